@@ -1,0 +1,23 @@
+"""Shared typer parameter aliases and output helpers for the command modules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+DataDir = Annotated[Path, typer.Argument(help="A dataset folder written by `mmdata shard` (or a shard pattern).")]
+OutDir = Annotated[Path, typer.Argument(help="Output folder (created).")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed: same input + seed -> same bytes / params / metrics.")]
+Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel worker processes.")]
+
+
+def print_json(obj: Any) -> None:
+    """Print JSON to stdout (plain, no rich markup) for machines."""
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,42 @@
+"""Entry point of the ``mmdata`` command.
+
+Each command module registers its commands on the one typer app; a command parses its options,
+calls one library function and prints. Library errors (:class:`mmdata.MMDataError`) become a
+one-line message and exit code 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from cli import ablate, augment, shards, train
+
+app = typer.Typer(
+    name="mmdata",
+    help="Multimodal datasets: shard, inspect, verify, augment, preview, train, ablate, demo.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for module in (shards, augment, train, ablate):
+    module.register(app)
+
+err = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; user-fixable errors print one line and exit 2."""
+    from mmdata.errors import MMDataError
+
+    try:
+        app(args=argv, standalone_mode=True)
+    except MMDataError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""mmdata: multimodal (image + audio + text + label) datasets for PyTorch.
+
+Shard raw data into WebDataset tar shards with a Parquet index (:func:`shard`), read them back as
+aligned samples (:func:`open_dataset`), batch them with presence masks (:func:`collate`, :func:`loader`),
+augment every modality with one seeded plan per sample (:mod:`mmdata.augment`), train a reference
+fusion model (:mod:`mmdata.train`) and measure which augmentations help (:mod:`mmdata.ablate`).
+
+Heavy submodules are imported lazily so ``import mmdata`` and the CLI start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mmdata.errors import MMDataError, RecipeError, ShardError, SourceError, VerifyError
+from mmdata.types import Batch, Sample, collate, uncollate
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute", resolved on first access
+_LAZY = {
+    "shard": "mmdata.shards.writer:shard",
+    "add_modality": "mmdata.shards.columns:add_modality",
+    "open_dataset": "mmdata.shards.reader:open_dataset",
+    "inspect": "mmdata.shards.inspect:inspect",
+    "verify": "mmdata.shards.verify:verify",
+    "loader": "mmdata.augment.loader:loader",
+    "load_recipe": "mmdata.augment.recipe:load_recipe",
+}
+
+__all__ = ["Batch", "MMDataError", "RecipeError", "Sample", "ShardError", "SourceError", "VerifyError",
+           "collate", "uncollate", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'mmdata' has no attribute {name!r}")
+    module, attr = target.split(":")
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value

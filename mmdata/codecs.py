@@ -1,0 +1,136 @@
+"""Member codecs: how a shard member's extension maps to a field name and how its bytes decode.
+
+A WebDataset sample is the run of tar members sharing a key: ``<key>.<ext>``. The extension after
+the key names the field: ``jpg``/``png`` -> ``image``, ``flac``/``wav``/``ogg`` -> ``audio``,
+``txt`` -> ``text``, ``cls`` -> ``label``, ``<name>.npy`` -> ``<name>``, ``json`` -> ``json``.
+
+Shards are untrusted input: pickle-based members (``.pyd``, ``.pickle``, ``.pkl``, ``.pth``,
+``.pt``) are refused unless the caller passes ``allow_pickle=True``, and ``.npy`` is loaded with
+``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm", "pgm")
+AUDIO_EXTS = ("flac", "wav", "ogg", "mp3")
+TEXT_EXTS = ("txt", "text")
+LABEL_EXTS = ("cls", "label", "index")
+PICKLE_EXTS = ("pyd", "pickle", "pkl", "pth", "pt")
+
+
+from mmdata.errors import ShardError
+
+
+class DecodeError(ShardError):
+    """A member could not be decoded; the message names the member and what was expected."""
+
+
+class UnsafeMemberError(DecodeError):
+    """A member needs pickle to decode and ``allow_pickle`` is off."""
+
+
+def field_of(ext: str) -> str:
+    """The field name for a member extension (everything after the sample key's first dot).
+
+    Example:
+        >>> field_of("jpg"), field_of("FLAC"), field_of("depth.npy"), field_of("cls")
+        ('image', 'audio', 'depth', 'label')
+    """
+    e = ext.lower()
+    last = e.rsplit(".", 1)[-1]
+    if e in IMAGE_EXTS:
+        return "image"
+    if e in AUDIO_EXTS:
+        return "audio"
+    if e in TEXT_EXTS:
+        return "text"
+    if e in LABEL_EXTS:
+        return "label"
+    if last == "npy" and "." in e:
+        return e.rsplit(".", 1)[0]
+    if last == "npy":
+        return "array"
+    return e
+
+
+def decode_image(data: bytes) -> Any:
+    """Decode image bytes to a uint8 CHW torch tensor (greyscale -> 1 channel, RGBA/P -> RGB)."""
+    import torch
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        if im.mode not in ("L", "RGB"):
+            im = im.convert("RGB")
+        arr = np.asarray(im)
+    if arr.ndim == 2:
+        arr = arr[None]
+    else:
+        arr = arr.transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def decode_audio(data: bytes) -> tuple[Any, int]:
+    """Decode FLAC/WAV/OGG/MP3 bytes to a float32 (channels, time) tensor and its sample rate."""
+    import soundfile as sf
+    import torch
+
+    arr, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    return torch.from_numpy(np.ascontiguousarray(arr.T)), int(sr)
+
+
+def decode_text(data: bytes) -> str:
+    return data.decode("utf-8")
+
+
+def decode_label(data: bytes) -> int:
+    return int(data.decode("utf-8").strip())
+
+
+def decode_npy(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False) -> tuple[str, Any, int | None]:
+    """Decode one member: returns ``(field, value, sample_rate_or_None)``.
+
+    Raises:
+        UnsafeMemberError: a pickle member while ``allow_pickle`` is False.
+        DecodeError: the bytes are not what the extension promises.
+    """
+    e = ext.lower()
+    last = e.rsplit(".", 1)[-1]
+    if last in PICKLE_EXTS:
+        if not allow_pickle:
+            raise UnsafeMemberError(
+                f"member type .{ext} is a pickle and could execute code; refusing it "
+                "(pass allow_pickle=True only for shards you trust)"
+            )
+        import pickle  # noqa: S403 - explicit opt-in by the caller
+
+        return field_of(e), pickle.loads(data), None  # noqa: S301
+    name = field_of(e)
+    try:
+        if e in IMAGE_EXTS:
+            return name, decode_image(data), None
+        if e in AUDIO_EXTS:
+            audio, sr = decode_audio(data)
+            return name, audio, sr
+        if e in TEXT_EXTS:
+            return name, decode_text(data), None
+        if e in LABEL_EXTS:
+            return name, decode_label(data), None
+        if last == "npy":
+            return name, decode_npy(data), None
+        if last == "json":
+            return name, json.loads(data.decode("utf-8")), None
+    except Exception as exc:  # noqa: BLE001 - re-raised with the member named
+        kind = {"image": "an image", "audio": "audio", "text": "UTF-8 text", "label": "an integer label"}.get(name, f".{ext} data")
+        raise DecodeError(f"cannot decode .{ext} member as {kind}: {type(exc).__name__}: {exc}") from exc
+    return name, bytes(data), None

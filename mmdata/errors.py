@@ -1,0 +1,26 @@
+"""Error types. Every message names the place (shard, sample key, recipe key) and what was expected.
+
+The CLI turns any :class:`MMDataError` into a one-line red message and exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+
+class MMDataError(Exception):
+    """Base class for errors a user can fix (bad input, bad recipe, bad options)."""
+
+
+class ShardError(MMDataError):
+    """A shard or one of its samples is unreadable, corrupt, unsafe or inconsistent."""
+
+
+class SourceError(MMDataError):
+    """The raw data given to ``mmdata shard`` is malformed (manifest columns, paths, labels)."""
+
+
+class RecipeError(MMDataError):
+    """A recipe names an unknown op or key, or a value out of range."""
+
+
+class VerifyError(MMDataError):
+    """``verify`` found shards that do not match the index."""

@@ -1,0 +1,38 @@
+"""The only entry point to randomness in mmdata.
+
+Every random draw (augmentation parameters, shuffles, splits, pairing) comes from a generator
+derived from a structured key such as ``(seed, epoch, sample key, op index)``. Draws are made on the
+CPU, so results never depend on worker count, batch composition, device or a resume point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+def derive_int(*parts: object) -> int:
+    """A stable 64-bit integer from the parts (blake2b of their ``repr``-free string form).
+
+    Example:
+        >>> derive_int(0, 1, "key") == derive_int(0, 1, "key")
+        True
+    """
+    h = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode("utf-8"), digest_size=8)
+    return int.from_bytes(h.digest(), "little")
+
+
+def derive(seed: int, epoch: int = 0, key: str = "", op_index: int | str = 0) -> np.random.Generator:
+    """A numpy Generator that is a pure function of ``(seed, epoch, key, op_index)``.
+
+    The key parts are hashed to 64 bits (blake2b) and seed a PCG64; creating one costs ~12 us.
+
+    Example:
+        >>> a = derive(0, 0, "0001", 2).random()
+        >>> b = derive(0, 0, "0001", 2).random()
+        >>> a == b, a != derive(0, 1, "0001", 2).random()
+        (True, True)
+    """
+    k = derive_int(seed, epoch, key, op_index)
+    return np.random.Generator(np.random.PCG64(k))

@@ -1,0 +1,1 @@
+"""Sharded storage: write (sources, writer, columns), index + card, read, inspect, verify."""

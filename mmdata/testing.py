@@ -1,0 +1,107 @@
+"""Tiny real media for tests, demos and bug reports (shipped in the library, like lhotse's dummies).
+
+Everything is generated: real PNG/JPEG (Pillow), real FLAC/WAV (soundfile), UTF-8 text and ``.cls``
+labels. Content is a pure function of the arguments, so tests are deterministic.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+CLASS_NAMES = ("cat", "dog", "bird")
+_WORDS = ("a small", "a bright", "the left", "a right", "one odd", "an even", "the quiet", "a loud")
+
+
+def image_bytes(index: int, size: tuple[int, int] = (24, 32), fmt: str = "png") -> bytes:
+    """A deterministic RGB image (gradient + index-dependent square) encoded as PNG or JPEG."""
+    from PIL import Image
+
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    arr = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), np.full((h, w), (index * 37) % 256)], -1)
+    arr = arr.astype(np.uint8)
+    s = index % max(min(h, w) // 2, 1)
+    arr[s : s + h // 3, s : s + w // 3] = 255 - arr[s : s + h // 3, s : s + w // 3]
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG" if fmt in ("jpg", "jpeg") else fmt.upper(), quality=90)
+    return buf.getvalue()
+
+
+def audio_bytes(index: int, seconds: float = 0.25, sample_rate: int = 8000, fmt: str = "flac") -> bytes:
+    """A deterministic tone (frequency depends on ``index``) encoded as FLAC/WAV/OGG, 16-bit mono."""
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    x = 0.3 * np.sin(2 * np.pi * (220 + 40 * (index % 10)) * t)
+    buf = io.BytesIO()
+    sf.write(buf, x.astype(np.float32), sample_rate, format=fmt.upper(), subtype=None if fmt == "ogg" else "PCM_16")
+    return buf.getvalue()
+
+
+def text_for(index: int) -> str:
+    """A short deterministic caption."""
+    return f"{_WORDS[index % len(_WORDS)]} thing number {index}"
+
+
+def make_sample_folder(
+    root: str | Path,
+    n: int = 12,
+    *,
+    image_fmt: str = "png",
+    audio_fmt: str = "flac",
+    missing: bool = True,
+    labels: bool = True,
+    nested: bool = False,
+    odd_stems: bool = False,
+    audio_seconds: float = 0.25,
+    sample_rate: int = 8000,
+) -> Path:
+    """Write ``n`` samples as files sharing a stem: ``<stem>.png <stem>.flac <stem>.txt <stem>.cls``.
+
+    Args:
+        root: folder to create.
+        n: number of samples.
+        missing: drop audio from every 4th sample and text from every 5th (missing modalities).
+        labels: write ``.cls`` files with ``index % 3``.
+        nested: spread samples over two sub-folders.
+        odd_stems: stems with dots, spaces and non-ASCII characters (``"café 0.5 #3"``).
+
+    Returns:
+        The folder.
+
+    Example:
+        >>> import tempfile
+        >>> d = make_sample_folder(tempfile.mkdtemp(), n=2)
+        >>> sorted(p.name for p in d.iterdir())[:4]
+        ['000000.cls', '000000.flac', '000000.png', '000000.txt']
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        stem = f"café {i}.v2 #{i}" if odd_stems else f"{i:06d}"
+        folder = root / (f"part{i % 2}" if nested else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{stem}.{image_fmt}").write_bytes(image_bytes(i, fmt=image_fmt))
+        if not (missing and i % 4 == 3):
+            (folder / f"{stem}.{audio_fmt}").write_bytes(audio_bytes(i, audio_seconds, sample_rate, audio_fmt))
+        if not (missing and i % 5 == 4):
+            (folder / f"{stem}.txt").write_text(text_for(i), encoding="utf-8")
+        if labels:
+            (folder / f"{stem}.cls").write_text(str(i % 3), encoding="utf-8")
+    return root
+
+
+def make_class_folders(root: str | Path, per_class: int = 4, classes: tuple[str, ...] = CLASS_NAMES) -> Path:
+    """Write the folder-per-class layout: ``<class>/<i>.png`` (+ ``.txt``); label from the folder."""
+    root = Path(root)
+    for c, name in enumerate(classes):
+        d = root / name
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            idx = c * per_class + i
+            (d / f"{i:03d}.png").write_bytes(image_bytes(idx))
+            (d / f"{i:03d}.txt").write_text(text_for(idx), encoding="utf-8")
+    return root

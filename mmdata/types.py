@@ -1,0 +1,300 @@
+"""The two public data types: one aligned multimodal :class:`Sample`, and a collated :class:`Batch`.
+
+A sample is a key plus optional fields by modality. Missing modalities are data, not errors: a
+sample simply lacks the field, and a batch carries a boolean ``present`` mask per modality that
+travels all the way to the model.
+
+Field conventions (decoded):
+
+* ``image``: ``torch.uint8`` tensor, shape ``(C, H, W)``.
+* ``audio``: ``torch.float32`` tensor, shape ``(channels, time)``; the rate is ``sample.sample_rate``.
+* ``text``: ``str``.
+* ``label``: ``int`` (names in the dataset card).
+* any other name: an ``np.ndarray`` / tensor from an ``.npy`` member (``<key>.<name>.npy``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+#: Modalities with special collate rules; every other field is an "extra" array.
+MODALITIES: tuple[str, ...] = ("image", "audio", "text", "label")
+
+
+@dataclass(frozen=True)
+class Sample(Mapping[str, Any]):
+    """One aligned multimodal sample.
+
+    Args:
+        key: the sample key (unique within a dataset; shard members are ``<key>.<ext>``).
+        fields: decoded fields by name (``image``, ``audio``, ``text``, ``label``, extras).
+        sample_rate: audio sample rate in Hz when ``audio`` is present.
+        meta: provenance and bookkeeping (``shard``, ``source_key``, applied augmentation params).
+
+    Example:
+        >>> s = Sample("0001", {"text": "an odd number", "label": 3})
+        >>> s["label"], "audio" in s, s.modalities
+        (3, False, ('text', 'label'))
+    """
+
+    key: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    sample_rate: int | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise KeyError(f"sample {self.key!r} has no field {name!r}; it has {sorted(self.fields)}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.fields
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Names of the fields present, in insertion order."""
+        return tuple(self.fields)
+
+    def with_fields(self, **updates: Any) -> Sample:
+        """Return a new sample with fields replaced or added (inputs are never mutated)."""
+        return replace(self, fields={**self.fields, **updates})
+
+    def without(self, *names: str) -> Sample:
+        """Return a new sample without the named fields."""
+        return replace(self, fields={k: v for k, v in self.fields.items() if k not in names})
+
+    def with_meta(self, **updates: Any) -> Sample:
+        """Return a new sample with ``meta`` entries replaced or added."""
+        return replace(self, meta={**self.meta, **updates})
+
+
+@dataclass
+class Batch:
+    """A collated batch of samples.
+
+    ``batch[name]`` is a padded tensor for ``image`` (B, C, H, W), ``audio`` (B, C, T), ``tokens``
+    (B, L) int64, ``label`` (B,) int64 (``-1`` where absent) and extras of one shape; ``text`` is the
+    list of original strings (``""`` where absent). ``present[m]`` is a bool (B,) tensor per modality;
+    ``lengths`` holds valid lengths (``audio``: samples, ``tokens``: tokens, ``image``: (B, 2) h, w).
+
+    Mixing ops (mixup / mixgen) add ``label_b`` (B,) and ``mix_lam`` (B,) float: the target is
+    ``lam * onehot(label) + (1 - lam) * onehot(label_b)``.
+
+    Example:
+        >>> b = collate([Sample("a", {"label": 1}), Sample("b", {})])
+        >>> b["label"].tolist(), b.present["label"].tolist(), len(b)
+        ([1, -1], [True, False], 2)
+    """
+
+    keys: list[str]
+    data: dict[str, Any] = field(default_factory=dict)
+    present: dict[str, torch.Tensor] = field(default_factory=dict)
+    lengths: dict[str, torch.Tensor] = field(default_factory=dict)
+    sample_rate: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self.data[name]
+        except KeyError:
+            raise KeyError(f"batch has no field {name!r}; it has {sorted(self.data)}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.data
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def size(self) -> int:
+        """Number of samples in the batch."""
+        return len(self.keys)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the first tensor field (CPU when there is none)."""
+        for v in self.data.values():
+            if isinstance(v, torch.Tensor):
+                return v.device
+        return torch.device("cpu")
+
+    def replace(self, **data: Any) -> Batch:
+        """Return a shallow copy with the given data fields replaced or added."""
+        return replace(self, data={**self.data, **data}, present=dict(self.present),
+                       lengths=dict(self.lengths), meta=dict(self.meta))
+
+    def _map(self, fn: Any) -> Batch:
+        conv = lambda v: fn(v) if isinstance(v, torch.Tensor) else v  # noqa: E731
+        return replace(
+            self,
+            data={k: conv(v) for k, v in self.data.items()},
+            present={k: conv(v) for k, v in self.present.items()},
+            lengths={k: conv(v) for k, v in self.lengths.items()},
+            meta=dict(self.meta),
+        )
+
+    def to(self, device: str | torch.device, non_blocking: bool = False) -> Batch:
+        """Move every tensor to ``device``."""
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> Batch:
+        """Pin every CPU tensor (used by DataLoader(pin_memory=True) and the device loader)."""
+        return self._map(lambda t: t.pin_memory() if t.device.type == "cpu" else t)
+
+
+def _as_tensor(x: Any) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def _pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack tensors padding every dim at its end to the max; absent items become zeros.
+
+    Returns the stacked tensor and a (B, ndim) int64 tensor of original shapes.
+    """
+    ref = next(t for t in items if t is not None)
+    ndim = ref.dim()
+    for t, k in zip(items, keys):
+        if t is not None and (t.dim() != ndim or t.dtype != ref.dtype):
+            raise ValueError(
+                f"cannot collate {name!r}: sample {k!r} has shape {tuple(t.shape)} {t.dtype}, "
+                f"expected {ndim} dims of {ref.dtype} like the first sample"
+            )
+    if name in ("image", "audio"):
+        # channel counts must agree: padding channels would invent data
+        chans = {t.shape[0] for t in items if t is not None}
+        if len(chans) > 1:
+            bad = next(k for t, k in zip(items, keys) if t is not None and t.shape[0] != ref.shape[0])
+            raise ValueError(f"cannot collate {name!r}: channel counts differ {sorted(chans)} (e.g. sample {bad!r}); "
+                             "convert images to one mode / audio to one channel layout first")
+    shapes = torch.tensor([list(t.shape) if t is not None else [0] * ndim for t in items], dtype=torch.int64)
+    full = [int(m) for m in shapes.max(dim=0).values]
+    out = torch.zeros((len(items), *full), dtype=ref.dtype)
+    same = all(t is not None and list(t.shape) == full for t in items)
+    if same:
+        torch.stack(list(items), out=out)  # type: ignore[arg-type]
+        return out, shapes
+    for i, t in enumerate(items):
+        if t is not None:
+            out[(i, *(slice(0, s) for s in t.shape))] = t
+    return out, shapes
+
+
+def collate(samples: Sequence[Sample], tokenizer: Any = None) -> Batch:
+    """Collate samples into a :class:`Batch` with padding, lengths and presence masks.
+
+    Args:
+        samples: the samples; modalities may be missing in any of them.
+        tokenizer: turns text into ids (default :class:`mmdata.text.Tokenizer`).
+
+    Raises:
+        ValueError: audio sample rates differ within the batch, or shapes cannot be padded.
+
+    Example:
+        >>> import torch
+        >>> b = collate([Sample("a", {"audio": torch.ones(1, 3)}, sample_rate=8000),
+        ...              Sample("b", {"audio": torch.ones(1, 5)}, sample_rate=8000)])
+        >>> tuple(b["audio"].shape), b.lengths["audio"].tolist()
+        ((2, 1, 5), [3, 5])
+    """
+    from mmdata.text import default_tokenizer
+
+    if not samples:
+        raise ValueError("collate() got no samples")
+    tok = tokenizer or default_tokenizer()
+    keys = [s.key for s in samples]
+    names: list[str] = []
+    for s in samples:
+        names.extend(n for n in s.fields if n not in names)
+    batch = Batch(keys=keys)
+    n = len(samples)
+    for name in names:
+        vals = [s.fields.get(name) for s in samples]
+        present = torch.tensor([v is not None for v in vals], dtype=torch.bool)
+        batch.present[name] = present
+        if name == "text":
+            texts = [v if v is not None else "" for v in vals]
+            batch.data["text"] = texts
+            ids, lens = tok.encode_batch(texts)
+            batch.data["tokens"] = ids
+            batch.lengths["tokens"] = lens
+        elif name == "label":
+            batch.data["label"] = torch.tensor([int(v) if v is not None else -1 for v in vals], dtype=torch.int64)
+        elif name == "audio":
+            rates = {s.sample_rate for s in samples if "audio" in s.fields}
+            if len(rates) > 1:
+                raise ValueError(f"cannot collate audio with different sample rates {sorted(rates)} "
+                                 f"(keys {keys[:4]}...); add a `resample` op to the recipe")
+            batch.sample_rate = rates.pop()
+            tensors = [_as_tensor(v).float() if v is not None else None for v in vals]
+            tensors = [t.unsqueeze(0) if t is not None and t.dim() == 1 else t for t in tensors]
+            data, shapes = _pad_stack(tensors, keys, name)
+            batch.data["audio"] = data
+            batch.lengths["audio"] = shapes[:, -1].clone()
+        elif name == "image":
+            tensors = [_as_tensor(v) if v is not None else None for v in vals]
+            data, shapes = _pad_stack(tensors, keys, name)
+            batch.data["image"] = data
+            batch.lengths["image"] = shapes[:, -2:].clone()
+        else:
+            if all(isinstance(v, (np.ndarray, torch.Tensor)) or v is None for v in vals):
+                tensors = [_as_tensor(v) if v is not None else None for v in vals]
+                data, shapes = _pad_stack(tensors, keys, name)
+                batch.data[name] = data
+                if len({tuple(s.tolist()) for s, p in zip(shapes, present) if p}) > 1:
+                    batch.lengths[name] = shapes
+            else:
+                batch.data[name] = list(vals)
+    # per-sample provenance (e.g. applied augmentation params) stays a list aligned with keys
+    if any(s.meta for s in samples):
+        batch.meta["samples"] = [dict(s.meta) for s in samples]
+    assert all(len(p) == n for p in batch.present.values())
+    return batch
+
+
+def uncollate(batch: Batch) -> list[Sample]:
+    """Split a batch back into samples, trimming padding and dropping absent fields.
+
+    ``collate(uncollate(b))`` reproduces ``b`` (up to the token ids being recomputed from text).
+    """
+    out: list[Sample] = []
+    metas = batch.meta.get("samples") or [{} for _ in batch.keys]
+    for i, key in enumerate(batch.keys):
+        fields: dict[str, Any] = {}
+        for name, val in batch.data.items():
+            if name in ("tokens", "label_b", "mix_lam"):
+                continue
+            if name in batch.present and not bool(batch.present[name][i]):
+                continue
+            if name == "text":
+                fields["text"] = val[i]
+            elif name == "label":
+                fields["label"] = int(val[i])
+            elif name == "audio":
+                fields["audio"] = val[i, :, : int(batch.lengths["audio"][i])].clone()
+            elif name == "image":
+                h, w = (int(x) for x in batch.lengths["image"][i])
+                fields["image"] = val[i, :, :h, :w].clone()
+            elif isinstance(val, torch.Tensor):
+                if name in batch.lengths:
+                    shape = [int(x) for x in batch.lengths[name][i]]
+                    fields[name] = val[(i, *(slice(0, s) for s in shape))].clone()
+                else:
+                    fields[name] = val[i].clone()
+            else:
+                fields[name] = val[i]
+        out.append(Sample(key, fields, sample_rate=batch.sample_rate if "audio" in fields else None, meta=metas[i]))
+    return out

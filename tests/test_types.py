@@ -1,0 +1,75 @@
+"""Sample / Batch / collate contracts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mmdata import Batch, Sample, collate, uncollate
+from mmdata.text import MASK_ID, PAD_ID, Tokenizer
+
+
+def _samples() -> list[Sample]:
+    return [
+        Sample("a", {"image": torch.ones(3, 4, 5, dtype=torch.uint8), "audio": torch.ones(1, 10), "text": "a b c",
+                     "label": 1, "depth": np.zeros((2, 2), np.float32)}, sample_rate=8000),
+        Sample("b", {"image": torch.full((3, 6, 2), 7, dtype=torch.uint8), "text": "x", "label": 2}),
+        Sample("c", {"audio": torch.ones(1, 4) * 2, "depth": np.ones((2, 2), np.float32)}, sample_rate=8000),
+    ]
+
+
+def test_sample_mapping_access() -> None:
+    s = _samples()[1]
+    assert s.key == "b" and s["label"] == 2 and "audio" not in s and "image" in s
+    with pytest.raises(KeyError, match="'b' has no field 'audio'"):
+        s["audio"]
+    t = s.with_fields(label=5)
+    assert s["label"] == 2 and t["label"] == 5  # never mutated
+
+
+def test_collate_pads_and_masks() -> None:
+    b = collate(_samples())
+    assert isinstance(b, Batch) and b.keys == ["a", "b", "c"] and len(b) == 3
+    assert b["image"].shape == (3, 3, 6, 5) and b["image"].dtype == torch.uint8
+    assert b.present["image"].tolist() == [True, True, False]
+    assert b.lengths["image"].tolist() == [[4, 5], [6, 2], [0, 0]]
+    assert b["audio"].shape == (3, 1, 10) and b.lengths["audio"].tolist() == [10, 0, 4]
+    assert b.sample_rate == 8000
+    assert b["label"].tolist() == [1, 2, -1] and b.present["label"].tolist() == [True, True, False]
+    assert b["text"] == ["a b c", "x", ""] and b.lengths["tokens"].tolist() == [3, 1, 0]
+    assert b["tokens"][2].tolist() == [PAD_ID] * 3
+    assert b["depth"].shape == (3, 2, 2) and b.present["depth"].tolist() == [True, False, True]
+
+
+def test_uncollate_roundtrip() -> None:
+    samples = _samples()
+    back = uncollate(collate(samples))
+    for s, t in zip(samples, back):
+        assert s.key == t.key and set(s.fields) == set(t.fields)
+        for k in s.fields:
+            a, b = s[k], t[k]
+            if isinstance(a, (torch.Tensor, np.ndarray)):
+                assert torch.equal(torch.as_tensor(a), torch.as_tensor(b))
+            else:
+                assert a == b
+
+
+def test_collate_rejects_mixed_rates() -> None:
+    with pytest.raises(ValueError, match="different sample rates"):
+        collate([Sample("a", {"audio": torch.ones(1, 3)}, sample_rate=8000),
+                 Sample("b", {"audio": torch.ones(1, 3)}, sample_rate=16000)])
+
+
+def test_tokenizer_word_units() -> None:
+    tok = Tokenizer()
+    assert tok.encode("[MASK] Dog.") == [MASK_ID, tok.token_id("dog")]
+    ids, lens = tok.encode_batch(["a b", ""])
+    assert ids.shape == (2, 2) and lens.tolist() == [2, 0]
+
+
+def test_rng_derive_is_pure() -> None:
+    from mmdata.rng import derive
+
+    assert derive(1, 2, "k", 3).integers(0, 10**9) == derive(1, 2, "k", 3).integers(0, 10**9)
+    assert derive(1, 2, "k", 3).integers(0, 10**9) != derive(1, 2, "k", 4).integers(0, 10**9)
