@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from cli import ablate, augment, shards, train
+from cli import ablate, augment, datasets, shards, train
 
 app = typer.Typer(
     name="mmdata",
@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (shards, augment, train, ablate):
+for module in (shards, augment, datasets, train, ablate):
     module.register(app)
 
 err = Console(stderr=True)
