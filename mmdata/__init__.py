@@ -5,7 +5,8 @@ aligned samples (:func:`open_dataset`), batch them with presence masks (:func:`c
 augment every modality with one seeded plan per sample (:mod:`mmdata.augment`), train a reference
 fusion model (:mod:`mmdata.train`) and measure which augmentations help (:mod:`mmdata.ablate`).
 
-Heavy submodules are imported lazily so ``import mmdata`` and the CLI start fast.
+Everything but the error types is imported lazily, so ``import mmdata`` (and shard-writer worker
+processes, the CLI) start without importing torch.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import importlib
 from typing import Any
 
 from mmdata.errors import MMDataError, RecipeError, ShardError, SourceError, VerifyError
-from mmdata.types import Batch, Sample, collate, uncollate
 
 __version__ = "0.1.0"
 
 # public name -> "module:attribute", resolved on first access
 _LAZY = {
+    "Sample": "mmdata.types:Sample",
+    "Batch": "mmdata.types:Batch",
+    "collate": "mmdata.types:collate",
+    "uncollate": "mmdata.types:uncollate",
     "shard": "mmdata.shards.writer:shard",
     "add_modality": "mmdata.shards.columns:add_modality",
     "open_dataset": "mmdata.shards.reader:open_dataset",
@@ -29,8 +33,7 @@ _LAZY = {
     "load_recipe": "mmdata.augment.recipe:load_recipe",
 }
 
-__all__ = ["Batch", "MMDataError", "RecipeError", "Sample", "ShardError", "SourceError", "VerifyError",
-           "collate", "uncollate", *_LAZY]
+__all__ = ["MMDataError", "RecipeError", "ShardError", "SourceError", "VerifyError", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,107 @@
+"""Deterministic, atomic tar writing shared by every shard writer (shard, augment, add-modality).
+
+Headers carry mtime 0, uid/gid 0, empty user/group names and mode 0o644, so the same members give
+the same bytes on any machine. A shard is written to ``<name>.tmp-<pid>`` in the same folder, fsynced
+and renamed, so a reader never sees a half-written shard and a killed job leaves only temp files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+BLOCK = 512
+
+
+@dataclass(frozen=True)
+class TarSummary:
+    """What was written: sha256 of the whole file, member count and total bytes."""
+
+    sha256: str
+    members: int
+    bytes: int
+
+
+def member_header(name: str, size: int) -> bytes:
+    """The tar header block(s) for a regular-file member (ustar; PAX when the name needs it)."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    try:
+        return info.tobuf(format=tarfile.USTAR_FORMAT, encoding="utf-8", errors="strict")
+    except ValueError:  # long or non-ASCII name
+        return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
+
+
+def write_tar(path: str | Path, members: Iterable[tuple[str, bytes]]) -> TarSummary:
+    """Write ``members`` (name, bytes) to ``path`` atomically; returns its sha256 and counts.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "x.tar")
+        >>> write_tar(p, [("a.txt", b"hi")]).members
+        1
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    digest = hashlib.sha256()
+    count = 0
+    total = 0
+    try:
+        with open(tmp, "wb") as f:
+            def put(chunk: bytes) -> None:
+                nonlocal total
+                f.write(chunk)
+                digest.update(chunk)
+                total += len(chunk)
+
+            for name, data in members:
+                if name.startswith("/") or ".." in name.split("/"):
+                    raise ValueError(f"refusing tar member name {name!r} (absolute or escaping path)")
+                put(member_header(name, len(data)))
+                put(data)
+                pad = (-len(data)) % BLOCK
+                if pad:
+                    put(b"\0" * pad)
+                count += 1
+            put(b"\0" * (2 * BLOCK))  # end-of-archive marker
+            # round up to tar's default 10 KiB record like GNU tar, so other tools agree on the size
+            rec = (-total) % (20 * BLOCK)
+            if rec:
+                put(b"\0" * rec)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return TarSummary(digest.hexdigest(), count, total)
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write a small file atomically (temp file in the same folder, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
