@@ -1,9 +1,125 @@
-"""`mmdata` commands of the shards group (registered by cli/main.py)."""
+"""`mmdata shard | inspect | verify | add-modality`: thin commands over mmdata.shards."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from cli.common import DataDir, JsonFlag, OutDir, Seed, console, print_json
+
+
+def _columns(spec: list[str] | None) -> dict[str, str] | None:
+    if not spec:
+        return None
+    out = {}
+    for item in spec:
+        field, sep, col = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--column expects FIELD=COLUMN, got {item!r}")
+        out[field] = col
+    return out
+
+
+def shard(
+    src: Annotated[Path, typer.Argument(help="Raw data: a folder (files sharing a stem = one sample; class folders) or a CSV/JSONL/Parquet manifest.")],
+    out: OutDir,
+    maxcount: Annotated[int, typer.Option(help="Max samples per shard.")] = 1000,
+    maxsize: Annotated[int, typer.Option(help="Max bytes per shard.")] = 1_000_000_000,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel writer processes.")] = 1,
+    split: Annotated[Optional[str], typer.Option(help="e.g. train=0.8,val=0.1,test=0.1 (stratified by label).")] = None,
+    seed: Seed = 0,
+    layout: Annotated[str, typer.Option(help="samples (one tar series) or columns (one series per modality).")] = "samples",
+    column: Annotated[Optional[list[str]], typer.Option(help="Manifest column for a field, FIELD=COLUMN (repeatable).")] = None,
+    labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
+    on_error: Annotated[str, typer.Option(help="skip (count corrupt files) or raise.")] = "skip",
+    json_: JsonFlag = False,
+) -> None:
+    """Shard raw multimodal data into WebDataset tars + index.parquet + dataset.json (resumable)."""
+    from mmdata.shards.writer import shard as run
+
+    rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed, layout=layout,
+              columns=_columns(column), labels_from_folders=labels_from_folders, on_error=on_error, progress=not json_)
+    if json_:
+        print_json(rep)
+        return
+    console.print(f"wrote [bold]{rep['samples']}[/] samples in {rep['shards']} shards to {rep['out']} "
+                  f"({', '.join(f'{k}: {v}' for k, v in rep['splits'].items())})")
+    if rep["skipped"]:
+        console.print(f"[yellow]skipped {len(rep['skipped'])} source files[/] (listed in dataset.json):")
+        for s in rep["skipped"][:10]:
+            console.print(f"  {s['source']}: {s['reason']}")
+
+
+def inspect(path: DataDir, json_: JsonFlag = False) -> None:
+    """Samples per split / class / modality pattern, shard sizes, bytes and media distributions."""
+    from rich.table import Table
+
+    from mmdata.shards.inspect import inspect as run
+
+    rep = run(path)
+    if json_:
+        print_json(rep)
+        return
+    console.print(f"[bold]{rep['name']}[/] ({rep['layout']} layout): {rep['samples']} samples, "
+                  f"{rep['shards']['count']} shards, {rep['shards']['total_bytes'] / 1e6:.2f} MB, skipped at shard time: {rep['skipped']}")
+    t = Table("split", "samples", "per class")
+    for split, n in rep["per_split"].items():
+        t.add_row(split, str(n), ", ".join(f"{k}: {v}" for k, v in rep["per_class"].get(split, {}).items()))
+    console.print(t)
+    t = Table("modality pattern", "samples")
+    for k, v in rep["patterns"].items():
+        t.add_row(k, str(v))
+    console.print(t)
+    t = Table("modality", "bytes")
+    for k, v in rep["bytes_per_modality"].items():
+        t.add_row(k, f"{v:,}")
+    console.print(t)
+    t = Table("distribution", "count", "min", "median", "max")
+    for k in ("image_height", "image_width", "audio_seconds", "text_chars"):
+        d = rep[k]
+        if d:
+            t.add_row(k, str(d["count"]), f"{d['min']:g}", f"{d['median']:g}", f"{d['max']:g}")
+    console.print(t)
+
+
+def verify(path: DataDir, json_: JsonFlag = False) -> None:
+    """Check every shard's sha256 and member count against the index; exit 1 on any mismatch."""
+    from mmdata.shards.verify import verify as run
+
+    rep = run(path)
+    if json_:
+        print_json(rep)
+    elif rep["ok"]:
+        console.print(f"[green]ok[/]: {rep['checked']} shards match the index")
+    else:
+        for p in rep["problems"]:
+            console.print(f"[red]{p['shard']}[/]: {p['problem']} (expected {p['expected']}, found {p['found']})")
+    if not rep["ok"]:
+        raise typer.Exit(1)
+
+
+def add_modality(
+    path: DataDir,
+    name: Annotated[str, typer.Argument(help="Field to add (image, audio, text, or an extra like depth).")],
+    src: Annotated[Path, typer.Argument(help="Folder of <key>.<ext> files (or a manifest with key + path).")],
+    replace: Annotated[bool, typer.Option(help="Replace an existing series of that name.")] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Add (or replace) one modality's shard series in a column-layout dataset."""
+    from mmdata.shards.columns import add_modality as run
+
+    rep = run(path, name, src, replace=replace)
+    if json_:
+        print_json(rep)
+    else:
+        console.print(f"added {name!r} to {rep['added']} samples ({rep['missing']} without it) in {rep['shards']} shards")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
+    app.command()(shard)
+    app.command()(inspect)
+    app.command()(verify)
+    app.command("add-modality")(add_modality)
