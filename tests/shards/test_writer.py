@@ -1,0 +1,249 @@
+"""mmdata.shard: sources, determinism, parallel bytes, splits, resume, corrupt inputs, columns, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import mmdata
+from mmdata.errors import SourceError
+from mmdata.shards import index as idx
+from mmdata.testing import audio_bytes, image_bytes, make_class_folders, make_sample_folder
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _keys(ds_path: Path, split: str = "train") -> list[str]:
+    return [s.key for s in mmdata.open_dataset(ds_path, split=split, decode=False)]
+
+
+def test_folder_samples_and_members(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=12)
+    rep = mmdata.shard(raw, tmp_path / "ds", maxcount=5, progress=False)
+    assert rep["samples"] == 12 and rep["shards"] == 3
+    with tarfile.open(tmp_path / "ds" / "train-000000.tar") as tf:
+        names = tf.getnames()
+        assert names[:4] == ["000000.cls", "000000.flac", "000000.png", "000000.txt"]
+        assert all(m.mtime == 0 and m.uid == 0 and m.uname == "" for m in tf.getmembers())
+    rows = idx.load_index(tmp_path / "ds").to_pylist()
+    r3 = next(r for r in rows if r["key"] == "000003")
+    assert r3["modalities"] == ["image", "label", "text"]  # audio missing stays missing
+    assert r3["image_height"] == 24 and r3["image_width"] == 32 and r3["label"] == 0
+    r0 = rows[0]
+    assert r0["audio_seconds"] == pytest.approx(0.25) and r0["audio_sample_rate"] == 8000
+    card = idx.load_card(tmp_path / "ds")
+    assert card["counts"]["samples"] == 12 and card["splits"]["train"]["shards"][0] == "train-000000.tar"
+    assert card["modalities"]["image"]["codecs"] == ["png"]
+
+
+def test_odd_stems_stay_one_sample(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=6, odd_stems=True, nested=True)
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    rows = idx.load_index(tmp_path / "ds").to_pylist()
+    assert len(rows) == 6
+    src = {r["source_key"] for r in rows}
+    assert "part0/café 0.v2 #0" in src
+    for r in rows:
+        assert "." not in r["key"] and "/" not in r["key"]
+        assert {"image", "label"} <= set(r["modalities"])
+
+
+def test_class_folders(tmp_path: Path) -> None:
+    raw = make_class_folders(tmp_path / "raw", per_class=3)
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    card = idx.load_card(tmp_path / "ds")
+    assert card["label_names"] == ["bird", "cat", "dog"]
+    labels = {s.meta["shard"] and s["label"] for s in mmdata.open_dataset(tmp_path / "ds")}
+    assert labels == {0, 1, 2}
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_manifests(tmp_path: Path, kind: str) -> None:
+    media = tmp_path / "m"
+    media.mkdir()
+    rows = []
+    for i in range(6):
+        (media / f"im{i}.jpg").write_bytes(image_bytes(i, fmt="jpg"))
+        (media / f"au{i}.wav").write_bytes(audio_bytes(i, fmt="wav"))
+        rows.append({"key": f"s.{i}", "image": f"m/im{i}.jpg", "audio": f"m/au{i}.wav" if i != 2 else None,
+                     "text": f"caption {i}", "label": ["cat", "dog"][i % 2]})
+    df = pd.DataFrame(rows)
+    path = tmp_path / f"manifest.{kind}"
+    if kind == "csv":
+        df.to_csv(path, index=False)
+    elif kind == "jsonl":
+        df.to_json(path, orient="records", lines=True)
+    else:
+        df.to_parquet(path)
+    mmdata.shard(path, tmp_path / "ds", progress=False)
+    samples = {s.meta["shard"] and idx_key: s for idx_key, s in ((s.key, s) for s in mmdata.open_dataset(tmp_path / "ds"))}
+    assert len(samples) == 6
+    card = idx.load_card(tmp_path / "ds")
+    assert card["label_names"] == ["cat", "dog"]
+    rows_ = idx.load_index(tmp_path / "ds").to_pylist()
+    by_src = {r["source_key"]: r for r in rows_}
+    assert by_src["s.2"]["modalities"] == ["image", "label", "text"]
+    s = samples[by_src["s.1"]["key"]]
+    assert s["text"] == "caption 1" and s["label"] == 1 and s["image"].shape[0] == 3 and s.sample_rate == 8000
+
+
+def test_manifest_errors_name_row_and_column(tmp_path: Path) -> None:
+    pd.DataFrame([{"image": "missing.png", "label": 1}]).to_csv(tmp_path / "m.csv", index=False)
+    with pytest.raises(SourceError, match=r"row 1, column 'image'.*not found"):
+        mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", progress=False)
+    pd.DataFrame([{"image": "../escape.png"}]).to_csv(tmp_path / "e.csv", index=False)
+    with pytest.raises(SourceError, match="escapes"):
+        mmdata.shard(tmp_path / "e.csv", tmp_path / "ds", progress=False)
+
+
+def test_byte_determinism_and_workers(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=20)
+    opts = dict(maxcount=4, split="train=0.6,val=0.2,test=0.2", seed=3, progress=False)
+    # same folder name: the card's default dataset name is the output folder's name
+    mmdata.shard(raw, tmp_path / "a" / "ds", workers=1, **opts)
+    mmdata.shard(raw, tmp_path / "b" / "ds", workers=1, **opts)
+    mmdata.shard(raw, tmp_path / "c" / "ds", workers=2, **opts)
+    a, b, c = (_tree_bytes(tmp_path / x / "ds") for x in "abc")
+    assert a == b == c
+    mmdata.shard(raw, tmp_path / "d" / "ds", workers=1, **{**opts, "seed": 4})
+    assert _tree_bytes(tmp_path / "d" / "ds") != a
+
+
+def test_split_stratified(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=60, missing=False)
+    rep = mmdata.shard(raw, tmp_path / "ds", split="train=0.6,val=0.2,test=0.2", progress=False)
+    assert rep["splits"] == {"train": 36, "val": 12, "test": 12}
+    per = idx.load_card(tmp_path / "ds")
+    rows = idx.load_index(tmp_path / "ds").to_pylist()
+    for split, n in (("train", 12), ("val", 4), ("test", 4)):
+        for c in range(3):
+            assert sum(1 for r in rows if r["split"] == split and r["label"] == c) == n
+    assert sum(per["splits"][s]["samples"] for s in per["splits"]) == 60
+    with pytest.raises(SourceError, match="sum to 1"):
+        mmdata.shard(raw, tmp_path / "x", split="train=0.6,val=0.6", progress=False)
+
+
+def test_maxsize_boundaries(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=10, missing=False)
+    rep = mmdata.shard(raw, tmp_path / "ds", maxsize=8000, progress=False)
+    assert rep["shards"] > 2
+    assert sorted(_keys(tmp_path / "ds")) == [f"{i:06d}" for i in range(10)]
+
+
+def test_corrupt_sources_skipped_and_counted(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=6, missing=False)
+    (raw / "000001.png").write_bytes(b"not a png at all")
+    (raw / "000002.txt").write_bytes(b"\xff\xfe bad utf8")
+    (raw / "notes.zip").write_bytes(b"zip")
+    rep = mmdata.shard(raw, tmp_path / "ds", progress=False)
+    assert rep["samples"] == 4
+    reasons = {s["source"]: s["reason"] for s in rep["skipped"]}
+    assert "000001" in reasons and "000002" in reasons and "./notes.zip" in reasons
+    assert idx.load_card(tmp_path / "ds")["skipped_count"] == 3
+    with pytest.raises(SourceError, match="000001"):
+        mmdata.shard(raw, tmp_path / "ds2", on_error="raise", progress=False)
+
+
+def test_resume_after_killed_job(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=16)
+    out = tmp_path / "ds"
+    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.6"}
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "shard", str(raw), str(out), "--maxcount", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(out.glob("train-*.tar"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = sorted(p.name for p in out.glob("train-*.tar"))
+    assert 2 <= len(done_before) < 8 and not (out / "index.parquet").exists()
+    mmdata.shard(raw, out, maxcount=2, progress=False)
+    mmdata.shard(raw, tmp_path / "clean" / "ds", maxcount=2, progress=False)
+    assert _tree_bytes(out) == _tree_bytes(tmp_path / "clean" / "ds")
+    keys = _keys(out)
+    assert sorted(keys) == [f"{i:06d}" for i in range(16)] and len(set(keys)) == 16
+    assert mmdata.verify(out)["ok"]
+
+
+def test_columns_layout_and_add_modality(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=10)
+    mmdata.shard(raw, tmp_path / "ds", layout="columns", maxcount=4, progress=False)
+    ds = tmp_path / "ds"
+    series = {p.name for p in ds.iterdir() if p.is_dir()}
+    assert series == {"image", "audio", "text", "label"}
+    for s in series:
+        assert sorted(p.name for p in (ds / s).iterdir()) == ["train-000000.tar", "train-000001.tar", "train-000002.tar"]
+    samples = list(mmdata.open_dataset(ds))
+    assert [s.key for s in samples] == [f"{i:06d}" for i in range(10)]
+    assert "audio" not in samples[3] and "text" not in samples[4] and samples[0]["label"] == 0
+    dep = tmp_path / "depth"
+    dep.mkdir()
+    for i in range(0, 10, 3):
+        np.save(dep / f"{i:06d}.depth.npy", np.full((2, 2), i, np.float32))
+    rep = mmdata.add_modality(ds, "depth", dep)
+    assert rep["added"] == 4 and rep["missing"] == 6
+    got = {s.key: s for s in mmdata.open_dataset(ds)}
+    assert float(got["000003"]["depth"][0, 0]) == 3.0 and "depth" not in got["000001"]
+    assert mmdata.verify(ds)["ok"]
+    with pytest.raises(SourceError, match="already exists"):
+        mmdata.add_modality(ds, "depth", dep)
+    # only-text view never opens the image series
+    (ds / "image" / "train-000000.tar").unlink()
+    assert len(list(mmdata.open_dataset(ds, modalities=["text"]))) == 10
+
+
+def test_cli_shard_inspect_verify(tmp_path: Path) -> None:
+    from cli.main import app
+
+    raw = make_sample_folder(tmp_path / "raw", n=8)
+    runner = CliRunner()
+    res = runner.invoke(app, ["shard", str(raw), str(tmp_path / "ds"), "--maxcount", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["samples"] == 8
+    res = runner.invoke(app, ["inspect", str(tmp_path / "ds"), "--json"])
+    rep = json.loads(res.output)
+    assert rep["samples"] == 8 and rep["patterns"]["audio+image+label+text"] == 5
+    assert rep["audio_seconds"]["median"] == pytest.approx(0.25) and rep["shards"]["count"] == 3
+    assert rep["per_class"]["train"] == {"0": 3, "1": 3, "2": 2}
+    res = runner.invoke(app, ["inspect", str(tmp_path / "ds")])
+    assert res.exit_code == 0 and "audio+image+label+text" in res.output
+    assert runner.invoke(app, ["verify", str(tmp_path / "ds")]).exit_code == 0
+    shard = tmp_path / "ds" / "train-000001.tar"
+    data = bytearray(shard.read_bytes())
+    data[700] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    res = runner.invoke(app, ["verify", str(tmp_path / "ds")])
+    assert res.exit_code == 1 and "train-000001.tar" in res.output and "sha256 mismatch" in res.output
+
+
+def test_verify_missing_and_truncated(tmp_path: Path) -> None:
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=8), tmp_path / "ds", maxcount=3, progress=False)
+    ds = tmp_path / "ds"
+    (ds / "train-000000.tar").unlink()
+    t = ds / "train-000001.tar"
+    t.write_bytes(t.read_bytes()[:1500])
+    (ds / "stray.tar").write_bytes(b"")
+    rep = mmdata.verify(ds)
+    probs = {(p["shard"], p["problem"]) for p in rep["problems"]}
+    assert ("train-000000.tar", "missing") in probs
+    assert ("train-000001.tar", "sha256 mismatch") in probs and ("train-000001.tar", "unreadable") in probs
+    assert ("stray.tar", "not in index") in probs and not rep["ok"]
+
+
+def test_cli_error_is_one_line(tmp_path: Path) -> None:
+    res = subprocess.run([sys.executable, "-m", "cli.main", "shard", str(tmp_path / "nope"), str(tmp_path / "o")],
+                         capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr
