@@ -27,8 +27,12 @@ MODALITIES: tuple[str, ...] = ("image", "audio", "text", "label")
 
 
 @dataclass(frozen=True)
-class Sample(Mapping[str, Any]):
-    """One aligned multimodal sample.
+class Sample:
+    """One aligned multimodal sample (read-only mapping access to its fields).
+
+    It is deliberately *not* a ``collections.abc.Mapping`` subclass: torch's ``default_convert`` would
+    otherwise rebuild it as ``Sample({...})`` inside DataLoader workers. ``DataLoader(batch_size=N)``
+    with the default collate gives a :class:`Batch` (registered below).
 
     Args:
         key: the sample key (unique within a dataset; shard members are ``<key>.<ext>``).
@@ -61,6 +65,18 @@ class Sample(Mapping[str, Any]):
 
     def __contains__(self, name: object) -> bool:
         return name in self.fields
+
+    def keys(self) -> Any:
+        return self.fields.keys()
+
+    def items(self) -> Any:
+        return self.fields.items()
+
+    def values(self) -> Any:
+        return self.fields.values()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -298,3 +314,13 @@ def uncollate(batch: Batch) -> list[Sample]:
                 fields[name] = val[i]
         out.append(Sample(key, fields, sample_rate=batch.sample_rate if "audio" in fields else None, meta=metas[i]))
     return out
+
+
+def _register_default_collate() -> None:
+    # DataLoader(batch_size=N) with the default collate_fn turns Samples into a Batch
+    from torch.utils.data._utils.collate import default_collate_fn_map
+
+    default_collate_fn_map.setdefault(Sample, lambda batch, *, collate_fn_map=None: collate(batch))
+
+
+_register_default_collate()

@@ -27,6 +27,7 @@ worker, so each yielded sample also carries the reader's cumulative counts in ``
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,22 @@ ON_ERROR = ("raise", "skip", "warn")
 _MAX_ERRORS = 100
 
 
-def reader_id() -> tuple[int, int]:
-    """(reader id, number of readers) of the calling process/worker."""
-    rank, world = 0, 1
+def dist_rank_world() -> tuple[int, int] | None:
+    """(rank, world size) from an initialised process group, else torchrun's RANK / WORLD_SIZE env."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    return None
+
+
+def reader_id(dist: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(reader id, number of readers) of the calling process/worker.
+
+    DataLoader workers do not see the parent's process group, so the rank captured when the dataset
+    was created (``dist``) is used there.
+    """
+    rank, world = dist_rank_world() or dist or (0, 1)
     info = get_worker_info()
     wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
     return rank * nw + wid, world * nw
@@ -116,6 +128,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.errors: list[tuple[str, str, str]] = []
         self._skip: dict[int, int] = {}
         self._positions: dict[int, int] = {}
+        self._dist = dist_rank_world()
 
     # ---- public metadata -------------------------------------------------------------------------
     @property
@@ -263,7 +276,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 yield shard, item[0], item[1]
 
     def __iter__(self) -> Iterator[Sample]:
-        rid, n = reader_id()
+        rid, n = reader_id(self._dist or dist_rank_world())
         skip = self._skip.get(rid, 0)
         position = 0
         stream = self._stream(rid, n)

@@ -130,7 +130,8 @@ def iter_members(f: IO[bytes], shard: str) -> Iterator[tuple[str, bytes]]:
     while True:
         header = read(BLOCK)
         if not header:
-            return  # tolerated: some writers omit the end-of-archive blocks
+            # tar writers end with zero blocks; a clean EOF at a member boundary means a cut file
+            raise ShardError(f"shard {shard}: truncated after member {last!r} (no end-of-archive marker)")
         if len(header) < BLOCK:
             raise ShardError(f"shard {shard}: truncated after member {last!r} (partial header)")
         if header == _ZERO:
@@ -144,8 +145,8 @@ def iter_members(f: IO[bytes], shard: str) -> Iterator[tuple[str, bytes]]:
         if len(data) < size:
             raise ShardError(f"shard {shard}: truncated in member after {last!r} ({len(data)} of {size} bytes)")
         pad = (-size) % BLOCK
-        if pad:
-            read(pad)
+        if pad and len(read(pad)) < pad:
+            raise ShardError(f"shard {shard}: truncated in padding of member after {last!r}")
         if kind == b"x":
             long_name = _pax_path(data)
             continue

@@ -1,0 +1,216 @@
+"""open_dataset: decoding, exactly-once over workers and ranks, order, resume, foreign shards, bad input."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as tmp_mp
+from torch.utils.data import DataLoader
+
+import mmdata
+from mmdata.errors import ShardError
+from mmdata.testing import audio_bytes, image_bytes, make_sample_folder
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("reader")
+    raw = make_sample_folder(root / "raw", n=24)
+    np.save(raw / "000000.depth.npy", np.arange(4, dtype=np.float32))
+    mmdata.shard(raw, root / "ds", maxcount=4, progress=False)
+    return root / "ds"
+
+
+def _tar(path: Path, members: list[tuple[str, bytes]], gz: bool = False) -> Path:
+    with tarfile.open(path, "w:gz" if gz else "w") as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_decodes_every_modality(ds: Path) -> None:
+    samples = list(mmdata.open_dataset(ds))
+    assert len(samples) == 24
+    s = samples[0]
+    assert s["image"].dtype == torch.uint8 and s["image"].shape == (3, 24, 32)
+    assert s["audio"].dtype == torch.float32 and s["audio"].shape == (1, 2000) and s.sample_rate == 8000
+    assert s["text"].startswith("a small") and s["label"] == 0
+    assert np.array_equal(s["depth"], np.arange(4, dtype=np.float32))
+    assert "audio" not in samples[3] and "text" not in samples[4]  # missing stays absent
+    assert s.meta["shard"] == "train-000000.tar" and s.meta["position"] == 0
+
+
+def test_modalities_selection_and_required(ds: Path) -> None:
+    only = list(mmdata.open_dataset(ds, modalities=["text", "label"]))
+    assert all(set(s.modalities) <= {"text", "label"} for s in only) and len(only) == 24
+    with pytest.raises(ShardError, match=r"train-000000.tar.*'000003'.*required modality 'audio'"):
+        list(mmdata.open_dataset(ds, required=["audio"]))
+    d = mmdata.open_dataset(ds, required=["audio"], on_error="skip")
+    assert len(list(d)) == 18 and d.skipped == {"missing required modality": 6}
+
+
+@pytest.mark.parametrize("shards_fewer", [False, True])
+def test_exactly_once_with_dataloader_workers(tmp_path: Path, ds: Path, shards_fewer: bool) -> None:
+    path = ds
+    if shards_fewer:  # one shard, two workers: sample-level striding
+        mmdata.shard(make_sample_folder(tmp_path / "raw", n=9), tmp_path / "one", progress=False)
+        path = tmp_path / "one"
+    dataset = mmdata.open_dataset(path, shuffle=True, seed=1)
+    loader = DataLoader(dataset, batch_size=None, num_workers=2)
+    keys = [s.key for s in loader]
+    assert len(keys) == len(set(keys)) == (9 if shards_fewer else 24)
+    readers = Counter(s.meta["reader"] for s in DataLoader(dataset, batch_size=None, num_workers=2))
+    assert set(readers) == {0, 1}
+
+
+def _ddp_worker(rank: int, path: str, port: int, out: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        dataset = mmdata.open_dataset(path, shuffle=True, seed=5)
+        keys = [s.key for s in DataLoader(dataset, batch_size=None, num_workers=2)]
+        Path(out, f"rank{rank}.txt").write_text("\n".join(keys))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_exactly_once_across_ranks_and_workers(tmp_path: Path, ds: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp_mp.spawn(_ddp_worker, args=(str(ds), port, str(tmp_path)), nprocs=2, join=True)
+    r0 = Path(tmp_path, "rank0.txt").read_text().split()
+    r1 = Path(tmp_path, "rank1.txt").read_text().split()
+    assert not set(r0) & set(r1) and len(r0) + len(r1) == 24 and len(set(r0 + r1)) == 24
+
+
+def test_order_is_function_of_seed_and_epoch(ds: Path) -> None:
+    def order(seed: int, epoch: int) -> list[str]:
+        return [s.key for s in mmdata.open_dataset(ds, shuffle=True, seed=seed, epoch=epoch, decode=False)]
+
+    assert order(1, 0) == order(1, 0)
+    assert order(1, 0) != order(1, 1) and order(1, 0) != order(2, 0)
+    assert sorted(order(1, 1)) == sorted(order(1, 0))
+    d = mmdata.open_dataset(ds, shuffle=True, seed=1)
+    d.set_epoch(1)
+    assert [s.key for s in d] == order(1, 1)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_state_dict_resume_midpoint(ds: Path, shuffle: bool) -> None:
+    full = [s.key for s in mmdata.open_dataset(ds, shuffle=shuffle, seed=2, epoch=3)]
+    d = mmdata.open_dataset(ds, shuffle=shuffle, seed=2, epoch=3)
+    it = iter(d)
+    head = [next(it).key for _ in range(10)]
+    state = d.state_dict()
+    assert state["positions"] == {0: 10} and state["epoch"] == 3
+    fresh = mmdata.open_dataset(ds, shuffle=shuffle, seed=2)
+    fresh.load_state_dict(state)
+    rest = [s.key for s in fresh]
+    assert head + rest == full
+    assert [s.key for s in fresh] == full  # the resume applies once; the next pass is a whole epoch
+
+
+def test_foreign_webdataset_writer(tmp_path: Path) -> None:
+    import webdataset as wds
+
+    pattern = str(tmp_path / "wds-%06d.tar")
+    with wds.ShardWriter(pattern, maxcount=3, verbose=0) as sink:
+        for i in range(7):
+            sink.write({"__key__": f"s{i:03d}", "png": image_bytes(i), "flac": audio_bytes(i), "txt": f"t{i}", "cls": str(i % 2)})
+    samples = list(mmdata.open_dataset(str(tmp_path / "wds-{000000..000002}.tar")))
+    assert [s.key for s in samples] == [f"s{i:03d}" for i in range(7)]
+    assert samples[1]["label"] == 1 and samples[1]["text"] == "t1" and samples[1]["image"].shape == (3, 24, 32)
+    assert len(list(mmdata.open_dataset(str(tmp_path / "wds-*.tar")))) == 7
+    assert len(list(mmdata.open_dataset(f"file://{tmp_path}/wds-000000.tar"))) == 3
+
+
+def test_foreign_plain_tar_prefixes_and_gzip(tmp_path: Path) -> None:
+    members = [("a/b/x1.png", image_bytes(1)), ("a/b/x1.txt", b"hello"), ("a/c/x1.txt", b"other"), ("a/c/x1.cls", b"2")]
+    for gz in (False, True):
+        path = _tar(tmp_path / ("p.tar.gz" if gz else "p.tar"), members, gz=gz)
+        samples = list(mmdata.open_dataset(path))
+        assert [s.key for s in samples] == ["a/b/x1", "a/c/x1"]
+        assert samples[0]["text"] == "hello" and samples[1]["label"] == 2
+    assert len(list(mmdata.open_dataset([tmp_path / "p.tar", tmp_path / "p.tar.gz"]))) == 4
+
+
+def test_fsspec_memory_url() -> None:
+    import fsspec
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("k1.txt")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"hi"))
+    with fsspec.open("memory://mm/shard-0.tar", "wb") as f:
+        f.write(buf.getvalue())
+    assert [s["text"] for s in mmdata.open_dataset("memory://mm/shard-0.tar")] == ["hi"]
+
+
+def test_pickle_refused_unless_allowed(tmp_path: Path) -> None:
+    path = _tar(tmp_path / "p.tar", [("k1.pyd", pickle.dumps({"a": 1})), ("k1.txt", b"x")])
+    with pytest.raises(ShardError, match=r"p.tar.*'k1'.*pickle"):
+        list(mmdata.open_dataset(path))
+    d = mmdata.open_dataset(path, on_error="skip")
+    assert list(d) == [] and d.skipped == {"pickle member refused": 1}
+    assert next(iter(mmdata.open_dataset(path, allow_pickle=True)))["pyd"] == {"a": 1}
+
+
+@pytest.mark.parametrize("member,data,reason", [
+    ("k2.png", b"\x89PNG broken", "corrupt image"),
+    ("k2.flac", b"fLaC nonsense", "corrupt audio"),
+    ("k2.txt", b"\xff\xfe\xfa", "non-UTF-8 text"),
+])
+def test_corrupt_members_raise_or_skip(tmp_path: Path, member: str, data: bytes, reason: str) -> None:
+    path = _tar(tmp_path / "bad.tar", [("k1.txt", b"ok"), (member, data), ("k3.txt", b"ok")])
+    with pytest.raises(ShardError, match=r"bad.tar.*'k2'"):
+        list(mmdata.open_dataset(path))
+    for mode in ("skip", "warn"):
+        d = mmdata.open_dataset(path, on_error=mode)
+        assert [s.key for s in d] == ["k1", "k3"] and d.skipped == {reason: 1}
+        assert d.errors[0][:2] == (str(path), "k2")
+
+
+def test_truncated_shard(tmp_path: Path, ds: Path) -> None:
+    data = (ds / "train-000001.tar").read_bytes()
+    bad = tmp_path / "trunc.tar"
+    bad.write_bytes(data[:3000])  # inside the second sample
+    with pytest.raises(ShardError, match="trunc.tar: truncated"):
+        list(mmdata.open_dataset(bad))
+    d = mmdata.open_dataset(bad, on_error="skip")
+    got = list(d)
+    assert len(got) == 0 and d.skipped == {"truncated or corrupt shard": 1}
+
+
+def test_path_escape_member_refused(tmp_path: Path) -> None:
+    path = _tar(tmp_path / "esc.tar", [("../evil.txt", b"x")])
+    with pytest.raises(ShardError, match="escaping path"):
+        list(mmdata.open_dataset(path))
+
+
+def test_skipped_counts_surface_from_workers(tmp_path: Path) -> None:
+    members = []
+    for i in range(6):
+        members.append((f"k{i}.txt", b"\xff" if i == 2 else b"fine"))
+    path = _tar(tmp_path / "w.tar", members)
+    d = mmdata.open_dataset(path, on_error="skip")
+    metas = [s.meta for s in DataLoader(d, batch_size=None, num_workers=2)]
+    assert len(metas) == 5
+    assert max((m.get("skipped", {}).get("non-UTF-8 text", 0) for m in metas), default=0) == 1
+
+
+def test_collate_batch_from_reader(ds: Path) -> None:
+    b = mmdata.collate(list(mmdata.open_dataset(ds))[:5])
+    assert b["image"].shape == (5, 3, 24, 32) and b.present["audio"].tolist() == [True, True, True, False, True]
+    assert b["tokens"].shape[0] == 5 and b.lengths["audio"].tolist()[3] == 0
