@@ -88,8 +88,19 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
             start = end
 
 
+def _stat(r: Record, ext: str) -> tuple[int, int]:
+    v = r.members[ext]
+    if isinstance(v, bytes):
+        return len(v), 0
+    if ext not in r.stats:
+        st = os.stat(v)
+        r.stats[ext] = (st.st_size, st.st_mtime_ns)
+    return r.stats[ext]
+
+
 def _record_size(r: Record) -> int:
-    return sum((len(v) if isinstance(v, bytes) else v.stat().st_size) + 1024 for v in r.members.values()) + (1024 if r.label is not None else 0)
+    # member bytes + ~2 tar blocks of header/padding each (planning estimate, deterministic)
+    return sum(_stat(r, e)[0] + 1024 for e in r.members) + (1024 if r.label is not None else 0)
 
 
 def plan_shards(records: list[Record], maxcount: int, maxsize: int) -> list[dict[str, Any]]:
@@ -116,8 +127,11 @@ def plan_shards(records: list[Record], maxcount: int, maxsize: int) -> list[dict
     return plan
 
 
-def _member_bytes(value: Path | bytes) -> bytes:
-    return value if isinstance(value, bytes) else value.read_bytes()
+def _member_bytes(value: str | Path | bytes) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    with open(value, "rb") as f:
+        return f.read()
 
 
 def _write_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +153,7 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
                 data = _member_bytes(value)
                 stats.update(member_stats(ext, data))
             except (CorruptMedia, OSError) as exc:
-                bad = f"{value if isinstance(value, Path) else ext}: {exc}"
+                bad = f"{ext if isinstance(value, bytes) else value}: {exc}"
                 break
             members.append((ext, data))
         if bad is not None:
@@ -193,8 +207,8 @@ def _plan_hash(plan: list[dict[str, Any]], options: dict[str, Any]) -> str:
                 if isinstance(v, bytes):
                     h.update(ext.encode() + hashlib.sha256(v).digest())
                 else:
-                    st = v.stat()
-                    h.update(f"{ext}|{v}|{st.st_size}|{st.st_mtime_ns}".encode())
+                    size, mtime = _stat(r, ext)
+                    h.update(f"{ext}|{v}|{size}|{mtime}".encode())
     return h.hexdigest()
 
 
