@@ -1,0 +1,455 @@
+"""Audio ops. Samples hold float32 (channels, time) tensors + ``sample_rate``; batches (B, C, T) with
+``lengths["audio"]``. Spectrogram features (``logmel``) are stored as field ``spec`` (n_mels, frames).
+
+Gain uses audiomentations' dB conversion; the other ops are a few lines of array code whose formulas
+match audiomentations (Shift with rollover, TimeMask without fade, AddGaussianSNR) but take *our* params,
+so both kernels draw nothing. Resampling is a windowed-sinc kernel in torch (the same algorithm as
+torchaudio's default, which does not install beside CPU torch 2.13), used by both kernels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mmdata.augment.base import Op, Param
+from mmdata.augment.batching import column, device_mask, per_sample_fallback
+from mmdata.errors import RecipeError
+from mmdata.types import Batch, Sample
+
+
+class AudioOp(Op):
+    section = ""
+
+    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        if "audio" not in sample:
+            return {"applied": False}
+        return super().draw(rng, sample)
+
+
+def _length_mask(batch: Batch) -> torch.Tensor:
+    x = batch["audio"]
+    t = torch.arange(x.shape[-1], device=x.device)
+    return t[None, None, :] < batch.lengths["audio"].to(x.device)[:, None, None]
+
+
+class Gain(AudioOp):
+    """Multiply by a gain drawn in [min_db, max_db] dB. Exact agreement."""
+
+    section, name = "audio", "gain"
+    PARAMS = {"min_db": Param("float", -6.0, -120.0, 60.0), "max_db": Param("float", 6.0, -120.0, 60.0)}
+
+    def validate(self, where: str) -> None:
+        if self.min_db > self.max_db:
+            raise RecipeError(f"{where}: min_db {self.min_db} > max_db {self.max_db}")
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        from audiomentations.core.utils import convert_decibels_to_amplitude_ratio
+
+        db = float(rng.uniform(self.min_db, self.max_db))
+        return {"db": db, "factor": float(np.float32(convert_decibels_to_amplitude_ratio(db)))}
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        return sample.with_fields(audio=sample["audio"] * torch.tensor(params["factor"], dtype=torch.float32))
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "audio" not in batch:
+            return batch
+        x = batch["audio"]
+        f = column(params, "factor", 1.0, device=x.device)[:, None, None]
+        return batch.replace(audio=x * f)
+
+
+class Polarity(AudioOp):
+    """Invert the waveform's sign. Exact agreement."""
+
+    section, name = "audio", "polarity"
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        return sample.with_fields(audio=-sample["audio"]) if params.get("applied") else sample
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "audio" not in batch:
+            return batch
+        x = batch["audio"]
+        m = device_mask(params, x.device)[:, None, None]
+        return batch.replace(audio=torch.where(m, -x, x))
+
+
+class TimeShift(AudioOp):
+    """Shift by up to ``max_fraction`` of the length (rolling over, or zero-filling). Exact agreement."""
+
+    section, name = "audio", "time_shift"
+    PARAMS = {"max_fraction": Param("float", 0.2, 0.0, 1.0), "rollover": Param("bool", True)}
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        n = sample["audio"].shape[-1]
+        m = int(self.max_fraction * n)
+        return {"shift": int(rng.integers(-m, m + 1))}
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        x = sample["audio"]
+        k = params["shift"]
+        out = torch.roll(x, k, dims=-1)
+        if not self.rollover and k:
+            out = out.clone()
+            if k > 0:
+                out[..., :k] = 0
+            else:
+                out[..., k:] = 0
+        return sample.with_fields(audio=out)
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "audio" not in batch:
+            return batch
+        x = batch["audio"]
+        dev = x.device
+        L = batch.lengths["audio"].to(dev).clamp(min=1)[:, None]
+        k = column(params, "shift", 0, torch.int64, dev)[:, None]
+        t = torch.arange(x.shape[-1], device=dev)[None]
+        src = torch.remainder(t - k, L)
+        out = x.gather(-1, src[:, None, :].expand_as(x))
+        valid = t < batch.lengths["audio"].to(dev)[:, None]
+        keep = valid
+        if not self.rollover:
+            keep = keep & (t - k >= 0) & (t - k < L)
+        return batch.replace(audio=out * keep[:, None, :].to(x.dtype))
+
+
+class TimeMask(AudioOp):
+    """Zero a span of up to ``max_fraction`` of the time axis (``target: wave`` samples, or ``spec``
+    frames after a ``logmel`` op) — SpecAugment's time masking. Exact agreement."""
+
+    section, name = "audio", "time_mask"
+    PARAMS = {"max_fraction": Param("float", 0.1, 0.0, 1.0), "target": Param("str", "wave", choices=("wave", "spec"))}
+
+    def _field(self) -> str:
+        return "audio" if self.target == "wave" else "spec"
+
+    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        if self._field() not in sample:
+            return {"applied": False}
+        return Op.draw(self, rng, sample)
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        n = sample[self._field()].shape[-1]
+        w = int(rng.integers(0, int(self.max_fraction * n) + 1))
+        return {"start": int(rng.integers(0, n - w + 1)), "width": w}
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        f = self._field()
+        x = sample[f]
+        x = x.clone() if isinstance(x, torch.Tensor) else torch.as_tensor(np.array(x))
+        x[..., params["start"] : params["start"] + params["width"]] = 0
+        return sample.with_fields(**{f: x})
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        f = self._field()
+        if f not in batch:
+            return batch
+        x = batch[f]
+        dev = x.device
+        s = column(params, "start", 0, torch.int64, dev)
+        w = column(params, "width", 0, torch.int64, dev)
+        t = torch.arange(x.shape[-1], device=dev)
+        shape = (-1,) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+        m = ((t[None] >= s[:, None]) & (t[None] < (s + w)[:, None])).reshape(shape)
+        return batch.replace(**{f: x.masked_fill(m, 0)})
+
+
+class FreqMask(AudioOp):
+    """Zero a band of up to ``max_width`` mel bins of ``spec`` (needs a ``logmel`` op before it) —
+    SpecAugment's frequency masking. Exact agreement."""
+
+    section, name = "audio", "freq_mask"
+    PARAMS = {"max_width": Param("int", 8, 0, 1024)}
+
+    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        if "spec" not in sample:
+            return {"applied": False}
+        return Op.draw(self, rng, sample)
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        nf = sample["spec"].shape[-2]
+        w = int(rng.integers(0, min(self.max_width, nf) + 1))
+        return {"start": int(rng.integers(0, nf - w + 1)), "width": w}
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        x = torch.as_tensor(sample["spec"]).clone()
+        x[..., params["start"] : params["start"] + params["width"], :] = 0
+        return sample.with_fields(spec=x)
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "spec" not in batch:
+            return batch
+        x = batch["spec"]
+        dev = x.device
+        s = column(params, "start", 0, torch.int64, dev)
+        w = column(params, "width", 0, torch.int64, dev)
+        f = torch.arange(x.shape[-2], device=dev)
+        m = (f[None] >= s[:, None]) & (f[None] < (s + w)[:, None])
+        shape = (x.shape[0],) + (1,) * (x.dim() - 3) + (x.shape[-2], 1)
+        return batch.replace(spec=x.masked_fill(m.reshape(shape), 0))
+
+
+class Noise(AudioOp):
+    """Add white Gaussian noise at an SNR in [min_snr_db, max_snr_db] relative to the clip's RMS
+    (audiomentations AddGaussianSNR's formula), from a per-sample seed. Exact on CPU."""
+
+    section, name = "audio", "noise"
+    PARAMS = {"min_snr_db": Param("float", 10.0, -40.0, 100.0), "max_snr_db": Param("float", 30.0, -40.0, 100.0)}
+    tolerance = "exact on CPU; same distribution on CUDA (device generator)"
+
+    def validate(self, where: str) -> None:
+        if self.min_snr_db > self.max_snr_db:
+            raise RecipeError(f"{where}: min_snr_db {self.min_snr_db} > max_snr_db {self.max_snr_db}")
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        return {"snr_db": float(rng.uniform(self.min_snr_db, self.max_snr_db)), "seed": int(rng.integers(0, 2**62))}
+
+    @staticmethod
+    def _noisy(x: torch.Tensor, snr_db: float, seed: int) -> torch.Tensor:
+        rms = torch.sqrt(torch.mean(x.double() ** 2)).to(torch.float32) if x.numel() else torch.tensor(0.0)
+        std = rms / (10.0 ** (snr_db / 20.0))
+        g = torch.Generator(device=x.device)
+        g.manual_seed(seed)
+        return x + torch.randn(x.shape, generator=g, device=x.device) * std
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        return sample.with_fields(audio=self._noisy(sample["audio"], params["snr_db"], params["seed"]))
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "audio" not in batch:
+            return batch
+        x = batch["audio"].clone()
+        for i, p in enumerate(params):  # per-sample generator: noise must not depend on the batch
+            if p.get("applied"):
+                n = int(batch.lengths["audio"][i])
+                x[i, :, :n] = self._noisy(x[i, :, :n], p["snr_db"], p["seed"])
+        return batch.replace(audio=x)
+
+
+class RandomCrop(AudioOp):
+    """Crop a random ``seconds``-long window (clips already that short are left as they are). Exact."""
+
+    section, name = "audio", "random_crop"
+    PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0)}
+
+    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        if "audio" not in sample:
+            return {"applied": False}
+        n = sample["audio"].shape[-1]
+        d = int(round(self.seconds * (sample.sample_rate or 1)))
+        applied = bool(rng.random() < self.p) and n > d
+        return {"applied": applied, "start": int(rng.integers(0, n - d + 1)) if applied else 0, "length": d}
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        s, d = params["start"], params["length"]
+        return sample.with_fields(audio=sample["audio"][..., s : s + d].clone())
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "audio" not in batch:
+            return batch
+        if any(p.get("applied") for p in params) and not all(p.get("applied") or not bool(batch.present["audio"][i]) for i, p in enumerate(params)):
+            return per_sample_fallback(self, batch, params)  # mixed cropped / short clips: lengths differ
+        if not any(p.get("applied") for p in params):
+            return batch
+        x = batch["audio"]
+        dev = x.device
+        d = max(p["length"] for p in params if p.get("applied"))
+        s = column(params, "start", 0, torch.int64, dev)
+        idx = (s[:, None] + torch.arange(d, device=dev)[None]).clamp(max=x.shape[-1] - 1)
+        out = x.gather(-1, idx[:, None, :].expand(x.shape[0], x.shape[1], d))
+        res = batch.replace(audio=out * batch.present["audio"].to(dev)[:, None, None].to(out.dtype))
+        res.lengths["audio"] = torch.where(batch.present["audio"], torch.full_like(batch.lengths["audio"], d),
+                                           torch.zeros_like(batch.lengths["audio"]))
+        return res
+
+
+class Pad(AudioOp):
+    """Zero-pad clips shorter than ``seconds`` (at the end, or at a random offset). Exact."""
+
+    section, name = "audio", "pad"
+    PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0), "mode": Param("str", "end", choices=("end", "random"))}
+
+    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        if "audio" not in sample:
+            return {"applied": False}
+        n = sample["audio"].shape[-1]
+        d = int(round(self.seconds * (sample.sample_rate or 1)))
+        applied = bool(rng.random() < self.p) and n < d
+        off = int(rng.integers(0, d - n + 1)) if applied and self.mode == "random" else 0
+        return {"applied": applied, "offset": off, "length": d}
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        x = sample["audio"]
+        off, d = params["offset"], params["length"]
+        return sample.with_fields(audio=F.pad(x, (off, d - x.shape[-1] - off)))
+
+
+@lru_cache(maxsize=64)
+def _sinc_kernel(orig: int, new: int, width: int = 6, rolloff: float = 0.99) -> tuple[torch.Tensor, int]:
+    """Windowed-sinc (Hann) polyphase kernels for orig -> new (both already divided by their gcd)."""
+    base = min(orig, new) * rolloff
+    pad = int(math.ceil(width * orig / base))
+    idx = torch.arange(-pad, pad + orig, dtype=torch.float64)[None, None] / orig
+    t = torch.arange(0, -new, -1, dtype=torch.float64)[:, None, None] / new + idx
+    t = t * base
+    t = t.clamp(-width, width)
+    window = torch.cos(t * math.pi / width / 2) ** 2
+    t = t * math.pi
+    scale = base / orig
+    kernels = torch.where(t == 0, torch.tensor(1.0, dtype=torch.float64), t.sin() / t)
+    kernels = (kernels * window * scale).to(torch.float32)
+    return kernels, pad
+
+
+def resample(x: torch.Tensor, orig: int, new: int) -> torch.Tensor:
+    """Resample (..., T) float audio from ``orig`` to ``new`` Hz (windowed sinc, zero beyond the ends).
+
+    Example:
+        >>> resample(torch.ones(1, 800), 8000, 16000).shape
+        torch.Size([1, 1600])
+    """
+    if orig == new:
+        return x
+    g = math.gcd(orig, new)
+    o, n = orig // g, new // g
+    kernels, pad = _sinc_kernel(o, n)
+    shape = x.shape
+    T = shape[-1]
+    y = F.pad(x.reshape(-1, 1, T), (pad, pad + o))
+    y = F.conv1d(y, kernels.to(x.device), stride=o)  # (N, n, frames)
+    y = y.transpose(1, 2).reshape(y.shape[0], -1)
+    out_len = int(math.ceil(n * T / o))
+    return y[..., :out_len].reshape(*shape[:-1], out_len)
+
+
+class Resample(AudioOp):
+    """Resample to ``rate`` Hz (deterministic). Kernels agree to float rounding (atol 1e-5)."""
+
+    section, name = "audio", "resample"
+    PARAMS = {"rate": Param("int", 16000, 1000, 384000)}
+    tolerance = "allclose, atol 1e-5"
+
+    def validate(self, where: str) -> None:
+        if self.p != 1.0:
+            raise RecipeError(f"{where}.p: resample is deterministic (one output rate per batch); p must be 1.0")
+
+    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        if "audio" not in sample:
+            return {"applied": False}
+        applied = bool(rng.random() < self.p) and sample.sample_rate != self.rate
+        return {"applied": applied, "orig": int(sample.sample_rate or 0)}
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        from dataclasses import replace
+
+        return replace(sample.with_fields(audio=resample(sample["audio"], params["orig"], self.rate)), sample_rate=self.rate)
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "audio" not in batch or not any(p.get("applied") for p in params):
+            return batch
+        if not all(p.get("applied") or not bool(batch.present["audio"][i]) for i, p in enumerate(params)):
+            return per_sample_fallback(self, batch, params)
+        orig = next(p["orig"] for p in params if p.get("applied"))
+        x = resample(batch["audio"], orig, self.rate)
+        out = batch.replace(audio=x)
+        out.sample_rate = self.rate
+        out.lengths["audio"] = torch.ceil(batch.lengths["audio"].double() * self.rate / orig).to(torch.int64)
+        mask = torch.arange(x.shape[-1], device=x.device)[None] < out.lengths["audio"].to(x.device)[:, None]
+        out.data["audio"] = x * mask[:, None, :].to(x.dtype)
+        return out
+
+
+class Speed(AudioOp):
+    """Speed perturbation by resampling: a factor in ``factor`` (quantised to 1%) plays the clip faster
+    (shorter) or slower (longer) at the same sample rate. Kernels agree to float rounding."""
+
+    section, name = "audio", "speed"
+    PARAMS = {"factor": Param("range", [0.9, 1.1], 0.25, 4.0)}
+    tolerance = "allclose, atol 1e-5"
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        return {"factor": round(float(rng.uniform(*self.factor)), 2)}
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied") or params["factor"] == 1.0:
+            return sample
+        return sample.with_fields(audio=resample(sample["audio"], int(round(params["factor"] * 100)), 100))
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        return per_sample_fallback(self, batch, params)  # each factor changes each length differently
+
+
+def _mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
+    def hz_to_mel(f: np.ndarray) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    mels = np.linspace(hz_to_mel(np.array(0.0)), hz_to_mel(np.array(sr / 2)), n_mels + 2)
+    hz = 700.0 * (10 ** (mels / 2595.0) - 1)
+    bins = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    fb = np.zeros((n_mels, len(bins)), dtype=np.float32)
+    for m in range(n_mels):
+        lo, c, hi = hz[m], hz[m + 1], hz[m + 2]
+        fb[m] = np.maximum(0, np.minimum((bins - lo) / max(c - lo, 1e-9), (hi - bins) / max(hi - c, 1e-9)))
+    return torch.from_numpy(fb)
+
+
+@lru_cache(maxsize=16)
+def mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
+    """Triangular mel filterbank (n_mels, n_fft // 2 + 1), HTK mel scale."""
+    return _mel_filters(sr, n_fft, n_mels)
+
+
+def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop_ms: float = 10.0) -> torch.Tensor:
+    """log(mel power + 1e-6) of (..., T) audio (mono mix): (..., n_mels, frames)."""
+    if x.dim() >= 2:
+        x = x.mean(dim=-2)
+    n_fft = 1 << int(math.ceil(math.log2(max(8, sr * win_ms / 1000))))
+    hop = max(1, int(sr * hop_ms / 1000))
+    win = torch.hann_window(n_fft, device=x.device)
+    lead = x.shape[:-1]
+    spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft, hop, window=win, center=True, return_complex=True).abs() ** 2
+    mel = mel_filters(sr, n_fft, n_mels).to(x.device) @ spec
+    return torch.log(mel + 1e-6).reshape(*lead, n_mels, -1)
+
+
+class LogMel(AudioOp):
+    """Compute log-mel features into field ``spec`` (n_mels, frames) so ``freq_mask`` /
+    ``time_mask(target: spec)`` can run on them. Deterministic; kernels agree to float rounding."""
+
+    section, name = "audio", "logmel"
+    PARAMS = {"n_mels": Param("int", 40, 1, 512), "win_ms": Param("float", 25.0, 1.0, 1000.0),
+              "hop_ms": Param("float", 10.0, 0.5, 1000.0)}
+    tolerance = "allclose, atol 1e-4"
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        return sample.with_fields(spec=logmel(sample["audio"], int(sample.sample_rate), self.n_mels, self.win_ms, self.hop_ms))
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        return per_sample_fallback(self, batch, params)  # frames depend on each clip's length

@@ -1,0 +1,46 @@
+"""Helpers shared by batched kernels: per-sample masks on the batch's device, the per-sample
+fallback for ops without a vectorised kernel, and text re-tokenisation after string edits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmdata.types import Batch, collate, uncollate
+
+
+def device_mask(params: Sequence[dict[str, Any]], device: torch.device) -> torch.Tensor:
+    """Bool (B,) tensor of the per-sample ``applied`` draws, on ``device`` (no host sync needed)."""
+    m = torch.from_numpy(np.array([bool(p.get("applied")) for p in params], dtype=bool))
+    return m.to(device, non_blocking=True)
+
+
+def column(params: Sequence[dict[str, Any]], key: str, default: float = 0.0, dtype: torch.dtype = torch.float32,
+           device: torch.device | None = None) -> torch.Tensor:
+    """One parameter for every sample as a (B,) tensor (``default`` where not applied)."""
+    vals = [p.get(key, default) if p.get("applied") else default for p in params]
+    t = torch.tensor(vals, dtype=dtype)
+    return t.to(device, non_blocking=True) if device is not None else t
+
+
+def per_sample_fallback(op: Any, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+    """Run the per-sample kernel on each applied sample and re-collate (same result by construction)."""
+    device = batch.device
+    samples = uncollate(batch.to("cpu"))
+    out = [op.apply(s, p) if p.get("applied") else s for s, p in zip(samples, params)]
+    new = collate(out)
+    new.meta = {**batch.meta, **{k: v for k, v in new.meta.items() if k == "samples"}}
+    return new.to(device)
+
+
+def retokenize(batch: Batch, texts: list[str], rows: Sequence[int] | None = None) -> Batch:
+    """Replace ``text`` (all rows or some) and recompute ``tokens`` / lengths on the batch's device."""
+    from mmdata.text import default_tokenizer
+
+    ids, lens = default_tokenizer().encode_batch(texts)
+    out = batch.replace(text=texts, tokens=ids.to(batch["tokens"].device if "tokens" in batch else batch.device))
+    out.lengths["tokens"] = lens.to(out["tokens"].device)
+    return out

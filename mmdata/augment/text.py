@@ -1,0 +1,238 @@
+"""Text ops at word level (one whitespace word = one token of :mod:`mmdata.text`).
+
+The per-sample kernel edits the string; the batched kernel edits the padded token ids with the same
+params (masking, deletion, swaps, crops are index operations), and keeps ``batch["text"]`` in step by
+applying the string edit too. So ``tokenize(apply(s)) == apply_batch(collate(s))`` exactly (for
+texts within the tokenizer's ``max_len``). ``typo`` changes characters, so its batched kernel edits
+the strings and re-tokenises.
+
+nlpaug's word ops draw from the global RNG, so the per-sample kernels here implement its
+RandomWordAug (swap / delete / crop) and KeyboardAug / OcrAug semantics with our params; the typo
+character maps are nlpaug's own resource files, loaded offline. Nothing here needs a download
+(nlpaug's WordNet synonym ops are deliberately absent).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmdata.augment.base import Op, Param
+from mmdata.augment.batching import retokenize
+from mmdata.text import MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, default_tokenizer
+from mmdata.types import Batch, Sample
+
+
+class TextOp(Op):
+    section = ""
+
+    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        if "text" not in sample or not Tokenizer.words(sample["text"]):
+            return {"applied": False}
+        return super().draw(rng, sample)
+
+    # string edit shared by both kernels
+    def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
+        raise NotImplementedError
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        return sample.with_fields(text=" ".join(self.edit(Tokenizer.words(sample["text"]), params)))
+
+    def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "text" not in batch or not any(p.get("applied") for p in params):
+            return batch
+        texts = [" ".join(self.edit(Tokenizer.words(t), p)) if p.get("applied") else t for t, p in zip(batch["text"], params)]
+        ids, lengths = self.edit_ids(batch["tokens"], batch.lengths["tokens"].to(batch["tokens"].device), params)
+        out = batch.replace(text=texts, tokens=ids)
+        out.lengths["tokens"] = lengths
+        return out
+
+
+def _n_words(sample: Any) -> int:
+    return min(len(Tokenizer.words(sample["text"])), default_tokenizer().max_len)
+
+
+def _compact(ids: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move kept tokens to the front of each row (stable), pad the rest; returns ids and lengths."""
+    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
+    out = ids.gather(1, order)
+    lengths = keep.sum(dim=1)
+    pos = torch.arange(ids.shape[1], device=ids.device)[None]
+    return out.masked_fill(pos >= lengths[:, None], PAD_ID), lengths
+
+
+def _position_mask(params: Sequence[dict[str, Any]], key: str, width: int, device: torch.device) -> torch.Tensor:
+    m = torch.zeros((len(params), width), dtype=torch.bool)
+    for i, p in enumerate(params):
+        if p.get("applied"):
+            pos = [j for j in p[key] if j < width]
+            if pos:
+                m[i, pos] = True
+    return m.to(device, non_blocking=True)
+
+
+class TokenMask(TextOp):
+    """Replace each word by ``[MASK]`` with probability ``p_token``. Exact agreement."""
+
+    section, name = "text", "token_mask"
+    PARAMS = {"p_token": Param("float", 0.15, 0.0, 1.0)}
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        n = _n_words(sample)
+        return {"positions": [int(i) for i in np.flatnonzero(rng.random(n) < self.p_token)]}
+
+    def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
+        out = list(words)
+        for i in params["positions"]:
+            out[i] = MASK_TOKEN
+        return out
+
+    def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        m = _position_mask(params, "positions", ids.shape[1], ids.device)
+        return ids.masked_fill(m, MASK_ID), lengths
+
+
+class WordDelete(TextOp):
+    """Delete each word with probability ``p_word`` (nlpaug RandomWordAug 'delete'), keeping at least
+    ``keep_at_least`` words. Exact agreement."""
+
+    section, name = "text", "word_delete"
+    PARAMS = {"p_word": Param("float", 0.1, 0.0, 1.0), "keep_at_least": Param("int", 1, 0, 1000)}
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        n = _n_words(sample)
+        drop = np.flatnonzero(rng.random(n) < self.p_word)
+        budget = max(0, n - self.keep_at_least)
+        return {"positions": [int(i) for i in drop[:budget]]}
+
+    def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
+        gone = set(params["positions"])
+        return [w for i, w in enumerate(words) if i not in gone]
+
+    def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        drop = _position_mask(params, "positions", ids.shape[1], ids.device)
+        pos = torch.arange(ids.shape[1], device=ids.device)[None]
+        return _compact(ids, (pos < lengths[:, None]) & ~drop)
+
+
+class WordSwap(TextOp):
+    """Swap ``n_swaps`` random adjacent word pairs, one after another (nlpaug RandomWordAug 'swap').
+    Exact agreement."""
+
+    section, name = "text", "word_swap"
+    PARAMS = {"n_swaps": Param("range", [1, 1], 0, 100)}
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        n = _n_words(sample)
+        k = int(rng.integers(int(self.n_swaps[0]), int(self.n_swaps[1]) + 1))
+        return {"swaps": [int(rng.integers(0, n - 1)) for _ in range(k)] if n > 1 else []}
+
+    def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
+        out = list(words)
+        for i in params["swaps"]:
+            out[i], out[i + 1] = out[i + 1], out[i]
+        return out
+
+    def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        perm = torch.arange(ids.shape[1]).repeat(ids.shape[0], 1)
+        for r, p in enumerate(params):
+            if p.get("applied"):
+                row = perm[r]
+                for i in p["swaps"]:
+                    row[i], row[i + 1] = row[i + 1].clone(), row[i].clone()
+        return ids.gather(1, perm.to(ids.device)), lengths
+
+
+class WordCrop(TextOp):
+    """Keep one contiguous span of a ``fraction`` of the words (nlpaug RandomWordAug 'crop' keeps the
+    complement). Exact agreement."""
+
+    section, name = "text", "word_crop"
+    PARAMS = {"fraction": Param("range", [0.5, 1.0], 0.0, 1.0)}
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        n = _n_words(sample)
+        k = max(1, int(round(n * rng.uniform(*self.fraction))))
+        return {"start": int(rng.integers(0, n - k + 1)), "length": k}
+
+    def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
+        return words[params["start"] : params["start"] + params["length"]]
+
+    def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        dev = ids.device
+        start = torch.tensor([p.get("start", 0) if p.get("applied") else 0 for p in params], device=dev)
+        new_len = torch.where(torch.tensor([bool(p.get("applied")) for p in params], device=dev),
+                              torch.tensor([p.get("length", 0) for p in params], device=dev), lengths)
+        pos = torch.arange(ids.shape[1], device=dev)[None]
+        src = (start[:, None] + pos).clamp(max=ids.shape[1] - 1)
+        out = ids.gather(1, src).masked_fill(pos >= new_len[:, None], PAD_ID)
+        return out, new_len
+
+
+@lru_cache(maxsize=4)
+def char_map(kind: str) -> dict[str, list[str]]:
+    """nlpaug's offline character-substitution map (``keyboard`` / ``ocr``, English)."""
+    import nlpaug
+
+    path = Path(nlpaug.__file__).parent / "res" / "char" / kind / "en.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    out: dict[str, list[str]] = {}
+    for k, vs in raw.items():
+        out.setdefault(k, []).extend(vs)
+        if kind == "keyboard" and k.isalpha():  # nlpaug maps lower-case keys; upper-case mirrors them
+            out.setdefault(k.upper(), []).extend(v.upper() for v in vs)
+    if kind == "ocr":  # nlpaug's OCR map is symmetric in use
+        for k, vs in list(raw.items()):
+            for v in vs:
+                out.setdefault(v, [])
+                if k not in out[v]:
+                    out[v].append(k)
+    return out
+
+
+class Typo(TextOp):
+    """Character noise: in each word chosen with ``p_word``, replace one character by a keyboard
+    neighbour or an OCR confusion (nlpaug KeyboardAug / OcrAug maps). The batched kernel edits the
+    strings and re-tokenises."""
+
+    section, name = "text", "typo"
+    PARAMS = {"p_word": Param("float", 0.1, 0.0, 1.0), "kind": Param("str", "keyboard", choices=("keyboard", "ocr"))}
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        words = Tokenizer.words(sample["text"])
+        cmap = char_map(self.kind)
+        edits = []
+        for wi, w in enumerate(words):
+            if rng.random() >= self.p_word:
+                continue
+            cands = [ci for ci, ch in enumerate(w) if ch in cmap and cmap[ch]]
+            if not cands:
+                continue
+            ci = cands[int(rng.integers(len(cands)))]
+            subs = cmap[w[ci]]
+            edits.append([wi, ci, subs[int(rng.integers(len(subs)))]])
+        return {"edits": edits}
+
+    def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
+        out = list(words)
+        for wi, ci, ch in params["edits"]:
+            w = out[wi]
+            out[wi] = w[:ci] + ch + w[ci + 1 :]
+        return out
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "text" not in batch or not any(p.get("applied") for p in params):
+            return batch
+        texts = [" ".join(self.edit(Tokenizer.words(t), p)) if p.get("applied") else t for t, p in zip(batch["text"], params)]
+        return retokenize(batch, texts)
