@@ -1,9 +1,57 @@
-"""`mmdata` commands of the augment group (registered by cli/main.py)."""
+"""`mmdata augment` and `mmdata preview`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from cli.common import DataDir, JsonFlag, OutDir, Seed, console, print_json
+
+RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
+
+
+def augment(
+    shards: DataDir,
+    out: OutDir,
+    recipe: RecipeOpt,
+    copies: Annotated[int, typer.Option(min=0, help="Augmented copies per sample.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes.")] = 1,
+    keep_original: Annotated[bool, typer.Option(help="Also write each source sample.")] = False,
+    seed: Seed = 0,
+    split: Annotated[Optional[list[str]], typer.Option(help="Only these splits (repeatable); default all.")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Write K augmented copies of every sample as new shards + index (params per sample) + card."""
+    from mmdata.augment.offline import augment_dataset
+
+    rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original, seed=seed,
+                          splits=split, progress=not json_)
+    if json_:
+        print_json(rep)
+    else:
+        console.print(f"wrote {rep['samples']} samples ({copies} copies each{' + originals' if keep_original else ''}) "
+                      f"in {rep['shards']} shards to {out}")
+
+
+def preview(
+    shards: DataDir,
+    recipe: RecipeOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("preview.png"),
+    n: Annotated[int, typer.Option(min=1, help="Samples (rows).")] = 8,
+    variants: Annotated[int, typer.Option(min=1, help="Augmented variants (columns) per sample.")] = 3,
+    split: Annotated[str, typer.Option(help="Split to preview.")] = "train",
+    seed: Seed = 0,
+) -> None:
+    """Draw a grid: samples x (original, augmented variants) with images, audio and marked text."""
+    from mmdata.augment.preview import preview as run
+
+    path = run(shards, recipe, out, n=n, variants=variants, split=split, seed=seed)
+    console.print(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
+    app.command()(augment)
+    app.command()(preview)

@@ -30,7 +30,7 @@ _REGISTRY: dict[tuple[str, str], type[Op]] = {}
 class Param:
     """Declaration of one op argument: type, default, allowed range or choices.
 
-    ``kind``: "float", "int", "bool", "str", "range" (a [lo, hi] pair of floats with lo <= hi),
+    ``kind``: "float", "int", "bool", "str", "range" (a [lo, hi] pair of floats with lo <= hi), "irange" (ints),
     "size" (int or [h, w]), "list" (of strings).
     """
 
@@ -65,10 +65,13 @@ class Param:
                 if self.choices is not None and value not in self.choices:
                     raise RecipeError(f"{where}: {value!r} is not allowed; choose one of {list(self.choices)}")
                 return str(value)
-            if self.kind == "range":
+            if self.kind in ("range", "irange"):
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     value = [value, value]
-                lo, hi = (float(v) for v in value)
+                conv = float if self.kind == "range" else int
+                if self.kind == "irange" and any(float(v) != int(float(v)) for v in value):
+                    raise ValueError
+                lo, hi = (conv(v) for v in value)
                 if lo > hi:
                     raise RecipeError(f"{where}: range [{lo}, {hi}] has min > max")
                 bounds(lo)
@@ -92,7 +95,7 @@ class Param:
             raise
         except (TypeError, ValueError):
             pass
-        expect = {"range": "[min, max]", "size": "int or [height, width]", "list": "a list"}.get(self.kind, self.kind)
+        expect = {"range": "[min, max]", "irange": "[min, max] integers", "size": "int or [height, width]", "list": "a list"}.get(self.kind, self.kind)
         raise RecipeError(f"{where}: expected {expect}, got {value!r}")
 
 

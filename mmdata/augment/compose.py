@@ -77,7 +77,7 @@ def _make(section: str) -> None:
     class SomeOf(_Composite):
         """Apply ``n`` (a [min, max] range) distinct children, in the order listed."""
 
-        PARAMS = {"n": Param("range", [1, 1], 0, 64)}
+        PARAMS = {"n": Param("irange", [1, 1], 0, 64)}
 
         def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
             lo, hi = int(self.n[0]), min(int(self.n[1]), len(self.children))

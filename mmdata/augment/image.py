@@ -262,7 +262,7 @@ class Cutout(ImageOp):
     Exact agreement."""
 
     section, name = "image", "cutout"
-    PARAMS = {"num_holes": Param("range", [1, 1], 1, 64), "size": Param("range", [0.1, 0.3], 0.0, 1.0),
+    PARAMS = {"num_holes": Param("irange", [1, 1], 1, 64), "size": Param("range", [0.1, 0.3], 0.0, 1.0),
               "fill": Param("int", 0, 0, 255)}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:

@@ -139,7 +139,16 @@ class Recipe:
         return out
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=120)
+        """Canonical YAML: one flow-style line per step, sections in application order."""
+        d = self.to_dict()
+        lines = [f"seed: {d['seed']}"]
+        for sec in (*SAMPLE_SECTIONS, "batch"):
+            if sec in d:
+                lines.append(f"{sec}:")
+                lines += [f"  - {_flow(step)}" for step in d[sec]]
+        if "balance" in d:
+            lines.append(f"balance: {_flow(d['balance'])}")
+        return "\n".join(lines) + "\n"
 
     def with_seed(self, seed: int) -> Recipe:
         """The same ops with another seed (ops are stateless, so they are shared)."""
@@ -220,6 +229,10 @@ class Recipe:
         out = batch.replace()
         out.meta["aug_batch"] = applied
         return out
+
+
+def _flow(obj: Any) -> str:
+    return yaml.safe_dump(obj, default_flow_style=True, sort_keys=False, width=10**6).strip()
 
 
 def _load_mapping(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:

@@ -131,7 +131,7 @@ class WordSwap(TextOp):
     Exact agreement."""
 
     section, name = "text", "word_swap"
-    PARAMS = {"n_swaps": Param("range", [1, 1], 0, 100)}
+    PARAMS = {"n_swaps": Param("irange", [1, 1], 0, 100)}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         n = _n_words(sample)

@@ -56,16 +56,17 @@ def dist_rank_world() -> tuple[int, int] | None:
     return None
 
 
-def reader_id(dist: tuple[int, int] | None = None) -> tuple[int, int]:
+def reader_id(dist: tuple[int, int] | None = None, rotation: int = 0) -> tuple[int, int]:
     """(reader id, number of readers) of the calling process/worker.
 
     DataLoader workers do not see the parent's process group, so the rank captured when the dataset
-    was created (``dist``) is used there.
+    was created (``dist``) is used there. ``rotation`` shifts which worker plays which reader: a
+    resumed loader uses it so DataLoader's in-order round robin continues with the right reader.
     """
     rank, world = dist_rank_world() or dist or (0, 1)
     info = get_worker_info()
     wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-    return rank * nw + wid, world * nw
+    return rank * nw + (wid + rotation) % nw, world * nw
 
 
 class _Skip(Exception):
@@ -129,6 +130,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self._skip: dict[int, int] = {}
         self._positions: dict[int, int] = {}
         self._dist = dist_rank_world()
+        self.rotation = 0
 
     # ---- public metadata -------------------------------------------------------------------------
     @property
@@ -276,7 +278,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 yield shard, item[0], item[1]
 
     def __iter__(self) -> Iterator[Sample]:
-        rid, n = reader_id(self._dist or dist_rank_world())
+        rid, n = reader_id(self._dist or dist_rank_world(), self.rotation)
         skip = self._skip.get(rid, 0)
         position = 0
         stream = self._stream(rid, n)

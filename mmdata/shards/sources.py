@@ -42,6 +42,8 @@ class Record:
     split: str | None = None
     #: (size, mtime_ns) per file member, from discovery (saves re-stat'ing for planning and resume)
     stats: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: extra string columns for the index (e.g. ``aug_params`` written by ``mmdata augment``)
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 def safe_key(stem: str) -> str:

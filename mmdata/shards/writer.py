@@ -169,6 +169,7 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
                "members": [f"{key}.{e}" for e, _ in members], "sizes": [len(d) for _, d in members],
                "label": rec["label"], "modalities": sorted({field_of(e) for e, _ in members})}
         row.update(stats)
+        row.update(rec.get("extra") or {})
         rows.append(row)
     results = []
     if task["layout"] == "samples":
@@ -192,7 +193,7 @@ def _task_payload(shard: dict[str, Any], out: Path, layout: str, fields: list[st
     return {
         "out": str(out), "name": shard["name"], "split": shard["split"], "layout": layout, "fields": fields,
         "on_error": on_error,
-        "records": [{"key": r.key, "source_key": r.source_key, "label": r.label,
+        "records": [{"key": r.key, "source_key": r.source_key, "label": r.label, "extra": r.extra,
                      "members": sorted(r.members.items())} for r in shard["records"]],
     }
 
@@ -202,7 +203,7 @@ def _plan_hash(plan: list[dict[str, Any]], options: dict[str, Any]) -> str:
     for shard in plan:
         h.update(shard["name"].encode())
         for r in shard["records"]:
-            h.update(f"{r.key}|{r.label}|{r.split}".encode())
+            h.update(f"{r.key}|{r.label}|{r.split}|{json.dumps(r.extra, sort_keys=True)}".encode())
             for ext, v in sorted(r.members.items()):
                 if isinstance(v, bytes):
                     h.update(ext.encode() + hashlib.sha256(v).digest())
@@ -290,6 +291,27 @@ def shard(
                                        label_names=label_names)
     if not records:
         raise SourceError(f"source {src}: no samples found (skipped {len(skipped)} files)")
+    return write_records(records, out, maxcount=maxcount, maxsize=maxsize, workers=workers, fractions=fractions,
+                         seed=seed, layout=layout, label_names=names, skipped=skipped, on_error=on_error,
+                         progress=progress, name=name, card_extra=card_extra)
+
+
+def write_records(records: list[Record], out: str | Path, *, maxcount: int = 1000, maxsize: int = 1_000_000_000,
+                  workers: int = 1, fractions: dict[str, float] | None = None, seed: int = 0, layout: str = "samples",
+                  label_names: list[str] | None = None, skipped: list[dict[str, str]] | None = None,
+                  on_error: str = "skip", progress: bool = True, name: str | None = None,
+                  card_extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
+
+    Used by :func:`shard` after discovery and by ``mmdata augment`` for generated samples.
+    """
+    out = Path(out)
+    names = label_names
+    skipped = list(skipped or [])
+    records = sorted(records, key=lambda r: r.key)
+    for a, b in zip(records, records[1:]):
+        if a.key == b.key:
+            raise SourceError(f"two samples have key {a.key!r}")
     assign_splits(records, fractions, seed)
     plan = plan_shards(records, maxcount, maxsize)
     fields = sorted({field_of(e) for r in records for e in r.members} | ({"label"} if any(r.label is not None for r in records) else set()))

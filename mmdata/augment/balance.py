@@ -1,0 +1,123 @@
+"""Class- and modality-pattern-balanced sampling in the streaming reader, plus stratified subsampling.
+
+Group sizes come from ``index.parquet`` (no pass over the data). Per sample, with ``n_g`` the size
+of its group, ``N`` the split size:
+
+* ``under``: keep with probability ``n_min / n_g`` (every group ~ the smallest).
+* ``over``: repeat ``n_max / n_g`` times (integer part + a Bernoulli remainder).
+* ``repeat_factor`` (LVIS): repeat ``max(1, sqrt(threshold / (n_g / N)))`` times, stochastic rounding.
+* ``fraction`` (applied first): keep with probability ``fraction`` (global, or per class name / id) —
+  drawn with epoch 0 so the subset is the *same* every epoch (a small-data experiment).
+
+``by: label`` groups by class; ``by: modalities`` by the presence pattern (``audio+image+text``).
+Decisions come from ``derive(seed, epoch, key, "balance")``: deterministic, independent of workers.
+Repeat *i* >= 1 of a sample gets key ``<key>#r<i>`` (so its augmentation params differ) and
+``meta["repeat"] = i``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import IterableDataset
+
+from mmdata.augment.recipe import validate_balance
+from mmdata.errors import ShardError
+from mmdata.rng import derive
+from mmdata.types import Sample
+
+
+def group_of(label: int | None, modalities: list[str], by: str) -> str:
+    if by == "label":
+        return "(none)" if label is None else str(label)
+    return "+".join(sorted(m for m in modalities if m != "label")) or "(none)"
+
+
+def index_groups(path: str | Path, split: str, by: str) -> dict[str, str]:
+    """key -> group for one split, from index.parquet."""
+    from mmdata.shards import index as idx
+
+    t = idx.load_index(path).select(["key", "split", "label", "modalities"]).to_pydict()
+    return {k: group_of(lab, mods, by) for k, sp, lab, mods in zip(t["key"], t["split"], t["label"], t["modalities"]) if sp == split}
+
+
+class BalancePlan:
+    """Expected repeats per group and the per-sample decision rule.
+
+    Example:
+        >>> plan = BalancePlan({"a": "0", "b": "0", "c": "0", "d": "1"}, {"by": "label", "mode": "over"}, 0)
+        >>> plan.rate["1"], plan.rate["0"]
+        (3.0, 1.0)
+    """
+
+    def __init__(self, groups: Mapping[str, str], config: Mapping[str, Any], seed: int,
+                 label_names: list[str] | None = None) -> None:
+        cfg = validate_balance(dict(config)) or {}
+        self.cfg = cfg
+        self.seed = int(cfg.get("seed", seed))
+        self.groups = dict(groups)
+        self.label_names = label_names
+        counts = Counter(self.groups.values())
+        self.counts = dict(counts)
+        n = sum(counts.values()) or 1
+        mode = cfg.get("mode", "none")
+        self.rate: dict[str, float] = {}
+        for g, c in counts.items():
+            if mode == "under":
+                self.rate[g] = min(counts.values()) / c
+            elif mode == "over":
+                self.rate[g] = max(counts.values()) / c
+            elif mode == "repeat_factor":
+                self.rate[g] = max(1.0, math.sqrt(cfg["threshold"] / (c / n)))
+            else:
+                self.rate[g] = 1.0
+
+    def _fraction(self, group: str) -> float:
+        frac = self.cfg.get("fraction")
+        if frac is None:
+            return 1.0
+        if isinstance(frac, float):
+            return frac
+        if group in frac:
+            return frac[group]
+        if self.label_names and group.isdigit() and int(group) < len(self.label_names):
+            return frac.get(self.label_names[int(group)], 1.0)
+        return 1.0
+
+    def repeats(self, key: str, epoch: int) -> int:
+        """How many times sample ``key`` appears this epoch (0 = dropped)."""
+        group = self.groups.get(key)
+        if group is None:
+            raise ShardError(f"balance: sample {key!r} is not in index.parquet for this split")
+        if self.cfg.get("fraction") is not None and derive(self.seed, 0, key, "fraction").random() >= self._fraction(group):
+            return 0
+        r = self.rate[group]
+        base = int(math.floor(r))
+        return base + int(derive(self.seed, epoch, key, "balance").random() < r - base)
+
+
+class Balanced(IterableDataset):  # type: ignore[type-arg]
+    """Wrap a sample stream: drop or repeat samples per :class:`BalancePlan`."""
+
+    def __init__(self, source: Any, plan: BalancePlan) -> None:
+        self.source = source
+        self.plan = plan
+
+    @property
+    def epoch(self) -> int:
+        return int(getattr(self.source, "epoch", 0))
+
+    def __iter__(self) -> Iterator[Sample]:
+        epoch = self.epoch
+        for s in self.source:
+            k = self.plan.repeats(s.key, epoch)
+            for i in range(k):
+                if i == 0:
+                    yield s
+                else:
+                    yield replace(s, key=f"{s.key}#r{i}", meta={**s.meta, "repeat": i})

@@ -1,0 +1,258 @@
+"""``mmdata.loader``: batches of aligned, augmented samples for a training loop.
+
+```
+shards ─open_dataset─▶ [balance] ─▶ (workers: recipe.apply_sample) ─collate─▶ Batch
+   ─▶ main process: pin + .to(device, non_blocking) [+ next batch prefetched on a CUDA side stream]
+   ─▶ (device: recipe.apply_batched) ─▶ recipe.apply_batch_section ─▶ yield
+```
+
+* ``augment_on="workers"``: the per-sample CPU kernels run inside DataLoader workers.
+* ``augment_on="device"``: workers only decode and collate; the batched torch kernels run on
+  ``device`` after the copy. Both draw the same params per sample (``derive(seed', epoch, key, op)``),
+  so exact ops give the same batches either way.
+* The augmentation seed is ``params_seed(recipe.seed, seed)``: one loader seed fixes the order, the
+  balance draws and the augmentation draws; the recipe's own seed still distinguishes recipes.
+* ``cache=True`` decodes the split once into memory (in the main process) and serves later epochs
+  from there — for small datasets such as the embedded avdigits (a few MB decoded).
+* Resume: ``state_dict()`` after k batches, ``load_state_dict()`` on a fresh loader → exactly the
+  remaining batches of that epoch, also with DataLoader workers (the readers are rotated so the
+  in-order round robin continues with the right worker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from mmdata.augment.balance import Balanced, BalancePlan, index_groups
+from mmdata.augment.recipe import Recipe, load_recipe, params_seed
+from mmdata.errors import MMDataError
+from mmdata.rng import derive
+from mmdata.shards.reader import ShardDataset, dist_rank_world, open_dataset, reader_id
+from mmdata.types import Batch, Sample, collate
+
+AUGMENT_ON = ("workers", "device")
+
+
+class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
+    """Decoded samples held in memory, served like a ShardDataset (shuffle, reader split, resume)."""
+
+    def __init__(self, samples: list[Sample], *, shuffle: bool, seed: int, epoch: int = 0) -> None:
+        self.samples = samples
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = epoch
+        self.rotation = 0
+        self._skip: dict[int, int] = {}
+        self._dist = dist_rank_world()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self._skip = {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
+
+    def __iter__(self) -> Iterator[Sample]:
+        rid, n = reader_id(self._dist or dist_rank_world(), self.rotation)
+        order = range(len(self.samples))
+        if self.shuffle:
+            order = derive(self.seed, self.epoch, "memory-order", 0).permutation(len(self.samples)).tolist()
+        skip = self._skip.get(rid, 0)
+        for pos, i in enumerate(list(order)[rid::n]):
+            if pos < skip:
+                continue
+            s = self.samples[i]
+            yield Sample(s.key, s.fields, s.sample_rate, {**s.meta, "reader": rid, "position": pos})
+        self._skip.pop(rid, None)
+
+
+class _Augmented(IterableDataset):  # type: ignore[type-arg]
+    def __init__(self, source: Any, recipe: Recipe) -> None:
+        self.source = source
+        self.recipe = recipe
+
+    def __iter__(self) -> Iterator[Sample]:
+        epoch = int(getattr(self.source, "epoch", 0))
+        for s in self.source:
+            yield self.recipe.apply_sample(s, epoch)
+
+
+class Loader:
+    """Iterable of :class:`~mmdata.Batch` (see :func:`loader`)."""
+
+    def __init__(self, path: str | Path, batch_size: int, *, recipe: Any = None, split: str = "train", seed: int = 0,
+                 epoch: int = 0, num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers",
+                 balance: Any = None, shuffle: bool = True, drop_last: bool = False, pin_memory: bool | None = None,
+                 prefetch: int = 2, cache: bool = False, modalities: Sequence[str] | None = None,
+                 on_error: str = "raise", **reader_kw: Any) -> None:
+        if augment_on not in AUGMENT_ON:
+            raise MMDataError(f"augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
+        if batch_size < 1:
+            raise MMDataError(f"batch_size must be >= 1, got {batch_size}")
+        self.path = path
+        self.batch_size = batch_size
+        self.split = split
+        self.seed = seed
+        self.epoch = epoch
+        self.num_workers = num_workers
+        self.device = torch.device(device)
+        self.augment_on = augment_on
+        self.drop_last = drop_last
+        self.prefetch = prefetch
+        self.pin_memory = self.device.type == "cuda" if pin_memory is None else pin_memory
+        base = load_recipe(recipe)
+        self.recipe = base.with_seed(params_seed(base.seed, seed))
+        self.source: ShardDataset | MemoryDataset = open_dataset(path, split=split, modalities=modalities, shuffle=shuffle,
+                                                                 seed=seed, epoch=epoch, on_error=on_error, **reader_kw)
+        if cache:
+            decoded = list(open_dataset(path, split=split, modalities=modalities, shuffle=False, on_error=on_error, **reader_kw))
+            self.source = MemoryDataset([Sample(s.key, s.fields, s.sample_rate, {"shard": s.meta.get("shard")}) for s in decoded],
+                                        shuffle=shuffle, seed=seed, epoch=epoch)
+        bal = balance if balance is not None else base.balance
+        self.plan = None
+        if bal is not None:
+            self.plan = BalancePlan(index_groups(path, split, (bal or {}).get("by", "label")), bal, seed,
+                                    getattr(self.source, "label_names", None) or self._label_names())
+        self._positions: dict[int, int] = {}
+        self._batches = 0
+        self._rotation = 0
+        self._skipped: dict[int, dict[str, int]] = {}
+
+    def _label_names(self) -> list[str] | None:
+        try:
+            from mmdata.shards.index import load_card
+
+            return load_card(self.path).get("label_names")
+        except MMDataError:
+            return None
+
+    # -- epochs / state ------------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Next iteration reads epoch ``epoch`` (new order, balance and augmentation draws)."""
+        self.epoch = epoch
+        self.source.set_epoch(epoch)
+        self._positions = {}
+        self._batches = 0
+        self._rotation = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the current epoch stands: epoch, seed, batches yielded, next position per reader."""
+        return {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume: the next iteration yields exactly the batches the saved loader had not yet yielded."""
+        if int(state.get("seed", self.seed)) != self.seed:
+            raise MMDataError(f"loader state has seed {state.get('seed')}, this loader has seed {self.seed}")
+        self.epoch = int(state["epoch"])
+        self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {})})
+        self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
+        self._batches = int(state.get("batches", 0))
+        self._rotation = self._batches % max(1, self.num_workers)
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Samples skipped by the reader (reason -> count), summed over workers."""
+        total: dict[str, int] = {}
+        for counts in self._skipped.values():
+            for k, v in counts.items():
+                total[k] = total.get(k, 0) + v
+        if self.num_workers == 0:
+            for k, v in getattr(self.source, "skipped", {}).items():
+                total[k] = max(total.get(k, 0), v)
+        return total
+
+    # -- iteration -------------------------------------------------------------------------------
+    def _dataset(self) -> IterableDataset:  # type: ignore[type-arg]
+        self.source.rotation = self._rotation
+        ds: Any = self.source
+        if self.plan is not None:
+            ds = Balanced(ds, self.plan)
+        if self.augment_on == "workers" and not self.recipe.is_empty:
+            ds = _Augmented(ds, self.recipe)
+        return ds
+
+    def _track(self, batch: Batch) -> None:
+        for m in batch.meta.get("samples", []):
+            if "reader" in m and not m.get("repeat"):
+                r = int(m["reader"])
+                self._positions[r] = max(self._positions.get(r, 0), int(m["position"]) + 1)
+            if m.get("skipped"):
+                self._skipped[int(m.get("reader", 0))] = dict(m["skipped"])
+        self._batches += 1
+
+    def _finish(self, batch: Batch) -> Batch:
+        if self.augment_on == "device" and not self.recipe.is_empty:
+            batch = self.recipe.apply_batched(batch, self.epoch)
+        if self.recipe.has_batch_ops:
+            batch = self.recipe.apply_batch_section(batch, self.epoch)
+        return batch
+
+    def __iter__(self) -> Iterator[Batch]:
+        dl = DataLoader(self._dataset(), batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=collate,
+                        drop_last=self.drop_last, pin_memory=False,
+                        prefetch_factor=self.prefetch if self.num_workers > 0 else None)
+        cuda = self.device.type == "cuda"
+        stream = torch.cuda.Stream(device=self.device) if cuda else None
+
+        def to_device(b: Batch) -> Batch:
+            if self.pin_memory:
+                b = b.pin_memory()
+            if stream is None:
+                return b.to(self.device, non_blocking=self.pin_memory)
+            with torch.cuda.stream(stream):
+                return b.to(self.device, non_blocking=True)
+
+        it = iter(dl)
+        pending: Batch | None = None
+        for cpu_batch in it:
+            nxt = to_device(cpu_batch)  # copy of batch k+1 overlaps compute on batch k (side stream on CUDA)
+            if pending is not None:
+                self._track(pending)  # count a batch as consumed only when it is handed out
+                yield self._finish(pending)
+            if stream is not None:
+                torch.cuda.current_stream(self.device).wait_stream(stream)
+                for t in (*nxt.data.values(), *nxt.present.values(), *nxt.lengths.values()):
+                    if isinstance(t, torch.Tensor):
+                        t.record_stream(torch.cuda.current_stream(self.device))
+            pending = nxt
+        if pending is not None:
+            self._track(pending)
+            yield self._finish(pending)
+        self._rotation = 0
+        self.source.rotation = 0
+
+
+def loader(path: str | Path, batch_size: int, recipe: Any = None, split: str = "train", seed: int = 0, epoch: int = 0,
+           num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers", balance: Any = None,
+           **kw: Any) -> Loader:
+    """Batches of augmented multimodal samples.
+
+    Args:
+        path: dataset folder (or shards, see :func:`mmdata.open_dataset`).
+        batch_size: samples per batch.
+        recipe: a recipe path, YAML string, dict or :class:`~mmdata.augment.Recipe` (None: no augmentation).
+        split: split to read. seed: order, balance and augmentation seed. epoch: epoch to start at.
+        num_workers: DataLoader worker processes.
+        device: where batches end up (and where batched kernels run with ``augment_on="device"``).
+        augment_on: ``"workers"`` (per-sample CPU kernels in workers) or ``"device"`` (batched kernels).
+        balance: a balance config (overrides the recipe's ``balance`` section).
+        **kw: ``shuffle``, ``drop_last``, ``pin_memory``, ``prefetch``, ``cache``, ``modalities``,
+            ``on_error`` and reader options.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> rec = {"image": [{"op": "hflip", "p": 0.5}], "text": [{"op": "token_mask", "p": 1.0, "p_token": 0.3}]}
+        >>> [len(b) for b in loader(t + "/ds", 4, recipe=rec, seed=1)]
+        [4, 2]
+    """
+    return Loader(path, batch_size, recipe=recipe, split=split, seed=seed, epoch=epoch, num_workers=num_workers,
+                  device=device, augment_on=augment_on, balance=balance, **kw)
