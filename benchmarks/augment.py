@@ -1,0 +1,129 @@
+"""Augmentation throughput: plain albumentations / audiomentations per sample vs mmdata's per-sample
+kernels vs mmdata's batched kernels (CPU, and CUDA when available), in one run.
+
+Image: hflip + random resized crop + cutout on 64x64 RGB uint8, batch 256.
+Audio: random crop (0.8 s) + time mask + gain + Gaussian noise at an SNR, 1 s at 16 kHz, batch 256.
+
+Run: .venv/bin/python benchmarks/augment.py [--n 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine  # noqa: E402
+
+IMAGE_RECIPE = {"seed": 0, "image": [
+    {"op": "hflip", "p": 0.5},
+    {"op": "random_resized_crop", "p": 1.0, "size": [64, 64], "scale": [0.5, 1.0]},
+    {"op": "cutout", "p": 0.5, "num_holes": [1, 2], "size": [0.1, 0.25]}]}
+AUDIO_RECIPE = {"seed": 0, "audio": [
+    {"op": "random_crop", "p": 1.0, "seconds": 0.8},
+    {"op": "time_mask", "p": 0.5, "max_fraction": 0.1},
+    {"op": "gain", "p": 0.5, "min_db": -6, "max_db": 6},
+    {"op": "noise", "p": 0.5, "min_snr_db": 10, "max_snr_db": 30}]}
+
+
+def best(fn, repeats: int = 3) -> float:
+    t = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        t = min(t, time.perf_counter() - t0)
+    return t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1024)
+    ap.add_argument("--batch", type=int, default=256)
+    args = ap.parse_args()
+    import albumentations as A
+    import audiomentations as am
+    import numpy as np
+    import torch
+
+    from mmdata import Sample, collate
+    from mmdata.augment import load_recipe
+
+    torch.set_num_threads(1)
+    n, bs = args.n, args.batch
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+    wavs = (rng.standard_normal((n, 16000)) * 0.1).astype(np.float32)
+
+    # -- image ---------------------------------------------------------------------------------------
+    alb = A.Compose([A.HorizontalFlip(p=0.5), A.RandomResizedCrop(size=(64, 64), scale=(0.5, 1.0), p=1.0),
+                     A.CoarseDropout(num_holes_range=(1, 2), hole_height_range=(0.1, 0.25), hole_width_range=(0.1, 0.25), p=0.5)])
+    img_samples = [Sample(f"i{i}", {"image": torch.from_numpy(np.ascontiguousarray(imgs[i].transpose(2, 0, 1)))}) for i in range(n)]
+    rec = load_recipe(IMAGE_RECIPE)
+    img_batches = [collate(img_samples[i : i + bs]) for i in range(0, n, bs)]
+    t_alb = best(lambda: [alb(image=im)["image"] for im in imgs])
+    # what a user of albumentations does with CHW tensors: convert, augment, convert back
+    t_alb_t = best(lambda: [torch.from_numpy(alb(image=s["image"].numpy().transpose(1, 2, 0))["image"]).permute(2, 0, 1)
+                            for s in img_samples])
+    t_mm = best(lambda: [rec.apply_sample(s) for s in img_samples])
+    t_mmb = best(lambda: [rec.apply_batched(b) for b in img_batches])
+    rows = [("image", "albumentations (numpy HWC)", t_alb), ("image", "albumentations + tensor conversion", t_alb_t),
+            ("image", "mmdata per-sample", t_mm), ("image", f"mmdata batched CPU (batch {bs})", t_mmb)]
+    if torch.cuda.is_available():
+        gb = [b.to("cuda") for b in img_batches]
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            rec.apply_batched(gb[0])
+            sync_free = "yes"
+        except RuntimeError as exc:
+            sync_free = f"no ({exc})"
+        torch.cuda.set_sync_debug_mode("default")
+
+        def gpu() -> None:
+            for b in gb:
+                rec.apply_batched(b)
+            torch.cuda.synchronize()
+
+        rows.append(("image", f"mmdata batched CUDA (sync-free: {sync_free})", best(gpu)))
+
+    # -- audio ---------------------------------------------------------------------------------------
+    amc = am.Compose([am.AdjustDuration(duration_seconds=0.8, p=1.0), am.TimeMask(min_band_part=0.0, max_band_part=0.1, p=0.5),
+                      am.Gain(min_gain_db=-6, max_gain_db=6, p=0.5), am.AddGaussianSNR(min_snr_db=10, max_snr_db=30, p=0.5)])
+    au_samples = [Sample(f"a{i}", {"audio": torch.from_numpy(wavs[i][None])}, sample_rate=16000) for i in range(n)]
+    arec = load_recipe(AUDIO_RECIPE)
+    au_batches = [collate(au_samples[i : i + bs]) for i in range(0, n, bs)]
+    t_am = best(lambda: [amc(samples=w, sample_rate=16000) for w in wavs])
+    t_amm = best(lambda: [arec.apply_sample(s) for s in au_samples])
+    t_ammb = best(lambda: [arec.apply_batched(b) for b in au_batches])
+    rows += [("audio", "audiomentations", t_am), ("audio", "mmdata per-sample", t_amm),
+             ("audio", f"mmdata batched CPU (batch {bs})", t_ammb)]
+    if torch.cuda.is_available():
+        ga = [b.to("cuda") for b in au_batches]
+
+        def gpu_a() -> None:
+            for b in ga:
+                arec.apply_batched(b)
+            torch.cuda.synchronize()
+
+        rows.append(("audio", "mmdata batched CUDA", best(gpu_a)))
+
+    print(f"{'pipeline':6s} {'implementation':52s} {'samples/s':>10s}")
+    for kind, name, t in rows:
+        print(f"{kind:6s} {name:52s} {n / t:10.0f}")
+    print(f"machine: {machine()}, torch {torch.__version__}, cuda: {torch.cuda.is_available()}")
+    print(f"image: mmdata per-sample time / albumentations = {t_mm / t_alb:.2f}x (target <= 1.15); "
+          f"vs albumentations with tensor conversion {t_mm / t_alb_t:.2f}x")
+    print(f"image: batched CPU speed / per-sample = {t_mm / t_mmb:.2f}x (target >= 1)")
+    print(f"audio: mmdata per-sample time / audiomentations = {t_amm / t_am:.2f}x (target <= 1.15)")
+    print(f"audio: batched CPU speed / per-sample = {t_amm / t_ammb:.2f}x (target >= 1)")
+    if torch.cuda.is_available():
+        t_gpu = next(t for k, nme, t in rows if k == "image" and "CUDA" in nme)
+        print(f"image: batched CUDA speed / per-sample CPU = {t_mm / t_gpu:.1f}x (target >= 20)")
+
+
+if __name__ == "__main__":
+    main()
