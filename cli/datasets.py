@@ -1,9 +1,45 @@
-"""`mmdata` commands of the datasets group (registered by cli/main.py)."""
+"""`mmdata datasets list | build`: the embedded datasets."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from cli.common import OutDir, Seed, console
 
-def register(app: typer.Typer) -> None:
+app = typer.Typer(help="Embedded datasets (built offline).", no_args_is_help=True)
+DATASETS = {"avdigits": "10 digits: sklearn handwriting images + espeak-ng speech (speaker-disjoint) + partial text clues"}
+
+
+@app.command("list")
+def list_() -> None:
+    """List the embedded datasets."""
+    for name, doc in DATASETS.items():
+        console.print(f"[bold]{name}[/]: {doc}")
+
+
+@app.command()
+def build(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `mmdata datasets list`).")],
+    out: OutDir,
+    seed: Seed = 0,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1)] = 1,
+) -> None:
+    """Build an embedded dataset into OUT (shards + index + card)."""
+    from mmdata.errors import MMDataError
+
+    if name not in DATASETS:
+        raise MMDataError(f"unknown dataset {name!r}; available: {sorted(DATASETS)}")
+    from mmdata.datasets.avdigits import build as run
+    from mmdata.shards.inspect import inspect
+
+    path = run(out, seed=seed, workers=workers)
+    info = inspect(path)
+    console.print(f"built {name} at {Path(path)}: {info['samples']} samples {info['per_split']}, patterns {info['patterns']}")
+
+
+def register(root: typer.Typer) -> None:
     """Add this group's commands to the app."""
+    root.add_typer(app, name="datasets")

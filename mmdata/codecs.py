@@ -68,7 +68,7 @@ def decode_image(data: bytes) -> Any:
         im.load()
         if im.mode not in ("L", "RGB"):
             im = im.convert("RGB")
-        arr = np.asarray(im)
+        arr = np.array(im)  # a writable copy (np.asarray of a PIL image is read-only)
     if arr.ndim == 2:
         arr = arr[None]
     else:

@@ -1,0 +1,188 @@
+"""``avdigits``: the embedded 10-class image + audio + text dataset, built offline.
+
+* image: scikit-learn's ``load_digits`` (1,797 real 8x8 handwritten digits, shipped with sklearn),
+  degraded (Gaussian noise + a random occluding block), upscaled to 16x16 greyscale PNG;
+* audio: a clip of the *same digit word* from the embedded espeak-ng speech bank, by a speaker of the
+  sample's split (train / val / test speakers are disjoint), padded/cropped to 0.8 s, mixed with
+  white noise at ``snr_db``, 8 kHz FLAC;
+* text: a short partial clue true for the digit that never names it ("an odd number", "greater than
+  five", "the number of legs of a dog"), missing for ``text_missing`` of the samples;
+* label: the digit (names "zero".."nine"). Pairing is by label, seeded; split 60/20/20 stratified.
+
+The knobs are calibrated so each modality alone is imperfect and fusion helps (docs/avdigits.md);
+they, the speakers per split, the bank's sha256 and a content fingerprint go into ``dataset.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmdata.datasets.speech import load_bank
+from mmdata.rng import derive
+
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+PRIMES = {2, 3, 5, 7}
+CLUES: tuple[tuple[str, Any], ...] = (
+    ("an even number", lambda d: d % 2 == 0),
+    ("an odd number", lambda d: d % 2 == 1),
+    ("a prime number", lambda d: d in PRIMES),
+    ("not a prime number", lambda d: d not in PRIMES),
+    ("greater than five", lambda d: d > 5),
+    ("less than five", lambda d: d < 5),
+    ("greater than three", lambda d: d > 3),
+    ("less than four", lambda d: d < 4),
+    ("a perfect square", lambda d: d in (0, 1, 4, 9)),
+    ("a multiple of three", lambda d: d in (0, 3, 6, 9)),
+    ("nothing at all", lambda d: d == 0),
+    ("the loneliest number", lambda d: d == 1),
+    ("the number of wheels on a bicycle", lambda d: d == 2),
+    ("the number of sides of a triangle", lambda d: d == 3),
+    ("the number of legs of a dog", lambda d: d == 4),
+    ("the number of fingers on a hand", lambda d: d == 5),
+    ("the number of sides of a hexagon", lambda d: d == 6),
+    ("the number of days in a week", lambda d: d == 7),
+    ("the number of legs of a spider", lambda d: d == 8),
+    ("the number of lives of a cat", lambda d: d == 9),
+)
+GENERIC_CLUES = 10  # the first ten clues narrow the class; the rest identify it
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Difficulty settings (recorded in the card). Defaults are the calibrated ones."""
+
+    image_size: int = 16
+    image_noise: float = 0.45       # Gaussian noise std, in units of the 0..16 digit scale / 16 (fraction of full scale)
+    occlusion: int = 3              # side (in 8x8 pixels) of a random zeroed block; 0 = none
+    snr_db: float = -6.0            # audio SNR of the added white noise
+    seconds: float = 0.8            # audio clip length
+    text_missing: float = 0.3       # fraction of samples without text
+    specific_clue_weight: float = 0.25  # weight of an identifying clue vs 1.0 for each generic clue
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    speaker_split: tuple[int, int, int] = (44, 14, 14)
+
+
+def clue_for(digit: int, rng: np.random.Generator, knobs: Knobs) -> str:
+    """A clue true for ``digit`` (generic clues weigh 1, identifying ones ``specific_clue_weight``)."""
+    cands = [(i, text) for i, (text, pred) in enumerate(CLUES) if pred(digit)]
+    w = np.array([1.0 if i < GENERIC_CLUES else knobs.specific_clue_weight for i, _ in cands])
+    return cands[int(rng.choice(len(cands), p=w / w.sum()))][1]
+
+
+def _png(arr: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def _flac(x: np.ndarray, rate: int) -> bytes:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(x, -1, 1), rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def generate(seed: int = 0, knobs: Knobs | None = None, limit: int | None = None) -> dict[str, Any]:
+    """Generate avdigits in memory: per-sample records + metadata (no files).
+
+    Args:
+        seed: fixes the split, speaker assignment, pairing, noise, occlusion and clues.
+        knobs: difficulty settings (default: the calibrated :class:`Knobs`).
+        limit: keep only the first ``limit`` samples per class (fast tests).
+    """
+    from sklearn.datasets import load_digits
+
+    k = knobs or Knobs()
+    digits = load_digits()
+    images, labels = digits.images.astype(np.float32) / 16.0, digits.target.astype(int)
+    bank = load_bank()
+    # split: stratified per class
+    split_of = np.empty(len(labels), dtype=object)
+    keep = np.zeros(len(labels), dtype=bool)
+    for c in range(10):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[derive(seed, 0, f"avdigits-split:{c}", 0).permutation(len(idx))]
+        if limit:
+            idx = idx[:limit]
+        keep[idx] = True
+        n1 = round(k.split[0] * len(idx))
+        n2 = n1 + round(k.split[1] * len(idx))
+        split_of[idx[:n1]], split_of[idx[n1:n2]], split_of[idx[n2:]] = "train", "val", "test"
+    # speakers: disjoint pools per split
+    spk = derive(seed, 0, "avdigits-speakers", 0).permutation(len(bank.speakers))
+    a, b = k.speaker_split[0], k.speaker_split[0] + k.speaker_split[1]
+    pools = {"train": sorted(int(s) for s in spk[:a]), "val": sorted(int(s) for s in spk[a:b]),
+             "test": sorted(int(s) for s in spk[b : b + k.speaker_split[2]])}
+    n_audio = int(round(k.seconds * bank.rate))
+    records = []
+    for i in np.flatnonzero(keep):
+        key = f"d{i:04d}"
+        y = int(labels[i])
+        rng = derive(seed, 0, key, "avdigits")
+        # image: noise + occlusion on the 8x8 digit, then nearest-neighbour upscale
+        img = images[i] + rng.normal(0.0, k.image_noise, size=(8, 8))
+        if k.occlusion:
+            r0, c0 = (int(v) for v in rng.integers(0, 8 - k.occlusion + 1, size=2))
+            img[r0 : r0 + k.occlusion, c0 : c0 + k.occlusion] = 0.0
+        rep = k.image_size // 8
+        img8 = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+        img_up = np.kron(img8, np.ones((rep, rep), dtype=np.uint8))
+        # audio: same digit from a speaker of this split
+        pool = pools[str(split_of[i])]
+        speaker = pool[int(rng.integers(len(pool)))]
+        clip = bank.clips[bank.clip_index(speaker, y)]
+        x = np.zeros(n_audio, dtype=np.float32)
+        if len(clip) >= n_audio:
+            s0 = (len(clip) - n_audio) // 2
+            x[:] = clip[s0 : s0 + n_audio]
+        else:
+            s0 = int(rng.integers(0, n_audio - len(clip) + 1))
+            x[s0 : s0 + len(clip)] = clip
+        rms = float(np.sqrt(np.mean(clip**2)))
+        x = x + rng.normal(0.0, rms / 10 ** (k.snr_db / 20), size=n_audio).astype(np.float32)
+        x = 0.9 * x / max(float(np.abs(x).max()), 1e-6)
+        rec = {"key": key, "split": str(split_of[i]), "label": y, "speaker": speaker,
+               "png": _png(img_up), "flac": _flac(x, bank.rate)}
+        if rng.random() >= k.text_missing:
+            rec["txt"] = clue_for(y, rng, k).encode("utf-8")
+        records.append(rec)
+    h = hashlib.sha256()
+    for r in records:
+        for name in ("key", "split", "label", "png", "flac", "txt"):
+            v = r.get(name, b"")
+            h.update(v if isinstance(v, bytes) else str(v).encode())
+    return {"records": records, "speakers": pools, "knobs": asdict(k), "bank_sha256": bank.sha256,
+            "content_sha256": h.hexdigest(), "seed": seed}
+
+
+def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = True, knobs: Knobs | None = None,
+          limit: int | None = None) -> Path:
+    """Generate avdigits and write it through the sharding API to ``out`` (shards + index + card).
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> p = build(tempfile.mkdtemp() + "/av", limit=5, progress=False)
+        >>> mmdata.inspect(p)["per_split"]
+        {'test': 10, 'train': 30, 'val': 10}
+    """
+    from mmdata.shards.sources import Record
+    from mmdata.shards.writer import write_records
+
+    g = generate(seed, knobs, limit)
+    recs = [Record(r["key"], r["key"], {e: r[e] for e in ("png", "flac", "txt") if e in r}, r["label"], r["split"],
+                   extra={"speaker": str(r["speaker"])}) for r in g["records"]]
+    extra = {"avdigits": {"seed": seed, "knobs": g["knobs"], "speakers": g["speakers"], "bank_sha256": g["bank_sha256"],
+                          "content_sha256": g["content_sha256"], "limit": limit,
+                          "sources": "sklearn load_digits images; espeak-ng speech bank (mmdata/datasets/assets)"}}
+    write_records(recs, out, maxcount=400, workers=workers, label_names=list(WORDS), progress=progress,
+                  name="avdigits", card_extra=extra)
+    return Path(out)

@@ -1,0 +1,96 @@
+"""The reference multimodal model: per-modality encoders + one fusion + presence masks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from mmdata.augment.audio import logmel
+from mmdata.errors import MMDataError
+from mmdata.train.fusions import FUSIONS, AudioEncoder, ImageEncoder, TextEncoder
+from mmdata.types import Batch
+
+MODALITIES = ("image", "audio", "text")
+N_MELS = 24
+BAG = 128  # hashed bag-of-tokens size for early fusion
+
+
+class FusionModel(nn.Module):
+    """Encoders for ``modalities`` + the named fusion -> logits.
+
+    Example:
+        >>> from mmdata import Sample, collate
+        >>> m = FusionModel(["image", "text"], "concat", classes=3, image_channels=1)
+        >>> b = collate([Sample("a", {"image": torch.zeros(1, 16, 16, dtype=torch.uint8), "text": "odd"})])
+        >>> tuple(m(b).shape)
+        (1, 3)
+    """
+
+    def __init__(self, modalities: Sequence[str], fusion: str, classes: int, d: int = 64, image_channels: int = 1,
+                 image_hw: tuple[int, int] = (16, 16)) -> None:
+        super().__init__()
+        bad = [m for m in modalities if m not in MODALITIES]
+        if bad or not modalities:
+            raise MMDataError(f"--modalities: {bad or 'none given'}; choose from {list(MODALITIES)}")
+        if fusion not in FUSIONS:
+            raise MMDataError(f"--fusion {fusion!r} is unknown; choose one of {sorted(FUSIONS)}")
+        self.mods = list(modalities)
+        self.fusion_name = fusion
+        self.image_hw = image_hw
+        self.encoders = nn.ModuleDict()
+        if getattr(FUSIONS[fusion], "uses_encoders", True):
+            enc = {"image": lambda: ImageEncoder(d, image_channels), "audio": lambda: AudioEncoder(d, N_MELS),
+                   "text": lambda: TextEncoder(d)}
+            for m in self.mods:
+                self.encoders[m] = enc[m]()
+        low_dims = {"image": image_channels * image_hw[0] * image_hw[1], "audio": 2 * N_MELS, "text": BAG}
+        self.fusion = FUSIONS[fusion](self.mods, d, classes, low_dims)
+
+    def inputs(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(model inputs by modality, presence by modality) on the model's device."""
+        dev = next(self.parameters()).device
+        x: dict[str, torch.Tensor] = {}
+        pres: dict[str, torch.Tensor] = {}
+        n = len(batch)
+        for m in self.mods:
+            pres[m] = batch.present[m].to(dev) if m in batch.present else torch.zeros(n, dtype=torch.bool, device=dev)
+        if "image" in self.mods:
+            img = batch["image"].to(dev).float() / 255.0 if "image" in batch else torch.zeros(n, 1, *self.image_hw, device=dev)
+            x["image"] = (img - 0.5) / 0.5
+        if "audio" in self.mods:
+            if "audio" in batch:
+                x["audio"] = logmel(batch["audio"].to(dev), int(batch.sample_rate or 8000), n_mels=N_MELS, hop_ms=16.0)
+            else:
+                x["audio"] = torch.zeros(n, N_MELS, 8, device=dev)
+        if "text" in self.mods:
+            x["text"] = batch["tokens"].to(dev) if "tokens" in batch else torch.zeros(n, 1, dtype=torch.int64, device=dev)
+        return x, pres
+
+    def low_level(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        low: dict[str, torch.Tensor] = {}
+        if "image" in x:
+            low["image"] = x["image"].flatten(1)
+        if "audio" in x:
+            mel = x["audio"]
+            low["audio"] = torch.cat([mel.mean(-1), mel.std(-1)], 1) / 10.0
+        if "text" in x:
+            tok = x["text"]
+            bag = torch.zeros(tok.shape[0], BAG, device=tok.device)
+            bag.scatter_add_(1, tok % BAG, (tok != 0).float())
+            low["text"] = bag
+        return low
+
+    def forward(self, batch: Batch, drop: Sequence[str] = ()) -> torch.Tensor:
+        """Logits (B, classes); ``drop`` removes modalities (presence False) for robustness tests."""
+        x, pres = self.inputs(batch)
+        for m in drop:
+            if m in pres:
+                pres[m] = torch.zeros_like(pres[m])
+        feats = {}
+        for m in self.mods:
+            if m in self.encoders:
+                feats[m] = self.encoders[m](x[m]) * pres[m][:, None].float()
+        low = self.low_level(x) if self.fusion_name == "early" else {}
+        return self.fusion(feats, pres, low)
