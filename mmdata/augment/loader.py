@@ -111,7 +111,8 @@ class Loader:
         self.source: ShardDataset | MemoryDataset = open_dataset(path, split=split, modalities=modalities, shuffle=shuffle,
                                                                  seed=seed, epoch=epoch, on_error=on_error, **reader_kw)
         if cache:
-            decoded = list(open_dataset(path, split=split, modalities=modalities, shuffle=False, on_error=on_error, **reader_kw))
+            decoded = list(open_dataset(path, split=split, modalities=modalities, shuffle=False, on_error=on_error,
+                                        partition=False, **reader_kw))  # the whole split; MemoryDataset partitions
             self.source = MemoryDataset([Sample(s.key, s.fields, s.sample_rate, {"shard": s.meta.get("shard")}) for s in decoded],
                                         shuffle=shuffle, seed=seed, epoch=epoch)
         bal = balance if balance is not None else base.balance

@@ -1,1 +1,1 @@
-"""mmdata.datasets"""
+"""Embedded datasets, built offline: ``avdigits`` (see :mod:`mmdata.datasets.avdigits`)."""

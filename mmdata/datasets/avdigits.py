@@ -38,7 +38,7 @@ CLUES: tuple[tuple[str, Any], ...] = (
     ("greater than three", lambda d: d > 3),
     ("less than four", lambda d: d < 4),
     ("a perfect square", lambda d: d in (0, 1, 4, 9)),
-    ("a multiple of three", lambda d: d in (0, 3, 6, 9)),
+    ("strictly between one and four", lambda d: 1 < d < 4),
     ("nothing at all", lambda d: d == 0),
     ("the loneliest number", lambda d: d == 1),
     ("the number of wheels on a bicycle", lambda d: d == 2),

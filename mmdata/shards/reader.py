@@ -92,7 +92,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
     def __init__(self, path: str | Path | Sequence[Any], *, split: str = "train", modalities: Sequence[str] | None = None,
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
-                 buffer_size: int = 512) -> None:
+                 buffer_size: int = 512, partition: bool = True) -> None:
         if on_error not in ON_ERROR:
             raise ShardError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         self.split = split
@@ -105,6 +105,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.required = tuple(required or ())
         self.decode = decode
         self.buffer_size = buffer_size
+        self.partition = partition
         self.card: dict[str, Any] | None = None
         self.root: Path | None = None
         self.layout = "samples"
@@ -278,7 +279,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 yield shard, item[0], item[1]
 
     def __iter__(self) -> Iterator[Sample]:
-        rid, n = reader_id(self._dist or dist_rank_world(), self.rotation)
+        rid, n = reader_id(self._dist or dist_rank_world(), self.rotation) if self.partition else (0, 1)
         skip = self._skip.get(rid, 0)
         position = 0
         stream = self._stream(rid, n)
@@ -322,7 +323,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
 def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalities: Sequence[str] | None = None,
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
-                 buffer_size: int = 512) -> ShardDataset:
+                 buffer_size: int = 512, partition: bool = True) -> ShardDataset:
     """Open shards as a torch IterableDataset of aligned :class:`~mmdata.Sample`.
 
     Args:
@@ -338,6 +339,8 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
         required: modalities a sample must have (else error / skip).
         decode: False yields raw member bytes keyed by extension.
         buffer_size: shuffle buffer size in samples.
+        partition: split the data over DataLoader workers and distributed ranks (exactly once per
+            epoch); False gives every process the whole split (e.g. to build an in-memory cache).
 
     Example:
         >>> import tempfile
@@ -350,4 +353,4 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
     """
     return ShardDataset(path, split=split, modalities=modalities, shuffle=shuffle, seed=seed, epoch=epoch,
                         on_error=on_error, allow_pickle=allow_pickle, required=required, decode=decode,
-                        buffer_size=buffer_size)
+                        buffer_size=buffer_size, partition=partition)

@@ -62,7 +62,7 @@ def noisy_labels(keys: Sequence[str], labels: torch.Tensor, fraction: float, see
 def _load_split(data: str | Path, split: str, modalities: Sequence[str]) -> Batch:
     import mmdata
 
-    samples = list(mmdata.open_dataset(data, split=split, modalities=[*modalities, "label"]))
+    samples = list(mmdata.open_dataset(data, split=split, modalities=[*modalities, "label"], partition=False))
     if not samples:
         raise MMDataError(f"{data}: split {split!r} is empty")
     return mmdata.collate(samples)

@@ -1,0 +1,91 @@
+"""Training on a small avdigits build: beats chance, deterministic, outputs, label noise, DDP exactly-once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from mmdata.datasets.avdigits import build
+from mmdata.shards import index as idx
+from mmdata.train import train
+from mmdata.train.loop import noisy_labels
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("av") / "av", limit=20, progress=False)
+
+
+def test_train_outputs_and_determinism(tmp_path: Path, small: Path) -> None:
+    a = train(small, fusion="concat", epochs=8, seed=1, out=tmp_path / "a", threads=1)
+    b = train(small, fusion="concat", epochs=8, seed=1, threads=1)
+    assert a["test"] == b["test"] and a["robustness"] == b["robustness"]  # same seed -> same metrics on CPU
+    assert a["test"]["accuracy"] > 0.25  # 10 classes: chance is 0.1
+    assert set(a["test"]) == {"accuracy", "macro_f1", "nll", "ece"}
+    rob = a["robustness"]
+    assert set(rob["missing"]) == {"image", "audio", "text"}
+    curve = rob["corruption"]["image"]
+    assert len(curve["levels"]) == len(curve["accuracy"]) and 0 <= curve["auc"] <= 1
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["test"] == a["test"] and m["data_fingerprint"]
+    preds = pq.read_table(tmp_path / "a" / "predictions.parquet").to_pydict()
+    assert len(preds["key"]) == 40 and set(preds) >= {"key", "label", "pred", "prob_label", "probs"}
+    state = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    assert any(k.startswith("fusion.") for k in state)
+
+
+def test_unimodal_and_recipe_and_sgd(small: Path) -> None:
+    recipe = ROOT / "recipes" / "avdigits.yaml"
+    m = train(small, fusion="late", modalities=["audio"], epochs=2, seed=0, recipe=recipe, optimizer="sgd",
+              threads=1, eval_robustness=False)
+    assert m["config"]["recipe"]["seed"] == 0 and 0 <= m["test"]["accuracy"] <= 1 and "robustness" not in m
+
+
+def test_label_noise_flips_the_stated_fraction() -> None:
+    keys = [f"k{i}" for i in range(2000)]
+    labels = torch.randint(0, 10, (2000,), generator=torch.Generator().manual_seed(0))
+    noisy = noisy_labels(keys, labels, 0.3, seed=4, classes=10)
+    frac = (noisy != labels).double().mean().item()
+    assert abs(frac - 0.3) < 0.03 and torch.equal(noisy, noisy_labels(keys, labels, 0.3, seed=4, classes=10))
+
+
+def test_train_cli(tmp_path: Path, small: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    res = CliRunner().invoke(app, ["train", str(small), "--fusion", "gated", "--epochs", "1", "--out", str(tmp_path / "o"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["config"]["fusion"] == "gated"
+    res = CliRunner().invoke(app, ["train", str(small), "--fusion", "nope", "--epochs", "1"])
+    assert res.exit_code != 0
+
+
+def test_ddp_two_processes_each_sample_once(tmp_path: Path, small: Path) -> None:
+    env = {**os.environ, "MMDATA_RECORD_SEEN": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "mmdata.train", str(small), "--fusion", "concat", "--epochs", "3", "--seed", "1", "--out", str(tmp_path / "ddp"),
+           "--json", "--no-robustness"]
+    res = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    epochs: dict[int, list[str]] = {}
+    for r in (0, 1):
+        for line in (tmp_path / f"seen-rank{r}.jsonl").read_text().splitlines():
+            rec = json.loads(line)
+            epochs.setdefault(rec["epoch"], []).extend(rec["keys"])
+    for e, keys in epochs.items():
+        n_train = idx.load_card(small)["splits"]["train"]["samples"]
+        assert len(keys) == len(set(keys)) == n_train, e  # every training sample exactly once per epoch across ranks
+    ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    single = train(small, fusion="concat", epochs=3, seed=1, threads=1, eval_robustness=False)
+    assert ddp["config"]["world_size"] == 2
+    assert abs(ddp["test"]["accuracy"] - single["test"]["accuracy"]) < 0.2  # same quality, different batching
