@@ -154,8 +154,8 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None)
     elif mode == "explicit":
         arms.append(Arm("baseline", _recipe_dict(design.get("baseline"), "design.baseline", base), kind="baseline"))
         named = design.get("arms") or {}
-        if not isinstance(named, dict) or not named:
-            raise RecipeError("design.arms: expected a mapping {arm name: recipe}")
+        if not isinstance(named, dict) or (not named and not (data.get("controls") or {}).get("label_noise")):
+            raise RecipeError("design.arms: expected a mapping {arm name: recipe} (may be empty only with a label_noise control)")
         for name, spec in named.items():
             arms.append(Arm(str(name), _recipe_dict(spec, f"design.arms.{name}", base)))
     else:
