@@ -101,7 +101,7 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], effects: dict[st
         items = sorted(prim.items(), key=lambda kv: kv[1]["mean_diff"])
         colors = {"helps": "tab:green", "hurts": "tab:red", "equivalent": "tab:blue", "inconclusive": "tab:gray"}
         fig, ax = plt.subplots(figsize=(7, 0.45 * len(items) + 1.6))
-        ax.axvspan(-DELTA, DELTA, color="tab:blue", alpha=0.08, label=f"±{DELTA} pt equivalence band")
+        ax.axvspan(-DELTA, DELTA, color="tab:blue", alpha=0.08)
         ax.axvline(0, color="black", lw=0.8)
         for y, (name, e) in enumerate(items):
             lo, hi = e["ci95_t"]
@@ -109,9 +109,8 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], effects: dict[st
             ax.plot(e["mean_diff"], y, "o", color=colors[e["decision"]])
             ax.text(hi, y, f"  {e['decision']}", va="center", fontsize=8, color=colors[e["decision"]])
         ax.set_yticks(range(len(items)), [n for n, _ in items])
-        ax.set_xlabel("difference vs baseline in test accuracy (points), mean and 95% t CI over paired seeds")
-        ax.set_title(f"Effect of each arm vs '{ab.baseline.name}'")
-        ax.legend(loc="lower right", fontsize=7, frameon=False)
+        ax.set_xlabel("Δ test accuracy vs baseline (points)\nmean and 95% t CI over paired seeds")
+        ax.set_title(f"Effect of each arm vs '{ab.baseline.name}'\n(shaded: ±{DELTA} pt equivalence band)", fontsize=10)
         lim = max(1.0, *(abs(v) for e in prim.values() for v in e["ci95_t"])) * 1.35
         ax.set_xlim(-lim, lim)
         fig.tight_layout()
