@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,14 @@ def _chw(arr: np.ndarray, channels: int) -> torch.Tensor:
     if arr.ndim == 2:
         arr = arr[..., None]
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[:channels]
+
+
+@lru_cache(maxsize=None)
+def _albu(name: str) -> Any:
+    """A cached albumentations transform instance (building one validates its args: ~50 us)."""
+    import albumentations as A
+
+    return getattr(A, name)(p=1.0)
 
 
 def _uniform(batch: Batch) -> bool:
@@ -63,46 +72,38 @@ class ImageOp(Op):
         return super().draw(rng, sample)
 
 
-class HFlip(ImageOp):
+class _Flip(ImageOp):
+    """Mirror along one axis (albumentations' flip for the per-sample kernel). Exact agreement."""
+
+    dim = -1
+    albu = "HorizontalFlip"
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if not params.get("applied"):
+            return sample
+        img = sample["image"]
+        return sample.with_fields(image=_chw(_albu(self.albu).apply(_hwc(img)), img.shape[0]))
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "image" not in batch or not _uniform(batch):
+            return per_sample_fallback(self, batch, params)
+        x = batch["image"]
+        m = device_mask(params, x.device)[:, None, None, None]
+        return batch.replace(image=torch.where(m, x.flip(self.dim), x))
+
+
+class HFlip(_Flip):
     """Mirror left-right. Exact agreement."""
 
     section, name = "image", "hflip"
-
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
-        import albumentations as A
-
-        img = sample["image"]
-        return sample.with_fields(image=_chw(A.HorizontalFlip(p=1.0).apply(_hwc(img)), img.shape[0]))
-
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "image" not in batch or not _uniform(batch):
-            return per_sample_fallback(self, batch, params)
-        x = batch["image"]
-        m = device_mask(params, x.device)[:, None, None, None]
-        return batch.replace(image=torch.where(m, x.flip(-1), x))
+    dim, albu = -1, "HorizontalFlip"
 
 
-class VFlip(ImageOp):
+class VFlip(_Flip):
     """Mirror top-bottom. Exact agreement."""
 
     section, name = "image", "vflip"
-
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
-        import albumentations as A
-
-        img = sample["image"]
-        return sample.with_fields(image=_chw(A.VerticalFlip(p=1.0).apply(_hwc(img)), img.shape[0]))
-
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "image" not in batch or not _uniform(batch):
-            return per_sample_fallback(self, batch, params)
-        x = batch["image"]
-        m = device_mask(params, x.device)[:, None, None, None]
-        return batch.replace(image=torch.where(m, x.flip(-2), x))
+    dim, albu = -2, "VerticalFlip"
 
 
 def _resized_crop_grid(boxes: torch.Tensor, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> torch.Tensor:
