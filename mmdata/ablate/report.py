@@ -192,8 +192,11 @@ def _markdown(ab: Ablation, summary: dict[str, Any], effects: dict[str, Any], me
     for m, s in summary["baseline"].items():
         if isinstance(s, dict):
             lines.append(f"| {metrics[m][0]} | {s['mean']:.2f} | {s['sd']:.2f} | {s['n']} |")
+    loo = any(a.name.startswith("-") for a in ab.arms)
     lines += ["", "## Effects on test accuracy", "",
-              "Differences are arm − baseline in accuracy points, paired by seed.", "",
+              "Differences are arm − baseline in accuracy points, paired by seed."
+              + (" Leave-one-out: arm `-op` is the full recipe *without* that op, so `helps` means the recipe is better"
+                 " without the op (the op hurts here), and `hurts` means the op helps." if loo else ""), "",
               "| arm | mean Δ | 95% CI (t) | 95% CI (bootstrap) | d_z | P(Δ>0) seeds | p | p (Holm) | decision |",
               "|---|---:|---|---|---:|---:|---:|---:|---|"]
     prim = effects.get(PRIMARY, {})
