@@ -37,7 +37,8 @@ def build(
 
     path = run(out, seed=seed, workers=workers)
     info = inspect(path)
-    console.print(f"built {name} at {Path(path)}: {info['samples']} samples {info['per_split']}, patterns {info['patterns']}")
+    console.print(f"built {name} at {Path(path)}", soft_wrap=True)
+    console.print(f"  {info['samples']} samples {info['per_split']}, patterns {info['patterns']}", soft_wrap=True)
 
 
 def register(root: typer.Typer) -> None:

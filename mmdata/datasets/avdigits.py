@@ -62,17 +62,18 @@ class Knobs:
     occlusion: int = 3              # side (in 8x8 pixels) of a random zeroed block; 0 = none
     snr_db: float = -6.0            # audio SNR of the added white noise
     seconds: float = 0.8            # audio clip length
-    text_missing: float = 0.3       # fraction of samples without text
-    specific_clue_weight: float = 0.25  # weight of an identifying clue vs 1.0 for each generic clue
+    text_missing: float = 0.15      # fraction of samples without text
+    identifying_clue_p: float = 0.65  # chance a present clue identifies the digit (else a generic one narrows it)
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
     speaker_split: tuple[int, int, int] = (44, 14, 14)
 
 
 def clue_for(digit: int, rng: np.random.Generator, knobs: Knobs) -> str:
-    """A clue true for ``digit`` (generic clues weigh 1, identifying ones ``specific_clue_weight``)."""
-    cands = [(i, text) for i, (text, pred) in enumerate(CLUES) if pred(digit)]
-    w = np.array([1.0 if i < GENERIC_CLUES else knobs.specific_clue_weight for i, _ in cands])
-    return cands[int(rng.choice(len(cands), p=w / w.sum()))][1]
+    """A clue true for ``digit``: an identifying one with probability ``identifying_clue_p``, else one of
+    the generic clues true for it, uniformly."""
+    identifying = rng.random() < knobs.identifying_clue_p
+    cands = [text for i, (text, pred) in enumerate(CLUES) if pred(digit) and (i >= GENERIC_CLUES) == identifying]
+    return cands[int(rng.integers(len(cands)))]
 
 
 def _png(arr: np.ndarray) -> bytes:
