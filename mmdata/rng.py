@@ -8,6 +8,7 @@ CPU, so results never depend on worker count, batch composition, device or a res
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import numpy as np
 
@@ -36,3 +37,28 @@ def derive(seed: int, epoch: int = 0, key: str = "", op_index: int | str = 0) ->
     """
     k = derive_int(seed, epoch, key, op_index)
     return np.random.Generator(np.random.PCG64(k))
+
+
+_scratch = threading.local()
+
+
+def param_rng(seed: int, epoch: int, key: str, op_index: int | str) -> np.random.Generator:
+    """A short-lived Generator for one op's parameter draw: a pure function of the key, like
+    :func:`derive`, but ~6x cheaper (augmentation draws it once per op per sample).
+
+    The PCG64 state and increment come straight from a 256-bit blake2b digest of the key parts, set on a
+    thread-local scratch bit generator (building a fresh ``PCG64`` costs ~9 us, mostly seeding). The
+    returned generator is **valid only until the next call in the same thread**: draw, then drop it.
+
+    Example:
+        >>> a = param_rng(0, 0, "0001", 2).random()
+        >>> a == param_rng(0, 0, "0001", 2).random(), a != param_rng(0, 0, "0001", 3).random()
+        (True, True)
+    """
+    d = hashlib.blake2b(f"{seed}\x1f{epoch}\x1f{key}\x1f{op_index}".encode(), digest_size=32).digest()
+    gen = getattr(_scratch, "gen", None)
+    if gen is None:
+        gen = _scratch.gen = np.random.Generator(np.random.PCG64(0))
+    gen.bit_generator.state = {"bit_generator": "PCG64", "has_uint32": 0, "uinteger": 0,
+                               "state": {"state": int.from_bytes(d[:16], "little"), "inc": int.from_bytes(d[16:], "little") | 1}}
+    return gen

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import column, device_mask, per_sample_fallback
+from mmdata.augment.batching import column, cpu_loop, device_mask, per_sample_fallback
 from mmdata.errors import RecipeError
 from mmdata.types import Batch, Sample
 
@@ -161,6 +161,12 @@ class TimeMask(AudioOp):
             return batch
         x = batch[f]
         dev = x.device
+        if cpu_loop(x):  # one slice fill per row beats building a (B, T) mask on one core
+            out = x.clone()
+            for i, p in enumerate(params):
+                if p.get("applied"):
+                    out[i, ..., p["start"] : p["start"] + p["width"]] = 0
+            return batch.replace(**{f: out})
         s = column(params, "start", 0, torch.int64, dev)
         w = column(params, "width", 0, torch.int64, dev)
         t = torch.arange(x.shape[-1], device=dev)
@@ -222,12 +228,16 @@ class Noise(AudioOp):
         return {"snr_db": float(rng.uniform(self.min_snr_db, self.max_snr_db)), "seed": int(rng.integers(0, 2**62))}
 
     @staticmethod
-    def _noisy(x: torch.Tensor, snr_db: float, seed: int) -> torch.Tensor:
+    def _noise_for(x: torch.Tensor, snr_db: float, seed: int) -> torch.Tensor:
         rms = torch.sqrt(torch.mean(x.double() ** 2)).to(torch.float32) if x.numel() else torch.tensor(0.0)
         std = rms / (10.0 ** (snr_db / 20.0))
         g = torch.Generator(device=x.device)
         g.manual_seed(seed)
-        return x + torch.randn(x.shape, generator=g, device=x.device) * std
+        return torch.randn(x.shape, generator=g, device=x.device).mul_(std)
+
+    @classmethod
+    def _noisy(cls, x: torch.Tensor, snr_db: float, seed: int) -> torch.Tensor:
+        return x + cls._noise_for(x, snr_db, seed)
 
     def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
         if not params.get("applied"):
@@ -238,10 +248,11 @@ class Noise(AudioOp):
         if "audio" not in batch:
             return batch
         x = batch["audio"].clone()
+        lengths = batch.lengths["audio"].tolist()
         for i, p in enumerate(params):  # per-sample generator: noise must not depend on the batch
             if p.get("applied"):
-                n = int(batch.lengths["audio"][i])
-                x[i, :, :n] = self._noisy(x[i, :, :n], p["snr_db"], p["seed"])
+                seg = x[i, :, : lengths[i]]
+                seg.add_(self._noise_for(seg, p["snr_db"], p["seed"]))
         return batch.replace(audio=x)
 
 
@@ -275,10 +286,10 @@ class RandomCrop(AudioOp):
         x = batch["audio"]
         dev = x.device
         d = max(p["length"] for p in params if p.get("applied"))
-        s = column(params, "start", 0, torch.int64, dev)
-        idx = (s[:, None] + torch.arange(d, device=dev)[None]).clamp(max=x.shape[-1] - 1)
-        out = x.gather(-1, idx[:, None, :].expand(x.shape[0], x.shape[1], d))
-        res = batch.replace(audio=out * batch.present["audio"].to(dev)[:, None, None].to(out.dtype))
+        # one window per row, stacked: starts are host ints, so this is a single copy kernel on any device
+        out = torch.stack([x[i, :, p["start"] : p["start"] + d] if p.get("applied") else x.new_zeros((x.shape[1], d))
+                           for i, p in enumerate(params)])
+        res = batch.replace(audio=out)
         res.lengths["audio"] = torch.where(batch.present["audio"], torch.full_like(batch.lengths["audio"], d),
                                            torch.zeros_like(batch.lengths["audio"]))
         return res

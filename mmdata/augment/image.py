@@ -22,20 +22,32 @@ import torch
 import torch.nn.functional as F
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import column, device_mask, per_sample_fallback
+from mmdata.augment.batching import column, cpu_loop, device_mask, per_sample_fallback
 from mmdata.types import Batch, Sample
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks PyPI at import otherwise
 
 
 def _hwc(img: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(img.numpy().transpose(1, 2, 0))
+    """CHW tensor -> a new HWC array (cv2.merge interleaves planes ~6x faster than a numpy transpose copy)."""
+    return _hwc_np(img.numpy())
+
+
+def _hwc_np(a: np.ndarray) -> np.ndarray:
+    if 2 <= a.shape[0] <= 4 and a.dtype == np.uint8:
+        import cv2
+
+        return cv2.merge(list(a))
+    return np.array(a.transpose(1, 2, 0), order="C")  # always a copy: kernels never see the input's memory
 
 
 def _chw(arr: np.ndarray, channels: int) -> torch.Tensor:
     if arr.ndim == 2:
         arr = arr[..., None]
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[:channels]
+
+
+_NO_RNG = np.random.default_rng(0)
 
 
 @lru_cache(maxsize=None)
@@ -64,12 +76,67 @@ def _with_image(batch: Batch, image: torch.Tensor) -> Batch:
 
 
 class ImageOp(Op):
+    """An image op: ``kernel`` is its per-sample CPU kernel on an HWC uint8 numpy array (the layout
+    albumentations works in). ``apply`` wraps it for a CHW-tensor sample; a recipe runs consecutive
+    image ops on one HWC array and converts once (:func:`run_hwc`)."""
+
     section = ""
+    always_transforms = False
 
     def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         if "image" not in sample:
             return {"applied": False}
         return super().draw(rng, sample)
+
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        if "image" not in sample or not (params.get("applied") or self.always_transforms):
+            return sample
+        img = sample["image"]
+        return sample.with_fields(image=_chw(self.kernel(_hwc(img), params), img.shape[0]))
+
+
+class _HWCView:
+    """What an op's ``draw`` sees while a run of image ops works on an HWC array: the current image
+    shape as (C, H, W); every other field from the sample."""
+
+    class _Shape:
+        def __init__(self, shape: tuple[int, ...]) -> None:
+            self.shape = shape
+
+    def __init__(self, sample: Sample, arr: np.ndarray, channels: int) -> None:
+        self._s, self.key, self.sample_rate, self.meta = sample, sample.key, sample.sample_rate, sample.meta
+        self._shape = self._Shape((channels, arr.shape[0], arr.shape[1]))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._s
+
+    def __getitem__(self, name: str) -> Any:
+        return self._shape if name == "image" else self._s[name]
+
+
+def run_hwc(ops: Sequence[tuple[int, ImageOp]], sample: Sample, draw: Any, log: list[dict[str, Any]]) -> Sample:
+    """Run consecutive image ops on one HWC array: one CHW->HWC conversion in, one out.
+
+    ``draw(index, op, view)`` returns the op's params; each is appended to ``log``. The result equals
+    applying the ops one by one with :meth:`ImageOp.apply`.
+    """
+    if "image" not in sample:
+        for i, op in ops:
+            log.append({"op": f"image.{op.name}", "index": i, "params": draw(i, op, sample)})
+        return sample
+    channels = sample["image"].shape[0]
+    arr: np.ndarray | None = None
+    for i, op in ops:
+        params = draw(i, op, sample if arr is None else _HWCView(sample, arr, channels))
+        if params.get("applied") or op.always_transforms:
+            arr = op.kernel(_hwc(sample["image"]) if arr is None else arr, params)
+            if arr.ndim == 2:  # cv2 drops a single channel
+                arr = arr[..., None]
+        log.append({"op": f"image.{op.name}", "index": i, "params": params})
+    return sample if arr is None else sample.with_fields(image=_chw(arr, channels))
 
 
 class _Flip(ImageOp):
@@ -78,18 +145,21 @@ class _Flip(ImageOp):
     dim = -1
     albu = "HorizontalFlip"
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
-        img = sample["image"]
-        return sample.with_fields(image=_chw(_albu(self.albu).apply(_hwc(img)), img.shape[0]))
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        return _albu(self.albu).apply(arr)
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if "image" not in batch or not _uniform(batch):
             return per_sample_fallback(self, batch, params)
         x = batch["image"]
-        m = device_mask(params, x.device)[:, None, None, None]
-        return batch.replace(image=torch.where(m, x.flip(self.dim), x))
+        rows = [i for i, p in enumerate(params) if p.get("applied")]
+        if not rows:
+            return batch
+        if cpu_loop(x):
+            flip = set(rows)
+            return batch.replace(image=torch.stack([x[i].flip(self.dim) if i in flip else x[i] for i in range(len(x))]))
+        idx = torch.tensor(rows, device=x.device)
+        return batch.replace(image=x.index_copy(0, idx, x.index_select(0, idx).flip(self.dim)))
 
 
 class HFlip(_Flip):
@@ -106,31 +176,40 @@ class VFlip(_Flip):
     dim, albu = -2, "VerticalFlip"
 
 
-def _resized_crop_grid(boxes: torch.Tensor, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> torch.Tensor:
-    """Sampling grid (B, h, w, 2) for crop boxes (y0, x0, ch, cw) resized to out_hw.
+def _axis_taps(start: torch.Tensor, length: torch.Tensor, n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bilinear taps along one axis for crops [start, start + length) resized to ``n_out`` (B,) -> (B, n_out).
 
     Same sample points as cv2.resize / F.interpolate(align_corners=False) on the cropped image:
-    pixel-centre coordinates ``x0 + (j + 0.5) * cw / w - 0.5``, clamped to the crop (cv2 replicates the
-    crop's own border, not the full image's).
+    ``start + (j + 0.5) * length / n_out - 0.5``, clamped to the crop (cv2 replicates the crop's own
+    border, not the full image's). Returns the lower index, the upper index and the upper weight.
     """
-    H, W = in_hw
+    j = torch.arange(n_out, device=start.device, dtype=torch.float32)[None] + 0.5
+    s, ln = start.to(torch.float32)[:, None], length.to(torch.float32)[:, None]
+    pos = torch.minimum(torch.maximum(s + j * ln / n_out - 0.5, s), s + ln - 1)
+    i0 = pos.floor()
+    return i0.long(), (i0 + 1).clamp_(max=n_in - 1).long(), pos - i0
+
+
+def _resized_crop(x: torch.Tensor, boxes: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tensor:
+    """Crop boxes (y0, x0, ch, cw) per sample and resize each to ``out_hw``: separable bilinear, one
+    gather + lerp per axis (rows in uint8 first, so only the rows needed are converted to float)."""
+    B, C, H, W = x.shape
     h, w = out_hw
-    dev = boxes.device
-    y0, x0, ch, cw = (boxes[:, i].to(torch.float32)[:, None] for i in range(4))
-    jy = (torch.arange(h, device=dev, dtype=torch.float32) + 0.5)[None]
-    jx = (torch.arange(w, device=dev, dtype=torch.float32) + 0.5)[None]
-    ys = torch.minimum(torch.maximum(y0 + jy * ch / h - 0.5, y0), y0 + ch - 1)
-    xs = torch.minimum(torch.maximum(x0 + jx * cw / w - 0.5, x0), x0 + cw - 1)
-    gy = (2 * ys + 1) / H - 1
-    gx = (2 * xs + 1) / W - 1
-    return torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
+    y0, y1, fy = _axis_taps(boxes[:, 0], boxes[:, 2], h, H)
+    x0, x1, fx = _axis_taps(boxes[:, 1], boxes[:, 3], w, W)
+    rows = lambda idx: x.gather(2, idx[:, None, :, None].expand(B, C, h, W)).float()  # noqa: E731
+    r0 = rows(y0)
+    r = r0.lerp_(rows(y1), fy[:, None, :, None])  # (B, C, h, W)
+    cols = lambda idx: r.gather(3, idx[:, None, None, :].expand(B, C, h, w))  # noqa: E731
+    c0 = cols(x0)
+    return c0.lerp_(cols(x1), fx[:, None, None, :])
 
 
 class RandomResizedCrop(ImageOp):
     """Crop a random area (``scale`` of the image, aspect ``ratio``) and resize it to ``size``.
 
     When not applied, the whole image is resized to ``size``. Kernels agree within 2 uint8 levels
-    (cv2's fixed-point bilinear weights vs float ``grid_sample``).
+    (cv2's fixed-point bilinear weights vs a float separable bilinear in torch).
     """
 
     section, name = "image", "random_resized_crop"
@@ -144,6 +223,7 @@ class RandomResizedCrop(ImageOp):
             from mmdata.errors import RecipeError
 
             raise RecipeError(f"{where}.scale: the upper bound must be > 0")
+        self._log_ratio = (math.log(self.args["ratio"][0]), math.log(self.args["ratio"][1]))
 
     def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         if "image" not in sample:
@@ -153,10 +233,12 @@ class RandomResizedCrop(ImageOp):
         box = [0, 0, H, W]
         if applied:
             area = H * W
-            lo, hi = (math.log(r) for r in self.ratio)
+            s0, s1 = self.args["scale"]
+            lo, hi = self._log_ratio
             for _ in range(10):  # torchvision's rejection sampling, then centre-crop fallback
-                target = area * rng.uniform(*self.scale)
-                ar = math.exp(rng.uniform(lo, hi))
+                # a + (b - a) * random() is exactly what Generator.uniform(a, b) computes, minus its call overhead
+                target = area * (s0 + (s1 - s0) * rng.random())
+                ar = math.exp(lo + (hi - lo) * rng.random())
                 cw = int(round(math.sqrt(target * ar)))
                 ch = int(round(math.sqrt(target / ar)))
                 if 0 < cw <= W and 0 < ch <= H:
@@ -173,27 +255,34 @@ class RandomResizedCrop(ImageOp):
                 box = [(H - ch) // 2, (W - cw) // 2, ch, cw]
         return {"applied": applied, "box": box}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if "image" not in sample:
-            return sample
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         import cv2
         from albumentations.augmentations.crops import functional as fcrops
         from albumentations.augmentations.geometric import functional as fgeo
 
-        img = sample["image"]
-        y0, x0, ch, cw = params.get("box") or [0, 0, img.shape[1], img.shape[2]]
-        arr = fcrops.crop(_hwc(img), x0, y0, x0 + cw, y0 + ch)
-        arr = fgeo.resize(arr, tuple(self.size), cv2.INTER_LINEAR)
-        return sample.with_fields(image=_chw(arr, img.shape[0]))
+        y0, x0, ch, cw = params.get("box") or [0, 0, arr.shape[0], arr.shape[1]]
+        crop = fcrops.crop(arr, x0, y0, x0 + cw, y0 + ch)
+        h, w = self.args["size"]
+        if crop.shape[2] > 4 or (h, w) == crop.shape[:2]:
+            return fgeo.resize(crop, (h, w), cv2.INTER_LINEAR)
+        # albumentations' resize is this cv2 call for <= 4 channels; calling it directly skips ~8 us of wrappers
+        return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if "image" not in batch or not _uniform(batch):
             return per_sample_fallback(self, batch, params)
         x = batch["image"]
         H, W = x.shape[-2:]
-        boxes = torch.tensor([p.get("box") or [0, 0, H, W] for p in params], dtype=torch.float32).to(x.device)
-        grid = _resized_crop_grid(boxes, (H, W), tuple(self.size))
-        out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+        if cpu_loop(x):  # cv2 per sample, written into one output (see batching.VECTORISED_ON_CPU)
+            B, C = x.shape[:2]
+            h, w = self.size
+            out = np.empty((B, h, w, C), dtype=np.uint8)
+            xn = x.numpy()
+            for i, p in enumerate(params):
+                out[i] = self.kernel(_hwc_np(xn[i]), p).reshape(h, w, C)
+            return _with_image(batch, torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2))))
+        boxes = torch.tensor([p.get("box") or [0, 0, H, W] for p in params], dtype=torch.int64).to(x.device, non_blocking=True)
+        out = _resized_crop(x, boxes, tuple(self.size))
         return _with_image(batch, out.round_().clamp_(0, 255).to(torch.uint8))
 
 
@@ -221,15 +310,11 @@ class RandomCrop(ImageOp):
             return {"applied": True, "y0": int(rng.integers(0, Hp - h + 1)), "x0": int(rng.integers(0, Wp - w + 1))}
         return {"applied": False, "y0": (Hp - h) // 2, "x0": (Wp - w) // 2}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if "image" not in sample:
-            return sample
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         import cv2
         from albumentations.augmentations.crops import functional as fcrops
         from albumentations.augmentations.geometric import functional as fgeo
 
-        img = sample["image"]
-        arr = _hwc(img)
         pad = self.padding
         if pad:
             # a scalar would pad only the first channel (cv2 reads it as (v, 0, 0, 0))
@@ -237,7 +322,7 @@ class RandomCrop(ImageOp):
                                        value=(float(self.fill),) * arr.shape[-1])
         h, w = self.size
         y0, x0 = params["y0"], params["x0"]
-        return sample.with_fields(image=_chw(fcrops.crop(arr, x0, y0, x0 + w, y0 + h), img.shape[0]))
+        return np.ascontiguousarray(fcrops.crop(arr, x0, y0, x0 + w, y0 + h))
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if "image" not in batch or not _uniform(batch):
@@ -247,14 +332,8 @@ class RandomCrop(ImageOp):
         if pad:
             x = F.pad(x, (pad, pad, pad, pad), value=self.fill)
         h, w = self.size
-        dev = x.device
-        y0 = torch.tensor([p["y0"] for p in params], device=dev)
-        x0 = torch.tensor([p["x0"] for p in params], device=dev)
-        rows = (y0[:, None] + torch.arange(h, device=dev)[None])  # (B, h)
-        cols = (x0[:, None] + torch.arange(w, device=dev)[None])  # (B, w)
-        B, C = x.shape[:2]
-        x = x.gather(2, rows[:, None, :, None].expand(B, C, h, x.shape[-1]))
-        x = x.gather(3, cols[:, None, None, :].expand(B, C, h, w))
+        # offsets are host ints: stacking the window views is one copy kernel on any device
+        x = torch.stack([x[i, :, p.get("y0", 0) : p.get("y0", 0) + h, p.get("x0", 0) : p.get("x0", 0) + w] for i, p in enumerate(params)])
         return _with_image(batch, x)
 
 
@@ -270,42 +349,46 @@ class Cutout(ImageOp):
         _, H, W = sample["image"].shape
         n = int(rng.integers(int(self.num_holes[0]), int(self.num_holes[1]) + 1))
         holes = []
-        for _ in range(n):
-            hh = max(1, int(round(H * rng.uniform(*self.size))))
-            ww = max(1, int(round(W * rng.uniform(*self.size))))
+        s0, s1 = self.args["size"]
+        for _ in range(n):  # lo + (hi - lo) * random() == Generator.uniform(lo, hi), without its call overhead
+            hh = max(1, int(round(H * (s0 + (s1 - s0) * rng.random()))))
+            ww = max(1, int(round(W * (s0 + (s1 - s0) * rng.random()))))
             y0 = int(rng.integers(0, H - hh + 1))
             x0 = int(rng.integers(0, W - ww + 1))
             holes.append([y0, x0, y0 + hh, x0 + ww])
         return {"holes": holes}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         from albumentations.augmentations.dropout import functional as fdrop
 
-        img = sample["image"]
         holes = np.array([[x0, y0, x1, y1] for y0, x0, y1, x1 in params["holes"]], dtype=np.int32).reshape(-1, 4)
-        arr = fdrop.cutout(_hwc(img), holes, self.fill, np.random.default_rng(0))  # rng unused for a constant fill
-        return sample.with_fields(image=_chw(arr, img.shape[0]))
+        return fdrop.cutout(arr, holes, self.fill, _NO_RNG)  # the rng is unused for a constant fill
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if "image" not in batch:
             return batch
         x = batch["image"]
         dev = x.device
-        k = max((len(p.get("holes", [])) for p in params), default=0)
+        k = max((len(p["holes"]) for p in params if p.get("applied")), default=0)
         if k == 0:
             return batch
-        holes = torch.zeros((len(params), k, 4), dtype=torch.int64)
+        if cpu_loop(x):  # a few slice fills per row beat building a (B, H, W) mask on one core
+            out = x.clone()
+            for i, p in enumerate(params):
+                if p.get("applied"):
+                    for y0, x0, y1, x1 in p["holes"]:
+                        out[i, :, y0:y1, x0:x1] = self.fill
+            return batch.replace(image=out)
+        holes = np.zeros((len(params), k, 4), dtype=np.int64)  # empty holes (0, 0, 0, 0) erase nothing
         for i, p in enumerate(params):
             if p.get("applied") and p.get("holes"):
-                holes[i, : len(p["holes"])] = torch.tensor(p["holes"])
-        holes = holes.to(dev)
-        yy = torch.arange(x.shape[-2], device=dev)[None, None, :, None]
-        xx = torch.arange(x.shape[-1], device=dev)[None, None, None, :]
-        h = holes[..., None, None]
-        inside = (yy >= h[:, :, 0]) & (yy < h[:, :, 2]) & (xx >= h[:, :, 1]) & (xx < h[:, :, 3])
-        mask = inside.any(dim=1)[:, None]  # (B, 1, H, W)
+                holes[i, : len(p["holes"])] = p["holes"]
+        h = torch.from_numpy(holes).to(dev, non_blocking=True)[..., None]  # (B, k, 4, 1)
+        yy = torch.arange(x.shape[-2], device=dev)[None, None]
+        xx = torch.arange(x.shape[-1], device=dev)[None, None]
+        rows = (yy >= h[:, :, 0]) & (yy < h[:, :, 2])  # (B, k, H)
+        cols = (xx >= h[:, :, 1]) & (xx < h[:, :, 3])  # (B, k, W)
+        mask = torch.bmm(rows.transpose(1, 2).float(), cols.float())[:, None] > 0  # (B, 1, H, W): in any hole
         return batch.replace(image=x.masked_fill(mask, self.fill))
 
 
@@ -319,14 +402,10 @@ class BrightnessContrast(ImageOp):
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         return {"alpha": 1.0 + float(rng.uniform(*self.contrast)), "beta": float(rng.uniform(*self.brightness)) * 255.0}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         import albucore
 
-        img = sample["image"]
-        arr = albucore.multiply_add(_hwc(img), params["alpha"], params["beta"], inplace=False)
-        return sample.with_fields(image=_chw(arr, img.shape[0]))
+        return albucore.multiply_add(arr, params["alpha"], params["beta"], inplace=False)
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if "image" not in batch:
@@ -354,15 +433,12 @@ class GaussianNoise(ImageOp):
         g.manual_seed(seed)
         return torch.randn(tuple(shape), generator=g, device=device)
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         from albumentations.augmentations.pixel import functional as fpix
 
-        img = sample["image"]
-        noise = (self._noise(img.shape, params["seed"]) * (params["std"] * 255.0)).numpy().transpose(1, 2, 0)
-        arr = fpix.add_noise(_hwc(img), np.ascontiguousarray(noise))  # uint8 in, rounded + clipped uint8 out
-        return sample.with_fields(image=_chw(arr, img.shape[0]))
+        H, W, C = arr.shape  # noise is drawn in CHW order, as the batched kernel draws it
+        noise = (self._noise((C, H, W), params["seed"]) * (params["std"] * 255.0)).numpy().transpose(1, 2, 0)
+        return fpix.add_noise(arr, np.ascontiguousarray(noise))  # uint8 in, rounded + clipped uint8 out
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if "image" not in batch:
@@ -406,11 +482,9 @@ class Rotate(ImageOp):
         out = F.grid_sample(xf, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + self.fill
         return out.round_().clamp_(0, 255).to(torch.uint8)
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
-        img = sample["image"]
-        return sample.with_fields(image=self._rotate(img[None], torch.tensor([params["angle"]]))[0])
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
+        return np.ascontiguousarray(self._rotate(x, torch.tensor([params["angle"]]))[0].permute(1, 2, 0).numpy())
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if "image" not in batch or not _uniform(batch):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,10 @@ import numpy as np
 import yaml
 
 from mmdata.augment.base import Op, build_op
+from mmdata.augment.image import ImageOp, run_hwc  # noqa: F401 - also fills the op registry
 from mmdata.augment.mix import BatchOp
 from mmdata.errors import RecipeError
-from mmdata.rng import derive
+from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
 
 SAMPLE_SECTIONS = ("image", "audio", "text", "sample")
@@ -90,19 +90,19 @@ class _View:
 
     def __contains__(self, name: object) -> bool:
         pres = self._host["present"].get(name)
-        return bool(pres[self._i]) if pres is not None else False
+        return pres[self._i] if pres is not None else False
 
     def __getitem__(self, name: str) -> Any:
         b, i, lens = self._b, self._i, self._host["lengths"]
         if name == "text":
             return b["text"][i]
         if name == "image":
-            h, w = (int(v) for v in lens["image"][i])
+            h, w = lens["image"][i]
             return self._Shape((b["image"].shape[1], h, w))
         if name == "audio":
-            return self._Shape((b["audio"].shape[1], int(lens["audio"][i])))
+            return self._Shape((b["audio"].shape[1], lens["audio"][i]))
         if name in lens:
-            return self._Shape(tuple(int(v) for v in lens[name][i]))
+            return self._Shape(tuple(lens[name][i]))
         val = b[name]
         return self._Shape(tuple(val.shape[1:])) if hasattr(val, "shape") else val[i]
 
@@ -127,6 +127,17 @@ class Recipe:
             for op in sections.get(sec, []):
                 self._indexed.append((i, sec, op))
                 i += 1
+        # the per-sample plan: runs of consecutive image ops (one HWC array each), other ops one by one
+        self._runs: list[Any] = []
+        for i, sec, op in self._indexed:
+            if sec == "batch":
+                continue
+            if isinstance(op, ImageOp):
+                if not (self._runs and isinstance(self._runs[-1], list)):
+                    self._runs.append([])
+                self._runs[-1].append((i, op))
+            else:
+                self._runs.append((i, sec, op))
 
     # -- construction / serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -171,15 +182,23 @@ class Recipe:
     def apply_sample(self, sample: Sample, epoch: int = 0) -> Sample:
         """Run the image, audio, text and sample sections with the per-sample CPU kernels; the applied
         params are appended to ``sample.meta["aug"]`` (the replay log)."""
+        if not self._indexed:
+            return sample
         log = list(sample.meta.get("aug", ()))
-        for i, sec, op in self._indexed:
-            if sec == "batch":
+
+        def draw(i: int, op: Op, view: Any) -> dict[str, Any]:
+            return op.draw(param_rng(self.seed, epoch, sample.key, i), view)
+
+        for run in self._runs:
+            if isinstance(run, list):  # consecutive image ops: one HWC array, one conversion each way
+                sample = run_hwc(run, sample, draw, log)
                 continue
-            params = op.draw(derive(self.seed, epoch, sample.key, i), sample)
+            i, sec, op = run
+            params = draw(i, op, sample)
             if params.get("applied") or getattr(op, "always_transforms", False):
                 sample = op.apply(sample, params)
             log.append({"op": f"{sec}.{op.name}", "index": i, "params": params})
-        return replace(sample, meta={**sample.meta, "aug": log}) if self._indexed else sample
+        return sample.with_meta(aug=log)
 
     def replay(self, sample: Sample, log: Sequence[Mapping[str, Any]]) -> Sample:
         """Re-apply a replay log (from ``meta["aug"]`` or Parquet): reproduces the output exactly."""
@@ -194,9 +213,9 @@ class Recipe:
 
     # -- batched ---------------------------------------------------------------------------------
     def draw_batch_params(self, batch: Batch, index: int, op: Op, epoch: int) -> list[dict[str, Any]]:
-        host = {"present": {k: v.cpu() for k, v in batch.present.items()},
-                "lengths": {k: v.cpu() for k, v in batch.lengths.items()}}
-        return [op.draw(derive(self.seed, epoch, key, index), _View(batch, i, host)) for i, key in enumerate(batch.keys)]
+        host = {"present": {k: v.tolist() for k, v in batch.present.items()},  # python lists: cheap per-row reads
+                "lengths": {k: v.tolist() for k, v in batch.lengths.items()}}
+        return [op.draw(param_rng(self.seed, epoch, key, index), _View(batch, i, host)) for i, key in enumerate(batch.keys)]
 
     def apply_batched(self, batch: Batch, epoch: int = 0) -> Batch:
         """Run the image, audio, text and sample sections with the batched torch kernels on the batch's

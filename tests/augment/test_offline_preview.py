@@ -46,7 +46,8 @@ def test_augment_cli_copies_and_determinism(tmp_path: Path, ds: Path) -> None:
     params = json.loads(r["aug_params"])
     assert [p["op"] for p in params][:2] == ["image.random_crop", "image.rotate"] and r["aug_source"] == "000001"
     samples = {s.key: s for s in mmdata.open_dataset(out)}
-    assert samples["000000_aug0"]["image"].shape[-2:] == (16, 16)  # random_crop size from the recipe
+    augmented = [s for k, s in samples.items() if "_aug" in k and "image" in s]  # modality_dropout may drop some
+    assert augmented and all(s["image"].shape[-2:] == (16, 16) for s in augmented)  # random_crop size from the recipe
 
 
 def test_augment_refuses_batch_ops(tmp_path: Path, ds: Path) -> None:

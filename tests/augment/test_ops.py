@@ -74,7 +74,11 @@ def _close(a: Any, b: Any, tol: float, what: str) -> None:
 
 
 @pytest.mark.parametrize("section,spec,tol", OPS, ids=[f"{s}.{d['op']}" + ("" if d.get("rollover", True) else "-norollover") for s, d, _ in OPS])
-def test_batched_matches_per_sample(section: str, spec: dict[str, Any], tol: float) -> None:
+@pytest.mark.parametrize("vectorised", [False, True], ids=["cpu-kernels", "device-kernels"])
+def test_batched_matches_per_sample(section: str, spec: dict[str, Any], tol: float, vectorised: bool,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # device-kernels: the vectorised torch kernels that run on CUDA, forced on the CPU
+    monkeypatch.setattr("mmdata.augment.batching.VECTORISED_ON_CPU", vectorised)
     op = build_op(section, {**spec, "p": 1.0 if spec["op"] == "resample" else 0.7}, "test")
     samples = _samples()
     params = [op.draw(derive(5, 1, s.key, 3), s) for s in samples]
@@ -173,3 +177,26 @@ def test_mixup_and_mixgen_targets() -> None:
         if spec["op"] == "mixgen":
             assert out["text"][0] == f"{b['text'][0]} {b['text'][perm[0]]}".strip()
         assert torch.equal(r.apply_batch_section(collate(samples))["image"], out["image"])  # deterministic
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_recipe_runs_image_ops_in_one_hwc_domain_exactly(channels: int) -> None:
+    """apply_sample chains consecutive image ops on one HWC array; the result must equal applying each op
+    to a CHW sample in turn (the replay path), for grey and colour images, and never touch the input."""
+    from mmdata.augment import load_recipe
+
+    rec = load_recipe({"seed": 3, "image": [
+        {"op": "hflip", "p": 0.5}, {"op": "random_resized_crop", "p": 0.8, "size": [20, 20]},
+        {"op": "cutout", "p": 0.7, "num_holes": [1, 2]}, {"op": "brightness_contrast", "p": 0.5},
+        {"op": "random_crop", "p": 0.5, "size": [16, 16], "padding": 2}, {"op": "rotate", "p": 0.5, "limit": 10},
+        {"op": "gaussian_noise", "p": 0.5}], "audio": [{"op": "gain", "p": 1.0}]})
+    g = torch.Generator().manual_seed(1)
+    for i in range(12):
+        img = torch.randint(0, 256, (channels, 24, 30), generator=g, dtype=torch.uint8)
+        s = Sample(f"s{i}", {"image": img, "audio": torch.randn(1, 400, generator=g)}, sample_rate=8000)
+        before = img.clone()
+        out = rec.apply_sample(s, epoch=2)
+        assert torch.equal(img, before)
+        again = rec.replay(s, out.meta["aug"])
+        assert out["image"].shape == (channels, 16, 16) and torch.equal(out["image"], again["image"])
+        assert torch.equal(out["audio"], again["audio"])
