@@ -30,7 +30,7 @@ AUDIO_RECIPE = {"seed": 0, "audio": [
     {"op": "noise", "p": 0.5, "min_snr_db": 10, "max_snr_db": 30}]}
 
 
-def best(fn, repeats: int = 3) -> float:
+def best(fn, repeats: int = 5) -> float:
     t = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
