@@ -105,6 +105,33 @@ def _without(recipe: dict[str, Any], sec: str, i: int) -> dict[str, Any]:
     return r
 
 
+def _resolved_arms(spec: Any, base: Path) -> list[Arm]:
+    """The ``arms:`` list of a resolved config: [{name, kind, label_noise, recipe}], baseline first."""
+    if not isinstance(spec, list) or not spec:
+        raise RecipeError("arms: expected a non-empty list of {name, kind, label_noise, recipe}")
+    arms = []
+    for i, a in enumerate(spec):
+        where = f"arms[{i}]"
+        if not isinstance(a, dict) or "name" not in a:
+            raise RecipeError(f"{where}: expected a mapping with name, kind, label_noise, recipe")
+        bad = sorted(set(a) - {"name", "kind", "label_noise", "recipe"})
+        if bad:
+            raise RecipeError(f"{where}: unknown key(s) {bad}; allowed: name, kind, label_noise, recipe")
+        kind = a.get("kind", "arm")
+        if kind not in ("baseline", "arm", "control"):
+            raise RecipeError(f"{where}.kind: {kind!r} is not allowed; choose one of ['baseline', 'arm', 'control']")
+        if (kind == "baseline") != (i == 0):
+            raise RecipeError(f"{where}.kind: the first arm, and only the first, must be the baseline")
+        ln = float(a.get("label_noise", 0.0) or 0.0)
+        if not 0 <= ln < 1:
+            raise RecipeError(f"{where}.label_noise: expected a fraction in [0, 1), got {ln!r}")
+        arms.append(Arm(str(a["name"]), _recipe_dict(a.get("recipe"), f"{where}.recipe", base), label_noise=ln, kind=kind))
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise RecipeError(f"arm names must be unique, got {names}")
+    return arms
+
+
 def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None) -> Ablation:
     """Read and validate an ablation recipe; errors name the key and the allowed values."""
     base = Path(".")
@@ -118,9 +145,12 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None)
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise RecipeError("ablation recipe: expected a mapping with dataset, trainer, seeds, design, controls")
-    unknown = sorted(set(data) - {"dataset", "trainer", "seeds", "design", "controls", "metric"})
+    resolved = "arms" in data  # DIR/config.resolved.yaml: the arms spelled out (re-run or resume a finished ablation)
+    allowed = {"dataset", "trainer", "seeds", "metric"} | ({"arms"} if resolved else {"design", "controls"})
+    unknown = sorted(set(data) - allowed)
     if unknown:
-        raise RecipeError(f"ablation recipe: unknown key(s) {unknown}; allowed: dataset, trainer, seeds, design, controls, metric")
+        raise RecipeError(f"ablation recipe: unknown key(s) {unknown}; allowed: {', '.join(sorted(allowed))} "
+                          "(a resolved config lists arms: instead of design: and controls:)")
     dataset = data.get("dataset") or {"name": "avdigits", "seed": 0}
     if not isinstance(dataset, dict) or not ({"name", "path"} & set(dataset)):
         raise RecipeError("dataset: expected {name: avdigits, seed: S} or {path: DIR}")
@@ -134,6 +164,9 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None)
     n_seeds = int(seeds if seeds is not None else data.get("seeds", 10))
     if n_seeds < 2:
         raise RecipeError(f"seeds: need at least 2 paired seeds, got {n_seeds}")
+    if resolved:
+        return Ablation(dataset=dataset, trainer=trainer, seeds=n_seeds, arms=_resolved_arms(data["arms"], base),
+                        metric=data.get("metric", "accuracy"), source=data)
     design = data.get("design") or {}
     mode = design.get("mode", "explicit")
     if mode not in MODES:

@@ -164,10 +164,11 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], effects: dict[st
             ax.set_title(f"{m} corrupted", fontsize=9)
             ax.set_xlabel("corruption level")
             ax.set_ylabel("test accuracy (%)")
-        axes[0, -1].legend(fontsize=6, loc="upper right", frameon=False)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)  # beside, not over, the curves
         fig.suptitle("Robustness: accuracy under test-time corruption (mean over seeds; band: baseline ± sd)", fontsize=9)
         fig.tight_layout()
-        fig.savefig(out / "robustness.png", dpi=110)
+        fig.savefig(out / "robustness.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         figs["robustness"] = "robustness.png"
     return figs

@@ -93,6 +93,13 @@ def test_resume_after_kill_loses_and_repeats_nothing(tmp_path: Path, tiny: Path)
     assert len(pairs) == len(set(pairs)) == 6 * 4
     kept = {(r["arm"], r["seed"]): r["wall_s"] for r in after}
     assert all(kept[(r["arm"], r["seed"])] == r["wall_s"] for r in before)  # finished runs were not repeated
+    # the resolved config re-runs the same ablation: every run is found done, the report is rewritten
+    resolved = load_ablation(tmp_path / "config.resolved.yaml")
+    assert [a.name for a in resolved.arms] == [a.name for a in load_ablation(cfg).arms]
+    run(tmp_path / "config.resolved.yaml", tmp_path, workers=1, train_fn=synthetic_train, progress=False)
+    assert pq.read_table(runs).to_pylist() == after
+    with pytest.raises(RecipeError, match="first arm, and only the first, must be the baseline"):
+        load_ablation({"arms": [{"name": "a", "kind": "arm", "recipe": None}]})
 
 
 @pytest.mark.slow
