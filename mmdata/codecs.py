@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ class UnsafeMemberError(DecodeError):
     """A member needs pickle to decode and ``allow_pickle`` is off."""
 
 
+@lru_cache(maxsize=4096)  # called per member when sharding and reading; extensions repeat
 def field_of(ext: str) -> str:
     """The field name for a member extension (everything after the sample key's first dot).
 

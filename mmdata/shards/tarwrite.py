@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BLOCK = 512
+_ZEROS = bytes(BLOCK)
 
 
 @dataclass(frozen=True)
@@ -72,28 +73,33 @@ def write_tar(path: str | Path, members: Iterable[tuple[str, bytes]]) -> TarSumm
     digest = hashlib.sha256()
     count = 0
     total = 0
+    parts: list[bytes] = []
+    pending = 0
     try:
         with open(tmp, "wb") as f:
-            def put(chunk: bytes) -> None:
-                nonlocal total
-                f.write(chunk)
-                digest.update(chunk)
-                total += len(chunk)
+            def flush() -> None:  # one write + one hash update per ~4 MiB, not three per member
+                nonlocal total, pending
+                buf = b"".join(parts)
+                f.write(buf)
+                digest.update(buf)
+                total += len(buf)
+                parts.clear()
+                pending = 0
 
             for name, data in members:
                 if name.startswith("/") or ".." in name.split("/"):
                     raise ValueError(f"refusing tar member name {name!r} (absolute or escaping path)")
-                put(member_header(name, len(data)))
-                put(data)
                 pad = (-len(data)) % BLOCK
-                if pad:
-                    put(b"\0" * pad)
+                parts += (member_header(name, len(data)), data, _ZEROS[:pad])
+                pending += len(data) + pad + BLOCK
                 count += 1
-            put(b"\0" * (2 * BLOCK))  # end-of-archive marker
-            # round up to tar's default 10 KiB record like GNU tar, so other tools agree on the size
-            rec = (-total) % (20 * BLOCK)
-            if rec:
-                put(b"\0" * rec)
+                if pending >= 1 << 22:
+                    flush()
+            flush()
+            tail = 2 * BLOCK  # end-of-archive marker, then round up to tar's default 10 KiB record like GNU tar
+            tail += (-(total + tail)) % (20 * BLOCK)
+            parts.append(b"\0" * tail)
+            flush()
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
