@@ -2,7 +2,7 @@
 
 Every op separates drawing its parameters from applying them (torchvision v2 / kornia style):
 
-    params = op.sample_params(rng, sample)     # CPU, from mmdata.rng.derive(seed, epoch, key, op_index)
+    params = op.sample_params(rng, sample)     # CPU, from mmdata.rng.param_rng(seed, epoch, key, op_index)
     out = op.apply(sample, params)             # per-sample CPU kernel: pure, never mutates its input
     batch = op.apply_batch(batch, [params...]) # batched torch kernel on any device, per-sample params
 
@@ -99,6 +99,16 @@ class Param:
         raise RecipeError(f"{where}: expected {expect}, got {value!r}")
 
 
+class Shape:
+    """What an op's ``draw`` sees of a tensor field when the tensor itself is elsewhere (a batch row, an
+    HWC working array): only its ``shape``."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+
 class Op:
     """Base class of every augmentation op. Subclasses set ``section``, ``name``, ``PARAMS`` and implement
     ``sample_params``, ``apply`` and (for a vectorised kernel) ``apply_batch``.
@@ -109,6 +119,8 @@ class Op:
     PARAMS: ClassVar[dict[str, Param]] = {}
     #: "exact" or a short statement of the agreement between the two kernels
     tolerance: ClassVar[str] = "exact"
+    #: the op changes the sample even when its ``p`` draw says "not applied" (e.g. a resize to ``size``)
+    always_transforms: ClassVar[bool] = False
 
     def __init__(self, p: float = 1.0, where: str | None = None, **kwargs: Any) -> None:
         where = where or f"{self.section}.{self.name}"

@@ -11,14 +11,15 @@ import torch
 
 from mmdata.types import Batch, collate, uncollate
 
-#: Interpolating image ops (resized crop) run their per-sample cv2 kernel in a loop when the batch is on
-#: the CPU: one core resizes uint8 with cv2's fixed-point code ~3x faster than any float torch kernel.
-#: The vectorised torch kernel runs on every other device; tests set this to True to check it on CPU.
+#: On a CPU batch, resized crop, cutout, flips and time masks loop per row (cv2 / slice kernels): one
+#: core resizes uint8 with cv2 ~3x faster than any float torch kernel, and a few slice fills beat
+#: building a (B, H, W) mask. The vectorised torch kernels run on every other device; tests set this
+#: to True to check them on CPU against the per-sample kernels.
 VECTORISED_ON_CPU = False
 
 
 def cpu_loop(x: torch.Tensor) -> bool:
-    """Whether an interpolating op should loop its per-sample kernel over this batch tensor."""
+    """Whether an op should loop its per-row kernel over this batch tensor instead of the vectorised one."""
     return x.device.type == "cpu" and not VECTORISED_ON_CPU
 
 

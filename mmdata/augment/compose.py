@@ -34,7 +34,7 @@ class _Composite(Op):
         return {**super().to_dict(), "ops": [c.to_dict() for c in self.children]}
 
     def apply_batch(self, batch: Any, params: Sequence[dict[str, Any]]) -> Any:
-        if any(getattr(c, "always_transforms", False) for c in self.children):
+        if any(c.always_transforms for c in self.children):
             return per_sample_fallback(self, batch, params)
         for j, child in enumerate(self.children):
             sub = [p["children"].get(str(j), {"applied": False}) if p.get("applied") else {"applied": False} for p in params]

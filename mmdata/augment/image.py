@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmdata.augment.base import Op, Param
+from mmdata.augment.base import Op, Param, Shape
 from mmdata.augment.batching import column, cpu_loop, device_mask, per_sample_fallback
 from mmdata.types import Batch, Sample
 
@@ -81,7 +81,6 @@ class ImageOp(Op):
     image ops on one HWC array and converts once (:func:`run_hwc`)."""
 
     section = ""
-    always_transforms = False
 
     def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         if "image" not in sample:
@@ -102,13 +101,9 @@ class _HWCView:
     """What an op's ``draw`` sees while a run of image ops works on an HWC array: the current image
     shape as (C, H, W); every other field from the sample."""
 
-    class _Shape:
-        def __init__(self, shape: tuple[int, ...]) -> None:
-            self.shape = shape
-
     def __init__(self, sample: Sample, arr: np.ndarray, channels: int) -> None:
         self._s, self.key, self.sample_rate, self.meta = sample, sample.key, sample.sample_rate, sample.meta
-        self._shape = self._Shape((channels, arr.shape[0], arr.shape[1]))
+        self._shape = Shape((channels, arr.shape[0], arr.shape[1]))
 
     def __contains__(self, name: object) -> bool:
         return name in self._s

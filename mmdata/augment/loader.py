@@ -8,7 +8,7 @@ shards ─open_dataset─▶ [balance] ─▶ (workers: recipe.apply_sample) ─
 
 * ``augment_on="workers"``: the per-sample CPU kernels run inside DataLoader workers.
 * ``augment_on="device"``: workers only decode and collate; the batched torch kernels run on
-  ``device`` after the copy. Both draw the same params per sample (``derive(seed', epoch, key, op)``),
+  ``device`` after the copy. Both draw the same params per sample (``param_rng(seed', epoch, key, op)``),
   so exact ops give the same batches either way.
 * The augmentation seed is ``params_seed(recipe.seed, seed)``: one loader seed fixes the order, the
   balance draws and the augmentation draws; the recipe's own seed still distinguishes recipes.

@@ -18,7 +18,7 @@ balance: {by: label, mode: over}
 
 Ops run section by section in the order ``image, audio, text, sample`` (per sample) and then
 ``batch`` (after collate). Op *i* (its position across the whole recipe) draws its params from
-``mmdata.rng.derive(seed, epoch, sample key, i)``, so a sample's params never depend on the worker,
+``mmdata.rng.param_rng(seed, epoch, sample key, i)``, so a sample's params never depend on the worker,
 the batch, the device or a resume point. ``to_yaml()`` writes the canonical form (every argument
 explicit); a canonical file round-trips byte for byte.
 """
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from mmdata.augment.base import Op, build_op
-from mmdata.augment.image import ImageOp, run_hwc  # noqa: F401 - also fills the op registry
+from mmdata.augment.base import Op, Shape, build_op
+from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp
 from mmdata.errors import RecipeError
 from mmdata.rng import derive, param_rng
@@ -79,10 +79,6 @@ def validate_balance(spec: Any, where: str = "balance") -> dict[str, Any] | None
 class _View:
     """What an op's ``draw`` sees of batch row i: presence, shapes, strings — without uncollating."""
 
-    class _Shape:
-        def __init__(self, shape: tuple[int, ...]) -> None:
-            self.shape = shape
-
     def __init__(self, batch: Batch, i: int, host: dict[str, Any]) -> None:
         self.key = batch.keys[i]
         self.sample_rate = batch.sample_rate
@@ -98,13 +94,13 @@ class _View:
             return b["text"][i]
         if name == "image":
             h, w = lens["image"][i]
-            return self._Shape((b["image"].shape[1], h, w))
+            return Shape((b["image"].shape[1], h, w))
         if name == "audio":
-            return self._Shape((b["audio"].shape[1], lens["audio"][i]))
+            return Shape((b["audio"].shape[1], lens["audio"][i]))
         if name in lens:
-            return self._Shape(tuple(lens[name][i]))
+            return Shape(tuple(lens[name][i]))
         val = b[name]
-        return self._Shape(tuple(val.shape[1:])) if hasattr(val, "shape") else val[i]
+        return Shape(tuple(val.shape[1:])) if hasattr(val, "shape") else val[i]
 
 
 class Recipe:
@@ -195,7 +191,7 @@ class Recipe:
                 continue
             i, sec, op = run
             params = draw(i, op, sample)
-            if params.get("applied") or getattr(op, "always_transforms", False):
+            if params.get("applied") or op.always_transforms:
                 sample = op.apply(sample, params)
             log.append({"op": f"{sec}.{op.name}", "index": i, "params": params})
         return sample.with_meta(aug=log)
@@ -207,7 +203,7 @@ class Recipe:
             op = by_index.get(int(entry["index"]))
             if op is None or f"{op.section}.{op.name}" != entry["op"]:
                 raise RecipeError(f"replay log entry {entry['op']} #{entry['index']} does not match this recipe")
-            if entry["params"].get("applied") or getattr(op, "always_transforms", False):
+            if entry["params"].get("applied") or op.always_transforms:
                 sample = op.apply(sample, dict(entry["params"]))
         return sample
 
@@ -225,7 +221,7 @@ class Recipe:
             if sec == "batch":
                 continue
             params = self.draw_batch_params(batch, i, op, epoch)
-            if any(p.get("applied") for p in params) or getattr(op, "always_transforms", False):
+            if any(p.get("applied") for p in params) or op.always_transforms:
                 batch = op.apply_batch(batch, params)
             for lg, p in zip(logs, params):
                 lg.append({"op": f"{sec}.{op.name}", "index": i, "params": p})
