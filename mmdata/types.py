@@ -105,6 +105,10 @@ class Batch:
     list of original strings (``""`` where absent). ``present[m]`` is a bool (B,) tensor per modality;
     ``lengths`` holds valid lengths (``audio``: samples, ``tokens``: tokens, ``image``: (B, 2) h, w).
 
+    ``present`` and ``lengths`` are host metadata: they stay on the CPU when ``.to(device)`` moves the
+    data, so augmentation draws and shape bookkeeping never read a GPU tensor back (no host-device
+    sync per batch). Move a mask yourself where a kernel needs it: ``batch.present["audio"].to(dev)``.
+
     Mixing ops (mixup / mixgen) add ``label_b`` (B,) and ``mix_lam`` (B,) float: the target is
     ``lam * onehot(label) + (1 - lam) * onehot(label_b)``.
 
@@ -153,20 +157,21 @@ class Batch:
 
     def _map(self, fn: Any) -> Batch:
         conv = lambda v: fn(v) if isinstance(v, torch.Tensor) else v  # noqa: E731
+        cpu = lambda v: v.cpu() if isinstance(v, torch.Tensor) else v  # noqa: E731 - a no-op for host metadata
         return replace(
             self,
             data={k: conv(v) for k, v in self.data.items()},
-            present={k: conv(v) for k, v in self.present.items()},
-            lengths={k: conv(v) for k, v in self.lengths.items()},
+            present={k: cpu(v) for k, v in self.present.items()},
+            lengths={k: cpu(v) for k, v in self.lengths.items()},
             meta=dict(self.meta),
         )
 
     def to(self, device: str | torch.device, non_blocking: bool = False) -> Batch:
-        """Move every tensor to ``device``."""
+        """Move the data tensors to ``device``; ``present`` and ``lengths`` stay on the host."""
         return self._map(lambda t: t.to(device, non_blocking=non_blocking))
 
     def pin_memory(self) -> Batch:
-        """Pin every CPU tensor (used by DataLoader(pin_memory=True) and the device loader)."""
+        """Pin the CPU data tensors (used by DataLoader(pin_memory=True) and the device loader)."""
         return self._map(lambda t: t.pin_memory() if t.device.type == "cpu" else t)
 
 
@@ -198,7 +203,7 @@ def _pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: 
                              "convert images to one mode / audio to one channel layout first")
     shapes = torch.tensor([list(t.shape) if t is not None else [0] * ndim for t in items], dtype=torch.int64)
     full = [int(m) for m in shapes.max(dim=0).values]
-    out = torch.zeros((len(items), *full), dtype=ref.dtype)
+    out = torch.zeros((len(items), *full), dtype=ref.dtype, device=ref.device)
     same = all(t is not None and list(t.shape) == full for t in items)
     if same:
         torch.stack(list(items), out=out)  # type: ignore[arg-type]

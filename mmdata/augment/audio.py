@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import column, cpu_loop, device_mask, per_sample_fallback
+from mmdata.augment.batching import column, cpu_loop, device_mask, on, per_sample_fallback
 from mmdata.errors import RecipeError
 from mmdata.types import Batch, Sample
 
@@ -36,7 +36,32 @@ class AudioOp(Op):
 def _length_mask(batch: Batch) -> torch.Tensor:
     x = batch["audio"]
     t = torch.arange(x.shape[-1], device=x.device)
-    return t[None, None, :] < batch.lengths["audio"].to(x.device)[:, None, None]
+    return t[None, None, :] < on(batch.lengths["audio"], x.device)[:, None, None]
+
+
+def _rows(batch: Batch) -> list[torch.Tensor | None]:
+    """Each row's valid audio (C, n_i) as a view on the batch's device; None where absent (host lengths)."""
+    x = batch["audio"]
+    return [x[i, :, :n] if p else None for i, (n, p) in enumerate(zip(batch.lengths["audio"].tolist(), batch.present["audio"].tolist()))]
+
+
+def _restack(batch: Batch, rows: list[torch.Tensor | None], field: str = "audio") -> Batch:
+    """Pad rows of different lengths back into a batch on their device (row shapes are host ints: no sync)."""
+    from mmdata.types import _pad_stack
+
+    if all(r is None for r in rows):
+        return batch
+    data, shapes = _pad_stack(rows, batch.keys, field)
+    out = batch.replace(**{field: data})
+    if field == "audio":
+        out.lengths["audio"] = shapes[:, -1].clone()
+    else:  # like collate: presence per row, shapes only where they differ
+        out.present[field] = torch.tensor([r is not None for r in rows])
+        if len({tuple(s) for s, r in zip(shapes.tolist(), rows) if r is not None}) > 1:
+            out.lengths[field] = shapes
+        else:
+            out.lengths.pop(field, None)
+    return out
 
 
 class Gain(AudioOp):
@@ -114,12 +139,13 @@ class TimeShift(AudioOp):
             return batch
         x = batch["audio"]
         dev = x.device
-        L = batch.lengths["audio"].to(dev).clamp(min=1)[:, None]
+        n = on(batch.lengths["audio"], dev)
+        L = n.clamp(min=1)[:, None]
         k = column(params, "shift", 0, torch.int64, dev)[:, None]
         t = torch.arange(x.shape[-1], device=dev)[None]
         src = torch.remainder(t - k, L)
         out = x.gather(-1, src[:, None, :].expand_as(x))
-        valid = t < batch.lengths["audio"].to(dev)[:, None]
+        valid = t < n[:, None]
         keep = valid
         if not self.rollover:
             keep = keep & (t - k >= 0) & (t - k < L)
@@ -277,22 +303,12 @@ class RandomCrop(AudioOp):
         return sample.with_fields(audio=sample["audio"][..., s : s + d].clone())
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "audio" not in batch:
+        if "audio" not in batch or not any(p.get("applied") for p in params):
             return batch
-        if any(p.get("applied") for p in params) and not all(p.get("applied") or not bool(batch.present["audio"][i]) for i, p in enumerate(params)):
-            return per_sample_fallback(self, batch, params)  # mixed cropped / short clips: lengths differ
-        if not any(p.get("applied") for p in params):
-            return batch
-        x = batch["audio"]
-        dev = x.device
-        d = max(p["length"] for p in params if p.get("applied"))
-        # one window per row, stacked: starts are host ints, so this is a single copy kernel on any device
-        out = torch.stack([x[i, :, p["start"] : p["start"] + d] if p.get("applied") else x.new_zeros((x.shape[1], d))
-                           for i, p in enumerate(params)])
-        res = batch.replace(audio=out)
-        res.lengths["audio"] = torch.where(batch.present["audio"], torch.full_like(batch.lengths["audio"], d),
-                                           torch.zeros_like(batch.lengths["audio"]))
-        return res
+        # one window per row (host offsets), re-padded: a few copy kernels on any device, no sync
+        rows = [r[:, p["start"] : p["start"] + p["length"]] if r is not None and p.get("applied") else r
+                for r, p in zip(_rows(batch), params)]
+        return _restack(batch, rows)
 
 
 class Pad(AudioOp):
@@ -316,6 +332,13 @@ class Pad(AudioOp):
         x = sample["audio"]
         off, d = params["offset"], params["length"]
         return sample.with_fields(audio=F.pad(x, (off, d - x.shape[-1] - off)))
+
+    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if "audio" not in batch or not any(p.get("applied") for p in params):
+            return batch
+        rows = [F.pad(r, (p["offset"], p["length"] - r.shape[-1] - p["offset"])) if r is not None and p.get("applied") else r
+                for r, p in zip(_rows(batch), params)]
+        return _restack(batch, rows)
 
 
 @lru_cache(maxsize=64)
@@ -350,7 +373,7 @@ def resample(x: torch.Tensor, orig: int, new: int) -> torch.Tensor:
     shape = x.shape
     T = shape[-1]
     y = F.pad(x.reshape(-1, 1, T), (pad, pad + o))
-    y = F.conv1d(y, kernels.to(x.device), stride=o)  # (N, n, frames)
+    y = F.conv1d(y, on(kernels, x.device), stride=o)  # (N, n, frames)
     y = y.transpose(1, 2).reshape(y.shape[0], -1)
     out_len = int(math.ceil(n * T / o))
     return y[..., :out_len].reshape(*shape[:-1], out_len)
@@ -390,7 +413,7 @@ class Resample(AudioOp):
         out = batch.replace(audio=x)
         out.sample_rate = self.rate
         out.lengths["audio"] = torch.ceil(batch.lengths["audio"].double() * self.rate / orig).to(torch.int64)
-        mask = torch.arange(x.shape[-1], device=x.device)[None] < out.lengths["audio"].to(x.device)[:, None]
+        mask = torch.arange(x.shape[-1], device=x.device)[None] < on(out.lengths["audio"], x.device)[:, None]
         out.data["audio"] = x * mask[:, None, :].to(x.dtype)
         return out
 
@@ -412,7 +435,12 @@ class Speed(AudioOp):
         return sample.with_fields(audio=resample(sample["audio"], int(round(params["factor"] * 100)), 100))
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        return per_sample_fallback(self, batch, params)  # each factor changes each length differently
+        if "audio" not in batch or not any(p.get("applied") for p in params):
+            return batch
+        # each factor gives each row its own length: resample row by row on the device, then re-pad
+        rows = [resample(r, int(round(p["factor"] * 100)), 100) if r is not None and p.get("applied") and p["factor"] != 1.0 else r
+                for r, p in zip(_rows(batch), params)]
+        return _restack(batch, rows)
 
 
 def _mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
@@ -444,7 +472,7 @@ def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop
     win = torch.hann_window(n_fft, device=x.device)
     lead = x.shape[:-1]
     spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft, hop, window=win, center=True, return_complex=True).abs() ** 2
-    mel = mel_filters(sr, n_fft, n_mels).to(x.device) @ spec
+    mel = on(mel_filters(sr, n_fft, n_mels), x.device) @ spec
     return torch.log(mel + 1e-6).reshape(*lead, n_mels, -1)
 
 
@@ -463,4 +491,9 @@ class LogMel(AudioOp):
         return sample.with_fields(spec=logmel(sample["audio"], int(sample.sample_rate), self.n_mels, self.win_ms, self.hop_ms))
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        return per_sample_fallback(self, batch, params)  # frames depend on each clip's length
+        if "audio" not in batch or not any(p.get("applied") for p in params):
+            return batch
+        sr = int(batch.sample_rate)  # frames depend on each clip's length: one STFT per row, then re-pad
+        rows = [logmel(r, sr, self.n_mels, self.win_ms, self.hop_ms) if r is not None and p.get("applied") else None
+                for r, p in zip(_rows(batch), params)]
+        return _restack(batch, rows, field="spec")

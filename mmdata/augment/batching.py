@@ -23,6 +23,11 @@ def cpu_loop(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and not VECTORISED_ON_CPU
 
 
+def on(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """Copy host metadata (masks, lengths, indices built from params) to ``device`` without a sync."""
+    return t.to(device, non_blocking=True)
+
+
 def device_mask(params: Sequence[dict[str, Any]], device: torch.device) -> torch.Tensor:
     """Bool (B,) tensor of the per-sample ``applied`` draws, on ``device`` (no host sync needed)."""
     m = torch.from_numpy(np.array([bool(p.get("applied")) for p in params], dtype=bool))
@@ -52,6 +57,6 @@ def retokenize(batch: Batch, texts: list[str], rows: Sequence[int] | None = None
     from mmdata.text import default_tokenizer
 
     ids, lens = default_tokenizer().encode_batch(texts)
-    out = batch.replace(text=texts, tokens=ids.to(batch["tokens"].device if "tokens" in batch else batch.device))
-    out.lengths["tokens"] = lens.to(out["tokens"].device)
+    out = batch.replace(text=texts, tokens=on(ids, batch["tokens"].device if "tokens" in batch else batch.device))
+    out.lengths["tokens"] = lens  # host metadata
     return out

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import device_mask, retokenize
+from mmdata.augment.batching import device_mask, on, retokenize
 from mmdata.errors import RecipeError
 from mmdata.text import PAD_ID
 from mmdata.types import Batch, Sample
@@ -85,19 +85,18 @@ class ModalityDropout(Op):
             rows = [bool(p.get("applied")) and m in p.get("drop", ()) for p in params]
             if not any(rows):
                 continue
-            dev = batch.present[m].device
-            drop = torch.tensor(rows, dtype=torch.bool).to(dev, non_blocking=True)
+            drop = torch.tensor(rows, dtype=torch.bool)  # host, like present and lengths
             out.present[m] = batch.present[m] & ~drop
             if m == "text":
                 out.data["text"] = ["" if r else t for t, r in zip(batch["text"], rows)]
-                out.data["tokens"] = batch["tokens"].masked_fill(drop.to(batch["tokens"].device)[:, None], PAD_ID)
-                out.lengths["tokens"] = batch.lengths["tokens"].masked_fill(drop.to(batch.lengths["tokens"].device), 0)
+                out.data["tokens"] = batch["tokens"].masked_fill(on(drop, batch["tokens"].device)[:, None], PAD_ID)
+                out.lengths["tokens"] = batch.lengths["tokens"].masked_fill(drop, 0)
             else:
                 x = batch[m]
                 shape = (-1,) + (1,) * (x.dim() - 1)
-                out.data[m] = x.masked_fill(drop.to(x.device).reshape(shape), 0)
+                out.data[m] = x.masked_fill(on(drop, x.device).reshape(shape), 0)
                 ln = batch.lengths[m]
-                out.lengths[m] = ln.masked_fill(drop.to(ln.device).reshape((-1,) + (1,) * (ln.dim() - 1)), 0)
+                out.lengths[m] = ln.masked_fill(drop.reshape((-1,) + (1,) * (ln.dim() - 1)), 0)
         return out
 
 

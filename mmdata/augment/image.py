@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdata.augment.base import Op, Param, Shape
-from mmdata.augment.batching import column, cpu_loop, device_mask, per_sample_fallback
+from mmdata.augment.batching import column, cpu_loop, device_mask, on, per_sample_fallback
 from mmdata.types import Batch, Sample
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks PyPI at import otherwise
@@ -153,7 +153,7 @@ class _Flip(ImageOp):
         if cpu_loop(x):
             flip = set(rows)
             return batch.replace(image=torch.stack([x[i].flip(self.dim) if i in flip else x[i] for i in range(len(x))]))
-        idx = torch.tensor(rows, device=x.device)
+        idx = on(torch.tensor(rows), x.device)
         return batch.replace(image=x.index_copy(0, idx, x.index_select(0, idx).flip(self.dim)))
 
 
@@ -276,7 +276,7 @@ class RandomResizedCrop(ImageOp):
             for i, p in enumerate(params):
                 out[i] = self.kernel(_hwc_np(xn[i]), p).reshape(h, w, C)
             return _with_image(batch, torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2))))
-        boxes = torch.tensor([p.get("box") or [0, 0, H, W] for p in params], dtype=torch.int64).to(x.device, non_blocking=True)
+        boxes = on(torch.tensor([p.get("box") or [0, 0, H, W] for p in params], dtype=torch.int64), x.device)
         out = _resized_crop(x, boxes, tuple(self.size))
         return _with_image(batch, out.round_().clamp_(0, 255).to(torch.uint8))
 
@@ -378,7 +378,7 @@ class Cutout(ImageOp):
         for i, p in enumerate(params):
             if p.get("applied") and p.get("holes"):
                 holes[i, : len(p["holes"])] = p["holes"]
-        h = torch.from_numpy(holes).to(dev, non_blocking=True)[..., None]  # (B, k, 4, 1)
+        h = on(torch.from_numpy(holes), dev)[..., None]  # (B, k, 4, 1)
         yy = torch.arange(x.shape[-2], device=dev)[None, None]
         xx = torch.arange(x.shape[-1], device=dev)[None, None]
         rows = (yy >= h[:, :, 0]) & (yy < h[:, :, 2])  # (B, k, H)

@@ -218,8 +218,8 @@ class Loader:
                 yield self._finish(pending)
             if stream is not None:
                 torch.cuda.current_stream(self.device).wait_stream(stream)
-                for t in (*nxt.data.values(), *nxt.present.values(), *nxt.lengths.values()):
-                    if isinstance(t, torch.Tensor):
+                for t in nxt.data.values():  # present / lengths stay on the host
+                    if isinstance(t, torch.Tensor) and t.is_cuda:
                         t.record_stream(torch.cuda.current_stream(self.device))
             pending = nxt
         if pending is not None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import retokenize
+from mmdata.augment.batching import on, retokenize
 from mmdata.types import Batch
 
 
@@ -67,8 +67,8 @@ class MixUp(BatchOp):
 
     def apply_batch(self, batch: Batch, params: Any) -> Batch:
         dev = batch.device
-        perm = torch.tensor(params["perm"], dtype=torch.int64, device=dev)
-        lam = torch.tensor(params["lam"], dtype=torch.float32, device=dev)
+        perm = on(torch.tensor(params["perm"], dtype=torch.int64), dev)
+        lam = on(torch.tensor(params["lam"], dtype=torch.float32), dev)
         out = batch.replace()
         for m in ("image", "audio"):
             if m in batch:
@@ -90,8 +90,8 @@ class MixGen(BatchOp):
 
     def apply_batch(self, batch: Batch, params: Any) -> Batch:
         dev = batch.device
-        perm = torch.tensor(params["perm"], dtype=torch.int64, device=dev)
-        lam = torch.tensor(params["lam"], dtype=torch.float32, device=dev)
+        perm = on(torch.tensor(params["perm"], dtype=torch.int64), dev)
+        lam = on(torch.tensor(params["lam"], dtype=torch.float32), dev)
         out = batch.replace()
         if "image" in batch:
             out.data["image"] = _mix(batch["image"], perm, lam)

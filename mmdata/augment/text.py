@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import retokenize
+from mmdata.augment.batching import on, retokenize
 from mmdata.text import MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, default_tokenizer
 from mmdata.types import Batch, Sample
 
@@ -47,13 +47,16 @@ class TextOp(Op):
         return sample.with_fields(text=" ".join(self.edit(Tokenizer.words(sample["text"]), params)))
 
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Edit token ids (on their device) as :meth:`edit` edits words; ``lengths`` (B,) is host
+        metadata, and so are the returned lengths."""
         raise NotImplementedError
 
     def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if "text" not in batch or not any(p.get("applied") for p in params):
             return batch
         texts = [" ".join(self.edit(Tokenizer.words(t), p)) if p.get("applied") else t for t, p in zip(batch["text"], params)]
-        ids, lengths = self.edit_ids(batch["tokens"], batch.lengths["tokens"].to(batch["tokens"].device), params)
+        # lengths are host metadata in and out: ops compute new lengths from their (host) params
+        ids, lengths = self.edit_ids(batch["tokens"], batch.lengths["tokens"], params)
         out = batch.replace(text=texts, tokens=ids)
         out.lengths["tokens"] = lengths
         return out
@@ -63,13 +66,12 @@ def _n_words(sample: Any) -> int:
     return min(len(Tokenizer.words(sample["text"])), default_tokenizer().max_len)
 
 
-def _compact(ids: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Move kept tokens to the front of each row (stable), pad the rest; returns ids and lengths."""
+def _compact(ids: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Move kept tokens to the front of each row (stable) and pad the rest."""
     order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
     out = ids.gather(1, order)
-    lengths = keep.sum(dim=1)
     pos = torch.arange(ids.shape[1], device=ids.device)[None]
-    return out.masked_fill(pos >= lengths[:, None], PAD_ID), lengths
+    return out.masked_fill(pos >= keep.sum(dim=1)[:, None], PAD_ID)
 
 
 def _position_mask(params: Sequence[dict[str, Any]], key: str, width: int, device: torch.device) -> torch.Tensor:
@@ -123,7 +125,10 @@ class WordDelete(TextOp):
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         drop = _position_mask(params, "positions", ids.shape[1], ids.device)
         pos = torch.arange(ids.shape[1], device=ids.device)[None]
-        return _compact(ids, (pos < lengths[:, None]) & ~drop)
+        out = _compact(ids, (pos < on(lengths, ids.device)[:, None]) & ~drop)
+        n = lengths.tolist()  # host: new length = old length - deleted positions inside it
+        new = [n[i] - sum(1 for j in set(p["positions"]) if j < n[i]) if p.get("applied") else n[i] for i, p in enumerate(params)]
+        return out, torch.tensor(new, dtype=lengths.dtype)
 
 
 class WordSwap(TextOp):
@@ -151,7 +156,7 @@ class WordSwap(TextOp):
                 row = perm[r]
                 for i in p["swaps"]:
                     row[i], row[i + 1] = row[i + 1].clone(), row[i].clone()
-        return ids.gather(1, perm.to(ids.device)), lengths
+        return ids.gather(1, on(perm, ids.device)), lengths
 
 
 class WordCrop(TextOp):
@@ -171,12 +176,12 @@ class WordCrop(TextOp):
 
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         dev = ids.device
-        start = torch.tensor([p.get("start", 0) if p.get("applied") else 0 for p in params], device=dev)
-        new_len = torch.where(torch.tensor([bool(p.get("applied")) for p in params], device=dev),
-                              torch.tensor([p.get("length", 0) for p in params], device=dev), lengths)
+        start = on(torch.tensor([p.get("start", 0) if p.get("applied") else 0 for p in params]), dev)
+        new_len = torch.tensor([p["length"] if p.get("applied") else int(n) for p, n in zip(params, lengths.tolist())],
+                               dtype=lengths.dtype)  # host metadata
         pos = torch.arange(ids.shape[1], device=dev)[None]
         src = (start[:, None] + pos).clamp(max=ids.shape[1] - 1)
-        out = ids.gather(1, src).masked_fill(pos >= new_len[:, None], PAD_ID)
+        out = ids.gather(1, src).masked_fill(pos >= on(new_len, dev)[:, None], PAD_ID)
         return out, new_len
 
 

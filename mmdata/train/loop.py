@@ -142,11 +142,13 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         join = net.join() if world > 1 else _null()
         with join:
             for batch in loader:
-                y = noisy_labels(batch.keys, batch["label"].cpu(), label_noise, seed, classes).to(dev)
+                y = batch["label"].to(dev)
+                if label_noise > 0:  # flips are keyed by sample: the labels come to the host only then
+                    y = noisy_labels(batch.keys, y.cpu(), label_noise, seed, classes).to(dev)
                 logits = net(batch)
                 if "mix_lam" in batch:
                     lam = batch["mix_lam"].to(dev)
-                    yb = noisy_labels(batch.keys, batch["label_b"].cpu(), 0.0, seed, classes).to(dev)
+                    yb = batch["label_b"].to(dev)
                     loss = (lam * F.cross_entropy(logits, y, reduction="none")
                             + (1 - lam) * F.cross_entropy(logits, yb, reduction="none")).mean()
                 else:

@@ -55,7 +55,7 @@ class FusionModel(nn.Module):
         pres: dict[str, torch.Tensor] = {}
         n = len(batch)
         for m in self.mods:
-            pres[m] = batch.present[m].to(dev) if m in batch.present else torch.zeros(n, dtype=torch.bool, device=dev)
+            pres[m] = batch.present[m].to(dev, non_blocking=True) if m in batch.present else torch.zeros(n, dtype=torch.bool, device=dev)
         if "image" in self.mods:
             img = batch["image"].to(dev).float() / 255.0 if "image" in batch else torch.zeros(n, 1, *self.image_hw, device=dev)
             x["image"] = (img - 0.5) / 0.5

@@ -200,3 +200,46 @@ def test_recipe_runs_image_ops_in_one_hwc_domain_exactly(channels: int) -> None:
         again = rec.replay(s, out.meta["aug"])
         assert out["image"].shape == (channels, 16, 16) and torch.equal(out["image"], again["image"])
         assert torch.equal(out["audio"], again["audio"])
+
+
+DEVICE_GENERATOR_OPS = {"gaussian_noise", "noise"}  # draw noise from a generator on the batch's device (CUDA)
+
+
+@pytest.mark.parametrize("section,spec,tol", OPS, ids=[f"{s}.{d['op']}" + ("" if d.get("rollover", True) else "-norollover") for s, d, _ in OPS])
+def test_batched_kernels_never_read_device_data_back(section: str, spec: dict[str, Any], tol: float) -> None:
+    """The batched path on a 'meta' batch (tensors without data): any host read of a device tensor
+    (.item(), .tolist(), bool(), .cpu(), a per-sample fallback) raises, and so does mixing devices —
+    the CPU stand-in for CUDA's set_sync_debug_mode("error") and for device-placement bugs. Presence
+    masks and lengths stay host metadata; data stays on the device."""
+    if spec["op"] in DEVICE_GENERATOR_OPS:
+        pytest.skip("meta has no random generator; covered on CUDA by benchmarks/augment.py")
+    from mmdata.augment import load_recipe
+
+    rec = load_recipe({"seed": 0, section: [{**spec, "p": 1.0 if spec["op"] == "resample" else 0.7}]})
+    cpu = rec.apply_batched(collate(_samples()), epoch=1)
+    meta = rec.apply_batched(collate(_samples()).to("meta"), epoch=1)
+    for name, v in meta.data.items():
+        if isinstance(v, torch.Tensor):
+            assert v.device.type == "meta" and v.shape == cpu[name].shape, name
+    for table in (meta.present, meta.lengths):
+        assert all(t.device.type == "cpu" for t in table.values())
+    assert {k: v.tolist() for k, v in meta.present.items()} == {k: v.tolist() for k, v in cpu.present.items()}
+    assert {k: v.tolist() for k, v in meta.lengths.items()} == {k: v.tolist() for k, v in cpu.lengths.items()}
+
+
+def test_full_recipe_on_a_device_batch_stays_sync_free() -> None:
+    """Every section of recipes/full_example.yaml (minus the device-generator noise ops) on a 'meta' batch."""
+    from pathlib import Path
+
+    import yaml
+
+    from mmdata.augment import load_recipe
+
+    spec = yaml.safe_load((Path(__file__).parents[2] / "recipes" / "full_example.yaml").read_text())
+    for sec in ("image", "audio"):
+        spec[sec] = [s for s in spec[sec] if s["op"] not in DEVICE_GENERATOR_OPS]
+    rec = load_recipe(spec)
+    for epoch in range(3):
+        out = rec.apply_batch_section(rec.apply_batched(collate(_samples()).to("meta"), epoch), epoch)
+        assert {v.device.type for v in out.data.values() if isinstance(v, torch.Tensor)} == {"meta"}
+        assert {t.device.type for t in (*out.present.values(), *out.lengths.values())} == {"cpu"}
