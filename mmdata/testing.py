@@ -58,6 +58,7 @@ def make_sample_folder(
     odd_stems: bool = False,
     audio_seconds: float = 0.25,
     sample_rate: int = 8000,
+    image_size: tuple[int, int] = (24, 32),
 ) -> Path:
     """Write ``n`` samples as files sharing a stem: ``<stem>.png <stem>.flac <stem>.txt <stem>.cls``.
 
@@ -68,6 +69,7 @@ def make_sample_folder(
         labels: write ``.cls`` files with ``index % 3``.
         nested: spread samples over two sub-folders.
         odd_stems: stems with dots, spaces and non-ASCII characters (``"café 0.5 #3"``).
+        audio_seconds, sample_rate, image_size: media sizes (benchmarks use realistic ones).
 
     Returns:
         The folder.
@@ -84,7 +86,7 @@ def make_sample_folder(
         stem = f"café {i}.v2 #{i}" if odd_stems else f"{i:06d}"
         folder = root / (f"part{i % 2}" if nested else "")
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{stem}.{image_fmt}").write_bytes(image_bytes(i, fmt=image_fmt))
+        (folder / f"{stem}.{image_fmt}").write_bytes(image_bytes(i, image_size, fmt=image_fmt))
         if not (missing and i % 4 == 3):
             (folder / f"{stem}.{audio_fmt}").write_bytes(audio_bytes(i, audio_seconds, sample_rate, audio_fmt))
         if not (missing and i % 5 == 4):
