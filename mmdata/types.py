@@ -181,8 +181,9 @@ def _as_tensor(x: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
-def _pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack tensors padding every dim at its end to the max; absent items become zeros.
+def pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack tensors padding every dim at its end to the max, on their device; absent items become zeros
+    (used by :func:`collate` and by batched ops whose rows change length).
 
     Returns the stacked tensor and a (B, ndim) int64 tensor of original shapes.
     """
@@ -262,18 +263,18 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None) -> Batch:
             batch.sample_rate = rates.pop()
             tensors = [_as_tensor(v).float() if v is not None else None for v in vals]
             tensors = [t.unsqueeze(0) if t is not None and t.dim() == 1 else t for t in tensors]
-            data, shapes = _pad_stack(tensors, keys, name)
+            data, shapes = pad_stack(tensors, keys, name)
             batch.data["audio"] = data
             batch.lengths["audio"] = shapes[:, -1].clone()
         elif name == "image":
             tensors = [_as_tensor(v) if v is not None else None for v in vals]
-            data, shapes = _pad_stack(tensors, keys, name)
+            data, shapes = pad_stack(tensors, keys, name)
             batch.data["image"] = data
             batch.lengths["image"] = shapes[:, -2:].clone()
         else:
             if all(isinstance(v, (np.ndarray, torch.Tensor)) or v is None for v in vals):
                 tensors = [_as_tensor(v) if v is not None else None for v in vals]
-                data, shapes = _pad_stack(tensors, keys, name)
+                data, shapes = pad_stack(tensors, keys, name)
                 batch.data[name] = data
                 if len({tuple(s.tolist()) for s, p in zip(shapes, present) if p}) > 1:
                     batch.lengths[name] = shapes

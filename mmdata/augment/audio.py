@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from mmdata.augment.base import Op, Param
 from mmdata.augment.batching import column, cpu_loop, device_mask, on, per_sample_fallback
 from mmdata.errors import RecipeError
-from mmdata.types import Batch, Sample
+from mmdata.types import Batch, Sample, pad_stack
 
 
 class AudioOp(Op):
@@ -47,11 +47,9 @@ def _rows(batch: Batch) -> list[torch.Tensor | None]:
 
 def _restack(batch: Batch, rows: list[torch.Tensor | None], field: str = "audio") -> Batch:
     """Pad rows of different lengths back into a batch on their device (row shapes are host ints: no sync)."""
-    from mmdata.types import _pad_stack
-
     if all(r is None for r in rows):
         return batch
-    data, shapes = _pad_stack(rows, batch.keys, field)
+    data, shapes = pad_stack(rows, batch.keys, field)
     out = batch.replace(**{field: data})
     if field == "audio":
         out.lengths["audio"] = shapes[:, -1].clone()
