@@ -116,7 +116,7 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False) -> tuple
             )
         import pickle  # noqa: S403 - explicit opt-in by the caller
 
-        return field_of(e), pickle.loads(data), None  # noqa: S301
+        return field_of(e), pickle.loads(data), None  # noqa: S301 - reached only with allow_pickle=True (checked above)
     name = field_of(e)
     try:
         if e in IMAGE_EXTS:
