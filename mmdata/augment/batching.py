@@ -30,8 +30,7 @@ def on(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
 
 def device_mask(params: Sequence[dict[str, Any]], device: torch.device) -> torch.Tensor:
     """Bool (B,) tensor of the per-sample ``applied`` draws, on ``device`` (no host sync needed)."""
-    m = torch.from_numpy(np.array([bool(p.get("applied")) for p in params], dtype=bool))
-    return m.to(device, non_blocking=True)
+    return on(torch.from_numpy(np.array([bool(p.get("applied")) for p in params], dtype=bool)), device)
 
 
 def column(params: Sequence[dict[str, Any]], key: str, default: float = 0.0, dtype: torch.dtype = torch.float32,
@@ -39,7 +38,7 @@ def column(params: Sequence[dict[str, Any]], key: str, default: float = 0.0, dty
     """One parameter for every sample as a (B,) tensor (``default`` where not applied)."""
     vals = [p.get(key, default) if p.get("applied") else default for p in params]
     t = torch.tensor(vals, dtype=dtype)
-    return t.to(device, non_blocking=True) if device is not None else t
+    return on(t, device) if device is not None else t
 
 
 def per_sample_fallback(op: Any, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import device_mask, on, retokenize
+from mmdata.augment.batching import on, retokenize
 from mmdata.errors import RecipeError
 from mmdata.text import PAD_ID
 from mmdata.types import Batch, Sample

@@ -41,9 +41,13 @@ def _hwc_np(a: np.ndarray) -> np.ndarray:
     return np.array(a.transpose(1, 2, 0), order="C")  # always a copy: kernels never see the input's memory
 
 
+def _with_channels(arr: np.ndarray) -> np.ndarray:
+    """cv2 drops the channel axis of single-channel images; put it back."""
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
 def _chw(arr: np.ndarray, channels: int) -> torch.Tensor:
-    if arr.ndim == 2:
-        arr = arr[..., None]
+    arr = _with_channels(arr)
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[:channels]
 
 
@@ -127,9 +131,7 @@ def run_hwc(ops: Sequence[tuple[int, ImageOp]], sample: Sample, draw: Any, log: 
     for i, op in ops:
         params = draw(i, op, sample if arr is None else _HWCView(sample, arr, channels))
         if params.get("applied") or op.always_transforms:
-            arr = op.kernel(_hwc(sample["image"]) if arr is None else arr, params)
-            if arr.ndim == 2:  # cv2 drops a single channel
-                arr = arr[..., None]
+            arr = _with_channels(op.kernel(_hwc(sample["image"]) if arr is None else arr, params))
         log.append({"op": f"image.{op.name}", "index": i, "params": params})
     return sample if arr is None else sample.with_fields(image=_chw(arr, channels))
 
@@ -328,7 +330,8 @@ class RandomCrop(ImageOp):
             x = F.pad(x, (pad, pad, pad, pad), value=self.fill)
         h, w = self.size
         # offsets are host ints: stacking the window views is one copy kernel on any device
-        x = torch.stack([x[i, :, p.get("y0", 0) : p.get("y0", 0) + h, p.get("x0", 0) : p.get("x0", 0) + w] for i, p in enumerate(params)])
+        corners = [(p.get("y0", 0), p.get("x0", 0)) for p in params]  # absent rows: any in-bounds window
+        x = torch.stack([x[i, :, y0 : y0 + h, x0 : x0 + w] for i, (y0, x0) in enumerate(corners)])
         return _with_image(batch, x)
 
 
