@@ -26,7 +26,7 @@ def shard(
     src: Annotated[Path, typer.Argument(help="Raw data: a folder (files sharing a stem = one sample; class folders) or a CSV/JSONL/Parquet manifest.")],
     out: OutDir,
     maxcount: Annotated[int, typer.Option(help="Max samples per shard.")] = 1000,
-    maxsize: Annotated[int, typer.Option(help="Max bytes per shard.")] = 1_000_000_000,
+    maxsize: Annotated[Optional[int], typer.Option(min=1, help="Also cut shards before they exceed this many bytes (default: no limit).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel writer processes.")] = 1,
     split: Annotated[Optional[str], typer.Option(help="e.g. train=0.8,val=0.1,test=0.1 (stratified by label).")] = None,
     seed: Seed = 0,
@@ -34,13 +34,15 @@ def shard(
     column: Annotated[Optional[list[str]], typer.Option(help="Manifest column for a field, FIELD=COLUMN (repeatable).")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
     on_error: Annotated[str, typer.Option(help="skip (count corrupt files) or raise.")] = "skip",
+    fsync: Annotated[bool, typer.Option("--fsync/--no-fsync", help="Flush every shard to disk before its atomic rename (survives power loss; costs the disk's write time).")] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Shard raw multimodal data into WebDataset tars + index.parquet + dataset.json (resumable)."""
     from mmdata.shards.writer import shard as run
 
     rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed, layout=layout,
-              columns=_columns(column), labels_from_folders=labels_from_folders, on_error=on_error, progress=not json_)
+              columns=_columns(column), labels_from_folders=labels_from_folders, on_error=on_error, progress=not json_,
+              fsync=fsync)
     if json_:
         print_json(rep)
         return

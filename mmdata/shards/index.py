@@ -44,8 +44,9 @@ def load_card(path: str | Path) -> dict[str, Any]:
     return card
 
 
-def write_card(path: str | Path, card: dict[str, Any]) -> None:
-    atomic_write_bytes(Path(path) / CARD, (json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+def write_card(path: str | Path, card: dict[str, Any], *, fsync: bool = True) -> None:
+    atomic_write_bytes(Path(path) / CARD, (json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(),
+                       fsync=fsync)
 
 
 def _table_bytes(table: Any) -> bytes:
@@ -57,27 +58,36 @@ def _table_bytes(table: Any) -> bytes:
     return buf.getvalue()
 
 
-def index_table(rows: list[dict[str, Any]]) -> Any:
-    """Build the index as a pyarrow Table with the fixed schema."""
+def index_table(rows: list[dict[str, Any]] | dict[str, list[Any]]) -> Any:
+    """Build the index as a pyarrow Table with the fixed schema, from rows or from columns.
+
+    Columns not in the fixed schema (e.g. ``aug_params``) are kept as strings, sorted by name.
+    """
     import pyarrow as pa
 
+    if isinstance(rows, dict):
+        columns = rows
+    else:
+        names = {k for r in rows for k in r}
+        columns = {k: [r.get(k) for r in rows] for k in sorted(names)}
+    n = len(next(iter(columns.values()), ()))
     types = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
              "list<string>": pa.list_(pa.string()), "list<int64>": pa.list_(pa.int64())}
-    extra = sorted({k for r in rows for k in r} - {n for n, _ in INDEX_SCHEMA_FIELDS})
-    schema = pa.schema([(n, types[t]) for n, t in INDEX_SCHEMA_FIELDS] + [(n, pa.string()) for n in extra])
-    return pa.Table.from_pylist(rows, schema=schema)
+    extra = sorted(set(columns) - {f for f, _ in INDEX_SCHEMA_FIELDS})
+    schema = pa.schema([(f, types[t]) for f, t in INDEX_SCHEMA_FIELDS] + [(f, pa.string()) for f in extra])
+    return pa.Table.from_pydict({f.name: columns.get(f.name, [None] * n) for f in schema}, schema=schema)
 
 
-def write_index(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write_bytes(Path(path) / INDEX, _table_bytes(index_table(rows)))
+def write_index(path: str | Path, rows: list[dict[str, Any]] | dict[str, list[Any]], *, fsync: bool = True) -> None:
+    atomic_write_bytes(Path(path) / INDEX, _table_bytes(index_table(rows)), fsync=fsync)
 
 
-def write_shards_table(path: str | Path, rows: list[dict[str, Any]]) -> None:
+def write_shards_table(path: str | Path, rows: list[dict[str, Any]], *, fsync: bool = True) -> None:
     import pyarrow as pa
 
     schema = pa.schema([("shard", pa.string()), ("split", pa.string()), ("modality", pa.string()),
                         ("sha256", pa.string()), ("members", pa.int64()), ("samples", pa.int64()), ("bytes", pa.int64())])
-    atomic_write_bytes(Path(path) / SHARDS, _table_bytes(pa.Table.from_pylist(rows, schema=schema)))
+    atomic_write_bytes(Path(path) / SHARDS, _table_bytes(pa.Table.from_pylist(rows, schema=schema)), fsync=fsync)
 
 
 def load_index(path: str | Path) -> Any:

@@ -66,27 +66,52 @@ def split_name(filename: str) -> tuple[str, str] | None:
         >>> split_name("café 1.v2 #1.png"), split_name("0001.depth.npy"), split_name("x.zip")
         (('café 1.v2 #1', 'png'), ('0001', 'depth.npy'), None)
     """
-    if "." not in filename:
+    dot = filename.rfind(".")
+    if dot <= 0:
         return None
-    stem, ext = filename.rsplit(".", 1)
-    low = ext.lower()
-    if low not in KNOWN_EXTS or not stem:
-        return None
-    if low == "npy" and "." in stem:
+    stem, ext = filename[:dot], filename[dot + 1:]
+    if ext not in KNOWN_EXTS:
+        ext = ext.lower()
+        if ext not in KNOWN_EXTS:
+            return None
+    if ext == "npy" and "." in stem:
         stem, fieldname = stem.rsplit(".", 1)
         if not stem:
             return None
         return stem, f"{fieldname}.npy"
-    return stem, low
+    return stem, ext
+
+
+_O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def read_source(path: str | Path) -> tuple[bytes, int]:
+    """(bytes, mtime_ns) of a source file: open, fstat, one exact-size read, close.
+
+    ~2.9 us per small file against ~4.7 us for ``open(path, "rb").read()`` — the per-file cost is
+    what sharding many small files is made of.
+    """
+    fd = os.open(path, _O_READ)
+    try:
+        st = os.fstat(fd)
+        data = os.read(fd, st.st_size + 1)  # one call; getting st_size bytes back means EOF
+        if len(data) != st.st_size:  # a short read (> 2 GiB) or the file changed since fstat
+            rest = [data]
+            while chunk := os.read(fd, 1 << 24):
+                rest.append(chunk)
+            data = b"".join(rest)
+        return data, st.st_mtime_ns
+    finally:
+        os.close(fd)
 
 
 def _read_label(path: str, names: list[str] | None) -> int:
     try:
-        with open(path, "rb") as f:  # not Path.read_text: building a Path per sample costs ~10 us
-            raw = f.read().decode("utf-8").strip()
+        raw = read_source(path)[0].decode("utf-8").strip()
     except (UnicodeDecodeError, OSError) as exc:
         raise SourceError(f"label file {path}: cannot read as UTF-8 ({exc})") from exc
-    if re.fullmatch(r"-?\d+", raw):
+    digits = raw[1:] if raw[:1] == "-" else raw
+    if digits.isascii() and digits.isdigit():
         return int(raw)
     if names is not None and raw in names:
         return names.index(raw)
@@ -97,63 +122,68 @@ def discover_folder(root: Path, labels_from_folders: bool | None = None,
                     label_names: list[str] | None = None) -> tuple[list[Record], list[str] | None, list[dict[str, str]]]:
     """Records from a folder (files sharing a stem in one directory form a sample).
 
+    One walk, no ``stat`` per file (sizes come from the read when the shard is written).
+
     Returns:
         (records sorted by key, label names or None, skipped files with reasons).
     """
     root = Path(root)
     if not root.is_dir():
         raise SourceError(f"source {root} is not a folder or a manifest ({', '.join(MANIFEST_SUFFIXES)})")
-    with os.scandir(root) as it:
-        top = sorted((e.name, e.is_dir()) for e in it)
-    subdirs = [n for n, d in top if d]
-    if labels_from_folders is None:
-        # class-folder layout: only sub-folders at the top, and no .cls files anywhere
-        labels_from_folders = bool(subdirs) and len(subdirs) == len(top) and not any(
-            f.endswith(".cls") for _, _, files in os.walk(root) for f in files)
-    class_names = sorted(subdirs) if labels_from_folders else None
-    groups: dict[tuple[str, str], dict[str, tuple[str, int, int]]] = {}
+    groups: dict[tuple[str, str], dict[str, str]] = {}
     skipped: list[dict[str, str]] = []
-    stack = [root]
+    top_files = False
+    top_dirs: list[str] = []
+    label_files = False
+    stack = [(str(root), "")]
     while stack:
-        folder = stack.pop()
-        rel_dir = os.path.relpath(folder, root)
+        folder, rel = stack.pop()
         with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for e in reversed(entries):
-            if e.is_dir():
-                stack.append(Path(e.path))
-        for e in entries:
-            if not e.is_file():
+            # (name, is dir, is file): d_type answers both without a stat on most file systems
+            entries = sorted((e.name, e.is_dir(), e.is_file()) for e in it)
+        prefix = folder + os.sep
+        for fn, is_dir, _ in reversed(entries):
+            if is_dir:
+                stack.append((prefix + fn, rel + fn + "/"))
+        if not rel:
+            top_dirs = [fn for fn, is_dir, _ in entries if is_dir]
+            top_files = len(top_dirs) < len(entries)
+        for fn, _, is_file in entries:
+            if not is_file:
                 continue
-            fn = e.name
             parts = split_name(fn)
             if parts is None:
-                skipped.append({"source": os.path.join(rel_dir, fn), "reason": "unknown extension"})
+                skipped.append({"source": rel + fn, "reason": "unknown extension"})
                 continue
             stem, ext = parts
-            members = groups.setdefault((rel_dir, stem), {})
-            if ext in members or (ext == "jpeg" and "jpg" in members):
-                skipped.append({"source": os.path.join(rel_dir, fn), "reason": f"duplicate .{ext} for stem {stem!r}"})
+            members = groups.get((rel, stem))
+            if members is None:
+                members = groups[(rel, stem)] = {}
+            elif ext in members or (ext == "jpeg" and "jpg" in members):
+                skipped.append({"source": rel + fn, "reason": f"duplicate .{ext} for stem {stem!r}"})
                 continue
-            st = e.stat()
-            members[ext] = (e.path, st.st_size, st.st_mtime_ns)  # str: Path() per file costs ~10 us
+            if ext in LABEL_EXTS:
+                label_files = True
+            members[ext] = prefix + fn  # str: a Path per file costs ~10 us
+    if labels_from_folders is None:
+        # class-folder layout: only sub-folders at the top, and no label files anywhere
+        labels_from_folders = bool(top_dirs) and not top_files and not label_files
+    class_names = sorted(top_dirs) if labels_from_folders else None
+    class_ids = {c: i for i, c in enumerate(class_names or ())}
     records: list[Record] = []
     names = list(label_names) if label_names else class_names
-    for (rel_dir, stem), found in groups.items():
-        source_key = stem if rel_dir == "." else f"{rel_dir}/{stem}".replace(os.sep, "/")
+    for (rel, stem), found in groups.items():
+        source_key = rel + stem
         label = None
         for lext in LABEL_EXTS:
             if lext in found:
-                label = _read_label(found.pop(lext)[0], names)
+                label = _read_label(found.pop(lext), names)
                 break
-        members = {e: v[0] for e, v in found.items()}
         if labels_from_folders:
-            cls = source_key.split("/", 1)[0]
-            label = class_names.index(cls) if class_names and cls in class_names else None
-        if not members and label is None:
+            label = class_ids.get(source_key.split("/", 1)[0])
+        if not found and label is None:
             continue
-        records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label,
-                              stats={e: (v[1], v[2]) for e, v in found.items()}))
+        records.append(Record(safe_key(source_key), source_key, dict(sorted(found.items())), label))
     return _finish(records), names, skipped
 
 

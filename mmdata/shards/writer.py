@@ -19,15 +19,17 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from mmdata.codecs import field_of
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of
 from mmdata.errors import SourceError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
-from mmdata.shards.mediainfo import CorruptMedia, member_stats
-from mmdata.shards.sources import Record, discover
+from mmdata.shards.mediainfo import CorruptMedia, audio_info, image_size
+from mmdata.shards.sources import Record, discover, read_source
 from mmdata.shards.tarwrite import atomic_write_bytes, file_sha256, write_tar
 
 JOB_DIR = ".mmdata-job"
@@ -103,8 +105,11 @@ def _record_size(r: Record) -> int:
     return sum(_stat(r, e)[0] + 1024 for e in r.members) + (1024 if r.label is not None else 0)
 
 
-def plan_shards(records: list[Record], maxcount: int, maxsize: int) -> list[dict[str, Any]]:
-    """Cut each split's records (sorted by key) into shards; returns [{name, split, records}]."""
+def plan_shards(records: list[Record], maxcount: int, maxsize: int | None = None) -> list[dict[str, Any]]:
+    """Cut each split's records (sorted by key) into shards; returns [{name, split, records}].
+
+    Files are stat'ed for their sizes only when ``maxsize`` is given.
+    """
     splits = sorted({r.split for r in records}, key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 99, s))
     plan: list[dict[str, Any]] = []
     for split in splits:
@@ -112,8 +117,8 @@ def plan_shards(records: list[Record], maxcount: int, maxsize: int) -> list[dict
         cur: list[Record] = []
         size = 0
         for r in rs:
-            rsize = _record_size(r)
-            if cur and (len(cur) >= maxcount or size + rsize > maxsize):
+            rsize = _record_size(r) if maxsize is not None else 0
+            if cur and (len(cur) >= maxcount or (maxsize is not None and size + rsize > maxsize)):
                 plan.append({"split": split, "records": cur})
                 cur, size = [], 0
             cur.append(r)
@@ -127,95 +132,167 @@ def plan_shards(records: list[Record], maxcount: int, maxsize: int) -> list[dict
     return plan
 
 
-def _member_bytes(value: str | Path | bytes) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    with open(value, "rb") as f:
-        return f.read()
+#: index columns filled from member bytes, by the kind of the member's extension
+_STAT_COLUMNS = ("image_height", "image_width", "audio_seconds", "audio_sample_rate", "text_chars")
+
+
+@lru_cache(maxsize=256)
+def _layout(exts: tuple[str, ...]) -> tuple[tuple[str, ...], list[str], tuple[str | None, ...]]:
+    """For one sample's sorted member extensions: (``.ext`` suffixes, modalities, stat kind per member)."""
+    kinds = tuple("image" if e in IMAGE_EXTS else "audio" if e in AUDIO_EXTS else "text" if e in TEXT_EXTS else None
+                  for e in (x.lower() for x in exts))
+    return tuple(f".{e}" for e in exts), sorted({field_of(e) for e in exts}), kinds
 
 
 def _write_task(task: dict[str, Any]) -> dict[str, Any]:
-    """Worker: read one shard's records, compute index stats, write its tar(s). Pure function of task."""
+    """Worker: read one shard's records, compute index columns, write its tar(s). Pure function of task.
+
+    The result carries the shard's index rows as columns (cheap to JSON for the done marker and to
+    turn into the Parquet index), and ``inputs``: a digest of every source file's path, size and
+    mtime, so a resumed job can tell whether a finished shard's sources changed since.
+    This loop is the per-file cost of sharding: keep it free of per-member allocations it can avoid.
+    """
     delay = float(os.environ.get("MMDATA_TEST_SHARD_DELAY", "0") or 0)  # test-only: widen the kill window
     if delay:
         time.sleep(delay)
     out = Path(task["out"])
-    rows: list[dict[str, Any]] = []
+    keys: list[str] = []
+    source_keys: list[str] = []
+    member_names: list[list[str]] = []
+    sizes: list[list[int]] = []
+    labels: list[int | None] = []
+    modality_lists: list[list[str]] = []
+    stat_rows: list[tuple[Any, ...]] = []
+    extras: list[dict[str, str]] = []
     skipped: list[dict[str, str]] = []
-    samples: list[tuple[str, list[tuple[str, bytes]]]] = []
-    for rec in task["records"]:
-        key = rec["key"]
-        members: list[tuple[str, bytes]] = []
-        stats: dict[str, Any] = {}
-        bad = None
-        for ext, value in rec["members"]:
-            try:
-                data = _member_bytes(value)
-                stats.update(member_stats(ext, data))
-            except (CorruptMedia, OSError) as exc:
-                bad = f"{ext if isinstance(value, bytes) else value}: {exc}"
-                break
-            members.append((ext, data))
-        if bad is not None:
-            if task["on_error"] == "raise":
-                raise SourceError(f"sample {rec['source_key']!r}: {bad}")
-            skipped.append({"source": rec["source_key"], "reason": bad})
+    datas_per_sample: list[list[bytes]] = []
+    inputs: list[tuple[str, int, int]] = []
+    raise_errors = task["on_error"] == "raise"
+    for key, source_key, label, extra, exts, values in task["records"]:
+        suffixes, modalities, kinds = _layout(exts)
+        datas: list[bytes] = []
+        h = w = seconds = rate = chars = None
+        value: Any = None
+        try:
+            for value, kind in zip(values, kinds):
+                if value.__class__ is bytes:
+                    data = value
+                else:
+                    data, mtime = read_source(value)
+                    inputs.append((value, len(data), mtime))
+                if kind is not None:
+                    if kind == "image":
+                        h, w = image_size(data)
+                    elif kind == "audio":
+                        seconds, rate = audio_info(data)
+                        seconds = round(seconds, 6)
+                    else:
+                        chars = len(data) if data.isascii() else len(data.decode("utf-8"))
+                datas.append(data)
+        except (CorruptMedia, OSError, UnicodeDecodeError) as exc:
+            if isinstance(exc, UnicodeDecodeError):
+                exc = CorruptMedia(f"text is not UTF-8 ({exc})")
+            bad = f"{exts[len(datas)] if isinstance(value, bytes) else value}: {exc}"
+            if raise_errors:
+                raise SourceError(f"sample {source_key!r}: {bad}") from None
+            skipped.append({"source": source_key, "reason": bad})
             continue
-        if rec["label"] is not None:
-            members.append(("cls", str(rec["label"]).encode()))
-        members.sort()
-        samples.append((key, members))
-        row = {"key": key, "source_key": rec["source_key"], "split": task["split"], "shard": task["name"],
-               "members": [f"{key}.{e}" for e, _ in members], "sizes": [len(d) for _, d in members],
-               "label": rec["label"], "modalities": sorted({field_of(e) for e, _ in members})}
-        row.update(stats)
-        row.update(rec.get("extra") or {})
-        rows.append(row)
+        keys.append(key)
+        source_keys.append(source_key)
+        member_names.append([key + x for x in suffixes])
+        sizes.append([len(d) for d in datas])
+        labels.append(label)
+        modality_lists.append(modalities)
+        stat_rows.append((h, w, seconds, rate, chars))
+        extras.append(extra)
+        datas_per_sample.append(datas)
+    cols: dict[str, list[Any]] = {"key": keys, "source_key": source_keys, "members": member_names, "sizes": sizes,
+                                  "label": labels, "modalities": modality_lists}
+    for name, values in zip(_STAT_COLUMNS, zip(*stat_rows) if stat_rows else [()] * len(_STAT_COLUMNS)):
+        cols[name] = list(values)
+    for name in sorted({k for e in extras if e for k in e}):
+        cols[name] = [e.get(name) if e else None for e in extras]
+    fsync = task.get("fsync", False)
     results = []
     if task["layout"] == "samples":
-        s = write_tar(out / task["name"], ((f"{k}.{e}", d) for k, ms in samples for e, d in ms))
+        flat_names = [m for ms in member_names for m in ms]
+        flat_datas = [d for ds in datas_per_sample for d in ds]
+        s = write_tar(out / task["name"], zip(flat_names, flat_datas), fsync=fsync)
         results.append({"shard": task["name"], "modality": None, "sha256": s.sha256, "members": s.members,
-                        "samples": len(samples), "bytes": s.bytes})
+                        "samples": len(keys), "bytes": s.bytes})
     else:
         for fieldname in task["fields"]:
             rel = f"{fieldname}/{task['name']}"
-            picked = [(k, [(e, d) for e, d in ms if field_of(e) == fieldname]) for k, ms in samples]
-            picked = [(k, ms) for k, ms in picked if ms]
-            s = write_tar(out / rel, ((f"{k}.{e}", d) for k, ms in picked for e, d in ms))
+            picked = [[(m, d) for m, d in zip(ms, ds) if field_of(m[m.index(".") + 1:]) == fieldname]
+                      for ms, ds in zip(member_names, datas_per_sample)]
+            picked = [p for p in picked if p]
+            s = write_tar(out / rel, (md for p in picked for md in p), fsync=fsync)
             results.append({"shard": rel, "modality": fieldname, "sha256": s.sha256, "members": s.members,
                             "samples": len(picked), "bytes": s.bytes})
-        for row in rows:
-            row["shard"] = task["name"]
-    return {"name": task["name"], "split": task["split"], "rows": rows, "skipped": skipped, "shards": results}
+    return {"name": task["name"], "split": task["split"], "columns": cols, "skipped": skipped, "shards": results,
+            "inputs": _inputs_digest(inputs)}
 
 
-def _task_payload(shard: dict[str, Any], out: Path, layout: str, fields: list[str], on_error: str) -> dict[str, Any]:
+def _inputs_digest(inputs: list[tuple[str, int, int]]) -> str:
+    return hashlib.sha256(json.dumps(inputs, ensure_ascii=False).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _current_inputs(payload: list[tuple[Any, ...]]) -> str:
+    """The inputs digest of a planned shard as its files are now (resume: did they change?)."""
+    out = []
+    for *_, values in payload:
+        for v in values:
+            if v.__class__ is not bytes:
+                try:
+                    st = os.stat(v)
+                except OSError:
+                    return ""
+                out.append((v, st.st_size, st.st_mtime_ns))
+    return _inputs_digest(out)
+
+
+def _payload_record(r: Record) -> tuple[Any, ...]:
+    """(key, source_key, label, extra, exts, values): members sorted by extension, the label as ``cls``,
+    file paths as ``str``."""
+    members = r.members if r.label is None else {**r.members, "cls": str(r.label).encode()}
+    exts = tuple(sorted(members))
+    values = tuple(v if v.__class__ is str or v.__class__ is bytes else
+                   (v if isinstance(v, bytes) else os.fspath(v)) for v in (members[e] for e in exts))
+    return r.key, r.source_key, r.label, r.extra, exts, values
+
+
+def _task_payload(shard: dict[str, Any], records: list[tuple[Any, ...]], out: Path, layout: str, fields: list[str],
+                  on_error: str, fsync: bool) -> dict[str, Any]:
     return {
         "out": str(out), "name": shard["name"], "split": shard["split"], "layout": layout, "fields": fields,
-        "on_error": on_error,
-        "records": [{"key": r.key, "source_key": r.source_key, "label": r.label, "extra": r.extra,
-                     "members": sorted(r.members.items())} for r in shard["records"]],
+        "on_error": on_error, "fsync": fsync, "records": records,
     }
 
 
-def _plan_hash(plan: list[dict[str, Any]], options: dict[str, Any]) -> str:
-    h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], options: dict[str, Any]) -> str:
+    """Identity of a job: options and every record's key, label, split, extras and member sources.
+
+    File contents are not hashed here (that would read everything twice); each done marker carries
+    its sources' sizes and mtimes instead (see :func:`_current_inputs`). With ``maxsize`` the plan
+    depends on file sizes, so they are part of the identity then.
+    """
+    sized = options.get("maxsize") is not None
+    items: list[Any] = [json.dumps(options, sort_keys=True)]
     for shard in plan:
-        h.update(shard["name"].encode())
-        for r in shard["records"]:
-            extra = json.dumps(r.extra, sort_keys=True) if r.extra else "{}"  # json.dumps per record is ~5 us
-            h.update(f"{r.key}|{r.label}|{r.split}|{extra}".encode())
-            for ext, v in sorted(r.members.items()):
-                if isinstance(v, bytes):
-                    h.update(ext.encode() + hashlib.sha256(v).digest())
-                else:
-                    size, mtime = _stat(r, ext)
-                    h.update(f"{ext}|{v}|{size}|{mtime}".encode())
-    return h.hexdigest()
+        items.append([shard["name"], shard["split"]])
+        for rec, (key, source_key, label, extra, exts, values) in zip(shard["records"], payloads[shard["name"]]):
+            vals = [v if v.__class__ is str else v.hex() if len(v) <= 64 else hashlib.sha256(v).hexdigest()
+                    for v in values]
+            items.append([key, source_key, label, json.dumps(extra, sort_keys=True) if extra else None, exts, vals,
+                          [_stat(rec, e)[0] for e in exts if e in rec.members and not isinstance(rec.members[e], bytes)]
+                          if sized else None])
+    blob = json.dumps(items, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _done_ok(out: Path, marker: dict[str, Any]) -> bool:
-    return all((out / s["shard"]).is_file() and file_sha256(out / s["shard"]) == s["sha256"] for s in marker["shards"])
+def _done_ok(out: Path, marker: dict[str, Any], payload: list[tuple[Any, ...]]) -> bool:
+    return marker.get("inputs") == _current_inputs(payload) and all(
+        (out / s["shard"]).is_file() and file_sha256(out / s["shard"]) == s["sha256"] for s in marker["shards"])
 
 
 def _make_progress(enabled: bool, total: int) -> Any:
@@ -235,7 +312,7 @@ def shard(
     out: str | Path,
     *,
     maxcount: int = 1000,
-    maxsize: int = 1_000_000_000,
+    maxsize: int | None = None,
     workers: int = 1,
     split: str | Mapping[str, float] | None = None,
     seed: int = 0,
@@ -247,6 +324,7 @@ def shard(
     progress: bool = True,
     name: str | None = None,
     card_extra: Mapping[str, Any] | None = None,
+    fsync: bool = False,
 ) -> dict[str, Any]:
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
@@ -255,7 +333,8 @@ def shard(
             a CSV / JSONL / Parquet manifest (see :func:`mmdata.shards.sources.discover_manifest`).
         out: output folder. Re-running into the same folder resumes an interrupted job.
         maxcount: at most this many samples per shard.
-        maxsize: start a new shard before a shard would exceed this many bytes.
+        maxsize: also start a new shard before one would exceed this many bytes (default: no limit;
+            with a limit every source file is stat'ed up front to plan the cuts).
         workers: parallel writer processes (the output bytes do not depend on it).
         split: ``"train=0.8,val=0.1,test=0.1"`` (stratified by label, seeded); default all ``train``.
             A manifest ``split`` column is used as given.
@@ -268,6 +347,9 @@ def shard(
         progress: show a rich progress bar.
         name: dataset name for the card (default: the output folder name).
         card_extra: extra entries merged into ``dataset.json``.
+        fsync: flush every shard and metadata file to disk before its atomic rename, so a finished
+            job survives a power loss (costs the disk's write time). Without it, writes are atomic
+            against a killed job, and a re-run re-checks every finished shard's sha256.
 
     Returns:
         A report: samples written per split, shards, skipped files with reasons, output path.
@@ -284,7 +366,7 @@ def shard(
         raise SourceError(f"--layout must be one of {LAYOUTS}, got {layout!r}")
     if on_error not in ("skip", "raise"):
         raise SourceError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
-    if maxcount < 1 or maxsize < 1 or workers < 1:
+    if maxcount < 1 or (maxsize is not None and maxsize < 1) or workers < 1:
         raise SourceError("maxcount, maxsize and workers must be >= 1")
     out = Path(out)
     fractions = parse_split(split)
@@ -294,14 +376,14 @@ def shard(
         raise SourceError(f"source {src}: no samples found (skipped {len(skipped)} files)")
     return write_records(records, out, maxcount=maxcount, maxsize=maxsize, workers=workers, fractions=fractions,
                          seed=seed, layout=layout, label_names=names, skipped=skipped, on_error=on_error,
-                         progress=progress, name=name, card_extra=card_extra)
+                         progress=progress, name=name, card_extra=card_extra, fsync=fsync)
 
 
-def write_records(records: list[Record], out: str | Path, *, maxcount: int = 1000, maxsize: int = 1_000_000_000,
+def write_records(records: list[Record], out: str | Path, *, maxcount: int = 1000, maxsize: int | None = None,
                   workers: int = 1, fractions: dict[str, float] | None = None, seed: int = 0, layout: str = "samples",
                   label_names: list[str] | None = None, skipped: list[dict[str, str]] | None = None,
                   on_error: str = "skip", progress: bool = True, name: str | None = None,
-                  card_extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  card_extra: Mapping[str, Any] | None = None, fsync: bool = False) -> dict[str, Any]:
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
     Used by :func:`shard` after discovery and by ``mmdata augment`` for generated samples.
@@ -309,22 +391,25 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     out = Path(out)
     names = label_names
     skipped = list(skipped or [])
-    records = sorted(records, key=lambda r: r.key)
-    for a, b in zip(records, records[1:]):
-        if a.key == b.key:
-            raise SourceError(f"two samples have key {a.key!r}")
+    if any(a.key >= b.key for a, b in zip(records, records[1:])):  # discovery returns them sorted
+        records = sorted(records, key=lambda r: r.key)
+        for a, b in zip(records, records[1:]):
+            if a.key == b.key:
+                raise SourceError(f"two samples have key {a.key!r}")
     assign_splits(records, fractions, seed)
     plan = plan_shards(records, maxcount, maxsize)
-    fields = sorted({field_of(e) for r in records for e in r.members} | ({"label"} if any(r.label is not None for r in records) else set()))
+    payloads = {p["name"]: [_payload_record(r) for r in p["records"]] for p in plan}
+    layouts = {rec[4] for recs in payloads.values() for rec in recs}
+    fields = sorted({field_of(e) for exts in layouts for e in exts})
     options = {"maxcount": maxcount, "maxsize": maxsize, "split": fractions, "seed": seed, "layout": layout,
                "on_error": on_error}
     out.mkdir(parents=True, exist_ok=True)
     job = out / JOB_DIR
-    plan_id = _plan_hash(plan, options)
+    plan_id = _plan_hash(plan, payloads, options)
     if not (job / "plan.sha").is_file() or (job / "plan.sha").read_text() != plan_id:
         shutil.rmtree(job, ignore_errors=True)
         (job / "done").mkdir(parents=True)
-        atomic_write_bytes(job / "plan.sha", plan_id.encode())
+        atomic_write_bytes(job / "plan.sha", plan_id.encode(), fsync=fsync)
     for tmp in out.rglob("*.tar.tmp-*"):  # leftovers of a killed run
         tmp.unlink(missing_ok=True)
     results: dict[str, dict[str, Any]] = {}
@@ -333,19 +418,20 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         marker = job / "done" / (shard_plan["name"] + ".json")
         if marker.is_file():
             done = json.loads(marker.read_text(encoding="utf-8"))
-            if _done_ok(out, done):
+            if _done_ok(out, done, payloads[shard_plan["name"]]):
                 results[shard_plan["name"]] = done
                 continue
-        todo.append(_task_payload(shard_plan, out, layout, fields, on_error))
+        todo.append(_task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, on_error, fsync))
     prog = _make_progress(progress, len(records))
     if prog is not None:
-        prog.update(prog.task_ids[0], advance=sum(len(r["rows"]) + len(r["skipped"]) for r in results.values()))
+        prog.update(prog.task_ids[0], advance=sum(len(r["columns"]["key"]) + len(r["skipped"]) for r in results.values()))
 
     def finish(res: dict[str, Any]) -> None:
         results[res["name"]] = res
-        atomic_write_bytes(job / "done" / (res["name"] + ".json"), json.dumps(res, default=str).encode())
+        atomic_write_bytes(job / "done" / (res["name"] + ".json"),
+                           json.dumps(res, default=str, separators=(",", ":")).encode(), fsync=fsync)
         if prog is not None:
-            prog.update(prog.task_ids[0], advance=len(res["rows"]) + len(res["skipped"]))
+            prog.update(prog.task_ids[0], advance=len(res["columns"]["key"]) + len(res["skipped"]))
 
     try:
         if workers == 1 or len(todo) <= 1:
@@ -363,35 +449,41 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     finally:
         if prog is not None:
             prog.stop()
-    return _finalize(out, plan, results, names, skipped, options, layout, fields, name, card_extra, job)
+    return _finalize(out, plan, results, names, skipped, options, layout, fields, name, card_extra, job, fsync)
 
 
 def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]], names: list[str] | None,
               skipped: list[dict[str, str]], options: dict[str, Any], layout: str, fields: list[str],
-              name: str | None, card_extra: Mapping[str, Any] | None, job: Path) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = []
+              name: str | None, card_extra: Mapping[str, Any] | None, job: Path, fsync: bool) -> dict[str, Any]:
+    columns: dict[str, list[Any]] = {}
     shard_rows: list[dict[str, Any]] = []
     splits: dict[str, dict[str, Any]] = {}
     for p in plan:
         res = results[p["name"]]
-        rows.extend(res["rows"])
+        cols = res["columns"]
+        n = len(cols["key"])
+        total = len(columns.get("key", ()))
+        for c in columns.keys() - cols.keys() - {"split", "shard"}:  # an extra column this shard lacks
+            columns[c].extend([None] * n)
+        for c, values in cols.items():
+            columns.setdefault(c, [None] * total).extend(values)
+        columns.setdefault("split", []).extend([p["split"]] * n)
+        columns.setdefault("shard", []).extend([p["name"]] * n)
         skipped = skipped + res["skipped"]
         for s in res["shards"]:
             shard_rows.append({**s, "split": p["split"]})
         sp = splits.setdefault(p["split"], {"samples": 0, "shards": []})
-        sp["samples"] += len(res["rows"])
+        sp["samples"] += n
         sp["shards"].append(p["name"])
-    modalities: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        for m, e in zip(r["members"], r["members"]):
-            ext = m.split(".", 1)[1]
-            entry = modalities.setdefault(field_of(ext), {"codecs": [], "count": 0})
-            if ext not in entry["codecs"]:
-                entry["codecs"].append(ext)
-            entry["count"] += 1
-    for entry in modalities.values():
-        entry["codecs"].sort()
-    labels = [r["label"] for r in rows if r["label"] is not None]
+    members = columns["members"]
+    codecs: dict[str, set[str]] = {}
+    count: Counter[str] = Counter()
+    for suffixes, k in Counter(tuple(m[m.index(".") + 1:] for m in ms) for ms in members).items():
+        for ext in suffixes:
+            codecs.setdefault(field_of(ext), set()).add(ext)
+            count[field_of(ext)] += k
+    modalities = {f: {"codecs": sorted(codecs[f]), "count": count[f]} for f in sorted(codecs)}
+    labels = [v for v in columns["label"] if v is not None]
     num_classes = len(names) if names else (max(labels) + 1 if labels else None)
     fingerprint = hashlib.sha256("".join(s["sha256"] for s in shard_rows).encode()).hexdigest()
     card: dict[str, Any] = {
@@ -399,14 +491,14 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
         "name": name or out.resolve().name,
         "layout": layout,
         "fields": fields if layout == "columns" else None,
-        "modalities": dict(sorted(modalities.items())),
+        "modalities": modalities,
         "label_names": names,
         "num_classes": num_classes,
         "splits": splits,
         "counts": {
-            "samples": len(rows),
+            "samples": len(members),
             "per_class": {str(k): v for k, v in sorted(Counter(labels).items())},
-            "patterns": dict(sorted(Counter("+".join(r["modalities"]) for r in rows).items())),
+            "patterns": dict(sorted(Counter("+".join(m) for m in columns["modalities"]).items())),
         },
         "options": options,
         "skipped": skipped,
@@ -415,9 +507,9 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
     }
     if card_extra:
         card.update(card_extra)
-    idx.write_index(out, rows)
-    idx.write_shards_table(out, shard_rows)
-    idx.write_card(out, card)
+    idx.write_index(out, columns, fsync=fsync)
+    idx.write_shards_table(out, shard_rows, fsync=fsync)
+    idx.write_card(out, card, fsync=fsync)
     shutil.rmtree(job, ignore_errors=True)
-    return {"out": str(out), "samples": len(rows), "shards": len(plan),
+    return {"out": str(out), "samples": len(members), "shards": len(plan),
             "splits": {k: v["samples"] for k, v in splits.items()}, "skipped": skipped, "fingerprint": fingerprint}

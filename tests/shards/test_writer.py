@@ -151,7 +151,7 @@ def test_corrupt_sources_skipped_and_counted(tmp_path: Path) -> None:
     rep = mmdata.shard(raw, tmp_path / "ds", progress=False)
     assert rep["samples"] == 4
     reasons = {s["source"]: s["reason"] for s in rep["skipped"]}
-    assert "000001" in reasons and "000002" in reasons and "./notes.zip" in reasons
+    assert "000001" in reasons and "000002" in reasons and "notes.zip" in reasons
     assert idx.load_card(tmp_path / "ds")["skipped_count"] == 3
     with pytest.raises(SourceError, match="000001"):
         mmdata.shard(raw, tmp_path / "ds2", on_error="raise", progress=False)
@@ -176,6 +176,28 @@ def test_resume_after_killed_job(tmp_path: Path) -> None:
     keys = _keys(out)
     assert sorted(keys) == [f"{i:06d}" for i in range(16)] and len(set(keys)) == 16
     assert mmdata.verify(out)["ok"]
+
+
+def test_resume_rechecks_finished_shards_and_their_sources(tmp_path: Path) -> None:
+    """A re-run keeps finished shards whose file and sources are unchanged, rewrites the others."""
+    raw = make_sample_folder(tmp_path / "raw", n=12, missing=False)
+    out = tmp_path / "ds"
+    good_png = (raw / "000009.png").read_bytes()
+    (raw / "000009.png").write_bytes(b"broken")
+    with pytest.raises(SourceError, match="000009"):  # stops in shard 4 after shards 0-3 finished
+        mmdata.shard(raw, out, maxcount=2, on_error="raise", progress=False)
+    assert sorted(p.name for p in out.glob("train-*.tar")) == [f"train-{i:06d}.tar" for i in range(4)]
+    (raw / "000009.png").write_bytes(good_png)
+    (raw / "000001.txt").write_text("changed since the first run", encoding="utf-8")  # shard 0's source
+    damaged = out / "train-000002.tar"
+    damaged.write_bytes(damaged.read_bytes()[:1024])  # e.g. lost in a power cut (no --fsync)
+    kept = {n: (out / n).stat().st_mtime_ns for n in ("train-000001.tar", "train-000003.tar")}
+    mmdata.shard(raw, out, maxcount=2, on_error="raise", progress=False)
+    assert {n: (out / n).stat().st_mtime_ns for n in kept} == kept  # not rewritten
+    mmdata.shard(raw, tmp_path / "clean" / "ds", maxcount=2, on_error="raise", progress=False, fsync=True)
+    assert _tree_bytes(out) == _tree_bytes(tmp_path / "clean" / "ds")
+    texts = {s.key: s["text"] for s in mmdata.open_dataset(out)}
+    assert texts["000001"] == "changed since the first run"
 
 
 def test_columns_layout_and_add_modality(tmp_path: Path) -> None:
@@ -213,6 +235,9 @@ def test_cli_shard_inspect_verify(tmp_path: Path) -> None:
     res = runner.invoke(app, ["shard", str(raw), str(tmp_path / "ds"), "--maxcount", "3", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["samples"] == 8
+    res = runner.invoke(app, ["shard", str(raw), str(tmp_path / "durable" / "ds"), "--maxcount", "3", "--fsync", "--json"])
+    assert res.exit_code == 0, res.output
+    assert _tree_bytes(tmp_path / "durable" / "ds") == _tree_bytes(tmp_path / "ds")  # --fsync changes no byte
     res = runner.invoke(app, ["inspect", str(tmp_path / "ds"), "--json"])
     rep = json.loads(res.output)
     assert rep["samples"] == 8 and rep["patterns"]["audio+image+label+text"] == 5
