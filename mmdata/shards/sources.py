@@ -16,6 +16,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from array import array
+from itertools import groupby
+from operator import itemgetter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,8 @@ from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, TEXT_EXTS
 from mmdata.errors import SourceError
 
 KNOWN_EXTS = frozenset((*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "json", "npy"))
+#: extensions that need no special rule in discovery (``npy`` fields and ``jpeg``/``jpg`` do)
+_PLAIN_EXTS = KNOWN_EXTS - {"npy", "jpeg"}
 _SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 _UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9_-]+")
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -105,10 +110,10 @@ def read_source(path: str | Path) -> tuple[bytes, int]:
         os.close(fd)
 
 
-def _read_label(path: str, names: list[str] | None) -> int:
+def _parse_label(raw_bytes: bytes, path: str, names: list[str] | None) -> int:
     try:
-        raw = read_source(path)[0].decode("utf-8").strip()
-    except (UnicodeDecodeError, OSError) as exc:
+        raw = raw_bytes.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
         raise SourceError(f"label file {path}: cannot read as UTF-8 ({exc})") from exc
     digits = raw[1:] if raw[:1] == "-" else raw
     if digits.isascii() and digits.isdigit():
@@ -118,11 +123,35 @@ def _read_label(path: str, names: list[str] | None) -> int:
     raise SourceError(f"label file {path}: expected an integer class id, got {raw[:40]!r}")
 
 
+def read_many(paths: list[Any]) -> tuple[list[bytes | None], array]:
+    """Read many source files: (contents or None per path, ``array("q")`` of (size, mtime_ns) or
+    (-1, errno) pairs). One C call when ``mmdata.shards._pack`` is built."""
+    from mmdata.shards.tarwrite import _pack
+
+    meta = array("q")
+    if _pack is not None:
+        datas, raw = _pack.read_files(paths)
+        meta.frombytes(raw)
+        return datas, meta
+    datas = []
+    for p in paths:
+        try:
+            data, mtime = read_source(p)
+        except OSError as exc:
+            datas.append(None)
+            meta += array("q", (-1, exc.errno or 0))
+        else:
+            datas.append(data)
+            meta += array("q", (len(data), mtime))
+    return datas, meta
+
+
 def discover_folder(root: Path, labels_from_folders: bool | None = None,
                     label_names: list[str] | None = None) -> tuple[list[Record], list[str] | None, list[dict[str, str]]]:
     """Records from a folder (files sharing a stem in one directory form a sample).
 
-    One walk, no ``stat`` per file (sizes come from the read when the shard is written).
+    One walk, no ``stat`` per file (sizes come from the read when the shard is written), label
+    files read in one batch.
 
     Returns:
         (records sorted by key, label names or None, skipped files with reasons).
@@ -130,7 +159,9 @@ def discover_folder(root: Path, labels_from_folders: bool | None = None,
     root = Path(root)
     if not root.is_dir():
         raise SourceError(f"source {root} is not a folder or a manifest ({', '.join(MANIFEST_SUFFIXES)})")
-    groups: dict[tuple[str, str], dict[str, str]] = {}
+    known = KNOWN_EXTS
+    label_exts = LABEL_EXTS
+    found_groups: list[tuple[str, dict[str, str]]] = []  # (source key, {ext: path}) in walk order
     skipped: list[dict[str, str]] = []
     top_files = False
     top_dirs: list[str] = []
@@ -138,52 +169,78 @@ def discover_folder(root: Path, labels_from_folders: bool | None = None,
     stack = [(str(root), "")]
     while stack:
         folder, rel = stack.pop()
+        files: list[str] = []
+        dirs: list[str] = []
         with os.scandir(folder) as it:
-            # (name, is dir, is file): d_type answers both without a stat on most file systems
-            entries = sorted((e.name, e.is_dir(), e.is_file()) for e in it)
+            for e in it:  # d_type answers is_file / is_dir without a stat on most file systems
+                if e.is_file():
+                    files.append(e.name)
+                elif e.is_dir():
+                    dirs.append(e.name)
+        files.sort()
+        dirs.sort()
         prefix = folder + os.sep
-        for fn, is_dir, _ in reversed(entries):
-            if is_dir:
-                stack.append((prefix + fn, rel + fn + "/"))
+        stack.extend((prefix + d, rel + d + "/") for d in reversed(dirs))
         if not rel:
-            top_dirs = [fn for fn, is_dir, _ in entries if is_dir]
-            top_files = len(top_dirs) < len(entries)
-        for fn, _, is_file in entries:
-            if not is_file:
-                continue
-            parts = split_name(fn)
-            if parts is None:
+            top_dirs = dirs
+            top_files = bool(files)
+        parts = [fn.rpartition(".") for fn in files]
+        exts = {p[2] for p in parts}
+        if exts <= _PLAIN_EXTS and not any(p[1] == "" or "." in p[0] or not p[0] for p in parts):
+            # the common case, in bulk: known lower-case extensions, stems without dots. Then the
+            # files of one stem are adjacent in sorted order and their extensions are distinct.
+            label_files = label_files or not exts.isdisjoint(label_exts)
+            found_groups.extend(
+                (rel + stem, {ext: f"{prefix}{stem}.{ext}" for _, _, ext in group})
+                for stem, group in groupby(parts, itemgetter(0)))
+            continue
+        groups: dict[str, dict[str, str]] = {}
+        for fn in files:
+            stem, _, ext = fn.rpartition(".")
+            if ext not in known:
+                ext = ext.lower()
+            if not stem or ext not in known:
                 skipped.append({"source": rel + fn, "reason": "unknown extension"})
                 continue
-            stem, ext = parts
-            members = groups.get((rel, stem))
+            if ext == "npy" and "." in stem:
+                parts = split_name(fn)
+                if parts is None:
+                    skipped.append({"source": rel + fn, "reason": "unknown extension"})
+                    continue
+                stem, ext = parts
+            members = groups.get(stem)
             if members is None:
-                members = groups[(rel, stem)] = {}
+                members = groups[stem] = {}
             elif ext in members or (ext == "jpeg" and "jpg" in members):
                 skipped.append({"source": rel + fn, "reason": f"duplicate .{ext} for stem {stem!r}"})
                 continue
-            if ext in LABEL_EXTS:
+            if ext in label_exts:
                 label_files = True
             members[ext] = prefix + fn  # str: a Path per file costs ~10 us
+        found_groups.extend((rel + stem, members) for stem, members in groups.items())
     if labels_from_folders is None:
         # class-folder layout: only sub-folders at the top, and no label files anywhere
         labels_from_folders = bool(top_dirs) and not top_files and not label_files
     class_names = sorted(top_dirs) if labels_from_folders else None
-    class_ids = {c: i for i, c in enumerate(class_names or ())}
-    records: list[Record] = []
     names = list(label_names) if label_names else class_names
-    for (rel, stem), found in groups.items():
-        source_key = rel + stem
-        label = None
-        for lext in LABEL_EXTS:
-            if lext in found:
-                label = _read_label(found.pop(lext), names)
-                break
-        if labels_from_folders:
-            label = class_ids.get(source_key.split("/", 1)[0])
-        if not found and label is None:
-            continue
-        records.append(Record(safe_key(source_key), source_key, dict(sorted(found.items())), label))
+    labels: list[int | None] = [None] * len(found_groups)
+    if label_files:
+        pending = []
+        for i, (_, found) in enumerate(found_groups):
+            for lext in label_exts:
+                if lext in found:
+                    pending.append((i, found.pop(lext)))
+                    break
+        datas, meta = read_many([p for _, p in pending])
+        for j, ((i, path), data) in enumerate(zip(pending, datas)):
+            if data is None:
+                raise SourceError(f"label file {path}: cannot read ({os.strerror(meta[2 * j + 1])})")
+            labels[i] = _parse_label(data, path, names)
+    if labels_from_folders:
+        class_ids = {c: i for i, c in enumerate(class_names or ())}
+        labels = [class_ids.get(source_key.split("/", 1)[0]) for source_key, _ in found_groups]
+    records = [Record(safe_key(source_key), source_key, found, label)
+               for (source_key, found), label in zip(found_groups, labels) if found or label is not None]
     return _finish(records), names, skipped
 
 

@@ -1,0 +1,367 @@
+/* mmdata.shards._pack: the per-file inner loops of `mmdata shard`, in C.
+ *
+ * Sharding many small files is made of per-file costs: open + fstat + read + close, a tar header,
+ * a copy. In Python each of those costs about a microsecond of interpreter time on top of the
+ * system call; here they cost the system call. Both functions are optional accelerators: the
+ * pure-Python code in tarwrite.py / sources.py produces the same bytes, and is used when this module
+ * did not build (mmdata.shards.tarwrite.ACCELERATED says which). tests/shards/test_pack.py checks
+ * that both paths agree byte for byte.
+ *
+ *   read_files(paths) -> (datas, meta): datas[i] is the bytes of paths[i] or None when it could not
+ *       be read; meta packs two native int64 per path: (size, mtime_ns), or (-1, errno).
+ *       Files under 64 KiB are read in one pass without the GIL (the shard's sha256 thread runs
+ *       meanwhile), larger ones straight into their bytes object, the GIL released around each read.
+ *   tar_members(names, datas, big=16384) -> list[bytes] | None
+ *       The ustar members (512-byte header, data, zero padding to 512) of every (name, data) pair,
+ *       as parts to write in order: runs of headers, small payloads and padding are laid out in
+ *       new bytes objects; payloads of `big` bytes or more are returned as they are (no copy).
+ *       Headers are those of mmdata.shards.tarwrite.member_header (mode 0644, uid/gid 0, mtime 0,
+ *       empty user/group). None when a name is not ASCII, empty or >= 100 bytes, contains "..",
+ *       starts with "/", or a size does not fit ustar: the caller then uses the Python writer
+ *       (PAX headers, and the refusal of escaping names).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef O_CLOEXEC
+#define O_CLOEXEC 0
+#endif
+
+#define BLOCK 512
+
+/* Read one file into a new bytes object; on failure returns NULL with *err set (no Python error). */
+static PyObject *read_one(const char *path, long long *mtime_ns, int *err) {
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = fd < 0 ? -1 : fstat(fd, &st);
+    if (fd < 0 || rc < 0) {
+        *err = errno;
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        *err = EISDIR;
+        return NULL;
+    }
+#if defined(__APPLE__)
+    *mtime_ns = (long long)st.st_mtimespec.tv_sec * 1000000000LL + st.st_mtimespec.tv_nsec;
+#else
+    *mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+#endif
+    /* one extra byte: getting st_size bytes back and then EOF is the common case, in one read */
+    Py_ssize_t cap = (Py_ssize_t)st.st_size + 1, got = 0;
+    PyObject *buf = PyBytes_FromStringAndSize(NULL, cap);
+    if (buf == NULL) {
+        close(fd);
+        *err = ENOMEM;
+        return NULL;
+    }
+    for (;;) {
+        ssize_t n;
+        char *dst = PyBytes_AS_STRING(buf) + got;
+        size_t want = (size_t)(cap - got);
+        if (want >= (1 << 16)) {
+            Py_BEGIN_ALLOW_THREADS
+            n = read(fd, dst, want);
+            Py_END_ALLOW_THREADS
+        } else {
+            n = read(fd, dst, want);
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            *err = errno;
+            Py_DECREF(buf);
+            close(fd);
+            return NULL;
+        }
+        if (n == 0) break;
+        got += n;
+        if (got == (Py_ssize_t)st.st_size && (size_t)n < want) break; /* all fstat promised, then EOF */
+        if (got == cap) { /* the file grew since fstat: make room and go on */
+            cap *= 2;
+            if (_PyBytes_Resize(&buf, cap) < 0) {
+                PyErr_Clear();
+                close(fd);
+                *err = ENOMEM;
+                return NULL;
+            }
+        }
+    }
+    close(fd);
+    if (_PyBytes_Resize(&buf, got) < 0) {
+        PyErr_Clear();
+        *err = ENOMEM;
+        return NULL;
+    }
+    return buf;
+}
+
+#define SMALL_FILE (1 << 16)
+
+typedef struct {
+    const char *path;
+    char *buf;      /* malloc'd contents of a small file, or NULL */
+    Py_ssize_t len;
+    long long mtime;
+    int err;        /* errno, or -1: large file, read in the second pass */
+} slot_t;
+
+/* Without the GIL: open, fstat, read and close every small file into malloc'd buffers. The sha256
+ * thread of the shard being written runs meanwhile. Large files are left for the second pass. */
+static void read_small(slot_t *slots, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        slot_t *s = &slots[i];
+        struct stat st;
+        int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+            s->err = errno;
+            if (fd >= 0) close(fd);
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            s->err = EISDIR;
+            close(fd);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_size >= SMALL_FILE) {
+            s->err = -1;
+            close(fd);
+            continue;
+        }
+#if defined(__APPLE__)
+        s->mtime = (long long)st.st_mtimespec.tv_sec * 1000000000LL + st.st_mtimespec.tv_nsec;
+#else
+        s->mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+#endif
+        Py_ssize_t cap = (Py_ssize_t)st.st_size + 1, got = 0;
+        char *buf = malloc(cap);
+        if (buf == NULL) {
+            s->err = ENOMEM;
+            close(fd);
+            continue;
+        }
+        for (;;) {
+            ssize_t r = read(fd, buf + got, (size_t)(cap - got));
+            if (r < 0) {
+                if (errno == EINTR) continue;
+                s->err = errno;
+                break;
+            }
+            if (r == 0) break;
+            got += r;
+            if (got == (Py_ssize_t)st.st_size && got < cap) break; /* all fstat promised: EOF */
+            if (got == cap) { /* grew since fstat: the second pass reads it whole */
+                s->err = -1;
+                break;
+            }
+        }
+        close(fd);
+        if (s->err != 0) {
+            free(buf);
+            continue;
+        }
+        s->buf = buf;
+        s->len = got;
+    }
+}
+
+static PyObject *read_files(PyObject *self, PyObject *arg) {
+    PyObject *seq = PySequence_Fast(arg, "read_files expects a sequence of paths");
+    if (seq == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = NULL;
+    PyObject **encoded = PyMem_Calloc(n ? n : 1, sizeof(PyObject *));
+    slot_t *slots = PyMem_Calloc(n ? n : 1, sizeof(slot_t));
+    if (encoded == NULL || slots == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(seq, i), &encoded[i])) goto done;
+        slots[i].path = PyBytes_AS_STRING(encoded[i]);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    read_small(slots, n);
+    Py_END_ALLOW_THREADS
+    PyObject *datas = PyList_New(n);
+    PyObject *meta = PyBytes_FromStringAndSize(NULL, 2 * n * (Py_ssize_t)sizeof(long long));
+    if (datas == NULL || meta == NULL) {
+        Py_XDECREF(datas);
+        Py_XDECREF(meta);
+        goto done;
+    }
+    long long *m = (long long *)PyBytes_AS_STRING(meta);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        slot_t *s = &slots[i];
+        PyObject *data = NULL;
+        if (s->buf != NULL) {
+            data = PyBytes_FromStringAndSize(s->buf, s->len);
+            free(s->buf);
+            s->buf = NULL;
+            m[2 * i + 1] = s->mtime;
+        } else if (s->err == -1) {
+            long long mtime = 0;
+            int err = 0;
+            data = read_one(s->path, &mtime, &err);
+            if (data == NULL && !PyErr_Occurred()) s->err = err;
+            m[2 * i + 1] = data != NULL ? mtime : err;
+        } else {
+            m[2 * i + 1] = s->err;
+        }
+        if (data == NULL && PyErr_Occurred()) {
+            Py_DECREF(datas);
+            Py_DECREF(meta);
+            goto done;
+        }
+        m[2 * i] = data != NULL ? PyBytes_GET_SIZE(data) : -1;
+        PyList_SET_ITEM(datas, i, data != NULL ? data : Py_NewRef(Py_None));
+    }
+    out = PyTuple_Pack(2, datas, meta);
+    Py_DECREF(datas);
+    Py_DECREF(meta);
+done:
+    if (slots != NULL)
+        for (Py_ssize_t i = 0; i < n; i++) free(slots[i].buf);
+    if (encoded != NULL)
+        for (Py_ssize_t i = 0; i < n; i++) Py_XDECREF(encoded[i]);
+    PyMem_Free(slots);
+    PyMem_Free(encoded);
+    Py_DECREF(seq);
+    return out;
+}
+
+static unsigned char TEMPLATE[BLOCK];
+static unsigned long TEMPLATE_SUM; /* sum of the template with the checksum field as 8 spaces */
+
+static void init_template(void) {
+    memset(TEMPLATE, 0, BLOCK);
+    memcpy(TEMPLATE + 100, "0000644", 8);      /* mode */
+    memcpy(TEMPLATE + 108, "0000000", 8);      /* uid */
+    memcpy(TEMPLATE + 116, "0000000", 8);      /* gid */
+    memcpy(TEMPLATE + 136, "00000000000", 12); /* mtime */
+    TEMPLATE[156] = '0';                       /* typeflag: regular file */
+    memcpy(TEMPLATE + 257, "ustar", 6);        /* magic + NUL */
+    memcpy(TEMPLATE + 263, "00", 2);           /* version */
+    TEMPLATE_SUM = 8 * ' ';
+    for (int i = 0; i < BLOCK; i++)
+        if (i < 148 || i >= 156) TEMPLATE_SUM += TEMPLATE[i];
+}
+
+static void write_header(unsigned char *p, const unsigned char *raw, Py_ssize_t len, Py_ssize_t size) {
+    memcpy(p, TEMPLATE, BLOCK);
+    memcpy(p, raw, len);
+    char digits[16];
+    snprintf(digits, sizeof digits, "%011llo", (unsigned long long)size);
+    memcpy(p + 124, digits, 11);
+    unsigned long sum = TEMPLATE_SUM;
+    for (Py_ssize_t j = 0; j < len; j++) sum += raw[j];
+    for (int j = 0; j < 11; j++) sum += (unsigned char)digits[j]; /* the template has zeros there */
+    char chk[8];
+    snprintf(chk, sizeof chk, "%06lo", sum);
+    memcpy(p + 148, chk, 6);
+    p[154] = 0;
+    p[155] = ' ';
+}
+
+static PyObject *tar_members(PyObject *self, PyObject *args) {
+    PyObject *names_arg, *datas_arg;
+    Py_ssize_t big = 1 << 14;
+    if (!PyArg_ParseTuple(args, "OO|n:tar_members", &names_arg, &datas_arg, &big)) return NULL;
+    PyObject *names = PySequence_Fast(names_arg, "tar_members expects a sequence of names");
+    if (names == NULL) return NULL;
+    PyObject *datas = PySequence_Fast(datas_arg, "tar_members expects a sequence of bytes");
+    if (datas == NULL) {
+        Py_DECREF(names);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(names);
+    if (PySequence_Fast_GET_SIZE(datas) != n) {
+        PyErr_SetString(PyExc_ValueError, "tar_members: names and datas differ in length");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PySequence_Fast_GET_ITEM(names, i), *data = PySequence_Fast_GET_ITEM(datas, i);
+        if (!PyUnicode_Check(name) || !PyBytes_Check(data)) {
+            PyErr_SetString(PyExc_TypeError, "tar_members: names must be str and datas bytes");
+            goto done;
+        }
+        const char *raw = (const char *)PyUnicode_DATA(name);
+        if (!PyUnicode_IS_ASCII(name) || PyUnicode_GET_LENGTH(name) >= 100 || PyUnicode_GET_LENGTH(name) == 0 ||
+            PyBytes_GET_SIZE(data) >= 077777777777LL || raw[0] == '/' || strstr(raw, "..") != NULL) {
+            /* a PAX header, or a name to check (and maybe refuse): the Python writer handles it */
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+    }
+    result = PyList_New(0);
+    if (result == NULL) goto done;
+    Py_ssize_t i = 0, carry = 0; /* carry: padding of the previous big member, owed to the next run */
+    while (i < n || carry) {
+        /* one run: the carried padding, whole small members, then the header of a big one */
+        Py_ssize_t run = carry, j = i;
+        for (; j < n; j++) {
+            Py_ssize_t size = PyBytes_GET_SIZE(PySequence_Fast_GET_ITEM(datas, j));
+            run += BLOCK;
+            if (size >= big) break;
+            run += size + (-size & (BLOCK - 1));
+        }
+        PyObject *chunk = PyBytes_FromStringAndSize(NULL, run);
+        if (chunk == NULL || PyList_Append(result, chunk) < 0) {
+            Py_XDECREF(chunk);
+            Py_CLEAR(result);
+            goto done;
+        }
+        Py_DECREF(chunk);
+        unsigned char *p = (unsigned char *)PyBytes_AS_STRING(chunk);
+        memset(p, 0, carry);
+        p += carry;
+        carry = 0;
+        for (; i < n; i++) {
+            PyObject *name = PySequence_Fast_GET_ITEM(names, i), *data = PySequence_Fast_GET_ITEM(datas, i);
+            Py_ssize_t size = PyBytes_GET_SIZE(data);
+            write_header(p, PyUnicode_1BYTE_DATA(name), PyUnicode_GET_LENGTH(name), size);
+            p += BLOCK;
+            if (size >= big) { /* the payload goes out as its own part, uncopied */
+                if (PyList_Append(result, data) < 0) {
+                    Py_CLEAR(result);
+                    goto done;
+                }
+                carry = -size & (BLOCK - 1);
+                i++;
+                break;
+            }
+            memcpy(p, PyBytes_AS_STRING(data), size);
+            p += size;
+            Py_ssize_t pad = -size & (BLOCK - 1);
+            memset(p, 0, pad);
+            p += pad;
+        }
+    }
+done:
+    Py_DECREF(names);
+    Py_DECREF(datas);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"read_files", read_files, METH_O, "read_files(paths) -> (list[bytes | None], int64 pairs (size, mtime_ns) or (-1, errno))"},
+    {"tar_members", tar_members, METH_VARARGS, "tar_members(names, datas, big=16384) -> list[bytes] | None (ustar members as parts)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pack", "mmdata shard inner loops in C.", -1, methods};
+
+PyMODINIT_FUNC PyInit__pack(void) {
+    init_template();
+    return PyModule_Create(&module);
+}
