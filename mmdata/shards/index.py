@@ -58,6 +58,18 @@ def _table_bytes(table: Any) -> bytes:
     return buf.getvalue()
 
 
+class _Types(dict):  # pyarrow types by name, built on first use (pyarrow is imported lazily)
+    def __missing__(self, key: str) -> Any:
+        import pyarrow as pa
+
+        self.update({"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
+                     "list<string>": pa.list_(pa.string()), "list<int64>": pa.list_(pa.int64())})
+        return self[key]
+
+
+_TYPES = _Types()
+
+
 def index_table(rows: list[dict[str, Any]] | dict[str, list[Any]]) -> Any:
     """Build the index as a pyarrow Table with the fixed schema, from rows or from columns.
 
@@ -71,15 +83,32 @@ def index_table(rows: list[dict[str, Any]] | dict[str, list[Any]]) -> Any:
         names = {k for r in rows for k in r}
         columns = {k: [r.get(k) for r in rows] for k in sorted(names)}
     n = len(next(iter(columns.values()), ()))
-    types = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
-             "list<string>": pa.list_(pa.string()), "list<int64>": pa.list_(pa.int64())}
     extra = sorted(set(columns) - {f for f, _ in INDEX_SCHEMA_FIELDS})
-    schema = pa.schema([(f, types[t]) for f, t in INDEX_SCHEMA_FIELDS] + [(f, pa.string()) for f in extra])
+    schema = pa.schema([(f, _TYPES[t]) for f, t in INDEX_SCHEMA_FIELDS] + [(f, pa.string()) for f in extra])
     return pa.Table.from_pydict({f.name: columns.get(f.name, [None] * n) for f in schema}, schema=schema)
 
 
-def write_index(path: str | Path, rows: list[dict[str, Any]] | dict[str, list[Any]], *, fsync: bool = True) -> None:
-    atomic_write_bytes(Path(path) / INDEX, _table_bytes(index_table(rows)), fsync=fsync)
+def concat_index(tables: list[Any]) -> Any:
+    """One index table from per-shard ones (extra columns a shard lacks become nulls)."""
+    import pyarrow as pa
+
+    names = sorted({n for t in tables for n in t.column_names} - {f for f, _ in INDEX_SCHEMA_FIELDS})
+    schema = pa.schema([(f, _TYPES[t]) for f, t in INDEX_SCHEMA_FIELDS] + [(f, pa.string()) for f in names])
+    fixed = []
+    for t in tables:
+        for f in schema:
+            if f.name not in t.column_names:
+                t = t.append_column(f, pa.nulls(t.num_rows, f.type))
+        fixed.append(t.select(schema.names))
+    return pa.concat_tables(fixed) if fixed else schema.empty_table()
+
+
+def write_index(path: str | Path, rows: Any, *, fsync: bool = True) -> None:
+    """Write ``index.parquet`` from a pyarrow Table, rows or columns."""
+    import pyarrow as pa
+
+    table = rows if isinstance(rows, pa.Table) else index_table(rows)
+    atomic_write_bytes(Path(path) / INDEX, _table_bytes(table), fsync=fsync)
 
 
 def write_shards_table(path: str | Path, rows: list[dict[str, Any]], *, fsync: bool = True) -> None:

@@ -36,7 +36,7 @@ MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
 RESERVED_COLUMNS = ("key", "text", "label", "split")
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One sample to shard: members map an extension to a file path or to inline bytes."""
 
@@ -227,10 +227,15 @@ def discover_folder(root: Path, labels_from_folders: bool | None = None,
     if label_files:
         pending = []
         for i, (_, found) in enumerate(found_groups):
-            for lext in label_exts:
-                if lext in found:
-                    pending.append((i, found.pop(lext)))
-                    break
+            lab = found.pop("cls", None)  # the usual label extension first: one lookup per sample
+            if lab is None:
+                for lext in label_exts:
+                    if lext in found:
+                        lab = found.pop(lext)
+                        break
+                else:
+                    continue
+            pending.append((i, lab))
         datas, meta = read_many([p for _, p in pending])
         for j, ((i, path), data) in enumerate(zip(pending, datas)):
             if data is None:

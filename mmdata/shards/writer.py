@@ -166,10 +166,11 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
     out = Path(task["out"])
     keys: list[str] = []
     source_keys: list[str] = []
-    member_names: list[list[str]] = []
-    sizes: list[list[int]] = []
+    flat_names: list[str] = []  # members and sizes of all samples, cut by offsets (Arrow list layout)
+    flat_sizes: list[int] = []
+    offsets = [0]
     labels: list[int | None] = []
-    modality_lists: list[list[str]] = []
+    pattern_ids: list[int] = []  # per sample, into `patterns` (its member extensions)
     stat_rows: list[tuple[Any, ...]] = []
     extras: list[dict[str, str]] = []
     skipped: list[dict[str, str]] = []
@@ -183,19 +184,23 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
         per_field_samples = dict.fromkeys(task["fields"], 0)
     else:
         writer = TarWriter(out / task["name"], fsync=fsync, threaded_hash=task.get("hash_thread", False))
-    patterns: dict[tuple[str, ...], int] = {}
+    layouts: dict[tuple[str, ...], Any] = {}
+    patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
+    counts: list[int] = []  # samples per pattern id
     try:
         records = task["records"]
-        for start in range(0, len(records), _CHUNK):
-            chunk = records[start:start + _CHUNK]
-            paths = [v for rec in chunk for v in rec[5] if v.__class__ is not bytes]
-            got, meta = read_many(paths)
+        chunks = [records[i:i + _CHUNK] for i in range(0, len(records), _CHUNK)]
+        chunk_paths = [[v for rec in c for v in rec[5] if v.__class__ is not bytes] for c in chunks]
+        for chunk, paths, (got, meta) in zip(chunks, chunk_paths, map(read_many, chunk_paths)):
             _inputs_update(inputs, paths, meta)
             reads = iter(got)
             chunk_names: list[str] = []
             chunk_datas: list[bytes] = []
             for key, source_key, label, extra, exts, values in chunk:
-                suffixes, modalities, statted = _layout(exts)
+                lay = layouts.get(exts)
+                if lay is None:
+                    lay = layouts[exts] = _layout(exts)
+                suffixes, modalities, statted = lay
                 datas = [v if v.__class__ is bytes else next(reads) for v in values]
                 h = w = seconds = rate = chars = None
                 bad = None
@@ -228,13 +233,18 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
                 names = [key + x for x in suffixes]
                 keys.append(key)
                 source_keys.append(source_key)
-                member_names.append(names)
-                sizes.append([len(d) for d in datas])
+                flat_names += names
+                flat_sizes += map(len, datas)
+                offsets.append(len(flat_names))
                 labels.append(label)
-                modality_lists.append(modalities)
+                pid = patterns.get(exts)
+                if pid is None:
+                    pid = patterns[exts] = len(counts)
+                    counts.append(0)
+                counts[pid] += 1
+                pattern_ids.append(pid)
                 stat_rows.append((h, w, seconds, rate, chars))
                 extras.append(extra)
-                patterns[exts] = patterns.get(exts, 0) + 1
                 if columns_layout:
                     for fieldname in modalities:
                         per_field_samples[fieldname] += 1
@@ -260,14 +270,30 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
             if tw.summary is None:
                 tw.abort()
         raise
-    cols: dict[str, list[Any]] = {"key": keys, "source_key": source_keys, "members": member_names, "sizes": sizes,
-                                  "label": labels, "modalities": modality_lists}
+    import pyarrow as pa
+
+    n = len(keys)
+    off = pa.array(offsets, pa.int32())
+    cols: dict[str, Any] = {
+        "key": keys, "source_key": source_keys, "split": [task["split"]] * n, "shard": [task["name"]] * n,
+        "members": pa.ListArray.from_arrays(off, pa.array(flat_names, pa.string())),
+        "sizes": pa.ListArray.from_arrays(off, pa.array(flat_sizes, pa.int64())),
+        "label": labels,
+        # one list per distinct extension pattern, repeated by id: no per-row Python list
+        "modalities": pa.array([_layout(exts)[1] for exts in patterns], pa.list_(pa.string())).take(
+            pa.array(pattern_ids, pa.int32())),
+    }
     for name, values in zip(_STAT_COLUMNS, zip(*stat_rows) if stat_rows else [()] * len(_STAT_COLUMNS)):
         cols[name] = list(values)
     for name in sorted({k for e in extras if e for k in e}):
         cols[name] = [e.get(name) if e else None for e in extras]
-    return {"name": task["name"], "split": task["split"], "columns": cols, "skipped": skipped, "shards": results,
-            "patterns": [[list(k), n] for k, n in patterns.items()], "inputs": inputs.hexdigest()}
+    label_counts: dict[int, int] = {}
+    for v in labels:
+        if v is not None:
+            label_counts[v] = label_counts.get(v, 0) + 1
+    return {"name": task["name"], "split": task["split"], "samples": n, "skipped": skipped, "shards": results,
+            "patterns": [[list(k), counts[i]] for k, i in patterns.items()], "labels": sorted(label_counts.items()),
+            "inputs": inputs.hexdigest(), "rows": idx.index_table(cols)}
 
 
 def _inputs_update(h: Any, paths: list[Any], meta: array) -> None:
@@ -334,6 +360,33 @@ def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, .
 def _done_ok(out: Path, marker: dict[str, Any], payload: list[tuple[Any, ...]]) -> bool:
     return marker.get("inputs") == _current_inputs(payload) and all(
         (out / s["shard"]).is_file() and file_sha256(out / s["shard"]) == s["sha256"] for s in marker["shards"])
+
+
+def _write_marker(path: Path, res: dict[str, Any], fsync: bool) -> None:
+    """A finished shard's done marker: its index rows (Arrow IPC) with sha256, inputs digest and counts
+    in the schema metadata, written atomically."""
+    import pyarrow as pa
+
+    meta = json.dumps({k: v for k, v in res.items() if k != "rows"}, separators=(",", ":"))
+    rows = res["rows"]
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, rows.schema.with_metadata({"mmdata": meta})) as w:
+        w.write_table(rows)
+    atomic_write_bytes(path, sink.getvalue().to_pybytes(), fsync=fsync)
+
+
+def _read_marker(path: Path) -> dict[str, Any] | None:
+    """The done marker of a shard, or None when there is none (or it cannot be read)."""
+    import pyarrow as pa
+
+    try:
+        with pa.memory_map(str(path)) as f:
+            rows = pa.ipc.open_file(f).read_all()
+        meta = json.loads(rows.schema.metadata[b"mmdata"])
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
+        return None
+    meta["rows"] = rows.replace_schema_metadata(None)
+    return meta
 
 
 def _make_progress(enabled: bool, total: int) -> Any:
@@ -456,23 +509,20 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     results: dict[str, dict[str, Any]] = {}
     todo = []
     for shard_plan in plan:
-        marker = job / "done" / (shard_plan["name"] + ".json")
-        if marker.is_file():
-            done = json.loads(marker.read_text(encoding="utf-8"))
-            if _done_ok(out, done, payloads[shard_plan["name"]]):
-                results[shard_plan["name"]] = done
-                continue
+        done = _read_marker(job / "done" / (shard_plan["name"] + ".arrow"))
+        if done is not None and _done_ok(out, done, payloads[shard_plan["name"]]):
+            results[shard_plan["name"]] = done
+            continue
         todo.append(_task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, on_error, fsync))
     prog = _make_progress(progress, len(records))
     if prog is not None:
-        prog.update(prog.task_ids[0], advance=sum(len(r["columns"]["key"]) + len(r["skipped"]) for r in results.values()))
+        prog.update(prog.task_ids[0], advance=sum(r["samples"] + len(r["skipped"]) for r in results.values()))
 
     def finish(res: dict[str, Any]) -> None:
         results[res["name"]] = res
-        atomic_write_bytes(job / "done" / (res["name"] + ".json"),
-                           json.dumps(res, default=str, separators=(",", ":")).encode(), fsync=fsync)
+        _write_marker(job / "done" / (res["name"] + ".arrow"), res, fsync)
         if prog is not None:
-            prog.update(prog.task_ids[0], advance=len(res["columns"]["key"]) + len(res["skipped"]))
+            prog.update(prog.task_ids[0], advance=res["samples"] + len(res["skipped"]))
 
     try:
         if workers == 1 or len(todo) <= 1:
@@ -495,37 +545,29 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
 def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]], names: list[str] | None,
               skipped: list[dict[str, str]], options: dict[str, Any], layout: str, fields: list[str],
               name: str | None, card_extra: Mapping[str, Any] | None, job: Path, fsync: bool) -> dict[str, Any]:
-    columns: dict[str, list[Any]] = {}
     shard_rows: list[dict[str, Any]] = []
     splits: dict[str, dict[str, Any]] = {}
+    codecs: dict[str, set[str]] = {}
+    count: Counter[str] = Counter()
+    patterns: Counter[str] = Counter()
+    per_class: Counter[int] = Counter()
     for p in plan:
         res = results[p["name"]]
-        cols = res["columns"]
-        n = len(cols["key"])
-        total = len(columns.get("key", ()))
-        for c in columns.keys() - cols.keys() - {"split", "shard"}:  # an extra column this shard lacks
-            columns[c].extend([None] * n)
-        for c, values in cols.items():
-            columns.setdefault(c, [None] * total).extend(values)
-        columns.setdefault("split", []).extend([p["split"]] * n)
-        columns.setdefault("shard", []).extend([p["name"]] * n)
         skipped = skipped + res["skipped"]
         for s in res["shards"]:
             shard_rows.append({**s, "split": p["split"]})
         sp = splits.setdefault(p["split"], {"samples": 0, "shards": []})
-        sp["samples"] += n
+        sp["samples"] += res["samples"]
         sp["shards"].append(p["name"])
-    members = columns["members"]
-    codecs: dict[str, set[str]] = {}
-    count: Counter[str] = Counter()
-    for p in plan:
-        for exts, k in results[p["name"]]["patterns"]:
+        for exts, k in res["patterns"]:
             for ext in exts:
                 codecs.setdefault(field_of(ext), set()).add(ext)
                 count[field_of(ext)] += k
+            patterns["+".join(sorted({field_of(e) for e in exts}))] += k
+        per_class.update(dict(res["labels"]))
+    rows = idx.concat_index([results[p["name"]]["rows"] for p in plan])
     modalities = {f: {"codecs": sorted(codecs[f]), "count": count[f]} for f in sorted(codecs)}
-    labels = [v for v in columns["label"] if v is not None]
-    num_classes = len(names) if names else (max(labels) + 1 if labels else None)
+    num_classes = len(names) if names else (max(per_class) + 1 if per_class else None)
     fingerprint = hashlib.sha256("".join(s["sha256"] for s in shard_rows).encode()).hexdigest()
     card: dict[str, Any] = {
         "format": idx.FORMAT,
@@ -537,9 +579,9 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
         "num_classes": num_classes,
         "splits": splits,
         "counts": {
-            "samples": len(members),
-            "per_class": {str(k): v for k, v in sorted(Counter(labels).items())},
-            "patterns": dict(sorted(Counter("+".join(m) for m in columns["modalities"]).items())),
+            "samples": rows.num_rows,
+            "per_class": {str(k): v for k, v in sorted(per_class.items())},
+            "patterns": dict(sorted(patterns.items())),
         },
         "options": options,
         "skipped": skipped,
@@ -548,9 +590,9 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
     }
     if card_extra:
         card.update(card_extra)
-    idx.write_index(out, columns, fsync=fsync)
+    idx.write_index(out, rows, fsync=fsync)
     idx.write_shards_table(out, shard_rows, fsync=fsync)
     idx.write_card(out, card, fsync=fsync)
     shutil.rmtree(job, ignore_errors=True)
-    return {"out": str(out), "samples": len(members), "shards": len(plan),
+    return {"out": str(out), "samples": rows.num_rows, "shards": len(plan),
             "splits": {k: v["samples"] for k, v in splits.items()}, "skipped": skipped, "fingerprint": fingerprint}
