@@ -11,6 +11,9 @@
  *       be read; meta packs two native int64 per path: (size, mtime_ns), or (-1, errno).
  *       Files under 64 KiB are read in one pass without the GIL (the shard's sha256 thread runs
  *       meanwhile), larger ones straight into their bytes object, the GIL released around each read.
+ *   sample_stats(plan, datas) -> (height, width, seconds, rate, chars) | None
+ *       The index columns mmdata.shards.mediainfo would give for PNG / JPEG images, FLAC / WAV
+ *       audio and ASCII text (seconds unrounded); None for anything else, left to the Python code.
  *   tar_members(names, datas, big=16384) -> list[bytes] | None
  *       The ustar members (512-byte header, data, zero padding to 512) of every (name, data) pair,
  *       as parts to write in order: runs of headers, small payloads and padding are laid out in
@@ -353,7 +356,130 @@ done:
     return result;
 }
 
+/* ---- sample_stats: the index columns of one sample from its members' headers ---- */
+
+static unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
+static unsigned long be32(const unsigned char *p) {
+    return (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 | (unsigned long)p[2] << 8 | p[3];
+}
+static unsigned long le32(const unsigned char *p) {
+    return (unsigned long)p[3] << 24 | (unsigned long)p[2] << 16 | (unsigned long)p[1] << 8 | p[0];
+}
+
+/* (height, width) of a PNG or baseline/progressive JPEG; 0 when not one of those or malformed */
+static int image_hw(const unsigned char *d, Py_ssize_t n, long *h, long *w) {
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 24 && memcmp(d, png, 8) == 0 && memcmp(d + 12, "IHDR", 4) == 0) {
+        *w = (long)be32(d + 16);
+        *h = (long)be32(d + 20);
+        return 1;
+    }
+    if (n >= 2 && d[0] == 0xFF && d[1] == 0xD8) {
+        Py_ssize_t i = 2;
+        while (i + 9 < n) {
+            if (d[i] != 0xFF) return 0;
+            unsigned m = d[i + 1];
+            if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+                i += 2;
+                continue;
+            }
+            unsigned seg = be16(d + i + 2);
+            if ((m >= 0xC0 && m <= 0xC3) || (m >= 0xC5 && m <= 0xC7) || (m >= 0xC9 && m <= 0xCB) ||
+                (m >= 0xCD && m <= 0xCF)) {
+                *h = (long)be16(d + i + 5);
+                *w = (long)be16(d + i + 7);
+                return 1;
+            }
+            i += 2 + seg;
+        }
+    }
+    return 0;
+}
+
+/* (seconds, rate) of a FLAC or PCM WAV file, computed as mediainfo.audio_info does; 0 otherwise */
+static int audio_sr(const unsigned char *d, Py_ssize_t n, double *seconds, long *rate) {
+    if (n >= 42 && memcmp(d, "fLaC", 4) == 0) {
+        unsigned long long v = 0;
+        for (int k = 18; k < 26; k++) v = v << 8 | d[k];
+        unsigned long long r = v >> 44, total = v & ((1ULL << 36) - 1);
+        if (r == 0) return 0;
+        *seconds = (double)total / (double)r;
+        *rate = (long)r;
+        return 1;
+    }
+    if (n >= 12 && memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WAVE", 4) == 0) {
+        Py_ssize_t i = 12;
+        unsigned long r = 0, block = 0;
+        while (i + 8 <= n) {
+            unsigned long long size = le32(d + i + 4);
+            if (memcmp(d + i, "fmt ", 4) == 0) {
+                if (i + 22 > n) return 0;
+                r = le32(d + i + 12);
+                block = (unsigned long)d[i + 20] | (unsigned long)d[i + 21] << 8;
+            } else if (memcmp(d + i, "data", 4) == 0 && r && block) {
+                unsigned long long avail = (unsigned long long)(n - i - 8);
+                if (size > avail) size = avail;
+                *seconds = (double)size / (double)block / (double)r;
+                *rate = (long)r;
+                return 1;
+            }
+            i += 8 + (Py_ssize_t)size + (Py_ssize_t)(size & 1);
+        }
+    }
+    return 0;
+}
+
+static PyObject *sample_stats(PyObject *self, PyObject *args) {
+    const char *plan;
+    Py_ssize_t plen;
+    PyObject *datas_arg;
+    if (!PyArg_ParseTuple(args, "s#O:sample_stats", &plan, &plen, &datas_arg)) return NULL;
+    PyObject *datas = PySequence_Fast(datas_arg, "sample_stats expects a sequence of bytes");
+    if (datas == NULL) return NULL;
+    if (PySequence_Fast_GET_SIZE(datas) != plen) {
+        Py_DECREF(datas);
+        PyErr_SetString(PyExc_ValueError, "sample_stats: plan and datas differ in length");
+        return NULL;
+    }
+    long h = 0, w = 0, rate = 0;
+    double seconds = 0;
+    Py_ssize_t chars = 0;
+    int has_img = 0, has_aud = 0, has_txt = 0;
+    for (Py_ssize_t i = 0; i < plen; i++) {
+        if (plan[i] == '-') continue;
+        PyObject *o = PySequence_Fast_GET_ITEM(datas, i);
+        if (!PyBytes_Check(o)) goto python;
+        const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(o);
+        Py_ssize_t n = PyBytes_GET_SIZE(o);
+        if (plan[i] == 'i') {
+            if (!image_hw(d, n, &h, &w)) goto python;
+            has_img = 1;
+        } else if (plan[i] == 'a') {
+            if (!audio_sr(d, n, &seconds, &rate)) goto python;
+            has_aud = 1;
+        } else if (plan[i] == 't') {
+            for (Py_ssize_t k = 0; k < n; k++)
+                if (d[k] & 0x80) goto python; /* not ASCII: Python decodes and counts */
+            chars = n;
+            has_txt = 1;
+        }
+    }
+    Py_DECREF(datas);
+    PyObject *none = Py_None;
+    return Py_BuildValue("(NNNNN)",
+                         has_img ? PyLong_FromLong(h) : Py_NewRef(none), has_img ? PyLong_FromLong(w) : Py_NewRef(none),
+                         has_aud ? PyFloat_FromDouble(seconds) : Py_NewRef(none),
+                         has_aud ? PyLong_FromLong(rate) : Py_NewRef(none),
+                         has_txt ? PyLong_FromSsize_t(chars) : Py_NewRef(none));
+python:
+    Py_DECREF(datas);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"sample_stats", sample_stats, METH_VARARGS,
+     "sample_stats(plan, datas) -> (height, width, seconds, rate, chars) | None; plan: one of 'i' 'a' 't' '-' per "
+     "member; None: leave it to the Python parsers (other formats, non-ASCII text, anything malformed)"},
     {"read_files", read_files, METH_O, "read_files(paths) -> (list[bytes | None], int64 pairs (size, mtime_ns) or (-1, errno))"},
     {"tar_members", tar_members, METH_VARARGS, "tar_members(names, datas, big=16384) -> list[bytes] | None (ustar members as parts)"},
     {NULL, NULL, 0, NULL},

@@ -19,6 +19,13 @@ class CorruptMedia(ValueError):
 
 def image_size(data: bytes) -> tuple[int, int]:
     """(height, width) of an image."""
+    try:
+        return _image_size(data)
+    except (struct.error, IndexError) as exc:  # a header cut short
+        raise CorruptMedia(f"truncated image header ({exc})") from exc
+
+
+def _image_size(data: bytes) -> tuple[int, int]:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
         w, h = struct.unpack(">II", data[16:24])
         return h, w
@@ -49,6 +56,13 @@ def image_size(data: bytes) -> tuple[int, int]:
 
 def audio_info(data: bytes) -> tuple[float, int]:
     """(seconds, sample rate) of an audio file."""
+    try:
+        return _audio_info(data)
+    except (struct.error, IndexError) as exc:  # a header cut short
+        raise CorruptMedia(f"truncated audio header ({exc})") from exc
+
+
+def _audio_info(data: bytes) -> tuple[float, int]:
     if data[:4] == b"fLaC" and len(data) >= 42:
         # STREAMINFO: 20 bits rate, 3 channels, 5 bps, 36 total samples
         info = data[18:26]

@@ -30,7 +30,7 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.mediainfo import CorruptMedia, audio_info, image_size
 from mmdata.shards.sources import Record, discover, read_many
-from mmdata.shards.tarwrite import TarWriter, atomic_write_bytes, file_sha256
+from mmdata.shards.tarwrite import TarWriter, _pack, atomic_write_bytes, file_sha256
 
 JOB_DIR = ".mmdata-job"
 SPLIT_ORDER = ("train", "val", "test")
@@ -137,13 +137,14 @@ _STAT_COLUMNS = ("image_height", "image_width", "audio_seconds", "audio_sample_r
 
 
 @lru_cache(maxsize=256)
-def _layout(exts: tuple[str, ...]) -> tuple[tuple[str, ...], list[str], tuple[tuple[int, str], ...]]:
+def _layout(exts: tuple[str, ...]) -> tuple[tuple[str, ...], list[str], tuple[tuple[int, str], ...], str]:
     """For one sample's sorted member extensions: (``.ext`` suffixes, modalities, (member index, kind)
-    of the members whose header feeds an index column)."""
-    kinds = ("image" if e in IMAGE_EXTS else "audio" if e in AUDIO_EXTS else "text" if e in TEXT_EXTS else None
-             for e in (x.lower() for x in exts))
+    of the members whose header feeds an index column, the same as a ``sample_stats`` plan string)."""
+    kinds = ["image" if e in IMAGE_EXTS else "audio" if e in AUDIO_EXTS else "text" if e in TEXT_EXTS else None
+             for e in (x.lower() for x in exts)]
     statted = tuple((i, k) for i, k in enumerate(kinds) if k is not None)
-    return tuple(f".{e}" for e in exts), sorted({field_of(e) for e in exts}), statted
+    plan = "".join(k[0] if k else "-" for k in kinds)
+    return tuple(f".{e}" for e in exts), sorted({field_of(e) for e in exts}), statted, plan
 
 
 _CHUNK = 64  # samples read and laid out per call: bounds memory to a chunk, not a shard
@@ -185,6 +186,7 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
     else:
         writer = TarWriter(out / task["name"], fsync=fsync, threaded_hash=task.get("hash_thread", False))
     layouts: dict[tuple[str, ...], Any] = {}
+    fast_stats = _pack.sample_stats if _pack is not None else None
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
     try:
@@ -200,7 +202,7 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
                 lay = layouts.get(exts)
                 if lay is None:
                     lay = layouts[exts] = _layout(exts)
-                suffixes, modalities, statted = lay
+                suffixes, modalities, statted, plan = lay
                 datas = [v if v.__class__ is bytes else next(reads) for v in values]
                 h = w = seconds = rate = chars = None
                 bad = None
@@ -208,6 +210,10 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
                     value = values[datas.index(None)]
                     err = meta[2 * paths.index(value) + 1]
                     bad = f"{value}: [Errno {err}] {os.strerror(err)}"
+                elif fast_stats is not None and (st := fast_stats(plan, datas)) is not None:
+                    h, w, seconds, rate, chars = st  # PNG / JPEG / FLAC / WAV / ASCII, parsed in C
+                    if seconds is not None:
+                        seconds = round(seconds, 6)
                 else:
                     for i, kind in statted:
                         data = datas[i]
