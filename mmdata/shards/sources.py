@@ -237,10 +237,14 @@ def discover_folder(root: Path, labels_from_folders: bool | None = None,
                     continue
             pending.append((i, lab))
         datas, meta = read_many([p for _, p in pending])
+        parsed: dict[bytes, int] = {}  # label files repeat a few contents: parse each once
         for j, ((i, path), data) in enumerate(zip(pending, datas)):
-            if data is None:
-                raise SourceError(f"label file {path}: cannot read ({os.strerror(meta[2 * j + 1])})")
-            labels[i] = _parse_label(data, path, names)
+            label = parsed.get(data) if data is not None else None
+            if label is None:
+                if data is None:
+                    raise SourceError(f"label file {path}: cannot read ({os.strerror(meta[2 * j + 1])})")
+                label = parsed[data] = _parse_label(data, path, names)
+            labels[i] = label
     if labels_from_folders:
         class_ids = {c: i for i, c in enumerate(class_names or ())}
         labels = [class_ids.get(source_key.split("/", 1)[0]) for source_key, _ in found_groups]
@@ -310,7 +314,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None,
     for i, raw in enumerate(rows):
         row = {rename.get(k, k): v for k, v in raw.items()}
         where = f"manifest {path.name} row {i + 1}"
-        members: dict[str, Path | bytes] = {}
+        members: dict[str, str | bytes] = {}
         first_stem = None
         for col, val in row.items():
             if col in RESERVED_COLUMNS or _is_missing(val) or val == "":
@@ -326,7 +330,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None,
                 raise SourceError(f"{where}, column {col!r}: {full.name!r} has no known media extension "
                                   f"(expected one of {sorted(KNOWN_EXTS)})")
             ext = f"{col}.npy" if parts[1].endswith("npy") else parts[1]
-            members[ext] = full
+            members[ext] = str(full)
             first_stem = first_stem or parts[0]
         text = row.get("text")
         if not _is_missing(text) and text is not None:

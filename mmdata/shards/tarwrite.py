@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import tarfile
-import threading
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 try:
     from mmdata.shards import _pack
@@ -96,42 +97,47 @@ def _writev_all(fd: int, parts: list[bytes]) -> None:
             break
 
 
-class _Hasher:
-    """sha256 of a byte stream fed in order, computed on a helper thread (or inline).
+_HASH_POOL: tuple[int, ThreadPoolExecutor] | None = None
 
-    At most ``backlog`` batches wait for the thread, so a slow hash bounds memory instead of
-    buffering the whole shard.
+
+def _hash_pool() -> ThreadPoolExecutor:
+    """One hashing thread per process, started on first use and kept (a thread start costs ~0.1 ms,
+    per shard that adds up). A forked child gets its own: the parent's thread does not exist there."""
+    global _HASH_POOL
+    if _HASH_POOL is None or _HASH_POOL[0] != os.getpid():
+        _HASH_POOL = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-sha256"))
+    return _HASH_POOL[1]
+
+
+def _update_all(digest: Any, batch: list[bytes]) -> None:
+    for part in batch:
+        digest.update(part)
+
+
+class _Hasher:
+    """sha256 of a byte stream fed in order, computed on the hashing thread (or inline).
+
+    The thread takes batches in submission order (one worker), and hashlib releases the GIL while it
+    hashes, so the writing thread goes on meanwhile. At most ``backlog`` batches wait, so a slow
+    hash bounds memory instead of buffering the whole shard.
     """
 
     def __init__(self, threaded: bool = True, backlog: int = 8) -> None:
         self._digest = hashlib.sha256()
-        self._thread: threading.Thread | None = None
-        if threaded:
-            self._queue: queue.SimpleQueue[list[bytes] | None] = queue.SimpleQueue()
-            self._slots = threading.BoundedSemaphore(backlog)
-            self._thread = threading.Thread(target=self._run, name="mmdata-sha256", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        update = self._digest.update
-        while (batch := self._queue.get()) is not None:
-            for part in batch:
-                update(part)
-            self._slots.release()
+        self._pending: deque[Future[None]] | None = deque() if threaded else None
+        self._backlog = backlog
 
     def feed(self, batch: list[bytes]) -> None:
-        if self._thread is None:
-            for part in batch:
-                self._digest.update(part)
+        if self._pending is None:
+            _update_all(self._digest, batch)
             return
-        self._slots.acquire()
-        self._queue.put(batch)
+        if len(self._pending) >= self._backlog:
+            self._pending.popleft().result()
+        self._pending.append(_hash_pool().submit(_update_all, self._digest, batch))
 
     def hexdigest(self) -> str:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+        while self._pending:
+            self._pending.popleft().result()
         return self._digest.hexdigest()
 
 

@@ -3,7 +3,7 @@
 The job is planned up front and deterministically (records sorted by key, seeded stratified split,
 shards cut by ``maxcount`` / ``maxsize``), so the same input and options give byte-identical shards
 whatever the number of workers. Shards are written atomically by worker processes; after each shard
-the parent records a *done marker* (its sha256 and index rows) under ``OUT/.mmdata-job/``. Re-running
+the parent appends a *done marker* (its sha256 and index rows) to ``OUT/.mmdata-journal``. Re-running
 an interrupted job with the same plan skips every shard whose marker and file agree, and rewrites the
 rest — nothing is duplicated or lost. The index, shards table and card are written last.
 """
@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
-import shutil
 import time
 from array import array
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import lru_cache
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +27,11 @@ from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of
 from mmdata.errors import SourceError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
+from mmdata.shards.journal import Journal
 from mmdata.shards.mediainfo import CorruptMedia, audio_info, image_size
 from mmdata.shards.sources import Record, discover, read_many
-from mmdata.shards.tarwrite import TarWriter, _pack, atomic_write_bytes, file_sha256
+from mmdata.shards.tarwrite import TarWriter, _pack, file_sha256
 
-JOB_DIR = ".mmdata-job"
 SPLIT_ORDER = ("train", "val", "test")
 LAYOUTS = ("samples", "columns")
 
@@ -354,10 +353,16 @@ def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, .
     h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
     for shard in plan:
         recs = payloads[shard["name"]]
-        # repr of str / bytes / int / None / tuples is exact and C-fast; extras are sorted first
-        if any(rec[3] for rec in recs):
+        if any(rec[3] for rec in recs):  # extras: a sorted item list, not a dict in insertion order
             recs = [(*rec[:3], sorted(rec[3].items()), *rec[4:]) for rec in recs]
-        h.update(repr((shard["name"], shard["split"], recs)).encode("utf-8", "surrogateescape"))
+        item = (shard["name"], shard["split"], recs)
+        try:
+            # marshal format 2 is a byte-exact serialisation of str / bytes / int / tuple / list (no
+            # back-references, no interning flags, so equal values give equal bytes) and ~7x faster
+            # than repr. Writing only: marshal never reads anything here.
+            h.update(marshal.dumps(item, 2))
+        except ValueError:  # a value marshal does not know (e.g. a Path from a custom source)
+            h.update(repr(item).encode("utf-8", "surrogateescape"))
         if sized:
             h.update(repr([_record_size(r) for r in shard["records"]]).encode())
     return h.hexdigest()
@@ -368,9 +373,9 @@ def _done_ok(out: Path, marker: dict[str, Any], payload: list[tuple[Any, ...]]) 
         (out / s["shard"]).is_file() and file_sha256(out / s["shard"]) == s["sha256"] for s in marker["shards"])
 
 
-def _write_marker(path: Path, res: dict[str, Any], fsync: bool) -> None:
-    """A finished shard's done marker: its index rows (Arrow IPC) with sha256, inputs digest and counts
-    in the schema metadata, written atomically."""
+def _marker_bytes(res: dict[str, Any]) -> bytes:
+    """A finished shard's done marker: its index rows (Arrow IPC) with sha256, inputs digest and
+    counts in the schema metadata."""
     import pyarrow as pa
 
     meta = json.dumps({k: v for k, v in res.items() if k != "rows"}, separators=(",", ":"))
@@ -378,18 +383,17 @@ def _write_marker(path: Path, res: dict[str, Any], fsync: bool) -> None:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, rows.schema.with_metadata({"mmdata": meta})) as w:
         w.write_table(rows)
-    atomic_write_bytes(path, sink.getvalue().to_pybytes(), fsync=fsync)
+    return sink.getvalue().to_pybytes()
 
 
-def _read_marker(path: Path) -> dict[str, Any] | None:
-    """The done marker of a shard, or None when there is none (or it cannot be read)."""
+def _read_marker(data: bytes) -> dict[str, Any] | None:
+    """A done marker back (None when it cannot be read)."""
     import pyarrow as pa
 
     try:
-        with pa.memory_map(str(path)) as f:
-            rows = pa.ipc.open_file(f).read_all()
+        rows = pa.ipc.open_file(pa.py_buffer(data)).read_all()
         meta = json.loads(rows.schema.metadata[b"mmdata"])
-    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
+    except (ValueError, KeyError, TypeError, pa.ArrowException):
         return None
     meta["rows"] = rows.replace_schema_metadata(None)
     return meta
@@ -504,18 +508,15 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     options = {"maxcount": maxcount, "maxsize": maxsize, "split": fractions, "seed": seed, "layout": layout,
                "on_error": on_error}
     out.mkdir(parents=True, exist_ok=True)
-    job = out / JOB_DIR
-    plan_id = _plan_hash(plan, payloads, options)
-    if not (job / "plan.sha").is_file() or (job / "plan.sha").read_text() != plan_id:
-        shutil.rmtree(job, ignore_errors=True)
-        (job / "done").mkdir(parents=True)
-        atomic_write_bytes(job / "plan.sha", plan_id.encode(), fsync=fsync)
-    for tmp in out.rglob("*.tar.tmp-*"):  # leftovers of a killed run
-        tmp.unlink(missing_ok=True)
+    journal = Journal(out, _plan_hash(plan, payloads, options), fsync=fsync)
+    finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
+    if journal.existed:
+        for tmp in out.rglob("*.tar.tmp-*"):  # leftovers of a killed run
+            tmp.unlink(missing_ok=True)
     results: dict[str, dict[str, Any]] = {}
     todo = []
     for shard_plan in plan:
-        done = _read_marker(job / "done" / (shard_plan["name"] + ".arrow"))
+        done = finished.get(shard_plan["name"])
         if done is not None and _done_ok(out, done, payloads[shard_plan["name"]]):
             results[shard_plan["name"]] = done
             continue
@@ -526,7 +527,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
 
     def finish(res: dict[str, Any]) -> None:
         results[res["name"]] = res
-        _write_marker(job / "done" / (res["name"] + ".arrow"), res, fsync)
+        journal.append(_marker_bytes(res))
         if prog is not None:
             prog.update(prog.task_ids[0], advance=res["samples"] + len(res["skipped"]))
 
@@ -543,14 +544,15 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                 for fut in as_completed([pool.submit(_write_task, t) for t in todo]):
                     finish(fut.result())
     finally:
+        journal.close()
         if prog is not None:
             prog.stop()
-    return _finalize(out, plan, results, names, skipped, options, layout, fields, name, card_extra, job, fsync)
+    return _finalize(out, plan, results, names, skipped, options, layout, fields, name, card_extra, journal, fsync)
 
 
 def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]], names: list[str] | None,
               skipped: list[dict[str, str]], options: dict[str, Any], layout: str, fields: list[str],
-              name: str | None, card_extra: Mapping[str, Any] | None, job: Path, fsync: bool) -> dict[str, Any]:
+              name: str | None, card_extra: Mapping[str, Any] | None, journal: Journal, fsync: bool) -> dict[str, Any]:
     shard_rows: list[dict[str, Any]] = []
     splits: dict[str, dict[str, Any]] = {}
     codecs: dict[str, set[str]] = {}
@@ -599,6 +601,6 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
     idx.write_index(out, rows, fsync=fsync)
     idx.write_shards_table(out, shard_rows, fsync=fsync)
     idx.write_card(out, card, fsync=fsync)
-    shutil.rmtree(job, ignore_errors=True)
+    journal.remove()
     return {"out": str(out), "samples": rows.num_rows, "shards": len(plan),
             "splits": {k: v["samples"] for k, v in splits.items()}, "skipped": skipped, "fingerprint": fingerprint}
