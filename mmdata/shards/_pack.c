@@ -11,6 +11,8 @@
  *       be read; meta packs two native int64 per path: (size, mtime_ns), or (-1, errno).
  *       Files under 64 KiB are read in one pass without the GIL (the shard's sha256 thread runs
  *       meanwhile), larger ones straight into their bytes object, the GIL released around each read.
+ *   list_dir(path) -> (files, folders): sorted names of a folder's regular files and sub-folders
+ *       (symbolic links followed, like os.scandir's is_file / is_dir), without a DirEntry each.
  *   sample_stats(plan, datas) -> (height, width, seconds, rate, chars) | None
  *       The index columns mmdata.shards.mediainfo would give for PNG / JPEG images, FLAC / WAV
  *       audio and ASCII text (seconds unrounded); None for anything else, left to the Python code.
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -476,7 +479,70 @@ python:
     Py_RETURN_NONE;
 }
 
+/* ---- list_dir: a folder's regular files and sub-folders (what os.scandir + is_file/is_dir give) ---- */
+
+static PyObject *list_dir(PyObject *self, PyObject *arg) {
+    PyObject *encoded = NULL;
+    if (!PyUnicode_FSConverter(arg, &encoded)) return NULL;
+    const char *path = PyBytes_AS_STRING(encoded);
+    DIR *d;
+    Py_BEGIN_ALLOW_THREADS
+    d = opendir(path);
+    Py_END_ALLOW_THREADS
+    if (d == NULL) {
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, arg);
+        Py_DECREF(encoded);
+        return NULL;
+    }
+    int dfd = dirfd(d);
+    PyObject *files = PyList_New(0), *dirs = PyList_New(0);
+    if (files == NULL || dirs == NULL) goto fail;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (e == NULL) {
+            if (errno != 0) {
+                PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, arg);
+                goto fail;
+            }
+            break;
+        }
+        const char *name = e->d_name;
+        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+        int kind = 0; /* 1 file, 2 folder, 0 neither */
+        unsigned char t = e->d_type;
+        if (t == DT_UNKNOWN || t == DT_LNK) { /* like DirEntry.is_file() / is_dir(): follow links */
+            struct stat st;
+            if (fstatat(dfd, name, &st, 0) == 0) kind = S_ISREG(st.st_mode) ? 1 : S_ISDIR(st.st_mode) ? 2 : 0;
+        } else {
+            kind = t == DT_REG ? 1 : t == DT_DIR ? 2 : 0;
+        }
+        if (kind == 0) continue;
+        PyObject *u = PyUnicode_DecodeFSDefault(name);
+        if (u == NULL || PyList_Append(kind == 1 ? files : dirs, u) < 0) {
+            Py_XDECREF(u);
+            goto fail;
+        }
+        Py_DECREF(u);
+    }
+    closedir(d);
+    Py_DECREF(encoded);
+    if (PyList_Sort(files) < 0 || PyList_Sort(dirs) < 0) {
+        Py_DECREF(files);
+        Py_DECREF(dirs);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", files, dirs);
+fail:
+    closedir(d);
+    Py_DECREF(encoded);
+    Py_XDECREF(files);
+    Py_XDECREF(dirs);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"list_dir", list_dir, METH_O, "list_dir(path) -> (sorted file names, sorted folder names); links followed"},
     {"sample_stats", sample_stats, METH_VARARGS,
      "sample_stats(plan, datas) -> (height, width, seconds, rate, chars) | None; plan: one of 'i' 'a' 't' '-' per "
      "member; None: leave it to the Python parsers (other formats, non-ASCII text, anything malformed)"},

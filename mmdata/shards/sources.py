@@ -146,6 +146,25 @@ def read_many(paths: list[Any]) -> tuple[list[bytes | None], array]:
     return datas, meta
 
 
+def _list_dir(folder: str) -> tuple[list[str], list[str]]:
+    """Sorted names of the regular files and of the sub-folders of ``folder`` (links followed)."""
+    from mmdata.shards.tarwrite import _pack
+
+    if _pack is not None:
+        return _pack.list_dir(folder)
+    files: list[str] = []
+    dirs: list[str] = []
+    with os.scandir(folder) as it:
+        for e in it:  # d_type answers is_file / is_dir without a stat on most file systems
+            if e.is_file():
+                files.append(e.name)
+            elif e.is_dir():
+                dirs.append(e.name)
+    files.sort()
+    dirs.sort()
+    return files, dirs
+
+
 def discover_folder(root: Path, labels_from_folders: bool | None = None,
                     label_names: list[str] | None = None) -> tuple[list[Record], list[str] | None, list[dict[str, str]]]:
     """Records from a folder (files sharing a stem in one directory form a sample).
@@ -169,16 +188,7 @@ def discover_folder(root: Path, labels_from_folders: bool | None = None,
     stack = [(str(root), "")]
     while stack:
         folder, rel = stack.pop()
-        files: list[str] = []
-        dirs: list[str] = []
-        with os.scandir(folder) as it:
-            for e in it:  # d_type answers is_file / is_dir without a stat on most file systems
-                if e.is_file():
-                    files.append(e.name)
-                elif e.is_dir():
-                    dirs.append(e.name)
-        files.sort()
-        dirs.sort()
+        files, dirs = _list_dir(folder)
         prefix = folder + os.sep
         stack.extend((prefix + d, rel + d + "/") for d in reversed(dirs))
         if not rel:

@@ -113,3 +113,37 @@ def test_accelerator_is_built_where_a_compiler_exists() -> None:
     if os.environ.get("MMDATA_PURE_PYTHON") == "1":
         pytest.skip("MMDATA_PURE_PYTHON=1")
     assert _pack is not None, "mmdata.shards._pack did not build; re-run `pip install -e .` and read its output"
+
+
+@needs_c
+def test_list_dir_matches_scandir(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("b.png", "a.txt", "café 1.flac"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "a.txt")
+    (tmp_path / "dirlink").symlink_to(tmp_path / "sub")
+    (tmp_path / "broken").symlink_to(tmp_path / "missing")
+    os.mkfifo(tmp_path / "fifo")
+    with os.scandir(tmp_path) as it:
+        entries = list(it)
+    expected = (sorted(e.name for e in entries if e.is_file()), sorted(e.name for e in entries if e.is_dir()))
+    assert _pack.list_dir(str(tmp_path)) == expected == (["a.txt", "b.png", "café 1.flac", "link.txt"], ["dirlink", "sub"])
+    with pytest.raises(FileNotFoundError):
+        _pack.list_dir(str(tmp_path / "missing"))
+
+
+@needs_c
+def test_sample_stats_matches_mediainfo() -> None:
+    from mmdata.shards.mediainfo import audio_info, image_size
+    from mmdata.testing import audio_bytes, image_bytes
+
+    for i in range(6):
+        for img in (image_bytes(i, fmt="png"), image_bytes(i, fmt="jpg", size=(30 + i, 41))):
+            for aud in (audio_bytes(i, fmt="flac"), audio_bytes(i, fmt="wav", seconds=0.3 + i / 7)):
+                text = f"caption {i}".encode()
+                h, w, seconds, rate, chars = _pack.sample_stats("ait", [aud, img, text])
+                assert (h, w) == image_size(img) and (seconds, rate) == audio_info(aud) and chars == len(text)
+    assert _pack.sample_stats("-t", [b"x", b"d\xc3\xa9j\xc3\xa0"]) is None  # non-ASCII text: Python decides
+    assert _pack.sample_stats("i", [b"\x89PNG\r\n\x1a\n short"]) is None  # truncated: Python raises
+    assert _pack.sample_stats("a", [b"RIFF\x00\x00\x00\x00WAVEfmt "]) is None
+    assert _pack.sample_stats("-", [b"anything"]) == (None, None, None, None, None)
