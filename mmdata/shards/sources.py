@@ -196,7 +196,8 @@ def discover_folder(root: Path, labels_from_folders: bool | None = None,
             top_files = bool(files)
         parts = [fn.rpartition(".") for fn in files]
         exts = {p[2] for p in parts}
-        if exts <= _PLAIN_EXTS and not any(p[1] == "" or "." in p[0] or not p[0] for p in parts):
+        stems = [p[0] for p in parts]  # "" when the name has no dot (or starts with the only one)
+        if exts <= _PLAIN_EXTS and "" not in stems and "." not in "/".join(stems):
             # the common case, in bulk: known lower-case extensions, stems without dots. Then the
             # files of one stem are adjacent in sorted order and their extensions are distinct.
             label_files = label_files or not exts.isdisjoint(label_exts)

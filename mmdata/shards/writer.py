@@ -303,7 +303,10 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
 
 def _inputs_update(h: Any, paths: list[Any], meta: array) -> None:
     """Feed (paths, their (size, mtime_ns) / (-1, errno) pairs) to the inputs digest ``h``."""
-    h.update(repr(paths).encode("utf-8", "surrogateescape"))
+    try:
+        h.update(marshal.dumps(paths, 2))  # byte-exact for str (see _plan_hash), ~4x faster than repr
+    except ValueError:  # e.g. Path objects from a custom source
+        h.update(repr(paths).encode("utf-8", "surrogateescape"))
     h.update(meta.tobytes())
 
 
@@ -327,9 +330,18 @@ def _current_inputs(payload: list[tuple[Any, ...]]) -> str:
     return h.hexdigest()
 
 
+_LABEL_BYTES: dict[int, bytes] = {}
+
+
 def _payload_record(r: Record) -> tuple[Any, ...]:
     """(key, source_key, label, extra, exts, values): members sorted by extension, the label as ``cls``."""
-    members = r.members if r.label is None else {**r.members, "cls": str(r.label).encode()}
+    if r.label is None:
+        members = r.members
+    else:
+        cls = _LABEL_BYTES.get(r.label)
+        if cls is None:
+            cls = _LABEL_BYTES[r.label] = str(r.label).encode()
+        members = {**r.members, "cls": cls}
     exts = tuple(sorted(members))
     return r.key, r.source_key, r.label, r.extra, exts, tuple([members[e] for e in exts])
 
