@@ -32,18 +32,18 @@ SCENARIOS = {
 }
 
 
-def _cpu(who: int) -> float:
-    r = resource.getrusage(who)
-    return r.ru_utime + r.ru_stime
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (tar; pool workers), all threads."""
+    return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
-def timed(fn, output: Path, who: int) -> tuple[float, float]:
+def timed(fn, output: Path) -> tuple[float, float]:
     """(wall, cpu) seconds of one pass; the output is deleted afterwards."""
     # start with no dirty pages: otherwise a writer is throttled for the writeback of the one before
     os.sync()
-    c0, t0 = _cpu(who), time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     fn()
-    wall, cpu = time.perf_counter() - t0, _cpu(who) - c0
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
     # Delete the output after each pass, so every pass writes into page-cache memory freed by the one
     # before. On a VM, the first touch of never-used guest memory can cost ~2.5 ms/MB (measured
     # here: 68 MB into fresh memory 168 ms, into recycled memory 14 ms), which would otherwise decide
@@ -70,15 +70,15 @@ def main() -> None:
         size = sum(p.stat().st_size for p in raw.iterdir())
         runs = {
             "tar cf": (lambda: subprocess.run(["tar", "cf", str(tmp / name / "all.tar"), "-C", str(raw), "."], check=True),
-                       tmp / name / "all.tar", resource.RUSAGE_CHILDREN),
+                       tmp / name / "all.tar"),
             **{f"mmdata shard -j {w}": ((lambda w=w: mmdata.shard(raw, tmp / name / "ds", maxcount=250, workers=w,
                                                                    progress=False)),
-                                        tmp / name / "ds", resource.RUSAGE_SELF) for w in (1, 2)},
+                                        tmp / name / "ds") for w in (1, 2)},
         }
         best: dict[str, tuple[float, float]] = {}
         for _ in range(args.passes):
-            for label, (fn, output, who) in runs.items():
-                wall, cpu = timed(fn, output, who)
+            for label, (fn, output) in runs.items():
+                wall, cpu = timed(fn, output)
                 if label not in best or wall < best[label][0]:
                     best[label] = (wall, cpu)
         print(f"\n[{name}] {n} samples = {4 * n} files, {size / 1e6:.1f} MB, best of {args.passes} interleaved passes")

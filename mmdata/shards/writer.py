@@ -14,11 +14,12 @@ import hashlib
 import json
 import marshal
 import os
+import sys
 import time
 from array import array
 from collections import Counter
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -549,10 +550,20 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                 task["hash_thread"] = True  # the sha256 runs on the core no other writer uses
                 finish(_write_task(task))
         else:
-            # Writer threads, not processes: the heavy parts of a shard (reading files in the C
-            # loop, sha256, writev) run without the GIL, and threads share warm memory instead of
-            # paying for a fork and copy-on-write. Measured on 2 cores: threads 1.2x, processes 1.0x.
-            with ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="mmdata-shard") as pool:
+            n = min(workers, len(todo))
+            if _pack is not None:
+                # Writer threads, not processes: with the C loops the heavy parts of a shard (file
+                # reads, sha256, writev) run without the GIL, and threads share warm memory instead
+                # of paying for a fork and copy-on-write. Measured on 2 cores: threads 1.2x, processes 1.0x.
+                pool: Any = ThreadPoolExecutor(max_workers=n, thread_name_prefix="mmdata-shard")
+            else:
+                # pure Python: reads hold the GIL, so threads would take turns; use processes
+                import multiprocessing as mp
+
+                # fork is cheap; after torch has started threads, spawn is the safe choice
+                ctx = mp.get_context("spawn" if "torch" in sys.modules else "fork")
+                pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+            with pool:
                 for fut in as_completed([pool.submit(_write_task, t) for t in todo]):
                     finish(fut.result())
     finally:
