@@ -87,15 +87,22 @@ def test_tar_writer_add_many_equals_add(tmp_path: Path) -> None:
     assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes() and w.summary == one
 
 
-def test_shards_identical_with_and_without_c(tmp_path: Path) -> None:
-    """`mmdata shard` writes the same bytes whether or not the C module is in use."""
-    raw = make_sample_folder(tmp_path / "raw", n=30, odd_stems=True, nested=True)
+@pytest.mark.parametrize("kind", ["mixed", "uniform"])
+def test_shards_identical_with_and_without_c(tmp_path: Path, kind: str) -> None:
+    """`mmdata shard` writes the same bytes whether or not the C module is in use: mixed samples
+    (odd stems, nested folders, missing modalities: the per-sample loop) and uniform ones (every
+    sample has the same members: the column-at-a-time path)."""
+    if kind == "mixed":
+        raw = make_sample_folder(tmp_path / "raw", n=30, odd_stems=True, nested=True)
+    else:
+        raw = make_sample_folder(tmp_path / "raw", n=150, missing=False)
     outs = {}
     for flag in ("0", "1"):
         out = tmp_path / flag / "ds"
         env = {**os.environ, "MMDATA_PURE_PYTHON": flag}
         code = (f"import mmdata, mmdata.shards.tarwrite as t; print(t.ACCELERATED); "
-                f"mmdata.shard({str(raw)!r}, {str(out)!r}, maxcount=7, split='train=0.8,val=0.2', progress=False)")
+                f"mmdata.shard({str(raw)!r}, {str(out)!r}, maxcount={7 if kind == 'mixed' else 100}, "
+                f"split='train=0.8,val=0.2', progress=False)")
         res = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
         outs[flag] = ({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()},
                       res.stdout.strip())
