@@ -27,7 +27,7 @@ def shard(
     out: OutDir,
     maxcount: Annotated[int, typer.Option(help="Max samples per shard.")] = 1000,
     maxsize: Annotated[Optional[int], typer.Option(min=1, help="Also cut shards before they exceed this many bytes (default: no limit).")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel writer processes.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel shard writers (threads; processes without the C module).")] = 1,
     split: Annotated[Optional[str], typer.Option(help="e.g. train=0.8,val=0.1,test=0.1 (stratified by label).")] = None,
     seed: Seed = 0,
     layout: Annotated[str, typer.Option(help="samples (one tar series) or columns (one series per modality).")] = "samples",
