@@ -2,8 +2,9 @@
 
 The job is planned up front and deterministically (records sorted by key, seeded stratified split,
 shards cut by ``maxcount`` / ``maxsize``), so the same input and options give byte-identical shards
-whatever the number of workers. Shards are written atomically by worker processes; after each shard
-the parent appends a *done marker* (its sha256 and index rows) to ``OUT/.mmdata-journal``. Re-running
+whatever the number of workers. Shards are written atomically by writer threads (processes without the
+C module); after each shard the main thread appends a *done marker* (its sha256 and index rows) to
+``OUT/.mmdata-journal`` (see journal.py). Re-running
 an interrupted job with the same plan skips every shard whose marker and file agree, and rewrites the
 rest — nothing is duplicated or lost. The index, shards table and card are written last.
 """
@@ -156,9 +157,9 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
     Records are processed in chunks of :data:`_CHUNK` samples: their files are read in one call,
     checked (a sample with a corrupt or unreadable member is skipped whole, or raises), and their
     members appended to the shard, so memory holds one chunk, never a whole shard.
-    The result carries the shard's index rows as columns (cheap to JSON for the done marker and to
-    turn into the Parquet index), and ``inputs``: a digest of every source file's path, size and
-    mtime, so a resumed job can tell whether a finished shard's sources changed since.
+    The result carries the shard's index rows as an Arrow table (for the journal and the Parquet
+    index), and ``inputs``: a digest of every source file's path, size and mtime, so a resumed job
+    can tell whether a finished shard's sources changed since.
     This loop is the per-file cost of sharding: keep per-member work out of it where possible.
     """
     delay = float(os.environ.get("MMDATA_TEST_SHARD_DELAY", "0") or 0)  # test-only: widen the kill window
