@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,33 +59,28 @@ def _table_bytes(table: Any) -> bytes:
     return buf.getvalue()
 
 
-class _Types(dict):  # pyarrow types by name, built on first use (pyarrow is imported lazily)
-    def __missing__(self, key: str) -> Any:
-        import pyarrow as pa
+def index_schema(names: Iterable[str] = ()) -> Any:
+    """The index's pyarrow schema: the fixed fields, then any other column in ``names`` (e.g.
+    ``aug_params``) as a string, sorted by name."""
+    import pyarrow as pa
 
-        self.update({"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
-                     "list<string>": pa.list_(pa.string()), "list<int64>": pa.list_(pa.int64())})
-        return self[key]
-
-
-_TYPES = _Types()
+    types = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
+             "list<string>": pa.list_(pa.string()), "list<int64>": pa.list_(pa.int64())}
+    extra = sorted(set(names) - {f for f, _ in INDEX_SCHEMA_FIELDS})
+    return pa.schema([(f, types[t]) for f, t in INDEX_SCHEMA_FIELDS] + [(f, pa.string()) for f in extra])
 
 
 def index_table(rows: list[dict[str, Any]] | dict[str, list[Any]]) -> Any:
-    """Build the index as a pyarrow Table with the fixed schema, from rows or from columns.
-
-    Columns not in the fixed schema (e.g. ``aug_params``) are kept as strings, sorted by name.
-    """
+    """Build the index as a pyarrow Table with :func:`index_schema`, from rows or from columns
+    (lists or pyarrow arrays)."""
     import pyarrow as pa
 
     if isinstance(rows, dict):
         columns = rows
     else:
-        names = {k for r in rows for k in r}
-        columns = {k: [r.get(k) for r in rows] for k in sorted(names)}
+        columns = {k: [r.get(k) for r in rows] for k in sorted({k for r in rows for k in r})}
     n = len(next(iter(columns.values()), ()))
-    extra = sorted(set(columns) - {f for f, _ in INDEX_SCHEMA_FIELDS})
-    schema = pa.schema([(f, _TYPES[t]) for f, t in INDEX_SCHEMA_FIELDS] + [(f, pa.string()) for f in extra])
+    schema = index_schema(columns)
     return pa.Table.from_pydict({f.name: columns.get(f.name, [None] * n) for f in schema}, schema=schema)
 
 
@@ -92,8 +88,7 @@ def concat_index(tables: list[Any]) -> Any:
     """One index table from per-shard ones (extra columns a shard lacks become nulls)."""
     import pyarrow as pa
 
-    names = sorted({n for t in tables for n in t.column_names} - {f for f, _ in INDEX_SCHEMA_FIELDS})
-    schema = pa.schema([(f, _TYPES[t]) for f, t in INDEX_SCHEMA_FIELDS] + [(f, pa.string()) for f in names])
+    schema = index_schema({n for t in tables for n in t.column_names})
     fixed = []
     for t in tables:
         for f in schema:

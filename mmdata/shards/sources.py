@@ -45,7 +45,7 @@ class Record:
     members: dict[str, str | Path | bytes] = field(default_factory=dict)
     label: int | None = None
     split: str | None = None
-    #: (size, mtime_ns) per file member, from discovery (saves re-stat'ing for planning and resume)
+    #: (size, mtime_ns) per file member, stat'ed on demand when shards are cut by ``maxsize``
     stats: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: extra string columns for the index (e.g. ``aug_params`` written by ``mmdata augment``)
     extra: dict[str, str] = field(default_factory=dict)

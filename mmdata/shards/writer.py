@@ -186,7 +186,6 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
         per_field_samples = dict.fromkeys(task["fields"], 0)
     else:
         writer = TarWriter(out / task["name"], fsync=fsync, threaded_hash=task.get("hash_thread", False))
-    layouts: dict[tuple[str, ...], Any] = {}
     fast_stats = _pack.sample_stats if _pack is not None else None
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
@@ -196,36 +195,11 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
         chunk_paths = [[v for rec in c for v in rec[5] if v.__class__ is not bytes] for c in chunks]
         for chunk, paths, (got, meta) in zip(chunks, chunk_paths, map(read_many, chunk_paths)):
             _inputs_update(inputs, paths, meta)
-            if not columns_layout and fast_stats is not None:
-                fast = _uniform_chunk(chunk, got, layouts, fast_stats)
-                if fast is not None:  # the common case, a column at a time (see _uniform_chunk)
-                    names_c, datas_c, stats_c, exts = fast
-                    n_members = len(exts)
-                    pid = patterns.get(exts)
-                    if pid is None:
-                        pid = patterns[exts] = len(counts)
-                        counts.append(0)
-                    counts[pid] += len(chunk)
-                    pattern_ids += [pid] * len(chunk)
-                    keys += [rec[0] for rec in chunk]
-                    source_keys += [rec[1] for rec in chunk]
-                    labels += [rec[2] for rec in chunk]
-                    extras += [rec[3] for rec in chunk]
-                    base = len(flat_names)
-                    offsets += range(base + n_members, base + n_members * len(chunk) + 1, n_members)
-                    flat_names += names_c
-                    flat_sizes += map(len, datas_c)
-                    stat_rows += stats_c
-                    writer.add_many(names_c, datas_c)
-                    continue
             reads = iter(got)
             chunk_names: list[str] = []
             chunk_datas: list[bytes] = []
             for key, source_key, label, extra, exts, values in chunk:
-                lay = layouts.get(exts)
-                if lay is None:
-                    lay = layouts[exts] = _layout(exts)
-                suffixes, modalities, statted, plan = lay
+                suffixes, modalities, statted, plan = _layout(exts)
                 datas = [v if v.__class__ is bytes else next(reads) for v in values]
                 h = w = seconds = rate = chars = None
                 bad = None
@@ -323,29 +297,6 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
     return {"name": task["name"], "split": task["split"], "samples": n, "skipped": skipped, "shards": results,
             "patterns": [[list(k), counts[i]] for k, i in patterns.items()], "labels": sorted(label_counts.items()),
             "inputs": inputs.hexdigest(), "rows": idx.index_table(cols)}
-
-
-def _uniform_chunk(chunk: list[tuple[Any, ...]], got: list[bytes | None], layouts: dict[tuple[str, ...], Any],
-                   fast_stats: Any) -> tuple[list[str], list[bytes], list[tuple[Any, ...]], tuple[str, ...]] | None:
-    """Members, datas and index stats of a chunk whose samples all have the same member extensions,
-    every file was read, and every header parses in C: list comprehensions instead of a loop body
-    per sample. None otherwise: the per-sample loop then handles the chunk (and its errors)."""
-    exts = chunk[0][4]
-    if None in got or any(rec[4] != exts for rec in chunk):
-        return None
-    lay = layouts.get(exts)
-    if lay is None:
-        lay = layouts[exts] = _layout(exts)
-    suffixes, _, _, plan = lay
-    reads = iter(got)
-    per_sample = [[v if v.__class__ is bytes else next(reads) for v in rec[5]] for rec in chunk]
-    stats = [fast_stats(plan, datas) for datas in per_sample]
-    if None in stats:
-        return None
-    if "a" in plan:
-        stats = [(h, w, round(sec, 6), rate, chars) for h, w, sec, rate, chars in stats]
-    names = [key + sfx for key in (rec[0] for rec in chunk) for sfx in suffixes]
-    return names, [d for datas in per_sample for d in datas], stats, exts
 
 
 def _inputs_update(h: Any, paths: list[Any], meta: array) -> None:

@@ -90,8 +90,8 @@ def test_tar_writer_add_many_equals_add(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["mixed", "uniform"])
 def test_shards_identical_with_and_without_c(tmp_path: Path, kind: str) -> None:
     """`mmdata shard` writes the same bytes whether or not the C module is in use: mixed samples
-    (odd stems, nested folders, missing modalities: the per-sample loop) and uniform ones (every
-    sample has the same members: the column-at-a-time path)."""
+    (odd stems, nested folders, missing modalities) and uniform ones (every sample has the same
+    members, bulk discovery)."""
     if kind == "mixed":
         raw = make_sample_folder(tmp_path / "raw", n=30, odd_stems=True, nested=True)
     else:
