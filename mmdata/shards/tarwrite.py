@@ -39,7 +39,7 @@ ACCELERATED = _pack is not None
 
 BLOCK = 512
 _ZEROS = bytes(BLOCK)
-_FLUSH_BYTES = 1 << 20  # write + hand to the hash thread every 1 MiB: hashing overlaps the next chunk, few GIL hand-offs
+_FLUSH_BYTES = 1 << 18  # write + hand to the hash thread every 256 KiB: only the last batch is hashed at close
 _BIG = 1 << 12  # members at least this large are hashed and written without a copy
 _IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024)
 
