@@ -16,6 +16,11 @@
  *   sample_stats(plan, datas) -> (height, width, seconds, rate, chars) | None
  *       The index columns mmdata.shards.mediainfo would give for PNG / JPEG images, FLAC / WAV
  *       audio and ASCII text (seconds unrounded); None for anything else, left to the Python code.
+ *   assemble(records, layouts, got) -> (names, datas, sizes, counts, stats) | None
+ *       The per-sample loop of the shard writer for a chunk: member names (key + suffix), payloads
+ *       (inline bytes or the next read file), sizes, members per sample and sample_stats (seconds
+ *       rounded like the index). None when any file is unreadable or any header is not one the C
+ *       parsers cover: the Python loop then handles the chunk, with its skip / raise rules.
  *   tar_members(names, datas, big=16384) -> list[bytes] | None
  *       The ustar members (512-byte header, data, zero padding to 512) of every (name, data) pair,
  *       as parts to write in order: runs of headers, small payloads and padding are laid out in
@@ -432,6 +437,53 @@ static int audio_sr(const unsigned char *d, Py_ssize_t n, double *seconds, long 
     return 0;
 }
 
+/* The stats tuple of one sample's members (items[i] for plan[i]); Py_None when the C parsers do not
+ * cover it (the caller then leaves it to Python); NULL on a Python error. round_seconds: round the
+ * audio seconds to 6 decimals with Python's own round(), as the index stores them. */
+static PyObject *stats_of(const char *plan, Py_ssize_t plen, PyObject **items, int round_seconds) {
+    long h = 0, w = 0, rate = 0;
+    double seconds = 0;
+    Py_ssize_t chars = 0;
+    int has_img = 0, has_aud = 0, has_txt = 0;
+    for (Py_ssize_t i = 0; i < plen; i++) {
+        if (plan[i] == '-') continue;
+        PyObject *o = items[i];
+        if (!PyBytes_Check(o)) Py_RETURN_NONE;
+        const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(o);
+        Py_ssize_t n = PyBytes_GET_SIZE(o);
+        if (plan[i] == 'i') {
+            if (!image_hw(d, n, &h, &w)) Py_RETURN_NONE;
+            has_img = 1;
+        } else if (plan[i] == 'a') {
+            if (!audio_sr(d, n, &seconds, &rate)) Py_RETURN_NONE;
+            has_aud = 1;
+        } else if (plan[i] == 't') {
+            for (Py_ssize_t k = 0; k < n; k++)
+                if (d[k] & 0x80) Py_RETURN_NONE; /* not ASCII: Python decodes and counts */
+            chars = n;
+            has_txt = 1;
+        }
+    }
+    PyObject *sec = Py_None;
+    if (has_aud) {
+        sec = PyFloat_FromDouble(seconds);
+        if (sec == NULL) return NULL;
+        if (round_seconds) {
+            PyObject *r = PyObject_CallMethod(sec, "__round__", "i", 6);
+            Py_DECREF(sec);
+            if (r == NULL) return NULL;
+            sec = r;
+        }
+    } else {
+        Py_INCREF(sec);
+    }
+    PyObject *none = Py_None;
+    return Py_BuildValue("(NNNNN)", has_img ? PyLong_FromLong(h) : Py_NewRef(none),
+                         has_img ? PyLong_FromLong(w) : Py_NewRef(none), sec,
+                         has_aud ? PyLong_FromLong(rate) : Py_NewRef(none),
+                         has_txt ? PyLong_FromSsize_t(chars) : Py_NewRef(none));
+}
+
 static PyObject *sample_stats(PyObject *self, PyObject *args) {
     const char *plan;
     Py_ssize_t plen;
@@ -444,39 +496,85 @@ static PyObject *sample_stats(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "sample_stats: plan and datas differ in length");
         return NULL;
     }
-    long h = 0, w = 0, rate = 0;
-    double seconds = 0;
-    Py_ssize_t chars = 0;
-    int has_img = 0, has_aud = 0, has_txt = 0;
-    for (Py_ssize_t i = 0; i < plen; i++) {
-        if (plan[i] == '-') continue;
-        PyObject *o = PySequence_Fast_GET_ITEM(datas, i);
-        if (!PyBytes_Check(o)) goto python;
-        const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(o);
-        Py_ssize_t n = PyBytes_GET_SIZE(o);
-        if (plan[i] == 'i') {
-            if (!image_hw(d, n, &h, &w)) goto python;
-            has_img = 1;
-        } else if (plan[i] == 'a') {
-            if (!audio_sr(d, n, &seconds, &rate)) goto python;
-            has_aud = 1;
-        } else if (plan[i] == 't') {
-            for (Py_ssize_t k = 0; k < n; k++)
-                if (d[k] & 0x80) goto python; /* not ASCII: Python decodes and counts */
-            chars = n;
-            has_txt = 1;
-        }
+    PyObject *out = stats_of(plan, plen, PySequence_Fast_ITEMS(datas), 0);
+    Py_DECREF(datas);
+    return out;
+}
+
+/* ---- assemble: a chunk of samples' members, sizes and index stats in one call ---- */
+
+static PyObject *assemble(PyObject *self, PyObject *args) {
+    PyObject *records, *layouts, *got;
+    if (!PyArg_ParseTuple(args, "O!O!O!:assemble", &PyList_Type, &records, &PyList_Type, &layouts, &PyList_Type, &got))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(records), g = 0, ng = PyList_GET_SIZE(got);
+    if (PyList_GET_SIZE(layouts) != n) {
+        PyErr_SetString(PyExc_ValueError, "assemble: records and layouts differ in length");
+        return NULL;
     }
-    Py_DECREF(datas);
-    PyObject *none = Py_None;
-    return Py_BuildValue("(NNNNN)",
-                         has_img ? PyLong_FromLong(h) : Py_NewRef(none), has_img ? PyLong_FromLong(w) : Py_NewRef(none),
-                         has_aud ? PyFloat_FromDouble(seconds) : Py_NewRef(none),
-                         has_aud ? PyLong_FromLong(rate) : Py_NewRef(none),
-                         has_txt ? PyLong_FromSsize_t(chars) : Py_NewRef(none));
+    PyObject *names = PyList_New(0), *datas = PyList_New(0), *sizes = PyList_New(0), *counts = PyList_New(0),
+             *stats = PyList_New(0), *result = NULL;
+    PyObject *members[64];
+    if (!names || !datas || !sizes || !counts || !stats) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *rec = PyList_GET_ITEM(records, i), *lay = PyList_GET_ITEM(layouts, i);
+        if (!PyTuple_Check(rec) || PyTuple_GET_SIZE(rec) < 6 || !PyTuple_Check(lay) || PyTuple_GET_SIZE(lay) < 4) {
+            PyErr_SetString(PyExc_TypeError, "assemble: records are payload tuples, layouts _layout() tuples");
+            goto done;
+        }
+        PyObject *key = PyTuple_GET_ITEM(rec, 0), *values = PyTuple_GET_ITEM(rec, 5);
+        PyObject *suffixes = PyTuple_GET_ITEM(lay, 0), *plan_obj = PyTuple_GET_ITEM(lay, 3);
+        Py_ssize_t m = PyTuple_Check(values) ? PyTuple_GET_SIZE(values) : -1;
+        Py_ssize_t plen;
+        const char *plan = PyUnicode_Check(plan_obj) ? PyUnicode_AsUTF8AndSize(plan_obj, &plen) : NULL;
+        if (m < 0 || m > 64 || plan == NULL || plen != m || !PyTuple_Check(suffixes) || PyTuple_GET_SIZE(suffixes) != m) {
+            PyErr_Clear();
+            result = Py_NewRef(Py_None); /* unusual: leave the chunk to Python */
+            goto done;
+        }
+        for (Py_ssize_t j = 0; j < m; j++) {
+            PyObject *v = PyTuple_GET_ITEM(values, j);
+            if (!PyBytes_Check(v)) {
+                if (g >= ng) goto python;
+                v = PyList_GET_ITEM(got, g++);
+                if (!PyBytes_Check(v)) goto python; /* a file that could not be read */
+            }
+            members[j] = v;
+        }
+        PyObject *st = stats_of(plan, m, members, 1);
+        if (st == NULL) goto done;
+        if (st == Py_None) {
+            Py_DECREF(st);
+            goto python;
+        }
+        int bad = PyList_Append(stats, st) < 0;
+        Py_DECREF(st);
+        if (bad) goto done;
+        for (Py_ssize_t j = 0; j < m; j++) {
+            PyObject *name = PyUnicode_Concat(key, PyTuple_GET_ITEM(suffixes, j));
+            PyObject *size = PyLong_FromSsize_t(PyBytes_GET_SIZE(members[j]));
+            bad = name == NULL || size == NULL || PyList_Append(names, name) < 0 || PyList_Append(sizes, size) < 0 ||
+                  PyList_Append(datas, members[j]) < 0;
+            Py_XDECREF(name);
+            Py_XDECREF(size);
+            if (bad) goto done;
+        }
+        PyObject *cnt = PyLong_FromSsize_t(m);
+        bad = cnt == NULL || PyList_Append(counts, cnt) < 0;
+        Py_XDECREF(cnt);
+        if (bad) goto done;
+    }
+    result = PyTuple_Pack(5, names, datas, sizes, counts, stats);
+    goto done;
 python:
-    Py_DECREF(datas);
-    Py_RETURN_NONE;
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(names);
+    Py_XDECREF(datas);
+    Py_XDECREF(sizes);
+    Py_XDECREF(counts);
+    Py_XDECREF(stats);
+    return result;
 }
 
 /* ---- list_dir: a folder's regular files and sub-folders (what os.scandir + is_file/is_dir give) ---- */
@@ -542,6 +640,9 @@ fail:
 }
 
 static PyMethodDef methods[] = {
+    {"assemble", assemble, METH_VARARGS,
+     "assemble(records, layouts, got) -> (names, datas, sizes, members per sample, stats) | None; None: a "
+     "file was unreadable or a header is not for the C parsers, leave the chunk to the Python loop"},
     {"list_dir", list_dir, METH_O, "list_dir(path) -> (sorted file names, sorted folder names); links followed"},
     {"sample_stats", sample_stats, METH_VARARGS,
      "sample_stats(plan, datas) -> (height, width, seconds, rate, chars) | None; plan: one of 'i' 'a' 't' '-' per "

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,7 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
     else:
         writer = TarWriter(out / task["name"], fsync=fsync, threaded_hash=task.get("hash_thread", False))
     fast_stats = _pack.sample_stats if _pack is not None else None
+    assemble = _pack.assemble if _pack is not None else None
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
     try:
@@ -195,6 +197,34 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
         chunk_paths = [[v for rec in c for v in rec[5] if v.__class__ is not bytes] for c in chunks]
         for chunk, paths, (got, meta) in zip(chunks, chunk_paths, map(read_many, chunk_paths)):
             _inputs_update(inputs, paths, meta)
+            done = assemble(chunk, [_layout(rec[4]) for rec in chunk], got) if assemble is not None else None
+            if done is not None:  # the C loop took the whole chunk (no unreadable file, known headers)
+                names_c, datas_c, sizes_c, counts_c, stats_c = done
+                for rec in chunk:
+                    pid = patterns.get(rec[4])
+                    if pid is None:
+                        pid = patterns[rec[4]] = len(counts)
+                        counts.append(0)
+                    counts[pid] += 1
+                    pattern_ids.append(pid)
+                keys += [rec[0] for rec in chunk]
+                source_keys += [rec[1] for rec in chunk]
+                labels += [rec[2] for rec in chunk]
+                extras += [rec[3] for rec in chunk]
+                offsets += list(accumulate(counts_c, initial=offsets[-1]))[1:]
+                flat_names += names_c
+                flat_sizes += sizes_c
+                stat_rows += stats_c
+                if columns_layout:
+                    members_c = iter(zip(names_c, datas_c))
+                    for rec in chunk:
+                        for ext in rec[4]:
+                            writers[field_of(ext)].add(*next(members_c))
+                        for fieldname in _layout(rec[4])[1]:
+                            per_field_samples[fieldname] += 1
+                else:
+                    writer.add_many(names_c, datas_c)
+                continue
             reads = iter(got)
             chunk_names: list[str] = []
             chunk_datas: list[bytes] = []

@@ -13,6 +13,7 @@ import pytest
 
 from mmdata.shards import tarwrite
 from mmdata.shards.sources import read_many, read_source
+from mmdata.shards.mediainfo import audio_info, image_size
 from mmdata.shards.tarwrite import TarWriter, member_header, write_tar
 from mmdata.testing import make_sample_folder
 
@@ -87,22 +88,23 @@ def test_tar_writer_add_many_equals_add(tmp_path: Path) -> None:
     assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes() and w.summary == one
 
 
-@pytest.mark.parametrize("kind", ["mixed", "uniform"])
+@pytest.mark.parametrize("kind", ["mixed", "uniform", "columns"])
 def test_shards_identical_with_and_without_c(tmp_path: Path, kind: str) -> None:
     """`mmdata shard` writes the same bytes whether or not the C module is in use: mixed samples
     (odd stems, nested folders, missing modalities) and uniform ones (every sample has the same
     members, bulk discovery)."""
-    if kind == "mixed":
-        raw = make_sample_folder(tmp_path / "raw", n=30, odd_stems=True, nested=True)
-    else:
+    if kind == "uniform":
         raw = make_sample_folder(tmp_path / "raw", n=150, missing=False)
+    else:
+        raw = make_sample_folder(tmp_path / "raw", n=30, odd_stems=True, nested=True)
+    layout = "columns" if kind == "columns" else "samples"
     outs = {}
     for flag in ("0", "1"):
         out = tmp_path / flag / "ds"
         env = {**os.environ, "MMDATA_PURE_PYTHON": flag}
         code = (f"import mmdata, mmdata.shards.tarwrite as t; print(t.ACCELERATED); "
-                f"mmdata.shard({str(raw)!r}, {str(out)!r}, maxcount={7 if kind == 'mixed' else 100}, "
-                f"split='train=0.8,val=0.2', progress=False)")
+                f"mmdata.shard({str(raw)!r}, {str(out)!r}, maxcount={100 if kind == 'uniform' else 7}, "
+                f"split='train=0.8,val=0.2', layout={layout!r}, progress=False)")
         res = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
         outs[flag] = ({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()},
                       res.stdout.strip())
@@ -144,7 +146,6 @@ def test_list_dir_matches_scandir(tmp_path: Path) -> None:
 
 @needs_c
 def test_sample_stats_matches_mediainfo() -> None:
-    from mmdata.shards.mediainfo import audio_info, image_size
     from mmdata.testing import audio_bytes, image_bytes
 
     for i in range(6):
@@ -157,3 +158,21 @@ def test_sample_stats_matches_mediainfo() -> None:
     assert _pack.sample_stats("i", [b"\x89PNG\r\n\x1a\n short"]) is None  # truncated: Python raises
     assert _pack.sample_stats("a", [b"RIFF\x00\x00\x00\x00WAVEfmt "]) is None
     assert _pack.sample_stats("-", [b"anything"]) == (None, None, None, None, None)
+
+
+@needs_c
+def test_assemble_matches_the_python_loop_or_declines() -> None:
+    from mmdata.shards.writer import _layout
+    from mmdata.testing import audio_bytes, image_bytes
+
+    recs = [(f"k{i}", f"k{i}", i % 3, {}, ("cls", "flac", "png", "txt"), (str(i % 3).encode(), f"a{i}", f"i{i}", f"t{i}"))
+            for i in range(5)]
+    got = [x for i in range(5) for x in (audio_bytes(i, fmt="wav"), image_bytes(i), f"caption {i}".encode())]
+    names, datas, sizes, counts, stats = _pack.assemble(recs, [_layout(r[4]) for r in recs], got)
+    assert names[:4] == ["k0.cls", "k0.flac", "k0.png", "k0.txt"] and counts == [4] * 5
+    assert datas[4:8] == [b"1", *got[3:6]] and sizes == [len(d) for d in datas]
+    sec, rate = audio_info(got[0])
+    assert stats[0] == (*image_size(got[1]), round(sec, 6), rate, len(b"caption 0"))
+    lays = [_layout(r[4]) for r in recs]
+    assert _pack.assemble(recs, lays, [*got[:-1], None]) is None  # an unreadable file: Python decides
+    assert _pack.assemble(recs, lays, [*got[:-1], "é".encode()]) is None  # non-ASCII text: Python counts
