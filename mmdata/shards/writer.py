@@ -187,7 +187,6 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
         per_field_samples = dict.fromkeys(task["fields"], 0)
     else:
         writer = TarWriter(out / task["name"], fsync=fsync, threaded_hash=task.get("hash_thread", False))
-    fast_stats = _pack.sample_stats if _pack is not None else None
     assemble = _pack.assemble if _pack is not None else None
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
@@ -199,95 +198,34 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
             _inputs_update(inputs, paths, meta)
             done = assemble(chunk, [_layout(rec[4]) for rec in chunk], got) if assemble is not None else None
             if done is not None:  # the C loop took the whole chunk (no unreadable file, known headers)
-                names_c, datas_c, sizes_c, counts_c, stats_c = done
-                for rec in chunk:
-                    pid = patterns.get(rec[4])
-                    if pid is None:
-                        pid = patterns[rec[4]] = len(counts)
-                        counts.append(0)
-                    counts[pid] += 1
-                    pattern_ids.append(pid)
-                keys += [rec[0] for rec in chunk]
-                source_keys += [rec[1] for rec in chunk]
-                labels += [rec[2] for rec in chunk]
-                extras += [rec[3] for rec in chunk]
-                offsets += list(accumulate(counts_c, initial=offsets[-1]))[1:]
-                flat_names += names_c
-                flat_sizes += sizes_c
-                stat_rows += stats_c
-                if columns_layout:
-                    members_c = iter(zip(names_c, datas_c))
-                    for rec in chunk:
-                        for ext in rec[4]:
-                            writers[field_of(ext)].add(*next(members_c))
-                        for fieldname in _layout(rec[4])[1]:
-                            per_field_samples[fieldname] += 1
-                else:
-                    writer.add_many(names_c, datas_c)
-                continue
-            reads = iter(got)
-            chunk_names: list[str] = []
-            chunk_datas: list[bytes] = []
-            for key, source_key, label, extra, exts, values in chunk:
-                suffixes, modalities, statted, plan = _layout(exts)
-                datas = [v if v.__class__ is bytes else next(reads) for v in values]
-                h = w = seconds = rate = chars = None
-                bad = None
-                if None in datas:  # unreadable file (errno in place of the mtime)
-                    value = values[datas.index(None)]
-                    err = meta[2 * paths.index(value) + 1]
-                    bad = f"{value}: [Errno {err}] {os.strerror(err)}"
-                elif fast_stats is not None and (st := fast_stats(plan, datas)) is not None:
-                    h, w, seconds, rate, chars = st  # PNG / JPEG / FLAC / WAV / ASCII, parsed in C
-                    if seconds is not None:
-                        seconds = round(seconds, 6)
-                else:
-                    for i, kind in statted:
-                        data = datas[i]
-                        try:
-                            if kind == "image":
-                                h, w = image_size(data)
-                            elif kind == "audio":
-                                seconds, rate = audio_info(data)
-                                seconds = round(seconds, 6)
-                            else:
-                                chars = len(data) if data.isascii() else len(data.decode("utf-8"))
-                        except UnicodeDecodeError as exc:
-                            bad = f"{exts[i] if values[i].__class__ is bytes else values[i]}: text is not UTF-8 ({exc})"
-                            break
-                        except CorruptMedia as exc:
-                            bad = f"{exts[i] if values[i].__class__ is bytes else values[i]}: {exc}"
-                            break
-                if bad is not None:
-                    if raise_errors:
-                        raise SourceError(f"sample {source_key!r}: {bad}")
-                    skipped.append({"source": source_key, "reason": bad})
-                    continue
-                names = [key + x for x in suffixes]
-                keys.append(key)
-                source_keys.append(source_key)
-                flat_names += names
-                flat_sizes += map(len, datas)
-                offsets.append(len(flat_names))
-                labels.append(label)
-                pid = patterns.get(exts)
+                kept = chunk
+            else:
+                kept, done = _assemble_python(chunk, got, paths, meta, raise_errors, skipped)
+            names_c, datas_c, sizes_c, counts_c, stats_c = done
+            for rec in kept:
+                pid = patterns.get(rec[4])
                 if pid is None:
-                    pid = patterns[exts] = len(counts)
+                    pid = patterns[rec[4]] = len(counts)
                     counts.append(0)
                 counts[pid] += 1
                 pattern_ids.append(pid)
-                stat_rows.append((h, w, seconds, rate, chars))
-                extras.append(extra)
-                if columns_layout:
-                    for fieldname in modalities:
+            keys += [rec[0] for rec in kept]
+            source_keys += [rec[1] for rec in kept]
+            labels += [rec[2] for rec in kept]
+            extras += [rec[3] for rec in kept]
+            offsets += list(accumulate(counts_c, initial=offsets[-1]))[1:]
+            flat_names += names_c
+            flat_sizes += sizes_c
+            stat_rows += stats_c
+            if columns_layout:
+                members_c = iter(zip(names_c, datas_c))
+                for rec in kept:
+                    for ext in rec[4]:
+                        writers[field_of(ext)].add(*next(members_c))
+                    for fieldname in _layout(rec[4])[1]:
                         per_field_samples[fieldname] += 1
-                    for name, ext, data in zip(names, exts, datas):
-                        writers[field_of(ext)].add(name, data)
-                else:
-                    chunk_names += names
-                    chunk_datas += datas
-            if not columns_layout:
-                writer.add_many(chunk_names, chunk_datas)
+            else:
+                writer.add_many(names_c, datas_c)
         if columns_layout:
             results = []
             for fieldname, tw in writers.items():
@@ -327,6 +265,65 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
     return {"name": task["name"], "split": task["split"], "samples": n, "skipped": skipped, "shards": results,
             "patterns": [[list(k), counts[i]] for k, i in patterns.items()], "labels": sorted(label_counts.items()),
             "inputs": inputs.hexdigest(), "rows": idx.index_table(cols)}
+
+
+def _assemble_python(chunk: list[tuple[Any, ...]], got: list[bytes | None], paths: list[Any], meta: array,
+                     raise_errors: bool, skipped: list[dict[str, str]]) -> tuple[list[tuple[Any, ...]], tuple[list, ...]]:
+    """What ``_pack.assemble`` returns, for the samples of a chunk that are whole, plus those samples.
+
+    A sample with an unreadable file or a corrupt member is skipped (appended to ``skipped``) or, with
+    ``raise_errors``, raises a SourceError naming it. Headers the C parsers know are read in C when
+    the module is built; the rest by :mod:`mmdata.shards.mediainfo`.
+    """
+    fast_stats = _pack.sample_stats if _pack is not None else None
+    kept: list[tuple[Any, ...]] = []
+    names_c: list[str] = []
+    datas_c: list[bytes] = []
+    counts_c: list[int] = []
+    stats_c: list[tuple[Any, ...]] = []
+    reads = iter(got)
+    for rec in chunk:
+        key, source_key, _, _, exts, values = rec
+        suffixes, _, statted, plan = _layout(exts)
+        datas = [v if v.__class__ is bytes else next(reads) for v in values]
+        h = w = seconds = rate = chars = None
+        bad = None
+        if None in datas:  # unreadable file (errno in place of the mtime)
+            value = values[datas.index(None)]
+            err = meta[2 * paths.index(value) + 1]
+            bad = f"{value}: [Errno {err}] {os.strerror(err)}"
+        elif fast_stats is not None and (st := fast_stats(plan, datas)) is not None:
+            h, w, seconds, rate, chars = st  # PNG / JPEG / FLAC / WAV / ASCII, parsed in C
+            if seconds is not None:
+                seconds = round(seconds, 6)
+        else:
+            for i, kind in statted:
+                data = datas[i]
+                try:
+                    if kind == "image":
+                        h, w = image_size(data)
+                    elif kind == "audio":
+                        seconds, rate = audio_info(data)
+                        seconds = round(seconds, 6)
+                    else:
+                        chars = len(data) if data.isascii() else len(data.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    bad = f"{exts[i] if values[i].__class__ is bytes else values[i]}: text is not UTF-8 ({exc})"
+                    break
+                except CorruptMedia as exc:
+                    bad = f"{exts[i] if values[i].__class__ is bytes else values[i]}: {exc}"
+                    break
+        if bad is not None:
+            if raise_errors:
+                raise SourceError(f"sample {source_key!r}: {bad}")
+            skipped.append({"source": source_key, "reason": bad})
+            continue
+        kept.append(rec)
+        names_c += [key + x for x in suffixes]
+        datas_c += datas
+        counts_c.append(len(datas))
+        stats_c.append((h, w, seconds, rate, chars))
+    return kept, (names_c, datas_c, [len(d) for d in datas_c], counts_c, stats_c)
 
 
 def _inputs_update(h: Any, paths: list[Any], meta: array) -> None:
