@@ -12,7 +12,6 @@ Both write the mixed target as ``batch["label_b"]`` (the partner's label) and ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
