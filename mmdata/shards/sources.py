@@ -178,7 +178,6 @@ def discover_folder(root: Path, labels_from_folders: bool | None = None,
     root = Path(root)
     if not root.is_dir():
         raise SourceError(f"source {root} is not a folder or a manifest ({', '.join(MANIFEST_SUFFIXES)})")
-    known = KNOWN_EXTS
     label_exts = LABEL_EXTS
     found_groups: list[tuple[str, dict[str, str]]] = []  # (source key, {ext: path}) in walk order
     skipped: list[dict[str, str]] = []
@@ -207,18 +206,11 @@ def discover_folder(root: Path, labels_from_folders: bool | None = None,
             continue
         groups: dict[str, dict[str, str]] = {}
         for fn in files:
-            stem, _, ext = fn.rpartition(".")
-            if ext not in known:
-                ext = ext.lower()
-            if not stem or ext not in known:
+            named = split_name(fn)
+            if named is None:
                 skipped.append({"source": rel + fn, "reason": "unknown extension"})
                 continue
-            if ext == "npy" and "." in stem:
-                parts = split_name(fn)
-                if parts is None:
-                    skipped.append({"source": rel + fn, "reason": "unknown extension"})
-                    continue
-                stem, ext = parts
+            stem, ext = named
             members = groups.get(stem)
             if members is None:
                 members = groups[stem] = {}
