@@ -4,7 +4,10 @@
 a C compiler still installs mmdata, which then uses the pure-Python code that writes the same bytes.
 """
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
-setup(ext_modules=[Extension("mmdata.shards._pack", ["mmdata/shards/_pack.c"], optional=True,
+# cli/ installs as mmdata.cli (package-dir mapping): a top-level "cli" package could clash in site-packages.
+setup(packages=[*find_packages(include=["mmdata", "mmdata.*"]), "mmdata.cli"],
+      package_dir={"mmdata.cli": "cli"},
+      ext_modules=[Extension("mmdata.shards._pack", ["mmdata/shards/_pack.c"], optional=True,
                              extra_compile_args=["-O2"])])

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import JsonFlag, console, print_json
+from mmdata.cli.common import JsonFlag, console, print_json
 
 
 def _print_summary(s: dict, out: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import DataDir, JsonFlag, OutDir, Seed, console, print_json
+from mmdata.cli.common import DataDir, JsonFlag, OutDir, Seed, console, print_json
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import OutDir, Seed, console
+from mmdata.cli.common import OutDir, Seed, console
 
 app = typer.Typer(help="Embedded datasets (built offline).", no_args_is_help=True)
 DATASETS = {"avdigits": "10 digits: sklearn handwriting images + espeak-ng speech (speaker-disjoint) + partial text clues"}

@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from cli import ablate, augment, datasets, shards, train
+from mmdata.cli import ablate, augment, datasets, shards, train
 
 app = typer.Typer(
     name="mmdata",

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import DataDir, JsonFlag, OutDir, Seed, console, print_json
+from mmdata.cli.common import DataDir, JsonFlag, OutDir, Seed, console, print_json
 
 
 def _columns(spec: list[str] | None) -> dict[str, str] | None:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import DataDir, JsonFlag, Seed, console, print_json
+from mmdata.cli.common import DataDir, JsonFlag, Seed, console, print_json
 
 
 def train(

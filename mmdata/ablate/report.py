@@ -12,7 +12,7 @@ import numpy as np
 
 from mmdata.ablate.design import Ablation
 from mmdata.ablate.stats import DELTA, compare, min_p
-from mmdata.shards.tarwrite import atomic_write_bytes
+from mmdata.io import atomic_write_bytes
 
 PRIMARY = "test_accuracy"
 #: metric -> (label, scale to reporting units, higher is better)

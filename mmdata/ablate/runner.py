@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from mmdata.ablate.design import Ablation, load_ablation
-from mmdata.shards.tarwrite import atomic_write_bytes
+from mmdata.io import atomic_write_bytes
 
 METRIC_COLUMNS = ("test_accuracy", "test_macro_f1", "test_nll", "test_ece")
 

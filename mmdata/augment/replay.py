@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmdata.shards.tarwrite import atomic_write_bytes
+from mmdata.io import atomic_write_bytes
 
 
 def log_rows(key: str, log: Sequence[Mapping[str, Any]], epoch: int = 0) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mmdata.errors import ShardError
-from mmdata.shards.tarwrite import atomic_write_bytes
+from mmdata.io import atomic_write_bytes
 
 CARD = "dataset.json"
 INDEX = "index.parquet"

@@ -28,6 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+
+
 try:
     from mmdata.shards import _pack
 except ImportError:  # no C compiler when installed: the pure-Python path writes the same bytes
@@ -273,25 +275,3 @@ def write_tar(path: str | Path, members: Iterable[tuple[str, bytes]], *, fsync: 
             w.add(name, data)
     assert w.summary is not None
     return w.summary
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write a small file atomically (temp file in the same folder, fsync unless told not to, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        if fsync:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)

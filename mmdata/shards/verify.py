@@ -7,7 +7,7 @@ from typing import Any
 
 from mmdata.shards import index as idx
 from mmdata.shards.tario import iter_members, open_shard
-from mmdata.shards.tarwrite import file_sha256
+from mmdata.io import file_sha256
 
 
 def _count_members(path: Path) -> int:

@@ -33,7 +33,8 @@ from mmdata.shards import index as idx
 from mmdata.shards.journal import Journal
 from mmdata.shards.mediainfo import CorruptMedia, audio_info, image_size
 from mmdata.shards.sources import Record, discover, read_many
-from mmdata.shards.tarwrite import TarWriter, _pack, file_sha256
+from mmdata.io import file_sha256
+from mmdata.shards.tarwrite import TarWriter, _pack
 
 SPLIT_ORDER = ("train", "val", "test")
 LAYOUTS = ("samples", "columns")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from cli.main import main
+from mmdata.cli.main import main
 
 if __name__ == "__main__":
     main(["train", *sys.argv[1:]])

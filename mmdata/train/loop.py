@@ -211,7 +211,7 @@ def _write_outputs(out: Path, metrics: dict[str, Any], model: torch.nn.Module, t
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mmdata.shards.tarwrite import atomic_write_bytes
+    from mmdata.io import atomic_write_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import mmdata
-from cli.main import app
+from mmdata.cli.main import app
 from mmdata.errors import RecipeError
 from mmdata.shards import index as idx
 from mmdata.testing import make_sample_folder

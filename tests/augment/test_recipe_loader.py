@@ -59,7 +59,7 @@ def test_recipe_error_at_cli_has_no_traceback(tmp_path: Path, ds: Path) -> None:
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("image:\n  - {op: hflip, p: 2}\n")
-    res = subprocess.run([sys.executable, "-m", "cli.main", "preview", str(ds), "--recipe", str(bad), "--out", str(tmp_path / "g.png")],
+    res = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "preview", str(ds), "--recipe", str(bad), "--out", str(tmp_path / "g.png")],
                          capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert res.returncode == 2 and "image[0].p" in res.stderr and "Traceback" not in res.stderr
 

@@ -79,7 +79,7 @@ def test_generate_limit_and_cli(tmp_path: Path) -> None:
     assert len(g["records"]) == 20
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from mmdata.cli.main import app
 
     res = CliRunner().invoke(app, ["datasets", "build", "avdigits", str(tmp_path / "av")])
     assert res.exit_code == 0 and "1797 samples" in " ".join(res.output.split())  # rich may wrap long paths

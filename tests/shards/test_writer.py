@@ -161,7 +161,7 @@ def test_resume_after_killed_job(tmp_path: Path) -> None:
     raw = make_sample_folder(tmp_path / "raw", n=16)
     out = tmp_path / "ds"
     env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.6"}
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "shard", str(raw), str(out), "--maxcount", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "mmdata.cli.main", "shard", str(raw), str(out), "--maxcount", "2"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
     deadline = time.time() + 60
     while time.time() < deadline and len(list(out.glob("train-*.tar"))) < 2:
@@ -228,7 +228,7 @@ def test_columns_layout_and_add_modality(tmp_path: Path) -> None:
 
 
 def test_cli_shard_inspect_verify(tmp_path: Path) -> None:
-    from cli.main import app
+    from mmdata.cli.main import app
 
     raw = make_sample_folder(tmp_path / "raw", n=8)
     runner = CliRunner()
@@ -269,6 +269,6 @@ def test_verify_missing_and_truncated(tmp_path: Path) -> None:
 
 
 def test_cli_error_is_one_line(tmp_path: Path) -> None:
-    res = subprocess.run([sys.executable, "-m", "cli.main", "shard", str(tmp_path / "nope"), str(tmp_path / "o")],
+    res = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "shard", str(tmp_path / "nope"), str(tmp_path / "o")],
                          capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr

@@ -61,7 +61,7 @@ def test_label_noise_flips_the_stated_fraction() -> None:
 def test_train_cli(tmp_path: Path, small: Path) -> None:
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from mmdata.cli.main import app
 
     res = CliRunner().invoke(app, ["train", str(small), "--fusion", "gated", "--epochs", "1", "--out", str(tmp_path / "o"), "--json"])
     assert res.exit_code == 0, res.output
