@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ class FusionModel(nn.Module):
     """
 
     def __init__(self, modalities: Sequence[str], fusion: str, classes: int, d: int = 64, image_channels: int = 1,
-                 image_hw: tuple[int, int] = (16, 16)) -> None:
+                 image_hw: tuple[int, int] = (16, 16), fusion_args: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         bad = [m for m in modalities if m not in MODALITIES]
         if bad or not modalities:
@@ -46,7 +47,11 @@ class FusionModel(nn.Module):
             for m in self.mods:
                 self.encoders[m] = enc[m]()
         low_dims = {"image": image_channels * image_hw[0] * image_hw[1], "audio": 2 * N_MELS, "text": BAG}
-        self.fusion = FUSIONS[fusion](self.mods, d, classes, low_dims)
+        args = dict(fusion_args or {})
+        unknown = sorted(set(args) - set(FUSIONS[fusion].options))
+        if unknown:
+            raise MMDataError(f"--fusion-arg {unknown}: fusion {fusion!r} accepts {list(FUSIONS[fusion].options) or 'no arguments'}")
+        self.fusion = FUSIONS[fusion](self.mods, d, classes, low_dims, **args)
 
     def inputs(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(model inputs by modality, presence by modality) on the model's device."""
