@@ -82,7 +82,9 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           epochs: int = 15, seed: int = 0, recipe: Any = None, out: str | Path | None = None, batch_size: int = 64,
           lr: float = 2e-3, weight_decay: float = 1e-4, optimizer: str = "adamw", device: str = "cpu",
           label_noise: float = 0.0, threads: int | None = None, eval_robustness: bool = True,
-          progress: bool = False) -> dict[str, Any]:
+          progress: bool = False, fusion_args: dict[str, Any] | None = None, pretrain: str | None = None,
+          pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None, probe: bool = False,
+          label_fraction: float = 1.0) -> dict[str, Any]:
     """Train the reference fusion model on a dataset folder; returns (and writes) the metrics.
 
     Args:
@@ -98,6 +100,11 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         label_noise: fraction of training labels flipped (a planted harmful control for ablations).
         threads: torch intra-op threads (None: leave as is).
         eval_robustness: also compute missing-modality and corruption robustness.
+        fusion_args: options of the fusion (``hierarchical``: ``order``; ``two_tower``: ``towers``,
+            ``interaction``; docs/fusions.md).
+        pretrain, pretrain_epochs, pretrain_args, probe, label_fraction: cross-modal pre-training before the
+            supervised epochs, a linear probe on frozen encoders, and the fraction of training labels
+            used (:func:`mmdata.train.contrastive.prepare`; docs/crossmodal.md).
 
     Returns:
         ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "robustness": {...}, "best_epoch", ...}``.
@@ -124,14 +131,20 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     val = _load_split(data, "val", modalities)
     test = _load_split(data, "test", modalities)
     img_shape = tuple(test["image"].shape[1:]) if "image" in test else (1, 16, 16)
-    model = FusionModel(modalities, fusion, classes, image_channels=img_shape[0], image_hw=img_shape[1:]).to(dev)
+    model = FusionModel(modalities, fusion, classes, image_channels=img_shape[0], image_hw=img_shape[1:],
+                        fusion_args=fusion_args).to(dev)
+    from mmdata.train.contrastive import prepare  # cross-modal hook: pre-training, probe, labelled subset
+
+    prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
+                   label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                   recipe=recipe, device=dev, progress=progress and rank == 0)
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model)
     opt = (torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay) if optimizer == "adamw"
            else torch.optim.SGD(model.parameters(), lr=lr * 50, momentum=0.9, weight_decay=weight_decay))
     loader = mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, device=dev, augment_on="device",
-                           cache=True, modalities=[*modalities, "label"])
+                           cache=True, modalities=[*modalities, "label"], balance=prep.balance)
     seen_dir = os.environ.get("MMDATA_RECORD_SEEN")
     best = (-1.0, -1, None)
     history = []
@@ -183,15 +196,18 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         "history": history,
         "config": {"fusion": fusion, "modalities": list(modalities), "epochs": epochs, "seed": seed, "batch_size": batch_size,
                    "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "label_noise": label_noise,
-                   "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world},
+                   "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world,
+                   "fusion_args": fusion_args or {}, **prep.config},
         "n_params": sum(p.numel() for p in model.parameters()),
         "data_fingerprint": card.get("fingerprint"),
+        **prep.metrics(),
     }
     if eval_robustness:
         metrics["robustness"] = robustness(model, test, modalities, classes, seed=seed)
     metrics["wall_s"] = time.perf_counter() - t0
     if out is not None:
         _write_outputs(Path(out), metrics, model, test, logits)
+        prep.save(out)
     if world > 1:
         torch.distributed.destroy_process_group()
     return metrics
