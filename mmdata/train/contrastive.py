@@ -243,27 +243,25 @@ def embed_all(model: ContrastiveModel, batch: Batch, chunk: int = 512) -> tuple[
     return {m: torch.cat(v) for m, v in zs.items()}, {m: torch.cat(v) for m, v in ps.items()}
 
 
-def _rank_parts(sim: torch.Tensor, groups: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _rank_parts(sim: torch.Tensor, match: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per query: candidates scored strictly above the best match (g), candidates tied with it (e,
     itself included) and matches among the tied (s)."""
-    if groups is None:
-        same = torch.eye(sim.shape[0], sim.shape[1], dtype=torch.bool)
-    else:
-        same = groups[:, None] == groups[None, :]
-    target = sim.masked_fill(~same, float("-inf")).max(1).values[:, None]
+    if match is None:
+        match = torch.eye(sim.shape[0], sim.shape[1], dtype=torch.bool)
+    target = sim.masked_fill(~match, float("-inf")).max(1).values[:, None]
     above = sim > target + TIES
     tied = ~above & (sim >= target - TIES)
-    return above.sum(1).double(), tied.sum(1).double(), (tied & same).sum(1).double()
+    return above.sum(1).double(), tied.sum(1).double(), (tied & match).sum(1).double()
 
 
-def ranks(sim: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
+def ranks(sim: torch.Tensor, match: torch.Tensor | None = None) -> torch.Tensor:
     """Expected rank (1 = best) of each query's first match among the candidates.
 
-    ``sim[i, j]``: score of candidate j for query i; the match of query i is candidate i. With
-    ``groups`` (class-level retrieval) any candidate of the query's group is a match. Ties are
-    broken at random and the rank is its expectation (``g + (e + 1) / (s + 1)`` for ``g`` candidates
-    above, ``e`` tied of which ``s`` match): identical candidates (repeated captions) are
-    indistinguishable, and a collapsed embedding scores chance, not perfect.
+    ``sim[i, j]``: score of candidate j for query i. ``match[i, j]``: whether candidate j is a right
+    answer for query i (default: the diagonal, j == i; :func:`class_match` for class level). Ties
+    are broken at random and the rank is its expectation (``g + (e + 1) / (s + 1)`` for ``g``
+    candidates above, ``e`` tied of which ``s`` match), so a collapsed embedding scores chance, not
+    perfect.
 
     Example:
         >>> ranks(torch.tensor([[0.9, 0.1], [0.8, 0.2]])).tolist()
@@ -271,39 +269,66 @@ def ranks(sim: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor
         >>> ranks(torch.tensor([[0.5, 0.5], [0.5, 0.5]])).tolist()
         [1.5, 1.5]
     """
-    g, e, s = _rank_parts(sim, groups)
+    g, e, s = _rank_parts(sim, match)
     return g + (e + 1) / (s + 1)
 
 
-def recall_at(sim: torch.Tensor, k: int, groups: torch.Tensor | None = None) -> torch.Tensor:
+def recall_at(sim: torch.Tensor, k: int, match: torch.Tensor | None = None) -> torch.Tensor:
     """Per query, the probability that a match is among the top ``k`` (random tie-breaking)."""
-    g, e, s = _rank_parts(sim, groups)
-    j = (k - g).clamp(min=0)
-    j = torch.minimum(j, e)
+    g, e, s = _rank_parts(sim, match)
+    j = torch.minimum((k - g).clamp(min=0), e)
     # P(no match in the first j of the e tied) = C(e - s, j) / C(e, j), hypergeometric
     miss = torch.where(j > e - s, torch.zeros_like(j),
                        torch.exp(_lchoose(e - s, j.clamp(max=(e - s).clamp(min=0))) - _lchoose(e, j)))
     return 1 - miss
 
 
+def class_match(labels: torch.Tensor) -> torch.Tensor:
+    """``match`` for class-level retrieval: candidates of the query's class are right answers."""
+    return labels[:, None] == labels[None, :]
+
+
+def identical(batch: Batch, mods: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Per modality, an (N, N) bool matrix of rows with identical content (pixels, samples, token ids).
+
+    Retrieval counts an identical copy of the partner as the partner: avdigits repeats its clue
+    captions, and no embedding can tell two copies of one caption apart.
+    """
+    import hashlib
+
+    field = {"image": "image", "audio": "audio", "text": "tokens"}
+    out: dict[str, torch.Tensor] = {}
+    for m in mods:
+        if field[m] not in batch:
+            out[m] = torch.eye(len(batch), dtype=torch.bool)
+            continue
+        x = batch[field[m]].detach().cpu().contiguous()
+        digests = [hashlib.blake2b(x[i].numpy().tobytes(), digest_size=16).digest() for i in range(len(batch))]
+        ids = {d: i for i, d in enumerate(dict.fromkeys(digests))}
+        code = torch.tensor([ids[d] for d in digests])
+        out[m] = code[:, None] == code[None, :]
+    return out
+
+
 def _lchoose(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return torch.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1)
 
 
-def recall_stats(sim: torch.Tensor, groups: torch.Tensor | None = None) -> dict[str, float]:
+def recall_stats(sim: torch.Tensor, match: torch.Tensor | None = None) -> dict[str, float]:
     """R@1, R@5 (fractions of queries) and the median rank of a query-by-candidate score matrix."""
-    return {"R@1": float(recall_at(sim, 1, groups).mean()), "R@5": float(recall_at(sim, 5, groups).mean()),
-            "median_rank": float(ranks(sim, groups).quantile(0.5))}
+    return {"R@1": float(recall_at(sim, 1, match).mean()), "R@5": float(recall_at(sim, 5, match).mean()),
+            "median_rank": float(ranks(sim, match).quantile(0.5))}
 
 
 def retrieval(z: dict[str, torch.Tensor], present: dict[str, torch.Tensor], labels: torch.Tensor | None = None,
-              mods: Sequence[str] | None = None) -> dict[str, Any]:
+              mods: Sequence[str] | None = None, same: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """Cross-modal retrieval per pair and direction over the rows where both modalities are present.
 
-    Instance level (the CLIP metric: the sample's own partner must be retrieved) and, with
-    ``labels``, class level (any candidate of the query's class counts: on label-paired data such as
-    avdigits the partner is only one of the equally good same-class candidates). ``chance`` gives
-    what random scores achieve.
+    Instance level (the CLIP metric: the sample's own partner must come back; with ``same`` from
+    :func:`identical`, an identical copy of the partner — or the partner of an identical copy of the
+    query — counts too) and, with ``labels``, class level (any candidate of the query's class counts:
+    on label-paired data such as avdigits the partner is only one of many equally good same-class
+    candidates). ``chance`` gives what random scores achieve.
 
     Returns:
         ``{"image-audio": {"n": N, "instance": {"image->audio": {"R@1", "R@5", "median_rank"},
@@ -316,14 +341,17 @@ def retrieval(z: dict[str, torch.Tensor], present: dict[str, torch.Tensor], labe
         if n < 2:
             continue
         sim = z[a][rows] @ z[b][rows].T
-        entry: dict[str, Any] = {"n": n, "instance": {f"{a}->{b}": recall_stats(sim),
-                                                      f"{b}->{a}": recall_stats(sim.T)}}
-        entry["chance"] = {"instance": {"R@1": 1 / n, "R@5": min(5, n) / n, "median_rank": (n + 1) / 2}}
+        match = torch.eye(n, dtype=torch.bool)
+        if same is not None:
+            match = match | same[a][rows][:, rows] | same[b][rows][:, rows]
+        entry: dict[str, Any] = {"n": n, "instance": {f"{a}->{b}": recall_stats(sim, match),
+                                                      f"{b}->{a}": recall_stats(sim.T, match.T)}}
+        flat = torch.zeros(n, n)  # every candidate tied: random ranking, i.e. chance
+        entry["chance"] = {"instance": recall_stats(flat, match)}
         if labels is not None and bool((labels[rows] >= 0).all()):
-            y = labels[rows]
-            entry["class"] = {f"{a}->{b}": recall_stats(sim, y), f"{b}->{a}": recall_stats(sim.T, y)}
-            counts = torch.bincount(y).double()
-            entry["chance"]["class"] = {"R@1": float((counts[y] / n).mean())}
+            cm = class_match(labels[rows])
+            entry["class"] = {f"{a}->{b}": recall_stats(sim, cm), f"{b}->{a}": recall_stats(sim.T, cm)}
+            entry["chance"]["class"] = recall_stats(flat, cm)
         out[pair_key(a, b)] = entry
     return out
 
@@ -435,7 +463,7 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
     if eval_split is not None:
         ev = split_batch(data, eval_split, net.mods)
         z, p = embed_all(net, ev)
-        pre.retrieval = retrieval(z, p, ev["label"] if "label" in ev else None, net.mods)
+        pre.retrieval = retrieval(z, p, ev["label"] if "label" in ev else None, net.mods, identical(ev, net.mods))
     pre.config["wall_s"] = time.perf_counter() - t0
     return pre
 

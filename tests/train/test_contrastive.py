@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from mmdata.errors import MMDataError
-from mmdata.train.contrastive import (ContrastiveModel, labelled_balance, load, pretrain_encoders, pretrain_options,
-                                      ranks, recall_at, retrieval)
+from mmdata.train.contrastive import (ContrastiveModel, class_match, identical, labelled_balance, load, pretrain_encoders,
+                                      pretrain_options, ranks, recall_at, retrieval)
 from mmdata.train.model import FusionModel
 
 MODS = ["image", "audio", "text"]
@@ -49,7 +49,7 @@ def test_infonce_uses_only_rows_where_both_modalities_are_present() -> None:
     none = {m: torch.zeros(6, dtype=torch.bool) for m in MODS}
     zero, per0 = net.loss(z, none)
     zero.backward()
-    assert float(zero) == 0.0 and per0 == {}
+    assert float(zero.detach()) == 0.0 and per0 == {}
 
 
 def test_same_class_candidates_leave_the_denominator() -> None:
@@ -85,13 +85,28 @@ def test_ranks_and_recall_break_ties_at_random_in_expectation() -> None:
     assert ranks(sim).tolist() == [1.0, 1.5, 3.0]
     assert recall_at(sim, 1).tolist() == [1.0, 0.5, 0.0]
     # class level: any candidate of the query's group is a match
-    assert ranks(sim, torch.tensor([0, 1, 0])).tolist() == [1.0, 1.5, 1.0]
+    assert ranks(sim, class_match(torch.tensor([0, 1, 0]))).tolist() == [1.0, 1.5, 1.0]
     # a collapsed embedding (every score equal) is at chance, not perfect
     flat = torch.ones(10, 10)
     assert recall_at(flat, 1).mean().item() == pytest.approx(0.1) and recall_at(flat, 5).mean().item() == pytest.approx(0.5)
     assert ranks(flat).median().item() == pytest.approx(5.5)
-    groups = torch.tensor([0] * 5 + [1] * 5)
+    groups = class_match(torch.tensor([0] * 5 + [1] * 5))
     assert recall_at(flat, 1, groups).mean().item() == pytest.approx(0.5)  # half the candidates share the class
+
+
+def test_identical_content_counts_as_the_partner() -> None:
+    from mmdata import Sample, collate
+
+    b = collate([Sample(f"k{i}", {"text": t}) for i, t in enumerate(["an odd number", "An odd number.", "a prime number"])])
+    same = identical(b, ["text"])["text"]
+    assert same.tolist() == [[True, True, False], [True, True, False], [False, False, True]]  # same tokens
+    z = {"image": F.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), dim=1),
+         "text": F.normalize(torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), dim=1)}
+    pres = {m: torch.ones(3, dtype=torch.bool) for m in z}
+    plain = retrieval(z, pres)["image-text"]["instance"]["image->text"]["R@1"]
+    dup = retrieval(z, pres, same={"image": torch.eye(3, dtype=torch.bool), "text": same})["image-text"]
+    assert plain == pytest.approx(2 / 3) and dup["instance"]["image->text"]["R@1"] == pytest.approx(1.0)
+    assert dup["chance"]["instance"]["R@1"] == pytest.approx((2 / 3 + 2 / 3 + 1 / 3) / 3)
 
 
 def test_retrieval_reports_every_pair_and_direction_with_chance() -> None:
