@@ -75,7 +75,8 @@ def test_audit_cli_table_json_and_png(spatial_model: tuple[Path, Path], tmp_path
 def test_alignment_columns_for_the_ablation_report(spatial_model: tuple[Path, Path]) -> None:
     data, model = spatial_model
     cols = alignment_columns(data, {"seed": 0, "image": [{"op": "hflip", "p": 1.0}]}, model, seed=2)
-    assert set(cols) == {"align_cos_delta_image_text", "align_r1_delta_image_text", "align_cos_delta", "align_r1_delta"}
+    assert set(cols) == {"align_cos_delta_image_text", "align_r1_delta_image_text", "align_auc_delta_image_text",
+                         "align_cos_delta", "align_r1_delta", "align_auc_delta"}
     assert cols["align_cos_delta_image_text"] < -0.05 and cols["align_cos_delta"] == cols["align_cos_delta_image_text"]
     assert set(alignment_columns(data, None, model).values()) == {0.0}  # a baseline without augmentation
     # a dropped modality leaves its pairs out (kept < 1) instead of scoring them as disagreement
