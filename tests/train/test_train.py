@@ -37,6 +37,9 @@ def test_train_outputs_and_determinism(tmp_path: Path, small: Path) -> None:
     assert len(curve["levels"]) == len(curve["accuracy"]) and 0 <= curve["auc"] <= 1
     m = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert m["test"] == a["test"] and m["data_fingerprint"]
+    assert m["classes"]["names"][:2] == ["zero", "one"] and set(m["per_class"]["test"]) == set(m["classes"]["names"])
+    assert m["inputs"]["image_size"] == [16, 16] and m["inputs"]["sample_rate"] == 8000 and m["cache"]["train"]
+    assert m["samples"]["test"] == {"samples": 40, "labelled": 40, "unlabelled": 0}
     preds = pq.read_table(tmp_path / "a" / "predictions.parquet").to_pydict()
     assert len(preds["key"]) == 40 and set(preds) >= {"key", "label", "pred", "prob_label", "probs"}
     state = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
@@ -68,6 +71,19 @@ def test_train_cli(tmp_path: Path, small: Path) -> None:
     assert json.loads(res.output)["config"]["fusion"] == "gated"
     res = CliRunner().invoke(app, ["train", str(small), "--fusion", "nope", "--epochs", "1"])
     assert res.exit_code != 0
+    res = CliRunner().invoke(app, ["train", str(small), "--fusion", "early", "--epochs", "1", "--image-size", "24", "--cache", "false",
+                                   "--weight-decay", "0", "--no-robustness", "--threads", "1", "-j", "1"])
+    assert res.exit_code == 0, res.output
+    for shown in ("10 classes (zero, one", "24x24", "given", "8000 Hz mono", "test, per class", "streamed"):
+        assert shown in res.output, shown
+
+
+def test_ddp_entry_does_not_import_the_cli() -> None:
+    code = ("import sys, mmdata.train.__main__ as m; ns = m.parser().parse_args(['d', '--image-size', '48x64', '--cache', 'false']); "
+            "assert ns.image_size == [48, 64] and ns.cache is False, ns; "
+            "bad = [k for k in sys.modules if k == 'cli' or k.startswith(('cli.', 'mmdata.cli', 'typer'))]; assert not bad, bad")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
 
 
 def test_ddp_two_processes_each_sample_once(tmp_path: Path, small: Path) -> None:
