@@ -105,3 +105,33 @@ def test_ddp_two_processes_each_sample_once(tmp_path: Path, small: Path) -> None
     single = train(small, fusion="concat", epochs=3, seed=1, threads=1, eval_robustness=False)
     assert ddp["config"]["world_size"] == 2
     assert abs(ddp["test"]["accuracy"] - single["test"]["accuracy"]) < 0.2  # same quality, different batching
+
+
+def test_label_outside_the_cards_classes_names_the_sample(tmp_path: Path, small: Path) -> None:
+    import shutil
+
+    from mmdata.errors import MMDataError
+
+    ds = tmp_path / "ds"
+    shutil.copytree(small, ds)
+    card = json.loads((ds / "dataset.json").read_text())
+    card["num_classes"], card["label_names"] = 9, card["label_names"][:9]  # the digit 9 is now outside the classes
+    (ds / "dataset.json").write_text(json.dumps(card))
+    with pytest.raises(MMDataError, match=r"label outside the card's 9 classes 0\.\.8: .*\(source '.*'\): 9"):
+        train(ds, epochs=1, threads=1)
+
+
+def test_cache_budget_decides_what_is_streamed(small: Path) -> None:
+    from mmdata.train.config import IndexStats, decoded_bytes
+    from mmdata.train.loop import setup
+
+    st = IndexStats(small)
+    size = {s: decoded_bytes(st, s, ["image", "audio", "text"]) / 2**20 for s in ("train", "val", "test")}
+    assert size["train"] > size["val"] + size["test"] > 0
+    assert setup(small, threads=1).cache == {"train": True, "val": True, "test": True}
+    budget = size["val"] + size["test"] + 0.01  # train does not fit; val and test together do
+    assert setup(small, threads=1, cache_budget_mb=budget).cache == {"train": False, "val": True, "test": True}
+    assert setup(small, threads=1, cache=False).cache == {"train": False, "val": False, "test": False}
+    m = train(small, epochs=2, seed=1, threads=1, cache=False, eval_robustness=False, modalities=["image", "text"])
+    assert m["cache"] == {"train": False, "val": False, "test": False}
+    assert m["history"][1]["train_loss"] < m["history"][0]["train_loss"] and m["samples"]["test"]["labelled"] == 40
