@@ -135,3 +135,11 @@ def test_cache_budget_decides_what_is_streamed(small: Path) -> None:
     m = train(small, epochs=2, seed=1, threads=1, cache=False, eval_robustness=False, modalities=["image", "text"])
     assert m["cache"] == {"train": False, "val": False, "test": False}
     assert m["history"][1]["train_loss"] < m["history"][0]["train_loss"] and m["samples"]["test"]["labelled"] == 40
+
+
+def test_early_fusion_is_sized_from_the_configured_input(small: Path) -> None:
+    """Issue 10 defect 4: the model was sized from the (padded) test images, so `--fusion early` with a
+    recipe that resizes training images crashed (`mat1 and mat2 shapes cannot be multiplied`)."""
+    rec = {"image": [{"op": "random_resized_crop", "p": 1.0, "size": [24, 24], "scale": [0.5, 1.0], "ratio": [0.75, 1.333]}]}
+    m = train(small, fusion="early", epochs=1, recipe=rec, threads=1, eval_robustness=False, modalities=["image", "text"])
+    assert m["inputs"]["image_size"] == [16, 16] and 0 <= m["test"]["accuracy"] <= 1
