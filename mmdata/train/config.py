@@ -160,14 +160,15 @@ def _channels(st: IndexStats, rows: list[int], given: int | None) -> tuple[int, 
         if given not in (1, 3):
             raise MMDataError(f"channels must be 1 (greyscale) or 3 (RGB), got {given}")
         return given, "given", True
-    if st.values("image_channels", rows):
-        seen = Counter(int(c) for c in st.values("image_channels", rows))
-        c = 1 if set(seen) == {1} else 3
-        return c, f"image channels {dict(sorted(seen.items()))}", not (st.known("image_channels", rows) and set(seen) == {c})
+    # the mode says more than the channel count (a palette image has one channel and decodes to RGB)
     if st.values("image_mode", rows):
         modes = Counter(str(m) for m in st.values("image_mode", rows))
         c = 1 if set(modes) <= GREY_MODES else 3
         return c, f"image modes {dict(sorted(modes.items()))}", not (st.known("image_mode", rows) and set(modes) == {("L", "RGB")[c == 3]})
+    if st.values("image_channels", rows):
+        seen = Counter(int(c) for c in st.values("image_channels", rows))
+        c = 1 if set(seen) == {1} else 3
+        return c, f"image channels {dict(sorted(seen.items()))}", True
     # an index without channel columns: look at a few decoded images, and convert anyway (a no-op where equal)
     from mmdata.shards.reader import open_dataset
 
