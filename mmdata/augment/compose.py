@@ -27,6 +27,7 @@ class Composite(Op):
     ``{"chosen": [child positions, ascending]}``."""
 
     section = ""
+    tolerance = "as each child's"
 
     def __init__(self, p: float = 1.0, where: str | None = None, ops: Sequence[dict[str, Any]] | None = None, **kw: Any) -> None:
         where = where or f"{self.section}.{self.name}"

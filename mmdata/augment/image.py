@@ -217,8 +217,9 @@ class RandomResizedCrop(ImageOp):
     """
 
     section, name = "image", "random_resized_crop"
-    PARAMS = {"size": Param("size", [32, 32], 1, 8192), "scale": Param("range", [0.08, 1.0], 0.0, 1.0),
-              "ratio": Param("range", [0.75, 1.3333333333333333], 0.01, 100.0)}
+    PARAMS = {"size": Param("size", [32, 32], 1, 8192, doc="output [height, width]"),
+              "scale": Param("range", [0.08, 1.0], 0.0, 1.0, doc="crop area as a fraction of the image [min, max]"),
+              "ratio": Param("range", [0.75, 1.3333333333333333], 0.01, 100.0, doc="crop aspect ratio (width / height) [min, max]")}
     tolerance = "max abs difference <= 2 uint8 levels"
     legacy_always_applies = True
 
@@ -290,8 +291,9 @@ class RandomCrop(ImageOp):
     when the ``p`` draw fails. Exact agreement."""
 
     section, name = "image", "random_crop"
-    PARAMS = {"size": Param("size", [32, 32], 1, 8192), "padding": Param("int", 0, 0, 4096),
-              "fill": Param("int", 0, 0, 255)}
+    PARAMS = {"size": Param("size", [32, 32], 1, 8192, doc="output [height, width]"),
+              "padding": Param("int", 0, 0, 4096, doc="pixels padded on every side before cropping"),
+              "fill": Param("int", 0, 0, 255, doc="value of padded pixels")}
     legacy_always_applies = True
 
     def _padded(self, sample: Any) -> tuple[int, int]:
@@ -345,8 +347,9 @@ class Cutout(ImageOp):
     Exact agreement."""
 
     section, name = "image", "cutout"
-    PARAMS = {"num_holes": Param("irange", [1, 1], 1, 64), "size": Param("range", [0.1, 0.3], 0.0, 1.0),
-              "fill": Param("int", 0, 0, 255)}
+    PARAMS = {"num_holes": Param("irange", [1, 1], 1, 64, doc="number of rectangles [min, max]"),
+              "size": Param("range", [0.1, 0.3], 0.0, 1.0, doc="each side as a fraction of the image side [min, max]"),
+              "fill": Param("int", 0, 0, 255, doc="value of erased pixels")}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         _, H, W = sample["image"].shape
@@ -396,7 +399,8 @@ class BrightnessContrast(ImageOp):
     """``x * (1 + contrast) + brightness * 255``; agreement within 1 uint8 level (rounding)."""
 
     section, name = "image", "brightness_contrast"
-    PARAMS = {"brightness": Param("range", [-0.2, 0.2], -1.0, 1.0), "contrast": Param("range", [-0.2, 0.2], -1.0, 10.0)}
+    PARAMS = {"brightness": Param("range", [-0.2, 0.2], -1.0, 1.0, doc="added brightness as a fraction of 255 [min, max]"),
+              "contrast": Param("range", [-0.2, 0.2], -1.0, 10.0, doc="contrast change: pixels are scaled by 1 + this [min, max]")}
     tolerance = "max abs difference <= 1 uint8 level"
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
@@ -419,7 +423,7 @@ class GaussianNoise(ImageOp):
     comes from the device generator with the same seed (equal in distribution, not bitwise)."""
 
     section, name = "image", "gaussian_noise"
-    PARAMS = {"std": Param("range", [0.02, 0.1], 0.0, 1.0)}
+    PARAMS = {"std": Param("range", [0.02, 0.1], 0.0, 1.0, doc="noise standard deviation as a fraction of 255 [min, max]")}
     tolerance = "max abs difference <= 1 uint8 level on CPU (rounding); same distribution on CUDA"
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
@@ -455,7 +459,8 @@ class Rotate(ImageOp):
     """
 
     section, name = "image", "rotate"
-    PARAMS = {"limit": Param("float", 10.0, 0.0, 180.0), "fill": Param("int", 0, 0, 255)}
+    PARAMS = {"limit": Param("float", 10.0, 0.0, 180.0, doc="largest angle in degrees (drawn in [-limit, limit])"),
+              "fill": Param("int", 0, 0, 255, doc="value of pixels rotated in from outside")}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         return {"angle": float(rng.uniform(-self.limit, self.limit))}

@@ -59,7 +59,7 @@ class MixUp(BatchOp):
     """Mix images and audio of row i with row perm[i] using lam ~ Beta(alpha, alpha) (per row)."""
 
     section, name = "batch", "mixup"
-    PARAMS = {"alpha": Param("float", 0.2, 1e-3, 100.0)}
+    PARAMS = {"alpha": Param("float", 0.2, 1e-3, 100.0, doc="Beta(alpha, alpha) concentration of the mixing weight")}
 
     def draw_batch(self, rng: np.random.Generator, batch: Batch) -> dict[str, Any]:
         d = super().draw_batch(rng, batch)
@@ -83,7 +83,7 @@ class MixGen(BatchOp):
     """MixGen: image_i = lam*image_i + (1-lam)*image_perm[i]; text_i = text_i + " " + text_perm[i]."""
 
     section, name = "batch", "mixgen"
-    PARAMS = {"lam": Param("float", 0.5, 0.0, 1.0)}
+    PARAMS = {"lam": Param("float", 0.5, 0.0, 1.0, doc="weight of the sample's own image and label")}
 
     def draw_batch(self, rng: np.random.Generator, batch: Batch) -> dict[str, Any]:
         d = super().draw_batch(rng, batch)
