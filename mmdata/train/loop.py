@@ -46,7 +46,7 @@ import torch.nn.functional as F
 
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
-from mmdata.train.config import IndexStats, InputSpec, decoded_bytes, derive_inputs
+from mmdata.train.config import IndexStats, InputSpec, decoded_bytes, derive_inputs, with_normalize
 from mmdata.train.evaluate import evaluate, labels_of
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
@@ -150,6 +150,7 @@ class Run:
     data: Path
     config: dict[str, Any]
     spec: InputSpec
+    normalize: dict[str, list[dict[str, Any]]]
     classes: int
     names: list[str]
     samples: dict[str, dict[str, int]]
@@ -241,17 +242,18 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay) if optimizer == "adamw"
         else torch.optim.SGD(model.parameters(), lr=lr * 50, momentum=0.9, weight_decay=weight_decay))
     fields = [*modalities, "label"]
-    loaders = {"train": mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, device=dev,
+    full, norm = with_normalize(recipe, spec)
+    loaders = {"train": mmdata.loader(data, batch_size, recipe=full, split="train", seed=seed, device=dev,
                                       augment_on="device", cache=plan["train"], modalities=fields, num_workers=num_workers)}
     for split in ("val", "test"):
         reader = {"partition": False} if world > 1 else {}  # rank 0 evaluates the whole split
-        loaders[split] = mmdata.loader(data, batch_size, split=split, device=dev, shuffle=False, cache=plan[split],
-                                       modalities=fields, num_workers=num_workers, **reader)
+        loaders[split] = mmdata.loader(data, batch_size, recipe=full, split=split, stage="eval", device=dev,
+                                       cache=plan[split], modalities=fields, num_workers=num_workers, **reader)
     cfg = {"fusion": fusion, "modalities": modalities, "seed": seed, "batch_size": batch_size, "lr": lr,
            "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev), "threads": threads,
            "num_workers": num_workers, "cache": cache, "cache_budget_mb": cache_budget_mb,
            "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world, **config}
-    run = Run(data=Path(data), config=cfg, spec=spec, classes=classes, names=names, samples=samples, cache=plan,
+    run = Run(data=Path(data), config=cfg, spec=spec, normalize=norm, classes=classes, names=names, samples=samples, cache=plan,
               rank=rank, world=world, device=dev, model=model, net=net, opt=opt, loaders=loaders, card=card,
               progress=progress, t0=t0)
     run.say(f"{data}: {classes} classes ({', '.join(names)})\n"
@@ -406,6 +408,7 @@ def finish(run: Run, best_epoch: int, out: str | Path | None) -> dict[str, Any]:
         "samples": run.samples,
         "classes": {"num_classes": run.classes, "names": run.names},
         "inputs": run.spec.to_dict(),
+        "normalize": run.normalize,
         "best_epoch": best_epoch,
         "history": run.history,
         "config": run.config,

@@ -61,7 +61,6 @@ def test_uniform_data_needs_no_normalisation_and_given_values_win(tmp_path: Path
         derive_inputs(data, ["image"], channels=2)
 
 
-@pytest.mark.xfail(reason="needs the recipe normalize section (track-augment), merged next", strict=True)
 def test_a_recipes_own_normalize_list_wins_per_modality() -> None:
     spec = InputSpec(image_size=(32, 32), channels=3, sample_rate=16000, max_seconds=1.0,
                      needs={"convert": True, "resize": True, "mono": True, "resample": False, "pad_trim": True})
