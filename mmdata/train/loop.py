@@ -193,6 +193,40 @@ def _cache_plan(cache: bool | str, budget_mb: float, st: IndexStats, modalities:
     return plan
 
 
+def _classes(data: str | Path, card: dict[str, Any]) -> tuple[int, list[str]]:
+    classes = int(card.get("num_classes") or 0)
+    if classes < 2:
+        raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels")
+    missing = [s for s in SPLITS if s not in card["splits"]]
+    if missing:
+        raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split)")
+    names = [str(n) for n in (card.get("label_names") or [])] or [str(c) for c in range(classes)]
+    if len(names) != classes:
+        raise MMDataError(f"{data}: the card has {len(names)} label_names for num_classes={classes}")
+    return classes, names
+
+
+def _optimizer(model: torch.nn.Module, optimizer: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    if optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=lr * 50, momentum=0.9, weight_decay=weight_decay)
+
+
+def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], world: int, *, batch_size: int, seed: int,
+             device: torch.device, fields: list[str], num_workers: int) -> dict[str, Any]:
+    """Train: normalize + the recipe's random ops (batched on the device). Val / test: normalize only."""
+    import mmdata
+
+    common = {"device": device, "modalities": fields, "num_workers": num_workers}
+    loaders = {"train": mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, augment_on="device",
+                                      cache=plan["train"], **common)}
+    for split in ("val", "test"):
+        reader = {"partition": False} if world > 1 else {}  # rank 0 evaluates the whole split
+        loaders[split] = mmdata.loader(data, batch_size, recipe=recipe, split=split, stage="eval", cache=plan[split],
+                                       **common, **reader)
+    return loaders
+
+
 def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] = ("image", "audio", "text"),
           seed: int = 0, recipe: Any = None, batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-4,
           optimizer: str = "adamw", device: str = "cpu", threads: int | None = None, num_workers: int = 0,
@@ -212,15 +246,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         raise MMDataError(f"--batch-size must be >= 1, got {batch_size}")
     modalities = list(modalities)
     card = load_card(data)
-    classes = int(card.get("num_classes") or 0)
-    if classes < 2:
-        raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels")
-    missing = [s for s in SPLITS if s not in card["splits"]]
-    if missing:
-        raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split)")
-    names = [str(n) for n in (card.get("label_names") or [])] or [str(c) for c in range(classes)]
-    if len(names) != classes:
-        raise MMDataError(f"{data}: the card has {len(names)} label_names for num_classes={classes}")
+    classes, names = _classes(data, card)
     st = IndexStats(data)
     st.check_labels(classes)
     samples = {s: st.labels(s) for s in SPLITS}
@@ -230,35 +256,28 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                               "training and model selection need labels")
     spec = derive_inputs(st, modalities, image_size=image_size, channels=channels, sample_rate=sample_rate,
                          max_seconds=max_seconds, max_tokens=max_tokens)
+    full, norm = with_normalize(recipe, spec)
     rank, world, dev = _dist(device)
     plan = _cache_plan(cache, cache_budget_mb, st, modalities, world)
     torch.manual_seed(seed)
-    model = FusionModel(modalities, fusion, classes, image_channels=spec.channels,
-                        image_hw=spec.image_size or (16, 16)).to(dev)
+    model = FusionModel(modalities, fusion, classes, image_channels=spec.channels, image_hw=spec.image_size or (16, 16)).to(dev)
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
-    opt: torch.optim.Optimizer = (
-        torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay) if optimizer == "adamw"
-        else torch.optim.SGD(model.parameters(), lr=lr * 50, momentum=0.9, weight_decay=weight_decay))
-    fields = [*modalities, "label"]
-    full, norm = with_normalize(recipe, spec)
-    loaders = {"train": mmdata.loader(data, batch_size, recipe=full, split="train", seed=seed, device=dev,
-                                      augment_on="device", cache=plan["train"], modalities=fields, num_workers=num_workers)}
-    for split in ("val", "test"):
-        reader = {"partition": False} if world > 1 else {}  # rank 0 evaluates the whole split
-        loaders[split] = mmdata.loader(data, batch_size, recipe=full, split=split, stage="eval", device=dev,
-                                       cache=plan[split], modalities=fields, num_workers=num_workers, **reader)
+    loaders = _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev, fields=[*modalities, "label"],
+                       num_workers=num_workers)
     cfg = {"fusion": fusion, "modalities": modalities, "seed": seed, "batch_size": batch_size, "lr": lr,
            "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev), "threads": threads,
            "num_workers": num_workers, "cache": cache, "cache_budget_mb": cache_budget_mb,
            "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world, **config}
-    run = Run(data=Path(data), config=cfg, spec=spec, normalize=norm, classes=classes, names=names, samples=samples, cache=plan,
-              rank=rank, world=world, device=dev, model=model, net=net, opt=opt, loaders=loaders, card=card,
-              progress=progress, t0=t0)
+    run = Run(data=Path(data), config=cfg, spec=spec, normalize=norm, classes=classes, names=names, samples=samples,
+              cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
+              opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, progress=progress, t0=t0)
     run.say(f"{data}: {classes} classes ({', '.join(names)})\n"
             "inputs (from the training split's index stats unless given; set with image_size= / --image-size etc.):\n  "
             + spec.describe().replace("\n", "\n  "))
+    run.say("normalize (every split, before the recipe's random ops): "
+            + ("; ".join(f"{m}: " + ", ".join(step["op"] for step in steps) for m, steps in norm.items()) or "nothing to do"))
     run.say("samples: " + ", ".join(f"{s} {c['samples']} ({c['unlabelled']} unlabelled)" for s, c in samples.items())
             + "; unlabelled samples are left out of the loss and the scores\n"
             + "splits decoded once into memory: " + (", ".join(s for s, v in plan.items() if v) or "none")

@@ -93,3 +93,15 @@ def test_messy_folder_trains_from_the_cli(tmp_path: Path, messy: Path, fusion: s
     assert {s: c["unlabelled"] for s, c in m["samples"].items()} == _unlabelled(messy)
     assert all(0 <= m[s]["accuracy"] <= 1 for s in ("val", "test")) and set(m["robustness"]["missing"]) == {"image", "audio", "text"}
     assert len(pq.read_table(tmp_path / "o" / "predictions.parquet")) == m["samples"]["test"]["samples"]
+
+
+def test_a_recipes_own_normalize_wins_and_given_inputs_are_used(tmp_path: Path, messy: Path) -> None:
+    own = {"normalize": {"image": [{"op": "to_gray", "channels": 1}, {"op": "resize", "size": [24, 24], "side": "exact"}]},
+           "image": [{"op": "hflip", "p": 0.5}]}
+    m = train(messy, fusion="early", modalities=["image", "audio"], epochs=1, recipe=own, channels=1, image_size=24,
+              sample_rate=16000, max_seconds=0.5, threads=1, batch_size=16, eval_robustness=False)
+    assert [s["op"] for s in m["normalize"]["image"]] == ["to_gray", "resize"]
+    assert [s["op"] for s in m["normalize"]["audio"]] == ["to_mono", "resample", "pad_trim"]
+    assert m["normalize"]["audio"][1]["rate"] == 16000 and m["normalize"]["audio"][2]["seconds"] == 0.5
+    assert m["inputs"]["image_size"] == [24, 24] and m["inputs"]["sources"]["image_size"] == "given"
+    assert m["config"]["recipe"]["image"][0]["op"] == "hflip" and "robustness" not in m
