@@ -19,7 +19,32 @@ from typing import Any
 
 from mmdata.train.loop import train
 
-ALIASES = {"eval_robustness": ["--no-robustness"]}  # the spelling `mmdata train` uses
+ALIASES = {"eval_robustness": ["--no-robustness"], "num_workers": ["--workers", "-j"]}  # the spellings `mmdata train` uses
+
+
+def _docs() -> tuple[str, dict[str, str]]:
+    """The summary paragraph of :func:`train`'s docstring and the help text of each argument (its Args
+    section: ``name, other: text`` entries with continuation lines)."""
+    doc = inspect.getdoc(train) or ""
+    summary = " ".join(doc.split("\n\n")[0].split())
+    helps: dict[str, str] = {}
+    names: list[str] = []
+    in_args = False
+    for line in doc.splitlines():
+        if line.strip() == "Args:":
+            in_args = True
+            continue
+        if in_args and line and not line.startswith(" "):
+            break
+        if in_args and line.startswith("    ") and not line.startswith("     ") and ":" in line:
+            head, text = line.strip().split(":", 1)
+            names = [n.strip().split(" ")[0] for n in head.split(",")]
+            for n in names:
+                helps[n] = text.strip()
+        elif in_args and line.strip():
+            for n in names:
+                helps[n] += " " + line.strip()
+    return summary, {k: v.replace("%", "%%") for k, v in helps.items()}
 
 
 def _converter(annotation: Any) -> Any:
@@ -45,19 +70,21 @@ def parser() -> argparse.ArgumentParser:
         >>> ns.fusion, ns.modalities, ns.eval_robustness
         ('late', ['image', 'audio'], False)
     """
-    ap = argparse.ArgumentParser(prog="python -m mmdata.train", description=(train.__doc__ or "").split("\n")[0])
-    ap.add_argument("data")
+    summary, helps = _docs()
+    ap = argparse.ArgumentParser(prog="python -m mmdata.train", description=summary)
+    ap.add_argument("data", help=helps.get("data"))
     hints = typing.get_type_hints(train)
     for name, p in inspect.signature(train).parameters.items():
         if p.kind is not inspect.Parameter.KEYWORD_ONLY or name == "progress":
             continue
         flag = "--" + name.replace("_", "-")
         if isinstance(p.default, bool):
-            ap.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=p.default)
+            ap.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=p.default, help=helps.get(name))
             for alias in ALIASES.get(name, []):
-                ap.add_argument(alias, dest=name, action="store_false")
+                ap.add_argument(alias, dest=name, action="store_false", help=f"same as --no-{flag[2:]}")
         else:
-            ap.add_argument(flag, dest=name, type=_converter(hints[name]), default=p.default)
+            ap.add_argument(flag, *ALIASES.get(name, []), dest=name, type=_converter(hints[name]), default=p.default,
+                            help=helps.get(name))
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON (rank 0)")
     return ap
 

@@ -201,7 +201,7 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
         >>> t = tempfile.mkdtemp()
         >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
         >>> derive_inputs(t + "/ds", ["image", "text"]).image_size
-        (16, 16)
+        (24, 32)
     """
     from mmdata.text import default_tokenizer
 
