@@ -95,16 +95,24 @@ def _apply(recipe: Any, batch: Batch, seed: int, epoch: int) -> Batch:
     from mmdata.augment.recipe import params_seed
 
     r = recipe.with_seed(params_seed(recipe.seed, seed))  # the loader's seeding, so the draws are training's
-    out = r.apply_batched(batch, epoch) if not r.is_empty else batch
+    out = r.apply_batched(batch, epoch)
     return r.apply_batch_section(out, epoch) if r.has_batch_ops else out
 
 
 def _single(recipe: Any, section: str, op: Any) -> Any:
-    from mmdata.augment.base import build_op
-    from mmdata.augment.recipe import Recipe
+    import mmdata
 
-    forced = build_op(section, {**op.to_dict(), "p": 1.0}, f"{section}.{op.name}")
-    return Recipe(recipe.seed, {section: [forced]})
+    spec: dict[str, Any] = {"seed": recipe.seed, section: [{**op.to_dict(), "p": 1.0}]}
+    if recipe.keying != "identity":
+        spec["keying"] = recipe.keying
+    return mmdata.load_recipe(spec)
+
+
+def _clean(data: str | Path, split: str, net: ContrastiveModel, rec: Any) -> Batch:
+    """The split in the model's input format: the normalize stage it was trained with, where the audited
+    recipe's own ``normalize:`` lists replace it per modality (as the trainer does)."""
+    norm = {**((getattr(net, "config", None) or {}).get("normalize") or {}), **(rec.to_dict().get("normalize") or {})}
+    return split_batch(data, split, net.mods, norm)
 
 
 def _model(model: str | Path | ContrastiveModel, device: str) -> ContrastiveModel:
@@ -139,16 +147,18 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
     import mmdata
 
     rec = mmdata.load_recipe(recipe)
-    if rec.is_empty:
-        raise MMDataError("the recipe has no ops: nothing to audit")
+    if not (rec.has_random or rec.has_batch_ops):
+        raise MMDataError("the recipe has no augmentation ops (image, audio, text, sample or batch): nothing to audit")
     net = _model(model, device)
-    batch = split_batch(data, split, net.mods)
+    batch = _clean(data, split, net, rec)
     clean = agreement(net, batch)
     rows: list[dict[str, Any]] = []
-    for index, section, op in rec.ops:
-        single = _single(rec, section, op)
+    for step in rec.steps:
+        if step.index is None:  # the normalize stage is the input format, not an augmentation
+            continue
+        single = _single(rec, step.section, step.op)
         pairs = compare(clean, agreement(net, _apply(single, batch, seed, epoch)), net.mods)
-        rows.append({"op": f"{section}.{op.name}", "index": index, "p": op.p, "pairs": pairs, **_summary(pairs)})
+        rows.append({"op": step.label, "index": step.index, "p": step.op.p, "pairs": pairs, **_summary(pairs)})
     pairs = compare(clean, agreement(net, _apply(rec, batch, seed, epoch)), net.mods)
     rows.append({"op": RECIPE_ROW, "index": None, "p": None, "pairs": pairs, **_summary(pairs)})
     base = {k: {"cosine": v["cosine_clean"], "R@1": v["R@1_clean"], "auc": v["auc_clean"], "n": v["n"]}
@@ -179,10 +189,10 @@ def alignment_columns(data: str | Path, recipe: Any, model: str | Path | Contras
 
     rec = mmdata.load_recipe(recipe)
     net = _model(model, device)
-    if rec.is_empty:
+    if not (rec.has_random or rec.has_batch_ops):
         pairs = {pair_key(a, b): {"delta_cosine": 0.0, "delta_R@1": 0.0, "delta_auc": 0.0} for a, b in pair_names(net.mods)}
     else:
-        batch = split_batch(data, split, net.mods)
+        batch = _clean(data, split, net, rec)
         pairs = compare(agreement(net, batch), agreement(net, _apply(rec, batch, seed, 0)), net.mods)
     cols: dict[str, float] = {}
     for name, p in pairs.items():

@@ -211,20 +211,18 @@ def labelled_keys(data: str | Path, balance: dict[str, Any] | None, seed: int) -
     return {k for k in plan.groups if plan.repeats(k, 0) > 0}
 
 
-def split_batch(data: str | Path, split: str, modalities: Sequence[str]) -> Batch:
-    """A whole split as one collated batch (with labels when the dataset has them)."""
+def split_batch(data: str | Path, split: str, modalities: Sequence[str],
+                normalize: dict[str, list[dict[str, Any]]] | None = None) -> Batch:
+    """A whole split as one collated batch (with labels when the dataset has them), each sample put
+    through ``normalize`` (a recipe's ``normalize:`` section: the trainer's input format) first."""
     import mmdata
 
-    samples = list(mmdata.open_dataset(data, split=split, modalities=[*modalities, "label"], partition=False))
+    norm = mmdata.load_recipe({"normalize": normalize}) if normalize else None
+    samples = [norm.normalize(s) if norm else s
+               for s in mmdata.open_dataset(data, split=split, modalities=[*modalities, "label"], partition=False)]
     if not samples:
         raise MMDataError(f"{data}: split {split!r} is empty")
     return mmdata.collate(samples)
-
-
-def _rows(batch: Batch, lo: int, hi: int) -> Batch:
-    from mmdata.train.loop import take
-
-    return take(batch, range(lo, hi))
 
 
 @torch.no_grad()
@@ -235,7 +233,7 @@ def embed_all(model: ContrastiveModel, batch: Batch, chunk: int = 512) -> tuple[
     zs: dict[str, list[torch.Tensor]] = {m: [] for m in model.mods}
     ps: dict[str, list[torch.Tensor]] = {m: [] for m in model.mods}
     for lo in range(0, len(batch), chunk):
-        z, p = model.embed(_rows(batch, lo, min(lo + chunk, len(batch))))
+        z, p = model.embed(batch.select(range(lo, min(lo + chunk, len(batch)))))
         for m in model.mods:
             zs[m].append(z[m].cpu())
             ps[m].append(p[m].cpu())
@@ -302,8 +300,10 @@ def identical(batch: Batch, mods: Sequence[str]) -> dict[str, torch.Tensor]:
         if field[m] not in batch:
             out[m] = torch.eye(len(batch), dtype=torch.bool)
             continue
-        x = batch[field[m]].detach().cpu().contiguous()
-        digests = [hashlib.blake2b(x[i].numpy().tobytes(), digest_size=16).digest() for i in range(len(batch))]
+        x = batch[field[m]].detach().cpu()
+        shapes = batch.valid_shapes(field[m]).tolist()  # padding is not content
+        digests = [hashlib.blake2b(repr(sh).encode() + x[(i, *(slice(0, n) for n in sh))].contiguous().numpy().tobytes(),
+                                   digest_size=16).digest() for i, sh in enumerate(shapes)]
         ids = {d: i for i, d in enumerate(dict.fromkeys(digests))}
         code = torch.tensor([ids[d] for d in digests])
         out[m] = code[:, None] == code[None, :]
@@ -385,7 +385,8 @@ class Pretrained:
 def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10, seed: int = 0, batch_size: int = 64,
              lr: float = 2e-3, weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
              dim: int = 32, temperature: float = 0.07, exclude_same_class: bool = False,
-             label_fraction: float = 1.0, eval_split: str | None = "test", progress: bool = False) -> Pretrained:
+             label_fraction: float = 1.0, eval_split: str | None = "test", progress: bool = False,
+             loader_kw: dict[str, Any] | None = None) -> Pretrained:
     """Pre-train ``model``'s encoders contrastively on the training split (labels unused) in place.
 
     Args:
@@ -393,13 +394,15 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         data: dataset folder with a ``train`` split.
         epochs, batch_size, lr, weight_decay: optimisation (AdamW; no weight decay on the temperature).
         seed: fixes the projection heads' init, the data order and the augmentation draws.
-        recipe: augmentation recipe applied to the pre-training batches (as in fine-tuning).
+        recipe: the recipe of the run (its ``normalize:`` stage gives the input format; its random ops
+            augment the pre-training batches as they augment fine-tuning).
         device: where to train.
         dim: size of the shared embedding space. temperature: initial temperature.
         exclude_same_class: remove same-class candidates from the InfoNCE denominators (uses only
             the labels of the labelled subset under ``label_fraction``).
         label_fraction: which training labels the run may use (see :func:`labelled_balance`).
         eval_split: split on which retrieval is measured at the end (None: skip).
+        loader_kw: more :func:`mmdata.loader` options (``cache``, ``num_workers``; cache defaults to True).
 
     Returns:
         A :class:`Pretrained` (``.retrieval`` holds the test retrieval; ``.save(path)`` the checkpoint).
@@ -418,7 +421,8 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
                              {"params": [net.logit_scale], "weight_decay": 0.0}], lr=lr)
     known = labelled_keys(data, labelled_balance(recipe, label_fraction), seed) if exclude_same_class else None
     loader = mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, device=dev, augment_on="device",
-                           cache=True, modalities=[*net.mods, "label"])
+                           modalities=[*net.mods, "label"], **{"cache": True, **(loader_kw or {})})
+    normalize = mmdata.load_recipe(recipe).to_dict().get("normalize") or {}
     # under torchrun each rank reads its part of every epoch (in-batch negatives per rank) and DDP
     # averages the gradients, as in the supervised loop
     ddp = torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
@@ -456,12 +460,12 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
               "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "dim": dim,
               "init_temperature": temperature, "exclude_same_class": exclude_same_class,
               "label_fraction": label_fraction, "d": model.fusion.d,
-              "image_channels": _image_channels(model), "image_hw": [int(img[0]), int(img[1])],
-              "classes": model.fusion.classes}
+              "image_channels": int(model.image_channels), "image_hw": [int(img[0]), int(img[1])],
+              "classes": model.fusion.classes, "normalize": normalize}
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     pre = Pretrained(net, state, config, history)
     if eval_split is not None:
-        ev = split_batch(data, eval_split, net.mods)
+        ev = split_batch(data, eval_split, net.mods, normalize)
         z, p = embed_all(net, ev)
         pre.retrieval = retrieval(z, p, ev["label"] if "label" in ev else None, net.mods, identical(ev, net.mods))
     pre.config["wall_s"] = time.perf_counter() - t0
@@ -529,7 +533,7 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
             pretrain_args: dict[str, Any] | None = None, probe: bool = False, label_fraction: float = 1.0, seed: int = 0,
             batch_size: int = 64, lr: float = 2e-3,
             weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
-            progress: bool = False) -> Prepared:
+            cache: bool = True, num_workers: int = 0, progress: bool = False) -> Prepared:
     """The trainer's hook (``mmdata train --pretrain contrastive --pretrain-epochs N [--pretrain-arg K=V]
     --probe --label-fraction F``): pre-train the encoders, freeze them under a linear probe, and pick
     the labelled subset. ``pretrain_args``: ``dim``, ``temperature``, ``exclude_same_class``,
@@ -549,21 +553,14 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
     pre = None
     if pretrain is not None:
         pre = pretrain_encoders(model, data, epochs=pretrain_epochs, seed=seed, weight_decay=weight_decay, recipe=recipe,
-                                device=device, label_fraction=label_fraction, progress=progress, **opts)
+                                device=device, label_fraction=label_fraction, progress=progress,
+                                loader_kw={"cache": cache, "num_workers": num_workers}, **opts)
     if probe:
         make_probe(model)
     keys = labelled_keys(data, balance, seed)
     config = {"pretrain": pretrain, "pretrain_epochs": pretrain_epochs if pretrain else None,
               "pretrain_args": pretrain_options(pretrain_args), "probe": probe, "label_fraction": label_fraction}
     return Prepared(pre, balance, config, None if keys is None else len(keys))
-
-
-def _image_channels(model: FusionModel) -> int:
-    enc = model.encoders["image"] if "image" in model.encoders else None
-    if enc is None:
-        return 1
-    first = next(m for m in enc.modules() if isinstance(m, nn.Conv2d))
-    return int(first.in_channels)
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> ContrastiveModel:

@@ -9,6 +9,7 @@ and logit averages run over the modalities present; a row with nothing present y
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -225,14 +226,26 @@ class LowRankFusion(Fusion):
 
 
 class ImageEncoder(nn.Module):
-    """Small CNN for greyscale/RGB images of any size -> d."""
+    """Small CNN for greyscale/RGB images -> d that scales with the input: two conv blocks for 16x16,
+    one more (conv + 2x2 max-pool) per doubling of the shorter side (at most three more), then adaptive
+    average pooling to 4x4, so any size reaches the same head and larger inputs get a receptive field to
+    match.
 
-    def __init__(self, d: int, channels: int = 1) -> None:
+    Example:
+        >>> enc = ImageEncoder(8, channels=3, size=(64, 64))
+        >>> tuple(enc(torch.zeros(2, 3, 64, 64)).shape), tuple(enc(torch.zeros(2, 3, 40, 50)).shape)
+        ((2, 8), (2, 8))
+    """
+
+    def __init__(self, d: int, channels: int = 1, size: tuple[int, int] = (16, 16)) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-            nn.Flatten(), nn.Linear(32 * 16, d), nn.ReLU())
+        extra = min(3, max(0, round(math.log2(max(1, min(size)) / 16))))
+        blocks: list[nn.Module] = [nn.Conv2d(channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2)]
+        for _ in range(extra):
+            blocks += [nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2)]
+        blocks += [nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+                   nn.Flatten(), nn.Linear(32 * 16, d), nn.ReLU()]
+        self.net = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

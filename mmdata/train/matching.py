@@ -131,16 +131,19 @@ def divergences(probs: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
     return out
 
 
-def load_run(model_dir: str | Path, batch: Batch, classes: int, device: str = "cpu") -> tuple[FusionModel, dict[str, Any]]:
-    """Rebuild a trained fusion model from ``DIR/metrics.json`` (its config) and ``DIR/model.pt``."""
+def load_run(model_dir: str | Path, device: str = "cpu") -> tuple[FusionModel, dict[str, Any]]:
+    """Rebuild a trained fusion model from ``DIR/metrics.json`` (config, classes, input format) and
+    ``DIR/model.pt``; returns (model in eval mode, metrics)."""
     d = Path(model_dir)
     for f in ("metrics.json", "model.pt"):
         if not (d / f).is_file():
             raise MMDataError(f"{d / f} not found: --model must be an output folder of `mmdata train --out DIR`")
-    cfg = json.loads((d / "metrics.json").read_text(encoding="utf-8")).get("config") or {}
-    img = tuple(batch["image"].shape[1:]) if "image" in batch else (1, 16, 16)
-    model = FusionModel(cfg["modalities"], cfg["fusion"], classes, image_channels=img[0], image_hw=img[1:],
-                        fusion_args=cfg.get("fusion_args"))
+    metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+    cfg = metrics.get("config") or {}
+    inputs = metrics.get("inputs") or {}
+    classes = int((metrics.get("classes") or {}).get("num_classes") or 0)
+    model = FusionModel(cfg["modalities"], cfg["fusion"], classes, image_channels=int(inputs.get("channels") or 1),
+                        image_hw=tuple(inputs.get("image_size") or (16, 16)), fusion_args=cfg.get("fusion_args"))
     if cfg.get("probe"):
         from mmdata.train.contrastive import make_probe
 
@@ -151,14 +154,19 @@ def load_run(model_dir: str | Path, batch: Batch, classes: int, device: str = "c
     except RuntimeError as exc:
         raise MMDataError(f"{d / 'model.pt'} does not fit the model described by {d / 'metrics.json'} on this "
                           f"dataset ({str(exc).splitlines()[0]})") from exc
-    return model.to(device).eval(), cfg
+    return model.to(device).eval(), metrics
 
 
-def single_modality_probs(model: FusionModel, batch: Batch) -> dict[str, torch.Tensor]:
+@torch.no_grad()
+def single_modality_probs(model: FusionModel, batch: Batch, chunk: int = 512) -> dict[str, torch.Tensor]:
     """Class distributions (N, C) from each modality alone (the others removed via presence masks)."""
-    from mmdata.train.evaluate import predict
-
-    return {m: torch.softmax(predict(model, batch, drop=[o for o in model.mods if o != m]).double(), 1) for m in model.mods}
+    model.eval()
+    out = {}
+    for m in model.mods:
+        drop = [o for o in model.mods if o != m]
+        logits = [model(batch.select(range(lo, min(lo + chunk, len(batch)))), drop=drop).cpu() for lo in range(0, len(batch), chunk)]
+        out[m] = torch.softmax(torch.cat(logits).double(), 1)
+    return out
 
 
 def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: str | Path | None = None,
@@ -176,24 +184,17 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
         ``{"split", "n", "fusion", "embedding", "pairs": {"image-audio": {"cosine": {...} | absent,
         "divergence": {...}}}, "overall": {...}, "figure"}`` (see the module docstring).
     """
-    from mmdata.shards.index import load_card
-
-    card = load_card(data)
-    classes = int(card.get("num_classes") or 0)
-    if classes < 2:
-        raise MMDataError(f"{data}: the card has no classes; matching compares class distributions")
     d = Path(model_dir)
-    if not (d / "metrics.json").is_file():
-        raise MMDataError(f"{d / 'metrics.json'} not found: --model must be an output folder of `mmdata train --out DIR`")
-    mods = json.loads((d / "metrics.json").read_text(encoding="utf-8"))["config"]["modalities"]
+    model, metrics = load_run(d, device)
+    cfg = metrics["config"]
+    mods = list(cfg["modalities"])
     if len(mods) < 2:
         raise MMDataError(f"{d}: the model uses one modality ({mods[0]}); matching needs two")
-    batch = split_batch(data, split, mods)
-    model, cfg = load_run(d, batch, classes, device)
+    batch = split_batch(data, split, mods, metrics.get("normalize"))
     labels = batch["label"] if "label" in batch else None
     present = {m: (batch.present[m] if m in batch.present else torch.zeros(len(batch), dtype=torch.bool)) for m in mods}
     probs = single_modality_probs(model, batch)
-    div = divergences(probs, present, labels, mods, card.get("label_names"))
+    div = divergences(probs, present, labels, mods, (metrics.get("classes") or {}).get("names"))
     pairs: dict[str, Any] = {k: {"divergence": v} for k, v in div.items()}
     embedding = None
     hist: dict[str, tuple[np.ndarray, np.ndarray]] = {}

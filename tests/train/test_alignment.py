@@ -43,10 +43,12 @@ def test_hflip_drops_alignment_and_consistent_hflip_does_not(spatial_model: tupl
     assert r["clean"]["image-text"]["cosine"] > 0.3  # the model learned to pair images and captions
     h = _row(r, "image.hflip")["pairs"]["image-text"]
     c = _row(r, "sample.consistent_hflip")["pairs"]["image-text"]
-    assert h["delta_cosine_ci95"][1] < 0 and h["delta_cosine"] < -0.05  # a clear, significant drop
-    assert c["delta_cosine_ci95"][0] < 0 < c["delta_cosine_ci95"][1] or c["delta_cosine"] > 0  # no drop
-    assert c["delta_cosine"] - h["delta_cosine"] > 0.05
-    assert h["delta_R@1"] < c["delta_R@1"] and h["kept"] == c["kept"] == 1.0
+    # hflip: a clear, significant drop in agreement (it contradicts every left/right caption)
+    assert h["delta_cosine_ci95"][1] < 0 and h["delta_cosine"] < -0.1 and h["delta_auc"] < -0.08
+    # consistent_hflip: none beyond what a 180-sample model's own asymmetry gives (seeds 0-2: -0.05..+0.04,
+    # against -0.23..-0.29 for hflip)
+    assert abs(c["delta_cosine"]) < 0.3 * abs(h["delta_cosine"]) and abs(c["delta_auc"]) < 0.05
+    assert c["delta_cosine"] - h["delta_cosine"] > 0.1 and h["kept"] == c["kept"] == 1.0
     assert h["n"] == r["n"] == 60
     both = _row(r, RECIPE_ROW)["pairs"]["image-text"]  # hflip at p=0.5: about half the damage
     assert h["delta_cosine"] < both["delta_cosine"] < 0
@@ -83,5 +85,5 @@ def test_alignment_columns_for_the_ablation_report(spatial_model: tuple[Path, Pa
     r = audit(data, {"sample": [{"op": "modality_dropout", "p": 1.0, "modalities": ["text"], "p_drop": 0.5}]}, model)
     row = r["ops"][0]["pairs"]["image-text"]
     assert 0.2 < row["kept"] < 0.8 and abs(row["delta_cosine"]) < 1e-6
-    with pytest.raises(MMDataError, match="no ops"):
+    with pytest.raises(MMDataError, match="no augmentation ops"):
         audit(data, {"seed": 0}, model)

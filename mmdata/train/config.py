@@ -1,0 +1,329 @@
+"""What the trainer feeds the model, derived from the dataset's own statistics.
+
+A dataset mmdata can shard may hold images of many sizes and modes, audio at several rates and
+channel counts, captions of any length. :func:`derive_inputs` reads ``index.parquet`` (per-sample
+``image_height`` / ``image_width`` / ``audio_seconds`` / ``audio_sample_rate`` / ``text_chars``, and
+``image_channels`` / ``image_mode`` / ``audio_channels`` where the writer recorded them) for the
+training split and settles one input format:
+
+* ``image_size`` (H, W): the native size when every training image has it and its shorter side is at
+  most :data:`MAX_IMAGE_SIDE`; otherwise a square of the median shorter side (a multiple of 8, in
+  [16, :data:`MAX_IMAGE_SIDE`]) reached by resizing the shorter side and centre-cropping.
+* ``channels``: 1 when every training image is greyscale, else 3 (RGBA / palette images become RGB).
+* ``sample_rate``: the most common training rate (ties: the lower); audio is mixed down to mono.
+* ``max_seconds``: the 95th percentile of training clip durations (rounded up to 10 ms); clips are
+  zero-padded or trimmed (from the start) to it.
+* ``max_tokens``: the 95th percentile of caption lengths in characters (an upper bound on tokens for
+  both the word and the CJK character units of :mod:`mmdata.text`), capped at the tokenizer's length.
+
+Any of them can be given instead (``train(..., image_size=64)``); :meth:`InputSpec.describe` says for
+each where it came from, and the trainer prints it at start. :func:`normalize_section` turns the spec
+into the deterministic ``normalize:`` recipe stage applied to every split (train included, before the
+recipe's random ops), leaving out the steps the statistics prove to be no-ops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmdata.errors import MMDataError
+
+MAX_IMAGE_SIDE = 128  # a CPU reference trainer: larger inputs cost time, not accuracy, on small data
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+PEEK = 64  # decoded training images looked at when the index has no channel column
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The model's input format (see the module docstring for how each default is derived).
+
+    Example:
+        >>> s = InputSpec(image_size=(16, 16), channels=1, sample_rate=8000, max_seconds=0.8, max_tokens=33)
+        >>> s.image_size, s.channels
+        ((16, 16), 1)
+    """
+
+    image_size: tuple[int, int] | None = None
+    channels: int = 1
+    sample_rate: int | None = None
+    max_seconds: float | None = None
+    max_tokens: int | None = None
+    #: where each value came from ("given", or the statistic it was derived from)
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+    #: which normalisation steps the training statistics show to be needed
+    needs: dict[str, bool] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["image_size"] = list(self.image_size) if self.image_size else None
+        return d
+
+    def describe(self) -> str:
+        """One line per modality, for the start of a run."""
+        src = self.sources
+        rows = []
+        if self.image_size:
+            h, w = self.image_size
+            rows += [("image", f"{h}x{w}", src.get("image_size", "")),
+                     ("", f"{self.channels} channel{'s' * (self.channels > 1)}", src.get("channels", ""))]
+        if self.sample_rate:
+            rows += [("audio", f"{self.sample_rate} Hz mono", src.get("sample_rate", "")),
+                     ("", f"{self.max_seconds:g} s", src.get("max_seconds", ""))]
+        if self.max_tokens:
+            rows.append(("text", f"{self.max_tokens} tokens", src.get("max_tokens", "")))
+        lines = [f"{m:<6} {v:<13} {why}" for m, v, why in rows]
+        return "\n".join(lines)
+
+
+class IndexStats:
+    """The columns of ``index.parquet`` the trainer reads, loaded once (missing columns are ``None``).
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> len(IndexStats(t + "/ds").rows("train"))
+        6
+    """
+
+    COLUMNS = ("key", "source_key", "split", "label", "modalities", "image_height", "image_width", "image_channels",
+               "image_mode", "audio_seconds", "audio_sample_rate", "audio_channels", "text_chars")
+
+    def __init__(self, data: str | Path) -> None:
+        from mmdata.shards.index import load_index
+
+        table = load_index(data)
+        self.data = data
+        self.col: dict[str, list[Any] | None] = {
+            n: (table.column(n).to_pylist() if n in table.column_names else None) for n in self.COLUMNS}
+
+    def rows(self, split: str, modality: str | None = None) -> list[int]:
+        """Row numbers of ``split`` (that hold ``modality``, when given)."""
+        split_col = self.col["split"] or []
+        mods = self.col["modalities"] or []
+        return [i for i, s in enumerate(split_col) if s == split and (modality is None or modality in (mods[i] or ()))]
+
+    def values(self, name: str, rows: Sequence[int]) -> list[Any]:
+        """Non-null values of column ``name`` at ``rows`` (empty when the column is missing)."""
+        c = self.col[name]
+        return [] if c is None else [c[i] for i in rows if c[i] is not None]
+
+    def known(self, name: str, rows: Sequence[int]) -> bool:
+        """Column ``name`` exists and has a value at every row."""
+        c = self.col[name]
+        return c is not None and all(c[i] is not None for i in rows)
+
+    def labels(self, split: str) -> dict[str, int]:
+        """``{"samples", "labelled", "unlabelled"}`` of a split."""
+        rows = self.rows(split)
+        lab = len(self.values("label", rows))
+        return {"samples": len(rows), "labelled": lab, "unlabelled": len(rows) - lab}
+
+    def check_labels(self, classes: int) -> None:
+        """Raise naming the samples whose label is outside ``0..classes-1``."""
+        lab, keys, src = self.col["label"] or [], self.col["key"] or [], self.col["source_key"] or []
+        bad = [(keys[i], src[i] if src else None, v) for i, v in enumerate(lab) if v is not None and not 0 <= int(v) < classes]
+        if bad:
+            shown = ", ".join(f"{k} (source {s!r}): {int(v)}" for k, s, v in bad[:5])
+            raise MMDataError(f"{self.data}: {len(bad)} sample(s) have a label outside the card's {classes} classes "
+                              f"0..{classes - 1}: {shown}; fix the label files or the card's num_classes / label_names")
+
+
+def _p95(values: Sequence[float]) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, math.ceil(0.95 * len(v)) - 1)]
+
+
+def _image_size(hw: list[tuple[int, int]], given: int | Sequence[int] | None) -> tuple[tuple[int, int], str, bool]:
+    sizes = Counter(hw)
+    if given is not None:
+        size = (int(given), int(given)) if isinstance(given, int) else (int(given[0]), int(given[1]))
+        return size, "given", set(sizes) != {size}
+    if len(sizes) == 1 and min(hw[0]) <= MAX_IMAGE_SIDE:
+        return hw[0], f"every training image is {hw[0][0]}x{hw[0][1]}", False
+    shorter = sorted(min(h, w) for h, w in hw)
+    med = shorter[len(shorter) // 2]
+    side = max(16, min(MAX_IMAGE_SIDE, 8 * round(med / 8)))
+    lo, hi = min(hw, key=lambda s: s[0] * s[1]), max(hw, key=lambda s: s[0] * s[1])
+    return (side, side), (f"{len(sizes)} training sizes {lo[0]}x{lo[1]}..{hi[0]}x{hi[1]}, median shorter side {med}: "
+                          "resize + centre crop"), True
+
+
+def _channels(st: IndexStats, rows: list[int], given: int | None) -> tuple[int, str, bool]:
+    if given is not None:
+        if given not in (1, 3):
+            raise MMDataError(f"channels must be 1 (greyscale) or 3 (RGB), got {given}")
+        return given, "given", True
+    # the mode says more than the channel count (a palette image has one channel and decodes to RGB)
+    if st.values("image_mode", rows):
+        modes = Counter(str(m) for m in st.values("image_mode", rows))
+        c = 1 if set(modes) <= GREY_MODES else 3
+        return c, f"image modes {dict(sorted(modes.items()))}", not (st.known("image_mode", rows) and set(modes) == {("L", "RGB")[c == 3]})
+    if st.values("image_channels", rows):
+        seen = Counter(int(c) for c in st.values("image_channels", rows))
+        c = 1 if set(seen) == {1} else 3
+        return c, f"image channels {dict(sorted(seen.items()))}", True
+    # an index without channel columns: look at a few decoded images, and convert anyway (a no-op where equal)
+    from mmdata.shards.reader import open_dataset
+
+    seen_c: Counter[int] = Counter()
+    for s in open_dataset(st.data, split="train", modalities=["image"], partition=False):
+        if "image" in s:
+            seen_c[int(s["image"].shape[0])] += 1
+            if sum(seen_c.values()) >= PEEK:
+                break
+    c = 1 if set(seen_c) == {1} else 3
+    return c, f"channels {dict(sorted(seen_c.items()))} in the first {sum(seen_c.values())} decoded training images", True
+
+
+def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, image_size: int | Sequence[int] | None = None,
+                  channels: int | None = None, sample_rate: int | None = None, max_seconds: float | None = None,
+                  max_tokens: int | None = None) -> InputSpec:
+    """The input format for ``modalities`` from the training split's statistics (given values win).
+
+    Args:
+        data: dataset folder (with ``index.parquet``) or its :class:`IndexStats`.
+        modalities: the modalities the model uses.
+        image_size, channels, sample_rate, max_seconds, max_tokens: values to use instead of deriving.
+
+    Returns:
+        An :class:`InputSpec`; fields of unused modalities (or absent from the data) are ``None``.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> derive_inputs(t + "/ds", ["image", "text"]).image_size
+        (24, 32)
+    """
+    from mmdata.text import default_tokenizer
+
+    st = data if isinstance(data, IndexStats) else IndexStats(data)
+    if not st.rows("train"):
+        raise MMDataError(f"{st.data}: index.parquet has no training rows; shard with --split train=...,val=...,test=...")
+    sources: dict[str, str] = {}
+    needs: dict[str, bool] = {}
+    spec: dict[str, Any] = {}
+    rows = st.rows("train", "image")
+    if "image" in modalities and (rows or image_size is not None):
+        hw = list(zip(map(int, st.values("image_height", rows)), map(int, st.values("image_width", rows)))) or [(16, 16)]
+        spec["image_size"], sources["image_size"], needs["resize"] = _image_size(hw, image_size)
+        spec["channels"], sources["channels"], needs["convert"] = _channels(st, rows, channels)
+    rows = st.rows("train", "audio")
+    if "audio" in modalities and (rows or sample_rate is not None):
+        counts = Counter(int(r) for r in st.values("audio_sample_rate", rows))
+        if sample_rate is not None or not counts:
+            spec["sample_rate"], sources["sample_rate"] = int(sample_rate or 16000), "given" if sample_rate else "default"
+        else:
+            top = max(counts.values())
+            spec["sample_rate"] = min(r for r, c in counts.items() if c == top)
+            sources["sample_rate"] = f"most common of training rates {dict(sorted(counts.items()))}"
+        needs["resample"] = set(counts) != {spec["sample_rate"]}
+        needs["mono"] = not (st.known("audio_channels", rows) and set(st.values("audio_channels", rows)) == {1})
+        secs = [float(s) for s in st.values("audio_seconds", rows)] or [1.0]
+        if max_seconds is not None:
+            spec["max_seconds"], sources["max_seconds"] = float(max_seconds), "given"
+        else:
+            spec["max_seconds"] = math.ceil(round(_p95(secs) * 100, 6)) / 100
+            sources["max_seconds"] = f"95th percentile of durations {min(secs):g}..{max(secs):g} s"
+        needs["pad_trim"] = any(abs(s - spec["max_seconds"]) > 1e-6 for s in secs)
+    if "text" in modalities:
+        cap = default_tokenizer().max_len
+        if max_tokens is not None:
+            spec["max_tokens"], sources["max_tokens"] = int(max_tokens), "given"
+        else:
+            chars = [int(c) for c in st.values("text_chars", st.rows("train", "text"))]
+            spec["max_tokens"] = max(1, min(cap, math.ceil(_p95(chars)) if chars else cap))
+            sources["max_tokens"] = f"95th percentile of caption characters, at most {cap}"
+        needs["max_tokens"] = spec["max_tokens"] < cap
+    return InputSpec(**spec, sources=sources, needs=needs)
+
+
+def decoded_bytes(st: IndexStats, split: str, modalities: Sequence[str]) -> int:
+    """An upper estimate of a split's decoded size in memory (what ``cache=True`` holds), from the
+    index: images as uint8 at their stored size (3 channels unless recorded), audio as float32 (2
+    channels unless recorded), text and Python overhead at 1 KiB a sample."""
+    c = st.col
+    rows = st.rows(split)
+    total = 1024 * len(rows)
+    for i in rows:
+        if "image" in modalities and c["image_height"] and c["image_height"][i] is not None:
+            ch = c["image_channels"][i] if c["image_channels"] and c["image_channels"][i] else 3
+            total += int(c["image_height"][i]) * int(c["image_width"][i]) * int(ch)  # type: ignore[index]
+        if "audio" in modalities and c["audio_seconds"] and c["audio_seconds"][i] is not None:
+            ch = c["audio_channels"][i] if c["audio_channels"] and c["audio_channels"][i] else 2
+            total += int(float(c["audio_seconds"][i]) * int(c["audio_sample_rate"][i]) * 4 * int(ch))  # type: ignore[index]
+        if "text" in modalities and c["text_chars"] and c["text_chars"][i] is not None:
+            total += 4 * int(c["text_chars"][i])
+    return total
+
+
+def normalize_section(spec: InputSpec) -> dict[str, list[dict[str, Any]]]:
+    """The deterministic ``normalize:`` recipe stage that brings every sample to ``spec``: per modality
+    a list of op steps, without the steps the training statistics prove to be no-ops (``spec.needs``).
+
+    Images: ``to_rgb`` / ``to_gray``, then ``resize`` (shorter side to the larger target side, ``area``
+    interpolation) and ``center_crop`` to ``image_size`` — torchvision's Resize + CenterCrop evaluation
+    transform. Audio: ``to_mono``, ``resample``, ``pad_trim`` to ``max_seconds`` (keeping the start).
+    Text: ``max_tokens``.
+
+    Example:
+        >>> s = InputSpec(image_size=(32, 32), channels=3, needs={"convert": True, "resize": True})
+        >>> [step["op"] for step in normalize_section(s)["image"]]
+        ['to_rgb', 'resize', 'center_crop']
+    """
+    needs = spec.needs
+    out: dict[str, list[dict[str, Any]]] = {}
+    if spec.image_size:
+        h, w = spec.image_size
+        img: list[dict[str, Any]] = []
+        if needs.get("convert", True):
+            img.append({"op": "to_rgb"} if spec.channels == 3 else {"op": "to_gray", "channels": 1})
+        if needs.get("resize", True):
+            img += [{"op": "resize", "size": max(h, w), "side": "shorter", "interpolation": "area"},
+                    {"op": "center_crop", "size": [h, w]}]
+        out["image"] = img
+    if spec.sample_rate:
+        aud: list[dict[str, Any]] = []
+        if needs.get("mono", True):
+            aud.append({"op": "to_mono"})
+        if needs.get("resample", True):
+            aud.append({"op": "resample", "rate": spec.sample_rate})
+        if needs.get("pad_trim", True) and spec.max_seconds:
+            aud.append({"op": "pad_trim", "seconds": spec.max_seconds, "align": "start"})
+        out["audio"] = aud
+    if spec.max_tokens and needs.get("max_tokens", True):
+        out["text"] = [{"op": "max_tokens", "n": spec.max_tokens}]
+    return {k: v for k, v in out.items() if v}
+
+
+def with_normalize(recipe: Any, spec: InputSpec) -> tuple[Any, dict[str, list[dict[str, Any]]]]:
+    """The recipe the trainer runs: ``recipe`` (path / YAML / dict / Recipe / None) with the derived
+    normalize stage, where a modality's list in the recipe's own ``normalize:`` replaces the derived
+    steps of that modality (the other modalities keep theirs). Returns (recipe dict, the normalize
+    stage used).
+
+    Example:
+        >>> s = InputSpec(max_tokens=8, needs={"max_tokens": True})
+        >>> rec, norm = with_normalize({"normalize": {"image": [{"op": "to_rgb"}]}}, s)
+        >>> sorted(norm), norm["text"][0]["n"]
+        (['image', 'text'], 8)
+    """
+    from mmdata.augment.recipe import load_recipe
+
+    base = load_recipe(recipe).to_dict()
+    own = base.get("normalize") or {}
+    norm = {**normalize_section(spec), **own}
+    norm = {k: list(v) for k, v in norm.items() if v}
+    if norm:
+        base["normalize"] = norm
+    else:
+        base.pop("normalize", None)
+    return base, norm
