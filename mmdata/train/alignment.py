@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,40 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
     if out is not None:
         result["figure"] = str(plot(result, Path(out)))
     return result
+
+
+def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[str] = ("image", "audio", "text"),
+                    epochs: int = 20, seed: int = 0, batch_size: int = 64, device: str = "cpu",
+                    exclude_same_class: bool = False) -> Path:
+    """Pre-train a contrastive model on the clean training split, in the trainer's input format, and
+    write ``out/contrastive.pt`` — the model an audit (or an ablation's alignment columns) measures
+    with. Resumable: an existing checkpoint is kept. Returns ``out``.
+
+    Example:
+        >>> ref = reference_model("data/avdigits-spatial", "runs/ablation/alignment")  # doctest: +SKIP
+        >>> audit("data/avdigits-spatial", "recipes/spatial_audit.yaml", ref)["ops"][0]["op"]  # doctest: +SKIP
+        'image.hflip'
+    """
+    from mmdata.shards.index import load_card
+    from mmdata.train.config import IndexStats, derive_inputs, with_normalize
+    from mmdata.train.contrastive import CHECKPOINT, pretrain_encoders
+    from mmdata.train.model import FusionModel
+
+    out = Path(out)
+    if (out / CHECKPOINT).is_file():
+        return out
+    card = load_card(data)
+    st = IndexStats(data)
+    mods = [m for m in modalities if st.rows("train", m)]
+    spec = derive_inputs(st, mods)
+    recipe, _ = with_normalize(None, spec)
+    torch.manual_seed(seed)
+    model = FusionModel(mods, "concat", max(2, int(card.get("num_classes") or 2)), image_channels=spec.channels,
+                        image_hw=spec.image_size or (16, 16))
+    pre = pretrain_encoders(model, data, epochs=epochs, seed=seed, batch_size=batch_size, recipe=recipe, device=device,
+                            exclude_same_class=exclude_same_class, eval_split=None)
+    pre.save(out / CHECKPOINT)
+    return out
 
 
 def alignment_columns(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *, seed: int = 0,

@@ -208,7 +208,7 @@ def labelled_keys(data: str | Path, balance: dict[str, Any] | None, seed: int) -
     from mmdata.augment.balance import BalancePlan, index_groups
 
     plan = BalancePlan(index_groups(data, "train", "label"), {**balance, "mode": "none"}, seed)
-    return {k for k in plan.groups if plan.repeats(k, 0) > 0}
+    return {k for k, g in plan.groups.items() if g != "(none)" and plan.repeats(k, 0) > 0}
 
 
 def split_batch(data: str | Path, split: str, modalities: Sequence[str],

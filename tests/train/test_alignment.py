@@ -87,3 +87,18 @@ def test_alignment_columns_for_the_ablation_report(spatial_model: tuple[Path, Pa
     assert 0.2 < row["kept"] < 0.8 and abs(row["delta_cosine"]) < 1e-6
     with pytest.raises(MMDataError, match="no augmentation ops"):
         audit(data, {"seed": 0}, model)
+
+
+def test_reference_model_for_audits_and_ablations(spatial_model: tuple[Path, Path], tmp_path: Path) -> None:
+    from mmdata.train.alignment import reference_model
+    from mmdata.train.contrastive import load
+
+    data, _ = spatial_model
+    ref = reference_model(data, tmp_path / "ref", modalities=["image", "text"], epochs=1)
+    ckpt = ref / "contrastive.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    assert reference_model(data, tmp_path / "ref", epochs=1) == ref and ckpt.stat().st_mtime_ns == stamp  # kept
+    net = load(ref)
+    assert net.mods == ["image", "text"] and net.config["image_hw"] == [32, 32] and net.config["epochs"] == 1
+    cols = alignment_columns(data, FLIPS, ref, seed=0)
+    assert set(cols) >= {"align_cos_delta", "align_r1_delta", "align_auc_delta"}
