@@ -54,6 +54,8 @@ def _converter(annotation: Any) -> Any:
         return lambda s: [p.strip() for p in s.split(",") if p.strip()]
     if "Sequence[int]" in text:  # --image-size 64 or 48x64
         return lambda s: int(s) if s.strip().isdigit() else [int(p) for p in s.replace("x", ",").split(",")]
+    if "dict[" in text:  # --fusion-args 'order=(image+audio)+text' / --pretrain-args dim=16,lr=0.001
+        return lambda s: dict(p.split("=", 1) for p in s.split(",") if "=" in p)
     if "bool | str" in text:
         return lambda s: {"true": True, "false": False}.get(s.lower(), s)
     for name, fn in (("float", float), ("int", int)):

@@ -376,10 +376,15 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         image_size, channels, sample_rate, max_seconds, max_tokens: the model's input format; ``None``
             derives each from the training split's statistics (:mod:`mmdata.train.config`).
         fusion_args: options of the fusion (``hierarchical``: ``order``; ``two_tower``: ``towers``,
-            ``interaction``; docs/fusions.md).
-        pretrain, pretrain_epochs, pretrain_args, probe, label_fraction: contrastive pre-training of the
-            encoders before the supervised epochs, a linear probe on frozen encoders, and the fraction
-            of training labels used (:func:`mmdata.train.contrastive.prepare`; docs/crossmodal.md).
+            ``interaction``; docs/fusions.md; KEY=VALUE,... on the command line).
+        pretrain: ``"contrastive"``: pre-train the encoders first (CLIP-style symmetric InfoNCE per
+            modality pair; docs/crossmodal.md); ``contrastive.pt`` and test retrieval are written.
+        pretrain_epochs: epochs of pre-training.
+        pretrain_args: pre-training options ``dim``, ``temperature``, ``exclude_same_class``,
+            ``batch_size``, ``lr`` (KEY=VALUE,... on the command line).
+        probe: freeze the encoders and train one linear layer on their features (linear evaluation).
+        label_fraction: fraction of training labels used (each kept with this probability per sample
+            key and seed; the supervised epochs see only those).
 
     Returns:
         ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},

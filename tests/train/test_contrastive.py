@@ -204,3 +204,22 @@ def test_train_cli_with_pretraining(avdigits40: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0 and "retrieval image-text" in res.output
     res = CliRunner().invoke(app, ["train", str(avdigits40), "--epochs", "1", "--pretrain-arg", "dim"])
     assert res.exit_code != 0
+
+
+def test_ddp_entry_takes_the_cross_modal_options(avdigits40: Path, tmp_path: Path) -> None:
+    """torchrun -m mmdata.train: dict options parse from KEY=VALUE lists; two ranks pre-train under DDP."""
+    import os
+    import subprocess
+    import sys
+
+    from mmdata.train.__main__ import parser
+
+    ns = parser().parse_args(["d", "--fusion-args", "towers=image|audio+text,interaction=dot", "--pretrain-args", "dim=16"])
+    assert ns.fusion_args == {"towers": "image|audio+text", "interaction": "dot"} and ns.pretrain_args == {"dim": "16"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531", "-m", "mmdata.train",
+           str(avdigits40), "--modalities", "image,text", "--epochs", "1", "--pretrain", "contrastive", "--pretrain-epochs", "1",
+           "--pretrain-args", "dim=16", "--no-robustness", "--out", str(tmp_path / "ddp"), "--json"]
+    res = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    m = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert m["config"]["world_size"] == 2 and "image-text" in m["retrieval"] and load(tmp_path / "ddp").dim == 16
