@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +38,7 @@ import torch
 from mmdata.errors import MMDataError
 from mmdata.train.contrastive import (ContrastiveModel, embed_all, identical, load, pair_key, pair_names, recall_at,
                                       split_batch)
-from mmdata.train.matching import cosine_stats
+from mmdata.train.matching import cosine_stats, save_png
 from mmdata.types import Batch
 
 RECIPE_ROW = "recipe (as written)"
@@ -247,8 +246,6 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mmdata.io import atomic_write_bytes
-
     ops = result["ops"]
     pairs = result["pairs"]
     labels = [o["op"] if o["index"] is None else f"{o['op']} (p {o['p']:g} → 1)" for o in ops]
@@ -281,10 +278,4 @@ def plot(result: dict[str, Any], path: Path) -> Path:
             ax.set_xlim(-lim, lim)
     fig.suptitle(f"Alignment audit on {result['split']} ({result['n']} samples): augmented − clean, per op applied "
                  "to every sample, and the recipe as written", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_png(fig, path)

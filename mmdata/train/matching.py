@@ -131,9 +131,10 @@ def divergences(probs: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
     return out
 
 
-def load_run(model_dir: str | Path, device: str = "cpu") -> tuple[FusionModel, dict[str, Any]]:
+def load_run(model_dir: str | Path, device: str = "cpu", data: str | Path | None = None) -> tuple[FusionModel, dict[str, Any]]:
     """Rebuild a trained fusion model from ``DIR/metrics.json`` (config, classes, input format) and
-    ``DIR/model.pt``; returns (model in eval mode, metrics)."""
+    ``DIR/model.pt``; returns (model in eval mode, metrics). ``data``: the dataset, whose card gives
+    the classes when metrics.json does not (runs written before it recorded them)."""
     d = Path(model_dir)
     for f in ("metrics.json", "model.pt"):
         if not (d / f).is_file():
@@ -142,6 +143,12 @@ def load_run(model_dir: str | Path, device: str = "cpu") -> tuple[FusionModel, d
     cfg = metrics.get("config") or {}
     inputs = metrics.get("inputs") or {}
     classes = int((metrics.get("classes") or {}).get("num_classes") or 0)
+    if not classes and data is not None:
+        from mmdata.shards.index import load_card
+
+        classes = int(load_card(data).get("num_classes") or 0)
+    if classes < 2:
+        raise MMDataError(f"{d / 'metrics.json'}: no classes recorded (and no dataset card to read them from)")
     model = FusionModel(cfg["modalities"], cfg["fusion"], classes, image_channels=int(inputs.get("channels") or 1),
                         image_hw=tuple(inputs.get("image_size") or (16, 16)), fusion_args=cfg.get("fusion_args"))
     if cfg.get("probe"):
@@ -185,7 +192,7 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
         "divergence": {...}}}, "overall": {...}, "figure"}`` (see the module docstring).
     """
     d = Path(model_dir)
-    model, metrics = load_run(d, device)
+    model, metrics = load_run(d, device, data)
     cfg = metrics["config"]
     mods = list(cfg["modalities"])
     if len(mods) < 2:
@@ -278,6 +285,13 @@ def plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, n
         if j == 0:
             ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(f"Modality matching on {result['split']} ({result['n']} samples; fusion {result['fusion']})", fontsize=10)
+    return save_png(fig, path)
+
+
+def save_png(fig: Any, path: Path) -> Path:
+    """Write a matplotlib figure as a PNG atomically (creating the folder) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

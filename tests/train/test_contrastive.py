@@ -142,7 +142,7 @@ def test_pretraining_is_deterministic_and_trains_the_fusion_models_encoders(avdi
         model = FusionModel(["image", "text"], "concat", classes=10)
         return model, pretrain_encoders(model, avdigits40, epochs=1, seed=3, batch_size=64)
 
-    (m1, p1), (m2, p2) = run(), run()
+    (m1, p1), (_, p2) = run(), run()
     assert all(torch.equal(p1.state[k], p2.state[k]) for k in p1.state) and p1.retrieval == p2.retrieval
     torch.manual_seed(0)
     fresh = FusionModel(["image", "text"], "concat", classes=10)
