@@ -313,17 +313,13 @@ def with_normalize(recipe: Any, spec: InputSpec) -> tuple[Any, dict[str, list[di
     Example:
         >>> s = InputSpec(max_tokens=8, needs={"max_tokens": True})
         >>> rec, norm = with_normalize({"normalize": {"image": [{"op": "to_rgb"}]}}, s)
-        >>> sorted(norm), norm["text"][0]["n"]
-        (['image', 'text'], 8)
+        >>> sorted(norm), norm["text"][0]["n"], norm["text"][0]["op"]
+        (['image', 'text'], 8, 'max_tokens')
     """
     from mmdata.augment.recipe import load_recipe
 
     base = load_recipe(recipe).to_dict()
-    own = base.get("normalize") or {}
-    norm = {**normalize_section(spec), **own}
-    norm = {k: list(v) for k, v in norm.items() if v}
-    if norm:
-        base["normalize"] = norm
-    else:
-        base.pop("normalize", None)
-    return base, norm
+    norm = {**normalize_section(spec), **(base.get("normalize") or {})}
+    base["normalize"] = {k: list(v) for k, v in norm.items() if v}
+    full = load_recipe(base).to_dict()  # validated, every argument explicit
+    return full, full.get("normalize", {})
