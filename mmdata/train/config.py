@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mmdata.errors import MMDataError
 
 MAX_IMAGE_SIDE = 128  # a CPU reference trainer: larger inputs cost time, not accuracy, on small data
@@ -81,7 +83,8 @@ class InputSpec:
 
 
 class IndexStats:
-    """The columns of ``index.parquet`` the trainer reads, loaded once (missing columns are ``None``).
+    """The columns of ``index.parquet`` the trainer reads, loaded once as numpy arrays (numeric columns
+    as float64 with NaN for null; missing columns are ``None``), so a 50k-sample index costs a few MB.
 
     Example:
         >>> import tempfile, mmdata
@@ -92,45 +95,81 @@ class IndexStats:
         6
     """
 
-    COLUMNS = ("key", "source_key", "split", "label", "modalities", "image_height", "image_width", "image_channels",
-               "image_mode", "audio_seconds", "audio_sample_rate", "audio_channels", "text_chars")
+    NUMERIC = ("label", "image_height", "image_width", "image_channels", "audio_seconds", "audio_sample_rate",
+               "audio_channels", "text_chars")
 
     def __init__(self, data: str | Path) -> None:
-        from mmdata.shards.index import load_index
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
 
-        table = load_index(data)
+        from mmdata.shards.index import INDEX, load_index
+
         self.data = data
-        self.col: dict[str, list[Any] | None] = {
-            n: (table.column(n).to_pylist() if n in table.column_names else None) for n in self.COLUMNS}
+        path = Path(data) / INDEX
+        if not path.is_file():
+            load_index(data)  # raises the reader's error for a missing index
+        names = set(pq.read_schema(path).names)
+        wanted = [c for c in ("split", "modalities", "image_mode", *self.NUMERIC) if c in names]
+        table = pq.read_table(path, columns=wanted)
+        # masks computed in Arrow: no Python object per row
+        split = table.column("split").dictionary_encode().combine_chunks()
+        codes = split.indices.to_numpy(zero_copy_only=False)
+        self._splits = {str(v): codes == i for i, v in enumerate(split.dictionary.to_pylist())}
+        mods = table.column("modalities").combine_chunks()
+        parent = pc.list_parent_indices(mods).to_numpy()
+        flat = pc.list_flatten(mods)
+        self.has = {m: np.bincount(parent[pc.equal(flat, m).to_numpy(zero_copy_only=False)], minlength=len(table)) > 0
+                    for m in ("image", "audio", "text")}
+        self.col: dict[str, np.ndarray | None] = {n: None for n in ("image_mode", *self.NUMERIC)}
+        for n in self.NUMERIC:
+            if n in names:
+                self.col[n] = table.column(n).to_numpy(zero_copy_only=False).astype(np.float64)
+        if "image_mode" in names:
+            self.col["image_mode"] = np.asarray(table.column("image_mode").to_pylist(), dtype=object)
 
-    def rows(self, split: str, modality: str | None = None) -> list[int]:
+    def rows(self, split: str, modality: str | None = None) -> np.ndarray:
         """Row numbers of ``split`` (that hold ``modality``, when given)."""
-        split_col = self.col["split"] or []
-        mods = self.col["modalities"] or []
-        return [i for i, s in enumerate(split_col) if s == split and (modality is None or modality in (mods[i] or ()))]
+        mask = self._splits.get(split)
+        if mask is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(mask & self.has[modality] if modality else mask)
 
-    def values(self, name: str, rows: Sequence[int]) -> list[Any]:
+    def known_at(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Bool mask over ``rows``: column ``name`` has a value there."""
+        c = self.col[name]
+        if c is None:
+            return np.zeros(len(rows), bool)
+        v = c[rows]
+        return ~np.isnan(v) if v.dtype.kind == "f" else np.fromiter((x is not None for x in v), bool, len(v))
+
+    def values(self, name: str, rows: np.ndarray) -> list[Any]:
         """Non-null values of column ``name`` at ``rows`` (empty when the column is missing)."""
         c = self.col[name]
-        return [] if c is None else [c[i] for i in rows if c[i] is not None]
+        return [] if c is None else c[rows][self.known_at(name, rows)].tolist()
 
-    def known(self, name: str, rows: Sequence[int]) -> bool:
+    def known(self, name: str, rows: np.ndarray) -> bool:
         """Column ``name`` exists and has a value at every row."""
-        c = self.col[name]
-        return c is not None and all(c[i] is not None for i in rows)
+        return self.col[name] is not None and bool(self.known_at(name, rows).all())
 
     def labels(self, split: str) -> dict[str, int]:
         """``{"samples", "labelled", "unlabelled"}`` of a split."""
         rows = self.rows(split)
-        lab = len(self.values("label", rows))
+        lab = int(self.known_at("label", rows).sum())
         return {"samples": len(rows), "labelled": lab, "unlabelled": len(rows) - lab}
 
     def check_labels(self, classes: int) -> None:
         """Raise naming the samples whose label is outside ``0..classes-1``."""
-        lab, keys, src = self.col["label"] or [], self.col["key"] or [], self.col["source_key"] or []
-        bad = [(keys[i], src[i] if src else None, v) for i, v in enumerate(lab) if v is not None and not 0 <= int(v) < classes]
-        if bad:
-            shown = ", ".join(f"{k} (source {s!r}): {int(v)}" for k, s, v in bad[:5])
+        lab = self.col["label"]
+        if lab is None:
+            return
+        bad = np.flatnonzero(~np.isnan(lab) & ((lab < 0) | (lab >= classes)))
+        if len(bad):
+            import pyarrow.parquet as pq
+
+            from mmdata.shards.index import INDEX
+
+            ids = pq.read_table(Path(self.data) / INDEX, columns=["key", "source_key"]).take(bad[:5]).to_pylist()
+            shown = ", ".join(f"{r['key']} (source {r['source_key']!r}): {int(lab[i])}" for r, i in zip(ids, bad))
             raise MMDataError(f"{self.data}: {len(bad)} sample(s) have a label outside the card's {classes} classes "
                               f"0..{classes - 1}: {shown}; fix the label files or the card's num_classes / label_names")
 
@@ -155,7 +194,7 @@ def _image_size(hw: list[tuple[int, int]], given: int | Sequence[int] | None) ->
                           "resize + centre crop"), True
 
 
-def _channels(st: IndexStats, rows: list[int], given: int | None) -> tuple[int, str, bool]:
+def _channels(st: IndexStats, rows: np.ndarray, given: int | None) -> tuple[int, str, bool]:
     if given is not None:
         if given not in (1, 3):
             raise MMDataError(f"channels must be 1 (greyscale) or 3 (RGB), got {given}")
@@ -206,18 +245,19 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
     from mmdata.text import default_tokenizer
 
     st = data if isinstance(data, IndexStats) else IndexStats(data)
-    if not st.rows("train"):
+    if not len(st.rows("train")):
         raise MMDataError(f"{st.data}: index.parquet has no training rows; shard with --split train=...,val=...,test=...")
     sources: dict[str, str] = {}
     needs: dict[str, bool] = {}
     spec: dict[str, Any] = {}
     rows = st.rows("train", "image")
-    if "image" in modalities and (rows or image_size is not None):
-        hw = list(zip(map(int, st.values("image_height", rows)), map(int, st.values("image_width", rows)))) or [(16, 16)]
+    if "image" in modalities and (len(rows) or image_size is not None):
+        sized = rows[st.known_at("image_height", rows) & st.known_at("image_width", rows)]
+        hw = list(zip(map(int, st.values("image_height", sized)), map(int, st.values("image_width", sized)))) or [(16, 16)]
         spec["image_size"], sources["image_size"], needs["resize"] = _image_size(hw, image_size)
         spec["channels"], sources["channels"], needs["convert"] = _channels(st, rows, channels)
     rows = st.rows("train", "audio")
-    if "audio" in modalities and (rows or sample_rate is not None):
+    if "audio" in modalities and (len(rows) or sample_rate is not None):
         counts = Counter(int(r) for r in st.values("audio_sample_rate", rows))
         if sample_rate is not None or not counts:
             spec["sample_rate"], sources["sample_rate"] = int(sample_rate or 16000), "given" if sample_rate else "default"
@@ -250,19 +290,21 @@ def decoded_bytes(st: IndexStats, split: str, modalities: Sequence[str]) -> int:
     """An upper estimate of a split's decoded size in memory (what ``cache=True`` holds), from the
     index: images as uint8 at their stored size (3 channels unless recorded), audio as float32 (2
     channels unless recorded), text and Python overhead at 1 KiB a sample."""
-    c = st.col
     rows = st.rows(split)
-    total = 1024 * len(rows)
-    for i in rows:
-        if "image" in modalities and c["image_height"] and c["image_height"][i] is not None:
-            ch = c["image_channels"][i] if c["image_channels"] and c["image_channels"][i] else 3
-            total += int(c["image_height"][i]) * int(c["image_width"][i]) * int(ch)  # type: ignore[index]
-        if "audio" in modalities and c["audio_seconds"] and c["audio_seconds"][i] is not None:
-            ch = c["audio_channels"][i] if c["audio_channels"] and c["audio_channels"][i] else 2
-            total += int(float(c["audio_seconds"][i]) * int(c["audio_sample_rate"][i]) * 4 * int(ch))  # type: ignore[index]
-        if "text" in modalities and c["text_chars"] and c["text_chars"][i] is not None:
-            total += 4 * int(c["text_chars"][i])
-    return total
+
+    def col(name: str, default: float) -> np.ndarray:
+        c = st.col[name]
+        v = np.full(len(rows), default) if c is None else c[rows]
+        return np.nan_to_num(v, nan=default)
+
+    total = 1024.0 * len(rows)
+    if "image" in modalities:
+        total += float((col("image_height", 0) * col("image_width", 0) * col("image_channels", 3)).sum())
+    if "audio" in modalities:
+        total += float((col("audio_seconds", 0) * col("audio_sample_rate", 0) * 4 * col("audio_channels", 2)).sum())
+    if "text" in modalities:
+        total += float(4 * col("text_chars", 0).sum())
+    return int(total)
 
 
 def normalize_section(spec: InputSpec) -> dict[str, list[dict[str, Any]]]:
@@ -313,17 +355,13 @@ def with_normalize(recipe: Any, spec: InputSpec) -> tuple[Any, dict[str, list[di
     Example:
         >>> s = InputSpec(max_tokens=8, needs={"max_tokens": True})
         >>> rec, norm = with_normalize({"normalize": {"image": [{"op": "to_rgb"}]}}, s)
-        >>> sorted(norm), norm["text"][0]["n"]
-        (['image', 'text'], 8)
+        >>> sorted(norm), norm["text"][0]["n"], norm["text"][0]["op"]
+        (['image', 'text'], 8, 'max_tokens')
     """
     from mmdata.augment.recipe import load_recipe
 
     base = load_recipe(recipe).to_dict()
-    own = base.get("normalize") or {}
-    norm = {**normalize_section(spec), **own}
-    norm = {k: list(v) for k, v in norm.items() if v}
-    if norm:
-        base["normalize"] = norm
-    else:
-        base.pop("normalize", None)
-    return base, norm
+    norm = {**normalize_section(spec), **(base.get("normalize") or {})}
+    base["normalize"] = {k: list(v) for k, v in norm.items() if v}
+    full = load_recipe(base).to_dict()  # validated, every argument explicit
+    return full, full.get("normalize", {})

@@ -132,7 +132,12 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, c
 
 def _dist(device: str) -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise MMDataError(f"--device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MMDataError(f"--device {device}: no CUDA device is visible (torch.cuda.is_available() is False); use --device cpu")
     if world > 1 and dev.type == "cuda":  # one GPU per rank
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)

@@ -137,6 +137,16 @@ def test_cache_budget_decides_what_is_streamed(small: Path) -> None:
     assert m["history"][1]["train_loss"] < m["history"][0]["train_loss"] and m["samples"]["test"]["labelled"] == 40
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error(small: Path) -> None:
+    from mmdata.errors import MMDataError
+
+    with pytest.raises(MMDataError, match="no CUDA device is visible"):
+        train(small, epochs=1, device="cuda", threads=1)
+    with pytest.raises(MMDataError, match="--device 'gpu'"):
+        train(small, epochs=1, device="gpu", threads=1)
+
+
 def test_early_fusion_is_sized_from_the_configured_input(small: Path) -> None:
     """Issue 10 defect 4: the model was sized from the (padded) test images, so `--fusion early` with a
     recipe that resizes training images crashed (`mat1 and mat2 shapes cannot be multiplied`)."""
