@@ -193,7 +193,7 @@ def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[s
         return out
     card = load_card(data)
     st = IndexStats(data)
-    mods = [m for m in modalities if st.rows("train", m)]
+    mods = [m for m in modalities if len(st.rows("train", m))]
     spec = derive_inputs(st, mods)
     recipe, _ = with_normalize(None, spec)
     torch.manual_seed(seed)

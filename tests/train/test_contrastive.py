@@ -77,7 +77,7 @@ def test_temperature_is_learnable_and_clamped_like_clip() -> None:
     with torch.no_grad():
         net.logit_scale.fill_(10.0)
     net.clamp_()
-    assert math.isclose(float(net.logit_scale.exp()), 100.0, rel_tol=1e-6)
+    assert math.isclose(float(net.logit_scale.detach().exp()), 100.0, rel_tol=1e-6)
 
 
 def test_ranks_and_recall_break_ties_at_random_in_expectation() -> None:
