@@ -1,6 +1,7 @@
-"""Augmentation: per-modality ops with one seeded parameter plan per sample, per-sample CPU kernels
-(albumentations / audiomentations / nlpaug semantics) and batched torch kernels, cross-modal ops,
-batch mixing, balance, YAML recipes, the loader, offline augmentation and previews.
+"""Augmentation: a deterministic normalize stage (every split) and random per-modality ops with one
+seeded parameter plan per sample, keyed by op identity; per-sample CPU kernels (albumentations / cv2 /
+audiomentations / nlpaug semantics) and batched torch kernels, cross-modal ops, batch mixing, balance,
+YAML recipes, the loader, offline augmentation, previews and the op reference (docs/ops.md).
 """
 
 from __future__ import annotations
