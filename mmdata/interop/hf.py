@@ -9,8 +9,8 @@ by ``save_to_disk``) becomes mmdata shards. Column roles come from the features:
   PNG; ``{"array", "sampling_rate"}`` audio to FLAC (int16) or 32-bit float WAV (lossless either way).
 * ``ClassLabel`` -> ``label`` (its names become the card's ``label_names``); without one, an integer
   (or string, like a manifest) column named ``label``. ``-1`` / null means "no label".
-* a string column named ``text`` / ``caption`` / ``sentence`` / ``transcription`` / ``transcript``,
-  or the only string column -> ``text`` (``.txt``).
+* a string column named ``text`` / ``caption`` / ``sentence`` / ``transcription`` / ``transcript``
+  (or chosen with ``columns={"text": COL}``) -> ``text`` (``.txt``).
 * a string column named ``split`` fixes each row's split (like a manifest); ``columns={"key": COL}``
   names the key column (default: the row number, ``<split>_<row>`` for a DatasetDict).
 * every other scalar ``Value`` column -> one ``.json`` member per sample; numeric ``List`` /
@@ -174,7 +174,8 @@ def resolve_columns(features: Mapping[str, Any], columns: Mapping[str, str] | No
     pick("label", [c for c, k in kinds.items() if k == "classlabel"])
     pick("label", [c for c, k in kinds.items() if k in ("int", "string") and c.lower() in ("label", "labels")])
     pick("split", [c for c, k in kinds.items() if k == "string" and c == "split"])
-    pick("text", [c for c, k in kinds.items() if k == "string"], TEXT_NAMES)
+    # only a conventionally named column: a lone "speaker" or "file_name" column is metadata, not a modality
+    pick("text", [c for c, k in kinds.items() if k == "string" and c.lower() in TEXT_NAMES], TEXT_NAMES)
     allowed = {"image": ("image", "array"), "audio": ("audio", "audio-array"), "text": ("string",),
                "label": ("classlabel", "int", "string"), "key": ("string", "int"), "split": ("string",)}
     for role, col in roles.items():

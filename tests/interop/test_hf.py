@@ -136,6 +136,11 @@ def test_shard_hf_key_and_split_columns(tmp_path: Path) -> None:
     rows = idx.load_index(tmp_path / "ds").to_pylist()
     assert [r["source_key"] for r in rows if r["split"] == "test"] == ["utt 3.a", "utt 4.a"]
     assert all("." not in r["key"] and " " not in r["key"] for r in rows)
+    # a lone string column that is not named like text is metadata (.json), not the text modality
+    meta = make_hf(4).remove_columns(["caption"]).add_column("speaker_name", ["ann", "bo", "cy", "di"])
+    mmdata.shard(meta, tmp_path / "meta", progress=False)
+    assert "text" not in idx.load_card(tmp_path / "meta")["modalities"]
+    assert json.loads(_members(tmp_path / "meta")["000002.json"])["speaker_name"] == "cy"
 
 
 def test_shard_hf_encodes_arrays_losslessly(tmp_path: Path) -> None:
