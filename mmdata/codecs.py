@@ -61,12 +61,18 @@ def field_of(ext: str) -> str:
     return e
 
 
-def decode_image(data: bytes) -> Any:
-    """Decode image bytes to a uint8 CHW torch tensor (greyscale -> 1 channel, RGBA/P -> RGB)."""
+def decode_image(data: bytes, max_size: tuple[int, int] | None = None) -> Any:
+    """Decode image bytes to a uint8 CHW torch tensor (greyscale -> 1 channel, RGBA/P -> RGB).
+
+    ``max_size=(h, w)``: a JPEG is decoded DCT-scaled (1/2, 1/4, 1/8) to the smallest size that is
+    still at least ``h x w`` (PIL draft mode): several times less work when a resize follows anyway.
+    """
     import torch
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
+        if max_size is not None and im.format == "JPEG":
+            im.draft(im.mode if im.mode in ("L", "RGB") else "RGB", (int(max_size[1]), int(max_size[0])))
         im.load()
         if im.mode not in ("L", "RGB"):
             im = im.convert("RGB")
@@ -99,8 +105,11 @@ def decode_npy(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
-def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False) -> tuple[str, Any, int | None]:
+def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
+                  image_max_size: tuple[int, int] | None = None) -> tuple[str, Any, int | None]:
     """Decode one member: returns ``(field, value, sample_rate_or_None)``.
+
+    ``image_max_size``: decode hint for images (see :func:`decode_image`).
 
     Raises:
         UnsafeMemberError: a pickle member while ``allow_pickle`` is False.
@@ -120,7 +129,7 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False) -> tuple
     name = field_of(e)
     try:
         if e in IMAGE_EXTS:
-            return name, decode_image(data), None
+            return name, decode_image(data, image_max_size), None
         if e in AUDIO_EXTS:
             audio, sr = decode_audio(data)
             return name, audio, sr
