@@ -58,6 +58,7 @@ log = logging.getLogger("mmdata.reader")
 ON_ERROR = ("raise", "skip", "warn")
 _MAX_ERRORS = 100
 _REGION = "unreadable shard region"
+RawSample = tuple[str | None, dict[str, bytes], tuple[str, str] | None]
 
 
 def dist_rank_world() -> tuple[int, int] | None:
@@ -309,17 +310,16 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         return dot < 0 or self._wanted(name[dot + 1 :])
 
     # ---- raw samples of one shard ------------------------------------------------------------------
-    def _raw_samples(self, shard: str) -> Iterator[tuple[str | None, dict[str, bytes], tuple[str, str] | None]]:
+    def _raw_samples(self, shard: str) -> tuple[Iterator[RawSample], bool]:
+        """The shard's raw samples and whether they were already checked against the index."""
         if self.layout == "columns":
-            yield from self._zip_series(shard)
-            return
+            return self._zip_series(shard), True
         url = self._shard_url(shard)
         fast = self._indexed(shard, url) if self.root is not None else None
         if fast is not None:
-            yield from fast
-            return
+            return fast, True
         want = None if self.modalities is None else self._want_member
-        yield from iter_samples(url, max_member_bytes=self.max_member_bytes, want=want)
+        return iter_samples(url, max_member_bytes=self.max_member_bytes, want=want), False
 
     def _indexed(self, shard: str, url: str) -> Iterator[tuple[str, dict[str, bytes], None]] | None:
         """Index-guided whole-shard read of a local uncompressed shard (None: use the streaming parser)."""
@@ -364,7 +364,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         finally:
             buf.close()
 
-    def _zip_series(self, shard: str) -> Iterator[tuple[str | None, dict[str, bytes], tuple[str, str] | None]]:
+    def _zip_series(self, shard: str) -> Iterator[RawSample]:
         """Column layout: merge the series of one shard by the index's key order.
 
         A sample is delivered when every series the index says holds one of its members delivered it
@@ -478,36 +478,44 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         counter = 0
         for si in mine:
             shard = self.shards[si]
-            damaged = False
+            items, checked = self._raw_samples(shard)
+            index = self._shard_index()
+            # with an index, loss is counted per listed sample: damage on keys the index does not
+            # list is kept as a message, and listed samples that never came are counted at the end
+            listed = index.members(shard) if index is not None and shard in index.by_shard else None
             seen: set[str] = set()
             last_problem: tuple[str, str] | None = None
-            for key, raw, problem in self._raw_samples(shard):
-                if key is not None:
-                    seen.add(key)
-                if problem is not None:
-                    damaged = True
-                    last_problem = problem
-                    if key is not None and problem[0] == "truncated shard" and self._complete(shard, key, raw):
-                        problem = None  # cut right after its last member: the index says nothing is missing
+            for key, raw, problem in items:
+                if listed is not None and key is not None:
+                    if problem is None and not checked:
+                        problem = self._incomplete(key, raw, listed.get(key))
+                    elif problem is not None and problem[0] == "truncated shard" and key in listed \
+                            and self._incomplete(key, raw, listed[key]) is None:
+                        last_problem, problem = problem, None  # cut right after its last member: nothing missing
                 own = True
                 if stride:
                     counter += 1
                     own = (counter - 1) % n == rid
-                if problem is not None:
+                if problem is None:
+                    if key is not None:
+                        seen.add(key)
                     if own:
-                        if key is None and self.root is not None and self.on_error != "raise":
-                            # counted per sample below, from the index; the message is kept
-                            if len(self.errors) < _MAX_ERRORS:
-                                self.errors.append((shard, "<unknown>", problem[1]))
-                            continue
-                        self._report(shard, key, problem)
+                        yield shard, key, raw  # type: ignore[misc]
                     continue
-                if own:
-                    yield shard, key, raw  # type: ignore[misc]
-            if damaged and self.root is not None and last_problem is not None:
-                index = self._shard_index()
-                lost = [k for k in (index.keys(shard) if index else []) if k not in seen]
-                for k in lost:
+                last_problem = problem
+                counts = listed is None or (key is not None and key in listed and key not in seen)
+                if key is not None:
+                    seen.add(key)
+                if not own:
+                    continue
+                if counts or self.on_error == "raise":
+                    self._report(shard, key, problem)
+                elif len(self.errors) < _MAX_ERRORS:
+                    self.errors.append((shard, key or "<unknown>", problem[1]))
+            if listed is not None and last_problem is not None:
+                for k in listed:
+                    if k in seen:
+                        continue
                     own = True
                     if stride:
                         counter += 1
@@ -516,12 +524,15 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                         self._report(shard, k, ("truncated or corrupt shard", f"sample {k!r} listed in the index was "
                                                 f"not delivered: {last_problem[1]}"))
 
-    def _complete(self, shard: str, key: str, raw: dict[str, bytes]) -> bool:
-        index = self._shard_index()
-        if index is None:
-            return False
-        names = index.members(shard).get(key)
-        return bool(names) and {m[len(key) + 1 :] for m in names} == set(raw)
+    @staticmethod
+    def _incomplete(key: str, raw: dict[str, bytes], names: list[str] | None) -> tuple[str, str] | None:
+        """A problem when the index lists other members for ``key`` than the shard delivered."""
+        if names is None:
+            return None
+        want = {m[len(key) + 1 :] for m in names}
+        if want == set(raw):
+            return None
+        return ("incomplete sample", f"sample {key!r} has members {sorted(raw)}, the index lists {sorted(want)}")
 
     def __iter__(self) -> Iterator[Sample]:
         epoch, gen = self._clock.begin()

@@ -306,8 +306,8 @@ def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MA
             header = pending if pending is not None else r.read(BLOCK)
             pending = None
             if not header:
-                yield Member(None, None, ("truncated shard", f"shard {shard}: truncated after member {last!r} "
-                                          "(no end-of-archive marker)"))
+                what = "is empty (no tar header)" if first else f"truncated after member {last!r} (no end-of-archive marker)"
+                yield Member(None, None, ("truncated shard", f"shard {shard}: {what}"))
                 return
             if len(header) < BLOCK:
                 yield Member(None, None, ("truncated shard", f"shard {shard}: truncated after member {last!r} "
@@ -318,7 +318,7 @@ def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MA
             try:
                 size, kind = _parse_header(header)
             except _BadHeader as exc:
-                where = "is not a tar file (first header invalid" if first else f"corrupt tar header after member {last!r} ("
+                where = "is not a tar file (first header invalid: " if first else f"corrupt tar header after member {last!r} ("
                 yield Member(_guess_name(header), None, ("corrupt tar header", f"shard {shard}: {where}{exc})"))
                 long_name = meta_size = meta_bad = None
                 pending, skipped = _resync(r)
