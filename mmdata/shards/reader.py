@@ -133,6 +133,18 @@ class EpochClock:
         return self.explicit + gen, gen
 
 
+def _new_sample(key: str, fields: dict[str, Any], rate: int | None, meta: dict[str, Any]) -> Sample:
+    # the frozen dataclass __init__ (four object.__setattr__ calls) is ~1/3 of a raw sample's cost;
+    # filling __dict__ directly builds the same object
+    s = object.__new__(Sample)
+    d = s.__dict__
+    d["key"] = key
+    d["fields"] = fields
+    d["sample_rate"] = rate
+    d["meta"] = meta
+    return s
+
+
 class _Skip(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -163,12 +175,56 @@ class _ShardIndex:
             members.append(ms or [])
             sizes.append(zs or [])
 
+        self._plans: dict[str, IndexPlan | None] = {}
+
     def keys(self, shard: str) -> list[str]:
         return self.by_shard.get(shard, ([], [], []))[0]
 
     def members(self, shard: str) -> dict[str, list[str]]:
         keys, members, _ = self.by_shard.get(shard, ([], [], []))
         return dict(zip(keys, members))
+
+    def plan(self, shard: str) -> IndexPlan | None:
+        """The shard's members as the fast path needs them (built once), or None when the index
+        entry is unusual (folders in keys, long names, duplicate keys, names not ``<key>.<ext>``)."""
+        if shard not in self._plans:
+            self._plans[shard] = IndexPlan.build(*self.by_shard[shard]) if shard in self.by_shard else None
+        return self._plans[shard]
+
+
+class IndexPlan:
+    """Keys, extensions per key, flat sizes and padded names of one shard (see :func:`indexed_members`)."""
+
+    def __init__(self, keys: list[str], exts: list[tuple[str, ...]], sizes: Any, names: Any) -> None:
+        self.keys = keys
+        self.exts = exts
+        self.sizes = sizes
+        self.names = names
+        self.max_size = int(sizes.max()) if len(sizes) else 0
+
+    @classmethod
+    def build(cls, keys: list[str], members: list[list[str]], sizes: list[list[int]]) -> IndexPlan | None:
+        import numpy as np
+
+        if len(set(keys)) != len(keys) or len(members) != len(sizes):
+            return None
+        exts: list[tuple[str, ...]] = []
+        raw: list[bytes] = []
+        for key, names, zs in zip(keys, members, sizes):
+            cut = len(key) + 1
+            if len(names) != len(zs) or "/" in key:
+                return None
+            e = tuple(n[cut:] for n in names)
+            if any(n[:cut] != key + "." or not x or "/" in x for n, x in zip(names, e)) or len(set(e)) != len(e):
+                return None
+            exts.append(e)
+            for n in names:
+                b = n.encode("utf-8", "surrogateescape")
+                if len(b) >= 100:
+                    return None
+                raw.append(b.ljust(100, b"\0"))
+        flat = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), 100)
+        return cls(keys, exts, np.asarray([z for zs in sizes for z in zs], dtype=np.int64), flat)
 
 
 class ShardDataset(IterableDataset):  # type: ignore[type-arg]
@@ -204,6 +260,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.layout = "samples"
         self.series: list[str] = []
         self._index: _ShardIndex | None = None
+        self._raw_plans: dict[tuple[str, ...], tuple[tuple[str, ...] | None, tuple[str, str] | None]] = {}
         if not isinstance(path, (list, tuple)) and idx.is_dataset(path):
             self.root = Path(path)
             self.card = idx.load_card(self.root)
@@ -325,41 +382,38 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         """Index-guided whole-shard read of a local uncompressed shard (None: use the streaming parser)."""
         local = _local_path(url)
         index = self._shard_index()
-        if local is None or local.endswith((".gz", ".tgz")) or index is None or shard not in index.by_shard:
+        if local is None or local.endswith((".gz", ".tgz")) or index is None:
             return None
-        keys, members, sizes = index.by_shard[shard]
-        flat_names = [m for ms in members for m in ms]
-        flat_sizes = [z for zs in sizes for z in zs]
-        if len(flat_names) != len(flat_sizes) or any(len(m) != len(z) for m, z in zip(members, sizes)):
+        plan = index.plan(shard)
+        if plan is None or plan.max_size > self.max_member_bytes:
             return None
-        if max(flat_sizes, default=0) > self.max_member_bytes or len(set(keys)) != len(keys):
-            return None
-        if "/" in "".join(flat_names):  # keys with folders: let the streaming parser vet each path
-            return None
-        mapped = indexed_members(local, flat_names, flat_sizes)
+        mapped = indexed_members(local, plan.names, plan.sizes)
         if mapped is None:
             return None
-        return self._slice_samples(mapped, keys, members, sizes)
+        return self._slice_samples(mapped, plan)
 
-    def _slice_samples(self, mapped: tuple[Any, list[int]], keys: list[str], members: list[list[str]],
-                       sizes: list[list[int]]) -> Iterator[tuple[str, dict[str, bytes], None]]:
+    def _slice_samples(self, mapped: tuple[Any, list[int]], plan: IndexPlan) -> Iterator[tuple[str, dict[str, bytes], None]]:
         buf, offsets = mapped
-        wanted = self._wanted
+        sizes = plan.sizes.tolist()
+        keep = None if self.modalities is None else {e for es in plan.exts for e in es if self._wanted(e)}
         try:
             i = 0
-            for key, names, zs in zip(keys, members, sizes):
-                cut = len(key) + 1
-                group: dict[str, bytes] = {}
-                for name, z in zip(names, zs):
-                    ext = name[cut:]
-                    if name[:cut] != key + "." or not ext:
-                        raise ShardError(f"index lists member {name!r} under key {key!r}")
-                    if wanted(ext):
+            for key, exts in zip(plan.keys, plan.exts):
+                if keep is None:
+                    group = {}
+                    for e in exts:
                         o = offsets[i]
-                        group[ext] = buf[o : o + z]
-                    else:
-                        group[ext] = b""
-                    i += 1
+                        group[e] = buf[o : o + sizes[i]]
+                        i += 1
+                else:
+                    group = {}
+                    for e in exts:
+                        if e in keep:
+                            o = offsets[i]
+                            group[e] = buf[o : o + sizes[i]]
+                        else:
+                            group[e] = b""  # present but not wanted: not copied
+                        i += 1
                 yield key, group, None
         finally:
             buf.close()
@@ -405,16 +459,32 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                                  f"key {head[0]!r} is not in the index for this shard (series disagree)")
 
     # ---- decoding --------------------------------------------------------------------------------
+    def _raw_plan(self, exts: tuple[str, ...]) -> tuple[tuple[str, ...] | None, tuple[str, str] | None]:
+        """decode=False: which members to keep and whether the sample is refused, per set of extensions."""
+        keep = tuple(e for e in exts if self._wanted(e))
+        for e in keep:
+            if e.rsplit(".", 1)[-1].lower() in PICKLE_EXTS and not self.allow_pickle:
+                return None, ("pickle member refused", f".{e} member is a pickle; refusing it (allow_pickle=False)")
+        have = {field_of(e) for e in keep}
+        for req in self.required:
+            if req not in have:
+                return None, ("missing required modality", f"required modality {req!r} is missing (has {sorted(keep)})")
+        return (None if keep == exts else keep), None
+
     def _build(self, key: str, raw: dict[str, bytes]) -> tuple[dict[str, Any], int | None]:
+        if not self.decode:
+            sig = tuple(raw)
+            plan = self._raw_plans.get(sig)
+            if plan is None:
+                plan = self._raw_plans[sig] = self._raw_plan(sig)
+            keep, refused = plan
+            if refused is not None:
+                raise _Skip(*refused)
+            return (raw if keep is None else {e: raw[e] for e in keep}), None
         fields: dict[str, Any] = {}
         rate = None
         for ext, data in raw.items():
             if not self._wanted(ext):
-                continue
-            if not self.decode:
-                if ext.rsplit(".", 1)[-1].lower() in PICKLE_EXTS and not self.allow_pickle:
-                    raise _Skip("pickle member refused", f".{ext} member is a pickle; refusing it (allow_pickle=False)")
-                fields[ext] = data
                 continue
             try:
                 name, value, sr = decode_member(ext, data, allow_pickle=self.allow_pickle,
@@ -425,7 +495,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             if sr is not None:
                 rate = sr
         for req in self.required:
-            if req not in fields and not (not self.decode and any(field_of(e) == req for e in fields)):
+            if req not in fields:
                 raise _Skip("missing required modality", f"required modality {req!r} is missing (has {sorted(fields)})")
         return fields, rate
 
@@ -559,7 +629,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 meta["skipped"] = dict(self.skipped)
             position += 1
             self._positions[rid] = position
-            yield Sample(key, fields, rate, meta)
+            yield _new_sample(key, fields, rate, meta)
         self._skip.pop(rid, None)
 
     @staticmethod

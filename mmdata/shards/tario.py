@@ -502,70 +502,69 @@ def count_members(url: str) -> tuple[int, list[str]]:
 
 
 # ---- index-guided fast path ------------------------------------------------------------------------
-def indexed_members(path: str, names: Sequence[str], sizes: Sequence[int]) -> tuple[Any, list[int]] | None:
+def indexed_members(path: str, names: Any, sizes: Any) -> tuple[Any, list[int]] | None:
     """Map a local uncompressed shard and check it against the index in one vectorised pass.
 
+    Args:
+        path: the shard file.
+        names: (n, 100) uint8 array of member names, NUL padded, in index order.
+        sizes: (n,) int64 array of member sizes.
+
     Returns ``(buffer, offsets)`` — the data of member ``i`` is ``buffer[offsets[i]:offsets[i] + sizes[i]]``
-    — when every header sits where plain ustar headers for ``names``/``sizes`` put it, with a valid
-    checksum, that size and that name, followed by the end-of-archive block. Returns None otherwise
-    (long names, a foreign writer, any damage): the caller then uses :func:`iter_members`.
+    — when every header sits where plain ustar headers put it, with a valid checksum, that size, that
+    name and a regular-file type, followed by the end-of-archive block. Returns None otherwise (long
+    names, a foreign writer, any damage): the caller then uses :func:`iter_members`.
     """
     import numpy as np
 
-    n = len(names)
+    n = len(sizes)
+    if n == 0:
+        return None
     try:
         with open(path, "rb") as fh:
             length = os.fstat(fh.fileno()).st_size
-            if length == 0:
+            if length < BLOCK or length % BLOCK:
                 return None
             buf: Any = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
         return None
-    raw = [nm.encode("utf-8", "surrogateescape") for nm in names]
-    if n == 0 or any(len(b) >= 100 for b in raw):
-        return None
-    sz = np.asarray(sizes, dtype=np.int64)
-    steps = BLOCK + ((sz + BLOCK - 1) // BLOCK) * BLOCK
+    steps = BLOCK + ((sizes + BLOCK - 1) // BLOCK) * BLOCK
     offs = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(steps, out=offs[1:])
     if offs[-1] + BLOCK > length:
+        buf.close()
         return None
-    arr = np.frombuffer(buf, dtype=np.uint8)
-    if arr[offs[-1] : offs[-1] + BLOCK].any():
-        return None
-    hdr = arr[offs[:-1, None] + np.arange(BLOCK)]  # (n, 512) gathered copy: ~0.5 KB a member
-    # checksum: stored octal digits vs the sum with the checksum field counted as spaces
-    total = hdr.sum(axis=1, dtype=np.int64) - hdr[:, 148:156].sum(axis=1, dtype=np.int64) + 256
-    stored = _octal_columns(hdr[:, 148:156])
-    size_field = _octal_columns(hdr[:, 124:136])
-    if stored is None or size_field is None or not (np.array_equal(stored, total) and np.array_equal(size_field, sz)):
-        return None
-    if not np.isin(hdr[:, 156], (ord("0"), 0)).all():
-        return None
-    want = np.zeros((n, 100), dtype=np.uint8)
-    flat = np.frombuffer(b"".join(b.ljust(100, b"\0") for b in raw), dtype=np.uint8)
-    want[:] = flat.reshape(n, 100)
-    if not np.array_equal(hdr[:, :100], want):
-        return None
-    prefix = hdr[:, 345:346] if hdr.shape[0] else hdr[:, :0]
-    magic_posix = (hdr[:, 257:263] == np.frombuffer(b"ustar\x00", dtype=np.uint8)).all(axis=1)
-    if (magic_posix & (prefix[:, 0] != 0)).any():
+    blocks = np.frombuffer(buf, dtype=np.uint8).reshape(-1, BLOCK)  # a view: nothing is read yet
+    ok = not blocks[offs[-1] // BLOCK].any()
+    hdr = blocks[offs[:-1] // BLOCK]  # (n, 512) copy of just the header blocks
+    del blocks
+    if ok:
+        # checksum: stored octal digits vs the sum with the checksum field counted as spaces
+        total = hdr.sum(axis=1, dtype=np.int64) - hdr[:, 148:156].sum(axis=1, dtype=np.int64) + 256
+        stored = _octal_columns(hdr[:, 148:156])
+        size_field = _octal_columns(hdr[:, 124:136])
+        kind = hdr[:, 156]
+        posix = (hdr[:, 257:263] == np.frombuffer(b"ustar\x00", dtype=np.uint8)).all(axis=1)
+        ok = (stored is not None and size_field is not None and np.array_equal(stored, total)
+              and np.array_equal(size_field, sizes) and bool(((kind == 48) | (kind == 0)).all())
+              and np.array_equal(hdr[:, :100], names) and not (posix & (hdr[:, 345] != 0)).any())
+    if not ok:
+        buf.close()
         return None
     return buf, (offs[:-1] + BLOCK).tolist()
 
 
 def _octal_columns(fields: Any) -> Any:
-    """Octal digit fields (NUL/space padded) of many headers at once; None when any is not octal."""
+    """Octal digit fields (digits first, then NUL/space padding) of many headers at once; None when
+    any field looks different (the streaming parser then reads that shard)."""
     import numpy as np
 
     f = fields.astype(np.int64)
+    width = f.shape[1]
     digit = (f >= 48) & (f <= 55)
-    pad = (f == 0) | (f == 32)
-    if not (digit | pad).all():
+    k = digit.sum(axis=1)
+    col = np.arange(width)
+    if not (digit == (col < k[:, None])).all() or not ((f == 0) | (f == 32) | digit).all():
         return None
-    # digits must be one run: value = fold over columns, padding contributes nothing and resets nothing
-    val = np.zeros(f.shape[0], dtype=np.int64)
-    for j in range(f.shape[1]):
-        d = digit[:, j]
-        val = np.where(d, val * 8 + (f[:, j] - 48), val)
-    return val
+    weights = np.where(col < k[:, None], 8 ** np.clip(k[:, None] - 1 - col, 0, None), 0)
+    return ((f - 48) * weights).sum(axis=1)
