@@ -140,15 +140,32 @@ class PlainLoaderModule(Tiny):
         return mmdata.loader(self.path, 4, split="train", seed=0)
 
 
-@pytest.mark.xfail(reason="needs the reader track's epochs that advance on each new iteration when set_epoch is "
-                          "never called (issue 14 item 2, branch track-reader); Lightning never calls set_epoch "
-                          "on a non-DataLoader iterable, so today both epochs have the same order", strict=False)
 def test_plain_lightning_with_mmdata_loader_epochs_differ(ds: Path, tmp_path: Path) -> None:
+    """Lightning never calls set_epoch on it; the loader advances its epoch on each new iteration."""
     model = PlainLoaderModule(ds)
     _trainer(tmp_path).fit(model)
     e0, e1 = _epoch_keys(model.seen, 0), _epoch_keys(model.seen, 1)
     assert Counter(e0) == Counter(e1)
     assert e0 != e1
+    ref = mmdata.loader(ds, 4, split="train", seed=0)
+    ref.set_epoch(1)
+    assert e1 == [k for b in ref for k in b.keys]  # the second pass is exactly epoch 1
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="Lightning fetches one batch ahead of the training step and saves the loader's own "
+                          "state_dict(), which already counts that batch: the resumed fit skips it. The DataModule "
+                          "corrects for it (test_resume_from_mid_epoch_checkpoint_is_exact); a plain mmdata.loader "
+                          "would need an exact __len__ (Lightning does not fetch ahead on sized loaders)", strict=False)
+def test_plain_lightning_resume_from_mid_epoch_checkpoint(ds: Path, tmp_path: Path) -> None:
+    cb = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=4, save_top_k=-1,
+                                      filename="{epoch}-{step}")
+    full = PlainLoaderModule(ds)
+    _trainer(tmp_path / "a", callbacks=[cb]).fit(full)
+    (ckpt,) = (tmp_path / "ckpt").glob("*-step=8.ckpt")
+    resumed = PlainLoaderModule(ds)
+    _trainer(tmp_path / "b").fit(resumed, ckpt_path=ckpt)
+    assert [keys for _, keys in resumed.seen] == [keys for _, keys in full.seen][8:]
 
 
 def test_missing_lightning_names_the_extra() -> None:
