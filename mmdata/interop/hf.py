@@ -457,7 +457,7 @@ def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | 
              label_names: list[str] | None = None, columns: Mapping[str, str] | None = None,
              labels_from_folders: bool | None = None, on_error: str = "skip", progress: bool = True,
              name: str | None = None, card_extra: Mapping[str, Any] | None = None, fsync: bool = False) -> dict[str, Any]:
-    """Shard a Hugging Face dataset; reached through :func:`mmdata.shard` (same options and report).
+    """Shard a Hugging Face dataset; reached through :func:`mmdata.shard` (same options, checked there, and report).
 
     Example:
         >>> import tempfile, datasets, mmdata
@@ -468,16 +468,10 @@ def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | 
         >>> rep["samples"], rep["splits"]
         (4, {'train': 4})
     """
-    from mmdata.shards.writer import LAYOUTS, parse_split, write_records
+    from mmdata.shards.writer import parse_split, write_records
 
     if labels_from_folders is not None:
         raise SourceError("labels_from_folders applies to folders; a Hugging Face dataset takes its labels from ClassLabel")
-    if layout not in LAYOUTS:
-        raise SourceError(f"--layout must be one of {LAYOUTS}, got {layout!r}")
-    if on_error not in ("skip", "raise"):
-        raise SourceError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
-    if maxcount < 1 or (maxsize is not None and maxsize < 1) or workers < 1:
-        raise SourceError("maxcount, maxsize and workers must be >= 1")
     records, names, skipped, hf_card, fixed = hf_records(src, columns=columns, label_names=label_names, on_error=on_error,
                                                          progress=progress)
     fractions = parse_split(split)

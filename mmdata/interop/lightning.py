@@ -141,24 +141,23 @@ class DataModule(pl.LightningDataModule):
             return self.trainer.strategy.root_device
         return "cpu"  # Lightning moves the batch (Batch.to) before the step
 
-    def _eval(self, split: str | None) -> Any:
+    def _loader(self, split: str, batch_size: int, recipe: Any, **kw: Any) -> Any:
         import mmdata
 
+        return mmdata.loader(self.path, batch_size, recipe=recipe, split=split, seed=self.seed,
+                             num_workers=self.num_workers, device=self._device(), augment_on=self.augment_on,
+                             **kw, **self.loader_kw)
+
+    def _eval(self, split: str | None) -> Any:
         splits = self._splits()
         if split is None or (splits is not None and split not in splits):
             return []
-        return mmdata.loader(self.path, self.eval_batch_size, recipe=self.eval_recipe, split=split, seed=self.seed,
-                             num_workers=self.num_workers, device=self._device(), augment_on=self.augment_on,
-                             shuffle=False, **self.loader_kw)
+        return self._loader(split, self.eval_batch_size, self.eval_recipe, shuffle=False)
 
     # ---- Lightning hooks -------------------------------------------------------------------------
     def train_dataloader(self) -> EpochLoader:
         """The training loader: shuffled, augmented, epoch from the trainer, resumable."""
-        import mmdata
-
-        loader = mmdata.loader(self.path, self.batch_size, recipe=self.recipe, split=self.train_split, seed=self.seed,
-                               num_workers=self.num_workers, device=self._device(), augment_on=self.augment_on,
-                               balance=self.balance, shuffle=True, **self.loader_kw)
+        loader = self._loader(self.train_split, self.batch_size, self.recipe, balance=self.balance, shuffle=True)
         self._train = EpochLoader(self, loader)
         return self._train
 

@@ -506,16 +506,16 @@ def shard(
         >>> rep["samples"], rep["shards"]
         (4, 1)
     """
-    from mmdata.interop.hf import is_hf_source, shard_hf  # a Hugging Face Dataset / DatasetDict / save_to_disk folder
-
-    if is_hf_source(src):
-        return shard_hf(src, out, **{k: v for k, v in locals().items() if k not in ("src", "out", "is_hf_source", "shard_hf")})
     if layout not in LAYOUTS:
         raise SourceError(f"--layout must be one of {LAYOUTS}, got {layout!r}")
     if on_error not in ("skip", "raise"):
         raise SourceError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
     if maxcount < 1 or (maxsize is not None and maxsize < 1) or workers < 1:
         raise SourceError("maxcount, maxsize and workers must be >= 1")
+    from mmdata.interop.hf import is_hf_source, shard_hf  # a Hugging Face Dataset / DatasetDict / save_to_disk folder
+
+    if is_hf_source(src):
+        return shard_hf(src, out, **{k: v for k, v in locals().items() if k not in ("src", "out", "is_hf_source", "shard_hf")})
     out = Path(out)
     fractions = parse_split(split)
     records, names, skipped = discover(src, columns=columns, labels_from_folders=labels_from_folders,
