@@ -196,11 +196,35 @@ class IndexPlan:
     """Keys, extensions per key, flat sizes and padded names of one shard (see :func:`indexed_members`)."""
 
     def __init__(self, keys: list[str], exts: list[tuple[str, ...]], sizes: Any, names: Any) -> None:
+        import numpy as np
+
         self.keys = keys
         self.exts = exts
         self.sizes = sizes
         self.names = names
         self.max_size = int(sizes.max()) if len(sizes) else 0
+        fields = b"".join(b"%011o\0" % z for z in sizes.tolist()) if self.max_size < 8**11 else b""
+        self.size_fields = np.frombuffer(fields, dtype=np.uint8).reshape(-1, 12) if fields else None
+        steps = 512 + ((sizes + 511) // 512) * 512
+        self.offsets = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)  # header of member i
+        self._spans: dict[frozenset[str] | None, list[tuple[tuple[str, int, int], ...]]] = {}
+
+    def spans(self, keep: frozenset[str] | None) -> list[tuple[tuple[str, int, int], ...]]:
+        """Per sample, ``(ext, start, end)`` of its members in the shard (only ``keep`` extensions;
+        others get an empty span: present, not copied). Computed once per shard and selection."""
+        if keep not in self._spans:
+            starts = (self.offsets[:-1] + 512).tolist()
+            ends = (self.offsets[:-1] + 512 + self.sizes).tolist()
+            out = []
+            i = 0
+            for exts in self.exts:
+                row = []
+                for e in exts:
+                    row.append((e, starts[i], ends[i]) if keep is None or e in keep else (e, 0, 0))
+                    i += 1
+                out.append(tuple(row))
+            self._spans[keep] = out
+        return self._spans[keep]
 
     @classmethod
     def build(cls, keys: list[str], members: list[list[str]], sizes: list[list[int]]) -> IndexPlan | None:
@@ -367,14 +391,15 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         return dot < 0 or self._wanted(name[dot + 1 :])
 
     # ---- raw samples of one shard ------------------------------------------------------------------
-    def _raw_samples(self, shard: str) -> tuple[Iterator[RawSample], bool]:
-        """The shard's raw samples and whether they were already checked against the index."""
+    def _raw_samples(self, shard: str) -> tuple[Iterator[RawSample], bool | None]:
+        """The shard's raw samples and whether they were checked against the index (None: checked
+        up front, no problem can follow)."""
         if self.layout == "columns":
             return self._zip_series(shard), True
         url = self._shard_url(shard)
         fast = self._indexed(shard, url) if self.root is not None else None
         if fast is not None:
-            return fast, True
+            return fast, None  # None: verified up front, yields no problems
         want = None if self.modalities is None else self._want_member
         return iter_samples(url, max_member_bytes=self.max_member_bytes, want=want), False
 
@@ -387,34 +412,17 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         plan = index.plan(shard)
         if plan is None or plan.max_size > self.max_member_bytes:
             return None
-        mapped = indexed_members(local, plan.names, plan.sizes)
+        mapped = indexed_members(local, plan.names, plan.sizes, plan.size_fields)
         if mapped is None:
             return None
         return self._slice_samples(mapped, plan)
 
     def _slice_samples(self, mapped: tuple[Any, list[int]], plan: IndexPlan) -> Iterator[tuple[str, dict[str, bytes], None]]:
-        buf, offsets = mapped
-        sizes = plan.sizes.tolist()
-        keep = None if self.modalities is None else {e for es in plan.exts for e in es if self._wanted(e)}
+        buf = mapped[0]
+        keep = None if self.modalities is None else frozenset(e for es in plan.exts for e in es if self._wanted(e))
         try:
-            i = 0
-            for key, exts in zip(plan.keys, plan.exts):
-                if keep is None:
-                    group = {}
-                    for e in exts:
-                        o = offsets[i]
-                        group[e] = buf[o : o + sizes[i]]
-                        i += 1
-                else:
-                    group = {}
-                    for e in exts:
-                        if e in keep:
-                            o = offsets[i]
-                            group[e] = buf[o : o + sizes[i]]
-                        else:
-                            group[e] = b""  # present but not wanted: not copied
-                        i += 1
-                yield key, group, None
+            for key, span in zip(plan.keys, plan.spans(keep)):
+                yield key, {e: buf[a:b] for e, a, b in span}, None
         finally:
             buf.close()
 
@@ -505,6 +513,29 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         except _Skip as exc:
             return exc
 
+    def _iter_raw(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], rid: int, position: int,
+                  epoch: int) -> Iterator[Sample]:
+        """decode=False: the members kept per set of extensions are decided once per set; one loop."""
+        plans = self._raw_plans
+        positions = self._positions
+        for shard, key, raw in stream:
+            sig = tuple(raw)
+            plan = plans.get(sig)
+            if plan is None:
+                plan = plans[sig] = self._raw_plan(sig)
+            keep, refused = plan
+            if refused is not None:
+                if self.on_error == "raise":
+                    raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {refused[1]}")
+                self._count(refused[0], shard, key, refused[1])
+                continue
+            meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
+            if self.skipped:
+                meta["skipped"] = dict(self.skipped)
+            position += 1
+            positions[rid] = position
+            yield _new_sample(key, raw if keep is None else {e: raw[e] for e in keep}, None, meta)
+
     def _decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]],
                  threads: int) -> Iterator[tuple[tuple[str, str, dict[str, bytes]], Any]]:
         if threads <= 1:
@@ -549,6 +580,10 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         for si in mine:
             shard = self.shards[si]
             items, checked = self._raw_samples(shard)
+            if checked is None and not stride:  # index-verified shard: no problem can come out of it
+                for key, raw, _ in items:
+                    yield shard, key, raw  # type: ignore[misc]
+                continue
             index = self._shard_index()
             # with an index, loss is counted per listed sample: damage on keys the index does not
             # list is kept as a message, and listed samples that never came are counted at the end
@@ -617,6 +652,10 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if skip:
             stream = self._skipping(stream, skip)
             position = skip
+        if not self.decode:
+            yield from self._iter_raw(stream, rid, position, epoch)
+            self._skip.pop(rid, None)
+            return
         for (shard, key, _raw), built in self._decoded(stream, self._threads()):
             if isinstance(built, _Skip):
                 if self.on_error == "raise":
