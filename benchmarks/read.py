@@ -228,24 +228,24 @@ class _HF:
             yield _peer_decode(s) if self.decoded else s
 
 
-def run_pass(name: str, root: Path, decoded: bool, workers: int) -> int:
-    """One pass; returns the number of samples seen."""
-    import torch
+def run_pass(name: str, root: Path, decoded: bool, workers: int, limit: int | None = None) -> int:
+    """One pass (or its first ``limit`` samples); returns the number of samples seen."""
+    import itertools
+
     from torch.utils.data import DataLoader
 
     ds = make_reader(name, root, decoded)
     if workers == 0:
-        return sum(1 for _ in ds)
+        return sum(1 for _ in itertools.islice(ds, limit))
     dl = DataLoader(ds, batch_size=64, num_workers=workers, collate_fn=_as_list, persistent_workers=False)
-    del torch
-    return sum(len(b) for b in dl)
+    return sum(len(b) for b in itertools.islice(dl, None if limit is None else limit // 64))
 
 
 def measure(root: Path, readers: list[str], decoded: bool, workers: int, passes: int) -> dict[str, float]:
     best = {r: float("inf") for r in readers}
     count: dict[str, int] = {}
-    for r in readers:  # warm-up: imports, page cache, index loading
-        run_pass(r, root, decoded, workers)
+    for r in readers:  # warm-up: imports, page cache, caches of the index
+        run_pass(r, root, decoded, workers, limit=1024)
     for _ in range(passes):
         for r in readers:
             t0 = time.perf_counter()

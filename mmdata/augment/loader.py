@@ -14,6 +14,8 @@ shards ─open_dataset─▶ [balance] ─▶ (workers: recipe.apply_sample) ─
   balance draws and the augmentation draws; the recipe's own seed still distinguishes recipes.
 * ``cache=True`` decodes the split once into memory (in the main process) and serves later epochs
   from there — for small datasets such as the embedded avdigits (a few MB decoded).
+* Epochs: ``set_epoch(e)`` picks the next pass's epoch; without it every new pass over the loader is
+  the next epoch (new order, balance and augmentation draws), like the datasets it wraps.
 * Resume: ``state_dict()`` after k batches, ``load_state_dict()`` on a fresh loader → exactly the
   remaining batches of that epoch, also with DataLoader workers (the readers are rotated so the
   in-order round robin continues with the right worker).

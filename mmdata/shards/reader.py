@@ -160,35 +160,50 @@ def _reason(exc: Exception, ext: str) -> str:
 
 
 class _ShardIndex:
-    """What ``index.parquet`` says about each shard of a split: keys and, per key, members and sizes."""
+    """What ``index.parquet`` says about each shard of a split: keys and, per key, members and sizes.
+
+    Kept as Arrow columns; a shard's rows become Python objects only when that shard is read.
+    """
 
     def __init__(self, root: Path, split: str) -> None:
+        import numpy as np
         import pyarrow.compute as pc
 
         table = idx.load_index(root).select(["key", "split", "shard", "members", "sizes"])
-        table = table.filter(pc.equal(table["split"], split))
-        self.by_shard: dict[str, tuple[list[str], list[list[str]], list[list[int]]]] = {}
-        cols = table.to_pydict()
-        for k, sh, ms, zs in zip(cols["key"], cols["shard"], cols["members"], cols["sizes"]):
-            keys, members, sizes = self.by_shard.setdefault(sh, ([], [], []))
-            keys.append(k)
-            members.append(ms or [])
-            sizes.append(zs or [])
-
+        table = table.filter(pc.equal(table["split"], split)).combine_chunks()
+        enc = table["shard"].chunk(0).dictionary_encode() if table.num_rows else None
+        self.table = table
+        self.rows: dict[str, Any] = {}
+        if enc is not None:
+            codes = np.asarray(enc.indices)
+            order = np.argsort(codes, kind="stable")  # rows of one shard, in index order
+            bounds = np.searchsorted(codes[order], np.arange(len(enc.dictionary) + 1))
+            for i, name in enumerate(enc.dictionary.to_pylist()):
+                self.rows[name] = order[bounds[i] : bounds[i + 1]]
+        self._cache: dict[str, tuple[list[str], list[list[str]], Any]] = {}
         self._plans: dict[str, IndexPlan | None] = {}
 
+    def _entries(self, shard: str) -> tuple[list[str], Any, Any]:
+        """(keys, members ListArray, sizes ListArray) of one shard, in index order."""
+        if shard not in self._cache:
+            part = self.table.take(self.rows[shard])
+            self._cache[shard] = (part["key"].to_pylist(), part["members"].chunk(0), part["sizes"].chunk(0))
+        return self._cache[shard]
+
     def keys(self, shard: str) -> list[str]:
-        return self.by_shard.get(shard, ([], [], []))[0]
+        return self._entries(shard)[0] if shard in self.rows else []
 
     def members(self, shard: str) -> dict[str, list[str]]:
-        keys, members, _ = self.by_shard.get(shard, ([], [], []))
-        return dict(zip(keys, members))
+        if shard not in self.rows:
+            return {}
+        keys, members, _ = self._entries(shard)
+        return dict(zip(keys, [m or [] for m in members.to_pylist()]))
 
     def plan(self, shard: str) -> IndexPlan | None:
         """The shard's members as the fast path needs them (built once), or None when the index
         entry is unusual (folders in keys, long names, duplicate keys, names not ``<key>.<ext>``)."""
         if shard not in self._plans:
-            self._plans[shard] = IndexPlan.build(*self.by_shard[shard]) if shard in self.by_shard else None
+            self._plans[shard] = IndexPlan.build(*self._entries(shard)) if shard in self.rows else None
         return self._plans[shard]
 
 
@@ -196,35 +211,65 @@ class IndexPlan:
     """Keys, extensions per key, flat sizes and padded names of one shard (see :func:`indexed_members`)."""
 
     def __init__(self, keys: list[str], exts: list[tuple[str, ...]], sizes: Any, names: Any) -> None:
+        import numpy as np
+
         self.keys = keys
         self.exts = exts
         self.sizes = sizes
         self.names = names
         self.max_size = int(sizes.max()) if len(sizes) else 0
+        self.size_fields = None
+        if self.max_size < 8**11:  # the "%011o\0" fields tarfile and mmdata write, built without a loop
+            digits = (sizes[:, None] >> (3 * np.arange(10, -1, -1))) & 7
+            self.size_fields = np.concatenate([digits + 48, np.zeros((len(sizes), 1), np.int64)], axis=1).astype(np.uint8)
+        steps = 512 + ((sizes + 511) // 512) * 512
+        self.offsets = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)  # header of member i
 
     @classmethod
-    def build(cls, keys: list[str], members: list[list[str]], sizes: list[list[int]]) -> IndexPlan | None:
+    def build(cls, keys: list[str], members: Any, sizes: Any) -> IndexPlan | None:
+        """From Arrow columns, vectorised: checks that every member is ``<key>.<ext>`` of its row."""
         import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-        if len(set(keys)) != len(keys) or len(members) != len(sizes):
+        if members.null_count or sizes.null_count or len(set(keys)) != len(keys):
             return None
-        exts: list[tuple[str, ...]] = []
-        raw: list[bytes] = []
-        for key, names, zs in zip(keys, members, sizes):
-            cut = len(key) + 1
-            if len(names) != len(zs) or "/" in key:
-                return None
-            e = tuple(n[cut:] for n in names)
-            if any(n[:cut] != key + "." or not x or "/" in x for n, x in zip(names, e)) or len(set(e)) != len(e):
-                return None
-            exts.append(e)
-            for n in names:
-                b = n.encode("utf-8", "surrogateescape")
-                if len(b) >= 100:
-                    return None
-                raw.append(b.ljust(100, b"\0"))
-        flat = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), 100)
-        return cls(keys, exts, np.asarray([z for zs in sizes for z in zs], dtype=np.int64), flat)
+        names = members.flatten()
+        flat_sizes = sizes.flatten()
+        if len(names) != len(flat_sizes) or flat_sizes.null_count or not pa.types.is_string(names.type):
+            return None
+        if not len(names):
+            return None
+        parts = pc.split_pattern(names, ".", max_splits=1)
+        stems = pc.list_element(parts, 0)
+        exts_arr = pc.list_element(pc.if_else(pc.equal(pc.list_value_length(parts), 2), parts, pa.scalar(["", ""], parts.type)), 1)
+        owner = pc.take(pa.array(keys, pa.string()), pc.list_parent_indices(members))
+        if (not pc.all(pc.equal(stems, owner)).as_py() or pc.any(pc.equal(exts_arr, "")).as_py()
+                or pc.any(pc.match_substring(names, "/")).as_py()):
+            return None
+        lengths = np.asarray(pc.binary_length(names), dtype=np.int64)
+        if lengths.max() >= 100:
+            return None
+        ext_list = exts_arr.to_pylist()
+        row_off = np.asarray(members.offsets, dtype=np.int64) - members.offsets[0].as_py()
+        interned: dict[tuple[str, ...], tuple[str, ...]] = {}
+        exts = []
+        for a, b in zip(row_off[:-1].tolist(), row_off[1:].tolist()):
+            e = tuple(ext_list[a:b])
+            got = interned.get(e)
+            if got is None:
+                if len(set(e)) != len(e):
+                    return None  # one extension twice in a sample
+                got = interned[e] = e
+            exts.append(got)
+        # the (n, 100) NUL-padded name block, filled in one vectorised scatter from the string buffer
+        offs = np.frombuffer(names.buffers()[1], dtype=np.int32)[names.offset : names.offset + len(names) + 1].astype(np.int64)
+        data = np.frombuffer(names.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]]
+        row = np.repeat(np.arange(len(names)), lengths)
+        col = np.arange(len(data)) - np.repeat(offs[:-1] - offs[0], lengths)
+        block = np.zeros((len(names), 100), dtype=np.uint8)
+        block[row, col] = data
+        return cls(keys, exts, np.asarray(flat_sizes, dtype=np.int64), block)
 
 
 class ShardDataset(IterableDataset):  # type: ignore[type-arg]
@@ -367,14 +412,15 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         return dot < 0 or self._wanted(name[dot + 1 :])
 
     # ---- raw samples of one shard ------------------------------------------------------------------
-    def _raw_samples(self, shard: str) -> tuple[Iterator[RawSample], bool]:
-        """The shard's raw samples and whether they were already checked against the index."""
+    def _raw_samples(self, shard: str) -> tuple[Iterator[RawSample], bool | None]:
+        """The shard's raw samples and whether they were checked against the index (None: checked
+        up front, no problem can follow)."""
         if self.layout == "columns":
             return self._zip_series(shard), True
         url = self._shard_url(shard)
         fast = self._indexed(shard, url) if self.root is not None else None
         if fast is not None:
-            return fast, True
+            return fast, None  # None: verified up front, yields no problems
         want = None if self.modalities is None else self._want_member
         return iter_samples(url, max_member_bytes=self.max_member_bytes, want=want), False
 
@@ -387,33 +433,23 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         plan = index.plan(shard)
         if plan is None or plan.max_size > self.max_member_bytes:
             return None
-        mapped = indexed_members(local, plan.names, plan.sizes)
+        mapped = indexed_members(local, plan.names, plan.sizes, plan.size_fields)
         if mapped is None:
             return None
         return self._slice_samples(mapped, plan)
 
     def _slice_samples(self, mapped: tuple[Any, list[int]], plan: IndexPlan) -> Iterator[tuple[str, dict[str, bytes], None]]:
-        buf, offsets = mapped
-        sizes = plan.sizes.tolist()
-        keep = None if self.modalities is None else {e for es in plan.exts for e in es if self._wanted(e)}
+        buf, starts = mapped
+        ends = (plan.offsets[:-1] + 512 + plan.sizes).tolist()
+        keep = None if self.modalities is None else frozenset(e for es in plan.exts for e in es if self._wanted(e))
+        i = 0
         try:
-            i = 0
             for key, exts in zip(plan.keys, plan.exts):
-                if keep is None:
-                    group = {}
-                    for e in exts:
-                        o = offsets[i]
-                        group[e] = buf[o : o + sizes[i]]
-                        i += 1
-                else:
-                    group = {}
-                    for e in exts:
-                        if e in keep:
-                            o = offsets[i]
-                            group[e] = buf[o : o + sizes[i]]
-                        else:
-                            group[e] = b""  # present but not wanted: not copied
-                        i += 1
+                group = {}
+                for e in exts:
+                    # members not wanted are present but not copied
+                    group[e] = buf[starts[i] : ends[i]] if keep is None or e in keep else b""
+                    i += 1
                 yield key, group, None
         finally:
             buf.close()
@@ -505,6 +541,29 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         except _Skip as exc:
             return exc
 
+    def _iter_raw(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], rid: int, position: int,
+                  epoch: int) -> Iterator[Sample]:
+        """decode=False: the members kept per set of extensions are decided once per set; one loop."""
+        plans = self._raw_plans
+        positions = self._positions
+        for shard, key, raw in stream:
+            sig = tuple(raw)
+            plan = plans.get(sig)
+            if plan is None:
+                plan = plans[sig] = self._raw_plan(sig)
+            keep, refused = plan
+            if refused is not None:
+                if self.on_error == "raise":
+                    raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {refused[1]}")
+                self._count(refused[0], shard, key, refused[1])
+                continue
+            meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
+            if self.skipped:
+                meta["skipped"] = dict(self.skipped)
+            position += 1
+            positions[rid] = position
+            yield _new_sample(key, raw if keep is None else {e: raw[e] for e in keep}, None, meta)
+
     def _decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]],
                  threads: int) -> Iterator[tuple[tuple[str, str, dict[str, bytes]], Any]]:
         if threads <= 1:
@@ -549,10 +608,14 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         for si in mine:
             shard = self.shards[si]
             items, checked = self._raw_samples(shard)
+            if checked is None and not stride:  # index-verified shard: no problem can come out of it
+                for key, raw, _ in items:
+                    yield shard, key, raw  # type: ignore[misc]
+                continue
             index = self._shard_index()
             # with an index, loss is counted per listed sample: damage on keys the index does not
             # list is kept as a message, and listed samples that never came are counted at the end
-            listed = index.members(shard) if index is not None and shard in index.by_shard else None
+            listed = index.members(shard) if index is not None and shard in index.rows else None
             seen: set[str] = set()
             last_problem: tuple[str, str] | None = None
             for key, raw, problem in items:
@@ -617,6 +680,10 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if skip:
             stream = self._skipping(stream, skip)
             position = skip
+        if not self.decode:
+            yield from self._iter_raw(stream, rid, position, epoch)
+            self._skip.pop(rid, None)
+            return
         for (shard, key, _raw), built in self._decoded(stream, self._threads()):
             if isinstance(built, _Skip):
                 if self.on_error == "raise":

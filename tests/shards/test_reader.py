@@ -231,3 +231,18 @@ def test_collate_batch_from_reader(ds: Path) -> None:
     b = mmdata.collate(list(mmdata.open_dataset(ds))[:5])
     assert b["image"].shape == (5, 3, 24, 32) and b.present["audio"].tolist() == [True, True, True, False, True]
     assert b["tokens"].shape[0] == 5 and b.lengths["audio"].tolist()[3] == 0
+
+
+def test_decode_threads_and_image_hint(tmp_path: Path) -> None:
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=10, image_fmt="jpg"), tmp_path / "ds", maxcount=4, progress=False)
+    inline = list(mmdata.open_dataset(tmp_path / "ds", shuffle=True, seed=1, decode_threads=1))
+    threaded = list(mmdata.open_dataset(tmp_path / "ds", shuffle=True, seed=1, decode_threads=3))
+    assert [s.key for s in inline] == [s.key for s in threaded]  # order does not depend on threads
+    for a, b in zip(inline, threaded):
+        assert a.modalities == b.modalities
+        assert all(torch.equal(a[m], b[m]) for m in ("image", "audio") if m in a)
+    hinted = list(mmdata.open_dataset(tmp_path / "ds", image_max_size=(12, 16)))
+    shapes = {tuple(s["image"].shape) for s in hinted if "image" in s}
+    assert shapes == {(3, 12, 16)}  # 24x32 JPEGs DCT-scaled by 1/2: the smallest size >= (12, 16)
+    loader_batch = next(iter(mmdata.loader(tmp_path / "ds", 4, image_max_size=(12, 16), modalities=["image"])))
+    assert tuple(loader_batch["image"].shape[-2:]) == (12, 16)  # the loader passes the hint to the reader

@@ -54,14 +54,14 @@ def test_dataloader_workers_advance_epochs(ds: Path, persistent: bool) -> None:
 
     d = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False)
     loader = DataLoader(d, batch_size=None, num_workers=2, persistent_workers=persistent)
-    passes = [_keys(loader) for _ in range(3)]
+    passes = [_keys(loader) for _ in range(2)]
     ref = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False)
     expected = []
-    for e in range(3):
+    for e in range(2):
         ref.set_epoch(e)
         expected.append(run(ref))
     assert passes == expected
-    assert len({tuple(p) for p in passes}) == 3 and all(sorted(p) == sorted(passes[0]) for p in passes)
+    assert passes[0] != passes[1] and sorted(passes[0]) == sorted(passes[1])
     # an explicit set_epoch reaches the workers too (persistent ones included)
     d.set_epoch(1)
     assert _keys(loader) == expected[1]
