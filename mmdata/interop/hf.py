@@ -365,6 +365,8 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
     Returns:
         (records, label names, skipped rows, the card's ``hf`` entry, whether splits are fixed).
     """
+    from mmdata.shards.writer import _make_progress
+
     ds = _load(src)
     parts = list(ds.items()) if isinstance(ds, _datasets().DatasetDict) else [(None, ds)]
     if not parts:
@@ -391,8 +393,6 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
     width = max(6, len(str(max(len(d) for _, d in parts) - 1)))
     records: list[Record] = []
     skipped: list[dict[str, str]] = []
-    from mmdata.shards.writer import _make_progress
-
     bar = _make_progress(progress, sum(len(d) for _, d in parts))
     if bar is not None:
         bar.update(bar.task_ids[0], description="reading Hugging Face rows")
@@ -402,6 +402,8 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
             raise SourceError(f"split name {hf_split!r} cannot name shard files; rename it (letters, digits, '_', '-')")
         for i, row in _rows(d):
             where = f"hf {hf_split or 'dataset'}[{i}]"
+            if bar is not None:
+                bar.update(bar.task_ids[0], advance=1)
             try:
                 rec = _record(row, i, split, roles, plan, names, label_kind, dtypes, width, where)
             except _Bad as exc:
@@ -410,8 +412,6 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
                 skipped.append({"source": where, "reason": str(exc).split(": ", 1)[-1]})
                 continue
             records.append(rec)
-            if bar is not None:
-                bar.update(bar.task_ids[0], advance=1)
     if bar is not None:
         bar.stop()
     # the card is written with sorted keys: the column order is kept as a list
@@ -449,6 +449,8 @@ def _record(row: dict[str, Any], i: int, split: str | None, roles: dict[str, str
     else:
         source_key = f"{i:0{width}d}" if split is None else f"{split}_{i:0{width}d}"
     fixed = row.get(roles["split"]) if "split" in roles else None
+    if fixed and not _SAFE_FIELD.match(fixed):
+        raise _Bad(f"{where}.{roles['split']}: split {fixed!r} cannot name shard files (letters, digits, '_', '-')")
     return Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split or fixed or None)
 
 
