@@ -3,6 +3,9 @@ kernels vs mmdata's batched kernels (CPU, and CUDA when available), in one run.
 
 Image: hflip + random resized crop + cutout on 64x64 RGB uint8, batch 256.
 Audio: random crop (0.8 s) + time mask + gain + Gaussian noise at an SNR, 1 s at 16 kHz, batch 256.
+Normalize (eval transform): photos of three sizes (96x128, 120x90, 150x200) resized (shorter side 64,
+area) and centre-cropped to 64x64 — albumentations SmallestMaxSize + CenterCrop vs mmdata's normalize
+stage per sample and batched (a batch of mixed sizes: per-row weight matrices / cv2 per row on CPU).
 
 Run: .venv/bin/python benchmarks/augment.py [--n 1024]
 """
@@ -23,6 +26,8 @@ IMAGE_RECIPE = {"seed": 0, "image": [
     {"op": "hflip", "p": 0.5},
     {"op": "random_resized_crop", "p": 1.0, "size": [64, 64], "scale": [0.5, 1.0]},
     {"op": "cutout", "p": 0.5, "num_holes": [1, 2], "size": [0.1, 0.25]}]}
+NORMALIZE_RECIPE = {"seed": 0, "normalize": {"image": [
+    {"op": "resize", "size": 64, "side": "shorter", "interpolation": "area"}, {"op": "center_crop", "size": [64, 64]}]}}
 AUDIO_RECIPE = {"seed": 0, "audio": [
     {"op": "random_crop", "p": 1.0, "seconds": 0.8},
     {"op": "time_mask", "p": 0.5, "max_fraction": 0.1},
@@ -39,14 +44,14 @@ def best(fn, repeats: int = 5) -> float:
     return t
 
 
-def sync_check(rec, batch) -> str:  # noqa: ANN001
+def sync_check(rec, batch, normalize: bool = False) -> str:  # noqa: ANN001
     """Run the batched pipeline once with CUDA's sync debug mode set to "error"."""
     import torch
 
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        rec.apply_batched(batch)
+        rec.normalize_batched(batch) if normalize else rec.apply_batched(batch)
         return "yes"
     except RuntimeError as exc:
         return f"no ({str(exc)[:80]})"
@@ -120,6 +125,31 @@ def main() -> None:
 
         rows.append(("audio", f"mmdata batched CUDA (sync-free: {sync_free_a})", best(gpu_a)))
 
+    # -- normalize (the eval transform) ----------------------------------------------------------------
+    import cv2
+
+    sizes = ((96, 128), (120, 90), (150, 200))
+    photos = [rng.integers(0, 256, (*sizes[i % 3], 3), dtype=np.uint8) for i in range(n)]
+    alb_n = A.Compose([A.SmallestMaxSize(max_size=64, interpolation=cv2.INTER_AREA, p=1.0), A.CenterCrop(64, 64, p=1.0)])
+    ph_samples = [Sample(f"p{i}", {"image": torch.from_numpy(np.ascontiguousarray(p.transpose(2, 0, 1)))}) for i, p in enumerate(photos)]
+    nrec = load_recipe(NORMALIZE_RECIPE)
+    ph_batches = [collate(ph_samples[i : i + bs]) for i in range(0, n, bs)]
+    t_an = best(lambda: [alb_n(image=p)["image"] for p in photos])
+    t_nm = best(lambda: [nrec.normalize(s) for s in ph_samples])
+    t_nmb = best(lambda: [nrec.normalize_batched(b) for b in ph_batches])
+    rows += [("norm", "albumentations SmallestMaxSize + CenterCrop", t_an), ("norm", "mmdata normalize per-sample", t_nm),
+             ("norm", f"mmdata normalize batched CPU (batch {bs}, mixed sizes)", t_nmb)]
+    if torch.cuda.is_available():
+        gn = [b.to("cuda") for b in ph_batches]
+        sync_free_n = sync_check(nrec, gn[0], normalize=True)
+
+        def gpu_n() -> None:
+            for b in gn:
+                nrec.normalize_batched(b)
+            torch.cuda.synchronize()
+
+        rows.append(("norm", f"mmdata normalize batched CUDA (sync-free: {sync_free_n})", best(gpu_n)))
+
     print(f"{'pipeline':6s} {'implementation':52s} {'samples/s':>10s}")
     for kind, name, t in rows:
         print(f"{kind:6s} {name:52s} {n / t:10.0f}")
@@ -129,6 +159,8 @@ def main() -> None:
     print(f"image: batched CPU speed / per-sample = {t_mm / t_mmb:.2f}x (target >= 1)")
     print(f"audio: mmdata per-sample time / audiomentations = {t_amm / t_am:.2f}x (target <= 1.15)")
     print(f"audio: batched CPU speed / per-sample = {t_amm / t_ammb:.2f}x (target >= 1)")
+    print(f"normalize: mmdata per-sample time / albumentations = {t_nm / t_an:.2f}x; batched CPU speed / per-sample = "
+          f"{t_nm / t_nmb:.2f}x")
     if torch.cuda.is_available():
         t_gpu = next(t for k, nme, t in rows if k == "image" and "CUDA" in nme)
         print(f"image: batched CUDA speed / per-sample CPU = {t_mm / t_gpu:.1f}x (target >= 20)")

@@ -308,49 +308,38 @@ def decoded_bytes(st: IndexStats, split: str, modalities: Sequence[str]) -> int:
 
 
 def normalize_section(spec: InputSpec) -> dict[str, list[dict[str, Any]]]:
-    """The deterministic ``normalize:`` recipe stage that brings every sample to ``spec``: per modality
-    a list of op steps, without the steps the training statistics prove to be no-ops (``spec.needs``).
+    """The deterministic ``normalize:`` recipe stage that brings every sample to ``spec``
+    (:func:`mmdata.augment.recipe.normalize_spec`), without the steps the training statistics prove to
+    be no-ops (``spec.needs``).
 
-    Images: ``to_rgb`` / ``to_gray``, then ``resize`` (shorter side to the larger target side, ``area``
-    interpolation) and ``center_crop`` to ``image_size`` — torchvision's Resize + CenterCrop evaluation
-    transform. Audio: ``to_mono``, ``resample``, ``pad_trim`` to ``max_seconds`` (keeping the start).
-    Text: ``max_tokens``.
+    Images: ``to_rgb`` / ``to_gray``, then ``resize`` (shorter side, ``area`` interpolation) and
+    ``center_crop`` to ``image_size`` — torchvision's Resize + CenterCrop evaluation transform. Audio:
+    ``to_mono``, ``resample``, ``pad_trim`` to ``max_seconds`` (keeping the start). Text: ``max_tokens``.
 
     Example:
         >>> s = InputSpec(image_size=(32, 32), channels=3, needs={"convert": True, "resize": True})
         >>> [step["op"] for step in normalize_section(s)["image"]]
         ['to_rgb', 'resize', 'center_crop']
     """
+    from mmdata.augment.recipe import normalize_spec
+
     needs = spec.needs
-    out: dict[str, list[dict[str, Any]]] = {}
-    if spec.image_size:
-        h, w = spec.image_size
-        img: list[dict[str, Any]] = []
-        if needs.get("convert", True):
-            img.append({"op": "to_rgb"} if spec.channels == 3 else {"op": "to_gray", "channels": 1})
-        if needs.get("resize", True):
-            img += [{"op": "resize", "size": max(h, w), "side": "shorter", "interpolation": "area"},
-                    {"op": "center_crop", "size": [h, w]}]
-        out["image"] = img
-    if spec.sample_rate:
-        aud: list[dict[str, Any]] = []
-        if needs.get("mono", True):
-            aud.append({"op": "to_mono"})
-        if needs.get("resample", True):
-            aud.append({"op": "resample", "rate": spec.sample_rate})
-        if needs.get("pad_trim", True) and spec.max_seconds:
-            aud.append({"op": "pad_trim", "seconds": spec.max_seconds, "align": "start"})
-        out["audio"] = aud
-    if spec.max_tokens and needs.get("max_tokens", True):
-        out["text"] = [{"op": "max_tokens", "n": spec.max_tokens}]
-    return {k: v for k, v in out.items() if v}
+
+    def need(step: str, value: Any) -> Any:
+        return value if value is not None and needs.get(step, True) else None
+
+    return normalize_spec(image_size=need("resize", spec.image_size and list(spec.image_size)),
+                          channels=need("convert", spec.channels if spec.image_size else None),
+                          sample_rate=need("resample", spec.sample_rate), mono=bool(spec.sample_rate and needs.get("mono", True)),
+                          seconds=need("pad_trim", spec.max_seconds if spec.sample_rate else None),
+                          max_tokens=need("max_tokens", spec.max_tokens))
 
 
-def with_normalize(recipe: Any, spec: InputSpec) -> tuple[Any, dict[str, list[dict[str, Any]]]]:
+def with_normalize(recipe: Any, spec: InputSpec) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """The recipe the trainer runs: ``recipe`` (path / YAML / dict / Recipe / None) with the derived
     normalize stage, where a modality's list in the recipe's own ``normalize:`` replaces the derived
     steps of that modality (the other modalities keep theirs). Returns (recipe dict, the normalize
-    stage used).
+    stage used), both canonical (validated, every argument explicit).
 
     Example:
         >>> s = InputSpec(max_tokens=8, needs={"max_tokens": True})
@@ -360,8 +349,5 @@ def with_normalize(recipe: Any, spec: InputSpec) -> tuple[Any, dict[str, list[di
     """
     from mmdata.augment.recipe import load_recipe
 
-    base = load_recipe(recipe).to_dict()
-    norm = {**normalize_section(spec), **(base.get("normalize") or {})}
-    base["normalize"] = {k: list(v) for k, v in norm.items() if v}
-    full = load_recipe(base).to_dict()  # validated, every argument explicit
+    full = load_recipe(recipe).with_normalize(normalize_section(spec), where="derived normalize").to_dict()
     return full, full.get("normalize", {})

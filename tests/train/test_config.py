@@ -41,7 +41,7 @@ def test_mixed_data_gets_a_square_size_rgb_mono_and_the_common_rate(tmp_path: Pa
     assert norm == {"image": [{"op": "to_rgb"}, {"op": "resize", "size": 48, "side": "shorter", "interpolation": "area"},
                               {"op": "center_crop", "size": [48, 48]}],
                     "audio": [{"op": "to_mono"}, {"op": "resample", "rate": 16000},
-                              {"op": "pad_trim", "seconds": 4.0, "align": "start"}]}
+                              {"op": "pad_trim", "seconds": 4.0, "pad": True}]}
     assert "image  48x48" in spec.describe()
 
 
@@ -55,7 +55,7 @@ def test_uniform_data_needs_no_normalisation_and_given_values_win(tmp_path: Path
     given = derive_inputs(data, ["image", "audio"], image_size=[24, 32], channels=3, sample_rate=16000, max_seconds=1.0)
     assert (given.image_size, given.channels, given.sample_rate, given.max_seconds, given.max_tokens) == ((24, 32), 3, 16000, 1.0, None)
     steps = normalize_section(given)
-    assert [s["op"] for s in steps["image"]] == ["to_rgb", "resize", "center_crop"] and steps["image"][1]["size"] == 32
+    assert [s["op"] for s in steps["image"]] == ["to_rgb", "resize", "center_crop"] and steps["image"][1]["size"] == 24
     assert [s["op"] for s in steps["audio"]] == ["resample", "pad_trim"]
     with pytest.raises(MMDataError, match="channels must be 1"):
         derive_inputs(data, ["image"], channels=2)
