@@ -272,18 +272,17 @@ class IndexPlan:
         lengths = np.asarray(pc.binary_length(names), dtype=np.int64)
         if lengths.max() >= 100:
             return None
-        ext_list = exts_arr.to_pylist()
-        row_off = np.asarray(members.offsets, dtype=np.int64) - members.offsets[0].as_py()
-        interned: dict[tuple[str, ...], tuple[str, ...]] = {}
-        exts = []
-        for a, b in zip(row_off[:-1].tolist(), row_off[1:].tolist()):
-            e = tuple(ext_list[a:b])
-            got = interned.get(e)
-            if got is None:
-                if len(set(e)) != len(e):
-                    return None  # one extension twice in a sample
-                got = interned[e] = e
-            exts.append(got)
+        # samples share a handful of member layouts ("cls,flac,jpg,txt"): group rows by layout in
+        # Arrow, then one Python tuple per layout instead of one per sample
+        offsets = pc.subtract(members.offsets, members.offsets[0])
+        layouts = pc.binary_join(pa.ListArray.from_arrays(offsets, exts_arr), "/").dictionary_encode()
+        tuples = []
+        for joined in layouts.dictionary.to_pylist():
+            e = tuple(joined.split("/")) if joined else ()
+            if len(set(e)) != len(e):
+                return None  # one extension twice in a sample
+            tuples.append(e)
+        exts = [tuples[i] for i in layouts.indices.to_numpy(zero_copy_only=False).tolist()]
         # the (n, 100) NUL-padded name block, filled in one vectorised scatter from the string buffer
         offs = np.frombuffer(names.buffers()[1], dtype=np.int32)[names.offset : names.offset + len(names) + 1].astype(np.int64)
         data = np.frombuffer(names.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]]
