@@ -246,8 +246,10 @@ def measure(root: Path, readers: list[str], decoded: bool, workers: int, passes:
     count: dict[str, int] = {}
     for r in readers:  # warm-up: imports, page cache, caches of the index
         run_pass(r, root, decoded, workers, limit=1024)
-    for _ in range(passes):
-        for r in readers:
+    for p in range(passes):
+        # rotate the order every pass (and start each setting elsewhere), so no reader always goes first
+        shift = (p + len(readers) * decoded + workers) % len(readers)
+        for r in readers[shift:] + readers[:shift]:
             t0 = time.perf_counter()
             count[r] = run_pass(r, root, decoded, workers)
             best[r] = min(best[r], time.perf_counter() - t0)
