@@ -237,7 +237,9 @@ def run_pass(name: str, root: Path, decoded: bool, workers: int, limit: int | No
     ds = make_reader(name, root, decoded)
     if workers == 0:
         return sum(1 for _ in itertools.islice(ds, limit))
-    dl = DataLoader(ds, batch_size=64, num_workers=workers, collate_fn=_as_list, persistent_workers=False)
+    # fork, as a Linux training job gets by default (litdata's optimize switches the default to spawn)
+    dl = DataLoader(ds, batch_size=64, num_workers=workers, collate_fn=_as_list, persistent_workers=False,
+                    multiprocessing_context="fork")
     return sum(len(b) for b in itertools.islice(dl, None if limit is None else limit // 64))
 
 
