@@ -7,4 +7,5 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e '.[dev]'
+# dev + the interop extras (Lightning, HF datasets, torchdata, duckdb: tests/interop), torch held at 2.13.0
+.venv/bin/python -m pip install -q -c scripts/constraints.txt -e '.[dev,interop]'
