@@ -27,7 +27,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -237,7 +236,9 @@ def run_pass(name: str, root: Path, decoded: bool, workers: int, limit: int | No
     ds = make_reader(name, root, decoded)
     if workers == 0:
         return sum(1 for _ in itertools.islice(ds, limit))
-    dl = DataLoader(ds, batch_size=64, num_workers=workers, collate_fn=_as_list, persistent_workers=False)
+    # fork, as a Linux training job gets by default (litdata's optimize switches the default to spawn)
+    dl = DataLoader(ds, batch_size=64, num_workers=workers, collate_fn=_as_list, persistent_workers=False,
+                    multiprocessing_context="fork")
     return sum(len(b) for b in itertools.islice(dl, None if limit is None else limit // 64))
 
 
@@ -246,8 +247,10 @@ def measure(root: Path, readers: list[str], decoded: bool, workers: int, passes:
     count: dict[str, int] = {}
     for r in readers:  # warm-up: imports, page cache, caches of the index
         run_pass(r, root, decoded, workers, limit=1024)
-    for _ in range(passes):
-        for r in readers:
+    for p in range(passes):
+        # rotate the order every pass (and start each setting elsewhere), so no reader always goes first
+        shift = (p + len(readers) * decoded + workers) % len(readers)
+        for r in readers[shift:] + readers[:shift]:
             t0 = time.perf_counter()
             count[r] = run_pass(r, root, decoded, workers)
             best[r] = min(best[r], time.perf_counter() - t0)
@@ -259,9 +262,10 @@ def measure(root: Path, readers: list[str], decoded: bool, workers: int, passes:
 
 
 def peak_rss_mb(root: Path, reader: str, decoded: bool) -> float:
-    code = (f"import sys, resource; sys.path.insert(0, {str(Path(__file__).parent)!r}); import read; "
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child would report its parent's peak
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import read; "
             f"read.run_pass({reader!r}, read.Path({str(root)!r}), {decoded}, 0); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
@@ -273,7 +277,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--readers", default=",".join(READERS))
-    ap.add_argument("--modes", default="raw,decoded")
+    ap.add_argument("--modes", default="raw,decoded", help="raw,decoded (none: only --memory)")
     ap.add_argument("--workers", default="0,2", help="DataLoader workers per setting (0 = single process)")
     ap.add_argument("--peer-decoders", choices=["pil", "mmdata"], default="pil")
     ap.add_argument("--memory", action="store_true")
@@ -290,7 +294,7 @@ def main() -> None:
     readers = args.readers.split(",")
     print(f"profile {args.profile}: {n} samples; {machine()}; load average {os.getloadavg()[0]:.1f}")
     results: dict[str, Any] = {"profile": args.profile, "n": n, "peer_decoders": args.peer_decoders, "rates": {}}
-    for mode in args.modes.split(","):
+    for mode in [m for m in args.modes.split(",") if m in ("raw", "decoded")]:
         for w in (int(x) for x in args.workers.split(",")):
             rates = measure(root, readers, mode == "decoded", w, args.passes)
             setting = f"{mode}, {'single process' if w == 0 else f'DataLoader {w} workers'}"

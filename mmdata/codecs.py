@@ -111,14 +111,14 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None) -> Any:
             im.load()
             if im.mode not in ("L", "RGB"):
                 im = im.convert("RGB")
-            arr = np.asarray(im)
+            arr = np.array(im)  # a writable copy (np.asarray of a PIL image is read-only)
     if arr.ndim == 2:
         arr = arr[None]
     else:
         arr = arr.transpose(2, 0, 1)
         if arr.shape[0] == 1:
             arr = arr[:1]
-    return torch.from_numpy(np.ascontiguousarray(arr))  # a writable, contiguous copy
+    return torch.from_numpy(np.ascontiguousarray(arr))
 
 
 def decode_audio(data: bytes) -> tuple[Any, int]:

@@ -49,7 +49,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +116,14 @@ class Step:
     index: int | None
     pos_key: int | str | None
     children: tuple[Step, ...] = ()
+    #: ``section.op`` as logged (``image.hflip``, ``normalize.audio.resample``)
+    label: str = field(init=False)
+    #: whether the op's draw reads a generator (deterministic ops at p = 1 do not)
+    uses_rng: bool = field(init=False)
 
-    @property
-    def label(self) -> str:
-        """``section.op`` as logged (``image.hflip``, ``normalize.audio.resample``)."""
-        return f"{self.section}.{self.op.name}"
+    def __post_init__(self) -> None:  # computed once: read per op per sample
+        object.__setattr__(self, "label", f"{self.section}.{self.op.name}")
+        object.__setattr__(self, "uses_rng", self.op.uses_rng)
 
     def entry(self, params: dict[str, Any]) -> dict[str, Any]:
         """A replay-log entry for this step."""
@@ -229,6 +232,7 @@ class Recipe:
         self.balance = balance
         self.normalize_sections = {k: v for k, v in (normalize or {}).items() if v}
         self.keying = keying
+        self._position = keying == "position"
         self._norm: list[Step] = []
         for sec in NORMALIZE_SECTIONS:
             ops = self.normalize_sections.get(sec, [])
@@ -343,9 +347,9 @@ class Recipe:
 
     # -- per sample ------------------------------------------------------------------------------
     def _rng(self, step: Step, epoch: int, key: str) -> Any:
-        if not step.op.uses_rng:
+        if not step.uses_rng:
             return None
-        return param_rng(self.seed, epoch, key, self.key_of(step))
+        return param_rng(self.seed, epoch, key, step.pos_key if self._position else step.uid)
 
     def _run(self, step: Step, sample: Sample, epoch: int) -> tuple[Sample, dict[str, Any]]:
         params = step.op.draw(self._rng(step, epoch, sample.key), sample)

@@ -36,7 +36,9 @@ the worker, so each yielded sample also carries the reader's cumulative counts i
 from __future__ import annotations
 
 import logging
+import mmap
 import os
+import struct
 import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -87,11 +89,13 @@ def reader_id(dist: tuple[int, int] | None = None, rotation: int = 0) -> tuple[i
 class EpochClock:
     """The epoch of each new iteration: explicit (``set``) or advanced by one per iteration.
 
-    Two int64 in shared memory — ``[iteration word, explicit epoch]`` — survive pickling to
-    DataLoader workers (fork or spawn). The word packs ``(iteration key << 32) | generation``; all
-    workers of one DataLoader iteration share a key (the loader's base seed and how often this copy
-    was iterated), so the first to start bumps the generation and the others join it. Single aligned
-    8-byte stores, and racing workers of one iteration write the same value, so no lock is needed.
+    Two int64 — ``[iteration word, explicit epoch]`` — in memory shared with DataLoader workers:
+    an anonymous shared mapping (inherited by forked workers, no file descriptor held), switched to
+    a torch shared-memory tensor the first time the clock is pickled for spawned workers. The word
+    packs ``(iteration key << 32) | generation``; all workers of one DataLoader iteration share a key
+    (the loader's base seed and how often this copy was iterated), so the first to start bumps the
+    generation and the others join it. Racing workers of one iteration write the same value and
+    iterations do not overlap, so no lock is needed.
 
     Example:
         >>> c = EpochClock(3)
@@ -102,21 +106,39 @@ class EpochClock:
     """
 
     def __init__(self, epoch: int = 0) -> None:
-        self.state = torch.tensor([0, int(epoch)], dtype=torch.int64).share_memory_()
+        self._map: mmap.mmap | None = mmap.mmap(-1, 16)  # MAP_SHARED | MAP_ANONYMOUS
+        self._tensor: torch.Tensor | None = None
         self.local = 0
+        self._put(1, int(epoch))
+
+    def _get(self, i: int) -> int:
+        if self._tensor is not None:
+            return int(self._tensor[i])
+        return int(struct.unpack_from("<q", self._map, 8 * i)[0])  # type: ignore[arg-type]
+
+    def _put(self, i: int, value: int) -> None:
+        if self._tensor is not None:
+            self._tensor[i] = value
+        else:
+            struct.pack_into("<q", self._map, 8 * i, value)  # type: ignore[arg-type]
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._tensor is None:  # pickled for a spawned worker: from now on share through torch
+            self._tensor = torch.tensor([self._get(0), self._get(1)], dtype=torch.int64).share_memory_()
+            self._map = None
+        return {"_tensor": self._tensor, "local": self.local, "_map": None}
 
     @property
     def explicit(self) -> int:
-        return int(self.state[1])
+        return self._get(1)
 
     def set(self, epoch: int) -> None:
-        self.state[1] = int(epoch)
-        self.state[0] = 0
+        self._put(1, int(epoch))
+        self._put(0, 0)
 
     def current(self) -> int:
         """The epoch of the iteration in progress (or of the next one when none has started)."""
-        word = int(self.state[0])
-        return self.explicit + (word & 0xFFFFFFFF)
+        return self.explicit + (self._get(0) & 0xFFFFFFFF)
 
     def begin(self) -> tuple[int, int]:
         """Start an iteration: returns (epoch, generation); generation 0 is the first since ``set``."""
@@ -124,12 +146,12 @@ class EpochClock:
         info = get_worker_info()
         ident = f"main:{self.local}" if info is None else f"{info.seed - info.id}:{self.local}"
         key = (zlib.crc32(ident.encode()) & 0x7FFFFFFF) | 1
-        word = int(self.state[0])
+        word = self._get(0)
         have, gen = word >> 32, word & 0xFFFFFFFF
         if have and have != key:
             gen += 1
         if have != key:
-            self.state[0] = (key << 32) | gen
+            self._put(0, (key << 32) | gen)
         return self.explicit + gen, gen
 
 
@@ -250,18 +272,17 @@ class IndexPlan:
         lengths = np.asarray(pc.binary_length(names), dtype=np.int64)
         if lengths.max() >= 100:
             return None
-        ext_list = exts_arr.to_pylist()
-        row_off = np.asarray(members.offsets, dtype=np.int64) - members.offsets[0].as_py()
-        interned: dict[tuple[str, ...], tuple[str, ...]] = {}
-        exts = []
-        for a, b in zip(row_off[:-1].tolist(), row_off[1:].tolist()):
-            e = tuple(ext_list[a:b])
-            got = interned.get(e)
-            if got is None:
-                if len(set(e)) != len(e):
-                    return None  # one extension twice in a sample
-                got = interned[e] = e
-            exts.append(got)
+        # samples share a handful of member layouts ("cls,flac,jpg,txt"): group rows by layout in
+        # Arrow, then one Python tuple per layout instead of one per sample
+        offsets = pc.subtract(members.offsets, members.offsets[0])
+        layouts = pc.binary_join(pa.ListArray.from_arrays(offsets, exts_arr), "/").dictionary_encode()
+        tuples = []
+        for joined in layouts.dictionary.to_pylist():
+            e = tuple(joined.split("/")) if joined else ()
+            if len(set(e)) != len(e):
+                return None  # one extension twice in a sample
+            tuples.append(e)
+        exts = [tuples[i] for i in layouts.indices.to_numpy(zero_copy_only=False).tolist()]
         # the (n, 100) NUL-padded name block, filled in one vectorised scatter from the string buffer
         offs = np.frombuffer(names.buffers()[1], dtype=np.int32)[names.offset : names.offset + len(names) + 1].astype(np.int64)
         data = np.frombuffer(names.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]]

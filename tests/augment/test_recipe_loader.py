@@ -188,3 +188,16 @@ def test_balance_over_under_and_fraction(tmp_path: Path) -> None:
     rep = mmdata.loader(ds, 64, balance={"mode": "over"}, seed=0, modalities=["label"])
     keys = [k for b in rep for k in b.keys]
     assert any("#r" in k for k in keys) and len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_recipes_pickle_for_spawned_workers(path: Path, ds: Path) -> None:
+    """DataLoader workers started with spawn (macOS, Windows) receive the recipe pickled: composites
+    included, it must round-trip and draw the same params."""
+    import pickle
+
+    r = load_recipe(path)
+    again = pickle.loads(pickle.dumps(r))
+    s = next(iter(mmdata.open_dataset(ds)))
+    assert again.to_dict() == r.to_dict()
+    assert again.apply_sample(s, epoch=1).meta["aug"] == r.apply_sample(s, epoch=1).meta["aug"]
