@@ -153,3 +153,13 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
 
     with pytest.raises(MMDataError, match="sees no CUDA device"):
         ProcessExecutor(device="cuda")
+
+
+def test_gpu_check_without_cuda_says_so_and_fails() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: run scripts/gpu_check.sh itself")
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "/tmp/mmdata-gpu-check-test"], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHON": sys.executable})
+    assert res.returncode == 2 and "no CUDA device is visible" in res.stderr and "nothing was run" in res.stderr
