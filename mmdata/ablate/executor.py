@@ -24,7 +24,6 @@ import importlib
 import json
 import math
 import os
-import signal
 import sys
 import threading
 import time
@@ -109,7 +108,7 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
     """
     base = {"arm": task["arm"], "seed": int(task["seed"]), "config_hash": task["hash"],
             "data_fingerprint": task["fingerprint"]}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         threads = int(task.get("threads") or 1)
         import torch
@@ -127,7 +126,8 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
         for k, val in list(row.items()):
             if isinstance(val, float) and not math.isfinite(val):
                 row[k] = None  # a NaN secondary metric is left out of that metric's analysis
-        return {**base, "status": "ok", "wall_s": time.perf_counter() - t0, **row}
+        # cpu_s: this process's CPU time (all its threads): what the run costs on an idle machine
+        return {**base, "status": "ok", "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **row}
     except Exception as exc:  # noqa: BLE001 — a failed run is data: recorded, reported, retried on rerun
         return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,
                 "error": f"{type(exc).__name__}: {exc}", "traceback": _tail(exc)}

@@ -127,6 +127,8 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                              "status": st.status, "stopped_at": st.stopped_at, "conditional_power": st.cp,
                              "primary": prim[a], "exploratory": {m: e[a] for m, e in explore.items() if a in e}})
     ok_runs = sum(1 for r in rows if r.get("status") == "ok")
+    walls = [float(r["wall_s"]) for r in rows if r.get("status") == "ok" and r.get("wall_s") is not None]
+    cpus = [float(r["cpu_s"]) for r in rows if r.get("status") == "ok" and r.get("cpu_s") is not None]
     controls = _controls(summary_arms)
     n_configs = len(ab.arms)
     summary = {
@@ -141,6 +143,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         "arms": summary_arms,
         "controls": controls,
         "runs": {"ok": ok_runs, "failed": len(failures), "fixed_design_runs": n_configs * ab.seeds,
+                 "mean_wall_s": statistics.mean(walls) if walls else None, "mean_cpu_s": statistics.mean(cpus) if cpus else None,
                  "fraction_of_fixed": ok_runs / (n_configs * ab.seeds), "stale_rows_not_analysed": stale_rows},
         "failures": failures,
         "data_fingerprint": fingerprint,
@@ -355,7 +358,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                      f"({100 * e['ci_level']:.1f}%) | {_fmt(e['d_z'])} | {psup} | {_fmt(e['mde'], '.2f')} | "
                      f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
-              + (", sequential" if d["adaptive"] else "") + f", at the arm's Holm level α/k (level = 1 − α/k); it excludes "
+              + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k (level = 1 − α/k); it excludes "
               "0 exactly when the arm is declared to help or hurt. P(arm beats baseline on a new seed): share of paired seeds "
               "the arm won (ties half), 95% Wilson interval. MDE: the true Δ this many seeds would detect with 80% power at "
               "the arm's level (t approximation). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
@@ -384,7 +387,9 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         for f in s["failures"]:
             lines.append(f"| {f['arm']} | {f['seed']} | {str(f['error']).replace('|', '/')[:200]} |")
         lines += ["", "Tracebacks are in `runs.parquet` (`status == 'failed'`, column `traceback`)."]
-    lines += ["", "## Runs", "", f"{runs['ok']} finished runs, {runs['failed']} failed. Every run is a row of `runs.parquet`; "
+    cost = (f" ({runs['mean_wall_s']:.1f} s wall, {runs['mean_cpu_s']:.1f} s CPU per run on average)"
+            if runs.get("mean_wall_s") and runs.get("mean_cpu_s") else "")
+    lines += ["", "## Runs", "", f"{runs['ok']} finished runs{cost}, {runs['failed']} failed. Every run is a row of `runs.parquet`; "
               "the resolved configuration is `config.resolved.yaml` (`mmdata ablate DIR/config.resolved.yaml --out DIR` "
               "re-runs or resumes exactly this ablation), the environment `env.json`."]
     if runs["stale_rows_not_analysed"]:

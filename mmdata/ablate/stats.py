@@ -12,8 +12,8 @@ gives an equally likely data set. The two-sided statistic is ``|sum(d)|``; its r
 **Looks.** A design has planned looks at cumulative seed counts ``n_1 < ... < n_K`` (a fixed design
 has one look). At look ``j`` the boundary is calibrated on the same reference set, by counting
 patterns: of the ``R`` reference patterns, at most ``floor(alpha(t_j) * R)`` may have crossed by
-look ``j``, where ``alpha(t)`` is the Lan–DeMets O'Brien–Fleming spending function and
-``t_j = n_j / n_K``. The observed pattern is one member of the set, so under the null the chance that
+look ``j``, where ``alpha(t)`` is an O'Brien–Fleming-type spending function (Hwang–Shih–DeCani with
+gamma = -4 by default, or Lan–DeMets' O'Brien–Fleming) and ``t_j = n_j / n_K``. The observed pattern is one member of the set, so under the null the chance that
 it crosses at any look is at most ``alpha`` (Hemerik & Goeman 2018 for the random-pattern case); the
 boundary at look ``j`` depends only on the first ``n_j`` seeds, so it is the same whenever it is
 recomputed (resume mid-sequence gives the same decisions).
