@@ -64,13 +64,17 @@ def outcome(diffs: dict[str, dict[int, float]], design: Design) -> tuple[np.ndar
 
 
 def simulate(effects: list[float], rhos: list[float], reps: int, args: argparse.Namespace, seed: int) -> dict[str, float]:
+    """Power, family-wise error and runs of the adaptive and the fixed design on ``reps`` families."""
     rng = np.random.default_rng(seed)
     ad, fx = Design.sequential(20, futility=args.futility), Design.fixed(20)
     eff = np.array(effects)
     hits = {"adaptive": 0.0, "fixed": 0.0}
     fam_fp = {"adaptive": 0, "fixed": 0}
     runs = 0
-    for _ in range(reps):
+    t0 = time.perf_counter()
+    for rep in range(reps):
+        if rep and rep % 1000 == 0:
+            print(f"  ... {rep} families, {time.perf_counter() - t0:.0f} s", flush=True)
         d = family(rng, effects, rhos, args.seed_sd, args.draw_sd)
         for name, design in (("adaptive", ad), ("fixed", fx)):
             rej, sign, n = outcome(d, design)

@@ -58,7 +58,9 @@ def train(data: str | Path, *, recipe: Any = None, seed: int = 0, label_noise: f
     classes = int(card["num_classes"])
     mods = ["image", "audio", "label"]
     train_batches = mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, modalities=mods)
-    first = next(iter(mmdata.loader(data, 1, split="test", modalities=mods, shuffle=False)))
+    # evaluation sees the recipe's deterministic normalize stage (to_rgb, resize, ...), none of its random ops
+    test_batches = mmdata.loader(data, 256, recipe=recipe, split="test", modalities=mods, stage="eval")
+    first = next(iter(test_batches))
     model = SmallNet(classes, first["image"].shape[1]).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     for epoch in range(epochs):
@@ -82,7 +84,7 @@ def train(data: str | Path, *, recipe: Any = None, seed: int = 0, label_noise: f
     correct = total = 0
     loss_sum = 0.0
     with torch.no_grad():
-        for batch in mmdata.loader(data, 256, split="test", modalities=mods, shuffle=False):
+        for batch in test_batches:
             y = batch["label"].to(dev)
             keep = y >= 0
             logits = model(*_inputs(batch, dev))[keep]

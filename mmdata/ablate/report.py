@@ -233,8 +233,9 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
                 if v is None:  # unbounded: an arrow to the edge
                     ax.annotate("", xy=(end, y), xytext=(end * 0.9, y), arrowprops={"arrowstyle": "->", "color": c})
             ax.plot(e["mean_diff"], y, "o", color=c)
-            ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}, {100 * e['ci_level']:.1f}%)", va="center", fontsize=8,
-                    color=c, clip_on=False)
+            why = ", stopped: futility" if a["status"] == "futile" else ""
+            ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; {100 * e['ci_level']:.1f}%)", va="center",
+                    fontsize=8, color=c, clip_on=False)
         ax.set_yticks(range(len(items)), [a["name"] for a in items])
         ax.set_xlim(-lim, lim)
         ax.set_xlabel(f"Δ {units} vs baseline (arm − baseline, paired by seed)\n"
@@ -315,6 +316,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     runs = s["runs"]
     who = f"`{ab.entry}`" if ab.entry else (f"the bundled trainer ({t.get('fusion')} fusion on {', '.join(t.get('modalities', []))}, "
                                             f"{t.get('epochs')} epochs, batch {t.get('batch_size')}, lr {t.get('lr')})")
+    ds = (f"`{ab.dataset['path']}`" if "path" in ab.dataset
+          else f"{ab.dataset.get('name')} (built with seed {ab.dataset.get('seed', 0)})")
     lines = ["# Augmentation ablation report", "", f"> {s['controls']['headline']}", ""]
     if runs["failed"]:
         lines += [f"> **{runs['failed']} run(s) failed** (listed under Failures); each arm is analysed on its completed "
@@ -327,7 +330,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                   else f"fixed: {ab.seeds} paired seeds per arm")
     lines += [
         "## Design", "",
-        f"Dataset `{ab.dataset}` (fingerprint `{s['data_fingerprint'][:16]}`), trained by {who}. Each seed fixes "
+        f"Dataset {ds} (fingerprint `{s['data_fingerprint'][:16]}`), trained by {who}. Each seed fixes "
         "initialisation, data order, augmentation draws and label-noise flips; every arm is paired with the baseline "
         f"on the same seeds. Design: {design_txt}. Runs: {runs['ok']} finished "
         f"({100 * runs['fraction_of_fixed']:.0f}% of the {runs['fixed_design_runs']} of a fixed {ab.seeds}-seed design).", "",

@@ -2,8 +2,9 @@
 saved as they arrive, and the statistics and the report are written at the end.
 
 Every finished run — ``status: ok`` with its metrics, or ``status: failed`` with the error and the
-tail of its traceback — is a row of ``DIR/runs.parquet``, rewritten atomically after each one, so an
-interrupted ablation loses no finished run. A rerun skips every (arm, seed) already ``ok`` under the
+tail of its traceback — is a row of ``DIR/runs.parquet``, rewritten atomically as runs finish (at
+most every half second; always on a stop), so an interrupted ablation loses no finished run (a
+SIGKILL can lose the runs of its last half second, which the rerun then repeats). A rerun skips every (arm, seed) already ``ok`` under the
 same config hash, retries the failed ones, and continues the design where it stopped (mid-sequence
 for adaptive designs: the decisions so far are a pure function of the finished runs).
 """
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,9 @@ from mmdata.ablate.design import Ablation, load_ablation
 from mmdata.ablate.executor import Executor, InlineExecutor, ProcessExecutor
 from mmdata.ablate.schedule import next_runs
 from mmdata.io import atomic_write_bytes
+
+
+SAVE_EVERY_S = 0.5
 
 
 class Interrupted(KeyboardInterrupt):
@@ -193,7 +198,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         values: dict[str, dict[int, float]] = {}
         tried: dict[str, set[int]] = {a.name: set(failed_now.get(a.name, set())) for a in ab.arms}
         for r in rows:
-            if r["status"] == "ok":
+            if r["status"] == "ok" and r.get(col) is not None:  # a row without the primary metric is run again
                 values.setdefault(r["arm"], {})[int(r["seed"])] = float(r[col])
                 tried[r["arm"]].add(int(r["seed"]))
         return next_runs(design, ab.baseline.name, [a.name for a in ab.arms[1:]], values, tried)
@@ -212,11 +217,21 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         prog.start()
         prog.add_task(f"ablation runs ({sum(r['status'] == 'ok' for r in rows)} already done)", total=None)
 
+    saved = {"at": 0.0, "dirty": False}
+
+    def save(force: bool = False) -> None:
+        # every finished run is on disk within SAVE_EVERY_S (a run that takes longer is saved as it
+        # ends); sub-second runs (synthetic trainers, simulations) do not rewrite the file each time
+        if saved["dirty"] and (force or time.monotonic() - saved["at"] >= SAVE_EVERY_S):
+            save_runs(out, stale + rows)
+            saved.update(at=time.monotonic(), dirty=False)
+
     def finished(row: dict[str, Any]) -> None:
         rows[:] = [r for r in rows if (r["arm"], r["seed"]) != (row["arm"], row["seed"])] + [row]
         if row["status"] != "ok":
             failed_now.setdefault(row["arm"], set()).add(int(row["seed"]))
-        save_runs(out, stale + rows)
+        saved["dirty"] = True
+        save()
         if prog is not None:
             prog.update(prog.task_ids[0], advance=1)
 
@@ -229,7 +244,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     try:
         with _stop_on_signals():
             while budget is None or budget > 0:
-                _, need = state_of()
+                st, need = state_of()
                 # seed-major order: an interruption leaves every configuration with about as many seeds
                 tasks = [task(a, s) for s in sorted({s for v in need.values() for s in v}) for a in need if s in need[a]]
                 if not tasks:
@@ -238,13 +253,17 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                     tasks = tasks[:budget]
                     budget -= len(tasks)
                 if prog is not None:
-                    prog.update(prog.task_ids[0], total=(prog.tasks[0].completed + len(tasks)))
+                    look = f"look {st.looks_done + 1}/{len(design.looks.sizes)}, " if design.adaptive else ""
+                    prog.update(prog.task_ids[0], total=(prog.tasks[0].completed + len(tasks)),
+                                description=f"ablation runs ({look}{len(st.open_arms)} arms open)")
                 executor.run(tasks, finished)
+                save(force=True)
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         raise Interrupted(signum, sum(r["status"] == "ok" for r in rows)) from None
     finally:
         executor.close()
+        save(force=True)
         if prog is not None:
             prog.stop()
     state, need = state_of()

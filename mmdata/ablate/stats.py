@@ -228,13 +228,23 @@ def crossings_many(ds: Sequence[Mapping[int, float]], looks: Looks, levels: Sequ
     # only the largest budget+1 values of a column can matter: the (k+1)-th largest pattern still
     # alive lies among them, since at most `crossed` of them are dead and k + crossed <= budget
     top = int(budgets.max()) + 1
-    if top >= R:
-        orders = np.argsort(-cums, axis=1, kind="stable")
-    else:
-        part = np.argpartition(-cums, top, axis=1)[:, : top + 1]
-        orders = np.take_along_axis(part, np.argsort(-np.take_along_axis(cums, part, axis=1), axis=1, kind="stable"), axis=1)
-    c0 = 0
-    for out, k in zip(outs, ks):
+    # a screen that changes no answer: if the observed pattern (row 0) crosses at look j, every alive
+    # pattern at least as large crosses with it, so at most budget_j + crossed_{j-1} <= 2 * budget_j
+    # patterns are >= it; an arm with more at every look crosses nowhere (most null arms)
+    look_of = np.array([j for k in ks for j in range(k)])
+    possible = np.count_nonzero(cums >= cums[:, :1], axis=1) <= 2 * budgets[look_of, 0]
+    starts = np.cumsum([0, *ks])
+    need = [i for i, k in enumerate(ks) if k and possible[starts[i] : starts[i] + k].any()]
+    cols_needed = np.concatenate([np.arange(starts[i], starts[i] + ks[i]) for i in need]) if need else np.zeros(0, int)
+    orders = np.zeros((len(cums), min(top + 1, R)), dtype=np.int64)
+    if len(cols_needed) and top >= R:
+        orders[cols_needed] = np.argsort(-cums[cols_needed], axis=1, kind="stable")
+    elif len(cols_needed):
+        sub = -cums[cols_needed]
+        part = np.argpartition(sub, top, axis=1)[:, : top + 1]
+        orders[cols_needed] = np.take_along_axis(part, np.argsort(np.take_along_axis(sub, part, axis=1), axis=1, kind="stable"), axis=1)
+    for i in need:
+        out, k, c0 = outs[i], ks[i], int(starts[i])
         tol = _tol(cums[c0 : c0 + k])
         dead = np.zeros((len(lv), R), dtype=bool)
         crossed = np.zeros(len(lv), dtype=np.int64)
@@ -257,7 +267,6 @@ def crossings_many(ds: Sequence[Mapping[int, float]], looks: Looks, levels: Sequ
                 crossed[li] += len(cand)
                 dead[li, cand] = True
                 out[li, j] = bool((cand == 0).any())
-        c0 += k
     return outs
 
 
@@ -365,9 +374,11 @@ def conditional_power(d: Sequence[float], n_final: int, level: float) -> float:
     n = len(x)
     if n >= n_final:
         return 0.0
-    sd = float(x.std(ddof=1)) if n > 1 else 0.0
-    if n < 2 or sd == 0:
-        return 1.0 if abs(float(x.mean()) if n else 0.0) > 0 else 0.0
+    if n < MIN_SEEDS:
+        return 1.0  # nothing to judge by yet (a failed baseline, say): keep sampling
+    sd = float(x.std(ddof=1))
+    if sd == 0:
+        return 1.0 if float(x.mean()) != 0 else 0.0
     theta = abs(float(x.mean())) / sd
     z_now = theta * math.sqrt(n)
     c = -ndtri(level / 2)

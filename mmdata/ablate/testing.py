@@ -8,7 +8,7 @@ accuracy of a real avdigits run (``benchmarks/aa_calibration.py`` measured the c
 * augmentation-draw effects, sd ``DRAW_SD`` in all: a share ``SHARED_DRAWS`` comes from each op's own
   draws, keyed by the op's identity (``section.op`` and its occurrence) and the augmentation seed, so
   two arms that keep an op share that part (common random numbers); the rest depends on the whole
-  recipe (removing an op changes the training path of everything else);
+  recipe and the label noise (removing an op or flipping labels changes the whole training path);
 * planted effects per op (``EFFECTS``) and ``-LABEL_NOISE_SLOPE * label_noise``;
 * rounding to whole test examples (``TEST_SIZE``), as a real accuracy is.
 
@@ -72,7 +72,9 @@ def synthetic_train(data: Any, *, recipe: Any = None, seed: int = 0, label_noise
     if ops:
         per_op = DRAW_SD * math.sqrt(SHARED_DRAWS / len(ops))
         acc += sum(derive(seed, aug_seed, f"synthetic-draws:{o}").normal(0, per_op) for o in ops)
-        acc += derive(seed, aug_seed, "synthetic-path:" + json.dumps(rec, sort_keys=True)).normal(0, DRAW_SD * math.sqrt(1 - SHARED_DRAWS))
+        # the rest of the draw effect follows the whole training path: the recipe and the labels
+        path = json.dumps([rec, label_noise], sort_keys=True)
+        acc += derive(seed, aug_seed, "synthetic-path:" + path).normal(0, DRAW_SD * math.sqrt(1 - SHARED_DRAWS))
     acc += sum(EFFECTS.get(o.split("#")[0], 0.0) for o in ops) - LABEL_NOISE_SLOPE * label_noise
     acc = round(min(1.0, max(0.0, acc)) * TEST_SIZE) / TEST_SIZE
     if nan_seeds and int(seed) in nan_seeds:

@@ -179,3 +179,12 @@ def test_next_runs_only_for_open_arms() -> None:
     values["base"][11] = 80.0
     state, need = next_runs(design, "base", ["big", "null"], values, tried)
     assert state.looks_done == 2 and set(need) <= {"base", "null"} and "big" not in need
+
+
+def test_conditional_power_keeps_arms_without_data_open() -> None:
+    from mmdata.ablate.stats import conditional_power
+
+    assert conditional_power([], 20, 0.05) == 1.0 and conditional_power([1.0], 20, 0.05) == 1.0
+    assert conditional_power([0.0] * 5, 20, 0.05) == 0.0  # identical configurations: nothing to find
+    assert conditional_power([2.0, 2.1, 1.9, 2.2, 2.0], 20, 0.05) > 0.99
+    assert conditional_power([0.1, -0.2, 0.05, -0.1, 0.0, 0.1], 20, 0.05) < 0.1
