@@ -223,7 +223,7 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
             finite.append(delta)
         lim = max(1.0, *finite) * 1.3
         if delta:
-            ax.axvspan(-delta, delta, color="tab:blue", alpha=0.08, label=f"±δ = {delta:.2f} (smallest effect of interest)")
+            ax.axvspan(-delta, delta, color="tab:blue", alpha=0.08)
         ax.axvline(0, color="black", lw=0.8)
         for y, a in enumerate(items):
             e, c = a["primary"], COLORS.get(a["decision"], "tab:gray")
@@ -238,12 +238,11 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
                     fontsize=8, color=c, clip_on=False)
         ax.set_yticks(range(len(items)), [a["name"] for a in items])
         ax.set_xlim(-lim, lim)
+        band = f"; shaded: ±δ = {delta:.2f}, the smallest effect of interest" if delta else ""
         ax.set_xlabel(f"Δ {units} vs baseline (arm − baseline, paired by seed)\n"
                       "dot: mean; bar: interval of the decision rule (exact sign-flip test inverted at the arm's Holm level"
-                      + (", sequential" if summary["design"]["adaptive"] else "") + ")", fontsize=8)
+                      + (", sequential" if summary["design"]["adaptive"] else "") + f"){band}", fontsize=8)
         ax.set_title(f"Primary metric: {summary['primary_metric']['name']} — effect of each arm vs '{ab.baseline.name}'", fontsize=10)
-        if delta:
-            ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         fig.savefig(out / "forest.png", dpi=120, bbox_inches="tight")
         plt.close(fig)
