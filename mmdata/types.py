@@ -241,6 +241,12 @@ class Batch:
         Raises:
             ValueError: the new rows cannot share a tensor with the others (channel counts or sample
                 rates differ) — the message names sample keys.
+
+        Example:
+            >>> b = collate([Sample("a", {"label": 1}), Sample("b", {"label": 2})])
+            >>> sub = b.select([1])
+            >>> b.scatter([1], sub.replace(label=sub["label"] * 10))["label"].tolist()
+            [1, 20]
         """
         n = len(self.keys)
         idx = torch.tensor(list(rows), dtype=torch.int64)

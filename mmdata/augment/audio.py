@@ -56,18 +56,19 @@ def _restack(batch: Batch, rows: list[torch.Tensor | None], field: str = "audio"
     return out
 
 
-def _window(x: torch.Tensor, start: int, length: int) -> torch.Tensor:
-    """Samples [start, start + length) of (C, T) audio; outside the clip reads zeros (pads and crops alike)."""
+def _window(x: torch.Tensor, start: int, length: int, copy: bool = True) -> torch.Tensor:
+    """Samples [start, start + length) of (C, T) audio; outside the clip reads zeros (pads and crops alike).
+    A crop inside the clip is a view when ``copy`` is False (the batched kernel restacks, i.e. copies)."""
     T = x.shape[-1]
     lo, hi = max(0, start), min(T, start + length)
-    if lo == 0 and hi - lo == length:
-        return x[..., :length].clone()
+    if lo == start and hi - lo == length:
+        return x[..., lo:hi].clone() if copy else x[..., lo:hi]
     return F.pad(x[..., lo:hi], (lo - start, start + length - hi)) if hi > lo else x.new_zeros((*x.shape[:-1], length))
 
 
 def _windows(batch: Batch, starts: Sequence[int], lengths: Sequence[int]) -> Batch:
     """:func:`_window` on every row (host offsets: a few copy kernels on any device, no sync), re-padded."""
-    return _restack(batch, [_window(r, s, n) for r, s, n in zip(_rows(batch), starts, lengths)])
+    return _restack(batch, [_window(r, s, n, copy=False) for r, s, n in zip(_rows(batch), starts, lengths)])
 
 
 class Gain(AudioOp):

@@ -86,7 +86,9 @@ def _make(section: str) -> None:
             return {"chosen": sorted(int(i) for i in rng.choice(len(self.children), size=k, replace=False))}
 
     for cls, name in ((OneOf, "one_of"), (SomeOf, "some_of")):
-        type(f"{cls.__name__}_{section}", (cls,), {"section": section, "name": name, "__doc__": cls.__doc__})
+        made = type(f"{cls.__name__}_{section}", (cls,), {"section": section, "name": name, "__doc__": cls.__doc__})
+        made.__qualname__ = made.__name__
+        globals()[made.__name__] = made  # importable by name: recipes pickle into spawned DataLoader workers
 
 
 for _s in ("image", "audio", "text", "sample"):

@@ -744,6 +744,8 @@ class Resize(ImageOp):
 def _window_np(arr: np.ndarray, y0: int, x0: int, h: int, w: int, fill: int) -> np.ndarray:
     """The (h, w) window of an HWC array at (y0, x0) — negative or overhanging offsets read ``fill``."""
     H, W = arr.shape[:2]
+    if y0 >= 0 and x0 >= 0 and y0 + h <= H and x0 + w <= W:  # a plain crop: a view of the run's own working array
+        return arr[y0 : y0 + h, x0 : x0 + w]
     out = np.full((h, w, arr.shape[2]), fill, dtype=arr.dtype)
     ys, ye, xs, xe = max(0, y0), min(H, y0 + h), max(0, x0), min(W, x0 + w)
     if ys < ye and xs < xe:
@@ -752,8 +754,10 @@ def _window_np(arr: np.ndarray, y0: int, x0: int, h: int, w: int, fill: int) -> 
 
 
 def _window_t(x: torch.Tensor, y0: int, x0: int, h: int, w: int, fill: int) -> torch.Tensor:
-    """:func:`_window_np` for one CHW tensor on its device (host offsets: slice copies, no sync)."""
+    """:func:`_window_np` for one CHW tensor on its device (host offsets: slices, no sync)."""
     H, W = x.shape[-2:]
+    if y0 >= 0 and x0 >= 0 and y0 + h <= H and x0 + w <= W:
+        return x[:, y0 : y0 + h, x0 : x0 + w]  # a view: the caller restacks (copies) the rows
     out = torch.full((x.shape[0], h, w), fill, dtype=x.dtype, device=x.device)
     ys, ye, xs, xe = max(0, y0), min(H, y0 + h), max(0, x0), min(W, x0 + w)
     if ys < ye and xs < xe:

@@ -20,6 +20,8 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
 * ``cache=True`` decodes (and normalizes: the stage is deterministic) the split once into memory, in
   the main process, and serves later epochs from there — for small datasets such as the embedded
   avdigits (a few MB decoded).
+* Epochs: ``set_epoch(e)`` picks the next pass's epoch; without it every new pass over the loader is
+  the next epoch (new order, balance and augmentation draws), like the datasets it wraps.
 * Resume: ``state_dict()`` after k batches, ``load_state_dict()`` on a fresh loader → exactly the
   remaining batches of that epoch, also with DataLoader workers (the readers are rotated so the
   in-order round robin continues with the right worker).
@@ -38,7 +40,7 @@ from mmdata.augment.balance import Balanced, BalancePlan, index_groups
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
-from mmdata.shards.reader import ShardDataset, dist_rank_world, open_dataset, reader_id
+from mmdata.shards.reader import EpochClock, ShardDataset, dist_rank_world, open_dataset, reader_id
 from mmdata.types import Batch, Sample, collate
 
 AUGMENT_ON = ("workers", "device")
@@ -46,36 +48,47 @@ STAGES = ("train", "eval")
 
 
 class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
-    """Decoded samples held in memory, served like a ShardDataset (shuffle, reader split, resume)."""
+    """Decoded samples held in memory, served like a ShardDataset (shuffle, reader split, resume,
+    epochs that advance per iteration unless ``set_epoch`` is called)."""
 
     def __init__(self, samples: list[Sample], *, shuffle: bool, seed: int, epoch: int = 0) -> None:
         self.samples = samples
         self.shuffle = shuffle
         self.seed = seed
-        self.epoch = epoch
         self.rotation = 0
         self._skip: dict[int, int] = {}
-        self._dist = dist_rank_world()
+        self._clock = EpochClock(epoch)
+        self._dist: tuple[int, int] | None = None  # recorded when sent to a worker
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_dist"] = dist_rank_world() or self._dist  # the rank when iteration starts, not at construction
+        return state
+
+    @property
+    def epoch(self) -> int:
+        return self._clock.current()
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self._clock.set(epoch)
         self._skip = {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = int(state["epoch"])
+        self._clock.set(int(state["epoch"]))
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
 
     def __iter__(self) -> Iterator[Sample]:
-        rid, n = reader_id(self._dist or dist_rank_world(), self.rotation)
+        epoch, gen = self._clock.begin()
+        rid, n = reader_id(dist_rank_world() or self._dist, self.rotation)
         order = range(len(self.samples))
         if self.shuffle:
-            order = derive(self.seed, self.epoch, "memory-order", 0).permutation(len(self.samples)).tolist()
-        skip = self._skip.get(rid, 0)
+            order = derive(self.seed, epoch, "memory-order", 0).permutation(len(self.samples)).tolist()
+        skip = self._skip.get(rid, 0) if gen == 0 else 0
         for pos, i in enumerate(list(order)[rid::n]):
             if pos < skip:
                 continue
             s = self.samples[i]
-            yield Sample(s.key, s.fields, s.sample_rate, {**s.meta, "reader": rid, "position": pos})
+            yield Sample(s.key, s.fields, s.sample_rate, {**s.meta, "reader": rid, "position": pos, "epoch": epoch})
         self._skip.pop(rid, None)
 
 
@@ -89,9 +102,8 @@ class _Augmented(IterableDataset):  # type: ignore[type-arg]
         self.stage = stage
 
     def __iter__(self) -> Iterator[Sample]:
-        epoch = int(getattr(self.source, "epoch", 0))
-        for s in self.source:
-            yield self.recipe.apply_sample(s, epoch, self.stage)
+        for s in self.source:  # the epoch is fixed when the source's iteration starts (maybe in a worker)
+            yield self.recipe.apply_sample(s, int(s.meta.get("epoch", 0)), self.stage)
 
 
 class Loader:
@@ -144,6 +156,7 @@ class Loader:
         self._batches = 0
         self._rotation = 0
         self._skipped: dict[int, dict[str, int]] = {}
+        self._pinned = True  # the next iteration's epoch was chosen (constructor, set_epoch, load_state_dict)
 
     def _label_names(self) -> list[str] | None:
         try:
@@ -161,6 +174,7 @@ class Loader:
         self._positions = {}
         self._batches = 0
         self._rotation = 0
+        self._pinned = True
 
     def state_dict(self) -> dict[str, Any]:
         """Where the current epoch stands: epoch, seed, batches yielded, next position per reader."""
@@ -175,6 +189,7 @@ class Loader:
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._batches = int(state.get("batches", 0))
         self._rotation = self._batches % max(1, self.num_workers)
+        self._pinned = True
 
     @property
     def skipped(self) -> dict[str, int]:
@@ -220,6 +235,9 @@ class Loader:
         return batch
 
     def __iter__(self) -> Iterator[Batch]:
+        if not self._pinned:  # a new pass without set_epoch: the next epoch (new order and draws)
+            self.set_epoch(self.epoch + 1)
+        self._pinned = False
         dl = DataLoader(self._dataset(), batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=collate,
                         drop_last=self.drop_last, pin_memory=False,
                         prefetch_factor=self.prefetch if self.num_workers > 0 else None)

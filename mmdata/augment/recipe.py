@@ -49,7 +49,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +116,14 @@ class Step:
     index: int | None
     pos_key: int | str | None
     children: tuple[Step, ...] = ()
+    #: ``section.op`` as logged (``image.hflip``, ``normalize.audio.resample``)
+    label: str = field(init=False)
+    #: whether the op's draw reads a generator (deterministic ops at p = 1 do not)
+    uses_rng: bool = field(init=False)
 
-    @property
-    def label(self) -> str:
-        """``section.op`` as logged (``image.hflip``, ``normalize.audio.resample``)."""
-        return f"{self.section}.{self.op.name}"
+    def __post_init__(self) -> None:  # computed once: read per op per sample
+        object.__setattr__(self, "label", f"{self.section}.{self.op.name}")
+        object.__setattr__(self, "uses_rng", self.op.uses_rng)
 
     def entry(self, params: dict[str, Any]) -> dict[str, Any]:
         """A replay-log entry for this step."""
@@ -229,6 +232,7 @@ class Recipe:
         self.balance = balance
         self.normalize_sections = {k: v for k, v in (normalize or {}).items() if v}
         self.keying = keying
+        self._position = keying == "position"
         self._norm: list[Step] = []
         for sec in NORMALIZE_SECTIONS:
             ops = self.normalize_sections.get(sec, [])
@@ -290,6 +294,24 @@ class Recipe:
         """The same ops with another seed (ops are stateless, so they are shared)."""
         return Recipe(seed, self.sections, self.balance, self.normalize_sections, self.keying)
 
+    def with_normalize(self, spec: Mapping[str, Any], where: str = "normalize") -> Recipe:
+        """This recipe with a normalize stage for the modalities it does not normalize yet (its own
+        ``normalize`` lists win) — e.g. defaults a trainer derives from the data (:func:`normalize_spec`).
+
+        Example:
+            >>> r = load_recipe({"text": [{"op": "token_mask"}]}).with_normalize(normalize_spec(max_tokens=16))
+            >>> r.to_dict()["normalize"]["text"][0]["n"]
+            16
+        """
+        bad = sorted(set(spec) - set(NORMALIZE_SECTIONS))
+        if bad:
+            raise RecipeError(f"{where}: unknown section(s) {bad}; allowed: {list(NORMALIZE_SECTIONS)}")
+        merged = dict(self.normalize_sections)
+        for sec in NORMALIZE_SECTIONS:
+            if sec not in merged and spec.get(sec):
+                merged[sec] = _build_list(sec, spec[sec], f"{where}.{sec}", normalize=True)
+        return Recipe(self.seed, self.sections, self.balance, merged, self.keying)
+
     def with_keying(self, keying: str) -> Recipe:
         """The same ops keyed by ``"identity"`` or ``"position"`` (see the module docstring)."""
         return Recipe(self.seed, self.sections, self.balance, self.normalize_sections, keying)
@@ -325,9 +347,9 @@ class Recipe:
 
     # -- per sample ------------------------------------------------------------------------------
     def _rng(self, step: Step, epoch: int, key: str) -> Any:
-        if not step.op.uses_rng:
+        if not step.uses_rng:
             return None
-        return param_rng(self.seed, epoch, key, self.key_of(step))
+        return param_rng(self.seed, epoch, key, step.pos_key if self._position else step.uid)
 
     def _run(self, step: Step, sample: Sample, epoch: int) -> tuple[Sample, dict[str, Any]]:
         params = step.op.draw(self._rng(step, epoch, sample.key), sample)
@@ -538,6 +560,45 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: 
     return Recipe(seed, sections, balance, normalize, key_mode)
 
 
+def normalize_spec(*, image_size: int | Sequence[int] | None = None, channels: int | None = None, resize: str = "shorter",
+                   interpolation: str = "area", sample_rate: int | None = None, mono: bool = False,
+                   seconds: float | None = None, pad: bool = True, max_tokens: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """A ``normalize`` stage from the usual settings (what a trainer derives from ``index.parquet``):
+
+    * ``channels`` 3 -> ``to_rgb``, 1 -> ``to_gray``; ``image_size`` S (or [h, w]) -> ``resize`` (the
+      ``shorter`` side to min(h, w), then ``center_crop`` [h, w]; ``resize="longer"``: the longer side
+      to S, then ``pad_to_size`` S x S (a letterbox); ``"exact"``: resize to [h, w]).
+    * ``mono`` -> ``to_mono``; ``sample_rate`` -> ``resample``; ``seconds`` -> ``pad_trim`` (``pad=False``:
+      only a maximum duration).
+    * ``max_tokens`` -> ``max_tokens``.
+
+    Example:
+        >>> [s["op"] for s in normalize_spec(image_size=64, channels=3, sample_rate=16000, mono=True)["image"]]
+        ['to_rgb', 'resize', 'center_crop']
+    """
+    image: list[dict[str, Any]] = []
+    if channels is not None:
+        if channels not in (1, 3):
+            raise RecipeError(f"normalize channels: {channels!r} is not allowed; choose 1 (grey) or 3 (RGB)")
+        image.append({"op": "to_rgb"} if channels == 3 else {"op": "to_gray"})
+    if image_size is not None:
+        hw = [int(image_size), int(image_size)] if isinstance(image_size, int) else [int(v) for v in image_size]
+        if resize == "longer" and hw[0] != hw[1]:
+            raise RecipeError(f"normalize image_size: resize 'longer' letterboxes to a square; got {hw}")
+        if resize == "exact":
+            image.append({"op": "resize", "size": hw, "side": "exact", "interpolation": interpolation})
+        else:
+            image.append({"op": "resize", "size": max(hw) if resize == "longer" else min(hw), "side": resize, "interpolation": interpolation})
+            image.append({"op": "pad_to_size" if resize == "longer" else "center_crop", "size": hw})
+    audio: list[dict[str, Any]] = [{"op": "to_mono"}] if mono else []
+    if sample_rate is not None:
+        audio.append({"op": "resample", "rate": int(sample_rate)})
+    if seconds is not None:
+        audio.append({"op": "pad_trim", "seconds": float(seconds), "pad": pad})
+    text = [{"op": "max_tokens", "n": int(max_tokens)}] if max_tokens is not None else []
+    return {k: v for k, v in (("image", image), ("audio", audio), ("text", text)) if v}
+
+
 def params_seed(*parts: object) -> int:
     """Combine seeds (e.g. a recipe's and a run's) into one, deterministically."""
     from mmdata.rng import derive_int
@@ -545,4 +606,4 @@ def params_seed(*parts: object) -> int:
     return derive_int(*parts) % (2**62)
 
 
-__all__ = ["Recipe", "Step", "load_recipe", "validate_balance", "params_seed", "KEYINGS", "LOG_FORMAT"]
+__all__ = ["Recipe", "Step", "load_recipe", "normalize_spec", "validate_balance", "params_seed", "KEYINGS", "LOG_FORMAT"]

@@ -450,7 +450,7 @@ def _make_progress(enabled: bool, total: int) -> Any:
 
 
 def shard(
-    src: str | Path,
+    src: str | Path | Any,
     out: str | Path,
     *,
     maxcount: int = 1000,
@@ -471,8 +471,10 @@ def shard(
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
     Args:
-        src: a folder (files sharing a stem form a sample; nested folders and class folders work) or
-            a CSV / JSONL / Parquet manifest (see :func:`mmdata.shards.sources.discover_manifest`).
+        src: a folder (files sharing a stem form a sample; nested folders and class folders work),
+            a CSV / JSONL / Parquet manifest (see :func:`mmdata.shards.sources.discover_manifest`), or
+            a Hugging Face ``datasets.Dataset`` / ``DatasetDict`` / ``save_to_disk`` folder
+            (:mod:`mmdata.interop.hf`).
         out: output folder. Re-running into the same folder resumes an interrupted job.
         maxcount: at most this many samples per shard.
         maxsize: also start a new shard before one would exceed this many bytes (default: no limit;
@@ -510,6 +512,10 @@ def shard(
         raise SourceError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
     if maxcount < 1 or (maxsize is not None and maxsize < 1) or workers < 1:
         raise SourceError("maxcount, maxsize and workers must be >= 1")
+    from mmdata.interop.hf import is_hf_source, shard_hf  # a Hugging Face Dataset / DatasetDict / save_to_disk folder
+
+    if is_hf_source(src):
+        return shard_hf(src, out, **{k: v for k, v in locals().items() if k not in ("src", "out", "is_hf_source", "shard_hf")})
     out = Path(out)
     fractions = parse_split(split)
     records, names, skipped = discover(src, columns=columns, labels_from_folders=labels_from_folders,

@@ -122,3 +122,21 @@ def test_cjk_captions_are_token_masked_per_character(messy: Path) -> None:
                 assert n > 5 and 0 < text.count("[MASK]") < n, text
                 assert masked == text.count("[MASK]")
     assert seen >= 3
+
+
+def test_normalize_spec_and_with_normalize(messy: Path) -> None:
+    """The helper a trainer uses to add a normalize stage derived from the data; a recipe's own
+    normalize lists win."""
+    from mmdata.augment import load_recipe, normalize_spec
+
+    spec = normalize_spec(image_size=20, channels=1, sample_rate=8000, mono=True, seconds=0.4, max_tokens=5)
+    rec = load_recipe({"normalize": {"text": [{"op": "max_tokens", "n": 9}]}}).with_normalize(spec)
+    assert [s["op"] for s in rec.to_dict()["normalize"]["image"]] == ["to_gray", "resize", "center_crop"]
+    assert rec.to_dict()["normalize"]["text"][0]["n"] == 9
+    b = next(iter(mmdata.loader(messy, 8, recipe=rec, stage="eval")))
+    assert b["image"].shape[1:] == (1, 20, 20) and b["audio"].shape[1:] == (1, 3200) and b.sample_rate == 8000
+    assert int(b.lengths["tokens"].max()) <= 9
+    letterbox = load_recipe({}).with_normalize(normalize_spec(image_size=24, resize="longer", channels=3))
+    assert tuple(next(iter(mmdata.loader(messy, 4, recipe=letterbox, modalities=["image"])))["image"].shape[1:]) == (3, 24, 24)
+    wide = load_recipe({}).with_normalize(normalize_spec(image_size=[16, 24], channels=3))
+    assert tuple(next(iter(mmdata.loader(messy, 4, recipe=wide, modalities=["image"])))["image"].shape[1:]) == (3, 16, 24)
