@@ -114,14 +114,15 @@ def write_shards_table(path: str | Path, rows: list[dict[str, Any]], *, fsync: b
     atomic_write_bytes(Path(path) / SHARDS, _table_bytes(pa.Table.from_pylist(rows, schema=schema)), fsync=fsync)
 
 
-def load_index(path: str | Path) -> Any:
-    """``index.parquet`` as a pyarrow Table."""
+def load_index(path: str | Path, columns: list[str] | None = None, read_dictionary: list[str] | None = None) -> Any:
+    """``index.parquet`` as a pyarrow Table (only ``columns`` when given: the reader needs five of them;
+    ``read_dictionary`` columns come dictionary-encoded, as Parquet stores them)."""
     import pyarrow.parquet as pq
 
     p = Path(path) / INDEX
     if not p.is_file():
         raise ShardError(f"{path}: no {INDEX}")
-    return pq.read_table(p)
+    return pq.read_table(p, columns=columns, read_dictionary=read_dictionary)
 
 
 def load_shards_table(path: str | Path) -> Any:

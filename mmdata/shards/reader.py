@@ -41,8 +41,9 @@ import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -184,32 +185,55 @@ def _reason(exc: Exception, ext: str) -> str:
 class _ShardIndex:
     """What ``index.parquet`` says about each shard of a split: keys and, per key, members and sizes.
 
-    Kept as Arrow columns; a shard's rows become Python objects only when that shard is read.
+    Kept as Arrow columns (only the five the reader needs are read); a shard's rows become Python
+    objects only when that shard is read. Writers put a shard's rows together, so a shard is usually
+    a zero-copy slice of the table.
     """
 
     def __init__(self, root: Path, split: str) -> None:
         import numpy as np
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        table = idx.load_index(root).select(["key", "split", "shard", "members", "sizes"])
-        table = table.filter(pc.equal(table["split"], split)).combine_chunks()
-        enc = table["shard"].chunk(0).dictionary_encode() if table.num_rows else None
+        # split and shard come dictionary-encoded from Parquet (half the read time of plain strings)
+        table = idx.load_index(root, columns=["key", "split", "shard", "members", "sizes"],
+                               read_dictionary=["split", "shard"]).combine_chunks()
         self.table = table
         self.rows: dict[str, Any] = {}
-        if enc is not None:
-            codes = np.asarray(enc.indices)
+        if not table.num_rows:
+            return
+        splits = table["split"].chunk(0)
+        if splits.dictionary.to_pylist() != [split]:  # other splits in the index: keep this one's rows
+            table = self.table = table.filter(pc.equal(splits.cast(pa.string()), split)).combine_chunks()
+            if not table.num_rows:
+                return
+        shard = table["shard"].chunk(0)
+        if not pa.types.is_dictionary(shard.type):
+            shard = shard.dictionary_encode()
+        codes = np.asarray(shard.indices)
+        names = shard.dictionary.to_pylist()
+        change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+        if len(change) == len(set(codes[[0, *change.tolist()]].tolist())) - 1:
+            # each shard's rows are contiguous (as writers put them): zero-copy slices, no gather
+            bounds = [0, *change.tolist(), len(codes)]
+            for i, c in enumerate(codes[bounds[:-1]].tolist()):
+                self.rows[names[c]] = slice(bounds[i], bounds[i + 1])
+        else:
             order = np.argsort(codes, kind="stable")  # rows of one shard, in index order
-            bounds = np.searchsorted(codes[order], np.arange(len(enc.dictionary) + 1))
-            for i, name in enumerate(enc.dictionary.to_pylist()):
-                self.rows[name] = order[bounds[i] : bounds[i + 1]]
-        self._cache: dict[str, tuple[list[str], list[list[str]], Any]] = {}
+            bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+            for i, name in enumerate(names):
+                if bounds[i + 1] > bounds[i]:
+                    self.rows[name] = order[bounds[i] : bounds[i + 1]]
+        self._cache: dict[str, tuple[list[str], Any, Any, Any]] = {}
         self._plans: dict[str, IndexPlan | None] = {}
 
-    def _entries(self, shard: str) -> tuple[list[str], Any, Any]:
-        """(keys, members ListArray, sizes ListArray) of one shard, in index order."""
+    def _entries(self, shard: str) -> tuple[list[str], Any, Any, Any]:
+        """(keys, keys Arrow array, members ListArray, sizes ListArray) of one shard, in index order."""
         if shard not in self._cache:
-            part = self.table.take(self.rows[shard])
-            self._cache[shard] = (part["key"].to_pylist(), part["members"].chunk(0), part["sizes"].chunk(0))
+            rows = self.rows[shard]
+            part = self.table.slice(rows.start, rows.stop - rows.start) if isinstance(rows, slice) else self.table.take(rows)
+            keys = part["key"].combine_chunks()
+            self._cache[shard] = (keys.to_pylist(), keys, part["members"].combine_chunks(), part["sizes"].combine_chunks())
         return self._cache[shard]
 
     def keys(self, shard: str) -> list[str]:
@@ -218,7 +242,7 @@ class _ShardIndex:
     def members(self, shard: str) -> dict[str, list[str]]:
         if shard not in self.rows:
             return {}
-        keys, members, _ = self._entries(shard)
+        keys, _, members, _ = self._entries(shard)
         return dict(zip(keys, [m or [] for m in members.to_pylist()]))
 
     def plan(self, shard: str) -> IndexPlan | None:
@@ -230,67 +254,127 @@ class _ShardIndex:
 
 
 class IndexPlan:
-    """Keys, extensions per key, flat sizes and padded names of one shard (see :func:`indexed_members`)."""
+    """One shard as the index describes it, for :func:`~mmdata.shards.tario.indexed_members`.
 
-    def __init__(self, keys: list[str], exts: list[tuple[str, ...]], sizes: Any, names: Any) -> None:
+    ``keys`` (one per sample), ``layouts`` (the distinct extension tuples) and ``layout`` (per sample,
+    an index into ``layouts``), flat member ``sizes``, the NUL-padded ``names`` block (members, 100),
+    the ``%011o\\0`` ``size_fields`` block (members, 12) when every size fits, and ``offsets``: the
+    header offset of member i, plus the end-of-archive offset last.
+    """
+
+    def __init__(self, keys: list[str], layouts: list[tuple[str, ...]], layout: list[int], sizes: Any,
+                 names: Any) -> None:
         import numpy as np
 
         self.keys = keys
-        self.exts = exts
+        self.layouts = layouts
+        self.layout = layout
         self.sizes = sizes
         self.names = names
         self.max_size = int(sizes.max()) if len(sizes) else 0
         self.size_fields = None
         if self.max_size < 8**11:  # the "%011o\0" fields tarfile and mmdata write, built without a loop
-            digits = (sizes[:, None] >> (3 * np.arange(10, -1, -1))) & 7
-            self.size_fields = np.concatenate([digits + 48, np.zeros((len(sizes), 1), np.int64)], axis=1).astype(np.uint8)
-        steps = 512 + ((sizes + 511) // 512) * 512
-        self.offsets = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)  # header of member i
+            shifts = np.arange(30, -1, -3, dtype=np.int64)
+            digits = ((sizes[:, None] >> shifts) & 7).astype(np.uint8)
+            self.size_fields = np.zeros((len(sizes), 12), dtype=np.uint8)
+            np.add(digits, 48, out=self.size_fields[:, :11])
+        self.offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(512 + ((sizes + 511) // 512) * 512, out=self.offsets[1:])
+
+    @property
+    def exts(self) -> list[tuple[str, ...]]:
+        """The extension tuple of each sample."""
+        return [self.layouts[i] for i in self.layout]
 
     @classmethod
-    def build(cls, keys: list[str], members: Any, sizes: Any) -> IndexPlan | None:
+    def build(cls, keys: list[str], key_array: Any, members: Any, sizes: Any) -> IndexPlan | None:
         """From Arrow columns, vectorised: checks that every member is ``<key>.<ext>`` of its row."""
         import numpy as np
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         if members.null_count or sizes.null_count or len(set(keys)) != len(keys):
             return None
         names = members.flatten()
         flat_sizes = sizes.flatten()
-        if len(names) != len(flat_sizes) or flat_sizes.null_count or not pa.types.is_string(names.type):
+        if not len(names) or len(names) != len(flat_sizes) or flat_sizes.null_count or not pa.types.is_string(names.type):
             return None
-        if not len(names):
-            return None
-        parts = pc.split_pattern(names, ".", max_splits=1)
-        stems = pc.list_element(parts, 0)
-        exts_arr = pc.list_element(pc.if_else(pc.equal(pc.list_value_length(parts), 2), parts, pa.scalar(["", ""], parts.type)), 1)
-        owner = pc.take(pa.array(keys, pa.string()), pc.list_parent_indices(members))
-        if (not pc.all(pc.equal(stems, owner)).as_py() or pc.any(pc.equal(exts_arr, "")).as_py()
-                or pc.any(pc.match_substring(names, "/")).as_py()):
-            return None
-        lengths = np.asarray(pc.binary_length(names), dtype=np.int64)
-        if lengths.max() >= 100:
-            return None
-        # samples share a handful of member layouts ("cls,flac,jpg,txt"): group rows by layout in
-        # Arrow, then one Python tuple per layout instead of one per sample
-        offsets = pc.subtract(members.offsets, members.offsets[0])
-        layouts = pc.binary_join(pa.ListArray.from_arrays(offsets, exts_arr), "/").dictionary_encode()
-        tuples = []
-        for joined in layouts.dictionary.to_pylist():
-            e = tuple(joined.split("/")) if joined else ()
-            if len(set(e)) != len(e):
-                return None  # one extension twice in a sample
-            tuples.append(e)
-        exts = [tuples[i] for i in layouts.indices.to_numpy(zero_copy_only=False).tolist()]
-        # the (n, 100) NUL-padded name block, filled in one vectorised scatter from the string buffer
-        offs = np.frombuffer(names.buffers()[1], dtype=np.int32)[names.offset : names.offset + len(names) + 1].astype(np.int64)
+        n = len(names)
+        offs = np.frombuffer(names.buffers()[1], dtype=np.int32)[names.offset : names.offset + n + 1]
         data = np.frombuffer(names.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]]
-        row = np.repeat(np.arange(len(names)), lengths)
-        col = np.arange(len(data)) - np.repeat(offs[:-1] - offs[0], lengths)
-        block = np.zeros((len(names), 100), dtype=np.uint8)
-        block[row, col] = data
-        return cls(keys, exts, np.asarray(flat_sizes, dtype=np.int64), block)
+        lengths = np.diff(offs)
+        if lengths.max() >= 100 or (data == 47).any() or not data.all():
+            return None  # long names (GNU / PAX records), folders, NULs: the streaming parser reads those
+        # the (n, 100) NUL-padded name block, filled in one vectorised scatter from the string buffer
+        block = np.zeros(n * 100, dtype=np.uint8)
+        block[np.arange(len(data)) + np.repeat(np.arange(0, 100 * n, 100) - (offs[:-1] - offs[0]), lengths)] = data
+        block = block.reshape(n, 100)
+        counts = np.diff(np.asarray(members.offsets))
+        found = _layouts_fixed(block, lengths, key_array, counts)
+        if found is None:
+            found = _layouts_arrow(key_array, members, names)
+        if found is None:
+            return None
+        return cls(keys, found[0], found[1], np.asarray(flat_sizes, dtype=np.int64), block)
+
+
+def _layouts_fixed(block: Any, lengths: Any, key_array: Any, counts: Any) -> tuple[list[tuple[str, ...]], list[int]] | None:
+    """Layouts (distinct extension tuples) and each sample's layout when every key has the same length
+    and every sample the same member count (the usual shard), checked and grouped in numpy.
+
+    None when the shard is not like that (:func:`_layouts_arrow` decides) or a name is not
+    ``<key>.<ext>`` of its row.
+    """
+    import numpy as np
+
+    nk = len(key_array)
+    koffs = np.frombuffer(key_array.buffers()[1], dtype=np.int32)[key_array.offset : key_array.offset + nk + 1]
+    klen = np.diff(koffs)
+    width, c = int(klen[0]), int(counts[0])
+    if not 0 < width < 98 or c < 1 or not (klen == width).all() or not (counts == c).all():
+        return None
+    kb = np.frombuffer(key_array.buffers()[2], dtype=np.uint8)[koffs[0] : koffs[-1]].reshape(nk, width)
+    rows = block.reshape(nk, c, 100)
+    # the key, a dot (the key's first: WebDataset cuts the key there), then a non-empty extension
+    if ((kb == 46).any() or not (rows[:, :, width] == 46).all() or not (lengths > width + 1).all()
+            or not np.array_equal(rows[:, :, :width], np.broadcast_to(kb[:, None, :], (nk, c, width)))):
+        return None
+    w = int(lengths.max()) - width - 1
+    exts = np.ascontiguousarray(rows[:, :, width + 1 : width + 1 + w]).reshape(nk, c * w)
+    uniq, inverse = np.unique(exts.view(f"V{c * w}").ravel(), return_inverse=True)
+    tuples = []
+    for u in uniq:
+        e = tuple(x.rstrip(b"\0").decode("utf-8") for x in np.frombuffer(u.tobytes(), dtype=f"S{w}"))
+        if len(set(e)) != len(e):
+            return None  # one extension twice in a sample
+        tuples.append(e)
+    return tuples, inverse.ravel().tolist()
+
+
+def _layouts_arrow(key_array: Any, members: Any, names: Any) -> tuple[list[tuple[str, ...]], list[int]] | None:
+    """:func:`_layouts_fixed` for any shard (keys of several lengths, samples with several member
+    counts), with Arrow string kernels."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = pc.split_pattern(names, ".", max_splits=1)
+    try:
+        exts = pc.list_element(parts, 1)
+    except pa.ArrowInvalid:
+        return None  # a member without an extension
+    owner = pc.take(key_array, pc.list_parent_indices(members))
+    if not pc.all(pc.equal(pc.list_element(parts, 0), owner)).as_py() or pc.any(pc.equal(exts, "")).as_py():
+        return None
+    # samples share a handful of member layouts ("cls,flac,jpg,txt"): group rows by layout in
+    # Arrow, then one Python tuple per layout instead of one per sample
+    offsets = pc.subtract(members.offsets, members.offsets[0])
+    layouts = pc.binary_join(pa.ListArray.from_arrays(offsets, exts), "/").dictionary_encode()
+    tuples = []
+    for joined in layouts.dictionary.to_pylist():
+        e = tuple(joined.split("/")) if joined else ()
+        if len(set(e)) != len(e):
+            return None  # one extension twice in a sample
+        tuples.append(e)
+    return tuples, layouts.indices.to_numpy(zero_copy_only=False).tolist()
 
 
 class ShardDataset(IterableDataset):  # type: ignore[type-arg]
@@ -326,6 +410,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.layout = "samples"
         self.series: list[str] = []
         self._index: _ShardIndex | None = None
+        self._shard_sizes: list[int] | None = None  # samples per shard from the index (samples_per_reader)
         self._raw_plans: dict[tuple[str, ...], tuple[tuple[str, ...] | None, tuple[str, str] | None]] = {}
         if not isinstance(path, (list, tuple)) and idx.is_dataset(path):
             self.root = Path(path)
@@ -386,6 +471,46 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self._skip = {}
         self._positions = {}
 
+    def samples_per_reader(self, readers: int) -> list[int] | None:
+        """Samples each of ``readers`` readers (``world_size * num_workers``) yields in an epoch —
+        the same in every epoch — or None when that is not known exactly.
+
+        Known exactly from ``index.parquet`` with ``on_error="raise"`` (a sample is delivered or the
+        read fails): None for bare shards, for ``"skip"`` / ``"warn"`` (losses are found while
+        reading), and for a shuffled shard order over shards of different sizes, where a reader's
+        count changes from epoch to epoch. What :meth:`mmdata.augment.loader.Loader.__len__` needs.
+
+        Example:
+            >>> import tempfile, mmdata
+            >>> from mmdata.testing import make_sample_folder
+            >>> t = tempfile.mkdtemp()
+            >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=10), t + "/ds", maxcount=4, progress=False)
+            >>> mmdata.open_dataset(t + "/ds").samples_per_reader(2)   # shards of 4, 4, 2 samples
+            [6, 4]
+        """
+        if self.root is None or self.on_error != "raise" or readers < 1:
+            return None
+        if self._shard_sizes is None:
+            import numpy as np
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            table = idx.load_index(self.root, columns=["split", "shard"], read_dictionary=["split", "shard"])
+            shard = pc.filter(table["shard"], pc.equal(table["split"].cast(pa.string()), self.split)).combine_chunks()
+            shard = shard if pa.types.is_dictionary(shard.type) else shard.dictionary_encode()
+            counts = np.bincount(np.asarray(shard.indices), minlength=len(shard.dictionary)).tolist()
+            per = dict(zip(shard.dictionary.to_pylist(), counts))
+            self._shard_sizes = [int(per.get(sh, 0)) for sh in self.shards]
+        sizes = self._shard_sizes
+        total = sum(sizes)
+        if not self.partition:
+            return [total] * readers
+        if len(sizes) < readers:  # every reader strides over all samples
+            return [len(range(r, total, readers)) for r in range(readers)]
+        if self.shuffle and readers > 1 and len(set(sizes)) > 1:
+            return None
+        return [sum(sizes[r::readers]) for r in range(readers)]
+
     # ---- resume ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Position of the stream: ``{"seed", "epoch", "positions": {reader: next_position}}``."""
@@ -433,47 +558,114 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         return dot < 0 or self._wanted(name[dot + 1 :])
 
     # ---- raw samples of one shard ------------------------------------------------------------------
-    def _raw_samples(self, shard: str) -> tuple[Iterator[RawSample], bool | None]:
+    def _raw_samples(self, shard: str, try_fast: bool = True) -> tuple[Iterator[RawSample], bool | None]:
         """The shard's raw samples and whether they were checked against the index (None: checked
         up front, no problem can follow)."""
         if self.layout == "columns":
             return self._zip_series(shard), True
-        url = self._shard_url(shard)
-        fast = self._indexed(shard, url) if self.root is not None else None
+        fast = self._mapped(shard) if try_fast else None
         if fast is not None:
-            return fast, None  # None: verified up front, yields no problems
+            return self._slice_samples(*fast), None  # None: verified up front, yields no problems
         want = None if self.modalities is None else self._want_member
-        return iter_samples(url, max_member_bytes=self.max_member_bytes, want=want), False
+        return iter_samples(self._shard_url(shard), max_member_bytes=self.max_member_bytes, want=want), False
 
-    def _indexed(self, shard: str, url: str) -> Iterator[tuple[str, dict[str, bytes], None]] | None:
-        """Index-guided whole-shard read of a local uncompressed shard (None: use the streaming parser)."""
-        local = _local_path(url)
+    def _mapped(self, shard: str) -> tuple[IndexPlan, Any, list[int], list[int]] | None:
+        """Index-guided whole-shard read of a local uncompressed shard: (plan, buffer, member starts,
+        member ends), or None: use the streaming parser."""
+        if self.root is None or self.layout == "columns":
+            return None
+        local = _local_path(self._shard_url(shard))
         index = self._shard_index()
         if local is None or local.endswith((".gz", ".tgz")) or index is None:
             return None
         plan = index.plan(shard)
         if plan is None or plan.max_size > self.max_member_bytes:
             return None
-        mapped = indexed_members(local, plan.names, plan.sizes, plan.size_fields)
-        if mapped is None:
-            return None
-        return self._slice_samples(mapped, plan)
+        mapped = indexed_members(local, plan.names, plan.sizes, plan.offsets, plan.size_fields)
+        return None if mapped is None else (plan, *mapped)
 
-    def _slice_samples(self, mapped: tuple[Any, list[int]], plan: IndexPlan) -> Iterator[tuple[str, dict[str, bytes], None]]:
-        buf, starts = mapped
-        ends = (plan.offsets[:-1] + 512 + plan.sizes).tolist()
-        keep = None if self.modalities is None else frozenset(e for es in plan.exts for e in es if self._wanted(e))
-        i = 0
+    def _kept(self, plan: IndexPlan) -> list[tuple[tuple[int, str], ...] | None]:
+        """Per layout of the plan: None when every member is wanted, else (position, ext) of those wanted."""
+        out: list[tuple[tuple[int, str], ...] | None] = []
+        for exts in plan.layouts:
+            keep = tuple((j, e) for j, e in enumerate(exts) if self._wanted(e))
+            out.append(None if len(keep) == len(exts) else keep)
+        return out
+
+    def _slice_samples(self, plan: IndexPlan, buf: Any, starts: list[int],
+                       ends: list[int]) -> Iterator[tuple[str, dict[str, bytes], None]]:
+        """(key, {ext: bytes}, None) of a mapped shard; members not wanted are left out, not copied."""
+        kept = self._kept(plan)
+        layouts = plan.layouts
+        spans = map(slice, starts, ends)
         try:
-            for key, exts in zip(plan.keys, plan.exts):
-                group = {}
-                for e in exts:
-                    # members not wanted are present but not copied
-                    group[e] = buf[starts[i] : ends[i]] if keep is None or e in keep else b""
-                    i += 1
-                yield key, group, None
+            if all(k is None for k in kept):
+                members = map(buf.__getitem__, spans)
+                for key, li in zip(plan.keys, plan.layout):
+                    yield key, dict(zip(layouts[li], members)), None  # zip takes len(exts) members
+                return
+            for key, li in zip(plan.keys, plan.layout):
+                mine = tuple(islice(spans, len(layouts[li])))
+                keep = kept[li]
+                yield key, {e: buf[mine[j]] for j, e in (enumerate(layouts[li]) if keep is None else keep)}, None
         finally:
             buf.close()
+
+    def _fast_raw(self, shard: str, plan: IndexPlan, buf: Any, starts: list[int], ends: list[int], rid: int,
+                  epoch: int, position: int, skip: int) -> Generator[Sample, None, int]:
+        """decode=False in order, for a mapped shard: Samples straight from the mapping, one dict of
+        member bytes and one meta dict each. ``position`` counts this reader's samples so far; the
+        first ``skip`` (resume) are passed over unread. Returns the position after the shard."""
+        kept = self._kept(plan)
+        refused = [self._raw_plan(exts)[1] for exts in plan.layouts]
+        layouts = plan.layouts
+        positions = self._positions
+        spans = map(slice, starts, ends)
+        members = map(buf.__getitem__, spans)  # pulls from spans: next(spans) passes a member over
+        new = object.__new__
+        try:
+            if position >= skip and not self.skipped and all(k is None for k in kept) \
+                    and all(r is None for r in refused):
+                # the common case, nothing to leave out: the loop does only what every sample needs
+                for key, li in zip(plan.keys, plan.layout):
+                    s = new(Sample)
+                    d = s.__dict__
+                    d["key"] = key
+                    d["fields"] = dict(zip(layouts[li], members))  # zip takes len(exts) members
+                    d["sample_rate"] = None
+                    d["meta"] = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
+                    position += 1
+                    positions[rid] = position
+                    yield s
+                return position
+            for key, li in zip(plan.keys, plan.layout):
+                exts = layouts[li]
+                problem = refused[li]
+                if position < skip or problem is not None:
+                    for _ in exts:
+                        next(spans)
+                    position += 1
+                    if position > skip:
+                        positions[rid] = position
+                        if self.on_error == "raise":
+                            raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {problem[1]}")  # type: ignore[index]
+                        self._count(problem[0], shard, key, problem[1])  # type: ignore[index]
+                    continue
+                keep = kept[li]
+                if keep is None:
+                    fields = dict(zip(exts, members))
+                else:
+                    mine = tuple(islice(spans, len(exts)))
+                    fields = {e: buf[mine[j]] for j, e in keep}
+                meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
+                if self.skipped:
+                    meta["skipped"] = dict(self.skipped)
+                position += 1
+                positions[rid] = position
+                yield _new_sample(key, fields, None, meta)
+        finally:
+            buf.close()
+        return position
 
     def _zip_series(self, shard: str) -> Iterator[RawSample]:
         """Column layout: merge the series of one shard by the index's key order.
@@ -563,27 +755,62 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             return exc
 
     def _iter_raw(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], rid: int, position: int,
-                  epoch: int) -> Iterator[Sample]:
-        """decode=False: the members kept per set of extensions are decided once per set; one loop."""
+                  epoch: int, skip: int = 0) -> Generator[Sample, None, int]:
+        """decode=False: the members kept per set of extensions are decided once per set; one loop.
+        ``position`` counts the samples consumed so far, the first ``skip`` are passed over; returns
+        the position after the stream."""
         plans = self._raw_plans
         positions = self._positions
         for shard, key, raw in stream:
+            if position < skip:
+                position += 1
+                continue
             sig = tuple(raw)
             plan = plans.get(sig)
             if plan is None:
                 plan = plans[sig] = self._raw_plan(sig)
             keep, refused = plan
+            meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
+            position += 1
+            positions[rid] = position
             if refused is not None:
                 if self.on_error == "raise":
                     raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {refused[1]}")
                 self._count(refused[0], shard, key, refused[1])
                 continue
-            meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
             if self.skipped:
                 meta["skipped"] = dict(self.skipped)
-            position += 1
-            positions[rid] = position
             yield _new_sample(key, raw if keep is None else {e: raw[e] for e in keep}, None, meta)
+        return position
+
+    def _iter_in_order(self, rid: int, n: int, epoch: int, skip: int) -> Iterator[Sample]:
+        """decode=False without shuffle: mapped shards go straight to Samples (:meth:`_fast_raw`)."""
+        shards, stride = self._mine(rid, n, epoch)
+        counter = [0]
+        position = 0
+        for shard in shards:
+            fast = None if stride else self._mapped(shard)
+            if fast is not None:
+                position = yield from self._fast_raw(shard, *fast, rid, epoch, position, skip)
+            else:
+                items = self._shard_items(shard, rid, n, stride, counter, try_fast=False)
+                position = yield from self._iter_raw(items, rid, position, epoch, skip)
+
+    def _iter_decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], rid: int, position: int,
+                      epoch: int) -> Iterator[Sample]:
+        for (shard, key, _raw), built in self._decoded(stream, self._threads()):
+            meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
+            position += 1
+            self._positions[rid] = position
+            if isinstance(built, _Skip):
+                if self.on_error == "raise":
+                    raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {built}") from built
+                self._count(built.reason, shard, key, str(built))
+                continue
+            fields, rate = built
+            if self.skipped:
+                meta["skipped"] = dict(self.skipped)
+            yield _new_sample(key, fields, rate, meta)
 
     def _decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]],
                  threads: int) -> Iterator[tuple[tuple[str, str, dict[str, bytes]], Any]]:
@@ -619,64 +846,72 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             raise ShardError(problem[1] if shard in problem[1] else f"shard {self._shard_url(shard)}: {problem[1]}")
         self._count(problem[0] if key is not None else _REGION, shard, key or "<unknown>", problem[1])
 
-    def _stream(self, rid: int, n: int, epoch: int) -> Iterator[tuple[str, str, dict[str, bytes]]]:
+    def _mine(self, rid: int, n: int, epoch: int) -> tuple[list[str], bool]:
+        """This reader's shards in this epoch's order, and whether readers stride over every shard."""
         order = list(range(len(self.shards)))
         if self.shuffle:
             order = [int(i) for i in derive(self.seed, epoch, "shard-order", 0).permutation(len(self.shards))]
         stride = len(self.shards) < n
-        mine = order if stride else order[rid::n]
-        counter = 0
-        for si in mine:
-            shard = self.shards[si]
-            items, checked = self._raw_samples(shard)
-            if checked is None and not stride:  # index-verified shard: no problem can come out of it
-                for key, raw, _ in items:
-                    yield shard, key, raw  # type: ignore[misc]
-                continue
-            index = self._shard_index()
-            # with an index, loss is counted per listed sample: damage on keys the index does not
-            # list is kept as a message, and listed samples that never came are counted at the end
-            listed = index.members(shard) if index is not None and shard in index.rows else None
-            seen: set[str] = set()
-            last_problem: tuple[str, str] | None = None
-            for key, raw, problem in items:
-                if listed is not None and key is not None:
-                    if problem is None and not checked:
-                        problem = self._incomplete(key, raw, listed.get(key))
-                    elif problem is not None and problem[0] == "truncated shard" and key in listed \
-                            and self._incomplete(key, raw, listed[key]) is None:
-                        last_problem, problem = problem, None  # cut right after its last member: nothing missing
-                own = True
-                if stride:
-                    counter += 1
-                    own = (counter - 1) % n == rid
-                if problem is None:
-                    if key is not None:
-                        seen.add(key)
-                    if own:
-                        yield shard, key, raw  # type: ignore[misc]
-                    continue
-                last_problem = problem
-                counts = listed is None or (key is not None and key in listed and key not in seen)
+        return [self.shards[i] for i in (order if stride else order[rid::n])], stride
+
+    def _stream(self, rid: int, n: int, epoch: int) -> Iterator[tuple[str, str, dict[str, bytes]]]:
+        shards, stride = self._mine(rid, n, epoch)
+        counter = [0]  # stride mode: the running sample index over the epoch's shards
+        for shard in shards:
+            yield from self._shard_items(shard, rid, n, stride, counter)
+
+    def _shard_items(self, shard: str, rid: int, n: int, stride: bool, counter: list[int],
+                     try_fast: bool = True) -> Iterator[tuple[str, str, dict[str, bytes]]]:
+        """(shard, key, raw) of this reader's good samples of one shard; problems reported or counted."""
+        items, checked = self._raw_samples(shard, try_fast)
+        if checked is None and not stride:  # index-verified shard: no problem can come out of it
+            for key, raw, _ in items:
+                yield shard, key, raw  # type: ignore[misc]
+            return
+        index = self._shard_index()
+        # with an index, loss is counted per listed sample: damage on keys the index does not
+        # list is kept as a message, and listed samples that never came are counted at the end
+        listed = index.members(shard) if index is not None and shard in index.rows else None
+        seen: set[str] = set()
+        last_problem: tuple[str, str] | None = None
+        for key, raw, problem in items:
+            if listed is not None and key is not None:
+                if problem is None and checked is False:
+                    problem = self._incomplete(key, raw, listed.get(key))
+                elif problem is not None and problem[0] == "truncated shard" and key in listed \
+                        and self._incomplete(key, raw, listed[key]) is None:
+                    last_problem, problem = problem, None  # cut right after its last member: nothing missing
+            own = True
+            if stride:
+                counter[0] += 1
+                own = (counter[0] - 1) % n == rid
+            if problem is None:
                 if key is not None:
                     seen.add(key)
-                if not own:
+                if own:
+                    yield shard, key, raw  # type: ignore[misc]
+                continue
+            last_problem = problem
+            counts = listed is None or (key is not None and key in listed and key not in seen)
+            if key is not None:
+                seen.add(key)
+            if not own:
+                continue
+            if counts or self.on_error == "raise":
+                self._report(shard, key, problem)
+            elif len(self.errors) < _MAX_ERRORS:
+                self.errors.append((shard, key or "<unknown>", problem[1]))
+        if listed is not None and last_problem is not None:
+            for k in listed:
+                if k in seen:
                     continue
-                if counts or self.on_error == "raise":
-                    self._report(shard, key, problem)
-                elif len(self.errors) < _MAX_ERRORS:
-                    self.errors.append((shard, key or "<unknown>", problem[1]))
-            if listed is not None and last_problem is not None:
-                for k in listed:
-                    if k in seen:
-                        continue
-                    own = True
-                    if stride:
-                        counter += 1
-                        own = (counter - 1) % n == rid
-                    if own:
-                        self._report(shard, k, ("truncated or corrupt shard", f"sample {k!r} listed in the index was "
-                                                f"not delivered: {last_problem[1]}"))
+                own = True
+                if stride:
+                    counter[0] += 1
+                    own = (counter[0] - 1) % n == rid
+                if own:
+                    self._report(shard, k, ("truncated or corrupt shard", f"sample {k!r} listed in the index was "
+                                            f"not delivered: {last_problem[1]}"))
 
     @staticmethod
     def _incomplete(key: str, raw: dict[str, bytes], names: list[str] | None) -> tuple[str, str] | None:
@@ -692,40 +927,28 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         epoch, gen = self._clock.begin()
         dist = dist_rank_world() or self._dist
         rid, n = reader_id(dist, self.rotation) if self.partition else (0, 1)
+        # positions count every sample the reader consumed, skipped ones included, so a resume
+        # passes over exactly what the saved reader had consumed
         skip = self._skip.get(rid, 0) if gen == 0 else 0
         self._positions = {rid: skip} if skip else {}
-        position = 0
-        stream: Iterator[Any] = self._stream(rid, n, epoch)
-        if self.shuffle:
-            stream = self._buffered(stream, rid, epoch)
-        if skip:
-            stream = self._skipping(stream, skip)
-            position = skip
-        if not self.decode:
-            yield from self._iter_raw(stream, rid, position, epoch)
-            self._skip.pop(rid, None)
-            return
-        for (shard, key, _raw), built in self._decoded(stream, self._threads()):
-            if isinstance(built, _Skip):
-                if self.on_error == "raise":
-                    raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {built}") from built
-                self._count(built.reason, shard, key, str(built))
-                continue
-            fields, rate = built
-            meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
-            if self.skipped:
-                meta["skipped"] = dict(self.skipped)
-            position += 1
-            self._positions[rid] = position
-            yield _new_sample(key, fields, rate, meta)
+        if not self.decode and not self.shuffle:
+            yield from self._iter_in_order(rid, n, epoch, skip)
+        else:
+            stream: Iterator[Any] = self._stream(rid, n, epoch)
+            if self.shuffle:
+                stream = self._buffered(stream, rid, epoch)
+            if not self.decode:
+                yield from self._iter_raw(stream, rid, 0, epoch, skip)
+            else:
+                if skip:
+                    stream = self._skipping(stream, skip)
+                yield from self._iter_decoded(stream, rid, skip, epoch)
         self._skip.pop(rid, None)
 
     @staticmethod
     def _skipping(stream: Iterator[Any], skip: int) -> Iterator[Any]:
-        # resume: already yielded before the checkpoint; not decoded
-        for i, item in enumerate(stream):
-            if i >= skip:
-                yield item
+        # resume: already consumed before the checkpoint; not decoded
+        return islice(stream, skip, None)
 
     def _buffered(self, stream: Iterator[Any], rid: int, epoch: int) -> Iterator[Any]:
         rng = derive(self.seed, epoch, f"buffer:{rid}", 0)

@@ -502,20 +502,23 @@ def count_members(url: str) -> tuple[int, list[str]]:
 
 
 # ---- index-guided fast path ------------------------------------------------------------------------
-def indexed_members(path: str, names: Any, sizes: Any, size_fields: Any = None) -> tuple[Any, list[int]] | None:
+def indexed_members(path: str, names: Any, sizes: Any, offsets: Any,
+                    size_fields: Any = None) -> tuple[Any, list[int], list[int]] | None:
     """Map a local uncompressed shard and check it against the index in one vectorised pass.
 
     Args:
         path: the shard file.
         names: (n, 100) uint8 array of member names, NUL padded, in index order.
         sizes: (n,) int64 array of member sizes.
+        offsets: (n + 1,) int64 header offsets of the members as plain ustar lays them out, then
+            the end-of-archive block's.
         size_fields: optional (n, 12) uint8 array of the size fields as ``%011o\\0`` (tarfile's and
             mmdata's layout): compared byte for byte instead of parsing the digits.
 
-    Returns ``(buffer, offsets)`` — the data of member ``i`` is ``buffer[offsets[i]:offsets[i] + sizes[i]]``
-    — when every header sits where plain ustar headers put it, with a valid checksum, that size, that
-    name and a regular-file type, followed by the end-of-archive block. Returns None otherwise (long
-    names, a foreign writer, any damage): the caller then uses :func:`iter_members`.
+    Returns ``(buffer, starts, ends)`` — the data of member ``i`` is ``buffer[starts[i]:ends[i]]`` —
+    when every header sits where plain ustar headers put it, with that size, that name and a
+    regular-file type, followed by the end-of-archive block. Returns None otherwise (long names, a
+    foreign writer, any damage): the caller then uses :func:`iter_members`.
     """
     import numpy as np
 
@@ -525,7 +528,7 @@ def indexed_members(path: str, names: Any, sizes: Any, size_fields: Any = None) 
     try:
         with open(path, "rb", buffering=0) as fh:
             length = os.fstat(fh.fileno()).st_size
-            if length < BLOCK or length % BLOCK:
+            if length < BLOCK or length % BLOCK or int(offsets[-1]) + BLOCK > length:
                 return None
             # MAP_POPULATE maps the whole (cached) file in one call instead of a fault per page
             flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
@@ -533,32 +536,32 @@ def indexed_members(path: str, names: Any, sizes: Any, size_fields: Any = None) 
     except (OSError, ValueError):
         return None
     if len(buf) != length:
-        return None
-    steps = BLOCK + ((sizes + BLOCK - 1) // BLOCK) * BLOCK
-    offs = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(steps, out=offs[1:])
-    if offs[-1] + BLOCK > length:
         buf.close()
         return None
     blocks = np.frombuffer(buf, dtype=np.uint8).reshape(-1, BLOCK)  # a view: nothing is read yet
-    ok = not blocks[offs[-1] // BLOCK].any()
-    hdr = blocks[offs[:-1] // BLOCK]  # (n, 512) copy of just the header blocks
-    del blocks
+    rows = offsets[:-1] // BLOCK
+    # Every field the read depends on — name, size, type, no ustar prefix — must equal what the
+    # index says; that is a stronger check than the header checksums (which cover the same bytes
+    # plus ones that do not matter here), so they are not summed on this path. Only those columns
+    # of the header blocks are gathered.
+    head = blocks[rows, :157]
+    kind = head[:, 156]
+    ok = (not blocks[offsets[-1] // BLOCK].any() and bool(((kind == 48) | (kind == 0)).all())
+          and np.array_equal(head[:, :100], names))
     if ok:
-        # Every field the read depends on — name, size, type, no ustar prefix — must equal what the
-        # index says; that is a stronger check than the header checksums (which cover the same
-        # bytes plus ones that do not matter here), so they are not summed on this path.
-        kind = hdr[:, 156]
-        posix = (hdr[:, 257:263] == np.frombuffer(b"ustar\x00", dtype=np.uint8)).all(axis=1)
-        ok = (bool(((kind == 48) | (kind == 0)).all()) and np.array_equal(hdr[:, :100], names)
-              and not (posix & (hdr[:, 345] != 0)).any())
-        if ok and not (size_fields is not None and np.array_equal(hdr[:, 124:136], size_fields)):
-            parsed = _octal_columns(hdr[:, 124:136])  # a writer with another digit layout
-            ok = parsed is not None and np.array_equal(parsed, sizes)
+        prefixed = blocks[rows, 345] != 0
+        if prefixed.any():  # a POSIX prefix field (GNU tar puts times there instead)
+            posix = (blocks[rows, 257:263] == np.frombuffer(b"ustar\x00", dtype=np.uint8)).all(axis=1)
+            ok = not (posix & prefixed).any()
+    if ok and not (size_fields is not None and np.array_equal(head[:, 124:136], size_fields)):
+        parsed = _octal_columns(head[:, 124:136])  # a writer with another digit layout
+        ok = parsed is not None and np.array_equal(parsed, sizes)
+    del blocks, head
     if not ok:
         buf.close()
         return None
-    return buf, (offs[:-1] + BLOCK).tolist()
+    starts = offsets[:-1] + BLOCK
+    return buf, starts.tolist(), (starts + sizes).tolist()
 
 
 def _octal_columns(fields: Any) -> Any:

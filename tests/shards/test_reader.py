@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 import mmdata
 from mmdata.errors import ShardError
+from mmdata.shards.reader import ShardDataset
 from mmdata.testing import audio_bytes, image_bytes, make_sample_folder
 
 
@@ -120,6 +121,43 @@ def test_state_dict_resume_midpoint(ds: Path, shuffle: bool) -> None:
     assert head + rest == full
     # the resume applies once; the next pass is the whole next epoch (epochs advance by themselves)
     assert [s.key for s in fresh] == [s.key for s in mmdata.open_dataset(ds, shuffle=shuffle, seed=2, epoch=4)]
+
+
+@pytest.mark.parametrize("decode", [True, False])
+def test_resume_after_skipped_samples_is_exactly_once(ds: Path, decode: bool) -> None:
+    """Positions count the samples the reader consumed, skipped ones included: a resume after a skip
+    neither repeats nor loses a sample (sample 000003 has no audio and is skipped)."""
+    kw = {"required": ["audio"], "on_error": "skip", "decode": decode}
+    full = [s.key for s in mmdata.open_dataset(ds, **kw)]
+    d = mmdata.open_dataset(ds, **kw)
+    it = iter(d)
+    head = [next(it).key for _ in range(5)]
+    assert "000003" not in head and d.skipped == {"missing required modality": 1}
+    fresh = mmdata.open_dataset(ds, **kw)
+    fresh.load_state_dict(d.state_dict())
+    assert head + [s.key for s in fresh] == full
+
+
+@pytest.mark.parametrize("modalities", [None, ["text", "label"]])
+def test_raw_index_read_equals_streaming_parse(ds: Path, modalities: list[str] | None) -> None:
+    """decode=False through the index-guided whole-shard read gives the same samples and bytes as the
+    streaming tar parser on the same shards (bare paths, no index); resume and workers stay exact."""
+    def raw(d: ShardDataset) -> list[tuple[str, dict[str, bytes]]]:
+        return [(s.key, dict(s.fields)) for s in d]
+
+    fast = raw(mmdata.open_dataset(ds, decode=False, modalities=modalities))
+    slow = raw(mmdata.open_dataset(sorted(str(p) for p in ds.glob("train-*.tar")), decode=False, modalities=modalities))
+    assert fast == slow and len(fast) == 24 and all(isinstance(v, bytes) for _, f in fast for v in f.values())
+    if modalities:
+        assert all(set(f) <= {"txt", "cls"} for _, f in fast)
+    d = mmdata.open_dataset(ds, decode=False, modalities=modalities)
+    it = iter(d)
+    head = [next(it).key for _ in range(9)]
+    fresh = mmdata.open_dataset(ds, decode=False, modalities=modalities)
+    fresh.load_state_dict(d.state_dict())
+    assert head + [s.key for s in fresh] == [k for k, _ in fast]
+    dl = DataLoader(mmdata.open_dataset(ds, decode=False, modalities=modalities), batch_size=None, num_workers=2)
+    assert Counter(s.key for s in dl) == Counter(k for k, _ in fast)
 
 
 def test_foreign_webdataset_writer(tmp_path: Path) -> None:
