@@ -77,6 +77,10 @@ class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
         self._clock.set(int(state["epoch"]))
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
 
+    def samples_per_reader(self, readers: int) -> list[int]:
+        """Samples each of ``readers`` readers yields per epoch (see ShardDataset.samples_per_reader)."""
+        return [len(range(r, len(self.samples), readers)) for r in range(readers)]
+
     def __iter__(self) -> Iterator[Sample]:
         epoch, gen = self._clock.begin()
         rid, n = reader_id(dist_rank_world() or self._dist, self.rotation)
@@ -191,6 +195,45 @@ class Loader:
         self._batches = int(state.get("batches", 0))
         self._rotation = self._batches % max(1, self.num_workers)
         self._pinned = True
+
+    def __len__(self) -> int:
+        """Batches this process gets in one epoch (every epoch the same), when the index fixes it.
+
+        Known for a dataset folder read with ``on_error="raise"`` and no ``balance`` (which drops or
+        repeats samples by draw), unless a shuffled shard order over shards of different sizes
+        changes each worker's share between epochs (see ``ShardDataset.samples_per_reader``).
+        Otherwise ``len()`` raises TypeError, as for any unsized iterable: Lightning then counts the
+        epoch as it goes. With a length, Lightning does not fetch a batch ahead, so the ``state_dict``
+        it saves in a checkpoint matches the batches it trained on.
+
+        Example:
+            >>> import tempfile, mmdata
+            >>> from mmdata.testing import make_sample_folder
+            >>> t = tempfile.mkdtemp()
+            >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=10), t + "/ds", progress=False)
+            >>> len(loader(t + "/ds", 4)), len([b for b in loader(t + "/ds", 4)])
+            (3, 3)
+        """
+        batches = self._batches_per_epoch()
+        if batches is None:
+            raise TypeError("this mmdata loader has no exact length (needs a dataset folder, on_error='raise', no "
+                            "balance, and per-worker sample counts that do not change between epochs)")
+        return batches
+
+    def __bool__(self) -> bool:
+        return True  # truth must not depend on __len__, which may raise
+
+    def _batches_per_epoch(self) -> int | None:
+        if self.plan is not None:
+            return None
+        rank, world = dist_rank_world() or (0, 1)
+        workers = max(1, self.num_workers)
+        counts = self.source.samples_per_reader(world * workers)
+        if counts is None:
+            return None
+        # each DataLoader worker batches its own samples: a short last batch per worker
+        mine = counts[rank * workers : (rank + 1) * workers]
+        return sum(c // self.batch_size if self.drop_last else -(-c // self.batch_size) for c in mine)
 
     @property
     def skipped(self) -> dict[str, int]:

@@ -8,11 +8,16 @@ draws), and without a trainer each new iteration advances the epoch by one.
 
 Checkpoints. Lightning saves ``DataModule.state_dict()`` in every checkpoint and hands it back to
 ``load_state_dict`` when ``trainer.fit(..., ckpt_path=...)`` resumes. Lightning also fetches one batch
-ahead of the training step (an iterable without a length), so the loader's own position is one batch
-past what the model has seen when a checkpoint is written; the DataModule keeps the loader's state
-after each of the last few batches and saves the one matching the batches the trainer has
+ahead of the training step when an iterable has no length, so the loader's own position is then one
+batch past what the model has seen when a checkpoint is written; the DataModule keeps the loader's
+state after each of the last few batches and saves the one matching the batches the trainer has
 *processed*. A resumed fit therefore trains on exactly the batches the interrupted one had not
 reached, mid-epoch included, also with DataLoader workers.
+
+Length. The train loader has ``len()`` when the index fixes the batches per epoch (see
+:meth:`mmdata.augment.loader.Loader.__len__`): Lightning then shows the epoch's size and does not
+fetch ahead — which is also what makes a plain ``mmdata.loader`` returned from
+``LightningModule.train_dataloader`` resume exactly, without the DataModule.
 """
 
 from __future__ import annotations
@@ -62,6 +67,12 @@ class EpochLoader:
             self.history[done] = self.loader.state_dict()
             self.history.pop(done - _HISTORY, None)
             yield batch
+
+    def __len__(self) -> int:
+        return len(self.loader)  # TypeError when the loader has no exact length (Lightning: unsized)
+
+    def __bool__(self) -> bool:
+        return True
 
     def state_at(self, batches: int | None) -> dict[str, Any]:
         """The loader's state after ``batches`` batches of the current epoch (the latest if unknown)."""

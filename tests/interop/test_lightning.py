@@ -153,19 +153,19 @@ def test_plain_lightning_with_mmdata_loader_epochs_differ(ds: Path, tmp_path: Pa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="Lightning fetches one batch ahead of the training step and saves the loader's own "
-                          "state_dict(), which already counts that batch: the resumed fit skips it. The DataModule "
-                          "corrects for it (test_resume_from_mid_epoch_checkpoint_is_exact); a plain mmdata.loader "
-                          "would need an exact __len__ (Lightning does not fetch ahead on sized loaders)", strict=False)
 def test_plain_lightning_resume_from_mid_epoch_checkpoint(ds: Path, tmp_path: Path) -> None:
+    """Lightning saves the loader's own state_dict; the loader has an exact len(), so Lightning does not
+    fetch a batch ahead and the saved state is exactly the batches trained on (mid-epoch, epoch 1)."""
+    assert len(PlainLoaderModule(ds).train_dataloader()) == BATCHES_PER_EPOCH
     cb = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=4, save_top_k=-1,
                                       filename="{epoch}-{step}")
     full = PlainLoaderModule(ds)
     _trainer(tmp_path / "a", callbacks=[cb]).fit(full)
-    (ckpt,) = (tmp_path / "ckpt").glob("*-step=8.ckpt")
-    resumed = PlainLoaderModule(ds)
-    _trainer(tmp_path / "b").fit(resumed, ckpt_path=ckpt)
-    assert [keys for _, keys in resumed.seen] == [keys for _, keys in full.seen][8:]
+    for step in (4, 8):  # mid epoch 0, mid epoch 1
+        (ckpt,) = (tmp_path / "ckpt").glob(f"*-step={step}.ckpt")
+        resumed = PlainLoaderModule(ds)
+        _trainer(tmp_path / f"b{step}").fit(resumed, ckpt_path=ckpt)
+        assert [keys for _, keys in resumed.seen] == [keys for _, keys in full.seen][step:], f"resume from step {step}"
 
 
 def test_missing_lightning_names_the_extra() -> None:
