@@ -122,7 +122,8 @@ def load_index(path: str | Path, columns: list[str] | None = None, read_dictiona
     p = Path(path) / INDEX
     if not p.is_file():
         raise ShardError(f"{path}: no {INDEX}")
-    return pq.read_table(p, columns=columns, read_dictionary=read_dictionary)
+    # one file: ParquetFile skips the dataset discovery of read_table (a fixed ~0.5 ms per open)
+    return pq.ParquetFile(p, read_dictionary=read_dictionary).read(columns=columns, use_threads=False)
 
 
 def load_shards_table(path: str | Path) -> Any:

@@ -245,6 +245,30 @@ class _ShardIndex:
         keys, _, members, _ = self._entries(shard)
         return dict(zip(keys, [m or [] for m in members.to_pylist()]))
 
+    def prepare(self, shards: Sequence[str]) -> None:
+        """Build the plans of the shards a reader is about to read in one vectorised pass (the
+        numpy and Arrow calls are paid once, not once per shard). If the shards together are unusual
+        (keys of several lengths, ...), nothing is built here and :meth:`plan` builds each alone."""
+        import numpy as np
+
+        todo = [sh for sh in dict.fromkeys(shards) if sh in self.rows and sh not in self._plans]
+        if len(todo) < 2:
+            return
+        rows = [self.rows[sh] for sh in todo]
+        if all(isinstance(r, slice) for r in rows) and all(a.stop == b.start for a, b in zip(rows, rows[1:])):
+            part = self.table.slice(rows[0].start, rows[-1].stop - rows[0].start)  # in index order: no copy
+        else:
+            part = self.table.take(np.concatenate([np.arange(r.start, r.stop) if isinstance(r, slice) else r for r in rows]))
+        keys = part["key"].combine_chunks()
+        members = part["members"].combine_chunks()
+        whole = IndexPlan.build(keys.to_pylist(), keys, members, part["sizes"].combine_chunks())
+        if whole is None:
+            return
+        samples = np.cumsum([0] + [len(range(r.start, r.stop)) if isinstance(r, slice) else len(r) for r in rows])
+        first = np.asarray(members.offsets)[samples] - members.offsets[0].as_py()  # first member of each shard
+        for i, sh in enumerate(todo):
+            self._plans[sh] = whole.part(int(samples[i]), int(samples[i + 1]), int(first[i]), int(first[i + 1]))
+
     def plan(self, shard: str) -> IndexPlan | None:
         """The shard's members as the fast path needs them (built once), or None when the index
         entry is unusual (folders in keys, long names, duplicate keys, names not ``<key>.<ext>``)."""
@@ -263,7 +287,7 @@ class IndexPlan:
     """
 
     def __init__(self, keys: list[str], layouts: list[tuple[str, ...]], layout: list[int], sizes: Any,
-                 names: Any) -> None:
+                 names: Any, size_fields: Any = None, offsets: Any = None) -> None:
         import numpy as np
 
         self.keys = keys
@@ -272,14 +296,23 @@ class IndexPlan:
         self.sizes = sizes
         self.names = names
         self.max_size = int(sizes.max()) if len(sizes) else 0
-        self.size_fields = None
-        if self.max_size < 8**11:  # the "%011o\0" fields tarfile and mmdata write, built without a loop
+        if size_fields is None and self.max_size < 8**11:
+            # the "%011o\0" fields tarfile and mmdata write, built without a loop
             shifts = np.arange(30, -1, -3, dtype=np.int64)
             digits = ((sizes[:, None] >> shifts) & 7).astype(np.uint8)
-            self.size_fields = np.zeros((len(sizes), 12), dtype=np.uint8)
-            np.add(digits, 48, out=self.size_fields[:, :11])
-        self.offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
-        np.cumsum(512 + ((sizes + 511) // 512) * 512, out=self.offsets[1:])
+            size_fields = np.zeros((len(sizes), 12), dtype=np.uint8)
+            np.add(digits, 48, out=size_fields[:, :11])
+        self.size_fields = size_fields
+        if offsets is None:
+            offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+            np.cumsum(512 + ((sizes + 511) // 512) * 512, out=offsets[1:])
+        self.offsets = offsets
+
+    def part(self, a: int, b: int, ma: int, mb: int) -> IndexPlan:
+        """Samples ``a:b`` (members ``ma:mb``) as a shard of their own: views, offsets from 0."""
+        return IndexPlan(self.keys[a:b], self.layouts, self.layout[a:b], self.sizes[ma:mb], self.names[ma:mb],
+                         None if self.size_fields is None else self.size_fields[ma:mb],
+                         self.offsets[ma : mb + 1] - self.offsets[ma])
 
     @property
     def exts(self) -> list[tuple[str, ...]]:
@@ -852,7 +885,12 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if self.shuffle:
             order = [int(i) for i in derive(self.seed, epoch, "shard-order", 0).permutation(len(self.shards))]
         stride = len(self.shards) < n
-        return [self.shards[i] for i in (order if stride else order[rid::n])], stride
+        mine = [self.shards[i] for i in (order if stride else order[rid::n])]
+        if not stride and self.root is not None and self.layout == "samples":
+            local = [sh for sh in mine if (_local_path(self._shard_url(sh)) or ".gz").endswith(".tar")]
+            if len(local) > 1:
+                self._shard_index().prepare(local)  # type: ignore[union-attr]
+        return mine, stride
 
     def _stream(self, rid: int, n: int, epoch: int) -> Iterator[tuple[str, str, dict[str, bytes]]]:
         shards, stride = self._mine(rid, n, epoch)
