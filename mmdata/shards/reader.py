@@ -182,6 +182,34 @@ def _reason(exc: Exception, ext: str) -> str:
             "label": "bad label"}.get(name, f"corrupt .{ext}")
 
 
+def _np(arr: Any) -> Any:
+    """A numpy view of a primitive Arrow array without nulls, straight from its data buffer
+    (``Array.to_numpy`` imports pandas — seconds in every freshly forked DataLoader worker)."""
+    import numpy as np
+
+    dtype = np.dtype(arr.type.to_pandas_dtype())
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+
+
+def _dictionary(arr: Any) -> Any:
+    """``arr`` dictionary-encoded, without nulls (a null shard or split name is not a usable row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if arr.null_count:
+        arr = pc.fill_null(arr.cast(pa.string()) if pa.types.is_dictionary(arr.type) else arr, "\0")
+    return arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
+
+
+def _take(table: Any, rows: Any) -> Any:
+    """``table.take(rows)`` for a numpy index array, handed to Arrow as a buffer (no conversion)."""
+    import numpy as np
+    import pyarrow as pa
+
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return table.take(pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)]))
+
+
 class _ShardIndex:
     """What ``index.parquet`` says about each shard of a split: keys and, per key, members and sizes.
 
@@ -192,46 +220,43 @@ class _ShardIndex:
 
     def __init__(self, root: Path, split: str) -> None:
         import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
 
-        # split and shard come dictionary-encoded from Parquet (half the read time of plain strings)
+        # split and shard come dictionary-encoded from Parquet (half the read time of plain strings);
+        # rows are selected in numpy: pyarrow's conversions from Python / numpy import pandas, which
+        # costs seconds in every DataLoader worker forked for an epoch
         table = idx.load_index(root, columns=["key", "split", "shard", "members", "sizes"],
                                read_dictionary=["split", "shard"]).combine_chunks()
         self.table = table
         self.rows: dict[str, Any] = {}
-        if not table.num_rows:
-            return
-        splits = table["split"].chunk(0)
-        if splits.dictionary.to_pylist() != [split]:  # other splits in the index: keep this one's rows
-            table = self.table = table.filter(pc.equal(splits.cast(pa.string()), split)).combine_chunks()
-            if not table.num_rows:
-                return
-        shard = table["shard"].chunk(0)
-        if not pa.types.is_dictionary(shard.type):
-            shard = shard.dictionary_encode()
-        codes = np.asarray(shard.indices)
-        names = shard.dictionary.to_pylist()
-        change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-        if len(change) == len(set(codes[[0, *change.tolist()]].tolist())) - 1:
-            # each shard's rows are contiguous (as writers put them): zero-copy slices, no gather
-            bounds = [0, *change.tolist(), len(codes)]
-            for i, c in enumerate(codes[bounds[:-1]].tolist()):
-                self.rows[names[c]] = slice(bounds[i], bounds[i + 1])
-        else:
-            order = np.argsort(codes, kind="stable")  # rows of one shard, in index order
-            bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-            for i, name in enumerate(names):
-                if bounds[i + 1] > bounds[i]:
-                    self.rows[name] = order[bounds[i] : bounds[i + 1]]
         self._cache: dict[str, tuple[list[str], Any, Any, Any]] = {}
         self._plans: dict[str, IndexPlan | None] = {}
+        if not table.num_rows:
+            return
+        splits, shard = (_dictionary(table[c].chunk(0)) for c in ("split", "shard"))
+        names = splits.dictionary.to_pylist()
+        if split not in names:
+            return
+        sel = np.flatnonzero(_np(splits.indices) == names.index(split))  # this split's rows
+        codes = _np(shard.indices)[sel]
+        shards = shard.dictionary.to_pylist()
+        change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+        first, last = np.concatenate([[0], change]), np.concatenate([change, [len(codes)]]) - 1
+        if len(first) == len(set(codes[first].tolist())) and (sel[last] - sel[first] == last - first).all():
+            # each shard's rows are contiguous (as writers put them): zero-copy slices, no gather
+            for c, a, b in zip(codes[first].tolist(), sel[first].tolist(), sel[last].tolist()):
+                self.rows[shards[c]] = slice(a, b + 1)
+        else:
+            order = np.argsort(codes, kind="stable")  # rows of one shard, in index order
+            bounds = np.searchsorted(codes[order], np.arange(len(shards) + 1))
+            for i, name in enumerate(shards):
+                if bounds[i + 1] > bounds[i]:
+                    self.rows[name] = sel[order[bounds[i] : bounds[i + 1]]]
 
     def _entries(self, shard: str) -> tuple[list[str], Any, Any, Any]:
         """(keys, keys Arrow array, members ListArray, sizes ListArray) of one shard, in index order."""
         if shard not in self._cache:
             rows = self.rows[shard]
-            part = self.table.slice(rows.start, rows.stop - rows.start) if isinstance(rows, slice) else self.table.take(rows)
+            part = self.table.slice(rows.start, rows.stop - rows.start) if isinstance(rows, slice) else _take(self.table, rows)
             keys = part["key"].combine_chunks()
             self._cache[shard] = (keys.to_pylist(), keys, part["members"].combine_chunks(), part["sizes"].combine_chunks())
         return self._cache[shard]
@@ -258,14 +283,14 @@ class _ShardIndex:
         if all(isinstance(r, slice) for r in rows) and all(a.stop == b.start for a, b in zip(rows, rows[1:])):
             part = self.table.slice(rows[0].start, rows[-1].stop - rows[0].start)  # in index order: no copy
         else:
-            part = self.table.take(np.concatenate([np.arange(r.start, r.stop) if isinstance(r, slice) else r for r in rows]))
+            part = _take(self.table, np.concatenate([np.arange(r.start, r.stop) if isinstance(r, slice) else r for r in rows]))
         keys = part["key"].combine_chunks()
         members = part["members"].combine_chunks()
         whole = IndexPlan.build(keys.to_pylist(), keys, members, part["sizes"].combine_chunks())
         if whole is None:
             return
         samples = np.cumsum([0] + [len(range(r.start, r.stop)) if isinstance(r, slice) else len(r) for r in rows])
-        first = np.asarray(members.offsets)[samples] - members.offsets[0].as_py()  # first member of each shard
+        first = _np(members.offsets)[samples] - members.offsets[0].as_py()  # first member of each shard
         for i, sh in enumerate(todo):
             self._plans[sh] = whole.part(int(samples[i]), int(samples[i + 1]), int(first[i]), int(first[i + 1]))
 
@@ -341,13 +366,13 @@ class IndexPlan:
         block = np.zeros(n * 100, dtype=np.uint8)
         block[np.arange(len(data)) + np.repeat(np.arange(0, 100 * n, 100) - (offs[:-1] - offs[0]), lengths)] = data
         block = block.reshape(n, 100)
-        counts = np.diff(np.asarray(members.offsets))
+        counts = np.diff(_np(members.offsets))
         found = _layouts_fixed(block, lengths, key_array, counts)
         if found is None:
             found = _layouts_arrow(key_array, members, names)
         if found is None:
             return None
-        return cls(keys, found[0], found[1], np.asarray(flat_sizes, dtype=np.int64), block)
+        return cls(keys, found[0], found[1], _np(flat_sizes).astype(np.int64, copy=False), block)
 
 
 def _layouts_fixed(block: Any, lengths: Any, key_array: Any, counts: Any) -> tuple[list[tuple[str, ...]], list[int]] | None:
@@ -385,29 +410,29 @@ def _layouts_fixed(block: Any, lengths: Any, key_array: Any, counts: Any) -> tup
 
 def _layouts_arrow(key_array: Any, members: Any, names: Any) -> tuple[list[tuple[str, ...]], list[int]] | None:
     """:func:`_layouts_fixed` for any shard (keys of several lengths, samples with several member
-    counts), with Arrow string kernels."""
+    counts), with Arrow string kernels (no Python scalars handed to Arrow: see :class:`_ShardIndex`)."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     parts = pc.split_pattern(names, ".", max_splits=1)
-    try:
-        exts = pc.list_element(parts, 1)
-    except pa.ArrowInvalid:
+    if not (np.diff(_np(parts.offsets)) == 2).all():
         return None  # a member without an extension
-    owner = pc.take(key_array, pc.list_parent_indices(members))
-    if not pc.all(pc.equal(pc.list_element(parts, 0), owner)).as_py() or pc.any(pc.equal(exts, "")).as_py():
+    flat = parts.flatten()
+    even = np.arange(0, 2 * len(names), 2, dtype=np.int64)
+    stems, exts = (flat.take(pa.Array.from_buffers(pa.int64(), len(even), [None, pa.py_buffer(even + i)])) for i in (0, 1))
+    owner = key_array.take(pc.list_parent_indices(members))
+    if not pc.all(pc.equal(stems, owner)).as_py() or not _np(pc.binary_length(exts)).all():
         return None
-    # samples share a handful of member layouts ("cls,flac,jpg,txt"): group rows by layout in
-    # Arrow, then one Python tuple per layout instead of one per sample
-    offsets = pc.subtract(members.offsets, members.offsets[0])
-    layouts = pc.binary_join(pa.ListArray.from_arrays(offsets, exts), "/").dictionary_encode()
-    tuples = []
-    for joined in layouts.dictionary.to_pylist():
-        e = tuple(joined.split("/")) if joined else ()
-        if len(set(e)) != len(e):
-            return None  # one extension twice in a sample
-        tuples.append(e)
-    return tuples, layouts.indices.to_numpy(zero_copy_only=False).tolist()
+    # samples share a handful of member layouts ("cls,flac,jpg,txt"): one tuple per layout
+    ext_list = exts.to_pylist()
+    offs = (_np(members.offsets) - _np(members.offsets)[0]).tolist()
+    seen: dict[tuple[str, ...], int] = {}
+    layout = [seen.setdefault(tuple(ext_list[a:b]), len(seen)) for a, b in zip(offs, offs[1:])]
+    tuples = list(seen)
+    if any(len(set(e)) != len(e) for e in tuples):
+        return None  # one extension twice in a sample
+    return tuples, layout
 
 
 class ShardDataset(IterableDataset):  # type: ignore[type-arg]
@@ -446,6 +471,11 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self._shard_sizes: list[int] | None = None  # samples per shard from the index (samples_per_reader)
         self._raw_plans: dict[tuple[str, ...], tuple[tuple[str, ...] | None, tuple[str, str] | None]] = {}
         if not isinstance(path, (list, tuple)) and idx.is_dataset(path):
+            # the index is read with pyarrow in every reader process: import it here, so that DataLoader
+            # workers forked each epoch find it imported instead of importing it (~360 modules) again
+            import pyarrow.compute  # noqa: F401
+            import pyarrow.parquet  # noqa: F401
+
             self.root = Path(path)
             self.card = idx.load_card(self.root)
             self.layout = self.card.get("layout", "samples")
@@ -525,14 +555,17 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             return None
         if self._shard_sizes is None:
             import numpy as np
-            import pyarrow as pa
-            import pyarrow.compute as pc
 
             table = idx.load_index(self.root, columns=["split", "shard"], read_dictionary=["split", "shard"])
-            shard = pc.filter(table["shard"], pc.equal(table["split"].cast(pa.string()), self.split)).combine_chunks()
-            shard = shard if pa.types.is_dictionary(shard.type) else shard.dictionary_encode()
-            counts = np.bincount(np.asarray(shard.indices), minlength=len(shard.dictionary)).tolist()
-            per = dict(zip(shard.dictionary.to_pylist(), counts))
+            table = table.combine_chunks()
+            per: dict[str, int] = {}
+            if table.num_rows:
+                splits, shard = (_dictionary(table[c].chunk(0)) for c in ("split", "shard"))
+                names = splits.dictionary.to_pylist()
+                if self.split in names:
+                    codes = _np(shard.indices)[_np(splits.indices) == names.index(self.split)]
+                    counts = np.bincount(codes, minlength=len(shard.dictionary)).tolist()
+                    per = dict(zip(shard.dictionary.to_pylist(), counts))
             self._shard_sizes = [int(per.get(sh, 0)) for sh in self.shards]
         sizes = self._shard_sizes
         total = sum(sizes)

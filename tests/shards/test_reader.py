@@ -160,6 +160,20 @@ def test_raw_index_read_equals_streaming_parse(ds: Path, modalities: list[str] |
     assert Counter(s.key for s in dl) == Counter(k for k, _ in fast)
 
 
+def test_reading_does_not_import_pandas(ds: Path) -> None:
+    """pyarrow imports pandas on its first conversion of Python or numpy values; a DataLoader worker
+    forked for each epoch would pay that import (seconds) every epoch. The reader converts nothing."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; os.environ['RANK'], os.environ['WORLD_SIZE'] = '1', '2'; import mmdata\n"
+            f"d = mmdata.open_dataset({str(ds)!r}, decode=False, shuffle=True)\n"
+            "n = sum(1 for _ in d) + sum(1 for _ in mmdata.open_dataset(d.root, split='train'))\n"
+            "print(n, d.samples_per_reader(2), 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split("\n")[0] == "24 [12, 12] False", out.stdout + out.stderr
+
+
 def test_foreign_webdataset_writer(tmp_path: Path) -> None:
     import webdataset as wds
 
