@@ -380,21 +380,22 @@ class _Walk:
             self.bad(printable(rel.rstrip("/")) or ".", "folder", f"cannot list the folder: {exc.strerror}")
             return files, dirs
         for e in entries:
-            name = e.name
-            shown = printable(rel + name)
             try:
                 if e.is_file():  # d_type answers without a stat, except for links
-                    files.append(name)
-                elif e.is_dir():
+                    files.append(e.name)
+                    continue
+                shown = printable(rel + e.name)
+                if e.is_dir():
                     if self._walkable(e, shown):
-                        dirs.append(name)
+                        dirs.append(e.name)
                 elif e.is_symlink():
                     self.bad(shown, "file", f"broken symbolic link (to {printable(os.readlink(e.path))!r})",
-                             data=split_name(name) is not None)
+                             data=split_name(e.name) is not None)
                 else:
                     self.bad(shown, "file", "not a regular file (a FIFO, socket or device)", data=False)
             except OSError as exc:  # e.g. a link to itself: ELOOP
-                self.bad(shown, "file", f"cannot read: {exc.strerror}", data=split_name(name) is not None)
+                self.bad(printable(rel + e.name), "file", f"cannot read: {exc.strerror}",
+                         data=split_name(e.name) is not None)
         return files, dirs
 
     def _walkable(self, e: os.DirEntry, shown: str) -> bool:
@@ -502,7 +503,8 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
             groups.setdefault(stem, {})[ext] = prefix + fn  # str: a Path per file costs ~10 us
         found_groups.extend((rel + stem, members) for stem, members in groups.items())
     warnings = []
-    odd = [k for k, _ in found_groups if printable(k) != k]
+    all_ascii = "".join([k for k, _ in found_groups]).isascii()
+    odd = [] if all_ascii else [k for k, _ in found_groups if printable(k) != k]
     if odd:
         warnings.append(f"{len(odd)} sample name{'s are' if len(odd) != 1 else ' is'} not valid UTF-8; source_key "
                         f"keeps the odd bytes as \\x escapes (e.g. {printable(odd[0])!r})")
@@ -558,7 +560,7 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
                 walk.skipped.append(skip_entry(rel_of(label_files[i]), "file", "a label file without any media file "
                                                                                "of the same name"))
             continue
-        key_src = printable(source_key)
+        key_src = source_key if all_ascii else printable(source_key)
         records.append(Record(safe_key(key_src), key_src, found, label))
     return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s)
 
@@ -638,6 +640,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         names, names_from = (str_labels or None), ("manifest" if str_labels else None)
     skipped: list[dict[str, Any]] = []
     records: list[Record] = []
+    key_rows: dict[str, int] = {}
     for i, raw in enumerate(rows):
         row = {rename.get(k, k): v for k, v in raw.items()}
         where = f"{path.name} row {i + 1}"
@@ -646,11 +649,15 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         first_stem = next((Path(v).name.partition(".")[0] for v in paths.values()), None)
         key_val = row.get("key")
         source_key = str(key_val) if not _is_missing(key_val) and key_val != "" else (first_stem or f"row{i:08d}")
+        if key_rows.setdefault(source_key, i) != i:
+            raise SourceError(f"manifest {path.name}: rows {key_rows[source_key] + 1} and {i + 1} are both sample "
+                              f"{source_key!r}; give each row its own key")
 
-        def bad(source: str, reason: str) -> None:
+        def bad(source: str, col: str, reason: str) -> None:
+            """A bad cell: ``source`` is the file as the manifest names it (or the cell)."""
             if on_error == "raise":
-                raise SourceError(f"{where}, {source}: {reason}")
-            skipped.append(skip_entry(f"{where}, {source}", "member", reason, source_key))
+                raise SourceError(f"{where}, column {col!r}: {source}: {reason}")
+            skipped.append(skip_entry(source, "member", f"{where}, column {col!r}: {reason}", source_key))
 
         members: dict[str, str | bytes] = {}
         for col, val in paths.items():
@@ -658,11 +665,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             full = (p if p.is_absolute() else base / p).resolve()
             parts = split_name(full.name)
             if not p.is_absolute() and base not in full.parents:
-                bad(f"column {col!r}", f"path {val!r} escapes the manifest's folder")
+                bad(val, col, "the path escapes the manifest's folder")
             elif not full.is_file():
-                bad(f"column {col!r}", f"file {val!r} not found (looked at {p})")
+                bad(val, col, "file not found")
             elif parts is None:
-                bad(f"column {col!r}", f"{full.name!r} has no known media extension (expected one of {sorted(KNOWN_EXTS)})")
+                bad(val, col, f"no known media extension (expected one of {sorted(KNOWN_EXTS)})")
             else:
                 members[f"{col}.npy" if parts[1].endswith("npy") else parts[1]] = str(full)
         text = row.get("text")
@@ -675,7 +682,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             try:
                 label = parse_label(s[:-2].encode() if re.fullmatch(r"\d+\.0", s) else s.encode(), names, names_from)
             except ValueError as exc:
-                bad("column 'label'", str(exc))
+                bad(f"label {s!r}", "label", str(exc))
         split = row.get("split")
         split = None if _is_missing(split) or split == "" else str(split)
         if not members:

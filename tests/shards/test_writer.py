@@ -102,7 +102,7 @@ def test_manifests(tmp_path: Path, kind: str) -> None:
 
 def test_manifest_errors_name_row_and_column(tmp_path: Path) -> None:
     pd.DataFrame([{"image": "missing.png", "label": 1}]).to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(SourceError, match=r"row 1, column 'image'.*not found"):
+    with pytest.raises(SourceError, match=r"row 1, column 'image': missing.png: file not found"):
         mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", on_error="raise", progress=False)
     pd.DataFrame([{"image": "../escape.png"}]).to_csv(tmp_path / "e.csv", index=False)
     with pytest.raises(SourceError, match="escapes"):
