@@ -750,10 +750,8 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
     rows = idx.concat_index([results[p["name"]]["rows"] for p in plan])
     modalities = {f: {"codecs": sorted(codecs[f]), "count": count[f]} for f in sorted(codecs)}
     num_classes = len(names) if names else (max(per_class) + 1 if per_class else None)
-    if not names:
-        gap = label_gap_warning(per_class, _label_holders(rows, max(per_class)) if per_class else None)
-        if gap:
-            warnings = [*warnings, gap]
+    if not names and per_class and len(per_class) <= max(per_class):  # ids skip values: say so
+        warnings = [*warnings, label_gap_warning(per_class, _label_holders(rows, max(per_class)))]
     fingerprint = hashlib.sha256("".join(s["sha256"] for s in shard_rows).encode()).hexdigest()
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
     card: dict[str, Any] = {
