@@ -373,18 +373,25 @@ class _Walk:
         """Sorted names of the files and walkable sub-folders of ``folder``; the rest is reported."""
         files: list[str] = []
         dirs: list[str] = []
+        others: list[os.DirEntry] = []
         try:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=attrgetter("name"))
+                for e in it:  # d_type answers is_file without a stat, except for links
+                    try:
+                        if e.is_file():
+                            files.append(e.name)
+                            continue
+                    except OSError:  # a link to itself (ELOOP): reported below
+                        pass
+                    others.append(e)
         except OSError as exc:
             self.bad(printable(rel.rstrip("/")) or ".", "folder", f"cannot list the folder: {exc.strerror}")
             return files, dirs
-        for e in entries:
+        files.sort()
+        others.sort(key=attrgetter("name"))
+        for e in others:
+            shown = printable(rel + e.name)
             try:
-                if e.is_file():  # d_type answers without a stat, except for links
-                    files.append(e.name)
-                    continue
-                shown = printable(rel + e.name)
                 if e.is_dir():
                     if self._walkable(e, shown):
                         dirs.append(e.name)
@@ -394,8 +401,7 @@ class _Walk:
                 else:
                     self.bad(shown, "file", "not a regular file (a FIFO, socket or device)", data=False)
             except OSError as exc:  # e.g. a link to itself: ELOOP
-                self.bad(printable(rel + e.name), "file", f"cannot read: {exc.strerror}",
-                         data=split_name(e.name) is not None)
+                self.bad(shown, "file", f"cannot read: {exc.strerror}", data=split_name(e.name) is not None)
         return files, dirs
 
     def _walkable(self, e: os.DirEntry, shown: str) -> bool:
@@ -519,10 +525,11 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
     labels: list[int | None] = [None] * len(found_groups)
     label_files: dict[int, str] = {}  # group index -> its label file
     for i, (_, found) in enumerate(found_groups if has_label_files else ()):
-        for lext in LABEL_EXTS:
-            if lext in found:
-                label_files[i] = found.pop(lext)
-                break
+        lab = found.pop("cls", None)  # the usual label extension first: one lookup per sample
+        if lab is None:
+            lab = next((found.pop(e) for e in LABEL_EXTS if e in found), None)
+        if lab is not None:
+            label_files[i] = lab
     if labels_from_folders:
         if names is None:
             names, names_from = sorted(top_dirs), "folders"

@@ -142,6 +142,8 @@ def plan_shards(records: list[Record], maxcount: int, maxsize: int | None = None
 _STAT_COLUMNS = ("image_height", "image_width", "image_mode", "image_channels", "audio_seconds", "audio_sample_rate",
                  "audio_channels", "text_chars")
 _NO_STATS = (None,) * len(_STAT_COLUMNS)
+_NO_IMAGE = (None,) * 4
+_NO_AUDIO = (None,) * 3
 _CHUNK = 64  # samples read and laid out per call: bounds memory to a chunk, not a shard
 _CHUNK_BYTES = 128 << 20  # ... and to about this many bytes when files are large
 #: default ``max_file_size``: a larger source file is skipped (it would be read whole into memory)
@@ -164,9 +166,9 @@ def _kind(ext: str) -> str:
 @lru_cache(maxsize=256)
 def _layout(exts: tuple[str, ...]) -> tuple[tuple[str, ...], list[str], tuple[tuple[int, str], ...], tuple[str, ...]]:
     """For one sample's sorted member extensions: (``.ext`` suffixes, modalities, (member index, kind of
-    check) of every member, the field of each member)."""
+    check) of the members that have a check, the field of each member)."""
     fields = tuple(field_of(e) for e in exts)
-    checked = tuple(enumerate(map(_kind, exts)))
+    checked = tuple((i, k) for i, k in enumerate(map(_kind, exts)) if k != "-")
     return tuple(f".{e}" for e in exts), sorted(set(fields)), checked, fields
 
 
@@ -322,32 +324,37 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
     counts_c: list[int] = []
     stats_c: list[tuple[Any, ...]] = []
     reads = iter(got)
+    all_read = all(g.__class__ is bytes for g in got)
+    layout, image, audio = _layout, probe_image, probe_audio
     for rec in chunk:
         key, source_key, _, _, exts, values = rec
-        suffixes, _, checked, fields = _layout(exts)
+        suffixes, _, checks, fields = layout(exts)
         datas = [v if v.__class__ is bytes else next(reads) for v in values]
         img = aud = chars = None
         bad: dict[int, str] | None = None
-        for i, kind in checked:  # every member: readable, then the check of its kind
+        if not all_read and not all(d.__class__ is bytes for d in datas):
+            bad = {i: _bad_reason(OSError(d), values[i], paths, meta, task)
+                   for i, d in enumerate(datas) if d.__class__ is not bytes}
+        for i, kind in checks:  # the members of a kind that has a check
             data = datas[i]
+            if data.__class__ is not bytes:
+                continue
             try:
-                if data.__class__ is not bytes:
-                    raise OSError(data)
                 if kind == "i":
-                    img = probe_image(data)
+                    img = image(data)
                     if decode:
                         decode_check("image", data)
                 elif kind == "a":
-                    aud = probe_audio(data)
+                    aud = audio(data)
                     if decode:
                         decode_check("audio", data)
                 elif kind == "t":
                     chars = len(data) if data.isascii() else len(data.decode("utf-8"))
                 elif kind == "j":
                     check_json(data)
-                elif kind == "n":
+                else:
                     check_npy(data)
-            except (CorruptMedia, UnicodeDecodeError, OSError) as exc:
+            except (CorruptMedia, UnicodeDecodeError) as exc:
                 if kind == "i":
                     img = None
                 elif kind == "a":
@@ -366,8 +373,8 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
         if img is None and aud is None and chars is None:
             stats_c.append(_NO_STATS)
         else:
-            stats_c.append((*(img or (None, None, None, None)),
-                            *((round(aud[0] / aud[1], 6), aud[1], aud[2]) if aud else (None, None, None)), chars))
+            stats_c.append((img or _NO_IMAGE) + ((round(aud[0] / aud[1], 6), aud[1], aud[2]) if aud else _NO_AUDIO)
+                           + (chars,))
     return kept, names_c, datas_c, counts_c, stats_c
 
 

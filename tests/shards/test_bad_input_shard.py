@@ -166,6 +166,8 @@ def _cases() -> list[Case]:
              added=(0, 0), names="notes.zip"),
         Case("broken symbolic link", lambda r: (r / "gone.png").symlink_to(r / "nowhere.png") or {}, "file listed",
              added=(0, 0), names="gone.png"),
+        Case("link to itself (ELOOP)", lambda r: (r / "self.png").symlink_to("self.png") or {}, "file listed",
+             added=(0, 0), names="self.png"),
         Case("FIFO named like media (no hang)", lambda r: os.mkfifo(r / "pipe.flac") or {}, "file listed",
              added=(0, 0), names="pipe.flac"),
         Case("symbolic link loop", _link_loop, "folder listed", added=(0, 0), names="sub/loop"),
