@@ -315,21 +315,38 @@ typedef struct {
     Py_ssize_t size;
 } member_t;
 
+/* The fixed part of every header (mode 0644, uid/gid 0, mtime 0, regular file, ustar magic), and its
+ * byte sum with the checksum field counted as spaces; built at module exec, read-only after. */
+static unsigned char TEMPLATE[BLOCK];
+static unsigned long TEMPLATE_SUM;
+
+static void init_template(void) { /* called by init_tables, once */
+    memset(TEMPLATE, 0, BLOCK);
+    memcpy(TEMPLATE + 100, "0000644", 8);      /* mode */
+    memcpy(TEMPLATE + 108, "0000000", 8);      /* uid */
+    memcpy(TEMPLATE + 116, "0000000", 8);      /* gid */
+    memcpy(TEMPLATE + 136, "00000000000", 12); /* mtime */
+    TEMPLATE[156] = '0';                       /* regular file */
+    memcpy(TEMPLATE + 257, "ustar", 6);        /* magic + NUL */
+    memcpy(TEMPLATE + 263, "00", 2);           /* version */
+    unsigned long sum = 8 * ' ';
+    for (int j = 0; j < BLOCK; j++)
+        if (j < 148 || j >= 156) sum += TEMPLATE[j];
+    TEMPLATE_SUM = sum;
+}
+
 static void write_header(unsigned char *p, const member_t *m) {
-    memset(p, 0, BLOCK);
+    memcpy(p, TEMPLATE, BLOCK);
     memcpy(p, m->name, (size_t)m->name_len);
-    memcpy(p + 100, "0000644", 8);      /* mode */
-    memcpy(p + 108, "0000000", 8);      /* uid */
-    memcpy(p + 116, "0000000", 8);      /* gid */
-    snprintf((char *)p + 124, 12, "%011llo", (unsigned long long)m->size);
-    memcpy(p + 136, "00000000000", 12); /* mtime */
-    memset(p + 148, ' ', 8);            /* the checksum counts itself as spaces */
-    p[156] = '0';                       /* regular file */
-    memcpy(p + 257, "ustar", 6);        /* magic + NUL */
-    memcpy(p + 263, "00", 2);           /* version */
-    unsigned long sum = 0;
-    for (int j = 0; j < BLOCK; j++) sum += p[j];
-    snprintf((char *)p + 148, 8, "%06lo", sum);
+    unsigned long sum = TEMPLATE_SUM;
+    for (Py_ssize_t j = 0; j < m->name_len; j++) sum += (unsigned char)m->name[j];
+    unsigned long long v = (unsigned long long)m->size;
+    for (int j = 10; j >= 0; j--, v >>= 3) { /* size: 11 octal digits, then the template's NUL */
+        p[124 + j] = (unsigned char)('0' + (v & 7));
+        sum += p[124 + j];
+    }
+    for (int j = 5; j >= 0; j--, sum >>= 3) p[148 + j] = (unsigned char)('0' + (sum & 7)); /* "%06o\0 " */
+    p[154] = 0;
     p[155] = ' ';
 }
 
@@ -442,8 +459,11 @@ static uint16_t CRC16_T[8][256];
 static uint8_t CRC8_T[256];
 static int tables_ready = 0;
 
+static void init_template(void);
+
 static void init_tables(void) {
     if (tables_ready) return;
+    init_template();
     for (unsigned n = 0; n < 256; n++) {
         uint32_t c = n;
         unsigned s = n << 8, e = n;

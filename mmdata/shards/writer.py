@@ -164,12 +164,15 @@ def _kind(ext: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _layout(exts: tuple[str, ...]) -> tuple[tuple[str, ...], list[str], tuple[tuple[int, str], ...], tuple[str, ...]]:
-    """For one sample's sorted member extensions: (``.ext`` suffixes, modalities, (member index, kind of
-    check) of the members that have a check, the field of each member)."""
+def _layout(exts: tuple[str, ...]) -> tuple[Any, ...]:
+    """For one sample's sorted member extensions: (``.ext`` suffixes, modalities, the field of each
+    member, the index of its image, audio and text member (-1: none), (index, kind) of the other
+    members that have a check)."""
     fields = tuple(field_of(e) for e in exts)
-    checked = tuple((i, k) for i, k in enumerate(map(_kind, exts)) if k != "-")
-    return tuple(f".{e}" for e in exts), sorted(set(fields)), checked, fields
+    kinds = [_kind(e) for e in exts]
+    first = {k: kinds.index(k) if k in kinds else -1 for k in "iat"}
+    others = tuple((i, k) for i, k in enumerate(kinds) if k != "-" and i != first.get(k))
+    return tuple(f".{e}" for e in exts), sorted(set(fields)), fields, first["i"], first["a"], first["t"], others
 
 
 def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None) -> Any:
@@ -259,7 +262,7 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
             if columns_layout:
                 members_c = iter(zip(names_c, datas_c))
                 for rec in kept:
-                    for fieldname in _layout(rec[4])[3]:
+                    for fieldname in _layout(rec[4])[2]:
                         writers[fieldname].add(*next(members_c))
                     for fieldname in _layout(rec[4])[1]:
                         per_field_samples[fieldname] += 1
@@ -328,40 +331,40 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
     layout, image, audio = _layout, probe_image, probe_audio
     for rec in chunk:
         key, source_key, _, _, exts, values = rec
-        suffixes, _, checks, fields = layout(exts)
+        suffixes, _, fields, ii, ai, ti, others = layout(exts)
         datas = [v if v.__class__ is bytes else next(reads) for v in values]
         img = aud = chars = None
         bad: dict[int, str] | None = None
         if not all_read and not all(d.__class__ is bytes for d in datas):
             bad = {i: _bad_reason(OSError(d), values[i], paths, meta, task)
                    for i, d in enumerate(datas) if d.__class__ is not bytes}
-        for i, kind in checks:  # the members of a kind that has a check
-            data = datas[i]
-            if data.__class__ is not bytes:
-                continue
+        # straight-line checks of the image, audio and text members (the per-sample cost of a shard)
+        if ii >= 0 and datas[ii].__class__ is bytes:
             try:
-                if kind == "i":
-                    img = image(data)
-                    if decode:
-                        decode_check("image", data)
-                elif kind == "a":
-                    aud = audio(data)
-                    if decode:
-                        decode_check("audio", data)
-                elif kind == "t":
-                    chars = len(data) if data.isascii() else len(data.decode("utf-8"))
-                elif kind == "j":
-                    check_json(data)
-                else:
-                    check_npy(data)
-            except (CorruptMedia, UnicodeDecodeError) as exc:
-                if kind == "i":
-                    img = None
-                elif kind == "a":
-                    aud = None
-                if bad is None:
-                    bad = {}
-                bad[i] = _bad_reason(exc, values[i], paths, meta, task)
+                img = image(datas[ii])
+                if decode:
+                    decode_check("image", datas[ii])
+            except CorruptMedia as exc:
+                img, bad = None, _bad(bad, ii, exc, values, paths, meta, task)
+        if ai >= 0 and datas[ai].__class__ is bytes:
+            try:
+                aud = audio(datas[ai])
+                if decode:
+                    decode_check("audio", datas[ai])
+            except CorruptMedia as exc:
+                aud, bad = None, _bad(bad, ai, exc, values, paths, meta, task)
+        if ti >= 0 and datas[ti].__class__ is bytes:
+            data = datas[ti]
+            try:
+                chars = len(data) if data.isascii() else len(data.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                bad = _bad(bad, ti, exc, values, paths, meta, task)
+        for i, kind in others:  # JSON, .npy, a second image / audio / text member of a custom record
+            if datas[i].__class__ is bytes:
+                try:
+                    _check_other(kind, datas[i], decode)
+                except (CorruptMedia, UnicodeDecodeError) as exc:
+                    bad = _bad(bad, i, exc, values, paths, meta, task)
         if bad is not None:
             rec, datas, suffixes = _drop(rec, datas, bad, fields, task, skipped)
             if rec is None:
@@ -376,6 +379,27 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
             stats_c.append((img or _NO_IMAGE) + ((round(aud[0] / aud[1], 6), aud[1], aud[2]) if aud else _NO_AUDIO)
                            + (chars,))
     return kept, names_c, datas_c, counts_c, stats_c
+
+
+def _check_other(kind: str, data: bytes, decode: bool) -> None:
+    if kind == "j":
+        check_json(data)
+    elif kind == "n":
+        check_npy(data)
+    elif kind == "t":
+        data.decode("utf-8")
+    else:
+        (probe_image if kind == "i" else probe_audio)(data)
+        if decode:
+            decode_check("image" if kind == "i" else "audio", data)
+
+
+def _bad(bad: dict[int, str] | None, i: int, exc: BaseException, values: tuple[Any, ...], paths: list[Any],
+         meta: array, task: dict[str, Any]) -> dict[int, str]:
+    """``bad`` with member ``i``'s reason added."""
+    bad = {} if bad is None else bad
+    bad[i] = _bad_reason(exc, values[i], paths, meta, task)
+    return bad
 
 
 def _bad_reason(exc: BaseException, value: Any, paths: list[Any], meta: array, task: dict[str, Any]) -> str:
