@@ -371,28 +371,25 @@ class _Walk:
 
     def list(self, folder: str, rel: str) -> tuple[list[str], list[str]]:
         """Sorted names of the files and walkable sub-folders of ``folder``; the rest is reported."""
-        files: list[str] = []
         dirs: list[str] = []
-        others: list[os.DirEntry] = []
         try:
             with os.scandir(folder) as it:
-                for e in it:  # d_type answers is_file without a stat, except for links
-                    try:
-                        if e.is_file():
-                            files.append(e.name)
-                            continue
-                    except OSError:  # a link to itself (ELOOP): reported below
-                        pass
-                    others.append(e)
+                entries = list(it)
         except OSError as exc:
             self.bad(printable(rel.rstrip("/")) or ".", "folder", f"cannot list the folder: {exc.strerror}")
-            return files, dirs
+            return [], dirs
+        # regular files from d_type, without a stat; links and the rest are looked at one by one
+        files = [e.name for e in entries if e.is_file(follow_symlinks=False)]
         files.sort()
-        others.sort(key=attrgetter("name"))
+        others = [] if len(files) == len(entries) else sorted(
+            (e for e in entries if not e.is_file(follow_symlinks=False)), key=attrgetter("name"))
+        linked: list[str] = []
         for e in others:
             shown = printable(rel + e.name)
             try:
-                if e.is_dir():
+                if e.is_file():  # a link to a file
+                    linked.append(e.name)
+                elif e.is_dir():
                     if self._walkable(e, shown):
                         dirs.append(e.name)
                 elif e.is_symlink():
@@ -402,6 +399,8 @@ class _Walk:
                     self.bad(shown, "file", "not a regular file (a FIFO, socket or device)", data=False)
             except OSError as exc:  # e.g. a link to itself: ELOOP
                 self.bad(shown, "file", f"cannot read: {exc.strerror}", data=split_name(e.name) is not None)
+        if linked:
+            files = sorted(files + linked)
         return files, dirs
 
     def _walkable(self, e: os.DirEntry, shown: str) -> bool:
@@ -575,6 +574,8 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
 def _names_file(files: list[str]) -> str | None:
     """The class-names file among the root's files: ``labels.json`` or ``labels.txt`` when no other file
     of the root is named ``labels.*`` (then it is a sample's member)."""
+    if not any(f in files for f in NAMES_FILES):
+        return None
     named = [f for f in files if f.rpartition(".")[0] == "labels"]
     found = [f for f in NAMES_FILES if f in named]
     if len(found) > 1:

@@ -176,14 +176,17 @@ def _layout(exts: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None) -> Any:
-    """Yield (records, their file paths, contents or errnos, meta) in chunks of whole samples: at most
-    :data:`_CHUNK` samples and, beyond the first sample, about :data:`_CHUNK_BYTES` of files."""
+    """Yield (records, their file paths, contents or errnos, meta, whether every file was read) in
+    chunks of whole samples: at most :data:`_CHUNK` samples and, beyond the first sample, about
+    :data:`_CHUNK_BYTES` of files."""
     i = 0
     while i < len(records):
         chunk = records[i:i + _CHUNK]
         paths = [v for rec in chunk for v in rec[5] if v.__class__ is not bytes]
         got, meta = read_many(paths, max_file, _CHUNK_BYTES)
-        if UNREAD in got:  # the budget was reached: keep the samples read whole, the rest comes next
+        all_read = all(g.__class__ is bytes for g in got)
+        if not all_read and any(g.__class__ is int and g == UNREAD for g in got):
+            # the budget was reached: keep the samples read whole, the rest comes next
             first = got.index(UNREAD)
             k = m = 0
             for rec in chunk:
@@ -196,7 +199,8 @@ def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None) -> Any:
                 k = 1
                 got, meta = read_many(paths[:m], max_file)
             chunk, paths, got, meta = chunk[:k], paths[:m], got[:m], meta[:2 * m]
-        yield chunk, paths, got, meta
+            all_read = all(g.__class__ is bytes for g in got)
+        yield chunk, paths, got, meta, all_read
         i += len(chunk)
 
 
@@ -240,10 +244,11 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
     try:
-        for chunk, paths, got, meta in _read_chunks(task["records"], task.get("max_file_size")):
+        for chunk, paths, got, meta, all_read in _read_chunks(task["records"], task.get("max_file_size")):
             all_paths += paths
             all_meta += meta
-            kept, names_c, datas_c, counts_c, stats_c = _chunk_members(chunk, got, meta, paths, task, skipped)
+            kept, names_c, datas_c, counts_c, stats_c = _chunk_members(chunk, got, meta, paths, all_read, task,
+                                                                       skipped)
             for rec in kept:
                 pid = patterns.get(rec[4])
                 if pid is None:
@@ -257,7 +262,7 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
             extras += [rec[3] for rec in kept]
             offsets += list(accumulate(counts_c, initial=offsets[-1]))[1:]
             flat_names += names_c
-            flat_sizes += [len(d) for d in datas_c]
+            flat_sizes += map(len, datas_c)
             stat_rows += stats_c
             if columns_layout:
                 members_c = iter(zip(names_c, datas_c))
@@ -310,7 +315,7 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: array, paths: list[Any],
-                   task: dict[str, Any], skipped: list[dict[str, Any]]) -> tuple[list[tuple[Any, ...]], list[str],
+                   all_read: bool, task: dict[str, Any], skipped: list[dict[str, Any]]) -> tuple[list[tuple[Any, ...]], list[str],
                                                                             list[bytes], list[int], list[tuple]]:
     """Check a chunk's members; returns the samples kept (with their member extensions narrowed to
     the members kept), their member names, payloads, members per sample and index stats rows.
@@ -327,12 +332,14 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
     counts_c: list[int] = []
     stats_c: list[tuple[Any, ...]] = []
     reads = iter(got)
-    all_read = all(g.__class__ is bytes for g in got)
+    flat = [v if v.__class__ is bytes else next(reads) for rec in chunk for v in rec[5]]  # payloads, in order
+    end = 0
     layout, image, audio = _layout, probe_image, probe_audio
     for rec in chunk:
         key, source_key, _, _, exts, values = rec
         suffixes, _, fields, ii, ai, ti, others = layout(exts)
-        datas = [v if v.__class__ is bytes else next(reads) for v in values]
+        start, end = end, end + len(values)
+        datas = flat[start:end]
         img = aud = chars = None
         bad: dict[int, str] | None = None
         if not all_read and not all(d.__class__ is bytes for d in datas):
@@ -466,7 +473,8 @@ def _current_inputs(payload: list[tuple[Any, ...]]) -> str:
         except OSError as exc:
             meta += array("q", (-1, exc.errno or 0))
         else:
-            meta += array("q", (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else (-1, errno.EINVAL))
+            meta += array("q", (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else
+                          (-1, errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL))  # as read_many says
     return _inputs_digest(paths, meta)
 
 
@@ -673,9 +681,12 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
     Used by :func:`shard` after discovery and by ``mmdata augment`` / the avdigits builder for
-    generated samples. ``root``: the folder file paths are reported relative to.
+    generated samples. ``skipped``: what the caller already left out (``{"source", "reason"}``, and
+    ``"what"`` / ``"sample"`` as in :func:`mmdata.shards.sources.skip_entry`; ``what`` defaults to
+    ``"sample"``). ``root``: the folder file paths are reported relative to.
     """
     _check_options(on_error, max_file_size, check)
+    skipped = [{"sample": None, "what": "sample", **s} for s in skipped or []]
     out = Path(out)
     if any(a.key >= b.key for a, b in zip(records, records[1:])):  # discovery returns them sorted
         records = sorted(records, key=lambda r: r.key)
@@ -698,7 +709,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                 tmp.unlink(missing_ok=True)
         results = _run(plan, payloads, out, layout, fields, options, fsync, root, finished, journal, workers,
                        progress, len(records))
-        return _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
+        return _finalize(out, plan, results, label_names, label_names_from, skipped,
                          list(warnings or []), options, layout, fields, name, card_extra, journal, fsync)
 
 
