@@ -63,6 +63,7 @@
 
 typedef struct {
     PyObject *encoded; /* the path as bytes (owned) */
+    const char *path;  /* its contents, taken with the GIL held (read_small runs without it) */
     char *buf;         /* malloc'd contents of a small file */
     Py_ssize_t len;
     long long size, mtime;
@@ -101,11 +102,30 @@ static int open_checked(slot_t *s, const char *path, long long max_size) {
     return fd;
 }
 
+/* read() into dst until `want` bytes, EOF, or a short read that lands on `stop_at` (a regular file's
+ * fstat size: then it is EOF, and the call that would return 0 is saved). *got: bytes read. Returns
+ * 0 or an errno. */
+static int read_full(int fd, char *dst, size_t want, size_t stop_at, size_t *got) {
+    *got = 0;
+    while (*got < want) {
+        size_t asked = want - *got;
+        ssize_t r = read(fd, dst + *got, asked);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        if (r == 0) break;
+        *got += (size_t)r;
+        if ((size_t)r < asked && *got == stop_at) break;
+    }
+    return 0;
+}
+
 /* Without the GIL: open, fstat, read and close every small file into malloc'd buffers. */
 static void read_small(slot_t *slots, Py_ssize_t n, long long max_size) {
     for (Py_ssize_t i = 0; i < n; i++) {
         slot_t *s = &slots[i];
-        int fd = open_checked(s, PyBytes_AsString(s->encoded), max_size);
+        int fd = open_checked(s, s->path, max_size);
         if (fd < 0) continue;
         if (s->size >= SMALL_FILE) {
             s->state = LARGE;
@@ -119,22 +139,8 @@ static void read_small(slot_t *slots, Py_ssize_t n, long long max_size) {
             close(fd);
             continue;
         }
-        for (;;) {
-            size_t want = cap - got;
-            ssize_t r = read(fd, buf + got, want);
-            if (r < 0) {
-                if (errno == EINTR) continue;
-                s->state = errno;
-                break;
-            }
-            if (r == 0) break;
-            got += (size_t)r;
-            if ((size_t)r < want && got == (size_t)s->size) break; /* all fstat promised, then EOF */
-            if (got == cap) {                                       /* grew since fstat */
-                s->state = LARGE;
-                break;
-            }
-        }
+        s->state = read_full(fd, buf, cap, (size_t)s->size, &got);
+        if (s->state == 0 && got == cap) s->state = LARGE; /* grew since fstat: the second pass reads it whole */
         close(fd);
         if (s->state == 0) {
             s->buf = buf;
@@ -148,7 +154,7 @@ static void read_small(slot_t *slots, Py_ssize_t n, long long max_size) {
 /* A large file straight into a bytes object (the GIL released around each read). NULL with s->state
  * set when it cannot be read; NULL with a Python error only when even an error object fails. */
 static PyObject *read_large(slot_t *s, long long max_size) {
-    int fd = open_checked(s, PyBytes_AsString(s->encoded), max_size);
+    int fd = open_checked(s, s->path, max_size);
     if (fd < 0) return NULL;
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)s->size);
     if (out == NULL) {
@@ -159,20 +165,11 @@ static PyObject *read_large(slot_t *s, long long max_size) {
     }
     char *dst = PyBytes_AsString(out);
     size_t got = 0, size = (size_t)s->size;
-    int err = 0;
+    int err;
     char extra = 0;
     ssize_t more = 0;
     Py_BEGIN_ALLOW_THREADS
-    while (got < size) {
-        ssize_t r = read(fd, dst + got, size - got);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            err = errno;
-            break;
-        }
-        if (r == 0) break;
-        got += (size_t)r;
-    }
+    err = read_full(fd, dst, size, size, &got);
     if (!err && got == size) {
         do {
             more = read(fd, &extra, 1); /* EOF expected: did the file grow since fstat? */
@@ -206,14 +203,10 @@ static PyObject *read_large(slot_t *s, long long max_size) {
                     buf = bigger;
                     cap *= 2;
                 }
-                ssize_t r = read(fd, buf + len, cap - len);
-                if (r < 0) {
-                    if (errno == EINTR) continue;
-                    err = errno;
-                    break;
-                }
-                if (r == 0) break;
-                len += (size_t)r;
+                size_t n;
+                err = read_full(fd, buf + len, cap - len, (size_t)-1, &n);
+                len += n;
+                if (err || len < cap) break; /* an error, or EOF before the buffer filled */
             }
         } else {
             err = ENOMEM;
@@ -243,8 +236,10 @@ static PyObject *read_files(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t i = 0; i < n; i++)
+    for (Py_ssize_t i = 0; i < n; i++) {
         if (!PyUnicode_FSConverter(PyTuple_GetItem(paths, i), &slots[i].encoded)) goto done;
+        slots[i].path = PyBytes_AsString(slots[i].encoded);
+    }
     Py_BEGIN_ALLOW_THREADS
     read_small(slots, n, max_size);
     Py_END_ALLOW_THREADS

@@ -103,6 +103,13 @@ def _crc16(data: bytes | memoryview) -> int:
 # ---- images -------------------------------------------------------------------------------------
 
 
+def _check_pixels(fmt: str, w: int, h: int) -> None:
+    if w == 0 or h == 0:
+        raise CorruptMedia(f"{fmt} of {w}x{h} pixels")
+    if w * h > MAX_PIXELS:
+        raise CorruptMedia(f"{fmt} of {w}x{h} pixels, over Pillow's decompression-bomb limit ({MAX_PIXELS} pixels)")
+
+
 def _png(d: bytes) -> tuple[int, int, str, int]:
     n = len(d)
     if n < 33 or d[8:16] != b"\x00\x00\x00\x0dIHDR":
@@ -111,10 +118,7 @@ def _png(d: bytes) -> tuple[int, int, str, int]:
     mode = _PNG_MODES.get((depth, ctype))
     if mode is None:
         raise CorruptMedia(f"PNG with bit depth {depth} and colour type {ctype} (not a valid combination)")
-    if w == 0 or h == 0:
-        raise CorruptMedia(f"PNG of {w}x{h} pixels")
-    if w * h > MAX_PIXELS:
-        raise CorruptMedia(f"PNG of {w}x{h} pixels, over Pillow's decompression-bomb limit ({MAX_PIXELS} pixels)")
+    _check_pixels("PNG", w, h)
     view = memoryview(d)
     pos = 8
     idat = False
@@ -181,10 +185,7 @@ def _jpeg(d: bytes) -> tuple[int, int, str, int]:
     mode = _JPEG_MODES.get(comps)
     if mode is None:
         raise CorruptMedia(f"JPEG with {comps} colour components (Pillow reads 1, 3 or 4)")
-    if h == 0 or w == 0:
-        raise CorruptMedia(f"JPEG of {w}x{h} pixels")
-    if w * h > MAX_PIXELS:
-        raise CorruptMedia(f"JPEG of {w}x{h} pixels, over Pillow's decompression-bomb limit ({MAX_PIXELS} pixels)")
+    _check_pixels("JPEG", w, h)
     return h, w, mode, MODE_CHANNELS[mode]
 
 
