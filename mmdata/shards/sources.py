@@ -462,6 +462,7 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
     top_dirs: list[str] = []
     top_files = False
     names_file: str | None = None
+    has_label_files = False
     stack = [(root_s, "")]
     while stack:
         folder, rel = stack.pop()
@@ -478,6 +479,7 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
         exts = {p[2] for p in parts}
         stems = [p[0] for p in parts]  # "" when the name has no dot (or starts with the only one)
         joined = "/".join(stems)
+        has_label_files = has_label_files or not {e.lower() for e in exts}.isdisjoint(LABEL_EXTS)
         if (exts <= _PLAIN_EXTS and "" not in stems and "." not in joined and _one_field_each(exts)
                 and printable(joined) == joined):
             # the common case, in bulk: known lower-case extensions, one per field, stems without dots
@@ -517,7 +519,6 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
     names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)
     if names is None and names_file is not None:
         names, names_from = read_label_names(os.path.join(root_s, names_file)), names_file
-    has_label_files = any(not members.keys().isdisjoint(LABEL_EXTS) for _, members in found_groups)
     if labels_from_folders is None:
         # class-folder layout: only sub-folders at the top, and no label files anywhere
         labels_from_folders = bool(top_dirs) and not top_files and not has_label_files

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.io import file_sha256
 from mmdata.shards.journal import Journal, JobLock
+from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
 from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, discover, label_gap_warning, printable, read_error,
                                    read_label_names, read_many, skip_entry)
@@ -184,7 +185,7 @@ def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None) -> Any:
         chunk = records[i:i + _CHUNK]
         paths = [v for rec in chunk for v in rec[5] if v.__class__ is not bytes]
         got, meta = read_many(paths, max_file, _CHUNK_BYTES)
-        all_read = all(g.__class__ is bytes for g in got)
+        all_read = all(map(isinstance, got, repeat(bytes)))
         if not all_read and any(g.__class__ is int and g == UNREAD for g in got):
             # the budget was reached: keep the samples read whole, the rest comes next
             first = got.index(UNREAD)
@@ -199,7 +200,7 @@ def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None) -> Any:
                 k = 1
                 got, meta = read_many(paths[:m], max_file)
             chunk, paths, got, meta = chunk[:k], paths[:m], got[:m], meta[:2 * m]
-            all_read = all(g.__class__ is bytes for g in got)
+            all_read = all(map(isinstance, got, repeat(bytes)))
         yield chunk, paths, got, meta, all_read
         i += len(chunk)
 
@@ -334,7 +335,10 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
     reads = iter(got)
     flat = [v if v.__class__ is bytes else next(reads) for rec in chunk for v in rec[5]]  # payloads, in order
     end = 0
-    layout, image, audio = _layout, probe_image, probe_audio
+    layout = _layout
+    # the C parsers called directly: a well-formed PNG / JPEG / FLAC / WAV costs no Python frame;
+    # anything they decline (other formats, damage, no C module, a full decode) takes _probed
+    c_image, c_audio = (None, None) if decode else (mediainfo._C_IMAGE, mediainfo._C_AUDIO)
     for rec in chunk:
         key, source_key, _, _, exts, values = rec
         suffixes, _, fields, ii, ai, ti, others = layout(exts)
@@ -347,9 +351,13 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
                    for i, d in enumerate(datas) if d.__class__ is not bytes}
         # the image, audio and text member checked without a loop (the per-sample cost of a shard)
         if ii >= 0:
-            img, bad = _probed(image, "image", ii, datas, decode, bad, values, paths, meta, task)
+            img = c_image(datas[ii]) if c_image is not None and datas[ii].__class__ is bytes else None
+            if img is None:
+                img, bad = _probed(probe_image, "image", ii, datas, decode, bad, values, paths, meta, task)
         if ai >= 0:
-            aud, bad = _probed(audio, "audio", ai, datas, decode, bad, values, paths, meta, task)
+            aud = c_audio(datas[ai]) if c_audio is not None and datas[ai].__class__ is bytes else None
+            if aud is None:
+                aud, bad = _probed(probe_audio, "audio", ai, datas, decode, bad, values, paths, meta, task)
         if ti >= 0 and datas[ti].__class__ is bytes:
             data = datas[ti]
             try:
@@ -367,7 +375,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
             if rec is None:
                 continue
         kept.append(rec)
-        names_c += [key + x for x in suffixes]
+        names_c += map(key.__add__, suffixes)
         datas_c += datas
         counts_c.append(len(datas))
         if img is None and aud is None and chars is None:
