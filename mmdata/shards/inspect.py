@@ -24,6 +24,12 @@ def _counts(values: list[Any]) -> dict[str, int]:
     return {str(k): v for k, v in Counter(v for v in values if v is not None).most_common()}
 
 
+def _top(counts: dict[str, int], k: int) -> dict[str, int]:
+    """The ``k`` most common values, and how many values more (``"...": n``)."""
+    top = dict(list(counts.items())[:k])
+    return top | {"...": len(counts) - k} if len(counts) > k else top
+
+
 def _mix(kind: str, counts: dict[str, int], fix: str) -> dict[str, str] | None:
     if len(counts) < 2:
         return None
@@ -81,8 +87,7 @@ def inspect(path: str | Path) -> dict[str, Any]:
         _mix("image modes", image["modes"], "the reader gives L images 1 channel and the others RGB; convert "
              "them to one mode (e.g. a to_rgb / to_gray step) so batches have one channel count"),
         _mix("image channels", image["channels"], "batches need one channel count"),
-        _mix("image sizes", dict(list(image_sizes.items())[:5]) | ({"...": len(image_sizes) - 5} if len(image_sizes) > 5 else {}),
-             "batches need one size (resize / crop)"),
+        _mix("image sizes", _top(image_sizes, 5), "batches need one size (resize / crop)"),
         _mix("audio sample rates", audio["sample_rates"], "resample to one rate before batching"),
         _mix("audio channels", audio["channels"], "mix down to mono (or up to one channel count) before batching"),
     ) if w is not None]

@@ -342,7 +342,7 @@ def label_gap_warning(per_class: Mapping[int, int], holders: Mapping[int, list[s
         return None
     shown = ", ".join(map(str, gaps[:12])) + (", ..." if len(gaps) > 12 else "")
     who = holders.get(top, []) if holders else []
-    used = f" (used by {len(who)} sample{'s' if len(who) != 1 else ''}: {', '.join(who[:3])})" if 0 < len(who) <= 3 else ""
+    used = f" (used by {len(who)} sample{'s' * (len(who) != 1)}: {', '.join(who)})" if 0 < len(who) <= 3 else ""
     return (f"label ids {shown} never occur: num_classes is {top + 1} from the largest id {top}{used}. "
             f"Declare the class names (labels.json or labels.txt beside the data, or --labels names.txt) "
             f"so that an id outside them is reported, or fix the label files")

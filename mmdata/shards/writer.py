@@ -317,8 +317,7 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: array, paths: list[Any],
-                   all_read: bool, task: dict[str, Any], skipped: list[dict[str, Any]]) -> tuple[list[tuple[Any, ...]], list[str],
-                                                                            list[bytes], list[int], list[tuple]]:
+                   all_read: bool, task: dict[str, Any], skipped: list[dict[str, Any]]) -> tuple[Any, ...]:
     """Check a chunk's members; returns the samples kept (with their member extensions narrowed to
     the members kept), their member names, payloads, members per sample and index stats rows.
 
