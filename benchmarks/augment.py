@@ -3,8 +3,11 @@ kernels vs mmdata's batched kernels (CPU, and CUDA when available), in one run.
 
 Image: hflip + random resized crop + cutout on 64x64 RGB uint8, batch 256.
 Audio: random crop (0.8 s) + time mask + gain + Gaussian noise at an SNR, 1 s at 16 kHz, batch 256.
+Normalize (eval transform): photos of three sizes (96x128, 120x90, 150x200) resized (shorter side 64,
+area) and centre-cropped to 64x64 — albumentations SmallestMaxSize + CenterCrop vs mmdata's normalize
+stage per sample and batched (a batch of mixed sizes: per-row weight matrices / cv2 per row on CPU).
 
-Run: .venv/bin/python benchmarks/augment.py [--n 1024]
+Run: .venv/bin/python benchmarks/augment.py [--n 1024] [--cpu-time]
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ IMAGE_RECIPE = {"seed": 0, "image": [
     {"op": "hflip", "p": 0.5},
     {"op": "random_resized_crop", "p": 1.0, "size": [64, 64], "scale": [0.5, 1.0]},
     {"op": "cutout", "p": 0.5, "num_holes": [1, 2], "size": [0.1, 0.25]}]}
+NORMALIZE_RECIPE = {"seed": 0, "normalize": {"image": [
+    {"op": "resize", "size": 64, "side": "shorter", "interpolation": "area"}, {"op": "center_crop", "size": [64, 64]}]}}
 AUDIO_RECIPE = {"seed": 0, "audio": [
     {"op": "random_crop", "p": 1.0, "seconds": 0.8},
     {"op": "time_mask", "p": 0.5, "max_fraction": 0.1},
@@ -31,22 +36,32 @@ AUDIO_RECIPE = {"seed": 0, "audio": [
 
 
 def best(fn, repeats: int = 5) -> float:
-    t = float("inf")
+    return interleaved(fn, repeats=repeats)[0]
+
+
+CLOCK = time.perf_counter  # --cpu-time: time.process_time (one thread: the CPU the work took, robust to a loaded machine)
+
+
+def interleaved(*fns, repeats: int = 7) -> list[float]:  # noqa: ANN002
+    """Best time of each function over ``repeats`` rounds, the functions taking turns within a round, so a
+    burst of load on a shared machine hits all of them rather than one (the ratios are what we report)."""
+    t = [float("inf")] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
+        for i, fn in enumerate(fns):
+            t0 = CLOCK()
+            fn()
+            t[i] = min(t[i], CLOCK() - t0)
     return t
 
 
-def sync_check(rec, batch) -> str:  # noqa: ANN001
+def sync_check(rec, batch, normalize: bool = False) -> str:  # noqa: ANN001
     """Run the batched pipeline once with CUDA's sync debug mode set to "error"."""
     import torch
 
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        rec.apply_batched(batch)
+        rec.normalize_batched(batch) if normalize else rec.apply_batched(batch)
         return "yes"
     except RuntimeError as exc:
         return f"no ({str(exc)[:80]})"
@@ -58,7 +73,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--cpu-time", action="store_true", help="time with process CPU time instead of wall time (shared machines)")
     args = ap.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     import albumentations as A
     import audiomentations as am
     import numpy as np
@@ -79,12 +98,12 @@ def main() -> None:
     img_samples = [Sample(f"i{i}", {"image": torch.from_numpy(np.ascontiguousarray(imgs[i].transpose(2, 0, 1)))}) for i in range(n)]
     rec = load_recipe(IMAGE_RECIPE)
     img_batches = [collate(img_samples[i : i + bs]) for i in range(0, n, bs)]
-    t_alb = best(lambda: [alb(image=im)["image"] for im in imgs])
-    # what a user of albumentations does with CHW tensors: convert, augment, convert back
-    t_alb_t = best(lambda: [torch.from_numpy(alb(image=s["image"].numpy().transpose(1, 2, 0))["image"]).permute(2, 0, 1)
-                            for s in img_samples])
-    t_mm = best(lambda: [rec.apply_sample(s) for s in img_samples])
-    t_mmb = best(lambda: [rec.apply_batched(b) for b in img_batches])
+    t_alb, t_alb_t, t_mm, t_mmb = interleaved(
+        lambda: [alb(image=im)["image"] for im in imgs],
+        # what a user of albumentations does with CHW tensors: convert, augment, convert back
+        lambda: [torch.from_numpy(alb(image=s["image"].numpy().transpose(1, 2, 0))["image"]).permute(2, 0, 1) for s in img_samples],
+        lambda: [rec.apply_sample(s) for s in img_samples],
+        lambda: [rec.apply_batched(b) for b in img_batches])
     rows = [("image", "albumentations (numpy HWC)", t_alb), ("image", "albumentations + tensor conversion", t_alb_t),
             ("image", "mmdata per-sample", t_mm), ("image", f"mmdata batched CPU (batch {bs})", t_mmb)]
     if torch.cuda.is_available():
@@ -104,9 +123,9 @@ def main() -> None:
     au_samples = [Sample(f"a{i}", {"audio": torch.from_numpy(wavs[i][None])}, sample_rate=16000) for i in range(n)]
     arec = load_recipe(AUDIO_RECIPE)
     au_batches = [collate(au_samples[i : i + bs]) for i in range(0, n, bs)]
-    t_am = best(lambda: [amc(samples=w, sample_rate=16000) for w in wavs])
-    t_amm = best(lambda: [arec.apply_sample(s) for s in au_samples])
-    t_ammb = best(lambda: [arec.apply_batched(b) for b in au_batches])
+    t_am, t_amm, t_ammb = interleaved(lambda: [amc(samples=w, sample_rate=16000) for w in wavs],
+                                      lambda: [arec.apply_sample(s) for s in au_samples],
+                                      lambda: [arec.apply_batched(b) for b in au_batches])
     rows += [("audio", "audiomentations", t_am), ("audio", "mmdata per-sample", t_amm),
              ("audio", f"mmdata batched CPU (batch {bs})", t_ammb)]
     if torch.cuda.is_available():
@@ -120,15 +139,47 @@ def main() -> None:
 
         rows.append(("audio", f"mmdata batched CUDA (sync-free: {sync_free_a})", best(gpu_a)))
 
+    # -- normalize (the eval transform) ----------------------------------------------------------------
+    import cv2
+
+    sizes = ((96, 128), (120, 90), (150, 200))
+    photos = [rng.integers(0, 256, (*sizes[i % 3], 3), dtype=np.uint8) for i in range(n)]
+    alb_n = A.Compose([A.SmallestMaxSize(max_size=64, interpolation=cv2.INTER_AREA, p=1.0), A.CenterCrop(64, 64, p=1.0)])
+    ph_samples = [Sample(f"p{i}", {"image": torch.from_numpy(np.ascontiguousarray(p.transpose(2, 0, 1)))}) for i, p in enumerate(photos)]
+    nrec = load_recipe(NORMALIZE_RECIPE)
+    ph_batches = [collate(ph_samples[i : i + bs]) for i in range(0, n, bs)]
+    t_an, t_an_t, t_nm, t_nmb = interleaved(
+        lambda: [alb_n(image=p)["image"] for p in photos],
+        lambda: [torch.from_numpy(np.ascontiguousarray(alb_n(image=s["image"].numpy().transpose(1, 2, 0))["image"].transpose(2, 0, 1)))
+                 for s in ph_samples],
+        lambda: [nrec.normalize(s) for s in ph_samples],
+        lambda: [nrec.normalize_batched(b) for b in ph_batches])
+    rows += [("norm", "albumentations SmallestMaxSize + CenterCrop", t_an),
+             ("norm", "albumentations + tensor conversion", t_an_t), ("norm", "mmdata normalize per-sample", t_nm),
+             ("norm", f"mmdata normalize batched CPU (batch {bs}, mixed sizes)", t_nmb)]
+    if torch.cuda.is_available():
+        gn = [b.to("cuda") for b in ph_batches]
+        sync_free_n = sync_check(nrec, gn[0], normalize=True)
+
+        def gpu_n() -> None:
+            for b in gn:
+                nrec.normalize_batched(b)
+            torch.cuda.synchronize()
+
+        rows.append(("norm", f"mmdata normalize batched CUDA (sync-free: {sync_free_n})", best(gpu_n)))
+
     print(f"{'pipeline':6s} {'implementation':52s} {'samples/s':>10s}")
     for kind, name, t in rows:
         print(f"{kind:6s} {name:52s} {n / t:10.0f}")
-    print(f"machine: {machine()}, torch {torch.__version__}, cuda: {torch.cuda.is_available()}")
+    print(f"machine: {machine()}, torch {torch.__version__}, cuda: {torch.cuda.is_available()}, "
+          f"clock: {'process CPU time' if args.cpu_time else 'wall'}, load average {os.getloadavg()[0]:.1f}")
     print(f"image: mmdata per-sample time / albumentations = {t_mm / t_alb:.2f}x (target <= 1.15); "
           f"vs albumentations with tensor conversion {t_mm / t_alb_t:.2f}x")
     print(f"image: batched CPU speed / per-sample = {t_mm / t_mmb:.2f}x (target >= 1)")
     print(f"audio: mmdata per-sample time / audiomentations = {t_amm / t_am:.2f}x (target <= 1.15)")
     print(f"audio: batched CPU speed / per-sample = {t_amm / t_ammb:.2f}x (target >= 1)")
+    print(f"normalize: mmdata per-sample time / albumentations = {t_nm / t_an:.2f}x (vs albumentations with tensor conversion "
+          f"{t_nm / t_an_t:.2f}x); batched CPU speed / per-sample = {t_nm / t_nmb:.2f}x")
     if torch.cuda.is_available():
         t_gpu = next(t for k, nme, t in rows if k == "image" and "CUDA" in nme)
         print(f"image: batched CUDA speed / per-sample CPU = {t_mm / t_gpu:.1f}x (target >= 20)")

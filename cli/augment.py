@@ -43,11 +43,12 @@ def preview(
     variants: Annotated[int, typer.Option(min=1, help="Augmented variants (columns) per sample.")] = 3,
     split: Annotated[str, typer.Option(help="Split to preview.")] = "train",
     seed: Seed = 0,
+    font: Annotated[Optional[Path], typer.Option(help="Font file with CJK glyphs (default: found on the system).")] = None,
 ) -> None:
-    """Draw a grid: samples x (original, augmented variants) with images, audio and marked text."""
+    """Draw a grid: samples x (original, normalized, augmented variants) with images, audio and marked text."""
     from mmdata.augment.preview import preview as run
 
-    path = run(shards, recipe, out, n=n, variants=variants, split=split, seed=seed)
+    path = run(shards, recipe, out, n=n, variants=variants, split=split, seed=seed, font=str(font) if font else None)
     console.print(f"wrote {path}")
 
 

@@ -127,11 +127,15 @@ def inspect(path: DataDir, json_: JsonFlag = False) -> None:
         console.print(f"[yellow]warning ({escape(w['kind'])}):[/] {escape(w['message'])}", highlight=False)
 
 
-def verify(path: DataDir, json_: JsonFlag = False) -> None:
+def verify(
+    path: DataDir,
+    deep: Annotated[bool, typer.Option(help="Also decode every member (corrupt media bodies fail).")] = False,
+    json_: JsonFlag = False,
+) -> None:
     """Check every shard's sha256 and member count against the index; exit 1 on any mismatch."""
     from mmdata.shards.verify import verify as run
 
-    rep = run(path)
+    rep = run(path, deep=deep)
     if json_:
         print_json(rep)
     elif rep["ok"]:

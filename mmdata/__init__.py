@@ -31,6 +31,7 @@ _LAZY = {
     "verify": "mmdata.shards.verify:verify",
     "loader": "mmdata.augment.loader:loader",
     "load_recipe": "mmdata.augment.recipe:load_recipe",
+    "to_hf": "mmdata.interop.hf:to_hf",
 }
 
 __all__ = ["MMDataError", "RecipeError", "ShardError", "SourceError", "VerifyError", *_LAZY]

@@ -1,8 +1,12 @@
 """The only entry point to randomness in mmdata.
 
 Every random draw (augmentation parameters, shuffles, splits, pairing) comes from a generator
-derived from a structured key such as ``(seed, epoch, sample key, op index)``. Draws are made on the
+derived from a structured key such as ``(seed, epoch, sample key, op key)``. Draws are made on the
 CPU, so results never depend on worker count, batch composition, device or a resume point.
+
+Augmentation ops are keyed by their identity in the recipe (``"image.cutout#0"``, see
+:mod:`mmdata.augment.recipe`), not by their position, so the draws of one op do not change when another
+op is added or removed (``keying: position`` keeps the integer positions of mmdata 0.1).
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ def derive_int(*parts: object) -> int:
     return int.from_bytes(h.digest(), "little")
 
 
-def derive(seed: int, epoch: int = 0, key: str = "", op_index: int | str = 0) -> np.random.Generator:
-    """A numpy Generator that is a pure function of ``(seed, epoch, key, op_index)``.
+def derive(seed: int, epoch: int = 0, key: str = "", op_key: int | str = 0) -> np.random.Generator:
+    """A numpy Generator that is a pure function of ``(seed, epoch, key, op_key)``.
 
     The key parts are hashed to 64 bits (blake2b) and seed a PCG64; creating one costs ~12 us.
 
@@ -35,14 +39,14 @@ def derive(seed: int, epoch: int = 0, key: str = "", op_index: int | str = 0) ->
         >>> a == b, a != derive(0, 1, "0001", 2).random()
         (True, True)
     """
-    k = derive_int(seed, epoch, key, op_index)
+    k = derive_int(seed, epoch, key, op_key)
     return np.random.Generator(np.random.PCG64(k))
 
 
 _scratch = threading.local()
 
 
-def param_rng(seed: int, epoch: int, key: str, op_index: int | str) -> np.random.Generator:
+def param_rng(seed: int, epoch: int, key: str, op_key: int | str) -> np.random.Generator:
     """A short-lived Generator for one op's parameter draw: a pure function of the key, like
     :func:`derive`, but ~6x cheaper (augmentation draws it once per op per sample).
 
@@ -55,7 +59,7 @@ def param_rng(seed: int, epoch: int, key: str, op_index: int | str) -> np.random
         >>> a == param_rng(0, 0, "0001", 2).random(), a != param_rng(0, 0, "0001", 3).random()
         (True, True)
     """
-    d = hashlib.blake2b(f"{seed}\x1f{epoch}\x1f{key}\x1f{op_index}".encode(), digest_size=32).digest()
+    d = hashlib.blake2b(f"{seed}\x1f{epoch}\x1f{key}\x1f{op_key}".encode(), digest_size=32).digest()
     gen = getattr(_scratch, "gen", None)
     if gen is None:
         gen = _scratch.gen = np.random.Generator(np.random.PCG64(0))

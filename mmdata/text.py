@@ -1,13 +1,20 @@
-"""A tiny deterministic word tokenizer, so text reaches a batch as ids and token ops run batched.
+"""A tiny deterministic tokenizer, so text reaches a batch as ids and token ops run batched.
 
-One whitespace-separated word is one token (lower-cased, surrounding punctuation stripped), so a
-word-level op on the string (delete, swap, crop, mask) is the same op on the id sequence: the
-per-sample (string) kernel and the batched (id) kernel agree exactly. Ids come from a stable hash
-(crc32), so no vocabulary file is needed and ids never depend on the data seen.
+Units: one whitespace-separated word is one token (lower-cased, surrounding punctuation stripped) —
+except in scripts written without spaces: each Han (Chinese characters, Japanese kanji), Hiragana,
+Katakana or Hangul character is a token of its own (character level, as BERT's basic tokenizer does for
+CJK ideographs), with trailing punctuation attached and stripped (``片，`` -> ``片``). So a caption
+in Chinese or Japanese is a sequence of characters, not one giant token, and ``token_mask`` masks
+characters. A token-level op on the string (delete, swap, crop, mask) is the same op on the id
+sequence: :meth:`Tokenizer.join` glues CJK characters back without spaces, and
+``words(join(units)) == units``, so the per-sample (string) kernel and the batched (id) kernel agree
+exactly. Ids come from a stable hash (crc32), so no vocabulary file is needed and ids never depend on
+the data seen.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
@@ -19,6 +26,17 @@ MASK_ID = 1
 UNK_ID = 2
 MASK_TOKEN = "[MASK]"
 _RESERVED = 3
+#: Han (incl. extensions A-G and compatibility), Hiragana, Katakana (incl. half-width), Hangul
+#: (syllables and jamo): written without spaces between words, so tokenized per character
+CJK = ("\u1100-\u11ff\u3040-\u309f\u30a0-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+       "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f")
+#: punctuation that ends a CJK unit (attached to the character before it, stripped from its id)
+CJK_PUNCT = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2026\u00b7"
+_ASCII_PUNCT = ".,;:!?\"'()[]{}"
+_UNITS = re.compile(f"[{CJK}][{CJK_PUNCT}{re.escape(_ASCII_PUNCT)}]*|[^\\s{CJK}]+")
+_IS_CJK = re.compile(f"[{CJK}]")
+_STRIP = _ASCII_PUNCT + "".join(chr(c) for c in (*range(0x3000, 0x3040), *range(0xFF01, 0xFF10), *range(0xFF1A, 0xFF21),
+                                                 *range(0xFF3B, 0xFF41), *range(0xFF5B, 0xFF66), 0x2026, 0x00B7))
 
 
 class Tokenizer:
@@ -44,13 +62,38 @@ class Tokenizer:
 
     @staticmethod
     def words(text: str) -> list[str]:
-        """The word units the tokenizer (and every word-level text op) works on."""
-        return text.split()
+        """The units the tokenizer (and every token-level text op) works on: whitespace words, and
+        single characters in CJK runs.
+
+        Example:
+            >>> Tokenizer.words("A photo 一张照片，户外 [MASK]")
+            ['A', 'photo', '一', '张', '照', '片，', '户', '外', '[MASK]']
+        """
+        return _UNITS.findall(text)
+
+    @staticmethod
+    def join(units: Sequence[str]) -> str:
+        """Units back to text: a space between units, none between two CJK units
+        (``words(join(u)) == u`` for units made by :meth:`words`).
+
+        Example:
+            >>> Tokenizer.join(["A", "photo", "一", "张", "照", "片，", "户", "外"])
+            'A photo 一张照片，户外'
+        """
+        out: list[str] = []
+        prev_cjk = False
+        for u in units:
+            cjk = bool(_IS_CJK.match(u))
+            if out and not (cjk and prev_cjk):
+                out.append(" ")
+            out.append(u)
+            prev_cjk = cjk
+        return "".join(out)
 
     def token_id(self, word: str) -> int:
         if word == MASK_TOKEN:
             return MASK_ID
-        w = word.strip(".,;:!?\"'()[]{}").lower()
+        w = word.strip(_STRIP).lower()
         if not w:
             return UNK_ID
         return _RESERVED + zlib.crc32(w.encode("utf-8")) % (self.vocab_size - _RESERVED)

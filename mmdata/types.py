@@ -174,6 +174,150 @@ class Batch:
         """Pin the CPU data tensors (used by DataLoader(pin_memory=True) and the device loader)."""
         return self._map(lambda t: t.pin_memory() if t.device.type == "cpu" else t)
 
+    # -- rows ------------------------------------------------------------------------------------
+    def valid_shapes(self, name: str) -> torch.Tensor:
+        """(B, ndim) host tensor: the unpadded shape of each row of tensor field ``name`` (zeros where the
+        row is absent). ``image`` rows are (C, h, w), ``audio`` (C, n), ``tokens`` (n,).
+
+        Example:
+            >>> b = collate([Sample("a", {"audio": torch.ones(2, 3)}), Sample("b", {})])
+            >>> b.valid_shapes("audio").tolist()
+            [[2, 3], [0, 0]]
+        """
+        v = self.data[name]
+        n = len(self.keys)
+        pres = self.present.get("text" if name == "tokens" else name, torch.ones(n, dtype=torch.bool))
+        if name == "image":
+            out = torch.cat([torch.full((n, 1), v.shape[1], dtype=torch.int64), self.lengths["image"]], dim=1)
+        elif name == "audio":
+            out = torch.stack([torch.full((n,), v.shape[1], dtype=torch.int64), self.lengths["audio"]], dim=1)
+        elif name == "tokens":
+            out = self.lengths["tokens"][:, None].clone()
+        elif name in self.lengths:
+            out = self.lengths[name].clone()
+        else:
+            out = torch.tensor(list(v.shape[1:]), dtype=torch.int64).expand(n, v.dim() - 1).clone()
+        return out.masked_fill(~pres[:, None], 0)
+
+    def select(self, rows: Sequence[int]) -> Batch:
+        """A batch of the given rows (data, presence, lengths, per-sample meta), with padding trimmed to
+        the selected rows; tensors stay on their device (the row index is copied there, no sync).
+
+        Example:
+            >>> b = collate([Sample("a", {"label": 1}), Sample("b", {"label": 2})]).select([1])
+            >>> b.keys, b["label"].tolist()
+            (['b'], [2])
+        """
+        idx = torch.tensor(list(rows), dtype=torch.int64)
+        pick = [int(i) for i in rows]
+        data: dict[str, Any] = {}
+        for name, v in self.data.items():
+            if isinstance(v, torch.Tensor):
+                if v.dim() > 1 and pick and name in ("image", "audio", "tokens", *self.lengths):
+                    # trim padding to the selected rows: geometric kernels then see a rectangular batch
+                    top = [int(t) for t in self.valid_shapes(name)[idx].amax(dim=0).tolist()]
+                    if name in ("image", "audio"):
+                        top[0] = v.shape[1]  # channels are never padded
+                    if name == "tokens":
+                        top[0] = max(1, top[0])  # like collate: at least one (PAD) column
+                    v = v[(slice(None), *(slice(0, t) for t in top))]
+                data[name] = v.index_select(0, idx.to(v.device, non_blocking=True))
+            elif isinstance(v, list):
+                data[name] = [v[i] for i in pick]
+            else:
+                data[name] = v
+        meta = dict(self.meta)
+        for k in ("samples", "aug"):
+            if isinstance(meta.get(k), list) and len(meta[k]) == len(self.keys):
+                meta[k] = [meta[k][i] for i in pick]
+        return Batch(keys=[self.keys[i] for i in pick], data=data, present={k: p[idx] for k, p in self.present.items()},
+                     lengths={k: ln[idx] for k, ln in self.lengths.items()}, sample_rate=self.sample_rate, meta=meta)
+
+    def scatter(self, rows: Sequence[int], sub: Batch) -> Batch:
+        """This batch with ``rows`` replaced by the rows of ``sub`` (as made by :meth:`select` and then
+        transformed): fields are re-padded to the largest row, presence and lengths merged, on the data's
+        device. The inverse of ``select``: ``b.scatter(rows, b.select(rows))`` equals ``b`` up to padding.
+
+        Raises:
+            ValueError: the new rows cannot share a tensor with the others (channel counts or sample
+                rates differ) — the message names sample keys.
+
+        Example:
+            >>> b = collate([Sample("a", {"label": 1}), Sample("b", {"label": 2})])
+            >>> sub = b.select([1])
+            >>> b.scatter([1], sub.replace(label=sub["label"] * 10))["label"].tolist()
+            [1, 20]
+        """
+        n = len(self.keys)
+        idx = torch.tensor(list(rows), dtype=torch.int64)
+        sel = torch.zeros(n, dtype=torch.bool)
+        sel[idx] = True
+        out = Batch(keys=list(self.keys), data=dict(self.data), present=dict(self.present), lengths=dict(self.lengths),
+                    sample_rate=self.sample_rate, meta=dict(self.meta))
+        for name, pres in sub.present.items():
+            merged = self.present[name].clone() if name in self.present else torch.zeros(n, dtype=torch.bool)
+            merged[idx] = pres
+            out.present[name] = merged
+        others = [k for k, s, p in zip(self.keys, sel.tolist(), self.present.get("audio", torch.zeros(n, dtype=torch.bool)).tolist())
+                  if p and not s]
+        if "audio" in sub.data and bool(sub.present["audio"].any()):
+            if others and sub.sample_rate != self.sample_rate:
+                raise ValueError(f"cannot merge audio at {sub.sample_rate} Hz (e.g. sample {sub.keys[0]!r}) into a batch at "
+                                 f"{self.sample_rate} Hz (e.g. sample {others[0]!r})")
+            out.sample_rate = sub.sample_rate
+        for name, sv in sub.data.items():
+            bv = self.data.get(name)
+            if isinstance(sv, list):
+                merged_list = list(bv) if isinstance(bv, list) else ["" if name == "text" else None] * n
+                for j, i in enumerate(idx.tolist()):
+                    merged_list[i] = sv[j]
+                out.data[name] = merged_list
+                continue
+            if not isinstance(sv, torch.Tensor):
+                out.data[name] = sv
+                continue
+            shapes = torch.zeros((n, sv.dim() - 1), dtype=torch.int64)
+            if isinstance(bv, torch.Tensor):
+                keep = self.valid_shapes(name).masked_fill(sel[:, None], 0)
+                if name in ("image", "audio") and bool((keep[:, 0] > 0).any()) and bv.shape[1] != sv.shape[1]:
+                    other = self.keys[int(torch.nonzero(keep[:, 0] > 0)[0])]
+                    raise ValueError(f"cannot merge {name!r} rows with {sv.shape[1]} channels (e.g. sample {sub.keys[0]!r}) into a "
+                                     f"batch with {bv.shape[1]} (e.g. sample {other!r}); apply the op to every sample (p = 1)")
+                shapes = keep
+            shapes[idx] = sub.valid_shapes(name)
+            target = [int(v) for v in shapes.amax(dim=0).tolist()] if n else []
+            if name in ("image", "audio"):
+                target[0] = sv.shape[1]  # channels are uniform, not padded
+            elif name not in self.lengths and name not in sub.lengths and name != "tokens":
+                target = list(sv.shape[1:])  # fixed-shape field (labels, extras of one shape)
+            dev = idx.to(sv.device, non_blocking=True)
+            if isinstance(bv, torch.Tensor) and list(bv.shape[1:]) == target == list(sv.shape[1:]) and bv.dtype == sv.dtype:
+                merged_t = bv.clone()
+                merged_t.index_copy_(0, dev, sv)
+            else:
+                merged_t = torch.zeros((n, *target), dtype=sv.dtype, device=sv.device)
+                if isinstance(bv, torch.Tensor):
+                    common = tuple(slice(0, min(a, b)) for a, b in zip(bv.shape[1:], target))
+                    merged_t[(slice(None), *common)] = bv[(slice(None), *common)].to(sv.dtype)
+                if list(sv.shape[1:]) != target:  # the new rows' padding may be wider or narrower than needed
+                    padded = torch.zeros((len(idx), *target), dtype=sv.dtype, device=sv.device)
+                    common = tuple(slice(0, min(a, b)) for a, b in zip(sv.shape[1:], target))
+                    padded[(slice(None), *common)] = sv[(slice(None), *common)]
+                    sv = padded
+                merged_t.index_copy_(0, dev, sv)
+            out.data[name] = merged_t
+            if name == "image":
+                out.lengths["image"] = shapes[:, 1:].clone()
+            elif name in ("audio", "tokens"):
+                out.lengths[name] = shapes[:, -1].clone()
+            elif name in self.lengths or name in sub.lengths:
+                live = shapes[out.present.get(name, torch.ones(n, dtype=torch.bool))]
+                if len({tuple(r) for r in live.tolist()}) > 1:
+                    out.lengths[name] = shapes
+                else:
+                    out.lengths.pop(name, None)
+        return out
+
 
 def _as_tensor(x: Any) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
@@ -197,11 +341,12 @@ def pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: s
             )
     if name in ("image", "audio"):
         # channel counts must agree: padding channels would invent data
-        chans = {t.shape[0] for t in items if t is not None}
-        if len(chans) > 1:
-            bad = next(k for t, k in zip(items, keys) if t is not None and t.shape[0] != ref.shape[0])
-            raise ValueError(f"cannot collate {name!r}: channel counts differ {sorted(chans)} (e.g. sample {bad!r}); "
-                             "convert images to one mode / audio to one channel layout first")
+        groups: dict[int, list[str]] = {}
+        for t, k in zip(items, keys):
+            if t is not None:
+                groups.setdefault(int(t.shape[0]), []).append(k)
+        if len(groups) > 1:
+            raise ValueError(f"cannot collate {name!r}: channel counts differ ({_by_group(groups, 'channel')}); {CHANNEL_FIX[name]}")
     shapes = torch.tensor([list(t.shape) if t is not None else [0] * ndim for t in items], dtype=torch.int64)
     full = [int(m) for m in shapes.max(dim=0).values]
     out = torch.zeros((len(items), *full), dtype=ref.dtype, device=ref.device)
@@ -215,6 +360,20 @@ def pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: s
     return out, shapes
 
 
+#: the recipe step that makes a field's channel counts agree (named in collate errors)
+CHANNEL_FIX = {"image": "add {op: to_rgb} (or {op: to_gray}) to normalize.image in the recipe",
+               "audio": "add {op: to_mono} to normalize.audio in the recipe"}
+
+
+def _by_group(groups: Mapping[Any, list[str]], unit: str) -> str:
+    """``1 channel: samples ['a', 'b']; 3 channels: samples ['c']`` (at most 3 keys per group)."""
+    def label(v: Any) -> str:
+        return f"{v} Hz" if unit == "Hz" else f"{v} {unit}{'' if v == 1 else 's'}"
+
+    return "; ".join(f"{label(v)}: sample{'s' if len(ks) > 1 else ''} {ks[:3]}{' ...' if len(ks) > 3 else ''}"
+                     for v, ks in sorted(groups.items(), key=lambda kv: kv[0] or 0))
+
+
 def collate(samples: Sequence[Sample], tokenizer: Any = None) -> Batch:
     """Collate samples into a :class:`Batch` with padding, lengths and presence masks.
 
@@ -223,7 +382,8 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None) -> Batch:
         tokenizer: turns text into ids (default :class:`mmdata.text.Tokenizer`).
 
     Raises:
-        ValueError: audio sample rates differ within the batch, or shapes cannot be padded.
+        ValueError: audio sample rates or image / audio channel counts differ within the batch, or shapes
+            cannot be padded; the message names sample keys per group and the normalize op that fixes it.
 
     Example:
         >>> import torch
@@ -256,11 +416,15 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None) -> Batch:
         elif name == "label":
             batch.data["label"] = torch.tensor([int(v) if v is not None else -1 for v in vals], dtype=torch.int64)
         elif name == "audio":
-            rates = {s.sample_rate for s in samples if "audio" in s.fields}
-            if len(rates) > 1:
-                raise ValueError(f"cannot collate audio with different sample rates {sorted(rates)} "
-                                 f"(keys {keys[:4]}...); add a `resample` op to the recipe")
-            batch.sample_rate = rates.pop()
+            by_rate: dict[int, list[str]] = {}
+            for s in samples:
+                if "audio" in s.fields:
+                    by_rate.setdefault(s.sample_rate, []).append(s.key)
+            if len(by_rate) > 1:
+                common = max(by_rate, key=lambda r: (len(by_rate[r]), r or 0))
+                raise ValueError(f"cannot collate 'audio': sample rates differ ({_by_group(by_rate, 'Hz')}); add "
+                                 f"{{op: resample, rate: {common}}} to normalize.audio in the recipe (it runs per sample, before collate)")
+            batch.sample_rate = next(iter(by_rate))
             tensors = [_as_tensor(v).float() if v is not None else None for v in vals]
             tensors = [t.unsqueeze(0) if t is not None and t.dim() == 1 else t for t in tensors]
             data, shapes = pad_stack(tensors, keys, name)

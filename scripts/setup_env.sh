@@ -7,4 +7,12 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e '.[dev]'
+# dev + the interop extras (Lightning, HF datasets, torchdata, duckdb: tests/interop), torch held at 2.13.0
+.venv/bin/python -m pip install -q -c scripts/constraints.txt -e '.[dev,interop]'
+# A CJK font (fonts-wqy-microhei, 1.6 MB) so `mmdata preview` draws Chinese / Japanese / Korean captions.
+# Best effort: needs root and apt; without it previews show a visible placeholder and the glyph test skips.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
+  apt-get install -y -q --no-install-recommends fonts-wqy-microhei >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends fonts-wqy-microhei >/dev/null 2>&1; } \
+    || echo "setup_env: could not install fonts-wqy-microhei (CJK previews will show placeholders)" >&2
+fi

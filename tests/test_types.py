@@ -55,10 +55,19 @@ def test_uncollate_roundtrip() -> None:
                 assert a == b
 
 
-def test_collate_rejects_mixed_rates() -> None:
-    with pytest.raises(ValueError, match="different sample rates"):
+def test_collate_errors_name_keys_and_the_fixing_op() -> None:
+    """Mixed rates / channel counts: the message lists sample keys per group and the normalize op to add."""
+    with pytest.raises(ValueError, match=r"sample rates differ \(8000 Hz: samples \['a', 'c'\]; 16000 Hz: sample \['b'\]\); "
+                                         r"add \{op: resample, rate: 8000\} to normalize.audio"):
         collate([Sample("a", {"audio": torch.ones(1, 3)}, sample_rate=8000),
-                 Sample("b", {"audio": torch.ones(1, 3)}, sample_rate=16000)])
+                 Sample("b", {"audio": torch.ones(1, 3)}, sample_rate=16000),
+                 Sample("c", {"audio": torch.ones(1, 3)}, sample_rate=8000)])
+    with pytest.raises(ValueError, match=r"cannot collate 'image': channel counts differ \(1 channel: sample \['g'\]; "
+                                         r"3 channels: sample \['c'\]\); add \{op: to_rgb\} \(or \{op: to_gray\}\) to normalize.image"):
+        collate([Sample("g", {"image": torch.zeros(1, 4, 4, dtype=torch.uint8)}), Sample("c", {"image": torch.zeros(3, 4, 4, dtype=torch.uint8)})])
+    with pytest.raises(ValueError, match=r"channel counts differ \(1 channel: sample \['m'\]; 2 channels: sample \['s'\]\); "
+                                         r"add \{op: to_mono\} to normalize.audio"):
+        collate([Sample("m", {"audio": torch.ones(1, 3)}, sample_rate=8000), Sample("s", {"audio": torch.ones(2, 3)}, sample_rate=8000)])
 
 
 def test_tokenizer_word_units() -> None:
@@ -66,6 +75,23 @@ def test_tokenizer_word_units() -> None:
     assert tok.encode("[MASK] Dog.") == [MASK_ID, tok.token_id("dog")]
     ids, lens = tok.encode_batch(["a b", ""])
     assert ids.shape == (2, 2) and lens.tolist() == [2, 0]
+
+
+def test_tokenizer_splits_cjk_into_characters() -> None:
+    """A Chinese / Japanese / Korean caption is a sequence of character tokens, not one token; punctuation
+    attached to a character is stripped from its id; join() round-trips the units."""
+    tok = Tokenizer()
+    zh = "一张红色背景上的圆形的照片，在户外拍摄。"
+    units = Tokenizer.words(zh)
+    assert len(units) == 18 and units[12] == "片，" and tok.token_id("片，") == tok.token_id("片")
+    assert Tokenizer.words("赤い背景に円") == ["赤", "い", "背", "景", "に", "円"]
+    assert Tokenizer.words("한국어 문장") == ["한", "국", "어", "문", "장"]
+    assert Tokenizer.words("A photo of 圆形 on GPU用") == ["A", "photo", "of", "圆", "形", "on", "GPU", "用"]
+    for text in (zh, "A photo of 圆形 on GPU用", "「写真」です", "plain words only"):
+        assert Tokenizer.words(Tokenizer.join(Tokenizer.words(text))) == Tokenizer.words(text)
+    assert Tokenizer.join(Tokenizer.words(zh)) == zh
+    ids, lens = tok.encode_batch([zh])
+    assert lens.tolist() == [18] and len(set(ids[0].tolist())) > 10
 
 
 def test_rng_derive_is_pure() -> None:

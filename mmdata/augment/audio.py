@@ -5,6 +5,10 @@ Gain uses audiomentations' dB conversion; the other ops are a few lines of array
 match audiomentations (Shift with rollover, TimeMask without fade, AddGaussianSNR) but take *our* params,
 so both kernels draw nothing. Resampling is a windowed-sinc kernel in torch (the same algorithm as
 torchaudio's default, which does not install beside CPU torch 2.13), used by both kernels.
+
+Deterministic ops for the ``normalize`` stage (also usable in the ``audio`` section): ``to_mono``
+(downmix), ``resample``, ``pad_trim`` (a fixed duration) and ``logmel``. Crops and pads share one
+window kernel (``_window``: outside the clip reads zeros).
 """
 
 from __future__ import annotations
@@ -19,24 +23,14 @@ import torch
 import torch.nn.functional as F
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import column, cpu_loop, device_mask, on, per_sample_fallback
+from mmdata.augment.batching import column, cpu_loop, on, per_sample_fallback
 from mmdata.errors import RecipeError
 from mmdata.types import Batch, Sample, pad_stack
 
 
 class AudioOp(Op):
     section = ""
-
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        if "audio" not in sample:
-            return {"applied": False}
-        return super().draw(rng, sample)
-
-
-def _length_mask(batch: Batch) -> torch.Tensor:
-    x = batch["audio"]
-    t = torch.arange(x.shape[-1], device=x.device)
-    return t[None, None, :] < on(batch.lengths["audio"], x.device)[:, None, None]
+    field = "audio"
 
 
 def _rows(batch: Batch) -> list[torch.Tensor | None]:
@@ -62,11 +56,27 @@ def _restack(batch: Batch, rows: list[torch.Tensor | None], field: str = "audio"
     return out
 
 
+def _window(x: torch.Tensor, start: int, length: int, copy: bool = True) -> torch.Tensor:
+    """Samples [start, start + length) of (C, T) audio; outside the clip reads zeros (pads and crops alike).
+    A crop inside the clip is a view when ``copy`` is False (the batched kernel restacks, i.e. copies)."""
+    T = x.shape[-1]
+    lo, hi = max(0, start), min(T, start + length)
+    if lo == start and hi - lo == length:
+        return x[..., lo:hi].clone() if copy else x[..., lo:hi]
+    return F.pad(x[..., lo:hi], (lo - start, start + length - hi)) if hi > lo else x.new_zeros((*x.shape[:-1], length))
+
+
+def _windows(batch: Batch, starts: Sequence[int], lengths: Sequence[int]) -> Batch:
+    """:func:`_window` on every row (host offsets: a few copy kernels on any device, no sync), re-padded."""
+    return _restack(batch, [_window(r, s, n, copy=False) for r, s, n in zip(_rows(batch), starts, lengths)])
+
+
 class Gain(AudioOp):
     """Multiply by a gain drawn in [min_db, max_db] dB. Exact agreement."""
 
     section, name = "audio", "gain"
-    PARAMS = {"min_db": Param("float", -6.0, -120.0, 60.0), "max_db": Param("float", 6.0, -120.0, 60.0)}
+    PARAMS = {"min_db": Param("float", -6.0, -120.0, 60.0, doc="lowest gain in dB"),
+              "max_db": Param("float", 6.0, -120.0, 60.0, doc="highest gain in dB")}
 
     def validate(self, where: str) -> None:
         if self.min_db > self.max_db:
@@ -78,17 +88,12 @@ class Gain(AudioOp):
         db = float(rng.uniform(self.min_db, self.max_db))
         return {"db": db, "factor": float(np.float32(convert_decibels_to_amplitude_ratio(db)))}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         return sample.with_fields(audio=sample["audio"] * torch.tensor(params["factor"], dtype=torch.float32))
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "audio" not in batch:
-            return batch
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["audio"]
-        f = column(params, "factor", 1.0, device=x.device)[:, None, None]
-        return batch.replace(audio=x * f)
+        return batch.replace(audio=x * column(params, "factor", device=x.device)[:, None, None])
 
 
 class Polarity(AudioOp):
@@ -96,31 +101,26 @@ class Polarity(AudioOp):
 
     section, name = "audio", "polarity"
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        return sample.with_fields(audio=-sample["audio"]) if params.get("applied") else sample
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        return sample.with_fields(audio=-sample["audio"])
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "audio" not in batch:
-            return batch
-        x = batch["audio"]
-        m = device_mask(params, x.device)[:, None, None]
-        return batch.replace(audio=torch.where(m, -x, x))
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        return batch.replace(audio=-batch["audio"])
 
 
 class TimeShift(AudioOp):
     """Shift by up to ``max_fraction`` of the length (rolling over, or zero-filling). Exact agreement."""
 
     section, name = "audio", "time_shift"
-    PARAMS = {"max_fraction": Param("float", 0.2, 0.0, 1.0), "rollover": Param("bool", True)}
+    PARAMS = {"max_fraction": Param("float", 0.2, 0.0, 1.0, doc="largest shift as a fraction of the clip"),
+              "rollover": Param("bool", True, doc="samples shifted out re-enter at the other end (else zeros)")}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         n = sample["audio"].shape[-1]
         m = int(self.max_fraction * n)
         return {"shift": int(rng.integers(-m, m + 1))}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         x = sample["audio"]
         k = params["shift"]
         out = torch.roll(x, k, dims=-1)
@@ -132,19 +132,16 @@ class TimeShift(AudioOp):
                 out[..., k:] = 0
         return sample.with_fields(audio=out)
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "audio" not in batch:
-            return batch
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["audio"]
         dev = x.device
         n = on(batch.lengths["audio"], dev)
         L = n.clamp(min=1)[:, None]
-        k = column(params, "shift", 0, torch.int64, dev)[:, None]
+        k = column(params, "shift", torch.int64, dev)[:, None]
         t = torch.arange(x.shape[-1], device=dev)[None]
         src = torch.remainder(t - k, L)
         out = x.gather(-1, src[:, None, :].expand_as(x))
-        valid = t < n[:, None]
-        keep = valid
+        keep = t < n[:, None]
         if not self.rollover:
             keep = keep & (t - k >= 0) & (t - k < L)
         return batch.replace(audio=out * keep[:, None, :].to(x.dtype))
@@ -155,44 +152,35 @@ class TimeMask(AudioOp):
     frames after a ``logmel`` op) — SpecAugment's time masking. Exact agreement."""
 
     section, name = "audio", "time_mask"
-    PARAMS = {"max_fraction": Param("float", 0.1, 0.0, 1.0), "target": Param("str", "wave", choices=("wave", "spec"))}
+    PARAMS = {"max_fraction": Param("float", 0.1, 0.0, 1.0, doc="widest span as a fraction of the time axis"),
+              "target": Param("str", "wave", choices=("wave", "spec"), doc="mask the waveform, or the `spec` from logmel")}
 
-    def _field(self) -> str:
-        return "audio" if self.target == "wave" else "spec"
-
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        if self._field() not in sample:
-            return {"applied": False}
-        return Op.draw(self, rng, sample)
+    def validate(self, where: str) -> None:
+        self.field = "audio" if self.target == "wave" else "spec"  # type: ignore[misc] - per instance
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        n = sample[self._field()].shape[-1]
+        n = sample[self.field].shape[-1]
         w = int(rng.integers(0, int(self.max_fraction * n) + 1))
         return {"start": int(rng.integers(0, n - w + 1)), "width": w}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
-        f = self._field()
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        f = self.field
         x = sample[f]
         x = x.clone() if isinstance(x, torch.Tensor) else torch.as_tensor(np.array(x))
         x[..., params["start"] : params["start"] + params["width"]] = 0
         return sample.with_fields(**{f: x})
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        f = self._field()
-        if f not in batch:
-            return batch
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        f = self.field
         x = batch[f]
         dev = x.device
         if cpu_loop(x):  # one slice fill per row beats building a (B, T) mask on one core
             out = x.clone()
             for i, p in enumerate(params):
-                if p.get("applied"):
-                    out[i, ..., p["start"] : p["start"] + p["width"]] = 0
+                out[i, ..., p["start"] : p["start"] + p["width"]] = 0
             return batch.replace(**{f: out})
-        s = column(params, "start", 0, torch.int64, dev)
-        w = column(params, "width", 0, torch.int64, dev)
+        s = column(params, "start", torch.int64, dev)
+        w = column(params, "width", torch.int64, dev)
         t = torch.arange(x.shape[-1], device=dev)
         shape = (-1,) + (1,) * (x.dim() - 2) + (x.shape[-1],)
         m = ((t[None] >= s[:, None]) & (t[None] < (s + w)[:, None])).reshape(shape)
@@ -204,32 +192,24 @@ class FreqMask(AudioOp):
     SpecAugment's frequency masking. Exact agreement."""
 
     section, name = "audio", "freq_mask"
-    PARAMS = {"max_width": Param("int", 8, 0, 1024)}
-
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        if "spec" not in sample:
-            return {"applied": False}
-        return Op.draw(self, rng, sample)
+    field = "spec"
+    PARAMS = {"max_width": Param("int", 8, 0, 1024, doc="widest band in mel bins")}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         nf = sample["spec"].shape[-2]
         w = int(rng.integers(0, min(self.max_width, nf) + 1))
         return {"start": int(rng.integers(0, nf - w + 1)), "width": w}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         x = torch.as_tensor(sample["spec"]).clone()
         x[..., params["start"] : params["start"] + params["width"], :] = 0
         return sample.with_fields(spec=x)
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "spec" not in batch:
-            return batch
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["spec"]
         dev = x.device
-        s = column(params, "start", 0, torch.int64, dev)
-        w = column(params, "width", 0, torch.int64, dev)
+        s = column(params, "start", torch.int64, dev)
+        w = column(params, "width", torch.int64, dev)
         f = torch.arange(x.shape[-2], device=dev)
         m = (f[None] >= s[:, None]) & (f[None] < (s + w)[:, None])
         shape = (x.shape[0],) + (1,) * (x.dim() - 3) + (x.shape[-2], 1)
@@ -241,7 +221,8 @@ class Noise(AudioOp):
     (audiomentations AddGaussianSNR's formula), from a per-sample seed. Exact on CPU."""
 
     section, name = "audio", "noise"
-    PARAMS = {"min_snr_db": Param("float", 10.0, -40.0, 100.0), "max_snr_db": Param("float", 30.0, -40.0, 100.0)}
+    PARAMS = {"min_snr_db": Param("float", 10.0, -40.0, 100.0, doc="lowest signal-to-noise ratio in dB"),
+              "max_snr_db": Param("float", 30.0, -40.0, 100.0, doc="highest signal-to-noise ratio in dB")}
     tolerance = "exact on CPU; same distribution on CUDA (device generator)"
 
     def validate(self, where: str) -> None:
@@ -259,84 +240,112 @@ class Noise(AudioOp):
         g.manual_seed(seed)
         return torch.randn(x.shape, generator=g, device=x.device).mul_(std)
 
-    @classmethod
-    def _noisy(cls, x: torch.Tensor, snr_db: float, seed: int) -> torch.Tensor:
-        return x + cls._noise_for(x, snr_db, seed)
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        x = sample["audio"]
+        return sample.with_fields(audio=x + self._noise_for(x, params["snr_db"], params["seed"]))
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
-        return sample.with_fields(audio=self._noisy(sample["audio"], params["snr_db"], params["seed"]))
-
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "audio" not in batch:
-            return batch
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["audio"].clone()
-        lengths = batch.lengths["audio"].tolist()
-        for i, p in enumerate(params):  # per-sample generator: noise must not depend on the batch
-            if p.get("applied"):
-                seg = x[i, :, : lengths[i]]
-                seg.add_(self._noise_for(seg, p["snr_db"], p["seed"]))
+        for i, (p, n) in enumerate(zip(params, batch.lengths["audio"].tolist())):  # per-sample generator
+            seg = x[i, :, :n]
+            seg.add_(self._noise_for(seg, p["snr_db"], p["seed"]))
         return batch.replace(audio=x)
+
+
+def _frames(seconds: float, sample: Any) -> int:
+    return int(round(seconds * (sample.sample_rate or 1)))
 
 
 class RandomCrop(AudioOp):
     """Crop a random ``seconds``-long window (clips already that short are left as they are). Exact."""
 
     section, name = "audio", "random_crop"
-    PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0)}
+    PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0, doc="window length in seconds")}
 
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        if "audio" not in sample:
-            return {"applied": False}
-        n = sample["audio"].shape[-1]
-        d = int(round(self.seconds * (sample.sample_rate or 1)))
-        applied = bool(rng.random() < self.p) and n > d
-        return {"applied": applied, "start": int(rng.integers(0, n - d + 1)) if applied else 0, "length": d}
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
+        n, d = sample["audio"].shape[-1], _frames(self.seconds, sample)
+        return {"start": int(rng.integers(0, n - d + 1)), "length": d} if n > d else None
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
-        s, d = params["start"], params["length"]
-        return sample.with_fields(audio=sample["audio"][..., s : s + d].clone())
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        return sample.with_fields(audio=_window(sample["audio"], params["start"], params["length"]))
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "audio" not in batch or not any(p.get("applied") for p in params):
-            return batch
-        # one window per row (host offsets), re-padded: a few copy kernels on any device, no sync
-        rows = [r[:, p["start"] : p["start"] + p["length"]] if r is not None and p.get("applied") else r
-                for r, p in zip(_rows(batch), params)]
-        return _restack(batch, rows)
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        return _windows(batch, [p["start"] for p in params], [p["length"] for p in params])
 
 
 class Pad(AudioOp):
     """Zero-pad clips shorter than ``seconds`` (at the end, or at a random offset). Exact."""
 
     section, name = "audio", "pad"
-    PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0), "mode": Param("str", "end", choices=("end", "random"))}
+    PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0, doc="minimum length in seconds"),
+              "mode": Param("str", "end", choices=("end", "random"), doc="pad at the end, or split at a random offset")}
 
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        if "audio" not in sample:
-            return {"applied": False}
-        n = sample["audio"].shape[-1]
-        d = int(round(self.seconds * (sample.sample_rate or 1)))
-        applied = bool(rng.random() < self.p) and n < d
-        off = int(rng.integers(0, d - n + 1)) if applied and self.mode == "random" else 0
-        return {"applied": applied, "offset": off, "length": d}
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
+        n, d = sample["audio"].shape[-1], _frames(self.seconds, sample)
+        if n >= d:
+            return None
+        return {"offset": int(rng.integers(0, d - n + 1)) if self.mode == "random" else 0, "length": d}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
-        x = sample["audio"]
-        off, d = params["offset"], params["length"]
-        return sample.with_fields(audio=F.pad(x, (off, d - x.shape[-1] - off)))
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        return sample.with_fields(audio=_window(sample["audio"], -params["offset"], params["length"]))
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "audio" not in batch or not any(p.get("applied") for p in params):
-            return batch
-        rows = [F.pad(r, (p["offset"], p["length"] - r.shape[-1] - p["offset"])) if r is not None and p.get("applied") else r
-                for r, p in zip(_rows(batch), params)]
-        return _restack(batch, rows)
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        return _windows(batch, [-p["offset"] for p in params], [p["length"] for p in params])
+
+
+class PadTrim(AudioOp):
+    """Make every clip exactly ``seconds`` long: trim longer clips and zero-pad shorter ones (each can be
+    switched off: ``trim: false`` only pads, ``pad: false`` only trims — a maximum duration), keeping the
+    ``start`` or the ``center``. Deterministic, for evaluation (lhotse's / audiomentations' fixed-duration
+    cut). Exact."""
+
+    section, name = "audio", "pad_trim"
+    PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0, doc="target duration in seconds"),
+              "pad": Param("bool", True, doc="zero-pad clips shorter than `seconds`"),
+              "trim": Param("bool", True, doc="cut clips longer than `seconds`"),
+              "align": Param("str", "start", choices=("start", "center"), doc="keep the start of the clip, or its centre")}
+    deterministic = True
+
+    def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
+        n, d = sample["audio"].shape[-1], _frames(self.seconds, sample)
+        if n == d or (n < d and not self.pad) or (n > d and not self.trim):
+            return None
+        start = 0 if self.align == "start" else ((n - d) // 2 if n > d else -((d - n) // 2))
+        return {"start": start, "length": d}
+
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        return sample.with_fields(audio=_window(sample["audio"], params["start"], params["length"]))
+
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        return _windows(batch, [p["start"] for p in params], [p["length"] for p in params])
+
+
+class ToMono(AudioOp):
+    """Downmix multi-channel audio to one channel (the mean of the channels, as audiomentations /
+    librosa's ``to_mono``). Mono clips are left as they are. Exact (same summation order in both kernels)."""
+
+    section, name = "audio", "to_mono"
+    deterministic = True
+
+    def validate(self, where: str) -> None:
+        if self.p != 1.0:
+            raise RecipeError(f"{where}.p: to_mono changes the channel count, so a batch needs it on every sample; p must be 1.0")
+
+    def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
+        return {} if sample["audio"].shape[0] > 1 else None
+
+    @staticmethod
+    def _mean(x: torch.Tensor, dim: int) -> torch.Tensor:
+        acc = x.select(dim, 0).clone()
+        for c in range(1, x.shape[dim]):  # an explicit order: identical sums per sample and per batch
+            acc += x.select(dim, c)
+        return (acc / x.shape[dim]).unsqueeze(dim)
+
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        return sample.with_fields(audio=self._mean(sample["audio"], 0))
+
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        return batch.replace(audio=self._mean(batch["audio"], 1))
 
 
 @lru_cache(maxsize=64)
@@ -378,35 +387,31 @@ def resample(x: torch.Tensor, orig: int, new: int) -> torch.Tensor:
 
 
 class Resample(AudioOp):
-    """Resample to ``rate`` Hz (deterministic). Kernels agree to float rounding (atol 1e-5)."""
+    """Resample to ``rate`` Hz (deterministic; belongs in ``normalize.audio`` when rates are mixed, so
+    batches collate). Kernels agree to float rounding (atol 1e-5)."""
 
     section, name = "audio", "resample"
-    PARAMS = {"rate": Param("int", 16000, 1000, 384000)}
+    PARAMS = {"rate": Param("int", 16000, 1000, 384000, doc="output sample rate in Hz")}
     tolerance = "allclose, atol 1e-5"
+    deterministic = True
 
     def validate(self, where: str) -> None:
         if self.p != 1.0:
             raise RecipeError(f"{where}.p: resample is deterministic (one output rate per batch); p must be 1.0")
 
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        if "audio" not in sample:
-            return {"applied": False}
-        applied = bool(rng.random() < self.p) and sample.sample_rate != self.rate
-        return {"applied": applied, "orig": int(sample.sample_rate or 0)}
+    def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
+        return None if sample.sample_rate == self.rate else {"orig": int(sample.sample_rate or 0)}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         from dataclasses import replace
 
         return replace(sample.with_fields(audio=resample(sample["audio"], params["orig"], self.rate)), sample_rate=self.rate)
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "audio" not in batch or not any(p.get("applied") for p in params):
-            return batch
-        if not all(p.get("applied") or not bool(batch.present["audio"][i]) for i, p in enumerate(params)):
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        origs = {p["orig"] for p in params}
+        if len(origs) > 1:  # only possible on a hand-made batch: collate refuses mixed rates
             return per_sample_fallback(self, batch, params)
-        orig = next(p["orig"] for p in params if p.get("applied"))
+        orig = origs.pop()
         x = resample(batch["audio"], orig, self.rate)
         out = batch.replace(audio=x)
         out.sample_rate = self.rate
@@ -421,24 +426,22 @@ class Speed(AudioOp):
     (shorter) or slower (longer) at the same sample rate. Kernels agree to float rounding."""
 
     section, name = "audio", "speed"
-    PARAMS = {"factor": Param("range", [0.9, 1.1], 0.25, 4.0)}
+    PARAMS = {"factor": Param("range", [0.9, 1.1], 0.25, 4.0, doc="speed factor range (> 1: faster, shorter)")}
     tolerance = "allclose, atol 1e-5"
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         return {"factor": round(float(rng.uniform(*self.factor)), 2)}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied") or params["factor"] == 1.0:
-            return sample
-        return sample.with_fields(audio=resample(sample["audio"], int(round(params["factor"] * 100)), 100))
+    @staticmethod
+    def _speed(x: torch.Tensor, factor: float) -> torch.Tensor:
+        return x if factor == 1.0 else resample(x, int(round(factor * 100)), 100)
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "audio" not in batch or not any(p.get("applied") for p in params):
-            return batch
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        return sample.with_fields(audio=self._speed(sample["audio"], params["factor"]))
+
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         # each factor gives each row its own length: resample row by row on the device, then re-pad
-        rows = [resample(r, int(round(p["factor"] * 100)), 100) if r is not None and p.get("applied") and p["factor"] != 1.0 else r
-                for r, p in zip(_rows(batch), params)]
-        return _restack(batch, rows)
+        return _restack(batch, [self._speed(r, p["factor"]) for r, p in zip(_rows(batch), params)])
 
 
 def _mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
@@ -479,19 +482,14 @@ class LogMel(AudioOp):
     ``time_mask(target: spec)`` can run on them. Deterministic; kernels agree to float rounding."""
 
     section, name = "audio", "logmel"
-    PARAMS = {"n_mels": Param("int", 40, 1, 512), "win_ms": Param("float", 25.0, 1.0, 1000.0),
-              "hop_ms": Param("float", 10.0, 0.5, 1000.0)}
+    PARAMS = {"n_mels": Param("int", 40, 1, 512, doc="mel bands"), "win_ms": Param("float", 25.0, 1.0, 1000.0, doc="window in ms"),
+              "hop_ms": Param("float", 10.0, 0.5, 1000.0, doc="hop in ms")}
     tolerance = "allclose, atol 1e-4"
+    deterministic = True
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         return sample.with_fields(spec=logmel(sample["audio"], int(sample.sample_rate), self.n_mels, self.win_ms, self.hop_ms))
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "audio" not in batch or not any(p.get("applied") for p in params):
-            return batch
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         sr = int(batch.sample_rate)  # frames depend on each clip's length: one STFT per row, then re-pad
-        rows = [logmel(r, sr, self.n_mels, self.win_ms, self.hop_ms) if r is not None and p.get("applied") else None
-                for r, p in zip(_rows(batch), params)]
-        return _restack(batch, rows, field="spec")
+        return _restack(batch, [logmel(r, sr, self.n_mels, self.win_ms, self.hop_ms) for r in _rows(batch)], field="spec")

@@ -1,20 +1,32 @@
 """The op protocol, parameter validation and the op registry.
 
-Every op separates drawing its parameters from applying them (torchvision v2 / kornia style):
+The protocol is enforced once, here, instead of in every op (torchvision v2's non-overridable
+``forward`` / kornia's ``apply_func``):
 
-    params = op.sample_params(rng, sample)     # CPU, from mmdata.rng.param_rng(seed, epoch, key, op_index)
-    out = op.apply(sample, params)             # per-sample CPU kernel: pure, never mutates its input
-    batch = op.apply_batch(batch, [params...]) # batched torch kernel on any device, per-sample params
+    params = op.draw(rng, sample)     # final: "field present?", then the ``p`` gate, then op.sample_params
+    out = op.apply(sample, params)    # final: not applied -> the sample itself; else op.transform (pure)
+    batch = op.apply_batch(batch, [params, ...])
+                                      # final: hands op.transform_batch only the applied rows, merges back
 
-Params are small JSON-serialisable dicts (they go to the replay log and to Parquet) that always hold
-``applied`` (the per-sample ``p`` draw). The per-sample kernel is the oracle; each batched kernel is
-tested against it with the same params (exactly for flips, masks, gains, token ops; within a stated
-tolerance for interpolating ops).
+An op declares the ``field`` it reads (``image``, ``audio``, ``text``, ``spec``; None for sample-level
+ops) and draws only its own params in ``sample_params`` (returning None when there is nothing to do
+for this sample, e.g. a clip already shorter than the crop). Params are small JSON-serialisable dicts
+(they go to the replay log and to Parquet) that always hold ``applied``. The per-sample kernel
+(``transform``) is the oracle; each batched kernel (``transform_batch``) is tested against it with the
+same params (exactly for flips, masks, gains, token ops; within a stated ``tolerance`` for
+interpolating ops).
+
+Validation: every op argument is declared once as a :class:`Param` (kind, default, range or choices,
+doc). The same table validates recipes (errors name the recipe key: ``image[1].scale: 2.0 is out of
+range; allowed [0.0, 1.0]``), generates the op reference (``docs/ops.md``) and drives the tests —
+which is why recipes are not validated with pydantic (a second source of truth whose errors would have
+to be translated back to recipe keys).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,14 +36,16 @@ from mmdata.errors import RecipeError
 
 SECTIONS = ("image", "audio", "text", "sample", "batch")
 _REGISTRY: dict[tuple[str, str], type[Op]] = {}
-
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: protocol methods subclasses must not override (they implement the hooks instead)
+FINAL = ("draw", "apply", "apply_batch")
 
 @dataclass(frozen=True)
 class Param:
     """Declaration of one op argument: type, default, allowed range or choices.
 
     ``kind``: "float", "int", "bool", "str", "range" (a [lo, hi] pair of floats with lo <= hi), "irange" (ints),
-    "size" (int or [h, w]), "list" (of strings).
+    "size" (int or [h, w], stored as [h, w]), "extent" (int or [h, w], stored as given), "list" (of strings).
     """
 
     kind: str
@@ -77,9 +91,16 @@ class Param:
                 bounds(lo)
                 bounds(hi)
                 return [lo, hi]
-            if self.kind == "size":
+            if self.kind == "extent" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if int(value) != float(value):
+                    raise ValueError
+                bounds(int(value))
+                return int(value)
+            if self.kind in ("size", "extent"):
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     value = [int(value), int(value)]
+                if isinstance(value, (str, bytes)) or len(value) != 2 or any(isinstance(v, bool) or int(v) != float(v) for v in value):
+                    raise ValueError
                 h, w = (int(v) for v in value)
                 bounds(h)
                 bounds(w)
@@ -95,8 +116,14 @@ class Param:
             raise
         except (TypeError, ValueError):
             pass
-        expect = {"range": "[min, max]", "irange": "[min, max] integers", "size": "int or [height, width]", "list": "a list"}.get(self.kind, self.kind)
+        expect = KIND_DOC.get(self.kind, self.kind)
         raise RecipeError(f"{where}: expected {expect}, got {value!r}")
+
+
+#: how each Param kind is written in a recipe (error messages, docs/ops.md)
+KIND_DOC = {"float": "number", "int": "integer", "bool": "true / false", "str": "string", "range": "[min, max]",
+            "irange": "[min, max] integers", "size": "int or [height, width]", "extent": "int or [height, width]",
+            "list": "a list"}
 
 
 class Shape:
@@ -110,24 +137,41 @@ class Shape:
 
 
 class Op:
-    """Base class of every augmentation op. Subclasses set ``section``, ``name``, ``PARAMS`` and implement
-    ``sample_params``, ``apply`` and (for a vectorised kernel) ``apply_batch``.
+    """Base class of every augmentation op.
+
+    Subclasses set ``section``, ``name``, ``PARAMS``, ``field`` and implement the hooks
+    ``sample_params`` (their own random params), ``transform`` (per-sample kernel) and, for a vectorised
+    kernel, ``transform_batch``. ``draw``, ``apply`` and ``apply_batch`` are final: the ``p`` gate, the
+    presence check and the applied-rows bookkeeping live here only.
+
+    Example:
+        >>> op = build_op("image", {"op": "hflip", "p": 1.0}, "image[0]")
+        >>> op.draw(np.random.default_rng(0), {"text": "no image"})
+        {'applied': False}
     """
 
     section: ClassVar[str] = ""
     name: ClassVar[str] = ""
     PARAMS: ClassVar[dict[str, Param]] = {}
+    #: the sample field the op reads and writes; None for sample-level ops (they see the whole sample)
+    field: ClassVar[str | None] = None
     #: "exact" or a short statement of the agreement between the two kernels
     tolerance: ClassVar[str] = "exact"
-    #: the op changes the sample even when its ``p`` draw says "not applied" (e.g. a resize to ``size``)
-    always_transforms: ClassVar[bool] = False
+    #: draws no random params (a pure function of the sample): allowed in ``normalize`` (with p = 1)
+    deterministic: ClassVar[bool] = False
+    #: replay logs of format 1 recorded this op's fallback (e.g. random_crop's centre crop) as "not applied"
+    legacy_always_applies: ClassVar[bool] = False
 
-    def __init__(self, p: float = 1.0, where: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, p: float = 1.0, where: str | None = None, id: str | None = None, **kwargs: Any) -> None:  # noqa: A002
         where = where or f"{self.section}.{self.name}"
+        self.where = where
         self.p = Param("float", 1.0, 0.0, 1.0).check(p, f"{where}.p")
+        if id is not None and (not isinstance(id, str) or not _ID.match(id)):
+            raise RecipeError(f"{where}.id: {id!r} is not a valid op id; use 1-64 letters, digits, '_' or '-'")
+        self.id = id
         unknown = sorted(set(kwargs) - set(self.PARAMS))
         if unknown:
-            raise RecipeError(f"{where}: unknown key(s) {unknown}; {self.name!r} accepts p, {', '.join(self.PARAMS) or '(nothing else)'}")
+            raise RecipeError(f"{where}: unknown key(s) {unknown}; {self.name!r} accepts p, id, {', '.join(self.PARAMS) or '(nothing else)'}")
         self.args: dict[str, Any] = {}
         for k, spec in self.PARAMS.items():
             self.args[k] = spec.check(kwargs[k], f"{where}.{k}") if k in kwargs else spec.default
@@ -135,6 +179,10 @@ class Op:
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
+        for meth in FINAL:
+            if meth in cls.__dict__:
+                raise TypeError(f"{cls.__name__} overrides Op.{meth}; implement sample_params / fallback_params / "
+                                "transform / transform_batch instead (the protocol lives in Op)")
         if cls.name and cls.section:
             key = (cls.section, cls.name)
             if key in _REGISTRY:
@@ -151,28 +199,67 @@ class Op:
         raise AttributeError(item)
 
     def to_dict(self) -> dict[str, Any]:
-        """Recipe form: ``{"op": name, "p": p, **args}`` (all args explicit: the canonical form)."""
-        return {"op": self.name, "p": self.p, **self.args}
+        """Recipe form: ``{"op": name, ["id": id,] "p": p, **args}`` (all args explicit: the canonical form)."""
+        head: dict[str, Any] = {"op": self.name}
+        if self.id is not None:
+            head["id"] = self.id
+        return {**head, "p": self.p, **self.args}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items() if k != 'op')})"
 
-    # -- protocol --------------------------------------------------------------------------------
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        """The ``p`` draw, then the op's own params when applied."""
-        applied = bool(rng.random() < self.p)
-        params = self.sample_params(rng, sample) if applied else {}
-        return {"applied": applied, **params}
+    @property
+    def uses_rng(self) -> bool:
+        """Whether :meth:`draw` reads its generator (deterministic ops at p = 1 never do)."""
+        return not (self.deterministic and self.p >= 1.0)
 
-    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        return {}
+    # -- protocol (final) -----------------------------------------------------------------------
+    def draw(self, rng: np.random.Generator | None, sample: Any) -> dict[str, Any]:
+        """Params for one sample: not applied when the op's field is absent; else the ``p`` draw, then
+        :meth:`sample_params` (or :meth:`fallback_params` when the draw fails).
+
+        ``rng`` may be None when :attr:`uses_rng` is False.
+        """
+        if self.field is not None and self.field not in sample:
+            return {"applied": False}
+        hit = True if rng is None else bool(rng.random() < self.p)
+        params = self.sample_params(rng, sample) if hit else self.fallback_params(sample)
+        return {"applied": False} if params is None else {"applied": True, **params}
 
     def apply(self, sample: Any, params: dict[str, Any]) -> Any:
-        raise NotImplementedError
+        """The per-sample kernel when ``params`` says applied (and the field is there); else ``sample``."""
+        if not params.get("applied") or (self.field is not None and self.field not in sample):
+            return sample
+        return self.transform(sample, params)
 
     def apply_batch(self, batch: Any, params: Sequence[dict[str, Any]]) -> Any:
-        """Default batched kernel: per-sample fallback (uncollate, apply, collate) for ops whose result
-        changes shapes per sample (e.g. ``typo``); vectorised ops override it."""
+        """The batched kernel on the applied rows only (kornia's ``apply_func``): none applied -> the batch
+        itself; all -> the kernel on the batch; some -> the kernel on those rows, merged back."""
+        rows = [i for i, p in enumerate(params) if p.get("applied")]
+        if not rows:
+            return batch
+        if len(rows) == len(params):
+            return self.transform_batch(batch, params)
+        sub = self.transform_batch(batch.select(rows), [params[i] for i in rows])
+        return batch.scatter(rows, sub)
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
+        """The op's own random params for ``sample`` (its field is present); None: nothing to do."""
+        return {}
+
+    def fallback_params(self, sample: Any) -> dict[str, Any] | None:
+        """Params when the ``p`` draw fails: None (the op does nothing) or a deterministic transform
+        (random_crop's centre crop, random_resized_crop's full-image resize)."""
+        return None
+
+    def transform(self, sample: Any, params: dict[str, Any]) -> Any:
+        """Per-sample CPU kernel (pure; never mutates ``sample``)."""
+        raise NotImplementedError
+
+    def transform_batch(self, batch: Any, params: Sequence[dict[str, Any]]) -> Any:
+        """Batched kernel on rows that are all applied. Default: the per-sample kernel per row, re-collated
+        (for ops whose result changes shapes per sample, e.g. ``typo``); vectorised ops override it."""
         from mmdata.augment.batching import per_sample_fallback
 
         return per_sample_fallback(self, batch, params)
@@ -190,25 +277,33 @@ def registry() -> dict[tuple[str, str], type[Op]]:
     return _REGISTRY
 
 
-def op_names(section: str) -> list[str]:
-    return sorted(n for s, n in registry() if s == section)
+def op_names(section: str, deterministic: bool = False) -> list[str]:
+    """Registered op names of a section (only the deterministic ones, allowed in ``normalize``, if asked)."""
+    return sorted(n for (s, n), cls in registry().items() if s == section and (cls.deterministic or not deterministic))
 
 
-def build_op(section: str, spec: dict[str, Any], where: str) -> Op:
-    """Build an op from its recipe dict ``{op: NAME, p: ..., **params}``."""
+def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool = False) -> Op:
+    """Build an op from its recipe dict ``{op: NAME, [id: ID,] p: ..., **params}``.
+
+    ``normalize=True`` builds a step of the ``normalize`` stage: only deterministic ops, with ``p`` 1.
+
+    Example:
+        >>> build_op("image", {"op": "resize", "size": 32}, "normalize.image[0]", normalize=True).to_dict()["side"]
+        'shorter'
+    """
     if not isinstance(spec, dict) or "op" not in spec:
         raise RecipeError(f"{where}: expected a mapping with an 'op' key, got {spec!r}")
     reg = registry()
     name = spec["op"]
     cls = reg.get((section, name))
-    if cls is None:
-        raise RecipeError(f"{where}: unknown {section} op {name!r}; allowed: {', '.join(op_names(section))}")
+    if cls is None or (normalize and not cls.deterministic):
+        allowed = ", ".join(op_names(section, deterministic=normalize))
+        if cls is None:
+            raise RecipeError(f"{where}: unknown {section} op {name!r}; allowed: {allowed}")
+        raise RecipeError(f"{where}: {name!r} draws random params; the normalize stage takes deterministic ops only: {allowed} "
+                          f"(put {name!r} in the {section!r} section)")
     kwargs = {k: v for k, v in spec.items() if k != "op"}
-    return cls(where=where, **kwargs)
-
-
-def mask_of(params: Sequence[dict[str, Any]]) -> np.ndarray:
-    return np.array([bool(p.get("applied")) for p in params], dtype=bool)
-
-
-Kernel = Callable[..., Any]
+    op = cls(where=where, **kwargs)
+    if normalize and op.p != 1.0:
+        raise RecipeError(f"{where}.p: normalize ops apply to every sample; p must be 1.0, got {op.p}")
+    return op

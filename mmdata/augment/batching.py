@@ -28,24 +28,18 @@ def on(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     return t.to(device, non_blocking=True)
 
 
-def device_mask(params: Sequence[dict[str, Any]], device: torch.device) -> torch.Tensor:
-    """Bool (B,) tensor of the per-sample ``applied`` draws, on ``device`` (no host sync needed)."""
-    return on(torch.from_numpy(np.array([bool(p.get("applied")) for p in params], dtype=bool)), device)
-
-
-def column(params: Sequence[dict[str, Any]], key: str, default: float = 0.0, dtype: torch.dtype = torch.float32,
+def column(params: Sequence[dict[str, Any]], key: str, dtype: torch.dtype = torch.float32,
            device: torch.device | None = None) -> torch.Tensor:
-    """One parameter for every sample as a (B,) tensor (``default`` where not applied)."""
-    vals = [p.get(key, default) if p.get("applied") else default for p in params]
-    t = torch.tensor(vals, dtype=dtype)
+    """One parameter of every (applied) row as a (B,) tensor, on ``device`` without a sync."""
+    t = torch.tensor([p[key] for p in params], dtype=dtype)
     return on(t, device) if device is not None else t
 
 
 def per_sample_fallback(op: Any, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-    """Run the per-sample kernel on each applied sample and re-collate (same result by construction)."""
+    """Run the per-sample kernel on each row and re-collate (same result by construction)."""
     device = batch.device
     samples = uncollate(batch.to("cpu"))
-    out = [op.apply(s, p) if p.get("applied") else s for s, p in zip(samples, params)]
+    out = [op.apply(s, p) for s, p in zip(samples, params)]
     new = collate(out)
     new.meta = {**batch.meta, **{k: v for k, v in new.meta.items() if k == "samples"}}
     return new.to(device)

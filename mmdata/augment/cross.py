@@ -53,8 +53,9 @@ class ModalityDropout(Op):
     keeping at least ``keep_at_least`` of those present. Exact agreement (presence masks)."""
 
     section, name = "sample", "modality_dropout"
-    PARAMS = {"modalities": Param("list", list(DROPPABLE), choices=DROPPABLE),
-              "p_drop": Param("float", 0.5, 0.0, 1.0), "keep_at_least": Param("int", 1, 1, 3)}
+    PARAMS = {"modalities": Param("list", list(DROPPABLE), choices=DROPPABLE, doc="modalities that may be dropped"),
+              "p_drop": Param("float", 0.5, 0.0, 1.0, doc="probability of dropping each of them"),
+              "keep_at_least": Param("int", 1, 1, 3, doc="never leave fewer modalities than this")}
 
     def validate(self, where: str) -> None:
         if not self.modalities:
@@ -72,17 +73,15 @@ class ModalityDropout(Op):
             present_after.append(back)
         return {"drop": drop}
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied") or not params["drop"]:
-            return sample
-        return sample.without(*params["drop"])
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        return sample.without(*params["drop"]) if params["drop"] else sample
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         out = batch.replace()
         for m in DROPPABLE:
             if m not in batch.present:
                 continue
-            rows = [bool(p.get("applied")) and m in p.get("drop", ()) for p in params]
+            rows = [m in p["drop"] for p in params]
             if not any(rows):
                 continue
             drop = torch.tensor(rows, dtype=torch.bool)  # host, like present and lengths
@@ -105,9 +104,7 @@ class ConsistentHFlip(Op):
 
     section, name = "sample", "consistent_hflip"
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         upd: dict[str, Any] = {}
         if "image" in sample:
             upd["image"] = sample["image"].flip(-1)
@@ -115,13 +112,12 @@ class ConsistentHFlip(Op):
             upd["text"] = swap_left_right(sample["text"])
         return sample.with_fields(**upd)
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         out = batch
         if "image" in batch:
             from mmdata.augment.image import HFlip
 
-            out = HFlip(p=1.0).apply_batch(batch, params)
+            out = HFlip(p=1.0).transform_batch(batch, params)
         if "text" in batch:
-            texts = [swap_left_right(t) if p.get("applied") else t for t, p in zip(batch["text"], params)]
-            out = retokenize(out, texts)
+            out = retokenize(out, [swap_left_right(t) for t in batch["text"]])
         return out

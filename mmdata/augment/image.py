@@ -1,12 +1,18 @@
 """Image ops. Samples hold uint8 (C, H, W) tensors; batches (B, C, H, W).
 
-Per-sample kernels call albumentations' deterministic functions with *our* params (flips, crop +
-resize, padding, cutout, brightness/contrast, noise addition), so the field's reference
-implementation does the pixel work. Batched kernels are vectorised torch code with per-sample params.
+Per-sample kernels call albumentations' deterministic functions (or cv2 / PIL's formulas) with *our*
+params (flips, crop + resize, padding, cutout, brightness/contrast, noise addition, resizing, colour
+conversion), so the field's reference implementation does the pixel work. Batched kernels are
+vectorised torch code with per-sample params; they receive only the applied rows (``Op.apply_batch``).
 Geometric batched kernels need images of one size in the batch (they fall back to the per-sample
 kernel otherwise); ops that change the size (`random_resized_crop`, `random_crop`) always output
-``size`` — when not applied (``p``) they take the whole image / the centre crop — so a batch stays
+``size`` — when their ``p`` draw fails they take the whole image / the centre crop — so a batch stays
 rectangular.
+
+Deterministic ops for the ``normalize`` stage (also usable in the ``image`` section): ``to_rgb``,
+``to_gray``, ``resize`` (shorter side / longer side / exact; nearest, linear, area, cubic with cv2's
+sampling), ``center_crop`` and ``pad_to_size``. Their batched kernels handle batches of mixed sizes
+(per-row weight matrices / windows, re-padded), so they also run on a collated batch.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from mmdata.augment.base import Op, Param, Shape
-from mmdata.augment.batching import column, cpu_loop, device_mask, on, per_sample_fallback
-from mmdata.types import Batch, Sample
+from mmdata.augment.batching import column, cpu_loop, on, per_sample_fallback
+from mmdata.types import Batch, Sample, pad_stack
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks PyPI at import otherwise
 
@@ -81,24 +87,22 @@ def _with_image(batch: Batch, image: torch.Tensor) -> Batch:
 
 class ImageOp(Op):
     """An image op: ``kernel`` is its per-sample CPU kernel on an HWC uint8 numpy array (the layout
-    albumentations works in). ``apply`` wraps it for a CHW-tensor sample; a recipe runs consecutive
+    albumentations works in). ``transform`` wraps it for a CHW-tensor sample; a recipe runs consecutive
     image ops on one HWC array and converts once (:func:`run_hwc`)."""
 
     section = ""
+    field = "image"
 
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        if "image" not in sample:
-            return {"applied": False}
-        return super().draw(rng, sample)
+    def out_channels(self, channels: int, params: dict[str, Any]) -> int:
+        """Channels of the kernel's output for an input with ``channels`` (colour conversions override)."""
+        return channels
 
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if "image" not in sample or not (params.get("applied") or self.always_transforms):
-            return sample
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         img = sample["image"]
-        return sample.with_fields(image=_chw(self.kernel(_hwc(img), params), img.shape[0]))
+        return sample.with_fields(image=_chw(self.kernel(_hwc(img), params), self.out_channels(img.shape[0], params)))
 
 
 class _HWCView:
@@ -116,24 +120,35 @@ class _HWCView:
         return self._shape if name == "image" else self._s[name]
 
 
-def run_hwc(ops: Sequence[tuple[int, ImageOp]], sample: Sample, draw: Any, log: list[dict[str, Any]]) -> Sample:
-    """Run consecutive image ops on one HWC array: one CHW->HWC conversion in, one out.
+def run_hwc(steps: Sequence[Any], sample: Sample, draw: Any, record: Any) -> Sample:
+    """Run consecutive image ops (``step.op``) on one HWC array: one CHW->HWC conversion in, one out.
 
-    ``draw(index, op, view)`` returns the op's params; each is appended to ``log``. The result equals
-    applying the ops one by one with :meth:`ImageOp.apply`.
+    ``draw(step, view)`` returns the op's params; ``record(step, params)`` logs them. The result equals
+    applying the ops one by one with :meth:`Op.apply`.
     """
     if "image" not in sample:
-        for i, op in ops:
-            log.append({"op": f"image.{op.name}", "index": i, "params": draw(i, op, sample)})
+        for step in steps:
+            record(step, draw(step, sample))
         return sample
     channels = sample["image"].shape[0]
     arr: np.ndarray | None = None
-    for i, op in ops:
-        params = draw(i, op, sample if arr is None else _HWCView(sample, arr, channels))
-        if params.get("applied") or op.always_transforms:
+    for step in steps:
+        op = step.op
+        params = draw(step, sample if arr is None else _HWCView(sample, arr, channels))
+        if params["applied"]:
             arr = _with_channels(op.kernel(_hwc(sample["image"]) if arr is None else arr, params))
-        log.append({"op": f"image.{op.name}", "index": i, "params": params})
+            channels = op.out_channels(channels, params)
+        record(step, params)
     return sample if arr is None else sample.with_fields(image=_chw(arr, channels))
+
+
+def _restack_images(batch: Batch, rows: Sequence[torch.Tensor]) -> Batch:
+    """Rows (C, h_i, w_i) of a batch whose every row is present (as ``Op.apply_batch`` hands them), padded
+    back into one tensor on their device; lengths from the host shapes (no sync)."""
+    data, shapes = pad_stack(list(rows), batch.keys, "image")
+    out = batch.replace(image=data)
+    out.lengths["image"] = shapes[:, 1:].clone()
+    return out
 
 
 class _Flip(ImageOp):
@@ -145,18 +160,10 @@ class _Flip(ImageOp):
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         return _albu(self.albu).apply(arr)
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "image" not in batch or not _uniform(batch):
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if not _uniform(batch):
             return per_sample_fallback(self, batch, params)
-        x = batch["image"]
-        rows = [i for i, p in enumerate(params) if p.get("applied")]
-        if not rows:
-            return batch
-        if cpu_loop(x):
-            flip = set(rows)
-            return batch.replace(image=torch.stack([x[i].flip(self.dim) if i in flip else x[i] for i in range(len(x))]))
-        idx = on(torch.tensor(rows), x.device)
-        return batch.replace(image=x.index_copy(0, idx, x.index_select(0, idx).flip(self.dim)))
+        return batch.replace(image=batch["image"].flip(self.dim))
 
 
 class HFlip(_Flip):
@@ -205,15 +212,16 @@ def _resized_crop(x: torch.Tensor, boxes: torch.Tensor, out_hw: tuple[int, int])
 class RandomResizedCrop(ImageOp):
     """Crop a random area (``scale`` of the image, aspect ``ratio``) and resize it to ``size``.
 
-    When not applied, the whole image is resized to ``size``. Kernels agree within 2 uint8 levels
+    When the ``p`` draw fails, the whole image is resized to ``size``. Kernels agree within 2 uint8 levels
     (cv2's fixed-point bilinear weights vs a float separable bilinear in torch).
     """
 
     section, name = "image", "random_resized_crop"
-    PARAMS = {"size": Param("size", [32, 32], 1, 8192), "scale": Param("range", [0.08, 1.0], 0.0, 1.0),
-              "ratio": Param("range", [0.75, 1.3333333333333333], 0.01, 100.0)}
+    PARAMS = {"size": Param("size", [32, 32], 1, 8192, doc="output [height, width]"),
+              "scale": Param("range", [0.08, 1.0], 0.0, 1.0, doc="crop area as a fraction of the image [min, max]"),
+              "ratio": Param("range", [0.75, 1.3333333333333333], 0.01, 100.0, doc="crop aspect ratio (width / height) [min, max]")}
     tolerance = "max abs difference <= 2 uint8 levels"
-    always_transforms = True  # resizes to `size` even when not applied
+    legacy_always_applies = True
 
     def validate(self, where: str) -> None:
         if self.args["scale"][1] <= 0:
@@ -222,42 +230,38 @@ class RandomResizedCrop(ImageOp):
             raise RecipeError(f"{where}.scale: the upper bound must be > 0")
         self._log_ratio = (math.log(self.args["ratio"][0]), math.log(self.args["ratio"][1]))
 
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        if "image" not in sample:
-            return {"applied": False}
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         _, H, W = sample["image"].shape
-        applied = bool(rng.random() < self.p)
-        box = [0, 0, H, W]
-        if applied:
-            area = H * W
-            s0, s1 = self.args["scale"]
-            lo, hi = self._log_ratio
-            for _ in range(10):  # torchvision's rejection sampling, then centre-crop fallback
-                # a + (b - a) * random() is exactly what Generator.uniform(a, b) computes, minus its call overhead
-                target = area * (s0 + (s1 - s0) * rng.random())
-                ar = math.exp(lo + (hi - lo) * rng.random())
-                cw = int(round(math.sqrt(target * ar)))
-                ch = int(round(math.sqrt(target / ar)))
-                if 0 < cw <= W and 0 < ch <= H:
-                    box = [int(rng.integers(0, H - ch + 1)), int(rng.integers(0, W - cw + 1)), ch, cw]
-                    break
-            else:
-                in_ratio = W / H
-                if in_ratio < self.ratio[0]:
-                    cw, ch = W, int(round(W / self.ratio[0]))
-                elif in_ratio > self.ratio[1]:
-                    ch, cw = H, int(round(H * self.ratio[1]))
-                else:
-                    cw, ch = W, H
-                box = [(H - ch) // 2, (W - cw) // 2, ch, cw]
-        return {"applied": applied, "box": box}
+        area = H * W
+        s0, s1 = self.args["scale"]
+        lo, hi = self._log_ratio
+        for _ in range(10):  # torchvision's rejection sampling, then centre-crop fallback
+            # a + (b - a) * random() is exactly what Generator.uniform(a, b) computes, minus its call overhead
+            target = area * (s0 + (s1 - s0) * rng.random())
+            ar = math.exp(lo + (hi - lo) * rng.random())
+            cw = int(round(math.sqrt(target * ar)))
+            ch = int(round(math.sqrt(target / ar)))
+            if 0 < cw <= W and 0 < ch <= H:
+                return {"random": True, "box": [int(rng.integers(0, H - ch + 1)), int(rng.integers(0, W - cw + 1)), ch, cw]}
+        in_ratio = W / H
+        if in_ratio < self.ratio[0]:
+            cw, ch = W, int(round(W / self.ratio[0]))
+        elif in_ratio > self.ratio[1]:
+            ch, cw = H, int(round(H * self.ratio[1]))
+        else:
+            cw, ch = W, H
+        return {"random": True, "box": [(H - ch) // 2, (W - cw) // 2, ch, cw]}
+
+    def fallback_params(self, sample: Any) -> dict[str, Any]:
+        _, H, W = sample["image"].shape
+        return {"random": False, "box": [0, 0, H, W]}
 
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         import cv2
         from albumentations.augmentations.crops import functional as fcrops
         from albumentations.augmentations.geometric import functional as fgeo
 
-        y0, x0, ch, cw = params.get("box") or [0, 0, arr.shape[0], arr.shape[1]]
+        y0, x0, ch, cw = params["box"]
         crop = fcrops.crop(arr, x0, y0, x0 + cw, y0 + ch)
         h, w = self.args["size"]
         if crop.shape[2] > 4 or (h, w) == crop.shape[:2]:
@@ -265,11 +269,10 @@ class RandomResizedCrop(ImageOp):
         # albumentations' resize is this cv2 call for <= 4 channels; calling it directly skips ~8 us of wrappers
         return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "image" not in batch or not _uniform(batch):
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if not _uniform(batch):
             return per_sample_fallback(self, batch, params)
         x = batch["image"]
-        H, W = x.shape[-2:]
         if cpu_loop(x):  # cv2 per sample, written into one output (see batching.VECTORISED_ON_CPU)
             B, C = x.shape[:2]
             h, w = self.size
@@ -278,34 +281,39 @@ class RandomResizedCrop(ImageOp):
             for i, p in enumerate(params):
                 out[i] = self.kernel(_hwc_np(xn[i]), p).reshape(h, w, C)
             return _with_image(batch, torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2))))
-        boxes = on(torch.tensor([p.get("box") or [0, 0, H, W] for p in params], dtype=torch.int64), x.device)
+        boxes = on(torch.tensor([p["box"] for p in params], dtype=torch.int64), x.device)
         out = _resized_crop(x, boxes, tuple(self.size))
         return _with_image(batch, out.round_().clamp_(0, 255).to(torch.uint8))
 
 
 class RandomCrop(ImageOp):
     """Pad by ``padding`` pixels (with ``fill``) then crop ``size`` at a random offset; centre crop
-    when not applied. Exact agreement."""
+    when the ``p`` draw fails. Exact agreement."""
 
     section, name = "image", "random_crop"
-    PARAMS = {"size": Param("size", [32, 32], 1, 8192), "padding": Param("int", 0, 0, 4096),
-              "fill": Param("int", 0, 0, 255)}
-    always_transforms = True  # centre-crops to `size` even when not applied
+    PARAMS = {"size": Param("size", [32, 32], 1, 8192, doc="output [height, width]"),
+              "padding": Param("int", 0, 0, 4096, doc="pixels padded on every side before cropping"),
+              "fill": Param("int", 0, 0, 255, doc="value of padded pixels")}
+    legacy_always_applies = True
 
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        if "image" not in sample:
-            return {"applied": False}
+    def _padded(self, sample: Any) -> tuple[int, int]:
         _, H, W = sample["image"].shape
-        h, w = self.size
         Hp, Wp = H + 2 * self.padding, W + 2 * self.padding
-        if h > Hp or w > Wp:
+        if self.size[0] > Hp or self.size[1] > Wp:
             from mmdata.errors import ShardError
 
-            raise ShardError(f"sample {sample.key!r}: random_crop size {self.size} exceeds the padded image {[Hp, Wp]}")
-        applied = bool(rng.random() < self.p)
-        if applied:
-            return {"applied": True, "y0": int(rng.integers(0, Hp - h + 1)), "x0": int(rng.integers(0, Wp - w + 1))}
-        return {"applied": False, "y0": (Hp - h) // 2, "x0": (Wp - w) // 2}
+            raise ShardError(f"sample {sample.key!r}: random_crop size {self.size} exceeds the padded image {[Hp, Wp]}; "
+                             "resize first (e.g. {op: resize, size: N} in normalize.image)")
+        return Hp, Wp
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        Hp, Wp = self._padded(sample)
+        h, w = self.size
+        return {"random": True, "y0": int(rng.integers(0, Hp - h + 1)), "x0": int(rng.integers(0, Wp - w + 1))}
+
+    def fallback_params(self, sample: Any) -> dict[str, Any]:
+        Hp, Wp = self._padded(sample)
+        return {"random": False, "y0": (Hp - self.size[0]) // 2, "x0": (Wp - self.size[1]) // 2}
 
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         import cv2
@@ -321,8 +329,8 @@ class RandomCrop(ImageOp):
         y0, x0 = params["y0"], params["x0"]
         return np.ascontiguousarray(fcrops.crop(arr, x0, y0, x0 + w, y0 + h))
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "image" not in batch or not _uniform(batch):
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if not _uniform(batch):
             return per_sample_fallback(self, batch, params)
         x = batch["image"]
         pad = self.padding
@@ -330,8 +338,7 @@ class RandomCrop(ImageOp):
             x = F.pad(x, (pad, pad, pad, pad), value=self.fill)
         h, w = self.size
         # offsets are host ints: stacking the window views is one copy kernel on any device
-        corners = [(p.get("y0", 0), p.get("x0", 0)) for p in params]  # absent rows: any in-bounds window
-        x = torch.stack([x[i, :, y0 : y0 + h, x0 : x0 + w] for i, (y0, x0) in enumerate(corners)])
+        x = torch.stack([x[i, :, p["y0"] : p["y0"] + h, p["x0"] : p["x0"] + w] for i, p in enumerate(params)])
         return _with_image(batch, x)
 
 
@@ -340,8 +347,9 @@ class Cutout(ImageOp):
     Exact agreement."""
 
     section, name = "image", "cutout"
-    PARAMS = {"num_holes": Param("irange", [1, 1], 1, 64), "size": Param("range", [0.1, 0.3], 0.0, 1.0),
-              "fill": Param("int", 0, 0, 255)}
+    PARAMS = {"num_holes": Param("irange", [1, 1], 1, 64, doc="number of rectangles [min, max]"),
+              "size": Param("range", [0.1, 0.3], 0.0, 1.0, doc="each side as a fraction of the image side [min, max]"),
+              "fill": Param("int", 0, 0, 255, doc="value of erased pixels")}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         _, H, W = sample["image"].shape
@@ -362,24 +370,21 @@ class Cutout(ImageOp):
         holes = np.array([[x0, y0, x1, y1] for y0, x0, y1, x1 in params["holes"]], dtype=np.int32).reshape(-1, 4)
         return fdrop.cutout(arr, holes, self.fill, _NO_RNG)  # the rng is unused for a constant fill
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "image" not in batch:
-            return batch
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["image"]
         dev = x.device
-        k = max((len(p["holes"]) for p in params if p.get("applied")), default=0)
+        k = max((len(p["holes"]) for p in params), default=0)
         if k == 0:
             return batch
         if cpu_loop(x):  # a few slice fills per row beat building a (B, H, W) mask on one core
             out = x.clone()
             for i, p in enumerate(params):
-                if p.get("applied"):
-                    for y0, x0, y1, x1 in p["holes"]:
-                        out[i, :, y0:y1, x0:x1] = self.fill
+                for y0, x0, y1, x1 in p["holes"]:
+                    out[i, :, y0:y1, x0:x1] = self.fill
             return batch.replace(image=out)
         holes = np.zeros((len(params), k, 4), dtype=np.int64)  # empty holes (0, 0, 0, 0) erase nothing
         for i, p in enumerate(params):
-            if p.get("applied") and p.get("holes"):
+            if p["holes"]:
                 holes[i, : len(p["holes"])] = p["holes"]
         h = on(torch.from_numpy(holes), dev)[..., None]  # (B, k, 4, 1)
         yy = torch.arange(x.shape[-2], device=dev)[None, None]
@@ -394,7 +399,8 @@ class BrightnessContrast(ImageOp):
     """``x * (1 + contrast) + brightness * 255``; agreement within 1 uint8 level (rounding)."""
 
     section, name = "image", "brightness_contrast"
-    PARAMS = {"brightness": Param("range", [-0.2, 0.2], -1.0, 1.0), "contrast": Param("range", [-0.2, 0.2], -1.0, 10.0)}
+    PARAMS = {"brightness": Param("range", [-0.2, 0.2], -1.0, 1.0, doc="added brightness as a fraction of 255 [min, max]"),
+              "contrast": Param("range", [-0.2, 0.2], -1.0, 10.0, doc="contrast change: pixels are scaled by 1 + this [min, max]")}
     tolerance = "max abs difference <= 1 uint8 level"
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
@@ -405,12 +411,10 @@ class BrightnessContrast(ImageOp):
 
         return albucore.multiply_add(arr, params["alpha"], params["beta"], inplace=False)
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "image" not in batch:
-            return batch
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["image"]
-        a = column(params, "alpha", 1.0, device=x.device)[:, None, None, None]
-        b = column(params, "beta", 0.0, device=x.device)[:, None, None, None]
+        a = column(params, "alpha", device=x.device)[:, None, None, None]
+        b = column(params, "beta", device=x.device)[:, None, None, None]
         return batch.replace(image=(x.float() * a + b).round_().clamp_(0, 255).to(torch.uint8))
 
 
@@ -419,7 +423,7 @@ class GaussianNoise(ImageOp):
     comes from the device generator with the same seed (equal in distribution, not bitwise)."""
 
     section, name = "image", "gaussian_noise"
-    PARAMS = {"std": Param("range", [0.02, 0.1], 0.0, 1.0)}
+    PARAMS = {"std": Param("range", [0.02, 0.1], 0.0, 1.0, doc="noise standard deviation as a fraction of 255 [min, max]")}
     tolerance = "max abs difference <= 1 uint8 level on CPU (rounding); same distribution on CUDA"
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
@@ -438,16 +442,11 @@ class GaussianNoise(ImageOp):
         noise = (self._noise((C, H, W), params["seed"]) * (params["std"] * 255.0)).numpy().transpose(1, 2, 0)
         return fpix.add_noise(arr, np.ascontiguousarray(noise))  # uint8 in, rounded + clipped uint8 out
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "image" not in batch:
-            return batch
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["image"]
         out = x.float()
-        for i, p in enumerate(params):  # one generator per sample: noise must not depend on the batch
-            if p.get("applied"):
-                h, w = (int(v) for v in batch.lengths["image"][i])
-                n = self._noise((x.shape[1], h, w), p["seed"], x.device) * (p["std"] * 255.0)
-                out[i, :, :h, :w] += n
+        for i, (p, (h, w)) in enumerate(zip(params, batch.lengths["image"].tolist())):  # per-sample generator
+            out[i, :, :h, :w] += self._noise((x.shape[1], h, w), p["seed"], x.device) * (p["std"] * 255.0)
         return batch.replace(image=out.round_().clamp_(0, 255).to(torch.uint8))
 
 
@@ -460,7 +459,8 @@ class Rotate(ImageOp):
     """
 
     section, name = "image", "rotate"
-    PARAMS = {"limit": Param("float", 10.0, 0.0, 180.0), "fill": Param("int", 0, 0, 255)}
+    PARAMS = {"limit": Param("float", 10.0, 0.0, 180.0, doc="largest angle in degrees (drawn in [-limit, limit])"),
+              "fill": Param("int", 0, 0, 255, doc="value of pixels rotated in from outside")}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         return {"angle": float(rng.uniform(-self.limit, self.limit))}
@@ -484,10 +484,337 @@ class Rotate(ImageOp):
         x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
         return np.ascontiguousarray(self._rotate(x, torch.tensor([params["angle"]]))[0].permute(1, 2, 0).numpy())
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "image" not in batch or not _uniform(batch):
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        if not _uniform(batch):
             return per_sample_fallback(self, batch, params)
         x = batch["image"]
-        angles = column(params, "angle", 0.0, device=x.device)
-        m = device_mask(params, x.device)[:, None, None, None]
-        return batch.replace(image=torch.where(m, self._rotate(x, angles), x))
+        return batch.replace(image=self._rotate(x, column(params, "angle", device=x.device)))
+
+
+# -- deterministic ops (the normalize stage) -------------------------------------------------------
+
+_ALPHA = Param("str", "drop", choices=("drop", "blend"),
+               doc="RGBA / LA input: drop the alpha channel (PIL's convert), or blend onto `background`")
+_BACKGROUND = Param("int", 255, 0, 255, doc="grey level under transparent pixels when alpha is `blend`")
+
+
+def _colour(x: Any, alpha: str, background: int) -> Any:
+    """Drop or blend the alpha channel of (…, C) uint8 numpy / (B, C, …) torch data; other inputs pass.
+
+    Integer arithmetic (``(c * a + bg * (255 - a) + 127) // 255``), so both kernels agree exactly.
+    """
+    if isinstance(x, np.ndarray):
+        c = x.shape[-1]
+        if c not in (2, 4):
+            return x
+        colour, a = x[..., : c - 1].astype(np.int32), x[..., c - 1 :].astype(np.int32)
+        if alpha == "drop":
+            return x[..., : c - 1]
+        return ((colour * a + background * (255 - a) + 127) // 255).astype(np.uint8)
+    c = x.shape[1]
+    if c not in (2, 4):
+        return x
+    if alpha == "drop":
+        return x[:, : c - 1]
+    colour, a = x[:, : c - 1].to(torch.int32), x[:, c - 1 :].to(torch.int32)
+    return torch.div(colour * a + background * (255 - a) + 127, 255, rounding_mode="floor").to(torch.uint8)
+
+
+def _check_modes(sample: Any, op: str) -> int:
+    c = int(sample["image"].shape[0])
+    if c not in (1, 2, 3, 4):
+        from mmdata.errors import ShardError
+
+        raise ShardError(f"sample {sample.key!r}: image has {c} channels; {op} takes 1 (L), 2 (LA), 3 (RGB) or 4 (RGBA)")
+    return c
+
+
+class ToRGB(ImageOp):
+    """Convert L / LA / RGBA images to 3-channel RGB (grey replicated; alpha dropped as PIL's
+    ``convert("RGB")`` does, or blended onto ``background``). RGB images are left as they are. Exact."""
+
+    section, name = "image", "to_rgb"
+    PARAMS = {"alpha": _ALPHA, "background": _BACKGROUND}
+    deterministic = True
+
+    def validate(self, where: str) -> None:
+        if self.p != 1.0:
+            from mmdata.errors import RecipeError
+
+            raise RecipeError(f"{where}.p: to_rgb changes the channel count, so a batch needs it on every sample; p must be 1.0")
+
+    def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
+        return None if _check_modes(sample, "to_rgb") == 3 else {}
+
+    def out_channels(self, channels: int, params: dict[str, Any]) -> int:
+        return 3
+
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        arr = _colour(arr, self.alpha, self.background)
+        return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else np.ascontiguousarray(arr)
+
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        x = _colour(batch["image"], self.alpha, self.background)
+        return batch.replace(image=x.expand(-1, 3, -1, -1).contiguous() if x.shape[1] == 1 else x.contiguous())
+
+
+def _luma(x: Any) -> Any:
+    """ITU-R 601-2 luma with PIL's fixed-point weights (``convert("L")``): exact in numpy and torch."""
+    if isinstance(x, np.ndarray):
+        r, g, b = (x[..., i].astype(np.int32) for i in range(3))
+        return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)[..., None]
+    r, g, b = (x[:, i : i + 1].to(torch.int32) for i in range(3))
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8)
+
+
+class ToGray(ImageOp):
+    """Convert to greyscale with ITU-R 601-2 luma (PIL's ``convert("L")`` weights), as ``channels`` 1 or
+    3 (replicated). Alpha is dropped or blended first. With ``channels: 3`` and ``p`` < 1 it is a
+    random-greyscale augmentation. Exact."""
+
+    section, name = "image", "to_gray"
+    PARAMS = {"channels": Param("int", 1, 1, 3, doc="output channels: 1, or 3 (the grey level replicated)"),
+              "alpha": _ALPHA, "background": _BACKGROUND}
+    deterministic = True
+
+    def validate(self, where: str) -> None:
+        from mmdata.errors import RecipeError
+
+        if self.channels not in (1, 3):
+            raise RecipeError(f"{where}.channels: {self.channels} is not allowed; choose 1 or 3")
+        if self.channels == 1 and self.p != 1.0:
+            raise RecipeError(f"{where}.p: to_gray with channels 1 changes the channel count, so p must be 1.0 "
+                              "(use channels: 3 for a random greyscale)")
+
+    def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
+        c = _check_modes(sample, "to_gray")
+        return None if c == 1 and self.channels == 1 else {}
+
+    def out_channels(self, channels: int, params: dict[str, Any]) -> int:
+        return self.channels
+
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        arr = _colour(arr, self.alpha, self.background)
+        grey = _luma(arr) if arr.shape[2] == 3 else arr
+        return np.repeat(grey, self.channels, axis=2) if self.channels == 3 else np.ascontiguousarray(grey)
+
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        x = _colour(batch["image"], self.alpha, self.background)
+        grey = _luma(x) if x.shape[1] == 3 else x
+        return batch.replace(image=grey.expand(-1, self.channels, -1, -1).contiguous())
+
+
+_CV2_INTERPOLATION = {"nearest": 0, "linear": 1, "cubic": 2, "area": 3}  # cv2.INTER_* values
+
+
+@lru_cache(maxsize=512)
+def resize_weights(n_in: int, n_out: int, interpolation: str, shrinking: bool) -> np.ndarray:
+    """(n_out, n_in) float64 weights of cv2.resize along one axis: the batched kernel is
+    ``Wy @ image @ Wx.T`` with cv2's sample positions, taps and border handling.
+
+    ``shrinking``: both axes shrink (cv2 then uses true area averaging for ``area``; otherwise its
+    "area mode" of the linear path).
+
+    Example:
+        >>> resize_weights(4, 2, "area", True).tolist()
+        [[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5]]
+    """
+    W = np.zeros((n_out, n_in), dtype=np.float64)
+    inv = n_out / n_in
+    scale = 1.0 / inv
+    if interpolation == "nearest":  # cv2: floor(dst * (1 / (n_out / n_in))), clamped
+        for d in range(n_out):
+            W[d, min(int(math.floor(d * scale)), n_in - 1)] = 1.0
+    elif interpolation == "area" and shrinking:  # cv2's computeResizeAreaTab
+        for d in range(n_out):
+            fs1 = d * scale
+            fs2 = fs1 + scale
+            s1, s2 = math.ceil(fs1), min(math.floor(fs2), n_in - 1)
+            s1 = min(s1, s2)
+            cell = min(scale, n_in - fs1)
+            if s1 - fs1 > 1e-3:
+                W[d, s1 - 1] += (s1 - fs1) / cell
+            W[d, s1:s2] += 1.0 / cell
+            if fs2 - s2 > 1e-3:
+                W[d, s2] += min(fs2 - s2, 1.0, cell) / cell
+    elif interpolation == "cubic":  # Keys a = -0.75, replicated border, float32 positions as in cv2
+        A = -0.75
+        for d in range(n_out):
+            fx = float(np.float32((d + 0.5) * scale - 0.5))
+            sx = math.floor(fx)
+            x = float(np.float32(fx - sx))
+            c0 = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A
+            c1 = ((A + 2) * x - (A + 3)) * x * x + 1
+            c2 = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1
+            for k, c in enumerate((c0, c1, c2, 1 - c0 - c1 - c2)):
+                W[d, min(max(sx - 1 + k, 0), n_in - 1)] += c
+    else:  # linear, and area when enlarging (cv2's area mode of the linear path)
+        for d in range(n_out):
+            if interpolation == "area":
+                sx = math.floor(d * scale)
+                fx = float(np.float32((d + 1) - (sx + 1) * inv))
+                fx = 0.0 if fx <= 0 else fx - math.floor(fx)
+            else:
+                pos = float(np.float32((d + 0.5) * scale - 0.5))
+                sx = math.floor(pos)
+                fx = float(np.float32(pos - sx))
+            if sx < 0:
+                fx, sx = 0.0, 0
+            if sx >= n_in - 1:
+                fx, sx = 0.0, n_in - 1
+            W[d, sx] += 1 - fx
+            if fx:
+                W[d, sx + 1] += fx
+    return W
+
+
+class Resize(ImageOp):
+    """Resize so the ``shorter`` (or ``longer``) side is ``size`` keeping the aspect ratio (other side
+    rounded), or to exactly ``size`` = [height, width] (``side: exact``).
+
+    ``interpolation`` uses cv2's sampling (albumentations' resize): ``area`` (default) averages source
+    pixels when shrinking — anti-aliased, what photos resized to model size need — and is bilinear-like
+    when enlarging; ``linear`` and ``cubic`` do not anti-alias when shrinking by more than 2x. The batched
+    kernel applies the same per-axis weights as two matrix products, so it handles a batch of mixed
+    sizes in one go.
+    """
+
+    section, name = "image", "resize"
+    PARAMS = {"size": Param("extent", 64, 1, 16384, doc="target side length (shorter / longer), or [height, width] (exact)"),
+              "side": Param("str", "shorter", choices=("shorter", "longer", "exact"),
+                            doc="which side becomes `size`; exact: both ([height, width] or a square)"),
+              "interpolation": Param("str", "area", choices=("nearest", "linear", "area", "cubic"),
+                                     doc="sampling (cv2 semantics); area anti-aliases when shrinking")}
+    deterministic = True
+    tolerance = "nearest: exact; linear, area, cubic: max abs difference <= 1 uint8 level (cv2's fixed-point weights)"
+
+    def validate(self, where: str) -> None:
+        if self.side != "exact" and isinstance(self.size, list):
+            from mmdata.errors import RecipeError
+
+            raise RecipeError(f"{where}.size: side {self.side!r} takes one integer (the {self.side} side), got {self.size}; "
+                              "use side: exact for [height, width]")
+
+    def out_size(self, H: int, W: int) -> tuple[int, int]:
+        """Output (height, width) for an (H, W) input."""
+        if self.side == "exact":
+            h, w = self.size if isinstance(self.size, list) else (self.size, self.size)
+            return int(h), int(w)
+        ref = min(H, W) if self.side == "shorter" else max(H, W)
+        s = self.size / ref
+        return max(1, int(math.floor(H * s + 0.5))), max(1, int(math.floor(W * s + 0.5)))
+
+    def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
+        _, H, W = sample["image"].shape
+        h, w = self.out_size(H, W)
+        return None if (h, w) == (H, W) else {"height": h, "width": w}
+
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        import cv2
+        from albumentations.augmentations.geometric import functional as fgeo
+
+        h, w = params["height"], params["width"]
+        flag = _CV2_INTERPOLATION[self.interpolation]
+        if arr.shape[2] > 4:
+            return fgeo.resize(arr, (h, w), flag)
+        return cv2.resize(arr, (w, h), interpolation=flag)  # albumentations' resize is this call for <= 4 channels
+
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        x = batch["image"]
+        sizes = batch.lengths["image"].tolist()
+        if cpu_loop(x):
+            xn = x.numpy()
+            return _restack_images(batch, [_chw(self.kernel(_hwc_np(xn[i, :, :H, :W]), p), x.shape[1])
+                                           for i, (p, (H, W)) in enumerate(zip(params, sizes))])
+        B, _, Hp, Wp = x.shape
+        hs, ws = [p["height"] for p in params], [p["width"] for p in params]
+        wy = np.zeros((B, max(hs), Hp), dtype=np.float32)
+        wx = np.zeros((B, max(ws), Wp), dtype=np.float32)
+        for i, (h, w, (H, W)) in enumerate(zip(hs, ws, sizes)):  # per-row weights: ragged inputs, one einsum
+            shrinking = H >= h and W >= w
+            wy[i, :h, :H] = resize_weights(H, h, self.interpolation, shrinking)
+            wx[i, :w, :W] = resize_weights(W, w, self.interpolation, shrinking)
+        wy_t, wx_t = on(torch.from_numpy(wy), x.device), on(torch.from_numpy(wx), x.device)
+        out = torch.einsum("bchw,bvw->bchv", torch.einsum("byh,bchw->bcyw", wy_t, x.float()), wx_t)
+        out = batch.replace(image=out.round_().clamp_(0, 255).to(torch.uint8))
+        out.lengths["image"] = torch.tensor([hs, ws], dtype=torch.int64).T.contiguous()
+        return out
+
+
+def _window_np(arr: np.ndarray, y0: int, x0: int, h: int, w: int, fill: int) -> np.ndarray:
+    """The (h, w) window of an HWC array at (y0, x0) — negative or overhanging offsets read ``fill``."""
+    H, W = arr.shape[:2]
+    if y0 >= 0 and x0 >= 0 and y0 + h <= H and x0 + w <= W:  # a plain crop: a view of the run's own working array
+        return arr[y0 : y0 + h, x0 : x0 + w]
+    out = np.full((h, w, arr.shape[2]), fill, dtype=arr.dtype)
+    ys, ye, xs, xe = max(0, y0), min(H, y0 + h), max(0, x0), min(W, x0 + w)
+    if ys < ye and xs < xe:
+        out[ys - y0 : ye - y0, xs - x0 : xe - x0] = arr[ys:ye, xs:xe]
+    return out
+
+
+def _window_t(x: torch.Tensor, y0: int, x0: int, h: int, w: int, fill: int) -> torch.Tensor:
+    """:func:`_window_np` for one CHW tensor on its device (host offsets: slices, no sync)."""
+    H, W = x.shape[-2:]
+    if y0 >= 0 and x0 >= 0 and y0 + h <= H and x0 + w <= W:
+        return x[:, y0 : y0 + h, x0 : x0 + w]  # a view: the caller restacks (copies) the rows
+    out = torch.full((x.shape[0], h, w), fill, dtype=x.dtype, device=x.device)
+    ys, ye, xs, xe = max(0, y0), min(H, y0 + h), max(0, x0), min(W, x0 + w)
+    if ys < ye and xs < xe:
+        out[:, ys - y0 : ye - y0, xs - x0 : xe - x0] = x[:, ys:ye, xs:xe]
+    return out
+
+
+class _Window(ImageOp):
+    """A deterministic window of each image (crop and/or pad): params ``y0, x0, height, width``."""
+
+    section = ""
+    deterministic = True
+
+    def window(self, H: int, W: int) -> tuple[int, int, int, int]:
+        raise NotImplementedError
+
+    def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
+        _, H, W = sample["image"].shape
+        y0, x0, h, w = self.window(H, W)
+        return None if (y0, x0, h, w) == (0, 0, H, W) else {"y0": y0, "x0": x0, "height": h, "width": w}
+
+    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        return _window_np(arr, params["y0"], params["x0"], params["height"], params["width"], self.fill)
+
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        x = batch["image"]
+        return _restack_images(batch, [_window_t(x[i, :, :H, :W], p["y0"], p["x0"], p["height"], p["width"], self.fill)
+                                       for i, (p, (H, W)) in enumerate(zip(params, batch.lengths["image"].tolist()))])
+
+
+class CenterCrop(_Window):
+    """Crop the central ``size`` = [height, width] window (albumentations' offsets ``(H - h) // 2``);
+    images smaller than ``size`` are first padded with ``fill`` around the centre (torchvision's
+    CenterCrop, albumentations' ``pad_if_needed``), so every output is exactly ``size``. Exact."""
+
+    section, name = "image", "center_crop"
+    PARAMS = {"size": Param("size", [64, 64], 1, 16384, doc="output [height, width] (or one int: a square)"),
+              "fill": Param("int", 0, 0, 255, doc="value of padded pixels (images smaller than size)")}
+
+    def window(self, H: int, W: int) -> tuple[int, int, int, int]:
+        h, w = self.size
+        y0 = (H - h) // 2 if H >= h else -((h - H) // 2)
+        x0 = (W - w) // 2 if W >= w else -((w - W) // 2)
+        return y0, x0, h, w
+
+
+class PadToSize(_Window):
+    """Pad images smaller than ``size`` = [height, width] with ``fill`` (albumentations PadIfNeeded);
+    larger sides are kept. After ``resize`` with ``side: longer`` it letterboxes to a square. Exact."""
+
+    section, name = "image", "pad_to_size"
+    PARAMS = {"size": Param("size", [64, 64], 1, 16384, doc="minimum [height, width] (or one int: a square)"),
+              "fill": Param("int", 0, 0, 255, doc="value of padded pixels"),
+              "position": Param("str", "center", choices=("center", "top_left"), doc="where the image sits in the padded area")}
+
+    def window(self, H: int, W: int) -> tuple[int, int, int, int]:
+        h, w = max(H, self.size[0]), max(W, self.size[1])
+        if self.position == "top_left":
+            return 0, 0, h, w
+        return -((h - H) // 2), -((w - W) // 2), h, w

@@ -1,19 +1,27 @@
 """``mmdata.loader``: batches of aligned, augmented samples for a training loop.
 
 ```
-shards ─open_dataset─▶ [balance] ─▶ (workers: recipe.apply_sample) ─collate─▶ Batch
+shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+ random sections] ─collate─▶ Batch
    ─▶ main process: pin + .to(device, non_blocking) [+ next batch prefetched on a CUDA side stream]
    ─▶ (device: recipe.apply_batched) ─▶ recipe.apply_batch_section ─▶ yield
 ```
 
-* ``augment_on="workers"``: the per-sample CPU kernels run inside DataLoader workers.
-* ``augment_on="device"``: workers only decode and collate; the batched torch kernels run on
-  ``device`` after the copy. Both draw the same params per sample (``param_rng(seed', epoch, key, op)``),
-  so exact ops give the same batches either way.
+* The recipe's ``normalize`` stage (to_rgb, resize, resample, to_mono, pad_trim, max_tokens, ...)
+  always runs per sample before collate, in the DataLoader workers, so samples of mixed sizes, image
+  modes, sample rates and channel counts collate in both modes.
+* ``augment_on="workers"``: the random sections' per-sample CPU kernels run inside the workers too.
+* ``augment_on="device"``: workers only decode, normalize and collate; the random sections' batched
+  torch kernels run on ``device`` after the copy. Both draw the same params per sample
+  (``param_rng(seed', epoch, key, op id)``), so exact ops give the same batches either way.
+* ``stage="eval"``: the normalize stage only — no random ops, no balance, no batch mixing, and no
+  shuffle unless asked (``shuffle=True``): what validation and test data get.
 * The augmentation seed is ``params_seed(recipe.seed, seed)``: one loader seed fixes the order, the
   balance draws and the augmentation draws; the recipe's own seed still distinguishes recipes.
-* ``cache=True`` decodes the split once into memory (in the main process) and serves later epochs
-  from there — for small datasets such as the embedded avdigits (a few MB decoded).
+* ``cache=True`` decodes (and normalizes: the stage is deterministic) the split once into memory, in
+  the main process, and serves later epochs from there — for small datasets such as the embedded
+  avdigits (a few MB decoded).
+* Epochs: ``set_epoch(e)`` picks the next pass's epoch; without it every new pass over the loader is
+  the next epoch (new order, balance and augmentation draws), like the datasets it wraps.
 * Resume: ``state_dict()`` after k batches, ``load_state_dict()`` on a fresh loader → exactly the
   remaining batches of that epoch, also with DataLoader workers (the readers are rotated so the
   in-order round robin continues with the right worker).
@@ -32,55 +40,71 @@ from mmdata.augment.balance import Balanced, BalancePlan, index_groups
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
-from mmdata.shards.reader import ShardDataset, dist_rank_world, open_dataset, reader_id
+from mmdata.shards.reader import EpochClock, ShardDataset, dist_rank_world, open_dataset, reader_id
 from mmdata.types import Batch, Sample, collate
 
 AUGMENT_ON = ("workers", "device")
+STAGES = ("train", "eval")
 
 
 class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
-    """Decoded samples held in memory, served like a ShardDataset (shuffle, reader split, resume)."""
+    """Decoded samples held in memory, served like a ShardDataset (shuffle, reader split, resume,
+    epochs that advance per iteration unless ``set_epoch`` is called)."""
 
     def __init__(self, samples: list[Sample], *, shuffle: bool, seed: int, epoch: int = 0) -> None:
         self.samples = samples
         self.shuffle = shuffle
         self.seed = seed
-        self.epoch = epoch
         self.rotation = 0
         self._skip: dict[int, int] = {}
-        self._dist = dist_rank_world()
+        self._clock = EpochClock(epoch)
+        self._dist: tuple[int, int] | None = None  # recorded when sent to a worker
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_dist"] = dist_rank_world() or self._dist  # the rank when iteration starts, not at construction
+        return state
+
+    @property
+    def epoch(self) -> int:
+        return self._clock.current()
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self._clock.set(epoch)
         self._skip = {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = int(state["epoch"])
+        self._clock.set(int(state["epoch"]))
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
 
     def __iter__(self) -> Iterator[Sample]:
-        rid, n = reader_id(self._dist or dist_rank_world(), self.rotation)
+        epoch, gen = self._clock.begin()
+        rid, n = reader_id(dist_rank_world() or self._dist, self.rotation)
         order = range(len(self.samples))
         if self.shuffle:
-            order = derive(self.seed, self.epoch, "memory-order", 0).permutation(len(self.samples)).tolist()
-        skip = self._skip.get(rid, 0)
+            order = derive(self.seed, epoch, "memory-order", 0).permutation(len(self.samples)).tolist()
+        skip = self._skip.get(rid, 0) if gen == 0 else 0
         for pos, i in enumerate(list(order)[rid::n]):
             if pos < skip:
                 continue
             s = self.samples[i]
-            yield Sample(s.key, s.fields, s.sample_rate, {**s.meta, "reader": rid, "position": pos})
+            yield Sample(s.key, s.fields, s.sample_rate, {**s.meta, "reader": rid, "position": pos, "epoch": epoch})
         self._skip.pop(rid, None)
 
 
 class _Augmented(IterableDataset):  # type: ignore[type-arg]
-    def __init__(self, source: Any, recipe: Recipe) -> None:
+    """Per-sample recipe stages in the DataLoader workers: ``"train"`` (normalize + random sections) or
+    ``"eval"`` (normalize only)."""
+
+    def __init__(self, source: Any, recipe: Recipe, stage: str) -> None:
         self.source = source
         self.recipe = recipe
+        self.stage = stage
 
     def __iter__(self) -> Iterator[Sample]:
-        epoch = int(getattr(self.source, "epoch", 0))
-        for s in self.source:
-            yield self.recipe.apply_sample(s, epoch)
+        default = int(getattr(self.source, "epoch", 0))
+        for s in self.source:  # a source that fixes the epoch when its iteration starts says so in meta["epoch"]
+            yield self.recipe.apply_sample(s, int(s.meta.get("epoch", default)), self.stage)
 
 
 class Loader:
@@ -88,11 +112,14 @@ class Loader:
 
     def __init__(self, path: str | Path, batch_size: int, *, recipe: Any = None, split: str = "train", seed: int = 0,
                  epoch: int = 0, num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers",
-                 balance: Any = None, shuffle: bool = True, drop_last: bool = False, pin_memory: bool | None = None,
+                 balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
                  prefetch: int = 2, cache: bool = False, modalities: Sequence[str] | None = None,
-                 on_error: str = "raise", **reader_kw: Any) -> None:
+                 on_error: str = "raise", stage: str = "train", **reader_kw: Any) -> None:
         if augment_on not in AUGMENT_ON:
             raise MMDataError(f"augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
+        if stage not in STAGES:
+            raise MMDataError(f"stage must be one of {STAGES}, got {stage!r}")
+        shuffle = stage == "train" if shuffle is None else shuffle
         if batch_size < 1:
             raise MMDataError(f"batch_size must be >= 1, got {batch_size}")
         self.path = path
@@ -103,6 +130,7 @@ class Loader:
         self.num_workers = num_workers
         self.device = torch.device(device)
         self.augment_on = augment_on
+        self.stage = stage
         self.drop_last = drop_last
         self.prefetch = prefetch
         self.pin_memory = self.device.type == "cuda" if pin_memory is None else pin_memory
@@ -110,20 +138,26 @@ class Loader:
         self.recipe = base.with_seed(params_seed(base.seed, seed))
         self.source: ShardDataset | MemoryDataset = open_dataset(path, split=split, modalities=modalities, shuffle=shuffle,
                                                                  seed=seed, epoch=epoch, on_error=on_error, **reader_kw)
+        # what runs per sample (in workers): the normalize stage unless cached already, the random sections
+        # too with augment_on="workers" in training
+        self._sample_recipe = self.recipe
         if cache:
             decoded = list(open_dataset(path, split=split, modalities=modalities, shuffle=False, on_error=on_error,
                                         partition=False, **reader_kw))  # the whole split; MemoryDataset partitions
-            self.source = MemoryDataset([Sample(s.key, s.fields, s.sample_rate, {"shard": s.meta.get("shard")}) for s in decoded],
-                                        shuffle=shuffle, seed=seed, epoch=epoch)
+            # normalize is deterministic: cache its output (smaller, and done once instead of every epoch)
+            decoded = [self.recipe.normalize(Sample(s.key, s.fields, s.sample_rate, {"shard": s.meta.get("shard")})) for s in decoded]
+            self.source = MemoryDataset(decoded, shuffle=shuffle, seed=seed, epoch=epoch)
+            self._sample_recipe = Recipe(self.recipe.seed, self.recipe.sections, None, None, self.recipe.keying)
         bal = balance if balance is not None else base.balance
         self.plan = None
-        if bal is not None:
+        if bal is not None and stage == "train":
             self.plan = BalancePlan(index_groups(path, split, (bal or {}).get("by", "label")), bal, seed,
                                     getattr(self.source, "label_names", None) or self._label_names())
         self._positions: dict[int, int] = {}
         self._batches = 0
         self._rotation = 0
         self._skipped: dict[int, dict[str, int]] = {}
+        self._pinned = True  # the next iteration's epoch was chosen (constructor, set_epoch, load_state_dict)
 
     def _label_names(self) -> list[str] | None:
         try:
@@ -141,6 +175,7 @@ class Loader:
         self._positions = {}
         self._batches = 0
         self._rotation = 0
+        self._pinned = True
 
     def state_dict(self) -> dict[str, Any]:
         """Where the current epoch stands: epoch, seed, batches yielded, next position per reader."""
@@ -155,6 +190,7 @@ class Loader:
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._batches = int(state.get("batches", 0))
         self._rotation = self._batches % max(1, self.num_workers)
+        self._pinned = True
 
     @property
     def skipped(self) -> dict[str, int]:
@@ -174,8 +210,11 @@ class Loader:
         ds: Any = self.source
         if self.plan is not None:
             ds = Balanced(ds, self.plan)
-        if self.augment_on == "workers" and not self.recipe.is_empty:
-            ds = _Augmented(ds, self.recipe)
+        rec = self._sample_recipe
+        if self.stage == "train" and self.augment_on == "workers" and (rec.has_normalize or rec.has_random):
+            ds = _Augmented(ds, rec, "train")
+        elif rec.has_normalize:
+            ds = _Augmented(ds, rec, "eval")
         return ds
 
     def _track(self, batch: Batch) -> None:
@@ -188,13 +227,18 @@ class Loader:
         self._batches += 1
 
     def _finish(self, batch: Batch) -> Batch:
-        if self.augment_on == "device" and not self.recipe.is_empty:
+        if self.stage != "train":
+            return batch
+        if self.augment_on == "device" and self.recipe.has_random:
             batch = self.recipe.apply_batched(batch, self.epoch)
         if self.recipe.has_batch_ops:
             batch = self.recipe.apply_batch_section(batch, self.epoch)
         return batch
 
     def __iter__(self) -> Iterator[Batch]:
+        if not self._pinned:  # a new pass without set_epoch: the next epoch (new order and draws)
+            self.set_epoch(self.epoch + 1)
+        self._pinned = False
         dl = DataLoader(self._dataset(), batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=collate,
                         drop_last=self.drop_last, pin_memory=False,
                         prefetch_factor=self.prefetch if self.num_workers > 0 else None)
@@ -231,8 +275,8 @@ class Loader:
 
 def loader(path: str | Path, batch_size: int, recipe: Any = None, split: str = "train", seed: int = 0, epoch: int = 0,
            num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers", balance: Any = None,
-           **kw: Any) -> Loader:
-    """Batches of augmented multimodal samples.
+           stage: str = "train", **kw: Any) -> Loader:
+    """Batches of normalized (and, in training, augmented) multimodal samples.
 
     Args:
         path: dataset folder (or shards, see :func:`mmdata.open_dataset`).
@@ -241,10 +285,13 @@ def loader(path: str | Path, batch_size: int, recipe: Any = None, split: str = "
         split: split to read. seed: order, balance and augmentation seed. epoch: epoch to start at.
         num_workers: DataLoader worker processes.
         device: where batches end up (and where batched kernels run with ``augment_on="device"``).
-        augment_on: ``"workers"`` (per-sample CPU kernels in workers) or ``"device"`` (batched kernels).
-        balance: a balance config (overrides the recipe's ``balance`` section).
-        **kw: ``shuffle``, ``drop_last``, ``pin_memory``, ``prefetch``, ``cache``, ``modalities``,
-            ``on_error`` and reader options.
+        augment_on: ``"workers"`` (per-sample CPU kernels in workers) or ``"device"`` (batched kernels);
+            the recipe's normalize stage runs per sample in the workers either way.
+        balance: a balance config (overrides the recipe's ``balance`` section; training only).
+        stage: ``"train"`` (normalize + random sections + batch section, shuffled, balanced) or ``"eval"``
+            (the normalize stage only, in order: validation / test data).
+        **kw: ``shuffle`` (default: True in training, False in eval), ``drop_last``, ``pin_memory``,
+            ``prefetch``, ``cache``, ``modalities``, ``on_error`` and reader options.
 
     Example:
         >>> import tempfile, mmdata
@@ -256,4 +303,4 @@ def loader(path: str | Path, batch_size: int, recipe: Any = None, split: str = "
         [4, 2]
     """
     return Loader(path, batch_size, recipe=recipe, split=split, seed=seed, epoch=epoch, num_workers=num_workers,
-                  device=device, augment_on=augment_on, balance=balance, **kw)
+                  device=device, augment_on=augment_on, balance=balance, stage=stage, **kw)

@@ -23,7 +23,7 @@ from mmdata.types import Batch
 
 
 class BatchOp(Op):
-    """A batch-section op: ``draw_batch`` makes one params dict for the whole batch."""
+    """A batch-section op: ``draw_batch`` makes one params dict for the whole batch, ``mix`` applies it."""
 
     section = ""
 
@@ -32,8 +32,11 @@ class BatchOp(Op):
         rows = (rng.random(n) < self.p).tolist()
         return {"perm": [int(i) for i in rng.permutation(n)], "rows": [bool(r) for r in rows]}
 
-    def apply(self, sample: Any, params: dict[str, Any]) -> Any:  # pragma: no cover - batch-only
+    def transform(self, sample: Any, params: dict[str, Any]) -> Any:  # pragma: no cover - batch-only
         raise TypeError(f"{self.name} mixes samples and runs only on batches (recipe section 'batch')")
+
+    def mix(self, batch: Batch, params: dict[str, Any]) -> Batch:
+        raise NotImplementedError
 
 
 def _mix(x: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
@@ -56,7 +59,7 @@ class MixUp(BatchOp):
     """Mix images and audio of row i with row perm[i] using lam ~ Beta(alpha, alpha) (per row)."""
 
     section, name = "batch", "mixup"
-    PARAMS = {"alpha": Param("float", 0.2, 1e-3, 100.0)}
+    PARAMS = {"alpha": Param("float", 0.2, 1e-3, 100.0, doc="Beta(alpha, alpha) concentration of the mixing weight")}
 
     def draw_batch(self, rng: np.random.Generator, batch: Batch) -> dict[str, Any]:
         d = super().draw_batch(rng, batch)
@@ -64,7 +67,7 @@ class MixUp(BatchOp):
         d["lam"] = [float(max(v, 1 - v)) if r else 1.0 for v, r in zip(lam, d["rows"])]
         return d
 
-    def apply_batch(self, batch: Batch, params: Any) -> Batch:
+    def mix(self, batch: Batch, params: dict[str, Any]) -> Batch:
         dev = batch.device
         perm = on(torch.tensor(params["perm"], dtype=torch.int64), dev)
         lam = on(torch.tensor(params["lam"], dtype=torch.float32), dev)
@@ -80,14 +83,14 @@ class MixGen(BatchOp):
     """MixGen: image_i = lam*image_i + (1-lam)*image_perm[i]; text_i = text_i + " " + text_perm[i]."""
 
     section, name = "batch", "mixgen"
-    PARAMS = {"lam": Param("float", 0.5, 0.0, 1.0)}
+    PARAMS = {"lam": Param("float", 0.5, 0.0, 1.0, doc="weight of the sample's own image and label")}
 
     def draw_batch(self, rng: np.random.Generator, batch: Batch) -> dict[str, Any]:
         d = super().draw_batch(rng, batch)
         d["lam"] = [self.lam if r else 1.0 for r in d["rows"]]
         return d
 
-    def apply_batch(self, batch: Batch, params: Any) -> Batch:
+    def mix(self, batch: Batch, params: dict[str, Any]) -> Batch:
         dev = batch.device
         perm = on(torch.tensor(params["perm"], dtype=torch.int64), dev)
         lam = on(torch.tensor(params["lam"], dtype=torch.float32), dev)

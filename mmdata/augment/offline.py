@@ -64,7 +64,8 @@ class _Copies(IterableDataset):  # type: ignore[type-arg]
                 yield Record(s.key, s.key, encode_sample(base), label, self.split, extra={"aug_params": "[]", "aug_source": s.key})
             for k in range(self.copies):
                 out = self.recipe.apply_sample(Sample(f"{s.key}_aug{k}", s.fields, s.sample_rate), epoch=0)
-                params = json.dumps([{"op": e["op"], "params": e["params"]} for e in out.meta.get("aug", [])], sort_keys=True)
+                params = json.dumps([{"op": e["op"], "id": e.get("id"), "params": e["params"]} for e in out.meta.get("aug", [])],
+                                    sort_keys=True)
                 yield Record(out.key, out.key, encode_sample(out), out.get("label", label), self.split,
                              extra={"aug_params": params, "aug_source": s.key})
 

@@ -1,30 +1,86 @@
-"""``mmdata preview``: a picture of what a recipe does — rows are samples, columns are the original
-and augmented variants (epochs 0..V-1). Each cell shows what the sample has: the image, the audio
-waveform over its log spectrogram, and the text with the changed words marked
-(``⟨new⟩`` for replaced or inserted words, ``[-old-]`` for deleted ones), plus the label.
+"""``mmdata preview``: a picture of what a recipe does — rows are samples, columns are the original,
+the normalized sample (what evaluation sees; when the recipe has a ``normalize`` stage) and augmented
+variants (epochs 0..V-1). Each cell shows what the sample has: the image, the audio waveform over its
+log spectrogram, and the text with the changed tokens marked (``⟨new⟩`` for replaced or inserted
+tokens, ``[-old-]`` for deleted ones), plus the label. A sample with neither image nor audio is a text
+cell.
+
+Chinese, Japanese and Korean text is drawn with a font that has those glyphs when one is installed
+(Noto CJK, WenQuanYi, Droid Sans Fallback, Source Han, IPA, ...; or the file named by
+``MMDATA_CJK_FONT``). Without one, matplotlib would draw empty boxes; instead each CJK run is shown as
+``⟦CJK ×N⟧`` and the figure says which font to install — an honest placeholder, never silent boxes.
 """
 
 from __future__ import annotations
 
 import difflib
+import io
+import os
+import re
 import textwrap
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mmdata.augment.recipe import load_recipe, params_seed
+from mmdata.errors import MMDataError
+from mmdata.io import atomic_write_bytes
+from mmdata.text import CJK, CJK_PUNCT, Tokenizer
 from mmdata.types import Sample
+
+#: font files known to carry CJK glyphs (matched against file names; the glyphs are checked too)
+CJK_FONT_HINTS = ("notosanscjk", "notoserifcjk", "noto-cjk", "wqy", "wenquanyi", "droidsansfallback", "sourcehan",
+                  "ipag", "ipaexg", "takao", "unifont", "ukai", "uming", "nanum", "sarasa", "notosanssc", "notosansjp")
+_CJK_RUN = re.compile(f"[{CJK}{CJK_PUNCT}]+")
+_PROBE = "圆写한"  # a Han, a kana-era kanji and a Hangul syllable: the font must have all three
+INSTALL_HINT = "install a CJK font (Debian: apt-get install fonts-wqy-microhei) or set MMDATA_CJK_FONT=/path/to/font"
+
+
+def _has_glyphs(path: str) -> bool:
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        font = FT2Font(path)
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return all(font.get_char_index(ord(ch)) for ch in _PROBE)
+
+
+@lru_cache(maxsize=4)
+def cjk_font(path: str | None = None) -> str | None:
+    """The family name of a font with CJK glyphs (registered with matplotlib), or None.
+
+    ``path`` (or ``$MMDATA_CJK_FONT``) names a font file to use; otherwise the system font folders are
+    scanned (a fresh scan: fonts installed after matplotlib built its cache are found too).
+    """
+    from matplotlib import font_manager
+
+    explicit = path or os.environ.get("MMDATA_CJK_FONT")
+    if explicit:
+        if not Path(explicit).is_file():
+            raise MMDataError(f"font file {explicit} not found (given as the CJK font for previews)")
+        candidates = [explicit]
+    else:
+        files = font_manager.findSystemFonts(fontext="ttf")  # .ttf, .otf and .ttc files
+        candidates = sorted({f for f in files if any(h in Path(f).name.lower().replace("-", "").replace("_", "") or h in f.lower()
+                                                     for h in CJK_FONT_HINTS)})
+    for f in candidates:
+        if _has_glyphs(f):
+            font_manager.fontManager.addfont(f)
+            return font_manager.FontProperties(fname=f).get_name()
+    return None
 
 
 def mark_changes(before: str, after: str) -> str:
-    """Word diff of two texts.
+    """Token diff of two texts (CJK compared character by character).
 
     Example:
         >>> mark_changes("a red box on the left", "a [MASK] box on the right")
         'a [-red-] ⟨[MASK]⟩ box on the [-left-] ⟨right⟩'
     """
-    a, b = before.split(), after.split()
+    a, b = Tokenizer.words(before), Tokenizer.words(after)
     out: list[str] = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if op == "equal":
@@ -33,44 +89,78 @@ def mark_changes(before: str, after: str) -> str:
             out += [f"[-{w}-]" for w in a[i1:i2]]
         if op in ("replace", "insert"):
             out += [f"⟨{w}⟩" for w in b[j1:j2]]
-    return " ".join(out)
+    return Tokenizer.join(out)
 
 
-def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str) -> None:
-    rows = [k for k in ("image", "audio") if k in s]
-    inner = spec.subgridspec(max(1, len(rows) + (1 if "audio" in s else 0)) + 1, 1, hspace=0.15,
-                             height_ratios=[*([3] if "image" in s else []), *([1, 1.5] if "audio" in s else []), 1.2])
+def placeholder_cjk(text: str) -> str:
+    """CJK runs replaced by a visible ``⟦CJK ×N⟧`` (for figures without a CJK font).
+
+    Example:
+        >>> placeholder_cjk("photo 一张照片 here")
+        'photo ⟦CJK ×4⟧ here'
+    """
+    return _CJK_RUN.sub(lambda m: f"⟦CJK ×{len(m.group())}⟧", text)
+
+
+def _wrap(text: str, width: int, max_lines: int) -> str:
+    """Wrap to ``width`` columns (CJK characters count double: they are about two Latin characters wide
+    and have no spaces to break at); at most ``max_lines`` per paragraph, so a long caption cannot run
+    into the next row."""
+    lines = []
+    for para in text.split("\n"):
+        if _CJK_RUN.search(para):
+            step = max(4, width // 2)
+            wrapped = [para[i : i + step] for i in range(0, len(para), step)] or [""]
+        else:
+            wrapped = textwrap.wrap(para, width) or [""]
+        if len(wrapped) > max_lines:
+            wrapped = [*wrapped[: max_lines - 1], wrapped[max_lines - 1][: width // 2] + " …"]
+        lines += wrapped
+    return "\n".join(lines)
+
+
+def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None) -> bool:
+    """Draw one sample; returns whether a CJK run had to be replaced by a placeholder."""
+    ratios = [*([3.0] if "image" in s else []), *([1.0, 1.5] if "audio" in s else []), 1.2]
+    inner = spec.subgridspec(len(ratios), 1, hspace=0.15, height_ratios=ratios)
     r = 0
+    titled = False
     if "image" in s:
         ax = fig.add_subplot(inner[r])
         img = s["image"].numpy()
-        ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray" if img.shape[0] == 1 else None,
-                  vmin=0, vmax=255, interpolation="nearest")
+        grey = img.shape[0] < 3  # L, or LA: the grey level (alpha not drawn); RGB(A): the colours
+        ax.imshow(img[0] if grey else img[:3].transpose(1, 2, 0), cmap="gray" if grey else None, vmin=0, vmax=255,
+                  interpolation="nearest")
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(title, fontsize=8)
+        titled = True
         r += 1
     if "audio" in s:
         wav = s["audio"].numpy().mean(axis=0)
+        rate = s.sample_rate or 1
         ax = fig.add_subplot(inner[r])
-        ax.plot(np.arange(len(wav)) / s.sample_rate, wav, lw=0.4, color="tab:blue")
-        ax.set_xlim(0, max(len(wav), 1) / s.sample_rate)
+        ax.plot(np.arange(len(wav)) / rate, wav, lw=0.4, color="tab:blue")
+        ax.set_xlim(0, max(len(wav), 1) / rate)
         ax.set_ylim(-1, 1)
         ax.set_xticks([]), ax.set_yticks([])
-        if "image" not in s:
+        if not titled:
             ax.set_title(title, fontsize=8)
+            titled = True
         ax = fig.add_subplot(inner[r + 1])
-        if len(wav) > 64:
+        if len(wav) > 128:
             with np.errstate(divide="ignore"):  # silent (masked) spans have zero power
-                ax.specgram(wav + 1e-9, NFFT=128, Fs=s.sample_rate, noverlap=96, cmap="magma")
+                ax.specgram(wav + 1e-9, NFFT=128, Fs=rate, noverlap=96, cmap="magma")
         ax.set_xticks([]), ax.set_yticks([])
         r += 2
     ax = fig.add_subplot(inner[r])
     ax.axis("off")
+    if not titled:  # a text-only (or empty) cell still says which sample and variant it is
+        ax.set_title(title, fontsize=8)
     text = s.get("text")
     lines = []
     if text is not None:
         marked = mark_changes(original.get("text", ""), text) if original.get("text") is not None else text
-        lines.append(textwrap.fill(marked, 34))
+        lines.append(marked if marked else "(empty text)")
     else:
         lines.append("(no text)")
     missing = [m for m in ("image", "audio", "text") if m in original and m not in s]
@@ -79,14 +169,38 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
     if "label" in s:
         lab = s["label"]
         lines.append(f"label: {names[lab] if names and 0 <= lab < len(names) else lab}")
+    body = "\n".join(lines)
+    replaced = font is None and bool(_CJK_RUN.search(body))
+    if replaced:
+        body = placeholder_cjk(body)
     changed = (text != original.get("text")) or bool(missing)
-    ax.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=6.5, color="firebrick" if changed else "black",
-            transform=ax.transAxes, family="DejaVu Sans")
+    ax.text(0, 1, _wrap(body, 34, 4 if r else 12), va="top", ha="left", fontsize=6.5, color="firebrick" if changed else "black",
+            transform=ax.transAxes, family=["DejaVu Sans", font] if font else "DejaVu Sans")
+    return replaced
 
 
 def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, variants: int = 3, split: str = "train",
-            seed: int = 0) -> Path:
-    """Render ``n`` samples x (original + ``variants`` augmented versions) to a PNG; returns its path."""
+            seed: int = 0, font: str | None = None) -> Path:
+    """Render ``n`` samples x (original, [normalized,] ``variants`` augmented versions) to a PNG.
+
+    Args:
+        shards: dataset folder or shards (see :func:`mmdata.open_dataset`).
+        recipe: recipe path / YAML / dict.
+        out: PNG path. n: samples (rows). variants: augmented epochs (columns). split: split to show.
+        seed: augmentation seed (combined with the recipe's, as the loader does).
+        font: a font file with CJK glyphs (default: found on the system, or ``$MMDATA_CJK_FONT``).
+
+    Returns:
+        The PNG's path.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=3), t + "/ds", progress=False)
+        >>> preview(t + "/ds", {"text": [{"op": "token_mask", "p": 1.0}]}, t + "/p.png", n=2, variants=1).name
+        'p.png'
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,17 +216,28 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
         samples.append(Sample(s.key, s.fields, s.sample_rate))
         if len(samples) >= n:
             break
+    if not samples:
+        raise MMDataError(f"{shards}: split {split!r} has no samples to preview")
     names = ds.label_names
-    cols = 1 + variants
-    fig = plt.figure(figsize=(2.1 * cols, 2.6 * len(samples) + 0.4))
-    grid = fig.add_gridspec(len(samples), cols, wspace=0.08, hspace=0.25)
+    cjk = cjk_font(font)
+    columns: list[tuple[str, Any]] = [("original", None)]
+    if rec.has_normalize:
+        columns.append(("normalized", "eval"))
+    columns += [(f"epoch {v}", v) for v in range(variants)]
+    fig = plt.figure(figsize=(2.1 * len(columns), 2.6 * len(samples) + 0.6))
+    grid = fig.add_gridspec(len(samples), len(columns), wspace=0.08, hspace=0.25)
+    replaced = False
     for i, s in enumerate(samples):
-        _cell(fig, grid[i, 0], s, s, names, f"{s.key} (original)")
-        for v in range(variants):
-            _cell(fig, grid[i, 1 + v], rec.apply_sample(s, epoch=v), s, names, f"epoch {v}")
+        for c, (label, how) in enumerate(columns):
+            shown = s if how is None else rec.normalize(s) if how == "eval" else rec.apply_sample(s, epoch=how)
+            replaced |= _cell(fig, grid[i, c], shown, s, names, f"{s.key} ({label})" if c == 0 else label, cjk)
     fig.suptitle(f"recipe preview: {len(samples)} samples x {variants} variants (changed text in red)", fontsize=10)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
+    if replaced:
+        fig.text(0.5, 0.005, f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}",
+                 ha="center", va="bottom", fontsize=7, color="dimgray")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+    out = Path(out)
+    atomic_write_bytes(out, buf.getvalue())
     return out

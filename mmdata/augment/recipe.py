@@ -2,7 +2,18 @@
 
 ```yaml
 seed: 0
-image:
+normalize:                      # deterministic, every split (train, val, test), per sample, before collate
+  image:
+    - {op: to_rgb}
+    - {op: resize, size: 64, side: shorter}
+    - {op: center_crop, size: [64, 64]}
+  audio:
+    - {op: to_mono}
+    - {op: resample, rate: 16000}
+    - {op: pad_trim, seconds: 1.0}
+  text:
+    - {op: max_tokens, n: 32}
+image:                          # random sections: training only
   - {op: hflip, p: 0.5}
   - {op: random_resized_crop, p: 1.0, size: [32, 32], scale: [0.6, 1.0], ratio: [0.75, 1.333]}
 audio:
@@ -16,24 +27,36 @@ batch:
 balance: {by: label, mode: over}
 ```
 
-Ops run section by section in the order ``image, audio, text, sample`` (per sample) and then
-``batch`` (after collate). Op *i* (its position across the whole recipe) draws its params from
-``mmdata.rng.param_rng(seed, epoch, sample key, i)``, so a sample's params never depend on the worker,
-the batch, the device or a resume point. ``to_yaml()`` writes the canonical form (every argument
-explicit); a canonical file round-trips byte for byte.
+Stages: ``normalize`` (its ``image``, ``audio``, ``text`` lists, deterministic ops only) runs first on
+every sample of every split; the random sections ``image, audio, text, sample`` follow (training only),
+then ``batch`` after collate. ``Recipe.apply_sample(s, stage="eval")`` runs the normalize stage only.
+
+Randomness — op identity keying (``keying: identity``, the default): every op draws its params from
+``mmdata.rng.param_rng(seed, epoch, sample key, op id)`` where the op id is ``section.op#k`` (``k``:
+its occurrence among ops of that name in the section; ``image.cutout#0``) or ``section.ID`` for an
+explicit ``id: ID`` in the step; a composite's children are keyed ``parent id/child id``. Removing,
+adding or re-parameterising one op leaves every other op's draws identical for the same (seed, epoch,
+key) — the common random numbers paired ablation arms need. ``keying: position`` (or
+``load_recipe(..., keying="position")``) keys by the op's position across the random sections instead,
+which reproduces the draws of recipes written before op identities (mmdata 0.1).
+
+A sample's params never depend on the worker, the batch, the device or a resume point. ``to_yaml()``
+writes the canonical form (every argument explicit); a canonical file round-trips byte for byte.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from mmdata.augment.base import Op, Shape, build_op
+from mmdata.augment.compose import Composite
 from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp
 from mmdata.errors import RecipeError
@@ -41,7 +64,12 @@ from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
 
 SAMPLE_SECTIONS = ("image", "audio", "text", "sample")
-TOP_KEYS = ("seed", "image", "audio", "text", "sample", "batch", "balance")
+NORMALIZE_SECTIONS = ("image", "audio", "text")
+TOP_KEYS = ("seed", "keying", "normalize", "image", "audio", "text", "sample", "batch", "balance")
+KEYINGS = ("identity", "position")
+STAGES = ("train", "eval")
+#: replay-log format: 1 = entries keyed by position ("index"); 2 = entries carry the op identity ("id")
+LOG_FORMAT = 2
 BALANCE_KEYS = {"by": ("label", "modalities"), "mode": ("under", "over", "repeat_factor", "none")}
 
 
@@ -76,6 +104,59 @@ def validate_balance(spec: Any, where: str = "balance") -> dict[str, Any] | None
     return out
 
 
+@dataclass(frozen=True)
+class Step:
+    """One op in a recipe with its keys: ``uid`` (identity: ``image.cutout#0``, ``text.some_of#0/word_swap#0``,
+    ``normalize.image.resize#0``), ``index`` (its position across the random sections, None in normalize
+    and for children) and ``pos_key`` (what ``keying: position`` derives draws from)."""
+
+    op: Op
+    section: str
+    uid: str
+    index: int | None
+    pos_key: int | str | None
+    children: tuple[Step, ...] = ()
+    #: ``section.op`` as logged (``image.hflip``, ``normalize.audio.resample``)
+    label: str = field(init=False)
+    #: whether the op's draw reads a generator (deterministic ops at p = 1 do not)
+    uses_rng: bool = field(init=False)
+
+    def __post_init__(self) -> None:  # computed once: read per op per sample
+        object.__setattr__(self, "label", f"{self.section}.{self.op.name}")
+        object.__setattr__(self, "uses_rng", self.op.uses_rng)
+
+    def entry(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A replay-log entry for this step."""
+        return {"op": self.label, "id": self.uid, "index": self.index, "params": params}
+
+
+def _identities(ops: Sequence[Op], prefix: str, where: str) -> list[str]:
+    """``prefix.name#k`` (k-th op of that name without an explicit id) or ``prefix.ID``."""
+    seen: Counter[str] = Counter()
+    out: list[str] = []
+    for j, op in enumerate(ops):
+        if op.id is not None:
+            uid = f"{prefix}.{op.id}"
+            if uid in out:
+                raise RecipeError(f"{where}[{j}].id: {op.id!r} is used twice in {where}; op ids must be unique")
+        else:
+            uid = f"{prefix}.{op.name}#{seen[op.name]}"
+            seen[op.name] += 1
+        out.append(uid)
+    return out
+
+
+def _children(op: Op, uid: str, pos: int | str | None, where: str) -> tuple[Step, ...]:
+    if not isinstance(op, Composite):
+        return ()
+    kids = []
+    for j, (child, cid) in enumerate(zip(op.children, _identities(op.children, "", f"{where}.ops"))):
+        cpos = None if pos is None else f"{pos}/{j}"
+        cuid = f"{uid}/{cid[1:]}"
+        kids.append(Step(child, op.section, cuid, None, cpos, _children(child, cuid, cpos, f"{where}.ops[{j}]")))
+    return tuple(kids)
+
+
 class _View:
     """What an op's ``draw`` sees of batch row i: presence, shapes, strings — without uncollating."""
 
@@ -103,41 +184,86 @@ class _View:
         return Shape(tuple(val.shape[1:])) if hasattr(val, "shape") else val[i]
 
 
+def _host(batch: Batch) -> dict[str, Any]:
+    # python lists: cheap per-row reads for the draws, no device access
+    return {"present": {k: v.tolist() for k, v in batch.present.items()}, "lengths": {k: v.tolist() for k, v in batch.lengths.items()}}
+
+
+def _plan(steps: Sequence[Step]) -> list[Any]:
+    """Runs of consecutive plain image ops (one HWC array each), other steps one by one."""
+    plan: list[Any] = []
+    for st in steps:
+        if isinstance(st.op, ImageOp):
+            if not (plan and isinstance(plan[-1], list)):
+                plan.append([])
+            plan[-1].append(st)
+        else:
+            plan.append(st)
+    return plan
+
+
+def _upgrade(op: Op, params: dict[str, Any]) -> dict[str, Any]:
+    """Format-1 log params -> format 2: a fallback (centre crop, full-image resize) was logged as not applied."""
+    if op.legacy_always_applies and not params.get("applied") and len(params) > 1:
+        return {**params, "applied": True, "random": False}
+    if isinstance(op, Composite) and params.get("children"):
+        kids = {j: _upgrade(op.children[int(j)], p) for j, p in params["children"].items()}
+        return {**params, "children": kids}
+    return params
+
+
 class Recipe:
-    """A loaded recipe: ops per section, a seed, and an optional balance config.
+    """A loaded recipe: a normalize stage, random ops per section, a seed, a keying and an optional
+    balance config.
 
     Example:
         >>> r = load_recipe({"seed": 1, "text": [{"op": "token_mask", "p": 1.0, "p_token": 0.5}]})
         >>> out = r.apply_sample(Sample("k", {"text": "a b c d e f"}))
-        >>> out["text"].count("[MASK]") > 0, out.meta["aug"][0]["op"]
-        (True, 'text.token_mask')
+        >>> out["text"].count("[MASK]") > 0, out.meta["aug"][0]["id"]
+        (True, 'text.token_mask#0')
     """
 
-    def __init__(self, seed: int, sections: dict[str, list[Op]], balance: dict[str, Any] | None = None) -> None:
+    def __init__(self, seed: int, sections: dict[str, list[Op]], balance: dict[str, Any] | None = None,
+                 normalize: dict[str, list[Op]] | None = None, keying: str = "identity") -> None:
+        if keying not in KEYINGS:
+            raise RecipeError(f"keying: {keying!r} is not allowed; choose one of {list(KEYINGS)}")
         self.seed = seed
         self.sections = sections
         self.balance = balance
-        self._indexed: list[tuple[int, str, Op]] = []
+        self.normalize_sections = {k: v for k, v in (normalize or {}).items() if v}
+        self.keying = keying
+        self._position = keying == "position"
+        self._norm: list[Step] = []
+        for sec in NORMALIZE_SECTIONS:
+            ops = self.normalize_sections.get(sec, [])
+            for op, uid in zip(ops, _identities(ops, f"normalize.{sec}", f"normalize.{sec}")):
+                self._norm.append(Step(op, f"normalize.{sec}", uid, None, None))
+        self._steps: list[Step] = []
+        self._batch_steps: list[Step] = []
         i = 0
         for sec in (*SAMPLE_SECTIONS, "batch"):
-            for op in sections.get(sec, []):
-                self._indexed.append((i, sec, op))
+            ops = sections.get(sec, [])
+            for j, (op, uid) in enumerate(zip(ops, _identities(ops, sec, sec))):
+                st = Step(op, sec, uid, i, i, _children(op, uid, i, f"{sec}[{j}]"))
+                (self._batch_steps if sec == "batch" else self._steps).append(st)
                 i += 1
-        # the per-sample plan: runs of consecutive image ops (one HWC array each), other ops one by one
-        self._runs: list[Any] = []
-        for i, sec, op in self._indexed:
-            if sec == "batch":
-                continue
-            if isinstance(op, ImageOp):
-                if not (self._runs and isinstance(self._runs[-1], list)):
-                    self._runs.append([])
-                self._runs[-1].append((i, op))
-            else:
-                self._runs.append((i, sec, op))
+        self._by_uid: dict[str, Step] = {}
+        self._by_index: dict[int, Step] = {}
+        for st in (*self._norm, *self._steps, *self._batch_steps):
+            self._by_uid[st.uid] = st
+            if st.index is not None:
+                self._by_index[st.index] = st
+        self._norm_plan = _plan(self._norm)
+        self._plan = _plan(self._steps)
 
     # -- construction / serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"seed": self.seed}
+        if self.keying != "identity":
+            out["keying"] = self.keying
+        if self.normalize_sections:
+            out["normalize"] = {sec: [op.to_dict() for op in self.normalize_sections[sec]]
+                                for sec in NORMALIZE_SECTIONS if sec in self.normalize_sections}
         for sec in (*SAMPLE_SECTIONS, "batch"):
             if self.sections.get(sec):
                 out[sec] = [op.to_dict() for op in self.sections[sec]]
@@ -149,6 +275,13 @@ class Recipe:
         """Canonical YAML: one flow-style line per step, sections in application order."""
         d = self.to_dict()
         lines = [f"seed: {d['seed']}"]
+        if "keying" in d:
+            lines.append(f"keying: {d['keying']}")
+        if "normalize" in d:
+            lines.append("normalize:")
+            for sec, steps in d["normalize"].items():
+                lines.append(f"  {sec}:")
+                lines += [f"    - {_flow(step)}" for step in steps]
         for sec in (*SAMPLE_SECTIONS, "batch"):
             if sec in d:
                 lines.append(f"{sec}:")
@@ -159,88 +292,194 @@ class Recipe:
 
     def with_seed(self, seed: int) -> Recipe:
         """The same ops with another seed (ops are stateless, so they are shared)."""
-        return Recipe(seed, self.sections, self.balance)
+        return Recipe(seed, self.sections, self.balance, self.normalize_sections, self.keying)
+
+    def with_normalize(self, spec: Mapping[str, Any], where: str = "normalize") -> Recipe:
+        """This recipe with a normalize stage for the modalities it does not normalize yet (its own
+        ``normalize`` lists win) — e.g. defaults a trainer derives from the data (:func:`normalize_spec`).
+
+        Example:
+            >>> r = load_recipe({"text": [{"op": "token_mask"}]}).with_normalize(normalize_spec(max_tokens=16))
+            >>> r.to_dict()["normalize"]["text"][0]["n"]
+            16
+        """
+        bad = sorted(set(spec) - set(NORMALIZE_SECTIONS))
+        if bad:
+            raise RecipeError(f"{where}: unknown section(s) {bad}; allowed: {list(NORMALIZE_SECTIONS)}")
+        merged = dict(self.normalize_sections)
+        for sec in NORMALIZE_SECTIONS:
+            if sec not in merged and spec.get(sec):
+                merged[sec] = _build_list(sec, spec[sec], f"{where}.{sec}", normalize=True)
+        return Recipe(self.seed, self.sections, self.balance, merged, self.keying)
+
+    def with_keying(self, keying: str) -> Recipe:
+        """The same ops keyed by ``"identity"`` or ``"position"`` (see the module docstring)."""
+        return Recipe(self.seed, self.sections, self.balance, self.normalize_sections, keying)
 
     @property
-    def ops(self) -> list[tuple[int, str, Op]]:
-        """(global op index, section, op) in application order."""
-        return list(self._indexed)
+    def steps(self) -> list[Step]:
+        """Every top-level step in application order: normalize, then the random sections, then batch."""
+        return [*self._norm, *self._steps, *self._batch_steps]
 
     @property
     def is_empty(self) -> bool:
-        return not self._indexed
+        return not (self._norm or self._steps or self._batch_steps)
+
+    @property
+    def has_normalize(self) -> bool:
+        return bool(self._norm)
+
+    @property
+    def has_random(self) -> bool:
+        """Whether the per-sample random sections (image, audio, text, sample) have any op."""
+        return bool(self._steps)
 
     @property
     def has_batch_ops(self) -> bool:
-        return bool(self.sections.get("batch"))
+        return bool(self._batch_steps)
+
+    def key_of(self, step: Step) -> int | str:
+        """What ``step``'s draws are derived from under this recipe's keying."""
+        if self.keying == "position":
+            assert step.pos_key is not None
+            return step.pos_key
+        return step.uid
 
     # -- per sample ------------------------------------------------------------------------------
-    def apply_sample(self, sample: Sample, epoch: int = 0) -> Sample:
-        """Run the image, audio, text and sample sections with the per-sample CPU kernels; the applied
-        params are appended to ``sample.meta["aug"]`` (the replay log)."""
-        if not self._indexed:
+    def _rng(self, step: Step, epoch: int, key: str) -> Any:
+        if not step.uses_rng:
+            return None
+        return param_rng(self.seed, epoch, key, step.pos_key if self._position else step.uid)
+
+    def _run(self, step: Step, sample: Sample, epoch: int) -> tuple[Sample, dict[str, Any]]:
+        params = step.op.draw(self._rng(step, epoch, sample.key), sample)
+        if not params["applied"]:
+            return sample, params
+        if step.children:  # draw-then-apply per child: each sees the sample as the previous child left it
+            chosen = params.pop("chosen")
+            kids = {}
+            for j in chosen:
+                sample, kids[str(j)] = self._run(step.children[j], sample, epoch)
+            return sample, {**params, "children": kids}
+        return step.op.apply(sample, params), params
+
+    def _run_plan(self, plan: Sequence[Any], sample: Sample, epoch: int, log: list[dict[str, Any]]) -> Sample:
+        def draw(step: Step, view: Any) -> dict[str, Any]:
+            return step.op.draw(self._rng(step, epoch, sample.key), view)
+
+        def record(step: Step, params: dict[str, Any]) -> None:
+            log.append(step.entry(params))
+
+        for item in plan:
+            if isinstance(item, list):  # consecutive image ops: one HWC array, one conversion each way
+                sample = run_hwc(item, sample, draw, record)
+                continue
+            sample, params = self._run(item, sample, epoch)
+            record(item, params)
+        return sample
+
+    def apply_sample(self, sample: Sample, epoch: int = 0, stage: str = "train") -> Sample:
+        """Run the normalize stage, then (``stage="train"``) the image, audio, text and sample sections,
+        with the per-sample CPU kernels; the params are appended to ``sample.meta["aug"]`` (the replay log).
+
+        ``stage="eval"``: the normalize stage only (deterministic; what validation and test data get).
+        """
+        if stage not in STAGES:
+            raise RecipeError(f"stage must be one of {list(STAGES)}, got {stage!r}")
+        if not (self._norm or (stage == "train" and self._steps)):
             return sample
         log = list(sample.meta.get("aug", ()))
-
-        def draw(i: int, op: Op, view: Any) -> dict[str, Any]:
-            return op.draw(param_rng(self.seed, epoch, sample.key, i), view)
-
-        for run in self._runs:
-            if isinstance(run, list):  # consecutive image ops: one HWC array, one conversion each way
-                sample = run_hwc(run, sample, draw, log)
-                continue
-            i, sec, op = run
-            params = draw(i, op, sample)
-            if params.get("applied") or op.always_transforms:
-                sample = op.apply(sample, params)
-            log.append({"op": f"{sec}.{op.name}", "index": i, "params": params})
+        sample = self._run_plan(self._norm_plan, sample, epoch, log)
+        if stage == "train":
+            sample = self._run_plan(self._plan, sample, epoch, log)
         return sample.with_meta(aug=log)
 
+    def normalize(self, sample: Sample) -> Sample:
+        """The normalize stage on one sample (``apply_sample(sample, stage="eval")``).
+
+        Example:
+            >>> import torch
+            >>> r = load_recipe({"normalize": {"image": [{"op": "to_rgb"}, {"op": "resize", "size": [8, 8], "side": "exact"}]}})
+            >>> tuple(r.normalize(Sample("k", {"image": torch.zeros(1, 20, 30, dtype=torch.uint8)}))["image"].shape)
+            (3, 8, 8)
+        """
+        return self.apply_sample(sample, stage="eval")
+
     def replay(self, sample: Sample, log: Sequence[Mapping[str, Any]]) -> Sample:
-        """Re-apply a replay log (from ``meta["aug"]`` or Parquet): reproduces the output exactly."""
-        by_index = {i: op for i, _, op in self._indexed}
+        """Re-apply a replay log (from ``meta["aug"]`` or Parquet): reproduces the output exactly.
+
+        Entries with an ``id`` (format 2) are matched to this recipe's ops by identity; older entries
+        (format 1, ``index`` only) by position, with format 1's params semantics.
+        """
         for entry in log:
-            op = by_index.get(int(entry["index"]))
-            if op is None or f"{op.section}.{op.name}" != entry["op"]:
-                raise RecipeError(f"replay log entry {entry['op']} #{entry['index']} does not match this recipe")
-            if entry["params"].get("applied") or op.always_transforms:
-                sample = op.apply(sample, dict(entry["params"]))
+            uid = entry.get("id")
+            if uid is not None:
+                step = self._by_uid.get(str(uid))
+                params = dict(entry["params"])
+            else:
+                step = self._by_index.get(int(entry["index"]))
+                params = _upgrade(step.op, dict(entry["params"])) if step is not None else {}
+            if step is None or step.label != entry["op"]:
+                raise RecipeError(f"replay log entry {entry['op']} ({uid or '#' + str(entry.get('index'))}) does not match this recipe")
+            sample = step.op.apply(sample, params)
         return sample
 
     # -- batched ---------------------------------------------------------------------------------
-    def draw_batch_params(self, batch: Batch, index: int, op: Op, epoch: int) -> list[dict[str, Any]]:
-        host = {"present": {k: v.tolist() for k, v in batch.present.items()},  # python lists: cheap per-row reads
-                "lengths": {k: v.tolist() for k, v in batch.lengths.items()}}
-        return [op.draw(param_rng(self.seed, epoch, key, index), _View(batch, i, host)) for i, key in enumerate(batch.keys)]
+    def _run_batched(self, step: Step, batch: Batch, epoch: int, active: Sequence[bool] | None = None) -> tuple[Batch, list[dict[str, Any]]]:
+        host = _host(batch)
+        params = [step.op.draw(self._rng(step, epoch, key), _View(batch, i, host)) if active is None or active[i] else {"applied": False}
+                  for i, key in enumerate(batch.keys)]
+        if not step.children:
+            return step.op.apply_batch(batch, params), params
+        chosen = [p.pop("chosen") if p["applied"] else [] for p in params]
+        kids: list[dict[str, Any]] = [{} for _ in params]
+        for j, child in enumerate(step.children):  # rows that chose child j, drawn on the batch as it is now
+            rows = [j in c for c in chosen]
+            if any(rows):
+                batch, cps = self._run_batched(child, batch, epoch, rows)
+                for i, r in enumerate(rows):
+                    if r:
+                        kids[i][str(j)] = cps[i]
+        return batch, [{**p, "children": k} if p["applied"] else p for p, k in zip(params, kids)]
 
-    def apply_batched(self, batch: Batch, epoch: int = 0) -> Batch:
-        """Run the image, audio, text and sample sections with the batched torch kernels on the batch's
-        device, with each sample's params drawn exactly as :meth:`apply_sample` draws them."""
-        logs: list[list[dict[str, Any]]] = [[] for _ in batch.keys]
-        for i, sec, op in self._indexed:
-            if sec == "batch":
-                continue
-            params = self.draw_batch_params(batch, i, op, epoch)
-            if any(p.get("applied") for p in params) or op.always_transforms:
-                batch = op.apply_batch(batch, params)
+    def _batched(self, steps: Sequence[Step], batch: Batch, epoch: int) -> Batch:
+        prior = batch.meta.get("samples") or [{} for _ in batch.keys]
+        logs: list[list[dict[str, Any]]] = [list(m.get("aug", ())) for m in prior]
+        for step in steps:
+            batch, params = self._run_batched(step, batch, epoch)
             for lg, p in zip(logs, params):
-                lg.append({"op": f"{sec}.{op.name}", "index": i, "params": p})
+                lg.append(step.entry(p))
         out = batch.replace()
         out.meta["aug"] = logs
         return out
 
+    def apply_batched(self, batch: Batch, epoch: int = 0) -> Batch:
+        """Run the image, audio, text and sample sections with the batched torch kernels on the batch's
+        device, with each sample's params drawn exactly as :meth:`apply_sample` draws them.
+
+        The normalize stage is *not* run here: it runs per sample before collate (mixed sizes, modes and
+        rates cannot share a batch), e.g. in DataLoader workers; see :meth:`normalize_batched` for an
+        already-uniform batch. ``batch.meta["aug"]`` gets each row's log (after its per-sample log).
+        """
+        return self._batched(self._steps, batch, epoch) if self._steps else batch
+
+    def normalize_batched(self, batch: Batch) -> Batch:
+        """The normalize stage with the batched kernels, on a batch that could be collated (e.g. one image
+        mode and one sample rate, mixed sizes). The loader normalizes per sample instead."""
+        return self._batched(self._norm, batch, 0) if self._norm else batch
+
     def apply_batch_section(self, batch: Batch, epoch: int = 0) -> Batch:
         """Run the ``batch:`` section (mixgen, mixup); params are drawn per batch (its keys' hash)."""
-        ops = [(i, op) for i, sec, op in self._indexed if sec == "batch"]
-        if not ops:
+        if not self._batch_steps:
             return batch
         bkey = "batch:" + hashlib.blake2b("\x1f".join(batch.keys).encode(), digest_size=8).hexdigest()
         applied = []
-        for i, op in ops:
+        for step in self._batch_steps:
+            op = step.op
             assert isinstance(op, BatchOp)
-            params = op.draw_batch(derive(self.seed, epoch, bkey, i), batch)
-            batch = op.apply_batch(batch, params)
-            applied.append({"op": f"batch.{op.name}", "index": i, "params": params})
+            params = op.draw_batch(derive(self.seed, epoch, bkey, self.key_of(step)), batch)
+            batch = op.mix(batch, params)
+            applied.append({"op": step.label, "id": step.uid, "index": step.index, "params": params})
         out = batch.replace()
         out.meta["aug_batch"] = applied
         return out
@@ -272,17 +511,33 @@ def _load_mapping(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any
     return data, where
 
 
-def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None) -> Recipe:
+def _build_list(section: str, steps: Any, where: str, normalize: bool = False) -> list[Op]:
+    if steps is None:
+        return []
+    if not isinstance(steps, list):
+        raise RecipeError(f"{where}: section {where!r} must be a list of steps like {{op: NAME, p: 0.5}}")
+    return [build_op(section, step, f"{where}[{j}]", normalize=normalize) for j, step in enumerate(steps)]
+
+
+def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: str | None = None) -> Recipe:
     """Load a recipe from a YAML path, a YAML string, or a dict (validated; errors name the key).
+
+    Args:
+        source: the recipe (None: an empty recipe; a :class:`Recipe` is returned as it is).
+        keying: override the recipe's ``keying`` (``"identity"`` or ``"position"``).
 
     Raises:
         RecipeError: unknown section / op / key, or a value out of range — the message names the
-            recipe key (``image[1].scale``) and the allowed values.
+            recipe key (``image[1].scale``, ``normalize.audio[0].rate``) and the allowed values.
+
+    Example:
+        >>> load_recipe({"normalize": {"audio": [{"op": "to_mono"}]}}).has_normalize
+        True
     """
     if isinstance(source, Recipe):
-        return source
+        return source if keying is None or keying == source.keying else source.with_keying(keying)
     if source is None:
-        return Recipe(0, {})
+        return Recipe(0, {}, keying=keying or "identity")
     data, where = _load_mapping(source)
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
@@ -290,14 +545,58 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None) -> Recip
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise RecipeError(f"{where}: seed must be an integer, got {seed!r}")
-    sections: dict[str, list[Op]] = {}
-    for sec in (*SAMPLE_SECTIONS, "batch"):
-        steps = data.get(sec) or []
-        if not isinstance(steps, list):
-            raise RecipeError(f"{where}: section {sec!r} must be a list of steps like {{op: NAME, p: 0.5}}")
-        sections[sec] = [build_op(sec, step, f"{sec}[{j}]") for j, step in enumerate(steps)]
+    key_mode = keying or data.get("keying", "identity")
+    if key_mode not in KEYINGS:
+        raise RecipeError(f"{where}: keying: {key_mode!r} is not allowed; choose one of {list(KEYINGS)}")
+    norm = data.get("normalize") or {}
+    if not isinstance(norm, Mapping):
+        raise RecipeError(f"{where}: normalize must be a mapping of {list(NORMALIZE_SECTIONS)} to lists of steps, got {norm!r}")
+    bad = sorted(set(norm) - set(NORMALIZE_SECTIONS))
+    if bad:
+        raise RecipeError(f"normalize: unknown section(s) {bad}; allowed: {list(NORMALIZE_SECTIONS)}")
+    normalize = {sec: _build_list(sec, norm.get(sec), f"normalize.{sec}", normalize=True) for sec in NORMALIZE_SECTIONS}
+    sections = {sec: _build_list(sec, data.get(sec), sec) for sec in (*SAMPLE_SECTIONS, "batch")}
     balance = validate_balance(data.get("balance"))
-    return Recipe(seed, sections, balance)
+    return Recipe(seed, sections, balance, normalize, key_mode)
+
+
+def normalize_spec(*, image_size: int | Sequence[int] | None = None, channels: int | None = None, resize: str = "shorter",
+                   interpolation: str = "area", sample_rate: int | None = None, mono: bool = False,
+                   seconds: float | None = None, pad: bool = True, max_tokens: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """A ``normalize`` stage from the usual settings (what a trainer derives from ``index.parquet``):
+
+    * ``channels`` 3 -> ``to_rgb``, 1 -> ``to_gray``; ``image_size`` S (or [h, w]) -> ``resize`` (the
+      ``shorter`` side to min(h, w), then ``center_crop`` [h, w]; ``resize="longer"``: the longer side
+      to S, then ``pad_to_size`` S x S (a letterbox); ``"exact"``: resize to [h, w]).
+    * ``mono`` -> ``to_mono``; ``sample_rate`` -> ``resample``; ``seconds`` -> ``pad_trim`` (``pad=False``:
+      only a maximum duration).
+    * ``max_tokens`` -> ``max_tokens``.
+
+    Example:
+        >>> [s["op"] for s in normalize_spec(image_size=64, channels=3, sample_rate=16000, mono=True)["image"]]
+        ['to_rgb', 'resize', 'center_crop']
+    """
+    image: list[dict[str, Any]] = []
+    if channels is not None:
+        if channels not in (1, 3):
+            raise RecipeError(f"normalize channels: {channels!r} is not allowed; choose 1 (grey) or 3 (RGB)")
+        image.append({"op": "to_rgb"} if channels == 3 else {"op": "to_gray"})
+    if image_size is not None:
+        hw = [int(image_size), int(image_size)] if isinstance(image_size, int) else [int(v) for v in image_size]
+        if resize == "longer" and hw[0] != hw[1]:
+            raise RecipeError(f"normalize image_size: resize 'longer' letterboxes to a square; got {hw}")
+        if resize == "exact":
+            image.append({"op": "resize", "size": hw, "side": "exact", "interpolation": interpolation})
+        else:
+            image.append({"op": "resize", "size": max(hw) if resize == "longer" else min(hw), "side": resize, "interpolation": interpolation})
+            image.append({"op": "pad_to_size" if resize == "longer" else "center_crop", "size": hw})
+    audio: list[dict[str, Any]] = [{"op": "to_mono"}] if mono else []
+    if sample_rate is not None:
+        audio.append({"op": "resample", "rate": int(sample_rate)})
+    if seconds is not None:
+        audio.append({"op": "pad_trim", "seconds": float(seconds), "pad": pad})
+    text = [{"op": "max_tokens", "n": int(max_tokens)}] if max_tokens is not None else []
+    return {k: v for k, v in (("image", image), ("audio", audio), ("text", text)) if v}
 
 
 def params_seed(*parts: object) -> int:
@@ -307,4 +606,4 @@ def params_seed(*parts: object) -> int:
     return derive_int(*parts) % (2**62)
 
 
-__all__ = ["Recipe", "load_recipe", "validate_balance", "params_seed", "np"]
+__all__ = ["Recipe", "Step", "load_recipe", "normalize_spec", "validate_balance", "params_seed", "KEYINGS", "LOG_FORMAT"]

@@ -1,4 +1,5 @@
-"""Text ops at word level (one whitespace word = one token of :mod:`mmdata.text`).
+"""Text ops at token level (the units of :mod:`mmdata.text`: whitespace words, and single characters in
+CJK runs).
 
 The per-sample kernel edits the string; the batched kernel edits the padded token ids with the same
 params (masking, deletion, swaps, crops are index operations), and keeps ``batch["text"]`` in step by
@@ -30,31 +31,36 @@ from mmdata.types import Batch, Sample
 
 
 class TextOp(Op):
-    section = ""
+    """A text op: ``word_params`` draws from the sample's token units (never empty), ``edit`` edits them;
+    the batched kernel edits the token ids with ``edit_ids`` (or re-tokenises edited strings)."""
 
-    def draw(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        if "text" not in sample or not Tokenizer.words(sample["text"]):
-            return {"applied": False}
-        return super().draw(rng, sample)
+    section = ""
+    field = "text"
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
+        words = Tokenizer.words(sample["text"])
+        return self.word_params(rng, words) if words else None  # an empty caption has nothing to edit
+
+    def word_params(self, rng: np.random.Generator, words: list[str]) -> dict[str, Any] | None:
+        return {}
 
     # string edit shared by both kernels
     def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
         raise NotImplementedError
 
-    def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        if not params.get("applied"):
-            return sample
-        return sample.with_fields(text=" ".join(self.edit(Tokenizer.words(sample["text"]), params)))
+    def _edited(self, text: str, params: dict[str, Any]) -> str:
+        return Tokenizer.join(self.edit(Tokenizer.words(text), params))
+
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        return sample.with_fields(text=self._edited(sample["text"], params))
 
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Edit token ids (on their device) as :meth:`edit` edits words; ``lengths`` (B,) is host
         metadata, and so are the returned lengths."""
         raise NotImplementedError
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "text" not in batch or not any(p.get("applied") for p in params):
-            return batch
-        texts = [" ".join(self.edit(Tokenizer.words(t), p)) if p.get("applied") else t for t, p in zip(batch["text"], params)]
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        texts = [self._edited(t, p) for t, p in zip(batch["text"], params)]
         # lengths are host metadata in and out: ops compute new lengths from their (host) params
         ids, lengths = self.edit_ids(batch["tokens"], batch.lengths["tokens"], params)
         out = batch.replace(text=texts, tokens=ids)
@@ -62,8 +68,8 @@ class TextOp(Op):
         return out
 
 
-def _n_words(sample: Any) -> int:
-    return min(len(Tokenizer.words(sample["text"])), default_tokenizer().max_len)
+def _n(words: list[str]) -> int:
+    return min(len(words), default_tokenizer().max_len)
 
 
 def _compact(ids: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -77,22 +83,28 @@ def _compact(ids: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
 def _position_mask(params: Sequence[dict[str, Any]], key: str, width: int, device: torch.device) -> torch.Tensor:
     m = torch.zeros((len(params), width), dtype=torch.bool)
     for i, p in enumerate(params):
-        if p.get("applied"):
-            pos = [j for j in p[key] if j < width]
-            if pos:
-                m[i, pos] = True
+        pos = [j for j in p[key] if j < width]
+        if pos:
+            m[i, pos] = True
     return m.to(device, non_blocking=True)
 
 
+def _truncate(ids: torch.Tensor, start: Sequence[int], new_len: Sequence[int]) -> torch.Tensor:
+    """Keep tokens [start, start + new_len) of each row at its front (device gather; host offsets)."""
+    dev = ids.device
+    pos = torch.arange(ids.shape[1], device=dev)[None]
+    src = (on(torch.tensor(list(start)), dev)[:, None] + pos).clamp(max=ids.shape[1] - 1)
+    return ids.gather(1, src).masked_fill(pos >= on(torch.tensor(list(new_len)), dev)[:, None], PAD_ID)
+
+
 class TokenMask(TextOp):
-    """Replace each word by ``[MASK]`` with probability ``p_token``. Exact agreement."""
+    """Replace each token by ``[MASK]`` with probability ``p_token``. Exact agreement."""
 
     section, name = "text", "token_mask"
-    PARAMS = {"p_token": Param("float", 0.15, 0.0, 1.0)}
+    PARAMS = {"p_token": Param("float", 0.15, 0.0, 1.0, doc="probability of masking each token")}
 
-    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        n = _n_words(sample)
-        return {"positions": [int(i) for i in np.flatnonzero(rng.random(n) < self.p_token)]}
+    def word_params(self, rng: np.random.Generator, words: list[str]) -> dict[str, Any]:
+        return {"positions": [int(i) for i in np.flatnonzero(rng.random(_n(words)) < self.p_token)]}
 
     def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
         out = list(words)
@@ -101,22 +113,21 @@ class TokenMask(TextOp):
         return out
 
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-        m = _position_mask(params, "positions", ids.shape[1], ids.device)
-        return ids.masked_fill(m, MASK_ID), lengths
+        return ids.masked_fill(_position_mask(params, "positions", ids.shape[1], ids.device), MASK_ID), lengths
 
 
 class WordDelete(TextOp):
-    """Delete each word with probability ``p_word`` (nlpaug RandomWordAug 'delete'), keeping at least
-    ``keep_at_least`` words. Exact agreement."""
+    """Delete each token with probability ``p_word`` (nlpaug RandomWordAug 'delete'), keeping at least
+    ``keep_at_least`` tokens. Exact agreement."""
 
     section, name = "text", "word_delete"
-    PARAMS = {"p_word": Param("float", 0.1, 0.0, 1.0), "keep_at_least": Param("int", 1, 0, 1000)}
+    PARAMS = {"p_word": Param("float", 0.1, 0.0, 1.0, doc="probability of deleting each token"),
+              "keep_at_least": Param("int", 1, 0, 1000, doc="never leave fewer tokens than this")}
 
-    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        n = _n_words(sample)
+    def word_params(self, rng: np.random.Generator, words: list[str]) -> dict[str, Any]:
+        n = _n(words)
         drop = np.flatnonzero(rng.random(n) < self.p_word)
-        budget = max(0, n - self.keep_at_least)
-        return {"positions": [int(i) for i in drop[:budget]]}
+        return {"positions": [int(i) for i in drop[: max(0, n - self.keep_at_least)]]}
 
     def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
         gone = set(params["positions"])
@@ -126,20 +137,20 @@ class WordDelete(TextOp):
         drop = _position_mask(params, "positions", ids.shape[1], ids.device)
         pos = torch.arange(ids.shape[1], device=ids.device)[None]
         out = _compact(ids, (pos < on(lengths, ids.device)[:, None]) & ~drop)
-        n = lengths.tolist()  # host: new length = old length - deleted positions inside it
-        new = [n[i] - sum(1 for j in set(p["positions"]) if j < n[i]) if p.get("applied") else n[i] for i, p in enumerate(params)]
+        # host: new length = old length - deleted positions inside it
+        new = [n - sum(1 for j in set(p["positions"]) if j < n) for n, p in zip(lengths.tolist(), params)]
         return out, torch.tensor(new, dtype=lengths.dtype)
 
 
 class WordSwap(TextOp):
-    """Swap ``n_swaps`` random adjacent word pairs, one after another (nlpaug RandomWordAug 'swap').
+    """Swap ``n_swaps`` random adjacent token pairs, one after another (nlpaug RandomWordAug 'swap').
     Exact agreement."""
 
     section, name = "text", "word_swap"
-    PARAMS = {"n_swaps": Param("irange", [1, 1], 0, 100)}
+    PARAMS = {"n_swaps": Param("irange", [1, 1], 0, 100, doc="number of swaps [min, max]")}
 
-    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        n = _n_words(sample)
+    def word_params(self, rng: np.random.Generator, words: list[str]) -> dict[str, Any]:
+        n = _n(words)
         k = int(rng.integers(int(self.n_swaps[0]), int(self.n_swaps[1]) + 1))
         return {"swaps": [int(rng.integers(0, n - 1)) for _ in range(k)] if n > 1 else []}
 
@@ -152,22 +163,21 @@ class WordSwap(TextOp):
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         perm = torch.arange(ids.shape[1]).repeat(ids.shape[0], 1)
         for r, p in enumerate(params):
-            if p.get("applied"):
-                row = perm[r]
-                for i in p["swaps"]:
-                    row[i], row[i + 1] = row[i + 1].clone(), row[i].clone()
+            row = perm[r]
+            for i in p["swaps"]:
+                row[i], row[i + 1] = row[i + 1].clone(), row[i].clone()
         return ids.gather(1, on(perm, ids.device)), lengths
 
 
 class WordCrop(TextOp):
-    """Keep one contiguous span of a ``fraction`` of the words (nlpaug RandomWordAug 'crop' keeps the
+    """Keep one contiguous span of a ``fraction`` of the tokens (nlpaug RandomWordAug 'crop' keeps the
     complement). Exact agreement."""
 
     section, name = "text", "word_crop"
-    PARAMS = {"fraction": Param("range", [0.5, 1.0], 0.0, 1.0)}
+    PARAMS = {"fraction": Param("range", [0.5, 1.0], 0.0, 1.0, doc="fraction of the tokens kept [min, max]")}
 
-    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        n = _n_words(sample)
+    def word_params(self, rng: np.random.Generator, words: list[str]) -> dict[str, Any]:
+        n = _n(words)
         k = max(1, int(round(n * rng.uniform(*self.fraction))))
         return {"start": int(rng.integers(0, n - k + 1)), "length": k}
 
@@ -175,14 +185,27 @@ class WordCrop(TextOp):
         return words[params["start"] : params["start"] + params["length"]]
 
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-        dev = ids.device
-        start = on(torch.tensor([p.get("start", 0) if p.get("applied") else 0 for p in params]), dev)
-        new_len = torch.tensor([p["length"] if p.get("applied") else int(n) for p, n in zip(params, lengths.tolist())],
-                               dtype=lengths.dtype)  # host metadata
-        pos = torch.arange(ids.shape[1], device=dev)[None]
-        src = (start[:, None] + pos).clamp(max=ids.shape[1] - 1)
-        out = ids.gather(1, src).masked_fill(pos >= on(new_len, dev)[:, None], PAD_ID)
-        return out, new_len
+        new_len = [p["length"] for p in params]
+        return _truncate(ids, [p["start"] for p in params], new_len), torch.tensor(new_len, dtype=lengths.dtype)
+
+
+class MaxTokens(TextOp):
+    """Keep the first ``n`` tokens of longer texts (the tokenizer's units: words, CJK characters).
+    Deterministic, for a fixed text budget at evaluation. Exact agreement."""
+
+    section, name = "text", "max_tokens"
+    PARAMS = {"n": Param("int", 32, 1, 100000, doc="maximum number of tokens kept")}
+    deterministic = True
+
+    def word_params(self, rng: Any, words: list[str]) -> dict[str, Any] | None:
+        return {"length": self.n} if len(words) > self.n else None
+
+    def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
+        return words[: params["length"]]
+
+    def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        new_len = [min(n, p["length"]) for n, p in zip(lengths.tolist(), params)]
+        return _truncate(ids, [0] * len(params), new_len), torch.tensor(new_len, dtype=lengths.dtype)
 
 
 @lru_cache(maxsize=4)
@@ -212,10 +235,10 @@ class Typo(TextOp):
     strings and re-tokenises."""
 
     section, name = "text", "typo"
-    PARAMS = {"p_word": Param("float", 0.1, 0.0, 1.0), "kind": Param("str", "keyboard", choices=("keyboard", "ocr"))}
+    PARAMS = {"p_word": Param("float", 0.1, 0.0, 1.0, doc="probability of a typo in each token"),
+              "kind": Param("str", "keyboard", choices=("keyboard", "ocr"), doc="keyboard neighbours or OCR confusions")}
 
-    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        words = Tokenizer.words(sample["text"])
+    def word_params(self, rng: np.random.Generator, words: list[str]) -> dict[str, Any]:
         cmap = char_map(self.kind)
         edits = []
         for wi, w in enumerate(words):
@@ -236,8 +259,5 @@ class Typo(TextOp):
             out[wi] = w[:ci] + ch + w[ci + 1 :]
         return out
 
-    def apply_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        if "text" not in batch or not any(p.get("applied") for p in params):
-            return batch
-        texts = [" ".join(self.edit(Tokenizer.words(t), p)) if p.get("applied") else t for t, p in zip(batch["text"], params)]
-        return retokenize(batch, texts)
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        return retokenize(batch, [self._edited(t, p) for t, p in zip(batch["text"], params)])

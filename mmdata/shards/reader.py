@@ -1,50 +1,66 @@
 """``mmdata.open_dataset``: aligned multimodal samples from shards, exactly once per epoch.
 
 Splitting. Readers are numbered ``rank * num_workers + worker_id`` over ``world_size * num_workers``
-(torch.distributed rank/world size when a process group is initialised, DataLoader worker info).
-With at least as many shards as readers, reader *r* reads shards ``order[r::n]``. With fewer shards
-than readers, every reader scans every shard and keeps the samples whose running index in the
-epoch's shard order satisfies ``index % n == r`` — still exactly once, at the cost of reading bytes
-that are discarded (decoding is skipped for them). Readers may get unequal sample counts; a DDP
-training loop that needs equal step counts should pad or drop (see mmdata.train).
+(torch.distributed rank/world size, DataLoader worker info), resolved when iteration starts — in the
+worker — so a dataset built before ``init_process_group`` still splits by rank. With at least as many
+shards as readers, reader *r* reads shards ``order[r::n]``. With fewer shards than readers, every
+reader scans every shard and keeps the samples whose running index in the epoch's shard order
+satisfies ``index % n == r`` — still exactly once, at the cost of reading bytes that are discarded
+(decoding is skipped for them). Readers may get unequal sample counts; a DDP training loop that needs
+equal step counts should pad or drop (see mmdata.train).
 
 Order. Shard order and the bounded shuffle buffer are drawn from ``mmdata.rng.derive(seed, epoch, ...)``:
 the stream is a pure function of (seed, epoch) for a fixed reader count.
+
+Epochs. ``set_epoch(e)`` selects an epoch. Without it, every new iteration advances the epoch by one
+(like litdata), also inside DataLoader workers — persistent or re-created each epoch: workers agree on
+the epoch through a few bytes of shared memory. An explicit ``set_epoch`` / ``load_state_dict``
+always wins for the next iteration. Each sample carries ``meta["epoch"]``.
 
 Resume. Every yielded sample carries ``meta["reader"]`` and ``meta["position"]`` (its index in that
 reader's stream this epoch). ``state_dict()`` holds ``positions`` (next position per reader);
 ``load_state_dict()`` makes the next iteration skip, per reader, what was already yielded — without
 decoding it — and continue exactly.
 
-Bad input. With ``on_error="raise"`` a corrupt member, truncated shard, non-UTF-8 text, pickle member
-or missing required modality raises :class:`~mmdata.errors.ShardError` naming the shard and key; with
-``"skip"`` / ``"warn"`` the sample is dropped and counted in ``dataset.skipped`` (reason -> count) and
-``dataset.errors`` (first 100 (shard, key, message)). Inside DataLoader workers those counts live in the
-worker, so each yielded sample also carries the reader's cumulative counts in ``meta["skipped"]``
+Bad input. With ``on_error="raise"`` anything wrong with a shard or sample raises
+:class:`~mmdata.errors.ShardError` naming the shard and key; with ``"skip"`` / ``"warn"`` the sample
+is dropped and counted in ``dataset.skipped`` (reason -> samples lost) and ``dataset.errors`` (first
+100 (shard, key, message)). Counts are per sample lost: damage that cuts a shard short is counted for
+every sample of that shard the index lists and the reader did not deliver; for bare shards (no index)
+what follows a cut is unknowable and such a region counts once as ``"unreadable shard region"``. The
+rules per kind of damage are in docs/bad-input-read.md. Inside DataLoader workers those counts live in
+the worker, so each yielded sample also carries the reader's cumulative counts in ``meta["skipped"]``
 (when non-empty); :func:`mmdata.loader` aggregates them.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
+import struct
+import zlib
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from mmdata.codecs import DecodeError, UnsafeMemberError, decode_member, field_of
+from mmdata.codecs import PICKLE_EXTS, DecodeError, UnsafeMemberError, decode_member, field_of
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
-from mmdata.shards.tario import expand_sources, iter_samples
+from mmdata.shards.tario import DEFAULT_MAX_MEMBER_BYTES, _local_path, expand_sources, indexed_members, iter_samples
 from mmdata.types import Sample
 
 log = logging.getLogger("mmdata.reader")
 ON_ERROR = ("raise", "skip", "warn")
 _MAX_ERRORS = 100
+_REGION = "unreadable shard region"
+RawSample = tuple[str | None, dict[str, bytes], tuple[str, str] | None]
 
 
 def dist_rank_world() -> tuple[int, int] | None:
@@ -59,14 +75,96 @@ def dist_rank_world() -> tuple[int, int] | None:
 def reader_id(dist: tuple[int, int] | None = None, rotation: int = 0) -> tuple[int, int]:
     """(reader id, number of readers) of the calling process/worker.
 
-    DataLoader workers do not see the parent's process group, so the rank captured when the dataset
-    was created (``dist``) is used there. ``rotation`` shifts which worker plays which reader: a
-    resumed loader uses it so DataLoader's in-order round robin continues with the right reader.
+    Spawned DataLoader workers do not see the parent's process group, so the rank the dataset
+    recorded when it was sent to the worker (``dist``) is used there. ``rotation`` shifts which
+    worker plays which reader: a resumed loader uses it so DataLoader's in-order round robin
+    continues with the right reader.
     """
     rank, world = dist_rank_world() or dist or (0, 1)
     info = get_worker_info()
     wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
     return rank * nw + (wid + rotation) % nw, world * nw
+
+
+class EpochClock:
+    """The epoch of each new iteration: explicit (``set``) or advanced by one per iteration.
+
+    Two int64 — ``[iteration word, explicit epoch]`` — in memory shared with DataLoader workers:
+    an anonymous shared mapping (inherited by forked workers, no file descriptor held), switched to
+    a torch shared-memory tensor the first time the clock is pickled for spawned workers. The word
+    packs ``(iteration key << 32) | generation``; all workers of one DataLoader iteration share a key
+    (the loader's base seed and how often this copy was iterated), so the first to start bumps the
+    generation and the others join it. Racing workers of one iteration write the same value and
+    iterations do not overlap, so no lock is needed.
+
+    Example:
+        >>> c = EpochClock(3)
+        >>> c.begin()[0], c.begin()[0], c.begin()[0]
+        (3, 4, 5)
+        >>> c.set(0); c.begin()[0]
+        0
+    """
+
+    def __init__(self, epoch: int = 0) -> None:
+        self._map: mmap.mmap | None = mmap.mmap(-1, 16)  # MAP_SHARED | MAP_ANONYMOUS
+        self._tensor: torch.Tensor | None = None
+        self.local = 0
+        self._put(1, int(epoch))
+
+    def _get(self, i: int) -> int:
+        if self._tensor is not None:
+            return int(self._tensor[i])
+        return int(struct.unpack_from("<q", self._map, 8 * i)[0])  # type: ignore[arg-type]
+
+    def _put(self, i: int, value: int) -> None:
+        if self._tensor is not None:
+            self._tensor[i] = value
+        else:
+            struct.pack_into("<q", self._map, 8 * i, value)  # type: ignore[arg-type]
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._tensor is None:  # pickled for a spawned worker: from now on share through torch
+            self._tensor = torch.tensor([self._get(0), self._get(1)], dtype=torch.int64).share_memory_()
+            self._map = None
+        return {"_tensor": self._tensor, "local": self.local, "_map": None}
+
+    @property
+    def explicit(self) -> int:
+        return self._get(1)
+
+    def set(self, epoch: int) -> None:
+        self._put(1, int(epoch))
+        self._put(0, 0)
+
+    def current(self) -> int:
+        """The epoch of the iteration in progress (or of the next one when none has started)."""
+        return self.explicit + (self._get(0) & 0xFFFFFFFF)
+
+    def begin(self) -> tuple[int, int]:
+        """Start an iteration: returns (epoch, generation); generation 0 is the first since ``set``."""
+        self.local += 1
+        info = get_worker_info()
+        ident = f"main:{self.local}" if info is None else f"{info.seed - info.id}:{self.local}"
+        key = (zlib.crc32(ident.encode()) & 0x7FFFFFFF) | 1
+        word = self._get(0)
+        have, gen = word >> 32, word & 0xFFFFFFFF
+        if have and have != key:
+            gen += 1
+        if have != key:
+            self._put(0, (key << 32) | gen)
+        return self.explicit + gen, gen
+
+
+def _new_sample(key: str, fields: dict[str, Any], rate: int | None, meta: dict[str, Any]) -> Sample:
+    # the frozen dataclass __init__ (four object.__setattr__ calls) is ~1/3 of a raw sample's cost;
+    # filling __dict__ directly builds the same object
+    s = object.__new__(Sample)
+    d = s.__dict__
+    d["key"] = key
+    d["fields"] = fields
+    d["sample_rate"] = rate
+    d["meta"] = meta
+    return s
 
 
 class _Skip(Exception):
@@ -83,6 +181,118 @@ def _reason(exc: Exception, ext: str) -> str:
             "label": "bad label"}.get(name, f"corrupt .{ext}")
 
 
+class _ShardIndex:
+    """What ``index.parquet`` says about each shard of a split: keys and, per key, members and sizes.
+
+    Kept as Arrow columns; a shard's rows become Python objects only when that shard is read.
+    """
+
+    def __init__(self, root: Path, split: str) -> None:
+        import numpy as np
+        import pyarrow.compute as pc
+
+        table = idx.load_index(root).select(["key", "split", "shard", "members", "sizes"])
+        table = table.filter(pc.equal(table["split"], split)).combine_chunks()
+        enc = table["shard"].chunk(0).dictionary_encode() if table.num_rows else None
+        self.table = table
+        self.rows: dict[str, Any] = {}
+        if enc is not None:
+            codes = np.asarray(enc.indices)
+            order = np.argsort(codes, kind="stable")  # rows of one shard, in index order
+            bounds = np.searchsorted(codes[order], np.arange(len(enc.dictionary) + 1))
+            for i, name in enumerate(enc.dictionary.to_pylist()):
+                self.rows[name] = order[bounds[i] : bounds[i + 1]]
+        self._cache: dict[str, tuple[list[str], list[list[str]], Any]] = {}
+        self._plans: dict[str, IndexPlan | None] = {}
+
+    def _entries(self, shard: str) -> tuple[list[str], Any, Any]:
+        """(keys, members ListArray, sizes ListArray) of one shard, in index order."""
+        if shard not in self._cache:
+            part = self.table.take(self.rows[shard])
+            self._cache[shard] = (part["key"].to_pylist(), part["members"].chunk(0), part["sizes"].chunk(0))
+        return self._cache[shard]
+
+    def keys(self, shard: str) -> list[str]:
+        return self._entries(shard)[0] if shard in self.rows else []
+
+    def members(self, shard: str) -> dict[str, list[str]]:
+        if shard not in self.rows:
+            return {}
+        keys, members, _ = self._entries(shard)
+        return dict(zip(keys, [m or [] for m in members.to_pylist()]))
+
+    def plan(self, shard: str) -> IndexPlan | None:
+        """The shard's members as the fast path needs them (built once), or None when the index
+        entry is unusual (folders in keys, long names, duplicate keys, names not ``<key>.<ext>``)."""
+        if shard not in self._plans:
+            self._plans[shard] = IndexPlan.build(*self._entries(shard)) if shard in self.rows else None
+        return self._plans[shard]
+
+
+class IndexPlan:
+    """Keys, extensions per key, flat sizes and padded names of one shard (see :func:`indexed_members`)."""
+
+    def __init__(self, keys: list[str], exts: list[tuple[str, ...]], sizes: Any, names: Any) -> None:
+        import numpy as np
+
+        self.keys = keys
+        self.exts = exts
+        self.sizes = sizes
+        self.names = names
+        self.max_size = int(sizes.max()) if len(sizes) else 0
+        self.size_fields = None
+        if self.max_size < 8**11:  # the "%011o\0" fields tarfile and mmdata write, built without a loop
+            digits = (sizes[:, None] >> (3 * np.arange(10, -1, -1))) & 7
+            self.size_fields = np.concatenate([digits + 48, np.zeros((len(sizes), 1), np.int64)], axis=1).astype(np.uint8)
+        steps = 512 + ((sizes + 511) // 512) * 512
+        self.offsets = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)  # header of member i
+
+    @classmethod
+    def build(cls, keys: list[str], members: Any, sizes: Any) -> IndexPlan | None:
+        """From Arrow columns, vectorised: checks that every member is ``<key>.<ext>`` of its row."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if members.null_count or sizes.null_count or len(set(keys)) != len(keys):
+            return None
+        names = members.flatten()
+        flat_sizes = sizes.flatten()
+        if len(names) != len(flat_sizes) or flat_sizes.null_count or not pa.types.is_string(names.type):
+            return None
+        if not len(names):
+            return None
+        parts = pc.split_pattern(names, ".", max_splits=1)
+        stems = pc.list_element(parts, 0)
+        exts_arr = pc.list_element(pc.if_else(pc.equal(pc.list_value_length(parts), 2), parts, pa.scalar(["", ""], parts.type)), 1)
+        owner = pc.take(pa.array(keys, pa.string()), pc.list_parent_indices(members))
+        if (not pc.all(pc.equal(stems, owner)).as_py() or pc.any(pc.equal(exts_arr, "")).as_py()
+                or pc.any(pc.match_substring(names, "/")).as_py()):
+            return None
+        lengths = np.asarray(pc.binary_length(names), dtype=np.int64)
+        if lengths.max() >= 100:
+            return None
+        # samples share a handful of member layouts ("cls,flac,jpg,txt"): group rows by layout in
+        # Arrow, then one Python tuple per layout instead of one per sample
+        offsets = pc.subtract(members.offsets, members.offsets[0])
+        layouts = pc.binary_join(pa.ListArray.from_arrays(offsets, exts_arr), "/").dictionary_encode()
+        tuples = []
+        for joined in layouts.dictionary.to_pylist():
+            e = tuple(joined.split("/")) if joined else ()
+            if len(set(e)) != len(e):
+                return None  # one extension twice in a sample
+            tuples.append(e)
+        exts = [tuples[i] for i in layouts.indices.to_numpy(zero_copy_only=False).tolist()]
+        # the (n, 100) NUL-padded name block, filled in one vectorised scatter from the string buffer
+        offs = np.frombuffer(names.buffers()[1], dtype=np.int32)[names.offset : names.offset + len(names) + 1].astype(np.int64)
+        data = np.frombuffer(names.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]]
+        row = np.repeat(np.arange(len(names)), lengths)
+        col = np.arange(len(data)) - np.repeat(offs[:-1] - offs[0], lengths)
+        block = np.zeros((len(names), 100), dtype=np.uint8)
+        block[row, col] = data
+        return cls(keys, exts, np.asarray(flat_sizes, dtype=np.int64), block)
+
+
 class ShardDataset(IterableDataset):  # type: ignore[type-arg]
     """An IterableDataset of :class:`~mmdata.Sample` over shards (see the module docstring).
 
@@ -92,25 +302,31 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
     def __init__(self, path: str | Path | Sequence[Any], *, split: str = "train", modalities: Sequence[str] | None = None,
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
-                 buffer_size: int = 512, partition: bool = True) -> None:
+                 buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+                 image_max_size: tuple[int, int] | None = None, decode_threads: int = 0) -> None:
         if on_error not in ON_ERROR:
             raise ShardError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        if max_member_bytes < 1:
+            raise ShardError(f"max_member_bytes must be >= 1, got {max_member_bytes}")
         self.split = split
         self.modalities = None if modalities is None else tuple(modalities)
         self.shuffle = shuffle
         self.seed = seed
-        self.epoch = epoch
         self.on_error = on_error
         self.allow_pickle = allow_pickle
         self.required = tuple(required or ())
         self.decode = decode
         self.buffer_size = buffer_size
         self.partition = partition
+        self.max_member_bytes = int(max_member_bytes)
+        self.image_max_size = None if image_max_size is None else (int(image_max_size[0]), int(image_max_size[1]))
+        self.decode_threads = int(decode_threads)
         self.card: dict[str, Any] | None = None
         self.root: Path | None = None
         self.layout = "samples"
         self.series: list[str] = []
-        self._keys_by_shard: dict[str, list[str]] | None = None
+        self._index: _ShardIndex | None = None
+        self._raw_plans: dict[tuple[str, ...], tuple[tuple[str, ...] | None, tuple[str, str] | None]] = {}
         if not isinstance(path, (list, tuple)) and idx.is_dataset(path):
             self.root = Path(path)
             self.card = idx.load_card(self.root)
@@ -130,8 +346,16 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.errors: list[tuple[str, str, str]] = []
         self._skip: dict[int, int] = {}
         self._positions: dict[int, int] = {}
-        self._dist = dist_rank_world()
+        self._clock = EpochClock(epoch)
+        self._dist: tuple[int, int] | None = None  # recorded when sent to a worker (see __getstate__)
         self.rotation = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader pickles the dataset for spawned workers when iteration starts: the rank known
+        # now (after init_process_group) is what the worker must use
+        state = dict(self.__dict__)
+        state["_dist"] = dist_rank_world() or self._dist
+        return state
 
     # ---- public metadata -------------------------------------------------------------------------
     @property
@@ -144,9 +368,21 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         """Samples in this split per the card (None for foreign shards)."""
         return self.card["splits"][self.split]["samples"] if self.card else None
 
+    @property
+    def epoch(self) -> int:
+        """The epoch of the iteration in progress (or the next one); see ``set_epoch``."""
+        return self._clock.current()
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.set_epoch(value)
+
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch (new shard order / shuffle); clears a pending resume."""
-        self.epoch = epoch
+        """Select the epoch of the next iteration (new shard order / shuffle); clears a pending resume.
+
+        Without calls to ``set_epoch`` each new iteration advances the epoch by one.
+        """
+        self._clock.set(epoch)
         self._skip = {}
         self._positions = {}
 
@@ -162,14 +398,14 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         return {"seed": seed, "epoch": epoch, "positions": {int(k): int(v) for k, v in positions.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume: the next iteration skips what each reader already yielded."""
+        """Resume: the next iteration is epoch ``state["epoch"]`` and skips what each reader already yielded."""
         if state.get("seed", self.seed) != self.seed:
             raise ShardError(f"state was saved with seed {state.get('seed')}, this dataset has seed {self.seed}")
-        self.epoch = int(state["epoch"])
+        self._clock.set(int(state["epoch"]))
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._positions = dict(self._skip)
 
-    # ---- iteration -------------------------------------------------------------------------------
+    # ---- bookkeeping -----------------------------------------------------------------------------
     def _shard_url(self, name: str, series: str | None = None) -> str:
         if self.root is None:
             return name
@@ -182,130 +418,317 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if self.on_error == "warn":
             log.warning("skipping sample %r in %s: %s", key, shard, message)
 
-    def _raw_samples(self, shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-        if self.layout != "columns":
-            yield from iter_samples(self._shard_url(shard))
-            return
-        yield from self._zip_series(shard)
-
-    def _expected_keys(self, shard: str) -> list[str]:
-        if self._keys_by_shard is None:
-            table = idx.load_index(self.root).select(["key", "split", "shard"]).to_pydict()
-            by: dict[str, list[str]] = {}
-            for k, sp, sh in zip(table["key"], table["split"], table["shard"]):
-                if sp == self.split:
-                    by.setdefault(sh, []).append(k)
-            self._keys_by_shard = by
-        return self._keys_by_shard.get(shard, [])
-
-    def _zip_series(self, shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-        expected = self._expected_keys(shard)
-        allowed = set(expected)
-        its = {s: iter_samples(self._shard_url(shard, s)) for s in self.series}
-        heads: dict[str, tuple[str, dict[str, bytes]] | None] = {s: next(it, None) for s, it in its.items()}
-        done: set[str] = set()
-        for key in expected:
-            group: dict[str, bytes] = {}
-            for s in self.series:
-                head = heads[s]
-                if head is None:
-                    continue
-                hk = head[0]
-                if hk != key and (hk not in allowed or hk in done):
-                    raise ShardError(f"column series {s!r} shard {self._shard_url(shard, s)}: found key {hk!r} where "
-                                     f"{key!r} was expected (series out of order or from another dataset)")
-                if hk == key:
-                    group.update(head[1])
-                    heads[s] = next(its[s], None)
-            done.add(key)
-            yield key, group
-        for s, head in heads.items():
-            if head is not None:
-                raise ShardError(f"column series {s!r} shard {self._shard_url(shard, s)}: key {head[0]!r} is not in "
-                                 "the index for this shard (series disagree)")
+    def _shard_index(self) -> _ShardIndex | None:
+        if self.root is None:
+            return None
+        if self._index is None:
+            self._index = _ShardIndex(self.root, self.split)
+        return self._index
 
     def _wanted(self, ext: str) -> bool:
         return self.modalities is None or field_of(ext) in self.modalities
 
-    def _build(self, shard: str, key: str, raw: dict[str, bytes]) -> Sample:
+    def _want_member(self, name: str) -> bool:
+        dot = name.find(".", name.rfind("/") + 1)
+        return dot < 0 or self._wanted(name[dot + 1 :])
+
+    # ---- raw samples of one shard ------------------------------------------------------------------
+    def _raw_samples(self, shard: str) -> tuple[Iterator[RawSample], bool | None]:
+        """The shard's raw samples and whether they were checked against the index (None: checked
+        up front, no problem can follow)."""
+        if self.layout == "columns":
+            return self._zip_series(shard), True
+        url = self._shard_url(shard)
+        fast = self._indexed(shard, url) if self.root is not None else None
+        if fast is not None:
+            return fast, None  # None: verified up front, yields no problems
+        want = None if self.modalities is None else self._want_member
+        return iter_samples(url, max_member_bytes=self.max_member_bytes, want=want), False
+
+    def _indexed(self, shard: str, url: str) -> Iterator[tuple[str, dict[str, bytes], None]] | None:
+        """Index-guided whole-shard read of a local uncompressed shard (None: use the streaming parser)."""
+        local = _local_path(url)
+        index = self._shard_index()
+        if local is None or local.endswith((".gz", ".tgz")) or index is None:
+            return None
+        plan = index.plan(shard)
+        if plan is None or plan.max_size > self.max_member_bytes:
+            return None
+        mapped = indexed_members(local, plan.names, plan.sizes, plan.size_fields)
+        if mapped is None:
+            return None
+        return self._slice_samples(mapped, plan)
+
+    def _slice_samples(self, mapped: tuple[Any, list[int]], plan: IndexPlan) -> Iterator[tuple[str, dict[str, bytes], None]]:
+        buf, starts = mapped
+        ends = (plan.offsets[:-1] + 512 + plan.sizes).tolist()
+        keep = None if self.modalities is None else frozenset(e for es in plan.exts for e in es if self._wanted(e))
+        i = 0
+        try:
+            for key, exts in zip(plan.keys, plan.exts):
+                group = {}
+                for e in exts:
+                    # members not wanted are present but not copied
+                    group[e] = buf[starts[i] : ends[i]] if keep is None or e in keep else b""
+                    i += 1
+                yield key, group, None
+        finally:
+            buf.close()
+
+    def _zip_series(self, shard: str) -> Iterator[RawSample]:
+        """Column layout: merge the series of one shard by the index's key order.
+
+        A sample is delivered when every series the index says holds one of its members delivered it
+        in order; otherwise it is reported (misaligned / missing in a series) — one per sample lost.
+        """
+        index = self._shard_index()
+        assert index is not None
+        expected = index.keys(shard)
+        want_members = index.members(shard)
+        position = {k: i for i, k in enumerate(expected)}
+        its = {s: iter_samples(self._shard_url(shard, s), max_member_bytes=self.max_member_bytes) for s in self.series}
+        heads = {s: next(it, None) for s, it in its.items()}
+        for i, key in enumerate(expected):
+            group: dict[str, bytes] = {}
+            problem: tuple[str, str] | None = None
+            for s in self.series:
+                head = heads[s]
+                # members of keys this series should already have passed: out of order, drop them
+                while head is not None and (head[0] is None or position.get(head[0], -1) < i):
+                    if head[0] is None and head[2] is not None and problem is None:
+                        problem = head[2]
+                    head = heads[s] = next(its[s], None)
+                expects = [m for m in want_members.get(key, []) if field_of(m.split(".", 1)[1]) == s]
+                if head is not None and head[0] == key:
+                    if head[2] is not None and problem is None:
+                        problem = head[2]
+                    group.update(head[1])
+                    heads[s] = next(its[s], None)
+                if problem is None and any(m.split(".", 1)[1] not in group for m in expects):
+                    found = head[0] if head is not None else "the end of the series"
+                    problem = ("column series misaligned", f"column series {s!r} shard {self._shard_url(shard, s)}: "
+                               f"found {found!r} where {key!r} was expected (series out of order, cut short or "
+                               "from another dataset)")
+            yield key, group, problem
+        for s, head in heads.items():
+            if head is not None and head[0] is not None:
+                yield None, {}, ("column series misaligned", f"column series {s!r} shard {self._shard_url(shard, s)}: "
+                                 f"key {head[0]!r} is not in the index for this shard (series disagree)")
+
+    # ---- decoding --------------------------------------------------------------------------------
+    def _raw_plan(self, exts: tuple[str, ...]) -> tuple[tuple[str, ...] | None, tuple[str, str] | None]:
+        """decode=False: which members to keep and whether the sample is refused, per set of extensions."""
+        keep = tuple(e for e in exts if self._wanted(e))
+        for e in keep:
+            if e.rsplit(".", 1)[-1].lower() in PICKLE_EXTS and not self.allow_pickle:
+                return None, ("pickle member refused", f".{e} member is a pickle; refusing it (allow_pickle=False)")
+        have = {field_of(e) for e in keep}
+        for req in self.required:
+            if req not in have:
+                return None, ("missing required modality", f"required modality {req!r} is missing (has {sorted(keep)})")
+        return (None if keep == exts else keep), None
+
+    def _build(self, key: str, raw: dict[str, bytes]) -> tuple[dict[str, Any], int | None]:
+        if not self.decode:
+            sig = tuple(raw)
+            plan = self._raw_plans.get(sig)
+            if plan is None:
+                plan = self._raw_plans[sig] = self._raw_plan(sig)
+            keep, refused = plan
+            if refused is not None:
+                raise _Skip(*refused)
+            return (raw if keep is None else {e: raw[e] for e in keep}), None
         fields: dict[str, Any] = {}
         rate = None
         for ext, data in raw.items():
             if not self._wanted(ext):
                 continue
-            if not self.decode:
-                if ext.rsplit(".", 1)[-1] in ("pyd", "pickle", "pkl", "pth", "pt") and not self.allow_pickle:
-                    raise _Skip("pickle member refused", f".{ext} member is a pickle; refusing it (allow_pickle=False)")
-                fields[ext] = data
-                continue
             try:
-                name, value, sr = decode_member(ext, data, allow_pickle=self.allow_pickle)
+                name, value, sr = decode_member(ext, data, allow_pickle=self.allow_pickle,
+                                                image_max_size=self.image_max_size)
             except DecodeError as exc:
                 raise _Skip(_reason(exc, ext), f"{key}.{ext}: {exc}") from exc
             fields[name] = value
             if sr is not None:
                 rate = sr
         for req in self.required:
-            if req not in fields and not (not self.decode and any(field_of(e) == req for e in fields)):
+            if req not in fields:
                 raise _Skip("missing required modality", f"required modality {req!r} is missing (has {sorted(fields)})")
-        return Sample(key, fields, sample_rate=rate, meta={"shard": shard})
+        return fields, rate
 
-    def _stream(self, rid: int, n: int) -> Iterator[tuple[str, str, dict[str, bytes]]]:
+    def _try_build(self, item: tuple[str, str, dict[str, bytes]]) -> tuple[dict[str, Any], int | None] | _Skip:
+        try:
+            return self._build(item[1], item[2])
+        except _Skip as exc:
+            return exc
+
+    def _iter_raw(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], rid: int, position: int,
+                  epoch: int) -> Iterator[Sample]:
+        """decode=False: the members kept per set of extensions are decided once per set; one loop."""
+        plans = self._raw_plans
+        positions = self._positions
+        for shard, key, raw in stream:
+            sig = tuple(raw)
+            plan = plans.get(sig)
+            if plan is None:
+                plan = plans[sig] = self._raw_plan(sig)
+            keep, refused = plan
+            if refused is not None:
+                if self.on_error == "raise":
+                    raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {refused[1]}")
+                self._count(refused[0], shard, key, refused[1])
+                continue
+            meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
+            if self.skipped:
+                meta["skipped"] = dict(self.skipped)
+            position += 1
+            positions[rid] = position
+            yield _new_sample(key, raw if keep is None else {e: raw[e] for e in keep}, None, meta)
+
+    def _decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]],
+                 threads: int) -> Iterator[tuple[tuple[str, str, dict[str, bytes]], Any]]:
+        if threads <= 1:
+            for item in stream:
+                yield item, self._try_build(item)
+            return
+        # decoders (PIL, libsndfile) release the GIL: a few in flight keep a worker's cores busy,
+        # results come back in stream order, so order and positions do not depend on threads
+        with ThreadPoolExecutor(threads, thread_name_prefix="mmdata-decode") as pool:
+            window: deque[Any] = deque()
+            for item in stream:
+                window.append((item, pool.submit(self._try_build, item)))
+                if len(window) >= 4 * threads:
+                    head, fut = window.popleft()
+                    yield head, fut.result()
+            while window:
+                head, fut = window.popleft()
+                yield head, fut.result()
+
+    def _threads(self) -> int:
+        if not self.decode or self.decode_threads == 1:
+            return 1
+        if self.decode_threads > 1:
+            return self.decode_threads
+        info = get_worker_info()
+        workers = info.num_workers if info is not None else 1
+        return max(1, min(4, (os.cpu_count() or 1) // workers))
+
+    # ---- iteration -------------------------------------------------------------------------------
+    def _report(self, shard: str, key: str | None, problem: tuple[str, str]) -> None:
+        if self.on_error == "raise":
+            raise ShardError(problem[1] if shard in problem[1] else f"shard {self._shard_url(shard)}: {problem[1]}")
+        self._count(problem[0] if key is not None else _REGION, shard, key or "<unknown>", problem[1])
+
+    def _stream(self, rid: int, n: int, epoch: int) -> Iterator[tuple[str, str, dict[str, bytes]]]:
         order = list(range(len(self.shards)))
         if self.shuffle:
-            order = [int(i) for i in derive(self.seed, self.epoch, "shard-order", 0).permutation(len(self.shards))]
+            order = [int(i) for i in derive(self.seed, epoch, "shard-order", 0).permutation(len(self.shards))]
         stride = len(self.shards) < n
         mine = order if stride else order[rid::n]
         counter = 0
         for si in mine:
             shard = self.shards[si]
-            it = self._raw_samples(shard)
-            last_key = "<start>"
-            while True:
-                try:
-                    item = next(it)
-                except StopIteration:
-                    break
-                except ShardError as exc:
-                    if self.on_error == "raise":
-                        raise
-                    self._count("truncated or corrupt shard", shard, last_key, str(exc))
-                    break
-                last_key = item[0]
+            items, checked = self._raw_samples(shard)
+            if checked is None and not stride:  # index-verified shard: no problem can come out of it
+                for key, raw, _ in items:
+                    yield shard, key, raw  # type: ignore[misc]
+                continue
+            index = self._shard_index()
+            # with an index, loss is counted per listed sample: damage on keys the index does not
+            # list is kept as a message, and listed samples that never came are counted at the end
+            listed = index.members(shard) if index is not None and shard in index.rows else None
+            seen: set[str] = set()
+            last_problem: tuple[str, str] | None = None
+            for key, raw, problem in items:
+                if listed is not None and key is not None:
+                    if problem is None and not checked:
+                        problem = self._incomplete(key, raw, listed.get(key))
+                    elif problem is not None and problem[0] == "truncated shard" and key in listed \
+                            and self._incomplete(key, raw, listed[key]) is None:
+                        last_problem, problem = problem, None  # cut right after its last member: nothing missing
+                own = True
                 if stride:
                     counter += 1
-                    if (counter - 1) % n != rid:
+                    own = (counter - 1) % n == rid
+                if problem is None:
+                    if key is not None:
+                        seen.add(key)
+                    if own:
+                        yield shard, key, raw  # type: ignore[misc]
+                    continue
+                last_problem = problem
+                counts = listed is None or (key is not None and key in listed and key not in seen)
+                if key is not None:
+                    seen.add(key)
+                if not own:
+                    continue
+                if counts or self.on_error == "raise":
+                    self._report(shard, key, problem)
+                elif len(self.errors) < _MAX_ERRORS:
+                    self.errors.append((shard, key or "<unknown>", problem[1]))
+            if listed is not None and last_problem is not None:
+                for k in listed:
+                    if k in seen:
                         continue
-                yield shard, item[0], item[1]
+                    own = True
+                    if stride:
+                        counter += 1
+                        own = (counter - 1) % n == rid
+                    if own:
+                        self._report(shard, k, ("truncated or corrupt shard", f"sample {k!r} listed in the index was "
+                                                f"not delivered: {last_problem[1]}"))
+
+    @staticmethod
+    def _incomplete(key: str, raw: dict[str, bytes], names: list[str] | None) -> tuple[str, str] | None:
+        """A problem when the index lists other members for ``key`` than the shard delivered."""
+        if names is None:
+            return None
+        want = {m[len(key) + 1 :] for m in names}
+        if want == set(raw):
+            return None
+        return ("incomplete sample", f"sample {key!r} has members {sorted(raw)}, the index lists {sorted(want)}")
 
     def __iter__(self) -> Iterator[Sample]:
-        rid, n = reader_id(self._dist or dist_rank_world(), self.rotation) if self.partition else (0, 1)
-        skip = self._skip.get(rid, 0)
+        epoch, gen = self._clock.begin()
+        dist = dist_rank_world() or self._dist
+        rid, n = reader_id(dist, self.rotation) if self.partition else (0, 1)
+        skip = self._skip.get(rid, 0) if gen == 0 else 0
+        self._positions = {rid: skip} if skip else {}
         position = 0
-        stream = self._stream(rid, n)
+        stream: Iterator[Any] = self._stream(rid, n, epoch)
         if self.shuffle:
-            stream = self._buffered(stream, rid)
-        for shard, key, raw in stream:
-            if position < skip:  # resume: already yielded before the checkpoint; not decoded
-                position += 1
-                continue
-            try:
-                sample = self._build(shard, key, raw)
-            except _Skip as exc:
+            stream = self._buffered(stream, rid, epoch)
+        if skip:
+            stream = self._skipping(stream, skip)
+            position = skip
+        if not self.decode:
+            yield from self._iter_raw(stream, rid, position, epoch)
+            self._skip.pop(rid, None)
+            return
+        for (shard, key, _raw), built in self._decoded(stream, self._threads()):
+            if isinstance(built, _Skip):
                 if self.on_error == "raise":
-                    raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {exc}") from exc
-                self._count(exc.reason, shard, key, str(exc))
+                    raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {built}") from built
+                self._count(built.reason, shard, key, str(built))
                 continue
-            meta = {"shard": shard, "reader": rid, "position": position}
+            fields, rate = built
+            meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
             if self.skipped:
                 meta["skipped"] = dict(self.skipped)
             position += 1
             self._positions[rid] = position
-            yield Sample(sample.key, sample.fields, sample.sample_rate, meta)
+            yield _new_sample(key, fields, rate, meta)
         self._skip.pop(rid, None)
 
-    def _buffered(self, stream: Iterator[Any], rid: int) -> Iterator[Any]:
-        rng = derive(self.seed, self.epoch, f"buffer:{rid}", 0)
+    @staticmethod
+    def _skipping(stream: Iterator[Any], skip: int) -> Iterator[Any]:
+        # resume: already yielded before the checkpoint; not decoded
+        for i, item in enumerate(stream):
+            if i >= skip:
+                yield item
+
+    def _buffered(self, stream: Iterator[Any], rid: int, epoch: int) -> Iterator[Any]:
+        rng = derive(self.seed, epoch, f"buffer:{rid}", 0)
         buf: list[Any] = []
         for item in stream:
             if len(buf) < self.buffer_size:
@@ -323,7 +746,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
 def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalities: Sequence[str] | None = None,
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
-                 buffer_size: int = 512, partition: bool = True) -> ShardDataset:
+                 buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+                 image_max_size: tuple[int, int] | None = None, decode_threads: int = 0) -> ShardDataset:
     """Open shards as a torch IterableDataset of aligned :class:`~mmdata.Sample`.
 
     Args:
@@ -332,15 +756,22 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
         split: split to read from a dataset folder (ignored for bare shards).
         modalities: fields to keep (others are not decoded; in the column layout not even read).
         shuffle: shuffle shard order and samples (bounded buffer), seeded by (seed, epoch).
-        seed: shuffle seed. epoch: epoch number (changes the order; see ``set_epoch``).
+        seed: shuffle seed. epoch: the first epoch (later iterations advance it unless ``set_epoch``).
         on_error: ``"raise"`` (ShardError naming shard and key), ``"skip"`` or ``"warn"`` (counted in
-            ``.skipped`` / ``.errors``).
-        allow_pickle: decode pickle members (``.pyd/.pickle/.pth``) — only for shards you trust.
+            ``.skipped`` / ``.errors``, one count per sample lost).
+        allow_pickle: decode pickle members (``.pyd/.pickle/.pth``, any case) — only for shards you trust.
         required: modalities a sample must have (else error / skip).
         decode: False yields raw member bytes keyed by extension.
         buffer_size: shuffle buffer size in samples.
         partition: split the data over DataLoader workers and distributed ranks (exactly once per
             epoch); False gives every process the whole split (e.g. to build an in-memory cache).
+        max_member_bytes: a member declaring more bytes is not read: ShardError naming shard, member
+            and size, or a counted skip of its sample (default 1 GiB).
+        image_max_size: ``(height, width)`` decode hint: JPEGs are decoded DCT-scaled to the smallest
+            size at least this large (PIL draft mode); other formats decode at full size. Use it when
+            the first geometric op resizes down anyway.
+        decode_threads: decoding threads per reader process (0: ``cpu_count // workers``, at most 4;
+            1: decode inline). Order and output do not depend on it.
 
     Example:
         >>> import tempfile
@@ -353,4 +784,5 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
     """
     return ShardDataset(path, split=split, modalities=modalities, shuffle=shuffle, seed=seed, epoch=epoch,
                         on_error=on_error, allow_pickle=allow_pickle, required=required, decode=decode,
-                        buffer_size=buffer_size, partition=partition)
+                        buffer_size=buffer_size, partition=partition, max_member_bytes=max_member_bytes,
+                        image_max_size=image_max_size, decode_threads=decode_threads)

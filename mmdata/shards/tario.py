@@ -1,30 +1,56 @@
-"""Streaming tar reading: shard lists from patterns / folders / URLs, members, and samples.
+"""Tar reading for untrusted shards: shard lists, members, samples — no hang, no stray exception.
 
-The tar parser reads 512-byte headers directly (ustar, GNU long names, PAX ``path``), which is several
-times faster per member than :mod:`tarfile`, verifies each header checksum, and raises a
-:class:`~mmdata.errors.ShardError` naming the shard and last key on a truncated or corrupt file.
+Two readers share one contract (every problem becomes data, never a stray exception):
+
+* :func:`iter_members` walks 512-byte headers sequentially (ustar, GNU long names, PAX ``path`` and
+  ``size``) from any stream: local files, ``.tar.gz``, fsspec URLs. Like GNU tar and bsdtar it
+  *resyncs* after a damaged header (scans forward to the next valid ustar header) instead of giving
+  up on the rest of the shard, and like :mod:`tarfile`'s ``data`` filter it refuses unsafe names per
+  member, not per archive.
+* :func:`indexed_members` is the fast path for local uncompressed shards whose member names and
+  sizes are known from ``index.parquet``: one ``mmap`` of the shard, every header checked at once
+  with numpy (checksum, size and name against the index), members sliced out without a parse loop.
+  Any disagreement falls back to :func:`iter_members`, so damage is handled in one place.
+
+:func:`iter_samples` groups adjacent members by key (WebDataset rules) and yields
+``(key, {ext: bytes}, problem)``; ``problem`` is ``None`` or ``(reason, message)`` naming the shard
+and key, and ``key`` is ``None`` for damage that belongs to no identifiable sample. The reader turns
+problems into a :class:`~mmdata.errors.ShardError` or a counted skip.
+
+Limits: a member larger than ``max_member_bytes`` (default :data:`DEFAULT_MAX_MEMBER_BYTES`) is not
+read (its sample is reported); members are read in bounded chunks, so a lying size field or a gzip
+bomb costs at most what was actually decompressed, up to that limit.
 """
 
 from __future__ import annotations
 
 import glob
 import gzip
-import io
+import mmap
 import os
-import re
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
+
+from braceexpand import braceexpand as _braceexpand
 
 from mmdata.errors import ShardError
 
 BLOCK = 512
-_ZERO = b"\0" * BLOCK
+_ZERO = bytes(BLOCK)
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+#: default per-member size limit (bytes): a member declaring more is not read and its sample is reported
+DEFAULT_MAX_MEMBER_BYTES = 1 << 30
+_CHUNK = 1 << 24  # large members are read 16 MiB at a time: memory follows bytes actually present
+_MAX_META = 1 << 20  # PAX / GNU long-name records larger than this are not names: treated as damage
+_REGULAR = (b"0", b"\0", b"7")
+_NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, directories, fifos: nothing to read
 
 
 def braceexpand(pattern: str) -> list[str]:
-    """Expand ``{000..009}`` ranges (zero padding kept) and ``{a,b}`` lists, left to right.
+    """Expand ``{000..009}`` ranges (zero padding kept) and ``{a,b}`` lists (the ``braceexpand`` package,
+    as webdataset uses).
 
     Example:
         >>> braceexpand("s-{00..02}.tar")
@@ -32,26 +58,14 @@ def braceexpand(pattern: str) -> list[str]:
         >>> braceexpand("{a,b}-{1..2}")
         ['a-1', 'a-2', 'b-1', 'b-2']
     """
-    m = re.search(r"\{([^{}]*)\}", pattern)
-    if not m:
-        return [pattern]
-    head, body, tail = pattern[: m.start()], m.group(1), pattern[m.end() :]
-    rng = re.fullmatch(r"(-?\d+)\.\.(-?\d+)", body)
-    if rng:
-        a, b = rng.group(1), rng.group(2)
-        width = len(a) if a.startswith("0") or len(a) == len(b) else 0
-        step = 1 if int(b) >= int(a) else -1
-        items = [str(i).zfill(width) for i in range(int(a), int(b) + step, step)]
-    else:
-        items = body.split(",")
-    return [x for item in items for x in braceexpand(head + item + tail)]
+    return list(_braceexpand(pattern))
 
 
 def is_url(path: str) -> bool:
-    return "://" in path and not path.startswith("file://") or path.startswith("file://")
+    return "://" in path
 
 
-def expand_sources(source: str | Path | list[Any]) -> list[str]:
+def expand_sources(source: str | Path | Sequence[Any]) -> list[str]:
     """Shard paths/URLs from a list, a brace pattern, a glob, a folder of tars, a tar or a URL."""
     if isinstance(source, (list, tuple)):
         return [u for s in source for u in expand_sources(s)]
@@ -82,17 +96,24 @@ def expand_sources(source: str | Path | list[Any]) -> list[str]:
     return out
 
 
+def _local_path(url: str) -> str | None:
+    if url.startswith("file://"):
+        return url[7:]
+    return None if "://" in url else url
+
+
 def open_shard(url: str) -> IO[bytes]:
     """Open a shard for streaming (local path, ``file://`` or any fsspec URL); gunzip ``.gz``/``.tgz``."""
+    local = _local_path(url)
     try:
-        if "://" in url and not url.startswith("file://"):
+        if local is None:
             try:
                 import fsspec
             except ImportError:
                 raise ShardError(f"{url}: reading URLs needs fsspec (pip install fsspec)") from None
             f: IO[bytes] = fsspec.open(url, "rb").open()
         else:
-            f = open(url[7:] if url.startswith("file://") else url, "rb", buffering=1 << 20)  # noqa: SIM115
+            f = open(local, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by the caller
     except FileNotFoundError:
         raise ShardError(f"shard {url} not found") from None
     except OSError as exc:
@@ -102,68 +123,274 @@ def open_shard(url: str) -> IO[bytes]:
     return f
 
 
+class Member(NamedTuple):
+    """One tar member as the reader sees it.
+
+    ``name`` is decoded UTF-8 (invalid bytes kept as surrogate escapes, so a bad name is reported,
+    not guessed); ``None`` when the damage cannot be tied to a name. ``data`` is ``None`` when the
+    member was not read (unwanted, too large, damaged). ``problem`` is ``(reason, message)`` or None.
+    """
+
+    name: str | None
+    data: bytes | None
+    problem: tuple[str, str] | None = None
+
+
+class _Broken(Exception):
+    """The stream itself failed (bad gzip, I/O error): nothing after this point can be read."""
+
+
+class _BadHeader(Exception):
+    pass
+
+
 def _octal(field: bytes) -> int:
-    if field and field[0] & 0x80:  # GNU base-256 for large sizes
+    if field and field[0] & 0x80:  # GNU base-256 for large values
+        if field[0] == 0xFF:
+            raise _BadHeader("negative base-256 number")
         return int.from_bytes(field[1:], "big")
-    s = field.rstrip(b"\0 ").lstrip(b" ")
-    return int(s, 8) if s else 0
+    s = field.split(b"\0", 1)[0].strip(b" ")
+    if not s:
+        return 0
+    try:
+        return int(s, 8)
+    except ValueError:
+        raise _BadHeader(f"field {bytes(field)!r} is not an octal number") from None
 
 
-def _pax_path(data: bytes) -> str | None:
-    path = None
-    i = 0
-    while i < len(data):
-        sp = data.index(b" ", i)
-        length = int(data[i:sp])
-        k, _, v = data[sp + 1 : i + length - 1].partition(b"=")
-        if k == b"path":
-            path = v.decode("utf-8")
+def _checksum_ok(header: bytes) -> bool:
+    stored = _octal(header[148:156])
+    unsigned = sum(header[:148]) + 256 + sum(header[156:])
+    if stored == unsigned:
+        return True
+    # some old writers summed signed chars (tarfile accepts both)
+    signed = sum(b - 256 if b > 127 else b for b in header[:148] + header[156:]) + 256
+    return stored == signed
+
+
+def _parse_header(header: bytes) -> tuple[int, bytes]:
+    """(size, type flag) of a header block; raises _BadHeader when it is not a valid header."""
+    if not _checksum_ok(header):
+        raise _BadHeader("checksum mismatch")
+    return _octal(header[124:136]), header[156:157]
+
+
+def _header_name(header: bytes) -> str:
+    name = header[:100].split(b"\0", 1)[0]
+    if header[257:263] == b"ustar\x00" and header[345] != 0:  # POSIX prefix (GNU puts times there)
+        name = header[345:500].split(b"\0", 1)[0] + b"/" + name
+    return name.decode("utf-8", "surrogateescape")
+
+
+def _guess_name(header: bytes) -> str | None:
+    """The name field of a damaged header when it still reads as a plausible member name."""
+    raw = header[:100].split(b"\0", 1)[0]
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return name if name and name.isprintable() else None
+
+
+def _pax(data: bytes) -> dict[bytes, bytes]:
+    """PAX extended-header records ``"%d %s=%s\\n"``; raises _BadHeader on any malformed record
+    (a zero or non-numeric length used to loop forever)."""
+    out: dict[bytes, bytes] = {}
+    i, n = 0, len(data)
+    while i < n:
+        if data[i] == 0:  # NUL padding after the last record
+            break
+        sp = data.find(b" ", i, i + 21)
+        digits = data[i:sp] if sp > i else b""
+        if not digits.isdigit():
+            raise _BadHeader(f"PAX record at byte {i} has no decimal length")
+        length = int(digits)
+        if length <= sp - i + 1 or i + length > n or data[i + length - 1] != 0x0A:
+            raise _BadHeader(f"PAX record at byte {i} has an impossible length {length}")
+        k, eq, v = data[sp + 1 : i + length - 1].partition(b"=")
+        if not eq:
+            raise _BadHeader(f"PAX record at byte {i} has no '='")
+        out[k] = v
         i += length
-    return path
+    return out
 
 
-def iter_members(f: IO[bytes], shard: str) -> Iterator[tuple[str, bytes]]:
-    """Yield (name, data) for each regular file member; raise ShardError on truncation/corruption."""
-    read = f.read
-    long_name: str | None = None
-    last = "<start>"
+class _Reader:
+    """Sequential reads with bounded chunks; stream errors become _Broken."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f = f
+        self.end: int | None = None
+        self.seekable = False
+        try:
+            self.seekable = bool(f.seekable()) and not isinstance(f, gzip.GzipFile)
+        except (AttributeError, OSError, ValueError):
+            pass
+
+    def read(self, n: int) -> bytes:
+        try:
+            if n <= _CHUNK:
+                return self.f.read(n)
+            parts: list[bytes] = []
+            left = n
+            while left:
+                part = self.f.read(min(left, _CHUNK))
+                if not part:
+                    break
+                parts.append(part)
+                left -= len(part)
+            return b"".join(parts)
+        except (OSError, EOFError, zlib.error, ValueError) as exc:  # BadGzipFile is an OSError
+            raise _Broken(f"{type(exc).__name__}: {exc}") from exc
+
+    def skip(self, n: int) -> int:
+        """Skip n bytes; returns how many were there."""
+        if self.seekable:
+            try:
+                if self.end is None:
+                    here = self.f.tell()
+                    self.end = self.f.seek(0, os.SEEK_END)
+                    self.f.seek(here)
+                here = self.f.tell()
+                self.f.seek(min(here + n, self.end))
+                return min(n, self.end - here)
+            except (OSError, ValueError) as exc:
+                raise _Broken(f"{type(exc).__name__}: {exc}") from exc
+        done = 0
+        while done < n:
+            part = self.read(min(n - done, _CHUNK))
+            if not part:
+                break
+            done += len(part)
+        return done
+
+
+def _resync(r: _Reader) -> tuple[bytes | None, int]:
+    """Scan forward for the next valid ustar header (GNU tar / bsdtar behaviour after damage).
+
+    Returns the header (or None at end of file) and the number of blocks skipped.
+    """
+    skipped = 0
     while True:
-        header = read(BLOCK)
-        if not header:
-            # tar writers end with zero blocks; a clean EOF at a member boundary means a cut file
-            raise ShardError(f"shard {shard}: truncated after member {last!r} (no end-of-archive marker)")
-        if len(header) < BLOCK:
-            raise ShardError(f"shard {shard}: truncated after member {last!r} (partial header)")
-        if header == _ZERO:
+        block = r.read(BLOCK)
+        if len(block) < BLOCK:
+            return None, skipped
+        if block[257:262] == b"ustar":
+            try:
+                _parse_header(block)
+                return block, skipped
+            except _BadHeader:
+                pass
+        skipped += 1
+
+
+def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+                 want: Callable[[str], bool] | None = None) -> Iterator[Member]:
+    """Regular-file members of a tar stream, with damage reported in-band (never raised).
+
+    Args:
+        f: the (decompressed) stream.
+        shard: the shard's name for messages.
+        max_member_bytes: members declaring more are skipped and reported ("member too large").
+        want: ``want(name)`` False skips the member's bytes (yielded with ``data=None``).
+    """
+    r = _Reader(f)
+    last = "<start>"
+    pending: bytes | None = None
+    long_name: str | None = None
+    meta_size: int | None = None
+    meta_bad: str | None = None
+    first = True
+    while True:
+        try:
+            header = pending if pending is not None else r.read(BLOCK)
+            pending = None
+            if not header:
+                what = "is empty (no tar header)" if first else f"truncated after member {last!r} (no end-of-archive marker)"
+                yield Member(None, None, ("truncated shard", f"shard {shard}: {what}"))
+                return
+            if len(header) < BLOCK:
+                yield Member(None, None, ("truncated shard", f"shard {shard}: truncated after member {last!r} "
+                                          "(partial header)"))
+                return
+            if header == _ZERO:
+                return
+            try:
+                size, kind = _parse_header(header)
+            except _BadHeader as exc:
+                where = "is not a tar file (first header invalid: " if first else f"corrupt tar header after member {last!r} ("
+                yield Member(_guess_name(header), None, ("corrupt tar header", f"shard {shard}: {where}{exc})"))
+                long_name = meta_size = meta_bad = None
+                pending, skipped = _resync(r)
+                if pending is None:
+                    return
+                continue
+            first = False
+            if meta_size is not None:
+                size, meta_size = meta_size, None
+            if kind in (b"x", b"L", b"g", b"K"):
+                if size > _MAX_META:
+                    r.skip(size + (-size) % BLOCK)
+                    meta_bad = f"extended header of {size} bytes (limit {_MAX_META})"
+                    continue
+                data = r.read(size)
+                if len(data) < size or len(r.read((-size) % BLOCK)) < (-size) % BLOCK:
+                    yield Member(None, None, ("truncated shard", f"shard {shard}: truncated in an extended header "
+                                              f"after member {last!r}"))
+                    return
+                if kind == b"x":
+                    try:
+                        rec = _pax(data)
+                        if b"path" in rec:
+                            long_name = rec[b"path"].decode("utf-8", "surrogateescape")
+                        if b"size" in rec:
+                            if not rec[b"size"].isdigit():
+                                raise _BadHeader(f"PAX size {rec[b'size'][:20]!r} is not a number")
+                            meta_size = int(rec[b"size"])
+                    except _BadHeader as exc:
+                        meta_bad = f"malformed PAX header ({exc})"
+                elif kind == b"L":
+                    long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                continue
+            pad = (-size) % BLOCK
+            if kind not in _REGULAR:
+                long_name = None
+                if kind not in _NO_DATA and size and r.skip(size + pad) < size + pad:
+                    yield Member(None, None, ("truncated shard", f"shard {shard}: truncated after member {last!r}"))
+                    return
+                continue
+            name = long_name if long_name is not None else _header_name(header)
+            long_name = None
+            problem = None
+            if meta_bad is not None:
+                problem, meta_bad = ("corrupt tar header", f"shard {shard}: member {name!r}: {meta_bad}"), None
+            elif size > max_member_bytes:
+                problem = ("member too large", f"shard {shard}: member {name!r} declares {size} bytes, more than "
+                           f"max_member_bytes={max_member_bytes}")
+            if problem is not None or (want is not None and not want(name)):
+                got = r.skip(size + pad)
+                last = name
+                if got < size:
+                    cut = ("truncated shard", f"shard {shard}: truncated in member {name!r} ({got} of {size} bytes)")
+                    yield Member(name, None, problem or cut)
+                    if problem is not None:
+                        yield Member(None, None, cut)
+                    return
+                yield Member(name, None, problem)
+                continue
+            data = r.read(size)
+            last = name
+            if len(data) < size:
+                yield Member(name, None, ("truncated shard", f"shard {shard}: truncated in member {name!r} "
+                                          f"({len(data)} of {size} bytes)"))
+                return
+            if pad and len(r.read(pad)) < pad:
+                yield Member(name, None, ("truncated shard", f"shard {shard}: truncated in the padding of member {name!r}"))
+                return
+            yield Member(name, data)
+        except _Broken as exc:
+            yield Member(None, None, ("corrupt compressed stream", f"shard {shard}: unreadable after member {last!r} ({exc})"))
             return
-        chk = _octal(header[148:156])
-        if chk != sum(header[:148]) + 256 + sum(header[156:]):
-            raise ShardError(f"shard {shard}: corrupt tar header after member {last!r} (checksum mismatch)")
-        size = _octal(header[124:136])
-        kind = header[156:157]
-        data = read(size)
-        if len(data) < size:
-            raise ShardError(f"shard {shard}: truncated in member after {last!r} ({len(data)} of {size} bytes)")
-        pad = (-size) % BLOCK
-        if pad and len(read(pad)) < pad:
-            raise ShardError(f"shard {shard}: truncated in padding of member after {last!r}")
-        if kind == b"x":
-            long_name = _pax_path(data)
-            continue
-        if kind == b"L":
-            long_name = data.rstrip(b"\0").decode("utf-8")
-            continue
-        if kind not in (b"0", b"\0", b"7"):
-            long_name = None  # directories, links, global headers: not sample data
-            continue
-        if long_name is not None:
-            name, long_name = long_name, None
-        else:
-            name = header[:100].split(b"\0", 1)[0].decode("utf-8")
-            if header[257:262] == b"ustar" and header[345] != 0:
-                name = header[345:500].split(b"\0", 1)[0].decode("utf-8") + "/" + name
-        last = name
-        yield name, data
 
 
 def split_member(name: str) -> tuple[str, str] | None:
@@ -180,28 +407,171 @@ def split_member(name: str) -> tuple[str, str] | None:
     return name[:dot], name[dot + 1 :]
 
 
-def iter_samples(url: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Group consecutive members sharing a key into samples: yields (key, {ext: bytes})."""
-    with open_shard(url) as f:
-        key: str | None = None
-        group: dict[str, bytes] = {}
-        for name, data in iter_members(f, url):
-            if name.startswith("/") or ".." in name.split("/"):
-                raise ShardError(f"shard {url}: member {name!r} has an absolute or escaping path; refusing it")
-            parts = split_member(name)
-            if parts is None:
-                continue
-            k, ext = parts
-            if k != key:
-                if key is not None:
-                    yield key, group
-                key, group = k, {}
-            group[ext] = data
-        if key is not None:
-            yield key, group
+def _name_problem(name: str) -> tuple[str, str] | None:
+    if name.startswith("/") or ".." in name.split("/"):
+        return "unsafe member path", f"member {name!r} has an absolute or escaping path; refusing it"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "non-UTF-8 member name", f"member name {name.encode('utf-8', 'surrogateescape')!r} is not UTF-8"
+    return None
 
 
-def read_all_bytes(url: str) -> bytes:
-    """The whole (decompressed) shard as bytes (used by verify-like checks)."""
-    with open_shard(url) as f:
-        return f.read() if not isinstance(f, io.TextIOBase) else b""
+Problem = tuple[str, str]
+RawSample = tuple[str | None, dict[str, bytes], Problem | None]
+
+
+def group_samples(members: Iterator[Member], shard: str) -> Iterator[RawSample]:
+    """Group adjacent members by key; report damage on the sample it belongs to.
+
+    Rules (webdataset's grouping, never silent): a key that reappears after other keys is reported
+    ("repeated key"), a member extension repeated inside one sample is reported ("repeated member"),
+    an unsafe or non-UTF-8 name reports its sample; damage that cannot be tied to a name reports
+    the sample being read at that point (it may be incomplete), or a key-less problem.
+    """
+    key: str | None = None
+    group: dict[str, bytes] = {}
+    problem: Problem | None = None
+    seen: set[str] = set()
+    for m in members:
+        name = m.name
+        parts = split_member(name) if name is not None else None
+        if name is not None and parts is None and m.problem is None:
+            continue  # no extension: not sample data (webdataset skips these too)
+        if parts is None:
+            # damage with no usable name: the sample in progress may be incomplete
+            if key is not None:
+                yield key, group, problem or m.problem
+                key, group, problem = None, {}, None
+            else:
+                yield None, {}, m.problem
+            continue
+        k, ext = parts
+        if k != key:
+            if key is not None:
+                yield key, group, problem
+            key, group, problem = k, {}, None
+            if k in seen:
+                problem = ("repeated key", f"shard {shard}: key {k!r} appears again after other samples (its members "
+                           "are not adjacent); webdataset would yield it twice")
+            seen.add(k)
+        if problem is None:
+            bad = m.problem or _name_problem(name)  # type: ignore[arg-type]
+            if bad is not None:
+                problem = bad if bad[1].startswith("shard ") else (bad[0], f"shard {shard}: {bad[1]}")
+            elif ext in group:
+                problem = ("repeated member", f"shard {shard}: sample {k!r} has member .{ext} twice")
+            elif m.data is not None:
+                group[ext] = m.data
+            else:
+                group.setdefault(ext, b"")  # present but not read (unwanted): keeps presence checks honest
+    if key is not None:
+        yield key, group, problem
+
+
+def iter_samples(url: str, *, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+                 want: Callable[[str], bool] | None = None) -> Iterator[RawSample]:
+    """Samples of one shard: ``(key, {ext: bytes}, problem)`` (see :func:`group_samples`).
+
+    A shard that cannot be opened yields one key-less problem; nothing is raised.
+    """
+    try:
+        f = open_shard(url)
+    except ShardError as exc:
+        yield None, {}, ("unreadable shard", str(exc))
+        return
+    with f:
+        yield from group_samples(iter_members(f, url, max_member_bytes=max_member_bytes, want=want), url)
+
+
+def count_members(url: str) -> tuple[int, list[str]]:
+    """(regular members, problems) of one shard — what ``mmdata verify`` checks."""
+    problems: list[str] = []
+    n = 0
+    try:
+        f = open_shard(url)
+    except ShardError as exc:
+        return 0, [str(exc)]
+    with f:
+        for m in iter_members(f, url, max_member_bytes=1 << 62, want=lambda _: False):
+            if m.problem is not None:
+                problems.append(m.problem[1])
+            if m.name is not None:
+                n += 1
+    return n, problems
+
+
+# ---- index-guided fast path ------------------------------------------------------------------------
+def indexed_members(path: str, names: Any, sizes: Any, size_fields: Any = None) -> tuple[Any, list[int]] | None:
+    """Map a local uncompressed shard and check it against the index in one vectorised pass.
+
+    Args:
+        path: the shard file.
+        names: (n, 100) uint8 array of member names, NUL padded, in index order.
+        sizes: (n,) int64 array of member sizes.
+        size_fields: optional (n, 12) uint8 array of the size fields as ``%011o\\0`` (tarfile's and
+            mmdata's layout): compared byte for byte instead of parsing the digits.
+
+    Returns ``(buffer, offsets)`` — the data of member ``i`` is ``buffer[offsets[i]:offsets[i] + sizes[i]]``
+    — when every header sits where plain ustar headers put it, with a valid checksum, that size, that
+    name and a regular-file type, followed by the end-of-archive block. Returns None otherwise (long
+    names, a foreign writer, any damage): the caller then uses :func:`iter_members`.
+    """
+    import numpy as np
+
+    n = len(sizes)
+    if n == 0:
+        return None
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            length = os.fstat(fh.fileno()).st_size
+            if length < BLOCK or length % BLOCK:
+                return None
+            # MAP_POPULATE maps the whole (cached) file in one call instead of a fault per page
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            buf: Any = mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+    except (OSError, ValueError):
+        return None
+    if len(buf) != length:
+        return None
+    steps = BLOCK + ((sizes + BLOCK - 1) // BLOCK) * BLOCK
+    offs = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(steps, out=offs[1:])
+    if offs[-1] + BLOCK > length:
+        buf.close()
+        return None
+    blocks = np.frombuffer(buf, dtype=np.uint8).reshape(-1, BLOCK)  # a view: nothing is read yet
+    ok = not blocks[offs[-1] // BLOCK].any()
+    hdr = blocks[offs[:-1] // BLOCK]  # (n, 512) copy of just the header blocks
+    del blocks
+    if ok:
+        # Every field the read depends on — name, size, type, no ustar prefix — must equal what the
+        # index says; that is a stronger check than the header checksums (which cover the same
+        # bytes plus ones that do not matter here), so they are not summed on this path.
+        kind = hdr[:, 156]
+        posix = (hdr[:, 257:263] == np.frombuffer(b"ustar\x00", dtype=np.uint8)).all(axis=1)
+        ok = (bool(((kind == 48) | (kind == 0)).all()) and np.array_equal(hdr[:, :100], names)
+              and not (posix & (hdr[:, 345] != 0)).any())
+        if ok and not (size_fields is not None and np.array_equal(hdr[:, 124:136], size_fields)):
+            parsed = _octal_columns(hdr[:, 124:136])  # a writer with another digit layout
+            ok = parsed is not None and np.array_equal(parsed, sizes)
+    if not ok:
+        buf.close()
+        return None
+    return buf, (offs[:-1] + BLOCK).tolist()
+
+
+def _octal_columns(fields: Any) -> Any:
+    """Octal digit fields (digits first, then NUL/space padding) of many headers at once; None when
+    any field looks different (the streaming parser then reads that shard)."""
+    import numpy as np
+
+    f = fields.astype(np.int64)
+    width = f.shape[1]
+    digit = (f >= 48) & (f <= 55)
+    k = digit.sum(axis=1)
+    col = np.arange(width)
+    if not (digit == (col < k[:, None])).all() or not ((f == 0) | (f == 32) | digit).all():
+        return None
+    weights = np.where(col < k[:, None], 8 ** np.clip(k[:, None] - 1 - col, 0, None), 0)
+    return ((f - 48) * weights).sum(axis=1)

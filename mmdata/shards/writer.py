@@ -630,7 +630,7 @@ def _make_progress(enabled: bool, total: int) -> Any:
 
 
 def shard(
-    src: str | Path,
+    src: str | Path | Any,
     out: str | Path,
     *,
     maxcount: int = 1000,
@@ -653,8 +653,10 @@ def shard(
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
     Args:
-        src: a folder (files sharing a stem form a sample; nested folders and class folders work) or
-            a CSV / JSONL / Parquet manifest (see :func:`mmdata.shards.sources.discover_manifest`).
+        src: a folder (files sharing a stem form a sample; nested folders and class folders work),
+            a CSV / JSONL / Parquet manifest (see :func:`mmdata.shards.sources.discover_manifest`), or
+            a Hugging Face ``datasets.Dataset`` / ``DatasetDict`` / ``save_to_disk`` folder
+            (:mod:`mmdata.interop.hf`).
         out: output folder. Re-running into the same folder resumes an interrupted job; a second job
             writing to it at the same time is refused (``OUT/.mmdata-lock``).
         maxcount: at most this many samples per shard.
@@ -702,11 +704,18 @@ def shard(
     if maxcount < 1 or (maxsize is not None and maxsize < 1) or workers < 1:
         raise SourceError("maxcount, maxsize and workers must be >= 1")
     _check_options(on_error, max_file_size, check)
-    out = Path(out)
-    fractions = parse_split(split)
     names_from = None
     if isinstance(label_names, (str, Path)):
         label_names, names_from = read_label_names(label_names), "--labels"
+    from mmdata.interop.hf import is_hf_source, shard_hf  # a Hugging Face Dataset / DatasetDict / save_to_disk folder
+
+    if is_hf_source(src):
+        return shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
+                        layout=layout, label_names=label_names, columns=columns,
+                        labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
+                        check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync)
+    out = Path(out)
+    fractions = parse_split(split)
     found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                      label_names_from=names_from, on_error=on_error, exclude=out)
     if not found.records:

@@ -71,3 +71,65 @@ def test_mark_changes() -> None:
     from mmdata.augment.preview import mark_changes
 
     assert mark_changes("one two three", "one three") == "one [-two-] three"
+
+
+@pytest.fixture(scope="module")
+def messy_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mmdata.testing import make_messy_folder
+
+    root = tmp_path_factory.mktemp("messyprev")
+    m = make_messy_folder(root / "raw", n=40, sizes=((32, 32), (48, 64), (60, 40)), seconds=(0.3, 1.0))
+    mmdata.shard(m.root, root / "ds", maxcount=10, progress=False)
+    return root / "ds"
+
+
+def _glyph_warnings(record: list) -> list[str]:
+    return [str(w.message) for w in record if "missing from font" in str(w.message)]
+
+
+def test_preview_of_text_only_cells_and_the_readme_command(tmp_path: Path, ds: Path) -> None:
+    """Issue 10 defect 7: a cell with neither image nor audio crashed the preview (preview.py:41) — e.g.
+    every variant after modality_dropout of both, and the README's own `--seed 1` command."""
+    rec = tmp_path / "text_only.yaml"
+    rec.write_text("sample:\n  - {op: modality_dropout, p: 1.0, modalities: [image, audio], p_drop: 1.0, keep_at_least: 1}\n")
+    for recipe, extra in ((rec, []), (RECIPE, ["--seed", "1"])):
+        res = CliRunner().invoke(app, ["preview", str(ds), "--recipe", str(recipe), "--out", str(tmp_path / "t.png"), "--n", "3",
+                                       "--variants", "2", *extra])
+        assert res.exit_code == 0, res.output
+
+
+def test_preview_of_messy_data_with_normalize(tmp_path: Path, messy_ds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mixed modes / rates / CJK captions preview with a normalize recipe; without a CJK font the captions
+    show a visible placeholder instead of boxes (no missing-glyph warnings)."""
+    import warnings
+
+    from PIL import Image
+
+    from mmdata.augment import preview as pv
+
+    recipe = {"normalize": {"image": [{"op": "to_rgb"}, {"op": "resize", "size": 32}, {"op": "center_crop", "size": 32}],
+                            "audio": [{"op": "to_mono"}, {"op": "resample", "rate": 16000}]},
+              "text": [{"op": "token_mask", "p": 1.0, "p_token": 0.3}]}
+    monkeypatch.setattr(pv, "cjk_font", lambda path=None: None)  # as on a machine without CJK fonts
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        out = pv.preview(messy_ds, recipe, tmp_path / "m.png", n=6, variants=1)
+    assert not _glyph_warnings(record), _glyph_warnings(record)[:2]
+    with Image.open(out) as im:
+        assert im.width > 500 and im.height > 900  # 6 rows x (original, normalized, epoch 0)
+    assert pv.placeholder_cjk("写真 of 圆形") == "⟦CJK ×2⟧ of ⟦CJK ×2⟧"
+
+
+def test_preview_draws_cjk_with_a_cjk_font(tmp_path: Path, messy_ds: Path) -> None:
+    """With a CJK font installed (CI installs fonts-wqy-microhei; or $MMDATA_CJK_FONT), captions are drawn
+    with real glyphs: matplotlib reports no missing glyph."""
+    import warnings
+
+    from mmdata.augment.preview import cjk_font, preview
+
+    if cjk_font() is None:
+        pytest.skip("no CJK font on this machine (scripts/setup_env.sh installs fonts-wqy-microhei where it can)")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        preview(messy_ds, {"text": [{"op": "word_swap", "p": 1.0}]}, tmp_path / "c.png", n=6, variants=1)
+    assert not _glyph_warnings(record)

@@ -47,6 +47,14 @@ def test_recipe_files_round_trip(path: Path) -> None:
     ({"imgs": []}, r"unknown section\(s\) \['imgs'\]; allowed"),
     ({"balance": {"mode": "sideways"}}, r"balance\.mode: 'sideways' is not allowed"),
     ({"batch": [{"op": "mixup", "alpha": -1}]}, r"batch\[0\]\.alpha"),
+    ({"normalize": {"image": [{"op": "to_rgb"}, {"op": "hflip"}]}},
+     r"normalize\.image\[1\]: 'hflip' draws random params; the normalize stage takes deterministic ops only: center_crop, pad_to_size"),
+    ({"normalize": {"audio": [{"op": "pad_trim", "p": 0.5}]}}, r"normalize\.audio\[0\]\.p: normalize ops apply to every sample; p must be 1\.0"),
+    ({"normalize": {"video": []}}, r"normalize: unknown section\(s\) \['video'\]"),
+    ({"normalize": {"text": [{"op": "max_tokens", "n": 0}]}}, r"normalize\.text\[0\]\.n: 0 is out of range; allowed \[1, 100000\]"),
+    ({"image": [{"op": "resize", "size": [3, 4]}]}, r"image\[0\]\.size: side 'shorter' takes one integer"),
+    ({"image": [{"op": "to_rgb", "p": 0.5}]}, r"image\[0\]\.p: to_rgb changes the channel count"),
+    ({"keying": "random"}, r"keying: 'random' is not allowed; choose one of \['identity', 'position'\]"),
 ])
 def test_recipe_errors_name_the_key(recipe: dict, match: str) -> None:
     with pytest.raises(RecipeError, match=match):
@@ -141,7 +149,10 @@ def test_cache_serves_the_same_samples(ds: Path) -> None:
     a = mmdata.loader(ds, 8, recipe=EXACT, seed=2, cache=True)
     keys = sorted(k for b in a for k in b.keys)
     assert keys == sorted(s.key for s in mmdata.open_dataset(ds))
-    assert [b.keys for b in a] == [b.keys for b in a]  # deterministic per epoch
+    a.set_epoch(0)
+    first = [b.keys for b in a]
+    a.set_epoch(0)
+    assert [b.keys for b in a] == first  # deterministic per epoch (without set_epoch the next pass is epoch 1)
 
 
 def test_balance_over_under_and_fraction(tmp_path: Path) -> None:
@@ -177,3 +188,16 @@ def test_balance_over_under_and_fraction(tmp_path: Path) -> None:
     rep = mmdata.loader(ds, 64, balance={"mode": "over"}, seed=0, modalities=["label"])
     keys = [k for b in rep for k in b.keys]
     assert any("#r" in k for k in keys) and len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_recipes_pickle_for_spawned_workers(path: Path, ds: Path) -> None:
+    """DataLoader workers started with spawn (macOS, Windows) receive the recipe pickled: composites
+    included, it must round-trip and draw the same params."""
+    import pickle
+
+    r = load_recipe(path)
+    again = pickle.loads(pickle.dumps(r))
+    s = next(iter(mmdata.open_dataset(ds)))
+    assert again.to_dict() == r.to_dict()
+    assert again.apply_sample(s, epoch=1).meta["aug"] == r.apply_sample(s, epoch=1).meta["aug"]

@@ -118,7 +118,8 @@ def test_state_dict_resume_midpoint(ds: Path, shuffle: bool) -> None:
     fresh.load_state_dict(state)
     rest = [s.key for s in fresh]
     assert head + rest == full
-    assert [s.key for s in fresh] == full  # the resume applies once; the next pass is a whole epoch
+    # the resume applies once; the next pass is the whole next epoch (epochs advance by themselves)
+    assert [s.key for s in fresh] == [s.key for s in mmdata.open_dataset(ds, shuffle=shuffle, seed=2, epoch=4)]
 
 
 def test_foreign_webdataset_writer(tmp_path: Path) -> None:
@@ -185,12 +186,28 @@ def test_corrupt_members_raise_or_skip(tmp_path: Path, member: str, data: bytes,
 def test_truncated_shard(tmp_path: Path, ds: Path) -> None:
     data = (ds / "train-000001.tar").read_bytes()
     bad = tmp_path / "trunc.tar"
-    bad.write_bytes(data[:3000])  # inside the second sample
+    bad.write_bytes(data[:6000])  # inside the second sample (000005.flac)
     with pytest.raises(ShardError, match="trunc.tar: truncated"):
         list(mmdata.open_dataset(bad))
     d = mmdata.open_dataset(bad, on_error="skip")
     got = list(d)
-    assert len(got) == 0 and d.skipped == {"truncated or corrupt shard": 1}
+    # the complete first sample is kept; the cut one is counted (what followed the cut is not in the file)
+    assert [s.key for s in got] == ["000004"] and d.skipped == {"truncated shard": 1}
+
+
+def test_truncated_shard_in_dataset_counts_every_lost_sample(tmp_path: Path, ds: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "ds"
+    shutil.copytree(ds, copy)
+    data = (copy / "train-000001.tar").read_bytes()
+    (copy / "train-000001.tar").write_bytes(data[:3000])
+    d = mmdata.open_dataset(copy, on_error="skip")
+    keys = [s.key for s in d]
+    # cut inside the first sample: all 4 samples of the shard are lost, and counted (was: 1)
+    assert len(keys) == 20 and not {"000004", "000005", "000006", "000007"} & set(keys)
+    assert sum(d.skipped.values()) == 4
+    assert {k for _, k, _ in d.errors} == {"000004", "000005", "000006", "000007"}
 
 
 def test_path_escape_member_refused(tmp_path: Path) -> None:
@@ -214,3 +231,18 @@ def test_collate_batch_from_reader(ds: Path) -> None:
     b = mmdata.collate(list(mmdata.open_dataset(ds))[:5])
     assert b["image"].shape == (5, 3, 24, 32) and b.present["audio"].tolist() == [True, True, True, False, True]
     assert b["tokens"].shape[0] == 5 and b.lengths["audio"].tolist()[3] == 0
+
+
+def test_decode_threads_and_image_hint(tmp_path: Path) -> None:
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=10, image_fmt="jpg"), tmp_path / "ds", maxcount=4, progress=False)
+    inline = list(mmdata.open_dataset(tmp_path / "ds", shuffle=True, seed=1, decode_threads=1))
+    threaded = list(mmdata.open_dataset(tmp_path / "ds", shuffle=True, seed=1, decode_threads=3))
+    assert [s.key for s in inline] == [s.key for s in threaded]  # order does not depend on threads
+    for a, b in zip(inline, threaded):
+        assert a.modalities == b.modalities
+        assert all(torch.equal(a[m], b[m]) for m in ("image", "audio") if m in a)
+    hinted = list(mmdata.open_dataset(tmp_path / "ds", image_max_size=(12, 16)))
+    shapes = {tuple(s["image"].shape) for s in hinted if "image" in s}
+    assert shapes == {(3, 12, 16)}  # 24x32 JPEGs DCT-scaled by 1/2: the smallest size >= (12, 16)
+    loader_batch = next(iter(mmdata.loader(tmp_path / "ds", 4, image_max_size=(12, 16), modalities=["image"])))
+    assert tuple(loader_batch["image"].shape[-2:]) == (12, 16)  # the loader passes the hint to the reader

@@ -1,0 +1,97 @@
+"""The op reference (``docs/ops.md``), generated from the op registry: every op, its section, whether
+it may run in the ``normalize`` stage, its parameters (kind, default, range or choices, meaning) and the
+agreement between its per-sample and batched kernels.
+
+Regenerate with ``python -m mmdata.augment.reference > docs/ops.md``; ``tests/augment/test_reference.py``
+fails when the file is stale.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from typing import Any
+
+from mmdata.augment.base import KIND_DOC, Op, Param, registry
+
+SECTION_DOC = {
+    "image": "uint8 (C, H, W) images; batched kernels on (B, C, H, W).",
+    "audio": "float32 (C, T) waveforms with a sample rate; batched kernels on (B, C, T) with lengths. `spec` is the "
+             "(n_mels, frames) field written by `logmel`.",
+    "text": "token-level edits (tokens: whitespace words, single CJK characters); the batched kernels edit token ids.",
+    "sample": "cross-modal ops: one draw applied to several modalities of a sample.",
+    "batch": "mixing after collate (training only); params drawn per batch.",
+}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v == int(v) and abs(v) < 1e6:
+        return f"{v:.1f}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def _allowed(p: Param) -> str:
+    if p.choices is not None:
+        return ", ".join(f"`{c}`" for c in p.choices)
+    if p.lo is None and p.hi is None:
+        return ""
+    return f"[{_fmt(p.lo)}, {_fmt(p.hi)}]"
+
+
+def _doc(cls: type[Op]) -> str:
+    return " ".join(line.strip() for line in (inspect.getdoc(cls) or "").split("\n\n")[0].splitlines())
+
+
+def op_reference() -> str:
+    """The markdown of ``docs/ops.md``.
+
+    Example:
+        >>> "| `size` | int or [height, width] | 64 | [1, 16384] |" in op_reference()
+        True
+    """
+    reg = registry()
+    out = ["# Augmentation op reference", "",
+           "Generated from the op registry (`python -m mmdata.augment.reference > docs/ops.md`; a test fails when this "
+           "file is stale). A recipe step is `{op: NAME, p: P, id: ID, **params}`:", "",
+           "* `p` (number in [0.0, 1.0], default 1.0): probability that the op applies to a sample. Ops whose field is "
+           "absent (a missing modality, an empty caption) never apply.",
+           "* `id` (optional, 1-64 letters, digits, `_`, `-`): the op's identity for its random draws; default "
+           "`section.op#k` (its occurrence among ops of that name in the section). Draws are keyed by identity, not "
+           "position, so removing, adding or re-parameterising one op leaves the others' draws unchanged.",
+           "* **normalize**: deterministic ops (no random params) may also run in the recipe's `normalize` stage "
+           "(`normalize: {image: [...], audio: [...], text: [...]}`, `p` must be 1.0), which runs per sample on every "
+           "split before collate.",
+           "* **kernels**: the tolerance states how closely the batched torch kernel (`augment_on=\"device\"`) "
+           "matches the per-sample CPU kernel (`augment_on=\"workers\"`) for the same params; "
+           "`tests/augment/test_ops.py` checks every op against it.", ""]
+    for section in ("image", "audio", "text", "sample", "batch"):
+        names = sorted(n for s, n in reg if s == section)
+        out += [f"## {section}", "", SECTION_DOC[section], "",
+                "| op | normalize | kernels agree |", "|---|---|---|"]
+        for n in names:
+            cls = reg[(section, n)]
+            tol = "one kernel (batches only)" if section == "batch" else cls.tolerance
+            out.append(f"| [`{n}`](#{section}-{n}) | {'yes' if cls.deterministic else ''} | {tol} |")  # GitHub's anchor
+        out.append("")
+        for n in names:
+            cls = reg[(section, n)]
+            out += [f"### {section}: {n}", "", _doc(cls), ""]
+            params = dict(cls.PARAMS)
+            if n in ("one_of", "some_of"):
+                params["ops"] = Param("list", [], doc=f"the child steps ({section} ops, each `{{op: NAME, ...}}`)")
+            if not params:
+                out += ["No parameters besides `p` and `id`.", ""]
+                continue
+            out += ["| param | kind | default | allowed | meaning |", "|---|---|---|---|---|"]
+            for k, p in params.items():
+                out.append(f"| `{k}` | {KIND_DOC.get(p.kind, p.kind)} | {_fmt(p.default)} | {_allowed(p)} | {p.doc} |")
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(op_reference())

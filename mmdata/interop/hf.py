@@ -1,0 +1,750 @@
+"""Hugging Face ``datasets`` in and out: ``mmdata.shard(hf_dataset, OUT)`` and :func:`to_hf`.
+
+In: a ``datasets.Dataset`` / ``DatasetDict`` (in memory, memory-mapped from disk, or a folder written
+by ``save_to_disk``) becomes mmdata shards. Column roles come from the features:
+
+* ``Image`` -> ``image``, ``Audio`` -> ``audio``: the encoded bytes HF holds (PNG, JPEG, FLAC, WAV...)
+  are stored as they are; a file path in the storage is read; images in other formats (GIF, ...) are
+  re-encoded to PNG. Arrays mapped with ``columns={"image": COL}`` (uint8 HxW[xC]) are encoded to
+  PNG; ``{"array", "sampling_rate"}`` audio to FLAC (int16) or 32-bit float WAV (lossless either way).
+* ``ClassLabel`` -> ``label`` (its names become the card's ``label_names``); without one, an integer
+  (or string, like a manifest) column named ``label``. ``-1`` / null means "no label".
+* a string column named ``text`` / ``caption`` / ``sentence`` / ``transcription`` / ``transcript``
+  (or chosen with ``columns={"text": COL}``) -> ``text`` (``.txt``).
+* a string column named ``split`` fixes each row's split (like a manifest); ``columns={"key": COL}``
+  names the key column (default: the row number, ``<split>_<row>`` for a DatasetDict).
+* every other scalar ``Value`` column -> one ``.json`` member per sample; numeric ``List`` /
+  ``ArrayND`` columns -> ``<column>.npy``. Anything else is refused, naming the column.
+
+The original features are kept in the card (``dataset.json: hf``), so :func:`to_hf` gives them back.
+A ``DatasetDict`` gives one mmdata split per HF split (``validation`` becomes ``val``, the name
+``mmdata train`` reads); a single ``Dataset`` is split by ``split="train=0.8,val=0.2"`` like a folder.
+The output is byte-deterministic: same dataset and options -> same shards and fingerprint.
+
+Out: :func:`to_hf` writes the split once into an Arrow file in the HF cache (keyed by the dataset's
+fingerprint) and memory-maps it as a ``datasets.Dataset`` (or an ``IterableDataset``) with ``Image``,
+``Audio``, ``Value`` and ``ClassLabel(names=...)`` features.
+
+Audio decoding in ``datasets`` >= 4 goes through torchcodec. Its PyPI wheels link CUDA libraries and
+do not load beside the CPU torch build; there :func:`to_hf` declares ``Audio(decode=False)`` (the
+encoded bytes) and :func:`decode_audio` decodes them with soundfile. Where torchcodec loads, audio
+decodes the usual HF way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmdata.codecs import IMAGE_EXTS, field_of
+from mmdata.errors import ShardError, SourceError
+from mmdata.interop import require
+from mmdata.shards.sources import Record, safe_key
+
+TEXT_NAMES = ("text", "caption", "sentence", "transcription", "transcript")
+ROLES = ("image", "audio", "text", "label", "key", "split")
+SPLIT_RENAME = {"validation": "val"}
+_BATCH = 256
+_TO_HF_VERSION = 1  # bump when the Arrow layout written by to_hf changes (invalidates cached files)
+_SAFE_FIELD = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _datasets() -> Any:
+    return require("datasets", "hf", "Hugging Face interop")
+
+
+# ---- detecting HF input (cheap: never imports datasets for a plain folder) ------------------------
+def is_hf_source(src: Any) -> bool:
+    """True for a ``datasets.Dataset`` / ``DatasetDict`` object or a folder written by ``save_to_disk``.
+
+    Example:
+        >>> is_hf_source("some/raw/folder")
+        False
+    """
+    if not isinstance(src, (str, os.PathLike)):
+        return type(src).__module__.split(".")[0] == "datasets"
+    p = Path(src)
+    return (p / "dataset_dict.json").is_file() or ((p / "state.json").is_file() and (p / "dataset_info.json").is_file())
+
+
+def _load(src: Any) -> Any:
+    ds = _datasets()
+    if isinstance(src, (str, os.PathLike)):
+        src = ds.load_from_disk(str(src))
+    if isinstance(src, (ds.IterableDataset, ds.IterableDatasetDict)):
+        raise SourceError("mmdata.shard needs a map-style datasets.Dataset (or DatasetDict), got an IterableDataset; "
+                          "materialise it first: datasets.Dataset.from_generator(lambda: (yield from it), features=it.features)")
+    if not isinstance(src, (ds.Dataset, ds.DatasetDict)):
+        raise SourceError(f"expected a datasets.Dataset or DatasetDict, got {type(src).__name__}")
+    return src
+
+
+# ---- column roles -------------------------------------------------------------------------------
+def _kind(feature: Any) -> str:
+    """'image' | 'audio' | 'classlabel' | 'string' | 'int' | 'scalar' | 'array' | 'binary' | 'other'."""
+    name = type(feature).__name__
+    if name in ("Image", "Audio"):
+        return name.lower()
+    if name == "ClassLabel":
+        return "classlabel"
+    if name == "Value":
+        dt = feature.dtype
+        if dt in ("string", "large_string"):
+            return "string"
+        if dt in ("binary", "large_binary"):
+            return "binary"
+        if dt.startswith(("int", "uint")):
+            return "int"
+        return "scalar" if dt in ("bool", "float16", "float32", "float64", "double", "float") else "other"
+    if _array_dtype(feature) is not None:
+        return "array"
+    return "other"
+
+
+def _array_dtype(feature: Any) -> np.dtype | None:
+    """numpy dtype of a numeric List / Sequence / ArrayND feature (None for anything else)."""
+    name = type(feature).__name__
+    if name.startswith("Array") and name[-1] == "D":
+        return np.dtype(feature.dtype)
+    if name in ("List", "Sequence", "LargeList"):
+        inner = feature.feature
+        if type(inner).__name__ == "Value" and _kind(inner) in ("int", "scalar"):
+            return np.dtype("float32" if inner.dtype == "float" else inner.dtype)
+        return _array_dtype(inner)
+    return None
+
+
+def _audio_array_dtype(feature: Any) -> np.dtype | None:
+    """dtype of a ``{"array": [...], "sampling_rate": int}`` struct feature (None for anything else)."""
+    if isinstance(feature, Mapping) and "array" in feature and "sampling_rate" in feature:
+        return _array_dtype(feature["array"])
+    return None
+
+
+def resolve_columns(features: Mapping[str, Any], columns: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Decide which HF column plays which mmdata role; the rest go to ``.json`` / ``.npy`` members.
+
+    Returns:
+        ``{"roles": {role: column}, "json": [columns], "npy": [columns]}``.
+
+    Raises:
+        SourceError: an unknown role or column, two candidates for one role, or a column mmdata
+            cannot store (the message says how to drop or map it).
+
+    Example:
+        >>> from datasets import Features, Image, ClassLabel, Value
+        >>> f = Features({"img": Image(), "y": ClassLabel(names=["a", "b"]), "caption": Value("string")})
+        >>> resolve_columns(f)["roles"]
+        {'image': 'img', 'label': 'y', 'text': 'caption'}
+    """
+    roles: dict[str, str] = {}
+    for role, col in (columns or {}).items():
+        if role not in ROLES:
+            raise SourceError(f"columns: unknown field {role!r}; expected one of {ROLES}")
+        if col not in features:
+            raise SourceError(f"columns: {role}={col!r} is not a column of the dataset; it has {list(features)}")
+        roles[role] = col
+    kinds = {c: _kind(f) for c, f in features.items()}
+    taken = set(roles.values())
+
+    def pick(role: str, cands: list[str], prefer: tuple[str, ...] = ()) -> None:
+        if role in roles:
+            return
+        cands = [c for c in cands if c not in taken]
+        named = [c for n in prefer for c in cands if c.lower() == n]
+        if named:
+            cands = named[:1]
+        if len(cands) > 1:
+            raise SourceError(f"the dataset has several candidate {role} columns {cands}; choose one with "
+                              f"columns={{{role!r}: NAME}} and drop the others (ds.remove_columns([...]))")
+        if cands:
+            roles[role] = cands[0]
+            taken.add(cands[0])
+
+    pick("image", [c for c, k in kinds.items() if k == "image"])
+    pick("audio", [c for c, k in kinds.items() if k == "audio"])
+    pick("label", [c for c, k in kinds.items() if k == "classlabel"])
+    pick("label", [c for c, k in kinds.items() if k in ("int", "string") and c.lower() in ("label", "labels")])
+    pick("split", [c for c, k in kinds.items() if k == "string" and c == "split"])
+    # only a conventionally named column: a lone "speaker" or "file_name" column is metadata, not a modality
+    pick("text", [c for c, k in kinds.items() if k == "string" and c.lower() in TEXT_NAMES], TEXT_NAMES)
+    allowed = {"image": ("image", "array"), "audio": ("audio", "audio-array"), "text": ("string",),
+               "label": ("classlabel", "int", "string"), "key": ("string", "int"), "split": ("string",)}
+    for role, col in roles.items():
+        kind = "audio-array" if role == "audio" and _audio_array_dtype(features[col]) is not None else kinds[col]
+        if kind not in allowed[role]:
+            raise SourceError(f"columns: {role}={col!r} has feature {features[col]!r}; a {role} column must be "
+                              f"{' or '.join(allowed[role])}")
+    rest = [c for c in features if c not in taken]
+    bad = [c for c in rest if kinds[c] in ("image", "audio")]
+    if bad:
+        raise SourceError(f"columns {bad}: mmdata stores one image and one audio per sample and "
+                          f"{roles.get('image') or roles.get('audio')!r} already plays that role; drop them "
+                          "(ds.remove_columns([...])) or choose with columns={'image': NAME}")
+    json_cols = [c for c in rest if kinds[c] in ("string", "int", "scalar", "classlabel")]
+    npy_cols = [c for c in rest if kinds[c] == "array"]
+    other = [c for c in rest if c not in json_cols and c not in npy_cols]
+    if other:
+        raise SourceError(f"columns {other} have features mmdata cannot store "
+                          f"({', '.join(repr(features[c]) for c in other)}); drop them with ds.remove_columns({other})")
+    for c in npy_cols:
+        if not _SAFE_FIELD.match(c) or field_of(f"{c}.npy") in ("image", "audio", "text", "label", "json"):
+            raise SourceError(f"column {c!r} would become the member '<key>.{c}.npy'; rename it to letters, digits, "
+                              "'_' or '-' that are not a modality name (ds.rename_column)")
+    return {"roles": roles, "json": json_cols, "npy": npy_cols}
+
+
+# ---- media ---------------------------------------------------------------------------------------
+def image_ext(data: bytes) -> str | None:
+    """Extension for encoded image bytes by their magic number (None when mmdata keeps no such format).
+
+    Example:
+        >>> image_ext(b"\\x89PNG\\r\\n\\x1a\\n...."), image_ext(b"GIF89a")
+        ('png', None)
+    """
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:2] == b"BM":
+        return "bmp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    return None
+
+
+def audio_ext(data: bytes) -> str | None:
+    """Extension for encoded audio bytes by their magic number (None for formats mmdata does not read).
+
+    Example:
+        >>> audio_ext(b"fLaC...."), audio_ext(b"RIFF\\x00\\x00\\x00\\x00WAVE")
+        ('flac', 'wav')
+    """
+    if data[:4] == b"fLaC":
+        return "flac"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "wav"
+    if data[:4] == b"OggS":
+        return "ogg"
+    if data[:3] == b"ID3" or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "mp3"
+    return None
+
+
+def encode_image_array(arr: Any) -> bytes:
+    """uint8 HxW / HxWx{1,3,4} array -> PNG bytes (lossless, deterministic)."""
+    from PIL import Image
+
+    a = np.asarray(arr)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"expected a uint8 HxW or HxWx(1|3|4) image array, got {a.dtype} {a.shape}")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def encode_audio_array(array: Any, sampling_rate: int) -> tuple[bytes, str]:
+    """(channels, time) or (time,) samples -> (bytes, ext): int16 -> FLAC, else 32-bit float WAV (lossless)."""
+    import soundfile as sf
+
+    a = np.asarray(array)
+    if a.ndim == 2:
+        a = a.T  # HF / torch hold (channels, time); soundfile writes (time, channels)
+    elif a.ndim != 1:
+        raise ValueError(f"expected a 1-D or (channels, time) audio array, got shape {a.shape}")
+    buf = io.BytesIO()
+    if a.dtype == np.int16:
+        sf.write(buf, a, int(sampling_rate), format="FLAC", subtype="PCM_16")
+        return buf.getvalue(), "flac"
+    sf.write(buf, a.astype(np.float32), int(sampling_rate), format="WAV", subtype="FLOAT")
+    return buf.getvalue(), "wav"
+
+
+def _read_path(path: str, where: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise _Bad(f"{where}: the HF storage has no bytes and its path {path!r} cannot be read ({exc.strerror})") from exc
+
+
+class _Bad(Exception):
+    """One sample cannot be converted (message names the row and column)."""
+
+
+def _image_member(value: Any, where: str, dtype: Any = None) -> tuple[str, bytes]:
+    if isinstance(value, dict) and ("bytes" in value or "path" in value):
+        data = value.get("bytes")
+        if data is None:
+            if not value.get("path"):
+                raise _Bad(f"{where}: image has neither bytes nor path")
+            data = _read_path(value["path"], where)
+        ext = image_ext(data)
+        if ext is not None:
+            return ext, data
+        try:  # GIF, ICO...: decodable by Pillow but not a format mmdata shards keep
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as im:
+                arr = np.asarray(im.convert("RGBA" if "A" in im.mode else "RGB"))
+        except Exception as exc:  # noqa: BLE001 - reported as a skipped sample
+            raise _Bad(f"{where}: cannot decode image ({type(exc).__name__}: {exc})") from exc
+        return "png", encode_image_array(arr)
+    try:
+        return "png", encode_image_array(np.asarray(value, dtype=dtype))
+    except ValueError as exc:
+        raise _Bad(f"{where}: {exc}") from exc
+
+
+def _audio_member(value: Any, where: str, dtype: Any = None) -> tuple[str, bytes]:
+    if isinstance(value, dict) and value.get("array") is not None:
+        if value.get("sampling_rate") is None:
+            raise _Bad(f"{where}: audio array without 'sampling_rate'")
+        try:
+            data, ext = encode_audio_array(np.asarray(value["array"], dtype=dtype), value["sampling_rate"])
+        except (ValueError, RuntimeError) as exc:
+            raise _Bad(f"{where}: {exc}") from exc
+        return ext, data
+    if not isinstance(value, dict):
+        raise _Bad(f"{where}: expected HF audio storage {{'bytes', 'path'}} or {{'array', 'sampling_rate'}}, "
+                   f"got {type(value).__name__}")
+    data = value.get("bytes")
+    if data is None:
+        if not value.get("path"):
+            raise _Bad(f"{where}: audio has neither bytes nor path")
+        data = _read_path(value["path"], where)
+    ext = audio_ext(data)
+    if ext is None:
+        raise _Bad(f"{where}: audio is not FLAC, WAV, OGG or MP3 (starts with {data[:8]!r}); "
+                   "convert it first (e.g. ds.map with soundfile)")
+    return ext, data
+
+
+def _scalar(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _label_of(value: Any, kind: str, names: list[str] | None, where: str) -> int | None:
+    if value is None:
+        return None
+    if kind == "string":
+        if names is None or value not in names:
+            raise _Bad(f"{where}: label {value!r} is not one of the class names {names}")
+        return names.index(value)
+    v = int(value)
+    return None if v < 0 else v
+
+
+# ---- HF -> records -------------------------------------------------------------------------------
+def _rows(dataset: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows in order with Image / Audio as their raw storage ({bytes, path}); nothing is decoded."""
+    arrow = dataset.with_format("arrow")
+    for start in range(0, len(dataset), _BATCH):
+        table = arrow[start:start + _BATCH]
+        cols = {name: table.column(name).to_pylist() for name in table.column_names}
+        for j in range(table.num_rows):
+            yield start + j, {name: vals[j] for name, vals in cols.items()}
+
+
+def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
+               on_error: str = "skip", progress: bool = False) -> tuple[list[Record], list[str] | None, list[dict[str, str]], dict[str, Any], bool]:
+    """Records (members as bytes) from a Dataset / DatasetDict; see the module docstring.
+
+    Returns:
+        (records, label names, skipped rows, the card's ``hf`` entry, whether splits are fixed).
+    """
+    from mmdata.shards.writer import _make_progress
+
+    ds = _load(src)
+    parts = list(ds.items()) if isinstance(ds, _datasets().DatasetDict) else [(None, ds)]
+    if not parts:
+        raise SourceError("the DatasetDict has no splits")
+    features = parts[0][1].features
+    for name, d in parts[1:]:
+        if d.features != features:
+            raise SourceError(f"split {name!r} has features {d.features}, split {parts[0][0]!r} has {features}; "
+                              "cast them to the same features first")
+    plan = resolve_columns(features, columns)
+    roles = plan["roles"]
+    label_col = roles.get("label")
+    label_kind = _kind(features[label_col]) if label_col else None
+    names = list(label_names) if label_names else None
+    if names is None and label_kind == "classlabel":
+        names = list(features[label_col].names)
+    if names is None and label_kind == "string":
+        names = sorted({v for _, d in parts for v in d[label_col] if v is not None})
+    dtypes = {c: _array_dtype(features[c]) for c in plan["npy"]}
+    if "image" in roles:
+        dtypes[roles["image"]] = _array_dtype(features[roles["image"]])
+    if "audio" in roles:
+        dtypes[roles["audio"]] = _audio_array_dtype(features[roles["audio"]])
+    width = max(6, len(str(max(len(d) for _, d in parts) - 1)))
+    records: list[Record] = []
+    skipped: list[dict[str, str]] = []
+    bar = _make_progress(progress, sum(len(d) for _, d in parts))
+    if bar is not None:
+        bar.update(bar.task_ids[0], description="reading Hugging Face rows")
+    for hf_split, d in parts:
+        split = None if hf_split is None else SPLIT_RENAME.get(hf_split, hf_split)
+        if split is not None and not _SAFE_FIELD.match(split):
+            raise SourceError(f"split name {hf_split!r} cannot name shard files; rename it (letters, digits, '_', '-')")
+        for i, row in _rows(d):
+            where = f"hf {hf_split or 'dataset'}[{i}]"
+            if bar is not None:
+                bar.update(bar.task_ids[0], advance=1)
+            try:
+                rec = _record(row, i, split, roles, plan, names, label_kind, dtypes, width, where)
+            except _Bad as exc:
+                if on_error == "raise":
+                    raise SourceError(str(exc)) from None
+                skipped.append({"source": where, "reason": str(exc).split(": ", 1)[-1]})
+                continue
+            records.append(rec)
+    if bar is not None:
+        bar.stop()
+    # the card is written with sorted keys: the column order is kept as a list
+    card = {"features": features.to_dict(), "order": list(features), "columns": {**roles}, "json": plan["json"], "npy": plan["npy"],
+            "splits": {p: SPLIT_RENAME.get(p, p) for p, _ in parts if p is not None}}
+    return records, names, skipped, card, parts[0][0] is not None
+
+
+def _record(row: dict[str, Any], i: int, split: str | None, roles: dict[str, str], plan: dict[str, Any],
+            names: list[str] | None, label_kind: str | None, dtypes: dict[str, Any], width: int, where: str) -> Record:
+    members: dict[str, str | Path | bytes] = {}
+    if "image" in roles and row[roles["image"]] is not None:
+        ext, data = _image_member(row[roles["image"]], f"{where}.{roles['image']}", dtypes[roles["image"]])
+        members[ext] = data
+    if "audio" in roles and row[roles["audio"]] is not None:
+        ext, data = _audio_member(row[roles["audio"]], f"{where}.{roles['audio']}", dtypes[roles["audio"]])
+        members[ext] = data
+    if "text" in roles and row[roles["text"]] is not None:
+        members["txt"] = str(row[roles["text"]]).encode("utf-8")
+    extra = {c: _scalar(row[c]) for c in plan["json"]}
+    if extra:
+        members["json"] = json.dumps(extra, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    for c in plan["npy"]:
+        if row[c] is None:
+            continue
+        buf = io.BytesIO()
+        try:
+            np.save(buf, np.asarray(row[c], dtype=dtypes[c]), allow_pickle=False)
+        except ValueError as exc:  # ragged nested lists
+            raise _Bad(f"{where}.{c}: cannot store as one array ({exc})") from exc
+        members[f"{c}.npy"] = buf.getvalue()
+    label = _label_of(row[roles["label"]], label_kind or "", names, f"{where}.{roles['label']}") if "label" in roles else None
+    if "key" in roles:
+        source_key = str(row[roles["key"]])
+    else:
+        source_key = f"{i:0{width}d}" if split is None else f"{split}_{i:0{width}d}"
+    fixed = row.get(roles["split"]) if "split" in roles else None
+    if fixed and not _SAFE_FIELD.match(fixed):
+        raise _Bad(f"{where}.{roles['split']}: split {fixed!r} cannot name shard files (letters, digits, '_', '-')")
+    return Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split or fixed or None)
+
+
+def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | None = None, workers: int = 1,
+             split: str | Mapping[str, float] | None = None, seed: int = 0, layout: str = "samples",
+             label_names: list[str] | None = None, columns: Mapping[str, str] | None = None,
+             labels_from_folders: bool | None = None, on_error: str = "skip", max_file_size: int | None = None,
+             check: str = "header", progress: bool = True, name: str | None = None,
+             card_extra: Mapping[str, Any] | None = None, fsync: bool = False) -> dict[str, Any]:
+    """Shard a Hugging Face dataset; reached through :func:`mmdata.shard` (same options, checked there, and report).
+
+    Example:
+        >>> import tempfile, datasets, mmdata
+        >>> from mmdata.testing import image_bytes
+        >>> feats = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])})
+        >>> ds = datasets.Dataset.from_dict({"image": [image_bytes(i) for i in range(4)], "label": [0, 1, 0, 1]}, feats)
+        >>> rep = mmdata.shard(ds, tempfile.mkdtemp(), progress=False)
+        >>> rep["samples"], rep["splits"]
+        (4, {'train': 4})
+    """
+    from mmdata.shards.writer import parse_split, write_records
+
+    if labels_from_folders is not None:
+        raise SourceError("labels_from_folders applies to folders; a Hugging Face dataset takes its labels from ClassLabel")
+    records, names, skipped, hf_card, fixed = hf_records(src, columns=columns, label_names=label_names, on_error=on_error,
+                                                         progress=progress)
+    fractions = parse_split(split)
+    if fixed and fractions is not None:
+        raise SourceError("a DatasetDict brings its own splits; pass split=None (or shard one of its Datasets)")
+    if not records:
+        raise SourceError(f"the Hugging Face dataset gave no samples (skipped {len(skipped)} rows)")
+    return write_records(records, out, maxcount=maxcount, maxsize=maxsize, workers=workers, fractions=fractions,
+                         seed=seed, layout=layout, label_names=names, skipped=skipped, on_error=on_error,
+                         max_file_size=max_file_size, check=check, progress=progress, name=name,
+                         card_extra={"hf": hf_card, **(card_extra or {})}, fsync=fsync)
+
+
+# ---- mmdata -> HF --------------------------------------------------------------------------------
+def torchcodec_available() -> bool:
+    """Whether ``datasets`` can decode ``Audio`` here (torchcodec imports and its libraries load)."""
+    try:
+        import torchcodec.decoders  # noqa: F401
+    except Exception:  # noqa: BLE001 - ImportError, or OSError when its CUDA-linked libraries are missing
+        return False
+    return True
+
+
+def decode_audio(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Decode an ``Audio(decode=False)`` value with soundfile: ``{"array": (channels, time) float32, "sampling_rate"}``.
+
+    Example:
+        >>> from mmdata.testing import audio_bytes
+        >>> out = decode_audio({"bytes": audio_bytes(0), "path": "a.flac"})
+        >>> out["array"].shape, out["sampling_rate"]
+        ((1, 2000), 8000)
+    """
+    if value is None:
+        return None
+    import soundfile as sf
+
+    data = value.get("bytes")
+    src: Any = io.BytesIO(data) if data is not None else value["path"]
+    x, sr = sf.read(src, dtype="float32", always_2d=True)
+    return {"array": np.ascontiguousarray(x.T), "sampling_rate": int(sr), "path": value.get("path")}
+
+
+def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None) -> Any:
+    """The ``datasets.Features`` :func:`to_hf` gives a dataset with this card.
+
+    Columns: ``key``, then ``image`` (Image), ``audio`` (Audio), ``text`` (string), ``label``
+    (ClassLabel with the card's names, else int64) for the modalities the card lists; a dataset
+    sharded from Hugging Face gets its original column names and features back.
+    """
+    ds = _datasets()
+    decode = torchcodec_available() if decode_audio is None else decode_audio
+    mods = card.get("modalities", {})
+    hf = card.get("hf") or {}
+    orig = ds.Features.from_dict(hf["features"]) if hf.get("features") else None
+    roles = dict(hf.get("columns") or {})
+    feats: dict[str, Any] = {}
+    if "key" not in roles:
+        feats["key"] = ds.Value("string")
+    for role in ("key", "image", "audio", "text", "label", "split"):
+        col = roles.get(role, role)
+        if role == "key":
+            if "key" in roles:
+                feats[col] = orig[col]
+        elif role == "image" and "image" in mods:
+            feats[col] = ds.Image()
+        elif role == "audio" and "audio" in mods:
+            feats[col] = ds.Audio(decode=decode)
+        elif role == "text" and "text" in mods:
+            feats[col] = ds.Value("string")
+        elif role == "label" and ("label" in mods or card.get("label_names")):
+            names = card.get("label_names")
+            if orig is not None and col in orig and _kind(orig[col]) == "classlabel":
+                feats[col] = orig[col]
+            else:
+                feats[col] = ds.ClassLabel(names=list(names)) if names else ds.Value("int64")
+        elif role == "split" and "split" in roles:
+            feats[col] = orig[col]
+    for c in list(hf.get("json") or []) + list(hf.get("npy") or []):
+        feats[c] = orig[c]
+    if not hf and "json" in mods:
+        feats["json"] = ds.Value("string")  # foreign .json members: kept as their JSON text
+    if orig is not None:  # the original column order, the added key column first
+        order = [c for c in feats if c not in orig] + [c for c in hf.get("order", orig) if c in feats]
+        feats = {c: feats[c] for c in order}
+    return ds.Features(feats)
+
+
+def webdataset_files(path: str | Path) -> dict[str, list[str]]:
+    """``data_files`` for ``load_dataset("webdataset", ...)``: the shard paths of every split.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
+        >>> [Path(f).name for f in webdataset_files(t + "/ds")["train"]]
+        ['train-000000.tar']
+    """
+    from mmdata.shards import index as idx
+
+    card = idx.load_card(path)
+    if card.get("layout", "samples") != "samples":
+        raise ShardError(f"{path}: layout {card.get('layout')!r} keeps one tar series per modality; "
+                         "load_dataset('webdataset') reads the samples layout (re-shard with layout='samples')")
+    return {split: [str(Path(path) / s) for s in info["shards"]] for split, info in card["splits"].items()}
+
+
+def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> Any:
+    """The explicit ``features=`` that ``load_dataset("webdataset", ...)`` needs to read mmdata shards.
+
+    HF's WebDataset builder names columns by member extension (``png``, ``flac``, ``txt``, ``cls``,
+    ``json``, ``<name>.npy``) plus ``__key__`` and ``__url__``, and infers types from the first 5
+    samples, which fails when a modality is missing from some samples. These features list every
+    extension the card records: ``Image()`` per image codec, ``Audio()`` per audio codec where
+    torchcodec loads (else ``Value("binary")``: the encoded bytes; cast a map-style dataset to
+    ``Audio(decode=False)`` or decode with :func:`decode_audio`), ``ClassLabel(names)`` for ``cls``.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
+        >>> sorted(webdataset_features(t + "/ds", decode_audio=False))
+        ['__key__', '__url__', 'cls', 'flac', 'png', 'txt']
+    """
+    from mmdata.shards import index as idx
+
+    ds = _datasets()
+    card = idx.load_card(path)
+    decode = torchcodec_available() if decode_audio is None else decode_audio
+    hf = card.get("hf") or {}
+    orig = ds.Features.from_dict(hf["features"]) if hf.get("features") else None
+    names = card.get("label_names")
+    feats: dict[str, Any] = {"__key__": ds.Value("string"), "__url__": ds.Value("string")}
+    for field, info in sorted(card.get("modalities", {}).items()):
+        for ext in info.get("codecs", []):
+            if field == "image":
+                feats[ext] = ds.Image()
+            elif field == "audio":
+                feats[ext] = ds.Audio() if decode else ds.Value("binary")
+            elif field == "text":
+                feats[ext] = ds.Value("string")
+            elif field == "label":
+                feats[ext] = ds.ClassLabel(names=list(names)) if names else ds.Value("int64")
+            elif field == "json" and orig is not None:
+                feats[ext] = {c: orig[c] for c in hf.get("json") or []}
+            elif ext.endswith(".npy") and orig is not None and field in orig:
+                feats[ext] = orig[field]
+            else:
+                raise ShardError(f"{path}: members .{ext} have no known HF feature (no Hugging Face features in the "
+                                 "card); pass your own features= for them (docs/interop.md)")
+    return ds.Features(feats)
+
+
+def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: Any) -> Iterator[dict[str, Any]]:
+    from mmdata.shards.reader import open_dataset
+
+    hf = card.get("hf") or {}
+    roles = dict(hf.get("columns") or {})
+    json_cols = list(hf.get("json") or [])
+    npy_cols = list(hf.get("npy") or [])
+    source_keys = None
+    if "key" in roles:
+        from mmdata.shards.index import load_index
+
+        t = load_index(path).select(["key", "source_key"]).to_pydict()
+        source_keys = dict(zip(t["key"], t["source_key"]))
+    col = {r: roles.get(r, r) for r in ("image", "audio", "text", "label", "split")}
+    for s in open_dataset(path, split=split, decode=False, partition=False, shuffle=False):
+        row: dict[str, Any] = {c: None for c in features}
+        if source_keys is None:
+            row["key"] = s.key
+        else:  # the original key column (an int id comes back as an int)
+            k = source_keys[s.key]
+            row[roles["key"]] = int(k) if _kind(features[roles["key"]]) == "int" else k
+        if "split" in roles:
+            row[col["split"]] = split
+        for ext, data in s.fields.items():
+            name = field_of(ext)
+            where = f"shard {s.meta.get('shard')}: sample {s.key!r}: .{ext}"
+            if name in ("image", "audio"):
+                row[col[name]] = {"bytes": data, "path": f"{s.key}.{ext}"}
+            elif name == "text":
+                row[col["text"]] = data.decode("utf-8")
+            elif name == "label":
+                row[col["label"]] = int(data)
+            elif name == "json":
+                if hf:
+                    obj = json.loads(data)
+                    for c in json_cols:
+                        row[c] = obj.get(c)
+                else:
+                    row["json"] = data.decode("utf-8")
+            elif ext.endswith(".npy") and name in npy_cols:
+                row[name] = np.load(io.BytesIO(data), allow_pickle=False).tolist()
+            elif name not in features:
+                raise ShardError(f"{where}: no column for field {name!r} in the HF features {list(features)}")
+        yield row
+
+
+def _write_arrow(target: Path, rows: Iterator[dict[str, Any]], schema: Any) -> None:
+    """Stream rows into an Arrow IPC file in batches; atomic (temp file in the same folder, then rename)."""
+    import tempfile
+
+    import pyarrow as pa
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            batch: list[dict[str, Any]] = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) == _BATCH:
+                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                    batch = []
+            if batch:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num_shards: int = 1,
+          decode_audio: bool | None = None, cache_dir: str | Path | None = None) -> Any:
+    """An mmdata split as a Hugging Face ``datasets.Dataset`` (or ``IterableDataset``).
+
+    The split is written once to an Arrow file under ``cache_dir`` (default: the HF datasets cache,
+    ``<HF_DATASETS_CACHE>/mmdata``), named by the dataset's fingerprint, and memory-mapped; a second
+    call reuses it. Features: see :func:`hf_features`.
+
+    Args:
+        path: an mmdata dataset folder (``dataset.json`` + index).
+        split: the split to convert.
+        iterable: return ``ds.to_iterable_dataset(num_shards)`` (shardable over DataLoader workers).
+        num_shards: shards of the iterable dataset.
+        decode_audio: the ``Audio(decode=...)`` flag; default: decode when torchcodec loads here
+            (else audio stays encoded bytes: decode them with :func:`decode_audio`).
+        cache_dir: where the Arrow file goes.
+
+    Returns:
+        ``datasets.Dataset`` or ``datasets.IterableDataset``.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
+        >>> ds = mmdata.to_hf(t + "/ds", "train", cache_dir=t + "/hf")
+        >>> ds.num_rows, ds.features["label"], ds[0]["image"].size
+        (4, Value('int64'), (32, 24))
+    """
+    from mmdata.shards import index as idx
+
+    ds = _datasets()
+    if not idx.is_dataset(path):
+        raise ShardError(f"{path}: not an mmdata dataset folder (no dataset.json); to read bare WebDataset shards use "
+                         "datasets.load_dataset('webdataset', data_files=..., features=...) (docs/interop.md)")
+    card = idx.load_card(path)
+    if split not in card.get("splits", {}):
+        raise ShardError(f"{path}: no split {split!r}; it has {sorted(card.get('splits', {}))}")
+    features = hf_features(card, decode_audio)
+    root = Path(cache_dir) if cache_dir is not None else Path(ds.config.HF_DATASETS_CACHE) / "mmdata"
+    ident = json.dumps([_TO_HF_VERSION, card.get("fingerprint"), split, features.to_dict()], sort_keys=True)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(card.get("name") or "mmdata"))
+    target = root / f"{stem}-{split}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.arrow"
+    if not target.is_file():
+        _write_arrow(target, _hf_rows(path, split, card, features), features.arrow_schema)
+    out = ds.Dataset.from_file(str(target), split=split)
+    return out.to_iterable_dataset(num_shards=num_shards) if iterable else out

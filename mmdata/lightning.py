@@ -1,0 +1,11 @@
+"""``mmdata.lightning``: the Lightning DataModule (optional extra ``pip install 'mmdata[lightning]'``).
+
+Example:
+    >>> from mmdata.lightning import DataModule  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from mmdata.interop.lightning import DataModule, EpochLoader
+
+__all__ = ["DataModule", "EpochLoader"]

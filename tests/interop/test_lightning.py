@@ -1,0 +1,175 @@
+"""mmdata under real PyTorch Lightning (CPU, a tiny model, a few batches): epochs that differ, and a
+fit resumed from a mid-epoch checkpoint that trains on exactly the batches the first one had not reached."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+import mmdata
+from mmdata.testing import make_sample_folder
+
+pl = pytest.importorskip("lightning.pytorch")
+from mmdata.lightning import DataModule  # noqa: E402
+
+RECIPE = {"seed": 1, "image": [{"op": "hflip", "p": 0.5}], "text": [{"op": "token_mask", "p": 0.5, "p_token": 0.3}]}
+BATCHES_PER_EPOCH = 6  # 24 train samples / batch 4
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("light")
+    mmdata.shard(make_sample_folder(root / "raw", n=32), root / "ds", maxcount=4, split="train=0.75,val=0.25", progress=False)
+    return root / "ds"
+
+
+class Tiny(pl.LightningModule):
+    """Records which keys (and augmentation draws) each training step saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(1, 1)
+        self.seen: list[tuple[int, list[str]]] = []
+        self.aug: dict[tuple[int, str], str] = {}
+        self.val_batches = 0
+
+    def training_step(self, batch: mmdata.Batch, batch_idx: int) -> torch.Tensor:
+        self.seen.append((self.current_epoch, list(batch.keys)))
+        for k, m in zip(batch.keys, batch.meta.get("samples", [])):
+            self.aug[(self.current_epoch, k)] = repr(m.get("aug"))
+        x = batch["image"].float().mean(dim=(1, 2, 3)).unsqueeze(1) / 255
+        return ((self.lin(x).squeeze(1) - batch["label"].float()) ** 2).mean()
+
+    def validation_step(self, batch: mmdata.Batch, batch_idx: int) -> None:
+        self.val_batches += 1
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def _trainer(root: Path, epochs: int = 2, callbacks: list | None = None) -> pl.Trainer:
+    return pl.Trainer(accelerator="cpu", max_epochs=epochs, logger=False, enable_checkpointing=bool(callbacks),
+                      callbacks=callbacks, enable_progress_bar=False, enable_model_summary=False,
+                      num_sanity_val_steps=0, default_root_dir=root)
+
+
+def _epoch_keys(seen: list[tuple[int, list[str]]], epoch: int) -> list[str]:
+    return [k for e, keys in seen if e == epoch for k in keys]
+
+
+def test_fit_epochs_differ_and_cover_the_split(ds: Path, tmp_path: Path) -> None:
+    model = Tiny()
+    _trainer(tmp_path).fit(model, DataModule(ds, batch_size=4, recipe=RECIPE, seed=0))
+    e0, e1 = _epoch_keys(model.seen, 0), _epoch_keys(model.seen, 1)
+    train = {s.key for s in mmdata.open_dataset(ds, split="train")}
+    assert Counter(e0) == Counter(e1) == Counter(train)  # each sample exactly once per epoch
+    assert e0 != e1  # Lightning never calls set_epoch on an iterable; the DataModule asks the trainer
+    # new augmentation draws too: the same key gets other params in epoch 1
+    assert any(model.aug[(0, k)] != model.aug[(1, k)] for k in train)
+    assert model.val_batches == 2 * 2  # val split (8 samples, batch 4) after each epoch, in order
+
+
+def test_fit_matches_mmdata_loader_epochs(ds: Path, tmp_path: Path) -> None:
+    """Epoch e under Lightning is exactly ``mmdata.loader(...).set_epoch(e)`` (same keys, same order)."""
+    model = Tiny()
+    _trainer(tmp_path).fit(model, DataModule(ds, batch_size=4, seed=3))
+    ref = mmdata.loader(ds, 4, split="train", seed=3)
+    for epoch in (0, 1):
+        ref.set_epoch(epoch)
+        assert _epoch_keys(model.seen, epoch) == [k for b in ref for k in b.keys]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_resume_from_mid_epoch_checkpoint_is_exact(ds: Path, tmp_path: Path, num_workers: int) -> None:
+    ckpt_dir = tmp_path / "ckpt"
+    every = 4  # steps 4 (epoch 0, mid) and 8 (epoch 1, mid) and 12 (end)
+    cb = pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=every, save_top_k=-1,
+                                      filename="{epoch}-{step}")
+    full = Tiny()
+    _trainer(tmp_path / "a", callbacks=[cb]).fit(full, DataModule(ds, batch_size=4, recipe=RECIPE, num_workers=num_workers))
+    steps = [keys for _, keys in full.seen]
+    assert len(steps) == 2 * BATCHES_PER_EPOCH
+    for step in (4, 8):
+        (ckpt,) = ckpt_dir.glob(f"*-step={step}.ckpt")
+        state = torch.load(ckpt, weights_only=False)["DataModule"]["train"]
+        assert state["epoch"] == step // BATCHES_PER_EPOCH and state["batches"] == step % BATCHES_PER_EPOCH
+        resumed = Tiny()
+        dm = DataModule(ds, batch_size=4, recipe=RECIPE, num_workers=num_workers)
+        _trainer(tmp_path / f"b{step}").fit(resumed, dm, ckpt_path=ckpt)
+        assert [keys for _, keys in resumed.seen] == steps[step:], f"resume from step {step}"
+        # same augmentation draws as the uninterrupted run
+        assert all(resumed.aug[ek] == full.aug[ek] for ek in resumed.aug)
+
+
+def test_without_trainer_each_iteration_is_a_new_epoch(ds: Path) -> None:
+    dm = DataModule(ds, batch_size=4, seed=5)
+    loader = dm.train_dataloader()
+    epochs = [[k for b in loader for k in b.keys] for _ in range(3)]
+    ref = mmdata.loader(ds, 4, split="train", seed=5)
+    for e, keys in enumerate(epochs):
+        ref.set_epoch(e)
+        assert keys == [k for b in ref for k in b.keys]
+    assert epochs[0] != epochs[1] != epochs[2]
+
+
+def test_missing_split_gives_no_loader(ds: Path) -> None:
+    dm = DataModule(ds, batch_size=4)
+    assert dm.test_dataloader() == []  # the dataset has train and val only
+    assert [len(b) for b in dm.val_dataloader()] == [4, 4]
+
+
+def test_state_version_is_checked(ds: Path) -> None:
+    with pytest.raises(ValueError, match="state version 99"):
+        DataModule(ds).load_state_dict({"version": 99, "train": None})
+
+
+class PlainLoaderModule(Tiny):
+    """Plain Lightning: the LightningModule returns ``mmdata.loader(...)`` itself, no DataModule."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def train_dataloader(self) -> object:
+        return mmdata.loader(self.path, 4, split="train", seed=0)
+
+
+def test_plain_lightning_with_mmdata_loader_epochs_differ(ds: Path, tmp_path: Path) -> None:
+    """Lightning never calls set_epoch on it; the loader advances its epoch on each new iteration."""
+    model = PlainLoaderModule(ds)
+    _trainer(tmp_path).fit(model)
+    e0, e1 = _epoch_keys(model.seen, 0), _epoch_keys(model.seen, 1)
+    assert Counter(e0) == Counter(e1)
+    assert e0 != e1
+    ref = mmdata.loader(ds, 4, split="train", seed=0)
+    ref.set_epoch(1)
+    assert e1 == [k for b in ref for k in b.keys]  # the second pass is exactly epoch 1
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="Lightning fetches one batch ahead of the training step and saves the loader's own "
+                          "state_dict(), which already counts that batch: the resumed fit skips it. The DataModule "
+                          "corrects for it (test_resume_from_mid_epoch_checkpoint_is_exact); a plain mmdata.loader "
+                          "would need an exact __len__ (Lightning does not fetch ahead on sized loaders)", strict=False)
+def test_plain_lightning_resume_from_mid_epoch_checkpoint(ds: Path, tmp_path: Path) -> None:
+    cb = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=4, save_top_k=-1,
+                                      filename="{epoch}-{step}")
+    full = PlainLoaderModule(ds)
+    _trainer(tmp_path / "a", callbacks=[cb]).fit(full)
+    (ckpt,) = (tmp_path / "ckpt").glob("*-step=8.ckpt")
+    resumed = PlainLoaderModule(ds)
+    _trainer(tmp_path / "b").fit(resumed, ckpt_path=ckpt)
+    assert [keys for _, keys in resumed.seen] == [keys for _, keys in full.seen][8:]
+
+
+def test_missing_lightning_names_the_extra() -> None:
+    code = ("import sys; sys.modules['lightning'] = None; sys.modules['lightning.pytorch'] = None\n"
+            "try:\n    import mmdata.lightning\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "pip install 'mmdata[lightning]'" in out.stdout, out.stdout + out.stderr

@@ -1,0 +1,144 @@
+"""Epochs that advance by themselves (issue #14.2) and rank resolution at iteration time (issue #11.2)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as tmp_mp
+from torch.utils.data import DataLoader
+
+import mmdata
+from mmdata.augment.loader import MemoryDataset
+from mmdata.shards.reader import ShardDataset
+from mmdata.testing import make_sample_folder
+from mmdata.types import Sample
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("epochs")
+    mmdata.shard(make_sample_folder(root / "raw", n=16), root / "ds", maxcount=4, progress=False)
+    return root / "ds"
+
+
+def _keys(it: object) -> list[str]:
+    return [s.key for s in it]  # type: ignore[attr-defined]
+
+
+def _explicit(ds: Path, epoch: int, **kw: object) -> list[str]:
+    d = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False, **kw)
+    d.set_epoch(epoch)
+    return _keys(d)
+
+
+def test_plain_loop_advances_and_set_epoch_wins(ds: Path) -> None:
+    d = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False)
+    first = list(d)
+    second = list(d)
+    assert [s.meta["epoch"] for s in first[:1] + second[:1]] == [0, 1]
+    assert _keys(first) == _explicit(ds, 0) and _keys(second) == _explicit(ds, 1) != _keys(first)
+    d.set_epoch(7)
+    assert _keys(d) == _explicit(ds, 7) and d.epoch == 7
+    assert _keys(d) == _explicit(ds, 8)  # and advancing resumes from the explicit epoch
+    d.set_epoch(0)
+    assert _keys(d) == _explicit(ds, 0)
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_dataloader_workers_advance_epochs(ds: Path, persistent: bool) -> None:
+    def run(dataset: object) -> list[str]:
+        return _keys(DataLoader(dataset, batch_size=None, num_workers=2, persistent_workers=persistent))  # type: ignore[arg-type]
+
+    d = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False)
+    loader = DataLoader(d, batch_size=None, num_workers=2, persistent_workers=persistent)
+    passes = [_keys(loader) for _ in range(2)]
+    ref = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False)
+    expected = []
+    for e in range(2):
+        ref.set_epoch(e)
+        expected.append(run(ref))
+    assert passes == expected
+    assert passes[0] != passes[1] and sorted(passes[0]) == sorted(passes[1])
+    # an explicit set_epoch reaches the workers too (persistent ones included)
+    d.set_epoch(1)
+    assert _keys(loader) == expected[1]
+
+
+def test_resume_mid_epoch_then_advance(ds: Path) -> None:
+    d = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False)
+    list(d)  # epoch 0
+    it = iter(d)  # epoch 1
+    head = [next(it).key for _ in range(5)]
+    state = d.state_dict()
+    assert state["epoch"] == 1 and state["positions"] == {0: 5}
+    fresh = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False)
+    fresh.load_state_dict(state)
+    assert head + _keys(fresh) == _explicit(ds, 1)
+    assert _keys(fresh) == _explicit(ds, 2)
+
+
+def test_resume_mid_epoch_with_workers(ds: Path) -> None:
+    def dl(d: ShardDataset) -> list[str]:
+        return _keys(DataLoader(d, batch_size=None, num_workers=2))
+
+    d = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False, epoch=4)
+    full = list(DataLoader(d, batch_size=None, num_workers=2))
+    seen = full[:7]
+    positions: dict[int, int] = {}
+    for s in seen:
+        positions[s.meta["reader"]] = max(positions.get(s.meta["reader"], 0), s.meta["position"] + 1)
+    fresh = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False)
+    fresh.load_state_dict(ShardDataset.state_from_positions(3, seen[0].meta["epoch"], positions))
+    fresh.rotation = 7 % 2  # DataLoader's round robin continues with the reader after the last one seen
+    assert _keys(seen) + dl(fresh) == _keys(full)
+    fresh.rotation = 0
+    nxt = mmdata.open_dataset(ds, shuffle=True, seed=3, decode=False)
+    nxt.set_epoch(5)
+    assert dl(fresh) == dl(nxt)  # the resumed epoch was 4: the next pass is epoch 5
+
+
+def test_memory_dataset_and_loader_advance(ds: Path) -> None:
+    samples = [Sample(f"m{i}", {"label": i}) for i in range(12)]
+    m = MemoryDataset(samples, shuffle=True, seed=1)
+    a, b = _keys(m), _keys(m)
+    assert a != b and sorted(a) == sorted(b)
+    m.set_epoch(0)
+    assert _keys(m) == a
+    assert _keys(DataLoader(m, batch_size=None, num_workers=2)) != _keys(DataLoader(m, batch_size=None, num_workers=2))
+    rec = {"text": [{"op": "token_mask", "p": 1.0, "p_token": 0.5}]}
+    loader = mmdata.loader(ds, 4, recipe=rec, seed=2, modalities=["text", "label"])
+    e0 = [k for b in loader for k in b.keys]
+    e1 = [k for b in loader for k in b.keys]
+    assert e0 != e1 and loader.epoch == 1
+    loader.set_epoch(0)
+    texts0 = [t for b in loader for t in b["text"]]
+    loader.set_epoch(0)
+    assert [t for b in loader for t in b["text"]] == texts0  # explicit epochs repeat exactly
+    e1_texts = [t for b in loader for t in b["text"]]  # auto-advanced to 1: new augmentation draws
+    assert loader.epoch == 1 and e1_texts != texts0
+
+
+# ---- issue #11.2: the dataset built before init_process_group, DataLoader workers ----------------------
+def _rank_main(rank: int, path: str, port: int, out: str) -> None:
+    dataset = mmdata.open_dataset(path, shuffle=True, seed=5, decode=False)  # before the process group
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        keys = [s.key for s in DataLoader(dataset, batch_size=None, num_workers=2)]
+        Path(out, f"rank{rank}.txt").write_text("\n".join(keys))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_exactly_once_when_built_before_init_process_group(tmp_path: Path, ds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp_mp.spawn(_rank_main, args=(str(ds), port, str(tmp_path)), nprocs=2, join=True)
+    r0 = Path(tmp_path, "rank0.txt").read_text().split()
+    r1 = Path(tmp_path, "rank1.txt").read_text().split()
+    assert len(r0) + len(r1) == 16 and len(set(r0) | set(r1)) == 16 and r0 and r1
