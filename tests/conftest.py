@@ -24,3 +24,35 @@ def sample_folder(tmp_path: Path) -> Path:
     from mmdata.testing import make_sample_folder
 
     return make_sample_folder(tmp_path / "raw", n=12)
+
+
+# One real local Ray cluster (2 nodes of 1 CPU each, small object stores) for every test marked
+# `ray`, started once per session and torn down at the end: starting one costs ~10-25 s on 2 cores.
+# The `ray` tests share one xdist group (pyproject: --dist loadgroup), so one pytest worker holds it.
+RAY_OBJECT_STORE = 90 * 1024 * 1024
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("ray") is not None:
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():  # noqa: ANN201 — ray.cluster_utils.Cluster, an optional import
+    """A started 2-node local Ray cluster; this process is connected to it as a driver."""
+    try:
+        import ray
+        from ray.cluster_utils import Cluster
+    except ImportError:
+        pytest.skip("Ray is not installed (pip install 'mmdata[ray]'); --executor ray tests skipped")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": RAY_OBJECT_STORE,
+                                                            "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1, object_store_memory=RAY_OBJECT_STORE)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, logging_level="WARNING")
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
