@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -73,3 +74,56 @@ def disconnect(owned: bool) -> None:
         import ray
 
         ray.shutdown()
+
+
+class TaskStream:
+    """Submits one Ray task per item and yields ``(item, ref)`` as tasks finish (``ray.wait``), with
+    at most ``max_in_flight`` submitted at once; :meth:`cancel` stops the rest.
+
+    Args:
+        remote: a ``ray.remote`` function (with its ``.options`` applied) called as
+            ``remote.remote(item, *args)``.
+        max_in_flight: cap on submitted tasks (None: all at once; Ray queues them until resources free).
+
+    Example:
+        >>> stream = TaskStream(ray.remote(work).options(num_cpus=1))  # doctest: +SKIP
+        >>> for item, ref in stream.run(items): print(item, ray.get(ref))  # doctest: +SKIP
+    """
+
+    def __init__(self, remote: Any, max_in_flight: int | None = None) -> None:
+        import ray
+
+        self._ray = ray
+        self.remote = remote
+        self.max_in_flight = max_in_flight
+        self.pending: dict[Any, Any] = {}
+
+    def run(self, items: Iterable[Any], *args: Any) -> Iterator[tuple[Any, Any]]:
+        ray = self._ray
+        todo = list(items)[::-1]
+        cap = self.max_in_flight or len(todo) or 1
+        while todo or self.pending:
+            while todo and len(self.pending) < cap:
+                item = todo.pop()
+                self.pending[self.remote.remote(item, *args)] = item
+            done, _ = ray.wait(list(self.pending), num_returns=1, timeout=1.0)
+            if done:  # whatever else finished meanwhile comes too, without waiting again
+                done, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+            for ref in done:
+                yield self.pending.pop(ref), ref
+
+    def cancel(self) -> None:
+        """Cancel the tasks submitted and not finished (a running one gets a KeyboardInterrupt).
+
+        Finished tasks are left alone: Ray 2.60's driver aborts on a cancel that races a task's
+        completion ("Tried to complete task that was not pending").
+        """
+        pending, self.pending = list(self.pending), {}
+        if not pending:
+            return
+        done, _ = self._ray.wait(pending, num_returns=len(pending), timeout=0)
+        for ref in set(pending) - set(done):
+            try:
+                self._ray.cancel(ref)
+            except Exception:  # noqa: BLE001 — finished meanwhile or its worker gone: nothing to cancel
+                pass

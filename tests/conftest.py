@@ -26,6 +26,33 @@ def sample_folder(tmp_path: Path) -> Path:
     return make_sample_folder(tmp_path / "raw", n=12)
 
 
+# An interpreter in which `import ray` fails as on a machine without the extra: the import system
+# itself refuses it (a meta-path finder first in line); nothing of mmdata is replaced.
+_NO_RAY = """import sys
+class _NoRay:
+    def find_spec(self, name, path=None, target=None):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray' (blocked by the test)")
+        return None
+sys.meta_path.insert(0, _NoRay())
+from mmdata.cli.main import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.fixture
+def cli_without_ray():  # noqa: ANN201
+    """Run ``mmdata ARGS...`` in a fresh interpreter where Ray cannot be imported; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _NO_RAY, *map(str, args)], cwd=Path(__file__).parents[1],
+                              capture_output=True, text=True, timeout=120)
+
+    return run
+
+
 # One real local Ray cluster (2 nodes of 1 CPU each, small object stores) for every test marked
 # `ray`, started once per session and torn down at the end: starting one costs ~10-25 s on 2 cores.
 # The `ray` tests share one xdist group (pyproject: --dist loadgroup), so one pytest worker holds it.

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from mmdata.ablate.executor import run_task
-from mmdata.ray_cluster import connect, disconnect, require_ray
+from mmdata.ray_cluster import TaskStream, connect, disconnect, require_ray
 
 # A lost worker or node (preemption, OOM kill) is retried once by Ray; a trainer's own exception is
 # a failed row, never retried within a session (the next session retries failed runs).
@@ -62,50 +62,30 @@ class RayExecutor:
         # connect here, before the runner installs its SIGTERM handler (ray.init replaces it)
         self._owned = connect(address, runtime_env=runtime_env)
         self.num_cpus, self.num_gpus = float(num_cpus), float(num_gpus)
-        self.max_concurrent = max_concurrent
-        self._remote = self._ray.remote(_run).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
-                                                      max_retries=MAX_RETRIES, name="mmdata-ablate-run")
+        remote = self._ray.remote(_run).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+                                                max_retries=MAX_RETRIES, name="mmdata-ablate-run")
+        self._stream = TaskStream(remote, max_concurrent)
         self._fn_ref = self._ray.put(train_fn) if train_fn is not None else None
-        self._pending: dict[Any, dict[str, Any]] = {}
 
     def run(self, tasks: Iterable[dict[str, Any]], on_result: Callable[[dict[str, Any]], None]) -> None:
-        ray = self._ray
-        todo = list(tasks)[::-1]
-        cap = self.max_concurrent or len(todo) or 1
-        while todo or self._pending:
-            while todo and len(self._pending) < cap:
-                t = todo.pop()
-                self._pending[self._remote.remote(t, self._fn_ref)] = t
-            done, _ = ray.wait(list(self._pending), num_returns=1, timeout=1.0)
-            if done:  # everything else already finished too, without waiting again
-                done, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=0)
-            for ref in done:
-                task = self._pending.pop(ref)
-                try:
-                    row = ray.get(ref)
-                except ray.exceptions.RayError as exc:  # the task died without a row (worker/node lost)
-                    row = {"arm": task["arm"], "seed": int(task["seed"]), "config_hash": task["hash"],
-                           "data_fingerprint": task["fingerprint"], "status": "failed", "wall_s": None,
-                           "error": f"{type(exc).__name__}: the Ray task ended without a result: {str(exc)[:500]}",
-                           "traceback": ""}
-                on_result(row)
+        for task, ref in self._stream.run(tasks, self._fn_ref):
+            try:
+                row = self._ray.get(ref)
+            except self._ray.exceptions.RayError as exc:  # the task died without a row (worker/node lost)
+                row = {"arm": task["arm"], "seed": int(task["seed"]), "config_hash": task["hash"],
+                       "data_fingerprint": task["fingerprint"], "status": "failed", "wall_s": None,
+                       "error": f"{type(exc).__name__}: the Ray task ended without a result: {str(exc)[:500]}",
+                       "traceback": ""}
+            on_result(row)
 
     def close(self) -> None:
         """Stop the tasks still queued or running, then disconnect when this executor connected.
 
         A connection this executor opened is simply shut down: Ray ends a finished driver's job and
         kills its tasks. On a connection the caller owns (its own ``ray.init``), the outstanding
-        tasks are cancelled (a running one gets a KeyboardInterrupt). Tasks already finished are not
-        cancelled: Ray 2.60's driver aborts on a cancel that races the task's completion.
+        tasks are cancelled (a running one gets a KeyboardInterrupt).
         """
-        pending, self._pending = self._pending, {}
-        if pending and not self._owned:
-            refs = list(pending)
-            done, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
-            for ref in set(refs) - set(done):
-                try:
-                    self._ray.cancel(ref)
-                except Exception:  # noqa: BLE001 — finished meanwhile or its worker gone: nothing to cancel
-                    pass
+        if not self._owned:
+            self._stream.cancel()
         disconnect(self._owned)
         self._owned = False

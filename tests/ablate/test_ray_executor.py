@@ -23,20 +23,6 @@ ROOT = Path(__file__).parents[2]
 SYN = "mmdata.ablate.testing:synthetic_train"
 METRICS = ("test_accuracy", "test_macro_f1", "missing_image_accuracy", "robust_image_auc")
 
-# an interpreter in which `import ray` fails as on a machine without the extra (the import system
-# itself refuses it; nothing of mmdata is replaced)
-NO_RAY = """import sys
-class _NoRay:
-    def find_spec(self, name, path=None, target=None):
-        if name == "ray" or name.startswith("ray."):
-            raise ImportError("No module named 'ray' (blocked by the test)")
-        return None
-sys.meta_path.insert(0, _NoRay())
-from mmdata.cli.main import main
-main(sys.argv[1:])
-"""
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mmdata.datasets.avdigits import build
@@ -140,10 +126,8 @@ def test_close_cancels_outstanding_tasks_on_a_callers_connection(tiny: Path, ray
     assert ray.available_resources().get("CPU", 0) == 2, "the 60 s runs kept their CPUs after close()"
 
 
-def test_executor_ray_without_ray_names_the_extra(tmp_path: Path, tiny: Path) -> None:
-    recipe = _recipe(tmp_path, tiny)
-    p = subprocess.run([sys.executable, "-c", NO_RAY, "ablate", str(recipe), "--out", str(tmp_path / "out"),
-                        "--executor", "ray"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+def test_executor_ray_without_ray_names_the_extra(tmp_path: Path, tiny: Path, cli_without_ray) -> None:
+    p = cli_without_ray("ablate", _recipe(tmp_path, tiny), "--out", tmp_path / "out", "--executor", "ray")
     assert p.returncode == 2, p.stderr
     assert "pip install 'mmdata[ray]'" in p.stderr and "--executor ray" in p.stderr
     assert not (tmp_path / "out" / "runs.parquet").exists()
