@@ -57,6 +57,9 @@ def cli_without_ray():  # noqa: ANN201
 # `ray`, started once per session and torn down at the end: starting one costs ~10-25 s on 2 cores.
 # The `ray` tests share one xdist group (pyproject: --dist loadgroup), so one pytest worker holds it.
 RAY_OBJECT_STORE = 90 * 1024 * 1024
+# The nodes' environment (their worker processes inherit it): each shard task sleeps this long first,
+# so tests/shards/test_ray_executor.py can kill a driver between two shards (the writer's test hook).
+RAY_NODE_ENV = {"MMDATA_TEST_SHARD_DELAY": "0.25"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -73,10 +76,19 @@ def ray_cluster():  # noqa: ANN201 — ray.cluster_utils.Cluster, an optional im
         from ray.cluster_utils import Cluster
     except ImportError:
         pytest.skip("Ray is not installed (pip install 'mmdata[ray]'); --executor ray tests skipped")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": RAY_OBJECT_STORE,
-                                                            "include_dashboard": False})
+    saved = {k: os.environ.get(k) for k in RAY_NODE_ENV}
+    os.environ.update(RAY_NODE_ENV)  # only while the nodes start: this process's own writes do not sleep
     try:
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": RAY_OBJECT_STORE,
+                                                                "include_dashboard": False})
         cluster.add_node(num_cpus=1, object_store_memory=RAY_OBJECT_STORE)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    try:
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, logging_level="WARNING")
         yield cluster
