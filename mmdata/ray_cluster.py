@@ -112,18 +112,23 @@ class TaskStream:
             for ref in done:
                 yield self.pending.pop(ref), ref
 
-    def cancel(self) -> None:
-        """Cancel the tasks submitted and not finished (a running one gets a KeyboardInterrupt).
+    def cancel(self, grace_s: float = 5.0) -> None:
+        """Cancel the tasks submitted and not finished: a running one first gets a KeyboardInterrupt;
+        one still running ``grace_s`` later (stuck in native code) has its worker killed.
 
-        Finished tasks are left alone: Ray 2.60's driver aborts on a cancel that races a task's
+        Finished tasks are never cancelled: Ray 2.60's driver aborts on a cancel that races a task's
         completion ("Tried to complete task that was not pending").
         """
+        ray = self._ray
         pending, self.pending = list(self.pending), {}
-        if not pending:
-            return
-        done, _ = self._ray.wait(pending, num_returns=len(pending), timeout=0)
-        for ref in set(pending) - set(done):
-            try:
-                self._ray.cancel(ref)
-            except Exception:  # noqa: BLE001 — finished meanwhile or its worker gone: nothing to cancel
-                pass
+        for force in (False, True):
+            if not pending:
+                return
+            done, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+            for ref in pending:
+                try:
+                    ray.cancel(ref, force=force)
+                except Exception:  # noqa: BLE001 — finished meanwhile or its worker gone: nothing to cancel
+                    pass
+            if not force:
+                _, pending = ray.wait(pending, num_returns=len(pending), timeout=grace_s)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from mmdata.ablate import run
+from mmdata.ablate.testing import synthetic_recipe as _recipe
 
 ROOT = Path(__file__).parents[2]
 SYN = "mmdata.ablate.testing:synthetic_train"
@@ -28,16 +28,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mmdata.datasets.avdigits import build
 
     return build(tmp_path_factory.mktemp("ab") / "av", limit=4, progress=False)
-
-
-def _recipe(tmp_path: Path, data: Path, seeds: int = 4, **trainer: object) -> Path:
-    cfg = {"dataset": {"path": str(data)}, "trainer": {"entry": SYN, **trainer}, "seeds": seeds,
-           "design": {"mode": "explicit", "baseline": None,
-                      "arms": {"cutout": {"image": [{"op": "cutout", "p": 0.5}]}, "noise": {"audio": [{"op": "noise", "p": 0.5}]}}},
-           "controls": {"identity": False}}
-    p = tmp_path / "ab.yaml"
-    p.write_text(yaml.safe_dump(cfg))
-    return p
 
 
 def _rows(out: Path) -> list[dict]:
@@ -92,6 +82,26 @@ def test_driver_restart_at_address_runs_every_arm_seed_exactly_once(tmp_path: Pa
     assert all(r["status"] == "ok" for r in after) and s["runs"]["ok"] == 18
     kept = {(r["arm"], r["seed"]): r["wall_s"] for r in after}
     assert all(kept[(r["arm"], r["seed"])] == r["wall_s"] for r in before)  # finished runs were not repeated
+
+
+@pytest.mark.ray
+def test_a_closure_trainer_is_shipped_to_the_workers(tmp_path: Path, tiny: Path, ray_cluster) -> None:
+    from mmdata.ablate.testing import synthetic_train
+
+    bonus = 0.25  # captured: the function cannot be imported by name, Ray pickles it with its closure
+
+    def train(data: str, **kw: object) -> dict:
+        m = synthetic_train(data, **kw)
+        m["test"]["accuracy"] = min(1.0, m["test"]["accuracy"] + bonus)
+        m["test"]["pid"] = os.getpid()
+        return m
+
+    recipe = _recipe(tmp_path, tiny, seeds=2)
+    s = run(recipe, tmp_path / "ray", train_fn=train, executor="ray", progress=False, plots=False)
+    run(recipe, tmp_path / "inline", train_fn=train, progress=False, plots=False)  # a closure runs inline locally
+    rows, inline = _rows(tmp_path / "ray"), _rows(tmp_path / "inline")
+    assert s["runs"]["ok"] == 6 and [r["test_accuracy"] for r in rows] == [r["test_accuracy"] for r in inline]
+    assert {r["test_pid"] for r in inline} == {os.getpid()} and os.getpid() not in {r["test_pid"] for r in rows}
 
 
 @pytest.mark.ray
