@@ -712,15 +712,19 @@ def shard(
     if maxcount < 1 or (maxsize is not None and maxsize < 1) or workers < 1:
         raise SourceError("maxcount, maxsize and workers must be >= 1")
     _check_options(on_error, max_file_size, check, executor, address)
-    from mmdata.interop.hf import is_hf_source, shard_hf  # a Hugging Face Dataset / DatasetDict / save_to_disk folder
-
-    if is_hf_source(src):
-        return shard_hf(src, out, **{k: v for k, v in locals().items() if k not in ("src", "out", "is_hf_source", "shard_hf")})
-    out = Path(out)
-    fractions = parse_split(split)
     names_from = None
     if isinstance(label_names, (str, Path)):
         label_names, names_from = read_label_names(label_names), "--labels"
+    from mmdata.interop.hf import is_hf_source, shard_hf  # a Hugging Face Dataset / DatasetDict / save_to_disk folder
+
+    if is_hf_source(src):
+        return shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
+                        layout=layout, label_names=label_names, columns=columns,
+                        labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
+                        check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
+                        executor=executor, address=address)
+    out = Path(out)
+    fractions = parse_split(split)
     found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                      label_names_from=names_from, on_error=on_error, exclude=out)
     if not found.records:
