@@ -17,7 +17,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable J
 Seed = Annotated[int, typer.Option("--seed", help="Seed: same input + seed -> same bytes / params / metrics.")]
 Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel worker processes.")]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this machine) or ray (Ray tasks on a cluster; "
-                                                            "pip install 'mmdata[ray]'; see docs/scale.md).")]
+                                                            "pip install 'mmdata\\[ray]'; see docs/scale.md).")]
 AddressOpt = Annotated[Optional[str], typer.Option("--address", help="With --executor ray: the cluster (auto, HOST:PORT, "
                                                                  "ray://HOST:PORT); default: RAY_ADDRESS or a local Ray.")]
 
