@@ -53,19 +53,15 @@ def cli_without_ray():  # noqa: ANN201
     return run
 
 
-# One real local Ray cluster (2 nodes of 1 CPU each, small object stores) for every test marked
-# `ray`, started once per session and torn down at the end: starting one costs ~10-25 s on 2 cores.
-# The `ray` tests share one xdist group (pyproject: --dist loadgroup), so one pytest worker holds it.
+# One real local Ray cluster (2 nodes of 1 CPU each, small object stores) for the tests marked `ray`,
+# started once per pytest process and torn down at its end: starting one costs ~15-40 s on 2 cores.
+# Under `-n 2` each xdist worker that runs a `ray` test starts its own (xdist's loadgroup, which
+# would keep them on one worker, does not work with pytest 9: it renames items through a field
+# pytest 9 no longer reads).
 RAY_OBJECT_STORE = 90 * 1024 * 1024
 # The nodes' environment (their worker processes inherit it): each shard task sleeps this long first,
 # so tests/shards/test_ray_executor.py can kill a driver between two shards (the writer's test hook).
 RAY_NODE_ENV = {"MMDATA_TEST_SHARD_DELAY": "0.25"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("ray") is not None:
-            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture(scope="session")
