@@ -3,40 +3,84 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from mmdata.cli.common import JsonFlag, console, print_json
 
 
-def _print_summary(s: dict, out: Path) -> None:
+def _print_summary(s: dict[str, Any], out: Path) -> None:
     from rich.table import Table
 
-    t = Table("arm", "Δ accuracy (pts)", "95% CI", "p (Holm)", "decision", title=f"vs baseline '{s['baseline']['name']}'")
-    for a in sorted(s["arms"], key=lambda a: -a["metrics"]["test_accuracy"]["mean_diff"]):
-        e = a["metrics"]["test_accuracy"]
-        color = {"helps": "green", "hurts": "red", "equivalent": "blue"}.get(a["decision"], "white")
-        t.add_row(a["name"], f"{e['mean_diff']:+.2f}", f"[{e['ci95_t'][0]:+.2f}, {e['ci95_t'][1]:+.2f}]", f"{e['p_holm']:.4f}",
-                  f"[{color}]{a['decision']}[/]")
+    pm = s["primary_metric"]
+    t = Table("arm", "seeds", f"Δ {pm['label']}", "interval (Holm level)", "P(beats baseline)", "decision",
+              title=f"{pm['name']} vs baseline '{s['baseline']['name']}'")
+
+    def f(v: Any) -> str:
+        return "—" if v is None else f"{v:+.2f}"
+
+    for a in sorted(s["arms"], key=lambda a: -(a["primary"]["mean_diff"] or 0.0)):
+        e = a["primary"]
+        lo, hi = e["ci"]
+        color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
+        t.add_row(a["name"], str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), f(e["mean_diff"]),
+                  f"[{'−∞' if lo is None else f(lo)}, {'+∞' if hi is None else f(hi)}] ({100 * e['ci_level']:.1f}%)",
+                  "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{a['decision']}[/]")
     console.print(t)
-    if s["underpowered"]:
-        console.print(f"[yellow]underpowered[/]: {s['n_seeds']} seeds cannot reach p < 0.05 after Holm")
-    console.print(f"A/A (identity): {s['aa_check']['decision']}; report: {out / 'report.md'}")
+    c = s["controls"]
+    style = {"passed": "green", "aa_failed": "bold red", "insensitive": "bold yellow"}.get(c.get("verdict"), "white")
+    console.print(f"[{style}]{c['headline']}[/]")
+    r = s["runs"]
+    console.print(f"runs: {r['ok']} ok ({100 * r['fraction_of_fixed']:.0f}% of a fixed {s['design']['max_seeds']}-seed design), "
+                  f"{r['failed']} failed; δ = {s['delta']['value'] if s['delta']['value'] is None else round(s['delta']['value'], 2)}; "
+                  f"report: {out / 'report.md'}")
+    for fl in s["failures"][:10]:
+        console.print(f"[red]failed[/] {fl['arm']} seed {fl['seed']}: {fl['error']}")
+
+
+def _finish(s: dict[str, Any], out: Path, json_: bool) -> None:
+    print_json(s) if json_ else _print_summary(s, out)
+    if s["failures"]:
+        raise typer.Exit(1)
+
+
+def _interrupted(exc: BaseException) -> None:
+    import signal
+
+    signum = getattr(exc, "signum", signal.SIGINT)
+    console.print(f"[yellow]{exc or 'interrupted'}[/]")
+    raise typer.Exit(128 + int(signum))
 
 
 def ablate(
-    recipe: Annotated[Path, typer.Argument(help="Ablation recipe YAML (see recipes/ablations/).")],
+    recipe: Annotated[Path, typer.Argument(help="Ablation recipe YAML (see recipes/ablations/ and docs/ablation.md).")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (rerun to resume).")],
-    seeds: Annotated[Optional[int], typer.Option(min=2, help="Override the number of paired seeds.")] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Parallel runs (one thread each).")] = None,
+    seeds: Annotated[Optional[int], typer.Option(min=2, help="Paired seeds per arm (the maximum per arm with --adaptive).")] = None,
+    adaptive: Annotated[Optional[bool], typer.Option("--adaptive/--fixed",
+                                                     help="Group-sequential seeds with early stopping (default: the recipe's adaptive:).")] = None,
+    trainer: Annotated[Optional[str], typer.Option(help="Your training function, package.module:function (see docs/ablation.md).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda (each run on one GPU).")] = None,
+    gpus: Annotated[Optional[int], typer.Option(min=1, help="With --device cuda: how many visible GPUs to use.")] = None,
+    threads: Annotated[int, typer.Option(min=1, help="Torch threads per run.")] = 1,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1,
+                                                   help="Parallel runs (default: CPU count, or one per GPU).")] = None,
+    max_runs: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many new runs (resume later).")] = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Run an augmentation ablation (arms x paired seeds) and write runs.parquet, summary.json, report.md."""
+    """Run an augmentation ablation (arms x paired seeds) and write runs.parquet, summary.json, report.md.
+
+    Exit status: 0; 1 when any run failed (listed; rerun to retry); 130 / 143 when stopped by Ctrl-C /
+    SIGTERM (finished runs are kept; rerun to resume).
+    """
     from mmdata.ablate import run
 
-    s = run(recipe, out, seeds=seeds, workers=workers, progress=not json_)
-    print_json(s) if json_ else _print_summary(s, out)
+    try:
+        s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device, gpus=gpus,
+                threads=threads, max_runs=max_runs, progress=not json_)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    _finish(s, out, json_)
 
 
 def demo(
@@ -45,15 +89,17 @@ def demo(
     quick: Annotated[bool, typer.Option(help="Small, fast version (tests, smoke checks).")] = False,
     json_: JsonFlag = False,
 ) -> None:
-    """The main job: build avdigits, run a leave-one-out augmentation ablation with controls, write the report."""
+    """The main job: build avdigits, run an adaptive leave-one-out augmentation ablation with controls, write the report."""
     from mmdata.demo import run_demo
 
-    s = run_demo(out, workers=workers, quick=quick, progress=not json_)
-    if json_:
-        print_json(s)
-        return
-    console.print(f"avdigits: {s['dataset']['samples']} samples {s['dataset']['per_split']}")
-    _print_summary(s, out)
+    try:
+        s = run_demo(out, workers=workers, quick=quick, progress=not json_)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    if not json_:
+        console.print(f"avdigits: {s['dataset']['samples']} samples {s['dataset']['per_split']}; "
+                      f"{s['demo']['wall_s']:.0f} s")
+    _finish(s, out, json_)
 
 
 def register(app: typer.Typer) -> None:

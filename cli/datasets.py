@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from mmdata.cli.common import OutDir, Seed, console
 
 app = typer.Typer(help="Embedded datasets (built offline).", no_args_is_help=True)
-DATASETS = {"avdigits": "10 digits: sklearn handwriting images + espeak-ng speech (speaker-disjoint) + partial text clues"}
+DATASETS = {"avdigits": "10 digits: sklearn handwriting images + espeak-ng speech (speaker-disjoint) + partial text clues",
+            "avdigits-spatial": "avdigits with a framed digit beside a distractor and captions saying where (left/right/top/bottom)"}
 
 
 @app.command("list")
@@ -26,16 +27,20 @@ def build(
     out: OutDir,
     seed: Seed = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1)] = 1,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Keep only the first N samples per class (a quick small build).")] = None,
 ) -> None:
     """Build an embedded dataset into OUT (shards + index + card)."""
     from mmdata.errors import MMDataError
 
     if name not in DATASETS:
         raise MMDataError(f"unknown dataset {name!r}; available: {sorted(DATASETS)}")
-    from mmdata.datasets.avdigits import build as run
+    if name == "avdigits-spatial":
+        from mmdata.datasets.spatial import build as run
+    else:
+        from mmdata.datasets.avdigits import build as run
     from mmdata.shards.inspect import inspect
 
-    path = run(out, seed=seed, workers=workers)
+    path = run(out, seed=seed, workers=workers, limit=limit)
     info = inspect(path)
     console.print(f"built {name} at {Path(path)}", soft_wrap=True)
     console.print(f"  {info['samples']} samples {info['per_split']}, patterns {info['patterns']}", soft_wrap=True)

@@ -12,16 +12,16 @@ import sys
 import typer
 from rich.console import Console
 
-from mmdata.cli import ablate, augment, datasets, shards, train
+from mmdata.cli import ablate, augment, datasets, match, shards, train
 
 app = typer.Typer(
     name="mmdata",
-    help="Multimodal datasets: shard, inspect, verify, augment, preview, train, ablate, demo.",
+    help="Multimodal datasets: shard, inspect, verify, augment, preview, train, match, audit-alignment, ablate, demo.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (shards, augment, datasets, train, ablate):
+for module in (shards, augment, datasets, train, match, ablate):
     module.register(app)
 
 err = Console(stderr=True)

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from mmdata.cli.common import DataDir, JsonFlag, Seed, console, print_json
 
+Derived = "Default: derived from index.parquet (printed at start)."
+
+
+def _image_size(value: Optional[str]) -> Any:
+    if value is None:
+        return None
+    parts = value.lower().replace("x", ",").split(",")
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        raise typer.BadParameter(f"expected N or HxW, got {value!r}") from None
+    return nums[0] if len(nums) == 1 else nums
+
+
+def _cache(value: str) -> Any:
+    if value not in ("auto", "true", "false"):
+        raise typer.BadParameter(f"expected auto, true or false, got {value!r}")
+    return {"true": True, "false": False}.get(value, value)
+
 
 def train(
     data: DataDir,
-    fusion: Annotated[str, typer.Option(help="early, concat, late, mean, max, gated, attention, cross_attention, tensor, low_rank.")] = "concat",
+    fusion: Annotated[str, typer.Option(help="early, concat, late, mean, max, gated, attention, cross_attention, tensor, low_rank, "
+                                             "hierarchical, two_tower.")] = "concat",
+    fusion_arg: Annotated[Optional[list[str]], typer.Option("--fusion-arg", help="KEY=VALUE fusion option, repeatable: "
+                          "order='(image+audio)+text' (hierarchical); towers='image|audio+text', interaction=mlp|dot|bilinear (two_tower).")] = None,
     modalities: Annotated[str, typer.Option(help="Comma-separated: image,audio,text (one = unimodal baseline).")] = "image,audio,text",
     epochs: Annotated[int, typer.Option(min=1)] = 15,
     seed: Seed = 0,
@@ -21,20 +42,40 @@ def train(
     out: Annotated[Optional[Path], typer.Option(help="Output folder: metrics.json, predictions.parquet, model.pt.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     lr: Annotated[float, typer.Option()] = 2e-3,
+    weight_decay: Annotated[float, typer.Option(min=0.0)] = 1e-4,
     optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     label_noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of training labels flipped (control).")] = 0.0,
-    threads: Annotated[Optional[int], typer.Option(help="torch threads.")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="torch intra-op threads.")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="DataLoader worker processes per split.")] = 0,
+    cache: Annotated[str, typer.Option(help="Keep decoded splits in memory: auto (when they fit --cache-budget-mb), true, false.")] = "auto",
+    cache_budget_mb: Annotated[float, typer.Option(min=0.0, help="Memory budget of --cache auto, MiB.")] = 256.0,
+    image_size: Annotated[Optional[str], typer.Option(help=f"Model image size, N or HxW. {Derived}")] = None,
+    channels: Annotated[Optional[int], typer.Option(help=f"Image channels, 1 or 3. {Derived}")] = None,
+    sample_rate: Annotated[Optional[int], typer.Option(help=f"Audio rate, Hz. {Derived}")] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(help=f"Audio duration, s (pad / trim). {Derived}")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help=f"Tokens per caption. {Derived}")] = None,
     no_robustness: Annotated[bool, typer.Option("--no-robustness", help="Skip the robustness evaluation.")] = False,
+    pretrain: Annotated[Optional[str], typer.Option(help="Pre-train the encoders first: contrastive (CLIP-style InfoNCE per modality pair).")] = None,
+    pretrain_epochs: Annotated[int, typer.Option(min=1, help="Epochs of pre-training.")] = 10,
+    pretrain_arg: Annotated[Optional[list[str]], typer.Option("--pretrain-arg", help="KEY=VALUE pre-training option, repeatable: "
+                            "exclude_same_class=true, dim=32, temperature=0.07, batch_size, lr.")] = None,
+    probe: Annotated[bool, typer.Option("--probe", help="Linear probe: freeze the encoders, train one linear layer.")] = False,
+    label_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of training labels used (stratified, per seed).")] = 1.0,
     json_: JsonFlag = False,
 ) -> None:
-    """Train the reference fusion model; writes metrics.json and predictions.parquet to --out."""
-    os.environ.setdefault("MMDATA_DEVICE", device)
+    """Train the reference fusion model on any dataset with train/val/test splits; writes metrics.json,
+    predictions.parquet and model.pt to --out."""
     from mmdata.train import train as run
 
     m = run(data, fusion=fusion, modalities=[s.strip() for s in modalities.split(",") if s.strip()], epochs=epochs, seed=seed,
-            recipe=recipe, out=out, batch_size=batch_size, lr=lr, optimizer=optimizer, device=device, label_noise=label_noise,
-            threads=threads, eval_robustness=not no_robustness, progress=not json_)
+            recipe=recipe, out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+            device=device, label_noise=label_noise, threads=threads, eval_robustness=not no_robustness,
+            progress=not json_, num_workers=workers, cache=_cache(cache), cache_budget_mb=cache_budget_mb,
+            image_size=_image_size(image_size), channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
+            max_tokens=max_tokens, fusion_args=_key_values(fusion_arg, "--fusion-arg"), pretrain=pretrain,
+            pretrain_epochs=pretrain_epochs, pretrain_args=_key_values(pretrain_arg, "--pretrain-arg"), probe=probe,
+            label_fraction=label_fraction)
     if not m:  # non-zero DDP rank
         return
     if json_:
@@ -42,17 +83,40 @@ def train(
         return
     from rich.table import Table
 
-    t = Table("split", "accuracy", "macro F1", "NLL", "ECE", title=f"{fusion} on {', '.join(m['config']['modalities'])}")
+    t = Table("split", "accuracy", "macro F1", "NLL", "ECE", "labelled", "unlabelled",
+              title=f"{fusion} on {', '.join(m['config']['modalities'])}")
     for split in ("val", "test"):
-        s = m[split]
-        t.add_row(split, f"{s['accuracy']:.3f}", f"{s['macro_f1']:.3f}", f"{s['nll']:.3f}", f"{s['ece']:.3f}")
+        s, n = m[split], m["samples"][split]
+        t.add_row(split, f"{s['accuracy']:.3f}", f"{s['macro_f1']:.3f}", f"{s['nll']:.3f}", f"{s['ece']:.3f}",
+                  str(n["labelled"]), str(n["unlabelled"]))
     console.print(t)
+    pc = Table("class", "precision", "recall", "F1", "support", title="test, per class")
+    for name, c in m["per_class"]["test"].items():
+        pc.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(c["support"]))
+    console.print(pc)
     rob = m.get("robustness", {})
     if rob.get("missing"):
         console.print("accuracy with a modality removed: " + ", ".join(f"-{k}: {v:.3f}" for k, v in rob["missing"].items()))
     if rob.get("corruption"):
         console.print("corruption AUC: " + ", ".join(f"{k}: {v['auc']:.3f}" for k, v in rob["corruption"].items()))
+    for pair, r in m.get("retrieval", {}).items():
+        inst = " ".join(f"{d} R@1 {v['R@1']:.2f} R@5 {v['R@5']:.2f} median rank {v['median_rank']:.0f}" for d, v in r["instance"].items())
+        cls = " ".join(f"{d} {v['R@1']:.2f}" for d, v in r.get("class", {}).items())
+        console.print(f"retrieval {pair} (n={r['n']}, chance R@1 {r['chance']['instance']['R@1']:.3f}): {inst}"
+                      + (f"; class-level R@1 {cls}" if cls else ""), soft_wrap=True)
     console.print(f"best epoch {m['best_epoch']}, {m['n_params']:,} parameters, {m['wall_s']:.1f} s" + (f"; outputs in {out}" if out else ""))
+
+
+def _key_values(items: list[str] | None, option: str) -> dict[str, str]:
+    from mmdata.errors import MMDataError
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise MMDataError(f"{option} {item!r}: expected KEY=VALUE, e.g. order='(image+audio)+text'")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,5 @@
-"""The README's main job (`mmdata demo`), in its quick form: builds data, runs the LOO ablation, reports."""
+"""The README's main job (`mmdata demo`), in its quick form: builds data, runs the adaptive LOO
+ablation with controls on the real trainer, reports."""
 
 from __future__ import annotations
 
@@ -16,8 +17,13 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--quick", "--json"])
     assert res.exit_code == 0, res.output
     s = json.loads((tmp_path / "d" / "summary.json").read_text())
-    names = {a["name"] for a in s["arms"]}
-    assert {"identity", "label_noise", "-image.cutout", "-sample.modality_dropout"} <= names
-    assert s["aa_check"]["false_positive"] is False
+    arms = {a["name"]: a for a in s["arms"]}
+    assert {"identity", "label_noise", "-image.cutout", "-sample.modality_dropout"} <= set(arms)
+    assert s["design"]["adaptive"] and s["design"]["looks"] == [6, 8, 10]
+    # the controls: the A/A arm is never a discovery, the planted harmful arm is found
+    assert arms["identity"]["decision"].split(" ")[0] not in ("helps", "hurts")
+    assert arms["label_noise"]["decision"] == "hurts" and s["controls"]["verdict"] == "passed"
     report = (tmp_path / "d" / "report.md").read_text()
-    assert "What the demo traded" in report and (tmp_path / "d" / "forest.png").is_file()
+    assert "What the demo traded" in report and report.splitlines()[2].startswith("> Controls passed")
+    for f in ("forest.png", "paired.png", "runs.parquet", "config.resolved.yaml"):
+        assert (tmp_path / "d" / f).is_file(), f

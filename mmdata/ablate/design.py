@@ -1,9 +1,21 @@
-"""Ablation recipes (YAML): which data, which trainer, which baseline, which arms.
+"""Ablation recipes (YAML): which data, which trainer, which baseline, which arms, how many seeds,
+which metric decides. The full format (every key optional except ``design``):
 
 ```yaml
-dataset: {name: avdigits, seed: 0}        # or {path: data/}
-trainer: {fusion: concat, epochs: 8, batch_size: 64, lr: 0.002, modalities: [image, audio, text]}
-seeds: 10
+dataset: {name: avdigits, seed: 0}        # or {path: DIR} (a folder written by `mmdata shard`)
+trainer:                                  # keywords of the training function
+  entry: mmdata.train:train               # default; or "package.module:function" (your own trainer)
+  fusion: concat
+  epochs: 8
+  batch_size: 64
+  lr: 0.002
+  modalities: [image, audio, text]
+  eval_robustness: true                   # false: skip the missing-modality / corruption evaluation
+seeds: 20                                 # paired seeds per arm (the maximum per arm when adaptive)
+adaptive: false                           # true, or {looks: [10, 12, 14, 16, 18, 20], futility: 0.1, spending: hsd}
+metric: test.accuracy                     # the primary metric; or {name: test.nll, higher_is_better: false, scale: 1}
+delta: null                               # smallest effect of interest (reporting units); null: the baseline's seed sd
+alpha: 0.05                               # family-wise error rate across the arms (primary metric)
 design:
   mode: leave_one_out                     # leave_one_out | add_one | explicit | sweep
   recipe: recipes/avdigits.yaml           # the full recipe (leave_one_out, add_one); path or mapping
@@ -33,17 +45,28 @@ from typing import Any
 
 import yaml
 
+from mmdata.ablate.schedule import Design
+from mmdata.ablate.stats import ALPHA, SPENDING
 from mmdata.augment.recipe import SAMPLE_SECTIONS, load_recipe
 from mmdata.errors import RecipeError
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
-TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device")
+TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness")
+TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3, "modalities": ["image", "audio", "text"]}
+TOP_KEYS = ("dataset", "trainer", "seeds", "adaptive", "metric", "delta", "alpha")
 IDENTITY_SEED_OFFSET = 7919
+#: known metrics: column -> (label, scale to reporting units, higher is better)
+KNOWN_METRICS = {
+    "test_accuracy": ("accuracy (points)", 100.0, True),
+    "test_macro_f1": ("macro-F1 (points)", 100.0, True),
+    "test_nll": ("NLL", 1.0, False),
+    "test_ece": ("ECE (points)", 100.0, False),
+}
 
 
 @dataclass
 class Arm:
-    """One configuration trained on every seed."""
+    """One configuration trained on every seed it needs."""
 
     name: str
     recipe: dict[str, Any] | None
@@ -52,28 +75,70 @@ class Arm:
 
 
 @dataclass
+class Metric:
+    """The primary metric: its ``runs.parquet`` column, label, scale to reporting units and direction."""
+
+    column: str = "test_accuracy"
+    label: str = "accuracy (points)"
+    scale: float = 100.0
+    higher_is_better: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.column.replace("_", ".", 1)
+
+
+@dataclass
 class Ablation:
-    """A resolved ablation: dataset, trainer config, seeds and arms (baseline first)."""
+    """A resolved ablation: dataset, trainer, seeds, arms (baseline first) and the analysis plan."""
 
     dataset: dict[str, Any]
     trainer: dict[str, Any]
     seeds: int
     arms: list[Arm]
-    metric: str = "accuracy"
+    metric: Metric = field(default_factory=Metric)
+    entry: str | None = None  # "package.module:function"; None: the bundled trainer
+    adaptive: bool = False
+    looks: tuple[int, ...] | None = None
+    futility: float | None = None
+    spending: str = "hsd"
+    delta: float | None = None
+    alpha: float = ALPHA
     source: dict[str, Any] = field(default_factory=dict)
 
     @property
     def baseline(self) -> Arm:
         return self.arms[0]
 
+    def design(self) -> Design:
+        """The seed schedule: one look at ``seeds`` or the planned looks of the adaptive design."""
+        if not self.adaptive:
+            return Design.fixed(self.seeds, self.alpha)
+        kw = {} if self.futility is None else {"futility": self.futility}
+        return Design.sequential(self.seeds, self.looks, self.alpha, spending=self.spending, **kw)
+
     def resolved(self) -> dict[str, Any]:
         """Everything needed to reproduce the runs (written to config.resolved.yaml)."""
-        return {"dataset": self.dataset, "trainer": self.trainer, "seeds": self.seeds, "metric": self.metric,
+        trainer = dict(self.trainer, **({"entry": self.entry} if self.entry else {}))
+        d = self.design()
+        adaptive: Any = False
+        if self.adaptive:
+            adaptive = {"looks": list(d.looks.sizes), "futility": d.futility, "spending": d.looks.spending}
+        return {"dataset": self.dataset, "trainer": trainer, "seeds": self.seeds, "adaptive": adaptive,
+                "metric": {"name": self.metric.name, "higher_is_better": self.metric.higher_is_better,
+                           "scale": self.metric.scale, "label": self.metric.label},
+                "delta": self.delta, "alpha": self.alpha,
                 "arms": [{"name": a.name, "kind": a.kind, "label_noise": a.label_noise, "recipe": a.recipe} for a in self.arms]}
 
-    def run_hash(self, arm: Arm, seed: int, data_fingerprint: str) -> str:
-        payload = {"trainer": self.trainer, "recipe": arm.recipe, "label_noise": arm.label_noise, "seed": seed,
-                   "data": data_fingerprint}
+    def run_hash(self, arm: Arm, seed: int, data_fingerprint: str, device: str = "cpu", threads: int = 1) -> str:
+        """Identity of one run: what it trains on and with. Runs with equal hashes are not repeated."""
+        trainer = dict(self.trainer, **({"entry": self.entry} if self.entry else {}))
+        payload: dict[str, Any] = {"trainer": trainer, "recipe": arm.recipe, "label_noise": arm.label_noise, "seed": seed,
+                                   "data": data_fingerprint}
+        if device != "cpu":
+            payload["device"] = device
+        if threads != 1:  # float reductions may differ with the thread count
+            payload["threads"] = threads
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -95,6 +160,16 @@ def _recipe_dict(spec: Any, where: str, base: Path) -> dict[str, Any] | None:
 
 def _steps(recipe: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
     return [(sec, i, step) for sec in (*SAMPLE_SECTIONS, "batch") for i, step in enumerate(recipe.get(sec, []))]
+
+
+def _step_names(recipe: dict[str, Any]) -> list[str]:
+    """``section.op`` per step; an explicit ``id`` names the step; repeated names get ``#2``, ``#3``."""
+    names, seen = [], {}
+    for sec, _, step in _steps(recipe):
+        base = f"{sec}.{step.get('id') or step['op']}"
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return names
 
 
 def _without(recipe: dict[str, Any], sec: str, i: int) -> dict[str, Any]:
@@ -126,14 +201,72 @@ def _resolved_arms(spec: Any, base: Path) -> list[Arm]:
         if not 0 <= ln < 1:
             raise RecipeError(f"{where}.label_noise: expected a fraction in [0, 1), got {ln!r}")
         arms.append(Arm(str(a["name"]), _recipe_dict(a.get("recipe"), f"{where}.recipe", base), label_noise=ln, kind=kind))
-    names = [a.name for a in arms]
-    if len(set(names)) != len(names):
-        raise RecipeError(f"arm names must be unique, got {names}")
     return arms
 
 
-def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None) -> Ablation:
-    """Read and validate an ablation recipe; errors name the key and the allowed values."""
+def _metric(spec: Any) -> Metric:
+    if spec is None:
+        return Metric()
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise RecipeError(f"metric: expected a name like test.accuracy or {{name, higher_is_better, scale}}, got {spec!r}")
+    bad = sorted(set(spec) - {"name", "higher_is_better", "scale", "label"})
+    if bad:
+        raise RecipeError(f"metric: unknown key(s) {bad}; allowed: name, higher_is_better, scale, label")
+    name = spec["name"]
+    name = "test.accuracy" if name == "accuracy" else name  # the old spelling
+    if not name.startswith("test."):
+        raise RecipeError(f"metric.name: {name!r}: the primary metric must be a test metric, e.g. test.accuracy "
+                          "(the trainer returns {'test': {name: value}})")
+    col = "test_" + name[len("test."):]
+    label, scale, hib = KNOWN_METRICS.get(col, (name, 1.0, True))
+    return Metric(col, str(spec.get("label", label)), float(spec.get("scale", scale)), bool(spec.get("higher_is_better", hib)))
+
+
+def _adaptive(spec: Any, seeds: int) -> tuple[bool, tuple[int, ...] | None, float | None, str]:
+    if spec is None or spec is False:
+        return False, None, None, "hsd"
+    if spec is True:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise RecipeError(f"adaptive: expected true/false or {{looks, futility, spending}}, got {spec!r}")
+    bad = sorted(set(spec) - {"looks", "futility", "spending"})
+    if bad:
+        raise RecipeError(f"adaptive: unknown key(s) {bad}; allowed: looks, futility, spending")
+    looks = spec.get("looks")
+    if looks is not None:
+        if (not isinstance(looks, list) or not looks or not all(isinstance(v, int) and v >= 2 for v in looks)
+                or any(b <= a for a, b in zip(looks, looks[1:]))):
+            raise RecipeError(f"adaptive.looks: expected increasing seed counts >= 2, got {looks!r}")
+        if looks[-1] != seeds:
+            raise RecipeError(f"adaptive.looks: the last look ({looks[-1]}) must equal seeds ({seeds}), the maximum per arm")
+        looks = tuple(looks)
+    fut = spec.get("futility")
+    if fut is not None and not (isinstance(fut, (int, float)) and 0 <= fut < 1):
+        raise RecipeError(f"adaptive.futility: expected a conditional-power threshold in [0, 1), got {fut!r}")
+    spending = spec.get("spending", "hsd")
+    if spending not in SPENDING:
+        raise RecipeError(f"adaptive.spending: {spending!r} is not allowed; choose one of {sorted(SPENDING)}")
+    return True, looks, None if fut is None else float(fut), spending
+
+
+def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None, *, adaptive: bool | None = None,
+                  entry: str | None = None) -> Ablation:
+    """Read and validate an ablation recipe (see the module docstring); errors name the key and the
+    allowed values.
+
+    Args:
+        source: a YAML path or a mapping (also ``DIR/config.resolved.yaml``).
+        seeds: override ``seeds`` (the maximum per arm when adaptive).
+        adaptive: override ``adaptive`` (``True``: the default looks).
+        entry: override ``trainer.entry`` (``"package.module:function"``).
+
+    Example:
+        >>> ab = load_ablation({"design": {"mode": "explicit", "arms": {"cutout": {"image": [{"op": "cutout"}]}}}})
+        >>> [a.name for a in ab.arms]
+        ['baseline', 'cutout', 'identity']
+    """
     base = Path(".")
     if isinstance(source, dict):
         data = copy.deepcopy(source)
@@ -146,7 +279,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None)
     if not isinstance(data, dict):
         raise RecipeError("ablation recipe: expected a mapping with dataset, trainer, seeds, design, controls")
     resolved = "arms" in data  # DIR/config.resolved.yaml: the arms spelled out (re-run or resume a finished ablation)
-    allowed = {"dataset", "trainer", "seeds", "metric"} | ({"arms"} if resolved else {"design", "controls"})
+    allowed = set(TOP_KEYS) | ({"arms"} if resolved else {"design", "controls"})
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise RecipeError(f"ablation recipe: unknown key(s) {unknown}; allowed: {', '.join(sorted(allowed))} "
@@ -157,16 +290,48 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None)
     if "name" in dataset and dataset["name"] != "avdigits":
         raise RecipeError(f"dataset.name: {dataset['name']!r} is not an embedded dataset; allowed: ['avdigits'] (or give path:)")
     trainer = dict(data.get("trainer") or {})
-    bad = sorted(set(trainer) - set(TRAINER_KEYS))
-    if bad:
-        raise RecipeError(f"trainer: unknown key(s) {bad}; allowed: {list(TRAINER_KEYS)}")
-    trainer = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3, "modalities": ["image", "audio", "text"], **trainer}
-    n_seeds = int(seeds if seeds is not None else data.get("seeds", 10))
-    if n_seeds < 2:
-        raise RecipeError(f"seeds: need at least 2 paired seeds, got {n_seeds}")
-    if resolved:
-        return Ablation(dataset=dataset, trainer=trainer, seeds=n_seeds, arms=_resolved_arms(data["arms"], base),
-                        metric=data.get("metric", "accuracy"), source=data)
+    if not isinstance(data.get("trainer") or {}, dict):
+        raise RecipeError("trainer: expected a mapping of keywords (and optionally entry: package.module:function)")
+    entry = entry or trainer.pop("entry", None)
+    trainer.pop("entry", None)
+    if entry is not None and (not isinstance(entry, str) or ":" not in entry):
+        raise RecipeError(f"trainer.entry: expected 'package.module:function', got {entry!r}")
+    for k in ("seed", "recipe", "label_noise", "data", "threads"):
+        if k in trainer:
+            raise RecipeError(f"trainer.{k}: set by the ablation runner for every run; remove it")
+    if entry in (None, "mmdata.train:train"):
+        entry = None
+        bad = sorted(set(trainer) - set(TRAINER_KEYS))
+        if bad:
+            raise RecipeError(f"trainer: unknown key(s) {bad}; allowed: {list(TRAINER_KEYS)} "
+                              "(or name your own function with entry: package.module:function)")
+        trainer = {**TRAINER_DEFAULTS, **trainer}
+    n_seeds = seeds if seeds is not None else data.get("seeds", 10)
+    if not isinstance(n_seeds, int) or isinstance(n_seeds, bool) or n_seeds < 2:
+        raise RecipeError(f"seeds: need an integer of at least 2 paired seeds, got {n_seeds!r}")
+    spec = data.get("adaptive")
+    if adaptive is not None and bool(adaptive) != bool(spec):  # the caller's switch wins; the recipe's settings stay
+        spec = bool(adaptive)
+    if seeds is not None and isinstance(spec, dict):  # looks planned for another maximum do not apply
+        spec = {k: v for k, v in spec.items() if k != "looks"}
+    ad, looks, fut, spending = _adaptive(spec, n_seeds)
+    delta = data.get("delta")
+    if delta is not None and not (isinstance(delta, (int, float)) and delta > 0):
+        raise RecipeError(f"delta: expected a positive number (reporting units, e.g. accuracy points), got {delta!r}")
+    alpha = data.get("alpha", ALPHA)
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 0.5):
+        raise RecipeError(f"alpha: expected a family-wise error rate in (0, 0.5), got {alpha!r}")
+    common = {"dataset": dataset, "trainer": trainer, "seeds": n_seeds, "metric": _metric(data.get("metric")),
+              "entry": entry, "adaptive": ad, "looks": looks, "futility": fut, "spending": spending,
+              "delta": None if delta is None else float(delta), "alpha": float(alpha), "source": data}
+    arms = _resolved_arms(data["arms"], base) if resolved else _design_arms(data, base)
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise RecipeError(f"arm names must be unique, got {names}")
+    return Ablation(arms=arms, **common)
+
+
+def _design_arms(data: dict[str, Any], base: Path) -> list[Arm]:
     design = data.get("design") or {}
     mode = design.get("mode", "explicit")
     if mode not in MODES:
@@ -176,14 +341,15 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None)
         full = _recipe_dict(design.get("recipe"), "design.recipe", base)
         if not full or not _steps(full):
             raise RecipeError(f"design.recipe: {mode} needs a recipe with at least one step")
+        names = _step_names(full)
         if mode == "leave_one_out":
             arms.append(Arm("baseline (full recipe)", full, kind="baseline"))
-            for sec, i, step in _steps(full):
-                arms.append(Arm(f"-{sec}.{step['op']}", _without(full, sec, i)))
+            for name, (sec, i, _) in zip(names, _steps(full)):
+                arms.append(Arm(f"-{name}", _without(full, sec, i)))
         else:
             arms.append(Arm("baseline (no augmentation)", None, kind="baseline"))
-            for sec, i, step in _steps(full):
-                arms.append(Arm(f"+{sec}.{step['op']}", {"seed": full.get("seed", 0), sec: [step]}))
+            for name, (sec, _, step) in zip(names, _steps(full)):
+                arms.append(Arm(f"+{name}", {"seed": full.get("seed", 0), sec: [step]}))
     elif mode == "explicit":
         arms.append(Arm("baseline", _recipe_dict(design.get("baseline"), "design.baseline", base), kind="baseline"))
         named = design.get("arms") or {}
@@ -222,7 +388,4 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None)
         if not 0 < float(ln) < 1:
             raise RecipeError(f"controls.label_noise: expected a fraction in (0, 1), got {ln!r}")
         arms.append(Arm("label_noise", copy.deepcopy(b.recipe), label_noise=float(ln), kind="control"))
-    names = [a.name for a in arms]
-    if len(set(names)) != len(names):
-        raise RecipeError(f"arm names must be unique, got {names}")
-    return Ablation(dataset=dataset, trainer=trainer, seeds=n_seeds, arms=arms, metric=data.get("metric", "accuracy"), source=data)
+    return arms

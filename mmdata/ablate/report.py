@@ -1,41 +1,46 @@
 """Ablation artifacts: summary.json, report.md and its figures (forest plot, paired per-seed plot,
-robustness curves)."""
+robustness curves).
+
+Only the primary metric gets verdicts (confirmatory: sequential sign-flip tests, Holm across arms).
+Every other metric is exploratory: mean differences with unadjusted 95% t intervals, labelled so in
+the table, the JSON and the plots, and never a helps/hurts word.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmdata.ablate.design import Ablation
-from mmdata.ablate.stats import DELTA, compare, min_p
+from mmdata.ablate.design import KNOWN_METRICS, Ablation
+from mmdata.ablate.schedule import State, paired_diffs
+from mmdata.ablate.stats import MIN_SEEDS, analyze
 from mmdata.io import atomic_write_bytes
 
-PRIMARY = "test_accuracy"
-#: metric -> (label, scale to reporting units, higher is better)
-METRICS = {
-    "test_accuracy": ("accuracy (points)", 100.0, True),
-    "test_macro_f1": ("macro-F1 (points)", 100.0, True),
-    "test_nll": ("NLL", 1.0, False),
-    "test_ece": ("ECE (points)", 100.0, False),
-}
 MODS = ("image", "audio", "text")
+COLORS = {"helps": "tab:green", "hurts": "tab:red", "helps (negligible)": "yellowgreen", "hurts (negligible)": "salmon",
+          "equivalent": "tab:blue", "inconclusive": "tab:gray", "pending": "tab:orange", "failed": "black"}
 
 
-def _by_arm(rows: list[dict[str, Any]], metric: str) -> dict[str, dict[int, float]]:
+def _values(rows: list[dict[str, Any]], column: str, scale: float) -> dict[str, dict[int, float]]:
     out: dict[str, dict[int, float]] = {}
     for r in rows:
-        if r.get(metric) is not None:
-            out.setdefault(r["arm"], {})[int(r["seed"])] = float(r[metric])
+        v = r.get(column)
+        if r.get("status", "ok") == "ok" and v is not None and math.isfinite(float(v)):
+            out.setdefault(r["arm"], {})[int(r["seed"])] = float(v) * scale
     return out
 
 
-def _metrics(rows: list[dict[str, Any]]) -> dict[str, tuple[str, float, bool]]:
-    ms = dict(METRICS)
+def _secondary(rows: list[dict[str, Any]], primary: str) -> dict[str, tuple[str, float, bool]]:
     keys = {k for r in rows for k in r}
+    ms = {k: v for k, v in KNOWN_METRICS.items() if k in keys and k != primary}
+    for k in sorted(keys):
+        if k.startswith("test_") and k not in ms and k != primary:
+            ms[k] = (k.replace("_", ".", 1), 1.0, True)
     for m in MODS:
         if f"robust_{m}_auc" in keys:
             ms[f"robust_{m}_auc"] = (f"robustness AUC {m} (points)", 100.0, True)
@@ -44,108 +49,235 @@ def _metrics(rows: list[dict[str, Any]]) -> dict[str, tuple[str, float, bool]]:
     return ms
 
 
-def _fmt_ci(ci: list[float]) -> str:
-    return f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+def _t_interval(d: list[float]) -> list[float]:
+    from scipy.special import stdtrit
+
+    if len(d) < 2:
+        return [-math.inf, math.inf]
+    mean, sd = float(np.mean(d)), float(np.std(d, ddof=1))
+    h = float(stdtrit(len(d) - 1, 0.975)) * sd / math.sqrt(len(d))
+    return [mean - h, mean + h]
 
 
-def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprint: str) -> dict[str, Any]:
-    """Compute statistics for every metric and write summary.json, report.md and the PNGs."""
+def _finite(x: Any) -> Any:
+    """JSON-safe: ±inf and NaN become None."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    return x
+
+
+def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprint: str, state: State, *,
+                 stale_rows: int = 0, complete: bool = True, plots: bool = True) -> dict[str, Any]:
+    """Analyse the runs and write summary.json, report.md and the PNGs; returns the summary."""
+    met = ab.metric
     base = ab.baseline.name
-    arms = [a for a in ab.arms if a.name != base]
-    metrics = _metrics(rows)
-    effects: dict[str, dict[str, dict[str, Any]]] = {}
-    baseline_stats: dict[str, dict[str, float]] = {}
-    for metric, (_, scale, hib) in metrics.items():
-        per = _by_arm(rows, metric)
-        if base not in per:
-            continue
-        vals = [v * scale for v in per[base].values()]
-        baseline_stats[metric] = {"mean": statistics.mean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
-                                  "n": len(vals)}
-        present = {a.name: per[a.name] for a in arms if a.name in per}
-        delta = DELTA if scale == 100.0 else DELTA / 100.0
-        effects[metric] = compare(per[base], present, scale=scale, higher_is_better=hib, delta=delta)
-    n_seeds = len({r["seed"] for r in rows if r["arm"] == base})
-    floor = min_p(max(n_seeds, 1), max(len(arms), 1))
-    underpowered = floor >= 0.05
+    arm_names = [a.name for a in ab.arms[1:]]
+    design = ab.design()
+    vals = _values(rows, met.column, met.scale)
+    # each arm is analysed on the seeds of the looks its data reach (an adaptive arm that stopped
+    # keeps the seeds it had; seeds run beyond a look that never completed are left for later)
+    n_looks = {a: state.arms[a].looks for a in arm_names}
+    cap = {a: (design.looks.sizes[n_looks[a] - 1] if n_looks[a] else design.looks.sizes[0]) for a in arm_names}
+    diffs = {a: {s: v for s, v in d.items() if s < cap[a]} for a, d in paired_diffs(vals, base, arm_names).items()}
+    first = design.looks.sizes[0]
+    pilot = [v for s, v in vals.get(base, {}).items() if s < first]
+    if ab.delta is not None:
+        delta, delta_src = ab.delta, "set in the recipe"
+    elif len(pilot) >= MIN_SEEDS:
+        delta = float(np.std(pilot, ddof=1))
+        delta_src = f"default: the baseline's seed-to-seed sd over its first {len(pilot)} seeds"
+    else:
+        delta, delta_src = math.nan, "not yet known (the baseline needs 2 seeds)"
+    open_arms = [a for a in arm_names if state.arms[a].status == "open"]
+    prim = analyze(diffs, looks=design.looks, alpha=ab.alpha, delta=delta, higher_is_better=met.higher_is_better,
+                   n_looks=n_looks, open_arms=open_arms)
+    failures = [{"arm": r["arm"], "seed": int(r["seed"]), "error": r.get("error"), "traceback": r.get("traceback")}
+                for r in rows if r.get("status") != "ok"]
+    for a in arm_names:
+        if not vals.get(a) and any(f["arm"] == a for f in failures):
+            prim[a]["decision"] = "failed"
+    secondary = _secondary(rows, met.column)
+    explore: dict[str, dict[str, dict[str, Any]]] = {}
+    for m, (_, scale, hib) in secondary.items():
+        mv = _values(rows, m, scale)
+        md = paired_diffs(mv, base, arm_names)
+        explore[m] = {}
+        for a in arm_names:
+            d = [v for s, v in md[a].items() if s < cap[a]]
+            if d:
+                from mmdata.ablate.stats import sign_flip_p
+
+                explore[m][a] = {"n_seeds": len(d), "mean_diff": float(np.mean(d)), "ci95_t_unadjusted": _t_interval(d),
+                                 "p_value_unadjusted": sign_flip_p(d), "higher_is_better": hib}
+    baseline_stats = {}
+    for m, (label, scale, _) in {met.column: (met.label, met.scale, met.higher_is_better), **secondary}.items():
+        v = list(_values(rows, m, scale).get(base, {}).values())
+        if v:
+            baseline_stats[m] = {"label": label, "mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else None,
+                                 "n": len(v)}
+    kinds = {a.name: a.kind for a in ab.arms}
     summary_arms = []
-    for a in arms:
-        prim = effects.get(PRIMARY, {}).get(a.name)
-        if prim is None:
-            continue
-        summary_arms.append({"name": a.name, "kind": a.kind, "decision": prim["decision"], "n_seeds": prim["n_seeds"],
-                             "metrics": {m: e[a.name] for m, e in effects.items() if a.name in e}})
-    aa = next((s for s in summary_arms if s["name"] == "identity"), None)
-    aa_check = {"arm": "identity", "decision": aa["decision"] if aa else None,
-                "false_positive": bool(aa and aa["decision"] in ("helps", "hurts"))}
-    summary = {"schema": "mmdata.ablate/1", "primary_metric": PRIMARY, "units": "accuracy points (percent)",
-               "n_seeds": n_seeds, "underpowered": underpowered, "min_achievable_p_holm": floor,
-               "baseline": {"name": base, **{m: s for m, s in baseline_stats.items()}},
-               "arms": summary_arms, "aa_check": aa_check, "data_fingerprint": fingerprint,
-               "test": "exact two-sided sign-flip permutation test on paired seed differences, Holm across arms"}
+    for a in arm_names:
+        st = state.arms[a]
+        summary_arms.append({"name": a, "kind": kinds[a], "decision": prim[a]["decision"], "n_seeds": prim[a]["n_seeds"],
+                             "status": st.status, "stopped_at": st.stopped_at, "conditional_power": st.cp,
+                             "primary": prim[a], "exploratory": {m: e[a] for m, e in explore.items() if a in e}})
+    ok_runs = sum(1 for r in rows if r.get("status") == "ok")
+    walls = [float(r["wall_s"]) for r in rows if r.get("status") == "ok" and r.get("wall_s") is not None]
+    cpus = [float(r["cpu_s"]) for r in rows if r.get("status") == "ok" and r.get("cpu_s") is not None]
+    controls = _controls(summary_arms)
+    n_configs = len(ab.arms)
+    summary = {
+        "schema": "mmdata.ablate/2",
+        "primary_metric": {"name": met.name, "column": met.column, "label": met.label, "scale": met.scale,
+                           "higher_is_better": met.higher_is_better},
+        "design": {**design.to_dict(), "max_seeds": ab.seeds, "looks_done": state.looks_done, "complete": complete,
+                   "arms": len(arm_names)},
+        "delta": {"value": delta, "source": delta_src},
+        "alpha": ab.alpha,
+        "baseline": {"name": base, "metrics": baseline_stats},
+        "arms": summary_arms,
+        "controls": controls,
+        "runs": {"ok": ok_runs, "failed": len(failures), "fixed_design_runs": n_configs * ab.seeds,
+                 "mean_wall_s": statistics.mean(walls) if walls else None, "mean_cpu_s": statistics.mean(cpus) if cpus else None,
+                 "fraction_of_fixed": ok_runs / (n_configs * ab.seeds), "stale_rows_not_analysed": stale_rows},
+        "failures": failures,
+        "data_fingerprint": fingerprint,
+        "test": ("exact two-sided sign-flip test of paired seed differences (all 2^n patterns up to 14 seeds, else "
+                 "16,383 random + the observed, p = (b+1)/(N+1)); " + (
+                     f"group-sequential looks at {list(design.looks.sizes)} seeds, {design.looks.spending} alpha spending "
+                     f"calibrated on the sign-flip reference set, non-binding futility (conditional power < {design.futility}); "
+                     if design.adaptive else "one look; ") + f"Holm step-down across {len(arm_names)} arms at alpha {ab.alpha}; "
+                 "intervals invert the same test at each arm's Holm level; secondary metrics exploratory (unadjusted)"),
+    }
+    summary = _finite(summary)
     atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
-    figs = _plots(ab, out, rows, effects)
-    atomic_write_bytes(out / "report.md", _markdown(ab, summary, effects, metrics, figs, rows).encode())
+    figs = _plots(ab, out, rows, summary, vals, cap) if plots else {}
+    atomic_write_bytes(out / "report.md", _markdown(ab, summary, secondary, figs).encode())
     return summary
 
 
-def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], effects: dict[str, Any]) -> dict[str, str]:
+def _controls(arms: list[dict[str, Any]]) -> dict[str, Any]:
+    by = {a["name"]: a for a in arms}
+    ident, noise = by.get("identity"), by.get("label_noise")
+    out: dict[str, Any] = {}
+    if ident:
+        fp = ident["decision"].split(" ")[0] in ("helps", "hurts")
+        out["identity"] = {"decision": ident["decision"], "false_positive": fp}
+    if noise:
+        out["label_noise"] = {"decision": noise["decision"], "detected": noise["decision"] == "hurts"}
+    if ident and out["identity"]["false_positive"]:
+        out["verdict"] = "aa_failed"
+        out["headline"] = (f"The A/A control failed: `identity` (the baseline with fresh augmentation draws) came out "
+                           f"**{ident['decision']}**. The design produced a false positive here; read every verdict below as suspect.")
+    elif noise and noise["decision"] == "pending" or ident and ident["decision"] == "pending":
+        out["verdict"] = "pending"
+        out["headline"] = "The controls are still pending (the ablation is incomplete); no verdict below is final."
+    elif noise and not out["label_noise"]["detected"]:
+        out["verdict"] = "insensitive"
+        out["headline"] = (f"The sensitivity control failed: `label_noise` (a planted harmful arm) came out "
+                           f"**{noise['decision']}**, not hurts. The design lacks sensitivity at this budget: "
+                           "'inconclusive' and 'equivalent' below say little.")
+    else:
+        parts = []
+        if ident:
+            parts.append(f"`identity` (A/A) is {ident['decision']}")
+        if noise:
+            parts.append(f"the planted `label_noise` arm hurts (Δ {noise['primary']['mean_diff']:+.2f})")
+        out["verdict"] = "passed" if parts else "no_controls"
+        out["headline"] = ("Controls passed: " + " and ".join(parts) + ".") if parts else "No controls in this design."
+    return out
+
+
+def _fmt(v: Any, spec: str = "+.2f") -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return format(v, spec)
+
+
+def _fmt_ci(ci: list[Any]) -> str:
+    lo, hi = ci
+    return f"[{_fmt(lo) if lo is not None else '−∞'}, {_fmt(hi) if hi is not None else '+∞'}]"
+
+
+def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], vals: dict[str, dict[int, float]],
+           cap: dict[str, int]) -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figs: dict[str, str] = {}
-    prim = effects.get(PRIMARY, {})
-    if prim:
-        items = sorted(prim.items(), key=lambda kv: kv[1]["mean_diff"])
-        colors = {"helps": "tab:green", "hurts": "tab:red", "equivalent": "tab:blue", "inconclusive": "tab:gray"}
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(items) + 1.6))
-        ax.axvspan(-DELTA, DELTA, color="tab:blue", alpha=0.08)
+    arms = [a for a in summary["arms"] if a["primary"]["n_seeds"]]
+    delta = summary["delta"]["value"]
+    units = summary["primary_metric"]["label"]
+    if arms:
+        items = sorted(arms, key=lambda a: a["primary"]["mean_diff"])
+        fig, ax = plt.subplots(figsize=(8, 0.5 * len(items) + 2.0))
+        finite = [abs(v) for a in items for v in a["primary"]["ci"] if v is not None] + [abs(a["primary"]["mean_diff"]) for a in items]
+        if delta:
+            finite.append(delta)
+        lim = max(1.0, *finite) * 1.3
+        if delta:
+            ax.axvspan(-delta, delta, color="tab:blue", alpha=0.08)
         ax.axvline(0, color="black", lw=0.8)
-        for y, (name, e) in enumerate(items):
-            lo, hi = e["ci95_t"]
-            ax.plot([lo, hi], [y, y], color=colors[e["decision"]], lw=2.2)
-            ax.plot(e["mean_diff"], y, "o", color=colors[e["decision"]])
-            ax.text(hi, y, f"  {e['decision']}", va="center", fontsize=8, color=colors[e["decision"]])
-        ax.set_yticks(range(len(items)), [n for n, _ in items])
-        ax.set_xlabel("Δ test accuracy vs baseline (points)\nmean and 95% t CI over paired seeds")
-        ax.set_title(f"Effect of each arm vs '{ab.baseline.name}'\n(shaded: ±{DELTA} pt equivalence band)", fontsize=10)
-        lim = max(1.0, *(abs(v) for e in prim.values() for v in e["ci95_t"])) * 1.35
+        for y, a in enumerate(items):
+            e, c = a["primary"], COLORS.get(a["decision"], "tab:gray")
+            lo, hi = (v if v is not None else (-lim if i == 0 else lim) for i, v in enumerate(e["ci"]))
+            ax.plot([lo, hi], [y, y], color=c, lw=2.4)
+            for end, v in ((lo, e["ci"][0]), (hi, e["ci"][1])):
+                if v is None:  # unbounded: an arrow to the edge
+                    ax.annotate("", xy=(end, y), xytext=(end * 0.9, y), arrowprops={"arrowstyle": "->", "color": c})
+            ax.plot(e["mean_diff"], y, "o", color=c)
+            why = ", stopped: futility" if a["status"] == "futile" else ""
+            ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; {100 * e['ci_level']:.1f}%)", va="center",
+                    fontsize=8, color=c, clip_on=False)
+        ax.set_yticks(range(len(items)), [a["name"] for a in items])
         ax.set_xlim(-lim, lim)
+        band = f"; shaded: ±δ = {delta:.2f}, the smallest effect of interest" if delta else ""
+        ax.set_xlabel(f"Δ {units} vs baseline (arm − baseline, paired by seed)\n"
+                      "dot: mean; bar: interval of the decision rule (exact sign-flip test inverted at the arm's Holm level"
+                      + (", sequential" if summary["design"]["adaptive"] else "") + f"){band}", fontsize=8)
+        ax.set_title(f"Primary metric: {summary['primary_metric']['name']} — effect of each arm vs '{ab.baseline.name}'", fontsize=10)
         fig.tight_layout()
-        fig.savefig(out / "forest.png", dpi=120)
+        fig.savefig(out / "forest.png", dpi=120, bbox_inches="tight")
         plt.close(fig)
         figs["forest"] = "forest.png"
-        # paired per-seed slope plots
-        per = _by_arm(rows, PRIMARY)
-        base = per.get(ab.baseline.name, {})
-        names = [n for n, _ in items]
-        cols = min(4, len(names))
-        nrows = int(np.ceil(len(names) / cols))
-        fig, axes = plt.subplots(nrows, cols, figsize=(2.6 * cols, 2.4 * nrows), squeeze=False, sharey=True)
-        for ax, name in zip(axes.flat, names):
-            for s, b in base.items():
-                if s in per.get(name, {}):
-                    a = per[name][s]
-                    ax.plot([0, 1], [b * 100, a * 100], "-o", ms=3, lw=0.8,
-                            color="tab:green" if a > b else "tab:red" if a < b else "tab:gray")
+        # paired per-seed lines, one panel per arm, each with its own y scale
+        base = vals.get(ab.baseline.name, {})
+        cols = min(4, len(items))
+        nrows = int(np.ceil(len(items) / cols))
+        fig, axes = plt.subplots(nrows, cols, figsize=(2.8 * cols, 2.5 * nrows), squeeze=False)
+        for ax, a in zip(axes.flat, reversed(items)):
+            name = a["name"]
+            for s, b in sorted(base.items()):
+                v = vals.get(name, {}).get(s)
+                if v is not None and s < cap[name]:
+                    ax.plot([0, 1], [b, v], "-o", ms=3, lw=0.8,
+                            color="tab:green" if v > b else "tab:red" if v < b else "tab:gray")
             ax.set_xticks([0, 1], ["baseline", "arm"], fontsize=7)
-            ax.set_title(name, fontsize=8)
-        for ax in axes.flat[len(names):]:
+            ax.set_xlim(-0.2, 1.2)
+            ax.tick_params(axis="y", labelsize=7)
+            ax.set_title(f"{name}\n{a['decision']}, n={a['primary']['n_seeds']}", fontsize=8)
+        for ax in axes.flat[len(items):]:
             ax.axis("off")
-        axes[0, 0].set_ylabel("test accuracy (%)")
-        fig.suptitle("Paired seeds: baseline vs arm (green: arm better)", fontsize=9)
+        for r in range(nrows):
+            axes[r, 0].set_ylabel(units, fontsize=8)
+        fig.suptitle("Paired seeds: baseline vs arm (green: arm better on that seed); each panel has its own scale",
+                     fontsize=9)
         fig.tight_layout()
         fig.savefig(out / "paired.png", dpi=110)
         plt.close(fig)
         figs["paired"] = "paired.png"
-    # robustness curves: mean accuracy vs corruption level per modality, per arm
-    curves = {m: {} for m in MODS}
+    curves: dict[str, dict[str, list[list[float]]]] = {m: {} for m in MODS}
     for r in rows:
         for m in MODS:
             c = r.get(f"robust_{m}_curve")
-            if c:
+            if c and r.get("status", "ok") == "ok":
                 curves[m].setdefault(r["arm"], []).append(json.loads(c))
     mods = [m for m in MODS if curves[m]]
     if mods:
@@ -165,8 +297,9 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], effects: dict[st
             ax.set_xlabel("corruption level")
             ax.set_ylabel("test accuracy (%)")
         handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)  # beside, not over, the curves
-        fig.suptitle("Robustness: accuracy under test-time corruption (mean over seeds; band: baseline ± sd)", fontsize=9)
+        fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        fig.suptitle("Exploratory — robustness under test-time corruption (mean over each arm's seeds; band: baseline ± sd)",
+                     fontsize=9)
         fig.tight_layout()
         fig.savefig(out / "robustness.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
@@ -174,56 +307,95 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], effects: dict[st
     return figs
 
 
-def _markdown(ab: Ablation, summary: dict[str, Any], effects: dict[str, Any], metrics: dict[str, Any],
-              figs: dict[str, str], rows: list[dict[str, Any]]) -> str:
-    n = summary["n_seeds"]
+def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: dict[str, str]) -> str:
+    d = s["design"]
     t = ab.trainer
-    lines = [
-        "# Augmentation ablation report", "",
-        f"Dataset: `{ab.dataset}` (fingerprint `{summary['data_fingerprint'][:16]}`). Trainer: {t['fusion']} fusion on "
-        f"{', '.join(t['modalities'])}, {t['epochs']} epochs, batch {t['batch_size']}, lr {t['lr']}. "
-        f"{n} paired seeds (each seed fixes initialisation, data order, augmentation draws and label-noise flips; "
-        "the dataset split is fixed), every arm on every seed.", "",
-    ]
-    if summary["underpowered"]:
-        lines += [f"> **Underpowered:** with {n} seeds and {len(summary['arms'])} arms the smallest achievable "
-                  f"Holm-adjusted exact p is {summary['min_achievable_p_holm']:.3f} ≥ 0.05, so no arm can be called "
-                  "helps/hurts. Use more seeds (10 supports up to ~25 arms).", ""]
-    lines += ["## Baseline", "", f"Baseline arm: **{ab.baseline.name}**.", "", "| metric | mean | sd | seeds |", "|---|---:|---:|---:|"]
-    for m, s in summary["baseline"].items():
-        if isinstance(s, dict):
-            lines.append(f"| {metrics[m][0]} | {s['mean']:.2f} | {s['sd']:.2f} | {s['n']} |")
+    pm = s["primary_metric"]
+    delta = s["delta"]["value"]
+    runs = s["runs"]
+    who = f"`{ab.entry}`" if ab.entry else (f"the bundled trainer ({t.get('fusion')} fusion on {', '.join(t.get('modalities', []))}, "
+                                            f"{t.get('epochs')} epochs, batch {t.get('batch_size')}, lr {t.get('lr')})")
+    ds = (f"`{ab.dataset['path']}`" if "path" in ab.dataset
+          else f"{ab.dataset.get('name')} (built with seed {ab.dataset.get('seed', 0)})")
+    lines = ["# Augmentation ablation report", "", f"> {s['controls']['headline']}", ""]
+    if runs["failed"]:
+        lines += [f"> **{runs['failed']} run(s) failed** (listed under Failures); each arm is analysed on its completed "
+                  "paired seeds. Rerun the same command to retry them.", ""]
+    if not d["complete"]:
+        lines += ["> **Incomplete:** the design has runs left (interrupted or stopped by a run budget); arms still "
+                  "sampling are `pending`. Rerun the same command to continue.", ""]
+    design_txt = (f"adaptive: planned looks at {d['looks']} paired seeds, {d['spending']} alpha spending, arms stop "
+                  f"when decided or when their conditional power falls below {d['futility']}" if d["adaptive"]
+                  else f"fixed: {ab.seeds} paired seeds per arm")
+    lines += [
+        "## Design", "",
+        f"Dataset {ds} (fingerprint `{s['data_fingerprint'][:16]}`), trained by {who}. Each seed fixes "
+        "initialisation, data order, augmentation draws and label-noise flips; every arm is paired with the baseline "
+        f"on the same seeds. Design: {design_txt}. Runs: {runs['ok']} finished "
+        f"({100 * runs['fraction_of_fixed']:.0f}% of the {runs['fixed_design_runs']} of a fixed {ab.seeds}-seed design).", "",
+        f"Primary metric: **{pm['name']}** in {pm['label']}, {'higher' if pm['higher_is_better'] else 'lower'} is better. "
+        f"Family-wise error rate {s['alpha']} across {d['arms']} arms (Holm). Smallest effect of interest δ = "
+        f"{_fmt(delta, '.2f')} ({s['delta']['source']}).", "",
+        "Verdicts: **helps / hurts** — the interval excludes 0 (and reaches beyond ±δ or straddles it); **helps / hurts "
+        "(negligible)** — it excludes 0 but lies inside ±δ; **equivalent** — the interval lies inside ±δ; "
+        f"**inconclusive** — none of these; **pending** — fewer than {MIN_SEEDS} paired seeds or still sampling; "
+        "**failed** — no run of the arm finished.", ""]
+    bl = s["baseline"]["metrics"].get(pm["column"])
+    if bl:
+        lines += [f"Baseline **{s['baseline']['name']}**: {bl['mean']:.2f} ± {_fmt(bl['sd'], '.2f')} {pm['label']} "
+                  f"(mean ± sd over {bl['n']} seeds).", ""]
     loo = any(a.name.startswith("-") for a in ab.arms)
-    lines += ["", "## Effects on test accuracy", "",
-              "Differences are arm − baseline in accuracy points, paired by seed."
+    lines += [f"## Confirmatory: {pm['name']}", "",
+              "Δ = arm − baseline, paired by seed."
               + (" Leave-one-out: arm `-op` is the full recipe *without* that op, so `helps` means the recipe is better"
-                 " without the op (the op hurts here), and `hurts` means the op helps." if loo else ""), "",
-              "| arm | mean Δ | 95% CI (t) | 95% CI (bootstrap) | d_z | P(Δ>0) seeds | p | p (Holm) | decision |",
-              "|---|---:|---|---|---:|---:|---:|---:|---|"]
-    prim = effects.get(PRIMARY, {})
-    for name, e in sorted(prim.items(), key=lambda kv: -kv[1]["mean_diff"]):
-        lines.append(f"| {name} | {e['mean_diff']:+.2f} | {_fmt_ci(e['ci95_t'])} | {_fmt_ci(e['ci95_boot'])} | {e['d_z']:+.2f} | "
-                     f"{e['p_improve_seeds']:.2f} | {e['p_value']:.4f} | {e['p_holm']:.4f} | **{e['decision']}** |")
+                 " without the op, and `hurts` means the op helps." if loo else ""), "",
+              "| arm | seeds | mean Δ | interval (level) | d_z | P(arm beats baseline on a new seed) | MDE (80%) | p unadjusted | decision |",
+              "|---|---:|---:|---|---:|---|---:|---:|---|"]
+    for a in sorted(s["arms"], key=lambda a: -(a["primary"]["mean_diff"] if a["primary"]["mean_diff"] is not None else -1e9)):
+        e = a["primary"]
+        stop = {"futile": " (stopped: futility)", "rejected": "", "open": " (sampling)", "complete": ""}.get(a["status"], "")
+        psup = (f"{e['p_superior']:.2f} [{e['p_superior_ci'][0]:.2f}, {e['p_superior_ci'][1]:.2f}]"
+                if e["p_superior"] is not None else "—")
+        lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {_fmt(e['mean_diff'])} | {_fmt_ci(e['ci'])} "
+                     f"({100 * e['ci_level']:.1f}%) | {_fmt(e['d_z'])} | {psup} | {_fmt(e['mde'], '.2f')} | "
+                     f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
+    lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
+              + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k (level = 1 − α/k); it excludes "
+              "0 exactly when the arm is declared to help or hurt. P(arm beats baseline on a new seed): share of paired seeds "
+              "the arm won (ties half), 95% Wilson interval. MDE: the true Δ this many seeds would detect with 80% power at "
+              "the arm's level (t approximation). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
+              "only — decisions use the sequential Holm rule."]
     if "forest" in figs:
         lines += ["", f"![forest plot]({figs['forest']})", ""]
-    others = [m for m in metrics if m != PRIMARY and m in effects]
+    others = [m for m in secondary if any(m in a["exploratory"] for a in s["arms"])]
     if others:
-        lines += ["## Other metrics", "", "Mean Δ (decision) per arm; NLL and ECE: lower is better.", "",
-                  "| arm | " + " | ".join(metrics[m][0] for m in others) + " |", "|---|" + "---|" * len(others)]
-        for name in prim:
-            cells = [f"{effects[m][name]['mean_diff']:+.2f} ({effects[m][name]['decision']})" if name in effects[m] else "—" for m in others]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines += ["## Exploratory: other metrics (unadjusted, no verdicts)", "",
+                  "Mean Δ [95% t interval, unadjusted] per arm; NLL and ECE: lower is better. These are not corrected for "
+                  "the number of metrics or arms, and in an adaptive design each arm's seed count depended on the primary "
+                  "metric: read them as leads for a follow-up ablation, not as findings.", "",
+                  "| arm | " + " | ".join(secondary[m][0] for m in others) + " |", "|---|" + "---|" * len(others)]
+        for a in s["arms"]:
+            cells = []
+            for m in others:
+                e = a["exploratory"].get(m)
+                cells.append(f"{_fmt(e['mean_diff'])} {_fmt_ci(e['ci95_t_unadjusted'])}" if e else "—")
+            lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
     if "paired" in figs:
         lines += ["", "## Per-seed results", "", f"![paired seeds]({figs['paired']})"]
     if "robustness" in figs:
-        lines += ["", "## Robustness", "", f"![robustness curves]({figs['robustness']})"]
-    walls = [r["wall_s"] for r in rows if r.get("wall_s")]
-    lines += ["", "## Runs", "", f"{len(rows)} runs, {statistics.mean(walls):.1f} s each on average (one thread per run). "
-              "Every run is a row of `runs.parquet`; the resolved configuration is `config.resolved.yaml`, the environment `env.json`."]
-    aa = summary["aa_check"]
-    foot = ("A/A check: the `identity` arm (the baseline recipe with fresh augmentation draws) came out "
-            f"**{aa['decision']}**" + (" — a false positive: treat other decisions with caution." if aa["false_positive"]
-                                       else " — no false positive.") if aa["decision"] else "A/A check: no identity arm.")
-    lines += ["", "---", "", f"{foot} {n} seeds, exact two-sided sign-flip permutation test on paired differences, "
-              f"Holm correction across {len(summary['arms'])} arms; equivalence margin ±{DELTA} accuracy points (90% CI)."]
+        lines += ["", "## Robustness (exploratory)", "", f"![robustness curves]({figs['robustness']})"]
+    if s["failures"]:
+        lines += ["", "## Failures", "", "| arm | seed | error |", "|---|---:|---|"]
+        for f in s["failures"]:
+            lines.append(f"| {f['arm']} | {f['seed']} | {str(f['error']).replace('|', '/')[:200]} |")
+        lines += ["", "Tracebacks are in `runs.parquet` (`status == 'failed'`, column `traceback`)."]
+    cost = (f" ({runs['mean_wall_s']:.1f} s wall, {runs['mean_cpu_s']:.1f} s CPU per run on average)"
+            if runs.get("mean_wall_s") and runs.get("mean_cpu_s") else "")
+    lines += ["", "## Runs", "", f"{runs['ok']} finished runs{cost}, {runs['failed']} failed. Every run is a row of `runs.parquet`; "
+              "the resolved configuration is `config.resolved.yaml` (`mmdata ablate DIR/config.resolved.yaml --out DIR` "
+              "re-runs or resumes exactly this ablation), the environment `env.json`."]
+    if runs["stale_rows_not_analysed"]:
+        lines.append(f"{runs['stale_rows_not_analysed']} rows of `runs.parquet` come from another configuration "
+                     "(different trainer, data or recipe) and are kept but not analysed.")
+    lines += ["", "---", "", f"Method: {s['test']}."]
     return "\n".join(lines) + "\n"

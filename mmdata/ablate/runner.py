@@ -1,58 +1,49 @@
-"""Run an ablation: every arm on every seed, in parallel worker processes (one thread each), resumable.
+"""Run an ablation: the scheduler picks the (arm, seed) runs, an executor runs them, the results are
+saved as they arrive, and the statistics and the report are written at the end.
 
-Each finished (arm, seed) run is appended to ``DIR/runs.parquet`` right away (rewritten atomically by
-the parent), so an interrupted ablation loses no finished run; a rerun skips every (arm, seed) whose
-config hash is already there and repeats none. Then the statistics and the report are written.
+Every finished run — ``status: ok`` with its metrics, or ``status: failed`` with the error and the
+tail of its traceback — is a row of ``DIR/runs.parquet``, rewritten atomically as runs finish (at
+most every half second; always on a stop), so an interrupted ablation loses no finished run (a
+SIGKILL can lose the runs of its last half second, which the rerun then repeats). A rerun skips every (arm, seed) already ``ok`` under the
+same config hash, retries the failed ones, and continues the design where it stopped (mid-sequence
+for adaptive designs: the decisions so far are a pure function of the finished runs).
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
-import multiprocessing as mp
 import os
 import platform
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mmdata.ablate.design import Ablation, load_ablation
+from mmdata.ablate.executor import Executor, InlineExecutor, ProcessExecutor
+from mmdata.ablate.schedule import next_runs
 from mmdata.io import atomic_write_bytes
 
-METRIC_COLUMNS = ("test_accuracy", "test_macro_f1", "test_nll", "test_ece")
+
+SAVE_EVERY_S = 0.5
 
 
-def _flatten(metrics: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {f"test_{k}": float(v) for k, v in metrics["test"].items()}
-    rob = metrics.get("robustness") or {}
-    for m, acc in (rob.get("missing") or {}).items():
-        row[f"missing_{m}_accuracy"] = float(acc)
-    for m, c in (rob.get("corruption") or {}).items():
-        row[f"robust_{m}_auc"] = float(c["auc"])
-        row[f"robust_{m}_curve"] = json.dumps(c["accuracy"])
-    row["best_epoch"] = int(metrics.get("best_epoch", -1))
-    return row
+class Interrupted(KeyboardInterrupt):
+    """The ablation was stopped by SIGINT (Ctrl-C) or SIGTERM; finished runs are saved."""
 
-
-def _run_one(task: dict[str, Any]) -> dict[str, Any]:
-    """Worker: one training run (one thread). Pure function of the task."""
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-    fn = task["train_fn"]
-    if fn is None:
-        from mmdata.train import train as fn
-    t0 = time.perf_counter()
-    metrics = fn(task["data"], recipe=task["recipe"], seed=task["seed"], label_noise=task["label_noise"], threads=1, **task["trainer"])
-    return {"arm": task["arm"], "seed": task["seed"], "config_hash": task["hash"], "data_fingerprint": task["fingerprint"],
-            "wall_s": time.perf_counter() - t0, **_flatten(metrics)}
+    def __init__(self, signum: int = signal.SIGINT, kept: int = 0) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}; {kept} finished runs kept — rerun to resume")
+        self.signum = signum
+        self.kept = kept
 
 
 def prepare_data(ab: Ablation, out: Path) -> tuple[str, str]:
@@ -73,10 +64,16 @@ def prepare_data(ab: Ablation, out: Path) -> tuple[str, str]:
 
 
 def load_runs(out: Path) -> list[dict[str, Any]]:
+    """The rows of ``out/runs.parquet`` (rows of older versions, without a status, count as ok)."""
     import pyarrow.parquet as pq
 
     p = out / "runs.parquet"
-    return pq.read_table(p).to_pylist() if p.exists() else []
+    rows = pq.read_table(p).to_pylist() if p.exists() else []
+    for r in rows:
+        r.setdefault("status", "ok")
+        if r["status"] is None:
+            r["status"] = "ok"
+    return rows
 
 
 def save_runs(out: Path, rows: list[dict[str, Any]]) -> None:
@@ -90,7 +87,7 @@ def save_runs(out: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_bytes(out / "runs.parquet", buf.getvalue())
 
 
-def environment() -> dict[str, Any]:
+def environment(threads: int = 1, device: str = "cpu") -> dict[str, Any]:
     import numpy
     import torch
 
@@ -108,75 +105,169 @@ def environment() -> dict[str, Any]:
 
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
             "mmdata": mmdata.__version__, "platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
-            "threads_per_run": 1, "git_revision": rev, "deterministic": "CPU runs are bitwise deterministic per seed"}
+            "threads_per_run": threads, "device": device, "git_revision": rev,
+            "deterministic": "CPU runs are bitwise deterministic per seed and thread count"}
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM raises :class:`Interrupted` in the main thread like Ctrl-C does (then the pool stops)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _entry_of(fn: Callable[..., Any]) -> str | None:
+    """``module:qualname`` when ``fn`` can be imported by that name (so worker processes can run it)."""
+    mod, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not mod or "<" in name or mod == "__main__":
+        return None
+    try:
+        obj: Any = importlib.import_module(mod)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    return f"{mod}:{name}" if obj is fn else None
 
 
 def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | None = None, workers: int | None = None,
-        train_fn: Callable[..., dict[str, Any]] | None = None, progress: bool = True, max_runs: int | None = None) -> dict[str, Any]:
+        adaptive: bool | None = None, trainer: str | None = None, train_fn: Callable[..., dict[str, Any]] | None = None,
+        device: str | None = None, gpus: int | None = None, threads: int = 1, progress: bool = True,
+        max_runs: int | None = None, executor: Executor | None = None, plots: bool = True) -> dict[str, Any]:
     """Run (or resume) an ablation and write runs.parquet, summary.json, report.md and plots to ``out``.
 
     Args:
         recipe: ablation recipe (path or dict; see :mod:`mmdata.ablate.design`).
-        out: output folder.
-        seeds: override the recipe's number of seeds.
-        workers: parallel processes (default: CPU count), one torch thread each.
-        train_fn: the training function (default :func:`mmdata.train.train`); must be picklable for
-            ``workers > 1`` (a module-level function).
-        max_runs: stop after this many new runs (the rest stays to resume; used by tests and for budgets).
+        out: output folder (rerun with the same folder to resume).
+        seeds: override the recipe's seeds (the maximum per arm when adaptive).
+        workers: parallel runs (default: one per GPU with ``device="cuda"``, else the CPU count).
+        adaptive: group-sequential design with early stopping (``seeds`` is then the maximum per arm).
+        trainer: the training function as ``"package.module:function"`` (overrides ``trainer.entry``).
+        train_fn: a training callable instead (module-level functions run in worker processes; others
+            run in this process, one at a time).
+        device: ``cpu`` or ``cuda`` (each run on one GPU; ``gpus`` of the visible ones, round-robin).
+        threads: torch threads per run.
+        max_runs: stop after this many new runs (the rest stays to resume; for budgets and tests).
+        executor: run the tasks with this executor instead (e.g. a cluster executor).
+        plots: draw the report's PNGs (off: tables only; for simulations and quick checks).
 
     Returns:
-        The summary (also ``out/summary.json``).
+        The summary (also ``out/summary.json``); ``summary["failures"]`` lists failed runs.
+
+    Raises:
+        Interrupted: on Ctrl-C or SIGTERM, after stopping the workers (finished runs are saved).
+
+    Example:
+        >>> s = run("recipes/ablations/avdigits_loo.yaml", "runs/loo", adaptive=True, seeds=20)  # doctest: +SKIP
     """
     from mmdata.ablate.report import write_report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ab = load_ablation(recipe, seeds=seeds)
+    inline_fn = None
+    if train_fn is not None:
+        trainer = trainer or _entry_of(train_fn)
+        if trainer is None:
+            inline_fn = train_fn  # a closure or partial: only this process can call it
+    ab = load_ablation(recipe, seeds=seeds, adaptive=adaptive, entry=trainer)
+    device = device or str(ab.trainer.get("device") or "cpu")
+    trainer_kw = {k: v for k, v in ab.trainer.items() if k != "device"}
     data, fingerprint = prepare_data(ab, out)
     atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())
-    atomic_write_bytes(out / "env.json", (json.dumps(environment(), indent=2) + "\n").encode())
-    rows = load_runs(out)
-    done = {(r["arm"], r["seed"], r["config_hash"]) for r in rows}
-    tasks = []
-    for s in range(ab.seeds):
-        for arm in ab.arms:
-            h = ab.run_hash(arm, s, fingerprint)
-            if (arm.name, s, h) in done:
-                continue
-            tasks.append({"arm": arm.name, "seed": s, "hash": h, "fingerprint": fingerprint, "data": data,
-                          "recipe": arm.recipe, "label_noise": arm.label_noise, "trainer": ab.trainer, "train_fn": train_fn})
-    if max_runs is not None:
-        tasks = tasks[:max_runs]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
-    prog = None
-    if progress and tasks:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+    atomic_write_bytes(out / "env.json", (json.dumps(environment(threads, device), indent=2) + "\n").encode())
+    design = ab.design()
+    hashes = {(a.name, s): ab.run_hash(a, s, fingerprint, device, threads) for a in ab.arms for s in range(ab.seeds)}
+    every = load_runs(out)
+    rows = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) == r["config_hash"]]
+    stale = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) != r["config_hash"]]  # kept, not analysed
+    by_name = {a.name: a for a in ab.arms}
+    col = ab.metric.column
+    failed_now: dict[str, set[int]] = {}
 
-        prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn())
+    def state_of() -> tuple[Any, dict[str, list[int]]]:
+        values: dict[str, dict[int, float]] = {}
+        tried: dict[str, set[int]] = {a.name: set(failed_now.get(a.name, set())) for a in ab.arms}
+        for r in rows:
+            if r["status"] == "ok" and r.get(col) is not None:  # a row without the primary metric is run again
+                values.setdefault(r["arm"], {})[int(r["seed"])] = float(r[col])
+                tried[r["arm"]].add(int(r["seed"]))
+        return next_runs(design, ab.baseline.name, [a.name for a in ab.arms[1:]], values, tried)
+
+    def task(name: str, s: int) -> dict[str, Any]:
+        a = by_name[name]
+        return {"arm": name, "seed": s, "hash": hashes[(name, s)], "fingerprint": fingerprint, "data": data,
+                "recipe": a.recipe, "label_noise": a.label_noise, "entry": ab.entry, "trainer": trainer_kw,
+                "device": device, "threads": threads, "primary": col}
+
+    prog = None
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         prog.start()
-        prog.add_task(f"ablation runs ({len(done)} already done)", total=len(tasks))
+        prog.add_task(f"ablation runs ({sum(r['status'] == 'ok' for r in rows)} already done)", total=None)
+
+    saved = {"at": 0.0, "dirty": False}
+
+    def save(force: bool = False) -> None:
+        # every finished run is on disk within SAVE_EVERY_S (a run that takes longer is saved as it
+        # ends); sub-second runs (synthetic trainers, simulations) do not rewrite the file each time
+        if saved["dirty"] and (force or time.monotonic() - saved["at"] >= SAVE_EVERY_S):
+            save_runs(out, stale + rows)
+            saved.update(at=time.monotonic(), dirty=False)
 
     def finished(row: dict[str, Any]) -> None:
-        rows.append(row)
-        save_runs(out, rows)
+        rows[:] = [r for r in rows if (r["arm"], r["seed"]) != (row["arm"], row["seed"])] + [row]
+        if row["status"] != "ok":
+            failed_now.setdefault(row["arm"], set()).add(int(row["seed"]))
+        saved["dirty"] = True
+        save()
         if prog is not None:
             prog.update(prog.task_ids[0], advance=1)
 
-    try:
-        if workers == 1:
-            for t in tasks:
-                finished(_run_one(t))
+    if executor is None:
+        if inline_fn is not None or (workers == 1 and device == "cpu"):
+            executor = InlineExecutor(inline_fn)
         else:
-            ctx = mp.get_context("spawn")  # fresh interpreters: no inherited torch threads or locks
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [pool.submit(_run_one, t) for t in tasks]
-                for f in as_completed(futures):
-                    finished(f.result())
+            executor = ProcessExecutor(workers, device=device, gpus=gpus, threads=threads)
+    budget = max_runs
+    try:
+        with _stop_on_signals():
+            while budget is None or budget > 0:
+                st, need = state_of()
+                # seed-major order: an interruption leaves every configuration with about as many seeds
+                tasks = [task(a, s) for s in sorted({s for v in need.values() for s in v}) for a in need if s in need[a]]
+                if not tasks:
+                    break
+                if budget is not None:
+                    tasks = tasks[:budget]
+                    budget -= len(tasks)
+                if prog is not None:
+                    look = f"look {st.looks_done + 1}/{len(design.looks.sizes)}, " if design.adaptive else ""
+                    prog.update(prog.task_ids[0], total=(prog.tasks[0].completed + len(tasks)),
+                                description=f"ablation runs ({look}{len(st.open_arms)} arms open)")
+                executor.run(tasks, finished)
+                save(force=True)
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        raise Interrupted(signum, sum(r["status"] == "ok" for r in rows)) from None
     finally:
+        executor.close()
+        save(force=True)
         if prog is not None:
             prog.stop()
-    return write_report(ab, out, rows, fingerprint)
+    state, need = state_of()
+    return write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots)
 
 
 if __name__ == "__main__":  # pragma: no cover

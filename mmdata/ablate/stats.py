@@ -1,57 +1,485 @@
-"""Paired statistics for augmentation ablations (scipy for distributions).
+"""Paired statistics for augmentation ablations: exact sign-flip tests, group-sequential boundaries,
+Holm across arms, and confidence intervals that agree with the decisions.
 
-For each arm vs the baseline, on the per-seed paired differences d_s = arm_s - baseline_s:
+For each arm, the data are the per-seed paired differences ``d_s = arm_s - baseline_s`` (same seed:
+same initialisation, data order and augmentation draws of every op the two share).
 
-* mean difference, sd, standardised effect d_z = mean / sd;
-* 95% CI by Student t and by a seeded percentile bootstrap (10,000 resamples of seeds);
-* 90% t CI (for equivalence: TOST at 5% ⇔ the 90% CI lies inside ±delta);
-* P(difference > 0): the fraction of seeds that improved, and the bootstrap probability that the mean
-  improvement is positive;
-* an exact two-sided sign-flip permutation p-value (all 2^S sign patterns for S <= 16, else 20,000
-  random ones), Holm-adjusted across arms.
+**Test.** Under "the arm has no effect" each ``d_s`` is symmetric about 0, so flipping its sign
+gives an equally likely data set. The two-sided statistic is ``|sum(d)|``; its reference set is all
+``2^n`` sign patterns when ``n <= EXACT_MAX`` seeds, otherwise the observed pattern plus
+``N_RANDOM`` random ones (Monte-Carlo p-values are then ``(b + 1) / (N + 1)``, never 0).
 
-Decision (primary metric): ``helps`` / ``hurts`` when the 95% t CI excludes 0 on that side and the
-Holm-adjusted p < 0.05; ``equivalent`` when the 90% CI lies within ±delta (0.5 accuracy points);
-``inconclusive`` otherwise. With S seeds the smallest exact p is 2 / 2^S (0.0625 at S = 5), and Holm
-multiplies the smallest p by the number of arms, so few seeds can never reach significance: the
-report flags that as underpowered.
+**Looks.** A design has planned looks at cumulative seed counts ``n_1 < ... < n_K`` (a fixed design
+has one look). At look ``j`` the boundary is calibrated on the same reference set, by counting
+patterns: of the ``R`` reference patterns, at most ``floor(alpha(t_j) * R)`` may have crossed by
+look ``j``, where ``alpha(t)`` is an O'Brien–Fleming-type spending function (Hwang–Shih–DeCani with
+gamma = -4 by default, or Lan–DeMets' O'Brien–Fleming) and ``t_j = n_j / n_K``. The observed pattern is one member of the set, so under the null the chance that
+it crosses at any look is at most ``alpha`` (Hemerik & Goeman 2018 for the random-pattern case); the
+boundary at look ``j`` depends only on the first ``n_j`` seeds, so it is the same whenever it is
+recomputed (resume mid-sequence gives the same decisions).
+
+**Arms.** Holm's step-down across the ``m`` arms: the tests at levels ``alpha/m, ..., alpha/1`` are
+nested by construction (a crossing at a smaller level is a crossing at every larger one), so the
+shortcut equals the closed test. An arm rejected at level ``alpha/|I|`` leaves the remaining arms the
+larger level ``alpha/(|I|-1)`` at every look so far (Holm recycling across a group-sequential design,
+Maurer & Bretz 2013).
+
+**Intervals.** Each arm's interval inverts the same sequential test at the arm's Holm level (the level
+at which it was rejected, or ``alpha/|I|`` for the arms left), so the interval excludes 0 exactly when
+the arm is declared to help or hurt. ``equivalent`` needs that interval inside ``±delta``.
+
+Example:
+    >>> round(sign_flip_p([1.0] * 5), 4)
+    0.0625
+    >>> r = analyze({"a": {s: 2.0 + 0.1 * s for s in range(10)}}, delta=1.0)
+    >>> r["a"]["decision"], r["a"]["ci"][0] > 0
+    ('helps', True)
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-DELTA = 0.5  # equivalence margin, in the metric's reporting units (accuracy points)
+ALPHA = 0.05
+EXACT_MAX = 14  # all 2^n sign patterns up to 14 seeds (16,384 rows)
+N_RANDOM = 2**14 - 1  # random sign patterns beyond that, plus the observed one
+MIN_SEEDS = 2  # fewer paired seeds than this: no verdict ("pending")
+DECISIONS = ("helps", "hurts", "helps (negligible)", "hurts (negligible)", "equivalent", "inconclusive", "pending",
+             "failed")
 
 
-def sign_flip_p(d: Sequence[float], max_exact: int = 16, n_random: int = 20000, seed: int = 0) -> float:
-    """Two-sided exact (or Monte-Carlo) sign-flip permutation p-value of mean(d) == 0.
+def obf_spending(alpha: float, t: float) -> float:
+    """Lan–DeMets O'Brien–Fleming-type spending function (two-sided): alpha spent by information ``t``.
 
     Example:
-        >>> round(sign_flip_p([1.0] * 5), 4)
-        0.0625
+        >>> obf_spending(0.05, 1.0)
+        0.05
+        >>> round(obf_spending(0.05, 0.5), 5)
+        0.00557
+    """
+    from scipy.special import ndtr, ndtri
+
+    if t >= 1.0:
+        return float(alpha)
+    if t <= 0.0:
+        return 0.0
+    return float(min(alpha, 2.0 * ndtr(ndtri(alpha / 2.0) / math.sqrt(t))))
+
+
+def hsd_spending(alpha: float, t: float, gamma: float = -4.0) -> float:
+    """Hwang–Shih–DeCani spending function; ``gamma = -4`` is the O'Brien–Fleming-type member (gsDesign's
+    ``sfHSD`` default for an O'Brien–Fleming-like bound), spending a little more early than Lan–DeMets.
+
+    Example:
+        >>> round(hsd_spending(0.05, 0.5), 5)
+        0.00596
+    """
+    if t >= 1.0:
+        return float(alpha)
+    if t <= 0.0:
+        return 0.0
+    return float(alpha * (1.0 - math.exp(-gamma * t)) / (1.0 - math.exp(-gamma)))
+
+
+SPENDING = {"obf": obf_spending, "hsd": hsd_spending}
+
+
+@functools.lru_cache(maxsize=256)
+def _budgets(fractions: tuple[float, ...], levels: tuple[float, ...], rows: int, spending: str) -> np.ndarray:
+    """``[look, level]``: how many of ``rows`` reference patterns may have crossed by each look."""
+    f = SPENDING[spending]
+    return np.array([[math.floor(f(a, t) * rows + 1e-9) for a in levels] for t in fractions], dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=8)
+def sign_patterns(n: int) -> np.ndarray:
+    """The reference sign patterns for ``n`` seeds, row 0 the observed (all +1) pattern.
+
+    All ``2^n`` patterns when ``n <= EXACT_MAX``, else the observed one and ``N_RANDOM`` random ones
+    drawn from a fixed seed (so every analysis of the same data gives the same answer). Column ``s``
+    belongs to seed index ``s``: the first ``n_j`` columns are the reference set of look ``j``.
+    """
+    if n <= EXACT_MAX:
+        bits = (np.arange(2**n, dtype=np.int64)[:, None] >> np.arange(n)) & 1
+        out = 1.0 - 2.0 * bits.astype(np.float64)
+    else:
+        from mmdata.rng import derive
+
+        out = derive(0, 0, "mmdata.ablate.sign_flip", n).choice([-1.0, 1.0], size=(N_RANDOM + 1, n))
+        out[0] = 1.0
+    out.setflags(write=False)
+    return out
+
+
+def sign_flip_p(d: Sequence[float]) -> float:
+    """Two-sided sign-flip p-value of ``mean(d) == 0``: exact up to ``EXACT_MAX`` values, else
+    Monte-Carlo ``(b + 1) / (N + 1)`` with the observed pattern counted once.
+
+    Example:
+        >>> sign_flip_p([1.0] * 10) == 2 / 1024
+        True
         >>> sign_flip_p([0.0, 0.0, 0.0])
         1.0
     """
     x = np.asarray(d, dtype=float)
-    s = len(x)
-    obs = abs(x.mean())
-    if s == 0 or obs == 0:
+    if np.isnan(x).any():
+        raise ValueError("sign_flip_p: the differences contain NaN (a failed run must be left out, not tested)")
+    if len(x) == 0:
         return 1.0
-    if s <= max_exact:
-        signs = np.array(list(itertools.product([1.0, -1.0], repeat=s)))
-    else:
-        signs = np.random.default_rng(seed).choice([1.0, -1.0], size=(n_random, s))
-    stats = np.abs((signs * x).mean(axis=1))
-    return float(np.mean(stats >= obs - 1e-12))
+    stats = np.abs(sign_patterns(len(x)) @ x)
+    obs = abs(float(x.sum()))
+    return float(np.count_nonzero(stats >= obs - 1e-9 * max(1.0, obs))) / len(stats)
+
+
+# ---------------------------------------------------------------------------------------------
+# group-sequential sign-flip test
+
+
+@dataclass(frozen=True)
+class Looks:
+    """Planned looks: cumulative numbers of paired seeds, e.g. ``(10, 12, 14, 16, 18, 20)``, and the
+    alpha-spending function (``obf``: Lan–DeMets O'Brien–Fleming; ``hsd``: Hwang–Shih–DeCani
+    gamma = -4). One look is a fixed design (all alpha at that look).
+
+    Example:
+        >>> Looks((10, 15, 20)).fractions
+        (0.5, 0.75, 1.0)
+    """
+
+    sizes: tuple[int, ...]
+    spending: str = "hsd"
+
+    def __post_init__(self) -> None:
+        s = tuple(int(v) for v in self.sizes)
+        if not s or any(b <= a for a, b in zip(s, s[1:])) or s[0] < 1:
+            raise ValueError(f"looks must be increasing positive seed counts, got {list(self.sizes)}")
+        if self.spending not in SPENDING:
+            raise ValueError(f"spending {self.spending!r}: choose one of {sorted(SPENDING)}")
+        object.__setattr__(self, "sizes", s)
+
+    @property
+    def max(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def fractions(self) -> tuple[float, ...]:
+        return tuple(n / self.max for n in self.sizes)
+
+    def reached(self, n_done: int) -> int:
+        """How many looks ``n_done`` seeds (indices ``0..n_done-1``) complete."""
+        return sum(1 for n in self.sizes if n <= n_done)
+
+
+def _tol(x: np.ndarray) -> float:
+    return 1e-9 * max(1.0, float(np.max(np.abs(x))) if x.size else 1.0)
+
+
+def crossings(d: Mapping[int, float], looks: Looks, levels: Sequence[float], n_looks: int | None = None) -> np.ndarray:
+    """Whether the observed differences cross the sequential boundary, per level and look.
+
+    Args:
+        d: paired difference per seed index (seeds missing from the mapping are left out of every look).
+        looks: the planned looks; boundaries spend ``looks.spending`` at ``n_j / looks.max``.
+        levels: significance levels in decreasing order (``alpha/1, alpha/2, ...``); the crossing
+            regions are nested: crossing at ``levels[l]`` implies crossing at ``levels[l - 1]``.
+        n_looks: evaluate only the first ``n_looks`` looks (default: all looks the seeds reach).
+
+    Returns:
+        bool array ``[len(levels), n_looks]``; row ``l`` column ``j``: crossed at look ``j`` (first time
+        or again) at level ``levels[l]``.
+    """
+    return crossings_many([d], looks, levels, [n_looks])[0]
+
+
+def crossings_many(ds: Sequence[Mapping[int, float]], looks: Looks, levels: Sequence[float],
+                   n_looks: Sequence[int | None] | None = None) -> list[np.ndarray]:
+    """:func:`crossings` for several arms at once (one matrix product and one partial sort for all)."""
+    lv = [float(v) for v in levels]
+    if any(b > a for a, b in zip(lv, lv[1:])):
+        raise ValueError("levels must be in decreasing order")
+    E = sign_patterns(looks.max)
+    R = E.shape[0]
+    ks: list[int] = []
+    cols = []
+    for i, d in enumerate(ds):
+        seeds = sorted(s for s in d if s < looks.max)
+        x = np.zeros(looks.max)
+        for s in seeds:
+            x[s] = float(d[s])
+        k = (n_looks or [None] * len(ds))[i]
+        k = looks.reached(max(seeds) + 1 if seeds else 0) if k is None else int(k)
+        ks.append(k)
+        for n in looks.sizes[:k]:
+            c = np.zeros(looks.max)
+            c[:n] = x[:n]
+            cols.append(c)
+    outs = [np.zeros((len(lv), k), dtype=bool) for k in ks]
+    if not cols:
+        return outs
+    # |partial sums| of every reference pattern at every look of every arm (absent seeds are 0)
+    cums = np.ascontiguousarray(np.abs(np.stack(cols) @ E.T))  # [column, pattern]: rows are contiguous
+    budgets = _budgets(looks.fractions[: max(ks)], tuple(lv), R, looks.spending)
+    # only the largest budget+1 values of a column can matter: the (k+1)-th largest pattern still
+    # alive lies among them, since at most `crossed` of them are dead and k + crossed <= budget
+    top = int(budgets.max()) + 1
+    # a screen that changes no answer: if the observed pattern (row 0) crosses at look j, every alive
+    # pattern at least as large crosses with it, so at most budget_j + crossed_{j-1} <= 2 * budget_j
+    # patterns are >= it; an arm with more at every look crosses nowhere (most null arms)
+    look_of = np.array([j for k in ks for j in range(k)])
+    possible = np.count_nonzero(cums >= cums[:, :1], axis=1) <= 2 * budgets[look_of, 0]
+    starts = np.cumsum([0, *ks])
+    need = [i for i, k in enumerate(ks) if k and possible[starts[i] : starts[i] + k].any()]
+    cols_needed = np.concatenate([np.arange(starts[i], starts[i] + ks[i]) for i in need]) if need else np.zeros(0, int)
+    orders = np.zeros((len(cums), min(top + 1, R)), dtype=np.int64)
+    if len(cols_needed) and top >= R:
+        orders[cols_needed] = np.argsort(-cums[cols_needed], axis=1, kind="stable")
+    elif len(cols_needed):
+        sub = -cums[cols_needed]
+        part = np.argpartition(sub, top, axis=1)[:, : top + 1]
+        orders[cols_needed] = np.take_along_axis(part, np.argsort(np.take_along_axis(sub, part, axis=1), axis=1, kind="stable"), axis=1)
+    for i in need:
+        out, k, c0 = outs[i], ks[i], int(starts[i])
+        tol = _tol(cums[c0 : c0 + k])
+        dead = np.zeros((len(lv), R), dtype=bool)
+        crossed = np.zeros(len(lv), dtype=np.int64)
+        for j in range(k):
+            col, order = cums[c0 + j], orders[c0 + j]
+            prev_tau = -np.inf
+            for li in range(len(lv)):
+                kk = int(budgets[j, li] - crossed[li])
+                if kk <= 0:
+                    tau = np.inf
+                else:
+                    alive = order[~dead[li, order]]
+                    tau = col[alive[kk]] if kk < len(alive) else -np.inf
+                tau = max(tau, prev_tau)  # nesting: never cross where a larger level does not
+                prev_tau = tau
+                if tau == np.inf:
+                    continue
+                cand = order if tau > -np.inf else np.arange(R)
+                cand = cand[(col[cand] > tau + tol) & ~dead[li, cand]]
+                crossed[li] += len(cand)
+                dead[li, cand] = True
+                out[li, j] = bool((cand == 0).any())
+    return outs
+
+
+def holm_levels(crossed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Holm's step-down on nested tests.
+
+    Args:
+        crossed: bool ``[arms, m]``; ``crossed[i, s - 1]``: arm ``i`` crossed (at any look so far) at
+            level ``alpha / s``.
+
+    Returns:
+        ``(rejected, divisor)``: per arm, whether it is rejected and the ``s`` of its Holm level
+        ``alpha / s`` (the level it was rejected at, or ``|I|`` for the arms left).
+    """
+    m = crossed.shape[0]
+    rejected = np.zeros(m, dtype=bool)
+    divisor = np.zeros(m, dtype=np.int64)
+    left = list(range(m))
+    while left:
+        s = len(left)
+        hit = [i for i in left if crossed[i, s - 1]]
+        if not hit:
+            break
+        for i in hit:
+            rejected[i] = True
+            divisor[i] = s
+        left = [i for i in left if i not in hit]
+    for i in left:
+        divisor[i] = len(left)
+    return rejected, divisor
+
+
+def sequential_ci(d: Mapping[int, float], looks: Looks, levels: Sequence[float], level_index: int,
+                  n_looks: int | None = None) -> tuple[float, float]:
+    """The interval of shifts ``mu`` the sequential test of ``mean(d) == mu`` does not reject at
+    ``levels[level_index]`` by look ``n_looks`` (bisection; ``±inf`` when no shift is rejected)."""
+    vals = np.array([float(v) for v in d.values()])
+    if len(vals) == 0:
+        return (-math.inf, math.inf)
+    mean = float(vals.mean())
+    span = float(vals.max() - vals.min()) + abs(mean) + 1.0
+    lv = list(levels)[: level_index + 1]
+
+    def rejects(mu: float) -> bool:
+        shifted = {s: float(v) - mu for s, v in d.items()}
+        return bool(crossings(shifted, looks, lv, n_looks)[-1].any())
+
+    def bound(direction: float) -> float:
+        far = mean + direction * span
+        if not rejects(far):
+            far2 = mean + direction * span * 100
+            if not rejects(far2):
+                return direction * math.inf
+            far = far2
+        near = mean
+        for _ in range(40):
+            mid = 0.5 * (near + far)
+            if rejects(mid):
+                far = mid
+            else:
+                near = mid
+            if abs(far - near) <= 1e-4 * max(1.0, span):
+                break
+        return near
+
+    return (bound(-1.0), bound(1.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# descriptive pieces
+
+
+def wilson(k: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n``.
+
+    Example:
+        >>> [round(v, 3) for v in wilson(7, 10)]
+        [0.397, 0.892]
+    """
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / den
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, c - h), min(1.0, c + h))
+
+
+def mde(sd: float, n: int, level: float, power: float = 0.8) -> float:
+    """Smallest true mean difference a two-sided level-``level`` test on ``n`` paired seeds detects
+    with probability ``power`` (paired t approximation; ``inf`` below 2 seeds)."""
+    from scipy.special import stdtrit
+
+    if n < 2 or not np.isfinite(sd):
+        return math.inf
+    return float((stdtrit(n - 1, 1 - level / 2) + stdtrit(n - 1, power)) * sd / math.sqrt(n))
+
+
+def conditional_power(d: Sequence[float], n_final: int, level: float) -> float:
+    """Chance of crossing a level-``level`` two-sided test at ``n_final`` seeds if the effect stays at
+    its current estimate (normal approximation; drives the non-binding futility rule)."""
+    from scipy.special import ndtr, ndtri
+
+    x = np.asarray(d, dtype=float)
+    n = len(x)
+    if n >= n_final:
+        return 0.0
+    if n < MIN_SEEDS:
+        return 1.0  # nothing to judge by yet (a failed baseline, say): keep sampling
+    sd = float(x.std(ddof=1))
+    if sd == 0:
+        return 1.0 if float(x.mean()) != 0 else 0.0
+    theta = abs(float(x.mean())) / sd
+    z_now = theta * math.sqrt(n)
+    c = -ndtri(level / 2)
+    rest = n_final - n
+    return float(1.0 - ndtr((c * math.sqrt(n_final) - z_now * math.sqrt(n) - theta * rest) / math.sqrt(rest)))
+
+
+# ---------------------------------------------------------------------------------------------
+# the decision for every arm
+
+
+def decide(rejected: bool, ci: tuple[float, float], mean: float, delta: float, n: int, *, higher_is_better: bool = True,
+           pending: bool = False) -> str:
+    """The verdict for one arm (see the module docstring).
+
+    Example:
+        >>> decide(True, (0.3, 0.9), 0.6, delta=1.0, n=10)
+        'helps (negligible)'
+        >>> decide(False, (-0.4, 0.5), 0.05, delta=1.0, n=10)
+        'equivalent'
+    """
+    if n < MIN_SEEDS:
+        return "pending"
+    lo, hi = ci
+    if rejected:
+        better = (mean > 0) == higher_is_better
+        word = "helps" if better else "hurts"
+        inside = -delta < lo and hi < delta
+        return f"{word} (negligible)" if inside else word
+    if pending:
+        return "pending"
+    if -delta <= lo and hi <= delta:
+        return "equivalent"
+    return "inconclusive"
+
+
+def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = None, alpha: float = ALPHA,
+            delta: float = 1.0, higher_is_better: bool = True, n_looks: Mapping[str, int] | None = None,
+            open_arms: Sequence[str] = (), intervals: bool = True) -> dict[str, dict[str, Any]]:
+    """Decide every arm from its paired differences (confirmatory analysis of one metric).
+
+    Args:
+        diffs: arm -> {seed index: arm - baseline} in reporting units (NaN-free: failed runs left out).
+        looks: planned looks (default: one look at the largest seed count present, a fixed design).
+        alpha: family-wise error rate across the arms.
+        delta: smallest effect of interest, in the same units (``equivalent`` / ``negligible``).
+        higher_is_better: direction of the metric.
+        n_looks: per arm, the number of looks its data reach (default: all its seeds reach).
+        open_arms: arms still sampling (an adaptive design in progress): not rejected -> ``pending``.
+        intervals: compute the intervals (bisection; skipped in large simulations).
+
+    Returns:
+        arm -> ``{n_seeds, mean_diff, sd_diff, d_z, p_value, rejected, holm_divisor, level, ci,
+        ci_level, mde, p_superior, p_superior_ci, decision}``.
+    """
+    names = list(diffs)
+    m = len(names)
+    if looks is None:
+        n_max = max((max(v) + 1 for v in diffs.values() if v), default=1)
+        looks = Looks((n_max,))
+    levels = [alpha / s for s in range(1, m + 1)]
+    per: dict[str, dict[str, Any]] = {}
+    crossed = np.zeros((m, m), dtype=bool)
+    for i, name in enumerate(names):
+        d = {int(s): float(v) for s, v in diffs[name].items()}
+        if any(math.isnan(v) for v in d.values()):
+            raise ValueError(f"arm {name!r}: NaN difference (a failed run must be left out)")
+        vals = np.array(list(d.values()))
+        n = len(vals)
+        k = (n_looks or {}).get(name)
+        if n >= MIN_SEEDS:
+            c = crossings(d, looks, levels, k)
+            crossed[i] = c.any(axis=1)
+        sd = float(vals.std(ddof=1)) if n > 1 else math.nan
+        wins = float(np.count_nonzero(vals > 0) + 0.5 * np.count_nonzero(vals == 0))
+        per[name] = {"n_seeds": n, "mean_diff": float(vals.mean()) if n else math.nan, "sd_diff": sd,
+                     "d_z": float(vals.mean()) / sd if n > 1 and sd > 0 else math.nan,
+                     "p_value": sign_flip_p(vals) if n else 1.0,
+                     "p_superior": wins / n if n else math.nan, "p_superior_ci": list(wilson(wins, n)), "_d": d, "_k": k}
+    rejected, divisor = holm_levels(crossed) if m else (np.zeros(0, bool), np.zeros(0, np.int64))
+    for i, name in enumerate(names):
+        e = per[name]
+        d, k = e.pop("_d"), e.pop("_k")
+        s = int(divisor[i]) or m
+        level = alpha / s
+        e["rejected"] = bool(rejected[i])
+        e["holm_divisor"] = s
+        e["level"] = level
+        e["ci_level"] = 1 - level
+        if intervals and e["n_seeds"] >= MIN_SEEDS:
+            e["ci"] = list(sequential_ci(d, looks, levels, s - 1, k))
+        else:
+            e["ci"] = [-math.inf, math.inf]
+        e["mde"] = mde(e["sd_diff"], e["n_seeds"], level)
+        e["decision"] = decide(e["rejected"], tuple(e["ci"]), e["mean_diff"], delta, e["n_seeds"],
+                               higher_is_better=higher_is_better, pending=name in open_arms)
+    return per
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm step-down adjusted p-values (same order as given).
+    """Holm step-down adjusted p-values (same order as given), for single-look p-values.
 
     Example:
         >>> holm([0.01, 0.04, 0.03])
@@ -59,79 +487,10 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     """
     p = np.asarray(pvalues, dtype=float)
     m = len(p)
-    order = np.argsort(p)
+    order = np.argsort(p, kind="stable")
     adj = np.empty(m)
     running = 0.0
     for rank, i in enumerate(order):
         running = max(running, (m - rank) * p[i])
         adj[i] = min(1.0, running)
     return [round(float(v), 12) for v in adj]
-
-
-def paired(diffs: Sequence[float], seed: int = 0, n_boot: int = 10000) -> dict[str, Any]:
-    """Effect sizes and intervals of paired differences (see the module docstring)."""
-    from scipy import stats
-
-    d = np.asarray(diffs, dtype=float)
-    s = len(d)
-    mean = float(d.mean()) if s else 0.0
-    sd = float(d.std(ddof=1)) if s > 1 else 0.0
-    if s > 1 and sd > 0:
-        se = sd / np.sqrt(s)
-        t95, t90 = stats.t.ppf(0.975, s - 1), stats.t.ppf(0.95, s - 1)
-        ci95 = [mean - t95 * se, mean + t95 * se]
-        ci90 = [mean - t90 * se, mean + t90 * se]
-    else:
-        ci95 = ci90 = [mean, mean]
-    rng = np.random.default_rng(seed)
-    boots = d[rng.integers(0, s, size=(n_boot, s))].mean(axis=1) if s else np.zeros(1)
-    return {
-        "n_seeds": s,
-        "mean_diff": mean,
-        "sd_diff": sd,
-        "d_z": mean / sd if sd > 0 else 0.0,
-        "ci95_t": [float(v) for v in ci95],
-        "ci90_t": [float(v) for v in ci90],
-        "ci95_boot": [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))],
-        "p_improve_seeds": float(np.mean(d > 0)) if s else 0.0,
-        "p_improve_boot": float(np.mean(boots > 0)),
-        "p_value": sign_flip_p(d, seed=seed),
-    }
-
-
-def decide(effect: dict[str, Any], p_holm: float, delta: float = DELTA, higher_is_better: bool = True) -> str:
-    """helps / hurts / equivalent / inconclusive (see the module docstring)."""
-    lo, hi = effect["ci95_t"]
-    if not higher_is_better:
-        lo, hi = -hi, -lo
-    if p_holm < 0.05 and lo > 0:
-        return "helps"
-    if p_holm < 0.05 and hi < 0:
-        return "hurts"
-    lo90, hi90 = effect["ci90_t"]
-    if -delta < lo90 and hi90 < delta:
-        return "equivalent"
-    return "inconclusive"
-
-
-def min_p(seeds: int, arms: int) -> float:
-    """Smallest Holm-adjusted exact sign-flip p achievable with ``seeds`` seeds and ``arms`` arms."""
-    return min(1.0, arms * 2.0 / 2**seeds)
-
-
-def compare(baseline: dict[int, float], arms: dict[str, dict[int, float]], *, scale: float = 1.0,
-            higher_is_better: bool = True, delta: float = DELTA, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Per-arm effects vs baseline on one metric (values per seed; paired on common seeds), Holm across arms.
-
-    ``scale`` converts units (100 for accuracy fractions -> points); ``delta`` is in scaled units.
-    """
-    effects: dict[str, dict[str, Any]] = {}
-    for name, vals in arms.items():
-        common = sorted(set(vals) & set(baseline))
-        diffs = [(vals[s] - baseline[s]) * scale for s in common]
-        effects[name] = paired(diffs, seed=seed)
-    adj = holm([e["p_value"] for e in effects.values()]) if effects else []
-    for (name, e), p in zip(effects.items(), adj):
-        e["p_holm"] = p
-        e["decision"] = decide(e, p, delta, higher_is_better)
-    return effects

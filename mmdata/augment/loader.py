@@ -102,8 +102,9 @@ class _Augmented(IterableDataset):  # type: ignore[type-arg]
         self.stage = stage
 
     def __iter__(self) -> Iterator[Sample]:
-        for s in self.source:  # the epoch is fixed when the source's iteration starts (maybe in a worker)
-            yield self.recipe.apply_sample(s, int(s.meta.get("epoch", 0)), self.stage)
+        default = int(getattr(self.source, "epoch", 0))
+        for s in self.source:  # a source that fixes the epoch when its iteration starts says so in meta["epoch"]
+            yield self.recipe.apply_sample(s, int(s.meta.get("epoch", default)), self.stage)
 
 
 class Loader:

@@ -1,11 +1,111 @@
-"""``python -m mmdata.train DATA [options]`` / ``torchrun --nproc_per_node 2 -m mmdata.train DATA ...``:
-the same options as ``mmdata train``."""
+"""``python -m mmdata.train DATA [options]`` / ``torchrun --nproc_per_node 2 -m mmdata.train DATA ...``.
+
+The DDP entry point. It does not import the CLI (the library never depends on ``cli/``): its options
+are read off :func:`mmdata.train.train`'s keyword arguments, so every keyword is an option with the
+same name (``--batch-size 32``, ``--modalities image,audio``, ``--no-eval-robustness`` or
+``--no-robustness``, ``--image-size 64``), and the run calls the same function as ``mmdata train``.
+Rank 0 prints the metrics (``--json``: as JSON).
+"""
 
 from __future__ import annotations
 
+import argparse
+import inspect
+import json
 import sys
+import typing
+from collections.abc import Sequence
+from typing import Any
 
-from mmdata.cli.main import main
+from mmdata.train.loop import train
+
+ALIASES = {"eval_robustness": ["--no-robustness"], "num_workers": ["--workers", "-j"]}  # the spellings `mmdata train` uses
+
+
+def _docs() -> tuple[str, dict[str, str]]:
+    """The summary paragraph of :func:`train`'s docstring and the help text of each argument (its Args
+    section: ``name, other: text`` entries with continuation lines)."""
+    doc = inspect.getdoc(train) or ""
+    summary = " ".join(doc.split("\n\n")[0].split())
+    helps: dict[str, str] = {}
+    names: list[str] = []
+    in_args = False
+    for line in doc.splitlines():
+        if line.strip() == "Args:":
+            in_args = True
+            continue
+        if in_args and line and not line.startswith(" "):
+            break
+        if in_args and line.startswith("    ") and not line.startswith("     ") and ":" in line:
+            head, text = line.strip().split(":", 1)
+            names = [n.strip().split(" ")[0] for n in head.split(",")]
+            for n in names:
+                helps[n] = text.strip()
+        elif in_args and line.strip():
+            for n in names:
+                helps[n] += " " + line.strip()
+    return summary, {k: v.replace("%", "%%") for k, v in helps.items()}
+
+
+def _converter(annotation: Any) -> Any:
+    """The argparse type for a keyword's annotation (``str | None`` -> str, ``Sequence[str]`` -> a comma list)."""
+    text = str(annotation)
+    if "Sequence[str]" in text:
+        return lambda s: [p.strip() for p in s.split(",") if p.strip()]
+    if "Sequence[int]" in text:  # --image-size 64 or 48x64
+        return lambda s: int(s) if s.strip().isdigit() else [int(p) for p in s.replace("x", ",").split(",")]
+    if "dict[" in text:  # --fusion-args 'order=(image+audio)+text' / --pretrain-args dim=16,lr=0.001
+        return lambda s: dict(p.split("=", 1) for p in s.split(",") if "=" in p)
+    if "bool | str" in text:
+        return lambda s: {"true": True, "false": False}.get(s.lower(), s)
+    for name, fn in (("float", float), ("int", int)):
+        if name in text:
+            return fn
+    return str
+
+
+def parser() -> argparse.ArgumentParser:
+    """An argparse parser with one option per keyword argument of :func:`mmdata.train.train`.
+
+    Example:
+        >>> ns = parser().parse_args(["data", "--fusion", "late", "--modalities", "image,audio", "--no-robustness"])
+        >>> ns.fusion, ns.modalities, ns.eval_robustness
+        ('late', ['image', 'audio'], False)
+    """
+    summary, helps = _docs()
+    ap = argparse.ArgumentParser(prog="python -m mmdata.train", description=summary)
+    ap.add_argument("data", help=helps.get("data"))
+    hints = typing.get_type_hints(train)
+    for name, p in inspect.signature(train).parameters.items():
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY or name == "progress":
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(p.default, bool):
+            ap.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=p.default, help=helps.get(name))
+            for alias in ALIASES.get(name, []):
+                ap.add_argument(alias, dest=name, action="store_false", help=f"same as --no-{flag[2:]}")
+        else:
+            ap.add_argument(flag, *ALIASES.get(name, []), dest=name, type=_converter(hints[name]), default=p.default,
+                            help=helps.get(name))
+    ap.add_argument("--json", action="store_true", help="print the metrics as JSON (rank 0)")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, train, print the metrics on rank 0."""
+    ns = vars(parser().parse_args(argv))
+    as_json = ns.pop("json")
+    data = ns.pop("data")
+    metrics = train(data, progress=not as_json, **ns)
+    if metrics:  # rank 0
+        if as_json:
+            print(json.dumps(metrics, indent=2))
+        else:
+            t = metrics["test"]
+            print(f"test accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}  NLL {t['nll']:.3f}  ECE {t['ece']:.3f}  "
+                  f"(best epoch {metrics['best_epoch']}, world size {metrics['config']['world_size']})")
+    return 0
+
 
 if __name__ == "__main__":
-    main(["train", *sys.argv[1:]])
+    sys.exit(main())

@@ -1,8 +1,16 @@
-"""Evaluation: accuracy, macro-F1, NLL, ECE; accuracy with each modality removed; corruption sweeps
-per modality with the normalised area under the accuracy-corruption curve.
+"""Evaluation, streamed batch by batch: accuracy, macro-F1, NLL, ECE and per-class scores; accuracy
+with each modality removed; corruption sweeps per modality with the normalised area under the
+accuracy-corruption curve.
 
-Corruptions (seeded, deterministic; each level corrupts *every* test sample — unlike MultiBench's
-``add_audio_noise``, which leaves unselected samples all-zero):
+Everything accumulates on the model's device (a confusion matrix, NLL and calibration-bin sums built
+with one-hot products, never a boolean index or ``.item()``), so a pass over a split costs one
+host read at the end and memory independent of the split's size. Unlabelled samples (label -1) are
+left out of every score and counted.
+
+Corruptions (each level corrupts *every* test sample — unlike MultiBench's ``add_audio_noise``, which
+leaves unselected samples all-zero). The noise of a sample is drawn on the CPU from
+``mmdata.rng.derive(seed, level index, sample key, modality)`` at the sample's own size, so it does
+not depend on the batch it lands in, the batch size or the device:
 
 * image: Gaussian pixel noise, std = level * 0.5 * 255;
 * audio: white noise with std = level * 2 * the clip's RMS (SNR falls as the level rises);
@@ -11,62 +19,138 @@ Corruptions (seeded, deterministic; each level corrupts *every* test sample — 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from mmdata.rng import derive
 from mmdata.types import Batch
 
 LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+ECE_BINS = 15
+
+
+class Scores:
+    """Streaming classification scores over batches; labels ``< 0`` (unlabelled) are skipped.
+
+    Args:
+        classes: number of classes.
+        device: where the running sums live (the logits' device).
+
+    Example:
+        >>> s = Scores(2)
+        >>> s.update(torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0]]), torch.tensor([0, 0, -1]))
+        >>> s.result()["accuracy"], s.labelled, s.unlabelled
+        (0.5, 2, 1)
+    """
+
+    def __init__(self, classes: int, device: str | torch.device = "cpu") -> None:
+        self.classes = classes
+        dev = torch.device(device)
+        self.confusion = torch.zeros(classes, classes, dtype=torch.float64, device=dev)  # [true, pred]
+        self.nll = torch.zeros((), dtype=torch.float64, device=dev)
+        self.bins = torch.zeros(3, ECE_BINS + 1, dtype=torch.float64, device=dev)  # count, correct, confidence
+        self.edges = torch.linspace(0, 1, ECE_BINS + 1, dtype=torch.float64, device=dev)
+        self.labelled = 0
+        self.unlabelled = 0
+
+    def update(self, logits: torch.Tensor, labels: torch.Tensor, labelled: torch.Tensor | None = None) -> None:
+        """Add a batch: ``logits`` (B, C) and ``labels`` (B,) on one device; ``labelled`` is the host
+        mask of rows with a label (default: read from ``labels``, which syncs on a GPU)."""
+        if labelled is None:
+            labelled = (labels >= 0).cpu()
+        n_lab = int(labelled.sum())
+        self.labelled += n_lab
+        self.unlabelled += len(labelled) - n_lab
+        w = (labels >= 0).double()
+        y = labels.clamp(min=0)
+        probs = torch.softmax(logits.double(), 1)
+        conf, pred = probs.max(1)
+        onehot_y = torch.nn.functional.one_hot(y, self.classes).double() * w[:, None]
+        self.confusion += onehot_y.T @ torch.nn.functional.one_hot(pred, self.classes).double()
+        self.nll -= (torch.log(probs.gather(1, y[:, None]).squeeze(1).clamp_min(1e-12)) * w).sum()
+        # bin b holds edges[b-1] < conf <= edges[b] (bin 0: conf == 0, never counted)
+        onehot_bin = torch.nn.functional.one_hot(torch.bucketize(conf, self.edges), ECE_BINS + 1).double() * w[:, None]
+        correct = (pred == y).double()
+        self.bins += torch.stack([torch.ones_like(conf), correct, conf]) @ onehot_bin
+
+    def merge(self, other: Scores) -> None:
+        """Add another accumulator's sums (e.g. from another rank after ``all_reduce``)."""
+        self.confusion += other.confusion
+        self.nll += other.nll
+        self.bins += other.bins
+        self.labelled += other.labelled
+        self.unlabelled += other.unlabelled
+
+    def result(self) -> dict[str, float]:
+        """``{accuracy, macro_f1, nll, ece}`` over the labelled samples seen (NaN when there were none)."""
+        cm = self.confusion.cpu()
+        n = float(cm.sum())
+        if n == 0:
+            return {"accuracy": float("nan"), "macro_f1": float("nan"), "nll": float("nan"), "ece": float("nan")}
+        tp = cm.diag()
+        denom = cm.sum(0) + cm.sum(1)  # 2tp + fp + fn
+        f1 = torch.where(denom > 0, 2 * tp / denom.clamp(min=1e-300), torch.zeros_like(tp))
+        count, correct, confsum = self.bins.cpu()[:, 1:]
+        ece = float(((correct - confsum).abs() / n).sum())
+        return {"accuracy": float(tp.sum() / n), "macro_f1": float(f1.mean()), "nll": float(self.nll.cpu()) / n, "ece": ece}
+
+    def per_class(self, names: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Precision, recall, F1 and support per class name."""
+        cm = self.confusion.cpu()
+        out = {}
+        for c, name in enumerate(names):
+            tp, pred, true = float(cm[c, c]), float(cm[:, c].sum()), float(cm[c].sum())
+            p = tp / pred if pred else 0.0
+            r = tp / true if true else 0.0
+            out[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": int(true)}
+        return out
 
 
 def scores(logits: torch.Tensor, labels: torch.Tensor, classes: int) -> dict[str, float]:
-    """accuracy, macro_f1, nll, ece (15 equal-width confidence bins)."""
-    from sklearn.metrics import f1_score
+    """accuracy, macro_f1, nll, ece (15 equal-width confidence bins) of whole tensors; labels < 0 are skipped.
 
-    probs = torch.softmax(logits.double(), 1)
-    pred = probs.argmax(1)
-    acc = float((pred == labels).double().mean())
-    nll = float(torch.nn.functional.nll_loss(torch.log(probs.clamp_min(1e-12)), labels))
-    conf = probs.max(1).values
-    ece = 0.0
-    edges = torch.linspace(0, 1, 16, dtype=torch.float64)
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            ece += float(m.double().mean() * ((pred[m] == labels[m]).double().mean() - conf[m].mean()).abs())
-    f1 = float(f1_score(labels.numpy(), pred.numpy(), average="macro", labels=list(range(classes)), zero_division=0))
-    return {"accuracy": acc, "macro_f1": f1, "nll": nll, "ece": ece}
+    Example:
+        >>> scores(torch.tensor([[3.0, 0.0], [0.0, 3.0]]), torch.tensor([0, 0]), 2)["accuracy"]
+        0.5
+    """
+    s = Scores(classes, logits.device)
+    s.update(logits, labels)
+    return s.result()
 
 
-@torch.no_grad()
-def predict(model: torch.nn.Module, batch: Batch, chunk: int = 512, drop: Sequence[str] = ()) -> torch.Tensor:
-    model.eval()
-    from mmdata.train.loop import take
-
-    outs = [model(take(batch, range(i, min(i + chunk, len(batch)))), drop=drop).cpu() for i in range(0, len(batch), chunk)]
-    return torch.cat(outs)
-
-
-def corrupt(batch: Batch, modality: str, level: float, seed: int) -> Batch:
-    """A copy of ``batch`` with ``modality`` corrupted at ``level`` (see module docstring)."""
-    if level == 0 or modality not in batch.present:
+def corrupt(batch: Batch, modality: str, level: float, seed: int, level_index: int = 0) -> Batch:
+    """A copy of ``batch`` with ``modality`` corrupted at ``level`` (see module docstring); the noise is
+    drawn per sample key on the CPU and copied to the batch's device."""
+    if level == 0 or modality not in batch.present or not bool(batch.present[modality].any()):
         return batch
-    g = torch.Generator().manual_seed(seed)
+    keys = batch.keys
+
+    def rng(i: int) -> np.random.Generator:
+        return derive(seed, level_index, keys[i], f"corrupt.{modality}")
+
     if modality == "image":
-        x = batch["image"].float()
-        x = x + torch.randn(x.shape, generator=g) * (level * 0.5 * 255)
-        return batch.replace(image=x.round().clamp(0, 255).to(torch.uint8))
+        x = batch["image"]
+        noise = torch.zeros(x.shape, dtype=torch.float32)
+        for i, (h, w) in enumerate(batch.lengths["image"].tolist()):
+            noise[i, :, :h, :w] = torch.from_numpy(rng(i).standard_normal((x.shape[1], h, w), dtype=np.float32))
+        out = x.float() + noise.to(x.device, non_blocking=True) * (level * 0.5 * 255)
+        return batch.replace(image=out.round().clamp(0, 255).to(torch.uint8))
     if modality == "audio":
         x = batch["audio"]
-        rms = x.pow(2).mean(dim=(1, 2), keepdim=True).sqrt()
-        return batch.replace(audio=x + torch.randn(x.shape, generator=g) * rms * (2 * level))
+        lens = batch.lengths["audio"].tolist()
+        noise = torch.zeros(x.shape, dtype=torch.float32)
+        for i, n in enumerate(lens):
+            noise[i, :, :n] = torch.from_numpy(rng(i).standard_normal((x.shape[1], n), dtype=np.float32))
+        valid = torch.tensor(lens, dtype=torch.float32).clamp(min=1).to(x.device, non_blocking=True)
+        rms = (x.pow(2).sum(dim=(1, 2)) / (valid * x.shape[1])).sqrt()[:, None, None]
+        return batch.replace(audio=x + noise.to(x.device, non_blocking=True) * rms * (2 * level))
     if modality == "text":
         tok = batch["tokens"]
-        keep = torch.rand(tok.shape, generator=g) >= level
-        return batch.replace(tokens=tok * keep)
+        keep = torch.stack([torch.from_numpy(rng(i).random(tok.shape[1]) >= level) for i in range(len(keys))])
+        return batch.replace(tokens=tok * keep.to(tok.device, non_blocking=True))
     return batch
 
 
@@ -77,13 +161,67 @@ def auc(levels: Sequence[float], accs: Sequence[float]) -> float:
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0]))
 
 
-def robustness(model: torch.nn.Module, batch: Batch, modalities: Sequence[str], classes: int, seed: int = 0) -> dict[str, Any]:
-    labels = batch["label"]
-    out: dict[str, Any] = {"missing": {}, "corruption": {}}
-    if len(modalities) > 1:
+def labels_of(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(labels on ``device``, -1 where unlabelled; host mask of labelled rows) of a batch."""
+    if "label" not in batch:
+        return torch.full((len(batch),), -1, dtype=torch.int64, device=device), torch.zeros(len(batch), dtype=torch.bool)
+    return batch["label"].to(device, non_blocking=True), batch.present["label"]
+
+
+PredictionSink = Callable[[Batch, torch.Tensor], None]
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, modalities: Sequence[str] = (),
+             robustness: bool = False, seed: int = 0, names: Sequence[str] | None = None,
+             sink: PredictionSink | None = None) -> dict[str, Any]:
+    """One streamed pass over ``batches``: clean scores, and (``robustness=True``) the accuracy with each
+    of ``modalities`` removed and under each corruption level, all from the same batches.
+
+    Args:
+        model: a :class:`~mmdata.train.FusionModel` (put in eval mode here).
+        batches: an iterable of :class:`~mmdata.Batch` (e.g. an eval-stage :func:`mmdata.loader`).
+        classes: number of classes.
+        modalities: the model's modalities (for robustness).
+        robustness: also compute ``missing`` and ``corruption``.
+        seed: corruption noise seed.
+        names: class names for ``per_class`` (default ``"0"``, ``"1"``, ...).
+        sink: called with each batch and its clean logits (e.g. to write predictions incrementally).
+
+    Returns:
+        ``{"scores": {...}, "per_class": {...}, "labelled": n, "unlabelled": n}`` plus
+        ``"robustness": {"missing": {m: acc}, "corruption": {m: {"levels", "accuracy", "auc"}}}``.
+
+    Example:
+        >>> from mmdata import Sample, collate
+        >>> from mmdata.train import FusionModel
+        >>> m = FusionModel(["text"], "concat", classes=2)
+        >>> b = collate([Sample("a", {"text": "odd", "label": 1}), Sample("b", {"text": "even"})])
+        >>> r = evaluate(m, [b], 2)
+        >>> r["labelled"], r["unlabelled"]
+        (1, 1)
+    """
+    model.eval()
+    dev = next(model.parameters()).device
+    clean = Scores(classes, dev)
+    missing = {m: Scores(classes, dev) for m in modalities} if robustness and len(modalities) > 1 else {}
+    corrupted = {(m, i): Scores(classes, dev) for m in modalities for i in range(len(LEVELS))} if robustness else {}
+    for batch in batches:
+        y, labelled = labels_of(batch, dev)
+        logits = model(batch)
+        clean.update(logits, y, labelled)
+        if sink is not None:
+            sink(batch, logits)
+        for m, s in missing.items():
+            s.update(model(batch, drop=[m]), y, labelled)
+        for (m, i), s in corrupted.items():
+            s.update(logits if LEVELS[i] == 0 else model(corrupt(batch, m, LEVELS[i], seed, i)), y, labelled)
+    out: dict[str, Any] = {"scores": clean.result(), "per_class": clean.per_class(names or [str(c) for c in range(classes)]),
+                           "labelled": clean.labelled, "unlabelled": clean.unlabelled}
+    if robustness:
+        curves = {}
         for m in modalities:
-            out["missing"][m] = scores(predict(model, batch, drop=[m]), labels, classes)["accuracy"]
-    for m in modalities:
-        accs = [scores(predict(model, corrupt(batch, m, lv, seed + i)), labels, classes)["accuracy"] for i, lv in enumerate(LEVELS)]
-        out["corruption"][m] = {"levels": list(LEVELS), "accuracy": accs, "auc": auc(LEVELS, accs)}
+            accs = [corrupted[(m, i)].result()["accuracy"] for i in range(len(LEVELS))]
+            curves[m] = {"levels": list(LEVELS), "accuracy": accs, "auc": auc(LEVELS, accs)}
+        out["robustness"] = {"missing": {m: s.result()["accuracy"] for m, s in missing.items()}, "corruption": curves}
     return out

@@ -9,6 +9,7 @@ and logit averages run over the modalities present; a row with nothing present y
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -38,6 +39,8 @@ def _head(d_in: int, classes: int, hidden: int = 64) -> nn.Module:
 
 class Fusion(nn.Module):
     fusion_name = ""
+    #: keyword arguments the fusion accepts through ``FusionModel(fusion_args=...)`` / ``--fusion-arg``
+    options: tuple[str, ...] = ()
 
     def __init__(self, mods: Sequence[str], d: int, classes: int, low_dims: dict[str, int]) -> None:
         super().__init__()
@@ -223,14 +226,26 @@ class LowRankFusion(Fusion):
 
 
 class ImageEncoder(nn.Module):
-    """Small CNN for greyscale/RGB images of any size -> d."""
+    """Small CNN for greyscale/RGB images -> d that scales with the input: two conv blocks for 16x16,
+    one more (conv + 2x2 max-pool) per doubling of the shorter side (at most three more), then adaptive
+    average pooling to 4x4, so any size reaches the same head and larger inputs get a receptive field to
+    match.
 
-    def __init__(self, d: int, channels: int = 1) -> None:
+    Example:
+        >>> enc = ImageEncoder(8, channels=3, size=(64, 64))
+        >>> tuple(enc(torch.zeros(2, 3, 64, 64)).shape), tuple(enc(torch.zeros(2, 3, 40, 50)).shape)
+        ((2, 8), (2, 8))
+    """
+
+    def __init__(self, d: int, channels: int = 1, size: tuple[int, int] = (16, 16)) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-            nn.Flatten(), nn.Linear(32 * 16, d), nn.ReLU())
+        extra = min(3, max(0, round(math.log2(max(1, min(size)) / 16))))
+        blocks: list[nn.Module] = [nn.Conv2d(channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2)]
+        for _ in range(extra):
+            blocks += [nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2)]
+        blocks += [nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+                   nn.Flatten(), nn.Linear(32 * 16, d), nn.ReLU()]
+        self.net = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -264,3 +279,173 @@ class TextEncoder(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         m = (tokens != 0).float()[..., None]
         return self.proj((self.emb(tokens) * m).sum(1) / m.sum(1).clamp(min=1))
+
+
+# -- hierarchical and two-tower fusions (configurable through FusionModel(fusion_args=...)) ------------
+
+def parse_groups(spec: str, mods: Sequence[str], where: str) -> tuple:
+    """Parse a fusion order such as ``"(image+audio)+text"`` into nested tuples of modality names.
+
+    ``+`` joins the modalities (or parenthesised groups) fused at one level; every modality of the
+    model appears exactly once.
+
+    Example:
+        >>> parse_groups("(image+audio)+text", ["image", "audio", "text"], "order")
+        (('image', 'audio'), 'text')
+    """
+    from mmdata.errors import MMDataError
+
+    toks = [t for t in "".join(f" {c} " if c in "()+" else c for c in spec).split()]
+    pos = 0
+
+    def fail(msg: str) -> MMDataError:
+        return MMDataError(f"{where} {spec!r}: {msg}; expected modality names joined by '+' with parentheses, "
+                           f"e.g. '({'+'.join(mods[:2])})+{mods[-1]}'")
+
+    def expr() -> object:
+        nonlocal pos
+        items = [term()]
+        while pos < len(toks) and toks[pos] == "+":
+            pos += 1
+            items.append(term())
+        return items[0] if len(items) == 1 else tuple(items)
+
+    def term() -> object:
+        nonlocal pos
+        if pos >= len(toks):
+            raise fail("ends early")
+        t = toks[pos]
+        pos += 1
+        if t == "(":
+            inner = expr()
+            if pos >= len(toks) or toks[pos] != ")":
+                raise fail("unbalanced parentheses")
+            pos += 1
+            return inner
+        if t in "+)":
+            raise fail(f"unexpected {t!r}")
+        if t not in mods:
+            raise fail(f"{t!r} is not one of the model's modalities {list(mods)}")
+        return t
+
+    tree = expr()
+    if pos != len(toks):
+        raise fail(f"unexpected {toks[pos]!r}")
+    names: list[str] = []
+
+    def leaves(node: object) -> None:
+        if isinstance(node, tuple):
+            for c in node:
+                leaves(c)
+        else:
+            names.append(str(node))
+
+    leaves(tree)
+    dup = sorted({m for m in names if names.count(m) > 1})
+    missing = [m for m in mods if m not in names]
+    if dup or missing:
+        raise fail(f"every modality exactly once (repeated: {dup}, missing: {missing})")
+    return tree if isinstance(tree, tuple) else (tree,)
+
+
+def _mask_mean(x: list[torch.Tensor], p: list[torch.Tensor]) -> torch.Tensor:
+    m = torch.stack(p, 1).float()[..., None]  # (B, k, 1)
+    return (torch.stack(x, 1) * m).sum(1) / m.sum(1).clamp(min=1)
+
+
+@register("hierarchical")
+class HierarchicalFusion(Fusion):
+    """Fuse in a configurable order (``fusion_args={"order": "(image+audio)+text"}``; default: the first
+    two modalities, then the rest). Each group is ``ReLU(W [x_1 p_1; ...; x_k p_k; p_1..p_k])``, its
+    children's features (zero when absent) with their presence bits, and is present when any child
+    is; the root goes to the MLP head."""
+
+    options = ("order",)
+
+    def __init__(self, mods, d, classes, low_dims, order: str | None = None):  # noqa: ANN001
+        super().__init__(mods, d, classes, low_dims)
+        if order is None:
+            order = "+".join(self.mods) if len(self.mods) < 3 else f"({self.mods[0]}+{self.mods[1]})+" + "+".join(self.mods[2:])
+        self.order = order
+        self.tree = parse_groups(order, self.mods, "fusion_args.order")
+        # post-order plan: each step fuses modalities (names) and earlier steps (ints); the last is the root
+        self.plan: list[tuple[str | int, ...]] = []
+
+        def build(node: tuple) -> int:
+            self.plan.append(tuple(build(c) if isinstance(c, tuple) else c for c in node))
+            return len(self.plan) - 1
+
+        build(self.tree)
+        self.groups = nn.ModuleList([nn.Linear(len(step) * (d + 1), d) for step in self.plan])
+        self.head = _head(d, classes)
+
+    def forward(self, feats, present, low):  # noqa: ANN001, ANN201
+        done: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for layer, step in zip(self.groups, self.plan):
+            parts = [done[c] if isinstance(c, int) else (feats[c], present[c]) for c in step]
+            pres = torch.stack([p for _, p in parts], 1)
+            h = torch.relu(layer(torch.cat([*(x * p[:, None] for x, p in parts), pres.float()], 1)))
+            any_ = pres.any(1)
+            done.append((h * any_[:, None], any_))
+        return self.head(done[-1][0])
+
+
+INTERACTIONS = ("mlp", "dot", "bilinear")
+
+
+@register("two_tower")
+class TwoTowerFusion(Fusion):
+    """Two towers and an interaction head (``fusion_args={"towers": "image|audio+text", "interaction":
+    "mlp"}``; default towers: the first modality | the rest). A tower averages the projected features of
+    its modalities present and runs an MLP -> u (or v); absent towers give zeros. Interactions:
+    ``mlp`` — an MLP over [u, v, u*v, |u-v|] (InferSent / SBERT); ``dot`` — per-class dot products
+    <U_c u, V_c v> in a 16-d space; ``bilinear`` — u^T W_c v. ``dot`` and ``bilinear`` add linear terms
+    of u and v, so a sample with one tower missing still gets that tower's evidence."""
+
+    options = ("towers", "interaction")
+    k = 16
+
+    def __init__(self, mods, d, classes, low_dims, towers: str | None = None, interaction: str = "mlp"):  # noqa: ANN001
+        super().__init__(mods, d, classes, low_dims)
+        from mmdata.errors import MMDataError
+
+        if len(self.mods) < 2:
+            raise MMDataError(f"two_tower needs at least two modalities, got {self.mods}")
+        if interaction not in INTERACTIONS:
+            raise MMDataError(f"fusion_args.interaction {interaction!r}: choose one of {list(INTERACTIONS)}")
+        towers = towers or f"{self.mods[0]}|" + "+".join(self.mods[1:])
+        parts = towers.split("|")
+        if len(parts) != 2:
+            raise MMDataError(f"fusion_args.towers {towers!r}: expected two towers separated by '|', "
+                              f"e.g. '{self.mods[0]}|{'+'.join(self.mods[1:])}'")
+        self.towers = [[m.strip() for m in p.split("+")] for p in parts]
+        names = [m for t in self.towers for m in t]
+        if sorted(names) != sorted(self.mods):
+            raise MMDataError(f"fusion_args.towers {towers!r}: every modality of {self.mods} exactly once")
+        self.interaction = interaction
+        self.proj = nn.ModuleDict({m: nn.Linear(d, d) for m in self.mods})
+        self.tower = nn.ModuleList([nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d)) for _ in range(2)])
+        if interaction == "mlp":
+            self.head = _head(4 * d, classes)
+        else:
+            self.linear = nn.ModuleList([nn.Linear(d, classes), nn.Linear(d, classes, bias=False)])
+            if interaction == "dot":
+                self.u = nn.Linear(d, classes * self.k, bias=False)
+                self.v = nn.Linear(d, classes * self.k, bias=False)
+            else:
+                self.bilinear = nn.Bilinear(d, d, classes, bias=False)
+
+    def forward(self, feats, present, low):  # noqa: ANN001, ANN201
+        out = []
+        for net, mods in zip(self.tower, self.towers):
+            x = _mask_mean([torch.relu(self.proj[m](feats[m])) for m in mods], [present[m] for m in mods])
+            any_ = torch.stack([present[m] for m in mods], 1).any(1)
+            out.append(net(x) * any_[:, None])
+        u, v = out
+        if self.interaction == "mlp":
+            return self.head(torch.cat([u, v, u * v, (u - v).abs()], 1))
+        lin = self.linear[0](u) + self.linear[1](v)
+        if self.interaction == "dot":
+            b = u.shape[0]
+            return lin + (self.u(u).view(b, self.classes, self.k) * self.v(v).view(b, self.classes, self.k)).sum(-1)
+        return lin + self.bilinear(u, v)

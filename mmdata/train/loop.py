@@ -1,13 +1,32 @@
-"""The training loop: ``mmdata.train.train(...)`` and ``torchrun -m mmdata.train`` (DDP).
+"""The training loop: ``mmdata.train.train(...)``, ``mmdata train`` and ``torchrun -m mmdata.train`` (DDP).
 
-One seed fixes initialisation, data order, augmentation draws (the loader combines it with the
-recipe's seed) and label-noise flips. The split is fixed by the dataset (built once with its own
-seed). Training batches come from :func:`mmdata.loader` with ``cache=True`` (decoded once) and the
-batched kernels (``augment_on="device"``) on the training device. The checkpoint with the best
-validation accuracy is kept and evaluated on test. Under DDP (``WORLD_SIZE`` > 1) each rank reads a
-disjoint part of every epoch (the reader splits by rank), gradients are averaged by
-DistributedDataParallel, uneven last steps are handled with ``DDP.join()``, and rank 0 evaluates and
-writes the outputs.
+``train()`` is four steps: :func:`setup` (read the card and index statistics, settle the input format
+and the classes, build the model, the optimiser and one :func:`mmdata.loader` per split),
+:func:`train_epoch`, :func:`mmdata.train.evaluate.evaluate` (streamed, on val after every epoch and
+on val + test with the best checkpoint) and :func:`write_outputs`.
+
+Data. Every split is read batch by batch through :func:`mmdata.loader`; a split is decoded once into
+memory only when ``cache=True``, or with ``cache="auto"`` (the default) when the decoded size that
+``index.parquet`` implies fits ``cache_budget_mb`` (splits are considered in the order train, val,
+test). Training batches get the recipe's augmentations with the batched kernels on the training
+device (``augment_on="device"``); val and test get none.
+
+Seeds. One seed fixes initialisation, data order, augmentation draws (the loader combines it with the
+recipe's seed) and label-noise flips. The split is fixed by the dataset (built once with its own seed).
+
+Labels. Unlabelled samples (label -1) take part in nothing that needs a label: they are masked out
+of the loss (so a batch of them still steps every DDP rank together) and out of every score, and
+counted per split (``metrics["samples"]``). A label outside the card's classes is an error naming
+the sample, raised before training.
+
+Devices. Model inputs, labels and masks are moved to the training device once per batch
+(non-blocking); presence masks and lengths stay host metadata; losses and scores accumulate on the
+device and are read back once per epoch — never one ``.item()`` per step.
+
+DDP (``WORLD_SIZE`` > 1): each rank reads a disjoint part of every epoch (the reader splits by rank),
+gradients are averaged by DistributedDataParallel, uneven last steps are handled with ``DDP.join()``,
+and rank 0 evaluates and writes the outputs. Backend: gloo on CPU, nccl on CUDA (one GPU per rank,
+``LOCAL_RANK``).
 """
 
 from __future__ import annotations
@@ -16,7 +35,9 @@ import copy
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,204 +46,430 @@ import torch.nn.functional as F
 
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
-from mmdata.train.evaluate import predict, robustness, scores
+from mmdata.train.config import IndexStats, InputSpec, decoded_bytes, derive_inputs, with_normalize
+from mmdata.train.evaluate import evaluate, labels_of
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
 
+OPTIMIZERS = ("adamw", "sgd")
+SPLITS = ("train", "val", "test")
 
-def take(batch: Batch, rows: Iterable[int]) -> Batch:
-    """Rows of a batch (data, presence, lengths; per-sample lists)."""
-    idx = torch.as_tensor(list(rows), dtype=torch.int64)
-    li = idx.tolist()
 
-    def pick(v: Any) -> Any:
-        if isinstance(v, torch.Tensor):
-            return v[idx.to(v.device)]
-        if isinstance(v, list):
-            return [v[i] for i in li]
-        return v
+def label_noise_plan(keys: Sequence[str], fraction: float, seed: int, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Host-side label noise for a batch: (flip mask (B,) bool, offsets (B,) int64). A flipped label
+    becomes ``(label + 1 + offset) % classes`` — a different class. Both are fixed per sample key (the
+    same every epoch) and independent of the label, so they are drawn without reading labels back from
+    the device."""
+    flip = torch.zeros(len(keys), dtype=torch.bool)
+    off = torch.zeros(len(keys), dtype=torch.int64)
+    if fraction > 0:
+        for i, k in enumerate(keys):
+            rng = derive(seed, 0, k, "label_noise")
+            flip[i] = bool(rng.random() < fraction)
+            off[i] = int(rng.integers(classes - 1))
+    return flip, off
 
-    return Batch(keys=[batch.keys[i] for i in li], data={k: pick(v) for k, v in batch.data.items()},
-                 present={k: pick(v) for k, v in batch.present.items()}, lengths={k: pick(v) for k, v in batch.lengths.items()},
-                 sample_rate=batch.sample_rate, meta={})
+
+def apply_label_noise(labels: torch.Tensor, flip: torch.Tensor, offsets: torch.Tensor, classes: int) -> torch.Tensor:
+    """Labels with the planned flips applied (unlabelled rows, -1, stay -1), on the labels' device."""
+    flip = flip.to(labels.device, non_blocking=True) & (labels >= 0)
+    return torch.where(flip, (labels + 1 + offsets.to(labels.device, non_blocking=True)) % classes, labels)
 
 
 def noisy_labels(keys: Sequence[str], labels: torch.Tensor, fraction: float, seed: int, classes: int) -> torch.Tensor:
-    """Flip ``fraction`` of labels to a different random class, fixed per sample key (same every epoch)."""
+    """Flip ``fraction`` of labels to a different random class, fixed per sample key (same every epoch).
+
+    Example:
+        >>> y = torch.tensor([0, 1, -1])
+        >>> noisy_labels(["a", "b", "c"], y, 1.0, seed=0, classes=3)[2].item()
+        -1
+    """
     if fraction <= 0:
         return labels
-    out = labels.clone()
-    for i, k in enumerate(keys):
-        rng = derive(seed, 0, k, "label_noise")
-        if labels[i] >= 0 and rng.random() < fraction:
-            out[i] = int((int(labels[i]) + 1 + rng.integers(classes - 1)) % classes)
-    return out
+    return apply_label_noise(labels, *label_noise_plan(keys, fraction, seed, classes), classes)
 
 
-def _load_split(data: str | Path, split: str, modalities: Sequence[str]) -> Batch:
+def masked_loss(logits: torch.Tensor, batch: Batch, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy averaged over the rows that have a label (both labels for mixed rows), and the
+    number of such rows — as device tensors (a batch without labels gives a zero loss that still
+    back-propagates, so DDP ranks stay in step)."""
+    ce = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
+    keep = y >= 0
+    if "mix_lam" in batch:  # mixing ops: lam * CE(label) + (1 - lam) * CE(label_b)
+        lam = batch["mix_lam"].to(logits.device, non_blocking=True)
+        yb = batch["label_b"].to(logits.device, non_blocking=True)
+        ce = lam * ce + (1 - lam) * F.cross_entropy(logits, yb.clamp(min=0), reduction="none")
+        keep = keep & (yb >= 0)
+    w = keep.to(ce.dtype)
+    n = w.sum()
+    return (ce * w).sum() / n.clamp(min=1), n
+
+
+def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, classes: int, *, label_noise: float = 0.0,
+               seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on a batch (already on the model's device); returns (loss, labelled rows)
+    as device tensors. Nothing here reads a device tensor back to the host (tested on the ``meta`` device).
+
+    Example:
+        >>> from mmdata import Sample, collate
+        >>> from mmdata.train import FusionModel
+        >>> m = FusionModel(["text"], "concat", classes=2)
+        >>> b = collate([Sample("a", {"text": "odd", "label": 1}), Sample("b", {"text": "even"})])
+        >>> loss, n = train_step(m, torch.optim.SGD(m.parameters(), lr=0.1), b, 2)
+        >>> int(n)
+        1
+    """
+    dev = next(net.parameters()).device
+    y, _ = labels_of(batch, dev)
+    if label_noise > 0:
+        y = apply_label_noise(y, *label_noise_plan(batch.keys, label_noise, seed, classes), classes)
+    loss, n = masked_loss(net(batch), batch, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach(), n
+
+
+def _dist(device: str) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise MMDataError(f"--device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MMDataError(f"--device {device}: no CUDA device is visible (torch.cuda.is_available() is False); use --device cpu")
+    if world > 1 and dev.type == "cuda":  # one GPU per rank
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size(), dev
+    return 0, 1, dev
+
+
+@dataclass
+class Run:
+    """Everything a training run holds between its steps (built by :func:`setup`)."""
+
+    data: Path
+    config: dict[str, Any]
+    spec: InputSpec
+    normalize: dict[str, list[dict[str, Any]]]
+    classes: int
+    names: list[str]
+    samples: dict[str, dict[str, int]]
+    cache: dict[str, bool]
+    rank: int
+    world: int
+    device: torch.device
+    model: FusionModel
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    loaders: dict[str, Any]
+    card: dict[str, Any]
+    progress: bool = False
+    prep: Any = None  # mmdata.train.contrastive.Prepared: pre-training, probe, labelled subset
+    history: list[dict[str, Any]] = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+
+    def say(self, msg: str) -> None:
+        if self.progress and self.rank == 0:
+            _console().print(msg, highlight=False)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+def _cache_plan(cache: bool | str, budget_mb: float, st: IndexStats, modalities: Sequence[str], world: int) -> dict[str, bool]:
+    if cache not in (True, False, "auto"):
+        raise MMDataError(f"cache must be True, False or 'auto', got {cache!r}")
+    plan: dict[str, bool] = {}
+    used = 0
+    for split in SPLITS:
+        if split != "train" and world > 1:  # rank 0 evaluates whole splits; the memory cache partitions by rank
+            plan[split] = False
+            continue
+        size = decoded_bytes(st, split, modalities)
+        plan[split] = cache is True or (cache == "auto" and used + size <= budget_mb * 2**20)
+        used += size if plan[split] else 0
+    return plan
+
+
+def _classes(data: str | Path, card: dict[str, Any]) -> tuple[int, list[str]]:
+    classes = int(card.get("num_classes") or 0)
+    if classes < 2:
+        raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels")
+    missing = [s for s in SPLITS if s not in card["splits"]]
+    if missing:
+        raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split)")
+    names = [str(n) for n in (card.get("label_names") or [])] or [str(c) for c in range(classes)]
+    if len(names) != classes:
+        raise MMDataError(f"{data}: the card has {len(names)} label_names for num_classes={classes}")
+    return classes, names
+
+
+def _optimizer(model: torch.nn.Module, optimizer: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    if optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=lr * 50, momentum=0.9, weight_decay=weight_decay)
+
+
+def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], world: int, *, batch_size: int, seed: int,
+             device: torch.device, fields: list[str], num_workers: int, balance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train: normalize + the recipe's random ops (batched on the device). Val / test: normalize only."""
     import mmdata
 
-    samples = list(mmdata.open_dataset(data, split=split, modalities=[*modalities, "label"], partition=False))
-    if not samples:
-        raise MMDataError(f"{data}: split {split!r} is empty")
-    return mmdata.collate(samples)
+    common = {"device": device, "modalities": fields, "num_workers": num_workers}
+    loaders = {"train": mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, augment_on="device",
+                                      cache=plan["train"], balance=balance, **common)}
+    for split in ("val", "test"):
+        reader = {"partition": False} if world > 1 else {}  # rank 0 evaluates the whole split
+        loaders[split] = mmdata.loader(data, batch_size, recipe=recipe, split=split, stage="eval", cache=plan[split],
+                                       **common, **reader)
+    return loaders
 
 
-def _dist() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("MMDATA_DEVICE", "cpu").startswith("cuda") else "gloo"
-        torch.distributed.init_process_group(backend)
-    if torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
+def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] = ("image", "audio", "text"),
+          seed: int = 0, recipe: Any = None, batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-4,
+          optimizer: str = "adamw", device: str = "cpu", threads: int | None = None, num_workers: int = 0,
+          cache: bool | str = "auto", cache_budget_mb: float = 256.0, image_size: int | Sequence[int] | None = None,
+          channels: int | None = None, sample_rate: int | None = None, max_seconds: float | None = None,
+          max_tokens: int | None = None, progress: bool = False, fusion_args: dict[str, Any] | None = None,
+          pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
+          probe: bool = False, label_fraction: float = 1.0, **config: Any) -> Run:
+    """Check the dataset, settle inputs and classes, build the model, optimiser and loaders (see :func:`train`)."""
+    import mmdata
+    from mmdata.shards.index import load_card
+
+    t0 = time.perf_counter()
+    if threads:
+        torch.set_num_threads(threads)
+    if optimizer not in OPTIMIZERS:
+        raise MMDataError(f"--optimizer must be adamw or sgd, got {optimizer!r}")
+    if batch_size < 1:
+        raise MMDataError(f"--batch-size must be >= 1, got {batch_size}")
+    modalities = list(modalities)
+    card = load_card(data)
+    classes, names = _classes(data, card)
+    st = IndexStats(data)
+    st.check_labels(classes)
+    samples = {s: st.labels(s) for s in SPLITS}
+    for s in ("train", "val"):
+        if samples[s]["labelled"] == 0:
+            raise MMDataError(f"{data}: the {s} split has no labelled samples ({samples[s]['samples']} samples); "
+                              "training and model selection need labels")
+    spec = derive_inputs(st, modalities, image_size=image_size, channels=channels, sample_rate=sample_rate,
+                         max_seconds=max_seconds, max_tokens=max_tokens)
+    full, norm = with_normalize(recipe, spec)
+    rank, world, dev = _dist(device)
+    plan = _cache_plan(cache, cache_budget_mb, st, modalities, world)
+    torch.manual_seed(seed)
+    model = FusionModel(modalities, fusion, classes, image_channels=spec.channels, image_hw=spec.image_size or (16, 16),
+                        fusion_args=fusion_args).to(dev)
+    from mmdata.train.contrastive import prepare  # cross-modal hook: pre-training, probe, labelled subset
+
+    prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
+                   label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                   recipe=full, device=dev, cache=plan["train"], num_workers=num_workers, progress=progress and rank == 0)
+    net: torch.nn.Module = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
+    loaders = _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev, fields=[*modalities, "label"],
+                       num_workers=num_workers, balance=prep.balance)
+    cfg = {"fusion": fusion, "modalities": modalities, "seed": seed, "batch_size": batch_size, "lr": lr,
+           "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev), "threads": threads,
+           "num_workers": num_workers, "cache": cache, "cache_budget_mb": cache_budget_mb,
+           "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world,
+           "fusion_args": dict(fusion_args or {}), **prep.config, **config}
+    run = Run(data=Path(data), config=cfg, spec=spec, normalize=norm, classes=classes, names=names, samples=samples,
+              cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
+              opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, progress=progress, prep=prep, t0=t0)
+    run.say(f"{data}: {classes} classes ({', '.join(names)})\n"
+            "inputs (from the training split's index stats unless given; set with image_size= / --image-size etc.):\n  "
+            + spec.describe().replace("\n", "\n  "))
+    run.say("normalize (every split, before the recipe's random ops): "
+            + ("; ".join(f"{m}: " + ", ".join(step["op"] for step in steps) for m, steps in norm.items()) or "nothing to do"))
+    run.say("samples: " + ", ".join(f"{s} {c['samples']} ({c['unlabelled']} unlabelled)" for s, c in samples.items())
+            + "; unlabelled samples are left out of the loss and the scores\n"
+            + "splits decoded once into memory: " + (", ".join(s for s, v in plan.items() if v) or "none")
+            + f" (cache={cache!r}, budget {cache_budget_mb:g} MiB); the rest is streamed")
+    return run
+
+
+def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
+    """One pass over this rank's part of the training split; returns ``{epoch, train_loss, train_rows,
+    train_unlabelled}`` (loss averaged over the labelled rows)."""
+    loader = run.loaders["train"]
+    loader.set_epoch(epoch)
+    run.net.train()
+    noise = float(run.config.get("label_noise", 0.0))
+    total = torch.zeros((), dtype=torch.float64, device=run.device)
+    labelled = torch.zeros((), dtype=torch.float64, device=run.device)
+    rows = unlabelled = 0
+    seen: list[str] = []
+    with run.net.join() if run.world > 1 else nullcontext():  # type: ignore[operator]
+        for batch in _progress(run, loader, f"epoch {epoch}"):
+            loss, n = train_step(run.net, run.opt, batch, run.classes, label_noise=noise, seed=run.config["seed"])
+            total += loss.double() * n
+            labelled += n
+            rows += len(batch)
+            has_label = batch.present.get("label")  # host metadata: no device read
+            unlabelled += len(batch) - (int(has_label.sum()) if has_label is not None else 0)
+            seen.extend(batch.keys)
+    record = os.environ.get("MMDATA_RECORD_SEEN")  # tests: which keys each rank trained on
+    if record:
+        with open(Path(record) / f"seen-rank{run.rank}.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"epoch": epoch, "keys": seen}) + "\n")
+    return {"epoch": epoch, "train_loss": float(total / labelled.clamp(min=1)), "train_rows": rows,
+            "train_unlabelled": unlabelled}
+
+
+def _progress(run: Run, batches: Any, what: str) -> Iterator[Batch]:
+    if not (run.progress and run.rank == 0 and _console().is_terminal):
+        yield from batches
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    n = run.samples["train"]["samples"] if what.startswith("epoch") else None
+    total = -(-n // (run.config["batch_size"] * run.world)) if n else None
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=_console(), transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        for b in batches:
+            yield b
+            bar.advance(task)
 
 
 def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] = ("image", "audio", "text"),
           epochs: int = 15, seed: int = 0, recipe: Any = None, out: str | Path | None = None, batch_size: int = 64,
           lr: float = 2e-3, weight_decay: float = 1e-4, optimizer: str = "adamw", device: str = "cpu",
           label_noise: float = 0.0, threads: int | None = None, eval_robustness: bool = True,
-          progress: bool = False) -> dict[str, Any]:
-    """Train the reference fusion model on a dataset folder; returns (and writes) the metrics.
+          progress: bool = False, num_workers: int = 0, cache: bool | str = "auto", cache_budget_mb: float = 256.0,
+          image_size: int | Sequence[int] | None = None, channels: int | None = None, sample_rate: int | None = None,
+          max_seconds: float | None = None, max_tokens: int | None = None, fusion_args: dict[str, Any] | None = None,
+          pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
+          probe: bool = False, label_fraction: float = 1.0) -> dict[str, Any]:
+    """Train the reference fusion model on any dataset folder with train / val / test splits; returns
+    (and writes) the metrics.
 
     Args:
-        data: dataset folder with train / val / test splits (e.g. from ``mmdata datasets build avdigits``).
+        data: dataset folder (``mmdata shard RAW DATA --split train=0.8,val=0.1,test=0.1``, or
+            ``mmdata datasets build avdigits DATA``).
         fusion: one of ``mmdata.train.FUSIONS`` (early, concat, late, mean, max, gated, attention,
             cross_attention, tensor, low_rank).
         modalities: the modalities the model uses (one modality = a unimodal baseline).
         epochs, batch_size, lr, weight_decay, optimizer (``adamw`` | ``sgd``): optimisation.
         seed: fixes init, data order, augmentation draws and label-noise flips.
         recipe: augmentation recipe (path / dict / Recipe) applied to training batches.
-        out: folder for ``metrics.json``, ``predictions.parquet`` and ``model.pt`` (state dict).
-        device: ``cpu`` or ``cuda``.
+        out: folder for ``metrics.json``, ``predictions.parquet`` (test split, written batch by batch)
+            and ``model.pt`` (state dict).
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun: ``cuda`` = the rank's ``LOCAL_RANK``).
         label_noise: fraction of training labels flipped (a planted harmful control for ablations).
         threads: torch intra-op threads (None: leave as is).
-        eval_robustness: also compute missing-modality and corruption robustness.
+        eval_robustness: also compute missing-modality and corruption robustness on test (one extra
+            streamed pass; ``False`` skips it, e.g. in ablations that only read accuracy).
+        progress: print the derived inputs, a progress bar and one line per epoch (stderr).
+        num_workers: DataLoader worker processes per split.
+        cache: ``"auto"`` keeps a split decoded in memory when its decoded size (estimated from the
+            index) fits ``cache_budget_mb`` together with the splits before it; ``True`` / ``False``
+            always / never.
+        cache_budget_mb: memory budget of ``cache="auto"`` in MiB.
+        image_size, channels, sample_rate, max_seconds, max_tokens: the model's input format; ``None``
+            derives each from the training split's statistics (:mod:`mmdata.train.config`).
+        fusion_args: options of the fusion (``hierarchical``: ``order``; ``two_tower``: ``towers``,
+            ``interaction``; docs/fusions.md; KEY=VALUE,... on the command line).
+        pretrain: ``"contrastive"``: pre-train the encoders first (CLIP-style symmetric InfoNCE per
+            modality pair; docs/crossmodal.md); ``contrastive.pt`` and test retrieval are written.
+        pretrain_epochs: epochs of pre-training.
+        pretrain_args: pre-training options ``dim``, ``temperature``, ``exclude_same_class``,
+            ``batch_size``, ``lr`` (KEY=VALUE,... on the command line).
+        probe: freeze the encoders and train one linear layer on their features (linear evaluation).
+        label_fraction: fraction of training labels used (each kept with this probability per sample
+            key and seed; the supervised epochs see only those).
 
     Returns:
-        ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "robustness": {...}, "best_epoch", ...}``.
+        ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},
+        "samples": {split: {samples, labelled, unlabelled}}, "classes", "inputs", "robustness",
+        "best_epoch", "history", "config", "cache", "n_params", "data_fingerprint", "wall_s"}``.
+
+    Example:
+        >>> import tempfile
+        >>> from mmdata.datasets.avdigits import build
+        >>> ds = build(tempfile.mkdtemp() + "/av", limit=10, progress=False)
+        >>> m = train(ds, epochs=1, threads=1, eval_robustness=False)
+        >>> 0 <= m["test"]["accuracy"] <= 1, m["samples"]["test"]["unlabelled"]
+        (True, 0)
     """
-    import mmdata
-
-    t0 = time.perf_counter()
-    if threads:
-        torch.set_num_threads(threads)
-    if optimizer not in ("adamw", "sgd"):
-        raise MMDataError(f"--optimizer must be adamw or sgd, got {optimizer!r}")
-    rank, world = _dist()
-    from mmdata.shards.index import load_card
-
-    card = load_card(data)
-    classes = int(card.get("num_classes") or 0)
-    if classes < 2:
-        raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels")
-    for split in ("train", "val", "test"):
-        if split not in card["splits"]:
-            raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split)")
-    dev = torch.device(device)
-    torch.manual_seed(seed)
-    val = _load_split(data, "val", modalities)
-    test = _load_split(data, "test", modalities)
-    img_shape = tuple(test["image"].shape[1:]) if "image" in test else (1, 16, 16)
-    model = FusionModel(modalities, fusion, classes, image_channels=img_shape[0], image_hw=img_shape[1:]).to(dev)
-    net: torch.nn.Module = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model)
-    opt = (torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay) if optimizer == "adamw"
-           else torch.optim.SGD(model.parameters(), lr=lr * 50, momentum=0.9, weight_decay=weight_decay))
-    loader = mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, device=dev, augment_on="device",
-                           cache=True, modalities=[*modalities, "label"])
-    seen_dir = os.environ.get("MMDATA_RECORD_SEEN")
-    best = (-1.0, -1, None)
-    history = []
+    run = setup(data, fusion=fusion, modalities=modalities, seed=seed, recipe=recipe, batch_size=batch_size, lr=lr,
+                weight_decay=weight_decay, optimizer=optimizer, device=device, threads=threads, num_workers=num_workers,
+                cache=cache, cache_budget_mb=cache_budget_mb, image_size=image_size, channels=channels,
+                sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens, epochs=epochs,
+                label_noise=label_noise, eval_robustness=eval_robustness, progress=progress, fusion_args=fusion_args,
+                pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
+                label_fraction=label_fraction)
+    best: tuple[float, int, dict[str, Any] | None] = (-1.0, -1, None)
     for epoch in range(epochs):
-        loader.set_epoch(epoch)
-        net.train()
-        total, count, seen = 0.0, 0, []
-        join = net.join() if world > 1 else _null()
-        with join:
-            for batch in loader:
-                y = batch["label"].to(dev)
-                if label_noise > 0:  # flips are keyed by sample: the labels come to the host only then
-                    y = noisy_labels(batch.keys, y.cpu(), label_noise, seed, classes).to(dev)
-                logits = net(batch)
-                if "mix_lam" in batch:
-                    lam = batch["mix_lam"].to(dev)
-                    yb = batch["label_b"].to(dev)
-                    loss = (lam * F.cross_entropy(logits, y, reduction="none")
-                            + (1 - lam) * F.cross_entropy(logits, yb, reduction="none")).mean()
-                else:
-                    loss = F.cross_entropy(logits, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(batch)
-                count += len(batch)
-                seen.extend(batch.keys)
-        if seen_dir:
-            with open(Path(seen_dir) / f"seen-rank{rank}.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps({"epoch": epoch, "keys": seen}) + "\n")
-        if rank == 0:
-            v = scores(predict(model, val), val["label"], classes)
-            history.append({"epoch": epoch, "train_loss": total / max(count, 1), "val_accuracy": v["accuracy"]})
-            if progress:
-                print(f"epoch {epoch}: loss {total / max(count, 1):.3f}  val acc {v['accuracy']:.3f}", flush=True)
+        rec = train_epoch(run, epoch)
+        if run.rank == 0:
+            with torch.random.fork_rng(devices=[]):  # a DataLoader draws its base seed: keep training's stream intact
+                v = evaluate(run.model, run.loaders["val"], run.classes)["scores"]
+            rec["val_accuracy"] = v["accuracy"]
+            run.history.append(rec)
+            run.say(f"epoch {epoch}: loss {rec['train_loss']:.3f}  val acc {v['accuracy']:.3f}")
             if v["accuracy"] > best[0]:
-                best = (v["accuracy"], epoch, copy.deepcopy(model.state_dict()))
-    if world > 1:
+                best = (v["accuracy"], epoch, copy.deepcopy(run.model.state_dict()))
+    if run.world > 1:
         torch.distributed.barrier()
-    if rank != 0:
+    if run.rank != 0:
         torch.distributed.destroy_process_group()
         return {}
-    model.load_state_dict(best[2])
-    logits = predict(model, test)
-    metrics: dict[str, Any] = {
-        "test": scores(logits, test["label"], classes),
-        "val": scores(predict(model, val), val["label"], classes),
-        "best_epoch": best[1],
-        "history": history,
-        "config": {"fusion": fusion, "modalities": list(modalities), "epochs": epochs, "seed": seed, "batch_size": batch_size,
-                   "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "label_noise": label_noise,
-                   "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world},
-        "n_params": sum(p.numel() for p in model.parameters()),
-        "data_fingerprint": card.get("fingerprint"),
-    }
-    if eval_robustness:
-        metrics["robustness"] = robustness(model, test, modalities, classes, seed=seed)
-    metrics["wall_s"] = time.perf_counter() - t0
-    if out is not None:
-        _write_outputs(Path(out), metrics, model, test, logits)
-    if world > 1:
+    run.model.load_state_dict(best[2])  # type: ignore[arg-type]
+    metrics = finish(run, best[1], out)
+    if run.world > 1:
         torch.distributed.destroy_process_group()
     return metrics
 
 
-class _null:
-    def __enter__(self) -> None:
-        return None
+def finish(run: Run, best_epoch: int, out: str | Path | None) -> dict[str, Any]:
+    """Evaluate the (best) model on val and test — test predictions streamed to ``out`` — and write the outputs."""
+    from mmdata.train.outputs import PredictionWriter, write_outputs
 
-    def __exit__(self, *a: object) -> None:
-        return None
-
-
-def _write_outputs(out: Path, metrics: dict[str, Any], model: torch.nn.Module, test: Batch, logits: torch.Tensor) -> None:
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from mmdata.io import atomic_write_bytes
-
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
-    probs = torch.softmax(logits.double(), 1)
-    labels = test["label"]
-    table = pa.table({"key": test.keys, "split": ["test"] * len(test), "label": labels.tolist(),
-                      "pred": probs.argmax(1).tolist(), "prob_label": probs[torch.arange(len(test)), labels.clamp(min=0)].tolist(),
-                      "probs": probs.tolist()})
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    atomic_write_bytes(out / "predictions.parquet", buf.getvalue())
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    atomic_write_bytes(out / "model.pt", buf.getvalue())
+    val = evaluate(run.model, run.loaders["val"], run.classes, names=run.names)
+    writer = PredictionWriter(Path(out) / "predictions.parquet", split="test") if out is not None else None
+    try:
+        test = evaluate(run.model, run.loaders["test"], run.classes, modalities=run.config["modalities"],
+                        robustness=run.config["eval_robustness"], seed=run.config["seed"], names=run.names, sink=writer)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if writer is not None:
+        writer.close()
+    metrics: dict[str, Any] = {
+        "test": test["scores"],
+        "val": val["scores"],
+        "per_class": {"val": val["per_class"], "test": test["per_class"]},
+        "samples": run.samples,
+        "classes": {"num_classes": run.classes, "names": run.names},
+        "inputs": run.spec.to_dict(),
+        "normalize": run.normalize,
+        "best_epoch": best_epoch,
+        "history": run.history,
+        "config": run.config,
+        "cache": run.cache,
+        "n_params": sum(p.numel() for p in run.model.parameters()),
+        "data_fingerprint": run.card.get("fingerprint"),
+        **(run.prep.metrics() if run.prep is not None else {}),
+    }
+    if "robustness" in test:
+        metrics["robustness"] = test["robustness"]
+    metrics["wall_s"] = time.perf_counter() - run.t0
+    if out is not None:
+        write_outputs(Path(out), metrics, run.model)
+        if run.prep is not None:
+            run.prep.save(out)
+    return metrics

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mmdata.augment.audio import logmel
@@ -29,7 +31,7 @@ class FusionModel(nn.Module):
     """
 
     def __init__(self, modalities: Sequence[str], fusion: str, classes: int, d: int = 64, image_channels: int = 1,
-                 image_hw: tuple[int, int] = (16, 16)) -> None:
+                 image_hw: tuple[int, int] = (16, 16), fusion_args: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         bad = [m for m in modalities if m not in MODALITIES]
         if bad or not modalities:
@@ -38,15 +40,20 @@ class FusionModel(nn.Module):
             raise MMDataError(f"--fusion {fusion!r} is unknown; choose one of {sorted(FUSIONS)}")
         self.mods = list(modalities)
         self.fusion_name = fusion
-        self.image_hw = image_hw
+        self.image_hw = tuple(image_hw)
+        self.image_channels = image_channels
         self.encoders = nn.ModuleDict()
         if getattr(FUSIONS[fusion], "uses_encoders", True):
-            enc = {"image": lambda: ImageEncoder(d, image_channels), "audio": lambda: AudioEncoder(d, N_MELS),
+            enc = {"image": lambda: ImageEncoder(d, image_channels, image_hw), "audio": lambda: AudioEncoder(d, N_MELS),
                    "text": lambda: TextEncoder(d)}
             for m in self.mods:
                 self.encoders[m] = enc[m]()
         low_dims = {"image": image_channels * image_hw[0] * image_hw[1], "audio": 2 * N_MELS, "text": BAG}
-        self.fusion = FUSIONS[fusion](self.mods, d, classes, low_dims)
+        args = dict(fusion_args or {})
+        unknown = sorted(set(args) - set(FUSIONS[fusion].options))
+        if unknown:
+            raise MMDataError(f"--fusion-arg {unknown}: fusion {fusion!r} accepts {list(FUSIONS[fusion].options) or 'no arguments'}")
+        self.fusion = FUSIONS[fusion](self.mods, d, classes, low_dims, **args)
 
     def inputs(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(model inputs by modality, presence by modality) on the model's device."""
@@ -57,7 +64,7 @@ class FusionModel(nn.Module):
         for m in self.mods:
             pres[m] = batch.present[m].to(dev, non_blocking=True) if m in batch.present else torch.zeros(n, dtype=torch.bool, device=dev)
         if "image" in self.mods:
-            img = batch["image"].to(dev).float() / 255.0 if "image" in batch else torch.zeros(n, 1, *self.image_hw, device=dev)
+            img = batch["image"].to(dev).float() / 255.0 if "image" in batch else torch.zeros(n, self.image_channels, *self.image_hw, device=dev)
             x["image"] = (img - 0.5) / 0.5
         if "audio" in self.mods:
             if "audio" in batch:
@@ -71,7 +78,10 @@ class FusionModel(nn.Module):
     def low_level(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         low: dict[str, torch.Tensor] = {}
         if "image" in x:
-            low["image"] = x["image"].flatten(1)
+            img = x["image"]
+            if tuple(img.shape[-2:]) != self.image_hw:  # e.g. a recipe crops to another size: pool to the configured one
+                img = F.adaptive_avg_pool2d(img, self.image_hw)
+            low["image"] = img.flatten(1)
         if "audio" in x:
             mel = x["audio"]
             low["audio"] = torch.cat([mel.mean(-1), mel.std(-1)], 1) / 10.0

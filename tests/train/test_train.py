@@ -37,6 +37,9 @@ def test_train_outputs_and_determinism(tmp_path: Path, small: Path) -> None:
     assert len(curve["levels"]) == len(curve["accuracy"]) and 0 <= curve["auc"] <= 1
     m = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert m["test"] == a["test"] and m["data_fingerprint"]
+    assert m["classes"]["names"][:2] == ["zero", "one"] and set(m["per_class"]["test"]) == set(m["classes"]["names"])
+    assert m["inputs"]["image_size"] == [16, 16] and m["inputs"]["sample_rate"] == 8000 and m["cache"]["train"]
+    assert m["samples"]["test"] == {"samples": 40, "labelled": 40, "unlabelled": 0}
     preds = pq.read_table(tmp_path / "a" / "predictions.parquet").to_pydict()
     assert len(preds["key"]) == 40 and set(preds) >= {"key", "label", "pred", "prob_label", "probs"}
     state = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
@@ -68,6 +71,19 @@ def test_train_cli(tmp_path: Path, small: Path) -> None:
     assert json.loads(res.output)["config"]["fusion"] == "gated"
     res = CliRunner().invoke(app, ["train", str(small), "--fusion", "nope", "--epochs", "1"])
     assert res.exit_code != 0
+    res = CliRunner().invoke(app, ["train", str(small), "--fusion", "early", "--epochs", "1", "--image-size", "24", "--cache", "false",
+                                   "--weight-decay", "0", "--no-robustness", "--threads", "1", "-j", "1"])
+    assert res.exit_code == 0, res.output
+    for shown in ("10 classes (zero, one", "24x24", "given", "8000 Hz mono", "test, per class", "streamed"):
+        assert shown in res.output, shown
+
+
+def test_ddp_entry_does_not_import_the_cli() -> None:
+    code = ("import sys, mmdata.train.__main__ as m; ns = m.parser().parse_args(['d', '--image-size', '48x64', '--cache', 'false', '-j', '2']); "
+            "assert ns.image_size == [48, 64] and ns.cache is False and ns.num_workers == 2, ns; "
+            "bad = [k for k in sys.modules if k == 'cli' or k.startswith(('cli.', 'mmdata.cli', 'typer'))]; assert not bad, bad")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
 
 
 def test_ddp_two_processes_each_sample_once(tmp_path: Path, small: Path) -> None:
@@ -89,3 +105,51 @@ def test_ddp_two_processes_each_sample_once(tmp_path: Path, small: Path) -> None
     single = train(small, fusion="concat", epochs=3, seed=1, threads=1, eval_robustness=False)
     assert ddp["config"]["world_size"] == 2
     assert abs(ddp["test"]["accuracy"] - single["test"]["accuracy"]) < 0.2  # same quality, different batching
+
+
+def test_label_outside_the_cards_classes_names_the_sample(tmp_path: Path, small: Path) -> None:
+    import shutil
+
+    from mmdata.errors import MMDataError
+
+    ds = tmp_path / "ds"
+    shutil.copytree(small, ds)
+    card = json.loads((ds / "dataset.json").read_text())
+    card["num_classes"], card["label_names"] = 9, card["label_names"][:9]  # the digit 9 is now outside the classes
+    (ds / "dataset.json").write_text(json.dumps(card))
+    with pytest.raises(MMDataError, match=r"label outside the card's 9 classes 0\.\.8: .*\(source '.*'\): 9"):
+        train(ds, epochs=1, threads=1)
+
+
+def test_cache_budget_decides_what_is_streamed(small: Path) -> None:
+    from mmdata.train.config import IndexStats, decoded_bytes
+    from mmdata.train.loop import setup
+
+    st = IndexStats(small)
+    size = {s: decoded_bytes(st, s, ["image", "audio", "text"]) / 2**20 for s in ("train", "val", "test")}
+    assert size["train"] > size["val"] + size["test"] > 0
+    assert setup(small, threads=1).cache == {"train": True, "val": True, "test": True}
+    budget = size["val"] + size["test"] + 0.01  # train does not fit; val and test together do
+    assert setup(small, threads=1, cache_budget_mb=budget).cache == {"train": False, "val": True, "test": True}
+    assert setup(small, threads=1, cache=False).cache == {"train": False, "val": False, "test": False}
+    m = train(small, epochs=2, seed=1, threads=1, cache=False, eval_robustness=False, modalities=["image", "text"])
+    assert m["cache"] == {"train": False, "val": False, "test": False}
+    assert m["history"][1]["train_loss"] < m["history"][0]["train_loss"] and m["samples"]["test"]["labelled"] == 40
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error(small: Path) -> None:
+    from mmdata.errors import MMDataError
+
+    with pytest.raises(MMDataError, match="no CUDA device is visible"):
+        train(small, epochs=1, device="cuda", threads=1)
+    with pytest.raises(MMDataError, match="--device 'gpu'"):
+        train(small, epochs=1, device="gpu", threads=1)
+
+
+def test_early_fusion_is_sized_from_the_configured_input(small: Path) -> None:
+    """Issue 10 defect 4: the model was sized from the (padded) test images, so `--fusion early` with a
+    recipe that resizes training images crashed (`mat1 and mat2 shapes cannot be multiplied`)."""
+    rec = {"image": [{"op": "random_resized_crop", "p": 1.0, "size": [24, 24], "scale": [0.5, 1.0], "ratio": [0.75, 1.333]}]}
+    m = train(small, fusion="early", epochs=1, recipe=rec, threads=1, eval_robustness=False, modalities=["image", "text"])
+    assert m["inputs"]["image_size"] == [16, 16] and 0 <= m["test"]["accuracy"] <= 1

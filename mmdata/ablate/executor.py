@@ -1,0 +1,326 @@
+"""Executors: where (arm, seed) runs happen. The scheduler (:mod:`mmdata.ablate.schedule`) decides
+*which* runs; an executor only runs them.
+
+* :func:`run_task` runs one task given as a plain dict (JSON-able: data path, recipe, seed, trainer
+  entry ``"package.module:function"`` and keywords, device, threads) and returns one row for
+  ``runs.parquet`` — ``status: ok`` with the flattened metrics, or ``status: failed`` with the error
+  and the tail of its traceback. It never raises, so any executor (processes here, Ray later) can
+  call it as is.
+* :class:`InlineExecutor` runs tasks in this process (one at a time; for tests and callables that
+  cannot be imported by name).
+* :class:`ProcessExecutor` runs them in spawned worker processes, one task per worker at a time, with
+  ``threads`` torch threads each; with ``device="cuda"`` every worker sees one GPU
+  (``CUDA_VISIBLE_DEVICES``), round-robin over the GPUs. Workers ignore SIGINT (a terminal's Ctrl-C
+  reaches the whole process group; the parent decides), die with their parent (Linux
+  ``PR_SET_PDEATHSIG`` plus a watchdog thread that polls the parent's pid, so a SIGKILLed
+  ``mmdata ablate`` leaves nothing behind), and are terminated when the parent stops (Ctrl-C,
+  SIGTERM or an error) — a finished run is already saved, a run in progress is lost and redone on
+  resume.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from multiprocessing.connection import wait
+from typing import Any, Protocol
+
+from mmdata.errors import MMDataError
+
+DEFAULT_ENTRY = "mmdata.train:train"
+TRACEBACK_LINES = 25
+
+
+def resolve_entry(entry: str | None) -> Callable[..., dict[str, Any]]:
+    """The training function named ``"package.module:function"`` (default: the bundled trainer).
+
+    Example:
+        >>> resolve_entry("mmdata.ablate.testing:synthetic_train").__name__
+        'synthetic_train'
+    """
+    entry = entry or DEFAULT_ENTRY
+    mod, sep, fn = entry.partition(":")
+    if not sep or not mod or not fn:
+        raise MMDataError(f"trainer entry {entry!r}: expected 'package.module:function'")
+    try:
+        module = importlib.import_module(mod)
+    except ImportError as exc:
+        raise MMDataError(f"trainer entry {entry!r}: cannot import module {mod!r} ({exc}); is it installed or on PYTHONPATH?") from exc
+    obj: Any = module
+    for part in fn.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise MMDataError(f"trainer entry {entry!r}: module {mod!r} has no attribute {fn!r}")
+    if not callable(obj):
+        raise MMDataError(f"trainer entry {entry!r}: {fn!r} is not callable")
+    return obj
+
+
+def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The columns of one run: ``test.<name>`` numbers as ``test_<name>``, the bundled trainer's
+    robustness (``missing_<m>_accuracy``, ``robust_<m>_auc``, ``robust_<m>_curve``) and ``best_epoch``.
+
+    Example:
+        >>> flatten_metrics({"test": {"accuracy": 0.9, "per_class": [1, 2]}, "best_epoch": 3})
+        {'test_accuracy': 0.9, 'best_epoch': 3}
+    """
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("test"), dict):
+        raise MMDataError("the trainer must return a dict with a 'test' mapping of metrics (at least test.accuracy), "
+                          f"got {type(metrics).__name__} with keys {sorted(metrics) if isinstance(metrics, dict) else '-'}")
+    row: dict[str, Any] = {}
+    for k, v in metrics["test"].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            row[f"test_{k}"] = float(v)
+    rob = metrics.get("robustness") or {}
+    for m, acc in (rob.get("missing") or {}).items():
+        row[f"missing_{m}_accuracy"] = float(acc)
+    for m, c in (rob.get("corruption") or {}).items():
+        row[f"robust_{m}_auc"] = float(c["auc"])
+        row[f"robust_{m}_curve"] = json.dumps([float(v) for v in c["accuracy"]])
+    if "best_epoch" in metrics:
+        row["best_epoch"] = int(metrics["best_epoch"])
+    return row
+
+
+def _tail(exc: BaseException) -> str:
+    lines = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
+    return "\n".join(lines[-TRACEBACK_LINES:])
+
+
+def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run one (arm, seed) task; never raises (a failure is a row with ``status: failed``).
+
+    Args:
+        task: ``{arm, seed, hash, fingerprint, data, recipe, label_noise, entry, trainer, device,
+            threads, primary}`` — plain data only (see :class:`mmdata.ablate.schedule`).
+        train_fn: a callable to use instead of ``task["entry"]`` (in-process executors only).
+
+    Returns:
+        The ``runs.parquet`` row.
+    """
+    base = {"arm": task["arm"], "seed": int(task["seed"]), "config_hash": task["hash"],
+            "data_fingerprint": task["fingerprint"]}
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        threads = int(task.get("threads") or 1)
+        import torch
+
+        torch.set_num_threads(threads)
+        fn = train_fn or resolve_entry(task.get("entry"))
+        metrics = fn(task["data"], recipe=task["recipe"], seed=int(task["seed"]), label_noise=float(task["label_noise"]),
+                     device=task.get("device") or "cpu", threads=threads, **(task.get("trainer") or {}))
+        row = flatten_metrics(metrics)
+        primary = task.get("primary", "test_accuracy")
+        v = row.get(primary)
+        if v is None or not math.isfinite(v):
+            raise MMDataError(f"primary metric {primary!r} is {'missing' if v is None else v} "
+                              f"(the trainer returned {sorted(row)})")
+        for k, val in list(row.items()):
+            if isinstance(val, float) and not math.isfinite(val):
+                row[k] = None  # a NaN secondary metric is left out of that metric's analysis
+        # cpu_s: this process's CPU time (all its threads): what the run costs on an idle machine
+        return {**base, "status": "ok", "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **row}
+    except Exception as exc:  # noqa: BLE001 — a failed run is data: recorded, reported, retried on rerun
+        return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,
+                "error": f"{type(exc).__name__}: {exc}", "traceback": _tail(exc)}
+
+
+class Executor(Protocol):
+    """Runs tasks and reports each finished row through ``on_result`` (in completion order)."""
+
+    def run(self, tasks: Iterable[dict[str, Any]], on_result: Callable[[dict[str, Any]], None]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class InlineExecutor:
+    """Runs tasks one by one in this process."""
+
+    def __init__(self, train_fn: Callable[..., dict[str, Any]] | None = None) -> None:
+        self.train_fn = train_fn
+
+    def run(self, tasks: Iterable[dict[str, Any]], on_result: Callable[[dict[str, Any]], None]) -> None:
+        for t in tasks:
+            on_result(run_task(t, self.train_fn))
+
+    def close(self) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# worker processes
+
+# A worker is a fresh interpreter started by subprocess (not multiprocessing's spawn, whose bootstrap
+# re-imports the parent's __main__ for seconds before any code of ours runs): its first statements
+# ignore SIGINT, arm the parent-death signal and check the parent is still there, so a SIGKILLed
+# parent never leaves a worker behind, even one still starting up.
+_BOOT = """import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+try:
+    import ctypes
+    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG (Linux)
+except Exception:
+    pass
+if os.getppid() != int(sys.argv[1]):
+    os._exit(1)
+from mmdata.ablate.executor import worker_loop
+worker_loop(int(sys.argv[2]), int(sys.argv[1]))
+"""
+
+
+def worker_loop(fd: int, parent_pid: int) -> None:
+    """A worker's life: receive a task, run it, send the row back, until told to stop or orphaned."""
+    from multiprocessing.connection import Connection
+
+    def watch() -> None:  # portable fallback for the parent-death signal (and belt and braces on Linux)
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="mmdata-parent-watchdog", daemon=True).start()
+    conn = Connection(fd)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        conn.send(run_task(task))
+
+
+class _Worker:
+    def __init__(self, env: dict[str, str]) -> None:
+        import multiprocessing as mp
+        import subprocess
+
+        self.conn, child = mp.Pipe(duplex=True)
+        fd = child.fileno()
+        # the worker imports what this process can (a trainer module next to a user's script, say)
+        path = os.pathsep.join([p for p in sys.path if p and os.path.isdir(p)] + [os.environ.get("PYTHONPATH", "")])
+        self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(os.getpid()), str(fd)], pass_fds=[fd],
+                                     env={**os.environ, "PYTHONPATH": path.rstrip(os.pathsep), **env},
+                                     stdin=subprocess.DEVNULL)
+        child.close()
+        self.env = env
+        self.task: dict[str, Any] | None = None
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` entries."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [v.strip() for v in env.split(",") if v.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+class ProcessExecutor:
+    """Worker processes, one task each at a time (see the module docstring).
+
+    Args:
+        workers: number of worker processes (default: GPUs used with ``device="cuda"``, else CPU count).
+        device: ``cpu`` or ``cuda``; with ``cuda`` worker ``w`` sees GPU ``w % gpus`` only.
+        gpus: how many of the visible GPUs to use (default: all).
+        threads: torch threads per run.
+    """
+
+    def __init__(self, workers: int | None = None, *, device: str = "cpu", gpus: int | None = None, threads: int = 1) -> None:
+        self.device = device
+        self.threads = max(1, int(threads))
+        self.gpu_ids: list[str] = []
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise MMDataError(f"device {device!r}: torch {torch.__version__} sees no CUDA device "
+                                  "(CPU build or no GPU visible); use --device cpu")
+            ids = visible_gpus()
+            if gpus is not None:
+                if gpus < 1 or gpus > len(ids):
+                    raise MMDataError(f"--gpus {gpus}: {len(ids)} GPU(s) visible ({','.join(ids) or 'none'})")
+                ids = ids[:gpus]
+            self.gpu_ids = ids
+        self.workers = max(1, int(workers or (len(self.gpu_ids) if self.gpu_ids else os.cpu_count() or 1)))
+        self._pool: list[_Worker] = []
+
+    def _env(self, w: int) -> dict[str, str]:
+        t = str(self.threads)
+        env = {"OMP_NUM_THREADS": t, "MKL_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t}
+        if self.gpu_ids:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpu_ids[w % len(self.gpu_ids)]
+        return env
+
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self._pool]
+
+    def run(self, tasks: Iterable[dict[str, Any]], on_result: Callable[[dict[str, Any]], None]) -> None:
+        todo = deque(dict(t, device="cuda" if self.gpu_ids else t.get("device", "cpu"), threads=self.threads) for t in tasks)
+        if not todo:
+            return
+        while len(self._pool) < min(self.workers, len(todo)):
+            self._pool.append(_Worker(self._env(len(self._pool))))
+        while todo or any(w.task is not None for w in self._pool):
+            for w in self._pool:
+                if w.task is None and todo:
+                    w.task = todo.popleft()
+                    try:
+                        w.conn.send(w.task)
+                    except OSError:
+                        pass  # a dead worker: its EOF is handled below
+            busy = [w for w in self._pool if w.task is not None]
+            ready = wait([w.conn for w in busy], timeout=1.0)
+            for i, w in enumerate(list(self._pool)):
+                if w.task is None or (w.conn not in ready and w.proc.poll() is None):
+                    continue
+                try:
+                    row = w.conn.recv()
+                except (EOFError, OSError):
+                    row = None
+                if row is not None:
+                    w.task = None
+                    on_result(row)
+                    continue
+                # the worker died mid-run (out of memory, a crash in native code): record, replace
+                task = w.task
+                w.task = None
+                try:
+                    code = w.proc.wait(timeout=5)
+                except Exception:  # noqa: BLE001
+                    code = None
+                on_result({"arm": task["arm"], "seed": int(task["seed"]), "config_hash": task["hash"],
+                           "data_fingerprint": task["fingerprint"], "status": "failed", "wall_s": None,
+                           "error": f"WorkerDied: the worker process exited with code {code} during the run",
+                           "traceback": ""})
+                w.conn.close()
+                self._pool[i] = _Worker(w.env)
+
+    def close(self) -> None:
+        """Stop every worker now (idle ones are told to exit, busy ones terminated, stragglers killed)."""
+        pool, self._pool = self._pool, []
+        for w in pool:
+            try:
+                if w.task is None and w.proc.poll() is None:
+                    w.conn.send(None)
+                else:
+                    w.proc.terminate()
+            except OSError:
+                w.proc.terminate()
+        deadline = time.monotonic() + 2.0
+        for w in pool:
+            try:
+                w.proc.wait(max(0.05, deadline - time.monotonic()))
+            except Exception:  # noqa: BLE001 — subprocess.TimeoutExpired
+                w.proc.kill()
+                w.proc.wait()
+            w.conn.close()

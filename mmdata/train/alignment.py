@@ -1,0 +1,281 @@
+"""Alignment audit of augmentations: does an op keep the modalities of a sample in agreement?
+
+An augmentation can raise clean accuracy while breaking the pairing between modalities (an image
+flipped under a caption that says "left", audio cropped past the spoken word, a caption masked down
+to nothing). The audit measures it with a contrastive model (``contrastive.pt`` from
+``mmdata train --pretrain contrastive``): for each op of a recipe, applied to every sample of a split
+(``p`` forced to 1: the effect *when applied*), and for the recipe as written, per modality pair:
+
+* **matched-pair cosine**: mean cosine similarity of each sample's two embeddings, augmented vs
+  clean, with a 95% t interval over the per-sample paired differences;
+* **retrieval R@1**: instance-level R@1 (mean of both directions; an identical copy of the partner
+  counts, see :func:`mmdata.train.contrastive.retrieval`) among the samples of the split, augmented
+  vs clean — on the same rows (an op that drops a modality shrinks the pool; ``kept`` is the
+  fraction of clean pairs still present);
+* **matched-vs-mismatched ROC-AUC** (:func:`mmdata.train.matching.cosine_stats`), augmented vs
+  clean: the ranking view of the same question, sensitive where R@1 sits near its floor (a pool of
+  hundreds of look-alike samples).
+
+A negative Δ means the op makes the modalities agree less. The same draws as training: op params
+come from ``param_rng(params_seed(recipe seed, seed), epoch, key, op index)``, as in
+:func:`mmdata.loader`. :func:`alignment_columns` gives the ablation report its ``align_*`` columns.
+
+Example:
+    >>> audit("data/avdigits-spatial", "recipes/flips.yaml", "runs/spatial")["ops"][0]["op"]  # doctest: +SKIP
+    'image.hflip'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmdata.errors import MMDataError
+from mmdata.train.contrastive import (ContrastiveModel, embed_all, identical, load, pair_key, pair_names, recall_at,
+                                      split_batch)
+from mmdata.train.matching import cosine_stats, save_png
+from mmdata.types import Batch
+
+RECIPE_ROW = "recipe (as written)"
+
+
+def _t95(n: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, max(n - 1, 1)))
+
+
+Agreement = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]
+
+
+def agreement(model: ContrastiveModel, batch: Batch) -> Agreement:
+    """Embeddings, presence and identical-content matrices of every row of ``batch`` (CPU)."""
+    z, p = embed_all(model, batch)
+    return z, p, identical(batch, model.mods)
+
+
+def compare(clean: Agreement, aug: Agreement, mods: list[str]) -> dict[str, dict[str, Any]]:
+    """Per pair: matched cosine and R@1, clean vs augmented, on the rows where the pair is present in both."""
+    (zc, pc, sc), (za, pa, sa) = clean, aug
+    out: dict[str, dict[str, Any]] = {}
+    for a, b in pair_names(mods):
+        before = pc[a] & pc[b]
+        rows = before & pa[a] & pa[b]
+        n = int(rows.sum())
+        entry: dict[str, Any] = {"n": n, "kept": n / max(int(before.sum()), 1)}
+        if n >= 2:
+            cos_c = (zc[a][rows] * zc[b][rows]).sum(1).double()
+            cos_a = (za[a][rows] * za[b][rows]).sum(1).double()
+            diff = cos_a - cos_c
+            half = _t95(n) * float(diff.std()) / math.sqrt(n) if n > 1 else float("nan")
+            r1_c = _r1(zc[a][rows], zc[b][rows], sc[a][rows][:, rows] | sc[b][rows][:, rows])
+            r1_a = _r1(za[a][rows], za[b][rows], sa[a][rows][:, rows] | sa[b][rows][:, rows])
+            auc_c = cosine_stats(zc[a][rows], zc[b][rows], same=sc[a][rows][:, rows] | sc[b][rows][:, rows])["auc"]
+            auc_a = cosine_stats(za[a][rows], za[b][rows], same=sa[a][rows][:, rows] | sa[b][rows][:, rows])["auc"]
+            entry.update({"cosine_clean": float(cos_c.mean()), "cosine": float(cos_a.mean()), "delta_cosine": float(diff.mean()),
+                          "delta_cosine_ci95": [float(diff.mean()) - half, float(diff.mean()) + half],
+                          "R@1_clean": r1_c, "R@1": r1_a, "delta_R@1": r1_a - r1_c,
+                          "auc_clean": auc_c, "auc": auc_a, "delta_auc": auc_a - auc_c})
+        out[pair_key(a, b)] = entry
+    return out
+
+
+def _r1(za: torch.Tensor, zb: torch.Tensor, same: torch.Tensor) -> float:
+    sim = za @ zb.T
+    match = same | torch.eye(len(za), dtype=torch.bool)
+    return float((recall_at(sim, 1, match).mean() + recall_at(sim.T, 1, match.T).mean()) / 2)
+
+
+def _apply(recipe: Any, batch: Batch, seed: int, epoch: int) -> Batch:
+    from mmdata.augment.recipe import params_seed
+
+    r = recipe.with_seed(params_seed(recipe.seed, seed))  # the loader's seeding, so the draws are training's
+    out = r.apply_batched(batch, epoch)
+    return r.apply_batch_section(out, epoch) if r.has_batch_ops else out
+
+
+def _single(recipe: Any, section: str, op: Any) -> Any:
+    import mmdata
+
+    spec: dict[str, Any] = {"seed": recipe.seed, section: [{**op.to_dict(), "p": 1.0}]}
+    if recipe.keying != "identity":
+        spec["keying"] = recipe.keying
+    return mmdata.load_recipe(spec)
+
+
+def _clean(data: str | Path, split: str, net: ContrastiveModel, rec: Any) -> Batch:
+    """The split in the model's input format: the normalize stage it was trained with, where the audited
+    recipe's own ``normalize:`` lists replace it per modality (as the trainer does)."""
+    norm = {**((getattr(net, "config", None) or {}).get("normalize") or {}), **(rec.to_dict().get("normalize") or {})}
+    return split_batch(data, split, net.mods, norm)
+
+
+def _model(model: str | Path | ContrastiveModel, device: str) -> ContrastiveModel:
+    return model if isinstance(model, ContrastiveModel) else load(model, device)
+
+
+def _summary(pairs: dict[str, dict[str, Any]]) -> dict[str, float]:
+    vals = [p for p in pairs.values() if "delta_cosine" in p]
+    keys = ("delta_cosine", "delta_R@1", "delta_auc")
+    return {k: float(np.mean([p[k] for p in vals])) if vals else float("nan") for k in keys}
+
+
+def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *, split: str = "test", seed: int = 0,
+          epoch: int = 0, out: str | Path | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Audit every op of ``recipe`` (and the whole recipe) for cross-modal agreement on ``split``.
+
+    Args:
+        data: dataset folder.
+        recipe: augmentation recipe (path / YAML / dict / Recipe).
+        model: a contrastive model, or a folder / file holding ``contrastive.pt``.
+        split: the split to measure (test by default).
+        seed, epoch: augmentation draws (as a training run with this seed draws them in this epoch).
+        out: PNG path for the chart (None: no figure).
+
+    Returns:
+        ``{"split", "n", "pairs", "clean": {pair: {"cosine", "R@1", "auc", "n"}}, "ops": [{"op", "index",
+        "p", "pairs": {pair: {"delta_cosine", "delta_cosine_ci95", "delta_R@1", "delta_auc", "cosine",
+        "cosine_clean", "R@1", "R@1_clean", "auc", "auc_clean", "kept", "n"}}, "delta_cosine",
+        "delta_R@1", "delta_auc"}, ...], "figure"}``; the last op row is the recipe as written (each op
+        with its own ``p``).
+    """
+    import mmdata
+
+    rec = mmdata.load_recipe(recipe)
+    if not (rec.has_random or rec.has_batch_ops):
+        raise MMDataError("the recipe has no augmentation ops (image, audio, text, sample or batch): nothing to audit")
+    net = _model(model, device)
+    batch = _clean(data, split, net, rec)
+    clean = agreement(net, batch)
+    rows: list[dict[str, Any]] = []
+    for step in rec.steps:
+        if step.index is None:  # the normalize stage is the input format, not an augmentation
+            continue
+        single = _single(rec, step.section, step.op)
+        pairs = compare(clean, agreement(net, _apply(single, batch, seed, epoch)), net.mods)
+        rows.append({"op": step.label, "index": step.index, "p": step.op.p, "pairs": pairs, **_summary(pairs)})
+    pairs = compare(clean, agreement(net, _apply(rec, batch, seed, epoch)), net.mods)
+    rows.append({"op": RECIPE_ROW, "index": None, "p": None, "pairs": pairs, **_summary(pairs)})
+    base = {k: {"cosine": v["cosine_clean"], "R@1": v["R@1_clean"], "auc": v["auc_clean"], "n": v["n"]}
+            for k, v in compare(clean, clean, net.mods).items() if "cosine_clean" in v}
+    result = {"data": str(data), "split": split, "n": len(batch), "seed": seed, "epoch": epoch,
+              "model": None if isinstance(model, ContrastiveModel) else str(model), "recipe": rec.to_dict(),
+              "pairs": [pair_key(a, b) for a, b in pair_names(net.mods)], "clean": base, "ops": rows}
+    if out is not None:
+        result["figure"] = str(plot(result, Path(out)))
+    return result
+
+
+def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[str] = ("image", "audio", "text"),
+                    epochs: int = 20, seed: int = 0, batch_size: int = 64, device: str = "cpu",
+                    exclude_same_class: bool = False) -> Path:
+    """Pre-train a contrastive model on the clean training split, in the trainer's input format, and
+    write ``out/contrastive.pt`` — the model an audit (or an ablation's alignment columns) measures
+    with. Resumable: an existing checkpoint is kept. Returns ``out``.
+
+    Example:
+        >>> ref = reference_model("data/avdigits-spatial", "runs/ablation/alignment")  # doctest: +SKIP
+        >>> audit("data/avdigits-spatial", "recipes/spatial_audit.yaml", ref)["ops"][0]["op"]  # doctest: +SKIP
+        'image.hflip'
+    """
+    from mmdata.shards.index import load_card
+    from mmdata.train.config import IndexStats, derive_inputs, with_normalize
+    from mmdata.train.contrastive import CHECKPOINT, pretrain_encoders
+    from mmdata.train.model import FusionModel
+
+    out = Path(out)
+    if (out / CHECKPOINT).is_file():
+        return out
+    card = load_card(data)
+    st = IndexStats(data)
+    mods = [m for m in modalities if len(st.rows("train", m))]
+    spec = derive_inputs(st, mods)
+    recipe, _ = with_normalize(None, spec)
+    torch.manual_seed(seed)
+    model = FusionModel(mods, "concat", max(2, int(card.get("num_classes") or 2)), image_channels=spec.channels,
+                        image_hw=spec.image_size or (16, 16))
+    pre = pretrain_encoders(model, data, epochs=epochs, seed=seed, batch_size=batch_size, recipe=recipe, device=device,
+                            exclude_same_class=exclude_same_class, eval_split=None)
+    pre.save(out / CHECKPOINT)
+    return out
+
+
+def alignment_columns(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *, seed: int = 0,
+                      split: str = "test", device: str = "cpu") -> dict[str, float]:
+    """The ``alignment Δ`` columns of one ablation run: the recipe as written, augmented vs clean.
+
+    ``align_cos_delta_<a>_<b>``, ``align_r1_delta_<a>_<b>`` and ``align_auc_delta_<a>_<b>`` per pair,
+    and their means over pairs ``align_cos_delta`` / ``align_r1_delta`` / ``align_auc_delta`` (R@1 and
+    AUC in fractions, like accuracies). Pass the run's seed:
+    the draws are those of its training loader. An empty recipe gives zeros.
+
+    Example:
+        >>> cols = alignment_columns("data/avdigits", arm_recipe, "runs/ablation/contrastive", seed=3)  # doctest: +SKIP
+        >>> sorted(cols)[:2]  # doctest: +SKIP
+        ['align_cos_delta', 'align_cos_delta_audio_text']
+    """
+    import mmdata
+
+    rec = mmdata.load_recipe(recipe)
+    net = _model(model, device)
+    if not (rec.has_random or rec.has_batch_ops):
+        pairs = {pair_key(a, b): {"delta_cosine": 0.0, "delta_R@1": 0.0, "delta_auc": 0.0} for a, b in pair_names(net.mods)}
+    else:
+        batch = _clean(data, split, net, rec)
+        pairs = compare(agreement(net, batch), agreement(net, _apply(rec, batch, seed, 0)), net.mods)
+    cols: dict[str, float] = {}
+    for name, p in pairs.items():
+        if "delta_cosine" in p:
+            cols[f"align_cos_delta_{name.replace('-', '_')}"] = p["delta_cosine"]
+            cols[f"align_r1_delta_{name.replace('-', '_')}"] = p["delta_R@1"]
+            cols[f"align_auc_delta_{name.replace('-', '_')}"] = p["delta_auc"]
+    s = _summary(pairs)
+    cols["align_cos_delta"], cols["align_r1_delta"], cols["align_auc_delta"] = s["delta_cosine"], s["delta_R@1"], s["delta_auc"]
+    return cols
+
+
+def plot(result: dict[str, Any], path: Path) -> Path:
+    """Per pair: Δ matched cosine (with 95% CI) and Δ R@1 per op, horizontal bars (red: agreement lost)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ops = result["ops"]
+    pairs = result["pairs"]
+    labels = [o["op"] if o["index"] is None else f"{o['op']} (p {o['p']:g} → 1)" for o in ops]
+    metrics = (("delta_cosine", "Δ matched cosine", "cosine"), ("delta_auc", "Δ ROC-AUC matched vs mismatched", "auc"),
+               ("delta_R@1", "Δ R@1 (points)", "R@1"))
+    fig, axes = plt.subplots(len(metrics), len(pairs), figsize=(4.2 * len(pairs), (0.3 * len(ops) + 1.0) * len(metrics) + 0.6),
+                             squeeze=False)
+    for j, pair in enumerate(pairs):
+        for i, (metric, title, clean_key) in enumerate(metrics):
+            ax = axes[i, j]
+            scale = 100.0 if metric == "delta_R@1" else 1.0
+            vals = [o["pairs"].get(pair, {}).get(metric, float("nan")) * scale for o in ops]
+            colors = ["tab:red" if v < 0 else "tab:green" for v in vals]
+            ys = np.arange(len(ops))[::-1]
+            ax.barh(ys, vals, color=colors, alpha=0.75)
+            if metric == "delta_cosine":
+                for y, o in zip(ys, ops):
+                    ci = o["pairs"].get(pair, {}).get("delta_cosine_ci95")
+                    if ci:
+                        ax.plot(ci, [y, y], color="black", lw=1)
+            ax.axvline(0, color="black", lw=0.8)
+            ax.set_yticks(ys, labels if j == 0 else [""] * len(ops), fontsize=7)
+            clean = result["clean"].get(pair)
+            base = f" (clean {clean[clean_key] * scale:.2f})" if clean else ""
+            ax.set_title(f"{pair}: {title}{base}", fontsize=8)
+            # one scale per row: a pair's noise must not look as large as another pair's real effect
+            every = [abs(o["pairs"].get(q, {}).get(metric, 0.0)) * scale for o in ops for q in pairs]
+            every += [abs(c) for o in ops for q in pairs for c in (o["pairs"].get(q, {}).get(f"{metric}_ci95") or [])]
+            lim = max([v for v in every if not math.isnan(v)] + [1e-3]) * 1.15
+            ax.set_xlim(-lim, lim)
+    fig.suptitle(f"Alignment audit on {result['split']} ({result['n']} samples): augmented − clean, per op applied "
+                 "to every sample, and the recipe as written", fontsize=9)
+    return save_png(fig, path)

@@ -1,0 +1,353 @@
+"""What the trainer feeds the model, derived from the dataset's own statistics.
+
+A dataset mmdata can shard may hold images of many sizes and modes, audio at several rates and
+channel counts, captions of any length. :func:`derive_inputs` reads ``index.parquet`` (per-sample
+``image_height`` / ``image_width`` / ``audio_seconds`` / ``audio_sample_rate`` / ``text_chars``, and
+``image_channels`` / ``image_mode`` / ``audio_channels`` where the writer recorded them) for the
+training split and settles one input format:
+
+* ``image_size`` (H, W): the native size when every training image has it and its shorter side is at
+  most :data:`MAX_IMAGE_SIDE`; otherwise a square of the median shorter side (a multiple of 8, in
+  [16, :data:`MAX_IMAGE_SIDE`]) reached by resizing the shorter side and centre-cropping.
+* ``channels``: 1 when every training image is greyscale, else 3 (RGBA / palette images become RGB).
+* ``sample_rate``: the most common training rate (ties: the lower); audio is mixed down to mono.
+* ``max_seconds``: the 95th percentile of training clip durations (rounded up to 10 ms); clips are
+  zero-padded or trimmed (from the start) to it.
+* ``max_tokens``: the 95th percentile of caption lengths in characters (an upper bound on tokens for
+  both the word and the CJK character units of :mod:`mmdata.text`), capped at the tokenizer's length.
+
+Any of them can be given instead (``train(..., image_size=64)``); :meth:`InputSpec.describe` says for
+each where it came from, and the trainer prints it at start. :func:`normalize_section` turns the spec
+into the deterministic ``normalize:`` recipe stage applied to every split (train included, before the
+recipe's random ops), leaving out the steps the statistics prove to be no-ops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmdata.errors import MMDataError
+
+MAX_IMAGE_SIDE = 128  # a CPU reference trainer: larger inputs cost time, not accuracy, on small data
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+PEEK = 64  # decoded training images looked at when the index has no channel column
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The model's input format (see the module docstring for how each default is derived).
+
+    Example:
+        >>> s = InputSpec(image_size=(16, 16), channels=1, sample_rate=8000, max_seconds=0.8, max_tokens=33)
+        >>> s.image_size, s.channels
+        ((16, 16), 1)
+    """
+
+    image_size: tuple[int, int] | None = None
+    channels: int = 1
+    sample_rate: int | None = None
+    max_seconds: float | None = None
+    max_tokens: int | None = None
+    #: where each value came from ("given", or the statistic it was derived from)
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+    #: which normalisation steps the training statistics show to be needed
+    needs: dict[str, bool] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["image_size"] = list(self.image_size) if self.image_size else None
+        return d
+
+    def describe(self) -> str:
+        """One line per modality, for the start of a run."""
+        src = self.sources
+        rows = []
+        if self.image_size:
+            h, w = self.image_size
+            rows += [("image", f"{h}x{w}", src.get("image_size", "")),
+                     ("", f"{self.channels} channel{'s' * (self.channels > 1)}", src.get("channels", ""))]
+        if self.sample_rate:
+            rows += [("audio", f"{self.sample_rate} Hz mono", src.get("sample_rate", "")),
+                     ("", f"{self.max_seconds:g} s", src.get("max_seconds", ""))]
+        if self.max_tokens:
+            rows.append(("text", f"{self.max_tokens} tokens", src.get("max_tokens", "")))
+        lines = [f"{m:<6} {v:<13} {why}" for m, v, why in rows]
+        return "\n".join(lines)
+
+
+class IndexStats:
+    """The columns of ``index.parquet`` the trainer reads, loaded once as numpy arrays (numeric columns
+    as float64 with NaN for null; missing columns are ``None``), so a 50k-sample index costs a few MB.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> len(IndexStats(t + "/ds").rows("train"))
+        6
+    """
+
+    NUMERIC = ("label", "image_height", "image_width", "image_channels", "audio_seconds", "audio_sample_rate",
+               "audio_channels", "text_chars")
+
+    def __init__(self, data: str | Path) -> None:
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        from mmdata.shards.index import INDEX, load_index
+
+        self.data = data
+        path = Path(data) / INDEX
+        if not path.is_file():
+            load_index(data)  # raises the reader's error for a missing index
+        names = set(pq.read_schema(path).names)
+        wanted = [c for c in ("split", "modalities", "image_mode", *self.NUMERIC) if c in names]
+        table = pq.read_table(path, columns=wanted)
+        # masks computed in Arrow: no Python object per row
+        split = table.column("split").dictionary_encode().combine_chunks()
+        codes = split.indices.to_numpy(zero_copy_only=False)
+        self._splits = {str(v): codes == i for i, v in enumerate(split.dictionary.to_pylist())}
+        mods = table.column("modalities").combine_chunks()
+        parent = pc.list_parent_indices(mods).to_numpy()
+        flat = pc.list_flatten(mods)
+        self.has = {m: np.bincount(parent[pc.equal(flat, m).to_numpy(zero_copy_only=False)], minlength=len(table)) > 0
+                    for m in ("image", "audio", "text")}
+        self.col: dict[str, np.ndarray | None] = {n: None for n in ("image_mode", *self.NUMERIC)}
+        for n in self.NUMERIC:
+            if n in names:
+                self.col[n] = table.column(n).to_numpy(zero_copy_only=False).astype(np.float64)
+        if "image_mode" in names:
+            self.col["image_mode"] = np.asarray(table.column("image_mode").to_pylist(), dtype=object)
+
+    def rows(self, split: str, modality: str | None = None) -> np.ndarray:
+        """Row numbers of ``split`` (that hold ``modality``, when given)."""
+        mask = self._splits.get(split)
+        if mask is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(mask & self.has[modality] if modality else mask)
+
+    def known_at(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Bool mask over ``rows``: column ``name`` has a value there."""
+        c = self.col[name]
+        if c is None:
+            return np.zeros(len(rows), bool)
+        v = c[rows]
+        return ~np.isnan(v) if v.dtype.kind == "f" else np.fromiter((x is not None for x in v), bool, len(v))
+
+    def values(self, name: str, rows: np.ndarray) -> list[Any]:
+        """Non-null values of column ``name`` at ``rows`` (empty when the column is missing)."""
+        c = self.col[name]
+        return [] if c is None else c[rows][self.known_at(name, rows)].tolist()
+
+    def known(self, name: str, rows: np.ndarray) -> bool:
+        """Column ``name`` exists and has a value at every row."""
+        return self.col[name] is not None and bool(self.known_at(name, rows).all())
+
+    def labels(self, split: str) -> dict[str, int]:
+        """``{"samples", "labelled", "unlabelled"}`` of a split."""
+        rows = self.rows(split)
+        lab = int(self.known_at("label", rows).sum())
+        return {"samples": len(rows), "labelled": lab, "unlabelled": len(rows) - lab}
+
+    def check_labels(self, classes: int) -> None:
+        """Raise naming the samples whose label is outside ``0..classes-1``."""
+        lab = self.col["label"]
+        if lab is None:
+            return
+        bad = np.flatnonzero(~np.isnan(lab) & ((lab < 0) | (lab >= classes)))
+        if len(bad):
+            import pyarrow.parquet as pq
+
+            from mmdata.shards.index import INDEX
+
+            ids = pq.read_table(Path(self.data) / INDEX, columns=["key", "source_key"]).take(bad[:5]).to_pylist()
+            shown = ", ".join(f"{r['key']} (source {r['source_key']!r}): {int(lab[i])}" for r, i in zip(ids, bad))
+            raise MMDataError(f"{self.data}: {len(bad)} sample(s) have a label outside the card's {classes} classes "
+                              f"0..{classes - 1}: {shown}; fix the label files or the card's num_classes / label_names")
+
+
+def _p95(values: Sequence[float]) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, math.ceil(0.95 * len(v)) - 1)]
+
+
+def _image_size(hw: list[tuple[int, int]], given: int | Sequence[int] | None) -> tuple[tuple[int, int], str, bool]:
+    sizes = Counter(hw)
+    if given is not None:
+        size = (int(given), int(given)) if isinstance(given, int) else (int(given[0]), int(given[1]))
+        return size, "given", set(sizes) != {size}
+    if len(sizes) == 1 and min(hw[0]) <= MAX_IMAGE_SIDE:
+        return hw[0], f"every training image is {hw[0][0]}x{hw[0][1]}", False
+    shorter = sorted(min(h, w) for h, w in hw)
+    med = shorter[len(shorter) // 2]
+    side = max(16, min(MAX_IMAGE_SIDE, 8 * round(med / 8)))
+    lo, hi = min(hw, key=lambda s: s[0] * s[1]), max(hw, key=lambda s: s[0] * s[1])
+    return (side, side), (f"{len(sizes)} training sizes {lo[0]}x{lo[1]}..{hi[0]}x{hi[1]}, median shorter side {med}: "
+                          "resize + centre crop"), True
+
+
+def _channels(st: IndexStats, rows: np.ndarray, given: int | None) -> tuple[int, str, bool]:
+    if given is not None:
+        if given not in (1, 3):
+            raise MMDataError(f"channels must be 1 (greyscale) or 3 (RGB), got {given}")
+        return given, "given", True
+    # the mode says more than the channel count (a palette image has one channel and decodes to RGB)
+    if st.values("image_mode", rows):
+        modes = Counter(str(m) for m in st.values("image_mode", rows))
+        c = 1 if set(modes) <= GREY_MODES else 3
+        return c, f"image modes {dict(sorted(modes.items()))}", not (st.known("image_mode", rows) and set(modes) == {("L", "RGB")[c == 3]})
+    if st.values("image_channels", rows):
+        seen = Counter(int(c) for c in st.values("image_channels", rows))
+        c = 1 if set(seen) == {1} else 3
+        return c, f"image channels {dict(sorted(seen.items()))}", True
+    # an index without channel columns: look at a few decoded images, and convert anyway (a no-op where equal)
+    from mmdata.shards.reader import open_dataset
+
+    seen_c: Counter[int] = Counter()
+    for s in open_dataset(st.data, split="train", modalities=["image"], partition=False):
+        if "image" in s:
+            seen_c[int(s["image"].shape[0])] += 1
+            if sum(seen_c.values()) >= PEEK:
+                break
+    c = 1 if set(seen_c) == {1} else 3
+    return c, f"channels {dict(sorted(seen_c.items()))} in the first {sum(seen_c.values())} decoded training images", True
+
+
+def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, image_size: int | Sequence[int] | None = None,
+                  channels: int | None = None, sample_rate: int | None = None, max_seconds: float | None = None,
+                  max_tokens: int | None = None) -> InputSpec:
+    """The input format for ``modalities`` from the training split's statistics (given values win).
+
+    Args:
+        data: dataset folder (with ``index.parquet``) or its :class:`IndexStats`.
+        modalities: the modalities the model uses.
+        image_size, channels, sample_rate, max_seconds, max_tokens: values to use instead of deriving.
+
+    Returns:
+        An :class:`InputSpec`; fields of unused modalities (or absent from the data) are ``None``.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> derive_inputs(t + "/ds", ["image", "text"]).image_size
+        (24, 32)
+    """
+    from mmdata.text import default_tokenizer
+
+    st = data if isinstance(data, IndexStats) else IndexStats(data)
+    if not len(st.rows("train")):
+        raise MMDataError(f"{st.data}: index.parquet has no training rows; shard with --split train=...,val=...,test=...")
+    sources: dict[str, str] = {}
+    needs: dict[str, bool] = {}
+    spec: dict[str, Any] = {}
+    rows = st.rows("train", "image")
+    if "image" in modalities and (len(rows) or image_size is not None):
+        sized = rows[st.known_at("image_height", rows) & st.known_at("image_width", rows)]
+        hw = list(zip(map(int, st.values("image_height", sized)), map(int, st.values("image_width", sized)))) or [(16, 16)]
+        spec["image_size"], sources["image_size"], needs["resize"] = _image_size(hw, image_size)
+        spec["channels"], sources["channels"], needs["convert"] = _channels(st, rows, channels)
+    rows = st.rows("train", "audio")
+    if "audio" in modalities and (len(rows) or sample_rate is not None):
+        counts = Counter(int(r) for r in st.values("audio_sample_rate", rows))
+        if sample_rate is not None or not counts:
+            spec["sample_rate"], sources["sample_rate"] = int(sample_rate or 16000), "given" if sample_rate else "default"
+        else:
+            top = max(counts.values())
+            spec["sample_rate"] = min(r for r, c in counts.items() if c == top)
+            sources["sample_rate"] = f"most common of training rates {dict(sorted(counts.items()))}"
+        needs["resample"] = set(counts) != {spec["sample_rate"]}
+        needs["mono"] = not (st.known("audio_channels", rows) and set(st.values("audio_channels", rows)) == {1})
+        secs = [float(s) for s in st.values("audio_seconds", rows)] or [1.0]
+        if max_seconds is not None:
+            spec["max_seconds"], sources["max_seconds"] = float(max_seconds), "given"
+        else:
+            spec["max_seconds"] = math.ceil(round(_p95(secs) * 100, 6)) / 100
+            sources["max_seconds"] = f"95th percentile of durations {min(secs):g}..{max(secs):g} s"
+        needs["pad_trim"] = any(abs(s - spec["max_seconds"]) > 1e-6 for s in secs)
+    if "text" in modalities:
+        cap = default_tokenizer().max_len
+        if max_tokens is not None:
+            spec["max_tokens"], sources["max_tokens"] = int(max_tokens), "given"
+        else:
+            chars = [int(c) for c in st.values("text_chars", st.rows("train", "text"))]
+            spec["max_tokens"] = max(1, min(cap, math.ceil(_p95(chars)) if chars else cap))
+            sources["max_tokens"] = f"95th percentile of caption characters, at most {cap}"
+        needs["max_tokens"] = spec["max_tokens"] < cap
+    return InputSpec(**spec, sources=sources, needs=needs)
+
+
+def decoded_bytes(st: IndexStats, split: str, modalities: Sequence[str]) -> int:
+    """An upper estimate of a split's decoded size in memory (what ``cache=True`` holds), from the
+    index: images as uint8 at their stored size (3 channels unless recorded), audio as float32 (2
+    channels unless recorded), text and Python overhead at 1 KiB a sample."""
+    rows = st.rows(split)
+
+    def col(name: str, default: float) -> np.ndarray:
+        c = st.col[name]
+        v = np.full(len(rows), default) if c is None else c[rows]
+        return np.nan_to_num(v, nan=default)
+
+    total = 1024.0 * len(rows)
+    if "image" in modalities:
+        total += float((col("image_height", 0) * col("image_width", 0) * col("image_channels", 3)).sum())
+    if "audio" in modalities:
+        total += float((col("audio_seconds", 0) * col("audio_sample_rate", 0) * 4 * col("audio_channels", 2)).sum())
+    if "text" in modalities:
+        total += float(4 * col("text_chars", 0).sum())
+    return int(total)
+
+
+def normalize_section(spec: InputSpec) -> dict[str, list[dict[str, Any]]]:
+    """The deterministic ``normalize:`` recipe stage that brings every sample to ``spec``
+    (:func:`mmdata.augment.recipe.normalize_spec`), without the steps the training statistics prove to
+    be no-ops (``spec.needs``).
+
+    Images: ``to_rgb`` / ``to_gray``, then ``resize`` (shorter side, ``area`` interpolation) and
+    ``center_crop`` to ``image_size`` — torchvision's Resize + CenterCrop evaluation transform. Audio:
+    ``to_mono``, ``resample``, ``pad_trim`` to ``max_seconds`` (keeping the start). Text: ``max_tokens``.
+
+    Example:
+        >>> s = InputSpec(image_size=(32, 32), channels=3, needs={"convert": True, "resize": True})
+        >>> [step["op"] for step in normalize_section(s)["image"]]
+        ['to_rgb', 'resize', 'center_crop']
+    """
+    from mmdata.augment.recipe import normalize_spec
+
+    needs = spec.needs
+
+    def need(step: str, value: Any) -> Any:
+        return value if value is not None and needs.get(step, True) else None
+
+    return normalize_spec(image_size=need("resize", spec.image_size and list(spec.image_size)),
+                          channels=need("convert", spec.channels if spec.image_size else None),
+                          sample_rate=need("resample", spec.sample_rate), mono=bool(spec.sample_rate and needs.get("mono", True)),
+                          seconds=need("pad_trim", spec.max_seconds if spec.sample_rate else None),
+                          max_tokens=need("max_tokens", spec.max_tokens))
+
+
+def with_normalize(recipe: Any, spec: InputSpec) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """The recipe the trainer runs: ``recipe`` (path / YAML / dict / Recipe / None) with the derived
+    normalize stage, where a modality's list in the recipe's own ``normalize:`` replaces the derived
+    steps of that modality (the other modalities keep theirs). Returns (recipe dict, the normalize
+    stage used), both canonical (validated, every argument explicit).
+
+    Example:
+        >>> s = InputSpec(max_tokens=8, needs={"max_tokens": True})
+        >>> rec, norm = with_normalize({"normalize": {"image": [{"op": "to_rgb"}]}}, s)
+        >>> sorted(norm), norm["text"][0]["n"], norm["text"][0]["op"]
+        (['image', 'text'], 8, 'max_tokens')
+    """
+    from mmdata.augment.recipe import load_recipe
+
+    full = load_recipe(recipe).with_normalize(normalize_section(spec), where="derived normalize").to_dict()
+    return full, full.get("normalize", {})

@@ -1,0 +1,588 @@
+"""Contrastive two-tower pre-training of the trainer's encoders (CLIP / ImageBind style).
+
+Each modality's encoder gets a projection head (``Linear -> ReLU -> Linear`` to ``dim``, SimCLR's
+MLP head) and its outputs are L2-normalised into one shared space. For every pair of modalities the
+loss is the symmetric InfoNCE of CLIP: with ``s = exp(logit_scale)`` (learnable, initialised to
+``1 / 0.07`` and clamped to at most 100 after every step, as in CLIP / open_clip),
+
+    L_ab = ( CE(s * Z_a Z_b^T, diag) + CE(s * Z_b Z_a^T, diag) ) / 2
+
+over the rows of the batch where *both* modalities are present (presence masks); a pair with fewer
+than two such rows is skipped. The loss is the mean over the pairs present. With
+``exclude_same_class=True`` the off-diagonal candidates whose (known) label equals the row's label are
+removed from the denominator — on label-paired data such as avdigits they are not negatives at all.
+Labels are never used otherwise; under ``label_fraction`` only the labels of the labelled subset are
+known to this option.
+
+Pre-training trains the fusion model's encoders *in place*; fine-tuning (any fusion) or a linear
+probe (:func:`make_probe`) follows in :func:`mmdata.train.train`. Retrieval on the test split
+(:func:`retrieval`: R@1, R@5, median rank per direction and pair, instance- and class-level) goes to
+``metrics.json["retrieval"]``; the encoders and heads as they were at the end of pre-training go to
+``contrastive.pt`` (``mmdata match`` and ``mmdata audit-alignment`` load it with :func:`load`).
+
+Example:
+    >>> import tempfile
+    >>> from mmdata.datasets.avdigits import build
+    >>> from mmdata.train.model import FusionModel
+    >>> data = build(tempfile.mkdtemp() + "/av", limit=4, progress=False)
+    >>> model = FusionModel(["image", "audio", "text"], "concat", classes=10)
+    >>> pre = pretrain_encoders(model, data, epochs=1, seed=0)
+    >>> sorted(pre.retrieval)
+    ['audio-text', 'image-audio', 'image-text']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmdata.errors import MMDataError
+from mmdata.train.fusions import Fusion
+from mmdata.train.model import FusionModel
+from mmdata.types import Batch
+
+FORMAT = "mmdata.contrastive/1"
+CHECKPOINT = "contrastive.pt"
+MAX_SCALE = 100.0  # CLIP's clamp on the logit scale (temperature >= 0.01)
+TIES = 1e-6  # scores within this of the match's score count as ties, resolved in the query's favour
+
+
+def pair_names(mods: Sequence[str]) -> list[tuple[str, str]]:
+    """The modality pairs in model order: ``[("image", "audio"), ("image", "text"), ("audio", "text")]``."""
+    return list(itertools.combinations(mods, 2))
+
+
+def pair_key(a: str, b: str) -> str:
+    return f"{a}-{b}"
+
+
+class ContrastiveModel(nn.Module):
+    """Projection heads + a learnable temperature on top of a :class:`FusionModel`'s encoders.
+
+    The encoders are *shared* with ``backbone`` (training this model trains them); inputs are prepared
+    by ``backbone.inputs`` so the pixels, log-mels and tokens are exactly what the fusion model sees.
+
+    Args:
+        backbone: the fusion model whose encoders are pre-trained (needs >= 2 modalities with encoders).
+        dim: size of the shared embedding space.
+        temperature: initial temperature (logit scale ``1 / temperature``).
+
+    Example:
+        >>> m = ContrastiveModel(FusionModel(["image", "text"], "concat", classes=3))
+        >>> sorted(m.heads), round(float(m.logit_scale.exp()), 2)
+        (['image', 'text'], 14.29)
+    """
+
+    def __init__(self, backbone: FusionModel, dim: int = 32, temperature: float = 0.07) -> None:
+        super().__init__()
+        mods = [m for m in backbone.mods if m in backbone.encoders]
+        if len(mods) < 2:
+            raise MMDataError(f"contrastive pre-training needs encoders for at least two modalities; fusion "
+                              f"{backbone.fusion_name!r} on {backbone.mods} has {mods or 'none'}")
+        if not 0 < temperature <= 1:
+            raise MMDataError(f"temperature must be in (0, 1], got {temperature}")
+        d = backbone.fusion.d
+        self.mods = mods
+        self.dim = dim
+        self.encoders = backbone.encoders
+        self.heads = nn.ModuleDict({m: nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, dim)) for m in mods})
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+        self._inputs = backbone.inputs  # a bound method, not a submodule: the fusion head is not part of this model
+
+    def embed(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Unit-norm embeddings ``(B, dim)`` per modality and presence masks ``(B,)`` on the model's device."""
+        x, pres = self._inputs(batch)
+        z = {m: F.normalize(self.heads[m](self.encoders[m](x[m])), dim=-1) for m in self.mods}
+        return z, pres
+
+    def forward(self, batch: Batch, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The pre-training loss of a batch (see :meth:`loss`); a forward() so DDP can wrap the model."""
+        z, pres = self.embed(batch)
+        return self.loss(z, pres, labels)
+
+    def clamp_(self) -> None:
+        """Keep the logit scale in [0, ln 100] (call after each optimiser step, as CLIP does)."""
+        with torch.no_grad():
+            self.logit_scale.clamp_(0.0, math.log(MAX_SCALE))
+
+    def loss(self, z: dict[str, torch.Tensor], present: dict[str, torch.Tensor],
+             labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean symmetric InfoNCE over modality pairs (rows with both present); ``labels`` (-1 = unknown)
+        removes same-class candidates from the denominators. Returns (loss, per-pair losses)."""
+        scale = self.logit_scale.exp()
+        losses: list[torch.Tensor] = []
+        per: dict[str, float] = {}
+        for a, b in pair_names(self.mods):
+            rows = present[a] & present[b]
+            n = int(rows.sum())
+            if n < 2:
+                continue
+            logits = scale * z[a][rows] @ z[b][rows].T
+            if labels is not None:
+                y = labels[rows]
+                same = (y[:, None] == y[None, :]) & (y[:, None] >= 0)
+                same.fill_diagonal_(False)
+                logits = logits.masked_fill(same, float("-inf"))
+            target = torch.arange(n, device=logits.device)
+            pair = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            losses.append(pair)
+            per[pair_key(a, b)] = float(pair.detach())
+        if not losses:
+            return self.logit_scale * 0.0, per  # keeps the graph (and DDP) happy on a batch without pairs
+        return torch.stack(losses).mean(), per
+
+
+class LinearProbe(Fusion):
+    """Linear evaluation: one linear layer over the concatenated (frozen) encoder features."""
+
+    def __init__(self, mods: Sequence[str], d: int, classes: int) -> None:
+        super().__init__(mods, d, classes, {})
+        self.linear = nn.Linear(d * len(self.mods), classes)
+
+    def forward(self, feats, present, low):  # noqa: ANN001, ANN201
+        return self.linear(torch.cat([feats[m] for m in self.mods], dim=1))
+
+
+def _eval_mode(module: nn.Module, args: Any) -> None:
+    module.eval()  # a frozen encoder keeps its BatchNorm statistics even when the loop calls .train()
+
+
+def make_probe(model: FusionModel) -> FusionModel:
+    """Turn ``model`` into a linear probe in place: encoders frozen (weights and BatchNorm statistics),
+    the fusion replaced by one linear layer over the concatenated features (SimCLR / CLIP linear
+    evaluation). Returns the model.
+
+    Example:
+        >>> m = make_probe(FusionModel(["image", "text"], "concat", classes=3))
+        >>> [n for n, p in m.named_parameters() if p.requires_grad]
+        ['fusion.linear.weight', 'fusion.linear.bias']
+    """
+    if not len(model.encoders):
+        raise MMDataError(f"--probe needs encoders; fusion {model.fusion_name!r} has none")
+    for enc in model.encoders.values():
+        enc.requires_grad_(False)
+        enc.register_forward_pre_hook(_eval_mode)
+    model.fusion = LinearProbe(model.mods, model.fusion.d, model.fusion.classes).to(next(model.parameters()).device)
+    model.fusion_name = "linear_probe"
+    return model
+
+
+def labelled_balance(recipe: Any, label_fraction: float) -> dict[str, Any] | None:
+    """The loader ``balance`` config that keeps labels for ``label_fraction`` of the training samples.
+
+    The subset is the loader's stratified ``fraction`` (each sample kept with probability F, drawn per
+    sample key from the run seed, the same every epoch), merged with the recipe's own balance section.
+    Returns None for F = 1 (the recipe's balance applies unchanged).
+    """
+    import mmdata
+
+    if not 0 < label_fraction <= 1:
+        raise MMDataError(f"--label-fraction must be in (0, 1], got {label_fraction}")
+    if label_fraction >= 1:
+        return None
+    base = dict(mmdata.load_recipe(recipe).balance or {"by": "label", "mode": "none"})
+    if base.get("fraction") is not None:
+        raise MMDataError(f"--label-fraction {label_fraction} conflicts with the recipe's balance.fraction "
+                          f"{base['fraction']}; give one of them")
+    if base.get("by") != "label":
+        raise MMDataError("--label-fraction subsamples by class; the recipe's balance section groups by "
+                          f"{base.get('by')!r}")
+    return {**base, "fraction": float(label_fraction)}
+
+
+def labelled_keys(data: str | Path, balance: dict[str, Any] | None, seed: int) -> set[str] | None:
+    """Training keys whose label the run may use under ``balance`` (None: all of them)."""
+    if balance is None or balance.get("fraction") is None:
+        return None
+    from mmdata.augment.balance import BalancePlan, index_groups
+
+    plan = BalancePlan(index_groups(data, "train", "label"), {**balance, "mode": "none"}, seed)
+    return {k for k, g in plan.groups.items() if g != "(none)" and plan.repeats(k, 0) > 0}
+
+
+def split_batch(data: str | Path, split: str, modalities: Sequence[str],
+                normalize: dict[str, list[dict[str, Any]]] | None = None) -> Batch:
+    """A whole split as one collated batch (with labels when the dataset has them), each sample put
+    through ``normalize`` (a recipe's ``normalize:`` section: the trainer's input format) first."""
+    import mmdata
+
+    norm = mmdata.load_recipe({"normalize": normalize}) if normalize else None
+    samples = [norm.normalize(s) if norm else s
+               for s in mmdata.open_dataset(data, split=split, modalities=[*modalities, "label"], partition=False)]
+    if not samples:
+        raise MMDataError(f"{data}: split {split!r} is empty")
+    return mmdata.collate(samples)
+
+
+@torch.no_grad()
+def embed_all(model: ContrastiveModel, batch: Batch, chunk: int = 512) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Embeddings and presence of every row of ``batch`` (eval mode, chunked), on the CPU."""
+    was = model.training
+    model.eval()
+    zs: dict[str, list[torch.Tensor]] = {m: [] for m in model.mods}
+    ps: dict[str, list[torch.Tensor]] = {m: [] for m in model.mods}
+    for lo in range(0, len(batch), chunk):
+        z, p = model.embed(batch.select(range(lo, min(lo + chunk, len(batch)))))
+        for m in model.mods:
+            zs[m].append(z[m].cpu())
+            ps[m].append(p[m].cpu())
+    model.train(was)
+    return {m: torch.cat(v) for m, v in zs.items()}, {m: torch.cat(v) for m, v in ps.items()}
+
+
+def _rank_parts(sim: torch.Tensor, match: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per query: candidates scored strictly above the best match (g), candidates tied with it (e,
+    itself included) and matches among the tied (s)."""
+    if match is None:
+        match = torch.eye(sim.shape[0], sim.shape[1], dtype=torch.bool)
+    target = sim.masked_fill(~match, float("-inf")).max(1).values[:, None]
+    above = sim > target + TIES
+    tied = ~above & (sim >= target - TIES)
+    return above.sum(1).double(), tied.sum(1).double(), (tied & match).sum(1).double()
+
+
+def ranks(sim: torch.Tensor, match: torch.Tensor | None = None) -> torch.Tensor:
+    """Expected rank (1 = best) of each query's first match among the candidates.
+
+    ``sim[i, j]``: score of candidate j for query i. ``match[i, j]``: whether candidate j is a right
+    answer for query i (default: the diagonal, j == i; :func:`class_match` for class level). Ties
+    are broken at random and the rank is its expectation (``g + (e + 1) / (s + 1)`` for ``g``
+    candidates above, ``e`` tied of which ``s`` match), so a collapsed embedding scores chance, not
+    perfect.
+
+    Example:
+        >>> ranks(torch.tensor([[0.9, 0.1], [0.8, 0.2]])).tolist()
+        [1.0, 2.0]
+        >>> ranks(torch.tensor([[0.5, 0.5], [0.5, 0.5]])).tolist()
+        [1.5, 1.5]
+    """
+    g, e, s = _rank_parts(sim, match)
+    return g + (e + 1) / (s + 1)
+
+
+def recall_at(sim: torch.Tensor, k: int, match: torch.Tensor | None = None) -> torch.Tensor:
+    """Per query, the probability that a match is among the top ``k`` (random tie-breaking)."""
+    g, e, s = _rank_parts(sim, match)
+    j = torch.minimum((k - g).clamp(min=0), e)
+    # P(no match in the first j of the e tied) = C(e - s, j) / C(e, j), hypergeometric
+    miss = torch.where(j > e - s, torch.zeros_like(j),
+                       torch.exp(_lchoose(e - s, j.clamp(max=(e - s).clamp(min=0))) - _lchoose(e, j)))
+    return 1 - miss
+
+
+def class_match(labels: torch.Tensor) -> torch.Tensor:
+    """``match`` for class-level retrieval: candidates of the query's class are right answers."""
+    return labels[:, None] == labels[None, :]
+
+
+def identical(batch: Batch, mods: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Per modality, an (N, N) bool matrix of rows with identical content (pixels, samples, token ids).
+
+    Retrieval counts an identical copy of the partner as the partner: avdigits repeats its clue
+    captions, and no embedding can tell two copies of one caption apart.
+    """
+    import hashlib
+
+    field = {"image": "image", "audio": "audio", "text": "tokens"}
+    out: dict[str, torch.Tensor] = {}
+    for m in mods:
+        if field[m] not in batch:
+            out[m] = torch.eye(len(batch), dtype=torch.bool)
+            continue
+        x = batch[field[m]].detach().cpu()
+        shapes = batch.valid_shapes(field[m]).tolist()  # padding is not content
+        digests = [hashlib.blake2b(repr(sh).encode() + x[(i, *(slice(0, n) for n in sh))].contiguous().numpy().tobytes(),
+                                   digest_size=16).digest() for i, sh in enumerate(shapes)]
+        ids = {d: i for i, d in enumerate(dict.fromkeys(digests))}
+        code = torch.tensor([ids[d] for d in digests])
+        out[m] = code[:, None] == code[None, :]
+    return out
+
+
+def _lchoose(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    return torch.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1)
+
+
+def recall_stats(sim: torch.Tensor, match: torch.Tensor | None = None) -> dict[str, float]:
+    """R@1, R@5 (fractions of queries) and the median rank of a query-by-candidate score matrix."""
+    return {"R@1": float(recall_at(sim, 1, match).mean()), "R@5": float(recall_at(sim, 5, match).mean()),
+            "median_rank": float(ranks(sim, match).quantile(0.5))}
+
+
+def retrieval(z: dict[str, torch.Tensor], present: dict[str, torch.Tensor], labels: torch.Tensor | None = None,
+              mods: Sequence[str] | None = None, same: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Cross-modal retrieval per pair and direction over the rows where both modalities are present.
+
+    Instance level (the CLIP metric: the sample's own partner must come back; with ``same`` from
+    :func:`identical`, an identical copy of the partner — or the partner of an identical copy of the
+    query — counts too) and, with ``labels``, class level (any candidate of the query's class counts:
+    on label-paired data such as avdigits the partner is only one of many equally good same-class
+    candidates). ``chance`` gives what random scores achieve.
+
+    Returns:
+        ``{"image-audio": {"n": N, "instance": {"image->audio": {"R@1", "R@5", "median_rank"},
+        "audio->image": {...}}, "class": {...}, "chance": {"instance": {...}, "class": {"R@1"}}}, ...}``
+    """
+    out: dict[str, Any] = {}
+    for a, b in pair_names(mods or list(z)):
+        rows = present[a] & present[b]
+        n = int(rows.sum())
+        if n < 2:
+            continue
+        sim = z[a][rows] @ z[b][rows].T
+        match = torch.eye(n, dtype=torch.bool)
+        if same is not None:
+            match = match | same[a][rows][:, rows] | same[b][rows][:, rows]
+        entry: dict[str, Any] = {"n": n, "instance": {f"{a}->{b}": recall_stats(sim, match),
+                                                      f"{b}->{a}": recall_stats(sim.T, match.T)}}
+        flat = torch.zeros(n, n)  # every candidate tied: random ranking, i.e. chance
+        entry["chance"] = {"instance": recall_stats(flat, match)}
+        if labels is not None and bool((labels[rows] >= 0).all()):
+            cm = class_match(labels[rows])
+            entry["class"] = {f"{a}->{b}": recall_stats(sim, cm), f"{b}->{a}": recall_stats(sim.T, cm)}
+            entry["chance"]["class"] = recall_stats(flat, cm)
+        out[pair_key(a, b)] = entry
+    return out
+
+
+@dataclass
+class Pretrained:
+    """What :func:`pretrain` returns: the model (encoders shared with the fusion model), a snapshot of
+    its weights at the end of pre-training, the loss history and the test retrieval."""
+
+    model: ContrastiveModel
+    state: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    retrieval: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, Any]:
+        """The ``pretrain`` entry of metrics.json."""
+        return {**self.config, "history": self.history,
+                "temperature": float(1.0 / self.state["logit_scale"].exp())}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the checkpoint (``{"format", "config", "state"}``; load with :func:`load`)."""
+        from mmdata.io import atomic_write_bytes
+
+        buf = io.BytesIO()
+        torch.save({"format": FORMAT, "config": self.config, "state": self.state}, buf)
+        atomic_write_bytes(Path(path), buf.getvalue())
+        return Path(path)
+
+
+def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10, seed: int = 0, batch_size: int = 64,
+             lr: float = 2e-3, weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
+             dim: int = 32, temperature: float = 0.07, exclude_same_class: bool = False,
+             label_fraction: float = 1.0, eval_split: str | None = "test", progress: bool = False,
+             loader_kw: dict[str, Any] | None = None) -> Pretrained:
+    """Pre-train ``model``'s encoders contrastively on the training split (labels unused) in place.
+
+    Args:
+        model: the fusion model to initialise (its encoders are trained; its fusion is untouched).
+        data: dataset folder with a ``train`` split.
+        epochs, batch_size, lr, weight_decay: optimisation (AdamW; no weight decay on the temperature).
+        seed: fixes the projection heads' init, the data order and the augmentation draws.
+        recipe: the recipe of the run (its ``normalize:`` stage gives the input format; its random ops
+            augment the pre-training batches as they augment fine-tuning).
+        device: where to train.
+        dim: size of the shared embedding space. temperature: initial temperature.
+        exclude_same_class: remove same-class candidates from the InfoNCE denominators (uses only
+            the labels of the labelled subset under ``label_fraction``).
+        label_fraction: which training labels the run may use (see :func:`labelled_balance`).
+        eval_split: split on which retrieval is measured at the end (None: skip).
+        loader_kw: more :func:`mmdata.loader` options (``cache``, ``num_workers``; cache defaults to True).
+
+    Returns:
+        A :class:`Pretrained` (``.retrieval`` holds the test retrieval; ``.save(path)`` the checkpoint).
+    """
+    import mmdata
+    from mmdata.rng import derive_int
+
+    t0 = time.perf_counter()
+    if epochs < 1:
+        raise MMDataError(f"--pretrain-epochs must be >= 1, got {epochs}")
+    dev = torch.device(device)
+    torch.manual_seed(derive_int(seed, "contrastive-heads") % 2**63)
+    net = ContrastiveModel(model, dim=dim, temperature=temperature).to(dev)
+    decay = [p for n, p in net.named_parameters() if n != "logit_scale"]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": [net.logit_scale], "weight_decay": 0.0}], lr=lr)
+    known = labelled_keys(data, labelled_balance(recipe, label_fraction), seed) if exclude_same_class else None
+    loader = mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, device=dev, augment_on="device",
+                           modalities=[*net.mods, "label"], **{"cache": True, **(loader_kw or {})})
+    normalize = mmdata.load_recipe(recipe).to_dict().get("normalize") or {}
+    # under torchrun each rank reads its part of every epoch (in-batch negatives per rank) and DDP
+    # averages the gradients, as in the supervised loop
+    ddp = torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+    run: nn.Module = torch.nn.parallel.DistributedDataParallel(net) if ddp else net
+    history = []
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)
+        net.train()
+        total, count, pairs = 0.0, 0, {}
+        with run.join() if ddp else contextlib.nullcontext():
+            for batch in loader:
+                labels = None
+                if exclude_same_class:
+                    labels = batch["label"].clone() if "label" in batch else torch.full((len(batch),), -1)
+                    if known is not None:
+                        labels[[k not in known for k in batch.keys]] = -1
+                    labels = labels.to(dev)
+                loss, per = run(batch, labels)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                net.clamp_()
+                total += float(loss.detach()) * len(batch)
+                count += len(batch)
+                for k, v in per.items():
+                    pairs.setdefault(k, []).append(v)
+        history.append({"epoch": epoch, "loss": total / max(count, 1),
+                        "pair_loss": {k: sum(v) / len(v) for k, v in pairs.items()},
+                        "temperature": float(1.0 / net.logit_scale.detach().exp())})
+        if progress:
+            print(f"pretrain epoch {epoch}: InfoNCE {history[-1]['loss']:.3f}  "
+                  f"temperature {history[-1]['temperature']:.3f}", flush=True)
+    img = model.image_hw
+    config = {"method": "contrastive", "modalities": list(net.mods), "epochs": epochs, "seed": seed,
+              "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "dim": dim,
+              "init_temperature": temperature, "exclude_same_class": exclude_same_class,
+              "label_fraction": label_fraction, "d": model.fusion.d,
+              "image_channels": int(model.image_channels), "image_hw": [int(img[0]), int(img[1])],
+              "classes": model.fusion.classes, "normalize": normalize}
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    pre = Pretrained(net, state, config, history)
+    if eval_split is not None:
+        ev = split_batch(data, eval_split, net.mods, normalize)
+        z, p = embed_all(net, ev)
+        pre.retrieval = retrieval(z, p, ev["label"] if "label" in ev else None, net.mods, identical(ev, net.mods))
+    pre.config["wall_s"] = time.perf_counter() - t0
+    return pre
+
+
+METHODS = ("contrastive",)
+#: ``--pretrain-arg KEY=VALUE`` options and their types
+PRETRAIN_ARGS = {"dim": int, "temperature": float, "exclude_same_class": bool, "batch_size": int, "lr": float}
+
+
+def pretrain_options(args: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate and type ``--pretrain-arg`` options (strings from the CLI, or values from the API / YAML).
+
+    Example:
+        >>> pretrain_options({"dim": "64", "exclude_same_class": "true"})
+        {'dim': 64, 'exclude_same_class': True}
+    """
+    out: dict[str, Any] = {}
+    for k, v in (args or {}).items():
+        kind = PRETRAIN_ARGS.get(k)
+        if kind is None:
+            raise MMDataError(f"--pretrain-arg {k!r}: unknown; allowed: {list(PRETRAIN_ARGS)}")
+        try:
+            if kind is bool:
+                if isinstance(v, str) and v.lower() in ("true", "1", "yes", "false", "0", "no"):
+                    v = v.lower() in ("true", "1", "yes")
+                elif not isinstance(v, bool):
+                    raise ValueError
+                out[k] = v
+            else:
+                if isinstance(v, bool):
+                    raise ValueError
+                out[k] = kind(v)
+        except (TypeError, ValueError):
+            raise MMDataError(f"--pretrain-arg {k}={v!r}: expected {kind.__name__}") from None
+    return out
+
+
+@dataclass
+class Prepared:
+    """What :func:`prepare` did before supervised training: the pre-training (if any), the loader
+    ``balance`` that keeps the labelled subset, and what goes into metrics.json."""
+
+    pretrained: Pretrained | None
+    balance: dict[str, Any] | None
+    config: dict[str, Any]
+    labelled: int | None = None
+
+    def metrics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.pretrained is not None:
+            out["pretrain"] = self.pretrained.metrics()
+            out["retrieval"] = self.pretrained.retrieval
+        if self.labelled is not None:
+            out["labelled_train"] = self.labelled
+        return out
+
+    def save(self, out: str | Path) -> None:
+        if self.pretrained is not None:
+            self.pretrained.save(Path(out) / CHECKPOINT)
+
+
+def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None, pretrain_epochs: int = 10,
+            pretrain_args: dict[str, Any] | None = None, probe: bool = False, label_fraction: float = 1.0, seed: int = 0,
+            batch_size: int = 64, lr: float = 2e-3,
+            weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
+            cache: bool = True, num_workers: int = 0, progress: bool = False) -> Prepared:
+    """The trainer's hook (``mmdata train --pretrain contrastive --pretrain-epochs N [--pretrain-arg K=V]
+    --probe --label-fraction F``): pre-train the encoders, freeze them under a linear probe, and pick
+    the labelled subset. ``pretrain_args``: ``dim``, ``temperature``, ``exclude_same_class``,
+    ``batch_size``, ``lr`` (default: the run's batch size and learning rate).
+
+    A no-op (``Prepared(None, None, ...)``) when nothing is asked for.
+    """
+    if pretrain is not None and pretrain not in METHODS:
+        raise MMDataError(f"--pretrain {pretrain!r}: choose one of {list(METHODS)}")
+    opts = {"batch_size": batch_size, "lr": lr, **pretrain_options(pretrain_args)}
+    if pretrain_args and pretrain is None:
+        raise MMDataError("--pretrain-arg needs --pretrain contrastive")
+    if probe and model.fusion_name != "concat":
+        raise MMDataError(f"--probe trains one linear layer on the frozen encoders' concatenated features; "
+                          f"it replaces the fusion, so drop --fusion {model.fusion_name}")
+    balance = labelled_balance(recipe, label_fraction)
+    pre = None
+    if pretrain is not None:
+        pre = pretrain_encoders(model, data, epochs=pretrain_epochs, seed=seed, weight_decay=weight_decay, recipe=recipe,
+                                device=device, label_fraction=label_fraction, progress=progress,
+                                loader_kw={"cache": cache, "num_workers": num_workers}, **opts)
+    if probe:
+        make_probe(model)
+    keys = labelled_keys(data, balance, seed)
+    config = {"pretrain": pretrain, "pretrain_epochs": pretrain_epochs if pretrain else None,
+              "pretrain_args": pretrain_options(pretrain_args), "probe": probe, "label_fraction": label_fraction}
+    return Prepared(pre, balance, config, None if keys is None else len(keys))
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> ContrastiveModel:
+    """Load a ``contrastive.pt`` (or the folder holding one) written by pre-training.
+
+    Example:
+        >>> model = load("runs/pre")  # doctest: +SKIP
+        >>> z, present = model.embed(batch)  # doctest: +SKIP
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / CHECKPOINT
+    if not p.is_file():
+        raise MMDataError(f"{p} not found: train with `mmdata train DATA --pretrain contrastive --out DIR` to get "
+                          f"a contrastive model (DIR/{CHECKPOINT})")
+    ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise MMDataError(f"{p}: not a contrastive checkpoint (expected format {FORMAT!r})")
+    cfg = ckpt["config"]
+    backbone = FusionModel(cfg["modalities"], "concat", int(cfg["classes"]), d=int(cfg["d"]),
+                           image_channels=int(cfg["image_channels"]), image_hw=tuple(cfg["image_hw"]))
+    model = ContrastiveModel(backbone, dim=int(cfg["dim"]), temperature=float(cfg["init_temperature"]))
+    model.load_state_dict(ckpt["state"])
+    model.config = dict(cfg)
+    return model.to(device).eval()

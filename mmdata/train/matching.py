@@ -1,0 +1,301 @@
+"""Modality matching: do the modalities of a sample agree? (``mmdata match DATA --model DIR``)
+
+Two families of numbers per pair of modalities, on one split (test by default):
+
+* **Embedding agreement** (needs the shared space of a contrastive model, ``DIR/contrastive.pt``):
+  the cosine similarity of a sample's two embeddings (*matched*) against that of embeddings from two
+  different samples (*mismatched*, every ordered pair i != j whose contents differ: a repeated
+  caption under another image is not a mismatch), their means, and the ROC-AUC of
+  matched vs mismatched — the probability that a random matched pair scores above a random
+  mismatched one (0.5: the embedding cannot tell them apart). ``*_other_class`` repeats the
+  mismatched side with pairs of *different* labels only: on label-paired data (avdigits pairs a
+  digit image with *some* clip of the same digit) a same-class "mismatch" is not a mismatch at all.
+* **Predictive agreement** (any fusion, ``DIR/model.pt``): the trained model's class distribution
+  from each modality alone (the others removed through their presence masks), and per sample the
+  KL divergence both ways and the Jensen–Shannon divergence between two modalities' distributions,
+  in bits (JS is symmetric and in [0, 1]; KL is unbounded and asymmetric: ``KL(a||b)`` is large
+  where ``a`` is confident about a class ``b`` rules out), plus how often their argmax agrees —
+  overall and per true class.
+
+When they mislead (docs/crossmodal.md has the long form): a model never trained with a modality
+alone (no ``modality_dropout``) gives off-distribution single-modality outputs, so high JS may say
+more about the fusion than about the data — ``late`` fusion or training with modality dropout makes
+them meaningful; a confident wrong modality and an unsure right one have small KL one way and large
+the other; AUC near 1 with matched cosine near the mismatched mean means a clear *ranking* but a
+small margin; everything is measured on the model's own training distribution (use test).
+
+Example:
+    >>> result = match("data/avdigits", "runs/pre")  # doctest: +SKIP
+    >>> result["pairs"]["image-audio"]["cosine"]["auc"]  # doctest: +SKIP
+    0.83
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmdata.errors import MMDataError
+from mmdata.io import atomic_write_bytes
+from mmdata.train.contrastive import CHECKPOINT, embed_all, identical, load, pair_key, pair_names, split_batch
+from mmdata.train.model import FusionModel
+from mmdata.types import Batch
+
+EPS = 1e-12
+
+
+def cosine_stats(za: torch.Tensor, zb: torch.Tensor, labels: torch.Tensor | None = None,
+                 same: torch.Tensor | None = None) -> dict[str, Any]:
+    """Matched vs mismatched cosine similarity of two aligned sets of unit vectors (row i of each is one sample).
+
+    ``same[i, j]``: sample j's content is identical to sample i's in one of the two modalities (from
+    :func:`mmdata.train.contrastive.identical`); such pairs are left out of the mismatched side — a
+    repeated caption under another image is not a mismatch.
+
+    Example:
+        >>> z = torch.nn.functional.normalize(torch.eye(3) + 0.1, dim=1)
+        >>> cosine_stats(z, z)["auc"]
+        1.0
+    """
+    from sklearn.metrics import roc_auc_score
+
+    n = za.shape[0]
+    sim = (za @ zb.T).double()
+    eye = torch.eye(n, dtype=torch.bool)
+    off = ~eye if same is None else ~(eye | same)
+    matched, mism = sim[eye], sim[off]
+    scores = torch.cat([matched, mism]).numpy()
+    truth = np.r_[np.ones(n), np.zeros(len(mism))]
+    out: dict[str, Any] = {"n": n, "matched_mean": float(matched.mean()), "matched_std": float(matched.std()),
+                           "mismatched_mean": float(mism.mean()), "mismatched_std": float(mism.std()),
+                           "auc": float(roc_auc_score(truth, scores))}
+    if labels is not None and bool((labels >= 0).all()):
+        other = (labels[:, None] != labels[None, :]) & off
+        if other.any():
+            mo = sim[other]
+            out["mismatched_other_class_mean"] = float(mo.mean())
+            out["auc_other_class"] = float(roc_auc_score(np.r_[np.ones(n), np.zeros(len(mo))], torch.cat([matched, mo]).numpy()))
+    return out
+
+
+def kl_bits(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Per-row KL(p || q) in bits (rows are distributions)."""
+    p, q = p.double().clamp_min(EPS), q.double().clamp_min(EPS)
+    return (p * (p.log2() - q.log2())).sum(-1)
+
+
+def js_bits(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Per-row Jensen–Shannon divergence in bits, in [0, 1].
+
+    Example:
+        >>> js_bits(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])).round(decimals=6).tolist()
+        [1.0]
+    """
+    m = (p.double() + q.double()) / 2
+    return (kl_bits(p, m) + kl_bits(q, m)) / 2
+
+
+def _summary(kl_ab: torch.Tensor, kl_ba: torch.Tensor, js: torch.Tensor, agree: torch.Tensor) -> dict[str, float]:
+    return {"n": int(len(js)), "kl_ab": float(kl_ab.mean()), "kl_ba": float(kl_ba.mean()), "js": float(js.mean()),
+            "argmax_agreement": float(agree.double().mean())}
+
+
+def divergences(probs: dict[str, torch.Tensor], present: dict[str, torch.Tensor], labels: torch.Tensor | None,
+                mods: Sequence[str], label_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """KL both ways, JS and argmax agreement of per-modality class distributions, per pair: overall and per
+    true class, over the rows where both modalities are present. ``kl_ab`` is ``KL(a || b)`` for pair ``a-b``."""
+    out: dict[str, Any] = {}
+    for a, b in pair_names(mods):
+        rows = present[a] & present[b]
+        if not rows.any():
+            continue
+        pa, pb = probs[a][rows], probs[b][rows]
+        kl_ab, kl_ba, js = kl_bits(pa, pb), kl_bits(pb, pa), js_bits(pa, pb)
+        agree = pa.argmax(1) == pb.argmax(1)
+        entry = _summary(kl_ab, kl_ba, js, agree)
+        if labels is not None:
+            y = labels[rows]
+            per = {}
+            for c in sorted(int(v) for v in y.unique() if v >= 0):
+                k = y == c
+                name = label_names[c] if label_names and c < len(label_names) else str(c)
+                per[name] = _summary(kl_ab[k], kl_ba[k], js[k], agree[k])
+            entry["per_class"] = per
+        out[pair_key(a, b)] = entry
+    return out
+
+
+def load_run(model_dir: str | Path, device: str = "cpu", data: str | Path | None = None) -> tuple[FusionModel, dict[str, Any]]:
+    """Rebuild a trained fusion model from ``DIR/metrics.json`` (config, classes, input format) and
+    ``DIR/model.pt``; returns (model in eval mode, metrics). ``data``: the dataset, whose card gives
+    the classes when metrics.json does not (runs written before it recorded them)."""
+    d = Path(model_dir)
+    for f in ("metrics.json", "model.pt"):
+        if not (d / f).is_file():
+            raise MMDataError(f"{d / f} not found: --model must be an output folder of `mmdata train --out DIR`")
+    metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+    cfg = metrics.get("config") or {}
+    inputs = metrics.get("inputs") or {}
+    classes = int((metrics.get("classes") or {}).get("num_classes") or 0)
+    if not classes and data is not None:
+        from mmdata.shards.index import load_card
+
+        classes = int(load_card(data).get("num_classes") or 0)
+    if classes < 2:
+        raise MMDataError(f"{d / 'metrics.json'}: no classes recorded (and no dataset card to read them from)")
+    model = FusionModel(cfg["modalities"], cfg["fusion"], classes, image_channels=int(inputs.get("channels") or 1),
+                        image_hw=tuple(inputs.get("image_size") or (16, 16)), fusion_args=cfg.get("fusion_args"))
+    if cfg.get("probe"):
+        from mmdata.train.contrastive import make_probe
+
+        make_probe(model)
+    state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise MMDataError(f"{d / 'model.pt'} does not fit the model described by {d / 'metrics.json'} on this "
+                          f"dataset ({str(exc).splitlines()[0]})") from exc
+    return model.to(device).eval(), metrics
+
+
+@torch.no_grad()
+def single_modality_probs(model: FusionModel, batch: Batch, chunk: int = 512) -> dict[str, torch.Tensor]:
+    """Class distributions (N, C) from each modality alone (the others removed via presence masks)."""
+    model.eval()
+    out = {}
+    for m in model.mods:
+        drop = [o for o in model.mods if o != m]
+        logits = [model(batch.select(range(lo, min(lo + chunk, len(batch)))), drop=drop).cpu() for lo in range(0, len(batch), chunk)]
+        out[m] = torch.softmax(torch.cat(logits).double(), 1)
+    return out
+
+
+def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: str | Path | None = None,
+          device: str = "cpu") -> dict[str, Any]:
+    """Measure modality agreement on ``split`` with a trained run (and its contrastive model, if any).
+
+    Args:
+        data: the dataset folder.
+        model_dir: an output folder of ``mmdata train`` (``metrics.json`` + ``model.pt``; with
+            ``contrastive.pt`` when it was pre-trained with ``--pretrain contrastive``).
+        split: which split to measure (test by default: never the data the model was fitted on).
+        out: where to write the PNG (default ``model_dir/match.png``; the path is in the result).
+
+    Returns:
+        ``{"split", "n", "fusion", "embedding", "pairs": {"image-audio": {"cosine": {...} | absent,
+        "divergence": {...}}}, "overall": {...}, "figure"}`` (see the module docstring).
+    """
+    d = Path(model_dir)
+    model, metrics = load_run(d, device, data)
+    cfg = metrics["config"]
+    mods = list(cfg["modalities"])
+    if len(mods) < 2:
+        raise MMDataError(f"{d}: the model uses one modality ({mods[0]}); matching needs two")
+    batch = split_batch(data, split, mods, metrics.get("normalize"))
+    labels = batch["label"] if "label" in batch else None
+    present = {m: (batch.present[m] if m in batch.present else torch.zeros(len(batch), dtype=torch.bool)) for m in mods}
+    probs = single_modality_probs(model, batch)
+    div = divergences(probs, present, labels, mods, (metrics.get("classes") or {}).get("names"))
+    pairs: dict[str, Any] = {k: {"divergence": v} for k, v in div.items()}
+    embedding = None
+    hist: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if (d / CHECKPOINT).is_file():
+        cm = load(d, device)
+        z, pres = embed_all(cm, batch)
+        dup = identical(batch, cm.mods)
+        embedding = str(d / CHECKPOINT)
+        for a, b in pair_names(cm.mods):
+            rows = pres[a] & pres[b]
+            if int(rows.sum()) >= 2:
+                za, zb = z[a][rows], z[b][rows]
+                same = dup[a][rows][:, rows] | dup[b][rows][:, rows]
+                pairs.setdefault(pair_key(a, b), {})["cosine"] = cosine_stats(za, zb, labels[rows] if labels is not None else None, same)
+                sim = (za @ zb.T).numpy()
+                hist[pair_key(a, b)] = (np.diag(sim), sim[~(same | torch.eye(len(sim), dtype=torch.bool)).numpy()])
+    overall = {"js": float(np.mean([p["divergence"]["js"] for p in pairs.values() if "divergence" in p])),
+               "argmax_agreement": float(np.mean([p["divergence"]["argmax_agreement"] for p in pairs.values() if "divergence" in p]))}
+    aucs = [p["cosine"]["auc"] for p in pairs.values() if "cosine" in p]
+    if aucs:
+        overall["auc"] = float(np.mean(aucs))
+    result = {"data": str(data), "model": str(d), "split": split, "n": len(batch), "fusion": cfg.get("fusion"),
+              "modalities": mods, "embedding": embedding, "pairs": pairs, "overall": overall,
+              "units": {"kl": "bits", "js": "bits, in [0, 1]", "cosine": "[-1, 1]"}}
+    result["figure"] = str(plot(result, Path(out) if out else d / "match.png", hist))
+    return result
+
+
+def plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
+    """Top row: histograms of matched vs mismatched cosine per pair (``hist``: pair -> (matched,
+    mismatched) similarities); bottom row: mean JS divergence per true class per pair, with the argmax
+    agreement."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = list(result["pairs"])
+    has_cos = any("cosine" in result["pairs"][p] for p in pairs)
+    rows = 2 if has_cos else 1
+    fig, axes = plt.subplots(rows, len(pairs), figsize=(4.2 * len(pairs), 3.3 * rows), squeeze=False)
+    for j, name in enumerate(pairs):
+        entry = result["pairs"][name]
+        if has_cos:
+            ax = axes[0, j]
+            c = entry.get("cosine")
+            if c is None:
+                ax.axis("off")
+            else:
+                matched, mism = (hist or {}).get(name, (np.array([]), np.array([])))
+                bins = np.linspace(-1, 1, 41)
+                ax.hist(mism, bins=bins, density=True, color="tab:gray", alpha=0.5,
+                        label=f"mismatched: {c['mismatched_mean']:+.2f} ± {c['mismatched_std']:.2f}")
+                ax.hist(matched, bins=bins, density=True, color="tab:green", alpha=0.5,
+                        label=f"matched: {c['matched_mean']:+.2f} ± {c['matched_std']:.2f}")
+                if "mismatched_other_class_mean" in c:
+                    ax.axvline(c["mismatched_other_class_mean"], color="tab:red", lw=0.8, ls=":",
+                               label=f"mismatched, other class: {c['mismatched_other_class_mean']:+.2f}")
+                ax.set_title(f"{name}: cosine, ROC-AUC {c['auc']:.2f}"
+                             + (f" ({c['auc_other_class']:.2f} other class)" if "auc_other_class" in c else ""), fontsize=9)
+                ax.set_xlabel("cosine similarity")
+                ax.set_ylabel("density")
+                ax.legend(fontsize=7, loc="upper left")
+        ax = axes[rows - 1, j]
+        dv = entry.get("divergence")
+        if not dv:
+            ax.axis("off")
+            continue
+        per = dv.get("per_class", {})
+        names = list(per) or ["all"]
+        vals = [per[k]["js"] for k in names] if per else [dv["js"]]
+        agree = [per[k]["argmax_agreement"] for k in names] if per else [dv["argmax_agreement"]]
+        ax.bar(range(len(names)), vals, color="tab:purple", alpha=0.8, label="JS divergence (bits)")
+        ax.plot(range(len(names)), agree, "o-", color="tab:orange", ms=3, lw=1, label="argmax agreement")
+        ax.axhline(dv["js"], color="tab:purple", lw=0.8, ls="--")
+        ax.set_xticks(range(len(names)), names, rotation=60, fontsize=7)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"{name}: JS {dv['js']:.2f} bits, KL {dv['kl_ab']:.2f} / {dv['kl_ba']:.2f}, "
+                     f"agree {dv['argmax_agreement']:.0%}", fontsize=9)
+        ax.set_xlabel("true class")
+        if j == 0:
+            ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"Modality matching on {result['split']} ({result['n']} samples; fusion {result['fusion']})", fontsize=10)
+    return save_png(fig, path)
+
+
+def save_png(fig: Any, path: Path) -> Path:
+    """Write a matplotlib figure as a PNG atomically (creating the folder) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path

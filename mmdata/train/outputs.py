@@ -1,0 +1,92 @@
+"""Run outputs: ``metrics.json`` and ``model.pt`` written atomically, ``predictions.parquet`` streamed.
+
+Predictions are appended batch by batch to a temp file beside the target (a Parquet row group per
+batch) and renamed into place when the pass completes, so memory does not grow with the split and a
+killed run leaves no torn file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmdata.io import atomic_write_bytes
+from mmdata.types import Batch
+
+
+class PredictionWriter:
+    """A prediction sink for :func:`mmdata.train.evaluate.evaluate`: one row per sample with ``key``,
+    ``split``, ``label`` (-1 when unlabelled), ``pred``, ``prob_label`` (null when unlabelled) and ``probs``.
+
+    Example:
+        >>> import tempfile, pyarrow.parquet as pq
+        >>> from mmdata import Sample, collate
+        >>> p = tempfile.mkdtemp() + "/predictions.parquet"
+        >>> w = PredictionWriter(p, split="test")
+        >>> w(collate([Sample("a", {"label": 1}), Sample("b", {})]), torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+        >>> w.close()
+        >>> pq.read_table(p).column("pred").to_pylist()
+        [1, 0]
+    """
+
+    def __init__(self, path: str | Path, split: str) -> None:
+        import pyarrow as pa
+
+        self.path = Path(path)
+        self.split = split
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.schema = pa.schema([("key", pa.string()), ("split", pa.string()), ("label", pa.int64()), ("pred", pa.int64()),
+                                 ("prob_label", pa.float64()), ("probs", pa.list_(pa.float64()))])
+        self._writer: Any = None
+        self.rows = 0
+
+    def __call__(self, batch: Batch, logits: torch.Tensor) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        probs = torch.softmax(logits.double(), 1).cpu()
+        labels = batch["label"].cpu() if "label" in batch else torch.full((len(batch),), -1, dtype=torch.int64)
+        has = labels >= 0
+        prob_label = probs.gather(1, labels.clamp(min=0)[:, None]).squeeze(1)
+        table = pa.table({"key": batch.keys, "split": [self.split] * len(batch), "label": labels.tolist(),
+                          "pred": probs.argmax(1).tolist(),
+                          "prob_label": [p if h else None for p, h in zip(prob_label.tolist(), has.tolist())],
+                          "probs": probs.tolist()}, schema=self.schema)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.tmp, self.schema)
+        self._writer.write_table(table)
+        self.rows += len(batch)
+
+    def close(self) -> None:
+        """Finish the file and move it into place."""
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            pq.write_table(self.schema.empty_table(), self.tmp)
+        else:
+            self._writer.close()
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop the partial file (the pass failed)."""
+        if self._writer is not None:
+            self._writer.close()
+        Path(self.tmp).unlink(missing_ok=True)
+
+
+def write_outputs(out: Path, metrics: dict[str, Any], model: torch.nn.Module) -> None:
+    """``metrics.json`` and ``model.pt`` (the state dict; load with ``torch.load(..., weights_only=True)``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    atomic_write_bytes(out / "model.pt", buf.getvalue())

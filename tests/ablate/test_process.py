@@ -1,0 +1,165 @@
+"""Worker processes: they die with a SIGKILLed parent, Ctrl-C / SIGTERM stop the pool promptly and
+keep finished runs, a rerun resumes, and each worker gets its thread count and its GPU."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from mmdata.ablate import run
+from mmdata.ablate.executor import ProcessExecutor
+
+ROOT = Path(__file__).parents[2]
+SYN = "mmdata.ablate.testing:synthetic_train"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mmdata.datasets.avdigits import build
+
+    return build(tmp_path_factory.mktemp("ab") / "av", limit=4, progress=False)
+
+
+def _recipe(tmp_path: Path, data: Path, sleep: float, seeds: int = 4) -> Path:
+    cfg = {"dataset": {"path": str(data)}, "trainer": {"entry": SYN, "sleep": sleep}, "seeds": seeds,
+           "design": {"mode": "explicit", "baseline": None,
+                      "arms": {"cutout": {"image": [{"op": "cutout", "p": 0.5}]}, "noise": {"audio": [{"op": "noise", "p": 0.5}]}}},
+           "controls": {"identity": False}}
+    p = tmp_path / "ab.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's reaping is left
+
+
+def _start(tmp_path: Path, recipe: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-c", "from mmdata.cli.main import app; app()", "ablate", str(recipe), "--out",
+           str(tmp_path / "out"), "-j", "2", "--json", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _wait_for_workers(proc: subprocess.Popen, n: int = 2, timeout: float = 120) -> list[int]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        kids = [k for k in _children(proc.pid) if _alive(k)]
+        if len(kids) >= n:
+            return kids
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.1)
+    raise AssertionError("no workers started")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkilled_ablation_leaves_no_workers(tmp_path: Path, tiny: Path) -> None:
+    proc = _start(tmp_path, _recipe(tmp_path, tiny, sleep=60))
+    kids = _wait_for_workers(proc)
+    time.sleep(0.5)  # the workers are inside a run now
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 5
+    while time.time() < deadline and any(_alive(k) for k in kids):
+        time.sleep(0.05)
+    assert not [k for k in kids if _alive(k)], "workers outlived their SIGKILLed parent by 5 s"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_stops_the_pool_promptly_and_leaves_nothing(tmp_path: Path, tiny: Path) -> None:
+    proc = _start(tmp_path, _recipe(tmp_path, tiny, sleep=60))
+    kids = _wait_for_workers(proc)
+    time.sleep(0.5)
+    t0 = time.time()
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    rc = proc.wait(timeout=30)
+    assert time.time() - t0 < 8, "the pool waited for the running 60 s runs"
+    assert rc == 130, proc.stderr.read().decode()
+    assert not [k for k in kids if _alive(k)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_keeps_finished_runs_and_rerun_resumes(tmp_path: Path, tiny: Path) -> None:
+    recipe = _recipe(tmp_path, tiny, sleep=0.3)
+    proc = _start(tmp_path, recipe)
+    kids = _wait_for_workers(proc)
+    runs = tmp_path / "out" / "runs.parquet"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (runs.exists() and pq.read_table(runs).num_rows >= 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=30)
+    assert rc == 143, proc.stderr.read().decode()
+    assert not [k for k in kids if _alive(k)]
+    before = pq.read_table(runs).to_pylist()
+    assert 3 <= len(before) < 12
+    s = run(recipe, tmp_path / "out", workers=1, progress=False, plots=False)
+    after = pq.read_table(runs).to_pylist()
+    pairs = [(r["arm"], r["seed"]) for r in after]
+    assert len(pairs) == len(set(pairs)) == 3 * 4 and s["runs"]["ok"] == 12
+    kept = {(r["arm"], r["seed"]): r["wall_s"] for r in after}
+    assert all(kept[(r["arm"], r["seed"])] == r["wall_s"] for r in before)  # finished runs were not repeated
+
+
+def test_workers_get_their_threads_and_gpu(tmp_path: Path, tiny: Path) -> None:
+    ex = ProcessExecutor(2, threads=2)
+    ex.gpu_ids = ["3", "5"]  # what device="cuda" with two visible GPUs sets up; the env is all a worker sees
+    tasks = [{"arm": "a", "seed": s, "hash": "h", "fingerprint": "f", "data": str(tiny), "recipe": None, "label_noise": 0.0,
+              "entry": SYN, "trainer": {"probe": True, "sleep": 0.2}} for s in range(4)]
+    rows: list[dict] = []
+    try:
+        ex.run(tasks, rows.append)
+    finally:
+        ex.close()
+    assert all(r["status"] == "ok" for r in rows), rows
+    by_pid: dict[float, set[float]] = {}
+    for r in rows:
+        by_pid.setdefault(r["test_pid"], set()).add(r["test_visible_gpu"])
+        assert r["test_torch_threads"] == 2 and r["test_threads_arg"] == 2
+    assert sorted(v for s in by_pid.values() for v in s) == [3.0, 5.0][: len(by_pid)] or all(len(s) == 1 for s in by_pid.values())
+    assert {v for s in by_pid.values() for v in s} <= {3.0, 5.0} and all(len(s) == 1 for s in by_pid.values())
+
+
+def test_cuda_without_a_gpu_is_a_clear_error() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    from mmdata.errors import MMDataError
+
+    with pytest.raises(MMDataError, match="sees no CUDA device"):
+        ProcessExecutor(device="cuda")
+
+
+def test_gpu_check_without_cuda_says_so_and_fails() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: run scripts/gpu_check.sh itself")
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "/tmp/mmdata-gpu-check-test"], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHON": sys.executable})
+    assert res.returncode == 2 and "no CUDA device is visible" in res.stderr and "nothing was run" in res.stderr

@@ -1,0 +1,31 @@
+"""Fixtures shared by the cross-modal tests: a small avdigits build and one contrastively pre-trained run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def avdigits40(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """avdigits with 40 samples per class (240 train / 80 val / 80 test)."""
+    from mmdata.datasets.avdigits import build
+
+    return build(tmp_path_factory.mktemp("av40") / "av", limit=40, progress=False)
+
+
+@pytest.fixture(scope="session")
+def pretrained_run(avdigits40: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """`late` fusion fine-tuned after 12 epochs of contrastive pre-training (same-class negatives
+    excluded: with 24 training samples per class most in-batch "negatives" are the same digit)."""
+    import torch
+
+    from mmdata.train import train
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("pretrained") / "run"
+    m = train(avdigits40, fusion="late", epochs=4, seed=0, out=out, batch_size=32, threads=1, eval_robustness=False,
+              pretrain="contrastive", pretrain_epochs=12, pretrain_args={"exclude_same_class": True})
+    return out, m
