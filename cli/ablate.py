@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmdata.cli.common import JsonFlag, console, print_json
+from mmdata.cli.common import AddressOpt, ExecutorOpt, JsonFlag, console, print_json
 
 
 def _print_summary(s: dict[str, Any], out: Path) -> None:
@@ -66,6 +66,8 @@ def ablate(
     workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1,
                                                    help="Parallel runs (default: CPU count, or one per GPU).")] = None,
     max_runs: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many new runs (resume later).")] = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Run an augmentation ablation (arms x paired seeds) and write runs.parquet, summary.json, report.md.
@@ -77,7 +79,7 @@ def ablate(
 
     try:
         s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device, gpus=gpus,
-                threads=threads, max_runs=max_runs, progress=not json_)
+                threads=threads, max_runs=max_runs, progress=not json_, executor=executor, address=address)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     _finish(s, out, json_)
