@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from mmdata.cli.common import DataDir, JsonFlag, OutDir, Seed, console, print_json
 
@@ -22,6 +24,19 @@ def _columns(spec: list[str] | None) -> dict[str, str] | None:
     return out
 
 
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(value: str) -> Optional[int]:
+    """``--max-file-size``: bytes, or a number with K / M / G / T (powers of 1024), or ``none``."""
+    if value.strip().lower() in ("none", "off", "unlimited"):
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", value, flags=re.IGNORECASE)
+    if m is None:
+        raise typer.BadParameter(f"expected a size like 500M, 2G, 1048576 or none, got {value!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
 def shard(
     src: Annotated[Path, typer.Argument(help="Raw data: a folder (files sharing a stem = one sample; class folders) or a CSV/JSONL/Parquet manifest.")],
     out: OutDir,
@@ -32,26 +47,39 @@ def shard(
     seed: Seed = 0,
     layout: Annotated[str, typer.Option(help="samples (one tar series) or columns (one series per modality).")] = "samples",
     column: Annotated[Optional[list[str]], typer.Option(help="Manifest column for a field, FIELD=COLUMN (repeatable).")] = None,
+    labels: Annotated[Optional[Path], typer.Option("--labels", exists=True, dir_okay=False, help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}); default: labels.json / labels.txt at the source root, else the class folders.")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
-    on_error: Annotated[str, typer.Option(help="skip (count corrupt files) or raise.")] = "skip",
+    on_error: Annotated[str, typer.Option(help="skip (leave bad files out of their sample and report them) or raise (stop at the first, naming it).")] = "skip",
+    max_file_size: Annotated[str, typer.Option("--max-file-size", help="Skip source files larger than this (read whole into memory): 500M, 2G, bytes, or none.")] = "1G",
+    check: Annotated[str, typer.Option(help="header (structure of PNG/JPEG/FLAC/WAV: truncation, CRCs) or decode (also decode every image and audio file).")] = "header",
     fsync: Annotated[bool, typer.Option("--fsync/--no-fsync", help="Flush every shard to disk before its atomic rename (survives power loss; costs the disk's write time).")] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Shard raw multimodal data into WebDataset tars + index.parquet + dataset.json (resumable)."""
     from mmdata.shards.writer import shard as run
 
+    try:
+        limit = _size(max_file_size)
+    except typer.BadParameter as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--max-file-size'") from None
     rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed, layout=layout,
-              columns=_columns(column), labels_from_folders=labels_from_folders, on_error=on_error, progress=not json_,
-              fsync=fsync)
+              columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders, on_error=on_error,
+              max_file_size=limit, check=check, progress=not json_, fsync=fsync)
     if json_:
         print_json(rep)
         return
-    console.print(f"wrote [bold]{rep['samples']}[/] samples in {rep['shards']} shards to {rep['out']} "
+    console.print(f"wrote [bold]{rep['samples']}[/] samples in {rep['shards']} shards to {escape(rep['out'])} "
                   f"({', '.join(f'{k}: {v}' for k, v in rep['splits'].items())})")
-    if rep["skipped"]:
-        console.print(f"[yellow]skipped {len(rep['skipped'])} source files[/] (listed in dataset.json):")
+    counts = {k: v for k, v in rep["skipped_counts"].items() if v}
+    if counts:
+        what = ", ".join(f"{v} {k[:-1] if v == 1 else k}" for k, v in counts.items())
+        console.print(f"[yellow]left out: {what}[/] (every one listed in dataset.json under \"skipped\"):")
         for s in rep["skipped"][:10]:
-            console.print(f"  {s['source']}: {s['reason']}")
+            console.print(f"  {escape(s['source'])}: {escape(s['reason'])}", highlight=False)
+        if len(rep["skipped"]) > 10:
+            console.print(f"  ... and {len(rep['skipped']) - 10} more")
+    for w in rep["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 
 
 def inspect(path: DataDir, json_: JsonFlag = False) -> None:
@@ -84,6 +112,19 @@ def inspect(path: DataDir, json_: JsonFlag = False) -> None:
         if d:
             t.add_row(k, str(d["count"]), f"{d['min']:g}", f"{d['median']:g}", f"{d['max']:g}")
     console.print(t)
+    t = Table("modality", "samples", "formats")
+    img, aud = rep["image"], rep["audio"]
+    show = lambda counts: ", ".join(f"{k}: {v}" for k, v in counts.items())  # noqa: E731
+    if img["count"]:
+        t.add_row("image", str(img["count"]), f"modes {show(img['modes'])}; channels {show(img['channels'])}; "
+                                              f"{img['sizes']} distinct sizes")
+    if aud["count"]:
+        t.add_row("audio", str(aud["count"]), f"sample rates {show(aud['sample_rates'])}; channels {show(aud['channels'])}")
+    if rep["text"]["count"]:
+        t.add_row("text", str(rep["text"]["count"]), f"{rep['text']['empty']} empty")
+    console.print(t)
+    for w in rep["warnings"]:
+        console.print(f"[yellow]warning ({escape(w['kind'])}):[/] {escape(w['message'])}", highlight=False)
 
 
 def verify(

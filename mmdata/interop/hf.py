@@ -457,8 +457,9 @@ def _record(row: dict[str, Any], i: int, split: str | None, roles: dict[str, str
 def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | None = None, workers: int = 1,
              split: str | Mapping[str, float] | None = None, seed: int = 0, layout: str = "samples",
              label_names: list[str] | None = None, columns: Mapping[str, str] | None = None,
-             labels_from_folders: bool | None = None, on_error: str = "skip", progress: bool = True,
-             name: str | None = None, card_extra: Mapping[str, Any] | None = None, fsync: bool = False) -> dict[str, Any]:
+             labels_from_folders: bool | None = None, on_error: str = "skip", max_file_size: int | None = None,
+             check: str = "header", progress: bool = True, name: str | None = None,
+             card_extra: Mapping[str, Any] | None = None, fsync: bool = False) -> dict[str, Any]:
     """Shard a Hugging Face dataset; reached through :func:`mmdata.shard` (same options, checked there, and report).
 
     Example:
@@ -483,7 +484,8 @@ def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | 
         raise SourceError(f"the Hugging Face dataset gave no samples (skipped {len(skipped)} rows)")
     return write_records(records, out, maxcount=maxcount, maxsize=maxsize, workers=workers, fractions=fractions,
                          seed=seed, layout=layout, label_names=names, skipped=skipped, on_error=on_error,
-                         progress=progress, name=name, card_extra={"hf": hf_card, **(card_extra or {})}, fsync=fsync)
+                         max_file_size=max_file_size, check=check, progress=progress, name=name,
+                         card_extra={"hf": hf_card, **(card_extra or {})}, fsync=fsync)
 
 
 # ---- mmdata -> HF --------------------------------------------------------------------------------

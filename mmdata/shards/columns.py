@@ -16,6 +16,7 @@ from mmdata.codecs import field_of
 from mmdata.errors import SourceError
 from mmdata.shards import index as idx
 from mmdata.shards.mediainfo import CorruptMedia, member_stats
+from mmdata.shards.journal import JobLock
 from mmdata.shards.sources import discover
 from mmdata.shards.tarwrite import write_tar
 
@@ -53,7 +54,7 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
     fields = list(card.get("fields") or [])
     if name in fields and not replace:
         raise SourceError(f"{root}: field {name!r} already exists; pass replace=True (--replace) to rewrite it")
-    records, _, _ = discover(src)
+    records = discover(src).records
     by_key: dict[str, dict[str, Any]] = {}
     for r in records:
         wanted = {e: v for e, v in r.members.items() if field_of(e) == name}
@@ -62,6 +63,12 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
             by_key.setdefault(r.key, wanted)
     if not by_key:
         raise SourceError(f"{src}: no files for field {name!r} (expected e.g. <key>.png for image, <key>.{name}.npy for extras)")
+    with JobLock(root, "mmdata add-modality"):
+        return _add_series(root, card, fields, name, src, by_key, on_missing)
+
+
+def _add_series(root: Path, card: dict[str, Any], fields: list[str], name: str, src: str | Path,
+                by_key: dict[str, dict[str, Any]], on_missing: str) -> dict[str, Any]:
     rows = idx.load_index(root).to_pylist()
     shard_rows = [r for r in idx.load_shards_table(root).to_pylist() if r["modality"] != name]
     added = missing = 0

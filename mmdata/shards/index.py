@@ -21,8 +21,8 @@ FORMAT = "mmdata/1"
 INDEX_SCHEMA_FIELDS = (
     ("key", "string"), ("source_key", "string"), ("split", "string"), ("shard", "string"),
     ("members", "list<string>"), ("sizes", "list<int64>"), ("label", "int64"), ("modalities", "list<string>"),
-    ("image_height", "int64"), ("image_width", "int64"), ("audio_seconds", "float64"),
-    ("audio_sample_rate", "int64"), ("text_chars", "int64"),
+    ("image_height", "int64"), ("image_width", "int64"), ("image_mode", "string"), ("image_channels", "int64"),
+    ("audio_seconds", "float64"), ("audio_sample_rate", "int64"), ("audio_channels", "int64"), ("text_chars", "int64"),
 )
 
 

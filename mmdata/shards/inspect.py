@@ -19,22 +19,45 @@ def _dist(values: list[float]) -> dict[str, float] | None:
     return {"count": n, "min": vals[0], "median": median, "max": vals[-1]}
 
 
+def _counts(values: list[Any]) -> dict[str, int]:
+    """Value -> count for the non-null values, most common first (keys as strings, as in JSON)."""
+    return {str(k): v for k, v in Counter(v for v in values if v is not None).most_common()}
+
+
+def _top(counts: dict[str, int], k: int) -> dict[str, int]:
+    """The ``k`` most common values, and how many values more (``"...": n``)."""
+    top = dict(list(counts.items())[:k])
+    return top | {"...": len(counts) - k} if len(counts) > k else top
+
+
+def _mix(kind: str, counts: dict[str, int], fix: str) -> dict[str, str] | None:
+    if len(counts) < 2:
+        return None
+    shown = ", ".join(f"{k}: {v}" for k, v in counts.items())
+    return {"kind": kind, "message": f"mixed {kind} ({shown}): {fix}"}
+
+
 def inspect(path: str | Path) -> dict[str, Any]:
     """Summarise a dataset folder.
 
     Returns:
         ``samples``, ``per_split``, ``per_class`` (by name when the card has names, per split),
         ``patterns`` (modality-presence pattern -> count), ``shards`` (count, total/min/max bytes),
-        ``bytes_per_modality``, and ``image_size`` / ``audio_seconds`` / ``text_chars`` distributions
-        (count, min, median, max), plus ``skipped`` from sharding.
+        ``bytes_per_modality``, ``image_height`` / ``image_width`` / ``audio_seconds`` / ``text_chars``
+        distributions (count, min, median, max), ``audio_sample_rate`` counts; per modality
+        ``image`` (``modes``, ``channels``, ``sizes``), ``audio`` (``sample_rates``, ``channels``) and
+        ``text`` (``empty``) counts; ``warnings`` (``{"kind", "message"}``: mixed image modes, channel
+        counts or sizes, mixed sample rates or audio channel counts, unlabelled samples, and the card's
+        own warnings), plus ``skipped`` / ``skipped_counts`` from sharding.
 
     Example:
         >>> import tempfile, mmdata
         >>> from mmdata.testing import make_sample_folder
         >>> t = tempfile.mkdtemp()
         >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
-        >>> inspect(t + "/ds")["per_split"]
-        {'train': 4}
+        >>> r = inspect(t + "/ds")
+        >>> r["per_split"], r["image"]["modes"], r["audio"]["sample_rates"]
+        ({'train': 4}, {'RGB': 4}, {'8000': 3})
     """
     card = idx.load_card(path)
     rows = idx.load_index(path).to_pydict()
@@ -51,6 +74,27 @@ def inspect(path: str | Path) -> dict[str, Any]:
         for m, s in zip(members, sizes):
             bytes_mod[field_of(m.split(".", 1)[1])] += s
     sizes = shards["bytes"]
+    empty = [None] * n
+    image_sizes = _counts([f"{h}x{w}" if h is not None else None
+                           for h, w in zip(rows["image_height"], rows["image_width"])])
+    image = {"count": sum(h is not None for h in rows["image_height"]),
+             "modes": _counts(rows.get("image_mode", empty)), "channels": _counts(rows.get("image_channels", empty)),
+             "sizes": len(image_sizes)}
+    audio = {"count": sum(r is not None for r in rows["audio_sample_rate"]),
+             "sample_rates": _counts(rows["audio_sample_rate"]), "channels": _counts(rows.get("audio_channels", empty))}
+    text = {"count": sum(c is not None for c in rows["text_chars"]), "empty": sum(c == 0 for c in rows["text_chars"])}
+    warnings = [w for w in (
+        _mix("image modes", image["modes"], "the reader gives L images 1 channel and the others RGB; convert "
+             "them to one mode (e.g. a to_rgb / to_gray step) so batches have one channel count"),
+        _mix("image channels", image["channels"], "batches need one channel count"),
+        _mix("image sizes", _top(image_sizes, 5), "batches need one size (resize / crop)"),
+        _mix("audio sample rates", audio["sample_rates"], "resample to one rate before batching"),
+        _mix("audio channels", audio["channels"], "mix down to mono (or up to one channel count) before batching"),
+    ) if w is not None]
+    unlabelled = sum(v is None for v in rows["label"])
+    if 0 < unlabelled < n:
+        warnings.append({"kind": "labels", "message": f"{unlabelled} of {n} samples have no label"})
+    warnings += [{"kind": "shard", "message": w} for w in card.get("warnings", [])]
     return {
         "path": str(path),
         "name": card.get("name"),
@@ -67,5 +111,12 @@ def inspect(path: str | Path) -> dict[str, Any]:
         "audio_seconds": _dist(rows["audio_seconds"]),
         "audio_sample_rate": dict(Counter(r for r in rows["audio_sample_rate"] if r is not None)),
         "text_chars": _dist(rows["text_chars"]),
+        "image": image,
+        "audio": audio,
+        "text": text,
+        "num_classes": card.get("num_classes"),
+        "label_names": names,
+        "warnings": warnings,
         "skipped": card.get("skipped_count", 0),
+        "skipped_counts": card.get("skipped_counts", {}),
     }

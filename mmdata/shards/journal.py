@@ -1,4 +1,8 @@
-"""The job journal of ``mmdata shard``: one append-only file recording the shards finished so far.
+"""The job state of ``mmdata shard`` in its output folder: the journal of finished shards and the lock.
+
+``OUT/.mmdata-lock`` is held (``flock``) by the one job writing to OUT; a second job into the same
+folder stops with a message naming the holder. The kernel drops the lock when its holder dies, so a
+lock file left by a killed job blocks nobody (a stale lock needs no clean-up).
 
 ``OUT/.mmdata-journal`` starts with the plan's identity; each finished shard appends one record (its
 done marker: index rows, sha256, inputs digest). A record is ``MMJ1`` + length + crc32 + payload, so
@@ -9,14 +13,21 @@ two per shard (create + rename); on small-file jobs those were a tenth of the ru
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
 import struct
+import time
 import zlib
 from pathlib import Path
+from types import TracebackType
+
+from mmdata.errors import SourceError
 
 MAGIC = b"MMJ1"
 _HEAD = struct.Struct("<4sII")  # magic, payload length, crc32 of the payload
 NAME = ".mmdata-journal"
+LOCK = ".mmdata-lock"
 
 
 def _records(data: bytes) -> tuple[list[bytes], int]:
@@ -85,3 +96,56 @@ class Journal:
         """The job is complete: close and delete the journal."""
         self.close()
         self.path.unlink(missing_ok=True)
+
+
+class JobLock:
+    """Hold ``OUT/.mmdata-lock`` while a job writes to OUT; refuse a second job with a clear message.
+
+    ``flock`` is released by the kernel when the holder exits or is killed, so a lock file left
+    behind by a dead job is taken over silently. The file is removed when the job ends.
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp())
+        >>> with JobLock(out, "mmdata shard"):
+        ...     JobLock(out, "mmdata shard").__enter__()
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.SourceError: ...
+    """
+
+    def __init__(self, out: str | Path, job: str) -> None:
+        self.out = Path(out)
+        self.path = self.out / LOCK
+        self.job = job
+        self._fd = -1
+
+    def __enter__(self) -> JobLock:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise SourceError(f"{self.out} is being written by another job ({holder}); wait for it to finish "
+                                  f"or write to another folder") from None
+            try:  # the holder before us may have removed the file after we opened it: lock the one there now
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        note = f"pid {os.getpid()} on {socket.gethostname()}, {self.job}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, note.encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._fd >= 0:
+            self.path.unlink(missing_ok=True)  # while still held: nobody can have locked it meanwhile
+            os.close(self._fd)
+            self._fd = -1

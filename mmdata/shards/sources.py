@@ -8,23 +8,38 @@ Stems may contain dots, spaces and non-ASCII characters. The extension of a file
 ``café 1.v2 #1.png`` and ``café 1.v2 #1.flac`` form ONE sample with stem ``café 1.v2 #1``. Keys in
 shards must not contain dots or ``/`` (WebDataset splits the basename at the first dot), so a stem
 that is not ``[A-Za-z0-9_-]+`` is mapped to ``<sanitised>_<8 hex of sha1(stem)>``; the original is
-kept in ``index.parquet:source_key``.
+kept in ``index.parquet:source_key`` (file names that are not UTF-8 keep their odd bytes as ``\\xff``
+escapes there).
+
+What cannot be sharded is reported, never dropped silently: every file, member, sample or folder
+left out is one entry of ``skipped`` (``{"source", "sample", "what", "reason"}``, ``what`` one of
+``sample`` / ``member`` / ``file`` / ``folder``). Bad data (a label file that is not a class id, two
+images for one stem, a broken link) raises a :class:`SourceError` naming the file instead when
+``on_error="raise"``; files that are not data (``notes.zip``, a FIFO) are listed either way.
+
+Class names: ``label_names`` (``--labels names.txt``), else a ``labels.json`` (``{"names": [...]}`` or
+a list) or ``labels.txt`` (one name per line) at the source root — a class-names file, not a
+sample — else the class folders' names. Label files then hold a class id or a class name; an id
+outside the declared classes is bad data like any other.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import os
 import re
+import stat
 from array import array
-from itertools import groupby
-from operator import itemgetter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, TEXT_EXTS
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, TEXT_EXTS, field_of
 from mmdata.errors import SourceError
 
 KNOWN_EXTS = frozenset((*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "json", "npy"))
@@ -34,6 +49,9 @@ _SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 _UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9_-]+")
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
 RESERVED_COLUMNS = ("key", "text", "label", "split")
+#: class-names files recognised at the root of a source folder
+NAMES_FILES = ("labels.json", "labels.txt")
+ON_ERROR = ("skip", "raise")
 
 
 @dataclass(slots=True)
@@ -51,6 +69,41 @@ class Record:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Discovered:
+    """What discovery found: records sorted by key, class names, and what it left out."""
+
+    records: list[Record]
+    label_names: list[str] | None = None
+    #: where the names came from: ``--labels``, ``labels.json`` / ``labels.txt``, ``folders``, ``manifest``
+    label_names_from: str | None = None
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    #: the folder file paths are reported relative to
+    root: str | None = None
+
+
+def skip_entry(source: str, what: str, reason: str, sample: str | None = None) -> dict[str, Any]:
+    """One entry of a report's ``skipped`` list (``what``: sample, member, file or folder)."""
+    return {"source": source, "sample": sample, "what": what, "reason": reason}
+
+
+def printable(name: str) -> str:
+    """``name`` as valid UTF-8: bytes of a non-UTF-8 file name (surrogate escapes) become ``\\xff``.
+
+    Example:
+        >>> printable("café"), printable("bad-\\udcff")
+        ('café', 'bad-\\\\xff')
+    """
+    if name.isascii():
+        return name
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def safe_key(stem: str) -> str:
     """Map a source stem to a shard-safe key (unchanged when already safe).
 
@@ -61,7 +114,7 @@ def safe_key(stem: str) -> str:
     if _SAFE.match(stem):
         return stem
     base = _UNSAFE_CHAR.sub("_", stem).strip("_") or "k"
-    return f"{base}_{hashlib.sha1(stem.encode('utf-8')).hexdigest()[:8]}"
+    return f"{base}_{hashlib.sha1(stem.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 def split_name(filename: str) -> tuple[str, str] | None:
@@ -87,7 +140,13 @@ def split_name(filename: str) -> tuple[str, str] | None:
     return stem, ext
 
 
-_O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+# ---- reading files --------------------------------------------------------------------------------
+
+# O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused after fstat)
+_O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NONBLOCK", 0)
+_SMALL_FILE = 1 << 16
+#: ``read_many`` item for a file left unread because the files before it filled ``max_total``
+UNREAD = 0
 
 
 def read_source(path: str | Path) -> tuple[bytes, int]:
@@ -99,180 +158,445 @@ def read_source(path: str | Path) -> tuple[bytes, int]:
     fd = os.open(path, _O_READ)
     try:
         st = os.fstat(fd)
-        data = os.read(fd, st.st_size + 1)  # one call; getting st_size bytes back means EOF
-        if len(data) != st.st_size:  # a short read (> 2 GiB) or the file changed since fstat
-            rest = [data]
-            while chunk := os.read(fd, 1 << 24):
-                rest.append(chunk)
-            data = b"".join(rest)
-        return data, st.st_mtime_ns
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL, "not a regular file", str(path))
+        return _read_to_eof(fd, st.st_size), st.st_mtime_ns
     finally:
         os.close(fd)
 
 
-def _parse_label(raw_bytes: bytes, path: str, names: list[str] | None) -> int:
+def _read_to_eof(fd: int, size: int) -> bytes:
+    data = os.read(fd, size + 1)  # one call; getting `size` bytes back means EOF
+    if len(data) != size:  # a short read (> 2 GiB) or the file changed since fstat
+        rest = [data]
+        while chunk := os.read(fd, 1 << 24):
+            rest.append(chunk)
+        data = b"".join(rest)
+    return data
+
+
+def read_many(paths: list[Any], max_size: int | None = None,
+              max_total: int | None = None) -> tuple[list[bytes | int], array]:
+    """Read many source files; one C call when ``mmdata.shards._pack`` is built.
+
+    Returns:
+        (items, meta): ``items[i]`` is the bytes of ``paths[i]``, or an int — an errno when it
+        cannot be read (``EFBIG``: larger than ``max_size``; ``EINVAL``: not a regular file), or
+        :data:`UNREAD` when the files read before it already hold ``max_total`` bytes (files under
+        64 KiB are always read; the first larger one too). ``meta`` is an ``array("q")`` of
+        (size, mtime_ns) per path — or (-1, errno) when the file could not be opened.
+    """
+    from mmdata.shards.tarwrite import _pack
+
+    if _pack is not None:
+        items, raw = _pack.read_files(paths, -1 if max_size is None else max_size,
+                                      -1 if max_total is None else max_total)
+        meta = array("q")
+        meta.frombytes(raw)
+        return items, meta
+    # the same two passes as the C code: small files first, then large ones up to max_total
+    items: list[Any] = [None] * len(paths)
+    meta = array("q", bytes(16 * len(paths)))
+    large: list[int] = []
+    for i, p in enumerate(paths):
+        got = _read_checked(p, max_size, small_only=True)
+        if got[0] is None:
+            large.append(i)
+            meta[2 * i], meta[2 * i + 1] = got[1], got[2]
+        else:
+            items[i], meta[2 * i], meta[2 * i + 1] = got
+    total = sum(len(x) for x in items if x.__class__ is bytes)
+    read_one = deferring = False
+    for i in large:
+        if not deferring and max_total is not None and read_one and total + meta[2 * i] > max_total:
+            deferring = True
+        if deferring:
+            items[i] = UNREAD
+            continue
+        items[i], meta[2 * i], meta[2 * i + 1] = _read_checked(paths[i], max_size, small_only=False)
+        if items[i].__class__ is bytes:
+            total += len(items[i])
+            read_one = True
+    return items, meta
+
+
+def _read_checked(path: Any, max_size: int | None, small_only: bool) -> tuple[Any, int, int]:
+    """(bytes or errno, size, mtime) of one file with read_many's rules; (None, size, mtime) when
+    ``small_only`` and the file is large (or grew past its fstat size)."""
     try:
-        raw = raw_bytes.decode("utf-8").strip()
+        fd = os.open(path, _O_READ)
+    except OSError as exc:
+        return exc.errno or errno.EIO, -1, exc.errno or errno.EIO
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode) or not stat.S_ISREG(st.st_mode):
+            code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
+            return code, -1, code
+        if max_size is not None and st.st_size > max_size:
+            return errno.EFBIG, st.st_size, st.st_mtime_ns
+        if small_only:
+            if st.st_size >= _SMALL_FILE:
+                return None, st.st_size, st.st_mtime_ns
+            data = os.read(fd, st.st_size + 1)
+            while len(data) < st.st_size + 1 and (chunk := os.read(fd, st.st_size + 1 - len(data))):
+                data += chunk
+            if len(data) > st.st_size:  # grew since fstat: the second pass reads it whole
+                return None, st.st_size, st.st_mtime_ns
+        else:
+            data = _read_to_eof(fd, st.st_size)
+        return data, len(data), st.st_mtime_ns
+    except OSError as exc:
+        return exc.errno or errno.EIO, -1, exc.errno or errno.EIO
+    finally:
+        os.close(fd)
+
+
+def read_error(code: int, size: int, max_size: int | None) -> str:
+    """The reason a file could not be read, from :func:`read_many`'s errno (and size)."""
+    if code == errno.EFBIG:
+        return (f"file of {size / 1e9:.1f} GB ({size} bytes) is larger than --max-file-size "
+                f"({max_size} bytes); raise the limit to shard it")
+    if code == errno.EINVAL:
+        return "cannot read: not a regular file"
+    return f"cannot read: {os.strerror(code)}"
+
+
+# ---- class names and labels -----------------------------------------------------------------------
+
+
+def read_label_names(path: str | Path) -> list[str]:
+    """Class names from a file: JSON (``{"names": [...]}`` or ``[...]``) or text, one name per line.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "labels.txt")
+        >>> _ = open(p, "w").write("cat\\ndog\\n")
+        >>> read_label_names(p)
+        ['cat', 'dog']
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"class names file {p}: cannot read ({exc})") from None
+    if p.suffix.lower() == ".json":
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            raise SourceError(f"class names file {p}: invalid JSON ({exc})") from None
+        names = obj.get("names") if isinstance(obj, dict) else obj
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise SourceError(f'class names file {p}: expected {{"names": ["cat", "dog", ...]}} or a list of strings')
+    else:
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not names:
+        raise SourceError(f"class names file {p}: no class names")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SourceError(f"class names file {p}: names repeated: {dup}")
+    return names
+
+
+def _names_hint(names: list[str], source: str | None) -> str:
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    return f"{len(names)} classes from {source}: {shown}"
+
+
+def parse_label(data: bytes, names: list[str] | None, source: str | None = None) -> int:
+    """A label file's class id: a non-negative integer, or a class name when ``names`` are declared.
+
+    Raises:
+        ValueError: with the reason (empty, not UTF-8, not an id, negative, outside the classes).
+
+    Example:
+        >>> parse_label(b"2\\n", None), parse_label(b"dog", ["cat", "dog"])
+        (2, 1)
+    """
+    try:
+        raw = data.decode("utf-8").strip()
     except UnicodeDecodeError as exc:
-        raise SourceError(f"label file {path}: cannot read as UTF-8 ({exc})") from exc
-    digits = raw[1:] if raw[:1] == "-" else raw
-    if digits.isascii() and digits.isdigit():
-        return int(raw)
+        raise ValueError(f"label file is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    if not raw:
+        raise ValueError("empty label file (expected a class id)")
+    if raw.isascii() and raw.isdigit():
+        value = int(raw)
+        if names is not None and value >= len(names):
+            raise ValueError(f"label {value} is outside the declared classes 0..{len(names) - 1} "
+                             f"({_names_hint(names, source)})")
+        return value
     if names is not None and raw in names:
         return names.index(raw)
-    raise SourceError(f"label file {path}: expected an integer class id, got {raw[:40]!r}")
+    if raw[:1] == "-" and raw[1:].isascii() and raw[1:].isdigit():
+        raise ValueError(f"negative label {raw} (labels are class ids 0, 1, ...)")
+    expected = "an integer class id" + (f" or a class name ({_names_hint(names, source)})" if names else "")
+    raise ValueError(f"expected {expected}, got {raw[:40]!r}")
 
 
-def read_many(paths: list[Any]) -> tuple[list[bytes | None], array]:
-    """Read many source files: (contents or None per path, ``array("q")`` of (size, mtime_ns) or
-    (-1, errno) pairs). One C call when ``mmdata.shards._pack`` is built."""
-    from mmdata.shards.tarwrite import _pack
+def label_gap_warning(per_class: Mapping[int, int], holders: Mapping[int, list[str]] | None = None) -> str | None:
+    """A warning when label ids skip values and no class names were declared (``{0, 1, 2, 7}``)."""
+    if not per_class:
+        return None
+    top = max(per_class)
+    gaps = [i for i in range(top) if i not in per_class]
+    if not gaps:
+        return None
+    shown = ", ".join(map(str, gaps[:12])) + (", ..." if len(gaps) > 12 else "")
+    who = holders.get(top, []) if holders else []
+    used = f" (used by {len(who)} sample{'s' * (len(who) != 1)}: {', '.join(who)})" if 0 < len(who) <= 3 else ""
+    return (f"label ids {shown} never occur: num_classes is {top + 1} from the largest id {top}{used}. "
+            f"Declare the class names (labels.json or labels.txt beside the data, or --labels names.txt) "
+            f"so that an id outside them is reported, or fix the label files")
 
-    meta = array("q")
-    if _pack is not None:
-        datas, raw = _pack.read_files(paths)
-        meta.frombytes(raw)
-        return datas, meta
-    datas = []
-    for p in paths:
+
+# ---- folders --------------------------------------------------------------------------------------
+
+
+class _Walk:
+    """State of one folder walk: what was found, what was left out and why."""
+
+    def __init__(self, root: str, on_error: str, exclude: str | None) -> None:
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.on_error = on_error
+        self.exclude = exclude
+        self.skipped: list[dict[str, Any]] = []
+        st = os.stat(root)
+        self.visited = {(st.st_dev, st.st_ino)}
+
+    def bad(self, source: str, what: str, reason: str, sample: str | None = None, data: bool = True) -> None:
+        """Record a skip; with ``on_error="raise"``, bad *data* raises instead."""
+        if data and self.on_error == "raise":
+            raise SourceError(f"{source}: {reason}" + (f" (sample {sample!r})" if sample and sample != source else ""))
+        self.skipped.append(skip_entry(source, what, reason, sample))
+
+    def list(self, folder: str, rel: str) -> tuple[list[str], list[str]]:
+        """Sorted names of the files and walkable sub-folders of ``folder``; the rest is reported."""
+        dirs: list[str] = []
         try:
-            data, mtime = read_source(p)
+            with os.scandir(folder) as it:
+                entries = list(it)
         except OSError as exc:
-            datas.append(None)
-            meta += array("q", (-1, exc.errno or 0))
-        else:
-            datas.append(data)
-            meta += array("q", (len(data), mtime))
-    return datas, meta
+            self.bad(printable(rel.rstrip("/")) or ".", "folder", f"cannot list the folder: {exc.strerror}")
+            return [], dirs
+        # regular files from d_type, without a stat; links and the rest are looked at one by one
+        files = [e.name for e in entries if e.is_file(follow_symlinks=False)]
+        files.sort()
+        others = [] if len(files) == len(entries) else sorted(
+            (e for e in entries if not e.is_file(follow_symlinks=False)), key=attrgetter("name"))
+        linked: list[str] = []
+        for e in others:
+            shown = printable(rel + e.name)
+            try:
+                if e.is_file():  # a link to a file
+                    linked.append(e.name)
+                elif e.is_dir():
+                    if self._walkable(e, shown):
+                        dirs.append(e.name)
+                elif e.is_symlink():
+                    self.bad(shown, "file", f"broken symbolic link (to {printable(os.readlink(e.path))!r})",
+                             data=split_name(e.name) is not None)
+                else:
+                    self.bad(shown, "file", "not a regular file (a FIFO, socket or device)", data=False)
+            except OSError as exc:  # e.g. a link to itself: ELOOP
+                self.bad(shown, "file", f"cannot read: {exc.strerror}", data=split_name(e.name) is not None)
+        if linked:
+            files = sorted(files + linked)
+        return files, dirs
+
+    def _walkable(self, e: os.DirEntry, shown: str) -> bool:
+        if e.is_symlink():
+            target = os.path.realpath(e.path)
+            if target == self.real_root or target.startswith(self.real_root + os.sep):
+                inside = printable(os.path.relpath(target, self.real_root))
+                where = "the source folder itself" if inside == "." else repr(inside)
+                self.skipped.append(skip_entry(shown, "folder", f"symbolic link to {where}, which is walked as part of "
+                                                                f"the source already (not walked twice)"))
+                return False
+        st = e.stat()
+        if (st.st_dev, st.st_ino) in self.visited:
+            self.skipped.append(skip_entry(shown, "folder", "a folder already walked (a link or mount loop)"))
+            return False
+        self.visited.add((st.st_dev, st.st_ino))
+        if self.exclude is not None and os.path.realpath(e.path) == self.exclude:
+            self.skipped.append(skip_entry(shown, "folder", "the output folder of this job"))
+            return False
+        return True
 
 
-def _list_dir(folder: str) -> tuple[list[str], list[str]]:
-    """Sorted names of the regular files and of the sub-folders of ``folder`` (links followed)."""
-    from mmdata.shards.tarwrite import _pack
-
-    if _pack is not None:
-        return _pack.list_dir(folder)
-    files: list[str] = []
-    dirs: list[str] = []
-    with os.scandir(folder) as it:
-        for e in it:  # d_type answers is_file / is_dir without a stat on most file systems
-            if e.is_file():
-                files.append(e.name)
-            elif e.is_dir():
-                dirs.append(e.name)
-    files.sort()
-    dirs.sort()
-    return files, dirs
+def _one_field_each(exts: set[str]) -> bool:
+    return len({field_of(e) for e in exts}) == len(exts)
 
 
-def discover_folder(root: Path, labels_from_folders: bool | None = None,
-                    label_names: list[str] | None = None) -> tuple[list[Record], list[str] | None, list[dict[str, str]]]:
+def discover_folder(root: str | Path, labels_from_folders: bool | None = None, label_names: list[str] | None = None,
+                    *, label_names_from: str | None = None, on_error: str = "skip",
+                    exclude: str | Path | None = None) -> Discovered:
     """Records from a folder (files sharing a stem in one directory form a sample).
 
     One walk, no ``stat`` per file (sizes come from the read when the shard is written), label
-    files read in one batch.
+    files read in one batch. Links are followed, but a folder is walked once: a link into the
+    source or a loop is reported, not followed. Two files of one field for a stem (``a.jpg`` +
+    ``a.png``): the first by name is kept and the other reported (or raised with ``on_error="raise"``).
+
+    Args:
+        root: the source folder.
+        labels_from_folders: force (or forbid) the folder-per-class layout; default auto-detect.
+        label_names: declared class names (else ``labels.json`` / ``labels.txt`` at the root, else
+            the class folders).
+        label_names_from: where ``label_names`` came from, for messages and the card.
+        on_error: ``"skip"`` (report bad files) or ``"raise"``.
+        exclude: a folder not to walk (the job's output, when it lies inside the source).
 
     Returns:
-        (records sorted by key, label names or None, skipped files with reasons).
+        A :class:`Discovered` with the records sorted by key.
     """
-    root = Path(root)
-    if not root.is_dir():
+    root_s = os.fspath(root)
+    if not os.path.isdir(root_s):
         raise SourceError(f"source {root} is not a folder or a manifest ({', '.join(MANIFEST_SUFFIXES)})")
-    label_exts = LABEL_EXTS
+    walk = _Walk(root_s, on_error, os.path.realpath(exclude) if exclude is not None else None)
+    cut = len(root_s) + 1
+
+    def rel_of(path: str) -> str:  # every path below is root_s + os.sep + ...
+        return printable(path[cut:])
+
     found_groups: list[tuple[str, dict[str, str]]] = []  # (source key, {ext: path}) in walk order
-    skipped: list[dict[str, str]] = []
-    top_files = False
     top_dirs: list[str] = []
-    label_files = False
-    stack = [(str(root), "")]
+    top_files = False
+    names_file: str | None = None
+    has_label_files = False
+    stack = [(root_s, "")]
     while stack:
         folder, rel = stack.pop()
-        files, dirs = _list_dir(folder)
+        files, dirs = walk.list(folder, rel)
         prefix = folder + os.sep
         stack.extend((prefix + d, rel + d + "/") for d in reversed(dirs))
         if not rel:
             top_dirs = dirs
+            names_file = _names_file(files)
+            if names_file is not None:
+                files.remove(names_file)
             top_files = bool(files)
         parts = [fn.rpartition(".") for fn in files]
         exts = {p[2] for p in parts}
         stems = [p[0] for p in parts]  # "" when the name has no dot (or starts with the only one)
-        if exts <= _PLAIN_EXTS and "" not in stems and "." not in "/".join(stems):
-            # the common case, in bulk: known lower-case extensions, stems without dots. Then the
-            # files of one stem are adjacent in sorted order and their extensions are distinct.
-            label_files = label_files or not exts.isdisjoint(label_exts)
+        joined = "/".join(stems)
+        has_label_files = has_label_files or not {e.lower() for e in exts}.isdisjoint(LABEL_EXTS)
+        if (exts <= _PLAIN_EXTS and "" not in stems and "." not in joined and _one_field_each(exts)
+                and printable(joined) == joined):
+            # the common case, in bulk: known lower-case extensions, one per field, stems without dots
+            # and valid UTF-8. The files of one stem are then adjacent in sorted order.
             found_groups.extend(
                 (rel + stem, {ext: f"{prefix}{stem}.{ext}" for _, _, ext in group})
                 for stem, group in groupby(parts, itemgetter(0)))
             continue
         groups: dict[str, dict[str, str]] = {}
+        first_of: dict[tuple[str, str], str] = {}  # (stem, field) -> the file kept
         for fn in files:
             named = split_name(fn)
             if named is None:
-                skipped.append({"source": rel + fn, "reason": "unknown extension"})
+                walk.bad(printable(rel + fn), "file", "unknown file type (mmdata shards images, audio, text, "
+                                                      "labels, .json and .npy files)", data=False)
                 continue
             stem, ext = named
-            members = groups.get(stem)
-            if members is None:
-                members = groups[stem] = {}
-            elif ext in members or (ext == "jpeg" and "jpg" in members):
-                skipped.append({"source": rel + fn, "reason": f"duplicate .{ext} for stem {stem!r}"})
+            fieldname = field_of(ext)
+            kept = first_of.setdefault((stem, fieldname), fn)
+            if kept != fn:
+                sample = printable(rel + stem)
+                if on_error == "raise":
+                    raise SourceError(f"{printable(rel + kept)} and {printable(rel + fn)}: two {fieldname} files for "
+                                      f"sample {sample!r}; a sample holds one file per modality — rename or remove one")
+                walk.bad(printable(rel + fn), "member", f"a second {fieldname} file for sample {sample!r}: kept "
+                         f"{printable(kept)!r} (the first by name); a sample holds one file per modality", sample)
                 continue
-            if ext in label_exts:
-                label_files = True
-            members[ext] = prefix + fn  # str: a Path per file costs ~10 us
+            groups.setdefault(stem, {})[ext] = prefix + fn  # str: a Path per file costs ~10 us
         found_groups.extend((rel + stem, members) for stem, members in groups.items())
+    warnings = []
+    all_ascii = "".join([k for k, _ in found_groups]).isascii()
+    odd = [] if all_ascii else [k for k, _ in found_groups if printable(k) != k]
+    if odd:
+        warnings.append(f"{len(odd)} sample name{'s are' if len(odd) != 1 else ' is'} not valid UTF-8; source_key "
+                        f"keeps the odd bytes as \\x escapes (e.g. {printable(odd[0])!r})")
+    # class names: given, else a names file at the root, else the class folders
+    names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)
+    if names is None and names_file is not None:
+        names, names_from = read_label_names(os.path.join(root_s, names_file)), names_file
     if labels_from_folders is None:
         # class-folder layout: only sub-folders at the top, and no label files anywhere
-        labels_from_folders = bool(top_dirs) and not top_files and not label_files
-    class_names = sorted(top_dirs) if labels_from_folders else None
-    names = list(label_names) if label_names else class_names
+        labels_from_folders = bool(top_dirs) and not top_files and not has_label_files
     labels: list[int | None] = [None] * len(found_groups)
-    if label_files:
-        pending = []
-        for i, (_, found) in enumerate(found_groups):
-            lab = found.pop("cls", None)  # the usual label extension first: one lookup per sample
-            if lab is None:
-                for lext in label_exts:
-                    if lext in found:
-                        lab = found.pop(lext)
-                        break
-                else:
-                    continue
-            pending.append((i, lab))
-        datas, meta = read_many([p for _, p in pending])
-        parsed: dict[bytes, int] = {}  # label files repeat a few contents: parse each once
-        for j, ((i, path), data) in enumerate(zip(pending, datas)):
-            label = parsed.get(data) if data is not None else None
-            if label is None:
-                if data is None:
-                    raise SourceError(f"label file {path}: cannot read ({os.strerror(meta[2 * j + 1])})")
-                label = parsed[data] = _parse_label(data, path, names)
-            labels[i] = label
+    label_files: dict[int, str] = {}  # group index -> its label file
+    for i, (_, found) in enumerate(found_groups if has_label_files else ()):
+        lab = found.pop("cls", None)  # the usual label extension first: one lookup per sample
+        if lab is None:
+            lab = next((found.pop(e) for e in LABEL_EXTS if e in found), None)
+        if lab is not None:
+            label_files[i] = lab
     if labels_from_folders:
-        class_ids = {c: i for i, c in enumerate(class_names or ())}
+        if names is None:
+            names, names_from = sorted(top_dirs), "folders"
+        missing = [d for d in top_dirs if d not in names]
+        if missing:
+            raise SourceError(f"class folders {missing} are not among the declared class names "
+                              f"({_names_hint(names, names_from)}); add them there or move the folders out")
+        class_ids = {c: i for i, c in enumerate(names)}
         labels = [class_ids.get(source_key.split("/", 1)[0]) for source_key, _ in found_groups]
-    records = [Record(safe_key(source_key), source_key, found, label)
-               for (source_key, found), label in zip(found_groups, labels) if found or label is not None]
-    return _finish(records), names, skipped
+        for i, path in label_files.items():
+            walk.skipped.append(skip_entry(rel_of(path), "member", "label file ignored: labels come from the class "
+                                                                   "folders", printable(found_groups[i][0])))
+    elif label_files:
+        datas, _ = read_many(list(label_files.values()))
+        parsed: dict[bytes, int | str] = {}  # label files repeat a few contents: parse each once
+        for (i, path), data in zip(label_files.items(), datas):
+            if data.__class__ is not bytes:
+                walk.bad(rel_of(path), "member", read_error(data, -1, None), printable(found_groups[i][0]))
+                continue
+            label = parsed.get(data)
+            if label is None:
+                try:
+                    label = parse_label(data, names, names_from)
+                except ValueError as exc:
+                    label = str(exc)
+                parsed[data] = label
+            if label.__class__ is str:
+                walk.bad(rel_of(path), "member", label, printable(found_groups[i][0]))
+            else:
+                labels[i] = label
+    records = []
+    for i, ((source_key, found), label) in enumerate(zip(found_groups, labels)):
+        if not found:  # a label file and nothing else: there is no sample to label
+            if i in label_files:
+                walk.skipped.append(skip_entry(rel_of(label_files[i]), "file", "a label file without any media file "
+                                                                               "of the same name"))
+            continue
+        key_src = source_key if all_ascii else printable(source_key)
+        records.append(Record(safe_key(key_src), key_src, found, label))
+    return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s)
+
+
+def _names_file(files: list[str]) -> str | None:
+    """The class-names file among the root's files: ``labels.json`` or ``labels.txt`` when no other file
+    of the root is named ``labels.*`` (then it is a sample's member)."""
+    if not any(f in files for f in NAMES_FILES):
+        return None
+    named = [f for f in files if f.rpartition(".")[0] == "labels"]
+    found = [f for f in NAMES_FILES if f in named]
+    if len(found) > 1:
+        raise SourceError(f"both {found[0]} and {found[1]} at the root of the source: keep one class-names file")
+    return found[0] if found and len(named) == 1 else None
 
 
 def _finish(records: list[Record]) -> list[Record]:
     records.sort(key=lambda r: r.key)
     for a, b in zip(records, records[1:]):
         if a.key == b.key:
-            raise SourceError(f"two samples map to key {a.key!r}: {a.source_key!r} and {b.source_key!r}")
+            raise SourceError(f"two samples map to key {a.key!r}: {a.source_key!r} and {b.source_key!r}; rename one")
     return records
 
 
-def _is_missing(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        import math
+# ---- manifests ------------------------------------------------------------------------------------
 
-        return isinstance(v, float) and math.isnan(v)
-    except TypeError:
-        return False
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
 
 
 def read_manifest(path: Path) -> list[dict[str, Any]]:
@@ -296,8 +620,8 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
     return df.to_dict(orient="records")
 
 
-def discover_manifest(path: Path, columns: Mapping[str, str] | None = None,
-                      label_names: list[str] | None = None) -> tuple[list[Record], list[str] | None, list[dict[str, str]]]:
+def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
+                      *, label_names_from: str | None = None, on_error: str = "skip") -> Discovered:
     """Records from a manifest: one row per sample.
 
     Columns: ``key`` (optional; default the first path's stem, else the row number), ``text`` (inline
@@ -305,63 +629,89 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None,
     column holding file paths relative to the manifest's folder (``image``, ``audio``, ``depth``...;
     the member extension comes from the file suffix, ``.npy`` becomes ``<column>.npy``).
     ``columns`` maps field names to differently named columns, e.g. ``{"image": "img_path"}``.
+    A missing file, a path that escapes the manifest's folder, an unknown file type or a bad label
+    is skipped and reported (raised with ``on_error="raise"``); the rest of the row is kept.
     """
     path = Path(path)
     rows = read_manifest(path)
     base = path.parent.resolve()
+    present = {c for r in rows for c in r}
+    for fieldname, col in (columns or {}).items():
+        if rows and col not in present:
+            raise SourceError(f"manifest {path.name}: --column {fieldname}={col}: no column {col!r} "
+                              f"(columns: {sorted(present)})")
     rename = {v: k for k, v in (columns or {}).items()}
-    str_labels = sorted({str(r[c]) for r in rows for c in r if rename.get(c, c) == "label"
-                         and not _is_missing(r[c]) and not re.fullmatch(r"-?\d+", str(r[c]))})
-    names = list(label_names) if label_names else (str_labels or None)
+    str_labels = sorted({str(r[c]).strip() for r in rows for c in r if rename.get(c, c) == "label"
+                         and not _is_missing(r[c]) and not re.fullmatch(r"\s*-?\d+(\.0)?\s*", str(r[c]))})
+    if label_names:
+        names, names_from = list(label_names), label_names_from or "--labels"
+    else:
+        names, names_from = (str_labels or None), ("manifest" if str_labels else None)
+    skipped: list[dict[str, Any]] = []
     records: list[Record] = []
+    key_rows: dict[str, int] = {}
     for i, raw in enumerate(rows):
         row = {rename.get(k, k): v for k, v in raw.items()}
-        where = f"manifest {path.name} row {i + 1}"
+        where = f"{path.name} row {i + 1}"
+        paths = {col: str(val) for col, val in row.items()
+                 if col not in RESERVED_COLUMNS and not _is_missing(val) and val != ""}
+        first_stem = next((Path(v).name.partition(".")[0] for v in paths.values()), None)
+        key_val = row.get("key")
+        source_key = str(key_val) if not _is_missing(key_val) and key_val != "" else (first_stem or f"row{i:08d}")
+        if key_rows.setdefault(source_key, i) != i:
+            raise SourceError(f"manifest {path.name}: rows {key_rows[source_key] + 1} and {i + 1} are both sample "
+                              f"{source_key!r}; give each row its own key")
+
+        def bad(source: str, col: str, reason: str) -> None:
+            """A bad cell: ``source`` is the file as the manifest names it (or the cell)."""
+            if on_error == "raise":
+                raise SourceError(f"{where}, column {col!r}: {source}: {reason}")
+            skipped.append(skip_entry(source, "member", f"{where}, column {col!r}: {reason}", source_key))
+
         members: dict[str, str | bytes] = {}
-        first_stem = None
-        for col, val in row.items():
-            if col in RESERVED_COLUMNS or _is_missing(val) or val == "":
-                continue
-            p = Path(str(val))
+        for col, val in paths.items():
+            p = Path(val)
             full = (p if p.is_absolute() else base / p).resolve()
-            if not p.is_absolute() and base not in full.parents:
-                raise SourceError(f"{where}, column {col!r}: path {val!r} escapes the manifest folder")
-            if not full.is_file():
-                raise SourceError(f"{where}, column {col!r}: file {val!r} not found (looked at {full})")
             parts = split_name(full.name)
-            if parts is None:
-                raise SourceError(f"{where}, column {col!r}: {full.name!r} has no known media extension "
-                                  f"(expected one of {sorted(KNOWN_EXTS)})")
-            ext = f"{col}.npy" if parts[1].endswith("npy") else parts[1]
-            members[ext] = str(full)
-            first_stem = first_stem or parts[0]
+            if not p.is_absolute() and base not in full.parents:
+                bad(val, col, "the path escapes the manifest's folder")
+            elif not full.is_file():
+                bad(val, col, "file not found")
+            elif parts is None:
+                bad(val, col, f"no known media extension (expected one of {sorted(KNOWN_EXTS)})")
+            else:
+                members[f"{col}.npy" if parts[1].endswith("npy") else parts[1]] = str(full)
         text = row.get("text")
-        if not _is_missing(text) and text is not None:
+        if not _is_missing(text):
             members["txt"] = str(text).encode("utf-8")
         label = None
         lab = row.get("label")
         if not _is_missing(lab) and lab != "":
             s = str(lab).strip()
-            if re.fullmatch(r"-?\d+(\.0)?", s):
-                label = int(float(s))
-            elif names and s in names:
-                label = names.index(s)
-            else:
-                raise SourceError(f"{where}, column 'label': {s!r} is not an integer or a known class {names}")
-        key_val = row.get("key")
-        source_key = str(key_val) if not _is_missing(key_val) and key_val != "" else (first_stem or f"row{i:08d}")
+            try:
+                label = parse_label(s[:-2].encode() if re.fullmatch(r"\d+\.0", s) else s.encode(), names, names_from)
+            except ValueError as exc:
+                bad(f"label {s!r}", "label", str(exc))
         split = row.get("split")
         split = None if _is_missing(split) or split == "" else str(split)
+        if not members:
+            skipped.append(skip_entry(source_key, "sample", f"{where}: no file or text left to shard", source_key))
+            continue
         records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split))
-    return _finish(records), names, []
+    return Discovered(_finish(records), names, names_from, skipped, [], str(base))
 
 
 def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, labels_from_folders: bool | None = None,
-             label_names: list[str] | None = None) -> tuple[list[Record], list[str] | None, list[dict[str, str]]]:
-    """Records from a folder or a manifest file (by suffix)."""
+             label_names: list[str] | None = None, label_names_from: str | None = None, on_error: str = "skip",
+             exclude: str | Path | None = None) -> Discovered:
+    """Records from a folder or a manifest file (by suffix); see :func:`discover_folder` and
+    :func:`discover_manifest`."""
+    if on_error not in ON_ERROR:
+        raise SourceError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     src = Path(src)
     if src.is_file():
-        return discover_manifest(src, columns, label_names)
+        return discover_manifest(src, columns, label_names, label_names_from=label_names_from, on_error=on_error)
     if not src.exists():
         raise SourceError(f"source {src} does not exist")
-    return discover_folder(src, labels_from_folders, label_names)
+    return discover_folder(src, labels_from_folders, label_names, label_names_from=label_names_from,
+                           on_error=on_error, exclude=exclude)

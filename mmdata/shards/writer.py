@@ -11,10 +11,12 @@ rest — nothing is duplicated or lost. The index, shards table and card are wri
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import marshal
 import os
+import stat
 import sys
 import time
 from array import array
@@ -22,7 +24,8 @@ from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, product, repeat
+from operator import itemgetter, truediv
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +33,12 @@ from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of
 from mmdata.errors import SourceError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
-from mmdata.shards.journal import Journal
-from mmdata.shards.mediainfo import CorruptMedia, audio_info, image_size
-from mmdata.shards.sources import Record, discover, read_many
 from mmdata.io import file_sha256
+from mmdata.shards.journal import Journal, JobLock
+from mmdata.shards import mediainfo
+from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
+from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, discover, label_gap_warning, printable, read_error,
+                                   read_label_names, read_many, skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
 
 SPLIT_ORDER = ("train", "val", "test")
@@ -135,30 +140,80 @@ def plan_shards(records: list[Record], maxcount: int, maxsize: int | None = None
     return plan
 
 
-#: index columns filled from member bytes, by the kind of the member's extension
-_STAT_COLUMNS = ("image_height", "image_width", "audio_seconds", "audio_sample_rate", "text_chars")
+#: index columns filled from member bytes, in the order of a stats row
+_STAT_COLUMNS = ("image_height", "image_width", "image_mode", "image_channels", "audio_seconds", "audio_sample_rate",
+                 "audio_channels", "text_chars")
+_NO_STATS = (None,) * len(_STAT_COLUMNS)
+_NO_IMAGE = (None,) * 4
+_NO_AUDIO = (None,) * 3
+_CHUNK = 64  # samples read and laid out per call: bounds memory to a chunk, not a shard
+_CHUNK_BYTES = 128 << 20  # ... and to about this many bytes when files are large
+#: default ``max_file_size``: a larger source file is skipped (it would be read whole into memory)
+DEFAULT_MAX_FILE_SIZE = 1 << 30
+CHECKS = ("header", "decode")
+
+
+def _kind(ext: str) -> str:
+    """The check a member gets: i(mage) a(udio) t(ext) j(son) n(py), or - (none: labels, other extras)."""
+    e = ext.lower()
+    if e in IMAGE_EXTS:
+        return "i"
+    if e in AUDIO_EXTS:
+        return "a"
+    if e in TEXT_EXTS:
+        return "t"
+    return "j" if e == "json" else "n" if e.endswith("npy") else "-"
 
 
 @lru_cache(maxsize=256)
-def _layout(exts: tuple[str, ...]) -> tuple[tuple[str, ...], list[str], tuple[tuple[int, str], ...], str]:
-    """For one sample's sorted member extensions: (``.ext`` suffixes, modalities, (member index, kind)
-    of the members whose header feeds an index column, the same as a ``sample_stats`` plan string)."""
-    kinds = ["image" if e in IMAGE_EXTS else "audio" if e in AUDIO_EXTS else "text" if e in TEXT_EXTS else None
-             for e in (x.lower() for x in exts)]
-    statted = tuple((i, k) for i, k in enumerate(kinds) if k is not None)
-    plan = "".join(k[0] if k else "-" for k in kinds)
-    return tuple(f".{e}" for e in exts), sorted({field_of(e) for e in exts}), statted, plan
+def _layout(exts: tuple[str, ...]) -> tuple[Any, ...]:
+    """For one sample's sorted member extensions: (``.ext`` suffixes, modalities, the field of each
+    member, the index of its image, audio and text member (-1: none), (index, kind) of the other
+    members that have a check)."""
+    fields = tuple(field_of(e) for e in exts)
+    kinds = [_kind(e) for e in exts]
+    first = {k: kinds.index(k) if k in kinds else -1 for k in "iat"}
+    others = tuple((i, k) for i, k in enumerate(kinds) if k != "-" and i != first.get(k))
+    return tuple(f".{e}" for e in exts), sorted(set(fields)), fields, first["i"], first["a"], first["t"], others
 
 
-_CHUNK = 64  # samples read and laid out per call: bounds memory to a chunk, not a shard
+def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None) -> Any:
+    """Yield (records, their file paths, contents or errnos, meta, whether every file was read) in
+    chunks of whole samples: at most :data:`_CHUNK` samples and, beyond the first sample, about
+    :data:`_CHUNK_BYTES` of files."""
+    i = 0
+    while i < len(records):
+        chunk = records[i:i + _CHUNK]
+        paths = [v for rec in chunk for v in rec[5] if v.__class__ is not bytes]
+        got, meta = read_many(paths, max_file, _CHUNK_BYTES)
+        all_read = all(map(isinstance, got, repeat(bytes)))
+        if not all_read and any(g.__class__ is int and g == UNREAD for g in got):
+            # the budget was reached: keep the samples read whole, the rest comes next
+            first = got.index(UNREAD)
+            k = m = 0
+            for rec in chunk:
+                c = sum(1 for v in rec[5] if v.__class__ is not bytes)
+                if m + c > first:
+                    break
+                k, m = k + 1, m + c
+            if k == 0:  # the first sample alone is over the budget: read it whole
+                m = sum(1 for v in chunk[0][5] if v.__class__ is not bytes)
+                k = 1
+                got, meta = read_many(paths[:m], max_file)
+            chunk, paths, got, meta = chunk[:k], paths[:m], got[:m], meta[:2 * m]
+            all_read = all(map(isinstance, got, repeat(bytes)))
+        yield chunk, paths, got, meta, all_read
+        i += len(chunk)
 
 
 def _write_task(task: dict[str, Any]) -> dict[str, Any]:
-    """Worker: read one shard's records, compute index columns, write its tar(s). Pure function of task.
+    """Write one planned shard: a pure function of ``task`` (a dict of str / int / bytes / tuples,
+    picklable, so it can run in a thread, a process or on another machine that sees the same files).
 
-    Records are processed in chunks of :data:`_CHUNK` samples: their files are read in one call,
-    checked (a sample with a corrupt or unreadable member is skipped whole, or raises), and their
-    members appended to the shard, so memory holds one chunk, never a whole shard.
+    Records are processed in chunks of whole samples (:func:`_read_chunks`): their files are read in
+    one call, checked (:func:`_chunk_members`: a bad member is dropped and reported, a sample with
+    nothing left is skipped, or ``on_error="raise"`` raises), and their members appended to the shard,
+    so memory holds one chunk, never a whole shard.
     The result carries the shard's index rows as an Arrow table (for the journal and the Parquet
     index), and ``inputs``: a digest of every source file's path, size and mtime, so a resumed job
     can tell whether a finished shard's sources changed since.
@@ -177,9 +232,9 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
     pattern_ids: list[int] = []  # per sample, into `patterns` (its member extensions)
     stat_rows: list[tuple[Any, ...]] = []
     extras: list[dict[str, str]] = []
-    skipped: list[dict[str, str]] = []
-    inputs = hashlib.sha256()  # digest of the sources' paths, sizes and mtimes (see _current_inputs)
-    raise_errors = task["on_error"] == "raise"
+    skipped: list[dict[str, Any]] = []
+    all_paths: list[Any] = []  # the sources' paths, sizes and mtimes, for the inputs digest
+    all_meta = array("q")
     fsync = task.get("fsync", False)
     columns_layout = task["layout"] != "samples"
     if columns_layout:
@@ -188,21 +243,14 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
         per_field_samples = dict.fromkeys(task["fields"], 0)
     else:
         writer = TarWriter(out / task["name"], fsync=fsync, threaded_hash=task.get("hash_thread", False))
-    assemble = _pack.assemble if _pack is not None else None
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
     try:
-        records = task["records"]
-        chunks = [records[i:i + _CHUNK] for i in range(0, len(records), _CHUNK)]
-        chunk_paths = [[v for rec in c for v in rec[5] if v.__class__ is not bytes] for c in chunks]
-        for chunk, paths, (got, meta) in zip(chunks, chunk_paths, map(read_many, chunk_paths)):
-            _inputs_update(inputs, paths, meta)
-            done = assemble(chunk, [_layout(rec[4]) for rec in chunk], got) if assemble is not None else None
-            if done is not None:  # the C loop took the whole chunk (no unreadable file, known headers)
-                kept = chunk
-            else:
-                kept, done = _assemble_python(chunk, got, paths, meta, raise_errors, skipped)
-            names_c, datas_c, sizes_c, counts_c, stats_c = done
+        for chunk, paths, got, meta, all_read in _read_chunks(task["records"], task.get("max_file_size")):
+            all_paths += paths
+            all_meta += meta
+            kept, names_c, datas_c, counts_c, stats_c = _chunk_members(chunk, got, meta, paths, all_read, task,
+                                                                       skipped)
             for rec in kept:
                 pid = patterns.get(rec[4])
                 if pid is None:
@@ -216,13 +264,13 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
             extras += [rec[3] for rec in kept]
             offsets += list(accumulate(counts_c, initial=offsets[-1]))[1:]
             flat_names += names_c
-            flat_sizes += sizes_c
+            flat_sizes += map(len, datas_c)
             stat_rows += stats_c
             if columns_layout:
                 members_c = iter(zip(names_c, datas_c))
                 for rec in kept:
-                    for ext in rec[4]:
-                        writers[field_of(ext)].add(*next(members_c))
+                    for fieldname in _layout(rec[4])[2]:
+                        writers[fieldname].add(*next(members_c))
                     for fieldname in _layout(rec[4])[1]:
                         per_field_samples[fieldname] += 1
             else:
@@ -265,95 +313,225 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
             label_counts[v] = label_counts.get(v, 0) + 1
     return {"name": task["name"], "split": task["split"], "samples": n, "skipped": skipped, "shards": results,
             "patterns": [[list(k), counts[i]] for k, i in patterns.items()], "labels": sorted(label_counts.items()),
-            "inputs": inputs.hexdigest(), "rows": idx.index_table(cols)}
+            "inputs": _inputs_digest(all_paths, all_meta), "rows": idx.index_table(cols)}
 
 
-def _assemble_python(chunk: list[tuple[Any, ...]], got: list[bytes | None], paths: list[Any], meta: array,
-                     raise_errors: bool, skipped: list[dict[str, str]]) -> tuple[list[tuple[Any, ...]], tuple[list, ...]]:
-    """What ``_pack.assemble`` returns, for the samples of a chunk that are whole, plus those samples.
+def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: array, paths: list[Any],
+                   all_read: bool, task: dict[str, Any], skipped: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """Check a chunk's members; returns the samples kept (with their member extensions narrowed to
+    the members kept), their member names, payloads, members per sample and index stats rows.
 
-    A sample with an unreadable file or a corrupt member is skipped (appended to ``skipped``) or, with
-    ``raise_errors``, raises a SourceError naming it. Headers the C parsers know are read in C when
-    the module is built; the rest by :mod:`mmdata.shards.mediainfo`.
+    A member that cannot be read, is over ``max_file_size`` or fails its check (truncated or corrupt
+    media, text that is not UTF-8, invalid JSON / .npy; a full decode with ``check="decode"``) is
+    dropped and reported; the sample keeps its other members, or is skipped when only its label (or
+    nothing) is left. With ``on_error="raise"`` the first bad member raises a SourceError naming it.
     """
-    fast_stats = _pack.sample_stats if _pack is not None else None
+    decode = task.get("check") == "decode"
+    reads = iter(got)
+    flat = [v if v.__class__ is bytes else next(reads) for rec in chunk for v in rec[5]]  # payloads, in order
+    # the C parsers called directly: a well-formed PNG / JPEG / FLAC / WAV costs no Python frame;
+    # anything they decline (other formats, damage, no C module, a full decode) takes _probed
+    c_image, c_audio = (None, None) if decode else (mediainfo._C_IMAGE, mediainfo._C_AUDIO)
+    if all_read and c_image is not None and c_audio is not None:
+        done = _uniform_chunk(chunk, flat, c_image, c_audio)
+        if done is not None:
+            return done
     kept: list[tuple[Any, ...]] = []
     names_c: list[str] = []
     datas_c: list[bytes] = []
     counts_c: list[int] = []
     stats_c: list[tuple[Any, ...]] = []
-    reads = iter(got)
+    end = 0
+    layout = _layout
     for rec in chunk:
         key, source_key, _, _, exts, values = rec
-        suffixes, _, statted, plan = _layout(exts)
-        datas = [v if v.__class__ is bytes else next(reads) for v in values]
-        h = w = seconds = rate = chars = None
-        bad = None
-        if None in datas:  # unreadable file (errno in place of the mtime)
-            value = values[datas.index(None)]
-            err = meta[2 * paths.index(value) + 1]
-            bad = f"{value}: [Errno {err}] {os.strerror(err)}"
-        elif fast_stats is not None and (st := fast_stats(plan, datas)) is not None:
-            h, w, seconds, rate, chars = st  # PNG / JPEG / FLAC / WAV / ASCII, parsed in C
-            if seconds is not None:
-                seconds = round(seconds, 6)
-        else:
-            for i, kind in statted:
-                data = datas[i]
+        suffixes, _, fields, ii, ai, ti, others = layout(exts)
+        start, end = end, end + len(values)
+        datas = flat[start:end]
+        img = aud = chars = None
+        bad: dict[int, str] | None = None
+        if not all_read and not all(d.__class__ is bytes for d in datas):
+            bad = {i: _bad_reason(OSError(d), values[i], paths, meta, task)
+                   for i, d in enumerate(datas) if d.__class__ is not bytes}
+        # the image, audio and text member checked without a loop (the per-sample cost of a shard)
+        if ii >= 0:
+            img = c_image(datas[ii]) if c_image is not None and datas[ii].__class__ is bytes else None
+            if img is None:
+                img, bad = _probed(probe_image, "image", ii, datas, decode, bad, values, paths, meta, task)
+        if ai >= 0:
+            aud = c_audio(datas[ai]) if c_audio is not None and datas[ai].__class__ is bytes else None
+            if aud is None:
+                aud, bad = _probed(probe_audio, "audio", ai, datas, decode, bad, values, paths, meta, task)
+        if ti >= 0 and datas[ti].__class__ is bytes:
+            data = datas[ti]
+            try:
+                chars = len(data) if data.isascii() else len(data.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                bad = _bad(bad, ti, exc, values, paths, meta, task)
+        for i, kind in others:  # JSON, .npy, a second image / audio / text member of a custom record
+            if datas[i].__class__ is bytes:
                 try:
-                    if kind == "image":
-                        h, w = image_size(data)
-                    elif kind == "audio":
-                        seconds, rate = audio_info(data)
-                        seconds = round(seconds, 6)
-                    else:
-                        chars = len(data) if data.isascii() else len(data.decode("utf-8"))
-                except UnicodeDecodeError as exc:
-                    bad = f"{exts[i] if values[i].__class__ is bytes else values[i]}: text is not UTF-8 ({exc})"
-                    break
-                except CorruptMedia as exc:
-                    bad = f"{exts[i] if values[i].__class__ is bytes else values[i]}: {exc}"
-                    break
+                    _check_other(kind, datas[i], decode)
+                except (CorruptMedia, UnicodeDecodeError) as exc:
+                    bad = _bad(bad, i, exc, values, paths, meta, task)
         if bad is not None:
-            if raise_errors:
-                raise SourceError(f"sample {source_key!r}: {bad}")
-            skipped.append({"source": source_key, "reason": bad})
-            continue
+            rec, datas, suffixes = _drop(rec, datas, bad, fields, task, skipped)
+            if rec is None:
+                continue
         kept.append(rec)
-        names_c += [key + x for x in suffixes]
+        names_c += map(key.__add__, suffixes)
         datas_c += datas
         counts_c.append(len(datas))
-        stats_c.append((h, w, seconds, rate, chars))
-    return kept, (names_c, datas_c, [len(d) for d in datas_c], counts_c, stats_c)
+        if img is None and aud is None and chars is None:
+            stats_c.append(_NO_STATS)
+        else:
+            stats_c.append((img or _NO_IMAGE) + ((round(aud[0] / aud[1], 6), aud[1], aud[2]) if aud else _NO_AUDIO)
+                           + (chars,))
+    return kept, names_c, datas_c, counts_c, stats_c
 
 
-def _inputs_update(h: Any, paths: list[Any], meta: array) -> None:
-    """Feed (paths, their (size, mtime_ns) / (-1, errno) pairs) to the inputs digest ``h``."""
+def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any, c_audio: Any) -> Any:
+    """:func:`_chunk_members` in bulk for a chunk whose samples all have the same members, every file
+    read and accepted by the C parsers, and ASCII text: a column at a time (``map`` over the C
+    functions, ``zip`` into rows), with no Python step per sample. None when any of that does not hold."""
+    exts = chunk[0][4]
+    if set(map(itemgetter(4), chunk)) != {exts}:
+        return None
+    suffixes, _, _, ii, ai, ti, others = _layout(exts)
+    if others:
+        return None
+    m, n = len(exts), len(chunk)
+    none = [None] * n
+    if ii >= 0:
+        imgs = list(map(c_image, flat[ii::m]))
+        if None in imgs:
+            return None
+        img_cols = list(zip(*imgs))
+    else:
+        img_cols = [none] * 4
+    if ai >= 0:
+        auds = list(map(c_audio, flat[ai::m]))
+        if None in auds:
+            return None
+        frames, rates, channels = zip(*auds)
+        aud_cols = [list(map(round, map(truediv, frames, rates), repeat(6))), rates, channels]
+    else:
+        aud_cols = [none] * 3
+    if ti >= 0:
+        texts = flat[ti::m]
+        if not all(map(bytes.isascii, texts)):
+            return None
+        chars = list(map(len, texts))
+    else:
+        chars = none
+    names = list(map("".join, product([rec[0] for rec in chunk], suffixes)))
+    return chunk, names, flat, [m] * n, list(zip(*img_cols, *aud_cols, chars))
+
+
+def _probed(probe: Any, kind: str, i: int, datas: list[Any], decode: bool, bad: dict[int, str] | None,
+            values: tuple[Any, ...], paths: list[Any], meta: array,
+            task: dict[str, Any]) -> tuple[Any, dict[int, str] | None]:
+    """(facts of member ``i`` from ``probe``, or None; ``bad`` with its reason when it fails)."""
+    data = datas[i]
+    if data.__class__ is not bytes:  # unreadable: already in bad
+        return None, bad
+    try:
+        facts = probe(data)
+        if decode:
+            decode_check(kind, data)
+        return facts, bad
+    except CorruptMedia as exc:
+        return None, _bad(bad, i, exc, values, paths, meta, task)
+
+
+def _check_other(kind: str, data: bytes, decode: bool) -> None:
+    if kind == "j":
+        check_json(data)
+    elif kind == "n":
+        check_npy(data)
+    elif kind == "t":
+        data.decode("utf-8")
+    else:
+        (probe_image if kind == "i" else probe_audio)(data)
+        if decode:
+            decode_check("image" if kind == "i" else "audio", data)
+
+
+def _bad(bad: dict[int, str] | None, i: int, exc: BaseException, values: tuple[Any, ...], paths: list[Any],
+         meta: array, task: dict[str, Any]) -> dict[int, str]:
+    """``bad`` with member ``i``'s reason added."""
+    bad = {} if bad is None else bad
+    bad[i] = _bad_reason(exc, values[i], paths, meta, task)
+    return bad
+
+
+def _bad_reason(exc: BaseException, value: Any, paths: list[Any], meta: array, task: dict[str, Any]) -> str:
+    if isinstance(exc, OSError) and exc.args and isinstance(exc.args[0], int):
+        size = meta[2 * paths.index(value)] if value in paths else -1
+        return read_error(exc.args[0], size, task.get("max_file_size"))
+    if isinstance(exc, UnicodeDecodeError):
+        return f"text is not UTF-8 ({exc.reason} at byte {exc.start})"
+    return str(exc)
+
+
+def _member_source(value: Any, key_ext: str, task: dict[str, Any]) -> str:
+    """How a report names a member: its file relative to the source root, or ``<sample>.<ext>``."""
+    if value.__class__ is bytes:
+        return key_ext
+    path = os.fspath(value)
+    root = task.get("root")
+    if root and path.startswith(root + os.sep):
+        path = path[len(root) + 1:]
+    return printable(path)
+
+
+def _drop(rec: tuple[Any, ...], datas: list[bytes], bad: dict[int, str], fields: tuple[str, ...],
+          task: dict[str, Any], skipped: list[dict[str, Any]]) -> tuple[Any, list[bytes], tuple[str, ...]]:
+    """The record without its bad members (None when only a label or nothing is left), its payloads
+    and member suffixes; each bad member reported, or the first raised with ``on_error="raise"``."""
+    key, source_key, label, extra, exts, values = rec
+    for i, reason in bad.items():
+        source = _member_source(values[i], f"{source_key}.{exts[i]}", task)
+        if task["on_error"] == "raise":
+            raise SourceError(f"{source}: {reason} (sample {source_key!r}); with --on-error skip such files are "
+                              f"left out and reported")
+        skipped.append(skip_entry(source, "member", reason, source_key))
+    keep = [i for i in range(len(exts)) if i not in bad]
+    if all(fields[i] == "label" for i in keep):
+        skipped.append(skip_entry(source_key, "sample", "nothing left to shard once its bad files are left out",
+                                  source_key))
+        return None, [], ()
+    exts = tuple(exts[i] for i in keep)
+    if "cls" not in exts:
+        label = None
+    return ((key, source_key, label, extra, exts, tuple(values[i] for i in keep)), [datas[i] for i in keep],
+            _layout(exts)[0])
+
+
+def _inputs_digest(paths: list[Any], meta: array) -> str:
+    """Digest of the sources' paths and their (size, mtime_ns) / (-1, errno) pairs, in order."""
+    h = hashlib.sha256()
     try:
         h.update(marshal.dumps(paths, 2))  # byte-exact for str (see _plan_hash), ~4x faster than repr
     except ValueError:  # e.g. Path objects from a custom source
-        h.update(repr(paths).encode("utf-8", "surrogateescape"))
+        h.update(repr([os.fspath(p) for p in paths]).encode("utf-8", "surrogateescape"))
     h.update(meta.tobytes())
+    return h.hexdigest()
 
 
 def _current_inputs(payload: list[tuple[Any, ...]]) -> str:
-    """The inputs digest of a planned shard as its files are now (resume: did they change?).
-
-    Must feed the same chunks as :func:`_write_task` does: paths are grouped per :data:`_CHUNK` records.
-    """
-    h = hashlib.sha256()
-    for start in range(0, len(payload), _CHUNK):
-        paths = [v for rec in payload[start:start + _CHUNK] for v in rec[5] if v.__class__ is not bytes]
-        meta = array("q")
-        for v in paths:
-            try:
-                st = os.stat(v)
-            except OSError as exc:
-                meta += array("q", (-1, exc.errno or 0))
-            else:
-                meta += array("q", (st.st_size, st.st_mtime_ns))
-        _inputs_update(h, paths, meta)
-    return h.hexdigest()
+    """The inputs digest of a planned shard as its files are now (resume: did they change?)."""
+    paths = [v for rec in payload for v in rec[5] if v.__class__ is not bytes]
+    meta = array("q")
+    for v in paths:
+        try:
+            st = os.stat(v)
+        except OSError as exc:
+            meta += array("q", (-1, exc.errno or 0))
+        else:
+            meta += array("q", (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else
+                          (-1, errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL))  # as read_many says
+    return _inputs_digest(paths, meta)
 
 
 _LABEL_BYTES: dict[int, bytes] = {}
@@ -373,10 +551,12 @@ def _payload_record(r: Record) -> tuple[Any, ...]:
 
 
 def _task_payload(shard: dict[str, Any], records: list[tuple[Any, ...]], out: Path, layout: str, fields: list[str],
-                  on_error: str, fsync: bool) -> dict[str, Any]:
+                  options: dict[str, Any], fsync: bool, root: str | None) -> dict[str, Any]:
+    """The task of one shard for :func:`_write_task`: plain picklable values only."""
     return {
         "out": str(out), "name": shard["name"], "split": shard["split"], "layout": layout, "fields": fields,
-        "on_error": on_error, "fsync": fsync, "records": records,
+        "on_error": options["on_error"], "max_file_size": options["max_file_size"], "check": options["check"],
+        "fsync": fsync, "root": root, "records": records,
     }
 
 
@@ -459,10 +639,12 @@ def shard(
     split: str | Mapping[str, float] | None = None,
     seed: int = 0,
     layout: str = "samples",
-    label_names: list[str] | None = None,
+    label_names: list[str] | str | Path | None = None,
     columns: Mapping[str, str] | None = None,
     labels_from_folders: bool | None = None,
     on_error: str = "skip",
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+    check: str = "header",
     progress: bool = True,
     name: str | None = None,
     card_extra: Mapping[str, Any] | None = None,
@@ -475,19 +657,29 @@ def shard(
             a CSV / JSONL / Parquet manifest (see :func:`mmdata.shards.sources.discover_manifest`), or
             a Hugging Face ``datasets.Dataset`` / ``DatasetDict`` / ``save_to_disk`` folder
             (:mod:`mmdata.interop.hf`).
-        out: output folder. Re-running into the same folder resumes an interrupted job.
+        out: output folder. Re-running into the same folder resumes an interrupted job; a second job
+            writing to it at the same time is refused (``OUT/.mmdata-lock``).
         maxcount: at most this many samples per shard.
         maxsize: also start a new shard before one would exceed this many bytes (default: no limit;
             with a limit every source file is stat'ed up front to plan the cuts).
-        workers: parallel writer processes (the output bytes do not depend on it).
+        workers: parallel shard writers (the output bytes do not depend on it).
         split: ``"train=0.8,val=0.1,test=0.1"`` (stratified by label, seeded); default all ``train``.
             A manifest ``split`` column is used as given.
         seed: seed of the split.
         layout: ``"samples"`` (one tar series) or ``"columns"`` (one series per field, same boundaries).
-        label_names: class names (ids index into it); default from class folders / string labels.
+        label_names: class names (ids index into them), or a file of them (``names.txt``: one per line,
+            or JSON); default a ``labels.json`` / ``labels.txt`` at the source root, else the class
+            folders, else a manifest's string labels. A label outside declared names is bad data.
         columns: manifest column renames, ``{"image": "img_path"}``.
         labels_from_folders: force (or forbid) the folder-per-class layout; default auto-detect.
-        on_error: ``"skip"`` (count corrupt source files in the card and report) or ``"raise"``.
+        on_error: ``"skip"``: a bad file (corrupt or truncated media, text that is not UTF-8, a bad label,
+            a second file for one field, an unreadable or too large file) is left out of its sample and
+            reported in the card (the sample keeps its other files); ``"raise"``: stop at the first one
+            with an error naming it.
+        max_file_size: skip source files larger than this many bytes (each is read whole into memory);
+            ``None``: no limit.
+        check: ``"header"`` (parse and check PNG / JPEG / FLAC / WAV structure: truncation, CRCs;
+            open other formats) or ``"decode"`` (also decode every image and audio file in full).
         progress: show a rich progress bar.
         name: dataset name for the card (default: the output folder name).
         card_extra: extra entries merged into ``dataset.json``.
@@ -496,49 +688,71 @@ def shard(
             against a killed job, and a re-run re-checks every finished shard's sha256.
 
     Returns:
-        A report: samples written per split, shards, skipped files with reasons, output path.
+        A report: samples written per split, shards, ``skipped`` entries (source, sample, what,
+        reason), ``skipped_counts`` per kind, ``warnings``, output path and fingerprint.
 
     Example:
         >>> import tempfile
         >>> from mmdata.testing import make_sample_folder
         >>> tmp = tempfile.mkdtemp()
         >>> rep = shard(make_sample_folder(tmp + "/raw", n=4), tmp + "/out", progress=False)
-        >>> rep["samples"], rep["shards"]
-        (4, 1)
+        >>> rep["samples"], rep["shards"], rep["skipped_counts"]["members"]
+        (4, 1, 0)
     """
     if layout not in LAYOUTS:
         raise SourceError(f"--layout must be one of {LAYOUTS}, got {layout!r}")
-    if on_error not in ("skip", "raise"):
-        raise SourceError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
     if maxcount < 1 or (maxsize is not None and maxsize < 1) or workers < 1:
         raise SourceError("maxcount, maxsize and workers must be >= 1")
+    _check_options(on_error, max_file_size, check)
+    names_from = None
+    if isinstance(label_names, (str, Path)):
+        label_names, names_from = read_label_names(label_names), "--labels"
     from mmdata.interop.hf import is_hf_source, shard_hf  # a Hugging Face Dataset / DatasetDict / save_to_disk folder
 
     if is_hf_source(src):
-        return shard_hf(src, out, **{k: v for k, v in locals().items() if k not in ("src", "out", "is_hf_source", "shard_hf")})
+        return shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
+                        layout=layout, label_names=label_names, columns=columns,
+                        labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
+                        check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync)
     out = Path(out)
     fractions = parse_split(split)
-    records, names, skipped = discover(src, columns=columns, labels_from_folders=labels_from_folders,
-                                       label_names=label_names)
-    if not records:
-        raise SourceError(f"source {src}: no samples found (skipped {len(skipped)} files)")
-    return write_records(records, out, maxcount=maxcount, maxsize=maxsize, workers=workers, fractions=fractions,
-                         seed=seed, layout=layout, label_names=names, skipped=skipped, on_error=on_error,
-                         progress=progress, name=name, card_extra=card_extra, fsync=fsync)
+    found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
+                     label_names_from=names_from, on_error=on_error, exclude=out)
+    if not found.records:
+        raise SourceError(f"source {src}: no samples found (skipped {len(found.skipped)} files)")
+    return write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers, fractions=fractions,
+                         seed=seed, layout=layout, label_names=found.label_names, skipped=found.skipped,
+                         on_error=on_error, max_file_size=max_file_size, check=check, progress=progress, name=name,
+                         card_extra=card_extra, fsync=fsync, warnings=found.warnings, root=found.root,
+                         label_names_from=found.label_names_from)
+
+
+def _check_options(on_error: str, max_file_size: int | None, check: str) -> None:
+    if on_error not in ON_ERROR:
+        raise SourceError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    if max_file_size is not None and max_file_size < 0:
+        raise SourceError(f"max_file_size must be >= 0 bytes (or None for no limit), got {max_file_size}")
+    if check not in CHECKS:
+        raise SourceError(f"check must be one of {CHECKS}, got {check!r}")
 
 
 def write_records(records: list[Record], out: str | Path, *, maxcount: int = 1000, maxsize: int | None = None,
                   workers: int = 1, fractions: dict[str, float] | None = None, seed: int = 0, layout: str = "samples",
-                  label_names: list[str] | None = None, skipped: list[dict[str, str]] | None = None,
-                  on_error: str = "skip", progress: bool = True, name: str | None = None,
-                  card_extra: Mapping[str, Any] | None = None, fsync: bool = False) -> dict[str, Any]:
+                  label_names: list[str] | None = None, skipped: list[dict[str, Any]] | None = None,
+                  on_error: str = "skip", max_file_size: int | None = DEFAULT_MAX_FILE_SIZE, check: str = "header",
+                  progress: bool = True, name: str | None = None, card_extra: Mapping[str, Any] | None = None,
+                  fsync: bool = False, warnings: list[str] | None = None, root: str | None = None,
+                  label_names_from: str | None = None) -> dict[str, Any]:
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
-    Used by :func:`shard` after discovery and by ``mmdata augment`` for generated samples.
+    Used by :func:`shard` after discovery and by ``mmdata augment`` / the avdigits builder for
+    generated samples. ``skipped``: what the caller already left out (``{"source", "reason"}``, and
+    ``"what"`` / ``"sample"`` as in :func:`mmdata.shards.sources.skip_entry`; ``what`` defaults to
+    ``"sample"``). ``root``: the folder file paths are reported relative to.
     """
+    _check_options(on_error, max_file_size, check)
+    skipped = [{"sample": None, "what": "sample", **s} for s in skipped or []]
     out = Path(out)
-    names = label_names
-    skipped = list(skipped or [])
     if any(a.key >= b.key for a, b in zip(records, records[1:])):  # discovery returns them sorted
         records = sorted(records, key=lambda r: r.key)
         for a, b in zip(records, records[1:]):
@@ -550,13 +764,25 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     layouts = {rec[4] for recs in payloads.values() for rec in recs}
     fields = sorted({field_of(e) for exts in layouts for e in exts})
     options = {"maxcount": maxcount, "maxsize": maxsize, "split": fractions, "seed": seed, "layout": layout,
-               "on_error": on_error}
+               "on_error": on_error, "max_file_size": max_file_size, "check": check}
     out.mkdir(parents=True, exist_ok=True)
-    journal = Journal(out, _plan_hash(plan, payloads, options), fsync=fsync)
-    finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
-    if journal.existed:
-        for tmp in out.rglob("*.tar.tmp-*"):  # leftovers of a killed run
-            tmp.unlink(missing_ok=True)
+    with JobLock(out, "mmdata shard"):
+        journal = Journal(out, _plan_hash(plan, payloads, options), fsync=fsync)
+        finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
+        if journal.existed:
+            for tmp in out.rglob("*.tar.tmp-*"):  # leftovers of a killed run (the lock says no job runs)
+                tmp.unlink(missing_ok=True)
+        results = _run(plan, payloads, out, layout, fields, options, fsync, root, finished, journal, workers,
+                       progress, len(records))
+        return _finalize(out, plan, results, label_names, label_names_from, skipped,
+                         list(warnings or []), options, layout, fields, name, card_extra, journal, fsync)
+
+
+def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], out: Path, layout: str,
+         fields: list[str], options: dict[str, Any], fsync: bool, root: str | None, finished: dict[str, Any],
+         journal: Journal, workers: int, progress: bool, total: int) -> dict[str, dict[str, Any]]:
+    """Write every planned shard a previous run did not finish (in threads or processes); each
+    finished shard's marker goes to the journal as it completes."""
     results: dict[str, dict[str, Any]] = {}
     todo = []
     for shard_plan in plan:
@@ -564,16 +790,16 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         if done is not None and _done_ok(out, done, payloads[shard_plan["name"]]):
             results[shard_plan["name"]] = done
             continue
-        todo.append(_task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, on_error, fsync))
-    prog = _make_progress(progress, len(records))
+        todo.append(_task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, options, fsync, root))
+    prog = _make_progress(progress, total)
     if prog is not None:
-        prog.update(prog.task_ids[0], advance=sum(r["samples"] + len(r["skipped"]) for r in results.values()))
+        prog.update(prog.task_ids[0], advance=sum(len(payloads[name]) for name in results))
 
     def finish(res: dict[str, Any]) -> None:
         results[res["name"]] = res
         journal.append(_marker_bytes(res))
         if prog is not None:
-            prog.update(prog.task_ids[0], advance=res["samples"] + len(res["skipped"]))
+            prog.update(prog.task_ids[0], advance=len(payloads[res["name"]]))
 
     try:
         if workers == 1 or len(todo) <= 1:
@@ -601,12 +827,13 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         journal.close()
         if prog is not None:
             prog.stop()
-    return _finalize(out, plan, results, names, skipped, options, layout, fields, name, card_extra, journal, fsync)
+    return results
 
 
 def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]], names: list[str] | None,
-              skipped: list[dict[str, str]], options: dict[str, Any], layout: str, fields: list[str],
-              name: str | None, card_extra: Mapping[str, Any] | None, journal: Journal, fsync: bool) -> dict[str, Any]:
+              names_from: str | None, skipped: list[dict[str, Any]], warnings: list[str], options: dict[str, Any],
+              layout: str, fields: list[str], name: str | None, card_extra: Mapping[str, Any] | None,
+              journal: Journal, fsync: bool) -> dict[str, Any]:
     shard_rows: list[dict[str, Any]] = []
     splits: dict[str, dict[str, Any]] = {}
     codecs: dict[str, set[str]] = {}
@@ -630,7 +857,10 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
     rows = idx.concat_index([results[p["name"]]["rows"] for p in plan])
     modalities = {f: {"codecs": sorted(codecs[f]), "count": count[f]} for f in sorted(codecs)}
     num_classes = len(names) if names else (max(per_class) + 1 if per_class else None)
+    if not names and per_class and len(per_class) <= max(per_class):  # ids skip values: say so
+        warnings = [*warnings, label_gap_warning(per_class, _label_holders(rows, max(per_class)))]
     fingerprint = hashlib.sha256("".join(s["sha256"] for s in shard_rows).encode()).hexdigest()
+    skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
     card: dict[str, Any] = {
         "format": idx.FORMAT,
         "name": name or out.resolve().name,
@@ -638,6 +868,7 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
         "fields": fields if layout == "columns" else None,
         "modalities": modalities,
         "label_names": names,
+        "label_names_from": names_from,
         "num_classes": num_classes,
         "splits": splits,
         "counts": {
@@ -648,6 +879,8 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
         "options": options,
         "skipped": skipped,
         "skipped_count": len(skipped),
+        "skipped_counts": skipped_counts,
+        "warnings": warnings,
         "fingerprint": fingerprint,
     }
     if card_extra:
@@ -657,4 +890,13 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
     idx.write_card(out, card, fsync=fsync)
     journal.remove()
     return {"out": str(out), "samples": rows.num_rows, "shards": len(plan),
-            "splits": {k: v["samples"] for k, v in splits.items()}, "skipped": skipped, "fingerprint": fingerprint}
+            "splits": {k: v["samples"] for k, v in splits.items()}, "skipped": skipped,
+            "skipped_counts": skipped_counts, "warnings": warnings, "fingerprint": fingerprint}
+
+
+def _label_holders(rows: Any, label: int) -> dict[int, list[str]]:
+    """{label: source keys of the samples carrying it} for one label (named in the gap warning)."""
+    import pyarrow.compute as pc
+
+    keys = rows.filter(pc.equal(rows["label"], label))["source_key"].to_pylist()
+    return {label: keys}

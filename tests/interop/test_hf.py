@@ -176,8 +176,12 @@ def test_shard_hf_bad_input_is_named_and_counted(tmp_path: Path) -> None:
     bad = _undecoded(hf).to_list()
     bad[3]["image"] = {"bytes": b"\x89PNG\r\n\x1a\nnot really", "path": None}
     rep = mmdata.shard(_from_rows(bad), tmp_path / "ds", progress=False)
-    assert rep["samples"] == 5 and len(rep["skipped"]) == 1  # the writer checks media; the sample is skipped whole
-    assert "000003" in json.dumps(rep["skipped"])
+    # the writer checks media: the bad image is dropped and counted, the sample keeps its text and label
+    assert rep["samples"] == 6 and rep["skipped_counts"]["members"] == 1
+    assert rep["skipped"] == [{"source": "000003.png", "sample": "000003", "what": "member",
+                               "reason": "PNG without a valid IHDR header"}]
+    kept = _members(tmp_path / "ds")
+    assert "000003.png" not in kept and {"000003.txt", "000003.cls"} <= set(kept)
     gif = io.BytesIO()
     from PIL import Image as PILImage
 
@@ -203,6 +207,15 @@ def test_shard_hf_bad_input_is_named_and_counted(tmp_path: Path) -> None:
         mmdata.shard(hf, tmp_path / "u", columns={"depth": "image"}, progress=False)
     with pytest.raises(SourceError, match=r"columns: text='speaker' has feature .*int32.*must be string"):
         mmdata.shard(hf, tmp_path / "t", columns={"text": "speaker"}, progress=False)
+
+
+def test_shard_hf_takes_the_writer_options(tmp_path: Path) -> None:
+    # every option of mmdata.shard reaches the writer for a Hugging Face source too (recorded in the card)
+    mmdata.shard(make_hf(4), tmp_path / "d", check="decode", max_file_size=1 << 20, progress=False)
+    opts = json.loads((tmp_path / "d" / "dataset.json").read_text())["options"]
+    assert opts["check"] == "decode" and opts["max_file_size"] == 1 << 20
+    with pytest.raises(SourceError, match="check must be one of"):
+        mmdata.shard(make_hf(4), tmp_path / "e", check="full", progress=False)
 
 
 def test_cli_shards_a_saved_hf_dataset(tmp_path: Path) -> None:

@@ -102,10 +102,12 @@ def test_manifests(tmp_path: Path, kind: str) -> None:
 
 def test_manifest_errors_name_row_and_column(tmp_path: Path) -> None:
     pd.DataFrame([{"image": "missing.png", "label": 1}]).to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(SourceError, match=r"row 1, column 'image'.*not found"):
-        mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", progress=False)
+    with pytest.raises(SourceError, match=r"row 1, column 'image': missing.png: file not found"):
+        mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", on_error="raise", progress=False)
     pd.DataFrame([{"image": "../escape.png"}]).to_csv(tmp_path / "e.csv", index=False)
     with pytest.raises(SourceError, match="escapes"):
+        mmdata.shard(tmp_path / "e.csv", tmp_path / "ds", on_error="raise", progress=False)
+    with pytest.raises(SourceError, match="no samples found"):  # skipped and counted: nothing is left
         mmdata.shard(tmp_path / "e.csv", tmp_path / "ds", progress=False)
 
 
@@ -149,9 +151,9 @@ def test_corrupt_sources_skipped_and_counted(tmp_path: Path) -> None:
     (raw / "000002.txt").write_bytes(b"\xff\xfe bad utf8")
     (raw / "notes.zip").write_bytes(b"zip")
     rep = mmdata.shard(raw, tmp_path / "ds", progress=False)
-    assert rep["samples"] == 4
+    assert rep["samples"] == 6  # the bad files are left out, their samples keep the rest
     reasons = {s["source"]: s["reason"] for s in rep["skipped"]}
-    assert "000001" in reasons and "000002" in reasons and "notes.zip" in reasons
+    assert "000001.png" in reasons and "000002.txt" in reasons and "notes.zip" in reasons
     assert idx.load_card(tmp_path / "ds")["skipped_count"] == 3
     with pytest.raises(SourceError, match="000001"):
         mmdata.shard(raw, tmp_path / "ds2", on_error="raise", progress=False)
