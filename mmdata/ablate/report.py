@@ -371,6 +371,12 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               "the arm won (ties half), 95% Wilson interval. MDE: the true Δ this many seeds would detect with 80% power at "
               "the arm's level (t approximation). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
               "only — decisions use the sequential Holm rule."]
+    unbounded = [a["name"] for a in s["arms"] if a["primary"]["n_seeds"] >= MIN_SEEDS and None in a["primary"]["ci"]]
+    if unbounded:
+        lines += ["", f"Unbounded intervals ({', '.join(unbounded)}): with n paired seeds the exact test's smallest "
+                  "possible p is 2/2^n (0.0625 at 5 seeds, 0.002 at 10); at these arms' level (in an adaptive design: the α "
+                  "spent by the look where they stopped) no shift can be rejected, so no verdict is possible — the data do "
+                  "not say 'no effect'. More seeds are needed."]
     if any(a["status"] == "futile" for a in s["arms"]):
         lines += ["", "Arms stopped for futility ran out of chance to reach a verdict at the budget: their interval is the "
                   "sequential test's at an early look, which spends almost no α, so they read `inconclusive`, not "
