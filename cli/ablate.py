@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmdata.cli.common import JsonFlag, console, print_json
+from mmdata.cli.common import AddressOpt, ExecutorOpt, JsonFlag, console, print_json
 
 
 def _print_summary(s: dict[str, Any], out: Path) -> None:
@@ -73,6 +73,8 @@ def ablate(
                                                        help="The bundled trainer's robustness evaluation (default: the recipe's trainer.eval_robustness).")] = None,
     alignment: Annotated[Optional[str], typer.Option(help="Alignment Δ per arm under a contrastive model: a folder with "
                                                      "contrastive.pt, or 'auto' to pre-train one into OUT/alignment.")] = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Run an augmentation ablation (arms x paired seeds) and write runs.parquet, summary.json, report.md.
@@ -84,7 +86,8 @@ def ablate(
 
     try:
         s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device, gpus=gpus,
-                threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness, alignment=alignment)
+                threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness, alignment=alignment,
+                executor=executor, address=address)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     _finish(s, out, json_)

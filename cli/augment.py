@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmdata.cli.common import DataDir, JsonFlag, OutDir, Seed, console, print_json
+from mmdata.cli.common import AddressOpt, DataDir, ExecutorOpt, JsonFlag, OutDir, Seed, console, print_json
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
 
@@ -21,13 +21,15 @@ def augment(
     keep_original: Annotated[bool, typer.Option(help="Also write each source sample.")] = False,
     seed: Seed = 0,
     split: Annotated[Optional[list[str]], typer.Option(help="Only these splits (repeatable); default all.")] = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Write K augmented copies of every sample as new shards + index (params per sample) + card."""
     from mmdata.augment.offline import augment_dataset
 
     rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original, seed=seed,
-                          splits=split, progress=not json_)
+                          splits=split, progress=not json_, executor=executor, address=address)
     if json_:
         print_json(rep)
     else:

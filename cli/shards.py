@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import DataDir, JsonFlag, OutDir, Seed, console, print_json
+from mmdata.cli.common import AddressOpt, DataDir, ExecutorOpt, JsonFlag, OutDir, Seed, console, print_json
 
 
 def _columns(spec: list[str] | None) -> dict[str, str] | None:
@@ -53,6 +53,8 @@ def shard(
     max_file_size: Annotated[str, typer.Option("--max-file-size", help="Skip source files larger than this (read whole into memory): 500M, 2G, bytes, or none.")] = "1G",
     check: Annotated[str, typer.Option(help="header (structure of PNG/JPEG/FLAC/WAV: truncation, CRCs) or decode (also decode every image and audio file).")] = "header",
     fsync: Annotated[bool, typer.Option("--fsync/--no-fsync", help="Flush every shard to disk before its atomic rename (survives power loss; costs the disk's write time).")] = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Shard raw multimodal data into WebDataset tars + index.parquet + dataset.json (resumable)."""
@@ -64,7 +66,7 @@ def shard(
         raise typer.BadParameter(str(exc), param_hint="'--max-file-size'") from None
     rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed, layout=layout,
               columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders, on_error=on_error,
-              max_file_size=limit, check=check, progress=not json_, fsync=fsync)
+              max_file_size=limit, check=check, progress=not json_, fsync=fsync, executor=executor, address=address)
     if json_:
         print_json(rep)
         return

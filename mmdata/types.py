@@ -199,19 +199,25 @@ class Batch:
             out = torch.tensor(list(v.shape[1:]), dtype=torch.int64).expand(n, v.dim() - 1).clone()
         return out.masked_fill(~pres[:, None], 0)
 
-    def select(self, rows: Sequence[int]) -> Batch:
+    def select(self, rows: Sequence[int], fields: Sequence[str] | None = None) -> Batch:
         """A batch of the given rows (data, presence, lengths, per-sample meta), with padding trimmed to
         the selected rows; tensors stay on their device (the row index is copied there, no sync).
 
+        ``fields``: only these data fields (with their presence and lengths; ``tokens`` goes with ``text``'s
+        presence) — what an op that touches one modality needs, without copying the others.
+
         Example:
-            >>> b = collate([Sample("a", {"label": 1}), Sample("b", {"label": 2})]).select([1])
-            >>> b.keys, b["label"].tolist()
-            (['b'], [2])
+            >>> b = collate([Sample("a", {"label": 1}), Sample("b", {"label": 2, "text": "hi"})]).select([1], ["label"])
+            >>> b.keys, b["label"].tolist(), sorted(b.data)
+            (['b'], [2], ['label'])
         """
         idx = torch.tensor(list(rows), dtype=torch.int64)
         pick = [int(i) for i in rows]
         data: dict[str, Any] = {}
+        keep = set(self.data if fields is None else fields)
         for name, v in self.data.items():
+            if name not in keep:
+                continue
             if isinstance(v, torch.Tensor):
                 if v.dim() > 1 and pick and name in ("image", "audio", "tokens", *self.lengths):
                     # trim padding to the selected rows: geometric kernels then see a rectangular batch
@@ -230,8 +236,9 @@ class Batch:
         for k in ("samples", "aug"):
             if isinstance(meta.get(k), list) and len(meta[k]) == len(self.keys):
                 meta[k] = [meta[k][i] for i in pick]
-        return Batch(keys=[self.keys[i] for i in pick], data=data, present={k: p[idx] for k, p in self.present.items()},
-                     lengths={k: ln[idx] for k, ln in self.lengths.items()}, sample_rate=self.sample_rate, meta=meta)
+        return Batch(keys=[self.keys[i] for i in pick], data=data,
+                     present={k: p[idx] for k, p in self.present.items() if k in keep or (k == "text" and "tokens" in keep)},
+                     lengths={k: ln[idx] for k, ln in self.lengths.items() if k in keep}, sample_rate=self.sample_rate, meta=meta)
 
     def scatter(self, rows: Sequence[int], sub: Batch) -> Batch:
         """This batch with ``rows`` replaced by the rows of ``sub`` (as made by :meth:`select` and then
@@ -349,11 +356,9 @@ def pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: s
             raise ValueError(f"cannot collate {name!r}: channel counts differ ({_by_group(groups, 'channel')}); {CHANNEL_FIX[name]}")
     shapes = torch.tensor([list(t.shape) if t is not None else [0] * ndim for t in items], dtype=torch.int64)
     full = [int(m) for m in shapes.max(dim=0).values]
+    if all(t is not None and list(t.shape) == full for t in items):
+        return torch.stack(list(items)), shapes  # type: ignore[arg-type] - no padding: skip zero-filling the output
     out = torch.zeros((len(items), *full), dtype=ref.dtype, device=ref.device)
-    same = all(t is not None and list(t.shape) == full for t in items)
-    if same:
-        torch.stack(list(items), out=out)  # type: ignore[arg-type]
-        return out, shapes
     for i, t in enumerate(items):
         if t is not None:
             out[(i, *(slice(0, s) for s in t.shape))] = t

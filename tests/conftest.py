@@ -24,3 +24,70 @@ def sample_folder(tmp_path: Path) -> Path:
     from mmdata.testing import make_sample_folder
 
     return make_sample_folder(tmp_path / "raw", n=12)
+
+
+# An interpreter in which `import ray` fails as on a machine without the extra: the import system
+# itself refuses it (a meta-path finder first in line); nothing of mmdata is replaced.
+_NO_RAY = """import sys
+class _NoRay:
+    def find_spec(self, name, path=None, target=None):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray' (blocked by the test)")
+        return None
+sys.meta_path.insert(0, _NoRay())
+from mmdata.cli.main import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.fixture
+def cli_without_ray():  # noqa: ANN201
+    """Run ``mmdata ARGS...`` in a fresh interpreter where Ray cannot be imported; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _NO_RAY, *map(str, args)], cwd=Path(__file__).parents[1],
+                              capture_output=True, text=True, timeout=120)
+
+    return run
+
+
+# One real local Ray cluster (2 nodes of 1 CPU each, small object stores) for the tests marked `ray`,
+# started once per pytest process and torn down at its end: starting one costs ~15-40 s on 2 cores.
+# Under `-n 2` each xdist worker that runs a `ray` test starts its own (xdist's loadgroup, which
+# would keep them on one worker, does not work with pytest 9: it renames items through a field
+# pytest 9 no longer reads).
+RAY_OBJECT_STORE = 90 * 1024 * 1024
+# The nodes' environment (their worker processes inherit it): each shard task sleeps this long first,
+# so tests/shards/test_ray_executor.py can kill a driver between two shards (the writer's test hook).
+RAY_NODE_ENV = {"MMDATA_TEST_SHARD_DELAY": "0.25"}
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():  # noqa: ANN201 — ray.cluster_utils.Cluster, an optional import
+    """A started 2-node local Ray cluster; this process is connected to it as a driver."""
+    try:
+        import ray
+        from ray.cluster_utils import Cluster
+    except ImportError:
+        pytest.skip("Ray is not installed (pip install 'mmdata[ray]'); --executor ray tests skipped")
+    saved = {k: os.environ.get(k) for k in RAY_NODE_ENV}
+    os.environ.update(RAY_NODE_ENV)  # only while the nodes start: this process's own writes do not sleep
+    try:
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": RAY_OBJECT_STORE,
+                                                                "include_dashboard": False})
+        cluster.add_node(num_cpus=1, object_store_memory=RAY_OBJECT_STORE)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    try:
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, logging_level="WARNING")
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -144,8 +144,8 @@ def _entry_of(fn: Callable[..., Any]) -> str | None:
 def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | None = None, workers: int | None = None,
         adaptive: bool | None = None, trainer: str | None = None, train_fn: Callable[..., dict[str, Any]] | None = None,
         device: str | None = None, gpus: int | None = None, threads: int = 1, progress: bool = True,
-        max_runs: int | None = None, executor: Executor | None = None, plots: bool = True,
-        alignment: bool | str | None = None, robustness: bool | None = None) -> dict[str, Any]:
+        max_runs: int | None = None, executor: Executor | str | None = None, address: str | None = None,
+        plots: bool = True, alignment: bool | str | None = None, robustness: bool | None = None) -> dict[str, Any]:
     """Run (or resume) an ablation and write runs.parquet, summary.json, report.md and plots to ``out``.
 
     Args:
@@ -160,7 +160,11 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         device: ``cpu`` or ``cuda`` (each run on one GPU; ``gpus`` of the visible ones, round-robin).
         threads: torch threads per run.
         max_runs: stop after this many new runs (the rest stays to resume; for budgets and tests).
-        executor: run the tasks with this executor instead (e.g. a cluster executor).
+        executor: where the runs happen: ``"local"`` (default: worker processes on this machine),
+            ``"ray"`` (one Ray task per run on a cluster; needs ``mmdata[ray]``; see docs/scale.md),
+            or an :class:`~mmdata.ablate.executor.Executor` instance.
+        address: with ``executor="ray"``: the cluster (``"auto"``, ``"HOST:PORT"``, ``"ray://..."``);
+            None: ``RAY_ADDRESS`` or a local Ray instance.
         plots: draw the report's PNGs (off: tables only; for simulations and quick checks).
         alignment: measure alignment Δ per arm (overrides the recipe's ``alignment:``): ``True`` or
             ``"auto"`` pre-trains a reference contrastive model into ``out/alignment``; a folder names
@@ -179,6 +183,10 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     """
     from mmdata.ablate.report import write_report
 
+    if executor not in (None, "local", "ray") and isinstance(executor, str):
+        raise MMDataError(f"executor {executor!r}: expected 'local' or 'ray'")
+    if address is not None and executor != "ray":
+        raise MMDataError(f"address {address!r} is for executor='ray' (got executor={executor!r})")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     inline_fn = None
@@ -251,7 +259,12 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         if prog is not None:
             prog.update(prog.task_ids[0], advance=1)
 
-    if executor is None:
+    if executor == "ray":
+        from mmdata.ablate.ray_executor import RayExecutor
+
+        executor = RayExecutor(address, num_cpus=threads, num_gpus=1 if device.startswith("cuda") else 0,
+                               max_concurrent=workers, train_fn=inline_fn)
+    if executor is None or executor == "local":
         if inline_fn is not None or (workers == 1 and device == "cpu"):
             executor = InlineExecutor(inline_fn)
         else:

@@ -90,3 +90,26 @@ def synthetic_train(data: Any, *, recipe: Any = None, seed: int = 0, label_noise
             "robustness": {"missing": {"image": acc - 0.1, "audio": acc - 0.2, "text": acc - 0.03},
                            "corruption": {"image": {"levels": [0, .2, .4, .6, .8, 1], "accuracy": curve, "auc": float(np.mean(curve))}}},
             "best_epoch": 3}
+
+
+def synthetic_recipe(folder: str | os.PathLike[str], data: str | os.PathLike[str], *, seeds: int = 4,
+                     **trainer: Any) -> str:
+    """Write ``folder/ab.yaml``: a small ablation of :func:`synthetic_train` (baseline, ``cutout``,
+    ``noise``; no controls) on the dataset at ``data``; ``trainer``: its options (``sleep``, ``fail``, ...).
+
+    Example:
+        >>> import tempfile
+        >>> synthetic_recipe(tempfile.mkdtemp(), "data/", sleep=0.1).endswith("ab.yaml")
+        True
+    """
+    import yaml
+
+    cfg = {"dataset": {"path": str(data)}, "trainer": {"entry": "mmdata.ablate.testing:synthetic_train", **trainer},
+           "seeds": seeds, "design": {"mode": "explicit", "baseline": None,
+                                      "arms": {"cutout": {"image": [{"op": "cutout", "p": 0.5}]},
+                                               "noise": {"audio": [{"op": "noise", "p": 0.5}]}}},
+           "controls": {"identity": False}}
+    path = os.path.join(folder, "ab.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(yaml.safe_dump(cfg))
+    return path

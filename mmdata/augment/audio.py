@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import column, cpu_loop, on, per_sample_fallback
+from mmdata.augment.batching import applied_rows, column, cpu_loop, on, per_sample_fallback
 from mmdata.errors import RecipeError
 from mmdata.types import Batch, Sample, pad_stack
 
@@ -77,6 +77,7 @@ class Gain(AudioOp):
     section, name = "audio", "gain"
     PARAMS = {"min_db": Param("float", -6.0, -120.0, 60.0, doc="lowest gain in dB"),
               "max_db": Param("float", 6.0, -120.0, 60.0, doc="highest gain in dB")}
+    masked = True  # a factor of 1 leaves a row exactly as it is
 
     def validate(self, where: str) -> None:
         if self.min_db > self.max_db:
@@ -93,19 +94,27 @@ class Gain(AudioOp):
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["audio"]
-        return batch.replace(audio=x * column(params, "factor", device=x.device)[:, None, None])
+        return batch.replace(audio=x * column(params, "factor", device=x.device, default=1.0)[:, None, None])
 
 
 class Polarity(AudioOp):
     """Invert the waveform's sign. Exact agreement."""
 
     section, name = "audio", "polarity"
+    masked = True
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         return sample.with_fields(audio=-sample["audio"])
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        return batch.replace(audio=-batch["audio"])
+        x = batch["audio"]
+        if cpu_loop(x):  # one copy, then the applied rows negated in place: ~2x cheaper than torch.where on one core
+            out = x.clone()
+            for i in applied_rows(params):
+                out[i].neg_()
+            return batch.replace(audio=out)
+        m = on(torch.tensor([bool(p.get("applied")) for p in params]), x.device)
+        return batch.replace(audio=torch.where(m[:, None, None], -x, x))
 
 
 class TimeShift(AudioOp):
@@ -154,6 +163,7 @@ class TimeMask(AudioOp):
     section, name = "audio", "time_mask"
     PARAMS = {"max_fraction": Param("float", 0.1, 0.0, 1.0, doc="widest span as a fraction of the time axis"),
               "target": Param("str", "wave", choices=("wave", "spec"), doc="mask the waveform, or the `spec` from logmel")}
+    masked = True  # rows not applied mask an empty span
 
     def validate(self, where: str) -> None:
         self.field = "audio" if self.target == "wave" else "spec"  # type: ignore[misc] - per instance
@@ -176,11 +186,12 @@ class TimeMask(AudioOp):
         dev = x.device
         if cpu_loop(x):  # one slice fill per row beats building a (B, T) mask on one core
             out = x.clone()
-            for i, p in enumerate(params):
+            for i in applied_rows(params):
+                p = params[i]
                 out[i, ..., p["start"] : p["start"] + p["width"]] = 0
             return batch.replace(**{f: out})
-        s = column(params, "start", torch.int64, dev)
-        w = column(params, "width", torch.int64, dev)
+        s = column(params, "start", torch.int64, dev, default=0)
+        w = column(params, "width", torch.int64, dev, default=0)
         t = torch.arange(x.shape[-1], device=dev)
         shape = (-1,) + (1,) * (x.dim() - 2) + (x.shape[-1],)
         m = ((t[None] >= s[:, None]) & (t[None] < (s + w)[:, None])).reshape(shape)
@@ -194,6 +205,7 @@ class FreqMask(AudioOp):
     section, name = "audio", "freq_mask"
     field = "spec"
     PARAMS = {"max_width": Param("int", 8, 0, 1024, doc="widest band in mel bins")}
+    masked = True  # rows not applied mask an empty band
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         nf = sample["spec"].shape[-2]
@@ -208,8 +220,8 @@ class FreqMask(AudioOp):
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["spec"]
         dev = x.device
-        s = column(params, "start", torch.int64, dev)
-        w = column(params, "width", torch.int64, dev)
+        s = column(params, "start", torch.int64, dev, default=0)
+        w = column(params, "width", torch.int64, dev, default=0)
         f = torch.arange(x.shape[-2], device=dev)
         m = (f[None] >= s[:, None]) & (f[None] < (s + w)[:, None])
         shape = (x.shape[0],) + (1,) * (x.dim() - 3) + (x.shape[-2], 1)
@@ -224,6 +236,7 @@ class Noise(AudioOp):
     PARAMS = {"min_snr_db": Param("float", 10.0, -40.0, 100.0, doc="lowest signal-to-noise ratio in dB"),
               "max_snr_db": Param("float", 30.0, -40.0, 100.0, doc="highest signal-to-noise ratio in dB")}
     tolerance = "exact on CPU; same distribution on CUDA (device generator)"
+    masked = True  # noise is added to the applied rows only
 
     def validate(self, where: str) -> None:
         if self.min_snr_db > self.max_snr_db:
@@ -246,8 +259,10 @@ class Noise(AudioOp):
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["audio"].clone()
-        for i, (p, n) in enumerate(zip(params, batch.lengths["audio"].tolist())):  # per-sample generator
-            seg = x[i, :, :n]
+        lengths = batch.lengths["audio"].tolist()
+        for i in applied_rows(params):  # per-sample generator
+            p = params[i]
+            seg = x[i, :, : lengths[i]]
             seg.add_(self._noise_for(seg, p["snr_db"], p["seed"]))
         return batch.replace(audio=x)
 
@@ -486,6 +501,9 @@ class LogMel(AudioOp):
               "hop_ms": Param("float", 10.0, 0.5, 1000.0, doc="hop in ms")}
     tolerance = "allclose, atol 1e-4"
     deterministic = True
+
+    def batch_fields(self) -> tuple[str, ...]:
+        return ("audio", "spec")
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         return sample.with_fields(spec=logmel(sample["audio"], int(sample.sample_rate), self.n_mels, self.win_ms, self.hop_ms))

@@ -7,6 +7,7 @@ The protocol is enforced once, here, instead of in every op (torchvision v2's no
     out = op.apply(sample, params)    # final: not applied -> the sample itself; else op.transform (pure)
     batch = op.apply_batch(batch, [params, ...])
                                       # final: hands op.transform_batch only the applied rows, merges back
+                                      # (or, for a ``masked`` op, the whole batch)
 
 An op declares the ``field`` it reads (``image``, ``audio``, ``text``, ``spec``; None for sample-level
 ops) and draws only its own params in ``sample_params`` (returning None when there is nothing to do
@@ -15,6 +16,13 @@ for this sample, e.g. a clip already shorter than the crop). Params are small JS
 (``transform``) is the oracle; each batched kernel (``transform_batch``) is tested against it with the
 same params (exactly for flips, masks, gains, token ops; within a stated ``tolerance`` for
 interpolating ops).
+
+Applied rows: when every row is applied the kernel gets the batch itself; when some are, ``apply_batch``
+gathers the applied rows of only the fields the op touches (:meth:`Op.batch_fields`) with
+:meth:`Batch.select`, runs the kernel on them and scatters them back once (:meth:`Batch.scatter`). Ops whose
+kernel is naturally masked (flips, cutout, time / frequency masks, gains, additive noise, modality dropout)
+set ``masked = True`` and get the whole batch with ``{"applied": False}`` for the other rows, which they
+leave as they are: writing the applied rows into one output is cheaper than a gather and a scatter.
 
 Validation: every op argument is declared once as a :class:`Param` (kind, default, range or choices,
 doc). The same table validates recipes (errors name the recipe key: ``image[1].scale: 2.0 is out of
@@ -161,6 +169,9 @@ class Op:
     deterministic: ClassVar[bool] = False
     #: replay logs of format 1 recorded this op's fallback (e.g. random_crop's centre crop) as "not applied"
     legacy_always_applies: ClassVar[bool] = False
+    #: ``transform_batch`` takes every row and leaves rows whose params say not applied as they are (see the
+    #: module docstring); False: it sees only applied rows
+    masked: ClassVar[bool] = False
 
     def __init__(self, p: float = 1.0, where: str | None = None, id: str | None = None, **kwargs: Any) -> None:  # noqa: A002
         where = where or f"{self.section}.{self.name}"
@@ -234,16 +245,24 @@ class Op:
 
     def apply_batch(self, batch: Any, params: Sequence[dict[str, Any]]) -> Any:
         """The batched kernel on the applied rows only (kornia's ``apply_func``): none applied -> the batch
-        itself; all -> the kernel on the batch; some -> the kernel on those rows, merged back."""
+        itself; all -> the kernel on the batch; some -> the kernel on those rows of the fields it touches,
+        merged back (a ``masked`` op: the kernel on the batch, skipping the other rows itself)."""
         rows = [i for i, p in enumerate(params) if p.get("applied")]
         if not rows:
             return batch
-        if len(rows) == len(params):
+        if len(rows) == len(params) or self.masked:
             return self.transform_batch(batch, params)
-        sub = self.transform_batch(batch.select(rows), [params[i] for i in rows])
+        sub = self.transform_batch(batch.select(rows, self.batch_fields()), [params[i] for i in rows])
         return batch.scatter(rows, sub)
 
     # -- hooks ------------------------------------------------------------------------------------
+    def batch_fields(self) -> tuple[str, ...] | None:
+        """The batch fields ``transform_batch`` reads or writes: ``field`` and what travels with it (a text
+        op's ``tokens``); None (sample-level ops): all of them. Only these are gathered for the applied rows."""
+        if self.field is None:
+            return None
+        return (self.field, "tokens") if self.field == "text" else (self.field,)
+
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
         """The op's own random params for ``sample`` (its field is present); None: nothing to do."""
         return {}
@@ -258,8 +277,9 @@ class Op:
         raise NotImplementedError
 
     def transform_batch(self, batch: Any, params: Sequence[dict[str, Any]]) -> Any:
-        """Batched kernel on rows that are all applied. Default: the per-sample kernel per row, re-collated
-        (for ops whose result changes shapes per sample, e.g. ``typo``); vectorised ops override it."""
+        """Batched kernel on rows that are all applied (a ``masked`` op: on every row, leaving those not applied
+        as they are). Default: the per-sample kernel per row, re-collated (for ops whose result changes shapes
+        per sample, e.g. ``typo``); vectorised ops override it."""
         from mmdata.augment.batching import per_sample_fallback
 
         return per_sample_fallback(self, batch, params)

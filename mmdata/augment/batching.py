@@ -29,14 +29,22 @@ def on(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
 
 
 def column(params: Sequence[dict[str, Any]], key: str, dtype: torch.dtype = torch.float32,
-           device: torch.device | None = None) -> torch.Tensor:
-    """One parameter of every (applied) row as a (B,) tensor, on ``device`` without a sync."""
-    t = torch.tensor([p[key] for p in params], dtype=dtype)
+           device: torch.device | None = None, default: float | None = None) -> torch.Tensor:
+    """One parameter of every row as a (B,) tensor, on ``device`` without a sync; ``default`` (the identity
+    value, for a ``masked`` kernel) where a row is not applied."""
+    vals = [p[key] for p in params] if default is None else [p[key] if p.get("applied") else default for p in params]
+    t = torch.tensor(vals, dtype=dtype)
     return on(t, device) if device is not None else t
 
 
+def applied_rows(params: Sequence[dict[str, Any]]) -> list[int]:
+    """Positions of the applied rows (what a ``masked`` kernel loops over)."""
+    return [i for i, p in enumerate(params) if p.get("applied")]
+
+
 def per_sample_fallback(op: Any, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-    """Run the per-sample kernel on each row and re-collate (same result by construction)."""
+    """Run the per-sample kernel on each row (rows not applied pass through) and re-collate (same result by
+    construction)."""
     device = batch.device
     samples = uncollate(batch.to("cpu"))
     out = [op.apply(s, p) for s, p in zip(samples, params)]

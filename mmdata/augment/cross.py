@@ -56,6 +56,7 @@ class ModalityDropout(Op):
     PARAMS = {"modalities": Param("list", list(DROPPABLE), choices=DROPPABLE, doc="modalities that may be dropped"),
               "p_drop": Param("float", 0.5, 0.0, 1.0, doc="probability of dropping each of them"),
               "keep_at_least": Param("int", 1, 1, 3, doc="never leave fewer modalities than this")}
+    masked = True  # rows not applied drop nothing: no gather / scatter of every field
 
     def validate(self, where: str) -> None:
         if not self.modalities:
@@ -81,7 +82,7 @@ class ModalityDropout(Op):
         for m in DROPPABLE:
             if m not in batch.present:
                 continue
-            rows = [m in p["drop"] for p in params]
+            rows = [m in p.get("drop", ()) for p in params]
             if not any(rows):
                 continue
             drop = torch.tensor(rows, dtype=torch.bool)  # host, like present and lengths
@@ -103,6 +104,9 @@ class ConsistentHFlip(Op):
     """Flip the image left-right and swap left/right words in the text (one draw for both). Exact."""
 
     section, name = "sample", "consistent_hflip"
+
+    def batch_fields(self) -> tuple[str, ...]:
+        return ("image", "text", "tokens")
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         upd: dict[str, Any] = {}

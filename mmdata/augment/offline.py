@@ -72,10 +72,14 @@ class _Copies(IterableDataset):  # type: ignore[type-arg]
 
 def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: int = 1, workers: int = 1,
                     keep_original: bool = False, seed: int = 0, splits: list[str] | None = None,
-                    maxcount: int = 1000, progress: bool = True) -> dict[str, Any]:
+                    maxcount: int = 1000, progress: bool = True, executor: str = "local",
+                    address: str | None = None) -> dict[str, Any]:
     """Write ``copies`` augmented copies of every sample of ``src`` (all splits by default) to ``out``.
 
-    Deterministic for a fixed recipe and seed: the same bytes for any ``workers``.
+    Deterministic for a fixed recipe and seed: the same bytes for any ``workers`` and ``executor``.
+    With ``executor="ray"`` each output shard is written by one Ray task (``address``: the cluster;
+    see :func:`mmdata.shards.writer.shard`); the samples are augmented and encoded here, in
+    ``workers - 1`` DataLoader processes.
 
     Example:
         >>> import tempfile, mmdata
@@ -92,6 +96,10 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
 
     if copies < 0:
         raise RecipeError(f"--copies must be >= 0, got {copies}")
+    if executor == "ray":
+        from mmdata.ray_cluster import require_ray
+
+        require_ray()  # before the samples are augmented: a clear error naming the extra
     base = load_recipe(recipe)
     if base.has_batch_ops:
         raise RecipeError("recipe section 'batch' (mixup / mixgen) mixes samples during training; "
@@ -107,4 +115,5 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         records.extend(it)
     extra = {"augmented_from": str(src), "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original}
     return write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
-                         name=Path(out).name, card_extra={"augmentation": extra}) | {"copies": copies}
+                         name=Path(out).name, card_extra={"augmentation": extra}, executor=executor,
+                         address=address) | {"copies": copies}

@@ -187,21 +187,29 @@ static PyObject *read_large(slot_t *s, long long max_size) {
         PyObject *cut = PyBytes_FromStringAndSize(dst, (Py_ssize_t)got);
         Py_DECREF(out);
         out = cut;
-    } else if (more > 0) { /* grew since fstat: read on to EOF in a growing buffer */
-        size_t cap = size * 2 + 2, len = size + 1;
+    } else if (more > 0) { /* grew since fstat: read on to EOF in a growing buffer, at most max_size + 1 */
+        /* size <= max_size (open_checked), so len = size + 1 <= limit and cap >= len */
+        size_t limit = max_size >= 0 ? (size_t)max_size + 1 : (size_t)-1, len = size + 1;
+        size_t cap = len + (len < limit - len ? len : limit - len); /* doubles, up to limit */
         char *buf = malloc(cap);
         if (buf != NULL) {
             memcpy(buf, dst, size);
             buf[size] = extra;
             for (;;) {
+                if (len >= limit) { /* more than max_size bytes: refused like a file fstat says is too big */
+                    err = EFBIG;
+                    s->size = (long long)len;
+                    break;
+                }
                 if (len == cap) {
-                    char *bigger = realloc(buf, cap * 2);
+                    size_t want = cap + (cap < limit - cap ? cap : limit - cap);
+                    char *bigger = realloc(buf, want);
                     if (bigger == NULL) {
                         err = ENOMEM;
                         break;
                     }
                     buf = bigger;
-                    cap *= 2;
+                    cap = want;
                 }
                 size_t n;
                 err = read_full(fd, buf + len, cap - len, (size_t)-1, &n);

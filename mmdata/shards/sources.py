@@ -160,17 +160,24 @@ def read_source(path: str | Path) -> tuple[bytes, int]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL, "not a regular file", str(path))
-        return _read_to_eof(fd, st.st_size), st.st_mtime_ns
+        data = _read_to_eof(fd, st.st_size)
+        assert data is not None  # no limit given
+        return data, st.st_mtime_ns
     finally:
         os.close(fd)
 
 
-def _read_to_eof(fd: int, size: int) -> bytes:
+def _read_to_eof(fd: int, size: int, max_size: int | None = None) -> bytes | None:
+    """The file's bytes to EOF; None once more than ``max_size`` bytes turn up (a file that grew past
+    the limit after its fstat, or a /proc-like file whose fstat says 0: the limit bounds memory)."""
     data = os.read(fd, size + 1)  # one call; getting `size` bytes back means EOF
     if len(data) != size:  # a short read (> 2 GiB) or the file changed since fstat
-        rest = [data]
-        while chunk := os.read(fd, 1 << 24):
+        rest, got = [data], len(data)
+        while (max_size is None or got <= max_size) and (chunk := os.read(fd, 1 << 24)):
             rest.append(chunk)
+            got += len(chunk)
+        if max_size is not None and got > max_size:
+            return None
         data = b"".join(rest)
     return data
 
@@ -243,7 +250,9 @@ def _read_checked(path: Any, max_size: int | None, small_only: bool) -> tuple[An
             if len(data) > st.st_size:  # grew since fstat: the second pass reads it whole
                 return None, st.st_size, st.st_mtime_ns
         else:
-            data = _read_to_eof(fd, st.st_size)
+            data = _read_to_eof(fd, st.st_size, max_size)
+            if data is None:  # grew past the limit while being read
+                return errno.EFBIG, max_size + 1, st.st_mtime_ns  # type: ignore[operator]
         return data, len(data), st.st_mtime_ns
     except OSError as exc:
         return exc.errno or errno.EIO, -1, exc.errno or errno.EIO

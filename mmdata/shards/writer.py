@@ -43,6 +43,7 @@ from mmdata.shards.tarwrite import TarWriter, _pack
 
 SPLIT_ORDER = ("train", "val", "test")
 LAYOUTS = ("samples", "columns")
+EXECUTORS = ("local", "ray")
 
 
 def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | None:
@@ -649,6 +650,8 @@ def shard(
     name: str | None = None,
     card_extra: Mapping[str, Any] | None = None,
     fsync: bool = False,
+    executor: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
@@ -686,6 +689,11 @@ def shard(
         fsync: flush every shard and metadata file to disk before its atomic rename, so a finished
             job survives a power loss (costs the disk's write time). Without it, writes are atomic
             against a killed job, and a re-run re-checks every finished shard's sha256.
+        executor: ``"local"`` (``workers`` threads here) or ``"ray"``: one Ray task per shard on a
+            cluster (needs ``mmdata[ray]``; sources and ``out`` on storage every node sees); the plan,
+            journal, index and card stay here, and the bytes are the same (docs/scale.md).
+        address: with ``executor="ray"``: the cluster (``"auto"``, ``"HOST:PORT"``, ``"ray://..."``);
+            None: ``RAY_ADDRESS`` or a local Ray instance.
 
     Returns:
         A report: samples written per split, shards, ``skipped`` entries (source, sample, what,
@@ -703,7 +711,7 @@ def shard(
         raise SourceError(f"--layout must be one of {LAYOUTS}, got {layout!r}")
     if maxcount < 1 or (maxsize is not None and maxsize < 1) or workers < 1:
         raise SourceError("maxcount, maxsize and workers must be >= 1")
-    _check_options(on_error, max_file_size, check)
+    _check_options(on_error, max_file_size, check, executor, address)
     names_from = None
     if isinstance(label_names, (str, Path)):
         label_names, names_from = read_label_names(label_names), "--labels"
@@ -713,7 +721,8 @@ def shard(
         return shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                         layout=layout, label_names=label_names, columns=columns,
                         labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
-                        check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync)
+                        check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
+                        executor=executor, address=address)
     out = Path(out)
     fractions = parse_split(split)
     found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
@@ -724,10 +733,15 @@ def shard(
                          seed=seed, layout=layout, label_names=found.label_names, skipped=found.skipped,
                          on_error=on_error, max_file_size=max_file_size, check=check, progress=progress, name=name,
                          card_extra=card_extra, fsync=fsync, warnings=found.warnings, root=found.root,
-                         label_names_from=found.label_names_from)
+                         label_names_from=found.label_names_from, executor=executor, address=address)
 
 
-def _check_options(on_error: str, max_file_size: int | None, check: str) -> None:
+def _check_options(on_error: str, max_file_size: int | None, check: str, executor: str = "local",
+                   address: str | None = None) -> None:
+    if executor not in EXECUTORS:
+        raise SourceError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if address is not None and executor != "ray":
+        raise SourceError(f"address {address!r} is for executor='ray' (got executor={executor!r})")
     if on_error not in ON_ERROR:
         raise SourceError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     if max_file_size is not None and max_file_size < 0:
@@ -742,15 +756,21 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                   on_error: str = "skip", max_file_size: int | None = DEFAULT_MAX_FILE_SIZE, check: str = "header",
                   progress: bool = True, name: str | None = None, card_extra: Mapping[str, Any] | None = None,
                   fsync: bool = False, warnings: list[str] | None = None, root: str | None = None,
-                  label_names_from: str | None = None) -> dict[str, Any]:
+                  label_names_from: str | None = None, executor: str = "local",
+                  address: str | None = None) -> dict[str, Any]:
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
     Used by :func:`shard` after discovery and by ``mmdata augment`` / the avdigits builder for
     generated samples. ``skipped``: what the caller already left out (``{"source", "reason"}``, and
     ``"what"`` / ``"sample"`` as in :func:`mmdata.shards.sources.skip_entry`; ``what`` defaults to
-    ``"sample"``). ``root``: the folder file paths are reported relative to.
+    ``"sample"``). ``root``: the folder file paths are reported relative to. ``executor`` /
+    ``address``: where the shards are written (``"ray"``: one Ray task per shard; see :func:`shard`).
     """
-    _check_options(on_error, max_file_size, check)
+    _check_options(on_error, max_file_size, check, executor, address)
+    if executor == "ray":
+        from mmdata.ray_cluster import require_ray
+
+        require_ray()  # before anything is written: a clear error naming the extra
     skipped = [{"sample": None, "what": "sample", **s} for s in skipped or []]
     out = Path(out)
     if any(a.key >= b.key for a, b in zip(records, records[1:])):  # discovery returns them sorted
@@ -773,16 +793,17 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
             for tmp in out.rglob("*.tar.tmp-*"):  # leftovers of a killed run (the lock says no job runs)
                 tmp.unlink(missing_ok=True)
         results = _run(plan, payloads, out, layout, fields, options, fsync, root, finished, journal, workers,
-                       progress, len(records))
+                       progress, len(records), executor, address)
         return _finalize(out, plan, results, label_names, label_names_from, skipped,
                          list(warnings or []), options, layout, fields, name, card_extra, journal, fsync)
 
 
 def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], out: Path, layout: str,
          fields: list[str], options: dict[str, Any], fsync: bool, root: str | None, finished: dict[str, Any],
-         journal: Journal, workers: int, progress: bool, total: int) -> dict[str, dict[str, Any]]:
-    """Write every planned shard a previous run did not finish (in threads or processes); each
-    finished shard's marker goes to the journal as it completes."""
+         journal: Journal, workers: int, progress: bool, total: int, executor: str = "local",
+         address: str | None = None) -> dict[str, dict[str, Any]]:
+    """Write every planned shard a previous run did not finish (in threads or processes, or as Ray
+    tasks); each finished shard's marker goes to the journal as it completes."""
     results: dict[str, dict[str, Any]] = {}
     todo = []
     for shard_plan in plan:
@@ -802,7 +823,11 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
             prog.update(prog.task_ids[0], advance=len(payloads[res["name"]]))
 
     try:
-        if workers == 1 or len(todo) <= 1:
+        if executor == "ray" and todo:
+            from mmdata.shards.ray_executor import run_shard_tasks
+
+            run_shard_tasks(_write_task, todo, finish, address=address)
+        elif workers == 1 or len(todo) <= 1:
             for task in todo:
                 task["hash_thread"] = True  # the sha256 runs on the core no other writer uses
                 finish(_write_task(task))

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from mmdata.ablate import run
 from mmdata.ablate.executor import ProcessExecutor
+from mmdata.ablate.testing import synthetic_recipe as _recipe
 
 ROOT = Path(__file__).parents[2]
 SYN = "mmdata.ablate.testing:synthetic_train"
@@ -26,16 +26,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mmdata.datasets.avdigits import build
 
     return build(tmp_path_factory.mktemp("ab") / "av", limit=4, progress=False)
-
-
-def _recipe(tmp_path: Path, data: Path, sleep: float, seeds: int = 4) -> Path:
-    cfg = {"dataset": {"path": str(data)}, "trainer": {"entry": SYN, "sleep": sleep}, "seeds": seeds,
-           "design": {"mode": "explicit", "baseline": None,
-                      "arms": {"cutout": {"image": [{"op": "cutout", "p": 0.5}]}, "noise": {"audio": [{"op": "noise", "p": 0.5}]}}},
-           "controls": {"identity": False}}
-    p = tmp_path / "ab.yaml"
-    p.write_text(yaml.safe_dump(cfg))
-    return p
 
 
 def _children(pid: int) -> list[int]:

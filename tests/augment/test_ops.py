@@ -27,6 +27,12 @@ OPS: list[tuple[str, dict[str, Any], float, str]] = [
     ("image", {"op": "one_of", "ops": [{"op": "hflip"}, {"op": "vflip"}]}, 0, "base"),
     ("image", {"op": "to_gray", "channels": 3}, 0, "base"),
     ("image", {"op": "resize", "size": 20, "side": "shorter", "interpolation": "linear"}, 1, "sizes"),
+    # masked kernels (the whole batch, applied rows written in place) on a batch of mixed sizes
+    ("image", {"op": "hflip"}, 0, "sizes"),
+    ("image", {"op": "vflip"}, 0, "sizes"),
+    ("image", {"op": "cutout", "num_holes": [1, 2], "size": [0.2, 0.5], "fill": 4}, 0, "sizes"),
+    ("image", {"op": "brightness_contrast"}, 1, "sizes"),
+    ("image", {"op": "gaussian_noise", "std": [0.05, 0.1]}, 1, "sizes"),
     ("audio", {"op": "gain", "min_db": -12, "max_db": 6}, 0, "base"),
     ("audio", {"op": "polarity"}, 0, "base"),
     ("audio", {"op": "time_shift", "max_fraction": 0.3}, 0, "base"),
@@ -388,6 +394,68 @@ def test_apply_batch_hands_the_kernel_only_applied_rows() -> None:
     assert keys == [samples[i].key for i in rows] and all(flags)
     assert shape[2:] == tuple(max(samples[i]["image"].shape[j] for i in rows) for j in (1, 2))  # padding trimmed
     _agree(collate([op.apply(s, p) for s, p in zip(samples, params)]), got, 0)
+
+
+def test_apply_batch_gathers_only_the_fields_an_op_touches() -> None:
+    """A partially applied image op's kernel gets the applied rows of ``image`` only (no copy of audio, text,
+    tokens); a text op's gets ``text`` with its ``tokens``; the other fields come back as the same objects."""
+    from mmdata.augment.base import Op
+
+    seen: list[list[str]] = []
+
+    class Probe(Op):
+        field = "image"
+
+        def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+            return sample.with_fields(image=sample["image"] + 1)
+
+        def transform_batch(self, batch: Any, params: Any) -> Any:
+            seen.append(sorted(batch.data))
+            return batch.replace(image=batch["image"] + 1)
+
+    class TextProbe(Probe):
+        field = "text"
+
+        def transform_batch(self, batch: Any, params: Any) -> Any:
+            seen.append(sorted(batch.data))
+            return batch
+
+    samples = _samples(6)
+    b = collate(samples)
+    params = [{"applied": i % 2 == 0} for i in range(len(samples))]
+    got = Probe().apply_batch(b, params)
+    assert seen == [["image"]]
+    assert got["audio"] is b["audio"] and got["tokens"] is b["tokens"] and got["text"] is b["text"]
+    _agree(collate([Probe().apply(s, p) for s, p in zip(samples, params)]), got, 0)
+    text_rows = [{"applied": "text" in s and i % 2 == 0} for i, s in enumerate(samples)]
+    TextProbe().apply_batch(b, text_rows)
+    assert seen[-1] == ["text", "tokens"]
+
+
+def test_masked_kernels_get_the_whole_batch_and_leave_other_rows_alone() -> None:
+    """A ``masked`` op (hflip, cutout, gain, time_mask, noise, ...) gets every row, with ``applied: false``
+    for the others, and returns those rows bit for bit; rows it applies match the per-sample kernel."""
+    from mmdata.augment.base import registry
+
+    masked = sorted(f"{s}.{n}" for (s, n), cls in registry().items() if cls.masked)
+    assert {"image.hflip", "image.vflip", "image.cutout", "audio.gain", "audio.time_mask", "audio.noise",
+            "sample.modality_dropout"} <= set(masked)
+    samples = _samples(6)
+    b = collate(samples)
+    for section, spec in [("image", {"op": "hflip"}), ("image", {"op": "cutout", "size": [0.3, 0.5]}),
+                          ("image", {"op": "brightness_contrast", "brightness": [0.1, 0.3]}),
+                          ("audio", {"op": "gain"}), ("audio", {"op": "time_mask", "max_fraction": 0.5}),
+                          ("audio", {"op": "noise"}), ("audio", {"op": "polarity"})]:
+        op = build_op(section, {**spec, "p": 0.5}, "t")
+        params = [op.draw(derive(2, 0, s.key, 0), s) for s in samples]
+        rows = [i for i, p in enumerate(params) if p["applied"]]
+        assert 0 < len(rows) < len(samples) - 1, spec
+        got = op.apply_batch(b, params)
+        x, y = b[op.field], got[op.field]
+        for i in range(len(samples)):
+            if i not in rows:
+                assert torch.equal(x[i], y[i]), (spec, i)
+        _agree(collate([op.apply(s, p) for s, p in zip(samples, params)]), got, 1e-6)
 
 
 def test_select_and_scatter_round_trip() -> None:

@@ -49,6 +49,25 @@ def test_tar_members_leaves_pax_and_unsafe_names_to_python(name: str) -> None:
 
 
 @needs_c
+@settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(members=st.lists(st.tuples(st.text(max_size=110), st.integers(0, 20_000)), max_size=8),
+       big=st.integers(-1, 20_000))
+def test_tar_members_any_input_gives_python_layout_or_none(members: list[tuple[str, int]], big: int) -> None:
+    """Arbitrary names (non-ASCII, surrogates, '..', '/', 100+ bytes, empty) and sizes, any ``big``:
+    the C layout is byte-identical to the Python writer's, or None where Python must decide."""
+    names, datas = [n for n, _ in members], [bytes([len(n) % 256]) * size for n, size in members]
+    parts = _pack.tar_members(names, datas, big)
+    if parts is None:
+        assert any(not n or not n.isascii() or len(n) >= 100 or n.startswith("/") or ".." in n for n in names)
+    else:
+        assert b"".join(parts) == _python_layout(names, datas)
+        with pytest.raises(TypeError):
+            _pack.tar_members([*names, 1], [*datas, b""])
+    with pytest.raises(ValueError):
+        _pack.tar_members([*names, "x.txt"], datas)
+
+
+@needs_c
 def test_read_files_matches_python(tmp_path: Path) -> None:
     paths = []
     for i, size in enumerate([0, 1, 100, 65535, 65536, 1 << 20, 300_000]):
@@ -76,6 +95,10 @@ def test_read_files_matches_python(tmp_path: Path) -> None:
     if os.path.exists("/proc/version"):  # fstat says 0 bytes, the read finds more: both paths read on to EOF
         want = Path("/proc/version").read_bytes()
         assert read_many(["/proc/version"])[0] == _python_read_many(["/proc/version"])[0] == [want]
+        # the size limit also holds for what turns up past fstat's size (it bounds memory): EFBIG, size limit + 1
+        for reader in (read_many, _python_read_many):
+            items, meta = reader(["/proc/version"], 10)
+            assert items == [errno.EFBIG] and meta[0] == 11, reader
     items, _ = read_many(paths, None, 100_000)  # the first large file is read, then large ones wait
     assert [type(x).__name__ for x in items[4:7]] == ["bytes", "int", "int"] and items[5] == 0
     assert items[7] == b"odd"  # small files are read whatever the budget

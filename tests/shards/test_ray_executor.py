@@ -1,0 +1,93 @@
+"""`mmdata shard` / `mmdata augment` with ``--executor ray`` on a real local 2-node Ray cluster
+(tests/conftest.py: ray_cluster): the output is byte-identical to the local executor's, and a driver
+SIGKILLed mid-job leaves a journal that the next run resumes from, keeping finished shards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import mmdata
+from mmdata.shards.journal import _records
+from mmdata.testing import make_sample_folder
+
+ROOT = Path(__file__).parents[2]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every output file's bytes by relative path (the journal and lock are gone after a finished job)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+            and not p.name.startswith(".mmdata-lock")}
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_sample_folder(tmp_path_factory.mktemp("raw") / "raw", n=24)
+
+
+@pytest.mark.ray
+def test_ray_shards_are_byte_identical_to_local(tmp_path: Path, raw: Path, ray_cluster) -> None:
+    opts = dict(maxcount=5, split="train=0.7,val=0.3", seed=3, progress=False)
+    local = mmdata.shard(raw, tmp_path / "local" / "ds", workers=2, **opts)
+    ray_ = mmdata.shard(raw, tmp_path / "ray" / "ds", executor="ray", **opts)
+    assert ray_["fingerprint"] == local["fingerprint"] and ray_["shards"] == local["shards"] >= 5
+    a, b = _tree(tmp_path / "local" / "ds"), _tree(tmp_path / "ray" / "ds")
+    assert sorted(a) == sorted(b) and any(k.endswith(".tar") for k in a)
+    assert [k for k in a if a[k] != b[k]] == []
+    assert mmdata.verify(tmp_path / "ray" / "ds")["ok"]
+
+
+@pytest.mark.ray
+def test_ray_augment_is_byte_identical_to_local(tmp_path: Path, raw: Path, ray_cluster) -> None:
+    from mmdata.augment.offline import augment_dataset
+
+    src = tmp_path / "src"
+    mmdata.shard(raw, src, maxcount=8, progress=False)
+    recipe = {"image": [{"op": "hflip", "p": 0.5}], "audio": [{"op": "gain", "p": 1.0}]}
+    augment_dataset(src, tmp_path / "local" / "aug", recipe, copies=2, maxcount=10, progress=False)
+    rep = augment_dataset(src, tmp_path / "ray" / "aug", recipe, copies=2, maxcount=10, progress=False, executor="ray")
+    assert rep["samples"] == 48 and rep["shards"] == 5
+    a, b = _tree(tmp_path / "local" / "aug"), _tree(tmp_path / "ray" / "aug")
+    assert sorted(a) == sorted(b) and [k for k in a if a[k] != b[k]] == []
+
+
+@pytest.mark.ray
+def test_killed_ray_driver_resumes_from_the_journal(tmp_path: Path, raw: Path, ray_cluster) -> None:
+    out = tmp_path / "ray" / "ds"
+    cmd = [sys.executable, "-c", "from mmdata.cli.main import main; main()", "shard", str(raw), str(out),
+           "--maxcount", "2", "--executor", "ray", "--address", ray_cluster.address, "--json"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    journal = out / ".mmdata-journal"
+    while time.time() < deadline and len(_records(journal.read_bytes() if journal.exists() else b"")[0]) < 3:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver, after it journaled 2 shards (the first record is the plan)
+    proc.wait()
+    assert not (out / "index.parquet").exists(), "the job finished before the kill: nothing to resume"
+    kept = {p.name: p.stat().st_ino for p in out.glob("*.tar")}
+    assert 2 <= len(kept) < 12
+    rep = mmdata.shard(raw, out, maxcount=2, executor="ray", progress=False)
+    ref = mmdata.shard(raw, tmp_path / "local" / "ds", maxcount=2, workers=2, progress=False)
+    assert rep["fingerprint"] == ref["fingerprint"] and rep["samples"] == 24
+    assert _tree(out) == _tree(tmp_path / "local" / "ds")
+    assert any(out.joinpath(n).stat().st_ino == ino for n, ino in kept.items()), "no finished shard was kept"
+    assert not list(out.rglob("*.tmp-*"))
+
+
+def test_shard_and_augment_executor_ray_without_ray_name_the_extra(tmp_path: Path, raw: Path, cli_without_ray) -> None:
+    p = cli_without_ray("shard", raw, tmp_path / "ds", "--executor", "ray")
+    assert p.returncode == 2 and "pip install 'mmdata[ray]'" in p.stderr, p.stderr
+    assert not (tmp_path / "ds" / "index.parquet").exists()
+    mmdata.shard(raw, tmp_path / "src", progress=False)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("image:\n  - op: hflip\n    p: 0.5\n")
+    p = cli_without_ray("augment", tmp_path / "src", tmp_path / "aug", "-r", recipe, "--executor", "ray")
+    assert p.returncode == 2 and "pip install 'mmdata[ray]'" in p.stderr, p.stderr
+    assert not (tmp_path / "aug" / "index.parquet").exists()
