@@ -171,7 +171,7 @@ def test_cli_device_cuda_without_a_gpu_stops_before_any_run(tmp_path: Path, tiny
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible")
-    res = CliRunner().invoke(app, ["ablate", str(_recipe(tmp_path, tiny, 0.0)), "--out", str(tmp_path / "o"),
+    res = CliRunner().invoke(app, ["ablate", str(_recipe(tmp_path, tiny, sleep=0.0)), "--out", str(tmp_path / "o"),
                                    "--device", "cuda", "--gpus", "2"])
     assert isinstance(res.exception, MMDataError) and "sees no CUDA device" in str(res.exception)
     assert "--device cpu" in str(res.exception) and not (tmp_path / "o" / "runs.parquet").exists()
