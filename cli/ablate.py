@@ -14,8 +14,9 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     from rich.table import Table
 
     pm = s["primary_metric"]
+    aligned = any("align_cos_delta" in a["exploratory"] for a in s["arms"])
     t = Table("arm", "seeds", f"Δ {pm['label']}", "interval (Holm level)", "P(beats baseline)", "decision",
-              title=f"{pm['name']} vs baseline '{s['baseline']['name']}'")
+              *(["alignment Δcos (exploratory)"] if aligned else []), title=f"{pm['name']} vs baseline '{s['baseline']['name']}'")
 
     def f(v: Any) -> str:
         return "—" if v is None else f"{v:+.2f}"
@@ -26,7 +27,9 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
         t.add_row(a["name"], str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), f(e["mean_diff"]),
                   f"[{'−∞' if lo is None else f(lo)}, {'+∞' if hi is None else f(hi)}] ({100 * e['ci_level']:.1f}%)",
-                  "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{a['decision']}[/]")
+                  "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{a['decision']}[/]",
+                  *([f"{a['exploratory']['align_cos_delta']['mean_diff']:+.3f}" if "align_cos_delta" in a["exploratory"] else "—"]
+                    if aligned else []))
     console.print(t)
     c = s["controls"]
     style = {"passed": "green", "aa_failed": "bold red", "insensitive": "bold yellow"}.get(c.get("verdict"), "white")
@@ -66,6 +69,10 @@ def ablate(
     workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1,
                                                    help="Parallel runs (default: CPU count, or one per GPU).")] = None,
     max_runs: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many new runs (resume later).")] = None,
+    robustness: Annotated[Optional[bool], typer.Option("--robustness/--no-robustness",
+                                                       help="The bundled trainer's robustness evaluation (default: the recipe's trainer.eval_robustness).")] = None,
+    alignment: Annotated[Optional[str], typer.Option(help="Alignment Δ per arm under a contrastive model: a folder with "
+                                                     "contrastive.pt, or 'auto' to pre-train one into OUT/alignment.")] = None,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     json_: JsonFlag = False,
@@ -79,7 +86,8 @@ def ablate(
 
     try:
         s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device, gpus=gpus,
-                threads=threads, max_runs=max_runs, progress=not json_, executor=executor, address=address)
+                threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness, alignment=alignment,
+                executor=executor, address=address)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     _finish(s, out, json_)

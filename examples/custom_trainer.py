@@ -23,6 +23,7 @@ from torch import nn
 
 import mmdata
 from mmdata.rng import derive
+from mmdata.train.config import derive_inputs, with_normalize
 
 
 class SmallNet(nn.Module):
@@ -57,6 +58,10 @@ def train(data: str | Path, *, recipe: Any = None, seed: int = 0, label_noise: f
     card = json.loads((Path(data) / "dataset.json").read_text())
     classes = int(card["num_classes"])
     mods = ["image", "audio", "label"]
+    # one input format for every sample (RGB, one size, mono, one rate, one duration), derived from the
+    # index like the bundled trainer does; the recipe's own normalize: lists win. Without it a folder of
+    # mixed sizes, channels or sample rates cannot be batched.
+    recipe, _ = with_normalize(recipe, derive_inputs(data, ["image", "audio"]))
     train_batches = mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, modalities=mods)
     # evaluation sees the recipe's deterministic normalize stage (to_rgb, resize, ...), none of its random ops
     test_batches = mmdata.loader(data, 256, recipe=recipe, split="test", modalities=mods, stage="eval")

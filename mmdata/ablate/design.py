@@ -22,6 +22,8 @@ design:
   # explicit:  baseline: <recipe or null>, arms: {name: <recipe>, ...}
   # sweep:     baseline: <recipe or null>, section: image, op: cutout, param: size, values: [[0.1, 0.2], [0.2, 0.4]]
 controls: {identity: true, label_noise: 0.3}
+alignment: null                           # true (pre-train a reference contrastive model), a model folder, or
+                                          #   {model: DIR or null, epochs: 20, split: test}: alignment Δ per arm
 ```
 
 * ``leave_one_out``: baseline = the full recipe; arm ``-image.cutout`` = the full recipe without that step.
@@ -53,7 +55,8 @@ from mmdata.errors import RecipeError
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness")
 TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3, "modalities": ["image", "audio", "text"]}
-TOP_KEYS = ("dataset", "trainer", "seeds", "adaptive", "metric", "delta", "alpha")
+TOP_KEYS = ("dataset", "trainer", "seeds", "adaptive", "metric", "delta", "alpha", "alignment")
+ALIGNMENT_DEFAULTS = {"model": None, "epochs": 20, "split": "test"}
 IDENTITY_SEED_OFFSET = 7919
 #: known metrics: column -> (label, scale to reporting units, higher is better)
 KNOWN_METRICS = {
@@ -105,6 +108,8 @@ class Ablation:
     delta: float | None = None
     alpha: float = ALPHA
     source: dict[str, Any] = field(default_factory=dict)
+    #: ``{model, epochs, split}`` when the report measures alignment Δ per arm (None: off)
+    alignment: dict[str, Any] | None = None
 
     @property
     def baseline(self) -> Arm:
@@ -127,7 +132,7 @@ class Ablation:
         return {"dataset": self.dataset, "trainer": trainer, "seeds": self.seeds, "adaptive": adaptive,
                 "metric": {"name": self.metric.name, "higher_is_better": self.metric.higher_is_better,
                            "scale": self.metric.scale, "label": self.metric.label},
-                "delta": self.delta, "alpha": self.alpha,
+                "delta": self.delta, "alpha": self.alpha, "alignment": self.alignment,
                 "arms": [{"name": a.name, "kind": a.kind, "label_noise": a.label_noise, "recipe": a.recipe} for a in self.arms]}
 
     def run_hash(self, arm: Arm, seed: int, data_fingerprint: str, device: str = "cpu", threads: int = 1) -> str:
@@ -224,6 +229,38 @@ def _metric(spec: Any) -> Metric:
     return Metric(col, str(spec.get("label", label)), float(spec.get("scale", scale)), bool(spec.get("higher_is_better", hib)))
 
 
+def _alignment(spec: Any) -> dict[str, Any] | None:
+    """``alignment:`` → ``{model, epochs, split}`` or None (see the module docstring)."""
+    if spec is None or spec is False:
+        return None
+    if spec is True:
+        spec = {}
+    elif isinstance(spec, str):
+        spec = {"model": spec}
+    if not isinstance(spec, dict):
+        raise RecipeError(f"alignment: expected true, a contrastive model folder, or {{model, epochs, split}}, got {spec!r}")
+    bad = sorted(set(spec) - set(ALIGNMENT_DEFAULTS))
+    if bad:
+        raise RecipeError(f"alignment: unknown key(s) {bad}; allowed: {', '.join(ALIGNMENT_DEFAULTS)}")
+    out = {**ALIGNMENT_DEFAULTS, **spec}
+    if out["model"] is not None and not isinstance(out["model"], str):
+        raise RecipeError(f"alignment.model: expected a folder with contrastive.pt (or null: pre-train one), got {out['model']!r}")
+    if not isinstance(out["epochs"], int) or isinstance(out["epochs"], bool) or out["epochs"] < 1:
+        raise RecipeError(f"alignment.epochs: expected a positive integer, got {out['epochs']!r}")
+    if out["split"] not in ("train", "val", "test"):
+        raise RecipeError(f"alignment.split: {out['split']!r} is not allowed; choose one of ['train', 'val', 'test']")
+    return out
+
+
+def _alignment_override(spec: Any, override: bool | str | None) -> Any:
+    if override is None:
+        return spec
+    if override is False:
+        return None
+    keep = {k: v for k, v in spec.items() if k != "model"} if isinstance(spec, dict) else {}
+    return {**keep, "model": None if override in (True, "auto") else str(override)}
+
+
 def _adaptive(spec: Any, seeds: int) -> tuple[bool, tuple[int, ...] | None, float | None, str]:
     if spec is None or spec is False:
         return False, None, None, "hsd"
@@ -252,7 +289,7 @@ def _adaptive(spec: Any, seeds: int) -> tuple[bool, tuple[int, ...] | None, floa
 
 
 def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None, *, adaptive: bool | None = None,
-                  entry: str | None = None) -> Ablation:
+                  entry: str | None = None, alignment: bool | str | None = None) -> Ablation:
     """Read and validate an ablation recipe (see the module docstring); errors name the key and the
     allowed values.
 
@@ -261,6 +298,8 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
         seeds: override ``seeds`` (the maximum per arm when adaptive).
         adaptive: override ``adaptive`` (``True``: the default looks).
         entry: override ``trainer.entry`` (``"package.module:function"``).
+        alignment: override ``alignment``: ``False`` off; ``True``/``"auto"``: pre-train a reference model;
+            a folder: that contrastive model (the recipe's ``epochs`` / ``split`` stay).
 
     Example:
         >>> ab = load_ablation({"design": {"mode": "explicit", "arms": {"cutout": {"image": [{"op": "cutout"}]}}}})
@@ -323,7 +362,8 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
         raise RecipeError(f"alpha: expected a family-wise error rate in (0, 0.5), got {alpha!r}")
     common = {"dataset": dataset, "trainer": trainer, "seeds": n_seeds, "metric": _metric(data.get("metric")),
               "entry": entry, "adaptive": ad, "looks": looks, "futility": fut, "spending": spending,
-              "delta": None if delta is None else float(delta), "alpha": float(alpha), "source": data}
+              "delta": None if delta is None else float(delta), "alpha": float(alpha), "source": data,
+              "alignment": _alignment(_alignment_override(data.get("alignment"), alignment))}
     arms = _resolved_arms(data["arms"], base) if resolved else _design_arms(data, base)
     names = [a.name for a in arms]
     if len(set(names)) != len(names):

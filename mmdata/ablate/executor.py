@@ -225,6 +225,24 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
+def select_gpus(gpus: int | None = None) -> list[str]:
+    """The first ``gpus`` of the visible GPUs (all by default), as ``CUDA_VISIBLE_DEVICES`` entries;
+    worker ``w`` of a :class:`ProcessExecutor` then sees only entry ``w % len``.
+
+    Example:
+        >>> os.environ["CUDA_VISIBLE_DEVICES"] = "3,5,7"; select_gpus(2)  # doctest: +SKIP
+        ['3', '5']
+    """
+    ids = visible_gpus()
+    if not ids:
+        raise MMDataError("--device cuda: no GPU is visible (CUDA_VISIBLE_DEVICES is empty or torch sees none)")
+    if gpus is not None:
+        if gpus < 1 or gpus > len(ids):
+            raise MMDataError(f"--gpus {gpus}: {len(ids)} GPU(s) visible ({','.join(ids)})")
+        ids = ids[:gpus]
+    return ids
+
+
 class ProcessExecutor:
     """Worker processes, one task each at a time (see the module docstring).
 
@@ -245,12 +263,7 @@ class ProcessExecutor:
             if not torch.cuda.is_available():
                 raise MMDataError(f"device {device!r}: torch {torch.__version__} sees no CUDA device "
                                   "(CPU build or no GPU visible); use --device cpu")
-            ids = visible_gpus()
-            if gpus is not None:
-                if gpus < 1 or gpus > len(ids):
-                    raise MMDataError(f"--gpus {gpus}: {len(ids)} GPU(s) visible ({','.join(ids) or 'none'})")
-                ids = ids[:gpus]
-            self.gpu_ids = ids
+            self.gpu_ids = select_gpus(gpus)
         self.workers = max(1, int(workers or (len(self.gpu_ids) if self.gpu_ids else os.cpu_count() or 1)))
         self._pool: list[_Worker] = []
 

@@ -22,6 +22,9 @@ from mmdata.ablate.stats import MIN_SEEDS, analyze
 from mmdata.io import atomic_write_bytes
 
 MODS = ("image", "audio", "text")
+#: alignment Δ columns (mmdata.ablate.align): label, scale to reporting units; higher is better
+ALIGN = {"align_cos_delta": ("alignment Δ matched cosine", 1.0), "align_auc_delta": ("alignment Δ ROC-AUC (points)", 100.0),
+         "align_r1_delta": ("alignment Δ R@1 (points)", 100.0)}
 COLORS = {"helps": "tab:green", "hurts": "tab:red", "helps (negligible)": "yellowgreen", "hurts (negligible)": "salmon",
           "equivalent": "tab:blue", "inconclusive": "tab:gray", "pending": "tab:orange", "failed": "black"}
 
@@ -46,6 +49,9 @@ def _secondary(rows: list[dict[str, Any]], primary: str) -> dict[str, tuple[str,
             ms[f"robust_{m}_auc"] = (f"robustness AUC {m} (points)", 100.0, True)
         if f"missing_{m}_accuracy" in keys:
             ms[f"missing_{m}_accuracy"] = (f"accuracy without {m} (points)", 100.0, True)
+    for k, (label, scale) in ALIGN.items():
+        if k in keys:
+            ms[k] = (label, scale, True)
     return ms
 
 
@@ -365,9 +371,42 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               "the arm won (ties half), 95% Wilson interval. MDE: the true Δ this many seeds would detect with 80% power at "
               "the arm's level (t approximation). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
               "only — decisions use the sequential Holm rule."]
+    unbounded = [a["name"] for a in s["arms"] if a["primary"]["n_seeds"] >= MIN_SEEDS and None in a["primary"]["ci"]]
+    if unbounded:
+        lines += ["", f"Unbounded intervals ({', '.join(unbounded)}): with n paired seeds the exact test's smallest "
+                  "possible p is 2/2^n (0.0625 at 5 seeds, 0.002 at 10); at these arms' level (in an adaptive design: the α "
+                  "spent by the look where they stopped) no shift can be rejected, so no verdict is possible — the data do "
+                  "not say 'no effect'. More seeds are needed."]
+    if any(a["status"] == "futile" for a in s["arms"]):
+        lines += ["", "Arms stopped for futility ran out of chance to reach a verdict at the budget: their interval is the "
+                  "sequential test's at an early look, which spends almost no α, so they read `inconclusive`, not "
+                  "`equivalent`. To show that an op makes no difference, run the fixed design (`--fixed --seeds 20`): "
+                  "with δ = the baseline's seed sd a null arm then comes out `equivalent` about 9 times in 10 "
+                  "(tests/ablate/test_stats.py)."]
     if "forest" in figs:
         lines += ["", f"![forest plot]({figs['forest']})", ""]
-    others = [m for m in secondary if any(m in a["exploratory"] for a in s["arms"])]
+    aligned = [m for m in ALIGN if any(m in a["exploratory"] for a in s["arms"])]
+    if aligned:
+        bl_al = s["baseline"]["metrics"]
+        lines += ["## Alignment Δ per arm (exploratory)", "",
+                  "How much each arm's augmentation changes cross-modal agreement under a contrastive model of the clean "
+                  "data (`alignment:`; mmdata.ablate.align): per run, the split augmented with that run's draws minus the "
+                  "clean split, averaged over modality pairs; then arm − baseline, paired by seed. Negative: the arm "
+                  "loses agreement the baseline keeps (an op that breaks the pairing — a flip under a caption that says "
+                  "'left' — or inputs off the clean distribution). Mean Δ [95% t interval, unadjusted]; no verdicts.", "",
+                  "Baseline (augmented − clean): " + "; ".join(
+                      f"{ALIGN[m][0].replace('alignment Δ ', '')} {bl_al[m]['mean']:+.3f}" for m in aligned if m in bl_al) + ".", "",
+                  "| arm | " + " | ".join(ALIGN[m][0] for m in aligned) + " |", "|---|" + "---:|" * len(aligned)]
+        for a in s["arms"]:
+            cells = []
+            for m in aligned:
+                e = a["exploratory"].get(m)
+                spec = "+.3f" if ALIGN[m][1] == 1.0 else "+.2f"
+                cells.append(f"{_fmt(e['mean_diff'], spec)} [{_fmt(e['ci95_t_unadjusted'][0], spec)}, "
+                             f"{_fmt(e['ci95_t_unadjusted'][1], spec)}]" if e else "—")
+            lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    others = [m for m in secondary if m not in ALIGN and any(m in a["exploratory"] for a in s["arms"])]
     if others:
         lines += ["## Exploratory: other metrics (unadjusted, no verdicts)", "",
                   "Mean Δ [95% t interval, unadjusted] per arm; NLL and ECE: lower is better. These are not corrected for "

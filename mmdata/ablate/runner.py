@@ -145,7 +145,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         adaptive: bool | None = None, trainer: str | None = None, train_fn: Callable[..., dict[str, Any]] | None = None,
         device: str | None = None, gpus: int | None = None, threads: int = 1, progress: bool = True,
         max_runs: int | None = None, executor: Executor | str | None = None, address: str | None = None,
-        plots: bool = True) -> dict[str, Any]:
+        plots: bool = True, alignment: bool | str | None = None, robustness: bool | None = None) -> dict[str, Any]:
     """Run (or resume) an ablation and write runs.parquet, summary.json, report.md and plots to ``out``.
 
     Args:
@@ -166,6 +166,11 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         address: with ``executor="ray"``: the cluster (``"auto"``, ``"HOST:PORT"``, ``"ray://..."``);
             None: ``RAY_ADDRESS`` or a local Ray instance.
         plots: draw the report's PNGs (off: tables only; for simulations and quick checks).
+        alignment: measure alignment Δ per arm (overrides the recipe's ``alignment:``): ``True`` or
+            ``"auto"`` pre-trains a reference contrastive model into ``out/alignment``; a folder names
+            one (``contrastive.pt``). See :mod:`mmdata.ablate.align`.
+        robustness: the bundled trainer's robustness evaluation (overrides ``trainer.eval_robustness``;
+            ``False`` is ``--no-robustness``).
 
     Returns:
         The summary (also ``out/summary.json``); ``summary["failures"]`` lists failed runs.
@@ -189,7 +194,16 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         trainer = trainer or _entry_of(train_fn)
         if trainer is None:
             inline_fn = train_fn  # a closure or partial: only this process can call it
-    ab = load_ablation(recipe, seeds=seeds, adaptive=adaptive, entry=trainer)
+    ab = load_ablation(recipe, seeds=seeds, adaptive=adaptive, entry=trainer, alignment=alignment)
+    if robustness is not None:
+        if ab.entry is not None:
+            raise MMDataError(f"--no-robustness / robustness=: the robustness evaluation belongs to the bundled trainer, "
+                              f"not {ab.entry!r}; pass your trainer's own switch under trainer: in the recipe")
+        ab.trainer["eval_robustness"] = bool(robustness)
+    if ab.alignment:
+        from mmdata.ablate.align import check_model
+
+        check_model(ab)
     device = device or str(ab.trainer.get("device") or "cpu")
     trainer_kw = {k: v for k, v in ab.trainer.items() if k != "device"}
     data, fingerprint = prepare_data(ab, out)
@@ -273,6 +287,12 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                                 description=f"ablation runs ({look}{len(st.open_arms)} arms open)")
                 executor.run(tasks, finished)
                 save(force=True)
+            if ab.alignment and (budget is None or budget > 0):
+                from mmdata.ablate.align import add_alignment
+
+                if prog is not None:
+                    prog.update(prog.task_ids[0], description="alignment Δ of finished runs")
+                add_alignment(ab, data, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         raise Interrupted(signum, sum(r["status"] == "ok" for r in rows)) from None

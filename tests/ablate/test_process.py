@@ -130,8 +130,25 @@ def test_workers_get_their_threads_and_gpu(tmp_path: Path, tiny: Path) -> None:
     for r in rows:
         by_pid.setdefault(r["test_pid"], set()).add(r["test_visible_gpu"])
         assert r["test_torch_threads"] == 2 and r["test_threads_arg"] == 2
-    assert sorted(v for s in by_pid.values() for v in s) == [3.0, 5.0][: len(by_pid)] or all(len(s) == 1 for s in by_pid.values())
-    assert {v for s in by_pid.values() for v in s} <= {3.0, 5.0} and all(len(s) == 1 for s in by_pid.values())
+    # two workers, each pinned to its own GPU for all its runs
+    assert sorted(tuple(v) for v in by_pid.values()) == [(3.0,), (5.0,)], by_pid
+
+
+def test_gpu_selection_follows_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmdata.ablate.executor import select_gpus
+    from mmdata.errors import MMDataError
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, 5,7")
+    assert select_gpus() == ["3", "5", "7"] and select_gpus(2) == ["3", "5"]
+    with pytest.raises(MMDataError, match=r"--gpus 4: 3 GPU\(s\) visible \(3,5,7\)"):
+        select_gpus(4)
+    ex = ProcessExecutor(5, threads=3)
+    ex.gpu_ids = select_gpus(2)
+    envs = [ex._env(w) for w in range(5)]  # round-robin: worker w sees GPU w % 2, and only that one
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["3", "5", "3", "5", "3"] and envs[0]["OMP_NUM_THREADS"] == "3"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(MMDataError, match="no GPU is visible"):
+        select_gpus()
 
 
 def test_cuda_without_a_gpu_is_a_clear_error() -> None:
@@ -143,6 +160,21 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
 
     with pytest.raises(MMDataError, match="sees no CUDA device"):
         ProcessExecutor(device="cuda")
+
+
+def test_cli_device_cuda_without_a_gpu_stops_before_any_run(tmp_path: Path, tiny: Path) -> None:
+    import torch
+    from typer.testing import CliRunner
+
+    from mmdata.cli.main import app
+    from mmdata.errors import MMDataError
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    res = CliRunner().invoke(app, ["ablate", str(_recipe(tmp_path, tiny, sleep=0.0)), "--out", str(tmp_path / "o"),
+                                   "--device", "cuda", "--gpus", "2"])
+    assert isinstance(res.exception, MMDataError) and "sees no CUDA device" in str(res.exception)
+    assert "--device cpu" in str(res.exception) and not (tmp_path / "o" / "runs.parquet").exists()
 
 
 def test_gpu_check_without_cuda_says_so_and_fails() -> None:

@@ -77,6 +77,15 @@ def test_fixed_run_writes_artifacts_and_finds_planted_effects(tmp_path: Path, ti
         assert (tmp_path / f).is_file(), f
     report = (tmp_path / "report.md").read_text()
     assert "Controls passed" in report.splitlines()[2] and "Exploratory" in report and "no verdicts" in report
+    # one interval per arm, the decision's: it excludes 0 exactly when the arm helps/hurts, and the
+    # report prints that interval (no bootstrap CI, no P(Δ>0) beside it)
+    for a in s["arms"]:
+        lo, hi = a["primary"]["ci"]
+        excludes = (lo is not None and lo > 0) or (hi is not None and hi < 0)
+        assert excludes == (a["decision"].split(" ")[0] in ("helps", "hurts")), a
+        row = next(line for line in report.splitlines() if line.startswith(f"| {a['name']} |"))
+        assert f"{lo:+.2f}, {hi:+.2f}]" in row if lo is not None and hi is not None else True
+    assert "bootstrap" not in report.lower() and "P(Δ>0)" not in report
     assert json.loads((tmp_path / "env.json").read_text())["torch"]
     # the resolved config re-runs the same ablation: every run is found done
     again = run(tmp_path / "config.resolved.yaml", tmp_path, workers=1, progress=False, plots=False)
@@ -117,6 +126,8 @@ def test_failures_are_recorded_reported_and_retried(tmp_path: Path, tiny: Path) 
     assert {r["status"] for r in rows} == {"ok", "failed"} and len(rows) == 6 * 6
     report = (tmp_path / "o" / "report.md").read_text()
     assert "## Failures" in report and "run(s) failed" in report
+    # 3-5 seeds at the Holm levels: no shift can be rejected, and the report says why the intervals are unbounded
+    assert "Unbounded intervals (" in report and "no verdict is possible" in report
 
 
 def test_rerun_retries_failed_runs(tmp_path: Path, tiny: Path) -> None:
@@ -144,3 +155,21 @@ def _write(tmp_path: Path, cfg: dict) -> str:
     p = tmp_path / "ab.yaml"
     p.write_text(yaml.safe_dump(cfg))
     return str(p)
+
+
+def test_no_robustness_switch_for_the_bundled_trainer(tmp_path: Path, tiny: Path) -> None:
+    from mmdata.errors import MMDataError
+
+    cfg = {"dataset": {"path": str(tiny)}, "trainer": {"epochs": 1, "eval_robustness": True}, "seeds": 2,
+           "design": {"mode": "explicit", "arms": {"a": None}}, "controls": {"identity": False}}
+    res = CliRunner().invoke(app, ["ablate", _write(tmp_path, cfg), "--out", str(tmp_path / "o"), "--no-robustness",
+                                   "--max-runs", "1", "-j", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = pq.read_table(tmp_path / "o" / "runs.parquet").to_pylist()
+    assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["test_accuracy"] is not None
+    assert not [k for k in rows[0] if k.startswith(("robust_", "missing_"))]  # the robustness pass did not run
+    resolved = (tmp_path / "o" / "config.resolved.yaml").read_text()
+    assert "eval_robustness: false" in resolved
+    cfg["trainer"] = {"entry": SYN}
+    res = CliRunner().invoke(app, ["ablate", _write(tmp_path, cfg), "--out", str(tmp_path / "p"), "--no-robustness"])
+    assert isinstance(res.exception, MMDataError) and "bundled trainer" in str(res.exception)
