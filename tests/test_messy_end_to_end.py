@@ -62,7 +62,7 @@ def test_shard_is_exact_and_inspect_shows_the_mess(messy: tuple[Path, Path, obje
     truth = folder.truth
     assert len(index["key"]) == len(truth)  # nothing lost, nothing invented
     card = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
-    assert card["num_classes"] == len(folder.class_names) and card.get("class_names", folder.class_names) == folder.class_names
+    assert card["num_classes"] == len(folder.class_names) and card["label_names"] == list(folder.class_names)
     assert sum(label is None for label in index["label"]) == sum(t.label is None for t in truth)
     out = json.loads(_cli("inspect", str(ds), "--json"))
     text = json.dumps(out)
