@@ -332,7 +332,7 @@ class IndexPlan:
     """One shard as the index describes it, for :func:`~mmdata.shards.tario.indexed_members`.
 
     ``keys`` (one per sample), ``layouts`` (the distinct extension tuples) and ``layout`` (per sample,
-    an index into ``layouts``), flat member ``sizes``, the NUL-padded ``names`` block (members, 100),
+    an index into ``layouts``), flat member ``sizes``, the NUL-padded ``names`` block (members, longest name),
     the ``%011o\\0`` ``size_fields`` block (members, 12) when every size fits, and ``offsets``: the
     header offset of member i, plus the end-of-archive offset last.
     """
@@ -388,10 +388,13 @@ class IndexPlan:
         lengths = np.diff(offs)
         if lengths.max() >= 100 or (data == 47).any() or not data.all():
             return None  # long names (GNU / PAX records), folders, NULs: the streaming parser reads those
-        # the (n, 100) NUL-padded name block, filled in one vectorised scatter from the string buffer
-        block = np.zeros(n * 100, dtype=np.uint8)
-        block[np.arange(len(data)) + np.repeat(np.arange(0, 100 * n, 100) - (offs[:-1] - offs[0]), lengths)] = data
-        block = block.reshape(n, 100)
+        # the (n, m) NUL-padded name block, m the longest name (the header's other 100 - m name bytes
+        # must be NUL): one gather of m bytes per name from the string buffer, then the tails zeroed
+        m = int(lengths.max())
+        idx = (offs[:-1] - offs[0])[:, None] + np.arange(m, dtype=offs.dtype)
+        block = np.empty((n, m), dtype=np.uint8)
+        np.multiply(np.take(np.concatenate([data, np.zeros(m, np.uint8)]), idx), np.arange(m) < lengths[:, None],
+                    out=block, casting="unsafe")
         counts = np.diff(_np(members.offsets))
         found = _layouts_fixed(block, lengths, key_array, counts)
         if found is None:
@@ -417,7 +420,7 @@ def _layouts_fixed(block: Any, lengths: Any, key_array: Any, counts: Any) -> tup
     if not 0 < width < 98 or c < 1 or not (klen == width).all() or not (counts == c).all():
         return None
     kb = np.frombuffer(key_array.buffers()[2], dtype=np.uint8)[koffs[0] : koffs[-1]].reshape(nk, width)
-    rows = block.reshape(nk, c, 100)
+    rows = block.reshape(nk, c, block.shape[1])
     # the key, a dot (the key's first: WebDataset cuts the key there), then a non-empty extension
     if ((kb == 46).any() or not (rows[:, :, width] == 46).all() or not (lengths > width + 1).all()
             or not np.array_equal(rows[:, :, :width], np.broadcast_to(kb[:, None, :], (nk, c, width)))):

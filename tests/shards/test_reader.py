@@ -339,3 +339,32 @@ def test_loader_decodes_jpeg_scaled_when_the_recipe_resizes_first(tmp_path: Path
     assert 0 < diff.mean() < 8  # decoded at half size, then resized: close to, not the same as, full size
     crop_first = {"normalize": {"image": [{"op": "center_crop", "size": [12, 16]}, {"op": "resize", "size": 8}]}}
     assert mmdata.loader(tmp_path / "ds", 8, recipe=crop_first).source.image_max_size is None
+
+
+def test_index_guided_read_refuses_a_shard_whose_headers_disagree_with_the_index(tmp_path: Path) -> None:
+    """The whole-shard read is taken only when every header says what the index says: a member name
+    changed anywhere in its 100 bytes (also after the longest indexed name) makes the reader fall back
+    to the streaming parser, which reads what the headers say, not the index's idea of it."""
+    from mmdata.shards.reader import _ShardIndex
+    from mmdata.shards.tario import indexed_members
+
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=6), tmp_path / "ds", maxcount=6, progress=False)
+    shard = tmp_path / "ds" / "train-000000.tar"
+    plan = _ShardIndex(tmp_path / "ds", "train").plan(shard.name)
+    assert plan is not None and plan.names.shape[1] < 100
+    assert indexed_members(str(shard), plan.names, plan.sizes, plan.offsets, plan.size_fields) is not None
+    good = shard.read_bytes()
+    for column in (0, plan.names.shape[1] + 3):  # inside the indexed width, and after it
+        data = bytearray(good)
+        header = int(plan.offsets[1])  # the second member's header
+        data[header + column] = ord("x")
+        data[header + 148 : header + 156] = b"%06o\0 " % (sum(data[header : header + 148]) + 256 + sum(data[header + 156 : header + 512]))
+        shard.write_bytes(bytes(data))
+        assert indexed_members(str(shard), plan.names, plan.sizes, plan.offsets, plan.size_fields) is None, column
+        ds = mmdata.open_dataset(tmp_path / "ds", decode=False, on_error="skip")
+        keys = [s.key for s in ds]
+        if column == 0:  # another name: the streaming parser reports the sample that lost its member
+            assert "000000" not in keys and sum(ds.skipped.values()) >= 1, (keys, ds.skipped)
+        else:  # bytes after the name's NUL: tar ignores them, so does the streaming parser
+            assert keys == [f"{i:06d}" for i in range(6)] and not ds.skipped
+    shard.write_bytes(good)
