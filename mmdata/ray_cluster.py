@@ -80,6 +80,13 @@ def _start_watchdog(ray: ModuleType) -> tuple[Any, Any] | None:
     """Start :mod:`mmdata.ray_reaper` for the local instance ``ray.init`` just started in this process."""
     from mmdata import ray_reaper
 
+    try:
+        import psutil  # noqa: F401 — the watchdog's; part of the ray extra
+    except ImportError:
+        logging.getLogger(__name__).warning("no watchdog for the local Ray instance (psutil is not installed: %s): "
+                                            "if this process is killed, end what it leaves with `ray stop --force`",
+                                            INSTALL_HINT)
+        return None
     try:  # Ray's own record of what it started (private, stable since Ray 1.x); the session dir is in it
         node = ray._private.worker._global_node
         session_dir = node.get_session_dir_path()
