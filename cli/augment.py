@@ -21,6 +21,7 @@ def augment(
     keep_original: Annotated[bool, typer.Option(help="Also write each source sample.")] = False,
     seed: Seed = 0,
     split: Annotated[Optional[list[str]], typer.Option(help="Only these splits (repeatable); default all.")] = None,
+    maxcount: Annotated[int, typer.Option(min=1, help="Max samples per output shard.")] = 1000,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     json_: JsonFlag = False,
@@ -29,7 +30,7 @@ def augment(
     from mmdata.augment.offline import augment_dataset
 
     rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original, seed=seed,
-                          splits=split, progress=not json_, executor=executor, address=address)
+                          splits=split, maxcount=maxcount, progress=not json_, executor=executor, address=address)
     if json_:
         print_json(rep)
     else:
