@@ -13,8 +13,8 @@ RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (se
 
 
 def augment(
-    shards: DataDir,
-    out: OutDir,
+    shards: Annotated[str, typer.Argument(help="A dataset folder written by `mmdata shard` (a path or file:// URL), or a shard pattern / fsspec URL of shards.")],
+    out: Annotated[str, typer.Argument(help="Output folder (created; a path or file:// URL).")],
     recipe: RecipeOpt,
     copies: Annotated[int, typer.Option(min=0, help="Augmented copies per sample.")] = 1,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes.")] = 1,

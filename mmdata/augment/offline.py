@@ -109,8 +109,12 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     from mmdata.shards.index import is_dataset, load_card
     from mmdata.shards.writer import write_records
 
+    from mmdata.urls import local_path, protocol
+
     if copies < 0:
         raise RecipeError(f"--copies must be >= 0, got {copies}")
+    if protocol(src) == "file":
+        src = local_path(src)  # other URLs: shards read with fsspec (a dataset folder must be local or mounted)
     if executor == "ray":
         from mmdata.ray_cluster import require_ray
 

@@ -40,6 +40,7 @@ from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_
 from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, discover, label_gap_warning, printable, read_error,
                                    read_label_names, read_many, skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
+from mmdata.urls import local_path, protocol
 
 SPLIT_ORDER = ("train", "val", "test")
 LAYOUTS = ("samples", "columns")
@@ -717,13 +718,17 @@ def shard(
         label_names, names_from = read_label_names(label_names), "--labels"
     from mmdata.interop.hf import is_hf_source, shard_hf  # a Hugging Face Dataset / DatasetDict / save_to_disk folder
 
+    if protocol(src) == "file":
+        src = local_path(src)
     if is_hf_source(src):
         return shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                         layout=layout, label_names=label_names, columns=columns,
                         labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
                         check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
                         executor=executor, address=address)
-    out = Path(out)
+    out = local_path(out, "output folder")
+    if isinstance(src, (str, Path)):
+        src = local_path(src, "source")
     fractions = parse_split(split)
     found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                      label_names_from=names_from, on_error=on_error, exclude=out)
@@ -821,7 +826,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
     :func:`_write_task` (``mmdata augment --executor ray``: the samples are augmented in the tasks);
     its shards' payloads are then empty here.
     """
-    out = Path(out)
+    out = local_path(out, "output folder")
     out.mkdir(parents=True, exist_ok=True)
     with JobLock(out, "mmdata shard"):
         journal = Journal(out, plan_hash, fsync=fsync)
