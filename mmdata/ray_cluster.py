@@ -10,8 +10,9 @@ Connection rules (those of ``ray.init``, which Ray Tune and Ray Data users know)
 * a driver that already called ``ray.init(...)`` (with its own ``runtime_env``, namespace, ...) is
   used as it is, and left connected afterwards;
 * otherwise ``address`` (``"auto"``, ``"HOST:PORT"`` of a head, ``"ray://HOST:10001"`` for Ray Client)
-  or the ``RAY_ADDRESS`` environment variable names the cluster; with neither, a local Ray instance
-  is started for this command and shut down after it. Its processes die with the driver even when
+  or the ``RAY_ADDRESS`` environment variable names the cluster; with neither, the cluster started
+  on this machine with ``ray start`` (recorded in Ray's temp dir), if any, else a new local Ray
+  instance for this command, shut down after it. Its processes die with the driver even when
   the driver is SIGKILLed: a watchdog process (:mod:`mmdata.ray_reaper`) ends the ones Ray leaves
   behind (Ray 2.60's agents hang once their raylet is gone).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
@@ -80,6 +82,8 @@ def _start_watchdog(ray: ModuleType) -> tuple[Any, Any] | None:
     """Start :mod:`mmdata.ray_reaper` for the local instance ``ray.init`` just started in this process."""
     from mmdata import ray_reaper
 
+    if sys.platform == "win32":  # Ray ties a local instance to its driver with a job object there
+        return None
     try:
         import psutil  # noqa: F401 — the watchdog's; part of the ray extra
     except ImportError:
@@ -94,6 +98,10 @@ def _start_watchdog(ray: ModuleType) -> tuple[Any, Any] | None:
     except AttributeError as exc:
         logging.getLogger(__name__).warning("no watchdog for the local Ray instance (%s): if this process is "
                                             "killed, end what it leaves with `ray stop --force`", exc)
+        return None
+    if not roots:
+        # ray.init() without an address joined a cluster recorded on this machine (`ray start`):
+        # not ours to end, whatever happens to this process
         return None
     return ray_reaper.start(session_dir, roots)
 

@@ -18,8 +18,9 @@ next to such a driver:
 
 It runs in a session of its own, so a Ctrl-C or a kill of the driver's process group does not end
 it before it has cleaned up. It never touches processes of other Ray instances on the machine
-(other users' or other drivers' sessions): only the driver's descendants and the session directory's
-users. Linux and macOS (psutil).
+(other users' or other drivers' sessions), nor the driver's other children: only what Ray started
+for this driver, their descendants, and this user's processes using this session's directory.
+POSIX (Linux, macOS; psutil).
 
 Run as ``python ray_reaper.py DRIVER_PID SESSION_DIR ROOT_PID,...`` with the driver's pipe on stdin; from Python,
 :func:`start` / :func:`stop`.
@@ -32,7 +33,6 @@ import select
 import signal
 import subprocess
 import sys
-import time
 from typing import IO
 
 INTERVAL_S = 1.0
@@ -45,13 +45,14 @@ def _session_procs(session_dir: str, spare: set[int]) -> list:
     import psutil
 
     uid = os.getuid()
+    inside = session_dir.rstrip(os.sep) + os.sep  # never a longer session name sharing the prefix
     found = []
     for p in psutil.process_iter(["pid", "uids", "cmdline"]):
         try:
             if p.pid in spare or p.info["uids"] is None or p.info["uids"].real != uid:
                 continue
-            if any(session_dir in a for a in p.info["cmdline"] or ()) or \
-                    any(f.path.startswith(session_dir) for f in p.open_files()):
+            if any(a.endswith(session_dir) or inside in a for a in p.info["cmdline"] or ()) or \
+                    any(f.path.startswith(inside) for f in p.open_files()):
                 found.append(p)
         except (psutil.Error, OSError):  # gone meanwhile, or not ours to look at
             continue
@@ -130,7 +131,8 @@ def start(session_dir: str | None, roots: list[int]) -> tuple[subprocess.Popen, 
     """
     r, w = os.pipe()  # both ends non-inheritable (PEP 446): only the watchdog gets the read end, as stdin
     try:
-        proc = subprocess.Popen([sys.executable, "-u", os.path.abspath(__file__), str(os.getpid()), session_dir or "",
+        # -I: not this file's folder on sys.path (mmdata/types.py, io.py would shadow the stdlib's)
+        proc = subprocess.Popen([sys.executable, "-I", "-u", os.path.abspath(__file__), str(os.getpid()), session_dir or "",
                                  ",".join(map(str, roots))],
                                 stdin=r, stdout=subprocess.DEVNULL, start_new_session=True)
     finally:

@@ -25,9 +25,11 @@ ROOT = Path(__file__).parents[1]
 AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
 
 
-def _driver(raw: Path, out: Path) -> subprocess.Popen:
-    """``mmdata shard --executor ray`` with no address: it starts its own local Ray instance."""
+def _driver(raw: Path, out: Path, ray_tmp: Path) -> subprocess.Popen:
+    """``mmdata shard --executor ray`` with no address: it starts its own local Ray instance (its Ray
+    temp dir is private, so it finds no other cluster recorded on the machine to join)."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = str(ray_tmp)
     env["MMDATA_TEST_SHARD_DELAY"] = "0.5"  # the shard tasks are slow enough to stop the job midway
     return subprocess.Popen([sys.executable, "-c", "from mmdata.cli.main import main; main()", "shard", str(raw),
                              str(out), "--maxcount", "2", "--executor", "ray", "--json"], cwd=ROOT, env=env,
@@ -80,14 +82,25 @@ def _kill(tree: list) -> None:
             pass
 
 
+@pytest.fixture
+def ray_tmp():  # noqa: ANN201
+    """A short private Ray temp dir (Ray's socket paths must stay under ~107 bytes)."""
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="mmray", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_sample_folder(tmp_path_factory.mktemp("raw") / "raw", n=24)
 
 
 @pytest.mark.ray
-def test_a_sigkilled_driver_leaves_no_process_of_its_local_ray(tmp_path: Path, raw: Path) -> None:
-    proc = _driver(raw, tmp_path / "ds")
+def test_a_sigkilled_driver_leaves_no_process_of_its_local_ray(tmp_path: Path, raw: Path, ray_tmp: Path) -> None:
+    proc = _driver(raw, tmp_path / "ds", ray_tmp)
     tree: list = []
     try:
         tree = _tree_once_running(proc, tmp_path / "ds")
@@ -101,8 +114,8 @@ def test_a_sigkilled_driver_leaves_no_process_of_its_local_ray(tmp_path: Path, r
 
 
 @pytest.mark.ray
-def test_an_interrupted_driver_stops_its_local_ray_and_exits_130(tmp_path: Path, raw: Path) -> None:
-    proc = _driver(raw, tmp_path / "ds")
+def test_an_interrupted_driver_stops_its_local_ray_and_exits_130(tmp_path: Path, raw: Path, ray_tmp: Path) -> None:
+    proc = _driver(raw, tmp_path / "ds", ray_tmp)
     tree: list = []
     try:
         tree = _tree_once_running(proc, tmp_path / "ds")
@@ -112,3 +125,29 @@ def test_an_interrupted_driver_stops_its_local_ray_and_exits_130(tmp_path: Path,
     finally:
         proc.kill()
         _kill(tree)
+
+
+@pytest.mark.ray
+def test_a_driver_that_joined_a_recorded_cluster_leaves_it_running(tmp_path: Path, raw: Path, ray_tmp: Path,
+                                                                    ray_cluster) -> None:
+    import ray
+
+    # no address, RAY_ADDRESS unset: ray.init() joins the cluster recorded in Ray's temp dir (as after
+    # `ray start`); killing that driver must not end the cluster (it is not the driver's to end)
+    (ray_tmp / "ray").mkdir()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text(ray_cluster.address)
+    proc = _driver(raw, tmp_path / "ds", ray_tmp)
+    journal = tmp_path / "ds" / ".mmdata-journal"
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and not (journal.exists() and len(_records(journal.read_bytes())[0]) >= 2):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        assert not [c for c in psutil.Process(proc.pid).children(recursive=True) if "ray_reaper" in _name(c)]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        time.sleep(8)  # longer than a watchdog's poll + grace
+    finally:
+        proc.kill()
+    assert sum(n["Alive"] for n in ray.nodes()) == 2
+    assert ray.get(ray.remote(lambda: 1).remote(), timeout=60) == 1

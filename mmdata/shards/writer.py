@@ -729,6 +729,8 @@ def shard(
     out = local_path(out, "output folder")
     if isinstance(src, (str, Path)):
         src = local_path(src, "source")
+        if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
+            src = src.resolve()
     fractions = parse_split(split)
     found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                      label_names_from=names_from, on_error=on_error, exclude=out)
@@ -827,6 +829,8 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
     its shards' payloads are then empty here.
     """
     out = local_path(out, "output folder")
+    if executor == "ray":
+        out = out.resolve()  # the tasks write from other working directories (other nodes)
     out.mkdir(parents=True, exist_ok=True)
     with JobLock(out, "mmdata shard"):
         journal = Journal(out, plan_hash, fsync=fsync)

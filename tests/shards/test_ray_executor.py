@@ -127,6 +127,17 @@ def test_killed_ray_driver_resumes_from_the_journal(tmp_path: Path, raw: Path, r
     assert not list(out.rglob("*.tmp-*"))
 
 
+@pytest.mark.ray
+def test_ray_shard_with_relative_paths(tmp_path: Path, raw: Path, ray_cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    shutil.copytree(raw, tmp_path / "raw")
+    monkeypatch.chdir(tmp_path)  # the Ray workers run in working directories of their own
+    rep = mmdata.shard("raw", "ray/ds", maxcount=8, executor="ray", progress=False)
+    mmdata.shard("raw", "local/ds", maxcount=8, progress=False)
+    assert rep["samples"] == 24 and _tree(tmp_path / "ray" / "ds") == _tree(tmp_path / "local" / "ds")
+
+
 def test_shard_and_augment_executor_ray_without_ray_name_the_extra(tmp_path: Path, raw: Path, cli_without_ray) -> None:
     p = cli_without_ray("shard", raw, tmp_path / "ds", "--executor", "ray")
     assert p.returncode == 2 and "pip install 'mmdata[ray]'" in p.stderr, p.stderr
