@@ -499,6 +499,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self._index: _ShardIndex | None = None
         self._shard_sizes: list[int] | None = None  # samples per shard from the index (samples_per_reader)
         self._raw_plans: dict[tuple[str, ...], tuple[tuple[str, ...] | None, tuple[str, str] | None]] = {}
+        if isinstance(path, str) and path.startswith("file://") and idx.is_dataset(path[len("file://"):]):
+            path = path[len("file://"):]  # a dataset folder given as a file:// URL
         if not isinstance(path, (list, tuple)) and idx.is_dataset(path):
             # the index is read with pyarrow in every reader process: import it here, so that DataLoader
             # workers forked each epoch find it imported instead of importing it (~360 modules) again
