@@ -41,7 +41,7 @@ import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -166,32 +166,6 @@ def _new_sample(key: str, fields: dict[str, Any], rate: int | None, meta: dict[s
     d["sample_rate"] = rate
     d["meta"] = meta
     return s
-
-
-class _MapAhead:
-    """Maps shard ``i + 1`` (mmap, header check: numpy and mmap release the GIL) on a helper thread
-    while the caller slices shard ``i``; :meth:`take` hands the mappings over in order."""
-
-    def __init__(self, mapped: Callable[[str], Any], shards: Sequence[str]) -> None:
-        self._mapped = mapped
-        self._shards = list(shards)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mmdata-map")
-        self._next: Any = self._pool.submit(mapped, self._shards[0])
-        self._at = 0
-
-    def take(self, i: int) -> Any:
-        assert i == self._at, "shards are taken in order"
-        fut = self._next
-        self._at += 1
-        self._next = self._pool.submit(self._mapped, self._shards[self._at]) if self._at < len(self._shards) else None
-        return fut.result()
-
-    def close(self) -> None:
-        """Unmap a mapping made ahead that nobody took (an iteration stopped early)."""
-        fut, self._next = self._next, None
-        self._pool.shutdown(wait=True)
-        if fut is not None and fut.exception() is None and fut.result() is not None:
-            fut.result()[1].close()
 
 
 class _Skip(Exception):
@@ -885,18 +859,13 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         shards, stride = self._mine(rid, n, epoch)
         counter = [0]
         position = 0
-        ahead = _MapAhead(self._mapped, shards) if not stride and len(shards) > 1 else None
-        try:
-            for i, shard in enumerate(shards):
-                fast = None if stride else (ahead.take(i) if ahead is not None else self._mapped(shard))
-                if fast is not None:
-                    position = yield from self._fast_raw(shard, *fast, rid, epoch, position, skip)
-                else:
-                    items = self._shard_items(shard, rid, n, stride, counter, try_fast=False)
-                    position = yield from self._iter_raw(items, rid, position, epoch, skip)
-        finally:
-            if ahead is not None:
-                ahead.close()
+        for shard in shards:
+            fast = None if stride else self._mapped(shard)
+            if fast is not None:
+                position = yield from self._fast_raw(shard, *fast, rid, epoch, position, skip)
+            else:
+                items = self._shard_items(shard, rid, n, stride, counter, try_fast=False)
+                position = yield from self._iter_raw(items, rid, position, epoch, skip)
 
     def _iter_decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], rid: int, position: int,
                       epoch: int) -> Iterator[Sample]:
