@@ -10,11 +10,15 @@ the best of each is kept, so drift in the (shared) machine's speed hits both ali
 * ablate: 40 runs of :func:`mmdata.ablate.testing.synthetic_train` (4 configurations x 10 seeds), with
   ``--sleep`` seconds of "training" per run: local worker processes (``-j 2``) vs Ray tasks. Overhead
   per run = (wall - the ideal 40 * sleep / 2) * 2 / 40.
+* augment: ``augment_dataset(src, out, recipe, copies=2, workers=2)`` (1 DataLoader process augments,
+  2 writer threads) vs ``executor="ray"`` (each output shard one Ray task: read, augment, encode,
+  write); outputs checked byte-identical.
 * The first Ray pass is reported apart: a new driver's job starts its own Ray worker processes
   (Python + torch import), a one-time cost per command, like the local executor's worker start-up
   that every local pass pays.
 
 Run: .venv/bin/python benchmarks/ray_scale.py [--n 20000] [--maxcount 500] [--passes 3] [--sleep 0.2]
+     [--aug-n 2000] [--only shard|ablate|augment]
 """
 
 from __future__ import annotations
@@ -41,6 +45,20 @@ def _timed(fn, output: Path) -> tuple[float, object]:
     return wall, res
 
 
+def _best_identical(runs: dict, output: Path, passes: int) -> dict[str, float]:
+    """Best wall per label over interleaved passes; every pass must write the same dataset (fingerprint)."""
+    best: dict[str, float] = {}
+    prints: dict[str, str] = {}
+    for p in range(passes):
+        for label, fn in runs.items():
+            wall, rep = _timed(fn, output)
+            prints.setdefault(label, rep["fingerprint"])
+            best[label] = min(best.get(label, wall), wall)
+            print(f"  pass {p + 1} {label:22s} wall {wall:6.2f} s")
+    assert len(set(prints.values())) == 1, f"outputs differ: {prints}"
+    return best
+
+
 def bench_shard(tmp: Path, n: int, maxcount: int, passes: int) -> None:
     import mmdata
     from mmdata.testing import make_sample_folder
@@ -54,21 +72,36 @@ def bench_shard(tmp: Path, n: int, maxcount: int, passes: int) -> None:
         "local threads -j 2": lambda: mmdata.shard(raw, tmp / "ds", maxcount=maxcount, workers=2, progress=False),
         "ray (2 nodes x 1 CPU)": lambda: mmdata.shard(raw, tmp / "ds", maxcount=maxcount, executor="ray", progress=False),
     }
-    best: dict[str, float] = {}
-    prints: dict[str, str] = {}
-    for p in range(passes):
-        for label, fn in runs.items():
-            wall, rep = _timed(fn, tmp / "ds")
-            prints.setdefault(label, rep["fingerprint"])
-            best[label] = min(best.get(label, wall), wall)
-            print(f"  pass {p + 1} {label:22s} wall {wall:6.2f} s")
-    assert len(set(prints.values())) == 1, f"outputs differ: {prints}"
+    best = _best_identical(runs, tmp / "ds", passes)
     for label, wall in best.items():
         print(f"{label:24s} {n / wall:8.0f} samples/s   wall {wall:6.2f} s")
     loc, ray_ = best.values()
     shards = -(-n // maxcount)
     print(f"ratio ray / local = {loc / ray_:.2f}x (throughput); Ray cost per shard task vs local "
           f"= {(ray_ - loc) / shards * 2 * 1e3:+.0f} ms (2 in parallel); outputs byte-identical: yes")
+
+
+def bench_augment(tmp: Path, n: int, passes: int) -> None:
+    import mmdata
+    from mmdata.augment.offline import augment_dataset
+    from mmdata.testing import make_sample_folder
+
+    src = tmp / "augsrc"
+    mmdata.shard(make_sample_folder(tmp / "augraw", n=n, missing=False), src, maxcount=250, progress=False)
+    recipe = {"image": [{"op": "hflip", "p": 0.5}, {"op": "cutout", "p": 0.5}], "audio": [{"op": "gain", "p": 1.0}]}
+    print(f"\n[augment] {n} tiny samples x 2 copies, maxcount 250 -> {-(-2 * n // 250)} output shards; "
+          f"best of {passes} interleaved passes")
+    runs = {
+        "local -j 2": lambda: augment_dataset(src, tmp / "aug", recipe, copies=2, workers=2, maxcount=250,
+                                              progress=False),
+        "ray (2 nodes x 1 CPU)": lambda: augment_dataset(src, tmp / "aug", recipe, copies=2, maxcount=250,
+                                                         executor="ray", progress=False),
+    }
+    best = _best_identical(runs, tmp / "aug", passes)
+    for label, wall in best.items():
+        print(f"{label:24s} {2 * n / wall:8.0f} output samples/s   wall {wall:6.2f} s")
+    loc, ray_ = best.values()
+    print(f"ratio ray / local = {loc / ray_:.2f}x (throughput); outputs byte-identical: yes")
 
 
 def bench_ablate(tmp: Path, sleep: float, passes: int) -> None:
@@ -118,7 +151,8 @@ def main() -> None:
     ap.add_argument("--maxcount", type=int, default=500)
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--sleep", type=float, default=0.2, help="seconds of 'training' per synthetic run")
-    ap.add_argument("--only", choices=("shard", "ablate"), default=None)
+    ap.add_argument("--aug-n", type=int, default=2000, help="tiny source samples to augment (2 copies each)")
+    ap.add_argument("--only", choices=("shard", "ablate", "augment"), default=None)
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import ray
@@ -138,6 +172,8 @@ def main() -> None:
             bench_ablate(tmp, args.sleep, args.passes)
         if args.only in (None, "shard"):
             bench_shard(tmp, args.n, args.maxcount, args.passes)
+        if args.only in (None, "augment"):
+            bench_augment(tmp, args.aug_n, args.passes)
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -270,6 +270,30 @@ def peak_rss_mb(root: Path, reader: str, decoded: bool) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
+def table(runs: list[dict[str, Any]]) -> str:
+    """Markdown rows: per (profile, setting) mmdata's median samples/s and, per peer and for the best
+    peer of each run, the median (min-max) of mmdata / peer over the runs."""
+    import statistics
+
+    peers = [r for r in READERS if r != "mmdata"]
+    rows = ["| profile | setting | runs | mmdata samples/s (median) | " + " | ".join(f"/ {p}" for p in peers) + " | / best peer |",
+            "|---|---|---:|---:|" + "---:|" * (len(peers) + 1)]
+    groups: dict[tuple[str, int, str], list[dict[str, float]]] = {}
+    for run in runs:
+        for setting, rates in run["rates"].items():
+            groups.setdefault((run["profile"], run["n"], setting), []).append(rates)
+
+    def spread(values: list[float]) -> str:
+        return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})" if values else "-"
+
+    for (profile, n, setting), rs in sorted(groups.items()):
+        cells = [spread([r["mmdata"] / r[p] for r in rs if p in r]) for p in peers]
+        best = spread([r["mmdata"] / max(v for k, v in r.items() if k != "mmdata") for r in rs])
+        rows.append(f"| {profile} ({n:,}) | {setting} | {len(rs)} | {statistics.median(r['mmdata'] for r in rs):,.0f} | "
+                    + " | ".join(cells) + f" | {best} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     global PEER_DECODERS
     ap = argparse.ArgumentParser()
@@ -283,7 +307,12 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--cache", default=os.environ.get("MMDATA_BENCH_CACHE", "/tmp/mmdata-bench"))
     ap.add_argument("--json", default=None, help="append results as one JSON line to this file")
+    ap.add_argument("--table", default=None, metavar="JSONL",
+                    help="print the RESULTS.md table (median and min-max ratio over the runs in JSONL) and exit")
     args = ap.parse_args()
+    if args.table:
+        print(table([json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()]))
+        return
     PEER_DECODERS = args.peer_decoders
     os.environ["MMDATA_BENCH_PEER_DECODERS"] = args.peer_decoders
     import torch

@@ -58,7 +58,7 @@ def _interrupted(exc: BaseException) -> None:
 
 def ablate(
     recipe: Annotated[Path, typer.Argument(help="Ablation recipe YAML (see recipes/ablations/ and docs/ablation.md).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder (rerun to resume).")],
+    out: Annotated[str, typer.Option("--out", help="Output folder, a path or file:// URL (rerun to resume).")],
     seeds: Annotated[Optional[int], typer.Option(min=2, help="Paired seeds per arm (the maximum per arm with --adaptive).")] = None,
     adaptive: Annotated[Optional[bool], typer.Option("--adaptive/--fixed",
                                                      help="Group-sequential seeds with early stopping (default: the recipe's adaptive:).")] = None,
@@ -83,6 +83,7 @@ def ablate(
     SIGTERM (finished runs are kept; rerun to resume).
     """
     from mmdata.ablate import run
+    from mmdata.urls import local_path
 
     try:
         s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device, gpus=gpus,
@@ -90,7 +91,7 @@ def ablate(
                 executor=executor, address=address)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
-    _finish(s, out, json_)
+    _finish(s, local_path(out), json_)
 
 
 def demo(

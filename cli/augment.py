@@ -13,14 +13,15 @@ RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (se
 
 
 def augment(
-    shards: DataDir,
-    out: OutDir,
+    shards: Annotated[str, typer.Argument(help="A dataset folder written by `mmdata shard` (a path or file:// URL), or a shard pattern / fsspec URL of shards.")],
+    out: Annotated[str, typer.Argument(help="Output folder (created; a path or file:// URL).")],
     recipe: RecipeOpt,
     copies: Annotated[int, typer.Option(min=0, help="Augmented copies per sample.")] = 1,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes.")] = 1,
     keep_original: Annotated[bool, typer.Option(help="Also write each source sample.")] = False,
     seed: Seed = 0,
     split: Annotated[Optional[list[str]], typer.Option(help="Only these splits (repeatable); default all.")] = None,
+    maxcount: Annotated[int, typer.Option(min=1, help="Max samples per output shard.")] = 1000,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     json_: JsonFlag = False,
@@ -29,7 +30,7 @@ def augment(
     from mmdata.augment.offline import augment_dataset
 
     rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original, seed=seed,
-                          splits=split, progress=not json_, executor=executor, address=address)
+                          splits=split, maxcount=maxcount, progress=not json_, executor=executor, address=address)
     if json_:
         print_json(rep)
     else:

@@ -10,14 +10,18 @@ Connection rules (those of ``ray.init``, which Ray Tune and Ray Data users know)
 * a driver that already called ``ray.init(...)`` (with its own ``runtime_env``, namespace, ...) is
   used as it is, and left connected afterwards;
 * otherwise ``address`` (``"auto"``, ``"HOST:PORT"`` of a head, ``"ray://HOST:10001"`` for Ray Client)
-  or the ``RAY_ADDRESS`` environment variable names the cluster; with neither, a local Ray instance
-  is started for this command and shut down after it.
+  or the ``RAY_ADDRESS`` environment variable names the cluster; with neither, the cluster started
+  on this machine with ``ray start`` (recorded in Ray's temp dir), if any, else a new local Ray
+  instance for this command, shut down after it. Its processes die with the driver even when
+  the driver is SIGKILLed: a watchdog process (:mod:`mmdata.ray_reaper`) ends the ones Ray leaves
+  behind (Ray 2.60's agents hang once their raylet is gone).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
@@ -25,6 +29,8 @@ from typing import Any
 from mmdata.errors import MMDataError
 
 INSTALL_HINT = "pip install 'mmdata[ray]'"
+# The watchdog of the local Ray instance this process started (connect() / disconnect()).
+_watchdog: tuple[Any, Any] | None = None
 
 
 def require_ray(what: str = "--executor ray") -> ModuleType:
@@ -53,11 +59,13 @@ def connect(address: str | None = None, *, runtime_env: dict[str, Any] | None = 
     Example:
         >>> owned = connect("auto")  # doctest: +SKIP
     """
+    global _watchdog
     ray = require_ray(what)
     if ray.is_initialized():
         return False
     kw: dict[str, Any] = {}
-    if address is None and not os.environ.get("RAY_ADDRESS"):
+    local = address is None and not os.environ.get("RAY_ADDRESS")
+    if local:
         kw["include_dashboard"] = False  # a throwaway local instance: no dashboard process to start
     try:
         # INFO lines about the connection would interleave with progress bars and --json output
@@ -65,15 +73,54 @@ def connect(address: str | None = None, *, runtime_env: dict[str, Any] | None = 
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = address or "a new local instance (no address given, RAY_ADDRESS unset)"
         raise MMDataError(f"{what}: cannot connect to Ray at {where}: {exc}") from exc
+    if local:
+        _watchdog = _start_watchdog(ray)
     return True
 
 
+def _start_watchdog(ray: ModuleType) -> tuple[Any, Any] | None:
+    """Start :mod:`mmdata.ray_reaper` for the local instance ``ray.init`` just started in this process."""
+    from mmdata import ray_reaper
+
+    if sys.platform == "win32":  # Ray ties a local instance to its driver with a job object there
+        return None
+    try:
+        import psutil  # noqa: F401 — the watchdog's; part of the ray extra
+    except ImportError:
+        logging.getLogger(__name__).warning("no watchdog for the local Ray instance (psutil is not installed: %s): "
+                                            "if this process is killed, end what it leaves with `ray stop --force`",
+                                            INSTALL_HINT)
+        return None
+    try:  # Ray's own record of what it started (private, stable since Ray 1.x); the session dir is in it
+        node = ray._private.worker._global_node
+        session_dir = node.get_session_dir_path()
+        roots = [i.process.pid for infos in node.all_processes.values() for i in infos if i.process is not None]
+    except AttributeError as exc:
+        logging.getLogger(__name__).warning("no watchdog for the local Ray instance (%s): if this process is "
+                                            "killed, end what it leaves with `ray stop --force`", exc)
+        return None
+    if not roots:
+        # ray.init() without an address joined a cluster recorded on this machine (`ray start`):
+        # not ours to end, whatever happens to this process
+        return None
+    return ray_reaper.start(session_dir, roots)
+
+
 def disconnect(owned: bool) -> None:
-    """Shut this driver's Ray connection down when :func:`connect` opened it (a cluster it joined keeps running)."""
+    """Shut this driver's Ray connection down when :func:`connect` opened it (a cluster it joined keeps
+    running); a local instance it started is gone when this returns."""
+    global _watchdog
     if owned:
         import ray
 
-        ray.shutdown()
+        try:
+            ray.shutdown()
+        finally:
+            if _watchdog is not None:
+                from mmdata import ray_reaper
+
+                watchdog, _watchdog = _watchdog, None
+                ray_reaper.stop(*watchdog)
 
 
 class TaskStream:

@@ -51,6 +51,17 @@ class Sample:
     sample_rate: int | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Small CPU tensors travel by value (as numpy arrays) when a sample is pickled — e.g. out of a
+        # DataLoader worker that yields samples uncollated. torch would otherwise move each tensor to
+        # shared memory and pass a file descriptor: ~0.3 ms per tensor here, more than decoding a
+        # 64x64 JPEG (benchmarks/RESULTS.md, issue 14). Large tensors keep torch's zero-copy sharing.
+        fields = self.fields
+        small = [k for k, v in fields.items() if isinstance(v, torch.Tensor) and _by_value(v)]
+        if small:
+            fields = {k: (v.numpy() if k in small else v) for k, v in fields.items()}
+        return _rebuild_sample, (self.key, fields, self.sample_rate, self.meta, tuple(small))
+
     def __getitem__(self, name: str) -> Any:
         try:
             return self.fields[name]
@@ -94,6 +105,31 @@ class Sample:
     def with_meta(self, **updates: Any) -> Sample:
         """Return a new sample with ``meta`` entries replaced or added."""
         return Sample(self.key, self.fields, self.sample_rate, {**self.meta, **updates})
+
+
+#: tensors up to this size are pickled by value (see ``Sample.__reduce__``); measured crossover of
+#: value vs shared-memory transfer between DataLoader processes on a 2-core Xeon: 256 KB-1 MB
+BY_VALUE_BYTES = 512 << 10
+
+
+def _by_value(t: torch.Tensor) -> bool:
+    return (t.device.type == "cpu" and not t.requires_grad and t.layout == torch.strided
+            and t.dtype not in (torch.bfloat16, torch.complex32) and t.nelement() * t.element_size() <= BY_VALUE_BYTES
+            and not (t.is_shared() or t.is_conj() or t.is_neg()))
+
+
+def _rebuild_sample(key: str, fields: dict[str, Any], sample_rate: int | None, meta: Mapping[str, Any],
+                    small: tuple[str, ...]) -> Sample:
+    if small:
+        # an unpickled array can be read-only (out-of-band buffers, e.g. Ray's): torch needs writable memory
+        fields = {k: (torch.from_numpy(v if v.flags.writeable else v.copy()) if k in small else v) for k, v in fields.items()}
+    s = object.__new__(Sample)
+    d = s.__dict__
+    d["key"] = key
+    d["fields"] = fields
+    d["sample_rate"] = sample_rate
+    d["meta"] = meta
+    return s
 
 
 @dataclass

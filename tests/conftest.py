@@ -65,15 +65,17 @@ RAY_NODE_ENV = {"MMDATA_TEST_SHARD_DELAY": "0.25"}
 
 
 @pytest.fixture(scope="session")
-def ray_cluster():  # noqa: ANN201 — ray.cluster_utils.Cluster, an optional import
-    """A started 2-node local Ray cluster; this process is connected to it as a driver."""
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 — ray.cluster_utils.Cluster, an optional import
+    """A started 2-node local Ray cluster; this process is connected to it as a driver. The nodes
+    stage datasets read from URLs into a cache of their own (``MMDATA_CACHE``, mmdata/urls.py)."""
     try:
         import ray
         from ray.cluster_utils import Cluster
     except ImportError:
         pytest.skip("Ray is not installed (pip install 'mmdata[ray]'); --executor ray tests skipped")
-    saved = {k: os.environ.get(k) for k in RAY_NODE_ENV}
-    os.environ.update(RAY_NODE_ENV)  # only while the nodes start: this process's own writes do not sleep
+    node_env = {**RAY_NODE_ENV, "MMDATA_CACHE": str(tmp_path_factory.mktemp("ray-node-cache"))}
+    saved = {k: os.environ.get(k) for k in node_env}
+    os.environ.update(node_env)  # only while the nodes start: this process's own writes do not sleep
     try:
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": RAY_OBJECT_STORE,
                                                                 "include_dashboard": False})
@@ -91,3 +93,29 @@ def ray_cluster():  # noqa: ANN201 — ray.cluster_utils.Cluster, an optional im
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+@pytest.fixture
+def serve_folder():  # noqa: ANN201
+    """``serve_folder(DIR)``: a real HTTP server (``python -m http.server``) on 127.0.0.1 serving DIR;
+    returns its base URL (read with fsspec's HTTP filesystem, which needs aiohttp); stopped after the test."""
+    import re
+    import subprocess
+    import sys
+
+    pytest.importorskip("aiohttp")
+    procs: list[subprocess.Popen] = []
+
+    def serve(folder: Path) -> str:
+        proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory",
+                                 str(folder)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        procs.append(proc)
+        line = proc.stdout.readline()
+        port = re.search(r"port (\d+)", line)
+        assert port, line
+        return f"http://127.0.0.1:{port.group(1)}"
+
+    yield serve
+    for proc in procs:
+        proc.kill()
+        proc.wait()

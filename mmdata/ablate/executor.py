@@ -34,6 +34,7 @@ from multiprocessing.connection import wait
 from typing import Any, Protocol
 
 from mmdata.errors import MMDataError
+from mmdata.urls import is_remote, stage_dataset
 
 DEFAULT_ENTRY = "mmdata.train:train"
 TRACEBACK_LINES = 25
@@ -115,7 +116,10 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
 
         torch.set_num_threads(threads)
         fn = train_fn or resolve_entry(task.get("entry"))
-        metrics = fn(task["data"], recipe=task["recipe"], seed=int(task["seed"]), label_noise=float(task["label_noise"]),
+        data = task["data"]
+        if is_remote(data):  # an fsspec URL: this node's verified local copy (downloaded once per node)
+            data = str(stage_dataset(data))
+        metrics = fn(data, recipe=task["recipe"], seed=int(task["seed"]), label_noise=float(task["label_noise"]),
                      device=task.get("device") or "cpu", threads=threads, **(task.get("trainer") or {}))
         row = flatten_metrics(metrics)
         primary = task.get("primary", "test_accuracy")

@@ -33,6 +33,7 @@ from mmdata.ablate.executor import Executor, InlineExecutor, ProcessExecutor
 from mmdata.ablate.schedule import next_runs
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
+from mmdata.urls import is_remote, local_path, stage_dataset
 
 
 SAVE_EVERY_S = 0.5
@@ -50,18 +51,20 @@ class Interrupted(KeyboardInterrupt):
 def prepare_data(ab: Ablation, out: Path) -> tuple[str, str]:
     """The dataset path (building avdigits into DIR/data when named) and its fingerprint."""
     from mmdata.shards.index import is_dataset, load_card
+    from mmdata.urls import read_card
 
-    if "path" in ab.dataset:
-        path = Path(ab.dataset["path"])
+    raw = ab.dataset.get("path")
+    if raw is not None and is_remote(raw):
+        # an fsspec URL: every run reads it where it runs (staged into that node's cache by run_task)
+        data, card = str(raw), read_card(str(raw))
     else:
-        path = out / "data"
-        if not is_dataset(path):
+        path = local_path(raw, "dataset.path") if raw is not None else out / "data"
+        if raw is None and not is_dataset(path):
             from mmdata.datasets.avdigits import build
 
             build(path, seed=int(ab.dataset.get("seed", 0)), progress=False, limit=ab.dataset.get("limit"))
-    card = load_card(path)
-    fp = (card.get("avdigits") or {}).get("content_sha256") or card.get("fingerprint", "")
-    return str(path), fp
+        data, card = str(path), load_card(path)
+    return data, (card.get("avdigits") or {}).get("content_sha256") or card.get("fingerprint", "")
 
 
 def load_runs(out: Path) -> list[dict[str, Any]]:
@@ -187,7 +190,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         raise MMDataError(f"executor {executor!r}: expected 'local' or 'ray'")
     if address is not None and executor != "ray":
         raise MMDataError(f"address {address!r} is for executor='ray' (got executor={executor!r})")
-    out = Path(out)
+    out = local_path(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     inline_fn = None
     if train_fn is not None:
@@ -292,7 +295,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
 
                 if prog is not None:
                     prog.update(prog.task_ids[0], description="alignment Δ of finished runs")
-                add_alignment(ab, data, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
+                add_alignment(ab, str(stage_dataset(data)) if is_remote(data) else data, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         raise Interrupted(signum, sum(r["status"] == "ok" for r in rows)) from None

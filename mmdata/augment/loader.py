@@ -140,6 +140,8 @@ class Loader:
         self.pin_memory = self.device.type == "cuda" if pin_memory is None else pin_memory
         base = load_recipe(recipe)
         self.recipe = base.with_seed(params_seed(base.seed, seed))
+        if "image_max_size" not in reader_kw:  # image_max_size=None turns the hint off
+            reader_kw["image_max_size"] = self.recipe.image_decode_hint()
         self.source: ShardDataset | MemoryDataset = open_dataset(path, split=split, modalities=modalities, shuffle=shuffle,
                                                                  seed=seed, epoch=epoch, on_error=on_error, **reader_kw)
         # what runs per sample (in workers): the normalize stage unless cached already, the random sections

@@ -52,22 +52,32 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
     return out
 
 
+def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, split: str,
+                  wanted: set[str] | None = None) -> Iterator[Record]:
+    """The records of one source sample: itself (``keep_original``) and its ``copies`` augmented
+    copies ``<key>_aug<k>``, each drawn from its own key; only those keyed in ``wanted`` when given
+    (the others are not augmented)."""
+    label = s.get("label")
+    if keep_original and (wanted is None or s.key in wanted):
+        base = Sample(s.key, s.fields, s.sample_rate)
+        yield Record(s.key, s.key, encode_sample(base), label, split, extra={"aug_params": "[]", "aug_source": s.key})
+    for k in range(copies):
+        if wanted is not None and f"{s.key}_aug{k}" not in wanted:
+            continue
+        out = recipe.apply_sample(Sample(f"{s.key}_aug{k}", s.fields, s.sample_rate), epoch=0)
+        params = json.dumps([{"op": e["op"], "id": e.get("id"), "params": e["params"]} for e in out.meta.get("aug", [])],
+                            sort_keys=True)
+        yield Record(out.key, out.key, encode_sample(out), out.get("label", label), split,
+                     extra={"aug_params": params, "aug_source": s.key})
+
+
 class _Copies(IterableDataset):  # type: ignore[type-arg]
     def __init__(self, source: Any, recipe: Recipe, copies: int, keep_original: bool, split: str) -> None:
         self.source, self.recipe, self.copies, self.keep, self.split = source, recipe, copies, keep_original, split
 
     def __iter__(self) -> Iterator[Record]:
         for s in self.source:
-            label = s.get("label")
-            base = Sample(s.key, s.fields, s.sample_rate)
-            if self.keep:
-                yield Record(s.key, s.key, encode_sample(base), label, self.split, extra={"aug_params": "[]", "aug_source": s.key})
-            for k in range(self.copies):
-                out = self.recipe.apply_sample(Sample(f"{s.key}_aug{k}", s.fields, s.sample_rate), epoch=0)
-                params = json.dumps([{"op": e["op"], "id": e.get("id"), "params": e["params"]} for e in out.meta.get("aug", [])],
-                                    sort_keys=True)
-                yield Record(out.key, out.key, encode_sample(out), out.get("label", label), self.split,
-                             extra={"aug_params": params, "aug_source": s.key})
+            yield from sample_copies(s, self.recipe, self.copies, self.keep, self.split)
 
 
 def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: int = 1, workers: int = 1,
@@ -77,9 +87,14 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     """Write ``copies`` augmented copies of every sample of ``src`` (all splits by default) to ``out``.
 
     Deterministic for a fixed recipe and seed: the same bytes for any ``workers`` and ``executor``.
-    With ``executor="ray"`` each output shard is written by one Ray task (``address``: the cluster;
-    see :func:`mmdata.shards.writer.shard`); the samples are augmented and encoded here, in
-    ``workers - 1`` DataLoader processes.
+    Locally the samples are augmented and encoded in ``workers - 1`` DataLoader processes and written
+    by ``workers`` writer threads. With ``executor="ray"`` (``address``: the cluster; see
+    :func:`mmdata.shards.writer.shard`) and a dataset folder as ``src``, each output shard is one Ray
+    task end to end — it reads its source samples, augments and encodes them with the same per-sample
+    plan, and writes the shard — while this process only plans (from ``src``'s index) and assembles
+    the index and card; a rerun after a killed driver resumes from the journal. ``src`` and ``out``
+    must then be on storage every node sees. Bare shards (no index) as ``src`` are augmented here and
+    only written as Ray tasks.
 
     Example:
         >>> import tempfile, mmdata
@@ -94,8 +109,12 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     from mmdata.shards.index import is_dataset, load_card
     from mmdata.shards.writer import write_records
 
+    from mmdata.urls import local_path, protocol
+
     if copies < 0:
         raise RecipeError(f"--copies must be >= 0, got {copies}")
+    if protocol(src) == "file":
+        src = local_path(src)  # other URLs: shards read with fsspec (a dataset folder must be local or mounted)
     if executor == "ray":
         from mmdata.ray_cluster import require_ray
 
@@ -108,12 +127,88 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     card = load_card(src) if is_dataset(src) else {}
     names = card.get("label_names")
     all_splits = list(card.get("splits", {"train": None}))
+    extra = {"augmented_from": str(src), "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original}
+    if executor == "ray" and card:
+        return _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=splits or all_splits,
+                               maxcount=maxcount, progress=progress, address=address, card=card,
+                               card_extra={"augmentation": extra}) | {"copies": copies}
     records: list[Record] = []
     for split in splits or all_splits:
         ds = mmdata.open_dataset(src, split=split)
         it = DataLoader(_Copies(ds, rec, copies, keep_original, split), batch_size=None, num_workers=max(0, workers - 1) if workers > 1 else 0)
         records.extend(it)
-    extra = {"augmented_from": str(src), "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original}
     return write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
                          name=Path(out).name, card_extra={"augmentation": extra}, executor=executor,
                          address=address) | {"copies": copies}
+
+
+def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: int, keep_original: bool,
+                    splits: list[str], maxcount: int, progress: bool, address: str | None, card: dict[str, Any],
+                    card_extra: dict[str, Any]) -> dict[str, Any]:
+    """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) exactly as
+    :func:`~mmdata.shards.writer.write_records` plans the records of a local run, then run one
+    :func:`_augment_shard` Ray task per output shard."""
+    import hashlib
+
+    import mmdata
+    from mmdata.shards import index as idx
+    from mmdata.shards.writer import job_options, plan_shards, sorted_unique, write_plan
+
+    for split in splits:
+        mmdata.open_dataset(src, split=split)  # an unknown split: the reader's error, as locally
+    table = idx.load_index(src, columns=["key", "split", "shard"])
+    wanted = set(splits)
+    records: list[Record] = []
+    origin: dict[str, tuple[str, str]] = {}  # output key -> (source key, source shard)
+    for key, split, shard in zip(*(table[c].to_pylist() for c in ("key", "split", "shard"))):
+        if split in wanted:
+            for o in ([key] if keep_original else []) + [f"{key}_aug{k}" for k in range(copies)]:
+                records.append(Record(o, o, split=split))
+                origin[o] = (key, shard)
+    plan = plan_shards(sorted_unique(records), maxcount)
+    options = job_options(maxcount=maxcount)
+    root = str(Path(src).resolve())  # the tasks' working directory is not ours
+    extra: dict[str, dict[str, Any]] = {}
+    for p in plan:
+        keys = [r.key for r in p["records"]]
+        listed = card["splits"][p["split"]]["shards"]
+        needed = {origin[k][1] for k in keys}
+        extra[p["name"]] = {"augment": {
+            "src": root, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original, "keys": keys,
+            "sources": sorted({origin[k][0] for k in keys}), "source_shards": [sh for sh in listed if sh in needed]}}
+    # the job's identity for the resume journal: options, recipe, copies, the source's bytes and the plan
+    ident = {"options": options, "augmentation": card_extra["augmentation"], "source": card.get("fingerprint"),
+             "plan": [(p["name"], p["split"], extra[p["name"]]["augment"]["keys"]) for p in plan]}
+    plan_hash = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+    return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash,
+                      label_names=card.get("label_names"), progress=progress, name=Path(out).name,
+                      card_extra=card_extra, executor="ray", address=address, write_fn=_augment_shard,
+                      task_extra=extra)
+
+
+def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
+    """One output shard of ``mmdata augment --executor ray``, end to end (a Ray task): read the
+    source samples it needs (only the source shards holding them), augment and encode them exactly as
+    a local run does (:func:`sample_copies`: one seeded plan per output key), write the shard."""
+    import mmdata
+    from mmdata.errors import ShardError
+    from mmdata.shards.writer import _payload_record, _write_task
+
+    aug = task["augment"]
+    rec = load_recipe(aug["recipe"])
+    wanted, need = set(aug["keys"]), set(aug["sources"])
+    # one decode thread: the task declares one CPU (the bytes do not depend on it)
+    ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=1)
+    ds.shards = list(aug["source_shards"])  # only the shards holding this task's samples (index order)
+    made: dict[str, Record] = {}
+    for s in ds:
+        if s.key in need:
+            for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted):
+                made[r.key] = r
+    missing = [k for k in aug["keys"] if k not in made]
+    if missing:
+        raise ShardError(f"{aug['src']}: shards {aug['source_shards']} of split {task['split']!r} do not hold the "
+                         f"source samples of {missing[:3]} ({len(missing)} in all) that the index lists there: "
+                         f"did the source change during the job?")
+    return _write_task({k: v for k, v in task.items() if k != "augment"}
+                       | {"records": [_payload_record(made[k]) for k in aug["keys"]]})

@@ -329,6 +329,25 @@ class Recipe:
     def has_normalize(self) -> bool:
         return bool(self._norm)
 
+    def image_decode_hint(self) -> tuple[int, int] | None:
+        """(height, width) a JPEG may be decoded down to (DCT-scaled: libjpeg decodes at m/8 of its size
+        in a fraction of the time) because the normalize stage's first geometric image op resizes to at
+        most that anyway — ``resize`` with ``side: exact`` or ``shorter`` — or None. Colour conversions
+        before it do not count; any other geometric op first (a crop) gives None.
+
+        Example:
+            >>> load_recipe({"normalize": {"image": [{"op": "resize", "size": 32}]}}).image_decode_hint()
+            (32, 32)
+        """
+        for op in self.normalize_sections.get("image", []):
+            if op.name in ("to_rgb", "to_gray"):
+                continue
+            if op.name == "resize" and op.side in ("exact", "shorter"):
+                size = op.size if isinstance(op.size, list) else [op.size, op.size]
+                return int(size[0]), int(size[1])
+            return None
+        return None
+
     @property
     def has_random(self) -> bool:
         """Whether the per-sample random sections (image, audio, text, sample) have any op."""

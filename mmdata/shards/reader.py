@@ -41,7 +41,7 @@ import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -166,6 +166,32 @@ def _new_sample(key: str, fields: dict[str, Any], rate: int | None, meta: dict[s
     d["sample_rate"] = rate
     d["meta"] = meta
     return s
+
+
+class _MapAhead:
+    """Maps shard ``i + 1`` (mmap, header check: numpy and mmap release the GIL) on a helper thread
+    while the caller slices shard ``i``; :meth:`take` hands the mappings over in order."""
+
+    def __init__(self, mapped: Callable[[str], Any], shards: Sequence[str]) -> None:
+        self._mapped = mapped
+        self._shards = list(shards)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mmdata-map")
+        self._next: Any = self._pool.submit(mapped, self._shards[0])
+        self._at = 0
+
+    def take(self, i: int) -> Any:
+        assert i == self._at, "shards are taken in order"
+        fut = self._next
+        self._at += 1
+        self._next = self._pool.submit(self._mapped, self._shards[self._at]) if self._at < len(self._shards) else None
+        return fut.result()
+
+    def close(self) -> None:
+        """Unmap a mapping made ahead that nobody took (an iteration stopped early)."""
+        fut, self._next = self._next, None
+        self._pool.shutdown(wait=True)
+        if fut is not None and fut.exception() is None and fut.result() is not None:
+            fut.result()[1].close()
 
 
 class _Skip(Exception):
@@ -306,7 +332,7 @@ class IndexPlan:
     """One shard as the index describes it, for :func:`~mmdata.shards.tario.indexed_members`.
 
     ``keys`` (one per sample), ``layouts`` (the distinct extension tuples) and ``layout`` (per sample,
-    an index into ``layouts``), flat member ``sizes``, the NUL-padded ``names`` block (members, 100),
+    an index into ``layouts``), flat member ``sizes``, the NUL-padded ``names`` block (members, longest name),
     the ``%011o\\0`` ``size_fields`` block (members, 12) when every size fits, and ``offsets``: the
     header offset of member i, plus the end-of-archive offset last.
     """
@@ -362,10 +388,13 @@ class IndexPlan:
         lengths = np.diff(offs)
         if lengths.max() >= 100 or (data == 47).any() or not data.all():
             return None  # long names (GNU / PAX records), folders, NULs: the streaming parser reads those
-        # the (n, 100) NUL-padded name block, filled in one vectorised scatter from the string buffer
-        block = np.zeros(n * 100, dtype=np.uint8)
-        block[np.arange(len(data)) + np.repeat(np.arange(0, 100 * n, 100) - (offs[:-1] - offs[0]), lengths)] = data
-        block = block.reshape(n, 100)
+        # the (n, m) NUL-padded name block, m the longest name (the header's other 100 - m name bytes
+        # must be NUL): one gather of m bytes per name from the string buffer, then the tails zeroed
+        m = int(lengths.max())
+        idx = (offs[:-1] - offs[0])[:, None] + np.arange(m, dtype=offs.dtype)
+        block = np.empty((n, m), dtype=np.uint8)
+        np.multiply(np.take(np.concatenate([data, np.zeros(m, np.uint8)]), idx), np.arange(m) < lengths[:, None],
+                    out=block, casting="unsafe")
         counts = np.diff(_np(members.offsets))
         found = _layouts_fixed(block, lengths, key_array, counts)
         if found is None:
@@ -391,7 +420,7 @@ def _layouts_fixed(block: Any, lengths: Any, key_array: Any, counts: Any) -> tup
     if not 0 < width < 98 or c < 1 or not (klen == width).all() or not (counts == c).all():
         return None
     kb = np.frombuffer(key_array.buffers()[2], dtype=np.uint8)[koffs[0] : koffs[-1]].reshape(nk, width)
-    rows = block.reshape(nk, c, 100)
+    rows = block.reshape(nk, c, block.shape[1])
     # the key, a dot (the key's first: WebDataset cuts the key there), then a non-empty extension
     if ((kb == 46).any() or not (rows[:, :, width] == 46).all() or not (lengths > width + 1).all()
             or not np.array_equal(rows[:, :, :width], np.broadcast_to(kb[:, None, :], (nk, c, width)))):
@@ -470,6 +499,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self._index: _ShardIndex | None = None
         self._shard_sizes: list[int] | None = None  # samples per shard from the index (samples_per_reader)
         self._raw_plans: dict[tuple[str, ...], tuple[tuple[str, ...] | None, tuple[str, str] | None]] = {}
+        if isinstance(path, str) and path.startswith("file://") and idx.is_dataset(path[len("file://"):]):
+            path = path[len("file://"):]  # a dataset folder given as a file:// URL
         if not isinstance(path, (list, tuple)) and idx.is_dataset(path):
             # the index is read with pyarrow in every reader process: import it here, so that DataLoader
             # workers forked each epoch find it imported instead of importing it (~360 modules) again
@@ -854,13 +885,18 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         shards, stride = self._mine(rid, n, epoch)
         counter = [0]
         position = 0
-        for shard in shards:
-            fast = None if stride else self._mapped(shard)
-            if fast is not None:
-                position = yield from self._fast_raw(shard, *fast, rid, epoch, position, skip)
-            else:
-                items = self._shard_items(shard, rid, n, stride, counter, try_fast=False)
-                position = yield from self._iter_raw(items, rid, position, epoch, skip)
+        ahead = _MapAhead(self._mapped, shards) if not stride and len(shards) > 1 else None
+        try:
+            for i, shard in enumerate(shards):
+                fast = None if stride else (ahead.take(i) if ahead is not None else self._mapped(shard))
+                if fast is not None:
+                    position = yield from self._fast_raw(shard, *fast, rid, epoch, position, skip)
+                else:
+                    items = self._shard_items(shard, rid, n, stride, counter, try_fast=False)
+                    position = yield from self._iter_raw(items, rid, position, epoch, skip)
+        finally:
+            if ahead is not None:
+                ahead.close()
 
     def _iter_decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], rid: int, position: int,
                       epoch: int) -> Iterator[Sample]:

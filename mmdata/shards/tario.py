@@ -508,7 +508,8 @@ def indexed_members(path: str, names: Any, sizes: Any, offsets: Any,
 
     Args:
         path: the shard file.
-        names: (n, 100) uint8 array of member names, NUL padded, in index order.
+        names: (n, m) uint8 array of member names, NUL padded to m <= 100 bytes, in index order (the
+            header's name bytes after the first m must be NUL).
         sizes: (n,) int64 array of member sizes.
         offsets: (n + 1,) int64 header offsets of the members as plain ustar lays them out, then
             the end-of-archive block's.
@@ -547,7 +548,7 @@ def indexed_members(path: str, names: Any, sizes: Any, offsets: Any,
     head = blocks[rows, :157]
     kind = head[:, 156]
     ok = (not blocks[offsets[-1] // BLOCK].any() and bool(((kind == 48) | (kind == 0)).all())
-          and np.array_equal(head[:, :100], names))
+          and np.array_equal(head[:, : names.shape[1]], names) and not head[:, names.shape[1] : 100].any())
     if ok:
         prefixed = blocks[rows, 345] != 0
         if prefixed.any():  # a POSIX prefix field (GNU tar puts times there instead)

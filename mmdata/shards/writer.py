@@ -21,7 +21,7 @@ import sys
 import time
 from array import array
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from functools import lru_cache
 from itertools import accumulate, product, repeat
@@ -40,6 +40,7 @@ from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_
 from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, discover, label_gap_warning, printable, read_error,
                                    read_label_names, read_many, skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
+from mmdata.urls import local_path, protocol
 
 SPLIT_ORDER = ("train", "val", "test")
 LAYOUTS = ("samples", "columns")
@@ -717,13 +718,19 @@ def shard(
         label_names, names_from = read_label_names(label_names), "--labels"
     from mmdata.interop.hf import is_hf_source, shard_hf  # a Hugging Face Dataset / DatasetDict / save_to_disk folder
 
+    if protocol(src) == "file":
+        src = local_path(src)
     if is_hf_source(src):
         return shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                         layout=layout, label_names=label_names, columns=columns,
                         labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
                         check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
                         executor=executor, address=address)
-    out = Path(out)
+    out = local_path(out, "output folder")
+    if isinstance(src, (str, Path)):
+        src = local_path(src, "source")
+        if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
+            src = src.resolve()
     fractions = parse_split(split)
     found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                      label_names_from=names_from, on_error=on_error, exclude=out)
@@ -772,65 +779,107 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
 
         require_ray()  # before anything is written: a clear error naming the extra
     skipped = [{"sample": None, "what": "sample", **s} for s in skipped or []]
-    out = Path(out)
-    if any(a.key >= b.key for a, b in zip(records, records[1:])):  # discovery returns them sorted
-        records = sorted(records, key=lambda r: r.key)
-        for a, b in zip(records, records[1:]):
-            if a.key == b.key:
-                raise SourceError(f"two samples have key {a.key!r}")
+    records = sorted_unique(records)
     assign_splits(records, fractions, seed)
     plan = plan_shards(records, maxcount, maxsize)
     payloads = {p["name"]: [_payload_record(r) for r in p["records"]] for p in plan}
     layouts = {rec[4] for recs in payloads.values() for rec in recs}
     fields = sorted({field_of(e) for exts in layouts for e in exts})
-    options = {"maxcount": maxcount, "maxsize": maxsize, "split": fractions, "seed": seed, "layout": layout,
-               "on_error": on_error, "max_file_size": max_file_size, "check": check}
+    options = job_options(maxcount=maxcount, maxsize=maxsize, split=fractions, seed=seed, layout=layout,
+                          on_error=on_error, max_file_size=max_file_size, check=check)
+    return write_plan(out, plan, payloads, fields, options, _plan_hash(plan, payloads, options), workers=workers,
+                      label_names=label_names, label_names_from=label_names_from, skipped=skipped,
+                      warnings=warnings, root=root, progress=progress, name=name, card_extra=card_extra,
+                      fsync=fsync, executor=executor, address=address)
+
+
+def sorted_unique(records: list[Record]) -> list[Record]:
+    """``records`` sorted by key (as they are planned); two samples with one key are an error."""
+    if any(a.key >= b.key for a, b in zip(records, records[1:])):  # discovery returns them sorted
+        records = sorted(records, key=lambda r: r.key)
+        for a, b in zip(records, records[1:]):
+            if a.key == b.key:
+                raise SourceError(f"two samples have key {a.key!r}")
+    return records
+
+
+def job_options(*, maxcount: int, maxsize: int | None = None, split: dict[str, float] | None = None, seed: int = 0,
+                layout: str = "samples", on_error: str = "skip", max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+                check: str = "header") -> dict[str, Any]:
+    """The options of a job as the card's ``options`` and the journal's plan hash record them."""
+    return {"maxcount": maxcount, "maxsize": maxsize, "split": split, "seed": seed, "layout": layout,
+            "on_error": on_error, "max_file_size": max_file_size, "check": check}
+
+
+def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
+               fields: list[str], options: dict[str, Any], plan_hash: str, *, workers: int = 1,
+               label_names: list[str] | None = None, label_names_from: str | None = None,
+               skipped: list[dict[str, Any]] | None = None, warnings: list[str] | None = None,
+               root: str | None = None, progress: bool = True, name: str | None = None,
+               card_extra: Mapping[str, Any] | None = None, fsync: bool = False, executor: str = "local",
+               address: str | None = None, write_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+               task_extra: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Write a planned job under its lock and resume journal: the shards a previous run did not
+    finish, then the index, shards table and card (see :func:`write_records`).
+
+    ``payloads``: each shard's records as :func:`_write_task` takes them; ``plan_hash``: the job's
+    identity in the journal. ``write_fn`` / ``task_extra``: a per-shard function (module level, picklable)
+    that builds its own records from ``task_extra[name]`` merged into its task and then runs
+    :func:`_write_task` (``mmdata augment --executor ray``: the samples are augmented in the tasks);
+    its shards' payloads are then empty here.
+    """
+    out = local_path(out, "output folder")
+    if executor == "ray":
+        out = out.resolve()  # the tasks write from other working directories (other nodes)
     out.mkdir(parents=True, exist_ok=True)
     with JobLock(out, "mmdata shard"):
-        journal = Journal(out, _plan_hash(plan, payloads, options), fsync=fsync)
+        journal = Journal(out, plan_hash, fsync=fsync)
         finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
         if journal.existed:
             for tmp in out.rglob("*.tar.tmp-*"):  # leftovers of a killed run (the lock says no job runs)
                 tmp.unlink(missing_ok=True)
-        results = _run(plan, payloads, out, layout, fields, options, fsync, root, finished, journal, workers,
-                       progress, len(records), executor, address)
-        return _finalize(out, plan, results, label_names, label_names_from, skipped,
-                         list(warnings or []), options, layout, fields, name, card_extra, journal, fsync)
+        results = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished, journal,
+                       workers, progress, executor, address, write_fn or _write_task, task_extra or {})
+        return _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
+                         list(warnings or []), options, options["layout"], fields, name, card_extra, journal, fsync)
 
 
 def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], out: Path, layout: str,
          fields: list[str], options: dict[str, Any], fsync: bool, root: str | None, finished: dict[str, Any],
-         journal: Journal, workers: int, progress: bool, total: int, executor: str = "local",
-         address: str | None = None) -> dict[str, dict[str, Any]]:
+         journal: Journal, workers: int, progress: bool, executor: str = "local", address: str | None = None,
+         write_fn: Callable[[dict[str, Any]], dict[str, Any]] = _write_task,
+         task_extra: Mapping[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Write every planned shard a previous run did not finish (in threads or processes, or as Ray
     tasks); each finished shard's marker goes to the journal as it completes."""
     results: dict[str, dict[str, Any]] = {}
     todo = []
+    sizes = {p["name"]: len(p["records"]) for p in plan}
     for shard_plan in plan:
         done = finished.get(shard_plan["name"])
         if done is not None and _done_ok(out, done, payloads[shard_plan["name"]]):
             results[shard_plan["name"]] = done
             continue
-        todo.append(_task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, options, fsync, root))
-    prog = _make_progress(progress, total)
+        task = _task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, options, fsync, root)
+        todo.append(task | (task_extra or {}).get(shard_plan["name"], {}))
+    prog = _make_progress(progress, sum(sizes.values()))
     if prog is not None:
-        prog.update(prog.task_ids[0], advance=sum(len(payloads[name]) for name in results))
+        prog.update(prog.task_ids[0], advance=sum(sizes[name] for name in results))
 
     def finish(res: dict[str, Any]) -> None:
         results[res["name"]] = res
         journal.append(_marker_bytes(res))
         if prog is not None:
-            prog.update(prog.task_ids[0], advance=len(payloads[res["name"]]))
+            prog.update(prog.task_ids[0], advance=sizes[res["name"]])
 
     try:
         if executor == "ray" and todo:
             from mmdata.shards.ray_executor import run_shard_tasks
 
-            run_shard_tasks(_write_task, todo, finish, address=address)
+            run_shard_tasks(write_fn, todo, finish, address=address)
         elif workers == 1 or len(todo) <= 1:
             for task in todo:
                 task["hash_thread"] = True  # the sha256 runs on the core no other writer uses
-                finish(_write_task(task))
+                finish(write_fn(task))
         else:
             n = min(workers, len(todo))
             if _pack is not None:
@@ -846,7 +895,7 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
                 ctx = mp.get_context("spawn" if "torch" in sys.modules else "fork")
                 pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
             with pool:
-                for fut in as_completed([pool.submit(_write_task, t) for t in todo]):
+                for fut in as_completed([pool.submit(write_fn, t) for t in todo]):
                     finish(fut.result())
     finally:
         journal.close()

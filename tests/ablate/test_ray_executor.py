@@ -105,6 +105,27 @@ def test_a_closure_trainer_is_shipped_to_the_workers(tmp_path: Path, tiny: Path,
 
 
 @pytest.mark.ray
+def test_ray_runs_read_a_dataset_at_an_http_url_on_the_nodes(tmp_path: Path, tiny: Path, ray_cluster,
+                                                             serve_folder) -> None:
+    import mmdata
+    from mmdata.ablate.testing import synthetic_train
+
+    def train(data: str, **kw: object) -> dict:  # reads the data it is given, where the task runs
+        m = synthetic_train(data, **kw)
+        m["test"]["samples_read"] = sum(1 for _ in mmdata.open_dataset(data, split="test", decode=False))
+        m["test"]["pid"] = os.getpid()
+        return m
+
+    url = serve_folder(tiny.parent) + "/" + tiny.name
+    s = run(_recipe(tmp_path, url, seeds=2), tmp_path / "ray", train_fn=train, executor="ray", progress=False,
+            plots=False)
+    rows = _rows(tmp_path / "ray")
+    test_samples = mmdata.open_dataset(tiny, split="test").num_samples
+    assert s["runs"]["ok"] == 6 and {r["test_samples_read"] for r in rows} == {test_samples} and test_samples > 0
+    assert os.getpid() not in {r["test_pid"] for r in rows}  # read on the Ray workers, from their node's cache
+
+
+@pytest.mark.ray
 def test_close_cancels_outstanding_tasks_on_a_callers_connection(tiny: Path, ray_cluster) -> None:
     import ray
 

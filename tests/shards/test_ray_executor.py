@@ -43,18 +43,59 @@ def test_ray_shards_are_byte_identical_to_local(tmp_path: Path, raw: Path, ray_c
     assert mmdata.verify(tmp_path / "ray" / "ds")["ok"]
 
 
-@pytest.mark.ray
-def test_ray_augment_is_byte_identical_to_local(tmp_path: Path, raw: Path, ray_cluster) -> None:
-    from mmdata.augment.offline import augment_dataset
+@pytest.fixture(scope="module")
+def src(tmp_path_factory: pytest.TempPathFactory, raw: Path) -> Path:
+    """The source dataset of the augment tests: 24 samples in train (5 shards) and val (2 shards)."""
+    out = tmp_path_factory.mktemp("src") / "src"
+    mmdata.shard(raw, out, maxcount=4, split="train=0.7,val=0.3", seed=1, progress=False)
+    return out
 
-    src = tmp_path / "src"
-    mmdata.shard(raw, src, maxcount=8, progress=False)
-    recipe = {"image": [{"op": "hflip", "p": 0.5}], "audio": [{"op": "gain", "p": 1.0}]}
-    augment_dataset(src, tmp_path / "local" / "aug", recipe, copies=2, maxcount=10, progress=False)
-    rep = augment_dataset(src, tmp_path / "ray" / "aug", recipe, copies=2, maxcount=10, progress=False, executor="ray")
-    assert rep["samples"] == 48 and rep["shards"] == 5
-    a, b = _tree(tmp_path / "local" / "aug"), _tree(tmp_path / "ray" / "aug")
-    assert sorted(a) == sorted(b) and [k for k in a if a[k] != b[k]] == []
+
+@pytest.mark.ray
+def test_ray_augment_runs_in_the_tasks_resumes_after_a_killed_driver_and_equals_local(
+        tmp_path: Path, src: Path, ray_cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmdata.augment import offline
+    from mmdata.augment.recipe import Recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("image:\n  - op: hflip\n    p: 0.5\naudio:\n  - op: gain\n    p: 1.0\n")
+    out = tmp_path / "ray" / "aug"
+    cmd = [sys.executable, "-c", "from mmdata.cli.main import main; main()", "augment", str(src), str(out), "-r",
+           str(recipe), "--copies", "2", "--keep-original", "--maxcount", "6", "--executor", "ray", "--address",
+           ray_cluster.address, "--json"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    _kill_after_journaled(proc, out, 2)
+    kept = {p.name: p.stat().st_ino for p in out.glob("*.tar")}
+    assert len(kept) >= 2
+    opts = dict(copies=2, keep_original=True, maxcount=6, progress=False)
+    local = offline.augment_dataset(src, tmp_path / "local" / "aug", recipe, **opts)
+
+    def not_here(*a: object, **k: object) -> None:
+        raise AssertionError("the driver augmented or encoded a sample: that is the Ray tasks' work")
+
+    # a tripwire in this process (the driver) only: the Ray workers are processes of their own
+    monkeypatch.setattr(Recipe, "apply_sample", not_here)
+    monkeypatch.setattr(offline, "encode_sample", not_here)
+    rep = offline.augment_dataset(src, out, recipe, executor="ray", **opts)
+    assert rep["samples"] == local["samples"] == 72 and set(rep["splits"]) == {"train", "val"}
+    assert len(kept) < rep["shards"] == local["shards"]
+    a, b = _tree(tmp_path / "local" / "aug"), _tree(out)
+    assert sorted(a) == sorted(b) and sum(k.endswith(".tar") for k in a) == rep["shards"]
+    assert [k for k in a if a[k] != b[k]] == []  # every shard, index.parquet, shards.parquet, dataset.json
+    assert any(out.joinpath(n).stat().st_ino == ino for n, ino in kept.items()), "no finished shard was kept"
+    assert not list(out.rglob("*.tmp-*"))
+
+
+def _kill_after_journaled(proc: subprocess.Popen, out: Path, shards: int) -> None:
+    """SIGKILL the driver (its process group) once its journal holds ``shards`` finished shards."""
+    deadline = time.time() + 120
+    journal = out / ".mmdata-journal"
+    while time.time() < deadline and len(_records(journal.read_bytes() if journal.exists() else b"")[0]) < shards + 1:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the first journal record is the plan
+    proc.wait()
+    assert not (out / "index.parquet").exists(), "the job finished before the kill: nothing to resume"
 
 
 @pytest.mark.ray
@@ -63,14 +104,7 @@ def test_killed_ray_driver_resumes_from_the_journal(tmp_path: Path, raw: Path, r
     cmd = [sys.executable, "-c", "from mmdata.cli.main import main; main()", "shard", str(raw), str(out),
            "--maxcount", "2", "--executor", "ray", "--address", ray_cluster.address, "--json"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.time() + 120
-    journal = out / ".mmdata-journal"
-    while time.time() < deadline and len(_records(journal.read_bytes() if journal.exists() else b"")[0]) < 3:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver, after it journaled 2 shards (the first record is the plan)
-    proc.wait()
-    assert not (out / "index.parquet").exists(), "the job finished before the kill: nothing to resume"
+    _kill_after_journaled(proc, out, 2)
     kept = {p.name: p.stat().st_ino for p in out.glob("*.tar")}
     assert 2 <= len(kept) < 12
     rep = mmdata.shard(raw, out, maxcount=2, executor="ray", progress=False)
@@ -79,6 +113,17 @@ def test_killed_ray_driver_resumes_from_the_journal(tmp_path: Path, raw: Path, r
     assert _tree(out) == _tree(tmp_path / "local" / "ds")
     assert any(out.joinpath(n).stat().st_ino == ino for n, ino in kept.items()), "no finished shard was kept"
     assert not list(out.rglob("*.tmp-*"))
+
+
+@pytest.mark.ray
+def test_ray_shard_with_relative_paths(tmp_path: Path, raw: Path, ray_cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    shutil.copytree(raw, tmp_path / "raw")
+    monkeypatch.chdir(tmp_path)  # the Ray workers run in working directories of their own
+    rep = mmdata.shard("raw", "ray/ds", maxcount=8, executor="ray", progress=False)
+    mmdata.shard("raw", "local/ds", maxcount=8, progress=False)
+    assert rep["samples"] == 24 and _tree(tmp_path / "ray" / "ds") == _tree(tmp_path / "local" / "ds")
 
 
 def test_shard_and_augment_executor_ray_without_ray_name_the_extra(tmp_path: Path, raw: Path, cli_without_ray) -> None:

@@ -160,6 +160,31 @@ def test_raw_index_read_equals_streaming_parse(ds: Path, modalities: list[str] |
     assert Counter(s.key for s in dl) == Counter(k for k, _ in fast)
 
 
+def test_raw_read_maps_ahead_and_unmaps_when_stopped(ds: Path) -> None:
+    """The in-order raw read maps the next shard on a helper thread; an iteration stopped early (or
+    finished) leaves no thread and no mapping of any shard behind."""
+    import gc
+    import threading
+
+    def shard_maps() -> int:
+        return sum(str(ds) in line for line in Path("/proc/self/maps").read_text().splitlines())
+
+    def map_threads() -> int:
+        return sum(t.name.startswith("mmdata-map") for t in threading.enumerate())
+
+    d = mmdata.open_dataset(ds, decode=False)
+    assert [s.key for s in d] == [s.key for s in mmdata.open_dataset(ds)]  # same order as decoded
+    assert shard_maps() == 0 and map_threads() == 0
+    it = iter(d)
+    first = [next(it).key for _ in range(5)]  # inside shard 2 of 6: shard 3 is mapped ahead
+    assert shard_maps() >= 1
+    it.close()
+    del it
+    gc.collect()
+    assert shard_maps() == 0 and map_threads() == 0
+    assert first == [s.key for s in mmdata.open_dataset(ds, decode=False)][:5]
+
+
 def test_reading_does_not_import_pandas(ds: Path) -> None:
     """pyarrow imports pandas on its first conversion of Python or numpy values; a DataLoader worker
     forked for each epoch would pay that import (seconds) every epoch. The reader converts nothing."""
@@ -298,3 +323,48 @@ def test_decode_threads_and_image_hint(tmp_path: Path) -> None:
     assert shapes == {(3, 12, 16)}  # 24x32 JPEGs DCT-scaled by 1/2: the smallest size >= (12, 16)
     loader_batch = next(iter(mmdata.loader(tmp_path / "ds", 4, image_max_size=(12, 16), modalities=["image"])))
     assert tuple(loader_batch["image"].shape[-2:]) == (12, 16)  # the loader passes the hint to the reader
+
+
+def test_loader_decodes_jpeg_scaled_when_the_recipe_resizes_first(tmp_path: Path) -> None:
+    """A recipe whose normalize stage resizes first lets the reader decode JPEGs DCT-scaled (the
+    issue-14 draft mode): same output shapes, pixels within a few levels of the full decode."""
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=8, image_fmt="jpg"), tmp_path / "ds", maxcount=4, progress=False)
+    recipe = {"normalize": {"image": [{"op": "to_rgb"}, {"op": "resize", "size": [12, 16], "side": "exact"}]}}
+    hinted = mmdata.loader(tmp_path / "ds", 8, recipe=recipe, modalities=["image"], shuffle=False)
+    full = mmdata.loader(tmp_path / "ds", 8, recipe=recipe, modalities=["image"], shuffle=False, image_max_size=None)
+    assert hinted.source.image_max_size == (12, 16) and full.source.image_max_size is None
+    a, b = next(iter(hinted)), next(iter(full))
+    assert a["image"].shape == b["image"].shape == (8, 3, 12, 16)
+    diff = (a["image"].float() - b["image"].float()).abs()
+    assert 0 < diff.mean() < 8  # decoded at half size, then resized: close to, not the same as, full size
+    crop_first = {"normalize": {"image": [{"op": "center_crop", "size": [12, 16]}, {"op": "resize", "size": 8}]}}
+    assert mmdata.loader(tmp_path / "ds", 8, recipe=crop_first).source.image_max_size is None
+
+
+def test_index_guided_read_refuses_a_shard_whose_headers_disagree_with_the_index(tmp_path: Path) -> None:
+    """The whole-shard read is taken only when every header says what the index says: a member name
+    changed anywhere in its 100 bytes (also after the longest indexed name) makes the reader fall back
+    to the streaming parser, which reads what the headers say, not the index's idea of it."""
+    from mmdata.shards.reader import _ShardIndex
+    from mmdata.shards.tario import indexed_members
+
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=6), tmp_path / "ds", maxcount=6, progress=False)
+    shard = tmp_path / "ds" / "train-000000.tar"
+    plan = _ShardIndex(tmp_path / "ds", "train").plan(shard.name)
+    assert plan is not None and plan.names.shape[1] < 100
+    assert indexed_members(str(shard), plan.names, plan.sizes, plan.offsets, plan.size_fields) is not None
+    good = shard.read_bytes()
+    for column in (0, plan.names.shape[1] + 3):  # inside the indexed width, and after it
+        data = bytearray(good)
+        header = int(plan.offsets[1])  # the second member's header
+        data[header + column] = ord("x")
+        data[header + 148 : header + 156] = b"%06o\0 " % (sum(data[header : header + 148]) + 256 + sum(data[header + 156 : header + 512]))
+        shard.write_bytes(bytes(data))
+        assert indexed_members(str(shard), plan.names, plan.sizes, plan.offsets, plan.size_fields) is None, column
+        ds = mmdata.open_dataset(tmp_path / "ds", decode=False, on_error="skip")
+        keys = [s.key for s in ds]
+        if column == 0:  # another name: the streaming parser reports the sample that lost its member
+            assert "000000" not in keys and sum(ds.skipped.values()) >= 1, (keys, ds.skipped)
+        else:  # bytes after the name's NUL: tar ignores them, so does the streaming parser
+            assert keys == [f"{i:06d}" for i in range(6)] and not ds.skipped
+    shard.write_bytes(good)
