@@ -18,6 +18,17 @@ sd. A family is the demo's: 8 arms (identity + 7 others) and the baseline.
 
     .venv/bin/python benchmarks/adaptive_sim.py --aa 10000 --power 2000      # ~1 h on a busy 2-core box
     .venv/bin/python benchmarks/adaptive_sim.py --report-aa 200                # full runner + report, synthetic trainer
+    .venv/bin/python benchmarks/adaptive_sim.py --aa 0 --power 0 --sweep 400 --confirm 250   # design sweep (~10 min)
+
+``--sweep N`` screens a grid of designs (first look, spacing, maximum seeds, spending function,
+futility threshold and rule) on ``N`` families per effect size with a vectorised simulator: the same
+walk (Holm recycling, non-binding futility, baseline runs as far as the furthest open arm), but the
+boundaries are those of the self-normalised sum ``T = sum(d) / sqrt(sum(d^2))`` under a continuous
+null (Monte-Carlo over random signs), not the exact sign-flip reference set. The screen ignores the
+discreteness of the exact test (at 10 seeds its smallest two-sided p is 2/1024, at 8 seeds 2/256), so
+it is optimistic about early rejections; ``--confirm N`` therefore re-runs the current design and the
+best screened ones (maximum 20 seeds, library spending functions) through the library's exact
+procedure on ``N`` families per effect.
 """
 
 from __future__ import annotations
@@ -34,7 +45,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402
 
-from mmdata.ablate.schedule import Design, walk  # noqa: E402
+from mmdata.ablate.schedule import FUTILITY, Design, default_looks, walk  # noqa: E402
+from mmdata.ablate.stats import SPENDING  # noqa: E402
 
 STEP = 100 / 360
 
@@ -89,6 +101,167 @@ def simulate(effects: list[float], rhos: list[float], reps: int, args: argparse.
             "runs_fraction": runs / (reps * full), "families": reps}
 
 
+# ---------------------------------------------------------------------------------------------
+# the design sweep: a vectorised screen, then the exact procedure on the best candidates
+
+
+def families(rng: np.random.Generator, reps: int, effects: list[float], rhos: list[float], seed_sd: float,
+             draw_sd: float, n: int = 20) -> np.ndarray:
+    """``[family, arm, seed]`` paired differences of ``reps`` families (the model of :func:`family`)."""
+    u = rng.normal(0, seed_sd, (reps, 1, n))
+    c = rng.normal(0, draw_sd, (reps, 1, n))
+    base = np.round((83 + u + c) / STEP) * STEP
+    r = np.array(rhos)[None, :, None]
+    th = np.array(effects)[None, :, None]
+    y = 83 + u + r * c + np.sqrt(1 - r * r) * rng.normal(0, draw_sd, (reps, len(effects), n)) + th * draw_sd * np.sqrt(2 * (1 - r))
+    return np.round(y / STEP) * STEP - base
+
+
+_BOUNDS: dict[tuple, np.ndarray] = {}
+
+
+def screen_bounds(looks: tuple[int, ...], m: int, spending: str, alpha: float = 0.05, paths: int = 200_000) -> np.ndarray:
+    """``[look, s - 1]``: boundary of ``|T|`` at level ``alpha / s`` (continuous null, Monte-Carlo)."""
+    key = (looks, m, spending, alpha)
+    if key not in _BOUNDS:
+        rng = np.random.default_rng(123)
+        x = rng.choice([-1.0, 1.0], size=(paths, looks[-1])) * np.abs(rng.normal(size=(paths, looks[-1])))
+        S, Q = np.cumsum(x, 1), np.cumsum(x * x, 1)
+        T = np.abs(np.stack([S[:, n - 1] / np.sqrt(Q[:, n - 1]) for n in looks], 1))
+        c = np.full((len(looks), m), np.inf)
+        for s in range(m):
+            dead = np.zeros(paths, dtype=bool)
+            for j, n in enumerate(looks):
+                k = math.floor(SPENDING[spending](alpha / (s + 1), n / looks[-1]) * paths) - int(dead.sum())
+                alive = np.sort(T[~dead, j])[::-1]
+                if k <= 0:
+                    continue
+                c[j, s] = alive[k] if k < len(alive) else -np.inf
+                dead |= T[:, j] > c[j, s]
+        _BOUNDS[key] = c
+    return _BOUNDS[key]
+
+
+def screen(D: np.ndarray, looks: tuple[int, ...], spending: str, futility: float, rule: str = "estimate",
+           alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The walk of :func:`mmdata.ablate.schedule.walk`, vectorised over families, on approximate
+    boundaries. ``rule``: conditional power under the current estimate (``estimate``, the library's)
+    or under an effect of 0.75 sd (``delta``). Returns (rejected, sign of the mean at the stop, runs)."""
+    from scipy.special import ndtr, ndtri
+
+    F, m, _ = D.shape
+    M, K = looks[-1], len(looks)
+    c = screen_bounds(looks, m, spending, alpha)
+    cs, cq = np.cumsum(D, 2), np.cumsum(D * D, 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        T = np.abs(np.nan_to_num(np.stack([cs[:, :, n - 1] / np.sqrt(cq[:, :, n - 1]) for n in looks], 2)))
+    status = np.zeros((F, m), dtype=np.int8)  # 0 open, 1 rejected, 2 stopped
+    stopped = np.full((F, m), M)
+    ever = np.zeros((F, m, m), dtype=bool)  # crossed at level alpha/(s+1) at a look the arm reached
+    fi, ai = np.arange(F)[:, None], np.arange(m)[None, :]
+    for j in range(K):
+        ever |= (T[:, :, j, None] > c[None, None, j, :]) & (status == 0)[:, :, None]
+        rej = np.zeros((F, m), dtype=bool)
+        while True:  # Holm's step-down on nested tests
+            left = ~rej
+            hit = left & ever[fi, ai, np.clip(left.sum(1) - 1, 0, m - 1)[:, None]]
+            if not hit.any():
+                break
+            rej |= hit
+        stopped[rej & (status == 0)] = looks[j]
+        status[rej] = 1
+        if j == K - 1 or futility <= 0:
+            continue
+        n = looks[j]
+        d = D[:, :, :n]
+        sd = d.std(2, ddof=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            theta = np.where(sd > 0, np.abs(d.mean(2)) / sd, 0.0)
+        crit = -ndtri(alpha / np.maximum((~rej).sum(1), 1) / 2)[:, None]
+        drift = theta if rule == "estimate" else 0.75
+        cp = 1 - ndtr((crit * math.sqrt(M) - theta * n - drift * (M - n)) / math.sqrt(M - n))
+        stop = (status == 0) & (cp < futility)
+        status[stop], stopped[stop] = 2, n
+    mean_at_stop = np.take_along_axis(cs, (stopped - 1)[:, :, None], 2)[:, :, 0]
+    return status == 1, np.sign(mean_at_stop), stopped.max(1) + stopped.sum(1)
+
+
+def sweep(reps: int, confirm: int, args: argparse.Namespace, rhos: list[float]) -> dict[str, object]:
+    """Screen the grid, print the frontier, confirm the best with the exact procedure."""
+    effects = (0.5, 1.0, 1.5, 2.0)
+    data = {th: families(np.random.default_rng(int(10 * th) + 17), reps, [th] * 8, rhos, args.seed_sd, args.draw_sd, 24)
+            for th in effects}
+    fixed = {th: float(np.mean(screen(data[th][:, :, :20], (20,), "hsd", 0.0)[0])) for th in effects}
+    grid = []
+    for M in (20, 24):
+        for first, step in ((0.3, 2), (0.4, 2), (0.5, 2), (0.3, 1), (0.25, 5), (0.4, 4)):
+            looks = tuple(sorted({max(4, round(first * M)), *range(max(4, round(first * M)), M, step), M}))
+            for spending in ("hsd", "hsd-2", "linear", "obf"):
+                for fut in (0.02, 0.05, 0.1, 0.2, 0.3):
+                    for rule in (("estimate", "delta") if M == 20 else ("estimate",)):
+                        grid.append((looks, spending, fut, rule))
+    t0 = time.perf_counter()
+    rows = []
+    for looks, spending, fut, rule in grid:
+        row: dict[str, object] = {"looks": list(looks), "spending": spending, "futility": fut, "rule": rule}
+        for th in effects:
+            rej, sign, runs = screen(data[th][:, :, : looks[-1]], looks, spending, fut, rule)
+            row[f"ratio_{th}"] = float(np.mean(rej & (sign > 0))) / fixed[th]
+            row[f"runs_{th}"] = float(runs.mean()) / (9 * 20)
+        row["min_ratio"] = min(row[f"ratio_{th}"] for th in effects)
+        row["max_runs"] = max(row[f"runs_{th}"] for th in effects)
+        rows.append(row)
+    print(f"screen: {len(grid)} designs x {len(effects)} effects x {reps} families in {time.perf_counter() - t0:.0f} s; "
+          f"fixed-20 power (screen) " + ", ".join(f"{th} sd {fixed[th]:.3f}" for th in effects))
+    meets = [r for r in rows if r["min_ratio"] >= 0.95 and r["max_runs"] <= 0.65]
+    print(f"designs meeting power ratio >= 0.95 with runs <= 0.65 at every effect: {len(meets)} of {len(rows)}")
+
+    def show(r: dict) -> str:
+        return (f"looks {r['looks']} {r['spending']} futility {r['futility']} ({r['rule']}): " +
+                "  ".join(f"{th}sd {r[f'ratio_{th}']:.2f}/{r[f'runs_{th}']:.2f}" for th in effects))
+
+    print("best power ratio at 0.5 sd among designs with runs <= 0.65 at 0.5 sd (ratio/runs per effect):")
+    for r in sorted([r for r in rows if r["runs_0.5"] <= 0.65], key=lambda r: -r["ratio_0.5"])[:5]:
+        print("  " + show(r))
+    print("fewest runs (worst effect) among designs keeping power ratio >= 0.95 at 1-2 sd and >= 0.8 at 0.5 sd:")
+    keep = sorted([r for r in rows if min(r[f"ratio_{th}"] for th in effects[1:]) >= 0.95 and r["ratio_0.5"] >= 0.8],
+                  key=lambda r: r["max_runs"])
+    for r in keep[:8]:
+        print("  " + show(r))
+    out: dict[str, object] = {"reps": reps, "fixed_power_screen": fixed, "designs": rows}
+    if confirm:
+        current = (default_looks(20).sizes, "hsd", FUTILITY)
+        cands = [current] + [(tuple(r["looks"]), r["spending"], r["futility"]) for r in keep
+                             if r["looks"][-1] == 20 and r["rule"] == "estimate"][:4]
+        cands += [(tuple(r["looks"]), r["spending"], r["futility"]) for r in
+                  sorted([r for r in rows if r["looks"][-1] == 20 and r["rule"] == "estimate" and r["runs_0.5"] <= 0.65],
+                         key=lambda r: -r["ratio_0.5"])[:2]]
+        cands = list(dict.fromkeys(cands))
+        conf = []
+        for th in effects:
+            rng = np.random.default_rng(int(10 * th) + 3)
+            fams = [family(rng, [th] * 8, rhos, args.seed_sd, args.draw_sd) for _ in range(confirm)]
+            fx = sum(float(np.mean(outcome(d, Design.fixed(20))[0])) for d in fams) / confirm
+            for looks, spending, fut in cands:
+                design = Design.sequential(20, looks, futility=fut, spending=spending)
+                p = runs = 0.0
+                for d in fams:
+                    rej, sign, n = outcome(d, design)
+                    p += float(np.mean(rej & (sign > 0)))
+                    runs += n
+                conf.append({"looks": list(looks), "spending": spending, "futility": fut, "effect_sd": th,
+                             "power": p / confirm, "power_fixed": fx, "ratio": p / confirm / max(fx, 1e-9),
+                             "runs_fraction": runs / (confirm * 180)})
+        print(f"exact procedure, {confirm} families per effect (power ratio / runs share of the fixed 20-seed design):")
+        for looks, spending, fut in cands:
+            cells = [c for c in conf if (tuple(c["looks"]), c["spending"], c["futility"]) == (looks, spending, fut)]
+            tag = " (current)" if (looks, spending, fut) == current else ""
+            print(f"  looks {list(looks)} {spending} futility {fut}{tag}: " +
+                  "  ".join(f"{c['effect_sd']}sd {c['ratio']:.2f}/{c['runs_fraction']:.2f}" for c in cells), flush=True)
+        out["confirmed"] = conf
+    return out
+
+
 def report_aa(families: int, out: Path) -> dict[str, float]:
     """Full pipeline A/A: the runner and the report on the synthetic trainer (real-run noise), all arms
     the baseline recipe with fresh augmentation seeds; counts families with any confirmatory verdict
@@ -133,6 +306,8 @@ def main() -> None:
     ap.add_argument("--draw-sd", type=float, default=1.89, help="augmentation-draw sd, accuracy points (measured)")
     ap.add_argument("--rho", type=float, default=0.5, help="draw correlation of a leave-one-out arm with the baseline (measured)")
     ap.add_argument("--futility", type=float, default=0.1)
+    ap.add_argument("--sweep", type=int, default=0, help="screen a grid of designs on this many families per effect")
+    ap.add_argument("--confirm", type=int, default=0, help="with --sweep: families per effect for the exact check")
     ap.add_argument("--out", type=Path, default=Path("runs/adaptive_sim"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -167,6 +342,8 @@ def main() -> None:
               f"{r['power_adaptive'] / max(r['power_fixed'], 1e-9):.3f}; runs {r['runs_fraction']:.3f}; "
               f"FWER on the null arms adaptive {r['fwer_adaptive']:.4f}  [{time.perf_counter() - t0:.0f} s]", flush=True)
         results["power"] = rows
+    if args.sweep:
+        results["sweep"] = sweep(args.sweep, args.confirm, args, rhos)
     if args.report_aa:
         r = report_aa(args.report_aa, args.out)
         print(f"report-wide A/A ({r['families']} families through the runner and report): families with any "

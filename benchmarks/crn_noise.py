@@ -10,6 +10,7 @@ difference sd is the no-sharing reference; ``rho`` = 1 − sd²(arm) / sd²(iden
 the draw variance an arm's pairing removes (an input of ``benchmarks/adaptive_sim.py``).
 
     .venv/bin/python benchmarks/crn_noise.py --out runs/crn --seeds 20 --epochs 3     # resumable
+    .venv/bin/python benchmarks/crn_noise.py --out runs/crn --analyse-only           # what is there so far
 """
 
 from __future__ import annotations
@@ -33,28 +34,58 @@ def full_recipe() -> dict:
     return yaml.safe_load((ROOT / "recipes" / "ablations" / "avdigits_loo.yaml").read_text())["design"]["recipe"]
 
 
-def noise(data: str, out: Path, seeds: int, epochs: int, workers: int) -> dict[str, dict[str, float]]:
-    """arm -> {keying: sd of paired differences}, plus the identity control's sd."""
-    from mmdata.ablate import run
-    from mmdata.ablate.runner import load_runs
+def configs(data: str, seeds: int, epochs: int) -> dict[str, dict]:
+    """keying -> the ablation config of that half of the comparison."""
+    return {keying: {"dataset": {"path": data}, "trainer": {"epochs": epochs, "eval_robustness": False}, "seeds": seeds,
+                     "design": {"mode": "leave_one_out", "recipe": {**full_recipe(), "keying": keying}},
+                     "controls": {"identity": keying == "identity", "label_noise": 0}}
+            for keying in ("identity", "position")}
 
-    res: dict[str, dict[str, float]] = {}
+
+def noise(out: Path) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
+    """arm -> {keying: sd of paired differences, keying_mean, n} on the seeds that both keyings
+    finished for that arm and its baseline (a partial run is analysed on what is there), plus the
+    identity control's sd (identity keying only); and the runs found per keying."""
+    from mmdata.ablate.design import load_ablation
+    from mmdata.ablate.runner import load_runs, prepare_data
+
+    vals: dict[str, dict[str, dict[int, float]]] = {}
+    found: dict[str, object] = {}
     for keying in ("identity", "position"):
-        cfg = {"dataset": {"path": data}, "trainer": {"epochs": epochs, "eval_robustness": False}, "seeds": seeds,
-               "design": {"mode": "leave_one_out", "recipe": {**full_recipe(), "keying": keying}},
-               "controls": {"identity": keying == "identity", "label_noise": 0}}
         d = out / f"keying-{keying}"
-        run(cfg, d, workers=workers, plots=False, progress=False)
-        rows = [r for r in load_runs(d) if r["status"] == "ok"]
-        vals: dict[str, dict[int, float]] = {}
+        if not (d / "config.resolved.yaml").exists():
+            vals[keying] = {}
+            continue
+        # only rows of the folder's current config (the runner keeps rows of older configs, unanalysed)
+        ab = load_ablation(yaml.safe_load((d / "config.resolved.yaml").read_text()))
+        fp = prepare_data(ab, d)[1]
+        want = {(a.name, s): ab.run_hash(a, s, fp) for a in ab.arms for s in range(ab.seeds)}
+        rows = [r for r in load_runs(d) if r["status"] == "ok" and want.get((r["arm"], int(r["seed"]))) == r["config_hash"]]
+        found[keying], found[f"{keying}_epochs"] = len(rows), ab.trainer.get("epochs")
+        v: dict[str, dict[int, float]] = {}
         for r in rows:
-            vals.setdefault(r["arm"], {})[int(r["seed"])] = 100 * float(r["test_accuracy"])
-        base = vals.pop("baseline (full recipe)")
-        for arm, v in vals.items():
-            diff = [v[s] - base[s] for s in v if s in base]
-            res.setdefault(arm, {})[keying] = float(np.std(diff, ddof=1))
-            res[arm][f"{keying}_mean"] = float(np.mean(diff))
-    return res
+            v.setdefault(r["arm"], {})[int(r["seed"])] = 100 * float(r["test_accuracy"])
+        vals[keying] = v
+    res: dict[str, dict[str, float]] = {}
+    base = "baseline (full recipe)"
+    # the seeds every configuration of both halves finished: every row of the table uses the same seeds
+    sets = [set(v) for v in vals["identity"].values()] + [set(v) for v in vals["position"].values()]
+    common = sorted(set.intersection(*sets)) if len(vals["position"]) > 1 else []
+    found["seeds"] = common
+    if len(common) < 3:
+        return res, found
+    bi, bp = vals["identity"][base], vals["position"][base]
+    for arm, v in vals["identity"].items():
+        if arm == base:
+            continue
+        vp = vals["position"].get(arm, {})
+        di = np.array([v[s] - bi[s] for s in common])
+        e = res.setdefault(arm, {"n": len(common)})
+        e["identity"], e["identity_mean"] = float(np.std(di, ddof=1)), float(np.mean(di))
+        if arm != "identity":
+            dp = np.array([vp[s] - bp[s] for s in common])
+            e["position"], e["position_mean"] = float(np.std(dp, ddof=1)), float(np.mean(dp))
+    return res, found
 
 
 def main() -> None:
@@ -64,29 +95,41 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--analyse-only", action="store_true", help="analyse the runs there (a partial run: common seeds)")
     args = ap.parse_args()
-    from mmdata.datasets.avdigits import build
+    if not args.analyse_only:
+        from mmdata.ablate import run
+        from mmdata.datasets.avdigits import build
 
-    data = str(args.data or args.out / "data")
-    if not (Path(data) / "dataset.json").exists():
-        build(data, progress=False)
+        data = str(args.data or args.out / "data")
+        if not (Path(data) / "dataset.json").exists():
+            build(data, progress=False)
+        # seed-major order inside each half: a stopped run leaves every arm with about as many seeds
+        for keying, cfg in configs(data, args.seeds, args.epochs).items():
+            run(cfg, args.out / f"keying-{keying}", workers=args.workers, plots=False, progress=False)
     print(f"machine: {machine()}")
-    result: dict[str, object] = {"machine": machine()}
-    sd = noise(data, args.out, args.seeds, args.epochs, args.workers)
+    sd, found = noise(args.out)
     ref = sd.pop("identity", {}).get("identity")
-    print(f"sd of paired differences (accuracy points), {args.seeds} seeds, {args.epochs} epochs:")
-    print(f"  {'arm':28s} {'identity keying':>16s} {'position keying':>16s} {'ratio':>6s} {'rho':>6s}")
-    rhos = []
+    print(f"runs found: identity keying {found.get('identity', 0)} ({found.get('identity_epochs')} epochs), position keying "
+          f"{found.get('position', 0)} ({found.get('position_epochs')} epochs); seeds every configuration finished: "
+          f"{len(found['seeds'])} {found['seeds']}")
+    print("sd of paired differences (arm - full recipe, accuracy points) on the same seeds:")
+    print(f"  {'arm':28s} {'n':>3s} {'identity keying':>16s} {'position keying':>16s} {'ratio':>6s} {'rho':>6s}")
+    rhos, ratios = [], []
     for arm, s in sd.items():
         rho = 1 - (s["identity"] / ref) ** 2 if ref else math.nan
         rhos.append(rho)
-        print(f"  {arm:28s} {s['identity']:16.2f} {s['position']:16.2f} {s['identity'] / s['position']:6.2f} {rho:6.2f}")
+        ratios.append(s["identity"] / s["position"])
+        print(f"  {arm:28s} {s['n']:3d} {s['identity']:16.2f} {s['position']:16.2f} {ratios[-1]:6.2f} {rho:6.2f}")
     if ref:
-        print(f"  {'identity control (no sharing)':28s} {ref:16.2f}")
-    mean_ratio = float(np.mean([s["identity"] / s["position"] for s in sd.values()]))
-    print(f"mean sd ratio identity/position keying {mean_ratio:.2f}; mean rho (identity keying) {np.nanmean(rhos):.2f}")
-    result.update(sd=sd, identity_control_sd=ref, mean_ratio=mean_ratio, mean_rho=float(np.nanmean(rhos)),
-                  seeds=args.seeds, epochs=args.epochs)
+        print(f"  {'identity control (no sharing)':28s} {'':3s} {ref:16.2f}")
+    mean_ratio = float(np.mean(ratios)) if ratios else math.nan
+    pooled = (math.sqrt(np.mean([s["identity"] ** 2 for s in sd.values()]) / np.mean([s["position"] ** 2 for s in sd.values()]))
+              if sd else math.nan)
+    print(f"mean sd ratio identity/position keying {mean_ratio:.2f} (pooled variance: {pooled:.2f}); "
+          f"mean rho (identity keying) {np.nanmean(rhos) if rhos else math.nan:.2f}")
+    result = {"machine": machine(), "sd": sd, "identity_control_sd": ref, "mean_ratio": mean_ratio, "pooled_sd_ratio": pooled,
+              "mean_rho": float(np.nanmean(rhos)) if rhos else None, "runs": found}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "crn.json").write_text(json.dumps(result, indent=2))
 

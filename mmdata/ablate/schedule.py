@@ -25,7 +25,8 @@ import numpy as np
 from mmdata.ablate.stats import ALPHA, MIN_SEEDS, Looks, conditional_power, crossings_many, holm_levels
 
 DEFAULT_FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-SPENDING_NAMES = {"obf": "Lan-DeMets O'Brien-Fleming", "hsd": "Hwang-Shih-DeCani (gamma -4, O'Brien-Fleming-type)"}
+SPENDING_NAMES = {"obf": "Lan-DeMets O'Brien-Fleming", "hsd": "Hwang-Shih-DeCani (gamma -4, O'Brien-Fleming-type)",
+                  "hsd-2": "Hwang-Shih-DeCani (gamma -2)", "linear": "linear (alpha * t, Pocock-like)"}
 FUTILITY = 0.1
 
 

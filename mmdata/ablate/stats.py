@@ -87,7 +87,29 @@ def hsd_spending(alpha: float, t: float, gamma: float = -4.0) -> float:
     return float(alpha * (1.0 - math.exp(-gamma * t)) / (1.0 - math.exp(-gamma)))
 
 
-SPENDING = {"obf": obf_spending, "hsd": hsd_spending}
+def hsd2_spending(alpha: float, t: float) -> float:
+    """Hwang–Shih–DeCani with ``gamma = -2``: spends more early than the default ``-4`` (between
+    O'Brien–Fleming and Pocock); one of the designs ``benchmarks/adaptive_sim.py --sweep`` compares.
+
+    Example:
+        >>> round(hsd2_spending(0.05, 0.5), 5)
+        0.01345
+    """
+    return hsd_spending(alpha, t, gamma=-2.0)
+
+
+def linear_spending(alpha: float, t: float) -> float:
+    """``alpha * t`` (Hwang–Shih–DeCani's ``gamma -> 0`` limit, Pocock-like): the most early spending of
+    the family; saves runs on large effects and costs power on small ones (see docs/ablation.md).
+
+    Example:
+        >>> linear_spending(0.05, 0.5)
+        0.025
+    """
+    return float(alpha * min(max(t, 0.0), 1.0))
+
+
+SPENDING = {"obf": obf_spending, "hsd": hsd_spending, "hsd-2": hsd2_spending, "linear": linear_spending}
 
 
 @functools.lru_cache(maxsize=256)

@@ -45,6 +45,8 @@ def test_designs_and_errors() -> None:
     ad = load_ablation({"seeds": 20, "adaptive": True, "metric": "test.nll", "delta": 0.02,
                         "design": {"mode": "explicit", "arms": {"a": None}}})
     assert ad.design().looks.sizes == (10, 12, 14, 16, 18, 20) and not ad.metric.higher_is_better and ad.delta == 0.02
+    lin = load_ablation({"seeds": 12, "adaptive": {"spending": "linear", "looks": [6, 9, 12]}, "design": {"mode": "explicit", "arms": {"a": None}}})
+    assert lin.design().looks.spending == "linear" and lin.design().to_dict()["spending"].startswith("linear")
     assert load_ablation({"trainer": {"entry": SYN, "anything": 1}, "design": {"mode": "explicit", "arms": {"a": None}}}).entry == SYN
     for bad, msg in [({"design": {"mode": "random"}}, "design.mode: 'random' is not allowed"),
                      ({"trainer": {"lr_schedule": 1}}, r"trainer: unknown key\(s\) \['lr_schedule'\]"),
@@ -52,6 +54,7 @@ def test_designs_and_errors() -> None:
                      ({"trainer": {"seed": 3}}, "trainer.seed: set by the ablation runner"),
                      ({"adaptive": {"looks": [5, 8]}, "seeds": 10}, r"adaptive.looks: the last look \(8\) must equal seeds"),
                      ({"adaptive": {"speed": 1}}, r"adaptive: unknown key\(s\) \['speed'\]"),
+                     ({"adaptive": {"spending": "pocock"}}, r"adaptive.spending: 'pocock' is not allowed; choose one of \['hsd', 'hsd-2', 'linear', 'obf'\]"),
                      ({"metric": "val.accuracy"}, "the primary metric must be a test metric"),
                      ({"delta": -1}, "delta: expected a positive number"),
                      ({"seeds": 1}, "seeds: need an integer of at least 2")]:
