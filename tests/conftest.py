@@ -18,6 +18,33 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _sigint_left_as_found(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """SIGINT's handler and blocked state are process-wide and inherited by every subprocess a later
+    test starts: a test (or a library it drives) that leaves SIGINT ignored or blocked makes the
+    Ctrl-C tests after it in the same pytest worker fail (drivers that never see the Ctrl-C — seen in
+    CI at 2026-12-01 23:37). Restore what the test found, and warn naming the test."""
+    import signal
+    import threading
+    import warnings
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.getsignal(signal.SIGINT)
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    changed = []
+    if signal.getsignal(signal.SIGINT) is not handler:
+        changed.append(f"handler {signal.getsignal(signal.SIGINT)!r}")
+        signal.signal(signal.SIGINT, handler)
+    if (signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])) != blocked:
+        changed.append("blocked" if not blocked else "unblocked")
+        signal.pthread_sigmask(signal.SIG_BLOCK if blocked else signal.SIG_UNBLOCK, [signal.SIGINT])
+    if changed:
+        warnings.warn(f"{request.node.nodeid} left SIGINT changed ({', '.join(changed)}); restored", stacklevel=1)
+
+
 @pytest.fixture
 def sample_folder(tmp_path: Path) -> Path:
     """12 samples (PNG + FLAC + TXT + CLS, some audio/text missing) sharing stems."""
