@@ -18,12 +18,26 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+def _sigint_state() -> tuple[bool, bool]:
+    """(ignored, blocked) of SIGINT as the kernel sees it (/proc: a C library's sigaction does not
+    show in Python's ``signal.getsignal``), or Python's view where there is no /proc."""
+    import signal
+
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+        bit = 1 << (signal.SIGINT - 1)
+        return bool(int(fields["SigIgn"], 16) & bit), bool(int(fields["SigBlk"], 16) & bit)
+    except (OSError, KeyError, ValueError):
+        return signal.getsignal(signal.SIGINT) is signal.SIG_IGN, signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
 @pytest.fixture(autouse=True)
 def _sigint_left_as_found(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    """SIGINT's handler and blocked state are process-wide and inherited by every subprocess a later
-    test starts: a test (or a library it drives) that leaves SIGINT ignored or blocked makes the
-    Ctrl-C tests after it in the same pytest worker fail (drivers that never see the Ctrl-C — seen in
-    CI at 2026-12-01 23:37). Restore what the test found, and warn naming the test."""
+    """SIGINT's disposition and blocked state are process-wide and inherited by every subprocess a
+    later test starts: a test (or a C library it drives) that leaves SIGINT ignored or blocked makes
+    the Ctrl-C tests after it in the same pytest worker fail — drivers that never see the Ctrl-C (CI,
+    2026-12-01: four such failures in one xdist worker). Restore what the test found, and warn naming
+    the test."""
     import signal
     import threading
     import warnings
@@ -32,17 +46,14 @@ def _sigint_left_as_found(request: pytest.FixtureRequest):  # type: ignore[no-un
         yield
         return
     handler = signal.getsignal(signal.SIGINT)
-    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    before = _sigint_state()
     yield
-    changed = []
-    if signal.getsignal(signal.SIGINT) is not handler:
-        changed.append(f"handler {signal.getsignal(signal.SIGINT)!r}")
-        signal.signal(signal.SIGINT, handler)
-    if (signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])) != blocked:
-        changed.append("blocked" if not blocked else "unblocked")
-        signal.pthread_sigmask(signal.SIG_BLOCK if blocked else signal.SIG_UNBLOCK, [signal.SIGINT])
-    if changed:
-        warnings.warn(f"{request.node.nodeid} left SIGINT changed ({', '.join(changed)}); restored", stacklevel=1)
+    after = _sigint_state()
+    if after != before or signal.getsignal(signal.SIGINT) is not handler:
+        signal.signal(signal.SIGINT, handler)  # re-installs the handler in the kernel too
+        signal.pthread_sigmask(signal.SIG_BLOCK if before[1] else signal.SIG_UNBLOCK, [signal.SIGINT])
+        warnings.warn(f"{request.node.nodeid} left SIGINT (ignored, blocked) = {after}, found {before}; restored",
+                      stacklevel=1)
 
 
 @pytest.fixture
