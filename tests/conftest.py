@@ -31,29 +31,37 @@ def _sigint_state() -> tuple[bool, bool]:
         return signal.getsignal(signal.SIGINT) is signal.SIG_IGN, signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
+_SIGINT_AT_START = _sigint_state()
+
+
+def _restore_sigint(where: str) -> None:
+    import signal
+    import warnings
+
+    now = _sigint_state()
+    if now == _SIGINT_AT_START and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # re-installs Python's handler in the kernel too
+    signal.pthread_sigmask(signal.SIG_BLOCK if _SIGINT_AT_START[1] else signal.SIG_UNBLOCK, [signal.SIGINT])
+    warnings.warn(f"SIGINT (ignored, blocked) was {now} {where}, {_SIGINT_AT_START} when the session started; restored",
+                  stacklevel=1)
+
+
 @pytest.fixture(autouse=True)
 def _sigint_left_as_found(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """SIGINT's disposition and blocked state are process-wide and inherited by every subprocess a
-    later test starts: a test (or a C library it drives) that leaves SIGINT ignored or blocked makes
-    the Ctrl-C tests after it in the same pytest worker fail — drivers that never see the Ctrl-C (CI,
-    2026-12-01: four such failures in one xdist worker). Restore what the test found, and warn naming
-    the test."""
-    import signal
+    test starts: code that leaves SIGINT ignored or blocked (a test, a fixture of a wider scope, a C
+    library it drives) makes every later Ctrl-C test in the same pytest worker fail — drivers that
+    never see the Ctrl-C (CI, 2026-12-01: four such failures in one xdist worker). Before and after
+    every test, bring SIGINT back to how the session started, and warn saying where it had changed."""
     import threading
-    import warnings
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    handler = signal.getsignal(signal.SIGINT)
-    before = _sigint_state()
+    _restore_sigint(f"before {request.node.nodeid} (a fixture or earlier code changed it)")
     yield
-    after = _sigint_state()
-    if after != before or signal.getsignal(signal.SIGINT) is not handler:
-        signal.signal(signal.SIGINT, handler)  # re-installs the handler in the kernel too
-        signal.pthread_sigmask(signal.SIG_BLOCK if before[1] else signal.SIG_UNBLOCK, [signal.SIGINT])
-        warnings.warn(f"{request.node.nodeid} left SIGINT (ignored, blocked) = {after}, found {before}; restored",
-                      stacklevel=1)
+    _restore_sigint(f"after {request.node.nodeid}")
 
 
 @pytest.fixture

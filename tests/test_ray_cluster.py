@@ -25,6 +25,13 @@ ROOT = Path(__file__).parents[1]
 AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
 
 
+def _sigint_as_from_a_terminal() -> None:
+    """preexec_fn: the driver gets SIGINT as a shell gives it (default action, unblocked), whatever
+    disposition or mask this pytest worker would hand down to it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def _driver(raw: Path, out: Path, ray_tmp: Path) -> subprocess.Popen:
     """``mmdata shard --executor ray`` with no address: it starts its own local Ray instance (its Ray
     temp dir is private, so it finds no other cluster recorded on the machine to join)."""
@@ -33,7 +40,8 @@ def _driver(raw: Path, out: Path, ray_tmp: Path) -> subprocess.Popen:
     env["MMDATA_TEST_SHARD_DELAY"] = "0.5"  # the shard tasks are slow enough to stop the job midway
     return subprocess.Popen([sys.executable, "-c", "from mmdata.cli.main import main; main()", "shard", str(raw),
                              str(out), "--maxcount", "2", "--executor", "ray", "--json"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=_sigint_as_from_a_terminal)
 
 
 def _tree_once_running(proc: subprocess.Popen, out: Path) -> list:

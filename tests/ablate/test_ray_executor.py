@@ -23,6 +23,14 @@ ROOT = Path(__file__).parents[2]
 SYN = "mmdata.ablate.testing:synthetic_train"
 METRICS = ("test_accuracy", "test_macro_f1", "missing_image_accuracy", "robust_image_auc")
 
+
+def _sigint_as_from_a_terminal() -> None:
+    """preexec_fn: the driver gets SIGINT as a shell gives it (default action, unblocked), whatever
+    disposition or mask this pytest worker would hand down to it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mmdata.datasets.avdigits import build
@@ -36,7 +44,8 @@ def _rows(out: Path) -> list[dict]:
 
 def _cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "from mmdata.cli.main import main; main()", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=_sigint_as_from_a_terminal)
 
 
 @pytest.mark.ray
@@ -135,6 +144,8 @@ def test_close_cancels_outstanding_tasks_on_a_callers_connection(tiny: Path, ray
         return {"arm": "a", "seed": seed, "hash": "h", "fingerprint": "f", "data": str(tiny), "recipe": None,
                 "label_noise": 0.0, "entry": SYN, "trainer": {"sleep": sleep}, "threads": 1}
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever this pytest worker was handed
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     ex = RayExecutor()  # the test process's own ray.init connection: not shut down by close()
     rows: list[dict] = []
 
