@@ -4,4 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 export NO_ALBUMENTATIONS_UPDATE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-exec .venv/bin/python -m pytest -n 2 "$@"
+if [ "$#" -gt 0 ]; then exec .venv/bin/python -m pytest -n 2 "$@"; fi
+# Ctrl-C tests (marker sigint) run after the parallel suite in one plain pytest process: inside a
+# busy xdist worker they have failed (drivers that never acted on the Ctrl-C) while passing alone
+.venv/bin/python -m pytest -n 2 -m "not sigint"
+exec .venv/bin/python -m pytest -m sigint

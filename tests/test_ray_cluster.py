@@ -121,6 +121,7 @@ def test_a_sigkilled_driver_leaves_no_process_of_its_local_ray(tmp_path: Path, r
     assert not (tmp_path / "ds" / "index.parquet").exists(), "the job finished before the kill"
 
 
+@pytest.mark.sigint
 @pytest.mark.ray
 def test_an_interrupted_driver_stops_its_local_ray_and_exits_130(tmp_path: Path, raw: Path, ray_tmp: Path) -> None:
     proc = _driver(raw, tmp_path / "ds", ray_tmp)

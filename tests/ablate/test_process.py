@@ -87,6 +87,7 @@ def test_sigkilled_ablation_leaves_no_workers(tmp_path: Path, tiny: Path) -> Non
     assert not [k for k in kids if _alive(k)], "workers outlived their SIGKILLed parent by 5 s"
 
 
+@pytest.mark.sigint
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_ctrl_c_stops_the_pool_promptly_and_leaves_nothing(tmp_path: Path, tiny: Path) -> None:
     proc = _start(tmp_path, _recipe(tmp_path, tiny, sleep=60))

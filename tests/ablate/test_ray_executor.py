@@ -65,6 +65,7 @@ def test_ray_runs_equal_local_runs_and_a_failure_is_recorded(tmp_path: Path, tin
     assert s["arms"] == local["arms"]  # the same statistics and decisions
 
 
+@pytest.mark.sigint
 @pytest.mark.ray
 def test_driver_restart_at_address_runs_every_arm_seed_exactly_once(tmp_path: Path, tiny: Path, ray_cluster) -> None:
     recipe = _recipe(tmp_path, tiny, seeds=6, sleep=0.4)
@@ -134,6 +135,7 @@ def test_ray_runs_read_a_dataset_at_an_http_url_on_the_nodes(tmp_path: Path, tin
     assert os.getpid() not in {r["test_pid"] for r in rows}  # read on the Ray workers, from their node's cache
 
 
+@pytest.mark.sigint
 @pytest.mark.ray
 def test_close_cancels_outstanding_tasks_on_a_callers_connection(tiny: Path, ray_cluster) -> None:
     import ray
