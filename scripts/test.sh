@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 export NO_ALBUMENTATIONS_UPDATE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 if [ "$#" -gt 0 ]; then exec .venv/bin/python -m pytest -n 2 "$@"; fi
-# Ctrl-C tests (marker sigint) run after the parallel suite in one plain pytest process: inside a
-# busy xdist worker they have failed (drivers that never acted on the Ctrl-C) while passing alone
+# Ctrl-C tests (marker sigint) run after the parallel suite in one plain pytest process. (They once
+# failed when this script was launched in the background, where SIGINT starts ignored and every
+# child inherits that; tests/conftest.py now gives each test SIGINT as a terminal does.)
 .venv/bin/python -m pytest -n 2 -m "not sigint"
 exec .venv/bin/python -m pytest -m sigint
