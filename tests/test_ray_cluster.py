@@ -17,19 +17,13 @@ import pytest
 
 from mmdata.shards.journal import _records
 from mmdata.testing import make_sample_folder
+from mmdata.testing.procs import sigint_as_from_a_terminal
 
 psutil = pytest.importorskip("psutil")
 pytest.importorskip("ray")
 
 ROOT = Path(__file__).parents[1]
 AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
-
-
-def _sigint_as_from_a_terminal() -> None:
-    """preexec_fn: the driver gets SIGINT as a shell gives it (default action, unblocked), whatever
-    disposition or mask this pytest worker would hand down to it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 
 
 def _driver(raw: Path, out: Path, ray_tmp: Path) -> subprocess.Popen:
@@ -41,7 +35,7 @@ def _driver(raw: Path, out: Path, ray_tmp: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "from mmdata.cli.main import main; main()", "shard", str(raw),
                              str(out), "--maxcount", "2", "--executor", "ray", "--json"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=_sigint_as_from_a_terminal)
+                            preexec_fn=sigint_as_from_a_terminal)
 
 
 def _tree_once_running(proc: subprocess.Popen, out: Path) -> list:

@@ -55,7 +55,7 @@ from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.tario import DEFAULT_MAX_MEMBER_BYTES, _local_path, expand_sources, indexed_members, iter_samples
-from mmdata.types import Sample
+from mmdata.types import Sample, new_sample
 
 log = logging.getLogger("mmdata.reader")
 ON_ERROR = ("raise", "skip", "warn")
@@ -154,18 +154,6 @@ class EpochClock:
         if have != key:
             self._put(0, (key << 32) | gen)
         return self.explicit + gen, gen
-
-
-def _new_sample(key: str, fields: dict[str, Any], rate: int | None, meta: dict[str, Any]) -> Sample:
-    # the frozen dataclass __init__ (four object.__setattr__ calls) is ~1/3 of a raw sample's cost;
-    # filling __dict__ directly builds the same object
-    s = object.__new__(Sample)
-    d = s.__dict__
-    d["key"] = key
-    d["fields"] = fields
-    d["sample_rate"] = rate
-    d["meta"] = meta
-    return s
 
 
 class _Skip(Exception):
@@ -733,7 +721,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                     meta["skipped"] = dict(self.skipped)
                 position += 1
                 positions[rid] = position
-                yield _new_sample(key, fields, None, meta)
+                yield new_sample(key, fields, None, meta)
         finally:
             buf.close()
         return position
@@ -851,7 +839,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 continue
             if self.skipped:
                 meta["skipped"] = dict(self.skipped)
-            yield _new_sample(key, raw if keep is None else {e: raw[e] for e in keep}, None, meta)
+            yield new_sample(key, raw if keep is None else {e: raw[e] for e in keep}, None, meta)
         return position
 
     def _iter_in_order(self, rid: int, n: int, epoch: int, skip: int) -> Iterator[Sample]:
@@ -881,7 +869,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             fields, rate = built
             if self.skipped:
                 meta["skipped"] = dict(self.skipped)
-            yield _new_sample(key, fields, rate, meta)
+            yield new_sample(key, fields, rate, meta)
 
     def _decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]],
                  threads: int) -> Iterator[tuple[tuple[str, str, dict[str, bytes]], Any]]:

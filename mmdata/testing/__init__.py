@@ -1,6 +1,7 @@
 """Generated test data shipped in the library (like lhotse's dummies): tiny real media
 (:mod:`mmdata.testing.media`), a user's messy folder with its ground truth
-(:mod:`mmdata.testing.messy`) and hostile shards, byte by byte (:mod:`mmdata.testing.hostile`).
+(:mod:`mmdata.testing.messy`), hostile shards, byte by byte (:mod:`mmdata.testing.hostile`), and
+processes started as a shell starts them (:mod:`mmdata.testing.procs`).
 
 Everything is a pure function of its arguments, so tests built on it are deterministic.
 """

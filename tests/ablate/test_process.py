@@ -16,16 +16,10 @@ import pytest
 from mmdata.ablate import run
 from mmdata.ablate.executor import ProcessExecutor
 from mmdata.ablate.testing import synthetic_recipe as _recipe
+from mmdata.testing.procs import sigint_as_from_a_terminal
 
 ROOT = Path(__file__).parents[2]
 SYN = "mmdata.ablate.testing:synthetic_train"
-
-
-def _sigint_as_from_a_terminal() -> None:
-    """preexec_fn: the driver gets SIGINT as a shell gives it (default action, unblocked), whatever
-    disposition or mask this pytest worker would hand down to it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +54,7 @@ def _start(tmp_path: Path, recipe: Path, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from mmdata.cli.main import app; app()", "ablate", str(recipe), "--out",
            str(tmp_path / "out"), "-j", "2", "--json", *extra]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=_sigint_as_from_a_terminal)
+                            preexec_fn=sigint_as_from_a_terminal)
 
 
 def _wait_for_workers(proc: subprocess.Popen, n: int = 2, timeout: float = 120) -> list[int]:

@@ -18,17 +18,11 @@ import pytest
 
 from mmdata.ablate import run
 from mmdata.ablate.testing import synthetic_recipe as _recipe
+from mmdata.testing.procs import sigint_as_from_a_terminal
 
 ROOT = Path(__file__).parents[2]
 SYN = "mmdata.ablate.testing:synthetic_train"
 METRICS = ("test_accuracy", "test_macro_f1", "missing_image_accuracy", "robust_image_auc")
-
-
-def _sigint_as_from_a_terminal() -> None:
-    """preexec_fn: the driver gets SIGINT as a shell gives it (default action, unblocked), whatever
-    disposition or mask this pytest worker would hand down to it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +39,7 @@ def _rows(out: Path) -> list[dict]:
 def _cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "from mmdata.cli.main import main; main()", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=_sigint_as_from_a_terminal)
+                            preexec_fn=sigint_as_from_a_terminal)
 
 
 @pytest.mark.ray
