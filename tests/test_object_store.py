@@ -106,6 +106,9 @@ def test_open_dataset_inspect_and_verify_an_s3_dataset_folder(local_ds: Path, s3
     assert a.key == b.key and all((a[f] == b[f]).all() if hasattr(a[f], "shape") else a[f] == b[f] for f in a.fields)
     assert mmdata.inspect(url, storage_options=s3.options) == mmdata.inspect(local_ds) | {"path": url}
     assert mmdata.verify(url, storage_options=s3.options)["ok"]
+    p = subprocess.run([sys.executable, "-c", "from mmdata.cli.main import main; main()", "verify", url, "--json"],
+                       cwd=ROOT, env={**os.environ, **s3.env}, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and '"ok": true' in p.stdout, p.stderr  # the CLI: credentials from the environment
     s3.fs.pipe_file(f"{s3.url[5:]}/ds/train-000001.tar", b"\0" * 1024)  # damaged: verify says which shard
     bad = mmdata.verify(url, storage_options=s3.options)
     assert not bad["ok"] and {p["shard"] for p in bad["problems"]} == {"train-000001.tar"}
