@@ -363,3 +363,35 @@ def test_index_guided_read_refuses_a_shard_whose_headers_disagree_with_the_index
         else:  # bytes after the name's NUL: tar ignores them, so does the streaming parser
             assert keys == [f"{i:06d}" for i in range(6)] and not ds.skipped
     shard.write_bytes(good)
+
+
+def test_index_is_read_once_per_process_and_a_rewritten_dataset_is_read_afresh(tmp_path: Path) -> None:
+    """Every fresh reader of a dataset shares one parsed index (and its shard plans) in a process;
+    a dataset written again in the same folder (new ``index.parquet``) is never served stale."""
+    mmdata.shard(make_sample_folder(tmp_path / "raw_a", n=8), tmp_path / "ds", maxcount=4, progress=False)
+    first, second = mmdata.open_dataset(tmp_path / "ds", decode=False), mmdata.open_dataset(tmp_path / "ds", decode=False)
+    assert first._shard_index() is second._shard_index()
+    assert [s.key for s in first] == [f"{i:06d}" for i in range(8)]
+    # another dataset with other samples replaces this one file by file (as a re-run writer would)
+    raw_b = make_sample_folder(tmp_path / "raw_b", n=6)
+    for p in sorted(raw_b.iterdir()):
+        p.rename(p.with_name("b" + p.name))
+    mmdata.shard(raw_b, tmp_path / "other", maxcount=4, progress=False)
+    for p in sorted((tmp_path / "other").iterdir()):
+        p.replace(tmp_path / "ds" / p.name)
+    fresh = mmdata.open_dataset(tmp_path / "ds", decode=False)
+    assert fresh._shard_index() is not first._shard_index()
+    assert [s.key for s in fresh] == [f"b{i:06d}" for i in range(6)]
+
+
+def test_forked_workers_start_with_the_parents_index(tmp_path: Path) -> None:
+    """open_dataset reads the index (and plans the shards) in the process that opens it, so the
+    DataLoader workers forked for every epoch do not read it again: they read the same samples even
+    when index.parquet is gone after the open."""
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=12), tmp_path / "ds", maxcount=3, progress=False)
+    dataset = mmdata.open_dataset(tmp_path / "ds", decode=False)
+    (tmp_path / "ds" / "index.parquet").rename(tmp_path / "index.parquet")
+    ctx = tmp_mp.get_context("fork")
+    for _epoch in range(2):
+        keys = sorted(s.key for s in DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=ctx))
+        assert keys == [f"{i:06d}" for i in range(12)]
