@@ -364,6 +364,7 @@ class IndexPlan:
             offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
             np.cumsum(512 + ((sizes + 511) // 512) * 512, out=offsets[1:])
         self.offsets = offsets
+        self.memo: dict[str, Any] = {}  # indexed_members': the shard file last verified, member spans
 
     def part(self, a: int, b: int, ma: int, mb: int) -> IndexPlan:
         """Samples ``a:b`` (members ``ma:mb``) as a shard of their own: views, offsets from 0."""
@@ -694,7 +695,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         plan = index.plan(shard)
         if plan is None or plan.max_size > self.max_member_bytes:
             return None
-        mapped = indexed_members(local, plan.names, plan.sizes, plan.offsets, plan.size_fields)
+        mapped = indexed_members(local, plan.names, plan.sizes, plan.offsets, plan.size_fields, plan.memo)
         return None if mapped is None else (plan, *mapped)
 
     def _kept(self, plan: IndexPlan) -> list[tuple[tuple[int, str], ...] | None]:

@@ -336,6 +336,14 @@ def test_loader_decodes_jpeg_scaled_when_the_recipe_resizes_first(tmp_path: Path
     assert mmdata.loader(tmp_path / "ds", 8, recipe=crop_first).source.image_max_size is None
 
 
+def _change_second_header(shard: Path, good: bytes, header: int, column: int) -> None:
+    """Write ``good`` with one byte of the second member's header name changed (checksum kept valid)."""
+    data = bytearray(good)
+    data[header + column] = ord("x")
+    data[header + 148 : header + 156] = b"%06o\0 " % (sum(data[header : header + 148]) + 256 + sum(data[header + 156 : header + 512]))
+    shard.write_bytes(bytes(data))
+
+
 def test_index_guided_read_refuses_a_shard_whose_headers_disagree_with_the_index(tmp_path: Path) -> None:
     """The whole-shard read is taken only when every header says what the index says: a member name
     changed anywhere in its 100 bytes (also after the longest indexed name) makes the reader fall back
@@ -350,11 +358,7 @@ def test_index_guided_read_refuses_a_shard_whose_headers_disagree_with_the_index
     assert indexed_members(str(shard), plan.names, plan.sizes, plan.offsets, plan.size_fields) is not None
     good = shard.read_bytes()
     for column in (0, plan.names.shape[1] + 3):  # inside the indexed width, and after it
-        data = bytearray(good)
-        header = int(plan.offsets[1])  # the second member's header
-        data[header + column] = ord("x")
-        data[header + 148 : header + 156] = b"%06o\0 " % (sum(data[header : header + 148]) + 256 + sum(data[header + 156 : header + 512]))
-        shard.write_bytes(bytes(data))
+        _change_second_header(shard, good, int(plan.offsets[1]), column)
         assert indexed_members(str(shard), plan.names, plan.sizes, plan.offsets, plan.size_fields) is None, column
         ds = mmdata.open_dataset(tmp_path / "ds", decode=False, on_error="skip")
         keys = [s.key for s in ds]
@@ -395,3 +399,19 @@ def test_forked_workers_start_with_the_parents_index(tmp_path: Path) -> None:
     for _epoch in range(2):
         keys = sorted(s.key for s in DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=ctx))
         assert keys == [f"{i:06d}" for i in range(12)]
+
+
+def test_a_shard_changed_after_a_verified_read_is_checked_again(tmp_path: Path) -> None:
+    """The header checks of the whole-shard read are skipped only while the shard file is the one
+    verified before (same inode, size, modification and change times): a shard rewritten after a
+    read is checked again and falls back to the streaming parser."""
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=6), tmp_path / "ds", maxcount=6, progress=False)
+    shard = tmp_path / "ds" / "train-000000.tar"
+    keys = [f"{i:06d}" for i in range(6)]
+    for _ in range(2):  # the second read takes the verified shortcut
+        assert [s.key for s in mmdata.open_dataset(tmp_path / "ds", decode=False)] == keys
+    plan = mmdata.open_dataset(tmp_path / "ds")._shard_index().plan(shard.name)
+    assert plan.memo.get("verified") is not None
+    _change_second_header(shard, shard.read_bytes(), int(plan.offsets[1]), 0)
+    ds = mmdata.open_dataset(tmp_path / "ds", decode=False, on_error="skip")
+    assert "000000" not in [s.key for s in ds] and sum(ds.skipped.values()) >= 1, ds.skipped
