@@ -12,6 +12,8 @@ from rich.console import Console
 console = Console()
 
 DataDir = Annotated[Path, typer.Argument(help="A dataset folder written by `mmdata shard` (or a shard pattern).")]
+DataUrl = Annotated[str, typer.Argument(help="A dataset folder written by `mmdata shard`: a path, or an fsspec URL "
+                                             "(s3://bucket/ds; credentials and endpoint from the environment).")]
 OutDir = Annotated[Path, typer.Argument(help="Output folder (created).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed: same input + seed -> same bytes / params / metrics.")]

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import AddressOpt, DataDir, ExecutorOpt, JsonFlag, OutDir, Seed, console, print_json
+from mmdata.cli.common import AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, OutDir, Seed, console, print_json
 
 
 def _columns(spec: list[str] | None) -> dict[str, str] | None:
@@ -84,7 +84,7 @@ def shard(
         console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 
 
-def inspect(path: DataDir, json_: JsonFlag = False) -> None:
+def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     """Samples per split / class / modality pattern, shard sizes, bytes and media distributions."""
     from rich.table import Table
 
@@ -130,7 +130,7 @@ def inspect(path: DataDir, json_: JsonFlag = False) -> None:
 
 
 def verify(
-    path: DataDir,
+    path: DataUrl,
     deep: Annotated[bool, typer.Option(help="Also decode every member (corrupt media bodies fail).")] = False,
     json_: JsonFlag = False,
 ) -> None:

@@ -1,21 +1,27 @@
-"""Paths given as URLs: ``file://`` anywhere a path goes, and datasets read from fsspec URLs.
+"""Paths given as URLs: ``file://`` anywhere a path goes, and fsspec URLs (object stores, HTTP).
 
 What each command accepts (docs/scale.md):
 
 * ``file:///abs/path`` is a local path everywhere (``mmdata shard`` / ``augment`` sources and output
   folders, ``open_dataset``, an ablation's ``dataset.path`` and ``--out``);
-* any other fsspec URL (``s3://``, ``gs://``, ``az://``, ``http(s)://``, ``hdfs://``, chained
-  ``simplecache::s3://``) works as an **ablation's** ``dataset.path``: each run — on whatever node
-  Ray puts it — stages the dataset folder into a node-local cache (:func:`stage_dataset`: every shard
-  checked against its sha256 in ``shards.parquet``, content-addressed by the dataset's fingerprint,
-  so it is downloaded once per node and never mixed with another version), and the trainer reads
-  the local copy. Bare shard URLs and patterns are read directly by :func:`mmdata.open_dataset`.
-* an output folder or a ``mmdata shard`` source given as such a URL is refused with a clear error:
-  the writer's resume journal, lock and atomic renames need a filesystem (mount the bucket at the
-  same path on every node: s3fs, gcsfuse, Mountpoint).
+* an fsspec URL (``s3://``, ``gs://``, ``az://``, ...) as the **output folder** of ``mmdata shard`` /
+  ``mmdata augment``: each shard is written to a local temp file and uploaded whole by the task that
+  wrote it (one PUT: no partial shard is ever visible), the resume journal is one object per
+  finished shard under ``OUT/.mmdata-journal/``, and the index, shards table and card are uploaded
+  last (:mod:`mmdata.shards.output`);
+* a dataset folder at such a URL is read by :func:`mmdata.open_dataset` (index and card fetched,
+  shards streamed), ``mmdata inspect`` / ``verify``, ``mmdata augment`` (as its source) and an
+  ablation's ``dataset.path`` — there each run stages the folder into a node-local cache
+  (:func:`stage_dataset`: every shard checked against its sha256 in ``shards.parquet``,
+  content-addressed by the dataset's fingerprint, downloaded once per node);
+* a ``mmdata shard`` source or an ablation's ``--out`` given as such a URL is refused with a clear
+  error (the raw files are listed and stat'ed; the ablation rewrites ``runs.parquet`` as runs finish).
 
-fsspec and the package of a protocol (s3fs, gcsfs, adlfs, aiohttp for http) are the user's to
-install; a missing one is a clear error naming it.
+Credentials and endpoints are fsspec's: the protocol package's own chain (environment variables such
+as ``AWS_ACCESS_KEY_ID`` / ``AWS_ENDPOINT_URL``, ``~/.aws``, an instance role, fsspec's config) or the
+API's ``storage_options``. fsspec and the package of a protocol (s3fs, gcsfs, adlfs, aiohttp for
+http) are the user's to install (``pip install 'mmdata[s3]'`` for S3); a missing one is a clear error
+naming it, and a failing request names the URL and what to check.
 """
 
 from __future__ import annotations
@@ -57,9 +63,8 @@ def local_path(path: str | Path, what: str = "path") -> Path:
     if proto == "file":
         rest = s[len("file://"):]
         return Path(rest[len("localhost"):] if rest.startswith("localhost/") else rest)
-    raise MMDataError(f"{what} {s}: {proto}:// URLs are not supported here (resume journal, lock and atomic "
-                      f"renames need a filesystem); mount it at the same path on every node (s3fs, gcsfuse, "
-                      f"Mountpoint, NFS) and pass that path, or a file:// URL")
+    raise MMDataError(f"{what} {s}: {proto}:// URLs are not supported here; mount it at the same path on every node "
+                      f"(s3fs, gcsfuse, Mountpoint, NFS) and pass that path, or a file:// URL")
 
 
 def is_remote(path: Any) -> bool:
@@ -68,8 +73,25 @@ def is_remote(path: Any) -> bool:
     return proto is not None and proto != "file"
 
 
-def filesystem(url: str) -> tuple[Any, str]:
+def is_folder_url(path: Any) -> bool:
+    """True for an fsspec URL of a dataset *folder*: a non-``file://`` URL that names no shard file
+    and is no pattern (those are bare shards, streamed as they are).
+
+    Example:
+        >>> is_folder_url("s3://b/ds"), is_folder_url("s3://b/ds/train-{000000..000003}.tar"), is_folder_url("/ds")
+        (True, False, False)
+    """
+    if not isinstance(path, (str, Path)) or not is_remote(path):
+        return False
+    s = str(path).rstrip("/")
+    return not s.endswith((".tar", ".tar.gz", ".tgz")) and not any(c in s for c in "{}*?[")
+
+
+def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
     """``(fsspec filesystem, path within it)`` for ``url``, or a clear error naming what to install.
+
+    ``storage_options``: keyword arguments of the protocol's filesystem (``{"endpoint_url": ...,
+    "key": ..., "secret": ...}`` for s3fs); None: its defaults (environment, config files).
 
     Example:
         >>> fs, root = filesystem("memory://ds")  # doctest: +SKIP
@@ -80,7 +102,7 @@ def filesystem(url: str) -> tuple[Any, str]:
     except ImportError:
         raise MMDataError(f"{url}: reading URLs needs fsspec: pip install fsspec") from None
     try:
-        return url_to_fs(url)
+        return url_to_fs(url, **(storage_options or {}))
     except ImportError as exc:  # fsspec knows the protocol, its package is missing (its message names it)
         raise MMDataError(f"{url}: fsspec cannot open {protocol(url)}:// URLs here: {exc}") from None
     except ValueError as exc:
@@ -88,6 +110,34 @@ def filesystem(url: str) -> tuple[Any, str]:
         raise MMDataError(f"{url}: unknown URL protocol {protocol(url)!r} ({exc}); fsspec knows {known}, ...") from None
     except Exception as exc:  # noqa: BLE001 — a filesystem that connects on creation (hdfs: a JVM, ...)
         raise MMDataError(f"{url}: cannot open its filesystem ({type(exc).__name__}: {str(exc)[:300]})") from None
+
+
+#: what to check when a request to an object store fails (named in the error)
+CHECK = ("check the credentials (AWS_ACCESS_KEY_ID / AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, ...), the "
+          "endpoint (AWS_ENDPOINT_URL, or storage_options={'endpoint_url': ...}) and that the bucket exists")
+
+
+def call(url: str, doing: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` — a request to the store at ``url`` — with its failure turned into an
+    error naming the URL, what was being done and what to check (credentials, endpoint, bucket).
+
+    Example:
+        >>> fs, root = filesystem("s3://bucket/ds")  # doctest: +SKIP
+        >>> call("s3://bucket/ds", "list it", fs.ls, root)  # doctest: +SKIP
+    """
+    try:
+        return fn(*args, **kwargs)
+    except MMDataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — botocore / aiohttp / google errors have no common base
+        raise MMDataError(f"{url}: cannot {doing} ({type(exc).__name__}: {str(exc)[:300]}); {CHECK}") from None
+
+
+def put_file(local: str | Path, url: str, storage_options: dict[str, Any] | None = None) -> None:
+    """Upload the file ``local`` as the object ``url`` in one request (an object store makes it
+    visible whole or not at all; a multipart upload only when it completes)."""
+    fs, path = filesystem(url, storage_options)
+    call(url, "upload it", fs.put_file, str(local), path)
 
 
 def read_card(url: str) -> dict[str, Any]:

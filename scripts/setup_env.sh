@@ -7,8 +7,8 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q torch==2.13.0
-# dev + the interop extras (Lightning, HF datasets, torchdata, duckdb: tests/interop) + Ray (tests/scale,
-# --executor ray), torch held at 2.13.0
+# dev (with moto[server] + s3fs: a local S3 server for tests/test_object_store.py) + the interop extras
+# (Lightning, HF datasets, torchdata, duckdb: tests/interop) + Ray (--executor ray), torch held at 2.13.0
 .venv/bin/python -m pip install -q -c scripts/constraints.txt -e '.[dev,interop,ray]'
 # A CJK font (fonts-wqy-microhei, 1.6 MB) so `mmdata preview` draws Chinese / Japanese / Korean captions.
 # Best effort: needs root and apt; without it previews show a visible placeholder and the glyph test skips.

@@ -168,3 +168,49 @@ def serve_folder():  # noqa: ANN201
     for proc in procs:
         proc.kill()
         proc.wait()
+
+
+class S3:
+    """A bucket on the local S3 server (:func:`s3`): ``url`` (``s3://NAME``), ``options`` (the fsspec
+    ``storage_options`` that reach it), ``env`` (the same as environment variables, for processes
+    such as a CLI driver), ``fs`` (an s3fs filesystem) and :meth:`tree` (every object's bytes)."""
+
+    def __init__(self, endpoint: str, bucket: str) -> None:
+        import s3fs
+
+        self.url = f"s3://{bucket}"
+        self.options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+        self.env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_DEFAULT_REGION": "us-east-1"}
+        self.fs = s3fs.S3FileSystem(**self.options)
+        self.fs.mkdir(bucket)
+
+    def tree(self, prefix: str) -> dict[str, bytes]:
+        """Every object under ``s3://BUCKET/prefix`` by path relative to it."""
+        root = f"{self.url[5:]}/{prefix}".rstrip("/")
+        self.fs.invalidate_cache()
+        return {p[len(root) + 1:]: self.fs.cat_file(p) for p in sorted(self.fs.find(root))}
+
+
+@pytest.fixture(scope="session")
+def s3_server():  # noqa: ANN201
+    """A real S3 protocol server (moto's, in a thread of this process) on 127.0.0.1, a free port;
+    its endpoint URL. Skipped without ``moto[server]`` and ``s3fs`` (scripts/setup_env.sh installs them)."""
+    import logging
+
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: str) -> S3:
+    """A fresh bucket on the local S3 server for one test."""
+    import uuid
+
+    return S3(s3_server, f"t-{uuid.uuid4().hex[:12]}")

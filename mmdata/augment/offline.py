@@ -23,6 +23,7 @@ from mmdata.augment.recipe import Recipe, load_recipe, params_seed
 from mmdata.errors import RecipeError
 from mmdata.shards.sources import Record
 from mmdata.types import Sample
+from mmdata.urls import is_remote
 
 
 def encode_sample(sample: Sample) -> dict[str, bytes]:
@@ -83,18 +84,20 @@ class _Copies(IterableDataset):  # type: ignore[type-arg]
 def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: int = 1, workers: int = 1,
                     keep_original: bool = False, seed: int = 0, splits: list[str] | None = None,
                     maxcount: int = 1000, progress: bool = True, executor: str = "local",
-                    address: str | None = None) -> dict[str, Any]:
+                    address: str | None = None, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``copies`` augmented copies of every sample of ``src`` (all splits by default) to ``out``.
 
     Deterministic for a fixed recipe and seed: the same bytes for any ``workers`` and ``executor``.
     Locally the samples are augmented and encoded in ``workers - 1`` DataLoader processes and written
     by ``workers`` writer threads. With ``executor="ray"`` (``address``: the cluster; see
-    :func:`mmdata.shards.writer.shard`) and a dataset folder as ``src``, each output shard is one Ray
-    task end to end — it reads its source samples, augments and encodes them with the same per-sample
-    plan, and writes the shard — while this process only plans (from ``src``'s index) and assembles
-    the index and card; a rerun after a killed driver resumes from the journal. ``src`` and ``out``
-    must then be on storage every node sees. Bare shards (no index) as ``src`` are augmented here and
-    only written as Ray tasks.
+    :func:`mmdata.shards.writer.shard`) each output shard is one Ray task end to end — it reads its
+    source samples, augments and encodes them with the same per-sample plan, and writes the shard —
+    while this process only plans (from ``src``'s index; for bare shards from their tar headers,
+    nothing decoded) and assembles the index and card; a rerun after a killed driver resumes from the
+    journal. ``src`` and ``out`` must then be on storage every node sees, or URLs.
+
+    ``src`` and ``out`` may be fsspec URLs (``s3://bucket/ds``: a dataset folder or bare shards;
+    ``out`` written as :func:`mmdata.shard` writes to an object store), opened with ``storage_options``.
 
     Example:
         >>> import tempfile, mmdata
@@ -109,12 +112,12 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     from mmdata.shards.index import is_dataset, load_card
     from mmdata.shards.writer import write_records
 
-    from mmdata.urls import local_path, protocol
+    from mmdata.urls import is_folder_url, local_path, protocol
 
     if copies < 0:
         raise RecipeError(f"--copies must be >= 0, got {copies}")
     if protocol(src) == "file":
-        src = local_path(src)  # other URLs: shards read with fsspec (a dataset folder must be local or mounted)
+        src = local_path(src)  # other URLs: read with fsspec
     if executor == "ray":
         from mmdata.ray_cluster import require_ray
 
@@ -124,66 +127,111 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         raise RecipeError("recipe section 'batch' (mixup / mixgen) mixes samples during training; "
                           "`mmdata augment` writes per-sample copies — remove the batch section")
     rec = base.with_seed(params_seed(base.seed, seed))
-    card = load_card(src) if is_dataset(src) else {}
+    folder = is_folder_url(src) or (not is_remote(src) and is_dataset(src))
+    card = load_card(src, storage_options) if folder else {}
     names = card.get("label_names")
     all_splits = list(card.get("splits", {"train": None}))
     extra = {"augmented_from": str(src), "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original}
-    if executor == "ray" and card:
+    if executor == "ray":
         return _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=splits or all_splits,
                                maxcount=maxcount, progress=progress, address=address, card=card,
-                               card_extra={"augmentation": extra}) | {"copies": copies}
+                               card_extra={"augmentation": extra}, storage_options=storage_options) | {"copies": copies}
     records: list[Record] = []
     for split in splits or all_splits:
-        ds = mmdata.open_dataset(src, split=split)
+        ds = mmdata.open_dataset(src, split=split, storage_options=storage_options)
         it = DataLoader(_Copies(ds, rec, copies, keep_original, split), batch_size=None, num_workers=max(0, workers - 1) if workers > 1 else 0)
         records.extend(it)
     return write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
-                         name=Path(out).name, card_extra={"augmentation": extra}, executor=executor,
-                         address=address) | {"copies": copies}
+                         name=_name(out), card_extra={"augmentation": extra}, executor=executor,
+                         address=address, storage_options=storage_options) | {"copies": copies}
+
+
+def _name(out: str | Path) -> str:
+    """The dataset name of an output folder: its last path component (of a URL's path too)."""
+    return str(out).rstrip("/").rsplit("/", 1)[-1]
 
 
 def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: int, keep_original: bool,
                     splits: list[str], maxcount: int, progress: bool, address: str | None, card: dict[str, Any],
-                    card_extra: dict[str, Any]) -> dict[str, Any]:
-    """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) exactly as
-    :func:`~mmdata.shards.writer.write_records` plans the records of a local run, then run one
-    :func:`_augment_shard` Ray task per output shard."""
+                    card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
+    bare shards, from their tar headers — exactly as :func:`~mmdata.shards.writer.write_records`
+    plans the records of a local run, then run one :func:`_augment_shard` Ray task per output shard."""
     import hashlib
 
     import mmdata
     from mmdata.shards import index as idx
     from mmdata.shards.writer import job_options, plan_shards, sorted_unique, write_plan
 
-    for split in splits:
-        mmdata.open_dataset(src, split=split)  # an unknown split: the reader's error, as locally
-    table = idx.load_index(src, columns=["key", "split", "shard"])
+    if card:
+        for split in splits:  # an unknown split: the reader's error, as locally
+            mmdata.open_dataset(src, split=split, storage_options=storage_options)
+        table = idx.load_index(src, columns=["key", "split", "shard"], storage_options=storage_options)
+        rows = list(zip(*(table[c].to_pylist() for c in ("key", "split", "shard"))))
+        listed = {split: card["splits"][split]["shards"] for split in splits}
+        # the tasks' working directory is not ours
+        root: str | None = str(src).rstrip("/") if is_remote(src) else str(Path(src).resolve())
+        source = card.get("fingerprint")
+    else:
+        rows, listed, source = _bare_rows(src, splits, storage_options)
+        root = None  # bare shards: each task opens its source shards by their full paths / URLs
     wanted = set(splits)
     records: list[Record] = []
     origin: dict[str, tuple[str, str]] = {}  # output key -> (source key, source shard)
-    for key, split, shard in zip(*(table[c].to_pylist() for c in ("key", "split", "shard"))):
+    for key, split, shard in rows:
         if split in wanted:
             for o in ([key] if keep_original else []) + [f"{key}_aug{k}" for k in range(copies)]:
                 records.append(Record(o, o, split=split))
                 origin[o] = (key, shard)
     plan = plan_shards(sorted_unique(records), maxcount)
     options = job_options(maxcount=maxcount)
-    root = str(Path(src).resolve())  # the tasks' working directory is not ours
     extra: dict[str, dict[str, Any]] = {}
     for p in plan:
         keys = [r.key for r in p["records"]]
-        listed = card["splits"][p["split"]]["shards"]
         needed = {origin[k][1] for k in keys}
         extra[p["name"]] = {"augment": {
             "src": root, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original, "keys": keys,
-            "sources": sorted({origin[k][0] for k in keys}), "source_shards": [sh for sh in listed if sh in needed]}}
+            "sources": sorted({origin[k][0] for k in keys}), "storage_options": storage_options,
+            "source_shards": [sh for sh in listed[p["split"]] if sh in needed]}}
     # the job's identity for the resume journal: options, recipe, copies, the source's bytes and the plan
-    ident = {"options": options, "augmentation": card_extra["augmentation"], "source": card.get("fingerprint"),
+    ident = {"options": options, "augmentation": card_extra["augmentation"], "source": source,
              "plan": [(p["name"], p["split"], extra[p["name"]]["augment"]["keys"]) for p in plan]}
     plan_hash = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
     return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash,
-                      label_names=card.get("label_names"), progress=progress, name=Path(out).name,
+                      label_names=card.get("label_names"), progress=progress, name=_name(out),
                       card_extra=card_extra, executor="ray", address=address, write_fn=_augment_shard,
-                      task_extra=extra)
+                      task_extra=extra, storage_options=storage_options)
+
+
+def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, Any] | None) -> tuple[Any, ...]:
+    """For bare shards (no index): ``(rows, listed, identity)`` as the index would give them —
+    ``(key, split, shard)`` for every sample of every shard in every wanted split (a local run reads
+    every shard once per split), each split's shards in order, and the shards' identity for the
+    resume journal (path or URL, size, mtime or ETag). Only tar headers are parsed: nothing is
+    decoded or augmented here (member bytes are skipped, by seeking where the stream allows)."""
+    import os
+
+    from mmdata.errors import ShardError
+    from mmdata.shards.tario import expand_sources, is_url, iter_samples
+    from mmdata.urls import call, filesystem
+
+    shards = [s if is_url(s) else str(Path(s).resolve()) for s in expand_sources(src, storage_options)]
+    keys: list[tuple[str, str]] = []
+    ident = []
+    for sh in shards:
+        for key, _, problem in iter_samples(sh, want=lambda _: False, storage_options=storage_options):
+            if problem is not None:  # as a local run's reader (on_error="raise") stops
+                raise ShardError(problem[1] if sh in problem[1] else f"shard {sh}: {problem[1]}")
+            keys.append((key, sh))  # type: ignore[arg-type]
+        if is_remote(sh):
+            fs, path = filesystem(sh, storage_options)
+            info = call(sh, "look it up", fs.info, path)
+            ident.append((sh, info.get("size"), str(info.get("ETag") or info.get("LastModified") or info.get("mtime"))))
+        else:
+            st = os.stat(sh)
+            ident.append((sh, st.st_size, st.st_mtime_ns))
+    rows = [(key, split, sh) for split in splits for key, sh in keys]
+    return rows, {split: shards for split in splits}, ident
 
 
 def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
@@ -198,8 +246,14 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     rec = load_recipe(aug["recipe"])
     wanted, need = set(aug["keys"]), set(aug["sources"])
     # one decode thread: the task declares one CPU (the bytes do not depend on it)
-    ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=1)
-    ds.shards = list(aug["source_shards"])  # only the shards holding this task's samples (index order)
+    so = aug.get("storage_options")
+    if aug["src"] is None:  # bare shards: exactly the ones holding this task's samples, in order
+        ds = mmdata.open_dataset(list(aug["source_shards"]), split=task["split"], partition=False, decode_threads=1,
+                                 storage_options=so)
+    else:
+        ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=1,
+                                 storage_options=so)
+        ds.shards = list(aug["source_shards"])  # only the shards holding this task's samples (index order)
     made: dict[str, Record] = {}
     for s in ds:
         if s.key in need:
@@ -207,7 +261,7 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
                 made[r.key] = r
     missing = [k for k in aug["keys"] if k not in made]
     if missing:
-        raise ShardError(f"{aug['src']}: shards {aug['source_shards']} of split {task['split']!r} do not hold the "
+        raise ShardError(f"{aug['src'] or 'bare shards'}: shards {aug['source_shards']} of split {task['split']!r} do not hold the "
                          f"source samples of {missing[:3]} ({len(missing)} in all) that the index lists there: "
                          f"did the source change during the job?")
     return _write_task({k: v for k, v in task.items() if k != "augment"}

@@ -37,8 +37,9 @@ def _mix(kind: str, counts: dict[str, int], fix: str) -> dict[str, str] | None:
     return {"kind": kind, "message": f"mixed {kind} ({shown}): {fix}"}
 
 
-def inspect(path: str | Path) -> dict[str, Any]:
-    """Summarise a dataset folder.
+def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Summarise a dataset folder (a path, or an fsspec URL read with ``storage_options``: only its
+    card and index are fetched).
 
     Returns:
         ``samples``, ``per_split``, ``per_class`` (by name when the card has names, per split),
@@ -59,9 +60,9 @@ def inspect(path: str | Path) -> dict[str, Any]:
         >>> r["per_split"], r["image"]["modes"], r["audio"]["sample_rates"]
         ({'train': 4}, {'RGB': 4}, {'8000': 3})
     """
-    card = idx.load_card(path)
-    rows = idx.load_index(path).to_pydict()
-    shards = idx.load_shards_table(path).to_pydict()
+    card = idx.load_card(path, storage_options)
+    rows = idx.load_index(path, storage_options=storage_options).to_pydict()
+    shards = idx.load_shards_table(path, storage_options).to_pydict()
     names = card.get("label_names")
     n = len(rows["key"])
     per_class: dict[str, dict[str, int]] = {}

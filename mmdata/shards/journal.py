@@ -44,6 +44,11 @@ def _records(data: bytes) -> tuple[list[bytes], int]:
     return out, pos
 
 
+def record(payload: bytes) -> bytes:
+    """One journal record: ``MMJ1`` + length + crc32 + ``payload``."""
+    return _HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
 class Journal:
     """Open (or start) the journal of a job whose plan is ``plan_id``.
 
@@ -81,7 +86,7 @@ class Journal:
 
     def append(self, payload: bytes) -> None:
         """Record one payload (written whole before this returns; fsynced when asked)."""
-        buf = memoryview(_HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload)
+        buf = memoryview(record(payload))
         while buf:
             buf = buf[os.write(self._fd, buf):]
         if self._fsync:

@@ -57,6 +57,7 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.tario import DEFAULT_MAX_MEMBER_BYTES, _local_path, expand_sources, indexed_members, iter_samples
 from mmdata.types import Sample, new_sample
+from mmdata.urls import is_folder_url, is_remote
 
 log = logging.getLogger("mmdata.reader")
 ON_ERROR = ("raise", "skip", "warn")
@@ -214,14 +215,14 @@ class _ShardIndex:
     a zero-copy slice of the table.
     """
 
-    def __init__(self, root: Path, split: str) -> None:
+    def __init__(self, root: Path | str, split: str, storage_options: dict[str, Any] | None = None) -> None:
         import numpy as np
 
         # split and shard come dictionary-encoded from Parquet (half the read time of plain strings);
         # rows are selected in numpy: pyarrow's conversions from Python / numpy import pandas, which
         # costs seconds in every DataLoader worker forked for an epoch
         table = idx.load_index(root, columns=["key", "split", "shard", "members", "sizes"],
-                               read_dictionary=["split", "shard"]).combine_chunks()
+                               read_dictionary=["split", "shard"], storage_options=storage_options).combine_chunks()
         self.table = table
         self.rows: dict[str, Any] = {}
         self._cache: dict[str, tuple[list[str], Any, Any, Any]] = {}
@@ -306,7 +307,7 @@ _EAGER_PLAN_ROWS = 200_000
 _INDEXES_LOCK = threading.Lock()
 
 
-def shard_index(root: Path, split: str) -> _ShardIndex:
+def shard_index(root: Path | str, split: str, storage_options: dict[str, Any] | None = None) -> _ShardIndex:
     """The split's :class:`_ShardIndex`, shared by every reader of the same ``index.parquet`` in this
     process (and by DataLoader workers forked from it).
 
@@ -314,7 +315,10 @@ def shard_index(root: Path, split: str) -> _ShardIndex:
     place gets a new ``index.parquet`` (writes are atomic renames), hence a new entry. Reading the
     index and building the shard plans is ~40 ms per 20,000 samples, paid by every fresh reader and
     by every worker of every epoch before; litdata and webdataset readers start without it.
+    A remote folder (``root`` a URL string) is read afresh each time: no cheap identity to key on.
     """
+    if isinstance(root, str):
+        return _ShardIndex(root, split, storage_options)
     try:
         st = os.stat(Path(root) / idx.INDEX)
     except OSError:
@@ -481,7 +485,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
-                 image_max_size: tuple[int, int] | None = None, decode_threads: int = 0) -> None:
+                 image_max_size: tuple[int, int] | None = None, decode_threads: int = 0,
+                 storage_options: dict[str, Any] | None = None) -> None:
         if on_error not in ON_ERROR:
             raise ShardError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         if max_member_bytes < 1:
@@ -499,8 +504,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.max_member_bytes = int(max_member_bytes)
         self.image_max_size = None if image_max_size is None else (int(image_max_size[0]), int(image_max_size[1]))
         self.decode_threads = int(decode_threads)
+        self.storage_options = dict(storage_options) if storage_options else None
         self.card: dict[str, Any] | None = None
-        self.root: Path | None = None
+        self.root: Path | str | None = None  # a local folder, or the URL of a remote one
         self.layout = "samples"
         self.series: list[str] = []
         self._index: _ShardIndex | None = None
@@ -508,32 +514,33 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self._raw_plans: dict[tuple[str, ...], tuple[tuple[str, ...] | None, tuple[str, str] | None]] = {}
         if isinstance(path, str) and path.startswith("file://") and idx.is_dataset(path[len("file://"):]):
             path = path[len("file://"):]  # a dataset folder given as a file:// URL
-        if not isinstance(path, (list, tuple)) and idx.is_dataset(path):
+        remote_folder = is_folder_url(path)
+        if remote_folder or (not isinstance(path, (list, tuple)) and not is_remote(path) and idx.is_dataset(path)):
             # the index is read with pyarrow in every reader process: import it here, so that DataLoader
             # workers forked each epoch find it imported instead of importing it (~360 modules) again
             import pyarrow.compute  # noqa: F401
             import pyarrow.parquet  # noqa: F401
 
-            self.root = Path(path)
-            self.card = idx.load_card(self.root)
+            self.root = str(path).rstrip("/") if remote_folder else Path(path)
+            self.card = idx.load_card(self.root, self.storage_options)
             self.layout = self.card.get("layout", "samples")
             splits = self.card.get("splits", {})
             if split not in splits:
                 raise ShardError(f"{path}: no split {split!r}; it has {sorted(splits)}")
-            self.shards = list(splits[split]["shards"])
+            self.shards = [idx.check_shard_name(path, sh) for sh in splits[split].get("shards") or []]
             if self.layout == "samples":
                 # read here, once per process (shard_index caches it): DataLoader workers forked for
                 # each epoch then start with the index and the plans instead of reading them again
-                self._index = shard_index(self.root, split)
+                self._index = shard_index(self.root, split, self.storage_options)
                 if self._index.table.num_rows <= _EAGER_PLAN_ROWS:
                     self._index.prepare(self.shards)
             if self.layout == "columns":
-                fields = self.card.get("fields") or []
+                fields = [idx.check_shard_name(path, f, "column series") for f in self.card.get("fields") or []]
                 self.series = [f for f in fields if self.modalities is None or f in self.modalities]
                 if not self.series:
                     raise ShardError(f"{path}: none of the requested modalities {self.modalities} is stored; it has {fields}")
         else:
-            self.shards = expand_sources(path)
+            self.shards = expand_sources(path, self.storage_options)
         self.skipped: dict[str, int] = {}
         self.errors: list[tuple[str, str, str]] = []
         self._skip: dict[int, int] = {}
@@ -604,7 +611,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if self._shard_sizes is None:
             import numpy as np
 
-            table = idx.load_index(self.root, columns=["split", "shard"], read_dictionary=["split", "shard"])
+            table = idx.load_index(self.root, columns=["split", "shard"], read_dictionary=["split", "shard"],
+                                   storage_options=self.storage_options)
             table = table.combine_chunks()
             per: dict[str, int] = {}
             if table.num_rows:
@@ -648,6 +656,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
     def _shard_url(self, name: str, series: str | None = None) -> str:
         if self.root is None:
             return name
+        if isinstance(self.root, str):  # a remote folder
+            return f"{self.root}/{series}/{name}" if series else f"{self.root}/{name}"
         return str(self.root / series / name) if series else str(self.root / name)
 
     def _count(self, reason: str, shard: str, key: str, message: str) -> None:
@@ -661,7 +671,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if self.root is None:
             return None
         if self._index is None:
-            self._index = shard_index(self.root, self.split)
+            self._index = shard_index(self.root, self.split, self.storage_options)
         return self._index
 
     def _wanted(self, ext: str) -> bool:
@@ -681,7 +691,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if fast is not None:
             return self._slice_samples(*fast), None  # None: verified up front, yields no problems
         want = None if self.modalities is None else self._want_member
-        return iter_samples(self._shard_url(shard), max_member_bytes=self.max_member_bytes, want=want), False
+        return iter_samples(self._shard_url(shard), max_member_bytes=self.max_member_bytes, want=want,
+                            storage_options=self.storage_options), False
 
     def _mapped(self, shard: str) -> tuple[IndexPlan, Any, list[int], list[int]] | None:
         """Index-guided whole-shard read of a local uncompressed shard: (plan, buffer, member starts,
@@ -792,7 +803,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         expected = index.keys(shard)
         want_members = index.members(shard)
         position = {k: i for i, k in enumerate(expected)}
-        its = {s: iter_samples(self._shard_url(shard, s), max_member_bytes=self.max_member_bytes) for s in self.series}
+        its = {s: iter_samples(self._shard_url(shard, s), max_member_bytes=self.max_member_bytes,
+                               storage_options=self.storage_options) for s in self.series}
         heads = {s: next(it, None) for s, it in its.items()}
         for i, key in enumerate(expected):
             group: dict[str, bytes] = {}
@@ -1089,12 +1101,16 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
-                 image_max_size: tuple[int, int] | None = None, decode_threads: int = 0) -> ShardDataset:
+                 image_max_size: tuple[int, int] | None = None, decode_threads: int = 0,
+                 storage_options: dict[str, Any] | None = None) -> ShardDataset:
     """Open shards as a torch IterableDataset of aligned :class:`~mmdata.Sample`.
 
     Args:
         path: a dataset folder (``dataset.json`` + index), a tar / tar.gz, a brace pattern
-            (``train-{000000..000009}.tar``), a glob, a list of those, or an fsspec URL.
+            (``train-{000000..000009}.tar``), a glob, a list of those, or fsspec URLs of those — a
+            URL that names no tar and no pattern is a remote dataset folder (``s3://bucket/ds``): its
+            card and index are fetched, its shards streamed (nothing is staged on disk; for many
+            epochs, :func:`mmdata.urls.stage_dataset` makes a checked local copy once).
         split: split to read from a dataset folder (ignored for bare shards).
         modalities: fields to keep (others are not decoded; in the column layout not even read).
         shuffle: shuffle shard order and samples (bounded buffer), seeded by (seed, epoch).
@@ -1114,6 +1130,8 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
             the first geometric op resizes down anyway.
         decode_threads: decoding threads per reader process (0: ``cpu_count // workers``, at most 4;
             1: decode inline). Order and output do not depend on it.
+        storage_options: options of the fsspec filesystem of URL paths (``{"endpoint_url": ...}``
+            for s3fs); None: the protocol's defaults (environment variables, config files).
 
     Example:
         >>> import tempfile
@@ -1127,4 +1145,5 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
     return ShardDataset(path, split=split, modalities=modalities, shuffle=shuffle, seed=seed, epoch=epoch,
                         on_error=on_error, allow_pickle=allow_pickle, required=required, decode=decode,
                         buffer_size=buffer_size, partition=partition, max_member_bytes=max_member_bytes,
-                        image_max_size=image_max_size, decode_threads=decode_threads)
+                        image_max_size=image_max_size, decode_threads=decode_threads,
+                        storage_options=storage_options)

@@ -65,10 +65,11 @@ def is_url(path: str) -> bool:
     return "://" in path
 
 
-def expand_sources(source: str | Path | Sequence[Any]) -> list[str]:
-    """Shard paths/URLs from a list, a brace pattern, a glob, a folder of tars, a tar or a URL."""
+def expand_sources(source: str | Path | Sequence[Any], storage_options: dict[str, Any] | None = None) -> list[str]:
+    """Shard paths/URLs from a list, a brace pattern, a glob, a folder of tars, a tar or a URL
+    (a glob in a URL is listed with ``storage_options``)."""
     if isinstance(source, (list, tuple)):
-        return [u for s in source for u in expand_sources(s)]
+        return [u for s in source for u in expand_sources(s, storage_options)]
     s = str(source)
     out: list[str] = []
     for item in braceexpand(s):
@@ -76,7 +77,7 @@ def expand_sources(source: str | Path | Sequence[Any]) -> list[str]:
             if any(c in item for c in "*?["):
                 import fsspec
 
-                fs, _, paths = fsspec.get_fs_token_paths(item)
+                fs, _, paths = fsspec.get_fs_token_paths(item, storage_options=storage_options)
                 proto = item.split("://", 1)[0]
                 out.extend(sorted(f"{proto}://{p}" if "://" not in p else p for p in paths))
             else:
@@ -102,16 +103,25 @@ def _local_path(url: str) -> str | None:
     return None if "://" in url else url
 
 
-def open_shard(url: str) -> IO[bytes]:
-    """Open a shard for streaming (local path, ``file://`` or any fsspec URL); gunzip ``.gz``/``.tgz``."""
+def open_shard(url: str, storage_options: dict[str, Any] | None = None) -> IO[bytes]:
+    """Open a shard for streaming (local path, ``file://`` or any fsspec URL, opened with
+    ``storage_options``); gunzip ``.gz``/``.tgz``."""
     local = _local_path(url)
     try:
         if local is None:
+            from mmdata.errors import MMDataError
+            from mmdata.urls import CHECK, filesystem
+
             try:
-                import fsspec
-            except ImportError:
-                raise ShardError(f"{url}: reading URLs needs fsspec (pip install fsspec)") from None
-            f: IO[bytes] = fsspec.open(url, "rb").open()
+                fs, path = filesystem(url, storage_options)
+            except MMDataError as exc:  # no fsspec, or not the protocol's package: named
+                raise ShardError(f"shard {exc}") from None
+            try:
+                f: IO[bytes] = fs.open(path, "rb")
+            except OSError:
+                raise
+            except Exception as exc:  # noqa: BLE001 — botocore / aiohttp errors (credentials, endpoint)
+                raise ShardError(f"shard {url}: cannot open ({type(exc).__name__}: {str(exc)[:300]}); {CHECK}") from None
         else:
             f = open(local, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by the caller
     except FileNotFoundError:
@@ -470,13 +480,14 @@ def group_samples(members: Iterator[Member], shard: str) -> Iterator[RawSample]:
 
 
 def iter_samples(url: str, *, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
-                 want: Callable[[str], bool] | None = None) -> Iterator[RawSample]:
+                 want: Callable[[str], bool] | None = None,
+                 storage_options: dict[str, Any] | None = None) -> Iterator[RawSample]:
     """Samples of one shard: ``(key, {ext: bytes}, problem)`` (see :func:`group_samples`).
 
     A shard that cannot be opened yields one key-less problem; nothing is raised.
     """
     try:
-        f = open_shard(url)
+        f = open_shard(url, storage_options)
     except ShardError as exc:
         yield None, {}, ("unreadable shard", str(exc))
         return
@@ -484,12 +495,12 @@ def iter_samples(url: str, *, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
         yield from group_samples(iter_members(f, url, max_member_bytes=max_member_bytes, want=want), url)
 
 
-def count_members(url: str) -> tuple[int, list[str]]:
+def count_members(url: str, storage_options: dict[str, Any] | None = None) -> tuple[int, list[str]]:
     """(regular members, problems) of one shard — what ``mmdata verify`` checks."""
     problems: list[str] = []
     n = 0
     try:
-        f = open_shard(url)
+        f = open_shard(url, storage_options)
     except ShardError as exc:
         return 0, [str(exc)]
     with f:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import marshal
 import os
+import shutil
 import stat
 import sys
 import time
@@ -33,14 +34,13 @@ from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of
 from mmdata.errors import SourceError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
-from mmdata.io import file_sha256
-from mmdata.shards.journal import Journal, JobLock
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
 from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, discover, label_gap_warning, printable, read_error,
                                    read_label_names, read_many, skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
-from mmdata.urls import local_path, protocol
+from mmdata.shards.output import LocalOutput, RemoteOutput, output
+from mmdata.urls import is_remote, local_path, protocol
 
 SPLIT_ORDER = ("train", "val", "test")
 LAYOUTS = ("samples", "columns")
@@ -224,6 +224,19 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
     delay = float(os.environ.get("MMDATA_TEST_SHARD_DELAY", "0") or 0)  # test-only: widen the kill window
     if delay:
         time.sleep(delay)
+    if task.get("upload"):  # an object store: write here, then upload the finished shard whole
+        import tempfile
+
+        from mmdata.shards.output import upload_shards
+
+        staging = Path(tempfile.mkdtemp(prefix="mmdata-shard-"))
+        try:
+            res = _write_task({**task, "upload": None, "out": str(staging)})
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        upload_shards(staging, [s["shard"] for s in res["shards"]], task["upload"], task.get("storage_options"))
+        return res
     out = Path(task["out"])
     keys: list[str] = []
     source_keys: list[str] = []
@@ -552,11 +565,12 @@ def _payload_record(r: Record) -> tuple[Any, ...]:
     return r.key, r.source_key, r.label, r.extra, exts, tuple([members[e] for e in exts])
 
 
-def _task_payload(shard: dict[str, Any], records: list[tuple[Any, ...]], out: Path, layout: str, fields: list[str],
-                  options: dict[str, Any], fsync: bool, root: str | None) -> dict[str, Any]:
+def _task_payload(shard: dict[str, Any], records: list[tuple[Any, ...]], out: LocalOutput | RemoteOutput,
+                  layout: str, fields: list[str], options: dict[str, Any], fsync: bool,
+                  root: str | None) -> dict[str, Any]:
     """The task of one shard for :func:`_write_task`: plain picklable values only."""
     return {
-        "out": str(out), "name": shard["name"], "split": shard["split"], "layout": layout, "fields": fields,
+        **out.task_fields(), "name": shard["name"], "split": shard["split"], "layout": layout, "fields": fields,
         "on_error": options["on_error"], "max_file_size": options["max_file_size"], "check": options["check"],
         "fsync": fsync, "root": root, "records": records,
     }
@@ -588,9 +602,9 @@ def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, .
     return h.hexdigest()
 
 
-def _done_ok(out: Path, marker: dict[str, Any], payload: list[tuple[Any, ...]]) -> bool:
+def _done_ok(out: LocalOutput | RemoteOutput, marker: dict[str, Any], payload: list[tuple[Any, ...]]) -> bool:
     return marker.get("inputs") == _current_inputs(payload) and all(
-        (out / s["shard"]).is_file() and file_sha256(out / s["shard"]) == s["sha256"] for s in marker["shards"])
+        out.has_shard(s["shard"], s["sha256"], s["bytes"]) for s in marker["shards"])
 
 
 def _marker_bytes(res: dict[str, Any]) -> bytes:
@@ -653,6 +667,7 @@ def shard(
     fsync: bool = False,
     executor: str = "local",
     address: str | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
@@ -661,8 +676,11 @@ def shard(
             a CSV / JSONL / Parquet manifest (see :func:`mmdata.shards.sources.discover_manifest`), or
             a Hugging Face ``datasets.Dataset`` / ``DatasetDict`` / ``save_to_disk`` folder
             (:mod:`mmdata.interop.hf`).
-        out: output folder. Re-running into the same folder resumes an interrupted job; a second job
-            writing to it at the same time is refused (``OUT/.mmdata-lock``).
+        out: output folder: a path, a ``file://`` URL, or an fsspec URL of an object store
+            (``s3://bucket/ds``: each shard uploaded whole by the task that wrote it, the index and card
+            last; docs/scale.md). Re-running into the same folder resumes an interrupted job; a second
+            job writing to it at the same time is refused (``OUT/.mmdata-lock``; for a URL: from
+            this machine).
         maxcount: at most this many samples per shard.
         maxsize: also start a new shard before one would exceed this many bytes (default: no limit;
             with a limit every source file is stat'ed up front to plan the cuts).
@@ -695,6 +713,9 @@ def shard(
             journal, index and card stay here, and the bytes are the same (docs/scale.md).
         address: with ``executor="ray"``: the cluster (``"auto"``, ``"HOST:PORT"``, ``"ray://..."``);
             None: ``RAY_ADDRESS`` or a local Ray instance.
+        storage_options: with an ``out`` URL: the fsspec filesystem's options (``{"endpoint_url":
+            ..., "key": ..., "secret": ...}`` for s3fs), passed to every task; None: the protocol's
+            defaults (environment variables, config files, instance role) on each node.
 
     Returns:
         A report: samples written per split, shards, ``skipped`` entries (source, sample, what,
@@ -725,22 +746,24 @@ def shard(
                         layout=layout, label_names=label_names, columns=columns,
                         labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
                         check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
-                        executor=executor, address=address)
-    out = local_path(out, "output folder")
+                        executor=executor, address=address, storage_options=storage_options)
+    if not is_remote(out):
+        out = local_path(out, "output folder")
     if isinstance(src, (str, Path)):
         src = local_path(src, "source")
         if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
             src = src.resolve()
     fractions = parse_split(split)
     found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
-                     label_names_from=names_from, on_error=on_error, exclude=out)
+                     label_names_from=names_from, on_error=on_error, exclude=None if is_remote(out) else out)
     if not found.records:
         raise SourceError(f"source {src}: no samples found (skipped {len(found.skipped)} files)")
     return write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers, fractions=fractions,
                          seed=seed, layout=layout, label_names=found.label_names, skipped=found.skipped,
                          on_error=on_error, max_file_size=max_file_size, check=check, progress=progress, name=name,
                          card_extra=card_extra, fsync=fsync, warnings=found.warnings, root=found.root,
-                         label_names_from=found.label_names_from, executor=executor, address=address)
+                         label_names_from=found.label_names_from, executor=executor, address=address,
+                         storage_options=storage_options)
 
 
 def _check_options(on_error: str, max_file_size: int | None, check: str, executor: str = "local",
@@ -764,7 +787,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                   progress: bool = True, name: str | None = None, card_extra: Mapping[str, Any] | None = None,
                   fsync: bool = False, warnings: list[str] | None = None, root: str | None = None,
                   label_names_from: str | None = None, executor: str = "local",
-                  address: str | None = None) -> dict[str, Any]:
+                  address: str | None = None, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
     Used by :func:`shard` after discovery and by ``mmdata augment`` / the avdigits builder for
@@ -772,6 +795,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     ``"what"`` / ``"sample"`` as in :func:`mmdata.shards.sources.skip_entry`; ``what`` defaults to
     ``"sample"``). ``root``: the folder file paths are reported relative to. ``executor`` /
     ``address``: where the shards are written (``"ray"``: one Ray task per shard; see :func:`shard`).
+    ``storage_options``: for an ``out`` URL (see :func:`shard`).
     """
     _check_options(on_error, max_file_size, check, executor, address)
     if executor == "ray":
@@ -790,7 +814,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     return write_plan(out, plan, payloads, fields, options, _plan_hash(plan, payloads, options), workers=workers,
                       label_names=label_names, label_names_from=label_names_from, skipped=skipped,
                       warnings=warnings, root=root, progress=progress, name=name, card_extra=card_extra,
-                      fsync=fsync, executor=executor, address=address)
+                      fsync=fsync, executor=executor, address=address, storage_options=storage_options)
 
 
 def sorted_unique(records: list[Record]) -> list[Record]:
@@ -818,7 +842,8 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                root: str | None = None, progress: bool = True, name: str | None = None,
                card_extra: Mapping[str, Any] | None = None, fsync: bool = False, executor: str = "local",
                address: str | None = None, write_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-               task_extra: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+               task_extra: Mapping[str, dict[str, Any]] | None = None,
+               storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write a planned job under its lock and resume journal: the shards a previous run did not
     finish, then the index, shards table and card (see :func:`write_records`).
 
@@ -826,27 +851,23 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
     identity in the journal. ``write_fn`` / ``task_extra``: a per-shard function (module level, picklable)
     that builds its own records from ``task_extra[name]`` merged into its task and then runs
     :func:`_write_task` (``mmdata augment --executor ray``: the samples are augmented in the tasks);
-    its shards' payloads are then empty here.
+    its shards' payloads are then empty here. ``out``: a local folder or an object store's URL
+    (:mod:`mmdata.shards.output`; ``storage_options`` for it).
     """
-    out = local_path(out, "output folder")
-    if executor == "ray":
-        out = out.resolve()  # the tasks write from other working directories (other nodes)
-    out.mkdir(parents=True, exist_ok=True)
-    with JobLock(out, "mmdata shard"):
-        journal = Journal(out, plan_hash, fsync=fsync)
+    # Ray tasks write from other working directories (other nodes): a local out is made absolute
+    out = output(out, storage_options, absolute=executor == "ray")
+    with out.lock("mmdata shard"):
+        journal = out.journal(plan_hash, fsync)
         finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
-        if journal.existed:
-            for tmp in out.rglob("*.tar.tmp-*"):  # leftovers of a killed run (the lock says no job runs)
-                tmp.unlink(missing_ok=True)
         results = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished, journal,
                        workers, progress, executor, address, write_fn or _write_task, task_extra or {})
         return _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
                          list(warnings or []), options, options["layout"], fields, name, card_extra, journal, fsync)
 
 
-def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], out: Path, layout: str,
-         fields: list[str], options: dict[str, Any], fsync: bool, root: str | None, finished: dict[str, Any],
-         journal: Journal, workers: int, progress: bool, executor: str = "local", address: str | None = None,
+def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], out: LocalOutput | RemoteOutput,
+         layout: str, fields: list[str], options: dict[str, Any], fsync: bool, root: str | None,
+         finished: dict[str, Any], journal: Any, workers: int, progress: bool, executor: str = "local", address: str | None = None,
          write_fn: Callable[[dict[str, Any]], dict[str, Any]] = _write_task,
          task_extra: Mapping[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Write every planned shard a previous run did not finish (in threads or processes, or as Ray
@@ -904,10 +925,10 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
     return results
 
 
-def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]], names: list[str] | None,
-              names_from: str | None, skipped: list[dict[str, Any]], warnings: list[str], options: dict[str, Any],
-              layout: str, fields: list[str], name: str | None, card_extra: Mapping[str, Any] | None,
-              journal: Journal, fsync: bool) -> dict[str, Any]:
+def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]],
+              names: list[str] | None, names_from: str | None, skipped: list[dict[str, Any]], warnings: list[str],
+              options: dict[str, Any], layout: str, fields: list[str], name: str | None,
+              card_extra: Mapping[str, Any] | None, journal: Any, fsync: bool) -> dict[str, Any]:
     shard_rows: list[dict[str, Any]] = []
     splits: dict[str, dict[str, Any]] = {}
     codecs: dict[str, set[str]] = {}
@@ -937,7 +958,7 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
     card: dict[str, Any] = {
         "format": idx.FORMAT,
-        "name": name or out.resolve().name,
+        "name": name or out.name,
         "layout": layout,
         "fields": fields if layout == "columns" else None,
         "modalities": modalities,
@@ -959,11 +980,11 @@ def _finalize(out: Path, plan: list[dict[str, Any]], results: dict[str, dict[str
     }
     if card_extra:
         card.update(card_extra)
-    idx.write_index(out, rows, fsync=fsync)
-    idx.write_shards_table(out, shard_rows, fsync=fsync)
-    idx.write_card(out, card, fsync=fsync)
+    out.write(idx.INDEX, idx.index_bytes(rows), fsync)
+    out.write(idx.SHARDS, idx.shards_table_bytes(shard_rows), fsync)
+    out.write(idx.CARD, idx.card_bytes(card), fsync)  # last: a folder with a card is complete
     journal.remove()
-    return {"out": str(out), "samples": rows.num_rows, "shards": len(plan),
+    return {"out": out.url, "samples": rows.num_rows, "shards": len(plan),
             "splits": {k: v["samples"] for k, v in splits.items()}, "skipped": skipped,
             "skipped_counts": skipped_counts, "warnings": warnings, "fingerprint": fingerprint}
 

@@ -136,3 +136,27 @@ def test_shard_and_augment_executor_ray_without_ray_name_the_extra(tmp_path: Pat
     p = cli_without_ray("augment", tmp_path / "src", tmp_path / "aug", "-r", recipe, "--executor", "ray")
     assert p.returncode == 2 and "pip install 'mmdata[ray]'" in p.stderr, p.stderr
     assert not (tmp_path / "aug" / "index.parquet").exists()
+
+
+@pytest.mark.ray
+def test_ray_augment_of_bare_shards_runs_in_the_tasks_and_equals_local(tmp_path: Path, src: Path, ray_cluster,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shards without an index: the driver plans from their tar headers only; each output shard is
+    one Ray task that reads the source shards holding its samples, augments and writes."""
+    from mmdata.augment import offline
+    from mmdata.augment.recipe import Recipe
+
+    recipe = {"image": [{"op": "hflip", "p": 0.5}], "audio": [{"op": "gain", "p": 1.0}]}
+    bare = str(src / "*.tar")  # 7 shards, no dataset.json / index.parquet consulted
+    opts = dict(copies=2, keep_original=True, maxcount=10, progress=False)
+    local = offline.augment_dataset(bare, tmp_path / "local" / "aug", recipe, **opts)
+
+    def not_here(*a: object, **k: object) -> None:
+        raise AssertionError("the driver augmented or encoded a sample: that is the Ray tasks' work")
+
+    monkeypatch.setattr(Recipe, "apply_sample", not_here)
+    monkeypatch.setattr(offline, "encode_sample", not_here)
+    rep = offline.augment_dataset(bare, tmp_path / "ray" / "aug", recipe, executor="ray", **opts)
+    assert rep["samples"] == local["samples"] == 72 and rep["shards"] == local["shards"] == 8
+    a, b = _tree(tmp_path / "local" / "aug"), _tree(tmp_path / "ray" / "aug")
+    assert sorted(a) == sorted(b) and [k for k in a if a[k] != b[k]] == []

@@ -1,0 +1,177 @@
+"""Where a ``mmdata shard`` / ``mmdata augment`` job writes: a local folder, or a folder at an fsspec
+URL of an object store (``s3://``, ``gs://``, ``az://``, ...).
+
+Both give the writer the same few operations — hold the job's lock, open its resume journal, tell a
+task where its shard goes, check a finished shard, write the index / shards table / card — so the
+plan, the shard bytes and the metadata bytes do not depend on where they go.
+
+An object store has no rename, no append and no lock, so a remote output works the way img2dataset
+and webdataset's ``ShardWriter`` + upload do:
+
+* each shard is written by its task (a thread here or a Ray task on any node) to a local temp file
+  and uploaded as one object: an object PUT (or a multipart upload, at its completion) makes it
+  visible whole, so no partial shard is ever seen at OUT;
+* the journal is one object per finished shard, ``OUT/.mmdata-journal/<plan>/<n>.mmj`` (the record
+  a local journal appends), written by the driver after the shard's upload returned; a killed driver
+  (any machine) resumes from what is at OUT, keeping every journaled shard whose object is still
+  there with its size (re-hashing would download the dataset: ``mmdata verify URL`` does that);
+* ``index.parquet``, ``shards.parquet`` and, last, ``dataset.json`` are uploaded at the end, then the
+  journal is deleted: a folder with a card is complete.
+
+The job lock is a local one (``$MMDATA_CACHE/locks``): it stops a second job into the same URL from
+this machine; two drivers on different machines writing one URL are not detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from mmdata.io import atomic_write_bytes, file_sha256
+from mmdata.shards.journal import NAME, Journal, JobLock, _records, record
+from mmdata.urls import cache_dir, call, filesystem, is_remote, local_path
+
+WRITE_CHECK = ".mmdata-write-check"
+
+
+def output(out: str | Path, storage_options: dict[str, Any] | None = None, *,
+           absolute: bool = False) -> LocalOutput | RemoteOutput:
+    """The output of a job at ``out``: a path or ``file://`` URL, or another fsspec URL.
+
+    ``absolute``: make a local path absolute (Ray tasks run in other working directories).
+
+    Example:
+        >>> output("/data/ds").remote, output("file:///data/ds").path
+        (False, PosixPath('/data/ds'))
+    """
+    if is_remote(out):
+        return RemoteOutput(str(out), storage_options)
+    path = local_path(out, "output folder")
+    return LocalOutput(path.resolve() if absolute else path)
+
+
+class LocalOutput:
+    """A local folder (or one mounted at the same path on every node)."""
+
+    remote = False
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.url = str(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    def lock(self, job: str) -> JobLock:
+        self.path.mkdir(parents=True, exist_ok=True)
+        return JobLock(self.path, job)
+
+    def journal(self, plan_id: str, fsync: bool) -> Journal:
+        journal = Journal(self.path, plan_id, fsync=fsync)
+        if journal.existed:
+            for tmp in self.path.rglob("*.tar.tmp-*"):  # leftovers of a killed run (the lock says no job runs)
+                tmp.unlink(missing_ok=True)
+        return journal
+
+    def task_fields(self) -> dict[str, Any]:
+        return {"out": str(self.path)}
+
+    def has_shard(self, shard: str, sha256: str, size: int) -> bool:
+        p = self.path / shard
+        return p.is_file() and file_sha256(p) == sha256
+
+    def write(self, name: str, data: bytes, fsync: bool) -> None:
+        atomic_write_bytes(self.path / name, data, fsync=fsync)
+
+
+class RemoteOutput:
+    """A folder at an fsspec URL of an object store."""
+
+    remote = True
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self.fs, root = filesystem(self.url, self.storage_options)
+        self.root = root.rstrip("/")
+        self._sizes: dict[str, int] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.root.rsplit("/", 1)[-1]
+
+    def lock(self, job: str) -> JobLock:
+        """This machine's lock on the URL, after checking that OUT can be written at all (a clear
+        error naming the URL before anything is planned or uploaded)."""
+        self.write(WRITE_CHECK, b"", False)
+        call(self.url, "delete its write check", self.fs.rm_file, f"{self.root}/{WRITE_CHECK}")
+        folder = cache_dir() / "locks" / hashlib.sha256(self.url.encode()).hexdigest()[:32]
+        folder.mkdir(parents=True, exist_ok=True)
+        return JobLock(folder, f"{job} into {self.url}")
+
+    def journal(self, plan_id: str, fsync: bool) -> ObjectJournal:
+        return ObjectJournal(self, plan_id)
+
+    def task_fields(self) -> dict[str, Any]:
+        return {"out": None, "upload": self.url, "storage_options": self.storage_options}
+
+    def has_shard(self, shard: str, sha256: str, size: int) -> bool:
+        if self._sizes is None:  # one listing for the whole resume check
+            self.fs.invalidate_cache(self.root)
+            found = call(self.url, "list it", self.fs.find, self.root, detail=True)
+            self._sizes = {p[len(self.root) + 1:]: int(info.get("size") or 0) for p, info in found.items()}
+        return self._sizes.get(shard) == size
+
+    def write(self, name: str, data: bytes, fsync: bool) -> None:
+        call(self.url, f"write {name} there", self.fs.pipe_file, f"{self.root}/{name}", data)
+
+
+class ObjectJournal:
+    """The resume journal of a job writing to an object store: one object per record under
+    ``OUT/.mmdata-journal/<plan id>/`` (an object store cannot append). The interface of
+    :class:`~mmdata.shards.journal.Journal`."""
+
+    def __init__(self, out: RemoteOutput, plan_id: str) -> None:
+        self.out = out
+        self.prefix = f"{out.root}/{NAME}"
+        self.mine = f"{self.prefix}/{quote(plan_id, safe='')}/"
+        out.fs.invalidate_cache(self.prefix)
+        listing = call(out.url, "read its resume journal", out.fs.find, self.prefix)
+        self.existed = bool(listing)
+        stale = [p for p in listing if not p.startswith(self.mine)]
+        if stale:  # another plan's journal: start over, as a local journal does
+            call(out.url, "delete an old resume journal", out.fs.rm, stale)
+        names = sorted(p for p in listing if p.startswith(self.mine) and p.endswith(".mmj"))
+        datas = call(out.url, "read its resume journal", out.fs.cat, names) if names else {}
+        self.done = [r for p in names for r in _records(datas[p])[0][:1]]
+        self._next = int(names[-1][len(self.mine):-4]) + 1 if names else 0
+
+    def append(self, payload: bytes) -> None:
+        """Record one payload (one object, visible whole once this returns)."""
+        self.out.write(f"{NAME}/{self.mine[len(self.prefix) + 1:]}{self._next:08d}.mmj", record(payload), False)
+        self._next += 1
+
+    def close(self) -> None:
+        pass
+
+    def remove(self) -> None:
+        """The job is complete: delete the journal."""
+        self.out.fs.invalidate_cache(self.prefix)
+        left = call(self.out.url, "read its resume journal", self.out.fs.find, self.prefix)
+        if left:
+            call(self.out.url, "delete its resume journal", self.out.fs.rm, left)
+
+
+def upload_shards(local_root: Path, shards: list[str], url: str, storage_options: dict[str, Any] | None) -> None:
+    """Upload the shards a task wrote under ``local_root`` to the folder ``url``, then remove them."""
+    from mmdata.urls import put_file
+
+    try:
+        for shard in shards:
+            put_file(local_root / shard, f"{url}/{shard}", storage_options)
+    finally:
+        shutil.rmtree(local_root, ignore_errors=True)
