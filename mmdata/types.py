@@ -58,11 +58,15 @@ class Sample:
         # shared memory and pass a file descriptor: ~0.3 ms per tensor here, more than decoding a
         # 64x64 JPEG (benchmarks/RESULTS.md, issue 14). Large tensors keep torch's zero-copy sharing.
         fields = self.fields
-        # (the type test first: isinstance against torch.Tensor's metaclass costs ~1 us per field)
-        small = [k for k, v in fields.items() if type(v) not in _NOT_TENSORS and isinstance(v, torch.Tensor) and _by_value(v)]
+        for v in fields.values():  # a plain loop on types: isinstance(torch.Tensor) costs ~1 us a field
+            if type(v) not in _NOT_TENSORS:
+                break
+        else:
+            # the raw case (bytes, str, numbers): pickle rebuilds the object from its __dict__ in C
+            # (NEWOBJ + BUILD), no Python call per sample when it is unpickled
+            return copyreg.__newobj__, (Sample,), self.__dict__
+        small = [k for k, v in fields.items() if isinstance(v, torch.Tensor) and _by_value(v)]
         if not small:
-            # the common raw case: pickle builds the object from its __dict__ in C on the other side
-            # (NEWOBJ + BUILD): no Python call per sample when it is unpickled
             return copyreg.__newobj__, (Sample,), self.__dict__
         fields = {k: (v.numpy() if k in small else v) for k, v in fields.items()}
         return _rebuild_sample, (self.key, fields, self.sample_rate, self.meta, tuple(small))
