@@ -15,6 +15,7 @@ Field conventions (decoded):
 
 from __future__ import annotations
 
+import copyreg
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -57,9 +58,17 @@ class Sample:
         # shared memory and pass a file descriptor: ~0.3 ms per tensor here, more than decoding a
         # 64x64 JPEG (benchmarks/RESULTS.md, issue 14). Large tensors keep torch's zero-copy sharing.
         fields = self.fields
+        for v in fields.values():  # a plain loop on types: isinstance(torch.Tensor) costs ~1 us a field
+            if type(v) not in _NOT_TENSORS:
+                break
+        else:
+            # the raw case (bytes, str, numbers): pickle rebuilds the object from its __dict__ in C
+            # (NEWOBJ + BUILD), no Python call per sample when it is unpickled
+            return copyreg.__newobj__, (Sample,), self.__dict__
         small = [k for k, v in fields.items() if isinstance(v, torch.Tensor) and _by_value(v)]
-        if small:
-            fields = {k: (v.numpy() if k in small else v) for k, v in fields.items()}
+        if not small:
+            return copyreg.__newobj__, (Sample,), self.__dict__
+        fields = {k: (v.numpy() if k in small else v) for k, v in fields.items()}
         return _rebuild_sample, (self.key, fields, self.sample_rate, self.meta, tuple(small))
 
     def __getitem__(self, name: str) -> Any:
@@ -106,6 +115,8 @@ class Sample:
         """Return a new sample with ``meta`` entries replaced or added."""
         return Sample(self.key, self.fields, self.sample_rate, {**self.meta, **updates})
 
+
+_NOT_TENSORS = frozenset({bytes, str, int, float, bool, type(None), np.ndarray, list, dict, tuple})
 
 #: tensors up to this size are pickled by value (see ``Sample.__reduce__``); measured crossover of
 #: value vs shared-memory transfer between DataLoader processes on a 2-core Xeon: 256 KB-1 MB

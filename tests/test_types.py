@@ -129,3 +129,21 @@ def test_samples_cross_processes_with_small_tensors_by_value() -> None:
         assert not x["image"].is_shared() and not x["view"].is_shared()  # by value
         assert x["big"].is_shared() and float(x["big"][0]) == i  # 1.2 MB: torch's shared memory
         x["image"].add_(1)  # writable
+
+
+def test_a_sample_without_tensors_pickles_without_a_python_call_per_sample() -> None:
+    """Raw samples (bytes, str, ints) are pickled as the object and its __dict__ (NEWOBJ + BUILD):
+    the unpickler rebuilds them in C, no function of ours runs per sample (issue 14: raw reads with
+    DataLoader workers). They come back equal, frozen and of their class."""
+    import dataclasses
+    import pickle
+
+    s = Sample("k", {"jpg": b"\xff\xd8", "txt": "a caption", "cls": 3, "depth": np.zeros(2)}, None,
+               {"shard": "train-000000.tar", "position": 7})
+    blob = pickle.dumps([s, s], protocol=pickle.HIGHEST_PROTOCOL)
+    assert b"_rebuild_sample" not in blob
+    back = pickle.loads(blob)
+    assert type(back[0]) is Sample and back[0].key == "k" and back[0].meta == s.meta and back[1] is back[0]
+    assert back[0]["jpg"] == b"\xff\xd8" and back[0]["txt"] == "a caption" and np.array_equal(back[0]["depth"], np.zeros(2))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        back[0].key = "other"  # type: ignore[misc]

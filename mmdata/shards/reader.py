@@ -39,8 +39,9 @@ import logging
 import mmap
 import os
 import struct
+import threading
 import zlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
@@ -199,6 +200,13 @@ def _take(table: Any, rows: Any) -> Any:
     return table.take(pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)]))
 
 
+def _row_count(rows: slice | Any | None) -> int:
+    """How many index rows a shard has (:attr:`_ShardIndex.rows` value: a slice, an array, None)."""
+    if rows is None:
+        return 0
+    return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+
+
 class _ShardIndex:
     """What ``index.parquet`` says about each shard of a split: keys and, per key, members and sizes.
 
@@ -278,7 +286,7 @@ class _ShardIndex:
         whole = IndexPlan.build(keys.to_pylist(), keys, members, part["sizes"].combine_chunks())
         if whole is None:
             return
-        samples = np.cumsum([0] + [len(range(r.start, r.stop)) if isinstance(r, slice) else len(r) for r in rows])
+        samples = np.cumsum([0] + [_row_count(r) for r in rows])
         first = _np(members.offsets)[samples] - members.offsets[0].as_py()  # first member of each shard
         for i, sh in enumerate(todo):
             self._plans[sh] = whole.part(int(samples[i]), int(samples[i + 1]), int(first[i]), int(first[i + 1]))
@@ -289,6 +297,45 @@ class _ShardIndex:
         if shard not in self._plans:
             self._plans[shard] = IndexPlan.build(*self._entries(shard)) if shard in self.rows else None
         return self._plans[shard]
+
+
+_INDEXES: OrderedDict[tuple[Any, ...], _ShardIndex] = OrderedDict()
+_INDEXES_KEPT = 8
+#: open_dataset builds every shard's plan up front up to this many index rows (~25 ms and ~2 MB per
+#: 20,000 samples of 4 members); larger splits build each reader's plans when it starts
+_EAGER_PLAN_ROWS = 200_000
+_INDEXES_LOCK = threading.Lock()
+
+
+def shard_index(root: Path | str, split: str, storage_options: dict[str, Any] | None = None) -> _ShardIndex:
+    """The split's :class:`_ShardIndex`, shared by every reader of the same ``index.parquet`` in this
+    process (and by DataLoader workers forked from it).
+
+    Keyed by the file's identity (device, inode, size, modification time): a dataset rewritten in
+    place gets a new ``index.parquet`` (writes are atomic renames), hence a new entry. Reading the
+    index and building the shard plans is ~40 ms per 20,000 samples, paid by every fresh reader and
+    by every worker of every epoch before; litdata and webdataset readers start without it.
+    A remote folder (``root`` a URL string) is read afresh each time: no cheap identity to key on.
+    """
+    if isinstance(root, str):
+        return _ShardIndex(root, split, storage_options)
+    try:
+        st = os.stat(Path(root) / idx.INDEX)
+    except OSError:
+        return _ShardIndex(Path(root), split)  # raises the reader's error naming the missing file
+    key = (os.path.realpath(root), split, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _INDEXES_LOCK:
+        found = _INDEXES.get(key)
+        if found is not None:
+            _INDEXES.move_to_end(key)
+            return found
+    made = _ShardIndex(Path(root), split)  # outside the lock: readers of other datasets go on
+    with _INDEXES_LOCK:
+        found = _INDEXES.setdefault(key, made)
+        _INDEXES.move_to_end(key)
+        while len(_INDEXES) > _INDEXES_KEPT:
+            _INDEXES.popitem(last=False)
+    return found
 
 
 class IndexPlan:
@@ -321,6 +368,7 @@ class IndexPlan:
             offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
             np.cumsum(512 + ((sizes + 511) // 512) * 512, out=offsets[1:])
         self.offsets = offsets
+        self.memo: dict[str, Any] = {}  # indexed_members': the shard file last verified, member spans
 
     def part(self, a: int, b: int, ma: int, mb: int) -> IndexPlan:
         """Samples ``a:b`` (members ``ma:mb``) as a shard of their own: views, offsets from 0."""
@@ -480,6 +528,12 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             if split not in splits:
                 raise ShardError(f"{path}: no split {split!r}; it has {sorted(splits)}")
             self.shards = [idx.check_shard_name(path, sh) for sh in splits[split].get("shards") or []]
+            if self.layout == "samples":
+                # read here, once per process (shard_index caches it): DataLoader workers forked for
+                # each epoch then start with the index and the plans instead of reading them again
+                self._index = shard_index(self.root, split, self.storage_options)
+                if self._index.table.num_rows <= _EAGER_PLAN_ROWS:
+                    self._index.prepare(self.shards)
             if self.layout == "columns":
                 fields = [idx.check_shard_name(path, f, "column series") for f in self.card.get("fields") or []]
                 self.series = [f for f in fields if self.modalities is None or f in self.modalities]
@@ -500,6 +554,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         # now (after init_process_group) is what the worker must use
         state = dict(self.__dict__)
         state["_dist"] = dist_rank_world() or self._dist
+        state["_index"] = None  # a spawned worker reads the index itself (not a copy of every plan in the pickle)
         return state
 
     # ---- public metadata -------------------------------------------------------------------------
@@ -550,6 +605,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         """
         if self.root is None or self.on_error != "raise" or readers < 1:
             return None
+        if self._shard_sizes is None and self.layout == "samples":
+            rows = self._shard_index().rows  # type: ignore[union-attr]
+            self._shard_sizes = [_row_count(rows.get(sh)) for sh in self.shards]
         if self._shard_sizes is None:
             import numpy as np
 
@@ -613,7 +671,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if self.root is None:
             return None
         if self._index is None:
-            self._index = _ShardIndex(self.root, self.split, self.storage_options)
+            self._index = shard_index(self.root, self.split, self.storage_options)
         return self._index
 
     def _wanted(self, ext: str) -> bool:
@@ -648,7 +706,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         plan = index.plan(shard)
         if plan is None or plan.max_size > self.max_member_bytes:
             return None
-        mapped = indexed_members(local, plan.names, plan.sizes, plan.offsets, plan.size_fields)
+        mapped = indexed_members(local, plan.names, plan.sizes, plan.offsets, plan.size_fields, plan.memo)
         return None if mapped is None else (plan, *mapped)
 
     def _kept(self, plan: IndexPlan) -> list[tuple[tuple[int, str], ...] | None]:

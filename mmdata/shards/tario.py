@@ -513,8 +513,8 @@ def count_members(url: str, storage_options: dict[str, Any] | None = None) -> tu
 
 
 # ---- index-guided fast path ------------------------------------------------------------------------
-def indexed_members(path: str, names: Any, sizes: Any, offsets: Any,
-                    size_fields: Any = None) -> tuple[Any, list[int], list[int]] | None:
+def indexed_members(path: str, names: Any, sizes: Any, offsets: Any, size_fields: Any = None,
+                    memo: dict[str, Any] | None = None) -> tuple[Any, list[int], list[int]] | None:
     """Map a local uncompressed shard and check it against the index in one vectorised pass.
 
     Args:
@@ -526,6 +526,10 @@ def indexed_members(path: str, names: Any, sizes: Any, offsets: Any,
             the end-of-archive block's.
         size_fields: optional (n, 12) uint8 array of the size fields as ``%011o\\0`` (tarfile's and
             mmdata's layout): compared byte for byte instead of parsing the digits.
+        memo: optional dict the caller keeps with these arrays (one per shard plan). It remembers the
+            identity of the file last verified (device, inode, size, modification and change times of
+            the opened file): while the file keeps it, the header checks are not repeated (any write
+            to the file changes its change time). It also keeps the member spans.
 
     Returns ``(buffer, starts, ends)`` — the data of member ``i`` is ``buffer[starts[i]:ends[i]]`` —
     when every header sits where plain ustar headers put it, with that size, that name and a
@@ -539,7 +543,8 @@ def indexed_members(path: str, names: Any, sizes: Any, offsets: Any,
         return None
     try:
         with open(path, "rb", buffering=0) as fh:
-            length = os.fstat(fh.fileno()).st_size
+            st = os.fstat(fh.fileno())
+            length = st.st_size
             if length < BLOCK or length % BLOCK or int(offsets[-1]) + BLOCK > length:
                 return None
             # MAP_POPULATE maps the whole (cached) file in one call instead of a fault per page
@@ -550,6 +555,9 @@ def indexed_members(path: str, names: Any, sizes: Any, offsets: Any,
     if len(buf) != length:
         buf.close()
         return None
+    ident = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if memo is not None and memo.get("verified") == ident:
+        return (buf, *memo["spans"])
     blocks = np.frombuffer(buf, dtype=np.uint8).reshape(-1, BLOCK)  # a view: nothing is read yet
     rows = offsets[:-1] // BLOCK
     # Every field the read depends on — name, size, type, no ustar prefix — must equal what the
@@ -573,7 +581,11 @@ def indexed_members(path: str, names: Any, sizes: Any, offsets: Any,
         buf.close()
         return None
     starts = offsets[:-1] + BLOCK
-    return buf, starts.tolist(), (starts + sizes).tolist()
+    spans = starts.tolist(), (starts + sizes).tolist()
+    if memo is not None:
+        memo["spans"] = spans
+        memo["verified"] = ident
+    return (buf, *spans)
 
 
 def _octal_columns(fields: Any) -> Any:

@@ -336,6 +336,14 @@ def test_loader_decodes_jpeg_scaled_when_the_recipe_resizes_first(tmp_path: Path
     assert mmdata.loader(tmp_path / "ds", 8, recipe=crop_first).source.image_max_size is None
 
 
+def _change_second_header(shard: Path, good: bytes, header: int, column: int) -> None:
+    """Write ``good`` with one byte of the second member's header name changed (checksum kept valid)."""
+    data = bytearray(good)
+    data[header + column] = ord("x")
+    data[header + 148 : header + 156] = b"%06o\0 " % (sum(data[header : header + 148]) + 256 + sum(data[header + 156 : header + 512]))
+    shard.write_bytes(bytes(data))
+
+
 def test_index_guided_read_refuses_a_shard_whose_headers_disagree_with_the_index(tmp_path: Path) -> None:
     """The whole-shard read is taken only when every header says what the index says: a member name
     changed anywhere in its 100 bytes (also after the longest indexed name) makes the reader fall back
@@ -350,11 +358,7 @@ def test_index_guided_read_refuses_a_shard_whose_headers_disagree_with_the_index
     assert indexed_members(str(shard), plan.names, plan.sizes, plan.offsets, plan.size_fields) is not None
     good = shard.read_bytes()
     for column in (0, plan.names.shape[1] + 3):  # inside the indexed width, and after it
-        data = bytearray(good)
-        header = int(plan.offsets[1])  # the second member's header
-        data[header + column] = ord("x")
-        data[header + 148 : header + 156] = b"%06o\0 " % (sum(data[header : header + 148]) + 256 + sum(data[header + 156 : header + 512]))
-        shard.write_bytes(bytes(data))
+        _change_second_header(shard, good, int(plan.offsets[1]), column)
         assert indexed_members(str(shard), plan.names, plan.sizes, plan.offsets, plan.size_fields) is None, column
         ds = mmdata.open_dataset(tmp_path / "ds", decode=False, on_error="skip")
         keys = [s.key for s in ds]
@@ -363,3 +367,51 @@ def test_index_guided_read_refuses_a_shard_whose_headers_disagree_with_the_index
         else:  # bytes after the name's NUL: tar ignores them, so does the streaming parser
             assert keys == [f"{i:06d}" for i in range(6)] and not ds.skipped
     shard.write_bytes(good)
+
+
+def test_index_is_read_once_per_process_and_a_rewritten_dataset_is_read_afresh(tmp_path: Path) -> None:
+    """Every fresh reader of a dataset shares one parsed index (and its shard plans) in a process;
+    a dataset written again in the same folder (new ``index.parquet``) is never served stale."""
+    mmdata.shard(make_sample_folder(tmp_path / "raw_a", n=8), tmp_path / "ds", maxcount=4, progress=False)
+    first, second = mmdata.open_dataset(tmp_path / "ds", decode=False), mmdata.open_dataset(tmp_path / "ds", decode=False)
+    assert first._shard_index() is second._shard_index()
+    assert [s.key for s in first] == [f"{i:06d}" for i in range(8)]
+    # another dataset with other samples replaces this one file by file (as a re-run writer would)
+    raw_b = make_sample_folder(tmp_path / "raw_b", n=6)
+    for p in sorted(raw_b.iterdir()):
+        p.rename(p.with_name("b" + p.name))
+    mmdata.shard(raw_b, tmp_path / "other", maxcount=4, progress=False)
+    for p in sorted((tmp_path / "other").iterdir()):
+        p.replace(tmp_path / "ds" / p.name)
+    fresh = mmdata.open_dataset(tmp_path / "ds", decode=False)
+    assert fresh._shard_index() is not first._shard_index()
+    assert [s.key for s in fresh] == [f"b{i:06d}" for i in range(6)]
+
+
+def test_forked_workers_start_with_the_parents_index(tmp_path: Path) -> None:
+    """open_dataset reads the index (and plans the shards) in the process that opens it, so the
+    DataLoader workers forked for every epoch do not read it again: they read the same samples even
+    when index.parquet is gone after the open."""
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=12), tmp_path / "ds", maxcount=3, progress=False)
+    dataset = mmdata.open_dataset(tmp_path / "ds", decode=False)
+    (tmp_path / "ds" / "index.parquet").rename(tmp_path / "index.parquet")
+    ctx = tmp_mp.get_context("fork")
+    for _epoch in range(2):
+        keys = sorted(s.key for s in DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=ctx))
+        assert keys == [f"{i:06d}" for i in range(12)]
+
+
+def test_a_shard_changed_after_a_verified_read_is_checked_again(tmp_path: Path) -> None:
+    """The header checks of the whole-shard read are skipped only while the shard file is the one
+    verified before (same inode, size, modification and change times): a shard rewritten after a
+    read is checked again and falls back to the streaming parser."""
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=6), tmp_path / "ds", maxcount=6, progress=False)
+    shard = tmp_path / "ds" / "train-000000.tar"
+    keys = [f"{i:06d}" for i in range(6)]
+    for _ in range(2):  # the second read takes the verified shortcut
+        assert [s.key for s in mmdata.open_dataset(tmp_path / "ds", decode=False)] == keys
+    plan = mmdata.open_dataset(tmp_path / "ds")._shard_index().plan(shard.name)
+    assert plan.memo.get("verified") is not None
+    _change_second_header(shard, shard.read_bytes(), int(plan.offsets[1]), 0)
+    ds = mmdata.open_dataset(tmp_path / "ds", decode=False, on_error="skip")
+    assert "000000" not in [s.key for s in ds] and sum(ds.skipped.values()) >= 1, ds.skipped
