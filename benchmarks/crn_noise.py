@@ -8,8 +8,11 @@ without training by ``benchmarks/crn_pairing.py``.) Here, on avdigits with
 The identity-keyed run also trains the ``identity`` control (fresh draws: nothing shared), whose
 difference sd is the no-sharing reference; ``rho`` = 1 − sd²(arm) / sd²(identity) is the share of
 the draw variance an arm's pairing removes (an input of ``benchmarks/adaptive_sim.py``).
+Per arm also the Pitman–Morgan p of "equal sds under both keyings" (the two differences are paired by
+seed) and, for the pooled ratio, a 95% interval from resampling seeds.
 
     .venv/bin/python benchmarks/crn_noise.py --out runs/crn --seeds 20 --epochs 3     # resumable
+    .venv/bin/python benchmarks/crn_noise.py --out runs/crn6 --seeds 10 --epochs 6    # the demo's budget
     .venv/bin/python benchmarks/crn_noise.py --out runs/crn --analyse-only           # what is there so far
 """
 
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402
@@ -85,6 +89,19 @@ def noise(out: Path) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
         if arm != "identity":
             dp = np.array([vp[s] - bp[s] for s in common])
             e["position"], e["position_mean"] = float(np.std(dp, ddof=1)), float(np.mean(dp))
+            # Pitman-Morgan: equal variances of two paired samples <=> corr(x + y, x - y) = 0
+            e["pitman_morgan_p"] = float(stats.pearsonr(di + dp, di - dp)[1]) if len(common) > 2 else math.nan
+            e["_d"] = (di, dp)
+    # the pooled sd ratio's uncertainty: resample seeds (every arm's differences together)
+    pairs = [e.pop("_d") for e in res.values() if "_d" in e]
+    rng = np.random.default_rng(0)
+    boot = []
+    for _ in range(5000):
+        i = rng.integers(0, len(common), len(common))
+        den = np.mean([y[i].var(ddof=1) for _, y in pairs])
+        if den > 0:
+            boot.append(math.sqrt(np.mean([x[i].var(ddof=1) for x, _ in pairs]) / den))
+    found["pooled_ratio_ci95"] = [float(v) for v in np.percentile(boot, [2.5, 97.5])] if boot else None
     return res, found
 
 
@@ -114,19 +131,23 @@ def main() -> None:
           f"{found.get('position', 0)} ({found.get('position_epochs')} epochs); seeds every configuration finished: "
           f"{len(found['seeds'])} {found['seeds']}")
     print("sd of paired differences (arm - full recipe, accuracy points) on the same seeds:")
-    print(f"  {'arm':28s} {'n':>3s} {'identity keying':>16s} {'position keying':>16s} {'ratio':>6s} {'rho':>6s}")
+    print(f"  {'arm':28s} {'n':>3s} {'identity keying':>16s} {'position keying':>16s} {'ratio':>6s} {'rho':>6s} {'PM p':>5s} "
+          f"{'mean d identity / position':>27s}")
     rhos, ratios = [], []
     for arm, s in sd.items():
         rho = 1 - (s["identity"] / ref) ** 2 if ref else math.nan
         rhos.append(rho)
         ratios.append(s["identity"] / s["position"])
-        print(f"  {arm:28s} {s['n']:3d} {s['identity']:16.2f} {s['position']:16.2f} {ratios[-1]:6.2f} {rho:6.2f}")
+        print(f"  {arm:28s} {s['n']:3d} {s['identity']:16.2f} {s['position']:16.2f} {ratios[-1]:6.2f} {rho:6.2f} "
+              f"{s['pitman_morgan_p']:5.2f} {s['identity_mean']:+13.2f} / {s['position_mean']:+.2f}")
     if ref:
         print(f"  {'identity control (no sharing)':28s} {'':3s} {ref:16.2f}")
     mean_ratio = float(np.mean(ratios)) if ratios else math.nan
     pooled = (math.sqrt(np.mean([s["identity"] ** 2 for s in sd.values()]) / np.mean([s["position"] ** 2 for s in sd.values()]))
               if sd else math.nan)
-    print(f"mean sd ratio identity/position keying {mean_ratio:.2f} (pooled variance: {pooled:.2f}); "
+    ci = found.get("pooled_ratio_ci95") or [math.nan, math.nan]
+    print(f"mean sd ratio identity/position keying {mean_ratio:.2f} (pooled variance: {pooled:.2f}, seed-bootstrap 95% "
+          f"{ci[0]:.2f}-{ci[1]:.2f}); "
           f"mean rho (identity keying) {np.nanmean(rhos) if rhos else math.nan:.2f}")
     result = {"machine": machine(), "sd": sd, "identity_control_sd": ref, "mean_ratio": mean_ratio, "pooled_sd_ratio": pooled,
               "mean_rho": float(np.nanmean(rhos)) if rhos else None, "runs": found}
