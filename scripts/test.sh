@@ -8,5 +8,5 @@ if [ "$#" -gt 0 ]; then exec .venv/bin/python -m pytest -n 2 "$@"; fi
 # Ctrl-C tests (marker sigint) run after the parallel suite in one plain pytest process. (They once
 # failed when this script was launched in the background, where SIGINT starts ignored and every
 # child inherits that; tests/conftest.py now gives each test SIGINT as a terminal does.)
-.venv/bin/python -m pytest -n 2 -m "not sigint"
+.venv/bin/python -m pytest -n 2 -m "not sigint" --durations=15  # the slowest tests, to keep CI time in view
 exec .venv/bin/python -m pytest -m sigint
