@@ -43,7 +43,7 @@ from scipy.special import ndtr, ndtri, stdtr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402
-from adaptive_sim import families  # noqa: E402
+from adaptive_sim import families, holm_rejected  # noqa: E402
 
 from mmdata.ablate.stats import SPENDING  # noqa: E402
 
@@ -140,15 +140,7 @@ def run_design(D: np.ndarray, design: tuple, test: str = "t", rng: np.random.Gen
     z1 = np.abs(z1p)  # in the direction of the estimate
     # Holm at stage 1 on nested boundaries (b1 increases with s)
     cross1 = z1[:, :, None] >= b1[None, None, :]
-    rej = np.zeros((F, m), dtype=bool)
-    while True:
-        left = ~rej
-        s = np.clip(left.sum(1) - 1, 0, m - 1)
-        hit = left & np.take_along_axis(cross1, np.broadcast_to(s[:, None, None], (F, m, 1)), 2)[:, :, 0]
-        if not hit.any():
-            break
-        rej |= hit
-    rej1 = rej.copy()
+    rej1 = holm_rejected(cross1)
     # conditional power at the current Holm level, under the current estimate
     s_now = np.clip((~rej1).sum(1) - 1, 0, m - 1)
     c_now = c[s_now][:, None]
@@ -186,14 +178,7 @@ def run_design(D: np.ndarray, design: tuple, test: str = "t", rng: np.random.Gen
         z2 = _z_signflip(x, nf, rng).reshape(F, m)
     comb = w1 * z1[:, :, None] + w2 * z2[:, :, None]
     cross = cross1 | (cont[:, :, None] & (comb >= c[None, None, :]))
-    rej = np.zeros((F, m), dtype=bool)
-    while True:
-        left = ~rej
-        s = np.clip(left.sum(1) - 1, 0, m - 1)
-        hit = left & np.take_along_axis(cross, np.broadcast_to(s[:, None, None], (F, m, 1)), 2)[:, :, 0]
-        if not hit.any():
-            break
-        rej |= hit
+    rej = holm_rejected(cross)
     n_arm = n1 + n2
     runs = n_arm.max(1) + n_arm.sum(1)
     return rej, sgn, runs

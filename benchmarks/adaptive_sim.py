@@ -142,6 +142,21 @@ def screen_bounds(looks: tuple[int, ...], m: int, spending: str, alpha: float = 
     return _BOUNDS[key]
 
 
+def holm_rejected(crossed: np.ndarray) -> np.ndarray:
+    """Holm's step-down on nested tests, for many families at once (the vectorised
+    :func:`mmdata.ablate.stats.holm_levels`): ``crossed[f, i, s]`` says arm ``i`` of family ``f``
+    crossed at level ``alpha / (s + 1)``; returns the rejected arms, bool ``[F, m]``."""
+    F, m, _ = crossed.shape
+    fi, ai = np.arange(F)[:, None], np.arange(m)[None, :]
+    rej = np.zeros((F, m), dtype=bool)
+    while True:
+        left = ~rej
+        hit = left & crossed[fi, ai, np.clip(left.sum(1) - 1, 0, m - 1)[:, None]]
+        if not hit.any():
+            return rej
+        rej |= hit
+
+
 def screen(D: np.ndarray, looks: tuple[int, ...], spending: str, futility: float, rule: str = "estimate",
            alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The walk of :func:`mmdata.ablate.schedule.walk`, vectorised over families, on approximate
@@ -158,16 +173,9 @@ def screen(D: np.ndarray, looks: tuple[int, ...], spending: str, futility: float
     status = np.zeros((F, m), dtype=np.int8)  # 0 open, 1 rejected, 2 stopped
     stopped = np.full((F, m), M)
     ever = np.zeros((F, m, m), dtype=bool)  # crossed at level alpha/(s+1) at a look the arm reached
-    fi, ai = np.arange(F)[:, None], np.arange(m)[None, :]
     for j in range(K):
         ever |= (T[:, :, j, None] > c[None, None, j, :]) & (status == 0)[:, :, None]
-        rej = np.zeros((F, m), dtype=bool)
-        while True:  # Holm's step-down on nested tests
-            left = ~rej
-            hit = left & ever[fi, ai, np.clip(left.sum(1) - 1, 0, m - 1)[:, None]]
-            if not hit.any():
-                break
-            rej |= hit
+        rej = holm_rejected(ever)
         stopped[rej & (status == 0)] = looks[j]
         status[rej] = 1
         if j == K - 1 or futility <= 0:
