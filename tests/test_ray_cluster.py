@@ -6,11 +6,13 @@ process tree of the driver, never by name, so other Ray instances on the machine
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,20 @@ def _name(p) -> str:  # noqa: ANN001 — psutil.Process
         return ""
 
 
+@contextlib.contextmanager
+def _running_driver(raw: Path, out: Path, ray_tmp: Path) -> Iterator[tuple[subprocess.Popen, list]]:
+    """A ``mmdata shard --executor ray`` driver once its local Ray is up, with that process tree;
+    the driver and the tree are killed on the way out, whatever the test did."""
+    proc = _driver(raw, out, ray_tmp)
+    tree: list = []
+    try:
+        tree = _tree_once_running(proc, out)
+        yield proc, tree
+    finally:
+        proc.kill()
+        _kill(tree)
+
+
 def _survivors(tree: list, within: float) -> list[str]:
     """The processes of ``tree`` still alive (zombies count as gone) after waiting up to ``within`` s."""
     deadline = time.time() + within
@@ -102,32 +118,20 @@ def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.ray
 def test_a_sigkilled_driver_leaves_no_process_of_its_local_ray(tmp_path: Path, raw: Path, ray_tmp: Path) -> None:
-    proc = _driver(raw, tmp_path / "ds", ray_tmp)
-    tree: list = []
-    try:
-        tree = _tree_once_running(proc, tmp_path / "ds")
+    with _running_driver(raw, tmp_path / "ds", ray_tmp) as (proc, tree):
         os.kill(proc.pid, signal.SIGKILL)  # the driver alone (not its process group), as the OOM killer does
         proc.wait(timeout=30)
         assert _survivors(tree, within=30) == []
-    finally:
-        proc.kill()
-        _kill(tree)
     assert not (tmp_path / "ds" / "index.parquet").exists(), "the job finished before the kill"
 
 
 @pytest.mark.sigint
 @pytest.mark.ray
 def test_an_interrupted_driver_stops_its_local_ray_and_exits_130(tmp_path: Path, raw: Path, ray_tmp: Path) -> None:
-    proc = _driver(raw, tmp_path / "ds", ray_tmp)
-    tree: list = []
-    try:
-        tree = _tree_once_running(proc, tmp_path / "ds")
+    with _running_driver(raw, tmp_path / "ds", ray_tmp) as (proc, tree):
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the driver's terminal: its whole process group
         assert proc.wait(timeout=60) == 130, proc.stderr.read().decode()
         assert _survivors(tree, within=1) == []  # gone by the time the command returned
-    finally:
-        proc.kill()
-        _kill(tree)
 
 
 @pytest.mark.ray

@@ -43,6 +43,19 @@ def test_ray_shards_are_byte_identical_to_local(tmp_path: Path, raw: Path, ray_c
     assert mmdata.verify(tmp_path / "ray" / "ds")["ok"]
 
 
+def _tripwire_in_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail if this process (the driver) augments or encodes a sample: the Ray workers are processes
+    of their own, so the tripwire catches only work that should have been a task's."""
+    from mmdata.augment import offline
+    from mmdata.augment.recipe import Recipe
+
+    def not_here(*a: object, **k: object) -> None:
+        raise AssertionError("the driver augmented or encoded a sample: that is the Ray tasks' work")
+
+    monkeypatch.setattr(Recipe, "apply_sample", not_here)
+    monkeypatch.setattr(offline, "encode_sample", not_here)
+
+
 @pytest.fixture(scope="module")
 def src(tmp_path_factory: pytest.TempPathFactory, raw: Path) -> Path:
     """The source dataset of the augment tests: 24 samples in train (5 shards) and val (2 shards)."""
@@ -55,7 +68,6 @@ def src(tmp_path_factory: pytest.TempPathFactory, raw: Path) -> Path:
 def test_ray_augment_runs_in_the_tasks_resumes_after_a_killed_driver_and_equals_local(
         tmp_path: Path, src: Path, ray_cluster, monkeypatch: pytest.MonkeyPatch) -> None:
     from mmdata.augment import offline
-    from mmdata.augment.recipe import Recipe
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text("image:\n  - op: hflip\n    p: 0.5\naudio:\n  - op: gain\n    p: 1.0\n")
@@ -70,12 +82,7 @@ def test_ray_augment_runs_in_the_tasks_resumes_after_a_killed_driver_and_equals_
     opts = dict(copies=2, keep_original=True, maxcount=6, progress=False)
     local = offline.augment_dataset(src, tmp_path / "local" / "aug", recipe, **opts)
 
-    def not_here(*a: object, **k: object) -> None:
-        raise AssertionError("the driver augmented or encoded a sample: that is the Ray tasks' work")
-
-    # a tripwire in this process (the driver) only: the Ray workers are processes of their own
-    monkeypatch.setattr(Recipe, "apply_sample", not_here)
-    monkeypatch.setattr(offline, "encode_sample", not_here)
+    _tripwire_in_the_driver(monkeypatch)
     rep = offline.augment_dataset(src, out, recipe, executor="ray", **opts)
     assert rep["samples"] == local["samples"] == 72 and set(rep["splits"]) == {"train", "val"}
     assert len(kept) < rep["shards"] == local["shards"]
@@ -144,18 +151,13 @@ def test_ray_augment_of_bare_shards_runs_in_the_tasks_and_equals_local(tmp_path:
     """Shards without an index: the driver plans from their tar headers only; each output shard is
     one Ray task that reads the source shards holding its samples, augments and writes."""
     from mmdata.augment import offline
-    from mmdata.augment.recipe import Recipe
 
     recipe = {"image": [{"op": "hflip", "p": 0.5}], "audio": [{"op": "gain", "p": 1.0}]}
     bare = str(src / "*.tar")  # 7 shards, no dataset.json / index.parquet consulted
     opts = dict(copies=2, keep_original=True, maxcount=10, progress=False)
     local = offline.augment_dataset(bare, tmp_path / "local" / "aug", recipe, **opts)
 
-    def not_here(*a: object, **k: object) -> None:
-        raise AssertionError("the driver augmented or encoded a sample: that is the Ray tasks' work")
-
-    monkeypatch.setattr(Recipe, "apply_sample", not_here)
-    monkeypatch.setattr(offline, "encode_sample", not_here)
+    _tripwire_in_the_driver(monkeypatch)
     rep = offline.augment_dataset(bare, tmp_path / "ray" / "aug", recipe, executor="ray", **opts)
     assert rep["samples"] == local["samples"] == 72 and rep["shards"] == local["shards"] == 8
     a, b = _tree(tmp_path / "local" / "aug"), _tree(tmp_path / "ray" / "aug")
