@@ -27,7 +27,6 @@ naming it, and a failing request names the URL and what to check.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import uuid
@@ -140,28 +139,6 @@ def put_file(local: str | Path, url: str, storage_options: dict[str, Any] | None
     call(url, "upload it", fs.put_file, str(local), path)
 
 
-def read_card(url: str) -> dict[str, Any]:
-    """The ``dataset.json`` of a dataset folder at an fsspec URL."""
-    return json.loads(_card_bytes(url))
-
-
-def _card_bytes(url: str) -> bytes:
-    from mmdata.shards.index import CARD, FORMAT
-
-    fs, root = filesystem(url)
-    where = f"{url.rstrip('/')}/{CARD}"
-    try:
-        data = fs.cat_file(f"{root.rstrip('/')}/{CARD}")
-        card = json.loads(data)
-    except FileNotFoundError:
-        raise MMDataError(f"{where}: not found (not a dataset folder written by `mmdata shard`)") from None
-    except (OSError, ValueError) as exc:
-        raise MMDataError(f"{where}: cannot read it ({type(exc).__name__}: {exc})") from None
-    if not isinstance(card, dict) or card.get("format") != FORMAT:
-        raise MMDataError(f"{where}: not an mmdata dataset card (expected format {FORMAT!r})")
-    return data
-
-
 def cache_dir() -> Path:
     """Where :func:`stage_dataset` keeps datasets on this node: ``$MMDATA_CACHE``, else
     ``$XDG_CACHE_HOME/mmdata``, else ``~/.cache/mmdata``."""
@@ -185,10 +162,10 @@ def stage_dataset(url: str, cache: str | Path | None = None) -> Path:
     import pyarrow.parquet as pq
 
     from mmdata.io import file_sha256
-    from mmdata.shards.index import CARD, INDEX, SHARDS
+    from mmdata.shards.index import CARD, INDEX, SHARDS, read_card
 
-    card_bytes = _card_bytes(url)
-    fp = str(json.loads(card_bytes).get("fingerprint") or "")
+    card_bytes, card = read_card(url)
+    fp = str(card.get("fingerprint") or "")
     if len(fp) != 64:
         raise MMDataError(f"{url}/{CARD}: no dataset fingerprint (written by an older mmdata?): rewrite it with `mmdata shard`")
     base = Path(cache) if cache is not None else cache_dir()

@@ -51,12 +51,11 @@ class Interrupted(KeyboardInterrupt):
 def prepare_data(ab: Ablation, out: Path) -> tuple[str, str]:
     """The dataset path (building avdigits into DIR/data when named) and its fingerprint."""
     from mmdata.shards.index import is_dataset, load_card
-    from mmdata.urls import read_card
 
     raw = ab.dataset.get("path")
     if raw is not None and is_remote(raw):
         # an fsspec URL: every run reads it where it runs (staged into that node's cache by run_task)
-        data, card = str(raw), read_card(str(raw))
+        data, card = str(raw), load_card(str(raw))
     else:
         path = local_path(raw, "dataset.path") if raw is not None else out / "data"
         if raw is None and not is_dataset(path):

@@ -40,7 +40,8 @@ def _fetch(path: str | Path, name: str, storage_options: dict[str, Any] | None) 
     from mmdata.urls import call, filesystem
 
     url = f"{str(path).rstrip('/')}/{name}"
-    fs, p = filesystem(url, storage_options)
+    fs, root = filesystem(str(path).rstrip("/"), storage_options)  # errors name the folder's URL
+    p = f"{root.rstrip('/')}/{name}"
     try:
         return fs.cat_file(p)
     except FileNotFoundError:
@@ -71,6 +72,12 @@ def check_shard_name(path: str | Path, name: Any, what: str = "shard") -> str:
 
 def load_card(path: str | Path, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read ``dataset.json`` of a dataset folder (a path or an fsspec URL)."""
+    return read_card(path, storage_options)[1]
+
+
+def read_card(path: str | Path, storage_options: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:
+    """``dataset.json`` of a dataset folder (a path or an fsspec URL): its bytes as stored and the
+    card, checked (UTF-8 JSON of this format)."""
     p = f"{str(path).rstrip('/')}/{CARD}" if _remote(path) else Path(path) / CARD
     try:
         data = _fetch(path, CARD, storage_options) if _remote(path) else p.read_bytes()  # type: ignore[union-attr]
@@ -84,7 +91,7 @@ def load_card(path: str | Path, storage_options: dict[str, Any] | None = None) -
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         found = card.get("format") if isinstance(card, dict) else f"a JSON {type(card).__name__}"
         raise ShardError(f"{p}: unknown format {found!r}, expected {FORMAT!r}")
-    return card
+    return data, card
 
 
 def card_bytes(card: dict[str, Any]) -> bytes:
