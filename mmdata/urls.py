@@ -162,7 +162,7 @@ def stage_dataset(url: str, cache: str | Path | None = None) -> Path:
     import pyarrow.parquet as pq
 
     from mmdata.io import file_sha256
-    from mmdata.shards.index import CARD, INDEX, SHARDS, read_card
+    from mmdata.shards.index import CARD, INDEX, SHARDS, check_shard_name, read_card
 
     card_bytes, card = read_card(url)
     fp = str(card.get("fingerprint") or "")
@@ -182,10 +182,7 @@ def stage_dataset(url: str, cache: str | Path | None = None) -> Path:
         table = pq.read_table(tmp / SHARDS, columns=["shard", "sha256"]).to_pylist()
         digests = []
         for row in table:
-            rel = Path(row["shard"])
-            if rel.is_absolute() or ".." in rel.parts:
-                raise MMDataError(f"{url}/{SHARDS}: shard path {row['shard']!r} escapes the dataset folder")
-            target = tmp / rel
+            target = tmp / check_shard_name(url, row["shard"], where=SHARDS)
             target.parent.mkdir(parents=True, exist_ok=True)
             _get(fs, f"{root}/{row['shard']}", target, url)
             found = file_sha256(target)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -46,6 +47,13 @@ def http_root(ds: Path, tmp_path: Path, serve_folder) -> str:  # noqa: ANN001
     data = bytearray(shard.read_bytes())
     data[600] ^= 0xFF
     shard.write_bytes(bytes(data))
+    # a hostile copy (``escape/``): its shards table sends a download outside the dataset folder
+    shutil.copytree(ds, served / "escape")
+    table = pq.read_table(served / "escape" / "shards.parquet")
+    names = table.column("shard").to_pylist()
+    names[0] = "../ds/" + names[0]
+    pq.write_table(table.set_column(table.schema.get_field_index("shard"), "shard", pa.array(names)),
+                   served / "escape" / "shards.parquet")
     return serve_folder(served)
 
 
@@ -97,6 +105,8 @@ def test_an_ablation_reads_its_dataset_from_an_http_url(tmp_path: Path, ds: Path
     # the mismatch (a run records it as its failure); nothing half-staged stays
     with pytest.raises(MMDataError, match=r"/bad/train-000001.tar: sha256 [0-9a-f]{64}, but shards.parquet says"):
         stage_dataset(f"{http_root}/bad", cache=tmp_path / "cache2")
+    with pytest.raises(MMDataError, match=r"/escape/shards.parquet: shard path '\.\./ds/train-000000.tar' escapes the dataset folder"):
+        stage_dataset(f"{http_root}/escape", cache=tmp_path / "cache2")
     assert list((tmp_path / "cache2" / "datasets").iterdir()) == []
 
 

@@ -61,12 +61,13 @@ def is_dataset(path: str | Path, storage_options: dict[str, Any] | None = None) 
     return (Path(path) / CARD).is_file()
 
 
-def check_shard_name(path: str | Path, name: Any, what: str = "shard") -> str:
-    """``name`` (a shard or column-series name from a card) if it stays inside the dataset folder
-    ``path``; a ShardError otherwise (an absolute path, ``..``, a URL: a card is untrusted input)."""
+def check_shard_name(path: str | Path, name: Any, what: str = "shard", where: str = CARD) -> str:
+    """``name`` (a shard or column-series name from the file ``where`` of the dataset folder
+    ``path``: its card or shards table) if it stays inside that folder; a ShardError otherwise (an
+    absolute path, ``..``, a URL: dataset files are untrusted input)."""
     if (not isinstance(name, str) or not name or name.startswith(("/", "\\")) or "://" in name or "\\" in name
             or ".." in name.split("/")):
-        raise ShardError(f"{path}/{CARD}: {what} path {name!r} escapes the dataset folder")
+        raise ShardError(f"{path}/{where}: {what} path {name!r} escapes the dataset folder")
     return name
 
 
