@@ -20,7 +20,7 @@ import numpy as np
 from torch.utils.data import DataLoader, IterableDataset
 
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
-from mmdata.errors import RecipeError
+from mmdata.errors import RecipeError, ShardError
 from mmdata.shards.sources import Record
 from mmdata.types import Sample
 from mmdata.urls import is_remote
@@ -159,13 +159,13 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
     plans the records of a local run, then run one :func:`_augment_shard` Ray task per output shard."""
     import hashlib
 
-    import mmdata
     from mmdata.shards import index as idx
     from mmdata.shards.writer import job_options, plan_shards, sorted_unique, write_plan
 
     if card:
-        for split in splits:  # an unknown split: the reader's error, as locally
-            mmdata.open_dataset(src, split=split, storage_options=storage_options)
+        for split in splits:  # an unknown split: the reader's error, as locally (the card suffices)
+            if split not in card.get("splits", {}):
+                raise ShardError(f"{src}: no split {split!r}; it has {sorted(card.get('splits', {}))}")
         table = idx.load_index(src, columns=["key", "split", "shard"], storage_options=storage_options)
         rows = list(zip(*(table[c].to_pylist() for c in ("key", "split", "shard"))))
         listed = {split: card["splits"][split]["shards"] for split in splits}
@@ -211,7 +211,6 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
     decoded or augmented here (member bytes are skipped, by seeking where the stream allows)."""
     import os
 
-    from mmdata.errors import ShardError
     from mmdata.shards.tario import expand_sources, is_url, iter_samples
     from mmdata.urls import call, filesystem
 
@@ -239,7 +238,6 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     source samples it needs (only the source shards holding them), augment and encode them exactly as
     a local run does (:func:`sample_copies`: one seeded plan per output key), write the shard."""
     import mmdata
-    from mmdata.errors import ShardError
     from mmdata.shards.writer import _payload_record, _write_task
 
     aug = task["augment"]

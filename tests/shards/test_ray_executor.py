@@ -91,6 +91,9 @@ def test_ray_augment_runs_in_the_tasks_resumes_after_a_killed_driver_and_equals_
     assert [k for k in a if a[k] != b[k]] == []  # every shard, index.parquet, shards.parquet, dataset.json
     assert any(out.joinpath(n).stat().st_ino == ino for n, ino in kept.items()), "no finished shard was kept"
     assert not list(out.rglob("*.tmp-*"))
+    with pytest.raises(mmdata.ShardError, match=r"no split 'test'; it has \['train', 'val'\]"):  # as locally
+        offline.augment_dataset(src, tmp_path / "nosplit", recipe, executor="ray", **(opts | {"splits": ["test"]}))
+    assert not (tmp_path / "nosplit").exists()
 
 
 def _kill_after_journaled(proc: subprocess.Popen, out: Path, shards: int) -> None:
