@@ -66,6 +66,21 @@ def local_path(path: str | Path, what: str = "path") -> Path:
                       f"(s3fs, gcsfuse, Mountpoint, NFS) and pass that path, or a file:// URL")
 
 
+def redact(url: str) -> str:
+    """``url`` fit for a message or a card: a user and password in it (``https://user:pw@host/...``)
+    replaced by ``***``; storage options never appear in either.
+
+    Example:
+        >>> redact("https://me:secret@host/raw"), redact("s3://bucket/raw")
+        ('https://***@host/raw', 's3://bucket/raw')
+    """
+    head, sep, rest = str(url).partition("://")
+    if not sep:
+        return str(url)
+    netloc, slash, tail = rest.partition("/")
+    return f"{head}://***@{netloc.rpartition('@')[2]}{slash}{tail}" if "@" in netloc else str(url)
+
+
 def is_remote(path: Any) -> bool:
     """True for a URL that is not ``file://`` (it needs fsspec to be read)."""
     proto = protocol(path)

@@ -29,6 +29,7 @@ import errno
 import hashlib
 import json
 import os
+import posixpath
 import re
 import stat
 from array import array
@@ -81,6 +82,9 @@ class Discovered:
     warnings: list[str] = field(default_factory=list)
     #: the folder file paths are reported relative to
     root: str | None = None
+    #: where the records' file paths are, when not on this machine: a
+    #: :class:`mmdata.shards.remote_source.RemoteSource` (the writer's tasks fetch members from it)
+    source: Any = None
 
 
 def skip_entry(source: str, what: str, reason: str, sample: str | None = None) -> dict[str, Any]:
@@ -285,24 +289,39 @@ def read_label_names(path: str | Path) -> list[str]:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = p.read_bytes()
+    except OSError as exc:
         raise SourceError(f"class names file {p}: cannot read ({exc})") from None
-    if p.suffix.lower() == ".json":
+    return parse_label_names(data, str(p))
+
+
+def parse_label_names(data: bytes, where: str) -> list[str]:
+    """Class names from the bytes of a class-names file ``where`` (its name decides JSON or text);
+    see :func:`read_label_names`.
+
+    Example:
+        >>> parse_label_names(b'{"names": ["cat", "dog"]}', "labels.json")
+        ['cat', 'dog']
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"class names file {where}: cannot read ({exc})") from None
+    if where.lower().endswith(".json"):
         try:
             obj = json.loads(text)
         except ValueError as exc:
-            raise SourceError(f"class names file {p}: invalid JSON ({exc})") from None
+            raise SourceError(f"class names file {where}: invalid JSON ({exc})") from None
         names = obj.get("names") if isinstance(obj, dict) else obj
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise SourceError(f'class names file {p}: expected {{"names": ["cat", "dog", ...]}} or a list of strings')
+            raise SourceError(f'class names file {where}: expected {{"names": ["cat", "dog", ...]}} or a list of strings')
     else:
         names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
-        raise SourceError(f"class names file {p}: no class names")
+        raise SourceError(f"class names file {where}: no class names")
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise SourceError(f"class names file {p}: names repeated: {dup}")
+        raise SourceError(f"class names file {where}: names repeated: {dup}")
     return names
 
 
@@ -361,7 +380,10 @@ def label_gap_warning(per_class: Mapping[int, int], holders: Mapping[int, list[s
 
 
 class _Walk:
-    """State of one folder walk: what was found, what was left out and why."""
+    """State of one folder walk: what was found, what was left out and why. The walk of a folder at
+    an fsspec URL (:class:`mmdata.shards.remote_source.RemoteWalk`) has the same interface."""
+
+    sep = os.sep
 
     def __init__(self, root: str, on_error: str, exclude: str | None) -> None:
         self.root = root
@@ -371,6 +393,14 @@ class _Walk:
         self.skipped: list[dict[str, Any]] = []
         st = os.stat(root)
         self.visited = {(st.st_dev, st.st_ino)}
+
+    def read(self, paths: list[str]) -> tuple[list[bytes | int], array]:
+        """The files at ``paths`` as :func:`read_many` reads them."""
+        return read_many(paths)
+
+    def read_names(self, name: str) -> list[str]:
+        """The class names in the file ``name`` at the root."""
+        return read_label_names(os.path.join(self.root, name))
 
     def bad(self, source: str, what: str, reason: str, sample: str | None = None, data: bool = True) -> None:
         """Record a skip; with ``on_error="raise"``, bad *data* raises instead."""
@@ -462,9 +492,18 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
     if not os.path.isdir(root_s):
         raise SourceError(f"source {root} is not a folder or a manifest ({', '.join(MANIFEST_SUFFIXES)})")
     walk = _Walk(root_s, on_error, os.path.realpath(exclude) if exclude is not None else None)
+    return walk_folder(walk, labels_from_folders, label_names, label_names_from=label_names_from, on_error=on_error)
+
+
+def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names: list[str] | None = None, *,
+                label_names_from: str | None = None, on_error: str = "skip") -> Discovered:
+    """:func:`discover_folder`'s rules over a walk: a local folder's, or the listing of a folder at an
+    fsspec URL (:class:`mmdata.shards.remote_source.RemoteWalk`); the same files give the same records,
+    class names and skip reports, in the same order."""
+    root_s, sep = walk.root, walk.sep
     cut = len(root_s) + 1
 
-    def rel_of(path: str) -> str:  # every path below is root_s + os.sep + ...
+    def rel_of(path: str) -> str:  # every path below is root_s + sep + ...
         return printable(path[cut:])
 
     found_groups: list[tuple[str, dict[str, str]]] = []  # (source key, {ext: path}) in walk order
@@ -476,7 +515,7 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
     while stack:
         folder, rel = stack.pop()
         files, dirs = walk.list(folder, rel)
-        prefix = folder + os.sep
+        prefix = folder + sep
         stack.extend((prefix + d, rel + d + "/") for d in reversed(dirs))
         if not rel:
             top_dirs = dirs
@@ -527,7 +566,7 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
     # class names: given, else a names file at the root, else the class folders
     names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)
     if names is None and names_file is not None:
-        names, names_from = read_label_names(os.path.join(root_s, names_file)), names_file
+        names, names_from = walk.read_names(names_file), names_file
     if labels_from_folders is None:
         # class-folder layout: only sub-folders at the top, and no label files anywhere
         labels_from_folders = bool(top_dirs) and not top_files and not has_label_files
@@ -552,7 +591,7 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
             walk.skipped.append(skip_entry(rel_of(path), "member", "label file ignored: labels come from the class "
                                                                    "folders", printable(found_groups[i][0])))
     elif label_files:
-        datas, _ = read_many(list(label_files.values()))
+        datas, _ = walk.read(list(label_files.values()))
         parsed: dict[bytes, int | str] = {}  # label files repeat a few contents: parse each once
         for (i, path), data in zip(label_files.items(), datas):
             if data.__class__ is not bytes:
@@ -608,18 +647,22 @@ def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and v != v)
 
 
-def read_manifest(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV / JSONL / Parquet manifest as dicts."""
+def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str, Any]]:
+    """Rows of a CSV / JSONL / Parquet manifest as dicts (``data``: its bytes, fetched from a URL;
+    ``path`` then only names it and its type)."""
+    import io
+
     import pandas as pd
 
-    suffix = path.suffix.lower()
+    suffix = os.path.splitext(str(path))[1].lower()
+    src: Any = path if data is None else io.BytesIO(data)
     try:
         if suffix == ".csv":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            df = pd.read_csv(src, dtype=str, keep_default_na=False, na_values=[""])
         elif suffix == ".jsonl":
-            df = pd.read_json(path, lines=True, dtype=False)
+            df = pd.read_json(src, lines=True, dtype=False)
         elif suffix == ".parquet":
-            df = pd.read_parquet(path)
+            df = pd.read_parquet(src)
         else:
             raise SourceError(f"manifest {path}: unsupported type {suffix!r}; use one of {MANIFEST_SUFFIXES}")
     except SourceError:
@@ -630,7 +673,7 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
 
 
 def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
-                      *, label_names_from: str | None = None, on_error: str = "skip") -> Discovered:
+                      *, label_names_from: str | None = None, on_error: str = "skip", remote: Any = None) -> Discovered:
     """Records from a manifest: one row per sample.
 
     Columns: ``key`` (optional; default the first path's stem, else the row number), ``text`` (inline
@@ -640,14 +683,24 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     ``columns`` maps field names to differently named columns, e.g. ``{"image": "img_path"}``.
     A missing file, a path that escapes the manifest's folder, an unknown file type or a bad label
     is skipped and reported (raised with ``on_error="raise"``); the rest of the row is kept.
+
+    ``remote``: the manifest is at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`);
+    its rows name files relative to its folder there, by relative paths only.
     """
-    path = Path(path)
-    rows = read_manifest(path)
-    base = path.parent.resolve()
+    if remote is not None:
+        rows = read_manifest(remote.url, remote.fetch_one(remote.root))
+        base_s = remote.root.rpartition("/")[0]
+        listed = remote.meta_under(base_s)
+        name = remote.root.rpartition("/")[2]
+    else:
+        path = Path(path)
+        rows = read_manifest(path)
+        base = path.parent.resolve()
+        name = path.name
     present = {c for r in rows for c in r}
     for fieldname, col in (columns or {}).items():
         if rows and col not in present:
-            raise SourceError(f"manifest {path.name}: --column {fieldname}={col}: no column {col!r} "
+            raise SourceError(f"manifest {name}: --column {fieldname}={col}: no column {col!r} "
                               f"(columns: {sorted(present)})")
     rename = {v: k for k, v in (columns or {}).items()}
     str_labels = sorted({str(r[c]).strip() for r in rows for c in r if rename.get(c, c) == "label"
@@ -661,14 +714,14 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     key_rows: dict[str, int] = {}
     for i, raw in enumerate(rows):
         row = {rename.get(k, k): v for k, v in raw.items()}
-        where = f"{path.name} row {i + 1}"
+        where = f"{name} row {i + 1}"
         paths = {col: str(val) for col, val in row.items()
                  if col not in RESERVED_COLUMNS and not _is_missing(val) and val != ""}
         first_stem = next((Path(v).name.partition(".")[0] for v in paths.values()), None)
         key_val = row.get("key")
         source_key = str(key_val) if not _is_missing(key_val) and key_val != "" else (first_stem or f"row{i:08d}")
         if key_rows.setdefault(source_key, i) != i:
-            raise SourceError(f"manifest {path.name}: rows {key_rows[source_key] + 1} and {i + 1} are both sample "
+            raise SourceError(f"manifest {name}: rows {key_rows[source_key] + 1} and {i + 1} are both sample "
                               f"{source_key!r}; give each row its own key")
 
         def bad(source: str, col: str, reason: str) -> None:
@@ -679,17 +732,26 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
 
         members: dict[str, str | bytes] = {}
         for col, val in paths.items():
-            p = Path(val)
-            full = (p if p.is_absolute() else base / p).resolve()
-            parts = split_name(full.name)
-            if not p.is_absolute() and base not in full.parents:
+            if remote is not None:  # a file of the manifest's folder at the URL, by its listing
+                full_s = posixpath.normpath(f"{base_s}/{val}")
+                parts = split_name(full_s.rpartition("/")[2])
+                if val.startswith("/") or "://" in val:
+                    bad(val, col, "an absolute path or URL: a manifest at a URL names its files relative to its folder")
+                    continue
+                escapes, found = not full_s.startswith(base_s + "/"), full_s in listed
+            else:
+                p = Path(val)
+                full = (p if p.is_absolute() else base / p).resolve()
+                full_s, parts = str(full), split_name(full.name)
+                escapes, found = not p.is_absolute() and base not in full.parents, full.is_file()
+            if escapes:
                 bad(val, col, "the path escapes the manifest's folder")
-            elif not full.is_file():
+            elif not found:
                 bad(val, col, "file not found")
             elif parts is None:
                 bad(val, col, f"no known media extension (expected one of {sorted(KNOWN_EXTS)})")
             else:
-                members[f"{col}.npy" if parts[1].endswith("npy") else parts[1]] = str(full)
+                members[f"{col}.npy" if parts[1].endswith("npy") else parts[1]] = full_s
         text = row.get("text")
         if not _is_missing(text):
             members["txt"] = str(text).encode("utf-8")
@@ -707,16 +769,29 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             skipped.append(skip_entry(source_key, "sample", f"{where}: no file or text left to shard", source_key))
             continue
         records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split))
-    return Discovered(_finish(records), names, names_from, skipped, [], str(base))
+    return Discovered(_finish(records), names, names_from, skipped, [], base_s if remote is not None else str(base))
 
 
 def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, labels_from_folders: bool | None = None,
              label_names: list[str] | None = None, label_names_from: str | None = None, on_error: str = "skip",
-             exclude: str | Path | None = None) -> Discovered:
+             exclude: str | Path | None = None, storage_options: dict[str, Any] | None = None) -> Discovered:
     """Records from a folder or a manifest file (by suffix); see :func:`discover_folder` and
-    :func:`discover_manifest`."""
+    :func:`discover_manifest`. ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
+    for its filesystem): listed here, its files fetched by whoever writes the shards
+    (:mod:`mmdata.shards.remote_source`). ``exclude``: the job's output (a path or URL), not walked
+    when it lies inside the source."""
     if on_error not in ON_ERROR:
         raise SourceError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    from mmdata.urls import is_remote
+
+    if is_remote(src):
+        from mmdata.shards.remote_source import discover_remote
+
+        return discover_remote(str(src), storage_options, columns=columns, labels_from_folders=labels_from_folders,
+                               label_names=label_names, label_names_from=label_names_from, on_error=on_error,
+                               exclude=exclude)
+    if exclude is not None and is_remote(exclude):
+        exclude = None
     src = Path(src)
     if src.is_file():
         return discover_manifest(src, columns, label_names, label_names_from=label_names_from, on_error=on_error)

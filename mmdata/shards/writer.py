@@ -40,7 +40,7 @@ from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, discover, label_gap
                                    read_label_names, read_many, skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import LocalOutput, RemoteOutput, output
-from mmdata.urls import is_remote, local_path, protocol
+from mmdata.urls import is_remote, local_path, protocol, redact
 
 SPLIT_ORDER = ("train", "val", "test")
 LAYOUTS = ("samples", "columns")
@@ -179,15 +179,16 @@ def _layout(exts: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(f".{e}" for e in exts), sorted(set(fields)), fields, first["i"], first["a"], first["t"], others
 
 
-def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None) -> Any:
+def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None, read: Callable[..., Any] = read_many) -> Any:
     """Yield (records, their file paths, contents or errnos, meta, whether every file was read) in
     chunks of whole samples: at most :data:`_CHUNK` samples and, beyond the first sample, about
-    :data:`_CHUNK_BYTES` of files."""
+    :data:`_CHUNK_BYTES` of files. ``read``: :func:`read_many`, or a remote source's (its members
+    fetched from an fsspec URL)."""
     i = 0
     while i < len(records):
         chunk = records[i:i + _CHUNK]
         paths = [v for rec in chunk for v in rec[5] if v.__class__ is not bytes]
-        got, meta = read_many(paths, max_file, _CHUNK_BYTES)
+        got, meta = read(paths, max_file, _CHUNK_BYTES)
         all_read = all(map(isinstance, got, repeat(bytes)))
         if not all_read and any(g.__class__ is int and g == UNREAD for g in got):
             # the budget was reached: keep the samples read whole, the rest comes next
@@ -201,7 +202,7 @@ def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None) -> Any:
             if k == 0:  # the first sample alone is over the budget: read it whole
                 m = sum(1 for v in chunk[0][5] if v.__class__ is not bytes)
                 k = 1
-                got, meta = read_many(paths[:m], max_file)
+                got, meta = read(paths[:m], max_file)
             chunk, paths, got, meta = chunk[:k], paths[:m], got[:m], meta[:2 * m]
             all_read = all(map(isinstance, got, repeat(bytes)))
         yield chunk, paths, got, meta, all_read
@@ -260,8 +261,13 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
         writer = TarWriter(out / task["name"], fsync=fsync, threaded_hash=task.get("hash_thread", False))
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
+    read = read_many
+    if task.get("source"):  # the sources are at an fsspec URL: this task fetches its own members
+        from mmdata.shards.remote_source import RemoteSource
+
+        read = RemoteSource.from_task(task["source"]).read_many
     try:
-        for chunk, paths, got, meta, all_read in _read_chunks(task["records"], task.get("max_file_size")):
+        for chunk, paths, got, meta, all_read in _read_chunks(task["records"], task.get("max_file_size"), read):
             all_paths += paths
             all_meta += meta
             kept, names_c, datas_c, counts_c, stats_c = _chunk_members(chunk, got, meta, paths, all_read, task,
@@ -534,9 +540,12 @@ def _inputs_digest(paths: list[Any], meta: array) -> str:
     return h.hexdigest()
 
 
-def _current_inputs(payload: list[tuple[Any, ...]]) -> str:
-    """The inputs digest of a planned shard as its files are now (resume: did they change?)."""
+def _current_inputs(payload: list[tuple[Any, ...]], source: Any = None) -> str:
+    """The inputs digest of a planned shard as its files are now (resume: did they change?);
+    ``source``: a remote source's listing of them."""
     paths = [v for rec in payload for v in rec[5] if v.__class__ is not bytes]
+    if source is not None:
+        return _inputs_digest(paths, source.current_meta(paths))
     meta = array("q")
     for v in paths:
         try:
@@ -567,13 +576,16 @@ def _payload_record(r: Record) -> tuple[Any, ...]:
 
 def _task_payload(shard: dict[str, Any], records: list[tuple[Any, ...]], out: LocalOutput | RemoteOutput,
                   layout: str, fields: list[str], options: dict[str, Any], fsync: bool,
-                  root: str | None) -> dict[str, Any]:
+                  root: str | None, source: Any = None) -> dict[str, Any]:
     """The task of one shard for :func:`_write_task`: plain picklable values only."""
-    return {
+    task = {
         **out.task_fields(), "name": shard["name"], "split": shard["split"], "layout": layout, "fields": fields,
         "on_error": options["on_error"], "max_file_size": options["max_file_size"], "check": options["check"],
         "fsync": fsync, "root": root, "records": records,
     }
+    if source is not None:
+        task.update(source.task_fields([v for rec in records for v in rec[5] if v.__class__ is str]))
+    return task
 
 
 def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], options: dict[str, Any]) -> str:
@@ -602,8 +614,9 @@ def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, .
     return h.hexdigest()
 
 
-def _done_ok(out: LocalOutput | RemoteOutput, marker: dict[str, Any], payload: list[tuple[Any, ...]]) -> bool:
-    return marker.get("inputs") == _current_inputs(payload) and all(
+def _done_ok(out: LocalOutput | RemoteOutput, marker: dict[str, Any], payload: list[tuple[Any, ...]],
+             source: Any = None) -> bool:
+    return marker.get("inputs") == _current_inputs(payload, source) and all(
         out.has_shard(s["shard"], s["sha256"], s["bytes"]) for s in marker["shards"])
 
 
@@ -749,21 +762,21 @@ def shard(
                         executor=executor, address=address, storage_options=storage_options)
     if not is_remote(out):
         out = local_path(out, "output folder")
-    if isinstance(src, (str, Path)):
+    if isinstance(src, (str, Path)) and not is_remote(src):
         src = local_path(src, "source")
         if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
             src = src.resolve()
     fractions = parse_split(split)
     found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
-                     label_names_from=names_from, on_error=on_error, exclude=None if is_remote(out) else out)
+                     label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options)
     if not found.records:
-        raise SourceError(f"source {src}: no samples found (skipped {len(found.skipped)} files)")
+        raise SourceError(f"source {redact(str(src))}: no samples found (skipped {len(found.skipped)} files)")
     return write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers, fractions=fractions,
                          seed=seed, layout=layout, label_names=found.label_names, skipped=found.skipped,
                          on_error=on_error, max_file_size=max_file_size, check=check, progress=progress, name=name,
                          card_extra=card_extra, fsync=fsync, warnings=found.warnings, root=found.root,
                          label_names_from=found.label_names_from, executor=executor, address=address,
-                         storage_options=storage_options)
+                         storage_options=storage_options, source=found.source)
 
 
 def _check_options(on_error: str, max_file_size: int | None, check: str, executor: str = "local",
@@ -787,7 +800,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                   progress: bool = True, name: str | None = None, card_extra: Mapping[str, Any] | None = None,
                   fsync: bool = False, warnings: list[str] | None = None, root: str | None = None,
                   label_names_from: str | None = None, executor: str = "local",
-                  address: str | None = None, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                  address: str | None = None, storage_options: dict[str, Any] | None = None,
+                  source: Any = None) -> dict[str, Any]:
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
     Used by :func:`shard` after discovery and by ``mmdata augment`` / the avdigits builder for
@@ -795,7 +809,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     ``"what"`` / ``"sample"`` as in :func:`mmdata.shards.sources.skip_entry`; ``what`` defaults to
     ``"sample"``). ``root``: the folder file paths are reported relative to. ``executor`` /
     ``address``: where the shards are written (``"ray"``: one Ray task per shard; see :func:`shard`).
-    ``storage_options``: for an ``out`` URL (see :func:`shard`).
+    ``storage_options``: for an ``out`` URL (see :func:`shard`). ``source``: a remote source the
+    records' file paths are in (:attr:`mmdata.shards.sources.Discovered.source`).
     """
     _check_options(on_error, max_file_size, check, executor, address)
     if executor == "ray":
@@ -814,7 +829,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     return write_plan(out, plan, payloads, fields, options, _plan_hash(plan, payloads, options), workers=workers,
                       label_names=label_names, label_names_from=label_names_from, skipped=skipped,
                       warnings=warnings, root=root, progress=progress, name=name, card_extra=card_extra,
-                      fsync=fsync, executor=executor, address=address, storage_options=storage_options)
+                      fsync=fsync, executor=executor, address=address, storage_options=storage_options,
+                      source=source)
 
 
 def sorted_unique(records: list[Record]) -> list[Record]:
@@ -843,7 +859,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                card_extra: Mapping[str, Any] | None = None, fsync: bool = False, executor: str = "local",
                address: str | None = None, write_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                task_extra: Mapping[str, dict[str, Any]] | None = None,
-               storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+               storage_options: dict[str, Any] | None = None, source: Any = None) -> dict[str, Any]:
     """Write a planned job under its lock and resume journal: the shards a previous run did not
     finish, then the index, shards table and card (see :func:`write_records`).
 
@@ -852,7 +868,9 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
     that builds its own records from ``task_extra[name]`` merged into its task and then runs
     :func:`_write_task` (``mmdata augment --executor ray``: the samples are augmented in the tasks);
     its shards' payloads are then empty here. ``out``: a local folder or an object store's URL
-    (:mod:`mmdata.shards.output`; ``storage_options`` for it).
+    (:mod:`mmdata.shards.output`; ``storage_options`` for it). ``source``: where the records' file
+    paths are when they are at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`:
+    each task fetches its members from it).
     """
     # Ray tasks write from other working directories (other nodes): a local out is made absolute
     out = output(out, storage_options, absolute=executor == "ray")
@@ -860,7 +878,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
         journal = out.journal(plan_hash, fsync)
         finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
         results = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished, journal,
-                       workers, progress, executor, address, write_fn or _write_task, task_extra or {})
+                       workers, progress, executor, address, write_fn or _write_task, task_extra or {}, source)
         return _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
                          list(warnings or []), options, options["layout"], fields, name, card_extra, journal, fsync)
 
@@ -869,7 +887,7 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
          layout: str, fields: list[str], options: dict[str, Any], fsync: bool, root: str | None,
          finished: dict[str, Any], journal: Any, workers: int, progress: bool, executor: str = "local", address: str | None = None,
          write_fn: Callable[[dict[str, Any]], dict[str, Any]] = _write_task,
-         task_extra: Mapping[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+         task_extra: Mapping[str, dict[str, Any]] | None = None, source: Any = None) -> dict[str, dict[str, Any]]:
     """Write every planned shard a previous run did not finish (in threads or processes, or as Ray
     tasks); each finished shard's marker goes to the journal as it completes."""
     results: dict[str, dict[str, Any]] = {}
@@ -877,10 +895,11 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
     sizes = {p["name"]: len(p["records"]) for p in plan}
     for shard_plan in plan:
         done = finished.get(shard_plan["name"])
-        if done is not None and _done_ok(out, done, payloads[shard_plan["name"]]):
+        if done is not None and _done_ok(out, done, payloads[shard_plan["name"]], source):
             results[shard_plan["name"]] = done
             continue
-        task = _task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, options, fsync, root)
+        task = _task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, options, fsync, root,
+                             source)
         todo.append(task | (task_extra or {}).get(shard_plan["name"], {}))
     prog = _make_progress(progress, sum(sizes.values()))
     if prog is not None:
