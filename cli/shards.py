@@ -38,8 +38,8 @@ def _size(value: str) -> Optional[int]:
 
 
 def shard(
-    src: Annotated[str, typer.Argument(help="Raw data: a folder (files sharing a stem = one sample; class folders) or a CSV/JSONL/Parquet manifest (a path or file:// URL).")],
-    out: Annotated[str, typer.Argument(help="Output folder (created; a path or file:// URL).")],
+    src: Annotated[str, typer.Argument(help="Raw data: a folder (files sharing a stem = one sample; class folders) or a CSV/JSONL/Parquet manifest: a path, or an fsspec URL (s3://bucket/raw; credentials from the environment), each task fetching its own files.")],
+    out: Annotated[str, typer.Argument(help="Output folder (created): a path, or an fsspec URL of an object store (s3://bucket/ds).")],
     maxcount: Annotated[int, typer.Option(help="Max samples per shard.")] = 1000,
     maxsize: Annotated[Optional[int], typer.Option(min=1, help="Also cut shards before they exceed this many bytes (default: no limit).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel shard writers (threads; processes without the C module).")] = 1,

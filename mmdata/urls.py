@@ -14,14 +14,19 @@ What each command accepts (docs/scale.md):
   ablation's ``dataset.path`` — there each run stages the folder into a node-local cache
   (:func:`stage_dataset`: every shard checked against its sha256 in ``shards.parquet``,
   content-addressed by the dataset's fingerprint, downloaded once per node);
-* a ``mmdata shard`` source or an ablation's ``--out`` given as such a URL is refused with a clear
-  error (the raw files are listed and stat'ed; the ablation rewrites ``runs.parquet`` as runs finish).
+* a ``mmdata shard`` **source** (a folder of raw files, or a CSV / JSONL / Parquet manifest) at such a
+  URL is listed once on the driver (``fs.find``: names, sizes, ETags) and planned with the rules of
+  a local folder; each shard's task fetches its own members (:mod:`mmdata.shards.remote_source`),
+  so the output is byte for byte that of sharding a local copy;
+* an ablation's ``--out`` given as such a URL is refused with a clear error (the ablation rewrites
+  ``runs.parquet`` as runs finish).
 
 Credentials and endpoints are fsspec's: the protocol package's own chain (environment variables such
 as ``AWS_ACCESS_KEY_ID`` / ``AWS_ENDPOINT_URL``, ``~/.aws``, an instance role, fsspec's config) or the
 API's ``storage_options``. fsspec and the package of a protocol (s3fs, gcsfs, adlfs, aiohttp for
 http) are the user's to install (``pip install 'mmdata[s3]'`` for S3); a missing one is a clear error
-naming it, and a failing request names the URL and what to check.
+naming it, and a failing request names the URL and what to check (:func:`redact` keeps a password
+written into a URL out of messages; ``storage_options`` never appear in a message or a card).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ of the task alone, so the output is byte-identical to a local run; a killed driv
 that a rerun (local or Ray) resumes from.
 
 Sources and the output folder must be on storage every node sees (a shared filesystem mounted at the
-same path); see docs/scale.md.
+same path) or at fsspec URLs (each task fetches its members and uploads its shard); see docs/scale.md.
 """
 
 from __future__ import annotations

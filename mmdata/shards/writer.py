@@ -688,7 +688,9 @@ def shard(
         src: a folder (files sharing a stem form a sample; nested folders and class folders work),
             a CSV / JSONL / Parquet manifest (see :func:`mmdata.shards.sources.discover_manifest`), or
             a Hugging Face ``datasets.Dataset`` / ``DatasetDict`` / ``save_to_disk`` folder
-            (:mod:`mmdata.interop.hf`).
+            (:mod:`mmdata.interop.hf`). A folder or manifest may be at an fsspec URL
+            (``s3://bucket/raw``): listed here, each shard's task fetches its own members
+            (:mod:`mmdata.shards.remote_source`); the output bytes are those of a local copy.
         out: output folder: a path, a ``file://`` URL, or an fsspec URL of an object store
             (``s3://bucket/ds``: each shard uploaded whole by the task that wrote it, the index and card
             last; docs/scale.md). Re-running into the same folder resumes an interrupted job; a second
@@ -726,9 +728,10 @@ def shard(
             journal, index and card stay here, and the bytes are the same (docs/scale.md).
         address: with ``executor="ray"``: the cluster (``"auto"``, ``"HOST:PORT"``, ``"ray://..."``);
             None: ``RAY_ADDRESS`` or a local Ray instance.
-        storage_options: with an ``out`` URL: the fsspec filesystem's options (``{"endpoint_url":
-            ..., "key": ..., "secret": ...}`` for s3fs), passed to every task; None: the protocol's
-            defaults (environment variables, config files, instance role) on each node.
+        storage_options: with a ``src`` or ``out`` URL: the fsspec filesystem's options
+            (``{"endpoint_url": ..., "key": ..., "secret": ...}`` for s3fs), for both and passed to
+            every task (never written to the card); None: the protocol's defaults (environment
+            variables, config files, instance role) on each node.
 
     Returns:
         A report: samples written per split, shards, ``skipped`` entries (source, sample, what,
