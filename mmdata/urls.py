@@ -17,7 +17,8 @@ What each command accepts (docs/scale.md):
 * a ``mmdata shard`` **source** (a folder of raw files, or a CSV / JSONL / Parquet manifest) at such a
   URL is listed once on the driver (``fs.find``: names, sizes, ETags) and planned with the rules of
   a local folder; each shard's task fetches its own members (:mod:`mmdata.shards.remote_source`),
-  so the output is byte for byte that of sharding a local copy;
+  so the output is byte for byte that of sharding a local copy (``http(s)://`` sources are refused:
+  a web server has no listing of names and sizes);
 * an ablation's ``--out`` given as such a URL is refused with a clear error (the ablation rewrites
   ``runs.parquet`` as runs finish).
 

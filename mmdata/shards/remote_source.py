@@ -232,6 +232,11 @@ def discover_remote(url: str, storage_options: dict[str, Any] | None = None, *,
     Example:
         >>> found = discover_remote("s3://bucket/raw", {"endpoint_url": "http://127.0.0.1:9000"})  # doctest: +SKIP
     """
+    if str(protocol(url)).rpartition("::")[2] in ("http", "https"):
+        # fsspec's HTTP "listing" scrapes a page's links: names percent-escaped, no sizes, no versions
+        raise SourceError(f"source {redact(url)}: an HTTP server has no listing of names and sizes to plan from "
+                          "(a directory page is HTML); copy the folder to an object store (s3://, gs://, az://) "
+                          "or a filesystem every node mounts, and shard it from there")
     source = RemoteSource(url, storage_options)
     listing = source.find(source.root, withdirs=True)
     entry = listing.get(source.root)

@@ -165,6 +165,8 @@ def test_source_url_errors_name_the_url_and_what_to_check(tmp_path: Path, s3, mo
     with pytest.raises(MMDataError, match=rf"{s3.url}/raw: cannot list the source .*endpoint") as info:
         mmdata.shard(f"{s3.url}/raw", tmp_path / "x", progress=False, storage_options=closed)
     assert "s3cr3t-value" not in str(info.value)  # storage options never in an error
+    with pytest.raises(SourceError, match=r"source https://\*\*\*@host/raw: an HTTP server has no listing"):
+        mmdata.shard("https://me:pw@host/raw", tmp_path / "x", progress=False)  # the password is not shown
     assert not (tmp_path / "x").exists()
 
 
