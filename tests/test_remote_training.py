@@ -5,6 +5,7 @@ every run without writing them anywhere. Against the local moto S3 server (tests
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -65,6 +66,15 @@ def test_loader_streams_an_s3_dataset_like_the_local_one(av: Path, s3) -> None: 
     local = [b.keys for b in mmdata.loader(av, 8, **kw)]
     remote = [b.keys for b in mmdata.loader(f"{s3.url}/av", 8, storage_options=s3.options, **kw)]
     assert remote == local and sum(map(len, local)) >= 1
+    if importlib.util.find_spec("lightning") is None:
+        return
+    from mmdata.lightning import DataModule
+
+    def epochs(path: object, **kw: object) -> list:
+        dm = DataModule(path, 8, seed=3, val_split="val", test_split="nope", **kw)
+        return [[b.keys for b in dm.train_dataloader()], [b.keys for b in dm.val_dataloader()], dm.test_dataloader()]
+
+    assert epochs(f"{s3.url}/av", storage_options=s3.options) == epochs(av)  # the card's splits read from s3 too
 
 
 def _reads(data: str, **kw: object) -> dict:
