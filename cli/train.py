@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmdata.cli.common import DataDir, JsonFlag, Seed, console, print_json
+from mmdata.cli.common import DataUrl, JsonFlag, Seed, console, print_json
 
 Derived = "Default: derived from index.parquet (printed at start)."
 
@@ -30,7 +30,7 @@ def _cache(value: str) -> Any:
 
 
 def train(
-    data: DataDir,
+    data: DataUrl,
     fusion: Annotated[str, typer.Option(help="early, concat, late, mean, max, gated, attention, cross_attention, tensor, low_rank, "
                                              "hierarchical, two_tower.")] = "concat",
     fusion_arg: Annotated[Optional[list[str]], typer.Option("--fusion-arg", help="KEY=VALUE fusion option, repeatable: "

@@ -63,8 +63,20 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         >>> file_sha256(p)[:8]
         'e3b0c442'
     """
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+        return stream_sha256(f, chunk)
+
+
+def stream_sha256(f: Any, chunk: int = 1 << 20) -> str:
+    """sha256 of what is left in the binary file object ``f`` (a local file, an fsspec stream),
+    read ``chunk`` bytes at a time.
+
+    Example:
+        >>> import io
+        >>> stream_sha256(io.BytesIO(b""))[:8]
+        'e3b0c442'
+    """
+    h = hashlib.sha256()
+    while block := f.read(chunk):
+        h.update(block)
     return h.hexdigest()

@@ -11,9 +11,10 @@ What each command accepts (docs/scale.md):
   last (:mod:`mmdata.shards.output`);
 * a dataset folder at such a URL is read by :func:`mmdata.open_dataset` (index and card fetched,
   shards streamed), ``mmdata inspect`` / ``verify``, ``mmdata augment`` (as its source) and an
-  ablation's ``dataset.path`` — there each run stages the folder into a node-local cache
-  (:func:`stage_dataset`: every shard checked against its sha256 in ``shards.parquet``,
-  content-addressed by the dataset's fingerprint, downloaded once per node);
+  ablation's ``dataset.path`` and ``mmdata train`` / :func:`mmdata.train.train` — those stage the
+  folder into a node-local cache (:func:`stage_dataset`: every shard checked against its sha256 in
+  ``shards.parquet``, content-addressed by the dataset's fingerprint, downloaded once per node);
+  :func:`mmdata.loader` streams it as ``open_dataset`` does;
 * a ``mmdata shard`` **source** (a folder of raw files, or a CSV / JSONL / Parquet manifest) at such a
   URL is listed once on the driver (``fs.find``: names, sizes, ETags) and planned with the rules of
   a local folder; each shard's task fetches its own members (:mod:`mmdata.shards.remote_source`),
@@ -168,9 +169,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmdata"
 
 
-def stage_dataset(url: str, cache: str | Path | None = None) -> Path:
+def stage_dataset(url: str, cache: str | Path | None = None, storage_options: dict[str, Any] | None = None) -> Path:
     """A local copy of the dataset folder at ``url`` (card, index, shards table and every shard),
     checked and reused: ``<cache>/datasets/<fingerprint>``.
+
+    ``storage_options`` are the fsspec filesystem's options (``{"endpoint_url": ...}`` for s3fs;
+    None: the protocol's defaults — environment variables, config files, instance roles).
 
     Every shard is checked against its sha256 in ``shards.parquet`` and the card's fingerprint
     against those digests, so a half-written or changed remote dataset is an error naming the shard,
@@ -185,7 +189,7 @@ def stage_dataset(url: str, cache: str | Path | None = None) -> Path:
     from mmdata.io import file_sha256
     from mmdata.shards.index import CARD, INDEX, SHARDS, check_shard_name, read_card
 
-    card_bytes, card = read_card(url)
+    card_bytes, card = read_card(url, storage_options)
     fp = str(card.get("fingerprint") or "")
     if len(fp) != 64:
         raise MMDataError(f"{url}/{CARD}: no dataset fingerprint (written by an older mmdata?): rewrite it with `mmdata shard`")
@@ -193,7 +197,7 @@ def stage_dataset(url: str, cache: str | Path | None = None) -> Path:
     dest = base / "datasets" / fp
     if (dest / CARD).is_file():  # the card is written last: its presence means complete
         return dest
-    fs, root = filesystem(url)
+    fs, root = filesystem(url, storage_options)
     root = root.rstrip("/")
     tmp = base / "datasets" / f".{fp}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)

@@ -101,7 +101,7 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
 
     Args:
         task: ``{arm, seed, hash, fingerprint, data, recipe, label_noise, entry, trainer, device,
-            threads, primary}`` — plain data only (see :class:`mmdata.ablate.schedule`).
+            threads, primary}`` and, for a URL ``data``, ``storage_options`` — plain data only (see :class:`mmdata.ablate.schedule`).
         train_fn: a callable to use instead of ``task["entry"]`` (in-process executors only).
 
     Returns:
@@ -118,7 +118,7 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
         fn = train_fn or resolve_entry(task.get("entry"))
         data = task["data"]
         if is_remote(data):  # an fsspec URL: this node's verified local copy (downloaded once per node)
-            data = str(stage_dataset(data))
+            data = str(stage_dataset(data, storage_options=task.get("storage_options")))
         metrics = fn(data, recipe=task["recipe"], seed=int(task["seed"]), label_noise=float(task["label_noise"]),
                      device=task.get("device") or "cpu", threads=threads, **(task.get("trainer") or {}))
         row = flatten_metrics(metrics)

@@ -48,14 +48,14 @@ class Interrupted(KeyboardInterrupt):
         self.kept = kept
 
 
-def prepare_data(ab: Ablation, out: Path) -> tuple[str, str]:
+def prepare_data(ab: Ablation, out: Path, storage_options: dict[str, Any] | None = None) -> tuple[str, str]:
     """The dataset path (building avdigits into DIR/data when named) and its fingerprint."""
     from mmdata.shards.index import is_dataset, load_card
 
     raw = ab.dataset.get("path")
     if raw is not None and is_remote(raw):
         # an fsspec URL: every run reads it where it runs (staged into that node's cache by run_task)
-        data, card = str(raw), load_card(str(raw))
+        data, card = str(raw), load_card(str(raw), storage_options)
     else:
         path = local_path(raw, "dataset.path") if raw is not None else out / "data"
         if raw is None and not is_dataset(path):
@@ -147,7 +147,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         adaptive: bool | None = None, trainer: str | None = None, train_fn: Callable[..., dict[str, Any]] | None = None,
         device: str | None = None, gpus: int | None = None, threads: int = 1, progress: bool = True,
         max_runs: int | None = None, executor: Executor | str | None = None, address: str | None = None,
-        plots: bool = True, alignment: bool | str | None = None, robustness: bool | None = None) -> dict[str, Any]:
+        plots: bool = True, alignment: bool | str | None = None, robustness: bool | None = None,
+        storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run (or resume) an ablation and write runs.parquet, summary.json, report.md and plots to ``out``.
 
     Args:
@@ -173,6 +174,10 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             one (``contrastive.pt``). See :mod:`mmdata.ablate.align`.
         robustness: the bundled trainer's robustness evaluation (overrides ``trainer.eval_robustness``;
             ``False`` is ``--no-robustness``).
+        storage_options: with a ``dataset.path`` URL: its fsspec filesystem's options
+            (``{"endpoint_url": ...}`` for s3fs), handed to every run to stage the dataset on its node;
+            never written to ``out`` and not part of a run's identity. None: the protocol's defaults
+            (environment variables, config files, instance roles — the CLI's only source).
 
     Returns:
         The summary (also ``out/summary.json``); ``summary["failures"]`` lists failed runs.
@@ -208,7 +213,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         check_model(ab)
     device = device or str(ab.trainer.get("device") or "cpu")
     trainer_kw = {k: v for k, v in ab.trainer.items() if k != "device"}
-    data, fingerprint = prepare_data(ab, out)
+    data, fingerprint = prepare_data(ab, out, storage_options)
+    remote = {"storage_options": storage_options} if is_remote(data) and storage_options else {}
     atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())
     atomic_write_bytes(out / "env.json", (json.dumps(environment(threads, device), indent=2) + "\n").encode())
     design = ab.design()
@@ -233,7 +239,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         a = by_name[name]
         return {"arm": name, "seed": s, "hash": hashes[(name, s)], "fingerprint": fingerprint, "data": data,
                 "recipe": a.recipe, "label_noise": a.label_noise, "entry": ab.entry, "trainer": trainer_kw,
-                "device": device, "threads": threads, "primary": col}
+                "device": device, "threads": threads, "primary": col, **remote}
 
     prog = None
     if progress:
@@ -294,7 +300,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
 
                 if prog is not None:
                     prog.update(prog.task_ids[0], description="alignment Δ of finished runs")
-                add_alignment(ab, str(stage_dataset(data)) if is_remote(data) else data, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
+                add_alignment(ab, str(stage_dataset(data, storage_options=storage_options)) if is_remote(data) else data, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         raise Interrupted(signum, sum(r["status"] == "ok" for r in rows)) from None

@@ -38,11 +38,11 @@ def group_of(label: int | None, modalities: list[str], by: str) -> str:
     return "+".join(sorted(m for m in modalities if m != "label")) or "(none)"
 
 
-def index_groups(path: str | Path, split: str, by: str) -> dict[str, str]:
-    """key -> group for one split, from index.parquet."""
+def index_groups(path: str | Path, split: str, by: str, storage_options: dict[str, Any] | None = None) -> dict[str, str]:
+    """key -> group for one split, from index.parquet (``storage_options``: of a URL ``path``)."""
     from mmdata.shards import index as idx
 
-    t = idx.load_index(path).select(["key", "split", "label", "modalities"]).to_pydict()
+    t = idx.load_index(path, storage_options=storage_options).select(["key", "split", "label", "modalities"]).to_pydict()
     return {k: group_of(lab, mods, by) for k, sp, lab, mods in zip(t["key"], t["split"], t["label"], t["modalities"]) if sp == split}
 
 

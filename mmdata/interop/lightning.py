@@ -142,9 +142,10 @@ class DataModule(pl.LightningDataModule):
     # ---- helpers ---------------------------------------------------------------------------------
     def _splits(self) -> set[str] | None:
         from mmdata.shards import index as idx
+        from mmdata.urls import is_folder_url
 
-        if isinstance(self.path, (str, Path)) and idx.is_dataset(self.path):
-            return set(idx.load_card(self.path).get("splits", {}))
+        if isinstance(self.path, (str, Path)) and (is_folder_url(self.path) or idx.is_dataset(self.path)):
+            return set(idx.load_card(self.path, self.loader_kw.get("storage_options")).get("splits", {}))
         return None  # bare shards: the split name is not checked
 
     def _device(self) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mmdata.io import file_sha256
+from mmdata.io import file_sha256, stream_sha256
 from mmdata.shards import index as idx
 from mmdata.shards.tario import count_members, iter_samples
 from mmdata.urls import call, filesystem, is_remote
@@ -22,13 +22,8 @@ class _Remote:
         self.files = {p[len(self.root) + 1:] for p in call(self.url, "list it", self.fs.find, self.root)}
 
     def sha256(self, name: str) -> str:
-        import hashlib
-
-        h = hashlib.sha256()
         with call(f"{self.url}/{name}", "read it", self.fs.open, f"{self.root}/{name}", "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-        return h.hexdigest()
+            return stream_sha256(f)
 
 
 def _decode_problems(path: Path | str, shard: str, storage_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -80,7 +75,7 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     problems: list[dict[str, Any]] = []
     listed = set(table["shard"])
     for shard, sha, members in zip(table["shard"], table["sha256"], table["members"]):
-        idx.check_shard_name(root, shard)
+        idx.check_shard_name(root, shard, where=idx.SHARDS)  # the names come from shards.parquet
         p = root / shard if store is None else f"{root}/{shard}"
         if not (p.is_file() if store is None else shard in store.files):  # type: ignore[union-attr]
             problems.append({"shard": shard, "problem": "missing", "expected": sha, "found": None})

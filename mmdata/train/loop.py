@@ -233,6 +233,16 @@ def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], wo
     return loaders
 
 
+def local_data(data: str | Path, storage_options: dict[str, Any] | None = None) -> Path:
+    """The local dataset folder to train on: a path as it is, a ``file://`` URL stripped, an fsspec URL
+    staged into this node's cache (once per dataset fingerprint; every shard checked by sha256).
+    Training reads every split many times, so a remote folder is copied once rather than streamed
+    each epoch (litdata's cache and Lhotse's local copies do the same)."""
+    from mmdata.urls import is_remote, local_path, stage_dataset
+
+    return stage_dataset(str(data), storage_options=storage_options) if is_remote(data) else local_path(data, "data")
+
+
 def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] = ("image", "audio", "text"),
           seed: int = 0, recipe: Any = None, batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-4,
           optimizer: str = "adamw", device: str = "cpu", threads: int | None = None, num_workers: int = 0,
@@ -240,12 +250,14 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           channels: int | None = None, sample_rate: int | None = None, max_seconds: float | None = None,
           max_tokens: int | None = None, progress: bool = False, fusion_args: dict[str, Any] | None = None,
           pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
-          probe: bool = False, label_fraction: float = 1.0, **config: Any) -> Run:
+          probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None,
+          **config: Any) -> Run:
     """Check the dataset, settle inputs and classes, build the model, optimiser and loaders (see :func:`train`)."""
     import mmdata
     from mmdata.shards.index import load_card
 
     t0 = time.perf_counter()
+    data = local_data(data, storage_options)
     if threads:
         torch.set_num_threads(threads)
     if optimizer not in OPTIMIZERS:
@@ -352,13 +364,15 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           image_size: int | Sequence[int] | None = None, channels: int | None = None, sample_rate: int | None = None,
           max_seconds: float | None = None, max_tokens: int | None = None, fusion_args: dict[str, Any] | None = None,
           pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
-          probe: bool = False, label_fraction: float = 1.0) -> dict[str, Any]:
+          probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the reference fusion model on any dataset folder with train / val / test splits; returns
     (and writes) the metrics.
 
     Args:
         data: dataset folder (``mmdata shard RAW DATA --split train=0.8,val=0.1,test=0.1``, or
-            ``mmdata datasets build avdigits DATA``).
+            ``mmdata datasets build avdigits DATA``): a path, a ``file://`` URL, or an fsspec URL
+            (``s3://bucket/ds``) — a URL's folder is staged once into this node's cache, every shard
+            checked against its sha256 (:func:`mmdata.urls.stage_dataset`), and trained on from there.
         fusion: one of ``mmdata.train.FUSIONS`` (early, concat, late, mean, max, gated, attention,
             cross_attention, tensor, low_rank).
         modalities: the modalities the model uses (one modality = a unimodal baseline).
@@ -390,6 +404,9 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         probe: freeze the encoders and train one linear layer on their features (linear evaluation).
         label_fraction: fraction of training labels used (each kept with this probability per sample
             key and seed; the supervised epochs see only those).
+        storage_options: options of a URL ``data``'s fsspec filesystem (``{"endpoint_url": ...}`` for
+            s3fs); None: the protocol's defaults (environment variables, config files, instance roles).
+            Never written to the metrics.
 
     Returns:
         ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},
@@ -410,7 +427,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                 sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens, epochs=epochs,
                 label_noise=label_noise, eval_robustness=eval_robustness, progress=progress, fusion_args=fusion_args,
                 pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
-                label_fraction=label_fraction)
+                label_fraction=label_fraction, storage_options=storage_options)
     best: tuple[float, int, dict[str, Any] | None] = (-1.0, -1, None)
     for epoch in range(epochs):
         rec = train_epoch(run, epoch)

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 import mmdata
-from mmdata.errors import SourceError
+from mmdata.errors import ShardError, SourceError
 from mmdata.shards import index as idx
 from mmdata.testing import audio_bytes, image_bytes, make_class_folders, make_sample_folder
 
@@ -274,3 +274,15 @@ def test_cli_error_is_one_line(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "shard", str(tmp_path / "nope"), str(tmp_path / "o")],
                          capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_verify_names_the_shards_table_when_a_listed_shard_escapes(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ds = Path(mmdata.shard(make_sample_folder(tmp_path / "raw", n=4), tmp_path / "ds", maxcount=3, progress=False)["out"])
+    table = pq.read_table(ds / "shards.parquet")
+    names = ["../" + n for n in table.column("shard").to_pylist()]
+    pq.write_table(table.set_column(table.schema.get_field_index("shard"), "shard", pa.array(names)), ds / "shards.parquet")
+    with pytest.raises(ShardError, match=r"/ds/shards.parquet: shard path '\.\./train-000000.tar' escapes"):
+        mmdata.verify(ds)

@@ -1,0 +1,101 @@
+"""Training and loading from an object store (docs/scale.md): ``mmdata train s3://…`` / ``mmdata.train``
+stage the dataset folder once into the node's cache (every shard checked by sha256) and train exactly as
+on the local folder; ``mmdata.loader`` streams a URL; an ablation hands its ``storage_options`` to
+every run without writing them anywhere. Against the local moto S3 server (tests/conftest.py: ``s3``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import mmdata
+from mmdata.train import train
+from mmdata.ablate import run
+from mmdata.ablate.testing import synthetic_recipe, synthetic_train
+
+pytest.importorskip("s3fs")
+pytest.importorskip("moto")
+
+ROOT = Path(__file__).parents[1]
+TRAIN = dict(epochs=1, threads=1, eval_robustness=False, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def av(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mmdata.datasets.avdigits import build
+
+    return Path(build(tmp_path_factory.mktemp("av") / "av", limit=12, progress=False))
+
+
+def _same_run(a: dict, b: dict) -> None:
+    assert a["test"] == b["test"] and a["val"] == b["val"] and a["data_fingerprint"] == b["data_fingerprint"]
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+
+
+def test_train_from_s3_stages_once_and_equals_local(tmp_path: Path, av: Path, s3, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    s3.fs.put(str(av), f"{s3.url[5:]}/av", recursive=True)
+    url = f"{s3.url}/av"
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MMDATA_CACHE", str(cache))
+    local = train(av, **TRAIN)
+    remote = train(url, storage_options=s3.options, out=tmp_path / "out", **TRAIN)
+    _same_run(remote, local)
+    fp = json.loads((av / "dataset.json").read_text())["fingerprint"]
+    assert sorted(p.name for p in (cache / "datasets").iterdir()) == [fp]  # one checked copy, named by content
+    written = "".join(p.read_text(errors="replace") for p in (tmp_path / "out").iterdir() if p.suffix == ".json")
+    assert s3.options["endpoint_url"] not in written and "storage_options" not in written  # no credentials kept
+    # the CLI, configured as users configure the AWS CLI (environment variables), on a fresh cache
+    env = {**os.environ, **s3.env, "MMDATA_CACHE": str(tmp_path / "cache2"), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-c", "from mmdata.cli.main import main; main()", "train", url, "--epochs", "1",
+                        "--threads", "1", "--batch-size", "16", "--no-robustness", "--json"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    _same_run(json.loads(p.stdout), local)
+
+
+def test_loader_streams_an_s3_dataset_like_the_local_one(av: Path, s3) -> None:  # noqa: ANN001
+    s3.fs.put(str(av), f"{s3.url[5:]}/av", recursive=True)
+    kw = dict(recipe={"image": [{"op": "hflip", "p": 0.5}]}, seed=3, balance={"by": "label", "mode": "over"})
+    local = [b.keys for b in mmdata.loader(av, 8, **kw)]
+    remote = [b.keys for b in mmdata.loader(f"{s3.url}/av", 8, storage_options=s3.options, **kw)]
+    assert remote == local and sum(map(len, local)) >= 1
+    if importlib.util.find_spec("lightning") is None:
+        return
+    from mmdata.lightning import DataModule
+
+    def epochs(path: object, **kw: object) -> list:
+        dm = DataModule(path, 8, seed=3, val_split="val", test_split="nope", **kw)
+        return [[b.keys for b in dm.train_dataloader()], [b.keys for b in dm.val_dataloader()], dm.test_dataloader()]
+
+    assert epochs(f"{s3.url}/av", storage_options=s3.options) == epochs(av)  # the card's splits read from s3 too
+
+
+def _reads(data: str, **kw: object) -> dict:
+    """A trainer that reads the dataset it is given and says whether it is a local copy."""
+    m = synthetic_train(data, **kw)
+    m["test"]["samples_read"] = sum(1 for _ in mmdata.open_dataset(data, split="train"))
+    m["test"]["local"] = float(Path(data, "dataset.json").is_file())
+    return m
+
+
+def test_an_ablation_hands_storage_options_to_its_runs_and_keeps_them_out_of_its_files(
+        tmp_path: Path, av: Path, s3, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    s3.fs.put(str(av), f"{s3.url[5:]}/av", recursive=True)
+    for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(k, raising=False)  # only storage_options can reach the server
+    monkeypatch.setenv("MMDATA_CACHE", str(tmp_path / "cache"))
+    s = run(synthetic_recipe(tmp_path, f"{s3.url}/av", seeds=2), tmp_path / "out", train_fn=_reads,
+            storage_options=s3.options, progress=False, plots=False)
+    rows = pq.read_table(tmp_path / "out" / "runs.parquet").to_pylist()
+    n_train = sum(1 for _ in mmdata.open_dataset(av, split="train"))
+    assert s["runs"]["ok"] == 6 and {(r["test_samples_read"], r["test_local"]) for r in rows} == {(n_train, 1.0)}
+    kept = "".join(p.read_text(errors="replace") for p in (tmp_path / "out").rglob("*") if p.is_file()
+                   and p.suffix in (".yaml", ".json", ".md"))
+    assert s3.options["endpoint_url"] not in kept and "storage_options" not in kept
