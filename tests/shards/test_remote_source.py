@@ -144,6 +144,24 @@ def test_a_replaced_source_object_changes_its_stamp(s3) -> None:  # noqa: ANN001
     assert before.meta.keys() == after.meta.keys() and _current_inputs(payload, before) != _current_inputs(payload, after)
 
 
+def test_an_object_gone_since_the_listing_is_reported_as_a_local_file_gone_is(tmp_path: Path, s3) -> None:  # noqa: ANN001
+    from mmdata.shards.sources import discover
+    from mmdata.shards.writer import write_records
+    from mmdata.testing import make_sample_folder
+
+    folder = make_sample_folder(tmp_path / "raw", n=4)
+    src = _upload(s3, folder, "raw")
+    reports = []
+    for where, gone in ((folder, lambda: (folder / "000001.png").unlink()),
+                        (src, lambda: s3.fs.rm_file(f"{src[5:]}/000001.png"))):
+        found = discover(where, storage_options=s3.options)
+        gone()  # after the plan, before the write
+        reports.append(write_records(found.records, tmp_path / f"out{len(reports)}", skipped=found.skipped,
+                                     root=found.root, source=found.source, progress=False)["skipped"])
+    assert reports[0] == reports[1] == [{"sample": "000001", "what": "member", "source": "000001.png",
+                                         "reason": "cannot read: No such file or directory"}]
+
+
 def test_source_url_errors_name_the_url_and_what_to_check(tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     with pytest.raises(SourceError, match=rf"source {s3.url}/nothing-here does not exist: no object under it; check"):
         mmdata.shard(f"{s3.url}/nothing-here", tmp_path / "x", storage_options=s3.options, progress=False)
