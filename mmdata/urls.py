@@ -33,6 +33,7 @@ written into a URL out of messages; ``storage_options`` never appear in a messag
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -169,12 +170,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmdata"
 
 
-def stage_dataset(url: str, cache: str | Path | None = None, storage_options: dict[str, Any] | None = None) -> Path:
+def stage_dataset(url: str, cache: str | Path | None = None, storage_options: dict[str, Any] | None = None,
+                  progress: bool = False) -> Path:
     """A local copy of the dataset folder at ``url`` (card, index, shards table and every shard),
     checked and reused: ``<cache>/datasets/<fingerprint>``.
 
     ``storage_options`` are the fsspec filesystem's options (``{"endpoint_url": ...}`` for s3fs;
     None: the protocol's defaults — environment variables, config files, instance roles).
+    ``progress``: a download bar (bytes, rate) on stderr while shards are fetched.
 
     Every shard is checked against its sha256 in ``shards.parquet`` and the card's fingerprint
     against those digests, so a half-written or changed remote dataset is an error naming the shard,
@@ -204,17 +207,21 @@ def stage_dataset(url: str, cache: str | Path | None = None, storage_options: di
     try:
         for name in (INDEX, SHARDS):
             _get(fs, f"{root}/{name}", tmp / name, url)
-        table = pq.read_table(tmp / SHARDS, columns=["shard", "sha256"]).to_pylist()
+        table = pq.read_table(tmp / SHARDS, columns=["shard", "sha256", "bytes"]).to_pylist()
         digests = []
-        for row in table:
-            target = tmp / check_shard_name(url, row["shard"], where=SHARDS)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _get(fs, f"{root}/{row['shard']}", target, url)
-            found = file_sha256(target)
-            if found != row["sha256"]:
-                raise MMDataError(f"{url}/{row['shard']}: sha256 {found}, but {SHARDS} says {row['sha256']} "
-                                  "(the remote dataset is being rewritten, or damaged)")
-            digests.append(found)
+        bar = _download_bar(f"staging {url}", sum(int(r["bytes"] or 0) for r in table)) if progress else None
+        with bar or contextlib.nullcontext():
+            for row in table:
+                target = tmp / check_shard_name(url, row["shard"], where=SHARDS)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _get(fs, f"{root}/{row['shard']}", target, url)
+                found = file_sha256(target)
+                if found != row["sha256"]:
+                    raise MMDataError(f"{url}/{row['shard']}: sha256 {found}, but {SHARDS} says {row['sha256']} "
+                                      "(the remote dataset is being rewritten, or damaged)")
+                digests.append(found)
+                if bar is not None:
+                    bar.advance(bar.task_ids[0], int(row["bytes"] or 0))
         if hashlib.sha256("".join(digests).encode()).hexdigest() != fp:
             raise MMDataError(f"{url}: the shards listed in {SHARDS} do not match the card's fingerprint "
                               "(the remote dataset is being rewritten?)")
@@ -227,6 +234,17 @@ def stage_dataset(url: str, cache: str | Path | None = None, storage_options: di
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _download_bar(what: str, total: int) -> Any:
+    """A rich progress bar of ``total`` bytes on stderr (a context manager: shown while inside it)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   console=Console(stderr=True), transient=True)
+    bar.add_task(what, total=total)
+    return bar
 
 
 def _get(fs: Any, src: str, dest: Path, url: str) -> None:

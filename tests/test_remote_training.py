@@ -45,7 +45,7 @@ def test_train_from_s3_stages_once_and_equals_local(tmp_path: Path, av: Path, s3
     cache = tmp_path / "cache"
     monkeypatch.setenv("MMDATA_CACHE", str(cache))
     local = train(av, **TRAIN)
-    remote = train(url, storage_options=s3.options, out=tmp_path / "out", **TRAIN)
+    remote = train(url, storage_options=s3.options, out=tmp_path / "out", progress=True, **TRAIN)  # a staging bar too
     _same_run(remote, local)
     fp = json.loads((av / "dataset.json").read_text())["fingerprint"]
     assert sorted(p.name for p in (cache / "datasets").iterdir()) == [fp]  # one checked copy, named by content

@@ -233,14 +233,16 @@ def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], wo
     return loaders
 
 
-def local_data(data: str | Path, storage_options: dict[str, Any] | None = None) -> Path:
+def local_data(data: str | Path, storage_options: dict[str, Any] | None = None, progress: bool = False) -> Path:
     """The local dataset folder to train on: a path as it is, a ``file://`` URL stripped, an fsspec URL
     staged into this node's cache (once per dataset fingerprint; every shard checked by sha256).
     Training reads every split many times, so a remote folder is copied once rather than streamed
     each epoch (litdata's cache and Lhotse's local copies do the same)."""
     from mmdata.urls import is_remote, local_path, stage_dataset
 
-    return stage_dataset(str(data), storage_options=storage_options) if is_remote(data) else local_path(data, "data")
+    if not is_remote(data):
+        return local_path(data, "data")
+    return stage_dataset(str(data), storage_options=storage_options, progress=progress)
 
 
 def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] = ("image", "audio", "text"),
@@ -257,7 +259,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     from mmdata.shards.index import load_card
 
     t0 = time.perf_counter()
-    data = local_data(data, storage_options)
+    data = local_data(data, storage_options, progress=progress and os.environ.get("LOCAL_RANK", "0") == "0")
     if threads:
         torch.set_num_threads(threads)
     if optimizer not in OPTIMIZERS:
