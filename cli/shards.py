@@ -47,7 +47,7 @@ def shard(
     seed: Seed = 0,
     layout: Annotated[str, typer.Option(help="samples (one tar series) or columns (one series per modality).")] = "samples",
     column: Annotated[Optional[list[str]], typer.Option(help="Manifest column for a field, FIELD=COLUMN (repeatable).")] = None,
-    labels: Annotated[Optional[Path], typer.Option("--labels", exists=True, dir_okay=False, help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}); default: labels.json / labels.txt at the source root, else the class folders.")] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}), a path or an fsspec URL; default: labels.json / labels.txt at the source root, else the class folders.")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
     on_error: Annotated[str, typer.Option(help="skip (leave bad files out of their sample and report them) or raise (stop at the first, naming it).")] = "skip",
     max_file_size: Annotated[str, typer.Option("--max-file-size", help="Skip source files larger than this (read whole into memory): 500M, 2G, bytes, or none.")] = "1G",

@@ -705,7 +705,7 @@ def shard(
         seed: seed of the split.
         layout: ``"samples"`` (one tar series) or ``"columns"`` (one series per field, same boundaries).
         label_names: class names (ids index into them), or a file of them (``names.txt``: one per line,
-            or JSON); default a ``labels.json`` / ``labels.txt`` at the source root, else the class
+            or JSON; a path or an fsspec URL); default a ``labels.json`` / ``labels.txt`` at the source root, else the class
             folders, else a manifest's string labels. A label outside declared names is bad data.
         columns: manifest column renames, ``{"image": "img_path"}``.
         labels_from_folders: force (or forbid) the folder-per-class layout; default auto-detect.
@@ -752,7 +752,7 @@ def shard(
     _check_options(on_error, max_file_size, check, executor, address)
     names_from = None
     if isinstance(label_names, (str, Path)):
-        label_names, names_from = read_label_names(label_names), "--labels"
+        label_names, names_from = _label_names_file(label_names, storage_options), "--labels"
     from mmdata.interop.hf import is_hf_source, shard_hf  # a Hugging Face Dataset / DatasetDict / save_to_disk folder
 
     if protocol(src) == "file":
@@ -780,6 +780,18 @@ def shard(
                          card_extra=card_extra, fsync=fsync, warnings=found.warnings, root=found.root,
                          label_names_from=found.label_names_from, executor=executor, address=address,
                          storage_options=storage_options, source=found.source)
+
+
+def _label_names_file(path: str | Path, storage_options: dict[str, Any] | None) -> list[str]:
+    """The class names in a ``--labels`` file: a local path, or an object at an fsspec URL (fetched
+    with the job's ``storage_options``)."""
+    if not is_remote(path):
+        return read_label_names(local_path(path, "--labels"))
+    from mmdata.shards.sources import parse_label_names
+    from mmdata.urls import call, filesystem
+
+    fs, p = filesystem(str(path), storage_options)
+    return parse_label_names(call(redact(str(path)), "read it", fs.cat_file, p), redact(str(path)))
 
 
 def _check_options(on_error: str, max_file_size: int | None, check: str, executor: str = "local",

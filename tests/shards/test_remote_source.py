@@ -205,3 +205,19 @@ def test_ray_shard_from_s3_equals_local(tmp_path: Path, messy: Path, local_ds, s
     src = _upload(s3, messy, "raw")
     rep = mmdata.shard(src, tmp_path / "ds", executor="ray", storage_options=s3.options, **OPTS)
     assert _tree(tmp_path / "ds") == _tree(local_ds[0]) and rep["skipped"] == local_ds[1]["skipped"]
+
+
+def test_a_labels_file_at_a_url_is_the_local_file(tmp_path: Path, s3) -> None:  # noqa: ANN001
+    from mmdata.testing import make_sample_folder
+
+    raw = make_sample_folder(tmp_path / "raw", n=6)
+    names = tmp_path / "names.txt"
+    names.write_text("zero\none\ntwo\nthree\n")
+    s3.fs.put_file(str(names), f"{s3.url[5:]}/meta/names.txt")
+    local = mmdata.shard(raw, tmp_path / "a" / "ds", label_names=names, progress=False)
+    remote = mmdata.shard(raw, tmp_path / "b" / "ds", label_names=f"{s3.url}/meta/names.txt", storage_options=s3.options,
+                          progress=False)
+    assert _tree(tmp_path / "a") == _tree(tmp_path / "b") and local["samples"] == remote["samples"] == 6
+    with pytest.raises(MMDataError, match=rf"{s3.url}/meta/nope.txt: cannot read it \(FileNotFoundError"):
+        mmdata.shard(raw, tmp_path / "c", label_names=f"{s3.url}/meta/nope.txt", storage_options=s3.options,
+                     progress=False)
