@@ -101,7 +101,8 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
 
     Args:
         task: ``{arm, seed, hash, fingerprint, data, recipe, label_noise, entry, trainer, device,
-            threads, primary}`` and, for a URL ``data``, ``storage_options`` — plain data only (see :class:`mmdata.ablate.schedule`).
+            threads, primary}`` and, for a URL ``data``, ``storage_options`` — plain data only (see
+            :class:`mmdata.ablate.schedule`).
         train_fn: a callable to use instead of ``task["entry"]`` (in-process executors only).
 
     Returns:

@@ -300,7 +300,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
 
                 if prog is not None:
                     prog.update(prog.task_ids[0], description="alignment Δ of finished runs")
-                add_alignment(ab, str(stage_dataset(data, storage_options=storage_options)) if is_remote(data) else data, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
+                local = str(stage_dataset(data, storage_options=storage_options)) if is_remote(data) else data
+                add_alignment(ab, local, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         raise Interrupted(signum, sum(r["status"] == "ok" for r in rows)) from None

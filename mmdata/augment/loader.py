@@ -157,8 +157,8 @@ class Loader:
         bal = balance if balance is not None else base.balance
         self.plan = None
         if bal is not None and stage == "train":
-            self.plan = BalancePlan(index_groups(path, split, (bal or {}).get("by", "label"), reader_kw.get("storage_options")), bal, seed,
-                                    getattr(self.source, "label_names", None) or self._label_names())
+            groups = index_groups(path, split, (bal or {}).get("by", "label"), reader_kw.get("storage_options"))
+            self.plan = BalancePlan(groups, bal, seed, getattr(self.source, "label_names", None) or self._label_names())
         self._positions: dict[int, int] = {}
         self._batches = 0
         self._rotation = 0
