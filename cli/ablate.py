@@ -10,7 +10,7 @@ import typer
 from mmdata.cli.common import AddressOpt, ExecutorOpt, JsonFlag, console, print_json
 
 
-def _print_summary(s: dict[str, Any], out: Path) -> None:
+def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     from rich.table import Table
 
     pm = s["primary_metric"]
@@ -37,12 +37,12 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     r = s["runs"]
     console.print(f"runs: {r['ok']} ok ({100 * r['fraction_of_fixed']:.0f}% of a fixed {s['design']['max_seeds']}-seed design), "
                   f"{r['failed']} failed; δ = {s['delta']['value'] if s['delta']['value'] is None else round(s['delta']['value'], 2)}; "
-                  f"report: {out / 'report.md'}")
+                  f"report: {str(out).rstrip('/')}/report.md")
     for fl in s["failures"][:10]:
         console.print(f"[red]failed[/] {fl['arm']} seed {fl['seed']}: {fl['error']}")
 
 
-def _finish(s: dict[str, Any], out: Path, json_: bool) -> None:
+def _finish(s: dict[str, Any], out: Path | str, json_: bool) -> None:
     print_json(s) if json_ else _print_summary(s, out)
     if s["failures"]:
         raise typer.Exit(1)
@@ -58,7 +58,7 @@ def _interrupted(exc: BaseException) -> None:
 
 def ablate(
     recipe: Annotated[Path, typer.Argument(help="Ablation recipe YAML (see recipes/ablations/ and docs/ablation.md).")],
-    out: Annotated[str, typer.Option("--out", help="Output folder, a path or file:// URL (rerun to resume).")],
+    out: Annotated[str, typer.Option("--out", help="Output folder (rerun to resume): a path, or an object-store URL (s3://bucket/abl; worked on in a local copy, uploaded as runs finish).")],
     seeds: Annotated[Optional[int], typer.Option(min=2, help="Paired seeds per arm (the maximum per arm with --adaptive).")] = None,
     adaptive: Annotated[Optional[bool], typer.Option("--adaptive/--fixed",
                                                      help="Group-sequential seeds with early stopping (default: the recipe's adaptive:).")] = None,
@@ -83,7 +83,6 @@ def ablate(
     SIGTERM (finished runs are kept; rerun to resume).
     """
     from mmdata.ablate import run
-    from mmdata.urls import local_path
 
     try:
         s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device, gpus=gpus,
@@ -91,7 +90,7 @@ def ablate(
                 executor=executor, address=address)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
-    _finish(s, local_path(out), json_)
+    _finish(s, out, json_)
 
 
 def demo(

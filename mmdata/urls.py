@@ -20,8 +20,9 @@ What each command accepts (docs/scale.md):
   a local folder; each shard's task fetches its own members (:mod:`mmdata.shards.remote_source`),
   so the output is byte for byte that of sharding a local copy (``http(s)://`` sources are refused:
   a web server has no listing of names and sizes);
-* an ablation's ``--out`` given as such a URL is refused with a clear error (the ablation rewrites
-  ``runs.parquet`` as runs finish).
+* an ablation's ``--out`` at such a URL is worked on in a local copy made anew from the URL at
+  start; ``runs.parquet`` is uploaded on every save and the report at the end
+  (:mod:`mmdata.ablate.remote_out`), so a driver on any machine resumes from the URL.
 
 Credentials and endpoints are fsspec's: the protocol package's own chain (environment variables such
 as ``AWS_ACCESS_KEY_ID`` / ``AWS_ENDPOINT_URL``, ``~/.aws``, an instance role, fsspec's config) or the

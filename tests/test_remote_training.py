@@ -6,6 +6,7 @@ every run without writing them anywhere. Against the local moto S3 server (tests
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -98,4 +99,28 @@ def test_an_ablation_hands_storage_options_to_its_runs_and_keeps_them_out_of_its
     assert s["runs"]["ok"] == 6 and {(r["test_samples_read"], r["test_local"]) for r in rows} == {(n_train, 1.0)}
     kept = "".join(p.read_text(errors="replace") for p in (tmp_path / "out").rglob("*") if p.is_file()
                    and p.suffix in (".yaml", ".json", ".md"))
+    assert s3.options["endpoint_url"] not in kept and "storage_options" not in kept
+
+
+def test_an_ablation_out_at_s3_resumes_on_another_machine(tmp_path: Path, av: Path, s3,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """``--out s3://…``: runs.parquet is uploaded as runs finish and the report at the end; a driver
+    with an empty cache (another machine, a fresh pod) resumes from what the URL holds, so every
+    (arm, seed) is trained exactly once over the two drivers."""
+    out = f"{s3.url}/abl"
+    recipe = synthetic_recipe(tmp_path, av, seeds=3)
+    monkeypatch.setenv("MMDATA_CACHE", str(tmp_path / "machine-a"))
+    part = run(recipe, out, storage_options=s3.options, max_runs=4, workers=1, progress=False, plots=False)
+    assert part["runs"]["ok"] == 4 and "runs.parquet" in s3.tree("abl")
+    monkeypatch.setenv("MMDATA_CACHE", str(tmp_path / "machine-b"))
+    done = run(recipe, out, storage_options=s3.options, workers=1, progress=False)
+    rows = pq.read_table(io.BytesIO(s3.tree("abl")["runs.parquet"])).to_pylist()
+    assert done["runs"]["ok"] == 9 and sorted((r["arm"], r["seed"]) for r in rows) == sorted(
+        {(r["arm"], r["seed"]) for r in rows}) and len(rows) == 9
+    assert {"summary.json", "report.md", "forest.png", "config.resolved.yaml", "env.json"} <= set(s3.tree("abl"))
+    stamps = sorted(r["wall_s"] for r in rows)
+    again = run(recipe, out, storage_options=s3.options, workers=1, progress=False, plots=False)  # nothing left to run
+    assert again["runs"]["ok"] == 9
+    assert sorted(r["wall_s"] for r in pq.read_table(io.BytesIO(s3.tree("abl")["runs.parquet"])).to_pylist()) == stamps
+    kept = "".join(v.decode(errors="replace") for k, v in s3.tree("abl").items() if k.endswith((".json", ".yaml", ".md")))
     assert s3.options["endpoint_url"] not in kept and "storage_options" not in kept

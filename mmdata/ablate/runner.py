@@ -153,7 +153,9 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
 
     Args:
         recipe: ablation recipe (path or dict; see :mod:`mmdata.ablate.design`).
-        out: output folder (rerun with the same folder to resume).
+        out: output folder (rerun with the same folder to resume): a path, or an object-store URL
+            (``s3://bucket/abl``: worked on in a local copy, ``runs.parquet`` uploaded on every save,
+            the report at the end; :mod:`mmdata.ablate.remote_out`).
         seeds: override the recipe's seeds (the maximum per arm when adaptive).
         workers: parallel runs (default: one per GPU with ``device="cuda"``, else the CPU count).
         adaptive: group-sequential design with early stopping (``seeds`` is then the maximum per arm).
@@ -174,7 +176,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             one (``contrastive.pt``). See :mod:`mmdata.ablate.align`.
         robustness: the bundled trainer's robustness evaluation (overrides ``trainer.eval_robustness``;
             ``False`` is ``--no-robustness``).
-        storage_options: with a ``dataset.path`` URL: its fsspec filesystem's options
+        storage_options: with a ``dataset.path`` or ``out`` URL: its fsspec filesystem's options
             (``{"endpoint_url": ...}`` for s3fs), handed to every run to stage the dataset on its node;
             never written to ``out`` and not part of a run's identity. None: the protocol's defaults
             (environment variables, config files, instance roles — the CLI's only source).
@@ -194,6 +196,12 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         raise MMDataError(f"executor {executor!r}: expected 'local' or 'ray'")
     if address is not None and executor != "ray":
         raise MMDataError(f"address {address!r} is for executor='ray' (got executor={executor!r})")
+    mirror = None
+    if is_remote(out):  # an object store: work in a local copy, the URL is the folder of record
+        from mmdata.ablate.remote_out import RemoteRunDir
+
+        mirror = RemoteRunDir(str(out), storage_options)
+        out = mirror.pull()
     out = local_path(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     inline_fn = None
@@ -256,6 +264,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         # ends); sub-second runs (synthetic trainers, simulations) do not rewrite the file each time
         if saved["dirty"] and (force or time.monotonic() - saved["at"] >= SAVE_EVERY_S):
             save_runs(out, stale + rows)
+            if mirror is not None:
+                mirror.push(["runs.parquet"])
             saved.update(at=time.monotonic(), dirty=False)
 
     def finished(row: dict[str, Any]) -> None:
@@ -311,7 +321,10 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         if prog is not None:
             prog.stop()
     state, need = state_of()
-    return write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots)
+    summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots)
+    if mirror is not None:
+        mirror.push()  # the report, summary, plots, config and environment (runs.parquet is there)
+    return summary
 
 
 if __name__ == "__main__":  # pragma: no cover
