@@ -191,6 +191,36 @@ class S3:
         self.fs.invalidate_cache()
         return {p[len(root) + 1:]: self.fs.cat_file(p) for p in sorted(self.fs.find(root))}
 
+    def modified(self, out: str) -> dict[str, object]:
+        """``LastModified`` of every shard object (``*.tar``) under the URL ``out``, by path relative to it."""
+        root = out[5:].rstrip("/")
+        self.fs.invalidate_cache()
+        return {p[len(root) + 1:]: info["LastModified"] for p, info in self.fs.find(root, detail=True).items()
+                if p.endswith(".tar")}
+
+    def kill_shard_cli(self, src: str, out: str) -> None:
+        """Run ``mmdata shard SRC OUT`` as a CLI driver configured by environment variables (as users
+        configure the AWS CLI), slowed per shard, and SIGKILL its process group once two shards are
+        journaled at ``out``."""
+        import subprocess
+        import sys
+        import time
+
+        env = {**os.environ, **self.env, "MMDATA_TEST_SHARD_DELAY": "0.3"}
+        cmd = [sys.executable, "-c", "from mmdata.cli.main import main; main()", "shard", src, out, "--maxcount", "4",
+               "--split", "train=0.7,val=0.3", "--seed", "1", "--json"]
+        proc = subprocess.Popen(cmd, cwd=Path(__file__).parents[1], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            self.fs.invalidate_cache()
+            if len(self.fs.find(f"{out[5:]}/.mmdata-journal")) >= 2:
+                break
+            time.sleep(0.05)
+        os.killpg(proc.pid, 9)
+        proc.wait()
+
 
 @pytest.fixture(scope="session")
 def s3_server():  # noqa: ANN201

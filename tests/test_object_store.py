@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -65,32 +64,18 @@ def test_a_killed_driver_resumes_into_s3(tmp_path: Path, raw: Path, local_ds: Pa
     """A CLI driver (configured as users configure the AWS CLI: environment variables) SIGKILLed
     after some shards: what is at OUT is a journal and whole shards only; the rerun keeps them."""
     out = f"{s3.url}/ds"
-    env = {**os.environ, **s3.env, "MMDATA_TEST_SHARD_DELAY": "0.3"}
-    cmd = [sys.executable, "-c", "from mmdata.cli.main import main; main()", "shard", str(raw), out, "--maxcount", "4",
-           "--split", "train=0.7,val=0.3", "--seed", "1", "--json"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        s3.fs.invalidate_cache()
-        if len(s3.fs.find(f"{out[5:]}/.mmdata-journal")) >= 2:
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, 9)
-    proc.wait()
+    s3.kill_shard_cli(str(raw), out)
     before = s3.tree("ds")
     assert "index.parquet" not in before and "dataset.json" not in before, "the job finished before the kill"
     kept = {k: v for k, v in before.items() if k.endswith(".tar")}
     assert 2 <= len(kept) < 7
     local = _tree(local_ds)
     assert all(local[k] == v for k, v in kept.items())  # whole shards only: an upload is one PUT
-    stamps = {k: s3.fs.info(f"{out[5:]}/{k}")["LastModified"] for k in kept}
+    stamps = s3.modified(out)
     rep = mmdata.shard(raw, out, maxcount=4, split="train=0.7,val=0.3", seed=1, progress=False,
                        storage_options=s3.options)
     assert rep["samples"] == 24 and s3.tree("ds") == local
-    s3.fs.invalidate_cache()
-    assert any(s3.fs.info(f"{out[5:]}/{k}")["LastModified"] == t for k, t in stamps.items()), "no finished shard was kept"
+    assert any(s3.modified(out)[k] == t for k, t in stamps.items()), "no finished shard was kept"
 
 
 def test_open_dataset_inspect_and_verify_an_s3_dataset_folder(local_ds: Path, s3) -> None:  # noqa: ANN001

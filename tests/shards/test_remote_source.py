@@ -4,11 +4,7 @@ sharding a local copy of the folder gives. Against the local S3 server of tests/
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +16,6 @@ from mmdata.testing.messy import make_messy_folder
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
-ROOT = Path(__file__).parents[2]
 OPTS = dict(maxcount=4, split="train=0.7,val=0.3", seed=1, progress=False)
 MEDIA = (".png", ".jpg", ".jpeg", ".JPG", ".wav", ".flac", ".txt")
 
@@ -105,27 +100,13 @@ def test_a_killed_cli_driver_resumes_from_s3_to_s3(tmp_path: Path, messy: Path, 
     """The CLI, credentials from the environment as the AWS CLI takes them, source and output on S3:
     SIGKILLed after some shards, the rerun keeps them and the result equals the local sharding."""
     src, out = _upload(s3, messy, "raw"), f"{s3.url}/ds"
-    env = {**os.environ, **s3.env, "MMDATA_TEST_SHARD_DELAY": "0.3"}
-    cmd = [sys.executable, "-c", "from mmdata.cli.main import main; main()", "shard", src, out, "--maxcount", "4",
-           "--split", "train=0.7,val=0.3", "--seed", "1", "--json"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        s3.fs.invalidate_cache()
-        if len(s3.fs.find(f"{out[5:]}/.mmdata-journal")) >= 2:
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, 9)
-    proc.wait()
+    s3.kill_shard_cli(src, out)
     before = s3.tree("ds")
     assert "dataset.json" not in before and sum(k.endswith(".tar") for k in before) >= 2
-    stamps = {k: s3.fs.info(f"{out[5:]}/{k}")["LastModified"] for k in before if k.endswith(".tar")}
+    stamps = s3.modified(out)
     rep = mmdata.shard(src, out, storage_options=s3.options, **OPTS)
     assert rep["samples"] == local_ds[1]["samples"] and s3.tree("ds") == _tree(local_ds[0])
-    s3.fs.invalidate_cache()
-    assert any(s3.fs.info(f"{out[5:]}/{k}")["LastModified"] == t for k, t in stamps.items()), "no finished shard was kept"
+    assert any(s3.modified(out)[k] == t for k, t in stamps.items()), "no finished shard was kept"
 
 
 def test_a_replaced_source_object_changes_its_stamp(s3) -> None:  # noqa: ANN001
