@@ -153,7 +153,13 @@ def call(url: str, doing: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     except MMDataError:
         raise
     except Exception as exc:  # noqa: BLE001 — botocore / aiohttp / google errors have no common base
-        raise MMDataError(f"{url}: cannot {doing} ({type(exc).__name__}: {str(exc)[:300]}); {CHECK}") from None
+        raise request_failed(url, doing, exc) from None
+
+
+def request_failed(url: str, doing: str, exc: BaseException) -> MMDataError:
+    """The error of a failed request to the store at ``url``: the URL, what was being done, the
+    store's own error and what to check (the wording of every such error; :func:`call` raises it)."""
+    return MMDataError(f"{url}: cannot {doing} ({type(exc).__name__}: {str(exc)[:300]}); {CHECK}")
 
 
 def put_file(local: str | Path, url: str, storage_options: dict[str, Any] | None = None) -> None:

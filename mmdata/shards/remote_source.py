@@ -26,19 +26,14 @@ from array import array
 from collections.abc import Mapping
 from typing import Any
 
-from mmdata.errors import MMDataError, SourceError
+from mmdata.errors import SourceError
 from mmdata.shards.sources import (_SMALL_FILE, MANIFEST_SUFFIXES, UNREAD, Discovered, _Walk, discover_manifest,
                                    parse_label_names, printable, walk_folder)
-from mmdata.urls import CHECK, call, filesystem, protocol, redact
+from mmdata.urls import call, filesystem, protocol, redact, request_failed
 
 #: per-file errors of a fetch that are a file's, like a local file's (reported as skipped members);
 #: any other failure (endpoint, credentials, network) stops the job with an error naming the URL
 _FILE_ERRORS = ((FileNotFoundError, errno.ENOENT), (PermissionError, errno.EACCES), (IsADirectoryError, errno.EISDIR))
-
-
-def _failed(url: str, doing: str, exc: BaseException) -> MMDataError:
-    """The error of a failed request, as :func:`mmdata.urls.call` words it."""
-    return MMDataError(f"{url}: cannot {doing} ({type(exc).__name__}: {str(exc)[:300]}); {CHECK}")
 
 
 def stamp(info: Mapping[str, Any]) -> int:
@@ -80,7 +75,7 @@ class RemoteSource:
         except FileNotFoundError as exc:  # s3fs: no such bucket
             raise SourceError(f"source {self.shown}: does not exist ({exc}); check the URL") from None
         except Exception as exc:  # noqa: BLE001 — the store's own errors: named with what to check
-            raise _failed(self.shown, "list the source", exc) from None
+            raise request_failed(self.shown, "list the source", exc) from None
 
     def meta_under(self, folder: str) -> dict[str, tuple[int, int]]:
         """(size, stamp) of every file under ``folder``, now also in :attr:`meta`."""
@@ -96,7 +91,7 @@ class RemoteSource:
         except FileNotFoundError:
             raise SourceError(f"source {self.shown}: {self._rel(path)} not found (deleted while listed?)") from None
         except Exception as exc:  # noqa: BLE001
-            raise _failed(self.shown, f"fetch {self._rel(path)}", exc) from None
+            raise request_failed(self.shown, f"fetch {self._rel(path)}", exc) from None
 
     def _rel(self, path: str) -> str:
         return printable(path[len(self.root) + 1:]) if path.startswith(self.root + "/") else printable(path)
@@ -139,7 +134,7 @@ class RemoteSource:
                 continue
             code = next((c for t, c in _FILE_ERRORS if isinstance(data, t)), None)
             if code is None:
-                raise _failed(self.shown, f"fetch {self._rel(paths[i])}", data)
+                raise request_failed(self.shown, f"fetch {self._rel(paths[i])}", data)
             items[i] = code
             meta[2 * i], meta[2 * i + 1] = -1, code
         return items, meta
