@@ -19,7 +19,9 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
   balance draws and the augmentation draws; the recipe's own seed still distinguishes recipes.
 * ``cache=True`` decodes (and normalizes: the stage is deterministic) the split once into memory, in
   the main process, and serves later epochs from there — for small datasets such as the embedded
-  avdigits (a few MB decoded).
+  avdigits (a few MB decoded). The process keeps the last few decoded splits of a dataset folder
+  (:func:`decoded_split`), so the next loader of the same split — the next run of an ablation
+  worker — does not decode again; :func:`clear_decoded` frees them.
 * Epochs: ``set_epoch(e)`` picks the next pass's epoch; without it every new pass over the loader is
   the next epoch (new order, balance and augmentation draws), like the datasets it wraps.
 * Resume: ``state_dict()`` after k batches, ``load_state_dict()`` on a fresh loader → exactly the
@@ -29,6 +31,8 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,7 @@ from mmdata.errors import MMDataError
 from mmdata.rng import derive
 from mmdata.shards.reader import EpochClock, ShardDataset, dist_rank_world, open_dataset, reader_id
 from mmdata.types import Batch, Sample, collate
+from mmdata.urls import is_remote
 
 AUGMENT_ON = ("workers", "device")
 STAGES = ("train", "eval")
@@ -51,8 +56,10 @@ class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
     """Decoded samples held in memory, served like a ShardDataset (shuffle, reader split, resume,
     epochs that advance per iteration unless ``set_epoch`` is called)."""
 
-    def __init__(self, samples: list[Sample], *, shuffle: bool, seed: int, epoch: int = 0) -> None:
+    def __init__(self, samples: list[Sample], *, shuffle: bool, seed: int, epoch: int = 0,
+                 skipped: dict[str, int] | None = None) -> None:
         self.samples = samples
+        self.skipped = dict(skipped or {})  # samples the decoding pass dropped (on_error="skip" / "warn")
         self.shuffle = shuffle
         self.seed = seed
         self.rotation = 0
@@ -94,6 +101,56 @@ class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
             s = self.samples[i]
             yield Sample(s.key, s.fields, s.sample_rate, {**s.meta, "reader": rid, "position": pos, "epoch": epoch})
         self._skip.pop(rid, None)
+
+
+# Decoded splits kept for the next loader of the same split in this process: an ablation worker trains
+# run after run on one dataset, and decoding it (PNG, FLAC) was a tenth of each run's CPU. Keyed by the
+# dataset folder's files (path, inode, size, mtime of dataset.json and index.parquet: a rewritten
+# folder is decoded again), the split, the fields, the reader's options and the normalize stage.
+# Samples are never modified in place (ops return new tensors), so sharing them is safe.
+DECODED_KEEP = 3  # splits (train, val and test of one dataset)
+_decoded: OrderedDict[str, tuple[list[Sample], dict[str, int]]] = OrderedDict()
+
+
+def _folder_identity(path: Any) -> list[Any] | None:
+    if not isinstance(path, (str, Path)) or is_remote(str(path)):
+        return None
+    folder = Path(path)
+    try:
+        stats = [(folder / name).stat() for name in ("dataset.json", "index.parquet")]
+    except OSError:
+        return None  # not a dataset folder (tars, patterns): not memoised
+    return [str(folder.resolve()), *[(st.st_ino, st.st_size, st.st_mtime_ns) for st in stats]]
+
+
+def decoded_split(path: Any, split: str, modalities: Sequence[str] | None, on_error: str, reader_kw: dict[str, Any],
+                  recipe: Recipe) -> tuple[list[Sample], dict[str, int]]:
+    """A whole split decoded and normalized (the normalize stage is deterministic), and the samples the
+    pass skipped — from this process's memo when the same dataset folder's split was decoded before."""
+    ident = _folder_identity(path)
+    key = None
+    if ident is not None:
+        norm = recipe.to_dict().get("normalize")
+        key = json.dumps([ident, split, list(modalities) if modalities is not None else None, on_error, norm,
+                          sorted(reader_kw.items())], default=repr)
+        if key in _decoded:
+            _decoded.move_to_end(key)
+            return _decoded[key]
+    ds = open_dataset(path, split=split, modalities=modalities, shuffle=False, on_error=on_error, partition=False,
+                      **reader_kw)  # the whole split; MemoryDataset partitions
+    # normalize is deterministic: cache its output (smaller, and done once instead of every epoch)
+    decoded = [recipe.normalize(Sample(s.key, s.fields, s.sample_rate, {"shard": s.meta.get("shard")})) for s in ds]
+    out = (decoded, dict(getattr(ds, "skipped", {})))
+    if key is not None:
+        _decoded[key] = out
+        while len(_decoded) > DECODED_KEEP:
+            _decoded.popitem(last=False)
+    return out
+
+
+def clear_decoded() -> None:
+    """Forget the decoded splits this process keeps (see :func:`decoded_split`)."""
+    _decoded.clear()
 
 
 class _Augmented(IterableDataset):  # type: ignore[type-arg]
@@ -148,11 +205,8 @@ class Loader:
         # too with augment_on="workers" in training
         self._sample_recipe = self.recipe
         if cache:
-            decoded = list(open_dataset(path, split=split, modalities=modalities, shuffle=False, on_error=on_error,
-                                        partition=False, **reader_kw))  # the whole split; MemoryDataset partitions
-            # normalize is deterministic: cache its output (smaller, and done once instead of every epoch)
-            decoded = [self.recipe.normalize(Sample(s.key, s.fields, s.sample_rate, {"shard": s.meta.get("shard")})) for s in decoded]
-            self.source = MemoryDataset(decoded, shuffle=shuffle, seed=seed, epoch=epoch)
+            decoded, skipped = decoded_split(path, split, modalities, on_error, reader_kw, self.recipe)
+            self.source = MemoryDataset(decoded, shuffle=shuffle, seed=seed, epoch=epoch, skipped=skipped)
             self._sample_recipe = Recipe(self.recipe.seed, self.recipe.sections, None, None, self.recipe.keying)
         bal = balance if balance is not None else base.balance
         self.plan = None
@@ -244,7 +298,7 @@ class Loader:
         for counts in self._skipped.values():
             for k, v in counts.items():
                 total[k] = total.get(k, 0) + v
-        if self.num_workers == 0:
+        if self.num_workers == 0 or isinstance(self.source, MemoryDataset):  # a cache's decoding pass ran here
             for k, v in getattr(self.source, "skipped", {}).items():
                 total[k] = max(total.get(k, 0), v)
         return total

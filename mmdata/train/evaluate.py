@@ -171,6 +171,32 @@ def labels_of(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.T
 PredictionSink = Callable[[Batch, torch.Tensor], None]
 
 
+class Prepared:
+    """An evaluation batch kept with the model inputs it gives (``model.inputs(batch)``: scaled images,
+    log-mel spectrograms, tokens, presence): a split evaluated after every epoch computes them once.
+
+    Example:
+        >>> from mmdata import Sample, collate
+        >>> from mmdata.train import FusionModel
+        >>> m = FusionModel(["text"], "concat", classes=2)
+        >>> b = collate([Sample("a", {"text": "odd", "label": 1})])
+        >>> evaluate(m, prepare(m, [b]), 2)["scores"] == evaluate(m, [b], 2)["scores"]
+        True
+    """
+
+    __slots__ = ("batch", "inputs")
+
+    def __init__(self, batch: Batch, inputs: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]) -> None:
+        self.batch = batch
+        self.inputs = inputs
+
+
+@torch.no_grad()
+def prepare(model: torch.nn.Module, batches: Iterable[Batch]) -> list[Prepared]:
+    """Every batch of ``batches`` with its model inputs (see :class:`Prepared`), held in memory."""
+    return [Prepared(b, model.inputs(b)) for b in batches]  # type: ignore[operator]
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, modalities: Sequence[str] = (),
              robustness: bool = False, seed: int = 0, names: Sequence[str] | None = None,
@@ -180,7 +206,8 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
 
     Args:
         model: a :class:`~mmdata.train.FusionModel` (put in eval mode here).
-        batches: an iterable of :class:`~mmdata.Batch` (e.g. an eval-stage :func:`mmdata.loader`).
+        batches: an iterable of :class:`~mmdata.Batch` (e.g. an eval-stage :func:`mmdata.loader`), or
+            of :class:`Prepared` batches (:func:`prepare`) for a model that accepts ``inputs=``.
         classes: number of classes.
         modalities: the model's modalities (for robustness).
         robustness: also compute ``missing`` and ``corruption``.
@@ -206,9 +233,10 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
     clean = Scores(classes, dev)
     missing = {m: Scores(classes, dev) for m in modalities} if robustness and len(modalities) > 1 else {}
     corrupted = {(m, i): Scores(classes, dev) for m in modalities for i in range(len(LEVELS))} if robustness else {}
-    for batch in batches:
+    for item in batches:
+        batch, inputs = (item.batch, item.inputs) if isinstance(item, Prepared) else (item, None)
         y, labelled = labels_of(batch, dev)
-        logits = model(batch)
+        logits = model(batch) if inputs is None else model(batch, inputs=inputs)
         clean.update(logits, y, labelled)
         if sink is not None:
             sink(batch, logits)

@@ -2,14 +2,18 @@
 
 ``train()`` is four steps: :func:`setup` (read the card and index statistics, settle the input format
 and the classes, build the model, the optimiser and one :func:`mmdata.loader` per split),
-:func:`train_epoch`, :func:`mmdata.train.evaluate.evaluate` (streamed, on val after every epoch and
-on val + test with the best checkpoint) and :func:`write_outputs`.
+:func:`train_epoch`, :func:`mmdata.train.evaluate.evaluate` (streamed, on val after every epoch —
+the best epoch's is the reported val — and on test with the best checkpoint) and :func:`write_outputs`.
 
 Data. Every split is read batch by batch through :func:`mmdata.loader`; a split is decoded once into
 memory only when ``cache=True``, or with ``cache="auto"`` (the default) when the decoded size that
 ``index.parquet`` implies fits ``cache_budget_mb`` (splits are considered in the order train, val,
-test). Training batches get the recipe's augmentations with the batched kernels on the training
-device (``augment_on="device"``); val and test get none.
+test); the process keeps those decoded splits for its next run on the same folder (an ablation
+worker decodes the dataset once, :func:`mmdata.augment.loader.decoded_split`). A val split in memory
+is also collated, and its model inputs (log-mel spectrograms, ...) computed, once per run rather
+than every epoch (while 4x its decoded size fits the budget). Training batches get the recipe's
+augmentations with the batched kernels on the training device (``augment_on="device"``); val and
+test get none.
 
 Seeds. One seed fixes initialisation, data order, augmentation draws (the loader combines it with the
 recipe's seed) and label-noise flips. The split is fixed by the dataset (built once with its own seed).
@@ -47,11 +51,12 @@ import torch.nn.functional as F
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
 from mmdata.train.config import IndexStats, InputSpec, decoded_bytes, derive_inputs, with_normalize
-from mmdata.train.evaluate import evaluate, labels_of
+from mmdata.train.evaluate import evaluate, labels_of, prepare
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
 
 OPTIMIZERS = ("adamw", "sgd")
+VAL_INPUTS_FACTOR = 4  # val's model inputs (float32) against its decoded size (uint8 images): kept within the cache budget
 SPLITS = ("train", "val", "test")
 
 
@@ -170,6 +175,7 @@ class Run:
     card: dict[str, Any]
     progress: bool = False
     prep: Any = None  # mmdata.train.contrastive.Prepared: pre-training, probe, labelled subset
+    keep_val_inputs: bool = False  # val's model inputs computed once and kept (see train())
     history: list[dict[str, Any]] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
 
@@ -301,7 +307,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
            "fusion_args": dict(fusion_args or {}), **prep.config, **config}
     run = Run(data=Path(data), config=cfg, spec=spec, normalize=norm, classes=classes, names=names, samples=samples,
               cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
-              opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, progress=progress, prep=prep, t0=t0)
+              opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, progress=progress, prep=prep, t0=t0,
+              keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities) <= cache_budget_mb * 2**20)
     run.say(f"{data}: {classes} classes ({', '.join(names)})\n"
             "inputs (from the training split's index stats unless given; set with image_size= / --image-size etc.):\n  "
             + spec.describe().replace("\n", "\n  "))
@@ -430,34 +437,41 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                 label_noise=label_noise, eval_robustness=eval_robustness, progress=progress, fusion_args=fusion_args,
                 pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                 label_fraction=label_fraction, storage_options=storage_options)
-    best: tuple[float, int, dict[str, Any] | None] = (-1.0, -1, None)
+    best: tuple[float, int, dict[str, Any] | None, dict[str, Any] | None] = (-1.0, -1, None, None)
+    val_batches: Any = run.loaders["val"]
+    if run.rank == 0 and run.keep_val_inputs:  # val is in memory: collate it and compute its model inputs once
+        with torch.random.fork_rng(devices=[]):
+            val_batches = prepare(run.model, val_batches)
     for epoch in range(epochs):
         rec = train_epoch(run, epoch)
         if run.rank == 0:
             with torch.random.fork_rng(devices=[]):  # a DataLoader draws its base seed: keep training's stream intact
-                v = evaluate(run.model, run.loaders["val"], run.classes)["scores"]
+                val = evaluate(run.model, val_batches, run.classes, names=run.names)
+            v = val["scores"]
             rec["val_accuracy"] = v["accuracy"]
             run.history.append(rec)
             run.say(f"epoch {epoch}: loss {rec['train_loss']:.3f}  val acc {v['accuracy']:.3f}")
-            if v["accuracy"] > best[0]:
-                best = (v["accuracy"], epoch, copy.deepcopy(run.model.state_dict()))
+            if v["accuracy"] > best[0]:  # the best epoch's val evaluation is the final one: same weights, same batches
+                best = (v["accuracy"], epoch, copy.deepcopy(run.model.state_dict()), val)
     if run.world > 1:
         torch.distributed.barrier()
     if run.rank != 0:
         torch.distributed.destroy_process_group()
         return {}
     run.model.load_state_dict(best[2])  # type: ignore[arg-type]
-    metrics = finish(run, best[1], out)
+    metrics = finish(run, best[1], out, val=best[3])
     if run.world > 1:
         torch.distributed.destroy_process_group()
     return metrics
 
 
-def finish(run: Run, best_epoch: int, out: str | Path | None) -> dict[str, Any]:
-    """Evaluate the (best) model on val and test — test predictions streamed to ``out`` — and write the outputs."""
+def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate the (best) model on test — predictions streamed to ``out`` — and on val unless ``val``
+    (its evaluation at the best epoch) is given, and write the outputs."""
     from mmdata.train.outputs import PredictionWriter, write_outputs
 
-    val = evaluate(run.model, run.loaders["val"], run.classes, names=run.names)
+    if val is None:
+        val = evaluate(run.model, run.loaders["val"], run.classes, names=run.names)
     writer = PredictionWriter(Path(out) / "predictions.parquet", split="test") if out is not None else None
     try:
         test = evaluate(run.model, run.loaders["test"], run.classes, modalities=run.config["modalities"],

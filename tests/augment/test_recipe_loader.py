@@ -3,6 +3,7 @@ and balanced sampling."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 import mmdata
 from mmdata.augment.balance import BalancePlan
+from mmdata.augment.loader import clear_decoded
 from mmdata.augment.recipe import load_recipe
 from mmdata.augment.replay import load_log, log_rows, save_log
 from mmdata.errors import RecipeError
@@ -153,6 +155,27 @@ def test_cache_serves_the_same_samples(ds: Path) -> None:
     first = [b.keys for b in a]
     a.set_epoch(0)
     assert [b.keys for b in a] == first  # deterministic per epoch (without set_epoch the next pass is epoch 1)
+
+
+def test_cache_decodes_a_split_once_per_process_and_counts_its_skips(tmp_path: Path) -> None:
+    ds = tmp_path / "ds"
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=12), ds, progress=False)
+    d = mmdata.open_dataset(ds, required=["audio"], on_error="skip")
+    kept = [s.key for s in d]
+    assert d.skipped and sum(d.skipped.values()) == 12 - len(kept)  # the folder has samples without audio
+    clear_decoded()
+    kw = {"cache": True, "required": ["audio"], "on_error": "skip", "shuffle": False}
+    a = mmdata.loader(ds, 4, recipe=EXACT, seed=1, **kw)
+    b = mmdata.loader(ds, 4, recipe=EXACT, seed=2, **kw)  # another seed: the same decoded (normalized) split
+    assert b.source.samples is a.source.samples
+    assert a.skipped == b.skipped == d.skipped  # skips of the decoding pass are reported, also from the memo
+    assert [k for batch in b for k in batch.keys] == kept
+    other = mmdata.loader(ds, 4, recipe={"normalize": {"image": [{"op": "to_rgb"}]}}, **kw)  # another normalize stage
+    assert other.source.samples is not a.source.samples and other.source.samples[0]["image"].shape[0] == 3
+    st = (ds / "index.parquet").stat()
+    os.utime(ds / "index.parquet", ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # the folder was rewritten
+    assert mmdata.loader(ds, 4, recipe=EXACT, seed=1, **kw).source.samples is not a.source.samples
+    clear_decoded()
 
 
 def test_balance_over_under_and_fraction(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from mmdata.augment.loader import clear_decoded
 from mmdata.datasets.avdigits import build
 from mmdata.shards import index as idx
 from mmdata.train import train
@@ -26,9 +27,12 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_train_outputs_and_determinism(tmp_path: Path, small: Path) -> None:
+    clear_decoded()
     a = train(small, fusion="concat", epochs=8, seed=1, out=tmp_path / "a", threads=1)
-    b = train(small, fusion="concat", epochs=8, seed=1, threads=1)
+    b = train(small, fusion="concat", epochs=8, seed=1, threads=1)  # the splits decoded for a are reused
     assert a["test"] == b["test"] and a["robustness"] == b["robustness"]  # same seed -> same metrics on CPU
+    assert a["val"] == b["val"] and a["per_class"] == b["per_class"]
+    assert a["val"]["accuracy"] == a["history"][a["best_epoch"]]["val_accuracy"]  # the best epoch's val pass
     assert a["test"]["accuracy"] > 0.25  # 10 classes: chance is 0.1
     assert set(a["test"]) == {"accuracy", "macro_f1", "nll", "ece"}
     rob = a["robustness"]
