@@ -57,7 +57,8 @@ def _interrupted(exc: BaseException) -> None:
 
 
 def ablate(
-    recipe: Annotated[Path, typer.Argument(help="Ablation recipe YAML (see recipes/ablations/ and docs/ablation.md).")],
+    recipe: Annotated[str, typer.Argument(help="Ablation recipe YAML (see recipes/ablations/ and docs/ablation.md): a path, or an "
+                                          "object-store URL (s3://bucket/abl/config.resolved.yaml).")],
     out: Annotated[str, typer.Option("--out", help="Output folder (rerun to resume): a path, or an object-store URL (s3://bucket/abl; worked on in a local copy, uploaded as runs finish).")],
     seeds: Annotated[Optional[int], typer.Option(min=2, help="Paired seeds per arm (the maximum per arm with --adaptive).")] = None,
     adaptive: Annotated[Optional[bool], typer.Option("--adaptive/--fixed",

@@ -102,6 +102,14 @@ def test_an_ablation_hands_storage_options_to_its_runs_and_keeps_them_out_of_its
     assert s3.options["endpoint_url"] not in kept and "storage_options" not in kept
 
 
+def test_an_ablation_recipe_missing_at_a_url_is_a_clear_error(tmp_path: Path, s3) -> None:  # noqa: ANN001
+    from mmdata.errors import MMDataError
+
+    with pytest.raises(MMDataError, match=r"s3://.*/nope.yaml: cannot read the ablation recipe \(FileNotFoundError"):
+        run(f"{s3.url}/nope.yaml", tmp_path / "out", storage_options=s3.options, progress=False)
+    assert not (tmp_path / "out" / "runs.parquet").exists()
+
+
 def test_an_ablation_out_at_s3_resumes_on_another_machine(tmp_path: Path, av: Path, s3,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     """``--out s3://…``: runs.parquet is uploaded as runs finish and the report at the end; a driver
@@ -119,7 +127,8 @@ def test_an_ablation_out_at_s3_resumes_on_another_machine(tmp_path: Path, av: Pa
         {(r["arm"], r["seed"]) for r in rows}) and len(rows) == 9
     assert {"summary.json", "report.md", "forest.png", "config.resolved.yaml", "env.json"} <= set(s3.tree("abl"))
     stamps = sorted(r["wall_s"] for r in rows)
-    again = run(recipe, out, storage_options=s3.options, workers=1, progress=False, plots=False)  # nothing left to run
+    # the report's instruction with DIR a URL: the resolved config read from the store, nothing left to run
+    again = run(f"{out}/config.resolved.yaml", out, storage_options=s3.options, workers=1, progress=False, plots=False)
     assert again["runs"]["ok"] == 9
     assert sorted(r["wall_s"] for r in pq.read_table(io.BytesIO(s3.tree("abl")["runs.parquet"])).to_pylist()) == stamps
     kept = "".join(v.decode(errors="replace") for k, v in s3.tree("abl").items() if k.endswith((".json", ".yaml", ".md")))

@@ -147,15 +147,16 @@ class Ablation:
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _recipe_dict(spec: Any, where: str, base: Path) -> dict[str, Any] | None:
+def _recipe_dict(spec: Any, where: str, base: Path | None) -> dict[str, Any] | None:
     if spec is None:
         return None
     if isinstance(spec, str) and not spec.strip().startswith("{") and "\n" not in spec:
         p = Path(spec)
-        if not p.is_absolute() and not p.exists():
+        if not p.is_absolute() and not p.exists() and base is not None:
             p = base / p
         if not p.exists():
-            raise RecipeError(f"{where}: recipe file {spec!r} not found")
+            where_from = "" if base is not None else " (the ablation recipe came from a URL: a relative file is looked up in the working directory)"
+            raise RecipeError(f"{where}: recipe file {spec!r} not found{where_from}")
         spec = p
     try:
         return load_recipe(spec).to_dict()
@@ -185,7 +186,7 @@ def _without(recipe: dict[str, Any], sec: str, i: int) -> dict[str, Any]:
     return r
 
 
-def _resolved_arms(spec: Any, base: Path) -> list[Arm]:
+def _resolved_arms(spec: Any, base: Path | None) -> list[Arm]:
     """The ``arms:`` list of a resolved config: [{name, kind, label_noise, recipe}], baseline first."""
     if not isinstance(spec, list) or not spec:
         raise RecipeError("arms: expected a non-empty list of {name, kind, label_noise, recipe}")
@@ -288,33 +289,48 @@ def _adaptive(spec: Any, seeds: int) -> tuple[bool, tuple[int, ...] | None, floa
     return True, looks, None if fut is None else float(fut), spending
 
 
+def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> tuple[Any, Path | None]:
+    """(the parsed YAML, the folder relative recipe files resolve against) of a recipe path or URL."""
+    from mmdata.urls import call, filesystem, is_remote
+
+    if is_remote(source):  # e.g. the resolved config an ablation with --out s3://... uploaded
+        url = str(source)
+        fs, path = filesystem(url, storage_options)
+        text = call(url, "read the ablation recipe", fs.cat_file, path).decode("utf-8")
+        return yaml.safe_load(text) or {}, None
+    p = Path(source)
+    if not p.is_file():
+        raise RecipeError(f"ablation recipe {p} not found")
+    return yaml.safe_load(p.read_text(encoding="utf-8")) or {}, p.parent
+
+
 def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None, *, adaptive: bool | None = None,
-                  entry: str | None = None, alignment: bool | str | None = None) -> Ablation:
+                  entry: str | None = None, alignment: bool | str | None = None,
+                  storage_options: dict[str, Any] | None = None) -> Ablation:
     """Read and validate an ablation recipe (see the module docstring); errors name the key and the
     allowed values.
 
     Args:
-        source: a YAML path or a mapping (also ``DIR/config.resolved.yaml``).
+        source: a YAML path, an fsspec URL of one (``s3://bucket/abl/config.resolved.yaml``; arm
+            recipe files it names by a relative path are looked up in the working directory) or a
+            mapping (also ``DIR/config.resolved.yaml``).
         seeds: override ``seeds`` (the maximum per arm when adaptive).
         adaptive: override ``adaptive`` (``True``: the default looks).
         entry: override ``trainer.entry`` (``"package.module:function"``).
         alignment: override ``alignment``: ``False`` off; ``True``/``"auto"``: pre-train a reference model;
             a folder: that contrastive model (the recipe's ``epochs`` / ``split`` stay).
+        storage_options: options of a URL ``source``'s fsspec filesystem.
 
     Example:
         >>> ab = load_ablation({"design": {"mode": "explicit", "arms": {"cutout": {"image": [{"op": "cutout"}]}}}})
         >>> [a.name for a in ab.arms]
         ['baseline', 'cutout', 'identity']
     """
-    base = Path(".")
+    base: Path | None = Path(".")
     if isinstance(source, dict):
         data = copy.deepcopy(source)
     else:
-        p = Path(source)
-        if not p.is_file():
-            raise RecipeError(f"ablation recipe {p} not found")
-        base = p.parent
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        data, base = _read_source(source, storage_options)
     if not isinstance(data, dict):
         raise RecipeError("ablation recipe: expected a mapping with dataset, trainer, seeds, design, controls")
     resolved = "arms" in data  # DIR/config.resolved.yaml: the arms spelled out (re-run or resume a finished ablation)
@@ -371,7 +387,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     return Ablation(arms=arms, **common)
 
 
-def _design_arms(data: dict[str, Any], base: Path) -> list[Arm]:
+def _design_arms(data: dict[str, Any], base: Path | None) -> list[Arm]:
     design = data.get("design") or {}
     mode = design.get("mode", "explicit")
     if mode not in MODES:

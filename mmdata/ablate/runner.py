@@ -152,7 +152,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     """Run (or resume) an ablation and write runs.parquet, summary.json, report.md and plots to ``out``.
 
     Args:
-        recipe: ablation recipe (path or dict; see :mod:`mmdata.ablate.design`).
+        recipe: ablation recipe (path, fsspec URL or dict; see :mod:`mmdata.ablate.design`).
         out: output folder (rerun with the same folder to resume): a path, or an object-store URL
             (``s3://bucket/abl``: worked on in a local copy, ``runs.parquet`` uploaded on every save,
             the report at the end; :mod:`mmdata.ablate.remote_out`).
@@ -209,7 +209,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         trainer = trainer or _entry_of(train_fn)
         if trainer is None:
             inline_fn = train_fn  # a closure or partial: only this process can call it
-    ab = load_ablation(recipe, seeds=seeds, adaptive=adaptive, entry=trainer, alignment=alignment)
+    ab = load_ablation(recipe, seeds=seeds, adaptive=adaptive, entry=trainer, alignment=alignment,
+                       storage_options=storage_options)
     if robustness is not None:
         if ab.entry is not None:
             raise MMDataError(f"--no-robustness / robustness=: the robustness evaluation belongs to the bundled trainer, "
