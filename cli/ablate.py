@@ -13,6 +13,8 @@ from mmdata.cli.common import AddressOpt, ExecutorOpt, JsonFlag, console, print_
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     from rich.table import Table
 
+    from mmdata.ablate.report import interval_text
+
     pm = s["primary_metric"]
     aligned = any("align_cos_delta" in a["exploratory"] for a in s["arms"])
     t = Table("arm", "seeds", f"Δ {pm['label']}", "interval (Holm level)", "P(beats baseline)", "decision",
@@ -23,10 +25,9 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
 
     for a in sorted(s["arms"], key=lambda a: -(a["primary"]["mean_diff"] or 0.0)):
         e = a["primary"]
-        lo, hi = e["ci"]
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
         t.add_row(a["name"], str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), f(e["mean_diff"]),
-                  f"[{'−∞' if lo is None else f(lo)}, {'+∞' if hi is None else f(hi)}] ({100 * e['ci_level']:.1f}%)",
+                  f"{interval_text(e['ci'])} ({100 * e['ci_level']:.1f}%)",
                   "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{a['decision']}[/]",
                   *([f"{a['exploratory']['align_cos_delta']['mean_diff']:+.3f}" if "align_cos_delta" in a["exploratory"] else "—"]
                     if aligned else []))

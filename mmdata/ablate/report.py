@@ -205,9 +205,24 @@ def _fmt(v: Any, spec: str = "+.2f") -> str:
     return format(v, spec)
 
 
-def _fmt_ci(ci: list[Any]) -> str:
+def _bound(v: Any) -> str:
+    s = _fmt(v)
+    if s.lstrip("+-") == "0.00" and v != 0:  # a bound that 2 decimals would show as 0: 2 significant digits
+        return format(v, "+.2g")
+    return s
+
+
+def interval_text(ci: list[Any]) -> str:
+    """An interval as the report and the CLI print it: 2 decimals, unbounded ends (None) as ∞, and a
+    non-zero bound that 2 decimals would round to 0 with 2 significant digits — an interval that
+    excludes 0 (a verdict) never reads ``[+0.00, …]``.
+
+    Example:
+        >>> interval_text([0.00036, 4.0972]), interval_text([None, None]), interval_text([-0.0, 1.0])
+        ('[+0.00036, +4.10]', '[−∞, +∞]', '[-0.00, +1.00]')
+    """
     lo, hi = ci
-    return f"[{_fmt(lo) if lo is not None else '−∞'}, {_fmt(hi) if hi is not None else '+∞'}]"
+    return f"[{_bound(lo) if lo is not None else '−∞'}, {_bound(hi) if hi is not None else '+∞'}]"
 
 
 def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], vals: dict[str, dict[int, float]],
@@ -362,7 +377,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         stop = {"futile": " (stopped: futility)", "rejected": "", "open": " (sampling)", "complete": ""}.get(a["status"], "")
         psup = (f"{e['p_superior']:.2f} [{e['p_superior_ci'][0]:.2f}, {e['p_superior_ci'][1]:.2f}]"
                 if e["p_superior"] is not None else "—")
-        lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {_fmt(e['mean_diff'])} | {_fmt_ci(e['ci'])} "
+        lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {_fmt(e['mean_diff'])} | {interval_text(e['ci'])} "
                      f"({100 * e['ci_level']:.1f}%) | {_fmt(e['d_z'])} | {psup} | {_fmt(e['mde'], '.2f')} | "
                      f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
@@ -417,7 +432,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
             cells = []
             for m in others:
                 e = a["exploratory"].get(m)
-                cells.append(f"{_fmt(e['mean_diff'])} {_fmt_ci(e['ci95_t_unadjusted'])}" if e else "—")
+                cells.append(f"{_fmt(e['mean_diff'])} {interval_text(e['ci95_t_unadjusted'])}" if e else "—")
             lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
     if "paired" in figs:
         lines += ["", "## Per-seed results", "", f"![paired seeds]({figs['paired']})"]

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mmdata.ablate import load_ablation, run
+from mmdata.ablate.report import interval_text
 from mmdata.cli.main import app
 from mmdata.errors import RecipeError
 
@@ -87,12 +88,23 @@ def test_fixed_run_writes_artifacts_and_finds_planted_effects(tmp_path: Path, ti
         excludes = (lo is not None and lo > 0) or (hi is not None and hi < 0)
         assert excludes == (a["decision"].split(" ")[0] in ("helps", "hurts")), a
         row = next(line for line in report.splitlines() if line.startswith(f"| {a['name']} |"))
-        assert f"{lo:+.2f}, {hi:+.2f}]" in row if lo is not None and hi is not None else True
+        assert f"| {interval_text([lo, hi])} (" in row
     assert "bootstrap" not in report.lower() and "P(Δ>0)" not in report
     assert json.loads((tmp_path / "env.json").read_text())["torch"]
     # the resolved config re-runs the same ablation: every run is found done
     again = run(tmp_path / "config.resolved.yaml", tmp_path, workers=1, progress=False, plots=False)
     assert again["runs"]["ok"] == 72 and pq.read_table(tmp_path / "runs.parquet").num_rows == 72
+
+
+def test_an_interval_that_excludes_zero_never_prints_as_zero() -> None:
+    # the demo once printed "[+0.00, +4.10] ... helps" for a lower bound of +0.00036
+    assert interval_text([0.00036, 4.0972]) == "[+0.00036, +4.10]"
+    assert interval_text([-12.2217, -0.0049]) == "[-12.22, -0.0049]"
+    assert interval_text([None, 1.0]) == "[−∞, +1.00]" and interval_text([0.0, 0.5]) == "[+0.00, +0.50]"
+    for v in (1e-9, 0.004999, 0.005, 0.3):
+        for sign in (1, -1):
+            lo = interval_text([sign * v, sign * 2 * v]).strip("[]").split(", ")[0]
+            assert float(lo) != 0 and (float(lo) > 0) == (sign > 0), (v, sign, lo)
 
 
 def test_adaptive_saves_runs_and_resumes_mid_sequence(tmp_path: Path, tiny: Path) -> None:
