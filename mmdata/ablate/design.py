@@ -296,12 +296,16 @@ def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> 
     if is_remote(source):  # e.g. the resolved config an ablation with --out s3://... uploaded
         url = str(source)
         fs, path = filesystem(url, storage_options)
-        text = call(url, "read the ablation recipe", fs.cat_file, path).decode("utf-8")
-        return yaml.safe_load(text) or {}, None
-    p = Path(source)
-    if not p.is_file():
-        raise RecipeError(f"ablation recipe {p} not found")
-    return yaml.safe_load(p.read_text(encoding="utf-8")) or {}, p.parent
+        raw, base = call(url, "read the ablation recipe", fs.cat_file, path), None
+    else:
+        p = Path(source)
+        if not p.is_file():
+            raise RecipeError(f"ablation recipe {p} not found")
+        raw, base = p.read_bytes(), p.parent
+    try:
+        return yaml.safe_load(raw.decode("utf-8")) or {}, base
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise RecipeError(f"ablation recipe {source}: not UTF-8 YAML ({type(exc).__name__}: {str(exc)[:300]})") from None
 
 
 def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None, *, adaptive: bool | None = None,

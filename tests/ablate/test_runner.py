@@ -96,6 +96,13 @@ def test_fixed_run_writes_artifacts_and_finds_planted_effects(tmp_path: Path, ti
     assert again["runs"]["ok"] == 72 and pq.read_table(tmp_path / "runs.parquet").num_rows == 72
 
 
+def test_a_recipe_that_is_not_utf8_yaml_is_a_clear_error(tmp_path: Path) -> None:
+    for name, raw in (("latin1.yaml", "seeds: 3  # caf\xe9".encode("latin-1")), ("bad.yaml", b"seeds: [3\n")):
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(RecipeError, match=f"ablation recipe .*{name}: not UTF-8 YAML"):
+            load_ablation(tmp_path / name)
+
+
 def test_an_interval_that_excludes_zero_never_prints_as_zero() -> None:
     # the demo once printed "[+0.00, +4.10] ... helps" for a lower bound of +0.00036
     assert interval_text([0.00036, 4.0972]) == "[+0.00036, +4.10]"
