@@ -171,7 +171,7 @@ def labels_of(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.T
 PredictionSink = Callable[[Batch, torch.Tensor], None]
 
 
-class Prepared:
+class EvalBatch:
     """An evaluation batch kept with the model inputs it gives (``model.inputs(batch)``: scaled images,
     log-mel spectrograms, tokens, presence): a split evaluated after every epoch computes them once.
 
@@ -180,7 +180,7 @@ class Prepared:
         >>> from mmdata.train import FusionModel
         >>> m = FusionModel(["text"], "concat", classes=2)
         >>> b = collate([Sample("a", {"text": "odd", "label": 1})])
-        >>> evaluate(m, prepare(m, [b]), 2)["scores"] == evaluate(m, [b], 2)["scores"]
+        >>> evaluate(m, prepare_eval(m, [b]), 2)["scores"] == evaluate(m, [b], 2)["scores"]
         True
     """
 
@@ -192,9 +192,9 @@ class Prepared:
 
 
 @torch.no_grad()
-def prepare(model: torch.nn.Module, batches: Iterable[Batch]) -> list[Prepared]:
-    """Every batch of ``batches`` with its model inputs (see :class:`Prepared`), held in memory."""
-    return [Prepared(b, model.inputs(b)) for b in batches]  # type: ignore[operator]
+def prepare_eval(model: torch.nn.Module, batches: Iterable[Batch]) -> list[EvalBatch]:
+    """Every batch of ``batches`` with its model inputs (see :class:`EvalBatch`), held in memory."""
+    return [EvalBatch(b, model.inputs(b)) for b in batches]  # type: ignore[operator]
 
 
 @torch.no_grad()
@@ -207,7 +207,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
     Args:
         model: a :class:`~mmdata.train.FusionModel` (put in eval mode here).
         batches: an iterable of :class:`~mmdata.Batch` (e.g. an eval-stage :func:`mmdata.loader`), or
-            of :class:`Prepared` batches (:func:`prepare`) for a model that accepts ``inputs=``.
+            of :class:`EvalBatch` items (:func:`prepare_eval`) for a model that accepts ``inputs=``.
         classes: number of classes.
         modalities: the model's modalities (for robustness).
         robustness: also compute ``missing`` and ``corruption``.
@@ -234,7 +234,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
     missing = {m: Scores(classes, dev) for m in modalities} if robustness and len(modalities) > 1 else {}
     corrupted = {(m, i): Scores(classes, dev) for m in modalities for i in range(len(LEVELS))} if robustness else {}
     for item in batches:
-        batch, inputs = (item.batch, item.inputs) if isinstance(item, Prepared) else (item, None)
+        batch, inputs = (item.batch, item.inputs) if isinstance(item, EvalBatch) else (item, None)
         y, labelled = labels_of(batch, dev)
         logits = model(batch) if inputs is None else model(batch, inputs=inputs)
         clean.update(logits, y, labelled)

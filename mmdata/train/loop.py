@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
 from mmdata.train.config import IndexStats, InputSpec, decoded_bytes, derive_inputs, with_normalize
-from mmdata.train.evaluate import evaluate, labels_of, prepare
+from mmdata.train.evaluate import evaluate, labels_of, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
 
@@ -441,7 +441,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     val_batches: Any = run.loaders["val"]
     if run.rank == 0 and run.keep_val_inputs:  # val is in memory: collate it and compute its model inputs once
         with torch.random.fork_rng(devices=[]):
-            val_batches = prepare(run.model, val_batches)
+            val_batches = prepare_eval(run.model, val_batches)
     for epoch in range(epochs):
         rec = train_epoch(run, epoch)
         if run.rank == 0:

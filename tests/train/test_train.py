@@ -50,6 +50,25 @@ def test_train_outputs_and_determinism(tmp_path: Path, small: Path) -> None:
     assert any(k.startswith("fusion.") for k in state)
 
 
+def test_val_inputs_computed_once_score_like_the_streamed_batches(small: Path) -> None:
+    from mmdata.train.evaluate import evaluate, prepare_eval
+    from mmdata.train.loop import setup, train_epoch
+
+    run = setup(small, seed=2, threads=1)
+    train_epoch(run, 0)
+    assert run.keep_val_inputs  # the small val split is held in memory
+    kept = prepare_eval(run.model, run.loaders["val"])
+    assert len(kept) == len(list(run.loaders["val"])) and all(k.inputs[0]["audio"].dim() == 3 for k in kept)
+    run.model.eval()  # dropout off: both calls see the same network
+    for drop in ([], ["audio"]):
+        with torch.no_grad():
+            assert torch.equal(run.model(kept[0].batch, drop=drop, inputs=kept[0].inputs), run.model(kept[0].batch, drop=drop))
+    fresh = run.model.inputs(kept[0].batch)[1]
+    assert all(torch.equal(v, fresh[m]) for m, v in kept[0].inputs[1].items())  # drop= left the kept masks alone
+    assert evaluate(run.model, kept, run.classes, names=run.names) == evaluate(run.model, run.loaders["val"], run.classes,
+                                                                               names=run.names)
+
+
 def test_unimodal_and_recipe_and_sgd(small: Path) -> None:
     recipe = ROOT / "recipes" / "avdigits.yaml"
     m = train(small, fusion="late", modalities=["audio"], epochs=2, seed=0, recipe=recipe, optimizer="sgd",
