@@ -27,3 +27,8 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
     assert "What the demo traded" in report and report.splitlines()[2].startswith("> Controls passed")
     for f in ("forest.png", "paired.png", "runs.parquet", "config.resolved.yaml"):
         assert (tmp_path / "d" / f).is_file(), f
+    # the finite test split's part of the paired noise, from the bundled trainer's per-example correctness
+    noise = s["eval_split_noise"]
+    assert noise["n_test"] == 360 and noise["arms"] == len(s["arms"])  # every arm has >= 3 paired seeds
+    assert 0 < noise["sd_test"] < 10 and 0 < noise["share"] and 0 < noise["disagreement"] < 1
+    assert "Where the noise comes from: the test split has" in report

@@ -67,7 +67,8 @@ def resolve_entry(entry: str | None) -> Callable[..., dict[str, Any]]:
 
 def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The columns of one run: ``test.<name>`` numbers as ``test_<name>``, the bundled trainer's
-    robustness (``missing_<m>_accuracy``, ``robust_<m>_auc``, ``robust_<m>_curve``) and ``best_epoch``.
+    robustness (``missing_<m>_accuracy``, ``robust_<m>_auc``, ``robust_<m>_curve``), ``best_epoch`` and
+    ``correct_on_test`` (:class:`mmdata.train.evaluate.Correctness`).
 
     Example:
         >>> flatten_metrics({"test": {"accuracy": 0.9, "per_class": [1, 2]}, "best_epoch": 3})
@@ -88,6 +89,8 @@ def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
         row[f"robust_{m}_curve"] = json.dumps([float(v) for v in c["accuracy"]])
     if "best_epoch" in metrics:
         row["best_epoch"] = int(metrics["best_epoch"])
+    if isinstance(metrics.get("correct_on_test"), str):  # the bundled trainer: which test examples were right
+        row["correct_on_test"] = metrics["correct_on_test"]
     return row
 
 

@@ -106,6 +106,9 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     for a in arm_names:
         if not vals.get(a) and any(f["arm"] == a for f in failures):
             prim[a]["decision"] = "failed"
+    split_noise = _split_noise(rows, met.column, base, arm_names, cap)
+    for a, e in split_noise["arms"].items():
+        prim[a]["eval_split"] = e
     secondary = _secondary(rows, met.column)
     explore: dict[str, dict[str, dict[str, Any]]] = {}
     for m, (_, scale, hib) in secondary.items():
@@ -148,6 +151,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         "baseline": {"name": base, "metrics": baseline_stats},
         "arms": summary_arms,
         "controls": controls,
+        "eval_split_noise": split_noise["pooled"],
         "runs": {"ok": ok_runs, "failed": len(failures), "fixed_design_runs": n_configs * ab.seeds,
                  "mean_wall_s": statistics.mean(walls) if walls else None, "mean_cpu_s": statistics.mean(cpus) if cpus else None,
                  "fraction_of_fixed": ok_runs / (n_configs * ab.seeds), "stale_rows_not_analysed": stale_rows},
@@ -165,6 +169,30 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     figs = _plots(ab, out, rows, summary, vals, cap) if plots else {}
     atomic_write_bytes(out / "report.md", _markdown(ab, summary, secondary, figs).encode())
     return summary
+
+
+def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: list[str],
+                 cap: dict[str, int]) -> dict[str, Any]:
+    """Per arm and pooled over the arms: the finite test split's part of the paired variance
+    (:func:`mmdata.ablate.stats.eval_split_noise`; the bundled trainer's ``correct_on_test``, accuracy only)."""
+    from mmdata.ablate.stats import eval_split_noise
+
+    codes: dict[str, dict[int, str]] = {}
+    if column == "test_accuracy":
+        for r in rows:
+            c = r.get("correct_on_test")
+            if r.get("status", "ok") == "ok" and isinstance(c, str):
+                codes.setdefault(r["arm"], {})[int(r["seed"])] = c
+    per = eval_split_noise(codes, base, arm_names, cap) if codes else {}
+    pooled = None
+    if per:
+        var_test, var_d = sum(e["sd_test"] ** 2 for e in per.values()), sum(e["sd_d"] ** 2 for e in per.values())
+        shares = [e["share"] for e in per.values() if math.isfinite(e["share"])]
+        pooled = {"arms": len(per), "n_test": max(e["n_test"] for e in per.values()),
+                  "sd_test": math.sqrt(var_test / len(per)), "share": var_test / var_d if var_d > 0 else None,
+                  "share_range": [min(shares), max(shares)] if shares else None,
+                  "disagreement": float(np.mean([e["disagreement"] for e in per.values()]))}
+    return {"arms": per, "pooled": pooled}
 
 
 def _controls(arms: list[dict[str, Any]]) -> dict[str, Any]:
@@ -392,6 +420,17 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                   "possible p is 2/2^n (0.0625 at 5 seeds, 0.002 at 10); at these arms' level (in an adaptive design: the α "
                   "spent by the look where they stopped) no shift can be rejected, so no verdict is possible — the data do "
                   "not say 'no effect'. More seeds are needed."]
+    noise = s.get("eval_split_noise")
+    if noise and noise["share"] is not None:
+        lo, hi = noise["share_range"] or [noise["share"], noise["share"]]
+        lines += ["", f"Where the noise comes from: the test split has {noise['n_test']} examples, and a split that size "
+                  f"scatters each paired difference by ±{noise['sd_test']:.2f} points (sd) around the two models' "
+                  f"difference on the data it is drawn from — **{100 * noise['share']:.0f}%** of the variance of the paired "
+                  f"differences over {noise['arms']} arms ({100 * lo:.0f}–{100 * hi:.0f}% per arm, noisy at these seed "
+                  f"counts); the rest is training (arm and baseline runs of one seed disagree on "
+                  f"{100 * noise['disagreement']:.0f}% of the examples). A test split k times larger would remove "
+                  f"(1 − 1/k) of the first part — {75 * noise['share']:.0f}% of the variance at 4x — and with it that share "
+                  "of the seeds needed; more seeds reduce both parts."]
     if any(a["status"] == "futile" for a in s["arms"]):
         lines += ["", "Arms stopped for futility ran out of chance to reach a verdict at the budget: their interval is the "
                   "sequential test's at an early look, which spends almost no α, so they read `inconclusive`, not "

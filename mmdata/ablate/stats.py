@@ -516,3 +516,53 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, (m - rank) * p[i])
         adj[i] = min(1.0, running)
     return [round(float(v), 12) for v in adj]
+
+
+def eval_split_noise(codes: Mapping[str, Mapping[int, str]], baseline: str, arms: Sequence[str],
+                     caps: Mapping[str, int] | None = None) -> dict[str, dict[str, Any]]:
+    """How much of each arm's paired noise is the finite test split (Bouthillier et al. 2021: data
+    sampling is one of the variance sources of a benchmark).
+
+    ``codes[arm][seed]`` is a run's ``correct_on_test`` (:class:`mmdata.train.evaluate.Correctness`).
+    Per seed, D_i = correct_arm(i) − correct_baseline(i) over the n test examples: d = 100·mean(D) is
+    the accuracy difference in points, and 100²·var(D)/n the variance a finite split of n examples
+    adds to it around the two models' difference on the data it is drawn from. Per arm (seeds below
+    ``caps[arm]`` where both runs kept the same examples, at least 3): ``sd_d`` = the sd of d over
+    seeds, ``sd_test`` = sqrt of that
+    variance's mean, ``share`` = its part of the variance of d over seeds (above 1 by chance when the
+    training noise is small), ``n_test`` and ``disagreement`` (mean share of examples where the two
+    runs differ). A k-times larger split would leave var(d) − (1 − 1/k)·sd_test² of the variance.
+
+    Example:
+        >>> import numpy as np
+        >>> def code(bits):
+        ...     return f"k:{len(bits)}:{np.packbits(np.array(bits, bool)).tobytes().hex()}"
+        >>> b = {s: code([1, 1, 0, 0, 1, 0, 1, 1]) for s in range(3)}
+        >>> a = {0: code([1, 0, 0, 0, 1, 0, 1, 1]), 1: code([1, 1, 1, 0, 1, 0, 1, 1]), 2: code([1, 1, 0, 1, 1, 0, 1, 0])}
+        >>> r = eval_split_noise({"base": b, "arm": a}, "base", ["arm"])["arm"]
+        >>> r["n_seeds"], r["n_test"], round(r["disagreement"], 3)
+        (3, 8, 0.167)
+    """
+    from mmdata.train.evaluate import decode_correct
+
+    out: dict[str, dict[str, Any]] = {}
+    base = {s: decode_correct(c) for s, c in codes.get(baseline, {}).items()}
+    for arm in arms:
+        d, v, dis, n = [], [], [], 0
+        for s, c in codes.get(arm, {}).items():
+            if (caps is not None and s >= caps.get(arm, s + 1)) or s not in base:
+                continue
+            (ka, xa), (kb, xb) = decode_correct(c), base[s]
+            if ka != kb or len(xa) != len(xb) or len(xa) < 2:  # other examples (another split or data): not paired
+                continue
+            D = xa.astype(float) - xb.astype(float)
+            n = len(D)
+            d.append(100 * D.mean())
+            v.append(100**2 * D.var(ddof=1) / n)
+            dis.append(float((D != 0).mean()))
+        if len(d) < 3:
+            continue
+        total = float(np.var(d, ddof=1))
+        out[arm] = {"n_seeds": len(d), "n_test": n, "sd_d": math.sqrt(total), "sd_test": math.sqrt(float(np.mean(v))),
+                    "share": float(np.mean(v)) / total if total > 0 else math.nan, "disagreement": float(np.mean(dis))}
+    return out

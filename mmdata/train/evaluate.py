@@ -19,6 +19,7 @@ not depend on the batch it lands in, the batch size or the device:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -169,6 +170,50 @@ def labels_of(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.T
 
 
 PredictionSink = Callable[[Batch, torch.Tensor], None]
+
+
+class Correctness:
+    """A :func:`evaluate` sink that keeps which labelled examples the model got right, in the split's
+    order. :meth:`code` packs them into one string, ``"<digest of the keys>:<n>:<hex bits>"`` (the
+    ablation runner's ``correct_on_test`` column), from which an ablation report measures how much of
+    the paired noise is the finite test split (:func:`mmdata.ablate.stats.eval_split_noise`). Nothing
+    is read back from the device until :meth:`code`.
+
+    Example:
+        >>> from mmdata import Sample, collate
+        >>> c = Correctness()
+        >>> b = collate([Sample("a", {"label": 1}), Sample("b", {"label": 0}), Sample("c", {})])
+        >>> c(b, torch.tensor([[0.0, 2.0], [0.0, 2.0], [1.0, 0.0]]))
+        >>> c.code().split(":")[1:], decode_correct(c.code())[1].tolist()
+        (['2', '80'], [True, False])
+    """
+
+    LIMIT = 100_000  # examples: above, code() is None (the string would outgrow a runs.parquet cell)
+
+    def __init__(self) -> None:
+        self.keys = hashlib.blake2b(digest_size=6)
+        self.parts: list[torch.Tensor] = []
+        self.n = 0
+
+    def __call__(self, batch: Batch, logits: torch.Tensor) -> None:
+        y, labelled = labels_of(batch, logits.device)
+        self.parts.append((logits.argmax(1) == y)[labelled.to(logits.device, non_blocking=True)])
+        for k, m in zip(batch.keys, labelled.tolist()):
+            if m:
+                self.keys.update(k.encode("utf-8") + b"\0")
+                self.n += 1
+
+    def code(self) -> str | None:
+        if self.n > self.LIMIT:
+            return None
+        bits = torch.cat(self.parts).cpu().numpy() if self.parts else np.zeros(0, dtype=bool)
+        return f"{self.keys.hexdigest()}:{len(bits)}:{np.packbits(bits).tobytes().hex()}"
+
+
+def decode_correct(code: str) -> tuple[str, np.ndarray]:
+    """(digest of the keys, bool array of correct examples) of a :meth:`Correctness.code` string."""
+    digest, n, hexbits = code.split(":")
+    return digest, np.unpackbits(np.frombuffer(bytes.fromhex(hexbits), dtype=np.uint8))[: int(n)].astype(bool)
 
 
 class EvalBatch:

@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
 from mmdata.train.config import IndexStats, InputSpec, decoded_bytes, derive_inputs, with_normalize
-from mmdata.train.evaluate import evaluate, labels_of, prepare_eval
+from mmdata.train.evaluate import Correctness, evaluate, labels_of, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
 
@@ -473,9 +473,16 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
     if val is None:
         val = evaluate(run.model, run.loaders["val"], run.classes, names=run.names)
     writer = PredictionWriter(Path(out) / "predictions.parquet", split="test") if out is not None else None
+    correct = Correctness()  # which test examples were right: an ablation measures the test split's share of its noise
+
+    def sink(batch: Batch, logits: torch.Tensor) -> None:
+        correct(batch, logits)
+        if writer is not None:
+            writer(batch, logits)
+
     try:
         test = evaluate(run.model, run.loaders["test"], run.classes, modalities=run.config["modalities"],
-                        robustness=run.config["eval_robustness"], seed=run.config["seed"], names=run.names, sink=writer)
+                        robustness=run.config["eval_robustness"], seed=run.config["seed"], names=run.names, sink=sink)
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -496,6 +503,7 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
         "cache": run.cache,
         "n_params": sum(p.numel() for p in run.model.parameters()),
         "data_fingerprint": run.card.get("fingerprint"),
+        "correct_on_test": correct.code(),
         **(run.prep.metrics() if run.prep is not None else {}),
     }
     if "robustness" in test:

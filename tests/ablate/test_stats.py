@@ -227,3 +227,30 @@ def test_equivalent_is_reachable_with_the_fixed_20_seed_design() -> None:
         out += [r["decision"] for r in res.values()]
     assert out.count("equivalent") / len(out) >= 0.75, out
     assert sum(v.split(" ")[0] in ("helps", "hurts") for v in out) <= 2
+
+
+def test_eval_split_noise_is_the_test_splits_part_of_the_paired_variance() -> None:
+    from mmdata.ablate.stats import eval_split_noise
+
+    rng = np.random.default_rng(3)
+
+    def code(bits: np.ndarray, keys: str = "k") -> str:
+        return f"{keys}:{len(bits)}:{np.packbits(bits).tobytes().hex()}"
+
+    n, seeds = 200, 8
+    base = {s: rng.random(n) < 0.8 for s in range(seeds)}
+    arm = {s: np.where(rng.random(n) < 0.1, ~base[s], base[s]) for s in range(seeds)}  # 10% of examples flipped
+    codes = {"b": {s: code(v) for s, v in base.items()}, "a": {s: code(v) for s, v in arm.items()}}
+    r = eval_split_noise(codes, "b", ["a"])["a"]
+    D = [arm[s].astype(float) - base[s].astype(float) for s in range(seeds)]
+    d = [100 * x.mean() for x in D]
+    var_test = np.mean([100**2 * x.var(ddof=1) / n for x in D])
+    assert r["n_seeds"] == seeds and r["n_test"] == n
+    assert r["sd_test"] == pytest.approx(np.sqrt(var_test)) and r["share"] == pytest.approx(var_test / np.var(d, ddof=1))
+    assert r["disagreement"] == pytest.approx(np.mean([(x != 0).mean() for x in D]))
+    # here every difference is test-split sampling (no training noise): the share is near 1
+    assert 0.3 < r["share"] < 3
+    # runs on other examples (another keys digest) and seeds beyond the arm's cap are not paired
+    codes["a"][0] = code(arm[0], keys="other")
+    assert eval_split_noise(codes, "b", ["a"], caps={"a": 5})["a"]["n_seeds"] == 4
+    assert eval_split_noise(codes, "b", ["a"], caps={"a": 3}) == {}  # fewer than 3 paired seeds

@@ -16,6 +16,7 @@ from mmdata.augment.loader import clear_decoded
 from mmdata.datasets.avdigits import build
 from mmdata.shards import index as idx
 from mmdata.train import train
+from mmdata.train.evaluate import decode_correct
 from mmdata.train.loop import noisy_labels
 
 ROOT = Path(__file__).parents[2]
@@ -33,6 +34,8 @@ def test_train_outputs_and_determinism(tmp_path: Path, small: Path) -> None:
     assert a["test"] == b["test"] and a["robustness"] == b["robustness"]  # same seed -> same metrics on CPU
     assert a["val"] == b["val"] and a["per_class"] == b["per_class"]
     assert a["val"]["accuracy"] == a["history"][a["best_epoch"]]["val_accuracy"]  # the best epoch's val pass
+    keys, right = decode_correct(a["correct_on_test"])  # which test examples were right, in the split's order
+    assert len(right) == 40 and right.mean() == pytest.approx(a["test"]["accuracy"]) and b["correct_on_test"] == a["correct_on_test"]
     assert a["test"]["accuracy"] > 0.25  # 10 classes: chance is 0.1
     assert set(a["test"]) == {"accuracy", "macro_f1", "nll", "ece"}
     rob = a["robustness"]
