@@ -29,6 +29,7 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
         assert (tmp_path / "d" / f).is_file(), f
     # the finite test split's part of the paired noise, from the bundled trainer's per-example correctness
     noise = s["eval_split_noise"]
-    assert noise["n_test"] == 360 and noise["arms"] == len(s["arms"])  # every arm has >= 3 paired seeds
+    assert noise["n_test"] == 360 and noise["arms"] == 3 and noise["left_out"] == ["label_noise"]  # planted: not pooled
+    assert all(a["primary"]["eval_split"]["n_test"] == 360 for a in s["arms"])  # per arm, label_noise too
     assert 0 < noise["sd_test"] < 10 and 0 < noise["share"] and 0 < noise["disagreement"] < 1
     assert "Where the noise comes from: the test split has" in report

@@ -106,7 +106,8 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     for a in arm_names:
         if not vals.get(a) and any(f["arm"] == a for f in failures):
             prim[a]["decision"] = "failed"
-    split_noise = _split_noise(rows, met.column, base, arm_names, cap)
+    planted = {a.name for a in ab.arms if a.label_noise > 0}  # trained on other labels: left out of the pooled share
+    split_noise = _split_noise(rows, met.column, base, arm_names, cap, planted)
     for a, e in split_noise["arms"].items():
         prim[a]["eval_split"] = e
     secondary = _secondary(rows, met.column)
@@ -171,10 +172,11 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     return summary
 
 
-def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: list[str],
-                 cap: dict[str, int]) -> dict[str, Any]:
-    """Per arm and pooled over the arms: the finite test split's part of the paired variance
-    (:func:`mmdata.ablate.stats.eval_split_noise`; the bundled trainer's ``correct_on_test``, accuracy only)."""
+def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: list[str], cap: dict[str, int],
+                 planted: set[str]) -> dict[str, Any]:
+    """Per arm, and pooled over the arms not in ``planted``: the finite test split's part of the paired
+    variance (:func:`mmdata.ablate.stats.eval_split_noise`; the bundled trainer's ``correct_on_test``,
+    accuracy only)."""
     from mmdata.ablate.stats import eval_split_noise
 
     codes: dict[str, dict[int, str]] = {}
@@ -184,14 +186,14 @@ def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: 
             if r.get("status", "ok") == "ok" and isinstance(c, str):
                 codes.setdefault(r["arm"], {})[int(r["seed"])] = c
     per = eval_split_noise(codes, base, arm_names, cap) if codes else {}
+    pool = [e for a, e in per.items() if a not in planted]
     pooled = None
-    if per:
-        var_test, var_d = sum(e["sd_test"] ** 2 for e in per.values()), sum(e["sd_d"] ** 2 for e in per.values())
-        shares = [e["share"] for e in per.values() if math.isfinite(e["share"])]
-        pooled = {"arms": len(per), "n_test": max(e["n_test"] for e in per.values()),
-                  "sd_test": math.sqrt(var_test / len(per)), "share": var_test / var_d if var_d > 0 else None,
-                  "share_range": [min(shares), max(shares)] if shares else None,
-                  "disagreement": float(np.mean([e["disagreement"] for e in per.values()]))}
+    if pool:
+        var_test, var_d = sum(e["sd_test"] ** 2 for e in pool), sum(e["sd_d"] ** 2 for e in pool)
+        shares = [e["share"] for e in pool if math.isfinite(e["share"])]
+        pooled = {"arms": len(pool), "n_test": max(e["n_test"] for e in pool), "sd_test": math.sqrt(var_test / len(pool)),
+                  "share": var_test / var_d if var_d > 0 else None, "share_range": [min(shares), max(shares)] if shares else None,
+                  "disagreement": float(np.mean([e["disagreement"] for e in pool])), "left_out": sorted(planted & set(per))}
     return {"arms": per, "pooled": pooled}
 
 
@@ -427,7 +429,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                   f"scatters each paired difference by ±{noise['sd_test']:.2f} points (sd) around the two models' "
                   f"difference on the data it is drawn from — **{100 * noise['share']:.0f}%** of the variance of the paired "
                   f"differences over {noise['arms']} arms ({100 * lo:.0f}–{100 * hi:.0f}% per arm, noisy at these seed "
-                  f"counts); the rest is training (arm and baseline runs of one seed disagree on "
+                  "counts" + ("; " + ", ".join(f"`{a}`" for a in noise["left_out"]) + ", trained on flipped labels, left out"
+                              if noise["left_out"] else "") + "); the rest is training (arm and baseline runs of one seed disagree on "
                   f"{100 * noise['disagreement']:.0f}% of the examples). A test split k times larger would remove "
                   f"(1 − 1/k) of the first part — {75 * noise['share']:.0f}% of the variance at 4x — and with it that share "
                   "of the seeds needed; more seeds reduce both parts."]
