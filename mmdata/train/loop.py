@@ -420,7 +420,9 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     Returns:
         ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},
         "samples": {split: {samples, labelled, unlabelled}}, "classes", "inputs", "robustness",
-        "best_epoch", "history", "config", "cache", "n_params", "data_fingerprint", "wall_s"}``.
+        "best_epoch", "history", "config", "cache", "n_params", "data_fingerprint", "correct_on_test",
+        "wall_s"}`` — ``correct_on_test``: which labelled test examples the best model got right
+        (:class:`mmdata.train.evaluate.Correctness`; None above 100,000 examples).
 
     Example:
         >>> import tempfile
