@@ -15,6 +15,8 @@ leave-one-out arms, each trained on ``--seeds`` seeds with the test predictions 
 (``OUT/runs/<arm>/<seed>/predictions.parquet``; resumable). Per arm: the sd of d over seeds, the
 test-sampling sd sqrt(mean_s var(D_s)/n), its share of var(d) with a 95% interval from resampling
 seeds, the mean disagreement rate P(D ≠ 0), and the sd a 4x / 10x larger test split would give.
+The decomposition is checked where it can be without more data: on random subsets of n/2 and n/4
+test examples the variance of d must grow by (n/m − 1)·mean(var(D)/n).
 
     .venv/bin/python benchmarks/eval_noise.py --out runs/evalnoise --seeds 10 --workers 2
 """
@@ -76,19 +78,19 @@ def analyse(out: Path, seeds: int) -> dict:
     res: dict[str, dict] = {}
     rng = np.random.default_rng(0)
     for arm in ARMS[1:]:
-        ds, ve, dis = [], [], []
+        rows = []
         for s in range(seeds):
             a, b = runs / arm / str(s), runs / base / str(s)
             if not ((a / "predictions.parquet").exists() and (b / "predictions.parquet").exists()):
                 continue
             ca, cb = correct(a), correct(b)
             keys = sorted(set(ca) & set(cb))
-            D = np.array([ca[k] - cb[k] for k in keys], dtype=float)
-            ds.append(100 * D.mean())
-            ve.append(100**2 * D.var(ddof=1) / len(D))
-            dis.append(float((D != 0).mean()))
-        if len(ds) < 3:
+            rows.append([ca[k] - cb[k] for k in keys])
+        if len(rows) < 3:
             continue
+        Ds = np.array(rows, dtype=float)  # seeds x examples: D = correct_arm - correct_baseline
+        n = Ds.shape[1]
+        ds, ve, dis = 100 * Ds.mean(1), 100**2 * Ds.var(1, ddof=1) / n, (Ds != 0).mean(1)
         d, v = np.array(ds), np.array(ve)
         total = d.var(ddof=1)
         share = float(v.mean() / total)
@@ -98,7 +100,13 @@ def analyse(out: Path, seeds: int) -> dict:
             t = d[i].var(ddof=1)
             if t > 0:
                 boot.append(v[i].mean() / t)
-        res[arm] = {"seeds": len(d), "n_test": len(keys), "mean_d": float(d.mean()), "sd_d": math.sqrt(total),
+        # the check of the model: on random test subsets of n/2 and n/4 examples (each a smaller fixed
+        # split), the variance of d over seeds should be var(d) + (n/m - 1) * mean var(D)/n
+        subsets = {}
+        for m in (n // 2, n // 4):
+            obs = [float((100 * Ds[:, rng.choice(n, m, replace=False)].mean(1)).var(ddof=1)) for _ in range(2000)]
+            subsets[str(m)] = {"observed_var": float(np.mean(obs)), "predicted_var": float(total + v.mean() * (n / m - 1))}
+        res[arm] = {"seeds": len(d), "n_test": n, "mean_d": float(d.mean()), "sd_d": math.sqrt(total), "subsets": subsets,
                     "sd_test_sampling": math.sqrt(v.mean()), "share": share,
                     "share_ci95": [float(x) for x in np.percentile(boot, [2.5, 97.5])],
                     "disagreement": float(np.mean(dis)),
@@ -134,6 +142,10 @@ def main() -> None:
         print(f"{arm:26s} {e['seeds']:5d} {e['mean_d']:+7.2f} {e['sd_d']:6.2f} {e['sd_test_sampling']:7.2f} "
               f"{e['share']:6.2f} ({ci[0]:.2f}-{ci[1]:.2f}) {e['disagreement']:8.3f} {e['sd_test_x4']:6.2f} "
               f"{e['sd_test_x10']:6.2f}")
+    print("check on random test subsets (variance of d over seeds, observed vs predicted by the decomposition):")
+    for arm, e in res.items():
+        print(f"  {arm:26s} " + "; ".join(f"n={m}: {c['observed_var']:.2f} vs {c['predicted_var']:.2f}"
+                                          for m, c in e["subsets"].items()) + f" (full split: {e['sd_d'] ** 2:.2f})")
     (args.out / "eval_noise.json").write_text(json.dumps(res, indent=2) + "\n")
 
 
