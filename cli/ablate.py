@@ -35,6 +35,10 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     c = s["controls"]
     style = {"passed": "green", "aa_failed": "bold red", "insensitive": "bold yellow"}.get(c.get("verdict"), "white")
     console.print(f"[{style}]{c['headline']}[/]")
+    noise = s.get("eval_split_noise")
+    if noise and noise.get("share") is not None:
+        console.print(f"noise: {100 * noise['share']:.0f}% of the paired variance is the {noise['n_test']}-example test split "
+                      "(a larger split needs fewer seeds; report.md: 'Where the noise comes from')")
     r = s["runs"]
     console.print(f"runs: {r['ok']} ok ({100 * r['fraction_of_fixed']:.0f}% of a fixed {s['design']['max_seeds']}-seed design), "
                   f"{r['failed']} failed; δ = {s['delta']['value'] if s['delta']['value'] is None else round(s['delta']['value'], 2)}; "

@@ -33,3 +33,9 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
     assert all(a["primary"]["eval_split"]["n_test"] == 360 for a in s["arms"])  # per arm, label_noise too
     assert 0 < noise["sd_test"] < 10 and 0 < noise["share"] and 0 < noise["disagreement"] < 1
     assert "Where the noise comes from: the test split has" in report
+    from mmdata.cli.ablate import _print_summary
+    from mmdata.cli.common import console
+
+    with console.capture() as cap:  # what `mmdata ablate` prints without --json
+        _print_summary(s, tmp_path / "d")
+    assert f"noise: {100 * noise['share']:.0f}% of the paired variance is the 360-example test split" in cap.get()
