@@ -162,6 +162,13 @@ def request_failed(url: str, doing: str, exc: BaseException) -> MMDataError:
     return MMDataError(f"{url}: cannot {doing} ({type(exc).__name__}: {str(exc)[:300]}); {CHECK}")
 
 
+def read_bytes(url: str, storage_options: dict[str, Any] | None = None, doing: str = "read it") -> bytes:
+    """The object at ``url`` in one request; a failure is :func:`request_failed`'s error, naming the
+    URL (credentials redacted) and ``doing``."""
+    fs, path = filesystem(url, storage_options)
+    return call(redact(url), doing, fs.cat_file, path)
+
+
 def put_file(local: str | Path, url: str, storage_options: dict[str, Any] | None = None) -> None:
     """Upload the file ``local`` as the object ``url`` in one request (an object store makes it
     visible whole or not at all; a multipart upload only when it completes)."""

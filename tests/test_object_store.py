@@ -125,6 +125,10 @@ def test_object_store_errors_name_the_url(tmp_path: Path, raw: Path, s3, monkeyp
         mmdata.shard(raw, f"{s3.url}/ds", maxcount=4, progress=False,
                      storage_options={"endpoint_url": s3.options["endpoint_url"]})
     assert s3.tree("") == {}  # nothing was written
+    from mmdata.shards.index import read_card
+
+    with pytest.raises(MMDataError, match=rf"{s3.url}/ds/dataset.json: cannot read it \(NoCredentialsError.*credentials"):
+        read_card(f"{s3.url}/ds", {"endpoint_url": s3.options["endpoint_url"]})
 
 
 @pytest.mark.ray

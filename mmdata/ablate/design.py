@@ -291,12 +291,10 @@ def _adaptive(spec: Any, seeds: int) -> tuple[bool, tuple[int, ...] | None, floa
 
 def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> tuple[Any, Path | None]:
     """(the parsed YAML, the folder relative recipe files resolve against) of a recipe path or URL."""
-    from mmdata.urls import call, filesystem, is_remote
+    from mmdata.urls import is_remote, read_bytes
 
     if is_remote(source):  # e.g. the resolved config an ablation with --out s3://... uploaded
-        url = str(source)
-        fs, path = filesystem(url, storage_options)
-        raw, base = call(url, "read the ablation recipe", fs.cat_file, path), None
+        raw, base = read_bytes(str(source), storage_options, "read the ablation recipe"), None
     else:
         p = Path(source)
         if not p.is_file():

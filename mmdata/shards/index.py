@@ -37,7 +37,7 @@ def _remote(path: Any) -> bool:
 
 def _fetch(path: str | Path, name: str, storage_options: dict[str, Any] | None) -> bytes:
     """The file ``name`` of the dataset folder at the URL ``path`` (FileNotFoundError when absent)."""
-    from mmdata.urls import call, filesystem
+    from mmdata.urls import filesystem, request_failed
 
     url = f"{str(path).rstrip('/')}/{name}"
     fs, root = filesystem(str(path).rstrip("/"), storage_options)  # errors name the folder's URL
@@ -46,8 +46,8 @@ def _fetch(path: str | Path, name: str, storage_options: dict[str, Any] | None) 
         return fs.cat_file(p)
     except FileNotFoundError:
         raise
-    except Exception:  # noqa: BLE001 — credentials, endpoint, ...: the error names the URL and what to check
-        return call(url, "read it", fs.cat_file, p)
+    except Exception as exc:  # noqa: BLE001 — credentials, endpoint, ...: the error names the URL and what to check
+        raise request_failed(url, "read it", exc) from None
 
 
 def is_dataset(path: str | Path, storage_options: dict[str, Any] | None = None) -> bool:

@@ -788,10 +788,9 @@ def _label_names_file(path: str | Path, storage_options: dict[str, Any] | None) 
     if not is_remote(path):
         return read_label_names(local_path(path, "--labels"))
     from mmdata.shards.sources import parse_label_names
-    from mmdata.urls import call, filesystem
+    from mmdata.urls import read_bytes
 
-    fs, p = filesystem(str(path), storage_options)
-    return parse_label_names(call(redact(str(path)), "read it", fs.cat_file, p), redact(str(path)))
+    return parse_label_names(read_bytes(str(path), storage_options), redact(str(path)))
 
 
 def _check_options(on_error: str, max_file_size: int | None, check: str, executor: str = "local",
