@@ -365,7 +365,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     delta = s["delta"]["value"]
     runs = s["runs"]
     who = f"`{ab.entry}`" if ab.entry else (f"the bundled trainer ({t.get('fusion')} fusion on {', '.join(t.get('modalities', []))}, "
-                                            f"{t.get('epochs')} epochs, batch {t.get('batch_size')}, lr {t.get('lr')})")
+                                            f"{t.get('epochs')} epoch{'' if t.get('epochs') == 1 else 's'}, batch {t.get('batch_size')}, lr {t.get('lr')})")
     ds = (f"`{ab.dataset['path']}`" if "path" in ab.dataset
           else f"{ab.dataset.get('name')} (built with seed {ab.dataset.get('seed', 0)})")
     lines = ["# Augmentation ablation report", "", f"> {s['controls']['headline']}", ""]
@@ -414,7 +414,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k (level = 1 − α/k); it excludes "
               "0 exactly when the arm is declared to help or hurt. P(arm beats baseline on a new seed): share of paired seeds "
               "the arm won (ties half), 95% Wilson interval. MDE: the true Δ this many seeds would detect with 80% power at "
-              "the arm's level (t approximation). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
+              "the arm's level (t approximation; — where the exact test cannot reach that level with this many seeds, or every "
+              "difference is equal). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
               "only — decisions use the sequential Holm rule."]
     unbounded = [a["name"] for a in s["arms"] if a["primary"]["n_seeds"] >= MIN_SEEDS and None in a["primary"]["ci"]]
     if unbounded:

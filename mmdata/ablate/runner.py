@@ -203,7 +203,6 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         mirror = RemoteRunDir(str(out), storage_options)
         out = mirror.pull()
     out = local_path(out, "--out")
-    out.mkdir(parents=True, exist_ok=True)
     inline_fn = None
     if train_fn is not None:
         trainer = trainer or _entry_of(train_fn)
@@ -222,6 +221,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         check_model(ab)
     device = device or str(ab.trainer.get("device") or "cpu")
     trainer_kw = {k: v for k, v in ab.trainer.items() if k != "device"}
+    out.mkdir(parents=True, exist_ok=True)  # after the recipe is read and checked: a bad recipe leaves no folder
     data, fingerprint = prepare_data(ab, out, storage_options)
     remote = {"storage_options": storage_options} if is_remote(data) and storage_options else {}
     atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())

@@ -379,11 +379,18 @@ def wilson(k: float, n: int, z: float = 1.959963984540054) -> tuple[float, float
 
 def mde(sd: float, n: int, level: float, power: float = 0.8) -> float:
     """Smallest true mean difference a two-sided level-``level`` test on ``n`` paired seeds detects
-    with probability ``power`` (paired t approximation; ``inf`` below 2 seeds)."""
+    with probability ``power`` (paired t approximation).
+
+    ``inf`` where no effect is detectable: below 2 seeds, or where the exact sign-flip test cannot
+    reach ``level`` at all (its smallest two-sided p is ``2 / 2**n``: 0.0625 at 5 seeds). ``nan``
+    (unknown) when every difference is equal: a zero sd says nothing about the noise, and an MDE of
+    0 would claim any effect is detectable."""
     from scipy.special import stdtrit
 
-    if n < 2 or not np.isfinite(sd):
+    if n < 2 or not np.isfinite(sd) or 2.0 ** (1 - n) > level:
         return math.inf
+    if sd == 0:
+        return math.nan
     return float((stdtrit(n - 1, 1 - level / 2) + stdtrit(n - 1, power)) * sd / math.sqrt(n))
 
 

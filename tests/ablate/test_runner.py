@@ -101,6 +101,10 @@ def test_a_recipe_that_is_not_utf8_yaml_is_a_clear_error(tmp_path: Path) -> None
         (tmp_path / name).write_bytes(raw)
         with pytest.raises(RecipeError, match=f"ablation recipe .*{name}: not UTF-8 YAML"):
             load_ablation(tmp_path / name)
+    # run() reads and checks the recipe before it creates --out: a bad recipe leaves no empty folder behind
+    with pytest.raises(RecipeError, match="not UTF-8 YAML"):
+        run(tmp_path / "bad.yaml", tmp_path / "out", workers=1, progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_interval_that_excludes_zero_never_prints_as_zero() -> None:

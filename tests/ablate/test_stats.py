@@ -131,6 +131,12 @@ def test_verdict_rules() -> None:
         analyze({"a": {0: 1.0, 1: float("nan"), 2: 0.5}})
     assert [round(v, 3) for v in wilson(7, 10)] == [0.397, 0.892]
     assert mde(1.0, 10, 0.05) == pytest.approx(0.9947, abs=1e-3)
+    # no effect is detectable where the exact test cannot reach the level (2 seeds: smallest p 0.5;
+    # 5 seeds: 0.0625 > 0.05; 8 seeds: 0.0078 > 0.05 / 8), and a zero sd does not make everything detectable
+    assert mde(1.0, 2, 0.05) == math.inf and mde(1.0, 5, 0.05) == math.inf and mde(1.0, 8, 0.05 / 8) == math.inf
+    assert mde(1.0, 6, 0.05) < math.inf and math.isnan(mde(0.0, 10, 0.05))
+    res = analyze({"tiny": {0: 0.5, 1: 0.5}}, delta=0.5)
+    assert res["tiny"]["mde"] == math.inf
 
 
 def _family(rng: np.random.Generator, effects: list[float], n: int = 20, rho: float | list[float] = 0.5) -> dict[str, dict[int, float]]:
