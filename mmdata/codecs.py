@@ -87,8 +87,48 @@ def _jpeg_fast(data: bytes, max_size: tuple[int, int] | None) -> np.ndarray | No
         return None  # let PIL decide (and name the error) for anything unusual
 
 
+def image_array(im: Any) -> np.ndarray:
+    """The uint8 pixels of a loaded PIL image: HW for greyscale, HWC (RGB) otherwise.
+
+    The one place mmdata maps Pillow modes to 8-bit pixels:
+
+    * ``L``, ``RGB``: the stored bytes.
+    * 16-bit greyscale (``I;16``, ``I;16B``, ``I;16L``, ``I;16N``): ``v >> 8``, the full 0-65535 range
+      onto 0-255. It is what Pillow itself does to 16-bit RGB / RGBA / LA PNGs (keeps the high byte),
+      and what ``torchvision.transforms.v2.ToDtype(torch.uint8, scale=True)`` and skimage's
+      ``img_as_ubyte`` do, so 16-bit grey and 16-bit colour files darken alike; every 8-bit level
+      gets exactly 256 input values.
+    * ``I`` (32-bit int: Pillow's mode for 16-bit PGM, int32 TIFF, and 16-bit PNG in older Pillow):
+      taken as 16-bit data: clipped to 0-65535, then ``v >> 8``.
+    * ``F`` (32-bit float): when its finite values all lie in [0, 1] it is taken as unit range
+      (``v * 255``), otherwise as 0-255; rounded half up, clipped to 0-255, NaN -> 0.
+    * anything else (``RGBA``, ``LA``, ``P``, ``1``, ``CMYK``, ...): PIL's ``convert("RGB")``
+      (alpha dropped, palette applied).
+
+    Example:
+        >>> from PIL import Image
+        >>> image_array(Image.fromarray(np.array([[0, 255, 256, 65535]], np.uint16))).tolist()
+        [[0, 0, 1, 255]]
+    """
+    mode = im.mode
+    if mode in ("L", "RGB"):
+        return np.array(im)  # a writable copy (np.asarray of a PIL image is read-only)
+    if mode.startswith("I;16") or mode == "I":
+        # PIL's convert("L"/"RGB") clips these at 255 instead of scaling: a 16-bit scan came out white
+        v = np.asarray(im).astype(np.int64)
+        return (np.clip(v, 0, 65535) >> 8).astype(np.uint8)
+    if mode == "F":
+        v = np.asarray(im).astype(np.float64)
+        finite = v[np.isfinite(v)]
+        if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:
+            v = v * 255.0
+        return np.nan_to_num(np.clip(np.floor(v + 0.5), 0, 255), nan=0.0).astype(np.uint8)
+    return np.array(im.convert("RGB"))
+
+
 def decode_image(data: bytes, max_size: tuple[int, int] | None = None) -> Any:
-    """Decode image bytes to a uint8 CHW torch tensor (greyscale -> 1 channel, RGBA/P -> RGB).
+    """Decode image bytes to a uint8 CHW torch tensor (greyscale -> 1 channel, RGBA/P -> RGB;
+    16-bit and float greyscale scaled to 8 bits as :func:`image_array` says).
 
     ``max_size=(h, w)``: a JPEG is decoded DCT-scaled (by m/8) to the smallest size that is
     still at least ``h x w``: several times less work when a resize follows anyway. JPEGs decode with
@@ -109,9 +149,7 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None) -> Any:
             if max_size is not None and im.format == "JPEG":
                 im.draft(im.mode if im.mode in ("L", "RGB") else "RGB", (int(max_size[1]), int(max_size[0])))
             im.load()
-            if im.mode not in ("L", "RGB"):
-                im = im.convert("RGB")
-            arr = np.array(im)  # a writable copy (np.asarray of a PIL image is read-only)
+            arr = image_array(im)
     if arr.ndim == 2:
         arr = arr[None]
     else:
@@ -142,11 +180,19 @@ def decode_audio(data: bytes) -> tuple[Any, int]:
 
 
 def decode_text(data: bytes) -> str:
-    return data.decode("utf-8")
+    """UTF-8 bytes to str, without a leading byte order mark (Windows editors write one).
+
+    The shard keeps the bytes as they were; only the decoded string loses the BOM.
+
+    Example:
+        >>> decode_text("\\ufeffcaption".encode())
+        'caption'
+    """
+    return data.decode("utf-8-sig")
 
 
 def decode_label(data: bytes) -> int:
-    return int(data.decode("utf-8").strip())
+    return int(decode_text(data).strip())
 
 
 def decode_npy(data: bytes) -> np.ndarray:
@@ -188,7 +234,7 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
         if last == "npy":
             return name, decode_npy(data), None
         if last == "json":
-            return name, json.loads(data.decode("utf-8")), None
+            return name, json.loads(decode_text(data)), None
     except Exception as exc:  # noqa: BLE001 - re-raised with the member named
         kind = {"image": "an image", "audio": "audio", "text": "UTF-8 text", "label": "an integer label"}.get(name, f".{ext} data")
         raise DecodeError(f"cannot decode .{ext} member as {kind}: {type(exc).__name__}: {exc}") from exc

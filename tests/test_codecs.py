@@ -70,3 +70,103 @@ def test_bad_bytes_name_the_member() -> None:
     for ext, data in (("jpg", b"\xff\xd8\xff\xe0 broken"), ("flac", b"fLaC broken")):
         with pytest.raises(codecs.DecodeError, match=f"cannot decode .{ext} member"):
             codecs.decode_member(ext, data)
+
+
+# -- high bit depth images and BOMs (QA run: 16-bit PNGs decoded to white, captions kept their BOM) --
+
+
+def _save(im: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    return buf.getvalue()
+
+
+def _reopened_mode(data: bytes) -> str:
+    with Image.open(io.BytesIO(data)) as im:
+        return im.mode
+
+
+RAMP16 = np.arange(0, 65536, 64, dtype=np.uint16).reshape(32, 32)  # every 8-bit level, 4 times each
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_16bit_grey_ramp_decodes_to_the_matching_8bit_ramp(fmt: str) -> None:
+    data = _save(Image.fromarray(RAMP16), fmt)
+    assert _reopened_mode(data) == "I;16"
+    out = codecs.decode_image(data)
+    assert out.dtype == torch.uint8 and out.shape == (1, 32, 32)  # greyscale stays 1 channel, like L
+    assert torch.equal(out[0], torch.from_numpy((RAMP16 >> 8).astype(np.uint8)))
+    assert torch.equal(torch.bincount(out.flatten(), minlength=256), torch.full((256,), 4))
+
+
+def test_16bit_big_endian_tiff_and_16bit_pgm_decode_like_little_endian() -> None:
+    big = _save(Image.frombytes("I;16B", (32, 32), RAMP16.astype(">u2").tobytes()), "TIFF")
+    pgm = b"P5\n32 32\n65535\n" + RAMP16.astype(">u2").tobytes()  # Pillow opens a 16-bit PGM as mode I
+    assert (_reopened_mode(big), _reopened_mode(pgm)) == ("I;16B", "I")
+    want = torch.from_numpy((RAMP16 >> 8).astype(np.uint8))[None]
+    assert torch.equal(codecs.decode_image(big), want) and torch.equal(codecs.decode_image(pgm), want)
+
+
+def test_32bit_int_image_is_clipped_to_the_16bit_range() -> None:
+    arr = np.array([[-70000, -1, 0, 255, 256, 65535, 65536, 2**31 - 1]], dtype=np.int32)
+    data = _save(Image.fromarray(arr), "TIFF")
+    assert _reopened_mode(data) == "I"
+    assert codecs.decode_image(data)[0, 0].tolist() == [0, 0, 0, 0, 1, 255, 255, 255]
+
+
+def test_float_image_unit_range_scales_else_clips_to_0_255() -> None:
+    unit = np.array([[0.0, 0.001, 0.5, 0.999, 1.0, np.nan]], dtype=np.float32)
+    data = _save(Image.fromarray(unit), "TIFF")
+    assert _reopened_mode(data) == "F"
+    assert codecs.decode_image(data)[0, 0].tolist() == [0, 0, 128, 255, 255, 0]
+    wide = np.array([[-3.0, 0.4, 1.5, 127.5, 254.6, 300.0, np.inf, np.nan]], dtype=np.float32)
+    assert codecs.decode_image(_save(Image.fromarray(wide), "TIFF"))[0, 0].tolist() == [0, 0, 2, 128, 255, 255, 255, 0]
+
+
+def test_8bit_modes_decode_exactly_as_before() -> None:
+    """RGB / L keep their bytes; RGBA, P, LA, 1 and CMYK go through PIL's convert("RGB") unchanged."""
+    rgb = np.asarray(Image.open(io.BytesIO(image_bytes(3, size=(20, 24), fmt="png"))).convert("RGB"))
+    base = Image.fromarray(rgb)
+    ims = {m: base.convert(m) for m in ("RGB", "L", "RGBA", "LA", "1", "CMYK")}
+    ims["P"] = base.quantize(16)
+    for mode, im in ims.items():
+        data = _save(im, "TIFF" if mode == "CMYK" else "PNG")
+        assert _reopened_mode(data) == mode
+        out = codecs.decode_image(data)
+        assert out.dtype == torch.uint8 and out.shape[0] == (1 if mode == "L" else 3), mode
+        assert torch.equal(out, _pil(data)), mode
+
+
+def test_leading_bom_is_dropped_from_text_labels_and_json() -> None:
+    bom = "\ufeff".encode()
+    assert codecs.decode_member("txt", bom + "caption with BOM".encode())[1] == "caption with BOM"
+    assert codecs.decode_member("txt", "mid\ufeffdle".encode())[1] == "mid\ufeffdle"  # only a leading one
+    assert codecs.decode_member("txt", bom + bom + b"x")[1] == "\ufeffx"
+    assert codecs.decode_member("cls", bom + b"2\n")[1] == 2
+    assert codecs.decode_member("json", bom + b'{"a": 1}')[1] == {"a": 1}
+
+
+def test_16bit_png_and_bom_caption_through_shard_and_open_dataset(tmp_path) -> None:
+    import tarfile
+
+    import mmdata
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    grey = np.linspace(33, 65529, 48 * 40).round().astype(np.uint16).reshape(48, 40)  # the QA file's range
+    png = _save(Image.fromarray(grey), "PNG")
+    (raw / "scan.png").write_bytes(png)
+    caption = "\ufeffcaption with BOM".encode()
+    (raw / "scan.txt").write_bytes(caption)
+    rep = mmdata.shard(raw, tmp_path / "data", progress=False)
+    assert rep["samples"] == 1
+    (sample,) = list(mmdata.open_dataset(tmp_path / "data", on_error="raise"))
+    img = sample["image"]
+    assert img.dtype == torch.uint8 and img.shape == (1, 48, 40)
+    assert torch.equal(img[0], torch.from_numpy((grey >> 8).astype(np.uint8)))
+    assert (img == 255).float().mean() < 0.01  # was 99.55 % white
+    assert sample["text"] == "caption with BOM"
+    (tar,) = sorted((tmp_path / "data").glob("*.tar"))
+    with tarfile.open(tar) as tf:  # shards stay byte-exact copies of the source files
+        members = {m.name.rsplit(".", 1)[1]: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}
+    assert members["png"] == png and members["txt"] == caption
