@@ -3,27 +3,53 @@
 In ``--layout columns`` every field has its own series ``OUT/<field>/<split>-NNNNNN.tar`` with the same
 shard boundaries and sample order (Lhotse-Shar style). :func:`add_modality` writes a new series with
 those boundaries, from a folder of ``<key or source_key>.<ext>`` files or a manifest, then updates the
-index, shards table and card atomically.
+index, shards table and card.
+
+The job is all or nothing: the new series is written to ``OUT/.mmdata-add-<field>.tmp/`` and moved to
+``OUT/<field>/`` only once every shard is written, so a job that fails (a bad file with
+``on_error="raise"``, a full disk) leaves the dataset exactly as it was. Like ``mmdata shard``, nothing
+is dropped silently: a bad file is left out (the sample lacks the field) and every file not used —
+bad, matching no sample, of another field, or not data — is one entry of the card's ``skipped`` list
+(tagged ``"field": <field>``) and counted in the returned summary.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from mmdata.codecs import field_of
 from mmdata.errors import SourceError
+from mmdata.io import atomic_write_bytes
 from mmdata.shards import index as idx
-from mmdata.shards.mediainfo import CorruptMedia, member_stats
 from mmdata.shards.journal import JobLock
-from mmdata.shards.sources import discover
+from mmdata.shards.mediainfo import CorruptMedia, member_stats
+from mmdata.shards.sources import ON_ERROR, Record, discover, printable, skip_entry
 from mmdata.shards.tarwrite import write_tar
+
+#: how many unmatched / skipped file names the summary and the card's modality record show
+SHOWN = 10
+_STATS_FIELDS = ("image", "audio", "text")  # fields with index columns <field>_* (mediainfo.member_stats)
+
+
+def _staging(root: Path, name: str) -> Path:
+    return root / f".mmdata-add-{name}.tmp"
+
+
+def _previous(root: Path, name: str) -> Path:
+    return root / f".mmdata-add-{name}.old"
 
 
 def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool = False,
-                 on_missing: str = "skip") -> dict[str, Any]:
+                 on_missing: str = "skip", on_error: str = "skip") -> dict[str, Any]:
     """Write field ``name`` as a new series of a column-layout dataset.
+
+    A file is matched to a sample by its stem: the sample's ``key`` or its ``source_key`` (the raw
+    stem, e.g. ``cat/0001`` for class folders: mirror them in ``src``). A failed job changes nothing.
 
     Args:
         out: dataset folder written with ``layout="columns"``.
@@ -32,9 +58,21 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
             a manifest with ``key`` and a path column.
         replace: allow replacing an existing series of that name.
         on_missing: ``"skip"`` (samples without a file lack the field) or ``"raise"``.
+        on_error: ``"skip"`` (a bad file — corrupt media, not a .npy array, unreadable — is left out
+            and reported; its sample lacks the field) or ``"raise"`` (stop at the first, naming it;
+            the dataset is left as it was).
 
     Returns:
-        ``{"field", "added", "missing", "shards"}``.
+        ``{"field", "added", "missing", "shards", "skipped", "skipped_files", "unmatched",
+        "unmatched_files"}``: ``skipped`` bad files (the first :data:`SHOWN` entries in
+        ``skipped_files``), ``unmatched`` files not used because they match no sample, belong to
+        another field or are not data (the first names in ``unmatched_files``). All are listed in
+        the card's ``skipped``.
+
+    Raises:
+        SourceError: not a column-layout dataset, the field exists (without ``replace``), no file in
+            ``src`` is a ``name`` file or none matches a sample, or a bad / missing file with
+            ``"raise"``.
 
     Example:
         >>> import tempfile, mmdata, numpy as np
@@ -46,69 +84,205 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
         >>> add_modality(t + "/ds", "depth", t + "/d")["added"]
         2
     """
+    for opt, value in (("on_error", on_error), ("on_missing", on_missing)):
+        if value not in ON_ERROR:
+            raise SourceError(f"{opt} must be one of {ON_ERROR}, got {value!r}")
     root = Path(out)
     card = idx.load_card(root)
     if card.get("layout") != "columns":
         raise SourceError(f"{root}: add-modality needs a dataset sharded with --layout columns (this one is "
                           f"{card.get('layout')!r}); re-shard with --layout columns")
-    fields = list(card.get("fields") or [])
-    if name in fields and not replace:
+    if name in (card.get("fields") or []) and not replace:
         raise SourceError(f"{root}: field {name!r} already exists; pass replace=True (--replace) to rewrite it")
-    records = discover(src).records
-    by_key: dict[str, dict[str, Any]] = {}
-    for r in records:
-        wanted = {e: v for e, v in r.members.items() if field_of(e) == name}
-        if wanted:
-            by_key[r.source_key] = wanted
-            by_key.setdefault(r.key, wanted)
-    if not by_key:
-        raise SourceError(f"{src}: no files for field {name!r} (expected e.g. <key>.png for image, <key>.{name}.npy for extras)")
+    found = discover(src, on_error=on_error)
     with JobLock(root, "mmdata add-modality"):
-        return _add_series(root, card, fields, name, src, by_key, on_missing)
+        previous = _previous(root, name)
+        if previous.exists():
+            raise SourceError(f"{previous}: left by an add-modality that was killed while moving series into "
+                              f"place; if `mmdata verify {root}` passes delete it, else move it back to "
+                              f"{root / name} (replacing what is there)")
+        shutil.rmtree(_staging(root, name), ignore_errors=True)  # a killed job's; we hold the lock
+        card = idx.load_card(root)
+        rows = idx.load_index(root).to_pylist()
+        plan = _match(rows, found.records, name, src, found.skipped)
+        return _add_series(root, card, name, src, rows, plan, on_missing, on_error)
 
 
-def _add_series(root: Path, card: dict[str, Any], fields: list[str], name: str, src: str | Path,
-                by_key: dict[str, dict[str, Any]], on_missing: str) -> dict[str, Any]:
-    rows = idx.load_index(root).to_pylist()
+def _source_name(value: Any, fallback: str, src: str | Path) -> str:
+    """A member's file as reported: relative to ``src`` (inline manifest values: ``<stem>.<ext>``)."""
+    if isinstance(value, bytes):
+        return fallback
+    path = os.fspath(value)
+    if Path(src).is_dir():
+        try:
+            path = os.path.relpath(path, src)
+        except ValueError:
+            pass
+    return printable(path)
+
+
+def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: str | Path,
+           discovered_skips: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which record feeds which index row, and every file of ``src`` that feeds none."""
+    unmatched = [dict(s, field=name) for s in discovered_skips]
+    other: Counter[str] = Counter()
+    wanted: list[tuple[Record, dict[str, Any]]] = []
+    for r in records:
+        files = {e: v for e, v in r.members.items() if field_of(e) == name}
+        for e, v in r.members.items():
+            if field_of(e) != name:
+                other[field_of(e)] += 1
+                unmatched.append(dict(skip_entry(_source_name(v, f"{r.source_key}.{e}", src), "file",
+                                                 f"a {field_of(e)!r} file, not {name!r}"), field=name))
+        if files:
+            wanted.append((r, files))
+    n_files = sum(len(r.members) for r in records) + sum(1 for s in discovered_skips if s["what"] == "file")
+    if not wanted:
+        have = ", ".join(f"{f}: {n}" for f, n in sorted(other.items())) or "none"
+        hint = f"; to add them as they are, use the field name {next(iter(other))!r}" if len(other) == 1 else ""
+        raise SourceError(f"{n_files} files in {src}, none for field {name!r} (fields found: {have}); expected "
+                          f"<key>.{name}.npy for an extra field, <key>.png / .flac / .txt for image / audio / text"
+                          f"{hint}")
+    by_name: dict[str, int] = {}
+    for i, (r, _) in enumerate(wanted):
+        by_name[r.source_key] = i
+    for i, (r, _) in enumerate(wanted):
+        by_name.setdefault(r.key, i)
+    feeds: dict[int, int] = {}  # row number -> wanted number
+    for j, row in enumerate(rows):
+        i = by_name.get(row["key"], by_name.get(row["source_key"]))
+        if i is not None:
+            feeds[j] = i
+    used = set(feeds.values())
+    if not used:
+        example = rows[0] if rows else {"key": "?", "source_key": "?"}
+        sk = f", source keys look like {example['source_key']!r}" if example["source_key"] != example["key"] else ""
+        first = _source_name(next(iter(wanted[0][1].values())), wanted[0][0].source_key, src)
+        raise SourceError(f"{n_files} files in {src}, none matches a sample key (keys look like {example['key']!r}"
+                          f"{sk}; files look like {first!r}); name each file <key>.<ext> or <source_key>.<ext>"
+                          f" as listed in {idx.INDEX}")
+    for i, (r, files) in enumerate(wanted):
+        if i not in used:
+            for e, v in sorted(files.items()):
+                unmatched.append(dict(skip_entry(_source_name(v, f"{r.source_key}.{e}", src), "file",
+                                                 "its name matches no sample's key or source_key"), field=name))
+    return {"feeds": feeds, "wanted": wanted, "unmatched": unmatched}
+
+
+def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, rows: list[dict[str, Any]],
+                plan: dict[str, Any], on_missing: str, on_error: str) -> dict[str, Any]:
+    staging = _staging(root, name)
     shard_rows = [r for r in idx.load_shards_table(root).to_pylist() if r["modality"] != name]
+    row_of = {(r["split"], r["shard"]): [] for r in rows}
+    for j, r in enumerate(rows):
+        row_of[(r["split"], r["shard"])].append(j)
+    bad: list[dict[str, Any]] = []
     added = missing = 0
-    for split, info in card["splits"].items():
-        for shard in info["shards"]:
-            members: list[tuple[str, bytes]] = []
-            for row in (r for r in rows if r["split"] == split and r["shard"] == shard):
-                kept = [(m, z) for m, z in zip(row["members"], row["sizes"]) if field_of(m.split(".", 1)[1]) != name]
-                files = by_key.get(row["key"]) or by_key.get(row["source_key"])
-                if not files:
-                    missing += 1
-                    if on_missing == "raise":
-                        raise SourceError(f"{src}: no {name!r} file for sample {row['source_key']!r} (key {row['key']!r})")
-                    files = {}
-                else:
-                    added += 1
-                for ext, value in sorted(files.items()):
-                    data = value if isinstance(value, bytes) else Path(value).read_bytes()
-                    try:
-                        row.update(member_stats(ext, data))
-                    except CorruptMedia as exc:
-                        raise SourceError(f"{src}: {name!r} file for {row['source_key']!r}: {exc}") from exc
-                    members.append((f"{row['key']}.{ext}", data))
-                    kept.append((f"{row['key']}.{ext}", len(data)))
-                kept.sort()
-                row["members"] = [m for m, _ in kept]
-                row["sizes"] = [z for _, z in kept]
-                row["modalities"] = sorted({field_of(m.split(".", 1)[1]) for m in row["members"]})
-            s = write_tar(root / name / shard, members)
-            shard_rows.append({"shard": f"{name}/{shard}", "split": split, "modality": name, "sha256": s.sha256,
-                               "members": s.members, "samples": len({m.split('.', 1)[0] for m, _ in members}),
-                               "bytes": s.bytes})
-    if name not in fields:
-        fields.append(name)
+    written: list[str] = []
+    try:
+        for split, info in card["splits"].items():
+            for shard in info["shards"]:
+                members: list[tuple[str, bytes]] = []
+                for j in row_of.get((split, shard), []):
+                    row = rows[j]
+                    kept = [(m, z) for m, z in zip(row["members"], row["sizes"])
+                            if field_of(m.split(".", 1)[1]) != name]
+                    if name in _STATS_FIELDS:  # a replaced series' stats go with it
+                        for k in row:
+                            if k.startswith(name + "_"):
+                                row[k] = None
+                    rec, files = plan["wanted"][plan["feeds"][j]] if j in plan["feeds"] else (None, {})
+                    got = 0
+                    for ext, value in sorted(files.items()):
+                        source = _source_name(value, f"{rec.source_key}.{ext}", src)
+                        try:
+                            data = value if isinstance(value, bytes) else Path(value).read_bytes()
+                            stats = member_stats(ext, data)
+                        except (CorruptMedia, OSError) as exc:
+                            reason = str(exc) if isinstance(exc, CorruptMedia) else f"cannot read ({exc})"
+                            if on_error == "raise":
+                                where = source if isinstance(value, bytes) else os.fspath(value)
+                                raise SourceError(f"{where}: {reason} (sample {row['source_key']!r}, key "
+                                                  f"{row['key']!r}, field {name!r}); with --on-error skip such "
+                                                  f"files are left out and reported") from exc
+                            bad.append(dict(skip_entry(source, "member", reason, row["source_key"]), field=name))
+                            continue
+                        row.update(stats)
+                        members.append((f"{row['key']}.{ext}", data))
+                        kept.append((f"{row['key']}.{ext}", len(data)))
+                        got += 1
+                    if got:
+                        added += 1
+                    else:
+                        missing += 1
+                        if on_missing == "raise":
+                            why = f"{bad[-1]['source']} is bad: {bad[-1]['reason']}" if files else "no file"
+                            raise SourceError(f"{src}: no {name!r} file for sample {row['source_key']!r} "
+                                              f"(key {row['key']!r}): {why}")
+                    kept.sort()
+                    row["members"] = [m for m, _ in kept]
+                    row["sizes"] = [z for _, z in kept]
+                    row["modalities"] = sorted({field_of(m.split(".", 1)[1]) for m in row["members"]})
+                # .part: not a *.tar for verify while it waits in the staging folder
+                s = write_tar(staging / f"{shard}.part", members)
+                written.append(shard)
+                shard_rows.append({"shard": f"{name}/{shard}", "split": split, "modality": name, "sha256": s.sha256,
+                                   "members": s.members, "samples": len({m.split('.', 1)[0] for m, _ in members}),
+                                   "bytes": s.bytes})
+        _update_card(card, name, rows, shard_rows, added, missing, bad, plan["unmatched"])
+        _commit(root, name, staging, written, rows, shard_rows, card)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    unmatched = plan["unmatched"]
+    return {"field": name, "added": added, "missing": missing,
+            "shards": sum(len(i["shards"]) for i in card["splits"].values()),
+            "skipped": len(bad), "skipped_files": bad[:SHOWN],
+            "unmatched": len(unmatched), "unmatched_files": [u["source"] for u in unmatched[:SHOWN]]}
+
+
+def _update_card(card: dict[str, Any], name: str, rows: list[dict[str, Any]], shard_rows: list[dict[str, Any]],
+                 added: int, missing: int, bad: list[dict[str, Any]], unmatched: list[dict[str, Any]]) -> None:
+    fields = set(card.get("fields") or [])
+    fields.add(name)
     card["fields"] = sorted(fields)
-    card.setdefault("modalities", {})[name] = {"codecs": sorted({m.split(".", 1)[1] for r in rows for m in r["members"]
-                                                                 if field_of(m.split(".", 1)[1]) == name}), "count": added}
+    card.setdefault("modalities", {})[name] = {
+        "codecs": sorted({ext for r in rows for m in r["members"] if field_of(ext := m.split(".", 1)[1]) == name}),
+        "count": added, "missing": missing, "skipped": len(bad), "unmatched": len(unmatched),
+        "unmatched_files": [u["source"] for u in unmatched[:SHOWN]], "added_by": "add-modality"}
+    # a replaced series' entries go with it; this job's are tagged with the field
+    skipped = [s for s in card.get("skipped") or [] if s.get("field") != name] + bad + unmatched
+    card["skipped"] = skipped
+    card["skipped_count"] = len(skipped)
+    card["skipped_counts"] = {w + "s": sum(1 for s in skipped if s["what"] == w)
+                              for w in ("sample", "member", "file", "folder")}
+    if isinstance(card.get("counts"), dict):
+        card["counts"]["patterns"] = dict(sorted(Counter("+".join(r["modalities"]) for r in rows).items()))
     shard_rows.sort(key=lambda r: (r["modality"] or "", r["shard"]))
     card["fingerprint"] = hashlib.sha256("".join(r["sha256"] for r in shard_rows).encode()).hexdigest()
-    idx.write_index(root, rows)
-    idx.write_shards_table(root, shard_rows)
-    idx.write_card(root, card)
-    return {"field": name, "added": added, "missing": missing, "shards": sum(len(i["shards"]) for i in card["splits"].values())}
+
+
+def _commit(root: Path, name: str, staging: Path, written: list[str], rows: list[dict[str, Any]],
+            shard_rows: list[dict[str, Any]], card: dict[str, Any]) -> None:
+    """Move the finished series into place, then write index, shards table and card (card last); on any
+    error put the previous series and the three files back."""
+    staging.mkdir(parents=True, exist_ok=True)  # a dataset with no shard at all still gets its folder
+    for shard in written:
+        os.replace(staging / f"{shard}.part", staging / shard)
+    saved = {f: (root / f).read_bytes() for f in (idx.INDEX, idx.SHARDS, idx.CARD) if (root / f).is_file()}
+    target, previous = root / name, _previous(root, name)
+    had = target.exists()
+    if had:
+        os.rename(target, previous)
+    try:
+        os.rename(staging, target)
+        idx.write_index(root, rows)
+        idx.write_shards_table(root, shard_rows)
+        idx.write_card(root, card)
+    except BaseException:
+        for f, data in saved.items():
+            atomic_write_bytes(root / f, data)
+        shutil.rmtree(target, ignore_errors=True)
+        if had:
+            os.rename(previous, target)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
