@@ -21,21 +21,26 @@ def augment(
     keep_original: Annotated[bool, typer.Option(help="Also write each source sample.")] = False,
     seed: Seed = 0,
     split: Annotated[Optional[list[str]], typer.Option(help="Only these splits (repeatable); default all.")] = None,
+    augment_split: Annotated[Optional[list[str]], typer.Option(
+        help="Splits that get the random sections and --copies (repeatable or comma-separated); default train. "
+             "The other splits are written once each, normalize stage only.")] = None,
     maxcount: Annotated[int, typer.Option(min=1, help="Max samples per output shard.")] = 1000,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Write K augmented copies of every sample as new shards + index (params per sample) + card."""
-    from mmdata.augment.offline import augment_dataset
+    """Write K augmented copies of every training sample as new shards + index (params per sample) + card;
+    val and test are written through with the normalize stage only (see --augment-split)."""
+    from mmdata.augment.offline import augment_dataset, describe
 
+    wanted = [sp for v in augment_split for sp in v.split(",") if sp] if augment_split else None
     rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original, seed=seed,
-                          splits=split, maxcount=maxcount, progress=not json_, executor=executor, address=address)
+                          splits=split, augment_splits=wanted, maxcount=maxcount, progress=not json_,
+                          executor=executor, address=address)
     if json_:
         print_json(rep)
     else:
-        console.print(f"wrote {rep['samples']} samples ({copies} copies each{' + originals' if keep_original else ''}) "
-                      f"in {rep['shards']} shards to {out}")
+        console.print(describe(rep, keep_original=keep_original, out=out))
 
 
 def preview(

@@ -10,6 +10,10 @@ of its group, ``N`` the split size:
   drawn with epoch 0 so the subset is the *same* every epoch (a small-data experiment).
 
 ``by: label`` groups by class; ``by: modalities`` by the presence pattern (``audio+image+text``).
+Unlabelled samples are not a class: with ``by: label`` they keep rate 1 (each appears once per epoch,
+as without balancing) and are left out of the counts, so they never set the target of ``under`` /
+``over`` nor the frequencies of ``repeat_factor`` (``N`` counts labelled samples only). ``fraction``
+still applies to them when it is a single number.
 Decisions come from ``derive(seed, epoch, key, "balance")``: deterministic, independent of workers.
 Repeat *i* >= 1 of a sample gets key ``<key>#r<i>`` (so its augmentation params differ) and
 ``meta["repeat"] = i``.
@@ -32,10 +36,14 @@ from mmdata.rng import derive
 from mmdata.types import Sample
 
 
+#: the group of the samples without a label (``by: label``) or without any modality (``by: modalities``)
+NONE = "(none)"
+
+
 def group_of(label: int | None, modalities: list[str], by: str) -> str:
     if by == "label":
-        return "(none)" if label is None else str(label)
-    return "+".join(sorted(m for m in modalities if m != "label")) or "(none)"
+        return NONE if label is None else str(label)
+    return "+".join(sorted(m for m in modalities if m != "label")) or NONE
 
 
 def index_groups(path: str | Path, split: str, by: str, storage_options: dict[str, Any] | None = None) -> dict[str, str]:
@@ -49,10 +57,14 @@ def index_groups(path: str | Path, split: str, by: str, storage_options: dict[st
 class BalancePlan:
     """Expected repeats per group and the per-sample decision rule.
 
+    With ``by: label`` the unlabelled samples (group ``"(none)"``) keep rate 1 and do not count
+    towards the class sizes that set the targets.
+
     Example:
-        >>> plan = BalancePlan({"a": "0", "b": "0", "c": "0", "d": "1"}, {"by": "label", "mode": "over"}, 0)
-        >>> plan.rate["1"], plan.rate["0"]
-        (3.0, 1.0)
+        >>> groups = {"a": "0", "b": "0", "c": "0", "d": "1", "e": "(none)"}  # e: unlabelled
+        >>> plan = BalancePlan(groups, {"by": "label", "mode": "over"}, 0)
+        >>> plan.rate["1"], plan.rate["0"], plan.rate["(none)"]
+        (3.0, 1.0, 1.0)
     """
 
     def __init__(self, groups: Mapping[str, str], config: Mapping[str, Any], seed: int,
@@ -64,18 +76,18 @@ class BalancePlan:
         self.label_names = label_names
         counts = Counter(self.groups.values())
         self.counts = dict(counts)
-        n = sum(counts.values()) or 1
+        # unlabelled samples carry no loss: not a class to balance, nor a size to balance the classes to
+        classes = {g: c for g, c in counts.items() if not (cfg.get("by", "label") == "label" and g == NONE)}
+        n = sum(classes.values()) or 1
         mode = cfg.get("mode", "none")
-        self.rate: dict[str, float] = {}
-        for g, c in counts.items():
+        self.rate: dict[str, float] = dict.fromkeys(counts, 1.0)
+        for g, c in classes.items():
             if mode == "under":
-                self.rate[g] = min(counts.values()) / c
+                self.rate[g] = min(classes.values()) / c
             elif mode == "over":
-                self.rate[g] = max(counts.values()) / c
+                self.rate[g] = max(classes.values()) / c
             elif mode == "repeat_factor":
                 self.rate[g] = max(1.0, math.sqrt(cfg["threshold"] / (c / n)))
-            else:
-                self.rate[g] = 1.0
 
     def _fraction(self, group: str) -> float:
         frac = self.cfg.get("fraction")

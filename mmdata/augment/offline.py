@@ -1,11 +1,16 @@
-"""``mmdata augment``: write K augmented copies of every sample as a new, verifiable dataset.
+"""``mmdata augment``: write K augmented copies of every training sample as a new, verifiable dataset.
 
-Copy *k* of sample ``key`` gets key ``<key>_aug<k>`` and draws its params from that key (so copies
-differ from each other and are reproducible); ``--keep-original`` also writes the source sample
-under its own key. Augmented media are re-encoded losslessly where possible (PNG images, 16-bit FLAC
-audio, UTF-8 text, ``.npy`` features), and the applied params of each sample are stored in the
-index column ``aug_params`` (JSON). Splits are kept. Batch-section ops (mixup, mixgen) mix samples
-and are training-time only, so they are refused here.
+Only the *augmented splits* (``train`` by default; ``--augment-split`` / ``augment_splits`` opts other
+splits in) get the random sections and the copies: copy *k* of sample ``key`` gets key
+``<key>_aug<k>`` and draws its params from that key (so copies differ from each other and are
+reproducible); ``--keep-original`` also writes the source sample under its own key. Every other
+split (val, test, ...) is written through once, under its own keys, with the recipe's deterministic
+``normalize`` stage only — what the loader gives it with ``stage="eval"`` — so a model trained on the
+output is never scored on augmented copies of its validation or test data. Media are re-encoded
+losslessly where possible (PNG images, 16-bit FLAC audio, UTF-8 text, ``.npy`` features), and the
+applied params of each sample are stored in the index column ``aug_params`` (JSON). Splits are kept;
+the card's ``augmentation`` entry names the ``augmented_splits`` and the ``eval_splits``. Batch-section
+ops (mixup, mixgen) mix samples and are training-time only, so they are refused here.
 """
 
 from __future__ import annotations
@@ -53,12 +58,25 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
     return out
 
 
+def _log(out: Sample) -> str:
+    return json.dumps([{"op": e["op"], "id": e.get("id"), "params": e["params"]} for e in out.meta.get("aug", [])],
+                      sort_keys=True)
+
+
 def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, split: str,
-                  wanted: set[str] | None = None) -> Iterator[Record]:
+                  wanted: set[str] | None = None, augment: bool = True) -> Iterator[Record]:
     """The records of one source sample: itself (``keep_original``) and its ``copies`` augmented
     copies ``<key>_aug<k>``, each drawn from its own key; only those keyed in ``wanted`` when given
-    (the others are not augmented)."""
+    (the others are not augmented). ``augment=False`` (a split that is not augmented): one record
+    under the sample's own key, with the recipe's normalize stage only (``copies`` and
+    ``keep_original`` do not apply)."""
     label = s.get("label")
+    if not augment:
+        if wanted is None or s.key in wanted:
+            out = recipe.apply_sample(Sample(s.key, s.fields, s.sample_rate), epoch=0, stage="eval")
+            yield Record(s.key, s.key, encode_sample(out), out.get("label", label), split,
+                         extra={"aug_params": _log(out), "aug_source": s.key})
+        return
     if keep_original and (wanted is None or s.key in wanted):
         base = Sample(s.key, s.fields, s.sample_rate)
         yield Record(s.key, s.key, encode_sample(base), label, split, extra={"aug_params": "[]", "aug_source": s.key})
@@ -66,26 +84,33 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
         if wanted is not None and f"{s.key}_aug{k}" not in wanted:
             continue
         out = recipe.apply_sample(Sample(f"{s.key}_aug{k}", s.fields, s.sample_rate), epoch=0)
-        params = json.dumps([{"op": e["op"], "id": e.get("id"), "params": e["params"]} for e in out.meta.get("aug", [])],
-                            sort_keys=True)
         yield Record(out.key, out.key, encode_sample(out), out.get("label", label), split,
-                     extra={"aug_params": params, "aug_source": s.key})
+                     extra={"aug_params": _log(out), "aug_source": s.key})
 
 
 class _Copies(IterableDataset):  # type: ignore[type-arg]
-    def __init__(self, source: Any, recipe: Recipe, copies: int, keep_original: bool, split: str) -> None:
+    def __init__(self, source: Any, recipe: Recipe, copies: int, keep_original: bool, split: str,
+                 augment: bool = True) -> None:
         self.source, self.recipe, self.copies, self.keep, self.split = source, recipe, copies, keep_original, split
+        self.augment = augment
 
     def __iter__(self) -> Iterator[Record]:
         for s in self.source:
-            yield from sample_copies(s, self.recipe, self.copies, self.keep, self.split)
+            yield from sample_copies(s, self.recipe, self.copies, self.keep, self.split, augment=self.augment)
 
 
 def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: int = 1, workers: int = 1,
                     keep_original: bool = False, seed: int = 0, splits: list[str] | None = None,
-                    maxcount: int = 1000, progress: bool = True, executor: str = "local",
-                    address: str | None = None, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write ``copies`` augmented copies of every sample of ``src`` (all splits by default) to ``out``.
+                    augment_splits: list[str] | None = None, maxcount: int = 1000, progress: bool = True,
+                    executor: str = "local", address: str | None = None, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``copies`` augmented copies of every training sample of ``src`` to ``out``, and the other
+    splits through with the normalize stage only.
+
+    ``splits``: the splits written (default all). ``augment_splits``: those that get the random
+    sections, ``copies`` and ``keep_original`` (default ``["train"]``: augmenting validation or test
+    data would score a model on augmented copies of it); every other written split is written once,
+    under its own keys, normalized only (``recipe.apply_sample(s, stage="eval")``). The report and the
+    card's ``augmentation`` entry name both lists (``augmented_splits``, ``eval_splits``).
 
     Deterministic for a fixed recipe and seed: the same bytes for any ``workers`` and ``executor``.
     Locally the samples are augmented and encoded in ``workers - 1`` DataLoader processes and written
@@ -105,8 +130,8 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         >>> t = tempfile.mkdtemp()
         >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=3), t + "/ds", progress=False)
         >>> rep = augment_dataset(t + "/ds", t + "/aug", {"image": [{"op": "hflip", "p": 1.0}]}, copies=2, progress=False)
-        >>> rep["samples"], mmdata.verify(t + "/aug")["ok"]
-        (6, True)
+        >>> rep["samples"], rep["augmented_splits"], mmdata.verify(t + "/aug")["ok"]
+        (6, ['train'], True)
     """
     import mmdata
     from mmdata.shards.index import is_dataset, load_card
@@ -131,19 +156,59 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     card = load_card(src, storage_options) if folder else {}
     names = card.get("label_names")
     all_splits = list(card.get("splits", {"train": None}))
-    extra = {"augmented_from": str(src), "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original}
+    chosen = list(splits or all_splits)
+    wanted = list(dict.fromkeys(augment_splits if augment_splits is not None else ["train"]))
+    unknown = [sp for sp in wanted if sp not in all_splits and sp not in chosen]
+    if unknown:
+        raise ShardError(f"{src}: augment split(s) {unknown} are not splits of the dataset; it has {sorted(all_splits)}")
+    augmented = [sp for sp in chosen if sp in wanted]
+    summary = {"augmented_splits": augmented, "eval_splits": [sp for sp in chosen if sp not in wanted],
+               "eval_stage": "normalize" if rec.has_normalize else "none"}
+    extra = {"augmented_from": str(src), "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original,
+             **summary}
     if executor == "ray":
-        return _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=splits or all_splits,
-                               maxcount=maxcount, progress=progress, address=address, card=card,
-                               card_extra={"augmentation": extra}, storage_options=storage_options) | {"copies": copies}
+        return _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen,
+                               augmented=set(augmented), maxcount=maxcount, progress=progress, address=address,
+                               card=card, card_extra={"augmentation": extra},
+                               storage_options=storage_options) | {"copies": copies, **summary}
     records: list[Record] = []
-    for split in splits or all_splits:
+    for split in chosen:
         ds = mmdata.open_dataset(src, split=split, storage_options=storage_options)
-        it = DataLoader(_Copies(ds, rec, copies, keep_original, split), batch_size=None, num_workers=max(0, workers - 1) if workers > 1 else 0)
+        it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented), batch_size=None,
+                        num_workers=max(0, workers - 1) if workers > 1 else 0)
         records.extend(it)
     return write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
                          name=_name(out), card_extra={"augmentation": extra}, executor=executor,
-                         address=address, storage_options=storage_options) | {"copies": copies}
+                         address=address, storage_options=storage_options) | {"copies": copies, **summary}
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> str:
+    """One line for the CLI: the samples written per split and which splits were augmented.
+
+    Example:
+        >>> rep = {"samples": 5, "shards": 1, "copies": 1, "splits": {"train": 4, "val": 1},
+        ...        "augmented_splits": ["train"], "eval_splits": ["val"], "eval_stage": "normalize"}
+        >>> for part in describe(rep, keep_original=True, out="aug").split("; "):
+        ...     print(part)
+        wrote 5 samples in 1 shard to aug: train 4 (augmented: 1 copy each + originals)
+        val 1 (not augmented: normalize stage only, 1 copy each)
+    """
+    counts = rep.get("splits", {})
+    parts = []
+    for sp in rep["augmented_splits"]:
+        parts.append(f"{sp} {counts.get(sp, 0)} (augmented: {_count(rep['copies'], 'copy', 'copies')} each"
+                     f"{' + originals' if keep_original else ''})")
+    how = "normalize stage only" if rep.get("eval_stage") == "normalize" else "as read"
+    for sp in rep["eval_splits"]:
+        parts.append(f"{sp} {counts.get(sp, 0)} (not augmented: {how}, 1 copy each)")
+    if not rep["augmented_splits"]:
+        parts.append("no split augmented (see --augment-split)")
+    return (f"wrote {_count(rep['samples'], 'sample', 'samples')} in {_count(rep['shards'], 'shard', 'shards')} to {out}: "
+            + "; ".join(parts))
 
 
 def _name(out: str | Path) -> str:
@@ -152,11 +217,12 @@ def _name(out: str | Path) -> str:
 
 
 def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: int, keep_original: bool,
-                    splits: list[str], maxcount: int, progress: bool, address: str | None, card: dict[str, Any],
-                    card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                    splits: list[str], augmented: set[str], maxcount: int, progress: bool, address: str | None,
+                    card: dict[str, Any], card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
     bare shards, from their tar headers — exactly as :func:`~mmdata.shards.writer.write_records`
-    plans the records of a local run, then run one :func:`_augment_shard` Ray task per output shard."""
+    plans the records of a local run, then run one :func:`_augment_shard` Ray task per output shard
+    (the splits in ``augmented`` get copies; the others one normalized record per sample)."""
     import hashlib
 
     from mmdata.shards import index as idx
@@ -180,7 +246,10 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
     origin: dict[str, tuple[str, str]] = {}  # output key -> (source key, source shard)
     for key, split, shard in rows:
         if split in wanted:
-            for o in ([key] if keep_original else []) + [f"{key}_aug{k}" for k in range(copies)]:
+            outs = [key]  # a split not augmented: the sample itself, normalized
+            if split in augmented:
+                outs = ([key] if keep_original else []) + [f"{key}_aug{k}" for k in range(copies)]
+            for o in outs:
                 records.append(Record(o, o, split=split))
                 origin[o] = (key, shard)
     plan = plan_shards(sorted_unique(records), maxcount)
@@ -191,6 +260,7 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
         needed = {origin[k][1] for k in keys}
         extra[p["name"]] = {"augment": {
             "src": root, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original, "keys": keys,
+            "augment": p["split"] in augmented,
             "sources": sorted({origin[k][0] for k in keys}), "storage_options": storage_options,
             "source_shards": [sh for sh in listed[p["split"]] if sh in needed]}}
     # the job's identity for the resume journal: options, recipe, copies, the source's bytes and the plan
@@ -255,7 +325,8 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     made: dict[str, Record] = {}
     for s in ds:
         if s.key in need:
-            for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted):
+            for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
+                                   augment=aug.get("augment", True)):
                 made[r.key] = r
     missing = [k for k in aug["keys"] if k not in made]
     if missing:

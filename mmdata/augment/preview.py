@@ -119,6 +119,20 @@ def _wrap(text: str, width: int, max_lines: int) -> str:
     return "\n".join(lines)
 
 
+def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> Any:
+    """Draw ``wav``'s log spectrogram on ``ax`` with colours over its loudest ``top_db`` decibels
+    (librosa's ``top_db``): padded or masked spans sit near -180 dB and would otherwise stretch the
+    scale and flatten the signal itself into one saturated colour. Returns the image (None when the
+    clip is shorter than one FFT window)."""
+    if len(wav) <= 128:
+        return None
+    with np.errstate(divide="ignore"):  # silent (masked) spans have zero power
+        power, *_, im = ax.specgram(wav + 1e-9, NFFT=128, Fs=rate, noverlap=96, cmap="magma")
+    top = 10 * np.log10(max(float(power.max()), 1e-30))
+    im.set_clim(top - top_db, top)
+    return im
+
+
 def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None) -> bool:
     """Draw one sample; returns whether a CJK run had to be replaced by a placeholder."""
     ratios = [*([3.0] if "image" in s else []), *([1.0, 1.5] if "audio" in s else []), 1.2]
@@ -147,9 +161,7 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
             ax.set_title(title, fontsize=8)
             titled = True
         ax = fig.add_subplot(inner[r + 1])
-        if len(wav) > 128:
-            with np.errstate(divide="ignore"):  # silent (masked) spans have zero power
-                ax.specgram(wav + 1e-9, NFFT=128, Fs=rate, noverlap=96, cmap="magma")
+        spectrogram(ax, wav, rate)
         ax.set_xticks([]), ax.set_yticks([])
         r += 2
     ax = fig.add_subplot(inner[r])
@@ -224,14 +236,17 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     if rec.has_normalize:
         columns.append(("normalized", "eval"))
     columns += [(f"epoch {v}", v) for v in range(variants)]
-    fig = plt.figure(figsize=(2.1 * len(columns), 2.6 * len(samples) + 0.6))
-    grid = fig.add_gridspec(len(samples), len(columns), wspace=0.08, hspace=0.25)
+    height = 2.6 * len(samples) + 0.6
+    fig = plt.figure(figsize=(2.1 * len(columns), height))
+    # the title's band is a fixed 0.6 inch, not a share of the height (12% of an 8-row grid was 2.5 inches of blank)
+    grid = fig.add_gridspec(len(samples), len(columns), wspace=0.08, hspace=0.25, top=1 - 0.6 / height, bottom=0.02)
     replaced = False
     for i, s in enumerate(samples):
         for c, (label, how) in enumerate(columns):
             shown = s if how is None else rec.normalize(s) if how == "eval" else rec.apply_sample(s, epoch=how)
             replaced |= _cell(fig, grid[i, c], shown, s, names, f"{s.key} ({label})" if c == 0 else label, cjk)
-    fig.suptitle(f"recipe preview: {len(samples)} samples x {variants} variants (changed text in red)", fontsize=10)
+    fig.suptitle(f"recipe preview: {len(samples)} samples x {variants} variants (changed text in red)", fontsize=10,
+                 y=1 - 0.15 / height)
     if replaced:
         fig.text(0.5, 0.005, f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}",
                  ha="center", va="bottom", fontsize=7, color="dimgray")

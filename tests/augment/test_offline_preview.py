@@ -39,7 +39,11 @@ def test_augment_cli_copies_and_determinism(tmp_path: Path, ds: Path) -> None:
     out = tmp_path / "a" / "aug"
     assert mmdata.verify(out)["ok"]
     rows = idx.load_index(out).to_pylist()
-    assert len(rows) == 30 and {r["split"] for r in rows} == {"train", "val"}
+    src = idx.load_index(ds).to_pylist()
+    n_train = sum(r["split"] == "train" for r in src)
+    # train: original + 2 copies each; val: written through once (training augmentation is not applied to it)
+    assert len(rows) == 3 * n_train + (len(src) - n_train) and {r["split"] for r in rows} == {"train", "val"}
+    assert {r["key"] for r in rows if r["split"] == "val"} == {r["key"] for r in src if r["split"] == "val"}
     keys = {r["key"] for r in rows}
     assert {"000000", "000000_aug0", "000000_aug1"} <= keys
     r = next(r for r in rows if r["key"] == "000001_aug1")
@@ -65,6 +69,38 @@ def test_preview_png(tmp_path: Path, ds: Path) -> None:
 
     with Image.open(tmp_path / "g.png") as im:
         assert im.format == "PNG" and im.width > 300 and im.height > 400
+
+
+def test_preview_layout_and_spectrogram_contrast(tmp_path: Path, ds: Path) -> None:
+    """QA 2026-12-02: an 8-row preview had 2.5 inches of blank under its title (the grid's top was a
+    share of the height), and a padded clip's spectrogram was one saturated block (the colour scale
+    ran down to the padding's -180 dB)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    from mmdata.augment.preview import preview, spectrogram
+
+    out = preview(ds, RECIPE, tmp_path / "g.png", n=3, variants=1)
+    with Image.open(out) as im:
+        rows = (np.asarray(im.convert("L")) < 250).any(axis=1)  # rows with any ink
+    starts = np.flatnonzero(rows[1:] & ~rows[:-1]) + 1  # where a block of ink begins: the title, then the first cell
+    assert len(starts) >= 2 and starts[1] - starts[0] < 80, starts[:3]  # 110 dpi: under ~0.7 inch from title to grid
+    rate = 8000
+    t = np.arange(rate // 4) / rate
+    wav = np.concatenate([0.5 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.random.default_rng(0).normal(size=t.size),
+                          np.zeros(rate)])  # a quarter second of tone + noise, then padding
+    fig, ax = plt.subplots()
+    im = spectrogram(ax, wav, rate)
+    lo, hi = im.get_clim()
+    assert hi - lo == 80
+    scaled = (np.asarray(im.get_array()) - lo) / (hi - lo)  # 0..1 as coloured (the image is flipped: no matter)
+    signal = scaled[:, : scaled.shape[1] // 5]  # the tone's columns
+    assert 0.1 < float(np.median(signal)) < 0.9 and float(signal.std()) > 0.05  # structure, not one colour
+    plt.close(fig)
 
 
 def test_mark_changes() -> None:

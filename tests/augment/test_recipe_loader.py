@@ -213,6 +213,49 @@ def test_balance_over_under_and_fraction(tmp_path: Path) -> None:
     assert any("#r" in k for k in keys) and len(keys) == len(set(keys))
 
 
+def test_balance_leaves_unlabelled_samples_alone(tmp_path: Path) -> None:
+    """Unlabelled samples (label -1 in a batch: no loss) are not a class: each appears once per epoch
+    as without balancing, and they never set the target of ``over`` / ``under`` / ``repeat_factor``."""
+    raw = make_sample_folder(tmp_path / "raw", n=43, missing=False)
+    for i in range(43):  # class 0: 24, class 1: 10, class 2: 6, unlabelled: 3
+        if i >= 40:
+            (raw / f"{i:06d}.cls").unlink()
+        else:
+            (raw / f"{i:06d}.cls").write_text("0" if i < 24 else "1" if i < 34 else "2")
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    epochs = 20
+
+    def counts(balance: dict) -> Counter:
+        c: Counter = Counter()
+        l = mmdata.loader(tmp_path / "ds", 64, balance=balance, seed=0, modalities=["label"])
+        for e in range(epochs):
+            l.set_epoch(e)
+            for b in l:
+                c.update(b["label"].tolist())
+        return c
+
+    over = counts({"by": "label", "mode": "over"})
+    assert over[-1] == 3 * epochs, over  # not oversampled to the largest class
+    for c in (1, 2):
+        assert abs(over[c] / epochs - 24) < 3, over
+    under = counts({"by": "label", "mode": "under"})
+    assert under[-1] == 3 * epochs and under[2] == 6 * epochs, under  # 3 unlabelled do not set the target
+    for c in (0, 1):
+        assert abs(under[c] / epochs - 6) < 1.5, under
+    # many unlabelled samples do not set the target of `over` either, nor the frequencies of repeat_factor
+    groups = {f"u{i}": "(none)" for i in range(30)} | {f"a{i}": "0" for i in range(10)} | {f"b{i}": "1" for i in range(5)}
+    plan = BalancePlan(groups, {"by": "label", "mode": "over"}, 0)
+    assert plan.rate == {"(none)": 1.0, "0": 1.0, "1": 2.0}
+    assert all(plan.repeats(f"u{i}", e) == 1 for i in range(30) for e in range(3))
+    plan = BalancePlan(groups, {"by": "label", "mode": "under"}, 0)
+    assert plan.rate == {"(none)": 1.0, "0": 0.5, "1": 1.0}
+    plan = BalancePlan(groups, {"by": "label", "mode": "repeat_factor", "threshold": 0.5}, 0)
+    assert plan.rate["(none)"] == 1.0 and plan.rate["1"] == pytest.approx((0.5 / (5 / 15)) ** 0.5)
+    # grouping by modality pattern: every sample is in a pattern, labelled or not
+    plan = BalancePlan({"a": "image", "b": "image", "c": "audio+image"}, {"by": "modalities", "mode": "over"}, 0)
+    assert plan.rate == {"image": 1.0, "audio+image": 2.0}
+
+
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
 def test_recipes_pickle_for_spawned_workers(path: Path, ds: Path) -> None:
     """DataLoader workers started with spawn (macOS, Windows) receive the recipe pickled: composites
