@@ -41,7 +41,7 @@ def shard(
     src: Annotated[str, typer.Argument(help="Raw data: a folder (files sharing a stem = one sample; class folders) or a CSV/JSONL/Parquet manifest: a path, or an fsspec URL (s3://bucket/raw; credentials from the environment), each task fetching its own files.")],
     out: Annotated[str, typer.Argument(help="Output folder (created): a path, or an fsspec URL of an object store (s3://bucket/ds).")],
     maxcount: Annotated[int, typer.Option(help="Max samples per shard.")] = 1000,
-    maxsize: Annotated[Optional[int], typer.Option(min=1, help="Also cut shards before they exceed this many bytes (default: no limit).")] = None,
+    maxsize: Annotated[Optional[int], typer.Option(min=1, help="Also cut shards by size: a shard file (tar padding included) stays within this many bytes unless one sample alone is larger, which then gets a shard of its own (default: no limit).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel shard writers (threads; processes without the C module).")] = 1,
     split: Annotated[Optional[str], typer.Option(help="e.g. train=0.8,val=0.1,test=0.1 (stratified by label).")] = None,
     seed: Seed = 0,
@@ -82,6 +82,11 @@ def shard(
             console.print(f"  ... and {len(rep['skipped']) - 10} more")
     for w in rep["warnings"]:
         console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    removed = rep.get("removed_stale") or []
+    if removed:
+        console.print(f"removed {len(removed)} shard{'s' * (len(removed) != 1)} of an earlier job in "
+                      f"{escape(rep['out'])} that this job does not write: "
+                      f"{escape(', '.join(removed[:5]))}{', ...' if len(removed) > 5 else ''}", highlight=False)
 
 
 def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
@@ -144,7 +149,9 @@ def verify(
         console.print(f"[green]ok[/]: {rep['checked']} shards match the index")
     else:
         for p in rep["problems"]:
-            console.print(f"[red]{p['shard']}[/]: {p['problem']} (expected {p['expected']}, found {p['found']})")
+            seen = ", ".join(f"{k} {p[k]}" for k in ("expected", "found") if p[k] is not None and p[k] != "file")
+            console.print(f"[red]{escape(p['shard'])}[/]: {escape(p['problem'])}" + (f" ({escape(seen)})" if seen else ""),
+                          highlight=False)
     if not rep["ok"]:
         raise typer.Exit(1)
 
@@ -152,18 +159,33 @@ def verify(
 def add_modality(
     path: DataDir,
     name: Annotated[str, typer.Argument(help="Field to add (image, audio, text, or an extra like depth).")],
-    src: Annotated[Path, typer.Argument(help="Folder of <key>.<ext> files (or a manifest with key + path).")],
+    src: Annotated[Path, typer.Argument(help="Folder of <key>.<ext> or <source_key>.<ext> files (or a manifest with key + path).")],
     replace: Annotated[bool, typer.Option(help="Replace an existing series of that name.")] = False,
+    on_error: Annotated[str, typer.Option(help="skip (leave bad files out, the sample lacks the field, and report them) or raise (stop at the first, naming it; the dataset is left as it was).")] = "skip",
     json_: JsonFlag = False,
 ) -> None:
-    """Add (or replace) one modality's shard series in a column-layout dataset."""
+    """Add (or replace) one modality's shard series in a column-layout dataset (all or nothing)."""
     from mmdata.shards.columns import add_modality as run
 
-    rep = run(path, name, src, replace=replace)
+    rep = run(path, name, src, replace=replace, on_error=on_error)
     if json_:
         print_json(rep)
-    else:
-        console.print(f"added {name!r} to {rep['added']} samples ({rep['missing']} without it) in {rep['shards']} shards")
+        return
+    console.print(f"added {name!r} to {rep['added']} samples ({rep['missing']} without it) in {rep['shards']} shards")
+    if rep["skipped"]:
+        n = rep["skipped"]
+        console.print(f"[yellow]{n} bad file{'s' if n != 1 else ''} left out[/] (listed in dataset.json under \"skipped\"):")
+        for s in rep["skipped_files"]:
+            console.print(f"  {escape(s['source'])} (sample {escape(str(s['sample']))}): {escape(s['reason'])}", highlight=False)
+        if n > len(rep["skipped_files"]):
+            console.print(f"  ... and {n - len(rep['skipped_files'])} more")
+    if rep["unmatched"]:
+        n = rep["unmatched"]
+        console.print(f"[yellow]not used: {n} file{'s' if n != 1 else ''} {'matches' if n == 1 else 'match'} no sample key "
+                      f"or field {name!r}[/] (listed in dataset.json under \"skipped\"): "
+                      + ", ".join(escape(f) for f in rep["unmatched_files"])
+                      + (f" ... and {n - len(rep['unmatched_files'])} more" if n > len(rep["unmatched_files"]) else ""),
+                      highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -49,6 +49,26 @@ def record(payload: bytes) -> bytes:
     return _HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 
+def other_plan_records(out: str | Path, plan_id: str) -> list[bytes]:
+    """The done markers in ``OUT/.mmdata-journal`` when it is the journal of an unfinished job of
+    *another* plan (its shards are then no job's: the new plan starts over); [] otherwise. Reads only:
+    the caller removes those shards before :class:`Journal` starts the new plan's journal, so a job
+    killed in between finds them again.
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp())
+        >>> j = Journal(out, "plan-1"); j.append(b"shard 0"); j.close()
+        >>> other_plan_records(out, "plan-2"), other_plan_records(out, "plan-1")
+        ([b'shard 0'], [])
+    """
+    try:
+        records, _ = _records((Path(out) / NAME).read_bytes())
+    except FileNotFoundError:
+        return []
+    return records[1:] if records and records[0] != plan_id.encode() else []
+
+
 class Journal:
     """Open (or start) the journal of a job whose plan is ``plan_id``.
 

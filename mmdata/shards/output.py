@@ -25,13 +25,15 @@ this machine; two drivers on different machines writing one URL are not detected
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes, file_sha256
-from mmdata.shards.journal import NAME, Journal, JobLock, _records, record
+from mmdata.shards.journal import NAME, Journal, JobLock, _records, other_plan_records, record
 from mmdata.urls import cache_dir, call, filesystem, is_remote, local_path
 
 WRITE_CHECK = ".mmdata-write-check"
@@ -87,6 +89,30 @@ class LocalOutput:
     def write(self, name: str, data: bytes, fsync: bool) -> None:
         atomic_write_bytes(self.path / name, data, fsync=fsync)
 
+    def listed_shards(self) -> set[str]:
+        """The shard files the ``shards.parquet`` of an earlier job in this folder lists (none: {})."""
+        return _listed_shards(self.path, None)
+
+    def other_plan_shards(self, plan_id: str) -> list[bytes]:
+        """Done markers of an unfinished job of another plan (see :func:`other_plan_records`)."""
+        return other_plan_records(self.path, plan_id)
+
+    def remove_shards(self, names: list[str]) -> list[str]:
+        """Delete the shard files ``names`` that are there (and a series folder left empty); returns
+        those deleted. Only names an earlier job of ours wrote are passed (:func:`is_shard_name`)."""
+        removed = []
+        for name in names:
+            p = self.path / name
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                removed.append(name)
+                if p.parent != self.path:
+                    try:
+                        p.parent.rmdir()  # only when empty
+                    except OSError:
+                        pass
+        return removed
+
 
 class RemoteOutput:
     """A folder at an fsspec URL of an object store."""
@@ -129,6 +155,31 @@ class RemoteOutput:
     def write(self, name: str, data: bytes, fsync: bool) -> None:
         call(self.url, f"write {name} there", self.fs.pipe_file, f"{self.root}/{name}", data)
 
+    def listed_shards(self) -> set[str]:
+        """The shard objects the ``shards.parquet`` of an earlier job at this URL lists (none: {})."""
+        return _listed_shards(self.url, self.storage_options)
+
+    def other_plan_shards(self, plan_id: str) -> list[bytes]:
+        """Done markers of an unfinished job of another plan (the objects :class:`ObjectJournal`
+        deletes when the new plan starts)."""
+        prefix = f"{self.root}/{NAME}"
+        mine = f"{prefix}/{quote(plan_id, safe='')}/"
+        self.fs.invalidate_cache(prefix)
+        names = sorted(p for p in call(self.url, "read its resume journal", self.fs.find, prefix)
+                       if not p.startswith(mine) and p.endswith(".mmj"))
+        datas = call(self.url, "read its resume journal", self.fs.cat, names) if names else {}
+        return [r for p in names for r in _records(datas[p])[0][:1]]
+
+    def remove_shards(self, names: list[str]) -> list[str]:
+        """Delete the shard objects ``names`` that are there; returns those deleted."""
+        self.fs.invalidate_cache(self.root)
+        there = {p[len(self.root) + 1:] for p in call(self.url, "list it", self.fs.find, self.root)}
+        removed = [n for n in names if n in there]
+        if removed:
+            call(self.url, "delete shards of an earlier job", self.fs.rm, [f"{self.root}/{n}" for n in removed])
+        self._sizes = None
+        return removed
+
 
 class ObjectJournal:
     """The resume journal of a job writing to an object store: one object per record under
@@ -164,6 +215,35 @@ class ObjectJournal:
         left = call(self.out.url, "read its resume journal", self.out.fs.find, self.prefix)
         if left:
             call(self.out.url, "delete its resume journal", self.out.fs.rm, left)
+
+
+_SHARD_NAME = re.compile(r"(?:[^/\\]+/)?[^/\\]+-\d{6}\.tar")
+
+
+def is_shard_name(name: object) -> bool:
+    """Whether ``name`` is a shard file name a job writes: ``<split>-NNNNNN.tar``, or
+    ``<field>/<split>-NNNNNN.tar`` for the columns layout (never ``..``, an absolute path or a URL).
+
+    Example:
+        >>> is_shard_name("test-000000.tar"), is_shard_name("image/val-000012.tar"), is_shard_name("../x-000001.tar")
+        (True, True, False)
+    """
+    return (isinstance(name, str) and _SHARD_NAME.fullmatch(name) is not None
+            and not any(part in (".", "..") for part in name.split("/")))
+
+
+def _listed_shards(path: str | Path, storage_options: dict[str, Any] | None) -> set[str]:
+    """Shard names in the ``shards.parquet`` of the dataset folder ``path``: only names of our naming
+    scheme; {} when there is none (or it cannot be read: then nothing is known to be ours)."""
+    import pyarrow as pa
+
+    from mmdata.shards import index as idx
+
+    try:
+        names = idx.load_shards_table(path, storage_options).column("shard").to_pylist()
+    except (MMDataError, OSError, ValueError, KeyError, pa.ArrowException):
+        return set()
+    return {n for n in names if is_shard_name(n)}
 
 
 def upload_shards(local_root: Path, shards: list[str], url: str, storage_options: dict[str, Any] | None) -> None:

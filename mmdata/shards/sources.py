@@ -52,6 +52,10 @@ MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
 RESERVED_COLUMNS = ("key", "text", "label", "split")
 #: class-names files recognised at the root of a source folder
 NAMES_FILES = ("labels.json", "labels.txt")
+#: the files that make a folder an mmdata dataset (an earlier ``mmdata shard`` output): never raw data
+DATASET_FILES = ("dataset.json", "index.parquet")
+EARLIER_OUTPUT = "an mmdata dataset folder (an earlier output: dataset.json + index.parquet)"
+OUTPUT_OF_THIS_JOB = "the output folder of this job"
 ON_ERROR = ("skip", "raise")
 
 
@@ -393,6 +397,12 @@ class _Walk:
         self.skipped: list[dict[str, Any]] = []
         st = os.stat(root)
         self.visited = {(st.st_dev, st.st_ino)}
+        # the output folder as (parent rel path, name) when it lies inside the source: on a first run it
+        # does not exist yet, and is reported all the same, so every run's card lists it alike
+        self.exclude_at: tuple[str, str] | None = None
+        if exclude is not None and exclude.startswith(self.real_root + os.sep):
+            parent, _, name = os.path.relpath(exclude, self.real_root).replace(os.sep, "/").rpartition("/")
+            self.exclude_at = (parent + "/" if parent else "", name)
 
     def read(self, paths: list[str]) -> tuple[list[bytes | int], array]:
         """The files at ``paths`` as :func:`read_many` reads them."""
@@ -420,10 +430,16 @@ class _Walk:
         # regular files from d_type, without a stat; links and the rest are looked at one by one
         files = [e.name for e in entries if e.is_file(follow_symlinks=False)]
         files.sort()
-        others = [] if len(files) == len(entries) else sorted(
+        others: list[Any] = [] if len(files) == len(entries) else sorted(
             (e for e in entries if not e.is_file(follow_symlinks=False)), key=attrgetter("name"))
+        if self.exclude_at is not None and self.exclude_at[0] == rel and not any(
+                e.name == self.exclude_at[1] for e in entries):  # the output, not created yet
+            others = sorted([*others, self.exclude_at[1]], key=lambda e: e if e.__class__ is str else e.name)
         linked: list[str] = []
         for e in others:
+            if e.__class__ is str:
+                self.skipped.append(skip_entry(printable(rel + e), "folder", OUTPUT_OF_THIS_JOB))
+                continue
             shown = printable(rel + e.name)
             try:
                 if e.is_file():  # a link to a file
@@ -457,9 +473,17 @@ class _Walk:
             return False
         self.visited.add((st.st_dev, st.st_ino))
         if self.exclude is not None and os.path.realpath(e.path) == self.exclude:
-            self.skipped.append(skip_entry(shown, "folder", "the output folder of this job"))
+            self.skipped.append(skip_entry(shown, "folder", OUTPUT_OF_THIS_JOB))
+            return False
+        if is_dataset_folder(e.path):  # its dataset.json would become a sample, its shards unknown files
+            self.skipped.append(skip_entry(shown, "folder", EARLIER_OUTPUT))
             return False
         return True
+
+
+def is_dataset_folder(path: str | Path) -> bool:
+    """Whether the local folder ``path`` holds an mmdata dataset (``dataset.json`` + ``index.parquet``)."""
+    return all(os.path.isfile(os.path.join(path, f)) for f in DATASET_FILES)
 
 
 def _one_field_each(exts: set[str]) -> bool:
@@ -491,6 +515,10 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
     root_s = os.fspath(root)
     if not os.path.isdir(root_s):
         raise SourceError(f"source {root} is not a folder or a manifest ({', '.join(MANIFEST_SUFFIXES)})")
+    if is_dataset_folder(root_s):
+        raise SourceError(f"source {root} is an mmdata dataset folder (it holds {' + '.join(DATASET_FILES)}, the "
+                          f"output of `mmdata shard`), not raw data: shard the raw folder it was made from, or read "
+                          f"it with mmdata.open_dataset")
     walk = _Walk(root_s, on_error, os.path.realpath(exclude) if exclude is not None else None)
     return walk_folder(walk, labels_from_folders, label_names, label_names_from=label_names_from, on_error=on_error)
 
@@ -522,7 +550,9 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             names_file = _names_file(files)
             if names_file is not None:
                 files.remove(names_file)
-            top_files = bool(files)
+            # only a sample at the root turns the class-folder layout off: a README, a .DS_Store
+            # or notes.zip beside the class folders is listed as skipped, not a sample
+            top_files = any(not fn.startswith(".") and split_name(fn) is not None for fn in files)
         parts = [fn.rpartition(".") for fn in files]
         exts = {p[2] for p in parts}
         stems = [p[0] for p in parts]  # "" when the name has no dot (or starts with the only one)
@@ -567,9 +597,11 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)
     if names is None and names_file is not None:
         names, names_from = walk.read_names(names_file), names_file
+    # class-folder layout: sub-folders at the top and no sample beside them, and no label files anywhere
+    looks_like_class_folders = bool(top_dirs) and not top_files
+    mixed = labels_from_folders is None and looks_like_class_folders and has_label_files
     if labels_from_folders is None:
-        # class-folder layout: only sub-folders at the top, and no label files anywhere
-        labels_from_folders = bool(top_dirs) and not top_files and not has_label_files
+        labels_from_folders = looks_like_class_folders and not has_label_files
     labels: list[int | None] = [None] * len(found_groups)
     label_files: dict[int, str] = {}  # group index -> its label file
     for i, (_, found) in enumerate(found_groups if has_label_files else ()):
@@ -617,7 +649,22 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             continue
         key_src = source_key if all_ascii else printable(source_key)
         records.append(Record(safe_key(key_src), key_src, found, label))
+    if mixed:
+        unlabelled = sum(1 for r in records if r.label is None)
+        if unlabelled:
+            warnings.append(_mixed_labels_warning(top_dirs, len(label_files), unlabelled, len(records)))
     return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s)
+
+
+def _mixed_labels_warning(top_dirs: list[str], n_files: int, unlabelled: int, total: int) -> str:
+    """The warning for class folders next to label files: which labels won, and the flag that decides."""
+    shown = ", ".join(f"{d}/" for d in top_dirs[:4]) + (", ..." if len(top_dirs) > 4 else "")
+    return (f"the source looks like class folders ({shown}) but holds {n_files} label "
+            f"file{'s' * (n_files != 1)} (.cls / .label / .index), so labels come from the label files and not "
+            f"from the folders: {unlabelled} of {total} sample{'s' * (total != 1)} "
+            f"{'have' if unlabelled != 1 else 'has'} no label. Pass --labels-from-folders to label every sample "
+            f"by its class folder (label files are then ignored), or --no-labels-from-folders to keep the label "
+            f"files and silence this warning")
 
 
 def _names_file(files: list[str]) -> str | None:

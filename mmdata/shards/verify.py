@@ -11,6 +11,9 @@ from mmdata.shards import index as idx
 from mmdata.shards.tario import count_members, iter_samples
 from mmdata.urls import call, filesystem, is_remote
 
+#: the problem of a ``.tar`` file in the dataset folder that ``shards.parquet`` does not list
+NOT_LISTED = "a shard file the index does not list (left from another job?)"
+
 
 class _Remote:
     """A dataset folder at an fsspec URL: its files (one listing) and streamed digests."""
@@ -93,5 +96,5 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     on_disk = (p.relative_to(root).as_posix() for p in root.rglob("*.tar")) if store is None else iter(store.files)
     for extra in sorted(f for f in on_disk if f.endswith(".tar")):
         if extra not in listed:
-            problems.append({"shard": extra, "problem": "not in index", "expected": None, "found": "file"})
+            problems.append({"shard": extra, "problem": NOT_LISTED, "expected": None, "found": "file"})
     return {"ok": not problems, "checked": len(table["shard"]), "problems": problems}

@@ -39,7 +39,7 @@ from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_
 from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, discover, label_gap_warning, printable, read_error,
                                    read_label_names, read_many, skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
-from mmdata.shards.output import LocalOutput, RemoteOutput, output
+from mmdata.shards.output import LocalOutput, RemoteOutput, is_shard_name, output
 from mmdata.urls import is_remote, local_path, protocol, redact
 
 SPLIT_ORDER = ("train", "val", "test")
@@ -111,14 +111,25 @@ def _stat(r: Record, ext: str) -> tuple[int, int]:
 
 
 def _record_size(r: Record) -> int:
-    # member bytes + ~2 tar blocks of header/padding each (planning estimate, deterministic)
+    # member bytes + 2 tar blocks each (a header, and at most one block of padding): an upper bound
+    # of what the sample takes in the tar when its member names fit a ustar header (deterministic)
     return sum(_stat(r, e)[0] + 1024 for e in r.members) + (1024 if r.label is not None else 0)
+
+
+_TAR_RECORD = 10240  # tarwrite pads a shard to tar's 10 KiB record, after its 1 KiB end-of-archive marker
+
+
+def _tar_bytes(members: int) -> int:
+    """The size of a shard file whose members take ``members`` bytes: end marker and record padding added."""
+    return -(-(members + 1024) // _TAR_RECORD) * _TAR_RECORD
 
 
 def plan_shards(records: list[Record], maxcount: int, maxsize: int | None = None) -> list[dict[str, Any]]:
     """Cut each split's records (sorted by key) into shards; returns [{name, split, records}].
 
-    Files are stat'ed for their sizes only when ``maxsize`` is given.
+    With ``maxsize`` a shard ends before the next sample would make its file (tar end marker and 10 KiB
+    record padding included) larger than ``maxsize``; a sample too large on its own gets a shard of
+    its own. Files are stat'ed for their sizes only when ``maxsize`` is given.
     """
     splits = sorted({r.split for r in records}, key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 99, s))
     plan: list[dict[str, Any]] = []
@@ -128,7 +139,7 @@ def plan_shards(records: list[Record], maxcount: int, maxsize: int | None = None
         size = 0
         for r in rs:
             rsize = _record_size(r) if maxsize is not None else 0
-            if cur and (len(cur) >= maxcount or (maxsize is not None and size + rsize > maxsize)):
+            if cur and (len(cur) >= maxcount or (maxsize is not None and _tar_bytes(size + rsize) > maxsize)):
                 plan.append({"split": split, "records": cur})
                 cur, size = [], 0
             cur.append(r)
@@ -693,12 +704,17 @@ def shard(
             (:mod:`mmdata.shards.remote_source`); the output bytes are those of a local copy.
         out: output folder: a path, a ``file://`` URL, or an fsspec URL of an object store
             (``s3://bucket/ds``: each shard uploaded whole by the task that wrote it, the index and card
-            last; docs/scale.md). Re-running into the same folder resumes an interrupted job; a second
-            job writing to it at the same time is refused (``OUT/.mmdata-lock``; for a URL: from
-            this machine).
+            last; docs/scale.md). Re-running into the same folder resumes an interrupted job; a job
+            with other options replaces the dataset there: shard files of the earlier job that the new
+            plan does not write are deleted once the new shards are written (only those its
+            ``shards.parquet`` or journal lists; other files are never touched). A second job writing
+            to it at the same time is refused (``OUT/.mmdata-lock``; for a URL: from this machine).
+            ``out`` must not be ``src`` itself (an error); inside it, it is not walked.
         maxcount: at most this many samples per shard.
-        maxsize: also start a new shard before one would exceed this many bytes (default: no limit;
-            with a limit every source file is stat'ed up front to plan the cuts).
+        maxsize: also start a new shard before its file would exceed this many bytes (the tar's end
+            marker and padding to tar's 10 KiB record included, so a limit under 10240 puts one sample in
+            each shard); a sample larger than the limit on its own gets a shard of its own (default: no
+            limit; with a limit every source file is stat'ed up front to plan the cuts).
         workers: parallel shard writers (the output bytes do not depend on it).
         split: ``"train=0.8,val=0.1,test=0.1"`` (stratified by label, seeded); default all ``train``.
             A manifest ``split`` column is used as given.
@@ -735,7 +751,9 @@ def shard(
 
     Returns:
         A report: samples written per split, shards, ``skipped`` entries (source, sample, what,
-        reason), ``skipped_counts`` per kind, ``warnings``, output path and fingerprint.
+        reason), ``skipped_counts`` per kind, ``warnings``, output path, fingerprint, and
+        ``removed_stale``: shard files of an earlier job in ``out`` that this job's plan does not
+        write, deleted (only names that job's ``shards.parquet`` or unfinished journal lists).
 
     Example:
         >>> import tempfile
@@ -769,6 +787,7 @@ def shard(
         src = local_path(src, "source")
         if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
             src = src.resolve()
+    _check_not_the_source(src, out)
     fractions = parse_split(split)
     found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                      label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options)
@@ -780,6 +799,24 @@ def shard(
                          card_extra=card_extra, fsync=fsync, warnings=found.warnings, root=found.root,
                          label_names_from=found.label_names_from, executor=executor, address=address,
                          storage_options=storage_options, source=found.source)
+
+
+def _check_not_the_source(src: Any, out: str | Path) -> None:
+    """Refuse an output folder that is the source folder (or the manifest itself): the job would write its
+    shards and card among the raw files, and the next run would read them as samples. An output inside
+    the source is fine (it is not walked); so is a manifest's folder (a manifest names its files)."""
+    if not isinstance(src, (str, Path)) or is_remote(src) != is_remote(out):
+        return
+    if is_remote(src):
+        same = str(src).rstrip("/") == str(out).rstrip("/")
+    else:
+        same = Path(src).resolve() == Path(out).resolve()
+    if same:
+        what = "the manifest" if not is_remote(src) and Path(src).is_file() else "the source folder"
+        raise SourceError(f"output folder {redact(str(out))} is {what} {redact(str(src))}: the job would write its "
+                          f"shards, index.parquet and dataset.json among the raw files, and the next run would read "
+                          f"them as data; write to another folder (e.g. a sibling such as "
+                          f"{redact(str(src)).rstrip('/')}-shards)")
 
 
 def _label_names_file(path: str | Path, storage_options: dict[str, Any] | None) -> list[str]:
@@ -889,12 +926,30 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
     # Ray tasks write from other working directories (other nodes): a local out is made absolute
     out = output(out, storage_options, absolute=executor == "ray")
     with out.lock("mmdata shard"):
+        planned = _planned_shards(plan, options["layout"], fields)
+        # shards no job will list any more: those of an unfinished job of another plan go now (before its
+        # journal is replaced, so a killed run finds them again); those the previous dataset's
+        # shards.parquet lists go once this job's shards are written (that table is still there until then)
+        unfinished = {s["shard"] for m in map(_read_marker, out.other_plan_shards(plan_hash)) if m is not None
+                      for s in m.get("shards", ())}
+        removed = out.remove_shards(sorted(n for n in unfinished - planned if is_shard_name(n)))
+        listed = sorted(out.listed_shards() - planned)
         journal = out.journal(plan_hash, fsync)
         finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
         results = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished, journal,
                        workers, progress, executor, address, write_fn or _write_task, task_extra or {}, source)
-        return _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
-                         list(warnings or []), options, options["layout"], fields, name, card_extra, journal, fsync)
+        removed += out.remove_shards(listed)
+        rep = _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
+                        list(warnings or []), options, options["layout"], fields, name, card_extra, journal, fsync)
+        rep["removed_stale"] = sorted(set(removed))
+        return rep
+
+
+def _planned_shards(plan: list[dict[str, Any]], layout: str, fields: list[str]) -> set[str]:
+    """The shard files a plan writes: ``<split>-NNNNNN.tar``, or one per field for the columns layout."""
+    if layout == "samples":
+        return {p["name"] for p in plan}
+    return {f"{f}/{p['name']}" for p in plan for f in fields}
 
 
 def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], out: LocalOutput | RemoteOutput,

@@ -175,6 +175,11 @@ def _cases() -> list[Case]:
              added=(0, 0), names="again"),
         Case("output folder inside the source", lambda r: {"out_inside": True}, "folder listed", added=(0, 0),
              names="ds"),
+        Case("an earlier dataset folder inside the source", lambda r: mmdata.shard(
+            make_sample_folder(r.parent / "other", n=2, missing=False), r / "old_ds", progress=False) and {},
+             "folder listed", added=(0, 0), names="old_ds"),
+        Case("output folder = the source folder", lambda r: {"out_is_src": True}, "error", error=True,
+             names="is the source folder"),
         Case("manifest: file not found", lambda r: {"src": _manifest(r, [{"key": "m", "image": "nope.png", "text": "t"}])},
              M, 0, 1, added=(1, 2), names="nope.png"),
         Case("manifest: path escaping its folder", lambda r: {"src": _manifest(
@@ -200,7 +205,7 @@ def _run(case: Case, tmp: Path, on_error: str) -> tuple[dict | None, Exception |
     raw = make_sample_folder(tmp / "raw", n=BASE_SAMPLES, missing=False)
     opts = case.build(raw) or {}
     src = opts.pop("src", raw)
-    out = tmp / "ds"
+    out = raw if opts.pop("out_is_src", False) else tmp / "ds"
     if opts.pop("out_inside", False):  # a re-run into an output folder that lies inside the source
         out = raw / "ds"
         mmdata.shard(src, out, progress=False)

@@ -473,3 +473,103 @@ def test_messy_folder_is_sharded_exactly(tmp_path: Path) -> None:
     assert card["num_classes"] == 3 and card["skipped_counts"] == {"samples": 0, "members": 3, "files": 0, "folders": 0}
     read = sum(1 for split in ("train", "val", "test") for _ in mmdata.open_dataset(ds, split=split, on_error="raise"))
     assert read == len(rows) == card["counts"]["samples"]
+
+
+# -- class folders next to stray root files (new-user QA item 1) ------------------------------------
+
+
+def _class_folder_tree(root: Path) -> Path:
+    """``cat/a.png``, ``cat/sub1/a.png``, ``dog/a.png``, ``dog/b.png``: labels from the folders."""
+    for rel, i in (("cat/a.png", 0), ("cat/sub1/a.png", 1), ("dog/a.png", 2), ("dog/b.png", 3)):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(image_bytes(i))
+    return root
+
+
+@pytest.mark.parametrize("stray", [".DS_Store", "README.md", "notes.zip", "labels.txt"])
+def test_stray_root_file_keeps_the_class_folder_labels(tmp_path: Path, stray: str) -> None:
+    raw = _class_folder_tree(tmp_path / "cf7")
+    (raw / stray).write_bytes(b"cat\ndog\n" if stray == "labels.txt" else b"\x00\x01 not data")
+    from mmdata.cli.main import app
+
+    res = CliRunner().invoke(app, ["shard", str(raw), str(tmp_path / "d_t"), "--json"])
+    assert res.exit_code == 0, res.output
+    card = idx.load_card(tmp_path / "d_t")
+    assert card["label_names"] == ["cat", "dog"]
+    assert {k: r["label"] for k, r in _rows(tmp_path / "d_t").items()} == {
+        "cat/a": 0, "cat/sub1/a": 0, "dog/a": 1, "dog/b": 1}
+    if stray != "labels.txt":  # the stray file is still listed, never dropped silently
+        assert [s["source"] for s in card["skipped"]] == [stray]
+
+
+def test_a_sample_at_the_root_still_turns_class_folders_off(tmp_path: Path) -> None:
+    raw = _class_folder_tree(tmp_path / "raw")
+    (raw / "loose.png").write_bytes(image_bytes(9))
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    assert all(r["label"] is None for r in _rows(tmp_path / "ds").values())
+    mmdata.shard(raw, tmp_path / "forced", labels_from_folders=True, progress=False)
+    got = {k: r["label"] for k, r in _rows(tmp_path / "forced").items()}
+    assert got == {"cat/a": 0, "cat/sub1/a": 0, "dog/a": 1, "dog/b": 1, "loose": None}
+
+
+def test_class_folders_with_some_label_files_warn_and_the_flags_decide(tmp_path: Path) -> None:
+    raw = _class_folder_tree(tmp_path / "raw")
+    (raw / "cat" / "a.cls").write_text("1", encoding="utf-8")  # one sample labelled by a file
+    (raw / ".DS_Store").write_bytes(b"\x00")
+    from mmdata.cli.main import app
+
+    res = CliRunner().invoke(app, ["shard", str(raw), str(tmp_path / "ds")])
+    assert res.exit_code == 0, res.output
+    card = idx.load_card(tmp_path / "ds")
+    assert {k: r["label"] for k, r in _rows(tmp_path / "ds").items()} == {
+        "cat/a": 1, "cat/sub1/a": None, "dog/a": None, "dog/b": None}
+    [warning] = [w for w in card["warnings"] if "--labels-from-folders" in w]
+    assert "3 of 4 samples have no label" in warning and "1 label file" in warning
+    assert "--labels-from-folders" in " ".join(res.output.split())
+    rep = mmdata.shard(raw, tmp_path / "on", labels_from_folders=True, progress=False)
+    assert {k: r["label"] for k, r in _rows(tmp_path / "on").items()} == {
+        "cat/a": 0, "cat/sub1/a": 0, "dog/a": 1, "dog/b": 1}
+    assert "label file ignored" in _skips(rep, "member")["cat/a.cls"]
+    assert not any("--labels-from-folders" in w for w in rep["warnings"])
+    rep = mmdata.shard(raw, tmp_path / "off", labels_from_folders=False, progress=False)
+    assert _rows(tmp_path / "off")["cat/a"]["label"] == 1 and _rows(tmp_path / "off")["dog/a"]["label"] is None
+    assert not any("--labels-from-folders" in w for w in rep["warnings"])  # the user chose: no warning
+
+
+# -- output folder vs source folder (new-user QA item 2) --------------------------------------------
+
+
+@pytest.mark.parametrize("same", ["raw", "raw/.", "link"])
+def test_output_folder_equal_to_the_source_is_refused(tmp_path: Path, same: str) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=3, missing=False)
+    (tmp_path / "link").symlink_to(raw)
+    before = _tree(raw)
+    proc = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "shard", str(raw), str(tmp_path / same)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    msg = " ".join(proc.stderr.split())
+    assert "is the source folder" in msg and "raw" in msg and "Traceback" not in proc.stderr
+    assert _tree(raw) == before  # nothing written into the source
+
+
+def test_an_earlier_output_inside_the_source_is_one_skipped_folder(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=4, missing=False)
+    first = mmdata.shard(raw, tmp_path / "ds", progress=False)
+    shutil.copytree(tmp_path / "ds", raw / "ds_v1")  # a dataset kept beside the data
+    rep = mmdata.shard(raw, tmp_path / "ds2", progress=False)
+    assert rep["samples"] == first["samples"] == 4
+    assert rep["skipped"] == [{"source": "ds_v1", "sample": None, "what": "folder",
+                               "reason": "an mmdata dataset folder (an earlier output: dataset.json + index.parquet)"}]
+    assert _tree(tmp_path / "ds").keys() - {"dataset.json"} == _tree(tmp_path / "ds2").keys() - {"dataset.json"}
+    with pytest.raises(SourceError, match="dataset.json"):  # a dataset folder is not raw data
+        mmdata.shard(tmp_path / "ds", tmp_path / "ds3", progress=False)
+
+
+def test_output_inside_the_source_is_reported_the_same_on_every_run(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=4, missing=False)
+    one = mmdata.shard(raw, raw / "ds", progress=False)
+    card_one = (raw / "ds" / "dataset.json").read_bytes()
+    two = mmdata.shard(raw, raw / "ds", progress=False)
+    assert one["skipped"] == two["skipped"] == [{"source": "ds", "sample": None, "what": "folder",
+                                                 "reason": "the output folder of this job"}]
+    assert (raw / "ds" / "dataset.json").read_bytes() == card_one

@@ -267,7 +267,12 @@ def test_verify_missing_and_truncated(tmp_path: Path) -> None:
     probs = {(p["shard"], p["problem"]) for p in rep["problems"]}
     assert ("train-000000.tar", "missing") in probs
     assert ("train-000001.tar", "sha256 mismatch") in probs and ("train-000001.tar", "unreadable") in probs
-    assert ("stray.tar", "not in index") in probs and not rep["ok"]
+    assert ("stray.tar", "a shard file the index does not list (left from another job?)") in probs and not rep["ok"]
+    from mmdata.cli.main import app
+
+    res = CliRunner().invoke(app, ["verify", str(ds)])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1 and "stray.tar: a shard file the index does not list" in out and "None" not in out
 
 
 def test_cli_error_is_one_line(tmp_path: Path) -> None:
@@ -286,3 +291,70 @@ def test_verify_names_the_shards_table_when_a_listed_shard_escapes(tmp_path: Pat
     pq.write_table(table.set_column(table.schema.get_field_index("shard"), "shard", pa.array(names)), ds / "shards.parquet")
     with pytest.raises(ShardError, match=r"/ds/shards.parquet: shard path '\.\./train-000000.tar' escapes"):
         mmdata.verify(ds)
+
+
+# -- re-sharding into an existing dataset folder (new-user QA item 3) -------------------------------
+
+
+def test_resharding_with_other_options_removes_the_old_jobs_shards(tmp_path: Path) -> None:
+    from mmdata.cli.main import app
+
+    raw = make_sample_folder(tmp_path / "raw", n=30, missing=False)
+    data = tmp_path / "data"
+    runner = CliRunner()
+    res = runner.invoke(app, ["shard", str(raw), str(data), "--split", "train=0.8,val=0.1,test=0.1",
+                              "--maxcount", "20"])
+    assert res.exit_code == 0, res.output
+    assert (data / "test-000000.tar").is_file()
+    (data / "mine-000001.tar").write_bytes(b"a user's own file: no job listed it")
+    res = runner.invoke(app, ["shard", str(raw), str(data), "--split", "train=0.5,val=0.5", "--maxcount", "10"])
+    assert res.exit_code == 0, res.output
+    assert "removed 1 shard" in " ".join(res.output.split()) and "test-000000.tar" in res.output
+    assert not (data / "test-000000.tar").exists() and (data / "mine-000001.tar").is_file()
+    (data / "mine-000001.tar").unlink()
+    assert mmdata.verify(data)["ok"]
+    assert runner.invoke(app, ["verify", str(data)]).exit_code == 0
+    mmdata.shard(raw, tmp_path / "clean" / "data", split="train=0.5,val=0.5", maxcount=10, progress=False)
+    assert _tree_bytes(data) == _tree_bytes(tmp_path / "clean" / "data")  # as if written into an empty folder
+
+
+def test_resharding_a_columns_dataset_as_samples_removes_its_series(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=12, missing=False)
+    out = tmp_path / "ds"
+    mmdata.shard(raw, out, layout="columns", maxcount=4, split="train=0.5,val=0.5", progress=False)
+    assert (out / "image" / "val-000000.tar").is_file()
+    rep = mmdata.shard(raw, out, maxcount=6, progress=False)
+    assert len(rep["removed_stale"]) == 4 * 4  # 4 shards x image, audio, text, label series
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "dataset.json", "index.parquet", "shards.parquet", "train-000000.tar", "train-000001.tar"]
+    assert mmdata.verify(out)["ok"]
+
+
+def test_shards_of_an_unfinished_job_with_another_plan_are_removed(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=12, missing=False)
+    out = tmp_path / "ds"
+    good_png = (raw / "000009.png").read_bytes()
+    (raw / "000009.png").write_bytes(b"broken")
+    with pytest.raises(SourceError, match="000009"):  # stops in shard 4 after shards 0-3 finished
+        mmdata.shard(raw, out, maxcount=2, on_error="raise", progress=False)
+    assert (out / "train-000003.tar").is_file() and not (out / "dataset.json").exists()
+    (raw / "000009.png").write_bytes(good_png)
+    rep = mmdata.shard(raw, out, maxcount=4, progress=False)  # another plan: train-000000..000002
+    assert rep["removed_stale"] == ["train-000003.tar"]
+    assert mmdata.verify(out)["ok"]
+    mmdata.shard(raw, tmp_path / "clean" / "ds", maxcount=4, progress=False)
+    assert _tree_bytes(out) == _tree_bytes(tmp_path / "clean" / "ds")
+
+
+@pytest.mark.parametrize("maxsize", [30_000, 100_000])
+def test_maxsize_bounds_the_shard_files(tmp_path: Path, maxsize: int) -> None:
+    """A shard file (tar end marker and 10 KiB record padding included) stays within --maxsize; only a
+    sample larger than the limit on its own makes a larger shard, alone."""
+    raw = make_sample_folder(tmp_path / "raw", n=40, missing=False)
+    rep = mmdata.shard(raw, tmp_path / "ds", maxsize=maxsize, progress=False)
+    sizes = [(tmp_path / "ds" / n).stat().st_size for n in idx.load_shards_table(tmp_path / "ds")["shard"].to_pylist()]
+    assert rep["shards"] > 1 and max(sizes) <= maxsize, sizes
+    (raw / "000000.txt").write_bytes(b"x" * (maxsize + 1))  # one sample over the limit: a shard of its own
+    mmdata.shard(raw, tmp_path / "big", maxsize=maxsize, progress=False)
+    rows = idx.load_index(tmp_path / "big").to_pylist()
+    assert [r["key"] for r in rows if r["shard"] == "train-000000.tar"] == ["000000"]
