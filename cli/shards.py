@@ -100,7 +100,7 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         print_json(rep)
         return
     console.print(f"[bold]{rep['name']}[/] ({rep['layout']} layout): {rep['samples']} samples, "
-                  f"{rep['shards']['count']} shards, {rep['shards']['total_bytes'] / 1e6:.2f} MB, skipped at shard time: {rep['skipped']}")
+                  f"{rep['shards']['count']} shards, {rep['shards']['total_bytes'] / 1e6:.2f} MB, files left out (shard / add-modality, listed in dataset.json): {rep['skipped']}")
     t = Table("split", "samples", "per class")
     for split, n in rep["per_split"].items():
         t.add_row(split, str(n), ", ".join(f"{k}: {v}" for k, v in rep["per_class"].get(split, {}).items()))

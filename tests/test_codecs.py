@@ -170,3 +170,23 @@ def test_16bit_png_and_bom_caption_through_shard_and_open_dataset(tmp_path) -> N
     with tarfile.open(tar) as tf:  # shards stay byte-exact copies of the source files
         members = {m.name.rsplit(".", 1)[1]: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}
     assert members["png"] == png and members["txt"] == caption
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "data" / "index.parquet").column("text_chars").to_pylist() == [len("caption with BOM")]
+
+
+def test_bom_in_label_and_class_names_files_at_shard_time(tmp_path) -> None:
+    """A .cls / labels.txt saved by a Windows editor starts with a BOM: it is not part of the id or
+    of the first class name (it was a bad label, and a class named '\ufeffcat')."""
+    import mmdata
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "labels.txt").write_bytes("\ufeffcat\ndog\n".encode())
+    for i, lab in enumerate(("\ufeff1\n", "\ufeffcat")):
+        (raw / f"s{i}.txt").write_text("a caption")
+        (raw / f"s{i}.cls").write_bytes(lab.encode())
+    rep = mmdata.shard(raw, tmp_path / "data", progress=False, on_error="raise")
+    assert rep["samples"] == 2
+    ds = mmdata.open_dataset(tmp_path / "data", on_error="raise")
+    assert ds.label_names == ["cat", "dog"] and sorted(s["label"] for s in ds) == [0, 1]

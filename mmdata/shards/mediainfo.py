@@ -419,7 +419,7 @@ def check_json(data: bytes) -> None:
     import json
 
     try:
-        json.loads(data.decode("utf-8"))
+        json.loads(data.decode("utf-8-sig"))  # read back without a leading BOM (codecs.decode_text)
     except UnicodeDecodeError as exc:
         raise CorruptMedia(f"JSON is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:
@@ -485,7 +485,7 @@ def member_stats(ext: str, data: bytes) -> dict[str, Any]:
         return {"audio_seconds": round(frames / rate, 6), "audio_sample_rate": rate, "audio_channels": channels}
     if e in TEXT_EXTS:
         try:
-            return {"text_chars": len(data.decode("utf-8"))}
+            return {"text_chars": len(data.decode("utf-8-sig"))}  # as read back: a leading BOM is not a character
         except UnicodeDecodeError as exc:
             raise CorruptMedia(f"text is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     if e == "json":

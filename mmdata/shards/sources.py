@@ -308,7 +308,7 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
         ['cat', 'dog']
     """
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading BOM would become part of the first class name
     except UnicodeDecodeError as exc:
         raise SourceError(f"class names file {where}: cannot read ({exc})") from None
     if where.lower().endswith(".json"):
@@ -345,7 +345,7 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
         (2, 1)
     """
     try:
-        raw = data.decode("utf-8").strip()
+        raw = data.decode("utf-8-sig").strip()  # a BOM (Windows editors) is not part of the id
     except UnicodeDecodeError as exc:
         raise ValueError(f"label file is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     if not raw:

@@ -397,7 +397,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
         if ti >= 0 and datas[ti].__class__ is bytes:
             data = datas[ti]
             try:
-                chars = len(data) if data.isascii() else len(data.decode("utf-8"))
+                chars = len(data) if data.isascii() else len(data.decode("utf-8-sig"))  # a leading BOM is not read back
             except UnicodeDecodeError as exc:
                 bad = _bad(bad, ti, exc, values, paths, meta, task)
         for i, kind in others:  # JSON, .npy, a second image / audio / text member of a custom record
