@@ -41,7 +41,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
                       "(a larger split needs fewer seeds; report.md: 'Where the noise comes from')")
     r = s["runs"]
     console.print(f"runs: {r['ok']} ok ({100 * r['fraction_of_fixed']:.0f}% of a fixed {s['design']['max_seeds']}-seed design), "
-                  f"{r['failed']} failed; δ = {s['delta']['value'] if s['delta']['value'] is None else round(s['delta']['value'], 2)}; "
+                  f"{r['failed']} failed; δ = {'not set yet (needs paired seeds)' if s['delta']['value'] is None else round(s['delta']['value'], 2)}; "
                   f"report: {str(out).rstrip('/')}/report.md")
     for fl in s["failures"][:10]:
         console.print(f"[red]failed[/] {fl['arm']} seed {fl['seed']}: {fl['error']}")

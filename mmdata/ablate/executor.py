@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import numbers
 import os
 import sys
 import threading
@@ -65,6 +66,16 @@ def resolve_entry(entry: str | None) -> Callable[..., dict[str, Any]]:
     return obj
 
 
+def _number(v: Any) -> float | None:
+    """``v`` as a float when it is a number (Python, NumPy or a one-element tensor), else None."""
+    if isinstance(v, (bool, str, bytes)):
+        return None
+    try:
+        return float(v) if isinstance(v, numbers.Real) or hasattr(v, "__float__") else None
+    except (TypeError, ValueError, RuntimeError):  # a tensor with several elements, say
+        return None
+
+
 def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The columns of one run: ``test.<name>`` numbers as ``test_<name>``, the bundled trainer's
     robustness (``missing_<m>_accuracy``, ``robust_<m>_auc``, ``robust_<m>_curve``), ``best_epoch`` and
@@ -79,8 +90,9 @@ def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
                           f"got {type(metrics).__name__} with keys {sorted(metrics) if isinstance(metrics, dict) else '-'}")
     row: dict[str, Any] = {}
     for k, v in metrics["test"].items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            row[f"test_{k}"] = float(v)
+        x = _number(v)
+        if x is not None:
+            row[f"test_{k}"] = x
     rob = metrics.get("robustness") or {}
     for m, acc in (rob.get("missing") or {}).items():
         row[f"missing_{m}_accuracy"] = float(acc)
@@ -129,8 +141,10 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
         primary = task.get("primary", "test_accuracy")
         v = row.get(primary)
         if v is None or not math.isfinite(v):
-            raise MMDataError(f"primary metric {primary!r} is {'missing' if v is None else v} "
-                              f"(the trainer returned {sorted(row)})")
+            raw = metrics.get("test", {}).get(primary[len("test_"):]) if primary.startswith("test_") else None
+            what = ("missing" if raw is None else v if v is not None
+                    else f"not a number: test.{primary[len('test_'):]} = {raw!r} ({type(raw).__name__})")
+            raise MMDataError(f"primary metric {primary!r} is {what} (the trainer returned numbers for {sorted(row)})")
         for k, val in list(row.items()):
             if isinstance(val, float) and not math.isfinite(val):
                 row[k] = None  # a NaN secondary metric is left out of that metric's analysis

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -318,8 +319,8 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
             ax.axis("off")
         for r in range(nrows):
             axes[r, 0].set_ylabel(units, fontsize=8)
-        fig.suptitle("Paired seeds: baseline vs arm (green: arm better on that seed); each panel has its own scale",
-                     fontsize=9)
+        title = "Paired seeds: baseline vs arm (green: arm better on that seed); each panel has its own scale"
+        fig.suptitle(textwrap.fill(title, int(13 * 2.8 * cols)), fontsize=9)  # ~13 characters per inch: one or two panels wrap
         fig.tight_layout()
         fig.savefig(out / "paired.png", dpi=110)
         plt.close(fig)

@@ -485,7 +485,7 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
         wins = float(np.count_nonzero(vals > 0) + 0.5 * np.count_nonzero(vals == 0))
         per[name] = {"n_seeds": n, "mean_diff": float(vals.mean()) if n else math.nan, "sd_diff": sd,
                      "d_z": float(vals.mean()) / sd if n > 1 and sd > 0 else math.nan,
-                     "p_value": sign_flip_p(vals) if n else 1.0,
+                     "p_value": sign_flip_p(vals) if n else math.nan,  # no paired seed: no p (shown as —)
                      "p_superior": wins / n if n else math.nan, "p_superior_ci": list(wilson(wins, n)), "_d": d, "_k": k}
     rejected, divisor = holm_levels(crossed) if m else (np.zeros(0, bool), np.zeros(0, np.int64))
     for i, name in enumerate(names):

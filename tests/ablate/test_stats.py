@@ -135,8 +135,9 @@ def test_verdict_rules() -> None:
     # 5 seeds: 0.0625 > 0.05; 8 seeds: 0.0078 > 0.05 / 8), and a zero sd does not make everything detectable
     assert mde(1.0, 2, 0.05) == math.inf and mde(1.0, 5, 0.05) == math.inf and mde(1.0, 8, 0.05 / 8) == math.inf
     assert mde(1.0, 6, 0.05) < math.inf and math.isnan(mde(0.0, 10, 0.05))
-    res = analyze({"tiny": {0: 0.5, 1: 0.5}}, delta=0.5)
+    res = analyze({"tiny": {0: 0.5, 1: 0.5}, "no_runs": {}}, delta=0.5)
     assert res["tiny"]["mde"] == math.inf
+    assert math.isnan(res["no_runs"]["p_value"]) and res["no_runs"]["decision"] == "pending"  # was p 1.0000
 
 
 def _family(rng: np.random.Generator, effects: list[float], n: int = 20, rho: float | list[float] = 0.5) -> dict[str, dict[int, float]]:

@@ -40,6 +40,28 @@ def test_entry_resolution_and_contract_errors() -> None:
         flatten_metrics({"accuracy": 0.9})
 
 
+def test_metric_types_numpy_tensors_and_a_string(tiny: Path) -> None:
+    """NumPy scalars and one-element tensors are numbers (np.float32 was dropped as 'missing'); a
+    string is named as what it is, not 'missing' (QA 2026-12-02)."""
+    import numpy as np
+    import torch
+
+    from mmdata.ablate.executor import run_task
+
+    row = flatten_metrics({"test": {"accuracy": np.float32(0.5), "nll": torch.tensor(1.25), "f1": np.int64(1),
+                                    "flag": True, "name": "x", "per_class": torch.ones(3)}})
+    assert row == {"test_accuracy": 0.5, "test_nll": 1.25, "test_f1": 1.0}
+
+    def says_a_string(data, **kw):  # noqa: ANN001, ANN003, ANN202
+        return {"test": {"accuracy": "0.5"}}
+
+    task = {"arm": "a", "seed": 0, "hash": "h", "fingerprint": "f", "data": str(tiny), "recipe": {}, "label_noise": 0.0,
+            "entry": None, "trainer": {}, "primary": "test_accuracy"}
+    out = run_task(task, says_a_string)
+    assert out["status"] == "failed"
+    assert "primary metric 'test_accuracy' is not a number: test.accuracy = '0.5' (str)" in out["error"]
+
+
 def test_example_trainer_is_deterministic(tiny: Path) -> None:
     sys.path.insert(0, str(ROOT / "examples"))
     try:
