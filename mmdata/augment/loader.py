@@ -27,6 +27,8 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
 * Resume: ``state_dict()`` after k batches, ``load_state_dict()`` on a fresh loader → exactly the
   remaining batches of that epoch, also with DataLoader workers (the readers are rotated so the
   in-order round robin continues with the right worker).
+* Skips (``on_error="skip"``): ``skipped`` is the epoch's count (reason -> samples), the same for any
+  ``num_workers`` — workers post theirs to shared memory (:class:`~mmdata.shards.reader.SkipBoard`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from mmdata.augment.balance import Balanced, BalancePlan, index_groups
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
-from mmdata.shards.reader import EpochClock, ShardDataset, dist_rank_world, open_dataset, reader_id
+from mmdata.shards.reader import EpochClock, ShardDataset, SkipBoard, dist_rank_world, open_dataset, reader_id
 from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
 
@@ -216,7 +218,11 @@ class Loader:
         self._positions: dict[int, int] = {}
         self._batches = 0
         self._rotation = 0
-        self._skipped: dict[int, dict[str, int]] = {}
+        self._skipped: dict[int, dict[str, int]] = {}  # reader -> its counts, as its last sample carried them
+        # workers post their counts here too: a sample lost after a worker's last yielded sample has no
+        # later sample to carry its count; read when the epoch's iteration has ended
+        self._board = SkipBoard(num_workers) if num_workers > 0 and isinstance(self.source, ShardDataset) else None
+        self._final: dict[str, int] | None = None
         self._pinned = True  # the next iteration's epoch was chosen (constructor, set_epoch, load_state_dict)
 
     def _label_names(self) -> list[str] | None:
@@ -293,19 +299,27 @@ class Loader:
 
     @property
     def skipped(self) -> dict[str, int]:
-        """Samples skipped by the reader (reason -> count), summed over workers."""
+        """Samples skipped (reason -> count) in the epoch in progress or, between epochs, the last one
+        — summed over DataLoader workers, the same for any ``num_workers``; in this process only (each
+        DDP rank counts its own share). With ``cache=True``: what the decoding pass skipped.
+
+        Exact once an epoch's iteration has ended; during it, the counts the batches so far carried.
+        """
+        if self.num_workers == 0 or isinstance(self.source, MemoryDataset):  # read here (or by the cache's pass)
+            return dict(getattr(self.source, "skipped", {}))
+        if self._final is not None:
+            return dict(self._final)
         total: dict[str, int] = {}
         for counts in self._skipped.values():
             for k, v in counts.items():
                 total[k] = total.get(k, 0) + v
-        if self.num_workers == 0 or isinstance(self.source, MemoryDataset):  # a cache's decoding pass ran here
-            for k, v in getattr(self.source, "skipped", {}).items():
-                total[k] = max(total.get(k, 0), v)
         return total
 
     # -- iteration -------------------------------------------------------------------------------
     def _dataset(self) -> IterableDataset:  # type: ignore[type-arg]
         self.source.rotation = self._rotation
+        if isinstance(self.source, ShardDataset):
+            self.source.board = self._board
         ds: Any = self.source
         if self.plan is not None:
             ds = Balanced(ds, self.plan)
@@ -338,6 +352,9 @@ class Loader:
         if not self._pinned:  # a new pass without set_epoch: the next epoch (new order and draws)
             self.set_epoch(self.epoch + 1)
         self._pinned = False
+        self._skipped, self._final = {}, None
+        if self._board is not None:
+            self._board.clear()
         dl = DataLoader(self._dataset(), batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=collate,
                         drop_last=self.drop_last, pin_memory=False,
                         prefetch_factor=self.prefetch if self.num_workers > 0 else None)
@@ -368,6 +385,10 @@ class Loader:
         if pending is not None:
             self._track(pending)
             yield self._finish(pending)
+        if self._board is not None:  # every worker is done: its last count is on the board
+            posted = self._board.read()
+            if all(c is not None for c in posted):
+                self._final = self._board.total()
         self._rotation = 0
         self.source.rotation = 0
 

@@ -28,9 +28,15 @@ is dropped and counted in ``dataset.skipped`` (reason -> samples lost) and ``dat
 100 (shard, key, message)). Counts are per sample lost: damage that cuts a shard short is counted for
 every sample of that shard the index lists and the reader did not deliver; for bare shards (no index)
 what follows a cut is unknowable and such a region counts once as ``"unreadable shard region"``. The
-rules per kind of damage are in docs/bad-input-read.md. Inside DataLoader workers those counts live in
-the worker, so each yielded sample also carries the reader's cumulative counts in ``meta["skipped"]``
-(when non-empty); :func:`mmdata.loader` aggregates them.
+rules per kind of damage are in docs/bad-input-read.md. The counts are those of the iteration in
+progress or the last one (they start empty at each iteration: one count per damaged sample per
+epoch). Inside DataLoader workers they live in the worker, so each yielded sample also carries the
+reader's counts so far in ``meta["skipped"]`` (when non-empty), and a worker posts them to a
+:class:`SkipBoard` when :func:`mmdata.loader` gives it one (a loss after its last sample has no
+sample to travel with); the loader sums them, identically for any number of workers.
+
+Arguments are checked against the dataset: ``modalities`` naming neither a stored field nor a
+standard modality raises; a shard listed twice is read once, with a warning.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import mmap
 import os
 import struct
 import threading
+import warnings
 import zlib
 from collections import OrderedDict, deque
 from collections.abc import Generator, Iterator, Sequence
@@ -51,11 +58,28 @@ from typing import Any
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from mmdata.codecs import PICKLE_EXTS, DecodeError, UnsafeMemberError, decode_member, field_of
+from mmdata.codecs import (
+    AUDIO_EXTS,
+    IMAGE_EXTS,
+    LABEL_EXTS,
+    PICKLE_EXTS,
+    TEXT_EXTS,
+    DecodeError,
+    UnsafeMemberError,
+    decode_member,
+    field_of,
+)
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
-from mmdata.shards.tario import DEFAULT_MAX_MEMBER_BYTES, _local_path, expand_sources, indexed_members, iter_samples
+from mmdata.shards.tario import (
+    DEFAULT_MAX_MEMBER_BYTES,
+    MEMBER_REASONS,
+    _local_path,
+    expand_sources,
+    indexed_members,
+    iter_samples,
+)
 from mmdata.types import Sample, new_sample
 from mmdata.urls import is_folder_url, is_remote
 
@@ -158,6 +182,59 @@ class EpochClock:
         return self.explicit + gen, gen
 
 
+class SkipBoard:
+    """Skip counts of DataLoader workers, in memory shared with the process that reads them.
+
+    A worker's counts also travel in ``meta["skipped"]`` of each sample it yields, but a sample lost
+    after that worker's last yielded sample has nothing to travel with; the board has one slot per
+    worker where the reader posts its counts (JSON) each time it counts, so the loader reads them all
+    once the epoch's workers are done. A torch shared-memory tensor: inherited by forked workers,
+    passed by handle to spawned ones.
+
+    Example:
+        >>> b = SkipBoard(2)
+        >>> b.post(1, {"corrupt image": 2})
+        >>> b.total()
+        {'corrupt image': 2}
+    """
+
+    SLOT = 1 << 14
+
+    def __init__(self, slots: int) -> None:
+        self.slots = max(1, int(slots))
+        self.tensor = torch.zeros((self.slots, self.SLOT), dtype=torch.uint8).share_memory_()
+
+    def clear(self) -> None:
+        self.tensor.zero_()
+
+    def post(self, slot: int, counts: dict[str, int]) -> None:
+        import json
+
+        body = json.dumps(counts).encode()
+        if len(body) > self.SLOT - 8 or not 0 <= slot < self.slots:
+            body = b"null"  # does not fit (hundreds of reasons): the counts carried by samples are used
+        row = self.tensor[slot].numpy()
+        row[8 : 8 + len(body)] = memoryview(body)
+        row[:8] = memoryview(struct.pack("<q", len(body)))
+
+    def read(self) -> list[dict[str, int] | None]:
+        """Per slot: the counts posted, ``{}`` when none, None when they did not fit."""
+        import json
+
+        out: list[dict[str, int] | None] = []
+        for row in self.tensor.numpy():
+            n = struct.unpack("<q", row[:8].tobytes())[0]
+            out.append(json.loads(row[8 : 8 + n].tobytes()) if n else {})
+        return out
+
+    def total(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for counts in self.read():
+            for k, v in (counts or {}).items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+
 class _Skip(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -170,6 +247,43 @@ def _reason(exc: Exception, ext: str) -> str:
     name = field_of(ext)
     return {"image": "corrupt image", "audio": "corrupt audio", "text": "non-UTF-8 text",
             "label": "bad label"}.get(name, f"corrupt .{ext}")
+
+
+_STANDARD_FIELDS = frozenset(field_of(e) for e in (*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS))
+
+
+def _once(shards: list[str], source: Any) -> list[str]:
+    """``shards`` without repeats (first place kept), with a warning naming them: a shard listed twice
+    (``[s, s]``, a path and a glob that matches it) would yield each of its samples twice, and the
+    reader promises each sample exactly once per epoch."""
+    seen: dict[str, str] = {}
+    out: list[str] = []
+    twice: list[str] = []
+    for sh in shards:
+        local = _local_path(sh)
+        ident = os.path.realpath(local) if local is not None else sh
+        if ident in seen:
+            twice.append(sh)
+            continue
+        seen[ident] = sh
+        out.append(sh)
+    if twice:
+        warnings.warn(f"{source}: shards listed more than once are read once: {sorted(set(twice))}", UserWarning,
+                      stacklevel=4)
+    return out
+
+
+def _same_field(exts: Sequence[str]) -> tuple[str, str] | None:
+    """A ``repeated member`` problem when two of a sample's extensions give one field (``png`` and
+    ``jpg``, ``cls`` and ``label``, ``txt`` and ``TXT``): which one is the sample's image is not ours
+    to guess, and keeping the last would lose the other silently."""
+    seen: dict[str, str] = {}
+    for e in exts:
+        f = field_of(e)
+        if f in seen:
+            return ("repeated member", f"members .{seen[f]} and .{e} both give field {f!r}")
+        seen[f] = e
+    return None
 
 
 def _np(arr: Any) -> Any:
@@ -528,6 +642,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             if split not in splits:
                 raise ShardError(f"{path}: no split {split!r}; it has {sorted(splits)}")
             self.shards = [idx.check_shard_name(path, sh) for sh in splits[split].get("shards") or []]
+            self._check_modalities(path)
             if self.layout == "samples":
                 # read here, once per process (shard_index caches it): DataLoader workers forked for
                 # each epoch then start with the index and the plans instead of reading them again
@@ -541,8 +656,10 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                     raise ShardError(f"{path}: none of the requested modalities {self.modalities} is stored; it has {fields}")
         else:
             self.shards = expand_sources(path, self.storage_options)
-        self.skipped: dict[str, int] = {}
+        self.shards = _once(self.shards, path)
+        self.skipped: dict[str, int] = {}  # of the iteration in progress or the last one (see __iter__)
         self.errors: list[tuple[str, str, str]] = []
+        self.board: SkipBoard | None = None  # set by mmdata.loader: worker counts reach the main process
         self._skip: dict[int, int] = {}
         self._positions: dict[int, int] = {}
         self._clock = EpochClock(epoch)
@@ -556,6 +673,24 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         state["_dist"] = dist_rank_world() or self._dist
         state["_index"] = None  # a spawned worker reads the index itself (not a copy of every plan in the pickle)
         return state
+
+    def _check_modalities(self, path: Any) -> None:
+        """A requested name that is neither a field the dataset stores nor a standard modality
+        (``image``, ``audio``, ``text``, ``label``: absent ones are data, all-missing presence masks) is a
+        typo: raise naming the fields it has (from the card, else the index). Bare shards have no list
+        to check against."""
+        if self.modalities is None or self.card is None:
+            return
+        have = set(self.card.get("modalities") or {}) | set(self.card.get("fields") or [])
+        if not have and self.layout == "samples":
+            import pyarrow.compute as pc
+
+            members = idx.load_index(self.root, columns=["members"], storage_options=self.storage_options)["members"]
+            names = pc.unique(pc.list_flatten(members.combine_chunks())).to_pylist() if members.length() else []
+            have = {field_of(n.split(".", 1)[1]) for n in names if n and "." in n}
+        unknown = [m for m in self.modalities if m not in have and m not in _STANDARD_FIELDS]
+        if unknown and have:
+            raise ShardError(f"{path}: unknown modalities {unknown}; choose from {sorted(have)}")
 
     # ---- public metadata -------------------------------------------------------------------------
     @property
@@ -664,6 +799,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         if len(self.errors) < _MAX_ERRORS:
             self.errors.append((shard, key, message))
+        if self.board is not None:
+            info = get_worker_info()
+            self.board.post(info.id if info is not None else 0, self.skipped)
         if self.on_error == "warn":
             log.warning("skipping sample %r in %s: %s", key, shard, message)
 
@@ -813,7 +951,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 head = heads[s]
                 # members of keys this series should already have passed: out of order, drop them
                 while head is not None and (head[0] is None or position.get(head[0], -1) < i):
-                    if head[0] is None and head[2] is not None and problem is None:
+                    if head[0] is None and head[2] is not None and head[2][0] in MEMBER_REASONS:
+                        yield None, {}, head[2]  # a member of no sample: counted, costs no sample
+                    elif head[0] is None and head[2] is not None and problem is None:
                         problem = head[2]
                     head = heads[s] = next(its[s], None)
                 expects = [m for m in want_members.get(key, []) if field_of(m.split(".", 1)[1]) == s]
@@ -837,6 +977,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
     def _raw_plan(self, exts: tuple[str, ...]) -> tuple[tuple[str, ...] | None, tuple[str, str] | None]:
         """decode=False: which members to keep and whether the sample is refused, per set of extensions."""
         keep = tuple(e for e in exts if self._wanted(e))
+        twice = _same_field(keep)
+        if twice is not None:
+            return None, twice
         for e in keep:
             if e.rsplit(".", 1)[-1].lower() in PICKLE_EXTS and not self.allow_pickle:
                 return None, ("pickle member refused", f".{e} member is a pickle; refusing it (allow_pickle=False)")
@@ -861,6 +1004,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         for ext, data in raw.items():
             if not self._wanted(ext):
                 continue
+            if field_of(ext) in fields:  # k.png + k.jpg: which one is the image? (webdataset raises)
+                first = next(e for e in raw if field_of(e) == field_of(ext))
+                raise _Skip(*_same_field((first, ext)))  # type: ignore[misc]
             try:
                 name, value, sr = decode_member(ext, data, allow_pickle=self.allow_pickle,
                                                 image_max_size=self.image_max_size)
@@ -970,7 +1116,10 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
     def _report(self, shard: str, key: str | None, problem: tuple[str, str]) -> None:
         if self.on_error == "raise":
             raise ShardError(problem[1] if shard in problem[1] else f"shard {self._shard_url(shard)}: {problem[1]}")
-        self._count(problem[0] if key is not None else _REGION, shard, key or "<unknown>", problem[1])
+        # key-less damage is a region of the shard, except a member that belongs to no sample (counted
+        # per member under its own reason)
+        reason = problem[0] if key is not None or problem[0] in MEMBER_REASONS else _REGION
+        self._count(reason, shard, key or "<unknown>", problem[1])
 
     def _mine(self, rid: int, n: int, epoch: int) -> tuple[list[str], bool]:
         """This reader's shards in this epoch's order, and whether readers stride over every shard."""
@@ -1022,8 +1171,10 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 if own:
                     yield shard, key, raw  # type: ignore[misc]
                 continue
-            last_problem = problem
-            counts = listed is None or (key is not None and key in listed and key not in seen)
+            member_only = key is None and problem[0] in MEMBER_REASONS  # costs no sample: not a cut
+            if not member_only:
+                last_problem = problem
+            counts = listed is None or member_only or (key is not None and key in listed and key not in seen)
             if key is not None:
                 seen.add(key)
             if not own:
@@ -1056,6 +1207,13 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
 
     def __iter__(self) -> Iterator[Sample]:
         epoch, gen = self._clock.begin()
+        # counts are per iteration (one epoch): the same whether this process or DataLoader workers
+        # (fresh or persistent copies) read, and a damaged sample read every epoch counts once an epoch
+        self.skipped = {}
+        self.errors = []
+        if self.board is not None:  # no stale counts of an earlier epoch in this worker's slot
+            info = get_worker_info()
+            self.board.post(info.id if info is not None else 0, {})
         dist = dist_rank_world() or self._dist
         rid, n = reader_id(dist, self.rotation) if self.partition else (0, 1)
         # positions count every sample the reader consumed, skipped ones included, so a resume
@@ -1110,16 +1268,20 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
             (``train-{000000..000009}.tar``), a glob, a list of those, or fsspec URLs of those — a
             URL that names no tar and no pattern is a remote dataset folder (``s3://bucket/ds``): its
             card and index are fetched, its shards streamed (nothing is staged on disk; for many
-            epochs, :func:`mmdata.urls.stage_dataset` makes a checked local copy once).
+            epochs, :func:`mmdata.urls.stage_dataset` makes a checked local copy once). A shard
+            listed more than once is read once (UserWarning).
         split: split to read from a dataset folder (ignored for bare shards).
-        modalities: fields to keep (others are not decoded; in the column layout not even read).
+        modalities: fields to keep (others are not decoded; in the column layout not even read). For a
+            dataset folder, a name that is neither a stored field nor a standard modality (image,
+            audio, text, label) raises ShardError naming the fields (bare shards: not checked).
         shuffle: shuffle shard order and samples (bounded buffer), seeded by (seed, epoch).
         seed: shuffle seed. epoch: the first epoch (later iterations advance it unless ``set_epoch``).
         on_error: ``"raise"`` (ShardError naming shard and key), ``"skip"`` or ``"warn"`` (counted in
-            ``.skipped`` / ``.errors``, one count per sample lost).
+            ``.skipped`` / ``.errors``, one count per sample lost, per iteration).
         allow_pickle: decode pickle members (``.pyd/.pickle/.pth``, any case) — only for shards you trust.
         required: modalities a sample must have (else error / skip).
-        decode: False yields raw member bytes keyed by extension.
+        decode: False yields raw member bytes keyed by extension (the same samples are refused as when
+            decoding: two members giving one field, pickles, missing required modalities).
         buffer_size: shuffle buffer size in samples.
         partition: split the data over DataLoader workers and distributed ranks (exactly once per
             epoch); False gives every process the whole split (e.g. to build an in-memory cache).

@@ -46,6 +46,12 @@ _CHUNK = 1 << 24  # large members are read 16 MiB at a time: memory follows byte
 _MAX_META = 1 << 20  # PAX / GNU long-name records larger than this are not names: treated as damage
 _REGULAR = (b"0", b"\0", b"7")
 _NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, directories, fifos: nothing to read
+#: reason of a member that belongs to no sample (``k1``, ``.txt``, ``k1.``): counted per member
+NO_KEY = "member without a key or extension"
+#: key-less problems counted under their own reason (others are damage of an unreadable region)
+MEMBER_REASONS = (NO_KEY,)
+#: reason of the end of a shard that a refused member claims (counted once; the reader calls it a region)
+TAIL_LOST = "truncated shard after a refused member"
 
 
 def braceexpand(pattern: str) -> list[str]:
@@ -381,10 +387,17 @@ def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MA
                 got = r.skip(size + pad)
                 last = name
                 if got < size:
-                    cut = ("truncated shard", f"shard {shard}: truncated in member {name!r} ({got} of {size} bytes)")
-                    yield Member(name, None, problem or cut)
-                    if problem is not None:
-                        yield Member(None, None, cut)
+                    if problem is None:
+                        yield Member(name, None, ("truncated shard", f"shard {shard}: truncated in member {name!r} "
+                                                  f"({got} of {size} bytes)"))
+                        return
+                    # a refused member that claims more than the file holds: whatever the file holds
+                    # after its header (other samples, maybe) is unreachable; reported apart from the
+                    # member's own sample, so that loss is not silent
+                    yield Member(name, None, problem)
+                    yield Member(None, None, (TAIL_LOST, f"shard {shard}: truncated: member {name!r} declares {size} "
+                                              f"bytes but the file ends {got} bytes after its header; the rest of "
+                                              "the shard cannot be read"))
                     return
                 yield Member(name, None, problem)
                 continue
@@ -412,7 +425,7 @@ def split_member(name: str) -> tuple[str, str] | None:
     """
     slash = name.rfind("/")
     dot = name.find(".", slash + 1)
-    if dot <= slash + 1:
+    if dot <= slash + 1 or dot == len(name) - 1:  # no dot, no key (".txt") or no extension ("k1.")
         return None
     return name[:dot], name[dot + 1 :]
 
@@ -437,7 +450,9 @@ def group_samples(members: Iterator[Member], shard: str) -> Iterator[RawSample]:
     Rules (webdataset's grouping, never silent): a key that reappears after other keys is reported
     ("repeated key"), a member extension repeated inside one sample is reported ("repeated member"),
     an unsafe or non-UTF-8 name reports its sample; damage that cannot be tied to a name reports
-    the sample being read at that point (it may be incomplete), or a key-less problem.
+    the sample being read at that point (it may be incomplete), or a key-less problem. A member
+    whose name is not ``<key>.<ext>`` (``k1``, ``.txt``, ``k1.``) belongs to no sample: it is a
+    key-less :data:`NO_KEY` problem and the sample in progress goes on (webdataset drops it silently).
     """
     key: str | None = None
     group: dict[str, bytes] = {}
@@ -447,10 +462,18 @@ def group_samples(members: Iterator[Member], shard: str) -> Iterator[RawSample]:
         name = m.name
         parts = split_member(name) if name is not None else None
         if name is not None and parts is None and m.problem is None:
-            continue  # no extension: not sample data (webdataset skips these too)
+            # not <key>.<ext>: no sample to put it in. webdataset drops it silently; we count it (the
+            # sample in progress goes on: the member is not part of it)
+            yield None, {}, (NO_KEY, f"shard {shard}: member {name!r} has no key or extension (not "
+                                     "<key>.<ext>); it belongs to no sample")
+            continue
         if parts is None:
             # damage with no usable name: the sample in progress may be incomplete
-            if key is not None:
+            if key is not None and problem is not None and m.problem is not None and m.problem[0] == TAIL_LOST:
+                yield key, group, problem  # already counted for its own member; the lost tail is more
+                key, group, problem = None, {}, None
+                yield None, {}, m.problem
+            elif key is not None:
                 yield key, group, problem or m.problem
                 key, group, problem = None, {}, None
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import tarfile
 from collections import Counter
@@ -415,3 +416,41 @@ def test_a_shard_changed_after_a_verified_read_is_checked_again(tmp_path: Path) 
     _change_second_header(shard, shard.read_bytes(), int(plan.offsets[1]), 0)
     ds = mmdata.open_dataset(tmp_path / "ds", decode=False, on_error="skip")
     assert "000000" not in [s.key for s in ds] and sum(ds.skipped.values()) >= 1, ds.skipped
+
+
+# ---- QA round 2: misspelt modality names, a shard listed twice ------------------------------------------
+def test_unknown_modality_names_are_an_error_naming_the_fields(ds: Path) -> None:
+    with pytest.raises(ShardError, match=r"'images'.*choose from.*'image'") as info:
+        mmdata.open_dataset(ds, modalities=["images", "label"])
+    assert str(ds) in str(info.value) and "'label'" not in str(info.value).split("choose from")[0]
+    with pytest.raises(ShardError, match=r"'imgae'.*choose from"):
+        mmdata.loader(ds, 4, modalities=["imgae", "label"])
+    assert {"depth", "label"} >= set(next(iter(mmdata.open_dataset(ds, modalities=["depth", "label"]))).modalities)
+
+
+def test_modalities_of_bare_shards_are_not_checked(tmp_path: Path) -> None:
+    path = _tar(tmp_path / "b.tar", [("k0.txt", b"hi"), ("k0.cls", b"1")])
+    assert [list(s.modalities) for s in mmdata.open_dataset(path, modalities=["texts", "label"])] == [["label"]]
+
+
+def test_a_shard_listed_twice_is_read_once_with_a_warning(tmp_path: Path, ds: Path) -> None:
+    path = _tar(tmp_path / "b.tar", [("k0.txt", b"hi"), ("k1.txt", b"ho")])
+    for twice in ([path, path], [str(path), str(tmp_path / "." / "b.tar")], [path, str(tmp_path / "*.tar")]):
+        with pytest.warns(UserWarning, match=r"b\.tar.*more than once"):
+            d = mmdata.open_dataset(twice)
+        assert [s.key for s in d] == ["k0", "k1"]
+
+
+def test_a_standard_modality_the_dataset_lacks_is_missing_data_not_an_error(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=4)
+    for f in raw.glob("*.flac"):
+        f.unlink()
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    samples = list(mmdata.open_dataset(tmp_path / "ds", modalities=["image", "audio", "label"]))
+    assert len(samples) == 4 and all("audio" not in s for s in samples)
+    card = tmp_path / "ds" / "dataset.json"  # an older card without "modalities": the index says
+    c = json.loads(card.read_text())
+    c.pop("modalities", None)
+    card.write_text(json.dumps(c))
+    with pytest.raises(ShardError, match=r"\['imagez'\]; choose from \['image', 'label', 'text'\]"):
+        mmdata.open_dataset(tmp_path / "ds", modalities=["imagez"])

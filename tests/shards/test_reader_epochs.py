@@ -142,3 +142,38 @@ def test_exactly_once_when_built_before_init_process_group(tmp_path: Path, ds: P
     r0 = Path(tmp_path, "rank0.txt").read_text().split()
     r1 = Path(tmp_path, "rank1.txt").read_text().split()
     assert len(r0) + len(r1) == 16 and len(set(r0) | set(r1)) == 16 and r0 and r1
+
+
+# ---- QA round 2: skip counts are per epoch, the same with 0 or N workers -----------------------------
+@pytest.fixture(scope="module")
+def two_bad(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 samples in 4 shards; the images of 000002 and of 000007 (the very last sample a reader yields
+    in order, so no later sample of that reader carries its count) are not images."""
+    import tarfile
+
+    root = tmp_path_factory.mktemp("two_bad")
+    mmdata.shard(make_sample_folder(root / "raw", n=8), root / "ds", maxcount=2, progress=False)
+    for shard in sorted((root / "ds").glob("train-*.tar")):
+        data = bytearray(shard.read_bytes())
+        with tarfile.open(shard) as tf:
+            for m in tf.getmembers():
+                if m.name.split(".")[0] in ("000002", "000007") and m.name.endswith((".png", ".jpg")):
+                    data[m.offset_data : m.offset_data + 32] = bytes(32)
+        shard.write_bytes(bytes(data))
+    return root / "ds"
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_skip_counts_are_those_of_the_last_epoch_whatever_the_workers(two_bad: Path, num_workers: int) -> None:
+    loader = mmdata.loader(two_bad, 2, split="train", shuffle=False, num_workers=num_workers, on_error="skip")
+    for _ in range(2):
+        assert sum(len(b) for b in loader) == 6
+        assert loader.skipped == {"corrupt image": 2}
+    d = mmdata.open_dataset(two_bad, on_error="skip")
+    for _ in range(3):
+        assert len(list(d)) == 6 and d.skipped == {"corrupt image": 2} and len(d.errors) == 2
+    dl = DataLoader(d, batch_size=None, num_workers=2, persistent_workers=True)
+    for _ in range(2):  # persistent worker copies start each epoch's counts afresh too
+        metas = [s.meta for s in dl]
+        last = {m["reader"]: m.get("skipped", {}) for m in metas}
+        assert len(metas) == 6 and sum(c.get("corrupt image", 0) for c in last.values()) == 1  # 000007: last

@@ -264,3 +264,56 @@ def test_truncated_dataset_shard_at_a_member_boundary(tmp_path: Path) -> None:
     # 000001 is complete per the index, so it is kept; 000002 and 000003 are gone and counted
     assert keys == ["000000", "000001", "000004", "000005", "000006", "000007"]
     assert sum(d.skipped.values()) == 2 and {k for _, k, _ in d.errors} == {"000002", "000003"}
+
+
+# ---- QA round 2: fields read twice, members with no sample, a lost tail --------------------------------
+def _two_fields() -> dict[str, tuple[bytes, bytes, bytes, bytes]]:
+    from mmdata.testing import audio_bytes, image_bytes
+
+    return {
+        "png+jpg": (b"png", image_bytes(1, (8, 8)), b"jpg", image_bytes(2, (16, 16), fmt="jpeg")),
+        "flac+wav": (b"flac", audio_bytes(1), b"wav", audio_bytes(2, fmt="wav", seconds=0.5)),
+        "cls+label": (b"cls", b"1", b"label", b"2"),
+        "txt+TXT": (b"txt", b"lower", b"TXT", b"UPPER"),
+    }
+
+
+@pytest.mark.parametrize("case", ["png+jpg", "flac+wav", "cls+label", "txt+TXT"])
+@pytest.mark.parametrize("decode", [True, False])
+def test_two_members_of_one_field_are_a_repeated_member(tmp_path: Path, case: str, decode: bool) -> None:
+    a, da, b, db = _two_fields()[case]
+    data = (_good(range(1)) + member(b"k1." + a, da) + member(b"k1." + b, db) + _good(range(2, 3)) + end_of_archive())
+    p = _write(tmp_path, "twice.tar", data)
+    msg = _raises(p, decode=decode)
+    assert "'k1'" in msg and f".{a.decode()}" in msg and f".{b.decode()}" in msg, msg
+    keys, skipped, d = _read(p, decode=decode)
+    assert keys == ["k0", "k2"] and skipped == {"repeated member": 1}
+    shard, key, message = d.errors[0]
+    assert shard == str(p) and key == "k1" and f".{a.decode()}" in message and f".{b.decode()}" in message
+
+
+@pytest.mark.parametrize("name", [b"k1", b".txt", b"..\\..\\k1.txt", b"k1."])
+@pytest.mark.parametrize("decode", [True, False])
+def test_member_without_a_key_or_extension_is_counted_not_dropped(tmp_path: Path, name: bytes, decode: bool) -> None:
+    data = _good(range(2)) + member(name, b"x") + _good(range(2, 4)) + end_of_archive()
+    p = _write(tmp_path, "nokey.tar", data)
+    msg = _raises(p, decode=decode)
+    assert repr(name.decode()) in msg and "key or extension" in msg, msg
+    with time_limit(20):
+        d = mmdata.open_dataset(p, on_error="skip", decode=decode)
+        samples = list(d)
+    assert [s.key for s in samples] == ["k0", "k1", "k2", "k3"]  # a member of no sample costs no sample
+    assert all("" not in s.fields for s in samples)
+    assert d.skipped == {"member without a key or extension": 1}
+    assert d.errors[0][0] == str(p) and repr(name.decode()) in d.errors[0][2]
+
+
+def test_lost_tail_after_an_oversized_member_is_counted(tmp_path: Path) -> None:
+    # k1.txt declares 8 GiB in a 3 KB file: k2, stored after its header, can never be reached
+    data = _good(range(1)) + ustar_header(b"k1.txt", 8 << 30) + _good(range(2, 3)) + end_of_archive()
+    p = _write(tmp_path, "huge.tar", data)
+    assert "declares" in _raises(p)
+    keys, skipped, d = _read(p)
+    assert keys == ["k0"]
+    assert skipped == {"member too large": 1, "unreadable shard region": 1}
+    assert any("truncated" in m and str(p) in m for _, _, m in d.errors), d.errors
