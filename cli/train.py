@@ -19,8 +19,22 @@ def _image_size(value: Optional[str]) -> Any:
     try:
         nums = [int(p) for p in parts]
     except ValueError:
-        raise typer.BadParameter(f"expected N or HxW, got {value!r}") from None
+        raise typer.BadParameter(f"expected N or HxW, got {value!r}", param_hint="'--image-size'") from None
+    if len(nums) not in (1, 2) or min(nums) < 1:
+        raise typer.BadParameter(f"expected N or HxW with every side >= 1, got {value!r}", param_hint="'--image-size'")
     return nums[0] if len(nums) == 1 else nums
+
+
+def _channels(value: Optional[int]) -> Optional[int]:
+    if value is not None and value not in (1, 3):
+        raise typer.BadParameter(f"expected 1 (greyscale) or 3 (RGB), got {value}")
+    return value
+
+
+def _seconds(value: Optional[float]) -> Optional[float]:
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"expected a duration > 0 s, got {value}")
+    return value
 
 
 def _cache(value: str) -> Any:
@@ -35,7 +49,8 @@ def train(
                                              "hierarchical, two_tower.")] = "concat",
     fusion_arg: Annotated[Optional[list[str]], typer.Option("--fusion-arg", help="KEY=VALUE fusion option, repeatable: "
                           "order='(image+audio)+text' (hierarchical); towers='image|audio+text', interaction=mlp|dot|bilinear (two_tower).")] = None,
-    modalities: Annotated[str, typer.Option(help="Comma-separated: image,audio,text (one = unimodal baseline).")] = "image,audio,text",
+    modalities: Annotated[Optional[str], typer.Option(help="Comma-separated: image,audio,text (one = unimodal baseline); each must be "
+                          "in some training samples. Default: the modalities the training split has (printed at start).")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 15,
     seed: Seed = 0,
     recipe: Annotated[Optional[Path], typer.Option(help="Augmentation recipe YAML.")] = None,
@@ -51,10 +66,10 @@ def train(
     cache: Annotated[str, typer.Option(help="Keep decoded splits in memory: auto (when they fit --cache-budget-mb), true, false.")] = "auto",
     cache_budget_mb: Annotated[float, typer.Option(min=0.0, help="Memory budget of --cache auto, MiB.")] = 256.0,
     image_size: Annotated[Optional[str], typer.Option(help=f"Model image size, N or HxW. {Derived}")] = None,
-    channels: Annotated[Optional[int], typer.Option(help=f"Image channels, 1 or 3. {Derived}")] = None,
-    sample_rate: Annotated[Optional[int], typer.Option(help=f"Audio rate, Hz. {Derived}")] = None,
-    max_seconds: Annotated[Optional[float], typer.Option(help=f"Audio duration, s (pad / trim). {Derived}")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help=f"Tokens per caption. {Derived}")] = None,
+    channels: Annotated[Optional[int], typer.Option(callback=_channels, help=f"Image channels, 1 or 3. {Derived}")] = None,
+    sample_rate: Annotated[Optional[int], typer.Option(min=1, help=f"Audio rate, Hz. {Derived}")] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(callback=_seconds, help=f"Audio duration, s (pad / trim). {Derived}")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(min=1, help=f"Tokens per caption. {Derived}")] = None,
     no_robustness: Annotated[bool, typer.Option("--no-robustness", help="Skip the robustness evaluation.")] = False,
     pretrain: Annotated[Optional[str], typer.Option(help="Pre-train the encoders first: contrastive (CLIP-style InfoNCE per modality pair).")] = None,
     pretrain_epochs: Annotated[int, typer.Option(min=1, help="Epochs of pre-training.")] = 10,
@@ -68,7 +83,8 @@ def train(
     predictions.parquet and model.pt to --out."""
     from mmdata.train import train as run
 
-    m = run(data, fusion=fusion, modalities=[s.strip() for s in modalities.split(",") if s.strip()], epochs=epochs, seed=seed,
+    mods = None if modalities is None else [s.strip() for s in modalities.split(",") if s.strip()]
+    m = run(data, fusion=fusion, modalities=mods, epochs=epochs, seed=seed,
             recipe=recipe, out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
             device=device, label_noise=label_noise, threads=threads, eval_robustness=not no_robustness,
             progress=not json_, num_workers=workers, cache=_cache(cache), cache_budget_mb=cache_budget_mb,

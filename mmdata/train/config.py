@@ -19,7 +19,13 @@ training split and settles one input format:
 Any of them can be given instead (``train(..., image_size=64)``); :meth:`InputSpec.describe` says for
 each where it came from, and the trainer prints it at start. :func:`normalize_section` turns the spec
 into the deterministic ``normalize:`` recipe stage applied to every split (train included, before the
-recipe's random ops), leaving out the steps the statistics prove to be no-ops.
+recipe's random ops), leaving out the steps the statistics prove to be no-ops. A recipe's own
+``normalize`` list wins per modality (:func:`with_normalize`); :func:`effective_inputs` then says what
+the model gets from the stage that runs, which is what the trainer prints and records.
+
+:func:`choose_modalities` settles the modalities: by default those that samples of the training split
+have (a modality some samples lack stays — missing modalities are data, with presence masks); a
+requested modality that no training sample has is an error.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import numpy as np
 
 from mmdata.errors import MMDataError
 
+MODALITIES = ("image", "audio", "text")
 MAX_IMAGE_SIDE = 128  # a CPU reference trainer: larger inputs cost time, not accuracy, on small data
 GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 PEEK = 64  # decoded training images looked at when the index has no channel column
@@ -51,7 +58,7 @@ class InputSpec:
     """
 
     image_size: tuple[int, int] | None = None
-    channels: int = 1
+    channels: int | None = 1
     sample_rate: int | None = None
     max_seconds: float | None = None
     max_tokens: int | None = None
@@ -69,13 +76,14 @@ class InputSpec:
         """One line per modality, for the start of a run."""
         src = self.sources
         rows = []
-        if self.image_size:
-            h, w = self.image_size
-            rows += [("image", f"{h}x{w}", src.get("image_size", "")),
-                     ("", f"{self.channels} channel{'s' * (self.channels > 1)}", src.get("channels", ""))]
-        if self.sample_rate:
-            rows += [("audio", f"{self.sample_rate} Hz mono", src.get("sample_rate", "")),
-                     ("", f"{self.max_seconds:g} s", src.get("max_seconds", ""))]
+        # a value left as None with a source: a recipe's normalize keeps it mixed (the source says how)
+        if self.image_size or "image_size" in src:
+            size = "x".join(map(str, self.image_size)) if self.image_size else "mixed"
+            chans = f"{self.channels} channel{'s' * (self.channels > 1)}" if self.channels else "channels mixed"
+            rows += [("image", size, src.get("image_size", "")), ("", chans, src.get("channels", ""))]
+        if self.sample_rate or "sample_rate" in src:
+            rows += [("audio", f"{self.sample_rate} Hz mono" if self.sample_rate else "rates mixed", src.get("sample_rate", "")),
+                     ("", f"{self.max_seconds:g} s" if self.max_seconds else "lengths mixed", src.get("max_seconds", ""))]
         if self.max_tokens:
             rows.append(("text", f"{self.max_tokens} tokens", src.get("max_tokens", "")))
         lines = [f"{m:<6} {v:<13} {why}" for m, v, why in rows]
@@ -194,10 +202,35 @@ def _image_size(hw: list[tuple[int, int]], given: int | Sequence[int] | None) ->
                           "resize + centre crop"), True
 
 
+def check_given(*, image_size: int | Sequence[int] | None = None, channels: int | None = None,
+                sample_rate: int | None = None, max_seconds: float | None = None, max_tokens: int | None = None) -> None:
+    """Raise naming the argument (and its ``mmdata train`` option) when a given input value is out of range.
+
+    Example:
+        >>> check_given(image_size=[32, 0])
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: image_size (--image-size) must be N or HxW with every side >= 1, got [32, 0]
+    """
+    def bad(name: str, expected: str, value: Any) -> MMDataError:
+        return MMDataError(f"{name} (--{name.replace('_', '-')}) must be {expected}, got {value!r}")
+
+    if image_size is not None:
+        sides = [image_size] if isinstance(image_size, (int, np.integer)) else list(image_size)
+        if len(sides) not in (1, 2) or any(int(v) != v or v < 1 for v in sides):
+            raise bad("image_size", "N or HxW with every side >= 1", image_size)
+    if channels is not None and channels not in (1, 3):
+        raise bad("channels", "1 (greyscale) or 3 (RGB)", channels)
+    if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate < 1):
+        raise bad("sample_rate", "a whole number of Hz >= 1", sample_rate)
+    if max_seconds is not None and not (max_seconds > 0 and math.isfinite(max_seconds)):
+        raise bad("max_seconds", "a duration > 0 s", max_seconds)
+    if max_tokens is not None and (int(max_tokens) != max_tokens or max_tokens < 1):
+        raise bad("max_tokens", "a whole number >= 1", max_tokens)
+
+
 def _channels(st: IndexStats, rows: np.ndarray, given: int | None) -> tuple[int, str, bool]:
     if given is not None:
-        if given not in (1, 3):
-            raise MMDataError(f"channels must be 1 (greyscale) or 3 (RGB), got {given}")
         return given, "given", True
     # the mode says more than the channel count (a palette image has one channel and decodes to RGB)
     if st.values("image_mode", rows):
@@ -244,6 +277,8 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
     """
     from mmdata.text import default_tokenizer
 
+    check_given(image_size=image_size, channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
+                max_tokens=max_tokens)
     st = data if isinstance(data, IndexStats) else IndexStats(data)
     if not len(st.rows("train")):
         raise MMDataError(f"{st.data}: index.parquet has no training rows; shard with --split train=...,val=...,test=...")
@@ -351,3 +386,145 @@ def with_normalize(recipe: Any, spec: InputSpec) -> tuple[dict[str, Any], dict[s
 
     full = load_recipe(recipe).with_normalize(normalize_section(spec), where="derived normalize").to_dict()
     return full, full.get("normalize", {})
+
+
+def choose_modalities(st: IndexStats, requested: Sequence[str] | None,
+                      card: dict[str, Any] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The modalities a run uses, and those left out with why.
+
+    ``requested=None``: every modality that at least one training sample has, in the order image,
+    audio, text (a modality some samples lack stays: its presence mask says which). A requested
+    modality that no training sample has is an error naming it, the split and what the data has
+    (training split counts from ``index.parquet``; all splits from the card, ``dataset.json``).
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> choose_modalities(IndexStats(t + "/ds"), None)
+        (['image', 'audio', 'text'], {})
+    """
+    n = len(st.rows("train"))
+    counts = {m: len(st.rows("train", m)) for m in MODALITIES}
+    has = ", ".join(f"{m} ({c} of {n} samples)" for m, c in counts.items() if c) or "no image, audio or text"
+    if requested is None:
+        used = [m for m in MODALITIES if counts[m]]
+        if not used:
+            raise MMDataError(f"{st.data}: no sample of the train split has image, audio or text; nothing to train on")
+        return used, {m: f"no sample of the train split has {m}; it has {has}" for m in MODALITIES if not counts[m]}
+    used = list(requested)
+    shown = ",".join(used)
+    unknown = [m for m in used if m not in MODALITIES]
+    if unknown or not used:
+        raise MMDataError(f"--modalities {shown!r}: {', '.join(map(repr, unknown)) or 'none given'}; "
+                          f"choose from {', '.join(MODALITIES)}")
+    absent = [m for m in used if not counts[m]]
+    if absent:
+        everywhere = {m: int(v.get("count", 0)) for m, v in ((card or {}).get("modalities") or {}).items()
+                      if m in MODALITIES and isinstance(v, dict)}
+        anywhere = ", ".join(f"{m} ({c})" for m, c in everywhere.items() if c)
+        raise MMDataError(f"--modalities {shown}: no sample of the train split of {st.data} has {' or '.join(absent)}; "
+                          f"the train split has {has}" + (f"; all splits (dataset.json): {anywhere}" if everywhere else "")
+                          + "; drop it from --modalities, or leave --modalities out to use the modalities the "
+                          "training split has")
+    return used, {}
+
+
+def _recipe_ops(section: str, steps: list[dict[str, Any]]) -> list[Any]:
+    from mmdata.augment.recipe import load_recipe
+
+    return list(load_recipe({"normalize": {section: steps}}).normalize_sections.get(section, []))
+
+
+def _image_out(op: Any, hw: tuple[int, int] | None) -> tuple[int, int] | None:
+    """An image normalize op's output (height, width) for an input size (None: unknown)."""
+    name = op.name
+    if name == "resize":
+        return op.out_size(1, 1) if op.side == "exact" else (None if hw is None else op.out_size(*hw))
+    if name == "center_crop":  # pads smaller images: always exactly its size
+        return int(op.size[0]), int(op.size[1])
+    if hasattr(op, "window"):  # pad_to_size and other windows depend on the input
+        return None if hw is None else tuple(int(v) for v in op.window(*hw)[2:])  # type: ignore[return-value]
+    return hw
+
+
+def effective_inputs(spec: InputSpec, normalize: dict[str, list[dict[str, Any]]], modalities: Sequence[str],
+                     st: IndexStats | None = None) -> InputSpec:
+    """What the model gets from the ``normalize`` stage that runs (:func:`with_normalize`'s second
+    result): ``spec`` where that stage is the one derived from it; where a recipe's own list replaced
+    a modality's steps, that modality's values follow those steps (applied to the training split's
+    sizes, modes, rates and durations from ``st``), with ``sources`` naming the recipe's steps. A value
+    the steps leave mixed is ``None`` (its source says so).
+
+    Example:
+        >>> s = InputSpec(image_size=(32, 32), channels=3, needs={"resize": False, "convert": False})
+        >>> e = effective_inputs(s, {"image": [{"op": "resize", "size": [64, 48], "side": "exact"}]}, ["image"])
+        >>> e.image_size, e.channels, e.sources["image_size"]
+        ((64, 48), 3, "the recipe's normalize.image (resize)")
+    """
+    _, derived = with_normalize(None, spec)
+    own = [m for m in MODALITIES if m in modalities and normalize.get(m, []) != derived.get(m, [])]
+    if not own:
+        return spec
+    from mmdata.text import default_tokenizer
+
+    values = {k: getattr(spec, k) for k in ("image_size", "channels", "sample_rate", "max_seconds", "max_tokens")}
+    sources = dict(spec.sources)
+    needs = spec.needs
+    empty = np.zeros(0, dtype=np.int64)
+    for m in own:
+        ops = _recipe_ops(m, normalize.get(m, []))
+        where = f"the recipe's normalize.{m} (" + ", ".join(op.name for op in ops) + ")" if ops else \
+            f"the recipe's empty normalize.{m}"
+        rows = st.rows("train", m) if st is not None else empty
+        if m == "image":
+            sized = rows[st.known_at("image_height", rows) & st.known_at("image_width", rows)] if st is not None else empty
+            hws: set[tuple[int, int] | None] = set(zip(map(int, st.values("image_height", sized)),
+                                                       map(int, st.values("image_width", sized)))) if st is not None else set()
+            if not hws:
+                hws = {spec.image_size if spec.image_size and not needs.get("resize", True) else None}
+            chans = spec.channels if not needs.get("convert", True) else None
+            for op in ops:
+                hws = {_image_out(op, hw) for hw in hws}
+                if op.name == "to_rgb":
+                    chans = 3
+                elif op.name == "to_gray":
+                    chans = int(op.channels)
+            known = sorted(hw for hw in hws if hw is not None)
+            values["image_size"] = known[0] if len(hws) == 1 and known else None
+            values["channels"] = chans
+            sources["image_size"] = where if values["image_size"] else (
+                f"{where} leaves {len(known)} sizes {known[0][0]}x{known[0][1]}..{known[-1][0]}x{known[-1][1]}"
+                if len(known) > 1 else f"{where} leaves the decoded sizes")
+            sources["channels"] = where if chans else f"{where} leaves the decoded channels"
+        elif m == "audio":
+            rates: set[int | None] = {int(r) for r in st.values("audio_sample_rate", rows)} if st is not None else set()
+            secs = [float(x) for x in st.values("audio_seconds", rows)] if st is not None else []
+            if not rates:
+                rates = {spec.sample_rate if not needs.get("resample", True) else None}
+            lo, hi = (min(secs), max(secs)) if secs else (spec.max_seconds, spec.max_seconds)
+            if not secs and needs.get("pad_trim", True):
+                lo = hi = None
+            for op in ops:
+                if op.name == "resample":
+                    rates = {int(op.rate)}
+                elif op.name == "pad_trim" and lo is not None and hi is not None:
+                    t = float(op.seconds)
+                    lo, hi = (max(lo, t), max(hi, t)) if op.pad else (lo, hi)
+                    lo, hi = (min(lo, t), min(hi, t)) if op.trim else (lo, hi)
+                elif op.name == "pad_trim" and op.pad and op.trim:
+                    lo = hi = float(op.seconds)
+            values["sample_rate"] = next(iter(rates)) if len(rates) == 1 and None not in rates else None
+            sources["sample_rate"] = where if values["sample_rate"] else f"{where} leaves rates {sorted(r for r in rates if r)}"
+            if lo is not None and hi is not None and abs(hi - lo) <= 1e-6:
+                values["max_seconds"], sources["max_seconds"] = round(hi, 6), where
+            else:
+                values["max_seconds"] = None if hi is None else round(hi, 6)
+                span = f"{lo:g}..{hi:g} s" if lo is not None and hi is not None else "of the decoded lengths"
+                sources["max_seconds"] = f"{where} leaves clips {span} (batches padded to their longest)"
+        else:
+            caps = [int(op.n) for op in ops if op.name == "max_tokens"]
+            values["max_tokens"] = min(caps) if caps else default_tokenizer().max_len
+            sources["max_tokens"] = where if caps else f"{where}: the tokenizer's limit"
+    return InputSpec(**values, sources=sources, needs=dict(needs))

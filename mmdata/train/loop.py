@@ -50,7 +50,8 @@ import torch.nn.functional as F
 
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
-from mmdata.train.config import IndexStats, InputSpec, decoded_bytes, derive_inputs, with_normalize
+from mmdata.train.config import (IndexStats, InputSpec, choose_modalities, decoded_bytes, derive_inputs, effective_inputs,
+                                  with_normalize)
 from mmdata.train.evaluate import Correctness, evaluate, labels_of, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
@@ -159,7 +160,7 @@ class Run:
 
     data: Path
     config: dict[str, Any]
-    spec: InputSpec
+    spec: InputSpec  # what the model gets: the normalize stage that runs (a recipe's own lists included)
     normalize: dict[str, list[dict[str, Any]]]
     classes: int
     names: list[str]
@@ -251,7 +252,7 @@ def local_data(data: str | Path, storage_options: dict[str, Any] | None = None, 
     return stage_dataset(str(data), storage_options=storage_options, progress=progress)
 
 
-def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] = ("image", "audio", "text"),
+def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
           seed: int = 0, recipe: Any = None, batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-4,
           optimizer: str = "adamw", device: str = "cpu", threads: int | None = None, num_workers: int = 0,
           cache: bool | str = "auto", cache_budget_mb: float = 256.0, image_size: int | Sequence[int] | None = None,
@@ -272,10 +273,10 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         raise MMDataError(f"--optimizer must be adamw or sgd, got {optimizer!r}")
     if batch_size < 1:
         raise MMDataError(f"--batch-size must be >= 1, got {batch_size}")
-    modalities = list(modalities)
     card = load_card(data)
     classes, names = _classes(data, card)
     st = IndexStats(data)
+    modalities, left_out = choose_modalities(st, modalities, card)
     st.check_labels(classes)
     samples = {s: st.labels(s) for s in SPLITS}
     for s in ("train", "val"):
@@ -285,11 +286,15 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     spec = derive_inputs(st, modalities, image_size=image_size, channels=channels, sample_rate=sample_rate,
                          max_seconds=max_seconds, max_tokens=max_tokens)
     full, norm = with_normalize(recipe, spec)
+    # what the model gets: a recipe's own normalize lists win over the derived steps
+    inputs = spec if recipe is None else effective_inputs(spec, norm, modalities, st)
     rank, world, dev = _dist(device)
     plan = _cache_plan(cache, cache_budget_mb, st, modalities, world)
     torch.manual_seed(seed)
-    model = FusionModel(modalities, fusion, classes, image_channels=spec.channels, image_hw=spec.image_size or (16, 16),
-                        fusion_args=fusion_args).to(dev)
+    # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
+    # stay the derived ones (the encoder adapts, early fusion pools)
+    model = FusionModel(modalities, fusion, classes, image_channels=inputs.channels or spec.channels,
+                        image_hw=spec.image_size or (16, 16), fusion_args=fusion_args).to(dev)
     from mmdata.train.contrastive import prepare  # cross-modal hook: pre-training, probe, labelled subset
 
     prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
@@ -300,18 +305,21 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
     loaders = _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev, fields=[*modalities, "label"],
                        num_workers=num_workers, balance=prep.balance)
-    cfg = {"fusion": fusion, "modalities": modalities, "seed": seed, "batch_size": batch_size, "lr": lr,
-           "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev), "threads": threads,
+    cfg = {"fusion": fusion, "modalities": modalities, "modalities_left_out": left_out, "seed": seed, "batch_size": batch_size,
+           "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev), "threads": threads,
            "num_workers": num_workers, "cache": cache, "cache_budget_mb": cache_budget_mb,
            "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world,
            "fusion_args": dict(fusion_args or {}), **prep.config, **config}
-    run = Run(data=Path(data), config=cfg, spec=spec, normalize=norm, classes=classes, names=names, samples=samples,
+    run = Run(data=Path(data), config=cfg, spec=inputs, normalize=norm, classes=classes, names=names, samples=samples,
               cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
               opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, progress=progress, prep=prep, t0=t0,
               keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities) <= cache_budget_mb * 2**20)
-    run.say(f"{data}: {classes} classes ({', '.join(names)})\n"
-            "inputs (from the training split's index stats unless given; set with image_size= / --image-size etc.):\n  "
-            + spec.describe().replace("\n", "\n  "))
+    run.say(f"{data}: {classes} classes ({', '.join(names)})"
+            + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
+               if left_out else ""))
+    run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
+            + ("; a recipe's own normalize lists win" if inputs is not spec else "") + "):\n  "
+            + inputs.describe().replace("\n", "\n  "))
     run.say("normalize (every split, before the recipe's random ops): "
             + ("; ".join(f"{m}: " + ", ".join(step["op"] for step in steps) for m, steps in norm.items()) or "nothing to do"))
     run.say("samples: " + ", ".join(f"{s} {c['samples']} ({c['unlabelled']} unlabelled)" for s, c in samples.items())
@@ -365,7 +373,7 @@ def _progress(run: Run, batches: Any, what: str) -> Iterator[Batch]:
             bar.advance(task)
 
 
-def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] = ("image", "audio", "text"),
+def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
           epochs: int = 15, seed: int = 0, recipe: Any = None, out: str | Path | None = None, batch_size: int = 64,
           lr: float = 2e-3, weight_decay: float = 1e-4, optimizer: str = "adamw", device: str = "cpu",
           label_noise: float = 0.0, threads: int | None = None, eval_robustness: bool = True,
@@ -384,7 +392,9 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             checked against its sha256 (:func:`mmdata.urls.stage_dataset`), and trained on from there.
         fusion: one of ``mmdata.train.FUSIONS`` (early, concat, late, mean, max, gated, attention,
             cross_attention, tensor, low_rank).
-        modalities: the modalities the model uses (one modality = a unimodal baseline).
+        modalities: the modalities the model uses (one modality = a unimodal baseline); each must be
+            in at least one training sample. None: every modality the training split has (those left
+            out, and why, are in ``config["modalities_left_out"]``).
         epochs, batch_size, lr, weight_decay, optimizer (``adamw`` | ``sgd``): optimisation.
         seed: fixes init, data order, augmentation draws and label-noise flips.
         recipe: augmentation recipe (path / dict / Recipe) applied to training batches.
@@ -402,7 +412,9 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             always / never.
         cache_budget_mb: memory budget of ``cache="auto"`` in MiB.
         image_size, channels, sample_rate, max_seconds, max_tokens: the model's input format; ``None``
-            derives each from the training split's statistics (:mod:`mmdata.train.config`).
+            derives each from the training split's statistics (:mod:`mmdata.train.config`). A recipe's
+            own ``normalize`` list for a modality replaces its derived steps; ``metrics["inputs"]``
+            records what the stage that runs produces.
         fusion_args: options of the fusion (``hierarchical``: ``order``; ``two_tower``: ``towers``,
             ``interaction``; docs/fusions.md; KEY=VALUE,... on the command line).
         pretrain: ``"contrastive"``: pre-train the encoders first (CLIP-style symmetric InfoNCE per

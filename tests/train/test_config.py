@@ -57,7 +57,7 @@ def test_uniform_data_needs_no_normalisation_and_given_values_win(tmp_path: Path
     steps = normalize_section(given)
     assert [s["op"] for s in steps["image"]] == ["to_rgb", "resize", "center_crop"] and steps["image"][1]["size"] == 24
     assert [s["op"] for s in steps["audio"]] == ["resample", "pad_trim"]
-    with pytest.raises(MMDataError, match="channels must be 1"):
+    with pytest.raises(MMDataError, match=r"channels \(--channels\) must be 1"):
         derive_inputs(data, ["image"], channels=2)
 
 
@@ -72,3 +72,37 @@ def test_a_recipes_own_normalize_list_wins_per_modality() -> None:
 def test_no_training_rows_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(MMDataError, match="no training rows"):
         derive_inputs(_index(tmp_path, [_row("test", text_chars=3)]), ["text"])
+
+
+def test_effective_inputs_follow_the_recipes_own_steps(tmp_path: Path) -> None:
+    from mmdata.train.config import IndexStats, effective_inputs
+
+    rows = [_row(image_height=h, image_width=w, image_mode="RGB", audio_seconds=s, audio_sample_rate=r, audio_channels=1,
+                 text_chars=20) for h, w, s, r in [(32, 32, 0.5, 16000), (48, 64, 1.0, 22050), (60, 40, 1.5, 16000)]]
+    st = IndexStats(_index(tmp_path, rows))
+    spec = derive_inputs(st, ["image", "audio", "text"])
+    _, derived = with_normalize(None, spec)
+    assert effective_inputs(spec, derived, ["image", "audio", "text"], st) is spec  # nothing of the recipe's own
+    own = {"image": [{"op": "resize", "size": 16, "side": "shorter"}], "audio": [{"op": "pad_trim", "seconds": 1.2, "trim": False}],
+           "text": [{"op": "max_tokens", "n": 8}]}
+    _, norm = with_normalize({"normalize": own}, spec)
+    e = effective_inputs(spec, norm, ["image", "audio", "text"], st)
+    assert e.image_size is None and "leaves 3 sizes 16x16..24x16" in e.sources["image_size"]  # no crop: sizes stay mixed
+    assert e.channels == 3 and e.sample_rate is None and "rates [16000, 22050]" in e.sources["sample_rate"]
+    assert e.max_seconds == 1.5 and "1.2..1.5 s" in e.sources["max_seconds"] and e.max_tokens == 8
+    assert "image  mixed" in e.describe() and "rates mixed" in e.describe()
+
+
+def test_default_modalities_are_those_the_training_split_has(tmp_path: Path) -> None:
+    from mmdata.train.config import IndexStats, choose_modalities
+
+    rows = [_row(image_height=8, image_width=8), _row(image_height=8, image_width=8, text_chars=3),
+            _row("test", audio_seconds=1.0, audio_sample_rate=8000)]  # audio only outside train
+    st = IndexStats(_index(tmp_path, rows))
+    used, left = choose_modalities(st, None)
+    assert used == ["image", "text"] and list(left) == ["audio"] and "text (1 of 2 samples)" in left["audio"]
+    assert choose_modalities(st, ["text"]) == (["text"], {})
+    card = {"modalities": {"image": {"count": 2}, "audio": {"count": 1}, "text": {"count": 1}, "label": {"count": 3}}}
+    with pytest.raises(MMDataError, match=r"--modalities image,audio: no sample of the train split .* has audio; .*"
+                                          r"all splits \(dataset.json\): image \(2\), audio \(1\), text \(1\)"):
+        choose_modalities(st, ["image", "audio"], card)

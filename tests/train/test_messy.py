@@ -103,5 +103,8 @@ def test_a_recipes_own_normalize_wins_and_given_inputs_are_used(tmp_path: Path, 
     assert [s["op"] for s in m["normalize"]["image"]] == ["to_gray", "resize"]
     assert [s["op"] for s in m["normalize"]["audio"]] == ["to_mono", "resample", "pad_trim"]
     assert m["normalize"]["audio"][1]["rate"] == 16000 and m["normalize"]["audio"][2]["seconds"] == 0.5
-    assert m["inputs"]["image_size"] == [24, 24] and m["inputs"]["sources"]["image_size"] == "given"
+    # the recipe's own image list is what runs, so it is what the inputs record names
+    assert m["inputs"]["image_size"] == [24, 24] and m["inputs"]["channels"] == 1
+    assert m["inputs"]["sources"]["image_size"] == "the recipe's normalize.image (to_gray, resize)"
+    assert m["inputs"]["sample_rate"] == 16000 and m["inputs"]["sources"]["sample_rate"] == "given"
     assert m["config"]["recipe"]["image"][0]["op"] == "hflip" and "robustness" not in m
