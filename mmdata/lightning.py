@@ -6,6 +6,6 @@ Example:
 
 from __future__ import annotations
 
-from mmdata.interop.lightning import DataModule, EpochLoader
+from mmdata.interop.lightning import EVEN_BATCHES, DataModule, EpochLoader, EvenLoader
 
-__all__ = ["DataModule", "EpochLoader"]
+__all__ = ["EVEN_BATCHES", "DataModule", "EpochLoader", "EvenLoader"]

@@ -18,32 +18,227 @@ Length. The train loader has ``len()`` when the index fixes the batches per epoc
 :meth:`mmdata.augment.loader.Loader.__len__`): Lightning then shows the epoch's size and does not
 fetch ahead — which is also what makes a plain ``mmdata.loader`` returned from
 ``LightningModule.train_dataloader`` resume exactly, without the DataModule.
+
+DDP. The reader splits each epoch over ranks x DataLoader workers, every sample exactly once, so
+ranks can get different numbers of batches (shards of different sizes, each worker's short last
+batch). DDP pairs every rank's gradient all-reduce with the other ranks', so a rank that ends its
+epoch early pairs its next epoch's steps with another rank's last ones: the run fails or hangs. With
+``even_batches="pad"`` (the default, like torch's ``DistributedSampler`` with ``drop_last=False``)
+every rank runs ``K`` = the largest rank's batch count; a rank with fewer re-reads the start of its
+own part of the epoch (the same samples with the same augmentation draws) for the missing batches.
+``"drop"`` stops every rank at the smallest count; the samples left out are counted
+(``EpochLoader.dropped``) and logged once per epoch by rank 0. ``K`` comes from ``index.parquet``'s
+per-shard counts and the reader's own assignment of shards to (rank, worker) for the epoch, identical
+on every rank; where the index cannot fix the counts (``balance``, ``on_error="skip"``, bare shards)
+the ranks agree batch by batch with one tiny all-reduce instead. Val / test loaders are evened out
+the same way (padding repeats a few samples there, like Lightning's ``DistributedSampler``); predict
+is not (every sample once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import torch
+
+from mmdata.errors import MMDataError
 from mmdata.interop import require
+from mmdata.shards.reader import dist_rank_world
 
 pl = require("lightning.pytorch", "lightning", "mmdata.lightning")
 
+log = logging.getLogger("mmdata.lightning")
 _HISTORY = 16  # loader states kept: more than Lightning's fetch-ahead (1 batch by default)
 STATE_VERSION = 1
+EVEN_BATCHES = ("pad", "drop")
 
 
-class EpochLoader:
-    """The train loader as Lightning sees it: each iteration sets the epoch (from the trainer) or resumes.
+# ---- equal batch counts under DDP ------------------------------------------------------------------
+def reader_counts(loader: Any, epoch: int, readers: int) -> list[int] | None:
+    """Samples each of ``readers`` readers (``rank * workers + worker``) of ``loader`` yields in ``epoch``,
+    or None when the index does not fix them (``balance``, ``on_error="skip"``, bare shards).
+
+    Epoch-independent counts come from ``samples_per_reader``; a shuffled shard order over shards of
+    different sizes gives other counts each epoch, taken from the reader's own assignment of shards
+    to readers (``ShardDataset._mine``) and the index's per-shard sample counts.
+    """
+    if getattr(loader, "plan", None) is not None:
+        return None  # balancing drops and repeats samples by draw
+    src = loader.source
+    counts = src.samples_per_reader(readers)
+    if counts is not None or not hasattr(src, "_mine") or src.samples_per_reader(1) is None:
+        return counts
+    # TODO(reader): move into ShardDataset.samples_per_reader(readers, epoch=...)
+    size = dict(zip(src.shards, src._shard_sizes))
+    return [sum(size[sh] for sh in src._mine(r, readers, epoch)[0]) for r in range(readers)]
+
+
+def batch_sizes(counts: Sequence[int], batch_size: int, drop_last: bool = False) -> list[int]:
+    """Sizes of the batches one DataLoader yields, in order, when its workers hold ``counts`` samples.
+
+    Each worker batches its own samples (its last batch may be short) and the DataLoader takes the
+    workers' batches in turn, passing over a worker that has run out.
+
+    Example:
+        >>> batch_sizes([8, 6], 3)   # worker 0: 3, 3, 2; worker 1: 3, 3
+        [3, 3, 3, 3, 2]
+    """
+    per = [[batch_size] * (c // batch_size) + ([c % batch_size] if c % batch_size and not drop_last else [])
+           for c in counts]
+    return [p[i] for i in range(max(map(len, per), default=0)) for p in per if i < len(p)]
+
+
+class EvenPlan(NamedTuple):
+    """What every rank does in one epoch: ``target`` batches (K); this rank has ``own`` of its own;
+    ``dropped`` samples (all ranks) are left out by ``"drop"``; ``empty`` ranks have no batch at all."""
+
+    target: int
+    own: int
+    dropped: int
+    empty: list[int]
+
+
+def even_plan(loader: Any, epoch: int, mode: str) -> EvenPlan | None:
+    """The epoch's :class:`EvenPlan` for this rank, identical on every rank; None when the index does
+    not fix the counts (the ranks then agree batch by batch)."""
+    rank, world = dist_rank_world() or (0, 1)
+    workers = max(1, int(loader.num_workers))
+    counts = reader_counts(loader, epoch, world * workers)
+    if counts is None:
+        return None
+    sizes = [batch_sizes(counts[r * workers : (r + 1) * workers], loader.batch_size, loader.drop_last)
+             for r in range(world)]
+    lengths = [len(b) for b in sizes]
+    target = max(lengths) if mode == "pad" else min(lengths)
+    dropped = sum(sum(b[target:]) for b in sizes) if mode == "drop" else 0
+    return EvenPlan(target, lengths[rank], dropped, [r for r, n in enumerate(lengths) if n == 0])
+
+
+def _agree(flag: int, op: str) -> int:
+    """``flag`` reduced over all ranks (``"min"``, ``"max"`` or ``"sum"``), on the backend's device."""
+    import torch.distributed as dist
+
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor([int(flag)], dtype=torch.int64, device=device)
+    dist.all_reduce(t, op={"min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX, "sum": dist.ReduceOp.SUM}[op])
+    return int(t.item())
+
+
+class EvenLoader:
+    """A loader whose iteration yields the same number of batches on every DDP rank (see the module
+    docstring); a plain pass through the wrapped loader with one process or ``mode=False``.
+
+    Used as is for val / test (each iteration is the loader's next pass); :class:`EpochLoader` adds
+    epochs and resume for training. ``dropped`` / ``padded``: samples left out on all ranks (``"drop"``)
+    / batches this rank repeated (``"pad"``) in the latest epoch.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> val = EvenLoader(mmdata.loader(t + "/ds", 4, shuffle=False), "pad")   # one process: as is
+        >>> len(val), [len(b) for b in val]
+        (2, [4, 2])
+    """
+
+    def __init__(self, loader: Any, mode: str | bool = "pad", split: str | None = None) -> None:
+        if mode not in (*EVEN_BATCHES, False, None):
+            raise MMDataError(f"even_batches must be one of {EVEN_BATCHES} or False, got {mode!r}")
+        self.loader = loader
+        self.mode = mode or None
+        self.split = split or getattr(loader, "split", "?")
+        self.history: dict[int, dict[str, Any]] = {}
+        self.dropped = 0
+        self.padded = 0
+
+    @staticmethod
+    def _world() -> int:
+        return (dist_rank_world() or (0, 1))[1]
+
+    def __len__(self) -> int:
+        if self.mode is None or self._world() == 1:
+            return len(self.loader)  # TypeError when the loader has no exact length (Lightning: unsized)
+        workers = max(1, int(self.loader.num_workers))
+        if getattr(self.loader, "plan", None) is not None or \
+                self.loader.source.samples_per_reader(self._world() * workers) is None:
+            raise TypeError("this mmdata loader has no exact length under DDP (the batches per rank are not "
+                            "fixed by the index, or change from epoch to epoch)")
+        return even_plan(self.loader, int(self.loader.epoch), self.mode).target  # type: ignore[union-attr]
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._batches(None, 0, 0)
+
+    def _batches(self, epoch: int | None, done: int, passes: int) -> Iterator[Any]:
+        """Batches of one epoch from the loader's current position (``done`` batches and ``passes``
+        re-reads in), until every rank has yielded the same number. ``epoch`` None: the loader's own."""
+        distributed = self.mode is not None and self._world() > 1
+        plan = even_plan(self.loader, self.loader.epoch if epoch is None else epoch, self.mode) if distributed else None
+        dynamic = distributed and plan is None and torch.distributed.is_available() and torch.distributed.is_initialized()
+        if distributed and plan is None and not dynamic:
+            # RANK / WORLD_SIZE set but no process group: nothing to agree with, each rank its own count
+            log.warning("mmdata DataModule: split %r: batch counts per rank are not fixed by the index and no "
+                        "process group is initialised; even_batches=%r has no effect", self.split, self.mode)
+            distributed = False
+        self.dropped = self.padded = 0
+        if plan is not None and plan.empty and plan.target and self.mode == "pad":
+            raise MMDataError(f"split {self.split!r}: rank(s) {plan.empty} get no batch of this epoch (too few "
+                              "samples or shards for ranks x workers); nothing to pad with: use fewer ranks or "
+                              "workers, or even_batches='drop'")
+        it = iter(self.loader)
+        fresh = done == 0 and passes == 0
+        try:
+            while plan is None or done < plan.target:
+                batch = next(it, None)
+                if dynamic and not _agree(batch is not None, "min" if self.mode == "drop" else "max"):
+                    if self.mode == "drop":
+                        mine = (len(batch) if batch is not None else 0) + sum(len(b) for b in it)
+                        self.dropped = _agree(mine, "sum")
+                    break
+                if batch is None:
+                    if not distributed or self.mode == "drop":
+                        break
+                    # pad: this rank ran out first; repeat its own part of the epoch from the start
+                    it.close()
+                    self.loader.set_epoch(int(self.loader.epoch))
+                    it = iter(self.loader)
+                    passes += 1
+                    batch = next(it, None)
+                    if batch is None:
+                        raise MMDataError(f"split {self.split!r}: this rank has no sample of the epoch to pad with")
+                if passes:
+                    self.padded += 1
+                done += 1
+                self._record(done, passes)
+                yield batch
+        finally:
+            it.close()
+        if plan is not None and plan.dropped and fresh:
+            self.dropped = plan.dropped
+        if self.dropped and (dist_rank_world() or (0, 1))[0] == 0:
+            log.warning("mmdata DataModule: split %r epoch %d: dropped %d samples (even_batches='drop': every "
+                        "rank stops at %d batches)", self.split, int(self.loader.epoch), self.dropped, done)
+
+    def _record(self, done: int, passes: int) -> None:
+        """Keep the loader state after ``done`` batches (training only: see :class:`EpochLoader`)."""
+
+
+class EpochLoader(EvenLoader):
+    """The train loader as Lightning sees it: each iteration sets the epoch (from the trainer) or resumes;
+    under DDP every rank yields the same number of batches (``even_batches``, see :class:`EvenLoader`).
 
     ``loader`` is the wrapped :class:`mmdata.augment.loader.Loader` (``.skipped``, ``.recipe``...).
     """
 
-    def __init__(self, datamodule: DataModule, loader: Any) -> None:
+    def __init__(self, datamodule: DataModule, loader: Any, mode: str | bool = "pad") -> None:
+        super().__init__(loader, mode, datamodule.train_split)
         self.datamodule = datamodule
-        self.loader = loader
-        self.history: dict[int, dict[str, Any]] = {}
 
     def _epoch(self) -> int:
         trainer = self.datamodule.trainer
@@ -55,29 +250,29 @@ class EpochLoader:
         epoch = self._epoch()
         self.datamodule._iterations += 1
         pending, self.datamodule._pending = self.datamodule._pending, None
+        passes = 0
         if pending is not None and int(pending["epoch"]) == epoch:
             self.loader.load_state_dict(pending)
-            done = int(pending.get("batches", 0))
+            # "epoch_batches" / "pass": the epoch's batches so far, padding re-reads included
+            done = int(pending.get("epoch_batches", pending.get("batches", 0)))
+            passes = int(pending.get("pass", 0))
         else:
             self.loader.set_epoch(epoch)
             done = 0
-        self.history = {done: self.loader.state_dict()}
-        for batch in self.loader:
-            done += 1
-            self.history[done] = self.loader.state_dict()
-            self.history.pop(done - _HISTORY, None)
-            yield batch
+        self.history = {}
+        self._record(done, passes)
+        yield from self._batches(epoch, done, passes)
 
-    def __len__(self) -> int:
-        return len(self.loader)  # TypeError when the loader has no exact length (Lightning: unsized)
-
-    def __bool__(self) -> bool:
-        return True
+    def _record(self, done: int, passes: int) -> None:
+        self.history[done] = {**self.loader.state_dict(), "epoch_batches": done, "pass": passes}
+        self.history.pop(done - _HISTORY, None)
 
     def state_at(self, batches: int | None) -> dict[str, Any]:
         """The loader's state after ``batches`` batches of the current epoch (the latest if unknown)."""
         if batches is not None and batches in self.history:
             return self.history[batches]
+        if self.history:
+            return self.history[max(self.history)]
         return self.loader.state_dict()
 
 
@@ -98,6 +293,11 @@ class DataModule(pl.LightningDataModule):
             have gives no loader (Lightning then skips that stage).
         eval_batch_size: batch size of the evaluation loaders (default ``batch_size``).
         start_epoch: the epoch of the first iteration when no trainer drives the module.
+        even_batches: under DDP, make every rank run the same number of batches per epoch (train, val,
+            test): ``"pad"`` (default, like ``DistributedSampler``: a rank short of batches repeats
+            the start of its own part of the epoch), ``"drop"`` (every rank stops at the smallest
+            count; the samples left out are counted and logged) or False (each rank its own count:
+            only for loops that need no equal step counts). No effect in one process.
         **loader_kw: more :func:`mmdata.loader` options (``drop_last``, ``modalities``, ``cache``,
             ``on_error``, reader options).
 
@@ -118,8 +318,11 @@ class DataModule(pl.LightningDataModule):
                  seed: int = 0, num_workers: int = 0, augment_on: str = "workers", balance: Any = None,
                  train_split: str = "train", val_split: str | None = "val", test_split: str | None = "test",
                  predict_split: str | None = None, eval_batch_size: int | None = None, start_epoch: int = 0,
-                 **loader_kw: Any) -> None:
+                 even_batches: str | bool = "pad", **loader_kw: Any) -> None:
         super().__init__()
+        if even_batches not in (*EVEN_BATCHES, False, None):
+            raise MMDataError(f"even_batches must be one of {EVEN_BATCHES} or False, got {even_batches!r}")
+        self.even_batches = even_batches or None
         self.path = path
         self.batch_size = batch_size
         self.recipe = recipe
@@ -160,21 +363,25 @@ class DataModule(pl.LightningDataModule):
                              num_workers=self.num_workers, device=self._device(), augment_on=self.augment_on,
                              **kw, **self.loader_kw)
 
-    def _eval(self, split: str | None) -> Any:
+    def _eval(self, split: str | None, even: bool = True) -> Any:
         splits = self._splits()
         if split is None or (splits is not None and split not in splits):
             return []
-        return self._loader(split, self.eval_batch_size, self.eval_recipe, shuffle=False)
+        loader = self._loader(split, self.eval_batch_size, self.eval_recipe, shuffle=False)
+        # equal batch counts per rank: Lightning's DistributedSampler pads val / test too (sync_dist,
+        # per-step collectives); predict gets every sample exactly once (its UnrepeatedDistributedSampler)
+        return EvenLoader(loader, self.even_batches or False, split) if even else loader
 
     # ---- Lightning hooks -------------------------------------------------------------------------
     def train_dataloader(self) -> EpochLoader:
         """The training loader: shuffled, augmented, epoch from the trainer, resumable."""
         loader = self._loader(self.train_split, self.batch_size, self.recipe, balance=self.balance, shuffle=True)
-        self._train = EpochLoader(self, loader)
+        self._train = EpochLoader(self, loader, self.even_batches or False)
         return self._train
 
     def val_dataloader(self) -> Any:
-        """The validation split in order, without augmentation (``eval_recipe``); ``[]`` if absent."""
+        """The validation split in order, without augmentation (``eval_recipe``); ``[]`` if absent.
+        Under DDP every rank gets the same number of batches (``even_batches``)."""
         return self._eval(self.val_split)
 
     def test_dataloader(self) -> Any:
@@ -182,8 +389,8 @@ class DataModule(pl.LightningDataModule):
         return self._eval(self.test_split)
 
     def predict_dataloader(self) -> Any:
-        """``predict_split`` in order; ``[]`` if unset or absent."""
-        return self._eval(self.predict_split)
+        """``predict_split`` in order, every sample once (also under DDP); ``[]`` if unset or absent."""
+        return self._eval(self.predict_split, even=False)
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps: the train loader's position after the batches the trainer processed."""
