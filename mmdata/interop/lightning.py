@@ -283,7 +283,8 @@ class DataModule(pl.LightningDataModule):
         path: dataset folder (or shards, see :func:`mmdata.open_dataset`).
         batch_size: samples per training batch.
         recipe: augmentation recipe for training (path, YAML string, dict or Recipe; None: none).
-        eval_recipe: recipe for val / test / predict (default none: evaluation sees clean samples).
+        eval_recipe: recipe whose ``normalize`` stage val / test / predict get (default: ``recipe``'s;
+            random sections never run in evaluation, as in :func:`mmdata.loader` with ``stage="eval"``).
         seed: order, balance and augmentation seed.
         num_workers: DataLoader worker processes per loader.
         augment_on: ``"workers"`` (per-sample kernels in workers) or ``"device"`` (batched kernels on
@@ -367,7 +368,10 @@ class DataModule(pl.LightningDataModule):
         splits = self._splits()
         if split is None or (splits is not None and split not in splits):
             return []
-        loader = self._loader(split, self.eval_batch_size, self.eval_recipe, shuffle=False)
+        # the training recipe's normalize stage unless an eval recipe is given: messy data (mixed sizes,
+        # modes, rates) must be brought to one shape for validation too; random sections never run here
+        recipe = self.recipe if self.eval_recipe is None else self.eval_recipe
+        loader = self._loader(split, self.eval_batch_size, recipe, shuffle=False, stage="eval")
         # equal batch counts per rank: Lightning's DistributedSampler pads val / test too (sync_dist,
         # per-step collectives); predict gets every sample exactly once (its UnrepeatedDistributedSampler)
         return EvenLoader(loader, self.even_batches or False, split) if even else loader

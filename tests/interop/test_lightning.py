@@ -118,6 +118,29 @@ def test_without_trainer_each_iteration_is_a_new_epoch(ds: Path) -> None:
     assert epochs[0] != epochs[1] != epochs[2]
 
 
+def test_eval_loaders_get_the_training_recipes_normalize_on_messy_data(tmp_path: Path) -> None:
+    """QA 2026-12-02: val / test ran without the recipe's normalize stage, so a messy split (1- and
+    3-channel images, mixed sizes and rates) failed to collate; random sections stay out of evaluation."""
+    from mmdata.augment import load_recipe
+    from mmdata.testing import make_messy_folder
+
+    m = make_messy_folder(tmp_path / "raw", n=40, sizes=((32, 32), (48, 64)), seconds=(0.3, 1.0))
+    mmdata.shard(m.root, tmp_path / "ds", maxcount=8, split="train=0.5,val=0.25,test=0.25", progress=False)
+    recipe = {"normalize": {"image": [{"op": "to_rgb"}, {"op": "resize", "size": 24}, {"op": "center_crop", "size": 24}],
+                            "audio": [{"op": "to_mono"}, {"op": "resample", "rate": 8000}]},
+              "image": [{"op": "hflip", "p": 1.0}]}
+    dm = DataModule(tmp_path / "ds", batch_size=4, recipe=recipe)
+    rec = load_recipe(recipe)
+    for loader in (dm.val_dataloader(), dm.test_dataloader()):
+        batches = list(loader)
+        assert batches and all(b["image"].shape[1:] == (3, 24, 24) for b in batches)
+    ref = next(iter(mmdata.loader(tmp_path / "ds", 4, recipe=recipe, split="val", stage="eval")))  # normalize only
+    b = next(iter(dm.val_dataloader()))
+    assert list(b.keys) == list(ref.keys) and torch.equal(b["image"], ref["image"])
+    flipped = rec.apply_sample(next(iter(mmdata.open_dataset(tmp_path / "ds", split="val"))), epoch=0)["image"]
+    assert not torch.equal(b["image"][0], flipped)  # the random section (hflip p=1) did not run
+
+
 def test_missing_split_gives_no_loader(ds: Path) -> None:
     dm = DataModule(ds, batch_size=4)
     assert dm.test_dataloader() == []  # the dataset has train and val only
