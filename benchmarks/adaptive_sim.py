@@ -19,6 +19,12 @@ sd. A family is the demo's: 8 arms (identity + 7 others) and the baseline.
     .venv/bin/python benchmarks/adaptive_sim.py --aa 10000 --power 2000      # ~1 h on a busy 2-core box
     .venv/bin/python benchmarks/adaptive_sim.py --report-aa 200                # full runner + report, synthetic trainer
     .venv/bin/python benchmarks/adaptive_sim.py --aa 0 --power 0 --sweep 400 --confirm 250   # design sweep (~10 min)
+    .venv/bin/python benchmarks/adaptive_sim.py --aa 0 --power 0 --sparse 8000 --confirm 2000  # sparse families (~15 min)
+
+``--sparse N`` asks the same of families in which only ``k`` of the 8 arms have an effect (k = 1, 2, 4;
+the rest, the identity control among them, are null), the usual shape of an ablation: it screens a
+grid of designs on ``N`` families per (k, effect) and checks the default and the best screened
+designs with the exact procedure (``--confirm`` families per cell, default ``N / 4``).
 
 ``--sweep N`` screens a grid of designs (first look, spacing, maximum seeds, spending function,
 futility threshold and rule) on ``N`` families per effect size with a vectorised simulator: the same
@@ -270,6 +276,119 @@ def sweep(reps: int, confirm: int, args: argparse.Namespace, rhos: list[float]) 
     return out
 
 
+def sparse(reps: int, confirm: int, args: argparse.Namespace, rhos: list[float]) -> dict[str, object]:
+    """Families where ``k`` of the 8 arms have the effect and the rest are null: screen, then exact check.
+
+    Power is over the arms with an effect, runs over the whole family (the null arms are where a
+    futility rule saves runs). The last ``k`` arms carry the effect, so the identity control
+    (arm 0, no shared draws) is always among the null ones."""
+    effects, ks = (0.5, 1.0, 1.5, 2.0), (1, 2, 4)
+
+    def eff(k: int, th: float) -> list[float]:
+        return [0.0] * (8 - k) + [th] * k
+
+    looks_grid = [(10, 12, 14, 16, 18, 20), (10, 15, 20), (9, 14, 20), (8, 14, 20), (8, 12, 16, 20), (10, 20),
+                  (6, 10, 15, 20), (9, 13, 17, 20)]
+    grid = [(lk, sp, fut) for lk in looks_grid for sp in ("hsd", "hsd-2", "obf") for fut in (0.01, 0.02, 0.03, 0.05, 0.1)]
+    t0 = time.perf_counter()
+    rows: list[dict[str, object]] = []
+    data = {}
+    for k in ks:
+        for th in effects:
+            D = families(np.random.default_rng(1000 * k + int(10 * th)), reps, eff(k, th), rhos, args.seed_sd, args.draw_sd)
+            live = np.array(eff(k, th)) != 0
+            rej, sign, _ = screen(D, (20,), "hsd", 0.0)
+            data[k, th] = (D, live, float(np.mean((rej & (sign > 0))[:, live])))
+    for looks, spending, fut in grid:
+        row: dict[str, object] = {"looks": list(looks), "spending": spending, "futility": fut}
+        for k in ks:
+            for th in effects:
+                D, live, fixed = data[k, th]
+                rej, sign, runs = screen(D, looks, spending, fut)
+                row[f"ratio_{k}_{th}"] = float(np.mean((rej & (sign > 0))[:, live])) / fixed
+                row[f"runs_{k}_{th}"] = float(runs.mean()) / (9 * 20)
+            row[f"meets_{k}"] = all(row[f"ratio_{k}_{th}"] >= 0.95 and row[f"runs_{k}_{th}"] <= 0.65 for th in effects)
+        rows.append(row)
+    print(f"sparse screen: {len(grid)} designs x {len(ks)} k x {len(effects)} effects x {reps} families in "
+          f"{time.perf_counter() - t0:.0f} s; fixed-20 power (screen, k = 1): "
+          + ", ".join(f"{th} sd {data[1, th][2]:.3f}" for th in effects), flush=True)
+
+    def cells(r: dict, k: int) -> str:
+        return "  ".join(f"{th}sd {r[f'ratio_{k}_{th}']:.3f}/{r[f'runs_{k}_{th}']:.2f}" for th in effects)
+
+    best: dict[tuple[int, str], dict] = {}
+    for k in ks:
+        n = sum(r[f"meets_{k}"] for r in rows)
+        print(f"k = {k} of 8 arms with the effect: {n} of {len(rows)} designs meet power ratio >= 0.95 with runs <= 0.65 at every effect")
+        # the frontier: the most power at 0.5 sd among designs within the runs target at every effect
+        within = [r for r in rows if all(r[f"runs_{k}_{th}"] <= 0.65 for th in effects)]
+        if within:
+            best[k, "within"] = max(within, key=lambda r: r[f"ratio_{k}_0.5"])
+        for r in sorted(within, key=lambda r: -r[f"ratio_{k}_0.5"])[:3]:
+            print(f"  most power at 0.5 sd within 0.65 of the runs: looks {r['looks']} {r['spending']} futility {r['futility']}: {cells(r, k)}")
+        keep = [r for r in rows if all(r[f"ratio_{k}_{th}"] >= 0.95 for th in effects)]
+        for r in sorted(keep, key=lambda r: max(r[f"runs_{k}_{th}"] for th in effects))[:3]:
+            print(f"  fewest runs keeping >= 0.95 of the power: looks {r['looks']} {r['spending']} futility {r['futility']}: {cells(r, k)}")
+        if keep:
+            best[k, "keep"] = min(keep, key=lambda r: max(r[f"runs_{k}_{th}"] for th in effects))
+    default = (default_looks(20).sizes, "hsd", FUTILITY)
+    cands = list(dict.fromkeys([default] + [(tuple(r["looks"]), r["spending"], r["futility"]) for r in best.values()]))
+    conf = exact_sparse(cands, ks, confirm, args, rhos) if confirm else []
+    return {"reps": reps, "confirm": confirm, "designs": rows, "confirmed": conf}
+
+
+def _sparse_eff(k: int, th: float) -> list[float]:
+    return [0.0] * (8 - k) + [th] * k  # the identity control (arm 0) is always among the null arms
+
+
+def _exact_cell(job: tuple) -> list[dict[str, object]]:
+    """One (k, effect) cell of the exact check: the fixed design and every candidate on the same families."""
+    k, th, n, cands, seed_sd, draw_sd, rhos = job
+    rng = np.random.default_rng(7000 + 1000 * k + int(10 * th))
+    eff = _sparse_eff(k, th)
+    fams = [family(rng, eff, rhos, seed_sd, draw_sd) for _ in range(n)]
+    live = np.array(eff) != 0
+    hits_fixed = np.array([float(np.mean(outcome(d, Design.fixed(20))[0][live])) for d in fams])
+    out = []
+    for looks, spending, fut in cands:
+        design = Design.sequential(20, looks, futility=fut, spending=spending)
+        hits, runs = np.zeros(n), np.zeros(n)
+        for i, d in enumerate(fams):
+            rej, sign, runs[i] = outcome(d, design)
+            hits[i] = float(np.mean((rej & (sign == np.sign(th)))[live]))
+        # the ratio's standard error by the delta method on the paired per-family hits (same families)
+        pa, pf = hits.mean(), hits_fixed.mean()
+        r = pa / max(pf, 1e-9)
+        se = float(np.std(hits - r * hits_fixed, ddof=1) / math.sqrt(n) / max(pf, 1e-9))
+        out.append({"k": k, "effect_sd": th, "looks": list(looks), "spending": spending, "futility": fut,
+                    "power": float(pa), "power_fixed": float(pf), "ratio": float(r), "ratio_se": se,
+                    "runs_fraction": float(runs.mean() / 180), "runs_se": float(runs.std(ddof=1) / math.sqrt(n) / 180)})
+    return out
+
+
+def exact_sparse(cands: list[tuple], ks: tuple[int, ...], n: int, args: argparse.Namespace, rhos: list[float],
+                 effects: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)) -> list[dict[str, object]]:
+    """The library's exact procedure on ``n`` families per (k, effect) cell, cells spread over processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(k, th, n, cands, args.seed_sd, args.draw_sd, rhos) for k in ks for th in effects]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max(1, args.workers)) as pool:
+        conf = [c for cell in pool.map(_exact_cell, jobs) for c in cell]
+    default = (default_looks(20).sizes, "hsd", FUTILITY)
+    print(f"exact procedure, {n} families per cell, {time.perf_counter() - t0:.0f} s (power ratio ± se / runs share of "
+          f"the fixed 20-seed design; target >= 0.95 / <= 0.65):")
+    for looks, spending, fut in cands:
+        tag = " (default)" if (tuple(looks), spending, fut) == default else ""
+        for k in ks:
+            cs = [c for c in conf if c["k"] == k and (tuple(c["looks"]), c["spending"], c["futility"]) == (tuple(looks), spending, fut)]
+            meets = all(c["ratio"] >= 0.95 and c["runs_fraction"] <= 0.65 for c in cs)
+            print(f"  looks {list(looks)} {spending} futility {fut}{tag}, k = {k}{' MEETS' if meets else ''}: "
+                  + "  ".join(f"{c['effect_sd']}sd {c['ratio']:.3f}±{c['ratio_se']:.3f}/{c['runs_fraction']:.3f}" for c in cs),
+                  flush=True)
+    return conf
+
+
 def report_aa(families: int, out: Path) -> dict[str, float]:
     """Full pipeline A/A: the runner and the report on the synthetic trainer (real-run noise), all arms
     the baseline recipe with fresh augmentation seeds; counts families with any confirmatory verdict
@@ -315,7 +434,12 @@ def main() -> None:
     ap.add_argument("--rho", type=float, default=0.5, help="draw correlation of a leave-one-out arm with the baseline (measured)")
     ap.add_argument("--futility", type=float, default=0.1)
     ap.add_argument("--sweep", type=int, default=0, help="screen a grid of designs on this many families per effect")
-    ap.add_argument("--confirm", type=int, default=0, help="with --sweep: families per effect for the exact check")
+    ap.add_argument("--confirm", type=int, default=0, help="with --sweep / --sparse: families per cell for the exact check")
+    ap.add_argument("--sparse", type=int, default=0, help="screen designs on families with 1, 2 or 4 arms at the effect")
+    ap.add_argument("--exact", default="", help="exact check only, of these designs: 'LOOKS/SPENDING/FUTILITY ...', "
+                    "e.g. '9,14,20/obf/0.05 10,12,14,16,18,20/hsd/0.1', on --confirm families per (k, effect)")
+    ap.add_argument("--ks", default="1,2,4,8", help="with --exact: arms with the effect per family")
+    ap.add_argument("--workers", type=int, default=2, help="processes for the exact check")
     ap.add_argument("--out", type=Path, default=Path("runs/adaptive_sim"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -352,6 +476,11 @@ def main() -> None:
         results["power"] = rows
     if args.sweep:
         results["sweep"] = sweep(args.sweep, args.confirm, args, rhos)
+    if args.exact:
+        cands = [(tuple(int(x) for x in lk.split(",")), sp, float(f)) for lk, sp, f in (d.split("/") for d in args.exact.split())]
+        results["exact"] = exact_sparse(cands, tuple(int(k) for k in args.ks.split(",")), args.confirm or 2000, args, rhos)
+    if args.sparse:
+        results["sparse"] = sparse(args.sparse, args.confirm or args.sparse // 4, args, rhos)
     if args.report_aa:
         r = report_aa(args.report_aa, args.out)
         print(f"report-wide A/A ({r['families']} families through the runner and report): families with any "
