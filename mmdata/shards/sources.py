@@ -759,6 +759,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     skipped: list[dict[str, Any]] = []
     records: list[Record] = []
     key_rows: dict[str, int] = {}
+    cells: dict[str, list[Any]] = {}  # per path column: [cells, files found, first value]
     for i, raw in enumerate(rows):
         row = {rename.get(k, k): v for k, v in raw.items()}
         where = f"{name} row {i + 1}"
@@ -779,6 +780,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
 
         members: dict[str, str | bytes] = {}
         for col, val in paths.items():
+            seen = cells.setdefault(col, [0, 0, val])
+            seen[0] += 1
             if remote is not None:  # a file of the manifest's folder at the URL, by its listing
                 full_s = posixpath.normpath(f"{base_s}/{val}")
                 parts = split_name(full_s.rpartition("/")[2])
@@ -799,6 +802,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 bad(val, col, f"no known media extension (expected one of {sorted(KNOWN_EXTS)})")
             else:
                 members[f"{col}.npy" if parts[1].endswith("npy") else parts[1]] = full_s
+            if found and not escapes:
+                cells[col][1] += 1
         text = row.get("text")
         if not _is_missing(text):
             members["txt"] = str(text).encode("utf-8")
@@ -816,7 +821,13 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             skipped.append(skip_entry(source_key, "sample", f"{where}: no file or text left to shard", source_key))
             continue
         records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split))
-    return Discovered(_finish(records), names, names_from, skipped, [], base_s if remote is not None else str(base))
+    # a column none of whose cells names a file is most likely metadata (a score, an author): say so
+    # once, beside the per-cell "file not found" entries
+    warnings = [f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file in the "
+                f"manifest's folder (e.g. {first!r}); every column but key, text, label and split holds file paths — "
+                f"if {col!r} is metadata, leave it out of the manifest"
+                for col, (n, hits, first) in cells.items() if n and not hits]
+    return Discovered(_finish(records), names, names_from, skipped, warnings, base_s if remote is not None else str(base))
 
 
 def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, labels_from_folders: bool | None = None,

@@ -111,6 +111,24 @@ def test_manifest_errors_name_row_and_column(tmp_path: Path) -> None:
         mmdata.shard(tmp_path / "e.csv", tmp_path / "ds", progress=False)
 
 
+def test_a_metadata_column_is_named_once_in_the_warnings(tmp_path: Path) -> None:
+    """QA 2026-12-02: extra manifest columns (a score, an author) are path columns, as documented, so
+    every cell is a skipped "file not found"; one warning now says the column names no file at all."""
+    (tmp_path / "m").mkdir()
+    rows = []
+    for i in range(3):
+        (tmp_path / "m" / f"im{i}.png").write_bytes(image_bytes(i))
+        rows.append({"image": f"m/im{i}.png", "score": f"0.{i + 5}", "author": "ユーザー",
+                     "depth": "m/missing.npy" if i == 0 else f"m/im{i}.png"})
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    rep = mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", progress=False)
+    meta = [w for w in rep["warnings"] if "names a file" in str(w)]
+    assert len(meta) == 2 and all("leave it out of the manifest" in str(w) for w in meta)
+    assert any("column 'score': none of its 3 values" in str(w) and "'0.5'" in str(w) for w in meta)
+    assert any("column 'author'" in str(w) for w in meta)  # 'image' and 'depth' name files: no warning
+    assert any("names a file" in str(w) for w in idx.load_card(tmp_path / "ds")["warnings"])
+
+
 def test_byte_determinism_and_workers(tmp_path: Path) -> None:
     raw = make_sample_folder(tmp_path / "raw", n=20)
     opts = dict(maxcount=4, split="train=0.6,val=0.2,test=0.2", seed=3, progress=False)
