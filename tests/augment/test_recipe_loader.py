@@ -178,6 +178,17 @@ def test_cache_decodes_a_split_once_per_process_and_counts_its_skips(tmp_path: P
     clear_decoded()
 
 
+def _label_counts(ds: Path, balance: dict, epochs: int = 20) -> Counter:
+    """Labels the balanced training stream of ``ds`` yields over ``epochs`` epochs (-1: unlabelled)."""
+    c: Counter = Counter()
+    loader = mmdata.loader(ds, 64, balance=balance, seed=0, modalities=["label"])
+    for e in range(epochs):
+        loader.set_epoch(e)
+        for b in loader:
+            c.update(b["label"].tolist())
+    return c
+
+
 def test_balance_over_under_and_fraction(tmp_path: Path) -> None:
     raw = make_sample_folder(tmp_path / "raw", n=40, missing=False)
     for i in range(40):  # skew: class 0 for 28 samples, class 1 for 8, class 2 for 4
@@ -185,19 +196,10 @@ def test_balance_over_under_and_fraction(tmp_path: Path) -> None:
     mmdata.shard(raw, tmp_path / "ds", progress=False)
     ds = tmp_path / "ds"
 
-    def counts(balance: dict, epochs: int = 20) -> Counter:
-        c: Counter = Counter()
-        l = mmdata.loader(ds, 64, balance=balance, seed=0, modalities=["label"])
-        for e in range(epochs):
-            l.set_epoch(e)
-            for b in l:
-                c.update(b["label"].tolist())
-        return c
-
-    over = counts({"by": "label", "mode": "over"})
+    over = _label_counts(ds, {"by": "label", "mode": "over"})
     for c in (1, 2):  # expected 28 per class per epoch; sd of the Bernoulli part is small
         assert abs(over[c] / 20 - 28) < 3, over
-    under = counts({"by": "label", "mode": "under"})
+    under = _label_counts(ds, {"by": "label", "mode": "under"})
     for c in (0, 1):  # expected 4 per epoch each
         assert abs(under[c] / 20 - 4) < 1.5, under
     assert under[2] == 80
@@ -226,13 +228,7 @@ def test_balance_leaves_unlabelled_samples_alone(tmp_path: Path) -> None:
     epochs = 20
 
     def counts(balance: dict) -> Counter:
-        c: Counter = Counter()
-        l = mmdata.loader(tmp_path / "ds", 64, balance=balance, seed=0, modalities=["label"])
-        for e in range(epochs):
-            l.set_epoch(e)
-            for b in l:
-                c.update(b["label"].tolist())
-        return c
+        return _label_counts(tmp_path / "ds", balance, epochs)
 
     over = counts({"by": "label", "mode": "over"})
     assert over[-1] == 3 * epochs, over  # not oversampled to the largest class

@@ -26,6 +26,18 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _job_stopped_in_shard_4(tmp_path: Path) -> tuple[Path, Path, bytes]:
+    """A 12-sample folder whose sample 9 is broken, sharded 2 per shard with on_error=raise: the job
+    stops in shard 4 after shards 0-3 finished. Returns (raw, out, the good bytes of 000009.png)."""
+    raw = make_sample_folder(tmp_path / "raw", n=12, missing=False)
+    out = tmp_path / "ds"
+    good_png = (raw / "000009.png").read_bytes()
+    (raw / "000009.png").write_bytes(b"broken")
+    with pytest.raises(SourceError, match="000009"):
+        mmdata.shard(raw, out, maxcount=2, on_error="raise", progress=False)
+    return raw, out, good_png
+
+
 def _keys(ds_path: Path, split: str = "train") -> list[str]:
     return [s.key for s in mmdata.open_dataset(ds_path, split=split, decode=False)]
 
@@ -200,12 +212,7 @@ def test_resume_after_killed_job(tmp_path: Path) -> None:
 
 def test_resume_rechecks_finished_shards_and_their_sources(tmp_path: Path) -> None:
     """A re-run keeps finished shards whose file and sources are unchanged, rewrites the others."""
-    raw = make_sample_folder(tmp_path / "raw", n=12, missing=False)
-    out = tmp_path / "ds"
-    good_png = (raw / "000009.png").read_bytes()
-    (raw / "000009.png").write_bytes(b"broken")
-    with pytest.raises(SourceError, match="000009"):  # stops in shard 4 after shards 0-3 finished
-        mmdata.shard(raw, out, maxcount=2, on_error="raise", progress=False)
+    raw, out, good_png = _job_stopped_in_shard_4(tmp_path)
     assert sorted(p.name for p in out.glob("train-*.tar")) == [f"train-{i:06d}.tar" for i in range(4)]
     (raw / "000009.png").write_bytes(good_png)
     (raw / "000001.txt").write_text("changed since the first run", encoding="utf-8")  # shard 0's source
@@ -349,12 +356,7 @@ def test_resharding_a_columns_dataset_as_samples_removes_its_series(tmp_path: Pa
 
 
 def test_shards_of_an_unfinished_job_with_another_plan_are_removed(tmp_path: Path) -> None:
-    raw = make_sample_folder(tmp_path / "raw", n=12, missing=False)
-    out = tmp_path / "ds"
-    good_png = (raw / "000009.png").read_bytes()
-    (raw / "000009.png").write_bytes(b"broken")
-    with pytest.raises(SourceError, match="000009"):  # stops in shard 4 after shards 0-3 finished
-        mmdata.shard(raw, out, maxcount=2, on_error="raise", progress=False)
+    raw, out, good_png = _job_stopped_in_shard_4(tmp_path)
     assert (out / "train-000003.tar").is_file() and not (out / "dataset.json").exists()
     (raw / "000009.png").write_bytes(good_png)
     rep = mmdata.shard(raw, out, maxcount=4, progress=False)  # another plan: train-000000..000002
