@@ -86,8 +86,8 @@ class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
         self._clock.set(int(state["epoch"]))
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
 
-    def samples_per_reader(self, readers: int) -> list[int]:
-        """Samples each of ``readers`` readers yields per epoch (see ShardDataset.samples_per_reader)."""
+    def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int]:
+        """Samples each of ``readers`` readers yields per epoch, any epoch (see ShardDataset.samples_per_reader)."""
         return [len(range(r, len(self.samples), readers)) for r in range(readers)]
 
     def __iter__(self) -> Iterator[Sample]:

@@ -59,21 +59,19 @@ EVEN_BATCHES = ("pad", "drop")
 # ---- equal batch counts under DDP ------------------------------------------------------------------
 def reader_counts(loader: Any, epoch: int, readers: int) -> list[int] | None:
     """Samples each of ``readers`` readers (``rank * workers + worker``) of ``loader`` yields in ``epoch``,
-    or None when the index does not fix them (``balance``, ``on_error="skip"``, bare shards).
-
-    Epoch-independent counts come from ``samples_per_reader``; a shuffled shard order over shards of
-    different sizes gives other counts each epoch, taken from the reader's own assignment of shards
-    to readers (``ShardDataset._mine``) and the index's per-shard sample counts.
+    or None when the index does not fix them (``balance``, ``on_error="skip"``, bare shards); see
+    :meth:`mmdata.shards.reader.ShardDataset.samples_per_reader`.
     """
     if getattr(loader, "plan", None) is not None:
         return None  # balancing drops and repeats samples by draw
-    src = loader.source
-    counts = src.samples_per_reader(readers)
-    if counts is not None or not hasattr(src, "_mine") or src.samples_per_reader(1) is None:
-        return counts
-    # TODO(reader): move into ShardDataset.samples_per_reader(readers, epoch=...)
-    size = dict(zip(src.shards, src._shard_sizes))
-    return [sum(size[sh] for sh in src._mine(r, readers, epoch)[0]) for r in range(readers)]
+    return loader.source.samples_per_reader(readers, epoch=epoch)
+
+
+def even_mode(mode: str | bool | None) -> str | None:
+    """``even_batches`` checked: ``"pad"`` / ``"drop"``, or None for off (False / None)."""
+    if mode not in (*EVEN_BATCHES, False, None):
+        raise MMDataError(f"even_batches must be one of {EVEN_BATCHES} or False, got {mode!r}")
+    return mode or None  # type: ignore[return-value]
 
 
 def batch_sizes(counts: Sequence[int], batch_size: int, drop_last: bool = False) -> list[int]:
@@ -146,10 +144,8 @@ class EvenLoader:
     """
 
     def __init__(self, loader: Any, mode: str | bool = "pad", split: str | None = None) -> None:
-        if mode not in (*EVEN_BATCHES, False, None):
-            raise MMDataError(f"even_batches must be one of {EVEN_BATCHES} or False, got {mode!r}")
         self.loader = loader
-        self.mode = mode or None
+        self.mode = even_mode(mode)
         self.split = split or getattr(loader, "split", "?")
         self.history: dict[int, dict[str, Any]] = {}
         self.dropped = 0
@@ -321,9 +317,7 @@ class DataModule(pl.LightningDataModule):
                  predict_split: str | None = None, eval_batch_size: int | None = None, start_epoch: int = 0,
                  even_batches: str | bool = "pad", **loader_kw: Any) -> None:
         super().__init__()
-        if even_batches not in (*EVEN_BATCHES, False, None):
-            raise MMDataError(f"even_batches must be one of {EVEN_BATCHES} or False, got {even_batches!r}")
-        self.even_batches = even_batches or None
+        self.even_batches = even_mode(even_batches)
         self.path = path
         self.batch_size = batch_size
         self.recipe = recipe

@@ -721,14 +721,17 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self._skip = {}
         self._positions = {}
 
-    def samples_per_reader(self, readers: int) -> list[int] | None:
+    def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
         """Samples each of ``readers`` readers (``world_size * num_workers``) yields in an epoch —
         the same in every epoch — or None when that is not known exactly.
 
         Known exactly from ``index.parquet`` with ``on_error="raise"`` (a sample is delivered or the
         read fails): None for bare shards, for ``"skip"`` / ``"warn"`` (losses are found while
-        reading), and for a shuffled shard order over shards of different sizes, where a reader's
-        count changes from epoch to epoch. What :meth:`mmdata.augment.loader.Loader.__len__` needs.
+        reading), and — unless ``epoch`` is given — for a shuffled shard order over shards of
+        different sizes, where a reader's count changes from epoch to epoch; with ``epoch`` those are
+        that epoch's counts (this reader's own assignment of shards to readers). What
+        :meth:`mmdata.augment.loader.Loader.__len__` and the Lightning DataModule's equal batch
+        counts under DDP need.
 
         Example:
             >>> import tempfile, mmdata
@@ -765,7 +768,10 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if len(sizes) < readers:  # every reader strides over all samples
             return [len(range(r, total, readers)) for r in range(readers)]
         if self.shuffle and readers > 1 and len(set(sizes)) > 1:
-            return None
+            if epoch is None:
+                return None
+            size = dict(zip(self.shards, sizes))
+            return [sum(size[sh] for sh in self._mine(r, readers, epoch)[0]) for r in range(readers)]
         return [sum(sizes[r::readers]) for r in range(readers)]
 
     # ---- resume ----------------------------------------------------------------------------------
