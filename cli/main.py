@@ -25,12 +25,23 @@ for module in (shards, augment, datasets, train, match, ablate):
     module.register(app)
 
 err = Console(stderr=True)
+RICH_HELP_MIN_COLUMNS = 110  # narrower, typer's rich tables cut long option names and values with "…"
+
+
+def _help_style(apps: tuple[typer.Typer, ...]) -> None:
+    """Click's plain help (wrapped, never truncated) on terminals too narrow for typer's rich tables."""
+    import shutil
+
+    if shutil.get_terminal_size().columns < RICH_HELP_MIN_COLUMNS:
+        for a in apps:
+            a.rich_markup_mode = None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user-fixable errors print one line and exit 2."""
     from mmdata.errors import MMDataError
 
+    _help_style((app, datasets.app))
     try:
         app(args=argv, standalone_mode=True)
     except MMDataError as exc:

@@ -12,7 +12,9 @@ ahead of the training step when an iterable has no length, so the loader's own p
 batch past what the model has seen when a checkpoint is written; the DataModule keeps the loader's
 state after each of the last few batches and saves the one matching the batches the trainer has
 *processed*. A resumed fit therefore trains on exactly the batches the interrupted one had not
-reached, mid-epoch included, also with DataLoader workers.
+reached, mid-epoch included, also with DataLoader workers. The train loader itself is *stateful* in
+Lightning's sense (``state_dict`` / ``load_state_dict``, the same position), so Lightning stores it
+with its loop state too and does not warn that the loader is "not resumable".
 
 Length. The train loader has ``len()`` when the index fixes the batches per epoch (see
 :meth:`mmdata.augment.loader.Loader.__len__`): Lightning then shows the epoch's size and does not
@@ -271,6 +273,18 @@ class EpochLoader(EvenLoader):
             return self.history[max(self.history)]
         return self.loader.state_dict()
 
+    # Lightning's stateful-loader interface: it saves this with its loop state and checks for it before
+    # a mid-epoch resume. It is the same position as ``DataModule.state_dict()["train"]``, so restoring
+    # both (Lightning does) sets the same pending state twice.
+    def state_dict(self) -> dict[str, Any]:
+        """The position after the batches the trainer has processed (see :meth:`state_at`)."""
+        return self.state_at(self.datamodule._processed())
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Resume: the next iteration of the saved epoch continues where the checkpoint was written."""
+        if state_dict:
+            self.datamodule._pending = dict(state_dict)
+
 
 class DataModule(pl.LightningDataModule):
     """Train / val / test loaders over an mmdata dataset, with epochs and exact mid-epoch resume.
@@ -394,10 +408,13 @@ class DataModule(pl.LightningDataModule):
         """What a checkpoint keeps: the train loader's position after the batches the trainer processed."""
         if self._train is None:
             return {"version": STATE_VERSION, "train": self._pending}
-        processed = None
-        if self.trainer is not None:
-            processed = int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
-        return {"version": STATE_VERSION, "train": self._train.state_at(processed)}
+        return {"version": STATE_VERSION, "train": self._train.state_at(self._processed())}
+
+    def _processed(self) -> int | None:
+        """Train batches of the current epoch the trainer has processed (None without a trainer)."""
+        if self.trainer is None:
+            return None
+        return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Resume: the next train iteration of the saved epoch continues where the checkpoint was written."""

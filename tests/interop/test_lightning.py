@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -99,9 +100,15 @@ def test_resume_from_mid_epoch_checkpoint_is_exact(ds: Path, tmp_path: Path, num
         (ckpt,) = ckpt_dir.glob(f"*-step={step}.ckpt")
         state = torch.load(ckpt, weights_only=False)["DataModule"]["train"]
         assert state["epoch"] == step // BATCHES_PER_EPOCH and state["batches"] == step % BATCHES_PER_EPOCH
+        # the train loader is stateful for Lightning too: the same position in its loop state
+        loop_state = torch.load(ckpt, weights_only=False)["loops"]["fit_loop"]["state_dict"]
+        assert loop_state["combined_loader"] == [state]
         resumed = Tiny()
         dm = DataModule(ds, batch_size=4, recipe=RECIPE, num_workers=num_workers)
-        _trainer(tmp_path / f"b{step}").fit(resumed, dm, ckpt_path=ckpt)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _trainer(tmp_path / f"b{step}").fit(resumed, dm, ckpt_path=ckpt)
+        assert not [w for w in caught if "not resumable" in str(w.message)]
         assert [keys for _, keys in resumed.seen] == steps[step:], f"resume from step {step}"
         # same augmentation draws as the uninterrupted run
         assert all(resumed.aug[ek] == full.aug[ek] for ek in resumed.aug)
