@@ -8,6 +8,22 @@ from typing import Any
 import pytest
 
 
+MESSY_SIZES = ((32, 32), (48, 64), (60, 40), (120, 90))
+
+
+@pytest.fixture(scope="session")
+def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A user's messy folder (mixed image sizes and modes, audio rates and channels, 10% unlabelled,
+    missing modalities), 60 samples sharded train / val / test = 0.6 / 0.2 / 0.2."""
+    import mmdata
+    from mmdata.testing import make_messy_folder
+
+    root = tmp_path_factory.mktemp("messy")
+    make_messy_folder(root / "raw", n=60, sizes=MESSY_SIZES, seconds=(0.3, 1.5), unlabelled=0.1)
+    mmdata.shard(root / "raw", root / "ds", split="train=0.6,val=0.2,test=0.2", seed=0, progress=False)
+    return root / "ds"
+
+
 @pytest.fixture(scope="session")
 def avdigits40(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """avdigits with 40 samples per class (240 train / 80 val / 80 test)."""

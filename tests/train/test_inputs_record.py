@@ -15,7 +15,6 @@ from mmdata.testing import make_messy_folder
 from mmdata.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
-SIZES = ((32, 32), (48, 64), (60, 40), (120, 90))
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -38,14 +37,6 @@ def noaudio(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_messy_folder(root / "raw", n=30, sizes=((24, 24),), missing_image=0.0, unlabelled=0.0)
     for f in [*(root / "raw").rglob("*.wav"), *(root / "raw").rglob("*.flac")]:
         f.unlink()
-    mmdata.shard(root / "raw", root / "ds", split="train=0.6,val=0.2,test=0.2", seed=0, progress=False)
-    return root / "ds"
-
-
-@pytest.fixture(scope="module")
-def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("messy")
-    make_messy_folder(root / "raw", n=40, sizes=SIZES, seconds=(0.3, 1.5), unlabelled=0.1)
     mmdata.shard(root / "raw", root / "ds", split="train=0.6,val=0.2,test=0.2", seed=0, progress=False)
     return root / "ds"
 

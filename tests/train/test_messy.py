@@ -9,20 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-import mmdata
 from mmdata.shards.index import load_index
-from mmdata.testing import make_messy_folder
 from mmdata.train import train
 
-SIZES = ((32, 32), (48, 64), (60, 40), (120, 90))
-
-
-@pytest.fixture(scope="module")
-def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("messy")
-    make_messy_folder(root / "raw", n=60, sizes=SIZES, seconds=(0.3, 1.5), unlabelled=0.1)
-    mmdata.shard(root / "raw", root / "ds", split="train=0.6,val=0.2,test=0.2", seed=0, progress=False)
-    return root / "ds"
 
 
 def _unlabelled(ds: Path) -> dict[str, int]:
