@@ -184,45 +184,17 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
             for shard in info["shards"]:
                 members: list[tuple[str, bytes]] = []
                 for j in row_of.get((split, shard), []):
-                    row = rows[j]
-                    kept = [(m, z) for m, z in zip(row["members"], row["sizes"])
-                            if field_of(m.split(".", 1)[1]) != name]
-                    if name in _STATS_FIELDS:  # a replaced series' stats go with it
-                        for k in row:
-                            if k.startswith(name + "_"):
-                                row[k] = None
                     rec, files = plan["wanted"][plan["feeds"][j]] if j in plan["feeds"] else (None, {})
-                    got = 0
-                    for ext, value in sorted(files.items()):
-                        source = _source_name(value, f"{rec.source_key}.{ext}", src)
-                        try:
-                            data = value if isinstance(value, bytes) else Path(value).read_bytes()
-                            stats = member_stats(ext, data)
-                        except (CorruptMedia, OSError) as exc:
-                            reason = str(exc) if isinstance(exc, CorruptMedia) else f"cannot read ({exc})"
-                            if on_error == "raise":
-                                where = source if isinstance(value, bytes) else os.fspath(value)
-                                raise SourceError(f"{where}: {reason} (sample {row['source_key']!r}, key "
-                                                  f"{row['key']!r}, field {name!r}); with --on-error skip such "
-                                                  f"files are left out and reported") from exc
-                            bad.append(dict(skip_entry(source, "member", reason, row["source_key"]), field=name))
-                            continue
-                        row.update(stats)
-                        members.append((f"{row['key']}.{ext}", data))
-                        kept.append((f"{row['key']}.{ext}", len(data)))
-                        got += 1
+                    got = _set_row(rows[j], name, rec, files, src, on_error, bad)
+                    members += got
                     if got:
                         added += 1
-                    else:
-                        missing += 1
-                        if on_missing == "raise":
-                            why = f"{bad[-1]['source']} is bad: {bad[-1]['reason']}" if files else "no file"
-                            raise SourceError(f"{src}: no {name!r} file for sample {row['source_key']!r} "
-                                              f"(key {row['key']!r}): {why}")
-                    kept.sort()
-                    row["members"] = [m for m, _ in kept]
-                    row["sizes"] = [z for _, z in kept]
-                    row["modalities"] = sorted({field_of(m.split(".", 1)[1]) for m in row["members"]})
+                        continue
+                    missing += 1
+                    if on_missing == "raise":
+                        why = f"{bad[-1]['source']} is bad: {bad[-1]['reason']}" if files else "no file"
+                        raise SourceError(f"{src}: no {name!r} file for sample {rows[j]['source_key']!r} "
+                                          f"(key {rows[j]['key']!r}): {why}")
                 # .part: not a *.tar for verify while it waits in the staging folder
                 s = write_tar(staging / f"{shard}.part", members)
                 written.append(shard)
@@ -238,6 +210,39 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
             "shards": sum(len(i["shards"]) for i in card["splits"].values()),
             "skipped": len(bad), "skipped_files": bad[:SHOWN],
             "unmatched": len(unmatched), "unmatched_files": [u["source"] for u in unmatched[:SHOWN]]}
+
+
+def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], src: str | Path, on_error: str,
+             bad: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
+    """Give one index row field ``name``'s files (replacing any it had): its members, sizes, modalities
+    and media stats are updated; returns the new tar members. Bad files go to ``bad`` (or raise)."""
+    kept = [(m, z) for m, z in zip(row["members"], row["sizes"]) if field_of(m.split(".", 1)[1]) != name]
+    if name in _STATS_FIELDS:  # a replaced series' stats go with it
+        for k in row:
+            if k.startswith(name + "_"):
+                row[k] = None
+    members: list[tuple[str, bytes]] = []
+    for ext, value in sorted(files.items()):
+        source = _source_name(value, f"{rec.source_key}.{ext}", src)
+        try:
+            data = value if isinstance(value, bytes) else Path(value).read_bytes()
+            stats = member_stats(ext, data)
+        except (CorruptMedia, OSError) as exc:
+            reason = str(exc) if isinstance(exc, CorruptMedia) else f"cannot read ({exc})"
+            if on_error == "raise":
+                where = source if isinstance(value, bytes) else os.fspath(value)
+                raise SourceError(f"{where}: {reason} (sample {row['source_key']!r}, key {row['key']!r}, field "
+                                  f"{name!r}); with --on-error skip such files are left out and reported") from exc
+            bad.append(dict(skip_entry(source, "member", reason, row["source_key"]), field=name))
+            continue
+        row.update(stats)
+        members.append((f"{row['key']}.{ext}", data))
+        kept.append((f"{row['key']}.{ext}", len(data)))
+    kept.sort()
+    row["members"] = [m for m, _ in kept]
+    row["sizes"] = [z for _, z in kept]
+    row["modalities"] = sorted({field_of(m.split(".", 1)[1]) for m in row["members"]})
+    return members
 
 
 def _update_card(card: dict[str, Any], name: str, rows: list[dict[str, Any]], shard_rows: list[dict[str, Any]],
