@@ -143,6 +143,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         raise RecipeError(f"--copies must be >= 0, got {copies}")
     if protocol(src) == "file":
         src = local_path(src)  # other URLs: read with fsspec
+    _check_out(src, out)
     if executor == "ray":
         from mmdata.ray_cluster import require_ray
 
@@ -180,6 +181,20 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     return write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
                          name=_name(out), card_extra={"augmentation": extra}, executor=executor,
                          address=address, storage_options=storage_options) | {"copies": copies, **summary}
+
+
+def _check_out(src: Any, out: str | Path) -> None:
+    """Refuse an output folder that is the source dataset or lies inside it: the job would replace the
+    source's index and shards (the originals lost), or leave shards its index does not list (verify fails)."""
+    if not isinstance(src, (str, Path)) or is_remote(src) or is_remote(out) or not Path(src).is_dir():
+        return
+    s, o = Path(src).resolve(), Path(out).resolve()
+    if o == s or s in o.parents:
+        where = "is" if o == s else "lies inside"
+        raise ShardError(f"output folder {out} {where} the source dataset {src}: the augmented shards, index.parquet "
+                         f"and dataset.json would {'replace' if o == s else 'sit among'} the source's own"
+                         f"{' (the originals lost)' if o == s else ' (its verify would then fail)'}; write to another "
+                         f"folder (e.g. a sibling such as {str(src).rstrip('/')}-aug)")
 
 
 def _count(n: int, one: str, many: str) -> str:

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import mmdata
+from mmdata.augment.offline import augment_dataset
 from mmdata.augment.recipe import load_recipe
 from mmdata.cli.main import app
 from mmdata.errors import ShardError
@@ -154,3 +155,20 @@ def test_ray_augment_writes_eval_splits_through_as_locally(tmp_path: Path, data:
     assert rep["augmented_splits"] == local["augmented_splits"] == ["train"]
     a, b = tree(tmp_path / "local" / "aug"), tree(tmp_path / "ray" / "aug")
     assert sorted(a) == sorted(b) and [k for k in a if a[k] != b[k]] == []
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_output_that_is_or_lies_inside_the_source_is_refused(tmp_path: Path, inside: bool) -> None:
+    """`mmdata augment data data` replaced the source's index and deleted its shards (the originals lost);
+    `data/sub` left shards the source's index does not list, so `mmdata verify data` failed."""
+    from mmdata.testing import make_sample_folder
+
+    src = tmp_path / "data"
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=6), src, progress=False)
+    before = {p.name: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    out = src / "sub" if inside else src
+    with pytest.raises(ShardError, match="the source dataset") as err:
+        augment_dataset(src, out, {"image": [{"op": "hflip", "p": 1.0}]}, progress=False)
+    assert ("lies inside" if inside else "the originals lost") in str(err.value)
+    assert {p.name: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+    assert mmdata.verify(src)["ok"]
