@@ -480,14 +480,20 @@ def mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
 
 
 def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop_ms: float = 10.0) -> torch.Tensor:
-    """log(mel power + 1e-6) of (..., T) audio (mono mix): (..., n_mels, frames)."""
+    """log(mel power + 1e-6) of (..., T) audio (mono mix): (..., n_mels, frames).
+
+    Frames are centred (the clip padded by half a window each side), reflecting the signal like
+    torchaudio; a clip no longer than half a window (reflection needs more) is padded with zeros
+    instead, as librosa does, so a very short clip gives one or two frames rather than an error."""
     if x.dim() >= 2:
         x = x.mean(dim=-2)
     n_fft = 1 << int(math.ceil(math.log2(max(8, sr * win_ms / 1000))))
     hop = max(1, int(sr * hop_ms / 1000))
     win = torch.hann_window(n_fft, device=x.device)
     lead = x.shape[:-1]
-    spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft, hop, window=win, center=True, return_complex=True).abs() ** 2
+    pad_mode = "reflect" if x.shape[-1] > n_fft // 2 else "constant"
+    spec = torch.stft(x.reshape(math.prod(lead), x.shape[-1]), n_fft, hop, window=win, center=True, pad_mode=pad_mode,
+                      return_complex=True).abs() ** 2
     mel = on(mel_filters(sr, n_fft, n_mels), x.device) @ spec
     return torch.log(mel + 1e-6).reshape(*lead, n_mels, -1)
 

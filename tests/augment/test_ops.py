@@ -214,6 +214,19 @@ def test_freq_mask_after_logmel_matches() -> None:
         assert any(p["width"] > 0 for p in params)
 
 
+@pytest.mark.parametrize("n", [0, 1, 50, 160, 256, 257, 800])
+def test_logmel_takes_clips_shorter_than_half_a_window(n: int) -> None:
+    """16 kHz, 25 ms: a 512-point window. Reflect padding needs more than 256 samples; shorter clips
+    (a 10 ms click, an empty file) raised a torch padding error in both kernels, augment and preview."""
+    lm = build_op("audio", {"op": "logmel", "n_mels": 8}, "a[0]")
+    short = Sample("short", {"audio": torch.randn(2, n) * 0.1}, sample_rate=16000)
+    normal = Sample("normal", {"audio": torch.randn(2, 1600) * 0.1}, sample_rate=16000)
+    one = lm.apply(short, {"applied": True})["spec"]
+    assert one.shape[0] == 8 and one.shape[1] >= 1 and torch.isfinite(one).all()
+    batch = lm.apply_batch(collate([short, normal]), [{"applied": True}] * 2)
+    assert torch.allclose(batch["spec"][0, :, : one.shape[1]], one, atol=1e-4)
+
+
 def test_consistent_hflip_swaps_words_only_at_boundaries() -> None:
     op = build_op("sample", {"op": "consistent_hflip", "p": 1.0}, "s")
     s = Sample("k", {"image": torch.arange(6, dtype=torch.uint8).reshape(1, 2, 3), "text": "Left of a bright, upright leftmost box"})
