@@ -1,9 +1,11 @@
 """A tiny deterministic tokenizer, so text reaches a batch as ids and token ops run batched.
 
 Units: one whitespace-separated word is one token (lower-cased, surrounding punctuation stripped) —
-except in scripts written without spaces: each Han (Chinese characters, Japanese kanji), Hiragana,
-Katakana or Hangul character is a token of its own (character level, as BERT's basic tokenizer does for
-CJK ideographs), with trailing punctuation attached and stripped (``片，`` -> ``片``). So a caption
+except in scripts written without spaces: each Han (Chinese characters, Japanese kanji), Hiragana or
+Katakana character is a token of its own (character level, as BERT's basic tokenizer does for CJK
+ideographs), with trailing punctuation attached and stripped (``片，`` -> ``片``). Korean separates its
+words with spaces, so Hangul words are whitespace words like Latin ones (and keep their spaces when a
+text op re-joins them). So a caption
 in Chinese or Japanese is a sequence of characters, not one giant token, and ``token_mask`` masks
 characters. A token-level op on the string (delete, swap, crop, mask) is the same op on the id
 sequence: :meth:`Tokenizer.join` glues CJK characters back without spaces, and
@@ -26,10 +28,10 @@ MASK_ID = 1
 UNK_ID = 2
 MASK_TOKEN = "[MASK]"
 _RESERVED = 3
-#: Han (incl. extensions A-G and compatibility), Hiragana, Katakana (incl. half-width), Hangul
-#: (syllables and jamo): written without spaces between words, so tokenized per character
-CJK = ("\u1100-\u11ff\u3040-\u309f\u30a0-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-       "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f")
+#: Han (incl. extensions A-G and compatibility), Hiragana, Katakana (incl. half-width): written without
+#: spaces between words, so tokenized per character (Hangul is not: Korean puts spaces between words)
+CJK = ("\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+       "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f")
 #: punctuation that ends a CJK unit (attached to the character before it, stripped from its id)
 CJK_PUNCT = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2026\u00b7"
 _ASCII_PUNCT = ".,;:!?\"'()[]{}"

@@ -78,14 +78,16 @@ def test_tokenizer_word_units() -> None:
 
 
 def test_tokenizer_splits_cjk_into_characters() -> None:
-    """A Chinese / Japanese / Korean caption is a sequence of character tokens, not one token; punctuation
+    """A Chinese / Japanese caption is a sequence of character tokens, not one token; punctuation
     attached to a character is stripped from its id; join() round-trips the units."""
     tok = Tokenizer()
     zh = "一张红色背景上的圆形的照片，在户外拍摄。"
     units = Tokenizer.words(zh)
     assert len(units) == 18 and units[12] == "片，" and tok.token_id("片，") == tok.token_id("片")
     assert Tokenizer.words("赤い背景に円") == ["赤", "い", "背", "景", "に", "円"]
-    assert Tokenizer.words("한국어 문장") == ["한", "국", "어", "문", "장"]
+    # Korean puts spaces between words: Hangul words are whitespace words, and keep their spaces
+    assert Tokenizer.words("한국어 문장 입니다") == ["한국어", "문장", "입니다"]
+    assert Tokenizer.join(["한국어", "문장", "입니다"]) == "한국어 문장 입니다"
     assert Tokenizer.words("A photo of 圆形 on GPU用") == ["A", "photo", "of", "圆", "形", "on", "GPU", "用"]
     for text in (zh, "A photo of 圆形 on GPU用", "「写真」です", "plain words only"):
         assert Tokenizer.words(Tokenizer.join(Tokenizer.words(text))) == Tokenizer.words(text)
@@ -147,3 +149,19 @@ def test_a_sample_without_tensors_pickles_without_a_python_call_per_sample() -> 
     assert back[0]["jpg"] == b"\xff\xd8" and back[0]["txt"] == "a caption" and np.array_equal(back[0]["depth"], np.zeros(2))
     with pytest.raises(dataclasses.FrozenInstanceError):
         back[0].key = "other"  # type: ignore[misc]
+
+
+def test_text_ops_keep_unedited_text_and_korean_spaces() -> None:
+    """A typo op with nothing to change returned '한국어문장입니다' for '한국어 문장 입니다' (every Hangul
+    syllable was a unit and join glued them); text an op leaves unedited is now returned as it was."""
+    from mmdata import Sample
+    from mmdata.augment.recipe import load_recipe
+
+    ko = "한국어 문장 입니다"
+    out = load_recipe({"text": [{"op": "typo", "p_word": 1.0}]}).apply_sample(Sample("k", {"text": ko}), 0)
+    assert len(out["text"].split(" ")) == 3
+    spaced = "two  spaces\tand a tab"
+    same = load_recipe({"text": [{"op": "token_mask", "p_token": 0.0}]}).apply_sample(Sample("k", {"text": spaced}), 0)
+    assert same["text"] == spaced
+    swapped = load_recipe({"text": [{"op": "word_swap", "p": 1.0}]}).apply_sample(Sample("k", {"text": ko}), 3)
+    assert sorted(swapped["text"].split(" ")) == sorted(ko.split(" "))

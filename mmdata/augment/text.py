@@ -49,7 +49,9 @@ class TextOp(Op):
         raise NotImplementedError
 
     def _edited(self, text: str, params: dict[str, Any]) -> str:
-        return Tokenizer.join(self.edit(Tokenizer.words(text), params))
+        words = Tokenizer.words(text)
+        edited = self.edit(words, params)
+        return text if edited == words else Tokenizer.join(edited)  # unedited text stays byte-identical
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         return sample.with_fields(text=self._edited(sample["text"], params))
