@@ -87,8 +87,13 @@ def _jpeg_fast(data: bytes, max_size: tuple[int, int] | None) -> np.ndarray | No
         return None  # let PIL decide (and name the error) for anything unusual
 
 
-def image_array(im: Any) -> np.ndarray:
+def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
     """The uint8 pixels of a loaded PIL image: HW for greyscale, HWC (RGB) otherwise.
+
+    ``keep_alpha``: an image with an alpha channel or a transparent colour (``RGBA``, ``LA``, ``PA``,
+    a palette or greyscale image with ``transparency``) keeps it: HWC with 4 (RGBA) or 2 (LA, for
+    greyscale sources) channels, so a recipe's ``to_rgb`` / ``to_gray`` with ``alpha: blend`` can
+    composite it onto its background. Other images are as below.
 
     The one place mmdata maps Pillow modes to 8-bit pixels:
 
@@ -111,6 +116,8 @@ def image_array(im: Any) -> np.ndarray:
         [[0, 0, 1, 255]]
     """
     mode = im.mode
+    if keep_alpha and (mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info):
+        return np.array(im.convert("LA" if mode in ("LA", "La", "L") else "RGBA"))
     if mode in ("L", "RGB"):
         return np.array(im)  # a writable copy (np.asarray of a PIL image is read-only)
     if mode.startswith("I;16") or mode == "I":
@@ -126,9 +133,10 @@ def image_array(im: Any) -> np.ndarray:
     return np.array(im.convert("RGB"))
 
 
-def decode_image(data: bytes, max_size: tuple[int, int] | None = None) -> Any:
-    """Decode image bytes to a uint8 CHW torch tensor (greyscale -> 1 channel, RGBA/P -> RGB;
-    16-bit and float greyscale scaled to 8 bits as :func:`image_array` says).
+def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alpha: bool = False) -> Any:
+    """Decode image bytes to a uint8 CHW torch tensor (greyscale -> 1 channel, RGBA/P -> RGB unless
+    ``keep_alpha``: then 4 / 2 channels; 16-bit and float greyscale scaled to 8 bits as
+    :func:`image_array` says).
 
     ``max_size=(h, w)``: a JPEG is decoded DCT-scaled (by m/8) to the smallest size that is
     still at least ``h x w``: several times less work when a resize follows anyway. JPEGs decode with
@@ -149,7 +157,7 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None) -> Any:
             if max_size is not None and im.format == "JPEG":
                 im.draft(im.mode if im.mode in ("L", "RGB") else "RGB", (int(max_size[1]), int(max_size[0])))
             im.load()
-            arr = image_array(im)
+            arr = image_array(im, keep_alpha)
     if arr.ndim == 2:
         arr = arr[None]
     else:
@@ -200,10 +208,11 @@ def decode_npy(data: bytes) -> np.ndarray:
 
 
 def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
-                  image_max_size: tuple[int, int] | None = None) -> tuple[str, Any, int | None]:
+                  image_max_size: tuple[int, int] | None = None, image_alpha: bool = False) -> tuple[str, Any, int | None]:
     """Decode one member: returns ``(field, value, sample_rate_or_None)``.
 
-    ``image_max_size``: decode hint for images (see :func:`decode_image`).
+    ``image_max_size``: decode hint for images; ``image_alpha``: keep images' alpha channels (see
+    :func:`decode_image`).
 
     Raises:
         UnsafeMemberError: a pickle member while ``allow_pickle`` is False.
@@ -223,7 +232,7 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
     name = field_of(e)
     try:
         if e in IMAGE_EXTS:
-            return name, decode_image(data, image_max_size), None
+            return name, decode_image(data, image_max_size, image_alpha), None
         if e in AUDIO_EXTS:
             audio, sr = decode_audio(data)
             return name, audio, sr

@@ -577,6 +577,14 @@ def _colour(x: Any, alpha: str, background: int) -> Any:
     return torch.div(colour * a + background * (255 - a) + 127, 255, rounding_mode="floor").to(torch.uint8)
 
 
+def blends_alpha(recipe: Any) -> bool:
+    """Whether ``recipe``'s normalize stage composites transparent pixels (``to_rgb`` / ``to_gray`` with
+    ``alpha: blend``): the reader must then keep images' alpha channels (``image_alpha=True``) —
+    otherwise it drops them at decode and there is nothing left to blend."""
+    return any(op.name in ("to_rgb", "to_gray") and op.alpha == "blend"
+               for op in recipe.normalize_sections.get("image", []))
+
+
 def _check_modes(sample: Any, op: str) -> int:
     c = int(sample["image"].shape[0])
     if c not in (1, 2, 3, 4):

@@ -43,6 +43,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from mmdata.augment.balance import Balanced, BalancePlan, index_groups
+from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
@@ -201,6 +202,8 @@ class Loader:
         self.recipe = base.with_seed(params_seed(base.seed, seed))
         if "image_max_size" not in reader_kw:  # image_max_size=None turns the hint off
             reader_kw["image_max_size"] = self.recipe.image_decode_hint()
+        if "image_alpha" not in reader_kw:
+            reader_kw["image_alpha"] = blends_alpha(self.recipe)
         self.source: ShardDataset | MemoryDataset = open_dataset(path, split=split, modalities=modalities, shuffle=shuffle,
                                                                  seed=seed, epoch=epoch, on_error=on_error, **reader_kw)
         # what runs per sample (in workers): the normalize stage unless cached already, the random sections

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset
 
+from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
 from mmdata.errors import RecipeError, ShardError
 from mmdata.shards.sources import Record
@@ -174,7 +175,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                                storage_options=storage_options) | {"copies": copies, **summary}
     records: list[Record] = []
     for split in chosen:
-        ds = mmdata.open_dataset(src, split=split, storage_options=storage_options)
+        ds = mmdata.open_dataset(src, split=split, storage_options=storage_options, image_alpha=blends_alpha(rec))
         it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented), batch_size=None,
                         num_workers=max(0, workers - 1) if workers > 1 else 0)
         records.extend(it)
@@ -332,10 +333,10 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     so = aug.get("storage_options")
     if aug["src"] is None:  # bare shards: exactly the ones holding this task's samples, in order
         ds = mmdata.open_dataset(list(aug["source_shards"]), split=task["split"], partition=False, decode_threads=1,
-                                 storage_options=so)
+                                 storage_options=so, image_alpha=blends_alpha(rec))
     else:
         ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=1,
-                                 storage_options=so)
+                                 storage_options=so, image_alpha=blends_alpha(rec))
         ds.shards = list(aug["source_shards"])  # only the shards holding this task's samples (index order)
     made: dict[str, Record] = {}
     for s in ds:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import load_recipe, params_seed
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
@@ -222,7 +223,7 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
 
     rec = load_recipe(recipe)
     rec = rec.with_seed(params_seed(rec.seed, seed))
-    ds = mmdata.open_dataset(shards, split=split)
+    ds = mmdata.open_dataset(shards, split=split, image_alpha=blends_alpha(rec))
     samples = []
     for s in ds:
         samples.append(Sample(s.key, s.fields, s.sample_rate))

@@ -599,7 +599,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
-                 image_max_size: tuple[int, int] | None = None, decode_threads: int = 0,
+                 image_max_size: tuple[int, int] | None = None, image_alpha: bool = False, decode_threads: int = 0,
                  storage_options: dict[str, Any] | None = None) -> None:
         if on_error not in ON_ERROR:
             raise ShardError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
@@ -617,6 +617,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.partition = partition
         self.max_member_bytes = int(max_member_bytes)
         self.image_max_size = None if image_max_size is None else (int(image_max_size[0]), int(image_max_size[1]))
+        self.image_alpha = bool(image_alpha)
         self.decode_threads = int(decode_threads)
         self.storage_options = dict(storage_options) if storage_options else None
         self.card: dict[str, Any] | None = None
@@ -1015,7 +1016,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 raise _Skip(*_same_field((first, ext)))  # type: ignore[misc]
             try:
                 name, value, sr = decode_member(ext, data, allow_pickle=self.allow_pickle,
-                                                image_max_size=self.image_max_size)
+                                                image_max_size=self.image_max_size, image_alpha=self.image_alpha)
             except DecodeError as exc:
                 raise _Skip(_reason(exc, ext), f"{key}.{ext}: {exc}") from exc
             fields[name] = value
@@ -1265,7 +1266,7 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
-                 image_max_size: tuple[int, int] | None = None, decode_threads: int = 0,
+                 image_max_size: tuple[int, int] | None = None, image_alpha: bool = False, decode_threads: int = 0,
                  storage_options: dict[str, Any] | None = None) -> ShardDataset:
     """Open shards as a torch IterableDataset of aligned :class:`~mmdata.Sample`.
 
@@ -1296,6 +1297,9 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
         image_max_size: ``(height, width)`` decode hint: JPEGs are decoded DCT-scaled to the smallest
             size at least this large (PIL draft mode); other formats decode at full size. Use it when
             the first geometric op resizes down anyway.
+        image_alpha: keep the alpha channel of RGBA / LA / transparent-palette images (4 / 2 channels)
+            instead of dropping it (PIL's ``convert("RGB")``); :func:`mmdata.loader` sets it when the
+            recipe's normalize stage blends alpha (``to_rgb`` / ``to_gray`` with ``alpha: blend``).
         decode_threads: decoding threads per reader process (0: ``cpu_count // workers``, at most 4;
             1: decode inline). Order and output do not depend on it.
         storage_options: options of the fsspec filesystem of URL paths (``{"endpoint_url": ...}``
@@ -1313,5 +1317,5 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
     return ShardDataset(path, split=split, modalities=modalities, shuffle=shuffle, seed=seed, epoch=epoch,
                         on_error=on_error, allow_pickle=allow_pickle, required=required, decode=decode,
                         buffer_size=buffer_size, partition=partition, max_member_bytes=max_member_bytes,
-                        image_max_size=image_max_size, decode_threads=decode_threads,
+                        image_max_size=image_max_size, image_alpha=image_alpha, decode_threads=decode_threads,
                         storage_options=storage_options)
