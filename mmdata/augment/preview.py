@@ -18,6 +18,7 @@ import io
 import os
 import re
 import textwrap
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,22 @@ def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> An
     return im
 
 
+KEY_CHARS = 22  # a sample key in a column title: longer ones overprinted the next column's title
+
+
+def _fit(key: str, width: int = KEY_CHARS) -> str:
+    """``key`` shortened in the middle to ``width`` characters (its start and end stay readable).
+
+    Example:
+        >>> _fit("extra_IMG_1007_78211516_holiday_photo")
+        'extra_IMG_1…oliday_photo'
+    """
+    if len(key) <= width:
+        return key
+    head = (width - 1) // 2
+    return f"{key[:head]}…{key[len(key) - (width - 1 - head):]}"
+
+
 def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None) -> bool:
     """Draw one sample; returns whether a CJK run had to be replaced by a placeholder."""
     ratios = [*([3.0] if "image" in s else []), *([1.0, 1.5] if "audio" in s else []), 1.2]
@@ -245,14 +262,17 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     for i, s in enumerate(samples):
         for c, (label, how) in enumerate(columns):
             shown = s if how is None else rec.normalize(s) if how == "eval" else rec.apply_sample(s, epoch=how)
-            replaced |= _cell(fig, grid[i, c], shown, s, names, f"{s.key} ({label})" if c == 0 else label, cjk)
-    fig.suptitle(f"recipe preview: {len(samples)} samples x {variants} variants (changed text in red)", fontsize=10,
+            replaced |= _cell(fig, grid[i, c], shown, s, names, f"{_fit(s.key)} ({label})" if c == 0 else label, cjk)
+    fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
+                 f"variant{'s' * (variants != 1)} (changed text in red)", fontsize=10,
                  y=1 - 0.15 / height)
     if replaced:
         fig.text(0.5, 0.005, f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}",
                  ha="center", va="bottom", fontsize=7, color="dimgray")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    with warnings.catch_warnings():  # emoji and other glyphs no installed font has are drawn as boxes
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     out = Path(out)
     atomic_write_bytes(out, buf.getvalue())

@@ -169,3 +169,26 @@ def test_preview_draws_cjk_with_a_cjk_font(tmp_path: Path, messy_ds: Path) -> No
         warnings.simplefilter("always")
         preview(messy_ds, {"text": [{"op": "word_swap", "p": 1.0}]}, tmp_path / "c.png", n=6, variants=1)
     assert not _glyph_warnings(record)
+
+
+def test_preview_long_keys_and_emoji(tmp_path: Path) -> None:
+    """QA: a long sample key overprinted the next column's title; an emoji caption printed matplotlib's
+    'Glyph ... missing from font(s)' warnings on the terminal."""
+    import warnings
+
+    from mmdata.augment.preview import KEY_CHARS, _fit, preview
+
+    raw = tmp_path / "raw"
+    make_sample_folder(raw, n=2)
+    for i, p in enumerate(sorted(raw.glob("*.txt"))):
+        for f in raw.glob(p.stem + ".*"):
+            f.rename(raw / f"extra_IMG_1007_78211516_holiday_photo_{i}{''.join(f.suffixes)}")
+    (raw / "extra_IMG_1007_78211516_holiday_photo_0.txt").write_text("party time \U0001f525\U0001f389", encoding="utf-8")
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        preview(tmp_path / "ds", {"image": [{"op": "hflip"}]}, tmp_path / "p.png", n=2, variants=1)
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    key = "extra_IMG_1007_78211516_holiday_photo_0"
+    assert len(_fit(key)) == KEY_CHARS and _fit(key).startswith("extra_IMG") and _fit(key).endswith("photo_0")
+    assert _fit("short") == "short"
