@@ -241,25 +241,35 @@ class EpochLoader(EvenLoader):
     def _epoch(self) -> int:
         trainer = self.datamodule.trainer
         if trainer is not None:
-            return int(trainer.current_epoch)
+            # epochs processed so far: the epoch about to run. Lightning fetches the first batch before it
+            # restores current_epoch from the checkpoint, and a checkpoint written at the end of epoch e
+            # has processed e + 1 but current_epoch still e
+            return max(int(trainer.current_epoch), int(trainer.fit_loop.epoch_progress.current.processed))
         return self.datamodule._start_epoch + self.datamodule._iterations
 
     def __iter__(self) -> Iterator[Any]:
         epoch = self._epoch()
         self.datamodule._iterations += 1
         pending, self.datamodule._pending = self.datamodule._pending, None
-        passes = 0
         if pending is not None and int(pending["epoch"]) == epoch:
             self.loader.load_state_dict(pending)
             # "epoch_batches" / "pass": the epoch's batches so far, padding re-reads included
             done = int(pending.get("epoch_batches", pending.get("batches", 0)))
-            passes = int(pending.get("pass", 0))
-        else:
-            self.loader.set_epoch(epoch)
-            done = 0
+            self.history = {}
+            self._record(done, int(pending.get("pass", 0)))
+            resumed = False
+            for batch in self._batches(epoch, done, int(pending.get("pass", 0))):
+                resumed = True
+                yield batch
+            if resumed or self.datamodule.trainer is None:
+                return
+            # the checkpoint was written after the epoch's last batch (Lightning then ends that epoch
+            # itself): this pass is the next epoch
+            epoch += 1
+        self.loader.set_epoch(epoch)
         self.history = {}
-        self._record(done, passes)
-        yield from self._batches(epoch, done, passes)
+        self._record(0, 0)
+        yield from self._batches(epoch, 0, 0)
 
     def _record(self, done: int, passes: int) -> None:
         self.history[done] = {**self.loader.state_dict(), "epoch_batches": done, "pass": passes}

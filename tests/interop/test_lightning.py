@@ -114,6 +114,28 @@ def test_resume_from_mid_epoch_checkpoint_is_exact(ds: Path, tmp_path: Path, num
         assert all(resumed.aug[ek] == full.aug[ek] for ek in resumed.aug)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["epoch_end", "last_step"])
+def test_resume_from_an_epoch_end_checkpoint_trains_the_next_epochs(ds: Path, tmp_path: Path, when: str) -> None:
+    """QA: with a train loader of unknown length (on_error="skip": the index cannot fix the counts),
+    Lightning fetches the first batch before it restores its epoch counter, so a fit resumed from the
+    checkpoint written at the end of epoch 0 trained 0 batches in epoch 1 (the loader resumed epoch 0
+    at its end, and that empty pass was counted as epoch 1)."""
+    kw = {"batch_size": 4, "recipe": RECIPE, "on_error": "skip"}
+    with pytest.raises(TypeError):
+        len(DataModule(ds, **kw).train_dataloader())
+    every = {"every_n_epochs": 1} if when == "epoch_end" else {"every_n_train_steps": BATCHES_PER_EPOCH}
+    cb = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, filename="{epoch}-{step}", **every)
+    full = Tiny()
+    _trainer(tmp_path / "a", epochs=3, callbacks=[cb]).fit(full, DataModule(ds, **kw))
+    (ckpt,) = (tmp_path / "ckpt").glob(f"epoch=0-step={BATCHES_PER_EPOCH}.ckpt")
+    resumed = Tiny()
+    _trainer(tmp_path / "b", epochs=3).fit(resumed, DataModule(ds, **kw), ckpt_path=ckpt)
+    assert [e for e, _ in resumed.seen] == [1] * BATCHES_PER_EPOCH + [2] * BATCHES_PER_EPOCH
+    assert resumed.seen == full.seen[BATCHES_PER_EPOCH:]
+    assert all(resumed.aug[ek] == full.aug[ek] for ek in resumed.aug)
+
+
 def test_without_trainer_each_iteration_is_a_new_epoch(ds: Path) -> None:
     dm = DataModule(ds, batch_size=4, seed=5)
     loader = dm.train_dataloader()
