@@ -33,6 +33,7 @@ to be translated back to recipe keys).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,12 +49,33 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: protocol methods subclasses must not override (they implement the hooks instead)
 FINAL = ("draw", "apply", "apply_batch")
 
+
+def finite(value: Any, where: str) -> float:
+    """``value`` as a finite float: a number (or a numeric string), never a bool, NaN or an infinity.
+
+    Example:
+        >>> finite("0.5", "image[0].p")
+        0.5
+    """
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        v = float(value)
+    except (ValueError, OverflowError):  # OverflowError: an int too large for a float
+        raise RecipeError(f"{where}: expected a number, got {value!r}") from None
+    if not math.isfinite(v):  # NaN would pass every bounds check: its comparisons are all False
+        raise RecipeError(f"{where}: {v!r} is not a finite number")
+    return v
+
+
 @dataclass(frozen=True)
 class Param:
     """Declaration of one op argument: type, default, allowed range or choices.
 
     ``kind``: "float", "int", "bool", "str", "range" (a [lo, hi] pair of floats with lo <= hi), "irange" (ints),
-    "size" (int or [h, w], stored as [h, w]), "extent" (int or [h, w], stored as given), "list" (of strings).
+    "size" (int or [h, w], stored as [h, w]), "extent" (int or [h, w], stored as given), "list" (a bare string
+    is a one-element list; items must be in ``choices`` when given, else the op's ``validate`` checks them).
+    Numbers are finite and never bools; a string is never read as a list of characters.
     """
 
     kind: str
@@ -64,21 +86,34 @@ class Param:
     doc: str = ""
 
     def check(self, value: Any, where: str) -> Any:
-        def bounds(v: float) -> None:
+        def bounds(v: Any) -> Any:
             if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
                 raise RecipeError(f"{where}: {v!r} is out of range; allowed [{self.lo}, {self.hi}]")
+            return v
+
+        def num(v: Any) -> float:  # a finite float; ValueError for what is no number (a bool, a list, 'abc')
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                raise ValueError
+            return finite(float(v), where)
+
+        def integer(v: Any) -> int:
+            f = num(v)
+            if f != int(f):
+                raise ValueError
+            return v if isinstance(v, int) else int(f)
+
+        def pair(v: Any) -> list[Any]:
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return [v, v]
+            if not isinstance(v, (list, tuple)) or len(v) != 2:
+                raise ValueError
+            return list(v)
 
         try:
             if self.kind == "float":
-                v = float(value)
-                bounds(v)
-                return v
+                return bounds(num(value))
             if self.kind == "int":
-                if isinstance(value, bool) or int(value) != float(value):
-                    raise ValueError
-                v = int(value)
-                bounds(v)
-                return v
+                return bounds(integer(value))
             if self.kind == "bool":
                 if not isinstance(value, bool):
                     raise ValueError
@@ -88,41 +123,27 @@ class Param:
                     raise RecipeError(f"{where}: {value!r} is not allowed; choose one of {list(self.choices)}")
                 return str(value)
             if self.kind in ("range", "irange"):
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    value = [value, value]
-                conv = float if self.kind == "range" else int
-                if self.kind == "irange" and any(float(v) != int(float(v)) for v in value):
-                    raise ValueError
-                lo, hi = (conv(v) for v in value)
+                conv = num if self.kind == "range" else integer
+                lo, hi = (conv(v) for v in pair(value))
                 if lo > hi:
                     raise RecipeError(f"{where}: range [{lo}, {hi}] has min > max")
-                bounds(lo)
-                bounds(hi)
-                return [lo, hi]
-            if self.kind == "extent" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                if int(value) != float(value):
-                    raise ValueError
-                bounds(int(value))
-                return int(value)
+                return [bounds(lo), bounds(hi)]
+            if self.kind == "extent" and not isinstance(value, (list, tuple)):
+                return bounds(integer(value))
             if self.kind in ("size", "extent"):
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    value = [int(value), int(value)]
-                if isinstance(value, (str, bytes)) or len(value) != 2 or any(isinstance(v, bool) or int(v) != float(v) for v in value):
-                    raise ValueError
-                h, w = (int(v) for v in value)
-                bounds(h)
-                bounds(w)
-                return [h, w]
+                return [bounds(integer(v)) for v in pair(value)]
             if self.kind == "list":
-                vals = [str(v) for v in value]
+                vals = [value] if isinstance(value, str) else value
+                if not isinstance(vals, (list, tuple)):
+                    raise ValueError
                 if self.choices is not None:
-                    bad = [v for v in vals if v not in self.choices]
+                    bad = [v for v in vals if not isinstance(v, str) or v not in self.choices]
                     if bad:
                         raise RecipeError(f"{where}: {bad} not allowed; choose from {list(self.choices)}")
-                return vals
+                return list(vals)
         except RecipeError:
             raise
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             pass
         expect = KIND_DOC.get(self.kind, self.kind)
         raise RecipeError(f"{where}: expected {expect}, got {value!r}")
@@ -180,7 +201,7 @@ class Op:
         if id is not None and (not isinstance(id, str) or not _ID.match(id)):
             raise RecipeError(f"{where}.id: {id!r} is not a valid op id; use 1-64 letters, digits, '_' or '-'")
         self.id = id
-        unknown = sorted(set(kwargs) - set(self.PARAMS))
+        unknown = sorted(set(kwargs) - set(self.PARAMS), key=str)
         if unknown:
             raise RecipeError(f"{where}: unknown key(s) {unknown}; {self.name!r} accepts p, id, {', '.join(self.PARAMS) or '(nothing else)'}")
         self.args: dict[str, Any] = {}
@@ -313,9 +334,10 @@ def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool 
     """
     if not isinstance(spec, dict) or "op" not in spec:
         raise RecipeError(f"{where}: expected a mapping with an 'op' key, got {spec!r}")
-    reg = registry()
     name = spec["op"]
-    cls = reg.get((section, name))
+    if not isinstance(name, str):
+        raise RecipeError(f"{where}.op: expected an op name (a string), got {name!r}")
+    cls = registry().get((section, name))
     if cls is None or (normalize and not cls.deterministic):
         allowed = ", ".join(op_names(section, deterministic=normalize))
         if cls is None:
@@ -323,6 +345,9 @@ def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool 
         raise RecipeError(f"{where}: {name!r} draws random params; the normalize stage takes deterministic ops only: {allowed} "
                           f"(put {name!r} in the {section!r} section)")
     kwargs = {k: v for k, v in spec.items() if k != "op"}
+    odd = sorted((k for k in kwargs if not isinstance(k, str) or k == "where"), key=str)  # not keyword arguments
+    if odd:
+        raise RecipeError(f"{where}: unknown key(s) {odd}; {name!r} accepts p, id, {', '.join(cls.PARAMS) or '(nothing else)'}")
     op = cls(where=where, **kwargs)
     if normalize and op.p != 1.0:
         raise RecipeError(f"{where}.p: normalize ops apply to every sample; p must be 1.0, got {op.p}")

@@ -1,7 +1,8 @@
 """Composition inside a section: ``one_of`` (pick one child by weight) and ``some_of`` (pick n children,
 applied in listed order). Sequential composition is the section list itself.
 
-Recipe form: ``{op: one_of, p: 1.0, weights: [..], ops: [{op: hflip}, {op: vflip}]}``.
+Recipe form: ``{op: one_of, p: 1.0, weights: [..], ops: [{op: hflip}, {op: vflip}]}``. Composites nest at
+most :data:`MAX_DEPTH` (32) deep.
 
 A composite draws only its own choice (``chosen``: child positions). The recipe then runs each chosen
 child in turn — draw, apply — so every child draws from the sample *as the previous child left it*
@@ -13,13 +14,17 @@ other children. The log keeps the children's params (``{"applied": true, "childr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from mmdata.augment.base import Op, Param, build_op
+from mmdata.augment.base import Op, Param, build_op, finite
 from mmdata.errors import RecipeError
+
+#: how deep one_of / some_of may nest (a child step is written ``where.ops[i]``, so a step's path counts its depth)
+MAX_DEPTH = 32
 
 
 class Composite(Op):
@@ -33,6 +38,8 @@ class Composite(Op):
         where = where or f"{self.section}.{self.name}"
         if not ops or not isinstance(ops, list):
             raise RecipeError(f"{where}.ops: give a non-empty list of {self.section} ops")
+        if where.count(".ops[") >= MAX_DEPTH:
+            raise RecipeError(f"{where}: one_of / some_of nested more than {MAX_DEPTH} deep")
         self.children = [build_op(self.section, spec, f"{where}.ops[{i}]") for i, spec in enumerate(ops)]
         super().__init__(p=p, where=where, **kw)
 
@@ -64,15 +71,13 @@ def _make(section: str) -> None:
             w = self.args["weights"]
             if w and len(w) != len(self.children):
                 raise RecipeError(f"{where}.weights: {len(w)} weights for {len(self.children)} ops")
-            try:
-                vals = [float(v) for v in w]
-            except ValueError:
-                raise RecipeError(f"{where}.weights: expected numbers, got {w}") from None
-            if any(v < 0 for v in vals) or (vals and sum(vals) <= 0):
-                raise RecipeError(f"{where}.weights: must be >= 0 with a positive sum")
+            vals = [finite(v, f"{where}.weights[{j}]") for j, v in enumerate(w)]
+            if any(v < 0 for v in vals) or (vals and not 0 < sum(vals) < math.inf):
+                raise RecipeError(f"{where}.weights: must be >= 0 with a positive, finite sum")
+            self.args["weights"] = vals  # canonical form: numbers
 
         def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-            w = np.array([float(v) for v in self.args["weights"]] or [1.0] * len(self.children))
+            w = np.array(self.args["weights"] or [1.0] * len(self.children))
             return {"chosen": [int(rng.choice(len(self.children), p=w / w.sum()))]}
 
     class SomeOf(Composite):

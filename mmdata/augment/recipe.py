@@ -42,13 +42,19 @@ which reproduces the draws of recipes written before op identities (mmdata 0.1).
 
 A sample's params never depend on the worker, the batch, the device or a resume point. ``to_yaml()``
 writes the canonical form (every argument explicit); a canonical file round-trips byte for byte.
+
+Loading is strict, so a mistaken recipe fails at load time with the key path, never later at run time: any
+existing file is read whatever its suffix (JSON is YAML too) and must be UTF-8; a key given twice in a
+mapping is an error (plain YAML keeps the last one); numbers are finite and never booleans; a string is
+never read as a list of characters; ``one_of`` / ``some_of`` nest at most 32 deep; anchors and aliases may
+reuse a block, but the recipe may hold at most :data:`MAX_VALUES` values once aliases are expanded.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,9 +62,9 @@ from typing import Any
 import yaml
 
 from mmdata.augment.base import Op, Shape, build_op
-from mmdata.augment.compose import Composite
+from mmdata.augment.compose import MAX_DEPTH, Composite
 from mmdata.augment.image import ImageOp, run_hwc
-from mmdata.augment.mix import BatchOp
+from mmdata.augment.mix import BatchOp, check_batch_section
 from mmdata.errors import RecipeError
 from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
@@ -70,6 +76,8 @@ KEYINGS = ("identity", "position")
 STAGES = ("train", "eval")
 #: replay-log format: 1 = entries keyed by position ("index"); 2 = entries carry the op identity ("id")
 LOG_FORMAT = 2
+#: values a recipe may hold once YAML aliases are expanded (far above any real recipe; see _check_size)
+MAX_VALUES = 100_000
 BALANCE_KEYS = {"by": ("label", "modalities"), "mode": ("under", "over", "repeat_factor", "none")}
 
 
@@ -80,7 +88,7 @@ def validate_balance(spec: Any, where: str = "balance") -> dict[str, Any] | None
     if not isinstance(spec, Mapping):
         raise RecipeError(f"{where}: expected a mapping with keys by, mode, threshold, fraction, seed; got {spec!r}")
     allowed = ("by", "mode", "threshold", "fraction", "seed")
-    unknown = sorted(set(spec) - set(allowed))
+    unknown = sorted(set(spec) - set(allowed), key=str)
     if unknown:
         raise RecipeError(f"{where}: unknown key(s) {unknown}; allowed: {list(allowed)}")
     out: dict[str, Any] = {"by": spec.get("by", "label"), "mode": spec.get("mode", "none")}
@@ -88,13 +96,13 @@ def validate_balance(spec: Any, where: str = "balance") -> dict[str, Any] | None
         if out[k] not in choices:
             raise RecipeError(f"{where}.{k}: {out[k]!r} is not allowed; choose one of {list(choices)}")
     th = spec.get("threshold", 0.1)
-    if not isinstance(th, (int, float)) or not 0 < float(th) <= 1:
+    if isinstance(th, bool) or not isinstance(th, (int, float)) or not 0 < float(th) <= 1:
         raise RecipeError(f"{where}.threshold: expected a number in (0, 1], got {th!r}")
     out["threshold"] = float(th)
     frac = spec.get("fraction")
     if frac is not None:
         vals = frac.values() if isinstance(frac, Mapping) else [frac]
-        if not all(isinstance(v, (int, float)) and 0 <= float(v) <= 1 for v in vals):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= float(v) <= 1 for v in vals):
             raise RecipeError(f"{where}.fraction: expected a number in [0, 1] or {{class: number}}, got {frac!r}")
         out["fraction"] = {str(k): float(v) for k, v in frac.items()} if isinstance(frac, Mapping) else float(frac)
     if "seed" in spec:
@@ -189,6 +197,25 @@ def _host(batch: Batch) -> dict[str, Any]:
     return {"present": {k: v.tolist() for k, v in batch.present.items()}, "lengths": {k: v.tolist() for k, v in batch.lengths.items()}}
 
 
+def _flat(ops: Sequence[Op]) -> Iterator[Op]:
+    """Ops in the order they run, composites' children after their parent."""
+    for op in ops:
+        yield op
+        if isinstance(op, Composite):
+            yield from _flat(op.children)
+
+
+def _check_spec_source(stages: Sequence[Sequence[Op]]) -> None:
+    """Ops reading ``spec`` (freq_mask, time_mask with target spec) would never apply without a ``logmel`` (the
+    only op that writes it) before them; one inside a one_of / some_of counts."""
+    logmel = False
+    for op in _flat([op for ops in stages for op in ops]):
+        if op.field == "spec" and not logmel:
+            raise RecipeError(f"{op.where}: {op.name} reads 'spec', the log-mel features; a logmel op must come before it "
+                              "(in audio or normalize.audio), or it never applies")
+        logmel = logmel or op.name == "logmel"
+
+
 def _plan(steps: Sequence[Step]) -> list[Any]:
     """Runs of consecutive plain image ops (one HWC array each), other steps one by one."""
     plan: list[Any] = []
@@ -233,6 +260,8 @@ class Recipe:
         self.normalize_sections = {k: v for k, v in (normalize or {}).items() if v}
         self.keying = keying
         self._position = keying == "position"
+        _check_spec_source([*self.normalize_sections.values(), *(sections.get(sec, []) for sec in SAMPLE_SECTIONS)])
+        check_batch_section(sections.get("batch", []))  # a batch is mixed once
         self._norm: list[Step] = []
         for sec in NORMALIZE_SECTIONS:
             ops = self.normalize_sections.get(sec, [])
@@ -303,7 +332,7 @@ class Recipe:
             >>> r.to_dict()["normalize"]["text"][0]["n"]
             16
         """
-        bad = sorted(set(spec) - set(NORMALIZE_SECTIONS))
+        bad = sorted(set(spec) - set(NORMALIZE_SECTIONS), key=str)
         if bad:
             raise RecipeError(f"{where}: unknown section(s) {bad}; allowed: {list(NORMALIZE_SECTIONS)}")
         merged = dict(self.normalize_sections)
@@ -508,25 +537,85 @@ def _flow(obj: Any) -> str:
     return yaml.safe_dump(obj, default_flow_style=True, sort_keys=False, width=10**6).strip()
 
 
-def _load_mapping(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    if isinstance(source, Mapping):
-        return dict(source), "recipe"
-    text = None
-    path = Path(str(source))
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and path.suffix in (".yaml", ".yml")):
-        if not path.is_file():
-            raise RecipeError(f"recipe file {path} not found")
-        text, where = path.read_text(encoding="utf-8"), path.name
-    else:
-        text, where = str(source), "recipe"
+class _Loader(yaml.SafeLoader):
+    """``yaml.safe_load`` (no python tags) that refuses a key given twice in one mapping, which YAML would
+    silently resolve to the last value. Keys merged in with ``<<: *anchor`` may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise RecipeError(f"duplicate key {key!r} on line {key_node.start_mark.line + 1}; YAML would keep only the last one")
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _parse(text: str, where: str) -> Any:
     try:
-        data = yaml.safe_load(text)
+        return yaml.load(text, _Loader)  # noqa: S506 - a SafeLoader
+    except RecipeError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
     except yaml.YAMLError as exc:
         raise RecipeError(f"{where}: invalid YAML ({exc})") from exc
+    except RecursionError:
+        raise RecipeError(f"{where}: nested too deeply for the YAML parser (one_of / some_of nest at most {MAX_DEPTH} deep)") from None
+
+
+def _read(path: Path) -> str:
+    if path.is_dir():
+        raise RecipeError(f"recipe {path} is a folder, not a recipe file")
+    if not path.is_file():
+        raise RecipeError(f"recipe file {path} not found")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")  # a UTF-8 byte order mark is fine
+    except UnicodeDecodeError as exc:
+        what = "UTF-16 (its byte order mark)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else f"byte {exc.start}: {exc.reason}"
+        raise RecipeError(f"recipe {path} is not UTF-8 text ({what}); save it as UTF-8") from None
+
+
+def _exists(text: str) -> bool:
+    try:
+        return "\n" not in text and Path(text).exists()
+    except (OSError, ValueError):  # a long or NUL-containing YAML text is no file name
+        return False
+
+
+def _check_size(data: Any, where: str) -> None:
+    """Count the recipe's values as its ops will see them: a YAML alias is a full copy of its anchor, so a
+    few hundred bytes of nested aliases can expand to millions of ops (an alias bomb). Stops at the cap."""
+    todo, n = [data], 0
+    while todo:
+        x = todo.pop()
+        n += 1
+        if n > MAX_VALUES:
+            raise RecipeError(f"{where}: more than {MAX_VALUES} values once YAML aliases are expanded (each *alias counts "
+                              "as a full copy of its &anchor); anchors may reuse a block, not multiply a recipe")
+        if isinstance(x, Mapping):
+            todo.extend(x.values())
+        elif isinstance(x, list):
+            todo.extend(x)
+
+
+def _load_mapping(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The recipe dict and a name for errors. A str is a file name when it names an existing file or folder
+    (whatever its suffix: JSON is YAML too), else YAML text; a one-line text that is just a string is taken
+    for a missing file."""
+    if isinstance(source, Mapping):
+        data, where = dict(source), "recipe"
+    else:
+        path = Path(source) if isinstance(source, Path) or _exists(source) else None
+        text, where = (_read(path), path.name) if path else (str(source), "recipe")
+        data = _parse(text, where)
+        if path is None and isinstance(data, str) and "\n" not in text.strip():
+            raise RecipeError(f"recipe file {source} not found")
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise RecipeError(f"{where}: expected a mapping with sections {list(TOP_KEYS)}, got {type(data).__name__}")
+    _check_size(data, where)
     return data, where
 
 
@@ -542,7 +631,8 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: 
     """Load a recipe from a YAML path, a YAML string, or a dict (validated; errors name the key).
 
     Args:
-        source: the recipe (None: an empty recipe; a :class:`Recipe` is returned as it is).
+        source: the recipe: a path (a str naming an existing file counts as one, whatever its suffix), YAML
+            text, or a dict (None: an empty recipe; a :class:`Recipe` is returned as it is).
         keying: override the recipe's ``keying`` (``"identity"`` or ``"position"``).
 
     Raises:
@@ -558,7 +648,7 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: 
     if source is None:
         return Recipe(0, {}, keying=keying or "identity")
     data, where = _load_mapping(source)
-    unknown = sorted(set(data) - set(TOP_KEYS))
+    unknown = sorted(set(data) - set(TOP_KEYS), key=str)
     if unknown:
         raise RecipeError(f"{where}: unknown section(s) {unknown}; allowed: {list(TOP_KEYS)}")
     seed = data.get("seed", 0)
@@ -570,7 +660,7 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: 
     norm = data.get("normalize") or {}
     if not isinstance(norm, Mapping):
         raise RecipeError(f"{where}: normalize must be a mapping of {list(NORMALIZE_SECTIONS)} to lists of steps, got {norm!r}")
-    bad = sorted(set(norm) - set(NORMALIZE_SECTIONS))
+    bad = sorted(set(norm) - set(NORMALIZE_SECTIONS), key=str)
     if bad:
         raise RecipeError(f"normalize: unknown section(s) {bad}; allowed: {list(NORMALIZE_SECTIONS)}")
     normalize = {sec: _build_list(sec, norm.get(sec), f"normalize.{sec}", normalize=True) for sec in NORMALIZE_SECTIONS}

@@ -67,7 +67,13 @@ def op_reference() -> str:
            "split before collate.",
            "* **kernels**: the tolerance states how closely the batched torch kernel (`augment_on=\"device\"`) "
            "matches the per-sample CPU kernel (`augment_on=\"workers\"`) for the same params; "
-           "`tests/augment/test_ops.py` checks every op against it.", ""]
+           "`tests/augment/test_ops.py` checks every op against it.",
+           "* **loading is strict**: a recipe file may have any suffix (JSON is YAML too) and must be UTF-8; a key "
+           "given twice in one mapping is an error; numbers must be finite and are never `true`/`false`; a bare "
+           "string where a list is expected is a one-element list (`modalities: image`); `one_of` / `some_of` nest "
+           "at most 32 deep; YAML anchors and aliases may reuse a block, but a recipe may hold at most 100,000 "
+           "values once aliases are expanded; `freq_mask` and `time_mask` with `target: spec` need a `logmel` "
+           "before them (in `audio` or `normalize.audio`); a `batch` section has at most one mixing op.", ""]
     for section in ("image", "audio", "text", "sample", "batch"):
         names = sorted(n for s, n in reg if s == section)
         out += [f"## {section}", "", SECTION_DOC[section], "",
