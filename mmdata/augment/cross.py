@@ -1,18 +1,24 @@
 """Cross-modal ops (recipe section ``sample:``): one draw applied to several modalities.
 
-* ``modality_dropout`` drops whole modalities per sample (never all of them: ``keep_at_least``);
-  dropped fields disappear from the sample, so ``batch.present`` is False for them after collate, and
-  the batched kernel clears the presence mask and zeroes the data.
-* ``consistent_hflip`` flips the image and swaps left/right words in the paired text at word
-  boundaries, preserving case: "left" <-> "right", "leftmost" <-> "rightmost", "left-hand" <->
-  "right-hand", "leftward(s)" <-> "rightward(s)". Words merely containing the letters ("bright",
-  "copyright", "upright", "cleft") are never touched — the substring bug of MDETR/VirTex-style flips.
+* ``modality_dropout`` drops whole modalities per sample (never all of them: ``keep_at_least``) together
+  with the fields derived from them (:data:`DERIVED`: audio's ``spec`` from ``logmel``); dropped fields
+  disappear from the sample, so ``batch.present`` is False for them after collate, and the batched
+  kernel clears the presence masks and zeroes the data.
+* ``consistent_hflip`` flips the image and swaps left/right words in the paired text, preserving case;
+  a sample without an image keeps its caption (nothing was flipped). Words of space-separated languages
+  match whole words only: "left" <-> "right", "leftmost" <-> "rightmost", "left-hand" <-> "right-hand";
+  words merely containing the letters ("bright", "copyright", "upright", "cleft") are never touched —
+  the substring bug of MDETR/VirTex-style flips. Words of languages written without spaces (CJK) match
+  as characters: 左 <-> 右, with 左右 ("left and right", "about") kept. The pairs are the op's ``pairs``.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -25,36 +31,99 @@ from mmdata.text import PAD_ID
 from mmdata.types import Batch, Sample
 
 DROPPABLE = ("image", "audio", "text")
-_LR = re.compile(r"\b(left|right)(most|ward|wards|-hand)?\b", re.IGNORECASE)
+#: fields computed from a modality by an op (``logmel`` writes ``spec`` from audio): dropped with it
+DERIVED: dict[str, tuple[str, ...]] = {"image": (), "audio": ("spec",), "text": ()}
+
+#: consistent_hflip's default word pairs: English, plus the CJK characters 左/右 (a pair [w, w] keeps w as
+#: it is: 左右 / 右左 mean "left and right" or "about", symmetric under a flip). Other languages are left
+#: out on purpose: German "links" is also an English word (chain links) and French "droite" also means
+#: straight; give them in ``pairs`` for captions in those languages (docs/crossmodal.md has lists).
+LEFT_RIGHT = (("left", "right"), ("leftmost", "rightmost"), ("leftward", "rightward"), ("leftwards", "rightwards"),
+              ("左", "右"), ("左右", "左右"), ("右左", "右左"))
 
 
-def swap_left_right(text: str) -> str:
-    """Swap left/right words at word boundaries, keeping case.
+def _unspaced(word: str) -> bool:
+    """Whether ``word`` is written in a script without spaces between words (CJK, Thai...): matched as
+    characters, since a word boundary there is not a space."""
+    for ch in word:
+        name = unicodedata.name(ch, "")
+        if name.startswith(("CJK ", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR")):
+            return True
+    return False
+
+
+@lru_cache(maxsize=32)
+def _pattern(pairs: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str], dict[str, str]]:
+    swap: dict[str, str] = {}
+    for a, b in pairs:
+        swap[a.casefold()], swap[b.casefold()] = b, a
+    # longest first: 左右 before 左 at the same position; whole words only where words are space-separated
+    words = sorted({w for pair in pairs for w in pair}, key=lambda w: (-len(w), w))
+    alts = [re.escape(w) if _unspaced(w) else rf"(?<!\w){re.escape(w)}(?!\w)" for w in words]
+    return re.compile("|".join(alts), re.IGNORECASE), swap
+
+
+def swap_left_right(text: str, pairs: Sequence[Sequence[str]] = LEFT_RIGHT) -> str:
+    """Swap the words of each pair in ``text`` (whole words; CJK as characters), keeping case: an
+    all-caps word gives an all-caps partner, a capitalised one a capitalised partner.
 
     Example:
         >>> swap_left_right("Left of the bright, upright LEFTMOST tree; right-hand side")
         'Right of the bright, upright RIGHTMOST tree; left-hand side'
+        >>> swap_left_right("à gauche du 左边", [["gauche", "droite"], ["左", "右"]])
+        'à droite du 右边'
     """
+    if not text:
+        return text
+    pattern, swap = _pattern(tuple((str(a), str(b)) for a, b in pairs))
 
     def repl(m: re.Match[str]) -> str:
-        word = m.group(1)
-        new = "right" if word.lower() == "left" else "left"
-        if word.isupper():
-            new = new.upper()
-        elif word[0].isupper():
-            new = new.capitalize()
-        return new + (m.group(2) or "")
+        word = m.group(0)
+        new = swap.get(word.casefold())
+        if new is None:  # a case-insensitive match that casefolds differently: leave it
+            return word
+        if word.isupper() and len(word) > 1:
+            return new.upper()
+        if word[0].isupper():
+            return new[:1].upper() + new[1:].lower()
+        return new.lower() if word.islower() else new
 
-    return _LR.sub(repl, text)
+    return pattern.sub(repl, text)
+
+
+@dataclass(frozen=True)
+class PairsParam(Param):
+    """A list of [word, word] pairs (``consistent_hflip.pairs``): each word non-empty and in one pair only
+    (a pair [w, w] keeps w unchanged, e.g. a compound of both words). Stored as lists of two strings."""
+
+    def check(self, value: Any, where: str) -> Any:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise RecipeError(f"{where}: expected a list of [word, word] pairs like [[left, right], [gauche, droite]], got {value!r}")
+        out: list[list[str]] = []
+        seen: dict[str, tuple[int, str]] = {}
+        for j, pair in enumerate(value):
+            if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2 \
+                    or not all(isinstance(w, str) and w.strip() == w and w for w in pair):
+                raise RecipeError(f"{where}[{j}]: expected a pair of non-empty words [word, word] (no surrounding spaces), got {pair!r}")
+            a, b = pair
+            for w, other in ((a, b), (b, a)):
+                prev = seen.get(w.casefold())
+                if prev is not None and prev[0] != j:
+                    raise RecipeError(f"{where}[{j}]: {w!r} is already paired with {prev[1]!r} ({where}[{prev[0]}]); "
+                                      "each word may appear in one pair")
+                seen[w.casefold()] = (j, other)
+            out.append([a, b])
+        return out
 
 
 class ModalityDropout(Op):
     """Drop each of ``modalities`` with probability ``p_drop`` (the op's ``p`` gates the whole op),
-    keeping at least ``keep_at_least`` of those present. Exact agreement (presence masks)."""
+    keeping at least ``keep_at_least`` of those present; a dropped modality takes the fields derived from
+    it along (audio: the ``spec`` written by ``logmel``). Exact agreement (presence masks)."""
 
     section, name = "sample", "modality_dropout"
     PARAMS = {"modalities": Param("list", list(DROPPABLE), choices=DROPPABLE, doc="modalities that may be dropped"),
-              "p_drop": Param("float", 0.5, 0.0, 1.0, doc="probability of dropping each of them"),
+              "p_drop": Param("float", 0.5, 0.0, 1.0, doc="probability of dropping each of them (with their derived fields: audio's `spec`)"),
               "keep_at_least": Param("int", 1, 1, 3, doc="never leave fewer modalities than this")}
     masked = True  # rows not applied drop nothing: no gather / scatter of every field
 
@@ -75,7 +144,9 @@ class ModalityDropout(Op):
         return {"drop": drop}
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        return sample.without(*params["drop"]) if params["drop"] else sample
+        if not params["drop"]:
+            return sample
+        return sample.without(*params["drop"], *(d for m in params["drop"] for d in DERIVED.get(m, ())))
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         out = batch.replace()
@@ -92,36 +163,71 @@ class ModalityDropout(Op):
                 out.data["tokens"] = batch["tokens"].masked_fill(on(drop, batch["tokens"].device)[:, None], PAD_ID)
                 out.lengths["tokens"] = batch.lengths["tokens"].masked_fill(drop, 0)
             else:
-                x = batch[m]
-                shape = (-1,) + (1,) * (x.dim() - 1)
-                out.data[m] = x.masked_fill(on(drop, x.device).reshape(shape), 0)
-                ln = batch.lengths[m]
-                out.lengths[m] = ln.masked_fill(drop.reshape((-1,) + (1,) * (ln.dim() - 1)), 0)
+                _clear(batch, out, m, drop)
+            for d in DERIVED.get(m, ()):
+                if d in batch.present and d in batch.data:
+                    _clear(batch, out, d, drop)
         return out
 
 
+def _clear(batch: Batch, out: Batch, name: str, drop: torch.Tensor) -> None:
+    """Rows ``drop`` of tensor field ``name`` absent and zero, lengths as collate leaves them (0 for audio /
+    image rows; per-row shapes of other fields only while the rows still present differ)."""
+    out.present[name] = batch.present[name] & ~drop
+    x = batch[name]
+    out.data[name] = x.masked_fill(on(drop, x.device).reshape((-1,) + (1,) * (x.dim() - 1)), 0)
+    ln = batch.lengths.get(name)
+    if ln is None:
+        return
+    ln = ln.masked_fill(drop.reshape((-1,) + (1,) * (ln.dim() - 1)), 0)
+    if name in ("image", "audio") or len({tuple(r) for r in ln[out.present[name]].tolist()}) > 1:
+        out.lengths[name] = ln
+    else:
+        out.lengths.pop(name)
+
+
 class ConsistentHFlip(Op):
-    """Flip the image left-right and swap left/right words in the text (one draw for both). Exact."""
+    """Flip the image left-right and swap the words of ``pairs`` in the text (one draw for both); a sample
+    without an image is left as it is (its caption describes nothing that was flipped). The default
+    pairs are English (left/right, leftmost/rightmost, leftward(s)/rightward(s); whole words, case kept:
+    "bright" stays, "Left-hand" becomes "Right-hand") plus the characters 左/右 for Chinese and Japanese
+    (左右 kept); captions in other languages need ``pairs``, e.g. [[left, right], [gauche, droite],
+    [links, rechts]] (the list replaces the default). Exact."""
 
     section, name = "sample", "consistent_hflip"
+    PARAMS = {"pairs": PairsParam("list", [list(p) for p in LEFT_RIGHT],
+                                  doc="[word, word] pairs swapped in the text: whole words, case kept (CJK: as characters); "
+                                      "[w, w] keeps w")}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Recipe form; ``pairs`` only when not the default (like a recipe's ``keying``), so recipes written
+        before ``pairs`` existed keep their canonical text."""
+        d = super().to_dict()
+        if d.get("pairs") == self.PARAMS["pairs"].default:
+            del d["pairs"]
+        return d
 
     def batch_fields(self) -> tuple[str, ...]:
         return ("image", "text", "tokens")
 
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
+        return {} if "image" in sample else None  # nothing to flip: the caption stays true as it is
+
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        upd: dict[str, Any] = {}
-        if "image" in sample:
-            upd["image"] = sample["image"].flip(-1)
+        if "image" not in sample:
+            return sample
+        upd: dict[str, Any] = {"image": sample["image"].flip(-1)}
         if "text" in sample:
-            upd["text"] = swap_left_right(sample["text"])
+            upd["text"] = swap_left_right(sample["text"], self.pairs)
         return sample.with_fields(**upd)
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        out = batch
-        if "image" in batch:
-            from mmdata.augment.image import HFlip
+        if "image" not in batch:
+            return batch
+        from mmdata.augment.image import HFlip
 
-            out = HFlip(p=1.0).transform_batch(batch, params)
+        flipped = [bool(p.get("applied")) and f for p, f in zip(params, batch.present["image"].tolist())]
+        out = HFlip(p=1.0).transform_batch(batch, [{"applied": f} for f in flipped])
         if "text" in batch:
-            out = retokenize(out, [swap_left_right(t) for t in batch["text"]])
+            out = retokenize(out, [swap_left_right(t, self.pairs) if f else t for t, f in zip(batch["text"], flipped)])
         return out
