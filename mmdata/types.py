@@ -432,12 +432,15 @@ def _by_group(groups: Mapping[Any, list[str]], unit: str) -> str:
                      for v, ks in sorted(groups.items(), key=lambda kv: kv[0] or 0))
 
 
-def collate(samples: Sequence[Sample], tokenizer: Any = None) -> Batch:
+def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[str] = ()) -> Batch:
     """Collate samples into a :class:`Batch` with padding, lengths and presence masks.
 
     Args:
         samples: the samples; modalities may be missing in any of them.
         tokenizer: turns text into ids (default :class:`mmdata.text.Tokenizer`).
+        fields: fields every batch carries even when none of its samples has them (:func:`mmdata.loader`
+            passes the dataset's): their presence mask is all False, ``label`` is all -1 and ``text``
+            all empty (with its tokens); other absent fields have no tensor (there is no shape to pad to).
 
     Raises:
         ValueError: audio sample rates or image / audio channel counts differ within the batch, or shapes
@@ -461,6 +464,11 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None) -> Batch:
         names.extend(n for n in s.fields if n not in names)
     batch = Batch(keys=keys)
     n = len(samples)
+    for name in fields:
+        if name not in names:
+            batch.present[name] = torch.zeros(n, dtype=torch.bool)
+            if name in ("label", "text"):
+                names.append(name)  # -1 labels / empty texts below
     for name in names:
         vals = [s.fields.get(name) for s in samples]
         present = torch.tensor([v is not None for v in vals], dtype=torch.bool)

@@ -165,3 +165,39 @@ def test_text_ops_keep_unedited_text_and_korean_spaces() -> None:
     assert same["text"] == spaced
     swapped = load_recipe({"text": [{"op": "word_swap", "p": 1.0}]}).apply_sample(Sample("k", {"text": ko}), 3)
     assert sorted(swapped["text"].split(" ")) == sorted(ko.split(" "))
+
+
+def test_collate_carries_the_fields_asked_for_when_no_sample_has_them() -> None:
+    """QA: a batch none of whose samples had a label (or some modality) had no batch["label"] and no
+    present["audio"], so README-style step code raised KeyError (batch_size=1, a short last batch)."""
+    import torch
+
+    from mmdata import Sample, collate
+
+    b = collate([Sample("a", {"image": torch.zeros(3, 2, 2, dtype=torch.uint8)})], fields=("image", "audio", "text", "label"))
+    assert b["label"].tolist() == [-1] and b.present["label"].tolist() == [False]
+    assert b["text"] == [""] and b.present["text"].tolist() == [False] and b["tokens"].shape == (1, 1)
+    assert b.present["audio"].tolist() == [False] and "audio" not in b.data
+    assert b.present["image"].tolist() == [True]
+
+
+def test_loader_batches_carry_the_datasets_fields(tmp_path) -> None:  # noqa: ANN001
+    import mmdata
+    from mmdata.testing import audio_bytes, image_bytes
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(4):
+        (raw / f"s{i}.png").write_bytes(image_bytes(i))
+        if i != 1:  # s1: no audio, no label
+            (raw / f"s{i}.flac").write_bytes(audio_bytes(i))
+            (raw / f"s{i}.cls").write_text(str(i % 2))
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    for workers in (0, 1):
+        batches = list(mmdata.loader(tmp_path / "ds", 1, num_workers=workers))
+        assert len(batches) == 4
+        for b in batches:
+            assert {"image", "audio", "label"} <= set(b.present), b.keys
+            assert b["label"].shape == (1,)
+        (lone,) = [b for b in batches if b.keys == ["s1"]]
+        assert lone["label"].tolist() == [-1] and lone.present["audio"].tolist() == [False]

@@ -33,6 +33,7 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -206,6 +207,9 @@ class Loader:
             reader_kw["image_alpha"] = blends_alpha(self.recipe)
         self.source: ShardDataset | MemoryDataset = open_dataset(path, split=split, modalities=modalities, shuffle=shuffle,
                                                                  seed=seed, epoch=epoch, on_error=on_error, **reader_kw)
+        # every batch carries the dataset's fields (presence masks; -1 labels, empty texts), also one
+        # none of whose samples has a label or some modality
+        self._collate = functools.partial(collate, fields=dataset_fields(self.source.card, modalities))
         # what runs per sample (in workers): the normalize stage unless cached already, the random sections
         # too with augment_on="workers" in training
         self._sample_recipe = self.recipe
@@ -358,7 +362,7 @@ class Loader:
         self._skipped, self._final = {}, None
         if self._board is not None:
             self._board.clear()
-        dl = DataLoader(self._dataset(), batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=collate,
+        dl = DataLoader(self._dataset(), batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=self._collate,
                         drop_last=self.drop_last, pin_memory=False,
                         prefetch_factor=self.prefetch if self.num_workers > 0 else None)
         cuda = self.device.type == "cuda"
@@ -394,6 +398,19 @@ class Loader:
                 self._final = self._board.total()
         self._rotation = 0
         self.source.rotation = 0
+
+
+def dataset_fields(card: dict[str, Any] | None, modalities: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The fields a dataset card lists (its modalities, label included, and added series), in card order;
+    only the requested ``modalities`` when given. Empty for bare shards (no card).
+
+    Example:
+        >>> dataset_fields({"modalities": {"image": {}, "label": {}}, "fields": ["depth"]}, ["label", "depth"])
+        ('label', 'depth')
+    """
+    card = card or {}
+    names = dict.fromkeys([*(card.get("modalities") or {}), *(card.get("fields") or [])])
+    return tuple(n for n in names if modalities is None or n in modalities)
 
 
 def loader(path: str | Path, batch_size: int, recipe: Any = None, split: str = "train", seed: int = 0, epoch: int = 0,
