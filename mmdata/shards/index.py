@@ -85,6 +85,13 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None) -
         card = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ShardError(f"{path}: no {CARD} (not a dataset folder written by `mmdata shard`)") from None
+    except NotADirectoryError:  # a shard (or any file) given where the folder is expected
+        raise ShardError(f"{path}: not a dataset folder (a file; a dataset folder holds {CARD}, {INDEX} and "
+                         f"{SHARDS}); bare WebDataset shards are read with mmdata.open_dataset({str(path)!r})") from None
+    except IsADirectoryError:
+        raise ShardError(f"{p}: a folder, expected the dataset card (a JSON file)") from None
+    except OSError as exc:  # permissions, I/O errors: named, not a traceback
+        raise ShardError(f"{p}: cannot read it ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise ShardError(f"{p}: not UTF-8 ({exc})") from None
     except json.JSONDecodeError as exc:
@@ -192,22 +199,52 @@ def _parquet(path: str | Path, name: str, storage_options: dict[str, Any] | None
     return p
 
 
+def _read_parquet(path: str | Path, name: str, storage_options: dict[str, Any] | None,
+                  columns: list[str] | None = None, **kw: Any) -> Any:
+    """The Parquet file ``name`` of a dataset folder as a pyarrow Table; a ShardError naming the file
+    when it is absent, is not Parquet (garbage, truncated) or lacks one of ``columns``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = _parquet(path, name, storage_options)
+    where = f"{str(path).rstrip('/')}/{name}"
+    try:
+        # one file: ParquetFile skips the dataset discovery of read_table (a fixed ~0.5 ms per open)
+        pf = pq.ParquetFile(src, read_dictionary=kw.pop("read_dictionary", None))
+        have = pf.schema_arrow.names
+        missing = [c for c in columns or () if c not in have]
+        if missing:
+            raise ShardError(f"{where}: no column {missing[0]!r}" + (f" (nor {missing[1:]})" if missing[1:] else "")
+                             + f"; it has {have}, expected the columns mmdata writes")
+        return pf.read(columns=columns, **kw)
+    except (pa.ArrowException, OSError) as exc:  # ArrowInvalid: not Parquet; OSError: truncated or unreadable
+        raise ShardError(f"{where}: not a readable Parquet file: {exc}") from None
+
+
 def load_index(path: str | Path, columns: list[str] | None = None, read_dictionary: list[str] | None = None,
                storage_options: dict[str, Any] | None = None) -> Any:
     """``index.parquet`` as a pyarrow Table (only ``columns`` when given: the reader needs five of them;
-    ``read_dictionary`` columns come dictionary-encoded, as Parquet stores them)."""
-    import pyarrow.parquet as pq
+    ``read_dictionary`` columns come dictionary-encoded, as Parquet stores them).
 
-    # one file: ParquetFile skips the dataset discovery of read_table (a fixed ~0.5 ms per open)
-    return pq.ParquetFile(_parquet(path, INDEX, storage_options), read_dictionary=read_dictionary).read(
-        columns=columns, use_threads=False)
+    Raises:
+        ShardError: naming the file when it is missing, not readable Parquet, or lacks one of ``columns``.
+    """
+    return _read_parquet(path, INDEX, storage_options, columns, read_dictionary=read_dictionary, use_threads=False)
 
 
 def load_shards_table(path: str | Path, storage_options: dict[str, Any] | None = None) -> Any:
-    """``shards.parquet`` as a pyarrow Table."""
-    import pyarrow.parquet as pq
+    """``shards.parquet`` as a pyarrow Table.
 
-    return pq.ParquetFile(_parquet(path, SHARDS, storage_options)).read()
+    Raises:
+        ShardError: naming the file when it is missing, not readable Parquet, or lacks a column
+            ``verify`` and ``inspect`` read (``shard``, ``split``, ``sha256``, ``members``, ``bytes``).
+    """
+    table = _read_parquet(path, SHARDS, storage_options)
+    missing = [c for c in ("shard", "split", "sha256", "members", "bytes") if c not in table.column_names]
+    if missing:
+        raise ShardError(f"{str(path).rstrip('/')}/{SHARDS}: no column {missing[0]!r}; it has {table.column_names}, "
+                         "expected the columns mmdata writes")
+    return table
 
 
 def shard_paths(path: str | Path, split: str) -> list[Path]:
