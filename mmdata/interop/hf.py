@@ -23,7 +23,9 @@ The output is byte-deterministic: same dataset and options -> same shards and fi
 
 Out: :func:`to_hf` writes the split once into an Arrow file in the HF cache (keyed by the dataset's
 fingerprint) and memory-maps it as a ``datasets.Dataset`` (or an ``IterableDataset``) with ``Image``,
-``Audio``, ``Value`` and ``ClassLabel(names=...)`` features.
+``Audio``, ``Value`` and ``ClassLabel(names=...)`` features; an extra ``.npy`` field (``<stem>.depth.npy``
+files, a series added by ``mmdata add-modality``) becomes a column typed from its arrays' headers
+(:func:`array_features`), and ``features=`` overrides any column.
 
 Audio decoding in ``datasets`` >= 4 goes through torchcodec. Its PyPI wheels link CUDA libraries and
 do not load beside the CPU torch build; there :func:`to_hf` declares ``Audio(decode=False)`` (the
@@ -53,7 +55,10 @@ TEXT_NAMES = ("text", "caption", "sentence", "transcription", "transcript")
 ROLES = ("image", "audio", "text", "label", "key", "split")
 SPLIT_RENAME = {"validation": "val"}
 _BATCH = 256
-_TO_HF_VERSION = 1  # bump when the Arrow layout written by to_hf changes (invalidates cached files)
+_TO_HF_VERSION = 2  # bump when the Arrow layout written by to_hf changes (invalidates cached files)
+#: numpy dtypes that are HF ``Value`` dtypes of the same name (and ``Array2D``..``Array5D`` dtypes)
+_HF_NUMERIC = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+               "float16", "float32", "float64")
 _SAFE_FIELD = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -519,12 +524,132 @@ def decode_audio(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"array": np.ascontiguousarray(x.T), "sampling_rate": int(sr), "path": value.get("path")}
 
 
-def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None) -> Any:
+def _list(feature: Any) -> Any:
+    """``List(feature)`` (``Sequence`` before datasets 4)."""
+    ds = _datasets()
+    return (getattr(ds, "List", None) or ds.Sequence)(feature)
+
+
+def _array_fields(card: Mapping[str, Any]) -> list[str]:
+    """The card's fields stored as ``.npy`` members (``depth`` for ``<key>.depth.npy``, ``array`` for ``<key>.npy``)."""
+    return sorted(f for f, info in (card.get("modalities") or {}).items()
+                  if any(str(c).lower().rsplit(".", 1)[-1] == "npy" for c in info.get("codecs") or []))
+
+
+def _npy_header(data: bytes, where: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """(dtype, shape) from a ``.npy`` member's header, without reading its data."""
+    f = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+        raise ShardError(f"{where}: not a .npy array ({exc})") from None
+    if dtype.hasobject:
+        raise ShardError(f"{where}: a pickled object array, not a .npy array of numbers")
+    return dtype, tuple(int(n) for n in shape)
+
+
+def _npy_value(data: bytes, where: str, feature: Any) -> Any:
+    """A ``.npy`` member as the nested lists (or scalar) an Arrow column of ``feature`` takes."""
+    try:
+        a = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ShardError(f"{where}: not a .npy array ({exc})") from None
+    shape = getattr(feature, "shape", None)
+    if shape is not None and (a.ndim != len(shape) or any(n is not None and n != m for n, m in zip(shape, a.shape))):
+        raise ShardError(f"{where}: array of shape {a.shape}, but its column is {feature!r}; pass features= with "
+                         "a nested List for arrays whose shapes vary (docs/interop.md)")
+    return a.tolist()
+
+
+def _array_feature(field: str, specs: set[tuple[np.dtype, tuple[int, ...]]], where: str) -> Any:
+    """The HF feature of a ``.npy`` field whose arrays have these (dtype, shape): ``ArrayND(shape, dtype)``
+    for one shape of 2 to 5 dimensions (what HF's ``with_format("numpy"/"torch")`` gives back as one
+    array), ``List(Value)`` for 1-D arrays, nested ``List`` for shapes that vary, ``Value`` for scalars."""
+    ds = _datasets()
+    hint = f"pass features={{{field!r}: ...}} to choose its column (docs/interop.md)"
+    if not specs:
+        return ds.Value("null")  # a field no sample has: an all-None column
+    try:
+        # mixed dtypes: the one that holds them all (int16 + float32 -> float32)
+        dt = np.result_type(*{d for d, _ in specs})
+    except TypeError:
+        raise ShardError(f"{where}: field {field!r} has .npy arrays of dtypes "
+                         f"{sorted({str(d) for d, _ in specs})} with no common type; {hint}") from None
+    value = dt.name if dt.name in _HF_NUMERIC else {"U": "string", "S": "binary"}.get(dt.kind)
+    if value is None:
+        raise ShardError(f"{where}: field {field!r} has .npy arrays of dtype {dt}, which no HF Value holds; {hint}")
+    ranks = sorted({len(shape) for _, shape in specs})
+    if len(ranks) > 1:
+        raise ShardError(f"{where}: field {field!r} has .npy arrays of {ranks} dimensions; one column holds one "
+                         f"rank; {hint}")
+    shapes = {shape for _, shape in specs}
+    if 2 <= ranks[0] <= 5 and len(shapes) == 1 and value in _HF_NUMERIC:
+        return getattr(ds, f"Array{ranks[0]}D")(shape=shapes.pop(), dtype=value)
+    feature = ds.Value(value)
+    for _ in range(ranks[0]):
+        feature = _list(feature)
+    return feature
+
+
+def array_features(path: str | Path, fields: list[str] | None = None) -> dict[str, Any]:
+    """The HF feature of each extra ``.npy`` field of a dataset, from the headers of its arrays in
+    every split (so every split gets the same features).
+
+    ``Array2D``..``Array5D(shape, dtype)`` when all arrays of a field have one shape of 2 to 5
+    dimensions (``with_format("numpy")`` / ``"torch"`` gives one array per sample), ``List(Value(dtype))``
+    for 1-D arrays, nested ``List`` when shapes vary, ``Value(dtype)`` for 0-d arrays; mixed dtypes
+    take the one that holds them all. Reads the dataset's shards once (in the column layout only
+    those fields' series); only the arrays' headers are parsed.
+
+    Args:
+        path: an mmdata dataset folder.
+        fields: the fields to type (default: every field stored as ``.npy``).
+
+    Raises:
+        ShardError: a member that is not a ``.npy`` array (naming shard, sample and member), or a field
+            whose arrays no one column holds (different ranks, strings and numbers, complex).
+
+    Example:
+        >>> import tempfile, numpy as np, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> raw = make_sample_folder(t + "/raw", n=2)
+        >>> for i in range(2): np.save(f"{raw}/{i:06d}.depth.npy", np.zeros((4, 5), np.float32))
+        >>> _ = mmdata.shard(raw, t + "/ds", progress=False)
+        >>> array_features(t + "/ds")
+        {'depth': Array2D(shape=(4, 5), dtype='float32')}
+    """
+    from mmdata.shards import index as idx
+    from mmdata.shards.reader import open_dataset
+
+    card = idx.load_card(path)
+    fields = _array_fields(card) if fields is None else list(fields)
+    specs: dict[str, set[tuple[np.dtype, tuple[int, ...]]]] = {f: set() for f in fields}
+    if fields:
+        for split in card.get("splits") or {}:
+            for s in open_dataset(path, split=split, modalities=fields, decode=False, partition=False, shuffle=False):
+                for ext, data in s.fields.items():
+                    name = field_of(ext)
+                    if name in specs and ext.lower().endswith("npy"):
+                        specs[name].add(_npy_header(data, f"shard {s.meta.get('shard')}: sample {s.key!r}: .{ext}"))
+    return {f: _array_feature(f, specs[f], str(path)) for f in fields}
+
+
+def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None,
+                arrays: Mapping[str, Any] | None = None) -> Any:
     """The ``datasets.Features`` :func:`to_hf` gives a dataset with this card.
 
     Columns: ``key``, then ``image`` (Image), ``audio`` (Audio), ``text`` (string), ``label``
-    (ClassLabel with the card's names, else int64) for the modalities the card lists; a dataset
-    sharded from Hugging Face gets its original column names and features back.
+    (ClassLabel with the card's names, else int64) for the modalities the card lists, then the extra
+    fields given in ``arrays`` (field -> feature, from :func:`array_features`), by name; a dataset
+    sharded from Hugging Face gets its original column names, features and order back, the fields
+    added since after them.
+
+    Example:
+        >>> hf_features({"modalities": {"text": {"codecs": ["txt"]}}})
+        {'key': Value('string'), 'text': Value('string')}
     """
     ds = _datasets()
     decode = torchcodec_available() if decode_audio is None else decode_audio
@@ -558,10 +683,14 @@ def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None) -> An
         feats[c] = orig[c]
     if not hf and "json" in mods:
         feats["json"] = ds.Value("string")  # foreign .json members: kept as their JSON text
-    if orig is not None:  # the original column order, the added key column first
+    extra = {f: v for f, v in sorted((arrays or {}).items()) if f not in (hf.get("npy") or [])}
+    for f in extra:
+        if f in feats:
+            raise ShardError(f"field {f!r} (its .{f}.npy members) would replace the column {f!r}; rename the field")
+    if orig is not None:  # the original column order, the added key column first, added fields last
         order = [c for c in feats if c not in orig] + [c for c in hf.get("order", orig) if c in feats]
         feats = {c: feats[c] for c in order}
-    return ds.Features(feats)
+    return ds.Features({**feats, **extra})
 
 
 def webdataset_files(path: str | Path) -> dict[str, list[str]]:
@@ -592,7 +721,9 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
     samples, which fails when a modality is missing from some samples. These features list every
     extension the card records: ``Image()`` per image codec, ``Audio()`` per audio codec where
     torchcodec loads (else ``Value("binary")``: the encoded bytes; cast a map-style dataset to
-    ``Audio(decode=False)`` or decode with :func:`decode_audio`), ``ClassLabel(names)`` for ``cls``.
+    ``Audio(decode=False)`` or decode with :func:`decode_audio`), ``ClassLabel(names)`` for ``cls``,
+    and for ``<name>.npy`` the feature :func:`array_features` infers (HF's builder loads ``.npy``
+    members as numpy arrays).
 
     Example:
         >>> import tempfile, mmdata
@@ -610,6 +741,7 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
     hf = card.get("hf") or {}
     orig = ds.Features.from_dict(hf["features"]) if hf.get("features") else None
     names = card.get("label_names")
+    arrays: dict[str, Any] | None = None  # read only when a .npy field needs it
     feats: dict[str, Any] = {"__key__": ds.Value("string"), "__url__": ds.Value("string")}
     for field, info in sorted(card.get("modalities", {}).items()):
         for ext in info.get("codecs", []):
@@ -625,19 +757,26 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
                 feats[ext] = {c: orig[c] for c in hf.get("json") or []}
             elif ext.endswith(".npy") and orig is not None and field in orig:
                 feats[ext] = orig[field]
+            elif ext.lower().endswith("npy"):
+                if arrays is None:
+                    arrays = array_features(path, [f for f in _array_fields(card) if orig is None or f not in orig])
+                feats[ext] = arrays[field]
             else:
                 raise ShardError(f"{path}: members .{ext} have no known HF feature (no Hugging Face features in the "
                                  "card); pass your own features= for them (docs/interop.md)")
     return ds.Features(feats)
 
 
-def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: Any) -> Iterator[dict[str, Any]]:
+def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: Any,
+             extra: set[str]) -> Iterator[dict[str, Any]]:
+    """Rows of ``features`` for a split; ``extra``: the fields beyond the standard columns that have a
+    column (``.npy`` arrays, any other member type a ``features=`` override declared: its bytes)."""
     from mmdata.shards.reader import open_dataset
 
     hf = card.get("hf") or {}
     roles = dict(hf.get("columns") or {})
     json_cols = list(hf.get("json") or [])
-    npy_cols = list(hf.get("npy") or [])
+    extra = set(extra) | set(hf.get("npy") or [])
     source_keys = None
     if "key" in roles:
         from mmdata.shards.index import load_index
@@ -670,18 +809,29 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
                         row[c] = obj.get(c)
                 else:
                     row["json"] = data.decode("utf-8")
-            elif ext.endswith(".npy") and name in npy_cols:
-                row[name] = np.load(io.BytesIO(data), allow_pickle=False).tolist()
-            elif name not in features:
-                raise ShardError(f"{where}: no column for field {name!r} in the HF features {list(features)}")
+            elif name in extra:
+                row[name] = _npy_value(data, where, features[name]) if ext.lower().endswith("npy") else data
+            else:
+                raise ShardError(f"{where}: no column for field {name!r} in the HF features {list(features)}; "
+                                 f"declare one with to_hf(..., features={{{name!r}: ...}})")
         yield row
 
 
-def _write_arrow(target: Path, rows: Iterator[dict[str, Any]], schema: Any) -> None:
-    """Stream rows into an Arrow IPC file in batches; atomic (temp file in the same folder, then rename)."""
+def _write_arrow(target: Path, rows: Iterator[dict[str, Any]], schema: Any, where: str = "") -> None:
+    """Stream rows into an Arrow IPC file in batches; atomic (temp file in the same folder, then rename).
+    Rows that do not fit ``schema`` (a ``features=`` override that does not match the data) raise a
+    ShardError starting with ``where``."""
     import tempfile
 
     import pyarrow as pa
+
+    def table(batch: list[dict[str, Any]]) -> Any:
+        try:
+            return pa.Table.from_pylist(batch, schema=schema)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            keys = ", ".join(repr(r.get("key", "?")) for r in batch[:3])
+            raise ShardError(f"{where}: rows (keys {keys}{', ...' if len(batch) > 3 else ''}) do not fit the HF "
+                             f"features ({type(exc).__name__}: {exc}); check the features= passed") from None
 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -692,10 +842,10 @@ def _write_arrow(target: Path, rows: Iterator[dict[str, Any]], schema: Any) -> N
             for row in rows:
                 batch.append(row)
                 if len(batch) == _BATCH:
-                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                    writer.write_table(table(batch))
                     batch = []
             if batch:
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                writer.write_table(table(batch))
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
@@ -704,12 +854,14 @@ def _write_arrow(target: Path, rows: Iterator[dict[str, Any]], schema: Any) -> N
 
 
 def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num_shards: int = 1,
-          decode_audio: bool | None = None, cache_dir: str | Path | None = None) -> Any:
+          decode_audio: bool | None = None, cache_dir: str | Path | None = None,
+          features: Mapping[str, Any] | None = None) -> Any:
     """An mmdata split as a Hugging Face ``datasets.Dataset`` (or ``IterableDataset``).
 
     The split is written once to an Arrow file under ``cache_dir`` (default: the HF datasets cache,
     ``<HF_DATASETS_CACHE>/mmdata``), named by the dataset's fingerprint, and memory-mapped; a second
-    call reuses it. Features: see :func:`hf_features`.
+    call reuses it. Features: see :func:`hf_features`; extra ``.npy`` fields get the feature
+    :func:`array_features` infers from all splits (read once per dataset, kept in ``cache_dir``).
 
     Args:
         path: an mmdata dataset folder (``dataset.json`` + index).
@@ -719,9 +871,17 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
         decode_audio: the ``Audio(decode=...)`` flag; default: decode when torchcodec loads here
             (else audio stays encoded bytes: decode them with :func:`decode_audio`).
         cache_dir: where the Arrow file goes.
+        features: column -> HF feature, replacing the feature mmdata would choose for that column
+            (e.g. ``{"depth": datasets.List(datasets.List(datasets.Value("float32")))}``); a field
+            without a standard column (a ``.npy`` field, another member type: its bytes) may be
+            declared too. The others stay as they are.
 
     Returns:
         ``datasets.Dataset`` or ``datasets.IterableDataset``.
+
+    Raises:
+        ShardError: not a dataset folder, no such split, a ``features=`` key that is no column or
+            field, rows that do not fit the features, a member that does not decode.
 
     Example:
         >>> import tempfile, mmdata
@@ -741,12 +901,47 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
     card = idx.load_card(path)
     if split not in card.get("splits", {}):
         raise ShardError(f"{path}: no split {split!r}; it has {sorted(card.get('splits', {}))}")
-    features = hf_features(card, decode_audio)
+    hf = card.get("hf") or {}
+    over = dict(ds.Features(dict(features))) if features else {}
+    base = hf_features(card, decode_audio)
+    std = {"image", "audio", "text", "label", "json"}
+    fields = [f for f in sorted(card.get("modalities") or {}) if f not in std and f not in base]
+    unknown = [c for c in over if c not in base and c not in fields]
+    if unknown:
+        raise ShardError(f"{path}: features: no column {unknown[0]!r} in this dataset; its columns are "
+                         f"{list(base) + fields}")
+    infer = [f for f in _array_fields(card) if f in fields and f not in over]
     root = Path(cache_dir) if cache_dir is not None else Path(ds.config.HF_DATASETS_CACHE) / "mmdata"
-    ident = json.dumps([_TO_HF_VERSION, card.get("fingerprint"), split, features.to_dict()], sort_keys=True)
+    ident = json.dumps([_TO_HF_VERSION, card.get("fingerprint"), split, base.to_dict(), infer,
+                        ds.Features(over).to_dict()], sort_keys=True)
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(card.get("name") or "mmdata"))
     target = root / f"{stem}-{split}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.arrow"
     if not target.is_file():
-        _write_arrow(target, _hf_rows(path, split, card, features), features.arrow_schema)
+        arrays = {**_cached_array_features(path, card, infer, root, stem), **{c: over[c] for c in over if c in fields}}
+        feats = hf_features(card, decode_audio, arrays)
+        feats = ds.Features({c: over.get(c, f) for c, f in feats.items()})
+        _write_arrow(target, _hf_rows(path, split, card, feats, set(arrays) - set(hf.get("npy") or [])),
+                     feats.arrow_schema, f"{path}: split {split!r}")
     out = ds.Dataset.from_file(str(target), split=split)
     return out.to_iterable_dataset(num_shards=num_shards) if iterable else out
+
+
+def _cached_array_features(path: str | Path, card: Mapping[str, Any], fields: list[str], root: Path,
+                           stem: str) -> dict[str, Any]:
+    """:func:`array_features` of ``fields``, kept beside the Arrow files by the dataset's fingerprint:
+    converting each split of a dataset reads its arrays' headers once."""
+    ds = _datasets()
+    if not fields:
+        return {}
+    ident = json.dumps([_TO_HF_VERSION, card.get("fingerprint"), fields], sort_keys=True)
+    cached = root / f"{stem}-arrays-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.json"
+    try:
+        return dict(ds.Features.from_dict(json.loads(cached.read_text())))
+    except (OSError, ValueError, TypeError, KeyError):  # absent, or a damaged cache file: read the arrays again
+        pass
+    arrays = array_features(path, fields)
+    from mmdata.io import atomic_write_bytes
+
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(cached, json.dumps(ds.Features(arrays).to_dict(), sort_keys=True).encode(), fsync=False)
+    return arrays

@@ -87,7 +87,8 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None) -
         raise ShardError(f"{path}: no {CARD} (not a dataset folder written by `mmdata shard`)") from None
     except NotADirectoryError:  # a shard (or any file) given where the folder is expected
         raise ShardError(f"{path}: not a dataset folder (a file; a dataset folder holds {CARD}, {INDEX} and "
-                         f"{SHARDS}); bare WebDataset shards are read with mmdata.open_dataset({str(path)!r})") from None
+                         f"{SHARDS}); bare WebDataset shards are read with "
+                         f"mmdata.open_dataset({str(path)!r})") from None
     except IsADirectoryError:
         raise ShardError(f"{p}: a folder, expected the dataset card (a JSON file)") from None
     except OSError as exc:  # permissions, I/O errors: named, not a traceback

@@ -94,11 +94,15 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
     for split, shard in sorted(set(samples) - listed, key=str):
         out.append(problem(f"rows name {split} shard {shard}, which {idx.SHARDS} does not list", None,
                            f"{samples[(split, shard)]} samples"))
-    splits = card.get("splits") or {}
+    splits = card.get("splits") if isinstance(card.get("splits"), dict) else {}
     for split in sorted(set(splits) | set(per_split), key=str):
-        expected = (splits.get(split) or {}).get("samples", 0)
-        if per_split.get(split, 0) != expected:
-            out.append(problem(f"samples of split {split!r} disagree with {idx.CARD}", expected, per_split.get(split, 0)))
+        found = per_split.get(split, 0)
+        if split not in splits:
+            out.append(problem(f"rows of split {split!r}, which {idx.CARD} does not list", None, f"{found} samples"))
+            continue
+        expected = splits[split].get("samples") if isinstance(splits[split], dict) else None
+        if found != expected:
+            out.append(problem(f"samples of split {split!r} disagree with {idx.CARD}", expected, found))
     return out
 
 
