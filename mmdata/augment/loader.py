@@ -231,6 +231,7 @@ class Loader:
         self._board = SkipBoard(num_workers) if num_workers > 0 and isinstance(self.source, ShardDataset) else None
         self._final: dict[str, int] | None = None
         self._pinned = True  # the next iteration's epoch was chosen (constructor, set_epoch, load_state_dict)
+        self._active = False  # a pass is under way
 
     def _label_names(self) -> list[str] | None:
         try:
@@ -249,6 +250,12 @@ class Loader:
         self._batches = 0
         self._rotation = 0
         self._pinned = True
+
+    @property
+    def sampler(self) -> _EpochHook:
+        """What Lightning tells the epoch: it calls ``loader.sampler.set_epoch(e)`` at the start of every
+        training epoch (as for a ``DistributedSampler``), resumed runs included."""
+        return _EpochHook(self)
 
     def state_dict(self) -> dict[str, Any]:
         """Where the current epoch stands: epoch, seed, batches yielded, next position per reader."""
@@ -356,6 +363,13 @@ class Loader:
         return batch
 
     def __iter__(self) -> Iterator[Batch]:
+        self._active = True
+        try:
+            yield from self._pass()
+        finally:
+            self._active = False
+
+    def _pass(self) -> Iterator[Batch]:
         if not self._pinned:  # a new pass without set_epoch: the next epoch (new order and draws)
             self.set_epoch(self.epoch + 1)
         self._pinned = False
@@ -398,6 +412,21 @@ class Loader:
                 self._final = self._board.total()
         self._rotation = 0
         self.source.rotation = 0
+
+
+class _EpochHook:
+    """``Loader.sampler``: Lightning's ``set_epoch`` call at each training epoch's start. A fresh loader
+    resumed from a checkpoint written at an epoch's end (Lightning restores no loader state then)
+    starts at epoch 0 of its own; this tells it the trainer's epoch. The epoch the loader already has
+    (a mid-epoch resume just loaded, or the epoch it counted itself) is left as it is, position included."""
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    def set_epoch(self, epoch: int) -> None:
+        # not while a pass runs (Lightning fetches ahead from an unsized loader before it calls this)
+        if int(epoch) != self.loader.epoch and not self.loader._active:
+            self.loader.set_epoch(int(epoch))
 
 
 def dataset_fields(card: dict[str, Any] | None, modalities: Sequence[str] | None = None) -> tuple[str, ...]:

@@ -220,6 +220,21 @@ def test_plain_lightning_resume_from_mid_epoch_checkpoint(ds: Path, tmp_path: Pa
         assert [keys for _, keys in resumed.seen] == [keys for _, keys in full.seen][step:], f"resume from step {step}"
 
 
+@pytest.mark.slow
+def test_plain_lightning_resume_from_an_epoch_end_checkpoint(ds: Path, tmp_path: Path) -> None:
+    """QA: Lightning restores no loader state from a checkpoint written at an epoch's end, so the fresh
+    loader started at its own epoch 0 and the resumed epoch 1 replayed epoch 0's order. Lightning
+    tells ``loader.sampler.set_epoch(e)`` at every epoch's start; a sized loader takes it."""
+    cb = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_epochs=1, save_top_k=-1,
+                                      filename="{epoch}-{step}")
+    full = PlainLoaderModule(ds)
+    _trainer(tmp_path / "a", epochs=3, callbacks=[cb]).fit(full)
+    (ckpt,) = (tmp_path / "ckpt").glob(f"epoch=0-step={BATCHES_PER_EPOCH}.ckpt")
+    resumed = PlainLoaderModule(ds)
+    _trainer(tmp_path / "b", epochs=3).fit(resumed, ckpt_path=ckpt)
+    assert resumed.seen == full.seen[BATCHES_PER_EPOCH:]
+
+
 def test_missing_lightning_names_the_extra() -> None:
     code = ("import sys; sys.modules['lightning'] = None; sys.modules['lightning.pytorch'] = None\n"
             "try:\n    import mmdata.lightning\nexcept ImportError as e:\n    print(e)\n")
