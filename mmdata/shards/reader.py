@@ -20,7 +20,8 @@ always wins for the next iteration. Each sample carries ``meta["epoch"]``.
 Resume. Every yielded sample carries ``meta["reader"]`` and ``meta["position"]`` (its index in that
 reader's stream this epoch). ``state_dict()`` holds ``positions`` (next position per reader);
 ``load_state_dict()`` makes the next iteration skip, per reader, what was already yielded — without
-decoding it — and continue exactly.
+decoding it, and without counting again the losses the saved run counted before its checkpoint —
+and continue exactly.
 
 Bad input. With ``on_error="raise"`` anything wrong with a shard or sample raises
 :class:`~mmdata.errors.ShardError` naming the shard and key; with ``"skip"`` / ``"warn"`` the sample
@@ -75,6 +76,8 @@ from mmdata.shards import index as idx
 from mmdata.shards.tario import (
     DEFAULT_MAX_MEMBER_BYTES,
     MEMBER_REASONS,
+    NO_MEMORY,
+    TAIL_LOST,
     _local_path,
     expand_sources,
     indexed_members,
@@ -87,6 +90,10 @@ log = logging.getLogger("mmdata.reader")
 ON_ERROR = ("raise", "skip", "warn")
 _MAX_ERRORS = 100
 _REGION = "unreadable shard region"
+#: reason of each listed sample a shard cut short, unreadable or missing did not deliver
+_NOT_DELIVERED = "truncated or corrupt shard"
+#: problems after which the parser yields nothing more from a shard (cut, unreadable, missing)
+_SERIES_CUT = frozenset({"unreadable shard", "truncated shard", "corrupt compressed stream", TAIL_LOST})
 RawSample = tuple[str | None, dict[str, bytes], tuple[str, str] | None]
 
 
@@ -663,6 +670,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.board: SkipBoard | None = None  # set by mmdata.loader: worker counts reach the main process
         self._skip: dict[int, int] = {}
         self._positions: dict[int, int] = {}
+        self._quiet = False  # True while a resume passes over what the saved run read (and counted)
+        self._fields_twice: dict[tuple[str, ...], tuple[str, str] | None] = {}
         self._clock = EpochClock(epoch)
         self._dist: tuple[int, int] | None = None  # recorded when sent to a worker (see __getstate__)
         self.rotation = 0
@@ -803,6 +812,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         return str(self.root / series / name) if series else str(self.root / name)
 
     def _count(self, reason: str, shard: str, key: str, message: str) -> None:
+        if self._quiet:  # a resume passing over what the saved run read: that run counted it
+            return
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         if len(self.errors) < _MAX_ERRORS:
             self.errors.append((shard, key, message))
@@ -882,10 +893,12 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             buf.close()
 
     def _fast_raw(self, shard: str, plan: IndexPlan, buf: Any, starts: list[int], ends: list[int], rid: int,
-                  epoch: int, position: int, skip: int) -> Generator[Sample, None, int]:
+                  epoch: int, position: int, skip: int) -> Generator[Sample, None, tuple[int, bool]]:
         """decode=False in order, for a mapped shard: Samples straight from the mapping, one dict of
         member bytes and one meta dict each. ``position`` counts this reader's samples so far; the
-        first ``skip`` (resume) are passed over unread. Returns the position after the shard."""
+        first ``skip`` (resume) are passed over unread. Returns the position after the shard, or —
+        with True — the position of a sample whose members did not fit in memory (the caller reads
+        the rest of the shard with the streaming parser, which reports that member)."""
         kept = self._kept(plan)
         refused = [self._raw_plan(exts)[1] for exts in plan.layouts]
         layouts = plan.layouts
@@ -907,7 +920,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                     position += 1
                     positions[rid] = position
                     yield s
-                return position
+                return position, False
             for key, li in zip(plan.keys, plan.layout):
                 exts = layouts[li]
                 problem = refused[li]
@@ -933,15 +946,21 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 position += 1
                 positions[rid] = position
                 yield new_sample(key, fields, None, meta)
+        except MemoryError:
+            return position, True
         finally:
             buf.close()
-        return position
+        return position, False
 
     def _zip_series(self, shard: str) -> Iterator[RawSample]:
         """Column layout: merge the series of one shard by the index's key order.
 
         A sample is delivered when every series the index says holds one of its members delivered it
-        in order; otherwise it is reported (misaligned / missing in a series) — one per sample lost.
+        in order; otherwise it is reported — one per sample lost: ``truncated or corrupt shard`` when
+        the series' shard is missing or was cut short before it (as in the samples layout), else
+        ``column series misaligned`` naming the key found in its place. Keys this shard's index does not list (a series
+        shard from another shard or dataset) are passed over when the expected key follows them;
+        otherwise each takes the place of one expected sample, so the message names it.
         """
         index = self._shard_index()
         assert index is not None
@@ -950,35 +969,73 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         position = {k: i for i, k in enumerate(expected)}
         its = {s: iter_samples(self._shard_url(shard, s), max_member_bytes=self.max_member_bytes,
                                storage_options=self.storage_options) for s in self.series}
-        heads = {s: next(it, None) for s, it in its.items()}
+        strays: dict[str, deque[str]] = {s: deque() for s in self.series}  # unlisted keys in front of the head
+        ended: dict[str, str] = {}  # series whose shard is missing or cut short -> why
+
+        def advance(s: str) -> RawSample | None:
+            """The series' next item that is damage or a listed key; unlisted keys go to ``strays``."""
+            for item in its[s]:
+                if item[2] is not None and item[2][0] in _SERIES_CUT:
+                    ended[s] = item[2][1]  # the parser stops after this: what the series lacks is not delivered
+                if item[0] is not None and item[0] not in position:
+                    strays[s].append(item[0])
+                    continue
+                return item
+            return None
+
+        heads: dict[str, RawSample | None] = {}
+        for s in self.series:
+            head = heads[s] = advance(s)
+            if head is not None and head[0] is None and head[2] is not None and head[2][0] == "unreadable shard":
+                heads[s] = None  # the only item of a shard that cannot be opened (missing): counted per sample
         for i, key in enumerate(expected):
             group: dict[str, bytes] = {}
             problem: tuple[str, str] | None = None
             for s in self.series:
+                expects = [m for m in want_members.get(key, []) if field_of(m.split(".", 1)[1]) == s]
                 head = heads[s]
-                # members of keys this series should already have passed: out of order, drop them
-                while head is not None and (head[0] is None or position.get(head[0], -1) < i):
+                found: str | None = None  # an unlisted key standing where this sample's member should be
+                while True:
+                    if strays[s]:
+                        if head is not None and head[0] == key:
+                            strays[s].clear()  # strays in front of the right key: passed over
+                        elif expects:
+                            found = strays[s].popleft()
+                        break
+                    # members of keys this series should already have passed: out of order, drop them
+                    if head is None or (head[0] is not None and position[head[0]] >= i):
+                        break
                     if head[0] is None and head[2] is not None and head[2][0] in MEMBER_REASONS:
                         yield None, {}, head[2]  # a member of no sample: counted, costs no sample
                     elif head[0] is None and head[2] is not None and problem is None:
                         problem = head[2]
-                    head = heads[s] = next(its[s], None)
-                expects = [m for m in want_members.get(key, []) if field_of(m.split(".", 1)[1]) == s]
-                if head is not None and head[0] == key:
-                    if head[2] is not None and problem is None:
-                        problem = head[2]
-                    group.update(head[1])
-                    heads[s] = next(its[s], None)
-                if problem is None and any(m.split(".", 1)[1] not in group for m in expects):
-                    found = head[0] if head is not None else "the end of the series"
-                    problem = ("column series misaligned", f"column series {s!r} shard {self._shard_url(shard, s)}: "
-                               f"found {found!r} where {key!r} was expected (series out of order, cut short or "
-                               "from another dataset)")
+                    head = heads[s] = advance(s)
+                taken = found is None and head is not None and head[0] == key
+                if taken:
+                    if head[2] is not None and problem is None:  # type: ignore[index]
+                        problem = head[2]  # type: ignore[index]
+                    group.update(head[1])  # type: ignore[index]
+                    heads[s] = advance(s)
+                missing = [m for m in expects if m.split(".", 1)[1] not in group]
+                if problem is None and missing:
+                    url = self._shard_url(shard, s)
+                    if not taken and found is None and heads[s] is None and s in ended:
+                        problem = (_NOT_DELIVERED, f"sample {key!r} listed in the index was not delivered: {ended[s]}")
+                    elif taken:
+                        problem = ("column series misaligned", f"column series {s!r} shard {url}: sample {key!r} "
+                                   f"lacks {missing}, which the index lists")
+                    else:
+                        what = found if found is not None else head[0] if head is not None else None
+                        where = "the end of the series" if what is None else what
+                        problem = ("column series misaligned", f"column series {s!r} shard {url}: found {where!r} "
+                                   f"where {key!r} was expected (series out of order, cut short or from another "
+                                   "shard or dataset)")
             yield key, group, problem
         for s, head in heads.items():
-            if head is not None and head[0] is not None:
+            left = strays[s][0] if strays[s] else head[0] if head is not None else None
+            if left is not None:
                 yield None, {}, ("column series misaligned", f"column series {s!r} shard {self._shard_url(shard, s)}: "
-                                 f"key {head[0]!r} is not in the index for this shard (series disagree)")
+                                 f"key {left!r} is not in the index for this shard (series disagree)")
 
     # ---- decoding --------------------------------------------------------------------------------
     def _raw_plan(self, exts: tuple[str, ...]) -> tuple[tuple[str, ...] | None, tuple[str, str] | None]:
@@ -1006,19 +1063,25 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             if refused is not None:
                 raise _Skip(*refused)
             return (raw if keep is None else {e: raw[e] for e in keep}), None
+        sig = tuple(raw)
+        if sig not in self._fields_twice:  # decided once per set of extensions
+            self._fields_twice[sig] = _same_field(tuple(e for e in sig if self._wanted(e)))
+        twice = self._fields_twice[sig]
+        if twice is not None:  # k.png + k.jpg: which one is the image? (webdataset raises) — before decoding,
+            raise _Skip(*twice)  # so a broken k.png is the same `repeated member` as with decode=False
         fields: dict[str, Any] = {}
         rate = None
         for ext, data in raw.items():
             if not self._wanted(ext):
                 continue
-            if field_of(ext) in fields:  # k.png + k.jpg: which one is the image? (webdataset raises)
-                first = next(e for e in raw if field_of(e) == field_of(ext))
-                raise _Skip(*_same_field((first, ext)))  # type: ignore[misc]
             try:
                 name, value, sr = decode_member(ext, data, allow_pickle=self.allow_pickle,
                                                 image_max_size=self.image_max_size, image_alpha=self.image_alpha)
-            except DecodeError as exc:
-                raise _Skip(_reason(exc, ext), f"{key}.{ext}: {exc}") from exc
+            except (DecodeError, MemoryError) as exc:
+                if not isinstance(exc, MemoryError) and not isinstance(exc.__cause__, MemoryError):
+                    raise _Skip(_reason(exc, ext), f"{key}.{ext}: {exc}") from exc
+                raise _Skip(NO_MEMORY, f"{key}.{ext}: decoding its {len(data)} bytes does not fit in memory "
+                                       "(MemoryError)") from None
             fields[name] = value
             if sr is not None:
                 rate = sr
@@ -1040,7 +1103,14 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         the position after the stream."""
         plans = self._raw_plans
         positions = self._positions
-        for shard, key, raw in stream:
+        stream = iter(stream)
+        while True:
+            # losses met while passing over what the saved run consumed were counted by that run
+            self._quiet = position < skip
+            item = next(stream, None)
+            if item is None:
+                break
+            shard, key, raw = item
             if position < skip:
                 position += 1
                 continue
@@ -1060,6 +1130,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             if self.skipped:
                 meta["skipped"] = dict(self.skipped)
             yield new_sample(key, raw if keep is None else {e: raw[e] for e in keep}, None, meta)
+        self._quiet = False
         return position
 
     def _iter_in_order(self, rid: int, n: int, epoch: int, skip: int) -> Iterator[Sample]:
@@ -1069,11 +1140,15 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         position = 0
         for shard in shards:
             fast = None if stride else self._mapped(shard)
+            done = 0
             if fast is not None:
-                position = yield from self._fast_raw(shard, *fast, rid, epoch, position, skip)
-            else:
-                items = self._shard_items(shard, rid, n, stride, counter, try_fast=False)
-                position = yield from self._iter_raw(items, rid, position, epoch, skip)
+                start = position
+                position, short = yield from self._fast_raw(shard, *fast, rid, epoch, position, skip)
+                if not short:
+                    continue
+                done = position - start  # a member did not fit in memory: the streaming parser goes on
+            items = self._shard_items(shard, rid, n, stride, counter, try_fast=False)
+            position = yield from self._iter_raw(islice(items, done, None), rid, position, epoch, skip)
 
     def _iter_decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], rid: int, position: int,
                       epoch: int) -> Iterator[Sample]:
@@ -1152,9 +1227,17 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         """(shard, key, raw) of this reader's good samples of one shard; problems reported or counted."""
         items, checked = self._raw_samples(shard, try_fast)
         if checked is None and not stride:  # index-verified shard: no problem can come out of it
-            for key, raw, _ in items:
-                yield shard, key, raw  # type: ignore[misc]
-            return
+            done = 0
+            try:
+                for key, raw, _ in items:
+                    yield shard, key, raw  # type: ignore[misc]
+                    done += 1
+                return
+            except MemoryError:
+                # a member copied out of the mapping does not fit: the streaming parser reads the rest
+                # of the shard and reports that member (passing over it) like any other
+                items, checked = self._raw_samples(shard, try_fast=False)
+                items = islice(items, done, None)
         index = self._shard_index()
         # with an index, loss is counted per listed sample: damage on keys the index does not
         # list is kept as a message, and listed samples that never came are counted at the end
@@ -1188,7 +1271,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 continue
             if counts or self.on_error == "raise":
                 self._report(shard, key, problem)
-            elif len(self.errors) < _MAX_ERRORS:
+            elif not self._quiet and len(self.errors) < _MAX_ERRORS:
                 self.errors.append((shard, key or "<unknown>", problem[1]))
         if listed is not None and last_problem is not None:
             for k in listed:
@@ -1199,8 +1282,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                     counter[0] += 1
                     own = (counter[0] - 1) % n == rid
                 if own:
-                    self._report(shard, k, ("truncated or corrupt shard", f"sample {k!r} listed in the index was "
-                                            f"not delivered: {last_problem[1]}"))
+                    self._report(shard, k, (_NOT_DELIVERED, f"sample {k!r} listed in the index was not delivered: "
+                                            f"{last_problem[1]}"))
 
     @staticmethod
     def _incomplete(key: str, raw: dict[str, bytes], names: list[str] | None) -> tuple[str, str] | None:
@@ -1218,6 +1301,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         # (fresh or persistent copies) read, and a damaged sample read every epoch counts once an epoch
         self.skipped = {}
         self.errors = []
+        self._quiet = False
         if self.board is not None:  # no stale counts of an earlier epoch in this worker's slot
             info = get_worker_info()
             self.board.post(info.id if info is not None else 0, {})
@@ -1241,10 +1325,17 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 yield from self._iter_decoded(stream, rid, skip, epoch)
         self._skip.pop(rid, None)
 
-    @staticmethod
-    def _skipping(stream: Iterator[Any], skip: int) -> Iterator[Any]:
-        # resume: already consumed before the checkpoint; not decoded
-        return islice(stream, skip, None)
+    def _skipping(self, stream: Iterator[Any], skip: int) -> Iterator[Any]:
+        """Resume: pass over the first ``skip`` items (consumed before the checkpoint) undecoded and
+        uncounted — the saved run counted the losses it met up to its last item; from the next
+        pull on, what the stream reports is this run's."""
+        self._quiet = True
+        try:
+            for _ in islice(stream, skip):
+                pass
+        finally:
+            self._quiet = False
+        yield from stream
 
     def _buffered(self, stream: Iterator[Any], rid: int, epoch: int) -> Iterator[Any]:
         rng = derive(self.seed, epoch, f"buffer:{rid}", 0)

@@ -18,14 +18,17 @@ and key, and ``key`` is ``None`` for damage that belongs to no identifiable samp
 problems into a :class:`~mmdata.errors.ShardError` or a counted skip.
 
 Limits: a member larger than ``max_member_bytes`` (default :data:`DEFAULT_MAX_MEMBER_BYTES`) is not
-read (its sample is reported); members are read in bounded chunks, so a lying size field or a gzip
-bomb costs at most what was actually decompressed, up to that limit.
+read (its sample is reported). A member is held once: from a local file it is read in one call of at
+most what the file holds, from a stream in bounded chunks appended to one buffer, so a lying size
+field or a gzip bomb costs at most what was actually decompressed, up to that limit. A member the
+process cannot hold (``MemoryError``) reports its sample (:data:`NO_MEMORY`) and the shard goes on.
 """
 
 from __future__ import annotations
 
 import glob
 import gzip
+import io
 import mmap
 import os
 import zlib
@@ -43,6 +46,7 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 #: default per-member size limit (bytes): a member declaring more is not read and its sample is reported
 DEFAULT_MAX_MEMBER_BYTES = 1 << 30
 _CHUNK = 1 << 24  # large members are read 16 MiB at a time: memory follows bytes actually present
+_SKIP_CHUNK = 1 << 20  # bytes passed over in a stream: small pieces, so skipping works when memory is short
 _MAX_META = 1 << 20  # PAX / GNU long-name records larger than this are not names: treated as damage
 _REGULAR = (b"0", b"\0", b"7")
 _NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, directories, fifos: nothing to read
@@ -50,6 +54,8 @@ _NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, directories, 
 NO_KEY = "member without a key or extension"
 #: key-less problems counted under their own reason (others are damage of an unreadable region)
 MEMBER_REASONS = (NO_KEY,)
+#: reason of a member under ``max_member_bytes`` that the process could not hold (MemoryError)
+NO_MEMORY = "member does not fit in memory"
 #: reason of the end of a shard that a refused member claims (counted once; the reader calls it a region)
 TAIL_LOST = "truncated shard after a refused member"
 
@@ -160,6 +166,14 @@ class _BadHeader(Exception):
     pass
 
 
+class _NoMemory(Exception):
+    """A member's bytes did not fit in memory; ``consumed`` of them were taken from the stream."""
+
+    def __init__(self, consumed: int) -> None:
+        super().__init__(consumed)
+        self.consumed = consumed
+
+
 def _octal(field: bytes) -> int:
     if field and field[0] & 0x80:  # GNU base-256 for large values
         if field[0] == 0xFF:
@@ -247,17 +261,49 @@ class _Reader:
         try:
             if n <= _CHUNK:
                 return self.f.read(n)
-            parts: list[bytes] = []
-            left = n
-            while left:
-                part = self.f.read(min(left, _CHUNK))
-                if not part:
-                    break
-                parts.append(part)
-                left -= len(part)
-            return b"".join(parts)
+            return self._read_large(n)
         except (OSError, EOFError, zlib.error, ValueError) as exc:  # BadGzipFile is an OSError
             raise _Broken(f"{type(exc).__name__}: {exc}") from exc
+        except MemoryError:  # buffered reads allocate the result before taking bytes from the stream
+            raise _NoMemory(0) from None
+
+    def _left(self) -> int:
+        """Bytes between the position and the end of a seekable file."""
+        if self.end is None:
+            here = self.f.tell()
+            self.end = self.f.seek(0, os.SEEK_END)
+            self.f.seek(here)
+        return max(0, self.end - self.f.tell())
+
+    def _read_large(self, n: int) -> bytes:
+        """Up to ``n`` bytes held once: the peak is about the bytes present, not twice that.
+
+        A local file is read in one call of at most what it holds after the position (a lying size
+        field reserves nothing more); a stream (gzip, a remote file) is read in chunks appended to one
+        growing buffer whose bytes are returned without a copy (``BytesIO.getvalue``), so memory
+        follows what was actually decompressed. A MemoryError becomes :class:`_NoMemory` carrying
+        how many bytes were consumed, so the caller can pass over the rest of the member.
+        """
+        if self.seekable and isinstance(self.f, (io.BufferedReader, io.FileIO)):
+            start = self.f.tell()
+            try:
+                return self.f.read(min(n, self._left()))  # preallocates what it reads, reads into it
+            except MemoryError:
+                raise _NoMemory(self.f.tell() - start) from None
+        out: io.BytesIO | None = io.BytesIO()
+        done = 0
+        try:
+            while done < n:
+                part = self.f.read(min(n - done, _CHUNK))
+                if not part:
+                    break
+                out.write(part)  # type: ignore[union-attr]
+                done += len(part)
+                del part
+            return out.getvalue()  # type: ignore[union-attr]  # the buffer itself, no copy
+        except MemoryError:
+            out = None  # the partial member is released before the caller goes on
+            raise _NoMemory(done) from None
 
     def skip(self, n: int) -> int:
         """Skip n bytes; returns how many were there."""
@@ -274,7 +320,7 @@ class _Reader:
                 raise _Broken(f"{type(exc).__name__}: {exc}") from exc
         done = 0
         while done < n:
-            part = self.read(min(n - done, _CHUNK))
+            part = self.read(min(n - done, _SKIP_CHUNK))
             if not part:
                 break
             done += len(part)
@@ -383,36 +429,51 @@ def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MA
             elif size > max_member_bytes:
                 problem = ("member too large", f"shard {shard}: member {name!r} declares {size} bytes, more than "
                            f"max_member_bytes={max_member_bytes}")
-            if problem is not None or (want is not None and not want(name)):
-                got = r.skip(size + pad)
-                last = name
-                if got < size:
-                    if problem is None:
+            consumed = 0
+            if problem is None and (want is None or want(name)):
+                try:
+                    data = r.read(size)
+                except _NoMemory as exc:
+                    # a member under the limit that this process cannot hold: its sample is reported
+                    # and the rest of the member passed over, as for a member over the limit
+                    consumed = exc.consumed
+                    problem = (NO_MEMORY, f"shard {shard}: member {name!r} declares {size} bytes, which do not fit "
+                               f"in memory (MemoryError); lower max_member_bytes={max_member_bytes} or give the "
+                               "process more memory")
+                else:
+                    last = name
+                    if len(data) < size:
                         yield Member(name, None, ("truncated shard", f"shard {shard}: truncated in member {name!r} "
-                                                  f"({got} of {size} bytes)"))
+                                                  f"({len(data)} of {size} bytes)"))
                         return
-                    # a refused member that claims more than the file holds: whatever the file holds
-                    # after its header (other samples, maybe) is unreachable; reported apart from the
-                    # member's own sample, so that loss is not silent
-                    yield Member(name, None, problem)
-                    yield Member(None, None, (TAIL_LOST, f"shard {shard}: truncated: member {name!r} declares {size} "
-                                              f"bytes but the file ends {got} bytes after its header; the rest of "
-                                              "the shard cannot be read"))
-                    return
-                yield Member(name, None, problem)
-                continue
-            data = r.read(size)
+                    if pad and len(r.read(pad)) < pad:
+                        yield Member(name, None, ("truncated shard", f"shard {shard}: truncated in the padding of "
+                                                  f"member {name!r}"))
+                        return
+                    yield Member(name, data)
+                    continue
+            got = consumed + r.skip(size + pad - consumed)
             last = name
-            if len(data) < size:
-                yield Member(name, None, ("truncated shard", f"shard {shard}: truncated in member {name!r} "
-                                          f"({len(data)} of {size} bytes)"))
+            if got < size:
+                if problem is None:
+                    yield Member(name, None, ("truncated shard", f"shard {shard}: truncated in member {name!r} "
+                                              f"({got} of {size} bytes)"))
+                    return
+                # a refused member that claims more than the file holds: whatever the file holds
+                # after its header (other samples, maybe) is unreachable; reported apart from the
+                # member's own sample, so that loss is not silent
+                yield Member(name, None, problem)
+                yield Member(None, None, (TAIL_LOST, f"shard {shard}: truncated: member {name!r} declares {size} "
+                                          f"bytes but the file ends {got} bytes after its header; the rest of "
+                                          "the shard cannot be read"))
                 return
-            if pad and len(r.read(pad)) < pad:
-                yield Member(name, None, ("truncated shard", f"shard {shard}: truncated in the padding of member {name!r}"))
-                return
-            yield Member(name, data)
+            yield Member(name, None, problem)
         except _Broken as exc:
             yield Member(None, None, ("corrupt compressed stream", f"shard {shard}: unreadable after member {last!r} ({exc})"))
+            return
+        except _NoMemory:  # not even a header or a skip fits: where the stream stands is unknown
+            yield Member(None, None, (NO_MEMORY, f"shard {shard}: out of memory (MemoryError) after member {last!r}; "
+                                      "the rest of the shard is not read"))
             return
 
 
