@@ -689,60 +689,351 @@ def _finish(records: list[Record]) -> list[Record]:
 
 # ---- manifests ------------------------------------------------------------------------------------
 
+#: a split names shard files (``<split>-000000.tar`` inside the output folder): no folders, no hidden files
+_SPLIT_NAME = re.compile(r"[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,99}")
+#: the split names ``mmdata train`` / ``ablate`` read, and common other spellings of them
+STANDARD_SPLITS = ("train", "val", "test")
+_SPLIT_ALIASES = {"training": "train", "dev": "val", "valid": "val", "validation": "val", "validate": "val",
+                  "testing": "test"}
+_ID_LABEL = re.compile(r"\s*\d+(\.0)?\s*")
+_NEGATIVE_LABEL = re.compile(r"\s*-\d+(\.0)?\s*")
+#: cells longer than this are cut in reports (a caption in a column read as paths)
+_LONG_CELL = 200
+_ESCAPES = "the path escapes the manifest's folder"
+
+
+def check_split_name(name: str, where: str) -> str:
+    """``name`` when it can name shard files (``<split>-000000.tar`` inside the output folder), else a
+    SourceError naming ``where``: no ``/`` or ``\\``, no control characters, no leading ``.``, at most
+    100 characters.
+
+    Example:
+        >>> check_split_name("val", "--split")
+        'val'
+    """
+    if not isinstance(name, str) or not _SPLIT_NAME.fullmatch(name):
+        raise SourceError(f"{where}: split {str(name)[:120]!r} cannot name shard files (<split>-000000.tar in the "
+                          f"output folder): use 1 to 100 characters without '/', '\\', control characters or a "
+                          f"leading '.', e.g. train, val, test")
+    return name
+
 
 def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and v != v)
 
 
+def _blank(v: Any) -> bool:
+    """An empty cell: missing, or a string of spaces (never compares arrays: list cells are values)."""
+    return _is_missing(v) or (isinstance(v, str) and not v.strip())
+
+
+def _shown(cell: str) -> str:
+    """A cell as reports name it: a long one (a caption in a column of paths) cut, with its length."""
+    return cell if len(cell) <= _LONG_CELL else f"{cell[:_LONG_CELL - 40]}... ({len(cell)} characters)"
+
+
+def _rows(indices: list[int], k: int = 5) -> str:
+    """``row 3`` / ``rows 1, 4, 9, ...`` (1-based) for reports."""
+    shown = ", ".join(str(i + 1) for i in indices[:k]) + (", ..." if len(indices) > k else "")
+    return f"row{'s' * (len(indices) != 1)} {shown}"
+
+
 def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str, Any]]:
     """Rows of a CSV / JSONL / Parquet manifest as dicts (``data``: its bytes, fetched from a URL;
-    ``path`` then only names it and its type)."""
+    ``path`` then only names it and its type).
+
+    CSV and JSONL are read as UTF-8 (a leading BOM is allowed). Errors name the file and the line:
+    a line that is not UTF-8, a JSONL line that is not a JSON object, a CSV line with the wrong number
+    of fields; a CSV whose only column looks ``;``-, tab- or ``|``-separated gets that hint.
+
+    Example:
+        >>> read_manifest("m.jsonl", b'{"image": "a.png", "label": 0}\\n')
+        [{'image': 'a.png', 'label': 0}]
+    """
     import io
 
     import pandas as pd
 
     suffix = os.path.splitext(str(path))[1].lower()
-    src: Any = path if data is None else io.BytesIO(data)
+    if suffix not in MANIFEST_SUFFIXES:
+        raise SourceError(f"manifest {path}: unsupported type {suffix!r}; use one of {MANIFEST_SUFFIXES}")
     try:
-        if suffix == ".csv":
-            df = pd.read_csv(src, dtype=str, keep_default_na=False, na_values=[""])
-        elif suffix == ".jsonl":
-            df = pd.read_json(src, lines=True, dtype=False)
-        elif suffix == ".parquet":
-            df = pd.read_parquet(src)
-        else:
-            raise SourceError(f"manifest {path}: unsupported type {suffix!r}; use one of {MANIFEST_SUFFIXES}")
+        if suffix == ".parquet":
+            return pd.read_parquet(path if data is None else io.BytesIO(data)).to_dict(orient="records")
+        if data is None:
+            data = Path(path).read_bytes()
+        text = _manifest_text(data, path)
+        if suffix == ".jsonl":
+            return _jsonl_rows(text, path)
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 - name the file
         raise SourceError(f"manifest {path}: cannot parse ({type(exc).__name__}: {exc})") from exc
+    if len(df.columns) == 1:
+        head = str(df.columns[0])
+        sep = next((c for c in (";", "\t", "|") if c in head), None)
+        if sep is not None:
+            what = {";": "semicolon", "\t": "tab", "|": "'|'"}[sep]
+            raise SourceError(f"manifest {path}: its header is one column {_shown(head)!r}: the file looks "
+                              f"{what}-separated, and mmdata reads comma-separated CSV; convert it (e.g. "
+                              f"pandas.read_csv(path, sep={sep!r}).to_csv(new_path, index=False))")
     return df.to_dict(orient="records")
+
+
+def _manifest_text(data: bytes, path: str | Path) -> str:
+    """A CSV / JSONL manifest's text; bytes that are not UTF-8 are an error naming the line."""
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data  # a BOM (Windows editors) is not a column
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = body.count(b"\n", 0, exc.start) + 1
+        col = exc.start - body.rfind(b"\n", 0, exc.start)
+        raise SourceError(f"manifest {path}: line {line} is not UTF-8 (byte 0x{body[exc.start]:02x} at byte {col} "
+                          f"of the line; Latin-1 or Windows-1252?): save the manifest as UTF-8") from None
+
+
+def _jsonl_rows(text: str, path: str | Path) -> list[dict[str, Any]]:
+    """One JSON object per line (blank lines skipped); an error names the line."""
+    rows = []
+    for n, line in enumerate(text.split("\n"), 1):  # not splitlines(): JSON strings may hold U+2028
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            msg = f"{exc.msg} at character {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise SourceError(f"manifest {path}: line {n} is not JSON ({msg})") from None
+        if not isinstance(obj, dict):
+            raise SourceError(f'manifest {path}: line {n}: expected a JSON object ({{"image": "a.png", ...}}), '
+                              f"got {type(obj).__name__}")
+        rows.append(obj)
+    return rows
+
+
+@dataclass(slots=True)
+class _Cell:
+    """What one cell of a path column gives the row: a member (a file, or inline bytes), or a reason."""
+
+    shown: str  #: the cell as reports name it
+    member: str | bytes | None = None
+    ext: str | None = None
+    #: the sample key it gives a row without a key column: its path relative to the manifest's
+    #: folder, minus the media extension (as a folder source names its samples)
+    key: str | None = None
+    reason: str | None = None
+    #: it names a file in the manifest's folder, or holds data (for the metadata-column warning)
+    located: bool = False
+
+
+def _inline_cell(data: bytes, name_hint: Any) -> _Cell:
+    """Inline bytes (a Parquet binary column, or Hugging Face's ``{"bytes", "path"}``): the member's
+    data as they are, its type from its first bytes (else from the struct's file name)."""
+    from mmdata.interop.hf import audio_ext, image_ext
+
+    shown = f"<{len(data)} bytes>"
+    ext = image_ext(data) or audio_ext(data) or ("npy" if data[:6] == b"\x93NUMPY" else None)
+    if ext is None and isinstance(name_hint, str):
+        named = split_name(posixpath.basename(name_hint))
+        ext = named[1] if named is not None else None
+    if ext is None or (ext not in KNOWN_EXTS and not ext.endswith("npy")):
+        return _Cell(shown, reason=f"inline bytes of an unknown type (starting {data[:8]!r}; expected PNG, JPEG, "
+                                   f"WebP, BMP, TIFF, FLAC, WAV, OGG, MP3 or .npy, or a struct whose 'path' has a "
+                                   f"known extension)", located=True)
+    return _Cell(shown, data, ext, located=True)
+
+
+def _cell_text(val: Any) -> str | None:
+    """The path a cell holds: strings as they are, numbers as text (a metadata column: reported as
+    not found), None for other values (lists, arrays)."""
+    if isinstance(val, str):
+        return val
+    if isinstance(val, (int, float)) or (hasattr(val, "dtype") and getattr(val, "ndim", 1) == 0):
+        return str(val)
+    return None
+
+
+def _local_cell(val: str, bases: tuple[str, ...], root: str) -> _Cell:
+    """A cell of a manifest on this machine: a path relative to the manifest's folder, an absolute
+    path or a ``file://`` URL (percent-encoded or not), read when it lies inside that folder."""
+    from urllib.parse import unquote, urlsplit
+
+    from mmdata.urls import protocol
+
+    shown = _shown(val)
+    p = val
+    if val[:5].lower() == "file:":
+        u = urlsplit(val)
+        if u.netloc not in ("", "localhost"):
+            return _Cell(shown, reason=f"a file:// URL of another host ({u.netloc!r}); name files on this machine")
+        p = unquote(u.path, errors="surrogateescape")
+    elif protocol(val) is not None:
+        return _Cell(shown, reason=f"a {protocol(val)}:// URL: a manifest on this machine names files on it (paths "
+                                   f"relative to its folder, absolute paths or file:// URLs); to shard files at a "
+                                   f"URL, put the manifest beside them there and pass its URL")
+    if "\x00" in p:
+        return _Cell(shown, reason="not a file path (it holds a NUL character)")
+    norm = os.path.normpath(p if os.path.isabs(p) else os.path.join(root, p))
+    rel = next((norm[len(b):].lstrip(os.sep) for b in bases if norm.startswith(b.rstrip(os.sep) + os.sep)), None)
+    named = split_name(os.path.basename(norm))
+    if rel is None:
+        key = posixpath.join(posixpath.dirname(os.path.normpath(p)), named[0]) if named else None
+        return _Cell(shown, key=key, reason=_ESCAPES, located=True)  # a path: not a metadata column
+    key = posixpath.join(posixpath.dirname(rel), named[0]) if named else None
+    full = os.path.join(root, rel)
+    try:
+        st = os.stat(full)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return _Cell(shown, key=key, reason="file not found")
+        return _Cell(shown, key=key, reason=f"not a usable file path ({exc.strerror or exc})")
+    if not stat.S_ISREG(st.st_mode):
+        return _Cell(shown, key=key, reason="not a file (a folder or a special file)", located=True)
+    if named is None:
+        return _Cell(shown, key=key, reason=f"no known media extension (expected one of {sorted(KNOWN_EXTS)})",
+                     located=True)
+    return _Cell(shown, full, named[1], key, located=True)
+
+
+def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any]) -> _Cell:
+    """A cell of a manifest at an fsspec URL: a path relative to its folder there, found in its listing."""
+    shown = _shown(val)
+    full_s = posixpath.normpath(f"{base_s}/{val}")
+    named = split_name(full_s.rpartition("/")[2])
+    inside = full_s.startswith(base_s + "/")
+    rel = full_s[len(base_s) + 1:] if inside else posixpath.normpath(val)
+    key = posixpath.join(posixpath.dirname(rel), named[0]) if named else None
+    if val.startswith("/") or "://" in val:
+        return _Cell(shown, reason="an absolute path or URL: a manifest at a URL names its files relative to its "
+                                   "folder")
+    if not inside:
+        return _Cell(shown, key=key, reason=_ESCAPES, located=True)  # a path: not a metadata column
+    if full_s not in listed:
+        return _Cell(shown, key=key, reason="file not found")
+    if named is None:
+        return _Cell(shown, key=key, reason=f"no known media extension (expected one of {sorted(KNOWN_EXTS)})",
+                     located=True)
+    return _Cell(shown, full_s, named[1], key, located=True)
+
+
+def _manifest_labels(rows: list[dict[str, Any]], rename: Mapping[str, str], label_names: list[str] | None,
+                     label_names_from: str | None, name: str) -> tuple[Any, ...]:
+    """(class names, where they came from, the label values left out and why, a warning).
+
+    Without declared names, the labels that are not integers are the class names (sorted). A column
+    that mixes ids (``1``) and names (``dog``) cannot be read without ``--labels`` (which name is id
+    1?): the kind in fewer rows (the ids, on a tie) is left out, each cell a listed skip, and a warning
+    says so. Numbers that are not integers (``1.5``) are names only in a column without ids."""
+    cells = [(i, str(v).strip()) for i, r in enumerate(rows) for c, v in r.items()
+             if rename.get(c, c) == "label" and not _blank(v)]
+    if label_names:
+        return list(label_names), label_names_from or "--labels", frozenset(), "", None
+    ids = [i for i, s in cells if _ID_LABEL.fullmatch(s)]
+    others = [(i, s) for i, s in cells if not _ID_LABEL.fullmatch(s) and not _NEGATIVE_LABEL.fullmatch(s)]
+    if ids:
+        others = [(i, s) for i, s in others if not _is_number(s)]  # 1.5 among ids: a bad label, not a class
+    names = sorted({s for _, s in others})
+    if not (ids and names):
+        return names or None, "manifest" if names else None, frozenset(), "", None
+    id_vals = sorted({str(int(float(s))) for i, s in cells if _ID_LABEL.fullmatch(s)}, key=int)
+    keep_ids = len(ids) > len(others)
+    left = _count(len(others), "name") if keep_ids else _count(len(ids), "id")
+    shown_ids = ", ".join(id_vals[:5]) + (", ..." if len(id_vals) > 5 else "")
+    shown_names = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+    warning = (f"manifest {name}, column 'label' mixes class ids ({shown_ids}: {_count(len(ids), 'row')}) and class "
+               f"names ({shown_names}: {_count(len(others), 'row')}): which name an id means is unknown, so the "
+               f"{left} {'were' if left[:2] != '1 ' else 'was'} left out (listed in skipped; "
+               f"{_rows(sorted(i for i, _ in others) if keep_ids else ids)}). "
+               f"Pass --labels names.txt (the class names in id order: ids index into it, names are looked up) "
+               f"to keep every label, or write every label the same way")
+    if keep_ids:
+        why = f"class name in a column of class ids ({shown_ids}); pass --labels names.txt to declare the names"
+        return None, None, frozenset(names), why, warning
+    why = (f"class id in a column of class names ({shown_names}): which name it means is unknown; pass --labels "
+           f"names.txt (the names in id order)")
+    return names, "manifest", frozenset(s for _, s in cells if _ID_LABEL.fullmatch(s)), why, warning
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _manifest_splits(rows: list[dict[str, Any]], rename: Mapping[str, str], name: str) -> list[str]:
+    """Check the split column's values (they name shard files) and warn about likely mistakes:
+    spellings that differ from another value or from train / val / test only in case, and other
+    names for val / test (``dev``, ``validation``). Values are used as written (spaces around them cut)."""
+    where: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        for c, v in r.items():
+            if rename.get(c, c) == "split" and not _blank(v):
+                where.setdefault(str(v).strip(), []).append(i)
+    for v, idx in where.items():
+        check_split_name(v, f"manifest {name} {_rows(idx[:1])}, column 'split'")
+    warnings = []
+    by_lower: dict[str, list[str]] = {}
+    for v in where:
+        by_lower.setdefault(v.lower(), []).append(v)
+    for low, spellings in sorted(by_lower.items()):
+        for v in sorted(spellings):
+            hints = []
+            if v != low and (low in STANDARD_SPLITS or len(spellings) > 1):
+                others = sorted({*spellings, low} - {v}) if low in STANDARD_SPLITS else sorted(set(spellings) - {v})
+                hints.append(f"differs from {' / '.join(map(repr, others))} only in case")
+            if low in _SPLIT_ALIASES:
+                hints.append(f"is not one of train, val, test (the splits mmdata train and ablate read); if it "
+                             f"means {_SPLIT_ALIASES[low]!r}, write that")
+            if hints:
+                warnings.append(f"manifest {name}, column 'split': {v!r} ({_rows(where[v])}) {' and '.join(hints)}: "
+                                f"split cells are used as written, so {v!r} is a split of its own "
+                                f"({v}-000000.tar, ...)")
+    return warnings
 
 
 def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
                       *, label_names_from: str | None = None, on_error: str = "skip", remote: Any = None) -> Discovered:
     """Records from a manifest: one row per sample.
 
-    Columns: ``key`` (optional; default the first path's stem, else the row number), ``text`` (inline
-    UTF-8), ``label`` (int id or class name), ``split`` (optional, used as given), and any other
-    column holding file paths relative to the manifest's folder (``image``, ``audio``, ``depth``...;
-    the member extension comes from the file suffix, ``.npy`` becomes ``<column>.npy``).
+    Columns: ``key`` (optional; default the first media path, relative to the manifest's folder and
+    without its extension, as a folder source names samples: ``a/x.jpg`` -> ``a/x``, ``scan.1.v2.jpg``
+    -> ``scan.1.v2``; else the row number), ``text`` (inline UTF-8), ``label`` (int id or class name),
+    ``split`` (optional, used as written), and any other column holds the sample's files
+    (``image``, ``audio``, ``depth``...; the member extension comes from the file suffix, ``.npy``
+    becomes ``<column>.npy``): a path relative to the manifest's folder, an absolute path or a
+    ``file://`` URL inside that folder, or inline bytes (a Parquet binary column, or Hugging Face's
+    ``{"bytes": ..., "path": ...}`` structs; the type from the bytes).
     ``columns`` maps field names to differently named columns, e.g. ``{"image": "img_path"}``.
-    A missing file, a path that escapes the manifest's folder, an unknown file type or a bad label
-    is skipped and reported (raised with ``on_error="raise"``); the rest of the row is kept.
+    A missing file, a path outside the manifest's folder, an unusable cell (a caption too long to be a
+    file name, a list), an unknown file type, a second file for one modality or a bad label is
+    skipped and reported (raised with ``on_error="raise"``); the rest of the row is kept.
 
     ``remote``: the manifest is at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`);
     its rows name files relative to its folder there, by relative paths only.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from mmdata.testing import image_bytes
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> (d / "a").mkdir(); _ = (d / "a" / "x.1.png").write_bytes(image_bytes(0))
+        >>> _ = (d / "m.csv").write_text("image,label\\na/x.1.png,cat\\n")
+        >>> [(r.source_key, r.label) for r in discover_manifest(d / "m.csv").records]
+        [('a/x.1', 0)]
     """
     if remote is not None:
         rows = read_manifest(remote.url, remote.fetch_one(remote.root))
         base_s = remote.root.rpartition("/")[0]
         listed = remote.meta_under(base_s)
         name = remote.root.rpartition("/")[2]
+        bases: tuple[str, ...] = ()
     else:
         path = Path(path)
         rows = read_manifest(path)
-        base = path.parent.resolve()
+        base_s = str(path.parent.resolve())
+        # an absolute path may name the folder as the user sees it (through a link) or resolved
+        bases = tuple(dict.fromkeys((base_s, os.path.abspath(path.parent))))
         name = path.name
     present = {c for r in rows for c in r}
     for fieldname, col in (columns or {}).items():
@@ -750,24 +1041,46 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             raise SourceError(f"manifest {name}: --column {fieldname}={col}: no column {col!r} "
                               f"(columns: {sorted(present)})")
     rename = {v: k for k, v in (columns or {}).items()}
-    str_labels = sorted({str(r[c]).strip() for r in rows for c in r if rename.get(c, c) == "label"
-                         and not _is_missing(r[c]) and not re.fullmatch(r"\s*-?\d+(\.0)?\s*", str(r[c]))})
-    if label_names:
-        names, names_from = list(label_names), label_names_from or "--labels"
-    else:
-        names, names_from = (str_labels or None), ("manifest" if str_labels else None)
+    names, names_from, left_out, left_reason, label_warning = _manifest_labels(rows, rename, label_names,
+                                                                               label_names_from, name)
+    warnings = _manifest_splits(rows, rename, name)
     skipped: list[dict[str, Any]] = []
     records: list[Record] = []
     key_rows: dict[str, int] = {}
-    cells: dict[str, list[Any]] = {}  # per path column: [cells, files found, first value]
+    stats: dict[str, list[Any]] = {}  # per path column: [cells, cells naming a file or holding data, first cell]
+    escaping: list[str] = []
     for i, raw in enumerate(rows):
         row = {rename.get(k, k): v for k, v in raw.items()}
         where = f"{name} row {i + 1}"
-        paths = {col: str(val) for col, val in row.items()
-                 if col not in RESERVED_COLUMNS and not _is_missing(val) and val != ""}
-        first_stem = next((Path(v).name.partition(".")[0] for v in paths.values()), None)
+        parsed: list[tuple[str, _Cell]] = []
+        for col, val in row.items():
+            if col in RESERVED_COLUMNS or _blank(val):
+                continue
+            if isinstance(val, Mapping) and ("bytes" in val or "path" in val):  # Hugging Face's Image / Audio
+                data, hint = val.get("bytes"), val.get("path")
+                if data is not None:
+                    parsed.append((col, _inline_cell(bytes(data), hint)))
+                    continue
+                if _blank(hint):
+                    parsed.append((col, _Cell("<struct>", reason="a struct with neither 'bytes' nor 'path'")))
+                    continue
+                val = hint
+            if isinstance(val, (bytes, bytearray, memoryview)):
+                parsed.append((col, _inline_cell(bytes(val), None)))
+                continue
+            text = _cell_text(val)
+            if text is None:
+                parsed.append((col, _Cell(f"<{type(val).__name__}>", reason=f"a {type(val).__name__} value, not a "
+                                          f"file path or bytes")))
+            elif remote is not None:
+                parsed.append((col, _remote_cell(text, base_s, listed)))
+            else:
+                parsed.append((col, _local_cell(text, bases, base_s)))
         key_val = row.get("key")
-        source_key = str(key_val) if not _is_missing(key_val) and key_val != "" else (first_stem or f"row{i:08d}")
+        if not _blank(key_val):
+            source_key = str(key_val)
+        else:
+            source_key = next((c.key for _, c in parsed if c.key is not None), None) or f"row{i:08d}"
         if key_rows.setdefault(source_key, i) != i:
             raise SourceError(f"manifest {name}: rows {key_rows[source_key] + 1} and {i + 1} are both sample "
                               f"{source_key!r}; give each row its own key")
@@ -779,55 +1092,68 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             skipped.append(skip_entry(source, "member", f"{where}, column {col!r}: {reason}", source_key))
 
         members: dict[str, str | bytes] = {}
-        for col, val in paths.items():
-            seen = cells.setdefault(col, [0, 0, val])
+        field_cols: dict[str, str] = {}
+        for col, cell in parsed:
+            seen = stats.setdefault(col, [0, 0, cell.shown])
             seen[0] += 1
-            if remote is not None:  # a file of the manifest's folder at the URL, by its listing
-                full_s = posixpath.normpath(f"{base_s}/{val}")
-                parts = split_name(full_s.rpartition("/")[2])
-                if val.startswith("/") or "://" in val:
-                    bad(val, col, "an absolute path or URL: a manifest at a URL names its files relative to its folder")
-                    continue
-                escapes, found = not full_s.startswith(base_s + "/"), full_s in listed
-            else:
-                p = Path(val)
-                full = (p if p.is_absolute() else base / p).resolve()
-                full_s, parts = str(full), split_name(full.name)
-                escapes, found = not p.is_absolute() and base not in full.parents, full.is_file()
-            if escapes:
-                bad(val, col, "the path escapes the manifest's folder")
-            elif not found:
-                bad(val, col, "file not found")
-            elif parts is None:
-                bad(val, col, f"no known media extension (expected one of {sorted(KNOWN_EXTS)})")
-            else:
-                members[f"{col}.npy" if parts[1].endswith("npy") else parts[1]] = full_s
-            if found and not escapes:
-                cells[col][1] += 1
+            seen[1] += cell.located
+            if cell.reason is not None:
+                if cell.reason is _ESCAPES:
+                    escaping.append(cell.shown)
+                bad(cell.shown, col, cell.reason)
+                continue
+            ext = f"{col}.npy" if cell.ext.endswith("npy") else cell.ext  # type: ignore[union-attr]
+            fieldname = field_of(ext)
+            first = field_cols.setdefault(fieldname, col)
+            if first != col:
+                bad(cell.shown, col, f"a second {fieldname} file for the sample (column {first!r} gives one); a "
+                                     f"sample holds one file per modality")
+                continue
+            members[ext] = cell.member  # type: ignore[assignment]
         text = row.get("text")
         if not _is_missing(text):
-            members["txt"] = str(text).encode("utf-8")
+            if "text" in field_cols:
+                bad(_shown(str(text)), "text", f"a second text for the sample (column {field_cols['text']!r} gives "
+                                               f"a text file)")
+            else:
+                members["txt"] = bytes(text) if isinstance(text, (bytes, bytearray)) else str(text).encode("utf-8")
         label = None
         lab = row.get("label")
-        if not _is_missing(lab) and lab != "":
+        if not _blank(lab):
             s = str(lab).strip()
-            try:
-                label = parse_label(s[:-2].encode() if re.fullmatch(r"\d+\.0", s) else s.encode(), names, names_from)
-            except ValueError as exc:
-                bad(f"label {s!r}", "label", str(exc))
+            if s in left_out:  # a column of ids and names: the kind in fewer rows
+                bad(f"label {s!r}", "label", left_reason)
+            else:
+                try:
+                    label = parse_label(s[:-2].encode() if re.fullmatch(r"\d+\.0", s) else s.encode(), names,
+                                        names_from)
+                except ValueError as exc:
+                    bad(f"label {s!r}", "label", str(exc))
         split = row.get("split")
-        split = None if _is_missing(split) or split == "" else str(split)
+        split = None if _blank(split) else str(split).strip()
         if not members:
             skipped.append(skip_entry(source_key, "sample", f"{where}: no file or text left to shard", source_key))
             continue
         records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split))
+    if label_warning:
+        warnings.append(label_warning)
+    if escaping:
+        # the same words for a manifest here and at a URL: the card does not depend on where it is
+        warnings.append(f"manifest {name}: {_count(len(escaping), 'path')} outside the manifest's folder "
+                        f"(e.g. {escaping[0]!r}) {'were' if len(escaping) != 1 else 'was'} left out: a manifest "
+                        f"names files in its own folder tree; put the manifest in a folder that holds all its files "
+                        f"(e.g. their common parent) and write the paths from there")
     # a column none of whose cells names a file is most likely metadata (a score, an author): say so
     # once, beside the per-cell "file not found" entries
-    warnings = [f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file in the "
-                f"manifest's folder (e.g. {first!r}); every column but key, text, label and split holds file paths — "
-                f"if {col!r} is metadata, leave it out of the manifest"
-                for col, (n, hits, first) in cells.items() if n and not hits]
-    return Discovered(_finish(records), names, names_from, skipped, warnings, base_s if remote is not None else str(base))
+    warnings += [f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file in the "
+                 f"manifest's folder (e.g. {first!r}); every column but key, text, label and split holds file paths — "
+                 f"if {col!r} is metadata, leave it out of the manifest"
+                 for col, (n, hits, first) in stats.items() if n and not hits]
+    return Discovered(_finish(records), names, names_from, skipped, warnings, base_s)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
 
 
 def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, labels_from_folders: bool | None = None,

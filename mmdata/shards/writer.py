@@ -15,6 +15,7 @@ import errno
 import hashlib
 import json
 import marshal
+import math
 import os
 import shutil
 import stat
@@ -24,6 +25,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from fractions import Fraction
 from functools import lru_cache
 from itertools import accumulate, product, repeat
 from operator import itemgetter, truediv
@@ -36,8 +38,8 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
-from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, discover, label_gap_warning, printable, read_error,
-                                   read_label_names, read_many, skip_entry)
+from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, check_split_name, discover, label_gap_warning, printable,
+                                   read_error, read_label_names, read_many, skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import LocalOutput, RemoteOutput, is_shard_name, output
 from mmdata.urls import is_remote, local_path, protocol, redact
@@ -71,33 +73,169 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
     total = sum(out.values())
     if any(v < 0 for v in out.values()) or abs(total - 1.0) > 1e-6:
         raise SourceError(f"--split fractions must be >= 0 and sum to 1, got {out} (sum {total:g})")
+    for name in out:
+        check_split_name(name, "--split")
     return out
 
 
-def assign_splits(records: list[Record], fractions: dict[str, float] | None, seed: int) -> None:
-    """Set ``record.split`` in place: fixed splits stay; the rest are split stratified by label."""
+def assign_splits(records: list[Record], fractions: dict[str, float] | None, seed: int) -> list[str]:
+    """Set ``record.split`` in place: fixed splits stay; the rest are split stratified by label.
+
+    Each class (label) is shuffled with its own seeded permutation and cut into the splits by
+    :func:`split_counts`: every class's share of a split is within one sample of its fraction, and so
+    is every split's total (rounding is carried across classes, so small classes do not all round
+    the same split away). Returns warnings: a requested split left empty (too few samples), fractions
+    applied to only part of the records (the others have their own split), samples without a split
+    of their own sent to ``train``.
+
+    Example:
+        >>> recs = [Record(f"k{i}", f"k{i}", {"txt": b"x"}, label=i % 20) for i in range(40)]
+        >>> assign_splits(recs, {"train": 0.8, "val": 0.1, "test": 0.1}, seed=0)
+        []
+        >>> sorted(Counter(r.split for r in recs).items())
+        [('test', 4), ('train', 32), ('val', 4)]
+    """
     free = [r for r in records if r.split is None]
+    fixed = len(records) - len(free)
+    warnings: list[str] = []
     if fractions is None:
+        if free and fixed:
+            warnings.append(f"{_count(len(free), 'sample')} of {len(records)} {'have' if len(free) != 1 else 'has'} "
+                            f"no split of {'their' if len(free) != 1 else 'its'} own (e.g. {_examples(free)}) and "
+                            f"went to 'train'; the other {fixed} keep the split the source gives them (a manifest's "
+                            f"split column). Pass --split to split the samples without one")
         for r in free:
             r.split = "train"
-        return
+        return warnings
+    spec = ",".join(f"{n}={f:g}" for n, f in fractions.items())
+    if not free:
+        return [f"--split {spec} was not used: every sample has a split of its own (a manifest's split column), "
+                f"so the card records no split fractions"]
+    if fixed:
+        warnings.append(f"--split {spec} was applied to the {_count(len(free), 'sample')} without a split of "
+                        f"their own (e.g. {_examples(free)}); the other {fixed} keep the split the source gives them "
+                        f"(a manifest's split column)")
     names = list(fractions)
     by_label: dict[Any, list[Record]] = {}
     for r in free:
         by_label.setdefault(r.label, []).append(r)
-    for label in sorted(by_label, key=lambda v: (v is None, v if v is not None else 0)):
+    labels = sorted(by_label, key=lambda v: (v is None, v if v is not None else 0))
+    totals = dict.fromkeys(names, 0)
+    for label, counts in zip(labels, split_counts([len(by_label[v]) for v in labels], list(fractions.values()))):
         group = by_label[label]
         perm = derive(seed, 0, f"split:{label}", 0).permutation(len(group))
-        # cumulative rounding keeps every class's split sizes within one of the exact fractions
-        cuts, acc = [], 0.0
-        for n in names:
-            acc += fractions[n]
-            cuts.append(round(acc * len(group)))
         start = 0
-        for n, end in zip(names, cuts):
-            for j in perm[start:end]:
+        for n, k in zip(names, counts):
+            for j in perm[start:start + k]:
                 group[j].split = n
-            start = end
+            start += k
+            totals[n] += k
+    empty = [n for n in names if fractions[n] > 0 and totals[n] == 0]
+    if empty:
+        got = ", ".join(f"{n} {k}" for n, k in totals.items())
+        for n in empty:
+            warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {len(free)} samples "
+                            f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
+                            f"fraction or shard more samples")
+    return warnings
+
+
+def split_counts(sizes: list[int], fractions: list[float]) -> list[list[int]]:
+    """How many samples of each class go to each split: ``[[count per split] per class]``.
+
+    Every count is ``n * f`` rounded down or up (within one of the exact share), every class's counts
+    sum to its size, and every split's total is within one of ``sum(sizes) * f``: the rounding of
+    each class goes to the splits furthest behind their share so far (classes in order), and a last
+    pass moves single samples between splits within classes (controlled rounding of the class x split
+    table, which always exists) if a total is still one or more off. Exact integer arithmetic, so the
+    result does not depend on the platform.
+
+    Example:
+        >>> split_counts([5] * 4, [0.7, 0.15, 0.15])  # per class 3.5 / 0.75 / 0.75
+        [[3, 1, 1], [4, 1, 0], [4, 0, 1], [3, 1, 1]]
+    """
+    shares = [Fraction(repr(float(f))) for f in fractions]
+    total = sum(shares)
+    scale = math.lcm(*(x.denominator for x in (s / total for s in shares)))
+    parts = [int(s / total * scale) for s in shares]  # integers summing to scale: f = part / scale
+    behind = [0] * len(parts)  # per split: (exact share - assigned) * scale, over the classes so far
+    out: list[list[int]] = []
+    for n in sizes:
+        exact = [n * p for p in parts]
+        counts = [e // scale for e in exact]
+        for s, e in enumerate(exact):
+            behind[s] += e - counts[s] * scale
+        # the splits whose exact share has a fraction can take one more; those furthest behind do
+        order = sorted((s for s, e in enumerate(exact) if e % scale), key=lambda s: (-behind[s], s))
+        for s in order[:n - sum(counts)]:
+            counts[s] += 1
+            behind[s] -= scale
+        out.append(counts)
+    _balance(out, [n * p for n in sizes for p in parts], behind, scale, len(parts))
+    return out
+
+
+def _balance(counts: list[list[int]], exact: list[int], behind: list[int], scale: int, k: int) -> None:
+    """Move single samples between splits inside classes (each count stays the floor or ceiling of its
+    exact share) until every split's total is within one of its share (``|behind| < scale``).
+
+    A split one or more behind is reached from a split ahead by a path of such moves (a flow
+    decomposition of the exact table minus the counts); each move lowers the total distance from the
+    exact shares, so this ends."""
+    def has_extra(c: int, s: int) -> bool:  # rounded up: one sample can leave
+        return counts[c][s] * scale > exact[c * k + s]
+
+    def has_room(c: int, s: int) -> bool:  # rounded down: one sample can come
+        return counts[c][s] * scale < exact[c * k + s]
+
+    while True:
+        low = [s for s in range(k) if behind[s] >= scale]  # at least one sample short
+        high = [s for s in range(k) if behind[s] <= -scale]  # at least one sample over
+        if not low and not high:
+            return
+        if low:  # from any split ahead of its share to this one
+            sources, targets = {s for s in range(k) if behind[s] < 0}, {low[0]}
+        else:  # from this one to any split behind its share
+            sources, targets = {high[0]}, {s for s in range(k) if behind[s] > 0}
+        # breadth-first over splits: an edge t -> u is a class with an extra in t and room in u
+        prev: dict[int, tuple[int, int] | None] = {t: None for t in sorted(sources)}
+        queue = sorted(sources)
+        end = None
+        while queue and end is None:
+            nxt = []
+            for t in queue:
+                for u in range(k):
+                    if u in prev:
+                        continue
+                    c = next((c for c in range(len(counts)) if has_extra(c, t) and has_room(c, u)), None)
+                    if c is not None:
+                        prev[u] = (t, c)
+                        nxt.append(u)
+                        if u in targets:
+                            end = u
+                            break
+                if end is not None:
+                    break
+            queue = nxt
+        if end is None:  # cannot happen (see above); never loop forever
+            return
+        u = end
+        while prev[u] is not None:
+            t, c = prev[u]  # type: ignore[misc]
+            counts[c][t] -= 1
+            counts[c][u] += 1
+            u = t
+        behind[end] -= scale
+        behind[u] += scale
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
+
+
+def _examples(records: list[Record], k: int = 3) -> str:
+    shown = ", ".join(repr(r.source_key) for r in records[:k])
+    return shown + (", ..." if len(records) > k else "")
 
 
 def _stat(r: Record, ext: str) -> tuple[int, int]:
@@ -716,8 +854,10 @@ def shard(
             each shard); a sample larger than the limit on its own gets a shard of its own (default: no
             limit; with a limit every source file is stat'ed up front to plan the cuts).
         workers: parallel shard writers (the output bytes do not depend on it).
-        split: ``"train=0.8,val=0.1,test=0.1"`` (stratified by label, seeded); default all ``train``.
-            A manifest ``split`` column is used as given.
+        split: ``"train=0.8,val=0.1,test=0.1"`` (stratified by label, seeded; every split's total and
+            every class's share within one sample of the fraction, see :func:`assign_splits`); default
+            all ``train``. A manifest ``split`` column is used as written; the fractions split the rows
+            without one (a warning says so, and when no row is left the card records no fractions).
         seed: seed of the split.
         layout: ``"samples"`` (one tar series) or ``"columns"`` (one series per field, same boundaries).
         label_names: class names (ids index into them), or a file of them (``names.txt``: one per line,
@@ -870,12 +1010,15 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         require_ray()  # before anything is written: a clear error naming the extra
     skipped = [{"sample": None, "what": "sample", **s} for s in skipped or []]
     records = sorted_unique(records)
-    assign_splits(records, fractions, seed)
+    for split in sorted({r.split for r in records if r.split is not None}):
+        check_split_name(split, "a sample's split")
+    used = fractions if any(r.split is None for r in records) else None  # the card records what was used
+    warnings = [*(warnings or []), *assign_splits(records, fractions, seed)]
     plan = plan_shards(records, maxcount, maxsize)
     payloads = {p["name"]: [_payload_record(r) for r in p["records"]] for p in plan}
     layouts = {rec[4] for recs in payloads.values() for rec in recs}
     fields = sorted({field_of(e) for exts in layouts for e in exts})
-    options = job_options(maxcount=maxcount, maxsize=maxsize, split=fractions, seed=seed, layout=layout,
+    options = job_options(maxcount=maxcount, maxsize=maxsize, split=used, seed=seed, layout=layout,
                           on_error=on_error, max_file_size=max_file_size, check=check)
     return write_plan(out, plan, payloads, fields, options, _plan_hash(plan, payloads, options), workers=workers,
                       label_names=label_names, label_names_from=label_names_from, skipped=skipped,
