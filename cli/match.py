@@ -17,7 +17,8 @@ def match(
     data: DataDir,
     model: ModelDir,
     split: Split = "test",
-    out: Annotated[Optional[Path], typer.Option(help="PNG path (default: MODEL/match.png).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="PNG path (default: MODEL/match.png for test, MODEL/match-SPLIT.png for another split).")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Per modality pair: matched vs mismatched cosine (means, ROC-AUC) and KL / JS divergence of the
@@ -43,6 +44,8 @@ def match(
         div = [f"{d['js']:.3f}", f"{d['kl_ab']:.2f}", f"{d['kl_ba']:.2f}", f"{d['argmax_agreement']:.1%}"] if d else ["—"] * 4
         t.add_row(pair, *cos, *div)
     console.print(t)
+    for pair, why in r.get("skipped", {}).items():
+        console.print(f"{pair}: skipped — {why}", soft_wrap=True)
     if r["embedding"] is None:
         console.print("no contrastive.pt in the model folder: cosine columns need a shared embedding "
                       "(train with --pretrain contrastive)", soft_wrap=True)
@@ -56,14 +59,22 @@ def audit_alignment(
     split: Split = "test",
     seed: Seed = 0,
     epoch: Annotated[int, typer.Option(min=0, help="Epoch of the augmentation draws.")] = 0,
-    out: Annotated[Optional[Path], typer.Option(help="PNG path (default: MODEL/alignment.png).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="PNG path (default: MODEL/alignment.png for test, MODEL/alignment-SPLIT.png for another split).")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """How much each op of a recipe changes cross-modal agreement under a contrastive model:
-    Δ matched-pair cosine (95% CI) and Δ retrieval R@1, augmented − clean, per modality pair."""
-    from mmdata.train.alignment import audit
+    Δ matched-pair cosine (95% CI) and Δ retrieval R@1, augmented − clean, per modality pair, on the
+    samples in the model's input format."""
+    import warnings
 
-    r = audit(data, recipe, model, split=split, seed=seed, epoch=epoch, out=out or Path(model) / "alignment.png")
+    from mmdata.train.alignment import audit
+    from mmdata.train.matching import figure_name
+
+    with warnings.catch_warnings():  # the ignored normalize is printed below (or is in the JSON), not as a Python warning
+        warnings.simplefilter("ignore", UserWarning)
+        r = audit(data, recipe, model, split=split, seed=seed, epoch=epoch,
+                  out=out or Path(model) / figure_name("alignment", split))
     if json_:
         print_json(r)
         return
@@ -76,6 +87,9 @@ def audit_alignment(
               title=f"alignment audit on {split} ({r['n']} samples): augmented − clean (R@1 in points)\n"
                     f"clean cosine: {clean}")
     for o in r["ops"]:
+        if o.get("na"):
+            t.add_row(o["op"], "—" if o["p"] is None else f"{o['p']:g}→1", "—", f"n/a ({o['na']})", "", "", "", end_section=True)
+            continue
         for j, p in enumerate(r["pairs"]):
             e = o["pairs"].get(p, {})
             if "delta_cosine" not in e:
@@ -87,6 +101,13 @@ def audit_alignment(
                       f"[{color}]{delta}[/]" if color else delta, f"{e['delta_auc']:+.2f}", f"{e['delta_R@1'] * 100:+.1f}",
                       f"{e['kept']:.0%}", end_section=j == len(r["pairs"]) - 1)
     console.print(t)
+    for pair, why in r.get("skipped", {}).items():
+        console.print(f"{pair}: skipped — {why}", soft_wrap=True)
+    ignored = r.get("input_format", {}).get("recipe_normalize_ignored")
+    if ignored:
+        console.print(f"[yellow]warning: the recipe's normalize: for {', '.join(ignored)} differs from the model's input "
+                      "format and was ignored — the audit measures in the format the model was pre-trained on "
+                      "(--json: input_format)[/]", soft_wrap=True)
     console.print(f"figure: {r['figure']}", soft_wrap=True)
 
 

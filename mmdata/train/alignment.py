@@ -28,6 +28,8 @@ Example:
 from __future__ import annotations
 
 import math
+import textwrap
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ import torch
 from mmdata.errors import MMDataError
 from mmdata.train.contrastive import (ContrastiveModel, embed_all, identical, load, pair_key, pair_names, recall_at,
                                       split_batch)
-from mmdata.train.matching import cosine_stats, save_png
+from mmdata.train.matching import co_occurring, cosine_stats, save_png, text_style
 from mmdata.types import Batch
 
 RECIPE_ROW = "recipe (as written)"
@@ -108,11 +110,50 @@ def _single(recipe: Any, section: str, op: Any) -> Any:
     return mmdata.load_recipe(spec)
 
 
-def _clean(data: str | Path, split: str, net: ContrastiveModel, rec: Any) -> Batch:
-    """The split in the model's input format: the normalize stage it was trained with, where the audited
-    recipe's own ``normalize:`` lists replace it per modality (as the trainer does)."""
-    norm = {**((getattr(net, "config", None) or {}).get("normalize") or {}), **(rec.to_dict().get("normalize") or {})}
-    return split_batch(data, split, net.mods, norm)
+def input_format(net: ContrastiveModel, rec: Any) -> tuple[dict[str, Any], list[str]]:
+    """The ``normalize:`` stage the audit puts the split through, and the modalities whose ``normalize:``
+    list in the audited recipe differs from it (ignored, with a warning).
+
+    The audit asks how an op changes agreement *under this model*, so clean and augmented samples are in
+    the format the model was pre-trained on (its sizes, channels, rates, token length: the
+    ``normalize`` of ``contrastive.pt``). Letting the recipe's own lists win would measure the clean
+    baseline on inputs the model never saw (another size, rate or token length) and attribute the
+    mismatch to nothing. A model without a recorded format (built in memory) takes the recipe's.
+    """
+    recipe_norm = rec.to_dict().get("normalize") or {}
+    config = getattr(net, "config", None)
+    if config is None or config.get("normalize") is None:
+        return recipe_norm, []
+    model_norm = dict(config["normalize"])
+    ignored = [m for m in net.mods if m in recipe_norm and recipe_norm[m] != model_norm.get(m)]
+    if ignored:
+        warnings.warn(f"audit-alignment: the recipe's normalize: section for [{', '.join(ignored)}] differs from the "
+                      f"model's input format; the audit measures in the model's format (the normalize: stage it was "
+                      f"pre-trained with: {_norm_text(model_norm, ignored)}), so the recipe's normalize is ignored for "
+                      f"[{', '.join(ignored)}] — pre-train a model with this recipe to audit it in that format",
+                      UserWarning, stacklevel=3)
+    return model_norm, ignored
+
+
+def _norm_text(norm: dict[str, Any], mods: Sequence[str]) -> str:
+    return "; ".join(f"{m}: " + (", ".join(o["op"] for o in norm.get(m) or []) or "none") for m in mods)
+
+
+def _clean(data: str | Path, split: str, net: ContrastiveModel, rec: Any) -> tuple[Batch, dict[str, Any], list[str]]:
+    """The split in the model's input format (:func:`input_format`), that format and the ignored modalities."""
+    norm, ignored = input_format(net, rec)
+    return split_batch(data, split, net.mods, norm), norm, ignored
+
+
+def _absent(step: Any, mods: Sequence[str]) -> str | None:
+    """The modalities an op works on when the model has none of them (its rows are n/a), else None."""
+    if step.section in ("image", "audio", "text"):
+        touched: Any = [step.section]
+    else:
+        touched = getattr(step.op, "modalities", None)
+    if isinstance(touched, (list, tuple)) and touched and not set(touched) & set(mods):
+        return " or ".join(touched)
+    return None
 
 
 def _model(model: str | Path | ContrastiveModel, device: str) -> ContrastiveModel:
@@ -137,12 +178,22 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
         seed, epoch: augmentation draws (as a training run with this seed draws them in this epoch).
         out: PNG path for the chart (None: no figure).
 
+    The split is put through the *model's* ``normalize:`` stage, not the recipe's (see
+    :func:`input_format`; a differing recipe ``normalize:`` is ignored with a warning). A pair with
+    fewer than two samples holding both modalities is skipped (``skipped`` says why). An op on a
+    modality the model lacks (audio ops for an image-text model) gets ``"na": "model has no audio"``
+    and no numbers, not a Δ of zero.
+
     Returns:
-        ``{"split", "n", "pairs", "clean": {pair: {"cosine", "R@1", "auc", "n"}}, "ops": [{"op", "index",
-        "p", "pairs": {pair: {"delta_cosine", "delta_cosine_ci95", "delta_R@1", "delta_auc", "cosine",
-        "cosine_clean", "R@1", "R@1_clean", "auc", "auc_clean", "kept", "n"}}, "delta_cosine",
-        "delta_R@1", "delta_auc"}, ...], "figure"}``; the last op row is the recipe as written (each op
-        with its own ``p``).
+        ``{"split", "n", "input_format": {"normalize", "recipe_normalize_ignored"}, "pairs", "skipped",
+        "clean": {pair: {"cosine", "R@1", "auc", "n"}}, "ops": [{"op", "index", "p", "pairs": {pair:
+        {"delta_cosine", "delta_cosine_ci95", "delta_R@1", "delta_auc", "cosine", "cosine_clean", "R@1",
+        "R@1_clean", "auc", "auc_clean", "kept", "n"}}, "delta_cosine", "delta_R@1", "delta_auc"[, "na"]},
+        ...], "figure"}``; the last op row is the recipe as written (each op with its own ``p``).
+
+    Raises:
+        MMDataError: the recipe has no augmentation op, or no pair of the model's modalities co-occurs
+            in two samples of the split.
     """
     import mmdata
 
@@ -150,22 +201,35 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
     if not (rec.has_random or rec.has_batch_ops):
         raise MMDataError("the recipe has no augmentation ops (image, audio, text, sample or batch): nothing to audit")
     net = _model(model, device)
-    batch = _clean(data, split, net, rec)
+    batch, norm, ignored = _clean(data, split, net, rec)
     clean = agreement(net, batch)
+    # a pair needs two samples holding both modalities (a matched and a mismatched candidate)
+    skipped = co_occurring(clean[1], net.mods, split, data, at_least=2)
+    keep = [pair_key(a, b) for a, b in pair_names(net.mods) if pair_key(a, b) not in skipped]
+
+    def measured(aug: Agreement) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in compare(clean, aug, net.mods).items() if k in keep}
+
     rows: list[dict[str, Any]] = []
     for step in rec.steps:
         if step.index is None:  # the normalize stage is the input format, not an augmentation
             continue
-        single = _single(rec, step.section, step.op)
-        pairs = compare(clean, agreement(net, _apply(single, batch, seed, epoch)), net.mods)
-        rows.append({"op": step.label, "index": step.index, "p": step.op.p, "pairs": pairs, **_summary(pairs)})
-    pairs = compare(clean, agreement(net, _apply(rec, batch, seed, epoch)), net.mods)
+        row = {"op": step.label, "index": step.index, "p": step.op.p}
+        lacking = _absent(step, net.mods)
+        if lacking is not None:  # nothing to measure: not "no change"
+            rows.append({**row, "na": f"model has no {lacking}", "pairs": {},
+                         "delta_cosine": None, "delta_R@1": None, "delta_auc": None})
+            continue
+        pairs = measured(agreement(net, _apply(_single(rec, step.section, step.op), batch, seed, epoch)))
+        rows.append({**row, "pairs": pairs, **_summary(pairs)})
+    pairs = measured(agreement(net, _apply(rec, batch, seed, epoch)))
     rows.append({"op": RECIPE_ROW, "index": None, "p": None, "pairs": pairs, **_summary(pairs)})
     base = {k: {"cosine": v["cosine_clean"], "R@1": v["R@1_clean"], "auc": v["auc_clean"], "n": v["n"]}
-            for k, v in compare(clean, clean, net.mods).items() if "cosine_clean" in v}
+            for k, v in measured(clean).items() if "cosine_clean" in v}
     result = {"data": str(data), "split": split, "n": len(batch), "seed": seed, "epoch": epoch,
               "model": None if isinstance(model, ContrastiveModel) else str(model), "recipe": rec.to_dict(),
-              "pairs": [pair_key(a, b) for a, b in pair_names(net.mods)], "clean": base, "ops": rows}
+              "input_format": {"normalize": norm, "recipe_normalize_ignored": ignored},
+              "pairs": keep, "skipped": skipped, "clean": base, "ops": rows}
     if out is not None:
         result["figure"] = str(plot(result, Path(out)))
     return result
@@ -226,7 +290,7 @@ def alignment_columns(data: str | Path, recipe: Any, model: str | Path | Contras
     if not (rec.has_random or rec.has_batch_ops):
         pairs = {pair_key(a, b): {"delta_cosine": 0.0, "delta_R@1": 0.0, "delta_auc": 0.0} for a, b in pair_names(net.mods)}
     else:
-        batch = _clean(data, split, net, rec)
+        batch = _clean(data, split, net, rec)[0]
         pairs = compare(agreement(net, batch), agreement(net, _apply(rec, batch, seed, 0)), net.mods)
     cols: dict[str, float] = {}
     for name, p in pairs.items():
@@ -240,42 +304,63 @@ def alignment_columns(data: str | Path, recipe: Any, model: str | Path | Contras
 
 
 def plot(result: dict[str, Any], path: Path) -> Path:
-    """Per pair: Δ matched cosine (with 95% CI) and Δ R@1 per op, horizontal bars (red: agreement lost)."""
+    """Per pair: Δ matched cosine (with 95% CI), Δ ROC-AUC and Δ R@1 per op, horizontal bars (red:
+    agreement lost); an op on a modality the model lacks is labelled n/a."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ops = result["ops"]
-    pairs = result["pairs"]
     labels = [o["op"] if o["index"] is None else f"{o['op']} (p {o['p']:g} → 1)" for o in ops]
+    labels = [f"{t}: n/a ({o['na']})" if o.get("na") else t for t, o in zip(labels, ops)]
+    rc, shown, note = text_style([*labels, *result["pairs"], str(result["split"])])
+    with plt.rc_context(rc):
+        return _plot(result, path, [shown(t) for t in labels], shown, note)
+
+
+def _plot(result: dict[str, Any], path: Path, labels: list[str], shown: Any, note: str | None) -> Path:
+    import matplotlib.pyplot as plt
+
+    ops = result["ops"]
+    pairs = result["pairs"]
     metrics = (("delta_cosine", "Δ matched cosine", "cosine"), ("delta_auc", "Δ ROC-AUC matched vs mismatched", "auc"),
                ("delta_R@1", "Δ R@1 (points)", "R@1"))
-    fig, axes = plt.subplots(len(metrics), len(pairs), figsize=(4.2 * len(pairs), (0.3 * len(ops) + 1.0) * len(metrics) + 0.6),
-                             squeeze=False)
+    # the op labels take the first column's left margin; a one-pair figure must still hold its titles
+    width = max(2.4 + 3.8 * len(pairs), 7.0)
+    height = (0.3 * len(ops) + 1.2) * len(metrics) + 0.8 + (0.3 if note else 0)
+    fig, axes = plt.subplots(len(metrics), len(pairs), figsize=(width, height), squeeze=False)
+    ys = np.arange(len(ops))[::-1]
     for j, pair in enumerate(pairs):
         for i, (metric, title, clean_key) in enumerate(metrics):
             ax = axes[i, j]
             scale = 100.0 if metric == "delta_R@1" else 1.0
-            vals = [o["pairs"].get(pair, {}).get(metric, float("nan")) * scale for o in ops]
+            got = [o["pairs"].get(pair, {}).get(metric) for o in ops]  # None: n/a or not measured
+            vals = [float("nan") if v is None else v * scale for v in got]
             colors = ["tab:red" if v < 0 else "tab:green" for v in vals]
-            ys = np.arange(len(ops))[::-1]
             ax.barh(ys, vals, color=colors, alpha=0.75)
             if metric == "delta_cosine":
                 for y, o in zip(ys, ops):
                     ci = o["pairs"].get(pair, {}).get("delta_cosine_ci95")
                     if ci:
                         ax.plot(ci, [y, y], color="black", lw=1)
+            for y, o in zip(ys, ops):
+                if o.get("na"):
+                    ax.text(0, y, "n/a", ha="center", va="center", fontsize=7, color="dimgray",
+                            bbox={"fc": "white", "ec": "none", "pad": 1})
             ax.axvline(0, color="black", lw=0.8)
             ax.set_yticks(ys, labels if j == 0 else [""] * len(ops), fontsize=7)
             clean = result["clean"].get(pair)
             base = f" (clean {clean[clean_key] * scale:.2f})" if clean else ""
-            ax.set_title(f"{pair}: {title}{base}", fontsize=8)
+            ax.set_title(textwrap.fill(f"{pair}: {title}{base}", 44), fontsize=8)
             # one scale per row: a pair's noise must not look as large as another pair's real effect
-            every = [abs(o["pairs"].get(q, {}).get(metric, 0.0)) * scale for o in ops for q in pairs]
+            every = [abs(o["pairs"].get(q, {}).get(metric) or 0.0) * scale for o in ops for q in pairs]
             every += [abs(c) for o in ops for q in pairs for c in (o["pairs"].get(q, {}).get(f"{metric}_ci95") or [])]
             lim = max([v for v in every if not math.isnan(v)] + [1e-3]) * 1.15
             ax.set_xlim(-lim, lim)
-    fig.suptitle(f"Alignment audit on {result['split']} ({result['n']} samples): augmented − clean, per op applied "
-                 "to every sample, and the recipe as written", fontsize=9)
-    return save_png(fig, path)
+    title = shown(f"Alignment audit on {result['split']} ({result['n']} samples): augmented − clean, per op applied "
+                  "to every sample, and the recipe as written")
+    fig.suptitle(textwrap.fill(title, int(width * 12)), fontsize=9)
+    if note:
+        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color="dimgray", wrap=True)
+    return save_png(fig, path, bottom=0.3 / height if note else 0.0)

@@ -8,7 +8,9 @@ loss is the symmetric InfoNCE of CLIP: with ``s = exp(logit_scale)`` (learnable,
     L_ab = ( CE(s * Z_a Z_b^T, diag) + CE(s * Z_b Z_a^T, diag) ) / 2
 
 over the rows of the batch where *both* modalities are present (presence masks); a pair with fewer
-than two such rows is skipped. The loss is the mean over the pairs present. With
+than two such rows is skipped. The loss is the mean over the pairs present. Data without paired
+samples (every sample holds one modality), or batches that never hold two of them, are an error,
+not a loss of 0. With
 ``exclude_same_class=True`` the off-diagonal candidates whose (known) label equals the row's label are
 removed from the denominator — on label-paired data such as avdigits they are not negatives at all.
 Labels are never used otherwise; under ``label_fraction`` only the labels of the labelled subset are
@@ -43,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -330,9 +333,12 @@ def retrieval(z: dict[str, torch.Tensor], present: dict[str, torch.Tensor], labe
     on label-paired data such as avdigits the partner is only one of many equally good same-class
     candidates). ``chance`` gives what random scores achieve.
 
+    Class level uses the rows whose label is known (``labels >= 0``; ``n_class`` of them): one
+    unlabelled sample does not remove it for the whole pair.
+
     Returns:
         ``{"image-audio": {"n": N, "instance": {"image->audio": {"R@1", "R@5", "median_rank"},
-        "audio->image": {...}}, "class": {...}, "chance": {"instance": {...}, "class": {"R@1"}}}, ...}``
+        "audio->image": {...}}, "n_class": K, "class": {...}, "chance": {"instance": {...}, "class": {"R@1"}}}, ...}``
     """
     out: dict[str, Any] = {}
     for a, b in pair_names(mods or list(z)):
@@ -348,10 +354,18 @@ def retrieval(z: dict[str, torch.Tensor], present: dict[str, torch.Tensor], labe
                                                       f"{b}->{a}": recall_stats(sim.T, match.T)}}
         flat = torch.zeros(n, n)  # every candidate tied: random ranking, i.e. chance
         entry["chance"] = {"instance": recall_stats(flat, match)}
-        if labels is not None and bool((labels[rows] >= 0).all()):
-            cm = class_match(labels[rows])
-            entry["class"] = {f"{a}->{b}": recall_stats(sim, cm), f"{b}->{a}": recall_stats(sim.T, cm)}
-            entry["chance"]["class"] = recall_stats(flat, cm)
+        if labels is not None:
+            # class level over the rows whose label is known (an unlabelled row is neither a query
+            # nor a candidate there); n_class says how many
+            y = labels[rows]
+            known = y >= 0
+            k = int(known.sum())
+            if k >= 2:
+                cm = class_match(y[known])
+                ks = sim[known][:, known]
+                entry["n_class"] = k
+                entry["class"] = {f"{a}->{b}": recall_stats(ks, cm), f"{b}->{a}": recall_stats(ks.T, cm)}
+                entry["chance"]["class"] = recall_stats(torch.zeros(k, k), cm)
         out[pair_key(a, b)] = entry
     return out
 
@@ -406,6 +420,11 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
 
     Returns:
         A :class:`Pretrained` (``.retrieval`` holds the test retrieval; ``.save(path)`` the checkpoint).
+
+    Raises:
+        MMDataError: an option out of range (``dim`` >= 1, ``temperature`` in (0, 1], ``batch_size`` >= 2,
+            ``lr`` > 0), no training sample holding two of the modalities (:func:`check_pairs`), or no
+            batch of the first epoch holding two such samples (nothing to contrast: the loss would be 0).
     """
     import mmdata
     from mmdata.rng import derive_int
@@ -413,9 +432,12 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
     t0 = time.perf_counter()
     if epochs < 1:
         raise MMDataError(f"--pretrain-epochs must be >= 1, got {epochs}")
+    for key, value in (("dim", dim), ("temperature", temperature), ("batch_size", batch_size), ("lr", lr)):
+        check_pretrain_value(key, value)
     dev = torch.device(device)
     torch.manual_seed(derive_int(seed, "contrastive-heads") % 2**63)
     net = ContrastiveModel(model, dim=dim, temperature=temperature).to(dev)
+    check_pairs(data, net.mods)
     decay = [p for n, p in net.named_parameters() if n != "logit_scale"]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": [net.logit_scale], "weight_decay": 0.0}], lr=lr)
@@ -432,8 +454,11 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         loader.set_epoch(epoch)
         net.train()
         total, count, pairs = 0.0, 0, {}
+        seen, paired = 0, 0  # samples, and samples holding two of the modalities (after augmentation)
         with run.join() if ddp else contextlib.nullcontext():
             for batch in loader:
+                seen += len(batch)
+                paired += _paired_rows(batch, net.mods)
                 labels = None
                 if exclude_same_class:
                     labels = batch["label"].clone() if "label" in batch else torch.full((len(batch),), -1)
@@ -445,16 +470,19 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
                 loss.backward()
                 opt.step()
                 net.clamp_()
-                total += float(loss.detach()) * len(batch)
-                count += len(batch)
+                if per:  # a batch without a pair has no InfoNCE: it is not a loss of 0
+                    total += float(loss.detach()) * len(batch)
+                    count += len(batch)
                 for k, v in per.items():
                     pairs.setdefault(k, []).append(v)
-        history.append({"epoch": epoch, "loss": total / max(count, 1),
+        if epoch == 0:
+            _check_epoch(count, seen, paired, batch_size, net.mods, dev if ddp else None)
+        history.append({"epoch": epoch, "loss": total / count if count else None,  # None: no batch held a pair
                         "pair_loss": {k: sum(v) / len(v) for k, v in pairs.items()},
                         "temperature": float(1.0 / net.logit_scale.detach().exp())})
         if progress:
-            print(f"pretrain epoch {epoch}: InfoNCE {history[-1]['loss']:.3f}  "
-                  f"temperature {history[-1]['temperature']:.3f}", flush=True)
+            loss_s = "—, no batch held a pair" if count == 0 else f"{history[-1]['loss']:.3f}"
+            print(f"pretrain epoch {epoch}: InfoNCE {loss_s}  temperature {history[-1]['temperature']:.3f}", flush=True)
     img = model.image_hw
     config = {"method": "contrastive", "modalities": list(net.mods), "epochs": epochs, "seed": seed,
               "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "dim": dim,
@@ -472,9 +500,78 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
     return pre
 
 
+def _names(mods: Sequence[str]) -> str:
+    return "[" + ", ".join(mods) + "]"
+
+
+def _paired_rows(batch: Batch, mods: Sequence[str]) -> int:
+    """Rows of ``batch`` holding at least two of ``mods`` (presence masks are host tensors: no sync)."""
+    n = len(batch)
+    pres = [batch.present[m] if m in batch.present else torch.zeros(n, dtype=torch.bool) for m in mods]
+    return int((torch.stack(pres).sum(0) >= 2).sum()) if pres else 0
+
+
+def check_pairs(data: str | Path, mods: Sequence[str], split: str = "train") -> dict[str, int] | None:
+    """Training samples per modality pair holding both (from ``index.parquet``); raise when no pair has
+    any — every sample with only an image *or* only audio leaves InfoNCE nothing to contrast. None
+    when the dataset has no local index to read (a URL): the first epoch checks the batches instead.
+
+    Example:
+        >>> check_pairs("data/avdigits", ["image", "audio"])  # doctest: +SKIP
+        {'image-audio': 1078}
+    """
+    from mmdata.shards.index import INDEX
+
+    if not (Path(str(data)) / INDEX).is_file():
+        return None
+    from mmdata.train.config import IndexStats
+
+    st = IndexStats(data)
+    rows = st.rows(split)
+    has = {m: st.has[m][rows] if m in st.has else np.zeros(len(rows), bool) for m in mods}
+    counts = {pair_key(a, b): int((has[a] & has[b]).sum()) for a, b in pair_names(mods)}
+    if not any(counts.values()):
+        each = ", ".join(f"{int(has[m].sum())} with {m}" for m in mods)
+        raise MMDataError(f"{data}: no {'training' if split == 'train' else split} sample has two of {_names(mods)} "
+                          f"together ({split} split: {len(rows)} samples, {each}, none with two); contrastive "
+                          "pre-training needs paired samples — samples that hold at least two of the modalities")
+    return counts
+
+
+def _check_epoch(losses: int, seen: int, paired: int, batch_size: int, mods: Sequence[str],
+                 ddp_device: torch.device | None) -> None:
+    """After the first epoch: raise when no batch gave an InfoNCE term (summed over ranks under DDP)."""
+    if ddp_device is not None:
+        t = torch.tensor([losses, seen, paired], dtype=torch.float64, device=ddp_device)
+        torch.distributed.all_reduce(t)
+        losses, seen, paired = (int(v) for v in t.tolist())
+    if losses:
+        return
+    raise MMDataError(f"no training batch of batch_size={batch_size} held two samples with two of {_names(mods)} "
+                      f"together in the first epoch ({paired} of {seen} training samples held two of them after the "
+                      "recipe's augmentations); contrastive pre-training needs paired samples: check that the recipe "
+                      "does not drop a modality from every sample, or raise --pretrain-arg batch_size")
+
+
 METHODS = ("contrastive",)
 #: ``--pretrain-arg KEY=VALUE`` options and their types
 PRETRAIN_ARGS = {"dim": int, "temperature": float, "exclude_same_class": bool, "batch_size": int, "lr": float}
+#: what each numeric option accepts: (test, the expectation an error states)
+PRETRAIN_RANGES: dict[str, tuple[Any, str]] = {
+    "dim": (lambda v: v >= 1, "an integer >= 1 (the size of the shared embedding space)"),
+    "temperature": (lambda v: 0 < v <= 1, "a number in (0, 1] (the initial temperature)"),
+    "batch_size": (lambda v: v >= 2, "an integer >= 2 (InfoNCE contrasts a batch's rows: a batch of one has no "
+                   "negatives; it defaults to the run's --batch-size)"),
+    "lr": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0 (the learning rate; it defaults to the run's --lr)"),
+}
+
+
+def check_pretrain_value(key: str, value: Any, given: Any = None) -> None:
+    """Raise naming ``--pretrain-arg KEY=VALUE`` when ``value`` is outside the option's range
+    (``given``: the value as the user wrote it, for the message)."""
+    test, what = PRETRAIN_RANGES[key]
+    if not test(value):
+        raise MMDataError(f"--pretrain-arg {key}={value if given is None else given!r}: expected {what}")
 
 
 def pretrain_options(args: dict[str, Any] | None) -> dict[str, Any]:
@@ -502,6 +599,8 @@ def pretrain_options(args: dict[str, Any] | None) -> dict[str, Any]:
                 out[k] = kind(v)
         except (TypeError, ValueError):
             raise MMDataError(f"--pretrain-arg {k}={v!r}: expected {kind.__name__}") from None
+        if k in PRETRAIN_RANGES:
+            check_pretrain_value(k, out[k], v)
     return out
 
 

@@ -245,7 +245,7 @@ def prepare_eval(model: torch.nn.Module, batches: Iterable[Batch]) -> list[EvalB
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, modalities: Sequence[str] = (),
              robustness: bool = False, seed: int = 0, names: Sequence[str] | None = None,
-             sink: PredictionSink | None = None) -> dict[str, Any]:
+             sink: PredictionSink | None = None, split: str = "test") -> dict[str, Any]:
     """One streamed pass over ``batches``: clean scores, and (``robustness=True``) the accuracy with each
     of ``modalities`` removed and under each corruption level, all from the same batches.
 
@@ -259,10 +259,15 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
         seed: corruption noise seed.
         names: class names for ``per_class`` (default ``"0"``, ``"1"``, ...).
         sink: called with each batch and its clean logits (e.g. to write predictions incrementally).
+        split: the split's name, for the reasons in ``not_applicable``.
 
     Returns:
         ``{"scores": {...}, "per_class": {...}, "labelled": n, "unlabelled": n}`` plus
-        ``"robustness": {"missing": {m: acc}, "corruption": {m: {"levels", "accuracy", "auc"}}}``.
+        ``"robustness": {"missing": {m: acc}, "corruption": {m: {"levels", "accuracy", "auc"}},
+        "samples_with": {m: n}, "not_applicable": {m: reason}}``: a modality no labelled sample has
+        is left out of ``missing`` and ``corruption`` (removing it would change nothing, and the
+        number would read as robustness) and named in ``not_applicable`` with the reason;
+        ``samples_with`` counts the labelled samples holding each modality.
 
     Example:
         >>> from mmdata import Sample, collate
@@ -278,9 +283,14 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
     clean = Scores(classes, dev)
     missing = {m: Scores(classes, dev) for m in modalities} if robustness and len(modalities) > 1 else {}
     corrupted = {(m, i): Scores(classes, dev) for m in modalities for i in range(len(LEVELS))} if robustness else {}
+    have = dict.fromkeys(modalities, 0)  # labelled rows holding each modality (host masks: no sync)
     for item in batches:
         batch, inputs = (item.batch, item.inputs) if isinstance(item, EvalBatch) else (item, None)
         y, labelled = labels_of(batch, dev)
+        if robustness:
+            for m in modalities:
+                if m in batch.present:
+                    have[m] += int((batch.present[m] & labelled).sum())
         logits = model(batch) if inputs is None else model(batch, inputs=inputs)
         clean.update(logits, y, labelled)
         if sink is not None:
@@ -292,9 +302,15 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
     out: dict[str, Any] = {"scores": clean.result(), "per_class": clean.per_class(names or [str(c) for c in range(classes)]),
                            "labelled": clean.labelled, "unlabelled": clean.unlabelled}
     if robustness:
+        # removing or corrupting a modality no scored sample has changes nothing: that is no measurement,
+        # so the modality is left out of `missing` / `corruption` and named in `not_applicable`
+        absent = {m: f"no labelled {split} sample has {m}" for m in modalities if not have[m]}
         curves = {}
         for m in modalities:
+            if m in absent:
+                continue
             accs = [corrupted[(m, i)].result()["accuracy"] for i in range(len(LEVELS))]
             curves[m] = {"levels": list(LEVELS), "accuracy": accs, "auc": auc(LEVELS, accs)}
-        out["robustness"] = {"missing": {m: s.result()["accuracy"] for m, s in missing.items()}, "corruption": curves}
+        out["robustness"] = {"missing": {m: s.result()["accuracy"] for m, s in missing.items() if m not in absent},
+                             "corruption": curves, "samples_with": have, "not_applicable": absent}
     return out

@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from mmdata.augment.preview import cjk_font
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
 from mmdata.train.contrastive import CHECKPOINT, embed_all, identical, load, pair_key, pair_names, split_batch
@@ -48,6 +49,7 @@ from mmdata.train.model import FusionModel
 from mmdata.types import Batch
 
 EPS = 1e-12
+DPI = 110  # of the PNGs written
 
 
 def cosine_stats(za: torch.Tensor, zb: torch.Tensor, labels: torch.Tensor | None = None,
@@ -56,7 +58,8 @@ def cosine_stats(za: torch.Tensor, zb: torch.Tensor, labels: torch.Tensor | None
 
     ``same[i, j]``: sample j's content is identical to sample i's in one of the two modalities (from
     :func:`mmdata.train.contrastive.identical`); such pairs are left out of the mismatched side — a
-    repeated caption under another image is not a mismatch.
+    repeated caption under another image is not a mismatch. ``labels`` (-1: unknown) add
+    ``auc_other_class`` over the ``n_other_class`` rows whose label is known.
 
     Example:
         >>> z = torch.nn.functional.normalize(torch.eye(3) + 0.1, dim=1)
@@ -75,12 +78,15 @@ def cosine_stats(za: torch.Tensor, zb: torch.Tensor, labels: torch.Tensor | None
     out: dict[str, Any] = {"n": n, "matched_mean": float(matched.mean()), "matched_std": float(matched.std()),
                            "mismatched_mean": float(mism.mean()), "mismatched_std": float(mism.std()),
                            "auc": float(roc_auc_score(truth, scores))}
-    if labels is not None and bool((labels >= 0).all()):
-        other = (labels[:, None] != labels[None, :]) & off
+    if labels is not None:
+        # over the rows whose label is known (n_other_class of them): an unlabelled row is on neither side
+        known = labels >= 0
+        other = (labels[:, None] != labels[None, :]) & off & known[:, None] & known[None, :]
         if other.any():
-            mo = sim[other]
+            mo, mk = sim[other], matched[known]
+            out["n_other_class"] = int(known.sum())
             out["mismatched_other_class_mean"] = float(mo.mean())
-            out["auc_other_class"] = float(roc_auc_score(np.r_[np.ones(n), np.zeros(len(mo))], torch.cat([matched, mo]).numpy()))
+            out["auc_other_class"] = float(roc_auc_score(np.r_[np.ones(len(mk)), np.zeros(len(mo))], torch.cat([mk, mo]).numpy()))
     return out
 
 
@@ -131,15 +137,50 @@ def divergences(probs: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
     return out
 
 
+def _show(names: Sequence[str], at_most: int = 6) -> str:
+    shown = ", ".join(repr(n) for n in names[:at_most])
+    return f"[{shown}{', …' if len(names) > at_most else ''}]"
+
+
+def check_classes(metrics: dict[str, Any], data: str | Path, model_dir: str | Path) -> None:
+    """Raise when the run's classes (``metrics.json["classes"]``) are not the dataset card's: count and
+    names in order. A model of another dataset would put its class names on this dataset's label ids
+    (its 'circle' on digit 0). A run that recorded no classes, or a dataset without classes, passes."""
+    from mmdata.shards.index import load_card
+
+    recorded = metrics.get("classes") or {}
+    n_model = int(recorded.get("num_classes") or 0)
+    if not n_model:
+        return
+    card = load_card(data)
+    n_data = int(card.get("num_classes") or 0)
+    if not n_data:
+        return
+    model_names = [str(n) for n in recorded.get("names") or []] or [str(c) for c in range(n_model)]
+    data_names = [str(n) for n in card.get("label_names") or []] or [str(c) for c in range(n_data)]
+    hint = (f"use the dataset the model was trained on (or retrain on {data}): per-class numbers would put the "
+            "model's class names on this dataset's labels")
+    if n_model != n_data:
+        raise MMDataError(f"{model_dir}: the model was trained on {n_model} classes {_show(model_names)} but {data} has "
+                          f"{n_data} classes {_show(data_names)}; {hint}")
+    if model_names != data_names:
+        i = next(i for i, (a, b) in enumerate(zip(model_names, data_names)) if a != b)
+        raise MMDataError(f"{model_dir}: the model's class names {_show(model_names)} differ from those of {data} "
+                          f"{_show(data_names)} (class {i}: {model_names[i]!r} vs {data_names[i]!r}); {hint}")
+
+
 def load_run(model_dir: str | Path, device: str = "cpu", data: str | Path | None = None) -> tuple[FusionModel, dict[str, Any]]:
     """Rebuild a trained fusion model from ``DIR/metrics.json`` (config, classes, input format) and
     ``DIR/model.pt``; returns (model in eval mode, metrics). ``data``: the dataset, whose card gives
-    the classes when metrics.json does not (runs written before it recorded them)."""
+    the classes when metrics.json does not (runs written before it recorded them) and must have the
+    run's classes when it does (:func:`check_classes`)."""
     d = Path(model_dir)
     for f in ("metrics.json", "model.pt"):
         if not (d / f).is_file():
             raise MMDataError(f"{d / f} not found: --model must be an output folder of `mmdata train --out DIR`")
     metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+    if data is not None:
+        check_classes(metrics, data, d)
     cfg = metrics.get("config") or {}
     inputs = metrics.get("inputs") or {}
     classes = int((metrics.get("classes") or {}).get("num_classes") or 0)
@@ -185,11 +226,16 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
         model_dir: an output folder of ``mmdata train`` (``metrics.json`` + ``model.pt``; with
             ``contrastive.pt`` when it was pre-trained with ``--pretrain contrastive``).
         split: which split to measure (test by default: never the data the model was fitted on).
-        out: where to write the PNG (default ``model_dir/match.png``; the path is in the result).
+        out: where to write the PNG (default ``model_dir/match.png`` for test, ``match-<split>.png``
+            for another split; the path is in the result).
 
     Returns:
         ``{"split", "n", "fusion", "embedding", "pairs": {"image-audio": {"cosine": {...} | absent,
-        "divergence": {...}}}, "overall": {...}, "figure"}`` (see the module docstring).
+        "divergence": {...}}}, "skipped": {pair: reason}, "overall": {...}, "figure"}`` (see the module
+        docstring). A pair no sample of the split holds is skipped (named in ``skipped``).
+
+    Raises:
+        MMDataError: the run's classes are not the dataset's, or no pair of modalities co-occurs in the split.
     """
     d = Path(model_dir)
     model, metrics = load_run(d, device, data)
@@ -200,6 +246,7 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
     batch = split_batch(data, split, mods, metrics.get("normalize"))
     labels = batch["label"] if "label" in batch else None
     present = {m: (batch.present[m] if m in batch.present else torch.zeros(len(batch), dtype=torch.bool)) for m in mods}
+    skipped = co_occurring(present, mods, split, data)
     probs = single_modality_probs(model, batch)
     div = divergences(probs, present, labels, mods, (metrics.get("classes") or {}).get("names"))
     pairs: dict[str, Any] = {k: {"divergence": v} for k, v in div.items()}
@@ -224,10 +271,36 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
     if aucs:
         overall["auc"] = float(np.mean(aucs))
     result = {"data": str(data), "model": str(d), "split": split, "n": len(batch), "fusion": cfg.get("fusion"),
-              "modalities": mods, "embedding": embedding, "pairs": pairs, "overall": overall,
+              "modalities": mods, "embedding": embedding, "pairs": pairs, "skipped": skipped, "overall": overall,
               "units": {"kl": "bits", "js": "bits, in [0, 1]", "cosine": "[-1, 1]"}}
-    result["figure"] = str(plot(result, Path(out) if out else d / "match.png", hist))
+    result["figure"] = str(plot(result, Path(out) if out else d / figure_name("match", split), hist))
     return result
+
+
+def figure_name(stem: str, split: str) -> str:
+    """The default PNG name of a figure measured on ``split``: ``match.png`` for test (the default
+    split), ``match-val.png`` for val, so measuring another split never overwrites test's figure."""
+    return f"{stem}.png" if split == "test" else f"{stem}-{split}.png"
+
+
+def co_occurring(present: dict[str, torch.Tensor], mods: Sequence[str], split: str, data: str | Path,
+                 at_least: int = 1) -> dict[str, str]:
+    """The pairs of ``mods`` with fewer than ``at_least`` rows holding both modalities, each with the
+    reason it is skipped; raise when that leaves no pair (nothing to compare on this split)."""
+    counts = {pair_key(a, b): int((present[a] & present[b]).sum()) for a, b in pair_names(mods)}
+    rows = "no sample" if at_least == 1 else "fewer than two samples" if at_least == 2 else f"fewer than {at_least} samples"
+    skipped = {}
+    for (a, b), (k, n) in zip(pair_names(mods), counts.items()):
+        if n < at_least:
+            skipped[k] = (f"no {split} sample has both {a} and {b}" if n == 0 else
+                          f"only {n} {split} sample{'s' * (n != 1)} with both {a} and {b} (needs {at_least})")
+    if len(skipped) == len(counts):
+        each = ", ".join(f"{int(present[m].sum())} with {m}" for m in mods)
+        raise MMDataError(f"{data}: split {split!r} has {rows} holding two of the model's modalities "
+                          f"[{', '.join(mods)}] together ({', '.join(f'{k}: {n}' for k, n in counts.items())}; "
+                          f"{len(next(iter(present.values())))} samples, {each}); agreement between modalities needs "
+                          "samples that hold both — measure a split (--split) or dataset that has them")
+    return skipped
 
 
 def plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
@@ -240,9 +313,20 @@ def plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, n
     import matplotlib.pyplot as plt
 
     pairs = list(result["pairs"])
+    names = [k for p in pairs for k in (result["pairs"][p].get("divergence") or {}).get("per_class", {})]
+    rc, shown, note = text_style([*names, *pairs, str(result["split"]), str(result["fusion"])])
+    with plt.rc_context(rc):
+        return _plot(result, path, hist, pairs, shown, note)
+
+
+def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, np.ndarray]] | None, pairs: list[str],
+          shown: Callable[[str], str], note: str | None) -> Path:
+    import matplotlib.pyplot as plt
+
     has_cos = any("cosine" in result["pairs"][p] for p in pairs)
     rows = 2 if has_cos else 1
-    fig, axes = plt.subplots(rows, len(pairs), figsize=(4.2 * len(pairs), 3.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, len(pairs), figsize=(max(4.2 * len(pairs), 6.0), 3.3 * rows + (0.3 if note else 0)),
+                             squeeze=False)
     for j, name in enumerate(pairs):
         entry = result["pairs"][name]
         if has_cos:
@@ -277,25 +361,53 @@ def plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, n
         ax.bar(range(len(names)), vals, color="tab:purple", alpha=0.8, label="JS divergence (bits)")
         ax.plot(range(len(names)), agree, "o-", color="tab:orange", ms=3, lw=1, label="argmax agreement")
         ax.axhline(dv["js"], color="tab:purple", lw=0.8, ls="--")
-        ax.set_xticks(range(len(names)), names, rotation=60, fontsize=7)
+        ax.set_xticks(range(len(names)), [shown(n) for n in names], rotation=60, fontsize=7)
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{name}: JS {dv['js']:.2f} bits, KL {dv['kl_ab']:.2f} / {dv['kl_ba']:.2f}, "
                      f"agree {dv['argmax_agreement']:.0%}", fontsize=9)
         ax.set_xlabel("true class")
         if j == 0:
             ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"Modality matching on {result['split']} ({result['n']} samples; fusion {result['fusion']})", fontsize=10)
-    return save_png(fig, path)
+    fig.suptitle(shown(f"Modality matching on {result['split']} ({result['n']} samples; fusion {result['fusion']})"), fontsize=10)
+    if note:
+        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color="dimgray", wrap=True)
+    return save_png(fig, path, bottom=0.3 / fig.get_figheight() if note else 0.0)
 
 
-def save_png(fig: Any, path: Path) -> Path:
-    """Write a matplotlib figure as a PNG atomically (creating the folder) and close it."""
+def text_style(texts: Iterable[str]) -> tuple[dict[str, Any], Callable[[str], str], str | None]:
+    """How a figure draws ``texts`` (class names, titles) that may hold Chinese, Japanese or Korean:
+    matplotlib settings adding the CJK font :func:`mmdata.augment.preview.cjk_font` finds (DejaVu Sans
+    first, the CJK font for the glyphs it lacks), the function that makes a text drawable, and a
+    footnote. Without a CJK font each CJK run becomes a visible ``⟦CJK ×N⟧`` (as in recipe previews)
+    and the footnote says which font to install — never silent empty boxes. Texts without CJK leave
+    the figure as it was (no font scan).
+
+    Example:
+        >>> rc, shown, note = text_style(["zero", "one"])
+        >>> rc, shown("zero"), note
+        ({}, 'zero', None)
+    """
+    from mmdata.augment.preview import INSTALL_HINT, placeholder_cjk
+
+    if all(placeholder_cjk(t) == t for t in texts):
+        return {}, str, None
+    font = cjk_font()
+    if font:
+        return {"font.family": ["DejaVu Sans", font]}, str, None
+    note = f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}"
+    return {}, placeholder_cjk, note
+
+
+def save_png(fig: Any, path: Path, bottom: float = 0.0) -> Path:
+    """Write a matplotlib figure as a PNG atomically (creating the folder) and close it (``bottom``:
+    a band kept free for a footnote, as a fraction of the height)."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    fig.set_dpi(DPI)  # lay out at the resolution saved: text does not scale exactly with the dpi
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return path

@@ -66,7 +66,7 @@ def test_match_without_embedding_and_errors(avdigits40: Path, tmp_path: Path) ->
           fusion_args={"interaction": "dot"})
     r = match(avdigits40, tmp_path / "run", split="val")
     assert r["embedding"] is None and all("cosine" not in e and "divergence" in e for e in r["pairs"].values())
-    assert "auc" not in r["overall"] and (tmp_path / "run" / "match.png").is_file()
+    assert "auc" not in r["overall"] and (tmp_path / "run" / "match-val.png").is_file()  # one figure per split
     with pytest.raises(MMDataError, match="metrics.json not found"):
         match(avdigits40, tmp_path / "nowhere")
     train(avdigits40, modalities=["text"], epochs=1, out=tmp_path / "uni", threads=1, eval_robustness=False)
