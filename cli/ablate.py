@@ -11,19 +11,22 @@ from mmdata.cli.common import AddressOpt, ExecutorOpt, JsonFlag, console, print_
 
 
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    from mmdata.ablate.report import interval_text
+    from mmdata.ablate.report import arm_order, interval_text, share_text
 
     pm = s["primary_metric"]
     aligned = any("align_cos_delta" in a["exploratory"] for a in s["arms"])
-    t = Table("arm", "seeds", f"Δ {pm['label']}", "interval (Holm level)", "P(beats baseline)", "decision",
-              *(["alignment Δcos (exploratory)"] if aligned else []), title=f"{pm['name']} vs baseline '{s['baseline']['name']}'")
+    # arm names and decisions are never cut: folded on a narrow terminal, whole on a pipe (printed as wide as needed)
+    t = Table(Column("arm", overflow="fold"), "seeds", f"Δ {pm['label']}", "interval (Holm level)",
+              "P(beats baseline)", Column("decision", overflow="fold"),
+              *(["alignment Δcos (exploratory)"] if aligned else []),
+              title=f"{pm['name']} ({'higher' if pm['higher_is_better'] else 'lower'} is better) vs baseline '{s['baseline']['name']}'")
 
     def f(v: Any) -> str:
         return "—" if v is None else f"{v:+.2f}"
 
-    for a in sorted(s["arms"], key=lambda a: -(a["primary"]["mean_diff"] or 0.0)):
+    for a in arm_order(s["arms"], pm["higher_is_better"]):
         e = a["primary"]
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
         t.add_row(a["name"], str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), f(e["mean_diff"]),
@@ -31,20 +34,43 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
                   "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{a['decision']}[/]",
                   *([f"{a['exploratory']['align_cos_delta']['mean_diff']:+.3f}" if "align_cos_delta" in a["exploratory"] else "—"]
                     if aligned else []))
-    console.print(t)
+    if console.is_terminal:
+        console.print(t)
+    else:  # a pipe or a file: as wide as the rows need, never cut at 80 columns
+        from rich.measure import Measurement
+
+        need = Measurement.get(console, console.options.update_width(10_000), t).maximum
+        if need > console.width:
+            t.width = need
+        console.print(t, crop=False)
     c = s["controls"]
-    style = {"passed": "green", "aa_failed": "bold red", "insensitive": "bold yellow"}.get(c.get("verdict"), "white")
+    style = {"passed": "green", "aa_failed": "bold red", "insensitive": "bold yellow", "runs_failed": "bold red",
+             "control_failed": "bold red", "not_checked": "yellow"}.get(c.get("verdict"), "white")
     console.print(f"[{style}]{c['headline']}[/]")
     noise = s.get("eval_split_noise")
     if noise and noise.get("share") is not None:
-        console.print(f"noise: {100 * noise['share']:.0f}% of the paired variance is the {noise['n_test']}-example test split "
+        console.print(f"noise: {share_text(noise['share'])} of the paired variance is the {noise['n_test']}-example test split "
                       "(a larger split needs fewer seeds; report.md: 'Where the noise comes from')")
     r = s["runs"]
+    d = s["delta"]
+    delta = "not set yet (needs paired seeds)" if d["value"] is None else round(d["value"], 2)
+    warn = " [yellow](equivalent and negligible unreachable: set delta: in the recipe)[/]" if d.get("warning") else ""
     console.print(f"runs: {r['ok']} ok ({100 * r['fraction_of_fixed']:.0f}% of a fixed {s['design']['max_seeds']}-seed design), "
-                  f"{r['failed']} failed; δ = {'not set yet (needs paired seeds)' if s['delta']['value'] is None else round(s['delta']['value'], 2)}; "
-                  f"report: {str(out).rstrip('/')}/report.md")
+                  f"{r['failed']} failed; δ = {delta}{warn}; report: {str(out).rstrip('/')}/report.md")
     for fl in s["failures"][:10]:
         console.print(f"[red]failed[/] {fl['arm']} seed {fl['seed']}: {fl['error']}")
+
+
+def _warn(msg: str) -> None:
+    """An ablation warning on stderr (stdout stays the tables, or the JSON)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {escape(msg)}", highlight=False)
+
+
+def _quiet(msg: str) -> None:
+    """--json: the warnings are in the summary's ``warnings``; stdout stays one JSON document."""
 
 
 def _finish(s: dict[str, Any], out: Path | str, json_: bool) -> None:
@@ -93,7 +119,7 @@ def ablate(
     try:
         s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device, gpus=gpus,
                 threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness, alignment=alignment,
-                executor=executor, address=address)
+                executor=executor, address=address, on_warning=_quiet if json_ else _warn)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     _finish(s, out, json_)

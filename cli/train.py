@@ -115,6 +115,8 @@ def train(
         console.print("accuracy with a modality removed: " + ", ".join(f"-{k}: {v:.3f}" for k, v in rob["missing"].items()))
     if rob.get("corruption"):
         console.print("corruption AUC: " + ", ".join(f"{k}: {v['auc']:.3f}" for k, v in rob["corruption"].items()))
+    for k, why in rob.get("not_applicable", {}).items():
+        console.print(f"robustness -{k}: n/a ({why})")
     for pair, r in m.get("retrieval", {}).items():
         inst = " ".join(f"{d} R@1 {v['R@1']:.2f} R@5 {v['R@5']:.2f} median rank {v['median_rank']:.0f}" for d, v in r["instance"].items())
         cls = " ".join(f"{d} {v['R@1']:.2f}" for d, v in r.get("class", {}).items())

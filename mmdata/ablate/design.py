@@ -31,9 +31,15 @@ alignment: null                           # true (pre-train a reference contrast
 * ``explicit``: a baseline recipe and named arms.
 * ``sweep``: the baseline with one step's parameter set to each value (the step is added if absent).
 * Controls, added automatically: ``identity`` — the baseline with a different augmentation seed, i.e.
-  the same distribution with fresh draws (an A/A check; identical to the baseline when the baseline
-  has no random ops); ``label_noise`` — the baseline with that fraction of training labels flipped
-  (a planted harmful arm; off unless asked).
+  the same distribution with fresh draws (an A/A check); ``label_noise`` — the baseline with that
+  fraction of training labels flipped (a planted harmful arm; off unless asked). When the baseline
+  draws nothing (no random op, or none on the modalities the bundled trainer uses) ``identity`` would
+  train exactly like it: by default it is left out with a note (``Ablation.identity_note``); an
+  explicit ``identity: true`` keeps it, and the report calls it not applicable, never passed.
+
+:func:`design_warnings` says before any run what the design cannot do: arms that can never reach a
+verdict with these seeds, arms that only change a modality the trainer does not use, an identity
+control with nothing to check.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,9 +55,9 @@ from typing import Any
 import yaml
 
 from mmdata.ablate.schedule import Design
-from mmdata.ablate.stats import ALPHA, SPENDING
+from mmdata.ablate.stats import ALPHA, SPENDING, min_seeds_for_verdict
 from mmdata.augment.recipe import SAMPLE_SECTIONS, load_recipe
-from mmdata.errors import RecipeError
+from mmdata.errors import MMDataError, RecipeError
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness")
@@ -65,6 +72,16 @@ KNOWN_METRICS = {
     "test_nll": ("NLL", 1.0, False),
     "test_ece": ("ECE (points)", 100.0, False),
 }
+
+
+MODALITY_SECTIONS = ("image", "audio", "text")
+
+
+class AblationWarning(UserWarning):
+    """Something about an ablation that runs but cannot give what it seems to promise (an arm that can
+    never reach a verdict, an arm identical to the baseline, runs of another configuration in OUT, a
+    smallest effect of interest of 0). The CLI prints these; :func:`mmdata.ablate.run` also lists
+    them in ``summary["warnings"]`` and the report."""
 
 
 @dataclass
@@ -110,10 +127,25 @@ class Ablation:
     source: dict[str, Any] = field(default_factory=dict)
     #: ``{model, epochs, split}`` when the report measures alignment Δ per arm (None: off)
     alignment: dict[str, Any] | None = None
+    #: why the identity (A/A) control checks nothing here (the baseline draws nothing), or None
+    identity_note: str | None = None
+    #: a callable given to :func:`mmdata.ablate.run` trains (not the bundled trainer, even without an entry)
+    own_trainer: bool = False
 
     @property
     def baseline(self) -> Arm:
         return self.arms[0]
+
+    @property
+    def bundled(self) -> bool:
+        """Whether the bundled trainer (:func:`mmdata.train.train`) runs the arms."""
+        return self.entry is None and not self.own_trainer
+
+    @property
+    def modalities(self) -> tuple[str, ...] | None:
+        """The modalities the bundled trainer is told to use (None: unknown, or every one the data has)."""
+        mods = self.trainer.get("modalities") if self.bundled else None
+        return tuple(mods) if isinstance(mods, (list, tuple)) else None
 
     def design(self) -> Design:
         """The seed schedule: one look at ``seeds`` or the planned looks of the adaptive design."""
@@ -210,7 +242,7 @@ def _resolved_arms(spec: Any, base: Path | None) -> list[Arm]:
     return arms
 
 
-def _metric(spec: Any) -> Metric:
+def _metric(spec: Any, bundled: bool = True) -> Metric:
     if spec is None:
         return Metric()
     if isinstance(spec, str):
@@ -226,8 +258,26 @@ def _metric(spec: Any) -> Metric:
         raise RecipeError(f"metric.name: {name!r}: the primary metric must be a test metric, e.g. test.accuracy "
                           "(the trainer returns {'test': {name: value}})")
     col = "test_" + name[len("test."):]
-    label, scale, hib = KNOWN_METRICS.get(col, (name, 1.0, True))
-    return Metric(col, str(spec.get("label", label)), float(spec.get("scale", scale)), bool(spec.get("higher_is_better", hib)))
+    known = KNOWN_METRICS.get(col)
+    if bundled and known is None:  # what the bundled trainer returns is known: fail now, not after training
+        raise RecipeError(f"metric.name: {name!r} is not a metric the bundled trainer returns; choose one of "
+                          f"{[c.replace('_', '.', 1) for c in KNOWN_METRICS]}")
+    hib = spec.get("higher_is_better")
+    if hib is not None and not isinstance(hib, bool):
+        raise RecipeError(f"metric.higher_is_better: expected true or false (a YAML boolean), got {hib!r}")
+    if hib is None:
+        if known is None:
+            raise RecipeError(f"metric.higher_is_better: mmdata does not know whether a higher or a lower {name!r} is "
+                              f"better; say which, e.g. metric: {{name: {name}, higher_is_better: false}}")
+        hib = known[2]
+    scale = spec.get("scale", known[1] if known else 1.0)
+    if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0):
+        raise RecipeError(f"metric.scale: expected a finite number > 0, got {scale!r} (reporting units per metric unit, "
+                          "e.g. 100 for accuracy in points)")
+    label = spec.get("label", known[0] if known else name)
+    if not isinstance(label, str):
+        raise RecipeError(f"metric.label: expected a string (the units shown in the report), got {label!r}")
+    return Metric(col, label, float(scale), hib)
 
 
 def _alignment(spec: Any) -> dict[str, Any] | None:
@@ -301,14 +351,29 @@ def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> 
             raise RecipeError(f"ablation recipe {p} not found")
         raw, base = p.read_bytes(), p.parent
     try:
-        return yaml.safe_load(raw.decode("utf-8")) or {}, base
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RecipeError(f"ablation recipe {source}: not UTF-8 YAML ({type(exc).__name__}: {str(exc)[:300]})") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"ablation recipe {source}: not UTF-8 YAML (byte 0x{raw[exc.start]:02x} at offset {exc.start} is "
+                          "not UTF-8); save it as UTF-8") from None
+    try:
+        return yaml.safe_load(text) or {}, base
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"ablation recipe {source}: invalid YAML ({_yaml_problem(exc)})") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """``line L, column C: problem (context at line ...)`` of a PyYAML error (1-based, as editors count)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    extra = f" ({context} at line {cmark.line + 1})" if context and cmark is not None else ""
+    return f"{where}{problem}{extra}"[:300]
 
 
 def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None, *, adaptive: bool | None = None,
                   entry: str | None = None, alignment: bool | str | None = None,
-                  storage_options: dict[str, Any] | None = None) -> Ablation:
+                  storage_options: dict[str, Any] | None = None, own_trainer: bool = False) -> Ablation:
     """Read and validate an ablation recipe (see the module docstring); errors name the key and the
     allowed values.
 
@@ -322,11 +387,16 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
         alignment: override ``alignment``: ``False`` off; ``True``/``"auto"``: pre-train a reference model;
             a folder: that contrastive model (the recipe's ``epochs`` / ``split`` stay).
         storage_options: options of a URL ``source``'s fsspec filesystem.
+        own_trainer: a callable of the caller's trains the arms (``run(train_fn=...)``): the bundled
+            trainer's value, metric and dataset checks do not apply.
 
     Example:
         >>> ab = load_ablation({"design": {"mode": "explicit", "arms": {"cutout": {"image": [{"op": "cutout"}]}}}})
-        >>> [a.name for a in ab.arms]
-        ['baseline', 'cutout', 'identity']
+        >>> [a.name for a in ab.arms]  # no identity control: the baseline (no augmentation) draws nothing
+        ['baseline', 'cutout']
+        >>> flip = {"image": [{"op": "hflip", "p": 0.5}]}
+        >>> [a.name for a in load_ablation({"design": {"mode": "leave_one_out", "recipe": flip}}).arms]
+        ['baseline (full recipe)', '-image.hflip', 'identity']
     """
     base: Path | None = Path(".")
     if isinstance(source, dict):
@@ -363,6 +433,13 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
             raise RecipeError(f"trainer: unknown key(s) {bad}; allowed: {list(TRAINER_KEYS)} "
                               "(or name your own function with entry: package.module:function)")
         trainer = {**TRAINER_DEFAULTS, **trainer}
+        if not own_trainer:  # the bundled trainer's own checks, naming the recipe key, before any run
+            from mmdata.train.config import check_options
+
+            try:
+                check_options(name=lambda k: f"trainer.{k}", **trainer)
+            except MMDataError as exc:
+                raise RecipeError(str(exc)) from None
     n_seeds = seeds if seeds is not None else data.get("seeds", 10)
     if not isinstance(n_seeds, int) or isinstance(n_seeds, bool) or n_seeds < 2:
         raise RecipeError(f"seeds: need an integer of at least 2 paired seeds, got {n_seeds!r}")
@@ -378,18 +455,111 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     alpha = data.get("alpha", ALPHA)
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 0.5):
         raise RecipeError(f"alpha: expected a family-wise error rate in (0, 0.5), got {alpha!r}")
-    common = {"dataset": dataset, "trainer": trainer, "seeds": n_seeds, "metric": _metric(data.get("metric")),
+    bundled = entry is None and not own_trainer
+    common = {"dataset": dataset, "trainer": trainer, "seeds": n_seeds, "metric": _metric(data.get("metric"), bundled),
               "entry": entry, "adaptive": ad, "looks": looks, "futility": fut, "spending": spending,
               "delta": None if delta is None else float(delta), "alpha": float(alpha), "source": data,
               "alignment": _alignment(_alignment_override(data.get("alignment"), alignment))}
-    arms = _resolved_arms(data["arms"], base) if resolved else _design_arms(data, base)
+    used = tuple(trainer["modalities"]) if bundled and isinstance(trainer.get("modalities"), (list, tuple)) else None
+    arms, note = (_resolved_arms(data["arms"], base), None) if resolved else _design_arms(data, base, used)
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         raise RecipeError(f"arm names must be unique, got {names}")
-    return Ablation(arms=arms, **common)
+    if note is None and any(a.name == "identity" and a.kind == "control" for a in arms) and not draws(arms[0].recipe, used):
+        note = _identity_note(used, kept=True)
+    return Ablation(arms=arms, identity_note=note, own_trainer=own_trainer, **common)
 
 
-def _design_arms(data: dict[str, Any], base: Path | None) -> list[Arm]:
+def draws(recipe: dict[str, Any] | None, modalities: tuple[str, ...] | None = None) -> bool:
+    """Whether training with ``recipe`` draws anything from its augmentation seed: a step of the random
+    sections or ``batch`` that reads its generator (``normalize`` and deterministic ops at p = 1 do
+    not), counting only the sections of ``modalities`` (and ``sample``, ``batch``) when given.
+
+    Example:
+        >>> draws({"image": [{"op": "hflip", "p": 0.5}]}), draws({"normalize": {"audio": [{"op": "to_mono"}]}})
+        (True, False)
+        >>> draws({"audio": [{"op": "gain", "p": 0.5}]}, modalities=("image", "text"))
+        False
+    """
+    if not recipe:
+        return False
+
+    def any_rng(steps: Any) -> bool:
+        return any(st.uses_rng or any_rng(st.children) for st in steps)
+
+    steps = [st for st in load_recipe(recipe).steps if not st.uid.startswith("normalize.")]
+    if modalities is not None:
+        steps = [st for st in steps if st.section not in MODALITY_SECTIONS or st.section in modalities]
+    return any_rng(steps)
+
+
+def _identity_note(used: tuple[str, ...] | None, kept: bool) -> str:
+    on = f" on the modalities the trainer uses ({', '.join(used)})" if used is not None and len(used) < 3 else ""
+    why = (f"not applicable: the baseline draws nothing (no random augmentation op{on}), so `identity` — the baseline "
+           "with another augmentation seed — trains exactly like it and checks nothing")
+    return why + ("; it still runs as asked (controls.identity: false saves its runs)" if kept
+                  else "; left out (controls.identity: true runs it anyway)")
+
+
+def _effective(recipe: dict[str, Any] | None, used: tuple[str, ...] | None) -> Any:
+    """What of ``recipe`` reaches a trainer that uses ``used`` (None: everything)."""
+    if not recipe:
+        return None
+    r = copy.deepcopy(recipe)
+    if used is not None:
+        for m in MODALITY_SECTIONS:
+            if m not in used:
+                r.pop(m, None)
+                (r.get("normalize") or {}).pop(m, None)
+        if not r.get("normalize"):
+            r.pop("normalize", None)
+    if not draws(r):
+        r.pop("seed", None)  # nothing draws: the augmentation seed changes nothing
+    return r or None
+
+
+def design_warnings(ab: Ablation) -> list[str]:
+    """What this design cannot do, said before any run (the runner warns with each; the report lists
+    them): an identity control with nothing to check, arms that can never reach a verdict with these
+    seeds at this α and number of arms, and arms that train exactly like the baseline because they only
+    change a modality the trainer does not use (or nothing at all).
+
+    Example:
+        >>> w = design_warnings(load_ablation({"seeds": 4, "design": {"mode": "explicit", "arms": {"a": None}}}))
+        >>> any("at least 6 seeds" in m for m in w)  # one arm at 5%: 2/2^n <= 0.05 from 6 seeds
+        True
+    """
+    out = []
+    if ab.identity_note:
+        out.append(f"identity control {ab.identity_note}.")
+    m = len(ab.arms) - 1
+    need = min_seeds_for_verdict(ab.alpha, m)
+    if m and ab.seeds < need:
+        out.append(f"{m} arm{'s' * (m > 1)} at alpha {ab.alpha:g} with {ab.seeds} seeds can never reach a verdict: the exact "
+                   f"sign-flip test's smallest p with {ab.seeds} paired seeds is 2/2^{ab.seeds} = {2.0 ** (1 - ab.seeds):.3g}, "
+                   f"above the first Holm level alpha/{m} = {ab.alpha / m:.3g}, so no arm can help, hurt or be equivalent; "
+                   f"at least {need} seeds are needed (seeds: {need}, or fewer arms).")
+    used = ab.modalities
+    base = ab.baseline
+    for a in ab.arms[1:]:
+        if a.kind == "control" or a.label_noise != base.label_noise:
+            continue
+        if _effective(a.recipe, used) != _effective(base.recipe, used):
+            continue
+        r, b = a.recipe or {}, base.recipe or {}
+        touched = [mod for mod in MODALITY_SECTIONS
+                   if r.get(mod) != b.get(mod) or (r.get("normalize") or {}).get(mod) != (b.get("normalize") or {}).get(mod)]
+        if touched and used is not None:
+            out.append(f"arm {a.name!r} only changes {', '.join(touched)}, which the trainer does not use "
+                       f"(trainer.modalities: [{', '.join(used)}]): it trains exactly like the baseline; drop the arm or "
+                       f"add {' and '.join(touched)} to trainer.modalities.")
+        else:
+            out.append(f"arm {a.name!r} trains exactly like the baseline (the same recipe where it matters): it can only "
+                       "come out equivalent or inconclusive; drop it or change it.")
+    return out
+
+
+def _design_arms(data: dict[str, Any], base: Path | None, used: tuple[str, ...] | None = None) -> tuple[list[Arm], str | None]:
     design = data.get("design") or {}
     mode = design.get("mode", "explicit")
     if mode not in MODES:
@@ -432,18 +602,27 @@ def _design_arms(data: dict[str, Any], base: Path | None) -> list[Arm]:
             hit[param] = v
             arms.append(Arm(f"{op}.{param}={v}", _recipe_dict(r, f"design.values[{v}]", base)))
     controls = data.get("controls") or {}
+    if not isinstance(controls, dict):
+        raise RecipeError(f"controls: expected a mapping {{identity: true/false, label_noise: fraction}}, got {controls!r}")
     unknown = sorted(set(controls) - {"identity", "label_noise"})
     if unknown:
         raise RecipeError(f"controls: unknown key(s) {unknown}; allowed: identity, label_noise")
+    asked = controls.get("identity")  # None: the default (on where it can check something)
+    if asked is not None and not isinstance(asked, bool):
+        raise RecipeError(f"controls.identity: expected true or false (a YAML boolean), got {asked!r}")
     b = arms[0]
-    if controls.get("identity", True):
-        ident = copy.deepcopy(b.recipe) if b.recipe else None
-        if ident is not None:
-            ident["seed"] = int(ident.get("seed", 0)) + IDENTITY_SEED_OFFSET
-        arms.append(Arm("identity", ident, kind="control"))
+    note = None
+    if asked is not False:
+        if not draws(b.recipe, used):  # fresh draws of nothing: the control would repeat the baseline
+            note = _identity_note(used, kept=asked is True)
+        if asked is True or note is None:
+            ident = copy.deepcopy(b.recipe) if b.recipe else None
+            if ident is not None:
+                ident["seed"] = int(ident.get("seed", 0)) + IDENTITY_SEED_OFFSET
+            arms.append(Arm("identity", ident, kind="control"))
     ln = controls.get("label_noise", 0)
     if ln:
-        if not 0 < float(ln) < 1:
+        if isinstance(ln, bool) or not isinstance(ln, (int, float)) or not 0 < float(ln) < 1:
             raise RecipeError(f"controls.label_noise: expected a fraction in (0, 1), got {ln!r}")
         arms.append(Arm("label_noise", copy.deepcopy(b.recipe), label_noise=float(ln), kind="control"))
-    return arms
+    return arms, note

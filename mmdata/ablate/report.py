@@ -19,7 +19,7 @@ import numpy as np
 
 from mmdata.ablate.design import KNOWN_METRICS, Ablation
 from mmdata.ablate.schedule import State, paired_diffs
-from mmdata.ablate.stats import MIN_SEEDS, analyze
+from mmdata.ablate.stats import MIN_SEEDS, analyze, min_seeds_for_verdict
 from mmdata.io import atomic_write_bytes
 
 MODS = ("image", "audio", "text")
@@ -78,8 +78,13 @@ def _finite(x: Any) -> Any:
 
 
 def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprint: str, state: State, *,
-                 stale_rows: int = 0, complete: bool = True, plots: bool = True) -> dict[str, Any]:
-    """Analyse the runs and write summary.json, report.md and the PNGs; returns the summary."""
+                 stale_rows: int = 0, complete: bool = True, plots: bool = True,
+                 warnings: list[str] | None = None) -> dict[str, Any]:
+    """Analyse the runs and write summary.json, report.md and the PNGs; returns the summary.
+
+    ``warnings``: what the runner warned about before the runs (:func:`mmdata.ablate.design.design_warnings`,
+    runs of another configuration); the analysis adds its own (a smallest effect of interest of 0). All
+    are in ``summary["warnings"]`` and at the top of the report."""
     met = ab.metric
     base = ab.baseline.name
     arm_names = [a.name for a in ab.arms[1:]]
@@ -99,6 +104,13 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         delta_src = f"default: the baseline's seed-to-seed sd over its first {len(pilot)} seeds"
     else:
         delta, delta_src = math.nan, "not yet known (the baseline needs 2 seeds)"
+    warned = list(warnings or [])
+    delta_warning = None
+    if delta == 0:  # every pilot seed of the baseline gave the same value: nothing can lie inside ±0
+        delta_warning = (f"δ = 0 (the baseline's {met.name} was the same on each of its first {len(pilot)} seeds): "
+                         "`equivalent` and `negligible` verdicts are unreachable; set `delta:` in the recipe to the "
+                         f"smallest effect that matters, in {met.label}.")
+        warned.append(delta_warning)
     open_arms = [a for a in arm_names if state.arms[a].status == "open"]
     prim = analyze(diffs, looks=design.looks, alpha=ab.alpha, delta=delta, higher_is_better=met.higher_is_better,
                    n_looks=n_looks, open_arms=open_arms)
@@ -140,15 +152,17 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     ok_runs = sum(1 for r in rows if r.get("status") == "ok")
     walls = [float(r["wall_s"]) for r in rows if r.get("status") == "ok" and r.get("wall_s") is not None]
     cpus = [float(r["cpu_s"]) for r in rows if r.get("status") == "ok" and r.get("cpu_s") is not None]
-    controls = _controls(summary_arms)
+    base_ok = sum(1 for r in rows if r.get("status") == "ok" and r["arm"] == base)
+    controls = _controls(summary_arms, ab.identity_note, runs_ok=ok_runs, runs_failed=len(failures), baseline_ok=base_ok)
     n_configs = len(ab.arms)
     summary = {
         "schema": "mmdata.ablate/2",
         "primary_metric": {"name": met.name, "column": met.column, "label": met.label, "scale": met.scale,
                            "higher_is_better": met.higher_is_better},
         "design": {**design.to_dict(), "max_seeds": ab.seeds, "looks_done": state.looks_done, "complete": complete,
-                   "arms": len(arm_names)},
-        "delta": {"value": delta, "source": delta_src},
+                   "arms": len(arm_names), "min_seeds_for_a_verdict": min_seeds_for_verdict(ab.alpha, len(arm_names))},
+        "delta": {"value": delta, "source": delta_src, **({"warning": delta_warning} if delta_warning else {})},
+        "warnings": warned,
         "alpha": ab.alpha,
         "baseline": {"name": base, "metrics": baseline_stats},
         "arms": summary_arms,
@@ -198,35 +212,165 @@ def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: 
     return {"arms": per, "pooled": pooled}
 
 
-def _controls(arms: list[dict[str, Any]]) -> dict[str, Any]:
+def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, runs_ok: int | None = None,
+              runs_failed: int = 0, baseline_ok: int | None = None) -> dict[str, Any]:
+    """The controls' outcome and the report's headline, which says what was checked: an identity control
+    whose baseline draws nothing (``identity_note``) is not applicable, never passed; runs that all
+    failed are named as such, not as a lack of sensitivity."""
     by = {a["name"]: a for a in arms}
     ident, noise = by.get("identity"), by.get("label_noise")
+    applicable = identity_note is None
     out: dict[str, Any] = {}
     if ident:
-        fp = ident["decision"].split(" ")[0] in ("helps", "hurts")
-        out["identity"] = {"decision": ident["decision"], "false_positive": fp}
+        fp = applicable and ident["decision"].split(" ")[0] in ("helps", "hurts")
+        out["identity"] = {"decision": ident["decision"], "false_positive": fp, "applicable": applicable}
+    elif identity_note:
+        out["identity"] = {"decision": None, "false_positive": False, "applicable": False, "skipped": True}
+    if identity_note:
+        out["identity"]["note"] = identity_note
     if noise:
         out["label_noise"] = {"decision": noise["decision"], "detected": noise["decision"] == "hurts"}
-    if ident and out["identity"]["false_positive"]:
+    na = (" The A/A control `identity` was not applicable (the baseline draws nothing, so it trains exactly like the "
+          "baseline).") if identity_note else ""
+    if runs_failed and (runs_ok == 0 or baseline_ok == 0):
+        out["verdict"] = "runs_failed"
+        who = f"Every run failed ({runs_failed} runs)" if runs_ok == 0 else "Every run of the baseline failed"
+        out["headline"] = (f"{who}: nothing could be compared and no control was checked. See Failures below; fix the "
+                           "cause and rerun the same command to retry them.")
+    elif ident and out["identity"]["false_positive"]:
         out["verdict"] = "aa_failed"
         out["headline"] = (f"The A/A control failed: `identity` (the baseline with fresh augmentation draws) came out "
                            f"**{ident['decision']}**. The design produced a false positive here; read every verdict below as suspect.")
-    elif noise and noise["decision"] == "pending" or ident and ident["decision"] == "pending":
+    elif noise and noise["decision"] == "pending" or ident and applicable and ident["decision"] == "pending":
         out["verdict"] = "pending"
         out["headline"] = "The controls are still pending (the ablation is incomplete); no verdict below is final."
+    elif noise and noise["decision"] == "failed":
+        out["verdict"] = "control_failed"
+        out["headline"] = ("The sensitivity control could not be checked: every run of `label_noise` (a planted harmful "
+                           "arm) failed; see Failures below." + na)
     elif noise and not out["label_noise"]["detected"]:
         out["verdict"] = "insensitive"
         out["headline"] = (f"The sensitivity control failed: `label_noise` (a planted harmful arm) came out "
                            f"**{noise['decision']}**, not hurts. The design lacks sensitivity at this budget: "
-                           "'inconclusive' and 'equivalent' below say little.")
+                           "'inconclusive' and 'equivalent' below say little." + na)
     else:
         parts = []
-        if ident:
+        if ident and applicable:
             parts.append(f"`identity` (A/A) is {ident['decision']}")
         if noise:
             parts.append(f"the planted `label_noise` arm hurts (Δ {noise['primary']['mean_diff']:+.2f})")
-        out["verdict"] = "passed" if parts else "no_controls"
-        out["headline"] = ("Controls passed: " + " and ".join(parts) + ".") if parts else "No controls in this design."
+        if parts:
+            out["verdict"] = "passed"
+            out["headline"] = "Controls passed: " + " and ".join(parts) + "." + na
+        elif identity_note:
+            out["verdict"] = "not_checked"
+            out["headline"] = ("No control was checked: the A/A control `identity` is not applicable (the baseline draws "
+                               "nothing, so it trains exactly like the baseline); add `controls: {label_noise: 0.3}` "
+                               "for a sensitivity check.")
+        else:
+            out["verdict"] = "no_controls"
+            out["headline"] = "No controls in this design."
+    return out
+
+
+def arm_order(arms: list[dict[str, Any]], higher_is_better: bool = True) -> list[dict[str, Any]]:
+    """The one order of arms in the report's table, the forest plot (top to bottom), the paired plot and
+    the CLI table: best mean Δ first in the metric's direction, arms without a Δ last, ties in design order.
+
+    Example:
+        >>> a = [{"name": n, "primary": {"mean_diff": d}} for n, d in (("x", 0.0), ("y", 1.0), ("z", 0.0), ("w", None))]
+        >>> [b["name"] for b in arm_order(a)], [b["name"] for b in arm_order(a, higher_is_better=False)]
+        (['y', 'x', 'z', 'w'], ['x', 'z', 'y', 'w'])
+    """
+    sign = 1.0 if higher_is_better else -1.0
+
+    def key(ia: tuple[int, dict[str, Any]]) -> tuple[int, float, int]:
+        i, a = ia
+        d = a["primary"]["mean_diff"]
+        if d is None or (isinstance(d, float) and math.isnan(d)):
+            return (1, 0.0, i)
+        return (0, -sign * d, i)
+
+    return [a for _, a in sorted(enumerate(arms), key=key)]
+
+
+def better(v: float, b: float, higher_is_better: bool = True) -> bool | None:
+    """Whether the arm's value ``v`` beats the baseline's ``b`` on a seed (None: a tie)."""
+    if v == b:
+        return None
+    return (v > b) == higher_is_better
+
+
+def seed_colour(v: float, b: float, higher_is_better: bool = True) -> str:
+    """The paired plot's colour for one seed: green where the arm is better in the metric's direction."""
+    return {True: "tab:green", False: "tab:red", None: "tab:gray"}[better(v, b, higher_is_better)]
+
+
+def forest_limit(items: list[dict[str, Any]], delta: float | None) -> float:
+    """Half-width of the forest plot's x-axis: 1.3x the largest finite bound, mean or δ (1.3 when
+    there is none), so a metric in small units (NLL Δ of 0.07) is not squeezed to the centre."""
+    finite = [abs(v) for a in items for v in a["primary"]["ci"] if v is not None and math.isfinite(v)]
+    finite += [abs(a["primary"]["mean_diff"]) for a in items
+               if a["primary"]["mean_diff"] is not None and math.isfinite(a["primary"]["mean_diff"])]
+    if delta and math.isfinite(delta):
+        finite.append(abs(delta))
+    top = max(finite, default=0.0)
+    return (top if top > 0 else 1.0) * 1.3
+
+
+def share_text(share: float) -> str:
+    """A share of variance for display; an estimate above 100% (possible by chance when the other part
+    is small at few seeds) reads ``≈ all``.
+
+    Example:
+        >>> share_text(0.42), share_text(1.68)
+        ('42%', '≈ all (estimate above 100% at this seed count)')
+    """
+    return "≈ all (estimate above 100% at this seed count)" if share > 1 else f"{100 * share:.0f}%"
+
+
+def noise_paragraph(noise: dict[str, Any]) -> str:
+    """The report's 'Where the noise comes from' paragraph for the pooled ``eval_split_noise``."""
+    lo, hi = noise["share_range"] or [noise["share"], noise["share"]]
+
+    def end(v: float) -> str:
+        return "above 100%" if v > 1 else f"{100 * v:.0f}%"
+
+    span = f"{end(lo)} to {end(hi)}" if lo > 1 or hi > 1 else f"{100 * lo:.0f}–{100 * hi:.0f}%"
+    share = min(noise["share"], 1.0)
+    return (f"Where the noise comes from: the test split has {noise['n_test']} examples, and a split that size "
+            f"scatters each paired difference by ±{noise['sd_test']:.2f} points (sd) around the two models' "
+            f"difference on the data it is drawn from — **{share_text(noise['share'])}** of the variance of the paired "
+            f"differences over {noise['arms']} arms ({span} per arm, noisy at these seed counts"
+            + ("; " + ", ".join(f"`{a}`" for a in noise["left_out"]) + ", trained on flipped labels, left out"
+               if noise["left_out"] else "") + "); the rest is training (arm and baseline runs of one seed disagree on "
+            f"{100 * noise['disagreement']:.0f}% of the examples). A test split k times larger would remove "
+            f"(1 − 1/k) of the first part — {'up to ' if noise['share'] > 1 else ''}{75 * share:.0f}% of the variance "
+            "at 4x — and with it that share of the seeds needed; more seeds reduce both parts.")
+
+
+def robustness_deltas(rows: list[dict[str, Any]], base: str, arm_names: list[str], cap: dict[str, int],
+                      mods: tuple[str, ...] = MODS) -> dict[str, dict[str, tuple[int, list[float]]]]:
+    """Per corrupted modality and arm: (paired seeds, mean of arm − baseline accuracy in points at each
+    corruption level) over the seeds both finished below the arm's cap — an adaptive arm that stopped
+    early is compared on its own seeds, not against the baseline's mean over all of them."""
+    curves: dict[str, dict[str, dict[int, list[float]]]] = {m: {} for m in mods}
+    for r in rows:
+        if r.get("status", "ok") != "ok":
+            continue
+        for m in mods:
+            c = r.get(f"robust_{m}_curve")
+            if c:
+                curves[m].setdefault(r["arm"], {})[int(r["seed"])] = json.loads(c)
+    out: dict[str, dict[str, tuple[int, list[float]]]] = {}
+    for m in mods:
+        b = curves[m].get(base, {})
+        for a in arm_names:
+            pairs = [(np.asarray(v, float), np.asarray(b[s], float)) for s, v in sorted(curves[m].get(a, {}).items())
+                     if s in b and s < cap.get(a, s + 1) and len(v) == len(b[s])]
+            if pairs:
+                diff = np.mean([100 * (v - w) for v, w in pairs], axis=0)
+                out.setdefault(m, {})[a] = (len(pairs), diff.tolist())
     return out
 
 
@@ -267,17 +411,16 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
     arms = [a for a in summary["arms"] if a["primary"]["n_seeds"]]
     delta = summary["delta"]["value"]
     units = summary["primary_metric"]["label"]
+    hib = summary["primary_metric"]["higher_is_better"]
     if arms:
-        items = sorted(arms, key=lambda a: a["primary"]["mean_diff"])
+        items = arm_order(arms, hib)  # top to bottom, as in the report's table
         fig, ax = plt.subplots(figsize=(8, 0.5 * len(items) + 2.0))
-        finite = [abs(v) for a in items for v in a["primary"]["ci"] if v is not None] + [abs(a["primary"]["mean_diff"]) for a in items]
-        if delta:
-            finite.append(delta)
-        lim = max(1.0, *finite) * 1.3
+        lim = forest_limit(items, delta)
         if delta:
             ax.axvspan(-delta, delta, color="tab:blue", alpha=0.08)
         ax.axvline(0, color="black", lw=0.8)
-        for y, a in enumerate(items):
+        for i, a in enumerate(items):
+            y = len(items) - 1 - i
             e, c = a["primary"], COLORS.get(a["decision"], "tab:gray")
             lo, hi = (v if v is not None else (-lim if i == 0 else lim) for i, v in enumerate(e["ci"]))
             ax.plot([lo, hi], [y, y], color=c, lw=2.4)
@@ -288,7 +431,7 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
             why = ", stopped: futility" if a["status"] == "futile" else ""
             ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; {100 * e['ci_level']:.1f}%)", va="center",
                     fontsize=8, color=c, clip_on=False)
-        ax.set_yticks(range(len(items)), [a["name"] for a in items])
+        ax.set_yticks(range(len(items)), [a["name"] for a in reversed(items)])
         ax.set_xlim(-lim, lim)
         band = f"; shaded: ±δ = {delta:.2f}, the smallest effect of interest" if delta else ""
         ax.set_xlabel(f"Δ {units} vs baseline (arm − baseline, paired by seed)\n"
@@ -304,13 +447,12 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
         cols = min(4, len(items))
         nrows = int(np.ceil(len(items) / cols))
         fig, axes = plt.subplots(nrows, cols, figsize=(2.8 * cols, 2.5 * nrows), squeeze=False)
-        for ax, a in zip(axes.flat, reversed(items)):
+        for ax, a in zip(axes.flat, items):
             name = a["name"]
             for s, b in sorted(base.items()):
                 v = vals.get(name, {}).get(s)
                 if v is not None and s < cap[name]:
-                    ax.plot([0, 1], [b, v], "-o", ms=3, lw=0.8,
-                            color="tab:green" if v > b else "tab:red" if v < b else "tab:gray")
+                    ax.plot([0, 1], [b, v], "-o", ms=3, lw=0.8, color=seed_colour(v, b, hib))
             ax.set_xticks([0, 1], ["baseline", "arm"], fontsize=7)
             ax.set_xlim(-0.2, 1.2)
             ax.tick_params(axis="y", labelsize=7)
@@ -319,39 +461,33 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
             ax.axis("off")
         for r in range(nrows):
             axes[r, 0].set_ylabel(units, fontsize=8)
-        title = "Paired seeds: baseline vs arm (green: arm better on that seed); each panel has its own scale"
+        title = (f"Paired seeds: baseline vs arm (green: arm better on that seed — {'higher' if hib else 'lower'} is "
+                 "better); each panel has its own scale")
         fig.suptitle(textwrap.fill(title, int(13 * 2.8 * cols)), fontsize=9)  # ~13 characters per inch: one or two panels wrap
         fig.tight_layout()
         fig.savefig(out / "paired.png", dpi=110)
         plt.close(fig)
         figs["paired"] = "paired.png"
-    curves: dict[str, dict[str, list[list[float]]]] = {m: {} for m in MODS}
-    for r in rows:
-        for m in MODS:
-            c = r.get(f"robust_{m}_curve")
-            if c and r.get("status", "ok") == "ok":
-                curves[m].setdefault(r["arm"], []).append(json.loads(c))
-    mods = [m for m in MODS if curves[m]]
+    deltas = robustness_deltas(rows, ab.baseline.name, [a["name"] for a in summary["arms"]], cap)
+    mods = [m for m in MODS if deltas.get(m)]
     if mods:
         from mmdata.train.evaluate import LEVELS
 
+        order = [a["name"] for a in arm_order(summary["arms"], hib)]
         fig, axes = plt.subplots(1, len(mods), figsize=(4 * len(mods), 3.2), squeeze=False)
         for ax, m in zip(axes[0], mods):
-            for name, cs in curves[m].items():
-                arr = np.array(cs) * 100
-                mean = arr.mean(0)
-                style = {"lw": 2.2, "color": "black"} if name == ab.baseline.name else {"lw": 1.0}
-                ax.plot(LEVELS[: len(mean)], mean, label=name, **style)
-                if name == ab.baseline.name and len(arr) > 1:
-                    sd = arr.std(0, ddof=1)
-                    ax.fill_between(LEVELS[: len(mean)], mean - sd, mean + sd, color="black", alpha=0.1)
+            ax.axhline(0, color="black", lw=1.2, label=f"{ab.baseline.name} (Δ = 0)")
+            for name in order:
+                if name in deltas[m]:
+                    n, mean = deltas[m][name]
+                    ax.plot(LEVELS[: len(mean)], mean, lw=1.0, marker=".", label=f"{name} (n={n})")
             ax.set_title(f"{m} corrupted", fontsize=9)
             ax.set_xlabel("corruption level")
-            ax.set_ylabel("test accuracy (%)")
+            ax.set_ylabel("Δ test accuracy vs baseline (points)")
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-        fig.suptitle("Exploratory — robustness under test-time corruption (mean over each arm's seeds; band: baseline ± sd)",
-                     fontsize=9)
+        fig.suptitle("Exploratory — robustness under test-time corruption: arm − baseline, paired by seed (mean over "
+                     "each arm's own seeds; n = its paired seeds)", fontsize=9)
         fig.tight_layout()
         fig.savefig(out / "robustness.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
@@ -365,11 +501,13 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     pm = s["primary_metric"]
     delta = s["delta"]["value"]
     runs = s["runs"]
-    who = f"`{ab.entry}`" if ab.entry else (f"the bundled trainer ({t.get('fusion')} fusion on {', '.join(t.get('modalities', []))}, "
+    who = f"`{ab.entry}`" if ab.entry else (f"the bundled trainer ({t.get('fusion')} fusion on {', '.join(t.get('modalities') or ['the modalities the data has'])}, "
                                             f"{t.get('epochs')} epoch{'' if t.get('epochs') == 1 else 's'}, batch {t.get('batch_size')}, lr {t.get('lr')})")
     ds = (f"`{ab.dataset['path']}`" if "path" in ab.dataset
           else f"{ab.dataset.get('name')} (built with seed {ab.dataset.get('seed', 0)})")
     lines = ["# Augmentation ablation report", "", f"> {s['controls']['headline']}", ""]
+    for w in s.get("warnings") or []:
+        lines += [f"> **Warning:** {w}", ""]
     if runs["failed"]:
         lines += [f"> **{runs['failed']} run(s) failed** (listed under Failures); each arm is analysed on its completed "
                   "paired seeds. Rerun the same command to retry them.", ""]
@@ -403,7 +541,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                  " without the op, and `hurts` means the op helps." if loo else ""), "",
               "| arm | seeds | mean Δ | interval (level) | d_z | P(arm beats baseline on a new seed) | MDE (80%) | p unadjusted | decision |",
               "|---|---:|---:|---|---:|---|---:|---:|---|"]
-    for a in sorted(s["arms"], key=lambda a: -(a["primary"]["mean_diff"] if a["primary"]["mean_diff"] is not None else -1e9)):
+    for a in arm_order(s["arms"], pm["higher_is_better"]):
         e = a["primary"]
         stop = {"futile": " (stopped: futility)", "rejected": "", "open": " (sampling)", "complete": ""}.get(a["status"], "")
         psup = (f"{e['p_superior']:.2f} [{e['p_superior_ci'][0]:.2f}, {e['p_superior_ci'][1]:.2f}]"
@@ -414,28 +552,25 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
               + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k (level = 1 − α/k); it excludes "
               "0 exactly when the arm is declared to help or hurt. P(arm beats baseline on a new seed): share of paired seeds "
-              "the arm won (ties half), 95% Wilson interval. MDE: the true Δ this many seeds would detect with 80% power at "
+              f"the arm won — was better on, {'higher' if pm['higher_is_better'] else 'lower'} being better — (ties half), "
+              "95% Wilson interval. MDE: the true Δ this many seeds would detect with 80% power at "
               "the arm's level (t approximation; — where the exact test cannot reach that level with this many seeds, or every "
               "difference is equal). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
               "only — decisions use the sequential Holm rule."]
-    unbounded = [a["name"] for a in s["arms"] if a["primary"]["n_seeds"] >= MIN_SEEDS and None in a["primary"]["ci"]]
+    unbounded = [a for a in s["arms"] if a["primary"]["n_seeds"] >= MIN_SEEDS and None in a["primary"]["ci"]]
     if unbounded:
-        lines += ["", f"Unbounded intervals ({', '.join(unbounded)}): with n paired seeds the exact test's smallest "
-                  "possible p is 2/2^n (0.0625 at 5 seeds, 0.002 at 10); at these arms' level (in an adaptive design: the α "
-                  "spent by the look where they stopped) no shift can be rejected, so no verdict is possible — the data do "
-                  "not say 'no effect'. More seeds are needed."]
+        need = d.get("min_seeds_for_a_verdict") or 0
+        more = (f"More seeds are needed: at least {need} for any verdict at α = {s['alpha']:g} across {d['arms']} arms "
+                f"(the smallest p, 2/2^n, must reach α/{d['arms']})" + (f"; this design's maximum is {d['max_seeds']}"
+                                                                          if d["max_seeds"] < need else "") + "."
+                if any(a["primary"]["n_seeds"] < need for a in unbounded) else "More seeds are needed.")
+        lines += ["", f"Unbounded intervals ({', '.join(a['name'] for a in unbounded)}): with n paired seeds the exact test's "
+                  "smallest possible p is 2/2^n (0.0625 at 5 seeds, 0.002 at 10); at these arms' level (in an adaptive design: "
+                  "the α spent by the look where they stopped) no shift can be rejected, so no verdict is possible — the data "
+                  f"do not say 'no effect'. {more}"]
     noise = s.get("eval_split_noise")
     if noise and noise["share"] is not None:
-        lo, hi = noise["share_range"] or [noise["share"], noise["share"]]
-        lines += ["", f"Where the noise comes from: the test split has {noise['n_test']} examples, and a split that size "
-                  f"scatters each paired difference by ±{noise['sd_test']:.2f} points (sd) around the two models' "
-                  f"difference on the data it is drawn from — **{100 * noise['share']:.0f}%** of the variance of the paired "
-                  f"differences over {noise['arms']} arms ({100 * lo:.0f}–{100 * hi:.0f}% per arm, noisy at these seed "
-                  "counts" + ("; " + ", ".join(f"`{a}`" for a in noise["left_out"]) + ", trained on flipped labels, left out"
-                              if noise["left_out"] else "") + "); the rest is training (arm and baseline runs of one seed disagree on "
-                  f"{100 * noise['disagreement']:.0f}% of the examples). A test split k times larger would remove "
-                  f"(1 − 1/k) of the first part — {75 * noise['share']:.0f}% of the variance at 4x — and with it that share "
-                  "of the seeds needed; more seeds reduce both parts."]
+        lines += ["", noise_paragraph(noise)]
     if any(a["status"] == "futile" for a in s["arms"]):
         lines += ["", "Arms stopped for futility ran out of chance to reach a verdict at the budget: their interval is the "
                   "sequential test's at an early look, which spends almost no α, so they read `inconclusive`, not "

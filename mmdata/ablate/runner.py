@@ -7,6 +7,12 @@ most every half second; always on a stop), so an interrupted ablation loses no f
 SIGKILL can lose the runs of its last half second, which the rerun then repeats). A rerun skips every (arm, seed) already ``ok`` under the
 same config hash, retries the failed ones, and continues the design where it stopped (mid-sequence
 for adaptive designs: the decisions so far are a pure function of the finished runs).
+
+``DIR`` must be new, empty, or the folder of an earlier ablation: a folder holding anything else is
+refused before anything is written. Runs of another configuration in ``DIR/runs.parquet`` stay there,
+are not analysed, and are counted in a warning; switching between the fixed and the adaptive design
+(or changing the planned looks) once the design has looked at its results is refused — that would
+void the sequential error control — so a new design needs a new ``DIR``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,15 +35,17 @@ from typing import Any
 
 import yaml
 
-from mmdata.ablate.design import Ablation, load_ablation
+from mmdata.ablate.design import Ablation, AblationWarning, design_warnings, load_ablation
 from mmdata.ablate.executor import Executor, InlineExecutor, ProcessExecutor
-from mmdata.ablate.schedule import next_runs
+from mmdata.ablate.schedule import FUTILITY, Design, next_runs
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
 from mmdata.urls import is_remote, local_path, stage_dataset
 
 
 SAVE_EVERY_S = 0.5
+#: files that make a folder an ablation's output folder (written before the first run)
+MARKERS = ("config.resolved.yaml", "runs.parquet")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -64,6 +73,113 @@ def prepare_data(ab: Ablation, out: Path, storage_options: dict[str, Any] | None
             build(path, seed=int(ab.dataset.get("seed", 0)), progress=False, limit=ab.dataset.get("limit"))
         data, card = str(path), load_card(path)
     return data, (card.get("avdigits") or {}).get("content_sha256") or card.get("fingerprint", "")
+
+
+def check_out(out: Path, ab: Ablation, shown: str | None = None) -> dict[str, Any] | None:
+    """Refuse an output folder this ablation must not write into: a file, or a non-empty folder that is
+    not an ablation's (anything but a dataset in ``data/``, which ``mmdata demo`` and a recipe naming
+    avdigits build there). Returns the previous ``config.resolved.yaml`` of an ablation folder
+    (``{}`` when unreadable), None for a new or empty one."""
+    shown = shown or str(out)
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "exists and is not a folder" if p == out else f"{p} exists and is not a folder"
+                raise MMDataError(f"--out {shown}: {where}; give a new folder or the folder of an earlier ablation")
+            break
+    if not out.is_dir():
+        return None
+    if any((out / m).is_file() for m in MARKERS):
+        try:
+            prev = yaml.safe_load((out / "config.resolved.yaml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            prev = None
+        return prev if isinstance(prev, dict) else {}
+    from mmdata.shards.index import is_dataset
+
+    def ours(p: Path) -> bool:
+        return p.name == "data" and p.is_dir() and (is_dataset(p) or "path" not in ab.dataset)
+
+    other = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if not ours(p))
+    if other:
+        listed = ", ".join(other[:8]) + (f", … ({len(other)} entries)" if len(other) > 8 else "")
+        raise MMDataError(f"--out {shown}: not empty and not an mmdata ablation folder (it has {listed}); give a new or "
+                          "empty folder, or the folder of an earlier `mmdata ablate` to resume it")
+    return None
+
+
+def _plan(d: Design) -> str:
+    if not d.adaptive:
+        return f"fixed design ({d.looks.max} seeds)"
+    return f"adaptive design (looks {list(d.looks.sizes)}, {d.looks.spending} spending)"
+
+
+def _previous_design(prev: dict[str, Any], alpha: float) -> Design | None:
+    try:
+        seeds, ad = int(prev["seeds"]), prev.get("adaptive") or False
+        a = float(prev.get("alpha", alpha))
+        if not ad:
+            return Design.fixed(seeds, a)
+        fut = ad.get("futility")
+        return Design.sequential(seeds, tuple(ad["looks"]), a, futility=FUTILITY if fut is None else float(fut),
+                                 spending=ad.get("spending", "hsd"))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[dict[str, Any]], shown: str) -> None:
+    """Refuse a change between the fixed and the adaptive design, or of the planned looks or spending, once
+    the earlier design has looked at its results (a look completed on these runs): its decisions were
+    made under the old plan, and choosing the plan after seeing them voids the error control."""
+    old = _previous_design(prev or {}, ab.alpha)
+    new = ab.design()
+    if old is None or (old.adaptive == new.adaptive and (
+            not new.adaptive or (old.looks.sizes, old.looks.spending) == (new.looks.sizes, new.looks.spending))):
+        return
+    col = "test_" + str(((prev or {}).get("metric") or {}).get("name", ab.metric.name))[len("test."):]
+    values: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if r["status"] == "ok" and r.get(col) is not None:
+            values.setdefault(r["arm"], {})[int(r["seed"])] = float(r[col])
+    tried = {a: set(v) for a, v in values.items()}
+    state, _ = next_runs(old, ab.baseline.name, [a.name for a in ab.arms[1:]], values, tried)
+    if state.looks_done:
+        raise MMDataError(f"--out {shown}: this ablation already looked at its results under the {_plan(old)} "
+                          f"({state.looks_done} look{'s' * (state.looks_done > 1)} done); switching to the {_plan(new)} now "
+                          "would void its error control (the decisions so far assumed the plan fixed in advance). Rerun "
+                          "with the same design to continue, or use a new --out for the new design (the runs here stay).")
+
+
+def _changed(prev: dict[str, Any] | None, ab: Ablation) -> str:
+    """Which part of the configuration differs from the folder's previous one (for the stale-runs warning)."""
+    if not prev:
+        return ""
+    new = ab.resolved()
+
+    def arms(cfg: dict[str, Any]) -> Any:
+        return {a.get("name"): (a.get("recipe"), a.get("label_noise")) for a in cfg.get("arms") or [] if isinstance(a, dict)}
+
+    keys = [k for k in ("dataset", "trainer") if prev.get(k) != new.get(k)] + (["arms"] if arms(prev) != arms(new) else [])
+    return f" (changed: {', '.join(keys)})" if keys else " (changed: the dataset's content, --device or --threads)"
+
+
+def _check_dataset(ab: Ablation, storage_options: dict[str, Any] | None) -> None:
+    """The bundled trainer's dataset checks (splits, classes, labels, modalities), before any run: a
+    dataset every run would fail on is one error naming the recipe key."""
+    raw = ab.dataset.get("path")
+    if not ab.bundled or raw is None:  # a named dataset is built by the runner: it fits by construction
+        return
+    from mmdata.train.config import check_dataset, classes_of
+
+    if is_remote(raw):
+        from mmdata.shards.index import load_card
+
+        try:
+            classes_of(raw, load_card(str(raw), storage_options))
+        except MMDataError as exc:
+            raise type(exc)(f"dataset.path: {exc}") from None
+        return
+    check_dataset(local_path(raw, "dataset.path"), ab.modalities, where="dataset.path", modalities_key="trainer.modalities")
 
 
 def load_runs(out: Path) -> list[dict[str, Any]]:
@@ -148,7 +264,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         device: str | None = None, gpus: int | None = None, threads: int = 1, progress: bool = True,
         max_runs: int | None = None, executor: Executor | str | None = None, address: str | None = None,
         plots: bool = True, alignment: bool | str | None = None, robustness: bool | None = None,
-        storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+        storage_options: dict[str, Any] | None = None, on_warning: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run (or resume) an ablation and write runs.parquet, summary.json, report.md and plots to ``out``.
 
     Args:
@@ -180,12 +296,18 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             (``{"endpoint_url": ...}`` for s3fs), handed to every run to stage the dataset on its node;
             never written to ``out`` and not part of a run's identity. None: the protocol's defaults
             (environment variables, config files, instance roles — the CLI's only source).
+        on_warning: called with each warning — before the runs, what the design cannot do
+            (:func:`mmdata.ablate.design.design_warnings`) and runs of another configuration in ``out``;
+            after them, what the analysis found (a smallest effect of interest of 0). None:
+            ``warnings.warn(msg, AblationWarning)``. All are also in ``summary["warnings"]`` and the report.
 
     Returns:
         The summary (also ``out/summary.json``); ``summary["failures"]`` lists failed runs.
 
     Raises:
         Interrupted: on Ctrl-C or SIGTERM, after stopping the workers (finished runs are saved).
+        MMDataError: a bad recipe, trainer option or dataset, or an ``out`` this ablation must not write
+            into (see the module docstring) — before any run.
 
     Example:
         >>> s = run("recipes/ablations/avdigits_loo.yaml", "runs/loo", adaptive=True, seeds=20)  # doctest: +SKIP
@@ -196,6 +318,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         raise MMDataError(f"executor {executor!r}: expected 'local' or 'ray'")
     if address is not None and executor != "ray":
         raise MMDataError(f"address {address!r} is for executor='ray' (got executor={executor!r})")
+    warn = on_warning or (lambda msg: warnings.warn(msg, AblationWarning, stacklevel=3))
+    shown = str(out)
     mirror = None
     if is_remote(out):  # an object store: work in a local copy, the URL is the folder of record
         from mmdata.ablate.remote_out import RemoteRunDir
@@ -209,7 +333,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         if trainer is None:
             inline_fn = train_fn  # a closure or partial: only this process can call it
     ab = load_ablation(recipe, seeds=seeds, adaptive=adaptive, entry=trainer, alignment=alignment,
-                       storage_options=storage_options)
+                       storage_options=storage_options, own_trainer=inline_fn is not None)
     if robustness is not None:
         if ab.entry is not None:
             raise MMDataError(f"--no-robustness / robustness=: the robustness evaluation belongs to the bundled trainer, "
@@ -221,16 +345,27 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         check_model(ab)
     device = device or str(ab.trainer.get("device") or "cpu")
     trainer_kw = {k: v for k, v in ab.trainer.items() if k != "device"}
-    out.mkdir(parents=True, exist_ok=True)  # after the recipe is read and checked: a bad recipe leaves no folder
+    _check_dataset(ab, storage_options)
+    prev = check_out(out, ab, shown)
+    said = design_warnings(ab)
+    for w in said:
+        warn(w)
+    out.mkdir(parents=True, exist_ok=True)  # after the recipe, dataset and folder are checked: an error leaves no folder
     data, fingerprint = prepare_data(ab, out, storage_options)
     remote = {"storage_options": storage_options} if is_remote(data) and storage_options else {}
-    atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())
-    atomic_write_bytes(out / "env.json", (json.dumps(environment(threads, device), indent=2) + "\n").encode())
     design = ab.design()
     hashes = {(a.name, s): ab.run_hash(a, s, fingerprint, device, threads) for a in ab.arms for s in range(ab.seeds)}
     every = load_runs(out)
     rows = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) == r["config_hash"]]
     stale = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) != r["config_hash"]]  # kept, not analysed
+    check_design_switch(prev, ab, rows, shown)  # before the folder's config is overwritten
+    if stale:
+        said.append(f"{len(stale)} run{'s' * (len(stale) > 1)} in {shown.rstrip('/')}/runs.parquet come from another "
+                    f"configuration{_changed(prev, ab)}; they are kept there but not analysed (a new --out keeps "
+                    "ablations apart).")
+        warn(said[-1])
+    atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())
+    atomic_write_bytes(out / "env.json", (json.dumps(environment(threads, device), indent=2) + "\n").encode())
     by_name = {a.name: a for a in ab.arms}
     col = ab.metric.column
     failed_now: dict[str, set[int]] = {}
@@ -322,7 +457,10 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         if prog is not None:
             prog.stop()
     state, need = state_of()
-    summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots)
+    summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots,
+                           warnings=said)
+    for w in summary["warnings"][len(said):]:  # what the analysis found
+        warn(w)
     if mirror is not None:
         mirror.push()  # the report, summary, plots, config and environment (runs.parquet is there)
     return summary

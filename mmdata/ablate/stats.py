@@ -394,6 +394,22 @@ def mde(sd: float, n: int, level: float, power: float = 0.8) -> float:
     return float((stdtrit(n - 1, 1 - level / 2) + stdtrit(n - 1, power)) * sd / math.sqrt(n))
 
 
+def min_seeds_for_verdict(alpha: float, arms: int) -> int:
+    """Fewest paired seeds with which any of ``arms`` arms can be decided at family-wise ``alpha``: the
+    exact two-sided sign-flip test's smallest p is ``2 / 2**n`` (every seed the same sign), and Holm's
+    first step tests at ``alpha / arms``; below this count no arm can help, hurt or be equivalent.
+
+    Example:
+        >>> min_seeds_for_verdict(0.05, 1), min_seeds_for_verdict(0.05, 6)
+        (6, 8)
+    """
+    level = alpha / max(int(arms), 1)
+    n = MIN_SEEDS
+    while 2.0 ** (1 - n) > level:
+        n += 1
+    return n
+
+
 def conditional_power(d: Sequence[float], n_final: int, level: float) -> float:
     """Chance of crossing a level-``level`` two-sided test at ``n_final`` seeds if the effect stays at
     its current estimate (normal approximation; drives the non-binding futility rule)."""
@@ -461,7 +477,8 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
 
     Returns:
         arm -> ``{n_seeds, mean_diff, sd_diff, d_z, p_value, rejected, holm_divisor, level, ci,
-        ci_level, mde, p_superior, p_superior_ci, decision}``.
+        ci_level, mde, p_superior, p_superior_ci, decision}``; ``p_superior``: the share of seeds on which the
+        arm beat the baseline in the metric's direction (ties half).
     """
     names = list(diffs)
     m = len(names)
@@ -482,7 +499,8 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
             c = crossings(d, looks, levels, k)
             crossed[i] = c.any(axis=1)
         sd = float(vals.std(ddof=1)) if n > 1 else math.nan
-        wins = float(np.count_nonzero(vals > 0) + 0.5 * np.count_nonzero(vals == 0))
+        # a win is a seed where the arm is better in the metric's direction (lower NLL, higher accuracy)
+        wins = float(np.count_nonzero(vals > 0 if higher_is_better else vals < 0) + 0.5 * np.count_nonzero(vals == 0))
         per[name] = {"n_seeds": n, "mean_diff": float(vals.mean()) if n else math.nan, "sd_diff": sd,
                      "d_z": float(vals.mean()) / sd if n > 1 and sd > 0 else math.nan,
                      "p_value": sign_flip_p(vals) if n else math.nan,  # no paired seed: no p (shown as —)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,6 +229,131 @@ def check_given(*, image_size: int | Sequence[int] | None = None, channels: int 
         raise bad("max_tokens", "a whole number >= 1", max_tokens)
 
 
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def option_name(key: str) -> str:
+    """How a training option is named in messages from the library and ``mmdata train``: ``lr (--lr)``."""
+    return f"{key} (--{key.replace('_', '-')})"
+
+
+def check_options(name: Callable[[str], str] = option_name, **options: Any) -> None:
+    """Raise naming the option when a training option's value cannot work (before any data is read).
+
+    Checks the options given (``fusion``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``optimizer``, ``modalities``, ``device``, ``eval_robustness``, ``label_noise``); ``name`` turns a
+    key into the place the value came from — ``lr (--lr)`` by default, ``trainer.lr`` for an
+    ablation recipe.
+
+    Example:
+        >>> check_options(lr=float("nan"))
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: lr (--lr): expected a finite number > 0, got nan
+        >>> check_options(name=lambda k: f"trainer.{k}", fusion="concatt")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: trainer.fusion: 'concatt' is not one of ['early', 'concat', ...]
+    """
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+    def fail(key: str, expected: str, value: Any) -> MMDataError:
+        hint = ""
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                pass
+            else:  # PyYAML reads 1e-3 (no decimal point) as a string
+                low = value.strip().lower()
+                hint = (f" (YAML reads {value} as text; write {low.replace('e', '.0e', 1)})" if "e" in low and "." not in low
+                        else " (a number, not quoted text)")
+        return MMDataError(f"{name(key)}: expected {expected}, got {value!r}{hint}")
+
+    def one_of(key: str, value: Any, allowed: Sequence[str]) -> None:
+        if value not in allowed:
+            raise MMDataError(f"{name(key)}: {value!r} is not one of {list(allowed)}")
+
+    for key, value in options.items():
+        if key == "fusion":
+            from mmdata.train.fusions import FUSIONS
+
+            one_of(key, value, list(FUSIONS))
+        elif key in ("epochs", "batch_size"):
+            if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
+                raise fail(key, "an integer >= 1", value)
+        elif key == "lr":
+            if not (number(value) and value > 0):
+                raise fail(key, "a finite number > 0", value)
+        elif key == "weight_decay":
+            if not (number(value) and value >= 0):
+                raise fail(key, "a finite number >= 0", value)
+        elif key == "label_noise":
+            if not (number(value) and 0 <= value <= 1):
+                raise fail(key, "a fraction in [0, 1]", value)
+        elif key == "optimizer":
+            one_of(key, value, OPTIMIZERS)
+        elif key == "modalities":
+            if value is None:
+                continue
+            if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+                raise fail(key, f"a list of modalities from {list(MODALITIES)} (or null: those the training split has)", value)
+            for m in value:
+                one_of(key, m, MODALITIES)
+            if len(set(value)) != len(value):
+                raise fail(key, "each modality once", value)
+        elif key == "eval_robustness":
+            if not isinstance(value, bool):
+                raise fail(key, "true or false", value)
+        elif key == "device":
+            import torch
+
+            try:
+                torch.device(value)
+            except (RuntimeError, TypeError):
+                raise MMDataError(f"{name(key)}: {value!r} is not a torch device; use cpu, cuda or cuda:N") from None
+        else:
+            raise TypeError(f"check_options: unknown option {key!r}")
+
+
+def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, where: str = "data",
+                  modalities_key: str = "--modalities") -> None:
+    """Raise when the trainer cannot train on the dataset at ``data``: no classes, a missing train / val /
+    test split, no labelled train or val sample, or a requested modality no training sample has. The
+    message starts with ``where`` (the argument or recipe key the folder came from)."""
+    from mmdata.shards.index import load_card
+
+    try:
+        card = load_card(data)
+        classes_of(data, card)
+        st = IndexStats(data)
+        choose_modalities(st, modalities, card, option=modalities_key)
+        for s in ("train", "val"):
+            n = st.labels(s)
+            if n["labelled"] == 0:
+                raise MMDataError(f"{data}: the {s} split has no labelled samples ({n['samples']} samples); "
+                                  "training and model selection need labels")
+    except MMDataError as exc:
+        msg = str(exc)
+        raise type(exc)(msg if msg.startswith(modalities_key) else f"{where}: {msg}") from None
+
+
+def classes_of(data: str | Path, card: dict[str, Any]) -> tuple[int, list[str]]:
+    """The card's number of classes and class names; raise when it has none, lacks a train / val / test
+    split, or its names do not match."""
+    classes = int(card.get("num_classes") or 0)
+    if classes < 2:
+        raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels")
+    missing = [s for s in ("train", "val", "test") if s not in card["splits"]]
+    if missing:
+        raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split)")
+    names = [str(n) for n in (card.get("label_names") or [])] or [str(c) for c in range(classes)]
+    if len(names) != classes:
+        raise MMDataError(f"{data}: the card has {len(names)} label_names for num_classes={classes}")
+    return classes, names
+
+
 def _channels(st: IndexStats, rows: np.ndarray, given: int | None) -> tuple[int, str, bool]:
     if given is not None:
         return given, "given", True
@@ -389,13 +514,14 @@ def with_normalize(recipe: Any, spec: InputSpec) -> tuple[dict[str, Any], dict[s
 
 
 def choose_modalities(st: IndexStats, requested: Sequence[str] | None,
-                      card: dict[str, Any] | None = None) -> tuple[list[str], dict[str, str]]:
+                      card: dict[str, Any] | None = None, *, option: str = "--modalities") -> tuple[list[str], dict[str, str]]:
     """The modalities a run uses, and those left out with why.
 
     ``requested=None``: every modality that at least one training sample has, in the order image,
     audio, text (a modality some samples lack stays: its presence mask says which). A requested
     modality that no training sample has is an error naming it, the split and what the data has
-    (training split counts from ``index.parquet``; all splits from the card, ``dataset.json``).
+    (training split counts from ``index.parquet``; all splits from the card, ``dataset.json``), named
+    as ``option`` (``--modalities``, or ``trainer.modalities`` in an ablation recipe).
 
     Example:
         >>> import tempfile, mmdata
@@ -417,16 +543,16 @@ def choose_modalities(st: IndexStats, requested: Sequence[str] | None,
     shown = ",".join(used)
     unknown = [m for m in used if m not in MODALITIES]
     if unknown or not used:
-        raise MMDataError(f"--modalities {shown!r}: {', '.join(map(repr, unknown)) or 'none given'}; "
+        raise MMDataError(f"{option} {shown!r}: {', '.join(map(repr, unknown)) or 'none given'}; "
                           f"choose from {', '.join(MODALITIES)}")
     absent = [m for m in used if not counts[m]]
     if absent:
         everywhere = {m: int(v.get("count", 0)) for m, v in ((card or {}).get("modalities") or {}).items()
                       if m in MODALITIES and isinstance(v, dict)}
         anywhere = ", ".join(f"{m} ({c})" for m, c in everywhere.items() if c)
-        raise MMDataError(f"--modalities {shown}: no sample of the train split of {st.data} has {' or '.join(absent)}; "
+        raise MMDataError(f"{option} {shown}: no sample of the train split of {st.data} has {' or '.join(absent)}; "
                           f"the train split has {has}" + (f"; all splits (dataset.json): {anywhere}" if everywhere else "")
-                          + "; drop it from --modalities, or leave --modalities out to use the modalities the "
+                          + f"; drop it from {option}, or leave {option} out to use the modalities the "
                           "training split has")
     return used, {}
 

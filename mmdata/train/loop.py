@@ -50,13 +50,12 @@ import torch.nn.functional as F
 
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
-from mmdata.train.config import (IndexStats, InputSpec, choose_modalities, decoded_bytes, derive_inputs, effective_inputs,
-                                  with_normalize)
+from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, choose_modalities, classes_of,  # noqa: F401
+                                  decoded_bytes, derive_inputs, effective_inputs, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, labels_of, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
 
-OPTIMIZERS = ("adamw", "sgd")
 VAL_INPUTS_FACTOR = 4  # val's model inputs (float32) against its decoded size (uint8 images): kept within the cache budget
 SPLITS = ("train", "val", "test")
 
@@ -206,17 +205,7 @@ def _cache_plan(cache: bool | str, budget_mb: float, st: IndexStats, modalities:
     return plan
 
 
-def _classes(data: str | Path, card: dict[str, Any]) -> tuple[int, list[str]]:
-    classes = int(card.get("num_classes") or 0)
-    if classes < 2:
-        raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels")
-    missing = [s for s in SPLITS if s not in card["splits"]]
-    if missing:
-        raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split)")
-    names = [str(n) for n in (card.get("label_names") or [])] or [str(c) for c in range(classes)]
-    if len(names) != classes:
-        raise MMDataError(f"{data}: the card has {len(names)} label_names for num_classes={classes}")
-    return classes, names
+_classes = classes_of  # the card's classes and splits (mmdata.train.config, shared with the ablation runner's checks)
 
 
 def _optimizer(model: torch.nn.Module, optimizer: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -269,10 +258,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     data = local_data(data, storage_options, progress=progress and os.environ.get("LOCAL_RANK", "0") == "0")
     if threads:
         torch.set_num_threads(threads)
-    if optimizer not in OPTIMIZERS:
-        raise MMDataError(f"--optimizer must be adamw or sgd, got {optimizer!r}")
-    if batch_size < 1:
-        raise MMDataError(f"--batch-size must be >= 1, got {batch_size}")
+    check_options(fusion=fusion, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+                  modalities=modalities)
     card = load_card(data)
     classes, names = _classes(data, card)
     st = IndexStats(data)
@@ -444,6 +431,13 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         >>> 0 <= m["test"]["accuracy"] <= 1, m["samples"]["test"]["unlabelled"]
         (True, 0)
     """
+    # every option and the output folder are checked before a sample is read or a model is trained
+    check_options(fusion=fusion, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+                  modalities=modalities, label_noise=label_noise, eval_robustness=eval_robustness)
+    if out is not None:
+        from mmdata.train.outputs import check_out
+
+        check_out(out)
     run = setup(data, fusion=fusion, modalities=modalities, seed=seed, recipe=recipe, batch_size=batch_size, lr=lr,
                 weight_decay=weight_decay, optimizer=optimizer, device=device, threads=threads, num_workers=num_workers,
                 cache=cache, cache_budget_mb=cache_budget_mb, image_size=image_size, channels=channels,

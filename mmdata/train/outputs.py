@@ -83,6 +83,27 @@ class PredictionWriter:
         Path(self.tmp).unlink(missing_ok=True)
 
 
+def check_out(out: str | Path, option: str = "out (--out)") -> None:
+    """Raise when ``out`` cannot be the output folder (an existing file): checked before training, so a
+    run never trains for nothing.
+
+    Example:
+        >>> import tempfile
+        >>> check_out(tempfile.mkdtemp())  # an existing folder (or none yet) is fine
+    """
+    from mmdata.errors import MMDataError
+
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise MMDataError(f"{option} {p}: exists and is not a folder; give a folder (it is created) for metrics.json, "
+                          "predictions.parquet and model.pt")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise MMDataError(f"{option} {p}: {parent} exists and is not a folder")
+            break
+
+
 def write_outputs(out: Path, metrics: dict[str, Any], model: torch.nn.Module) -> None:
     """``metrics.json`` and ``model.pt`` (the state dict; load with ``torch.load(..., weights_only=True)``)."""
     out.mkdir(parents=True, exist_ok=True)

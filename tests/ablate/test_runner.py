@@ -97,12 +97,13 @@ def test_fixed_run_writes_artifacts_and_finds_planted_effects(tmp_path: Path, ti
 
 
 def test_a_recipe_that_is_not_utf8_yaml_is_a_clear_error(tmp_path: Path) -> None:
-    for name, raw in (("latin1.yaml", "seeds: 3  # caf\xe9".encode("latin-1")), ("bad.yaml", b"seeds: [3\n")):
+    for name, raw, says in (("latin1.yaml", "seeds: 3  # caf\xe9".encode("latin-1"), "not UTF-8"),
+                            ("bad.yaml", b"seeds: [3\n", r"invalid YAML \(line 2")):
         (tmp_path / name).write_bytes(raw)
-        with pytest.raises(RecipeError, match=f"ablation recipe .*{name}: not UTF-8 YAML"):
+        with pytest.raises(RecipeError, match=f"ablation recipe .*{name}: {says}"):
             load_ablation(tmp_path / name)
     # run() reads and checks the recipe before it creates --out: a bad recipe leaves no empty folder behind
-    with pytest.raises(RecipeError, match="not UTF-8 YAML"):
+    with pytest.raises(RecipeError, match=r"invalid YAML \(line 2"):
         run(tmp_path / "bad.yaml", tmp_path / "out", workers=1, progress=False)
     assert not (tmp_path / "out").exists()
 

@@ -53,7 +53,7 @@ def test_a_requested_modality_no_training_sample_has_is_an_error(noaudio: Path, 
 
 
 def test_unknown_modality_names_the_choices(noaudio: Path) -> None:
-    with pytest.raises(MMDataError, match=r"imgae.*image, audio, text"):
+    with pytest.raises(MMDataError, match=r"imgae.*'image', 'audio', 'text'"):
         train(noaudio, modalities=["imgae"], epochs=1, threads=1)
 
 

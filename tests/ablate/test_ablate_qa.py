@@ -1,0 +1,401 @@
+"""QA pass on the ablation runner (2026-12): each test reproduces one defect the pass found and pins the
+fix — statistics on the synthetic trainer (mmdata.ablate.testing) or on hand-made runs, the bundled
+trainer's checks without training."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import mmdata
+from mmdata.ablate import load_ablation, run
+from mmdata.errors import MMDataError, RecipeError
+
+SYN = "mmdata.ablate.testing:synthetic_train"
+CUT = {"seed": 0, "image": [{"op": "cutout", "p": 0.5}]}
+ONE_ARM = {"mode": "explicit", "arms": {"a": None}}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mmdata.datasets.avdigits import build
+
+    return build(tmp_path_factory.mktemp("qa") / "av", limit=4, progress=False)
+
+
+def _cfg(data: Path, **kw: Any) -> dict[str, Any]:
+    cfg = {"dataset": {"path": str(data)}, "trainer": {"entry": SYN}, "seeds": 8,
+           "design": {"mode": "explicit", "baseline": None, "arms": {"cutout": CUT}},
+           "controls": {"identity": False, "label_noise": 0.3}}
+    cfg.update(kw)
+    return cfg
+
+
+def _write(folder: Path, cfg: dict[str, Any]) -> str:
+    p = folder / "ab.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return str(p)
+
+
+@pytest.fixture
+def figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The report's figures by file name, as drawn (Figure.savefig recorded, then called)."""
+    from matplotlib.figure import Figure
+
+    seen: dict[str, Any] = {}
+    save = Figure.savefig
+
+    def record(self: Figure, fname: Any, *a: Any, **kw: Any) -> Any:
+        seen[Path(str(fname)).name] = self
+        return save(self, fname, *a, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return seen
+
+
+# 1 ------------------------------------------------------------------------------------------------
+def test_beats_the_baseline_follows_the_metric_direction(tmp_path: Path, tiny: Path, figures: dict[str, Any]) -> None:
+    """With test.nll an arm whose NLL is higher on every seed hurts: P(beats) was 1.00 and its lines green."""
+    from mmdata.ablate.stats import analyze
+
+    worse = {s: 0.1 + 0.01 * s for s in range(8)}  # higher NLL on every seed
+    r = analyze({"a": worse}, delta=0.01, higher_is_better=False)["a"]
+    assert r["decision"] == "hurts" and r["p_superior"] == 0.0 and r["p_superior_ci"][1] < 0.5
+    assert analyze({"a": worse}, delta=0.01)["a"]["p_superior"] == 1.0  # accuracy-like metrics: unchanged
+
+    s = run(_cfg(tiny, metric="test.nll"), tmp_path, workers=1, progress=False)
+    arms = {a["name"]: a for a in s["arms"]}
+    ln = arms["label_noise"]["primary"]
+    assert arms["label_noise"]["decision"] == "hurts" and ln["mean_diff"] > 0 and ln["p_superior"] == 0.0
+    assert "hurts" in s["controls"]["headline"] and s["controls"]["verdict"] == "passed"
+    panel = next(ax for ax in figures["paired.png"].axes if ax.get_title().startswith("label_noise"))
+    assert {line.get_color() for line in panel.get_lines()} == {"tab:red"}  # worse on every seed: red
+    assert "lower is better" in " ".join(figures["paired.png"].get_suptitle().split())
+
+
+# 2 ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("metric, msg", [
+    ({"name": "test.nll", "higher_is_better": "no"}, r"metric.higher_is_better: expected true or false \(a YAML boolean\), got 'no'"),
+    ({"name": "test.nll", "higher_is_better": "maybe"}, r"metric.higher_is_better: .*got 'maybe'"),
+    ({"name": "test.nll", "higher_is_better": 1}, r"metric.higher_is_better: .*got 1"),
+    ({"name": "test.nll", "scale": 0}, r"metric.scale: expected a finite number > 0, got 0"),
+    ({"name": "test.nll", "scale": -1}, r"metric.scale: expected a finite number > 0, got -1"),
+    ({"name": "test.nll", "scale": float("nan")}, r"metric.scale: expected a finite number > 0, got nan"),
+    ({"name": "test.nll", "scale": "big"}, r"metric.scale: expected a finite number > 0, got 'big'"),
+    ({"name": "test.nll", "label": 3}, r"metric.label: expected a string"),
+    ("test.foo", r"metric.name: 'test.foo' is not a metric the bundled trainer returns; choose one of "
+                 r"\['test.accuracy', 'test.macro_f1', 'test.nll', 'test.ece'\]"),
+])
+def test_metric_keys_are_checked(metric: Any, msg: str) -> None:
+    with pytest.raises(RecipeError, match=msg):
+        load_ablation({"metric": metric, "design": ONE_ARM})
+
+
+def test_the_direction_of_your_own_metric_must_be_said() -> None:
+    with pytest.raises(RecipeError, match=r"metric.higher_is_better: .*'test.loss'.*\{name: test.loss, higher_is_better: false\}"):
+        load_ablation({"trainer": {"entry": SYN}, "metric": "test.loss", "design": ONE_ARM})
+    ab = load_ablation({"trainer": {"entry": SYN}, "metric": {"name": "test.loss", "higher_is_better": False}, "design": ONE_ARM})
+    assert ab.metric.higher_is_better is False and ab.metric.scale == 1.0
+    ab = load_ablation({"metric": {"name": "test.accuracy", "higher_is_better": True, "scale": 1}, "design": ONE_ARM})
+    assert ab.metric.higher_is_better is True and ab.metric.scale == 1.0
+
+
+# 3 ------------------------------------------------------------------------------------------------
+def test_identity_control_is_not_applicable_when_the_baseline_draws_nothing(tmp_path: Path, tiny: Path) -> None:
+    from mmdata.ablate.design import design_warnings
+
+    add_one = {"mode": "add_one", "recipe": {"seed": 0, "image": [{"op": "hflip", "p": 0.5}]}}
+    ab = load_ablation({"design": add_one})  # default controls: skipped, with a note
+    assert [a.name for a in ab.arms] == ["baseline (no augmentation)", "+image.hflip"]
+    assert ab.identity_note and "draws nothing" in ab.identity_note
+    assert any("identity" in w and "draws nothing" in w for w in design_warnings(ab))
+    # a baseline with only deterministic steps draws nothing either
+    det = {"seed": 0, "normalize": {"audio": [{"op": "to_mono"}]}, "image": [{"op": "to_gray", "p": 1.0}]}
+    ab = load_ablation({"design": {"mode": "explicit", "baseline": det, "arms": {"flip": {"image": [{"op": "hflip"}]}}}})
+    assert "identity" not in [a.name for a in ab.arms]
+    # a baseline that draws keeps its A/A control
+    ab = load_ablation({"design": {"mode": "leave_one_out", "recipe": add_one["recipe"]}})
+    assert ab.arms[-1].name == "identity" and ab.identity_note is None
+
+    # asked for explicitly: it runs, and is reported as not applicable — never as a passed control
+    s = run(_cfg(tiny, controls={"identity": True, "label_noise": 0.3}), tmp_path / "a", workers=1, progress=False, plots=False)
+    c = s["controls"]
+    assert c["identity"]["applicable"] is False and "draws nothing" in c["identity"]["note"]
+    assert "not applicable" in c["headline"] and "`identity` (A/A) is" not in c["headline"]
+    assert c["verdict"] == "passed" and "label_noise" in c["headline"]  # what was checked: the planted arm
+    assert "not applicable" in (tmp_path / "a" / "report.md").read_text().splitlines()[2]
+    s = run(_cfg(tiny, controls={"identity": True}), tmp_path / "b", workers=1, progress=False, plots=False)
+    assert s["controls"]["verdict"] == "not_checked" and not s["controls"]["headline"].startswith("Controls passed")
+    assert "not applicable" in s["controls"]["headline"]
+
+
+# 4 ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("trainer, msg", [
+    ({"fusion": "concatt"}, r"trainer.fusion: 'concatt' is not one of \['early', 'concat', "),
+    ({"batch_size": 0}, r"trainer.batch_size: expected an integer >= 1, got 0"),
+    ({"optimizer": "adamm"}, r"trainer.optimizer: 'adamm' is not one of \['adamw', 'sgd'\]"),
+    ({"modalities": ["imag"]}, r"trainer.modalities: 'imag' is not one of \['image', 'audio', 'text'\]"),
+    ({"modalities": "image"}, r"trainer.modalities: expected a list"),
+    ({"lr": "abc"}, r"trainer.lr: expected a finite number > 0, got 'abc'"),
+    ({"lr": "1e-3"}, r"trainer.lr: .*got '1e-3' \(YAML reads 1e-3 as text; write 1.0e-3\)"),
+    ({"epochs": -1}, r"trainer.epochs: expected an integer >= 1, got -1"),
+    ({"epochs": 0}, r"trainer.epochs: expected an integer >= 1, got 0"),
+    ({"weight_decay": -0.1}, r"trainer.weight_decay: expected a finite number >= 0, got -0.1"),
+    ({"eval_robustness": "no"}, r"trainer.eval_robustness: expected true or false"),
+    ({"device": "gpu"}, r"trainer.device: 'gpu' is not a torch device"),
+])
+def test_bundled_trainer_values_are_checked_before_any_run(trainer: dict[str, Any], msg: str) -> None:
+    with pytest.raises(RecipeError, match=msg):
+        load_ablation({"trainer": trainer, "design": ONE_ARM})
+
+
+def test_bad_recipe_values_and_datasets_stop_the_cli_before_any_run(tmp_path: Path, tiny: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from mmdata.cli.main import main
+    from mmdata.testing import make_sample_folder
+
+    cfg = {"dataset": {"path": str(tiny)}, "trainer": {"fusion": "concatt", "epochs": 1}, "seeds": 2, "design": ONE_ARM}
+    with pytest.raises(SystemExit) as exit_:
+        main(["ablate", _write(tmp_path, cfg), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "trainer.fusion: 'concatt' is not one of" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+    # a dataset without a val split: every run used to fail with it
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=12), tmp_path / "noval", split="train=0.5,test=0.5", progress=False)
+    cfg = {"dataset": {"path": str(tmp_path / "noval")}, "trainer": {"epochs": 1}, "seeds": 2, "design": ONE_ARM,
+           "controls": {"identity": False}}
+    with pytest.raises(MMDataError, match=r"dataset.path: .*needs train/val/test splits; it has \['test', 'train'\]"):
+        run(cfg, tmp_path / "o", workers=1, progress=False)
+    assert not (tmp_path / "o").exists()
+    # a modality the training split lacks, named by its recipe key
+    raw = make_sample_folder(tmp_path / "raw2", n=12)
+    for f in raw.glob("*.flac"):
+        f.unlink()
+    mmdata.shard(raw, tmp_path / "ds", split="train=0.5,val=0.25,test=0.25", progress=False)
+    cfg["dataset"], cfg["trainer"] = {"path": str(tmp_path / "ds")}, {"epochs": 1, "modalities": ["image", "audio"]}
+    with pytest.raises(MMDataError, match=r"trainer.modalities image,audio: no sample of the train split .* has audio"):
+        run(cfg, tmp_path / "o", workers=1, progress=False)
+    # the library function checks its own options before it reads anything
+    with pytest.raises(MMDataError, match=r"epochs \(--epochs\): expected an integer >= 1, got 0"):
+        mmdata.train.train(tiny, epochs=0)
+
+
+def test_headline_says_the_runs_failed_when_every_run_failed(tmp_path: Path, tiny: Path) -> None:
+    cfg = _cfg(tiny, seeds=3)
+    cfg["trainer"] = {"entry": SYN, "fail": {"seeds": [0, 1, 2]}}
+    s = run(cfg, tmp_path, workers=1, progress=False, plots=False)
+    assert s["runs"]["ok"] == 0 and s["controls"]["verdict"] == "runs_failed"
+    assert "failed" in s["controls"]["headline"] and "sensitivity" not in s["controls"]["headline"]
+
+
+# 5 ------------------------------------------------------------------------------------------------
+def test_a_design_that_can_never_reach_a_verdict_is_warned(tmp_path: Path, tiny: Path) -> None:
+    from mmdata.ablate.design import AblationWarning, design_warnings
+
+    from mmdata.ablate.stats import min_seeds_for_verdict
+
+    assert [min_seeds_for_verdict(0.05, m) for m in (1, 2, 6, 8)] == [6, 7, 8, 9]
+    arms = {f"cut{i}": {"seed": i, "image": [{"op": "cutout", "p": 0.5}]} for i in range(5)}
+    cfg = _cfg(tiny, seeds=4, design={"mode": "explicit", "baseline": None, "arms": arms})  # 5 arms + label_noise
+    with pytest.warns(AblationWarning, match=r"6 arms .* 4 seeds .* never reach a verdict.*at least 8 seeds"):
+        s = run(cfg, tmp_path, workers=1, progress=False, plots=False)
+    assert s["design"]["min_seeds_for_a_verdict"] == 8
+    assert "More seeds are needed: at least 8" in (tmp_path / "report.md").read_text()
+    assert not [w for w in design_warnings(load_ablation({**cfg, "seeds": 8})) if "never reach a verdict" in w]
+
+
+# 6 ------------------------------------------------------------------------------------------------
+def test_an_arm_that_only_changes_an_unused_modality_is_warned(tmp_path: Path, tiny: Path) -> None:
+    from mmdata.ablate.design import AblationWarning, design_warnings
+
+    cfg = {"dataset": {"path": str(tiny)}, "seeds": 2, "controls": {"identity": False},
+           "trainer": {"modalities": ["image", "text"], "epochs": 1, "eval_robustness": False},
+           "design": {"mode": "leave_one_out", "recipe": {"seed": 0, "image": [{"op": "hflip", "p": 0.5}],
+                                                          "audio": [{"op": "gain", "p": 0.5}]}}}
+    msgs = design_warnings(load_ablation(cfg))
+    hit = [m for m in msgs if "'-audio.gain'" in m]
+    assert hit and "audio" in hit[0] and "trainer.modalities" in hit[0] and not [m for m in msgs if "-image.hflip" in m]
+    with pytest.warns(AblationWarning, match=r"'-audio\.gain'"):
+        run(cfg, tmp_path / "o", workers=1, progress=False, plots=False, max_runs=1)
+
+
+# 7 ------------------------------------------------------------------------------------------------
+def test_robustness_curves_compare_each_arm_on_its_paired_seeds() -> None:
+    """An adaptive arm stopped at 4 seeds was averaged over them while the baseline was averaged over 10."""
+    import json
+
+    from mmdata.ablate.report import robustness_deltas
+
+    rows = [{"arm": "base", "seed": s, "status": "ok", "robust_image_curve": json.dumps([0.5 + 0.04 * s] * 3)} for s in range(10)]
+    rows += [{"arm": "early", "seed": s, "status": "ok", "robust_image_curve": json.dumps([0.51 + 0.04 * s] * 3)} for s in range(6)]
+    out = robustness_deltas(rows, "base", ["early"], {"early": 4})
+    n, mean = out["image"]["early"]
+    assert n == 4 and mean == pytest.approx([1.0] * 3)  # +1 point on each paired seed (seeds 4, 5 beyond its look)
+
+
+# 8 ------------------------------------------------------------------------------------------------
+def test_an_out_folder_that_is_not_an_ablation_is_refused(tmp_path: Path, tiny: Path) -> None:
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "report.md").write_text("my own notes")
+    with pytest.raises(MMDataError, match=r"--out .*o: not empty and not an mmdata ablation folder \(it has report.md\)"):
+        run(_cfg(tiny, seeds=2), out, workers=1, progress=False, plots=False)
+    assert [p.name for p in out.iterdir()] == ["report.md"] and (out / "report.md").read_text() == "my own notes"
+    # a dataset in OUT/data (what `mmdata demo` builds before it ablates) is part of an ablation folder
+    fresh = tmp_path / "demo_like"
+    shutil.copytree(tiny, fresh / "data")
+    s = run(_cfg(fresh / "data", seeds=2), fresh, workers=1, progress=False, plots=False)
+    assert s["runs"]["ok"] == 6
+
+
+def test_runs_of_another_configuration_are_counted_kept_and_delta_reanalyses(tmp_path: Path, tiny: Path) -> None:
+    from mmdata.ablate.design import AblationWarning
+
+    out = tmp_path / "o"
+    first = run(_cfg(tiny, seeds=3), out, workers=1, progress=False, plots=False)
+    walls = {(r["arm"], r["seed"]): r["wall_s"] for r in pq.read_table(out / "runs.parquet").to_pylist()}
+    # only an analysis key changed: re-analysed, not one run repeated, no warning
+    again = run(_cfg(tiny, seeds=3, delta=2.5), out, workers=1, progress=False, plots=False)
+    assert again["delta"]["value"] == 2.5 and again["runs"]["ok"] == first["runs"]["ok"] == 9
+    assert {(r["arm"], r["seed"]): r["wall_s"] for r in pq.read_table(out / "runs.parquet").to_pylist()} == walls
+    # another trainer configuration: the 9 old runs are kept, not analysed, and the console says so
+    other = _cfg(tiny, seeds=3)
+    other["trainer"] = {"entry": SYN, "probe": False}
+    with pytest.warns(AblationWarning, match=r"9 runs in .*runs.parquet come from another configuration \(changed: trainer\)"):
+        s = run(other, out, workers=1, progress=False, plots=False)
+    assert s["runs"]["stale_rows_not_analysed"] == 9 and pq.read_table(out / "runs.parquet").num_rows == 18
+
+
+def test_switching_fixed_and_adaptive_after_a_look_is_refused(tmp_path: Path, tiny: Path) -> None:
+    cfg = _cfg(tiny, seeds=10, adaptive={"looks": [6, 8, 10]})
+    run(cfg, tmp_path / "a", workers=1, progress=False, plots=False, max_runs=18)  # baseline + 2 arms x 6 seeds: look 1
+    with pytest.raises(MMDataError, match=r"already looked .*adaptive.*fixed.*use a new --out"):
+        run(cfg, tmp_path / "a", adaptive=False, workers=1, progress=False, plots=False)
+    with pytest.raises(MMDataError, match=r"already looked .*looks \[6, 8, 10\].*\[10, 12, 14, 16, 18, 20\]"):
+        run(cfg, tmp_path / "a", seeds=20, workers=1, progress=False, plots=False)
+    assert yaml.safe_load((tmp_path / "a" / "config.resolved.yaml").read_text())["adaptive"]["looks"] == [6, 8, 10]
+    # before any look a switch changes nothing that was seen: allowed
+    run(cfg, tmp_path / "b", workers=1, progress=False, plots=False, max_runs=5)
+    s = run(cfg, tmp_path / "b", adaptive=False, workers=1, progress=False, plots=False)
+    assert not s["design"]["adaptive"] and s["runs"]["ok"] == 30
+
+
+# 9 ------------------------------------------------------------------------------------------------
+def test_a_zero_default_delta_is_warned(tmp_path: Path, tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mmdata.ablate.design import AblationWarning
+
+    def flat(data: str, *, recipe: Any = None, seed: int = 0, label_noise: float = 0.0, **kw: Any) -> dict[str, Any]:
+        return {"test": {"accuracy": 0.8 + (0.01 * (seed % 3) if recipe else 0.0)}}  # the baseline never varies
+
+    cfg = _cfg(tiny, seeds=4, controls={"identity": False})
+    with pytest.warns(AblationWarning, match=r"δ = 0 .*equivalent.*unreachable.*delta:"):
+        s = run(cfg, tmp_path, train_fn=flat, progress=False, plots=False)
+    assert s["delta"]["value"] == 0 and "unreachable" in s["delta"]["warning"]
+    assert "set `delta:` in the recipe" in (tmp_path / "report.md").read_text()
+    from mmdata.cli.ablate import _print_summary
+    from mmdata.cli.common import console
+
+    with console.capture() as cap:
+        _print_summary(s, tmp_path)
+    assert "δ = 0" in cap.get() and "unreachable" in cap.get()
+
+
+# 10 -----------------------------------------------------------------------------------------------
+def test_a_noise_share_above_100_percent_is_not_printed_as_such(tmp_path: Path, tiny: Path) -> None:
+    from mmdata.ablate.report import noise_paragraph, share_text
+    from mmdata.cli.ablate import _print_summary
+    from mmdata.cli.common import console
+
+    assert share_text(0.42) == "42%" and share_text(1.68) == "≈ all (estimate above 100% at this seed count)"
+    noise = {"share": 1.68, "share_range": [0.3, 2.1], "n_test": 360, "sd_test": 2.0, "arms": 3, "left_out": [],
+             "disagreement": 0.1}
+    text = noise_paragraph(noise)
+    assert "168%" not in text and "210%" not in text and "126%" not in text
+    assert "≈ all" in text and "30% to above 100% per arm" in text
+    s = run(_cfg(tiny, seeds=2), tmp_path, workers=1, progress=False, plots=False)
+    s["eval_split_noise"] = noise
+    with console.capture() as cap:
+        _print_summary(s, tmp_path)
+    assert "168%" not in cap.get() and "noise: ≈ all (estimate above 100% at this seed count) of the paired variance" in cap.get()
+
+
+# 11 -----------------------------------------------------------------------------------------------
+def test_the_forest_axis_scales_to_the_data() -> None:
+    from mmdata.ablate.report import forest_limit
+
+    nll = [{"primary": {"ci": [0.02, 0.09], "mean_diff": 0.07}}, {"primary": {"ci": [None, 0.05], "mean_diff": -0.01}}]
+    assert 0.09 < forest_limit(nll, 0.03) < 0.2
+    assert forest_limit([{"primary": {"ci": [-4.0, 12.0], "mean_diff": 3.0}}], 1.0) == pytest.approx(12.0 * 1.3)
+    assert forest_limit([{"primary": {"ci": [None, None], "mean_diff": 0.0}}], None) == pytest.approx(1.3)
+    assert forest_limit([{"primary": {"ci": [0.0, 0.0], "mean_diff": 0.0}}], 0.0) > 0
+
+
+# 12 -----------------------------------------------------------------------------------------------
+def test_train_and_ablate_reject_bad_lr_and_an_out_that_is_a_file(tmp_path: Path, tiny: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from mmdata.cli.main import main
+
+    for lr in ("-1", "nan", "0"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", str(tiny), "--lr", lr, "--epochs", "1", "--json"])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "lr (--lr): expected a finite number > 0" in err and "Traceback" not in err
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    with pytest.raises(SystemExit) as exit_:  # checked before training: no model is trained for nothing
+        main(["train", str(tiny), "--out", str(afile), "--epochs", "1", "--json"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"{afile}: exists and is not a folder" in err and afile.read_text() == "mine"
+    with pytest.raises(SystemExit) as exit_:
+        main(["ablate", _write(tmp_path, _cfg(tiny, seeds=2)), "--out", str(afile)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"{afile}: exists and is not a folder" in err and "Traceback" not in err
+
+
+# 13 -----------------------------------------------------------------------------------------------
+def test_a_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_bytes(b"seeds: 3\ndesign: {mode: explicit\nalpha: 0.05\n")
+    with pytest.raises(RecipeError, match=r"bad.yaml: invalid YAML \(line 3, column \d+: ") as info:
+        load_ablation(tmp_path / "bad.yaml")
+    assert "UTF-8" not in str(info.value)
+    (tmp_path / "latin1.yaml").write_bytes("seeds: 3  # caf\xe9".encode("latin-1"))
+    with pytest.raises(RecipeError, match=r"latin1.yaml: not UTF-8 YAML \(byte 0xe9 at offset 15 is not UTF-8\)"):
+        load_ablation(tmp_path / "latin1.yaml")
+
+
+# 14 -----------------------------------------------------------------------------------------------
+def test_one_arm_order_everywhere_and_untruncated_cli_rows(tmp_path: Path, tiny: Path, figures: dict[str, Any],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    long = "-image.hflip_with_an_identifier_too_long_for_eighty_columns"
+    arms = {"zz_same": None, "aa_same": None, "cutout": CUT, long: None, "mm_same": None}  # four ties at Δ = 0
+    cfg = _cfg(tiny, seeds=3, design={"mode": "explicit", "baseline": None, "arms": arms}, controls={"identity": False})
+    s = run(cfg, tmp_path, workers=1, progress=False)
+    report = (tmp_path / "report.md").read_text().splitlines()
+    start = report.index(next(line for line in report if line.startswith("| arm | seeds | mean Δ")))
+    table = report[start + 2: report.index("", start)]
+    in_report = [line.split(" | ")[0][2:] for line in table]
+    in_forest = [t.get_text() for t in figures["forest.png"].axes[0].get_yticklabels()][::-1]  # top to bottom
+    in_paired = [ax.get_title().split("\n")[0] for ax in figures["paired.png"].axes if ax.get_title()]
+    assert in_report == in_forest == in_paired and in_report[0] == "cutout" and len(in_report) == 5
+    from mmdata.ablate.report import arm_order
+
+    assert [a["name"] for a in arm_order(s["arms"], True)] == in_report
+    piped = Console(file=io.StringIO(), width=80)  # not a terminal: a pipe or a file
+    monkeypatch.setattr("mmdata.cli.ablate.console", piped)
+    from mmdata.cli.ablate import _print_summary
+
+    _print_summary(s, tmp_path)
+    out = piped.file.getvalue()  # type: ignore[attr-defined]
+    assert long in out and "…" not in out
+    for a in s["arms"]:
+        assert a["decision"] in out
+    rows = [line for line in out.splitlines() if any(line.lstrip("│ ").startswith(n) for n in in_report)]
+    assert [next(n for n in in_report if line.lstrip("│ ").startswith(n)) for line in rows] == in_report
