@@ -84,8 +84,8 @@ def test_ray_augment_runs_in_the_tasks_resumes_after_a_killed_driver_and_equals_
 
     _tripwire_in_the_driver(monkeypatch)
     rep = offline.augment_dataset(src, out, recipe, executor="ray", **opts)
-    # 18 train samples x (2 copies + the original) + 6 val samples written through once (train only is augmented)
-    assert rep["samples"] == local["samples"] == 60 and set(rep["splits"]) == {"train", "val"}
+    # 17 train samples x (2 copies + the original) + 7 val samples written through once (train only is augmented)
+    assert rep["samples"] == local["samples"] == 58 and set(rep["splits"]) == {"train", "val"}
     assert len(kept) < rep["shards"] == local["shards"]
     a, b = _tree(tmp_path / "local" / "aug"), _tree(out)
     assert sorted(a) == sorted(b) and sum(k.endswith(".tar") for k in a) == rep["shards"]
