@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,26 @@ def _flac(x: np.ndarray, rate: int) -> bytes:
     return buf.getvalue()
 
 
+def _split_sizes(n: int, split: Sequence[float]) -> tuple[int, int, int]:
+    """Train / val / test samples of a class of ``n`` (the rounding :func:`generate` uses)."""
+    n1 = round(split[0] * n)
+    n2 = n1 + round(split[1] * n)
+    return n1, n2 - n1, n - n2
+
+
+def _check_limit(limit: int, split: Sequence[float]) -> None:
+    """Warn when ``limit`` is too small to give every split a sample per class, naming the smallest that
+    does: training needs train, val and test (``--limit 2`` gave no val split, and ``mmdata train`` then
+    failed asking to re-shard). A tiny build stays allowed: tests and the synthetic trainer need no val."""
+    sizes = _split_sizes(limit, split)
+    if min(sizes) < 1:
+        least = next(n for n in range(1, 1000) if min(_split_sizes(n, split)) >= 1)
+        empty = [name for name, n in zip(("train", "val", "test"), sizes) if n < 1]
+        warnings.warn(f"limit {limit} per class gives train / val / test {sizes[0]} / {sizes[1]} / {sizes[2]} per class "
+                      f"(split {tuple(split)}): no {' or '.join(empty)} split, so `mmdata train` cannot use it; "
+                      f"a limit of at least {least} gives every split samples", UserWarning, stacklevel=3)
+
+
 def generate(seed: int = 0, knobs: Knobs | None = None, limit: int | None = None) -> dict[str, Any]:
     """Generate avdigits in memory: per-sample records + metadata (no files).
 
@@ -109,14 +131,16 @@ def generate(seed: int = 0, knobs: Knobs | None = None, limit: int | None = None
     # split: stratified per class
     split_of = np.empty(len(labels), dtype=object)
     keep = np.zeros(len(labels), dtype=bool)
+    if limit:
+        _check_limit(limit, k.split)
     for c in range(10):
         idx = np.flatnonzero(labels == c)
         idx = idx[derive(seed, 0, f"avdigits-split:{c}", 0).permutation(len(idx))]
         if limit:
             idx = idx[:limit]
         keep[idx] = True
-        n1 = round(k.split[0] * len(idx))
-        n2 = n1 + round(k.split[1] * len(idx))
+        n1, n_val, _ = _split_sizes(len(idx), k.split)
+        n2 = n1 + n_val
         split_of[idx[:n1]], split_of[idx[n1:n2]], split_of[idx[n2:]] = "train", "val", "test"
     # speakers: disjoint pools per split
     spk = derive(seed, 0, "avdigits-speakers", 0).permutation(len(bank.speakers))

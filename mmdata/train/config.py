@@ -347,7 +347,8 @@ def classes_of(data: str | Path, card: dict[str, Any]) -> tuple[int, list[str]]:
         raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels")
     missing = [s for s in ("train", "val", "test") if s not in card["splits"]]
     if missing:
-        raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split)")
+        raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split "
+                          f"train=0.8,val=0.1,test=0.1; an embedded dataset built with a small --limit may lack one)")
     names = [str(n) for n in (card.get("label_names") or [])] or [str(c) for c in range(classes)]
     if len(names) != classes:
         raise MMDataError(f"{data}: the card has {len(names)} label_names for num_classes={classes}")

@@ -84,3 +84,16 @@ def test_generate_limit_and_cli(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["datasets", "build", "avdigits", str(tmp_path / "av")])
     assert res.exit_code == 0 and "1797 samples" in " ".join(res.output.split())  # rich may wrap long paths
     assert CliRunner().invoke(app, ["datasets", "list"]).exit_code == 0
+
+
+def test_a_limit_too_small_for_every_split_is_warned() -> None:
+    """QA: `datasets build avdigits --limit 2` made no val split without a word; `mmdata train` then
+    failed asking to re-shard. Tiny builds stay allowed (tests and the synthetic trainer need no val)."""
+    import warnings
+
+    with pytest.warns(UserWarning, match=r"limit 2 per class gives train / val / test 1 / 0 / 1.*no val split.*at least 4"):
+        generate(seed=0, limit=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = generate(seed=0, limit=4)
+    assert {r["split"] for r in g["records"]} == {"train", "val", "test"}
