@@ -101,6 +101,13 @@ def _manifest(raw: Path, extra_rows: list[dict], name: str = "m.csv") -> Path:
     return raw / name
 
 
+def _outside(raw: Path) -> Path:
+    """An image beside the source folder, named by its absolute path in a manifest."""
+    p = raw.parent / "outside.png"
+    p.write_bytes(image_bytes(7))
+    return p
+
+
 def _link_loop(raw: Path) -> dict:
     (raw / "sub").mkdir()
     (raw / "sub" / "loop").symlink_to("..")
@@ -184,6 +191,13 @@ def _cases() -> list[Case]:
              M, 0, 1, added=(1, 2), names="nope.png"),
         Case("manifest: path escaping its folder", lambda r: {"src": _manifest(
             r, [{"key": "m", "image": "../000000.png", "text": "t"}])}, M, 0, 1, added=(1, 2), names="../000000.png"),
+        Case("manifest: absolute path outside its folder", lambda r: {"src": _manifest(
+            r, [{"key": "m", "image": str(_outside(r)), "text": "t"}])}, M, 0, 1, added=(1, 2), names="outside.png"),
+        Case("manifest: a cell too long to be a path (no crash)", lambda r: {"src": _manifest(
+            r, [{"key": "m", "image": "x" * 300 + ".png", "text": "t"}])}, M, 0, 1, added=(1, 2), names="xxxx"),
+        Case("manifest: split value that would name files outside OUT", lambda r: {"src": _manifest(
+            r, [{"key": "m", "image": "000000.png", "text": "t", "split": "../evil"}])}, "error", error=True,
+             names="../evil"),
         Case("manifest: label not a class", lambda r: {"src": _manifest(r, [{"key": "m", "image": "000000.png",
                                                                              "label": "-3"}])}, M, 0, 1, added=(1, 2),
              names="label"),

@@ -20,7 +20,7 @@ import pytest
 
 import mmdata
 from mmdata.errors import ShardError
-from mmdata.testing import make_sample_folder
+from mmdata.testing import image_bytes, make_sample_folder
 from mmdata.testing.hostile import (
     end_of_archive,
     flip_bit,
@@ -178,6 +178,11 @@ KINDS = [
          _in_dataset(_swap_series, "columns"), None, 1),
     Kind("columns-series-cut-short", "the image series lacks its last sample",
          _in_dataset(_drop_series_tail, "columns"), DS8[:3] + DS8[4:], 1),
+    Kind("two-codecs-one-field", "k2.png (garbage) beside a valid k2.jpg: two members give one field",
+         _bare("a.tar", _around(member(b"k2.png", b"\x89PNG broken") + member(b"k2.jpg", image_bytes(2, fmt="jpg")))),
+         WITHOUT_K2, 1),
+    Kind("columns-series-shard-missing", "a series shard listed in the index is not on disk",
+         _in_dataset(lambda ds: (ds / "image" / "train-000000.tar").unlink(), "columns"), DS8[4:], 4),
     Kind("not-a-tar", "a text file named .tar", _bare("a.tar", b"hello\n" * 200), [], UNKNOWN),
     Kind("empty-file", "a 0-byte .tar", _bare("a.tar", b""), [], UNKNOWN),
     Kind("gzip-corrupt", "a .tar.gz with a broken deflate stream", _bare("a.tar.gz", b"\x1f\x8b\x08\x00junk" + bytes(600)),
