@@ -554,7 +554,11 @@ class _Loader(yaml.SafeLoader):
 
 def _parse(text: str, where: str) -> Any:
     try:
-        return yaml.load(text, _Loader)  # noqa: S506 - a SafeLoader
+        loader = _Loader(text)  # yaml.safe_load's steps, with the duplicate-key check
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except RecipeError as exc:
         raise RecipeError(f"{where}: {exc}") from None
     except yaml.YAMLError as exc:

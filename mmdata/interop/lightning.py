@@ -254,11 +254,11 @@ class EpochLoader(EvenLoader):
         if pending is not None and int(pending["epoch"]) == epoch:
             self.loader.load_state_dict(pending)
             # "epoch_batches" / "pass": the epoch's batches so far, padding re-reads included
-            done = int(pending.get("epoch_batches", pending.get("batches", 0)))
+            done, passes = int(pending.get("epoch_batches", pending.get("batches", 0))), int(pending.get("pass", 0))
             self.history = {}
-            self._record(done, int(pending.get("pass", 0)))
+            self._record(done, passes)
             resumed = False
-            for batch in self._batches(epoch, done, int(pending.get("pass", 0))):
+            for batch in self._batches(epoch, done, passes):
                 resumed = True
                 yield batch
             if resumed or self.datamodule.trainer is None:

@@ -202,6 +202,11 @@ def _image_size(hw: list[tuple[int, int]], given: int | Sequence[int] | None) ->
                           "resize + centre crop"), True
 
 
+def option_name(key: str) -> str:
+    """How a training option is named in messages from the library and ``mmdata train``: ``lr (--lr)``."""
+    return f"{key} (--{key.replace('_', '-')})"
+
+
 def check_given(*, image_size: int | Sequence[int] | None = None, channels: int | None = None,
                 sample_rate: int | None = None, max_seconds: float | None = None, max_tokens: int | None = None) -> None:
     """Raise naming the argument (and its ``mmdata train`` option) when a given input value is out of range.
@@ -213,7 +218,7 @@ def check_given(*, image_size: int | Sequence[int] | None = None, channels: int 
         mmdata.errors.MMDataError: image_size (--image-size) must be N or HxW with every side >= 1, got [32, 0]
     """
     def bad(name: str, expected: str, value: Any) -> MMDataError:
-        return MMDataError(f"{name} (--{name.replace('_', '-')}) must be {expected}, got {value!r}")
+        return MMDataError(f"{option_name(name)} must be {expected}, got {value!r}")
 
     if image_size is not None:
         sides = [image_size] if isinstance(image_size, (int, np.integer)) else list(image_size)
@@ -230,11 +235,6 @@ def check_given(*, image_size: int | Sequence[int] | None = None, channels: int 
 
 
 OPTIMIZERS = ("adamw", "sgd")
-
-
-def option_name(key: str) -> str:
-    """How a training option is named in messages from the library and ``mmdata train``: ``lr (--lr)``."""
-    return f"{key} (--{key.replace('_', '-')})"
 
 
 def check_options(name: Callable[[str], str] = option_name, **options: Any) -> None:

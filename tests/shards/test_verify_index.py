@@ -17,21 +17,21 @@ from mmdata.shards import index as idx
 from mmdata.testing import make_sample_folder
 
 
+def _sharded(tmp_path_factory: pytest.TempPathFactory, name: str, n: int, **shard_kw: object) -> Path:
+    t = tmp_path_factory.mktemp(name)
+    mmdata.shard(make_sample_folder(t / "raw", n=n), t / "ds", progress=False, **shard_kw)
+    return t / "ds"
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 10-sample dataset in 5 shards over two splits (tests copy it before damaging it)."""
-    t = tmp_path_factory.mktemp("verify_index")
-    out = t / "ds"
-    mmdata.shard(make_sample_folder(t / "raw", n=10), out, maxcount=2, split="train=0.6,val=0.4", progress=False)
-    return out
+    return _sharded(tmp_path_factory, "verify_index", 10, maxcount=2, split="train=0.6,val=0.4")
 
 
 @pytest.fixture(scope="module")
 def columns_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    t = tmp_path_factory.mktemp("verify_index_columns")
-    out = t / "ds"
-    mmdata.shard(make_sample_folder(t / "raw", n=8), out, maxcount=3, layout="columns", progress=False)
-    return out
+    return _sharded(tmp_path_factory, "verify_index_columns", 8, maxcount=3, layout="columns")
 
 
 def _copy(src: Path, dst: Path) -> Path:
