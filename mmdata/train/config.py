@@ -207,41 +207,17 @@ def option_name(key: str) -> str:
     return f"{key} (--{key.replace('_', '-')})"
 
 
-def check_given(*, image_size: int | Sequence[int] | None = None, channels: int | None = None,
-                sample_rate: int | None = None, max_seconds: float | None = None, max_tokens: int | None = None) -> None:
-    """Raise naming the argument (and its ``mmdata train`` option) when a given input value is out of range.
-
-    Example:
-        >>> check_given(image_size=[32, 0])
-        Traceback (most recent call last):
-        ...
-        mmdata.errors.MMDataError: image_size (--image-size) must be N or HxW with every side >= 1, got [32, 0]
-    """
-    def bad(name: str, expected: str, value: Any) -> MMDataError:
-        return MMDataError(f"{option_name(name)} must be {expected}, got {value!r}")
-
-    if image_size is not None:
-        sides = [image_size] if isinstance(image_size, (int, np.integer)) else list(image_size)
-        if len(sides) not in (1, 2) or any(int(v) != v or v < 1 for v in sides):
-            raise bad("image_size", "N or HxW with every side >= 1", image_size)
-    if channels is not None and channels not in (1, 3):
-        raise bad("channels", "1 (greyscale) or 3 (RGB)", channels)
-    if sample_rate is not None and (int(sample_rate) != sample_rate or sample_rate < 1):
-        raise bad("sample_rate", "a whole number of Hz >= 1", sample_rate)
-    if max_seconds is not None and not (max_seconds > 0 and math.isfinite(max_seconds)):
-        raise bad("max_seconds", "a duration > 0 s", max_seconds)
-    if max_tokens is not None and (int(max_tokens) != max_tokens or max_tokens < 1):
-        raise bad("max_tokens", "a whole number >= 1", max_tokens)
-
-
 OPTIMIZERS = ("adamw", "sgd")
+INPUT_OPTIONS = ("image_size", "channels", "sample_rate", "max_seconds", "max_tokens")
 
 
 def check_options(name: Callable[[str], str] = option_name, **options: Any) -> None:
     """Raise naming the option when a training option's value cannot work (before any data is read).
 
     Checks the options given (``fusion``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
-    ``optimizer``, ``modalities``, ``device``, ``eval_robustness``, ``label_noise``); ``name`` turns a
+    ``optimizer``, ``modalities``, ``device``, ``eval_robustness``, ``label_noise`` and the input
+    options ``image_size``, ``channels``, ``sample_rate``, ``max_seconds``, ``max_tokens``; ``None``
+    means "not given" for those); ``name`` turns a
     key into the place the value came from — ``lr (--lr)`` by default, ``trainer.lr`` for an
     ablation recipe.
 
@@ -276,6 +252,8 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
             raise MMDataError(f"{name(key)}: {value!r} is not one of {list(allowed)}")
 
     for key, value in options.items():
+        if value is None and key in INPUT_OPTIONS:
+            continue
         if key == "fusion":
             from mmdata.train.fusions import FUSIONS
 
@@ -306,6 +284,19 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
         elif key == "eval_robustness":
             if not isinstance(value, bool):
                 raise fail(key, "true or false", value)
+        elif key == "image_size":
+            sides = [value] if isinstance(value, (int, np.integer)) else list(value) if isinstance(value, Sequence) else [value]
+            if isinstance(value, str) or len(sides) not in (1, 2) or not all(number(v) and int(v) == v >= 1 for v in sides):
+                raise fail(key, "N or HxW with every side >= 1", value)
+        elif key == "channels":
+            if value not in (1, 3):
+                raise fail(key, "1 (greyscale) or 3 (RGB)", value)
+        elif key in ("sample_rate", "max_tokens"):
+            if not (number(value) and int(value) == value and value >= 1):
+                raise fail(key, "a whole number of Hz >= 1" if key == "sample_rate" else "a whole number >= 1", value)
+        elif key == "max_seconds":
+            if not (number(value) and value > 0):
+                raise fail(key, "a duration > 0 s", value)
         elif key == "device":
             import torch
 
@@ -403,8 +394,8 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
     """
     from mmdata.text import default_tokenizer
 
-    check_given(image_size=image_size, channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
-                max_tokens=max_tokens)
+    check_options(image_size=image_size, channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
+                  max_tokens=max_tokens)
     st = data if isinstance(data, IndexStats) else IndexStats(data)
     if not len(st.rows("train")):
         raise MMDataError(f"{st.data}: index.parquet has no training rows; shard with --split train=...,val=...,test=...")

@@ -57,8 +57,14 @@ def test_uniform_data_needs_no_normalisation_and_given_values_win(tmp_path: Path
     steps = normalize_section(given)
     assert [s["op"] for s in steps["image"]] == ["to_rgb", "resize", "center_crop"] and steps["image"][1]["size"] == 24
     assert [s["op"] for s in steps["audio"]] == ["resample", "pad_trim"]
-    with pytest.raises(MMDataError, match=r"channels \(--channels\) must be 1"):
+    with pytest.raises(MMDataError, match=r"channels \(--channels\): expected 1 \(greyscale\) or 3"):
         derive_inputs(data, ["image"], channels=2)
+    for bad in ([32, 0], "32", [16.5], [1, 2, 3], True):
+        with pytest.raises(MMDataError, match=r"image_size \(--image-size\): expected N or HxW"):
+            derive_inputs(data, ["image"], image_size=bad)
+    for key, bad in (("sample_rate", 0), ("sample_rate", 8000.5), ("max_seconds", float("inf")), ("max_tokens", "9")):
+        with pytest.raises(MMDataError, match=rf"{key} \(--{key.replace('_', '-')}\): expected"):
+            derive_inputs(data, ["image", "audio", "text"], **{key: bad})
 
 
 def test_a_recipes_own_normalize_list_wins_per_modality() -> None:
