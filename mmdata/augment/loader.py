@@ -48,6 +48,7 @@ from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
+from mmdata.shards import index as idx
 from mmdata.shards.reader import EpochClock, ShardDataset, SkipBoard, dist_rank_world, open_dataset, reader_id
 from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
@@ -209,7 +210,7 @@ class Loader:
                                                                  seed=seed, epoch=epoch, on_error=on_error, **reader_kw)
         # every batch carries the dataset's fields (presence masks; -1 labels, empty texts), also one
         # none of whose samples has a label or some modality
-        self._collate = functools.partial(collate, fields=dataset_fields(self.source.card, modalities))
+        self._collate = functools.partial(collate, fields=idx.dataset_fields(self.source.card, modalities))
         # what runs per sample (in workers): the normalize stage unless cached already, the random sections
         # too with augment_on="workers" in training
         self._sample_recipe = self.recipe
@@ -427,19 +428,6 @@ class _EpochHook:
         # not while a pass runs (Lightning fetches ahead from an unsized loader before it calls this)
         if int(epoch) != self.loader.epoch and not self.loader._active:
             self.loader.set_epoch(int(epoch))
-
-
-def dataset_fields(card: dict[str, Any] | None, modalities: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The fields a dataset card lists (its modalities, label included, and added series), in card order;
-    only the requested ``modalities`` when given. Empty for bare shards (no card).
-
-    Example:
-        >>> dataset_fields({"modalities": {"image": {}, "label": {}}, "fields": ["depth"]}, ["label", "depth"])
-        ('label', 'depth')
-    """
-    card = card or {}
-    names = dict.fromkeys([*(card.get("modalities") or {}), *(card.get("fields") or [])])
-    return tuple(n for n in names if modalities is None or n in modalities)
 
 
 def loader(path: str | Path, batch_size: int, recipe: Any = None, split: str = "train", seed: int = 0, epoch: int = 0,

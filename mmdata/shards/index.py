@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,19 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None) -
         found = card.get("format") if isinstance(card, dict) else f"a JSON {type(card).__name__}"
         raise ShardError(f"{p}: unknown format {found!r}, expected {FORMAT!r}")
     return data, card
+
+
+def dataset_fields(card: dict[str, Any] | None, modalities: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The fields a dataset card lists (its modalities, label included, and added series), in card order;
+    only the requested ``modalities`` when given. Empty for bare shards (no card).
+
+    Example:
+        >>> dataset_fields({"modalities": {"image": {}, "label": {}}, "fields": ["depth"]}, ["label", "depth"])
+        ('label', 'depth')
+    """
+    card = card or {}
+    names = dict.fromkeys([*(card.get("modalities") or {}), *(card.get("fields") or [])])
+    return tuple(n for n in names if modalities is None or n in modalities)
 
 
 def card_bytes(card: dict[str, Any]) -> bytes:

@@ -691,7 +691,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         to check against."""
         if self.modalities is None or self.card is None:
             return
-        have = set(self.card.get("modalities") or {}) | set(self.card.get("fields") or [])
+        have = set(idx.dataset_fields(self.card))
         if not have and self.layout == "samples":
             import pyarrow.compute as pc
 
