@@ -337,3 +337,27 @@ def _yaml(tmp_path: Path) -> Path:
     p = tmp_path / "hflip.yaml"
     p.write_text("seed: 0\nimage:\n  - {op: hflip, p: 0.5}\n")
     return p
+
+
+def test_train_cli_prints_robustness_na_for_a_modality_the_test_split_lacks(tmp_path: Path) -> None:
+    """`mmdata train` names the modality robustness could not be measured for, and why, instead of a number."""
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    import mmdata
+    from mmdata.cli.main import app
+    from mmdata.testing import make_sample_folder
+
+    raw = make_sample_folder(tmp_path / "raw", n=30, missing=False)
+    split = "train=0.6,val=0.2,test=0.2"
+    mmdata.shard(raw, tmp_path / "probe", split=split, seed=0, progress=False)
+    rows = pq.read_table(tmp_path / "probe" / "index.parquet", columns=["key", "split"]).to_pylist()
+    test_keys = [r["key"] for r in rows if r["split"] == "test"]
+    assert test_keys
+    for key in test_keys:  # the same keys and labels: the same split, and now no test sample has a caption
+        (raw / f"{key}.txt").unlink()
+    mmdata.shard(raw, tmp_path / "ds", split=split, seed=0, progress=False)
+    res = CliRunner().invoke(app, ["train", str(tmp_path / "ds"), "--fusion", "late", "--epochs", "1", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert "robustness -text: n/a (no labelled test sample has text)" in res.output
+    assert "-image:" in res.output and "-text:" not in res.output.split("accuracy with a modality removed:")[1].splitlines()[0]
