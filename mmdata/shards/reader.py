@@ -92,6 +92,7 @@ _MAX_ERRORS = 100
 _REGION = "unreadable shard region"
 #: reason of each listed sample a shard cut short, unreadable or missing did not deliver
 _NOT_DELIVERED = "truncated or corrupt shard"
+_UNLISTED = "sample not in the index"
 #: problems after which the parser yields nothing more from a shard (cut, unreadable, missing)
 _SERIES_CUT = frozenset({"unreadable shard", "truncated shard", "corrupt compressed stream", TAIL_LOST})
 RawSample = tuple[str | None, dict[str, bytes], tuple[str, str] | None]
@@ -1246,7 +1247,12 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         last_problem: tuple[str, str] | None = None
         for key, raw, problem in items:
             if listed is not None and key is not None:
-                if problem is None and checked is False:
+                if problem is None and key not in listed:
+                    # a sample the index does not list here (a shard rewritten by another job, an edited
+                    # index): never delivered, or an epoch could hold it twice or a key the index lacks
+                    problem = (_UNLISTED, f"sample {key!r} is in the shard but the index does not list it there "
+                                          "(the shard and index.parquet are from different jobs? run mmdata verify)")
+                elif problem is None and checked is False:
                     problem = self._incomplete(key, raw, listed.get(key))
                 elif problem is not None and problem[0] == "truncated shard" and key in listed \
                         and self._incomplete(key, raw, listed[key]) is None:
