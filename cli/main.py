@@ -16,7 +16,7 @@ from mmdata.cli import ablate, augment, datasets, match, shards, train
 
 app = typer.Typer(
     name="mmdata",
-    help="Multimodal datasets: shard, inspect, verify, augment, preview, train, match, audit-alignment, ablate, demo.",
+    help="Multimodal datasets: shard, add-modality, inspect, verify, augment, preview, train, match, audit-alignment, ablate, demo, datasets.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -6,7 +6,7 @@ initialisation (``torch.manual_seed``), the data order and the augmentation draw
 ``seed``) and the label-noise flips (:func:`mmdata.rng.derive`). ``kwargs`` are the other keys of the
 recipe's ``trainer:`` mapping (here ``epochs``, ``batch_size``, ``lr``).
 
-    mmdata ablate examples/custom_ablation.yaml --out runs/custom            # trainer.entry in the recipe
+    PYTHONPATH=examples mmdata ablate examples/custom_ablation.yaml --out runs/custom   # trainer.entry in the recipe
     PYTHONPATH=examples mmdata ablate recipes/ablations/avdigits_loo.yaml --out runs/mine \\
         --trainer custom_trainer:train                                         # or on the command line
 """

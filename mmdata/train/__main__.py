@@ -19,7 +19,17 @@ from typing import Any
 
 from mmdata.train.loop import train
 
-ALIASES = {"eval_robustness": ["--no-robustness"], "num_workers": ["--workers", "-j"]}  # the spellings `mmdata train` uses
+# the spellings `mmdata train` uses
+ALIASES = {"eval_robustness": ["--no-robustness"], "num_workers": ["--workers", "-j"], "fusion_args": ["--fusion-arg"],
+           "pretrain_args": ["--pretrain-arg"]}
+
+
+class _MergeDict(argparse.Action):
+    """``--fusion-arg a=1 --fusion-arg b=2`` (as ``mmdata train`` takes them) or ``--fusion-args a=1,b=2``: one dict."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, {**(getattr(namespace, self.dest) or {}), **values})
 
 
 def _docs() -> tuple[str, dict[str, str]]:
@@ -71,6 +81,8 @@ def parser() -> argparse.ArgumentParser:
         >>> ns = parser().parse_args(["data", "--fusion", "late", "--modalities", "image,audio", "--no-robustness"])
         >>> ns.fusion, ns.modalities, ns.eval_robustness
         ('late', ['image', 'audio'], False)
+        >>> parser().parse_args(["data", "--fusion-arg", "order=image+(audio+text)", "--fusion-arg", "towers=2"]).fusion_args
+        {'order': 'image+(audio+text)', 'towers': '2'}
     """
     summary, helps = _docs()
     ap = argparse.ArgumentParser(prog="python -m mmdata.train", description=summary)
@@ -85,8 +97,9 @@ def parser() -> argparse.ArgumentParser:
             for alias in ALIASES.get(name, []):
                 ap.add_argument(alias, dest=name, action="store_false", help=f"same as --no-{flag[2:]}")
         else:
+            merge = {"action": _MergeDict} if "dict[" in str(hints[name]) else {}
             ap.add_argument(flag, *ALIASES.get(name, []), dest=name, type=_converter(hints[name]), default=p.default,
-                            help=helps.get(name))
+                            help=helps.get(name), **merge)
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON (rank 0)")
     return ap
 

@@ -105,8 +105,11 @@ def test_train_cli(tmp_path: Path, small: Path) -> None:
 
 
 def test_ddp_entry_does_not_import_the_cli() -> None:
-    code = ("import sys, mmdata.train.__main__ as m; ns = m.parser().parse_args(['d', '--image-size', '48x64', '--cache', 'false', '-j', '2']); "
+    code = ("import sys, mmdata.train.__main__ as m; ns = m.parser().parse_args(['d', '--image-size', '48x64', '--cache', 'false', '-j', '2', "
+            "'--fusion-arg', 'order=image+(audio+text)', '--fusion-arg', 'towers=2', '--pretrain-args', 'dim=16,lr=0.001']); "
             "assert ns.image_size == [48, 64] and ns.cache is False and ns.num_workers == 2, ns; "
+            "assert ns.fusion_args == {'order': 'image+(audio+text)', 'towers': '2'}, ns; "
+            "assert ns.pretrain_args == {'dim': '16', 'lr': '0.001'}, ns; "
             "bad = [k for k in sys.modules if k == 'cli' or k.startswith(('cli.', 'mmdata.cli', 'typer'))]; assert not bad, bad")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
