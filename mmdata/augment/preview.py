@@ -153,38 +153,55 @@ def _fit(key: str, width: int = KEY_CHARS) -> str:
 
 def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None) -> bool:
     """Draw one sample; returns whether a CJK run had to be replaced by a placeholder."""
-    ratios = [*([3.0] if "image" in s else []), *([1.0, 1.5] if "audio" in s else []), 1.2]
+    # slots follow the original sample, so every variant of a row lines up: a dropped modality keeps
+    # its slot, drawn as an empty frame that says so
+    has_image, has_audio = ("image" in original or "image" in s), ("audio" in original or "audio" in s)
+    ratios = [*([3.0] if has_image else []), *([1.0, 1.5] if has_audio else []), 1.2]
     inner = spec.subgridspec(len(ratios), 1, hspace=0.15, height_ratios=ratios)
     r = 0
-    titled = False
-    if "image" in s:
-        ax = fig.add_subplot(inner[r])
-        img = s["image"].numpy()
-        grey = img.shape[0] < 3  # L, or LA: the grey level (alpha not drawn); RGB(A): the colours
-        ax.imshow(img[0] if grey else img[:3].transpose(1, 2, 0), cmap="gray" if grey else None, vmin=0, vmax=255,
-                  interpolation="nearest")
+
+    def dropped(ax: Any, what: str) -> None:
         ax.set_xticks([]), ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_linestyle((0, (3, 3)))
+            side.set_edgecolor("firebrick")
+        ax.text(0.5, 0.5, f"{what} dropped", ha="center", va="center", fontsize=7, color="firebrick", transform=ax.transAxes)
+
+    if has_image:
+        ax = fig.add_subplot(inner[r])
+        if "image" in s:
+            img = s["image"].numpy()
+            grey = img.shape[0] < 3  # L, or LA: the grey level (alpha not drawn); RGB(A): the colours
+            ax.imshow(img[0] if grey else img[:3].transpose(1, 2, 0), cmap="gray" if grey else None, vmin=0, vmax=255,
+                      interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+        else:
+            dropped(ax, "image")
         ax.set_title(title, fontsize=8)
-        titled = True
         r += 1
-    if "audio" in s:
-        wav = s["audio"].numpy().mean(axis=0)
-        rate = s.sample_rate or 1
+    if has_audio:
         ax = fig.add_subplot(inner[r])
-        ax.plot(np.arange(len(wav)) / rate, wav, lw=0.4, color="tab:blue")
-        ax.set_xlim(0, max(len(wav), 1) / rate)
-        ax.set_ylim(-1, 1)
-        ax.set_xticks([]), ax.set_yticks([])
-        if not titled:
+        if "audio" in s:
+            wav = s["audio"].numpy().mean(axis=0)
+            rate = s.sample_rate or 1
+            ax.plot(np.arange(len(wav)) / rate, wav, lw=0.4, color="tab:blue")
+            ax.set_xlim(0, max(len(wav), 1) / rate)
+            ax.set_ylim(-1, 1)
+            ax.set_xticks([]), ax.set_yticks([])
+        else:
+            dropped(ax, "audio")
+        if not r:
             ax.set_title(title, fontsize=8)
-            titled = True
         ax = fig.add_subplot(inner[r + 1])
-        spectrogram(ax, wav, rate)
-        ax.set_xticks([]), ax.set_yticks([])
+        if "audio" in s:
+            spectrogram(ax, wav, rate)
+            ax.set_xticks([]), ax.set_yticks([])
+        else:
+            ax.axis("off")
         r += 2
     ax = fig.add_subplot(inner[r])
     ax.axis("off")
-    if not titled:  # a text-only (or empty) cell still says which sample and variant it is
+    if not r:  # a text-only (or empty) cell still says which sample and variant it is
         ax.set_title(title, fontsize=8)
     text = s.get("text")
     lines = []

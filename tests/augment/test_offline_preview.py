@@ -192,3 +192,32 @@ def test_preview_long_keys_and_emoji(tmp_path: Path) -> None:
     key = "extra_IMG_1007_78211516_holiday_photo_0"
     assert len(_fit(key)) == KEY_CHARS and _fit(key).startswith("extra_IMG") and _fit(key).endswith("photo_0")
     assert _fit("short") == "short"
+
+
+def test_a_dropped_modality_keeps_its_slot() -> None:
+    """QA 2026-12-02: where a variant dropped the image, its waveform and spectrogram moved up into the image's
+    slot and grew, so the rows of the grid no longer lined up; the slot now stays, framed and labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from mmdata import Sample
+    from mmdata.augment.preview import _cell
+
+    original = Sample("k", {"image": torch.zeros(3, 8, 8, dtype=torch.uint8), "audio": torch.zeros(1, 800), "text": "a cat"},
+                      sample_rate=8000)
+    boxes = []
+    for variant in (original, Sample("k", {"audio": torch.zeros(1, 800), "text": "a cat"}, sample_rate=8000),
+                    Sample("k", {"image": torch.zeros(3, 8, 8, dtype=torch.uint8), "text": "a cat"})):
+        fig = plt.figure(figsize=(2, 4))
+        _cell(fig, fig.add_gridspec(1, 1)[0], variant, original, None, "v", None)
+        boxes.append([tuple(round(v, 3) for v in ax.get_position(original=True).bounds) for ax in fig.axes])
+        labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+        if "image" not in variant:
+            assert "image dropped" in labels
+        if "audio" not in variant:
+            assert "audio dropped" in labels
+        plt.close(fig)
+    assert boxes[0] == boxes[1] == boxes[2]  # image, waveform, spectrogram, text: the same four slots
