@@ -9,7 +9,10 @@ Stems may contain dots, spaces and non-ASCII characters. The extension of a file
 shards must not contain dots or ``/`` (WebDataset splits the basename at the first dot), so a stem
 that is not ``[A-Za-z0-9_-]+`` is mapped to ``<sanitised>_<8 hex of sha1(stem)>``; the original is
 kept in ``index.parquet:source_key`` (file names that are not UTF-8 keep their odd bytes as ``\\xff``
-escapes there).
+escapes there; the key's hash comes from the name's bytes, so a byte 0xff and a literal ``\\xff`` give
+two keys). Files are grouped by the NFC form of their stem (``café`` in NFC and in NFD is one sample).
+Folders named ``.*`` or ``__*`` (``.git``, ``__MACOSX``) are not walked and macOS ``._*`` files are not
+samples: both are listed.
 
 What cannot be sharded is reported, never dropped silently: every file, member, sample or folder
 left out is one entry of ``skipped`` (``{"source", "sample", "what", "reason"}``, ``what`` one of
@@ -32,6 +35,7 @@ import os
 import posixpath
 import re
 import stat
+import unicodedata
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +60,11 @@ NAMES_FILES = ("labels.json", "labels.txt")
 DATASET_FILES = ("dataset.json", "index.parquet")
 EARLIER_OUTPUT = "an mmdata dataset folder (an earlier output: dataset.json + index.parquet)"
 OUTPUT_OF_THIS_JOB = "the output folder of this job"
+#: folders never walked and never classes (as Hugging Face's imagefolder): ``.git``, ``.cache``, ``__MACOSX``
+HIDDEN_FOLDER = ("a hidden or system folder (its name starts with '.' or '__', e.g. .git, __MACOSX): not walked, "
+                 "not a class")
+#: ``._x.png`` beside (or in ``__MACOSX/`` for) ``x.png``: the resource fork macOS writes on other disks and in zips
+APPLEDOUBLE = "a macOS metadata file (AppleDouble '._' file, written when copying to other disks or zips): not data"
 ON_ERROR = ("skip", "raise")
 
 
@@ -110,6 +119,24 @@ def printable(name: str) -> str:
         return name
     except UnicodeEncodeError:
         return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def names_apart(a: str, b: str) -> tuple[str, str, bool]:
+    """Two file names as messages show them, told apart when they print alike: a non-UTF-8 byte
+    (``\\xff`` in :func:`printable`) beside a name holding a literal ``\\xff``, or one name in two
+    Unicode forms (NFC / NFD) — then each with its bytes. The bool: they print alike.
+
+    Example:
+        >>> names_apart("x.png", "y.png")
+        ("'x.png'", "'y.png'", False)
+        >>> names_apart("caf\\u00e9.png", "cafe\\u0301.png")[2]
+        True
+    """
+    pa, pb = printable(a), printable(b)
+    if unicodedata.normalize("NFC", pa) != unicodedata.normalize("NFC", pb):
+        return repr(pa), repr(pb), False
+    return (f"{pa!r} (bytes {a.encode('utf-8', 'surrogateescape')!r})",
+            f"{pb!r} (bytes {b.encode('utf-8', 'surrogateescape')!r})", True)
 
 
 def safe_key(stem: str) -> str:
@@ -360,8 +387,12 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
         return names.index(raw)
     if raw[:1] == "-" and raw[1:].isascii() and raw[1:].isdigit():
         raise ValueError(f"negative label {raw} (labels are class ids 0, 1, ...)")
-    expected = "an integer class id" + (f" or a class name ({_names_hint(names, source)})" if names else "")
-    raise ValueError(f"expected {expected}, got {raw[:40]!r}")
+    if names:
+        raise ValueError(f"expected an integer class id or a class name ({_names_hint(names, source)}), "
+                         f"got {raw[:40]!r}")
+    hint = "" if _is_number(raw) else ("; for label files holding class names, declare the names: a labels.txt (one "
+                                       "per line) or labels.json at the source root, or --labels names.txt")
+    raise ValueError(f"expected an integer class id, got {raw[:40]!r}{hint}")
 
 
 def label_gap_warning(per_class: Mapping[int, int], holders: Mapping[int, list[str]] | None = None) -> str | None:
@@ -388,6 +419,10 @@ class _Walk:
     an fsspec URL (:class:`mmdata.shards.remote_source.RemoteWalk`) has the same interface."""
 
     sep = os.sep
+    #: files reached through symbolic links that lead outside the source, and the first such link as
+    #: (link, its target) — a card warning; a walk of a folder at a URL meets no links
+    outside_files = 0
+    outside_example: tuple[str, str] | None = None
 
     def __init__(self, root: str, on_error: str, exclude: str | None) -> None:
         self.root = root
@@ -403,6 +438,10 @@ class _Walk:
         if exclude is not None and exclude.startswith(self.real_root + os.sep):
             parent, _, name = os.path.relpath(exclude, self.real_root).replace(os.sep, "/").rpartition("/")
             self.exclude_at = (parent + "/" if parent else "", name)
+        # the source as links inside it may name it: resolved, and as given
+        self.root_prefixes = tuple(dict.fromkeys((self.real_root + os.sep, os.path.abspath(root) + os.sep)))
+        #: folder path -> the link leading outside the source that it was reached through
+        self.outside_dirs: dict[str, tuple[str, str]] = {}
 
     def read(self, paths: list[str]) -> tuple[list[bytes | int], array]:
         """The files at ``paths`` as :func:`read_many` reads them."""
@@ -435,6 +474,8 @@ class _Walk:
         if self.exclude_at is not None and self.exclude_at[0] == rel and not any(
                 e.name == self.exclude_at[1] for e in entries):  # the output, not created yet
             others = sorted([*others, self.exclude_at[1]], key=lambda e: e if e.__class__ is str else e.name)
+        via = self.outside_dirs.get(folder)  # this folder came through a link leading outside the source
+        folder_real: str | None = None
         linked: list[str] = []
         for e in others:
             if e.__class__ is str:
@@ -444,19 +485,53 @@ class _Walk:
             try:
                 if e.is_file():  # a link to a file
                     linked.append(e.name)
+                    if via is None:
+                        if folder_real is None:
+                            folder_real = os.path.realpath(folder)
+                        target = os.readlink(e.path)
+                        if self._leads_out(os.path.normpath(os.path.join(folder_real, target))):
+                            self.outside_files += 1
+                            self.outside_example = self.outside_example or (shown, printable(target))
                 elif e.is_dir():
-                    if self._walkable(e, shown):
+                    if is_hidden_folder(e.name):
+                        out = self.exclude is not None and os.path.realpath(e.path) == self.exclude
+                        self.skipped.append(skip_entry(shown, "folder", OUTPUT_OF_THIS_JOB if out else HIDDEN_FOLDER))
+                    elif self._walkable(e, shown):
                         dirs.append(e.name)
+                        if via is not None:
+                            self.outside_dirs[e.path] = via
+                        elif e.is_symlink() and self._leads_out(os.path.realpath(e.path)):
+                            self.outside_dirs[e.path] = (shown, printable(os.readlink(e.path)))
                 elif e.is_symlink():
-                    self.bad(shown, "file", f"broken symbolic link (to {printable(os.readlink(e.path))!r})",
-                             data=split_name(e.name) is not None)
+                    target = printable(os.readlink(e.path))
+                    if os.path.exists(e.path):  # a link to a device (/dev/zero), a FIFO, a socket
+                        self.bad(shown, "file", f"not a regular file (link to {target!r})", data=False)
+                    else:
+                        self.bad(shown, "file", f"broken symbolic link (to {target!r})",
+                                 data=split_name(e.name) is not None)
                 else:
                     self.bad(shown, "file", "not a regular file (a FIFO, socket or device)", data=False)
             except OSError as exc:  # e.g. a link to itself: ELOOP
                 self.bad(shown, "file", f"cannot read: {exc.strerror}", data=split_name(e.name) is not None)
         if linked:
             files = sorted(files + linked)
+        if via is not None and files:
+            self.outside_files += len(files)
+            self.outside_example = self.outside_example or via
         return files, dirs
+
+    def _leads_out(self, target: str) -> bool:
+        return not (target + os.sep).startswith(self.root_prefixes)
+
+    def link_warnings(self) -> list[str]:
+        """A warning when files came through symbolic links leading outside the source (a symlink farm
+        is a fine way to build a dataset, but a stray link pulls in files the user never meant to ship)."""
+        if not self.outside_files or self.outside_example is None:
+            return []
+        n, (link, target) = self.outside_files, self.outside_example
+        return [f"{n} file{'s' * (n != 1)} came through symbolic links that lead outside the source folder (e.g. "
+                f"{link!r} -> {target!r}) and {'are' if n != 1 else 'is'} sharded like the rest: check that "
+                f"{'they belong' if n != 1 else 'it belongs'} in the dataset before publishing it"]
 
     def _walkable(self, e: os.DirEntry, shown: str) -> bool:
         if e.is_symlink():
@@ -467,6 +542,15 @@ class _Walk:
                 self.skipped.append(skip_entry(shown, "folder", f"symbolic link to {where}, which is walked as part of "
                                                                 f"the source already (not walked twice)"))
                 return False
+            # a link to a folder that holds the source, or this link: walking it walks the link again
+            holder = target.rstrip(os.sep) + os.sep
+            for what, below in (("the source folder", self.real_root),
+                                ("this link", os.path.realpath(os.path.dirname(e.path)))):
+                if (below + os.sep).startswith(holder):
+                    self.skipped.append(skip_entry(shown, "folder", f"symbolic link to "
+                                                   f"{printable(os.readlink(e.path))!r}, a folder that holds {what}: "
+                                                   f"a loop, not walked"))
+                    return False
         st = e.stat()
         if (st.st_dev, st.st_ino) in self.visited:
             self.skipped.append(skip_entry(shown, "folder", "a folder already walked (a link or mount loop)"))
@@ -479,6 +563,11 @@ class _Walk:
             self.skipped.append(skip_entry(shown, "folder", EARLIER_OUTPUT))
             return False
         return True
+
+
+def is_hidden_folder(name: str) -> bool:
+    """Whether a folder is hidden or a system folder, never walked (``.git``, ``__MACOSX``, ``__pycache__``)."""
+    return name[:1] == "." or name[:2] == "__"
 
 
 def is_dataset_folder(path: str | Path) -> bool:
@@ -497,8 +586,10 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
 
     One walk, no ``stat`` per file (sizes come from the read when the shard is written), label
     files read in one batch. Links are followed, but a folder is walked once: a link into the
-    source or a loop is reported, not followed. Two files of one field for a stem (``a.jpg`` +
-    ``a.png``): the first by name is kept and the other reported (or raised with ``on_error="raise"``).
+    source, to a folder holding the source or the link, or a loop is reported, not followed; files
+    reached through links leading outside the source are kept, with one warning. Two files of one
+    field for a stem (``a.jpg`` + ``a.png``, or ``café.png`` in NFC and NFD): the first by name is kept
+    and the other reported (or raised with ``on_error="raise"``).
 
     Args:
         root: the source folder.
@@ -543,6 +634,10 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     while stack:
         folder, rel = stack.pop()
         files, dirs = walk.list(folder, rel)
+        if any(is_hidden_folder(d) for d in dirs):  # a walk at a URL lists them (a local one reports them)
+            walk.skipped.extend(skip_entry(printable(rel + d), "folder", HIDDEN_FOLDER) for d in dirs
+                                if is_hidden_folder(d))
+            dirs = [d for d in dirs if not is_hidden_folder(d)]
         prefix = folder + sep
         stack.extend((prefix + d, rel + d + "/") for d in reversed(dirs))
         if not rel:
@@ -559,40 +654,58 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         joined = "/".join(stems)
         has_label_files = has_label_files or not {e.lower() for e in exts}.isdisjoint(LABEL_EXTS)
         if (exts <= _PLAIN_EXTS and "" not in stems and "." not in joined and _one_field_each(exts)
-                and printable(joined) == joined):
-            # the common case, in bulk: known lower-case extensions, one per field, stems without dots
-            # and valid UTF-8. The files of one stem are then adjacent in sorted order.
+                and (joined.isascii() or (printable(joined) == joined and unicodedata.is_normalized("NFC", joined)))):
+            # the common case, in bulk: known lower-case extensions, one per field, stems without dots,
+            # valid UTF-8 in NFC. The files of one stem are then adjacent in sorted order.
             found_groups.extend(
                 (rel + stem, {ext: f"{prefix}{stem}.{ext}" for _, _, ext in group})
                 for stem, group in groupby(parts, itemgetter(0)))
             continue
-        groups: dict[str, dict[str, str]] = {}
-        first_of: dict[tuple[str, str], str] = {}  # (stem, field) -> the file kept
+        # samples by the NFC form of their stem (copies made on macOS and on Linux mix NFD and NFC names);
+        # a sample is named by the stem of its first file by name, so names in one form keep their keys
+        groups: dict[str, tuple[str, dict[str, str]]] = {}  # NFC stem -> (stem, {ext: path})
+        first_of: dict[tuple[str, str], str] = {}  # (NFC stem, field) -> the file kept
         for fn in files:
+            if fn[:2] == "._":
+                walk.bad(printable(rel + fn), "file", APPLEDOUBLE, data=False)
+                continue
             named = split_name(fn)
             if named is None:
                 walk.bad(printable(rel + fn), "file", "unknown file type (mmdata shards images, audio, text, "
                                                       "labels, .json and .npy files)", data=False)
                 continue
             stem, ext = named
+            norm = stem if stem.isascii() else unicodedata.normalize("NFC", stem)
             fieldname = field_of(ext)
-            kept = first_of.setdefault((stem, fieldname), fn)
+            kept = first_of.setdefault((norm, fieldname), fn)
             if kept != fn:
-                sample = printable(rel + stem)
+                sample = printable(rel + groups[norm][0])
+                kept_shown, fn_shown, alike = names_apart(kept, fn)
                 if on_error == "raise":
-                    raise SourceError(f"{printable(rel + kept)} and {printable(rel + fn)}: two {fieldname} files for "
-                                      f"sample {sample!r}; a sample holds one file per modality — rename or remove one")
+                    a, b, _ = names_apart(rel + kept, rel + fn)
+                    raise SourceError(f"{a} and {b}: two {fieldname} files for sample {sample!r}; a sample holds one "
+                                      f"file per modality — rename or remove one")
+                if alike:
+                    this = f" (this file: {fn_shown})"
+                elif split_name(kept)[0] != stem:  # type: ignore[index]
+                    this = " (the two names are in different Unicode forms, NFC and NFD)"
+                else:
+                    this = ""
                 walk.bad(printable(rel + fn), "member", f"a second {fieldname} file for sample {sample!r}: kept "
-                         f"{printable(kept)!r} (the first by name); a sample holds one file per modality", sample)
+                         f"{kept_shown} (the first by name){this}; a sample holds one file per modality", sample)
                 continue
-            groups.setdefault(stem, {})[ext] = prefix + fn  # str: a Path per file costs ~10 us
-        found_groups.extend((rel + stem, members) for stem, members in groups.items())
+            group = groups.get(norm)
+            if group is None:
+                group = groups[norm] = (stem, {})
+            group[1][ext] = prefix + fn  # str: a Path per file costs ~10 us
+        found_groups.extend((rel + stem, members) for stem, members in groups.values())
     warnings = []
     all_ascii = "".join([k for k, _ in found_groups]).isascii()
     odd = [] if all_ascii else [k for k, _ in found_groups if printable(k) != k]
     if odd:
         warnings.append(f"{len(odd)} sample name{'s are' if len(odd) != 1 else ' is'} not valid UTF-8; source_key "
                         f"keeps the odd bytes as \\x escapes (e.g. {printable(odd[0])!r})")
+    warnings += walk.link_warnings()
     # class names: given, else a names file at the root, else the class folders
     names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)
     if names is None and names_file is not None:
@@ -610,15 +723,22 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             lab = next((found.pop(e) for e in LABEL_EXTS if e in found), None)
         if lab is not None:
             label_files[i] = lab
+    class_of: dict[str, int] = {}  # class folder -> class id
     if labels_from_folders:
+        # one class per name up to its Unicode form (NFC / NFD), named by its first folder by name
+        form_of: dict[str, list[str]] = {}
+        for d in sorted(top_dirs):
+            form_of.setdefault(_nfc(d), []).append(d)
         if names is None:
-            names, names_from = sorted(top_dirs), "folders"
-        missing = [d for d in top_dirs if d not in names]
+            names, names_from = sorted(ds[0] for ds in form_of.values()), "folders"
+        class_ids = {_nfc(c): i for i, c in enumerate(names)}
+        missing = [d for d in top_dirs if _nfc(d) not in class_ids]
         if missing:
             raise SourceError(f"class folders {missing} are not among the declared class names "
                               f"({_names_hint(names, names_from)}); add them there or move the folders out")
-        class_ids = {c: i for i, c in enumerate(names)}
-        labels = [class_ids.get(source_key.split("/", 1)[0]) for source_key, _ in found_groups]
+        class_of = {d: class_ids[_nfc(d)] for d in top_dirs}
+        warnings += _class_folder_warnings(form_of, class_ids)
+        labels = [class_of.get(source_key.split("/", 1)[0]) for source_key, _ in found_groups]
         for i, path in label_files.items():
             walk.skipped.append(skip_entry(rel_of(path), "member", "label file ignored: labels come from the class "
                                                                    "folders", printable(found_groups[i][0])))
@@ -647,13 +767,50 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                 walk.skipped.append(skip_entry(rel_of(label_files[i]), "file", "a label file without any media file "
                                                                                "of the same name"))
             continue
-        key_src = source_key if all_ascii else printable(source_key)
-        records.append(Record(safe_key(key_src), key_src, found, label))
+        # the key from the name's bytes: 'a\xffb' (byte 0xff) and a file named 'a\\xffb' print alike
+        records.append(Record(safe_key(source_key), source_key if all_ascii else printable(source_key), found, label))
     if mixed:
         unlabelled = sum(1 for r in records if r.label is None)
         if unlabelled:
             warnings.append(_mixed_labels_warning(top_dirs, len(label_files), unlabelled, len(records)))
+    if class_of:
+        used = {r.label for r in records}
+        empty = [d for d in top_dirs if class_of[d] not in used]
+        if empty:
+            shown = ", ".join(f"{printable(d)}/" for d in empty[:8]) + (", ..." if len(empty) > 8 else "")
+            ids = ", ".join(str(class_of[d]) for d in empty[:8]) + (", ..." if len(empty) > 8 else "")
+            one = len(empty) == 1
+            warnings.append(f"class folder{'s' * (not one)} {shown} hold{'s' * one} no sample: class{'es' * (not one)} "
+                            f"{ids} keep{'s' * one} {'its id' if one else 'their ids'} (so the ids of the others stay "
+                            f"as they are) but {'has' if one else 'have'} no example; add samples or remove the "
+                            f"folder{'s' * (not one)}")
     return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s)
+
+
+def _nfc(name: str) -> str:
+    return name if name.isascii() else unicodedata.normalize("NFC", name)
+
+
+def _class_folder_warnings(form_of: Mapping[str, list[str]], class_ids: Mapping[str, int]) -> list[str]:
+    """Warnings for class folders whose names collide: one name in two Unicode forms (one class), or
+    names that differ only in case (two classes, most likely meant as one)."""
+    warnings = []
+    for ds in form_of.values():
+        if len(ds) > 1:
+            a, b, _ = names_apart(ds[0], ds[1])
+            more = f" (and {len(ds) - 2} more)" if len(ds) > 2 else ""
+            warnings.append(f"class folders {a} and {b}{more} are one name in two Unicode forms (NFC and NFD: copies "
+                            f"made on macOS and elsewhere): their samples are one class, {printable(ds[0])!r}; "
+                            f"rename the folders to one form to silence this")
+    by_case: dict[str, list[str]] = {}
+    for norm, ds in form_of.items():
+        by_case.setdefault(norm.casefold(), []).append(ds[0])
+    for ds in by_case.values():
+        if len(ds) > 1:
+            shown = " and ".join(f"{printable(d)!r} (class {class_ids[_nfc(d)]})" for d in ds)
+            warnings.append(f"class folders {shown} differ only in case: they are {len(ds)} classes; if they are "
+                            f"one, merge the folders")
+    return warnings
 
 
 def _mixed_labels_warning(top_dirs: list[str], n_files: int, unlabelled: int, total: int) -> str:
