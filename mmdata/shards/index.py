@@ -84,6 +84,9 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None) -
         data = _fetch(path, CARD, storage_options) if _remote(path) else p.read_bytes()  # type: ignore[union-attr]
         card = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
+        if unfinished_job(path, storage_options):
+            raise ShardError(f"{path}: no {CARD}: an `mmdata shard` job into this folder did not finish (the card is "
+                             f"written last); rerun the same `mmdata shard` command to finish it") from None
         raise ShardError(f"{path}: no {CARD} (not a dataset folder written by `mmdata shard`)") from None
     except NotADirectoryError:  # a shard (or any file) given where the folder is expected
         raise ShardError(f"{path}: not a dataset folder (a file; a dataset folder holds {CARD}, {INDEX} and "
@@ -101,6 +104,23 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None) -
         found = card.get("format") if isinstance(card, dict) else f"a JSON {type(card).__name__}"
         raise ShardError(f"{p}: unknown format {found!r}, expected {FORMAT!r}")
     return data, card
+
+
+def unfinished_job(path: str | Path, storage_options: dict[str, Any] | None) -> bool:
+    """Whether a folder without a card holds what an unfinished ``mmdata shard`` job leaves: its resume
+    journal, or the index / shards table of a dataset whose card it removed before rewriting it."""
+    from mmdata.shards.journal import NAME
+
+    names = (NAME, INDEX, SHARDS)
+    try:
+        if _remote(path):
+            from mmdata.urls import filesystem
+
+            fs, root = filesystem(str(path).rstrip("/"), storage_options)
+            return any(fs.exists(f"{root.rstrip('/')}/{n}") for n in names)
+        return any((Path(path) / n).exists() for n in names)
+    except Exception:  # noqa: BLE001 - only chooses the message; the caller raises either way
+        return False
 
 
 def dataset_fields(card: dict[str, Any] | None, modalities: Sequence[str] | None = None) -> tuple[str, ...]:

@@ -347,6 +347,8 @@ def _wav(d: bytes) -> tuple[int, int, int] | None:
                 size = avail
             elif size > avail:
                 raise CorruptMedia(f"truncated WAV: the data chunk declares {size} bytes, the file holds {avail}")
+            if size < fmt[3]:  # as FLAC: audio of no frame is no audio (and resampling it fails later)
+                raise CorruptMedia(f"WAV without audio frames (its data chunk holds {size} bytes)")
             return size // fmt[3], fmt[2], fmt[1]
         if size > avail:
             raise CorruptMedia(f"truncated WAV: chunk {_chunk_name(cid)} runs past the end of the file")
@@ -363,6 +365,8 @@ def _sf_audio(d: bytes) -> tuple[int, int, int]:
         raise CorruptMedia(f"not audio soundfile can open ({_describe(exc)})") from None
     if info.samplerate <= 0 or info.channels <= 0:
         raise CorruptMedia(f"audio with sample rate {info.samplerate} and {info.channels} channels")
+    if info.frames <= 0:
+        raise CorruptMedia(f"{info.format or 'audio'} without audio frames ({info.frames} frames)")
     return int(info.frames), int(info.samplerate), int(info.channels)
 
 
@@ -409,7 +413,7 @@ def probe_audio(data: bytes) -> tuple[int, int, int]:
     """:func:`probe_audio_py`, in C when the module is built and the file is a well-formed FLAC / WAV."""
     if _C_AUDIO is not None:
         got = _C_AUDIO(data)
-        if got is not None:
+        if got is not None and got[0]:  # 0 frames: the Python parser says why it is bad
             return got
     return probe_audio_py(data)
 

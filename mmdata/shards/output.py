@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from mmdata.errors import MMDataError
+from mmdata.errors import MMDataError, SourceError
 from mmdata.io import atomic_write_bytes, file_sha256
 from mmdata.shards.journal import NAME, Journal, JobLock, _records, other_plan_records, record
 from mmdata.urls import cache_dir, call, filesystem, is_remote, local_path
@@ -55,6 +55,28 @@ def output(out: str | Path, storage_options: dict[str, Any] | None = None, *,
     return LocalOutput(path.resolve() if absolute else path)
 
 
+def check_local_output(path: Path) -> None:
+    """A SourceError when the local output folder ``path`` (or a folder above it) is a file: a job
+    cannot make a folder there. Checked before a source is read (and again when the job takes its lock).
+
+    Example:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "notes.txt"; _ = f.write_text("mine")
+        >>> try:
+        ...     check_local_output(f)
+        ... except SourceError as exc:
+        ...     print(str(exc).split(": ", 1)[1])
+        a file, expected a folder (or a path where one can be created); write to another path
+    """
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "" if p == path else f" ({p} is a file)"
+                raise SourceError(f"output folder {path}: {'a file' if p == path else 'under a file'}{where}, "
+                                  f"expected a folder (or a path where one can be created); write to another path")
+            return
+
+
 class LocalOutput:
     """A local folder (or one mounted at the same path on every node)."""
 
@@ -69,7 +91,12 @@ class LocalOutput:
         return self.path.resolve().name
 
     def lock(self, job: str) -> JobLock:
-        self.path.mkdir(parents=True, exist_ok=True)
+        check_local_output(self.path)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. under /proc, a read-only mount, no permission: named, not a traceback
+            raise SourceError(f"output folder {self.path}: cannot create it ({exc.strerror or exc}); "
+                              f"expected a folder that exists or can be created") from None
         return JobLock(self.path, job)
 
     def journal(self, plan_id: str, fsync: bool) -> Journal:
@@ -88,6 +115,17 @@ class LocalOutput:
 
     def write(self, name: str, data: bytes, fsync: bool) -> None:
         atomic_write_bytes(self.path / name, data, fsync=fsync)
+
+    def remove_card(self) -> bool:
+        """Delete the dataset card (if any) before a job writes over the dataset here: a folder with a
+        card is complete, and the card is written again last. True when there was one."""
+        from mmdata.shards.index import CARD
+
+        try:
+            (self.path / CARD).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def listed_shards(self) -> set[str]:
         """The shard files the ``shards.parquet`` of an earlier job in this folder lists (none: {})."""
@@ -154,6 +192,18 @@ class RemoteOutput:
 
     def write(self, name: str, data: bytes, fsync: bool) -> None:
         call(self.url, f"write {name} there", self.fs.pipe_file, f"{self.root}/{name}", data)
+
+    def remove_card(self) -> bool:
+        """Delete the dataset card object (if any) before a job writes over the dataset here (see
+        :meth:`LocalOutput.remove_card`). True when there was one."""
+        from mmdata.shards.index import CARD
+
+        path = f"{self.root}/{CARD}"
+        self.fs.invalidate_cache(self.root)
+        if not call(self.url, f"look for {CARD} there", self.fs.isfile, path):
+            return False
+        call(self.url, f"delete {CARD} there", self.fs.rm_file, path)
+        return True
 
     def listed_shards(self) -> set[str]:
         """The shard objects the ``shards.parquet`` of an earlier job at this URL lists (none: {})."""

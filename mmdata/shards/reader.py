@@ -84,7 +84,7 @@ from mmdata.shards.tario import (
     iter_samples,
 )
 from mmdata.types import Sample, new_sample
-from mmdata.urls import is_folder_url, is_remote
+from mmdata.urls import is_folder_url, is_remote, local_path, protocol, unless_file_url
 
 log = logging.getLogger("mmdata.reader")
 ON_ERROR = ("raise", "skip", "warn")
@@ -635,8 +635,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self._index: _ShardIndex | None = None
         self._shard_sizes: list[int] | None = None  # samples per shard from the index (samples_per_reader)
         self._raw_plans: dict[tuple[str, ...], tuple[tuple[str, ...] | None, tuple[str, str] | None]] = {}
-        if isinstance(path, str) and path.startswith("file://") and idx.is_dataset(path[len("file://"):]):
-            path = path[len("file://"):]  # a dataset folder given as a file:// URL
+        if isinstance(path, (str, Path)) and protocol(path) == "file" and idx.is_dataset(local_path(path)):
+            path = unless_file_url(path)  # a dataset folder given as a file:// URL (or file:/..., as a Path makes it)
         remote_folder = is_folder_url(path)
         if remote_folder or (not isinstance(path, (list, tuple)) and not is_remote(path) and idx.is_dataset(path)):
             # the index is read with pyarrow in every reader process: import it here, so that DataLoader
@@ -664,6 +664,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 if not self.series:
                     raise ShardError(f"{path}: none of the requested modalities {self.modalities} is stored; it has {fields}")
         else:
+            if (isinstance(path, (str, Path)) and not is_remote(path) and os.path.isdir(path)
+                    and idx.unfinished_job(path, None)):
+                idx.load_card(path)  # raises: a job into this folder did not finish (its shards are no dataset yet)
             self.shards = expand_sources(path, self.storage_options)
         self.shards = _once(self.shards, path)
         self.skipped: dict[str, int] = {}  # of the iteration in progress or the last one (see __iter__)

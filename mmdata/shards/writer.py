@@ -41,7 +41,7 @@ from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_
 from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, check_split_name, discover, label_gap_warning, printable,
                                    read_error, read_label_names, read_many, skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
-from mmdata.shards.output import LocalOutput, RemoteOutput, is_shard_name, output
+from mmdata.shards.output import LocalOutput, RemoteOutput, check_local_output, is_shard_name, output
 from mmdata.urls import is_remote, local_path, protocol, redact
 
 SPLIT_ORDER = ("train", "val", "test")
@@ -58,23 +58,38 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
     """
     if spec is None or spec == "":
         return None
+    pairs: list[tuple[str, float, str]] = []  # (name, fraction, as written)
     if isinstance(spec, str):
-        out: dict[str, float] = {}
         for part in spec.split(","):
             name, sep, val = part.partition("=")
+            name = name.strip()
+            if not sep or not name:
+                raise SourceError(f"--split: expected name=fraction pairs like 'train=0.8,val=0.2', got {part!r}")
             try:
-                out[name.strip()] = float(val)
+                pairs.append((name, float(val), val.strip()))
             except ValueError:
-                raise SourceError(f"--split: expected name=fraction pairs like 'train=0.8,val=0.2', got {part!r}") from None
-            if not sep or not name.strip():
-                raise SourceError(f"--split: expected name=fraction, got {part!r}")
+                raise SourceError(f"--split: expected name=fraction pairs like 'train=0.8,val=0.2', "
+                                  f"got {part!r}") from None
     else:
-        out = {str(k): float(v) for k, v in spec.items()}
-    total = sum(out.values())
-    if any(v < 0 for v in out.values()) or abs(total - 1.0) > 1e-6:
-        raise SourceError(f"--split fractions must be >= 0 and sum to 1, got {out} (sum {total:g})")
-    for name in out:
+        pairs = [(str(k), float(v), repr(v)) for k, v in spec.items()]
+    out: dict[str, float] = {}
+    folded: dict[str, str] = {}
+    for name, value, written in pairs:
+        if not (0.0 <= value <= 1.0):  # also NaN and infinities (1e400 reads as inf)
+            raise SourceError(f"--split: the fraction of {name!r} must be a number from 0 to 1, got {written!r}")
+        if name in out:
+            raise SourceError(f"--split: {name!r} is given twice; give each split once")
+        other = folded.setdefault(name.casefold(), name)
+        if other != name:
+            raise SourceError(f"--split: {other!r} and {name!r} differ only in case: their shard files "
+                              f"({other}-000000.tar, {name}-000000.tar) are one file on case-insensitive file "
+                              f"systems (macOS, Windows); use one name")
         check_split_name(name, "--split")
+        out[name] = value
+    total = sum(out.values())
+    if abs(total - 1.0) > 1e-6:
+        got = ", ".join(f"{n}={v:g}" for n, v in out.items())
+        raise SourceError(f"--split fractions must sum to 1, got {got} (sum {total:g})")
     return out
 
 
@@ -530,7 +545,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
                 img, bad = _probed(probe_image, "image", ii, datas, decode, bad, values, paths, meta, task)
         if ai >= 0:
             aud = c_audio(datas[ai]) if c_audio is not None and datas[ai].__class__ is bytes else None
-            if aud is None:
+            if aud is None or not aud[0]:  # 0 frames: bad audio, the Python parser gives the reason
                 aud, bad = _probed(probe_audio, "audio", ai, datas, decode, bad, values, paths, meta, task)
         if ti >= 0 and datas[ti].__class__ is bytes:
             data = datas[ti]
@@ -584,6 +599,8 @@ def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any
         if None in auds:
             return None
         frames, rates, channels = zip(*auds)
+        if 0 in frames:  # audio of no frame is bad: the per-sample path reports it
+            return None
         aud_cols = [list(map(round, map(truediv, frames, rates), repeat(6))), rates, channels]
     else:
         aud_cols = [none] * 3
@@ -635,10 +652,33 @@ def _bad(bad: dict[int, str] | None, i: int, exc: BaseException, values: tuple[A
     return bad
 
 
+def human_size(n: int) -> str:
+    """A byte count as people read it: B, KB, MB, GB, TB (powers of 1024, as ``--max-file-size`` reads
+    them), three significant digits.
+
+    Example:
+        >>> human_size(200), human_size(1894), human_size(5 << 30)
+        ('200 B', '1.85 KB', '5 GB')
+    """
+    if n < 1024:
+        return f"{n} B"
+    value = n / 1024
+    for unit in ("KB", "MB", "GB"):
+        if value < 999.5:  # below it, three digits never round up to an exponent (1e+03)
+            return f"{value:.3g} {unit}"
+        value /= 1024
+    return f"{value:.3g} TB" if value < 999.5 else f"{value:.0f} TB"
+
+
 def _bad_reason(exc: BaseException, value: Any, paths: list[Any], meta: array, task: dict[str, Any]) -> str:
     if isinstance(exc, OSError) and exc.args and isinstance(exc.args[0], int):
         size = meta[2 * paths.index(value)] if value in paths else -1
-        return read_error(exc.args[0], size, task.get("max_file_size"))
+        limit = task.get("max_file_size")
+        if exc.args[0] == errno.EFBIG and size >= 0 and limit is not None:
+            exact = f" ({size} bytes)" if size >= 1024 else ""
+            return (f"file of {human_size(size)}{exact} is larger than --max-file-size ({human_size(limit)}); "
+                    f"raise the limit to shard it")
+        return read_error(exc.args[0], size, limit)
     if isinstance(exc, UnicodeDecodeError):
         return f"text is not UTF-8 ({exc.reason} at byte {exc.start})"
     return str(exc)
@@ -843,7 +883,8 @@ def shard(
         out: output folder: a path, a ``file://`` URL, or an fsspec URL of an object store
             (``s3://bucket/ds``: each shard uploaded whole by the task that wrote it, the index and card
             last; docs/scale.md). Re-running into the same folder resumes an interrupted job; a job
-            with other options replaces the dataset there: shard files of the earlier job that the new
+            with other options replaces the dataset there: its card goes before the first new shard is
+            written (a folder with a card is complete), and shard files of the earlier job that the new
             plan does not write are deleted once the new shards are written (only those its
             ``shards.parquet`` or journal lists; other files are never touched). A second job writing
             to it at the same time is refused (``OUT/.mmdata-lock``; for a URL: from this machine).
@@ -855,7 +896,8 @@ def shard(
             limit; with a limit every source file is stat'ed up front to plan the cuts).
         workers: parallel shard writers (the output bytes do not depend on it).
         split: ``"train=0.8,val=0.1,test=0.1"`` (stratified by label, seeded; every split's total and
-            every class's share within one sample of the fraction, see :func:`assign_splits`); default
+            every class's share within one sample of the fraction, see :func:`assign_splits`; each
+            name once, no two differing only in case, each fraction from 0 to 1); default
             all ``train``. A manifest ``split`` column is used as written; the fractions split the rows
             without one (a warning says so, and when no row is left the card records no fractions).
         seed: seed of the split.
@@ -895,6 +937,10 @@ def shard(
         ``removed_stale``: shard files of an earlier job in ``out`` that this job's plan does not
         write, deleted (only names that job's ``shards.parquet`` or unfinished journal lists).
 
+    Raises:
+        SourceError: bad options or source, an ``out`` that is a file or cannot be created, or no
+            sample left to shard (none found, or every one's files bad: then nothing is written).
+
     Example:
         >>> import tempfile
         >>> from mmdata.testing import make_sample_folder
@@ -923,6 +969,7 @@ def shard(
                         executor=executor, address=address, storage_options=storage_options)
     if not is_remote(out):
         out = local_path(out, "output folder")
+        check_local_output(out)  # before the source is read
     if isinstance(src, (str, Path)) and not is_remote(src):
         src = local_path(src, "source")
         if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
@@ -1068,6 +1115,8 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
     """
     # Ray tasks write from other working directories (other nodes): a local out is made absolute
     out = output(out, storage_options, absolute=executor == "ray")
+    fresh = isinstance(out, LocalOutput) and not out.path.exists()  # made by this job
+    nothing: SourceError | None = None
     with out.lock("mmdata shard"):
         planned = _planned_shards(plan, options["layout"], fields)
         # shards no job will list any more: those of an unfinished job of another plan go now (before its
@@ -1081,11 +1130,34 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
         finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
         results = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished, journal,
                        workers, progress, executor, address, write_fn or _write_task, task_extra or {}, source)
-        removed += out.remove_shards(listed)
-        rep = _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
-                        list(warnings or []), options, options["layout"], fields, name, card_extra, journal, fsync)
-        rep["removed_stale"] = sorted(set(removed))
-        return rep
+        if plan and not any(r["samples"] for r in results.values()):
+            out.remove_shards(sorted(planned))  # empty shards: nothing that looks like a dataset stays
+            journal.remove()
+            nothing = _nothing_sharded(list(skipped or []) + [s for r in results.values() for s in r["skipped"]],
+                                       root or out.url)
+        else:
+            removed += out.remove_shards(listed)
+            rep = _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
+                            list(warnings or []), options, options["layout"], fields, name, card_extra, journal,
+                            fsync)
+            rep["removed_stale"] = sorted(set(removed))
+    if nothing is not None:
+        if fresh:
+            try:
+                out.path.rmdir()  # only when empty (the lock file went with the lock)
+            except OSError:
+                pass
+        raise nothing
+    return rep
+
+
+def _nothing_sharded(skipped: list[dict[str, Any]], where: str) -> SourceError:
+    """The error of a job whose every sample was left out (each file bad): how many files, the first reasons."""
+    files = sorted((s for s in skipped if s.get("what") in ("member", "file")), key=lambda s: s["what"] != "member")
+    shown = "; ".join(f"{s['source']}: {s['reason']}" for s in files[:3]) + ("; ..." if len(files) > 3 else "")
+    return SourceError(f"{redact(str(where))}: no sample could be sharded: every sample's files were left out "
+                       f"({_count(len(files), 'file')} skipped{': ' + shown if shown else ''}); fix or remove "
+                       f"them (--on-error raise stops at the first)")
 
 
 def _planned_shards(plan: list[dict[str, Any]], layout: str, fields: list[str]) -> set[str]:
@@ -1113,6 +1185,11 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
         task = _task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, options, fsync, root,
                              source)
         todo.append(task | (task_extra or {}).get(shard_plan["name"], {}))
+    if todo:
+        # a folder with a card is complete: the card of an earlier dataset here goes before the first shard
+        # is (re)written (it is written again last), so a job stopped half-way never leaves it over a mix
+        # of old and new shards
+        out.remove_card()
     prog = _make_progress(progress, sum(sizes.values()))
     if prog is not None:
         prog.update(prog.task_ids[0], advance=sum(sizes[name] for name in results))
@@ -1147,8 +1224,14 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
                 ctx = mp.get_context("spawn" if "torch" in sys.modules else "fork")
                 pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
             with pool:
-                for fut in as_completed([pool.submit(write_fn, t) for t in todo]):
-                    finish(fut.result())
+                futures = [pool.submit(write_fn, t) for t in todo]
+                try:
+                    for fut in as_completed(futures):
+                        finish(fut.result())
+                except BaseException:  # an error or Ctrl-C: the shards not started are not written
+                    for fut in futures:
+                        fut.cancel()
+                    raise
     finally:
         journal.close()
         if prog is not None:

@@ -54,3 +54,13 @@ def test_a_key_renamed_in_the_index_is_counted_as_not_delivered(tmp_path: Path) 
     got = [s.key for s in ds]
     assert keys[0] not in got and "zzz" not in got and sorted(got) == sorted(keys[1:])
     assert sum(ds.skipped.values()) == 1  # 'zzz', listed, never delivered
+
+
+def test_a_folder_an_unfinished_job_left_is_not_read_as_bare_shards(tmp_path: Path) -> None:
+    """A re-shard removes the card before its first shard; killed then, the folder holds shards of two plans
+    beside the earlier index: open_dataset says the job did not finish instead of reading the tars bare."""
+    raw = make_sample_folder(tmp_path / "raw", n=6, missing=False)
+    mmdata.shard(raw, tmp_path / "ds", maxcount=3, progress=False)
+    (tmp_path / "ds" / "dataset.json").unlink()
+    with pytest.raises(ShardError, match=r"did not finish.*rerun the same `mmdata shard` command"):
+        open_dataset(tmp_path / "ds")
