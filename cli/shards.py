@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.markup import escape
@@ -64,9 +64,15 @@ def shard(
         limit = _size(max_file_size)
     except typer.BadParameter as exc:
         raise typer.BadParameter(str(exc), param_hint="'--max-file-size'") from None
-    rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed, layout=layout,
-              columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders, on_error=on_error,
-              max_file_size=limit, check=check, progress=not json_, fsync=fsync, executor=executor, address=address)
+    try:
+        rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
+                  layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
+                  on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
+                  executor=executor, address=address)
+    except KeyboardInterrupt:
+        typer.echo(f"mmdata shard into {out} interrupted; rerun the same command to resume it (the shards it "
+                   f"finished are kept)", err=True)
+        raise typer.Exit(130) from None
     if json_:
         print_json(rep)
         return
@@ -89,13 +95,27 @@ def shard(
                       f"{escape(', '.join(removed[:5]))}{', ...' if len(removed) > 5 else ''}", highlight=False)
 
 
+def _run_json_errors(run: Callable[..., dict[str, Any]], json_: bool, *args: Any, **kw: Any) -> dict[str, Any]:
+    """``run(*args, **kw)``; with ``--json`` a library error is JSON on stdout too
+    (``{"ok": false, "error": ...}``, exit 2 as the one-line error)."""
+    from mmdata.errors import MMDataError
+
+    if not json_:
+        return run(*args, **kw)
+    try:
+        return run(*args, **kw)
+    except MMDataError as exc:
+        print_json({"ok": False, "error": str(exc)})
+        raise typer.Exit(2) from None
+
+
 def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     """Samples per split / class / modality pattern, shard sizes, bytes and media distributions."""
     from rich.table import Table
 
     from mmdata.shards.inspect import inspect as run
 
-    rep = run(path)
+    rep = _run_json_errors(run, json_, path)
     if json_:
         print_json(rep)
         return
@@ -136,13 +156,14 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
 
 def verify(
     path: DataUrl,
-    deep: Annotated[bool, typer.Option(help="Also decode every member (corrupt media bodies fail).")] = False,
+    deep: Annotated[bool, typer.Option(help="Also decode every member (corrupt media bodies fail) and compare label members with the index.")] = False,
     json_: JsonFlag = False,
 ) -> None:
-    """Check every shard's sha256 and member count against the index; exit 1 on any mismatch."""
+    """Check every shard (sha256, member count, tar headers) against shards.parquet, index.parquet and the card's
+    shard lists; exit 1 naming what is bad."""
     from mmdata.shards.verify import verify as run
 
-    rep = run(path, deep=deep)
+    rep = _run_json_errors(run, json_, path, deep=deep)
     if json_:
         print_json(rep)
     elif rep["ok"]:

@@ -49,10 +49,12 @@ def protocol(path: str | Path) -> str | None:
     """The URL protocol of ``path`` (``"s3"``, ``"file"``, ``"simplecache::s3"``), None for a plain path.
 
     Example:
-        >>> protocol("s3://bucket/ds"), protocol("/data/ds"), protocol("file:///data/ds")
-        ('s3', None, 'file')
+        >>> protocol("s3://bucket/ds"), protocol("/data/ds"), protocol("file:///data/ds"), protocol("file:/data/ds")
+        ('s3', None, 'file', 'file')
     """
     s = str(path) if isinstance(path, (str, Path)) else ""
+    if s.startswith("file:/"):  # file:///x, and file:/x (RFC 8089; what a pathlib.Path makes of file:///x)
+        return "file"
     return s.split("://", 1)[0] if "://" in s else None
 
 
@@ -61,18 +63,31 @@ def local_path(path: str | Path, what: str = "path") -> Path:
     stripped; any other URL is a clear error (``what`` names the argument).
 
     Example:
-        >>> str(local_path("file:///data/ds")), str(local_path("runs/x"))
-        ('/data/ds', 'runs/x')
+        >>> str(local_path("file:///data/ds")), str(local_path("file:/data/ds")), str(local_path("runs/x"))
+        ('/data/ds', '/data/ds', 'runs/x')
     """
     proto = protocol(path)
     if proto is None:
         return Path(path)
     s = str(path)
     if proto == "file":
+        if not s.startswith("file://"):  # file:/data/ds
+            return Path(s[len("file:"):])
         rest = s[len("file://"):]
         return Path(rest[len("localhost"):] if rest.startswith("localhost/") else rest)
     raise MMDataError(f"{what} {s}: {proto}:// URLs are not supported here; mount it at the same path on every node "
                       f"(s3fs, gcsfuse, Mountpoint, NFS) and pass that path, or a file:// URL")
+
+
+def unless_file_url(path: Any) -> Any:
+    """``path`` with a ``file://`` URL (or ``file:/...``) turned into its local :class:`~pathlib.Path`;
+    anything else (a path, another URL, a list of shards) as it is.
+
+    Example:
+        >>> str(unless_file_url("file:///data/ds")), unless_file_url("s3://b/ds")
+        ('/data/ds', 's3://b/ds')
+    """
+    return local_path(path) if isinstance(path, (str, Path)) and protocol(path) == "file" else path
 
 
 def redact(url: str) -> str:

@@ -769,7 +769,7 @@ static int wav(const uint8_t *d, size_t n, audio_t *out) {
                 return 0;
             }
             out->frames = size / block;
-            return 1;
+            return out->frames ? 1 : 0; /* no frame: bad audio, the Python parser says why */
         }
         if (size > avail) return 0;
         uint64_t next = (uint64_t)pos + 8 + size + (size & 1);

@@ -87,7 +87,9 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
     for opt, value in (("on_error", on_error), ("on_missing", on_missing)):
         if value not in ON_ERROR:
             raise SourceError(f"{opt} must be one of {ON_ERROR}, got {value!r}")
-    root = Path(out)
+    from mmdata.urls import unless_file_url
+
+    root, src = Path(unless_file_url(out)), unless_file_url(src)
     card = idx.load_card(root)
     if card.get("layout") != "columns":
         raise SourceError(f"{root}: add-modality needs a dataset sharded with --layout columns (this one is "

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from mmdata.codecs import field_of
+from mmdata.errors import ShardError
 from mmdata.shards import index as idx
+from mmdata.urls import is_remote, unless_file_url
+
+#: the index columns inspect reads (a missing one is a ShardError naming it); ``image_mode``,
+#: ``image_channels`` and ``audio_channels`` are optional (indexes written before them lack them)
+INDEX_COLUMNS = ("key", "split", "label", "members", "sizes", "modalities", "image_height", "image_width",
+                 "audio_seconds", "audio_sample_rate", "text_chars")
 
 
 def _dist(values: list[float]) -> dict[str, float] | None:
@@ -37,6 +44,28 @@ def _mix(kind: str, counts: dict[str, int], fix: str) -> dict[str, str] | None:
     return {"kind": kind, "message": f"mixed {kind} ({shown}): {fix}"}
 
 
+def _shard_list_warnings(path: str | Path, card: dict[str, Any], shards: dict[str, list[Any]]) -> list[dict[str, str]]:
+    """Warnings about the card's shard lists (against ``shards.parquet``) and repeated ``shards.parquet``
+    rows; a ShardError for a card shard name outside the folder, as the readers raise."""
+    from mmdata.shards.verify import card_problems
+
+    splits = card.get("splits")
+    for entry in splits.values() if isinstance(splits, dict) else ():
+        names = entry.get("shards") if isinstance(entry, dict) else None
+        for name in names if isinstance(names, list) else [names] if isinstance(names, str) else ():
+            idx.check_shard_name(path, name)
+    out = []
+    for p in card_problems(path, card, shards):
+        seen = ", ".join(f"{k} {p[k]}" for k in ("expected", "found") if p[k] is not None)
+        out.append({"kind": "card", "message": f"{idx.CARD}: {p['problem']}" + (f" ({seen})" if seen else "")
+                    + "; the readers read the shards the card lists: run `mmdata verify`"})
+    for shard, n in Counter(shards["shard"]).items():
+        if n > 1:
+            out.append({"kind": "shards", "message": f"{idx.SHARDS} lists shard {shard} {n} times (counted once); "
+                        "run `mmdata verify`"})
+    return out
+
+
 def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Summarise a dataset folder (a path, or an fsspec URL read with ``storage_options``: only its
     card and index are fetched).
@@ -48,8 +77,16 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         distributions (count, min, median, max), ``audio_sample_rate`` counts; per modality
         ``image`` (``modes``, ``channels``, ``sizes``), ``audio`` (``sample_rates``, ``channels``) and
         ``text`` (``empty``) counts; ``warnings`` (``{"kind", "message"}``: mixed image modes, channel
-        counts or sizes, mixed sample rates or audio channel counts, unlabelled samples, and the card's
-        own warnings), plus ``skipped`` / ``skipped_counts`` from sharding.
+        counts or sizes, mixed sample rates or audio channel counts, unlabelled samples, the card's
+        own warnings, and — kinds ``card`` / ``shards`` — a split's shard list that ``mmdata verify``
+        fails (not a list, a shard twice, not the shards ``shards.parquet`` lists for it) or a shard
+        ``shards.parquet`` lists twice, counted once in ``shards``), plus ``skipped`` /
+        ``skipped_counts`` from sharding.
+
+    Raises:
+        ShardError: ``path`` does not exist or is not a dataset folder; its card, index or shards
+            table is missing or unreadable; the index lacks a column inspect reads (named, as the
+            readers name it); the card lists a shard path outside the folder (as the readers refuse it).
 
     Example:
         >>> import tempfile, mmdata
@@ -60,9 +97,19 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         >>> r["per_split"], r["image"]["modes"], r["audio"]["sample_rates"]
         ({'train': 4}, {'RGB': 4}, {'8000': 3})
     """
+    path = unless_file_url(path)
+    if not is_remote(path) and not Path(path).exists():
+        raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`)")
     card = idx.load_card(path, storage_options)
-    rows = idx.load_index(path, storage_options=storage_options).to_pydict()
+    table = idx.load_index(path, storage_options=storage_options)
+    missing = [c for c in INDEX_COLUMNS if c not in table.column_names]
+    if missing:  # worded as the index readers word it (idx.load_index with columns)
+        raise ShardError(f"{str(path).rstrip('/')}/{idx.INDEX}: no column {missing[0]!r}"
+                         + (f" (nor {missing[1:]})" if missing[1:] else "")
+                         + f"; it has {table.column_names}, expected the columns mmdata writes")
+    rows = table.to_pydict()
     shards = idx.load_shards_table(path, storage_options).to_pydict()
+    shard_warnings = _shard_list_warnings(path, card, shards)
     names = card.get("label_names")
     n = len(rows["key"])
     per_class: dict[str, dict[str, int]] = {}
@@ -72,9 +119,11 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         per_class[split][name] = per_class[split].get(name, 0) + 1
     bytes_mod: Counter[str] = Counter()
     for members, sizes in zip(rows["members"], rows["sizes"]):
-        for m, s in zip(members, sizes):
-            bytes_mod[field_of(m.split(".", 1)[1])] += s
-    sizes = shards["bytes"]
+        for m, s in zip(members or (), sizes or ()):
+            if isinstance(m, str) and "." in m and s is not None:  # other names fail `mmdata verify`
+                bytes_mod[field_of(m.split(".", 1)[1])] += s
+    # a shard listed twice in shards.parquet is one file (warned about above): counted once
+    sizes = list({sh: b for sh, b in zip(shards["shard"], shards["bytes"])}.values())
     empty = [None] * n
     image_sizes = _counts([f"{h}x{w}" if h is not None else None
                            for h, w in zip(rows["image_height"], rows["image_width"])])
@@ -96,6 +145,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
     if 0 < unlabelled < n:
         warnings.append({"kind": "labels", "message": f"{unlabelled} of {n} samples have no label"})
     warnings += [{"kind": "shard", "message": w} for w in card.get("warnings", [])]
+    warnings += shard_warnings
     return {
         "path": str(path),
         "name": card.get("name"),

@@ -1,10 +1,17 @@
-"""``mmdata verify``: every shard's sha256 and member count against ``shards.parquet``, and
-``index.parquet`` against ``shards.parquet`` and the card (the readers trust the index: a missing,
-unreadable or edited index fails verify); ``deep=True`` also decodes every member (a corrupt media body
-with a correct checksum fails verify)."""
+"""``mmdata verify``: every shard's sha256 and member count against ``shards.parquet``, the card's shard
+lists against ``shards.parquet``, and ``index.parquet`` against ``shards.parquet``, the card and each
+shard's tar headers (the readers trust the card and the index: a missing, unreadable or edited index
+fails verify, so does a card that drops or repeats a shard); ``deep=True`` also decodes every member (a
+corrupt media body with a correct checksum fails verify) and compares label members with the index."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +19,15 @@ from mmdata.codecs import field_of
 from mmdata.errors import ShardError
 from mmdata.io import file_sha256, stream_sha256
 from mmdata.shards import index as idx
-from mmdata.shards.tario import count_members, iter_samples
-from mmdata.urls import call, filesystem, is_remote
+from mmdata.shards.tario import count_members, iter_samples, open_shard, split_member
+from mmdata.urls import call, filesystem, is_remote, unless_file_url
 
 #: the problem of a ``.tar`` file in the dataset folder that ``shards.parquet`` does not list
 NOT_LISTED = "a shard file the index does not list (left from another job?)"
+#: index / tar-header disagreements reported per shard (and bad index rows in all) before a count of the rest
+MAX_MEMBER_PROBLEMS = 20
+#: the index columns verify reads
+_INDEX_COLUMNS = ["key", "split", "shard", "members", "sizes"]
 
 
 class _Remote:
@@ -28,13 +39,85 @@ class _Remote:
         self.root = root.rstrip("/")
         self.files = {p[len(self.root) + 1:] for p in call(self.url, "list it", self.fs.find, self.root)}
 
-    def sha256(self, name: str) -> str:
+    def sha256(self, name: str) -> tuple[str, tuple[list[tuple[str, int]], str | None] | None]:
+        """The shard's sha256 and, for an uncompressed shard, its tar headers as :func:`_tar_headers`
+        gives them, from the one stream the digest reads (None for a ``.gz`` shard)."""
         with call(f"{self.url}/{name}", "read it", self.fs.open, f"{self.root}/{name}", "rb") as f:
-            return stream_sha256(f)
+            if name.endswith((".gz", ".tgz")):
+                return stream_sha256(f), None
+            hashing = _Hashing(f)
+            walked = _walk(hashing, "r|")
+            return hashing.rest(), walked
 
 
-def _decode_problems(path: Path | str, shard: str, storage_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Decode every member of one shard; one problem per member that does not decode."""
+class _Hashing:
+    """A binary stream's reads, passed through sha256."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.h = f, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.h.update(data)
+        return data
+
+    def rest(self) -> str:
+        """The digest of the whole stream (what is left is read now)."""
+        while block := self.f.read(1 << 20):
+            self.h.update(block)
+        return self.h.hexdigest()
+
+
+def _walk(f: Any, mode: str) -> tuple[list[tuple[str, int]], str | None]:
+    """``(name, size)`` of every regular member of the open tar stream ``f`` (``mode``: ``r:`` seeks
+    past member bodies, ``r|`` reads through them), and what stopped the walk (None: nothing)."""
+    import tarfile
+    import zlib
+
+    out: list[tuple[str, int]] = []
+    try:
+        with tarfile.open(fileobj=f, mode=mode) as tar:
+            out.extend((m.name, m.size) for m in tar if m.isreg())
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        return out, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 — a hostile header tarfile does not expect: reported, never raised
+        return out, f"{type(exc).__name__}: {_reason(exc)}"
+    return out, None
+
+
+def _tar_headers(path: Path | str, storage_options: dict[str, Any] | None) -> tuple[list[tuple[str, int]], str | None]:
+    """``(name, size)`` of every regular member as the shard's tar headers hold them, in order (member
+    bodies are skipped: a local file is walked with seeks), and what stopped the walk (None: nothing).
+    Python's ``tarfile`` reads them, a second parser beside mmdata's (which found no damage first)."""
+    import io
+
+    try:
+        f = open_shard(str(path), storage_options)
+    except ShardError as exc:
+        return [], str(exc)
+    with f:
+        return _walk(f, "r:" if isinstance(f, io.BufferedReader) else "r|")
+
+
+def _unsafe(name: str) -> bool:
+    """A member name readers refuse (absolute, or a ``..`` component)."""
+    return name.startswith("/") or ".." in name.split("/")
+
+
+_ADDRESS = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
+
+
+def _reason(exc: Exception) -> str:
+    """An exception's message without object addresses (``<_io.BytesIO object at 0x7f..>``): the
+    same damage gives the same report."""
+    return _ADDRESS.sub(lambda m: f"<{m.group(1)}>", str(exc))
+
+
+def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None,
+                     storage_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Decode every member of one shard; one problem per member that does not decode, and per label
+    member whose value is not the ``label`` the index gives its key (``labels``: key -> label; None
+    when the index has no label column)."""
     from mmdata.codecs import DecodeError, decode_member
 
     problems: list[dict[str, Any]] = []
@@ -45,52 +128,232 @@ def _decode_problems(path: Path | str, shard: str, storage_options: dict[str, An
         for ext, data in members.items():
             try:
                 # pickle members are not decoded (that would run them); they fail verify like any undecodable member
-                decode_member(ext, data, allow_pickle=False)
+                field, value, _ = decode_member(ext, data, allow_pickle=False)
             except DecodeError as exc:
                 problems.append({"shard": shard, "problem": "member does not decode", "expected": f"{key}.{ext}",
-                                 "found": str(exc)})
+                                 "found": f"member {key}.{ext} of key {key!r}: {_reason(exc)}"})
+                continue
+            if field == "label" and labels is not None and key in labels and labels[key] != value:
+                problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} a label other than "
+                                 f"its member {key}.{ext} holds", "expected": f"{value} ({key}.{ext})",
+                                 "found": f"{labels[key]} ({idx.INDEX})"})
     return problems
 
 
-def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, list[Any]], present: bool,
+def card_problems(root: Path | str, card: dict[str, Any], table: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The card's ``splits[*].shards`` against ``shards.parquet`` (the readers read the shards the card
+    lists): each split lists exactly the shards of that split (in the column layout the series' common
+    name, ``train-000000.tar`` for ``image/train-000000.tar``), each a name inside the folder, once.
+    Each problem names the card as its ``shard`` (``mmdata inspect`` shows them as warnings).
+
+    Example:
+        >>> card = {"layout": "samples", "splits": {"train": {"shards": ["a.tar", "a.tar"]}}}
+        >>> [p["found"] for p in card_problems("ds", card, {"shard": ["a.tar", "b.tar"], "split": ["train"] * 2})]
+        ['a.tar 2 times', None]
+    """
+    def problem(what: str, expected: Any, found: Any) -> dict[str, Any]:
+        return {"shard": idx.CARD, "problem": what, "expected": expected, "found": found}
+
+    columns = card.get("layout", "samples") == "columns"
+    want: dict[str, dict[str, None]] = {}  # split -> its shards, in shards.parquet order
+    for shard, split in zip(table["shard"], table["split"]):
+        name = shard.split("/", 1)[1] if columns and isinstance(shard, str) and "/" in shard else shard
+        want.setdefault(split, {})[name] = None
+    splits = card.get("splits")
+    if not isinstance(splits, dict):
+        return [problem("'splits' is not a mapping of split -> {samples, shards}", "a JSON object",
+                        f"a JSON {type(splits).__name__}")]
+    out: list[dict[str, Any]] = []
+    for split in sorted(set(splits) | set(want), key=str):
+        if split not in splits:
+            out.append(problem(f"split {split!r} is not listed; {idx.SHARDS} lists shards of it (readers would "
+                               "not read them)", f"{len(want[split])} shards", None))
+            continue
+        entry = splits[split]
+        names = entry.get("shards") if isinstance(entry, dict) else None
+        if not isinstance(names, list):
+            what = names if isinstance(entry, dict) else entry
+            out.append(problem(f"split {split!r}: its shards are not a list of shard names", "a list of shard names",
+                               f"a JSON {type(what).__name__}: {json.dumps(what)[:200]}"))
+            continue
+        safe: list[str] = []
+        for name in names:
+            try:
+                safe.append(idx.check_shard_name(root, name))
+            except ShardError:
+                out.append(problem(f"split {split!r} lists a shard path outside the dataset folder (absolute, "
+                                   "'..', a URL) or not a name", "a shard name inside the dataset folder", repr(name)))
+        for name, n in Counter(safe).items():
+            if n > 1:
+                out.append(problem(f"split {split!r} lists a shard more than once", "each shard once",
+                                   f"{name} {n} times"))
+        expected, listed = want.get(split, {}), set(safe)
+        for name in expected:
+            if name not in listed:
+                out.append(problem(f"split {split!r} does not list a shard {idx.SHARDS} lists for it; readers would "
+                                   "skip its samples", name, None))
+        for name in dict.fromkeys(safe):
+            if name not in expected:
+                out.append(problem(f"split {split!r} lists a shard {idx.SHARDS} does not list for it", None, name))
+    return out
+
+
+def _member_problems(series: str, expected: list[tuple[str, str, int]], found: list[tuple[str, int]]
+                     ) -> list[dict[str, Any]]:
+    """One shard's (or column series') members as ``index.parquet`` lists them (``(key, name, size)``)
+    against its tar headers (``(name, size)``): names, how often, sizes; unsafe names. At most
+    :data:`MAX_MEMBER_PROBLEMS` per shard, then a count of the rest."""
+    def problem(what: str, exp: Any, got: Any) -> dict[str, Any]:
+        return {"shard": series, "problem": what, "expected": exp, "found": got}
+
+    out: list[dict[str, Any]] = []
+    in_index = Counter(name for _, name, _ in expected)
+    in_tar = Counter(name for name, _ in found)
+    keys = {name: key for key, name, _ in expected}
+    sizes = {name: size for _, name, size in expected}
+    for name, _ in found:
+        if _unsafe(name):
+            out.append(problem(f"member {name!r} has an absolute or escaping path (readers refuse it)",
+                               "a member name inside the shard", name))
+    for name, n in in_index.items():
+        if name not in in_tar:
+            out.append(problem(f"{idx.INDEX} lists member {name!r} of key {keys[name]!r}, which the shard does not "
+                               "hold", name, None))
+        elif n != in_tar[name]:
+            out.append(problem(f"{idx.INDEX} lists member {name!r} a number of times the shard does not hold it",
+                               f"{in_tar[name]} (tar headers)", f"{n} ({idx.INDEX})"))
+    for name in in_tar:
+        if name not in in_index:
+            out.append(problem(f"member {name!r} is not in {idx.INDEX}", None, name))
+    for name, size in found:
+        if name in sizes and in_index[name] == in_tar[name] == 1 and sizes[name] != size:
+            out.append(problem(f"{idx.INDEX} gives member {name!r} of key {keys[name]!r} a size other than its "
+                               "tar header", f"{size} bytes (tar header)", f"{sizes[name]} bytes ({idx.INDEX})"))
+    if len(out) > MAX_MEMBER_PROBLEMS:
+        rest = len(out) - MAX_MEMBER_PROBLEMS
+        out = out[:MAX_MEMBER_PROBLEMS] + [problem(f"{rest} more disagreements between {idx.INDEX} and the tar headers",
+                                                   None, None)]
+    return out
+
+
+def _same_layout(path: Path | str, listed: list[tuple[str, str, int]]) -> bool:
+    """True when a local uncompressed shard holds exactly the members ``listed`` (``(key, name, size)``),
+    in that order, as plain ustar headers (the reader's fast path checks the same, vectorised: every
+    header where those sizes put it, with that name, size and a regular-file type, then the end of the
+    archive). False says nothing: the caller then walks the headers."""
+    import numpy as np
+
+    from mmdata.shards.tario import indexed_members
+
+    try:
+        raw = [name.encode("utf-8", "surrogateescape") for _, name, _ in listed]
+        sizes = np.array([size for _, _, size in listed], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
+        return False
+    width = max((len(r) for r in raw), default=0)
+    if not 0 < width <= 100 or (sizes < 0).any() or any(not r or b"\0" in r for r in raw):
+        return False
+    names = np.array(raw, dtype=f"S{width}").view(np.uint8).reshape(len(raw), width)
+    offsets = np.zeros(len(raw) + 1, dtype=np.int64)
+    np.cumsum(512 + (sizes + 511) // 512 * 512, out=offsets[1:])
+    found = indexed_members(str(path), names, sizes, offsets)
+    if found is None:
+        return False
+    found[0].close()
+    return True
+
+
+def _header_problems(shard: str, source: Path | str | tuple[list[tuple[str, int]], str | None],
+                     listed: list[tuple[str, str, int]], storage_options: dict[str, Any] | None
+                     ) -> list[dict[str, Any]]:
+    """One shard's tar headers against the members ``listed`` for it in the index: ``source`` is the
+    local shard's path (first checked at once with :func:`_same_layout`, walked only when that fails)
+    or the walk already done while its sha256 was streamed."""
+    if isinstance(source, tuple):
+        found, stopped = source
+    elif _same_layout(source, listed):
+        return []
+    else:
+        found, stopped = _tar_headers(source, storage_options)
+    if stopped is not None:
+        return [{"shard": shard, "problem": "tar headers unreadable", "expected": "a tar file", "found": stopped}]
+    return _member_problems(shard, listed, found)
+
+
+def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, list[Any]],
+                    rows: dict[str, list[Any]] | str | None,
+                    headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]],
                     storage_options: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """``index.parquet`` against ``shards.parquet`` (samples and members per shard; in the column layout
-    per series ``<field>/<shard>``: the samples and members of that field) and the card (samples per
-    split). Each problem names the index as its ``shard``."""
+    """``index.parquet`` (``rows``: its columns, the reason it could not be read, or None when absent)
+    against ``shards.parquet`` (samples and members per shard; in the column layout per series
+    ``<field>/<shard>``: the samples and members of that field), the card (samples per split) and the
+    tar headers of the shards read without damage (``headers``: the shard's path, or its walk
+    :func:`_tar_headers`; member names and sizes); keys unique, each
+    member ``<key>.<ext>`` of its row's key. Problems of the index alone name it as their ``shard``,
+    disagreements with a shard's headers name the shard."""
     def problem(what: str, expected: Any, found: Any) -> dict[str, Any]:
         return {"shard": idx.INDEX, "problem": what, "expected": expected, "found": found}
 
-    if not present:
+    if rows is None:
         return [problem("missing", "one row per sample", None)]
-    try:
-        rows = idx.load_index(root, columns=["split", "shard", "members"], storage_options=storage_options).to_pydict()
-    except ShardError as exc:
-        return [problem("unreadable", "a Parquet file with the index columns", str(exc))]
+    if isinstance(rows, str):
+        return [problem("unreadable", "a Parquet file with the index columns", rows)]
     columns = card.get("layout", "samples") == "columns"
     samples: dict[tuple[str, str], int] = {}
     members: dict[tuple[str, str], int] = {}
+    listed_members: dict[str, list[tuple[str, str, int]]] = {}
     per_split: dict[str, int] = {}
-    for split, shard, names in zip(rows["split"], rows["shard"], rows["members"]):
-        per_split[split] = per_split.get(split, 0) + 1
-        if not columns:
-            samples[(split, shard)] = samples.get((split, shard), 0) + 1
-            members[(split, shard)] = members.get((split, shard), 0) + len(names or ())
-            continue
-        # a series shard holds this sample's members of its field (the index's modalities are the same fields)
-        fields = [field_of(m.split(".", 1)[1]) if "." in m else "" for m in names or ()]
-        for f in dict.fromkeys(fields):
-            samples[(split, f"{f}/{shard}")] = samples.get((split, f"{f}/{shard}"), 0) + 1
-        for f in fields:
-            members[(split, f"{f}/{shard}")] = members.get((split, f"{f}/{shard}"), 0) + 1
     out: list[dict[str, Any]] = []
+    bad_rows: list[dict[str, Any]] = []
+    for key, split, shard, names, sizes in zip(rows["key"], rows["split"], rows["shard"], rows["members"],
+                                               rows["sizes"]):
+        names, sizes = names or [], sizes or []
+        per_split[split] = per_split.get(split, 0) + 1
+        if len(names) != len(sizes):
+            bad_rows.append(problem(f"row of key {key!r} lists {len(names)} members but {len(sizes)} sizes",
+                                    "one size per member", f"{len(sizes)} sizes"))
+        foreign: list[str] = []
+        for name in names:
+            if not isinstance(name, str):
+                bad_rows.append(problem(f"row of key {key!r} lists a member without a name", "a member name", None))
+                continue
+            parts = split_member(name)
+            if _unsafe(name):
+                bad_rows.append(problem(f"row of key {key!r} lists member {name!r}, an absolute or escaping path",
+                                        "a member name inside the shard", name))
+            elif parts is None or parts[0] != key:
+                foreign.append(name)
+        if foreign:  # one problem per row: a renamed key makes every member of it foreign
+            shown = ", ".join(repr(m) for m in foreign[:4]) + (f", ... ({len(foreign)} in all)" if foreign[4:] else "")
+            bad_rows.append(problem(f"row of key {key!r} lists members that are not <key>.<ext> of that key",
+                                    f"{key}.<ext>", shown))
+        names = [m for m in names if isinstance(m, str)]
+        fields = [field_of(m.split(".", 1)[1]) if "." in m else "" for m in names] if columns else [""] * len(names)
+        for f in dict.fromkeys(fields):
+            series = f"{f}/{shard}" if columns else shard
+            samples[(split, series)] = samples.get((split, series), 0) + 1
+        for f, name, size in zip(fields, names, sizes):
+            series = f"{f}/{shard}" if columns else shard
+            members[(split, series)] = members.get((split, series), 0) + 1
+            listed_members.setdefault(series, []).append((key, name, size))
+    for key, n in Counter(rows["key"]).items():
+        if n > 1:
+            out.append(problem(f"key {key!r} has more than one row", "one row per key", f"{n} rows"))
+    out.extend(bad_rows[:MAX_MEMBER_PROBLEMS])
+    if len(bad_rows) > MAX_MEMBER_PROBLEMS:
+        out.append(problem(f"{len(bad_rows) - MAX_MEMBER_PROBLEMS} more rows with bad members", None, None))
     listed = set()
     for shard, split, n, m in zip(table["shard"], table["split"], table.get("samples") or [None] * len(table["shard"]),
                                   table["members"]):
+        if (split, shard) in listed:
+            continue  # a repeated shards.parquet row is reported as such
         listed.add((split, shard))
         for what, expected, found in (("samples", n, samples.get((split, shard), 0)),
                                       ("members", m, members.get((split, shard), 0))):
             if expected is not None and found != expected:
                 out.append(problem(f"{what} of {split} shard {shard} disagree with {idx.SHARDS}", expected, found))
+        if shard in headers:
+            out.extend(_header_problems(shard, headers[shard], listed_members.get(shard, []), storage_options))
     for split, shard in sorted(set(samples) - listed, key=str):
         out.append(problem(f"rows name {split} shard {shard}, which {idx.SHARDS} does not list", None,
                            f"{samples[(split, shard)]} samples"))
@@ -106,26 +369,64 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
     return out
 
 
+def _load_index(root: Path | str, present: bool, deep: bool, storage_options: dict[str, Any] | None
+                ) -> tuple[dict[str, list[Any]] | str | None, dict[str, Any] | None]:
+    """The index columns verify reads (or why not, or None when absent), and with ``deep`` key -> label
+    (None without a label column)."""
+    if not present:
+        return None, None
+    try:
+        rows = idx.load_index(root, columns=_INDEX_COLUMNS, storage_options=storage_options).to_pydict()
+    except ShardError as exc:
+        return str(exc), None
+    labels = None
+    if deep:
+        try:
+            t = idx.load_index(root, columns=["key", "label"], storage_options=storage_options).to_pydict()
+            labels = dict(zip(t["key"], t["label"]))
+        except ShardError:
+            pass  # no label column: nothing to compare the label members with
+    return rows, labels
+
+
+def _tars_on_disk(root: Path) -> Iterator[str]:
+    """The ``.tar`` files under the dataset folder ``root``, relative to it, leaving out folders that hold
+    a dataset of their own (``data/`` sharded, then ``data/avdigits`` built inside it)."""
+    for folder, dirs, files in os.walk(root):
+        if folder != str(root) and idx.CARD in files:
+            dirs.clear()
+            continue
+        rel = Path(folder).relative_to(root)
+        yield from ((rel / f).as_posix() for f in files if f.endswith(".tar"))
+
+
 def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Check a dataset folder's shards.
 
     Args:
         path: the dataset folder, or an fsspec URL of one (``s3://bucket/ds``: every shard is
-            streamed once through sha256 and the tar parser; nothing is written to disk).
+            streamed once through sha256 and ``tarfile``'s header walk, once through mmdata's tar
+            parser; nothing is written to disk).
         deep: also decode every member of every shard (images, audio, text, labels, arrays).
         storage_options: options of the URL's fsspec filesystem (None: the protocol's defaults).
 
     Returns:
-        ``{"ok": bool, "checked": n, "problems": [{"shard", "problem", "expected", "found"}]}``;
-        problems are missing shards, sha256 mismatches, member-count mismatches, damaged or
-        truncated tars, tar files on disk that the index does not list, an ``index.parquet`` that
-        is missing, unreadable, or whose rows disagree with ``shards.parquet`` (samples and members
-        per shard, shards it does not list) or with the card (samples per split) — those name
-        ``index.parquet`` as their ``shard`` — and, with ``deep``, members that do not decode
-        (``expected`` names the member).
+        ``{"ok": bool, "checked": n, "problems": [{"shard", "problem", "expected", "found"}]}``
+        (``checked``: the distinct shards of ``shards.parquet``); problems are missing shards,
+        folders in their place (``not a file``), sha256 mismatches, member-count mismatches, damaged
+        or truncated tars, tar files on disk that the index does not list, ``shards.parquet`` rows
+        repeated (named ``shards.parquet``), card shard lists that are not lists, name a path outside
+        the folder, repeat a shard or differ from ``shards.parquet``'s shards of the split (named
+        ``dataset.json``), an ``index.parquet`` that is missing, unreadable, repeats a key, lists a
+        member that is not ``<key>.<ext>`` of its row's key, or whose rows disagree with
+        ``shards.parquet`` (samples and members per shard, shards it does not list) or with the card
+        (samples per split) — those name ``index.parquet`` as their ``shard`` — member names and
+        sizes the index and a shard's tar headers disagree on, tar member names with an absolute or
+        ``..`` path (those name the shard), and, with ``deep``, members that do not decode
+        (``expected`` names the member) and label members whose value is not the index's ``label``.
 
     Raises:
-        ShardError: ``path`` is not a dataset folder (no card, a shard file), or its card or
+        ShardError: ``path`` does not exist or is not a dataset folder (no card, a shard file), or its card or
             ``shards.parquet`` is missing or unreadable (nothing to check the shards against).
 
     Example:
@@ -136,32 +437,53 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         >>> verify(t + "/ds", deep=True)["ok"]
         True
     """
+    path = unless_file_url(path)
     store = _Remote(str(path), storage_options) if is_remote(path) else None
     root = Path(path) if store is None else str(path).rstrip("/")
+    if store is None and not root.exists():  # type: ignore[union-attr]
+        raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`)")
     card = idx.load_card(root, storage_options)
     table = idx.load_shards_table(root, storage_options).to_pydict()
     problems: list[dict[str, Any]] = []
-    listed = set(table["shard"])
+    for shard, n in Counter(table["shard"]).items():
+        if n > 1:
+            problems.append({"shard": idx.SHARDS, "problem": f"lists shard {shard} more than once",
+                             "expected": "one row per shard", "found": f"{n} rows"})
+    problems.extend(card_problems(root, card, table))
+    present = (root / idx.INDEX).is_file() if store is None else idx.INDEX in store.files  # type: ignore[operator]
+    rows, labels = _load_index(root, present, deep, storage_options)
+    checked: dict[str, None] = {}
+    headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]] = {}
     for shard, sha, members in zip(table["shard"], table["sha256"], table["members"]):
+        if shard in checked:
+            continue
+        checked[shard] = None
         idx.check_shard_name(root, shard, where=idx.SHARDS)  # the names come from shards.parquet
         p = root / shard if store is None else f"{root}/{shard}"
+        if store is None and p.exists() and not p.is_file():  # type: ignore[union-attr]
+            problems.append({"shard": shard, "problem": "not a file", "expected": "a shard file",
+                             "found": "a folder" if p.is_dir() else "not a regular file"})  # type: ignore[union-attr]
+            continue
         if not (p.is_file() if store is None else shard in store.files):  # type: ignore[union-attr]
             problems.append({"shard": shard, "problem": "missing", "expected": sha, "found": None})
             continue
-        found = file_sha256(p) if store is None else store.sha256(shard)
+        found, walked = (file_sha256(p), None) if store is None else store.sha256(shard)
         if found != sha:
             problems.append({"shard": shard, "problem": "sha256 mismatch", "expected": sha, "found": found})
         count, damage = count_members(str(p), storage_options)
         if damage:
-            problems.append({"shard": shard, "problem": "unreadable", "expected": members, "found": "; ".join(damage)})
+            problems.append({"shard": shard, "problem": "unreadable", "expected": f"{members} members",
+                             "found": "; ".join(damage)})
         elif count != members:
-            problems.append({"shard": shard, "problem": "member count mismatch", "expected": members, "found": count})
+            problems.append({"shard": shard, "problem": "member count mismatch", "expected": f"{members} members",
+                             "found": f"{count} members"})
+        if not damage and isinstance(rows, dict):
+            headers[shard] = p if walked is None else walked  # a local file is compared with the index later
         if deep and not damage:
-            problems.extend(_decode_problems(p, shard, storage_options))
-    on_disk = (p.relative_to(root).as_posix() for p in root.rglob("*.tar")) if store is None else iter(store.files)
+            problems.extend(_decode_problems(p, shard, labels, storage_options))
+    on_disk = _tars_on_disk(root) if store is None else iter(store.files)
     for extra in sorted(f for f in on_disk if f.endswith(".tar")):
-        if extra not in listed:
+        if extra not in checked:
             problems.append({"shard": extra, "problem": NOT_LISTED, "expected": None, "found": "file"})
-    present = (root / idx.INDEX).is_file() if store is None else idx.INDEX in store.files  # type: ignore[operator]
-    problems.extend(_index_problems(root, card, table, present, storage_options))
-    return {"ok": not problems, "checked": len(table["shard"]), "problems": problems}
+    problems.extend(_index_problems(root, card, table, rows, headers, storage_options))
+    return {"ok": not problems, "checked": len(checked), "problems": problems}

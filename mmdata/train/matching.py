@@ -237,7 +237,9 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
     Raises:
         MMDataError: the run's classes are not the dataset's, or no pair of modalities co-occurs in the split.
     """
-    d = Path(model_dir)
+    from mmdata.urls import unless_file_url
+
+    data, d = unless_file_url(data), Path(unless_file_url(model_dir))
     model, metrics = load_run(d, device, data)
     cfg = metrics["config"]
     mods = list(cfg["modalities"])

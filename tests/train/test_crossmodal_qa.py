@@ -361,3 +361,10 @@ def test_train_cli_prints_robustness_na_for_a_modality_the_test_split_lacks(tmp_
     assert res.exit_code == 0, res.output
     assert "robustness -text: n/a (no labelled test sample has text)" in res.output
     assert "-image:" in res.output and "-text:" not in res.output.split("accuracy with a modality removed:")[1].splitlines()[0]
+
+
+def test_match_takes_file_urls(disjoint: Path, disjoint_run: Path, tmp_path: Path) -> None:
+    from mmdata.train.matching import match
+
+    r = match(f"file://{disjoint}", f"file://{disjoint_run}", out=tmp_path / "m.png")
+    assert list(r["pairs"]) == ["image-text"] and Path(r["figure"]).read_bytes()[:8] == PNG
