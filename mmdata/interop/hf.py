@@ -55,7 +55,7 @@ TEXT_NAMES = ("text", "caption", "sentence", "transcription", "transcript")
 ROLES = ("image", "audio", "text", "label", "key", "split")
 SPLIT_RENAME = {"validation": "val"}
 _BATCH = 256
-_TO_HF_VERSION = 2  # bump when the Arrow layout written by to_hf changes (invalidates cached files)
+_TO_HF_VERSION = 3  # bump when the Arrow layout written by to_hf changes (invalidates cached files)
 #: numpy dtypes that are HF ``Value`` dtypes of the same name (and ``Array2D``..``Array5D`` dtypes)
 _HF_NUMERIC = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                "float16", "float32", "float64")
@@ -784,6 +784,11 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
         t = load_index(path).select(["key", "source_key"]).to_pydict()
         source_keys = dict(zip(t["key"], t["source_key"]))
     col = {r: roles.get(r, r) for r in ("image", "audio", "text", "label", "split")}
+    # HF's convention for a sample without a label: -1 in a ClassLabel (or int) column, not null, so that
+    # with_format("torch") gives an int64 tensor (a null made it float with NaN) and ignore_index=-1 works
+    lab = features[col["label"]] if col["label"] in features else None
+    signed = lab is not None and (_kind(lab) == "classlabel" or str(getattr(lab, "dtype", "")).startswith("int"))
+    unlabelled = -1 if signed else None
     for s in open_dataset(path, split=split, decode=False, partition=False, shuffle=False):
         row: dict[str, Any] = {c: None for c in features}
         if source_keys is None:
@@ -814,6 +819,8 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
             else:
                 raise ShardError(f"{where}: no column for field {name!r} in the HF features {list(features)}; "
                                  f"declare one with to_hf(..., features={{{name!r}: ...}})")
+        if unlabelled is not None and row[col["label"]] is None:
+            row[col["label"]] = unlabelled
         yield row
 
 

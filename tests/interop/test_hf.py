@@ -322,3 +322,22 @@ def test_missing_datasets_names_the_extra(tmp_path: Path) -> None:
             f"try:\n    mmdata.to_hf({str(tmp_path / 'ds')!r})\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "pip install 'mmdata[hf]'" in out.stdout, out.stdout + out.stderr
+
+
+def test_to_hf_unlabelled_rows_are_minus_one(tmp_path: Path) -> None:
+    """Interop QA 2026-12-02: an unlabelled sample came back as None, so with_format("torch") made the label
+    column float with NaN; HF's convention (and ClassLabel's) is -1."""
+    import torch
+
+    feats = Features({"image": Image(), "label": ClassLabel(names=["a", "b"])})
+    hf = Dataset.from_dict({"image": [image_bytes(i) for i in range(4)], "label": [0, -1, 1, 1]}, features=feats)
+    mmdata.shard(hf, tmp_path / "ds", progress=False)
+    back = mmdata.to_hf(tmp_path / "ds", "train", cache_dir=tmp_path / "cache")
+    assert sorted(back["label"], key=lambda v: (v is None, v)) == sorted([0, -1, 1, 1])
+    labels = back.with_format("torch")[:]["label"]
+    assert labels.dtype == torch.int64 and sorted(labels.tolist()) == [-1, 0, 1, 1]
+    folder = make_sample_folder(tmp_path / "raw", n=6, missing=False)  # int labels, no names: int64 column
+    for p in sorted(folder.glob("*.cls"))[:2]:
+        p.unlink()
+    mmdata.shard(folder, tmp_path / "ds2", progress=False)
+    assert sorted(mmdata.to_hf(tmp_path / "ds2", "train", cache_dir=tmp_path / "cache")["label"]).count(-1) == 2
