@@ -1,9 +1,10 @@
 """Helpers shared by batched kernels: per-sample masks on the batch's device, the per-sample
-fallback for ops without a vectorised kernel, and text re-tokenisation after string edits."""
+fallback for ops without a vectorised kernel, text re-tokenisation after string edits, and :func:`tidy`,
+which leaves a batch an op changed shaped as :func:`~mmdata.types.collate` would shape its rows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,9 @@ def per_sample_fallback(op: Any, batch: Batch, params: Sequence[dict[str, Any]])
     device = batch.device
     samples = uncollate(batch.to("cpu"))
     out = [op.apply(s, p) for s, p in zip(samples, params)]
-    new = collate(out)
+    # the batch's fields stay, also one no row has (a dataset field: the loader's collate keeps its mask,
+    # -1 labels, empty texts), which uncollate cannot carry over in a sample
+    new = collate(out, fields=tuple(batch.present))
     new.meta = {**batch.meta, **{k: v for k, v in new.meta.items() if k == "samples"}}
     return new.to(device)
 
@@ -60,4 +63,65 @@ def retokenize(batch: Batch, texts: list[str], rows: Sequence[int] | None = None
     ids, lens = default_tokenizer().encode_batch(texts)
     out = batch.replace(text=texts, tokens=on(ids, batch["tokens"].device if "tokens" in batch else batch.device))
     out.lengths["tokens"] = lens  # host metadata
+    return out
+
+
+def tidy(batch: Batch, names: Iterable[str], derived: Collection[str] = ()) -> Batch:
+    """``batch`` with fields ``names`` shaped as :func:`~mmdata.types.collate` shapes the rows it now holds, after a
+    batched op changed their presence or valid shapes (dropped a modality, shortened texts): padding trimmed to
+    the largest row still present (``tokens``: to the longest text, at least one column), lengths of other
+    fields kept only while the present rows' shapes differ, and a field no row has any more left without its
+    tensor and lengths. Its presence mask stays (all False), as collate keeps the mask of a dataset field
+    none of the samples has — except for ``derived`` fields (computed by an op from another, e.g. ``spec``,
+    never a dataset field), which go entirely; with the audio gone, so does ``sample_rate``. ``text`` and
+    ``label`` are never removed (collate gives empty texts and -1 labels). Reads host metadata only (presence,
+    lengths): no device sync; a trimmed tensor is a new contiguous copy on its device.
+
+    Example:
+        >>> import torch
+        >>> from mmdata.types import Sample, collate
+        >>> b = collate([Sample("a", {"audio": torch.ones(1, 3)}, 8000), Sample("b", {"audio": torch.ones(1, 5)}, 8000)])
+        >>> b.present["audio"] = torch.tensor([True, False])
+        >>> t = tidy(b, ["audio"])
+        >>> tuple(t["audio"].shape), t.lengths["audio"].tolist()
+        ((2, 1, 3), [3, 0])
+        >>> b.present["audio"] = torch.tensor([False, False])
+        >>> t = tidy(b, ["audio"])
+        >>> "audio" in t, t.present["audio"].tolist(), t.sample_rate
+        (False, [False, False], None)
+    """
+    out = batch.replace()
+    n = len(batch)
+    for name in dict.fromkeys("tokens" if m == "text" else m for m in names):
+        x = batch.data.get(name)
+        if not isinstance(x, torch.Tensor) or name == "label" or x.dim() < 2:
+            continue  # labels and fixed-shape (B,) fields have no padding
+        pres = batch.present.get("text" if name == "tokens" else name, torch.ones(n, dtype=torch.bool))
+        if name == "tokens":
+            width = max(1, int(batch.lengths["tokens"].max()) if n else 1)
+            if width < x.shape[1]:
+                out.data["tokens"] = x[:, :width].contiguous()
+            continue
+        if not bool(pres.any()):
+            del out.data[name]
+            out.lengths.pop(name, None)
+            if name in derived:
+                out.present.pop(name, None)
+            if name == "audio":
+                out.sample_rate = None
+            continue
+        shapes = batch.valid_shapes(name)  # zeros where a row is absent, as collate records it
+        top = [int(v) for v in shapes[pres].amax(dim=0).tolist()]
+        if name in ("image", "audio"):
+            top[0] = x.shape[1]  # channels are never padded
+        if any(t < s for t, s in zip(top, x.shape[1:])):
+            out.data[name] = x[(slice(None), *(slice(0, t) for t in top))].contiguous()
+        if name == "image":
+            out.lengths["image"] = shapes[:, 1:].clone()
+        elif name == "audio":
+            out.lengths["audio"] = shapes[:, -1].clone()
+        elif len({tuple(r) for r in shapes[pres].tolist()}) > 1:
+            out.lengths[name] = shapes
+        else:
+            out.lengths.pop(name, None)
     return out

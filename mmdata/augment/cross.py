@@ -3,7 +3,9 @@
 * ``modality_dropout`` drops whole modalities per sample (never all of them: ``keep_at_least``) together
   with the fields derived from them (:data:`DERIVED`: audio's ``spec`` from ``logmel``); dropped fields
   disappear from the sample, so ``batch.present`` is False for them after collate, and the batched
-  kernel clears the presence masks and zeroes the data.
+  kernel clears the presence masks, zeroes the data and leaves the batch as collate would build it from
+  the rows it now holds (:func:`~mmdata.augment.batching.tidy`): padding trimmed to the rows still present,
+  a field no row has left without a tensor (a derived one without a presence mask too).
 * ``consistent_hflip`` flips the image and swaps left/right words in the paired text, preserving case;
   a sample without an image keeps its caption (nothing was flipped). Words of space-separated languages
   match whole words only: "left" <-> "right", "leftmost" <-> "rightmost", "left-hand" <-> "right-hand";
@@ -25,7 +27,7 @@ import numpy as np
 import torch
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import on, retokenize
+from mmdata.augment.batching import on, retokenize, tidy
 from mmdata.errors import RecipeError
 from mmdata.text import PAD_ID
 from mmdata.types import Batch, Sample
@@ -33,6 +35,7 @@ from mmdata.types import Batch, Sample
 DROPPABLE = ("image", "audio", "text")
 #: fields computed from a modality by an op (``logmel`` writes ``spec`` from audio): dropped with it
 DERIVED: dict[str, tuple[str, ...]] = {"image": (), "audio": ("spec",), "text": ()}
+_ALL_DERIVED = frozenset(d for ds in DERIVED.values() for d in ds)
 
 #: consistent_hflip's default word pairs: English, plus the CJK characters 左/右 (a pair [w, w] keeps w as
 #: it is: 左右 / 右左 mean "left and right" or "about", symmetric under a flip). Other languages are left
@@ -150,6 +153,7 @@ class ModalityDropout(Op):
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         out = batch.replace()
+        touched: list[str] = []
         for m in DROPPABLE:
             if m not in batch.present:
                 continue
@@ -162,28 +166,26 @@ class ModalityDropout(Op):
                 out.data["text"] = ["" if r else t for t, r in zip(batch["text"], rows)]
                 out.data["tokens"] = batch["tokens"].masked_fill(on(drop, batch["tokens"].device)[:, None], PAD_ID)
                 out.lengths["tokens"] = batch.lengths["tokens"].masked_fill(drop, 0)
-            else:
+            elif m in batch.data:
                 _clear(batch, out, m, drop)
+            touched.append(m)
             for d in DERIVED.get(m, ()):
                 if d in batch.present and d in batch.data:
                     _clear(batch, out, d, drop)
-        return out
+                    touched.append(d)
+        # as collate gives the rows as they are now: workers-mode batches (per-sample kernel) and these agree
+        return tidy(out, touched, derived=_ALL_DERIVED) if touched else out
 
 
 def _clear(batch: Batch, out: Batch, name: str, drop: torch.Tensor) -> None:
-    """Rows ``drop`` of tensor field ``name`` absent and zero, lengths as collate leaves them (0 for audio /
-    image rows; per-row shapes of other fields only while the rows still present differ)."""
+    """Rows ``drop`` of tensor field ``name`` absent and zero, their lengths 0 (what collate records for an
+    absent row); :func:`tidy` then trims the padding and the lengths table to the rows still present."""
     out.present[name] = batch.present[name] & ~drop
     x = batch[name]
     out.data[name] = x.masked_fill(on(drop, x.device).reshape((-1,) + (1,) * (x.dim() - 1)), 0)
     ln = batch.lengths.get(name)
-    if ln is None:
-        return
-    ln = ln.masked_fill(drop.reshape((-1,) + (1,) * (ln.dim() - 1)), 0)
-    if name in ("image", "audio") or len({tuple(r) for r in ln[out.present[name]].tolist()}) > 1:
-        out.lengths[name] = ln
-    else:
-        out.lengths.pop(name)
+    if ln is not None:
+        out.lengths[name] = ln.masked_fill(drop.reshape((-1,) + (1,) * (ln.dim() - 1)), 0)
 
 
 class ConsistentHFlip(Op):

@@ -4,7 +4,8 @@ CJK runs).
 The per-sample kernel edits the string; the batched kernel edits the padded token ids with the same
 params (masking, deletion, swaps, crops are index operations), and keeps ``batch["text"]`` in step by
 applying the string edit too. So ``tokenize(apply(s)) == apply_batch(collate(s))`` exactly (for
-texts within the tokenizer's ``max_len``). ``typo`` changes characters, so its batched kernel edits
+texts within the tokenizer's ``max_len``), shapes included: ``tokens`` is trimmed to the longest edited text,
+as collate pads it. ``typo`` changes characters, so its batched kernel edits
 the strings and re-tokenises.
 
 nlpaug's word ops draw from the global RNG, so the per-sample kernels here implement its
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import on, retokenize
+from mmdata.augment.batching import on, retokenize, tidy
 from mmdata.text import MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, default_tokenizer
 from mmdata.types import Batch, Sample
 
@@ -67,7 +68,8 @@ class TextOp(Op):
         ids, lengths = self.edit_ids(batch["tokens"], batch.lengths["tokens"], params)
         out = batch.replace(text=texts, tokens=ids)
         out.lengths["tokens"] = lengths
-        return out
+        # the id kernels keep the input's width; collate pads to the longest text (a crop or a delete shortens it)
+        return tidy(out, ("tokens",))
 
 
 def _n(words: list[str]) -> int:
