@@ -16,7 +16,11 @@ as without balancing) and are left out of the counts, so they never set the targ
 still applies to them when it is a single number.
 Decisions come from ``derive(seed, epoch, key, "balance")``: deterministic, independent of workers.
 Repeat *i* >= 1 of a sample gets key ``<key>#r<i>`` (so its augmentation params differ) and
-``meta["repeat"] = i``.
+``meta["repeat"] = i``; every copy carries ``meta["copies"]``, the sample's number of copies this epoch.
+
+Resume: the loader's state says, per reader, how many copies of the sample at its saved position were
+already handed out (``Loader.state_dict()["copies"]``); the resumed pass yields only the rest of them
+(:class:`Balanced` ``resume``), then goes on with the next sample.
 """
 
 from __future__ import annotations
@@ -114,11 +118,25 @@ class BalancePlan:
 
 
 class Balanced(IterableDataset):  # type: ignore[type-arg]
-    """Wrap a sample stream: drop or repeat samples per :class:`BalancePlan`."""
+    """Wrap a sample stream: drop or repeat samples per :class:`BalancePlan`.
 
-    def __init__(self, source: Any, plan: BalancePlan) -> None:
+    ``resume``: reader -> (position, copies already yielded) of a sample whose copies were cut by a
+    ``state_dict()`` mid-sample; the first pass yields only that sample's remaining copies.
+
+    Example:
+        >>> from mmdata.types import Sample
+        >>> plan = BalancePlan({"a": "0", "b": "0", "c": "1"}, {"by": "label", "mode": "over"}, 0)
+        >>> src = [Sample(k, {}, None, {"reader": 0, "position": i}) for i, k in enumerate("abc")]
+        >>> [s.key for s in Balanced(src, plan)]
+        ['a', 'b', 'c', 'c#r1']
+        >>> [s.key for s in Balanced(src[2:], plan, resume={0: (2, 1)})]   # 'c' was handed out already
+        ['c#r1']
+    """
+
+    def __init__(self, source: Any, plan: BalancePlan, resume: Mapping[int, tuple[int, int]] | None = None) -> None:
         self.source = source
         self.plan = plan
+        self.resume = {int(r): (int(p), int(c)) for r, (p, c) in (resume or {}).items()}
 
     @property
     def epoch(self) -> int:
@@ -126,10 +144,15 @@ class Balanced(IterableDataset):  # type: ignore[type-arg]
 
     def __iter__(self) -> Iterator[Sample]:
         epoch = self.epoch
+        pending = dict(self.resume)  # once per reader: a later epoch's sample at that position is whole again
         for s in self.source:
             k = self.plan.repeats(s.key, epoch)
-            for i in range(k):
+            first = 0
+            rid = s.meta.get("reader")
+            if rid in pending and pending[rid][0] == s.meta.get("position"):
+                first = pending.pop(rid)[1]
+            for i in range(first, k):
                 if i == 0:
-                    yield s
+                    yield replace(s, meta={**s.meta, "copies": k})
                 else:
-                    yield replace(s, key=f"{s.key}#r{i}", meta={**s.meta, "repeat": i})
+                    yield replace(s, key=f"{s.key}#r{i}", meta={**s.meta, "repeat": i, "copies": k})

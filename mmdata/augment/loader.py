@@ -26,7 +26,9 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
   the next epoch (new order, balance and augmentation draws), like the datasets it wraps.
 * Resume: ``state_dict()`` after k batches, ``load_state_dict()`` on a fresh loader → exactly the
   remaining batches of that epoch, also with DataLoader workers (the readers are rotated so the
-  in-order round robin continues with the right worker).
+  in-order round robin continues with the right worker). With ``balance`` a sample can come in several
+  copies (``<key>#r<i>``) that a batch boundary may split: the state then points at that sample and
+  says how many of its copies were handed out (``copies``), and the resumed pass yields the rest.
 * Skips (``on_error="skip"``): ``skipped`` is the epoch's count (reason -> samples), the same for any
   ``num_workers`` — workers post theirs to shared memory (:class:`~mmdata.shards.reader.SkipBoard`).
 """
@@ -224,6 +226,10 @@ class Loader:
             groups = index_groups(path, split, (bal or {}).get("by", "label"), reader_kw.get("storage_options"))
             self.plan = BalancePlan(groups, bal, seed, getattr(self.source, "label_names", None) or self._label_names())
         self._positions: dict[int, int] = {}
+        # reader -> copies (balance repeats) already handed out of the sample at _positions[reader]; absent
+        # when that sample has not been started
+        self._copies: dict[int, int] = {}
+        self._resume: dict[int, tuple[int, int]] = {}  # the same, loaded: for the next pass's Balanced
         self._batches = 0
         self._rotation = 0
         self._skipped: dict[int, dict[str, int]] = {}  # reader -> its counts, as its last sample carried them
@@ -248,6 +254,7 @@ class Loader:
         self.epoch = epoch
         self.source.set_epoch(epoch)
         self._positions = {}
+        self._copies, self._resume = {}, {}
         self._batches = 0
         self._rotation = 0
         self._pinned = True
@@ -259,16 +266,35 @@ class Loader:
         return _EpochHook(self)
 
     def state_dict(self) -> dict[str, Any]:
-        """Where the current epoch stands: epoch, seed, batches yielded, next position per reader."""
-        return {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions)}
+        """Where the current epoch stands: epoch, seed, batches yielded, per reader the next position to
+        read and (``copies``, with ``balance``) how many copies of the sample there were already yielded.
+
+        Example:
+            >>> import tempfile, mmdata
+            >>> from mmdata.testing import make_sample_folder
+            >>> t = tempfile.mkdtemp()
+            >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=10), t + "/ds", progress=False)
+            >>> it = iter(L := loader(t + "/ds", 4, seed=0))
+            >>> _ = next(it)
+            >>> L.state_dict()
+            {'epoch': 0, 'seed': 0, 'batches': 1, 'positions': {0: 4}, 'copies': {}}
+        """
+        return {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions),
+                "copies": dict(self._copies)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume: the next iteration yields exactly the batches the saved loader had not yet yielded."""
+        """Resume: the next iteration yields exactly the batches the saved loader had not yet yielded.
+
+        A state without ``copies`` (saved before mmdata recorded them) resumes after the last sample
+        whose first copy was yielded: exact, unless that sample still had balance repeats to come.
+        """
         if int(state.get("seed", self.seed)) != self.seed:
             raise MMDataError(f"loader state has seed {state.get('seed')}, this loader has seed {self.seed}")
         self.epoch = int(state["epoch"])
         self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {})})
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
+        self._copies = {int(k): int(v) for k, v in (state.get("copies") or {}).items() if int(v) > 0}
+        self._resume = {r: (self._positions.get(r, 0), c) for r, c in self._copies.items()}
         self._batches = int(state.get("batches", 0))
         self._rotation = self._batches % max(1, self.num_workers)
         self._pinned = True
@@ -331,13 +357,13 @@ class Loader:
         return total
 
     # -- iteration -------------------------------------------------------------------------------
-    def _dataset(self) -> IterableDataset:  # type: ignore[type-arg]
+    def _dataset(self, resume: dict[int, tuple[int, int]]) -> IterableDataset:  # type: ignore[type-arg]
         self.source.rotation = self._rotation
         if isinstance(self.source, ShardDataset):
             self.source.board = self._board
         ds: Any = self.source
         if self.plan is not None:
-            ds = Balanced(ds, self.plan)
+            ds = Balanced(ds, self.plan, resume)
         rec = self._sample_recipe
         if self.stage == "train" and self.augment_on == "workers" and (rec.has_normalize or rec.has_random):
             ds = _Augmented(ds, rec, "train")
@@ -347,9 +373,17 @@ class Loader:
 
     def _track(self, batch: Batch) -> None:
         for m in batch.meta.get("samples", []):
-            if "reader" in m and not m.get("repeat"):
-                r = int(m["reader"])
-                self._positions[r] = max(self._positions.get(r, 0), int(m["position"]) + 1)
+            if "reader" in m:
+                # a reader's samples come in order; a balanced sample's copies (repeat 0..copies-1) in a row.
+                # Its last copy moves the reader past it; an earlier one leaves the reader on it, copies counted
+                r, pos, done = int(m["reader"]), int(m["position"]), int(m.get("repeat", 0)) + 1
+                at = (pos + 1, 0) if done >= int(m.get("copies", 1)) else (pos, done)
+                if at > (self._positions.get(r, 0), self._copies.get(r, 0)):
+                    self._positions[r] = at[0]
+                    if at[1]:
+                        self._copies[r] = at[1]
+                    else:
+                        self._copies.pop(r, None)
             if m.get("skipped"):
                 self._skipped[int(m.get("reader", 0))] = dict(m["skipped"])
         self._batches += 1
@@ -374,11 +408,12 @@ class Loader:
         if not self._pinned:  # a new pass without set_epoch: the next epoch (new order and draws)
             self.set_epoch(self.epoch + 1)
         self._pinned = False
+        resume, self._resume = self._resume, {}  # for this pass only, as the source's own resume positions
         self._skipped, self._final = {}, None
         if self._board is not None:
             self._board.clear()
-        dl = DataLoader(self._dataset(), batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=self._collate,
-                        drop_last=self.drop_last, pin_memory=False,
+        dl = DataLoader(self._dataset(resume), batch_size=self.batch_size, num_workers=self.num_workers,
+                        collate_fn=self._collate, drop_last=self.drop_last, pin_memory=False,
                         prefetch_factor=self.prefetch if self.num_workers > 0 else None)
         cuda = self.device.type == "cuda"
         stream = torch.cuda.Stream(device=self.device) if cuda else None
