@@ -8,15 +8,24 @@ words with spaces, so Hangul words are whitespace words like Latin ones (and kee
 text op re-joins them). So a caption
 in Chinese or Japanese is a sequence of characters, not one giant token, and ``token_mask`` masks
 characters. A token-level op on the string (delete, swap, crop, mask) is the same op on the id
-sequence: :meth:`Tokenizer.join` glues CJK characters back without spaces, and
-``words(join(units)) == units``, so the per-sample (string) kernel and the batched (id) kernel agree
-exactly. Ids come from a stable hash (crc32), so no vocabulary file is needed and ids never depend on
-the data seen.
+sequence: :meth:`Tokenizer.rebuild` puts the edited units back with the text's own separators, and
+``words(rebuild(text, units, edited)) == edited``, so the per-sample (string) kernel and the batched (id)
+kernel agree exactly. Ids come from a stable hash (crc32), so no vocabulary file is needed and ids never
+depend on the data seen.
+
+A unit is made of whole grapheme clusters: combining marks (Unicode categories M*: accents, the kana
+voicing marks U+3099/U+309A, variation selectors), the half-width voicing marks ﾞ/ﾟ, ZWNJ and emoji
+modifiers stay with the character before them, and a ZWJ joins the next character too (emoji ZWJ
+sequences are one unit) — so an edit never strands a mark. A text op rebuilds its text with
+:meth:`Tokenizer.rebuild`, which keeps the original separators between kept neighbours. Scripts
+written without spaces other than Chinese / Japanese (Thai, Lao, Khmer, Myanmar...) are one unit per
+run of text: no dictionary segmenter ships offline.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
@@ -35,10 +44,66 @@ CJK = ("\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
 #: punctuation that ends a CJK unit (attached to the character before it, stripped from its id)
 CJK_PUNCT = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2026\u00b7"
 _ASCII_PUNCT = ".,;:!?\"'()[]{}"
-_UNITS = re.compile(f"[{CJK}][{CJK_PUNCT}{re.escape(_ASCII_PUNCT)}]*|[^\\s{CJK}]+")
+
+
+def _ranges(cps: Sequence[int]) -> str:
+    """A regex character-class body for sorted code points."""
+    out: list[str] = []
+    i = 0
+    while i < len(cps):
+        j = i
+        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
+            j += 1
+        out.append(re.escape(chr(cps[i])) + ("-" + re.escape(chr(cps[j])) if j > i else ""))
+        i = j + 1
+    return "".join(out)
+
+
+def _extenders() -> list[int]:
+    """Code points that continue a grapheme cluster (never start one): combining marks (M*: accents, kana
+    voicing marks, variation selectors), ZWNJ / ZWJ, half-width voicing marks, emoji modifiers, tags."""
+    marks = {c for lo, hi in ((0, 0x20000), (0xE0000, 0xE1000)) for c in range(lo, hi)
+             if unicodedata.category(chr(c)).startswith("M")}
+    return sorted(marks | {0x200C, 0x200D, 0xFF9E, 0xFF9F, *range(0x1F3FB, 0x1F400), *range(0xE0020, 0xE0080)})
+
+
+_EXT = _ranges(_extenders())
+#: the CJK characters that start a unit (the voicing marks inside the kana blocks extend one instead)
+_CJK_BASE = ("\u3040-\u3098\u309b-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+             "\uf900-\ufaff\uff66-\uff9d\U00020000-\U0003134f")
+#: what extends the cluster before it: a mark, or a ZWJ with the character it joins
+_X = f"(?:\u200d[^\\s]|[{_EXT}])"
+_UNITS = re.compile(f"[{_CJK_BASE}]{_X}*(?:[{CJK_PUNCT}{re.escape(_ASCII_PUNCT)}]{_X}*)*"
+                    f"|(?:\u200d[^\\s]|[^\\s{_CJK_BASE}])+")
 _IS_CJK = re.compile(f"[{CJK}]")
 _STRIP = _ASCII_PUNCT + "".join(chr(c) for c in (*range(0x3000, 0x3040), *range(0xFF01, 0xFF10), *range(0xFF1A, 0xFF21),
                                                  *range(0xFF3B, 0xFF41), *range(0xFF5B, 0xFF66), 0x2026, 0x00B7))
+
+
+class Unit(str):
+    """A unit of a text (a ``str``) that knows where it came from: ``index`` among the text's units and its
+    span ``start:end`` in the text; ``replaced`` marks text an edit put in that unit's place (``[MASK]``,
+    a typo). :meth:`Tokenizer.rebuild` uses them to keep the original separators.
+
+    Example:
+        >>> u = Tokenizer.units("a  cat")[1]
+        >>> (u, u.index, u.start, u.end)
+        ('cat', 1, 3, 6)
+    """
+
+    index: int
+    start: int
+    end: int
+    replaced: bool
+
+    def __new__(cls, text: str, index: int, start: int, end: int, replaced: bool = False) -> Unit:
+        u = super().__new__(cls, text)
+        u.index, u.start, u.end, u.replaced = index, start, end, replaced
+        return u
+
+    def replaced_by(self, text: str) -> Unit:
+        """``text`` in this unit's place (same index and span)."""
+        return Unit(text, self.index, self.start, self.end, True)
 
 
 class Tokenizer:
@@ -72,6 +137,53 @@ class Tokenizer:
             ['A', 'photo', '一', '张', '照', '片，', '户', '外', '[MASK]']
         """
         return _UNITS.findall(text)
+
+    @staticmethod
+    def units(text: str) -> list[Unit]:
+        """:meth:`words` as :class:`Unit` s, with their index and span in ``text`` (for :meth:`rebuild`).
+
+        Example:
+            >>> [(u, u.start) for u in Tokenizer.units("我爱Python")]
+            [('我', 0), ('爱', 1), ('Python', 2)]
+        """
+        return [Unit(m.group(), i, m.start(), m.end()) for i, m in enumerate(_UNITS.finditer(text))]
+
+    @staticmethod
+    def rebuild(text: str, units: Sequence[Unit], edited: Sequence[str]) -> str:
+        """The text of ``edited`` (units of ``text`` from :meth:`units`, kept, moved or ``replaced_by``
+        something), with the original separators where it can.
+
+        Between two units that were neighbours in ``text`` (in that order) the original separator stays
+        (none, a space, a line break...), and so do the text's leading / trailing whitespace when its first /
+        last unit is kept. Where units were deleted or moved between two units, a single space if the text
+        between them had whitespace, else none. An inserted ``[MASK]`` is never glued to a neighbour (a space
+        where there was no separator), nor is a unit from elsewhere (a space unless both are CJK, as
+        :meth:`join`). A separator that would glue or split the units (``abc`` then ``def`` after deleting
+        ``猫`` from ``abc猫def``) becomes a space, so ``words(rebuild(t, u, e)) == e`` for units made by
+        :meth:`units` and masks.
+
+        Example:
+            >>> t = "我爱Python编程\\r\\n很有趣"
+            >>> u = Tokenizer.units(t)
+            >>> Tokenizer.rebuild(t, u, u[:3] + u[4:])
+            '我爱Python程\\r\\n很有趣'
+            >>> Tokenizer.rebuild(t, u, [u[0], u[1].replaced_by(MASK_TOKEN)] + u[2:5])
+            '我 [MASK] Python编程'
+        """
+        if not edited:
+            return ""
+        parts: list[str] = []
+        if _index(edited[0]) == 0:
+            parts.append(text[: units[0].start])
+        prev: str | None = None
+        for u in edited:
+            if prev is not None:
+                parts.append(_separator(text, units, prev, u))
+            parts.append(str(u))
+            prev = u
+        if _index(prev) == len(units) - 1:
+            parts.append(text[units[-1].end :])
+        return "".join(parts)
 
     @staticmethod
     def join(units: Sequence[str]) -> str:
@@ -113,6 +225,27 @@ class Tokenizer:
             if s:
                 ids[i, : len(s)] = torch.tensor(s, dtype=torch.int64)
         return ids, lengths
+
+
+def _index(u: str | None) -> int | None:
+    return u.index if isinstance(u, Unit) else None
+
+
+def _separator(text: str, units: Sequence[Unit], a: str, b: str) -> str:
+    """What goes between edited units ``a`` and ``b`` (see :meth:`Tokenizer.rebuild`)."""
+    i, j = _index(a), _index(b)
+    if i is None or j is None:
+        sep = "" if _IS_CJK.match(a) and _IS_CJK.match(b) else " "
+    elif j == i + 1:
+        sep = text[units[i].end : units[j].start]
+    else:
+        lo, hi = min(i, j), max(i, j)
+        sep = " " if any(ch.isspace() for ch in text[units[lo].end : units[hi].start]) else ""
+    if not sep and any(isinstance(u, Unit) and u.replaced and u == MASK_TOKEN for u in (a, b)):
+        sep = " "
+    if sep != " " and _UNITS.findall(a + sep + b) != [a, b]:
+        sep = " "
+    return sep
 
 
 @lru_cache(maxsize=1)

@@ -3,10 +3,16 @@ CJK runs).
 
 The per-sample kernel edits the string; the batched kernel edits the padded token ids with the same
 params (masking, deletion, swaps, crops are index operations), and keeps ``batch["text"]`` in step by
-applying the string edit too. So ``tokenize(apply(s)) == apply_batch(collate(s))`` exactly (for
-texts within the tokenizer's ``max_len``), shapes included: ``tokens`` is trimmed to the longest edited text,
-as collate pads it. ``typo`` changes characters, so its batched kernel edits
-the strings and re-tokenises.
+applying the string edit too. So ``tokenize(apply(s)) == apply_batch(collate(s))`` exactly, shapes
+included: ``tokens`` is trimmed to the longest edited text, as collate pads it. The ids hold only the
+tokenizer's first ``max_len`` units, so a row whose text is longer is re-encoded from its edited text (a
+deletion pulls in the units past the window, as ``encode`` does). ``typo`` changes characters, so its
+batched kernel edits the strings and re-tokenises.
+
+The edited string keeps what the edit did not touch: the separators between units that stay neighbours
+(:meth:`~mmdata.text.Tokenizer.rebuild`: no space between CJK and Latin units that had none, line breaks
+kept), whole grapheme clusters (a unit never starts with a combining mark), and ``[MASK]`` units, which
+``typo`` leaves alone.
 
 nlpaug's word ops draw from the global RNG, so the per-sample kernels here implement its
 RandomWordAug (swap / delete / crop) and KeyboardAug / OcrAug semantics with our params; the typo
@@ -27,7 +33,7 @@ import torch
 
 from mmdata.augment.base import Op, Param
 from mmdata.augment.batching import on, retokenize, tidy
-from mmdata.text import MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, default_tokenizer
+from mmdata.text import MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, Unit, default_tokenizer
 from mmdata.types import Batch, Sample
 
 
@@ -50,9 +56,9 @@ class TextOp(Op):
         raise NotImplementedError
 
     def _edited(self, text: str, params: dict[str, Any]) -> str:
-        words = Tokenizer.words(text)
-        edited = self.edit(words, params)
-        return text if edited == words else Tokenizer.join(edited)  # unedited text stays byte-identical
+        units = Tokenizer.units(text)
+        edited = self.edit(units, params)
+        return text if edited == units else Tokenizer.rebuild(text, units, edited)  # unedited text stays byte-identical
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         return sample.with_fields(text=self._edited(sample["text"], params))
@@ -66,6 +72,7 @@ class TextOp(Op):
         texts = [self._edited(t, p) for t, p in zip(batch["text"], params)]
         # lengths are host metadata in and out: ops compute new lengths from their (host) params
         ids, lengths = self.edit_ids(batch["tokens"], batch.lengths["tokens"], params)
+        ids, lengths = _refill(ids, lengths, batch["text"], texts)
         out = batch.replace(text=texts, tokens=ids)
         out.lengths["tokens"] = lengths
         # the id kernels keep the input's width; collate pads to the longest text (a crop or a delete shortens it)
@@ -74,6 +81,29 @@ class TextOp(Op):
 
 def _n(words: list[str]) -> int:
     return min(len(words), default_tokenizer().max_len)
+
+
+def _put(unit: str, text: str) -> str:
+    """``text`` in ``unit``'s place (keeping where it came from, for the separators around it)."""
+    return unit.replaced_by(text) if isinstance(unit, Unit) else text
+
+
+def _refill(ids: torch.Tensor, lengths: torch.Tensor, before: Sequence[str], after: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows whose text had more units than the tokenizer keeps, re-encoded from their edited text: the id
+    kernels see only the window, and ``encode(edited)`` refills it from the units past it (after a
+    deletion). Host encoding, one copy to the device; other rows untouched."""
+    tok = default_tokenizer()
+    rows = [i for i, t in enumerate(before) if len(Tokenizer.words(t)) > tok.max_len]
+    if not rows:
+        return ids, lengths
+    sub, sub_len = tok.encode_batch([after[i] for i in rows])
+    full = torch.full((len(rows), ids.shape[1]), PAD_ID, dtype=ids.dtype)
+    w = min(sub.shape[1], ids.shape[1])  # an edit never lengthens a row past the window the ids already span
+    full[:, :w] = sub[:, :w]
+    ids = ids.index_copy(0, on(torch.tensor(rows), ids.device), on(full, ids.device))
+    lengths = lengths.clone()
+    lengths[rows] = sub_len.to(lengths.dtype)
+    return ids, lengths
 
 
 def _compact(ids: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -113,7 +143,7 @@ class TokenMask(TextOp):
     def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
         out = list(words)
         for i in params["positions"]:
-            out[i] = MASK_TOKEN
+            out[i] = _put(out[i], MASK_TOKEN)
         return out
 
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,8 +224,11 @@ class WordCrop(TextOp):
 
 
 class MaxTokens(TextOp):
-    """Keep the first ``n`` tokens of longer texts (the tokenizer's units: words, CJK characters).
-    Deterministic, for a fixed text budget at evaluation. Exact agreement."""
+    """Keep the first ``n`` tokens of longer texts (the tokenizer's units: words, CJK characters, each with
+    its combining marks and variation selectors), with the text's own separators between them.
+    Deterministic, for a fixed text budget at evaluation. Exact agreement. Known limit (every text op):
+    Thai, Lao, Khmer, Myanmar and other scripts written without spaces are one unit per run of text, as no
+    dictionary segmenter ships offline."""
 
     section, name = "text", "max_tokens"
     PARAMS = {"n": Param("int", 32, 1, 100000, doc="maximum number of tokens kept")}
@@ -235,8 +268,8 @@ def char_map(kind: str) -> dict[str, list[str]]:
 
 class Typo(TextOp):
     """Character noise: in each word chosen with ``p_word``, replace one character by a keyboard
-    neighbour or an OCR confusion (nlpaug KeyboardAug / OcrAug maps). The batched kernel edits the
-    strings and re-tokenises."""
+    neighbour or an OCR confusion (nlpaug KeyboardAug / OcrAug maps); ``[MASK]`` tokens are left alone. The
+    batched kernel edits the strings and re-tokenises."""
 
     section, name = "text", "typo"
     PARAMS = {"p_word": Param("float", 0.1, 0.0, 1.0, doc="probability of a typo in each token"),
@@ -260,7 +293,10 @@ class Typo(TextOp):
         out = list(words)
         for wi, ci, ch in params["edits"]:
             w = out[wi]
-            out[wi] = w[:ci] + ch + w[ci + 1 :]
+            # a mask is a token, not a word: a typo would make it an ordinary word ([MASI]). Skipped here, not
+            # left out of the draw, so the params (and every other word's typo) stay those drawn before
+            if w != MASK_TOKEN:
+                out[wi] = _put(w, w[:ci] + ch + w[ci + 1 :])
         return out
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
