@@ -212,8 +212,8 @@ def image_ext(data: bytes) -> str | None:
     """Extension for encoded image bytes by their magic number (None when mmdata keeps no such format).
 
     Example:
-        >>> image_ext(b"\\x89PNG\\r\\n\\x1a\\n...."), image_ext(b"GIF89a")
-        ('png', None)
+        >>> image_ext(b"\\x89PNG\\r\\n\\x1a\\n...."), image_ext(b"GIF89a"), image_ext(b"8BPS")
+        ('png', 'gif', None)
     """
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         return "png"
@@ -225,6 +225,8 @@ def image_ext(data: bytes) -> str | None:
         return "bmp"
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         return "tiff"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
     return None
 
 

@@ -341,3 +341,16 @@ def test_to_hf_unlabelled_rows_are_minus_one(tmp_path: Path) -> None:
         p.unlink()
     mmdata.shard(folder, tmp_path / "ds2", progress=False)
     assert sorted(mmdata.to_hf(tmp_path / "ds2", "train", cache_dir=tmp_path / "cache")["label"]).count(-1) == 2
+
+
+def test_gif_bytes_from_hf_are_kept_as_gif(tmp_path: Path) -> None:
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    PILImage.new("P", (6, 4), 3).save(buf, "GIF")
+    hf = Dataset.from_dict({"image": [{"bytes": buf.getvalue(), "path": None}], "label": [0]},
+                           features=Features({"image": Image(), "label": ClassLabel(names=["a"])}))
+    mmdata.shard(hf, tmp_path / "ds", progress=False)
+    assert list(_members(tmp_path / "ds")) == ["000000.cls", "000000.gif"]
+    (s,) = list(mmdata.open_dataset(tmp_path / "ds"))
+    assert tuple(s["image"].shape)[1:] == (4, 6)
