@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm", "pgm")
+#: an animated GIF / WebP / APNG or a multi-page TIFF is read as its first frame (Pillow's default)
+IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "ppm", "pgm")
 AUDIO_EXTS = ("flac", "wav", "ogg", "mp3")
 TEXT_EXTS = ("txt", "text")
 LABEL_EXTS = ("cls", "label", "index")
@@ -71,8 +73,153 @@ except ImportError:  # pragma: no cover - optional speed-up; soundfile decodes t
     _miniaudio = None
 
 
+_ORIENTATION = 0x0112  # the EXIF / TIFF Orientation tag
+_XMP_APP1 = b"http://ns.adobe.com/xap/1.0/\x00"
+_XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # the pattern Pillow's getexif() reads
+
+
+#: EXIF entry type -> bytes per value, for the types Pillow loads (others it skips: the entry is absent)
+_TIFF_UNIT = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8}
+
+
+def tiff_orientation(t: bytes) -> int | None:
+    """The Orientation entry of IFD0 of TIFF-structured EXIF data (``Exif\\0\\0`` prefix allowed), as
+    Pillow reads it: the first value of a SHORT / LONG entry (signed ones alike), 0 for an entry of
+    another type (Pillow then applies nothing), None when absent (no entry, no values, a type Pillow
+    skips, values past the end of the data: XMP may then give it).
+
+    Example:
+        >>> entry = bytes([1, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0])  # Orientation, SHORT, 1 value: 6
+        >>> tiff_orientation(b"Exif\\0\\0MM\\0*" + bytes([0, 0, 0, 8, 0, 1]) + entry)
+        6
+    """
+    if t[:6] == b"Exif\x00\x00":
+        t = t[6:]
+    n = len(t)
+    if n < 8 or t[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    e = "little" if t[0] == 0x49 else "big"
+    p = int.from_bytes(t[4:8], e)
+    if p > n - 2:
+        return None
+    count = int.from_bytes(t[p:p + 2], e)
+    p += 2
+    found = None
+    for _ in range(count):  # a duplicated entry: the last one wins, as in Pillow's tag dict
+        if p > n - 12:
+            break  # Pillow keeps the entries read before a cut directory too
+        if int.from_bytes(t[p:p + 2], e) == _ORIENTATION:
+            kind, num = int.from_bytes(t[p + 2:p + 4], e), int.from_bytes(t[p + 4:p + 8], e)
+            unit = _TIFF_UNIT.get(kind)
+            if unit is not None and num:
+                at = p + 8 if unit * num <= 4 else int.from_bytes(t[p + 8:p + 12], e)
+                if at + unit * num <= n:  # else Pillow warns and skips the entry
+                    found = int.from_bytes(t[at:at + unit], e) if kind in (3, 4, 8, 9) else 0
+        p += 12
+    return found
+
+
+def jpeg_orientation(d: bytes) -> int:
+    """The EXIF orientation (1-8; 1 when none) of JPEG bytes, read as Pillow's ``getexif()`` reads it:
+    the APP1 ``Exif`` segments before the scan (joined), else ``tiff:Orientation`` in the last APP1 XMP
+    packet. Parses segment headers only: no pixel decode, no PIL object.
+
+    Example:
+        >>> from mmdata.testing import image_bytes
+        >>> jpeg_orientation(image_bytes(0, fmt="jpg"))
+        1
+    """
+    n = len(d)
+    i = 2
+    exif = xmp = None
+    while n - i >= 4:  # the segment walk of mediainfo._jpeg (junk and fill bytes skipped as libjpeg does)
+        if d[i] != 0xFF:
+            i += 1
+            continue
+        m = d[i + 1]
+        if m == 0xFF:
+            i += 1
+            continue
+        if m == 0x00 or m == 0xD8 or m == 0x01 or 0xD0 <= m <= 0xD7:
+            i += 2
+            continue
+        if m == 0xD9 or m == 0xDA:
+            break
+        seg = (d[i + 2] << 8) | d[i + 3]
+        if seg < 2 or seg > n - i - 2:
+            break
+        if m == 0xE1:
+            if d[i + 4:i + 10] == b"Exif\x00\x00" and seg >= 8:
+                s = d[i + 4:i + 2 + seg]
+                exif = s if exif is None else exif + s[6:]
+            elif d[i + 4:i + 33] == _XMP_APP1 and seg >= 31:
+                xmp = d[i + 33:i + 2 + seg]
+        i += 2 + seg
+    o = tiff_orientation(exif) if exif is not None else None
+    if o is None and xmp is not None:
+        match = _XMP_ORIENTATION.search(xmp)
+        o = int(match[2]) if match else None
+    return o if o is not None and 1 <= o <= 8 else 1
+
+
+def orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """An HW / HWC array as an image viewer shows it: EXIF ``orientation`` 2-8 undone by flips and
+    transposes (a view; ``PIL.ImageOps.exif_transpose``'s pixels), 1 and anything else as it is.
+
+    Example:
+        >>> orient(np.array([[1, 2, 3], [4, 5, 6]]), 6).tolist()  # stored turned 90 degrees left
+        [[4, 1], [5, 2], [6, 3]]
+    """
+    if orientation == 2:
+        return arr[:, ::-1]
+    if orientation == 3:
+        return arr[::-1, ::-1]
+    if orientation == 4:
+        return arr[::-1]
+    if orientation in (5, 6, 7, 8):
+        t = arr.swapaxes(0, 1)
+        # 5 transpose, 6 turn right, 7 transverse, 8 turn left (PIL's Transpose names)
+        return t if orientation == 5 else t[:, ::-1] if orientation == 6 else t[::-1, ::-1] if orientation == 7 \
+            else t[::-1]
+    return arr
+
+
+def dct_scale(h: int, w: int, max_size: tuple[int, int], scales: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)) -> int:
+    """m of the smallest m/8 DCT-scaled JPEG decode (libjpeg: ``ceil(side * m / 8)`` pixels) that
+    ``max_size=(h, w)`` allows; 8 (full size) when none does.
+
+    A scale is used only when both sides, at the exact scale ``side * m / 8``, stay at least the
+    requested size (or the image's own side, when that is smaller: an image a resize will enlarge is
+    never shrunk first), and the rounded-up decode keeps the aspect ratio to within a pixel. A very
+    short image (1-3 rows) decoded at 1/8 is one row that averages 8, and a wide image's rounded-up
+    height would change its aspect ratio by a third: both decode at full size.
+
+    Example:
+        >>> dct_scale(224, 224, (64, 64)), dct_scale(1, 800, (16, 16)), dct_scale(3, 800, (16, 16))
+        (3, 8, 8)
+    """
+    need_h, need_w = max(1, min(int(max_size[0]), h)), max(1, min(int(max_size[1]), w))
+    for m in scales:
+        if h * m < 8 * need_h or w * m < 8 * need_w:
+            continue
+        sh, sw = -(-h * m // 8), -(-w * m // 8)
+        if abs(sw * h - sh * w) <= min(h, w):  # |sw - sh*w/h| <= 1 and |sh - sw*h/w| <= 1
+            return m
+    return 8
+
+
+def _pil_orientation(im: Any) -> int:
+    """The EXIF orientation Pillow reads for an opened image (what ``ImageOps.exif_transpose`` applies); 1 when none."""
+    try:
+        o = im.getexif().get(_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - unreadable EXIF: exif_transpose would fail too; the pixels still decode
+        return 1
+    return o if isinstance(o, int) and 2 <= o <= 8 else 1
+
+
 def _jpeg_fast(data: bytes, max_size: tuple[int, int] | None) -> np.ndarray | None:
-    """HWC uint8 via simplejpeg for RGB/greyscale baseline or progressive JPEGs, else None (use PIL)."""
+    """HWC uint8 via simplejpeg for RGB/greyscale baseline or progressive JPEGs, else None (use PIL).
+    Stored orientation; ``max_size`` is in stored orientation too (see :func:`dct_scale`)."""
     if _simplejpeg is None or data[:3] != b"\xff\xd8\xff":
         return None
     try:
@@ -80,8 +227,9 @@ def _jpeg_fast(data: bytes, max_size: tuple[int, int] | None) -> np.ndarray | No
         if space not in ("Gray", "YCbCr", "RGB"):
             return None  # CMYK / YCCK: PIL converts those
         kw: dict[str, Any] = {"colorspace": "GRAY" if space == "Gray" else "RGB"}
-        if max_size is not None:
-            kw.update(min_height=min(int(max_size[0]), h), min_width=min(int(max_size[1]), w))
+        m = 8 if max_size is None else dct_scale(h, w, max_size)
+        if m < 8:  # simplejpeg picks the smallest m/8 whose ceil sizes reach these: this m
+            kw.update(min_height=-(-h * m // 8), min_width=-(-w * m // 8))
         return _simplejpeg.decode_jpeg(data, **kw)
     except (ValueError, RuntimeError):
         return None  # let PIL decide (and name the error) for anything unusual
@@ -138,9 +286,15 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
     ``keep_alpha``: then 4 / 2 channels; 16-bit and float greyscale scaled to 8 bits as
     :func:`image_array` says).
 
-    ``max_size=(h, w)``: a JPEG is decoded DCT-scaled (by m/8) to the smallest size that is
-    still at least ``h x w``: several times less work when a resize follows anyway. JPEGs decode with
-    simplejpeg (libjpeg-turbo, same pixels as PIL); other formats with PIL.
+    EXIF orientation is applied (tags 2-8: the pixels and shape ``PIL.ImageOps.exif_transpose`` gives,
+    as image viewers, HF ``datasets.Image`` and OpenCV's ``imread`` show them), for JPEG from the
+    APP1 segment's bytes (:func:`jpeg_orientation`), for other formats from Pillow's ``getexif()``.
+    An animated GIF / WebP / PNG or a multi-page TIFF gives its first frame.
+
+    ``max_size=(h, w)`` (in displayed orientation): a JPEG is decoded DCT-scaled (by m/8) to the
+    smallest size that is still at least ``h x w`` and keeps the aspect ratio to within a pixel
+    (:func:`dct_scale`; otherwise at full size): several times less work when a resize follows
+    anyway. JPEGs decode with simplejpeg (libjpeg-turbo, same pixels as PIL); other formats with PIL.
 
     Example:
         >>> from mmdata.testing import image_bytes
@@ -149,15 +303,25 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
     """
     import torch
 
+    jpeg = data[:2] == b"\xff\xd8"
+    orientation = jpeg_orientation(data) if jpeg else 1
+    if max_size is not None and orientation >= 5:  # turned a quarter: the stored image's sides swap
+        max_size = (max_size[1], max_size[0])
     arr = _jpeg_fast(data, max_size)
     if arr is None:
         from PIL import Image
 
         with Image.open(io.BytesIO(data)) as im:
             if max_size is not None and im.format == "JPEG":
-                im.draft(im.mode if im.mode in ("L", "RGB") else "RGB", (int(max_size[1]), int(max_size[0])))
+                w, h = im.size
+                s = 8 // dct_scale(h, w, max_size, (1, 2, 4))  # Pillow's draft scales by 1/2, 1/4, 1/8
+                if s > 1:  # a size Pillow's draft turns into exactly this scale
+                    im.draft(im.mode if im.mode in ("L", "RGB") else "RGB", (w // s, h // s))
             im.load()
             arr = image_array(im, keep_alpha)
+            if not jpeg:
+                orientation = _pil_orientation(im)
+    arr = orient(arr, orientation)
     if arr.ndim == 2:
         arr = arr[None]
     else:
@@ -167,10 +331,42 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
+#: why audio with NaN / inf samples is refused (decode_audio, and mediainfo.decode_check at shard time)
+NON_FINITE_AUDIO = "audio holds NaN or infinite samples"
+
+
+def non_finite_audio(arr: np.ndarray) -> tuple[int, int] | None:
+    """(how many samples are NaN or infinite, the frame of the first) in (frames, channels) samples, or
+    None when all are finite.
+
+    Float WAV / AIFF / CAF can hold them; one spreads through every later op (a resample or an STFT
+    turns it into a frame of NaNs), so such audio is refused. Finite values outside [-1, 1] are valid
+    float audio and are kept.
+
+    Example:
+        >>> non_finite_audio(np.array([[0.0], [np.nan], [2.0], [-np.inf]], np.float32))
+        (2, 1)
+    """
+    finite = np.isfinite(arr)
+    if finite.all():
+        return None
+    bad = ~finite
+    return int(bad.sum()), int(np.argmax(bad.reshape(len(arr), -1).any(axis=1)))
+
+
+def non_finite_reason(count: int, total: int, first: int) -> str:
+    """The message for audio of ``total`` samples of which ``count`` are NaN / inf, from frame ``first``."""
+    return f"{NON_FINITE_AUDIO} ({count} of {total} samples, the first at frame {first})"
+
+
 def decode_audio(data: bytes) -> tuple[Any, int]:
     """Decode FLAC/WAV/OGG/MP3 bytes to a float32 (channels, time) tensor and its sample rate.
 
     FLAC decodes with miniaudio (dr_flac) when installed, everything else with soundfile (libsndfile).
+
+    Raises:
+        DecodeError: the samples hold NaN or infinity (:func:`non_finite_audio`); libsndfile's own
+            error for bytes it cannot decode (:func:`decode_member` names the member either way).
     """
     import torch
 
@@ -184,6 +380,9 @@ def decode_audio(data: bytes) -> tuple[Any, int]:
     import soundfile as sf
 
     arr, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    bad = non_finite_audio(arr)  # dr_flac above decodes integer FLAC: always finite
+    if bad is not None:
+        raise DecodeError(non_finite_reason(bad[0], arr.size, bad[1]))
     return torch.from_numpy(np.ascontiguousarray(arr.T)), int(sr)
 
 

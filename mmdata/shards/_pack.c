@@ -23,8 +23,9 @@
  *   probe_audio(data) -> (frames, rate, channels) | None
  *       mediainfo.probe_image_py / probe_audio_py for well-formed PNG / JPEG and FLAC / PCM WAV,
  *       integrity checks included (PNG chunk CRCs and IEND, JPEG end-of-image marker, the last FLAC
- *       frame's CRCs and sample count, WAV data length). None for anything else: the Python code
- *       then gives the verdict and the error message.
+ *       frame's CRCs and sample count, WAV data length). Height and width are the displayed ones
+ *       (swapped for EXIF orientations 5-8, read from JPEG APP1 Exif / XMP and PNG eXIf before IDAT).
+ *       None for anything else: the Python code then gives the verdict and the error message.
  *
  * Built against the limited API (abi3) unless the interpreter is free-threaded (setup.py). No
  * module state (the CRC tables are constants computed at the first import); arguments are copied
@@ -542,6 +543,68 @@ static const char *png_mode(unsigned depth, unsigned ctype, int *channels) {
     return NULL;
 }
 
+/* EXIF orientation (codecs.tiff_orientation / jpeg_orientation): the Orientation entry of IFD0 of
+ * TIFF-structured EXIF data as Pillow reads it: the first value of a SHORT / LONG (or signed) entry, 0 for
+ * an entry of another type, -1 when absent (no entry, no values, a type Pillow skips, values past the end) */
+static unsigned tiff_unit(unsigned kind) {
+    switch (kind) {
+    case 1: case 2: case 6: case 7: return 1;
+    case 3: case 8: return 2;
+    case 4: case 9: case 11: case 13: return 4;
+    case 5: case 10: case 12: case 16: return 8;
+    }
+    return 0;
+}
+
+static int64_t tiff_orientation(const uint8_t *t, size_t n) {
+    if (n >= 6 && memcmp(t, "Exif\0\0", 6) == 0) {
+        t += 6;
+        n -= 6;
+    }
+    if (n < 8) return -1;
+    int le;
+    if (memcmp(t, "II*\0", 4) == 0) le = 1;
+    else if (memcmp(t, "MM\0*", 4) == 0) le = 0;
+    else return -1;
+#define U16(p) (le ? le16(p) : be16(p))
+#define U32(p) (le ? le32(p) : be32(p))
+    uint64_t p = U32(t + 4);
+    if (p > n - 2) return -1;
+    uint32_t count = U16(t + p);
+    p += 2;
+    int64_t found = -1;
+    for (uint32_t k = 0; k < count; k++) {
+        if (n < 12 || p > n - 12) break; /* Pillow keeps the entries read before a cut directory */
+        if (U16(t + p) == 0x0112) {      /* a duplicated entry: the last one wins */
+            uint32_t kind = U16(t + p + 2), num = U32(t + p + 4), unit = tiff_unit(kind);
+            if (unit && num) {
+                uint64_t size = (uint64_t)unit * num, at = size <= 4 ? p + 8 : U32(t + p + 8);
+                if (at + size <= n)
+                    found = (kind == 3 || kind == 8)   ? (int64_t)U16(t + at)
+                            : (kind == 4 || kind == 9) ? (int64_t)U32(t + at)
+                                                       : 0;
+            }
+        }
+        p += 12;
+    }
+#undef U16
+#undef U32
+    return found;
+}
+
+/* Pillow's XMP fallback: the first match of tiff:Orientation(="|>)([0-9]) in the packet; -1 when none */
+static int64_t xmp_orientation(const uint8_t *x, size_t n) {
+    static const char key[] = "tiff:Orientation";
+    const size_t k = sizeof(key) - 1;
+    for (size_t i = 0; n >= k && i <= n - k; i++) {
+        if (memcmp(x + i, key, k) != 0) continue;
+        size_t j = i + k;
+        if (j + 2 < n && x[j] == '=' && x[j + 1] == '"' && x[j + 2] >= '0' && x[j + 2] <= '9') return x[j + 2] - '0';
+        if (j + 1 < n && x[j] == '>' && x[j + 1] >= '0' && x[j + 1] <= '9') return x[j + 1] - '0';
+    }
+    return -1;
+}
+
 static int png(const uint8_t *d, size_t n, image_t *out) {
     if (n < 33 || memcmp(d + 8, "\0\0\0\x0dIHDR", 8) != 0) return 0;
     out->w = be32(d + 16);
@@ -550,18 +613,32 @@ static int png(const uint8_t *d, size_t n, image_t *out) {
     if (out->mode == NULL || out->w == 0 || out->h == 0 || (uint64_t)out->w * out->h > MAX_PIXELS) return 0;
     size_t pos = 8;
     int idat = 0;
+    int64_t orientation = -1;
     for (;;) {
         if (n - pos < 12) return 0;
         size_t len = be32(d + pos);
         if (len > n - pos - 12) return 0;
         if (crc32(d + pos + 4, len + 4) != be32(d + pos + 8 + len)) return 0;
-        const uint8_t *type = d + pos + 4;
+        const uint8_t *type = d + pos + 4, *body = d + pos + 8;
+        if (memcmp(type, "eXIf", 4) == 0) {
+            if (idat) return 0; /* Pillow reads it after the pixels: mediainfo asks Pillow */
+            orientation = tiff_orientation(body, len);
+        } else if ((memcmp(type, "tEXt", 4) == 0 || memcmp(type, "zTXt", 4) == 0 || memcmp(type, "iTXt", 4) == 0) &&
+                   ((len >= 22 && memcmp(body, "Raw profile type exif\0", 22) == 0) ||
+                    (len >= 18 && memcmp(body, "XML:com.adobe.xmp\0", 18) == 0))) {
+            return 0; /* EXIF / XMP in a text chunk: mediainfo asks Pillow */
+        }
         pos += 12 + len;
         if (memcmp(type, "IDAT", 4) == 0) {
             idat = 1;
         } else if (memcmp(type, "IEND", 4) == 0) {
             break;
         }
+    }
+    if (orientation >= 5 && orientation <= 8) { /* shown turned a quarter: the size decode_image gives */
+        uint32_t t = out->h;
+        out->h = out->w;
+        out->w = t;
     }
     return idat;
 }
@@ -574,6 +651,8 @@ static int jpeg(const uint8_t *d, size_t n, image_t *out) {
     size_t i = 2, start;
     int have_sof = 0;
     unsigned bits = 0, comps = 0;
+    const uint8_t *exif = NULL, *xmp = NULL;
+    size_t exif_n = 0, xmp_n = 0;
     for (;;) {
         if (n - i < 4) return 0;
         if (d[i] != 0xFF) { /* junk between segments: skipped, as Pillow and libjpeg do */
@@ -599,6 +678,13 @@ static int jpeg(const uint8_t *d, size_t n, image_t *out) {
             out->w = be16(d + i + 7);
             comps = d[i + 9];
             have_sof = 1;
+        } else if (m == 0xE1 && seg - 2 >= 6 && memcmp(d + i + 4, "Exif\0\0", 6) == 0) {
+            if (exif) return 0; /* a second Exif segment: Pillow joins them; mediainfo does that */
+            exif = d + i + 4;
+            exif_n = seg - 2;
+        } else if (m == 0xE1 && seg - 2 >= 29 && memcmp(d + i + 4, "http://ns.adobe.com/xap/1.0/\0", 29) == 0) {
+            xmp = d + i + 4 + 29;
+            xmp_n = seg - 2 - 29;
         } else if (m == 0xDA) {
             if (!have_sof) return 0;
             start = i + 2 + seg;
@@ -617,6 +703,13 @@ static int jpeg(const uint8_t *d, size_t n, image_t *out) {
     if (!eoi || bits != 8) return 0;
     out->mode = comps == 1 ? "L" : comps == 3 ? "RGB" : comps == 4 ? "CMYK" : NULL;
     out->channels = (int)comps;
+    int64_t orientation = exif ? tiff_orientation(exif, exif_n) : -1;
+    if (orientation < 0 && xmp) orientation = xmp_orientation(xmp, xmp_n);
+    if (orientation >= 5 && orientation <= 8) { /* shown turned a quarter: the size decode_image gives */
+        uint32_t t = out->h;
+        out->h = out->w;
+        out->w = t;
+    }
     return out->mode != NULL && out->h && out->w && (uint64_t)out->w * out->h <= MAX_PIXELS;
 }
 

@@ -25,7 +25,7 @@ import struct
 import zlib
 from typing import Any
 
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, jpeg_orientation, tiff_orientation
 
 
 class CorruptMedia(ValueError):
@@ -122,6 +122,8 @@ def _png(d: bytes) -> tuple[int, int, str, int]:
     view = memoryview(d)
     pos = 8
     idat = False
+    orientation: int | None = None  # of the last eXIf chunk before the image data (Pillow's info["exif"])
+    ask_pil = text = False
     while True:
         if n - pos < 12:
             raise CorruptMedia("truncated PNG: the file ends before its IEND chunk")
@@ -131,6 +133,13 @@ def _png(d: bytes) -> tuple[int, int, str, int]:
         ctype_b = d[pos + 4:pos + 8]
         if zlib.crc32(view[pos + 4:pos + 8 + length]) != int.from_bytes(d[pos + 8 + length:pos + 12 + length], "big"):
             raise CorruptMedia(f"corrupt PNG: CRC mismatch in chunk {_chunk_name(ctype_b)} at byte {pos}")
+        if ctype_b == b"eXIf":
+            if idat:
+                ask_pil = True  # read by Pillow after the pixels (not at all after an APNG's first frame)
+            else:
+                orientation = tiff_orientation(d[pos + 8:pos + 8 + length])
+        elif ctype_b in _PNG_TEXT and d[pos + 8:pos + 8 + length].startswith(_PNG_EXIF_TEXT):
+            text = True  # EXIF / XMP in a (compressed) text chunk: Pillow's getexif() reads those too
         pos += 12 + length
         if ctype_b == b"IDAT":
             idat = True
@@ -138,7 +147,30 @@ def _png(d: bytes) -> tuple[int, int, str, int]:
             break
     if not idat:
         raise CorruptMedia("PNG without image data (no IDAT chunk)")
+    if ask_pil or (text and orientation is None):  # (an eXIf Orientation entry outranks the text chunks)
+        orientation = _pil_orientation(d)
+    if orientation is not None and 5 <= orientation <= 8:  # shown turned a quarter: as decode_image gives it
+        h, w = w, h
     return h, w, mode, MODE_CHANNELS[mode]
+
+
+_PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
+_PNG_EXIF_TEXT = (b"Raw profile type exif\x00", b"XML:com.adobe.xmp\x00")
+
+
+def _pil_orientation(d: bytes) -> int:
+    """The EXIF orientation Pillow's ``getexif()`` gives for the image (decoded, so chunks after the
+    pixels count), as :func:`mmdata.codecs.decode_image` applies it; 1 when it cannot tell."""
+    from PIL import Image
+
+    from mmdata.codecs import _pil_orientation as orientation_of
+
+    try:
+        with Image.open(io.BytesIO(d)) as im:
+            im.load()
+            return orientation_of(im)
+    except Exception:  # noqa: BLE001 - the checks above passed; a failing decode is check="decode"'s to report
+        return 1
 
 
 def _chunk_name(b: bytes) -> str:
@@ -186,21 +218,35 @@ def _jpeg(d: bytes) -> tuple[int, int, str, int]:
     if mode is None:
         raise CorruptMedia(f"JPEG with {comps} colour components (Pillow reads 1, 3 or 4)")
     _check_pixels("JPEG", w, h)
+    if jpeg_orientation(d) >= 5:  # shown turned a quarter: the index gives the size decode_image gives
+        h, w = w, h
     return h, w, mode, MODE_CHANNELS[mode]
 
 
 def _pil_image(d: bytes) -> tuple[int, int, str, int]:
     from PIL import Image
 
+    from mmdata.codecs import _pil_orientation as orientation_of
+
     try:
         with Image.open(io.BytesIO(d)) as im:
-            return im.height, im.width, im.mode, len(im.getbands())
+            h, w, mode, bands = im.height, im.width, im.mode, len(im.getbands())
+            orientation = orientation_of(im)  # what decode_image applies (to the first frame)
+            tags = getattr(im, "tag_v2", None)
+            if tags is not None and orientation >= 5 and (w, h) == (tags.get(257), tags.get(256)) != (w, h)[::-1]:
+                orientation = 1  # a TIFF Pillow (>= 11.1) turns itself: its size is the displayed one already
     except Exception as exc:  # noqa: BLE001 - any failure to open is a corrupt file here
         raise CorruptMedia(f"not an image Pillow can open ({_describe(exc)})") from None
+    if orientation >= 5:
+        h, w = w, h
+    return h, w, mode, bands
 
 
 def probe_image_py(data: bytes) -> tuple[int, int, str, int]:
     """(height, width, Pillow mode, channels) of an image, checked; raises :class:`CorruptMedia`.
+
+    Height and width are as the image is shown: swapped when its EXIF orientation (5-8) turns it a
+    quarter, so they match the tensor :func:`mmdata.codecs.decode_image` gives.
 
     Example:
         >>> from mmdata.testing import image_bytes
@@ -450,7 +496,8 @@ def check_npy(data: bytes) -> None:
 
 
 def decode_check(kind: str, data: bytes) -> None:
-    """Decode an image or audio file in full (``check="decode"``); raise :class:`CorruptMedia` on failure."""
+    """Decode an image or audio file in full (``check="decode"``); raise :class:`CorruptMedia` on failure
+    (audio also when it holds NaN or infinite samples, which the reader refuses too)."""
     if kind == "image":
         from PIL import Image
 
@@ -462,14 +509,27 @@ def decode_check(kind: str, data: bytes) -> None:
     elif kind == "audio":
         import soundfile as sf
 
+        from mmdata.codecs import non_finite_audio, non_finite_reason
+
+        bad, first, samples = 0, -1, 0
         try:
             with sf.SoundFile(io.BytesIO(data)) as f:
                 expected = f.frames
-                got = len(f.read(dtype="int16", always_2d=True))
+                got = 0
+                # float32 as the reader decodes (int16 turned NaN into 0), a block at a time: bounded memory
+                for block in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+                    found = non_finite_audio(block)
+                    if found is not None:
+                        first = first if bad else got + found[1]
+                        bad += found[0]
+                    got += len(block)
+                    samples += block.size
         except Exception as exc:  # noqa: BLE001
             raise CorruptMedia(f"audio does not decode ({_describe(exc)})") from None
         if got != expected:
             raise CorruptMedia(f"audio decodes to {got} of its {expected} frames")
+        if bad:
+            raise CorruptMedia(non_finite_reason(bad, samples, first))
 
 
 def member_stats(ext: str, data: bytes) -> dict[str, Any]:
