@@ -82,6 +82,9 @@ _XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # the pattern 
 _TIFF_UNIT = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8}
 
 
+_TIFF_PREFIXES = (b"MM\x00*", b"II*\x00", b"MM*\x00", b"II\x00*", b"MM\x00+", b"II+\x00")
+
+
 def tiff_orientation(t: bytes) -> int | None:
     """The Orientation entry of IFD0 of TIFF-structured EXIF data (``Exif\\0\\0`` prefix allowed), as
     Pillow reads it: the first value of a SHORT / LONG entry (signed ones alike), 0 for an entry of
@@ -93,10 +96,13 @@ def tiff_orientation(t: bytes) -> int | None:
         >>> tiff_orientation(b"Exif\\0\\0MM\\0*" + bytes([0, 0, 0, 8, 0, 1]) + entry)
         6
     """
-    if t[:6] == b"Exif\x00\x00":
-        t = t[6:]
+    for _ in range(2):  # Pillow strips the prefix up to twice
+        if t[:6] == b"Exif\x00\x00":
+            t = t[6:]
     n = len(t)
-    if n < 8 or t[:4] not in (b"II*\x00", b"MM\x00*"):
+    # Pillow's TIFF prefixes (either byte order with either magic order, and BigTIFF's 43, which in
+    # EXIF it reads as a classic header unless the third byte is 43: then it fails and finds nothing)
+    if n < 8 or t[:4] not in _TIFF_PREFIXES or t[2] == 43:
         return None
     e = "little" if t[0] == 0x49 else "big"
     p = int.from_bytes(t[4:8], e)

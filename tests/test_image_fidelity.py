@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import simplejpeg
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -198,7 +199,11 @@ def test_c_and_python_probes_agree_on_damaged_exif(seed: int, ops: list[tuple[in
         py = None
     if c is not None:
         assert c == py
-    if bad[:2] == b"\xff\xd8":  # the decoder's byte parser and Pillow read the same orientation
+    if bad[:2] == b"\xff\xd8":  # where the fast path decodes, its byte parser and Pillow read the same orientation
+        try:
+            simplejpeg.decode_jpeg_header(bad)  # else the decode falls back to Pillow, and its orientation
+        except Exception:  # noqa: BLE001 - not a JPEG simplejpeg reads
+            return
         try:
             with Image.open(io.BytesIO(bad)) as im:
                 want = codecs._pil_orientation(im)
@@ -282,3 +287,23 @@ def test_animated_gif_shards_as_its_first_frame(tmp_path: Path) -> None:
     assert torch.equal(sample["image"], torch.from_numpy(first)) and sample["label"] == 1
     rows = pq.read_table(tmp_path / "out" / "index.parquet").to_pylist()
     assert (rows[0]["image_height"], rows[0]["image_width"], rows[0]["image_mode"]) == (40, 60, "P")
+
+
+@pytest.mark.parametrize("head", [b"MM\x00*", b"MM*\x00", b"MM\x00+", b"II*\x00", b"II\x00*", b"II+\x00", b"XX\x00*"])
+def test_tiff_orientation_takes_the_prefixes_pillow_takes(head: bytes) -> None:
+    """A flipped bit in the TIFF magic ('MM\\0*' -> 'MM\\0+') still reads as EXIF in Pillow (the suite's
+    fuzzing found it): the byte parsers (Python and C) read it too; a BigTIFF third byte (43) and an
+    unknown byte order read nothing, as in Pillow."""
+    big = head[:2] == b"MM"
+    entry = (bytes([1, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]) if big else bytes([0x12, 1, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0]))
+    ifd = (bytes([0, 0, 0, 8, 0, 1]) if big else bytes([8, 0, 0, 0, 1, 0])) + entry
+    data = b"Exif\x00\x00" + head + ifd
+    want = None if head[:2] not in (b"MM", b"II") or head[2] == 43 else 6
+    assert codecs.tiff_orientation(data) == want
+    exif = Image.Exif()
+    try:
+        exif.load(data)
+        pillow = exif.get(0x0112)
+    except Exception:  # noqa: BLE001 - Pillow fails on these headers (struct.error, SyntaxError): nothing read
+        pillow = None
+    assert pillow == want

@@ -557,14 +557,18 @@ static unsigned tiff_unit(unsigned kind) {
 }
 
 static int64_t tiff_orientation(const uint8_t *t, size_t n) {
-    if (n >= 6 && memcmp(t, "Exif\0\0", 6) == 0) {
-        t += 6;
-        n -= 6;
+    for (int k = 0; k < 2; k++) { /* Pillow strips the prefix up to twice */
+        if (n >= 6 && memcmp(t, "Exif\0\0", 6) == 0) {
+            t += 6;
+            n -= 6;
+        }
     }
     if (n < 8) return -1;
     int le;
-    if (memcmp(t, "II*\0", 4) == 0) le = 1;
-    else if (memcmp(t, "MM\0*", 4) == 0) le = 0;
+    /* Pillow's TIFF prefixes; a third byte of 43 (BigTIFF) makes Pillow fail: nothing found */
+    if (t[2] == 43) return -1;
+    if (memcmp(t, "II*\0", 4) == 0 || memcmp(t, "II\0*", 4) == 0 || memcmp(t, "II+\0", 4) == 0) le = 1;
+    else if (memcmp(t, "MM\0*", 4) == 0 || memcmp(t, "MM*\0", 4) == 0 || memcmp(t, "MM\0+", 4) == 0) le = 0;
     else return -1;
 #define U16(p) (le ? le16(p) : be16(p))
 #define U32(p) (le ? le32(p) : be32(p))

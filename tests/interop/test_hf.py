@@ -195,7 +195,7 @@ def test_shard_hf_bad_input_is_named_and_counted(tmp_path: Path) -> None:
     reasons = {s["source"]: s["reason"] for s in rep["skipped"]}
     assert set(reasons) == {"hf dataset[1]", "hf dataset[2]"}
     assert "gone.png" in reasons["hf dataset[1]"] and "not FLAC, WAV, OGG or MP3" in reasons["hf dataset[2]"]
-    assert "000000.png" in _members(tmp_path / "odd")  # GIF re-encoded to PNG
+    assert "000000.gif" in _members(tmp_path / "odd")  # GIF kept as it is (read as its first frame)
     with pytest.raises(SourceError, match=r"hf dataset\[1\]\.image: .*gone.png"):
         mmdata.shard(odd, tmp_path / "raise", on_error="raise", progress=False)
     two = hf.add_column("thumb", _raw(hf, "image")).cast_column("thumb", Image())
