@@ -510,6 +510,9 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
                     batch.lengths[name] = shapes
             else:
                 batch.data[name] = list(vals)
+    # the fields it was told to keep: a batched op that empties a field keeps its mask only for these, as
+    # collate itself does (augment.batching.tidy)
+    batch.meta["fields"] = tuple(fields)
     # per-sample provenance (e.g. applied augmentation params) stays a list aligned with keys
     if any(s.meta for s in samples):
         batch.meta["samples"] = [dict(s.meta) for s in samples]

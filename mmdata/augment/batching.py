@@ -71,8 +71,9 @@ def tidy(batch: Batch, names: Iterable[str], derived: Collection[str] = ()) -> B
     batched op changed their presence or valid shapes (dropped a modality, shortened texts): padding trimmed to
     the largest row still present (``tokens``: to the longest text, at least one column), lengths of other
     fields kept only while the present rows' shapes differ, and a field no row has any more left without its
-    tensor and lengths. Its presence mask stays (all False), as collate keeps the mask of a dataset field
-    none of the samples has — except for ``derived`` fields (computed by an op from another, e.g. ``spec``,
+    tensor and lengths. Its presence mask stays (all False) when collate was told to keep the field
+    (``batch.meta["fields"]``, the dataset's fields in :func:`mmdata.loader`), as collate keeps the mask
+    of such a field none of the samples has, and goes otherwise — as do the masks of ``derived`` fields (computed by an op from another, e.g. ``spec``,
     never a dataset field), which go entirely; with the audio gone, so does ``sample_rate``. ``text`` and
     ``label`` are never removed (collate gives empty texts and -1 labels). Reads host metadata only (presence,
     lengths): no device sync; a trimmed tensor is a new contiguous copy on its device.
@@ -80,7 +81,8 @@ def tidy(batch: Batch, names: Iterable[str], derived: Collection[str] = ()) -> B
     Example:
         >>> import torch
         >>> from mmdata.types import Sample, collate
-        >>> b = collate([Sample("a", {"audio": torch.ones(1, 3)}, 8000), Sample("b", {"audio": torch.ones(1, 5)}, 8000)])
+        >>> rows = [Sample("a", {"audio": torch.ones(1, 3)}, 8000), Sample("b", {"audio": torch.ones(1, 5)}, 8000)]
+        >>> b = collate(rows, fields=("audio",))
         >>> b.present["audio"] = torch.tensor([True, False])
         >>> t = tidy(b, ["audio"])
         >>> tuple(t["audio"].shape), t.lengths["audio"].tolist()
@@ -89,6 +91,10 @@ def tidy(batch: Batch, names: Iterable[str], derived: Collection[str] = ()) -> B
         >>> t = tidy(b, ["audio"])
         >>> "audio" in t, t.present["audio"].tolist(), t.sample_rate
         (False, [False, False], None)
+        >>> b = collate(rows)  # not told to keep audio: no mask once no row has it, as collate gives
+        >>> b.present["audio"] = torch.tensor([False, False])
+        >>> "audio" in tidy(b, ["audio"]).present
+        False
     """
     out = batch.replace()
     n = len(batch)
@@ -105,8 +111,8 @@ def tidy(batch: Batch, names: Iterable[str], derived: Collection[str] = ()) -> B
         if not bool(pres.any()):
             del out.data[name]
             out.lengths.pop(name, None)
-            if name in derived:
-                out.present.pop(name, None)
+            if name in derived or ("fields" in batch.meta and name not in batch.meta["fields"]):
+                out.present.pop(name, None)  # as collate leaves it: no mask for a field it was not told to keep
             if name == "audio":
                 out.sample_rate = None
             continue
