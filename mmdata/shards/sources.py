@@ -1135,6 +1135,11 @@ def _manifest_splits(rows: list[dict[str, Any]], rename: Mapping[str, str], name
     for v in where:
         by_lower.setdefault(v.lower(), []).append(v)
     for low, spellings in sorted(by_lower.items()):
+        if len(spellings) > 1:  # as --split: their shard files are one file on case-insensitive file systems
+            shown = " and ".join(f"{v!r} ({_rows(where[v][:3])})" for v in sorted(spellings))
+            raise SourceError(f"manifest {name}, column 'split': {shown} differ only in case: their shard files "
+                              f"({', '.join(f'{v}-000000.tar' for v in sorted(spellings))}) are one file on "
+                              f"case-insensitive file systems (macOS, Windows); use one spelling")
         for v in sorted(spellings):
             hints = []
             if v != low and (low in STANDARD_SPLITS or len(spellings) > 1):

@@ -230,15 +230,23 @@ def _split_manifest(root: Path, splits: list[str | None]) -> Path:
     return root / "m.csv"
 
 
+def test_split_values_differing_only_in_case_are_an_error(tmp_path: Path) -> None:
+    """As --split: Train-000000.tar and train-000000.tar are one file on macOS / Windows copies."""
+    m = _split_manifest(tmp_path, ["Train", "train", "val"])
+    with pytest.raises(SourceError, match=r"'Train' \(row 1\) and 'train' \(row 2\) differ only in case"):
+        mmdata.shard(m, tmp_path / "ds", progress=False)
+    assert not (tmp_path / "ds").exists()
+
+
 def test_split_column_spellings_and_empty_cells_are_warned_about(tmp_path: Path) -> None:
-    m = _split_manifest(tmp_path, ["Train", "dev", "validation", None, "train", "val", "test", None])
+    m = _split_manifest(tmp_path, ["Train", "dev", "validation", None, "val", "val", "test", None])
     rep = mmdata.shard(m, tmp_path / "ds", progress=False)
     text = "\n".join(rep["warnings"])
     assert "'Train' (row 1) differs from 'train' only in case" in text
     assert "'dev' (row 2) is not one of train, val, test" in text and "means 'val'" in text
     assert "'validation' (row 3)" in text
     assert "2 samples of 8 have no split of their own" in text and "went to 'train'" in text
-    assert rep["splits"]["train"] == 3  # row 5 and the two empty cells
+    assert rep["splits"]["train"] == 2  # the two empty cells
 
     rep = mmdata.shard(m, tmp_path / "ds2", split="train=0.5,val=0.5", progress=False)
     assert any("applied to the 2 samples without a split of their own" in w for w in rep["warnings"])
