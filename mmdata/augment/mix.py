@@ -29,6 +29,7 @@ same check on a recipe's ``batch:`` section, for load time).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -174,6 +175,30 @@ def _mix_audio(batch: Batch, out: Batch, pair: _Pairing, mixed: torch.Tensor) ->
     out.lengths["audio"] = torch.where(mixed, torch.maximum(ln, ln[pair.perm_h]), ln)
 
 
+#: the log-mel value of a silent frame (``logmel``'s floor: log(0 + 1e-6))
+SILENT_FRAME = math.log(1e-6)
+
+
+def _mix_spec(batch: Batch, out: Batch, pair: _Pairing, mixed: torch.Tensor) -> None:
+    """Mix log-mel ``spec`` rows as their waveforms are mixed: over the longer of each pair, each row
+    reading as silent frames past its own end, frame counts to match (padding stays 0, as collate pads)."""
+    ln = batch.lengths.get("spec")
+    if ln is None:  # every row has the same frames: the plain blend
+        _mix_sized(batch, out, "spec", pair, mixed)
+        return
+    x = batch["spec"]
+    frames = ln.reshape(pair.n, -1)[:, -1]
+    t = torch.arange(x.shape[-1], device=x.device)[None, None, :]
+    clean = torch.where(t < on(frames, x.device)[:, None, None], x, torch.full_like(x, SILENT_FRAME))
+    new = torch.where(mixed, torch.maximum(frames, frames[pair.perm_h]), frames)
+    blended = torch.where(t < on(new, x.device)[:, None, None], _blend(clean, clean[pair.perm], pair.lam).to(x.dtype),
+                          torch.zeros((), dtype=x.dtype, device=x.device))
+    out.data["spec"] = torch.where(_bcast(on(mixed, x.device), x), blended, x)
+    lengths = ln.clone().reshape(pair.n, -1)
+    lengths[:, -1] = new
+    out.lengths["spec"] = lengths.reshape(ln.shape)
+
+
 def _labels(batch: Batch, out: Batch, pair: _Pairing, mixed: dict[str, torch.Tensor], modalities: Sequence[str]) -> None:
     """label_b / mix_lam: mixed where the row's primary modality (first of ``modalities`` it has) was."""
     if "label" not in batch:
@@ -196,7 +221,8 @@ def _labels(batch: Batch, out: Batch, pair: _Pairing, mixed: dict[str, torch.Ten
 class MixUp(BatchOp):
     """Mix images and audio (waveform and ``spec``) of row i with row perm[i] using lam ~ Beta(alpha,
     alpha) per row (the larger of lam, 1 - lam: the row's own sample dominates). A modality is mixed only
-    where both rows have it (audio lengths become the pair's longer; images keep their size); the label
+    where both rows have it (audio lengths, and ``spec`` frames, become the pair's longer, each clip silent
+    past its end, so the waveform and its log-mel are mixed alike; images keep their size); the label
     is mixed (``mix_lam`` = lam, ``label_b`` = partner's label) when the row's primary modality — its
     image, else its audio — was mixed, else ``mix_lam`` = 1 and ``label_b`` = its own label. A batch is
     mixed once (a second mixing op raises); no row is its own partner."""
@@ -223,6 +249,8 @@ class MixUp(BatchOp):
                 continue
             if m == "audio":
                 _mix_audio(batch, out, pair, mixed[m])
+            elif m == "spec":
+                _mix_spec(batch, out, pair, mixed[m])
             else:
                 _mix_sized(batch, out, m, pair, mixed[m])
         _labels(batch, out, pair, mixed, self.modalities)

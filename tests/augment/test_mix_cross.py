@@ -344,3 +344,26 @@ def test_consistent_hflip_pairs_are_configurable() -> None:
 def test_consistent_hflip_rejects_bad_pairs(pairs: Any, match: str) -> None:
     with pytest.raises(RecipeError, match=match):
         build_op("sample", {"op": "consistent_hflip", "pairs": pairs}, "sample[0]")
+
+
+def test_mixup_mixes_spec_as_it_mixes_the_waveform() -> None:
+    """Ops QA 2026-12-02: the waveform was mixed over the longer clip of a pair but its log-mel only over the
+    frames both had, so row 0's spec kept 11 frames beside 3200 samples of audio and row 1's tail frames
+    stayed unmixed. Now both are mixed over the longer, each row silent past its end."""
+    from mmdata.augment.audio import logmel
+    from mmdata.augment.mix import SILENT_FRAME
+    from mmdata.augment.recipe import load_recipe
+
+    r = load_recipe({"normalize": {"audio": [{"op": "logmel"}]}, "batch": [{"op": "mixup", "p": 1.0, "alpha": 1.0}]})
+    rows = [r.normalize(Sample(k, {"audio": torch.sin(torch.arange(n) * f)[None] * 0.3, "label": i}, sample_rate=16000))
+            for i, (k, n, f) in enumerate((("a", 1600, 0.3), ("b", 3200, 0.05)))]
+    b = collate(rows)
+    o = r.apply_batch_section(b, 0)
+    frames = b.lengths["spec"][:, -1]
+    for i in range(2):
+        n = int(o.lengths["audio"][i])
+        assert int(o.lengths["spec"][i, -1]) == logmel(o["audio"][i, :, :n], 16000).shape[-1] == 21
+        lam, j = float(o["mix_lam"][i]), 1 - i
+        own = torch.where(torch.arange(21) < frames[i], b["spec"][i], torch.full_like(b["spec"][i], SILENT_FRAME))
+        other = torch.where(torch.arange(21) < frames[j], b["spec"][j], torch.full_like(b["spec"][j], SILENT_FRAME))
+        assert torch.allclose(o["spec"][i], lam * own + (1 - lam) * other, atol=1e-5)
