@@ -523,7 +523,9 @@ class Speed(AudioOp):
     tolerance = "allclose, atol 1e-5"
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
-        return {"factor": round(float(rng.uniform(*self.factor)), 2)}
+        # a 1% grid, each step of the range as likely (rounding a uniform draw gave the ends half weight)
+        lo, hi = math.ceil(round(self.factor[0] * 100, 6)), math.floor(round(self.factor[1] * 100, 6))
+        return {"factor": int(rng.integers(lo, hi + 1)) / 100 if hi >= lo else round(float(self.factor[0]), 2)}
 
     @staticmethod
     def _speed(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -557,21 +559,32 @@ def mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
     return _mel_filters(sr, n_fft, n_mels)
 
 
-def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop_ms: float = 10.0) -> torch.Tensor:
+def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop_ms: float = 10.0,
+           full_window: bool = False) -> torch.Tensor:
     """log(mel power + 1e-6) of (..., T) audio (mono mix): (..., n_mels, frames).
 
-    Frames are centred (the clip padded by half a window each side), reflecting the signal like
-    torchaudio; a clip no longer than half a window (reflection needs more) is padded with zeros
-    instead, as librosa does, so a very short clip gives one or two frames rather than an error."""
+    A Hann window of ``win_ms`` (``round(sr * win_ms / 1000)`` samples), centred in an FFT of the next
+    power of two (librosa / torchaudio ``win_length`` < ``n_fft``); ``full_window``: a window as long as
+    that FFT instead (the bundled trainer's front end, as measured). Frames are centred (the clip padded
+    by half an FFT each side), reflecting the signal like torchaudio; a clip no longer than half an FFT
+    (reflection needs more) is padded with zeros instead, as librosa does, so a very short clip gives
+    one or two frames rather than an error.
+
+    Example:
+        >>> x = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
+        >>> logmel(x, 16000).shape, torch.equal(logmel(x, 16000), logmel(x, 16000, win_ms=32.0))
+        (torch.Size([40, 101]), False)
+    """
     if x.dim() >= 2:
         x = x.mean(dim=-2)
     n_fft = 1 << int(math.ceil(math.log2(max(8, sr * win_ms / 1000))))
     hop = max(1, int(sr * hop_ms / 1000))
-    win = torch.hann_window(n_fft, device=x.device)
+    size = n_fft if full_window else min(n_fft, max(1, round(sr * win_ms / 1000)))
+    win = torch.hann_window(size, device=x.device)
     lead = x.shape[:-1]
     pad_mode = "reflect" if x.shape[-1] > n_fft // 2 else "constant"
-    spec = torch.stft(x.reshape(math.prod(lead), x.shape[-1]), n_fft, hop, window=win, center=True, pad_mode=pad_mode,
-                      return_complex=True).abs() ** 2
+    spec = torch.stft(x.reshape(math.prod(lead), x.shape[-1]), n_fft, hop, win_length=size, window=win, center=True,
+                      pad_mode=pad_mode, return_complex=True).abs() ** 2
     mel = on(mel_filters(sr, n_fft, n_mels), x.device) @ spec
     return torch.log(mel + 1e-6).reshape(*lead, n_mels, -1)
 

@@ -68,7 +68,8 @@ class FusionModel(nn.Module):
             x["image"] = (img - 0.5) / 0.5
         if "audio" in self.mods:
             if "audio" in batch:
-                x["audio"] = logmel(batch["audio"].to(dev), int(batch.sample_rate or 8000), n_mels=N_MELS, hop_ms=16.0)
+                x["audio"] = logmel(batch["audio"].to(dev), int(batch.sample_rate or 8000), n_mels=N_MELS, hop_ms=16.0,
+                                    full_window=True)
             else:
                 x["audio"] = torch.zeros(n, N_MELS, 8, device=dev)
         if "text" in self.mods:

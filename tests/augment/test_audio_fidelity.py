@@ -180,3 +180,40 @@ def test_verify_deep_and_reader_report_non_finite_audio(tmp_path: Path) -> None:
     assert keys == ["good"] and ds.skipped == {"corrupt audio": 1}
     with pytest.raises(mmdata.errors.ShardError, match=f"bad.wav.*{NON_FINITE}"):
         list(mmdata.open_dataset(tmp_path / "ds", on_error="raise"))
+
+
+def test_logmel_window_is_win_ms_and_the_trainer_keeps_its_front_end() -> None:
+    """Ops QA 2026-12-02: logmel ignored win_ms (the window was always the FFT size: any win_ms in (16, 32]
+    gave a 32 ms window at 16 kHz). The window is now win_ms long, centred in the FFT, as librosa's
+    win_length; full_window=True keeps the window as long as the FFT (the bundled trainer's front end)."""
+    from mmdata.augment.audio import logmel, mel_filters
+
+    x = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
+    s17, s25, s32 = (logmel(x, 16000, win_ms=w) for w in (17.0, 25.0, 32.0))
+    assert not torch.equal(s17, s25) and not torch.equal(s25, s32)
+    assert torch.equal(s32, logmel(x, 16000, win_ms=25.0, full_window=True))  # 512 samples either way
+
+    def reference(win_length: int) -> torch.Tensor:  # librosa's melspectrogram(htk=True, norm=None), in torch
+        pad = torch.nn.functional.pad(x[None], (256, 256), mode="reflect")[0, 0]
+        w = torch.zeros(512)
+        w[(512 - win_length) // 2:(512 - win_length) // 2 + win_length] = torch.hann_window(win_length)
+        frames = pad.unfold(0, 512, 160) * w
+        power = torch.fft.rfft(frames).abs().T ** 2
+        return torch.log(mel_filters(16000, 512, 40) @ power + 1e-6)
+
+    assert torch.allclose(s25, reference(400), atol=1e-3)
+    assert torch.allclose(s32, reference(512), atol=1e-3)
+
+
+def test_speed_factors_are_uniform_over_the_grid() -> None:
+    """Ops QA 2026-12-02: round(uniform, 2) gave the range's ends half the weight of the other steps."""
+    from collections import Counter
+
+    from mmdata.augment.recipe import load_recipe
+    from mmdata.types import Sample
+
+    r = load_recipe({"audio": [{"op": "speed", "p": 1.0, "factor": [0.9, 1.1]}]})
+    got = Counter(r.apply_sample(Sample(f"k{i}", {"audio": torch.zeros(1, 80)}, sample_rate=8000), 0).meta["aug"][0]
+                  ["params"]["factor"] for i in range(4200))
+    assert sorted(got) == [round(0.9 + i / 100, 2) for i in range(21)]
+    assert min(got[0.9], got[1.1]) > 0.6 * 4200 / 21  # was ~0.5 of a middle step's share
