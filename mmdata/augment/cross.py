@@ -121,13 +121,19 @@ class PairsParam(Param):
 
 class ModalityDropout(Op):
     """Drop each of ``modalities`` with probability ``p_drop`` (the op's ``p`` gates the whole op),
-    keeping at least ``keep_at_least`` of those present; a dropped modality takes the fields derived from
-    it along (audio: the ``spec`` written by ``logmel``). Exact agreement (presence masks)."""
+    keeping at least ``keep_at_least`` modalities present; a dropped modality takes the fields derived from
+    it along (audio: the ``spec`` written by ``logmel``). ``keep_at_least`` counts every modality present
+    in the sample, also those not in ``modalities``: with ``modalities: [image, audio]``, ``p_drop: 1`` and
+    ``keep_at_least: 1``, an image + audio + text sample keeps its text only (both droppable modalities
+    go); to keep one of image / audio beside the text, give ``keep_at_least: 2`` (a sample without text then
+    keeps both). Exact agreement (presence masks).
+    """
 
     section, name = "sample", "modality_dropout"
     PARAMS = {"modalities": Param("list", list(DROPPABLE), choices=DROPPABLE, doc="modalities that may be dropped"),
               "p_drop": Param("float", 0.5, 0.0, 1.0, doc="probability of dropping each of them (with their derived fields: audio's `spec`)"),
-              "keep_at_least": Param("int", 1, 1, 3, doc="never leave fewer modalities than this")}
+              "keep_at_least": Param("int", 1, 1, 3, doc="never leave fewer modalities present than this "
+                                    "(counting every present modality, also those not in `modalities`)")}
     masked = True  # rows not applied drop nothing: no gather / scatter of every field
 
     def validate(self, where: str) -> None:

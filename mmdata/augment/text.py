@@ -152,7 +152,8 @@ class TokenMask(TextOp):
 
 class WordDelete(TextOp):
     """Delete each token with probability ``p_word`` (nlpaug RandomWordAug 'delete'), keeping at least
-    ``keep_at_least`` tokens. Exact agreement."""
+    ``keep_at_least`` tokens: when more are drawn for deletion, the ones kept are chosen uniformly at
+    random among them. Exact agreement."""
 
     section, name = "text", "word_delete"
     PARAMS = {"p_word": Param("float", 0.1, 0.0, 1.0, doc="probability of deleting each token"),
@@ -160,8 +161,15 @@ class WordDelete(TextOp):
 
     def word_params(self, rng: np.random.Generator, words: list[str]) -> dict[str, Any]:
         n = _n(words)
-        drop = np.flatnonzero(rng.random(n) < self.p_word)
-        return {"positions": [int(i) for i in drop[: max(0, n - self.keep_at_least)]]}
+        u = rng.random(n)
+        drop = np.flatnonzero(u < self.p_word)
+        room = max(0, n - self.keep_at_least)
+        if len(drop) > room:
+            # restore the drops with the largest draws: given a drop, its draw is uniform on [0, p_word), so
+            # the tokens kept are uniform among the drawn drops (a prefix would favour the last tokens), with
+            # no extra draw, so the draws where keep_at_least does not bind are unchanged
+            drop = np.sort(drop[np.argsort(u[drop], kind="stable")[:room]])
+        return {"positions": [int(i) for i in drop]}
 
     def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
         gone = set(params["positions"])
