@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 
 from mmdata.cli.common import DataUrl, JsonFlag, Seed, console, print_json
 
@@ -122,7 +123,10 @@ def train(
         cls = " ".join(f"{d} {v['R@1']:.2f}" for d, v in r.get("class", {}).items())
         console.print(f"retrieval {pair} (n={r['n']}, chance R@1 {r['chance']['instance']['R@1']:.3f}): {inst}"
                       + (f"; class-level R@1 {cls}" if cls else ""), soft_wrap=True)
-    console.print(f"best epoch {m['best_epoch']}, {m['n_params']:,} parameters, {m['wall_s']:.1f} s" + (f"; outputs in {out}" if out else ""))
+    console.print(f"best epoch {m['best_epoch']} (highest val accuracy; ties keep the earlier), {m['n_params']:,} parameters, "
+                  f"{m['wall_s']:.1f} s" + (f"; outputs in {out}" if out else ""))
+    for w in m.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False)
 
 
 def _key_values(items: list[str] | None, option: str) -> dict[str, str]:

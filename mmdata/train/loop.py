@@ -473,6 +473,33 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     return metrics
 
 
+#: BatchNorm running statistics (momentum 0.1) keep 0.9^n of their initial values after n training
+#: batches: below this many, eval-mode scores measure the initial statistics as much as the data's
+MIN_BATCHNORM_BATCHES = 30
+
+
+def batchnorm_warnings(model: torch.nn.Module, best_epoch: int, epochs: int | None) -> list[str]:
+    """A warning when the reported model's BatchNorm statistics come from few training batches (a small
+    dataset, a large batch, an early best epoch): its val / test scores (eval mode) are then unreliable.
+
+    Example:
+        >>> m = torch.nn.Sequential(torch.nn.BatchNorm1d(2))
+        >>> _ = m(torch.randn(4, 2))
+        >>> batchnorm_warnings(m, 0, 2)[0][:60]
+        'the reported model (best epoch 0 of 2) normalises with Batch'
+    """
+    counts = [int(mod.num_batches_tracked) for mod in model.modules()
+              if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm) and mod.num_batches_tracked is not None]
+    seen = min(counts, default=MIN_BATCHNORM_BATCHES)
+    if seen >= MIN_BATCHNORM_BATCHES:
+        return []
+    of = f" of {epochs}" if epochs else ""
+    return [f"the reported model (best epoch {best_epoch}{of}) normalises with BatchNorm statistics from only {seen} "
+            f"training batch{'es' * (seen != 1)} (momentum 0.1 keeps {0.9 ** seen:.0%} of their initial values), so its "
+            f"val / test scores are unreliable; train more epochs or use a smaller --batch-size (at least "
+            f"{MIN_BATCHNORM_BATCHES} batches before the best epoch)"]
+
+
 def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the (best) model on test — predictions streamed to ``out`` — and on val unless ``val``
     (its evaluation at the best epoch) is given, and write the outputs."""
@@ -516,6 +543,9 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
     }
     if "robustness" in test:
         metrics["robustness"] = test["robustness"]
+    warnings = batchnorm_warnings(run.model, best_epoch, run.config.get("epochs"))
+    if warnings:
+        metrics["warnings"] = warnings
     metrics["wall_s"] = time.perf_counter() - run.t0
     if out is not None:
         write_outputs(Path(out), metrics, run.model)

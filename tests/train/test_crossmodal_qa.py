@@ -368,3 +368,20 @@ def test_match_takes_file_urls(disjoint: Path, disjoint_run: Path, tmp_path: Pat
 
     r = match(f"file://{disjoint}", f"file://{disjoint_run}", out=tmp_path / "m.png")
     assert list(r["pairs"]) == ["image-text"] and Path(r["figure"]).read_bytes()[:8] == PNG
+
+
+def test_a_model_with_unsettled_batchnorm_statistics_is_warned_about(disjoint: Path) -> None:
+    """User QA 2026-12-02: on 18 training samples the best epoch was 0 — one batch of BatchNorm updates — and
+    the eval-mode scores measured the initial statistics (chance accuracy; 0.75 with batch statistics)."""
+    from typer.testing import CliRunner
+
+    from mmdata.cli.main import app
+
+    res = CliRunner().invoke(app, ["train", str(disjoint), "--fusion", "late", "--epochs", "1", "--threads", "1",
+                                   "--no-robustness", "--json"])
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.output)
+    assert len(m["warnings"]) == 1 and "BatchNorm statistics from only 1 training batch" in m["warnings"][0]
+    res = CliRunner().invoke(app, ["train", str(disjoint), "--fusion", "late", "--epochs", "1", "--threads", "1",
+                                   "--no-robustness"])
+    assert "warning: the reported model (best epoch 0 of 1)" in " ".join(res.output.split())
