@@ -161,7 +161,13 @@ class Ablation:
         adaptive: Any = False
         if self.adaptive:
             adaptive = {"looks": list(d.looks.sizes), "futility": d.futility, "spending": d.looks.spending}
-        return {"dataset": self.dataset, "trainer": trainer, "seeds": self.seeds, "adaptive": adaptive,
+        from mmdata.urls import protocol
+
+        dataset = dict(self.dataset)
+        path = dataset.get("path")
+        if isinstance(path, str) and protocol(path) is None and not Path(path).is_absolute() and Path(path).exists():
+            dataset["path"] = str(Path(path).resolve())  # the resolved config re-runs from any working directory
+        return {"dataset": dataset, "trainer": trainer, "seeds": self.seeds, "adaptive": adaptive,
                 "metric": {"name": self.metric.name, "higher_is_better": self.metric.higher_is_better,
                            "scale": self.metric.scale, "label": self.metric.label},
                 "delta": self.delta, "alpha": self.alpha, "alignment": self.alignment,

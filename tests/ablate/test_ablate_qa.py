@@ -399,3 +399,22 @@ def test_one_arm_order_everywhere_and_untruncated_cli_rows(tmp_path: Path, tiny:
         assert a["decision"] in out
     rows = [line for line in out.splitlines() if any(line.lstrip("│ ").startswith(n) for n in in_report)]
     assert [next(n for n in in_report if line.lstrip("│ ").startswith(n)) for line in rows] == in_report
+
+
+def test_the_resolved_config_reruns_from_another_working_directory(tmp_path: Path, tiny: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """User QA 2026-12-02: with `dataset: {path: data}` (relative), `mmdata ablate DIR/config.resolved.yaml --out DIR`
+    from another directory failed ("data: no dataset.json"); the resolved config now names the dataset absolutely."""
+    from mmdata.ablate.testing import synthetic_recipe, synthetic_train
+
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copytree(tiny, work / "data")
+    monkeypatch.chdir(work)
+    recipe = synthetic_recipe(work, "data", seeds=2)
+    first = run(recipe, work / "abl", train_fn=synthetic_train, progress=False, plots=False)
+    resolved = yaml.safe_load((work / "abl" / "config.resolved.yaml").read_text())
+    assert resolved["dataset"]["path"] == str((work / "data").resolve())
+    monkeypatch.chdir(tmp_path)
+    again = run(work / "abl" / "config.resolved.yaml", work / "abl", train_fn=synthetic_train, progress=False, plots=False)
+    assert again["runs"] == first["runs"]
