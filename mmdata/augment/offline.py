@@ -125,6 +125,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     ``src`` and ``out`` may be fsspec URLs (``s3://bucket/ds``: a dataset folder or bare shards;
     ``out`` written as :func:`mmdata.shard` writes to an object store), opened with ``storage_options``.
 
+    A recipe's ``batch`` (mixup / mixgen) and ``balance`` sections act while training, not on copies:
+    either is a :class:`RecipeError` here (keep them in the training recipe).
+
     Example:
         >>> import tempfile, mmdata
         >>> from mmdata.testing import make_sample_folder
@@ -153,6 +156,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     if base.has_batch_ops:
         raise RecipeError("recipe section 'batch' (mixup / mixgen) mixes samples during training; "
                           "`mmdata augment` writes per-sample copies — remove the batch section")
+    if base.balance is not None:
+        # the card would list a balance that no copy honours: the written split keeps the source's counts
+        raise RecipeError("recipe section 'balance' resamples classes while training; `mmdata augment` writes "
+                          "per-sample copies (--copies each) and does not change the class counts — remove the "
+                          "balance section here and keep it in the training recipe (or pass balance= to the loader)")
     rec = base.with_seed(params_seed(base.seed, seed))
     folder = is_folder_url(src) or (not is_remote(src) and is_dataset(src))
     card = load_card(src, storage_options) if folder else {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,45 @@ def _mix(kind: str, counts: dict[str, int], fix: str) -> dict[str, str] | None:
     return {"kind": kind, "message": f"mixed {kind} ({shown}): {fix}"}
 
 
+@lru_cache(maxsize=None)
+def reader_channels(mode: str) -> int | None:
+    """The channel count the reader's default decode gives an image of Pillow ``mode``: the rule of
+    :func:`mmdata.codecs.image_array` itself, applied to a 1x1 image of that mode (None when Pillow
+    cannot make one). Greyscale (``L``, 16-bit, ``I``, ``F``) gives 1; every other mode, ``LA`` /
+    ``RGBA`` / ``P`` / ``1`` included, is converted to RGB: 3.
+
+    Example:
+        >>> reader_channels("L"), reader_channels("RGBA"), reader_channels("LA")
+        (1, 3, 3)
+    """
+    from PIL import Image
+
+    from mmdata.codecs import image_array
+
+    try:
+        a = image_array(Image.new(mode, (1, 1)))
+    except Exception:  # noqa: BLE001 - a mode Pillow cannot make or convert: unknown here
+        return None
+    return 1 if a.ndim == 2 else int(a.shape[2])
+
+
+def _channel_mix(modes: dict[str, int]) -> dict[str, str] | None:
+    """A warning when the images' modes decode to different channel counts (a batch cannot stack them);
+    modes that decode alike (``RGB`` and ``RGBA``: both RGB) are no mix."""
+    by: dict[int, list[str]] = {}
+    for mode, n in modes.items():
+        c = reader_channels(mode)
+        if c is not None:
+            by.setdefault(c, []).append(f"{mode}: {n}")
+    if len(by) < 2:
+        return None
+    counts = sorted(by)
+    shown = "; ".join(f"{c} channel{'s' * (c != 1)} from {', '.join(by[c])}" for c in counts)
+    return {"kind": "image channels", "message": f"images decode to {' and '.join(map(str, counts))} channels "
+            f"({shown}): a batch needs one channel count; add {{op: to_rgb}} (or to_gray) to normalize.image "
+            f"in the recipe"}
+
+
 def _shard_list_warnings(path: str | Path, card: dict[str, Any], shards: dict[str, list[Any]]) -> list[dict[str, str]]:
     """Warnings about the card's shard lists (against ``shards.parquet``) and repeated ``shards.parquet``
     rows; a ShardError for a card shard name outside the folder, as the readers raise."""
@@ -76,10 +116,11 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         ``bytes_per_modality``, ``image_height`` / ``image_width`` / ``audio_seconds`` / ``text_chars``
         distributions (count, min, median, max), ``audio_sample_rate`` counts; per modality
         ``image`` (``modes``, ``channels``, ``sizes``), ``audio`` (``sample_rates``, ``channels``) and
-        ``text`` (``empty``) counts; ``warnings`` (``{"kind", "message"}``: mixed image modes, channel
-        counts or sizes, mixed sample rates or audio channel counts, unlabelled samples, the card's
-        own warnings, and — kinds ``card`` / ``shards`` — a split's shard list that ``mmdata verify``
-        fails (not a list, a shard twice, not the shards ``shards.parquet`` lists for it) or a shard
+        ``text`` (``empty``) counts; ``warnings`` (``{"kind", "message"}``: image modes that decode to
+        different channel counts (kind ``image channels``: ``L`` 1, ``RGB`` / ``RGBA`` / ``P`` 3), mixed
+        image sizes, mixed sample rates or audio channel counts, unlabelled samples, the card's own
+        warnings, and — kinds ``card`` / ``shards`` — a split's shard list that ``mmdata verify`` fails
+        (not a list, a shard twice, not the shards ``shards.parquet`` lists for it) or a shard
         ``shards.parquet`` lists twice, counted once in ``shards``), plus ``skipped`` /
         ``skipped_counts`` from sharding.
 
@@ -134,9 +175,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
              "sample_rates": _counts(rows["audio_sample_rate"]), "channels": _counts(rows.get("audio_channels", empty))}
     text = {"count": sum(c is not None for c in rows["text_chars"]), "empty": sum(c == 0 for c in rows["text_chars"])}
     warnings = [w for w in (
-        _mix("image modes", image["modes"], "the reader gives L images 1 channel and the others RGB; convert "
-             "them to one mode (e.g. a to_rgb / to_gray step) so batches have one channel count"),
-        _mix("image channels", image["channels"], "batches need one channel count"),
+        _channel_mix(image["modes"]),  # by the reader's channels: the files' own counts (RGB 3, RGBA 4) mislead
         _mix("image sizes", _top(image_sizes, 5), "batches need one size (resize / crop)"),
         _mix("audio sample rates", audio["sample_rates"], "resample to one rate before batching"),
         _mix("audio channels", audio["channels"], "mix down to mono (or up to one channel count) before batching"),

@@ -48,6 +48,10 @@ _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _OBJ_REPR = re.compile(r" ?<[^<>]* at 0x[0-9a-fA-F]+>")
 
 
+#: the reason for a 0-byte image or audio file
+EMPTY_FILE = "empty file (0 bytes)"
+
+
 def _describe(exc: BaseException) -> str:
     """An exception as text without object reprs (``<_io.BytesIO object at 0x...>`` changes every run)."""
     text = _OBJ_REPR.sub("", str(exc)).strip()
@@ -253,6 +257,8 @@ def probe_image_py(data: bytes) -> tuple[int, int, str, int]:
         >>> probe_image_py(image_bytes(0, size=(24, 32)))
         (24, 32, 'RGB', 3)
     """
+    if not data:  # not "a format Pillow cannot identify"
+        raise CorruptMedia(EMPTY_FILE)
     if data[:8] == _PNG_SIG:
         return _png(data)
     if data[:2] == b"\xff\xd8":
@@ -424,6 +430,8 @@ def probe_audio_py(data: bytes) -> tuple[int, int, int]:
         >>> probe_audio_py(audio_bytes(0, seconds=0.25, sample_rate=8000))
         (2000, 8000, 1)
     """
+    if not data:  # not libsndfile's "Format not recognised"
+        raise CorruptMedia(EMPTY_FILE)
     if data[:4] == b"fLaC":
         return _flac(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":

@@ -627,7 +627,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
 
     found_groups: list[tuple[str, dict[str, str]]] = []  # (source key, {ext: path}) in walk order
     top_dirs: list[str] = []
-    top_files = False
+    top_files: list[str] = []  # the sample files at the root (they turn the class-folder layout off)
     names_file: str | None = None
     has_label_files = False
     stack = [(root_s, "")]
@@ -647,7 +647,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                 files.remove(names_file)
             # only a sample at the root turns the class-folder layout off: a README, a .DS_Store
             # or notes.zip beside the class folders is listed as skipped, not a sample
-            top_files = any(not fn.startswith(".") and split_name(fn) is not None for fn in files)
+            top_files = [fn for fn in files if not fn.startswith(".") and split_name(fn) is not None]
         parts = [fn.rpartition(".") for fn in files]
         exts = {p[2] for p in parts}
         stems = [p[0] for p in parts]  # "" when the name has no dot (or starts with the only one)
@@ -713,6 +713,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     # class-folder layout: sub-folders at the top and no sample beside them, and no label files anywhere
     looks_like_class_folders = bool(top_dirs) and not top_files
     mixed = labels_from_folders is None and looks_like_class_folders and has_label_files
+    flat_by_root = labels_from_folders is None and bool(top_dirs) and bool(top_files)
     if labels_from_folders is None:
         labels_from_folders = looks_like_class_folders and not has_label_files
     labels: list[int | None] = [None] * len(found_groups)
@@ -726,9 +727,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     class_of: dict[str, int] = {}  # class folder -> class id
     if labels_from_folders:
         # one class per name up to its Unicode form (NFC / NFD), named by its first folder by name
-        form_of: dict[str, list[str]] = {}
-        for d in sorted(top_dirs):
-            form_of.setdefault(_nfc(d), []).append(d)
+        form_of = _folder_forms(top_dirs)
         if names is None:
             names, names_from = sorted(ds[0] for ds in form_of.values()), "folders"
         class_ids = {_nfc(c): i for i, c in enumerate(names)}
@@ -744,6 +743,9 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                                                                    "folders", printable(found_groups[i][0])))
     elif label_files:
         datas, _ = walk.read(list(label_files.values()))
+        if names is None and top_dirs:
+            names = _names_from_folders(datas, top_dirs)
+            names_from = "folders" if names is not None else None
         parsed: dict[bytes, int | str] = {}  # label files repeat a few contents: parse each once
         for (i, path), data in zip(label_files.items(), datas):
             if data.__class__ is not bytes:
@@ -773,6 +775,14 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         unlabelled = sum(1 for r in records if r.label is None)
         if unlabelled:
             warnings.append(_mixed_labels_warning(top_dirs, len(label_files), unlabelled, len(records)))
+    if flat_by_root:
+        in_folders = [r for r in records if "/" in r.source_key]
+        unlabelled = sum(1 for r in in_folders if r.label is None)
+        # one folder beside root samples is a flat tree (it would be one class): only two or more
+        # folders of samples read as classes that the root samples turned off
+        if unlabelled and len({r.source_key.split("/", 1)[0] for r in in_folders}) > 1:
+            at_root = [r.source_key for r in records if "/" not in r.source_key]
+            warnings.append(_root_files_warning(top_dirs, at_root, top_files, unlabelled, len(in_folders)))
     if class_of:
         used = {r.label for r in records}
         empty = [d for d in top_dirs if class_of[d] not in used]
@@ -789,6 +799,49 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
 
 def _nfc(name: str) -> str:
     return name if name.isascii() else unicodedata.normalize("NFC", name)
+
+
+def _folder_forms(top_dirs: list[str]) -> dict[str, list[str]]:
+    """Class folders by the NFC form of their name (one class per name up to its Unicode form)."""
+    form_of: dict[str, list[str]] = {}
+    for d in sorted(top_dirs):
+        form_of.setdefault(_nfc(d), []).append(d)
+    return form_of
+
+
+def _names_from_folders(datas: list[Any], top_dirs: list[str]) -> list[str] | None:
+    """The class folders' names (sorted, as when the folders label) as the class names for label files
+    that hold names: when no label file holds a number and one holds a folder's name (``bird`` in
+    ``dog/x.cls`` beside ``bird/``). Label files holding ids keep meaning ids, so names never change them."""
+    names = sorted(ds[0] for ds in _folder_forms(top_dirs).values())
+    known, hit = set(names), False
+    for data in set(d for d in datas if d.__class__ is bytes):
+        try:
+            raw = data.decode("utf-8-sig").strip()
+        except UnicodeDecodeError:
+            continue  # reported as a bad label file
+        if raw.isdigit() or _is_number(raw) or raw[:1] == "-":
+            return None
+        hit = hit or raw in known
+    return names if hit else None
+
+
+def _root_files_warning(top_dirs: list[str], at_root: list[str], top_files: list[str], unlabelled: int,
+                        in_folders: int) -> str:
+    """The warning for folders next to samples at the root: the root samples made the layout flat, so
+    the folders' names are no labels; which flag or move gives folder labels."""
+    dirs = ", ".join(f"{printable(d)}/" for d in sorted(top_dirs)[:4]) + (", ..." if len(top_dirs) > 4 else "")
+    named = sorted(at_root) or sorted(top_files)  # a label file alone at the root is no sample, but counts
+    what = "sample" if at_root else "file"
+    shown = ", ".join(repr(printable(f)) for f in named[:3]) + (", ..." if len(named) > 3 else "")
+    n, k = len(named), len(at_root)
+    of = f"{unlabelled} of the {in_folders}" if unlabelled != in_folders else f"the {in_folders}"
+    then = (f" (the {k} sample{'s' * (k != 1)} at the root then {'have' if k != 1 else 'has'} no label)" if k else "")
+    return (f"{n} {what}{'s' * (n != 1)} at the root of the source ({shown}) make{'s' * (n == 1)} it a flat "
+            f"layout, not class folders ({dirs}): {of} sample{'s' * (in_folders != 1)} in the folders "
+            f"{'have' if unlabelled != 1 else 'has'} no label. Pass --labels-from-folders to label them by their "
+            f"class folder{then}, or move the root {what}{'s' * (n != 1)} into a folder; "
+            f"--no-labels-from-folders keeps the layout flat and silences this warning")
 
 
 def _class_folder_warnings(form_of: Mapping[str, list[str]], class_ids: Mapping[str, int]) -> list[str]:
