@@ -13,9 +13,10 @@ from mmdata.cli.common import AddressOpt, ExecutorOpt, JsonFlag, console, print_
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     from rich.table import Column, Table
 
-    from mmdata.ablate.report import arm_order, interval_text, share_text
+    from mmdata.ablate.report import arm_order, interval_text, metric_decimals, num, share_text
 
     pm = s["primary_metric"]
+    dec = metric_decimals(s)  # as in report.md: 2 significant digits of the baseline's sd and of δ
     aligned = any("align_cos_delta" in a["exploratory"] for a in s["arms"])
     # arm names and decisions are never cut: folded on a narrow terminal, whole on a pipe (printed as wide as needed)
     t = Table(Column("arm", overflow="fold"), "seeds", f"Δ {pm['label']}", "interval (Holm level)",
@@ -23,14 +24,11 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
               *(["alignment Δcos (exploratory)"] if aligned else []),
               title=f"{pm['name']} ({'higher' if pm['higher_is_better'] else 'lower'} is better) vs baseline '{s['baseline']['name']}'")
 
-    def f(v: Any) -> str:
-        return "—" if v is None else f"{v:+.2f}"
-
     for a in arm_order(s["arms"], pm["higher_is_better"]):
         e = a["primary"]
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
-        t.add_row(a["name"], str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), f(e["mean_diff"]),
-                  f"{interval_text(e['ci'])} ({100 * e['ci_level']:.1f}%)",
+        t.add_row(a["name"], str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), num(e["mean_diff"], dec),
+                  f"{interval_text(e['ci'], dec)} ({100 * e['ci_level']:.1f}%)",
                   "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{a['decision']}[/]",
                   *([f"{a['exploratory']['align_cos_delta']['mean_diff']:+.3f}" if "align_cos_delta" in a["exploratory"] else "—"]
                     if aligned else []))
@@ -53,7 +51,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
                       "(a larger split needs fewer seeds; report.md: 'Where the noise comes from')")
     r = s["runs"]
     d = s["delta"]
-    delta = "not set yet (needs paired seeds)" if d["value"] is None else round(d["value"], 2)
+    delta = "not set yet (needs paired seeds)" if d["value"] is None else num(d["value"], dec, sign=False)
     warn = " [yellow](equivalent and negligible unreachable: set delta: in the recipe)[/]" if d.get("warning") else ""
     console.print(f"runs: {r['ok']} ok ({100 * r['fraction_of_fixed']:.0f}% of a fixed {s['design']['max_seeds']}-seed design), "
                   f"{r['failed']} failed; δ = {delta}{warn}; report: {str(out).rstrip('/')}/report.md")

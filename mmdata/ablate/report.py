@@ -136,6 +136,9 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
 
                 explore[m][a] = {"n_seeds": len(d), "mean_diff": float(np.mean(d)), "ci95_t_unadjusted": _t_interval(d),
                                  "p_value_unadjusted": sign_flip_p(d), "higher_is_better": hib}
+                lim = diff_limits(m, scale)
+                if lim:  # the t interval ignores the bounds; the report shows it clipped to this range
+                    explore[m][a]["possible_range"] = list(lim)
     baseline_stats = {}
     for m, (label, scale, _) in {met.column: (met.label, met.scale, met.higher_is_better), **secondary}.items():
         v = list(_values(rows, m, scale).get(base, {}).values())
@@ -153,7 +156,9 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     walls = [float(r["wall_s"]) for r in rows if r.get("status") == "ok" and r.get("wall_s") is not None]
     cpus = [float(r["cpu_s"]) for r in rows if r.get("status") == "ok" and r.get("cpu_s") is not None]
     base_ok = sum(1 for r in rows if r.get("status") == "ok" and r["arm"] == base)
-    controls = _controls(summary_arms, ab.identity_note, runs_ok=ok_runs, runs_failed=len(failures), baseline_ok=base_ok)
+    bl_sd = (baseline_stats.get(met.column) or {}).get("sd")
+    controls = _controls(summary_arms, ab.identity_note, runs_ok=ok_runs, runs_failed=len(failures), baseline_ok=base_ok,
+                         decimals=display_decimals(bl_sd, delta))
     n_configs = len(ab.arms)
     summary = {
         "schema": "mmdata.ablate/2",
@@ -213,7 +218,7 @@ def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: 
 
 
 def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, runs_ok: int | None = None,
-              runs_failed: int = 0, baseline_ok: int | None = None) -> dict[str, Any]:
+              runs_failed: int = 0, baseline_ok: int | None = None, decimals: int = 2) -> dict[str, Any]:
     """The controls' outcome and the report's headline, which says what was checked: an identity control
     whose baseline draws nothing (``identity_note``) is not applicable, never passed; runs that all
     failed are named as such, not as a lack of sensitivity."""
@@ -258,7 +263,7 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
         if ident and applicable:
             parts.append(f"`identity` (A/A) is {ident['decision']}")
         if noise:
-            parts.append(f"the planted `label_noise` arm hurts (Δ {noise['primary']['mean_diff']:+.2f})")
+            parts.append(f"the planted `label_noise` arm hurts (Δ {num(noise['primary']['mean_diff'], decimals)})")
         if parts:
             out["verdict"] = "passed"
             out["headline"] = "Controls passed: " + " and ".join(parts) + "." + na
@@ -336,12 +341,18 @@ def noise_paragraph(noise: dict[str, Any]) -> str:
     def end(v: float) -> str:
         return "above 100%" if v > 1 else f"{100 * v:.0f}%"
 
-    span = f"{end(lo)} to {end(hi)}" if lo > 1 or hi > 1 else f"{100 * lo:.0f}–{100 * hi:.0f}%"
+    if noise["arms"] == 1:  # one arm: its share is the pooled one, no range to give
+        span = "noisy at these seed counts"
+    elif end(lo) == end(hi):
+        span = f"{end(lo)} in each arm, noisy at these seed counts"
+    else:
+        span = (f"{end(lo)} to {end(hi)}" if lo > 1 or hi > 1 else f"{100 * lo:.0f}–{100 * hi:.0f}%") + \
+            " per arm, noisy at these seed counts"
     share = min(noise["share"], 1.0)
     return (f"Where the noise comes from: the test split has {noise['n_test']} examples, and a split that size "
             f"scatters each paired difference by ±{noise['sd_test']:.2f} points (sd) around the two models' "
             f"difference on the data it is drawn from — **{share_text(noise['share'])}** of the variance of the paired "
-            f"differences over {noise['arms']} arms ({span} per arm, noisy at these seed counts"
+            f"differences over {noise['arms']} arm{'' if noise['arms'] == 1 else 's'} ({span}"
             + ("; " + ", ".join(f"`{a}`" for a in noise["left_out"]) + ", trained on flipped labels, left out"
                if noise["left_out"] else "") + "); the rest is training (arm and baseline runs of one seed disagree on "
             f"{100 * noise['disagreement']:.0f}% of the examples). A test split k times larger would remove "
@@ -380,24 +391,171 @@ def _fmt(v: Any, spec: str = "+.2f") -> str:
     return format(v, spec)
 
 
-def _bound(v: Any) -> str:
-    s = _fmt(v)
-    if s.lstrip("+-") == "0.00" and v != 0:  # a bound that 2 decimals would show as 0: 2 significant digits
-        return format(v, "+.2g")
+def display_decimals(*refs: float | None) -> int:
+    """Decimals that show the smallest positive finite ``refs`` (the baseline's seed sd, δ) to at least 2
+    significant digits: 2 for accuracy in points, 4 for an NLL whose sd is 0.0045; between 2 and 6.
+
+    Example:
+        >>> display_decimals(28.96, 5.0), display_decimals(0.0045, 0.02), display_decimals(0.0, None)
+        (2, 4, 2)
+    """
+    pos = [abs(float(r)) for r in refs if isinstance(r, (int, float)) and math.isfinite(r) and r != 0]
+    if not pos:
+        return 2
+    return min(6, max(2, 1 - math.floor(math.log10(min(pos)))))
+
+
+def metric_decimals(summary: dict[str, Any], column: str | None = None) -> int:
+    """The decimals every number of ``column`` (default: the primary metric) is shown with — table,
+    report.md, CLI and figure labels alike: enough for 2 significant digits of the baseline's seed sd
+    (and of δ, for the primary metric)."""
+    pm = summary["primary_metric"]["column"]
+    column = column or pm
+    bl = summary["baseline"]["metrics"].get(column) or {}
+    refs = [bl.get("sd")] + ([summary["delta"]["value"]] if column == pm else [])
+    return display_decimals(*refs)
+
+
+def num(v: Any, decimals: int = 2, sign: bool = True) -> str:
+    """``v`` with ``decimals`` decimals (``+`` sign unless ``sign=False``); a non-zero value they would
+    round to 0 gets 2 significant digits, so an effect never reads ``-0.00``; None/±inf/NaN read ``—``.
+
+    Example:
+        >>> num(-0.00203, 2), num(-0.00203, 4), num(1.09781, 4, sign=False), num(None)
+        ('-0.0020', '-0.0020', '1.0978', '—')
+    """
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    spec = "+" if sign else ""
+    s = format(v, f"{spec}.{decimals}f")
+    if v != 0 and float(s) == 0:
+        s = format(v, f"{spec}#.2g")
     return s
 
 
-def interval_text(ci: list[Any]) -> str:
-    """An interval as the report and the CLI print it: 2 decimals, unbounded ends (None) as ∞, and a
-    non-zero bound that 2 decimals would round to 0 with 2 significant digits — an interval that
-    excludes 0 (a verdict) never reads ``[+0.00, …]``.
+def _bound(v: Any, decimals: int = 2) -> str:
+    return num(v, decimals)
+
+
+def interval_text(ci: list[Any], decimals: int = 2, limits: tuple[float, float] | None = None) -> str:
+    """An interval as the report and the CLI print it: ``decimals`` decimals, unbounded ends (None) as
+    ∞, and a non-zero bound that they would round to 0 with 2 significant digits — an interval that
+    excludes 0 (a verdict) never reads ``[+0.00, …]``. ``limits``: the range a difference can take
+    (bounded metrics); a bound beyond it is shown at the limit, marked ``†``.
 
     Example:
         >>> interval_text([0.00036, 4.0972]), interval_text([None, None]), interval_text([-0.0, 1.0])
         ('[+0.00036, +4.10]', '[−∞, +∞]', '[-0.00, +1.00]')
+        >>> interval_text([-154.98, 58.21], limits=(-100.0, 100.0))
+        '[-100.00†, +58.21]'
     """
     lo, hi = ci
-    return f"[{_bound(lo) if lo is not None else '−∞'}, {_bound(hi) if hi is not None else '+∞'}]"
+
+    def end(v: Any, inf: str, i: int) -> str:
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            return inf
+        if limits and (v < limits[0] if i == 0 else v > limits[1]):
+            return num(limits[i], decimals) + "†"
+        return _bound(v, decimals)
+
+    return f"[{end(lo, '−∞', 0)}, {end(hi, '+∞', 1)}]"
+
+
+def diff_limits(column: str, scale: float) -> tuple[float, float] | None:
+    """The range arm − baseline can take for a metric bounded to [0, 1] before ``scale`` (accuracy,
+    macro-F1, ECE, robustness AUC, accuracy without a modality), None for an unbounded one (NLL, your own).
+
+    Example:
+        >>> diff_limits("test_macro_f1", 100.0), diff_limits("test_nll", 1.0)
+        ((-100.0, 100.0), None)
+    """
+    bounded = column in ("test_accuracy", "test_macro_f1", "test_ece") or any(
+        column in (f"robust_{m}_auc", f"missing_{m}_accuracy") for m in MODS)
+    return (-scale, scale) if bounded else None
+
+
+def _width(text: str) -> int:
+    """Display columns: wide (CJK) characters count 2."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def short_label(name: str, width: int = 28, lines: int = 2) -> str:
+    """An arm name as the figures draw it: wrapped at spaces to ``width`` columns (CJK characters count
+    double; a longer word is cut), at most ``lines`` lines; a longer name keeps its start and its end
+    around an ellipsis. report.md keeps every name whole.
+
+    Example:
+        >>> short_label("cutout"), short_label("strong cutout with two holes plus random resized crop (v2)", 20)
+        ('cutout', 'strong cutout with\\n…resized crop (v2)')
+        >>> short_label("strong cutout with two holes plus random resized crop (v2)", 20, 1)
+        'strong…crop (v2)'
+    """
+    out: list[str] = []
+    cur = ""
+    for word in name.split(" "):
+        while _width(word) > width:  # a word wider than a line: cut it
+            cut = next(i for i in range(len(word), 0, -1) if _width((cur + " " if cur else "") + word[:i]) <= width or i == 1)
+            if cur and _width(cur + " " + word[:cut]) > width:
+                out.append(cur)
+                cur = ""
+                continue
+            out.append((cur + " " if cur else "") + word[:cut])
+            cur, word = "", word[cut:]
+        if not cur:
+            cur = word
+        elif _width(cur + " " + word) <= width:
+            cur += " " + word
+        else:
+            out.append(cur)
+            cur = word
+    out.append(cur)
+    if len(out) <= lines:
+        return "\n".join(out)
+    if lines == 1:  # one line: its start and its end around the ellipsis
+        head = ""
+        for ch in name:
+            if _width(head + ch) > (width - 1) // 2:
+                break
+            head += ch
+        if name[len(head)] != " " and " " in head[len(head) // 2:]:  # end the head at a word
+            head = head[: head.rindex(" ")]
+        width -= _width(head) + 1
+    tail = ""
+    for ch in reversed(name):
+        if _width("…" + ch + tail) > width:
+            break
+        tail = ch + tail
+    cut = len(name) - len(tail)
+    if cut and name[cut - 1] != " " and " " in tail[: len(tail) * 2 // 3]:  # start the tail at a word
+        tail = tail[tail.index(" "):]
+    if lines == 1:
+        return head.rstrip() + "…" + tail.lstrip()
+    return "\n".join([*out[: lines - 1], "…" + tail.lstrip()])
+
+
+def figure_labels(names: list[str], width: int = 28, lines: int = 2) -> dict[str, str]:
+    """:func:`short_label` of each name; two names that would read the same get their position (#k)."""
+    labels = {n: short_label(n, width, lines) for n in names}
+    seen: dict[str, int] = {}
+    for lab in labels.values():
+        seen[lab] = seen.get(lab, 0) + 1
+    return {n: (f"{lab} (#{i + 1})" if seen[lab] > 1 else lab) for i, (n, lab) in enumerate(labels.items())}
+
+
+def _text_style(texts: list[str]) -> tuple[dict[str, Any], Any, str | None]:
+    """Matplotlib settings for ``texts`` that may hold Chinese, Japanese or Korean: DejaVu Sans with the
+    CJK font :func:`mmdata.augment.preview.cjk_font` finds as the fallback for the glyphs it lacks; without
+    one, each CJK run becomes a visible ``⟦CJK ×N⟧`` and a footnote says which font to install."""
+    from mmdata.augment.preview import INSTALL_HINT, cjk_font, placeholder_cjk
+
+    if all(placeholder_cjk(t) == t for t in texts):
+        return {}, str, None
+    font = cjk_font()
+    if font:
+        return {"font.family": ["DejaVu Sans", font]}, str, None
+    return {}, placeholder_cjk, f"⟦CJK ×N⟧: N CJK characters not drawn — no CJK font found; {INSTALL_HINT}"
 
 
 def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], vals: dict[str, dict[int, float]],
@@ -407,14 +565,37 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    names = [ab.baseline.name, *(a["name"] for a in summary["arms"])]
+    rc, shown, note = _text_style(names)
+    with plt.rc_context(rc):
+        return _draw(ab, out, rows, summary, vals, cap, shown, note)
+
+
+def _save(fig: Any, path: Path, note: str | None, **kw: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    if note:
+        fig.text(0.5, 0.0, note, ha="center", va="top", fontsize=7, color="dimgray")
+    fig.tight_layout()
+    fig.savefig(path, bbox_inches="tight", **kw)
+    plt.close(fig)
+
+
+def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], vals: dict[str, dict[int, float]],
+          cap: dict[str, int], shown: Any, note: str | None) -> dict[str, str]:
+    import matplotlib.pyplot as plt
+
     figs: dict[str, str] = {}
     arms = [a for a in summary["arms"] if a["primary"]["n_seeds"]]
     delta = summary["delta"]["value"]
     units = summary["primary_metric"]["label"]
     hib = summary["primary_metric"]["higher_is_better"]
+    dec = metric_decimals(summary)
+    base_name = shown(short_label(ab.baseline.name, 40, 1))
     if arms:
         items = arm_order(arms, hib)  # top to bottom, as in the report's table
-        fig, ax = plt.subplots(figsize=(8, 0.5 * len(items) + 2.0))
+        label = {n: shown(t) for n, t in figure_labels([a["name"] for a in items], 28, 2).items()}
+        fig, ax = plt.subplots(figsize=(8, 0.55 * len(items) + 2.0))
         lim = forest_limit(items, delta)
         if delta:
             ax.axvspan(-delta, delta, color="tab:blue", alpha=0.08)
@@ -429,34 +610,44 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
                     ax.annotate("", xy=(end, y), xytext=(end * 0.9, y), arrowprops={"arrowstyle": "->", "color": c})
             ax.plot(e["mean_diff"], y, "o", color=c)
             why = ", stopped: futility" if a["status"] == "futile" else ""
-            ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; {100 * e['ci_level']:.1f}%)", va="center",
-                    fontsize=8, color=c, clip_on=False)
-        ax.set_yticks(range(len(items)), [a["name"] for a in reversed(items)])
+            ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; {100 * e['ci_level']:.1f}%)\n"
+                    f"mean Δ {num(e['mean_diff'], dec)}", va="center", fontsize=8, color=c, clip_on=False)
+        ax.set_yticks(range(len(items)), [label[a["name"]] for a in reversed(items)], fontsize=9)
         ax.set_xlim(-lim, lim)
-        band = f"; shaded: ±δ = {delta:.2f}, the smallest effect of interest" if delta else ""
-        ax.set_xlabel(f"Δ {units} vs baseline (arm − baseline, paired by seed)\n"
-                      "dot: mean; bar: interval of the decision rule (exact sign-flip test inverted at the arm's Holm level"
-                      + (", sequential" if summary["design"]["adaptive"] else "") + f"){band}", fontsize=8)
-        ax.set_title(f"Primary metric: {summary['primary_metric']['name']} — effect of each arm vs '{ab.baseline.name}'", fontsize=10)
-        fig.tight_layout()
-        fig.savefig(out / "forest.png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
+        band = f"; shaded: ±δ = {num(delta, dec, sign=False)}, the smallest effect of interest" if delta else ""
+        xlabel = (f"Δ {units} vs baseline (arm − baseline, paired by seed)\n"
+                  "dot: mean; bar: interval of the decision rule (exact sign-flip test inverted at the arm's Holm level"
+                  + (", sequential" if summary["design"]["adaptive"] else "") + f"){band}")
+        ax.set_xlabel("\n".join(textwrap.fill(part, 110, break_on_hyphens=False) for part in xlabel.split("\n")),
+                      fontsize=8)
+        ax.set_title(f"Primary metric: {summary['primary_metric']['name']} — effect of each arm vs '{base_name}'", fontsize=10)
+        _save(fig, out / "forest.png", note, dpi=120)
         figs["forest"] = "forest.png"
         # paired per-seed lines, one panel per arm, each with its own y scale
+        label = {n: shown(t) for n, t in figure_labels([a["name"] for a in items], 28, 2).items()}
         base = vals.get(ab.baseline.name, {})
         cols = min(4, len(items))
         nrows = int(np.ceil(len(items) / cols))
-        fig, axes = plt.subplots(nrows, cols, figsize=(2.8 * cols, 2.5 * nrows), squeeze=False)
+        fig, axes = plt.subplots(nrows, cols, figsize=(2.8 * cols, 2.8 * nrows), squeeze=False)
         for ax, a in zip(axes.flat, items):
             name = a["name"]
+            ys: list[float] = []
             for s, b in sorted(base.items()):
                 v = vals.get(name, {}).get(s)
                 if v is not None and s < cap[name]:
                     ax.plot([0, 1], [b, v], "-o", ms=3, lw=0.8, color=seed_colour(v, b, hib))
+                    ys += [b, v]
             ax.set_xticks([0, 1], ["baseline", "arm"], fontsize=7)
             ax.set_xlim(-0.2, 1.2)
             ax.tick_params(axis="y", labelsize=7)
-            ax.set_title(f"{name}\n{a['decision']}, n={a['primary']['n_seeds']}", fontsize=8)
+            if ys and min(ys) == max(ys):  # every value equal: a small range around it, said in words
+                v0 = ys[0]
+                h = delta if delta and math.isfinite(delta) and delta > 0 else max(abs(v0), 1.0) * 0.01
+                ax.set_ylim(v0 - h, v0 + h)
+                ax.set_yticks([v0], [num(v0, dec, sign=False)])
+                ax.text(0.5, 0.2, f"all values equal ({len(ys) // 2} seeds)", transform=ax.transAxes, ha="center", fontsize=7,
+                        color="dimgray")
+            ax.set_title(f"{label[name]}\n{a['decision']}, n={a['primary']['n_seeds']}", fontsize=8)
         for ax in axes.flat[len(items):]:
             ax.axis("off")
         for r in range(nrows):
@@ -464,35 +655,77 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
         title = (f"Paired seeds: baseline vs arm (green: arm better on that seed — {'higher' if hib else 'lower'} is "
                  "better); each panel has its own scale")
         fig.suptitle(textwrap.fill(title, int(13 * 2.8 * cols)), fontsize=9)  # ~13 characters per inch: one or two panels wrap
-        fig.tight_layout()
-        fig.savefig(out / "paired.png", dpi=110)
-        plt.close(fig)
+        _save(fig, out / "paired.png", note, dpi=110)
         figs["paired"] = "paired.png"
     deltas = robustness_deltas(rows, ab.baseline.name, [a["name"] for a in summary["arms"]], cap)
     mods = [m for m in MODS if deltas.get(m)]
     if mods:
         from mmdata.train.evaluate import LEVELS
 
-        order = [a["name"] for a in arm_order(summary["arms"], hib)]
+        order = [a["name"] for a in arm_order(summary["arms"], hib) if any(a["name"] in deltas[m] for m in mods)]
+        label = {n: shown(t) for n, t in figure_labels(order, 34, 2).items()}
+        ref = {n: shown(t) for n, t in figure_labels(order, 24, 1).items()}
+        same = coincident_curves(deltas, order)
+        markers = "osD^vPX*<>ph"
         fig, axes = plt.subplots(1, len(mods), figsize=(4 * len(mods), 3.2), squeeze=False)
+        handles = {}
         for ax, m in zip(axes[0], mods):
-            ax.axhline(0, color="black", lw=1.2, label=f"{ab.baseline.name} (Δ = 0)")
-            for name in order:
+            for k, name in enumerate(order):  # drawn largest marker first: a curve under another rings it
                 if name in deltas[m]:
                     n, mean = deltas[m][name]
-                    ax.plot(LEVELS[: len(mean)], mean, lw=1.0, marker=".", label=f"{name} (n={n})")
+                    (h,) = ax.plot(LEVELS[: len(mean)], mean, lw=1.0, marker=markers[k % len(markers)],
+                                   ms=max(3.0, 9.0 - 1.6 * k), ls=("-", "--", "-.", ":")[k % 4], color=f"C{k % 10}",
+                                   zorder=2 + k, label=name)
+                    handles.setdefault(name, (h, n))
+            zero = ax.axhline(0, color="black", lw=0.9, zorder=len(order) + 3)
             ax.set_title(f"{m} corrupted", fontsize=9)
             ax.set_xlabel("corruption level")
             ax.set_ylabel("Δ test accuracy vs baseline (points)")
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-        fig.suptitle("Exploratory — robustness under test-time corruption: arm − baseline, paired by seed (mean over "
-                     "each arm's own seeds; n = its paired seeds)", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(out / "robustness.png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        hs, labs = [zero], [f"{base_name} (Δ = 0)"]
+        for name in order:
+            h, n = handles[name]
+            text = f"{label[name]} (n={n})"
+            where = same.get(name, {})
+            for other in dict.fromkeys(where.values()):
+                ms = [m for m, o in where.items() if o == other]
+                what = "baseline (Δ = 0)" if other is None else ref[other]
+                text += f"\n  = {what} in {', '.join(ms)}" if len(ms) < len(mods) else f"\n  = {what}"
+            hs.append(h)
+            labs.append(text)
+        fig.legend(hs, labs, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        title = ("Exploratory — robustness under test-time corruption: arm − baseline, paired by seed (mean over each "
+                 "arm's own seeds; n = its paired seeds)"
+                 + ("; curves that coincide are drawn as nested markers" if same else ""))
+        fig.suptitle(textwrap.fill(title, int(13 * 4 * len(mods))), fontsize=9)  # ~13 characters per inch
+        _save(fig, out / "robustness.png", note, dpi=110)
         figs["robustness"] = "robustness.png"
     return figs
+
+
+def coincident_curves(deltas: dict[str, dict[str, tuple[int, list[float]]]], order: list[str]
+                      ) -> dict[str, dict[str, str | None]]:
+    """Per arm and corrupted modality, the arm whose robustness curve it repeats exactly (drawn earlier in
+    ``order``), or None for a curve that is the baseline's Δ = 0 line — so the figure can say what a
+    line it hides is.
+
+    Example:
+        >>> coincident_curves({"image": {"a": (2, [0.0, 1.0]), "b": (2, [0.0, 1.0]), "c": (2, [0.0, 0.0])}}, ["a", "b", "c"])
+        {'b': {'image': 'a'}, 'c': {'image': None}}
+    """
+    out: dict[str, dict[str, str | None]] = {}
+    for m, curves in deltas.items():
+        for i, name in enumerate(order):
+            if name not in curves:
+                continue
+            mean = np.asarray(curves[name][1], float)
+            if np.allclose(mean, 0.0, atol=1e-9):
+                out.setdefault(name, {})[m] = None
+                continue
+            for other in order[:i]:
+                if other in curves and len(curves[other][1]) == len(mean) and np.allclose(curves[other][1], mean, atol=1e-9):
+                    out.setdefault(name, {})[m] = other
+                    break
+    return out
 
 
 def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: dict[str, str]) -> str:
@@ -501,6 +734,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     pm = s["primary_metric"]
     delta = s["delta"]["value"]
     runs = s["runs"]
+    dec = metric_decimals(s)
     who = f"`{ab.entry}`" if ab.entry else (f"the bundled trainer ({t.get('fusion')} fusion on {', '.join(t.get('modalities') or ['the modalities the data has'])}, "
                                             f"{t.get('epochs')} epoch{'' if t.get('epochs') == 1 else 's'}, batch {t.get('batch_size')}, lr {t.get('lr')})")
     ds = (f"`{ab.dataset['path']}`" if "path" in ab.dataset
@@ -525,14 +759,14 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         f"({100 * runs['fraction_of_fixed']:.0f}% of the {runs['fixed_design_runs']} of a fixed {ab.seeds}-seed design).", "",
         f"Primary metric: **{pm['name']}** in {pm['label']}, {'higher' if pm['higher_is_better'] else 'lower'} is better. "
         f"Family-wise error rate {s['alpha']} across {d['arms']} arms (Holm). Smallest effect of interest δ = "
-        f"{_fmt(delta, '.2f')} ({s['delta']['source']}).", "",
+        f"{num(delta, dec, sign=False)} ({s['delta']['source']}).", "",
         "Verdicts: **helps / hurts** — the interval excludes 0 (and reaches beyond ±δ or straddles it); **helps / hurts "
         "(negligible)** — it excludes 0 but lies inside ±δ; **equivalent** — the interval lies inside ±δ; "
         f"**inconclusive** — none of these; **pending** — fewer than {MIN_SEEDS} paired seeds or still sampling; "
         "**failed** — no run of the arm finished.", ""]
     bl = s["baseline"]["metrics"].get(pm["column"])
     if bl:
-        lines += [f"Baseline **{s['baseline']['name']}**: {bl['mean']:.2f} ± {_fmt(bl['sd'], '.2f')} {pm['label']} "
+        lines += [f"Baseline **{s['baseline']['name']}**: {num(bl['mean'], dec, sign=False)} ± {num(bl['sd'], dec, sign=False)} {pm['label']} "
                   f"(mean ± sd over {bl['n']} seeds).", ""]
     loo = any(a.name.startswith("-") for a in ab.arms)
     lines += [f"## Confirmatory: {pm['name']}", "",
@@ -546,8 +780,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         stop = {"futile": " (stopped: futility)", "rejected": "", "open": " (sampling)", "complete": ""}.get(a["status"], "")
         psup = (f"{e['p_superior']:.2f} [{e['p_superior_ci'][0]:.2f}, {e['p_superior_ci'][1]:.2f}]"
                 if e["p_superior"] is not None else "—")
-        lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {_fmt(e['mean_diff'])} | {interval_text(e['ci'])} "
-                     f"({100 * e['ci_level']:.1f}%) | {_fmt(e['d_z'])} | {psup} | {_fmt(e['mde'], '.2f')} | "
+        lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {interval_text(e['ci'], dec)} "
+                     f"({100 * e['ci_level']:.1f}%) | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
                      f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
               + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k (level = 1 − α/k); it excludes "
@@ -601,6 +835,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
             lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
         lines.append("")
     others = [m for m in secondary if m not in ALIGN and any(m in a["exploratory"] for a in s["arms"])]
+    clipped = False
     if others:
         lines += ["## Exploratory: other metrics (unadjusted, no verdicts)", "",
                   "Mean Δ [95% t interval, unadjusted] per arm; NLL and ECE: lower is better. These are not corrected for "
@@ -611,8 +846,19 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
             cells = []
             for m in others:
                 e = a["exploratory"].get(m)
-                cells.append(f"{_fmt(e['mean_diff'])} {interval_text(e['ci95_t_unadjusted'])}" if e else "—")
+                if not e:
+                    cells.append("—")
+                    continue
+                lim = e.get("possible_range")
+                dm = metric_decimals(s, m)
+                ci = interval_text(e["ci95_t_unadjusted"], dm, tuple(lim) if lim else None)
+                cells.append(f"{num(e['mean_diff'], dm)} {ci}")
+                clipped |= "†" in cells[-1]
             lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+        if clipped:
+            lines += ["", "† clipped to the possible range: accuracy, macro-F1, ECE and the robustness metrics lie in "
+                      "[0, 100] points, so a difference lies in [−100, +100]; the t interval, which ignores the bounds, "
+                      "reaches beyond it (few seeds, a large spread) — a sign that it says little."]
     if "paired" in figs:
         lines += ["", "## Per-seed results", "", f"![paired seeds]({figs['paired']})"]
     if "robustness" in figs:
