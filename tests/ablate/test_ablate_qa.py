@@ -43,22 +43,6 @@ def _write(folder: Path, cfg: dict[str, Any]) -> str:
     return str(p)
 
 
-@pytest.fixture
-def figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The report's figures by file name, as drawn (Figure.savefig recorded, then called)."""
-    from matplotlib.figure import Figure
-
-    seen: dict[str, Any] = {}
-    save = Figure.savefig
-
-    def record(self: Figure, fname: Any, *a: Any, **kw: Any) -> Any:
-        seen[Path(str(fname)).name] = self
-        return save(self, fname, *a, **kw)
-
-    monkeypatch.setattr(Figure, "savefig", record)
-    return seen
-
-
 # 1 ------------------------------------------------------------------------------------------------
 def test_beats_the_baseline_follows_the_metric_direction(tmp_path: Path, tiny: Path, figures: dict[str, Any]) -> None:
     """With test.nll an arm whose NLL is higher on every seed hurts: P(beats) was 1.00 and its lines green."""

@@ -37,22 +37,6 @@ def _cfg(data: Path, arms: dict[str, Any], **kw: Any) -> dict[str, Any]:
     return cfg
 
 
-@pytest.fixture
-def figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The report's figures by file name, as drawn (Figure.savefig recorded, then called)."""
-    from matplotlib.figure import Figure
-
-    seen: dict[str, Any] = {}
-    save = Figure.savefig
-
-    def record(self: Figure, fname: Any, *a: Any, **kw: Any) -> Any:
-        seen[Path(str(fname)).name] = self
-        return save(self, fname, *a, **kw)
-
-    monkeypatch.setattr(Figure, "savefig", record)
-    return seen
-
-
 def _quiet_run(cfg: dict[str, Any], out: Path, train: Any = synthetic_train) -> tuple[dict[str, Any], list[str]]:
     """run() inline; the figure warnings it emitted (glyphs, layout), ablation warnings aside."""
     from mmdata.ablate.design import AblationWarning
