@@ -25,7 +25,8 @@
  *       integrity checks included (PNG chunk CRCs and IEND, JPEG end-of-image marker, the last FLAC
  *       frame's CRCs and sample count, WAV data length). Height and width are the displayed ones
  *       (swapped for EXIF orientations 5-8, read from JPEG APP1 Exif / XMP and PNG eXIf before IDAT).
- *       None for anything else: the Python code then gives the verdict and the error message.
+ *       None for anything else, audio of no frame included: the Python code then gives the verdict and
+ *       the error message.
  *
  * Built against the limited API (abi3) unless the interpreter is free-threaded (setup.py). No
  * module state (the CRC tables are constants computed at the first import); arguments are copied
@@ -866,7 +867,7 @@ static int wav(const uint8_t *d, size_t n, audio_t *out) {
                 return 0;
             }
             out->frames = size / block;
-            return out->frames ? 1 : 0; /* no frame: bad audio, the Python parser says why */
+            return 1;
         }
         if (size > avail) return 0;
         uint64_t next = (uint64_t)pos + 8 + size + (size & 1);
@@ -889,7 +890,7 @@ static PyObject *probe_audio(PyObject *self, PyObject *arg) {
     } else if (n >= 12 && memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WAVE", 4) == 0) {
         ok = wav(d, n, &a);
     }
-    if (!ok) Py_RETURN_NONE;
+    if (!ok || !a.frames) Py_RETURN_NONE; /* no frame: bad audio, the Python parser says why */
     return Py_BuildValue("(Kki)", (unsigned long long)a.frames, (unsigned long)a.rate, (int)a.channels);
 }
 
@@ -900,7 +901,7 @@ static PyMethodDef methods[] = {
      "read_files(paths, max_size=-1, max_total=-1) -> (list[bytes | int], int64 pairs (size, mtime_ns) or (-1, errno))"},
     {"tar_members", tar_members, METH_VARARGS, "tar_members(names, datas, big=16384) -> list[bytes] | None (ustar members as parts)"},
     {"probe_image", probe_image, METH_O, "probe_image(data) -> (height, width, mode, channels) | None (PNG / JPEG, checked)"},
-    {"probe_audio", probe_audio, METH_O, "probe_audio(data) -> (frames, rate, channels) | None (FLAC / PCM WAV, checked)"},
+    {"probe_audio", probe_audio, METH_O, "probe_audio(data) -> (frames, rate, channels) | None (FLAC / PCM WAV with at least one frame, checked)"},
     {NULL, NULL, 0, NULL},
 };
 

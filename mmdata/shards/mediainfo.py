@@ -467,7 +467,7 @@ def probe_audio(data: bytes) -> tuple[int, int, int]:
     """:func:`probe_audio_py`, in C when the module is built and the file is a well-formed FLAC / WAV."""
     if _C_AUDIO is not None:
         got = _C_AUDIO(data)
-        if got is not None and got[0]:  # 0 frames: the Python parser says why it is bad
+        if got is not None:
             return got
     return probe_audio_py(data)
 

@@ -545,7 +545,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
                 img, bad = _probed(probe_image, "image", ii, datas, decode, bad, values, paths, meta, task)
         if ai >= 0:
             aud = c_audio(datas[ai]) if c_audio is not None and datas[ai].__class__ is bytes else None
-            if aud is None or not aud[0]:  # 0 frames: bad audio, the Python parser gives the reason
+            if aud is None:
                 aud, bad = _probed(probe_audio, "audio", ai, datas, decode, bad, values, paths, meta, task)
         if ti >= 0 and datas[ti].__class__ is bytes:
             data = datas[ti]
@@ -599,8 +599,6 @@ def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any
         if None in auds:
             return None
         frames, rates, channels = zip(*auds)
-        if 0 in frames:  # audio of no frame is bad: the per-sample path reports it
-            return None
         aud_cols = [list(map(round, map(truediv, frames, rates), repeat(6))), rates, channels]
     else:
         aud_cols = [none] * 3
