@@ -491,8 +491,13 @@ def split_member(name: str) -> tuple[str, str] | None:
     return name[:dot], name[dot + 1 :]
 
 
+def unsafe_member_path(name: str) -> bool:
+    """A member name readers refuse: absolute, or with a ``..`` component (tarfile's ``data`` filter)."""
+    return name.startswith("/") or ".." in name.split("/")
+
+
 def _name_problem(name: str) -> tuple[str, str] | None:
-    if name.startswith("/") or ".." in name.split("/"):
+    if unsafe_member_path(name):
         return "unsafe member path", f"member {name!r} has an absolute or escaping path; refusing it"
     try:
         name.encode("utf-8")

@@ -19,7 +19,7 @@ from mmdata.codecs import field_of
 from mmdata.errors import ShardError
 from mmdata.io import file_sha256, stream_sha256
 from mmdata.shards import index as idx
-from mmdata.shards.tario import count_members, iter_samples, open_shard, split_member
+from mmdata.shards.tario import count_members, iter_samples, open_shard, split_member, unsafe_member_path
 from mmdata.urls import call, filesystem, is_remote, unless_file_url
 
 #: the problem of a ``.tar`` file in the dataset folder that ``shards.parquet`` does not list
@@ -97,11 +97,6 @@ def _tar_headers(path: Path | str, storage_options: dict[str, Any] | None) -> tu
         return [], str(exc)
     with f:
         return _walk(f, "r:" if isinstance(f, io.BufferedReader) else "r|")
-
-
-def _unsafe(name: str) -> bool:
-    """A member name readers refuse (absolute, or a ``..`` component)."""
-    return name.startswith("/") or ".." in name.split("/")
 
 
 _ADDRESS = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
@@ -212,7 +207,7 @@ def _member_problems(series: str, expected: list[tuple[str, str, int]], found: l
     keys = {name: key for key, name, _ in expected}
     sizes = {name: size for _, name, size in expected}
     for name, _ in found:
-        if _unsafe(name):
+        if unsafe_member_path(name):
             out.append(problem(f"member {name!r} has an absolute or escaping path (readers refuse it)",
                                "a member name inside the shard", name))
     for name, n in in_index.items():
@@ -318,7 +313,7 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
                 bad_rows.append(problem(f"row of key {key!r} lists a member without a name", "a member name", None))
                 continue
             parts = split_member(name)
-            if _unsafe(name):
+            if unsafe_member_path(name):
                 bad_rows.append(problem(f"row of key {key!r} lists member {name!r}, an absolute or escaping path",
                                         "a member name inside the shard", name))
             elif parts is None or parts[0] != key:
@@ -375,18 +370,16 @@ def _load_index(root: Path | str, present: bool, deep: bool, storage_options: di
     (None without a label column)."""
     if not present:
         return None, None
+    if deep:  # one read with the labels; an index without a label column is read again without it
+        try:
+            rows = idx.load_index(root, columns=[*_INDEX_COLUMNS, "label"], storage_options=storage_options).to_pydict()
+            return rows, dict(zip(rows["key"], rows.pop("label")))
+        except ShardError:
+            pass
     try:
-        rows = idx.load_index(root, columns=_INDEX_COLUMNS, storage_options=storage_options).to_pydict()
+        return idx.load_index(root, columns=_INDEX_COLUMNS, storage_options=storage_options).to_pydict(), None
     except ShardError as exc:
         return str(exc), None
-    labels = None
-    if deep:
-        try:
-            t = idx.load_index(root, columns=["key", "label"], storage_options=storage_options).to_pydict()
-            labels = dict(zip(t["key"], t["label"]))
-        except ShardError:
-            pass  # no label column: nothing to compare the label members with
-    return rows, labels
 
 
 def _tars_on_disk(root: Path) -> Iterator[str]:
