@@ -234,9 +234,10 @@ def _parquet(path: str | Path, name: str, storage_options: dict[str, Any] | None
 
 
 def _read_parquet(path: str | Path, name: str, storage_options: dict[str, Any] | None,
-                  columns: list[str] | None = None, **kw: Any) -> Any:
-    """The Parquet file ``name`` of a dataset folder as a pyarrow Table; a ShardError naming the file
-    when it is absent, is not Parquet (garbage, truncated) or lacks one of ``columns``."""
+                  columns: list[str] | None = None, require: Sequence[str] = (), **kw: Any) -> Any:
+    """The Parquet file ``name`` of a dataset folder as a pyarrow Table (all columns unless ``columns``);
+    a ShardError naming the file when it is absent, is not Parquet (garbage, truncated) or lacks one of
+    ``columns`` or ``require``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -246,7 +247,7 @@ def _read_parquet(path: str | Path, name: str, storage_options: dict[str, Any] |
         # one file: ParquetFile skips the dataset discovery of read_table (a fixed ~0.5 ms per open)
         pf = pq.ParquetFile(src, read_dictionary=kw.pop("read_dictionary", None))
         have = pf.schema_arrow.names
-        missing = [c for c in columns or () if c not in have]
+        missing = [c for c in dict.fromkeys([*(columns or ()), *require]) if c not in have]
         if missing:
             raise ShardError(f"{where}: no column {missing[0]!r}" + (f" (nor {missing[1:]})" if missing[1:] else "")
                              + f"; it has {have}, expected the columns mmdata writes")
@@ -256,14 +257,17 @@ def _read_parquet(path: str | Path, name: str, storage_options: dict[str, Any] |
 
 
 def load_index(path: str | Path, columns: list[str] | None = None, read_dictionary: list[str] | None = None,
-               storage_options: dict[str, Any] | None = None) -> Any:
+               storage_options: dict[str, Any] | None = None, require: Sequence[str] = ()) -> Any:
     """``index.parquet`` as a pyarrow Table (only ``columns`` when given: the reader needs five of them;
-    ``read_dictionary`` columns come dictionary-encoded, as Parquet stores them).
+    ``read_dictionary`` columns come dictionary-encoded, as Parquet stores them; ``require``: columns
+    that must be there when every column is read).
 
     Raises:
-        ShardError: naming the file when it is missing, not readable Parquet, or lacks one of ``columns``.
+        ShardError: naming the file when it is missing, not readable Parquet, or lacks one of ``columns``
+            or ``require``.
     """
-    return _read_parquet(path, INDEX, storage_options, columns, read_dictionary=read_dictionary, use_threads=False)
+    return _read_parquet(path, INDEX, storage_options, columns, require, read_dictionary=read_dictionary,
+                         use_threads=False)
 
 
 def load_shards_table(path: str | Path, storage_options: dict[str, Any] | None = None) -> Any:
@@ -273,12 +277,7 @@ def load_shards_table(path: str | Path, storage_options: dict[str, Any] | None =
         ShardError: naming the file when it is missing, not readable Parquet, or lacks a column
             ``verify`` and ``inspect`` read (``shard``, ``split``, ``sha256``, ``members``, ``bytes``).
     """
-    table = _read_parquet(path, SHARDS, storage_options)
-    missing = [c for c in ("shard", "split", "sha256", "members", "bytes") if c not in table.column_names]
-    if missing:
-        raise ShardError(f"{str(path).rstrip('/')}/{SHARDS}: no column {missing[0]!r}; it has {table.column_names}, "
-                         "expected the columns mmdata writes")
-    return table
+    return _read_parquet(path, SHARDS, storage_options, require=("shard", "split", "sha256", "members", "bytes"))
 
 
 def shard_paths(path: str | Path, split: str) -> list[Path]:

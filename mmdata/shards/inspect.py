@@ -142,13 +142,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
     if not is_remote(path) and not Path(path).exists():
         raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`)")
     card = idx.load_card(path, storage_options)
-    table = idx.load_index(path, storage_options=storage_options)
-    missing = [c for c in INDEX_COLUMNS if c not in table.column_names]
-    if missing:  # worded as the index readers word it (idx.load_index with columns)
-        raise ShardError(f"{str(path).rstrip('/')}/{idx.INDEX}: no column {missing[0]!r}"
-                         + (f" (nor {missing[1:]})" if missing[1:] else "")
-                         + f"; it has {table.column_names}, expected the columns mmdata writes")
-    rows = table.to_pydict()
+    rows = idx.load_index(path, storage_options=storage_options, require=INDEX_COLUMNS).to_pydict()
     shards = idx.load_shards_table(path, storage_options).to_pydict()
     shard_warnings = _shard_list_warnings(path, card, shards)
     names = card.get("label_names")
