@@ -1193,18 +1193,17 @@ def _manifest_splits(rows: list[dict[str, Any]], rename: Mapping[str, str], name
             raise SourceError(f"manifest {name}, column 'split': {shown} differ only in case: their shard files "
                               f"({', '.join(f'{v}-000000.tar' for v in sorted(spellings))}) are one file on "
                               f"case-insensitive file systems (macOS, Windows); use one spelling")
-        for v in sorted(spellings):
-            hints = []
-            if v != low and (low in STANDARD_SPLITS or len(spellings) > 1):
-                others = sorted({*spellings, low} - {v}) if low in STANDARD_SPLITS else sorted(set(spellings) - {v})
-                hints.append(f"differs from {' / '.join(map(repr, others))} only in case")
-            if low in _SPLIT_ALIASES:
-                hints.append(f"is not one of train, val, test (the splits mmdata train and ablate read); if it "
-                             f"means {_SPLIT_ALIASES[low]!r}, write that")
-            if hints:
-                warnings.append(f"manifest {name}, column 'split': {v!r} ({_rows(where[v])}) {' and '.join(hints)}: "
-                                f"split cells are used as written, so {v!r} is a split of its own "
-                                f"({v}-000000.tar, ...)")
+        (v,) = spellings
+        hints = []
+        if v != low and low in STANDARD_SPLITS:
+            hints.append(f"differs from {low!r} only in case")
+        if low in _SPLIT_ALIASES:
+            hints.append(f"is not one of train, val, test (the splits mmdata train and ablate read); if it "
+                         f"means {_SPLIT_ALIASES[low]!r}, write that")
+        if hints:
+            warnings.append(f"manifest {name}, column 'split': {v!r} ({_rows(where[v])}) {' and '.join(hints)}: "
+                            f"split cells are used as written, so {v!r} is a split of its own "
+                            f"({v}-000000.tar, ...)")
     return warnings
 
 
