@@ -229,7 +229,6 @@ class Loader:
         # reader -> copies (balance repeats) already handed out of the sample at _positions[reader]; absent
         # when that sample has not been started
         self._copies: dict[int, int] = {}
-        self._resume: dict[int, tuple[int, int]] = {}  # the same, loaded: for the next pass's Balanced
         self._batches = 0
         self._rotation = 0
         self._skipped: dict[int, dict[str, int]] = {}  # reader -> its counts, as its last sample carried them
@@ -254,7 +253,7 @@ class Loader:
         self.epoch = epoch
         self.source.set_epoch(epoch)
         self._positions = {}
-        self._copies, self._resume = {}, {}
+        self._copies = {}
         self._batches = 0
         self._rotation = 0
         self._pinned = True
@@ -294,7 +293,6 @@ class Loader:
         self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {})})
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._copies = {int(k): int(v) for k, v in (state.get("copies") or {}).items() if int(v) > 0}
-        self._resume = {r: (self._positions.get(r, 0), c) for r, c in self._copies.items()}
         self._batches = int(state.get("batches", 0))
         self._rotation = self._batches % max(1, self.num_workers)
         self._pinned = True
@@ -408,7 +406,9 @@ class Loader:
         if not self._pinned:  # a new pass without set_epoch: the next epoch (new order and draws)
             self.set_epoch(self.epoch + 1)
         self._pinned = False
-        resume, self._resume = self._resume, {}  # for this pass only, as the source's own resume positions
+        # a pass starts where the state points (set_epoch above cleared it, else load_state_dict set it): the
+        # copies of a split sample already handed out are not yielded again
+        resume = {r: (self._positions.get(r, 0), c) for r, c in self._copies.items()}
         self._skipped, self._final = {}, None
         if self._board is not None:
             self._board.clear()
