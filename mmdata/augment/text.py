@@ -72,7 +72,7 @@ class TextOp(Op):
         texts = [self._edited(t, p) for t, p in zip(batch["text"], params)]
         # lengths are host metadata in and out: ops compute new lengths from their (host) params
         ids, lengths = self.edit_ids(batch["tokens"], batch.lengths["tokens"], params)
-        ids, lengths = _refill(ids, lengths, batch["text"], texts)
+        ids, lengths = _refill(ids, lengths, batch.lengths["tokens"], batch["text"], texts)
         out = batch.replace(text=texts, tokens=ids)
         out.lengths["tokens"] = lengths
         # the id kernels keep the input's width; collate pads to the longest text (a crop or a delete shortens it)
@@ -88,12 +88,14 @@ def _put(unit: str, text: str) -> str:
     return unit.replaced_by(text) if isinstance(unit, Unit) else text
 
 
-def _refill(ids: torch.Tensor, lengths: torch.Tensor, before: Sequence[str], after: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def _refill(ids: torch.Tensor, lengths: torch.Tensor, held: torch.Tensor, before: Sequence[str],
+            after: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows whose text had more units than the tokenizer keeps, re-encoded from their edited text: the id
     kernels see only the window, and ``encode(edited)`` refills it from the units past it (after a
-    deletion). Host encoding, one copy to the device; other rows untouched."""
+    deletion). ``held``: the input's token lengths (host): only a full window can hide more units. Host
+    encoding, one copy to the device; other rows untouched."""
     tok = default_tokenizer()
-    rows = [i for i, t in enumerate(before) if len(Tokenizer.words(t)) > tok.max_len]
+    rows = [i for i, n in enumerate(held.tolist()) if n >= tok.max_len and len(Tokenizer.words(before[i])) > tok.max_len]
     if not rows:
         return ids, lengths
     sub, sub_len = tok.encode_batch([after[i] for i in rows])
