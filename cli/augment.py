@@ -47,7 +47,7 @@ def preview(
     shards: DataDir,
     recipe: RecipeOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("preview.png"),
-    n: Annotated[int, typer.Option(min=1, help="Samples (rows).")] = 8,
+    n: Annotated[int, typer.Option(min=1, help="Samples (rows), taking the classes in turn (bare shards: the first N).")] = 8,
     variants: Annotated[int, typer.Option(min=1, help="Augmented variants (columns) per sample.")] = 3,
     split: Annotated[str, typer.Option(help="Split to preview.")] = "train",
     seed: Seed = 0,

@@ -226,6 +226,37 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
     return replaced
 
 
+def spread_keys(ds: Any, n: int) -> list[tuple[str, str]] | None:
+    """``n`` (key, shard) pairs of a dataset folder's split spread over its classes and its keys.
+
+    Classes (unlabelled samples are one more) take turns in label order; within a class the picks are
+    evenly spaced over its keys in key order, so a class-folder dataset (keys sorted by class) shows
+    every class, not its first one only. None for bare shards (no index).
+    """
+    if ds.root is None:
+        return None
+    from mmdata.shards import index as idx
+
+    table = idx.load_index(ds.root, columns=["key", "split", "shard", "label"], storage_options=ds.storage_options)
+    rows = [r for r in table.to_pylist() if r["split"] == ds.split]
+    groups: dict[float, list[tuple[str, str]]] = {}
+    for r in sorted(rows, key=lambda r: r["key"]):
+        label = r["label"]
+        group = float("inf") if label is None or label != label else float(label)  # None / NaN: unlabelled
+        groups.setdefault(group, []).append((r["key"], r["shard"]))
+    ordered = [groups[g] for g in sorted(groups)]
+    # how many each class shows: round-robin shares, capped by its size
+    take = [0] * len(ordered)
+    left = min(n, len(rows))
+    while left:
+        for i, g in enumerate(ordered):
+            if left and take[i] < len(g):
+                take[i] += 1
+                left -= 1
+    chosen = [[g[(j * len(g)) // t] for j in range(t)] for g, t in zip(ordered, take)]
+    return [c[j] for j in range(max(take, default=0)) for c in chosen if j < len(c)]
+
+
 def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, variants: int = 3, split: str = "train",
             seed: int = 0, font: str | None = None) -> Path:
     """Render ``n`` samples x (original, [normalized,] ``variants`` augmented versions) to a PNG.
@@ -233,7 +264,9 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     Args:
         shards: dataset folder or shards (see :func:`mmdata.open_dataset`).
         recipe: recipe path / YAML / dict.
-        out: PNG path. n: samples (rows). variants: augmented epochs (columns). split: split to show.
+        out: PNG path. n: samples (rows), spread over the split's classes and keys (see
+            :func:`spread_keys`; bare shards: the first ``n``). variants: augmented epochs (columns).
+        split: split to show.
         seed: augmentation seed (combined with the recipe's, as the loader does).
         font: a font file with CJK glyphs (default: found on the system, or ``$MMDATA_CJK_FONT``).
 
@@ -258,11 +291,18 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     rec = load_recipe(recipe)
     rec = rec.with_seed(params_seed(rec.seed, seed))
     ds = mmdata.open_dataset(shards, split=split, image_alpha=blends_alpha(rec))
+    picked = spread_keys(ds, n)
     samples = []
-    for s in ds:
-        samples.append(Sample(s.key, s.fields, s.sample_rate))
-        if len(samples) >= n:
-            break
+    if picked is None:  # bare shards: no index to pick from
+        for s in ds:
+            samples.append(Sample(s.key, s.fields, s.sample_rate))
+            if len(samples) >= n:
+                break
+    else:
+        where = dict(picked)
+        ds.shards = [sh for sh in ds.shards if sh in set(where.values())]  # only the shards holding them
+        found = {s.key: Sample(s.key, s.fields, s.sample_rate) for s in ds if s.key in where}
+        samples = [found[k] for k, _ in picked if k in found]
     if not samples:
         raise MMDataError(f"{shards}: split {split!r} has no samples to preview")
     names = ds.label_names

@@ -221,3 +221,35 @@ def test_a_dropped_modality_keeps_its_slot() -> None:
             assert "audio dropped" in labels
         plt.close(fig)
     assert boxes[0] == boxes[1] == boxes[2]  # image, waveform, spectrogram, text: the same four slots
+
+
+def test_preview_spreads_rows_over_classes_and_reads_only_their_shards(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class-folder dataset's keys are sorted by class: the first n rows were all of the first class.
+    The rows now take the classes in turn, evenly spaced within each, and only the shards holding them
+    are read."""
+    from mmdata.augment import preview as pv
+    from mmdata.shards import reader
+
+    raw = tmp_path / "raw"
+    for c in ("ant", "bee", "cat"):
+        (raw / c).mkdir(parents=True)
+        for i in range(6):
+            (raw / c / f"{i:02d}.txt").write_text(f"{c} number {i}", encoding="utf-8")
+    mmdata.shard(raw, tmp_path / "ds", maxcount=3, progress=False)
+    ds = mmdata.open_dataset(tmp_path / "ds")
+    picked = pv.spread_keys(ds, 4)
+    labels = {r["key"]: r["label"] for r in idx.load_index(tmp_path / "ds").to_pylist()}
+    assert [labels[k] for k, _ in picked] == [0, 1, 2, 0]
+    assert [k.split("_")[1] for k, _ in picked] == ["00", "00", "00", "03"]  # evenly spaced within a class
+    assert pv.spread_keys(mmdata.open_dataset(sorted((tmp_path / "ds").glob("*.tar"))), 4) is None  # bare shards
+
+    shown: list[str] = []
+    read: list[str] = []
+    monkeypatch.setattr(pv, "_cell", lambda fig, spec, s, original, names, title, font: shown.append(s.key) or False)
+    real = reader.ShardDataset._shard_items
+    monkeypatch.setattr(reader.ShardDataset, "_shard_items",
+                        lambda self, shard, *a, **k: read.append(shard) or real(self, shard, *a, **k))
+    pv.preview(tmp_path / "ds", {"text": [{"op": "token_mask", "p": 1.0}]}, tmp_path / "p.png", n=4, variants=1)
+    assert shown[::2] == [k for k, _ in picked]  # rows in the picked order (two cells a row)
+    assert sorted(read) == sorted({sh for _, sh in picked}) and len(read) < len(ds.shards)
