@@ -78,8 +78,9 @@ def _number(v: Any) -> float | None:
 
 def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The columns of one run: ``test.<name>`` numbers as ``test_<name>``, the bundled trainer's
-    robustness (``missing_<m>_accuracy``, ``robust_<m>_auc``, ``robust_<m>_curve``), ``best_epoch`` and
-    ``correct_on_test`` (:class:`mmdata.train.evaluate.Correctness`).
+    robustness (``missing_<m>_accuracy``, ``robust_<m>_auc``, ``robust_<m>_curve``), ``best_epoch``,
+    ``correct_on_test`` (:class:`mmdata.train.evaluate.Correctness`) and the trainer's ``warnings`` (a JSON
+    list of strings).
 
     Example:
         >>> flatten_metrics({"test": {"accuracy": 0.9, "per_class": [1, 2]}, "best_epoch": 3})
@@ -103,6 +104,9 @@ def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
         row["best_epoch"] = int(metrics["best_epoch"])
     if isinstance(metrics.get("correct_on_test"), str):  # the bundled trainer: which test examples were right
         row["correct_on_test"] = metrics["correct_on_test"]
+    said = metrics.get("warnings")
+    if isinstance(said, (list, tuple)) and said:  # what the trainer warned about this run (the report counts them)
+        row["warnings"] = json.dumps([str(w) for w in said], ensure_ascii=False)
     return row
 
 

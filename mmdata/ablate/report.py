@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import textwrap
 from pathlib import Path
@@ -54,6 +55,35 @@ def _secondary(rows: list[dict[str, Any]], primary: str) -> dict[str, tuple[str,
         if k in keys:
             ms[k] = (label, scale, True)
     return ms
+
+
+def trainer_warnings(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per kind of warning the trainer gave (a run's ``warnings`` column): in how many runs of
+    which arms, with the first run's message. Messages that differ only in their numbers are one kind.
+
+    Example:
+        >>> rows = [{"arm": "a", "seed": s, "status": "ok", "warnings": f'["only {s} batches"]'} for s in (0, 1)]
+        >>> trainer_warnings(rows + [{"arm": "b", "seed": 0, "status": "ok"}])
+        ['the trainer warned in 2 of 3 runs (arm a): only 0 batches (arm a, seed 0)']
+    """
+    ok = [r for r in rows if r.get("status", "ok") == "ok"]
+    kinds: dict[str, list[tuple[str, int, str]]] = {}
+    for r in sorted(ok, key=lambda r: (str(r["arm"]), int(r["seed"]))):
+        try:
+            said = json.loads(r.get("warnings") or "[]")
+        except (TypeError, ValueError):
+            said = []
+        for w in said if isinstance(said, list) else []:
+            kinds.setdefault(re.sub(r"\d+(?:\.\d+)?", "#", str(w)), []).append((str(r["arm"]), int(r["seed"]), str(w)))
+    out = []
+    for runs in kinds.values():
+        arms = list(dict.fromkeys(a for a, _, _ in runs))
+        named = ", ".join(arms[:4]) + (f" and {len(arms) - 4} more" if len(arms) > 4 else "")
+        n = len({(a, sd) for a, sd, _ in runs})
+        arm, seed, first = runs[0]
+        out.append(f"the trainer warned in {n} of {len(ok)} runs (arm{'s' * (len(arms) != 1)} {named}): {first} "
+                   f"(arm {arm}, seed {seed})")
+    return out
 
 
 def _t_interval(d: list[float]) -> list[float]:
@@ -104,7 +134,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         delta_src = f"default: the baseline's seed-to-seed sd over its first {len(pilot)} seeds"
     else:
         delta, delta_src = math.nan, "not yet known (the baseline needs 2 seeds)"
-    warned = list(warnings or [])
+    warned = list(warnings or []) + trainer_warnings(rows)
     delta_warning = None
     if delta == 0:  # every pilot seed of the baseline gave the same value: nothing can lie inside ±0
         delta_warning = (f"δ = 0 (the baseline's {met.name} was the same on each of its first {len(pilot)} seeds): "

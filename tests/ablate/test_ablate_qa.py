@@ -405,3 +405,22 @@ def test_the_resolved_config_reruns_from_another_working_directory(tmp_path: Pat
     monkeypatch.chdir(tmp_path)
     again = run(work / "abl" / "config.resolved.yaml", work / "abl", train_fn=synthetic_train, progress=False, plots=False)
     assert again["runs"] == first["runs"]
+
+
+def test_trainer_warnings_reach_runs_parquet_and_the_report(tmp_path: Path, tiny: Path) -> None:
+    """A run's `warnings` (the bundled trainer's BatchNorm warning, say) were written to its metrics.json
+    and nowhere else: the ablation's report did not say that its scores came from unsettled models."""
+    from mmdata.ablate.design import AblationWarning
+
+    def warns(data: str, *, recipe: Any = None, seed: int = 0, label_noise: float = 0.0, **kw: Any) -> dict[str, Any]:
+        said = [f"BatchNorm statistics from only {seed + 1} training batches"] if seed % 2 == 0 else []
+        return {"test": {"accuracy": 0.8 + 0.01 * seed + (0.002 if recipe else 0.0)}, "warnings": said}
+
+    cfg = _cfg(tiny, seeds=4, controls={"identity": False})
+    with pytest.warns(AblationWarning, match=r"the trainer warned in 4 of 8 runs \(arms baseline, cutout\): "
+                                             r"BatchNorm statistics from only 1 training batches \(arm baseline, seed 0\)"):
+        s = run(cfg, tmp_path, train_fn=warns, progress=False, plots=False)
+    rows = pq.read_table(tmp_path / "runs.parquet").to_pylist()
+    assert sum(r["warnings"] is not None for r in rows) == 4
+    assert any("the trainer warned in 4 of 8 runs" in w for w in s["warnings"])
+    assert "the trainer warned in 4 of 8 runs" in (tmp_path / "report.md").read_text()
