@@ -179,6 +179,9 @@ class Batch:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
+        if not isinstance(name, str):  # batch[0], or list(batch) / for x in batch (which index 0, 1, ...)
+            raise TypeError(f"a Batch is indexed by field name ({sorted(self.data)}), not by {type(name).__name__}; "
+                            "it is not a sequence of samples: their keys are batch.keys, the fields batch.data")
         try:
             return self.data[name]
         except KeyError:

@@ -201,3 +201,15 @@ def test_loader_batches_carry_the_datasets_fields(tmp_path) -> None:  # noqa: AN
             assert b["label"].shape == (1,)
         (lone,) = [b for b in batches if b.keys == ["s1"]]
         assert lone["label"].tolist() == [-1] and lone.present["audio"].tolist() == [False]
+
+
+def test_a_batch_is_not_a_sequence_of_samples_and_says_so() -> None:
+    """`list(batch)` indexed batch[0], batch[1], ... and raised `KeyError: batch has no field 0`."""
+    import collections.abc
+
+    b = collate([Sample("a", {"label": 1}), Sample("b", {"label": 0})])
+    for attempt in (lambda: list(b), lambda: b[0], lambda: [x for x in b]):
+        with pytest.raises(TypeError, match=r"indexed by field name \(\['label'\]\).*keys are batch.keys"):
+            attempt()
+    # not Iterable: Lightning finds the batch size through the dataclass fields (keys, data), as before
+    assert not isinstance(b, collections.abc.Iterable) and b["label"].tolist() == [1, 0]
