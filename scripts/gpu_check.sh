@@ -5,7 +5,8 @@
 #   2. benchmarks/augment.py (its CUDA rows: batched CUDA vs per-sample CPU, sync-free check);
 #   3. `mmdata train --device cuda` on avdigits (2 epochs);
 #   4. a small `mmdata ablate --device cuda` (explicit arm + label-noise control, 2 seeds, 1 epoch).
-# Without a CUDA device it says so and exits 2; a failed step makes it exit 1.
+# Without a CUDA device (or without an environment that imports torch and mmdata) it says so and exits 2;
+# a failed step makes it exit 1.
 #   bash scripts/gpu_check.sh [OUT]        (default OUT: runs/gpu_check)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,12 @@ MMDATA=("$PY" -c "from mmdata.cli.main import app; app()")
 OUT=${1:-runs/gpu_check}
 mkdir -p "$OUT"
 export NO_ALBUMENTATIONS_UPDATE=1
+
+if ! "$PY" -c "import torch, mmdata" 2>/dev/null; then
+  echo "gpu_check: $PY cannot import torch and mmdata: run 'bash scripts/setup_env.sh' first (with a CUDA build" \
+       "of torch on a GPU machine), or set PYTHON to an environment that has them; nothing was run." >&2
+  exit 2
+fi
 
 if ! "$PY" - <<'EOF'
 import sys

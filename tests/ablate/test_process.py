@@ -188,3 +188,14 @@ def test_gpu_check_without_cuda_says_so_and_fails() -> None:
     res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "/tmp/mmdata-gpu-check-test"], capture_output=True,
                          text=True, timeout=120, env={**os.environ, "PYTHON": sys.executable})
     assert res.returncode == 2 and "no CUDA device is visible" in res.stderr and "nothing was run" in res.stderr
+
+
+def test_gpu_check_without_an_environment_says_so(tmp_path: Path) -> None:
+    """On a fresh clone (no .venv) it fell back to a python without torch and printed a traceback."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n")  # a python without torch
+    fake.chmod(0o755)
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(tmp_path / "out")], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHON": str(fake)})
+    assert res.returncode == 2 and "cannot import torch and mmdata" in res.stderr and "scripts/setup_env.sh" in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout

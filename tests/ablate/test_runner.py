@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mmdata.ablate import load_ablation, run
+from mmdata.ablate.design import design_warnings
 from mmdata.ablate.report import interval_text
 from mmdata.cli.main import app
 from mmdata.errors import RecipeError
@@ -40,7 +41,10 @@ def test_designs_and_errors() -> None:
     assert [a.name for a in loo.arms][:2] == ["baseline (full recipe)", "-image.random_crop"]
     assert loo.arms[-1].name == "label_noise" and loo.arms[-1].label_noise == 0.3
     sweep = load_ablation(ROOT / "recipes" / "ablations" / "cutout_sweep.yaml")
-    assert len(sweep.arms) == 5 and sweep.arms[1].recipe["image"][0]["size"] == [0.1, 0.2]
+    assert len(sweep.arms) == 4 and sweep.arms[1].recipe["image"][0]["size"] == [0.1, 0.2]
+    for shipped in (sweep, load_ablation(ROOT / "examples" / "custom_ablation.yaml")):  # no control that checks nothing
+        assert shipped.identity_note is None and "identity" not in [a.name for a in shipped.arms]
+    assert not design_warnings(sweep)
     twice = load_ablation({"design": {"mode": "leave_one_out", "recipe": {"image": [{"op": "cutout"}, {"op": "cutout"}]}}})
     assert [a.name for a in twice.arms] == ["baseline (full recipe)", "-image.cutout", "-image.cutout#2", "identity"]
     ad = load_ablation({"seeds": 20, "adaptive": True, "metric": "test.nll", "delta": 0.02,
