@@ -322,9 +322,14 @@ def holm_levels(crossed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sequential_ci(d: Mapping[int, float], looks: Looks, levels: Sequence[float], level_index: int,
-                  n_looks: int | None = None) -> tuple[float, float]:
+                  n_looks: int | None = None, anchors: Sequence[float] = (0.0,)) -> tuple[float, float]:
     """The interval of shifts ``mu`` the sequential test of ``mean(d) == mu`` does not reject at
-    ``levels[level_index]`` by look ``n_looks`` (bisection; ``±inf`` when no shift is rejected)."""
+    ``levels[level_index]`` by look ``n_looks`` (bisection; ``±inf`` when no shift is rejected).
+
+    The set is closed (ties count against rejecting) and its ends are means of subsets of ``d``, so a
+    bisection stops just short of an end. ``anchors`` — the shifts decisions are taken at: 0 (helps /
+    hurts), ``±delta`` (equivalent) — are tested exactly where one lies in the last bracket: with ties
+    at 0 (common with accuracies) an interval of an arm not rejected ended at -0.0008, excluding 0."""
     vals = np.array([float(v) for v in d.values()])
     if len(vals) == 0:
         return (-math.inf, math.inf)
@@ -352,6 +357,9 @@ def sequential_ci(d: Mapping[int, float], looks: Looks, levels: Sequence[float],
                 near = mid
             if abs(far - near) <= 1e-4 * max(1.0, span):
                 break
+        for c in sorted(anchors, key=lambda c: -direction * c):  # the farthest anchor in the bracket first
+            if (c - near) * direction > 0 and (far - c) * direction >= 0 and not rejects(c):
+                return float(c)
         return near
 
     return (bound(-1.0), bound(1.0))
@@ -516,7 +524,8 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
         e["level"] = level
         e["ci_level"] = 1 - level
         if intervals and e["n_seeds"] >= MIN_SEEDS:
-            e["ci"] = list(sequential_ci(d, looks, levels, s - 1, k))
+            e["ci"] = list(sequential_ci(d, looks, levels, s - 1, k,
+                                         anchors=(0.0, -delta, delta) if math.isfinite(delta) else (0.0,)))
         else:
             e["ci"] = [-math.inf, math.inf]
         e["mde"] = mde(e["sd_diff"], e["n_seeds"], level)

@@ -261,3 +261,21 @@ def test_eval_split_noise_is_the_test_splits_part_of_the_paired_variance() -> No
     codes["a"][0] = code(arm[0], keys="other")
     assert eval_split_noise(codes, "b", ["a"], caps={"a": 5})["a"]["n_seeds"] == 4
     assert eval_split_noise(codes, "b", ["a"], caps={"a": 3}) == {}  # fewer than 3 paired seeds
+
+
+def test_intervals_exclude_zero_exactly_when_rejected_with_ties_at_zero() -> None:
+    """Accuracy differences tie at exactly 0 often; the bisection stopped short of the closed end at 0
+    and showed [-16.67, -0.00078] for an arm that was not rejected (`inconclusive`)."""
+    r = analyze({"arm": dict(enumerate([-10.0, -10, -10, -10, -10, 0]))}, alpha=0.05, delta=5)["arm"]
+    assert not r["rejected"] and r["ci"][1] == 0.0 and r["decision"] == "inconclusive"
+    rng = np.random.default_rng(3)
+    grid = np.array([-16.67, -8.33, 0.0, 0.0, 0.0, 8.33])
+    for k in range(40):
+        n = int(rng.integers(6, 11))
+        arms = {f"a{i}": dict(enumerate(rng.choice(grid, n) + (0 if i else 8.33 * (k % 3 == 0)))) for i in range(3)}
+        looks = Looks((n,)) if k % 2 else Looks((5, n) if n > 5 else (n,), "obf")
+        delta = float(rng.choice([4.165, 8.33]))
+        for name, e in analyze(arms, looks=looks, delta=delta).items():
+            lo, hi = e["ci"]
+            assert (not lo <= 0 <= hi) == e["rejected"], (name, arms[name], e)
+            assert e["decision"] != "equivalent" or (-delta <= lo and hi <= delta)
