@@ -2,6 +2,8 @@
 is exported (``git archive``) into a temporary folder under another name (``mmdata_<rev>``), so the
 revisions and the working tree run side by side, taking turns within every round (the order rotates per
 round). On a shared machine this compares versions under the same load, which separate processes do not.
+One untimed warm-up round (every workload of every version once: first-call costs such as lazy imports
+and allocator growth) comes before the ``--rounds`` timed ones.
 
 Same data and recipes as ``benchmarks/augment.py`` (image, audio; normalize where the revision has it).
 Prints best-of-rounds times, batched speed / per-sample per version (best-of and the median of per-round
@@ -93,7 +95,7 @@ def workloads(pkg: str, n: int, bs: int) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("revs", nargs="+", help="git revisions to compare with the working tree")
-    ap.add_argument("--rounds", type=int, default=11)
+    ap.add_argument("--rounds", type=int, default=11, help="timed rounds, after one untimed warm-up round")
     ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=256)
     args = ap.parse_args()
@@ -107,6 +109,10 @@ def main() -> None:
         versions = {rev: workloads(pkg, args.n, args.batch) for rev, pkg in names.items()}
         versions["work"] = workloads("mmdata", args.n, args.batch)
         labels = list(versions)
+        for k in versions["work"]:  # warm-up round, untimed
+            for v in labels:
+                if k in versions[v]:
+                    versions[v][k]()  # type: ignore[operator]
         times: dict[tuple[str, str], list[float]] = {}
         for r in range(args.rounds):
             order = labels[r % len(labels):] + labels[: r % len(labels)]
@@ -133,7 +139,7 @@ def main() -> None:
             rel = [f"{v} {statistics.median(x / y for x, y in zip(times[(v, fam + ' batched')], ref)):.2f}x" for v in labels[1:]
                    if (v, fam + " batched") in times]
             print(f"{fam} batched time / {base}'s (median of per-round ratios): " + ", ".join(rel))
-    print(f"machine: {machine()}, torch {torch.__version__}, clock: process CPU time, {args.rounds} rounds, "
+    print(f"machine: {machine()}, torch {torch.__version__}, clock: process CPU time, {args.rounds} rounds after a warm-up, "
           f"load average {os.getloadavg()[0]:.1f}")
 
 

@@ -38,6 +38,7 @@ from _common import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LOO_ARMS = ("-image.random_crop", "-sample.modality_dropout")
+MIN_SEEDS = 3  # mmdata.ablate.stats.eval_split_noise reports arms with at least 3 paired seeds
 
 
 def config(data: str, seeds: int, epochs: int) -> dict:
@@ -82,29 +83,51 @@ def analyse(out: Path) -> dict:
         d, v = 100 * Ds.mean(1), 100**2 * Ds.var(1, ddof=1) / n
         total = e["sd_d"] ** 2
         boot = []
+        tol = 1e-12 * max(float(np.mean(d**2)), 1e-300)  # var(d) of a resample below this is rounding error
         for _ in range(5000):
             i = rng.integers(0, len(d), len(d))
             t = d[i].var(ddof=1)
-            if t > 0:
+            # a resample of one seed repeated has var(d) = 0 (up to rounding): its share is unbounded,
+            # or undefined when var(D) is 0 too (dropped)
+            if t > tol:
                 boot.append(v[i].mean() / t)
+            elif v[i].mean() > 0:
+                boot.append(math.inf)
         subsets = {}
         for m in (n // 2, n // 4):
             obs = [float((100 * Ds[:, rng.choice(n, m, replace=False)].mean(1)).var(ddof=1)) for _ in range(2000)]
             subsets[str(m)] = {"observed_var": float(np.mean(obs)), "predicted_var": total + e["sd_test"] ** 2 * (n / m - 1)}
-        res[a["name"]] = {**e, "mean_d": a["primary"]["mean_diff"], "share_ci95": [float(x) for x in np.percentile(boot, [2.5, 97.5])],
+        res[a["name"]] = {**e, "mean_d": a["primary"]["mean_diff"], "share_ci95": share_ci(boot),
                           **{f"sd_test_x{k}": math.sqrt(max(total - (1 - 1 / k) * e["sd_test"] ** 2, 0.0)) for k in (4, 10)},
                           "subsets": subsets}
     return res
 
 
+def share_ci(boot: list[float]) -> list[float]:
+    """2.5% and 97.5% quantiles of the resampled shares (no interpolation: some may be inf); NaN if none."""
+    if not boot:
+        return [math.nan, math.nan]
+    return [float(x) for x in np.quantile(boot, [0.025, 0.975], method="inverted_cdf")]
+
+
+def _ci_text(ci: list[float]) -> str:
+    """The interval as printed: an infinite upper end is 'unbounded', an interval of no resample 'n/a'."""
+    if math.isnan(ci[0]) or math.isnan(ci[1]):
+        return "(n/a)"
+    return f"({ci[0]:.2f}-{'unbounded' if math.isinf(ci[1]) else f'{ci[1]:.2f}'})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("runs/evalnoise"))
-    ap.add_argument("--seeds", type=int, default=16)
+    ap.add_argument("--seeds", type=int, default=16, help=f"seeds per arm (at least {MIN_SEEDS})")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--analyse-only", action="store_true", help="analyse what OUT/ablation holds")
     args = ap.parse_args()
+    if args.seeds < MIN_SEEDS and not args.analyse_only:
+        ap.error(f"--seeds {args.seeds}: the split-noise analysis needs at least {MIN_SEEDS} seeds per arm "
+                 "(the sd of d over seeds and its resampling)")
     abl = args.out / "ablation"
     if not args.analyse_only:
         from mmdata.ablate import run
@@ -115,13 +138,17 @@ def main() -> None:
             build(data, seed=0, progress=False)
         run(config(str(data.resolve()), args.seeds, args.epochs), abl, workers=args.workers, plots=False)
     res = analyse(abl)
+    if not res:
+        print(f"no arm has {MIN_SEEDS} or more seeds paired with the baseline where both runs kept their test "
+              f"examples (correct_on_test) in {abl}: nothing to analyse", file=sys.stderr)
+        sys.exit(1)
     print(f"machine: {machine()}; {args.epochs} epochs; d = arm - baseline, accuracy points")
     print(f"{'arm':26s} {'seeds':>5s} {'mean d':>7s} {'sd d':>6s} {'sd test':>7s} {'share (95%)':>20s} "
           f"{'disagree':>8s} {'sd@4x':>6s} {'sd@10x':>6s}")
     for arm, e in res.items():
         ci = e["share_ci95"]
         print(f"{arm:26s} {e['n_seeds']:5d} {e['mean_d']:+7.2f} {e['sd_d']:6.2f} {e['sd_test']:7.2f} "
-              f"{e['share']:6.2f} ({ci[0]:.2f}-{ci[1]:.2f}) {e['disagreement']:8.3f} {e['sd_test_x4']:6.2f} "
+              f"{e['share']:6.2f} {_ci_text(ci):>13s} {e['disagreement']:8.3f} {e['sd_test_x4']:6.2f} "
               f"{e['sd_test_x10']:6.2f}")
     print("check on random test subsets (variance of d over seeds, observed vs predicted by the decomposition):")
     for arm, e in res.items():

@@ -19,6 +19,7 @@ the best of each is kept, so drift in the (shared) machine's speed hits both ali
 
 Run: .venv/bin/python benchmarks/ray_scale.py [--n 20000] [--maxcount 500] [--passes 3] [--sleep 0.2]
      [--aug-n 2000] [--only shard|ablate|augment]
+Needs: pip install -e '.[ray]' (without Ray it exits with status 2).
 """
 
 from __future__ import annotations
@@ -155,8 +156,12 @@ def main() -> None:
     ap.add_argument("--only", choices=("shard", "ablate", "augment"), default=None)
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import ray
-    from ray.cluster_utils import Cluster
+    try:
+        import ray
+        from ray.cluster_utils import Cluster
+    except ImportError as e:
+        print(f"ray_scale.py needs Ray ({e}): pip install -e '.[ray]'", file=sys.stderr)
+        sys.exit(2)
 
     print(f"machine: {machine()}; ray {ray.__version__}; load average at start: {os.getloadavg()[0]:.1f}")
     t0 = time.perf_counter()

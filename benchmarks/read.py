@@ -38,6 +38,11 @@ from _common import machine  # noqa: E402
 
 PROFILES = {"small": {"n": 20000, "image": 64, "seconds": 1.0}, "large": {"n": 2000, "image": 224, "seconds": 5.0}}
 READERS = ("mmdata", "litdata", "mds", "hf", "webdataset")
+COPIES = ("mmdata", "litdata", "mds", "hf")  # the folders under the cache; webdataset reads mmdata's
+COPY = {"webdataset": "mmdata"}
+# reader -> (module it imports, pip package); the peers' packages come with the bench extra
+NEEDS = {"mmdata": ("mmdata", "mmdata"), "litdata": ("litdata", "litdata"), "mds": ("streaming", "mosaicml-streaming"),
+         "hf": ("datasets", "datasets"), "webdataset": ("webdataset", "webdataset")}
 PEER_DECODERS = "pil"
 
 
@@ -73,43 +78,67 @@ class _LitItem:
                 "txt": k.with_suffix(".txt").read_text(encoding="utf-8"), "cls": int(k.with_suffix(".cls").read_text())}
 
 
-def build(cache: Path, profile: str, n: int) -> Path:
-    """Write the samples once per (profile, n) in every reader's format; returns the folder."""
+def build(cache: Path, profile: str, n: int, readers: tuple[str, ...] | list[str] = READERS) -> Path:
+    """Write the samples once per (profile, n) in the formats ``readers`` read (webdataset reads mmdata's
+    tars); returns the folder. Each copy is written once, when a reader first needs it."""
     p = PROFILES[profile]
     root = cache / f"{profile}-{n}"
-    done = root / "done.json"
-    if done.exists():
+    if (root / "done.json").exists():  # a cache written before copies were built one by one: all of them
         return root
+    subs = [sub for sub in COPIES if any(COPY.get(r, r) == sub for r in readers)]
+    todo = [sub for sub in subs if not (root / f"{sub}.done").exists()]
+    if not todo:
+        return root
+    import shutil
+
     import mmdata
 
     raw = root / "raw"
-    t0 = time.perf_counter()
     if not (raw / f"{n - 1:06d}.cls").exists():
         _make_raw(raw, n, p["image"], p["seconds"])
-    if not (root / "mmdata" / "dataset.json").exists():
-        mmdata.shard(raw, root / "mmdata", maxcount=max(1, n // 10), progress=False)
     item = _LitItem(raw)
-    items = [item(i) for i in range(n)]
-    from litdata import optimize
-
-    import shutil
-
-    for sub in ("litdata", "mds", "hf"):
+    items = [item(i) for i in range(n)] if {"mds", "hf"} & set(todo) else []
+    for sub in todo:
+        t0 = time.perf_counter()
         shutil.rmtree(root / sub, ignore_errors=True)
-    optimize(fn=item, inputs=list(range(n)), output_dir=str(root / "litdata"), chunk_bytes="64MB", num_workers=1,
-             verbose=False, reorder_files=False, keep_data_ordered=True)
-    streaming = _import_streaming()
-    with streaming.MDSWriter(out=str(root / "mds"), columns={"jpg": "bytes", "flac": "bytes", "txt": "str", "cls": "int"},
-                             size_limit=1 << 26) as w:
-        for it in items:
-            w.write(it)
-    import datasets
+        if sub == "mmdata":
+            mmdata.shard(raw, root / "mmdata", maxcount=max(1, n // 10), progress=False)
+        elif sub == "litdata":
+            from litdata import optimize
 
-    features = datasets.Features({"jpg": datasets.Value("binary"), "flac": datasets.Value("binary"),
-                                  "txt": datasets.Value("string"), "cls": datasets.Value("int64")})
-    datasets.Dataset.from_dict({k: [it[k] for it in items] for k in features}, features=features).save_to_disk(str(root / "hf"))
-    done.write_text(json.dumps({"n": n, "build_s": round(time.perf_counter() - t0, 1)}))
+            optimize(fn=item, inputs=list(range(n)), output_dir=str(root / "litdata"), chunk_bytes="64MB", num_workers=1,
+                     verbose=False, reorder_files=False, keep_data_ordered=True)
+        elif sub == "mds":
+            streaming = _import_streaming()
+            with streaming.MDSWriter(out=str(root / "mds"), columns={"jpg": "bytes", "flac": "bytes", "txt": "str", "cls": "int"},
+                                     size_limit=1 << 26) as w:
+                for it in items:
+                    w.write(it)
+        elif sub == "hf":
+            import datasets
+
+            features = datasets.Features({"jpg": datasets.Value("binary"), "flac": datasets.Value("binary"),
+                                          "txt": datasets.Value("string"), "cls": datasets.Value("int64")})
+            datasets.Dataset.from_dict({k: [it[k] for it in items] for k in features},
+                                       features=features).save_to_disk(str(root / "hf"))
+        (root / f"{sub}.done").write_text(json.dumps({"n": n, "build_s": round(time.perf_counter() - t0, 1)}))
     return root
+
+
+def missing_packages(readers: list[str]) -> list[tuple[str, str]]:
+    """(reader, pip package) for each chosen reader whose package does not import."""
+    import importlib.util
+
+    out = []
+    for r in readers:
+        module, package = NEEDS[r]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            out.append((r, package))
+    return out
 
 
 def _import_streaming() -> Any:
@@ -300,7 +329,8 @@ def main() -> None:
     ap.add_argument("--profile", choices=sorted(PROFILES), default="small")
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--passes", type=int, default=2)
-    ap.add_argument("--readers", default=",".join(READERS))
+    ap.add_argument("--readers", default=",".join(READERS),
+                    help="comma-separated; only the copies these read are built (peers: pip install -e '.[bench]')")
     ap.add_argument("--modes", default="raw,decoded", help="raw,decoded (none: only --memory)")
     ap.add_argument("--workers", default="0,2", help="DataLoader workers per setting (0 = single process)")
     ap.add_argument("--peer-decoders", choices=["pil", "mmdata"], default="pil")
@@ -315,12 +345,21 @@ def main() -> None:
         return
     PEER_DECODERS = args.peer_decoders
     os.environ["MMDATA_BENCH_PEER_DECODERS"] = args.peer_decoders
+    readers = args.readers.split(",")
+    unknown = [r for r in readers if r not in READERS]
+    if unknown:
+        ap.error(f"unknown reader(s) {', '.join(unknown)}; choose from {','.join(READERS)}")
+    missing = missing_packages(readers)
+    if missing:
+        print("read.py: " + "; ".join(f"reader {r} needs the package {pkg}" for r, pkg in missing)
+              + f" (not installed): pip install -e '.[bench]', or leave {'them' if len(missing) > 1 else 'it'} out of --readers",
+              file=sys.stderr)
+        sys.exit(2)
     import torch
 
     torch.set_num_threads(1)
     n = args.n or PROFILES[args.profile]["n"]
-    root = build(Path(args.cache), args.profile, n)
-    readers = args.readers.split(",")
+    root = build(Path(args.cache), args.profile, n, readers)
     print(f"profile {args.profile}: {n} samples; {machine()}; load average {os.getloadavg()[0]:.1f}")
     results: dict[str, Any] = {"profile": args.profile, "n": n, "peer_decoders": args.peer_decoders, "rates": {}}
     for mode in [m for m in args.modes.split(",") if m in ("raw", "decoded")]:
