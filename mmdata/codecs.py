@@ -365,27 +365,45 @@ def non_finite_reason(count: int, total: int, first: int) -> str:
     return f"{NON_FINITE_AUDIO} ({count} of {total} samples, the first at frame {first})"
 
 
+def flac_frames(data: bytes) -> int | None:
+    """The frame count a FLAC stream's STREAMINFO declares (None: not FLAC, or 0 = not declared).
+
+    Example:
+        >>> flac_frames(b"fLaC" + bytes([0, 0, 0, 34]) + bytes(10) + (16000 << 44 | 1 << 36 | 16000).to_bytes(8, "big"))
+        16000
+    """
+    if len(data) < 26 or data[:4] != b"fLaC" or data[4] & 0x7F != 0:
+        return None
+    return int.from_bytes(data[18:26], "big") & ((1 << 36) - 1) or None
+
+
 def decode_audio(data: bytes) -> tuple[Any, int]:
     """Decode FLAC/WAV/OGG/MP3 bytes to a float32 (channels, time) tensor and its sample rate.
 
     FLAC decodes with miniaudio (dr_flac) when installed, everything else with soundfile (libsndfile).
 
     Raises:
-        DecodeError: the samples hold NaN or infinity (:func:`non_finite_audio`); libsndfile's own
-            error for bytes it cannot decode (:func:`decode_member` names the member either way).
+        DecodeError: the samples hold NaN or infinity (:func:`non_finite_audio`); a FLAC stream gives
+            fewer or more frames than its header declares (damaged frames: dr_flac skips them and
+            returns a shorter clip); libsndfile's own error for bytes it cannot decode
+            (:func:`decode_member` names the member either way).
     """
     import torch
 
+    declared = flac_frames(data)
     if _miniaudio is not None and data[:4] == b"fLaC":
         try:
             d = _miniaudio.flac_read_f32(data)
             arr = np.frombuffer(d.samples, dtype=np.float32).reshape(-1, d.nchannels)
-            return torch.from_numpy(np.ascontiguousarray(arr.T)), int(d.sample_rate)
+            if declared is None or len(arr) == declared:
+                return torch.from_numpy(np.ascontiguousarray(arr.T)), int(d.sample_rate)
         except _miniaudio.DecodeError:
             pass  # libsndfile below names the problem
     import soundfile as sf
 
     arr, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    if declared is not None and len(arr) != declared:
+        raise DecodeError(f"damaged FLAC: decoded {len(arr)} of the {declared} frames its header declares")
     bad = non_finite_audio(arr)  # dr_flac above decodes integer FLAC: always finite
     if bad is not None:
         raise DecodeError(non_finite_reason(bad[0], arr.size, bad[1]))

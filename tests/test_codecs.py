@@ -4,6 +4,7 @@ the JPEG decode hint scales down but never below the requested size, and bad byt
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,3 +191,42 @@ def test_bom_in_label_and_class_names_files_at_shard_time(tmp_path) -> None:
     assert rep["samples"] == 2
     ds = mmdata.open_dataset(tmp_path / "data", on_error="raise")
     assert ds.label_names == ["cat", "dog"] and sorted(s["label"] for s in ds) == [0, 1]
+
+
+def _damaged_flac(channels: int = 1) -> tuple[bytes, bytes]:
+    buf = io.BytesIO()
+    sf.write(buf, (np.sin(np.arange(16000 * channels).reshape(-1, channels) / 10) * 0.5).astype(np.float32), 16000,
+             format="FLAC")
+    good = buf.getvalue()
+    bad = bytearray(good)
+    mid = len(bad) // 2
+    for i in range(mid, mid + 64):
+        bad[i] ^= 0x5A
+    return good, bytes(bad)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_a_damaged_flac_is_corrupt_not_a_shorter_clip(channels: int) -> None:
+    """dr_flac skips frames it cannot decode: 64 damaged bytes gave 7808 of 16000 frames and no error
+    (libsndfile: "flac decoder lost sync")."""
+    good, bad = _damaged_flac(channels)
+    assert codecs.flac_frames(good) == 16000 and codecs.flac_frames(b"RIFF" + bytes(40)) is None
+    assert codecs.decode_audio(good)[0].shape == (channels, 16000)
+    with pytest.raises(codecs.DecodeError, match=r"cannot decode \.flac member as audio"):
+        codecs.decode_member("flac", bad)
+
+
+def test_a_damaged_flac_in_a_shard_is_a_counted_skip(tmp_path: Path) -> None:
+    import mmdata
+
+    good, bad = _damaged_flac()
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i, data in enumerate((good, bad, good)):
+        (raw / f"{i:02d}.flac").write_bytes(data)
+        (raw / f"{i:02d}.txt").write_text(f"clip {i}", encoding="utf-8")
+    mmdata.shard(raw, tmp_path / "ds", progress=False)  # the header check passes: the damage is in a frame
+    ds = mmdata.open_dataset(tmp_path / "ds", on_error="skip")
+    assert [s.key for s in ds] == ["00", "02"] and ds.skipped == {"corrupt audio": 1}
+    with pytest.raises(mmdata.ShardError, match=r"train-000000\.tar.*'01'.*flac"):
+        list(mmdata.open_dataset(tmp_path / "ds"))
