@@ -93,6 +93,7 @@ _REGION = "unreadable shard region"
 #: reason of each listed sample a shard cut short, unreadable or missing did not deliver
 _NOT_DELIVERED = "truncated or corrupt shard"
 _UNLISTED = "sample not in the index"
+_MISSING = "listed sample missing from its shard"  # a well-formed shard without a sample the index lists there
 #: problems after which the parser yields nothing more from a shard (cut, unreadable, missing)
 _SERIES_CUT = frozenset({"unreadable shard", "truncated shard", "corrupt compressed stream", TAIL_LOST})
 RawSample = tuple[str | None, dict[str, bytes], tuple[str, str] | None]
@@ -1230,6 +1231,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                      try_fast: bool = True) -> Iterator[tuple[str, str, dict[str, bytes]]]:
         """(shard, key, raw) of this reader's good samples of one shard; problems reported or counted."""
         items, checked = self._raw_samples(shard, try_fast)
+        seen: set[str] = set()
         if checked is None and not stride:  # index-verified shard: no problem can come out of it
             done = 0
             try:
@@ -1241,12 +1243,11 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 # a member copied out of the mapping does not fit: the streaming parser reads the rest
                 # of the shard and reports that member (passing over it) like any other
                 items, checked = self._raw_samples(shard, try_fast=False)
-                items = islice(items, done, None)
+                seen.update(key for key, _, _ in islice(items, done) if key is not None)  # delivered above
         index = self._shard_index()
         # with an index, loss is counted per listed sample: damage on keys the index does not
         # list is kept as a message, and listed samples that never came are counted at the end
         listed = index.members(shard) if index is not None and shard in index.rows else None
-        seen: set[str] = set()
         last_problem: tuple[str, str] | None = None
         for key, raw, problem in items:
             if listed is not None and key is not None:
@@ -1282,7 +1283,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 self._report(shard, key, problem)
             elif not self._quiet and len(self.errors) < _MAX_ERRORS:
                 self.errors.append((shard, key or "<unknown>", problem[1]))
-        if listed is not None and last_problem is not None:
+        if listed is not None:  # listed samples that never came: after damage, or a shard that lacks them
+            reason, why = (_NOT_DELIVERED, last_problem[1]) if last_problem is not None else (
+                _MISSING, "the shard does not hold it (the shard and index.parquet are from different jobs? run mmdata verify)")
             for k in listed:
                 if k in seen:
                     continue
@@ -1291,8 +1294,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                     counter[0] += 1
                     own = (counter[0] - 1) % n == rid
                 if own:
-                    self._report(shard, k, (_NOT_DELIVERED, f"sample {k!r} listed in the index was not delivered: "
-                                            f"{last_problem[1]}"))
+                    self._report(shard, k, (reason, f"sample {k!r} listed in the index was not delivered: {why}"))
 
     @staticmethod
     def _incomplete(key: str, raw: dict[str, bytes], names: list[str] | None) -> tuple[str, str] | None:

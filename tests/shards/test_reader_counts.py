@@ -347,3 +347,29 @@ def test_series_shard_cut_short_is_counted_as_in_the_samples_layout(tmp_path: Pa
         assert len(list(d)) == 10
         assert d.skipped == {"truncated shard": 1, "truncated or corrupt shard": 1}, (ds.name, d.errors)
         assert any(k == "000007" and "not delivered" in m and "truncated" in m for _, k, m in d.errors), d.errors
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_listed_sample_a_clean_shard_lacks_is_not_delivered_and_counted(tmp_path: Path, workers: int) -> None:
+    """A well-formed shard without a sample the index lists there (rewritten by hand, swapped from
+    another job) lost that sample silently, even with on_error="raise": only damage triggered the count."""
+    import tarfile
+
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=10), tmp_path / "ds", maxcount=5, progress=False)
+    path = tmp_path / "ds" / "train-000000.tar"
+    out = io.BytesIO()
+    with tarfile.open(path) as src, tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as dst:
+        for m in src.getmembers():
+            if not m.name.startswith("000002."):
+                dst.addfile(m, src.extractfile(m))
+    path.write_bytes(out.getvalue())
+    with pytest.raises(ShardError, match=r"train-000000\.tar.*'000002' listed in the index was not delivered: the shard "
+                                         r"does not hold it.*mmdata verify"):
+        list(mmdata.open_dataset(tmp_path / "ds"))
+    ds = mmdata.open_dataset(tmp_path / "ds", on_error="skip")
+    from torch.utils.data import DataLoader
+
+    keys = [s.key for s in DataLoader(ds, batch_size=None, num_workers=workers, collate_fn=lambda s: s)]
+    assert sorted(keys) == [f"{i:06d}" for i in range(10) if i != 2]
+    if not workers:
+        assert ds.skipped == {"listed sample missing from its shard": 1}, ds.errors
