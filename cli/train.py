@@ -38,6 +38,13 @@ def _seconds(value: Optional[float]) -> Optional[float]:
     return value
 
 
+def _fraction(value: float) -> float:
+    # typer's min= / max= can only show and check a closed range; 0 labels leave nothing to train on
+    if not 0 < value <= 1:
+        raise typer.BadParameter(f"expected a fraction in (0, 1] (0.0<x<=1.0), got {value}")
+    return value
+
+
 def _cache(value: str) -> Any:
     if value not in ("auto", "true", "false"):
         raise typer.BadParameter(f"expected auto, true or false, got {value!r}")
@@ -63,7 +70,9 @@ def train(
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     label_noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of training labels flipped (control).")] = 0.0,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch intra-op threads.")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="DataLoader worker processes per split.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="DataLoader worker processes per split. The samples of "
+                       "each epoch and each sample's augmentation do not depend on it, but batch composition (each worker "
+                       "makes its own batches) and so the training and the metrics do: keep it fixed to reproduce a run.")] = 0,
     cache: Annotated[str, typer.Option(help="Keep decoded splits in memory: auto (when they fit --cache-budget-mb), true, false.")] = "auto",
     cache_budget_mb: Annotated[float, typer.Option(min=0.0, help="Memory budget of --cache auto, MiB.")] = 256.0,
     image_size: Annotated[Optional[str], typer.Option(help=f"Model image size, N or HxW. {Derived}")] = None,
@@ -77,7 +86,8 @@ def train(
     pretrain_arg: Annotated[Optional[list[str]], typer.Option("--pretrain-arg", help="KEY=VALUE pre-training option, repeatable: "
                             "exclude_same_class=true, dim=32, temperature=0.07, batch_size, lr.")] = None,
     probe: Annotated[bool, typer.Option("--probe", help="Linear probe: freeze the encoders, train one linear layer.")] = False,
-    label_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of training labels used (stratified, per seed).")] = 1.0,
+    label_fraction: Annotated[float, typer.Option(callback=_fraction, help="Fraction of training labels used (stratified, per "
+                              "seed). [0.0<x<=1.0]")] = 1.0,
     json_: JsonFlag = False,
 ) -> None:
     """Train the reference fusion model on any dataset with train/val/test splits; writes metrics.json,

@@ -165,6 +165,15 @@ class IndexStats:
         lab = int(self.known_at("label", rows).sum())
         return {"samples": len(rows), "labelled": lab, "unlabelled": len(rows) - lab}
 
+    def class_counts(self, split: str, classes: int) -> np.ndarray:
+        """Labelled samples of ``split`` per class id ``0..classes-1`` (labels outside the range not counted)."""
+        lab = self.col["label"]
+        if lab is None:
+            return np.zeros(classes, dtype=np.int64)
+        v = lab[self.rows(split)]
+        v = v[~np.isnan(v) & (v >= 0) & (v < classes)].astype(np.int64)
+        return np.bincount(v, minlength=classes)[:classes]
+
     def check_labels(self, classes: int) -> None:
         """Raise naming the samples whose label is outside ``0..classes-1``."""
         lab = self.col["label"]
@@ -328,6 +337,32 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
     except MMDataError as exc:
         msg = str(exc)
         raise type(exc)(msg if msg.startswith(modalities_key) else f"{where}: {msg}") from None
+
+
+def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
+    """Warnings for the classes without labelled training samples (the model cannot predict them, so
+    test accuracy cannot reach 1) and, when val has labelled samples, for the trained classes without
+    any in val (val scores and the best-epoch choice do not see them); counts from ``index.parquet``.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> class_warnings(IndexStats(t + "/ds"), ["a", "b", "c", "zebra"])
+        ["class 'zebra' (id 3) has no training samples (val 0, test 0): the model cannot predict it"]
+    """
+    counts = {s: st.class_counts(s, len(names)) for s in ("train", "val", "test")}
+    has_val = bool(counts["val"].sum())
+    out = []
+    for c, name in enumerate(names):
+        val, test = int(counts["val"][c]), int(counts["test"][c])
+        if counts["train"][c] == 0:
+            out.append(f"class {name!r} (id {c}) has no training samples (val {val}, test {test}): the model cannot predict it")
+        elif val == 0 and has_val:
+            out.append(f"class {name!r} (id {c}) has no val samples (train {int(counts['train'][c])}, test {test}): "
+                       "val scores and the best-epoch choice do not see it")
+    return out
 
 
 def classes_of(data: str | Path, card: dict[str, Any]) -> tuple[int, list[str]]:

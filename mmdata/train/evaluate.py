@@ -86,20 +86,35 @@ class Scores:
         self.unlabelled += other.unlabelled
 
     def result(self) -> dict[str, float]:
-        """``{accuracy, macro_f1, nll, ece}`` over the labelled samples seen (NaN when there were none)."""
+        """``{accuracy, macro_f1, nll, ece}`` over the labelled samples seen (NaN when there were none).
+
+        ``macro_f1`` is the mean F1 over the classes that occur among the labelled samples' true labels
+        or predictions — scikit-learn's ``f1_score(average="macro")`` with its default ``labels``
+        (a class with support but never predicted counts as F1 = 0; a class absent from the split and
+        never predicted is left out rather than counted as 0, which would cap a perfect model's score).
+
+        Example:
+            >>> s = Scores(3)
+            >>> s.update(torch.tensor([[5.0, 0, 0], [0, 5.0, 0]]), torch.tensor([0, 1]))
+            >>> s.result()["macro_f1"]  # class 2: no sample, no prediction
+            1.0
+        """
         cm = self.confusion.cpu()
         n = float(cm.sum())
         if n == 0:
             return {"accuracy": float("nan"), "macro_f1": float("nan"), "nll": float("nan"), "ece": float("nan")}
         tp = cm.diag()
-        denom = cm.sum(0) + cm.sum(1)  # 2tp + fp + fn
-        f1 = torch.where(denom > 0, 2 * tp / denom.clamp(min=1e-300), torch.zeros_like(tp))
+        denom = cm.sum(0) + cm.sum(1)  # 2tp + fp + fn: > 0 exactly for the classes seen as a label or a prediction
+        seen = denom > 0
+        f1 = 2 * tp[seen] / denom[seen]
         count, correct, confsum = self.bins.cpu()[:, 1:]
         ece = float(((correct - confsum).abs() / n).sum())
         return {"accuracy": float(tp.sum() / n), "macro_f1": float(f1.mean()), "nll": float(self.nll.cpu()) / n, "ece": ece}
 
     def per_class(self, names: Sequence[str]) -> dict[str, dict[str, float]]:
-        """Precision, recall, F1 and support per class name."""
+        """Precision, recall, F1 and support per class name; an undefined ratio (precision of a class
+        never predicted, recall of a class without support) is 0, as scikit-learn's
+        ``precision_recall_fscore_support(average=None, zero_division=0)`` gives it."""
         cm = self.confusion.cpu()
         out = {}
         for c, name in enumerate(names):

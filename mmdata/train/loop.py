@@ -50,8 +50,8 @@ import torch.nn.functional as F
 
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
-from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, choose_modalities, classes_of,  # noqa: F401
-                                  decoded_bytes, derive_inputs, effective_inputs, with_normalize)  # OPTIMIZERS: kept importable here
+from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, choose_modalities, class_warnings,  # noqa: F401
+                                  classes_of, decoded_bytes, derive_inputs, effective_inputs, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, labels_of, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
@@ -176,6 +176,7 @@ class Run:
     progress: bool = False
     prep: Any = None  # mmdata.train.contrastive.Prepared: pre-training, probe, labelled subset
     keep_val_inputs: bool = False  # val's model inputs computed once and kept (see train())
+    warnings: list[str] = field(default_factory=list)  # about the data (classes missing from a split), for metrics.json
     history: list[dict[str, Any]] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
 
@@ -266,6 +267,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     modalities, left_out = choose_modalities(st, modalities, card)
     st.check_labels(classes)
     samples = {s: st.labels(s) for s in SPLITS}
+    data_warnings = class_warnings(st, names)
     for s in ("train", "val"):
         if samples[s]["labelled"] == 0:
             raise MMDataError(f"{data}: the {s} split has no labelled samples ({samples[s]['samples']} samples); "
@@ -300,7 +302,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     run = Run(data=Path(data), config=cfg, spec=inputs, normalize=norm, classes=classes, names=names, samples=samples,
               cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
               opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, progress=progress, prep=prep, t0=t0,
-              keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities) <= cache_budget_mb * 2**20)
+              warnings=data_warnings, keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities) <= cache_budget_mb * 2**20)
     run.say(f"{data}: {classes} classes ({', '.join(names)})"
             + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
                if left_out else ""))
@@ -393,7 +395,9 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         eval_robustness: also compute missing-modality and corruption robustness on test (one extra
             streamed pass; ``False`` skips it, e.g. in ablations that only read accuracy).
         progress: print the derived inputs, a progress bar and one line per epoch (stderr).
-        num_workers: DataLoader worker processes per split.
+        num_workers: DataLoader worker processes per split. Each epoch's samples and their augmentation
+            draws do not depend on it, but each worker makes its own batches, so the batches, the
+            training and the metrics do: keep it fixed to reproduce a run.
         cache: ``"auto"`` keeps a split decoded in memory when its decoded size (estimated from the
             index) fits ``cache_budget_mb`` together with the splits before it; ``True`` / ``False``
             always / never.
@@ -543,7 +547,7 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
     }
     if "robustness" in test:
         metrics["robustness"] = test["robustness"]
-    warnings = batchnorm_warnings(run.model, best_epoch, run.config.get("epochs"))
+    warnings = run.warnings + batchnorm_warnings(run.model, best_epoch, run.config.get("epochs"))
     if warnings:
         metrics["warnings"] = warnings
     metrics["wall_s"] = time.perf_counter() - run.t0
