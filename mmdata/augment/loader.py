@@ -231,6 +231,9 @@ class Loader:
         self._copies: dict[int, int] = {}
         self._batches = 0
         self._rotation = 0
+        # the worker whose batch comes next (the DataLoader takes the workers' batches in turn, passing over
+        # those that ran out); None: not seen yet (then batches % workers, right while none has run out)
+        self._next_worker: int | None = None
         self._skipped: dict[int, dict[str, int]] = {}  # reader -> its counts, as its last sample carried them
         # workers post their counts here too: a sample lost after a worker's last yielded sample has no
         # later sample to carry its count; read when the epoch's iteration has ended
@@ -256,6 +259,7 @@ class Loader:
         self._copies = {}
         self._batches = 0
         self._rotation = 0
+        self._next_worker = None
         self._pinned = True
 
     @property
@@ -266,7 +270,8 @@ class Loader:
 
     def state_dict(self) -> dict[str, Any]:
         """Where the current epoch stands: epoch, seed, batches yielded, per reader the next position to
-        read and (``copies``, with ``balance``) how many copies of the sample there were already yielded.
+        read, (``copies``, with ``balance``) how many copies of the sample there were already yielded and
+        (``next_worker``, with 2 or more workers) the worker whose batch comes next.
 
         Example:
             >>> import tempfile, mmdata
@@ -278,14 +283,22 @@ class Loader:
             >>> L.state_dict()
             {'epoch': 0, 'seed': 0, 'batches': 1, 'positions': {0: 4}, 'copies': {}}
         """
-        return {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions),
-                "copies": dict(self._copies)}
+        state = {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions),
+                 "copies": dict(self._copies)}
+        if self.num_workers > 1:
+            state["next_worker"] = self._worker_next()
+        return state
+
+    def _worker_next(self) -> int:
+        workers = max(1, self.num_workers)
+        return self._next_worker if self._next_worker is not None else self._batches % workers
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume: the next iteration yields exactly the batches the saved loader had not yet yielded.
 
         A state without ``copies`` (saved before mmdata recorded them) resumes after the last sample
-        whose first copy was yielded: exact, unless that sample still had balance repeats to come.
+        whose first copy was yielded: exact, unless that sample still had balance repeats to come. One
+        without ``next_worker`` takes the workers in turn from ``batches``: exact until a worker runs out.
         """
         if int(state.get("seed", self.seed)) != self.seed:
             raise MMDataError(f"loader state has seed {state.get('seed')}, this loader has seed {self.seed}")
@@ -294,7 +307,11 @@ class Loader:
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._copies = {int(k): int(v) for k, v in (state.get("copies") or {}).items() if int(v) > 0}
         self._batches = int(state.get("batches", 0))
-        self._rotation = self._batches % max(1, self.num_workers)
+        workers = max(1, self.num_workers)
+        nxt = state.get("next_worker")
+        # the state's worker comes first: worker w of the new DataLoader plays reader (w + rotation) % workers
+        self._next_worker = int(nxt) % workers if nxt is not None else None
+        self._rotation = self._worker_next()
         self._pinned = True
 
     def __len__(self) -> int:
@@ -385,6 +402,9 @@ class Loader:
             if m.get("skipped"):
                 self._skipped[int(m.get("reader", 0))] = dict(m["skipped"])
         self._batches += 1
+        readers = [m["reader"] for m in batch.meta.get("samples", []) if "reader" in m]
+        if readers and self.num_workers > 1:  # one worker's batch: the DataLoader asks the next one after it
+            self._next_worker = (int(readers[-1]) % self.num_workers + 1) % self.num_workers
 
     def _finish(self, batch: Batch) -> Batch:
         if self.stage != "train":
@@ -447,6 +467,7 @@ class Loader:
             if all(c is not None for c in posted):
                 self._final = self._board.total()
         self._rotation = 0
+        self._next_worker = None
         self.source.rotation = 0
 
 
