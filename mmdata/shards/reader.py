@@ -133,6 +133,13 @@ class EpochClock:
     generation and the others join it. Racing workers of one iteration write the same value and
     iterations do not overlap, so no lock is needed.
 
+    A DataLoader made anew each epoch with an identically seeded ``generator`` gives its workers the
+    same base seed, and fresh workers start their copy's count at the same value: the key repeats.
+    So each worker also records ``(its pid, the generation it joined)`` in its own slot: a worker of
+    another process finding its slot filled at the current generation under the same key belongs to
+    a new iteration and starts the next generation (its siblings then find the word ahead of their
+    slots and join it).
+
     Example:
         >>> c = EpochClock(3)
         >>> c.begin()[0], c.begin()[0], c.begin()[0]
@@ -141,8 +148,11 @@ class EpochClock:
         0
     """
 
+    #: workers with a slot (``(pid << 32) | generation``); later ones rely on the key alone
+    SLOTS = 256
+
     def __init__(self, epoch: int = 0) -> None:
-        self._map: mmap.mmap | None = mmap.mmap(-1, 16)  # MAP_SHARED | MAP_ANONYMOUS
+        self._map: mmap.mmap | None = mmap.mmap(-1, 8 * (2 + self.SLOTS))  # MAP_SHARED | MAP_ANONYMOUS
         self._tensor: torch.Tensor | None = None
         self.local = 0
         self._put(1, int(epoch))
@@ -160,7 +170,7 @@ class EpochClock:
 
     def __getstate__(self) -> dict[str, Any]:
         if self._tensor is None:  # pickled for a spawned worker: from now on share through torch
-            self._tensor = torch.tensor([self._get(0), self._get(1)], dtype=torch.int64).share_memory_()
+            self._tensor = torch.tensor([self._get(i) for i in range(2 + self.SLOTS)], dtype=torch.int64).share_memory_()
             self._map = None
         return {"_tensor": self._tensor, "local": self.local, "_map": None}
 
@@ -171,6 +181,10 @@ class EpochClock:
     def set(self, epoch: int) -> None:
         self._put(1, int(epoch))
         self._put(0, 0)
+        if self._tensor is not None:
+            self._tensor[2:] = 0
+        else:
+            self._map[16:] = bytes(8 * self.SLOTS)  # type: ignore[index]
 
     def current(self) -> int:
         """The epoch of the iteration in progress (or of the next one when none has started)."""
@@ -186,7 +200,13 @@ class EpochClock:
         have, gen = word >> 32, word & 0xFFFFFFFF
         if have and have != key:
             gen += 1
-        if have != key:
+        elif have and info is not None and info.id < self.SLOTS:
+            slot = self._get(2 + info.id)
+            if slot and slot >> 32 != os.getpid() and slot & 0xFFFFFFFF == gen:
+                gen += 1  # the same key from new worker processes: a new DataLoader iteration
+        if info is not None and info.id < self.SLOTS:
+            self._put(2 + info.id, (os.getpid() << 32) | gen)
+        if word != (key << 32) | gen:
             self._put(0, (key << 32) | gen)
         return self.explicit + gen, gen
 

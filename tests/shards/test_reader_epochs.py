@@ -177,3 +177,22 @@ def test_skip_counts_are_those_of_the_last_epoch_whatever_the_workers(two_bad: P
         metas = [s.meta for s in dl]
         last = {m["reader"]: m.get("skipped", {}) for m in metas}
         assert len(metas) == 6 and sum(c.get("corrupt image", 0) for c in last.values()) == 1  # 000007: last
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_a_new_dataloader_each_epoch_with_the_same_generator_seed_still_advances(ds: Path, context: str) -> None:
+    """Fresh workers with the same base seed each epoch (a DataLoader made anew with
+    generator=torch.Generator().manual_seed(0)) joined epoch 0 every time: the same order each epoch."""
+    def run(d: ShardDataset) -> list[tuple[str, int]]:
+        dl = DataLoader(d, batch_size=None, num_workers=2, multiprocessing_context=context,
+                        generator=torch.Generator().manual_seed(0))
+        return [(s.key, s.meta["epoch"]) for s in dl]
+
+    d = mmdata.open_dataset(ds, shuffle=True, seed=0, decode=False)
+    orders = [run(d) for _ in range(3)]
+    assert [sorted({e for _, e in o}) for o in orders] == [[0], [1], [2]] and d.epoch == 2
+    assert len({tuple(o) for o in orders}) == 3
+    for e, o in enumerate(orders):  # each is the order of that epoch chosen explicitly
+        pinned = mmdata.open_dataset(ds, shuffle=True, seed=0, decode=False)
+        pinned.set_epoch(e)
+        assert run(pinned) == o
