@@ -9,7 +9,7 @@ trainer:                                  # keywords of the training function
   epochs: 8
   batch_size: 64
   lr: 0.002
-  modalities: [image, audio, text]
+  modalities: [image, audio, text]        # default: those the training split has (avdigits: all three)
   eval_robustness: true                   # false: skip the missing-modality / corruption evaluation
 seeds: 20                                 # paired seeds per arm (the maximum per arm when adaptive)
 adaptive: false                           # true, or {looks: [10, 12, 14, 16, 18, 20], futility: 0.1, spending: hsd}
@@ -61,7 +61,38 @@ from mmdata.errors import MMDataError, RecipeError
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness")
-TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3, "modalities": ["image", "audio", "text"]}
+TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3}
+#: the embedded dataset's modalities (every avdigits sample has all three)
+EMBEDDED_MODALITIES = ("image", "audio", "text")
+
+
+def data_modalities(dataset: dict[str, Any]) -> tuple[str, ...] | None:
+    """The modalities the bundled trainer uses on ``dataset`` when ``trainer.modalities`` is not set:
+    those its training split has (:func:`mmdata.train.config.choose_modalities`), known before any run
+    for the embedded dataset and a local dataset folder; None otherwise (a URL, a folder not there yet:
+    each run then takes what the split has).
+
+    Example:
+        >>> data_modalities({"name": "avdigits", "seed": 0})
+        ('image', 'audio', 'text')
+    """
+    if "name" in dataset:
+        return EMBEDDED_MODALITIES
+    from mmdata.urls import protocol, unless_file_url
+
+    raw = dataset.get("path")
+    if not isinstance(raw, (str, Path)) or protocol(raw) not in (None, "file"):
+        return None
+    from mmdata.shards.index import is_dataset
+    from mmdata.train.config import IndexStats, choose_modalities
+
+    path = Path(unless_file_url(str(raw)))
+    if not is_dataset(path):
+        return None
+    try:
+        return tuple(choose_modalities(IndexStats(path), None)[0])
+    except (MMDataError, OSError):
+        return None  # the runner's dataset check names the problem
 TOP_KEYS = ("dataset", "trainer", "seeds", "adaptive", "metric", "delta", "alpha", "alignment")
 ALIGNMENT_DEFAULTS = {"model": None, "epochs": 20, "split": "test"}
 IDENTITY_SEED_OFFSET = 7919
@@ -439,6 +470,10 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
             raise RecipeError(f"trainer: unknown key(s) {bad}; allowed: {list(TRAINER_KEYS)} "
                               "(or name your own function with entry: package.module:function)")
         trainer = {**TRAINER_DEFAULTS, **trainer}
+        if "modalities" not in trainer and not own_trainer:  # spelt out (config.resolved.yaml, the run hash) when known
+            known = data_modalities(dataset)
+            if known is not None:
+                trainer["modalities"] = list(known)
         if not own_trainer:  # the bundled trainer's own checks, naming the recipe key, before any run
             from mmdata.train.config import check_options
 
@@ -546,6 +581,7 @@ def design_warnings(ab: Ablation) -> list[str]:
                    f"above the first Holm level alpha/{m} = {ab.alpha / m:.3g}, so no arm can help, hurt or be equivalent; "
                    f"at least {need} seeds are needed (seeds: {need}, or fewer arms).")
     used = ab.modalities
+    have = data_modalities(ab.dataset) if ab.bundled else None
     base = ab.baseline
     for a in ab.arms[1:]:
         if a.kind == "control" or a.label_noise != base.label_noise:
@@ -555,7 +591,12 @@ def design_warnings(ab: Ablation) -> list[str]:
         r, b = a.recipe or {}, base.recipe or {}
         touched = [mod for mod in MODALITY_SECTIONS
                    if r.get(mod) != b.get(mod) or (r.get("normalize") or {}).get(mod) != (b.get("normalize") or {}).get(mod)]
-        if touched and used is not None:
+        absent = [mod for mod in touched if have is not None and mod not in have]
+        if touched and absent == touched:
+            out.append(f"arm {a.name!r} only changes {', '.join(touched)}, which no sample of the dataset's training split "
+                       f"has (it has {', '.join(have or ()) or 'none of image, audio, text'}): it trains exactly like the "
+                       "baseline; drop the arm.")
+        elif touched and used is not None:
             out.append(f"arm {a.name!r} only changes {', '.join(touched)}, which the trainer does not use "
                        f"(trainer.modalities: [{', '.join(used)}]): it trains exactly like the baseline; drop the arm or "
                        f"add {' and '.join(touched)} to trainer.modalities.")

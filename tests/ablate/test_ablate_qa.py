@@ -424,3 +424,35 @@ def test_trainer_warnings_reach_runs_parquet_and_the_report(tmp_path: Path, tiny
     assert sum(r["warnings"] is not None for r in rows) == 4
     assert any("the trainer warned in 4 of 8 runs" in w for w in s["warnings"])
     assert "the trainer warned in 4 of 8 runs" in (tmp_path / "report.md").read_text()
+
+
+def test_the_default_trainer_modalities_are_those_the_dataset_has(tmp_path: Path) -> None:
+    """An ablation on an audio-only dataset was refused before any run: the defaults named image,
+    audio and text, and the error said to leave trainer.modalities out — which the user had done.
+    An arm that only changes a modality the dataset lacks was told to add it to trainer.modalities."""
+    from mmdata.ablate.design import data_modalities, design_warnings
+    from mmdata.testing.media import audio_bytes
+
+    raw = tmp_path / "raw"
+    for c, name in enumerate(("low", "high")):
+        (raw / name).mkdir(parents=True)
+        for i in range(10):
+            (raw / name / f"{i:02d}.flac").write_bytes(audio_bytes(2 * i + c))
+    mmdata.shard(raw, tmp_path / "ds", split="train=0.6,val=0.2,test=0.2", progress=False)
+    assert data_modalities({"path": str(tmp_path / "ds")}) == ("audio",)
+    assert data_modalities({"path": "s3://bucket/ds"}) is None and data_modalities({"path": str(tmp_path / "nope")}) is None
+    noise = {"op": "noise", "p": 0.5, "min_snr_db": 0, "max_snr_db": 20}
+    cfg = {"dataset": {"path": str(tmp_path / "ds")}, "trainer": {"epochs": 1, "batch_size": 4}, "seeds": 2,
+           "design": {"mode": "leave_one_out", "recipe": {"audio": [noise, {"op": "gain", "p": 0.5}],
+                                                         "image": [{"op": "hflip", "p": 0.5}]}},
+           "controls": {"identity": False}}
+    ab = load_ablation(cfg)
+    assert ab.trainer["modalities"] == ["audio"]
+    assert any("'-image.hflip' only changes image, which no sample of the dataset's training split has (it has audio)"
+               in w and w.endswith("drop the arm.") for w in design_warnings(ab))
+    s = run(cfg, tmp_path / "abl", max_runs=2, workers=1, progress=False, plots=False)
+    assert s["runs"]["ok"] == 2 and s["runs"]["failed"] == 0
+    resolved = yaml.safe_load((tmp_path / "abl" / "config.resolved.yaml").read_text())
+    assert resolved["trainer"]["modalities"] == ["audio"]
+    # the embedded dataset keeps its three (and so the run hashes of earlier ablations)
+    assert load_ablation({"design": {"mode": "explicit", "arms": {"a": None}}}).trainer["modalities"] == ["image", "audio", "text"]
