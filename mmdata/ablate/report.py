@@ -57,6 +57,10 @@ def _secondary(rows: list[dict[str, Any]], primary: str) -> dict[str, tuple[str,
     return ms
 
 
+#: below this many pilot seeds the default δ (the baseline's seed sd) is warned about as a rough estimate
+FEW_PILOT_SEEDS = 5
+
+
 def trainer_warnings(rows: list[dict[str, Any]]) -> list[str]:
     """One line per kind of warning the trainer gave (a run's ``warnings`` column): in how many runs of
     which arms, with the first run's message. Messages that differ only in their numbers are one kind.
@@ -132,6 +136,11 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     elif len(pilot) >= MIN_SEEDS:
         delta = float(np.std(pilot, ddof=1))
         delta_src = f"default: the baseline's seed-to-seed sd over its first {len(pilot)} seeds"
+        if len(pilot) < FEW_PILOT_SEEDS:
+            warnings = [*(warnings or []), f"δ (the smallest effect of interest) is the baseline's sd over only "
+                        f"{len(pilot)} seeds ({num(delta, 2, sign=False)} {met.label}), a rough estimate that moves "
+                        "`equivalent` / `negligible` with it: set `delta:` in the recipe to the smallest effect that "
+                        "matters, or run more seeds."]
     else:
         delta, delta_src = math.nan, "not yet known (the baseline needs 2 seeds)"
     warned = list(warnings or []) + trainer_warnings(rows)
@@ -187,8 +196,11 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     cpus = [float(r["cpu_s"]) for r in rows if r.get("status") == "ok" and r.get("cpu_s") is not None]
     base_ok = sum(1 for r in rows if r.get("status") == "ok" and r["arm"] == base)
     bl_sd = (baseline_stats.get(met.column) or {}).get("sd")
+    need = min_seeds_for_verdict(ab.alpha, len(arm_names))
+    cannot = (f"with at most {ab.seeds} paired seeds per arm no arm can reach a verdict at α = {ab.alpha:g} across "
+              f"{len(arm_names)} arms (at least {need} are needed)") if ab.seeds < need else None
     controls = _controls(summary_arms, ab.identity_note, runs_ok=ok_runs, runs_failed=len(failures), baseline_ok=base_ok,
-                         decimals=display_decimals(bl_sd, delta))
+                         decimals=display_decimals(bl_sd, delta), cannot_decide=cannot)
     n_configs = len(ab.arms)
     summary = {
         "schema": "mmdata.ablate/2",
@@ -248,10 +260,12 @@ def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: 
 
 
 def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, runs_ok: int | None = None,
-              runs_failed: int = 0, baseline_ok: int | None = None, decimals: int = 2) -> dict[str, Any]:
+              runs_failed: int = 0, baseline_ok: int | None = None, decimals: int = 2,
+              cannot_decide: str | None = None) -> dict[str, Any]:
     """The controls' outcome and the report's headline, which says what was checked: an identity control
     whose baseline draws nothing (``identity_note``) is not applicable, never passed; runs that all
-    failed are named as such, not as a lack of sensitivity."""
+    failed are named as such, not as a lack of sensitivity; a design that can reach no verdict at its
+    maximum seeds (``cannot_decide``: why) checks no control; a missing ``label_noise`` arm is said."""
     by = {a["name"]: a for a in arms}
     ident, noise = by.get("identity"), by.get("label_noise")
     applicable = identity_note is None
@@ -272,6 +286,10 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
         who = f"Every run failed ({runs_failed} runs)" if runs_ok == 0 else "Every run of the baseline failed"
         out["headline"] = (f"{who}: nothing could be compared and no control was checked. See Failures below; fix the "
                            "cause and rerun the same command to retry them.")
+    elif cannot_decide and (ident or noise):
+        out["verdict"] = "not_checked"
+        out["headline"] = (f"No control could fail: {cannot_decide}, so every arm, the controls included, is "
+                           "inconclusive by design. Run more seeds." + na)
     elif ident and out["identity"]["false_positive"]:
         out["verdict"] = "aa_failed"
         out["headline"] = (f"The A/A control failed: `identity` (the baseline with fresh augmentation draws) came out "
@@ -291,12 +309,16 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
     else:
         parts = []
         if ident and applicable:
-            parts.append(f"`identity` (A/A) is {ident['decision']}")
+            stopped = (f" (stopped for futility at {ident['n_seeds']} seeds)" if ident.get("status") == "futile" else
+                       f" ({ident['n_seeds']} seeds)")
+            parts.append(f"`identity` (A/A) is {ident['decision']}{stopped}")
         if noise:
             parts.append(f"the planted `label_noise` arm hurts (Δ {num(noise['primary']['mean_diff'], decimals)})")
         if parts:
             out["verdict"] = "passed"
-            out["headline"] = "Controls passed: " + " and ".join(parts) + "." + na
+            out["headline"] = ("Controls passed: " + " and ".join(parts) + "."
+                               + ("" if noise else " Sensitivity not checked: the design has no `label_noise` arm "
+                                                   "(`controls: {label_noise: 0.3}` adds one).") + na)
         elif identity_note:
             out["verdict"] = "not_checked"
             out["headline"] = ("No control was checked: the A/A control `identity` is not applicable (the baseline draws "
@@ -785,13 +807,15 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         "## Design", "",
         f"Dataset {ds} (fingerprint `{s['data_fingerprint'][:16]}`), trained by {who}. Each seed fixes "
         "initialisation, data order, augmentation draws and label-noise flips; every arm is paired with the baseline "
-        f"on the same seeds. Design: {design_txt}. Runs: {runs['ok']} finished "
+        "on the same seeds. The train / val / test split is the same for every seed, so the verdicts hold for this "
+        "split: the seeds vary the training, not which examples are tested (how much of the paired noise the finite "
+        f"test split adds is estimated below, where the trainer records it). Design: {design_txt}. Runs: {runs['ok']} finished "
         f"({100 * runs['fraction_of_fixed']:.0f}% of the {runs['fixed_design_runs']} of a fixed {ab.seeds}-seed design).", "",
         f"Primary metric: **{pm['name']}** in {pm['label']}, {'higher' if pm['higher_is_better'] else 'lower'} is better. "
         f"Family-wise error rate {s['alpha']} across {d['arms']} arms (Holm). Smallest effect of interest δ = "
         f"{num(delta, dec, sign=False)} ({s['delta']['source']}).", "",
-        "Verdicts: **helps / hurts** — the interval excludes 0 (and reaches beyond ±δ or straddles it); **helps / hurts "
-        "(negligible)** — it excludes 0 but lies inside ±δ; **equivalent** — the interval lies inside ±δ; "
+        "Verdicts: **helps / hurts** — the interval excludes 0 and does not lie inside ±δ (the effect may still be "
+        "smaller than δ: read the interval); **helps / hurts (negligible)** — it excludes 0 but lies inside ±δ; **equivalent** — the interval lies inside ±δ; "
         f"**inconclusive** — none of these; **pending** — fewer than {MIN_SEEDS} paired seeds or still sampling; "
         "**failed** — no run of the arm finished.", ""]
     bl = s["baseline"]["metrics"].get(pm["column"])
@@ -814,13 +838,20 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                      f"({100 * e['ci_level']:.1f}%) | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
                      f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
-              + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k (level = 1 − α/k); it excludes "
-              "0 exactly when the arm is declared to help or hurt. P(arm beats baseline on a new seed): share of paired seeds "
+              + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k, where k is the number of arms "
+              "not yet declared when the arm was tested (Holm's step-down: each arm declared frees its share of α for the "
+              "others, so levels differ between arms; level = 1 − α/k); it excludes "
+              "0 exactly when the arm is declared to help or hurt. d_z: mean Δ / sd of Δ (the paired effect size). "
+              "P(arm beats baseline on a new seed): share of paired seeds "
               f"the arm won — was better on, {'higher' if pm['higher_is_better'] else 'lower'} being better — (ties half), "
               "95% Wilson interval. MDE: the true Δ this many seeds would detect with 80% power at "
-              "the arm's level (t approximation; — where the exact test cannot reach that level with this many seeds, or every "
+              "the arm's level" + (" — the α the design spends at the look where the arm stopped" if d["adaptive"] else "")
+              + " (t approximation; — where the exact test cannot reach that level with this many seeds, or every "
               "difference is equal). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
-              "only — decisions use the sequential Holm rule."]
+              "only — decisions use the " + ("sequential " if d["adaptive"] else "") + "Holm rule."
+              + (" Means of arms stopped early are biased by the stopping: those stopped for efficacy tend to overstate "
+                 "the effect, those stopped for futility to understate it; the intervals and decisions account for the "
+                 "stopping, the means do not." if d["adaptive"] else "")]
     unbounded = [a for a in s["arms"] if a["primary"]["n_seeds"] >= MIN_SEEDS and None in a["primary"]["ci"]]
     if unbounded:
         need = d.get("min_seeds_for_a_verdict") or 0
@@ -836,7 +867,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     if noise and noise["share"] is not None:
         lines += ["", noise_paragraph(noise)]
     if any(a["status"] == "futile" for a in s["arms"]):
-        lines += ["", "Arms stopped for futility ran out of chance to reach a verdict at the budget: their interval is the "
+        lines += ["", "Arms stopped for futility ran out of chance to be declared helps or hurts at the budget (stopping "
+                  "also gave up a possible `equivalent`): their interval is the "
                   "sequential test's at an early look, which spends almost no α, so they read `inconclusive`, not "
                   "`equivalent`. To show that an op makes no difference, run the fixed design (`--fixed --seeds 20`): "
                   "with δ = the baseline's seed sd a null arm then comes out `equivalent` about 9 times in 10 "

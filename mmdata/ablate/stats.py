@@ -385,6 +385,23 @@ def wilson(k: float, n: int, z: float = 1.959963984540054) -> tuple[float, float
     return (max(0.0, c - h), min(1.0, c + h))
 
 
+def look_level(looks: Looks, level: float, k: int) -> float:
+    """The α a sequential design spends at its ``k``-th look (1-based; the first look for ``k < 1``) out
+    of ``level``: the whole ``level`` for a single look (a fixed design), a share of it otherwise — the
+    level an arm that stopped at that look was tested at there (what its MDE is computed at).
+
+    Example:
+        >>> look_level(Looks((10,)), 0.05, 1)
+        0.05
+        >>> look_level(Looks((8, 16), "obf"), 0.05, 1) < 0.01
+        True
+    """
+    f = SPENDING[looks.spending]
+    fr = looks.fractions
+    j = min(max(k, 1), len(fr)) - 1
+    return float(f(level, fr[j]) - (f(level, fr[j - 1]) if j else 0.0))
+
+
 def mde(sd: float, n: int, level: float, power: float = 0.8) -> float:
     """Smallest true mean difference a two-sided level-``level`` test on ``n`` paired seeds detects
     with probability ``power`` (paired t approximation).
@@ -507,10 +524,13 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
             c = crossings(d, looks, levels, k)
             crossed[i] = c.any(axis=1)
         sd = float(vals.std(ddof=1)) if n > 1 else math.nan
+        mean = float(vals.mean()) if n else math.nan
+        if n and abs(mean) <= 1e-12 * float(np.abs(vals).max()):
+            mean = 0.0  # +3.89 and -3.89 average to 3.6e-15 in floating point, not to a tiny effect
         # a win is a seed where the arm is better in the metric's direction (lower NLL, higher accuracy)
         wins = float(np.count_nonzero(vals > 0 if higher_is_better else vals < 0) + 0.5 * np.count_nonzero(vals == 0))
-        per[name] = {"n_seeds": n, "mean_diff": float(vals.mean()) if n else math.nan, "sd_diff": sd,
-                     "d_z": float(vals.mean()) / sd if n > 1 and sd > 0 else math.nan,
+        per[name] = {"n_seeds": n, "mean_diff": mean, "sd_diff": sd,
+                     "d_z": mean / sd if n > 1 and sd > 0 else math.nan,
                      "p_value": sign_flip_p(vals) if n else math.nan,  # no paired seed: no p (shown as —)
                      "p_superior": wins / n if n else math.nan, "p_superior_ci": list(wilson(wins, n)), "_d": d, "_k": k}
     rejected, divisor = holm_levels(crossed) if m else (np.zeros(0, bool), np.zeros(0, np.int64))
@@ -528,7 +548,7 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
                                          anchors=(0.0, -delta, delta) if math.isfinite(delta) else (0.0,)))
         else:
             e["ci"] = [-math.inf, math.inf]
-        e["mde"] = mde(e["sd_diff"], e["n_seeds"], level)
+        e["mde"] = mde(e["sd_diff"], e["n_seeds"], look_level(looks, level, k if k is not None else looks.reached(e["n_seeds"])))
         e["decision"] = decide(e["rejected"], tuple(e["ci"]), e["mean_diff"], delta, e["n_seeds"],
                                higher_is_better=higher_is_better, pending=name in open_arms)
     return per

@@ -456,3 +456,41 @@ def test_the_default_trainer_modalities_are_those_the_dataset_has(tmp_path: Path
     assert resolved["trainer"]["modalities"] == ["audio"]
     # the embedded dataset keeps its three (and so the run hashes of earlier ablations)
     assert load_ablation({"design": {"mode": "explicit", "arms": {"a": None}}}).trainer["modalities"] == ["image", "audio", "text"]
+
+
+# reviewer pass on the demo report (2026-12-02) ------------------------------------------------------
+def test_a_design_that_cannot_decide_checks_no_control_and_a_missing_label_noise_is_said(tmp_path: Path, tiny: Path) -> None:
+    """With 2 seeds no arm can reach a verdict, yet the headline said "Controls passed"; without a
+    label_noise arm it said passed without saying that sensitivity went unchecked."""
+    s = run(_cfg(tiny, seeds=2, controls={"identity": True, "label_noise": 0.3}), tmp_path / "two", progress=False, plots=False)
+    assert s["controls"]["verdict"] == "not_checked"
+    assert s["controls"]["headline"].startswith("No control could fail: with at most 2 paired seeds per arm no arm can "
+                                                "reach a verdict")
+    assert "No control could fail" in (tmp_path / "two" / "report.md").read_text().splitlines()[2]
+    drawn = {"mode": "explicit", "baseline": CUT, "arms": {"flip": {"image": [{"op": "hflip", "p": 0.5}]}}}
+    s = run(_cfg(tiny, seeds=8, design=drawn, controls={"identity": True}), tmp_path / "aa", progress=False, plots=False)
+    assert s["controls"]["verdict"] == "passed" and "(8 seeds)" in s["controls"]["headline"]
+    assert "Sensitivity not checked: the design has no `label_noise` arm" in s["controls"]["headline"]
+
+
+def test_a_default_delta_from_few_seeds_is_warned(tmp_path: Path, tiny: Path) -> None:
+    s = run(_cfg(tiny, seeds=3, controls={"identity": False}), tmp_path, progress=False, plots=False)
+    assert any(w.startswith("δ (the smallest effect of interest) is the baseline's sd over only 3 seeds") for w in s["warnings"])
+    s = run(_cfg(tiny, seeds=3, delta=1.0, controls={"identity": False}), tmp_path / "set", progress=False, plots=False)
+    assert not any("sd over only" in w for w in s["warnings"])
+
+
+def test_mde_is_at_the_alpha_spent_where_the_arm_stopped_and_a_tied_mean_is_zero() -> None:
+    """An arm stopped for futility at the first of two obf looks (8 seeds) showed an MDE of 2.6 next to its
+    [-inf, +inf] interval: the MDE used the whole Holm level, not the α spent at that look."""
+    import math
+
+    from mmdata.ablate.stats import Looks, analyze, look_level, mde
+
+    d = {s: v for s, v in enumerate([1.0, -0.5, 2.0, 0.3, -1.2, 0.8, 1.5, -0.2])}
+    early = analyze({"a": d}, looks=Looks((8, 16), "obf"), n_looks={"a": 1}, delta=1.0)["a"]
+    assert early["ci"] == [-math.inf, math.inf] and math.isinf(early["mde"])
+    fixed = analyze({"a": d}, delta=1.0)["a"]  # one look: the whole level, as before
+    assert fixed["mde"] == mde(fixed["sd_diff"], 8, 0.05) and look_level(Looks((8,)), 0.05, 1) == 0.05
+    tied = analyze({"a": {0: 3.89, 1: -3.89, 2: 3.89, 3: -3.89}}, delta=1.0)["a"]
+    assert tied["mean_diff"] == 0.0 and tied["d_z"] == 0.0
