@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmdata.cli.common import AddressOpt, DataDir, ExecutorOpt, JsonFlag, OutDir, Seed, console, print_json
+from mmdata.cli.common import AddressOpt, DataDir, ExecutorOpt, JsonFlag, OutDir, Seed, console, no_room, print_json
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
 
@@ -34,9 +34,17 @@ def augment(
     from mmdata.augment.offline import augment_dataset, describe
 
     wanted = [sp for v in augment_split for sp in v.split(",") if sp] if augment_split else None
-    rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original, seed=seed,
-                          splits=split, augment_splits=wanted, maxcount=maxcount, progress=not json_,
-                          executor=executor, address=address)
+    try:
+        rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original, seed=seed,
+                              splits=split, augment_splits=wanted, maxcount=maxcount, progress=not json_,
+                              executor=executor, address=address)
+    except KeyboardInterrupt:
+        typer.echo(f"mmdata augment into {out} interrupted; rerun the same command to resume it (the shards it "
+                   "finished are kept)", err=True)
+        raise typer.Exit(130) from None
+    except OSError as exc:
+        no_room(exc, out)
+        raise
     if json_:
         print_json(rep)
     else:

@@ -27,3 +27,15 @@ AddressOpt = Annotated[Optional[str], typer.Option("--address", help="With --exe
 def print_json(obj: Any) -> None:
     """Print JSON to stdout (plain, no rich markup) for machines."""
     typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def no_room(exc: OSError, out: Any) -> None:
+    """A writing job stopped by a full or read-only disk: an MMDataError (one line, exit 2) saying so; any
+    other OSError is left to the caller (it re-raises)."""
+    from mmdata.errors import MMDataError
+    from mmdata.shards.writer import NO_ROOM
+
+    if exc.errno in NO_ROOM:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise MMDataError(f"cannot write into {out}{where}: {exc.strerror}; free space (or write to another folder) "
+                          "and rerun the same command to resume (the shards it finished are kept)") from None

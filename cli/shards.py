@@ -9,7 +9,8 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, OutDir, Seed, console, print_json
+from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, OutDir, Seed, console, no_room,
+                               print_json)
 
 
 def _columns(spec: list[str] | None) -> dict[str, str] | None:
@@ -73,6 +74,9 @@ def shard(
         typer.echo(f"mmdata shard into {out} interrupted; rerun the same command to resume it (the shards it "
                    f"finished are kept)", err=True)
         raise typer.Exit(130) from None
+    except OSError as exc:
+        no_room(exc, out)
+        raise
     if json_:
         print_json(rep)
         return

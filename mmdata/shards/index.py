@@ -85,8 +85,9 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None) -
         card = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         if unfinished_job(path, storage_options):
-            raise ShardError(f"{path}: no {CARD}: an `mmdata shard` job into this folder did not finish (the card is "
-                             f"written last); rerun the same `mmdata shard` command to finish it") from None
+            cmd = unfinished_command(path)
+            raise ShardError(f"{path}: no {CARD}: an {cmd} job into this folder did not finish (the card is "
+                             f"written last); rerun the same {cmd} command to finish it") from None
         raise ShardError(f"{path}: no {CARD} (not a dataset folder written by `mmdata shard`)") from None
     except NotADirectoryError:  # a shard (or any file) given where the folder is expected
         raise ShardError(f"{path}: not a dataset folder (a file; a dataset folder holds {CARD}, {INDEX} and "
@@ -121,6 +122,22 @@ def unfinished_job(path: str | Path, storage_options: dict[str, Any] | None) -> 
         return any((Path(path) / n).exists() for n in names)
     except Exception:  # noqa: BLE001 - only chooses the message; the caller raises either way
         return False
+
+
+def unfinished_command(path: str | Path) -> str:
+    """The command whose job left ``path`` unfinished, from the note in its lock file (a killed job leaves
+    it): `` `mmdata shard` `` or `` `mmdata augment` ``; both when the note is gone (an interrupted job
+    removes it)."""
+    from mmdata.shards.journal import LOCK
+
+    try:
+        note = "" if _remote(path) else (Path(path) / LOCK).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        note = ""
+    for cmd in ("mmdata augment", "mmdata shard"):
+        if cmd in note:
+            return f"`{cmd}`"
+    return "`mmdata shard` (or `mmdata augment`)"
 
 
 def dataset_fields(card: dict[str, Any] | None, modalities: Sequence[str] | None = None) -> tuple[str, ...]:

@@ -127,7 +127,9 @@ class JobLock:
     """Hold ``OUT/.mmdata-lock`` while a job writes to OUT; refuse a second job with a clear message.
 
     ``flock`` is released by the kernel when the holder exits or is killed, so a lock file left
-    behind by a dead job is taken over silently. The file is removed when the job ends.
+    behind by a dead job is taken over silently. The file is removed when the job ends, unless it failed
+    or was interrupted with its resume journal left: then its note names the command to rerun
+    (:func:`mmdata.shards.index.unfinished_command`).
 
     Example:
         >>> import tempfile
@@ -147,7 +149,11 @@ class JobLock:
 
     def __enter__(self) -> JobLock:
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            except OSError as exc:  # read-only OUT, a read-only file system
+                raise SourceError(f"output folder {self.out}: cannot create its lock file {LOCK} "
+                                  f"({exc.strerror}); write to a folder you can write to") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -171,6 +177,9 @@ class JobLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._fd >= 0:
-            self.path.unlink(missing_ok=True)  # while still held: nobody can have locked it meanwhile
+            # a job that failed with its resume journal left keeps its note ("an `mmdata augment` job did not
+            # finish"); one that succeeded, or rolled back (add-modality), removes it
+            if exc_type is None or not (self.out / NAME).exists():
+                self.path.unlink(missing_ok=True)  # while still held: nobody can have locked it meanwhile
             os.close(self._fd)
             self._fd = -1

@@ -25,6 +25,7 @@ this machine; two drivers on different machines writing one URL are not detected
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 from pathlib import Path
@@ -74,6 +75,10 @@ def check_local_output(path: Path) -> None:
                 where = "" if p == path else f" ({p} is a file)"
                 raise SourceError(f"output folder {path}: {'a file' if p == path else 'under a file'}{where}, "
                                   f"expected a folder (or a path where one can be created); write to another path")
+            if not os.access(p, os.W_OK | os.X_OK):  # a read-only OUT failed with a traceback after the source was read
+                what = "is" if p == path else f"would be made in {p}, which is"
+                raise SourceError(f"output folder {path} {what} not writable (permissions or a read-only file "
+                                  "system); write to another path")
             return
 
 
@@ -88,7 +93,7 @@ class LocalOutput:
 
     @property
     def name(self) -> str:
-        return self.path.resolve().name
+        return Path(os.path.abspath(self.path)).name  # "." named by its folder; a symlinked OUT by the link's name
 
     def lock(self, job: str) -> JobLock:
         check_local_output(self.path)

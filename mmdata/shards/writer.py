@@ -373,7 +373,48 @@ def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None, read: Cal
         i += len(chunk)
 
 
+#: errno values of a full or read-only disk: a job stopped by one says so in a line and resumes later
+NO_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+
+
+def die_with_parent(parent: int) -> None:
+    """Initializer of a writer process: it exits when the job's process is gone. A forked worker
+    inherits the job's lock on OUT; one orphaned by a SIGKILLed job kept the lock and refused the rerun
+    meant to resume (PR_SET_PDEATHSIG on Linux, and a thread watching the parent's pid elsewhere)."""
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="mmdata-parent-watchdog", daemon=True).start()
+
+
 def _write_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Write one planned shard (:func:`_write_shard`); a full or read-only disk is a SourceError naming
+    the shard (the shards finished before are kept: a rerun resumes)."""
+    try:
+        return _write_shard(task)
+    except OSError as exc:
+        if exc.errno not in NO_ROOM:
+            raise
+        raise SourceError(f"{task['out']}/{task['name']}: cannot write the shard ({exc.strerror}); free space (or "
+                          "write to another folder) and rerun the same command to resume") from None
+
+
+def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     """Write one planned shard: a pure function of ``task`` (a dict of str / int / bytes / tuples,
     picklable, so it can run in a thread, a process or on another machine that sees the same files).
 
@@ -1115,7 +1156,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
     out = output(out, storage_options, absolute=executor == "ray")
     fresh = isinstance(out, LocalOutput) and not out.path.exists()  # made by this job
     nothing: SourceError | None = None
-    with out.lock("mmdata shard"):
+    with out.lock("mmdata augment" if card_extra and "augmentation" in card_extra else "mmdata shard"):
         planned = _planned_shards(plan, options["layout"], fields)
         # shards no job will list any more: those of an unfinished job of another plan go now (before its
         # journal is replaced, so a killed run finds them again); those the previous dataset's
@@ -1220,7 +1261,8 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
 
                 # fork is cheap; after torch has started threads, spawn is the safe choice
                 ctx = mp.get_context("spawn" if "torch" in sys.modules else "fork")
-                pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+                pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=die_with_parent,
+                                           initargs=(os.getpid(),))
             with pool:
                 futures = [pool.submit(write_fn, t) for t in todo]
                 try:

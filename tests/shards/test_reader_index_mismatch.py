@@ -62,5 +62,5 @@ def test_a_folder_an_unfinished_job_left_is_not_read_as_bare_shards(tmp_path: Pa
     raw = make_sample_folder(tmp_path / "raw", n=6, missing=False)
     mmdata.shard(raw, tmp_path / "ds", maxcount=3, progress=False)
     (tmp_path / "ds" / "dataset.json").unlink()
-    with pytest.raises(ShardError, match=r"did not finish.*rerun the same `mmdata shard` command"):
+    with pytest.raises(ShardError, match=r"did not finish.*rerun the same `mmdata shard`"):
         open_dataset(tmp_path / "ds")

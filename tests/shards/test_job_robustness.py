@@ -1,0 +1,147 @@
+"""Writing jobs under abuse (a QA pass, 2026-12-02): workers orphaned by a SIGKILLed job, a read-only OUT,
+a full disk, Ctrl-C during `mmdata augment`, an unfinished augment job, a symlinked OUT."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import mmdata
+from mmdata.shards import index as idx
+from mmdata.shards.journal import LOCK
+from mmdata.shards.journal import NAME as JOURNAL
+from mmdata.testing import make_sample_folder
+from mmdata.testing.procs import sigint_as_from_a_terminal
+
+REPO = Path(__file__).parents[2]
+CLI = [sys.executable, "-m", "mmdata.cli.main"]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _wait_for(path_glob: tuple[Path, str], timeout: float = 60) -> None:
+    folder, pattern = path_glob
+    deadline = time.time() + timeout
+    while time.time() < deadline and not list(folder.glob(pattern)):
+        time.sleep(0.02)
+
+
+def test_writer_processes_die_with_a_killed_job_and_the_rerun_resumes(tmp_path: Path) -> None:
+    """Pure-Python writers are forked processes that inherit the job's lock on OUT: after a SIGKILL they
+    lived on (parent pid 1) holding it, and the rerun was refused as 'being written by another job'."""
+    raw = make_sample_folder(tmp_path / "raw", n=16)
+    out = tmp_path / "ds"
+    env = {**os.environ, "MMDATA_PURE_PYTHON": "1", "MMDATA_TEST_SHARD_DELAY": "0.4"}
+    proc = subprocess.Popen([*CLI, "shard", str(raw), str(out), "--maxcount", "2", "-j", "2"], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / JOURNAL
+    deadline = time.time() + 60
+    while time.time() < deadline and not (journal.is_file() and journal.stat().st_size > 76):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert journal.stat().st_size > 76, "no shard was journaled in 60 s"
+    time.sleep(1.5)  # the parent-death signal is immediate; the watchdog thread looks every 0.5 s
+    res = subprocess.run([*CLI, "shard", str(raw), str(out), "--maxcount", "2", "-j", "2"], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    mmdata.shard(raw, tmp_path / "clean" / "ds", maxcount=2, progress=False)
+    assert _tree(out) == _tree(tmp_path / "clean" / "ds")
+
+
+def _without_dac_override(cmd: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return cmd
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file permissions cannot be enforced")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+
+
+def test_a_read_only_out_is_one_line_before_the_source_is_read(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=4)
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        for cmd in (["shard", str(raw), str(out)], ["shard", str(raw), str(out / "inner")]):
+            res = subprocess.run(_without_dac_override([*CLI, *cmd]), cwd=REPO, capture_output=True, text=True, timeout=120)
+            assert res.returncode == 2 and "not writable" in res.stderr and "Traceback" not in res.stderr, res.stderr
+        from mmdata.errors import SourceError
+        from mmdata.shards.journal import JobLock
+
+        if os.geteuid() != 0:  # the lock's own message (the up-front check passes a folder made read-only since)
+            with pytest.raises(SourceError, match=r"cannot create its lock file .*Permission denied"):
+                JobLock(out, "mmdata shard").__enter__()
+    finally:
+        out.chmod(0o755)
+
+
+def test_a_full_disk_is_one_line_and_the_rerun_resumes(tmp_path: Path) -> None:
+    """RLIMIT_FSIZE as a stand-in for a full disk: `OSError: [Errno 27] File too large` came out as a
+    traceback through tarwrite; ENOSPC the same."""
+    raw = make_sample_folder(tmp_path / "raw", n=40)
+    out = tmp_path / "ds"
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    res = subprocess.run([*CLI, "shard", str(raw), str(out), "--maxcount", "2"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120, preexec_fn=small_files)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "File too large" in res.stderr and "rerun the same command to resume" in res.stderr
+    assert mmdata.shard(raw, out, maxcount=2, progress=False)["samples"] == 40
+
+
+@pytest.mark.sigint
+def test_ctrl_c_during_augment_says_how_to_resume_and_the_folder_names_augment(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=12)
+    mmdata.shard(raw, tmp_path / "ds", maxcount=2, progress=False)
+    out = tmp_path / "aug"
+    recipe = REPO / "recipes" / "image_basic.yaml"
+    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.5"}
+    proc = subprocess.Popen([*CLI, "augment", str(tmp_path / "ds"), str(out), "--recipe", str(recipe), "--maxcount", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=sigint_as_from_a_terminal)
+    _wait_for((out, "*.tar"))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = [line for line in err.splitlines() if "interrupted" in line]
+    assert len(lines) == 1 and lines[0].startswith("mmdata augment into") and "resume" in lines[0], err
+
+
+def test_an_unfinished_augment_job_is_named_as_one(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=12)
+    mmdata.shard(raw, tmp_path / "ds", maxcount=2, progress=False)
+    out = tmp_path / "aug"
+    recipe = REPO / "recipes" / "image_basic.yaml"
+    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.5"}
+    proc = subprocess.Popen([*CLI, "augment", str(tmp_path / "ds"), str(out), "--recipe", str(recipe), "--maxcount", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    _wait_for((out, "*.tar"))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert "mmdata augment" in (out / LOCK).read_text()
+    with pytest.raises(mmdata.ShardError, match=r"an `mmdata augment` job into this folder did not finish.*rerun the same "
+                                                r"`mmdata augment` command"):
+        idx.load_card(out)
+    (out / LOCK).unlink()  # a folder without the note (copied without hidden files): both commands are named
+    with pytest.raises(mmdata.ShardError, match=r"`mmdata shard` \(or `mmdata augment`\) job"):
+        idx.load_card(out)
+
+
+def test_a_symlinked_out_is_named_by_the_link(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "ds").symlink_to(tmp_path / "real")
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=3), tmp_path / "ds", progress=False)
+    assert idx.load_card(tmp_path / "ds")["name"] == "ds"
