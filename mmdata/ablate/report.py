@@ -57,6 +57,26 @@ def _secondary(rows: list[dict[str, Any]], primary: str) -> dict[str, tuple[str,
     return ms
 
 
+def last_epoch_warning(rows: list[dict[str, Any]], epochs: Any) -> list[str]:
+    """A warning when at least half the finished runs chose their last epoch as the best one: the models
+    were still improving, and a verdict holds for this training budget (ops that regularise tend to
+    cost accuracy in short training and help in long).
+
+    Example:
+        >>> last_epoch_warning([{"status": "ok", "best_epoch": 5}] * 3 + [{"status": "ok", "best_epoch": 2}], 6)[0][:46]
+        'the best epoch was the last (6 of 6) in 3 of 4'
+    """
+    if not isinstance(epochs, int) or epochs < 2:
+        return []
+    best = [r.get("best_epoch") for r in rows if r.get("status", "ok") == "ok" and r.get("best_epoch") is not None]
+    last = sum(int(b) == epochs - 1 for b in best)
+    if not best or 2 * last < len(best):
+        return []
+    return [f"the best epoch was the last ({epochs} of {epochs}) in {last} of {len(best)} runs: the models were still "
+            f"improving, so the verdicts hold for {epochs}-epoch training (an op that regularises often costs accuracy "
+            "in short training and helps in long); `trainer.epochs` sets the budget"]
+
+
 #: below this many pilot seeds the default δ (the baseline's seed sd) is warned about as a rough estimate
 FEW_PILOT_SEEDS = 5
 
@@ -143,7 +163,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                         "matters, or run more seeds."]
     else:
         delta, delta_src = math.nan, "not yet known (the baseline needs 2 seeds)"
-    warned = list(warnings or []) + trainer_warnings(rows)
+    warned = list(warnings or []) + trainer_warnings(rows) + last_epoch_warning(rows, ab.trainer.get("epochs"))
     delta_warning = None
     if delta == 0:  # every pilot seed of the baseline gave the same value: nothing can lie inside ±0
         delta_warning = (f"δ = 0 (the baseline's {met.name} was the same on each of its first {len(pilot)} seeds): "
@@ -384,6 +404,31 @@ def share_text(share: float) -> str:
         ('42%', '≈ all (estimate above 100% at this seed count)')
     """
     return "≈ all (estimate above 100% at this seed count)" if share > 1 else f"{100 * share:.0f}%"
+
+
+def seeds_to_decide(arms: list[dict[str, Any]], power: float = 0.8, most: int = 200) -> list[tuple[str, float, float, int]]:
+    """(arm, mean Δ, sd Δ, seeds) for each finished ``inconclusive`` arm: about how many paired seeds a
+    fixed design needs to detect its observed Δ with ``power`` at its level (paired t approximation;
+    arms whose Δ would need more than ``most`` seeds, or has no sd, are left out).
+
+    Example:
+        >>> a = {"name": "x", "decision": "inconclusive", "primary": {"mean_diff": 2.31, "sd_diff": 3.04, "level": 0.01}}
+        >>> seeds_to_decide([a])
+        [('x', 2.31, 3.04, 24)]
+    """
+    from scipy.special import stdtrit
+
+    out = []
+    for a in arms:
+        e = a["primary"]
+        m, sd, level = e.get("mean_diff"), e.get("sd_diff"), e.get("level")
+        if a["decision"] != "inconclusive" or m is None or not sd or not level or not math.isfinite(sd) or m == 0:
+            continue
+        for n in range(max(3, MIN_SEEDS), most + 1):
+            if 2.0 ** (1 - n) <= level and (stdtrit(n - 1, 1 - level / 2) + stdtrit(n - 1, power)) * sd / math.sqrt(n) <= abs(m):
+                out.append((a["name"], float(m), float(sd), n))
+                break
+    return out
 
 
 def noise_paragraph(noise: dict[str, Any]) -> str:
@@ -863,6 +908,13 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                   "smallest possible p is 2/2^n (0.0625 at 5 seeds, 0.002 at 10); at these arms' level (in an adaptive design: "
                   "the α spent by the look where they stopped) no shift can be rejected, so no verdict is possible — the data "
                   f"do not say 'no effect'. {more}"]
+    undecided = seeds_to_decide(s["arms"])
+    if undecided:
+        lines += ["", "To decide the inconclusive arms, if their observed Δ were the true one (paired t approximation, "
+                  "80% power at the arm's level; a fixed design with that many seeds): "
+                  + "; ".join(f"`{name}` (Δ {num(m, dec)}, sd {num(sd, dec, sign=False)}) about {n} seeds" for name, m, sd, n in undecided)
+                  + ". An arm whose observed Δ is near 0 needs more seeds than any budget: it is closer to "
+                  "`equivalent` than to a verdict of helps or hurts."]
     noise = s.get("eval_split_noise")
     if noise and noise["share"] is not None:
         lines += ["", noise_paragraph(noise)]

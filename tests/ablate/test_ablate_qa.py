@@ -494,3 +494,26 @@ def test_mde_is_at_the_alpha_spent_where_the_arm_stopped_and_a_tied_mean_is_zero
     assert fixed["mde"] == mde(fixed["sd_diff"], 8, 0.05) and look_level(Looks((8,)), 0.05, 1) == 0.05
     tied = analyze({"a": {0: 3.89, 1: -3.89, 2: 3.89, 3: -3.89}}, delta=1.0)["a"]
     assert tied["mean_diff"] == 0.0 and tied["d_z"] == 0.0
+
+
+def test_undertraining_and_the_seeds_an_inconclusive_arm_needs_are_said(tmp_path: Path, tiny: Path) -> None:
+    """The demo's best epoch was the last in 101 of 106 runs, and an arm left inconclusive at the budget
+    got no word on what would decide it."""
+    from mmdata.ablate.report import last_epoch_warning, seeds_to_decide
+
+    def still_improving(data: str, *, recipe: Any = None, seed: int = 0, label_noise: float = 0.0, **kw: Any) -> dict[str, Any]:
+        gain = 0.02 if recipe and recipe.get("image") else 0.0
+        return {"test": {"accuracy": 0.8 + 0.03 * ((seed * 7) % 5) / 5 + gain * ((seed % 3) - 0.5)},
+                "best_epoch": kw.get("epochs", 8) - 1}
+
+    s = run(_cfg(tiny, seeds=8, controls={"identity": False}, trainer={"epochs": 3}), tmp_path, train_fn=still_improving,
+            progress=False, plots=False)
+    assert any(w.startswith("the best epoch was the last (3 of 3) in 16 of 16 runs") for w in s["warnings"])
+    report = (tmp_path / "report.md").read_text()
+    cut = next(a for a in s["arms"] if a["name"] == "cutout")
+    assert cut["decision"] == "inconclusive"
+    ((name, _, _, n),) = seeds_to_decide(s["arms"])
+    assert name == "cutout" and "`cutout` (Δ" in report and f"about {n} seeds" in report and n > 8
+    assert last_epoch_warning([{"status": "ok", "best_epoch": b} for b in (1, 1, 2)], 3) == []
+    assert seeds_to_decide([{"name": "z", "decision": "inconclusive",
+                             "primary": {"mean_diff": 0.0, "sd_diff": 1.0, "level": 0.05}}]) == []
