@@ -82,6 +82,9 @@ def shard(
         return
     console.print(f"wrote [bold]{rep['samples']}[/] samples in {rep['shards']} shards to {escape(rep['out'])} "
                   f"({', '.join(f'{k}: {v}' for k, v in rep['splits'].items())})")
+    if rep.get("resumed_shards"):
+        console.print(f"resumed: kept the {rep['resumed_shards']} of {rep['shards']} shards an earlier run of this job "
+                      "had finished")
     counts = {k: v for k, v in rep["skipped_counts"].items() if v}
     if counts:
         what = ", ".join(f"{v} {k[:-1] if v == 1 else k}" for k, v in counts.items())

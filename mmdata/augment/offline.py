@@ -231,8 +231,10 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
         parts.append(f"{sp} {counts.get(sp, 0)} (not augmented: {how}, 1 copy each)")
     if not rep["augmented_splits"]:
         parts.append("no split augmented (see --augment-split)")
+    resumed = (f" (resumed: kept the {rep['resumed_shards']} shards an earlier run of this job had finished)"
+               if rep.get("resumed_shards") else "")
     return (f"wrote {_count(rep['samples'], 'sample', 'samples')} in {_count(rep['shards'], 'shard', 'shards')} to {out}: "
-            + "; ".join(parts))
+            + "; ".join(parts) + resumed)
 
 
 def _name(out: str | Path) -> str:

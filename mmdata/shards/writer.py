@@ -974,7 +974,8 @@ def shard(
         A report: samples written per split, shards, ``skipped`` entries (source, sample, what,
         reason), ``skipped_counts`` per kind, ``warnings``, output path, fingerprint, and
         ``removed_stale``: shard files of an earlier job in ``out`` that this job's plan does not
-        write, deleted (only names that job's ``shards.parquet`` or unfinished journal lists).
+        write, deleted (only names that job's ``shards.parquet`` or unfinished journal lists), and
+        ``resumed_shards``: how many shards an interrupted earlier run of this job had finished (kept).
 
     Raises:
         SourceError: bad options or source, an ``out`` that is a file or cannot be created, or no
@@ -1167,8 +1168,9 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
         listed = sorted(out.listed_shards() - planned)
         journal = out.journal(plan_hash, fsync)
         finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
+        reused: list[str] = []
         results = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished, journal,
-                       workers, progress, executor, address, write_fn or _write_task, task_extra or {}, source)
+                       workers, progress, executor, address, write_fn or _write_task, task_extra or {}, source, reused)
         if plan and not any(r["samples"] for r in results.values()):
             out.remove_shards(sorted(planned))  # empty shards: nothing that looks like a dataset stays
             journal.remove()
@@ -1180,6 +1182,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                             list(warnings or []), options, options["layout"], fields, name, card_extra, journal,
                             fsync)
             rep["removed_stale"] = sorted(set(removed))
+            rep["resumed_shards"] = len(reused)  # finished by an earlier run of this job and kept
     if nothing is not None:
         if fresh:
             try:
@@ -1210,7 +1213,8 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
          layout: str, fields: list[str], options: dict[str, Any], fsync: bool, root: str | None,
          finished: dict[str, Any], journal: Any, workers: int, progress: bool, executor: str = "local", address: str | None = None,
          write_fn: Callable[[dict[str, Any]], dict[str, Any]] = _write_task,
-         task_extra: Mapping[str, dict[str, Any]] | None = None, source: Any = None) -> dict[str, dict[str, Any]]:
+         task_extra: Mapping[str, dict[str, Any]] | None = None, source: Any = None,
+         reused: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Write every planned shard a previous run did not finish (in threads or processes, or as Ray
     tasks); each finished shard's marker goes to the journal as it completes."""
     results: dict[str, dict[str, Any]] = {}
@@ -1220,6 +1224,8 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
         done = finished.get(shard_plan["name"])
         if done is not None and _done_ok(out, done, payloads[shard_plan["name"]], source):
             results[shard_plan["name"]] = done
+            if reused is not None:  # the caller's count of shards a previous run finished (the report's resumed_shards)
+                reused.append(shard_plan["name"])
             continue
         task = _task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, options, fsync, root,
                              source)

@@ -145,3 +145,21 @@ def test_a_symlinked_out_is_named_by_the_link(tmp_path: Path) -> None:
     (tmp_path / "ds").symlink_to(tmp_path / "real")
     mmdata.shard(make_sample_folder(tmp_path / "raw", n=3), tmp_path / "ds", progress=False)
     assert idx.load_card(tmp_path / "ds")["name"] == "ds"
+
+
+def test_a_rerun_that_resumes_says_how_many_shards_it_kept(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=12)
+    out = tmp_path / "ds"
+    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.4"}
+    proc = subprocess.Popen([*CLI, "shard", str(raw), str(out), "--maxcount", "2"], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / JOURNAL
+    deadline = time.time() + 60
+    while time.time() < deadline and not (journal.is_file() and journal.stat().st_size > 76):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    res = subprocess.run([*CLI, "shard", str(raw), str(out), "--maxcount", "2"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and "resumed: kept the " in res.stdout and "shards an earlier run" in res.stdout, res.stdout
+    assert mmdata.shard(raw, tmp_path / "fresh", maxcount=2, progress=False)["resumed_shards"] == 0
