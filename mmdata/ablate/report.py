@@ -890,7 +890,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               "P(arm beats baseline on a new seed): share of paired seeds "
               f"the arm won — was better on, {'higher' if pm['higher_is_better'] else 'lower'} being better — (ties half), "
               "95% Wilson interval. MDE: the true Δ this many seeds would detect with 80% power at "
-              "the arm's level" + (" — the α the design spends at the look where the arm stopped" if d["adaptive"] else "")
+              "the arm's level" + (" — the α the design has spent by the look where the arm stopped" if d["adaptive"] else "")
               + " (t approximation; — where the exact test cannot reach that level with this many seeds, or every "
               "difference is equal). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
               "only — decisions use the " + ("sequential " if d["adaptive"] else "") + "Holm rule."

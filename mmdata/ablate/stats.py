@@ -386,9 +386,10 @@ def wilson(k: float, n: int, z: float = 1.959963984540054) -> tuple[float, float
 
 
 def look_level(looks: Looks, level: float, k: int) -> float:
-    """The α a sequential design spends at its ``k``-th look (1-based; the first look for ``k < 1``) out
-    of ``level``: the whole ``level`` for a single look (a fixed design), a share of it otherwise — the
-    level an arm that stopped at that look was tested at there (what its MDE is computed at).
+    """The α a sequential design has spent by its ``k``-th look (1-based; the first look for ``k < 1``)
+    out of ``level``: the whole ``level`` for a single look (a fixed design), a share of it otherwise —
+    about the level an arm that stopped at that look was tested at (what its MDE is computed at; the
+    boundary counts the reference patterns crossed by that look, so the spend is cumulative).
 
     Example:
         >>> look_level(Looks((10,)), 0.05, 1)
@@ -399,7 +400,7 @@ def look_level(looks: Looks, level: float, k: int) -> float:
     f = SPENDING[looks.spending]
     fr = looks.fractions
     j = min(max(k, 1), len(fr)) - 1
-    return float(f(level, fr[j]) - (f(level, fr[j - 1]) if j else 0.0))
+    return float(f(level, fr[j]))
 
 
 def mde(sd: float, n: int, level: float, power: float = 0.8) -> float:
