@@ -750,7 +750,7 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         for r in range(nrows):
             axes[r, 0].set_ylabel(units, fontsize=8)
         title = (f"Paired seeds: baseline vs arm (green: arm better on that seed — {'higher' if hib else 'lower'} is "
-                 "better); each panel has its own scale")
+                 "better; red: baseline better; grey: a tie); each panel has its own scale")
         fig.suptitle(textwrap.fill(title, int(13 * 2.8 * cols)), fontsize=9)  # ~13 characters per inch: one or two panels wrap
         _save(fig, out / "paired.png", note, dpi=110)
         figs["paired"] = "paired.png"
