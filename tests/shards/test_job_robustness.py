@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,14 +37,10 @@ def _wait_for(path_glob: tuple[Path, str], timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
-def test_writer_processes_die_with_a_killed_job_and_the_rerun_resumes(tmp_path: Path) -> None:
-    """Pure-Python writers are forked processes that inherit the job's lock on OUT: after a SIGKILL they
-    lived on (parent pid 1) holding it, and the rerun was refused as 'being written by another job'."""
-    raw = make_sample_folder(tmp_path / "raw", n=16)
-    out = tmp_path / "ds"
-    env = {**os.environ, "MMDATA_PURE_PYTHON": "1", "MMDATA_TEST_SHARD_DELAY": "0.4"}
-    proc = subprocess.Popen([*CLI, "shard", str(raw), str(out), "--maxcount", "2", "-j", "2"], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _kill_after_a_shard(args: list[str], out: Path, env: dict[str, str]) -> None:
+    """Run the CLI with ``args`` and SIGKILL it once the resume journal holds a finished shard (the plan's
+    record is 12 bytes of head and 64 hex digits; a longer journal holds a shard)."""
+    proc = subprocess.Popen([*CLI, *args], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / JOURNAL
     deadline = time.time() + 60
     while time.time() < deadline and not (journal.is_file() and journal.stat().st_size > 76):
@@ -51,6 +48,15 @@ def test_writer_processes_die_with_a_killed_job_and_the_rerun_resumes(tmp_path: 
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert journal.stat().st_size > 76, "no shard was journaled in 60 s"
+
+
+def test_writer_processes_die_with_a_killed_job_and_the_rerun_resumes(tmp_path: Path) -> None:
+    """Pure-Python writers are forked processes that inherit the job's lock on OUT: after a SIGKILL they
+    lived on (parent pid 1) holding it, and the rerun was refused as 'being written by another job'."""
+    raw = make_sample_folder(tmp_path / "raw", n=16)
+    out = tmp_path / "ds"
+    env = {**os.environ, "MMDATA_PURE_PYTHON": "1", "MMDATA_TEST_SHARD_DELAY": "0.4"}
+    _kill_after_a_shard(["shard", str(raw), str(out), "--maxcount", "2", "-j", "2"], out, env)
     time.sleep(1.5)  # the parent-death signal is immediate; the watchdog thread looks every 0.5 s
     res = subprocess.run([*CLI, "shard", str(raw), str(out), "--maxcount", "2", "-j", "2"], env=env, cwd=REPO,
                          capture_output=True, text=True, timeout=120)
@@ -102,17 +108,22 @@ def test_a_full_disk_is_one_line_and_the_rerun_resumes(tmp_path: Path) -> None:
     assert mmdata.shard(raw, out, maxcount=2, progress=False)["samples"] == 40
 
 
+def _augment_until_a_shard(tmp_path: Path, out: Path, **popen: Any) -> subprocess.Popen:  # type: ignore[type-arg]
+    """Start `mmdata augment` of a small dataset into ``out`` (slowed per shard) and return once its first
+    shard is there."""
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=12), tmp_path / "ds", maxcount=2, progress=False)
+    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.5"}
+    proc = subprocess.Popen([*CLI, "augment", str(tmp_path / "ds"), str(out), "--recipe",
+                             str(REPO / "recipes" / "image_basic.yaml"), "--maxcount", "2"], env=env, cwd=REPO, **popen)
+    _wait_for((out, "*.tar"))
+    return proc
+
+
 @pytest.mark.sigint
 def test_ctrl_c_during_augment_says_how_to_resume_and_the_folder_names_augment(tmp_path: Path) -> None:
-    raw = make_sample_folder(tmp_path / "raw", n=12)
-    mmdata.shard(raw, tmp_path / "ds", maxcount=2, progress=False)
     out = tmp_path / "aug"
-    recipe = REPO / "recipes" / "image_basic.yaml"
-    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.5"}
-    proc = subprocess.Popen([*CLI, "augment", str(tmp_path / "ds"), str(out), "--recipe", str(recipe), "--maxcount", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                            preexec_fn=sigint_as_from_a_terminal)
-    _wait_for((out, "*.tar"))
+    proc = _augment_until_a_shard(tmp_path, out, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  preexec_fn=sigint_as_from_a_terminal)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
@@ -121,14 +132,8 @@ def test_ctrl_c_during_augment_says_how_to_resume_and_the_folder_names_augment(t
 
 
 def test_an_unfinished_augment_job_is_named_as_one(tmp_path: Path) -> None:
-    raw = make_sample_folder(tmp_path / "raw", n=12)
-    mmdata.shard(raw, tmp_path / "ds", maxcount=2, progress=False)
     out = tmp_path / "aug"
-    recipe = REPO / "recipes" / "image_basic.yaml"
-    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.5"}
-    proc = subprocess.Popen([*CLI, "augment", str(tmp_path / "ds"), str(out), "--recipe", str(recipe), "--maxcount", "2"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-    _wait_for((out, "*.tar"))
+    proc = _augment_until_a_shard(tmp_path, out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert "mmdata augment" in (out / LOCK).read_text()
@@ -151,14 +156,7 @@ def test_a_rerun_that_resumes_says_how_many_shards_it_kept(tmp_path: Path) -> No
     raw = make_sample_folder(tmp_path / "raw", n=12)
     out = tmp_path / "ds"
     env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.4"}
-    proc = subprocess.Popen([*CLI, "shard", str(raw), str(out), "--maxcount", "2"], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    journal = out / JOURNAL
-    deadline = time.time() + 60
-    while time.time() < deadline and not (journal.is_file() and journal.stat().st_size > 76):
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_after_a_shard(["shard", str(raw), str(out), "--maxcount", "2"], out, env)
     res = subprocess.run([*CLI, "shard", str(raw), str(out), "--maxcount", "2"], cwd=REPO, capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0 and "resumed: kept the " in res.stdout and "shards an earlier run" in res.stdout, res.stdout
