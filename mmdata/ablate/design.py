@@ -64,6 +64,19 @@ TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimiz
 TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3}
 #: the embedded dataset's modalities (every avdigits sample has all three)
 EMBEDDED_MODALITIES = ("image", "audio", "text")
+TOP_KEYS = ("dataset", "trainer", "seeds", "adaptive", "metric", "delta", "alpha", "alignment")
+ALIGNMENT_DEFAULTS = {"model": None, "epochs": 20, "split": "test"}
+IDENTITY_SEED_OFFSET = 7919
+#: known metrics: column -> (label, scale to reporting units, higher is better)
+KNOWN_METRICS = {
+    "test_accuracy": ("accuracy (points)", 100.0, True),
+    "test_macro_f1": ("macro-F1 (points)", 100.0, True),
+    "test_nll": ("NLL", 1.0, False),
+    "test_ece": ("ECE (points)", 100.0, False),
+}
+
+
+MODALITY_SECTIONS = ("image", "audio", "text")
 
 
 def data_modalities(dataset: dict[str, Any]) -> tuple[str, ...] | None:
@@ -93,19 +106,6 @@ def data_modalities(dataset: dict[str, Any]) -> tuple[str, ...] | None:
         return tuple(choose_modalities(IndexStats(path), None)[0])
     except (MMDataError, OSError):
         return None  # the runner's dataset check names the problem
-TOP_KEYS = ("dataset", "trainer", "seeds", "adaptive", "metric", "delta", "alpha", "alignment")
-ALIGNMENT_DEFAULTS = {"model": None, "epochs": 20, "split": "test"}
-IDENTITY_SEED_OFFSET = 7919
-#: known metrics: column -> (label, scale to reporting units, higher is better)
-KNOWN_METRICS = {
-    "test_accuracy": ("accuracy (points)", 100.0, True),
-    "test_macro_f1": ("macro-F1 (points)", 100.0, True),
-    "test_nll": ("NLL", 1.0, False),
-    "test_ece": ("ECE (points)", 100.0, False),
-}
-
-
-MODALITY_SECTIONS = ("image", "audio", "text")
 
 
 class AblationWarning(UserWarning):

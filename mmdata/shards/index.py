@@ -125,9 +125,9 @@ def unfinished_job(path: str | Path, storage_options: dict[str, Any] | None) -> 
 
 
 def unfinished_command(path: str | Path) -> str:
-    """The command whose job left ``path`` unfinished, from the note in its lock file (a killed job leaves
-    it): `` `mmdata shard` `` or `` `mmdata augment` ``; both when the note is gone (an interrupted job
-    removes it)."""
+    """The command whose job left ``path`` unfinished, from the note in its lock file (a job killed, failed
+    or interrupted with its resume journal left keeps it): `` `mmdata shard` `` or `` `mmdata augment` ``;
+    both when there is no note (a folder copied without its hidden files)."""
     from mmdata.shards.journal import LOCK
 
     try:
