@@ -7,10 +7,12 @@ records the budget. Run more locally: ``MMDATA_FUZZ_CASES=20000 pytest tests/sha
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
 import resource
+import shutil
 import signal
 import tarfile
 import tempfile
@@ -26,7 +28,8 @@ from mmdata.shards.tario import count_members, iter_samples
 from mmdata.testing.hostile import gzip_of
 
 CASES = int(os.environ.get("MMDATA_FUZZ_CASES", "250"))
-_DIR = Path(tempfile.mkdtemp(prefix="mmdata-fuzz-"))
+_DIR = Path(tempfile.mkdtemp(prefix="mmdata-fuzz-"))  # one file rewritten per case (hypothesis: no tmp_path)
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)  # each test process left one behind in /tmp
 
 
 @contextlib.contextmanager
