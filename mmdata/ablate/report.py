@@ -20,7 +20,7 @@ import numpy as np
 
 from mmdata.ablate.design import KNOWN_METRICS, Ablation
 from mmdata.ablate.schedule import State, paired_diffs
-from mmdata.ablate.stats import MIN_SEEDS, analyze, min_seeds_for_verdict
+from mmdata.ablate.stats import MIN_SEEDS, analyze, mde, min_seeds_for_verdict
 from mmdata.io import atomic_write_bytes
 
 MODS = ("image", "audio", "text")
@@ -416,8 +416,6 @@ def seeds_to_decide(arms: list[dict[str, Any]], power: float = 0.8, most: int = 
         >>> seeds_to_decide([a])
         [('x', 2.31, 3.04, 24)]
     """
-    from scipy.special import stdtrit
-
     out = []
     for a in arms:
         e = a["primary"]
@@ -425,7 +423,7 @@ def seeds_to_decide(arms: list[dict[str, Any]], power: float = 0.8, most: int = 
         if a["decision"] != "inconclusive" or m is None or not sd or not level or not math.isfinite(sd) or m == 0:
             continue
         for n in range(max(3, MIN_SEEDS), most + 1):
-            if 2.0 ** (1 - n) <= level and (stdtrit(n - 1, 1 - level / 2) + stdtrit(n - 1, power)) * sd / math.sqrt(n) <= abs(m):
+            if mde(sd, n, level, power) <= abs(m):  # inf while the exact test cannot reach the level
                 out.append((a["name"], float(m), float(sd), n))
                 break
     return out
