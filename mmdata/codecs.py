@@ -365,6 +365,20 @@ def non_finite_reason(count: int, total: int, first: int) -> str:
     return f"{NON_FINITE_AUDIO} ({count} of {total} samples, the first at frame {first})"
 
 
+def flac_streaminfo(data: bytes) -> tuple[int, int, int] | None:
+    """(sample rate, channels, declared frames — 0: not declared) from a FLAC stream's STREAMINFO block,
+    or None when ``data`` does not start with one (the shard-time probe and the decoder both read it).
+
+    Example:
+        >>> flac_streaminfo(b"fLaC" + bytes([0, 0, 0, 34]) + bytes(10) + (16000 << 44 | 1 << 36 | 16000).to_bytes(8, "big"))
+        (16000, 1, 16000)
+    """
+    if len(data) < 26 or data[:4] != b"fLaC" or data[4] & 0x7F != 0:
+        return None
+    v = int.from_bytes(data[18:26], "big")
+    return v >> 44, ((v >> 41) & 7) + 1, v & ((1 << 36) - 1)
+
+
 def flac_frames(data: bytes) -> int | None:
     """The frame count a FLAC stream's STREAMINFO declares (None: not FLAC, or 0 = not declared).
 
@@ -372,9 +386,8 @@ def flac_frames(data: bytes) -> int | None:
         >>> flac_frames(b"fLaC" + bytes([0, 0, 0, 34]) + bytes(10) + (16000 << 44 | 1 << 36 | 16000).to_bytes(8, "big"))
         16000
     """
-    if len(data) < 26 or data[:4] != b"fLaC" or data[4] & 0x7F != 0:
-        return None
-    return int.from_bytes(data[18:26], "big") & ((1 << 36) - 1) or None
+    info = flac_streaminfo(data)
+    return None if info is None or info[2] == 0 else info[2]
 
 
 def decode_audio(data: bytes) -> tuple[Any, int]:

@@ -25,7 +25,7 @@ import struct
 import zlib
 from typing import Any
 
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, jpeg_orientation, tiff_orientation
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, flac_streaminfo, jpeg_orientation, tiff_orientation
 
 
 class CorruptMedia(ValueError):
@@ -321,12 +321,12 @@ def _flac_frame_header(d: bytes, p: int, end: int, fixed_block: int) -> tuple[in
 
 def _flac(d: bytes) -> tuple[int, int, int]:
     n = len(d)
-    if n < 42 or d[4] & 0x7F != 0 or d[5:8] != b"\x00\x00\x22":
+    info = flac_streaminfo(d)
+    if n < 42 or info is None or d[5:8] != b"\x00\x00\x22":
         raise CorruptMedia("FLAC without a STREAMINFO block")
     max_block = (d[10] << 8) | d[11]
     max_frame = int.from_bytes(d[15:18], "big")
-    v = int.from_bytes(d[18:26], "big")
-    rate, channels, total = v >> 44, ((v >> 41) & 7) + 1, v & ((1 << 36) - 1)
+    rate, channels, total = info
     if rate == 0:
         raise CorruptMedia("FLAC with sample rate 0")
     pos = 4
