@@ -26,7 +26,6 @@ import math
 import numbers
 import os
 import sys
-import threading
 import time
 import traceback
 from collections import deque
@@ -206,13 +205,9 @@ def worker_loop(fd: int, parent_pid: int) -> None:
     """A worker's life: receive a task, run it, send the row back, until told to stop or orphaned."""
     from multiprocessing.connection import Connection
 
-    def watch() -> None:  # portable fallback for the parent-death signal (and belt and braces on Linux)
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent_pid:
-                os._exit(1)
+    from mmdata.procs import die_with_parent
 
-    threading.Thread(target=watch, name="mmdata-parent-watchdog", daemon=True).start()
+    die_with_parent(parent_pid)  # _BOOT armed the signal before any import; this adds the watchdog thread
     conn = Connection(fd)
     while True:
         try:

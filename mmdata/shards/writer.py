@@ -34,6 +34,7 @@ from typing import Any
 
 from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of
 from mmdata.errors import SourceError
+from mmdata.procs import die_with_parent
 from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
@@ -375,31 +376,6 @@ def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None, read: Cal
 
 #: errno values of a full or read-only disk: a job stopped by one says so in a line and resumes later
 NO_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
-
-
-def die_with_parent(parent: int) -> None:
-    """Initializer of a writer process: it exits when the job's process is gone. A forked worker
-    inherits the job's lock on OUT; one orphaned by a SIGKILLed job kept the lock and refused the rerun
-    meant to resume (PR_SET_PDEATHSIG on Linux, and a thread watching the parent's pid elsewhere)."""
-    import signal
-    import threading
-
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="mmdata-parent-watchdog", daemon=True).start()
 
 
 def _write_task(task: dict[str, Any]) -> dict[str, Any]:
