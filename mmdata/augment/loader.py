@@ -230,7 +230,6 @@ class Loader:
         # when that sample has not been started
         self._copies: dict[int, int] = {}
         self._batches = 0
-        self._rotation = 0
         # the worker whose batch comes next (the DataLoader takes the workers' batches in turn, passing over
         # those that ran out); None: not seen yet (then batches % workers, right while none has run out)
         self._next_worker: int | None = None
@@ -258,7 +257,6 @@ class Loader:
         self._positions = {}
         self._copies = {}
         self._batches = 0
-        self._rotation = 0
         self._next_worker = None
         self._pinned = True
 
@@ -309,9 +307,7 @@ class Loader:
         self._batches = int(state.get("batches", 0))
         workers = max(1, self.num_workers)
         nxt = state.get("next_worker")
-        # the state's worker comes first: worker w of the new DataLoader plays reader (w + rotation) % workers
         self._next_worker = int(nxt) % workers if nxt is not None else None
-        self._rotation = self._worker_next()
         self._pinned = True
 
     def __len__(self) -> int:
@@ -373,7 +369,8 @@ class Loader:
 
     # -- iteration -------------------------------------------------------------------------------
     def _dataset(self, resume: dict[int, tuple[int, int]]) -> IterableDataset:  # type: ignore[type-arg]
-        self.source.rotation = self._rotation
+        # the state's next worker comes first: worker w of the new DataLoader plays reader (w + rotation) % workers
+        self.source.rotation = self._worker_next()
         if isinstance(self.source, ShardDataset):
             self.source.board = self._board
         ds: Any = self.source
@@ -466,7 +463,6 @@ class Loader:
             posted = self._board.read()
             if all(c is not None for c in posted):
                 self._final = self._board.total()
-        self._rotation = 0
         self._next_worker = None
         self.source.rotation = 0
 
