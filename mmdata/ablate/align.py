@@ -45,9 +45,9 @@ def reference(ab: Ablation, data: str, out: Path, device: str = "cpu") -> Path:
         return Path(spec["model"])
     from mmdata.train.alignment import reference_model
 
-    from mmdata.ablate.design import EMBEDDED_MODALITIES, data_modalities
+    from mmdata.ablate.design import EMBEDDED_MODALITIES
 
-    mods = list(ab.trainer.get("modalities") or data_modalities(ab.dataset) or EMBEDDED_MODALITIES)
+    mods = list(ab.trainer.get("modalities") or ab.data_modalities or EMBEDDED_MODALITIES)
     return reference_model(data, out / "alignment", modalities=mods, epochs=int(spec.get("epochs", 20)), seed=0,
                            device=device)
 

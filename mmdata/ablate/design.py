@@ -162,6 +162,8 @@ class Ablation:
     identity_note: str | None = None
     #: a callable given to :func:`mmdata.ablate.run` trains (not the bundled trainer, even without an entry)
     own_trainer: bool = False
+    #: the modalities the dataset's training split has (:func:`data_modalities`; None: not known up front)
+    data_modalities: tuple[str, ...] | None = None
 
     @property
     def baseline(self) -> Arm:
@@ -463,6 +465,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     for k in ("seed", "recipe", "label_noise", "data", "threads"):
         if k in trainer:
             raise RecipeError(f"trainer.{k}: set by the ablation runner for every run; remove it")
+    has: tuple[str, ...] | None = None  # the modalities the dataset's training split has, when known up front
     if entry in (None, "mmdata.train:train"):
         entry = None
         bad = sorted(set(trainer) - set(TRAINER_KEYS))
@@ -470,10 +473,10 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
             raise RecipeError(f"trainer: unknown key(s) {bad}; allowed: {list(TRAINER_KEYS)} "
                               "(or name your own function with entry: package.module:function)")
         trainer = {**TRAINER_DEFAULTS, **trainer}
-        if "modalities" not in trainer and not own_trainer:  # spelt out (config.resolved.yaml, the run hash) when known
-            known = data_modalities(dataset)
-            if known is not None:
-                trainer["modalities"] = list(known)
+        if not own_trainer:
+            has = data_modalities(dataset)
+            if "modalities" not in trainer and has is not None:  # spelt out (config.resolved.yaml, the run hash)
+                trainer["modalities"] = list(has)
         if not own_trainer:  # the bundled trainer's own checks, naming the recipe key, before any run
             from mmdata.train.config import check_options
 
@@ -500,7 +503,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     common = {"dataset": dataset, "trainer": trainer, "seeds": n_seeds, "metric": _metric(data.get("metric"), bundled),
               "entry": entry, "adaptive": ad, "looks": looks, "futility": fut, "spending": spending,
               "delta": None if delta is None else float(delta), "alpha": float(alpha), "source": data,
-              "alignment": _alignment(_alignment_override(data.get("alignment"), alignment))}
+              "alignment": _alignment(_alignment_override(data.get("alignment"), alignment)), "data_modalities": has}
     used = tuple(trainer["modalities"]) if bundled and isinstance(trainer.get("modalities"), (list, tuple)) else None
     arms, note = (_resolved_arms(data["arms"], base), None) if resolved else _design_arms(data, base, used)
     names = [a.name for a in arms]
@@ -581,7 +584,7 @@ def design_warnings(ab: Ablation) -> list[str]:
                    f"above the first Holm level alpha/{m} = {ab.alpha / m:.3g}, so no arm can help, hurt or be equivalent; "
                    f"at least {need} seeds are needed (seeds: {need}, or fewer arms).")
     used = ab.modalities
-    have = data_modalities(ab.dataset) if ab.bundled else None
+    have = ab.data_modalities
     base = ab.baseline
     for a in ab.arms[1:]:
         if a.kind == "control" or a.label_noise != base.label_noise:
