@@ -299,9 +299,10 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
             if len(samples) >= n:
                 break
     else:
-        where = dict(picked)
-        ds.shards = [sh for sh in ds.shards if sh in set(where.values())]  # only the shards holding them
-        found = {s.key: Sample(s.key, s.fields, s.sample_rate) for s in ds if s.key in where}
+        holding = {sh for _, sh in picked}
+        ds.shards = [sh for sh in ds.shards if sh in holding]  # only the shards holding them
+        wanted = dict(picked)
+        found = {s.key: Sample(s.key, s.fields, s.sample_rate) for s in ds if s.key in wanted}
         samples = [found[k] for k, _ in picked if k in found]
     if not samples:
         raise MMDataError(f"{shards}: split {split!r} has no samples to preview")
