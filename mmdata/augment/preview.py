@@ -143,7 +143,7 @@ def _fit(key: str, width: int = KEY_CHARS) -> str:
 
     Example:
         >>> _fit("extra_IMG_1007_78211516_holiday_photo")
-        'extra_IMG_1…oliday_photo'
+        'extra_IMG_…liday_photo'
     """
     if len(key) <= width:
         return key

@@ -83,7 +83,7 @@ class ContrastiveModel(nn.Module):
 
     Example:
         >>> m = ContrastiveModel(FusionModel(["image", "text"], "concat", classes=3))
-        >>> sorted(m.heads), round(float(m.logit_scale.exp()), 2)
+        >>> sorted(m.heads), round(m.logit_scale.exp().item(), 2)
         (['image', 'text'], 14.29)
     """
 
