@@ -15,6 +15,26 @@ from pathlib import Path
 from typing import Any
 
 
+def published_mode() -> int:
+    """The mode of a file mmdata publishes: 0o644 less the process umask, as the shard tars get it
+    from ``os.open(..., 0o644)`` (a temp file from ``mkstemp`` is 0o600 until it is given this mode).
+
+    Example:
+        >>> old = os.umask(0o077); m = published_mode(); _ = os.umask(old)
+        >>> oct(m)
+        '0o600'
+    """
+    try:  # Linux: read it without changing it (os.umask sets and returns, racing other threads)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o644 & ~int(line.split(":", 1)[1].strip(), 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o644 & ~mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> None:
     """Write a file atomically: a unique temp file in the same folder, fsync unless told not to, rename.
 
@@ -33,7 +53,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> 
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, published_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

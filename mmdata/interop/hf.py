@@ -49,6 +49,7 @@ import numpy as np
 from mmdata.codecs import IMAGE_EXTS, field_of
 from mmdata.errors import ShardError, SourceError
 from mmdata.interop import require
+from mmdata.io import published_mode
 from mmdata.shards.sources import Record, safe_key
 
 TEXT_NAMES = ("text", "caption", "sentence", "transcription", "transcript")
@@ -855,7 +856,7 @@ def _write_arrow(target: Path, rows: Iterator[dict[str, Any]], schema: Any, wher
                     batch = []
             if batch:
                 writer.write_table(table(batch))
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, published_mode())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

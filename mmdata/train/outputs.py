@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from mmdata.io import atomic_write_bytes
+from mmdata.io import atomic_write_bytes, published_mode
 from mmdata.types import Batch
 
 
@@ -73,7 +73,7 @@ class PredictionWriter:
             pq.write_table(self.schema.empty_table(), self.tmp)
         else:
             self._writer.close()
-        os.chmod(self.tmp, 0o644)
+        os.chmod(self.tmp, published_mode())
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:

@@ -161,3 +161,19 @@ def test_a_rerun_that_resumes_says_how_many_shards_it_kept(tmp_path: Path) -> No
                          text=True, timeout=120)
     assert res.returncode == 0 and "resumed: kept the " in res.stdout and "shards an earlier run" in res.stdout, res.stdout
     assert mmdata.shard(raw, tmp_path / "fresh", maxcount=2, progress=False)["resumed_shards"] == 0
+
+
+@pytest.mark.parametrize("umask,mode", [(0o077, 0o600), (0o022, 0o644)])
+def test_every_published_file_follows_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    """The tars followed the umask (os.open with 0o644), while the card, index and other JSON / Parquet
+    files were chmodded to 0o644 whatever it was: a private dataset (umask 077) was world-readable."""
+    raw = make_sample_folder(tmp_path / "raw", n=6)
+    out = tmp_path / "ds"
+    r = subprocess.run([*CLI, "shard", str(raw), str(out), "--maxcount", "2"], cwd=REPO, capture_output=True, text=True,
+                       preexec_fn=lambda: os.umask(umask))
+    assert r.returncode == 0, r.stderr
+    files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    kinds = {p.suffix for p in files}
+    assert {".tar", ".json", ".parquet"} <= kinds, kinds
+    assert {p.relative_to(out).as_posix(): oct(p.stat().st_mode & 0o777) for p in files} == \
+        {p.relative_to(out).as_posix(): oct(mode) for p in files}
