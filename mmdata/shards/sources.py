@@ -35,6 +35,7 @@ import os
 import posixpath
 import re
 import stat
+import sys
 import unicodedata
 from array import array
 from collections.abc import Mapping
@@ -703,8 +704,12 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     all_ascii = "".join([k for k, _ in found_groups]).isascii()
     odd = [] if all_ascii else [k for k, _ in found_groups if printable(k) != k]
     if odd:
+        fs = sys.getfilesystemencoding()
+        why = ("" if fs.replace("-", "").lower() == "utf8" else
+               f" — or Python reads file names as {fs}, not UTF-8 (a C locale with PYTHONUTF8=0): run with PYTHONUTF8=1 "
+               "so that UTF-8 names keep their characters and keys (the mmdata command does this itself)")
         warnings.append(f"{len(odd)} sample name{'s are' if len(odd) != 1 else ' is'} not valid UTF-8; source_key "
-                        f"keeps the odd bytes as \\x escapes (e.g. {printable(odd[0])!r})")
+                        f"keeps the odd bytes as \\x escapes (e.g. {printable(odd[0])!r}){why}")
     warnings += walk.link_warnings()
     # class names: given, else a names file at the root, else the class folders
     names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)
