@@ -701,6 +701,9 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             group[1][ext] = prefix + fn  # str: a Path per file costs ~10 us
         found_groups.extend((rel + stem, members) for stem, members in groups.values())
     warnings = []
+    if not "".join([k for k, _ in found_groups]).isascii():
+        found_groups, joined = _join_folder_forms(found_groups, walk, on_error)
+        warnings += joined
     all_ascii = "".join([k for k, _ in found_groups]).isascii()
     odd = [] if all_ascii else [k for k, _ in found_groups if printable(k) != k]
     if odd:
@@ -804,6 +807,49 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
 
 def _nfc(name: str) -> str:
     return name if name.isascii() else unicodedata.normalize("NFC", name)
+
+
+def _join_folder_forms(found_groups: list[tuple[str, dict[str, str]]], walk: Any,
+                       on_error: str) -> tuple[list[tuple[str, dict[str, str]]], list[str]]:
+    """One sample per key up to its Unicode form across folders: ``café/0001.png`` (folder name in NFC)
+    and ``café/0001.flac`` (in NFD; a copy made on macOS) are one sample, as two such stems in one folder
+    are. The sample keeps the key of its first folder by walk order; a field both hold is reported as
+    a second file, as within a folder. Returns the groups and a warning per pair of folders joined."""
+    out: list[tuple[str, dict[str, str]]] = []
+    at: dict[str, int] = {}  # NFC key -> index in out
+    pairs: dict[tuple[str, str], int] = {}  # (kept folder, joined folder) -> samples joined
+    for key, members in found_groups:
+        norm = _nfc(key)
+        i = at.get(norm)
+        if i is None:
+            at[norm] = len(out)
+            out.append((key, members))
+            continue
+        kept_key, kept = out[i]
+        fields = {field_of(e): e for e in kept}
+        for ext, path in members.items():
+            fieldname = field_of(ext)
+            if fieldname not in fields:
+                kept[ext] = path
+                fields[fieldname] = ext
+                continue
+            a, b, _ = names_apart(kept_key + "." + fields[fieldname], key + "." + ext)
+            if on_error == "raise":
+                raise SourceError(f"{a} and {b}: two {fieldname} files for sample {printable(kept_key)!r} (their folders "
+                                  f"are one name in two Unicode forms, NFC and NFD); a sample holds one file per "
+                                  f"modality — rename or remove one")
+            walk.bad(printable(key + "." + ext), "member", f"a second {fieldname} file for sample {printable(kept_key)!r}: "
+                     f"kept {a} (the first by name; the two folders are one name in two Unicode forms, NFC and NFD); "
+                     f"a sample holds one file per modality", printable(kept_key))
+        pair = (kept_key.rpartition("/")[0], key.rpartition("/")[0])
+        pairs[pair] = pairs.get(pair, 0) + 1
+    warnings = []
+    for (first, other), n in pairs.items():
+        a, b, _ = names_apart(first + "/", other + "/")
+        warnings.append(f"folders {a} and {b} are one name in two Unicode forms (NFC and NFD: copies made on macOS "
+                        f"and elsewhere): {n} sample{'s' * (n != 1)} with files in both {'are' if n != 1 else 'is'} "
+                        f"read as one, keyed as in {printable(first)!r}; rename the folders to one form to silence this")
+    return out, warnings
 
 
 def _folder_forms(top_dirs: list[str]) -> dict[str, list[str]]:

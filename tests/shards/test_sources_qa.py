@@ -267,6 +267,46 @@ def test_two_files_of_one_field_in_two_forms_are_reported_naming_both(tmp_path: 
         discover(src, on_error="raise")
 
 
+def test_sub_folders_in_two_unicode_forms_are_one_folder(tmp_path: Path) -> None:
+    """A copy made on macOS left the sub-folder café/ once in NFC (the images) and once in NFD (the
+    captions): each sample came out as two half-samples, with keys that print alike and no word."""
+    src = tmp_path / "src"
+    for form in (NFC, NFD):
+        (src / "batch" / form).mkdir(parents=True)
+    (src / "top.txt").write_text("a root sample keeps the layout flat")
+    for i in range(3):
+        _png(src / "batch" / NFC / f"{i}.png", i)
+        (src / "batch" / NFD / f"{i}.txt").write_text(f"caption {i}")
+    _png(src / "batch" / NFD / "2.png", 9)  # sample 2 has an image in both: the second is reported
+    found = discover(src)
+    recs = {r.source_key: r for r in found.records}
+    assert sorted(recs) == [f"batch/{NFD}/0", f"batch/{NFD}/1", f"batch/{NFD}/2", "top"]  # the first folder by name
+    assert all(sorted(recs[f"batch/{NFD}/{i}"].members) == ["png", "txt"] for i in range(3))
+    assert recs[f"batch/{NFD}/2"].members["png"].endswith(f"{NFD}/2.png")
+    (entry,) = found.skipped
+    assert entry["what"] == "member" and entry["source"] == f"batch/{NFC}/2.png"
+    assert "a second image file" in entry["reason"] and "two Unicode forms" in entry["reason"]
+    (warning,) = found.warnings
+    assert "one name in two Unicode forms" in warning and "3 samples with files in both" in warning
+    assert "b'batch/cafe\\xcc\\x81/'" in warning and "b'batch/caf\\xc3\\xa9/'" in warning
+    with pytest.raises(SourceError, match="two Unicode forms"):
+        discover(src, on_error="raise")
+
+
+def test_class_folders_in_two_unicode_forms_join_split_samples(tmp_path: Path) -> None:
+    for form, ext in ((NFC, "png"), (NFD, "txt")):
+        (tmp_path / "src" / form).mkdir(parents=True)
+    _png(tmp_path / "src" / NFC / "a.png")
+    (tmp_path / "src" / NFD / "a.txt").write_text("a caption")
+    (tmp_path / "src" / "dog").mkdir()
+    _png(tmp_path / "src" / "dog" / "b.png")
+    found = discover(tmp_path / "src")
+    assert [(r.source_key, sorted(r.members), r.label) for r in found.records] == \
+        [(f"{NFD}/a", ["png", "txt"], 0), ("dog/b", ["png"], 1)]
+    assert any("class folders" in w for w in found.warnings) and any("1 sample with files in both" in w
+                                                                     for w in found.warnings)
+
+
 # -- 5. re-runs with a link up to the output's parent -------------------------------------------------
 
 
