@@ -279,13 +279,28 @@ class Loader:
             >>> it = iter(L := loader(t + "/ds", 4, seed=0))
             >>> _ = next(it)
             >>> L.state_dict()
-            {'epoch': 0, 'seed': 0, 'batches': 1, 'positions': {0: 4}, 'copies': {}}
+            {'epoch': 0, 'seed': 0, 'batches': 1, 'positions': {0: 4}, 'copies': {}, 'readers': 1}
         """
         state = {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions),
-                 "copies": dict(self._copies)}
+                 "copies": dict(self._copies), "readers": self._readers()}
         if self.num_workers > 1:
             state["next_worker"] = self._worker_next()
         return state
+
+    def _readers(self) -> int:
+        """Readers splitting the epoch: world size x DataLoader workers (at least 1 each)."""
+        _, world = dist_rank_world() or (0, 1)
+        return world * max(1, self.num_workers)
+
+    def _finished(self, positions: dict[int, int], readers: int, epoch: int) -> bool:
+        """Whether ``positions`` of ``readers`` readers have read all of ``epoch`` (False when unknown)."""
+        if self.plan is not None:  # balance draws the epoch's samples: no fixed share per reader
+            return False
+        try:
+            ends = self.source.samples_per_reader(readers, epoch)
+        except (TypeError, ValueError):
+            return False
+        return ends is not None and all(positions.get(r, 0) >= n for r, n in enumerate(ends))
 
     def _worker_next(self) -> int:
         workers = max(1, self.num_workers)
@@ -297,9 +312,27 @@ class Loader:
         A state without ``copies`` (saved before mmdata recorded them) resumes after the last sample
         whose first copy was yielded: exact, unless that sample still had balance repeats to come. One
         without ``next_worker`` takes the workers in turn from ``batches``: exact until a worker runs out.
+        A state saved mid-epoch by a loader with another number of readers (world size x workers) is
+        refused (MMDataError): its positions would repeat some samples and skip others. One saved at the
+        end of an epoch resumes with any number.
         """
         if int(state.get("seed", self.seed)) != self.seed:
             raise MMDataError(f"loader state has seed {state.get('seed')}, this loader has seed {self.seed}")
+        saved, now = state.get("readers"), self._readers()
+        positions = {int(k): int(v) for k, v in (state.get("positions") or {}).items()}
+        started = any(v > 0 for v in positions.values()) or bool(state.get("copies"))
+        if saved is not None and int(saved) != now and started and self._finished(positions, int(saved), int(state["epoch"])):
+            # the saved epoch was over: the same here is every reader at the end of its share
+            ends = self.source.samples_per_reader(now, int(state["epoch"]))
+            state = {**state, "positions": dict(enumerate(ends)), "readers": now, "next_worker": 0}
+        elif saved is not None and int(saved) != now and started:
+            # positions count samples along each reader's share; another split shares the epoch out
+            # differently, so they would skip samples never yielded and repeat others
+            raise MMDataError(
+                f"loader state was saved mid-epoch {state['epoch']} with {saved} reader(s) (world size x DataLoader "
+                f"workers) and this loader has {now}: its positions mean other samples here, so the rest of the epoch "
+                f"would repeat some samples and skip others. Resume with the same num_workers and world size, or "
+                f"start that epoch over: load_state_dict({{'epoch': {state['epoch']}, 'seed': {self.seed}}})")
         self.epoch = int(state["epoch"])
         self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {})})
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}

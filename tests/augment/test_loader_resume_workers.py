@@ -47,3 +47,40 @@ def test_a_state_without_next_worker_still_resumes_while_no_worker_ran_out(uneve
     full, states = _run(uneven)
     old = {k: v for k, v in states[5].items() if k != "next_worker"}  # saved by an older mmdata
     assert _run(uneven, old)[0] == full[6:]
+
+
+@pytest.mark.parametrize("saved,resumed", [(2, 0), (0, 2), (2, 3)])
+def test_a_state_from_another_number_of_readers_is_refused_mid_epoch(uneven: Path, saved: int, resumed: int) -> None:
+    """Positions count samples along each reader's share of the epoch. Resumed with another worker count
+    they named other samples: 27 samples of 24 came out, 8 twice and 5 never, with no word."""
+    loader = mmdata.loader(uneven, 2, num_workers=saved, seed=5)
+    it = iter(loader)
+    seen = [k for _ in range(3) for k in next(it).keys]
+    state = loader.state_dict()
+    del it
+    assert state["readers"] == max(1, saved)
+    other = mmdata.loader(uneven, 2, num_workers=resumed, seed=5)
+    with pytest.raises(mmdata.MMDataError, match=rf"with {max(1, saved)} reader\(s\).*this loader has {max(1, resumed)}"):
+        other.load_state_dict(state)
+    # the way out the message gives: the epoch from its start, every sample once
+    other.load_state_dict({"epoch": state["epoch"], "seed": 5})
+    assert sorted(k for b in other for k in b.keys) == [f"{i:06d}" for i in range(20)] and len(seen) == 6
+    # the same worker count resumes exactly (the rest, each sample once)
+    same = mmdata.loader(uneven, 2, num_workers=saved, seed=5)
+    same.load_state_dict(state)
+    assert sorted(seen + [k for b in same for k in b.keys]) == [f"{i:06d}" for i in range(20)]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_state_from_the_end_of_an_epoch_resumes_with_any_number_of_readers(uneven: Path, shuffle: bool) -> None:
+    """A checkpoint at an epoch's end (all positions at their share's end) means the same with any split:
+    the rest of that epoch is empty and the next pass is the next epoch, as with the same workers."""
+    loader = mmdata.loader(uneven, 2, num_workers=2, seed=5, shuffle=shuffle)
+    _ = [b for b in loader]
+    state = loader.state_dict()
+    for workers in (2, 0, 3):
+        other = mmdata.loader(uneven, 2, num_workers=workers, seed=5, shuffle=shuffle)
+        other.load_state_dict(state)
+        assert [b for b in other] == []
+        assert sorted(k for b in other for k in b.keys) == [f"{i:06d}" for i in range(20)]
+        assert other.epoch == 1
