@@ -295,7 +295,9 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     loaders = _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev, fields=[*modalities, "label"],
                        num_workers=num_workers, balance=prep.balance)
     cfg = {"fusion": fusion, "modalities": modalities, "modalities_left_out": left_out, "seed": seed, "batch_size": batch_size,
-           "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev), "threads": threads,
+           "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev),
+           # the threads torch used, not the option: their count changes float sums, so a run is reproduced with it
+           "threads": torch.get_num_threads(),
            "num_workers": num_workers, "cache": cache, "cache_budget_mb": cache_budget_mb,
            "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world,
            "fusion_args": dict(fusion_args or {}), **prep.config, **config}

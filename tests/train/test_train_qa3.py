@@ -115,3 +115,24 @@ def test_label_fraction_help_shows_an_open_range_and_zero_is_a_usage_error(tmp_p
         res = runner.invoke(app, ["train", str(tmp_path), "--label-fraction", bad])
         assert res.exit_code == 2, (bad, res.output)
         assert "Invalid value for '--label-fraction': expected a fraction in (0, 1]" in " ".join(res.output.split()), bad
+
+
+# -- 5. the thread count is recorded (a determinism QA pass, 2026-12-03) ------------------------------
+
+
+def test_metrics_record_the_threads_torch_used(zebra: Path, tmp_path: Path) -> None:
+    """torch's thread count splits float sums and so changes the metrics' last digits; metrics.json
+    recorded the option (null by default), so two machines' runs of one command looked alike."""
+    from mmdata.train import train
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run = train(zebra, epochs=1, batch_size=4, eval_robustness=False, out=tmp_path / "a", progress=False)
+        assert run["config"]["threads"] == 2
+        one = train(zebra, epochs=1, batch_size=4, eval_robustness=False, threads=1, out=tmp_path / "b",
+                           progress=False)
+        assert one["config"]["threads"] == 1
+        assert json.loads((tmp_path / "b" / "metrics.json").read_text())["config"]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
