@@ -387,11 +387,13 @@ class Pretrained:
                 "temperature": float(1.0 / self.state["logit_scale"].exp())}
 
     def save(self, path: str | Path) -> Path:
-        """Write the checkpoint (``{"format", "config", "state"}``; load with :func:`load`)."""
+        """Write the checkpoint (``{"format", "config", "state"}``; load with :func:`load`). The same
+        training gives the same bytes: the time it took (``wall_s``) stays out of the file."""
         from mmdata.io import atomic_write_bytes
 
         buf = io.BytesIO()
-        torch.save({"format": FORMAT, "config": self.config, "state": self.state}, buf)
+        config = {k: v for k, v in self.config.items() if k != "wall_s"}
+        torch.save({"format": FORMAT, "config": config, "state": self.state}, buf)
         atomic_write_bytes(Path(path), buf.getvalue())
         return Path(path)
 

@@ -136,7 +136,7 @@ def test_pretraining_gives_retrieval_far_above_chance(pretrained_run: tuple[Path
     assert cm.mods == MODS and cm.config["exclude_same_class"] is True
 
 
-def test_pretraining_is_deterministic_and_trains_the_fusion_models_encoders(avdigits40: Path) -> None:
+def test_pretraining_is_deterministic_and_trains_the_fusion_models_encoders(avdigits40: Path, tmp_path: Path) -> None:
     def run() -> tuple[FusionModel, Any]:
         torch.manual_seed(0)
         model = FusionModel(["image", "text"], "concat", classes=10)
@@ -144,6 +144,9 @@ def test_pretraining_is_deterministic_and_trains_the_fusion_models_encoders(avdi
 
     (m1, p1), (_, p2) = run(), run()
     assert all(torch.equal(p1.state[k], p2.state[k]) for k in p1.state) and p1.retrieval == p2.retrieval
+    # and the same checkpoint bytes: the wall time stayed in the file (a determinism QA pass, 2026-12-03)
+    p1.config["wall_s"], p2.config["wall_s"] = 1.0, 2.0
+    assert p1.save(tmp_path / "a.pt").read_bytes() == p2.save(tmp_path / "b.pt").read_bytes()
     torch.manual_seed(0)
     fresh = FusionModel(["image", "text"], "concat", classes=10)
     assert not torch.equal(fresh.encoders["text"].emb.weight, m1.encoders["text"].emb.weight)
