@@ -174,7 +174,10 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     augmented = [sp for sp in chosen if sp in wanted]
     summary = {"augmented_splits": augmented, "eval_splits": [sp for sp in chosen if sp not in wanted],
                "eval_stage": "normalize" if rec.has_normalize else "none"}
-    extra = {"augmented_from": str(src), "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original,
+    # the source by name and content, not by where it lies: a card holds no paths (copies of one source,
+    # local or at a URL, give the same card)
+    source = {"name": card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1], "fingerprint": card.get("fingerprint")}
+    extra = {"augmented_from": source, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original,
              **summary}
     if executor == "ray":
         return _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen,

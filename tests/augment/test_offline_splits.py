@@ -172,3 +172,20 @@ def test_output_that_is_or_lies_inside_the_source_is_refused(tmp_path: Path, ins
     assert ("lies inside" if inside else "the originals lost") in str(err.value)
     assert {p.name: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
     assert mmdata.verify(src)["ok"]
+
+
+def test_the_card_names_the_source_by_content_not_by_path(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The card recorded the source as typed (`av` from one folder, `/tmp/x/av` from another): copies of one
+    dataset gave other cards, and a published card leaked an absolute path (a determinism QA pass)."""
+    import shutil
+
+    copy = tmp_path / "elsewhere" / "data"
+    shutil.copytree(data, copy)
+    recipe = {"image": [{"op": "hflip", "p": 0.5}]}
+    augment_dataset(data, tmp_path / "a" / "aug", recipe, copies=1, progress=False)
+    monkeypatch.chdir(copy.parent)
+    augment_dataset("data", tmp_path / "b" / "aug", recipe, copies=1, progress=False)
+    a, b = ((tmp_path / x / "aug" / "dataset.json").read_bytes() for x in "ab")
+    assert a == b and str(tmp_path) not in a.decode()
+    source = idx.load_card(data)
+    assert json.loads(a)["augmentation"]["augmented_from"] == {"name": source["name"], "fingerprint": source["fingerprint"]}
