@@ -1403,7 +1403,9 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
         modalities: fields to keep (others are not decoded; in the column layout not even read). For a
             dataset folder, a name that is neither a stored field nor a standard modality (image,
             audio, text, label) raises ShardError naming the fields (bare shards: not checked).
-        shuffle: shuffle shard order and samples (bounded buffer), seeded by (seed, epoch).
+        shuffle: shuffle shard order and samples (bounded buffer), seeded by (seed, epoch). The order
+            is a function of (seed, epoch) and the number of readers (DataLoader workers x ranks): the
+            same samples come in another order with another worker count.
         seed: shuffle seed. epoch: the first epoch (later iterations advance it unless ``set_epoch``).
         on_error: ``"raise"`` (ShardError naming shard and key), ``"skip"`` or ``"warn"`` (counted in
             ``.skipped`` / ``.errors``, one count per sample lost, per iteration).
