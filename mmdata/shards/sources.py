@@ -777,8 +777,10 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                 walk.skipped.append(skip_entry(rel_of(label_files[i]), "file", "a label file without any media file "
                                                                                "of the same name"))
             continue
-        # the key from the name's bytes: 'a\xffb' (byte 0xff) and a file named 'a\\xffb' print alike
-        records.append(Record(safe_key(source_key), source_key if all_ascii else printable(source_key), found, label))
+        # the key from the bytes of the name's NFC form: 'a\xffb' (byte 0xff) and a file named 'a\\xffb'
+        # print alike but are two keys; café in NFC and as a copy from macOS (NFD) is one key, so the same
+        # names give the same keys, splits and augmentation draws in either form
+        records.append(Record(safe_key(_nfc(source_key)), source_key if all_ascii else printable(source_key), found, label))
     if mixed:
         unlabelled = sum(1 for r in records if r.label is None)
         if unlabelled:
@@ -848,7 +850,7 @@ def _join_folder_forms(found_groups: list[tuple[str, dict[str, str]]], walk: Any
         a, b, _ = names_apart(first + "/", other + "/")
         warnings.append(f"folders {a} and {b} are one name in two Unicode forms (NFC and NFD: copies made on macOS "
                         f"and elsewhere): {n} sample{'s' * (n != 1)} with files in both {'are' if n != 1 else 'is'} "
-                        f"read as one, keyed as in {printable(first)!r}; rename the folders to one form to silence this")
+                        f"read as one (source_key as in {printable(first)!r}); rename the folders to one form to silence this")
     return out, warnings
 
 

@@ -242,13 +242,39 @@ def test_a_stem_in_nfc_and_nfd_is_one_sample(tmp_path: Path) -> None:
     assert found.skipped == [] and found.warnings == []
 
 
-def test_nfd_names_alone_keep_their_keys(tmp_path: Path) -> None:
+def test_nfd_names_keep_their_source_keys_and_take_the_nfc_key(tmp_path: Path) -> None:
+    """A folder copied through macOS (NFD names) gave other keys than the original (NFC): other splits,
+    other augmentation draws, other tars (a determinism QA pass, 2026-12-03). The key now comes from the
+    NFC form; source_key keeps the name as it is on disk."""
     src = tmp_path / "src"
     src.mkdir()
     _png(src / f"{NFD}.png")
     (src / f"{NFD}.txt").write_text("a caption")
     (rec,) = discover(src).records
-    assert rec.source_key == NFD and rec.key == safe_key(NFD)
+    assert rec.source_key == NFD and rec.key == safe_key(NFC) != safe_key(NFD)
+
+
+def test_a_copy_made_through_macos_gives_the_same_shards(tmp_path: Path) -> None:
+    from mmdata.testing import make_messy_folder
+
+    m = make_messy_folder(tmp_path / "nfc", n=24)
+    for path in sorted(m.root.rglob("*")):  # the same tree with every name in NFD
+        dst = tmp_path / "nfd" / unicodedata.normalize("NFD", str(path.relative_to(m.root)))
+        if path.is_dir():
+            dst.mkdir(parents=True, exist_ok=True)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(path.read_bytes())
+    assert any(not p.name.isascii() for p in (tmp_path / "nfd").rglob("*"))
+    for name in ("nfc", "nfd"):
+        mmdata.shard(tmp_path / name, tmp_path / "out" / name / "ds", split="train=0.6,val=0.2,test=0.2", progress=False)
+    a, b = tmp_path / "out" / "nfc" / "ds", tmp_path / "out" / "nfd" / "ds"
+    tars = sorted(p.name for p in a.glob("*.tar"))
+    assert tars == sorted(p.name for p in b.glob("*.tar")) and len(tars) >= 3
+    assert all((a / t).read_bytes() == (b / t).read_bytes() for t in tars)
+    ia, ib = idx.load_index(a).to_pylist(), idx.load_index(b).to_pylist()
+    assert [{k: v for k, v in r.items() if k != "source_key"} for r in ia] == \
+        [{k: v for k, v in r.items() if k != "source_key"} for r in ib]
 
 
 def test_two_files_of_one_field_in_two_forms_are_reported_naming_both(tmp_path: Path) -> None:
