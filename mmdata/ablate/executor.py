@@ -153,7 +153,8 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
                 row[k] = None  # a NaN secondary metric is left out of that metric's analysis
         # cpu_s: this process's CPU time (all its threads): what the run costs on an idle machine
         return {**base, "status": "ok", "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **row}
-    except Exception as exc:  # noqa: BLE001 — a failed run is data: recorded, reported, retried on rerun
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 — a failed run is data: recorded, reported, retried on rerun
+        # SystemExit too: a trainer's sys.exit() would end the whole ablation when it runs in this process
         return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,
                 "error": f"{type(exc).__name__}: {exc}", "traceback": _tail(exc)}
 

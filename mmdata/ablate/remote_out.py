@@ -24,10 +24,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from mmdata.shards.journal import LOCK
 from mmdata.urls import cache_dir, call, filesystem, put_file, redact
 
-#: what stays local: the dataset the runner builds when the recipe names an embedded one
-LOCAL_ONLY = ("data",)
+#: what stays local: the dataset the runner builds when the recipe names an embedded one, and the lock
+#: the running job holds on its local copy
+LOCAL_ONLY = ("data", LOCK)
 
 
 class RemoteRunDir:

@@ -40,6 +40,7 @@ from mmdata.ablate.executor import Executor, InlineExecutor, ProcessExecutor
 from mmdata.ablate.schedule import FUTILITY, Design, next_runs
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
+from mmdata.shards.journal import LOCK, JobLock
 from mmdata.urls import is_remote, local_path, stage_dataset
 
 
@@ -100,7 +101,7 @@ def check_out(out: Path, ab: Ablation, shown: str | None = None) -> dict[str, An
     def ours(p: Path) -> bool:
         return p.name == "data" and p.is_dir() and (is_dataset(p) or "path" not in ab.dataset)
 
-    other = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if not ours(p))
+    other = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if not ours(p) and p.name != LOCK)
     if other:
         listed = ", ".join(other[:8]) + (f", … ({len(other)} entries)" if len(other) > 8 else "")
         raise MMDataError(f"--out {shown}: not empty and not an mmdata ablation folder (it has {listed}); give a new or "
@@ -351,119 +352,137 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     for w in said:
         warn(w)
     out.mkdir(parents=True, exist_ok=True)  # after the recipe, dataset and folder are checked: an error leaves no folder
-    data, fingerprint = prepare_data(ab, out, storage_options)
-    remote = {"storage_options": storage_options} if is_remote(data) and storage_options else {}
-    design = ab.design()
-    hashes = {(a.name, s): ab.run_hash(a, s, fingerprint, device, threads) for a in ab.arms for s in range(ab.seeds)}
-    every = load_runs(out)
-    rows = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) == r["config_hash"]]
-    stale = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) != r["config_hash"]]  # kept, not analysed
-    check_design_switch(prev, ab, rows, shown)  # before the folder's config is overwritten
-    if stale:
-        said.append(f"{len(stale)} run{'s' * (len(stale) > 1)} in {shown.rstrip('/')}/runs.parquet come from another "
-                    f"configuration{_changed(prev, ab)}; they are kept there but not analysed (a new --out keeps "
-                    "ablations apart).")
-        warn(said[-1])
-    atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())
-    atomic_write_bytes(out / "env.json", (json.dumps(environment(threads, device), indent=2) + "\n").encode())
-    by_name = {a.name: a for a in ab.arms}
-    col = ab.metric.column
-    failed_now: dict[str, set[int]] = {}
+    # one job at a time per folder: two into one folder rewrote runs.parquet from their own memory
+    # and erased each other's runs; the kernel releases the lock when this process dies
+    with JobLock(out, "mmdata ablate"):
+        data, fingerprint = prepare_data(ab, out, storage_options)
+        remote = {"storage_options": storage_options} if is_remote(data) and storage_options else {}
+        design = ab.design()
+        hashes = {(a.name, s): ab.run_hash(a, s, fingerprint, device, threads) for a in ab.arms for s in range(ab.seeds)}
+        every = load_runs(out)
+        rows = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) == r["config_hash"]]
+        stale = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) != r["config_hash"]]  # kept, not analysed
+        check_design_switch(prev, ab, rows, shown)  # before the folder's config is overwritten
+        if stale:
+            said.append(f"{len(stale)} run{'s' * (len(stale) > 1)} in {shown.rstrip('/')}/runs.parquet come from another "
+                        f"configuration{_changed(prev, ab)}; they are kept there but not analysed (a new --out keeps "
+                        "ablations apart).")
+            warn(said[-1])
+        atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())
+        atomic_write_bytes(out / "env.json", (json.dumps(environment(threads, device), indent=2) + "\n").encode())
+        by_name = {a.name: a for a in ab.arms}
+        col = ab.metric.column
+        failed_now: dict[str, set[int]] = {}
 
-    def state_of() -> tuple[Any, dict[str, list[int]]]:
-        values: dict[str, dict[int, float]] = {}
-        tried: dict[str, set[int]] = {a.name: set(failed_now.get(a.name, set())) for a in ab.arms}
-        for r in rows:
-            if r["status"] == "ok" and r.get(col) is not None:  # a row without the primary metric is run again
-                values.setdefault(r["arm"], {})[int(r["seed"])] = float(r[col])
-                tried[r["arm"]].add(int(r["seed"]))
-        return next_runs(design, ab.baseline.name, [a.name for a in ab.arms[1:]], values, tried)
+        def state_of() -> tuple[Any, dict[str, list[int]]]:
+            values: dict[str, dict[int, float]] = {}
+            tried: dict[str, set[int]] = {a.name: set(failed_now.get(a.name, set())) for a in ab.arms}
+            for r in rows:
+                if r["status"] == "ok" and r.get(col) is not None:  # a row without the primary metric is run again
+                    values.setdefault(r["arm"], {})[int(r["seed"])] = float(r[col])
+                    tried[r["arm"]].add(int(r["seed"]))
+            return next_runs(design, ab.baseline.name, [a.name for a in ab.arms[1:]], values, tried)
 
-    def task(name: str, s: int) -> dict[str, Any]:
-        a = by_name[name]
-        return {"arm": name, "seed": s, "hash": hashes[(name, s)], "fingerprint": fingerprint, "data": data,
-                "recipe": a.recipe, "label_noise": a.label_noise, "entry": ab.entry, "trainer": trainer_kw,
-                "device": device, "threads": threads, "primary": col, **remote}
+        def task(name: str, s: int) -> dict[str, Any]:
+            a = by_name[name]
+            return {"arm": name, "seed": s, "hash": hashes[(name, s)], "fingerprint": fingerprint, "data": data,
+                    "recipe": a.recipe, "label_noise": a.label_noise, "entry": ab.entry, "trainer": trainer_kw,
+                    "device": device, "threads": threads, "primary": col, **remote}
 
-    prog = None
-    if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+        prog = None
+        if progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-        prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        prog.start()
-        prog.add_task(f"ablation runs ({sum(r['status'] == 'ok' for r in rows)} already done)", total=None)
+            prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            prog.start()
+            prog.add_task(f"ablation runs ({sum(r['status'] == 'ok' for r in rows)} already done)", total=None)
 
-    saved = {"at": 0.0, "dirty": False}
+        saved: dict[str, Any] = {"at": 0.0, "dirty": False, "timer": None}
+        lock = threading.RLock()
 
-    def save(force: bool = False) -> None:
-        # every finished run is on disk within SAVE_EVERY_S (a run that takes longer is saved as it
-        # ends); sub-second runs (synthetic trainers, simulations) do not rewrite the file each time
-        if saved["dirty"] and (force or time.monotonic() - saved["at"] >= SAVE_EVERY_S):
-            save_runs(out, stale + rows)
-            if mirror is not None:
-                mirror.push(["runs.parquet"])
-            saved.update(at=time.monotonic(), dirty=False)
+        def save(force: bool = False) -> None:
+            # every finished run is on disk within SAVE_EVERY_S: sub-second runs (synthetic trainers,
+            # simulations) do not rewrite the file each time, and a timer saves the last of a burst even
+            # when the next run takes hours (a SIGKILL then lost every run finished since the last save)
+            with lock:
+                if not saved["dirty"]:
+                    return
+                wait = SAVE_EVERY_S - (time.monotonic() - saved["at"])
+                if not force and wait > 0:
+                    if saved["timer"] is None:
+                        saved["timer"] = threading.Timer(wait, lambda: save(force=True))
+                        saved["timer"].daemon = True
+                        saved["timer"].start()
+                    return
+                if saved["timer"] is not None:
+                    saved["timer"].cancel()
+                    saved["timer"] = None
+                save_runs(out, stale + rows)
+                if mirror is not None:
+                    mirror.push(["runs.parquet"])
+                saved.update(at=time.monotonic(), dirty=False)
 
-    def finished(row: dict[str, Any]) -> None:
-        rows[:] = [r for r in rows if (r["arm"], r["seed"]) != (row["arm"], row["seed"])] + [row]
-        if row["status"] != "ok":
-            failed_now.setdefault(row["arm"], set()).add(int(row["seed"]))
-        saved["dirty"] = True
-        save()
-        if prog is not None:
-            prog.update(prog.task_ids[0], advance=1)
+        def finished(row: dict[str, Any]) -> None:
+            with lock:
+                rows[:] = [r for r in rows if (r["arm"], r["seed"]) != (row["arm"], row["seed"])] + [row]
+                saved["dirty"] = True
+            if row["status"] != "ok":
+                failed_now.setdefault(row["arm"], set()).add(int(row["seed"]))
+            save()
+            if prog is not None:
+                prog.update(prog.task_ids[0], advance=1)
 
-    if executor == "ray":
-        from mmdata.ablate.ray_executor import RayExecutor
+        if executor == "ray":
+            from mmdata.ablate.ray_executor import RayExecutor
 
-        executor = RayExecutor(address, num_cpus=threads, num_gpus=1 if device.startswith("cuda") else 0,
-                               max_concurrent=workers, train_fn=inline_fn)
-    if executor is None or executor == "local":
-        if inline_fn is not None or (workers == 1 and device == "cpu"):
-            executor = InlineExecutor(inline_fn)
-        else:
-            executor = ProcessExecutor(workers, device=device, gpus=gpus, threads=threads)
-    budget = max_runs
-    try:
-        with _stop_on_signals():
-            while budget is None or budget > 0:
-                st, need = state_of()
-                # seed-major order: an interruption leaves every configuration with about as many seeds
-                tasks = [task(a, s) for s in sorted({s for v in need.values() for s in v}) for a in need if s in need[a]]
-                if not tasks:
-                    break
-                if budget is not None:
-                    tasks = tasks[:budget]
-                    budget -= len(tasks)
-                if prog is not None:
-                    look = f"look {st.looks_done + 1}/{len(design.looks.sizes)}, " if design.adaptive else ""
-                    prog.update(prog.task_ids[0], total=(prog.tasks[0].completed + len(tasks)),
-                                description=f"ablation runs ({look}{len(st.open_arms)} arms open)")
-                executor.run(tasks, finished)
-                save(force=True)
-            if ab.alignment and (budget is None or budget > 0):
-                from mmdata.ablate.align import add_alignment
+            executor = RayExecutor(address, num_cpus=threads, num_gpus=1 if device.startswith("cuda") else 0,
+                                   max_concurrent=workers, train_fn=inline_fn)
+        if executor is None or executor == "local":
+            if inline_fn is not None or (workers == 1 and device == "cpu"):
+                executor = InlineExecutor(inline_fn)
+            else:
+                executor = ProcessExecutor(workers, device=device, gpus=gpus, threads=threads)
+        budget = max_runs
+        try:
+            with _stop_on_signals():
+                while budget is None or budget > 0:
+                    st, need = state_of()
+                    # seed-major order: an interruption leaves every configuration with about as many seeds
+                    tasks = [task(a, s) for s in sorted({s for v in need.values() for s in v}) for a in need if s in need[a]]
+                    if not tasks:
+                        break
+                    if budget is not None:
+                        tasks = tasks[:budget]
+                        budget -= len(tasks)
+                    if prog is not None:
+                        look = f"look {st.looks_done + 1}/{len(design.looks.sizes)}, " if design.adaptive else ""
+                        prog.update(prog.task_ids[0], total=(prog.tasks[0].completed + len(tasks)),
+                                    description=f"ablation runs ({look}{len(st.open_arms)} arms open)")
+                    executor.run(tasks, finished)
+                    save(force=True)
+                if ab.alignment and (budget is None or budget > 0):
+                    from mmdata.ablate.align import add_alignment
 
-                if prog is not None:
-                    prog.update(prog.task_ids[0], description="alignment Δ of finished runs")
-                local = str(stage_dataset(data, storage_options=storage_options)) if is_remote(data) else data
-                add_alignment(ab, local, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
-    except KeyboardInterrupt as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        raise Interrupted(signum, sum(r["status"] == "ok" for r in rows)) from None
-    finally:
-        executor.close()
-        save(force=True)
-        if prog is not None:
-            prog.stop()
-    state, need = state_of()
-    summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots,
-                           warnings=said)
-    for w in summary["warnings"][len(said):]:  # what the analysis found
-        warn(w)
-    if mirror is not None:
-        mirror.push()  # the report, summary, plots, config and environment (runs.parquet is there)
-    return summary
+                    if prog is not None:
+                        prog.update(prog.task_ids[0], description="alignment Δ of finished runs")
+                    local = str(stage_dataset(data, storage_options=storage_options)) if is_remote(data) else data
+                    add_alignment(ab, local, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            raise Interrupted(signum, sum(r["status"] == "ok" for r in rows)) from None
+        finally:
+            executor.close()
+            save(force=True)  # also stops a pending timer
+            if prog is not None:
+                prog.stop()
+        state, need = state_of()
+        summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots,
+                               warnings=said)
+        for w in summary["warnings"][len(said):]:  # what the analysis found
+            warn(w)
+        if mirror is not None:
+            mirror.push()  # the report, summary, plots, config and environment (runs.parquet is there)
+        return summary
 
 
 if __name__ == "__main__":  # pragma: no cover
