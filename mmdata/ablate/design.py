@@ -2,7 +2,7 @@
 which metric decides. The full format (every key optional except ``design``):
 
 ```yaml
-dataset: {name: avdigits, seed: 0}        # or {path: DIR} (a folder written by `mmdata shard`)
+dataset: {name: avdigits, seed: 0}        # (limit: N per class) or {path: DIR} (a folder written by `mmdata shard`)
 trainer:                                  # keywords of the training function
   entry: mmdata.train:train               # default; or "package.module:function" (your own trainer)
   fusion: concat
@@ -11,7 +11,7 @@ trainer:                                  # keywords of the training function
   lr: 0.002
   modalities: [image, audio, text]        # default: those the training split has (avdigits: all three)
   eval_robustness: true                   # false: skip the missing-modality / corruption evaluation
-seeds: 20                                 # paired seeds per arm (the maximum per arm when adaptive)
+seeds: 20                                 # paired seeds per arm, 2-1000 (the maximum per arm when adaptive)
 adaptive: false                           # true, or {looks: [10, 12, 14, 16, 18, 20], futility: 0.1, spending: hsd}
 metric: test.accuracy                     # the primary metric; or {name: test.nll, higher_is_better: false, scale: 1}
 delta: null                               # smallest effect of interest (reporting units); null: the baseline's seed sd
@@ -64,6 +64,8 @@ TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimiz
 TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3}
 #: the embedded dataset's modalities (every avdigits sample has all three)
 EMBEDDED_MODALITIES = ("image", "audio", "text")
+#: more paired seeds than any ablation needs (the exact sign-flip tables grow with them: 100,000 took 12 GiB)
+MAX_SEEDS = 1000
 TOP_KEYS = ("dataset", "trainer", "seeds", "adaptive", "metric", "delta", "alpha", "alignment")
 ALIGNMENT_DEFAULTS = {"model": None, "epochs": 20, "split": "test"}
 IDENTITY_SEED_OFFSET = 7919
@@ -450,14 +452,10 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     if unknown:
         raise RecipeError(f"ablation recipe: unknown key(s) {unknown}; allowed: {', '.join(sorted(allowed))} "
                           "(a resolved config lists arms: instead of design: and controls:)")
-    dataset = data.get("dataset") or {"name": "avdigits", "seed": 0}
-    if not isinstance(dataset, dict) or not ({"name", "path"} & set(dataset)):
-        raise RecipeError("dataset: expected {name: avdigits, seed: S} or {path: DIR}")
-    if "name" in dataset and dataset["name"] != "avdigits":
-        raise RecipeError(f"dataset.name: {dataset['name']!r} is not an embedded dataset; allowed: ['avdigits'] (or give path:)")
-    trainer = dict(data.get("trainer") or {})
+    dataset = _dataset(data.get("dataset") or {"name": "avdigits", "seed": 0})
     if not isinstance(data.get("trainer") or {}, dict):
         raise RecipeError("trainer: expected a mapping of keywords (and optionally entry: package.module:function)")
+    trainer = dict(data.get("trainer") or {})
     entry = entry or trainer.pop("entry", None)
     trainer.pop("entry", None)
     if entry is not None and (not isinstance(entry, str) or ":" not in entry):
@@ -485,8 +483,10 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
             except MMDataError as exc:
                 raise RecipeError(str(exc)) from None
     n_seeds = seeds if seeds is not None else data.get("seeds", 10)
-    if not isinstance(n_seeds, int) or isinstance(n_seeds, bool) or n_seeds < 2:
-        raise RecipeError(f"seeds: need an integer of at least 2 paired seeds, got {n_seeds!r}")
+    if not isinstance(n_seeds, int) or isinstance(n_seeds, bool) or not 2 <= n_seeds <= MAX_SEEDS:
+        raise RecipeError(f"seeds: need an integer of 2 to {MAX_SEEDS} paired seeds, got {n_seeds!r}"
+                          + (" (the sign-flip test's tables grow with the seeds; no ablation needs that many)"
+                             if isinstance(n_seeds, int) and n_seeds > MAX_SEEDS else ""))
     spec = data.get("adaptive")
     if adaptive is not None and bool(adaptive) != bool(spec):  # the caller's switch wins; the recipe's settings stay
         spec = bool(adaptive)
@@ -494,10 +494,11 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
         spec = {k: v for k, v in spec.items() if k != "looks"}
     ad, looks, fut, spending = _adaptive(spec, n_seeds)
     delta = data.get("delta")
-    if delta is not None and not (isinstance(delta, (int, float)) and delta > 0):
+    if delta is not None and not (isinstance(delta, (int, float)) and not isinstance(delta, bool)
+                                  and math.isfinite(delta) and delta > 0):
         raise RecipeError(f"delta: expected a positive number (reporting units, e.g. accuracy points), got {delta!r}")
     alpha = data.get("alpha", ALPHA)
-    if not (isinstance(alpha, (int, float)) and 0 < alpha < 0.5):
+    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha < 0.5):
         raise RecipeError(f"alpha: expected a family-wise error rate in (0, 0.5), got {alpha!r}")
     bundled = entry is None and not own_trainer
     common = {"dataset": dataset, "trainer": trainer, "seeds": n_seeds, "metric": _metric(data.get("metric"), bundled),
@@ -512,6 +513,26 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     if note is None and any(a.name == "identity" and a.kind == "control" for a in arms) and not draws(arms[0].recipe, used):
         note = _identity_note(used, kept=True)
     return Ablation(arms=arms, identity_note=note, own_trainer=own_trainer, **common)
+
+
+def _dataset(spec: Any) -> dict[str, Any]:
+    """``dataset:`` checked: ``{name: avdigits, seed: S, limit: N}`` or ``{path: DIR}``, nothing else (a
+    misspelt ``limitt:`` built the full dataset without a word)."""
+    if not isinstance(spec, dict) or len({"name", "path"} & set(spec)) != 1:
+        raise RecipeError(f"dataset: expected {{name: avdigits, seed: S}} or {{path: DIR}}, got {spec!r}")
+    allowed = ("name", "seed", "limit") if "name" in spec else ("path",)
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise RecipeError(f"dataset: unknown key(s) {unknown}; allowed with {allowed[0]}: {list(allowed)}")
+    if "name" in spec and spec["name"] != "avdigits":
+        raise RecipeError(f"dataset.name: {spec['name']!r} is not an embedded dataset; allowed: ['avdigits'] (or give path:)")
+    if "path" in spec and not (isinstance(spec["path"], str) and spec["path"]):
+        raise RecipeError(f"dataset.path: expected a folder or URL, got {spec['path']!r}")
+    for key, low in (("seed", 0), ("limit", 1)):
+        v = spec.get(key)
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= low):
+            raise RecipeError(f"dataset.{key}: expected an integer >= {low}, got {v!r}")
+    return spec
 
 
 def draws(recipe: dict[str, Any] | None, modalities: tuple[str, ...] | None = None) -> bool:
@@ -609,11 +630,20 @@ def design_warnings(ab: Ablation) -> list[str]:
     return out
 
 
+DESIGN_KEYS = {"leave_one_out": ("recipe",), "add_one": ("recipe",), "explicit": ("baseline", "arms"),
+               "sweep": ("baseline", "section", "op", "param", "values")}
+
+
 def _design_arms(data: dict[str, Any], base: Path | None, used: tuple[str, ...] | None = None) -> tuple[list[Arm], str | None]:
     design = data.get("design") or {}
+    if not isinstance(design, dict):
+        raise RecipeError(f"design: expected a mapping {{mode: leave_one_out | add_one | explicit | sweep, ...}}, got {design!r}")
     mode = design.get("mode", "explicit")
     if mode not in MODES:
         raise RecipeError(f"design.mode: {mode!r} is not allowed; choose one of {list(MODES)}")
+    unknown = sorted(set(design) - {"mode", *DESIGN_KEYS[mode]})
+    if unknown:  # a misspelt baselin: left the baseline without augmentation, silently
+        raise RecipeError(f"design: unknown key(s) {unknown} for mode {mode}; allowed: {['mode', *DESIGN_KEYS[mode]]}")
     arms: list[Arm] = []
     if mode in ("leave_one_out", "add_one"):
         full = _recipe_dict(design.get("recipe"), "design.recipe", base)
@@ -639,6 +669,8 @@ def _design_arms(data: dict[str, Any], base: Path | None, used: tuple[str, ...] 
         baseline = _recipe_dict(design.get("baseline"), "design.baseline", base)
         sec, op, param = design.get("section"), design.get("op"), design.get("param")
         values = design.get("values") or []
+        if not isinstance(values, list):
+            raise RecipeError(f"design.values: expected a list of the parameter's values, got {values!r}")
         if sec not in (*SAMPLE_SECTIONS, "batch") or not op or not param or not values:
             raise RecipeError("design (sweep): needs section, op, param and a non-empty values list")
         arms.append(Arm("baseline", baseline, kind="baseline"))

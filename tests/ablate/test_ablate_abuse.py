@@ -115,3 +115,31 @@ def test_a_trainer_calling_sys_exit_in_this_process_is_a_failed_run(tmp_path: Pa
     (failure,) = summary["failures"]
     assert failure["arm"] == "cutout" and failure["seed"] == 2 and "SystemExit: 3" in failure["error"]
     assert (tmp_path / "o" / "report.md").is_file() and summary["runs"]["ok"] == 7
+
+
+_EXPLICIT = {"mode": "explicit", "arms": {"cutout": {"image": [{"op": "cutout"}]}}}
+
+
+@pytest.mark.parametrize("recipe,says", [
+    ({"delta": float("inf"), "design": _EXPLICIT}, "delta: expected a positive number"),  # was: a +3 effect 'negligible'
+    ({"delta": True, "design": _EXPLICIT}, "delta: expected a positive number"),  # was: delta 1.0
+    ({"alpha": True, "design": _EXPLICIT}, "alpha: expected"),
+    ({"dataset": {"name": "avdigits", "limitt": 3}, "design": _EXPLICIT}, "dataset: unknown key(s) ['limitt']"),
+    ({"dataset": {"name": "avdigits", "seed": "abc"}, "design": _EXPLICIT}, "dataset.seed: expected an integer"),
+    ({"dataset": {"path": "x", "name": "avdigits"}, "design": _EXPLICIT}, "dataset: expected"),
+    ({"trainer": "fast", "design": _EXPLICIT}, "trainer: expected a mapping"),
+    ({"trainer": [1, 2], "design": _EXPLICIT}, "trainer: expected a mapping"),
+    ({"design": "leave_one_out"}, "design: expected a mapping"),
+    ({"design": {**_EXPLICIT, "baselin": {"image": [{"op": "hflip"}]}}}, "design: unknown key(s) ['baselin']"),
+    ({"design": {"mode": "sweep", "section": "image", "op": "cutout", "param": "p", "values": 3}}, "design.values: expected a list"),
+    ({"seeds": 100_000, "design": _EXPLICIT}, "seeds: need an integer of 2 to 1000"),
+])
+def test_recipe_mistakes_are_one_line_naming_the_key(recipe: dict, says: str) -> None:
+    """Each was a traceback (AttributeError, ValueError, TypeError), a silent default, a wrong verdict or,
+    for 100,000 seeds, 12 GiB and the kernel's OOM killer (a QA pass, 2026-12-03)."""
+    from mmdata.ablate.design import load_ablation
+    from mmdata.errors import RecipeError
+
+    with pytest.raises(RecipeError) as exc:
+        load_ablation({"dataset": {"path": "unused"}, **recipe}, own_trainer=True)
+    assert says in str(exc.value), str(exc.value)

@@ -62,7 +62,7 @@ def test_designs_and_errors() -> None:
                      ({"adaptive": {"spending": "pocock"}}, r"adaptive.spending: 'pocock' is not allowed; choose one of \['hsd', 'hsd-2', 'linear', 'obf'\]"),
                      ({"metric": "val.accuracy"}, "the primary metric must be a test metric"),
                      ({"delta": -1}, "delta: expected a positive number"),
-                     ({"seeds": 1}, "seeds: need an integer of at least 2")]:
+                     ({"seeds": 1}, "seeds: need an integer of 2 to 1000")]:
         with pytest.raises(RecipeError, match=msg):
             load_ablation({"design": {"mode": "explicit", "arms": {"a": None}}, **bad})
 
