@@ -80,8 +80,12 @@ def _finish(s: dict[str, Any], out: Path | str, json_: bool) -> None:
 def _interrupted(exc: BaseException) -> None:
     import signal
 
+    from rich.console import Console
+    from rich.markup import escape
+
     signum = getattr(exc, "signum", signal.SIGINT)
-    console.print(f"[yellow]{exc or 'interrupted'}[/]")
+    # on stderr, as the warnings: with --json stdout stays one JSON document (here: none)
+    Console(stderr=True, soft_wrap=True).print(f"[yellow]{escape(str(exc) or 'interrupted')}[/]", highlight=False)
     raise typer.Exit(128 + int(signum))
 
 
@@ -109,7 +113,8 @@ def ablate(
 ) -> None:
     """Run an augmentation ablation (arms x paired seeds) and write runs.parquet, summary.json, report.md.
 
-    Exit status: 0; 1 when any run failed (listed; rerun to retry); 130 / 143 when stopped by Ctrl-C /
+    Exit status: 0; 1 when any run failed (listed; rerun to retry); 2 for a bad recipe, option or dataset,
+    or an output folder it must not or cannot write (one error line); 130 / 143 when stopped by Ctrl-C /
     SIGTERM (finished runs are kept; rerun to resume).
     """
     from mmdata.ablate import run

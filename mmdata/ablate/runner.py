@@ -47,6 +47,8 @@ from mmdata.urls import is_remote, local_path, stage_dataset
 SAVE_EVERY_S = 0.5
 #: files that make a folder an ablation's output folder (written before the first run)
 MARKERS = ("config.resolved.yaml", "runs.parquet")
+#: the analysis of the runs, rewritten at the end; stale once the runner starts new runs
+REPORT_FILES = ("summary.json", "report.md")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -183,12 +185,34 @@ def _check_dataset(ab: Ablation, storage_options: dict[str, Any] | None) -> None
     check_dataset(local_path(raw, "dataset.path"), ab.modalities, where="dataset.path", modalities_key="trainer.modalities")
 
 
-def load_runs(out: Path) -> list[dict[str, Any]]:
-    """The rows of ``out/runs.parquet`` (rows of older versions, without a status, count as ok)."""
+@contextmanager
+def _writing(shown: str, doing: str = "write") -> Iterator[None]:
+    """An OSError writing the output folder (full disk, read-only folder) as one error naming the file:
+    it is the user's to fix, and exit 1 means "a run failed". Only around our own writes: an OSError
+    inside a run is that run's failure (:func:`mmdata.ablate.executor.run_task`)."""
+    try:
+        yield
+    except OSError as exc:
+        raise MMDataError(f"cannot {doing} {shown} ({exc.strerror or exc}); free disk space or make the folder writable, "
+                          "then rerun the same command to resume (the runs already in runs.parquet are kept)") from None
+
+
+def load_runs(out: Path, shown: str | None = None) -> list[dict[str, Any]]:
+    """The rows of ``out/runs.parquet`` (rows of older versions, without a status, count as ok).
+
+    Raises:
+        MMDataError: the file is unreadable or not a Parquet table (``shown``: the folder as the user named it).
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     p = out / "runs.parquet"
-    rows = pq.read_table(p).to_pylist() if p.exists() else []
+    try:
+        rows = pq.read_table(p).to_pylist() if p.exists() else []
+    except (pa.ArrowException, OSError) as exc:  # ArrowInvalid: truncated or not Parquet; OSError: unreadable
+        where = f"{(shown or str(out)).rstrip('/')}/runs.parquet"
+        raise MMDataError(f"{where}: not a readable runs table ({exc}); move it away to start this ablation "
+                          "over in this folder (its runs are then not reused), or restore it from a copy") from None
     for r in rows:
         r.setdefault("status", "ok")
         if r["status"] is None:
@@ -196,7 +220,8 @@ def load_runs(out: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def save_runs(out: Path, rows: list[dict[str, Any]]) -> None:
+def save_runs(out: Path, rows: list[dict[str, Any]], shown: str | None = None) -> None:
+    """Write ``out/runs.parquet`` atomically; a failed write is an MMDataError naming it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -204,7 +229,8 @@ def save_runs(out: Path, rows: list[dict[str, Any]]) -> None:
     cols = sorted({k for r in rows for k in r})
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in cols} for r in rows]), buf)
-    atomic_write_bytes(out / "runs.parquet", buf.getvalue())
+    with _writing(f"{(shown or str(out)).rstrip('/')}/runs.parquet"):
+        atomic_write_bytes(out / "runs.parquet", buf.getvalue())
 
 
 def environment(threads: int = 1, device: str = "cpu") -> dict[str, Any]:
@@ -351,7 +377,9 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     said = design_warnings(ab)
     for w in said:
         warn(w)
-    out.mkdir(parents=True, exist_ok=True)  # after the recipe, dataset and folder are checked: an error leaves no folder
+    folder = shown.rstrip("/")
+    with _writing(f"--out {shown}", "create"):
+        out.mkdir(parents=True, exist_ok=True)  # after the recipe, dataset and folder are checked: an error leaves no folder
     # one job at a time per folder: two into one folder rewrote runs.parquet from their own memory
     # and erased each other's runs; the kernel releases the lock when this process dies
     with JobLock(out, "mmdata ablate"):
@@ -359,7 +387,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         remote = {"storage_options": storage_options} if is_remote(data) and storage_options else {}
         design = ab.design()
         hashes = {(a.name, s): ab.run_hash(a, s, fingerprint, device, threads) for a in ab.arms for s in range(ab.seeds)}
-        every = load_runs(out)
+        every = load_runs(out, shown)
         rows = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) == r["config_hash"]]
         stale = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) != r["config_hash"]]  # kept, not analysed
         check_design_switch(prev, ab, rows, shown)  # before the folder's config is overwritten
@@ -368,8 +396,10 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                         f"configuration{_changed(prev, ab)}; they are kept there but not analysed (a new --out keeps "
                         "ablations apart).")
             warn(said[-1])
-        atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())
-        atomic_write_bytes(out / "env.json", (json.dumps(environment(threads, device), indent=2) + "\n").encode())
+        with _writing(f"{folder}/config.resolved.yaml"):
+            atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())
+        with _writing(f"{folder}/env.json"):
+            atomic_write_bytes(out / "env.json", (json.dumps(environment(threads, device), indent=2) + "\n").encode())
         by_name = {a.name: a for a in ab.arms}
         col = ab.metric.column
         failed_now: dict[str, set[int]] = {}
@@ -410,17 +440,43 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                 wait = SAVE_EVERY_S - (time.monotonic() - saved["at"])
                 if not force and wait > 0:
                     if saved["timer"] is None:
-                        saved["timer"] = threading.Timer(wait, lambda: save(force=True))
+                        saved["timer"] = threading.Timer(wait, save_later)
                         saved["timer"].daemon = True
                         saved["timer"].start()
                     return
                 if saved["timer"] is not None:
                     saved["timer"].cancel()
                     saved["timer"] = None
-                save_runs(out, stale + rows)
+                save_runs(out, stale + rows, shown)
                 if mirror is not None:
                     mirror.push(["runs.parquet"])
                 saved.update(at=time.monotonic(), dirty=False)
+
+        def save_later() -> None:
+            try:
+                save(force=True)
+            except MMDataError:
+                pass  # still dirty: the main thread's next save raises it (here it would be a thread's traceback)
+
+        unclaim = {"done": False}
+
+        def unclaim_report() -> None:
+            # New runs make summary.json and report.md stale (an interrupted resume with more seeds left
+            # them saying "complete" with the old verdicts next to the new config and runs). They are
+            # removed when new work starts, rather than rewritten on a stop: that holds for SIGKILL and
+            # crashes too, and a Ctrl-C stays prompt (no statistics or plots drawn while stopping). The
+            # analysis is a function of runs.parquet: a rerun writes it again.
+            if not unclaim["done"]:
+                for name in REPORT_FILES:
+                    with _writing(f"{folder}/{name}", "remove the stale"):
+                        (out / name).unlink(missing_ok=True)
+                    if mirror is not None:
+                        from mmdata.urls import call, redact
+
+                        url = f"{mirror.url}/{name}"
+                        if call(redact(url), "check it", mirror.fs.exists, f"{mirror.root}/{name}"):
+                            call(redact(url), "remove the stale report", mirror.fs.rm, f"{mirror.root}/{name}")
+                unclaim["done"] = True
 
         def finished(row: dict[str, Any]) -> None:
             with lock:
@@ -458,26 +514,37 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                         look = f"look {st.looks_done + 1}/{len(design.looks.sizes)}, " if design.adaptive else ""
                         prog.update(prog.task_ids[0], total=(prog.tasks[0].completed + len(tasks)),
                                     description=f"ablation runs ({look}{len(st.open_arms)} arms open)")
+                    unclaim_report()
                     executor.run(tasks, finished)
                     save(force=True)
                 if ab.alignment and (budget is None or budget > 0):
-                    from mmdata.ablate.align import add_alignment
+                    from mmdata.ablate.align import ALIGN_COLUMN, add_alignment
 
                     if prog is not None:
                         prog.update(prog.task_ids[0], description="alignment Δ of finished runs")
+                    if any(r["status"] == "ok" and r.get(ALIGN_COLUMN) is None for r in rows):
+                        unclaim_report()  # alignment Δ to add: new columns, a new analysis
                     local = str(stage_dataset(data, storage_options=storage_options)) if is_remote(data) else data
                     add_alignment(ab, local, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
         except KeyboardInterrupt as exc:
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
             raise Interrupted(signum, sum(r["status"] == "ok" for r in rows)) from None
         finally:
+            stopping = sys.exc_info()[1]
             executor.close()
-            save(force=True)  # also stops a pending timer
             if prog is not None:
                 prog.stop()
+            try:
+                save(force=True)  # also stops a pending timer
+            except MMDataError:
+                # a failed save raised while stopping is the same write failing again: the first error
+                # stays (an Interrupted is replaced: its "finished runs kept" would not be true)
+                if not isinstance(stopping, MMDataError):
+                    raise
         state, need = state_of()
-        summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots,
-                               warnings=said)
+        with _writing(f"the report (summary.json, report.md, plots) into {shown}"):
+            summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots,
+                                   warnings=said)
         for w in summary["warnings"][len(said):]:  # what the analysis found
             warn(w)
         if mirror is not None:
