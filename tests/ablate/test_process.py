@@ -180,12 +180,12 @@ def test_cli_device_cuda_without_a_gpu_stops_before_any_run(tmp_path: Path, tiny
     assert "--device cpu" in str(res.exception) and not (tmp_path / "o" / "runs.parquet").exists()
 
 
-def test_gpu_check_without_cuda_says_so_and_fails() -> None:
+def test_gpu_check_without_cuda_says_so_and_fails(tmp_path: Path) -> None:
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible: run scripts/gpu_check.sh itself")
-    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "/tmp/mmdata-gpu-check-test"], capture_output=True,
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(tmp_path / "out")], capture_output=True,
                          text=True, timeout=120, env={**os.environ, "PYTHON": sys.executable})
     assert res.returncode == 2 and "no CUDA device is visible" in res.stderr and "nothing was run" in res.stderr
 
