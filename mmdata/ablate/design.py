@@ -49,7 +49,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
@@ -526,7 +526,7 @@ def _dataset(spec: Any) -> dict[str, Any]:
         raise RecipeError(f"dataset: unknown key(s) {unknown}; allowed with {allowed[0]}: {list(allowed)}")
     if "name" in spec and spec["name"] != "avdigits":
         raise RecipeError(f"dataset.name: {spec['name']!r} is not an embedded dataset; allowed: ['avdigits'] (or give path:)")
-    if "path" in spec and not (isinstance(spec["path"], str) and spec["path"]):
+    if "path" in spec and not ((isinstance(spec["path"], str) and spec["path"]) or isinstance(spec["path"], PurePath)):
         raise RecipeError(f"dataset.path: expected a folder or URL, got {spec['path']!r}")
     for key, low in (("seed", 0), ("limit", 1)):
         v = spec.get(key)
