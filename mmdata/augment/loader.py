@@ -321,18 +321,18 @@ class Loader:
         saved, now = state.get("readers"), self._readers()
         positions = {int(k): int(v) for k, v in (state.get("positions") or {}).items()}
         started = any(v > 0 for v in positions.values()) or bool(state.get("copies"))
-        if saved is not None and int(saved) != now and started and self._finished(positions, int(saved), int(state["epoch"])):
+        if saved is not None and int(saved) != now and started:
+            if not self._finished(positions, int(saved), int(state["epoch"])):
+                # positions count samples along each reader's share; another split shares the epoch out
+                # differently, so they would skip samples never yielded and repeat others
+                raise MMDataError(
+                    f"loader state was saved mid-epoch {state['epoch']} with {saved} reader(s) (world size x DataLoader "
+                    f"workers) and this loader has {now}: its positions mean other samples here, so the rest of the "
+                    f"epoch would repeat some samples and skip others. Resume with the same num_workers and world size, "
+                    f"or start that epoch over: load_state_dict({{'epoch': {state['epoch']}, 'seed': {self.seed}}})")
             # the saved epoch was over: the same here is every reader at the end of its share
             ends = self.source.samples_per_reader(now, int(state["epoch"]))
             state = {**state, "positions": dict(enumerate(ends)), "readers": now, "next_worker": 0}
-        elif saved is not None and int(saved) != now and started:
-            # positions count samples along each reader's share; another split shares the epoch out
-            # differently, so they would skip samples never yielded and repeat others
-            raise MMDataError(
-                f"loader state was saved mid-epoch {state['epoch']} with {saved} reader(s) (world size x DataLoader "
-                f"workers) and this loader has {now}: its positions mean other samples here, so the rest of the epoch "
-                f"would repeat some samples and skip others. Resume with the same num_workers and world size, or "
-                f"start that epoch over: load_state_dict({{'epoch': {state['epoch']}, 'seed': {self.seed}}})")
         self.epoch = int(state["epoch"])
         self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {})})
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
