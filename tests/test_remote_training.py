@@ -133,3 +133,24 @@ def test_an_ablation_out_at_s3_resumes_on_another_machine(tmp_path: Path, av: Pa
     assert sorted(r["wall_s"] for r in pq.read_table(io.BytesIO(s3.tree("abl")["runs.parquet"])).to_pylist()) == stamps
     kept = "".join(v.decode(errors="replace") for k, v in s3.tree("abl").items() if k.endswith((".json", ".yaml", ".md")))
     assert s3.options["endpoint_url"] not in kept and "storage_options" not in kept
+
+
+def test_a_stale_report_at_s3_is_removed_when_new_runs_start(tmp_path: Path, av: Path, s3,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """The report of the finished part describes the old state once new runs start: it goes, at the
+    URL as in the local copy (a stop before the end then leaves no report claiming the old verdicts)."""
+    from mmdata.ablate.remote_out import RemoteRunDir
+
+    out = f"{s3.url}/abl2"
+    monkeypatch.setenv("MMDATA_CACHE", str(tmp_path / "cache"))
+    run(synthetic_recipe(tmp_path, av, seeds=2), out, storage_options=s3.options, workers=1, progress=False, plots=False)
+    assert {"summary.json", "report.md"} <= set(s3.tree("abl2"))
+    d = RemoteRunDir(out, s3.options)
+    d.remove(["summary.json", "not-there.md"])  # a name that is not there is no error
+    assert "summary.json" not in s3.tree("abl2") and "report.md" in s3.tree("abl2")
+    # more seeds: new runs, so the old report goes before them; the new one is uploaded at the end
+    monkeypatch.setenv("MMDATA_CACHE", str(tmp_path / "cache2"))
+    s = run(synthetic_recipe(tmp_path, av, seeds=3), out, storage_options=s3.options, workers=1, progress=False,
+            plots=False, max_runs=1)
+    assert s["runs"]["ok"] == 7 and s["design"]["complete"] is False
+    assert json.loads(s3.tree("abl2")["summary.json"]) == s

@@ -65,6 +65,13 @@ class RemoteRunDir:
             call(redact(f"{self.url}/{rel}"), "download it", self.fs.get_file, obj, str(dest))
         return self.local
 
+    def remove(self, names: list[str]) -> None:
+        """Delete the objects ``names`` (paths relative to the folder) where they exist."""
+        for n in names:
+            url = f"{self.url}/{n}"
+            if call(redact(url), "check it", self.fs.exists, f"{self.root}/{n}"):
+                call(redact(url), "remove it", self.fs.rm, f"{self.root}/{n}")
+
     def push(self, names: list[str] | None = None) -> None:
         """Upload ``names`` (paths relative to the folder; None: every file but ``data/``), each as one
         object."""

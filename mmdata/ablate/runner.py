@@ -392,7 +392,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         stale = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) != r["config_hash"]]  # kept, not analysed
         check_design_switch(prev, ab, rows, shown)  # before the folder's config is overwritten
         if stale:
-            said.append(f"{len(stale)} run{'s' * (len(stale) > 1)} in {shown.rstrip('/')}/runs.parquet come from another "
+            said.append(f"{len(stale)} run{'s' * (len(stale) > 1)} in {folder}/runs.parquet come from another "
                         f"configuration{_changed(prev, ab)}; they are kept there but not analysed (a new --out keeps "
                         "ablations apart).")
             warn(said[-1])
@@ -470,12 +470,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                 for name in REPORT_FILES:
                     with _writing(f"{folder}/{name}", "remove the stale"):
                         (out / name).unlink(missing_ok=True)
-                    if mirror is not None:
-                        from mmdata.urls import call, redact
-
-                        url = f"{mirror.url}/{name}"
-                        if call(redact(url), "check it", mirror.fs.exists, f"{mirror.root}/{name}"):
-                            call(redact(url), "remove the stale report", mirror.fs.rm, f"{mirror.root}/{name}")
+                if mirror is not None:
+                    mirror.remove(list(REPORT_FILES))
                 unclaim["done"] = True
 
         def finished(row: dict[str, Any]) -> None:
