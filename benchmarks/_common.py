@@ -6,6 +6,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -30,3 +31,19 @@ def best_of(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
         out = fn()
         best = min(best, time.perf_counter() - t0)
     return best, out
+
+
+def current_runs(folder: Path) -> tuple[Any, list[dict[str, Any]]] | None:
+    """(the ablation of ``folder/config.resolved.yaml``, its finished runs): only rows of the folder's
+    current configuration (the runner keeps rows of older ones there, unanalysed). None: no ablation there."""
+    import yaml
+
+    from mmdata.ablate.design import load_ablation
+    from mmdata.ablate.runner import load_runs, prepare_data
+
+    if not (folder / "config.resolved.yaml").exists():
+        return None
+    ab = load_ablation(yaml.safe_load((folder / "config.resolved.yaml").read_text()))
+    fp = prepare_data(ab, folder)[1]
+    want = {(a.name, s): ab.run_hash(a, s, fp) for a in ab.arms for s in range(ab.seeds)}
+    return ab, [r for r in load_runs(folder) if r["status"] == "ok" and want.get((r["arm"], int(r["seed"]))) == r["config_hash"]]

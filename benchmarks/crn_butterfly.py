@@ -50,7 +50,7 @@ import yaml
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine  # noqa: E402
+from _common import current_runs, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NUDGE_DB = 1e-6
@@ -85,22 +85,18 @@ def config(data: str, seeds: int, epochs: int) -> dict:
 
 def analyse(d: Path) -> dict | None:
     """The figures of one epoch budget's folder, on the seeds all three configurations finished."""
-    from mmdata.ablate.design import load_ablation
-    from mmdata.ablate.runner import load_runs, prepare_data
     from mmdata.ablate.stats import eval_split_noise
 
-    if not (d / "config.resolved.yaml").exists():
+    got = current_runs(d)
+    if got is None:
         return None
-    ab = load_ablation(yaml.safe_load((d / "config.resolved.yaml").read_text()))
-    fp = prepare_data(ab, d)[1]
-    want = {(a.name, s): ab.run_hash(a, s, fp) for a in ab.arms for s in range(ab.seeds)}
+    ab, rows = got
     acc: dict[str, dict[int, float]] = {}
     codes: dict[str, dict[int, str]] = {}
-    for r in load_runs(d):
-        if r["status"] == "ok" and want.get((r["arm"], int(r["seed"]))) == r["config_hash"]:
-            acc.setdefault(r["arm"], {})[int(r["seed"])] = 100 * float(r["test_accuracy"])
-            if r.get("correct_on_test"):
-                codes.setdefault(r["arm"], {})[int(r["seed"])] = r["correct_on_test"]
+    for r in rows:
+        acc.setdefault(r["arm"], {})[int(r["seed"])] = 100 * float(r["test_accuracy"])
+        if r.get("correct_on_test"):
+            codes.setdefault(r["arm"], {})[int(r["seed"])] = r["correct_on_test"]
     if BASE not in acc or "identity" not in acc:
         return None
     arms = [a for a in ARMS if a in acc]

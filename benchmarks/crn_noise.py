@@ -29,7 +29,7 @@ import yaml
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine  # noqa: E402
+from _common import current_runs, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,21 +50,14 @@ def noise(out: Path) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
     """arm -> {keying: sd of paired differences, keying_mean, n} on the seeds that both keyings
     finished for that arm and its baseline (a partial run is analysed on what is there), plus the
     identity control's sd (identity keying only); and the runs found per keying."""
-    from mmdata.ablate.design import load_ablation
-    from mmdata.ablate.runner import load_runs, prepare_data
-
     vals: dict[str, dict[str, dict[int, float]]] = {}
     found: dict[str, object] = {}
     for keying in ("identity", "position"):
-        d = out / f"keying-{keying}"
-        if not (d / "config.resolved.yaml").exists():
+        got = current_runs(out / f"keying-{keying}")
+        if got is None:
             vals[keying] = {}
             continue
-        # only rows of the folder's current config (the runner keeps rows of older configs, unanalysed)
-        ab = load_ablation(yaml.safe_load((d / "config.resolved.yaml").read_text()))
-        fp = prepare_data(ab, d)[1]
-        want = {(a.name, s): ab.run_hash(a, s, fp) for a in ab.arms for s in range(ab.seeds)}
-        rows = [r for r in load_runs(d) if r["status"] == "ok" and want.get((r["arm"], int(r["seed"]))) == r["config_hash"]]
+        ab, rows = got
         found[keying], found[f"{keying}_epochs"] = len(rows), ab.trainer.get("epochs")
         v: dict[str, dict[int, float]] = {}
         for r in rows:
