@@ -265,6 +265,17 @@ def select_gpus(gpus: int | None = None) -> list[str]:
     return ids
 
 
+def cuda_ids(device: str, gpus: int | None = None) -> list[str]:
+    """The GPUs runs on ``device`` (``cuda``, ``cuda:N``) may use (:func:`select_gpus`), or an
+    :class:`MMDataError` saying why there are none — checked before an ablation writes anything."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise MMDataError(f"device {device!r}: torch {torch.__version__} sees no CUDA device "
+                          "(CPU build or no GPU visible); use --device cpu")
+    return select_gpus(gpus)
+
+
 class ProcessExecutor:
     """Worker processes, one task each at a time (see the module docstring).
 
@@ -280,12 +291,7 @@ class ProcessExecutor:
         self.threads = max(1, int(threads))
         self.gpu_ids: list[str] = []
         if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise MMDataError(f"device {device!r}: torch {torch.__version__} sees no CUDA device "
-                                  "(CPU build or no GPU visible); use --device cpu")
-            self.gpu_ids = select_gpus(gpus)
+            self.gpu_ids = cuda_ids(device, gpus)
         self.workers = max(1, int(workers or (len(self.gpu_ids) if self.gpu_ids else os.cpu_count() or 1)))
         self._pool: list[_Worker] = []
 

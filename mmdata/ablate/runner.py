@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from mmdata.ablate.design import Ablation, AblationWarning, design_warnings, load_ablation
-from mmdata.ablate.executor import Executor, InlineExecutor, ProcessExecutor
+from mmdata.ablate.executor import DEFAULT_ENTRY, Executor, InlineExecutor, ProcessExecutor, cuda_ids, resolve_entry
 from mmdata.ablate.schedule import FUTILITY, Design, next_runs
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
@@ -272,6 +272,24 @@ def _stop_on_signals() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def _check_runs_can_start(entry: str | None, device: str, gpus: int | None, executor: Any, own_trainer: bool) -> None:
+    """What would fail every run, one by one, checked before anything is written: the trainer entry
+    imports, the bundled trainer knows the device, and a GPU is there for ``cuda`` on this machine.
+    (On Ray the cluster's nodes, not this machine, import the trainer and hold the GPUs.)"""
+    local = executor is None or executor == "local"
+    if local and not own_trainer:
+        resolve_entry(entry)
+    if entry in (None, DEFAULT_ENTRY) and not own_trainer:
+        import torch
+
+        try:
+            torch.device(device)
+        except RuntimeError:
+            raise MMDataError(f"--device {device!r} (trainer.device): expected cpu, cuda or cuda:N") from None
+    if local and not own_trainer and device.startswith("cuda"):  # worker processes (an own trainer runs here)
+        cuda_ids(device, gpus)
+
+
 def _entry_of(fn: Callable[..., Any]) -> str | None:
     """``module:qualname`` when ``fn`` can be imported by that name (so worker processes can run it)."""
     mod, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
@@ -372,6 +390,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         check_model(ab)
     device = device or str(ab.trainer.get("device") or "cpu")
     trainer_kw = {k: v for k, v in ab.trainer.items() if k != "device"}
+    _check_runs_can_start(ab.entry, device, gpus, executor, inline_fn is not None)
     _check_dataset(ab, storage_options)
     prev = check_out(out, ab, shown)
     said = design_warnings(ab)

@@ -178,3 +178,22 @@ def test_help_lists_exit_code_2(trainer: dict[str, str]) -> None:
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.replace("│", " ").split())
     assert "2 for a bad recipe" in text, text
+
+
+@pytest.mark.parametrize("kind", ["entry", "attribute", "device", "cuda"])
+def test_a_bad_trainer_or_device_stops_before_anything_is_written(tmp_path: Path, tiny: Path, trainer: dict[str, str],
+                                                                  kind: str) -> None:
+    """A trainer entry that does not import, or a device torch does not know, failed every run one by
+    one (a failures.parquet of N identical tracebacks, exit 1); --device cuda without a GPU wrote
+    config.resolved.yaml and env.json first. Each is now one error before OUT is created (QA 2026-12-03)."""
+    import torch
+
+    if kind == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    recipe, out = _recipe(tmp_path, tiny), tmp_path / "out"
+    args = {"entry": ["--trainer", "no_such_pkg_x.mod:train"], "attribute": ["--trainer", f"{MODULE}:nope"],
+            "device": ["--trainer", "mmdata.train:train", "--device", "tpu"], "cuda": ["--device", "cuda"]}[kind]
+    proc = _cli(trainer, "ablate", str(recipe), "--out", str(out), "-j", "2", *args)
+    line = _one_error_line(proc)
+    assert {"entry": "no_such_pkg_x", "attribute": "'nope'", "device": "'tpu'", "cuda": "CUDA"}[kind] in line, line
+    assert not out.exists()
