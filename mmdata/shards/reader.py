@@ -694,6 +694,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.errors: list[tuple[str, str, str]] = []
         self.board: SkipBoard | None = None  # set by mmdata.loader: worker counts reach the main process
         self._skip: dict[int, int] = {}
+        self._skip_readers: int | None = None  # readers of a loaded state (load_state_dict)
+        self._readers: int | None = None  # readers of the iteration in progress or the last one
         self._positions: dict[int, int] = {}
         self._quiet = False  # True while a resume passes over what the saved run read (and counted)
         self._fields_twice: dict[tuple[str, ...], tuple[str, str] | None] = {}
@@ -754,6 +756,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         """
         self._clock.set(epoch)
         self._skip = {}
+        self._skip_readers = None
         self._positions = {}
 
     def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
@@ -811,22 +814,56 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
 
     # ---- resume ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Position of the stream: ``{"seed", "epoch", "positions": {reader: next_position}}``."""
-        return {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
+        """Position of the stream: ``{"seed", "epoch", "positions": {reader: next_position}, "readers"}``
+        (``readers``: world size x DataLoader workers of the iteration, once one has started here)."""
+        state = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
+        if self._readers is not None:
+            state["readers"] = self._readers
+        return state
 
     @staticmethod
-    def state_from_positions(seed: int, epoch: int, positions: dict[int, int]) -> dict[str, Any]:
+    def state_from_positions(seed: int, epoch: int, positions: dict[int, int], readers: int | None = None) -> dict[str, Any]:
         """Build a state from positions tracked outside (e.g. by a DataLoader-level loader from
-        ``batch.meta["samples"][i]["reader"/"position"]``: next position = max position + 1)."""
-        return {"seed": seed, "epoch": epoch, "positions": {int(k): int(v) for k, v in positions.items()}}
+        ``batch.meta["samples"][i]["reader"/"position"]``: next position = max position + 1).
+        ``readers`` (world size x DataLoader workers that read them) lets the resume refuse another split."""
+        state = {"seed": seed, "epoch": epoch, "positions": {int(k): int(v) for k, v in positions.items()}}
+        if readers is not None:
+            state["readers"] = int(readers)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume: the next iteration is epoch ``state["epoch"]`` and skips what each reader already yielded."""
+        """Resume: the next iteration is epoch ``state["epoch"]`` and skips what each reader already yielded.
+
+        A state saved mid-epoch by another number of readers (``readers``: world size x DataLoader
+        workers) is refused when the iteration starts (ShardError): its positions count along other
+        shares of the epoch, so it would repeat some samples and skip others. One saved at the end of
+        the epoch resumes with any number (the rest of that epoch is empty). A state without
+        ``readers`` is taken as it is.
+        """
         if state.get("seed", self.seed) != self.seed:
             raise ShardError(f"state was saved with seed {state.get('seed')}, this dataset has seed {self.seed}")
         self._clock.set(int(state["epoch"]))
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._positions = dict(self._skip)
+        saved = state.get("readers")
+        self._skip_readers = int(saved) if saved is not None else None
+
+    def _resume_skip(self, rid: int, n: int, epoch: int) -> int:
+        """What reader ``rid`` of ``n`` passes over on a resume (see :meth:`load_state_dict`)."""
+        saved = self._skip_readers
+        if saved is None or saved == n or not any(v > 0 for v in self._skip.values()):
+            return self._skip.get(rid, 0)
+        try:
+            ends = self.samples_per_reader(saved, epoch)
+        except (TypeError, ValueError):
+            ends = None
+        if ends is not None and all(self._skip.get(r, 0) >= e for r, e in enumerate(ends)):
+            return (self.samples_per_reader(n, epoch) or [0] * n)[rid]  # the epoch was over: so it is here
+        raise ShardError(
+            f"state was saved mid-epoch {epoch} with {saved} reader(s) (world size x DataLoader workers) and this "
+            f"iteration has {n}: its positions mean other samples here, so the rest of the epoch would repeat some "
+            f"samples and skip others. Resume with the same num_workers and world size, or start that epoch over: "
+            f"load_state_dict({{'seed': {self.seed}, 'epoch': {epoch}}})")
 
     # ---- bookkeeping -----------------------------------------------------------------------------
     def _shard_url(self, name: str, series: str | None = None) -> str:
@@ -1340,7 +1377,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         rid, n = reader_id(dist, self.rotation) if self.partition else (0, 1)
         # positions count every sample the reader consumed, skipped ones included, so a resume
         # passes over exactly what the saved reader had consumed
-        skip = self._skip.get(rid, 0) if gen == 0 else 0
+        skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
+        self._readers = n
         self._positions = {rid: skip} if skip else {}
         if not self.decode and not self.shuffle:
             yield from self._iter_in_order(rid, n, epoch, skip)

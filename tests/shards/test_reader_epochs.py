@@ -196,3 +196,36 @@ def test_a_new_dataloader_each_epoch_with_the_same_generator_seed_still_advances
         pinned = mmdata.open_dataset(ds, shuffle=True, seed=0, decode=False)
         pinned.set_epoch(e)
         assert run(pinned) == o
+
+
+def test_a_plain_state_from_another_number_of_readers_is_refused_mid_epoch(tmp_path: Path) -> None:
+    """``ShardDataset.state_dict`` (the plain-DataLoader path) now records its readers, as
+    ``mmdata.loader`` does: a mid-epoch state resumed by another split repeated some samples and
+    skipped others, silently (here: read in this process, resumed with 2 DataLoader workers)."""
+    from mmdata.testing import make_sample_folder
+
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=12), tmp_path / "ds", maxcount=3, progress=False)
+    ds = mmdata.open_dataset(tmp_path / "ds", decode=False, seed=1)
+    it = iter(ds)
+    seen = [next(it).key for _ in range(5)]
+    state = ds.state_dict()
+    assert state["readers"] == 1 and state["positions"] == {0: 5}
+    other = mmdata.open_dataset(tmp_path / "ds", decode=False, seed=1)
+    other.load_state_dict(state)
+    with pytest.raises(mmdata.MMDataError, match=r"mid-epoch 0 with 1 reader\(s\).*this iteration has 2"):
+        list(DataLoader(other, batch_size=None, num_workers=2))
+    same = mmdata.open_dataset(tmp_path / "ds", decode=False, seed=1)  # the same split resumes exactly
+    same.load_state_dict(state)
+    assert seen + _keys(list(same)) == _keys(list(mmdata.open_dataset(tmp_path / "ds", decode=False, seed=1)))
+    # positions tracked outside, with the readers that read them
+    told = ShardDataset.state_from_positions(1, 0, {0: 2, 1: 2}, readers=2)
+    other.load_state_dict(told)
+    with pytest.raises(mmdata.MMDataError, match=r"with 2 reader\(s\).*this iteration has 1"):
+        list(other)
+    # a state from the end of the epoch means the same with any split: nothing left of that epoch
+    done = mmdata.open_dataset(tmp_path / "ds", decode=False, seed=1)
+    _ = list(done)
+    end = done.state_dict()
+    assert end["positions"] == {0: 12}
+    other.load_state_dict(end)
+    assert list(DataLoader(other, batch_size=None, num_workers=2)) == []
