@@ -103,6 +103,8 @@ def ablate(
     workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1,
                                                    help="Parallel runs (default: CPU count, or one per GPU).")] = None,
     max_runs: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many new runs (resume later).")] = None,
+    run_timeout: Annotated[Optional[float], typer.Option(min=0.001, help="A time limit per run in seconds: a run past it "
+                                                         "is a failed run (rerun to retry).")] = None,
     robustness: Annotated[Optional[bool], typer.Option("--robustness/--no-robustness",
                                                        help="The bundled trainer's robustness evaluation (default: the recipe's trainer.eval_robustness).")] = None,
     alignment: Annotated[Optional[str], typer.Option(help="Alignment Δ per arm under a contrastive model: a folder with "
@@ -122,7 +124,7 @@ def ablate(
     try:
         s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device, gpus=gpus,
                 threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness, alignment=alignment,
-                executor=executor, address=address, on_warning=_quiet if json_ else _warn)
+                executor=executor, address=address, on_warning=_quiet if json_ else _warn, run_timeout=run_timeout)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     _finish(s, out, json_)

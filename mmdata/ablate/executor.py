@@ -16,6 +16,12 @@
   ``mmdata ablate`` leaves nothing behind), and are terminated when the parent stops (Ctrl-C,
   SIGTERM or an error) — a finished run is already saved, a run in progress is lost and redone on
   resume.
+
+A run's time limit (``task["timeout_s"]``, ``mmdata ablate --run-timeout``): :func:`run_task` raises
+:class:`RunTimeout` in the trainer when the limit passes (SIGALRM, in the main thread of the process
+running it: a worker process, the command itself with ``-j 1``, a Ray worker), which makes a failed
+run like any error. A trainer stuck where Python cannot interrupt it (native code, a deadlock) ends
+with its worker process :data:`HARD_GRACE_S` later (worker processes only: a guard thread there).
 """
 
 from __future__ import annotations
@@ -25,11 +31,14 @@ import json
 import math
 import numbers
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import wait
 from typing import Any, Protocol
 
@@ -38,6 +47,35 @@ from mmdata.urls import is_remote, stage_dataset
 
 DEFAULT_ENTRY = "mmdata.train:train"
 TRACEBACK_LINES = 25
+#: how long past its time limit a run that did not stop is given before its worker process ends itself
+HARD_GRACE_S = 30.0
+#: the exit code of a worker process ended by that guard (as coreutils' ``timeout`` exits)
+TIMEOUT_EXIT = 124
+
+
+class RunTimeout(BaseException):
+    """A run went past its time limit (``--run-timeout``). A BaseException, as KeyboardInterrupt is,
+    so a trainer's own ``except Exception`` does not swallow it."""
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`RunTimeout` in the block once ``seconds`` have passed (POSIX main thread only;
+    elsewhere, or with no limit, nothing is armed)."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise RunTimeout(f"the run took longer than its time limit of {seconds:g} s (--run-timeout)")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def resolve_entry(entry: str | None) -> Callable[..., dict[str, Any]]:
@@ -119,7 +157,8 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
 
     Args:
         task: ``{arm, seed, hash, fingerprint, data, recipe, label_noise, entry, trainer, device,
-            threads, primary}`` and, for a URL ``data``, ``storage_options`` — plain data only (see
+            threads, primary}`` and, for a URL ``data``, ``storage_options``; ``timeout_s`` a time limit
+            (see the module docstring) — plain data only (see
             :class:`mmdata.ablate.schedule`).
         train_fn: a callable to use instead of ``task["entry"]`` (in-process executors only).
 
@@ -135,11 +174,12 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
 
         torch.set_num_threads(threads)
         fn = train_fn or resolve_entry(task.get("entry"))
-        data = task["data"]
-        if is_remote(data):  # an fsspec URL: this node's verified local copy (downloaded once per node)
-            data = str(stage_dataset(data, storage_options=task.get("storage_options")))
-        metrics = fn(data, recipe=task["recipe"], seed=int(task["seed"]), label_noise=float(task["label_noise"]),
-                     device=task.get("device") or "cpu", threads=threads, **(task.get("trainer") or {}))
+        with time_limit(task.get("timeout_s")):
+            data = task["data"]
+            if is_remote(data):  # an fsspec URL: this node's verified local copy (downloaded once per node)
+                data = str(stage_dataset(data, storage_options=task.get("storage_options")))
+            metrics = fn(data, recipe=task["recipe"], seed=int(task["seed"]), label_noise=float(task["label_noise"]),
+                         device=task.get("device") or "cpu", threads=threads, **(task.get("trainer") or {}))
         row = flatten_metrics(metrics)
         primary = task.get("primary", "test_accuracy")
         v = row.get(primary)
@@ -153,7 +193,7 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
                 row[k] = None  # a NaN secondary metric is left out of that metric's analysis
         # cpu_s: this process's CPU time (all its threads): what the run costs on an idle machine
         return {**base, "status": "ok", "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **row}
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 — a failed run is data: recorded, reported, retried on rerun
+    except (Exception, SystemExit, RunTimeout) as exc:  # noqa: BLE001 — a failed run is data: recorded, reported, retried on rerun
         # SystemExit too: a trainer's sys.exit() would end the whole ablation when it runs in this process
         return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,
                 "error": f"{type(exc).__name__}: {exc}", "traceback": _tail(exc)}
@@ -217,7 +257,18 @@ def worker_loop(fd: int, parent_pid: int) -> None:
             return
         if task is None:
             return
-        conn.send(run_task(task))
+        guard = None
+        if task.get("timeout_s"):  # SIGALRM cannot stop native code or a deadlock: this process ends then
+            guard = threading.Timer(float(task["timeout_s"]) + float(task.get("hard_grace_s", HARD_GRACE_S)),
+                                    os._exit, args=(TIMEOUT_EXIT,))
+            guard.daemon = True
+            guard.start()
+        try:
+            row = run_task(task)
+        finally:
+            if guard is not None:
+                guard.cancel()
+        conn.send(row)
 
 
 class _Worker:
@@ -306,7 +357,8 @@ class ProcessExecutor:
         return [w.proc.pid for w in self._pool]
 
     def run(self, tasks: Iterable[dict[str, Any]], on_result: Callable[[dict[str, Any]], None]) -> None:
-        todo = deque(dict(t, device="cuda" if self.gpu_ids else t.get("device", "cpu"), threads=self.threads) for t in tasks)
+        todo = deque(dict(t, device="cuda" if self.gpu_ids else t.get("device", "cpu"), threads=self.threads,
+                          hard_grace_s=HARD_GRACE_S) for t in tasks)
         if not todo:
             return
         while len(self._pool) < min(self.workers, len(todo)):
@@ -332,17 +384,21 @@ class ProcessExecutor:
                     w.task = None
                     on_result(row)
                     continue
-                # the worker died mid-run (out of memory, a crash in native code): record, replace
+                # the worker died mid-run (out of memory, a crash in native code, or its own guard: a run
+                # stuck past its time limit where SIGALRM cannot interrupt it): record, replace
                 task = w.task
                 w.task = None
                 try:
                     code = w.proc.wait(timeout=5)
                 except Exception:  # noqa: BLE001
                     code = None
+                error = (f"RunTimeout: the run did not stop within {task['hard_grace_s']:g} s of its time limit of "
+                         f"{task['timeout_s']:g} s (--run-timeout); its worker process was ended"
+                         if code == TIMEOUT_EXIT and task.get("timeout_s") else
+                         f"WorkerDied: the worker process exited with code {code} during the run")
                 on_result({"arm": task["arm"], "seed": int(task["seed"]), "config_hash": task["hash"],
                            "data_fingerprint": task["fingerprint"], "status": "failed", "wall_s": None,
-                           "error": f"WorkerDied: the worker process exited with code {code} during the run",
-                           "traceback": ""})
+                           "error": error, "traceback": ""})
                 w.conn.close()
                 self._pool[i] = _Worker(w.env)
 

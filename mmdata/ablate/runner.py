@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import math
 import os
 import platform
 import signal
@@ -309,7 +310,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         device: str | None = None, gpus: int | None = None, threads: int = 1, progress: bool = True,
         max_runs: int | None = None, executor: Executor | str | None = None, address: str | None = None,
         plots: bool = True, alignment: bool | str | None = None, robustness: bool | None = None,
-        storage_options: dict[str, Any] | None = None, on_warning: Callable[[str], None] | None = None) -> dict[str, Any]:
+        storage_options: dict[str, Any] | None = None, on_warning: Callable[[str], None] | None = None,
+        run_timeout: float | None = None) -> dict[str, Any]:
     """Run (or resume) an ablation and write runs.parquet, summary.json, report.md and plots to ``out``.
 
     Args:
@@ -345,6 +347,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             (:func:`mmdata.ablate.design.design_warnings`) and runs of another configuration in ``out``;
             after them, what the analysis found (a smallest effect of interest of 0). None:
             ``warnings.warn(msg, AblationWarning)``. All are also in ``summary["warnings"]`` and the report.
+        run_timeout: a time limit per run in seconds: a run past it is a failed run (``RunTimeout``),
+            retried by a rerun like any failure (see :mod:`mmdata.ablate.executor`). None: no limit.
 
     Returns:
         The summary (also ``out/summary.json``); ``summary["failures"]`` lists failed runs.
@@ -363,6 +367,9 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         raise MMDataError(f"executor {executor!r}: expected 'local' or 'ray'")
     if address is not None and executor != "ray":
         raise MMDataError(f"address {address!r} is for executor='ray' (got executor={executor!r})")
+    if run_timeout is not None and (isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float))
+                                    or not math.isfinite(run_timeout) or run_timeout <= 0):
+        raise MMDataError(f"--run-timeout {run_timeout!r}: expected a number of seconds > 0")
     warn = on_warning or (lambda msg: warnings.warn(msg, AblationWarning, stacklevel=3))
     shown = str(out)
     mirror = None
@@ -436,7 +443,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             a = by_name[name]
             return {"arm": name, "seed": s, "hash": hashes[(name, s)], "fingerprint": fingerprint, "data": data,
                     "recipe": a.recipe, "label_noise": a.label_noise, "entry": ab.entry, "trainer": trainer_kw,
-                    "device": device, "threads": threads, "primary": col, **remote}
+                    "device": device, "threads": threads, "primary": col, "timeout_s": run_timeout, **remote}
 
         prog = None
         if progress:

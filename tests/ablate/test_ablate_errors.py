@@ -28,7 +28,16 @@ CLI = [sys.executable, "-m", "mmdata.cli.main"]
 TRAINER = '''
 import os
 from mmdata.ablate.testing import synthetic_train
-def train(data, *, seed=0, stop_at=-1, marker="", oserror_seed=-1, **kw):
+def train(data, *, seed=0, stop_at=-1, marker="", oserror_seed=-1, hang_seed=-1, deaf_seed=-1, **kw):
+    import signal, time
+    if seed == deaf_seed:  # stuck where SIGALRM cannot reach it (as native code or a deadlock would be)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    if seed in (hang_seed, deaf_seed):
+        for _ in range(600):
+            try:
+                time.sleep(0.1)
+            except Exception:  # a trainer's own broad except does not swallow the time limit
+                pass
     if 0 <= stop_at <= seed and marker and os.path.exists(marker):
         raise KeyboardInterrupt
     if seed == oserror_seed:
@@ -197,3 +206,36 @@ def test_a_bad_trainer_or_device_stops_before_anything_is_written(tmp_path: Path
     line = _one_error_line(proc)
     assert {"entry": "no_such_pkg_x", "attribute": "'nope'", "device": "'tpu'", "cuda": "CUDA"}[kind] in line, line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_past_its_time_limit_is_a_failed_run_and_the_rest_finish(tmp_path: Path, tiny: Path, trainer: dict[str, str],
+                                                                      monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """There was no per-run time limit: a trainer that hung held its worker (or, with -j 1, the whole
+    ablation) until Ctrl-C. With --run-timeout the run fails with RunTimeout (in this process with -j 1,
+    in a worker process otherwise) and a trainer that ignores the signal has its worker killed."""
+    import signal
+
+    from mmdata.ablate import executor
+
+    monkeypatch.setattr(executor, "HARD_GRACE_S", 1.0)
+    opts = {"hang_seed": 1} if workers == 1 else {"hang_seed": 1, "deaf_seed": 2}
+    before = signal.getsignal(signal.SIGALRM)
+    s = run(_recipe(tmp_path, tiny, **opts), tmp_path / "out", workers=workers, progress=False, plots=False,
+            on_warning=lambda msg: None, run_timeout=1.5)
+    assert signal.getsignal(signal.SIGALRM) is before  # the command's own handler is back
+    failed = {(f["arm"], f["seed"]): f["error"] for f in s["failures"]}
+    assert {seed for _, seed in failed} == set(opts.values()), failed
+    for (_, seed), error in failed.items():
+        assert error.startswith("RunTimeout:") and "1.5 s" in error, error
+        assert ("worker process was ended" in error) == (seed == opts.get("deaf_seed")), error
+    assert s["runs"]["ok"] == 3 * 4 - len(failed)  # baseline and two arms, 4 seeds
+
+
+def test_run_timeout_is_checked(tmp_path: Path, tiny: Path, trainer: dict[str, str]) -> None:
+    for bad in (0, -1, float("nan"), True):
+        with pytest.raises(MMDataError, match="run-timeout"):
+            _run(_recipe(tmp_path, tiny), tmp_path / "out", run_timeout=bad)
+    assert not (tmp_path / "out").exists()
+    proc = _cli({**trainer, "COLUMNS": "200"}, "ablate", "--help")
+    assert "--run-timeout" in proc.stdout

@@ -109,6 +109,22 @@ def test_a_closure_trainer_is_shipped_to_the_workers(tmp_path: Path, tiny: Path,
 
 
 @pytest.mark.ray
+def test_a_run_past_its_time_limit_fails_on_ray_and_the_rest_finish(tmp_path: Path, tiny: Path, ray_cluster) -> None:
+    """--run-timeout on Ray: the task runs in its worker's main thread, where the limit's SIGALRM
+    stops the trainer; the row is a failed run and the worker serves the next tasks."""
+    from mmdata.ablate.testing import synthetic_train
+
+    def train(data: str, seed: int = 0, **kw: object) -> dict:
+        if seed == 1:
+            time.sleep(120)
+        return synthetic_train(data, seed=seed, **kw)
+
+    s = run(_recipe(tmp_path, tiny, seeds=2), tmp_path / "ray", train_fn=train, executor="ray", progress=False,
+            plots=False, run_timeout=3)
+    assert s["runs"]["ok"] == 3 and {(f["seed"], f["error"].split(":")[0]) for f in s["failures"]} == {(1, "RunTimeout")}
+
+
+@pytest.mark.ray
 def test_ray_runs_read_a_dataset_at_an_http_url_on_the_nodes(tmp_path: Path, tiny: Path, ray_cluster,
                                                              serve_folder) -> None:
     import mmdata
