@@ -154,17 +154,33 @@ def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[di
                           "with the same design to continue, or use a new --out for the new design (the runs here stay).")
 
 
-def _changed(prev: dict[str, Any] | None, ab: Ablation) -> str:
-    """Which part of the configuration differs from the folder's previous one (for the stale-runs warning)."""
-    if not prev:
-        return ""
-    new = ab.resolved()
+def _changed(prev: dict[str, Any] | None, ab: Ablation, stale: list[dict[str, Any]], fingerprint: str,
+             prev_env: dict[str, Any] | None, device: str, threads: int) -> str:
+    """What changed since the folder's previous run, for the stale-runs warning: recipe parts, the
+    dataset's content (a stale run's data fingerprint), --device, --threads; when none did, the runs
+    come from a configuration before the last one."""
+    new = ab.resolved() if prev else {}
 
     def arms(cfg: dict[str, Any]) -> Any:
         return {a.get("name"): (a.get("recipe"), a.get("label_noise")) for a in cfg.get("arms") or [] if isinstance(a, dict)}
 
-    keys = [k for k in ("dataset", "trainer") if prev.get(k) != new.get(k)] + (["arms"] if arms(prev) != arms(new) else [])
-    return f" (changed: {', '.join(keys)})" if keys else " (changed: the dataset's content, --device or --threads)"
+    keys = [k for k in ("dataset", "trainer") if prev and prev.get(k) != new.get(k)]
+    keys += ["arms"] if prev and arms(prev) != arms(new) else []
+    if "dataset" not in keys and any(r.get("data_fingerprint") != fingerprint for r in stale):
+        keys.append("the dataset's content")
+    env = prev_env or {}
+    keys += [f"--{k}" for k, was, now in (("device", env.get("device"), device), ("threads", env.get("threads_per_run"), threads))
+             if was is not None and str(was) != str(now)]
+    return f" (changed: {', '.join(keys)})" if keys else " (from a configuration before the folder's last run)"
+
+
+def _read_env(out: Path) -> dict[str, Any] | None:
+    """The folder's previous ``env.json`` (None when missing or unreadable: it only explains a warning)."""
+    try:
+        env = json.loads((out / "env.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return env if isinstance(env, dict) else None
 
 
 def _check_dataset(ab: Ablation, storage_options: dict[str, Any] | None) -> None:
@@ -419,8 +435,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         check_design_switch(prev, ab, rows, shown)  # before the folder's config is overwritten
         if stale:
             said.append(f"{len(stale)} run{'s' * (len(stale) > 1)} in {folder}/runs.parquet come from another "
-                        f"configuration{_changed(prev, ab)}; they are kept there but not analysed (a new --out keeps "
-                        "ablations apart).")
+                        f"configuration{_changed(prev, ab, stale, fingerprint, _read_env(out), device, threads)}; "
+                        "they are kept there but not analysed (a new --out keeps ablations apart).")
             warn(said[-1])
         with _writing(f"{folder}/config.resolved.yaml"):
             atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())

@@ -254,6 +254,12 @@ def test_runs_of_another_configuration_are_counted_kept_and_delta_reanalyses(tmp
     with pytest.warns(AblationWarning, match=r"9 runs in .*runs.parquet come from another configuration \(changed: trainer\)"):
         s = run(other, out, workers=1, progress=False, plots=False)
     assert s["runs"]["stale_rows_not_analysed"] == 9 and pq.read_table(out / "runs.parquet").num_rows == 18
+    # the same recipe again: the 9 runs are from the configuration before the last; this used to blame
+    # "the dataset's content, --device or --threads", none of which had changed
+    with pytest.warns(AblationWarning, match=r"9 runs .* \(from a configuration before the folder's last run\)"):
+        run(other, out, workers=1, progress=False, plots=False)
+    with pytest.warns(AblationWarning, match=r"18 runs .* \(changed: --threads\)"):
+        run(other, out, workers=1, threads=2, progress=False, plots=False)
 
 
 def test_switching_fixed_and_adaptive_after_a_look_is_refused(tmp_path: Path, tiny: Path) -> None:
