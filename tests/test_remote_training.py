@@ -143,14 +143,17 @@ def test_a_stale_report_at_s3_is_removed_when_new_runs_start(tmp_path: Path, av:
 
     out = f"{s3.url}/abl2"
     monkeypatch.setenv("MMDATA_CACHE", str(tmp_path / "cache"))
-    run(synthetic_recipe(tmp_path, av, seeds=2), out, storage_options=s3.options, workers=1, progress=False, plots=False)
+    fail = tmp_path / "fail"
+    fail.touch()
+    recipe = synthetic_recipe(tmp_path, av, seeds=3, fail={"seeds": [2], "while_exists": str(fail)})
+    run(recipe, out, storage_options=s3.options, workers=1, progress=False, plots=False)
     assert {"summary.json", "report.md"} <= set(s3.tree("abl2"))
     d = RemoteRunDir(out, s3.options)
     d.remove(["summary.json", "not-there.md"])  # a name that is not there is no error
     assert "summary.json" not in s3.tree("abl2") and "report.md" in s3.tree("abl2")
-    # more seeds: new runs, so the old report goes before them; the new one is uploaded at the end
+    # the failed runs retried: new runs, so the old report goes before them; the new one is uploaded at the end
+    fail.unlink()
     monkeypatch.setenv("MMDATA_CACHE", str(tmp_path / "cache2"))
-    s = run(synthetic_recipe(tmp_path, av, seeds=3), out, storage_options=s3.options, workers=1, progress=False,
-            plots=False, max_runs=1)
+    s = run(recipe, out, storage_options=s3.options, workers=1, progress=False, plots=False, max_runs=1)
     assert s["runs"]["ok"] == 7 and s["design"]["complete"] is False
     assert json.loads(s3.tree("abl2")["summary.json"]) == s

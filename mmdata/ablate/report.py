@@ -909,7 +909,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     undecided = seeds_to_decide(s["arms"])
     if undecided:
         lines += ["", "To decide the inconclusive arms, if their observed Δ were the true one (paired t approximation, "
-                  "80% power at the arm's level; a fixed design with that many seeds): "
+                  "80% power at the arm's level; a fixed design with that many seeds, in a new --out: more seeds in this "
+                  "folder would test these arms a second time): "
                   + "; ".join(f"`{name}` (Δ {num(m, dec)}, sd {num(sd, dec, sign=False)}) about {n} seeds" for name, m, sd, n in undecided)
                   + ". An arm whose observed Δ is near 0 needs more seeds than any budget: it is closer to "
                   "`equivalent` than to a verdict of helps or hurts."]

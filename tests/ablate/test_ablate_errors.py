@@ -28,7 +28,10 @@ CLI = [sys.executable, "-m", "mmdata.cli.main"]
 TRAINER = '''
 import os
 from mmdata.ablate.testing import synthetic_train
-def train(data, *, seed=0, stop_at=-1, marker="", oserror_seed=-1, hang_seed=-1, deaf_seed=-1, **kw):
+def train(data, *, seed=0, stop_at=-1, marker="", oserror_seed=-1, hang_seed=-1, deaf_seed=-1, fail_seed=-1,
+          fail_marker="", **kw):
+    if seed == fail_seed and os.path.exists(fail_marker):
+        raise RuntimeError("failing while " + fail_marker + " exists")
     import signal, time
     if seed == deaf_seed:  # stuck where SIGALRM cannot reach it (as native code or a deadlock would be)
         signal.signal(signal.SIGALRM, signal.SIG_IGN)
@@ -152,22 +155,21 @@ def test_an_oserror_in_a_run_stays_a_failed_run(tmp_path: Path, tiny: Path, trai
 
 
 def test_an_interrupted_resume_leaves_no_report_of_the_old_state(tmp_path: Path, tiny: Path, trainer: dict[str, str]) -> None:
-    stop = tmp_path / "stop"
-    recipe, out = _recipe(tmp_path, tiny, stop_at=5, marker=str(stop)), tmp_path / "out"
-    first = _run(recipe, out)
-    assert first["design"]["complete"] and (out / "report.md").exists()
+    stop, fail = tmp_path / "stop", tmp_path / "fail"
+    fail.touch()
+    recipe, out = _recipe(tmp_path, tiny, stop_at=3, marker=str(stop), fail_seed=3, fail_marker=str(fail)), tmp_path / "out"
+    first = _run(recipe, out)  # seed 3 fails: a report with failures, the retry is new work
+    assert len(first["failures"]) == 3 and (out / "report.md").exists()
+    fail.unlink()
     stop.touch()
     with pytest.raises(Interrupted):
-        _run(recipe, out, seeds=8)
-    assert yaml.safe_load((out / "config.resolved.yaml").read_text())["seeds"] == 8
+        _run(recipe, out)
     if (out / "summary.json").exists():  # a report of what is there may stay; the old verdicts may not
         s = json.loads((out / "summary.json").read_text())
-        assert not s["design"]["complete"] and s["design"]["max_seeds"] == 8
-    if (out / "report.md").exists():
-        assert "Incomplete" in (out / "report.md").read_text()
+        assert s != first
     stop.unlink()
-    s = _run(recipe, out, seeds=8)
-    assert s["design"]["complete"] and s["design"]["max_seeds"] == 8 and (out / "report.md").exists()
+    s = _run(recipe, out)
+    assert s["design"]["complete"] and not s["failures"] and (out / "report.md").exists()
 
 
 def test_ctrl_c_with_json_keeps_stdout_json(tmp_path: Path, tiny: Path, trainer: dict[str, str]) -> None:

@@ -262,6 +262,40 @@ def test_runs_of_another_configuration_are_counted_kept_and_delta_reanalyses(tmp
         run(other, out, workers=1, threads=2, progress=False, plots=False)
 
 
+def test_a_finished_fixed_design_cannot_be_extended_in_its_folder(tmp_path: Path, tiny: Path) -> None:
+    """A fixed design that reported its verdicts at 10 seeds, rerun with --seeds 20 into the same folder,
+    reused the 10 and tested again at full α with no word: two looks, 9% family-wise false positives in
+    simulation where 5% was planned (QA 2026-12-03). Now refused like any design change after a look;
+    before its look (an interrupted run) the seeds may still change."""
+    cfg = _cfg(tiny, seeds=4)
+    run(cfg, tmp_path / "a", workers=1, progress=False, plots=False)
+    for more in (6, 3):
+        with pytest.raises(MMDataError, match=r"already looked .*fixed design \(4 seeds\) \(its verdicts were reported\).*"
+                                              rf"fixed design \({more} seeds\).*new --out"):
+            run(cfg, tmp_path / "a", seeds=more, workers=1, progress=False, plots=False)
+    run(cfg, tmp_path / "a", workers=1, progress=False, plots=False)  # the same design: re-analysed
+    run(cfg, tmp_path / "b", workers=1, progress=False, plots=False, max_runs=5)
+    assert run(cfg, tmp_path / "b", seeds=6, workers=1, progress=False, plots=False)["design"]["complete"]
+
+
+def test_the_refusal_counts_the_looks_of_seeds_beyond_the_new_count(tmp_path: Path, tiny: Path) -> None:
+    """--seeds 16 on a finished 20-seed adaptive folder said '4 looks done' when 6 were: the runs of
+    seeds 16-19 were taken for another configuration's before the check (QA 2026-12-03)."""
+    import json
+
+    import numpy as np
+
+    def null(data: str, *, recipe: Any = None, seed: int = 0, **kw: Any) -> dict[str, Any]:  # no arm has an effect
+        rng = np.random.default_rng([seed, len(json.dumps(recipe, sort_keys=True, default=str))])
+        return {"test": {"accuracy": 0.8 + 0.01 * float(rng.normal())}}
+
+    cfg = _cfg(tiny, seeds=20, adaptive={"futility": 0})  # default looks: 10, 12, ..., 20
+    s = run(cfg, tmp_path / "a", train_fn=null, progress=False, plots=False)
+    assert s["design"]["looks_done"] > 4  # some arm went past 16 seeds
+    with pytest.raises(MMDataError, match=rf"already looked .*\({s['design']['looks_done']} looks done\)"):
+        run(cfg, tmp_path / "a", train_fn=null, seeds=16, progress=False, plots=False)
+
+
 def test_switching_fixed_and_adaptive_after_a_look_is_refused(tmp_path: Path, tiny: Path) -> None:
     cfg = _cfg(tiny, seeds=10, adaptive={"looks": [6, 8, 10]})
     run(cfg, tmp_path / "a", workers=1, progress=False, plots=False, max_runs=18)  # baseline + 2 arms x 6 seeds: look 1
