@@ -48,6 +48,7 @@ import copy
 import hashlib
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -608,6 +609,14 @@ def design_warnings(ab: Ablation) -> list[str]:
     have = ab.data_modalities
     base = ab.baseline
     for a in ab.arms[1:]:
+        shifts = _identity_shifts(base.recipe, a.recipe)
+        if shifts:
+            what = "; ".join(f"{op} ({b} in the baseline, {m} in the arm)" for op, b, m in shifts)
+            out.append(f"arm {a.name!r} keeps an op whose identity shifts because another op of the same name without "
+                       f"an `id:` comes or goes before it: {what}. Draws are keyed by identity, so that op draws afresh "
+                       "and is not paired with the baseline's (more noise in this arm's differences); give repeated ops "
+                       "an `id:` in the recipe (e.g. `- {op: cutout, id: small, ...}`) to keep their draws shared.")
+    for a in ab.arms[1:]:
         if a.kind == "control" or a.label_noise != base.label_noise:
             continue
         if _effective(a.recipe, used) != _effective(base.recipe, used):
@@ -628,6 +637,40 @@ def design_warnings(ab: Ablation) -> list[str]:
             out.append(f"arm {a.name!r} trains exactly like the baseline (the same recipe where it matters): it can only "
                        "come out equivalent or inconclusive; drop it or change it.")
     return out
+
+
+def _identity_shifts(base: dict[str, Any] | None, arm: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """Steps the arm keeps unchanged from the baseline whose op identity (``section.op#k``, the k-th op of
+    that name without an ``id:``; :mod:`mmdata.augment.recipe`) differs in the arm: their draws are not
+    the baseline's. ``(section.op, baseline identity, arm identity)`` per such step.
+
+    Example:
+        >>> two = {"image": [{"op": "cutout", "size": 0.3}, {"op": "cutout", "size": 0.1}]}
+        >>> _identity_shifts(two, {"image": [{"op": "cutout", "size": 0.1}]})
+        [('image.cutout', 'image.cutout#1', 'image.cutout#0')]
+    """
+    def ids(recipe: dict[str, Any] | None) -> list[tuple[str, str, dict[str, Any]]]:
+        out, seen = [], Counter()
+        for sec, _, step in _steps(recipe or {}):
+            if not isinstance(step, dict) or not isinstance(step.get("op"), str):
+                continue
+            if step.get("id") is not None:
+                out.append((sec, f"{sec}.{step['id']}", step))
+            else:
+                out.append((sec, f"{sec}.{step['op']}#{seen[(sec, step['op'])]}", step))
+                seen[(sec, step["op"])] += 1
+        return out
+
+    mine = ids(arm)
+    shifts, used = [], set()
+    for sec, uid, step in ids(base):
+        if step.get("id") is not None or any(u == uid and st == step for _, u, st in mine):
+            continue  # an explicit id, or kept at the same identity: shared
+        j = next((j for j, (s2, u, st) in enumerate(mine) if s2 == sec and st == step and j not in used), None)
+        if j is not None:
+            used.add(j)
+            shifts.append((f"{sec}.{step['op']}", uid, mine[j][1]))
+    return shifts
 
 
 DESIGN_KEYS = {"leave_one_out": ("recipe",), "add_one": ("recipe",), "explicit": ("baseline", "arms"),

@@ -40,12 +40,14 @@ def _values(rows: list[dict[str, Any]], column: str, scale: float) -> dict[str, 
     return out
 
 
-def _secondary(rows: list[dict[str, Any]], primary: str) -> dict[str, tuple[str, float, bool]]:
+def _secondary(rows: list[dict[str, Any]], primary: str) -> dict[str, tuple[str, float, bool | None]]:
+    """Secondary metric -> (label, scale, higher is better: None for a trainer's own metric, whose
+    direction mmdata does not know)."""
     keys = {k for r in rows for k in r}
-    ms = {k: v for k, v in KNOWN_METRICS.items() if k in keys and k != primary}
+    ms: dict[str, tuple[str, float, bool | None]] = {k: v for k, v in KNOWN_METRICS.items() if k in keys and k != primary}
     for k in sorted(keys):
         if k.startswith("test_") and k not in ms and k != primary:
-            ms[k] = (k.replace("_", ".", 1), 1.0, True)
+            ms[k] = (k.replace("_", ".", 1), 1.0, None)
     for m in MODS:
         if f"robust_{m}_auc" in keys:
             ms[f"robust_{m}_auc"] = (f"robustness AUC {m} (points)", 100.0, True)
@@ -172,7 +174,8 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         warned.append(delta_warning)
     open_arms = [a for a in arm_names if state.arms[a].status == "open"]
     prim = analyze(diffs, looks=design.looks, alpha=ab.alpha, delta=delta, higher_is_better=met.higher_is_better,
-                   n_looks=n_looks, open_arms=open_arms)
+                   n_looks=n_looks, open_arms=open_arms,
+                   failed_arms=[a for a in arm_names if state.arms[a].status == "failed"])
     failures = [{"arm": r["arm"], "seed": int(r["seed"]), "error": r.get("error"), "traceback": r.get("traceback")}
                 for r in rows if r.get("status") != "ok"]
     for a in arm_names:
@@ -312,8 +315,11 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
                            "inconclusive by design. Run more seeds." + na)
     elif ident and out["identity"]["false_positive"]:
         out["verdict"] = "aa_failed"
+        also = (f" The sensitivity control failed too: `label_noise` (a planted harmful arm) came out **{noise['decision']}**, "
+                "not hurts." if noise and noise["decision"] not in ("hurts", "pending") else "")
         out["headline"] = (f"The A/A control failed: `identity` (the baseline with fresh augmentation draws) came out "
-                           f"**{ident['decision']}**. The design produced a false positive here; read every verdict below as suspect.")
+                           f"**{ident['decision']}**. The design produced a false positive here; read every verdict below as "
+                           f"suspect.{also}")
     elif noise and noise["decision"] == "pending" or ident and applicable and ident["decision"] == "pending":
         out["verdict"] = "pending"
         out["headline"] = "The controls are still pending (the ablation is incomplete); no verdict below is final."
@@ -681,7 +687,7 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
     import matplotlib.pyplot as plt
 
     figs: dict[str, str] = {}
-    arms = [a for a in summary["arms"] if a["primary"]["n_seeds"]]
+    arms = [a for a in summary["arms"] if a["primary"]["n_seeds"] or a["decision"] == "failed"]
     delta = summary["delta"]["value"]
     units = summary["primary_metric"]["label"]
     hib = summary["primary_metric"]["higher_is_better"]
@@ -698,6 +704,10 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         for i, a in enumerate(items):
             y = len(items) - 1 - i
             e, c = a["primary"], COLORS.get(a["decision"], "tab:gray")
+            if e["mean_diff"] is None or not math.isfinite(e["mean_diff"]):  # a failed arm: a row that says so
+                ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']})\nno paired run finished: see Failures",
+                        va="center", fontsize=8, color=c, clip_on=False)
+                continue
             lo, hi = (v if v is not None else (-lim if i == 0 else lim) for i, v in enumerate(e["ci"]))
             ax.plot([lo, hi], [y, y], color=c, lw=2.4)
             for end, v in ((lo, e["ci"][0]), (hi, e["ci"][1])):
@@ -709,6 +719,7 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
                     f"mean Δ {num(e['mean_diff'], dec)}", va="center", fontsize=8, color=c, clip_on=False)
         ax.set_yticks(range(len(items)), [label[a["name"]] for a in reversed(items)], fontsize=9)
         ax.set_xlim(-lim, lim)
+        ax.set_ylim(-0.6, len(items) - 0.4)
         band = f"; shaded: ±δ = {num(delta, dec, sign=False)}, the smallest effect of interest" if delta else ""
         xlabel = (f"Δ {units} vs baseline (arm − baseline, paired by seed)\n"
                   "dot: mean; bar: interval of the decision rule (exact sign-flip test inverted at the arm's Holm level"
@@ -742,6 +753,9 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
                 ax.set_yticks([v0], [num(v0, dec, sign=False)])
                 ax.text(0.5, 0.2, f"all values equal ({len(ys) // 2} seeds)", transform=ax.transAxes, ha="center", fontsize=7,
                         color="dimgray")
+            if not ys:
+                ax.set_yticks([])
+                ax.text(0.5, 0.5, "no paired run finished", transform=ax.transAxes, ha="center", fontsize=7, color="dimgray")
             ax.set_title(f"{label[name]}\n{a['decision']}, n={a['primary']['n_seeds']}", fontsize=8)
         for ax in axes.flat[len(items):]:
             ax.axis("off")
@@ -860,7 +874,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         "Verdicts: **helps / hurts** — the interval excludes 0 and does not lie inside ±δ (the effect may still be "
         "smaller than δ: read the interval); **helps / hurts (negligible)** — it excludes 0 but lies inside ±δ; **equivalent** — the interval lies inside ±δ; "
         f"**inconclusive** — none of these; **pending** — fewer than {MIN_SEEDS} paired seeds or still sampling; "
-        "**failed** — no run of the arm finished.", ""]
+        "**failed** — fewer than 2 of the arm's runs finished when the design stopped it (no verdict; the arm "
+        "holds no place in the Holm family; a rerun retries its runs).", ""]
     bl = s["baseline"]["metrics"].get(pm["column"])
     if bl:
         lines += [f"Baseline **{s['baseline']['name']}**: {num(bl['mean'], dec, sign=False)} ± {num(bl['sd'], dec, sign=False)} {pm['label']} "
@@ -870,7 +885,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               "Δ = arm − baseline, paired by seed."
               + (" Leave-one-out: arm `-op` is the full recipe *without* that op, so `helps` means the recipe is better"
                  " without the op, and `hurts` means the op helps." if loo else ""), "",
-              "| arm | seeds | mean Δ | interval (level) | d_z | P(arm beats baseline on a new seed) | MDE (80%) | p unadjusted | decision |",
+              "| arm | seeds | mean Δ | interval (level) | d_z | P(arm beats baseline on a new seed) [95%, unadjusted] | MDE (80%) | p unadjusted | decision |",
               "|---|---:|---:|---|---:|---|---:|---:|---|"]
     for a in arm_order(s["arms"], pm["higher_is_better"]):
         e = a["primary"]
@@ -887,7 +902,9 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               "0 exactly when the arm is declared to help or hurt. d_z: mean Δ / sd of Δ (the paired effect size). "
               "P(arm beats baseline on a new seed): share of paired seeds "
               f"the arm won — was better on, {'higher' if pm['higher_is_better'] else 'lower'} being better — (ties half), "
-              "95% Wilson interval. MDE: the true Δ this many seeds would detect with 80% power at "
+              "95% Wilson interval — not adjusted for the number of arms or the looks and not the decision's test (a "
+              "share of wins, not the mean), so it can exclude 0.5 for an inconclusive arm. MDE: the true Δ this many "
+              "seeds would detect with 80% power at "
               "the arm's level" + (" — the α the design has spent by the look where the arm stopped" if d["adaptive"] else "")
               + " (t approximation; — where the exact test cannot reach that level with this many seeds, or every "
               "difference is equal). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "

@@ -75,7 +75,8 @@ class Design:
 @dataclass
 class ArmState:
     """Where one arm stands: ``open`` (more seeds to come), ``rejected`` (decided), ``futile`` or
-    ``complete`` (stopped without rejection); ``looks``: looks its data reach."""
+    ``complete`` (stopped without rejection), ``failed`` (fewer than 2 paired seeds once a look's runs
+    were all tried: out of the Holm family, no more seeds); ``looks``: looks its data reach."""
 
     status: str = "open"
     looks: int = 0
@@ -120,12 +121,21 @@ def walk(diffs: Mapping[str, Mapping[int, float]], design: Design, looks_done: i
     cross.update(zip(todo, _crossings([diffs[n] for n in todo], lk, levels, [looks_done] * len(todo))))
     state = State({n: ArmState() for n in names}, looks_done)
     for j in range(looks_done):
-        by = np.zeros((m, m), dtype=bool)
-        for i, name in enumerate(names):
+        for name in names:  # every run of the look tried and fewer than 2 paired seeds: the arm's runs fail
             st = state.arms[name]
+            if st.status == "open" and sum(1 for s in diffs[name] if s < lk.sizes[j]) < MIN_SEEDS:
+                st.status, st.stopped_at, st.looks = "failed", lk.sizes[j], j + 1
+        # a failed arm leaves the Holm family: it holds no slot the others' levels pay for (its runs
+        # failing says nothing of its effect); a rerun retries its runs, and the replay takes it back
+        keep = [i for i, name in enumerate(names) if state.arms[name].status != "failed"]
+        by = np.zeros((len(keep), len(keep)), dtype=bool)
+        for row, i in enumerate(keep):
+            st = state.arms[names[i]]
             last = j if st.status == "open" else st.looks - 1
-            by[i] = cross[name][:, : last + 1].any(axis=1)
-        rejected, divisor = holm_levels(by)
+            by[row] = cross[names[i]][: len(keep), : last + 1].any(axis=1)
+        rejected, divisor = np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64)
+        if keep:
+            rejected[keep], divisor[keep] = holm_levels(by)
         for i, name in enumerate(names):
             st = state.arms[name]
             st.divisor = int(divisor[i])
@@ -141,7 +151,7 @@ def walk(diffs: Mapping[str, Mapping[int, float]], design: Design, looks_done: i
                     st.status, st.stopped_at = "complete", lk.sizes[j]
             break
         if design.adaptive and design.futility > 0:
-            left = int(np.count_nonzero(~rejected))
+            left = int(np.count_nonzero(~rejected[keep])) if keep else 0
             for name in names:
                 st = state.arms[name]
                 if st.status != "open":

@@ -488,7 +488,7 @@ def decide(rejected: bool, ci: tuple[float, float], mean: float, delta: float, n
 
 def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = None, alpha: float = ALPHA,
             delta: float = 1.0, higher_is_better: bool = True, n_looks: Mapping[str, int] | None = None,
-            open_arms: Sequence[str] = (), intervals: bool = True) -> dict[str, dict[str, Any]]:
+            open_arms: Sequence[str] = (), intervals: bool = True, failed_arms: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """Decide every arm from its paired differences (confirmatory analysis of one metric).
 
     Args:
@@ -499,6 +499,8 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
         higher_is_better: direction of the metric.
         n_looks: per arm, the number of looks its data reach (default: all its seeds reach).
         open_arms: arms still sampling (an adaptive design in progress): not rejected -> ``pending``.
+        failed_arms: arms whose runs failed (fewer than 2 paired seeds when the design stopped them):
+            left out of the Holm family, decision ``failed``.
         intervals: compute the intervals (bisection; skipped in large simulations).
 
     Returns:
@@ -534,11 +536,14 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
                      "d_z": mean / sd if n > 1 and sd > 0 else math.nan,
                      "p_value": sign_flip_p(vals) if n else math.nan,  # no paired seed: no p (shown as —)
                      "p_superior": wins / n if n else math.nan, "p_superior_ci": list(wilson(wins, n)), "_d": d, "_k": k}
-    rejected, divisor = holm_levels(crossed) if m else (np.zeros(0, bool), np.zeros(0, np.int64))
+    keep = [i for i, name in enumerate(names) if name not in failed_arms]
+    rejected, divisor = np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64)
+    if keep:
+        rejected[keep], divisor[keep] = holm_levels(crossed[np.ix_(keep, range(len(keep)))])
     for i, name in enumerate(names):
         e = per[name]
         d, k = e.pop("_d"), e.pop("_k")
-        s = int(divisor[i]) or m
+        s = int(divisor[i]) or max(len(keep), 1)
         level = alpha / s
         e["rejected"] = bool(rejected[i])
         e["holm_divisor"] = s
@@ -550,8 +555,9 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
         else:
             e["ci"] = [-math.inf, math.inf]
         e["mde"] = mde(e["sd_diff"], e["n_seeds"], look_level(looks, level, k if k is not None else looks.reached(e["n_seeds"])))
-        e["decision"] = decide(e["rejected"], tuple(e["ci"]), e["mean_diff"], delta, e["n_seeds"],
-                               higher_is_better=higher_is_better, pending=name in open_arms)
+        e["decision"] = "failed" if name in failed_arms else decide(
+            e["rejected"], tuple(e["ci"]), e["mean_diff"], delta, e["n_seeds"], higher_is_better=higher_is_better,
+            pending=name in open_arms)
     return per
 
 

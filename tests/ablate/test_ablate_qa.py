@@ -557,3 +557,61 @@ def test_undertraining_and_the_seeds_an_inconclusive_arm_needs_are_said(tmp_path
     assert last_epoch_warning([{"status": "ok", "best_epoch": b} for b in (1, 1, 2)], 3) == []
     assert seeds_to_decide([{"name": "z", "decision": "inconclusive",
                              "primary": {"mean_diff": 0.0, "sd_diff": 1.0, "level": 0.05}}]) == []
+
+
+def test_an_adaptive_arm_whose_runs_all_fail_stops_at_the_first_look(tmp_path: Path, tiny: Path) -> None:
+    """An arm whose every run failed had no data, so its conditional power stayed 1: it was retried at
+    every look, kept the baseline training to the maximum and held a Holm slot, and the forest plot left
+    it out with no word (QA 2026-12-03). Now it is `failed` at the first look, out of the family."""
+    cfg = _cfg(tiny, seeds=20, adaptive=True)
+    cfg["trainer"] = {"entry": SYN, "fail": {"seeds": list(range(20)), "arm_has": "image.cutout"}}
+    s = run(cfg, tmp_path / "o", workers=1, progress=False, plots=True)
+    by = {a["name"]: a for a in s["arms"]}
+    assert by["cutout"]["status"] == "failed" and by["cutout"]["decision"] == "failed"
+    assert sorted(f["seed"] for f in s["failures"]) == list(range(10))  # the first look's seeds only
+    assert by["label_noise"]["decision"] == "hurts" and by["label_noise"]["primary"]["holm_divisor"] == 1
+    rows = pq.read_table(tmp_path / "o" / "runs.parquet").to_pylist()
+    assert max(r["seed"] for r in rows if r["arm"] == "baseline") + 1 == by["label_noise"]["stopped_at"]
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "failed" in report and (tmp_path / "o" / "forest.png").exists()
+    again = run(cfg, tmp_path / "o", workers=1, progress=False, plots=False)  # a rerun retries them, once
+    assert sorted(f["seed"] for f in again["failures"]) == list(range(10))
+    assert {a["name"]: a["decision"] for a in again["arms"]} == {a["name"]: a["decision"] for a in s["arms"]}
+
+
+def test_when_both_controls_fail_the_headline_names_both_the_a_a_first() -> None:
+    """The headline named only the A/A failure when `label_noise` was not detected either; the sensitivity
+    failure was left to the table (QA 2026-12-03)."""
+    from mmdata.ablate.report import _controls
+
+    def arm(name: str, decision: str) -> dict[str, Any]:
+        return {"name": name, "decision": decision, "n_seeds": 10, "status": "complete", "primary": {"mean_diff": 0.1}}
+
+    both = _controls([arm("identity", "helps"), arm("label_noise", "inconclusive")])
+    assert both["verdict"] == "aa_failed"
+    h = both["headline"]
+    assert h.startswith("The A/A control failed") and "sensitivity control failed too" in h and "**inconclusive**" in h
+    only = _controls([arm("identity", "hurts"), arm("label_noise", "hurts")])
+    assert only["verdict"] == "aa_failed" and "sensitivity" not in only["headline"]
+
+
+def test_a_repeated_op_without_an_id_whose_identity_shifts_is_warned() -> None:
+    """Draws are keyed by op identity (`section.op#k` for the k-th op of a name without an `id:`).
+    Removing the first of two cutouts made the kept one `#0`, so it took the removed op's draws and
+    shared none with the baseline (0 of 18), with no word (QA 2026-12-03)."""
+    from mmdata.ablate.design import design_warnings, load_ablation
+
+    two = {"seed": 0, "image": [{"op": "cutout", "p": 0.5, "size": [0.3, 0.4]},
+                                {"op": "cutout", "p": 0.5, "size": [0.1, 0.2]}]}
+    said = design_warnings(load_ablation({"trainer": {"entry": SYN}, "seeds": 8,
+                                          "design": {"mode": "leave_one_out", "recipe": two}}))
+    shift = [w for w in said if "identity shifts" in w]
+    assert len(shift) == 1 and "'-image.cutout'" in shift[0], said
+    assert "image.cutout#1 in the baseline, image.cutout#0 in the arm" in shift[0] and "`id:`" in shift[0]
+    named = {"seed": 0, "image": [dict(two["image"][0], id="big"), dict(two["image"][1], id="small")]}
+    said = design_warnings(load_ablation({"trainer": {"entry": SYN}, "seeds": 8,
+                                          "design": {"mode": "leave_one_out", "recipe": named}}))
+    assert not [w for w in said if "identity shifts" in w]
+    said = design_warnings(load_ablation({"trainer": {"entry": SYN}, "seeds": 8,
+                                          "design": {"mode": "leave_one_out", "recipe": str(Path(__file__).parents[2] / "recipes" / "avdigits.yaml")}}))
+    assert not [w for w in said if "identity shifts" in w]

@@ -88,6 +88,8 @@ def test_cli_trainer_option_runs_the_example_in_worker_processes(tmp_path: Path,
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert [a["n_seeds"] for a in s["arms"]] == [2, 2] and not s["failures"]
     assert "test_loss" in s["arms"][0]["exploratory"]  # the example's extra metric, exploratory
+    # whose direction mmdata does not know: not claimed (it said higher_is_better: true for a loss)
+    assert s["arms"][0]["exploratory"]["test_loss"]["higher_is_better"] is None
     resolved = yaml.safe_load((tmp_path / "o" / "config.resolved.yaml").read_text())
     assert resolved["trainer"]["entry"] == "custom_trainer:train"
 
