@@ -50,10 +50,16 @@ _SKIP_CHUNK = 1 << 20  # bytes passed over in a stream: small pieces, so skippin
 _MAX_META = 1 << 20  # PAX / GNU long-name records larger than this are not names: treated as damage
 _REGULAR = (b"0", b"\0", b"7")
 _NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, directories, fifos: nothing to read
+#: member types that hold no sample data and are passed over in silence: directories, a volume label
+_SILENT = (b"5", b"V")
+_KINDS = {b"1": "a hard link", b"2": "a symbolic link", b"3": "a character device", b"4": "a block device",
+          b"6": "a FIFO", b"S": "a GNU sparse file", b"M": "a multi-volume continuation", b"D": "a GNU dump directory"}
 #: reason of a member that belongs to no sample (``k1``, ``.txt``, ``k1.``): counted per member
 NO_KEY = "member without a key or extension"
+#: a member that is not a regular file (a link, device, FIFO, sparse file, unknown type): its sample is reported
+UNSUPPORTED = "unsupported member type"
 #: key-less problems counted under their own reason (others are damage of an unreadable region)
-MEMBER_REASONS = (NO_KEY,)
+MEMBER_REASONS = (NO_KEY, UNSUPPORTED)
 #: reason of a member under ``max_member_bytes`` that the process could not hold (MemoryError)
 NO_MEMORY = "member does not fit in memory"
 #: reason of the end of a shard that a refused member claims (counted once; the reader calls it a region)
@@ -416,10 +422,22 @@ def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MA
                 continue
             pad = (-size) % BLOCK
             if kind not in _REGULAR:
-                long_name = None
+                name = long_name if long_name is not None else _header_name(header)
+                long_name = meta_bad = None
                 if kind not in _NO_DATA and size and r.skip(size + pad) < size + pad:
                     yield Member(None, None, ("truncated shard", f"shard {shard}: truncated after member {last!r}"))
                     return
+                last = name
+                if kind in _SILENT:
+                    continue
+                # webdataset passes these over in silence: a sample then lacks a member with no word
+                what = _KINDS.get(kind, f"of tar type {kind.decode('latin-1')!r}")
+                target = header[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                how = {b"1": f" to {target!r} (GNU tar writes one for a file seen twice: re-create the shard with "
+                             "--hard-dereference, or with mmdata shard)",
+                       b"2": f" to {target!r} (re-create the shard with tar --dereference, or with mmdata shard)"}
+                yield Member(name, None, (UNSUPPORTED, f"shard {shard}: member {name!r} is {what}{how.get(kind, '')}; "
+                                          "mmdata reads regular files only"))
                 continue
             name = long_name if long_name is not None else _header_name(header)
             long_name = None
@@ -527,6 +545,9 @@ def group_samples(members: Iterator[Member], shard: str) -> Iterator[RawSample]:
     for m in members:
         name = m.name
         parts = split_member(name) if name is not None else None
+        if name is not None and parts is None and m.problem is not None and m.problem[0] == UNSUPPORTED:
+            yield None, {}, m.problem  # a link or device named like no sample: reported, no sample touched
+            continue
         if name is not None and parts is None and m.problem is None:
             # not <key>.<ext>: no sample to put it in. webdataset drops it silently; we count it (the
             # sample in progress goes on: the member is not part of it)
