@@ -6,7 +6,11 @@ the key names the field: ``jpg``/``png`` -> ``image``, ``flac``/``wav``/``ogg`` 
 
 Shards are untrusted input: pickle-based members (``.pyd``, ``.pickle``, ``.pkl``, ``.pth``,
 ``.pt``) are refused unless the caller passes ``allow_pickle=True``, and ``.npy`` is loaded with
-``allow_pickle=False``.
+``allow_pickle=False``. What a member may decode to is bounded from its header, before anything is
+allocated: an image by its pixel count (``mediainfo.MAX_PIXELS``, the limit ``mmdata shard`` applies),
+audio by its samples (:data:`MAX_AUDIO_SAMPLES`); a label is a class id as ``mmdata shard`` reads it
+(ASCII digits, at most :data:`MAX_LABEL`); the standard fields (``image``, ``audio``, ``text``,
+``label``) come only from their own codecs, never from a ``<key>.image.npy`` or ``<key>.label.npy``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +30,19 @@ AUDIO_EXTS = ("flac", "wav", "ogg", "mp3")
 TEXT_EXTS = ("txt", "text")
 LABEL_EXTS = ("cls", "label", "index")
 PICKLE_EXTS = ("pyd", "pickle", "pkl", "pth", "pt")
+#: the fields collate and the ops treat specially, and the only member types that may supply each
+STANDARD_FIELD_EXTS: dict[str, tuple[str, ...]] = {"image": IMAGE_EXTS, "audio": AUDIO_EXTS, "text": TEXT_EXTS,
+                                                   "label": LABEL_EXTS}
+#: the most samples (frames x channels) one audio member may decode to: 2^29 float32 samples, 2 GiB
+#: (the order of the image limit, ``mediainfo.MAX_PIXELS`` RGB pixels: 0.5 GiB of uint8). That is
+#: 93 minutes of 48 kHz stereo, 9.3 hours of 16 kHz mono. Checked from the header (FLAC STREAMINFO,
+#: the WAV data chunk, libsndfile's frame count) before decoding; a stream that declares no length is
+#: decoded a block at a time and refused once it passes the limit.
+MAX_AUDIO_SAMPLES = 1 << 29
+#: the largest class id a label member may hold: collate stores labels in an int64 tensor
+MAX_LABEL = (1 << 63) - 1
+#: a label member longer than this is refused unread (a class id is a few digits)
+MAX_LABEL_BYTES = 4096
 
 
 from mmdata.errors import ShardError
@@ -36,6 +54,14 @@ class DecodeError(ShardError):
 
 class UnsafeMemberError(DecodeError):
     """A member needs pickle to decode and ``allow_pickle`` is off."""
+
+
+class OversizeMediaError(DecodeError):
+    """A member's header declares more pixels or samples than the decode limits allow; not decoded."""
+
+
+class StandardFieldError(DecodeError):
+    """A member names a standard field its type cannot supply (``<key>.label.npy``)."""
 
 
 @lru_cache(maxsize=4096)  # called per member when sharding and reading; extensions repeat
@@ -125,20 +151,19 @@ def tiff_orientation(t: bytes) -> int | None:
     return found
 
 
-def jpeg_orientation(d: bytes) -> int:
-    """The EXIF orientation (1-8; 1 when none) of JPEG bytes, read as Pillow's ``getexif()`` reads it:
-    the APP1 ``Exif`` segments before the scan (joined), else ``tiff:Orientation`` in the last APP1 XMP
-    packet. Parses segment headers only: no pixel decode, no PIL object.
+def jpeg_segments(d: bytes) -> Iterator[tuple[int, int, int]]:
+    """(marker, offset of its 0xFF, segment length) of each marker segment of JPEG bytes before the scan —
+    the segment walk of ``mediainfo._jpeg``: junk and fill bytes skipped as libjpeg does, a length that
+    runs past the data ends the walk. Headers only: no pixel decode.
 
     Example:
         >>> from mmdata.testing import image_bytes
-        >>> jpeg_orientation(image_bytes(0, fmt="jpg"))
-        1
+        >>> 0xC0 in [m for m, _, _ in jpeg_segments(image_bytes(0, fmt="jpg"))]  # the frame header (SOF0)
+        True
     """
     n = len(d)
     i = 2
-    exif = xmp = None
-    while n - i >= 4:  # the segment walk of mediainfo._jpeg (junk and fill bytes skipped as libjpeg does)
+    while n - i >= 4:
         if d[i] != 0xFF:
             i += 1
             continue
@@ -150,17 +175,32 @@ def jpeg_orientation(d: bytes) -> int:
             i += 2
             continue
         if m == 0xD9 or m == 0xDA:
-            break
+            return
         seg = (d[i + 2] << 8) | d[i + 3]
         if seg < 2 or seg > n - i - 2:
-            break
+            return
+        yield m, i, seg
+        i += 2 + seg
+
+
+def jpeg_orientation(d: bytes) -> int:
+    """The EXIF orientation (1-8; 1 when none) of JPEG bytes, read as Pillow's ``getexif()`` reads it:
+    the APP1 ``Exif`` segments before the scan (joined), else ``tiff:Orientation`` in the last APP1 XMP
+    packet. Parses segment headers only: no pixel decode, no PIL object.
+
+    Example:
+        >>> from mmdata.testing import image_bytes
+        >>> jpeg_orientation(image_bytes(0, fmt="jpg"))
+        1
+    """
+    exif = xmp = None
+    for m, i, seg in jpeg_segments(d):
         if m == 0xE1:
             if d[i + 4:i + 10] == b"Exif\x00\x00" and seg >= 8:
                 s = d[i + 4:i + 2 + seg]
                 exif = s if exif is None else exif + s[6:]
             elif d[i + 4:i + 33] == _XMP_APP1 and seg >= 31:
                 xmp = d[i + 33:i + 2 + seg]
-        i += 2 + seg
     o = tiff_orientation(exif) if exif is not None else None
     if o is None and xmp is not None:
         match = _XMP_ORIENTATION.search(xmp)
@@ -223,6 +263,45 @@ def _pil_orientation(im: Any) -> int:
     return o if isinstance(o, int) and 2 <= o <= 8 else 1
 
 
+def jpeg_size(d: bytes) -> tuple[int, int] | None:
+    """(height, width) a JPEG's frame header declares, from its segment headers only (no decode); the
+    largest when there are several frame headers before the scan, None when there is none.
+
+    Example:
+        >>> from mmdata.testing import image_bytes
+        >>> jpeg_size(image_bytes(0, size=(24, 32), fmt="jpg"))
+        (24, 32)
+    """
+    size = None
+    for m, i, seg in jpeg_segments(d):
+        if m in _JPEG_SOF and seg >= 7:
+            h, w = (d[i + 5] << 8) | d[i + 6], (d[i + 7] << 8) | d[i + 8]
+            if size is None or h * w > size[0] * size[1]:
+                size = (h, w)
+    return size
+
+
+_JPEG_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
+
+
+def check_pixels(fmt: str, h: int, w: int) -> None:
+    """Raise :class:`DecodeError` when an image of ``h x w`` pixels is over ``mediainfo.MAX_PIXELS``,
+    the decompression-bomb limit ``mmdata shard`` applies (Pillow's ``MAX_IMAGE_PIXELS`` x 2): called
+    with the header's size before any decoder allocates the pixels.
+
+    Example:
+        >>> check_pixels("JPEG", 30000, 30000)
+        Traceback (most recent call last):
+        ...
+        mmdata.codecs.OversizeMediaError: JPEG of 30000x30000 pixels (900000000 pixels) is over the limit of 178956970 pixels (a decompression bomb?); not decoded
+    """
+    from mmdata.shards.mediainfo import MAX_PIXELS
+
+    if h * w > MAX_PIXELS:
+        raise OversizeMediaError(f"{fmt} of {w}x{h} pixels ({w * h} pixels) is over the limit of {MAX_PIXELS} pixels "
+                          "(a decompression bomb?); not decoded")
+
+
 def _jpeg_fast(data: bytes, max_size: tuple[int, int] | None) -> np.ndarray | None:
     """HWC uint8 via simplejpeg for RGB/greyscale baseline or progressive JPEGs, else None (use PIL).
     Stored orientation; ``max_size`` is in stored orientation too (see :func:`dct_scale`)."""
@@ -230,6 +309,10 @@ def _jpeg_fast(data: bytes, max_size: tuple[int, int] | None) -> np.ndarray | No
         return None
     try:
         h, w, space, _ = _simplejpeg.decode_jpeg_header(data)
+    except (ValueError, RuntimeError):
+        return None  # let PIL decide (and name the error) for anything unusual
+    check_pixels("JPEG", h, w)  # libjpeg's own reading of the header: what decode_jpeg would allocate
+    try:
         if space not in ("Gray", "YCbCr", "RGB"):
             return None  # CMYK / YCCK: PIL converts those
         kw: dict[str, Any] = {"colorspace": "GRAY" if space == "Gray" else "RGB"}
@@ -297,6 +380,9 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
     APP1 segment's bytes (:func:`jpeg_orientation`), for other formats from Pillow's ``getexif()``.
     An animated GIF / WebP / PNG or a multi-page TIFF gives its first frame.
 
+    An image whose header declares more than ``mediainfo.MAX_PIXELS`` pixels is refused before it is
+    decoded (:func:`check_pixels`), whatever the format and decoder.
+
     ``max_size=(h, w)`` (in displayed orientation): a JPEG is decoded DCT-scaled (by m/8) to the
     smallest size that is still at least ``h x w`` and keeps the aspect ratio to within a pixel
     (:func:`dct_scale`; otherwise at full size): several times less work when a resize follows
@@ -310,6 +396,12 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
     import torch
 
     jpeg = data[:2] == b"\xff\xd8"
+    if jpeg:  # the pixel count before any decoder allocates (simplejpeg has no bomb check of its own)
+        size = jpeg_size(data)
+        if size is not None:
+            check_pixels("JPEG", *size)
+    elif data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        check_pixels("PNG", int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big"))
     orientation = jpeg_orientation(data) if jpeg else 1
     if max_size is not None and orientation >= 5:  # turned a quarter: the stored image's sides swap
         max_size = (max_size[1], max_size[0])
@@ -318,6 +410,7 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
         from PIL import Image
 
         with Image.open(io.BytesIO(data)) as im:
+            check_pixels(im.format or "image", im.height, im.width)  # also when Image.MAX_IMAGE_PIXELS is off
             if max_size is not None and im.format == "JPEG":
                 w, h = im.size
                 s = 8 // dct_scale(h, w, max_size, (1, 2, 4))  # Pillow's draft scales by 1/2, 1/4, 1/8
@@ -390,37 +483,160 @@ def flac_frames(data: bytes) -> int | None:
     return None if info is None or info[2] == 0 else info[2]
 
 
-def decode_audio(data: bytes) -> tuple[Any, int]:
+def audio_size_error(frames: int, channels: int, what: str = "its header declares",
+                     max_samples: int = MAX_AUDIO_SAMPLES) -> str | None:
+    """Why audio of ``frames`` x ``channels`` is refused unread (over ``max_samples``), or None.
+
+    Example:
+        >>> audio_size_error(98_302_500, 8)
+        'audio of 98302500 frames x 8 channels (786420000 samples, its header declares) is over the limit of 536870912 samples (2 GiB of float32, MAX_AUDIO_SAMPLES); not decoded'
+    """
+    if frames * channels <= max_samples:
+        return None
+    size = f"{max_samples * 4 >> 30} GiB" if max_samples >= 1 << 28 else f"{max_samples * 4 >> 20} MiB"
+    limit = ", MAX_AUDIO_SAMPLES" if max_samples == MAX_AUDIO_SAMPLES else ""
+    return (f"audio of {frames} frames x {channels} channels ({frames * channels} samples, {what}) is over the "
+            f"limit of {max_samples} samples ({size} of float32{limit}); not decoded")
+
+
+#: frames libsndfile reports for a stream that does not declare its length (a FLAC whose STREAMINFO
+#: total is 0): far above any real count
+_SF_UNKNOWN_FRAMES = 1 << 62
+#: frames per libsndfile read: the interleaved buffer is this x channels; the result is planar
+_BLOCK_FRAMES = 1 << 16
+#: miniaudio's decode is interleaved and held whole: multichannel audio over this many samples goes
+#: through libsndfile a block at a time instead, so the planar result is the only full copy
+_MINIAUDIO_MAX_SAMPLES = 1 << 24
+
+
+def _unknown_length(got: int, channels: int, max_samples: int) -> DecodeError:
+    return OversizeMediaError(audio_size_error(got, channels, "decoded so far; its header does not declare its length",
+                                        max_samples) or "")
+
+
+def _flac_stream(data: bytes, channels: int, rate: int, max_samples: int) -> np.ndarray:
+    """dr_flac's decode of a FLAC that declares no length, a block at a time, refused once it passes
+    ``max_samples`` (libsndfile cannot read such a stream in blocks: it seeks after each read)."""
+    cap = max_samples // channels
+    parts: list[np.ndarray] = []
+    got = 0
+    for block in _miniaudio.stream_memory(data, _miniaudio.SampleFormat.FLOAT32, channels, rate, _BLOCK_FRAMES):
+        a = np.frombuffer(block, dtype=np.float32).reshape(-1, channels)
+        got += len(a)
+        if got > cap:
+            raise _unknown_length(got, channels, max_samples)
+        parts.append(a.T.copy())
+    return np.concatenate(parts, axis=1) if parts else np.empty((channels, 0), np.float32)
+
+
+def _sf_planar(data: bytes, declared: int | None, max_samples: int) -> tuple[np.ndarray, int]:
+    """libsndfile's decode as a (channels, time) float32 array, read a block at a time into the planar
+    result (one full copy, not an interleaved one and its transpose); bounded by ``max_samples``
+    before reading (or, for a stream of unknown length, while reading)."""
+    import soundfile as sf
+
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        channels, rate = f.channels, int(f.samplerate)
+        frames = declared if declared is not None else f.frames
+        known = frames < _SF_UNKNOWN_FRAMES
+        if known:
+            why = audio_size_error(frames, channels, max_samples=max_samples)
+            if why is not None:
+                raise OversizeMediaError(why)
+        cap = max_samples // channels
+        out = np.empty((channels, frames if known else 0), np.float32)
+        parts: list[np.ndarray] = []
+        buf = np.empty((_BLOCK_FRAMES, channels), np.float32)
+        got = bad = 0
+        first = -1
+        while not known or got < frames:
+            want = _BLOCK_FRAMES if not known else min(_BLOCK_FRAMES, frames - got)
+            block = f.read(want, dtype="float32", always_2d=True, out=buf[:want])
+            n = len(block)
+            if n == 0:
+                break
+            found = non_finite_audio(block)
+            if found is not None:
+                first = first if bad else got + found[1]
+                bad += found[0]
+            if known:
+                out[:, got:got + n] = block.T
+            else:
+                if got + n > cap:
+                    raise _unknown_length(got + n, channels, max_samples)
+                parts.append(block.T.copy())
+            got += n
+            if n < want:
+                break
+    if not known:
+        out = np.concatenate(parts, axis=1) if parts else out
+    elif got < frames:
+        out = out[:, :got]  # libsndfile found fewer frames than it counted (a FLAC: checked below)
+    if declared is not None and got != declared:
+        raise DecodeError(f"damaged FLAC: decoded {got} of the {declared} frames its header declares")
+    if bad:
+        raise DecodeError(non_finite_reason(bad, got * channels, first))
+    return out, rate
+
+
+def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES) -> tuple[Any, int]:
     """Decode FLAC/WAV/OGG/MP3 bytes to a float32 (channels, time) tensor and its sample rate.
 
-    FLAC decodes with miniaudio (dr_flac) when installed, everything else with soundfile (libsndfile).
+    FLAC decodes with miniaudio (dr_flac) when installed, everything else with soundfile (libsndfile),
+    a block at a time into the (channels, time) result. Before decoding, the length the header
+    declares (FLAC STREAMINFO, the WAV ``data`` chunk, libsndfile's frame count) x channels must be
+    at most ``max_samples`` (default :data:`MAX_AUDIO_SAMPLES`); a FLAC that declares no length is
+    decoded a block at a time and refused once past it. A WAV's ``data`` chunk must be whole (as
+    ``mmdata shard`` checks it: ``mediainfo.probe_audio``).
 
     Raises:
-        DecodeError: the samples hold NaN or infinity (:func:`non_finite_audio`); a FLAC stream gives
-            fewer or more frames than its header declares (damaged frames: dr_flac skips them and
-            returns a shorter clip); libsndfile's own error for bytes it cannot decode
-            (:func:`decode_member` names the member either way).
+        DecodeError: the declared or decoded length is over ``max_samples``; the samples
+            hold NaN or infinity (:func:`non_finite_audio`); a FLAC stream gives fewer or more frames
+            than its header declares (damaged frames: dr_flac skips them and returns a shorter clip);
+            libsndfile's own error for bytes it cannot decode (:func:`decode_member` names the member
+            either way).
+        mmdata.shards.mediainfo.CorruptMedia: a truncated or malformed WAV (``truncated WAV: the data
+            chunk declares 16000 bytes, the file holds 7978``).
+
+    Example:
+        >>> from mmdata.testing import audio_bytes
+        >>> audio, rate = decode_audio(audio_bytes(0, seconds=0.25, sample_rate=8000, fmt="wav"))
+        >>> tuple(audio.shape), rate
+        ((1, 2000), 8000)
     """
     import torch
 
-    declared = flac_frames(data)
-    if _miniaudio is not None and data[:4] == b"fLaC":
+    info = flac_streaminfo(data)
+    declared = None if info is None or info[2] == 0 else info[2]
+    if declared is not None:
+        why = audio_size_error(declared, info[1], max_samples=max_samples)  # type: ignore[index]
+        if why is not None:
+            raise OversizeMediaError(why)
+    elif data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        from mmdata.shards.mediainfo import probe_audio
+
+        frames, _, channels = probe_audio(data)  # the data chunk is whole: libsndfile would read a cut one short
+        why = audio_size_error(frames, channels, max_samples=max_samples)
+        if why is not None:
+            raise OversizeMediaError(why)
+    elif info is not None and info[0] > 0 and _miniaudio is not None:
+        try:
+            return torch.from_numpy(_flac_stream(data, info[1], info[0], max_samples)), info[0]
+        except _miniaudio.MiniaudioError:
+            pass  # libsndfile below names the problem
+    # dr_flac needs the declared length (without it, it grows its buffer without bound) and is held
+    # interleaved: multichannel audio it would hold twice goes through libsndfile's block reads
+    if (_miniaudio is not None and declared is not None
+            and (info[1] == 1 or declared * info[1] <= _MINIAUDIO_MAX_SAMPLES)):  # type: ignore[index]
         try:
             d = _miniaudio.flac_read_f32(data)
             arr = np.frombuffer(d.samples, dtype=np.float32).reshape(-1, d.nchannels)
-            if declared is None or len(arr) == declared:
+            if len(arr) == declared:
                 return torch.from_numpy(np.ascontiguousarray(arr.T)), int(d.sample_rate)
         except _miniaudio.DecodeError:
             pass  # libsndfile below names the problem
-    import soundfile as sf
-
-    arr, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    if declared is not None and len(arr) != declared:
-        raise DecodeError(f"damaged FLAC: decoded {len(arr)} of the {declared} frames its header declares")
-    bad = non_finite_audio(arr)  # dr_flac above decodes integer FLAC: always finite
-    if bad is not None:
-        raise DecodeError(non_finite_reason(bad[0], arr.size, bad[1]))
-    return torch.from_numpy(np.ascontiguousarray(arr.T)), int(sr)
+    arr, sr = _sf_planar(data, declared, max_samples)
+    return torch.from_numpy(arr), sr
 
 
 def decode_text(data: bytes) -> str:
@@ -436,11 +652,55 @@ def decode_text(data: bytes) -> str:
 
 
 def decode_label(data: bytes) -> int:
-    return int(decode_text(data).strip())
+    """A label member's class id, by the rules ``mmdata shard`` reads label files with
+    (``sources.parse_label``): ASCII digits (surrounding whitespace and a leading BOM allowed), not
+    negative (``-1`` is collate's mark for "no label"), at most :data:`MAX_LABEL` (int64).
+
+    Raises:
+        ValueError: anything else: ``-5``, ``1_0``, ``+2``, ``\\u0663`` (an Arabic-Indic digit), ``10**30``,
+            a member over :data:`MAX_LABEL_BYTES` bytes; the message says what was expected.
+
+    Example:
+        >>> decode_label(b"7\\n"), decode_label("\\ufeff12".encode())
+        (7, 12)
+    """
+    from mmdata.shards.sources import parse_label
+
+    if len(data) > MAX_LABEL_BYTES:
+        raise ValueError(f"label member of {len(data)} bytes (expected a class id: a few ASCII digits)")
+    return parse_label(data, None)  # MAX_LABEL checked there, for mmdata shard too
 
 
 def decode_npy(data: bytes) -> np.ndarray:
+    """A ``.npy`` member's array, loaded without pickle (an object array is refused).
+
+    Example:
+        >>> buf = io.BytesIO(); np.save(buf, np.arange(3)); decode_npy(buf.getvalue()).tolist()
+        [0, 1, 2]
+    """
     return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def standard_field_error(ext: str) -> str | None:
+    """Why a member of extension ``ext`` may not supply its field, or None: the standard fields
+    (:data:`STANDARD_FIELD_EXTS`) come only from their own codecs, so ``label`` is always an int and
+    ``image`` a decoded image — a ``<key>.label.npy`` or ``<key>.image`` member would put a raw
+    array or bytes where collate, the ops and the exporters expect those.
+
+    Example:
+        >>> standard_field_error("label.npy")
+        "a .label.npy member cannot supply the standard field 'label' (expected a .cls, .label or .index member; an array field needs another name, e.g. .label_array.npy)"
+        >>> standard_field_error("depth.npy") is None, standard_field_error("PNG") is None
+        (True, True)
+    """
+    e = ext.lower()
+    name = field_of(e)
+    allowed = STANDARD_FIELD_EXTS.get(name)
+    if allowed is None or e in allowed:
+        return None
+    kinds = ", ".join(f".{x}" for x in allowed[:-1]) + f" or .{allowed[-1]}"
+    hint = f"; an array field needs another name, e.g. .{name}_array.npy" if e.endswith("npy") else ""
+    return f"a .{ext} member cannot supply the standard field {name!r} (expected a {kinds} member{hint})"
 
 
 def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
@@ -452,10 +712,21 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
 
     Raises:
         UnsafeMemberError: a pickle member while ``allow_pickle`` is False.
-        DecodeError: the bytes are not what the extension promises.
+        DecodeError: the bytes are not what the extension promises. Its subclasses:
+            :class:`OversizeMediaError` when the header declares more pixels or samples than the limits
+            (``mediainfo.MAX_PIXELS``, :data:`MAX_AUDIO_SAMPLES`); :class:`StandardFieldError` when the
+            member names a standard field (``image``, ``audio``, ``text``, ``label``) its type cannot
+            supply (``<key>.label.npy``: :func:`standard_field_error`).
+
+    Example:
+        >>> decode_member("cls", b"3")
+        ('label', 3, None)
     """
     e = ext.lower()
     last = e.rsplit(".", 1)[-1]
+    wrong = standard_field_error(e)
+    if wrong is not None:
+        raise StandardFieldError(wrong)
     if last in PICKLE_EXTS:
         if not allow_pickle:
             raise UnsafeMemberError(
@@ -482,5 +753,7 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
             return name, json.loads(decode_text(data)), None
     except Exception as exc:  # noqa: BLE001 - re-raised with the member named
         kind = {"image": "an image", "audio": "audio", "text": "UTF-8 text", "label": "an integer label"}.get(name, f".{ext} data")
-        raise DecodeError(f"cannot decode .{ext} member as {kind}: {type(exc).__name__}: {exc}") from exc
+        # an oversize member keeps its type: a reader may count it apart from damaged ones
+        err = OversizeMediaError if isinstance(exc, OversizeMediaError) else DecodeError
+        raise err(f"cannot decode .{ext} member as {kind}: {type(exc).__name__}: {exc}") from exc
     return name, bytes(data), None

@@ -435,6 +435,30 @@ def _by_group(groups: Mapping[Any, list[str]], unit: str) -> str:
                      for v, ks in sorted(groups.items(), key=lambda kv: kv[0] or 0))
 
 
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _labels(vals: Sequence[Any], keys: Sequence[str]) -> torch.Tensor:
+    """The (B,) int64 label tensor, -1 where absent; a label that is not one integer in int64's range
+    (an array from a stray ``.label.npy``, ``10**30``) is named with its sample key, not left to
+    torch's ``Overflow when unpacking long long``."""
+    out = []
+    for v, k in zip(vals, keys):
+        if v is None:
+            out.append(-1)
+            continue
+        try:
+            i = int(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"cannot collate 'label': sample {k!r} has a label of type {type(v).__name__} "
+                             "(expected an integer class id)") from None
+        if not _INT64[0] <= i <= _INT64[1]:
+            raise ValueError(f"cannot collate 'label': sample {k!r} has label {i}, outside int64 "
+                             "(expected a class id 0, 1, ...)")
+        out.append(i)
+    return torch.tensor(out, dtype=torch.int64)
+
+
 def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[str] = ()) -> Batch:
     """Collate samples into a :class:`Batch` with padding, lengths and presence masks.
 
@@ -448,6 +472,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
     Raises:
         ValueError: audio sample rates or image / audio channel counts differ within the batch, or shapes
             cannot be padded; the message names sample keys per group and the normalize op that fixes it.
+            A label that is not one integer within int64 (the message names its sample).
 
     Example:
         >>> import torch
@@ -483,7 +508,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             batch.data["tokens"] = ids
             batch.lengths["tokens"] = lens
         elif name == "label":
-            batch.data["label"] = torch.tensor([int(v) if v is not None else -1 for v in vals], dtype=torch.int64)
+            batch.data["label"] = _labels(vals, keys)
         elif name == "audio":
             by_rate: dict[int, list[str]] = {}
             for s in samples:

@@ -29,7 +29,9 @@ is dropped and counted in ``dataset.skipped`` (reason -> samples lost) and ``dat
 100 (shard, key, message)). Counts are per sample lost: damage that cuts a shard short is counted for
 every sample of that shard the index lists and the reader did not deliver; for bare shards (no index)
 what follows a cut is unknowable and such a region counts once as ``"unreadable shard region"``. The
-rules per kind of damage are in docs/bad-input-read.md. The counts are those of the iteration in
+rules per kind of damage are in docs/bad-input-read.md. A local shard that is not a regular file (a
+FIFO would block the open forever) or, in a dataset folder, a link leaving the folder is never opened:
+it counts as a shard that cannot be opened. The counts are those of the iteration in
 progress or the last one (they start empty at each iteration: one count per damaged sample per
 epoch). Inside DataLoader workers they live in the worker, so each yielded sample also carries the
 reader's counts so far in ``meta["skipped"]`` (when non-empty), and a worker posts them to a
@@ -66,6 +68,8 @@ from mmdata.codecs import (
     PICKLE_EXTS,
     TEXT_EXTS,
     DecodeError,
+    OversizeMediaError,
+    StandardFieldError,
     UnsafeMemberError,
     decode_member,
     field_of,
@@ -78,6 +82,7 @@ from mmdata.shards.tario import (
     MEMBER_REASONS,
     NO_MEMORY,
     TAIL_LOST,
+    TOO_LARGE,
     _local_path,
     expand_sources,
     indexed_members,
@@ -273,6 +278,10 @@ class _Skip(Exception):
 def _reason(exc: Exception, ext: str) -> str:
     if isinstance(exc, UnsafeMemberError):
         return "pickle member refused"
+    if isinstance(exc, OversizeMediaError):  # pixels or samples over the decode limit, from the header
+        return TOO_LARGE
+    if isinstance(exc, StandardFieldError):  # k.label.npy: not the label's codec
+        return "member cannot supply a standard field"
     name = field_of(ext)
     return {"image": "corrupt image", "audio": "corrupt audio", "text": "non-UTF-8 text",
             "label": "bad label"}.get(name, f"corrupt .{ext}")
@@ -358,14 +367,16 @@ class _ShardIndex:
     a zero-copy slice of the table.
     """
 
-    def __init__(self, root: Path | str, split: str, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, root: Path | str, split: str, storage_options: dict[str, Any] | None = None,
+                 card: dict[str, Any] | None = None) -> None:
         import numpy as np
 
         # split and shard come dictionary-encoded from Parquet (half the read time of plain strings);
         # rows are selected in numpy: pyarrow's conversions from Python / numpy import pandas, which
         # costs seconds in every DataLoader worker forked for an epoch
         table = idx.load_index(root, columns=["key", "split", "shard", "members", "sizes"],
-                               read_dictionary=["split", "shard"], storage_options=storage_options).combine_chunks()
+                               read_dictionary=["split", "shard"], storage_options=storage_options,
+                               card=card).combine_chunks()
         self.table = table
         self.rows: dict[str, Any] = {}
         self._cache: dict[str, tuple[list[str], Any, Any, Any]] = {}
@@ -450,7 +461,8 @@ _EAGER_PLAN_ROWS = 200_000
 _INDEXES_LOCK = threading.Lock()
 
 
-def shard_index(root: Path | str, split: str, storage_options: dict[str, Any] | None = None) -> _ShardIndex:
+def shard_index(root: Path | str, split: str, storage_options: dict[str, Any] | None = None,
+                card: dict[str, Any] | None = None) -> _ShardIndex:
     """The split's :class:`_ShardIndex`, shared by every reader of the same ``index.parquet`` in this
     process (and by DataLoader workers forked from it).
 
@@ -458,10 +470,11 @@ def shard_index(root: Path | str, split: str, storage_options: dict[str, Any] | 
     place gets a new ``index.parquet`` (writes are atomic renames), hence a new entry. Reading the
     index and building the shard plans is ~40 ms per 20,000 samples, paid by every fresh reader and
     by every worker of every epoch before; litdata and webdataset readers start without it.
-    A remote folder (``root`` a URL string) is read afresh each time: no cheap identity to key on.
+    A remote folder (``root`` a URL string) is read afresh each time: no cheap identity to key on;
+    ``card``, its card as read already, saves a second fetch for the index's row-count check.
     """
     if isinstance(root, str):
-        return _ShardIndex(root, split, storage_options)
+        return _ShardIndex(root, split, storage_options, card)  # the card read already: one fetch less
     try:
         st = os.stat(Path(root) / idx.INDEX)
     except OSError:
@@ -676,7 +689,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             if self.layout == "samples":
                 # read here, once per process (shard_index caches it): DataLoader workers forked for
                 # each epoch then start with the index and the plans instead of reading them again
-                self._index = shard_index(self.root, split, self.storage_options)
+                self._index = shard_index(self.root, split, self.storage_options, self.card)
                 if self._index.table.num_rows <= _EAGER_PLAN_ROWS:
                     self._index.prepare(self.shards)
             if self.layout == "columns":
@@ -889,7 +902,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if self.root is None:
             return None
         if self._index is None:
-            self._index = shard_index(self.root, self.split, self.storage_options)
+            self._index = shard_index(self.root, self.split, self.storage_options, self.card)
         return self._index
 
     def _wanted(self, ext: str) -> bool:
@@ -900,11 +913,32 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         return dot < 0 or self._wanted(name[dot + 1 :])
 
     # ---- raw samples of one shard ------------------------------------------------------------------
+    def _refused(self, shard: str, series: str | None = None) -> str | None:
+        """Why the local shard file (a column ``series``' one) is not opened, or None: it is not a regular
+        file (a FIFO blocks the open until a writer comes, a device reads forever), or it is a link that
+        leaves the dataset folder (its samples are not the dataset's; see docs/bad-input-read.md)."""
+        url = self._shard_url(shard, series)
+        local = _local_path(url)
+        if local is None:
+            return None
+        kind = idx.not_regular(local)
+        if kind is not None:
+            return f"shard {url}: {kind}, not a regular file; expected a shard (a tar file)"
+        if isinstance(self.root, Path):
+            target = idx.escapes_folder(self.root, f"{series}/{shard}" if series else shard)
+            if target is not None:
+                return (f"shard {url}: a link to {target}, outside the dataset folder {self.root}; refusing it "
+                        "(copy the file into the folder, or link to a file inside it)")
+        return None
+
     def _raw_samples(self, shard: str, try_fast: bool = True) -> tuple[Iterator[RawSample], bool | None]:
         """The shard's raw samples and whether they were checked against the index (None: checked
         up front, no problem can follow)."""
         if self.layout == "columns":
             return self._zip_series(shard), True
+        refused = self._refused(shard)
+        if refused is not None:  # as a shard that cannot be opened: its listed samples count as not delivered
+            return iter([(None, {}, ("unreadable shard", refused))]), False
         fast = self._mapped(shard) if try_fast else None
         if fast is not None:
             return self._slice_samples(*fast), None  # None: verified up front, yields no problems
@@ -919,7 +953,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             return None
         local = _local_path(self._shard_url(shard))
         index = self._shard_index()
-        if local is None or local.endswith((".gz", ".tgz")) or index is None:
+        if local is None or local.endswith((".gz", ".tgz")) or index is None or self._refused(shard) is not None:
             return None
         plan = index.plan(shard)
         if plan is None or plan.max_size > self.max_member_bytes:
@@ -1029,8 +1063,15 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         expected = index.keys(shard)
         want_members = index.members(shard)
         position = {k: i for i, k in enumerate(expected)}
-        its = {s: iter_samples(self._shard_url(shard, s), max_member_bytes=self.max_member_bytes,
-                               storage_options=self.storage_options) for s in self.series}
+
+        def series_samples(s: str) -> Iterator[RawSample]:
+            refused = self._refused(shard, s)
+            if refused is not None:
+                return iter([(None, {}, ("unreadable shard", refused))])
+            return iter_samples(self._shard_url(shard, s), max_member_bytes=self.max_member_bytes,
+                                storage_options=self.storage_options)
+
+        its = {s: series_samples(s) for s in self.series}
         strays: dict[str, deque[str]] = {s: deque() for s in self.series}  # unlisted keys in front of the head
         ended: dict[str, str] = {}  # series whose shard is missing or cut short -> why
 

@@ -45,7 +45,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, TEXT_EXTS, field_of
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, TEXT_EXTS, field_of
 from mmdata.errors import SourceError
 
 KNOWN_EXTS = frozenset((*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "json", "npy"))
@@ -379,6 +379,9 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
     if not raw:
         raise ValueError("empty label file (expected a class id)")
     if raw.isascii() and raw.isdigit():
+        if len(raw.lstrip("0")) > len(str(MAX_LABEL)) or int(raw) > MAX_LABEL:  # digits first: int() of 5000 fails
+            shown = raw if len(raw) <= 40 else f"{raw[:20]}... ({len(raw)} digits)"
+            raise ValueError(f"label {shown} is out of range (expected a class id 0..{MAX_LABEL}, an int64)")
         value = int(raw)
         if names is not None and value >= len(names):
             raise ValueError(f"label {value} is outside the declared classes 0..{len(names) - 1} "

@@ -56,6 +56,8 @@ _KINDS = {b"1": "a hard link", b"2": "a symbolic link", b"3": "a character devic
           b"6": "a FIFO", b"S": "a GNU sparse file", b"M": "a multi-volume continuation", b"D": "a GNU dump directory"}
 #: reason of a member that belongs to no sample (``k1``, ``.txt``, ``k1.``): counted per member
 NO_KEY = "member without a key or extension"
+#: a member over max_member_bytes (also: one whose header declares more pixels or samples than decoding allows)
+TOO_LARGE = "member too large"
 #: a member that is not a regular file (a link, device, FIFO, sparse file, unknown type): its sample is reported
 UNSUPPORTED = "unsupported member type"
 #: key-less problems counted under their own reason (others are damage of an unreadable region)
@@ -445,7 +447,7 @@ def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MA
             if meta_bad is not None:
                 problem, meta_bad = ("corrupt tar header", f"shard {shard}: member {name!r}: {meta_bad}"), None
             elif size > max_member_bytes:
-                problem = ("member too large", f"shard {shard}: member {name!r} declares {size} bytes, more than "
+                problem = (TOO_LARGE, f"shard {shard}: member {name!r} declares {size} bytes, more than "
                            f"max_member_bytes={max_member_bytes}")
             consumed = 0
             if problem is None and (want is None or want(name)):
