@@ -167,6 +167,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     names = card.get("label_names")
     all_splits = list(card.get("splits", {"train": None}))
     chosen = list(splits or all_splits)
+    # each split written names shard files (<split>-000000.tar): checked before anything is read, as
+    # `mmdata shard` checks its own (a card is untrusted: '../x', or 'train' beside 'TRAIN', one file on macOS)
+    from mmdata.shards.index import CARD, check_split_names
+
+    check_split_names(f"{str(src).rstrip('/')}/{CARD}" if folder else "splits", chosen)
     wanted = list(dict.fromkeys(augment_splits if augment_splits is not None else ["train"]))
     unknown = [sp for sp in wanted if sp not in all_splits and sp not in chosen]
     if unknown:
@@ -263,7 +268,14 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
                 raise ShardError(f"{src}: no split {split!r}; it has {sorted(card.get('splits', {}))}")
         table = idx.load_index(src, columns=["key", "split", "shard"], storage_options=storage_options)
         rows = list(zip(*(table[c].to_pylist() for c in ("key", "split", "shard"))))
-        listed = {split: card["splits"][split]["shards"] for split in splits}
+        listed = {split: [idx.check_shard_name(src, sh) for sh in card["splits"][split]["shards"]] for split in splits}
+        for sh in (sh for names in listed.values() for sh in names) if not is_remote(src) else ():
+            # refused here as the local reader refuses them: the tasks would open them blindly
+            kind, target = idx.not_regular(Path(src) / sh), idx.escapes_folder(src, sh)
+            if kind is not None or target is not None:
+                why = (f"{kind}, not a regular file" if kind is not None
+                       else f"a link to {target}, outside the dataset folder")
+                raise ShardError(f"shard {Path(src) / sh}: {why}; expected a shard (a tar file) inside {src}")
         # the tasks' working directory is not ours
         root: str | None = str(src).rstrip("/") if is_remote(src) else str(Path(src).resolve())
         source = card.get("fingerprint")

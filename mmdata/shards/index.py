@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,17 +73,235 @@ def check_shard_name(path: str | Path, name: Any, what: str = "shard", where: st
     return name
 
 
-def load_card(path: str | Path, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Read ``dataset.json`` of a dataset folder (a path or an fsspec URL)."""
-    return read_card(path, storage_options)[1]
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
-def read_card(path: str | Path, storage_options: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, in words (``a regular file``, ``a FIFO (named pipe)``, ...).
+
+    Example:
+        >>> file_kind(os.stat(".").st_mode)
+        'a folder'
+    """
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def not_regular(path: str | Path) -> str | None:
+    """None when ``path`` (links followed) is a regular file or does not exist; else what it is
+    (:func:`file_kind`): opening a FIFO blocks until a writer comes, a device reads forever, so
+    dataset files are looked at before they are opened.
+
+    Example:
+        >>> not_regular("."), not_regular("no-such-file")
+        ('a folder', None)
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:  # a link loop, a permission: opening it fails with the same reason
+        return None if exc.errno is None else f"unreadable ({exc.strerror})"
+    return None if stat.S_ISREG(mode) else file_kind(mode)
+
+
+def escapes_folder(root: str | Path, name: str) -> str | None:
+    """None when the file ``name`` of the dataset folder ``root`` resolves (links followed) to a path
+    inside the folder, else that path: a link to a file elsewhere (``/etc/passwd``, another user's
+    data) is not the dataset's.
+
+    Example:
+        >>> escapes_folder(".", "x.tar") is None
+        True
+    """
+    base = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(root, name))
+    return None if target == base or target.startswith(base.rstrip(os.sep) + os.sep) else target
+
+
+def _read_regular(p: Path, what: str) -> bytes:
+    """The bytes of the local file ``p``, which must be a regular file: it is opened without blocking
+    (a FIFO would wait for a writer forever) and refused, naming it, when it is anything else."""
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(str(p))
+        if not stat.S_ISREG(mode):
+            raise ShardError(f"{p}: {file_kind(mode)}, not a regular file; expected {what}")
+        return f.read()
+
+
+_STR_LIST = "a list of strings"
+
+
+def _found(value: Any) -> str:
+    """A JSON value as error messages show it: its JSON type and the start of its text."""
+    kind = {type(None): "null", bool: "a JSON boolean", int: "a JSON number", float: "a JSON number",
+            str: "a JSON string", list: "a JSON array", dict: "a JSON object"}.get(type(value), type(value).__name__)
+    try:
+        text = json.dumps(value)
+    except (ValueError, RecursionError):
+        text = "..."
+    return kind if value is None else f"{kind} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def check_card(where: str, card: dict[str, Any], *, shard_lists: bool = True) -> dict[str, Any]:
+    """``card`` (the parsed ``dataset.json`` at ``where``) if every key the readers use has the type
+    ``mmdata shard`` writes, else a ShardError naming the key, what was expected and what was found.
+    ``shard_lists=False`` leaves each split's ``shards`` unchecked (``mmdata verify`` and ``inspect``
+    report a list that is not one as a problem / warning).
+
+    Example:
+        >>> try:
+        ...     check_card("ds/dataset.json", {"format": "mmdata/1", "splits": {"train": "x"}})
+        ... except ShardError as exc:
+        ...     print(exc)  # doctest: +ELLIPSIS
+        ds/dataset.json: 'splits.train': expected an object {...}, found a JSON string "x"
+    """
+    def bad(key: str, expected: str, value: Any) -> ShardError:
+        return ShardError(f"{where}: {key!r}: expected {expected}, found {_found(value)}")
+
+    def count(key: str, value: Any) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise bad(key, "a count (a whole number >= 0)", value)
+
+    def strings(key: str, value: Any, optional: bool = True) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, list):
+            raise bad(key, _STR_LIST + (" or null" if optional else ""), value)
+        for i, v in enumerate(value):
+            if not isinstance(v, str):
+                raise bad(f"{key}[{i}]", "a string", v)
+
+    def mapping(key: str, value: Any, expected: str, optional: bool = True) -> dict[str, Any]:
+        if value is None and optional:
+            return {}
+        if not isinstance(value, dict):
+            raise bad(key, expected, value)
+        return value
+
+    splits = card.get("splits")
+    if "splits" not in card:
+        raise ShardError(f"{where}: no key 'splits' (expected an object of split -> {{samples, shards}})")
+    for split, entry in mapping("splits", splits, "an object of split -> {samples, shards}", optional=False).items():
+        key = f"splits.{split}"
+        if not isinstance(entry, dict):
+            raise bad(key, 'an object {"samples": <count>, "shards": [<shard name>, ...]}', entry)
+        if "samples" not in entry:
+            raise ShardError(f"{where}: {key!r}: no key 'samples' (expected the split's sample count)")
+        count(f"{key}.samples", entry["samples"])
+        if shard_lists:
+            strings(f"{key}.shards", entry.get("shards"), optional=False)
+    layout = card.get("layout", "samples")
+    if layout not in ("samples", "columns"):
+        raise bad("layout", "'samples' or 'columns'", layout)
+    for key in ("name", "fingerprint"):
+        if card.get(key) is not None and not isinstance(card[key], str):
+            raise bad(key, "a string or null", card[key])
+    if card.get("num_classes") is not None:
+        count("num_classes", card["num_classes"])
+    for key in ("label_names", "fields", "warnings"):
+        strings(key, card.get(key))
+    for field, info in mapping("modalities", card.get("modalities"), "an object of field -> {codecs, count}").items():
+        mapping(f"modalities.{field}", info, "an object {\"codecs\": [...], \"count\": <count>}", optional=False)
+        strings(f"modalities.{field}.codecs", info.get("codecs"))
+        if info.get("count") is not None:
+            count(f"modalities.{field}.count", info["count"])
+    if card.get("skipped_count") is not None:
+        count("skipped_count", card["skipped_count"])
+    for reason, n in mapping("skipped_counts", card.get("skipped_counts"), "an object of reason -> count").items():
+        count(f"skipped_counts.{reason}", n)
+    if card.get("skipped") is not None and not isinstance(card["skipped"], list):
+        raise bad("skipped", "a list", card["skipped"])
+    hf = mapping("hf", card.get("hf"), "an object (how the dataset maps to Hugging Face columns) or null")
+    mapping("hf.features", hf.get("features"), "an object of Hugging Face features")
+    for role, col in mapping("hf.columns", hf.get("columns"), "an object of role -> column").items():
+        if not isinstance(col, str):
+            raise bad(f"hf.columns.{role}", "a column name (a string)", col)
+    for key in ("order", "json", "npy"):
+        strings(f"hf.{key}", hf.get(key))
+    return card
+
+
+def split_name_problems(names: Iterable[str]) -> list[str]:
+    """What keeps the split ``names`` (a card's, untrusted) from naming shard files, as ``mmdata shard``
+    checks its own (:func:`mmdata.shards.sources.check_split_name`: no ``/``, ``\\``, control characters
+    or leading ``.``), and pairs that differ only in case (one file on macOS and Windows file systems).
+
+    Example:
+        >>> [p.split(":")[0] for p in split_name_problems(["train", "TRAIN", "val", "../x"])]
+        ["split '../x' cannot name shard files (<split>-000000.tar in the output folder)", "splits 'TRAIN' and 'train' differ only in case"]
+    """
+    from mmdata.errors import SourceError
+    from mmdata.shards.sources import check_split_name
+
+    out: list[str] = []
+    folded: dict[str, list[str]] = {}
+    for name in names:
+        try:
+            check_split_name(name, CARD)
+        except SourceError as exc:
+            out.append(str(exc).removeprefix(f"{CARD}: "))
+            continue
+        folded.setdefault(name.casefold(), []).append(name)
+    for same in folded.values():
+        if len(same) > 1:
+            same = sorted(same)
+            out.append(f"splits {' and '.join(map(repr, same))} differ only in case: their shard files "
+                       f"({', '.join(f'{n}-000000.tar' for n in same)}) are one file on case-insensitive file "
+                       "systems (macOS, Windows)")
+    return out
+
+
+def check_split_names(where: str | Path, names: Iterable[str]) -> None:
+    """A ShardError naming ``where`` (a card) and the first of :func:`split_name_problems`, if any: a job
+    that writes shards named after these splits refuses them before writing anything.
+
+    Example:
+        >>> check_split_names("ds/dataset.json", ["train", "val"])
+    """
+    problems = split_name_problems(names)
+    if problems:
+        raise ShardError(f"{where}: {problems[0]}")
+
+
+def card_samples(card: dict[str, Any]) -> int:
+    """The samples a (checked) card lists: the sum of its splits' ``samples``.
+
+    Example:
+        >>> card_samples({"splits": {"train": {"samples": 6}, "val": {"samples": 2}}})
+        8
+    """
+    return sum(entry["samples"] for entry in card["splits"].values())
+
+
+def load_card(path: str | Path, storage_options: dict[str, Any] | None = None, *,
+              shard_lists: bool = True) -> dict[str, Any]:
+    """Read ``dataset.json`` of a dataset folder (a path or an fsspec URL), checked (see :func:`read_card`)."""
+    return read_card(path, storage_options, shard_lists=shard_lists)[1]
+
+
+def read_card(path: str | Path, storage_options: dict[str, Any] | None = None, *,
+              shard_lists: bool = True) -> tuple[bytes, dict[str, Any]]:
     """``dataset.json`` of a dataset folder (a path or an fsspec URL): its bytes as stored and the
-    card, checked (UTF-8 JSON of this format)."""
+    card, checked: UTF-8 JSON of this format whose keys have the types the writer gives them
+    (:func:`check_card`; ``shard_lists=False``: each split's ``shards`` is not checked).
+
+    Raises:
+        ShardError: naming the file and what is wrong: missing, not a regular file (a FIFO, a device),
+            not UTF-8, not JSON, nested too deeply, a number too long, another format, a key of
+            another type.
+    """
     p = f"{str(path).rstrip('/')}/{CARD}" if _remote(path) else Path(path) / CARD
     try:
-        data = _fetch(path, CARD, storage_options) if _remote(path) else p.read_bytes()  # type: ignore[union-attr]
+        if _remote(path):
+            data = _fetch(path, CARD, storage_options)
+        else:
+            data = _read_regular(p, "the dataset card (a JSON file)")  # type: ignore[arg-type]
         card = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         if unfinished_job(path, storage_options):
@@ -101,10 +321,16 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None) -
         raise ShardError(f"{p}: not UTF-8 ({exc})") from None
     except json.JSONDecodeError as exc:
         raise ShardError(f"{p}: invalid JSON ({exc})") from exc
+    except RecursionError:
+        raise ShardError(f"{p}: JSON nested too deeply to read (expected the dataset card, a few levels "
+                         "deep)") from None
+    except ValueError as exc:  # a number of more digits than int() converts (sys.set_int_max_str_digits)
+        raise ShardError(f"{p}: not a dataset card: {exc}") from None
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         found = card.get("format") if isinstance(card, dict) else f"a JSON {type(card).__name__}"
-        raise ShardError(f"{p}: unknown format {found!r}, expected {FORMAT!r}")
-    return data, card
+        shown = repr(found) if isinstance(found, str) and len(found) <= 100 else _found(found)
+        raise ShardError(f"{p}: unknown format {shown}, expected {FORMAT!r}")
+    return data, check_card(str(p), card, shard_lists=shard_lists)
 
 
 def unfinished_job(path: str | Path, storage_options: dict[str, Any] | None) -> bool:
@@ -245,16 +471,52 @@ def _parquet(path: str | Path, name: str, storage_options: dict[str, Any] | None
         except FileNotFoundError:
             raise ShardError(f"{path}: no {name}") from None
     p = Path(path) / name
+    kind = not_regular(p)
+    if kind is not None:  # a FIFO would block the open, a device read forever
+        raise ShardError(f"{p}: {kind}, not a regular file; expected a Parquet file")
     if not p.is_file():
         raise ShardError(f"{path}: no {name}")
     return p
 
 
+def _type_ok(t: Any, want: str) -> bool:
+    """Whether a column of Arrow type ``t`` can be read as ``want`` (a type of :data:`INDEX_SCHEMA_FIELDS`):
+    a file written by another tool may use other integer widths, large strings or dictionary encoding;
+    anything else breaks the readers."""
+    import pyarrow as pa
+
+    if pa.types.is_null(t):
+        return True  # every value null: the column is as good as absent (optional columns)
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if want == "string":
+        return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+    if want == "int64":
+        return bool(pa.types.is_integer(t))
+    if want == "float64":
+        return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+    if want.startswith("list<"):
+        return bool((pa.types.is_list(t) or pa.types.is_large_list(t)) and _type_ok(t.value_type, want[5:-1]))
+    return True
+
+
+#: columns every row needs (a null type is no use there)
+_NEEDED = frozenset({"key", "split", "shard", "members", "sizes", "sha256"})
+SHARDS_SCHEMA_FIELDS = (("shard", "string"), ("split", "string"), ("modality", "string"), ("sha256", "string"),
+                        ("members", "int64"), ("samples", "int64"), ("bytes", "int64"))
+#: rows beyond twice what the card lists that ``mmdata verify`` still reads to report edits row by row
+ROW_SLACK = 1000
+
+
 def _read_parquet(path: str | Path, name: str, storage_options: dict[str, Any] | None,
-                  columns: list[str] | None = None, require: Sequence[str] = (), **kw: Any) -> Any:
+                  columns: list[str] | None = None, require: Sequence[str] = (),
+                  types: Sequence[tuple[str, str]] = (), max_rows: tuple[int, str] | None = None,
+                  exact_rows: tuple[int, str] | None = None, **kw: Any) -> Any:
     """The Parquet file ``name`` of a dataset folder as a pyarrow Table (all columns unless ``columns``);
-    a ShardError naming the file when it is absent, is not Parquet (garbage, truncated) or lacks one of
-    ``columns`` or ``require``."""
+    a ShardError naming the file when it is absent, not a regular file, is not Parquet (garbage,
+    truncated), lacks one of ``columns`` or ``require``, holds a column of ``types`` read here with
+    another type, or — from its metadata, before any row is read — holds more rows than ``max_rows``
+    or other than ``exact_rows`` (``(count, what says so)``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -263,38 +525,87 @@ def _read_parquet(path: str | Path, name: str, storage_options: dict[str, Any] |
     try:
         # one file: ParquetFile skips the dataset discovery of read_table (a fixed ~0.5 ms per open)
         pf = pq.ParquetFile(src, read_dictionary=kw.pop("read_dictionary", None))
-        have = pf.schema_arrow.names
+        schema = pf.schema_arrow
+        have = schema.names
         missing = [c for c in dict.fromkeys([*(columns or ()), *require]) if c not in have]
         if missing:
             raise ShardError(f"{where}: no column {missing[0]!r}" + (f" (nor {missing[1:]})" if missing[1:] else "")
                              + f"; it has {have}, expected the columns mmdata writes")
+        read = set(have if columns is None else columns)
+        for col, want in types:
+            if col in read and col in have:
+                t = schema.field(col).type
+                if not _type_ok(t, want) or (col in _NEEDED and pa.types.is_null(t)):
+                    raise ShardError(f"{where}: column {col!r} holds {t}, expected {want} (the type mmdata writes)")
+        rows = pf.metadata.num_rows
+        if exact_rows is not None and rows != exact_rows[0]:
+            raise ShardError(f"{where}: holds {rows} rows, but {exact_rows[1]} (expected one row per sample: "
+                             "the files are from different jobs, or one was edited; run `mmdata verify`)")
+        if max_rows is not None and rows > max_rows[0]:
+            raise ShardError(f"{where}: holds {rows} rows, far more than {max_rows[1]} (expected at most "
+                             f"{max_rows[0]}); not read")
         return pf.read(columns=columns, **kw)
     except (pa.ArrowException, OSError) as exc:  # ArrowInvalid: not Parquet; OSError: truncated or unreadable
         raise ShardError(f"{where}: not a readable Parquet file: {exc}") from None
 
 
+def _folder_card(path: str | Path, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The folder's card (its shard lists unchecked) when it has one, else None (an index on its own,
+    as some tools write it, is read without the row-count check)."""
+    if not _remote(path) and not os.path.lexists(Path(path) / CARD):
+        return None
+    if _remote(path) and not is_dataset(path, storage_options):
+        return None
+    return load_card(path, storage_options, shard_lists=False)
+
+
 def load_index(path: str | Path, columns: list[str] | None = None, read_dictionary: list[str] | None = None,
-               storage_options: dict[str, Any] | None = None, require: Sequence[str] = ()) -> Any:
+               storage_options: dict[str, Any] | None = None, require: Sequence[str] = (), *,
+               rows: str = "exact", card: dict[str, Any] | None = None) -> Any:
     """``index.parquet`` as a pyarrow Table (only ``columns`` when given: the reader needs five of them;
     ``read_dictionary`` columns come dictionary-encoded, as Parquet stores them; ``require``: columns
     that must be there when every column is read).
 
+    Before any row is read, the file's row count (Parquet metadata) is compared with the samples the
+    folder's card (``card``, else its ``dataset.json``; none: no check) lists: ``rows="exact"`` (the
+    readers) refuses any difference; ``rows="bounded"`` (``mmdata verify``, which reports edited rows
+    one by one) refuses only more than twice that plus :data:`ROW_SLACK` — a small file can hold
+    millions of dictionary-encoded rows, which no reader should load.
+
     Raises:
-        ShardError: naming the file when it is missing, not readable Parquet, or lacks one of ``columns``
-            or ``require``.
+        ShardError: naming the file when it is missing, not a regular file, not readable Parquet, lacks
+            one of ``columns`` or ``require``, holds a column of another type than mmdata writes, or
+            holds a number of rows the card does not allow (naming both counts).
     """
-    return _read_parquet(path, INDEX, storage_options, columns, require, read_dictionary=read_dictionary,
-                         use_threads=False)
+    card = card if card is not None else _folder_card(path, storage_options)
+    limits: dict[str, Any] = {}
+    if card is not None:
+        n = card_samples(card)
+        limits = ({"exact_rows": (n, f"{CARD} lists {n} samples")} if rows == "exact"
+                  else {"max_rows": (2 * n + ROW_SLACK, f"the {n} samples {CARD} lists")})
+    return _read_parquet(path, INDEX, storage_options, columns, require, types=INDEX_SCHEMA_FIELDS,
+                         read_dictionary=read_dictionary, use_threads=False, **limits)
 
 
-def load_shards_table(path: str | Path, storage_options: dict[str, Any] | None = None) -> Any:
+def load_shards_table(path: str | Path, storage_options: dict[str, Any] | None = None, *,
+                      card: dict[str, Any] | None = None) -> Any:
     """``shards.parquet`` as a pyarrow Table.
 
     Raises:
-        ShardError: naming the file when it is missing, not readable Parquet, or lacks a column
-            ``verify`` and ``inspect`` read (``shard``, ``split``, ``sha256``, ``members``, ``bytes``).
+        ShardError: naming the file when it is missing, not a regular file, not readable Parquet, lacks
+            a column ``verify`` and ``inspect`` read (``shard``, ``split``, ``sha256``, ``members``,
+            ``bytes``), holds one of another type than mmdata writes, or holds far more rows than the
+            card (``card``, else the folder's ``dataset.json``) lists shards (more than twice, plus
+            :data:`ROW_SLACK`: verify reports a few repeated rows).
     """
-    return _read_parquet(path, SHARDS, storage_options, require=("shard", "split", "sha256", "members", "bytes"))
+    card = card if card is not None else _folder_card(path, storage_options)
+    limits: dict[str, Any] = {}
+    if card is not None:
+        per = max(1, len(card.get("fields") or [])) if card.get("layout") == "columns" else 1
+        listed = sum(len(e["shards"]) for e in card["splits"].values() if isinstance(e.get("shards"), list))
+        limits = {"max_rows": (2 * listed * per + ROW_SLACK, f"the {listed * per} shards {CARD} lists")}
+    return _read_parquet(path, SHARDS, storage_options, require=("shard", "split", "sha256", "members", "bytes"),
+                         types=SHARDS_SCHEMA_FIELDS, **limits)
 
 
 def shard_paths(path: str | Path, split: str) -> list[Path]:
@@ -304,4 +615,4 @@ def shard_paths(path: str | Path, split: str) -> list[Path]:
         names = card["splits"][split]["shards"]
     except KeyError:
         raise ShardError(f"{path}: no split {split!r}; the card has {sorted(card.get('splits', {}))}") from None
-    return [Path(path) / n for n in names]
+    return [Path(path) / check_shard_name(path, n) for n in names]

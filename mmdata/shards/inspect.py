@@ -126,8 +126,10 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
 
     Raises:
         ShardError: ``path`` does not exist or is not a dataset folder; its card, index or shards
-            table is missing or unreadable; the index lacks a column inspect reads (named, as the
-            readers name it); the card lists a shard path outside the folder (as the readers refuse it).
+            table is missing, not a regular file or unreadable; a card key has another type than
+            mmdata writes; the index lacks a column inspect reads or holds one of another type (named,
+            as the readers name it) or holds another number of rows than the card lists samples; the
+            card lists a shard path outside the folder (as the readers refuse it).
 
     Example:
         >>> import tempfile, mmdata
@@ -141,9 +143,11 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
     path = unless_file_url(path)
     if not is_remote(path) and not Path(path).exists():
         raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`)")
-    card = idx.load_card(path, storage_options)
-    rows = idx.load_index(path, storage_options=storage_options, require=INDEX_COLUMNS).to_pydict()
-    shards = idx.load_shards_table(path, storage_options).to_pydict()
+    # a split's shard list that is not a list is a warning here (see _shard_list_warnings); the rest of
+    # the card is checked as the readers check it, and the index's row count against it before any row is read
+    card = idx.load_card(path, storage_options, shard_lists=False)
+    rows = idx.load_index(path, storage_options=storage_options, require=INDEX_COLUMNS, card=card).to_pydict()
+    shards = idx.load_shards_table(path, storage_options, card=card).to_pydict()
     shard_warnings = _shard_list_warnings(path, card, shards)
     names = card.get("label_names")
     n = len(rows["key"])
@@ -186,7 +190,8 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         "samples": n,
         "per_split": dict(sorted(Counter(rows["split"]).items())),
         "per_class": {k: dict(sorted(v.items())) for k, v in sorted(per_class.items())},
-        "patterns": dict(Counter("+".join(m) for m in rows["modalities"]).most_common()),
+        "patterns": dict(Counter("+".join(x for x in m or () if isinstance(x, str))
+                                 for m in rows["modalities"]).most_common()),
         "shards": {"count": len(sizes), "total_bytes": int(sum(sizes)), "min_bytes": int(min(sizes, default=0)),
                    "max_bytes": int(max(sizes, default=0))},
         "bytes_per_modality": dict(sorted(bytes_mod.items())),

@@ -158,7 +158,9 @@ def card_problems(root: Path | str, card: dict[str, Any], table: dict[str, list[
     if not isinstance(splits, dict):
         return [problem("'splits' is not a mapping of split -> {samples, shards}", "a JSON object",
                         f"a JSON {type(splits).__name__}")]
-    out: list[dict[str, Any]] = []
+    # split names are used as file names by the jobs that write shards (`mmdata augment`): checked as
+    # `mmdata shard` checks its own
+    out = [problem(why, "split names that can name shard files", None) for why in idx.split_name_problems(splits)]
     for split in sorted(set(splits) | set(want), key=str):
         if split not in splits:
             out.append(problem(f"split {split!r} is not listed; {idx.SHARDS} lists shards of it (readers would "
@@ -364,20 +366,22 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
     return out
 
 
-def _load_index(root: Path | str, present: bool, deep: bool, storage_options: dict[str, Any] | None
-                ) -> tuple[dict[str, list[Any]] | str | None, dict[str, Any] | None]:
+def _load_index(root: Path | str, present: bool, deep: bool, storage_options: dict[str, Any] | None,
+                card: dict[str, Any]) -> tuple[dict[str, list[Any]] | str | None, dict[str, Any] | None]:
     """The index columns verify reads (or why not, or None when absent), and with ``deep`` key -> label
-    (None without a label column)."""
+    (None without a label column). An index of more rows than twice the card's samples (plus
+    :data:`~mmdata.shards.index.ROW_SLACK`) is not read: why is the reason it is unreadable."""
     if not present:
         return None, None
+    kw: dict[str, Any] = {"storage_options": storage_options, "rows": "bounded", "card": card}
     if deep:  # one read with the labels; an index without a label column is read again without it
         try:
-            rows = idx.load_index(root, columns=[*_INDEX_COLUMNS, "label"], storage_options=storage_options).to_pydict()
+            rows = idx.load_index(root, columns=[*_INDEX_COLUMNS, "label"], **kw).to_pydict()
             return rows, dict(zip(rows["key"], rows.pop("label")))
         except ShardError:
             pass
     try:
-        return idx.load_index(root, columns=_INDEX_COLUMNS, storage_options=storage_options).to_pydict(), None
+        return idx.load_index(root, columns=_INDEX_COLUMNS, **kw).to_pydict(), None
     except ShardError as exc:
         return str(exc), None
 
@@ -406,11 +410,14 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     Returns:
         ``{"ok": bool, "checked": n, "problems": [{"shard", "problem", "expected", "found"}]}``
         (``checked``: the distinct shards of ``shards.parquet``); problems are missing shards,
-        folders in their place (``not a file``), sha256 mismatches, member-count mismatches, damaged
-        or truncated tars, tar files on disk that the index does not list, ``shards.parquet`` rows
-        repeated (named ``shards.parquet``), card shard lists that are not lists, name a path outside
-        the folder, repeat a shard or differ from ``shards.parquet``'s shards of the split (named
-        ``dataset.json``), an ``index.parquet`` that is missing, unreadable, repeats a key, lists a
+        folders, FIFOs or devices in their place (``not a file``: never opened), links to a file outside
+        the dataset folder (never read: the readers refuse them), sha256 mismatches, member-count
+        mismatches, damaged or truncated tars, tar files on disk that the index does not list,
+        ``shards.parquet`` rows repeated (named ``shards.parquet``), card shard lists that are not
+        lists, name a path outside the folder, repeat a shard or differ from ``shards.parquet``'s
+        shards of the split, split names that cannot name shard files or differ only in case (named
+        ``dataset.json``), an ``index.parquet`` that is missing, unreadable (a column of another type,
+        far more rows than the card lists samples: not read), repeats a key, lists a
         member that is not ``<key>.<ext>`` of its row's key, or whose rows disagree with
         ``shards.parquet`` (samples and members per shard, shards it does not list) or with the card
         (samples per split) — those name ``index.parquet`` as their ``shard`` — member names and
@@ -420,7 +427,9 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
 
     Raises:
         ShardError: ``path`` does not exist or is not a dataset folder (no card, a shard file), or its card or
-            ``shards.parquet`` is missing or unreadable (nothing to check the shards against).
+            ``shards.parquet`` is missing, not a regular file or unreadable, a card key has another type
+            than mmdata writes, ``shards.parquet`` holds a column of another type or far more rows than
+            the card lists shards (nothing to check the shards against).
 
     Example:
         >>> import tempfile, mmdata
@@ -435,16 +444,18 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     root = Path(path) if store is None else str(path).rstrip("/")
     if store is None and not root.exists():  # type: ignore[union-attr]
         raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`)")
-    card = idx.load_card(root, storage_options)
-    table = idx.load_shards_table(root, storage_options).to_pydict()
+    # the card's shard lists are checked below (reported as problems); the rest of it must be well-formed
+    card = idx.load_card(root, storage_options, shard_lists=False)
+    table = idx.load_shards_table(root, storage_options, card=card).to_pydict()
     problems: list[dict[str, Any]] = []
     for shard, n in Counter(table["shard"]).items():
         if n > 1:
             problems.append({"shard": idx.SHARDS, "problem": f"lists shard {shard} more than once",
                              "expected": "one row per shard", "found": f"{n} rows"})
     problems.extend(card_problems(root, card, table))
-    present = (root / idx.INDEX).is_file() if store is None else idx.INDEX in store.files  # type: ignore[operator]
-    rows, labels = _load_index(root, present, deep, storage_options)
+    # a FIFO or a folder there is present (and unreadable, named so), not missing
+    present = (root / idx.INDEX).exists() if store is None else idx.INDEX in store.files  # type: ignore[operator]
+    rows, labels = _load_index(root, present, deep, storage_options, card)
     checked: dict[str, None] = {}
     headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]] = {}
     for shard, sha, members in zip(table["shard"], table["sha256"], table["members"]):
@@ -453,9 +464,15 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         checked[shard] = None
         idx.check_shard_name(root, shard, where=idx.SHARDS)  # the names come from shards.parquet
         p = root / shard if store is None else f"{root}/{shard}"
-        if store is None and p.exists() and not p.is_file():  # type: ignore[union-attr]
+        if store is None and os.path.lexists(p) and (target := idx.escapes_folder(root, shard)) is not None:
+            # a link out of the folder: the readers refuse it; not read here either (its bytes are not the dataset's)
+            problems.append({"shard": shard, "problem": "a link to a file outside the dataset folder (readers refuse "
+                             "it)", "expected": "a shard file inside the dataset folder", "found": target})
+            continue
+        if store is None and (kind := idx.not_regular(p)) is not None:
+            # a FIFO would block the read, a device read forever: looked at, never opened
             problems.append({"shard": shard, "problem": "not a file", "expected": "a shard file",
-                             "found": "a folder" if p.is_dir() else "not a regular file"})  # type: ignore[union-attr]
+                             "found": kind if kind == "a folder" else f"{kind}, not a regular file"})
             continue
         if not (p.is_file() if store is None else shard in store.files):  # type: ignore[union-attr]
             problems.append({"shard": shard, "problem": "missing", "expected": sha, "found": None})
