@@ -318,10 +318,11 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
     """For bare shards (no index): ``(rows, listed, identity)`` as the index would give them —
     ``(key, split, shard)`` for every sample of every shard in every wanted split (a local run reads
     every shard once per split), each split's shards in order, and the shards' identity for the
-    resume journal (path or URL, size, mtime or ETag). Only tar headers are parsed: nothing is
+    resume journal (path or URL, size, change stamp or ETag). Only tar headers are parsed: nothing is
     decoded or augmented here (member bytes are skipped, by seeking where the stream allows)."""
     import os
 
+    from mmdata.shards.sources import file_stamp
     from mmdata.shards.tario import expand_sources, is_url, iter_samples
     from mmdata.urls import call, filesystem
 
@@ -339,7 +340,7 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
             ident.append((sh, info.get("size"), str(info.get("ETag") or info.get("LastModified") or info.get("mtime"))))
         else:
             st = os.stat(sh)
-            ident.append((sh, st.st_size, st.st_mtime_ns))
+            ident.append((sh, st.st_size, file_stamp(st)))
     rows = [(key, split, sh) for split in splits for key, sh in keys]
     return rows, {split: shards for split in splits}, ident
 

@@ -11,8 +11,10 @@
  *       read (EFBIG: larger than max_size; EISDIR; EINVAL: not a regular file), 0 when it was left
  *       unread because the files read so far already hold max_total bytes (the first file over 64 KiB
  *       is always read; from the first file left unread on, every large file is left unread).
- *       meta packs two native int64 per path: (size, mtime_ns), or (-1, errno) when open / fstat
- *       failed. Files under 64 KiB are read in one pass without the GIL, larger ones straight into
+ *       meta packs two native int64 per path: (size, change stamp), or (-1, errno) when open / fstat
+ *       failed. The stamp mixes mtime_ns and ctime_ns (sources.file_stamp gives the same value): an
+ *       edit that restores the mtime (touch -r, cp -p, rsync -t) still moves the ctime.
+ *       Files under 64 KiB are read in one pass without the GIL, larger ones straight into
  *       their bytes object with the GIL released around each read.
  *   tar_members(names, datas, big=16384) -> list[bytes] | None
  *       The ustar members (512-byte header, data, zero padding) of every (name, data) pair as parts to
@@ -68,16 +70,20 @@ typedef struct {
     const char *path;  /* its contents, taken with the GIL held (read_small runs without it) */
     char *buf;         /* malloc'd contents of a small file */
     Py_ssize_t len;
-    long long size, mtime;
+    long long size, stamp;
     int state; /* 0: read into buf; > 0: errno; LARGE */
 } slot_t;
 
-static long long mtime_ns(const struct stat *st) {
+/* sources.file_stamp: mtime_ns XOR (ctime_ns * 0x9E3779B97F4A7C15), modulo 2^64, as a signed int64 */
+static long long change_stamp(const struct stat *st) {
 #if defined(__APPLE__)
-    return (long long)st->st_mtimespec.tv_sec * 1000000000LL + st->st_mtimespec.tv_nsec;
+    long long m = (long long)st->st_mtimespec.tv_sec * 1000000000LL + st->st_mtimespec.tv_nsec;
+    long long c = (long long)st->st_ctimespec.tv_sec * 1000000000LL + st->st_ctimespec.tv_nsec;
 #else
-    return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    long long m = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    long long c = (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
 #endif
+    return (long long)((unsigned long long)m ^ ((unsigned long long)c * 0x9E3779B97F4A7C15ULL));
 }
 
 /* open + fstat + the checks every file gets; returns the fd, or -1 with s->state set */
@@ -94,7 +100,7 @@ static int open_checked(slot_t *s, const char *path, long long max_size) {
         return -1;
     }
     s->size = (long long)st.st_size;
-    s->mtime = mtime_ns(&st);
+    s->stamp = change_stamp(&st);
     s->state = S_ISDIR(st.st_mode) ? EISDIR : !S_ISREG(st.st_mode) ? EINVAL
              : (max_size >= 0 && s->size > max_size) ? EFBIG : 0;
     if (s->state != 0) {
@@ -286,10 +292,10 @@ static PyObject *read_files(PyObject *self, PyObject *args) {
         long long *m = (long long *)PyBytes_AsString(meta) + 2 * i;
         if (PyBytes_Check(item)) {
             m[0] = PyBytes_Size(item);
-            m[1] = s->mtime;
+            m[1] = s->stamp;
         } else if (s->state == EFBIG || s->state == LARGE) { /* too big, or left unread: stat'ed */
             m[0] = s->size;
-            m[1] = s->mtime;
+            m[1] = s->stamp;
         } else {
             m[0] = -1;
             m[1] = s->state;
@@ -898,7 +904,7 @@ static PyObject *probe_audio(PyObject *self, PyObject *arg) {
 
 static PyMethodDef methods[] = {
     {"read_files", read_files, METH_VARARGS,
-     "read_files(paths, max_size=-1, max_total=-1) -> (list[bytes | int], int64 pairs (size, mtime_ns) or (-1, errno))"},
+     "read_files(paths, max_size=-1, max_total=-1) -> (list[bytes | int], int64 pairs (size, change stamp) or (-1, errno))"},
     {"tar_members", tar_members, METH_VARARGS, "tar_members(names, datas, big=16384) -> list[bytes] | None (ustar members as parts)"},
     {"probe_image", probe_image, METH_O, "probe_image(data) -> (height, width, mode, channels) | None (PNG / JPEG, checked)"},
     {"probe_audio", probe_audio, METH_O, "probe_audio(data) -> (frames, rate, channels) | None (FLAC / PCM WAV with at least one frame, checked)"},

@@ -39,8 +39,8 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
-from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, check_split_name, discover, label_gap_warning, printable,
-                                   read_error, read_label_names, read_many, skip_entry)
+from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, check_split_name, discover, file_stamp,
+                                   label_gap_warning, printable, read_error, read_label_names, read_many, skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import LocalOutput, RemoteOutput, check_local_output, is_shard_name, output
 from mmdata.urls import is_remote, local_path, protocol, redact
@@ -260,7 +260,7 @@ def _stat(r: Record, ext: str) -> tuple[int, int]:
         return len(v), 0
     if ext not in r.stats:
         st = os.stat(v)
-        r.stats[ext] = (st.st_size, st.st_mtime_ns)
+        r.stats[ext] = (st.st_size, file_stamp(st))
     return r.stats[ext]
 
 
@@ -399,7 +399,8 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     nothing left is skipped, or ``on_error="raise"`` raises), and their members appended to the shard,
     so memory holds one chunk, never a whole shard.
     The result carries the shard's index rows as an Arrow table (for the journal and the Parquet
-    index), and ``inputs``: a digest of every source file's path, size and mtime, so a resumed job
+    index), and ``inputs``: a digest of every source file's path, size and change stamp (mtime and
+    ctime, :func:`~mmdata.shards.sources.file_stamp`), so a resumed job
     can tell whether a finished shard's sources changed since.
     This loop is the per-file cost of sharding: keep per-member work out of it where possible.
     """
@@ -430,7 +431,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     stat_rows: list[tuple[Any, ...]] = []
     extras: list[dict[str, str]] = []
     skipped: list[dict[str, Any]] = []
-    all_paths: list[Any] = []  # the sources' paths, sizes and mtimes, for the inputs digest
+    all_paths: list[Any] = []  # the sources' paths, sizes and change stamps, for the inputs digest
     all_meta = array("q")
     fsync = task.get("fsync", False)
     columns_layout = task["layout"] != "samples"
@@ -734,7 +735,7 @@ def _drop(rec: tuple[Any, ...], datas: list[bytes], bad: dict[int, str], fields:
 
 
 def _inputs_digest(paths: list[Any], meta: array) -> str:
-    """Digest of the sources' paths and their (size, mtime_ns) / (-1, errno) pairs, in order."""
+    """Digest of the sources' paths and their (size, change stamp) / (-1, errno) pairs, in order."""
     h = hashlib.sha256()
     try:
         h.update(marshal.dumps(paths, 2))  # byte-exact for str (see _plan_hash), ~4x faster than repr
@@ -757,7 +758,7 @@ def _current_inputs(payload: list[tuple[Any, ...]], source: Any = None) -> str:
         except OSError as exc:
             meta += array("q", (-1, exc.errno or 0))
         else:
-            meta += array("q", (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else
+            meta += array("q", (st.st_size, file_stamp(st)) if stat.S_ISREG(st.st_mode) else
                           (-1, errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL))  # as read_many says
     return _inputs_digest(paths, meta)
 
@@ -796,7 +797,7 @@ def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, .
     """Identity of a job: options and every record's key, label, split, extras and member sources.
 
     File contents are not hashed here (that would read everything twice); each done marker carries
-    its sources' sizes and mtimes instead (see :func:`_current_inputs`). With ``maxsize`` the plan
+    its sources' sizes and change stamps instead (see :func:`_current_inputs`). With ``maxsize`` the plan
     depends on file sizes, so they are part of the identity then.
     """
     sized = options.get("maxsize") is not None

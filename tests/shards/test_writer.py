@@ -227,6 +227,29 @@ def test_resume_rechecks_finished_shards_and_their_sources(tmp_path: Path) -> No
     assert texts["000001"] == "changed since the first run"
 
 
+def test_resume_sees_an_edit_that_restored_the_mtime(tmp_path: Path) -> None:
+    """``touch -r`` / ``cp -p`` / ``rsync -t`` leave size and mtime as they were; the ctime moves, and
+    the finished shard of the edited file is rewritten (it was kept, with the old text, before)."""
+    raw, out, good_png = _job_stopped_in_shard_4(tmp_path)
+    (raw / "000009.png").write_bytes(good_png)
+    src = raw / "000001.txt"
+    before = src.stat()
+    old = src.read_text(encoding="utf-8")
+    time.sleep(0.01)  # a ctime tick later on filesystems with coarse timestamps
+    src.write_text("x" * len(old), encoding="utf-8")  # same size
+    os.utime(src, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime as it was
+    after = src.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    if after.st_ctime_ns == before.st_ctime_ns:
+        pytest.skip("this filesystem's ctime did not move")
+    kept = (out / "train-000001.tar").stat().st_mtime_ns
+    mmdata.shard(raw, out, maxcount=2, on_error="raise", progress=False)
+    assert {s.key: s["text"] for s in mmdata.open_dataset(out)}["000001"] == "x" * len(old)
+    assert (out / "train-000001.tar").stat().st_mtime_ns == kept  # the untouched shard is still kept
+    mmdata.shard(raw, tmp_path / "clean" / "ds", maxcount=2, on_error="raise", progress=False)
+    assert _tree_bytes(out) == _tree_bytes(tmp_path / "clean" / "ds")
+
+
 def test_columns_layout_and_add_modality(tmp_path: Path) -> None:
     raw = make_sample_folder(tmp_path / "raw", n=10)
     mmdata.shard(raw, tmp_path / "ds", layout="columns", maxcount=4, progress=False)
