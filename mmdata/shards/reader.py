@@ -663,6 +663,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.decode_threads = int(decode_threads)
         self.storage_options = dict(storage_options) if storage_options else None
         self.card: dict[str, Any] | None = None
+        self._classes: int | None = None
         self.root: Path | str | None = None  # a local folder, or the URL of a remote one
         self.layout = "samples"
         self.series: list[str] = []
@@ -680,6 +681,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
 
             self.root = str(path).rstrip("/") if remote_folder else Path(path)
             self.card = idx.load_card(self.root, self.storage_options)
+            # decoded labels are checked against the card's classes: a shard edited apart from its
+            # index would otherwise hand the model a target it has no output for
+            self._classes = self.card.get("num_classes")
             self.layout = self.card.get("layout", "samples")
             splits = self.card.get("splits", {})
             if split not in splits:
@@ -1185,6 +1189,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                     raise _Skip(_reason(exc, ext), f"{key}.{ext}: {exc}") from exc
                 raise _Skip(NO_MEMORY, f"{key}.{ext}: decoding its {len(data)} bytes does not fit in memory "
                                        "(MemoryError)") from None
+            if name == "label" and self._classes is not None and not 0 <= value < self._classes:
+                raise _Skip("bad label", f"{key}.{ext}: label {value} is outside the card's {self._classes} classes "
+                                         f"0..{self._classes - 1}")
             fields[name] = value
             if sr is not None:
                 rate = sr

@@ -344,3 +344,22 @@ def test_verify_leaves_out_a_dataset_folder_inside_the_dataset(tmp_path: Path) -
     shutil.copy(tmp_path / "data" / "train-000000.tar", tmp_path / "data" / "stray" / "x.tar")
     r = verify(tmp_path / "data")
     assert [(p["shard"], p["problem"]) for p in r["problems"]] == [("stray/x.tar", NOT_LISTED)]
+
+
+def test_a_label_outside_the_cards_classes_is_a_bad_label_on_read(ds: Path) -> None:
+    """A shard whose ``.cls`` was edited apart from its index (999 with 3 classes) would hand the model a
+    target it has no output for (cross-entropy: "Target 999 is out of bounds", no key named): the reader
+    raises naming the shard and the key (the default), or counts it as a bad label naming the sample."""
+    classes = idx.load_card(ds)["num_classes"]
+    shard = idx.load_card(ds)["splits"]["train"]["shards"][0]
+    victim = next(s.key for s in mmdata.open_dataset(ds, decode=False) if s.meta["shard"].endswith(shard))
+    _rewrite_shard(ds, shard, lambda ti, data: (ti.name, b"999" if ti.name == f"{victim}.cls" else data))
+    reader = mmdata.open_dataset(ds, on_error="skip")
+    got = {s.key: s.get("label") for s in reader}
+    assert victim not in got and all(0 <= v < classes for v in got.values() if v is not None)
+    assert reader.skipped == {"bad label": 1}
+    assert [(k, "outside the card" in m) for _, k, m in reader.errors] == [(victim, True)]
+    with pytest.raises(ShardError, match=rf"{shard}.*{victim}.*label 999 is outside the card's {classes} classes"):
+        list(mmdata.open_dataset(ds, on_error="raise"))
+    raw = {s.key: s for s in mmdata.open_dataset(ds, decode=False)}  # undecoded bytes pass as they are
+    assert raw[victim]["cls"] == b"999"
