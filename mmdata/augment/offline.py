@@ -271,11 +271,9 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
         listed = {split: [idx.check_shard_name(src, sh) for sh in card["splits"][split]["shards"]] for split in splits}
         for sh in (sh for names in listed.values() for sh in names) if not is_remote(src) else ():
             # refused here as the local reader refuses them: the tasks would open them blindly
-            kind, target = idx.not_regular(Path(src) / sh), idx.escapes_folder(src, sh)
-            if kind is not None or target is not None:
-                why = (f"{kind}, not a regular file" if kind is not None
-                       else f"a link to {target}, outside the dataset folder")
-                raise ShardError(f"shard {Path(src) / sh}: {why}; expected a shard (a tar file) inside {src}")
+            refused = idx.refused_shard(Path(src) / sh, Path(src), sh)
+            if refused is not None:
+                raise ShardError(refused)
         # the tasks' working directory is not ours
         root: str | None = str(src).rstrip("/") if is_remote(src) else str(Path(src).resolve())
         source = card.get("fingerprint")

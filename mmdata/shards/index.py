@@ -53,14 +53,17 @@ def _fetch(path: str | Path, name: str, storage_options: dict[str, Any] | None) 
 
 
 def is_dataset(path: str | Path, storage_options: dict[str, Any] | None = None) -> bool:
-    """True when ``path`` (a folder or an fsspec URL of one) holds a dataset card."""
+    """True when ``path`` (a folder or an fsspec URL of one) holds a dataset card.
+
+    Locally, anything named ``dataset.json`` counts (a FIFO, a folder, a dangling link): reading it
+    then says what is wrong with it (:func:`read_card`), instead of "no dataset.json"."""
     if _remote(path):
         from mmdata.urls import call, filesystem
 
         url = f"{str(path).rstrip('/')}/{CARD}"
         fs, p = filesystem(url, storage_options)
         return bool(call(url, "look for it", fs.isfile, p))
-    return (Path(path) / CARD).is_file()
+    return os.path.lexists(Path(path) / CARD)
 
 
 def check_shard_name(path: str | Path, name: Any, what: str = "shard", where: str = CARD) -> str:
@@ -119,6 +122,27 @@ def escapes_folder(root: str | Path, name: str) -> str | None:
     base = os.path.realpath(root)
     target = os.path.realpath(os.path.join(root, name))
     return None if target == base or target.startswith(base.rstrip(os.sep) + os.sep) else target
+
+
+def refused_shard(path: str | Path, root: str | Path | None = None, name: str | None = None) -> str | None:
+    """Why the local shard file ``path`` is not opened, or None: it is not a regular file
+    (:func:`not_regular`), or — given its dataset folder ``root`` and its ``name`` there — it is a link
+    that leaves the folder (:func:`escapes_folder`; its samples are not the dataset's). The message
+    names the shard; readers and the Ray augment planner refuse with it alike.
+
+    Example:
+        >>> refused_shard(".")
+        'shard .: a folder, not a regular file; expected a shard (a tar file)'
+    """
+    kind = not_regular(path)
+    if kind is not None:
+        return f"shard {path}: {kind}, not a regular file; expected a shard (a tar file)"
+    if root is not None and name is not None:
+        target = escapes_folder(root, name)
+        if target is not None:
+            return (f"shard {path}: a link to {target}, outside the dataset folder {root}; refusing it "
+                    "(copy the file into the folder, or link to a file inside it)")
+    return None
 
 
 def _read_regular(p: Path, what: str) -> bytes:

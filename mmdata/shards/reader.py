@@ -921,19 +921,12 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         """Why the local shard file (a column ``series``' one) is not opened, or None: it is not a regular
         file (a FIFO blocks the open until a writer comes, a device reads forever), or it is a link that
         leaves the dataset folder (its samples are not the dataset's; see docs/bad-input-read.md)."""
-        url = self._shard_url(shard, series)
-        local = _local_path(url)
+        local = _local_path(self._shard_url(shard, series))
         if local is None:
             return None
-        kind = idx.not_regular(local)
-        if kind is not None:
-            return f"shard {url}: {kind}, not a regular file; expected a shard (a tar file)"
         if isinstance(self.root, Path):
-            target = idx.escapes_folder(self.root, f"{series}/{shard}" if series else shard)
-            if target is not None:
-                return (f"shard {url}: a link to {target}, outside the dataset folder {self.root}; refusing it "
-                        "(copy the file into the folder, or link to a file inside it)")
-        return None
+            return idx.refused_shard(local, self.root, f"{series}/{shard}" if series else shard)
+        return idx.refused_shard(local)
 
     def _raw_samples(self, shard: str, try_fast: bool = True) -> tuple[Iterator[RawSample], bool | None]:
         """The shard's raw samples and whether they were checked against the index (None: checked

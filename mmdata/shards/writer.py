@@ -1145,9 +1145,9 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
         listed = sorted(out.listed_shards() - planned)
         journal = out.journal(plan_hash, fsync)
         finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
-        reused: list[str] = []
-        results = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished, journal,
-                       workers, progress, executor, address, write_fn or _write_task, task_extra or {}, source, reused)
+        results, reused = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished,
+                               journal, workers, progress, executor, address, write_fn or _write_task, task_extra or {},
+                               source)
         if plan and not any(r["samples"] for r in results.values()):
             out.remove_shards(sorted(planned))  # empty shards: nothing that looks like a dataset stays
             journal.remove()
@@ -1190,19 +1190,22 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
          layout: str, fields: list[str], options: dict[str, Any], fsync: bool, root: str | None,
          finished: dict[str, Any], journal: Any, workers: int, progress: bool, executor: str = "local", address: str | None = None,
          write_fn: Callable[[dict[str, Any]], dict[str, Any]] = _write_task,
-         task_extra: Mapping[str, dict[str, Any]] | None = None, source: Any = None,
-         reused: list[str] | None = None) -> dict[str, dict[str, Any]]:
+         task_extra: Mapping[str, dict[str, Any]] | None = None,
+         source: Any = None) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Write every planned shard a previous run did not finish (in threads or processes, or as Ray
-    tasks); each finished shard's marker goes to the journal as it completes."""
+    tasks); each finished shard's marker goes to the journal as it completes.
+
+    Returns every planned shard's result by name, and the names of those a previous run had finished
+    (kept as they were: the report's ``resumed_shards``)."""
     results: dict[str, dict[str, Any]] = {}
+    reused: list[str] = []
     todo = []
     sizes = {p["name"]: len(p["records"]) for p in plan}
     for shard_plan in plan:
         done = finished.get(shard_plan["name"])
         if done is not None and _done_ok(out, done, payloads[shard_plan["name"]], source):
             results[shard_plan["name"]] = done
-            if reused is not None:  # the caller's count of shards a previous run finished (the report's resumed_shards)
-                reused.append(shard_plan["name"])
+            reused.append(shard_plan["name"])
             continue
         task = _task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, options, fsync, root,
                              source)
@@ -1259,7 +1262,7 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
         journal.close()
         if prog is not None:
             prog.stop()
-    return results
+    return results, reused
 
 
 def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]],

@@ -7,6 +7,7 @@ ShardError naming the file (the CLI: one ``error:`` line, exit 2), a counted ski
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -148,8 +149,11 @@ def test_a_fifo_metadata_file_is_refused_by_every_reader(ds: Path, name: str) ->
     readers: dict[str, Callable[[], Any]] = {
         "open_dataset": lambda: list(open_dataset(ds)), "inspect": lambda: mmdata.inspect(ds),
         "augment": lambda: augment_dataset(ds, ds.parent / "aug", RECIPE, progress=False)}
+    if importlib.util.find_spec("datasets") is not None:  # the [hf] extra (it said "no dataset.json")
+        readers["to_hf"] = lambda: mmdata.to_hf(ds, "train", cache_dir=ds.parent / "hf")
     if name == idx.SHARDS:
-        del readers["open_dataset"], readers["augment"]  # they do not read shards.parquet
+        for reader in ("open_dataset", "augment", "to_hf"):  # they do not read shards.parquet
+            readers.pop(reader, None)
     with _deadline():
         for read in readers.values():
             with pytest.raises(ShardError, match=says):
@@ -322,6 +326,27 @@ def test_a_shard_linked_from_outside_the_folder_is_refused_and_reported(ds: Path
     with pytest.raises(ShardError, match=says):
         augment_dataset(ds, tmp_path / "aug", RECIPE, progress=False)
     assert not (tmp_path / "aug" / shard).exists()
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("how", ["link out", "fifo"])
+def test_ray_augment_planning_refuses_a_shard_the_local_reader_refuses(ds: Path, tmp_path: Path, how: str,
+                                                                       ray_cluster) -> None:  # noqa: ANN001
+    """`--executor ray` plans from the card and index, then its tasks open the listed shards blindly:
+    the planner refuses a shard linked from outside the folder or a FIFO with the reader's message,
+    before any task starts or anything is written."""
+    shard = "train-000000.tar"
+    if how == "fifo":
+        _fifo(ds / shard)
+        says = rf"shard {ds / shard}: a FIFO \(named pipe\), not a regular file; expected a shard"
+    else:
+        (tmp_path / "secret").mkdir()
+        shutil.move(str(ds / shard), tmp_path / "secret" / "private.tar")
+        (ds / shard).symlink_to(tmp_path / "secret" / "private.tar")
+        says = rf"shard {ds / shard}: a link to {tmp_path / 'secret' / 'private.tar'}, outside the dataset folder"
+    with _deadline(), pytest.raises(ShardError, match=says):
+        augment_dataset(ds, tmp_path / "aug", RECIPE, progress=False, executor="ray")
+    assert not (tmp_path / "aug").exists()
 
 
 def test_a_shard_linked_to_a_system_file_is_refused_without_reading_it(ds: Path) -> None:
