@@ -874,7 +874,7 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
     :func:`array_features` infers from all splits (read once per dataset, kept in ``cache_dir``).
 
     Args:
-        path: an mmdata dataset folder (``dataset.json`` + index).
+        path: an mmdata dataset folder (``dataset.json`` + index); a ``file://`` URL too.
         split: the split to convert.
         iterable: return ``ds.to_iterable_dataset(num_shards)`` (shardable over DataLoader workers).
         num_shards: shards of the iterable dataset.
@@ -903,8 +903,10 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
         (4, Value('int64'), (32, 24))
     """
     from mmdata.shards import index as idx
+    from mmdata.urls import unless_file_url
 
     ds = _datasets()
+    path = unless_file_url(path)  # file:// as everywhere (it was taken for a folder named "file:")
     if not idx.is_dataset(path):
         raise ShardError(f"{path}: not an mmdata dataset folder (no dataset.json); to read bare WebDataset shards use "
                          "datasets.load_dataset('webdataset', data_files=..., features=...) (docs/interop.md)")

@@ -275,6 +275,9 @@ def test_to_hf_caches_by_fingerprint(tmp_path: Path) -> None:
     before = f.stat().st_mtime_ns
     mmdata.to_hf(tmp_path / "ds", cache_dir=tmp_path / "cache")
     assert f.stat().st_mtime_ns == before  # reused
+    url = (tmp_path / "ds").resolve().as_uri()  # file:// as open_dataset, loader, inspect take it
+    assert mmdata.to_hf(url, cache_dir=tmp_path / "cache")["key"] == [f"{i:06d}" for i in range(4)]
+    assert f.stat().st_mtime_ns == before  # the same dataset: the same cached file
     mmdata.shard(make_sample_folder(tmp_path / "raw2", n=5), tmp_path / "ds", progress=False)  # new content
     assert mmdata.to_hf(tmp_path / "ds", cache_dir=tmp_path / "cache").num_rows == 5
     assert len(list((tmp_path / "cache").glob("*.arrow"))) == 2
