@@ -271,6 +271,24 @@ def _frames(seconds: float, sample: Any) -> int:
     return int(round(seconds * (sample.sample_rate or 1)))
 
 
+def _check_output(op: Op, frames: int, sample: Any, rate: int | None = None) -> int:
+    """``frames``, the length ``op`` would give the sample's audio, when the clip stays within
+    :data:`mmdata.codecs.MAX_AUDIO_SAMPLES` (what a decoder may hold); else a RecipeError naming the op:
+    parameters each in range can combine past it (``resample`` to 384 kHz, then ``pad_trim`` to 10 h
+    asked for 55 GB per clip, and torch failed to allocate it, or the OS killed the worker)."""
+    from mmdata.codecs import MAX_AUDIO_SAMPLES
+
+    x = sample["audio"]
+    channels = int(x.shape[0]) if len(x.shape) > 1 else 1
+    if frames * channels <= MAX_AUDIO_SAMPLES:
+        return frames
+    rate = rate or sample.sample_rate or 1
+    raise RecipeError(
+        f"{op.where}: the clip would become {frames:,} samples x {channels} channel(s) at {rate} Hz "
+        f"({frames / rate / 3600:.1f} h), over the {MAX_AUDIO_SAMPLES:,} samples a clip may hold "
+        f"(mmdata.codecs.MAX_AUDIO_SAMPLES); lower `seconds` or the sample rate")
+
+
 class RandomCrop(AudioOp):
     """Crop a random ``seconds``-long window (clips already that short are left as they are). Exact."""
 
@@ -299,6 +317,7 @@ class Pad(AudioOp):
         n, d = sample["audio"].shape[-1], _frames(self.seconds, sample)
         if n >= d:
             return None
+        _check_output(self, d, sample)
         return {"offset": int(rng.integers(0, d - n + 1)) if self.mode == "random" else 0, "length": d}
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
@@ -325,6 +344,8 @@ class PadTrim(AudioOp):
         n, d = sample["audio"].shape[-1], _frames(self.seconds, sample)
         if n == d or (n < d and not self.pad) or (n > d and not self.trim):
             return None
+        if d > n:
+            _check_output(self, d, sample)
         start = 0 if self.align == "start" else ((n - d) // 2 if n > d else -((d - n) // 2))
         return {"start": start, "length": d}
 
@@ -493,7 +514,12 @@ class Resample(AudioOp):
             raise RecipeError(f"{where}.p: resample is deterministic (one output rate per batch); p must be 1.0")
 
     def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
-        return None if sample.sample_rate == self.rate else {"orig": int(sample.sample_rate or 0)}
+        if sample.sample_rate == self.rate:
+            return None
+        orig = int(sample.sample_rate or 0)
+        if orig and self.rate > orig:
+            _check_output(self, math.ceil(sample["audio"].shape[-1] * self.rate / orig), sample, self.rate)
+        return {"orig": orig}
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         from dataclasses import replace
@@ -526,7 +552,10 @@ class Speed(AudioOp):
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         # rounded to the 1% grid: the range's two ends are half as likely as the steps between (kept so that
         # recorded recipes draw what they drew: tests/augment/golden)
-        return {"factor": round(float(rng.uniform(*self.factor)), 2)}
+        factor = round(float(rng.uniform(*self.factor)), 2)
+        if factor < 1.0:  # slower: longer
+            _check_output(self, math.ceil(sample["audio"].shape[-1] / factor), sample)
+        return {"factor": factor}
 
     @staticmethod
     def _speed(x: torch.Tensor, factor: float) -> torch.Tensor:

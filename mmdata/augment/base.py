@@ -140,6 +140,9 @@ class Param:
                     bad = [v for v in vals if not isinstance(v, str) or v not in self.choices]
                     if bad:
                         raise RecipeError(f"{where}: {bad} not allowed; choose from {list(self.choices)}")
+                    twice = sorted({v for v in vals if vals.count(v) > 1})
+                    if twice:  # [image, image]: counted twice, e.g. by modality_dropout's keep_at_least
+                        raise RecipeError(f"{where}: {twice} given more than once; list each name once")
                 return list(vals)
         except RecipeError:
             raise

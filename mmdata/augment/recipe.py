@@ -106,7 +106,7 @@ def validate_balance(spec: Any, where: str = "balance") -> dict[str, Any] | None
             raise RecipeError(f"{where}.fraction: expected a number in [0, 1] or {{class: number}}, got {frac!r}")
         out["fraction"] = {str(k): float(v) for k, v in frac.items()} if isinstance(frac, Mapping) else float(frac)
     if "seed" in spec:
-        if not isinstance(spec["seed"], int):
+        if not isinstance(spec["seed"], int) or isinstance(spec["seed"], bool):  # YAML's `true` is an int in Python
             raise RecipeError(f"{where}.seed: expected an integer, got {spec['seed']!r}")
         out["seed"] = spec["seed"]
     return out
@@ -670,7 +670,25 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: 
     normalize = {sec: _build_list(sec, norm.get(sec), f"normalize.{sec}", normalize=True) for sec in NORMALIZE_SECTIONS}
     sections = {sec: _build_list(sec, data.get(sec), sec) for sec in (*SAMPLE_SECTIONS, "batch")}
     balance = validate_balance(data.get("balance"))
+    _check_clip_lengths([*normalize["audio"], *sections["audio"]])
     return Recipe(seed, sections, balance, normalize, key_mode)
+
+
+def _check_clip_lengths(ops: Sequence[Op]) -> None:
+    """Refuse, when the recipe loads, a ``pad`` / ``pad_trim`` whose length at the rate a ``resample`` before
+    it sets exceeds what a clip may hold (:data:`mmdata.codecs.MAX_AUDIO_SAMPLES`, per channel): each value
+    is in range, the product asked for 55 GB per clip. Without a ``resample`` the rate is the data's: the
+    op checks each clip as it runs."""
+    from mmdata.codecs import MAX_AUDIO_SAMPLES
+
+    rate = None
+    for op in ops:
+        if op.name == "resample":
+            rate = op.rate
+        elif op.name in ("pad", "pad_trim") and rate is not None and round(op.seconds * rate) > MAX_AUDIO_SAMPLES:
+            raise RecipeError(f"{op.where}.seconds: {op.seconds:g} s at the {rate} Hz the resample before it sets is "
+                              f"{round(op.seconds * rate):,} samples, over the {MAX_AUDIO_SAMPLES:,} a clip may hold "
+                              f"(mmdata.codecs.MAX_AUDIO_SAMPLES); at most {MAX_AUDIO_SAMPLES / rate:,.0f} s at that rate")
 
 
 def normalize_spec(*, image_size: int | Sequence[int] | None = None, channels: int | None = None, resize: str = "shorter",

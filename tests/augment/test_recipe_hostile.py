@@ -221,3 +221,16 @@ def test_inline_yaml_strings_still_work() -> None:
     assert load_recipe("seed: 2\nimage:\n  - {op: hflip}\n").seed == 2
     assert load_recipe("{seed: 3, image: [{op: vflip}]}").seed == 3
     assert load_recipe("{seed: 5, text: [" + ", ".join(["{op: token_mask}"] * 40) + "]}").seed == 5  # longer than a file name may be
+
+
+def test_a_name_listed_twice_is_refused() -> None:
+    """`modalities: [image, image, image]` with `keep_at_least: 3` dropped the image of an image + audio +
+    text sample, leaving 2 (the log said `drop: ['image', 'image']`): each name once (QA 2026-12-03)."""
+    with pytest.raises(RecipeError, match=r"sample\[0\]\.modalities: \['image'\] given more than once"):
+        load_recipe({"sample": [{"op": "modality_dropout", "modalities": ["image", "image", "image"],
+                                 "keep_at_least": 3, "p_drop": 1.0}]})
+
+
+def test_balance_seed_is_no_boolean() -> None:
+    with pytest.raises(RecipeError, match=r"balance\.seed: expected an integer, got True"):
+        load_recipe({"balance": {"by": "label", "seed": True}})
