@@ -178,7 +178,13 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         raise ShardError(f"{src}: augment split(s) {unknown} are not splits of the dataset; it has {sorted(all_splits)}")
     augmented = [sp for sp in chosen if sp in wanted]
     summary = {"augmented_splits": augmented, "eval_splits": [sp for sp in chosen if sp not in wanted],
-               "eval_stage": "normalize" if rec.has_normalize else "none"}
+               "eval_stage": "normalize" if rec.has_normalize else "none", "random_ops": rec.has_random}
+    if augmented and copies and not rec.has_random:  # an empty (or normalize-only) recipe: copies, not augmentations
+        import warnings
+
+        warnings.warn(f"the recipe has no random ops (image, audio, text or sample sections): the {copies} "
+                      f"'augmented' copies of each {'/'.join(augmented)} sample equal the sample "
+                      f"{'normalized' if rec.has_normalize else 'as read'}", UserWarning, stacklevel=2)
     # the source by name and content, not by where it lies: a card holds no paths (copies of one source,
     # local or at a URL, give the same card)
     source = {"name": card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1], "fingerprint": card.get("fingerprint")}
@@ -231,9 +237,10 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
     """
     counts = rep.get("splits", {})
     parts = []
+    same = "" if rep.get("random_ops", True) else "; the recipe has no random ops: the copies equal the originals"
     for sp in rep["augmented_splits"]:
         parts.append(f"{sp} {counts.get(sp, 0)} (augmented: {_count(rep['copies'], 'copy', 'copies')} each"
-                     f"{' + originals' if keep_original else ''})")
+                     f"{' + originals' if keep_original else ''}{same})")
     how = "normalize stage only" if rep.get("eval_stage") == "normalize" else "as read"
     for sp in rep["eval_splits"]:
         parts.append(f"{sp} {counts.get(sp, 0)} (not augmented: {how}, 1 copy each)")

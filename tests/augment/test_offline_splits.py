@@ -4,6 +4,7 @@ only, one record per sample under its own key) unless `--augment-split` opts the
 from __future__ import annotations
 
 import json
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -189,3 +190,18 @@ def test_the_card_names_the_source_by_content_not_by_path(data: Path, tmp_path: 
     assert a == b and str(tmp_path) not in a.decode()
     source = idx.load_card(data)
     assert json.loads(a)["augmentation"]["augmented_from"] == {"name": source["name"], "fingerprint": source["fingerprint"]}
+
+
+def test_a_recipe_without_random_ops_warns_that_the_copies_equal_the_originals(tmp_path: Path, data: Path) -> None:
+    """An empty (or comments-only) recipe wrote a full copy and said "augmented: 1 copy each" (QA 2026-12-03)."""
+    from mmdata.augment.offline import augment_dataset, describe
+
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"no random ops .* copies of each train sample equal the sample as read"):
+        rep = augment_dataset(data, tmp_path / "aug", tmp_path / "empty.yaml", splits=["train"], progress=False)
+    assert rep["random_ops"] is False
+    assert "the recipe has no random ops: the copies equal the originals" in describe(rep, keep_original=False, out="aug")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a recipe with random ops says nothing of the kind
+        rep = augment_dataset(data, tmp_path / "aug2", RECIPE, splits=["train"], progress=False)
+    assert rep["random_ops"] is True and "no random ops" not in describe(rep, keep_original=False, out="aug2")
