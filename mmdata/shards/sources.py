@@ -359,6 +359,9 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
             obj = json.loads(text)
         except ValueError as exc:
             raise SourceError(f"class names file {where}: invalid JSON ({exc})") from None
+        except RecursionError:  # [[[[...]]]] 10^5 deep: json's parser recurses
+            raise SourceError(f"class names file {where}: nested too deeply; expected "
+                              '{"names": ["cat", "dog", ...]} or a list of strings') from None
         names = obj.get("names") if isinstance(obj, dict) else obj
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise SourceError(f'class names file {where}: expected {{"names": ["cat", "dog", ...]}} or a list of strings')

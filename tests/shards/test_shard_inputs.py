@@ -573,3 +573,11 @@ def test_output_inside_the_source_is_reported_the_same_on_every_run(tmp_path: Pa
     assert one["skipped"] == two["skipped"] == [{"source": "ds", "sample": None, "what": "folder",
                                                  "reason": "the output folder of this job"}]
     assert (raw / "ds" / "dataset.json").read_bytes() == card_one
+
+
+def test_a_deeply_nested_class_names_file_is_a_clear_error() -> None:
+    """`--labels labels.json` holding [[[...]]] 10^5 deep raised a raw RecursionError (QA 2026-12-03)."""
+    from mmdata.shards.sources import parse_label_names
+
+    with pytest.raises(SourceError, match=r"class names file labels\.json: nested too deeply"):
+        parse_label_names(b"[" * 100_000 + b"]" * 100_000, "labels.json")
