@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mmdata.errors import MMDataError, RecipeError, ShardError, SourceError, VerifyError
+from mmdata.errors import MMDataError, RecipeError, ShardError, SourceError
 
 __version__ = "0.1.0"
 
@@ -27,21 +27,33 @@ _LAZY = {
     "shard": "mmdata.shards.writer:shard",
     "add_modality": "mmdata.shards.columns:add_modality",
     "open_dataset": "mmdata.shards.reader:open_dataset",
+    "ShardDataset": "mmdata.shards.reader:ShardDataset",
     "inspect": "mmdata.shards.inspect:inspect",
     "verify": "mmdata.shards.verify:verify",
     "loader": "mmdata.augment.loader:loader",
+    "Loader": "mmdata.augment.loader:Loader",
     "load_recipe": "mmdata.augment.recipe:load_recipe",
     "to_hf": "mmdata.interop.hf:to_hf",
 }
 
-__all__ = ["MMDataError", "RecipeError", "ShardError", "SourceError", "VerifyError", *_LAZY]
+# subpackages reachable as attributes without their own import (``mmdata.train.train(...)``)
+_SUBPACKAGES = ("ablate", "augment", "datasets", "interop", "shards", "testing", "train")
+
+__all__ = ["MMDataError", "RecipeError", "ShardError", "SourceError", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
     if target is None:
+        if name in _SUBPACKAGES:
+            return importlib.import_module(f"mmdata.{name}")
         raise AttributeError(f"module 'mmdata' has no attribute {name!r}")
     module, attr = target.split(":")
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The lazily imported names too (``dir(mmdata)``, tab completion)."""
+    return sorted({*globals(), *_LAZY, *_SUBPACKAGES})

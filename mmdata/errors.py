@@ -21,6 +21,3 @@ class SourceError(MMDataError):
 class RecipeError(MMDataError):
     """A recipe names an unknown op or key, or a value out of range."""
 
-
-class VerifyError(MMDataError):
-    """``verify`` found shards that do not match the index."""
