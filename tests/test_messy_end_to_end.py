@@ -143,3 +143,12 @@ def test_ablate_with_the_bundled_trainer_and_your_own(messy: tuple[Path, Path, o
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert "flip" in json.dumps(summary) and (out / "report.md").exists()
     sys.modules.pop("custom_trainer", None)
+
+
+def test_make_messy_folder_refuses_a_folder_that_holds_files(tmp_path: Path) -> None:
+    """A second call with n=12 into a folder of 30 left a truth table of 12 beside 30 samples (QA 2026-12-03)."""
+    make_messy_folder(tmp_path / "raw", n=6, sizes=((8, 8),), seconds=(0.05, 0.05))
+    with pytest.raises(FileExistsError, match="is not empty"):
+        make_messy_folder(tmp_path / "raw", n=6)
+    (tmp_path / "empty").mkdir()
+    assert len(make_messy_folder(tmp_path / "empty", n=6, sizes=((8, 8),), seconds=(0.05, 0.05)).truth) >= 6

@@ -188,7 +188,7 @@ def make_messy_folder(
     in English, French, German, Chinese or Japanese; labels ``.cls`` (an integer) for labelled samples.
 
     Args:
-        root: folder to create.
+        root: folder to create (or an empty one).
         n: number of samples (>= 6 so every class and every odd case appears).
         seed: content seed (same arguments -> same bytes).
         sizes: image (height, width) choices; tests pass small ones to stay fast.
@@ -207,6 +207,9 @@ def make_messy_folder(
     if n < 6:
         raise ValueError(f"make_messy_folder: n must be >= 6, got {n}")
     root = Path(root)
+    if root.exists() and any(root.iterdir()):  # its truth would describe only what this call wrote
+        raise FileExistsError(f"make_messy_folder: {root} is not empty; give a new folder (the truth table "
+                              "covers only the files one call writes)")
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 20261201])
     langs = list(_TEMPLATES)
