@@ -235,12 +235,24 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
     return result
 
 
+#: the options of :func:`reference_model` a checkpoint must have been pre-trained with to be reused
+REFERENCE_OPTIONS = ("modalities", "seed", "epochs", "batch_size", "exclude_same_class", "normalize")
+
+
 def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[str] = ("image", "audio", "text"),
                     epochs: int = 20, seed: int = 0, batch_size: int = 64, device: str = "cpu",
                     exclude_same_class: bool = False) -> Path:
     """Pre-train a contrastive model on the clean training split, in the trainer's input format, and
     write ``out/contrastive.pt`` — the model an audit (or an ablation's alignment columns) measures
-    with. Resumable: an existing checkpoint is kept. Returns ``out``.
+    with. Resumable: an existing checkpoint is kept when it was pre-trained on this dataset (the card's
+    ``fingerprint``, recorded in the checkpoint as ``data_fingerprint``) with these options (the
+    modalities the data has of ``modalities``, ``seed``, ``epochs``, ``batch_size``,
+    ``exclude_same_class`` and the input format); otherwise it is refused, naming what differs, as
+    ``mmdata match`` refuses another dataset's model (``device`` is not compared). Returns ``out``.
+
+    Raises:
+        MMDataError: ``out`` holds a checkpoint of another dataset, with other options, or one that
+            records no dataset fingerprint; delete it (or choose another ``out``) to pre-train anew.
 
     Example:
         >>> ref = reference_model("data/avdigits-spatial", "runs/ablation/alignment")  # doctest: +SKIP
@@ -253,20 +265,52 @@ def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[s
     from mmdata.train.model import FusionModel
 
     out = Path(out)
-    if (out / CHECKPOINT).is_file():
-        return out
     card = load_card(data)
     st = IndexStats(data)
     mods = [m for m in modalities if len(st.rows("train", m))]
     spec = derive_inputs(st, mods)
-    recipe, _ = with_normalize(None, spec)
+    recipe, norm = with_normalize(None, spec)
+    wanted = {"modalities": mods, "seed": seed, "epochs": epochs, "batch_size": batch_size,
+              "exclude_same_class": exclude_same_class, "normalize": norm}
+    if (out / CHECKPOINT).is_file():
+        _check_reference(out / CHECKPOINT, data, card.get("fingerprint"), wanted)
+        return out
     torch.manual_seed(seed)
     model = FusionModel(mods, "concat", max(2, int(card.get("num_classes") or 2)), image_channels=spec.channels,
                         image_hw=spec.image_size or (16, 16))
     pre = pretrain_encoders(model, data, epochs=epochs, seed=seed, batch_size=batch_size, recipe=recipe, device=device,
                             exclude_same_class=exclude_same_class, eval_split=None)
+    pre.config.update(data=str(data), data_fingerprint=card.get("fingerprint"))
     pre.save(out / CHECKPOINT)
     return out
+
+
+def _check_reference(path: Path, data: str | Path, fingerprint: str | None, wanted: dict[str, Any]) -> None:
+    """Raise unless the checkpoint at ``path`` was pre-trained on the dataset with ``fingerprint`` with
+    the options ``wanted`` (:func:`reference_model`)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = ckpt.get("config", {}) if isinstance(ckpt, dict) else {}
+    fix = f"; delete {path} to pre-train a reference model on {data} with these options, or choose another folder"
+    saved = cfg.get("data_fingerprint")
+    if saved is None or fingerprint is None:
+        which = f"{path} records no dataset fingerprint" if saved is None else f"{data}'s card (dataset.json) has no fingerprint"
+        raise MMDataError(f"{path}: cannot tell whether this reference model was pre-trained on {data} ({which}), "
+                          f"so it is not reused{fix}")
+
+    def shown(key: str, value: Any) -> str:
+        return (_norm_text(value or {}, sorted(value or {})) or "none") if key == "normalize" else str(value)
+
+    diffs = []
+    if saved != fingerprint:
+        diffs.append(f"dataset fingerprint {saved[:12]}… ({cfg.get('data', 'another dataset')}; asked for {data}: "
+                     f"{fingerprint[:12]}…)")
+    for key in REFERENCE_OPTIONS:
+        if cfg.get(key) != wanted[key]:
+            label = "input format" if key == "normalize" else key
+            diffs.append(f"{label} {shown(key, cfg.get(key))} (asked for {shown(key, wanted[key])})")
+    if diffs:
+        raise MMDataError(f"{path}: this reference model was pre-trained with " + ", ".join(diffs)
+                          + f"; a reference model is reused only for the dataset and options it was pre-trained with{fix}")
 
 
 def alignment_columns(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *, seed: int = 0,

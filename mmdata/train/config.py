@@ -4,7 +4,7 @@ A dataset mmdata can shard may hold images of many sizes and modes, audio at sev
 channel counts, captions of any length. :func:`derive_inputs` reads ``index.parquet`` (per-sample
 ``image_height`` / ``image_width`` / ``audio_seconds`` / ``audio_sample_rate`` / ``text_chars``, and
 ``image_channels`` / ``image_mode`` / ``audio_channels`` where the writer recorded them) for the
-training split and settles one input format:
+training split and settles one input format (every split is brought to it, see below):
 
 * ``image_size`` (H, W): the native size when every training image has it and its shorter side is at
   most :data:`MAX_IMAGE_SIDE`; otherwise a square of the median shorter side (a multiple of 8, in
@@ -19,7 +19,10 @@ training split and settles one input format:
 Any of them can be given instead (``train(..., image_size=64)``); :meth:`InputSpec.describe` says for
 each where it came from, and the trainer prints it at start. :func:`normalize_section` turns the spec
 into the deterministic ``normalize:`` recipe stage applied to every split (train included, before the
-recipe's random ops), leaving out the steps the statistics prove to be no-ops. A recipe's own
+recipe's random ops), leaving out the steps the statistics of *every* split the run reads (train, val,
+test) prove to be no-ops: val audio at another rate than train's is resampled to train's rate, a
+stereo clip only in test is mixed down, a val image of another size or mode is converted, even when
+the training split alone needs none of it (``needs`` records the steps kept). A recipe's own
 ``normalize`` list wins per modality (:func:`with_normalize`); :func:`effective_inputs` then says what
 the model gets from the stage that runs, which is what the trainer prints and records.
 
@@ -141,6 +144,11 @@ class IndexStats:
         if mask is None:
             return np.zeros(0, dtype=np.int64)
         return np.flatnonzero(mask & self.has[modality] if modality else mask)
+
+    def rows_in(self, splits: Sequence[str], modality: str | None = None) -> np.ndarray:
+        """Row numbers of every split in ``splits`` (that hold ``modality``, when given), in index order."""
+        parts = [self.rows(s, modality) for s in dict.fromkeys(splits)]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def known_at(self, name: str, rows: np.ndarray) -> np.ndarray:
         """Bool mask over ``rows``: column ``name`` has a value there."""
@@ -381,14 +389,44 @@ def classes_of(data: str | Path, card: dict[str, Any]) -> tuple[int, list[str]]:
     return classes, names
 
 
-def _channels(st: IndexStats, rows: np.ndarray, given: int | None) -> tuple[int, str, bool]:
+#: the splits a training run reads: its normalize stage must bring each to the training split's format
+RUN_SPLITS = ("train", "val", "test")
+
+
+def _elsewhere(st: IndexStats, every: np.ndarray, name: str | Callable[[np.ndarray], list[str]]) -> str:
+    """The values outside the train split among rows ``every``, by split (``val 16000; test 16000``):
+    of column ``name`` (whole numbers shown as such), or those ``name(rows)`` gives as text."""
+    def shown(rows: np.ndarray) -> list[str]:
+        if callable(name):
+            return name(rows)
+        return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in st.values(name, rows)]
+
+    parts = []
+    for split, mask in st._splits.items():
+        rows = every[mask[every]]
+        if split == "train" or not len(rows):
+            continue
+        vals = shown(rows)
+        parts.append(f"{split} " + (", ".join(sorted(set(vals))) if vals else "unknown"))
+    return "; ".join(parts) or "other splits"
+
+
+def _channels(st: IndexStats, rows: np.ndarray, given: int | None, every: np.ndarray) -> tuple[int, str, bool]:
+    """(channels, source, convert needed): the count from the training ``rows``; the conversion is
+    needed unless every row of ``every`` (the splits the stage runs on) already decodes to it."""
     if given is not None:
         return given, "given", True
     # the mode says more than the channel count (a palette image has one channel and decodes to RGB)
     if st.values("image_mode", rows):
         modes = Counter(str(m) for m in st.values("image_mode", rows))
         c = 1 if set(modes) <= GREY_MODES else 3
-        return c, f"image modes {dict(sorted(modes.items()))}", not (st.known("image_mode", rows) and set(modes) == {("L", "RGB")[c == 3]})
+        target = ("L", "RGB")[c == 3]
+        source = f"image modes {dict(sorted(modes.items()))}"
+        in_train = not (st.known("image_mode", rows) and set(modes) == {target})
+        needed = not (st.known("image_mode", every) and {str(m) for m in st.values("image_mode", every)} == {target})
+        if needed and not in_train:
+            source += f"; converted from modes {_elsewhere(st, every, 'image_mode')}"
+        return c, source, needed
     if st.values("image_channels", rows):
         seen = Counter(int(c) for c in st.values("image_channels", rows))
         c = 1 if set(seen) == {1} else 3
@@ -408,13 +446,20 @@ def _channels(st: IndexStats, rows: np.ndarray, given: int | None) -> tuple[int,
 
 def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, image_size: int | Sequence[int] | None = None,
                   channels: int | None = None, sample_rate: int | None = None, max_seconds: float | None = None,
-                  max_tokens: int | None = None) -> InputSpec:
+                  max_tokens: int | None = None, splits: Sequence[str] = RUN_SPLITS) -> InputSpec:
     """The input format for ``modalities`` from the training split's statistics (given values win).
+
+    The format is the training split's; whether a step of the normalize stage is needed (``needs``:
+    resize, convert, resample, mono, pad_trim) is decided over every split in ``splits``, since the
+    stage brings each of them to that format: val at another rate than train is resampled, a stereo
+    clip only in test is mixed down. Where only another split needs a step, its source says so.
 
     Args:
         data: dataset folder (with ``index.parquet``) or its :class:`IndexStats`.
         modalities: the modalities the model uses.
         image_size, channels, sample_rate, max_seconds, max_tokens: values to use instead of deriving.
+        splits: the splits the normalize stage runs on (train is always one): a training run's train,
+            val and test by default.
 
     Returns:
         An :class:`InputSpec`; fields of unused modalities (or absent from the data) are ``None``.
@@ -437,13 +482,32 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
     sources: dict[str, str] = {}
     needs: dict[str, bool] = {}
     spec: dict[str, Any] = {}
-    rows = st.rows("train", "image")
-    if "image" in modalities and (len(rows) or image_size is not None):
+    splits = ["train", *(s for s in splits if s != "train")]
+
+    def hw_of(rows: np.ndarray) -> list[tuple[int, int]]:
         sized = rows[st.known_at("image_height", rows) & st.known_at("image_width", rows)]
-        hw = list(zip(map(int, st.values("image_height", sized)), map(int, st.values("image_width", sized)))) or [(16, 16)]
-        spec["image_size"], sources["image_size"], needs["resize"] = _image_size(hw, image_size)
-        spec["channels"], sources["channels"], needs["convert"] = _channels(st, rows, channels)
+        return list(zip(map(int, st.values("image_height", sized)), map(int, st.values("image_width", sized))))
+
+    def all_sized(rows: np.ndarray) -> bool:
+        return st.known("image_height", rows) and st.known("image_width", rows)
+
+    def note(step: str, in_train: bool, key: str, what: Callable[[], str]) -> None:
+        """Record a step that only another split needs, in the source of the value it brings them to."""
+        if needs[step] and not in_train:
+            sources[key] += f"; {what()}"
+
+    rows = st.rows("train", "image")
+    every = st.rows_in(splits, "image")
+    if "image" in modalities and (len(rows) or image_size is not None):
+        hw = hw_of(rows) or [(16, 16)]
+        spec["image_size"], sources["image_size"], in_train = _image_size(hw, image_size)
+        size = spec["image_size"]
+        needs["resize"] = in_train or not all_sized(every) or set(hw_of(every)) != {size}
+        note("resize", in_train, "image_size", lambda: "resize + centre crop of sizes "
+             + _elsewhere(st, every, lambda r: [f"{h}x{w}" for h, w in hw_of(r)]))
+        spec["channels"], sources["channels"], needs["convert"] = _channels(st, rows, channels, every)
     rows = st.rows("train", "audio")
+    every = st.rows_in(splits, "audio")
     if "audio" in modalities and (len(rows) or sample_rate is not None):
         counts = Counter(int(r) for r in st.values("audio_sample_rate", rows))
         if sample_rate is not None or not counts:
@@ -452,15 +516,27 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
             top = max(counts.values())
             spec["sample_rate"] = min(r for r, c in counts.items() if c == top)
             sources["sample_rate"] = f"most common of training rates {dict(sorted(counts.items()))}"
-        needs["resample"] = set(counts) != {spec["sample_rate"]}
-        needs["mono"] = not (st.known("audio_channels", rows) and set(st.values("audio_channels", rows)) == {1})
+        rate = spec["sample_rate"]
+        in_train = set(counts) != {rate}
+        needs["resample"] = in_train or not st.known("audio_sample_rate", every) or \
+            {int(r) for r in st.values("audio_sample_rate", every)} != {rate}
+        note("resample", in_train, "sample_rate",
+             lambda: f"resampled from rates {_elsewhere(st, every, 'audio_sample_rate')}")
+        in_train = not (st.known("audio_channels", rows) and set(st.values("audio_channels", rows)) == {1})
+        needs["mono"] = not (st.known("audio_channels", every) and set(st.values("audio_channels", every)) == {1})
+        note("mono", in_train, "sample_rate",
+             lambda: f"mixed down to mono from channels {_elsewhere(st, every, 'audio_channels')}")
         secs = [float(s) for s in st.values("audio_seconds", rows)] or [1.0]
         if max_seconds is not None:
             spec["max_seconds"], sources["max_seconds"] = float(max_seconds), "given"
         else:
             spec["max_seconds"] = math.ceil(round(_p95(secs) * 100, 6)) / 100
             sources["max_seconds"] = f"95th percentile of durations {min(secs):g}..{max(secs):g} s"
-        needs["pad_trim"] = any(abs(s - spec["max_seconds"]) > 1e-6 for s in secs)
+        in_train = any(abs(s - spec["max_seconds"]) > 1e-6 for s in secs)
+        needs["pad_trim"] = in_train or not st.known("audio_seconds", every) or \
+            any(abs(float(s) - spec["max_seconds"]) > 1e-6 for s in st.values("audio_seconds", every))
+        note("pad_trim", in_train, "max_seconds", lambda: "padded or trimmed to it from durations "
+             + _elsewhere(st, every, lambda r: [f"{min(v):g}..{max(v):g} s" for v in [st.values("audio_seconds", r)] if v]))
     if "text" in modalities:
         cap = default_tokenizer().max_len
         if max_tokens is not None:
@@ -603,12 +679,12 @@ def _image_out(op: Any, hw: tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def effective_inputs(spec: InputSpec, normalize: dict[str, list[dict[str, Any]]], modalities: Sequence[str],
-                     st: IndexStats | None = None) -> InputSpec:
+                     st: IndexStats | None = None, splits: Sequence[str] = RUN_SPLITS) -> InputSpec:
     """What the model gets from the ``normalize`` stage that runs (:func:`with_normalize`'s second
     result): ``spec`` where that stage is the one derived from it; where a recipe's own list replaced
-    a modality's steps, that modality's values follow those steps (applied to the training split's
-    sizes, modes, rates and durations from ``st``), with ``sources`` naming the recipe's steps. A value
-    the steps leave mixed is ``None`` (its source says so).
+    a modality's steps, that modality's values follow those steps (applied to the sizes, modes, rates
+    and durations of every split in ``splits``, from ``st``: the model sees val and test too), with
+    ``sources`` naming the recipe's steps. A value the steps leave mixed is ``None`` (its source says so).
 
     Example:
         >>> s = InputSpec(image_size=(32, 32), channels=3, needs={"resize": False, "convert": False})
@@ -630,7 +706,7 @@ def effective_inputs(spec: InputSpec, normalize: dict[str, list[dict[str, Any]]]
         ops = _recipe_ops(m, normalize.get(m, []))
         where = f"the recipe's normalize.{m} (" + ", ".join(op.name for op in ops) + ")" if ops else \
             f"the recipe's empty normalize.{m}"
-        rows = st.rows("train", m) if st is not None else empty
+        rows = st.rows_in(["train", *splits], m) if st is not None else empty
         if m == "image":
             sized = rows[st.known_at("image_height", rows) & st.known_at("image_width", rows)] if st is not None else empty
             hws: set[tuple[int, int] | None] = set(zip(map(int, st.values("image_height", sized)),

@@ -40,7 +40,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,7 +251,11 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
           probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None,
           **config: Any) -> Run:
-    """Check the dataset, settle inputs and classes, build the model, optimiser and loaders (see :func:`train`)."""
+    """Check the dataset, settle inputs and classes, build the model, optimiser and loaders (see :func:`train`).
+
+    Every loader gets the same normalize stage (train's input format, its steps chosen over train, val
+    and test: :func:`mmdata.train.config.derive_inputs`). ``threads`` sets torch's threads for the
+    process; :func:`train` gives the caller its count back (:func:`caller_threads`)."""
     import mmdata
     from mmdata.shards.index import load_card
 
@@ -364,6 +368,33 @@ def _progress(run: Run, batches: Any, what: str) -> Iterator[Batch]:
             bar.advance(task)
 
 
+@contextmanager
+def caller_threads() -> Iterator[None]:
+    """Give the caller its torch intra-op and inter-op thread counts back when the block ends, raised
+    or not (``train(threads=1)`` must not leave the process at one thread).
+
+    Example:
+        >>> n = torch.get_num_threads()
+        >>> with caller_threads():
+        ...     torch.set_num_threads(1)
+        >>> torch.get_num_threads() == n
+        True
+    """
+    intra, inter = torch.get_num_threads(), torch.get_num_interop_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != intra:
+            torch.set_num_threads(intra)
+        if torch.get_num_interop_threads() != inter:  # settable once per process: restore only what was changed
+            try:
+                torch.set_num_interop_threads(inter)
+            except RuntimeError as exc:  # parallel work has started: say so rather than hide the block's outcome
+                import warnings
+
+                warnings.warn(f"could not restore torch's {inter} inter-op threads: {exc}", RuntimeWarning, stacklevel=3)
+
+
 def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
           epochs: int = 15, seed: int = 0, recipe: Any = None, out: str | Path | None = None, batch_size: int = 64,
           lr: float = 2e-3, weight_decay: float = 1e-4, optimizer: str = "adamw", device: str = "cpu",
@@ -382,7 +413,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             (``s3://bucket/ds``) — a URL's folder is staged once into this node's cache, every shard
             checked against its sha256 (:func:`mmdata.urls.stage_dataset`), and trained on from there.
         fusion: one of ``mmdata.train.FUSIONS`` (early, concat, late, mean, max, gated, attention,
-            cross_attention, tensor, low_rank).
+            cross_attention, tensor, low_rank, hierarchical, two_tower).
         modalities: the modalities the model uses (one modality = a unimodal baseline); each must be
             in at least one training sample. None: every modality the training split has (those left
             out, and why, are in ``config["modalities_left_out"]``).
@@ -393,7 +424,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             and ``model.pt`` (state dict).
         device: ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun: ``cuda`` = the rank's ``LOCAL_RANK``).
         label_noise: fraction of training labels flipped (a planted harmful control for ablations).
-        threads: torch intra-op threads (None: leave as is).
+        threads: torch intra-op threads for the run (None: leave as is); the caller's count is
+            restored when ``train`` returns or raises.
         eval_robustness: also compute missing-modality and corruption robustness on test (one extra
             streamed pass; ``False`` skips it, e.g. in ablations that only read accuracy).
         progress: print the derived inputs, a progress bar and one line per epoch (stderr).
@@ -405,7 +437,9 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             always / never.
         cache_budget_mb: memory budget of ``cache="auto"`` in MiB.
         image_size, channels, sample_rate, max_seconds, max_tokens: the model's input format; ``None``
-            derives each from the training split's statistics (:mod:`mmdata.train.config`). A recipe's
+            derives each from the training split's statistics (:mod:`mmdata.train.config`); one
+            normalize stage brings train, val and test (robustness included) to it, its steps chosen
+            from the statistics of all three (``metrics["inputs"]["needs"]``). A recipe's
             own ``normalize`` list for a modality replaces its derived steps; ``metrics["inputs"]``
             records what the stage that runs produces.
         fusion_args: options of the fusion (``hierarchical``: ``order``; ``two_tower``: ``towers``,
@@ -444,39 +478,40 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         from mmdata.train.outputs import check_out
 
         check_out(out)
-    run = setup(data, fusion=fusion, modalities=modalities, seed=seed, recipe=recipe, batch_size=batch_size, lr=lr,
-                weight_decay=weight_decay, optimizer=optimizer, device=device, threads=threads, num_workers=num_workers,
-                cache=cache, cache_budget_mb=cache_budget_mb, image_size=image_size, channels=channels,
-                sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens, epochs=epochs,
-                label_noise=label_noise, eval_robustness=eval_robustness, progress=progress, fusion_args=fusion_args,
-                pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
-                label_fraction=label_fraction, storage_options=storage_options)
-    best: tuple[float, int, dict[str, Any] | None, dict[str, Any] | None] = (-1.0, -1, None, None)
-    val_batches: Any = run.loaders["val"]
-    if run.rank == 0 and run.keep_val_inputs:  # val is in memory: collate it and compute its model inputs once
-        with torch.random.fork_rng(devices=[]):
-            val_batches = prepare_eval(run.model, val_batches)
-    for epoch in range(epochs):
-        rec = train_epoch(run, epoch)
-        if run.rank == 0:
-            with torch.random.fork_rng(devices=[]):  # a DataLoader draws its base seed: keep training's stream intact
-                val = evaluate(run.model, val_batches, run.classes, names=run.names)
-            v = val["scores"]
-            rec["val_accuracy"] = v["accuracy"]
-            run.history.append(rec)
-            run.say(f"epoch {epoch}: loss {rec['train_loss']:.3f}  val acc {v['accuracy']:.3f}")
-            if v["accuracy"] > best[0]:  # the best epoch's val evaluation is the final one: same weights, same batches
-                best = (v["accuracy"], epoch, copy.deepcopy(run.model.state_dict()), val)
-    if run.world > 1:
-        torch.distributed.barrier()
-    if run.rank != 0:
-        torch.distributed.destroy_process_group()
-        return {}
-    run.model.load_state_dict(best[2])  # type: ignore[arg-type]
-    metrics = finish(run, best[1], out, val=best[3])
-    if run.world > 1:
-        torch.distributed.destroy_process_group()
-    return metrics
+    with caller_threads():  # threads= sets torch's threads for the run, not for the caller after it
+        run = setup(data, fusion=fusion, modalities=modalities, seed=seed, recipe=recipe, batch_size=batch_size, lr=lr,
+                    weight_decay=weight_decay, optimizer=optimizer, device=device, threads=threads, num_workers=num_workers,
+                    cache=cache, cache_budget_mb=cache_budget_mb, image_size=image_size, channels=channels,
+                    sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens, epochs=epochs,
+                    label_noise=label_noise, eval_robustness=eval_robustness, progress=progress, fusion_args=fusion_args,
+                    pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
+                    label_fraction=label_fraction, storage_options=storage_options)
+        best: tuple[float, int, dict[str, Any] | None, dict[str, Any] | None] = (-1.0, -1, None, None)
+        val_batches: Any = run.loaders["val"]
+        if run.rank == 0 and run.keep_val_inputs:  # val is in memory: collate it and compute its model inputs once
+            with torch.random.fork_rng(devices=[]):
+                val_batches = prepare_eval(run.model, val_batches)
+        for epoch in range(epochs):
+            rec = train_epoch(run, epoch)
+            if run.rank == 0:
+                with torch.random.fork_rng(devices=[]):  # a DataLoader draws its base seed: keep training's stream intact
+                    val = evaluate(run.model, val_batches, run.classes, names=run.names)
+                v = val["scores"]
+                rec["val_accuracy"] = v["accuracy"]
+                run.history.append(rec)
+                run.say(f"epoch {epoch}: loss {rec['train_loss']:.3f}  val acc {v['accuracy']:.3f}")
+                if v["accuracy"] > best[0]:  # the best epoch's val evaluation is the final one: same weights, same batches
+                    best = (v["accuracy"], epoch, copy.deepcopy(run.model.state_dict()), val)
+        if run.world > 1:
+            torch.distributed.barrier()
+        if run.rank != 0:
+            torch.distributed.destroy_process_group()
+            return {}
+        run.model.load_state_dict(best[2])  # type: ignore[arg-type]
+        metrics = finish(run, best[1], out, val=best[3])
+        if run.world > 1:
+            torch.distributed.destroy_process_group()
+        return metrics
 
 
 #: BatchNorm running statistics (momentum 0.1) keep 0.9^n of their initial values after n training

@@ -97,7 +97,8 @@ def test_reference_model_for_audits_and_ablations(spatial_model: tuple[Path, Pat
     ref = reference_model(data, tmp_path / "ref", modalities=["image", "text"], epochs=1)
     ckpt = ref / "contrastive.pt"
     stamp = ckpt.stat().st_mtime_ns
-    assert reference_model(data, tmp_path / "ref", epochs=1) == ref and ckpt.stat().st_mtime_ns == stamp  # kept
+    again = reference_model(data, tmp_path / "ref", modalities=["image", "text"], epochs=1)
+    assert again == ref and ckpt.stat().st_mtime_ns == stamp  # kept (the same dataset and options)
     net = load(ref)
     assert net.mods == ["image", "text"] and net.config["image_hw"] == [32, 32] and net.config["epochs"] == 1
     cols = alignment_columns(data, FLIPS, ref, seed=0)
