@@ -473,6 +473,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
         ValueError: audio sample rates or image / audio channel counts differ within the batch, or shapes
             cannot be padded; the message names sample keys per group and the normalize op that fixes it.
             A label that is not one integer within int64 (the message names its sample).
+        TypeError: an item is not a :class:`Sample` (the message names its position and type).
 
     Example:
         >>> import torch
@@ -483,8 +484,14 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
     """
     from mmdata.text import default_tokenizer
 
+    if isinstance(samples, Sample):
+        raise TypeError("collate() expects a list of mmdata.Sample, got one Sample (collate([sample]) batches one)")
     if not samples:
         raise ValueError("collate() got no samples")
+    for i, s in enumerate(samples):  # here, not as "'int' object has no attribute 'key'" further down
+        if not isinstance(s, Sample):
+            raise TypeError(f"collate() expects a list of mmdata.Sample; item {i} has type {type(s).__name__}: "
+                            f"{repr(s)[:80]}")
     tok = tokenizer or default_tokenizer()
     keys = [s.key for s in samples]
     names: list[str] = []

@@ -36,7 +36,9 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
 from __future__ import annotations
 
 import functools
+import inspect
 import json
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -47,8 +49,9 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from mmdata.augment.balance import Balanced, BalancePlan, index_groups
 from mmdata.augment.image import blends_alpha
-from mmdata.augment.recipe import Recipe, load_recipe, params_seed
-from mmdata.errors import MMDataError
+from mmdata.augment.recipe import BALANCE_KEYS, Recipe, load_recipe, params_seed, validate_balance
+from mmdata.checks import expect_int, expect_names, unknown_keywords
+from mmdata.errors import MMDataError, RecipeError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.reader import EpochClock, ShardDataset, SkipBoard, dist_rank_world, open_dataset, reader_id
@@ -57,6 +60,9 @@ from mmdata.urls import is_remote
 
 AUGMENT_ON = ("workers", "device")
 STAGES = ("train", "eval")
+#: open_dataset's options a loader passes on (``**reader_kw``); the others it sets from its own arguments
+READER_OPTIONS = tuple(p for p in inspect.signature(open_dataset).parameters
+                       if p not in ("path", "split", "modalities", "shuffle", "seed", "epoch", "on_error"))
 
 
 class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
@@ -183,13 +189,25 @@ class Loader:
                  balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
                  prefetch: int = 2, cache: bool = False, modalities: Sequence[str] | None = None,
                  on_error: str = "raise", stage: str = "train", **reader_kw: Any) -> None:
+        # every argument checked here, before a worker starts: a wrong one names itself and what it
+        # takes, not a torch assertion or a "'<' not supported" from inside the first batch
+        unknown_keywords("loader", reader_kw, loader_keywords())
         if augment_on not in AUGMENT_ON:
             raise MMDataError(f"augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
         if stage not in STAGES:
             raise MMDataError(f"stage must be one of {STAGES}, got {stage!r}")
         shuffle = stage == "train" if shuffle is None else shuffle
-        if batch_size < 1:
-            raise MMDataError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = expect_int(batch_size, "batch_size", minimum=1)  # type: ignore[assignment]
+        seed = expect_int(seed, "seed")  # type: ignore[assignment]
+        epoch = expect_int(epoch, "epoch", minimum=0)  # type: ignore[assignment]
+        num_workers = expect_int(num_workers, "num_workers", minimum=0)  # type: ignore[assignment]
+        prefetch = expect_int(prefetch, "prefetch", minimum=1,  # type: ignore[assignment]
+                              unit="batches each worker loads ahead")
+        modalities = expect_names(modalities, "modalities")  # "image": one name, not its letters
+        if "required" in reader_kw:
+            reader_kw["required"] = expect_names(reader_kw["required"], "required")
+        if balance is not None:
+            _check_balance(balance)
         self.path = path
         self.batch_size = batch_size
         self.split = split
@@ -201,7 +219,12 @@ class Loader:
         self.stage = stage
         self.drop_last = drop_last
         self.prefetch = prefetch
-        self.pin_memory = self.device.type == "cuda" if pin_memory is None else pin_memory
+        self.pin_memory = self.device.type == "cuda" if pin_memory is None else bool(pin_memory)
+        if self.pin_memory and not _can_pin():
+            # as torch's DataLoader: pinned memory needs an accelerator; without one, warn and do not pin
+            warnings.warn("mmdata.loader: pin_memory=True but no accelerator is available; batches are not "
+                          "pinned", UserWarning, stacklevel=3)
+            self.pin_memory = False
         base = load_recipe(recipe)
         self.recipe = base.with_seed(params_seed(base.seed, seed))
         if "image_max_size" not in reader_kw:  # image_max_size=None turns the hint off
@@ -498,6 +521,31 @@ class Loader:
                 self._final = self._board.total()
         self._next_worker = None
         self.source.rotation = 0
+
+
+def loader_keywords() -> set[str]:
+    """Every keyword :func:`loader` takes (its own options and the reader options it passes on)."""
+    own = [p for p in inspect.signature(Loader.__init__).parameters if p not in ("self", "path", "reader_kw")]
+    return {*own, *READER_OPTIONS}
+
+
+def _check_balance(balance: Any) -> None:
+    """``balance`` as :func:`~mmdata.augment.recipe.validate_balance` takes it; a bare mode (``"over"``)
+    is refused with the mapping it stands for."""
+    if isinstance(balance, str):
+        modes = list(BALANCE_KEYS["mode"])
+        example = {"by": "label", "mode": balance if balance in modes else "over"}
+        raise RecipeError(f"balance: expected a mapping with keys by, mode, threshold, fraction, seed (e.g. {example}; "
+                          f"mode one of {modes}), got {balance!r}")
+    validate_balance(balance, "balance")
+
+
+def _can_pin() -> bool:
+    """Whether pinned host memory can be had (torch's DataLoader asks the same before pinning)."""
+    acc = getattr(torch, "accelerator", None)
+    if acc is not None and hasattr(acc, "is_available"):
+        return bool(acc.is_available())
+    return torch.cuda.is_available()
 
 
 class _EpochHook:

@@ -39,6 +39,7 @@ is not (every sample once).
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -46,7 +47,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from mmdata.errors import MMDataError
+from mmdata.errors import MMDataError, ShardError
 from mmdata.interop import require
 from mmdata.shards.reader import dist_rank_world
 
@@ -296,6 +297,16 @@ class EpochLoader(EvenLoader):
             self.datamodule._pending = dict(state_dict)
 
 
+class _Default(str):
+    """A split name left at its default: a dataset without that split gets no loader for it (a name
+    the user gave that the dataset lacks is an error). Equal to the plain string in every other way."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Default, (str(self),))
+
+
 class DataModule(pl.LightningDataModule):
     """Train / val / test loaders over an mmdata dataset, with epochs and exact mid-epoch resume.
 
@@ -310,8 +321,10 @@ class DataModule(pl.LightningDataModule):
         augment_on: ``"workers"`` (per-sample kernels in workers) or ``"device"`` (batched kernels on
             the trainer's device).
         balance: class / pattern balancing of the training stream (see :func:`mmdata.loader`).
-        train_split, val_split, test_split, predict_split: split names; a split the dataset does not
-            have gives no loader (Lightning then skips that stage).
+        train_split, val_split, test_split, predict_split: split names. Left at its default (or None),
+            a split the dataset does not have gives no loader (Lightning then skips that stage); a
+            name given that a dataset folder does not have raises ShardError here, as
+            :func:`mmdata.loader` does (a misspelt ``val_split`` must not silently skip validation).
         eval_batch_size: batch size of the evaluation loaders (default ``batch_size``).
         start_epoch: the epoch of the first iteration when no trainer drives the module.
         even_batches: under DDP, make every rank run the same number of batches per epoch (train, val,
@@ -320,7 +333,8 @@ class DataModule(pl.LightningDataModule):
             count; the samples left out are counted and logged) or False (each rank its own count:
             only for loops that need no equal step counts). No effect in one process.
         **loader_kw: more :func:`mmdata.loader` options (``drop_last``, ``modalities``, ``cache``,
-            ``on_error``, reader options).
+            ``on_error``, reader options); an unknown name raises TypeError naming the closest one.
+            ``modalities`` / ``required`` take a list of names or one name.
 
     Example:
         >>> import tempfile, mmdata
@@ -337,11 +351,16 @@ class DataModule(pl.LightningDataModule):
 
     def __init__(self, path: str | Path, batch_size: int = 32, *, recipe: Any = None, eval_recipe: Any = None,
                  seed: int = 0, num_workers: int = 0, augment_on: str = "workers", balance: Any = None,
-                 train_split: str = "train", val_split: str | None = "val", test_split: str | None = "test",
-                 predict_split: str | None = None, eval_batch_size: int | None = None, start_epoch: int = 0,
-                 even_batches: str | bool = "pad", **loader_kw: Any) -> None:
+                 train_split: str = _Default("train"), val_split: str | None = _Default("val"),
+                 test_split: str | None = _Default("test"), predict_split: str | None = None,
+                 eval_batch_size: int | None = None, start_epoch: int = 0, even_batches: str | bool = "pad",
+                 **loader_kw: Any) -> None:
         super().__init__()
         self.even_batches = even_mode(even_batches)
+        loader_kw = self._check_arguments(path, batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed,
+                                          num_workers=num_workers, augment_on=augment_on, balance=balance,
+                                          start_epoch=start_epoch, recipe=recipe, eval_recipe=eval_recipe,
+                                          loader_kw=loader_kw)
         self.path = path
         self.batch_size = batch_size
         self.recipe = recipe
@@ -360,8 +379,60 @@ class DataModule(pl.LightningDataModule):
         self._iterations = 0  # train iterations so far (the epoch when no trainer drives the module)
         self._pending: dict[str, Any] | None = None
         self._train: EpochLoader | None = None
+        self._check_splits()
 
     # ---- helpers ---------------------------------------------------------------------------------
+    def _check_arguments(self, path: Any, *, batch_size: Any, eval_batch_size: Any, seed: Any, num_workers: Any,
+                         augment_on: Any, balance: Any, start_epoch: Any, recipe: Any, eval_recipe: Any,
+                         loader_kw: dict[str, Any]) -> dict[str, Any]:
+        """Refuse here what would otherwise fail inside ``trainer.fit`` (or silently skip a stage): a
+        path that does not exist, a bad value, an unknown keyword, a split name the dataset lacks.
+        Returns ``loader_kw`` with ``modalities`` / ``required`` as tuples."""
+        from mmdata.augment.loader import AUGMENT_ON, _check_balance, loader_keywords
+        from mmdata.checks import check_sources_exist, expect_int, expect_names, unknown_keywords
+
+        reserved = {"split": "use train_split, val_split, test_split or predict_split",
+                    "shuffle": "the train loader is shuffled, evaluation loaders are read in order",
+                    "stage": "train and evaluation loaders get their own",
+                    "device": "Lightning moves batches to the trainer's device (augment_on='device': batched "
+                              "kernels run there)",
+                    "epoch": "use start_epoch (the trainer's epoch drives the train loader)"}
+        own = [p for p in inspect.signature(DataModule.__init__).parameters if p not in ("self", "loader_kw")]
+        unknown_keywords("DataModule", loader_kw, {*loader_keywords(), *own}, reserved)
+        expect_int(batch_size, "batch_size", minimum=1)
+        expect_int(eval_batch_size, "eval_batch_size", minimum=1, allow_none=True)
+        expect_int(seed, "seed")
+        expect_int(num_workers, "num_workers", minimum=0)
+        expect_int(start_epoch, "start_epoch", minimum=0)
+        if augment_on not in AUGMENT_ON:
+            raise MMDataError(f"augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
+        if balance is not None:
+            _check_balance(balance)
+        from mmdata.augment.recipe import load_recipe
+
+        for given in (recipe, eval_recipe):  # a bad recipe names its key now, not in the first batch of fit
+            if given is not None:
+                load_recipe(given)
+        loader_kw = dict(loader_kw)
+        for key in ("modalities", "required"):
+            if loader_kw.get(key) is not None:
+                loader_kw[key] = expect_names(loader_kw[key], key)
+        check_sources_exist(path, ShardError)
+        return loader_kw
+
+    def _check_splits(self) -> None:
+        """Split names given (not left at their default) must be splits of a dataset folder."""
+        named = {arg: name for arg, name in (("train_split", self.train_split), ("val_split", self.val_split),
+                                             ("test_split", self.test_split), ("predict_split", self.predict_split))
+                 if name is not None and not isinstance(name, _Default)}
+        for arg, name in named.items():
+            if not isinstance(name, str):
+                raise MMDataError(f"{arg}: expected a split name or None, got {name!r}")
+        splits = self._splits() if named else None
+        for arg, name in named.items():
+            if splits is not None and name not in splits:
+                raise ShardError(f"{self.path}: no split {name!r} ({arg}); it has {sorted(splits)}")
+
     def _splits(self) -> set[str] | None:
         from mmdata.shards import index as idx
         from mmdata.urls import is_folder_url
@@ -383,9 +454,11 @@ class DataModule(pl.LightningDataModule):
                              **kw, **self.loader_kw)
 
     def _eval(self, split: str | None, even: bool = True) -> Any:
-        splits = self._splits()
-        if split is None or (splits is not None and split not in splits):
+        if split is None:
             return []
+        splits = self._splits()
+        if splits is not None and split not in splits and isinstance(split, _Default):
+            return []  # left at its default: this dataset has no such stage (a name given raises in the loader)
         # the training recipe's normalize stage unless an eval recipe is given: messy data (mixed sizes,
         # modes, rates) must be brought to one shape for validation too; random sections never run here
         recipe = self.recipe if self.eval_recipe is None else self.eval_recipe

@@ -52,7 +52,7 @@ import threading
 import warnings
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -74,6 +74,7 @@ from mmdata.codecs import (
     decode_member,
     field_of,
 )
+from mmdata.checks import check_sources_exist, expect_int, expect_names, expect_size
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -643,24 +644,30 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
                  image_max_size: tuple[int, int] | None = None, image_alpha: bool = False, decode_threads: int = 0,
                  storage_options: dict[str, Any] | None = None) -> None:
+        # every argument checked here, before anything is read: a wrong one names itself now, not as
+        # "'<' not supported" or "high <= 0" once iteration starts (in a DataLoader worker)
         if on_error not in ON_ERROR:
             raise ShardError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        if max_member_bytes < 1:
-            raise ShardError(f"max_member_bytes must be >= 1, got {max_member_bytes}")
+        if not isinstance(split, str):
+            raise ShardError(f"split: expected a split name such as 'train', got {split!r}")
+        if storage_options is not None and not isinstance(storage_options, Mapping):
+            raise ShardError(f"storage_options: expected a dict of fsspec options or None, got {storage_options!r}")
         self.split = split
-        self.modalities = None if modalities is None else tuple(modalities)
+        self.modalities = expect_names(modalities, "modalities", error=ShardError)  # "image": one name, not letters
         self.shuffle = shuffle
-        self.seed = seed
+        self.seed = expect_int(seed, "seed", error=ShardError)
         self.on_error = on_error
         self.allow_pickle = allow_pickle
-        self.required = tuple(required or ())
+        self.required = expect_names(required, "required", error=ShardError) or ()
         self.decode = decode
-        self.buffer_size = buffer_size
+        self.buffer_size = expect_int(buffer_size, "buffer_size", minimum=1, error=ShardError, unit="samples")
         self.partition = partition
-        self.max_member_bytes = int(max_member_bytes)
-        self.image_max_size = None if image_max_size is None else (int(image_max_size[0]), int(image_max_size[1]))
+        self.max_member_bytes = expect_int(max_member_bytes, "max_member_bytes", minimum=1, error=ShardError,
+                                           unit="bytes")
+        self.image_max_size = expect_size(image_max_size, "image_max_size", error=ShardError)
         self.image_alpha = bool(image_alpha)
-        self.decode_threads = int(decode_threads)
+        self.decode_threads = expect_int(decode_threads, "decode_threads", minimum=0, error=ShardError)
+        expect_int(epoch, "epoch", minimum=0, error=ShardError)
         self.storage_options = dict(storage_options) if storage_options else None
         self.card: dict[str, Any] | None = None
         self._classes: int | None = None
@@ -702,6 +709,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 if not self.series:
                     raise ShardError(f"{path}: none of the requested modalities {self.modalities} is stored; it has {fields}")
         else:
+            check_sources_exist(path, ShardError)  # a local name that does not exist: now, not when read
             if (isinstance(path, (str, Path)) and not is_remote(path) and os.path.isdir(path)
                     and idx.unfinished_job(path, None)):
                 idx.load_card(path)  # raises: a job into this folder did not finish (its shards are no dataset yet)
@@ -1477,11 +1485,13 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
             URL that names no tar and no pattern is a remote dataset folder (``s3://bucket/ds``): its
             card and index are fetched, its shards streamed (nothing is staged on disk; for many
             epochs, :func:`mmdata.urls.stage_dataset` makes a checked local copy once). A shard
-            listed more than once is read once (UserWarning).
+            listed more than once is read once (UserWarning). A local folder, shard or brace pattern
+            that does not exist raises ShardError here (URLs are checked when read).
         split: split to read from a dataset folder (ignored for bare shards).
-        modalities: fields to keep (others are not decoded; in the column layout not even read). For a
-            dataset folder, a name that is neither a stored field nor a standard modality (image,
-            audio, text, label) raises ShardError naming the fields (bare shards: not checked).
+        modalities: fields to keep (others are not decoded; in the column layout not even read): a
+            list of names, or one name (``"image"``). For a dataset folder, a name that is neither a
+            stored field nor a standard modality (image, audio, text, label) raises ShardError naming
+            the fields (bare shards: not checked).
         shuffle: shuffle shard order and samples (bounded buffer), seeded by (seed, epoch). The order
             is a function of (seed, epoch) and the number of readers (DataLoader workers x ranks): the
             same samples come in another order with another worker count.
@@ -1489,15 +1499,15 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
         on_error: ``"raise"`` (ShardError naming shard and key), ``"skip"`` or ``"warn"`` (counted in
             ``.skipped`` / ``.errors``, one count per sample lost, per iteration).
         allow_pickle: decode pickle members (``.pyd/.pickle/.pth``, any case) — only for shards you trust.
-        required: modalities a sample must have (else error / skip).
+        required: modalities a sample must have (else error / skip): a list of names, or one name.
         decode: False yields raw member bytes keyed by extension (the same samples are refused as when
             decoding: two members giving one field, pickles, missing required modalities).
-        buffer_size: shuffle buffer size in samples.
+        buffer_size: shuffle buffer size in samples (>= 1).
         partition: split the data over DataLoader workers and distributed ranks (exactly once per
             epoch); False gives every process the whole split (e.g. to build an in-memory cache).
         max_member_bytes: a member declaring more bytes is not read: ShardError naming shard, member
             and size, or a counted skip of its sample (default 1 GiB).
-        image_max_size: ``(height, width)`` decode hint: JPEGs are decoded DCT-scaled to the smallest
+        image_max_size: ``(height, width)`` (or N: N x N) decode hint: JPEGs are decoded DCT-scaled to the smallest
             size at least this large (PIL draft mode); other formats decode at full size. Use it when
             the first geometric op resizes down anyway.
         image_alpha: keep the alpha channel of RGBA / LA / transparent-palette images (4 / 2 channels)

@@ -23,8 +23,9 @@ import sys
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from fractions import Fraction
 from functools import lru_cache
 from itertools import accumulate, product, repeat
@@ -925,8 +926,9 @@ def shard(
         labels_from_folders: force (or forbid) the folder-per-class layout; default auto-detect.
         on_error: ``"skip"``: a bad file (corrupt or truncated media, text that is not UTF-8, a bad label,
             a second file for one field, an unreadable or too large file) is left out of its sample and
-            reported in the card (the sample keeps its other files); ``"raise"``: stop at the first one
-            with an error naming it.
+            reported in the card (the sample keeps its other files); ``"warn"``: the same, and one
+            UserWarning at the end naming what was left out; ``"raise"``: stop at the first one with an
+            error naming it.
         max_file_size: skip source files larger than this many bytes (each is read whole into memory);
             ``None``: no limit.
         check: ``"header"`` (parse and check PNG / JPEG / FLAC / WAV structure: truncation, CRCs;
@@ -966,11 +968,41 @@ def shard(
         >>> rep["samples"], rep["shards"], rep["skipped_counts"]["members"]
         (4, 1, 0)
     """
+    from mmdata.checks import expect_int
+
     if layout not in LAYOUTS:
         raise SourceError(f"--layout must be one of {LAYOUTS}, got {layout!r}")
-    if maxcount < 1 or (maxsize is not None and maxsize < 1) or workers < 1:
-        raise SourceError("maxcount, maxsize and workers must be >= 1")
+    # types first: "5" or "2G" from a config file is named here, not met as "'<' not supported" below
+    maxcount = expect_int(maxcount, "maxcount", minimum=1, error=SourceError,  # type: ignore[assignment]
+                          unit="samples per shard")
+    maxsize = expect_int(maxsize, "maxsize", minimum=1, allow_none=True, error=SourceError, unit="bytes")
+    workers = expect_int(workers, "workers", minimum=1, error=SourceError)  # type: ignore[assignment]
+    seed = expect_int(seed, "seed", error=SourceError)  # type: ignore[assignment]
+    max_file_size = expect_int(max_file_size, "max_file_size", minimum=0, allow_none=True, error=SourceError,
+                               unit="bytes")
+    # "warn" (as open_dataset takes it): skip as "skip" does — the same job, the same output and card —
+    # and also say so in a warning once the job is done
+    warn = on_error == "warn"
+    if warn:
+        on_error = "skip"
+    elif on_error not in ON_ERROR:
+        raise SourceError(f"on_error must be one of {(*ON_ERROR, 'warn')}, got {on_error!r}")
     _check_options(on_error, max_file_size, check, executor, address)
+    if warn:
+        report = shard(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
+                       layout=layout, label_names=label_names, columns=columns,
+                       labels_from_folders=labels_from_folders, on_error="skip", max_file_size=max_file_size,
+                       check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
+                       executor=executor, address=address, storage_options=storage_options)
+        skipped = report.get("skipped") or []
+        if skipped:
+            import warnings
+
+            shown = "; ".join(f"{e.get('source')}: {e.get('reason')}" for e in skipped[:5])
+            more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
+            warnings.warn(f"shard {report.get('out', out)}: skipped {len(skipped)} source file(s) or sample(s): "
+                          f"{shown}{more}; the report's 'skipped' lists them all", UserWarning, stacklevel=2)
+        return report
     names_from = None
     if isinstance(label_names, (str, Path)):
         label_names, names_from = _label_names_file(label_names, storage_options), "--labels"
@@ -1109,6 +1141,23 @@ def job_options(*, maxcount: int, maxsize: int | None = None, split: dict[str, f
             "on_error": on_error, "max_file_size": max_file_size, "check": check}
 
 
+@contextmanager
+def _ray_connection(executor: str, address: str | None) -> Iterator[None]:
+    """Connect to Ray first when ``executor`` is ``"ray"`` (a cluster that cannot be reached is a clear
+    error before anything is written; the shard tasks then find the connection), and disconnect when
+    this opened it."""
+    if executor != "ray":
+        yield
+        return
+    from mmdata.ray_cluster import connect, disconnect
+
+    owned = connect(address)
+    try:
+        yield
+    finally:
+        disconnect(owned)
+
+
 def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
                fields: list[str], options: dict[str, Any], plan_hash: str, *, workers: int = 1,
                label_names: list[str] | None = None, label_names_from: str | None = None,
@@ -1130,44 +1179,45 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
     paths are when they are at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`:
     each task fetches its members from it).
     """
-    # Ray tasks write from other working directories (other nodes): a local out is made absolute
-    out = output(out, storage_options, absolute=executor == "ray")
-    fresh = isinstance(out, LocalOutput) and not out.path.exists()  # made by this job
-    nothing: SourceError | None = None
-    with out.lock("mmdata augment" if card_extra and "augmentation" in card_extra else "mmdata shard"):
-        planned = _planned_shards(plan, options["layout"], fields)
-        # shards no job will list any more: those of an unfinished job of another plan go now (before its
-        # journal is replaced, so a killed run finds them again); those the previous dataset's
-        # shards.parquet lists go once this job's shards are written (that table is still there until then)
-        unfinished = {s["shard"] for m in map(_read_marker, out.other_plan_shards(plan_hash)) if m is not None
-                      for s in m.get("shards", ())}
-        removed = out.remove_shards(sorted(n for n in unfinished - planned if is_shard_name(n)))
-        listed = sorted(out.listed_shards() - planned)
-        journal = out.journal(plan_hash, fsync)
-        finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
-        results, reused = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished,
-                               journal, workers, progress, executor, address, write_fn or _write_task, task_extra or {},
-                               source)
-        if plan and not any(r["samples"] for r in results.values()):
-            out.remove_shards(sorted(planned))  # empty shards: nothing that looks like a dataset stays
-            journal.remove()
-            nothing = _nothing_sharded(list(skipped or []) + [s for r in results.values() for s in r["skipped"]],
-                                       root or out.url)
-        else:
-            removed += out.remove_shards(listed)
-            rep = _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
-                            list(warnings or []), options, options["layout"], fields, name, card_extra, journal,
-                            fsync)
-            rep["removed_stale"] = sorted(set(removed))
-            rep["resumed_shards"] = len(reused)  # finished by an earlier run of this job and kept
-    if nothing is not None:
-        if fresh:
-            try:
-                out.path.rmdir()  # only when empty (the lock file went with the lock)
-            except OSError:
-                pass
-        raise nothing
-    return rep
+    with _ray_connection(executor, address):  # first: an unreachable cluster leaves no folder, lock or journal
+        # Ray tasks write from other working directories (other nodes): a local out is made absolute
+        out = output(out, storage_options, absolute=executor == "ray")
+        fresh = isinstance(out, LocalOutput) and not out.path.exists()  # made by this job
+        nothing: SourceError | None = None
+        with out.lock("mmdata augment" if card_extra and "augmentation" in card_extra else "mmdata shard"):
+            planned = _planned_shards(plan, options["layout"], fields)
+            # shards no job will list any more: those of an unfinished job of another plan go now (before its
+            # journal is replaced, so a killed run finds them again); those the previous dataset's
+            # shards.parquet lists go once this job's shards are written (that table is still there until then)
+            unfinished = {s["shard"] for m in map(_read_marker, out.other_plan_shards(plan_hash)) if m is not None
+                          for s in m.get("shards", ())}
+            removed = out.remove_shards(sorted(n for n in unfinished - planned if is_shard_name(n)))
+            listed = sorted(out.listed_shards() - planned)
+            journal = out.journal(plan_hash, fsync)
+            finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
+            results, reused = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished,
+                                   journal, workers, progress, executor, address, write_fn or _write_task, task_extra or {},
+                                   source)
+            if plan and not any(r["samples"] for r in results.values()):
+                out.remove_shards(sorted(planned))  # empty shards: nothing that looks like a dataset stays
+                journal.remove()
+                nothing = _nothing_sharded(list(skipped or []) + [s for r in results.values() for s in r["skipped"]],
+                                           root or out.url)
+            else:
+                removed += out.remove_shards(listed)
+                rep = _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
+                                list(warnings or []), options, options["layout"], fields, name, card_extra, journal,
+                                fsync)
+                rep["removed_stale"] = sorted(set(removed))
+                rep["resumed_shards"] = len(reused)  # finished by an earlier run of this job and kept
+        if nothing is not None:
+            if fresh:
+                try:
+                    out.path.rmdir()  # only when empty (the lock file went with the lock)
+                except OSError:
+                    pass
+            raise nothing
+        return rep
 
 
 def _nothing_sharded(skipped: list[dict[str, Any]], where: str) -> SourceError:

@@ -1,0 +1,171 @@
+"""Argument checks shared by the public entry points (``open_dataset``, ``loader``, ``shard``,
+``collate``, the Lightning ``DataModule``): each raises when the object is built, naming the argument,
+what was expected and what was given — never a ``'<' not supported between 'str' and 'int'`` from
+deep inside, or an error only once iteration starts.
+
+The messages follow :func:`mmdata.train.config.check_options`: ``NAME: expected WHAT, got VALUE``.
+No torch import here (``import mmdata`` and shard-writer processes stay light).
+
+Example:
+    >>> expect_int(4, "batch_size", minimum=1)
+    4
+    >>> expect_int("4", "batch_size", minimum=1)
+    Traceback (most recent call last):
+    ...
+    mmdata.errors.MMDataError: batch_size: expected an integer >= 1, got '4' (a number, not quoted text)
+    >>> expect_names("audio", "required")
+    ('audio',)
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+import os
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mmdata.errors import MMDataError
+
+
+def _hint(value: Any, unit: str | None) -> str:
+    """Why a string was not taken: quoted numbers and the CLI's size notation (``2G``)."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        if unit == "bytes" and value.strip()[-1:].upper() in "KMGTB" and any(c.isdigit() for c in value):
+            return " (a number of bytes, e.g. 2 * 1024**3; sizes such as 500M or 2G are read by the CLI only)"
+        return ""
+    return " (a number, not quoted text)"
+
+
+def expect_int(value: Any, name: str, *, minimum: int | None = None, allow_none: bool = False,
+               error: type[Exception] = MMDataError, unit: str | None = None) -> int | None:
+    """``value`` as an ``int``, else ``error`` naming ``name``: a bool, a float or a string is refused
+    (``"5"`` and ``5.0`` are almost always a slip of a config file, and ``True`` is not a count).
+
+    Args:
+        value: the argument as given.
+        name: how the message names it (``"batch_size"``, ``"loader(prefetch=...)"``).
+        minimum: the smallest allowed value (None: any integer).
+        allow_none: None is allowed (and returned).
+        error: the exception type of the calling module (``ShardError``, ``SourceError``...).
+        unit: ``"bytes"`` adds a hint for ``"2G"``-style strings.
+
+    Example:
+        >>> expect_int(None, "maxsize", minimum=1, allow_none=True) is None
+        True
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and (minimum is None or value >= minimum):
+        return int(value)
+    expected = "an integer" + (f" >= {minimum}" if minimum is not None else "")
+    if unit:
+        expected += f" ({unit})"
+    if allow_none:
+        expected += " or None"
+    raise error(f"{name}: expected {expected}, got {value!r}{_hint(value, unit)}")
+
+
+def expect_names(value: Any, name: str, *, error: type[Exception] = MMDataError) -> tuple[str, ...] | None:
+    """Field / modality names as a tuple: one name (a string) is a list of one — as torch and
+    webdataset users expect — not its letters; None stays None.
+
+    Example:
+        >>> expect_names(["image", "text"], "modalities"), expect_names(None, "modalities")
+        (('image', 'text'), None)
+        >>> expect_names(3, "modalities")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: modalities: expected a name or a list of names (e.g. ['image', 'audio']), got 3
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        names = tuple(value)
+        if all(isinstance(n, str) for n in names):
+            return names
+    raise error(f"{name}: expected a name or a list of names (e.g. ['image', 'audio']), got {value!r}")
+
+
+def expect_size(value: Any, name: str, *, error: type[Exception] = MMDataError) -> tuple[int, int] | None:
+    """An image size as ``(height, width)``: N (a square, like ``mmdata train --image-size``) or a pair
+    of integers >= 1; None stays None.
+
+    Example:
+        >>> expect_size(16, "image_max_size"), expect_size((24, 32), "image_max_size")
+        ((16, 16), (24, 32))
+    """
+    if value is None:
+        return None
+    sides = [value] if isinstance(value, numbers.Integral) else (
+        list(value) if isinstance(value, (list, tuple)) else None)
+    if sides is None or len(sides) not in (1, 2) or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in sides):
+        raise error(f"{name}: expected N or (height, width), integers >= 1, or None; got {value!r}")
+    return (int(sides[0]), int(sides[-1]))
+
+
+def unknown_keywords(function: str, given: Iterable[str], allowed: Collection[str],
+                     reserved: Mapping[str, str] | None = None) -> None:
+    """Raise TypeError — Python's own for a bad keyword — for the first name in ``given`` that is not
+    in ``allowed``, naming ``function`` (the one the user called, not the one it forwards to) and the
+    closest valid names. ``reserved``: names the function sets itself, with why.
+
+    Example:
+        >>> unknown_keywords("loader", ["shufle"], ["shuffle", "seed"])
+        Traceback (most recent call last):
+        ...
+        TypeError: loader() got an unexpected keyword argument 'shufle'; did you mean 'shuffle'?
+    """
+    for key in given:
+        if reserved and key in reserved:
+            raise TypeError(f"{function}() does not take {key!r}: {reserved[key]}")
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(key, sorted(allowed), n=3)
+        hint = ("; did you mean " + " or ".join(repr(c) for c in close) + "?") if close else (
+            f"; it takes {sorted(allowed)}")
+        raise TypeError(f"{function}() got an unexpected keyword argument {key!r}{hint}")
+
+
+def check_sources_exist(path: Any, error: type[Exception] = MMDataError) -> None:
+    """Raise when a local dataset folder, shard or brace pattern named in ``path`` does not exist, so
+    a typo fails when the dataset is opened, not when it is read (``shard nope/ not found``).
+
+    URLs are not checked (that costs a request; their readers report them). A glob is left to the
+    reader's ``matches no shard``. A brace pattern (``train-{000..009}.tar``) is refused only when none
+    of its shards exists: one missing shard among them is the reader's damage to report or count.
+
+    Example:
+        >>> check_sources_exist("no/such/folder")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: no/such/folder: does not exist (expected a dataset folder written by ...)
+    """
+    from mmdata.urls import is_remote, local_path, protocol
+
+    if isinstance(path, (list, tuple)):
+        for p in path:
+            check_sources_exist(p, error)
+        return
+    if not isinstance(path, (str, Path)) or is_remote(path):
+        return
+    s = str(local_path(path)) if protocol(path) == "file" else str(path)
+    if any(c in s for c in "*?["):
+        return
+    if "{" in s:
+        from mmdata.shards.tario import braceexpand
+
+        if not any(os.path.lexists(p) for p in braceexpand(s)):
+            raise error(f"pattern {s!r}: none of its shards exists")
+        return
+    if not os.path.lexists(s):
+        raise error(f"{s}: does not exist (expected a dataset folder written by `mmdata shard`, a .tar / .tar.gz "
+                    "shard, a brace pattern, a glob or a URL)")
