@@ -112,6 +112,19 @@ def expect_size(value: Any, name: str, *, error: type[Exception] = MMDataError) 
     return (int(sides[0]), int(sides[-1]))
 
 
+def did_you_mean(name: Any, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the valid names closest to a misspelt ``name``, or ``""``.
+
+    Example:
+        >>> did_you_mean("sze", ["size", "fill", "num_holes"])
+        "; did you mean 'size'?"
+    """
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, sorted(choices), n=3)
+    return ("; did you mean " + " or ".join(repr(c) for c in close) + "?") if close else ""
+
+
 def unknown_keywords(function: str, given: Iterable[str], allowed: Collection[str],
                      reserved: Mapping[str, str] | None = None) -> None:
     """Raise TypeError — Python's own for a bad keyword — for the first name in ``given`` that is not
@@ -129,9 +142,7 @@ def unknown_keywords(function: str, given: Iterable[str], allowed: Collection[st
             raise TypeError(f"{function}() does not take {key!r}: {reserved[key]}")
         if key in allowed:
             continue
-        close = difflib.get_close_matches(key, sorted(allowed), n=3)
-        hint = ("; did you mean " + " or ".join(repr(c) for c in close) + "?") if close else (
-            f"; it takes {sorted(allowed)}")
+        hint = did_you_mean(key, allowed) or f"; it takes {sorted(allowed)}"
         raise TypeError(f"{function}() got an unexpected keyword argument {key!r}{hint}")
 
 

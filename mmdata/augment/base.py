@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mmdata.checks import did_you_mean
 from mmdata.errors import RecipeError
 
 SECTIONS = ("image", "audio", "text", "sample", "batch")
@@ -206,7 +207,8 @@ class Op:
         self.id = id
         unknown = sorted(set(kwargs) - set(self.PARAMS), key=str)
         if unknown:
-            raise RecipeError(f"{where}: unknown key(s) {unknown}; {self.name!r} accepts p, id, {', '.join(self.PARAMS) or '(nothing else)'}")
+            raise RecipeError(f"{where}: unknown key(s) {unknown}{did_you_mean(unknown[0], [*self.PARAMS, 'p', 'id']) or ';'} "
+                              f"{self.name!r} accepts p, id, {', '.join(self.PARAMS) or '(nothing else)'}")
         self.args: dict[str, Any] = {}
         for k, spec in self.PARAMS.items():
             self.args[k] = spec.check(kwargs[k], f"{where}.{k}") if k in kwargs else spec.default
@@ -344,7 +346,8 @@ def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool 
     if cls is None or (normalize and not cls.deterministic):
         allowed = ", ".join(op_names(section, deterministic=normalize))
         if cls is None:
-            raise RecipeError(f"{where}: unknown {section} op {name!r}; allowed: {allowed}")
+            raise RecipeError(f"{where}: unknown {section} op {name!r}{did_you_mean(name, op_names(section)) or ';'} "
+                              f"allowed: {allowed}")
         raise RecipeError(f"{where}: {name!r} draws random params; the normalize stage takes deterministic ops only: {allowed} "
                           f"(put {name!r} in the {section!r} section)")
     kwargs = {k: v for k, v in spec.items() if k != "op"}

@@ -234,3 +234,12 @@ def test_a_name_listed_twice_is_refused() -> None:
 def test_balance_seed_is_no_boolean() -> None:
     with pytest.raises(RecipeError, match=r"balance\.seed: expected an integer, got True"):
         load_recipe({"balance": {"by": "label", "seed": True}})
+
+
+def test_a_misspelt_op_or_key_gets_the_closest_names() -> None:
+    with pytest.raises(RecipeError, match=r"unknown image op 'hflipp'; did you mean 'hflip'"):
+        load_recipe({"image": [{"op": "hflipp"}]})
+    with pytest.raises(RecipeError, match=r"unknown key\(s\) \['sze'\]; did you mean 'size'\? 'cutout' accepts"):
+        load_recipe({"image": [{"op": "cutout", "sze": 3}]})
+    with pytest.raises(RecipeError, match=r"unknown key\(s\) \['qqq'\]; 'cutout' accepts"):  # nothing close
+        load_recipe({"image": [{"op": "cutout", "qqq": 3}]})

@@ -41,7 +41,7 @@ def test_recipe_files_round_trip(path: Path) -> None:
 
 
 @pytest.mark.parametrize("recipe,match", [
-    ({"image": [{"op": "flip_it"}]}, r"image\[0\]: unknown image op 'flip_it'; allowed: .*hflip"),
+    ({"image": [{"op": "flip_it"}]}, r"image\[0\]: unknown image op 'flip_it'; .*allowed: .*hflip"),
     ({"image": [{"op": "hflip", "q": 1}]}, r"image\[0\]: unknown key\(s\) \['q'\]"),
     ({"image": [{"op": "random_resized_crop", "scale": [0.5, 2.0]}]}, r"image\[0\]\.scale: 2.0 is out of range; allowed \[0.0, 1.0\]"),
     ({"audio": [{"op": "gain", "p": 1.5}]}, r"audio\[0\]\.p: 1.5 is out of range"),
