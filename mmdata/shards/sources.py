@@ -1034,6 +1034,7 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         >>> read_manifest("m.jsonl", b'{"image": "a.png", "label": 0}\\n')
         [{'image': 'a.png', 'label': 0}]
     """
+    import csv
     import io
 
     import pandas as pd
@@ -1062,6 +1063,11 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
             raise SourceError(f"manifest {path}: its header is one column {_shown(head)!r}: the file looks "
                               f"{what}-separated, and mmdata reads comma-separated CSV; convert it (e.g. "
                               f"pandas.read_csv(path, sep={sep!r}).to_csv(new_path, index=False))")
+    header = next(csv.reader(io.StringIO(text)), [])  # pandas renames a repeated column to "text.1" silently
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise SourceError(f"manifest {path}: column(s) {[_shown(c) for c in twice]} appear more than once in its "
+                          "header; give each column once")
     return df.to_dict(orient="records")
 
 
@@ -1077,14 +1083,30 @@ def _manifest_text(data: bytes, path: str | Path) -> str:
                           f"of the line; Latin-1 or Windows-1252?): save the manifest as UTF-8") from None
 
 
+class _RepeatedKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' object hook: a key given twice in one object (JSON keeps the last silently)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _RepeatedKey(sorted({k for k, _ in pairs if sum(1 for j, _ in pairs if j == k) > 1}))
+    return obj
+
+
 def _jsonl_rows(text: str, path: str | Path) -> list[dict[str, Any]]:
-    """One JSON object per line (blank lines skipped); an error names the line."""
+    """One JSON object per line (blank lines skipped); an error names the line. A key given twice in one
+    object is an error (``{"text": "a", "text": "b"}``: JSON would keep "b" without a word)."""
     rows = []
     for n, line in enumerate(text.split("\n"), 1):  # not splitlines(): JSON strings may hold U+2028
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=_unique_keys)
+        except _RepeatedKey as exc:
+            raise SourceError(f"manifest {path}: line {n}: key(s) {exc.args[0]} given more than once in one object; "
+                              "JSON would keep only the last") from None
         except ValueError as exc:
             msg = f"{exc.msg} at character {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise SourceError(f"manifest {path}: line {n} is not JSON ({msg})") from None

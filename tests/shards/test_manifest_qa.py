@@ -278,6 +278,13 @@ def test_manifest_parse_errors_name_the_line(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"key": "a", "image": "x.png"}\n\n{"key": "c", image: 1}\n', encoding="utf-8")
     with pytest.raises(SourceError, match=r"bad.jsonl: line 3 is not JSON \(Expecting property name"):
         mmdata.shard(tmp_path / "bad.jsonl", tmp_path / "ds", progress=False)
+    (tmp_path / "twice.jsonl").write_text('{"key": "a", "text": "x"}\n{"key": "b", "text": "y", "text": "z"}\n',
+                                          encoding="utf-8")  # JSON keeps "z" without a word (QA 2026-12-03)
+    with pytest.raises(SourceError, match=r"twice.jsonl: line 2: key\(s\) \['text'\] given more than once"):
+        mmdata.shard(tmp_path / "twice.jsonl", tmp_path / "ds", progress=False)
+    (tmp_path / "twice.csv").write_text("key,text,text\nk1,a,b\n", encoding="utf-8")  # pandas: "text.1"
+    with pytest.raises(SourceError, match=r"twice.csv: column\(s\) \['text'\] appear more than once in its header"):
+        mmdata.shard(tmp_path / "twice.csv", tmp_path / "ds", progress=False)
     (tmp_path / "list.jsonl").write_text('{"key": "a"}\n["b"]\n', encoding="utf-8")
     with pytest.raises(SourceError, match=r"list.jsonl: line 2: expected a JSON object"):
         mmdata.shard(tmp_path / "list.jsonl", tmp_path / "ds", progress=False)
