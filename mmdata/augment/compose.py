@@ -85,6 +85,12 @@ def _make(section: str) -> None:
 
         PARAMS = {"n": Param("irange", [1, 1], 0, 64, doc="how many children [min, max]")}
 
+        def validate(self, where: str) -> None:
+            if int(self.n[1]) > len(self.children):  # it was clamped without a word
+                raise RecipeError(f"{where}.n: up to {int(self.n[1])} distinct children asked for, but ops has "
+                                  f"{len(self.children)}; give n at most [{min(int(self.n[0]), len(self.children))}, "
+                                  f"{len(self.children)}] or add ops")
+
         def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
             lo, hi = int(self.n[0]), min(int(self.n[1]), len(self.children))
             k = int(rng.integers(min(lo, hi), hi + 1))

@@ -243,3 +243,10 @@ def test_a_misspelt_op_or_key_gets_the_closest_names() -> None:
         load_recipe({"image": [{"op": "cutout", "sze": 3}]})
     with pytest.raises(RecipeError, match=r"unknown key\(s\) \['qqq'\]; 'cutout' accepts"):  # nothing close
         load_recipe({"image": [{"op": "cutout", "qqq": 3}]})
+
+
+def test_some_of_cannot_ask_for_more_children_than_it_has() -> None:
+    """`n: [3, 5]` with 2 ops was clamped to 2 without a word (QA 2026-12-03)."""
+    with pytest.raises(RecipeError, match=r"text\[0\]\.n: up to 5 distinct children asked for, but ops has 2"):
+        load_recipe({"text": [{"op": "some_of", "n": [3, 5], "ops": [{"op": "word_crop"}, {"op": "word_swap"}]}]})
+    load_recipe({"text": [{"op": "some_of", "n": [1, 2], "ops": [{"op": "word_crop"}, {"op": "word_swap"}]}]})
