@@ -218,7 +218,10 @@ def test_a_plain_state_from_another_number_of_readers_is_refused_mid_epoch(tmp_p
     same.load_state_dict(state)
     assert seen + _keys(list(same)) == _keys(list(mmdata.open_dataset(tmp_path / "ds", decode=False, seed=1)))
     # positions tracked outside, with the readers that read them
+    # (a fresh dataset for each case: the DataLoader above that raised lives on in pytest's traceback, and
+    # a straggling worker of it could still start its iteration on `other`'s shared epoch clock)
     told = ShardDataset.state_from_positions(1, 0, {0: 2, 1: 2}, readers=2)
+    other = mmdata.open_dataset(tmp_path / "ds", decode=False, seed=1)
     other.load_state_dict(told)
     with pytest.raises(mmdata.MMDataError, match=r"with 2 reader\(s\).*this iteration has 1"):
         list(other)
@@ -227,5 +230,6 @@ def test_a_plain_state_from_another_number_of_readers_is_refused_mid_epoch(tmp_p
     _ = list(done)
     end = done.state_dict()
     assert end["positions"] == {0: 12}
+    other = mmdata.open_dataset(tmp_path / "ds", decode=False, seed=1)
     other.load_state_dict(end)
     assert list(DataLoader(other, batch_size=None, num_workers=2)) == []
