@@ -11,6 +11,7 @@ from mmdata.cli.common import AddressOpt, ExecutorOpt, JsonFlag, console, print_
 
 
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
+    from rich.markup import escape
     from rich.table import Column, Table
 
     from mmdata.ablate.report import arm_order, interval_text, metric_decimals, num, share_text
@@ -18,18 +19,20 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     pm = s["primary_metric"]
     dec = metric_decimals(s)  # as in report.md: 2 significant digits of the baseline's sd and of δ
     aligned = any("align_cos_delta" in a["exploratory"] for a in s["arms"])
-    # arm names and decisions are never cut: folded on a narrow terminal, whole on a pipe (printed as wide as needed)
-    t = Table(Column("arm", overflow="fold"), "seeds", f"Δ {pm['label']}", "interval (Holm level)",
+    # arm names and decisions are never cut: folded on a narrow terminal, whole on a pipe (printed as wide as needed);
+    # every text of the recipe is escaped: an arm named "[/]" was a MarkupError after all runs had finished
+    t = Table(Column("arm", overflow="fold"), "seeds", f"Δ {escape(pm['label'])}", "interval (Holm level)",
               "P(beats baseline)", Column("decision", overflow="fold"),
               *(["alignment Δcos (exploratory)"] if aligned else []),
-              title=f"{pm['name']} ({'higher' if pm['higher_is_better'] else 'lower'} is better) vs baseline '{s['baseline']['name']}'")
+              title=escape(f"{pm['name']} ({'higher' if pm['higher_is_better'] else 'lower'} is better) vs baseline "
+                           f"'{s['baseline']['name']}'"))
 
     for a in arm_order(s["arms"], pm["higher_is_better"]):
         e = a["primary"]
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
-        t.add_row(a["name"], str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), num(e["mean_diff"], dec),
+        t.add_row(escape(a["name"]), str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), num(e["mean_diff"], dec),
                   f"{interval_text(e['ci'], dec)} ({100 * e['ci_level']:.1f}%)",
-                  "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{a['decision']}[/]",
+                  "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{escape(a['decision'])}[/]",
                   *([f"{a['exploratory']['align_cos_delta']['mean_diff']:+.3f}" if "align_cos_delta" in a["exploratory"] else "—"]
                     if aligned else []))
     if console.is_terminal:
@@ -44,7 +47,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     c = s["controls"]
     style = {"passed": "green", "aa_failed": "bold red", "insensitive": "bold yellow", "runs_failed": "bold red",
              "control_failed": "bold red", "not_checked": "yellow"}.get(c.get("verdict"), "white")
-    console.print(f"[{style}]{c['headline']}[/]")
+    console.print(f"[{style}]{escape(c['headline'])}[/]")
     noise = s.get("eval_split_noise")
     if noise and noise.get("share") is not None:
         console.print(f"noise: {share_text(noise['share'])} of the paired variance is the {noise['n_test']}-example test split "
@@ -54,9 +57,9 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     delta = "not set yet (needs paired seeds)" if d["value"] is None else num(d["value"], dec, sign=False)
     warn = " [yellow](equivalent and negligible unreachable: set delta: in the recipe)[/]" if d.get("warning") else ""
     console.print(f"runs: {r['ok']} ok ({100 * r['fraction_of_fixed']:.0f}% of a fixed {s['design']['max_seeds']}-seed design), "
-                  f"{r['failed']} failed; δ = {delta}{warn}; report: {str(out).rstrip('/')}/report.md")
+                  f"{r['failed']} failed; δ = {escape(delta)}{warn}; report: {escape(str(out).rstrip('/'))}/report.md")
     for fl in s["failures"][:10]:
-        console.print(f"[red]failed[/] {fl['arm']} seed {fl['seed']}: {fl['error']}")
+        console.print(f"[red]failed[/] {escape(str(fl['arm']))} seed {fl['seed']}: {escape(str(fl['error']))}")
 
 
 def _warn(msg: str) -> None:

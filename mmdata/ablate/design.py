@@ -18,7 +18,7 @@ delta: null                               # smallest effect of interest (reporti
 alpha: 0.05                               # family-wise error rate across the arms (primary metric)
 design:
   mode: leave_one_out                     # leave_one_out | add_one | explicit | sweep
-  recipe: recipes/avdigits.yaml           # the full recipe (leave_one_out, add_one); path or mapping
+  recipe: avdigits.yaml                   # the full recipe (leave_one_out, add_one); a file in this recipe's folder, or a mapping
   # explicit:  baseline: <recipe or null>, arms: {name: <recipe>, ...}
   # sweep:     baseline: <recipe or null>, section: image, op: cutout, param: size, values: [[0.1, 0.2], [0.2, 0.4]]
 controls: {identity: true, label_noise: 0.3}
@@ -37,6 +37,11 @@ alignment: null                           # true (pre-train a reference contrast
   train exactly like it: by default it is left out with a note (``Ablation.identity_note``); an
   explicit ``identity: true`` keeps it, and the report calls it not applicable, never passed.
 
+Ablation recipes are untrusted input, read by :mod:`mmdata.safe_yaml` like augmentation recipes. A
+recipe file one names resolves against its folder and must stay inside it (:func:`_recipe_file`); an
+ablation has at most :data:`MAX_ARMS` arms and :data:`MAX_RUNS` runs; arm names are checked
+(:func:`_arm_name`).
+
 :func:`design_warnings` says before any run what the design cannot do: arms that can never reach a
 verdict with these seeds, arms that only change a modality the trainer does not use, an identity
 control with nothing to check.
@@ -48,16 +53,18 @@ import copy
 import hashlib
 import json
 import math
-from collections import Counter
+import unicodedata
+from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-import yaml
-
+from mmdata import safe_yaml
 from mmdata.ablate.schedule import Design
 from mmdata.ablate.stats import ALPHA, SPENDING, min_seeds_for_verdict
 from mmdata.augment.recipe import SAMPLE_SECTIONS, load_recipe
+from mmdata.augment.recipe import TOP_KEYS as RECIPE_KEYS
 from mmdata.errors import MMDataError, RecipeError
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
@@ -67,6 +74,16 @@ TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-
 EMBEDDED_MODALITIES = ("image", "audio", "text")
 #: more paired seeds than any ablation needs (the exact sign-flip tables grow with them: 100,000 took 12 GiB)
 MAX_SEEDS = 1000
+#: arms of one ablation, baseline and controls included (a few dozen is a large ablation; 5000 arms x 1000
+#: seeds ran out of memory building the run list)
+MAX_ARMS = 500
+#: trained runs of one ablation at most: arms x seeds (a day of 1-second runs on 1 worker)
+MAX_RUNS = 100_000
+#: characters of an arm name (a row of the report's tables)
+MAX_NAME = 100
+#: arm names mmdata gives the arms it adds itself (a user arm of that name would be taken for it)
+RESERVED_NAMES = {"baseline": "the baseline", "identity": "the identity (A/A) control",
+                  "label_noise": "the label-noise control"}
 TOP_KEYS = ("dataset", "trainer", "seeds", "adaptive", "metric", "delta", "alpha", "alignment")
 ALIGNMENT_DEFAULTS = {"model": None, "epochs": 20, "split": "test"}
 IDENTITY_SEED_OFFSET = 7919
@@ -221,21 +238,55 @@ class Ablation:
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _recipe_dict(spec: Any, where: str, base: Path | None) -> dict[str, Any] | None:
+def _recipe_dict(spec: Any, where: str, folder: Path) -> dict[str, Any] | None:
+    """An arm's recipe, canonical: None (no augmentation), a mapping, inline YAML text (``{...}`` or several
+    lines) or the name of a recipe file in ``folder`` (:func:`_recipe_file`). Errors start with ``where``."""
     if spec is None:
         return None
-    if isinstance(spec, str) and not spec.strip().startswith("{") and "\n" not in spec:
-        p = Path(spec)
-        if not p.is_absolute() and not p.exists() and base is not None:
-            p = base / p
-        if not p.exists():
-            where_from = "" if base is not None else " (the ablation recipe came from a URL: a relative file is looked up in the working directory)"
-            raise RecipeError(f"{where}: recipe file {spec!r} not found{where_from}")
-        spec = p
+    if isinstance(spec, str) and (spec.strip().startswith("{") or "\n" in spec):
+        spec = safe_yaml.parse(spec, f"{where}: inline recipe") or {}
+    elif isinstance(spec, (str, PurePath)):
+        name = str(spec)
+        data = _recipe_file(name, where, folder)
+        try:
+            return load_recipe(data).to_dict()
+        except RecipeError as exc:  # a real recipe (it has recipe sections): its keys and values may be named
+            raise RecipeError(f"{where} ({name}): {exc}") from None
+    if not isinstance(spec, Mapping):
+        raise RecipeError(f"{where}: expected a recipe (a mapping of sections, inline YAML, a recipe file name or null), "
+                          f"got {type(spec).__name__}")
     try:
         return load_recipe(spec).to_dict()
     except RecipeError as exc:
         raise RecipeError(f"{where}: {exc}") from exc
+
+
+def _folder_words(folder: Path) -> str:
+    return "the working directory" if str(folder) == "." else f"the ablation recipe's folder {folder}"
+
+
+def _recipe_file(name: str, where: str, folder: Path) -> dict[str, Any]:
+    """The mapping in the recipe file ``name`` an ablation recipe names: relative to ``folder`` (the
+    ablation recipe's own; the working directory for a mapping or a URL) and inside it — no ``..`` out
+    of it, no absolute path elsewhere, no link leading out — so a recipe from elsewhere cannot read any
+    file this user can. The file's content is not echoed in errors (it may be anyone's file): they say
+    the line, and a mapping with no recipe section at all is not a recipe (its keys are not listed)."""
+    if not name.strip() or "\x00" in name:
+        raise RecipeError(f"{where}: expected a recipe file name, a mapping or null, got {name!r}")
+    if safe_yaml.escapes(folder, name):
+        raise RecipeError(f"{where}: recipe file {name!r} is outside {_folder_words(folder)}; a recipe file an ablation "
+                          "recipe names must be inside that folder (no '..' out of it, no absolute path elsewhere, no link "
+                          "leading out): move it there, or write the recipe inline")
+    said = f"{where}: recipe file {name!r} is not a valid recipe"
+    raw = safe_yaml.read_bytes(folder / name, f"{where}: recipe")
+    data = safe_yaml.parse(safe_yaml.decode(raw, f"{said}: not UTF-8 text", quote=False), said, quote=False)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{said}: expected a mapping with sections {list(RECIPE_KEYS)}, got {type(data).__name__}")
+    if data and not set(data) & set(RECIPE_KEYS):
+        raise RecipeError(f"{said}: expected a mapping with sections {list(RECIPE_KEYS)}, and it has none of them")
+    return data
 
 
 def _steps(recipe: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
@@ -260,7 +311,7 @@ def _without(recipe: dict[str, Any], sec: str, i: int) -> dict[str, Any]:
     return r
 
 
-def _resolved_arms(spec: Any, base: Path | None) -> list[Arm]:
+def _resolved_arms(spec: Any, base: Path) -> list[Arm]:
     """The ``arms:`` list of a resolved config: [{name, kind, label_noise, recipe}], baseline first."""
     if not isinstance(spec, list) or not spec:
         raise RecipeError("arms: expected a non-empty list of {name, kind, label_noise, recipe}")
@@ -269,7 +320,7 @@ def _resolved_arms(spec: Any, base: Path | None) -> list[Arm]:
         where = f"arms[{i}]"
         if not isinstance(a, dict) or "name" not in a:
             raise RecipeError(f"{where}: expected a mapping with name, kind, label_noise, recipe")
-        bad = sorted(set(a) - {"name", "kind", "label_noise", "recipe"})
+        bad = sorted(set(a) - {"name", "kind", "label_noise", "recipe"}, key=str)
         if bad:
             raise RecipeError(f"{where}: unknown key(s) {bad}; allowed: name, kind, label_noise, recipe")
         kind = a.get("kind", "arm")
@@ -277,11 +328,44 @@ def _resolved_arms(spec: Any, base: Path | None) -> list[Arm]:
             raise RecipeError(f"{where}.kind: {kind!r} is not allowed; choose one of ['baseline', 'arm', 'control']")
         if (kind == "baseline") != (i == 0):
             raise RecipeError(f"{where}.kind: the first arm, and only the first, must be the baseline")
-        ln = float(a.get("label_noise", 0.0) or 0.0)
-        if not 0 <= ln < 1:
+        ln = a.get("label_noise", 0.0)
+        if ln is None:
+            ln = 0.0
+        if isinstance(ln, bool) or not isinstance(ln, (int, float)) or not 0 <= ln < 1:
             raise RecipeError(f"{where}.label_noise: expected a fraction in [0, 1), got {ln!r}")
-        arms.append(Arm(str(a["name"]), _recipe_dict(a.get("recipe"), f"{where}.recipe", base), label_noise=ln, kind=kind))
+        name = _arm_name(a["name"], f"{where}.name", reserved=kind == "arm")
+        arms.append(Arm(name, _recipe_dict(a.get("recipe"), f"{where}.recipe", base), label_noise=float(ln), kind=kind))
     return arms
+
+
+def _arm_name(name: Any, where: str, reserved: bool = True) -> str:
+    """``name`` if it can name an arm: a non-empty string of at most :data:`MAX_NAME` characters, without
+    control characters, ``|``, ``<``, ``>`` or surrounding spaces — it is a row of report.md's Markdown
+    tables (a ``|`` or a newline broke them, ``<b>`` is HTML there) and of the CLI's; ``reserved``: not a
+    name of an arm mmdata adds itself (:data:`RESERVED_NAMES`), which the report would take for it.
+
+    Example:
+        >>> _arm_name("cutout 0.3", "design.arms")
+        'cutout 0.3'
+    """
+    if not isinstance(name, str):  # YAML reads null, true, 1.10, 2024-01-01 as other types: 'None', '1.1'
+        kind = {type(None): "null", bool: "boolean", int: "integer", float: "number"}.get(type(name), type(name).__name__)
+        raise RecipeError(f"{where}: arm name {name!r} is a YAML {kind}, not a string; quote it in the recipe "
+                          "(e.g. '1.10': ...) so YAML keeps it as written")
+    if not name.strip():
+        raise RecipeError(f"{where}: an arm name must not be empty, got {name!r}")
+    if len(name) > MAX_NAME:
+        raise RecipeError(f"{where}: arm name {name[:40]!r}... has {len(name)} characters; at most {MAX_NAME}")
+    odd = sorted({c for c in name if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp")
+                  or c in "|<>"})
+    if odd or name != name.strip():
+        what = f"has {', '.join(repr(c) for c in odd)}" if odd else "starts or ends with a space"
+        raise RecipeError(f"{where}: arm name {name!r} {what}; an arm name is a row of the report's tables: no control "
+                          "characters, '|', '<' or '>', no leading or trailing space")
+    if reserved and name in RESERVED_NAMES:
+        raise RecipeError(f"{where}: the arm name {name!r} is reserved for {RESERVED_NAMES[name]}, which mmdata adds "
+                          "itself; give your arm another name")
+    return name
 
 
 def _metric(spec: Any, bundled: bool = True) -> Metric:
@@ -291,7 +375,7 @@ def _metric(spec: Any, bundled: bool = True) -> Metric:
         spec = {"name": spec}
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise RecipeError(f"metric: expected a name like test.accuracy or {{name, higher_is_better, scale}}, got {spec!r}")
-    bad = sorted(set(spec) - {"name", "higher_is_better", "scale", "label"})
+    bad = sorted(set(spec) - {"name", "higher_is_better", "scale", "label"}, key=str)
     if bad:
         raise RecipeError(f"metric: unknown key(s) {bad}; allowed: name, higher_is_better, scale, label")
     name = spec["name"]
@@ -332,7 +416,7 @@ def _alignment(spec: Any) -> dict[str, Any] | None:
         spec = {"model": spec}
     if not isinstance(spec, dict):
         raise RecipeError(f"alignment: expected true, a contrastive model folder, or {{model, epochs, split}}, got {spec!r}")
-    bad = sorted(set(spec) - set(ALIGNMENT_DEFAULTS))
+    bad = sorted(set(spec) - set(ALIGNMENT_DEFAULTS), key=str)
     if bad:
         raise RecipeError(f"alignment: unknown key(s) {bad}; allowed: {', '.join(ALIGNMENT_DEFAULTS)}")
     out = {**ALIGNMENT_DEFAULTS, **spec}
@@ -361,7 +445,7 @@ def _adaptive(spec: Any, seeds: int) -> tuple[bool, tuple[int, ...] | None, floa
         spec = {}
     if not isinstance(spec, dict):
         raise RecipeError(f"adaptive: expected true/false or {{looks, futility, spending}}, got {spec!r}")
-    bad = sorted(set(spec) - {"looks", "futility", "spending"})
+    bad = sorted(set(spec) - {"looks", "futility", "spending"}, key=str)
     if bad:
         raise RecipeError(f"adaptive: unknown key(s) {bad}; allowed: looks, futility, spending")
     looks = spec.get("looks")
@@ -381,36 +465,19 @@ def _adaptive(spec: Any, seeds: int) -> tuple[bool, tuple[int, ...] | None, floa
     return True, looks, None if fut is None else float(fut), spending
 
 
-def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> tuple[Any, Path | None]:
-    """(the parsed YAML, the folder relative recipe files resolve against) of a recipe path or URL."""
+def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> tuple[Any, Path]:
+    """(the parsed YAML, the folder the recipe files it names must be in) of a recipe path or URL, read
+    by the shared safe reader (:mod:`mmdata.safe_yaml`). A URL's folder is the working directory."""
     from mmdata.urls import is_remote, read_bytes
 
+    where = f"ablation recipe {source}"
     if is_remote(source):  # e.g. the resolved config an ablation with --out s3://... uploaded
-        raw, base = read_bytes(str(source), storage_options, "read the ablation recipe"), None
+        raw, base = read_bytes(str(source), storage_options, "read the ablation recipe"), Path(".")
+        safe_yaml.check_bytes(raw, where)
     else:
-        p = Path(source)
-        if not p.is_file():
-            raise RecipeError(f"ablation recipe {p} not found")
-        raw, base = p.read_bytes(), p.parent
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RecipeError(f"ablation recipe {source}: not UTF-8 YAML (byte 0x{raw[exc.start]:02x} at offset {exc.start} is "
-                          "not UTF-8); save it as UTF-8") from None
-    try:
-        return yaml.safe_load(text) or {}, base
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"ablation recipe {source}: invalid YAML ({_yaml_problem(exc)})") from None
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """``line L, column C: problem (context at line ...)`` of a PyYAML error (1-based, as editors count)."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-    extra = f" ({context} at line {cmark.line + 1})" if context and cmark is not None else ""
-    return f"{where}{problem}{extra}"[:300]
+        raw, base = safe_yaml.read_bytes(source, "ablation recipe"), Path(source).parent
+    data = safe_yaml.parse(safe_yaml.decode(raw, f"{where}: not UTF-8 YAML"), where)
+    return ({} if data is None else data), base
 
 
 def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None, *, adaptive: bool | None = None,
@@ -420,9 +487,9 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     allowed values.
 
     Args:
-        source: a YAML path, an fsspec URL of one (``s3://bucket/abl/config.resolved.yaml``; arm
-            recipe files it names by a relative path are looked up in the working directory) or a
-            mapping (also ``DIR/config.resolved.yaml``).
+        source: a YAML path, an fsspec URL of one (``s3://bucket/abl/config.resolved.yaml``) or a
+            mapping (also ``DIR/config.resolved.yaml``). A recipe file it names is relative to the
+            recipe's folder (a URL's or a mapping's: the working directory) and must be inside it.
         seeds: override ``seeds`` (the maximum per arm when adaptive).
         adaptive: override ``adaptive`` (``True``: the default looks).
         entry: override ``trainer.entry`` (``"package.module:function"``).
@@ -440,8 +507,9 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
         >>> [a.name for a in load_ablation({"design": {"mode": "leave_one_out", "recipe": flip}}).arms]
         ['baseline (full recipe)', '-image.hflip', 'identity']
     """
-    base: Path | None = Path(".")
+    base = Path(".")  # a mapping's recipe files: in the working directory
     if isinstance(source, dict):
+        safe_yaml.check_size(source, "ablation recipe")
         data = copy.deepcopy(source)
     else:
         data, base = _read_source(source, storage_options)
@@ -449,7 +517,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
         raise RecipeError("ablation recipe: expected a mapping with dataset, trainer, seeds, design, controls")
     resolved = "arms" in data  # DIR/config.resolved.yaml: the arms spelled out (re-run or resume a finished ablation)
     allowed = set(TOP_KEYS) | ({"arms"} if resolved else {"design", "controls"})
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(set(data) - allowed, key=str)
     if unknown:
         raise RecipeError(f"ablation recipe: unknown key(s) {unknown}; allowed: {', '.join(sorted(allowed))} "
                           "(a resolved config lists arms: instead of design: and controls:)")
@@ -467,7 +535,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     has: tuple[str, ...] | None = None  # the modalities the dataset's training split has, when known up front
     if entry in (None, "mmdata.train:train"):
         entry = None
-        bad = sorted(set(trainer) - set(TRAINER_KEYS))
+        bad = sorted(set(trainer) - set(TRAINER_KEYS), key=str)
         if bad:
             raise RecipeError(f"trainer: unknown key(s) {bad}; allowed: {list(TRAINER_KEYS)} "
                               "(or name your own function with entry: package.module:function)")
@@ -510,10 +578,13 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     arms, note = (_resolved_arms(data["arms"], base), None) if resolved else _design_arms(data, base, used)
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
-        raise RecipeError(f"arm names must be unique, got {names}")
+        twice = sorted(n for n, k in Counter(names).items() if k > 1)
+        raise RecipeError(f"{'arms' if resolved else 'design'}: arm names must be unique; given more than once: {twice}")
     if note is None and any(a.name == "identity" and a.kind == "control" for a in arms) and not draws(arms[0].recipe, used):
         note = _identity_note(used, kept=True)
-    return Ablation(arms=arms, identity_note=note, own_trainer=own_trainer, **common)
+    ab = Ablation(arms=arms, identity_note=note, own_trainer=own_trainer, **common)
+    _check_scale(ab, "arms" if resolved else "design")
+    return ab
 
 
 def _dataset(spec: Any) -> dict[str, Any]:
@@ -522,7 +593,7 @@ def _dataset(spec: Any) -> dict[str, Any]:
     if not isinstance(spec, dict) or len({"name", "path"} & set(spec)) != 1:
         raise RecipeError(f"dataset: expected {{name: avdigits, seed: S}} or {{path: DIR}}, got {spec!r}")
     allowed = ("name", "seed", "limit") if "name" in spec else ("path",)
-    unknown = sorted(set(spec) - set(allowed))
+    unknown = sorted(set(spec) - set(allowed), key=str)
     if unknown:
         raise RecipeError(f"dataset: unknown key(s) {unknown}; allowed with {allowed[0]}: {list(allowed)}")
     if "name" in spec and spec["name"] != "avdigits":
@@ -661,15 +732,22 @@ def _identity_shifts(base: dict[str, Any] | None, arm: dict[str, Any] | None) ->
                 seen[(sec, step["op"])] += 1
         return out
 
-    mine = ids(arm)
-    shifts, used = [], set()
+    def same(step: dict[str, Any]) -> str:  # equal steps, equal text: looked up in a dict, not compared pairwise
+        return json.dumps(step, sort_keys=True, default=str)
+
+    # linear in the steps: pairwise scans were O(N^2) per arm, O(N^3) per leave-one-out design
+    kept: dict[str, set[str]] = {}
+    unpaired: dict[tuple[str, str], deque[str]] = {}
+    for sec, uid, step in ids(arm):
+        kept.setdefault(uid, set()).add(same(step))
+        unpaired.setdefault((sec, same(step)), deque()).append(uid)
+    shifts = []
     for sec, uid, step in ids(base):
-        if step.get("id") is not None or any(u == uid and st == step for _, u, st in mine):
+        if step.get("id") is not None or same(step) in kept.get(uid, ()):
             continue  # an explicit id, or kept at the same identity: shared
-        j = next((j for j, (s2, u, st) in enumerate(mine) if s2 == sec and st == step and j not in used), None)
-        if j is not None:
-            used.add(j)
-            shifts.append((f"{sec}.{step['op']}", uid, mine[j][1]))
+        left = unpaired.get((sec, same(step)))
+        if left:  # the arm's first equal step not yet paired, in order
+            shifts.append((f"{sec}.{step['op']}", uid, left.popleft()))
     return shifts
 
 
@@ -677,14 +755,50 @@ DESIGN_KEYS = {"leave_one_out": ("recipe",), "add_one": ("recipe",), "explicit":
                "sweep": ("baseline", "section", "op", "param", "values")}
 
 
-def _design_arms(data: dict[str, Any], base: Path | None, used: tuple[str, ...] | None = None) -> tuple[list[Arm], str | None]:
+def _check_arm_count(n: int, key: str) -> None:
+    if n > MAX_ARMS:
+        raise RecipeError(f"{key}: {n} arms (the baseline and controls included); an ablation may have at most {MAX_ARMS} "
+                          "(every arm trains on every seed and is one more test in the Holm family): split it into "
+                          "several ablations")
+
+
+def _check_scale(ab: Ablation, key: str) -> None:
+    """Arms x seeds within :data:`MAX_RUNS`, at most :data:`MAX_ARMS` arms, and a resolved config that loads
+    back (config.resolved.yaml spells every arm's recipe out: a leave-one-out of N steps holds N² steps)."""
+    _check_arm_count(len(ab.arms), key)
+    runs = len(ab.arms) * ab.seeds
+    if runs > MAX_RUNS:
+        raise RecipeError(f"{key}, seeds: {len(ab.arms)} arms x {ab.seeds} seeds = {runs} runs; an ablation may have at "
+                          f"most {MAX_RUNS} runs: fewer arms or fewer seeds")
+    if safe_yaml.count(ab.resolved(), safe_yaml.MAX_VALUES) > safe_yaml.MAX_VALUES:
+        raise RecipeError(f"{key}: the {len(ab.arms)} arms' recipes hold more than {safe_yaml.MAX_VALUES} values in all, "
+                          "more than config.resolved.yaml (which spells every arm out) may hold to load back; fewer arms "
+                          "or shorter recipes (a leave-one-out of N steps holds about N x N steps)")
+
+
+def _sweep_keys(design: dict[str, Any]) -> tuple[str, str, str, list[Any]]:
+    """``section, op, param, values`` of a sweep design, checked (a list as ``param`` was a TypeError)."""
+    sec, op, param, values = (design.get(k) for k in ("section", "op", "param", "values"))
+    if sec not in (*SAMPLE_SECTIONS, "batch"):
+        raise RecipeError(f"design.section: {sec!r} is not allowed; choose one of {[*SAMPLE_SECTIONS, 'batch']}")
+    if not isinstance(op, str) or not op:
+        raise RecipeError(f"design.op: expected the name of the op to sweep (a string, e.g. cutout), got {op!r}")
+    if not isinstance(param, str) or not param or param in ("op", "id"):
+        raise RecipeError(f"design.param: expected the name of one of the op's parameters (a string, e.g. size), got {param!r}")
+    if not isinstance(values, list) or not values:
+        raise RecipeError(f"design.values: expected a list of the parameter's values (at least one), got {values!r}")
+    _check_arm_count(1 + len(values), "design.values")
+    return sec, op, param, values
+
+
+def _design_arms(data: dict[str, Any], base: Path, used: tuple[str, ...] | None = None) -> tuple[list[Arm], str | None]:
     design = data.get("design") or {}
     if not isinstance(design, dict):
         raise RecipeError(f"design: expected a mapping {{mode: leave_one_out | add_one | explicit | sweep, ...}}, got {design!r}")
     mode = design.get("mode", "explicit")
     if mode not in MODES:
         raise RecipeError(f"design.mode: {mode!r} is not allowed; choose one of {list(MODES)}")
-    unknown = sorted(set(design) - {"mode", *DESIGN_KEYS[mode]})
+    unknown = sorted(set(design) - {"mode", *DESIGN_KEYS[mode]}, key=str)
     if unknown:  # a misspelt baselin: left the baseline without augmentation, silently
         raise RecipeError(f"design: unknown key(s) {unknown} for mode {mode}; allowed: {['mode', *DESIGN_KEYS[mode]]}")
     arms: list[Arm] = []
@@ -692,6 +806,7 @@ def _design_arms(data: dict[str, Any], base: Path | None, used: tuple[str, ...] 
         full = _recipe_dict(design.get("recipe"), "design.recipe", base)
         if not full or not _steps(full):
             raise RecipeError(f"design.recipe: {mode} needs a recipe with at least one step")
+        _check_arm_count(1 + len(_steps(full)), "design.recipe")  # an arm per step: before copying the recipe that often
         names = _step_names(full)
         if mode == "leave_one_out":
             arms.append(Arm("baseline (full recipe)", full, kind="baseline"))
@@ -706,18 +821,15 @@ def _design_arms(data: dict[str, Any], base: Path | None, used: tuple[str, ...] 
         named = design.get("arms") or {}
         if not isinstance(named, dict) or (not named and not (data.get("controls") or {}).get("label_noise")):
             raise RecipeError("design.arms: expected a mapping {arm name: recipe} (may be empty only with a label_noise control)")
+        _check_arm_count(1 + len(named), "design.arms")  # before loading thousands of recipes
         for name, spec in named.items():
-            arms.append(Arm(str(name), _recipe_dict(spec, f"design.arms.{name}", base)))
+            name = _arm_name(name, "design.arms")
+            arms.append(Arm(name, _recipe_dict(spec, f"design.arms.{name}", base)))
     else:
         baseline = _recipe_dict(design.get("baseline"), "design.baseline", base)
-        sec, op, param = design.get("section"), design.get("op"), design.get("param")
-        values = design.get("values") or []
-        if not isinstance(values, list):
-            raise RecipeError(f"design.values: expected a list of the parameter's values, got {values!r}")
-        if sec not in (*SAMPLE_SECTIONS, "batch") or not op or not param or not values:
-            raise RecipeError("design (sweep): needs section, op, param and a non-empty values list")
+        sec, op, param, values = _sweep_keys(design)
         arms.append(Arm("baseline", baseline, kind="baseline"))
-        for v in values:
+        for i, v in enumerate(values):
             r = copy.deepcopy(baseline) if baseline else {"seed": 0}
             steps = r.setdefault(sec, [])
             hit = next((s for s in steps if s["op"] == op), None)
@@ -725,11 +837,12 @@ def _design_arms(data: dict[str, Any], base: Path | None, used: tuple[str, ...] 
                 hit = {"op": op, "p": 1.0}
                 steps.append(hit)
             hit[param] = v
-            arms.append(Arm(f"{op}.{param}={v}", _recipe_dict(r, f"design.values[{v}]", base)))
+            name = _arm_name(f"{op}.{param}={v}", f"design.values[{i}]", reserved=False)
+            arms.append(Arm(name, _recipe_dict(r, f"design.values[{i}]", base)))
     controls = data.get("controls") or {}
     if not isinstance(controls, dict):
         raise RecipeError(f"controls: expected a mapping {{identity: true/false, label_noise: fraction}}, got {controls!r}")
-    unknown = sorted(set(controls) - {"identity", "label_noise"})
+    unknown = sorted(set(controls) - {"identity", "label_noise"}, key=str)
     if unknown:
         raise RecipeError(f"controls: unknown key(s) {unknown}; allowed: identity, label_noise")
     asked = controls.get("identity")  # None: the default (on where it can check something)

@@ -94,11 +94,7 @@ def check_out(out: Path, ab: Ablation, shown: str | None = None) -> dict[str, An
     if not out.is_dir():
         return None
     if any((out / m).is_file() for m in MARKERS):
-        try:
-            prev = yaml.safe_load((out / "config.resolved.yaml").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            prev = None
-        return prev if isinstance(prev, dict) else {}
+        return _previous_config(out)
     from mmdata.shards.index import is_dataset
 
     def ours(p: Path) -> bool:
@@ -110,6 +106,38 @@ def check_out(out: Path, ab: Ablation, shown: str | None = None) -> dict[str, An
         raise MMDataError(f"--out {shown}: not empty and not an mmdata ablation folder (it has {listed}); give a new or "
                           "empty folder, or the folder of an earlier `mmdata ablate` to resume it")
     return None
+
+
+def _previous_config(out: Path) -> dict[str, Any]:
+    """The folder's previous ``config.resolved.yaml`` read by the safe reader (the folder may be anyone's:
+    an alias bomb or a FIFO there is refused); ``{}`` when missing or unreadable."""
+    from mmdata import safe_yaml
+
+    p = out / "config.resolved.yaml"
+    try:
+        prev = safe_yaml.parse(safe_yaml.decode(safe_yaml.read_bytes(p, "config"), str(p)), str(p), quote=False)
+    except MMDataError:
+        return {}
+    return prev if isinstance(prev, dict) else {}
+
+
+class _ClosedOnError:
+    """Closes an executor this call opened early (the Ray connection, made before anything is written, so
+    that a cluster that is not there leaves no files) when setting up the runs fails; once the run loop
+    has taken it over (:meth:`hand_over`) the loop closes it, exactly once."""
+
+    def __init__(self, executor: Any) -> None:
+        self.executor = executor
+
+    def hand_over(self) -> None:
+        self.executor = None
+
+    def __enter__(self) -> _ClosedOnError:
+        return self
+
+    def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and self.executor is not None:
+            self.executor.close()
 
 
 def _plan(d: Design) -> str:
@@ -295,6 +323,18 @@ def _stop_on_signals() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def _check_config_size(config: bytes) -> None:
+    """The resolved config must load back (``mmdata ablate DIR/config.resolved.yaml`` re-runs it; a resume
+    reads it): within the recipe reader's byte cap, checked before anything is written."""
+    from mmdata import safe_yaml
+    from mmdata.errors import RecipeError
+
+    if len(config) > safe_yaml.MAX_BYTES:
+        raise RecipeError(f"design: config.resolved.yaml, which spells every arm's recipe out, would have {len(config)} "
+                          f"bytes, over the {safe_yaml.MAX_BYTES // 2**20} MiB a recipe file may have to load back; "
+                          "fewer arms or shorter recipes")
+
+
 def _check_runs_can_start(entry: str | None, device: str, gpus: int | None, executor: Any, own_trainer: bool) -> None:
     """What would fail every run, one by one, checked before anything is written: the trainer entry
     imports, the bundled trainer knows the device, and a GPU is there for ``cuda`` on this machine.
@@ -425,12 +465,20 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     said = design_warnings(ab)
     for w in said:
         warn(w)
+    config = yaml.safe_dump(ab.resolved(), sort_keys=False).encode()
+    _check_config_size(config)
     folder = shown.rstrip("/")
-    with _writing(f"--out {shown}", "create"):
+    opened = _ClosedOnError(None)
+    if executor == "ray":  # connected before anything is written: a cluster that is not there leaves no folder
+        from mmdata.ablate.ray_executor import RayExecutor
+
+        executor = opened.executor = RayExecutor(address, num_cpus=threads, num_gpus=1 if device.startswith("cuda") else 0,
+                                                 max_concurrent=workers, train_fn=inline_fn)
+    with _writing(f"--out {shown}", "create"), opened:
         out.mkdir(parents=True, exist_ok=True)  # after the recipe, dataset and folder are checked: an error leaves no folder
     # one job at a time per folder: two into one folder rewrote runs.parquet from their own memory
     # and erased each other's runs; the kernel releases the lock when this process dies
-    with JobLock(out, "mmdata ablate"):
+    with JobLock(out, "mmdata ablate"), opened:
         data, fingerprint = prepare_data(ab, out, storage_options)
         remote = {"storage_options": storage_options} if is_remote(data) and storage_options else {}
         design = ab.design()
@@ -448,7 +496,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                         "they are kept there but not analysed (a new --out keeps ablations apart).")
             warn(said[-1])
         with _writing(f"{folder}/config.resolved.yaml"):
-            atomic_write_bytes(out / "config.resolved.yaml", yaml.safe_dump(ab.resolved(), sort_keys=False).encode())
+            atomic_write_bytes(out / "config.resolved.yaml", config)
         with _writing(f"{folder}/env.json"):
             atomic_write_bytes(out / "env.json", (json.dumps(environment(threads, device), indent=2) + "\n").encode())
         col = ab.metric.column
@@ -534,17 +582,13 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             if prog is not None:
                 prog.update(prog.task_ids[0], advance=1)
 
-        if executor == "ray":
-            from mmdata.ablate.ray_executor import RayExecutor
-
-            executor = RayExecutor(address, num_cpus=threads, num_gpus=1 if device.startswith("cuda") else 0,
-                                   max_concurrent=workers, train_fn=inline_fn)
         if executor is None or executor == "local":
             if inline_fn is not None or (workers == 1 and device == "cpu"):
                 executor = InlineExecutor(inline_fn)
             else:
                 executor = ProcessExecutor(workers, device=device, gpus=gpus, threads=threads)
         budget = max_runs
+        opened.hand_over()  # closed by the loop's finally from here
         try:
             with _stop_on_signals():
                 while budget is None or budget > 0:

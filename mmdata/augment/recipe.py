@@ -537,70 +537,38 @@ def _flow(obj: Any) -> str:
     return yaml.safe_dump(obj, default_flow_style=True, sort_keys=False, width=10**6).strip()
 
 
-class _Loader(yaml.SafeLoader):
-    """``yaml.safe_load`` (no python tags) that refuses a key given twice in one mapping, which YAML would
-    silently resolve to the last value. Keys merged in with ``<<: *anchor`` may still be overridden."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                key = self.construct_object(key_node)
-                if key in seen:
-                    raise RecipeError(f"duplicate key {key!r} on line {key_node.start_mark.line + 1}; YAML would keep only the last one")
-                seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
 def _parse(text: str, where: str) -> Any:
-    try:
-        loader = _Loader(text)  # yaml.safe_load's steps, with the duplicate-key check
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except RecipeError as exc:
-        raise RecipeError(f"{where}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{where}: invalid YAML ({exc})") from exc
-    except RecursionError:
-        raise RecipeError(f"{where}: nested too deeply for the YAML parser (one_of / some_of nest at most {MAX_DEPTH} deep)") from None
+    """The recipe's YAML, read by the shared safe reader (:mod:`mmdata.safe_yaml`: no python tags, no key
+    given twice, no alias bomb, no nesting that overflows the parser)."""
+    from mmdata import safe_yaml
+
+    return safe_yaml.parse(text, where, RecipeError, too_deep=f" (one_of / some_of nest at most {MAX_DEPTH} deep)",
+                           max_values=MAX_VALUES)
 
 
 def _read(path: Path) -> str:
-    if path.is_dir():
-        raise RecipeError(f"recipe {path} is a folder, not a recipe file")
-    if not path.is_file():
-        raise RecipeError(f"recipe file {path} not found")
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")  # a UTF-8 byte order mark is fine
-    except UnicodeDecodeError as exc:
-        what = "UTF-16 (its byte order mark)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else f"byte {exc.start}: {exc.reason}"
-        raise RecipeError(f"recipe {path} is not UTF-8 text ({what}); save it as UTF-8") from None
+    """A recipe file's UTF-8 text (a byte order mark is fine): a folder, FIFO or device is named as such and
+    never opened (a FIFO blocks, /dev/zero reads forever), a file over :data:`mmdata.safe_yaml.MAX_BYTES`
+    is refused unparsed."""
+    from mmdata import safe_yaml
+
+    return safe_yaml.decode(safe_yaml.read_bytes(path, "recipe"), f"recipe {path} is not UTF-8 text")
 
 
-def _exists(text: str) -> bool:
+def _exists(text: Any) -> bool:
+    """Whether ``text`` names a file (any kind: a FIFO or a device is then refused by name, not parsed)."""
     try:
-        return "\n" not in text and Path(text).exists()
+        return isinstance(text, str) and "\n" not in text and Path(text).exists()
     except (OSError, ValueError):  # a long or NUL-containing YAML text is no file name
         return False
 
 
 def _check_size(data: Any, where: str) -> None:
-    """Count the recipe's values as its ops will see them: a YAML alias is a full copy of its anchor, so a
-    few hundred bytes of nested aliases can expand to millions of ops (an alias bomb). Stops at the cap."""
-    todo, n = [data], 0
-    while todo:
-        x = todo.pop()
-        n += 1
-        if n > MAX_VALUES:
-            raise RecipeError(f"{where}: more than {MAX_VALUES} values once YAML aliases are expanded (each *alias counts "
-                              "as a full copy of its &anchor); anchors may reuse a block, not multiply a recipe")
-        if isinstance(x, Mapping):
-            todo.extend(x.values())
-        elif isinstance(x, list):
-            todo.extend(x)
+    """At most :data:`MAX_VALUES` values once YAML aliases are expanded (:func:`mmdata.safe_yaml.check_size`:
+    an alias is a full copy of its anchor, so a few hundred bytes can expand to millions of ops)."""
+    from mmdata import safe_yaml
+
+    safe_yaml.check_size(data, where, RecipeError, MAX_VALUES)
 
 
 def _load_mapping(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
