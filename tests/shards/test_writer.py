@@ -405,19 +405,18 @@ def test_maxsize_bounds_the_shard_files(tmp_path: Path, maxsize: int) -> None:
 
 def test_an_unreachable_ray_cluster_leaves_no_output(tmp_path: Path) -> None:
     """`shard(..., executor="ray", address="auto")` with no cluster left `.mmdata-journal` and
-    `.mmdata-lock` in a new folder (it connected only when the first shard task went out). A fresh
-    process with a private, empty Ray temp dir, so no cluster another test started is found."""
+    `.mmdata-lock` in a new folder (it connected only when the first shard task went out). A real
+    failed `ray.init` in a fresh process: a Ray Client address where nothing listens (not "auto", which
+    joins any Ray instance running on the machine, another test's included)."""
     pytest.importorskip("ray")
     raw = make_sample_folder(tmp_path / "raw", n=4)
-    ray_tmp = tmp_path / "ray"
-    ray_tmp.mkdir()
     code = ("import mmdata, sys\n"
             "try:\n"
-            f"    mmdata.shard({str(raw)!r}, {str(tmp_path / 'out')!r}, executor='ray', address='auto', progress=False)\n"
+            f"    mmdata.shard({str(raw)!r}, {str(tmp_path / 'out')!r}, executor='ray', address='ray://127.0.0.1:1', progress=False)\n"
             "except mmdata.MMDataError as e:\n"
             "    print(e); sys.exit(3)\n")
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": str(ray_tmp)}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 3, res.stderr[-2000:]
-    assert "cannot connect to Ray at auto" in res.stdout
+    assert "cannot connect to Ray at ray://127.0.0.1:1" in res.stdout
     assert not (tmp_path / "out").exists()
