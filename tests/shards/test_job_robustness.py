@@ -112,7 +112,9 @@ def _augment_until_a_shard(tmp_path: Path, out: Path, **popen: Any) -> subproces
     """Start `mmdata augment` of a small dataset into ``out`` (slowed per shard) and return once its first
     shard is there."""
     mmdata.shard(make_sample_folder(tmp_path / "raw", n=12), tmp_path / "ds", maxcount=2, progress=False)
-    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.5"}
+    # 6 shards x 1.5 s: a window of seconds for the signal (0.5 s each once let a loaded machine finish
+    # the job before the test's SIGINT arrived: exit 0)
+    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "1.5"}
     proc = subprocess.Popen([*CLI, "augment", str(tmp_path / "ds"), str(out), "--recipe",
                              str(REPO / "recipes" / "image_basic.yaml"), "--maxcount", "2"], env=env, cwd=REPO, **popen)
     _wait_for((out, "*.tar"))
