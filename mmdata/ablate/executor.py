@@ -308,10 +308,10 @@ def select_gpus(gpus: int | None = None) -> list[str]:
     """
     ids = visible_gpus()
     if not ids:
-        raise MMDataError("--device cuda: no GPU is visible (CUDA_VISIBLE_DEVICES is empty or torch sees none)")
+        raise MMDataError("--device (device=) cuda: no GPU is visible (CUDA_VISIBLE_DEVICES is empty or torch sees none)")
     if gpus is not None:
         if gpus < 1 or gpus > len(ids):
-            raise MMDataError(f"--gpus {gpus}: {len(ids)} GPU(s) visible ({','.join(ids)})")
+            raise MMDataError(f"--gpus (gpus=) {gpus}: {len(ids)} GPU(s) visible ({','.join(ids)})")
         ids = ids[:gpus]
     return ids
 

@@ -89,7 +89,7 @@ def check_out(out: Path, ab: Ablation, shown: str | None = None) -> dict[str, An
         if p.exists():
             if not p.is_dir():
                 where = "exists and is not a folder" if p == out else f"{p} exists and is not a folder"
-                raise MMDataError(f"--out {shown}: {where}; give a new folder or the folder of an earlier ablation")
+                raise MMDataError(f"--out (out=) {shown}: {where}; give a new folder or the folder of an earlier ablation")
             break
     if not out.is_dir():
         return None
@@ -103,7 +103,7 @@ def check_out(out: Path, ab: Ablation, shown: str | None = None) -> dict[str, An
     other = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if not ours(p) and p.name != LOCK)
     if other:
         listed = ", ".join(other[:8]) + (f", … ({len(other)} entries)" if len(other) > 8 else "")
-        raise MMDataError(f"--out {shown}: not empty and not an mmdata ablation folder (it has {listed}); give a new or "
+        raise MMDataError(f"--out (out=) {shown}: not empty and not an mmdata ablation folder (it has {listed}); give a new or "
                           "empty folder, or the folder of an earlier `mmdata ablate` to resume it")
     return None
 
@@ -180,7 +180,7 @@ def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[di
     if state.looks_done:
         done = "its verdicts were reported" if not old.adaptive else \
             f"{state.looks_done} look{'s' * (state.looks_done > 1)} done"
-        raise MMDataError(f"--out {shown}: this ablation already looked at its results under the {_plan(old)} ({done}); "
+        raise MMDataError(f"--out (out=) {shown}: this ablation already looked at its results under the {_plan(old)} ({done}); "
                           f"switching to the {_plan(new)} now would void its error control (the decisions so far assumed "
                           "the plan fixed in advance; more seeds test the same arms a second time at full α). Rerun with "
                           "the same design to re-analyse, or use a new --out for the new design (the runs here stay; "
@@ -348,7 +348,7 @@ def _check_runs_can_start(entry: str | None, device: str, gpus: int | None, exec
         try:
             torch.device(device)
         except RuntimeError:
-            raise MMDataError(f"--device {device!r} (trainer.device): expected cpu, cuda or cuda:N") from None
+            raise MMDataError(f"--device (device=) {device!r} (trainer.device): expected cpu, cuda or cuda:N") from None
     if local and not own_trainer and device.startswith("cuda"):  # worker processes (an own trainer runs here)
         cuda_ids(device, gpus)
 
@@ -431,7 +431,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         raise MMDataError(f"address {address!r} is for executor='ray' (got executor={executor!r})")
     if run_timeout is not None and (isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float))
                                     or not math.isfinite(run_timeout) or run_timeout <= 0):
-        raise MMDataError(f"--run-timeout {run_timeout!r}: expected a number of seconds > 0")
+        raise MMDataError(f"--run-timeout (run_timeout=) {run_timeout!r}: expected a number of seconds > 0")
     warn = on_warning or (lambda msg: warnings.warn(msg, AblationWarning, stacklevel=3))
     shown = str(out)
     mirror = None

@@ -144,7 +144,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     from mmdata.urls import is_folder_url, local_path, protocol
 
     if copies < 0:
-        raise RecipeError(f"--copies must be >= 0, got {copies}")
+        raise RecipeError(f"--copies (copies=) must be >= 0, got {copies}")
     if protocol(src) == "file":
         src = local_path(src)  # other URLs: read with fsspec
     _check_out(src, out)

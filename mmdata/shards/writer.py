@@ -66,11 +66,11 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
             name, sep, val = part.partition("=")
             name = name.strip()
             if not sep or not name:
-                raise SourceError(f"--split: expected name=fraction pairs like 'train=0.8,val=0.2', got {part!r}")
+                raise SourceError(f"--split (split=): expected name=fraction pairs like 'train=0.8,val=0.2', got {part!r}")
             try:
                 pairs.append((name, float(val), val.strip()))
             except ValueError:
-                raise SourceError(f"--split: expected name=fraction pairs like 'train=0.8,val=0.2', "
+                raise SourceError(f"--split (split=): expected name=fraction pairs like 'train=0.8,val=0.2', "
                                   f"got {part!r}") from None
     else:
         pairs = [(str(k), float(v), repr(v)) for k, v in spec.items()]
@@ -78,20 +78,20 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
     folded: dict[str, str] = {}
     for name, value, written in pairs:
         if not (0.0 <= value <= 1.0):  # also NaN and infinities (1e400 reads as inf)
-            raise SourceError(f"--split: the fraction of {name!r} must be a number from 0 to 1, got {written!r}")
+            raise SourceError(f"--split (split=): the fraction of {name!r} must be a number from 0 to 1, got {written!r}")
         if name in out:
-            raise SourceError(f"--split: {name!r} is given twice; give each split once")
+            raise SourceError(f"--split (split=): {name!r} is given twice; give each split once")
         other = folded.setdefault(name.casefold(), name)
         if other != name:
-            raise SourceError(f"--split: {other!r} and {name!r} differ only in case: their shard files "
+            raise SourceError(f"--split (split=): {other!r} and {name!r} differ only in case: their shard files "
                               f"({other}-000000.tar, {name}-000000.tar) are one file on case-insensitive file "
                               f"systems (macOS, Windows); use one name")
-        check_split_name(name, "--split")
+        check_split_name(name, "--split (split=)")
         out[name] = value
     total = sum(out.values())
     if abs(total - 1.0) > 1e-6:
         got = ", ".join(f"{n}={v:g}" for n, v in out.items())
-        raise SourceError(f"--split fractions must sum to 1, got {got} (sum {total:g})")
+        raise SourceError(f"--split (split=) fractions must sum to 1, got {got} (sum {total:g})")
     return out
 
 
@@ -971,7 +971,7 @@ def shard(
     from mmdata.checks import expect_int
 
     if layout not in LAYOUTS:
-        raise SourceError(f"--layout must be one of {LAYOUTS}, got {layout!r}")
+        raise SourceError(f"--layout (layout=) must be one of {LAYOUTS}, got {layout!r}")
     # types first: "5" or "2G" from a config file is named here, not met as "'<' not supported" below
     maxcount = expect_int(maxcount, "maxcount", minimum=1, error=SourceError,  # type: ignore[assignment]
                           unit="samples per shard")

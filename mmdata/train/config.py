@@ -326,7 +326,7 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
 
 
 def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, where: str = "data",
-                  modalities_key: str = "--modalities") -> None:
+                  modalities_key: str = "--modalities (modalities=)") -> None:
     """Raise when the trainer cannot train on the dataset at ``data``: no classes, a missing train / val /
     test split, no labelled train or val sample, or a requested modality no training sample has. The
     message starts with ``where`` (the argument or recipe key the folder came from)."""
@@ -617,7 +617,7 @@ def with_normalize(recipe: Any, spec: InputSpec) -> tuple[dict[str, Any], dict[s
 
 
 def choose_modalities(st: IndexStats, requested: Sequence[str] | None,
-                      card: dict[str, Any] | None = None, *, option: str = "--modalities") -> tuple[list[str], dict[str, str]]:
+                      card: dict[str, Any] | None = None, *, option: str = "--modalities (modalities=)") -> tuple[list[str], dict[str, str]]:
     """The modalities a run uses, and those left out with why.
 
     ``requested=None``: every modality that at least one training sample has, in the order image,

@@ -172,7 +172,7 @@ def make_probe(model: FusionModel) -> FusionModel:
         ['fusion.linear.weight', 'fusion.linear.bias']
     """
     if not len(model.encoders):
-        raise MMDataError(f"--probe needs encoders; fusion {model.fusion_name!r} has none")
+        raise MMDataError(f"--probe (probe=) needs encoders; fusion {model.fusion_name!r} has none")
     for enc in model.encoders.values():
         enc.requires_grad_(False)
         enc.register_forward_pre_hook(_eval_mode)
@@ -191,15 +191,15 @@ def labelled_balance(recipe: Any, label_fraction: float) -> dict[str, Any] | Non
     import mmdata
 
     if not 0 < label_fraction <= 1:
-        raise MMDataError(f"--label-fraction must be in (0, 1], got {label_fraction}")
+        raise MMDataError(f"--label-fraction (label_fraction=) must be in (0, 1], got {label_fraction}")
     if label_fraction >= 1:
         return None
     base = dict(mmdata.load_recipe(recipe).balance or {"by": "label", "mode": "none"})
     if base.get("fraction") is not None:
-        raise MMDataError(f"--label-fraction {label_fraction} conflicts with the recipe's balance.fraction "
+        raise MMDataError(f"--label-fraction (label_fraction=) {label_fraction} conflicts with the recipe's balance.fraction "
                           f"{base['fraction']}; give one of them")
     if base.get("by") != "label":
-        raise MMDataError("--label-fraction subsamples by class; the recipe's balance section groups by "
+        raise MMDataError("--label-fraction (label_fraction=) subsamples by class; the recipe's balance section groups by "
                           f"{base.get('by')!r}")
     return {**base, "fraction": float(label_fraction)}
 
@@ -433,7 +433,7 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
 
     t0 = time.perf_counter()
     if epochs < 1:
-        raise MMDataError(f"--pretrain-epochs must be >= 1, got {epochs}")
+        raise MMDataError(f"--pretrain-epochs (pretrain_epochs=) must be >= 1, got {epochs}")
     for key, value in (("dim", dim), ("temperature", temperature), ("batch_size", batch_size), ("lr", lr)):
         check_pretrain_value(key, value)
     dev = torch.device(device)
@@ -573,7 +573,7 @@ def check_pretrain_value(key: str, value: Any, given: Any = None) -> None:
     (``given``: the value as the user wrote it, for the message)."""
     test, what = PRETRAIN_RANGES[key]
     if not test(value):
-        raise MMDataError(f"--pretrain-arg {key}={value if given is None else given!r}: expected {what}")
+        raise MMDataError(f"--pretrain-arg (pretrain_args=) {key}={value if given is None else given!r}: expected {what}")
 
 
 def pretrain_options(args: dict[str, Any] | None) -> dict[str, Any]:
@@ -587,7 +587,7 @@ def pretrain_options(args: dict[str, Any] | None) -> dict[str, Any]:
     for k, v in (args or {}).items():
         kind = PRETRAIN_ARGS.get(k)
         if kind is None:
-            raise MMDataError(f"--pretrain-arg {k!r}: unknown; allowed: {list(PRETRAIN_ARGS)}")
+            raise MMDataError(f"--pretrain-arg (pretrain_args=) {k!r}: unknown; allowed: {list(PRETRAIN_ARGS)}")
         try:
             if kind is bool:
                 if isinstance(v, str) and v.lower() in ("true", "1", "yes", "false", "0", "no"):
@@ -600,7 +600,7 @@ def pretrain_options(args: dict[str, Any] | None) -> dict[str, Any]:
                     raise ValueError
                 out[k] = kind(v)
         except (TypeError, ValueError):
-            raise MMDataError(f"--pretrain-arg {k}={v!r}: expected {kind.__name__}") from None
+            raise MMDataError(f"--pretrain-arg (pretrain_args=) {k}={v!r}: expected {kind.__name__}") from None
         if k in PRETRAIN_RANGES:
             check_pretrain_value(k, out[k], v)
     return out
@@ -643,12 +643,12 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
     A no-op (``Prepared(None, None, ...)``) when nothing is asked for.
     """
     if pretrain is not None and pretrain not in METHODS:
-        raise MMDataError(f"--pretrain {pretrain!r}: choose one of {list(METHODS)}")
+        raise MMDataError(f"--pretrain (pretrain=) {pretrain!r}: choose one of {list(METHODS)}")
     opts = {"batch_size": batch_size, "lr": lr, **pretrain_options(pretrain_args)}
     if pretrain_args and pretrain is None:
-        raise MMDataError("--pretrain-arg needs --pretrain contrastive")
+        raise MMDataError("--pretrain-arg (pretrain_args=) needs --pretrain contrastive")
     if probe and model.fusion_name != "concat":
-        raise MMDataError(f"--probe trains one linear layer on the frozen encoders' concatenated features; "
+        raise MMDataError(f"--probe (probe=) trains one linear layer on the frozen encoders' concatenated features; "
                           f"it replaces the fusion, so drop --fusion {model.fusion_name}")
     balance = labelled_balance(recipe, label_fraction)
     pre = None

@@ -140,9 +140,9 @@ def _dist(device: str) -> tuple[int, int, torch.device]:
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
-        raise MMDataError(f"--device {device!r}: {exc}") from None
+        raise MMDataError(f"--device (device=) {device!r}: {exc}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MMDataError(f"--device {device}: no CUDA device is visible (torch.cuda.is_available() is False); use --device cpu")
+        raise MMDataError(f"--device (device=) {device}: no CUDA device is visible (torch.cuda.is_available() is False); use --device cpu")
     if world > 1 and dev.type == "cuda":  # one GPU per rank
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)

@@ -35,9 +35,9 @@ class FusionModel(nn.Module):
         super().__init__()
         bad = [m for m in modalities if m not in MODALITIES]
         if bad or not modalities:
-            raise MMDataError(f"--modalities: {bad or 'none given'}; choose from {list(MODALITIES)}")
+            raise MMDataError(f"--modalities (modalities=): {bad or 'none given'}; choose from {list(MODALITIES)}")
         if fusion not in FUSIONS:
-            raise MMDataError(f"--fusion {fusion!r} is unknown; choose one of {sorted(FUSIONS)}")
+            raise MMDataError(f"--fusion (fusion=) {fusion!r} is unknown; choose one of {sorted(FUSIONS)}")
         self.mods = list(modalities)
         self.fusion_name = fusion
         self.image_hw = tuple(image_hw)
@@ -52,7 +52,7 @@ class FusionModel(nn.Module):
         args = dict(fusion_args or {})
         unknown = sorted(set(args) - set(FUSIONS[fusion].options))
         if unknown:
-            raise MMDataError(f"--fusion-arg {unknown}: fusion {fusion!r} accepts {list(FUSIONS[fusion].options) or 'no arguments'}")
+            raise MMDataError(f"--fusion-arg (fusion_args=) {unknown}: fusion {fusion!r} accepts {list(FUSIONS[fusion].options) or 'no arguments'}")
         self.fusion = FUSIONS[fusion](self.mods, d, classes, low_dims, **args)
 
     def inputs(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

@@ -228,7 +228,7 @@ def test_an_out_folder_that_is_not_an_ablation_is_refused(tmp_path: Path, tiny: 
     out = tmp_path / "o"
     out.mkdir()
     (out / "report.md").write_text("my own notes")
-    with pytest.raises(MMDataError, match=r"--out .*o: not empty and not an mmdata ablation folder \(it has report.md\)"):
+    with pytest.raises(MMDataError, match=r"--out \(out=\) .*o: not empty and not an mmdata ablation folder \(it has report.md\)"):
         run(_cfg(tiny, seeds=2), out, workers=1, progress=False, plots=False)
     assert [p.name for p in out.iterdir()] == ["report.md"] and (out / "report.md").read_text() == "my own notes"
     # a dataset in OUT/data (what `mmdata demo` builds before it ablates) is part of an ablation folder

@@ -143,7 +143,7 @@ def test_gpu_selection_follows_cuda_visible_devices(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, 5,7")
     assert select_gpus() == ["3", "5", "7"] and select_gpus(2) == ["3", "5"]
-    with pytest.raises(MMDataError, match=r"--gpus 4: 3 GPU\(s\) visible \(3,5,7\)"):
+    with pytest.raises(MMDataError, match=r"--gpus \(gpus=\) 4: 3 GPU\(s\) visible \(3,5,7\)"):
         select_gpus(4)
     ex = ProcessExecutor(5, threads=3)
     ex.gpu_ids = select_gpus(2)

@@ -109,6 +109,6 @@ def test_default_modalities_are_those_the_training_split_has(tmp_path: Path) -> 
     assert used == ["image", "text"] and list(left) == ["audio"] and "text (1 of 2 samples)" in left["audio"]
     assert choose_modalities(st, ["text"]) == (["text"], {})
     card = {"modalities": {"image": {"count": 2}, "audio": {"count": 1}, "text": {"count": 1}, "label": {"count": 3}}}
-    with pytest.raises(MMDataError, match=r"--modalities image,audio: no sample of the train split .* has audio; .*"
+    with pytest.raises(MMDataError, match=r"--modalities \(modalities=\) image,audio: no sample of the train split .* has audio; .*"
                                           r"all splits \(dataset.json\): image \(2\), audio \(1\), text \(1\)"):
         choose_modalities(st, ["image", "audio"], card)

@@ -172,13 +172,13 @@ def test_probe_freezes_encoders_and_label_fraction_subsamples(avdigits40: Path, 
 def test_hook_errors_name_the_option(avdigits40: Path) -> None:
     from mmdata.train import train
 
-    with pytest.raises(MMDataError, match="--pretrain 'simclr'"):
+    with pytest.raises(MMDataError, match="--pretrain \\(pretrain=\\) 'simclr'"):
         train(avdigits40, epochs=1, pretrain="simclr")
     with pytest.raises(MMDataError, match="at least two modalities"):
         train(avdigits40, epochs=1, pretrain="contrastive", modalities=["audio"])
     with pytest.raises(MMDataError, match="drop --fusion gated"):
         train(avdigits40, epochs=1, probe=True, fusion="gated")
-    with pytest.raises(MMDataError, match="--label-fraction"):
+    with pytest.raises(MMDataError, match="--label-fraction \\(label_fraction=\\)"):
         labelled_balance(None, 0.0)
     with pytest.raises(MMDataError, match="conflicts with the recipe's balance.fraction"):
         labelled_balance({"balance": {"by": "label", "fraction": 0.5}}, 0.1)
