@@ -572,9 +572,17 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                     mirror.remove(list(REPORT_FILES))
                 unclaim["done"] = True
 
+        # where each (arm, seed) row is: a finished run replaces its row in place (rebuilding the list per
+        # run was O(runs) each, 33 s of bookkeeping at 20,000 runs of a fast trainer)
+        slot = {(r["arm"], int(r["seed"])): i for i, r in enumerate(rows)}
+
         def finished(row: dict[str, Any]) -> None:
             with lock:
-                rows[:] = [r for r in rows if (r["arm"], r["seed"]) != (row["arm"], row["seed"])] + [row]
+                at = slot.setdefault((row["arm"], int(row["seed"])), len(rows))
+                if at == len(rows):
+                    rows.append(row)
+                else:
+                    rows[at] = row
                 saved["dirty"] = True
             if row["status"] != "ok":
                 failed_now.setdefault(row["arm"], set()).add(int(row["seed"]))

@@ -142,15 +142,17 @@ def _identities(ops: Sequence[Op], prefix: str, where: str) -> list[str]:
     """``prefix.name#k`` (k-th op of that name without an explicit id) or ``prefix.ID``."""
     seen: Counter[str] = Counter()
     out: list[str] = []
+    taken: set[str] = set()  # `in out` scanned the list: 20,000 ops with ids took 2 s
     for j, op in enumerate(ops):
         if op.id is not None:
             uid = f"{prefix}.{op.id}"
-            if uid in out:
+            if uid in taken:
                 raise RecipeError(f"{where}[{j}].id: {op.id!r} is used twice in {where}; op ids must be unique")
         else:
             uid = f"{prefix}.{op.name}#{seen[op.name]}"
             seen[op.name] += 1
         out.append(uid)
+        taken.add(uid)
     return out
 
 

@@ -38,6 +38,7 @@ import stat
 import sys
 import unicodedata
 from array import array
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -369,7 +370,7 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
         names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
         raise SourceError(f"class names file {where}: no class names")
-    dup = sorted({n for n in names if names.count(n) > 1})
+    dup = sorted(n for n, c in Counter(names).items() if c > 1)
     if dup:
         raise SourceError(f"class names file {where}: names repeated: {dup}")
     return names
@@ -378,6 +379,17 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
 def _names_hint(names: list[str], source: str | None) -> str:
     shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
     return f"{len(names)} classes from {source}: {shown}"
+
+
+_NAME_IDS: list[Any] = [None, {}]  # the last names list parse_label saw, and its name -> id map
+
+
+def _name_ids(names: list[str]) -> dict[str, int]:
+    """name -> class id of ``names``, built once per list (``names.index`` per label file scanned every
+    class: 100k samples over 10,000 class names took 15 s)."""
+    if _NAME_IDS[0] is not names or len(_NAME_IDS[1]) != len(names):
+        _NAME_IDS[:] = [names, {n: i for i, n in reversed(list(enumerate(names)))}]
+    return _NAME_IDS[1]
 
 
 def parse_label(data: bytes, names: list[str] | None, source: str | None = None) -> int:
@@ -405,8 +417,10 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
             raise ValueError(f"label {value} is outside the declared classes 0..{len(names) - 1} "
                              f"({_names_hint(names, source)})")
         return value
-    if names is not None and raw in names:
-        return names.index(raw)
+    if names is not None:
+        found = _name_ids(names).get(raw)
+        if found is not None:
+            return found
     if raw[:1] == "-" and raw[1:].isascii() and raw[1:].isdigit():
         raise ValueError(f"negative label {raw} (labels are class ids 0, 1, ...)")
     if names:
