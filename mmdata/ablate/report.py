@@ -661,30 +661,25 @@ def _text_style(texts: list[str]) -> tuple[dict[str, Any], Any, str | None]:
 
 def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], vals: dict[str, dict[int, float]],
            cap: dict[str, int]) -> dict[str, str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib  # figures are matplotlib.figure.Figure, not pyplot's: the caller's backend and figures untouched
 
     names = [ab.baseline.name, *(a["name"] for a in summary["arms"])]
     rc, shown, note = _text_style(names)
-    with plt.rc_context(rc):
+    with matplotlib.rc_context(rc):
         return _draw(ab, out, rows, summary, vals, cap, shown, note)
 
 
 def _save(fig: Any, path: Path, note: str | None, **kw: Any) -> None:
-    import matplotlib.pyplot as plt
-
     if note:
         fig.text(0.5, 0.0, note, ha="center", va="top", fontsize=7, color="dimgray")
     fig.tight_layout()
     fig.savefig(path, bbox_inches="tight", **kw)
-    plt.close(fig)
 
 
 def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], vals: dict[str, dict[int, float]],
           cap: dict[str, int], shown: Any, note: str | None) -> dict[str, str]:
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     figs: dict[str, str] = {}
     arms = [a for a in summary["arms"] if a["primary"]["n_seeds"] or a["decision"] == "failed"]
@@ -696,7 +691,9 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
     if arms:
         items = arm_order(arms, hib)  # top to bottom, as in the report's table
         label = {n: shown(t) for n, t in figure_labels([a["name"] for a in items], 28, 2).items()}
-        fig, ax = plt.subplots(figsize=(8, 0.55 * len(items) + 2.0))
+        fig = Figure(figsize=(8, 0.55 * len(items) + 2.0))
+        FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
+        ax = fig.subplots()
         lim = forest_limit(items, delta)
         if delta:
             ax.axvspan(-delta, delta, color="tab:blue", alpha=0.08)
@@ -734,7 +731,9 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         base = vals.get(ab.baseline.name, {})
         cols = min(4, len(items))
         nrows = int(np.ceil(len(items) / cols))
-        fig, axes = plt.subplots(nrows, cols, figsize=(2.8 * cols, 2.8 * nrows), squeeze=False)
+        fig = Figure(figsize=(2.8 * cols, 2.8 * nrows))
+        FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
+        axes = fig.subplots(nrows, cols, squeeze=False)
         for ax, a in zip(axes.flat, items):
             name = a["name"]
             ys: list[float] = []
@@ -776,7 +775,9 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         ref = {n: shown(t) for n, t in figure_labels(order, 24, 1).items()}
         same = coincident_curves(deltas, order)
         markers = "osD^vPX*<>ph"
-        fig, axes = plt.subplots(1, len(mods), figsize=(4 * len(mods), 3.2), squeeze=False)
+        fig = Figure(figsize=(4 * len(mods), 3.2))
+        FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
+        axes = fig.subplots(1, len(mods), squeeze=False)
         handles = {}
         for ax, m in zip(axes[0], mods):
             for k, name in enumerate(order):  # drawn largest marker first: a curve under another rings it

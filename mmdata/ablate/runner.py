@@ -295,7 +295,8 @@ def environment(threads: int = 1, device: str = "cpu") -> dict[str, Any]:
         rev = None
     cpu = platform.processor()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="utf-8") if line.startswith("model name"))
+        with open("/proc/cpuinfo", encoding="utf-8") as f:  # closed at once (a generator over open() kept it open)
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     import mmdata

@@ -281,10 +281,8 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
         >>> preview(t + "/ds", {"text": [{"op": "token_mask", "p": 1.0}]}, t + "/p.png", n=2, variants=1).name
         'p.png'
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # not pyplot: no global figure list, the caller's backend kept
 
     import mmdata
 
@@ -313,7 +311,8 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
         columns.append(("normalized", "eval"))
     columns += [(f"epoch {v}", v) for v in range(variants)]
     height = 2.6 * len(samples) + 0.6
-    fig = plt.figure(figsize=(2.1 * len(columns), height))
+    fig = Figure(figsize=(2.1 * len(columns), height))
+    FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
     # the title's band is a fixed 0.6 inch, not a share of the height (12% of an 8-row grid was 2.5 inches of blank)
     grid = fig.add_gridspec(len(samples), len(columns), wspace=0.08, hspace=0.25, top=1 - 0.6 / height, bottom=0.02)
     replaced = False
@@ -331,7 +330,6 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     with warnings.catch_warnings():  # emoji and other glyphs no installed font has are drawn as boxes
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     out = Path(out)
     atomic_write_bytes(out, buf.getvalue())
     return out

@@ -350,21 +350,19 @@ def alignment_columns(data: str | Path, recipe: Any, model: str | Path | Contras
 def plot(result: dict[str, Any], path: Path) -> Path:
     """Per pair: Δ matched cosine (with 95% CI), Δ ROC-AUC and Δ R@1 per op, horizontal bars (red:
     agreement lost); an op on a modality the model lacks is labelled n/a."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib  # figures are matplotlib.figure.Figure, not pyplot's: the caller's backend and figures untouched
 
     ops = result["ops"]
     labels = [o["op"] if o["index"] is None else f"{o['op']} (p {o['p']:g} → 1)" for o in ops]
     labels = [f"{t}: n/a ({o['na']})" if o.get("na") else t for t, o in zip(labels, ops)]
     rc, shown, note = text_style([*labels, *result["pairs"], str(result["split"])])
-    with plt.rc_context(rc):
+    with matplotlib.rc_context(rc):
         return _plot(result, path, [shown(t) for t in labels], shown, note)
 
 
 def _plot(result: dict[str, Any], path: Path, labels: list[str], shown: Any, note: str | None) -> Path:
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     ops = result["ops"]
     pairs = result["pairs"]
@@ -373,7 +371,9 @@ def _plot(result: dict[str, Any], path: Path, labels: list[str], shown: Any, not
     # the op labels take the first column's left margin; a one-pair figure must still hold its titles
     width = max(2.4 + 3.8 * len(pairs), 7.0)
     height = (0.3 * len(ops) + 1.2) * len(metrics) + 0.8 + (0.3 if note else 0)
-    fig, axes = plt.subplots(len(metrics), len(pairs), figsize=(width, height), squeeze=False)
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
+    axes = fig.subplots(len(metrics), len(pairs), squeeze=False)
     ys = np.arange(len(ops))[::-1]
     for j, pair in enumerate(pairs):
         for i, (metric, title, clean_key) in enumerate(metrics):

@@ -309,26 +309,25 @@ def plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, n
     """Top row: histograms of matched vs mismatched cosine per pair (``hist``: pair -> (matched,
     mismatched) similarities); bottom row: mean JS divergence per true class per pair, with the argmax
     agreement."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib  # figures are matplotlib.figure.Figure, not pyplot's: the caller's backend and figures untouched
 
     pairs = list(result["pairs"])
     names = [k for p in pairs for k in (result["pairs"][p].get("divergence") or {}).get("per_class", {})]
     rc, shown, note = text_style([*names, *pairs, str(result["split"]), str(result["fusion"])])
-    with plt.rc_context(rc):
+    with matplotlib.rc_context(rc):
         return _plot(result, path, hist, pairs, shown, note)
 
 
 def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, np.ndarray]] | None, pairs: list[str],
           shown: Callable[[str], str], note: str | None) -> Path:
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     has_cos = any("cosine" in result["pairs"][p] for p in pairs)
     rows = 2 if has_cos else 1
-    fig, axes = plt.subplots(rows, len(pairs), figsize=(max(4.2 * len(pairs), 6.0), 3.3 * rows + (0.3 if note else 0)),
-                             squeeze=False)
+    fig = Figure(figsize=(max(4.2 * len(pairs), 6.0), 3.3 * rows + (0.3 if note else 0)))
+    FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
+    axes = fig.subplots(rows, len(pairs), squeeze=False)
     for j, name in enumerate(pairs):
         entry = result["pairs"][name]
         if has_cos:
@@ -403,13 +402,10 @@ def text_style(texts: Iterable[str]) -> tuple[dict[str, Any], Callable[[str], st
 def save_png(fig: Any, path: Path, bottom: float = 0.0) -> Path:
     """Write a matplotlib figure as a PNG atomically (creating the folder) and close it (``bottom``:
     a band kept free for a footnote, as a fraction of the height)."""
-    import matplotlib.pyplot as plt
-
     fig.set_dpi(DPI)  # lay out at the resolution saved: text does not scale exactly with the dpi
     fig.tight_layout(rect=(0, bottom, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return path

@@ -253,3 +253,19 @@ def test_preview_spreads_rows_over_classes_and_reads_only_their_shards(tmp_path:
     pv.preview(tmp_path / "ds", {"text": [{"op": "token_mask", "p": 1.0}]}, tmp_path / "p.png", n=4, variants=1)
     assert shown[::2] == [k for k, _ in picked]  # rows in the picked order (two cells a row)
     assert sorted(read) == sorted({sh for _, sh in picked}) and len(read) < len(ds.shards)
+
+
+def test_preview_leaves_the_callers_matplotlib_alone(tmp_path: Path, ds: Path) -> None:
+    """preview switched the process to the Agg backend (a notebook's plt.show() stopped displaying) and a
+    preview interrupted mid-drawing left its figure in pyplot's list (QA 2026-12-03): figures are
+    matplotlib.figure.Figure objects now, never pyplot's."""
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot as plt\n"
+            "from mmdata.augment.preview import preview\n"
+            f"preview({str(ds)!r}, {str(RECIPE)!r}, {str(tmp_path / 'p.png')!r}, n=2, variants=1)\n"
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
+            "assert plt.get_fignums() == [], plt.get_fignums()\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
