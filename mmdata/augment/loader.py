@@ -501,17 +501,26 @@ class Loader:
 
         it = iter(dl)
         pending: Batch | None = None
-        for cpu_batch in it:
-            nxt = to_device(cpu_batch)  # copy of batch k+1 overlaps compute on batch k (side stream on CUDA)
-            if pending is not None:
-                self._track(pending)  # count a batch as consumed only when it is handed out
-                yield self._finish(pending)
-            if stream is not None:
-                torch.cuda.current_stream(self.device).wait_stream(stream)
-                for t in nxt.data.values():  # present / lengths stay on the host
-                    if isinstance(t, torch.Tensor) and t.is_cuda:
-                        t.record_stream(torch.cuda.current_stream(self.device))
-            pending = nxt
+        try:
+            for cpu_batch in it:
+                nxt = to_device(cpu_batch)  # copy of batch k+1 overlaps compute on batch k (side stream on CUDA)
+                if pending is not None:
+                    self._track(pending)  # count a batch as consumed only when it is handed out
+                    yield self._finish(pending)
+                if stream is not None:
+                    torch.cuda.current_stream(self.device).wait_stream(stream)
+                    for t in nxt.data.values():  # present / lengths stay on the host
+                        if isinstance(t, torch.Tensor) and t.is_cuda:
+                            t.record_stream(torch.cuda.current_stream(self.device))
+                pending = nxt
+        except Exception:
+            # a worker's error (or one here): end the workers now. torch leaves them to the iterator's
+            # __del__, which a reference cycle through the re-raised exception delays until a gc pass —
+            # workers and their pymp-* folders stayed behind, and "Exception ignored in __del__" followed
+            shutdown = getattr(it, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+            raise
         if pending is not None:
             self._track(pending)
             yield self._finish(pending)
