@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -22,6 +26,26 @@ ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this machin
                                                             "pip install 'mmdata\\[ray]'; see docs/scale.md).")]
 AddressOpt = Annotated[Optional[str], typer.Option("--address", help="With --executor ray: the cluster (auto, HOST:PORT, "
                                                                  "ray://HOST:PORT); default: RAY_ADDRESS or a local Ray.")]
+
+
+@contextmanager
+def terminated_as_exit() -> Iterator[None]:
+    """SIGTERM (a scheduler stopping the job, ``kill``) ends the command like an exception would: the
+    ``finally`` blocks run (an atomic write removes its temp file, DataLoader workers are ended) and the
+    exit code is 143 (128 + 15), instead of dying mid-write (``.predictions.parquet.XXXX.tmp`` was left
+    in ``--out``). Only in the main thread, where Python delivers signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def print_json(obj: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import DataUrl, JsonFlag, Seed, console, print_json
+from mmdata.cli.common import DataUrl, JsonFlag, Seed, console, print_json, terminated_as_exit
 
 Derived = "Default: derived from index.parquet (printed at start)."
 
@@ -95,14 +95,15 @@ def train(
     from mmdata.train import train as run
 
     mods = None if modalities is None else [s.strip() for s in modalities.split(",") if s.strip()]
-    m = run(data, fusion=fusion, modalities=mods, epochs=epochs, seed=seed,
-            recipe=recipe, out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-            device=device, label_noise=label_noise, threads=threads, eval_robustness=not no_robustness,
-            progress=not json_, num_workers=workers, cache=_cache(cache), cache_budget_mb=cache_budget_mb,
-            image_size=_image_size(image_size), channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
-            max_tokens=max_tokens, fusion_args=_key_values(fusion_arg, "--fusion-arg"), pretrain=pretrain,
-            pretrain_epochs=pretrain_epochs, pretrain_args=_key_values(pretrain_arg, "--pretrain-arg"), probe=probe,
-            label_fraction=label_fraction)
+    with terminated_as_exit():
+        m = run(data, fusion=fusion, modalities=mods, epochs=epochs, seed=seed,
+                recipe=recipe, out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+                device=device, label_noise=label_noise, threads=threads, eval_robustness=not no_robustness,
+                progress=not json_, num_workers=workers, cache=_cache(cache), cache_budget_mb=cache_budget_mb,
+                image_size=_image_size(image_size), channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
+                max_tokens=max_tokens, fusion_args=_key_values(fusion_arg, "--fusion-arg"), pretrain=pretrain,
+                pretrain_epochs=pretrain_epochs, pretrain_args=_key_values(pretrain_arg, "--pretrain-arg"), probe=probe,
+                label_fraction=label_fraction)
     if not m:  # non-zero DDP rank
         return
     if json_:

@@ -136,3 +136,23 @@ def test_metrics_record_the_threads_torch_used(zebra: Path, tmp_path: Path) -> N
         assert json.loads((tmp_path / "b" / "metrics.json").read_text())["config"]["threads"] == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_sigterm_ends_mmdata_train_like_an_exception(avdigits40: Path, tmp_path: Path) -> None:
+    """SIGTERM (a scheduler stopping the job) killed `mmdata train` mid-write, leaving
+    `.predictions.parquet.XXXX.tmp` in --out (QA 2026-12-03): now it ends as an exception would — exit
+    143, `finally` blocks run, no temp file, no DataLoader worker left."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "mmdata.cli.main", "train", str(avdigits40), "--epochs", "200",
+                             "--out", str(out), "--json", "-j", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(10)  # imports, setup, then training (200 epochs: still training when the signal comes)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert not list(out.glob(".*.tmp"))
