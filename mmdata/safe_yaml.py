@@ -236,18 +236,5 @@ def decode(raw: bytes, said: str, error: type[Exception] = RecipeError, *, quote
         raise error(f"{said} ({what}); save it as UTF-8") from None
 
 
-def escapes(folder: str | Path, name: str | Path) -> bool:
-    """Whether the file ``name`` (relative to ``folder``, or absolute) resolves, links followed, to a path
-    outside ``folder``: ``..``, an absolute path elsewhere, a link leading out.
-
-    Example:
-        >>> escapes("recipes", "../secret"), escapes("recipes", "avdigits.yaml")
-        (True, False)
-    """
-    from mmdata.shards.index import escapes_folder
-
-    return escapes_folder(folder, str(name)) is not None
-
-
-__all__ = ["MAX_BYTES", "MAX_VALUES", "Loader", "check_bytes", "check_size", "count", "decode", "escapes", "parse", "problem",
+__all__ = ["MAX_BYTES", "MAX_VALUES", "Loader", "check_bytes", "check_size", "count", "decode", "parse", "problem",
            "read_bytes"]

@@ -271,9 +271,11 @@ def _recipe_file(name: str, where: str, folder: Path) -> dict[str, Any]:
     of it, no absolute path elsewhere, no link leading out — so a recipe from elsewhere cannot read any
     file this user can. The file's content is not echoed in errors (it may be anyone's file): they say
     the line, and a mapping with no recipe section at all is not a recipe (its keys are not listed)."""
+    from mmdata.shards.index import escapes_folder
+
     if not name.strip() or "\x00" in name:
         raise RecipeError(f"{where}: expected a recipe file name, a mapping or null, got {name!r}")
-    if safe_yaml.escapes(folder, name):
+    if escapes_folder(folder, name) is not None:  # `..`, an absolute path elsewhere, a link leading out
         raise RecipeError(f"{where}: recipe file {name!r} is outside {_folder_words(folder)}; a recipe file an ablation "
                           "recipe names must be inside that folder (no '..' out of it, no absolute path elsewhere, no link "
                           "leading out): move it there, or write the recipe inline")

@@ -565,20 +565,15 @@ def _exists(text: Any) -> bool:
         return False
 
 
-def _check_size(data: Any, where: str) -> None:
-    """At most :data:`MAX_VALUES` values once YAML aliases are expanded (:func:`mmdata.safe_yaml.check_size`:
-    an alias is a full copy of its anchor, so a few hundred bytes can expand to millions of ops)."""
-    from mmdata import safe_yaml
-
-    safe_yaml.check_size(data, where, RecipeError, MAX_VALUES)
-
-
 def _load_mapping(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """The recipe dict and a name for errors. A str is a file name when it names an existing file or folder
     (whatever its suffix: JSON is YAML too), else YAML text; a one-line text that is just a string is taken
     for a missing file."""
-    if isinstance(source, Mapping):
-        data, where = dict(source), "recipe"
+    from mmdata import safe_yaml
+
+    if isinstance(source, Mapping):  # YAML text is counted by the parser (safe_yaml.parse), a mapping here:
+        data, where = dict(source), "recipe"  # an alias is a full copy of its anchor, so a few hundred bytes
+        safe_yaml.check_size(data, where, RecipeError, MAX_VALUES)  # can expand to millions of ops
     else:
         path = Path(source) if isinstance(source, Path) or _exists(source) else None
         text, where = (_read(path), path.name) if path else (str(source), "recipe")
@@ -589,7 +584,6 @@ def _load_mapping(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any
         data = {}
     if not isinstance(data, dict):
         raise RecipeError(f"{where}: expected a mapping with sections {list(TOP_KEYS)}, got {type(data).__name__}")
-    _check_size(data, where)
     return data, where
 
 

@@ -988,21 +988,6 @@ def shard(
     elif on_error not in ON_ERROR:
         raise SourceError(f"on_error must be one of {(*ON_ERROR, 'warn')}, got {on_error!r}")
     _check_options(on_error, max_file_size, check, executor, address)
-    if warn:
-        report = shard(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
-                       layout=layout, label_names=label_names, columns=columns,
-                       labels_from_folders=labels_from_folders, on_error="skip", max_file_size=max_file_size,
-                       check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
-                       executor=executor, address=address, storage_options=storage_options)
-        skipped = report.get("skipped") or []
-        if skipped:
-            import warnings
-
-            shown = "; ".join(f"{e.get('source')}: {e.get('reason')}" for e in skipped[:5])
-            more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
-            warnings.warn(f"shard {report.get('out', out)}: skipped {len(skipped)} source file(s) or sample(s): "
-                          f"{shown}{more}; the report's 'skipped' lists them all", UserWarning, stacklevel=2)
-        return report
     names_from = None
     if isinstance(label_names, (str, Path)):
         label_names, names_from = _label_names_file(label_names, storage_options), "--labels"
@@ -1011,30 +996,47 @@ def shard(
     if protocol(src) == "file":
         src = local_path(src)
     if is_hf_source(src):
-        return shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
-                        layout=layout, label_names=label_names, columns=columns,
-                        labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
-                        check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
-                        executor=executor, address=address, storage_options=storage_options)
-    if not is_remote(out):
-        out = local_path(out, "output folder")
-        check_local_output(out)  # before the source is read
-    if isinstance(src, (str, Path)) and not is_remote(src):
-        src = local_path(src, "source")
-        if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
-            src = src.resolve()
-    _check_not_the_source(src, out)
-    fractions = parse_split(split)
-    found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
-                     label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options)
-    if not found.records:
-        raise SourceError(f"source {redact(str(src))}: no samples found (skipped {len(found.skipped)} files)")
-    return write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers, fractions=fractions,
-                         seed=seed, layout=layout, label_names=found.label_names, skipped=found.skipped,
-                         on_error=on_error, max_file_size=max_file_size, check=check, progress=progress, name=name,
-                         card_extra=card_extra, fsync=fsync, warnings=found.warnings, root=found.root,
-                         label_names_from=found.label_names_from, executor=executor, address=address,
-                         storage_options=storage_options, source=found.source)
+        report = shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
+                          layout=layout, label_names=label_names, columns=columns,
+                          labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
+                          check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
+                          executor=executor, address=address, storage_options=storage_options)
+    else:
+        if not is_remote(out):
+            out = local_path(out, "output folder")
+            check_local_output(out)  # before the source is read
+        if isinstance(src, (str, Path)) and not is_remote(src):
+            src = local_path(src, "source")
+            if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
+                src = src.resolve()
+        _check_not_the_source(src, out)
+        fractions = parse_split(split)
+        found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
+                         label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options)
+        if not found.records:
+            raise SourceError(f"source {redact(str(src))}: no samples found (skipped {len(found.skipped)} files)")
+        report = write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers,
+                               fractions=fractions, seed=seed, layout=layout, label_names=found.label_names,
+                               skipped=found.skipped, on_error=on_error, max_file_size=max_file_size, check=check,
+                               progress=progress, name=name, card_extra=card_extra, fsync=fsync,
+                               warnings=found.warnings, root=found.root, label_names_from=found.label_names_from,
+                               executor=executor, address=address, storage_options=storage_options,
+                               source=found.source)
+    if warn:
+        _warn_skipped(report, out)
+    return report
+
+
+def _warn_skipped(report: dict[str, Any], out: Any) -> None:
+    """``on_error="warn"``: one UserWarning naming what the job left out (the report lists it all)."""
+    skipped = report.get("skipped") or []
+    if skipped:
+        import warnings
+
+        shown = "; ".join(f"{e.get('source')}: {e.get('reason')}" for e in skipped[:5])
+        more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
+        warnings.warn(f"shard {report.get('out', out)}: skipped {len(skipped)} source file(s) or sample(s): "
+                      f"{shown}{more}; the report's 'skipped' lists them all", UserWarning, stacklevel=3)
 
 
 def _check_not_the_source(src: Any, out: str | Path) -> None:
