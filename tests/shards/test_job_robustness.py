@@ -30,24 +30,24 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _wait_for(path_glob: tuple[Path, str], timeout: float = 60) -> None:
-    folder, pattern = path_glob
-    deadline = time.time() + timeout
-    while time.time() < deadline and not list(folder.glob(pattern)):
-        time.sleep(0.02)
-
-
-def _kill_after_a_shard(args: list[str], out: Path, env: dict[str, str]) -> None:
-    """Run the CLI with ``args`` and SIGKILL it once the resume journal holds a finished shard (the plan's
-    record is 12 bytes of head and 64 hex digits; a longer journal holds a shard)."""
-    proc = subprocess.Popen([*CLI, *args], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _wait_for_a_journaled_shard(out: Path) -> None:
+    """Return once the resume journal holds a finished shard (the plan's record is 12 bytes of head and 64
+    hex digits; a longer journal holds a shard)."""
     journal = out / JOURNAL
     deadline = time.time() + 60
     while time.time() < deadline and not (journal.is_file() and journal.stat().st_size > 76):
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
     assert journal.stat().st_size > 76, "no shard was journaled in 60 s"
+
+
+def _kill_after_a_shard(args: list[str], out: Path, env: dict[str, str]) -> None:
+    """Run the CLI with ``args`` and SIGKILL it once the resume journal holds a finished shard."""
+    proc = subprocess.Popen([*CLI, *args], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_a_journaled_shard(out)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
 
 
 def test_writer_processes_die_with_a_killed_job_and_the_rerun_resumes(tmp_path: Path) -> None:
@@ -109,15 +109,16 @@ def test_a_full_disk_is_one_line_and_the_rerun_resumes(tmp_path: Path) -> None:
 
 
 def _augment_until_a_shard(tmp_path: Path, out: Path, **popen: Any) -> subprocess.Popen:  # type: ignore[type-arg]
-    """Start `mmdata augment` of a small dataset into ``out`` (slowed per shard) and return once its first
-    shard is there."""
+    """Start `mmdata augment` of a small dataset into ``out`` (slowed per shard) and return once its
+    journal holds a finished shard. Not once the first tar is there: the job then records the shard, and
+    pyarrow imports pandas for it on first use — a SIGINT landing in that import was swallowed by
+    pyarrow's pandas shim (the job finished, exit 0) or broke the import (exit 1); a user's Ctrl-C can
+    meet the same third-party import, the test must not depend on it."""
     mmdata.shard(make_sample_folder(tmp_path / "raw", n=12), tmp_path / "ds", maxcount=2, progress=False)
-    # 6 shards x 1.5 s: a window of seconds for the signal (0.5 s each once let a loaded machine finish
-    # the job before the test's SIGINT arrived: exit 0)
-    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "1.5"}
+    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "1.5"}  # 6 shards x 1.5 s: seconds for the signal
     proc = subprocess.Popen([*CLI, "augment", str(tmp_path / "ds"), str(out), "--recipe",
                              str(REPO / "recipes" / "image_basic.yaml"), "--maxcount", "2"], env=env, cwd=REPO, **popen)
-    _wait_for((out, "*.tar"))
+    _wait_for_a_journaled_shard(out)
     return proc
 
 
@@ -126,9 +127,10 @@ def test_ctrl_c_during_augment_says_how_to_resume_and_the_folder_names_augment(t
     out = tmp_path / "aug"
     proc = _augment_until_a_shard(tmp_path, out, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   preexec_fn=sigint_as_from_a_terminal)
+    sent = sorted(p.name for p in out.iterdir())  # what the job had written when the signal went out
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, f"files when SIGINT was sent: {sent}\nstderr: {err[-3000:]}"
     lines = [line for line in err.splitlines() if "interrupted" in line]
     assert len(lines) == 1 and lines[0].startswith("mmdata augment into") and "resume" in lines[0], err
 
