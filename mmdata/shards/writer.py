@@ -855,10 +855,12 @@ def _read_marker(data: bytes) -> dict[str, Any] | None:
 def _make_progress(enabled: bool, total: int) -> Any:
     if not enabled:
         return None
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    # on stderr: stdout is the command's result (`mmdata shard ... > log` kept the bar in the log)
     prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), transient=False)
+                    TimeRemainingColumn(), console=Console(stderr=True), transient=False)
     prog.start()
     prog.add_task("sharding samples", total=total)
     return prog
