@@ -7,7 +7,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmdata.cli.common import AddressOpt, ExecutorOpt, JsonFlag, console, print_json
+from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, console, load_pandas_for_arrow, print_json,
+                               terminated_as_exit)
 
 
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
@@ -124,10 +125,15 @@ def ablate(
     """
     from mmdata.ablate import run
 
+    # SIGTERM during the runs is the runner's (Interrupted: a message, 143); before and after them
+    # (connecting, writing the report) it ends the command as an exception would, with the same code
     try:
-        s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device, gpus=gpus,
-                threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness, alignment=alignment,
-                executor=executor, address=address, on_warning=_quiet if json_ else _warn, run_timeout=run_timeout)
+        with terminated_as_exit():
+            load_pandas_for_arrow()  # before the runs: not in the middle of saving the first one
+            s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device,
+                    gpus=gpus, threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness,
+                    alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else _warn,
+                    run_timeout=run_timeout)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     _finish(s, out, json_)
@@ -143,7 +149,9 @@ def demo(
     from mmdata.demo import run_demo
 
     try:
-        s = run_demo(out, workers=workers, quick=quick, progress=not json_)
+        with terminated_as_exit():
+            load_pandas_for_arrow()
+            s = run_demo(out, workers=workers, quick=quick, progress=not json_)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     if not json_:

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmdata.cli.common import AddressOpt, DataDir, ExecutorOpt, JsonFlag, OutDir, Seed, console, no_room, print_json
+from mmdata.cli.common import (AddressOpt, DataDir, ExecutorOpt, JsonFlag, OutDir, Seed, console, load_pandas_for_arrow,
+                               no_room, print_json)
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
 
@@ -35,6 +36,7 @@ def augment(
 
     wanted = [sp for v in augment_split for sp in v.split(",") if sp] if augment_split else None
     try:
+        load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
         rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original, seed=seed,
                               splits=split, augment_splits=wanted, maxcount=maxcount, progress=not json_,
                               executor=executor, address=address)

@@ -48,6 +48,29 @@ def terminated_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def load_pandas_for_arrow() -> None:
+    """Import pandas and pyarrow's pandas layer now, at the start of a command that writes Parquet.
+
+    pyarrow imports pandas on its first conversion of Python values (``pa.array``, ``pa.table``,
+    ``Table.from_pylist``: the first shard a job records, the first ``runs.parquet`` or predictions
+    it writes) through a lazy shim. A Ctrl-C landing in that import, deep inside a job, could be
+    swallowed by the shim (the job ran on) or leave pandas half-imported and pyarrow's shim set to
+    "no pandas" for the rest of the process (a traceback, exit 1, from the job's clean-up). Here the
+    import is plain Python before the job has written anything, so a Ctrl-C ends the command as at
+    any other point. No extra cost for a job that runs: it would import pandas anyway (~0.2-0.3 s);
+    a job that fails on its options pays it. Kept out of module imports: ``mmdata --help`` and
+    spawned worker processes do not pay it, and the shard reader (DataLoader workers) never needs it.
+    """
+    try:
+        import pandas  # noqa: F401
+    except ImportError:  # pyarrow then has no pandas layer to import lazily either
+        return
+    import pyarrow as pa
+    import pyarrow.pandas_compat  # noqa: F401 — the shim's other import
+
+    pa.array([0])  # the shim's first use: with both modules loaded, a dictionary lookup
+
+
 def print_json(obj: Any) -> None:
     """Print JSON to stdout (plain, no rich markup) for machines."""
     typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))

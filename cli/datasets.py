@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmdata.cli.common import OutDir, Seed, console
+from mmdata.cli.common import OutDir, Seed, console, load_pandas_for_arrow
 
 app = typer.Typer(help="Embedded datasets (built offline).", no_args_is_help=True)
 DATASETS = {"avdigits": "10 digits: sklearn handwriting images + espeak-ng speech (speaker-disjoint) + partial text clues",
@@ -40,6 +40,7 @@ def build(
         from mmdata.datasets.avdigits import build as run
     from mmdata.shards.inspect import inspect
 
+    load_pandas_for_arrow()
     path = run(out, seed=seed, workers=workers, limit=limit)
     info = inspect(path)
     console.print(f"built {name} at {Path(path)}", soft_wrap=True)

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, OutDir, Seed, console, no_room,
-                               print_json)
+from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, OutDir, Seed, console,
+                               load_pandas_for_arrow, no_room, print_json)
 
 
 def _columns(spec: list[str] | None) -> dict[str, str] | None:
@@ -66,6 +66,7 @@ def shard(
     except typer.BadParameter as exc:
         raise typer.BadParameter(str(exc), param_hint="'--max-file-size'") from None
     try:
+        load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
         rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                   layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
                   on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
@@ -195,6 +196,7 @@ def add_modality(
     """Add (or replace) one modality's shard series in a column-layout dataset (all or nothing)."""
     from mmdata.shards.columns import add_modality as run
 
+    load_pandas_for_arrow()
     rep = run(path, name, src, replace=replace, on_error=on_error)
     if json_:
         print_json(rep)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import DataUrl, JsonFlag, Seed, console, print_json, terminated_as_exit
+from mmdata.cli.common import DataUrl, JsonFlag, Seed, console, load_pandas_for_arrow, print_json, terminated_as_exit
 
 Derived = "Default: derived from index.parquet (printed at start)."
 
@@ -96,6 +96,7 @@ def train(
 
     mods = None if modalities is None else [s.strip() for s in modalities.split(",") if s.strip()]
     with terminated_as_exit():
+        load_pandas_for_arrow()
         m = run(data, fusion=fusion, modalities=mods, epochs=epochs, seed=seed,
                 recipe=recipe, out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
                 device=device, label_noise=label_noise, threads=threads, eval_robustness=not no_robustness,

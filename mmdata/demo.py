@@ -19,10 +19,13 @@ same controls, 2 epochs, at most 10 seeds (looks at 6, 8, 10).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mmdata.io import atomic_write_text
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ablations" / "avdigits_loo.yaml"
 DEMO_EPOCHS = 6
@@ -44,8 +47,12 @@ def demo_config(quick: bool = False) -> dict[str, Any]:
     return cfg
 
 
-def run_demo(out: str | Path, *, workers: int = 2, quick: bool = False, progress: bool = True) -> dict[str, Any]:
+def run_demo(out: str | Path, *, workers: int = 2, quick: bool = False, progress: bool = True,
+             on_warning: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build avdigits, run the adaptive leave-one-out ablation with controls, write the report.
+
+    ``on_warning`` gets the ablation's warnings as :func:`mmdata.ablate.run` gives them (default: Python
+    warnings).
 
     Returns:
         The summary, with ``dataset`` (samples, splits) and ``demo`` (wall time) added.
@@ -64,7 +71,7 @@ def run_demo(out: str | Path, *, workers: int = 2, quick: bool = False, progress
     if not mmdata.verify(data)["ok"]:
         raise mmdata.ShardError(f"{data}: shards do not match the index")
     cfg["dataset"] = {"path": str(data)}
-    summary = run(cfg, out, workers=workers, progress=progress)
+    summary = run(cfg, out, workers=workers, progress=progress, on_warning=on_warning)
     summary["dataset"] = {"samples": info["samples"], "per_split": info["per_split"], "patterns": info["patterns"]}
     summary["demo"] = {"wall_s": time.perf_counter() - t0, "quick": quick}
     report = out / "report.md"
@@ -73,5 +80,5 @@ def run_demo(out: str | Path, *, workers: int = 2, quick: bool = False, progress
              f"recipe, at most {cfg['seeds']} seeds per arm (adaptive: arms stop once decided or futile), two worker "
              "processes with one thread each. Run `mmdata ablate recipes/ablations/avdigits_loo.yaml --out DIR --adaptive "
              f"--seeds 20` for the full training budget. This run took {summary['demo']['wall_s']:.0f} s.\n")
-    report.write_text(report.read_text(encoding="utf-8") + trade, encoding="utf-8")
+    atomic_write_text(report, report.read_text(encoding="utf-8") + trade)
     return summary

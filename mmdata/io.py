@@ -2,7 +2,9 @@
 
 Every file mmdata writes (shards, index, card, metrics, reports) reaches its final name by a rename
 from a temp file in the same folder, so a killed process leaves either the old file or the new one,
-never a torn one.
+never a torn one. A SIGKILLed writer leaves its temp file behind; the name says whose it is
+(``.NAME.mmdata-<host>-<pid>-XXXXXXXX.tmp``), so a later job can remove the ones of dead writers
+(:func:`remove_stale_temps`) and never a live writer's, nor a file mmdata did not create.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import socket
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,78 @@ def published_mode() -> int:
     return 0o644 & ~mask
 
 
+def _host_tag() -> str:
+    """This machine in a temp file's name: 8 hex digits of its host name (a pid means nothing on another
+    machine writing to the same shared folder)."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def make_temp(path: str | Path) -> tuple[int, str]:
+    """Create the temp file a write of ``path`` goes through, beside it: ``(fd, temp path)`` as
+    :func:`tempfile.mkstemp` returns them, named ``.NAME.mmdata-<host>-<pid>-XXXXXXXX.tmp`` so that
+    :func:`remove_stale_temps` can tell whether its writer is still alive.
+
+    Example:
+        >>> import tempfile
+        >>> fd, tmp = make_temp(os.path.join(tempfile.mkdtemp(), "x.json")); os.close(fd)
+        >>> os.path.basename(tmp).startswith(f".x.json.mmdata-{_host_tag()}-{os.getpid()}-")
+        True
+    """
+    path = Path(path)
+    return tempfile.mkstemp(prefix=f".{path.name}.mmdata-{_host_tag()}-{os.getpid()}-", suffix=".tmp", dir=path.parent)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine may still write (a zombie never does); True when unsure."""
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:  # Linux: killed but not yet reaped by its parent
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2:][:1] not in ("Z", "X")
+    except (OSError, ValueError):
+        return True
+
+
+def remove_stale_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
+    """Remove the temp files that :func:`make_temp` made in ``folder`` for the files ``names`` and whose
+    writer is dead (SIGKILLed mid-write); return them. A temp file of a live writer, or of one on
+    another machine, is kept, and so is any file not named as :func:`make_temp` names them (a user's,
+    another tool's, or one of an mmdata version that did not record its writer).
+
+    Example:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp(); fd, tmp = make_temp(os.path.join(d, "m.json")); os.close(fd)
+        >>> remove_stale_temps(d, ["m.json"]), os.path.exists(tmp)  # its writer (this process) is alive
+        ([], True)
+    """
+    folder = Path(folder)
+    host = _host_tag()
+    pattern = re.compile(r"\.(?P<name>.+)\.mmdata-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[a-z0-9_]+\.tmp")
+    wanted = set(names)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if (m is None or m["name"] not in wanted or m["host"] != host
+                or _pid_alive(int(m["pid"])) or not entry.is_file(follow_symlinks=False)):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:  # another rerun removed it first
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
 def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> None:
     """Write a file atomically: a unique temp file in the same folder, fsync unless told not to, rename.
 
@@ -46,7 +123,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = make_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

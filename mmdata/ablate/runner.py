@@ -308,13 +308,17 @@ def environment(threads: int = 1, device: str = "cpu") -> dict[str, Any]:
 
 
 @contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """SIGTERM raises :class:`Interrupted` in the main thread like Ctrl-C does (then the pool stops)."""
+def _stop_on_signals(received: list[int]) -> Iterator[None]:
+    """SIGTERM raises :class:`Interrupted` in the main thread like Ctrl-C does (then the pool stops), and
+    is appended to ``received``: Ray's blocking calls (``ray.wait``, ``ray.get``) run the handler
+    themselves and replace what it raised by a plain KeyboardInterrupt, so the exception alone cannot
+    say which signal stopped the ablation (see :func:`_stopped_by`)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
         raise Interrupted(signum)
 
     old = signal.signal(signal.SIGTERM, handler)
@@ -322,6 +326,19 @@ def _stop_on_signals() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def _stopped_by(exc: KeyboardInterrupt, received: list[int]) -> int:
+    """The signal that stopped the ablation: the one :func:`_stop_on_signals` saw first, else the one
+    ``exc`` names, else SIGINT (Python's own Ctrl-C handler raises a plain KeyboardInterrupt).
+
+    Example:
+        >>> int(_stopped_by(KeyboardInterrupt(), [signal.SIGTERM])), int(_stopped_by(KeyboardInterrupt(), []))
+        (15, 2)
+    """
+    if received:
+        return received[0]
+    return exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
 
 
 def _check_config_size(config: bytes) -> None:
@@ -598,8 +615,9 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                 executor = ProcessExecutor(workers, device=device, gpus=gpus, threads=threads)
         budget = max_runs
         opened.hand_over()  # closed by the loop's finally from here
+        received: list[int] = []
         try:
-            with _stop_on_signals():
+            with _stop_on_signals(received):
                 while budget is None or budget > 0:
                     st, need = state_of()
                     # seed-major order: an interruption leaves every configuration with about as many seeds
@@ -626,8 +644,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                     local = str(stage_dataset(data, storage_options=storage_options)) if is_remote(data) else data
                     add_alignment(ab, local, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
         except KeyboardInterrupt as exc:
-            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-            raise Interrupted(signum, sum(r["status"] == "ok" for r in rows)) from None
+            raise Interrupted(_stopped_by(exc, received), sum(r["status"] == "ok" for r in rows)) from None
         finally:
             stopping = sys.exc_info()[1]
             executor.close()

@@ -475,9 +475,10 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     check_options(fusion=fusion, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
                   modalities=modalities, label_noise=label_noise, eval_robustness=eval_robustness)
     if out is not None:
-        from mmdata.train.outputs import check_out
+        from mmdata.train.outputs import check_out, remove_leftovers
 
         check_out(out)
+        remove_leftovers(out)  # a killed run's temp files: nothing else would ever remove them
     with caller_threads():  # threads= sets torch's threads for the run, not for the caller after it
         run = setup(data, fusion=fusion, modalities=modalities, seed=seed, recipe=recipe, batch_size=batch_size, lr=lr,
                     weight_decay=weight_decay, optimizer=optimizer, device=device, threads=threads, num_workers=num_workers,

@@ -10,14 +10,16 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mmdata.io import atomic_write_bytes, published_mode
+from mmdata.io import atomic_write_bytes, make_temp, published_mode, remove_stale_temps
 from mmdata.types import Batch
+
+#: what a run writes into its output folder (and, with ``--pretrain``, :data:`mmdata.train.contrastive.CHECKPOINT`)
+OUTPUT_FILES = ("metrics.json", "predictions.parquet", "model.pt")
 
 
 class PredictionWriter:
@@ -41,7 +43,7 @@ class PredictionWriter:
         self.path = Path(path)
         self.split = split
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, self.tmp = make_temp(self.path)  # named after this process: a rerun can tell it is gone
         os.close(fd)
         self.schema = pa.schema([("key", pa.string()), ("split", pa.string()), ("label", pa.int64()), ("pred", pa.int64()),
                                  ("prob_label", pa.float64()), ("probs", pa.list_(pa.float64()))])
@@ -102,6 +104,22 @@ def check_out(out: str | Path, option: str = "out (--out)") -> None:
             if not parent.is_dir():
                 raise MMDataError(f"{option} {p}: {parent} exists and is not a folder")
             break
+
+
+def remove_leftovers(out: str | Path) -> list[Path]:
+    """Remove what killed runs left in ``out``: the temp files of :data:`OUTPUT_FILES` (and the
+    pre-trained checkpoint) whose writer
+    process is dead (SIGKILL, out of memory, a lost node). A run writing into the same folder right now
+    keeps its own (:func:`mmdata.io.remove_stale_temps`); nothing else in ``out`` is touched.
+
+    Example:
+        >>> import tempfile
+        >>> remove_leftovers(tempfile.mkdtemp())
+        []
+    """
+    from mmdata.train.contrastive import CHECKPOINT
+
+    return remove_stale_temps(out, (*OUTPUT_FILES, CHECKPOINT))
 
 
 def write_outputs(out: Path, metrics: dict[str, Any], model: torch.nn.Module) -> None:

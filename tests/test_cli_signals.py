@@ -1,0 +1,119 @@
+"""Where a command meets pyarrow's lazy import of pandas: at its start, in plain Python, never inside
+a job's first Parquet write. pyarrow imports pandas through a shim on its first conversion of Python
+values; a Ctrl-C landing in that import, deep inside a job, could be swallowed by the shim (the job ran
+on) or leave pandas half-imported (a traceback from the job's clean-up, exit 1).
+
+The commands run in a real interpreter whose import system is watched (as tests/conftest.py's
+``cli_without_ray`` does): a finder first in line sees the import of pandas begin and records where it
+came from; nothing of mmdata, pyarrow or pandas is replaced."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mmdata.testing.procs import sigint_as_from_a_terminal
+
+ROOT = Path(__file__).parents[1]
+
+# The import of pandas, watched: MMDATA_TEST_PANDAS_AT gets the functions on the stack (innermost last)
+# when it begins; then the process ends (MMDATA_TEST_PANDAS_THEN=exit) or the import waits 30 s there
+# for the test's Ctrl-C (=wait).
+_WATCH_PANDAS = """import json, os, sys, time, traceback
+class _WatchPandas:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas":
+            sys.meta_path.remove(self)
+            at = [f"{os.path.basename(f.filename)}:{f.name}" for f in traceback.extract_stack()]
+            with open(os.environ["MMDATA_TEST_PANDAS_AT"], "w") as fh:
+                json.dump(at, fh)
+            if os.environ["MMDATA_TEST_PANDAS_THEN"] == "exit":
+                os._exit(0)
+            time.sleep(30)
+        return None
+sys.meta_path.insert(0, _WatchPandas())
+from mmdata.cli.main import main
+main(sys.argv[1:])
+"""
+PRELOAD = "common.py:load_pandas_for_arrow"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mmdata.datasets.avdigits import build
+
+    return build(tmp_path_factory.mktemp("av") / "av", limit=4, progress=False)
+
+
+def _watched(args: list[str], at: Path, then: str, **popen: object) -> subprocess.Popen:
+    env = {**os.environ, "MMDATA_TEST_PANDAS_AT": str(at), "MMDATA_TEST_PANDAS_THEN": then}
+    return subprocess.Popen([sys.executable, "-c", _WATCH_PANDAS, *args], cwd=ROOT, env=env, **popen)  # type: ignore[call-overload]
+
+
+def _commands(tmp: Path, tiny: Path) -> dict[str, list[str]]:
+    """Every command that writes Parquet, with arguments that get it to its first Parquet write."""
+    import mmdata
+    from mmdata.ablate.testing import synthetic_recipe
+    from mmdata.testing import make_sample_folder
+
+    raw = make_sample_folder(tmp / "raw", n=6)
+    cols = tmp / "cols"
+    mmdata.shard(raw, cols, layout="columns", maxcount=4, progress=False)
+    import numpy as np
+
+    (tmp / "depth").mkdir()
+    for k in (f"{i:06d}" for i in range(6)):
+        np.save(tmp / "depth" / f"{k}.depth.npy", np.zeros((2, 2), np.float32))
+    return {
+        "shard": ["shard", str(raw), str(tmp / "o-shard"), "--maxcount", "2"],
+        "augment": ["augment", str(tiny), str(tmp / "o-aug"), "--recipe", str(ROOT / "recipes" / "image_basic.yaml")],
+        "add-modality": ["add-modality", str(cols), "depth", str(tmp / "depth")],
+        "datasets build": ["datasets", "build", "avdigits", str(tmp / "o-build"), "--limit", "1"],
+        "train": ["train", str(tiny), "--epochs", "1", "--out", str(tmp / "o-train")],
+        "ablate": ["ablate", synthetic_recipe(tmp, tiny, seeds=2), "--out", str(tmp / "o-ablate"), "-j", "1"],
+        "demo": ["demo", "--quick", "--out", str(tmp / "o-demo")],
+    }
+
+
+def test_every_parquet_writing_command_imports_pandas_at_its_start(tmp_path: Path, tiny: Path) -> None:
+    """Each command is stopped where pandas is first imported; that must be the preload at its start."""
+    late = {}
+    for name, args in _commands(tmp_path, tiny).items():
+        at = tmp_path / f"at-{name.replace(' ', '-')}.json"
+        proc = _watched(args, at, "exit", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, err = proc.communicate(timeout=300)
+        assert at.exists(), f"{name}: pandas was never imported (exit {proc.returncode}): {err.decode()[-1500:]}"
+        stack = json.loads(at.read_text())
+        if PRELOAD not in stack:
+            late[name] = [f for f in stack if "importlib" not in f][-4:]
+    assert not late, f"pandas first imported inside the job, not at its start: {late}"
+
+
+@pytest.mark.sigint
+def test_ctrl_c_in_the_import_of_pandas_ends_shard_before_it_writes(tmp_path: Path) -> None:
+    """A real Ctrl-C while pandas is being imported: the command ends as on any Ctrl-C (exit 130, its
+    "interrupted; rerun" line) and the import came before the job wrote a shard."""
+    from mmdata.testing import make_sample_folder
+
+    raw = make_sample_folder(tmp_path / "raw", n=6)
+    out, at = tmp_path / "ds", tmp_path / "at.json"
+    proc = _watched(["shard", str(raw), str(out), "--maxcount", "2"], at, "wait", stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_from_a_terminal)
+    deadline = time.time() + 120
+    while time.time() < deadline and not at.exists():
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.01)
+    time.sleep(0.05)  # the watcher is asleep inside the import now
+    written = sorted(p.name for p in out.rglob("*.tar")) if out.exists() else []
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted; rerun the same command" in err and "Traceback" not in err, err[-2000:]
+    assert written == [], f"the job had written {written} when pandas was imported"
