@@ -151,7 +151,7 @@ def demo(
     try:
         with terminated_as_exit():
             load_pandas_for_arrow()
-            s = run_demo(out, workers=workers, quick=quick, progress=not json_)
+            s = run_demo(out, workers=workers, quick=quick, progress=not json_, on_warning=_quiet if json_ else _warn)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     if not json_:

@@ -4,19 +4,26 @@ ablation with controls on the real trainer, reports."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from mmdata.ablate.design import AblationWarning
 from mmdata.cli.main import app
 
 
 @pytest.mark.slow
 def test_demo_quick_end_to_end(tmp_path: Path) -> None:
-    res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--quick", "--json"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--quick", "--json"])
     assert res.exit_code == 0, res.output
     s = json.loads((tmp_path / "d" / "summary.json").read_text())
+    # its warnings are in the JSON, as `mmdata ablate --json` keeps them (they were raw Python warnings on stderr)
+    assert s["warnings"] and json.loads(res.stdout)["warnings"] == s["warnings"]
+    assert not [w for w in caught if isinstance(w.message, AblationWarning)]
     arms = {a["name"]: a for a in s["arms"]}
     assert {"identity", "label_noise", "-image.cutout", "-sample.modality_dropout"} <= set(arms)
     assert s["design"]["adaptive"] and s["design"]["looks"] == [6, 8, 10]

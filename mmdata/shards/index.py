@@ -332,6 +332,9 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None, *
             cmd = unfinished_command(path)
             raise ShardError(f"{path}: no {CARD}: an {cmd} job into this folder did not finish (the card is "
                              f"written last); rerun the same {cmd} command to finish it") from None
+        if not _remote(path) and not os.path.lexists(path):  # "no dataset.json" read as if the folder were there
+            where = "" if Path(path).is_absolute() else f" (relative to the working directory {os.getcwd()})"
+            raise ShardError(f"{path}: does not exist{where}; expected a dataset folder written by `mmdata shard`") from None
         raise ShardError(f"{path}: no {CARD} (not a dataset folder written by `mmdata shard`)") from None
     except NotADirectoryError:  # a shard (or any file) given where the folder is expected
         raise ShardError(f"{path}: not a dataset folder (a file; a dataset folder holds {CARD}, {INDEX} and "

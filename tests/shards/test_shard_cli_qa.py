@@ -290,3 +290,16 @@ def test_ctrl_c_says_the_job_was_interrupted_and_how_to_resume(tmp_path: Path) -
     assert len(lines) == 1 and "rerun" in lines[0] and "resume" in lines[0] and "Traceback" not in err
     assert not (out / idx.CARD).exists()
     assert mmdata.shard(raw, out, maxcount=2, progress=False)["samples"] == 12
+
+
+def test_a_missing_dataset_folder_is_said_to_be_missing_with_the_working_directory(tmp_path: Path) -> None:
+    """CLI QA 2026-12-03: `mmdata train nope` (and an ablation recipe's `dataset: {path: av}` run from another
+    folder) said "nope: no dataset.json", as if the folder were there without its card."""
+    res = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "train", "nope", "--epochs", "1"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert f"nope: does not exist (relative to the working directory {tmp_path})" in res.stderr, res.stderr
+    (tmp_path / "empty").mkdir()
+    res = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "train", str(tmp_path / "empty"), "--epochs", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "empty: no dataset.json" in res.stderr, res.stderr
