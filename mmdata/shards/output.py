@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mmdata.errors import MMDataError, SourceError
-from mmdata.io import atomic_write_bytes, file_sha256
+from mmdata.io import atomic_write_bytes, file_sha256, remove_stale_temps
 from mmdata.shards.journal import NAME, Journal, JobLock, _records, other_plan_records, record
 from mmdata.urls import cache_dir, call, filesystem, is_remote, local_path
 
@@ -109,6 +109,10 @@ class LocalOutput:
         if journal.existed:
             for tmp in self.path.rglob("*.tar.tmp-*"):  # leftovers of a killed run (the lock says no job runs)
                 tmp.unlink(missing_ok=True)
+        from mmdata.shards.index import CARD, INDEX, SHARDS
+
+        # a run killed while writing its card / index / shards table left a temp file no job would remove
+        remove_stale_temps(self.path, (CARD, INDEX, SHARDS))
         return journal
 
     def task_fields(self) -> dict[str, Any]:

@@ -181,3 +181,25 @@ def test_every_published_file_follows_the_umask(tmp_path: Path, umask: int, mode
     assert {".tar", ".json", ".parquet"} <= kinds, kinds
     assert {p.relative_to(out).as_posix(): oct(p.stat().st_mode & 0o777) for p in files} == \
         {p.relative_to(out).as_posix(): oct(mode) for p in files}
+
+
+def test_a_rerun_removes_the_card_and_index_temp_files_of_a_killed_writer(tmp_path: Path) -> None:
+    """A shard job killed while writing ``index.parquet`` / ``dataset.json`` left its hidden temp file in
+    OUT for good (only ``*.tar.tmp-*`` were cleaned): a rerun removes those whose writer is dead, never a
+    live writer's nor a file mmdata did not name."""
+    from mmdata.io import make_temp
+
+    raw = make_sample_folder(tmp_path / "raw", n=4)
+    out = tmp_path / "out"
+    out.mkdir()
+    # a real writer process that made its temp file and died (the name records its pid)
+    code = "import sys; from mmdata.io import make_temp; print(make_temp(sys.argv[1])[1])"
+    dead = [subprocess.run([sys.executable, "-c", code, str(out / name)], capture_output=True, text=True,
+                           check=True).stdout.strip() for name in ("index.parquet", "dataset.json")]
+    fd, alive = make_temp(out / "shards.parquet")  # this process: alive
+    os.close(fd)
+    mine = out / ".index.parquet.notes.tmp"
+    mine.write_text("a user's file")
+    mmdata.shard(raw, out, progress=False)
+    assert not any(Path(p).exists() for p in dead)
+    assert Path(alive).exists() and mine.exists()
