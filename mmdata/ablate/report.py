@@ -377,6 +377,89 @@ def arm_order(arms: list[dict[str, Any]], higher_is_better: bool = True) -> list
     return [a for _, a in sorted(enumerate(arms), key=key)]
 
 
+#: the most arms a figure draws (forest rows, paired panels, robustness curves): at 400 arms of a sweep the forest
+#: plot was 30,000 px tall and took a minute to draw. report.md's table and summary.json keep every arm.
+FIGURE_ARMS = 40
+
+
+def _declared(a: dict[str, Any]) -> bool:
+    return a["decision"].split(" ")[0] in ("helps", "hurts")
+
+
+def figure_arms(arms: list[dict[str, Any]], higher_is_better: bool = True, cap: int | None = None
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(drawn, not drawn)``: the arms the figures draw, both in the report's order (:func:`arm_order`). Up to
+    ``cap`` arms (default :data:`FIGURE_ARMS`) every one; beyond, ``cap`` of them: the controls, then the arms
+    declared to help or hurt (the largest |mean Δ| of them when there are more), then the largest other
+    |mean Δ| (arms without a Δ last).
+
+    Example:
+        >>> a = [{"name": n, "kind": k, "decision": v, "primary": {"mean_diff": d}} for n, k, v, d in
+        ...      (("x", "arm", "inconclusive", 3.0), ("y", "arm", "helps", 1.0), ("z", "arm", "inconclusive", -0.5),
+        ...       ("identity", "control", "equivalent", 0.1))]
+        >>> [[b["name"] for b in part] for part in figure_arms(a, cap=3)]
+        [['x', 'y', 'identity'], ['z']]
+    """
+    order = arm_order(arms, higher_is_better)
+    cap = FIGURE_ARMS if cap is None else cap
+    if len(order) <= cap:
+        return order, []
+
+    def rank(ia: tuple[int, dict[str, Any]]) -> tuple[int, float, int]:
+        i, a = ia
+        d = a["primary"]["mean_diff"]
+        size = abs(d) if isinstance(d, (int, float)) and math.isfinite(d) else -1.0
+        return (0 if a.get("kind") == "control" else 1 if _declared(a) else 2, -size, i)
+
+    chosen = {i for i, _ in sorted(enumerate(order), key=rank)[:cap]}
+    return [a for i, a in enumerate(order) if i in chosen], [a for i, a in enumerate(order) if i not in chosen]
+
+
+def not_drawn_text(drawn: list[dict[str, Any]], rest: list[dict[str, Any]], decimals: int = 2, units: str = "",
+                   where: str = "the table of report.md") -> str:
+    """What the figures say about the arms they leave out (:func:`figure_arms`): how many, which verdicts,
+    how large their |mean Δ| gets, and where they are; ``""`` when every arm is drawn.
+
+    Example:
+        >>> a = [{"name": n, "kind": "arm", "decision": v, "primary": {"mean_diff": d}}
+        ...      for n, v, d in (("x", "helps", 3.0), ("y", "inconclusive", 1.0), ("z", "equivalent", -0.5))]
+        >>> print(textwrap.fill(not_drawn_text(a[:1], a[1:], units="points"), 100))
+        Drawn: 1 of the 3 arms — the arm declared to help or hurt. Not drawn: 2 arms (1 inconclusive, 1
+        equivalent; |mean Δ| at most 1.00 points); every arm is in the table of report.md and in
+        summary.json.
+    """
+    if not rest:
+        return ""
+    ctrl = sum(a.get("kind") == "control" for a in drawn)
+    dec_drawn = sum(_declared(a) and a.get("kind") != "control" for a in drawn)
+    dec_rest = sum(_declared(a) for a in rest)
+    other = len(drawn) - ctrl - dec_drawn
+    parts = ["the controls"] if ctrl else []
+    if dec_drawn:
+        parts.append(f"the {dec_drawn} of {dec_drawn + dec_rest} arms declared to help or hurt with the largest |mean Δ|"
+                     if dec_rest else "the arm declared to help or hurt" if dec_drawn == 1
+                     else f"the {dec_drawn} arms declared to help or hurt")
+    if other:
+        parts.append("the other arm with the largest |mean Δ|" if other == 1
+                     else f"the {other} other arms with the largest |mean Δ|")
+    verdicts: dict[str, int] = {}
+    for a in rest:
+        verdicts[a["decision"]] = verdicts.get(a["decision"], 0) + 1
+    sizes = [abs(a["primary"]["mean_diff"]) for a in rest
+             if isinstance(a["primary"]["mean_diff"], (int, float)) and math.isfinite(a["primary"]["mean_diff"])]
+    most = f"; |mean Δ| at most {num(max(sizes), decimals, sign=False)}{' ' + units if units else ''}" if sizes else ""
+    return (f"Drawn: {len(drawn)} of the {len(drawn) + len(rest)} arms — " + ", ".join(parts[:-1])
+            + (" and " if len(parts) > 1 else "") + parts[-1] + f". Not drawn: {len(rest)} arms ("
+            + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items(), key=lambda kv: -kv[1])) + most
+            + f"); every arm is in {where} and in summary.json.")
+
+
+def drawn_arms(summary: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """:func:`figure_arms` of the arms that have something to draw (paired seeds, or runs that failed)."""
+    arms = [a for a in summary["arms"] if a["primary"]["n_seeds"] or a["decision"] == "failed"]
+    return figure_arms(arms, summary["primary_metric"]["higher_is_better"])
+
+
 def better(v: float, b: float, higher_is_better: bool = True) -> bool | None:
     """Whether the arm's value ``v`` beats the baseline's ``b`` on a seed (None: a tie)."""
     if v == b:
@@ -669,10 +752,18 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
         return _draw(ab, out, rows, summary, vals, cap, shown, note)
 
 
-def _save(fig: Any, path: Path, note: str | None, **kw: Any) -> None:
+def _save(fig: Any, path: Path, note: str | None, title: Any = None, **kw: Any) -> None:
     if note:
         fig.text(0.5, 0.0, note, ha="center", va="top", fontsize=7, color="dimgray")
     fig.tight_layout()
+    if title is not None:
+        # tight_layout leaves a suptitle less room the more rows of panels there are: from 6 rows it ran
+        # into the first row's titles (26 px at 10); lower the panels until it clears them
+        r = fig.canvas.get_renderer()
+        top = max((ax.get_tightbbox(r).y1 for ax in fig.axes if ax.get_title()), default=None)
+        gap = title.get_window_extent(r).y0 - top if top is not None else 0.0
+        if gap < 0:
+            fig.subplots_adjust(top=fig.subplotpars.top - (6.0 - gap) / (fig.get_figheight() * fig.dpi))
     fig.savefig(path, bbox_inches="tight", **kw)
 
 
@@ -682,14 +773,20 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
     from matplotlib.figure import Figure
 
     figs: dict[str, str] = {}
-    arms = [a for a in summary["arms"] if a["primary"]["n_seeds"] or a["decision"] == "failed"]
     delta = summary["delta"]["value"]
     units = summary["primary_metric"]["label"]
     hib = summary["primary_metric"]["higher_is_better"]
     dec = metric_decimals(summary)
     base_name = shown(short_label(ab.baseline.name, 40, 1))
-    if arms:
-        items = arm_order(arms, hib)  # top to bottom, as in the report's table
+    # top to bottom as in the report's table; past FIGURE_ARMS arms the figures draw a chosen few and say so
+    items, hidden = drawn_arms(summary)
+    of = f" ({len(items)} of {len(items) + len(hidden)} arms drawn: see below)" if hidden else ""
+
+    def foot(width: int) -> str | None:  # what is not drawn, then the CJK font note
+        said = textwrap.fill(not_drawn_text(items, hidden, dec, units), width, break_on_hyphens=False)
+        return "\n".join(t for t in (said, note) if t) or None
+
+    if items:
         label = {n: shown(t) for n, t in figure_labels([a["name"] for a in items], 28, 2).items()}
         fig = Figure(figsize=(8, 0.55 * len(items) + 2.0))
         FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
@@ -723,8 +820,9 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
                   + (", sequential" if summary["design"]["adaptive"] else "") + f"){band}")
         ax.set_xlabel("\n".join(textwrap.fill(part, 110, break_on_hyphens=False) for part in xlabel.split("\n")),
                       fontsize=8)
-        ax.set_title(f"Primary metric: {summary['primary_metric']['name']} — effect of each arm vs '{base_name}'", fontsize=10)
-        _save(fig, out / "forest.png", note, dpi=120)
+        ax.set_title(f"Primary metric: {summary['primary_metric']['name']} — effect of each arm vs '{base_name}'{of}",
+                     fontsize=10)
+        _save(fig, out / "forest.png", foot(150), dpi=120)
         figs["forest"] = "forest.png"
         # paired per-seed lines, one panel per arm, each with its own y scale
         label = {n: shown(t) for n, t in figure_labels([a["name"] for a in items], 28, 2).items()}
@@ -761,9 +859,9 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         for r in range(nrows):
             axes[r, 0].set_ylabel(units, fontsize=8)
         title = (f"Paired seeds: baseline vs arm (green: arm better on that seed — {'higher' if hib else 'lower'} is "
-                 "better; red: baseline better; grey: a tie); each panel has its own scale")
-        fig.suptitle(textwrap.fill(title, int(13 * 2.8 * cols)), fontsize=9)  # ~13 characters per inch: one or two panels wrap
-        _save(fig, out / "paired.png", note, dpi=110)
+                 f"better; red: baseline better; grey: a tie); each panel has its own scale{of}")
+        sup = fig.suptitle(textwrap.fill(title, int(13 * 2.8 * cols)), fontsize=9)  # ~13 characters per inch: one or two panels wrap
+        _save(fig, out / "paired.png", foot(int(16 * 2.8 * cols)), sup, dpi=110)
         figs["paired"] = "paired.png"
     deltas = robustness_deltas(rows, ab.baseline.name, [a["name"] for a in summary["arms"]], cap)
     mods = [m for m in MODS if deltas.get(m)]
@@ -771,6 +869,8 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         from mmdata.train.evaluate import LEVELS
 
         order = [a["name"] for a in arm_order(summary["arms"], hib) if any(a["name"] in deltas[m] for m in mods)]
+        if hidden:  # the forest plot's arms, so that the three figures show the same ones
+            order = [n for n in order if n in {a["name"] for a in items}]
         label = {n: shown(t) for n, t in figure_labels(order, 34, 2).items()}
         ref = {n: shown(t) for n, t in figure_labels(order, 24, 1).items()}
         same = coincident_curves(deltas, order)
@@ -805,9 +905,9 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         fig.legend(hs, labs, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
         title = ("Exploratory — robustness under test-time corruption: arm − baseline, paired by seed (mean over each "
                  "arm's own seeds; n = its paired seeds)"
-                 + ("; curves that coincide are drawn as nested markers" if same else ""))
+                 + ("; curves that coincide are drawn as nested markers" if same else "") + of)
         fig.suptitle(textwrap.fill(title, int(13 * 4 * len(mods))), fontsize=9)  # ~13 characters per inch
-        _save(fig, out / "robustness.png", note, dpi=110)
+        _save(fig, out / "robustness.png", foot(int(16 * 4 * len(mods))), dpi=110)
         figs["robustness"] = "robustness.png"
     return figs
 
@@ -943,6 +1043,9 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                   "with δ = the baseline's seed sd a null arm then comes out `equivalent` about 9 times in 10 "
                   "(tests/ablate/test_stats.py)."]
     if "forest" in figs:
+        drawn, hidden = drawn_arms(s)
+        if hidden:  # the table above has every arm; the figures a chosen few
+            lines += ["", "**Figures:** " + not_drawn_text(drawn, hidden, dec, pm["label"], where="the table above")]
         lines += ["", f"![forest plot]({figs['forest']})", ""]
     aligned = [m for m in ALIGN if any(m in a["exploratory"] for a in s["arms"])]
     if aligned:
