@@ -938,6 +938,22 @@ def coincident_curves(deltas: dict[str, dict[str, tuple[int, list[float]]]], ord
     return out
 
 
+#: arms named in one sentence of report.md at most (300 inconclusive arms made a paragraph of 300 names)
+LISTED_ARMS = 20
+
+
+def _capped(items: list[str], sep: str = ", ") -> str:
+    """``items`` joined, the first :data:`LISTED_ARMS` only, then how many more (the table has every arm).
+
+    Example:
+        >>> _capped(["a", "b"]), _capped([str(i) for i in range(22)]).endswith("and 2 more (every arm is in the table)")
+        ('a, b', True)
+    """
+    if len(items) <= LISTED_ARMS:
+        return sep.join(items)
+    return sep.join(items[:LISTED_ARMS]) + f"{sep}and {len(items) - LISTED_ARMS} more (every arm is in the table)"
+
+
 def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: dict[str, str]) -> str:
     d = s["design"]
     t = ab.trainer
@@ -1020,7 +1036,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                 f"(the smallest p, 2/2^n, must reach α/{d['arms']})" + (f"; this design's maximum is {d['max_seeds']}"
                                                                           if d["max_seeds"] < need else "") + "."
                 if any(a["primary"]["n_seeds"] < need for a in unbounded) else "More seeds are needed.")
-        lines += ["", f"Unbounded intervals ({', '.join(a['name'] for a in unbounded)}): with n paired seeds the exact test's "
+        lines += ["", f"Unbounded intervals ({_capped([a['name'] for a in unbounded])}): with n paired seeds the exact test's "
                   "smallest possible p is 2/2^n (0.0625 at 5 seeds, 0.002 at 10); at these arms' level (in an adaptive design: "
                   "the α spent by the look where they stopped) no shift can be rejected, so no verdict is possible — the data "
                   f"do not say 'no effect'. {more}"]
@@ -1029,7 +1045,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         lines += ["", "To decide the inconclusive arms, if their observed Δ were the true one (paired t approximation, "
                   "80% power at the arm's level; a fixed design with that many seeds, in a new --out: more seeds in this "
                   "folder would test these arms a second time): "
-                  + "; ".join(f"`{name}` (Δ {num(m, dec)}, sd {num(sd, dec, sign=False)}) about {n} seeds" for name, m, sd, n in undecided)
+                  + _capped([f"`{name}` (Δ {num(m, dec)}, sd {num(sd, dec, sign=False)}) about {n} seeds"
+                             for name, m, sd, n in undecided], sep="; ")
                   + ". An arm whose observed Δ is near 0 needs more seeds than any budget: it is closer to "
                   "`equivalent` than to a verdict of helps or hurts."]
     noise = s.get("eval_split_noise")

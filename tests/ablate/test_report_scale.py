@@ -126,6 +126,9 @@ def test_at_300_arms_the_figures_are_bounded_and_say_what_they_leave_out(tmp_pat
     line = next(x for x in report.splitlines() if x.startswith("**Figures:**"))
     assert "Drawn: 40 of the 302 arms" in line and "Not drawn: 262 arms" in line and "in the table above" in line
     assert report.index("**Figures:**") < report.index("![forest plot]")
+    # the paragraphs that name arms name 20 of them, then say how many more (they named every one)
+    decide = next(x for x in report.splitlines() if x.startswith("To decide the inconclusive arms"))
+    assert decide.count(" seeds; ") == 20 and "; and 24 more (every arm is in the table)." in decide, decide[-200:]
 
 
 def test_below_the_cap_the_figures_are_as_before(tmp_path: Path, figures: dict[str, Any]) -> None:
