@@ -12,10 +12,12 @@ from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, console, load_
 
 
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
+    from collections import Counter
+
     from rich.markup import escape
     from rich.table import Column, Table
 
-    from mmdata.ablate.report import arm_order, interval_text, metric_decimals, num, share_text
+    from mmdata.ablate.report import figure_arms, interval_text, level_text, metric_decimals, num, share_text
 
     pm = s["primary_metric"]
     dec = metric_decimals(s)  # as in report.md: 2 significant digits of the baseline's sd and of δ
@@ -28,11 +30,13 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
               title=escape(f"{pm['name']} ({'higher' if pm['higher_is_better'] else 'lower'} is better) vs baseline "
                            f"'{s['baseline']['name']}'"))
 
-    for a in arm_order(s["arms"], pm["higher_is_better"]):
+    # past FIGURE_ARMS arms (a sweep), the rows the figures draw: controls, decided arms, largest effects
+    shown, rest = figure_arms(s["arms"], pm["higher_is_better"])
+    for a in shown:
         e = a["primary"]
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
         t.add_row(escape(a["name"]), str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), num(e["mean_diff"], dec),
-                  f"{interval_text(e['ci'], dec)} ({100 * e['ci_level']:.1f}%)",
+                  f"{interval_text(e['ci'], dec)} ({level_text(e['ci_level'])})",
                   "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{escape(a['decision'])}[/]",
                   *([f"{a['exploratory']['align_cos_delta']['mean_diff']:+.3f}" if "align_cos_delta" in a["exploratory"] else "—"]
                     if aligned else []))
@@ -45,6 +49,11 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
         if need > console.width:
             t.width = need
         console.print(t, crop=False)
+    if rest:
+        verdicts = Counter(a["decision"].split(" ")[0] for a in rest)
+        console.print(f"{len(rest)} more arms not shown ({', '.join(f'{n} {v}' for v, n in verdicts.most_common())}): every "
+                      f"arm is in {escape(str(out).rstrip('/'))}/report.md and summary.json (--json prints them all)",
+                      soft_wrap=True)
     c = s["controls"]
     style = {"passed": "green", "aa_failed": "bold red", "insensitive": "bold yellow", "runs_failed": "bold red",
              "control_failed": "bold red", "not_checked": "yellow"}.get(c.get("verdict"), "white")

@@ -809,7 +809,7 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
                     ax.annotate("", xy=(end, y), xytext=(end * 0.9, y), arrowprops={"arrowstyle": "->", "color": c})
             ax.plot(e["mean_diff"], y, "o", color=c)
             why = ", stopped: futility" if a["status"] == "futile" else ""
-            ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; {100 * e['ci_level']:.1f}%)\n"
+            ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; {level_text(e['ci_level'])})\n"
                     f"mean Δ {num(e['mean_diff'], dec)}", va="center", fontsize=8, color=c, clip_on=False)
         ax.set_yticks(range(len(items)), [label[a["name"]] for a in reversed(items)], fontsize=9)
         ax.set_xlim(-lim, lim)
@@ -938,6 +938,22 @@ def coincident_curves(deltas: dict[str, dict[str, tuple[int, list[float]]]], ord
     return out
 
 
+def level_text(level: float) -> str:
+    """A confidence level in percent, with one decimal, or as many more as keep it below 100 (Holm's
+    level for 302 arms printed as 100.0%).
+
+    Example:
+        >>> level_text(0.95), level_text(1 - 0.05 / 8), level_text(1 - 0.05 / 302)
+        ('95.0%', '99.4%', '99.98%')
+    """
+    pct = 100 * level
+    for digits in range(1, 6):
+        text = f"{pct:.{digits}f}"
+        if float(text) < 100 or pct >= 100:
+            break
+    return text + "%"
+
+
 #: arms named in one sentence of report.md at most (300 inconclusive arms made a paragraph of 300 names)
 LISTED_ARMS = 20
 
@@ -1010,7 +1026,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         psup = (f"{e['p_superior']:.2f} [{e['p_superior_ci'][0]:.2f}, {e['p_superior_ci'][1]:.2f}]"
                 if e["p_superior"] is not None else "—")
         lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {interval_text(e['ci'], dec)} "
-                     f"({100 * e['ci_level']:.1f}%) | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
+                     f"({level_text(e['ci_level'])}) | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
                      f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
               + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k, where k is the number of arms "

@@ -129,6 +129,11 @@ def test_at_300_arms_the_figures_are_bounded_and_say_what_they_leave_out(tmp_pat
     # the paragraphs that name arms name 20 of them, then say how many more (they named every one)
     decide = next(x for x in report.splitlines() if x.startswith("To decide the inconclusive arms"))
     assert decide.count(" seeds; ") == 20 and "; and 24 more (every arm is in the table)." in decide, decide[-200:]
+    printed = _printed(s, tmp_path)  # `mmdata ablate`'s table: the figures' 40 rows, then what it leaves out
+    assert sum(line.lstrip("│ ").startswith("hflip p=") for line in printed.splitlines()) == FIGURE_ARMS - 2
+    assert f"262 more arms not shown (260 inconclusive, 2 equivalent): every arm is in {tmp_path}/report.md" in printed
+    assert "(99.98%)" in printed and "(100.0%)" not in printed  # Holm's level for 302 arms, not rounded up to 100
+    assert "(99.98%) |" in report
 
 
 def test_below_the_cap_the_figures_are_as_before(tmp_path: Path, figures: dict[str, Any]) -> None:
@@ -151,3 +156,14 @@ def test_below_the_cap_the_figures_are_as_before(tmp_path: Path, figures: dict[s
     assert [t.get_text().split(" (n=")[0] for t in figures["robustness.png"].legends[0].get_texts()][1:] == order
     report = (tmp_path / "report.md").read_text()
     assert "**Figures:**" not in report and "Not drawn" not in report
+    assert "not shown" not in _printed(s, tmp_path)
+
+
+def _printed(s: dict[str, Any], out: Path) -> str:
+    """What `mmdata ablate` prints for the summary ``s`` (without --json)."""
+    from mmdata.cli.ablate import _print_summary
+    from mmdata.cli.common import console
+
+    with console.capture() as cap:
+        _print_summary(s, out)
+    return cap.get()
