@@ -615,6 +615,33 @@ def _one_field_each(exts: set[str]) -> bool:
     return len({field_of(e) for e in exts}) == len(exts)
 
 
+_SIDECAR = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+
+
+def _sidecar_warning(groups: list[tuple[str, dict[str, str]]]) -> list[str]:
+    """A warning when samples look like named fields of another one: ``0001.meta.json`` beside ``0001.png``
+    is sample ``0001.meta`` (only ``<stem>.<field>.npy`` joins its stem's sample; a stem may hold dots),
+    which WebDataset users read as field ``meta.json`` of sample ``0001``.
+
+    Example:
+        >>> _sidecar_warning([("a/0001", {"png": "x"}), ("a/0001.meta", {"json": "y"}), ("b/v1.2", {"png": "z"})])[0][:60]
+        "1 sample looks like a named field of another sample ('a/0001"
+    """
+    keys = {k for k, _ in groups}
+    odd = [(k, base, members) for k, members in groups if "." in k
+           for base, word in [k.rsplit(".", 1)] if base in keys and _SIDECAR.fullmatch(word)]
+    if not odd:
+        return []
+    k, base, members = odd[0]
+    stem, name = base.rsplit("/", 1)[-1], k.rsplit(".", 1)[1]
+    ext = sorted(members)[0]
+    return [f"{len(odd)} sample{'s look' if len(odd) != 1 else ' looks'} like a named field of another sample "
+            f"({k!r}, holding {', '.join(sorted(members))}, beside sample {base!r}): only '<stem>.<field>.npy' files "
+            f"join their stem's sample, so each is a sample of its own. To make it part of {base!r}, save it as "
+            f"'{stem}.{name}.npy' (an array field), or as '{stem}.{ext}' if that sample has no {field_of(ext)} file, "
+            "or list the files in a manifest"]
+
+
 def discover_folder(root: str | Path, labels_from_folders: bool | None = None, label_names: list[str] | None = None,
                     *, label_names_from: str | None = None, on_error: str = "skip",
                     exclude: str | Path | None = None) -> Discovered:
@@ -749,6 +776,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         warnings.append(f"{len(odd)} sample name{'s are' if len(odd) != 1 else ' is'} not valid UTF-8; source_key "
                         f"keeps the odd bytes as \\x escapes (e.g. {printable(odd[0])!r}){why}")
     warnings += walk.link_warnings()
+    warnings += _sidecar_warning(found_groups)
     # class names: given, else a names file at the root, else the class folders
     names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)
     if names is None and names_file is not None:

@@ -384,3 +384,19 @@ def test_a_hidden_output_folder_inside_the_source_is_listed_as_the_output_on_eve
         assert [(s["source"], s["reason"]) for s in rep["skipped"]] == [(".out", "the output folder of this job")]
         cards.append((src / ".out" / "dataset.json").read_bytes())
     assert cards[0] == cards[1]
+
+
+def test_a_named_field_file_beside_a_sample_is_warned_about(tmp_path: Path) -> None:
+    """Extension QA 2026-12-03: `000000.meta.json` beside `000000.png` became sample `000000.meta` (WebDataset
+    users read it as field `meta.json` of `000000`) without a word; 8 stems wrote 16 samples."""
+    from mmdata.testing import make_sample_folder
+
+    raw = make_sample_folder(tmp_path / "raw", n=4)
+    for i in range(4):
+        (raw / f"{i:06d}.meta.json").write_text('{"speaker": "a"}')
+    rep = mmdata.shard(raw, tmp_path / "ds", progress=False)
+    assert rep["samples"] == 8  # the rule stays: a stem may hold dots
+    said = [w for w in rep["warnings"] if "named field of another sample" in w]
+    assert len(said) == 1 and said[0].startswith("4 samples look like") and "'000000.meta.npy'" in said[0], rep["warnings"]
+    plain = mmdata.shard(make_sample_folder(tmp_path / "raw2", n=4), tmp_path / "ds2", progress=False)
+    assert not [w for w in plain["warnings"] if "named field" in w]
