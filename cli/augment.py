@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmdata.cli.common import (AddressOpt, DataDir, ExecutorOpt, JsonFlag, OutDir, Seed, console, load_pandas_for_arrow,
-                               no_room, print_json)
+from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, Seed, ShardsOrDataDir, console, load_pandas_for_arrow,
+                               no_room, print_json, stopped_as_exit)
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
 
@@ -35,28 +35,26 @@ def augment(
     from mmdata.augment.offline import augment_dataset, describe
 
     wanted = [sp for v in augment_split for sp in v.split(",") if sp] if augment_split else None
-    try:
-        load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
-        rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original, seed=seed,
-                              splits=split, augment_splits=wanted, maxcount=maxcount, progress=not json_,
-                              executor=executor, address=address)
-    except KeyboardInterrupt:
-        typer.echo(f"mmdata augment into {out} interrupted; rerun the same command to resume it (the shards it "
-                   "finished are kept)", err=True)
-        raise typer.Exit(130) from None
-    except OSError as exc:
-        no_room(exc, out)
-        raise
+    with stopped_as_exit(f"mmdata augment into {out}", "rerun the same command to resume it (the shards it finished "
+                                                        "are kept)"):
+        try:
+            load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
+            rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original,
+                                  seed=seed, splits=split, augment_splits=wanted, maxcount=maxcount, progress=not json_,
+                                  executor=executor, address=address)
+        except OSError as exc:
+            no_room(exc, out)
+            raise
     if json_:
         print_json(rep)
     else:
-        console.print(describe(rep, keep_original=keep_original, out=out))
+        console.print(describe(rep, keep_original=keep_original, out=out), markup=False, highlight=False)
 
 
 def preview(
-    shards: DataDir,
+    shards: ShardsOrDataDir,
     recipe: RecipeOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("preview.png"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write; - writes it to stdout (a pipe or a file).")] = Path("preview.png"),
     n: Annotated[int, typer.Option(min=1, help="Samples (rows), taking the classes in turn (bare shards: the first N).")] = 8,
     variants: Annotated[int, typer.Option(min=1, help="Augmented variants (columns) per sample.")] = 3,
     split: Annotated[str, typer.Option(help="Split to preview.")] = "train",
@@ -64,10 +62,23 @@ def preview(
     font: Annotated[Optional[Path], typer.Option(help="Font file with CJK glyphs (default: found on the system).")] = None,
 ) -> None:
     """Draw a grid: samples x (original, normalized, augmented variants) with images, audio and marked text."""
-    from mmdata.augment.preview import preview as run
+    import sys
+    import tempfile
 
-    path = run(shards, recipe, out, n=n, variants=variants, split=split, seed=seed, font=str(font) if font else None)
-    console.print(f"wrote {path}")
+    from mmdata.augment.preview import preview as run
+    from mmdata.errors import MMDataError
+
+    kw = {"n": n, "variants": variants, "split": split, "seed": seed, "font": str(font) if font else None}
+    if str(out) != "-":
+        path = run(shards, recipe, out, **kw)
+        console.print(f"wrote {path}", markup=False, highlight=False)
+        return
+    if sys.stdout.isatty():  # as curl: PNG bytes would garble the terminal
+        raise MMDataError("--out -: stdout is a terminal; pipe the PNG (| display, > grid.png) or give a file name")
+    with tempfile.TemporaryDirectory(prefix="mmdata-preview-") as tmp:
+        data = run(shards, recipe, Path(tmp) / "preview.png", **kw).read_bytes()
+    sys.stdout.buffer.write(data)  # the only output: a PNG file, byte for byte
+    sys.stdout.flush()
 
 
 def register(app: typer.Typer) -> None:

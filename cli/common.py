@@ -1,51 +1,179 @@
-"""Shared typer parameter aliases and output helpers for the command modules."""
+"""Shared typer parameter aliases and output helpers for the command modules.
+
+Streams, as scripts expect them: stdout holds a command's result (tables, or one JSON document with
+``--json``); stderr holds progress, warnings and errors (:data:`err_console`, :func:`warn`).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import numbers
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
-console = Console()
+#: width of stdout's console on a pipe or a file: no limit a record would reach, so every record is one
+#: line (``| wc -l``, ``| grep``) and a table is as wide as its rows, never cut or wrapped at 80 columns
+UNLIMITED_WIDTH = 1 << 20
+#: exit status when stdout (or stderr) is a closed pipe (``mmdata inspect DS | head -1``): 128 + SIGPIPE,
+#: what a program killed by SIGPIPE reports to the shell
+EXIT_BROKEN_PIPE = 128 + 13
 
-DataDir = Annotated[Path, typer.Argument(help="A dataset folder written by `mmdata shard` (or a shard pattern).")]
+
+def broken_pipe(fd: int | None = None) -> NoReturn:
+    """End the command quietly with :data:`EXIT_BROKEN_PIPE` after a write into a closed pipe.
+
+    As Python's docs advise (library/signal.html, "Note on SIGPIPE"): the stream is pointed at
+    /dev/null first, so the flush at exit does not fail again ("Exception ignored ... BrokenPipeError").
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno() if fd is None else fd)
+    except (OSError, ValueError):  # stdout replaced by an object without a file descriptor (tests)
+        pass
+    finally:
+        os.close(devnull)
+    raise SystemExit(EXIT_BROKEN_PIPE)
+
+
+class ResultConsole(Console):
+    """stdout's console: on a terminal, the terminal's width (tables fold, see :func:`table`); on
+    a pipe or a file, :data:`UNLIMITED_WIDTH`, whatever ``COLUMNS`` says (rich otherwise wraps at 80
+    columns, or at the terminal's width read from stdin: one problem of ``mmdata verify DS | wc -l``
+    was 3 lines). Decided at each print: typer's test runner swaps ``sys.stdout``."""
+
+    @property  # type: ignore[override]
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        return size if self.is_terminal else ConsoleDimensions(UNLIMITED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+    def on_broken_pipe(self) -> None:
+        """rich's default exits 1 (a failure to a script's ``set -o pipefail``); see :func:`broken_pipe`."""
+        self.quiet = True
+        broken_pipe()
+
+
+class DiagnosticConsole(Console):
+    """stderr's console: a closed stderr ends the command as a closed stdout does (rich's default
+    would point stdout at /dev/null instead and exit 1)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        broken_pipe(sys.stderr.fileno())
+
+
+console = ResultConsole()
+# soft_wrap: a warning or error is one line (the terminal wraps it; a log keeps it whole)
+err_console = DiagnosticConsole(stderr=True, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """A ``warning:`` line on stderr (stdout stays the command's result: the tables, or the JSON)."""
+    from rich.markup import escape
+
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+
+
+def note(message: str) -> None:
+    """A diagnostic line on stderr (``message`` is rich markup: escape the data in it)."""
+    err_console.print(message, highlight=False)
+
+
+def table(*headers: str, **kw: Any) -> Any:
+    """A rich Table whose columns fold a value that does not fit (over several lines) instead of cutting it
+    to ``imag…`` / ``0.48…`` on a narrow terminal: a value is never hidden. On a pipe there is room
+    for every row (:class:`ResultConsole`).
+
+    Example:
+        >>> t = table("split", "samples", title="splits")
+    """
+    from rich.table import Column, Table
+
+    return Table(*(Column(h, overflow="fold") for h in headers), **kw)
+
+
+DataDir = Annotated[Path, typer.Argument(help="A dataset folder written by `mmdata shard`.")]
+ShardsOrDataDir = Annotated[Path, typer.Argument(help="A dataset folder written by `mmdata shard` (or a shard pattern).")]
 DataUrl = Annotated[str, typer.Argument(help="A dataset folder written by `mmdata shard`: a path, or an fsspec URL "
                                              "(s3://bucket/ds; credentials and endpoint from the environment).")]
 OutDir = Annotated[Path, typer.Argument(help="Output folder (created).")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables (an error too: "
+                                                       "{\"ok\": false, \"error\": ..., \"exit_code\": N}).")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed: same input + seed -> same bytes / params / metrics.")]
 Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel worker processes.")]
+# "\[": rich markup escape, shown as "[" in rich help; cli/main.py removes the backslash for plain help
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this machine) or ray (Ray tasks on a cluster; "
                                                             "pip install 'mmdata\\[ray]'; see docs/scale.md).")]
 AddressOpt = Annotated[Optional[str], typer.Option("--address", help="With --executor ray: the cluster (auto, HOST:PORT, "
                                                                  "ray://HOST:PORT); default: RAY_ADDRESS or a local Ray.")]
 
 
+class Terminated(SystemExit):
+    """Raised in the main thread by SIGTERM under :func:`terminated_as_exit`; its code is 128 + 15."""
+
+
 @contextmanager
-def terminated_as_exit() -> Iterator[None]:
+def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
     """SIGTERM (a scheduler stopping the job, ``kill``) ends the command like an exception would: the
     ``finally`` blocks run (an atomic write removes its temp file, DataLoader workers are ended) and the
     exit code is 143 (128 + 15), instead of dying mid-write (``.predictions.parquet.XXXX.tmp`` was left
-    in ``--out``). Only in the main thread, where Python delivers signals."""
+    in ``--out``). Only in the main thread, where Python delivers signals.
+
+    Args:
+        received: the signal numbers seen are appended here (Ray's blocking calls turn the exception
+            into a KeyboardInterrupt: the list tells a SIGTERM from a Ctrl-C).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
+        if received is not None:
+            received.append(signum)
+        raise Terminated(128 + signum)
 
     old = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+@contextmanager
+def stopped_as_exit(what: str, then: str) -> Iterator[None]:
+    """Ctrl-C and SIGTERM end the command with one line on stderr, ``{what} interrupted[ by SIGTERM];
+    {then}``, and exit 130 / 143, after the ``finally`` blocks ran (temp files removed).
+
+    Example:
+        >>> with stopped_as_exit("mmdata shard into ds", "rerun the same command to resume it"):
+        ...     pass
+    """
+    from rich.markup import escape
+
+    received: list[int] = []
+    try:
+        with terminated_as_exit(received):
+            yield
+    except (KeyboardInterrupt, Terminated) as exc:
+        signum = received[0] if received else signal.SIGINT
+        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        note(f"[yellow]{escape(what)} interrupted{by}[/]; {escape(then)}")
+        if isinstance(exc, Terminated):
+            raise
+        raise SystemExit(128 + signum) from None  # typer would turn a KeyboardInterrupt into a silent 130
 
 
 def load_pandas_for_arrow() -> None:
@@ -71,9 +199,31 @@ def load_pandas_for_arrow() -> None:
     pa.array([0])  # the shim's first use: with both modules loaded, a dictionary lookup
 
 
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN / infinite float replaced by None, recursively: JSON has no NaN (Python's
+    ``json`` writes ``NaN``, which ``JSON.parse`` and ``jq`` reject); null says "no value" (a metric on
+    a split without labelled samples).
+
+    Example:
+        >>> finite({"accuracy": float("nan"), "per_class": [1.0, float("inf")]})
+        {'accuracy': None, 'per_class': [1.0, None]}
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral):  # numpy float32: not a float
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
 def print_json(obj: Any) -> None:
-    """Print JSON to stdout (plain, no rich markup) for machines."""
-    typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    """Print JSON to stdout (plain, no rich markup) for machines: keys sorted, NaN / infinity as null;
+    ``allow_nan=False``: a value that would still be invalid JSON fails here, not in the reader."""
+    typer.echo(json.dumps(finite(obj), indent=2, sort_keys=True, default=str, allow_nan=False))
 
 
 def no_room(exc: OSError, out: Any) -> None:

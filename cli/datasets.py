@@ -26,7 +26,7 @@ def build(
     name: Annotated[str, typer.Argument(help="Dataset name (see `mmdata datasets list`).")],
     out: OutDir,
     seed: Seed = 0,
-    workers: Annotated[int, typer.Option("--workers", "-j", min=1)] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel shard writers.")] = 1,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Keep only the first N samples per class (a quick small build).")] = None,
 ) -> None:
     """Build an embedded dataset into OUT (shards + index + card)."""

@@ -1,31 +1,136 @@
 """Entry point of the ``mmdata`` command.
 
 Each command module registers its commands on the one typer app; a command parses its options,
-calls one library function and prints. Library errors (:class:`mmdata.MMDataError`) become a
-one-line message and exit code 2 instead of a traceback.
+calls one library function and prints. What every command shares is here (:class:`MachineCommand`):
+library errors (:class:`mmdata.MMDataError`) become a one-line message and exit code 2 instead of a
+traceback, and with ``--json`` also ``{"ok": false, "error": ..., "exit_code": 2}`` on stdout; ``~`` in
+a path is the home folder; a closed stdout pipe ends the command quietly with 141. Exit statuses:
+README.md, "Exit status".
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
+from typer.core import TyperCommand
 
 from mmdata.cli import ablate, augment, datasets, match, shards, train
+from mmdata.cli.common import broken_pipe, err_console, print_json
+
+EXIT_STATUS = ("Exit status: 0 done, 1 problems found (verify) or runs failed (ablate), 2 bad input or usage, "
+               "130 / 143 Ctrl-C / SIGTERM, 141 stdout closed; README.md 'Exit status'.")
 
 app = typer.Typer(
     name="mmdata",
     help="Multimodal datasets: shard, add-modality, inspect, verify, augment, preview, train, match, audit-alignment, ablate, demo, datasets.",
+    epilog=EXIT_STATUS,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mmdata import __version__
+
+        typer.echo(f"mmdata {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                          help="Print the version and exit.")] = None) -> None:
+    pass
+
+
 for module in (shards, augment, datasets, train, match, ablate):
     module.register(app)
 
-err = Console(stderr=True)
+err = err_console
 RICH_HELP_MIN_COLUMNS = 110  # narrower, typer's rich tables cut long option names and values with "…"
+
+
+def _json_wanted(args: list[str]) -> bool:
+    """``--json`` among a command's own arguments (before ``--``, after which everything is a value)."""
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
+def _json_error(message: str, exit_code: int) -> None:
+    """The error document of ``--json``: every command prints the same one on stdout (and the usual
+    error line on stderr), so ``out=$(mmdata CMD ... --json); jq .ok <<<"$out"`` works for all."""
+    print_json({"ok": False, "error": message, "exit_code": exit_code})
+
+
+def _home(value: Any) -> Any:
+    """``~`` and ``~/...`` (``~user`` for Path options) as the shell expands them: bash leaves ``~`` after
+    ``=`` as it is (``--out=~/runs``), and a folder literally named ``~`` in the working directory is an
+    ``rm -rf ~`` waiting to happen. URLs and other values are returned as they are."""
+    if isinstance(value, Path) and str(value).startswith("~"):
+        return value.expanduser()
+    if isinstance(value, str) and (value == "~" or value.startswith("~/")):
+        return os.path.expanduser(value)
+    return value
+
+
+class MachineCommand(TyperCommand):
+    """Every ``mmdata`` command: the same error document under ``--json`` (usage errors too), ``~``
+    expanded in every argument and option value, a closed pipe as exit 141, plain help without
+    rich's escapes (``mmdata\\[ray]``)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        if self.epilog is None and "Exit status" not in (self.help or ""):  # ablate's help has its own
+            self.epilog = EXIT_STATUS
+        if kw.get("rich_markup_mode", "rich") is None:  # click's plain help prints the text as written
+            for p in self.params:
+                if getattr(p, "help", None):
+                    p.help = p.help.replace("\\[", "[")  # type: ignore[attr-defined]
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # now: click's parser consumes the list; a command without --json gets the usual error only
+        json_ = _json_wanted(args) and any(p.name == "json_" for p in self.params)
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as exc:  # a bad option value, a missing argument: typer prints it on stderr
+            if json_ and hasattr(exc, "format_message"):
+                _json_error(exc.format_message(), getattr(exc, "exit_code", 2))
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        from mmdata.errors import MMDataError
+
+        for name, value in ctx.params.items():
+            ctx.params[name] = _home(value)
+        json_ = bool(ctx.params.get("json_"))
+        try:
+            return super().invoke(ctx)
+        except MMDataError as exc:  # main() prints the error line and exits 2
+            if json_:
+                _json_error(str(exc), 2)
+            raise
+        except typer.TyperException as exc:  # typer.BadParameter raised by the command itself
+            if json_ and hasattr(exc, "format_message"):
+                _json_error(exc.format_message(), getattr(exc, "exit_code", 2))
+            raise
+        except BrokenPipeError:  # typer would exit 1 (a failure under `set -o pipefail`)
+            broken_pipe()
+
+
+def _machine_commands(a: typer.Typer) -> None:
+    for info in a.registered_commands:
+        if info.cls in (None, TyperCommand):  # typer's default; a command with a class of its own keeps it
+            info.cls = MachineCommand
+    for group in a.registered_groups:
+        if group.typer_instance is not None:
+            _machine_commands(group.typer_instance)
+
+
+_machine_commands(app)
 
 
 def _help_style(apps: tuple[typer.Typer, ...]) -> None:
@@ -42,8 +147,6 @@ def _utf8_file_names() -> None:
     ``PYTHONUTF8=0``): a folder's UTF-8 names (``café.jpg``) then decode to the same keys, labels and
     bytes under every locale, instead of counting as "not valid UTF-8" and changing their keys. Worker
     processes inherit the mode. Only from the command line; the library says so in its warning."""
-    import os
-
     fs = sys.getfilesystemencoding().replace("-", "").lower()
     if fs == "utf8" or os.name != "posix" or os.environ.get("PYTHONUTF8") == "1" or len(sys.orig_argv) < 2:
         return
@@ -72,13 +175,18 @@ def main(argv: list[str] | None = None) -> None:
     _printable_streams()
     _help_style((app, datasets.app))
     try:
-        app(args=argv, standalone_mode=True)
+        try:
+            app(args=argv, standalone_mode=True)
+        finally:
+            sys.stdout.flush()  # output still buffered meets a closed pipe here, not in Python's exit
     except MMDataError as exc:
         from rich.markup import escape
 
         # escaped: messages name things like mmdata[ray] or a recipe key path[0], which are not markup
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except BrokenPipeError:
+        broken_pipe()
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
-from mmdata.cli.common import DataDir, JsonFlag, Seed, console, print_json
+from mmdata.cli.common import DataDir, JsonFlag, Seed, console, note, print_json, warn
 
 ModelDir = Annotated[Path, typer.Option("--model", help="Output folder of `mmdata train` (contrastive.pt with --pretrain contrastive).")]
 Split = Annotated[str, typer.Option(help="Split to measure.")]
@@ -33,7 +34,7 @@ def match(
     from rich.table import Column, Table
 
     cols = ["pair", "cos+", "cos−", "AUC", "AUC≠c", "JS", "KL a‖b", "KL b‖a", "agree"]
-    t = Table(*[Column(c, no_wrap=True) for c in cols], box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
+    t = Table(*[Column(c, overflow="fold") for c in cols], box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
               title=f"modality matching on {split} ({r['n']} samples, fusion {r['fusion']})",
               caption="cos+ / cos−: mean cosine of matched / mismatched pairs; AUC≠c: mismatched of another class only; "
                       "JS, KL in bits; agree: same argmax")
@@ -45,10 +46,10 @@ def match(
         t.add_row(pair, *cos, *div)
     console.print(t)
     for pair, why in r.get("skipped", {}).items():
-        console.print(f"{pair}: skipped — {why}", soft_wrap=True)
+        note(escape(f"{pair}: skipped — {why}"))
     if r["embedding"] is None:
-        console.print("no contrastive.pt in the model folder: cosine columns need a shared embedding "
-                      "(train with --pretrain contrastive)", soft_wrap=True)
+        note("no contrastive.pt in the model folder: cosine columns need a shared embedding "
+             "(train with --pretrain contrastive)")
     console.print(f"figure: {r['figure']}", soft_wrap=True)
 
 
@@ -82,7 +83,7 @@ def audit_alignment(
     from rich.table import Column, Table
 
     clean = ", ".join(f"{k} {v['cosine']:.2f}" for k, v in r["clean"].items())
-    t = Table(*[Column(c, no_wrap=True) for c in ("op", "p", "pair", "Δcos ± 95% CI", "ΔAUC", "ΔR@1", "kept")], box=box.SIMPLE_HEAD,
+    t = Table(*[Column(c, overflow="fold") for c in ("op", "p", "pair", "Δcos ± 95% CI", "ΔAUC", "ΔR@1", "kept")], box=box.SIMPLE_HEAD,
               pad_edge=False, padding=(0, 1, 0, 0),
               title=f"alignment audit on {split} ({r['n']} samples): augmented − clean (R@1 in points)\n"
                     f"clean cosine: {clean}")
@@ -92,22 +93,26 @@ def audit_alignment(
             continue
         for j, p in enumerate(r["pairs"]):
             e = o["pairs"].get(p, {})
-            if "delta_cosine" not in e:
+            last = j == len(r["pairs"]) - 1
+            if "delta_cosine" not in e:  # the op left fewer than 2 samples with both: a row, not a gap
+                kept = f"{e['kept']:.0%}" if "kept" in e else ""
+                t.add_row(o["op"] if j == 0 else "", ("—" if o["p"] is None else f"{o['p']:g}→1") if j == 0 else "", p,
+                          f"n/a ({e.get('n', 0)} sample{'s' * (e.get('n', 0) != 1)} kept both)", "", "", kept,
+                          end_section=last)
                 continue
             lo, hi = e["delta_cosine_ci95"]
             color = "red" if hi < 0 else "green" if lo > 0 else ""
             delta = f"{e['delta_cosine']:+.3f} ± {(hi - lo) / 2:.3f}"
             t.add_row(o["op"] if j == 0 else "", ("—" if o["p"] is None else f"{o['p']:g}→1") if j == 0 else "", p,
                       f"[{color}]{delta}[/]" if color else delta, f"{e['delta_auc']:+.2f}", f"{e['delta_R@1'] * 100:+.1f}",
-                      f"{e['kept']:.0%}", end_section=j == len(r["pairs"]) - 1)
+                      f"{e['kept']:.0%}", end_section=last)
     console.print(t)
     for pair, why in r.get("skipped", {}).items():
-        console.print(f"{pair}: skipped — {why}", soft_wrap=True)
+        note(escape(f"{pair}: skipped — {why}"))
     ignored = r.get("input_format", {}).get("recipe_normalize_ignored")
     if ignored:
-        console.print(f"[yellow]warning: the recipe's normalize: for {', '.join(ignored)} differs from the model's input "
-                      "format and was ignored — the audit measures in the format the model was pre-trained on "
-                      "(--json: input_format)[/]", soft_wrap=True)
+        warn(f"the recipe's normalize: for {', '.join(ignored)} differs from the model's input format and was ignored "
+             "— the audit measures in the format the model was pre-trained on (--json: input_format)")
     console.print(f"figure: {r['figure']}", soft_wrap=True)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, OutDir, Seed, console,
-                               load_pandas_for_arrow, no_room, print_json)
+from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, Seed, console, load_pandas_for_arrow,
+                               no_room, note, print_json, stopped_as_exit, table, warn)
 
 
 def _columns(spec: list[str] | None) -> dict[str, str] | None:
@@ -65,89 +65,72 @@ def shard(
         limit = _size(max_file_size)
     except typer.BadParameter as exc:
         raise typer.BadParameter(str(exc), param_hint="'--max-file-size'") from None
-    try:
-        load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
-        rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
-                  layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
-                  on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
-                  executor=executor, address=address)
-    except KeyboardInterrupt:
-        typer.echo(f"mmdata shard into {out} interrupted; rerun the same command to resume it (the shards it "
-                   f"finished are kept)", err=True)
-        raise typer.Exit(130) from None
-    except OSError as exc:
-        no_room(exc, out)
-        raise
+    with stopped_as_exit(f"mmdata shard into {out}", "rerun the same command to resume it (the shards it finished "
+                                                      "are kept)"):
+        try:
+            load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
+            rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
+                      layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
+                      on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
+                      executor=executor, address=address)
+        except OSError as exc:
+            no_room(exc, out)
+            raise
     if json_:
         print_json(rep)
         return
+    # stdout: what was written; stderr: what was left out and the warnings (`> log` keeps the result)
     console.print(f"wrote [bold]{rep['samples']}[/] samples in {rep['shards']} shards to {escape(rep['out'])} "
                   f"({', '.join(f'{k}: {v}' for k, v in rep['splits'].items())})")
     if rep.get("resumed_shards"):
         console.print(f"resumed: kept the {rep['resumed_shards']} of {rep['shards']} shards an earlier run of this job "
                       "had finished")
-    counts = {k: v for k, v in rep["skipped_counts"].items() if v}
-    if counts:
-        what = ", ".join(f"{v} {k[:-1] if v == 1 else k}" for k, v in counts.items())
-        console.print(f"[yellow]left out: {what}[/] (every one listed in dataset.json under \"skipped\"):")
-        for s in rep["skipped"][:10]:
-            console.print(f"  {escape(s['source'])}: {escape(s['reason'])}", highlight=False)
-        if len(rep["skipped"]) > 10:
-            console.print(f"  ... and {len(rep['skipped']) - 10} more")
-    for w in rep["warnings"]:
-        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     removed = rep.get("removed_stale") or []
     if removed:
         console.print(f"removed {len(removed)} shard{'s' * (len(removed) != 1)} of an earlier job in "
                       f"{escape(rep['out'])} that this job does not write: "
                       f"{escape(', '.join(removed[:5]))}{', ...' if len(removed) > 5 else ''}", highlight=False)
-
-
-def _run_json_errors(run: Callable[..., dict[str, Any]], json_: bool, *args: Any, **kw: Any) -> dict[str, Any]:
-    """``run(*args, **kw)``; with ``--json`` a library error is JSON on stdout too
-    (``{"ok": false, "error": ...}``, exit 2 as the one-line error)."""
-    from mmdata.errors import MMDataError
-
-    if not json_:
-        return run(*args, **kw)
-    try:
-        return run(*args, **kw)
-    except MMDataError as exc:
-        print_json({"ok": False, "error": str(exc)})
-        raise typer.Exit(2) from None
+    counts = {k: v for k, v in rep["skipped_counts"].items() if v}
+    if counts:
+        what = ", ".join(f"{v} {k[:-1] if v == 1 else k}" for k, v in counts.items())
+        note(f"[yellow]left out: {what}[/] (every one listed in dataset.json under \"skipped\"):")
+        for sk in rep["skipped"][:10]:
+            note(f"  {escape(sk['source'])}: {escape(sk['reason'])}")
+        if len(rep["skipped"]) > 10:
+            note(f"  ... and {len(rep['skipped']) - 10} more")
+    for w in rep["warnings"]:
+        warn(w)
 
 
 def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     """Samples per split / class / modality pattern, shard sizes, bytes and media distributions."""
-    from rich.table import Table
-
     from mmdata.shards.inspect import inspect as run
 
-    rep = _run_json_errors(run, json_, path)
+    rep = run(path)
     if json_:
         print_json(rep)
         return
     console.print(f"[bold]{rep['name']}[/] ({rep['layout']} layout): {rep['samples']} samples, "
                   f"{rep['shards']['count']} shards, {rep['shards']['total_bytes'] / 1e6:.2f} MB, files left out (shard / add-modality, listed in dataset.json): {rep['skipped']}")
-    t = Table("split", "samples", "per class")
+    t = table("split", "samples", "per class")
     for split, n in rep["per_split"].items():
         t.add_row(split, str(n), ", ".join(f"{k}: {v}" for k, v in rep["per_class"].get(split, {}).items()))
     console.print(t)
-    t = Table("modality pattern", "samples")
+    t = table("modality pattern", "samples")
     for k, v in rep["patterns"].items():
         t.add_row(k, str(v))
     console.print(t)
-    t = Table("modality", "bytes")
+    t = table("modality", "bytes")
     for k, v in rep["bytes_per_modality"].items():
         t.add_row(k, f"{v:,}")
     console.print(t)
-    t = Table("distribution", "count", "min", "median", "max")
+    t = table("distribution", "count", "min", "median", "max")
     for k in ("image_height", "image_width", "audio_seconds", "text_chars"):
         d = rep[k]
         if d:
             t.add_row(k, str(d["count"]), f"{d['min']:g}", f"{d['median']:g}", f"{d['max']:g}")
     console.print(t)
-    t = Table("modality", "samples", "formats")
+    t = table("modality", "samples", "formats")
     img, aud = rep["image"], rep["audio"]
     show = lambda counts: ", ".join(f"{k}: {v}" for k, v in counts.items())  # noqa: E731
     if img["count"]:
@@ -159,7 +142,7 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         t.add_row("text", str(rep["text"]["count"]), f"{rep['text']['empty']} empty")
     console.print(t)
     for w in rep["warnings"]:
-        console.print(f"[yellow]warning ({escape(w['kind'])}):[/] {escape(w['message'])}", highlight=False)
+        note(f"[yellow]warning ({escape(w['kind'])}):[/] {escape(w['message'])}")
 
 
 def verify(
@@ -171,7 +154,7 @@ def verify(
     shard lists; exit 1 naming what is bad."""
     from mmdata.shards.verify import verify as run
 
-    rep = _run_json_errors(run, json_, path, deep=deep)
+    rep = run(path, deep=deep)
     if json_:
         print_json(rep)
     elif rep["ok"]:
@@ -201,21 +184,20 @@ def add_modality(
     if json_:
         print_json(rep)
         return
-    console.print(f"added {name!r} to {rep['added']} samples ({rep['missing']} without it) in {rep['shards']} shards")
-    if rep["skipped"]:
+    console.print(f"added {escape(repr(name))} to {rep['added']} samples ({rep['missing']} without it) in {rep['shards']} shards")
+    if rep["skipped"]:  # on stderr, as shard's: stdout is what was added
         n = rep["skipped"]
-        console.print(f"[yellow]{n} bad file{'s' if n != 1 else ''} left out[/] (listed in dataset.json under \"skipped\"):")
-        for s in rep["skipped_files"]:
-            console.print(f"  {escape(s['source'])} (sample {escape(str(s['sample']))}): {escape(s['reason'])}", highlight=False)
+        note(f"[yellow]{n} bad file{'s' if n != 1 else ''} left out[/] (listed in dataset.json under \"skipped\"):")
+        for sk in rep["skipped_files"]:
+            note(f"  {escape(sk['source'])} (sample {escape(str(sk['sample']))}): {escape(sk['reason'])}")
         if n > len(rep["skipped_files"]):
-            console.print(f"  ... and {n - len(rep['skipped_files'])} more")
+            note(f"  ... and {n - len(rep['skipped_files'])} more")
     if rep["unmatched"]:
         n = rep["unmatched"]
-        console.print(f"[yellow]not used: {n} file{'s' if n != 1 else ''} {'matches' if n == 1 else 'match'} no sample key "
-                      f"or field {name!r}[/] (listed in dataset.json under \"skipped\"): "
-                      + ", ".join(escape(f) for f in rep["unmatched_files"])
-                      + (f" ... and {n - len(rep['unmatched_files'])} more" if n > len(rep["unmatched_files"]) else ""),
-                      highlight=False)
+        note(f"[yellow]not used: {n} file{'s' if n != 1 else ''} {'matches' if n == 1 else 'match'} no sample key "
+             f"or field {escape(repr(name))}[/] (listed in dataset.json under \"skipped\"): "
+             + ", ".join(escape(f) for f in rep["unmatched_files"])
+             + (f" ... and {n - len(rep['unmatched_files'])} more" if n > len(rep["unmatched_files"]) else ""))
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import DataUrl, JsonFlag, Seed, console, load_pandas_for_arrow, print_json, terminated_as_exit
+from mmdata.cli.common import (DataUrl, JsonFlag, Seed, console, load_pandas_for_arrow, print_json, stopped_as_exit, table,
+                               warn)
 
 Derived = "Default: derived from index.parquet (printed at start)."
 
@@ -59,13 +60,14 @@ def train(
                           "order='(image+audio)+text' (hierarchical); towers='image|audio+text', interaction=mlp|dot|bilinear (two_tower).")] = None,
     modalities: Annotated[Optional[str], typer.Option(help="Comma-separated: image,audio,text (one = unimodal baseline); each must be "
                           "in some training samples. Default: the modalities the training split has (printed at start).")] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 15,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs; the reported model is the best epoch's "
+                                                   "(highest val accuracy).")] = 15,
     seed: Seed = 0,
     recipe: Annotated[Optional[Path], typer.Option(help="Augmentation recipe YAML.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder: metrics.json, predictions.parquet, model.pt.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    lr: Annotated[float, typer.Option()] = 2e-3,
-    weight_decay: Annotated[float, typer.Option(min=0.0)] = 1e-4,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per training batch.")] = 64,
+    lr: Annotated[float, typer.Option(help="Learning rate of --optimizer.")] = 2e-3,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="Weight decay of --optimizer.")] = 1e-4,
     optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     label_noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of training labels flipped (control).")] = 0.0,
@@ -95,7 +97,8 @@ def train(
     from mmdata.train import train as run
 
     mods = None if modalities is None else [s.strip() for s in modalities.split(",") if s.strip()]
-    with terminated_as_exit():
+    stopped = (f"its outputs in {out} are written only when it finishes" if out else "nothing was written")
+    with stopped_as_exit("mmdata train", f"{stopped}; rerun the same command to train again"):
         load_pandas_for_arrow()
         m = run(data, fusion=fusion, modalities=mods, epochs=epochs, seed=seed,
                 recipe=recipe, out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
@@ -108,37 +111,53 @@ def train(
     if not m:  # non-zero DDP rank
         return
     if json_:
-        print_json(m)
+        print_json(m)  # a metric without a value (no labelled sample) is null
         return
-    from rich.table import Table
-
-    t = Table("split", "accuracy", "macro F1", "NLL", "ECE", "labelled", "unlabelled",
+    t = table("split", "accuracy", "macro F1", "NLL", "ECE", "labelled", "unlabelled",
               title=f"{fusion} on {', '.join(m['config']['modalities'])}")
+    missing = []
     for split in ("val", "test"):
         s, n = m[split], m["samples"][split]
-        t.add_row(split, f"{s['accuracy']:.3f}", f"{s['macro_f1']:.3f}", f"{s['nll']:.3f}", f"{s['ece']:.3f}",
+        t.add_row(split, _num(s["accuracy"]), _num(s["macro_f1"]), _num(s["nll"]), _num(s["ece"]),
                   str(n["labelled"]), str(n["unlabelled"]))
+        if not n["labelled"]:
+            missing.append(f"n/a: no labelled {split} sample")
+    if missing:
+        t.caption = "; ".join(missing)
     console.print(t)
-    pc = Table("class", "precision", "recall", "F1", "support", title="test, per class")
+    pc = table("class", "precision", "recall", "F1", "support", title="test, per class")
     for name, c in m["per_class"]["test"].items():
-        pc.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(c["support"]))
+        pc.add_row(escape(name), _num(c["precision"]), _num(c["recall"]), _num(c["f1"]), str(c["support"]))
     console.print(pc)
     rob = m.get("robustness", {})
     if rob.get("missing"):
-        console.print("accuracy with a modality removed: " + ", ".join(f"-{k}: {v:.3f}" for k, v in rob["missing"].items()))
+        console.print("accuracy with a modality removed: " + ", ".join(f"-{k}: {_num(v)}" for k, v in rob["missing"].items()))
     if rob.get("corruption"):
-        console.print("corruption AUC: " + ", ".join(f"{k}: {v['auc']:.3f}" for k, v in rob["corruption"].items()))
+        console.print("corruption AUC: " + ", ".join(f"{k}: {_num(v['auc'])}" for k, v in rob["corruption"].items()))
     for k, why in rob.get("not_applicable", {}).items():
-        console.print(f"robustness -{k}: n/a ({why})")
+        console.print(f"robustness -{k}: n/a ({escape(why)})", highlight=False)
     for pair, r in m.get("retrieval", {}).items():
-        inst = " ".join(f"{d} R@1 {v['R@1']:.2f} R@5 {v['R@5']:.2f} median rank {v['median_rank']:.0f}" for d, v in r["instance"].items())
-        cls = " ".join(f"{d} {v['R@1']:.2f}" for d, v in r.get("class", {}).items())
-        console.print(f"retrieval {pair} (n={r['n']}, chance R@1 {r['chance']['instance']['R@1']:.3f}): {inst}"
-                      + (f"; class-level R@1 {cls}" if cls else ""), soft_wrap=True)
+        inst = " ".join(f"{d} R@1 {_num(v['R@1'], 2)} R@5 {_num(v['R@5'], 2)} median rank {_num(v['median_rank'], 0)}"
+                        for d, v in r["instance"].items())
+        cls = " ".join(f"{d} {_num(v['R@1'], 2)}" for d, v in r.get("class", {}).items())
+        console.print(f"retrieval {pair} (n={r['n']}, chance R@1 {_num(r['chance']['instance']['R@1'])}): {inst}"
+                      + (f"; class-level R@1 {cls}" if cls else ""))
     console.print(f"best epoch {m['best_epoch']} (highest val accuracy; ties keep the earlier), {m['n_params']:,} parameters, "
-                  f"{m['wall_s']:.1f} s" + (f"; outputs in {out}" if out else ""))
-    for w in m.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False)
+                  f"{m['wall_s']:.1f} s" + (f"; outputs in {escape(str(out))}" if out else ""), highlight=False)
+    for w in m.get("warnings", []):  # stderr, as the run's progress: stdout is the result
+        warn(w)
+
+
+def _num(value: float | None, decimals: int = 3) -> str:
+    """A metric for the tables: ``n/a`` when it has no value (NaN, e.g. no labelled sample; None), never ``nan``.
+
+    Example:
+        >>> _num(0.12345), _num(float("nan")), _num(None), _num(3.0, 0)
+        ('0.123', 'n/a', 'n/a', '3')
+    """
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:.{decimals}f}"
 
 
 def _key_values(items: list[str] | None, option: str) -> dict[str, str]:

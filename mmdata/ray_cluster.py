@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
@@ -48,7 +50,8 @@ def require_ray(what: str = "--executor ray") -> ModuleType:
 
 def connect(address: str | None = None, *, runtime_env: dict[str, Any] | None = None, what: str = "--executor ray") -> bool:
     """Connect this process to Ray (see the module docstring); True when this call started the
-    connection (the caller then calls :func:`disconnect` when done).
+    connection (the caller then calls :func:`disconnect` when done). The SIGTERM handler in place
+    before is kept (``ray.init`` replaces it with one that exits 15).
 
     Args:
         address: the cluster (``"auto"``, ``"HOST:PORT"``, ``"ray://HOST:PORT"``); None: ``RAY_ADDRESS``
@@ -67,12 +70,20 @@ def connect(address: str | None = None, *, runtime_env: dict[str, Any] | None = 
     local = address is None and not os.environ.get("RAY_ADDRESS")
     if local:
         kw["include_dashboard"] = False  # a throwaway local instance: no dashboard process to start
+    # ray.init installs a SIGTERM handler of its own (sys.exit(15): exit code 15, no message, a shard job's
+    # temp file left behind); the one in place before (the CLI's, which ends the command with 143 after
+    # its clean-up, or the default) is put back. Python sets handlers in the main thread only.
+    main = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:
         # INFO lines about the connection would interleave with progress bars and --json output
         ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING, **kw)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = address or "a new local instance (no address given, RAY_ADDRESS unset)"
         raise MMDataError(f"{what}: cannot connect to Ray at {where}: {exc}") from exc
+    finally:
+        if sigterm is not None:  # None: a handler not set from Python, which Python cannot put back
+            signal.signal(signal.SIGTERM, sigterm)
     if local:
         _watchdog = _start_watchdog(ray)
     return True

@@ -163,7 +163,8 @@ def _model(model: str | Path | ContrastiveModel, device: str) -> ContrastiveMode
 def _summary(pairs: dict[str, dict[str, Any]]) -> dict[str, float]:
     vals = [p for p in pairs.values() if "delta_cosine" in p]
     keys = ("delta_cosine", "delta_R@1", "delta_auc")
-    return {k: float(np.mean([p[k] for p in vals])) if vals else float("nan") for k in keys}
+    # None (JSON null) when no pair kept two samples: NaN is not JSON, and "no change" would be a claim
+    return {k: float(np.mean([p[k] for p in vals])) if vals else None for k in keys}
 
 
 def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *, split: str = "test", seed: int = 0,
@@ -388,8 +389,8 @@ def _plot(result: dict[str, Any], path: Path, labels: list[str], shown: Any, not
                     ci = o["pairs"].get(pair, {}).get("delta_cosine_ci95")
                     if ci:
                         ax.plot(ci, [y, y], color="black", lw=1)
-            for y, o in zip(ys, ops):
-                if o.get("na"):
+            for y, o, v in zip(ys, ops, got):
+                if v is None:  # the model lacks the op's modality, or fewer than 2 samples kept the pair
                     ax.text(0, y, "n/a", ha="center", va="center", fontsize=7, color="dimgray",
                             bbox={"fc": "white", "ec": "none", "pad": 1})
             ax.axvline(0, color="black", lw=0.8)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import numbers
 import os
 from pathlib import Path
 from typing import Any
@@ -122,10 +124,43 @@ def remove_leftovers(out: str | Path) -> list[Path]:
     return remove_stale_temps(out, (*OUTPUT_FILES, CHECKPOINT))
 
 
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN / infinite float replaced by None, recursively: JSON has no NaN (Python's
+    ``json`` writes ``NaN``, which ``JSON.parse`` and ``jq`` reject). The same rule as the CLI's
+    ``--json`` (``mmdata.cli.common.finite``; the library does not import the CLI).
+
+    Example:
+        >>> finite({"test": {"accuracy": float("nan")}, "history": [{"loss": 0.5}]})
+        {'test': {'accuracy': None}, 'history': [{'loss': 0.5}]}
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral):  # numpy float32: not a float
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def metrics_json(metrics: dict[str, Any]) -> bytes:
+    """The bytes of ``metrics.json``: valid JSON (a metric without a value, e.g. accuracy on a split
+    without labelled samples, is null, not ``NaN``), keys sorted as ``mmdata train --json`` prints them.
+
+    Example:
+        >>> metrics_json({"val": {"nll": 0.5}, "test": {"accuracy": float("nan")}}).decode().split()
+        ['{', '"test":', '{', '"accuracy":', 'null', '},', '"val":', '{', '"nll":', '0.5', '}', '}']
+    """
+    return (json.dumps(finite(metrics), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
 def write_outputs(out: Path, metrics: dict[str, Any], model: torch.nn.Module) -> None:
-    """``metrics.json`` and ``model.pt`` (the state dict; load with ``torch.load(..., weights_only=True)``)."""
+    """``metrics.json`` (:func:`metrics_json`) and ``model.pt`` (the state dict; load with
+    ``torch.load(..., weights_only=True)``)."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+    atomic_write_bytes(out / "metrics.json", metrics_json(metrics))
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     atomic_write_bytes(out / "model.pt", buf.getvalue())

@@ -53,7 +53,7 @@ def test_a_name_the_terminal_cannot_show_is_escaped_not_a_crash(tmp_path: Path) 
     r = subprocess.run([*CLI, "shard", str(raw), str(tmp_path / "out")], cwd=REPO, capture_output=True,
                        env={**os.environ, "PYTHONIOENCODING": "ascii"}, text=True, encoding="ascii", errors="strict")
     assert r.returncode == 0, r.stderr
-    assert "caf\\xe9.png: broken symbolic link" in r.stdout
+    assert "caf\\xe9.png: broken symbolic link" in r.stderr
 
 
 def test_the_library_under_an_ascii_file_system_encoding_says_how_to_keep_utf8_names(tmp_path: Path) -> None:

@@ -94,8 +94,8 @@ def test_files_through_links_leading_outside_are_kept_with_one_warning(tmp_path:
     proc = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "shard", str(src), str(tmp_path / "out")],
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "400"})
     assert proc.returncode == 0, proc.stderr
-    assert "3 files came through symbolic links that lead outside the source folder" in proc.stdout
-    assert "'passwd.txt' ->" in proc.stdout
+    assert "3 files came through symbolic links that lead outside the source folder" in proc.stderr
+    assert "'passwd.txt' ->" in proc.stderr
 
 
 def test_no_link_warning_without_links_leading_out(tmp_path: Path) -> None:

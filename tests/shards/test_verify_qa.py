@@ -293,7 +293,7 @@ def test_a_path_that_does_not_exist_is_named_so(tmp_path: Path, cmd: str, capsys
 def test_json_errors_are_json_on_stdout(tmp_path: Path, cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _main([cmd, str(tmp_path / "nope"), "--json"], capsys)
     rep = json.loads(out)
-    assert code == 2 and rep["ok"] is False and "does not exist" in rep["error"] and not err
+    assert code == 2 and rep["ok"] is False and "does not exist" in rep["error"] and rep["exit_code"] == 2 and "error:" in err
 
 
 def test_verify_json_problems_keep_exit_1(ds: Path) -> None:

@@ -385,3 +385,29 @@ def test_a_model_with_unsettled_batchnorm_statistics_is_warned_about(disjoint: P
     res = CliRunner().invoke(app, ["train", str(disjoint), "--fusion", "late", "--epochs", "1", "--threads", "1",
                                    "--no-robustness"])
     assert "warning: the reported model (best epoch 0 of 1)" in " ".join(res.output.split())
+
+
+# 11. an op that leaves no pair: a row with n/a, JSON null (CLI QA 2026-12-03) -----------------------------------
+
+def test_audit_keeps_an_op_whose_pairs_all_vanished(disjoint: Path, image_text_ref: Path, tmp_path: Path) -> None:
+    """`modality_dropout` of every image (p 1, p_drop 1) leaves no image-text pair: the audit printed
+    NaN in --json (invalid JSON) and the table dropped the op's row without a word."""
+    from typer.testing import CliRunner
+
+    from mmdata.cli.main import app
+
+    recipe = tmp_path / "drop.yaml"
+    recipe.write_text("seed: 0\nimage:\n  - {op: hflip, p: 0.5}\n"
+                      "sample:\n  - {op: modality_dropout, p: 1, p_drop: 1, modalities: [image]}\n")
+    args = ["audit-alignment", str(disjoint), "--recipe", str(recipe), "--model", str(image_text_ref),
+            "--out", str(tmp_path / "a.png")]
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"{c} in --json"))
+    rows = {o["op"]: o for o in r["ops"]}
+    assert rows["sample.modality_dropout"]["delta_cosine"] is None
+    assert rows["sample.modality_dropout"]["pairs"]["image-text"]["kept"] == 0
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0, table.output
+    line = next(ln for ln in table.stdout.splitlines() if "modality_dropout" in ln)
+    assert "n/a (0 samples kept both)" in line and "0%" in line
