@@ -29,7 +29,10 @@ from mmdata.types import Batch, Sample, pad_stack
 
 
 class AudioOp(Op):
-    section = ""
+    """An audio op: ``transform`` gets a sample with ``audio`` (float32, (channels, time)) and its
+    ``sample_rate``, and returns a new sample (``sample.with_fields(audio=...)``)."""
+
+    section = "audio"
     field = "audio"
 
 

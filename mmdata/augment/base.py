@@ -24,6 +24,14 @@ kernel is naturally masked (flips, cutout, time / frequency masks, gains, additi
 set ``masked = True`` and get the whole batch with ``{"applied": False}`` for the other rows, which they
 leave as they are: writing the applied rows into one output is cheaper than a gather and a scatter.
 
+Registration and the contract: defining a subclass with a ``section`` and a ``name`` registers it (the same
+class defined again, by ``importlib.reload`` or a notebook cell run twice, replaces itself; another class
+under a taken name is refused, naming both). The class is checked when it is defined (section, PARAMS, an
+``__init__`` that ``to_dict`` would not round-trip). mmdata's own ops (:data:`BUILTIN_MODULES`) are
+registered first and trusted; an op defined elsewhere runs under :mod:`mmdata.augment.contract`'s cheap
+checks (JSON params when drawn, a private copy of what it may write, the type / dtype / rank of what it
+returns). docs/extending.md is the guide.
+
 Validation: every op argument is declared once as a :class:`Param` (kind, default, range or choices,
 doc). The same table validates recipes (errors name the recipe key: ``image[1].scale: 2.0 is out of
 range; allowed [0.0, 1.0]``), generates the op reference (``docs/ops.md``) and drives the tests —
@@ -33,14 +41,17 @@ to be translated back to recipe keys).
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from mmdata.augment import contract
 from mmdata.checks import did_you_mean
 from mmdata.errors import RecipeError
 
@@ -49,6 +60,14 @@ _REGISTRY: dict[tuple[str, str], type[Op]] = {}
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: protocol methods subclasses must not override (they implement the hooks instead)
 FINAL = ("draw", "apply", "apply_batch")
+#: the modules of mmdata's own ops: registered before any other op can be (a plugin's op named like a
+#: built-in is the one refused, never the built-in module's import), and trusted (no copy, no return checks)
+BUILTIN_MODULES = ("mmdata.augment.image", "mmdata.augment.audio", "mmdata.augment.text", "mmdata.augment.cross",
+                   "mmdata.augment.compose", "mmdata.augment.mix")
+#: names a PARAMS key may not take: recipe keys of every step and instance attributes set by ``Op.__init__``
+#: (any class attribute — ``name``, ``section``, ``field``, a method — is refused too: ``op.<key>`` would read
+#: it instead of the argument)
+RESERVED_PARAMS = ("op", "p", "id", "where", "args", "children")
 
 
 def finite(value: Any, where: str) -> float:
@@ -197,6 +216,14 @@ class Op:
     #: ``transform_batch`` takes every row and leaves rows whose params say not applied as they are (see the
     #: module docstring); False: it sees only applied rows
     masked: ClassVar[bool] = False
+    #: hand ``transform`` a private copy of the tensors it may write (its ``field``; all, for a sample-level op).
+    #: None: yes for ops defined outside mmdata, which cannot be trusted never to write into their input (an
+    #: in-place write would corrupt the loader's cached samples); set False once ``mmdata.testing.check_op``
+    #: passes, to save the copy (a torch in-place write is still caught, by the tensor's version counter)
+    copy_input: ClassVar[bool | None] = None
+    #: set per class at creation: one of mmdata's own ops (no copy, no return checks)
+    _builtin: ClassVar[bool] = True
+    _copies: ClassVar[bool] = False
 
     def __init__(self, p: float = 1.0, where: str | None = None, id: str | None = None, **kwargs: Any) -> None:  # noqa: A002
         where = where or f"{self.section}.{self.name}"
@@ -220,11 +247,16 @@ class Op:
             if meth in cls.__dict__:
                 raise TypeError(f"{cls.__name__} overrides Op.{meth}; implement sample_params / fallback_params / "
                                 "transform / transform_batch instead (the protocol lives in Op)")
+        builtin = cls.__module__ in BUILTIN_MODULES
+        cls._builtin = builtin
+        _check_class(cls)
+        # ops from elsewhere run under the contract's checks (contract.checked_transform), on a private copy
+        # of what they may write unless they say they never write into their input
+        cls._copies = (not builtin) if cls.copy_input is None else bool(cls.copy_input)
+        if not builtin:
+            registry()  # the built-ins first: a clash is then this class's error, not a built-in module's
         if cls.name and cls.section:
-            key = (cls.section, cls.name)
-            if key in _REGISTRY:
-                raise RuntimeError(f"augmentation op {cls.section}.{cls.name} registered twice")
-            _REGISTRY[key] = cls
+            _register(cls)
 
     def validate(self, where: str) -> None:
         """Cross-argument checks (override)."""
@@ -261,13 +293,22 @@ class Op:
             return {"applied": False}
         hit = True if rng is None else bool(rng.random() < self.p)
         params = self.sample_params(rng, sample) if hit else self.fallback_params(sample)
-        return {"applied": False} if params is None else {"applied": True, **params}
+        if params is None:
+            return {"applied": False}
+        if not self._builtin:  # here, not when the replay log is saved an epoch later
+            contract.check_params(self, params, sample)
+        return {"applied": True, **params}
 
     def apply(self, sample: Any, params: dict[str, Any]) -> Any:
-        """The per-sample kernel when ``params`` says applied (and the field is there); else ``sample``."""
+        """The per-sample kernel when ``params`` says applied (and the field is there); else ``sample``.
+
+        An op defined outside mmdata runs under :func:`~mmdata.augment.contract.checked_transform`: on a
+        private copy of what it may write, and what it returns is checked (type, dtype, rank, key)."""
         if not params.get("applied") or (self.field is not None and self.field not in sample):
             return sample
-        return self.transform(sample, params)
+        if self._builtin:
+            return self.transform(sample, params)
+        return contract.checked_transform(self, sample, params)
 
     def apply_batch(self, batch: Any, params: Sequence[dict[str, Any]]) -> Any:
         """The batched kernel on the applied rows only (kornia's ``apply_func``): none applied -> the batch
@@ -277,8 +318,14 @@ class Op:
         if not rows:
             return batch
         if len(rows) == len(params) or self.masked:
-            return self.transform_batch(batch, params)
-        sub = self.transform_batch(batch.select(rows, self.batch_fields()), [params[i] for i in rows])
+            out = self.transform_batch(batch, params)
+            if not self._builtin:
+                contract.check_batch(self, batch, out)
+            return out
+        sub_in = batch.select(rows, self.batch_fields())
+        sub = self.transform_batch(sub_in, [params[i] for i in rows])
+        if not self._builtin:
+            contract.check_batch(self, sub_in, sub)
         return batch.scatter(rows, sub)
 
     # -- hooks ------------------------------------------------------------------------------------
@@ -309,6 +356,94 @@ class Op:
         from mmdata.augment.batching import per_sample_fallback
 
         return per_sample_fallback(self, batch, params)
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _register(cls: type[Op]) -> None:
+    """Put ``cls`` in the registry under (section, name). The same class defined again — same module, same
+    qualified name: ``importlib.reload``, a notebook cell run twice — replaces the old one; any other class
+    under a taken name is refused, naming both."""
+    key = (cls.section, cls.name)
+    old = _REGISTRY.get(key)
+    if old is not None and old is not cls and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+        label = f"{cls.section}.{cls.name}"
+        if "name" not in cls.__dict__:
+            raise RuntimeError(
+                f"augmentation op {label} registered twice: {_qualified(cls)} inherits name = {cls.name!r} from "
+                f"{_qualified(old)} (module {old.__module__}), which is registered under it; give the subclass its own "
+                f'name = "..." (or name = "" for a base class that is no op itself)')
+        raise RuntimeError(
+            f"augmentation op {label} registered twice: {_qualified(cls)} (module {cls.__module__}) and "
+            f"{_qualified(old)} (module {old.__module__}); set another name = \"...\" on {cls.__qualname__} (names are "
+            f"unique per section: recipes refer to ops by name)")
+    _REGISTRY[key] = cls
+
+
+def _batch_op() -> type | None:
+    """:class:`mmdata.augment.mix.BatchOp` (None while mix.py is defining it)."""
+    mod = sys.modules.get("mmdata.augment.mix")
+    if mod is None:
+        import mmdata.augment.mix as mod
+    return getattr(mod, "BatchOp", None)
+
+
+def _check_class(cls: type[Op]) -> None:
+    """Refuse, when an op class is defined, what would otherwise go wrong later and far away: an unknown
+    section, a name without a section, PARAMS that cannot be (a kind typo, a default outside its own range or
+    not in canonical form, a reserved key) and an ``__init__`` whose extra arguments ``to_dict`` would drop."""
+    qual = _qualified(cls)
+    if cls.section not in ("", *SECTIONS):
+        raise TypeError(f"{qual}: section {cls.section!r} is not one of {list(SECTIONS)}")
+    if cls.name and not cls.section:
+        raise TypeError(f"{qual}: name {cls.name!r} without a section; set section = \"image\" (or one of "
+                        f"{list(SECTIONS)}), or subclass ImageOp / AudioOp / TextOp / BatchOp, which set it")
+    if cls.name and not (isinstance(cls.name, str) and _ID.match(cls.name)):
+        raise TypeError(f"{qual}: name {cls.name!r} is no op name; use 1-64 letters, digits, '_' or '-'")
+    bo = _batch_op()
+    if bo is not None:
+        if cls.section == "batch" and not issubclass(cls, bo):
+            raise TypeError(f"{qual}: section 'batch' takes batch ops only (subclass mmdata.augment.mix.BatchOp: "
+                            "draw_batch / combine run once per batch); a per-sample op goes in image, audio, text or sample")
+        if issubclass(cls, bo) and cls.section not in ("", "batch"):
+            raise TypeError(f"{qual}: a BatchOp mixes batches and runs only in section 'batch', not {cls.section!r}")
+    params = cls.PARAMS
+    if not isinstance(params, dict):
+        raise TypeError(f"{qual}.PARAMS: expected a dict of name -> Param, got {type(params).__name__}")
+    for k, spec in params.items():
+        where = f"{qual}.PARAMS[{k!r}]"
+        if not isinstance(k, str) or not k.isidentifier() or k.startswith("_"):
+            raise TypeError(f"{where}: a parameter name must be a Python identifier not starting with '_' "
+                            "(it is a keyword argument and an attribute)")
+        if k in RESERVED_PARAMS or hasattr(cls, k):
+            raise TypeError(f"{where}: {k!r} is reserved (every step has op, p and id; Op uses {k!r} itself, so "
+                            f"op.{k} would not read the argument); rename the parameter")
+        if not isinstance(spec, Param):
+            raise TypeError(f"{where}: expected a Param(kind, default, lo, hi, choices, doc), got {type(spec).__name__}")
+        if type(spec).check is Param.check and spec.kind not in KIND_DOC:
+            raise TypeError(f"{where}: unknown kind {spec.kind!r}{did_you_mean(str(spec.kind), list(KIND_DOC)) or ';'} "
+                            f"kinds: {', '.join(KIND_DOC)}")
+        if spec.lo is not None and spec.hi is not None and spec.lo > spec.hi:
+            raise TypeError(f"{where}: lo {spec.lo} > hi {spec.hi}")
+        try:
+            canon = spec.check(spec.default, f"{where}.default")
+        except RecipeError as exc:
+            raise TypeError(f"{exc} (the default must be a valid value itself)") from None
+        if canon != spec.default:  # to_dict writes the default as given: a round trip would change it
+            raise TypeError(f"{where}.default: write it in canonical form, {canon!r} (not {spec.default!r}), so "
+                            "to_dict / build round-trip it")
+    init = cls.__init__
+    if init is not Op.__init__ and cls.to_dict is Op.to_dict:
+        extra = [n for n, prm in list(inspect.signature(init).parameters.items())[1:]
+                 if prm.kind in (prm.POSITIONAL_OR_KEYWORD, prm.KEYWORD_ONLY) and n not in ("p", "where", "id", *params)]
+        if extra:
+            raise TypeError(
+                f"{qual}.__init__ takes {extra}, which are not in PARAMS: to_dict() (the recipe form) would drop them, "
+                f"so build(op.to_dict()) would silently be another op; declare them in PARAMS "
+                f"({extra[0]!r}: Param(\"float\", 1.0, 0.0, 10.0, doc=...)) and read self.{extra[0]} instead of "
+                "overriding __init__ (cross-argument checks go in validate)")
 
 
 def registry() -> dict[tuple[str, str], type[Op]]:

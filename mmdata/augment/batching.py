@@ -48,7 +48,15 @@ def per_sample_fallback(op: Any, batch: Batch, params: Sequence[dict[str, Any]])
     construction)."""
     device = batch.device
     samples = uncollate(batch.to("cpu"))
-    out = [op.apply(s, p) for s, p in zip(samples, params)]
+    out = []
+    for s, p in zip(samples, params):
+        try:
+            out.append(op.apply(s, p))
+        except Exception as exc:  # name the row: the recipe's note could only name the batch
+            from mmdata.augment.contract import note
+
+            note(exc, op, s.key)
+            raise
     # the batch's fields stay, also one no row has (a dataset field: the loader's collate keeps its mask,
     # -1 labels, empty texts), which uncollate cannot carry over in a sample
     new = collate(out, fields=tuple(batch.present))

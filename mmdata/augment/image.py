@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmdata.augment import contract
 from mmdata.augment.base import Op, Param, Shape
 from mmdata.augment.batching import applied_rows, column, cpu_loop, on, per_sample_fallback
 from mmdata.types import Batch, Sample, pad_stack
@@ -91,10 +92,17 @@ def _with_image(batch: Batch, image: torch.Tensor) -> Batch:
 class ImageOp(Op):
     """An image op: ``kernel`` is its per-sample CPU kernel on an HWC uint8 numpy array (the layout
     albumentations works in). ``transform`` wraps it for a CHW-tensor sample; a recipe runs consecutive
-    image ops on one HWC array and converts once (:func:`run_hwc`)."""
+    image ops on one HWC array and converts once (:func:`run_hwc`). The kernel gets an array of its own (a
+    copy, or the previous kernel's output), so it may write into it; it returns an HWC (or HW) uint8 array
+    with :meth:`out_channels` channels."""
 
-    section = ""
+    section = "image"
     field = "image"
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.copy_input is None and cls.transform is ImageOp.transform:
+            cls._copies = False  # the kernel works on an HWC copy (_hwc) already: no second copy
 
     def out_channels(self, channels: int, params: dict[str, Any]) -> int:
         """Channels of the kernel's output for an input with ``channels`` (colour conversions override)."""
@@ -105,7 +113,30 @@ class ImageOp(Op):
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         img = sample["image"]
-        return sample.with_fields(image=_chw(self.kernel(_hwc(img), params), self.out_channels(img.shape[0], params)))
+        arr = self.kernel(_hwc(img), params)
+        channels = self.out_channels(img.shape[0], params)
+        if not self._builtin:
+            _check_kernel(self, arr, channels, sample.key)
+        return sample.with_fields(image=_chw(arr, channels))
+
+
+def _check_kernel(op: ImageOp, arr: Any, channels: int, key: str) -> None:
+    """An image kernel from outside mmdata returned an HWC (or HW) uint8 array with ``channels`` channels, or
+    :class:`~mmdata.augment.contract.OpError` says what it returned instead."""
+    problem = None
+    if not isinstance(arr, np.ndarray):
+        problem = f"kernel returned {type(arr).__module__}.{type(arr).__name__}; expected an HWC uint8 numpy array"
+    elif arr.dtype != np.uint8:
+        problem = (f"kernel returned a {arr.dtype} array; expected uint8 (HWC) — a float image in [0, 1]? "
+                   "np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)")
+    elif arr.ndim not in (2, 3):
+        problem = f"kernel returned an array of shape {arr.shape}; expected (H, W, C) or (H, W)"
+    elif (arr.shape[2] if arr.ndim == 3 else 1) != channels:
+        problem = (f"kernel returned {arr.shape[2] if arr.ndim == 3 else 1} channels (shape {arr.shape}), out_channels "
+                   f"says {channels}; the kernel works channels last (H, W, C) — override out_channels when it changes "
+                   "the channel count")
+    if problem is not None:
+        raise contract.fail(op, key, problem)
 
 
 class _HWCView:
@@ -137,10 +168,17 @@ def run_hwc(steps: Sequence[Any], sample: Sample, draw: Any, record: Any) -> Sam
     arr: np.ndarray | None = None
     for step in steps:
         op = step.op
-        params = draw(step, sample if arr is None else _HWCView(sample, arr, channels))
-        if params["applied"]:
-            arr = _with_channels(op.kernel(_hwc(sample["image"]) if arr is None else arr, params))
-            channels = op.out_channels(channels, params)
+        try:
+            params = draw(step, sample if arr is None else _HWCView(sample, arr, channels))
+            if params["applied"]:
+                out = op.kernel(_hwc(sample["image"]) if arr is None else arr, params)
+                channels = op.out_channels(channels, params)
+                if not op._builtin:
+                    _check_kernel(op, out, channels, sample.key)
+                arr = _with_channels(out)
+        except Exception as exc:
+            contract.note(exc, op, sample.key)
+            raise
         record(step, params)
     return sample if arr is None else sample.with_fields(image=_chw(arr, channels))
 

@@ -120,7 +120,8 @@ class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
 # run after run on one dataset, and decoding it (PNG, FLAC) was a tenth of each run's CPU. Keyed by the
 # dataset folder's files (path, inode, size, mtime of dataset.json and index.parquet: a rewritten
 # folder is decoded again), the split, the fields, the reader's options and the normalize stage.
-# Samples are never modified in place (ops return new tensors), so sharing them is safe.
+# Samples are never modified in place (ops return new tensors; an op defined outside mmdata works on a
+# private copy, augment.contract.checked_transform), so sharing them is safe.
 DECODED_KEEP = 3  # splits (train, val and test of one dataset)
 _decoded: OrderedDict[str, tuple[list[Sample], dict[str, int]]] = OrderedDict()
 

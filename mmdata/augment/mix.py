@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from mmdata.augment import contract
 from mmdata.augment.base import Op, Param
 from mmdata.augment.batching import on, retokenize
 from mmdata.errors import RecipeError
@@ -84,7 +85,7 @@ class BatchOp(Op):
     """A batch-section op: ``draw_batch`` makes one params dict for the whole batch, ``mix`` applies it
     (once per batch: a mixed batch is refused) through the ``combine`` hook."""
 
-    section = ""
+    section = "batch"
     #: the modalities mixed, in label precedence: the first one a row has is its primary modality
     modalities: ClassVar[tuple[str, ...]] = ()
 
@@ -107,6 +108,8 @@ class BatchOp(Op):
             raise RecipeError(f"{self.where} ({self.name}): this batch was already mixed by {prev}; label_b / mix_lam hold "
                               "one pairing, so a batch is mixed once: keep one mixing op in the batch section")
         out = self.combine(batch, params)
+        if not self._builtin:
+            contract.check_batch(self, batch, out)
         out.meta[MIXED_BY] = f"{self.where} ({self.name})"
         return out
 

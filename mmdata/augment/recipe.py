@@ -61,6 +61,7 @@ from typing import Any
 
 import yaml
 
+from mmdata.augment import contract
 from mmdata.augment.base import Op, Shape, build_op
 from mmdata.augment.compose import MAX_DEPTH, Composite
 from mmdata.augment.image import ImageOp, run_hwc
@@ -218,11 +219,25 @@ def _check_spec_source(stages: Sequence[Sequence[Op]]) -> None:
         logmel = logmel or op.name == "logmel"
 
 
+def _check_placement(sections: Mapping[str, Sequence[Op]], normalize: Mapping[str, Sequence[Op]]) -> None:
+    """Each op in a section it can run in: a batch section of :class:`BatchOp` s only (``load_recipe`` finds
+    ops by section, so only a hand-built :class:`Recipe` can get this wrong), and no BatchOp elsewhere."""
+    for op in sections.get("batch", []):
+        if not isinstance(op, BatchOp):
+            raise RecipeError(f"{op.where}: {op.section}.{op.name} ({type(op).__qualname__}) is not a batch op; the batch "
+                              "section takes mmdata.augment.mix.BatchOp subclasses (draw_batch / combine per batch)")
+    for sec, ops in (*((s, sections.get(s, [])) for s in SAMPLE_SECTIONS), *normalize.items()):
+        for op in ops:
+            if isinstance(op, BatchOp):
+                raise RecipeError(f"{op.where}: {op.name} mixes batches; put it in the batch section, not {sec!r}")
+
+
 def _plan(steps: Sequence[Step]) -> list[Any]:
     """Runs of consecutive plain image ops (one HWC array each), other steps one by one."""
     plan: list[Any] = []
     for st in steps:
-        if isinstance(st.op, ImageOp):
+        # an ImageOp that overrides transform (not kernel) runs on its own: run_hwc calls kernels only
+        if isinstance(st.op, ImageOp) and type(st.op).transform is ImageOp.transform:
             if not (plan and isinstance(plan[-1], list)):
                 plan.append([])
             plan[-1].append(st)
@@ -263,6 +278,7 @@ class Recipe:
         self.keying = keying
         self._position = keying == "position"
         _check_spec_source([*self.normalize_sections.values(), *(sections.get(sec, []) for sec in SAMPLE_SECTIONS)])
+        _check_placement(sections, self.normalize_sections)
         check_batch_section(sections.get("batch", []))  # a batch is mixed once
         self._norm: list[Step] = []
         for sec in NORMALIZE_SECTIONS:
@@ -402,16 +418,20 @@ class Recipe:
         return param_rng(self.seed, epoch, key, step.pos_key if self._position else step.uid)
 
     def _run(self, step: Step, sample: Sample, epoch: int) -> tuple[Sample, dict[str, Any]]:
-        params = step.op.draw(self._rng(step, epoch, sample.key), sample)
-        if not params["applied"]:
-            return sample, params
-        if step.children:  # draw-then-apply per child: each sees the sample as the previous child left it
-            chosen = params.pop("chosen")
-            kids = {}
-            for j in chosen:
-                sample, kids[str(j)] = self._run(step.children[j], sample, epoch)
-            return sample, {**params, "children": kids}
-        return step.op.apply(sample, params), params
+        try:  # free unless raised (3.11's zero-cost try); the note names the step, op and sample
+            params = step.op.draw(self._rng(step, epoch, sample.key), sample)
+            if not params["applied"]:
+                return sample, params
+            if step.children:  # draw-then-apply per child: each sees the sample as the previous child left it
+                chosen = params.pop("chosen")
+                kids = {}
+                for j in chosen:
+                    sample, kids[str(j)] = self._run(step.children[j], sample, epoch)
+                return sample, {**params, "children": kids}
+            return step.op.apply(sample, params), params
+        except Exception as exc:
+            contract.note(exc, step.op, sample.key)
+            raise
 
     def _run_plan(self, plan: Sequence[Any], sample: Sample, epoch: int, log: list[dict[str, Any]]) -> Sample:
         def draw(step: Step, view: Any) -> dict[str, Any]:
@@ -471,16 +491,28 @@ class Recipe:
                 params = _upgrade(step.op, dict(entry["params"])) if step is not None else {}
             if step is None or step.label != entry["op"]:
                 raise RecipeError(f"replay log entry {entry['op']} ({uid or '#' + str(entry.get('index'))}) does not match this recipe")
-            sample = step.op.apply(sample, params)
+            try:
+                sample = step.op.apply(sample, params)
+            except Exception as exc:
+                contract.note(exc, step.op, sample.key)
+                raise
         return sample
 
     # -- batched ---------------------------------------------------------------------------------
     def _run_batched(self, step: Step, batch: Batch, epoch: int, active: Sequence[bool] | None = None) -> tuple[Batch, list[dict[str, Any]]]:
         host = _host(batch)
-        params = [step.op.draw(self._rng(step, epoch, key), _View(batch, i, host)) if active is None or active[i] else {"applied": False}
-                  for i, key in enumerate(batch.keys)]
-        if not step.children:
-            return step.op.apply_batch(batch, params), params
+        key: Any = batch.keys
+        try:
+            params = []
+            for i, key in enumerate(batch.keys):  # noqa: B007 - key names the row in an error note
+                params.append(step.op.draw(self._rng(step, epoch, key), _View(batch, i, host))
+                              if active is None or active[i] else {"applied": False})
+            key = batch.keys
+            if not step.children:
+                return step.op.apply_batch(batch, params), params
+        except Exception as exc:
+            contract.note(exc, step.op, key)
+            raise
         chosen = [p.pop("chosen") if p["applied"] else [] for p in params]
         kids: list[dict[str, Any]] = [{} for _ in params]
         for j, child in enumerate(step.children):  # rows that chose child j, drawn on the batch as it is now
@@ -525,10 +557,17 @@ class Recipe:
         bkey = "batch:" + hashlib.blake2b("\x1f".join(batch.keys).encode(), digest_size=8).hexdigest()
         applied = []
         for step in self._batch_steps:
-            op = step.op
-            assert isinstance(op, BatchOp)
-            params = op.draw_batch(derive(self.seed, epoch, bkey, self.key_of(step)), batch)
-            batch = op.mix(batch, params)
+            op = step.op  # a BatchOp: Recipe() checked
+            try:
+                params = op.draw_batch(derive(self.seed, epoch, bkey, self.key_of(step)), batch)
+                if not op._builtin:
+                    bad = contract.params_problem(params) if isinstance(params, dict) else f"a {type(params).__name__}, not a dict"
+                    if bad:
+                        raise contract.fail(op, batch.keys, f"draw_batch returned params that cannot go to the log as JSON: {bad}")
+                batch = op.mix(batch, params)
+            except Exception as exc:
+                contract.note(exc, op, batch.keys)
+                raise
             applied.append({"op": step.label, "id": step.uid, "index": step.index, "params": params})
         out = batch.replace()
         out.meta["aug_batch"] = applied

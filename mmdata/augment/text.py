@@ -41,7 +41,7 @@ class TextOp(Op):
     """A text op: ``word_params`` draws from the sample's token units (never empty), ``edit`` edits them;
     the batched kernel edits the token ids with ``edit_ids`` (or re-tokenises edited strings)."""
 
-    section = ""
+    section = "text"
     field = "text"
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
@@ -70,6 +70,8 @@ class TextOp(Op):
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         texts = [self._edited(t, p) for t, p in zip(batch["text"], params)]
+        if type(self).edit_ids is TextOp.edit_ids:  # no id kernel (a plugin's op): re-tokenise the edited strings
+            return retokenize(batch, texts)
         # lengths are host metadata in and out: ops compute new lengths from their (host) params
         ids, lengths = self.edit_ids(batch["tokens"], batch.lengths["tokens"], params)
         ids, lengths = _refill(ids, lengths, batch.lengths["tokens"], batch["text"], texts)

@@ -1,15 +1,33 @@
 """Generated test data shipped in the library (like lhotse's dummies): tiny real media
 (:mod:`mmdata.testing.media`), a user's messy folder with its ground truth
-(:mod:`mmdata.testing.messy`), hostile shards, byte by byte (:mod:`mmdata.testing.hostile`), and
-processes started as a shell starts them (:mod:`mmdata.testing.procs`).
+(:mod:`mmdata.testing.messy`), hostile shards, byte by byte (:mod:`mmdata.testing.hostile`),
+processes started as a shell starts them (:mod:`mmdata.testing.procs`), and the augmentation op harness
+:func:`check_op` (:mod:`mmdata.testing.ops`; docs/extending.md).
 
 Everything is a pure function of its arguments, so tests built on it are deterministic.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from mmdata.testing.media import CLASS_NAMES, audio_bytes, image_bytes, make_class_folders, make_sample_folder, text_for
 from mmdata.testing.messy import MessyFolder, Truth, make_messy_folder, truth_table
 
-__all__ = ["CLASS_NAMES", "MessyFolder", "Truth", "audio_bytes", "image_bytes", "make_class_folders",
-           "make_messy_folder", "make_sample_folder", "text_for", "truth_table"]
+_OPS = ("check_op", "op_samples", "restored_registry")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _OPS:  # imported on first use: mmdata.testing's media helpers need no torch
+        from mmdata.testing import ops
+
+        return getattr(ops, name)
+    raise AttributeError(f"module 'mmdata.testing' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_OPS})
+
+
+__all__ = ["CLASS_NAMES", "MessyFolder", "Truth", "audio_bytes", "check_op", "image_bytes", "make_class_folders",
+           "make_messy_folder", "make_sample_folder", "op_samples", "restored_registry", "text_for", "truth_table"]

@@ -1,0 +1,260 @@
+"""The op contract, checked where it is cheap: what an op may return and draw, and the context an error
+raised inside an op carries.
+
+What the loader expects of a sample (the reader's decoded types, :mod:`mmdata.types`):
+
+* ``image``: a ``torch.uint8`` tensor (C, H, W), C in 1-4 (grey, grey + alpha, RGB, RGBA);
+* ``audio``: a ``torch.float32`` tensor (channels, time), with ``sample.sample_rate`` a positive int;
+* ``spec`` (``logmel``'s features): a ``torch.float32`` tensor (n_mels, frames);
+* ``text``: a ``str``; ``label``: an ``int``; other fields (``.npy`` extras): any array.
+
+mmdata's own ops are trusted (their tests check each kernel); an op defined elsewhere (a plugin, a notebook)
+is checked after every ``transform`` (:func:`checked_transform`: only the fields it replaced, a few type
+tests) and every draw (:func:`check_params`: a walk of the small params dict). An exception raised inside
+any op gets a note naming the recipe step, the op and the sample (:func:`note`), so a bare
+``ValueError: kaboom`` from a DataLoader worker says where it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmdata.errors import RecipeError
+from mmdata.types import Batch, Sample
+
+#: the canonical (dtype, rank, what) of the tensor fields a sample carries into collate
+SAMPLE_TENSORS: dict[str, tuple[torch.dtype, int, str]] = {
+    "image": (torch.uint8, 3, "a torch.uint8 tensor (C, H, W) with C in 1-4"),
+    "audio": (torch.float32, 2, "a torch.float32 tensor (channels, time)"),
+    "spec": (torch.float32, 2, "a torch.float32 tensor (n_mels, frames)"),
+}
+#: the same fields in a batch: one more dim (B first)
+BATCH_TENSORS: dict[str, tuple[torch.dtype, int, str]] = {
+    "image": (torch.uint8, 4, "a torch.uint8 tensor (B, C, H, W)"),
+    "audio": (torch.float32, 3, "a torch.float32 tensor (B, C, T)"),
+    "spec": (torch.float32, 3, "a torch.float32 tensor (B, n_mels, frames)"),
+    "tokens": (torch.int64, 2, "a torch.int64 tensor (B, L)"),
+    "label": (torch.int64, 1, "a torch.int64 tensor (B,)"),
+}
+MAX_IMAGE_CHANNELS = 4
+_NOTED = "_mmdata_noted"  # set on an exception once it names its op: the innermost step is the most precise
+
+
+class OpError(RecipeError):
+    """An op broke the op contract at run time: it returned something the loader cannot batch (a dict, a
+    float or channels-last image, int16 audio), changed the sample's key, wrote into its input, or drew
+    params that cannot go to the replay log. The message names the recipe step, the op and the sample.
+
+    Example:
+        >>> str(OpError("image[0] (op image.invert): ..."))[:8]
+        'image[0]'
+    """
+
+
+def describe(op: Any) -> str:
+    """``image[0] (op image.invert, class myops.Invert)``: how errors name an op (the class only when it is
+    not one of mmdata's own, where the name says it all)."""
+    cls = type(op)
+    head = f"{getattr(op, 'where', '?')} (op {cls.section}.{cls.name}"
+    if not getattr(cls, "_builtin", False):
+        head += f", class {cls.__module__}.{cls.__qualname__}"
+    return head + ")"
+
+
+def note(exc: BaseException, op: Any, key: Any) -> None:
+    """Add ``mmdata: in recipe step image[0] (op image.invert, ...) on sample 'k3'`` to ``exc`` (a note: the
+    exception keeps its type, so handlers and tests of it still match), once: the innermost step wins.
+    ``key``: a sample key, or a list of them (a batch)."""
+    if getattr(exc, _NOTED, False):
+        return
+    try:
+        exc.add_note(f"mmdata: in recipe step {describe(op)} on {_what(key)}")
+        setattr(exc, _NOTED, True)
+    except (AttributeError, TypeError):  # an exception type without __dict__ / notes: leave it as it is
+        pass
+
+
+def _what(key: Any) -> str:
+    """``sample 'k3'``, or ``a batch of 8 samples ('k0', 'k1', 'k2', ...)`` for a list of keys."""
+    if isinstance(key, (list, tuple)):
+        shown = ", ".join(repr(str(k)) for k in key[:3])
+        return f"a batch of {len(key)} samples ({shown}{', ...' if len(key) > 3 else ''})"
+    return f"sample {key!r}"
+
+
+def fail(op: Any, key: Any, problem: str) -> OpError:
+    """The :class:`OpError` for ``problem`` of ``op`` on the sample (or batch of samples) ``key``, marked as
+    naming its place already (no note is added to it)."""
+    err = OpError(f"{describe(op)} on {_what(key)}: {problem}")
+    setattr(err, _NOTED, True)  # the message names the place already
+    return err
+
+
+def field_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the sample field ``name`` (None: it can).
+
+    Example:
+        >>> field_problem("image", torch.zeros(24, 32, 3, dtype=torch.uint8))
+        "'image' has shape (24, 32, 3): 24 channels; expected a torch.uint8 tensor (C, H, W) with C in 1-4 (channels last? use .permute(2, 0, 1))"
+    """
+    if value is None:
+        return f"{name!r} is None; remove a field with sample.without({name!r}) instead"
+    rule = SAMPLE_TENSORS.get(name)
+    if rule is not None:
+        dtype, rank, what = rule
+        if not isinstance(value, torch.Tensor):
+            hint = " (torch.from_numpy(a) makes one; an image as (C, H, W))" if isinstance(value, np.ndarray) else ""
+            return f"{name!r} is a {type(value).__module__}.{type(value).__name__}; expected {what}{hint}"
+        if value.dtype != dtype:
+            hint = ""
+            if name == "image" and value.is_floating_point():
+                hint = " (a float image in [0, 1]? scale and round: (x * 255).round().clamp(0, 255).to(torch.uint8))"
+            elif name in ("audio", "spec"):
+                hint = " (x.float(); integer PCM: x.float() / 32768)"
+            return f"{name!r} has dtype {value.dtype}; expected {what}{hint}"
+        if value.dim() != rank:
+            return f"{name!r} has shape {tuple(value.shape)}; expected {what}"
+        if name == "image" and not 1 <= value.shape[0] <= MAX_IMAGE_CHANNELS:
+            return (f"{name!r} has shape {tuple(value.shape)}: {value.shape[0]} channels; expected {what} "
+                    "(channels last? use .permute(2, 0, 1))")
+        return None
+    if name == "text" and not isinstance(value, str):
+        return f"'text' is a {type(value).__name__} ({value!r:.40}); expected a str"
+    if name == "label" and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+        return f"'label' is a {type(value).__name__} ({value!r:.40}); expected an int class id"
+    return None
+
+
+def check_sample(op: Any, before: Sample, out: Any, *, every_field: bool = False) -> None:
+    """Raise :class:`OpError` when ``out`` (what ``op`` made of ``before``) is no sample the loader can batch:
+    not a :class:`~mmdata.types.Sample`, another key, or a field it replaced of the wrong type, dtype or rank
+    (``every_field``: every field, also those it left alone)."""
+    key = before.key
+    if not isinstance(out, Sample):
+        hint = " (return sample.with_fields(image=...), a new Sample)" if isinstance(out, Mapping) or out is None else ""
+        raise fail(op, key, f"transform returned {type(out).__name__}, expected an mmdata.Sample{hint}")
+    if out.key != key:
+        raise fail(op, key, f"transform changed the sample key to {out.key!r}; keys identify samples (draws, logs, "
+                             "resume): keep it")
+    old = before.fields
+    for name, value in out.fields.items():
+        if every_field or old.get(name) is not value:
+            problem = field_problem(name, value)
+            if problem is not None:
+                raise fail(op, key, problem)
+    if "audio" in out.fields and (every_field or out.sample_rate != before.sample_rate or old.get("audio") is not out.fields["audio"]):
+        sr = out.sample_rate
+        if isinstance(sr, bool) or not isinstance(sr, int) or sr <= 0:
+            raise fail(op, key, f"sample_rate is {sr!r} with 'audio' present; expected a positive int (Hz)")
+
+
+def params_problem(params: Any, path: str = "params") -> str | None:
+    """Why ``params`` cannot go to the replay log (JSON) — None when it can: dicts with str keys, lists,
+    str, int, float and bool; a numpy scalar or array is named with its path (``params['shift']``)."""
+    if params is None or isinstance(params, (str, bool, int, float)):  # np.float64 is a float: JSON writes it
+        return None
+    if isinstance(params, dict):
+        for k, v in params.items():
+            if not isinstance(k, str):
+                return f"{path} has key {k!r} of type {type(k).__name__}; JSON keys are strings"
+            bad = params_problem(v, f"{path}[{k!r}]")
+            if bad:
+                return bad
+        return None
+    if isinstance(params, (list, tuple)):
+        for j, v in enumerate(params):
+            bad = params_problem(v, f"{path}[{j}]")
+            if bad:
+                return bad
+        return None
+    hint = " (.tolist() / float() / int() make JSON values)" if isinstance(params, (np.ndarray, np.generic, torch.Tensor)) else ""
+    return f"{path} is a {type(params).__module__}.{type(params).__name__}, not JSON{hint}"
+
+
+def check_params(op: Any, params: Any, sample: Any) -> None:
+    """Raise :class:`OpError` when ``sample_params`` / ``fallback_params`` returned no dict of JSON values
+    (params go to ``meta["aug"]``, the Parquet replay log and back: a numpy value would fail only when the log
+    is saved, far from the op)."""
+    key = getattr(sample, "key", None)
+    if not isinstance(params, dict):
+        raise fail(op, key, f"sample_params returned {type(params).__name__}; expected a dict of JSON values (or None: "
+                             "nothing to do for this sample)")
+    if "applied" in params:
+        raise fail(op, key, "sample_params returned an 'applied' key; the protocol sets it (return None for "
+                             "'nothing to do')")
+    bad = params_problem(params)
+    if bad:
+        raise fail(op, key, f"{bad}; params go to the replay log as JSON")
+
+
+def _private(sample: Sample, names: Any) -> Sample:
+    """``sample`` with fresh copies of its tensors / arrays among ``names`` (and a fresh fields and meta dict)."""
+    fields = dict(sample.fields)
+    for k in names:
+        v = fields.get(k)
+        if isinstance(v, torch.Tensor):
+            fields[k] = v.clone()
+        elif isinstance(v, np.ndarray):
+            fields[k] = v.copy()
+    return Sample(sample.key, fields, sample.sample_rate, dict(sample.meta))
+
+
+def _versions(fields: Mapping[str, Any], skip: Any = ()) -> list[tuple[str, torch.Tensor, int]]:
+    out = []
+    for k, v in fields.items():
+        if k not in skip and isinstance(v, torch.Tensor):
+            try:
+                out.append((k, v, v._version))
+            except RuntimeError:  # an inference-mode tensor has no version counter
+                pass
+    return out
+
+
+def checked_transform(op: Any, sample: Sample, params: dict[str, Any]) -> Sample:
+    """``op.transform(sample, params)`` for an op defined outside mmdata, within the contract: the op works on
+    a private copy of the fields it may write (its ``field``; every field for a sample-level op) unless it
+    says it never writes into its input (``copy_input = False``), so a kernel that writes in place cannot
+    corrupt the loader's cached samples (``cache=True``) or the caller's; any other input tensor written in
+    place (torch's version counter) and any return the loader cannot batch raise :class:`OpError`."""
+    copied: Any = ()
+    if op._copies:
+        copied = (op.field,) if op.field is not None else tuple(sample.fields)
+        src = _private(sample, copied)
+    else:
+        src = sample
+    watched = _versions(sample.fields, copied)
+    out = op.transform(src, params)
+    for k, t, ver in watched:
+        if t._version != ver:
+            raise fail(op, sample.key, f"transform wrote into the input's {k!r} tensor in place; a cached sample "
+                                        "(loader cache=True) would carry the change into the next epoch: return new tensors "
+                                        "(x = x.clone() before in-place ops, or out-of-place ops)")
+    check_sample(op, src, out)
+    return out
+
+
+def check_batch(op: Any, before: Batch, out: Any) -> None:
+    """Raise :class:`OpError` when a batched kernel of an op defined outside mmdata returned no batch like
+    collate makes: not a :class:`~mmdata.types.Batch`, other keys, or a replaced field of the wrong dtype / rank."""
+    keys = before.keys
+    if not isinstance(out, Batch):
+        raise fail(op, keys, f"the batched kernel returned {type(out).__name__}; expected an mmdata.Batch "
+                              "(batch.replace(image=...))")
+    if list(out.keys) != list(keys):
+        raise fail(op, keys, "the batched kernel changed the batch's keys (rows are matched to samples by position)")
+    for name, value in out.data.items():
+        if before.data.get(name) is value:
+            continue
+        rule = BATCH_TENSORS.get(name)
+        if rule is not None:
+            dtype, rank, what = rule
+            if not isinstance(value, torch.Tensor) or value.dtype != dtype or value.dim() != rank or value.shape[0] != len(keys):
+                got = (f"{type(value).__name__} {value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor)
+                       else type(value).__name__)
+                raise fail(op, keys, f"batch[{name!r}] is {got}; expected {what} with B = {len(keys)}")
+        elif name == "text" and (not isinstance(value, list) or len(value) != len(keys) or not all(isinstance(t, str) for t in value)):
+            raise fail(op, keys, f"batch['text'] must be a list of {len(keys)} str")
