@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, console, load_pandas_for_arrow, print_json,
+from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, console, load_pandas_for_arrow, print_json,
                                terminated_as_exit)
 
 
@@ -124,6 +124,7 @@ def ablate(
                                                      "contrastive.pt, or 'auto' to pre-train one into OUT/alignment.")] = None,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
+    plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Run an augmentation ablation (arms x paired seeds) and write runs.parquet, summary.json, report.md.
@@ -142,7 +143,7 @@ def ablate(
             s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device,
                     gpus=gpus, threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness,
                     alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else _warn,
-                    run_timeout=run_timeout)
+                    run_timeout=run_timeout, plugins=plugin or [])
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     _finish(s, out, json_)

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, Seed, ShardsOrDataDir, console, load_pandas_for_arrow,
-                               no_room, print_json, stopped_as_exit)
+from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, Seed, ShardsOrDataDir, console,
+                               load_pandas_for_arrow, no_room, plugins, print_json, stopped_as_exit)
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
 
@@ -28,12 +28,14 @@ def augment(
     maxcount: Annotated[int, typer.Option(min=1, help="Max samples per output shard.")] = 1000,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
+    plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Write K augmented copies of every training sample as new shards + index (params per sample) + card;
     val and test are written through with the normalize stage only (see --augment-split)."""
     from mmdata.augment.offline import augment_dataset, describe
 
+    plugins(plugin)
     wanted = [sp for v in augment_split for sp in v.split(",") if sp] if augment_split else None
     with stopped_as_exit(f"mmdata augment into {out}", "rerun the same command to resume it (the shards it finished "
                                                         "are kept)"):
@@ -60,6 +62,7 @@ def preview(
     split: Annotated[str, typer.Option(help="Split to preview.")] = "train",
     seed: Seed = 0,
     font: Annotated[Optional[Path], typer.Option(help="Font file with CJK glyphs (default: found on the system).")] = None,
+    plugin: PluginOpt = None,
 ) -> None:
     """Draw a grid: samples x (original, normalized, augmented variants) with images, audio and marked text."""
     import sys
@@ -68,6 +71,7 @@ def preview(
     from mmdata.augment.preview import preview as run
     from mmdata.errors import MMDataError
 
+    plugins(plugin)
     kw = {"n": n, "variants": variants, "split": split, "seed": seed, "font": str(font) if font else None}
     if str(out) != "-":
         path = run(shards, recipe, out, **kw)

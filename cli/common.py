@@ -125,6 +125,19 @@ class Terminated(SystemExit):
     """Raised in the main thread by SIGTERM under :func:`terminated_as_exit`; its code is 128 + 15."""
 
 
+PluginOpt = Annotated[Optional[list[str]], typer.Option(
+    "--plugin", help="Import this module first, for your own ops / fusions (repeatable): pkg.ops or pkg.ops:register "
+                     "(docs/extending.md). Installed packages' mmdata.plugins entry points are loaded too.")]
+
+
+def plugins(specs: Optional[list[str]]) -> list[str]:
+    """Load ``--plugin`` modules and installed plugin entry points before a command reads a recipe or a
+    fusion name; the specs loaded (what worker processes must import too)."""
+    from mmdata.plugins import load_plugins
+
+    return load_plugins(specs or [], where="--plugin")
+
+
 @contextmanager
 def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
     """SIGTERM (a scheduler stopping the job, ``kill``) ends the command like an exception would: the
@@ -145,11 +158,27 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
             received.append(signum)
         raise Terminated(128 + signum)
 
-    old = signal.signal(signal.SIGTERM, handler)
+    def swallowed(u: Any) -> None:
+        # a signal's exception raised inside a callback that cannot raise (an at-fork handler while a
+        # DataLoader forks its workers, a __del__, a cffi callback of soundfile) is printed and dropped,
+        # and the job ran on: deliver the signal again a little later (from here it would be handled at
+        # once, inside this hook, and dropped too), until it lands in ordinary code
+        signum = (signal.SIGTERM if isinstance(u.exc_value, Terminated) else
+                  signal.SIGINT if isinstance(u.exc_value, KeyboardInterrupt) else None)
+        if signum is None:
+            hook(u)
+            return
+        again = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        again.daemon = True
+        again.start()
+
+    old, hook = signal.signal(signal.SIGTERM, handler), sys.unraisablehook
+    sys.unraisablehook = swallowed
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+        sys.unraisablehook = hook
 
 
 @contextmanager

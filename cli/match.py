@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import DataDir, JsonFlag, Seed, console, note, print_json, warn
+from mmdata.cli.common import DataDir, JsonFlag, PluginOpt, Seed, console, note, plugins, print_json, warn
 
 ModelDir = Annotated[Path, typer.Option("--model", help="Output folder of `mmdata train` (contrastive.pt with --pretrain contrastive).")]
 Split = Annotated[str, typer.Option(help="Split to measure.")]
@@ -20,12 +20,14 @@ def match(
     split: Split = "test",
     out: Annotated[Optional[Path], typer.Option(
         help="PNG path (default: MODEL/match.png for test, MODEL/match-SPLIT.png for another split).")] = None,
+    plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Per modality pair: matched vs mismatched cosine (means, ROC-AUC) and KL / JS divergence of the
     per-modality predictions, overall and per class; writes a PNG."""
     from mmdata.train.matching import match as run
 
+    plugins(plugin)
     r = run(data, model, split=split, out=out)
     if json_:
         print_json(r)
@@ -62,6 +64,7 @@ def audit_alignment(
     epoch: Annotated[int, typer.Option(min=0, help="Epoch of the augmentation draws.")] = 0,
     out: Annotated[Optional[Path], typer.Option(
         help="PNG path (default: MODEL/alignment.png for test, MODEL/alignment-SPLIT.png for another split).")] = None,
+    plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """How much each op of a recipe changes cross-modal agreement under a contrastive model:
@@ -72,6 +75,7 @@ def audit_alignment(
     from mmdata.train.alignment import audit
     from mmdata.train.matching import figure_name
 
+    plugins(plugin)
     with warnings.catch_warnings():  # the ignored normalize is printed below (or is in the JSON), not as a Python warning
         warnings.simplefilter("ignore", UserWarning)
         r = audit(data, recipe, model, split=split, seed=seed, epoch=epoch,

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import (DataUrl, JsonFlag, Seed, console, load_pandas_for_arrow, print_json, stopped_as_exit, table,
-                               warn)
+from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, Seed, console, load_pandas_for_arrow, plugins, print_json,
+                               stopped_as_exit, table, warn)
 
 Derived = "Default: derived from index.parquet (printed at start)."
 
@@ -90,12 +90,14 @@ def train(
     probe: Annotated[bool, typer.Option("--probe", help="Linear probe: freeze the encoders, train one linear layer.")] = False,
     label_fraction: Annotated[float, typer.Option(callback=_fraction, help="Fraction of training labels used (stratified, per "
                               "seed). [0.0<x<=1.0]")] = 1.0,
+    plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Train the reference fusion model on any dataset with train/val/test splits; writes metrics.json,
     predictions.parquet and model.pt to --out."""
     from mmdata.train import train as run
 
+    plugins(plugin)
     mods = None if modalities is None else [s.strip() for s in modalities.split(",") if s.strip()]
     stopped = (f"its outputs in {out} are written only when it finishes" if out else "nothing was written")
     with stopped_as_exit("mmdata train", f"{stopped}; rerun the same command to train again"):

@@ -24,6 +24,8 @@ design:
 controls: {identity: true, label_noise: 0.3}
 alignment: null                           # true (pre-train a reference contrastive model), a model folder, or
                                           #   {model: DIR or null, epochs: 20, split: test}: alignment Δ per arm
+imports: [mypkg.myops]                    # modules registering your own ops / fusions (mmdata.plugins), imported
+                                          #   here and in every worker before the arms are checked or run
 ```
 
 * ``leave_one_out``: baseline = the full recipe; arm ``-image.cutout`` = the full recipe without that step.
@@ -36,6 +38,11 @@ alignment: null                           # true (pre-train a reference contrast
   draws nothing (no random op, or none on the modalities the bundled trainer uses) ``identity`` would
   train exactly like it: by default it is left out with a note (``Ablation.identity_note``); an
   explicit ``identity: true`` keeps it, and the report calls it not applicable, never passed.
+
+Code the recipe names — ``trainer.entry`` and ``imports`` — is imported before anything else is checked
+(so ops and fusions they register can be named by the arms and ``trainer.fusion``), as
+:func:`mmdata.plugins.load_plugins` imports it: by dotted module name only, never a path; installed
+packages' ``mmdata.plugins`` entry points are loaded too.
 
 Ablation recipes are untrusted input, read by :mod:`mmdata.safe_yaml` like augmentation recipes. A
 recipe file one names resolves against its folder and must stay inside it (:func:`_recipe_file`); an
@@ -55,7 +62,7 @@ import json
 import math
 import unicodedata
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -66,6 +73,7 @@ from mmdata.ablate.stats import ALPHA, SPENDING, min_seeds_for_verdict
 from mmdata.augment.recipe import SAMPLE_SECTIONS, load_recipe
 from mmdata.augment.recipe import TOP_KEYS as RECIPE_KEYS
 from mmdata.errors import MMDataError, RecipeError
+from mmdata.plugins import MAX_PLUGINS, check_spec, load_plugins
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness")
@@ -84,7 +92,7 @@ MAX_NAME = 100
 #: arm names mmdata gives the arms it adds itself (a user arm of that name would be taken for it)
 RESERVED_NAMES = {"baseline": "the baseline", "identity": "the identity (A/A) control",
                   "label_noise": "the label-noise control"}
-TOP_KEYS = ("dataset", "trainer", "seeds", "adaptive", "metric", "delta", "alpha", "alignment")
+TOP_KEYS = ("dataset", "trainer", "seeds", "adaptive", "metric", "delta", "alpha", "alignment", "imports")
 ALIGNMENT_DEFAULTS = {"model": None, "epochs": 20, "split": "test"}
 IDENTITY_SEED_OFFSET = 7919
 #: known metrics: column -> (label, scale to reporting units, higher is better)
@@ -184,6 +192,11 @@ class Ablation:
     own_trainer: bool = False
     #: the modalities the dataset's training split has (:func:`data_modalities`; None: not known up front)
     data_modalities: tuple[str, ...] | None = None
+    #: plugin modules the runs need (the recipe's ``imports:``, ``run(plugins=)``, and those the runner
+    #: finds registered in this process); written to config.resolved.yaml as ``imports:``
+    imports: tuple[str, ...] = ()
+    #: the installed entry points loaded (:func:`mmdata.plugins.load_entry_points`): environment, not config
+    entry_points: tuple[str, ...] = ()
 
     @property
     def baseline(self) -> Arm:
@@ -199,6 +212,18 @@ class Ablation:
         """The modalities the bundled trainer is told to use (None: unknown, or every one the data has)."""
         mods = self.trainer.get("modalities") if self.bundled else None
         return tuple(mods) if isinstance(mods, (list, tuple)) else None
+
+    @property
+    def plugins(self) -> list[str]:
+        """The plugin specs every process running the arms loads first: entry points, then ``imports``."""
+        return list(dict.fromkeys([*self.entry_points, *self.imports]))
+
+    def used_code(self) -> dict[str, type]:
+        """The ops of the arms' recipes and the bundled trainer's fusion that come from plugins
+        (:func:`mmdata.plugins.used_code`)."""
+        from mmdata.plugins import used_code
+
+        return used_code([a.recipe for a in self.arms], self.trainer.get("fusion") if self.bundled else None)
 
     def design(self) -> Design:
         """The seed schedule: one look at ``seeds`` or the planned looks of the adaptive design."""
@@ -224,6 +249,7 @@ class Ablation:
                 "metric": {"name": self.metric.name, "higher_is_better": self.metric.higher_is_better,
                            "scale": self.metric.scale, "label": self.metric.label},
                 "delta": self.delta, "alpha": self.alpha, "alignment": self.alignment,
+                **({"imports": list(self.imports)} if self.imports else {}),  # a rerun imports them (none: no key)
                 "arms": [{"name": a.name, "kind": a.kind, "label_noise": a.label_noise, "recipe": a.recipe} for a in self.arms]}
 
     def run_hash(self, arm: Arm, seed: int, data_fingerprint: str, device: str = "cpu", threads: int = 1) -> str:
@@ -484,7 +510,8 @@ def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> 
 
 def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None, *, adaptive: bool | None = None,
                   entry: str | None = None, alignment: bool | str | None = None,
-                  storage_options: dict[str, Any] | None = None, own_trainer: bool = False) -> Ablation:
+                  storage_options: dict[str, Any] | None = None, own_trainer: bool = False,
+                  plugins: Sequence[str] = (), import_entry: bool | None = None) -> Ablation:
     """Read and validate an ablation recipe (see the module docstring); errors name the key and the
     allowed values.
 
@@ -500,6 +527,12 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
         storage_options: options of a URL ``source``'s fsspec filesystem.
         own_trainer: a callable of the caller's trains the arms (``run(train_fn=...)``): the bundled
             trainer's value, metric and dataset checks do not apply.
+        plugins: plugin modules to import besides the recipe's ``imports:`` (``run(plugins=)``,
+            ``--plugin``); installed entry points are loaded too (:func:`mmdata.plugins.load_plugins`).
+        import_entry: import ``trainer.entry``'s module before the arms are checked, so ops it registers
+            can be named: None (default), when it imports here (an entry only the machines that run it
+            can import — a Ray cluster's — is theirs to check); True, an import error raises (the local
+            runner); False, not imported.
 
     Example:
         >>> ab = load_ablation({"design": {"mode": "explicit", "arms": {"cutout": {"image": [{"op": "cutout"}]}}}})
@@ -534,6 +567,24 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     for k in ("seed", "recipe", "label_noise", "data", "threads"):
         if k in trainer:
             raise RecipeError(f"trainer.{k}: set by the ablation runner for every run; remove it")
+    # code first: the ops and fusions it registers are named by trainer.fusion and the arms checked below
+    # (the arms were checked before the entry was imported: a trainer module importing its ops failed)
+    imports = _imports(data.get("imports"))
+    extra = [check_spec(p, "--plugin (plugins=)") for p in ([plugins] if isinstance(plugins, str) else plugins)]
+    entry_points = [s for s in load_plugins([], entry_points=True) if s not in imports and s not in extra]
+    try:
+        load_plugins(imports, entry_points=False, where="imports")
+    except MMDataError as exc:
+        raise RecipeError(str(exc)) from None
+    load_plugins(extra, entry_points=False, where="--plugin (plugins=)")
+    if entry not in (None, "mmdata.train:train") and import_entry is not False:
+        from mmdata.ablate.executor import resolve_entry
+
+        try:
+            resolve_entry(entry)
+        except MMDataError as exc:
+            if import_entry:
+                raise RecipeError(str(exc)) from None
     has: tuple[str, ...] | None = None  # the modalities the dataset's training split has, when known up front
     if entry in (None, "mmdata.train:train"):
         entry = None
@@ -575,7 +626,8 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     common = {"dataset": dataset, "trainer": trainer, "seeds": n_seeds, "metric": _metric(data.get("metric"), bundled),
               "entry": entry, "adaptive": ad, "looks": looks, "futility": fut, "spending": spending,
               "delta": None if delta is None else float(delta), "alpha": float(alpha), "source": data,
-              "alignment": _alignment(_alignment_override(data.get("alignment"), alignment)), "data_modalities": has}
+              "alignment": _alignment(_alignment_override(data.get("alignment"), alignment)), "data_modalities": has,
+              "imports": tuple(dict.fromkeys([*imports, *extra])), "entry_points": tuple(entry_points)}
     used = tuple(trainer["modalities"]) if bundled and isinstance(trainer.get("modalities"), (list, tuple)) else None
     arms, note = (_resolved_arms(data["arms"], base), None) if resolved else _design_arms(data, base, used)
     names = [a.name for a in arms]
@@ -587,6 +639,29 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     ab = Ablation(arms=arms, identity_note=note, own_trainer=own_trainer, **common)
     _check_scale(ab, "arms" if resolved else "design")
     return ab
+
+
+def _imports(spec: Any) -> list[str]:
+    """``imports:`` checked: a list of plugin module names (:func:`mmdata.plugins.check_spec`), at most
+    :data:`mmdata.plugins.MAX_PLUGINS` — dotted names only, so a recipe names code as ``trainer.entry``
+    does and never a file path.
+
+    Example:
+        >>> _imports(["pkg.myops", "pkg.more:register"])
+        ['pkg.myops', 'pkg.more:register']
+    """
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        spec = [spec]
+    if not isinstance(spec, list):
+        raise RecipeError(f"imports: expected a list of module names (e.g. [mypkg.myops]), got {spec!r}")
+    if len(spec) > MAX_PLUGINS:
+        raise RecipeError(f"imports: {len(spec)} modules; at most {MAX_PLUGINS}")
+    try:
+        return list(dict.fromkeys(check_spec(m, f"imports[{i}]") for i, m in enumerate(spec)))
+    except MMDataError as exc:
+        raise RecipeError(str(exc)) from None
 
 
 def _dataset(spec: Any) -> dict[str, Any]:

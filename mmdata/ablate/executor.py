@@ -5,7 +5,8 @@
   entry ``"package.module:function"`` and keywords, device, threads) and returns one row for
   ``runs.parquet`` — ``status: ok`` with the flattened metrics, or ``status: failed`` with the error
   and the tail of its traceback. It never raises, so any executor (processes here, Ray later) can
-  call it as is.
+  call it as is. It first loads the task's ``plugins`` (:mod:`mmdata.plugins`): a worker is a fresh
+  interpreter, and the arms' own ops and fusions exist only once their modules are imported.
 * :class:`InlineExecutor` runs tasks in this process (one at a time; for tests and callables that
   cannot be imported by name).
 * :class:`ProcessExecutor` runs them in spawned worker processes, one task per worker at a time, with
@@ -26,7 +27,6 @@ with its worker process :data:`HARD_GRACE_S` later (worker processes only: a gua
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import numbers
@@ -37,7 +37,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from multiprocessing.connection import wait
 from typing import Any, Protocol
@@ -89,11 +89,10 @@ def resolve_entry(entry: str | None) -> Callable[..., dict[str, Any]]:
     mod, sep, fn = entry.partition(":")
     if not sep or not mod or not fn:
         raise MMDataError(f"trainer entry {entry!r}: expected 'package.module:function'")
-    try:
-        module = importlib.import_module(mod)
-    except ImportError as exc:
-        raise MMDataError(f"trainer entry {entry!r}: cannot import module {mod!r} ({exc}); is it installed or on PYTHONPATH?") from exc
-    obj: Any = module
+    from mmdata.plugins import import_module
+
+    # "not found" and "found, but a dependency of it is missing" are different fixes: the helper says which
+    obj: Any = import_module(mod, f"trainer entry {entry!r}")
     for part in fn.split("."):
         obj = getattr(obj, part, None)
         if obj is None:
@@ -101,6 +100,65 @@ def resolve_entry(entry: str | None) -> Callable[..., dict[str, Any]]:
     if not callable(obj):
         raise MMDataError(f"trainer entry {entry!r}: {fn!r} is not callable")
     return obj
+
+
+#: the keywords :func:`run_task` passes every trainer call besides the recipe's ``trainer:`` options
+RUN_KEYWORDS = ("recipe", "seed", "label_noise", "device", "threads")
+
+
+def check_signature(fn: Callable[..., Any], name: str, options: Mapping[str, Any] = ()) -> None:
+    """Refuse a training function :func:`run_task` cannot call — ``fn(data, recipe=, seed=, label_noise=,
+    device=, threads=, **options)`` — before any run (each run failed with the same TypeError, and wrote
+    a report of failures): the error names the function, the keywords it does not take (and whether they
+    come from the recipe's ``trainer:``), the arguments it needs that no run gives, and the contract.
+
+    Example:
+        >>> def train(data, recipe, seed):
+        ...     return {}
+        >>> check_signature(train, "mymod:train")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.RecipeError: trainer entry 'mymod:train' (data, recipe, seed) cannot take what every run passes: unexpected keyword arguments 'label_noise', 'device', 'threads' (passed by the runner). Every run calls it as fn(data, recipe=..., seed=..., label_noise=..., device=..., threads=..., **the recipe's trainer: options); the contract: docs/ablation.md, "Your own trainer" (add **kwargs to take what you do not use)
+    """
+    import inspect
+
+    from mmdata.errors import RecipeError
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to read; its runs say what is wrong
+        return
+    options = dict(options)
+    passed = {**dict.fromkeys(RUN_KEYWORDS), **dict.fromkeys(options)}
+    try:
+        sig.bind("DATA", **passed)
+        return
+    except TypeError as exc:
+        first = str(exc)
+    P = inspect.Parameter
+    params = list(sig.parameters.values())
+    positional = [p for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
+    data = positional[0] if positional else None
+    named = {p.name for p in params if p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY) and p is not data}
+    problems = []
+    if data is None and not any(p.kind is P.VAR_POSITIONAL for p in params):
+        problems.append("no positional argument for the dataset folder")
+    if not any(p.kind is P.VAR_KEYWORD for p in params):
+        odd = [k for k in passed if k not in named]
+        for whose, keys in (("by the runner", [k for k in odd if k in RUN_KEYWORDS and k not in options]),
+                            ("from the recipe's trainer: options", [k for k in odd if k in options])):
+            if keys:
+                problems.append(f"unexpected keyword argument{'s' * (len(keys) > 1)} {', '.join(map(repr, keys))} "
+                                f"(passed {whose})")
+    missing = [p.name for p in params if p is not data and p.default is P.empty and p.name not in passed
+               and p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY)]
+    if missing:
+        problems.append(f"missing required argument{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} "
+                        "(no run passes them: give them defaults, or set them under trainer: in the recipe)")
+    raise RecipeError(f"trainer entry {name!r} {str(sig).split(' -> ')[0]} cannot take what every run passes: "
+                      f"{'; '.join(problems) or first}. Every run calls it as fn(data, recipe=..., seed=..., "
+                      "label_noise=..., device=..., threads=..., **the recipe's trainer: options); the contract: "
+                      'docs/ablation.md, "Your own trainer" (add **kwargs to take what you do not use)')
 
 
 def _number(v: Any) -> float | None:
@@ -158,8 +216,9 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
     Args:
         task: ``{arm, seed, hash, fingerprint, data, recipe, label_noise, entry, trainer, device,
             threads, primary}`` and, for a URL ``data``, ``storage_options``; ``timeout_s`` a time limit
-            (see the module docstring) — plain data only (see
-            :class:`mmdata.ablate.schedule`).
+            (see the module docstring); ``plugins`` the plugin specs to load first (the ablation's
+            :func:`mmdata.plugins.worker_plugins`: a worker registers the ops and fusions its parent
+            has) — plain data only (see :class:`mmdata.ablate.schedule`).
         train_fn: a callable to use instead of ``task["entry"]`` (in-process executors only).
 
     Returns:
@@ -173,6 +232,10 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
         import torch
 
         torch.set_num_threads(threads)
+        if task.get("plugins"):  # before the trainer: its module may name a plugin's op at import
+            from mmdata.plugins import load_plugins
+
+            load_plugins(task["plugins"], entry_points=False, where="the ablation's plugin")
         fn = train_fn or resolve_entry(task.get("entry"))
         with time_limit(task.get("timeout_s")):
             data = task["data"]

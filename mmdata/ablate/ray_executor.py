@@ -8,6 +8,10 @@ report are those of a local ablation (see :mod:`mmdata.ablate.runner`):
   comes back as a ``status: failed`` row) and declares ``num_cpus`` (the run's torch threads) and
   ``num_gpus`` (1 with ``device="cuda"``; Ray sets ``CUDA_VISIBLE_DEVICES`` for the task), so Ray
   packs runs onto the nodes' free CPUs and GPUs as Ray Tune packs trials;
+* a task loads the ablation's plugins (``task["plugins"]``: the modules registering the arms' own ops
+  and fusions, :mod:`mmdata.plugins`) before its run, as a local worker process does — they must be
+  importable on the nodes (installed, or in the driver's working directory, which Ray puts on the
+  workers' path);
 * finished rows are handed to the runner as they arrive (``ray.wait``), which writes them into
   ``runs.parquet`` on the driver;
 * a task that dies without a row (its worker or node lost after ``max_retries`` Ray retries, out of

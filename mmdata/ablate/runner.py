@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,10 +37,12 @@ from typing import Any
 import yaml
 
 from mmdata.ablate.design import Ablation, AblationWarning, design_warnings, load_ablation
-from mmdata.ablate.executor import DEFAULT_ENTRY, Executor, InlineExecutor, ProcessExecutor, cuda_ids, resolve_entry
+from mmdata.ablate.executor import (DEFAULT_ENTRY, Executor, InlineExecutor, ProcessExecutor, check_signature, cuda_ids,
+                                    resolve_entry)
 from mmdata.ablate.schedule import FUTILITY, Design, next_runs
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
+from mmdata.plugins import describe, worker_plugins
 from mmdata.shards.journal import LOCK, JobLock
 from mmdata.urls import is_remote, local_path, stage_dataset
 
@@ -284,7 +286,9 @@ def save_runs(out: Path, rows: list[dict[str, Any]], shown: str | None = None) -
         atomic_write_bytes(out / "runs.parquet", buf.getvalue())
 
 
-def environment(threads: int = 1, device: str = "cpu") -> dict[str, Any]:
+def environment(threads: int = 1, device: str = "cpu", plugins: Sequence[str] = ()) -> dict[str, Any]:
+    """The machine and software the runs used (``env.json``); ``plugins``: the plugin specs every run
+    loaded, with the file and installed version of each (:func:`mmdata.plugins.describe`)."""
     import numpy
     import torch
 
@@ -304,7 +308,8 @@ def environment(threads: int = 1, device: str = "cpu") -> dict[str, Any]:
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
             "mmdata": mmdata.__version__, "platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
             "threads_per_run": threads, "device": device, "git_revision": rev,
-            "deterministic": "CPU runs are bitwise deterministic per seed and thread count"}
+            "deterministic": "CPU runs are bitwise deterministic per seed and thread count",
+            **({"plugins": describe(plugins)} if plugins else {})}
 
 
 @contextmanager
@@ -371,6 +376,37 @@ def _check_runs_can_start(entry: str | None, device: str, gpus: int | None, exec
         cuda_ids(device, gpus)
 
 
+def _runs_here(executor: Any, workers: int | None, device: str, inline: bool) -> bool:
+    """Whether the runs happen in this process (the executor the run loop picks: :class:`InlineExecutor`)."""
+    local = executor in (None, "local")  # Ray ships even a closure to its workers
+    return isinstance(executor, InlineExecutor) or (local and (inline or (workers == 1 and device == "cpu")))
+
+
+def _check_code(ab: Ablation, here: bool, executor: Any, inline_fn: Callable[..., Any] | None,
+                trainer_kw: dict[str, Any]) -> None:
+    """Before any run: the plugins every run loads (``ab.imports`` gains the importable modules that
+    registered ops or fusions in this process: ``import myops`` in a script works with any number of
+    workers), refusing an op or fusion the arms use that a worker process could not import; then the
+    trainer's signature against what every run passes."""
+    # runs in this process see every op and fusion registered here (one in __main__ too): nothing to refuse
+    specs = worker_plugins({} if here else ab.used_code(), ab.plugins)
+    ab.imports = tuple(s for s in specs if s not in ab.entry_points)
+    fn: Callable[..., Any] | None = inline_fn
+    if fn is None:
+        try:
+            fn = resolve_entry(ab.entry)
+        except MMDataError:
+            if executor != "ray":
+                raise
+            fn = None  # only the cluster can import it: its runs say what is wrong
+    if fn is not None:
+        check_signature(fn, ab.entry or (DEFAULT_ENTRY if inline_fn is None else _name_of(inline_fn)), trainer_kw)
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
 def _entry_of(fn: Callable[..., Any]) -> str | None:
     """``module:qualname`` when ``fn`` can be imported by that name (so worker processes can run it)."""
     mod, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
@@ -391,7 +427,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         max_runs: int | None = None, executor: Executor | str | None = None, address: str | None = None,
         plots: bool = True, alignment: bool | str | None = None, robustness: bool | None = None,
         storage_options: dict[str, Any] | None = None, on_warning: Callable[[str], None] | None = None,
-        run_timeout: float | None = None) -> dict[str, Any]:
+        run_timeout: float | None = None, plugins: Sequence[str] = ()) -> dict[str, Any]:
     """Run (or resume) an ablation and write runs.parquet, summary.json, report.md and plots to ``out``.
 
     Args:
@@ -429,6 +465,13 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             ``warnings.warn(msg, AblationWarning)``. All are also in ``summary["warnings"]`` and the report.
         run_timeout: a time limit per run in seconds: a run past it is a failed run (``RunTimeout``),
             retried by a rerun like any failure (see :mod:`mmdata.ablate.executor`). None: no limit.
+        plugins: modules that register your own ops or fusions (``["mypkg.myops"]``; the CLI's
+            ``--plugin``), added to the recipe's ``imports:`` (:mod:`mmdata.plugins`). Every process
+            running the arms imports them — and installed ``mmdata.plugins`` entry points, and the modules
+            of ops and fusions already registered here (``import myops`` before ``run``) — before its
+            first run; all are recorded in config.resolved.yaml (``imports:``) and env.json. An op or
+            fusion the arms use that a worker cannot import (defined in ``__main__``: a script or a
+            notebook) is refused before any run unless the runs happen in this process.
 
     Returns:
         The summary (also ``out/summary.json``); ``summary["failures"]`` lists failed runs.
@@ -464,8 +507,11 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         trainer = trainer or _entry_of(train_fn)
         if trainer is None:
             inline_fn = train_fn  # a closure or partial: only this process can call it
+    # plugins (the recipe's imports:, plugins=, entry points) and the trainer entry are imported first:
+    # the arms and trainer.fusion may name what they register (on Ray the cluster imports the entry)
     ab = load_ablation(recipe, seeds=seeds, adaptive=adaptive, entry=trainer, alignment=alignment,
-                       storage_options=storage_options, own_trainer=inline_fn is not None)
+                       storage_options=storage_options, own_trainer=inline_fn is not None, plugins=plugins,
+                       import_entry=None if executor == "ray" else True)
     if robustness is not None:
         if ab.entry is not None:
             raise MMDataError(f"--no-robustness / robustness=: the robustness evaluation belongs to the bundled trainer, "
@@ -478,6 +524,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     device = device or str(ab.trainer.get("device") or "cpu")
     trainer_kw = {k: v for k, v in ab.trainer.items() if k != "device"}
     _check_runs_can_start(ab.entry, device, gpus, executor, inline_fn is not None)
+    _check_code(ab, _runs_here(executor, workers, device, inline_fn is not None), executor, inline_fn, trainer_kw)
     _check_dataset(ab, storage_options)
     prev = check_out(out, ab, shown)
     said = design_warnings(ab)
@@ -516,7 +563,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         with _writing(f"{folder}/config.resolved.yaml"):
             atomic_write_bytes(out / "config.resolved.yaml", config)
         with _writing(f"{folder}/env.json"):
-            atomic_write_bytes(out / "env.json", (json.dumps(environment(threads, device), indent=2) + "\n").encode())
+            env = environment(threads, device, ab.plugins)
+            atomic_write_bytes(out / "env.json", (json.dumps(env, indent=2) + "\n").encode())
         col = ab.metric.column
         failed_now: dict[str, set[int]] = {}
 
@@ -533,13 +581,17 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             a = by_name[name]
             return {"arm": name, "seed": s, "hash": hashes[(name, s)], "fingerprint": fingerprint, "data": data,
                     "recipe": a.recipe, "label_noise": a.label_noise, "entry": ab.entry, "trainer": trainer_kw,
-                    "device": device, "threads": threads, "primary": col, "timeout_s": run_timeout, **remote}
+                    "device": device, "threads": threads, "primary": col, "timeout_s": run_timeout, **remote,
+                    **({"plugins": ab.plugins} if ab.plugins else {})}
 
         prog = None
         if progress:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-            prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            # on stderr: stdout is the result (`mmdata ablate ... > summary.txt` kept the bar in the file)
+            prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=Console(stderr=True))
             prog.start()
             prog.add_task(f"ablation runs ({sum(r['status'] == 'ok' for r in rows)} already done)", total=None)
 

@@ -531,6 +531,26 @@ def mde(sd: float, n: int, level: float, power: float = 0.8) -> float:
     return float((stdtrit(n - 1, 1 - level / 2) + stdtrit(n - 1, power)) * sd / math.sqrt(n))
 
 
+#: differences whose sd is below this share of their magnitude are equal up to float rounding
+SD_NOISE_FLOOR = 1e-12
+
+
+def paired_sd(x: np.ndarray) -> float:
+    """The sd of paired differences (ddof 1; NaN below 2), 0 when they are equal up to float rounding:
+    below :data:`SD_NOISE_FLOOR` times their magnitude (at least 1). A deterministic trainer's arm that
+    adds the same amount on every seed gave sd 3.7e-15 and d_z 2.7e15 — rounding, not a measurement —
+    where exactly equal differences give sd 0 and no d_z.
+
+    Example:
+        >>> paired_sd(np.array([9.9, 9.9 + 4e-15, 9.9 - 3e-15])), paired_sd(np.array([1.0, 2.0]))
+        (0.0, 0.7071067811865476)
+    """
+    if len(x) < 2:
+        return math.nan
+    sd = float(x.std(ddof=1))
+    return 0.0 if sd < SD_NOISE_FLOOR * max(1.0, float(np.abs(x).max())) else sd
+
+
 def min_seeds_for_verdict(alpha: float, arms: int) -> int:
     """Fewest paired seeds with which any of ``arms`` arms can be decided at family-wise ``alpha``: the
     exact two-sided sign-flip test's smallest p is ``2 / 2**n`` (every seed the same sign), and Holm's
@@ -558,7 +578,7 @@ def conditional_power(d: Sequence[float], n_final: int, level: float) -> float:
         return 0.0
     if n < MIN_SEEDS:
         return 1.0  # nothing to judge by yet (a failed baseline, say): keep sampling
-    sd = float(x.std(ddof=1))
+    sd = paired_sd(x)
     if sd == 0:
         return 1.0 if float(x.mean()) != 0 else 0.0
     theta = abs(float(x.mean())) / sd
@@ -637,7 +657,7 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
         if n >= MIN_SEEDS:
             c = crossings(d, looks, levels, k)
             crossed[i] = c.any(axis=1)
-        sd = float(vals.std(ddof=1)) if n > 1 else math.nan
+        sd = paired_sd(vals)  # equal up to rounding: 0, as exactly equal differences (d_z, MDE: unknown)
         mean = float(vals.mean()) if n else math.nan
         if n and abs(mean) <= 1e-12 * float(np.abs(vals).max()):
             mean = 0.0  # +3.89 and -3.89 average to 3.6e-15 in floating point, not to a tiny effect

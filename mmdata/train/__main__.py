@@ -101,6 +101,8 @@ def parser() -> argparse.ArgumentParser:
             ap.add_argument(flag, *ALIASES.get(name, []), dest=name, type=_converter(hints[name]), default=p.default,
                             help=helps.get(name), **merge)
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON (rank 0)")
+    ap.add_argument("--plugin", action="append", default=[], help="import this module first, on every rank (your own "
+                    "fusions or ops; repeatable): pkg.mod or pkg.mod:register (docs/extending.md)")
     return ap
 
 
@@ -109,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = vars(parser().parse_args(argv))
     as_json = ns.pop("json")
     data = ns.pop("data")
+    from mmdata.plugins import load_plugins
+
+    load_plugins(ns.pop("plugin"), where="--plugin")  # each torchrun rank is its own interpreter
     metrics = train(data, progress=not as_json, **ns)
     if metrics:  # rank 0
         if as_json:

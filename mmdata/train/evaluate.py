@@ -7,6 +7,11 @@ with one-hot products, never a boolean index or ``.item()``), so a pass over a s
 host read at the end and memory independent of the split's size. Unlabelled samples (label -1) are
 left out of every score and counted.
 
+Non-finite logits (a diverged model, a fusion returning NaN) never crash a pass: such a row is scored as
+a uniform prediction — class 0 by the argmax's tie rule, confidence 1/C, NLL log C, i.e. chance — and
+counted (``Scores.nonfinite``, ``evaluate(...)["nonfinite"]``), so the caller can say so; the trainer
+stops on them after an epoch (``training diverged``) and warns about them in the test metrics.
+
 Corruptions (each level corrupts *every* test sample — unlike MultiBench's ``add_audio_noise``, which
 leaves unselected samples all-zero). The noise of a sample is drawn on the CPU from
 ``mmdata.rng.derive(seed, level index, sample key, modality)`` at the sample's own size, so it does
@@ -56,6 +61,12 @@ class Scores:
         self.edges = torch.linspace(0, 1, ECE_BINS + 1, dtype=torch.float64, device=dev)
         self.labelled = 0
         self.unlabelled = 0
+        self._nonfinite = torch.zeros((), dtype=torch.int64, device=dev)  # labelled rows with a NaN / inf logit
+
+    @property
+    def nonfinite(self) -> int:
+        """Labelled rows whose logits were not all finite (scored as uniform predictions; one host read)."""
+        return int(self._nonfinite)
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor, labelled: torch.Tensor | None = None) -> None:
         """Add a batch: ``logits`` (B, C) and ``labels`` (B,) on one device; ``labelled`` is the host
@@ -67,7 +78,11 @@ class Scores:
         self.unlabelled += len(labelled) - n_lab
         w = (labels >= 0).double()
         y = labels.clamp(min=0)
-        probs = torch.softmax(logits.double(), 1)
+        # a NaN row made softmax NaN, bucketize put it past the last bin and one_hot raised "Class values
+        # must be smaller than num_classes": such rows become uniform (zero logits), counted
+        bad = ~torch.isfinite(logits).all(1)
+        self._nonfinite += (bad & (labels >= 0)).sum()
+        probs = torch.softmax(logits.masked_fill(bad[:, None], 0.0).double(), 1)
         conf, pred = probs.max(1)
         onehot_y = torch.nn.functional.one_hot(y, self.classes).double() * w[:, None]
         self.confusion += onehot_y.T @ torch.nn.functional.one_hot(pred, self.classes).double()
@@ -84,6 +99,7 @@ class Scores:
         self.bins += other.bins
         self.labelled += other.labelled
         self.unlabelled += other.unlabelled
+        self._nonfinite += other._nonfinite.to(self._nonfinite.device)
 
     def result(self) -> dict[str, float]:
         """``{accuracy, macro_f1, nll, ece}`` over the labelled samples seen (NaN when there were none).
@@ -277,12 +293,14 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
         split: the split's name, for the reasons in ``not_applicable``.
 
     Returns:
-        ``{"scores": {...}, "per_class": {...}, "labelled": n, "unlabelled": n}`` plus
+        ``{"scores": {...}, "per_class": {...}, "labelled": n, "unlabelled": n, "nonfinite": n}`` (``nonfinite``:
+        labelled rows whose clean logits were NaN or infinite, scored as uniform predictions) plus
         ``"robustness": {"missing": {m: acc}, "corruption": {m: {"levels", "accuracy", "auc"}},
-        "samples_with": {m: n}, "not_applicable": {m: reason}}``: a modality no labelled sample has
-        is left out of ``missing`` and ``corruption`` (removing it would change nothing, and the
+        "samples_with": {m: n}, "not_applicable": {m: reason}, "nonfinite": n}``: a modality no labelled
+        sample has is left out of ``missing`` and ``corruption`` (removing it would change nothing, and the
         number would read as robustness) and named in ``not_applicable`` with the reason;
-        ``samples_with`` counts the labelled samples holding each modality.
+        ``samples_with`` counts the labelled samples holding each modality; ``nonfinite`` the rows of all
+        those passes scored as uniform predictions.
 
     Example:
         >>> from mmdata import Sample, collate
@@ -315,7 +333,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
         for (m, i), s in corrupted.items():
             s.update(logits if LEVELS[i] == 0 else model(corrupt(batch, m, LEVELS[i], seed, i)), y, labelled)
     out: dict[str, Any] = {"scores": clean.result(), "per_class": clean.per_class(names or [str(c) for c in range(classes)]),
-                           "labelled": clean.labelled, "unlabelled": clean.unlabelled}
+                           "labelled": clean.labelled, "unlabelled": clean.unlabelled, "nonfinite": clean.nonfinite}
     if robustness:
         # removing or corrupting a modality no scored sample has changes nothing: that is no measurement,
         # so the modality is left out of `missing` / `corruption` and named in `not_applicable`
@@ -327,5 +345,9 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
             accs = [corrupted[(m, i)].result()["accuracy"] for i in range(len(LEVELS))]
             curves[m] = {"levels": list(LEVELS), "accuracy": accs, "auc": auc(LEVELS, accs)}
         out["robustness"] = {"missing": {m: s.result()["accuracy"] for m, s in missing.items() if m not in absent},
-                             "corruption": curves, "samples_with": have, "not_applicable": absent}
+                             "corruption": curves, "samples_with": have, "not_applicable": absent,
+                             # rows scored as uniform predictions over the removal and corruption passes (level 0
+                             # reuses the clean logits: counted in out["nonfinite"] already)
+                             "nonfinite": sum(s.nonfinite for s in missing.values())
+                             + sum(s.nonfinite for (m, i), s in corrupted.items() if LEVELS[i] != 0)}
     return out

@@ -29,6 +29,22 @@ def register(name: str):  # noqa: ANN201
     return deco
 
 
+def fusion_class(name: str) -> type[Fusion] | None:
+    """The fusion class registered as ``name``, or None. A name not registered yet loads the installed
+    plugins' entry points first (:func:`mmdata.plugins.load_entry_points`, once per process), so a
+    library caller gets a fusion an installed package provides without importing it.
+
+    Example:
+        >>> fusion_class("concat").__name__
+        'ConcatFusion'
+    """
+    if name not in FUSIONS:
+        from mmdata.plugins import load_entry_points
+
+        load_entry_points()
+    return FUSIONS.get(name)
+
+
 def _stack_mask(present: dict[str, torch.Tensor], mods: Sequence[str]) -> torch.Tensor:
     return torch.stack([present[m] for m in mods], dim=1)  # (B, M) bool
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -129,6 +130,11 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, c
     if label_noise > 0:
         y = apply_label_noise(y, *label_noise_plan(batch.keys, label_noise, seed, classes), classes)
     loss, n = masked_loss(net(batch), batch, y)
+    if not loss.requires_grad:  # host metadata: backward() said only "element 0 of tensors does not require grad"
+        name = getattr(getattr(net, "module", net), "fusion_name", "?")
+        raise MMDataError(f"fusion {name!r}: its logits do not depend on any trainable parameter (detached, constant, or "
+                          "built without the encoders' features and its own parameters): nothing to train; build the "
+                          "logits from feats[m] or the fusion's nn.Parameters (docs/fusions.md)")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -333,23 +339,61 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     noise = float(run.config.get("label_noise", 0.0))
     total = torch.zeros((), dtype=torch.float64, device=run.device)
     labelled = torch.zeros((), dtype=torch.float64, device=run.device)
+    # the first step whose loss is not finite (-1: none), kept on the device: read once, at the end of the epoch
+    first_bad = torch.full((), -1, dtype=torch.int64, device=run.device)
+    bad_loss = torch.zeros((), dtype=torch.float32, device=run.device)
     rows = unlabelled = 0
     seen: list[str] = []
     with run.net.join() if run.world > 1 else nullcontext():  # type: ignore[operator]
-        for batch in _progress(run, loader, f"epoch {epoch}"):
+        for step, batch in enumerate(_progress(run, loader, f"epoch {epoch}")):
             loss, n = train_step(run.net, run.opt, batch, run.classes, label_noise=noise, seed=run.config["seed"])
+            now = (first_bad < 0) & ~torch.isfinite(loss)
+            first_bad = torch.where(now, step, first_bad)
+            bad_loss = torch.where(now, loss.float(), bad_loss)
             total += loss.double() * n
             labelled += n
             rows += len(batch)
             has_label = batch.present.get("label")  # host metadata: no device read
             unlabelled += len(batch) - (int(has_label.sum()) if has_label is not None else 0)
             seen.extend(batch.keys)
+    bad = int(first_bad)
+    if bad >= 0:
+        raise _diverged(run, epoch, bad, float(bad_loss))
+    # the last step can break the weights or BatchNorm's running statistics with a finite loss: the
+    # evaluation that follows would see them (one read per epoch)
+    state = [t for t in (*run.model.parameters(), *run.model.buffers()) if t.is_floating_point()]
+    if rows and state and not bool(torch.stack([torch.isfinite(t).all() for t in state]).all()):
+        raise _diverged(run, epoch, step, weights=True)
     record = os.environ.get("MMDATA_RECORD_SEEN")  # tests: which keys each rank trained on
     if record:
         with open(Path(record) / f"seen-rank{run.rank}.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps({"epoch": epoch, "keys": seen}) + "\n")
     return {"epoch": epoch, "train_loss": float(total / labelled.clamp(min=1)), "train_rows": rows,
             "train_unlabelled": unlabelled}
+
+
+def _diverged(run: Run, epoch: int, step: int, loss: float = math.nan, weights: bool = False,
+             logits: tuple[int, int] | None = None) -> MMDataError:
+    """The error for a loss that became NaN or infinite: one line, where it happened and the likely causes
+    (without it the NaN weights crashed the evaluation with "Class values must be smaller than num_classes").
+
+    The loop keeps the first bad step on the device and reads it once per epoch (no sync per step), so
+    the rest of that epoch still runs: NaN weights never recover, and the run ends there."""
+    from mmdata.train.fusions import FUSIONS
+
+    cfg = run.config
+    fusion = cfg.get("fusion")
+    own = fusion in FUSIONS and not (FUSIONS[fusion].__module__ or "").startswith("mmdata.")
+    hint = [f"lr {cfg.get('lr'):g} too high? try a lower --lr (lr=)".replace("e+", "e")]
+    if own:
+        hint.append(f"or your fusion {fusion!r} returns non-finite logits")
+    if logits is not None:
+        what = f"the model's logits are not finite on {logits[0]} of {logits[1]} val samples after epoch {epoch}"
+    elif weights:
+        what = f"the weights are not finite after epoch {epoch}, step {step} (the loss was finite up to it)"
+    else:
+        what = f"the loss is {'NaN' if math.isnan(loss) else loss} at epoch {epoch}, step {step}"
+    return MMDataError(f"training diverged: {what} ({'; '.join(hint)})")
 
 
 def _progress(run: Run, batches: Any, what: str) -> Iterator[Batch]:
@@ -472,6 +516,10 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         (True, 0)
     """
     # every option and the output folder are checked before a sample is read or a model is trained
+    if isinstance(fusion, str):
+        from mmdata.train.fusions import fusion_class
+
+        fusion_class(fusion)  # a name not registered yet: an installed plugin's (entry points) may register it
     check_options(fusion=fusion, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
                   modalities=modalities, label_noise=label_noise, eval_robustness=eval_robustness)
     if out is not None:
@@ -497,6 +545,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             if run.rank == 0:
                 with torch.random.fork_rng(devices=[]):  # a DataLoader draws its base seed: keep training's stream intact
                     val = evaluate(run.model, val_batches, run.classes, names=run.names)
+                if val["nonfinite"]:  # finite weights, overflowing logits (lr 1e12 after one step): the loss saw nothing yet
+                    raise _diverged(run, epoch, -1, logits=(val["nonfinite"], val["labelled"]))
                 v = val["scores"]
                 rec["val_accuracy"] = v["accuracy"]
                 run.history.append(rec)
@@ -586,6 +636,11 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
     if "robustness" in test:
         metrics["robustness"] = test["robustness"]
     warnings = run.warnings + batchnorm_warnings(run.model, best_epoch, run.config.get("epochs"))
+    bad = {"test": test.get("nonfinite", 0), "the robustness evaluation": test.get("robustness", {}).get("nonfinite", 0)}
+    for where, n in bad.items():
+        if n:  # said, not hidden: such rows are scored at chance (mmdata.train.evaluate)
+            warnings.append(f"the model's logits were NaN or infinite on {n} labelled samples of {where}: they were "
+                            "scored as uniform predictions (chance), so those scores understate a working model")
     if warnings:
         metrics["warnings"] = warnings
     metrics["wall_s"] = time.perf_counter() - run.t0

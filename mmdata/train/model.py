@@ -11,7 +11,7 @@ from torch import nn
 
 from mmdata.augment.audio import logmel
 from mmdata.errors import MMDataError
-from mmdata.train.fusions import FUSIONS, AudioEncoder, ImageEncoder, TextEncoder
+from mmdata.train.fusions import FUSIONS, AudioEncoder, ImageEncoder, TextEncoder, fusion_class
 from mmdata.types import Batch
 
 MODALITIES = ("image", "audio", "text")
@@ -36,24 +36,29 @@ class FusionModel(nn.Module):
         bad = [m for m in modalities if m not in MODALITIES]
         if bad or not modalities:
             raise MMDataError(f"--modalities (modalities=): {bad or 'none given'}; choose from {list(MODALITIES)}")
-        if fusion not in FUSIONS:
+        cls = fusion_class(fusion) if isinstance(fusion, str) else None
+        if cls is None:
             raise MMDataError(f"--fusion (fusion=) {fusion!r} is unknown; choose one of {sorted(FUSIONS)}")
         self.mods = list(modalities)
         self.fusion_name = fusion
         self.image_hw = tuple(image_hw)
         self.image_channels = image_channels
         self.encoders = nn.ModuleDict()
-        if getattr(FUSIONS[fusion], "uses_encoders", True):
+        self.classes = classes
+        if getattr(cls, "uses_encoders", True):
             enc = {"image": lambda: ImageEncoder(d, image_channels, image_hw), "audio": lambda: AudioEncoder(d, N_MELS),
                    "text": lambda: TextEncoder(d)}
             for m in self.mods:
                 self.encoders[m] = enc[m]()
         low_dims = {"image": image_channels * image_hw[0] * image_hw[1], "audio": 2 * N_MELS, "text": BAG}
         args = dict(fusion_args or {})
-        unknown = sorted(set(args) - set(FUSIONS[fusion].options))
+        unknown = sorted(set(args) - set(cls.options))
         if unknown:
-            raise MMDataError(f"--fusion-arg (fusion_args=) {unknown}: fusion {fusion!r} accepts {list(FUSIONS[fusion].options) or 'no arguments'}")
-        self.fusion = FUSIONS[fusion](self.mods, d, classes, low_dims, **args)
+            raise MMDataError(f"--fusion-arg (fusion_args=) {unknown}: fusion {fusion!r} accepts {list(cls.options) or 'no arguments'}")
+        self.fusion = cls(self.mods, d, classes, low_dims, **args)
+        if not any(p.requires_grad for p in self.parameters()):  # AdamW's "empty parameter list" named nothing
+            raise MMDataError(f"fusion {fusion!r} ({_where(cls)}) has no trainable parameters and uses no encoders: "
+                              "nothing to train; give it an nn.Linear head or nn.Parameters (docs/fusions.md)")
 
     def inputs(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(model inputs by modality, presence by modality) on the model's device."""
@@ -106,4 +111,27 @@ class FusionModel(nn.Module):
             if m in self.encoders:
                 feats[m] = self.encoders[m](x[m]) * pres[m][:, None].float()
         low = self.low_level(x) if self.fusion_name == "early" else {}
-        return self.fusion(feats, pres, low)
+        return self.check_logits(self.fusion(feats, pres, low), len(batch))
+
+    def check_logits(self, logits: Any, rows: int) -> torch.Tensor:
+        """``logits`` if they are a (rows, classes) tensor; else an error naming the fusion and what was
+        expected (a fusion with one extra output trained and scored a class that does not exist). Only
+        host metadata is read — shapes, no values — so it costs nothing per batch and checks every one
+        (evaluation with a modality dropped too, not just the first training batch).
+
+        Example:
+            >>> m = FusionModel(["text"], "concat", classes=3)
+            >>> m.check_logits(torch.zeros(2, 4), 2)
+            Traceback (most recent call last):
+            ...
+            mmdata.errors.MMDataError: fusion 'concat' (mmdata.train.fusions.ConcatFusion) returned logits of shape (2, 4) for a batch of 2; expected (batch, classes) = (2, 3): one score per class of the dataset
+        """
+        if isinstance(logits, torch.Tensor) and logits.dim() == 2 and tuple(logits.shape) == (rows, self.classes):
+            return logits
+        got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else f"a {type(logits).__name__}"
+        raise MMDataError(f"fusion {self.fusion_name!r} ({_where(type(self.fusion))}) returned logits of {got} for a batch "
+                          f"of {rows}; expected (batch, classes) = ({rows}, {self.classes}): one score per class of the dataset")
+
+
+def _where(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
