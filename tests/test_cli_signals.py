@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -117,3 +118,30 @@ def test_ctrl_c_in_the_import_of_pandas_ends_shard_before_it_writes(tmp_path: Pa
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted; rerun the same command" in err and "Traceback" not in err, err[-2000:]
     assert written == [], f"the job had written {written} when pandas was imported"
+
+
+def test_a_sigterm_raised_where_python_drops_exceptions_still_ends_the_command(tmp_path: Path) -> None:
+    """A SIGTERM handled inside a callback that cannot raise (here a __del__; in `mmdata train` the at-fork
+    handler run while a DataLoader forks its workers) was printed as "Exception ignored" and dropped: the
+    job trained on. It is delivered again and ends the command with 143."""
+    code = textwrap.dedent("""
+        import os, signal, time
+        from mmdata.cli.common import terminated_as_exit
+
+        class Dropper:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)  # the handler runs here, inside __del__: its exception is dropped
+
+        try:
+            with terminated_as_exit():
+                d = Dropper()
+                del d
+                time.sleep(3)
+                print("ran on")
+        except SystemExit as exc:
+            print("exit", exc.code)
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.stdout.split() == ["exit", "143"], (res.stdout, res.stderr[-2000:])
+    assert "Exception ignored" not in res.stderr

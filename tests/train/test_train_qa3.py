@@ -150,7 +150,15 @@ def test_sigterm_ends_mmdata_train_like_an_exception(avdigits40: Path, tmp_path:
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "mmdata.cli.main", "train", str(avdigits40), "--epochs", "200",
                              "--out", str(out), "--json", "-j", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(10)  # imports, setup, then training (200 epochs: still training when the signal comes)
+    # training has begun once the DataLoader workers (-j 2) exist: a fixed 10 s sleep was still in the
+    # imports on a loaded machine (no handler yet: killed by the signal, -15)
+    deadline = time.monotonic() + 180
+    while proc.poll() is None and time.monotonic() < deadline:
+        kids = " ".join(Path(t, "children").read_text() for t in Path(f"/proc/{proc.pid}/task").glob("*"))
+        if kids.split():
+            break
+        time.sleep(0.2)
+    time.sleep(1)
     assert proc.poll() is None
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
