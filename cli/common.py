@@ -7,8 +7,6 @@ Streams, as scripts expect them: stdout holds a command's result (tables, or one
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
 import signal
 import sys
@@ -20,6 +18,8 @@ from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console, ConsoleDimensions
+
+from mmdata.io import finite
 
 #: width of stdout's console on a pipe or a file: no limit a record would reach, so every record is one
 #: line (``| wc -l``, ``| grep``) and a table is as wide as its rows, never cut or wrapped at 80 columns
@@ -227,26 +227,6 @@ def load_pandas_for_arrow() -> None:
 
     pa.array([0])  # the shim's first use: with both modules loaded, a dictionary lookup
 
-
-def finite(obj: Any) -> Any:
-    """``obj`` with every NaN / infinite float replaced by None, recursively: JSON has no NaN (Python's
-    ``json`` writes ``NaN``, which ``JSON.parse`` and ``jq`` reject); null says "no value" (a metric on
-    a split without labelled samples).
-
-    Example:
-        >>> finite({"accuracy": float("nan"), "per_class": [1.0, float("inf")]})
-        {'accuracy': None, 'per_class': [1.0, None]}
-    """
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral):  # numpy float32: not a float
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
 
 
 def print_json(obj: Any) -> None:

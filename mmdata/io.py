@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import os
 import re
 import socket
@@ -177,3 +179,24 @@ def stream_sha256(f: Any, chunk: int = 1 << 20) -> str:
     while block := f.read(chunk):
         h.update(block)
     return h.hexdigest()
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN / infinite float replaced by None, recursively: JSON has no NaN (Python's
+    ``json`` writes ``NaN``, which ``JSON.parse`` and ``jq`` reject); null says "no value" (a metric on
+    a split without labelled samples). Used by ``metrics.json`` and the CLI's ``--json``.
+
+    Example:
+        >>> finite({"accuracy": float("nan"), "per_class": [1.0, float("inf")]})
+        {'accuracy': None, 'per_class': [1.0, None]}
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral):  # numpy float32: not a float
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj

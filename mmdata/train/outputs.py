@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import io
 import json
-import math
-import numbers
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mmdata.io import atomic_write_bytes, make_temp, published_mode, remove_stale_temps
+from mmdata.io import atomic_write_bytes, finite, make_temp, published_mode, remove_stale_temps
 from mmdata.types import Batch
 
 #: what a run writes into its output folder (and, with ``--pretrain``, :data:`mmdata.train.contrastive.CHECKPOINT`)
@@ -123,26 +121,6 @@ def remove_leftovers(out: str | Path) -> list[Path]:
 
     return remove_stale_temps(out, (*OUTPUT_FILES, CHECKPOINT))
 
-
-def finite(obj: Any) -> Any:
-    """``obj`` with every NaN / infinite float replaced by None, recursively: JSON has no NaN (Python's
-    ``json`` writes ``NaN``, which ``JSON.parse`` and ``jq`` reject). The same rule as the CLI's
-    ``--json`` (``mmdata.cli.common.finite``; the library does not import the CLI).
-
-    Example:
-        >>> finite({"test": {"accuracy": float("nan")}, "history": [{"loss": 0.5}]})
-        {'test': {'accuracy': None}, 'history': [{'loss': 0.5}]}
-    """
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral):  # numpy float32: not a float
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
 
 
 def metrics_json(metrics: dict[str, Any]) -> bytes:
