@@ -24,8 +24,6 @@ The data path in the tasks must be readable on every node (shared storage); see 
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -65,15 +63,9 @@ class RayExecutor:
                  max_concurrent: int | None = None, train_fn: Callable[..., dict[str, Any]] | None = None,
                  runtime_env: dict[str, Any] | None = None) -> None:
         self._ray = require_ray()
-        # ray.init installs a SIGTERM handler of its own (sys.exit(15): exit code 15, no message); the one
-        # in place before (the CLI's terminated_as_exit, or the default) is put back, so that outside the
-        # runner's run loop a SIGTERM ends a Ray ablation as it ends a local one (exit 143)
-        sigterm = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
-        try:
-            self._owned = connect(address, runtime_env=runtime_env)
-        finally:
-            if sigterm is not None:
-                signal.signal(signal.SIGTERM, sigterm)
+        # connect() keeps the SIGTERM handler in place (ray.init's own exits 15): outside the runner's run
+        # loop a SIGTERM ends a Ray ablation as it ends a local one (exit 143)
+        self._owned = connect(address, runtime_env=runtime_env)
         self.num_cpus, self.num_gpus = float(num_cpus), float(num_gpus)
         remote = self._ray.remote(_run).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                                                 max_retries=MAX_RETRIES, name="mmdata-ablate-run")
