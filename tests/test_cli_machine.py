@@ -233,16 +233,22 @@ def _temps(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if ".tmp" in p.name] if out.exists() else []
 
 
-def _sigterm_while_writing(args: list[str], out: Path, cwd: Path) -> tuple[int, str, list[str]]:
-    """Start ``mmdata ARGS``, SIGTERM it while a shard's temp file is open in ``out``; (exit code, stderr,
+def _sigterm_while_writing(args: list[str], out: Path, cwd: Path, *, started: bool = False) -> tuple[int, str, list[str]]:
+    """Start ``mmdata ARGS``, SIGTERM it while a shard's temp file is open in ``out`` (``started``: once the
+    job has recorded a finished shard, for jobs whose temp file is open only a moment); (exit code, stderr,
     the temp files seen)."""
+    from mmdata.shards.journal import _records
+
     proc = subprocess.Popen([*CLI, *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=_env())
     deadline = time.time() + 240
     seen: list[Path] = []
+    journal = out / ".mmdata-journal"
     while time.time() < deadline and not seen:
         assert proc.poll() is None, proc.stderr.read()
         seen = _temps(out)
+        if started and journal.exists() and _records(journal.read_bytes())[0]:
+            seen = seen or [journal]
         time.sleep(0.005)
     assert seen, "no shard was being written"
     proc.send_signal(signal.SIGTERM)
@@ -269,8 +275,9 @@ def test_sigterm_ends_augment_with_143_a_message_and_no_temp_file(slow_raw: Path
     recipe = tmp_path / "r.yaml"
     recipe.write_text("image:\n  - {op: hflip, p: 1.0}\n")
     out = tmp_path / "aug"
-    rc, err, seen = _sigterm_while_writing(["augment", str(src), str(out), "--recipe", str(recipe), "--maxcount", "10"],
-                                           out, tmp_path)
+    # augment writes a shard's tar from memory in a moment: signal once it has finished one (of 60 x 4)
+    rc, err, seen = _sigterm_while_writing(["augment", str(src), str(out), "--recipe", str(recipe), "--maxcount", "10",
+                                            "--copies", "4"], out, tmp_path, started=True)
     assert rc == 143, err[-2000:]
     assert f"mmdata augment into {out} interrupted by SIGTERM; rerun the same command to resume it" in err
     assert "Traceback" not in err
