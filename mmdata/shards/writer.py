@@ -436,12 +436,10 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     all_meta = array("q")
     fsync = task.get("fsync", False)
     columns_layout = task["layout"] != "samples"
-    if columns_layout:
-        writers = {f: TarWriter(out / f / task["name"], fsync=fsync, threaded_hash=task.get("hash_thread", False))
-                   for f in task["fields"]}
-        per_field_samples = dict.fromkeys(task["fields"], 0)
-    else:
-        writer = TarWriter(out / task["name"], fsync=fsync, threaded_hash=task.get("hash_thread", False))
+    # the writers (each with its temp file) are made inside the try: a SIGTERM / Ctrl-C landing between
+    # making one and entering the try left its `.tar.tmp-PID` behind
+    writers: dict[str, TarWriter] = {}
+    per_field_samples = dict.fromkeys(task["fields"], 0) if columns_layout else {}
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
     read = read_many
@@ -450,6 +448,10 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
 
         read = RemoteSource.from_task(task["source"]).read_many
     try:
+        for f in (task["fields"] if columns_layout else [None]):
+            writers[f] = TarWriter(out / f / task["name"] if f else out / task["name"], fsync=fsync,
+                                   threaded_hash=task.get("hash_thread", False))
+        writer = writers.get(None)
         for chunk, paths, got, meta, all_read in _read_chunks(task["records"], task.get("max_file_size"), read):
             all_paths += paths
             all_meta += meta
@@ -490,7 +492,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             results = [{"shard": task["name"], "modality": None, "sha256": sm.sha256, "members": sm.members,
                         "samples": len(keys), "bytes": sm.bytes}]
     except BaseException:
-        for tw in (writers.values() if columns_layout else [writer]):
+        for tw in writers.values():
             if tw.summary is None:
                 tw.abort()
         raise
