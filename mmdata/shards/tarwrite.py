@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import tarfile
+import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -107,7 +109,20 @@ def _hash_pool() -> ThreadPoolExecutor:
     per shard that adds up). A forked child gets its own: the parent's thread does not exist there."""
     global _HASH_POOL
     if _HASH_POOL is None or _HASH_POOL[0] != os.getpid():
-        _HASH_POOL = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-sha256"))
+        # The thread is started here with SIGINT / SIGTERM held back: a signal's exception raised inside
+        # submit() between starting the worker and registering it for the exit-time join left a worker
+        # nobody wakes, and the interpreter waited for it forever (`mmdata augment` hung after SIGTERM,
+        # its main thread in threading._shutdown). Held signals arrive once the mask is restored.
+        held = {signal.SIGINT, signal.SIGTERM}
+        masked = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, held) if masked else None
+        try:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-sha256")
+            pool.submit(int).result()  # starts the worker (and registers it) now
+            _HASH_POOL = (os.getpid(), pool)
+        finally:
+            if masked:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
     return _HASH_POOL[1]
 
 
