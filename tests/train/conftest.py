@@ -25,6 +25,14 @@ def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def avdigits4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """avdigits with 4 samples per class: the smallest real dataset a training run completes on."""
+    from mmdata.datasets.avdigits import build
+
+    return build(tmp_path_factory.mktemp("av4") / "av", limit=4, progress=False)
+
+
+@pytest.fixture(scope="session")
 def avdigits40(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """avdigits with 40 samples per class (240 train / 80 val / 80 test)."""
     from mmdata.datasets.avdigits import build

@@ -22,13 +22,6 @@ from mmdata.train.fusions import FUSIONS, Fusion, register
 pytestmark = pytest.mark.filterwarnings("ignore::mmdata.ablate.design.AblationWarning")
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from mmdata.datasets.avdigits import build
-
-    return build(tmp_path_factory.mktemp("av") / "av", limit=4, progress=False)
-
-
 class NaNFusion(Fusion):
     """A user's fusion with a bug: a NaN in every logit (0/0)."""
 
@@ -64,16 +57,16 @@ def fusions() -> Iterator[None]:
     FUSIONS.update(before)
 
 
-def test_a_huge_learning_rate_says_training_diverged(tiny: Path) -> None:
+def test_a_huge_learning_rate_says_training_diverged(avdigits4: Path) -> None:
     with pytest.raises(MMDataError) as exc:
-        train(tiny, epochs=2, lr=1e12, threads=1, eval_robustness=False)
+        train(avdigits4, epochs=2, lr=1e12, threads=1, eval_robustness=False)
     said = str(exc.value)
     assert said.startswith("training diverged: ") and "after epoch 0" in said and "lr 1e12 too high?" in said, said
     assert "\n" not in said
 
 
-def test_the_cli_exits_2_with_one_line(tiny: Path, tmp_path: Path) -> None:
-    res = subprocess.run([sys.executable, "-c", "from mmdata.cli.main import main; main()", "train", str(tiny), "--epochs",
+def test_the_cli_exits_2_with_one_line(avdigits4: Path, tmp_path: Path) -> None:
+    res = subprocess.run([sys.executable, "-c", "from mmdata.cli.main import main; main()", "train", str(avdigits4), "--epochs",
                           "2", "--lr", "1e12", "--no-robustness", "--threads", "1"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert res.returncode == 2, res.stderr[-2000:]
@@ -81,16 +74,16 @@ def test_the_cli_exits_2_with_one_line(tiny: Path, tmp_path: Path) -> None:
     assert "Class values must be smaller" not in res.stderr
 
 
-def test_a_fusion_returning_nan_is_named_with_the_epoch_and_step(tiny: Path, fusions: None) -> None:
+def test_a_fusion_returning_nan_is_named_with_the_epoch_and_step(avdigits4: Path, fusions: None) -> None:
     with pytest.raises(MMDataError, match=r"training diverged: the loss is NaN at epoch 0, step 0 \(lr 0.002 too high\? .*"
                                           r"or your fusion 'nan_test' returns non-finite logits\)"):
-        train(tiny, fusion="nan_test", epochs=2, threads=1, eval_robustness=False)
+        train(avdigits4, fusion="nan_test", epochs=2, threads=1, eval_robustness=False)
 
 
-def test_an_ablation_run_records_the_divergence(tiny: Path, tmp_path: Path) -> None:
+def test_an_ablation_run_records_the_divergence(avdigits4: Path, tmp_path: Path) -> None:
     from mmdata.ablate import run
 
-    cfg = {"dataset": {"path": str(tiny)}, "trainer": {"epochs": 1, "lr": 1.0e12, "eval_robustness": False}, "seeds": 2,
+    cfg = {"dataset": {"path": str(avdigits4)}, "trainer": {"epochs": 1, "lr": 1.0e12, "eval_robustness": False}, "seeds": 2,
            "design": {"mode": "explicit", "arms": {"flip": {"image": [{"op": "hflip"}]}}}, "controls": {"identity": False}}
     s = run(cfg, tmp_path / "o", workers=1, progress=False, plots=False)
     assert s["runs"]["failed"] == 4
@@ -112,9 +105,9 @@ def test_evaluation_scores_nonfinite_logits_as_chance_and_counts_them() -> None:
     assert finite.nonfinite == 0 and finite.result()["accuracy"] == 1.0
 
 
-def test_nonfinite_test_logits_are_a_warning_in_the_metrics(tiny: Path, fusions: None) -> None:
+def test_nonfinite_test_logits_are_a_warning_in_the_metrics(avdigits4: Path, fusions: None) -> None:
     """Training and val are fine (every sample has its image); the robustness pass that drops the image gets
     NaN rows: scored as chance and said, not a crash."""
-    m = train(tiny, fusion="nan_without_image", epochs=1, threads=1, eval_robustness=True)
+    m = train(avdigits4, fusion="nan_without_image", epochs=1, threads=1, eval_robustness=True)
     assert m["robustness"]["nonfinite"] > 0 and m["robustness"]["missing"]["image"] <= 1.0
     assert any("NaN or infinite" in w and "robustness evaluation" in w for w in m.get("warnings", [])), m.get("warnings")

@@ -16,13 +16,6 @@ from mmdata.train import FusionModel, train
 from mmdata.train.fusions import FUSIONS, Fusion, register
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from mmdata.datasets.avdigits import build
-
-    return build(tmp_path_factory.mktemp("av") / "av", limit=4, progress=False)
-
-
 class OneTooMany(Fusion):
     def __init__(self, mods, d, classes, low_dims):  # noqa: ANN001
         super().__init__(mods, d, classes, low_dims)
@@ -62,16 +55,16 @@ def fusions() -> Iterator[None]:
     FUSIONS.update(before)
 
 
-def test_logits_of_the_wrong_shape_name_the_fusion_and_the_expected_shape(tiny: Path, fusions: None) -> None:
+def test_logits_of_the_wrong_shape_name_the_fusion_and_the_expected_shape(avdigits4: Path, fusions: None) -> None:
     with pytest.raises(MMDataError, match=r"fusion 'one_too_many' \(.*OneTooMany\) returned logits of shape \(20, 11\) "
                                           r"for a batch of 20; expected \(batch, classes\) = \(20, 10\)"):
-        train(tiny, fusion="one_too_many", epochs=1, threads=1, eval_robustness=False)
+        train(avdigits4, fusion="one_too_many", epochs=1, threads=1, eval_robustness=False)
     with pytest.raises(MMDataError, match=r"fusion 'flat' .* returned logits of shape \(200,\) for a batch of 20"):
-        train(tiny, fusion="flat", epochs=1, threads=1, eval_robustness=False)
+        train(avdigits4, fusion="flat", epochs=1, threads=1, eval_robustness=False)
 
 
-def test_a_fusion_without_trainable_parameters_is_named(tiny: Path, fusions: None) -> None:
+def test_a_fusion_without_trainable_parameters_is_named(avdigits4: Path, fusions: None) -> None:
     with pytest.raises(MMDataError, match=r"fusion 'constant': its logits do not depend on any trainable parameter"):
-        train(tiny, fusion="constant", epochs=1, threads=1, eval_robustness=False)
+        train(avdigits4, fusion="constant", epochs=1, threads=1, eval_robustness=False)
     with pytest.raises(MMDataError, match=r"fusion 'nothing' \(.*Nothing\) has no trainable parameters and uses no encoders"):
         FusionModel(["image"], "nothing", classes=3)
