@@ -7,8 +7,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, console, load_pandas_for_arrow, print_json,
-                               terminated_as_exit)
+from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, console, load_pandas_for_arrow, note,
+                               print_json, terminated_as_exit, warn)
 
 
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
@@ -72,14 +72,6 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
         console.print(f"[red]failed[/] {escape(str(fl['arm']))} seed {fl['seed']}: {escape(str(fl['error']))}")
 
 
-def _warn(msg: str) -> None:
-    """An ablation warning on stderr (stdout stays the tables, or the JSON)."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {escape(msg)}", highlight=False)
-
-
 def _quiet(msg: str) -> None:
     """--json: the warnings are in the summary's ``warnings``; stdout stays one JSON document."""
 
@@ -93,12 +85,11 @@ def _finish(s: dict[str, Any], out: Path | str, json_: bool) -> None:
 def _interrupted(exc: BaseException) -> None:
     import signal
 
-    from rich.console import Console
     from rich.markup import escape
 
     signum = getattr(exc, "signum", signal.SIGINT)
     # on stderr, as the warnings: with --json stdout stays one JSON document (here: none)
-    Console(stderr=True, soft_wrap=True).print(f"[yellow]{escape(str(exc) or 'interrupted')}[/]", highlight=False)
+    note(f"[yellow]{escape(str(exc) or 'interrupted')}[/]")
     raise typer.Exit(128 + int(signum))
 
 
@@ -142,7 +133,7 @@ def ablate(
             load_pandas_for_arrow()  # before the runs: not in the middle of saving the first one
             s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device,
                     gpus=gpus, threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness,
-                    alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else _warn,
+                    alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else warn,
                     run_timeout=run_timeout, plugins=plugin or [])
     except KeyboardInterrupt as exc:
         _interrupted(exc)
@@ -161,7 +152,7 @@ def demo(
     try:
         with terminated_as_exit():
             load_pandas_for_arrow()
-            s = run_demo(out, workers=workers, quick=quick, progress=not json_, on_warning=_quiet if json_ else _warn)
+            s = run_demo(out, workers=workers, quick=quick, progress=not json_, on_warning=_quiet if json_ else warn)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     if not json_:
