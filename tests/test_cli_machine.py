@@ -252,7 +252,12 @@ def _sigterm_while_writing(args: list[str], out: Path, cwd: Path, *, started: bo
         time.sleep(0.005)
     assert seen, "no shard was being written"
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # a hung job must not outlive the test (one did, for 40 minutes)
+        proc.kill()
+        proc.communicate()
+        raise
     return proc.returncode, err, [p.name for p in seen]
 
 
