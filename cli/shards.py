@@ -25,6 +25,12 @@ def _columns(spec: list[str] | None) -> dict[str, str] | None:
     return out
 
 
+def _meta(spec: list[str] | None) -> list[str] | None:
+    """``--meta speaker --meta duration`` or ``--meta speaker,duration``."""
+    cols = [c.strip() for item in spec or [] for c in item.split(",") if c.strip()]
+    return cols or None
+
+
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -48,6 +54,7 @@ def shard(
     seed: Seed = 0,
     layout: Annotated[str, typer.Option(help="samples (one tar series) or columns (one series per modality).")] = "samples",
     column: Annotated[Optional[list[str]], typer.Option(help="Manifest column for a field, FIELD=COLUMN (repeatable).")] = None,
+    meta: Annotated[Optional[list[str]], typer.Option("--meta", help="Manifest metadata column(s) (speaker, duration, ...; repeatable or comma-separated): stored per sample in a <key>.json member, read back as the sample's 'json' field.")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}), a path or an fsspec URL; default: labels.json / labels.txt at the source root, else the class folders.")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
     on_error: Annotated[str, typer.Option(help="skip (leave bad files out of their sample and report them) or raise (stop at the first, naming it).")] = "skip",
@@ -72,7 +79,7 @@ def shard(
             rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                       layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
                       on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
-                      executor=executor, address=address)
+                      executor=executor, address=address, meta=_meta(meta))
         except OSError as exc:
             no_room(exc, out)
             raise

@@ -31,6 +31,9 @@ from mmdata.shards.sources import Record
 from mmdata.types import Sample
 from mmdata.urls import is_remote
 
+#: card entries an augmented copy keeps from its source's card: what they describe passes through unchanged
+CARRIED_CARD_KEYS = ("metadata_columns",)
+
 
 def encode_sample(sample: Sample) -> dict[str, bytes]:
     """Encode decoded fields back to member bytes: PNG, FLAC (PCM 16), UTF-8, ``<name>.npy``."""
@@ -190,10 +193,12 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     source = {"name": card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1], "fingerprint": card.get("fingerprint")}
     extra = {"augmented_from": source, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original,
              **summary}
+    # what the source's card says of members the copies keep as they are (a manifest's --meta columns)
+    kept = {k: card[k] for k in CARRIED_CARD_KEYS if k in card}
     if executor == "ray":
         return _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen,
                                augmented=set(augmented), maxcount=maxcount, progress=progress, address=address,
-                               card=card, card_extra={"augmentation": extra},
+                               card=card, card_extra={"augmentation": extra, **kept},
                                storage_options=storage_options) | {"copies": copies, **summary}
     records: list[Record] = []
     for split in chosen:
@@ -202,7 +207,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                         num_workers=max(0, workers - 1) if workers > 1 else 0)
         records.extend(it)
     return write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
-                         name=_name(out), card_extra={"augmentation": extra}, executor=executor,
+                         name=_name(out), card_extra={"augmentation": extra, **kept}, executor=executor,
                          address=address, storage_options=storage_options) | {"copies": copies, **summary}
 
 

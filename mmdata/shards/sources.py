@@ -31,6 +31,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import posixpath
 import re
@@ -39,7 +40,7 @@ import sys
 import unicodedata
 from array import array
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter, itemgetter
@@ -1014,6 +1015,100 @@ def _finish(records: list[Record]) -> list[Record]:
 
 
 # ---- manifests ------------------------------------------------------------------------------------
+_CSV_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_CSV_FLOAT = re.compile(r"[-+]?(0|[1-9][0-9]*)?(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+
+
+def folder_meta_error(src: Any) -> str:
+    """Why ``--meta`` does not apply to a folder source."""
+    return (f"source {src}: --meta names a manifest's metadata columns, and this is a folder; a folder's sample "
+            f"carries metadata as a <stem>.json file beside its media (0001.png + 0001.json), or list the files and "
+            f"their metadata in a CSV / JSONL / Parquet manifest")
+
+
+def _meta_columns(meta: Sequence[str] | None, present: set[str], rename: Mapping[str, str], name: str,
+                  rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The ``--meta`` columns, checked: each one a column of the manifest that no field already reads."""
+    if not meta:
+        return ()
+    if isinstance(meta, str):
+        meta = [meta]
+    cols: dict[str, None] = {}
+    for col in meta:
+        if not isinstance(col, str) or not col:
+            raise SourceError(f"manifest {name}: --meta expects column names, got {col!r}")
+        if rows and col not in present:
+            raise SourceError(f"manifest {name}: --meta {col}: no column {col!r} (columns: {sorted(present)})")
+        if col in rename:
+            raise SourceError(f"manifest {name}: --meta {col}: the column is also --column {rename[col]}={col}; a "
+                              f"column is either a field's files or metadata")
+        if col in RESERVED_COLUMNS:
+            raise SourceError(f"manifest {name}: --meta {col}: {col!r} is a field of its own (key, text, label and "
+                              f"split are read from their columns); metadata are the other columns")
+        cols[col] = None
+    return tuple(cols)
+
+
+def _meta_types(rows: list[dict[str, Any]], cols: Sequence[str]) -> dict[str, type]:
+    """For a CSV manifest (all cells text): the metadata columns whose every filled cell is an integer
+    written without leading zeros (``int``) or a decimal number (``float``); other columns stay text."""
+    out: dict[str, type] = {}
+    for col in cols:
+        cells = [str(r[col]).strip() for r in rows if not _blank(r.get(col))]
+        if not cells:
+            continue
+        if all(_CSV_INT.fullmatch(c) for c in cells):
+            out[col] = int
+        elif all(_CSV_FLOAT.fullmatch(c) and any(ch.isdigit() for ch in c) for c in cells):
+            out[col] = float
+    return out
+
+
+def _meta_value(val: Any) -> tuple[Any, str | None]:
+    """A manifest cell as a JSON value, or ``(None, why)`` when JSON cannot hold it."""
+    import datetime
+
+    import numpy as np
+
+    if _is_missing(val):
+        return None, None
+    if isinstance(val, np.generic):
+        val = val.item()
+    if isinstance(val, np.ndarray):
+        val = val.tolist()
+    if isinstance(val, float) and not math.isfinite(val):
+        return None, f"{val} is not a JSON number"
+    if val is None or isinstance(val, (bool, int, float, str)):
+        return val, None
+    if isinstance(val, (datetime.date, datetime.time)):  # pandas' Timestamp is a datetime
+        return (None, None) if val != val else (val.isoformat(), None)  # pandas' NaT is a missing time
+    if isinstance(val, (list, tuple)):
+        items = [_meta_value(v) for v in val]
+        why = next((w for _, w in items if w is not None), None)
+        return (None, why) if why else ([v for v, _ in items], None)
+    if isinstance(val, Mapping):
+        if not all(isinstance(k, str) for k in val):
+            return None, "a mapping with keys that are not text"
+        pairs = {k: _meta_value(v) for k, v in val.items()}
+        why = next((w for _, w in pairs.values() if w is not None), None)
+        return (None, why) if why else ({k: v for k, (v, _) in pairs.items()}, None)
+    return None, f"a {type(val).__name__} value (metadata are text, numbers, booleans, lists and mappings of them)"
+
+
+def _meta_member(row: Mapping[str, Any], cols: Sequence[str], types: Mapping[str, type],
+                 bad: Callable[[str, str, str], None]) -> bytes:
+    """One sample's ``.json`` member from its metadata cells (sorted keys, compact, UTF-8)."""
+    obj: dict[str, Any] = {}
+    for col in cols:
+        val = row.get(col)
+        if isinstance(val, str) and col in types:
+            val = types[col](val.strip()) if val.strip() else None
+        elif isinstance(val, str) and not val.strip():
+            val = None
+        obj[col], why = _meta_value(val)
+        if why is not None:
+            bad(_shown(str(val)), col, f"cannot be stored as JSON metadata: {why}; stored as null")
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 #: a split names shard files (``<split>-000000.tar`` inside the output folder): no folders, no hidden files
 _SPLIT_NAME = re.compile(r"[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,99}")
@@ -1346,7 +1441,8 @@ def _manifest_splits(rows: list[dict[str, Any]], rename: Mapping[str, str], name
 
 
 def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
-                      *, label_names_from: str | None = None, on_error: str = "skip", remote: Any = None) -> Discovered:
+                      *, label_names_from: str | None = None, on_error: str = "skip", remote: Any = None,
+                      meta: Sequence[str] | None = None) -> Discovered:
     """Records from a manifest: one row per sample.
 
     Columns: ``key`` (optional; default the first media path, relative to the manifest's folder and
@@ -1361,6 +1457,14 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     A missing file, a path outside the manifest's folder, an unusable cell (a caption too long to be a
     file name, a list), an unknown file type, a second file for one modality or a bad label is
     skipped and reported (raised with ``on_error="raise"``); the rest of the row is kept.
+
+    ``meta``: metadata columns (a speaker, a duration, a source URL): their values go into one
+    ``<key>.json`` member per sample, ``{"column": value, ...}`` (keys sorted, a blank cell ``null``), as
+    a Hugging Face source's scalar columns do; the reader gives it back as the sample's ``json`` field
+    (a dict; a batch holds a list of them). JSONL and Parquet values keep their JSON types (Parquet
+    lists become lists; NaN is ``null``); CSV cells are text, except a column whose every filled cell is
+    an integer written without leading zeros (ints) or a decimal number (floats) — ``00123`` keeps the
+    column text. A value JSON cannot hold (bytes, infinity) is reported and stored as ``null``.
 
     ``remote``: the manifest is at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`);
     its rows name files relative to its folder there, by relative paths only.
@@ -1393,6 +1497,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             raise SourceError(f"manifest {name}: --column {fieldname}={col}: no column {col!r} "
                               f"(columns: {sorted(present)})")
     rename = {v: k for k, v in (columns or {}).items()}
+    meta_cols = _meta_columns(meta, present, rename, name, rows)
+    meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else {}
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(rows, rename, label_names,
                                                                                label_names_from, name)
     warnings = _manifest_splits(rows, rename, name)
@@ -1406,7 +1512,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         where = f"{name} row {i + 1}"
         parsed: list[tuple[str, _Cell]] = []
         for col, val in row.items():
-            if col in RESERVED_COLUMNS or _blank(val):
+            if col in RESERVED_COLUMNS or col in meta_cols or _blank(val):
                 continue
             if isinstance(val, Mapping) and ("bytes" in val or "path" in val):  # Hugging Face's Image / Audio
                 data, hint = val.get("bytes"), val.get("path")
@@ -1486,6 +1592,12 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         if not members:
             skipped.append(skip_entry(source_key, "sample", f"{where}: no file or text left to shard", source_key))
             continue
+        if meta_cols:
+            if "json" in field_cols:
+                bad(f"<{len(meta_cols)} metadata columns>", field_cols["json"],
+                    "a .json file for the sample while --meta columns give its json member; keep one of them")
+            else:
+                members["json"] = _meta_member(row, meta_cols, meta_types, bad)
         records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split))
     if label_warning:
         warnings.append(label_warning)
@@ -1499,7 +1611,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     # once, beside the per-cell "file not found" entries
     warnings += [f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file in the "
                  f"manifest's folder (e.g. {first!r}); every column but key, text, label and split holds file paths — "
-                 f"if {col!r} is metadata, leave it out of the manifest"
+                 f"if {col!r} is metadata, pass --meta {col} (meta=[{col!r}]) to keep it in each sample's .json member"
                  for col, (n, hits, first) in stats.items() if n and not hits]
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s)
 
@@ -1510,9 +1622,10 @@ def _count(n: int, what: str) -> str:
 
 def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, labels_from_folders: bool | None = None,
              label_names: list[str] | None = None, label_names_from: str | None = None, on_error: str = "skip",
-             exclude: str | Path | None = None, storage_options: dict[str, Any] | None = None) -> Discovered:
+             exclude: str | Path | None = None, storage_options: dict[str, Any] | None = None,
+             meta: Sequence[str] | None = None) -> Discovered:
     """Records from a folder or a manifest file (by suffix); see :func:`discover_folder` and
-    :func:`discover_manifest`. ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
+    :func:`discover_manifest` (``meta``: a manifest's metadata columns). ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
     for its filesystem): listed here, its files fetched by whoever writes the shards
     (:mod:`mmdata.shards.remote_source`). ``exclude``: the job's output (a path or URL), not walked
     when it lies inside the source."""
@@ -1525,13 +1638,16 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
 
         return discover_remote(str(src), storage_options, columns=columns, labels_from_folders=labels_from_folders,
                                label_names=label_names, label_names_from=label_names_from, on_error=on_error,
-                               exclude=exclude)
+                               exclude=exclude, meta=meta)
     if exclude is not None and is_remote(exclude):
         exclude = None
     src = Path(src)
     if src.is_file():
-        return discover_manifest(src, columns, label_names, label_names_from=label_names_from, on_error=on_error)
+        return discover_manifest(src, columns, label_names, label_names_from=label_names_from, on_error=on_error,
+                                 meta=meta)
     if not src.exists():
         raise SourceError(f"source {src} does not exist")
+    if meta:
+        raise SourceError(folder_meta_error(src))
     return discover_folder(src, labels_from_folders, label_names, label_names_from=label_names_from,
                            on_error=on_error, exclude=exclude)

@@ -23,7 +23,7 @@ import sys
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from fractions import Fraction
@@ -891,6 +891,7 @@ def shard(
     executor: str = "local",
     address: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    meta: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
@@ -927,6 +928,9 @@ def shard(
             or JSON; a path or an fsspec URL); default a ``labels.json`` / ``labels.txt`` at the source root, else the class
             folders, else a manifest's string labels. A label outside declared names is bad data.
         columns: manifest column renames, ``{"image": "img_path"}``.
+        meta: a manifest's metadata columns (``["speaker", "duration"]``): each sample's values in one
+            ``<key>.json`` member, read back as its ``json`` field (a dict); the card lists them under
+            ``metadata_columns``. See :func:`mmdata.shards.sources.discover_manifest`.
         labels_from_folders: force (or forbid) the folder-per-class layout; default auto-detect.
         on_error: ``"skip"``: a bad file (corrupt or truncated media, text that is not UTF-8, a bad label,
             a second file for one field, an unreadable or too large file) is left out of its sample and
@@ -1000,6 +1004,9 @@ def shard(
     if protocol(src) == "file":
         src = local_path(src)
     if is_hf_source(src):
+        if meta:
+            raise SourceError("meta: a Hugging Face dataset's scalar columns already go to each sample's .json "
+                              "member (every column that is not a modality, the label or the key)")
         report = shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                           layout=layout, label_names=label_names, columns=columns,
                           labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
@@ -1016,7 +1023,11 @@ def shard(
         _check_not_the_source(src, out)
         fractions = parse_split(split)
         found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
-                         label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options)
+                         label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options,
+                         meta=meta)
+        if meta:  # the card says where the metadata went
+            card_extra = {**(card_extra or {}), "metadata_columns": list(dict.fromkeys([meta] if isinstance(meta, str)
+                                                                                      else meta))}
         if not found.records:
             raise SourceError(f"source {redact(str(src))}: no samples found (skipped {len(found.skipped)} files)")
         report = write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers,

@@ -283,3 +283,66 @@ def make_messy_folder(
 def truth_table(m: MessyFolder) -> list[dict]:
     """The ground truth as plain dicts (for JSON dumps and DataFrame comparisons)."""
     return [{**asdict(t), "modalities": t.modalities} for t in m.truth]
+
+
+#: speakers of the generated metadata: accents, CJK, a comma and a quote (CSV quoting), and a blank
+_SPEAKERS = ("Zoë", "李雷", "O'Brien, Pat", 'the "anon"', "")
+
+
+def write_manifest(m: MessyFolder, name: str = "manifest.csv") -> dict[str, dict[str, object]]:
+    """Write a manifest of a messy folder's samples with metadata columns, beside its files; return the
+    metadata each sample's ``.json`` member must hold, by sample key (``folder/stem``).
+
+    Columns: ``key``, ``image`` / ``audio`` (paths relative to the root), ``text`` (the caption inline),
+    ``label`` (the class name; blank when unlabelled) and the metadata a user's manifest carries:
+    ``speaker`` (accents, CJK, commas, quotes; some blank), ``duration`` (decimal seconds; blank without
+    audio), ``rating`` (an integer), ``zip`` (digits with leading zeros: must stay text), ``notes`` (a
+    line break, a comma; mostly blank). ``name`` ends in ``.csv``, ``.jsonl`` or ``.parquet``; in JSONL
+    and Parquet ``rating`` and ``duration`` are numbers and ``tags`` (a list of strings) joins them.
+
+    Example:
+        >>> import tempfile
+        >>> m = make_messy_folder(tempfile.mkdtemp(), n=8)
+        >>> meta = write_manifest(m)
+        >>> sorted(next(iter(meta.values())))
+        ['duration', 'notes', 'rating', 'speaker', 'zip']
+    """
+    import pandas as pd
+
+    fmt = Path(name).suffix.lower()
+    if fmt not in (".csv", ".jsonl", ".parquet"):
+        raise ValueError(f"write_manifest: name must end in .csv, .jsonl or .parquet, got {name!r}")
+    rows: list[dict[str, object]] = []
+    expected: dict[str, dict[str, object]] = {}
+    for i, t in enumerate(m.truth):
+        if t.image_ext is None and t.audio_ext is None and not t.text:
+            continue  # nothing for the manifest to list
+        key = f"{t.folder}/{t.stem}" if t.folder else t.stem
+        speaker = _SPEAKERS[i % len(_SPEAKERS)]
+        meta: dict[str, object] = {
+            "speaker": speaker or None,
+            "duration": t.audio_seconds,
+            "rating": i % 5 + 1,
+            "zip": f"{(i * 7919) % 100000:05d}",
+            "notes": "first line,\nsecond line" if i % 9 == 0 else None,
+        }
+        if fmt != ".csv":
+            meta["tags"] = [m.class_names[t.label]] if t.label is not None and t.label < len(m.class_names) else []
+        row: dict[str, object] = {
+            "key": key,
+            "image": f"{key}.{t.image_ext}" if t.image_ext else None,
+            "audio": f"{key}.{t.audio_ext}" if t.audio_ext else None,
+            "text": t.text or None,
+            "label": m.class_names[t.label] if t.label is not None and t.label < len(m.class_names) else None,
+            **meta,
+        }
+        rows.append(row)
+        expected[key] = meta
+    path = m.root / name
+    if fmt == ".csv":
+        pd.DataFrame(rows).to_csv(path, index=False)
+    elif fmt == ".jsonl":
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    else:
+        pd.DataFrame(rows).to_parquet(path, index=False)
+    return expected

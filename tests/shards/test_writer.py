@@ -135,7 +135,7 @@ def test_a_metadata_column_is_named_once_in_the_warnings(tmp_path: Path) -> None
     pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
     rep = mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", progress=False)
     meta = [w for w in rep["warnings"] if "names a file" in str(w)]
-    assert len(meta) == 2 and all("leave it out of the manifest" in str(w) for w in meta)
+    assert len(meta) == 2 and all("pass --meta" in str(w) for w in meta)
     assert any("column 'score': none of its 3 values" in str(w) and "'0.5'" in str(w) for w in meta)
     assert any("column 'author'" in str(w) for w in meta)  # 'image' and 'depth' name files: no warning
     assert any("names a file" in str(w) for w in idx.load_card(tmp_path / "ds")["warnings"])

@@ -1,0 +1,190 @@
+"""A manifest's metadata columns (``--meta``): a speaker, a duration, a zip code kept per sample in its
+``.json`` member, read back as the sample's ``json`` field and carried through augment.
+
+Before (2026-12-03) every column but key / text / label / split was read as file paths: a ``speaker``
+column became one "file not found" per row and a warning telling the user to delete the column."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mmdata
+from mmdata.augment.offline import augment_dataset
+from mmdata.errors import SourceError
+from mmdata.shards.sources import discover_manifest
+from mmdata.testing import image_bytes, make_messy_folder, write_manifest
+
+SMALL = ((24, 32), (40, 30))
+META = ["speaker", "duration", "rating", "zip", "notes"]
+
+
+def _by_source_key(ds_path: Path) -> dict[str, dict]:
+    """The json field of every sample, by its source key (from the index)."""
+    index = pd.read_parquet(ds_path / "index.parquet")
+    source = dict(zip(index["key"], index["source_key"]))
+    out = {}
+    for split in json.loads((ds_path / "dataset.json").read_text())["splits"]:
+        for s in mmdata.ShardDataset(ds_path, split=split):
+            out[source[s.key]] = s.fields.get("json")
+    return out
+
+
+@pytest.mark.parametrize("name", ["manifest.csv", "manifest.jsonl", "manifest.parquet"])
+def test_messy_manifest_metadata_round_trips_exactly(tmp_path: Path, name: str) -> None:
+    m = make_messy_folder(tmp_path / "raw", n=24, sizes=SMALL, seconds=(0.3, 0.6))
+    expected = write_manifest(m, name)
+    meta = META + (["tags"] if not name.endswith(".csv") else [])
+    rep = mmdata.shard(m.root / name, tmp_path / "ds", meta=meta, progress=False)
+    assert rep["samples"] == len(expected)
+    assert not [w for w in rep["warnings"] if "names a file" in str(w)]  # no metadata column read as paths
+    got = _by_source_key(tmp_path / "ds")
+    assert got == expected  # types too: ints, floats, text with leading zeros, nulls, lists
+    some = next(v for v in got.values() if v["zip"].startswith("0"))
+    assert isinstance(some["zip"], str) and isinstance(some["rating"], int)
+    assert any("\n" in (v["notes"] or "") for v in got.values())
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert card["metadata_columns"] == meta
+
+
+def test_csv_types_are_inferred_per_column_and_never_lose_digits(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(image_bytes(0))
+    (tmp_path / "b.png").write_bytes(image_bytes(1))
+    (tmp_path / "m.csv").write_text("image,n,x,zip,mixed,exp,flag\n"
+                                    "a.png,3,1.5,00123,7,1e3,true\n"
+                                    "b.png,-4,2,99,seven,-2.5E-1,false\n", encoding="utf-8")
+    found = discover_manifest(tmp_path / "m.csv", meta=["n", "x", "zip", "mixed", "exp", "flag"])
+    got = [json.loads(r.members["json"]) for r in found.records]
+    assert got == [{"n": 3, "x": 1.5, "zip": "00123", "mixed": "7", "exp": 1000.0, "flag": "true"},
+                   {"n": -4, "x": 2.0, "zip": "99", "mixed": "seven", "exp": -0.25, "flag": "false"}]
+    assert type(got[0]["n"]) is int and type(got[1]["x"]) is float
+
+
+def test_the_json_member_is_deterministic_sorted_and_utf8(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(image_bytes(0))
+    (tmp_path / "m.jsonl").write_text(json.dumps({"image": "a.png", "z": "Zoë ☃", "a": {"b": [1, None]}},
+                                                 ensure_ascii=False) + "\n", encoding="utf-8")
+    found = discover_manifest(tmp_path / "m.jsonl", meta=["z", "a"])
+    assert found.records[0].members["json"] == '{"a":{"b":[1,null]},"z":"Zoë ☃"}'.encode()
+    digests = []
+    for out in ("one", "two"):
+        mmdata.shard(tmp_path / "m.jsonl", tmp_path / out, meta=["z", "a"], progress=False)
+        digests.append(hashlib.sha256(next((tmp_path / out).glob("*.tar")).read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+
+
+def test_values_json_cannot_hold_are_reported_and_stored_as_null(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(image_bytes(0))
+    (tmp_path / "b.png").write_bytes(image_bytes(1))
+    pd.DataFrame({"image": ["a.png", "b.png"], "score": [math.inf, 0.5], "blob": [b"\x00\x01", None],
+                  "when": pd.to_datetime(["2026-12-03", None]), "nan": [np.nan, 1.0]}
+                 ).to_parquet(tmp_path / "m.parquet")
+    found = discover_manifest(tmp_path / "m.parquet", meta=["score", "blob", "when", "nan"])
+    got = [json.loads(r.members["json"]) for r in found.records]
+    assert got[0] == {"score": None, "blob": None, "when": "2026-12-03T00:00:00", "nan": None}
+    assert got[1] == {"score": 0.5, "blob": None, "when": None, "nan": 1.0}
+    reasons = sorted(s["reason"] for s in found.skipped)
+    assert len(reasons) == 2
+    assert "column 'blob'" in reasons[0] and "bytes value" in reasons[0] and "stored as null" in reasons[0]
+    assert "column 'score'" in reasons[1] and "inf is not a JSON number" in reasons[1]
+    with pytest.raises(SourceError, match=r"row 1, column 'score'.*inf is not a JSON number"):
+        discover_manifest(tmp_path / "m.parquet", meta=["score", "blob", "when", "nan"], on_error="raise")
+
+
+def test_bad_meta_options_are_named(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(image_bytes(0))
+    (tmp_path / "m.csv").write_text("image,label,speaker,img2\na.png,0,ann,a.png\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"--meta speakr: no column 'speakr' \(columns: \['image', 'img2', "):
+        discover_manifest(tmp_path / "m.csv", meta=["speakr"])
+    with pytest.raises(SourceError, match=r"--meta label: 'label' is a field of its own"):
+        discover_manifest(tmp_path / "m.csv", meta=["label"])
+    with pytest.raises(SourceError, match=r"--meta img2: the column is also --column depth=img2"):
+        discover_manifest(tmp_path / "m.csv", {"depth": "img2"}, meta=["img2"])
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "x.png").write_bytes(image_bytes(0))
+    with pytest.raises(SourceError, match=r"--meta names a manifest's metadata columns, and this is a folder"):
+        mmdata.shard(folder, tmp_path / "out", meta=["speaker"], progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_json_file_column_and_meta_do_not_both_fill_the_member(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(image_bytes(0))
+    (tmp_path / "a.json").write_text('{"from": "file"}', encoding="utf-8")
+    (tmp_path / "m.csv").write_text("image,extra,speaker\na.png,a.json,ann\n", encoding="utf-8")
+    found = discover_manifest(tmp_path / "m.csv", meta=["speaker"])
+    assert found.records[0].members["json"].endswith("a.json")  # the file's member kept
+    assert "--meta columns give its json member" in found.skipped[0]["reason"]
+
+
+def test_metadata_reach_the_batch_and_survive_augment(tmp_path: Path) -> None:
+    m = make_messy_folder(tmp_path / "raw", n=12, sizes=SMALL, seconds=(0.3, 0.5))
+    expected = write_manifest(m)
+    mmdata.shard(m.root / "manifest.csv", tmp_path / "ds", meta=META, progress=False)
+    index = pd.read_parquet(tmp_path / "ds" / "index.parquet")
+    source = dict(zip(index["key"], index["source_key"]))
+    seen = {}
+    recipe = Path(__file__).parents[2] / "recipes" / "messy_folder.yaml"  # mixed sizes, modes and rates batch
+    for batch in mmdata.loader(tmp_path / "ds", batch_size=4, recipe=recipe, num_workers=2):
+        assert batch.present["json"].all()
+        seen.update({source[k]: v for k, v in zip(batch.keys, batch["json"])})
+    assert seen == expected
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("image:\n  - {op: hflip, p: 1.0}\n", encoding="utf-8")
+    augment_dataset(tmp_path / "ds", tmp_path / "aug", recipe, copies=2, progress=False)
+    card = json.loads((tmp_path / "aug" / "dataset.json").read_text())
+    assert card["metadata_columns"] == META
+    aug = {s.key: s.fields["json"] for s in mmdata.ShardDataset(tmp_path / "aug")}
+    assert len(aug) == 2 * len(expected)
+    for key, val in aug.items():
+        assert val == expected[source[key.rsplit("_aug", 1)[0]]]
+
+
+def test_cli_meta_option_and_the_hint_for_a_metadata_column(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(image_bytes(0))
+    (tmp_path / "b.png").write_bytes(image_bytes(1))
+    (tmp_path / "m.csv").write_text("image,speaker,duration\na.png,ann,1.5\nb.png,bob,2\n", encoding="utf-8")
+    cli = [sys.executable, "-m", "mmdata.cli.main"]
+    hint = subprocess.run([*cli, "shard", str(tmp_path / "m.csv"), str(tmp_path / "plain")], capture_output=True,
+                          text=True, timeout=120)
+    assert hint.returncode == 0, hint.stderr
+    assert "pass --meta speaker" in hint.stderr.replace("\n", " ")
+    run = subprocess.run([*cli, "shard", str(tmp_path / "m.csv"), str(tmp_path / "ds"), "--meta", "speaker,duration",
+                          "--json"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    rep = json.loads(run.stdout)
+    assert rep["samples"] == 2 and rep["skipped_counts"]["members"] == 0
+    assert sorted(s.fields["json"]["speaker"] for s in mmdata.ShardDataset(tmp_path / "ds")) == ["ann", "bob"]
+
+
+def test_a_manifest_at_a_url_gives_the_same_metadata(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A manifest on S3 (the local server of tests/conftest.py) with --meta: the same dataset, byte for
+    byte, as the local manifest; --meta on a folder at a URL is refused as locally."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    s3 = request.getfixturevalue("s3")
+    m = make_messy_folder(tmp_path / "raw", n=10, sizes=SMALL, seconds=(0.2, 0.3))
+    write_manifest(m, "manifest.jsonl")
+    s3.fs.put(str(m.root), f"{s3.url[5:]}/meta-raw", recursive=True)
+    meta = [*META, "tags"]
+    local, remote = tmp_path / "local" / "ds", tmp_path / "remote" / "ds"  # one name: the card names its folder
+    mmdata.shard(m.root / "manifest.jsonl", local, meta=meta, progress=False)
+    mmdata.shard(f"{s3.url}/meta-raw/manifest.jsonl", remote, meta=meta, storage_options=s3.options, progress=False)
+
+    def tree(root: Path) -> dict[Path, bytes]:
+        return {p.relative_to(root): p.read_bytes() for p in root.rglob("*")
+                if p.is_file() and not p.name.startswith(".mmdata-lock")}
+
+    assert tree(local) == tree(remote)
+    assert {s.fields["json"]["zip"] for s in mmdata.ShardDataset(remote)} >= {"00000"}
+    with pytest.raises(SourceError, match="this is a folder"):
+        mmdata.shard(f"{s3.url}/meta-raw", tmp_path / "folder", meta=["speaker"], storage_options=s3.options,
+                     progress=False)
