@@ -26,9 +26,9 @@ def _columns(spec: list[str] | None) -> dict[str, str] | None:
 
 
 def _meta(spec: list[str] | None) -> list[str] | None:
-    """``--meta speaker --meta duration`` or ``--meta speaker,duration``."""
-    cols = [c.strip() for item in spec or [] for c in item.split(",") if c.strip()]
-    return cols or None
+    """``--meta speaker --meta duration`` or ``--meta speaker,duration``: passed as given (the manifest's
+    columns decide whether ``"Name, First"`` is one column or two; ``discover_manifest``)."""
+    return list(spec) if spec else None
 
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -127,6 +127,9 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     for k, v in rep["patterns"].items():
         t.add_row(k, str(v))
     console.print(t)
+    if rep.get("metadata_columns"):
+        console.print(f"metadata (each sample's json field): {escape(', '.join(rep['metadata_columns']))}",
+                      highlight=False)
     t = table("modality", "bytes")
     for k, v in rep["bytes_per_modality"].items():
         t.add_row(k, f"{v:,}")

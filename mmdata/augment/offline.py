@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
 from mmdata.errors import RecipeError, ShardError
-from mmdata.shards.sources import Record
+from mmdata.shards.sources import Record, json_member
 from mmdata.types import Sample
 from mmdata.urls import is_remote
 
@@ -58,7 +58,7 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
             np.save(buf, np.asarray(val), allow_pickle=False)
             out[f"{name}.npy"] = buf.getvalue()
         elif isinstance(val, (dict, list)):
-            out["json"] = json.dumps(val, sort_keys=True).encode()
+            out["json"] = json_member(val)  # the bytes mmdata shard writes for the same value
     return out
 
 

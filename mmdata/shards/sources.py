@@ -35,6 +35,7 @@ import math
 import os
 import posixpath
 import re
+import shlex
 import stat
 import sys
 import unicodedata
@@ -101,6 +102,8 @@ class Discovered:
     #: where the records' file paths are, when not on this machine: a
     #: :class:`mmdata.shards.remote_source.RemoteSource` (the writer's tasks fetch members from it)
     source: Any = None
+    #: a manifest's metadata columns (``--meta``, resolved), whose values fill each ``.json`` member
+    meta_columns: tuple[str, ...] = ()
 
 
 def skip_entry(source: str, what: str, reason: str, sample: str | None = None) -> dict[str, Any]:
@@ -1015,8 +1018,9 @@ def _finish(records: list[Record]) -> list[Record]:
 
 
 # ---- manifests ------------------------------------------------------------------------------------
-_CSV_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
-_CSV_FLOAT = re.compile(r"[-+]?(0|[1-9][0-9]*)?(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_CSV_INT = re.compile(r"-?(0|[1-9][0-9]{0,999})")  # as str(int) writes it: no sign, zeros or spaces to lose
+#: how deep metadata lists / mappings may nest (json.loads takes ~1000 levels; Python recursion would not)
+MAX_META_DEPTH = 64
 
 
 def folder_meta_error(src: Any) -> str:
@@ -1026,50 +1030,116 @@ def folder_meta_error(src: Any) -> str:
             f"their metadata in a CSV / JSONL / Parquet manifest")
 
 
-def _meta_columns(meta: Sequence[str] | None, present: set[str], rename: Mapping[str, str], name: str,
+def _meta_columns(meta: Sequence[str] | str | None, present: set[str], rename: Mapping[str, str], name: str,
                   rows: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The ``--meta`` columns, checked: each one a column of the manifest that no field already reads."""
+    """The ``--meta`` columns, checked: each one a column of the manifest that no field reads.
+
+    An item that is not a column is read as comma-separated names (``"speaker,duration"``, as the CLI
+    takes them), each as written or without surrounding spaces; a column whose name holds a comma or
+    spaces is named whole.
+    """
     if not meta:
         return ()
     if isinstance(meta, str):
         meta = [meta]
     cols: dict[str, None] = {}
-    for col in meta:
-        if not isinstance(col, str) or not col:
-            raise SourceError(f"manifest {name}: --meta expects column names, got {col!r}")
-        if rows and col not in present:
-            raise SourceError(f"manifest {name}: --meta {col}: no column {col!r} (columns: {sorted(present)})")
-        if col in rename:
-            raise SourceError(f"manifest {name}: --meta {col}: the column is also --column {rename[col]}={col}; a "
-                              f"column is either a field's files or metadata")
-        if col in RESERVED_COLUMNS:
-            raise SourceError(f"manifest {name}: --meta {col}: {col!r} is a field of its own (key, text, label and "
-                              f"split are read from their columns); metadata are the other columns")
-        cols[col] = None
+    for item in meta:
+        if not isinstance(item, str):
+            raise SourceError(f"manifest {name}: --meta expects column names, got {item!r}")
+        if item in present or not rows:
+            parts = [item]
+        else:
+            parts = [p if p in present else p.strip() for p in item.split(",")]
+            parts = [p for p in parts if p]
+            if not parts:
+                raise SourceError(f"manifest {name}: --meta {item!r} names no column (columns: {sorted(present)})")
+        for col in parts:
+            if rows and col not in present:
+                raise SourceError(f"manifest {name}: --meta {col}: no column {col!r} (columns: {sorted(present)})")
+            if col in rename:
+                raise SourceError(f"manifest {name}: --meta {col}: the column is also --column {rename[col]}={col}; "
+                                  f"a column is either a field's files or metadata")
+            if col in RESERVED_COLUMNS:
+                raise SourceError(f"manifest {name}: --meta {col}: {col!r} is a field of its own (key, text, label "
+                                  f"and split are read from their columns); metadata are the other columns")
+            cols[col] = None
     return tuple(cols)
 
 
+def _check_renames(columns: Mapping[str, str] | None, present: set[str], meta_cols: Sequence[str], name: str) -> None:
+    """A ``--column FIELD=COL`` whose FIELD is also a column of its own (not kept as metadata): both
+    would give the field, and one would vanish without a word."""
+    for fieldname, col in (columns or {}).items():
+        if fieldname != col and fieldname in present and fieldname not in meta_cols:
+            raise SourceError(f"manifest {name}: --column {fieldname}={col}: the manifest also has a column "
+                              f"{fieldname!r}, and both would give the field {fieldname!r}; keep that column as "
+                              f"metadata (--meta {fieldname}) or remove it from the manifest")
+
+
+_NAMES = {"key": "key", "label": "class", "split": "shard files"}
+
+
+def _check_reserved_text(rows: list[dict[str, Any]], rename: Mapping[str, str], name: str) -> None:
+    """A key, label or split cell that no UTF-8 file can hold (a lone surrogate from a JSON escape) is an
+    error naming its row: these cells name the sample, its class and its shard files."""
+    for i, raw in enumerate(rows):
+        for col, val in raw.items():
+            field = rename.get(col, col)
+            if field in ("key", "label", "split") and isinstance(val, str) and (odd := _lone_surrogate(val)) is not None:
+                raise SourceError(f"manifest {name} row {i + 1}, column {col!r}: {_shown(val)!r} is not valid Unicode "
+                                  f"(a lone surrogate {val[odd]!r} at character {odd}); a {field} cell is not left out "
+                                  f"like a file (it names the sample's {_NAMES[field]}): fix it in the manifest")
+
+
 def _meta_types(rows: list[dict[str, Any]], cols: Sequence[str]) -> dict[str, type]:
-    """For a CSV manifest (all cells text): the metadata columns whose every filled cell is an integer
-    written without leading zeros (``int``) or a decimal number (``float``); other columns stay text."""
+    """For a CSV manifest (all cells text): the metadata columns whose every filled cell reads back as
+    written — ``int`` when each is an integer as Python writes one (``12``, ``-3``; not ``+49``, ``007``,
+    ``1_000``), ``float`` when each is such an integer or a float as Python writes one (``1.5``, ``2.0``,
+    ``1e-05``; not ``1.10``, ``1e3`` or 20 significant digits); other columns stay text, so no cell's
+    digits change."""
     out: dict[str, type] = {}
     for col in cols:
-        cells = [str(r[col]).strip() for r in rows if not _blank(r.get(col))]
+        cells = [str(r[col]) for r in rows if not _blank(r.get(col))]
         if not cells:
             continue
-        if all(_CSV_INT.fullmatch(c) for c in cells):
+        ints = [bool(_CSV_INT.fullmatch(c)) for c in cells]
+        if all(ints):
             out[col] = int
-        elif all(_CSV_FLOAT.fullmatch(c) and any(ch.isdigit() for ch in c) for c in cells):
+        elif all(i or _float_as_written(c) for i, c in zip(ints, cells)):
             out[col] = float
     return out
 
 
-def _meta_value(val: Any) -> tuple[Any, str | None]:
-    """A manifest cell as a JSON value, or ``(None, why)`` when JSON cannot hold it."""
+def _lone_surrogate(text: str) -> int | None:
+    """Where ``text`` holds a lone UTF-16 surrogate (``"\\ud800"`` from a JSON escape of cut text),
+    which no UTF-8 file can hold; None when it holds none."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _float_as_written(cell: str) -> bool:
+    try:
+        v = float(cell)
+    except ValueError:
+        return False
+    return math.isfinite(v) and repr(v) == cell
+
+
+def _meta_value(val: Any, depth: int = 0) -> tuple[Any, str | None]:
+    """A manifest cell as a JSON value, or ``(None, why)`` when JSON cannot hold it.
+
+    Decimals become ints / floats when that keeps their value, else their digits as text; durations
+    their seconds; dates and times ISO 8601 text."""
     import datetime
+    import decimal
 
     import numpy as np
 
+    if depth > MAX_META_DEPTH:
+        return None, f"lists / mappings nested more than {MAX_META_DEPTH} levels deep"
     if _is_missing(val):
         return None, None
     if isinstance(val, np.generic):
@@ -1078,36 +1148,55 @@ def _meta_value(val: Any) -> tuple[Any, str | None]:
         val = val.tolist()
     if isinstance(val, float) and not math.isfinite(val):
         return None, f"{val} is not a JSON number"
-    if val is None or isinstance(val, (bool, int, float, str)):
+    if isinstance(val, str):
+        odd = _lone_surrogate(val)
+        if odd is not None:
+            return None, f"text with a lone surrogate {val[odd]!r} at character {odd} (not valid Unicode)"
         return val, None
+    if val is None or isinstance(val, (bool, int, float)):
+        return val, None
+    if isinstance(val, decimal.Decimal):
+        if not val.is_finite():
+            return None, f"{val} is not a JSON number"
+        if val == val.to_integral_value():
+            return int(val), None
+        return (float(val), None) if decimal.Decimal(repr(float(val))) == val else (str(val), None)
+    if isinstance(val, datetime.timedelta):
+        return val.total_seconds(), None
     if isinstance(val, (datetime.date, datetime.time)):  # pandas' Timestamp is a datetime
         return (None, None) if val != val else (val.isoformat(), None)  # pandas' NaT is a missing time
     if isinstance(val, (list, tuple)):
-        items = [_meta_value(v) for v in val]
+        items = [_meta_value(v, depth + 1) for v in val]
         why = next((w for _, w in items if w is not None), None)
         return (None, why) if why else ([v for v, _ in items], None)
     if isinstance(val, Mapping):
         if not all(isinstance(k, str) for k in val):
-            return None, "a mapping with keys that are not text"
-        pairs = {k: _meta_value(v) for k, v in val.items()}
+            return None, "a mapping with keys that are not text (JSON object keys are text)"
+        pairs = {k: _meta_value(v, depth + 1) for k, v in val.items()}
         why = next((w for _, w in pairs.values() if w is not None), None)
         return (None, why) if why else ({k: v for k, (v, _) in pairs.items()}, None)
     return None, f"a {type(val).__name__} value (metadata are text, numbers, booleans, lists and mappings of them)"
 
 
-def _meta_member(row: Mapping[str, Any], cols: Sequence[str], types: Mapping[str, type],
+def _meta_member(row: Mapping[str, Any], cols: Sequence[str], types: Mapping[str, type] | None,
                  bad: Callable[[str, str, str], None]) -> bytes:
-    """One sample's ``.json`` member from its metadata cells (sorted keys, compact, UTF-8)."""
+    """One sample's ``.json`` member from its metadata cells. ``types``: a CSV manifest's column types
+    (:func:`_meta_types`; a blank CSV cell is ``null``); None for JSONL / Parquet, whose values are kept
+    as they are (``""`` stays ``""``)."""
     obj: dict[str, Any] = {}
     for col in cols:
         val = row.get(col)
-        if isinstance(val, str) and col in types:
-            val = types[col](val.strip()) if val.strip() else None
-        elif isinstance(val, str) and not val.strip():
-            val = None
+        if types is not None and isinstance(val, str):
+            val = None if not val.strip() else types[col](val) if col in types else val
         obj[col], why = _meta_value(val)
         if why is not None:
-            bad(_shown(str(val)), col, f"cannot be stored as JSON metadata: {why}; stored as null")
+            bad(_shown(str(row.get(col))), col, f"cannot be stored as JSON metadata: {why} (null in the sample's "
+                                                f".json member)")
+    return json_member(obj)
+
+
+def json_member(obj: Any) -> bytes:
+    """The bytes of a ``.json`` member: keys sorted, compact, UTF-8 (the same value, the same bytes)."""
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 #: a split names shard files (``<split>-000000.tar`` inside the output folder): no folders, no hidden files
@@ -1149,7 +1238,10 @@ def _blank(v: Any) -> bool:
 
 
 def _shown(cell: str) -> str:
-    """A cell as reports name it: a long one (a caption in a column of paths) cut, with its length."""
+    """A cell as reports name it: a long one (a caption in a column of paths) cut, with its length; a
+    lone surrogate (no UTF-8 card can hold one) as its escape, ``\\ud800``."""
+    if _lone_surrogate(cell) is not None:
+        cell = cell.encode("utf-8", "backslashreplace").decode("utf-8")
     return cell if len(cell) <= _LONG_CELL else f"{cell[:_LONG_CELL - 40]}... ({len(cell)} characters)"
 
 
@@ -1181,7 +1273,7 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         raise SourceError(f"manifest {path}: unsupported type {suffix!r}; use one of {MANIFEST_SUFFIXES}")
     try:
         if suffix == ".parquet":
-            return pd.read_parquet(path if data is None else io.BytesIO(data)).to_dict(orient="records")
+            return _parquet_rows(path if data is None else io.BytesIO(data))
         if data is None:
             data = Path(path).read_bytes()
         text = _manifest_text(data, path)
@@ -1206,6 +1298,19 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         raise SourceError(f"manifest {path}: column(s) {[_shown(c) for c in twice]} appear more than once in its "
                           "header; give each column once")
     return df.to_dict(orient="records")
+
+
+def _parquet_rows(source: Any) -> list[dict[str, Any]]:
+    """A Parquet manifest's rows with the values Arrow holds (not through pandas, which turns an int
+    column with a null into floats: 9007199254740993 would become 9007199254740992.0): ints stay ints,
+    nulls None, lists lists, maps dicts; a pandas index stored as a column is left out, as pandas does."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(source)
+    index = [c for c in (table.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
+    if index:
+        table = table.drop_columns([c for c in index if c in table.column_names])
+    return table.to_pylist(maps_as_pydicts="strict")
 
 
 def _manifest_text(data: bytes, path: str | Path) -> str:
@@ -1498,7 +1603,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                               f"(columns: {sorted(present)})")
     rename = {v: k for k, v in (columns or {}).items()}
     meta_cols = _meta_columns(meta, present, rename, name, rows)
-    meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else {}
+    _check_renames(columns, present, meta_cols, name)
+    _check_reserved_text(rows, rename, name)
+    meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else None
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(rows, rename, label_names,
                                                                                label_names_from, name)
     warnings = _manifest_splits(rows, rename, name)
@@ -1508,11 +1615,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     stats: dict[str, list[Any]] = {}  # per path column: [cells, cells naming a file or holding data, first cell]
     escaping: list[str] = []
     for i, raw in enumerate(rows):
-        row = {rename.get(k, k): v for k, v in raw.items()}
+        row = {rename.get(k, k): v for k, v in raw.items() if k not in meta_cols}  # a field's, not a kept column
         where = f"{name} row {i + 1}"
         parsed: list[tuple[str, _Cell]] = []
         for col, val in row.items():
-            if col in RESERVED_COLUMNS or col in meta_cols or _blank(val):
+            if col in RESERVED_COLUMNS or _blank(val):
                 continue
             if isinstance(val, Mapping) and ("bytes" in val or "path" in val):  # Hugging Face's Image / Audio
                 data, hint = val.get("bytes"), val.get("path")
@@ -1530,6 +1637,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             if text is None:
                 parsed.append((col, _Cell(f"<{type(val).__name__}>", reason=f"a {type(val).__name__} value, not a "
                                           f"file path or bytes")))
+            elif (odd := _lone_surrogate(text)) is not None:  # a JSON escape no file name can hold
+                parsed.append((col, _Cell(_shown(text), reason=f"not valid Unicode (a lone surrogate {text[odd]!r} "
+                                                               f"at character {odd}): no file has this name")))
             elif remote is not None:
                 parsed.append((col, _remote_cell(text, base_s, listed)))
             else:
@@ -1573,6 +1683,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             if "text" in field_cols:
                 bad(_shown(str(text)), "text", f"a second text for the sample (column {field_cols['text']!r} gives "
                                                f"a text file)")
+            elif isinstance(text, str) and (odd := _lone_surrogate(text)) is not None:
+                bad(_shown(text), "text",
+                    f"not valid Unicode (a lone surrogate {text[odd]!r} at character {odd})")
             else:
                 members["txt"] = bytes(text) if isinstance(text, (bytes, bytearray)) else str(text).encode("utf-8")
         label = None
@@ -1594,10 +1707,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             continue
         if meta_cols:
             if "json" in field_cols:
-                bad(f"<{len(meta_cols)} metadata columns>", field_cols["json"],
-                    "a .json file for the sample while --meta columns give its json member; keep one of them")
-            else:
-                members["json"] = _meta_member(row, meta_cols, meta_types, bad)
+                bad(next(c.shown for col, c in parsed if col == field_cols["json"]), field_cols["json"],
+                    f"a .json file for the sample, whose json member the --meta columns give; keep one of them")
+            members["json"] = _meta_member(raw, meta_cols, meta_types, bad)
         records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split))
     if label_warning:
         warnings.append(label_warning)
@@ -1611,9 +1723,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     # once, beside the per-cell "file not found" entries
     warnings += [f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file in the "
                  f"manifest's folder (e.g. {first!r}); every column but key, text, label and split holds file paths — "
-                 f"if {col!r} is metadata, pass --meta {col} (meta=[{col!r}]) to keep it in each sample's .json member"
+                 f"if {col!r} is metadata, pass --meta {shlex.quote(col)} (meta=[{col!r}]) to keep it in each sample's .json "
+                 f"member"
                  for col, (n, hits, first) in stats.items() if n and not hits]
-    return Discovered(_finish(records), names, names_from, skipped, warnings, base_s)
+    return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols)
 
 
 def _count(n: int, what: str) -> str:

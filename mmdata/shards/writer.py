@@ -1025,9 +1025,8 @@ def shard(
         found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                          label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options,
                          meta=meta)
-        if meta:  # the card says where the metadata went
-            card_extra = {**(card_extra or {}), "metadata_columns": list(dict.fromkeys([meta] if isinstance(meta, str)
-                                                                                      else meta))}
+        if found.meta_columns:  # the card says where the metadata went
+            card_extra = {**(card_extra or {}), "metadata_columns": list(found.meta_columns)}
         if not found.records:
             raise SourceError(f"source {redact(str(src))}: no samples found (skipped {len(found.skipped)} files)")
         report = write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers,

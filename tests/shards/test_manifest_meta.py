@@ -58,14 +58,20 @@ def test_messy_manifest_metadata_round_trips_exactly(tmp_path: Path, name: str) 
 def test_csv_types_are_inferred_per_column_and_never_lose_digits(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(image_bytes(0))
     (tmp_path / "b.png").write_bytes(image_bytes(1))
-    (tmp_path / "m.csv").write_text("image,n,x,zip,mixed,exp,flag\n"
-                                    "a.png,3,1.5,00123,7,1e3,true\n"
-                                    "b.png,-4,2,99,seven,-2.5E-1,false\n", encoding="utf-8")
-    found = discover_manifest(tmp_path / "m.csv", meta=["n", "x", "zip", "mixed", "exp", "flag"])
+    # QA 2026-12-03: +49..., 1.10, 1e3 and 36-digit decimals were typed and lost their digits
+    (tmp_path / "m.csv").write_text("image,n,x,zip,mixed,exp,flag,phone,version,prec,big,huge\n"
+                                    "a.png,3,1.5,00123,7,1e-05,true,+4917612345678,1.10,0.1000000000000000055511151231257827,"
+                                    f"123456789012345678901234567890,{'1' * 5000}\n"
+                                    "b.png,-4,2,99,seven,-0.25,false,+4930123,1.2,0.5,-1,7\n", encoding="utf-8")
+    cols = ["n", "x", "zip", "mixed", "exp", "flag", "phone", "version", "prec", "big", "huge"]
+    found = discover_manifest(tmp_path / "m.csv", meta=cols)
     got = [json.loads(r.members["json"]) for r in found.records]
-    assert got == [{"n": 3, "x": 1.5, "zip": "00123", "mixed": "7", "exp": 1000.0, "flag": "true"},
-                   {"n": -4, "x": 2.0, "zip": "99", "mixed": "seven", "exp": -0.25, "flag": "false"}]
-    assert type(got[0]["n"]) is int and type(got[1]["x"]) is float
+    assert got == [{"n": 3, "x": 1.5, "zip": "00123", "mixed": "7", "exp": 1e-05, "flag": "true",
+                    "phone": "+4917612345678", "version": "1.10", "prec": "0.1000000000000000055511151231257827",
+                    "big": 123456789012345678901234567890, "huge": "1" * 5000},
+                   {"n": -4, "x": 2.0, "zip": "99", "mixed": "seven", "exp": -0.25, "flag": "false",
+                    "phone": "+4930123", "version": "1.2", "prec": "0.5", "big": -1, "huge": "7"}]
+    assert type(got[0]["n"]) is int and type(got[1]["x"]) is float and not found.skipped
 
 
 def test_the_json_member_is_deterministic_sorted_and_utf8(tmp_path: Path) -> None:
@@ -93,10 +99,100 @@ def test_values_json_cannot_hold_are_reported_and_stored_as_null(tmp_path: Path)
     assert got[1] == {"score": 0.5, "blob": None, "when": None, "nan": 1.0}
     reasons = sorted(s["reason"] for s in found.skipped)
     assert len(reasons) == 2
-    assert "column 'blob'" in reasons[0] and "bytes value" in reasons[0] and "stored as null" in reasons[0]
+    assert "column 'blob'" in reasons[0] and "bytes value" in reasons[0] and "null in the sample's" in reasons[0]
     assert "column 'score'" in reasons[1] and "inf is not a JSON number" in reasons[1]
     with pytest.raises(SourceError, match=r"row 1, column 'score'.*inf is not a JSON number"):
         discover_manifest(tmp_path / "m.parquet", meta=["score", "blob", "when", "nan"], on_error="raise")
+
+
+def test_parquet_values_keep_their_arrow_types(tmp_path: Path) -> None:
+    """QA 2026-12-03: through pandas an int column with a null became floats (2^53 + 1 lost its last
+    digit, lists of ints came back as 1.0); decimals and durations were null; maps lists of pairs; ''
+    became null."""
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for i in range(2):
+        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
+    table = pa.table({
+        "image": ["0.png", "1.png"],
+        "big": pa.array([9007199254740993, None], pa.int64()),
+        "ids": pa.array([[1, None], [2]], pa.list_(pa.int64())),
+        "price": pa.array([decimal.Decimal("1.10"), decimal.Decimal("12345678901234567890.12")], pa.decimal128(22, 2)),
+        "took": pa.array([datetime.timedelta(seconds=1.5), None], pa.duration("ms")),
+        "attrs": pa.array([[("k", 1)], []], pa.map_(pa.string(), pa.int64())),
+        "note": ["", None],
+        "at": pa.array([datetime.datetime(2026, 12, 3, 12, 0, tzinfo=datetime.timezone.utc), None],
+                       pa.timestamp("s", tz="UTC")),
+    })
+    pq.write_table(table, tmp_path / "m.parquet")
+    cols = ["big", "ids", "price", "took", "attrs", "note", "at"]
+    found = discover_manifest(tmp_path / "m.parquet", meta=cols)
+    got = [json.loads(r.members["json"]) for r in found.records]
+    assert got == [{"big": 9007199254740993, "ids": [1, None], "price": 1.1, "took": 1.5, "attrs": {"k": 1},
+                    "note": "", "at": "2026-12-03T12:00:00+00:00"},
+                   {"big": None, "ids": [2], "price": "12345678901234567890.12", "took": None, "attrs": {},
+                    "note": None, "at": None}]
+    assert not found.skipped
+    # a pandas index written as a column is not a manifest column (pandas leaves it out too)
+    pd.DataFrame({"image": ["0.png"], "speaker": ["ann"]}, index=pd.Index(["r0"], name="rid")).to_parquet(
+        tmp_path / "i.parquet")
+    found = discover_manifest(tmp_path / "i.parquet", meta=["speaker"])
+    assert json.loads(found.records[0].members["json"]) == {"speaker": "ann"} and not found.warnings
+
+
+def test_text_json_cannot_encode_is_reported_not_a_crash(tmp_path: Path) -> None:
+    """QA 2026-12-03: a lone surrogate (a JSONL caption cut inside an escape pair) and lists nested 600
+    deep ended the job with a UnicodeEncodeError / RecursionError naming nothing."""
+    (tmp_path / "0.png").write_bytes(image_bytes(0))
+    deep: list = []
+    for _ in range(600):
+        deep = [deep]
+    lines = [json.dumps({"image": "0.png", "s": "ok\ud800x", "d": deep, "text": "cut \udc80"})]
+    (tmp_path / "m.jsonl").write_text(lines[0] + "\n", encoding="ascii")  # the escapes as JSON text
+    found = discover_manifest(tmp_path / "m.jsonl", meta=["s", "d"])
+    assert json.loads(found.records[0].members["json"]) == {"s": None, "d": None}
+    assert "txt" not in found.records[0].members
+    reasons = " | ".join(s["reason"] for s in found.skipped)
+    assert "column 's'" in reasons and "lone surrogate '\\ud800' at character 2" in reasons
+    assert "column 'd'" in reasons and "nested more than 64 levels" in reasons
+    assert "column 'text'" in reasons and "not valid Unicode" in reasons
+    rep = mmdata.shard(tmp_path / "m.jsonl", tmp_path / "ds", meta=["s", "d"], progress=False)
+    assert rep["samples"] == 1 and rep["skipped_counts"]["members"] == 3
+    # in a path column: a skipped member (was a UnicodeEncodeError from os.stat); in a key: an error
+    (tmp_path / "p.jsonl").write_text('{"image": "0\\ud800.png", "text": "ok"}\n', encoding="ascii")
+    found = discover_manifest(tmp_path / "p.jsonl")
+    assert found.skipped[0]["source"] == "0\\ud800.png" and "no file has this name" in found.skipped[0]["reason"]
+    (tmp_path / "k.jsonl").write_text('{"key": "a\\ud800", "image": "0.png"}\n', encoding="ascii")
+    with pytest.raises(SourceError, match=r"k.jsonl row 1, column 'key': .* is not valid Unicode"):
+        mmdata.shard(tmp_path / "k.jsonl", tmp_path / "k", progress=False)
+
+
+def test_a_renamed_field_and_a_column_of_its_name(tmp_path: Path) -> None:
+    """QA 2026-12-03: --column image=img with a column 'image' (URLs) lost one of them without a word,
+    and with --meta image every image member was gone."""
+    for i in range(2):
+        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
+    (tmp_path / "m.csv").write_text("image,img,speaker\nhttp://x/o0.jpg,0.png,ann\nhttp://x/o1.jpg,1.png,bob\n",
+                                    encoding="utf-8")
+    with pytest.raises(SourceError, match=r"--column image=img: the manifest also has a column 'image'.*--meta image"):
+        discover_manifest(tmp_path / "m.csv", {"image": "img"})
+    found = discover_manifest(tmp_path / "m.csv", {"image": "img"}, meta=["image", "speaker"])
+    assert [sorted(r.members) for r in found.records] == [["json", "png"], ["json", "png"]]
+    assert json.loads(found.records[0].members["json"]) == {"image": "http://x/o0.jpg", "speaker": "ann"}
+    assert not found.skipped
+
+
+def test_meta_names_with_commas_and_spaces(tmp_path: Path) -> None:
+    (tmp_path / "0.png").write_bytes(image_bytes(0))
+    (tmp_path / "m.csv").write_text('image,"Name, First",trail ,b\n0.png,Ann,x,y\n', encoding="utf-8")
+    found = discover_manifest(tmp_path / "m.csv", meta=["Name, First", "trail ,b"])
+    assert json.loads(found.records[0].members["json"]) == {"Name, First": "Ann", "trail ": "x", "b": "y"}
+    with pytest.raises(SourceError, match=r"--meta ',' names no column"):
+        discover_manifest(tmp_path / "m.csv", meta=[","])
 
 
 def test_bad_meta_options_are_named(tmp_path: Path) -> None:
@@ -121,8 +217,8 @@ def test_a_json_file_column_and_meta_do_not_both_fill_the_member(tmp_path: Path)
     (tmp_path / "a.json").write_text('{"from": "file"}', encoding="utf-8")
     (tmp_path / "m.csv").write_text("image,extra,speaker\na.png,a.json,ann\n", encoding="utf-8")
     found = discover_manifest(tmp_path / "m.csv", meta=["speaker"])
-    assert found.records[0].members["json"].endswith("a.json")  # the file's member kept
-    assert "--meta columns give its json member" in found.skipped[0]["reason"]
+    assert json.loads(found.records[0].members["json"]) == {"speaker": "ann"}  # what --meta asked for
+    assert found.skipped[0]["source"] == "a.json" and "--meta columns give" in found.skipped[0]["reason"]
 
 
 def test_metadata_reach_the_batch_and_survive_augment(tmp_path: Path) -> None:
@@ -142,6 +238,10 @@ def test_metadata_reach_the_batch_and_survive_augment(tmp_path: Path) -> None:
     augment_dataset(tmp_path / "ds", tmp_path / "aug", recipe, copies=2, progress=False)
     card = json.loads((tmp_path / "aug" / "dataset.json").read_text())
     assert card["metadata_columns"] == META
+    # the same bytes as the sharder's member (was json.dumps' default: spaces, \\u escapes)
+    raw = {s.key: s.fields["json"] for s in mmdata.ShardDataset(tmp_path / "ds", decode=False)}
+    copies = {s.key: s.fields["json"] for s in mmdata.ShardDataset(tmp_path / "aug", decode=False)}
+    assert all(copies[k] == raw[k.rsplit("_aug", 1)[0]] for k in copies)
     aug = {s.key: s.fields["json"] for s in mmdata.ShardDataset(tmp_path / "aug")}
     assert len(aug) == 2 * len(expected)
     for key, val in aug.items():
@@ -162,6 +262,10 @@ def test_cli_meta_option_and_the_hint_for_a_metadata_column(tmp_path: Path) -> N
     assert run.returncode == 0, run.stderr
     rep = json.loads(run.stdout)
     assert rep["samples"] == 2 and rep["skipped_counts"]["members"] == 0
+    shown = subprocess.run([*cli, "inspect", str(tmp_path / "ds")], capture_output=True, text=True, timeout=120)
+    assert "metadata (each sample's json field): speaker, duration" in shown.stdout
+    listed = subprocess.run([*cli, "inspect", str(tmp_path / "ds"), "--json"], capture_output=True, text=True, timeout=120)
+    assert json.loads(listed.stdout)["metadata_columns"] == ["speaker", "duration"]
     assert sorted(s.fields["json"]["speaker"] for s in mmdata.ShardDataset(tmp_path / "ds")) == ["ann", "bob"]
 
 
