@@ -23,6 +23,7 @@ import pytest
 
 from mmdata.testing import make_sample_folder
 from mmdata.testing.procs import sigint_as_from_a_terminal
+from tests.procs_helpers import communicate_or_kill, wait_or_kill
 
 ROOT = Path(__file__).parents[1]
 CLI = [sys.executable, "-m", "mmdata.cli.main"]
@@ -65,7 +66,7 @@ def _on_a_terminal(args: list[str], cwd: Path, **env: str) -> tuple[int, str]:
             break
         chunks.append(data)
     os.close(master)
-    rc = proc.wait(timeout=300)
+    rc = wait_or_kill(proc, 300)
     return rc, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", b"".join(chunks).decode(errors="replace"))
 
 
@@ -252,12 +253,7 @@ def _sigterm_while_writing(args: list[str], out: Path, cwd: Path, *, started: bo
         time.sleep(0.005)
     assert seen, "no shard was being written"
     proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:  # a hung job must not outlive the test (one did, for 40 minutes)
-        proc.kill()
-        proc.communicate()
-        raise
+    _, err = communicate_or_kill(proc, 120)  # a hung job must not outlive the test (one did, for 40 minutes)
     return proc.returncode, err, [p.name for p in seen]
 
 
@@ -303,8 +299,8 @@ def _stop_training(unlabelled_test: Path, tmp_path: Path, signum: int) -> tuple[
     else:
         pytest.fail(f"no epoch finished (exit {proc.wait()}): {''.join(lines)[-2000:]}")
     proc.send_signal(signum)
-    rest = proc.stderr.read()
-    return proc.wait(timeout=120), rest
+    _, rest = communicate_or_kill(proc, 120)  # the rest of stderr, and the exit
+    return proc.returncode, rest
 
 
 @pytest.mark.sigint
@@ -362,7 +358,7 @@ def test_sigterm_on_a_ray_shard_driver_exits_143_and_names_sigterm(tmp_path: Pat
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    _, err = communicate_or_kill(proc, 120)
     assert proc.returncode == 143, err[-2000:]
     assert "interrupted by SIGTERM; rerun the same command to resume it" in err and "Traceback" not in err
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from mmdata.testing.procs import sigint_as_from_a_terminal
+from tests.procs_helpers import communicate_or_kill
 
 ROOT = Path(__file__).parents[1]
 
@@ -89,7 +90,7 @@ def test_every_parquet_writing_command_imports_pandas_at_its_start(tmp_path: Pat
     for name, args in _commands(tmp_path, tiny).items():
         at = tmp_path / f"at-{name.replace(' ', '-')}.json"
         proc = _watched(args, at, "exit", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, err = proc.communicate(timeout=300)
+        _, err = communicate_or_kill(proc, 300)
         assert at.exists(), f"{name}: pandas was never imported (exit {proc.returncode}): {err.decode()[-1500:]}"
         stack = json.loads(at.read_text())
         if PRELOAD not in stack:
@@ -114,7 +115,7 @@ def test_ctrl_c_in_the_import_of_pandas_ends_shard_before_it_writes(tmp_path: Pa
     time.sleep(0.05)  # the watcher is asleep inside the import now
     written = sorted(p.name for p in out.rglob("*.tar")) if out.exists() else []
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = communicate_or_kill(proc, 60)
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted; rerun the same command" in err and "Traceback" not in err, err[-2000:]
     assert written == [], f"the job had written {written} when pandas was imported"

@@ -20,6 +20,7 @@ import pytest
 from mmdata.shards.journal import _records
 from mmdata.testing import make_sample_folder
 from mmdata.testing.procs import sigint_as_from_a_terminal
+from tests.procs_helpers import wait_or_kill
 
 psutil = pytest.importorskip("psutil")
 pytest.importorskip("ray")
@@ -120,7 +121,7 @@ def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_sigkilled_driver_leaves_no_process_of_its_local_ray(tmp_path: Path, raw: Path, ray_tmp: Path) -> None:
     with _running_driver(raw, tmp_path / "ds", ray_tmp) as (proc, tree):
         os.kill(proc.pid, signal.SIGKILL)  # the driver alone (not its process group), as the OOM killer does
-        proc.wait(timeout=30)
+        wait_or_kill(proc, 30)
         assert _survivors(tree, within=30) == []
     assert not (tmp_path / "ds" / "index.parquet").exists(), "the job finished before the kill"
 
@@ -130,7 +131,7 @@ def test_a_sigkilled_driver_leaves_no_process_of_its_local_ray(tmp_path: Path, r
 def test_an_interrupted_driver_stops_its_local_ray_and_exits_130(tmp_path: Path, raw: Path, ray_tmp: Path) -> None:
     with _running_driver(raw, tmp_path / "ds", ray_tmp) as (proc, tree):
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the driver's terminal: its whole process group
-        assert proc.wait(timeout=60) == 130, proc.stderr.read().decode()
+        assert wait_or_kill(proc, 60) == 130, proc.stderr.read().decode()
         assert _survivors(tree, within=1) == []  # gone by the time the command returned
 
 
@@ -152,7 +153,7 @@ def test_a_driver_that_joined_a_recorded_cluster_leaves_it_running(tmp_path: Pat
             time.sleep(0.05)
         assert not [c for c in psutil.Process(proc.pid).children(recursive=True) if "ray_reaper" in _name(c)]
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        wait_or_kill(proc, 30)
         time.sleep(8)  # longer than a watchdog's poll + grace
     finally:
         proc.kill()

@@ -17,6 +17,7 @@ from mmdata.ablate import run
 from mmdata.ablate.executor import ProcessExecutor
 from mmdata.ablate.testing import synthetic_recipe as _recipe
 from mmdata.testing.procs import sigint_as_from_a_terminal
+from tests.procs_helpers import wait_or_kill
 
 ROOT = Path(__file__).parents[2]
 SYN = "mmdata.ablate.testing:synthetic_train"
@@ -89,7 +90,7 @@ def test_ctrl_c_stops_the_pool_promptly_and_leaves_nothing(tmp_path: Path, tiny:
     time.sleep(0.5)
     t0 = time.time()
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
-    rc = proc.wait(timeout=30)
+    rc = wait_or_kill(proc, 30)
     assert time.time() - t0 < 8, "the pool waited for the running 60 s runs"
     assert rc == 130, proc.stderr.read().decode()
     assert not [k for k in kids if _alive(k)]
@@ -105,7 +106,7 @@ def test_sigterm_keeps_finished_runs_and_rerun_resumes(tmp_path: Path, tiny: Pat
     while time.time() < deadline and not (runs.exists() and pq.read_table(runs).num_rows >= 3):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(timeout=30)
+    rc = wait_or_kill(proc, 30)
     assert rc == 143, proc.stderr.read().decode()
     assert not [k for k in kids if _alive(k)]
     before = pq.read_table(runs).to_pylist()

@@ -19,6 +19,7 @@ import pytest
 from mmdata.ablate import run
 from mmdata.ablate.testing import synthetic_recipe as _recipe
 from mmdata.testing.procs import sigint_as_from_a_terminal
+from tests.procs_helpers import wait_or_kill
 
 ROOT = Path(__file__).parents[2]
 SYN = "mmdata.ablate.testing:synthetic_train"
@@ -73,7 +74,7 @@ def test_driver_restart_at_address_runs_every_arm_seed_exactly_once(tmp_path: Pa
         time.sleep(0.05)
     t0 = time.time()
     proc.send_signal(signal.SIGINT)  # Ctrl-C on the driver: outstanding tasks cancelled, finished runs kept
-    rc = proc.wait(timeout=60)
+    rc = wait_or_kill(proc, 60)
     assert rc == 130, proc.stderr.read().decode()
     assert time.time() - t0 < 20
     before = _rows(out)

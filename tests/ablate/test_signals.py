@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mmdata.ablate.testing import synthetic_recipe as _recipe
+from tests.procs_helpers import wait_or_kill
 
 ROOT = Path(__file__).parents[2]
 
@@ -42,7 +43,7 @@ def test_sigterm_on_a_ray_driver_exits_143_and_names_sigterm(tmp_path: Path, tin
         time.sleep(0.1)
     time.sleep(2)  # well inside ray.wait's own signal checks
     proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(timeout=60)
+    rc = wait_or_kill(proc, 60)
     err = proc.stderr.read().decode()
     assert rc == 143, err
     assert "interrupted by SIGTERM" in err and "SIGINT" not in err

@@ -22,6 +22,7 @@ import pytest
 
 import mmdata
 from mmdata.testing import make_messy_folder
+from tests.procs_helpers import communicate_or_kill
 
 pytest.importorskip("lightning.pytorch")
 from mmdata.lightning import DataModule  # noqa: E402
@@ -109,11 +110,8 @@ def _fit(ds: Path, out: Path, num_workers: int, even: str, start: str, extra: di
                              json.dumps(extra or {})], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=env, start_new_session=True)
     try:
-        stdout, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver, its spawned ranks and their DataLoader workers
-        stdout, _ = proc.communicate()
-        pytest.fail(f"DDP fit did not finish in {timeout} s:\n{stdout[-4000:]}")
+        # past the timeout: the driver, its spawned ranks and their DataLoader workers are killed (the group)
+        stdout, _ = communicate_or_kill(proc, timeout)
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # anything of the group left behind

@@ -21,6 +21,7 @@ from mmdata.shards.journal import LOCK
 from mmdata.shards.journal import NAME as JOURNAL
 from mmdata.testing import make_sample_folder
 from mmdata.testing.procs import sigint_as_from_a_terminal
+from tests.procs_helpers import communicate_or_kill
 
 REPO = Path(__file__).parents[2]
 CLI = [sys.executable, "-m", "mmdata.cli.main"]
@@ -129,7 +130,7 @@ def test_ctrl_c_during_augment_says_how_to_resume_and_the_folder_names_augment(t
                                   preexec_fn=sigint_as_from_a_terminal)
     sent = sorted(p.name for p in out.iterdir())  # what the job had written when the signal went out
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = communicate_or_kill(proc, 60)
     assert proc.returncode == 130, f"files when SIGINT was sent: {sent}\nstderr: {err[-3000:]}"
     lines = [line for line in err.splitlines() if "interrupted" in line]
     assert len(lines) == 1 and lines[0].startswith("mmdata augment into") and "resume" in lines[0], err

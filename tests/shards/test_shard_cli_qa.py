@@ -25,6 +25,7 @@ from mmdata.shards.mediainfo import CorruptMedia, probe_audio, probe_audio_py
 from mmdata.shards.writer import parse_split
 from mmdata.testing import make_sample_folder
 from mmdata.testing.procs import sigint_as_from_a_terminal
+from tests.procs_helpers import communicate_or_kill
 
 REPO = Path(__file__).parents[2]
 
@@ -284,7 +285,7 @@ def test_ctrl_c_says_the_job_was_interrupted_and_how_to_resume(tmp_path: Path) -
     while time.time() < deadline and not list(out.glob("train-*.tar")):
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = communicate_or_kill(proc, 60)
     assert proc.returncode == 130
     lines = [line for line in err.splitlines() if "interrupted" in line]
     assert len(lines) == 1 and "rerun" in lines[0] and "resume" in lines[0] and "Traceback" not in err

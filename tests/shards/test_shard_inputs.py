@@ -22,6 +22,7 @@ import mmdata
 from mmdata.errors import SourceError
 from mmdata.shards import index as idx
 from mmdata.testing import audio_bytes, image_bytes, make_class_folders, make_messy_folder, make_sample_folder
+from tests.procs_helpers import communicate_or_kill
 
 ROOT = Path(__file__).parents[2]
 SMALL = ((32, 32), (40, 48))  # messy-folder image sizes that keep the tests fast
@@ -163,11 +164,11 @@ def test_second_job_into_the_same_output_is_refused_and_a_dead_holder_does_not_b
     while time.time() < deadline and not list(out.glob("train-*.tar")):
         time.sleep(0.05)
     second = _start_shard(raw, out, "0")
-    _, err2 = second.communicate(timeout=60)
+    _, err2 = communicate_or_kill(second, 60)
     assert first.poll() is None, "the first job ended before the second one started: widen its delay"
     assert second.returncode == 2, err2
     assert f"pid {first.pid}" in err2 and str(out) in err2 and "Traceback" not in err2
-    _, err1 = first.communicate(timeout=120)
+    _, err1 = communicate_or_kill(first, 120)
     assert first.returncode == 0, err1
     mmdata.shard(raw, tmp_path / "clean" / "ds", maxcount=2, progress=False)
     assert _tree(out) == _tree(tmp_path / "clean" / "ds") and mmdata.verify(out)["ok"]

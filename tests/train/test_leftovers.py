@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from tests.procs_helpers import wait_or_kill
 
 ROOT = Path(__file__).parents[2]
 
@@ -51,4 +52,4 @@ def test_a_rerun_of_train_removes_the_temp_files_of_a_sigkilled_run(avdigits40: 
         assert (out / "predictions.parquet").exists() and (out / "metrics.json").exists()
     finally:
         live.stdin.close()
-        live.wait(timeout=30)
+        wait_or_kill(live, 30)

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from mmdata.train.evaluate import Scores, scores
+from tests.procs_helpers import communicate_or_kill
 
 # -- 1. macro-F1 follows scikit-learn: classes neither in the labels nor predicted do not count ---------
 
@@ -161,6 +162,6 @@ def test_sigterm_ends_mmdata_train_like_an_exception(avdigits40: Path, tmp_path:
     time.sleep(1)
     assert proc.poll() is None
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    _, err = communicate_or_kill(proc, 120)
     assert proc.returncode == 143, err[-2000:]
     assert not list(out.glob(".*.tmp"))

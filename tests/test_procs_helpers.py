@@ -1,0 +1,109 @@
+"""tests/procs_helpers.py: a child that outlives its timeout is killed with what it started, and the
+test fails with a message that names it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.procs_helpers import communicate_or_kill, wait_or_kill
+
+# starts a grandchild sleeper, prints its pid, then sleeps itself
+_PARENT = """import subprocess, sys, time
+g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print(g.pid, flush=True)
+print("parent is up", file=sys.stderr, flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _start(**kw) -> tuple[subprocess.Popen, int]:  # noqa: ANN003
+    proc = subprocess.Popen([sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kw)
+    grandchild = int(proc.stdout.readline())
+    return proc, grandchild
+
+
+@pytest.mark.parametrize("new_session", [True, False], ids=["own-session", "our-group"])
+def test_wait_or_kill_kills_child_and_grandchild(new_session: bool) -> None:
+    proc, grandchild = _start(start_new_session=new_session)
+    try:
+        with pytest.raises(AssertionError) as failed:
+            wait_or_kill(proc, 1)
+        assert proc.returncode is not None  # reaped
+        assert not _alive(proc.pid)
+        if new_session or _has_psutil():
+            assert _gone(grandchild), f"grandchild {grandchild} still running"
+        message = str(failed.value)
+        assert "time.sleep(60)" in message and "within 1 s" in message and "parent is up" in message, message
+    finally:
+        for pid in (proc.pid, grandchild):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        proc.wait()
+
+
+def test_communicate_or_kill() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; print(sys.stdin.read().upper()); print('e', file=sys.stderr)"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert communicate_or_kill(proc, 60, input="hi") == ("HI\n", "e\n")
+    assert wait_or_kill(proc, 5) == 0
+
+    proc, grandchild = _start(start_new_session=True)
+    with pytest.raises(AssertionError, match=r"(?s)within 1 s.*parent is up"):
+        communicate_or_kill(proc, 1)
+    assert proc.returncode is not None
+    assert _gone(grandchild), f"grandchild {grandchild} still running"
+
+
+def test_wait_or_kill_after_the_test_closed_stdin() -> None:
+    """As tests/train/test_leftovers.py waits for a writer: stdin closed first, stdout read in part."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; print('up', flush=True); sys.stdin.read(); "
+                             "print('stdin closed', file=sys.stderr, flush=True); time.sleep(60)"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "up\n"
+    proc.stdin.close()
+    with pytest.raises(AssertionError, match="(?s)within 1 s.*stdin closed"):
+        wait_or_kill(proc, 1)
+    assert proc.returncode == -9
+
+
+def _has_psutil() -> bool:
+    try:
+        import psutil  # noqa: F401
+    except ImportError:
+        return False
+    return True
