@@ -128,8 +128,9 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         t.add_row(k, str(v))
     console.print(t)
     if rep.get("metadata_columns"):
-        console.print(f"metadata (each sample's json field): {escape(', '.join(rep['metadata_columns']))}",
-                      highlight=False)
+        kinds = rep.get("metadata_kinds") or {}
+        shown = ", ".join(f"{c} ({kinds[c]})" if c in kinds else c for c in rep["metadata_columns"])
+        console.print(f"metadata (each sample's json field): {escape(shown)}", highlight=False)
     t = table("modality", "bytes")
     for k, v in rep["bytes_per_modality"].items():
         t.add_row(k, f"{v:,}")

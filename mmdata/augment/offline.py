@@ -32,7 +32,7 @@ from mmdata.types import Sample
 from mmdata.urls import is_remote
 
 #: card entries an augmented copy keeps from its source's card: what they describe passes through unchanged
-CARRIED_CARD_KEYS = ("metadata_columns",)
+CARRIED_CARD_KEYS = ("metadata_columns", "metadata_kinds")
 
 
 def encode_sample(sample: Sample) -> dict[str, bytes]:

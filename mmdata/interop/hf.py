@@ -640,6 +640,46 @@ def array_features(path: str | Path, fields: list[str] | None = None) -> dict[st
     return {f: _array_feature(f, specs[f], str(path)) for f in fields}
 
 
+def kind_feature(kind: str) -> Any:
+    """The HF feature of a metadata kind (:func:`mmdata.shards.sources.value_kind`): ``json`` (values
+    of no one type: mappings, mixed columns) is JSON text.
+
+    Example:
+        >>> kind_feature("list<float>")
+        List(Value('float64'))
+    """
+    ds = _datasets()
+    if kind.startswith("list<"):
+        return getattr(ds, "List", ds.Sequence)(kind_feature(kind[5:-1]))
+    simple = {"int": "int64", "int64": "int64", "float": "float64", "string": "string", "bool": "bool", "null": "null",
+              "json": "string"}
+    return ds.Value(simple.get(kind, "string"))
+
+
+def metadata_features(card: Mapping[str, Any], reserved: Mapping[str, Any] = {}) -> dict[str, Any] | None:  # noqa: B006 — read only
+    """A typed column per metadata column of a manifest sharded with ``--meta`` (the card's
+    ``metadata_kinds``), or None when the card has none or a name is taken by another column
+    (``reserved``; the member then stays one ``json`` text column)."""
+    kinds = card.get("metadata_kinds")
+    if not kinds or any(c in reserved or c == "json" for c in kinds):
+        return None
+    return {c: kind_feature(k) for c, k in kinds.items()}
+
+
+def _metadata_cell(value: Any, kind: str) -> Any:
+    """A metadata value as its typed column holds it: floats in a float column (an int there is a JSON
+    number), JSON text for ``json`` columns."""
+    if value is None:
+        return None
+    if kind == "json":
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    if kind == "float":
+        return float(value)
+    if kind.startswith("list<"):
+        return [_metadata_cell(v, kind[5:-1]) for v in value]
+    return value
+
+
 def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None,
                 arrays: Mapping[str, Any] | None = None) -> Any:
     """The ``datasets.Features`` :func:`to_hf` gives a dataset with this card.
@@ -685,7 +725,11 @@ def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None,
     for c in list(hf.get("json") or []) + list(hf.get("npy") or []):
         feats[c] = orig[c]
     if not hf and "json" in mods:
-        feats["json"] = ds.Value("string")  # foreign .json members: kept as their JSON text
+        meta = metadata_features(card, reserved=feats)
+        if meta is not None:  # a manifest's --meta columns: one typed column each
+            feats.update(meta)
+        else:
+            feats["json"] = ds.Value("string")  # foreign .json members: kept as their JSON text
     extra = {f: v for f, v in sorted((arrays or {}).items()) if f not in (hf.get("npy") or [])}
     for f in extra:
         if f in feats:
@@ -758,6 +802,9 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
                 feats[ext] = ds.ClassLabel(names=list(names)) if names else ds.Value("int64")
             elif field == "json" and orig is not None:
                 feats[ext] = {c: orig[c] for c in hf.get("json") or []}
+            elif field == "json" and card.get("metadata_kinds") and "json" not in card["metadata_kinds"].values():
+                # HF's builder json.loads the member: a dict of the --meta columns
+                feats[ext] = {c: kind_feature(k) for c, k in card["metadata_kinds"].items()}
             elif ext.endswith(".npy") and orig is not None and field in orig:
                 feats[ext] = orig[field]
             elif ext.lower().endswith("npy"):
@@ -779,6 +826,7 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
     hf = card.get("hf") or {}
     roles = dict(hf.get("columns") or {})
     json_cols = list(hf.get("json") or [])
+    meta_kinds = dict(card.get("metadata_kinds") or {})
     extra = set(extra) | set(hf.get("npy") or [])
     source_keys = None
     if "key" in roles:
@@ -815,6 +863,10 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
                     obj = json.loads(data)
                     for c in json_cols:
                         row[c] = obj.get(c)
+                elif "json" not in features and meta_kinds:  # typed metadata columns (metadata_features)
+                    obj = json.loads(data)
+                    for c, kind in meta_kinds.items():
+                        row[c] = _metadata_cell(obj.get(c), kind)
                 else:
                     row["json"] = data.decode("utf-8")
             elif name in extra:

@@ -280,6 +280,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         "num_classes": card.get("num_classes"),
         "label_names": names,
         "metadata_columns": list(card.get("metadata_columns") or []),  # a manifest's --meta: the json member
+        "metadata_kinds": dict(card.get("metadata_kinds") or {}),
         "warnings": warnings,
         "skipped": card.get("skipped_count", 0),
         "skipped_counts": card.get("skipped_counts", {}),

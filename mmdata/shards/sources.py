@@ -104,6 +104,8 @@ class Discovered:
     source: Any = None
     #: a manifest's metadata columns (``--meta``, resolved), whose values fill each ``.json`` member
     meta_columns: tuple[str, ...] = ()
+    #: the kind of each metadata column's values (:func:`common_kind`): how tabular exports type it
+    meta_kinds: dict[str, str] = field(default_factory=dict)
 
 
 def skip_entry(source: str, what: str, reason: str, sample: str | None = None) -> dict[str, Any]:
@@ -1178,11 +1180,59 @@ def _meta_value(val: Any, depth: int = 0) -> tuple[Any, str | None]:
     return None, f"a {type(val).__name__} value (metadata are text, numbers, booleans, lists and mappings of them)"
 
 
+def value_kind(val: Any) -> str:
+    """The kind of a JSON metadata value, as :func:`common_kind` combines them: ``null``, ``bool``,
+    ``int`` (within +-2^53, exact as a float), ``int64``, ``float``, ``string``, ``list<KIND>`` or
+    ``json`` (a mapping, a list of lists, an int beyond int64: kept as JSON text by tabular exports).
+
+    Example:
+        >>> [value_kind(v) for v in (None, True, 3, 2**60, 1.5, "a", [1, 2.5], {"k": 1})]
+        ['null', 'bool', 'int', 'int64', 'float', 'string', 'list<float>', 'json']
+    """
+    if val is None:
+        return "null"
+    if isinstance(val, bool):
+        return "bool"
+    if isinstance(val, int):
+        return "int" if abs(val) <= 1 << 53 else "int64" if -(1 << 63) <= val < 1 << 63 else "json"
+    if isinstance(val, float):
+        return "float"
+    if isinstance(val, str):
+        return "string"
+    if isinstance(val, list):
+        inner = common_kind(value_kind(v) for v in val)
+        return "json" if inner == "json" or inner.startswith("list<") else f"list<{inner}>"
+    return "json"
+
+
+def common_kind(kinds: Any) -> str:
+    """One kind for a column whose values have these kinds (:func:`value_kind`); ``json`` when they do
+    not share one (text with numbers, an int64 beyond 2^53 with floats).
+
+    Example:
+        >>> common_kind(["int", "null", "float"]), common_kind(["list<int>", "list<null>"]), common_kind(["int", "string"])
+        ('float', 'list<int>', 'json')
+    """
+    ks = {k for k in kinds if k != "null"}
+    if not ks:
+        return "null"
+    if len(ks) == 1:
+        return ks.pop()
+    if ks <= {"int", "int64"}:
+        return "int64"
+    if ks <= {"int", "float"}:
+        return "float"
+    if all(k.startswith("list<") for k in ks):
+        inner = common_kind(k[5:-1] for k in ks)
+        return "json" if inner == "json" else f"list<{inner}>"
+    return "json"
+
+
 def _meta_member(row: Mapping[str, Any], cols: Sequence[str], types: Mapping[str, type] | None,
-                 bad: Callable[[str, str, str], None]) -> bytes:
+                 bad: Callable[[str, str, str], None], kinds: dict[str, set[str]] | None = None) -> bytes:
     """One sample's ``.json`` member from its metadata cells. ``types``: a CSV manifest's column types
     (:func:`_meta_types`; a blank CSV cell is ``null``); None for JSONL / Parquet, whose values are kept
-    as they are (``""`` stays ``""``)."""
+    as they are (``""`` stays ``""``). ``kinds``: each column's value kinds, added to (:func:`value_kind`)."""
     obj: dict[str, Any] = {}
     for col in cols:
         val = row.get(col)
@@ -1192,6 +1242,8 @@ def _meta_member(row: Mapping[str, Any], cols: Sequence[str], types: Mapping[str
         if why is not None:
             bad(_shown(str(row.get(col))), col, f"cannot be stored as JSON metadata: {why} (null in the sample's "
                                                 f".json member)")
+        if kinds is not None:
+            kinds.setdefault(col, set()).add(value_kind(obj[col]))
     return json_member(obj)
 
 
@@ -1606,6 +1658,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     _check_renames(columns, present, meta_cols, name)
     _check_reserved_text(rows, rename, name)
     meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else None
+    kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(rows, rename, label_names,
                                                                                label_names_from, name)
     warnings = _manifest_splits(rows, rename, name)
@@ -1709,7 +1762,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             if "json" in field_cols:
                 bad(next(c.shown for col, c in parsed if col == field_cols["json"]), field_cols["json"],
                     f"a .json file for the sample, whose json member the --meta columns give; keep one of them")
-            members["json"] = _meta_member(raw, meta_cols, meta_types, bad)
+            members["json"] = _meta_member(raw, meta_cols, meta_types, bad, kinds)
         records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split))
     if label_warning:
         warnings.append(label_warning)
@@ -1726,7 +1779,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                  f"if {col!r} is metadata, pass --meta {shlex.quote(col)} (meta=[{col!r}]) to keep it in each sample's .json "
                  f"member"
                  for col, (n, hits, first) in stats.items() if n and not hits]
-    return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols)
+    return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
+                      meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols})
 
 
 def _count(n: int, what: str) -> str:

@@ -1026,7 +1026,8 @@ def shard(
                          label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options,
                          meta=meta)
         if found.meta_columns:  # the card says where the metadata went
-            card_extra = {**(card_extra or {}), "metadata_columns": list(found.meta_columns)}
+            card_extra = {**(card_extra or {}), "metadata_columns": list(found.meta_columns),
+                          "metadata_kinds": dict(found.meta_kinds)}
         if not found.records:
             raise SourceError(f"source {redact(str(src))}: no samples found (skipped {len(found.skipped)} files)")
         report = write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers,

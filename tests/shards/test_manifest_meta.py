@@ -19,7 +19,7 @@ import pytest
 
 import mmdata
 from mmdata.augment.offline import augment_dataset
-from mmdata.errors import SourceError
+from mmdata.errors import ShardError, SourceError
 from mmdata.shards.sources import discover_manifest
 from mmdata.testing import image_bytes, make_messy_folder, write_manifest
 
@@ -53,6 +53,8 @@ def test_messy_manifest_metadata_round_trips_exactly(tmp_path: Path, name: str) 
     assert any("\n" in (v["notes"] or "") for v in got.values())
     card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert card["metadata_columns"] == meta
+    assert card["metadata_kinds"] == {"speaker": "string", "duration": "float", "rating": "int", "zip": "string",
+                                      "notes": "string", **({"tags": "list<string>"} if "tags" in meta else {})}
 
 
 def test_csv_types_are_inferred_per_column_and_never_lose_digits(tmp_path: Path) -> None:
@@ -263,7 +265,7 @@ def test_cli_meta_option_and_the_hint_for_a_metadata_column(tmp_path: Path) -> N
     rep = json.loads(run.stdout)
     assert rep["samples"] == 2 and rep["skipped_counts"]["members"] == 0
     shown = subprocess.run([*cli, "inspect", str(tmp_path / "ds")], capture_output=True, text=True, timeout=120)
-    assert "metadata (each sample's json field): speaker, duration" in shown.stdout
+    assert "metadata (each sample's json field): speaker (string), duration (float)" in shown.stdout
     listed = subprocess.run([*cli, "inspect", str(tmp_path / "ds"), "--json"], capture_output=True, text=True, timeout=120)
     assert json.loads(listed.stdout)["metadata_columns"] == ["speaker", "duration"]
     assert sorted(s.fields["json"]["speaker"] for s in mmdata.ShardDataset(tmp_path / "ds")) == ["ann", "bob"]
@@ -292,3 +294,38 @@ def test_a_manifest_at_a_url_gives_the_same_metadata(tmp_path: Path, request: py
     with pytest.raises(SourceError, match="this is a folder"):
         mmdata.shard(f"{s3.url}/meta-raw", tmp_path / "folder", meta=["speaker"], storage_options=s3.options,
                      progress=False)
+
+
+def test_to_hf_gives_one_typed_column_per_metadata_column(tmp_path: Path) -> None:
+    """A --meta dataset exported to Hugging Face: speaker a string column, duration float64, tags a list
+    (was one 'json' column of JSON text); a column of mixed values stays JSON text."""
+    pytest.importorskip("datasets")
+    from mmdata.interop.hf import to_hf, webdataset_features
+
+    m = make_messy_folder(tmp_path / "raw", n=12, sizes=SMALL, seconds=(0.2, 0.3))
+    expected = write_manifest(m, "manifest.jsonl")
+    rows = [json.loads(line) for line in (m.root / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+    for i, r in enumerate(rows):
+        r["mixed"] = [1, "one", {"k": [1]}][i % 3]
+        expected[r["key"]]["mixed"] = r["mixed"]
+    (m.root / "manifest.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                           encoding="utf-8")
+    meta = [*META, "tags", "mixed"]
+    mmdata.shard(m.root / "manifest.jsonl", tmp_path / "ds", meta=meta, progress=False)
+    hf = to_hf(tmp_path / "ds", split="train", cache_dir=tmp_path / "cache")
+    feats = {c: str(hf.features[c]) for c in meta}
+    assert feats == {"speaker": "Value('string')", "duration": "Value('float64')", "rating": "Value('int64')",
+                     "zip": "Value('string')", "notes": "Value('string')", "tags": "List(Value('string'))",
+                     "mixed": "Value('string')"}
+    index = pd.read_parquet(tmp_path / "ds" / "index.parquet")
+    source = dict(zip(index["key"], index["source_key"]))
+    for row in hf:
+        want = dict(expected[source[row["key"]]])
+        mixed = want.pop("mixed")
+        assert {c: row[c] for c in want} == want
+        assert json.loads(row["mixed"]) == mixed  # JSON text: the one form every value has
+    assert "json" not in hf.features
+    with pytest.raises(ShardError, match="no known HF feature"):
+        webdataset_features(tmp_path / "ds")  # a mixed column: HF's webdataset builder cannot type it
+    mmdata.shard(m.root / "manifest.jsonl", tmp_path / "typed", meta=META, progress=False)
+    assert set(webdataset_features(tmp_path / "typed")["json"]) == set(META)
