@@ -22,7 +22,9 @@ Plugins come from:
 
 Entry points are loaded at well-defined moments, never on ``import mmdata``: by :func:`load_plugins`
 (the CLI's commands that name ops or fusions; :func:`mmdata.ablate.run`), and, for library callers, on
-a fusion name not registered yet (:func:`mmdata.train.fusions.fusion_class`). An installed package is
+the first op or fusion name not registered yet (:func:`entry_points_on_miss`: a recipe's op in
+:func:`mmdata.augment.base.build_op`, so ``load_recipe`` and ``mmdata.loader(recipe=)``; a fusion in
+:func:`mmdata.train.fusions.fusion_class`), at most once per process. An installed package is
 code the user chose to install — trusted like any import — and nothing here touches the network.
 Loading them at the start of a command (rather than at each unknown name) keeps every process of
 one job on the same registry: an ablation's workers import exactly the specs the parent loaded
@@ -44,6 +46,7 @@ import importlib.util
 import inspect
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
@@ -61,6 +64,11 @@ _SPEC = re.compile(rf"^{_NAME}(?::{_NAME})?$")
 _LOADED: dict[str, None] = {}
 # the specs of the installed entry points, once discovered and loaded (None: not yet)
 _ENTRY_POINTS: list[str] | None = None
+# entry_points_on_miss: the error of its load (kept: a broken package is tried once, not at every name), whether
+# a load is under way (a plugin's own lookups while it imports start none), and one load at a time across threads
+_MISS_ERROR: str | None = None
+_MISS_LOADING = False
+_MISS_LOCK = threading.RLock()
 
 
 def check_spec(spec: Any, where: str) -> str:
@@ -219,6 +227,41 @@ def load_entry_points() -> list[str]:
             done.append(spec)
         _ENTRY_POINTS = done
     return list(_ENTRY_POINTS)
+
+
+def entry_points_on_miss() -> bool:
+    """For a lookup by name that found nothing (a recipe's op, a fusion): load the installed entry points
+    (:func:`load_entry_points`) unless they are loaded already, at most once per process, so a library
+    caller gets an installed package's op or fusion without importing it, as the CLI's commands do.
+
+    Returns:
+        Whether this call loaded them — the caller then looks again; False when they were loaded before
+        (here, or by :func:`load_plugins`) or while their load is under way (a plugin's import looking up a
+        name it does not register).
+
+    Raises:
+        MMDataError: an entry point failed to load, naming its package; raised again at every later miss
+            without a second try.
+
+    Example:
+        >>> entry_points_on_miss() in (True, False)
+        True
+    """
+    global _MISS_ERROR, _MISS_LOADING
+    with _MISS_LOCK:
+        if _ENTRY_POINTS is not None or _MISS_LOADING:
+            return False
+        if _MISS_ERROR is not None:
+            raise MMDataError(_MISS_ERROR)
+        _MISS_LOADING = True
+        try:
+            load_entry_points()
+        except MMDataError as exc:
+            _MISS_ERROR = str(exc)
+            raise
+        finally:
+            _MISS_LOADING = False
+        return True
 
 
 def loaded() -> list[str]:

@@ -53,7 +53,7 @@ import numpy as np
 
 from mmdata.augment import contract
 from mmdata.checks import did_you_mean
-from mmdata.errors import RecipeError
+from mmdata.errors import MMDataError, RecipeError
 
 SECTIONS = ("image", "audio", "text", "sample", "batch")
 _REGISTRY: dict[tuple[str, str], type[Op]] = {}
@@ -463,10 +463,26 @@ def op_names(section: str, deterministic: bool = False) -> list[str]:
     return sorted(n for (s, n), cls in registry().items() if s == section and (cls.deterministic or not deterministic))
 
 
+def _plugin_op(section: str, name: str, where: str) -> type[Op] | None:
+    """The op ``name`` of ``section`` once the installed entry points are loaded — library callers never call
+    :func:`mmdata.plugins.load_plugins`, as the CLI does — or None (not found, or they were loaded before)."""
+    from mmdata.plugins import entry_points_on_miss
+
+    try:
+        if not entry_points_on_miss():
+            return None
+    except MMDataError as exc:
+        raise RecipeError(f"{where}: unknown {section} op {name!r}; loading the installed plugins to look for it "
+                          f"failed: {exc}") from None
+    return registry().get((section, name))
+
+
 def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool = False) -> Op:
     """Build an op from its recipe dict ``{op: NAME, [id: ID,] p: ..., **params}``.
 
     ``normalize=True`` builds a step of the ``normalize`` stage: only deterministic ops, with ``p`` 1.
+    A name not registered yet loads the installed plugins' entry points first (once per process:
+    :func:`mmdata.plugins.entry_points_on_miss`), so an installed package's op needs no import.
 
     Example:
         >>> build_op("image", {"op": "resize", "size": 32}, "normalize.image[0]", normalize=True).to_dict()["side"]
@@ -477,7 +493,7 @@ def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool 
     name = spec["op"]
     if not isinstance(name, str):
         raise RecipeError(f"{where}.op: expected an op name (a string), got {name!r}")
-    cls = registry().get((section, name))
+    cls = registry().get((section, name)) or _plugin_op(section, name, where)
     if cls is None or (normalize and not cls.deterministic):
         allowed = ", ".join(op_names(section, deterministic=normalize))
         if cls is None:

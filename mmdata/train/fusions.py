@@ -31,7 +31,7 @@ def register(name: str):  # noqa: ANN201
 
 def fusion_class(name: str) -> type[Fusion] | None:
     """The fusion class registered as ``name``, or None. A name not registered yet loads the installed
-    plugins' entry points first (:func:`mmdata.plugins.load_entry_points`, once per process), so a
+    plugins' entry points first (:func:`mmdata.plugins.entry_points_on_miss`, once per process), so a
     library caller gets a fusion an installed package provides without importing it.
 
     Example:
@@ -39,9 +39,9 @@ def fusion_class(name: str) -> type[Fusion] | None:
         'ConcatFusion'
     """
     if name not in FUSIONS:
-        from mmdata.plugins import load_entry_points
+        from mmdata.plugins import entry_points_on_miss
 
-        load_entry_points()
+        entry_points_on_miss()
     return FUSIONS.get(name)
 
 
