@@ -118,6 +118,24 @@ def test_a_fresh_process_loader_finds_the_op(site: tuple[Path, str], tmp_path: P
     assert res.returncode == 0, res.stderr[-3000:]
 
 
+def test_training_options_accept_an_installed_packages_fusion(site: tuple[Path, str], tmp_path: Path) -> None:
+    """``check_options`` (train's and the ablation's option check) is the first lookup of the process:
+    it checked ``fusion`` against the fusions registered so far, and refused the package's one."""
+    folder, _ = site
+    res = _python("""
+        from mmdata.train.config import check_options
+
+        check_options(fusion="ep_sum")
+        try:
+            check_options(fusion="ep_summ")
+        except Exception as exc:
+            assert "is not one of" in str(exc) and "ep_sum" in str(exc), exc
+        else:
+            raise AssertionError("an unknown fusion passed")
+    """, folder, tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
 def test_a_broken_installed_package_is_tried_once_and_named(tmp_path: Path) -> None:
     """An entry point whose import fails: an unknown op's error names the recipe step and the package, every
     time, without importing it again; a registered op never looks at the entry points."""

@@ -272,9 +272,10 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
         if value is None and key in INPUT_OPTIONS:
             continue
         if key == "fusion":
-            from mmdata.train.fusions import FUSIONS
+            from mmdata.train.fusions import FUSIONS, fusion_class
 
-            one_of(key, value, list(FUSIONS))
+            if not (isinstance(value, str) and fusion_class(value) is not None):  # an installed plugin's too
+                one_of(key, value, list(FUSIONS))
         elif key in ("epochs", "batch_size"):
             if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
                 raise fail(key, "an integer >= 1", value)
