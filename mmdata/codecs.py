@@ -2,7 +2,9 @@
 
 A WebDataset sample is the run of tar members sharing a key: ``<key>.<ext>``. The extension after
 the key names the field: ``jpg``/``png`` -> ``image``, ``flac``/``wav``/``ogg`` -> ``audio``,
-``txt`` -> ``text``, ``cls`` -> ``label``, ``<name>.npy`` -> ``<name>``, ``json`` -> ``json``.
+``txt`` -> ``text``, ``cls`` -> ``label``, ``json`` -> ``json``; a named member ``<name>.npy``,
+``<name>.png`` (any image type), ``<name>.json`` or ``<name>.txt`` -> the field ``<name>``, decoded by
+its type's codec (:data:`NAMED_EXTS`); any other extension is a field of that name, kept as bytes.
 
 Shards are untrusted input: pickle-based members (``.pyd``, ``.pickle``, ``.pkl``, ``.pth``,
 ``.pt``) are refused unless the caller passes ``allow_pickle=True``, and ``.npy`` is loaded with
@@ -64,16 +66,26 @@ class StandardFieldError(DecodeError):
     """A member names a standard field its type cannot supply (``<key>.label.npy``)."""
 
 
+#: named members ``<name>.<ext>`` of these types are decoded by the type's codec into the field ``<name>``
+#: (``depth.png`` -> an image array in field ``depth``, ``seg.json``, ``caption_de.txt``), as ``<name>.npy``
+#: arrays are; a named audio member (``voice.flac``) stays its bytes: a sample has one sample rate
+NAMED_EXTS = (*IMAGE_EXTS, *TEXT_EXTS, "json", "npy")
+
+
 @lru_cache(maxsize=4096)  # called per member when sharding and reading; extensions repeat
 def field_of(ext: str) -> str:
     """The field name for a member extension (everything after the sample key's first dot).
 
+    ``<name>.<ext>`` names the field ``<name>`` for the types in :data:`NAMED_EXTS` and for a
+    standard field's own types (``image.png`` is the image); any other extension is its own field.
+
     Example:
         >>> field_of("jpg"), field_of("FLAC"), field_of("depth.npy"), field_of("cls")
         ('image', 'audio', 'depth', 'label')
+        >>> field_of("depth.png"), field_of("seg.json"), field_of("image.png"), field_of("voice.flac"), field_of("mp4")
+        ('depth', 'seg', 'image', 'voice.flac', 'mp4')
     """
     e = ext.lower()
-    last = e.rsplit(".", 1)[-1]
     if e in IMAGE_EXTS:
         return "image"
     if e in AUDIO_EXTS:
@@ -82,9 +94,11 @@ def field_of(ext: str) -> str:
         return "text"
     if e in LABEL_EXTS:
         return "label"
-    if last == "npy" and "." in e:
-        return e.rsplit(".", 1)[0]
-    if last == "npy":
+    if "." in e:
+        name, last = e.rsplit(".", 1)
+        if last in NAMED_EXTS or last in STANDARD_FIELD_EXTS.get(name, ()):
+            return name
+    if e == "npy":
         return "array"
     return e
 
@@ -696,7 +710,7 @@ def standard_field_error(ext: str) -> str | None:
     e = ext.lower()
     name = field_of(e)
     allowed = STANDARD_FIELD_EXTS.get(name)
-    if allowed is None or e in allowed:
+    if allowed is None or e in allowed or e.rsplit(".", 1)[-1] in allowed:  # png, image.png
         return None
     kinds = ", ".join(f".{x}" for x in allowed[:-1]) + f" or .{allowed[-1]}"
     hint = f"; an array field needs another name, e.g. .{name}_array.npy" if e.endswith("npy") else ""
@@ -737,22 +751,25 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
 
         return field_of(e), pickle.loads(data), None  # noqa: S301 - reached only with allow_pickle=True (checked above)
     name = field_of(e)
+    if name == e and "." in e:  # a named member of another type (voice.flac): its bytes, as an unknown type's
+        return name, bytes(data), None
     try:
-        if e in IMAGE_EXTS:
+        if last in IMAGE_EXTS:
             return name, decode_image(data, image_max_size, image_alpha), None
-        if e in AUDIO_EXTS:
+        if last in AUDIO_EXTS:  # audio, or audio.flac
             audio, sr = decode_audio(data)
             return name, audio, sr
-        if e in TEXT_EXTS:
+        if last in TEXT_EXTS:
             return name, decode_text(data), None
-        if e in LABEL_EXTS:
+        if last in LABEL_EXTS:
             return name, decode_label(data), None
         if last == "npy":
             return name, decode_npy(data), None
         if last == "json":
             return name, json.loads(decode_text(data)), None
     except Exception as exc:  # noqa: BLE001 - re-raised with the member named
-        kind = {"image": "an image", "audio": "audio", "text": "UTF-8 text", "label": "an integer label"}.get(name, f".{ext} data")
+        kind = {"image": "an image", "audio": "audio", "text": "UTF-8 text", "label": "an integer label"}.get(
+            name, {**dict.fromkeys(IMAGE_EXTS, "an image"), **dict.fromkeys(TEXT_EXTS, "UTF-8 text")}.get(last, f".{ext} data"))
         # an oversize member keeps its type: a reader may count it apart from damaged ones
         err = OversizeMediaError if isinstance(exc, OversizeMediaError) else DecodeError
         raise err(f"cannot decode .{ext} member as {kind}: {type(exc).__name__}: {exc}") from exc

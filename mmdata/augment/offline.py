@@ -36,7 +36,10 @@ CARRIED_CARD_KEYS = ("metadata_columns", "metadata_kinds")
 
 
 def encode_sample(sample: Sample) -> dict[str, bytes]:
-    """Encode decoded fields back to member bytes: PNG, FLAC (PCM 16), UTF-8, ``<name>.npy``."""
+    """Encode decoded fields back to member bytes: PNG, FLAC (PCM 16), UTF-8, ``<name>.npy``; a named
+    text or JSON field as ``<name>.txt`` / ``<name>.json``; a field kept as bytes (a member type no codec
+    decodes, ``voice.flac``, ``mp4``) under its own name. A named image field (``depth.png``, decoded
+    to an array) is written as ``<name>.npy``: the same pixels."""
     import soundfile as sf
     from PIL import Image
 
@@ -57,8 +60,12 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
         elif hasattr(val, "shape"):
             np.save(buf, np.asarray(val), allow_pickle=False)
             out[f"{name}.npy"] = buf.getvalue()
-        elif isinstance(val, (dict, list)):
-            out["json"] = json_member(val)  # the bytes mmdata shard writes for the same value
+        elif isinstance(val, (bytes, bytearray, memoryview)):  # the field is the member's extension
+            out[name] = bytes(val)
+        elif isinstance(val, str):
+            out[f"{name}.txt"] = val.encode("utf-8")
+        else:  # a mapping / list / scalar from a .json member
+            out["json" if name == "json" else f"{name}.json"] = json_member(val)  # the bytes mmdata shard writes
     return out
 
 

@@ -1,0 +1,100 @@
+"""Named members of a foreign WebDataset shard: ``k.depth.png``, ``k.seg.json``, ``k.caption_de.txt``.
+
+Before (2026-12-03) only ``<name>.npy`` named a field: ``k.depth.png`` came back as the raw PNG bytes
+in a field called ``depth.png`` (webdataset's decoders give users the decoded image), ``k.image.png``
+the same although it is the sample's image, and ``mmdata augment`` of such shards dropped every member
+it had no encoder for (the depth map, a ``.mp4``) without a word, and wrote ``k.seg.json`` as the
+sample's ``json``."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import mmdata
+from mmdata.augment.offline import augment_dataset
+from mmdata.codecs import decode_member, field_of
+from mmdata.testing import audio_bytes, image_bytes
+
+
+def _png(h: int, w: int, channels: int, seed: int) -> bytes:
+    from PIL import Image
+
+    arr = np.random.default_rng(seed).integers(0, 256, (h, w, channels), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr[..., 0] if channels == 1 else arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _tar(path: Path, samples: dict[str, dict[str, bytes]]) -> Path:
+    with tarfile.open(path, "w") as tf:
+        for key, members in samples.items():
+            for ext, data in members.items():
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+FOREIGN = {
+    "k0": {"png": image_bytes(0), "depth.png": _png(24, 32, 1, 0), "seg.json": b'{"boxes": [[1, 2, 3, 4]]}',
+           "caption_de.txt": "Ein Kreis".encode(), "voice.flac": audio_bytes(0), "mp4": b"\x00\x00\x00\x18ftypmp42",
+           "cls": b"1"},
+    "k1": {"image.png": image_bytes(1), "depth.png": _png(20, 30, 1, 1), "seg.json": b'{"boxes": []}',
+           "caption_de.txt": "Ein Quadrat".encode(), "cls": b"0"},
+}
+
+
+def test_field_names_of_named_members() -> None:
+    assert [field_of(e) for e in ("depth.png", "DEPTH.JPG", "seg.json", "caption_de.txt", "image.png", "audio.flac",
+                                  "label.cls", "voice.flac", "mp4", "depth.npy", "npy")] == \
+        ["depth", "depth", "seg", "caption_de", "image", "audio", "label", "voice.flac", "mp4", "depth", "array"]
+    name, value, _ = decode_member("depth.png", _png(4, 6, 1, 0))
+    assert name == "depth" and tuple(value.shape) == (1, 4, 6) and value.dtype == torch.uint8  # as the image is
+    assert decode_member("voice.flac", b"abc") == ("voice.flac", b"abc", None)
+    with pytest.raises(mmdata.MMDataError, match=r"cannot decode \.depth\.png member as an image"):
+        decode_member("depth.png", b"not a png")
+    with pytest.raises(mmdata.MMDataError, match="cannot supply the standard field 'label'"):
+        decode_member("label.npy", b"")  # unchanged: a label comes only from its own codec
+
+
+def test_a_foreign_shard_reads_named_members_decoded(tmp_path: Path) -> None:
+    shard = _tar(tmp_path / "foreign-000000.tar", FOREIGN)
+    got = {s.key: s for s in mmdata.open_dataset(str(shard))}
+    k0, k1 = got["k0"], got["k1"]
+    assert sorted(k0.fields) == ["caption_de", "depth", "image", "label", "mp4", "seg", "voice.flac"]
+    assert tuple(k0["depth"].shape) == (1, 24, 32) and k0["seg"] == {"boxes": [[1, 2, 3, 4]]}
+    assert k0["caption_de"] == "Ein Kreis" and k0["voice.flac"] == audio_bytes(0) and k0["mp4"].startswith(b"\x00")
+    assert "image" in k1.fields and tuple(k1["image"].shape)[0] == 3  # k1.image.png is the image
+    batch = mmdata.collate([k0, k1])
+    assert tuple(batch["depth"].shape) == (2, 1, 24, 32)  # padded, with each sample's size
+    assert batch.lengths["depth"].tolist() == [[1, 24, 32], [1, 20, 30]]
+    assert batch["caption_de"] == ["Ein Kreis", "Ein Quadrat"] and batch["seg"][1] == {"boxes": []}
+    only = {s.key: sorted(s.fields) for s in mmdata.open_dataset(str(shard), modalities=["depth"])}
+    assert only == {"k0": ["depth"], "k1": ["depth"]}
+
+
+def test_augment_of_a_foreign_shard_keeps_every_member(tmp_path: Path) -> None:
+    shard = _tar(tmp_path / "foreign-000000.tar", FOREIGN)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("image:\n  - {op: hflip, p: 1.0}\n", encoding="utf-8")
+    augment_dataset(str(shard), tmp_path / "aug", recipe, copies=1, progress=False)
+    out = {s.key: s for s in mmdata.open_dataset(tmp_path / "aug", decode=False)}
+    members = {k: sorted(s.fields) for k, s in out.items()}
+    assert members["k0_aug0"] == sorted(["cls", "png", "depth.npy", "seg.json", "caption_de.txt", "voice.flac", "mp4"])
+    assert members["k1_aug0"] == sorted(["cls", "png", "depth.npy", "seg.json", "caption_de.txt"])
+    read = {s.key: s for s in mmdata.open_dataset(tmp_path / "aug")}
+    src = {s.key: s for s in mmdata.open_dataset(str(shard))}
+    for key, s in read.items():
+        orig = src[key.rsplit("_aug", 1)[0]]
+        assert torch.equal(torch.as_tensor(s["depth"]), torch.as_tensor(orig["depth"]))  # not an image op's target
+        assert torch.equal(torch.as_tensor(s["image"]), torch.as_tensor(orig["image"]).flip(-1))
+        assert s["seg"] == orig["seg"] and s["caption_de"] == orig["caption_de"]
+    assert out["k0_aug0"]["voice.flac"] == audio_bytes(0)
+    assert json.loads(out["k0_aug0"]["seg.json"]) == {"boxes": [[1, 2, 3, 4]]}
