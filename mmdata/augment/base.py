@@ -211,6 +211,9 @@ class Op:
     tolerance: ClassVar[str] = "exact"
     #: draws no random params (a pure function of the sample): allowed in ``normalize`` (with p = 1)
     deterministic: ClassVar[bool] = False
+    #: moves or resamples the image's pixels (a flip, crop, resize, rotation, a mix of two images): a
+    #: per-pixel map in another field (``k.depth.png``, ``k.mask.npy``) no longer lines up with the image
+    moves_pixels: ClassVar[bool] = False
     #: replay logs of format 1 recorded this op's fallback (e.g. random_crop's centre crop) as "not applied"
     legacy_always_applies: ClassVar[bool] = False
     #: ``transform_batch`` takes every row and leaves rows whose params say not applied as they are (see the

@@ -244,6 +244,8 @@ class HFlip(_Flip):
     """Mirror left-right. Exact agreement."""
 
     section, name = "image", "hflip"
+
+    moves_pixels = True
     dim, albu = -1, "HorizontalFlip"
 
 
@@ -251,6 +253,8 @@ class VFlip(_Flip):
     """Mirror top-bottom. Exact agreement."""
 
     section, name = "image", "vflip"
+
+    moves_pixels = True
     dim, albu = -2, "VerticalFlip"
 
 
@@ -294,6 +298,8 @@ class RandomResizedCrop(ImageOp):
     """
 
     section, name = "image", "random_resized_crop"
+
+    moves_pixels = True
     PARAMS = {"size": Param("size", [32, 32], 1, 8192, doc="output [height, width]"),
               "scale": Param("range", [0.08, 1.0], 0.0, 1.0, doc="crop area as a fraction of the image [min, max]"),
               "ratio": Param("range", [0.75, 1.3333333333333333], 0.01, 100.0, doc="crop aspect ratio (width / height) [min, max]")}
@@ -371,6 +377,8 @@ class RandomCrop(ImageOp):
     more ``padding``. Exact agreement."""
 
     section, name = "image", "random_crop"
+
+    moves_pixels = True
     PARAMS = {"size": Param("size", [32, 32], 1, 8192, doc="output [height, width]"),
               "padding": Param("int", 0, 0, 4096, doc="pixels padded on every side before cropping"),
               "fill": Param("int", 0, 0, 255, doc="value of padded pixels")}
@@ -565,6 +573,8 @@ class Rotate(ImageOp):
     """
 
     section, name = "image", "rotate"
+
+    moves_pixels = True
     PARAMS = {"limit": Param("float", 10.0, 0.0, 180.0, doc="largest angle in degrees (drawn in [-limit, limit])"),
               "fill": Param("int", 0, 0, 255, doc="value of pixels rotated in from outside")}
 
@@ -794,6 +804,8 @@ class Resize(ImageOp):
     """
 
     section, name = "image", "resize"
+
+    moves_pixels = True
     PARAMS = {"size": Param("extent", 64, 1, 16384, doc="target side length (shorter / longer), or [height, width] (exact)"),
               "side": Param("str", "shorter", choices=("shorter", "longer", "exact"),
                             doc="which side becomes `size`; exact: both ([height, width] or a square)"),
@@ -908,6 +920,8 @@ class CenterCrop(_Window):
     CenterCrop, albumentations' ``pad_if_needed``), so every output is exactly ``size``. Exact."""
 
     section, name = "image", "center_crop"
+
+    moves_pixels = True
     PARAMS = {"size": Param("size", [64, 64], 1, 16384, doc="output [height, width] (or one int: a square)"),
               "fill": Param("int", 0, 0, 255, doc="value of padded pixels (images smaller than size)")}
 
@@ -923,6 +937,8 @@ class PadToSize(_Window):
     larger sides are kept. After ``resize`` with ``side: longer`` it letterboxes to a square. Exact."""
 
     section, name = "image", "pad_to_size"
+
+    moves_pixels = True
     PARAMS = {"size": Param("size", [64, 64], 1, 16384, doc="minimum [height, width] (or one int: a square)"),
               "fill": Param("int", 0, 0, 255, doc="value of padded pixels"),
               "position": Param("str", "center", choices=("center", "top_left"), doc="where the image sits in the padded area")}

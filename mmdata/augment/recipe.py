@@ -53,6 +53,7 @@ reuse a block, but the recipe may hold at most :data:`MAX_VALUES` values once al
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -232,6 +233,38 @@ def _check_placement(sections: Mapping[str, Sequence[Op]], normalize: Mapping[st
                 raise RecipeError(f"{op.where}: {op.name} mixes batches; put it in the batch section, not {sec!r}")
 
 
+def _moving(steps: Sequence[Step]) -> list[str]:
+    """The labels of the steps (and their children) that move the image's pixels (``Op.moves_pixels``)."""
+    out: list[str] = []
+    for st in steps:
+        if st.op.moves_pixels:
+            out.append(st.label)
+        out += _moving(st.children)
+    return list(dict.fromkeys(out))
+
+
+#: fields that are never per-pixel maps of the image (audio (C, T) or tokens (B, L) could match its size)
+_NOT_MAPS = frozenset(("image", "audio", "text", "tokens", "label"))
+
+
+def pixel_maps(fields: Mapping[str, Any]) -> list[str]:
+    """The fields beside ``image`` with its height and width as their last two dimensions: per-pixel maps
+    (a depth map ``k.depth.png``, a mask ``k.mask.npy``) that image ops do not move with it.
+
+    Example:
+        >>> import torch
+        >>> pixel_maps({"image": torch.zeros(3, 4, 6), "depth": torch.zeros(1, 4, 6), "emb": torch.zeros(8)})
+        ['depth']
+    """
+    image = fields.get("image")
+    shape = getattr(image, "shape", ())
+    if len(shape) < 2:
+        return []
+    hw = tuple(shape[-2:])
+    return sorted(n for n, v in fields.items() if n not in _NOT_MAPS and len(getattr(v, "shape", ())) >= 2
+                  and len(v.shape) <= len(shape) and tuple(v.shape[-2:]) == hw)
+
+
 def _plan(steps: Sequence[Step]) -> list[Any]:
     """Runs of consecutive plain image ops (one HWC array each), other steps one by one."""
     plan: list[Any] = []
@@ -302,6 +335,9 @@ class Recipe:
                 self._by_index[st.index] = st
         self._norm_plan = _plan(self._norm)
         self._plan = _plan(self._steps)
+        #: the ops that move the image's pixels, and whether a per-pixel map beside the image was warned of
+        self._moving = _moving((*self._norm, *self._steps, *self._batch_steps))
+        self._maps_warned = False
 
     # -- construction / serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -458,6 +494,8 @@ class Recipe:
             raise RecipeError(f"stage must be one of {list(STAGES)}, got {stage!r}")
         if not (self._norm or (stage == "train" and self._steps)):
             return sample
+        if self._moving and not self._maps_warned:
+            self._warn_maps(sample.fields)
         log = list(sample.meta.get("aug", ()))
         sample = self._run_plan(self._norm_plan, sample, epoch, log)
         if stage == "train":
@@ -543,7 +581,23 @@ class Recipe:
         rates cannot share a batch), e.g. in DataLoader workers; see :meth:`normalize_batched` for an
         already-uniform batch. ``batch.meta["aug"]`` gets each row's log (after its per-sample log).
         """
+        if self._moving and not self._maps_warned:
+            self._warn_maps(batch.data)
         return self._batched(self._steps, batch, epoch) if self._steps else batch
+
+    def _warn_maps(self, fields: Mapping[str, Any]) -> None:
+        """Warn once per recipe when a sample carries a per-pixel map (:func:`pixel_maps`) that the ops
+        moving the image's pixels leave where it was."""
+        maps = pixel_maps(fields)
+        if not maps:
+            return
+        self._maps_warned = True
+        shown = ", ".join(self._moving[:4]) + (" ..." if len(self._moving) > 4 else "")
+        warnings.warn(f"field{'s' * (len(maps) > 1)} {', '.join(repr(m) for m in maps)} ha{'ve' if len(maps) > 1 else 's'} "
+                      f"the image's height and width (per-pixel maps?); the recipe's {shown} move the image's pixels "
+                      f"only, so {'they' if len(maps) > 1 else 'it'} will no longer line up with the image (image ops "
+                      f"transform 'image' alone; sample.meta['aug'] has the params to apply yourself)",
+                      UserWarning, stacklevel=3)
 
     def normalize_batched(self, batch: Batch) -> Batch:
         """The normalize stage with the batched kernels, on a batch that could be collated (e.g. one image
@@ -554,6 +608,8 @@ class Recipe:
         """Run the ``batch:`` section (mixgen, mixup); params are drawn per batch (its keys' hash)."""
         if not self._batch_steps:
             return batch
+        if self._moving and not self._maps_warned:
+            self._warn_maps(batch.data)
         bkey = "batch:" + hashlib.blake2b("\x1f".join(batch.keys).encode(), digest_size=8).hexdigest()
         applied = []
         for step in self._batch_steps:

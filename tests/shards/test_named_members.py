@@ -84,7 +84,8 @@ def test_augment_of_a_foreign_shard_keeps_every_member(tmp_path: Path) -> None:
     shard = _tar(tmp_path / "foreign-000000.tar", FOREIGN)
     recipe = tmp_path / "r.yaml"
     recipe.write_text("image:\n  - {op: hflip, p: 1.0}\n", encoding="utf-8")
-    augment_dataset(str(shard), tmp_path / "aug", recipe, copies=1, progress=False)
+    with pytest.warns(UserWarning, match="per-pixel maps"):  # the depth map is not flipped with the image
+        augment_dataset(str(shard), tmp_path / "aug", recipe, copies=1, progress=False)
     out = {s.key: s for s in mmdata.open_dataset(tmp_path / "aug", decode=False)}
     members = {k: sorted(s.fields) for k, s in out.items()}
     assert members["k0_aug0"] == sorted(["cls", "png", "depth.npy", "seg.json", "caption_de.txt", "voice.flac", "mp4"])
@@ -98,3 +99,29 @@ def test_augment_of_a_foreign_shard_keeps_every_member(tmp_path: Path) -> None:
         assert s["seg"] == orig["seg"] and s["caption_de"] == orig["caption_de"]
     assert out["k0_aug0"]["voice.flac"] == audio_bytes(0)
     assert json.loads(out["k0_aug0"]["seg.json"]) == {"boxes": [[1, 2, 3, 4]]}
+
+
+def test_a_recipe_that_moves_pixels_warns_once_of_a_per_pixel_map(tmp_path: Path) -> None:
+    """A depth map beside the image: hflip / random_resized_crop move the image alone (README: image ops
+    transform 'image' only); the user is told once instead of training on misaligned maps."""
+    from mmdata.augment.recipe import load_recipe
+
+    shard = _tar(tmp_path / "foreign-000000.tar", {"k0": {"png": image_bytes(0), "depth.png": _png(24, 32, 1, 0)},
+                                                   "k1": {"png": image_bytes(1), "depth.png": _png(24, 32, 1, 1)}})
+    samples = list(mmdata.open_dataset(str(shard)))
+    moving = load_recipe({"image": [{"op": "hflip", "p": 1.0}, {"op": "brightness_contrast"}]})
+    with pytest.warns(UserWarning, match=r"field 'depth' has the image's height and width.*image\.hflip move") as seen:
+        for s in samples:
+            moving.apply_sample(s)
+    assert len([w for w in seen if "per-pixel maps" in str(w.message)]) == 1
+    batch = mmdata.collate(samples)
+    with pytest.warns(UserWarning, match="field 'depth'"):
+        load_recipe({"image": [{"op": "hflip", "p": 1.0}]}).apply_batched(batch)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        still = load_recipe({"image": [{"op": "brightness_contrast", "p": 1.0}]})  # moves no pixel: no warning
+        for s in samples:
+            still.apply_sample(s)
+        moving.apply_sample(samples[0])  # warned once already
