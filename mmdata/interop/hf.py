@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.codecs import IMAGE_EXTS, field_of
+from mmdata.codecs import IMAGE_EXTS, TEXT_EXTS, field_of
 from mmdata.errors import ShardError, SourceError
 from mmdata.interop import require
 from mmdata.io import published_mode
@@ -533,6 +533,22 @@ def _list(feature: Any) -> Any:
     return (getattr(ds, "List", None) or ds.Sequence)(feature)
 
 
+def _named_features(card: Mapping[str, Any]) -> dict[str, Any]:
+    """Features of the card's named image / text / JSON fields (``<key>.depth.png`` -> ``depth: Image()``,
+    ``caption_de.txt`` and ``seg.json`` -> ``Value('string')``, the JSON as text)."""
+    ds = _datasets()
+    out: dict[str, Any] = {}
+    for f, info in sorted((card.get("modalities") or {}).items()):
+        if f in ("image", "audio", "text", "label", "json"):
+            continue
+        lasts = {str(c).lower().rsplit(".", 1)[-1] for c in info.get("codecs") or [] if "." in str(c)}
+        if lasts and lasts <= set(IMAGE_EXTS):
+            out[f] = ds.Image()
+        elif lasts and lasts <= {*TEXT_EXTS, "json"}:
+            out[f] = ds.Value("string")
+    return out
+
+
 def _array_fields(card: Mapping[str, Any]) -> list[str]:
     """The card's fields stored as ``.npy`` members (``depth`` for ``<key>.depth.npy``, ``array`` for ``<key>.npy``)."""
     return sorted(f for f, info in (card.get("modalities") or {}).items()
@@ -807,6 +823,10 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
                 feats[ext] = {c: kind_feature(k) for c, k in card["metadata_kinds"].items()}
             elif ext.endswith(".npy") and orig is not None and field in orig:
                 feats[ext] = orig[field]
+            elif ext.lower().rsplit(".", 1)[-1] in IMAGE_EXTS:  # a named image member (depth.png)
+                feats[ext] = ds.Image()
+            elif ext.lower().rsplit(".", 1)[-1] in TEXT_EXTS:
+                feats[ext] = ds.Value("string")
             elif ext.lower().endswith("npy"):
                 if arrays is None:
                     arrays = array_features(path, [f for f in _array_fields(card) if orig is None or f not in orig])
@@ -870,7 +890,15 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
                 else:
                     row["json"] = data.decode("utf-8")
             elif name in extra:
-                row[name] = _npy_value(data, where, features[name]) if ext.lower().endswith("npy") else data
+                last = ext.lower().rsplit(".", 1)[-1]
+                if last == "npy":
+                    row[name] = _npy_value(data, where, features[name])
+                elif last in IMAGE_EXTS and _kind(features[name]) == "image":  # a named image: Image() bytes
+                    row[name] = {"bytes": data, "path": f"{s.key}.{ext}"}
+                elif last in (*TEXT_EXTS, "json") and _kind(features[name]) == "string":
+                    row[name] = data.decode("utf-8")
+                else:
+                    row[name] = data
             else:
                 raise ShardError(f"{where}: no column for field {name!r} in the HF features {list(features)}; "
                                  f"declare one with to_hf(..., features={{{name!r}: ...}})")
@@ -981,7 +1009,8 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(card.get("name") or "mmdata"))
     target = root / f"{stem}-{split}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.arrow"
     if not target.is_file():
-        arrays = {**_cached_array_features(path, card, infer, root, stem), **{c: over[c] for c in over if c in fields}}
+        arrays = {**_cached_array_features(path, card, infer, root, stem), **_named_features(card),
+                  **{c: over[c] for c in over if c in fields}}
         feats = hf_features(card, decode_audio, arrays)
         feats = ds.Features({c: over.get(c, f) for c, f in feats.items()})
         _write_arrow(target, _hf_rows(path, split, card, feats, set(arrays) - set(hf.get("npy") or [])),

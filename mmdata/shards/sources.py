@@ -48,7 +48,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, TEXT_EXTS, field_of
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, STANDARD_FIELD_EXTS, TEXT_EXTS, field_of
 from mmdata.errors import SourceError
 
 KNOWN_EXTS = frozenset((*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "json", "npy"))
@@ -1068,6 +1068,24 @@ def _meta_columns(meta: Sequence[str] | str | None, present: set[str], rename: M
     return tuple(cols)
 
 
+_NAMED_FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _named_fields(columns: Mapping[str, str] | None, name: str) -> frozenset[str]:
+    """The fields ``--column FIELD=COL`` names that are not standard ones: their files become named
+    members (``<key>.depth.png``, read back as the field ``depth``) beside the sample's image."""
+    out = set()
+    for fieldname, col in (columns or {}).items():
+        if fieldname in STANDARD_FIELD_EXTS or fieldname in RESERVED_COLUMNS:
+            continue
+        if not _NAMED_FIELD.fullmatch(fieldname) or fieldname in ("json", "array"):
+            raise SourceError(f"manifest {name}: --column {fieldname}={col}: a field name is 1 to 64 lowercase "
+                              f"letters, digits and '_', starting with a letter, and not json or array (it names "
+                              f"the member <key>.{fieldname}.<ext>), e.g. depth, mask, caption_de")
+        out.add(fieldname)
+    return frozenset(out)
+
+
 def _check_renames(columns: Mapping[str, str] | None, present: set[str], meta_cols: Sequence[str], name: str) -> None:
     """A ``--column FIELD=COL`` whose FIELD is also a column of its own (not kept as metadata): both
     would give the field, and one would vanish without a word."""
@@ -1610,7 +1628,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     becomes ``<column>.npy``): a path relative to the manifest's folder, an absolute path or a
     ``file://`` URL inside that folder, or inline bytes (a Parquet binary column, or Hugging Face's
     ``{"bytes": ..., "path": ...}`` structs; the type from the bytes).
-    ``columns`` maps field names to differently named columns, e.g. ``{"image": "img_path"}``.
+    ``columns`` maps field names to differently named columns, e.g. ``{"image": "img_path"}``; a field
+    that is not a standard one (``{"depth": "depth_png"}``, ``{"mask": "mask"}``) is a named field: its
+    images / text / JSON files become ``<key>.depth.png`` members beside the image, read back as the
+    field ``depth`` (1 to 64 lowercase letters, digits and ``_``).
     A missing file, a path outside the manifest's folder, an unusable cell (a caption too long to be a
     file name, a list), an unknown file type, a second file for one modality or a bad label is
     skipped and reported (raised with ``on_error="raise"``); the rest of the row is kept.
@@ -1656,6 +1677,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     rename = {v: k for k, v in (columns or {}).items()}
     meta_cols = _meta_columns(meta, present, rename, name, rows)
     _check_renames(columns, present, meta_cols, name)
+    named = _named_fields(columns, name)
     _check_reserved_text(rows, rename, name)
     meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
@@ -1723,7 +1745,17 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                     escaping.append(cell.shown)
                 bad(cell.shown, col, cell.reason)
                 continue
-            ext = f"{col}.npy" if cell.ext.endswith("npy") else cell.ext  # type: ignore[union-attr]
+            if cell.ext.endswith("npy"):  # type: ignore[union-attr]
+                ext = f"{col}.npy"
+            elif col in named:  # --column depth=depth_path: the member <key>.depth.png, the field 'depth'
+                if field_of(cell.ext) not in ("image", "text") and cell.ext != "json":  # type: ignore[arg-type]
+                    bad(cell.shown, col, f"a .{cell.ext} file cannot be the named field {col!r} (a named field holds "
+                                         f"an image, text, JSON or a .npy array; a sample has one audio and one "
+                                         f"label)")
+                    continue
+                ext = f"{col}.{cell.ext}"
+            else:
+                ext = cell.ext  # type: ignore[assignment]
             fieldname = field_of(ext)
             first = field_cols.setdefault(fieldname, col)
             if first != col:

@@ -322,25 +322,30 @@ CHECKS = ("header", "decode")
 
 
 def _kind(ext: str) -> str:
-    """The check a member gets: i(mage) a(udio) t(ext) j(son) n(py), or - (none: labels, other extras)."""
-    e = ext.lower()
+    """The check a member gets, by its type (``depth.png`` is an image too): i(mage) a(udio) t(ext)
+    j(son) n(py), or - (none: labels, other extras)."""
+    e = ext.lower().rsplit(".", 1)[-1]
     if e in IMAGE_EXTS:
         return "i"
     if e in AUDIO_EXTS:
         return "a"
     if e in TEXT_EXTS:
         return "t"
-    return "j" if e == "json" else "n" if e.endswith("npy") else "-"
+    return "j" if e == "json" else "n" if e == "npy" else "-"
+
+
+_STANDARD_OF_KIND = {"i": "image", "a": "audio", "t": "text"}
 
 
 @lru_cache(maxsize=256)
 def _layout(exts: tuple[str, ...]) -> tuple[Any, ...]:
     """For one sample's sorted member extensions: (``.ext`` suffixes, modalities, the field of each
-    member, the index of its image, audio and text member (-1: none), (index, kind) of the other
-    members that have a check)."""
+    member, the index of its image, audio and text member (-1: none; the standard field's member, not
+    a named one such as ``depth.png``), (index, kind) of the other members that have a check)."""
     fields = tuple(field_of(e) for e in exts)
     kinds = [_kind(e) for e in exts]
-    first = {k: kinds.index(k) if k in kinds else -1 for k in "iat"}
+    first = {k: next((i for i, (kd, f) in enumerate(zip(kinds, fields)) if kd == k and f == _STANDARD_OF_KIND[k]), -1)
+             for k in "iat"}
     others = tuple((i, k) for i, k in enumerate(kinds) if k != "-" and i != first.get(k))
     return tuple(f".{e}" for e in exts), sorted(set(fields)), fields, first["i"], first["a"], first["t"], others
 

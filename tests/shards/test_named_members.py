@@ -125,3 +125,43 @@ def test_a_recipe_that_moves_pixels_warns_once_of_a_per_pixel_map(tmp_path: Path
         for s in samples:
             still.apply_sample(s)
         moving.apply_sample(samples[0])  # warned once already
+
+
+def test_a_manifest_column_mapped_to_a_named_field(tmp_path: Path) -> None:
+    """``--column depth=depth`` (a field that is not image / audio / text / label): the column's PNGs
+    become ``<key>.depth.png`` beside the image (a second image column was a skipped "second image file
+    for the sample"); they are checked like images; ``to_hf`` gives the field an ``Image()`` column."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rows = ["image,depth,caption_de,label"]
+    for i in range(4):
+        (raw / f"rgb{i}.png").write_bytes(image_bytes(i))
+        (raw / f"d{i}.png").write_bytes(_png(24, 32, 1, i) if i != 3 else b"\x89PNG\r\n\x1a\n cut short")
+        (raw / f"c{i}.txt").write_text(f"Bild {i}", encoding="utf-8")
+        rows.append(f"rgb{i}.png,d{i}.png,c{i}.txt,{i % 2}")
+    (raw / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    plain = mmdata.shard(raw / "m.csv", tmp_path / "plain", progress=False)  # unchanged without --column
+    assert plain["skipped_counts"]["members"] == 4 and "a second image file" in plain["skipped"][0]["reason"]
+    rep = mmdata.shard(raw / "m.csv", tmp_path / "ds", columns={"depth": "depth", "caption_de": "caption_de"},
+                       split="train=0.5,val=0.25,test=0.25", progress=False)
+    assert rep["skipped_counts"]["members"] == 1 and "d3.png" in rep["skipped"][0]["source"]  # the corrupt one
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert card["modalities"]["depth"]["codecs"] == ["depth.png"]
+    assert card["modalities"]["caption_de"]["codecs"] == ["caption_de.txt"]
+    got = {s.key: s for split in ("train", "val", "test") for s in mmdata.open_dataset(tmp_path / "ds", split=split)}
+    assert tuple(got["rgb0"]["depth"].shape) == (1, 24, 32) and got["rgb0"]["caption_de"] == "Bild 0"
+    assert tuple(got["rgb0"]["image"].shape) == (3, 24, 32) and "depth" not in got["rgb3"].fields
+    import pandas as pd
+
+    index = pd.read_parquet(tmp_path / "ds" / "index.parquet").set_index("key")
+    assert index.loc["rgb0", "image_channels"] == 3  # the index's image facts are the image's, not the depth map's
+    with pytest.raises(mmdata.MMDataError, match=r"--column Depth=depth: a field name is 1 to 64 lowercase"):
+        mmdata.shard(raw / "m.csv", tmp_path / "bad", columns={"Depth": "depth"}, progress=False)
+    pytest.importorskip("datasets")
+    from mmdata.interop.hf import to_hf
+
+    hf = to_hf(tmp_path / "ds", split="train", cache_dir=tmp_path / "cache")
+    assert type(hf.features["depth"]).__name__ == "Image" and str(hf.features["caption_de"]) == "Value('string')"
+    rows = list(hf)
+    assert rows and all(r["depth"] is None if r["key"] == "rgb3" else r["depth"].size == (32, 24) for r in rows)
+    assert all(r["caption_de"] == f"Bild {r['key'][3:]}" for r in rows)
