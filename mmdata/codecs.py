@@ -2,9 +2,10 @@
 
 A WebDataset sample is the run of tar members sharing a key: ``<key>.<ext>``. The extension after
 the key names the field: ``jpg``/``png`` -> ``image``, ``flac``/``wav``/``ogg`` -> ``audio``,
-``txt`` -> ``text``, ``cls`` -> ``label``, ``json`` -> ``json``; a named member ``<name>.npy``,
-``<name>.png`` (any image type), ``<name>.json`` or ``<name>.txt`` -> the field ``<name>``, decoded by
-its type's codec (:data:`NAMED_EXTS`); any other extension is a field of that name, kept as bytes.
+``txt`` -> ``text``, ``cls`` -> ``label``, ``json`` -> ``json``, ``<name>.npy`` -> ``<name>``; any
+other extension is a field of that name, as WebDataset keys it: ``depth.png`` (an image type: its
+stored values, :func:`decode_image_values`), ``seg.json`` (parsed), ``caption_de.txt`` (a string),
+anything else (``mp4``, ``voice.flac``) its bytes.
 
 Shards are untrusted input: pickle-based members (``.pyd``, ``.pickle``, ``.pkl``, ``.pth``,
 ``.pt``) are refused unless the caller passes ``allow_pickle=True``, and ``.npy`` is loaded with
@@ -66,26 +67,22 @@ class StandardFieldError(DecodeError):
     """A member names a standard field its type cannot supply (``<key>.label.npy``)."""
 
 
-#: named members ``<name>.<ext>`` of these types are decoded by the type's codec into the field ``<name>``
-#: (``depth.png`` -> an image array in field ``depth``, ``seg.json``, ``caption_de.txt``), as ``<name>.npy``
-#: arrays are; a named audio member (``voice.flac``) stays its bytes: a sample has one sample rate
-NAMED_EXTS = (*IMAGE_EXTS, *TEXT_EXTS, "json", "npy")
-
-
 @lru_cache(maxsize=4096)  # called per member when sharding and reading; extensions repeat
 def field_of(ext: str) -> str:
     """The field name for a member extension (everything after the sample key's first dot).
 
-    ``<name>.<ext>`` names the field ``<name>`` for the types in :data:`NAMED_EXTS` and for a
-    standard field's own types (``image.png`` is the image); any other extension is its own field.
+    The standard types name the standard fields, ``<name>.npy`` the field ``<name>``; any other
+    extension is a field of its own name, as WebDataset keys it (``depth.png``, ``seg.json``, ``mp4``),
+    decoded by its last part's codec (:func:`decode_member`).
 
     Example:
         >>> field_of("jpg"), field_of("FLAC"), field_of("depth.npy"), field_of("cls")
         ('image', 'audio', 'depth', 'label')
-        >>> field_of("depth.png"), field_of("seg.json"), field_of("image.png"), field_of("voice.flac"), field_of("mp4")
-        ('depth', 'seg', 'image', 'voice.flac', 'mp4')
+        >>> field_of("depth.png"), field_of("seg.json"), field_of("mp4")
+        ('depth.png', 'seg.json', 'mp4')
     """
     e = ext.lower()
+    last = e.rsplit(".", 1)[-1]
     if e in IMAGE_EXTS:
         return "image"
     if e in AUDIO_EXTS:
@@ -94,10 +91,8 @@ def field_of(ext: str) -> str:
         return "text"
     if e in LABEL_EXTS:
         return "label"
-    if "." in e:
-        name, last = e.rsplit(".", 1)
-        if last in NAMED_EXTS or last in STANDARD_FIELD_EXTS.get(name, ()):
-            return name
+    if last == "npy" and "." in e and e.rsplit(".", 1)[0]:
+        return e.rsplit(".", 1)[0]
     if e == "npy":
         return "array"
     return e
@@ -444,6 +439,40 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
+def decode_image_values(data: bytes) -> Any:
+    """Decode a named image member (``k.depth.png``, ``k.seg.png``) to the values it stores, CHW: a
+    paletted mask's indices (not its colours), 16-bit depth as int32 (every uint16 value; torch has
+    little uint16 support), a float TIFF as float32, alpha kept; as ``np.asarray`` of the Pillow image
+    (mode ``1`` as bool). EXIF orientation is applied as for
+    the image (a map stays aligned with it); the pixel limit is checked before decoding; an animation
+    gives its first frame. Nothing is resized: a recipe's ``image_max_size`` hint is the image's.
+
+    Example:
+        >>> from mmdata.testing import image_bytes
+        >>> v = decode_image_values(image_bytes(0, size=(4, 6)))
+        >>> tuple(v.shape), str(v.dtype)
+        ((3, 4, 6), 'torch.uint8')
+    """
+    import torch
+    from PIL import Image
+
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        check_pixels("PNG", int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big"))
+    with Image.open(io.BytesIO(data)) as im:
+        check_pixels(im.format or "image", im.height, im.width)
+        im.load()
+        arr = np.array(im)  # a writable copy (np.asarray of an image is read-only)
+        orientation = jpeg_orientation(data) if data[:2] == b"\xff\xd8" else _pil_orientation(im)
+    arr = orient(arr, orientation)
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    arr = np.ascontiguousarray(arr)
+    if not arr.dtype.isnative:  # Pillow's big-endian 16-bit modes
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    if arr.dtype == np.uint16:  # torch has no uint16 arithmetic to speak of: int32 holds every value
+        arr = arr.astype(np.int32)
+    return torch.from_numpy(arr)
+
+
 #: why audio with NaN / inf samples is refused (decode_audio, and mediainfo.decode_check at shard time)
 NON_FINITE_AUDIO = "audio holds NaN or infinite samples"
 
@@ -710,7 +739,7 @@ def standard_field_error(ext: str) -> str | None:
     e = ext.lower()
     name = field_of(e)
     allowed = STANDARD_FIELD_EXTS.get(name)
-    if allowed is None or e in allowed or e.rsplit(".", 1)[-1] in allowed:  # png, image.png
+    if allowed is None or e in allowed:
         return None
     kinds = ", ".join(f".{x}" for x in allowed[:-1]) + f" or .{allowed[-1]}"
     hint = f"; an array field needs another name, e.g. .{name}_array.npy" if e.endswith("npy") else ""
@@ -751,18 +780,20 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
 
         return field_of(e), pickle.loads(data), None  # noqa: S301 - reached only with allow_pickle=True (checked above)
     name = field_of(e)
-    if name == e and "." in e:  # a named member of another type (voice.flac): its bytes, as an unknown type's
-        return name, bytes(data), None
     try:
-        if last in IMAGE_EXTS:
+        if e in IMAGE_EXTS:
             return name, decode_image(data, image_max_size, image_alpha), None
-        if last in AUDIO_EXTS:  # audio, or audio.flac
+        if e in AUDIO_EXTS:
             audio, sr = decode_audio(data)
             return name, audio, sr
-        if last in TEXT_EXTS:
+        if e in TEXT_EXTS:
             return name, decode_text(data), None
-        if last in LABEL_EXTS:
+        if e in LABEL_EXTS:
             return name, decode_label(data), None
+        if last in IMAGE_EXTS:  # a named image (depth.png, seg.png): its stored values, not the image's RGB
+            return name, decode_image_values(data), None
+        if last in TEXT_EXTS:  # caption_de.txt
+            return name, decode_text(data), None
         if last == "npy":
             return name, decode_npy(data), None
         if last == "json":

@@ -385,7 +385,15 @@ class Batch:
 def _as_tensor(x: Any) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x
-    return torch.from_numpy(np.ascontiguousarray(x))
+    x = np.require(x, requirements="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
+    if not x.dtype.isnative:  # a big-endian .npy member: torch takes native byte order only
+        x = x.astype(x.dtype.newbyteorder("="))
+    return torch.from_numpy(x)
+
+
+def _tensorable(x: Any) -> bool:
+    """A tensor, or a numpy array torch can hold (numbers and booleans; not strings, dates or records)."""
+    return isinstance(x, torch.Tensor) or (isinstance(x, np.ndarray) and x.dtype.kind in "biufc")
 
 
 def pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -394,7 +402,9 @@ def pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: s
 
     Returns the stacked tensor and a (B, ndim) int64 tensor of original shapes.
     """
-    ref = next(t for t in items if t is not None)
+    ref = next((t for t in items if t is not None), None)
+    if ref is None:  # (a bare StopIteration here would end a DataLoader's epoch without a word)
+        raise ValueError(f"cannot collate {name!r}: no sample of the batch has a value for it")
     ndim = ref.dim()
     for t, k in zip(items, keys):
         if t is not None and (t.dim() != ndim or t.dtype != ref.dtype):
@@ -537,7 +547,9 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             batch.data["image"] = data
             batch.lengths["image"] = shapes[:, -2:].clone()
         else:
-            if all(isinstance(v, (np.ndarray, torch.Tensor)) or v is None for v in vals):
+            # a list where there is nothing to stack: every value None (JSON null members) or one torch
+            # cannot hold (a .npy of strings or dates)
+            if any(v is not None for v in vals) and all(v is None or _tensorable(v) for v in vals):
                 tensors = [_as_tensor(v) if v is not None else None for v in vals]
                 data, shapes = pad_stack(tensors, keys, name)
                 batch.data[name] = data

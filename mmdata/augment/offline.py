@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
+from mmdata.codecs import TEXT_EXTS
 from mmdata.errors import RecipeError, ShardError
 from mmdata.shards.sources import Record, json_member
 from mmdata.types import Sample
@@ -36,10 +37,11 @@ CARRIED_CARD_KEYS = ("metadata_columns", "metadata_kinds")
 
 
 def encode_sample(sample: Sample) -> dict[str, bytes]:
-    """Encode decoded fields back to member bytes: PNG, FLAC (PCM 16), UTF-8, ``<name>.npy``; a named
-    text or JSON field as ``<name>.txt`` / ``<name>.json``; a field kept as bytes (a member type no codec
-    decodes, ``voice.flac``, ``mp4``) under its own name. A named image field (``depth.png``, decoded
-    to an array) is written as ``<name>.npy``: the same pixels."""
+    """Encode decoded fields back to member bytes: the standard fields as PNG, FLAC (PCM 16), UTF-8 and
+    ``cls``; an array field ``<name>`` as ``<name>.npy``; a named text or JSON field (``caption_de.txt``,
+    ``seg.json``) as UTF-8 / JSON under its name; a field kept as bytes (``mp4``, ``voice.flac``) as it
+    was. A named image field (``depth.png``: its stored values) is written as ``depth.png.npy`` — the
+    same values (16-bit as int32), read back as the same field."""
     import soundfile as sf
     from PIL import Image
 
@@ -63,10 +65,19 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
         elif isinstance(val, (bytes, bytearray, memoryview)):  # the field is the member's extension
             out[name] = bytes(val)
         elif isinstance(val, str):
-            out[f"{name}.txt"] = val.encode("utf-8")
+            out[name if name.rsplit(".", 1)[-1] in TEXT_EXTS else f"{name}.txt"] = val.encode("utf-8")
         else:  # a mapping / list / scalar from a .json member
-            out["json" if name == "json" else f"{name}.json"] = json_member(val)  # the bytes mmdata shard writes
+            out[name if name == "json" or name.endswith(".json") else f"{name}.json"] = _json_bytes(val)
     return out
+
+
+def _json_bytes(val: Any) -> bytes:
+    """A JSON field's member: the bytes ``mmdata shard`` writes for the value; one holding NaN / inf
+    (which Python's json writes, and reads back) as Python's json writes it."""
+    try:
+        return json_member(val)
+    except ValueError:
+        return json.dumps(val, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _log(out: Sample) -> str:

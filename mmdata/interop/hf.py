@@ -534,7 +534,7 @@ def _list(feature: Any) -> Any:
 
 
 def _named_features(card: Mapping[str, Any]) -> dict[str, Any]:
-    """Features of the card's named image / text / JSON fields (``<key>.depth.png`` -> ``depth: Image()``,
+    """Features of the card's named image / text / JSON fields (``<key>.depth.png`` -> ``depth.png: Image()``,
     ``caption_de.txt`` and ``seg.json`` -> ``Value('string')``, the JSON as text)."""
     ds = _datasets()
     out: dict[str, Any] = {}

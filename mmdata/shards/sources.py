@@ -1073,7 +1073,7 @@ _NAMED_FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 def _named_fields(columns: Mapping[str, str] | None, name: str) -> frozenset[str]:
     """The fields ``--column FIELD=COL`` names that are not standard ones: their files become named
-    members (``<key>.depth.png``, read back as the field ``depth``) beside the sample's image."""
+    members (``<key>.depth.png``, read back as the field ``depth.png``) beside the sample's image."""
     out = set()
     for fieldname, col in (columns or {}).items():
         if fieldname in STANDARD_FIELD_EXTS or fieldname in RESERVED_COLUMNS:
@@ -1631,7 +1631,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     ``columns`` maps field names to differently named columns, e.g. ``{"image": "img_path"}``; a field
     that is not a standard one (``{"depth": "depth_png"}``, ``{"mask": "mask"}``) is a named field: its
     images / text / JSON files become ``<key>.depth.png`` members beside the image, read back as the
-    field ``depth`` (1 to 64 lowercase letters, digits and ``_``).
+    field ``depth.png`` (FIELD: 1 to 64 lowercase letters, digits and ``_``).
     A missing file, a path outside the manifest's folder, an unusable cell (a caption too long to be a
     file name, a list), an unknown file type, a second file for one modality or a bad label is
     skipped and reported (raised with ``on_error="raise"``); the rest of the row is kept.
@@ -1747,7 +1747,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 continue
             if cell.ext.endswith("npy"):  # type: ignore[union-attr]
                 ext = f"{col}.npy"
-            elif col in named:  # --column depth=depth_path: the member <key>.depth.png, the field 'depth'
+            elif col in named:  # --column depth=depth_path: the member <key>.depth.png (its field 'depth.png')
                 if field_of(cell.ext) not in ("image", "text") and cell.ext != "json":  # type: ignore[arg-type]
                     bad(cell.shown, col, f"a .{cell.ext} file cannot be the named field {col!r} (a named field holds "
                                          f"an image, text, JSON or a .npy array; a sample has one audio and one "

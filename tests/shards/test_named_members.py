@@ -1,10 +1,11 @@
 """Named members of a foreign WebDataset shard: ``k.depth.png``, ``k.seg.json``, ``k.caption_de.txt``.
 
-Before (2026-12-03) only ``<name>.npy`` named a field: ``k.depth.png`` came back as the raw PNG bytes
-in a field called ``depth.png`` (webdataset's decoders give users the decoded image), ``k.image.png``
-the same although it is the sample's image, and ``mmdata augment`` of such shards dropped every member
-it had no encoder for (the depth map, a ``.mp4``) without a word, and wrote ``k.seg.json`` as the
-sample's ``json``."""
+Before (2026-12-03) ``k.depth.png`` came back as its raw PNG bytes (webdataset's decoders give users
+an array), and ``mmdata augment`` of such shards dropped every member it had no encoder for (the depth
+map, a ``.mp4``) without a word, and wrote ``k.seg.json`` as the sample's ``json``. Fields keep
+WebDataset's names (the whole extension: ``seg.png`` and ``seg.json`` are two fields, a dotted key's
+``001.jpg`` and ``001.txt`` too); a named image gives the values it stores (a mask's palette indices,
+16-bit depth), not the image's RGB."""
 
 from __future__ import annotations
 
@@ -46,38 +47,87 @@ FOREIGN = {
     "k0": {"png": image_bytes(0), "depth.png": _png(24, 32, 1, 0), "seg.json": b'{"boxes": [[1, 2, 3, 4]]}',
            "caption_de.txt": "Ein Kreis".encode(), "voice.flac": audio_bytes(0), "mp4": b"\x00\x00\x00\x18ftypmp42",
            "cls": b"1"},
-    "k1": {"image.png": image_bytes(1), "depth.png": _png(20, 30, 1, 1), "seg.json": b'{"boxes": []}',
+    "k1": {"png": image_bytes(1), "depth.png": _png(20, 30, 1, 1), "seg.json": b'{"boxes": []}',
            "caption_de.txt": "Ein Quadrat".encode(), "cls": b"0"},
 }
 
 
-def test_field_names_of_named_members() -> None:
-    assert [field_of(e) for e in ("depth.png", "DEPTH.JPG", "seg.json", "caption_de.txt", "image.png", "audio.flac",
-                                  "label.cls", "voice.flac", "mp4", "depth.npy", "npy")] == \
-        ["depth", "depth", "seg", "caption_de", "image", "audio", "label", "voice.flac", "mp4", "depth", "array"]
+def _encoded(im: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")  # type: ignore[attr-defined]
+    return buf.getvalue()
+
+
+def test_field_names_and_values_of_named_members() -> None:
+    from PIL import Image
+
+    assert [field_of(e) for e in ("depth.png", "DEPTH.JPG", "seg.json", "caption_de.txt", "image.png", "voice.flac",
+                                  "mp4", "depth.npy", "npy", ".npy")] == \
+        ["depth.png", "depth.jpg", "seg.json", "caption_de.txt", "image.png", "voice.flac", "mp4", "depth", "array",
+         ".npy"]
     name, value, _ = decode_member("depth.png", _png(4, 6, 1, 0))
-    assert name == "depth" and tuple(value.shape) == (1, 4, 6) and value.dtype == torch.uint8  # as the image is
+    assert name == "depth.png" and tuple(value.shape) == (1, 4, 6) and value.dtype == torch.uint8
     assert decode_member("voice.flac", b"abc") == ("voice.flac", b"abc", None)
-    with pytest.raises(mmdata.MMDataError, match=r"cannot decode \.depth\.png member as an image"):
+    with pytest.raises(mmdata.MMDataError, match=r"cannot decode \.depth\.png member"):
         decode_member("depth.png", b"not a png")
     with pytest.raises(mmdata.MMDataError, match="cannot supply the standard field 'label'"):
         decode_member("label.npy", b"")  # unchanged: a label comes only from its own codec
+    # the values a map stores (QA 2026-12-03: a paletted mask came back as its colours, 16-bit depth >> 8)
+    seg = Image.fromarray(np.array([[0, 1, 2, 3, 4]], np.uint8), "P")
+    seg.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128] + [0] * 753)
+    assert decode_member("seg.png", _encoded(seg))[1].tolist() == [[[0, 1, 2, 3, 4]]]
+    depth = np.array([[1000, 1001, 1255, 40000, 65535]], np.uint16)
+    assert decode_member("depth.png", _encoded(Image.fromarray(depth)))[1].tolist() == [depth.tolist()]
+    matte = Image.fromarray(np.array([[[9, 200]]], np.uint8), "LA")
+    assert decode_member("matte.png", _encoded(matte))[1].tolist() == [[[9]], [[200]]]  # alpha kept
 
 
 def test_a_foreign_shard_reads_named_members_decoded(tmp_path: Path) -> None:
     shard = _tar(tmp_path / "foreign-000000.tar", FOREIGN)
     got = {s.key: s for s in mmdata.open_dataset(str(shard))}
     k0, k1 = got["k0"], got["k1"]
-    assert sorted(k0.fields) == ["caption_de", "depth", "image", "label", "mp4", "seg", "voice.flac"]
-    assert tuple(k0["depth"].shape) == (1, 24, 32) and k0["seg"] == {"boxes": [[1, 2, 3, 4]]}
-    assert k0["caption_de"] == "Ein Kreis" and k0["voice.flac"] == audio_bytes(0) and k0["mp4"].startswith(b"\x00")
-    assert "image" in k1.fields and tuple(k1["image"].shape)[0] == 3  # k1.image.png is the image
+    assert sorted(k0.fields) == ["caption_de.txt", "depth.png", "image", "label", "mp4", "seg.json", "voice.flac"]
+    assert tuple(k0["depth.png"].shape) == (1, 24, 32) and k0["seg.json"] == {"boxes": [[1, 2, 3, 4]]}
+    assert k0["caption_de.txt"] == "Ein Kreis" and k0["voice.flac"] == audio_bytes(0)
+    assert k0["mp4"].startswith(b"\x00")
     batch = mmdata.collate([k0, k1])
-    assert tuple(batch["depth"].shape) == (2, 1, 24, 32)  # padded, with each sample's size
-    assert batch.lengths["depth"].tolist() == [[1, 24, 32], [1, 20, 30]]
-    assert batch["caption_de"] == ["Ein Kreis", "Ein Quadrat"] and batch["seg"][1] == {"boxes": []}
-    only = {s.key: sorted(s.fields) for s in mmdata.open_dataset(str(shard), modalities=["depth"])}
-    assert only == {"k0": ["depth"], "k1": ["depth"]}
+    assert tuple(batch["depth.png"].shape) == (2, 1, 24, 32)  # padded, with each sample's size
+    assert batch.lengths["depth.png"].tolist() == [[1, 24, 32], [1, 20, 30]]
+    assert batch["caption_de.txt"] == ["Ein Kreis", "Ein Quadrat"] and batch["seg.json"][1] == {"boxes": []}
+    only = {s.key: sorted(s.fields) for s in mmdata.open_dataset(str(shard), modalities=["depth.png"])}
+    assert only == {"k0": ["depth.png"], "k1": ["depth.png"]}
+
+
+def test_two_members_of_one_name_and_dotted_keys_stay_apart(tmp_path: Path) -> None:
+    """QA 2026-12-03: with field = the name before the type, COCO-panoptic's k.seg.png + k.seg.json and a
+    ShardWriter key "img.001" (img.001.jpg + img.001.txt: key "img", members "001.jpg" / "001.txt") were
+    "repeated members", and k.jpg + k.image.json "cannot supply the image": the samples were lost."""
+    shard = _tar(tmp_path / "c.tar", {
+        "k0": {"jpg": image_bytes(0, fmt="jpg"), "seg.png": _png(24, 32, 1, 0), "seg.json": b'{"segments_info": []}'},
+        "k1": {"jpg": image_bytes(1, fmt="jpg"), "image.json": b"{}", "label.txt": b"cat", "audio.json": b"{}"},
+        "img": {"001.jpg": image_bytes(2, fmt="jpg"), "001.txt": b"cap"},
+    })
+    ds = mmdata.open_dataset(str(shard), on_error="skip")
+    got = {s.key: sorted(s.fields) for s in ds}
+    assert got == {"k0": ["image", "seg.json", "seg.png"], "k1": ["audio.json", "image", "image.json", "label.txt"],
+                   "img": ["001.jpg", "001.txt"]}
+    assert not ds.skipped
+
+
+def test_a_field_no_sample_of_a_batch_has_is_a_list_not_the_end_of_the_epoch(tmp_path: Path) -> None:
+    """QA 2026-12-03: JSON null in every sample of a batch made collate raise StopIteration, which a
+    DataLoader takes for the end of its data: the epoch ended there without a word."""
+    samples = {k: {"png": image_bytes(0), "cls": b"1", "seg.json": b"null" if k in "ab" else b'{"boxes": []}'}
+               for k in "abcd"}
+    shard = _tar(tmp_path / "null.tar", samples)
+    loader = mmdata.loader(str(shard), batch_size=2, shuffle=False)
+    batches = list(loader)
+    assert [b.keys for b in batches] == [["a", "b"], ["c", "d"]]
+    first = batches[0]
+    assert first["seg.json"] == [None, None] and not first.present["seg.json"].any()
+    b = mmdata.collate([mmdata.Sample("x", {"a": np.ones((2, 2), ">f4"), "s": np.array(["t"]), "z": np.ones(())}),
+                        mmdata.Sample("y", {"a": np.ones((2, 2), ">f4"), "s": np.array(["u"]), "z": np.ones(())})])
+    assert b["a"].dtype == torch.float32 and isinstance(b["s"], list) and tuple(b["z"].shape) == (2,)
 
 
 def test_augment_of_a_foreign_shard_keeps_every_member(tmp_path: Path) -> None:
@@ -88,15 +138,16 @@ def test_augment_of_a_foreign_shard_keeps_every_member(tmp_path: Path) -> None:
         augment_dataset(str(shard), tmp_path / "aug", recipe, copies=1, progress=False)
     out = {s.key: s for s in mmdata.open_dataset(tmp_path / "aug", decode=False)}
     members = {k: sorted(s.fields) for k, s in out.items()}
-    assert members["k0_aug0"] == sorted(["cls", "png", "depth.npy", "seg.json", "caption_de.txt", "voice.flac", "mp4"])
-    assert members["k1_aug0"] == sorted(["cls", "png", "depth.npy", "seg.json", "caption_de.txt"])
+    assert members["k0_aug0"] == sorted(["cls", "png", "depth.png.npy", "seg.json", "caption_de.txt", "voice.flac",
+                                         "mp4"])
+    assert members["k1_aug0"] == sorted(["cls", "png", "depth.png.npy", "seg.json", "caption_de.txt"])
     read = {s.key: s for s in mmdata.open_dataset(tmp_path / "aug")}
     src = {s.key: s for s in mmdata.open_dataset(str(shard))}
     for key, s in read.items():
         orig = src[key.rsplit("_aug", 1)[0]]
-        assert torch.equal(torch.as_tensor(s["depth"]), torch.as_tensor(orig["depth"]))  # not an image op's target
+        assert torch.equal(torch.as_tensor(s["depth.png"]), torch.as_tensor(orig["depth.png"]))  # not moved, same values
         assert torch.equal(torch.as_tensor(s["image"]), torch.as_tensor(orig["image"]).flip(-1))
-        assert s["seg"] == orig["seg"] and s["caption_de"] == orig["caption_de"]
+        assert s["seg.json"] == orig["seg.json"] and s["caption_de.txt"] == orig["caption_de.txt"]
     assert out["k0_aug0"]["voice.flac"] == audio_bytes(0)
     assert json.loads(out["k0_aug0"]["seg.json"]) == {"boxes": [[1, 2, 3, 4]]}
 
@@ -110,12 +161,12 @@ def test_a_recipe_that_moves_pixels_warns_once_of_a_per_pixel_map(tmp_path: Path
                                                    "k1": {"png": image_bytes(1), "depth.png": _png(24, 32, 1, 1)}})
     samples = list(mmdata.open_dataset(str(shard)))
     moving = load_recipe({"image": [{"op": "hflip", "p": 1.0}, {"op": "brightness_contrast"}]})
-    with pytest.warns(UserWarning, match=r"field 'depth' has the image's height and width.*image\.hflip move") as seen:
+    with pytest.warns(UserWarning, match=r"field 'depth.png' has the image's height and width.*image\.hflip move") as seen:
         for s in samples:
             moving.apply_sample(s)
     assert len([w for w in seen if "per-pixel maps" in str(w.message)]) == 1
     batch = mmdata.collate(samples)
-    with pytest.warns(UserWarning, match="field 'depth'"):
+    with pytest.warns(UserWarning, match="field 'depth.png'"):
         load_recipe({"image": [{"op": "hflip", "p": 1.0}]}).apply_batched(batch)
     import warnings
 
@@ -129,8 +180,9 @@ def test_a_recipe_that_moves_pixels_warns_once_of_a_per_pixel_map(tmp_path: Path
 
 def test_a_manifest_column_mapped_to_a_named_field(tmp_path: Path) -> None:
     """``--column depth=depth`` (a field that is not image / audio / text / label): the column's PNGs
-    become ``<key>.depth.png`` beside the image (a second image column was a skipped "second image file
-    for the sample"); they are checked like images; ``to_hf`` gives the field an ``Image()`` column."""
+    become ``<key>.depth.png`` beside the image, the field ``depth.png`` (a second image column was a
+    skipped "second image file for the sample"); they are checked like images; ``to_hf`` gives the field
+    an ``Image()`` column."""
     raw = tmp_path / "raw"
     raw.mkdir()
     rows = ["image,depth,caption_de,label"]
@@ -146,11 +198,11 @@ def test_a_manifest_column_mapped_to_a_named_field(tmp_path: Path) -> None:
                        split="train=0.5,val=0.25,test=0.25", progress=False)
     assert rep["skipped_counts"]["members"] == 1 and "d3.png" in rep["skipped"][0]["source"]  # the corrupt one
     card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
-    assert card["modalities"]["depth"]["codecs"] == ["depth.png"]
-    assert card["modalities"]["caption_de"]["codecs"] == ["caption_de.txt"]
+    assert card["modalities"]["depth.png"]["codecs"] == ["depth.png"]
+    assert card["modalities"]["caption_de.txt"]["codecs"] == ["caption_de.txt"]
     got = {s.key: s for split in ("train", "val", "test") for s in mmdata.open_dataset(tmp_path / "ds", split=split)}
-    assert tuple(got["rgb0"]["depth"].shape) == (1, 24, 32) and got["rgb0"]["caption_de"] == "Bild 0"
-    assert tuple(got["rgb0"]["image"].shape) == (3, 24, 32) and "depth" not in got["rgb3"].fields
+    assert tuple(got["rgb0"]["depth.png"].shape) == (1, 24, 32) and got["rgb0"]["caption_de.txt"] == "Bild 0"
+    assert tuple(got["rgb0"]["image"].shape) == (3, 24, 32) and "depth.png" not in got["rgb3"].fields
     import pandas as pd
 
     index = pd.read_parquet(tmp_path / "ds" / "index.parquet").set_index("key")
@@ -161,7 +213,7 @@ def test_a_manifest_column_mapped_to_a_named_field(tmp_path: Path) -> None:
     from mmdata.interop.hf import to_hf
 
     hf = to_hf(tmp_path / "ds", split="train", cache_dir=tmp_path / "cache")
-    assert type(hf.features["depth"]).__name__ == "Image" and str(hf.features["caption_de"]) == "Value('string')"
+    assert type(hf.features["depth.png"]).__name__ == "Image" and str(hf.features["caption_de.txt"]) == "Value('string')"
     rows = list(hf)
-    assert rows and all(r["depth"] is None if r["key"] == "rgb3" else r["depth"].size == (32, 24) for r in rows)
-    assert all(r["caption_de"] == f"Bild {r['key'][3:]}" for r in rows)
+    assert rows and all(r["depth.png"] is None if r["key"] == "rgb3" else r["depth.png"].size == (32, 24) for r in rows)
+    assert all(r["caption_de.txt"] == f"Bild {r['key'][3:]}" for r in rows)
