@@ -178,5 +178,8 @@ def check_sources_exist(path: Any, error: type[Exception] = MMDataError) -> None
             raise error(f"pattern {s!r}: none of its shards exists")
         return
     if not os.path.lexists(s):
+        if s.startswith("pipe:"):  # webdataset's shell-command URLs: a shard list is data, not a command line
+            raise error(f"{s}: pipe: URLs run a shell command, which mmdata never does for a shard name; give "
+                        "the shard's path or URL (s3://, gs://, https://, ...: fsspec fetches it)")
         raise error(f"{s}: does not exist (expected a dataset folder written by `mmdata shard`, a .tar / .tar.gz "
                     "shard, a brace pattern, a glob or a URL)")

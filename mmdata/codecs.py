@@ -803,5 +803,6 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
             name, {**dict.fromkeys(IMAGE_EXTS, "an image"), **dict.fromkeys(TEXT_EXTS, "UTF-8 text")}.get(last, f".{ext} data"))
         # an oversize member keeps its type: a reader may count it apart from damaged ones
         err = OversizeMediaError if isinstance(exc, OversizeMediaError) else DecodeError
-        raise err(f"cannot decode .{ext} member as {kind}: {type(exc).__name__}: {exc}") from exc
+        said = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc))  # PIL names its file object
+        raise err(f"cannot decode .{ext} member as {kind}: {type(exc).__name__}: {said}") from exc
     return name, bytes(data), None

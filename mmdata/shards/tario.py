@@ -380,8 +380,9 @@ def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MA
                 yield Member(None, None, ("truncated shard", f"shard {shard}: {what}"))
                 return
             if len(header) < BLOCK:
-                yield Member(None, None, ("truncated shard", f"shard {shard}: truncated after member {last!r} "
-                                          "(partial header)"))
+                what = (f"is not a tar file ({len(header)} bytes, less than one 512-byte tar header)" if first
+                        else f"truncated after member {last!r} (partial header)")
+                yield Member(None, None, ("truncated shard", f"shard {shard}: {what}"))
                 return
             if header == _ZERO:
                 return

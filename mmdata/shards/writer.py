@@ -1151,7 +1151,9 @@ def sorted_unique(records: list[Record]) -> list[Record]:
         records = sorted(records, key=lambda r: r.key)
         for a, b in zip(records, records[1:]):
             if a.key == b.key:
-                raise SourceError(f"two samples have key {a.key!r}")
+                raise SourceError(f"two samples have key {a.key!r} (sources {a.source_key!r} and {b.source_key!r}: "
+                                  f"a key repeated in the source, or a sample split across two shards, whose "
+                                  f"members each give a sample of that key)")
     return records
 
 

@@ -217,3 +217,16 @@ def test_a_manifest_column_mapped_to_a_named_field(tmp_path: Path) -> None:
     rows = list(hf)
     assert rows and all(r["depth.png"] is None if r["key"] == "rgb3" else r["depth.png"].size == (32, 24) for r in rows)
     assert all(r["caption_de.txt"] == f"Bild {r['key'][3:]}" for r in rows)
+
+
+def test_what_other_tools_leave_is_named_plainly(tmp_path: Path) -> None:
+    """QA 2026-12-03: a 5-byte "shard" (a shard list matched by a glob) was "truncated after member
+    '<start>'"; webdataset's ``pipe:`` URLs "did not exist"; PIL's errors showed a BytesIO's address."""
+    (tmp_path / "list.tar").write_bytes(b"hello")
+    ds = mmdata.open_dataset(str(tmp_path / "list.tar"), on_error="skip")
+    assert list(ds) == [] and any("is not a tar file (5 bytes" in m for _, _, m in ds.errors), ds.errors
+    with pytest.raises(mmdata.MMDataError, match="pipe: URLs run a shell command, which mmdata never does"):
+        mmdata.open_dataset("pipe:cat x.tar")
+    with pytest.raises(mmdata.MMDataError) as exc:
+        decode_member("depth.png", b"not a png")
+    assert "0x" not in str(exc.value) and str(exc.value).endswith("cannot identify image file")
