@@ -17,7 +17,7 @@ import os
 import shlex
 import signal
 import subprocess
-from typing import Any
+from typing import Any, NoReturn
 
 TAIL_CHARS = 4000  # how much of the end of stderr (and stdout) the failure message shows
 _REAP_S = 30  # how long to wait for the killed child's pipes to close before giving up on them
@@ -28,11 +28,7 @@ def wait_or_kill(proc: subprocess.Popen, timeout: float) -> int:
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        pass
-    piped = proc.stderr is not None
-    _kill(proc)
-    out, err = _reap(proc)
-    raise AssertionError(_message(proc, timeout, out, err, piped)) from None
+        _fail(proc, timeout)
 
 
 def communicate_or_kill(proc: subprocess.Popen, timeout: float, input: Any = None) -> tuple[Any, Any]:  # noqa: A002 — as Popen.communicate
@@ -41,7 +37,11 @@ def communicate_or_kill(proc: subprocess.Popen, timeout: float, input: Any = Non
     try:
         return proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
-        pass
+        _fail(proc, timeout)
+
+
+def _fail(proc: subprocess.Popen, timeout: float) -> NoReturn:
+    """Kill and reap a child that outlived its timeout, then fail with what it printed."""
     piped = proc.stderr is not None
     _kill(proc)
     out, err = _reap(proc)
