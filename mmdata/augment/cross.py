@@ -203,7 +203,6 @@ class ConsistentHFlip(Op):
     [links, rechts]] (the list replaces the default). Exact."""
 
     section, name = "sample", "consistent_hflip"
-
     moves_pixels = True
     PARAMS = {"pairs": PairsParam("list", [list(p) for p in LEFT_RIGHT],
                                   doc="[word, word] pairs swapped in the text: whole words, case kept (CJK: as characters); "

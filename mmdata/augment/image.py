@@ -244,7 +244,6 @@ class HFlip(_Flip):
     """Mirror left-right. Exact agreement."""
 
     section, name = "image", "hflip"
-
     moves_pixels = True
     dim, albu = -1, "HorizontalFlip"
 
@@ -253,7 +252,6 @@ class VFlip(_Flip):
     """Mirror top-bottom. Exact agreement."""
 
     section, name = "image", "vflip"
-
     moves_pixels = True
     dim, albu = -2, "VerticalFlip"
 
@@ -298,7 +296,6 @@ class RandomResizedCrop(ImageOp):
     """
 
     section, name = "image", "random_resized_crop"
-
     moves_pixels = True
     PARAMS = {"size": Param("size", [32, 32], 1, 8192, doc="output [height, width]"),
               "scale": Param("range", [0.08, 1.0], 0.0, 1.0, doc="crop area as a fraction of the image [min, max]"),
@@ -377,7 +374,6 @@ class RandomCrop(ImageOp):
     more ``padding``. Exact agreement."""
 
     section, name = "image", "random_crop"
-
     moves_pixels = True
     PARAMS = {"size": Param("size", [32, 32], 1, 8192, doc="output [height, width]"),
               "padding": Param("int", 0, 0, 4096, doc="pixels padded on every side before cropping"),
@@ -573,7 +569,6 @@ class Rotate(ImageOp):
     """
 
     section, name = "image", "rotate"
-
     moves_pixels = True
     PARAMS = {"limit": Param("float", 10.0, 0.0, 180.0, doc="largest angle in degrees (drawn in [-limit, limit])"),
               "fill": Param("int", 0, 0, 255, doc="value of pixels rotated in from outside")}
@@ -804,7 +799,6 @@ class Resize(ImageOp):
     """
 
     section, name = "image", "resize"
-
     moves_pixels = True
     PARAMS = {"size": Param("extent", 64, 1, 16384, doc="target side length (shorter / longer), or [height, width] (exact)"),
               "side": Param("str", "shorter", choices=("shorter", "longer", "exact"),
@@ -920,7 +914,6 @@ class CenterCrop(_Window):
     CenterCrop, albumentations' ``pad_if_needed``), so every output is exactly ``size``. Exact."""
 
     section, name = "image", "center_crop"
-
     moves_pixels = True
     PARAMS = {"size": Param("size", [64, 64], 1, 16384, doc="output [height, width] (or one int: a square)"),
               "fill": Param("int", 0, 0, 255, doc="value of padded pixels (images smaller than size)")}
@@ -937,7 +930,6 @@ class PadToSize(_Window):
     larger sides are kept. After ``resize`` with ``side: longer`` it letterboxes to a square. Exact."""
 
     section, name = "image", "pad_to_size"
-
     moves_pixels = True
     PARAMS = {"size": Param("size", [64, 64], 1, 16384, doc="minimum [height, width] (or one int: a square)"),
               "fill": Param("int", 0, 0, 255, doc="value of padded pixels"),

@@ -231,7 +231,6 @@ class MixUp(BatchOp):
     mixed once (a second mixing op raises); no row is its own partner."""
 
     section, name = "batch", "mixup"
-
     moves_pixels = True
     PARAMS = {"alpha": Param("float", 0.2, 1e-3, 100.0, doc="Beta(alpha, alpha) concentration of the mixing weight")}
     modalities = ("image", "audio")
@@ -270,7 +269,6 @@ class MixGen(BatchOp):
     partner (a caption is never doubled)."""
 
     section, name = "batch", "mixgen"
-
     moves_pixels = True
     PARAMS = {"lam": Param("float", 0.5, 0.0, 1.0, doc="weight of the sample's own image and label")}
     modalities = ("image", "text")
