@@ -442,10 +442,10 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
 def decode_image_values(data: bytes) -> Any:
     """Decode a named image member (``k.depth.png``, ``k.seg.png``) to the values it stores, CHW: a
     paletted mask's indices (not its colours), 16-bit depth as int32 (every uint16 value; torch has
-    little uint16 support), a float TIFF as float32, alpha kept; as ``np.asarray`` of the Pillow image
-    (mode ``1`` as bool). EXIF orientation is applied as for
-    the image (a map stays aligned with it); the pixel limit is checked before decoding; an animation
-    gives its first frame. Nothing is resized: a recipe's ``image_max_size`` hint is the image's.
+    little uint16 support), a float TIFF as float32, alpha kept — ``np.array`` of the Pillow image
+    (mode ``1`` as bool). EXIF orientation is applied as for the image (a map stays aligned with it);
+    the pixel limit is checked before decoding; an animation gives its first frame. Nothing is
+    resized: a recipe's ``image_max_size`` hint is the image's.
 
     Example:
         >>> from mmdata.testing import image_bytes

@@ -666,7 +666,7 @@ def kind_feature(kind: str) -> Any:
     """
     ds = _datasets()
     if kind.startswith("list<"):
-        return getattr(ds, "List", ds.Sequence)(kind_feature(kind[5:-1]))
+        return _list(kind_feature(kind[5:-1]))
     simple = {"int": "int64", "int64": "int64", "float": "float64", "string": "string", "bool": "bool", "null": "null",
               "json": "string"}
     return ds.Value(simple.get(kind, "string"))
