@@ -391,6 +391,18 @@ def _as_tensor(x: Any) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
+def _common_dtype(tensors: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+    """A field's tensors in the one dtype that holds all their values (bool < uint8 < int32 < float),
+    as numpy / torch promote; the same tensors when they agree."""
+    dtypes = {t.dtype for t in tensors if t is not None}
+    if len(dtypes) < 2:
+        return tensors
+    common = next(iter(dtypes))
+    for d in dtypes:
+        common = torch.promote_types(common, d)
+    return [t.to(common) if t is not None else None for t in tensors]
+
+
 def _tensorable(x: Any) -> bool:
     """A tensor, or a numpy array torch can hold (numbers and booleans; not strings, dates or records)."""
     return isinstance(x, torch.Tensor) or (isinstance(x, np.ndarray) and x.dtype.kind in "biufc")
@@ -551,6 +563,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             # cannot hold (a .npy of strings or dates)
             if any(v is not None for v in vals) and all(v is None or _tensorable(v) for v in vals):
                 tensors = [_as_tensor(v) if v is not None else None for v in vals]
+                tensors = _common_dtype(tensors)  # an 8-bit and a 16-bit depth.png, a bool and an L mask
                 data, shapes = pad_stack(tensors, keys, name)
                 batch.data[name] = data
                 if len({tuple(s.tolist()) for s, p in zip(shapes, present) if p}) > 1:

@@ -64,10 +64,12 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
             out[f"{name}.npy"] = buf.getvalue()
         elif isinstance(val, (bytes, bytearray, memoryview)):  # the field is the member's extension
             out[name] = bytes(val)
+        elif name == "json" or name.endswith(".json"):  # any JSON value, a string too
+            out[name] = _json_bytes(val)
         elif isinstance(val, str):
             out[name if name.rsplit(".", 1)[-1] in TEXT_EXTS else f"{name}.txt"] = val.encode("utf-8")
-        else:  # a mapping / list / scalar from a .json member
-            out[name if name == "json" or name.endswith(".json") else f"{name}.json"] = _json_bytes(val)
+        else:  # a mapping / list / number a user's op put in a field of its own name
+            out[f"{name}.json"] = _json_bytes(val)
     return out
 
 

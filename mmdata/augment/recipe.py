@@ -260,9 +260,15 @@ def pixel_maps(fields: Mapping[str, Any]) -> list[str]:
     shape = getattr(image, "shape", ())
     if len(shape) < 2:
         return []
-    hw = tuple(shape[-2:])
+    hw = (int(shape[-2]), int(shape[-1]))
     return sorted(n for n, v in fields.items() if n not in _NOT_MAPS and len(getattr(v, "shape", ())) >= 2
-                  and len(v.shape) <= len(shape) and tuple(v.shape[-2:]) == hw)
+                  and len(v.shape) <= len(shape) and _same_image(hw, (int(v.shape[-2]), int(v.shape[-1]))))
+
+
+def _same_image(image_hw: tuple[int, int], hw: tuple[int, int]) -> bool:
+    """Whether a field of ``hw`` is the image's size as stored: equal, or the image is a JPEG the loader
+    decoded DCT-scaled by k/8 for a recipe that resizes (``codecs.dct_scale``: ceil of each side x k/8)."""
+    return any(-(-hw[0] * k // 8) == image_hw[0] and -(-hw[1] * k // 8) == image_hw[1] for k in range(1, 9))
 
 
 def _plan(steps: Sequence[Step]) -> list[Any]:

@@ -645,7 +645,9 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]]) -> list[str]:
             f"({k!r}, holding {', '.join(sorted(members))}, beside sample {base!r}): only '<stem>.<field>.npy' files "
             f"join their stem's sample, so each is a sample of its own. To make it part of {base!r}, save it as "
             f"'{stem}.{name}.npy' (an array field), or as '{stem}.{ext}' if that sample has no {field_of(ext)} file "
-            f"(a sample holds one {field_of(ext)} file; a manifest cannot give it a second one either)"]
+            f"(a sample holds one {field_of(ext)} file), or list the files in a manifest and map that column to a "
+            f"field of its own: --column {name.lower() if name.isidentifier() else 'NAME'}=COLUMN (members "
+            f"<key>.{name.lower() if name.isidentifier() else 'NAME'}.{ext})"]
 
 
 def discover_folder(root: str | Path, labels_from_folders: bool | None = None, label_names: list[str] | None = None,

@@ -230,3 +230,28 @@ def test_what_other_tools_leave_is_named_plainly(tmp_path: Path) -> None:
     with pytest.raises(mmdata.MMDataError) as exc:
         decode_member("depth.png", b"not a png")
     assert "0x" not in str(exc.value) and str(exc.value).endswith("cannot identify image file")
+
+
+def test_second_qa_pass_string_json_jpeg_maps_and_mixed_depths(tmp_path: Path) -> None:
+    """QA 2026-12-03 (second pass): augment wrote a JSON member holding a string as ``k.seg.json.txt``;
+    the map warning missed a JPEG image decoded DCT-scaled for a resizing recipe; an 8-bit and a 16-bit
+    depth map in one batch (or a bool and an L mask) failed collate and ended the epoch."""
+    from PIL import Image
+
+    from mmdata.augment.recipe import pixel_maps
+
+    shard = _tar(tmp_path / "s.tar", {"a": {"png": image_bytes(0), "seg.json": b'"hello"', "json": b'"x"'}})
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("image:\n  - {op: hflip, p: 1.0}\n", encoding="utf-8")
+    augment_dataset(str(shard), tmp_path / "aug", recipe, copies=1, progress=False)
+    back = next(iter(mmdata.open_dataset(tmp_path / "aug")))
+    assert back["seg.json"] == "hello" and back["json"] == "x" and sorted(back.fields) == ["image", "json", "seg.json"]
+    # a 256x192 JPEG decoded at 1/4 (64x48) beside its 256x192 depth map
+    assert pixel_maps({"image": torch.zeros(3, 64, 48), "depth.png": torch.zeros(1, 256, 192)}) == ["depth.png"]
+    assert pixel_maps({"image": torch.zeros(3, 64, 48), "depth.png": torch.zeros(1, 250, 192)}) == []
+    eight = _encoded(Image.fromarray(np.full((4, 4), 7, np.uint8)))
+    sixteen = _encoded(Image.fromarray(np.full((4, 4), 40000, np.uint16)))
+    mixed = _tar(tmp_path / "m.tar", {"a": {"png": image_bytes(0), "depth.png": eight},
+                                      "b": {"png": image_bytes(1), "depth.png": sixteen}})
+    batch = next(iter(mmdata.loader(str(mixed), batch_size=2, shuffle=False)))
+    assert batch["depth.png"].dtype == torch.int32 and batch["depth.png"][:, 0, 0, 0].tolist() == [7, 40000]
