@@ -456,7 +456,9 @@ def decode_image_values(data: bytes) -> Any:
     import torch
     from PIL import Image
 
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+    if data[:2] == b"\xff\xd8" and (size := jpeg_size(data)) is not None:  # as decode_image: from the header
+        check_pixels("JPEG", *size)
+    elif data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         check_pixels("PNG", int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big"))
     with Image.open(io.BytesIO(data)) as im:
         check_pixels(im.format or "image", im.height, im.width)
@@ -802,7 +804,9 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
         kind = {"image": "an image", "audio": "audio", "text": "UTF-8 text", "label": "an integer label"}.get(
             name, {**dict.fromkeys(IMAGE_EXTS, "an image"), **dict.fromkeys(TEXT_EXTS, "UTF-8 text")}.get(last, f".{ext} data"))
         # an oversize member keeps its type: a reader may count it apart from damaged ones
-        err = OversizeMediaError if isinstance(exc, OversizeMediaError) else DecodeError
+        # (Pillow's DecompressionBombError: its own limit, for the formats whose size only Pillow reads)
+        err = OversizeMediaError if isinstance(exc, OversizeMediaError) or type(exc).__name__ == "DecompressionBombError" \
+            else DecodeError
         said = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc))  # PIL names its file object
         raise err(f"cannot decode .{ext} member as {kind}: {type(exc).__name__}: {said}") from exc
     return name, bytes(data), None

@@ -255,3 +255,26 @@ def test_second_qa_pass_string_json_jpeg_maps_and_mixed_depths(tmp_path: Path) -
                                       "b": {"png": image_bytes(1), "depth.png": sixteen}})
     batch = next(iter(mmdata.loader(str(mixed), batch_size=2, shuffle=False)))
     assert batch["depth.png"].dtype == torch.int32 and batch["depth.png"][:, 0, 0, 0].tolist() == [7, 40000]
+
+
+def test_a_named_image_bomb_is_refused_as_too_large(tmp_path: Path) -> None:
+    """QA 2026-12-03: a named JPEG / BMP declaring billions of pixels was refused as a corrupt member
+    (Pillow's DecompressionBombError), the same file as the image as too large: now both are too large."""
+    import struct
+
+    from PIL import Image
+
+    from mmdata.codecs import OversizeMediaError
+
+    buf = io.BytesIO()
+    Image.new("L", (8, 8)).save(buf, "JPEG")
+    jpeg = bytearray(buf.getvalue())
+    sof = jpeg.find(b"\xff\xc0")
+    jpeg[sof + 5:sof + 9] = struct.pack(">HH", 60000, 60000)
+    buf = io.BytesIO()
+    Image.new("L", (8, 8)).save(buf, "BMP")
+    bmp = bytearray(buf.getvalue())
+    bmp[18:26] = struct.pack("<ii", 40000, 40000)
+    for ext, data in (("depth.jpg", jpeg), ("jpg", jpeg), ("depth.bmp", bmp), ("bmp", bmp)):
+        with pytest.raises(OversizeMediaError):
+            decode_member(ext, bytes(data))
