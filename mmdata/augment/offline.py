@@ -40,8 +40,9 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
     """Encode decoded fields back to member bytes: the standard fields as PNG, FLAC (PCM 16), UTF-8 and
     ``cls``; an array field ``<name>`` as ``<name>.npy``; a named text or JSON field (``caption_de.txt``,
     ``seg.json``) as UTF-8 / JSON under its name; a field kept as bytes (``mp4``, ``voice.flac``) as it
-    was. A named image field (``depth.png``: its stored values) is written as ``depth.png.npy`` — the
-    same values (16-bit as int32), read back as the same field."""
+    was. A named image field (``depth.png``: its stored values) goes back into a PNG when it came from
+    one and a PNG holds its values exactly (uint8 with 1-4 channels, one channel of 0..65535 as 16-bit,
+    bool); else (a JPEG's or float TIFF's values) ``depth.jpg.npy`` — the same field, the same values."""
     import soundfile as sf
     from PIL import Image
 
@@ -60,8 +61,12 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
         elif name == "text":
             out["txt"] = str(val).encode("utf-8")
         elif hasattr(val, "shape"):
-            np.save(buf, np.asarray(val), allow_pickle=False)
-            out[f"{name}.npy"] = buf.getvalue()
+            png = _png_of(name, np.asarray(val))
+            if png is not None:
+                out[name] = png
+            else:
+                np.save(buf, np.asarray(val), allow_pickle=False)
+                out[f"{name}.npy"] = buf.getvalue()
         elif isinstance(val, (bytes, bytearray, memoryview)):  # the field is the member's extension
             out[name] = bytes(val)
         elif name == "json" or name.endswith(".json"):  # any JSON value, a string too
@@ -71,6 +76,27 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
         else:  # a mapping / list / number a user's op put in a field of its own name
             out[f"{name}.json"] = _json_bytes(val)
     return out
+
+
+def _png_of(name: str, arr: np.ndarray) -> bytes | None:
+    """A named image field from a PNG (``depth.png``, CHW values) as a PNG that decodes to exactly these
+    values (``codecs.decode_image_values``), or None (not from a PNG, or no PNG mode holds them)."""
+    from PIL import Image
+
+    if not name.endswith(".png") or arr.ndim != 3 or arr.shape[1] == 0 or arr.shape[2] == 0:
+        return None
+    c = arr.shape[0]
+    if arr.dtype == np.bool_ and c == 1:
+        im = Image.fromarray(arr[0])  # mode "1"
+    elif arr.dtype == np.uint8 and c in (1, 2, 3, 4):
+        im = Image.fromarray(arr[0] if c == 1 else arr.transpose(1, 2, 0), {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c])
+    elif arr.dtype.kind in "iu" and c == 1 and arr.size and 0 <= int(arr.min()) and int(arr.max()) <= 0xFFFF:
+        im = Image.fromarray(arr[0].astype(np.uint16))  # 16-bit greyscale (decoded as int32)
+    else:
+        return None
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _json_bytes(val: Any) -> bytes:

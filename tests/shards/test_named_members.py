@@ -138,9 +138,8 @@ def test_augment_of_a_foreign_shard_keeps_every_member(tmp_path: Path) -> None:
         augment_dataset(str(shard), tmp_path / "aug", recipe, copies=1, progress=False)
     out = {s.key: s for s in mmdata.open_dataset(tmp_path / "aug", decode=False)}
     members = {k: sorted(s.fields) for k, s in out.items()}
-    assert members["k0_aug0"] == sorted(["cls", "png", "depth.png.npy", "seg.json", "caption_de.txt", "voice.flac",
-                                         "mp4"])
-    assert members["k1_aug0"] == sorted(["cls", "png", "depth.png.npy", "seg.json", "caption_de.txt"])
+    assert members["k0_aug0"] == sorted(["cls", "png", "depth.png", "seg.json", "caption_de.txt", "voice.flac", "mp4"])
+    assert members["k1_aug0"] == sorted(["cls", "png", "depth.png", "seg.json", "caption_de.txt"])
     read = {s.key: s for s in mmdata.open_dataset(tmp_path / "aug")}
     src = {s.key: s for s in mmdata.open_dataset(str(shard))}
     for key, s in read.items():
@@ -278,3 +277,27 @@ def test_a_named_image_bomb_is_refused_as_too_large(tmp_path: Path) -> None:
     for ext, data in (("depth.jpg", jpeg), ("jpg", jpeg), ("depth.bmp", bmp), ("bmp", bmp)):
         with pytest.raises(OversizeMediaError):
             decode_member(ext, bytes(data))
+
+
+def test_augment_writes_named_pngs_back_as_pngs_of_the_same_values(tmp_path: Path) -> None:
+    """QA 2026-12-03: a 5 KB 16-bit depth PNG came back from augment as a ~1 MB .npy; a PNG that holds
+    the values exactly is written instead (a paletted mask keeps its indices, not its palette); a JPEG's
+    values go to .npy under the same field."""
+    from PIL import Image
+
+    seg = Image.fromarray(np.array([[0, 1, 2, 3]], np.uint8), "P")
+    seg.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 756)
+    depth = _encoded(Image.fromarray(np.array([[1000, 65535, 0, 7]], np.uint16)))
+    matte = _encoded(Image.fromarray(np.array([[[1, 2], [3, 4], [5, 6], [7, 8]]], np.uint8), "LA"))
+    shard = _tar(tmp_path / "s.tar", {"a": {"png": image_bytes(0, size=(1, 4)), "seg.png": _encoded(seg),
+                                            "depth.png": depth, "matte.png": matte,
+                                            "right.jpg": image_bytes(1, size=(1, 4), fmt="jpg")}})
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("image:\n  - {op: brightness_contrast, p: 1.0}\n", encoding="utf-8")
+    augment_dataset(str(shard), tmp_path / "aug", recipe, copies=1, progress=False)
+    raw = next(iter(mmdata.open_dataset(tmp_path / "aug", decode=False)))
+    assert sorted(raw.fields) == ["depth.png", "matte.png", "png", "right.jpg.npy", "seg.png"]
+    src, back = next(iter(mmdata.open_dataset(str(shard)))), next(iter(mmdata.open_dataset(tmp_path / "aug")))
+    for field in ("seg.png", "depth.png", "matte.png", "right.jpg"):
+        assert torch.equal(torch.as_tensor(back[field]), torch.as_tensor(src[field])), field
+        assert torch.as_tensor(back[field]).dtype == torch.as_tensor(src[field]).dtype, field
