@@ -1429,19 +1429,39 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
         self._readers = n
         self._positions = {rid: skip} if skip else {}
+        samples: Iterator[Sample]
         if not self.decode and not self.shuffle:
-            yield from self._iter_in_order(rid, n, epoch, skip)
+            samples = self._iter_in_order(rid, n, epoch, skip)
         else:
             stream: Iterator[Any] = self._stream(rid, n, epoch)
             if self.shuffle:
                 stream = self._buffered(stream, rid, epoch)
             if not self.decode:
-                yield from self._iter_raw(stream, rid, 0, epoch, skip)
+                samples = self._iter_raw(stream, rid, 0, epoch, skip)
             else:
                 if skip:
                     stream = self._skipping(stream, skip)
-                yield from self._iter_decoded(stream, rid, skip, epoch)
+                samples = self._iter_decoded(stream, rid, skip, epoch)
+        watch = [m for m in self.modalities or () if m not in _STANDARD_FIELDS] if self.card is None else []
+        yield from (self._watch_fields(samples, watch) if watch else samples)
         self._skip.pop(rid, None)
+
+    def _watch_fields(self, samples: Iterator[Sample], wanted: list[str]) -> Iterator[Sample]:
+        """Bare shards have no field list to check ``modalities`` against (a dataset folder raises on an
+        unknown name): when a whole pass gave samples and none had a requested extra field, say so once
+        — a typo, or a named member's field is its whole extension (``k.depth.png`` -> ``depth.png``)."""
+        n = 0
+        found = False
+        for s in samples:
+            n += 1
+            if not found:
+                have = set(s.fields) if self.decode else {field_of(e) for e in s.fields}
+                found = any(m in have for m in wanted)
+            yield s
+        if n and not found:
+            warnings.warn(f"modalities {wanted}: none of the {n} samples read has {'it' if len(wanted) == 1 else 'them'} "
+                          f"(a typo? a named member is the field of its whole extension: k.depth.png -> 'depth.png', "
+                          f"k.depth.npy -> 'depth')", UserWarning, stacklevel=2)
 
     def _skipping(self, stream: Iterator[Any], skip: int) -> Iterator[Any]:
         """Resume: pass over the first ``skip`` items (consumed before the checkpoint) undecoded and
@@ -1491,7 +1511,7 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
         modalities: fields to keep (others are not decoded; in the column layout not even read): a
             list of names, or one name (``"image"``). For a dataset folder, a name that is neither a
             stored field nor a standard modality (image, audio, text, label) raises ShardError naming
-            the fields (bare shards: not checked).
+            the fields (bare shards: a UserWarning when a whole pass found none of the extra names).
         shuffle: shuffle shard order and samples (bounded buffer), seeded by (seed, epoch). The order
             is a function of (seed, epoch) and the number of readers (DataLoader workers x ranks): the
             same samples come in another order with another worker count.

@@ -301,3 +301,17 @@ def test_augment_writes_named_pngs_back_as_pngs_of_the_same_values(tmp_path: Pat
     for field in ("seg.png", "depth.png", "matte.png", "right.jpg"):
         assert torch.equal(torch.as_tensor(back[field]), torch.as_tensor(src[field])), field
         assert torch.as_tensor(back[field]).dtype == torch.as_tensor(src[field]).dtype, field
+
+
+def test_bare_shards_say_when_no_sample_has_a_requested_field(tmp_path: Path) -> None:
+    """QA 2026-12-03: ``modalities=["depth"]`` on bare shards whose members are ``k.depth.png`` (the field
+    'depth.png') gave samples without fields and no word (a dataset folder raises on an unknown name)."""
+    shard = _tar(tmp_path / "s.tar", {"a": {"png": image_bytes(0), "depth.png": _png(4, 4, 1, 0)}})
+    with pytest.warns(UserWarning, match=r"modalities \['depth'\]: none of the 1 samples read has it.*'depth.png'"):
+        assert [sorted(s.fields) for s in mmdata.open_dataset(str(shard), modalities=["depth"])] == [[]]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [sorted(s.fields) for s in mmdata.open_dataset(str(shard), modalities=["depth.png"])] == [["depth.png"]]
+        assert len(list(mmdata.open_dataset(str(shard), modalities=["depth.png"], decode=False))) == 1
