@@ -166,12 +166,33 @@ def _printable_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def _warnings_as_lines() -> None:
+    """A library UserWarning (a per-pixel map the recipe will not move, shards listed twice) prints as
+    the commands' own ``warning: ...`` line on stderr, not as Python's two lines with a source line of
+    mmdata's code; other categories keep Python's format."""
+    import warnings
+
+    from mmdata.cli.common import warn
+
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if issubclass(category, UserWarning) and file is None:
+            warn(str(message))
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user-fixable errors print one line and exit 2."""
     from mmdata.errors import MMDataError
 
     if argv is None:  # run as the command (not called from Python with its own arguments)
         _utf8_file_names()
+        _warnings_as_lines()
     _printable_streams()
     _help_style((app, datasets.app))
     try:

@@ -315,3 +315,19 @@ def test_bare_shards_say_when_no_sample_has_a_requested_field(tmp_path: Path) ->
         warnings.simplefilter("error")
         assert [sorted(s.fields) for s in mmdata.open_dataset(str(shard), modalities=["depth.png"])] == [["depth.png"]]
         assert len(list(mmdata.open_dataset(str(shard), modalities=["depth.png"], decode=False))) == 1
+
+
+def test_the_cli_prints_a_library_warning_as_its_own_warning_line(tmp_path: Path) -> None:
+    """A UserWarning from the library (here the per-pixel map) printed as Python's two lines, the second
+    a line of mmdata's source; the commands' own warnings are one ``warning:`` line on stderr."""
+    import subprocess
+    import sys
+
+    shard = _tar(tmp_path / "s.tar", {"a": {"png": image_bytes(0), "depth.png": _png(24, 32, 1, 0)}})
+    (tmp_path / "r.yaml").write_text("image:\n  - {op: hflip, p: 1.0}\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "augment", str(shard), str(tmp_path / "aug"),
+                          "-r", str(tmp_path / "r.yaml")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    said = run.stderr.replace("\n", " ")
+    assert "warning: field 'depth.png' has the image's height and width" in said
+    assert "UserWarning" not in run.stderr and "apply_sample(" not in run.stderr
