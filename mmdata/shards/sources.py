@@ -1101,13 +1101,14 @@ def _check_renames(columns: Mapping[str, str] | None, present: set[str], meta_co
 _NAMES = {"key": "key", "label": "class", "split": "shard files"}
 
 
-def _check_reserved_text(rows: list[dict[str, Any]], rename: Mapping[str, str], name: str) -> None:
+def _check_reserved_text(rows: list[dict[str, Any]], rename: Mapping[str, str], name: str, present: set[str]) -> None:
     """A key, label or split cell that no UTF-8 file can hold (a lone surrogate from a JSON escape) is an
     error naming its row: these cells name the sample, its class and its shard files."""
-    for i, raw in enumerate(rows):
-        for col, val in raw.items():
-            field = rename.get(col, col)
-            if field in ("key", "label", "split") and isinstance(val, str) and (odd := _lone_surrogate(val)) is not None:
+    cols = [c for c in present if rename.get(c, c) in _NAMES]
+    for i, raw in enumerate(rows if cols else ()):
+        for col in cols:
+            val, field = raw.get(col), rename.get(col, col)
+            if isinstance(val, str) and (odd := _lone_surrogate(val)) is not None:
                 raise SourceError(f"manifest {name} row {i + 1}, column {col!r}: {_shown(val)!r} is not valid Unicode "
                                   f"(a lone surrogate {val[odd]!r} at character {odd}); a {field} cell is not left out "
                                   f"like a file (it names the sample's {_NAMES[field]}): fix it in the manifest")
@@ -1680,7 +1681,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     meta_cols = _meta_columns(meta, present, rename, name, rows)
     _check_renames(columns, present, meta_cols, name)
     named = _named_fields(columns, name)
-    _check_reserved_text(rows, rename, name)
+    _check_reserved_text(rows, rename, name, present)
     meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(rows, rename, label_names,
