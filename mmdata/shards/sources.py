@@ -1272,6 +1272,7 @@ def json_member(obj: Any) -> bytes:
     """The bytes of a ``.json`` member: keys sorted, compact, UTF-8 (the same value, the same bytes)."""
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
+
 #: a split names shard files (``<split>-000000.tar`` inside the output folder): no folders, no hidden files
 _SPLIT_NAME = re.compile(r"[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,99}")
 #: the split names ``mmdata train`` / ``ablate`` read, and common other spellings of them
