@@ -1643,10 +1643,12 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     ``meta``: metadata columns (a speaker, a duration, a source URL): their values go into one
     ``<key>.json`` member per sample, ``{"column": value, ...}`` (keys sorted, a blank cell ``null``), as
     a Hugging Face source's scalar columns do; the reader gives it back as the sample's ``json`` field
-    (a dict; a batch holds a list of them). JSONL and Parquet values keep their JSON types (Parquet
-    lists become lists; NaN is ``null``); CSV cells are text, except a column whose every filled cell is
-    an integer written without leading zeros (ints) or a decimal number (floats) — ``00123`` keeps the
-    column text. A value JSON cannot hold (bytes, infinity) is reported and stored as ``null``.
+    (a dict; a batch holds a list of them). JSONL and Parquet values keep their types (``""`` stays
+    ``""``; Parquet through pyarrow: ints stay ints next to nulls, lists, maps as objects, decimals,
+    durations in seconds, dates as ISO text; NaN is ``null``); CSV cells are text, except a column whose
+    every filled cell reads back as written as an int or a float (:func:`_meta_types`: ``00123``,
+    ``+49...``, ``1.10`` keep their column text). A value JSON cannot hold (bytes, infinity, a lone
+    surrogate, 64+ levels of nesting) is reported and stored as ``null``.
 
     ``remote``: the manifest is at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`);
     its rows name files relative to its folder there, by relative paths only.
