@@ -228,7 +228,6 @@ def load_pandas_for_arrow() -> None:
     pa.array([0])  # the shim's first use: with both modules loaded, a dictionary lookup
 
 
-
 def print_json(obj: Any) -> None:
     """Print JSON to stdout (plain, no rich markup) for machines: keys sorted, NaN / infinity as null;
     ``allow_nan=False``: a value that would still be invalid JSON fails here, not in the reader."""

@@ -181,11 +181,16 @@ def load_plugins(modules: Sequence[str] = (), *, entry_points: bool = True, wher
     specs = [check_spec(m, f"{where}[{i}]" if len(modules) > 1 else where) for i, m in enumerate(modules)]
     out: dict[str, None] = dict.fromkeys(load_entry_points()) if entry_points else {}
     for spec in specs:
-        if spec not in _LOADED:
-            _load_spec(spec, f"{where} {spec!r}")
-            _LOADED[spec] = None
+        _load_once(spec, f"{where} {spec!r}")
         out[spec] = None
     return list(out)
+
+
+def _load_once(spec: str, where: str) -> None:
+    """:func:`_load_spec` unless this process loaded ``spec`` already (a hook runs once)."""
+    if spec not in _LOADED:
+        _load_spec(spec, where)
+        _LOADED[spec] = None
 
 
 def _entry_points() -> list[Any]:
@@ -219,9 +224,7 @@ def load_entry_points() -> list[str]:
             where = f"installed package {_package(ep)}, entry point {ep.name} = {ep.value!r} (group {GROUP})"
             try:
                 spec = check_spec(ep.value.replace(" ", ""), where)
-                if spec not in _LOADED:
-                    _load_spec(spec, where)
-                    _LOADED[spec] = None
+                _load_once(spec, where)
             except MMDataError as exc:
                 raise MMDataError(f"{exc}; fix or uninstall that package") from None
             done.append(spec)

@@ -105,7 +105,7 @@ def _json_bytes(val: Any) -> bytes:
     try:
         return json_member(val)
     except ValueError:
-        return json.dumps(val, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return json_member(val, allow_nan=True)
 
 
 def _log(out: Sample) -> str:

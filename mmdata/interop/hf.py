@@ -50,7 +50,7 @@ from mmdata.codecs import IMAGE_EXTS, TEXT_EXTS, field_of
 from mmdata.errors import ShardError, SourceError
 from mmdata.interop import require
 from mmdata.io import published_mode
-from mmdata.shards.sources import Record, safe_key
+from mmdata.shards.sources import Record, json_member, safe_key
 
 TEXT_NAMES = ("text", "caption", "sentence", "transcription", "transcript")
 ROLES = ("image", "audio", "text", "label", "key", "split")
@@ -688,7 +688,7 @@ def _metadata_cell(value: Any, kind: str) -> Any:
     if value is None:
         return None
     if kind == "json":
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return json_member(value, allow_nan=True).decode("utf-8")  # the form the member itself is written in
     if kind == "float":
         return float(value)
     if kind.startswith("list<"):

@@ -1268,9 +1268,12 @@ def _meta_member(row: Mapping[str, Any], cols: Sequence[str], types: Mapping[str
     return json_member(obj)
 
 
-def json_member(obj: Any) -> bytes:
-    """The bytes of a ``.json`` member: keys sorted, compact, UTF-8 (the same value, the same bytes)."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+def json_member(obj: Any, allow_nan: bool = False) -> bytes:
+    """The bytes of a ``.json`` member: keys sorted, compact, UTF-8 (the same value, the same bytes).
+    ``allow_nan``: write NaN / inf as Python's json does (a foreign member that held them) instead of
+    raising ValueError."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=allow_nan).encode("utf-8")
 
 
 #: a split names shard files (``<split>-000000.tar`` inside the output folder): no folders, no hidden files
