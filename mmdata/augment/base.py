@@ -352,6 +352,14 @@ class Op:
         """Per-sample CPU kernel (pure; never mutates ``sample``)."""
         raise NotImplementedError
 
+    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        """For ops that move the image's pixels (``moves_pixels``): the same geometric change on a per-pixel
+        target (a recipe's ``targets``: a depth map, a segmentation mask) given as an (H, W, K) array of any
+        dtype — nearest-neighbour sampling at the image's pixel centres (:func:`mmdata.augment.targets.nearest`),
+        0 where pixels come in from outside. Returns an (H', W', K) array of the same dtype with the image's
+        new height and width. Only called with applied params."""
+        raise NotImplementedError
+
     def transform_batch(self, batch: Any, params: Sequence[dict[str, Any]]) -> Any:
         """Batched kernel on rows that are all applied (a ``masked`` op: on every row, leaving those not applied
         as they are). Default: the per-sample kernel per row, re-collated (for ops whose result changes shapes

@@ -230,6 +230,9 @@ class ConsistentHFlip(Op):
             upd["text"] = swap_left_right(sample["text"], self.pairs)
         return sample.with_fields(**upd)
 
+    def move_map(self, arr: Any, params: dict[str, Any]) -> Any:
+        return arr[:, ::-1].copy()  # applied only where the sample has an image (sample_params)
+
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if "image" not in batch:
             return batch

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from mmdata.augment import contract
 from mmdata.augment.base import Op, Param, Shape
 from mmdata.augment.batching import applied_rows, column, cpu_loop, on, per_sample_fallback
+from mmdata.augment.targets import nearest
 from mmdata.types import Batch, Sample, pad_stack
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks PyPI at import otherwise
@@ -217,6 +218,9 @@ class _Flip(ImageOp):
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         return _albu(self.albu).apply(arr)
 
+    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        return np.ascontiguousarray(arr[:, ::-1] if self.dim == -1 else arr[::-1])
+
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["image"]
         rows = applied_rows(params)
@@ -349,6 +353,10 @@ class RandomResizedCrop(ImageOp):
         # albumentations' resize is this cv2 call for <= 4 channels; calling it directly skips ~8 us of wrappers
         return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
 
+    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        y0, x0, ch, cw = params["box"]
+        return nearest(arr[y0 : y0 + ch, x0 : x0 + cw], *self.args["size"])
+
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if not _uniform(batch):
             return per_sample_fallback(self, batch, params)
@@ -412,6 +420,10 @@ class RandomCrop(ImageOp):
         h, w = self.size
         y0, x0 = params["y0"], params["x0"]
         return np.ascontiguousarray(fcrops.crop(arr, x0, y0, x0 + w, y0 + h))
+
+    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        pad = self.padding  # the padded image's window: a target reads 0 where the image reads `fill`
+        return np.ascontiguousarray(_window_np(arr, params["y0"] - pad, params["x0"] - pad, *self.size, 0))
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if not _uniform(batch):
@@ -576,17 +588,22 @@ class Rotate(ImageOp):
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
         return {"angle": float(rng.uniform(-self.limit, self.limit))}
 
-    def _rotate(self, x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-        B, C, H, W = x.shape
+    @staticmethod
+    def _grid(angles: torch.Tensor, B: int, C: int, H: int, W: int) -> torch.Tensor:
+        """The sampling grid (B, H, W, 2) of rotations by ``angles`` degrees (normalised coordinates with
+        aspect correction, so the rotation is rigid in pixels)."""
         t = angles.to(torch.float32) * (math.pi / 180.0)
         cos, sin = torch.cos(t), torch.sin(t)
-        # normalised coordinates with aspect correction so the rotation is rigid in pixels
-        theta = torch.zeros((B, 2, 3), dtype=torch.float32, device=x.device)
+        theta = torch.zeros((B, 2, 3), dtype=torch.float32, device=angles.device)
         theta[:, 0, 0] = cos
         theta[:, 0, 1] = -sin * H / W
         theta[:, 1, 0] = sin * W / H
         theta[:, 1, 1] = cos
-        grid = F.affine_grid(theta, [B, C, H, W], align_corners=False)
+        return F.affine_grid(theta, [B, C, H, W], align_corners=False)
+
+    def _rotate(self, x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        grid = self._grid(angles.to(x.device), B, C, H, W)
         xf = x.float() - self.fill
         out = F.grid_sample(xf, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + self.fill
         return out.round_().clamp_(0, 255).to(torch.uint8)
@@ -594,6 +611,18 @@ class Rotate(ImageOp):
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
         return np.ascontiguousarray(self._rotate(x, torch.tensor([params["angle"]]))[0].permute(1, 2, 0).numpy())
+
+    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        """The image's sampling grid read nearest (torch's ``grid_sample(mode="nearest")`` indices, exact for any
+        dtype: int32 depth keeps every value), 0 outside."""
+        H, W = arr.shape[:2]
+        g = self._grid(torch.tensor([params["angle"]]), 1, 1, H, W)[0].numpy()
+        ix = np.rint(((g[..., 0] + 1) * W - 1) / 2)
+        iy = np.rint(((g[..., 1] + 1) * H - 1) / 2)
+        inside = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
+        out = np.zeros_like(arr)
+        out[inside] = arr[iy[inside].astype(np.int64), ix[inside].astype(np.int64)]
+        return out
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if not _uniform(batch):
@@ -839,6 +868,9 @@ class Resize(ImageOp):
             return fgeo.resize(arr, (h, w), flag)
         return cv2.resize(arr, (w, h), interpolation=flag)  # albumentations' resize is this call for <= 4 channels
 
+    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        return nearest(arr, params["height"], params["width"])
+
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["image"]
         sizes = batch.lengths["image"].tolist()
@@ -901,6 +933,9 @@ class _Window(ImageOp):
 
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         return _window_np(arr, params["y0"], params["x0"], params["height"], params["width"], self.fill)
+
+    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        return np.ascontiguousarray(_window_np(arr, params["y0"], params["x0"], params["height"], params["width"], 0))
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["image"]

@@ -243,7 +243,8 @@ class Loader:
         if cache:
             decoded, skipped = decoded_split(path, split, modalities, on_error, reader_kw, self.recipe)
             self.source = MemoryDataset(decoded, shuffle=shuffle, seed=seed, epoch=epoch, skipped=skipped)
-            self._sample_recipe = Recipe(self.recipe.seed, self.recipe.sections, None, None, self.recipe.keying)
+            self._sample_recipe = Recipe(self.recipe.seed, self.recipe.sections, None, None, self.recipe.keying,
+                                         self.recipe.targets)
         bal = balance if balance is not None else base.balance
         self.plan = None
         if bal is not None and stage == "train":

@@ -151,8 +151,25 @@ def _fit(key: str, width: int = KEY_CHARS) -> str:
     return f"{key[:head]}…{key[len(key) - (width - 1 - head):]}"
 
 
-def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None) -> bool:
-    """Draw one sample; returns whether a CJK run had to be replaced by a placeholder."""
+def overlay(ax: Any, target: Any) -> None:
+    """Draw a per-pixel target (its first channel) over the image in ``ax``: 0 transparent, other values in
+    colours (tab20 for up to 20 labels, else viridis over the value range), at 45% opacity — where the map
+    lies on the image shows whether the two line up."""
+    arr = np.asarray(target.detach().cpu().numpy() if hasattr(target, "detach") else target)
+    arr = arr.reshape(-1, *arr.shape[-2:])[0].astype(np.float64)
+    values = np.unique(arr[arr != 0])
+    if not len(values):
+        return
+    labels = len(values) <= 20
+    shown = np.searchsorted(values, arr) if labels else arr  # labels: colour by rank, so ids 1 and 255 both show
+    ax.imshow(np.ma.masked_where(arr == 0, shown), cmap="tab20" if labels else "viridis", alpha=0.45,
+              vmin=0 if labels else values[0], vmax=19 if labels else values[-1], interpolation="nearest")
+
+
+def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None,
+          target: str | None = None) -> bool:
+    """Draw one sample (with ``target`` overlaid on its image); returns whether a CJK run had to be replaced
+    by a placeholder."""
     # slots follow the original sample, so every variant of a row lines up: a dropped modality keeps
     # its slot, drawn as an empty frame that says so
     has_image, has_audio = ("image" in original or "image" in s), ("audio" in original or "audio" in s)
@@ -174,6 +191,8 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
             grey = img.shape[0] < 3  # L, or LA: the grey level (alpha not drawn); RGB(A): the colours
             ax.imshow(img[0] if grey else img[:3].transpose(1, 2, 0), cmap="gray" if grey else None, vmin=0, vmax=255,
                       interpolation="nearest")
+            if target is not None and s.get(target) is not None and tuple(s[target].shape[-2:]) == img.shape[-2:]:
+                overlay(ax, s[target])
             ax.set_xticks([]), ax.set_yticks([])
         else:
             dropped(ax, "image")
@@ -306,6 +325,8 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
         raise MMDataError(f"{shards}: split {split!r} has no samples to preview")
     names = ds.label_names
     cjk = cjk_font(font)
+    # the recipe's first target found in the samples is drawn over their images (does it move with them?)
+    target = next((t for t in rec.targets if any(s.get(t) is not None for s in samples)), None)
     columns: list[tuple[str, Any]] = [("original", None)]
     if rec.has_normalize:
         columns.append(("normalized", "eval"))
@@ -319,10 +340,11 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     for i, s in enumerate(samples):
         for c, (label, how) in enumerate(columns):
             shown = s if how is None else rec.normalize(s) if how == "eval" else rec.apply_sample(s, epoch=how)
-            replaced |= _cell(fig, grid[i, c], shown, s, names, f"{_fit(s.key)} ({label})" if c == 0 else label, cjk)
+            replaced |= _cell(fig, grid[i, c], shown, s, names, f"{_fit(s.key)} ({label})" if c == 0 else label, cjk,
+                              target)
     fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
-                 f"variant{'s' * (variants != 1)} (changed text in red)", fontsize=10,
-                 y=1 - 0.15 / height)
+                 f"variant{'s' * (variants != 1)} (changed text in red"
+                 f"{f'; target {target} overlaid' if target else ''})", fontsize=10, y=1 - 0.15 / height)
     if replaced:
         fig.text(0.5, 0.005, f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}",
                  ha="center", va="bottom", fontsize=7, color="dimgray")

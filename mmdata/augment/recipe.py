@@ -30,6 +30,8 @@ balance: {by: label, mode: over}
 Stages: ``normalize`` (its ``image``, ``audio``, ``text`` lists, deterministic ops only) runs first on
 every sample of every split; the random sections ``image, audio, text, sample`` follow (training only),
 then ``batch`` after collate. ``Recipe.apply_sample(s, stage="eval")`` runs the normalize stage only.
+``targets: {depth.png: mask}`` names per-pixel fields beside the image that every op moving the image's
+pixels moves with it, in every stage (:mod:`mmdata.augment.targets`).
 
 Randomness — op identity keying (``keying: identity``, the default): every op draws its params from
 ``mmdata.rng.param_rng(seed, epoch, sample key, op id)`` where the op id is ``section.op#k`` (``k``:
@@ -60,6 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from mmdata.augment import contract
@@ -67,13 +70,14 @@ from mmdata.augment.base import Op, Shape, build_op
 from mmdata.augment.compose import MAX_DEPTH, Composite
 from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp, check_batch_section
+from mmdata.augment.targets import as_hwk, check_ops, check_target, from_hwk, move, validate_targets
 from mmdata.errors import RecipeError
 from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
 
 SAMPLE_SECTIONS = ("image", "audio", "text", "sample")
 NORMALIZE_SECTIONS = ("image", "audio", "text")
-TOP_KEYS = ("seed", "keying", "normalize", "image", "audio", "text", "sample", "batch", "balance")
+TOP_KEYS = ("seed", "keying", "targets", "normalize", "image", "audio", "text", "sample", "batch", "balance")
 KEYINGS = ("identity", "position")
 STAGES = ("train", "eval")
 #: replay-log format: 1 = entries keyed by position ("index"); 2 = entries carry the op identity ("id")
@@ -271,6 +275,45 @@ def _same_image(image_hw: tuple[int, int], hw: tuple[int, int]) -> bool:
     return any(-(-hw[0] * k // 8) == image_hw[0] and -(-hw[1] * k // 8) == image_hw[1] for k in range(1, 9))
 
 
+def _moves(step: Step) -> bool:
+    """Whether ``step`` (or one of its children) moves the image's pixels."""
+    return step.op.moves_pixels or any(_moves(c) for c in step.children)
+
+
+def _row(batch: Batch, name: str, i: int) -> torch.Tensor:
+    """Row ``i`` of a collated field without its padding."""
+    data, lens = batch.data[name], batch.lengths.get(name)
+    return data[i] if lens is None else data[i][tuple(slice(0, int(n)) for n in lens[i].tolist())]
+
+
+def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], targets: Sequence[str]) -> Batch:
+    """The batch with each target moved, row by row on the host, as ``step`` moved the rows' images; re-padded
+    as :func:`mmdata.types.collate` pads them (``lengths`` only when the rows' shapes differ)."""
+    from mmdata.types import pad_stack
+
+    rows = [i for i, p in enumerate(params) if p.get("applied")]
+    if not rows:
+        return batch
+    out = batch.replace()
+    for name in targets:
+        present = batch.present[name].tolist()
+        items: list[Any] = []
+        for i, here in enumerate(present):
+            value = _row(batch, name, i) if here else None
+            if here and params[i].get("applied"):
+                maps = {name: as_hwk(value)}
+                move(step, params[i], maps)
+                value = from_hwk(maps[name], value)
+            items.append(value)
+        data, shapes = pad_stack(items, batch.keys, name)
+        out.data[name] = data
+        if len({tuple(s) for s, here in zip(shapes.tolist(), present) if here}) > 1:
+            out.lengths[name] = shapes
+        else:
+            out.lengths.pop(name, None)
+    return out
+
+
 def _plan(steps: Sequence[Step]) -> list[Any]:
     """Runs of consecutive plain image ops (one HWC array each), other steps one by one."""
     plan: list[Any] = []
@@ -307,7 +350,8 @@ class Recipe:
     """
 
     def __init__(self, seed: int, sections: dict[str, list[Op]], balance: dict[str, Any] | None = None,
-                 normalize: dict[str, list[Op]] | None = None, keying: str = "identity") -> None:
+                 normalize: dict[str, list[Op]] | None = None, keying: str = "identity",
+                 targets: Mapping[str, str] | None = None) -> None:
         if keying not in KEYINGS:
             raise RecipeError(f"keying: {keying!r} is not allowed; choose one of {list(KEYINGS)}")
         self.seed = seed
@@ -344,12 +388,18 @@ class Recipe:
         #: the ops that move the image's pixels, and whether a per-pixel map beside the image was warned of
         self._moving = _moving((*self._norm, *self._steps, *self._batch_steps))
         self._maps_warned = False
+        #: per-pixel fields that every op moving the image moves with it (mmdata.augment.targets)
+        self.targets = validate_targets(targets)
+        if self.targets:
+            check_ops((*self._norm, *self._steps, *self._batch_steps), self.targets)
 
     # -- construction / serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"seed": self.seed}
         if self.keying != "identity":
             out["keying"] = self.keying
+        if self.targets:
+            out["targets"] = dict(self.targets)
         if self.normalize_sections:
             out["normalize"] = {sec: [op.to_dict() for op in self.normalize_sections[sec]]
                                 for sec in NORMALIZE_SECTIONS if sec in self.normalize_sections}
@@ -366,6 +416,8 @@ class Recipe:
         lines = [f"seed: {d['seed']}"]
         if "keying" in d:
             lines.append(f"keying: {d['keying']}")
+        if "targets" in d:
+            lines.append(f"targets: {_flow(d['targets'])}")
         if "normalize" in d:
             lines.append("normalize:")
             for sec, steps in d["normalize"].items():
@@ -381,7 +433,7 @@ class Recipe:
 
     def with_seed(self, seed: int) -> Recipe:
         """The same ops with another seed (ops are stateless, so they are shared)."""
-        return Recipe(seed, self.sections, self.balance, self.normalize_sections, self.keying)
+        return Recipe(seed, self.sections, self.balance, self.normalize_sections, self.keying, self.targets)
 
     def with_normalize(self, spec: Mapping[str, Any], where: str = "normalize") -> Recipe:
         """This recipe with a normalize stage for the modalities it does not normalize yet (its own
@@ -399,11 +451,11 @@ class Recipe:
         for sec in NORMALIZE_SECTIONS:
             if sec not in merged and spec.get(sec):
                 merged[sec] = _build_list(sec, spec[sec], f"{where}.{sec}", normalize=True)
-        return Recipe(self.seed, self.sections, self.balance, merged, self.keying)
+        return Recipe(self.seed, self.sections, self.balance, merged, self.keying, self.targets)
 
     def with_keying(self, keying: str) -> Recipe:
         """The same ops keyed by ``"identity"`` or ``"position"`` (see the module docstring)."""
-        return Recipe(self.seed, self.sections, self.balance, self.normalize_sections, keying)
+        return Recipe(self.seed, self.sections, self.balance, self.normalize_sections, keying, self.targets)
 
     @property
     def steps(self) -> list[Step]:
@@ -422,12 +474,15 @@ class Recipe:
         """(height, width) a JPEG may be decoded down to (DCT-scaled: libjpeg decodes at m/8 of its size
         in a fraction of the time) because the normalize stage's first geometric image op resizes to at
         most that anyway — ``resize`` with ``side: exact`` or ``shorter`` — or None. Colour conversions
-        before it do not count; any other geometric op first (a crop) gives None.
+        before it do not count; any other geometric op first (a crop) gives None, and so do ``targets``
+        (a target is not decoded scaled, so the image must keep its stored size to line up with it).
 
         Example:
             >>> load_recipe({"normalize": {"image": [{"op": "resize", "size": 32}]}}).image_decode_hint()
             (32, 32)
         """
+        if self.targets:
+            return None
         for op in self.normalize_sections.get("image", []):
             if op.name in ("to_rgb", "to_gray"):
                 continue
@@ -475,12 +530,17 @@ class Recipe:
             contract.note(exc, step.op, sample.key)
             raise
 
-    def _run_plan(self, plan: Sequence[Any], sample: Sample, epoch: int, log: list[dict[str, Any]]) -> Sample:
+    def _run_plan(self, plan: Sequence[Any], sample: Sample, epoch: int, log: list[dict[str, Any]],
+                  maps: dict[str, Any] | None = None) -> Sample:
+        """Run ``plan`` on ``sample``; ``maps`` (the targets as (H, W, K) arrays, :meth:`_take_maps`) move
+        with every op that moves the image."""
         def draw(step: Step, view: Any) -> dict[str, Any]:
             return step.op.draw(self._rng(step, epoch, sample.key), view)
 
         def record(step: Step, params: dict[str, Any]) -> None:
             log.append(step.entry(params))
+            if maps:
+                move(step, params, maps)
 
         for item in plan:
             if isinstance(item, list):  # consecutive image ops: one HWC array, one conversion each way
@@ -503,10 +563,30 @@ class Recipe:
         if self._moving and not self._maps_warned:
             self._warn_maps(sample.fields)
         log = list(sample.meta.get("aug", ()))
-        sample = self._run_plan(self._norm_plan, sample, epoch, log)
+        maps = self._take_maps(sample)
+        sample = self._run_plan(self._norm_plan, sample, epoch, log, maps)
         if stage == "train":
-            sample = self._run_plan(self._plan, sample, epoch, log)
-        return sample.with_meta(aug=log)
+            sample = self._run_plan(self._plan, sample, epoch, log, maps)
+        return self._put_maps(sample, maps).with_meta(aug=log)
+
+    def _take_maps(self, sample: Sample) -> dict[str, Any]:
+        """The sample's targets as (H, W, K) arrays (checked against the image's size); {} without an image."""
+        if not self.targets or "image" not in sample:
+            return {}
+        maps = {}
+        for name in self.targets:
+            value = sample.fields.get(name)
+            if value is not None:
+                check_target(name, value, sample["image"], sample.key)
+                maps[name] = as_hwk(value)
+        return maps
+
+    @staticmethod
+    def _put_maps(sample: Sample, maps: Mapping[str, Any]) -> Sample:
+        """``sample`` with its moved targets, each in its own layout and type."""
+        if not maps:
+            return sample
+        return sample.with_fields(**{name: from_hwk(arr, sample.fields[name]) for name, arr in maps.items()})
 
     def normalize(self, sample: Sample) -> Sample:
         """The normalize stage on one sample (``apply_sample(sample, stage="eval")``).
@@ -523,8 +603,9 @@ class Recipe:
         """Re-apply a replay log (from ``meta["aug"]`` or Parquet): reproduces the output exactly.
 
         Entries with an ``id`` (format 2) are matched to this recipe's ops by identity; older entries
-        (format 1, ``index`` only) by position, with format 1's params semantics.
+        (format 1, ``index`` only) by position, with format 1's params semantics. Targets move as they did.
         """
+        maps = self._take_maps(sample)
         for entry in log:
             uid = entry.get("id")
             if uid is not None:
@@ -540,7 +621,8 @@ class Recipe:
             except Exception as exc:
                 contract.note(exc, step.op, sample.key)
                 raise
-        return sample
+            move(step, params, maps)
+        return self._put_maps(sample, maps)
 
     # -- batched ---------------------------------------------------------------------------------
     def _run_batched(self, step: Step, batch: Batch, epoch: int, active: Sequence[bool] | None = None) -> tuple[Batch, list[dict[str, Any]]]:
@@ -571,10 +653,15 @@ class Recipe:
     def _batched(self, steps: Sequence[Step], batch: Batch, epoch: int) -> Batch:
         prior = batch.meta.get("samples") or [{} for _ in batch.keys]
         logs: list[list[dict[str, Any]]] = [list(m.get("aug", ())) for m in prior]
+        targets = [n for n in self.targets if isinstance(batch.data.get(n), torch.Tensor)] if "image" in batch else []
+        if targets:
+            self._check_batch_maps(batch, targets)
         for step in steps:
             batch, params = self._run_batched(step, batch, epoch)
             for lg, p in zip(logs, params):
                 lg.append(step.entry(p))
+            if targets and _moves(step):
+                batch = _move_rows(batch, step, params, targets)
         out = batch.replace()
         out.meta["aug"] = logs
         return out
@@ -591,18 +678,29 @@ class Recipe:
             self._warn_maps(batch.data)
         return self._batched(self._steps, batch, epoch) if self._steps else batch
 
+    @staticmethod
+    def _check_batch_maps(batch: Batch, targets: Sequence[str]) -> None:
+        """Each row's targets end in its image's height and width (:func:`check_target`, per row)."""
+        both = batch.present["image"] & torch.stack([batch.present[n] for n in targets]).any(0)
+        for i in both.nonzero().flatten().tolist():
+            image = Shape(tuple(batch.lengths["image"][i].tolist()))
+            for name in targets:
+                if bool(batch.present[name][i]):
+                    check_target(name, _row(batch, name, i), image, batch.keys[i])
+
     def _warn_maps(self, fields: Mapping[str, Any]) -> None:
         """Warn once per recipe when a sample carries a per-pixel map (:func:`pixel_maps`) that the ops
         moving the image's pixels leave where it was."""
-        maps = pixel_maps(fields)
+        maps = [m for m in pixel_maps(fields) if m not in self.targets]
         if not maps:
             return
         self._maps_warned = True
         shown = ", ".join(self._moving[:4]) + (" ..." if len(self._moving) > 4 else "")
         warnings.warn(f"field{'s' * (len(maps) > 1)} {', '.join(repr(m) for m in maps)} ha{'ve' if len(maps) > 1 else 's'} "
                       f"the image's height and width (per-pixel maps?); the recipe's {shown} move the image's pixels "
-                      f"only, so {'they' if len(maps) > 1 else 'it'} will no longer line up with the image (image ops "
-                      f"transform 'image' alone; sample.meta['aug'] has the params to apply yourself)",
+                      f"only, so {'they' if len(maps) > 1 else 'it'} will no longer line up with the image unless the "
+                      f"recipe lists {'them' if len(maps) > 1 else 'it'} as targets (targets: {{{maps[0]}: mask}}: moved "
+                      "with the image, nearest sampling)",
                       UserWarning, stacklevel=3)
 
     def normalize_batched(self, batch: Batch) -> Batch:
@@ -736,7 +834,7 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: 
     sections = {sec: _build_list(sec, data.get(sec), sec) for sec in (*SAMPLE_SECTIONS, "batch")}
     balance = validate_balance(data.get("balance"))
     _check_clip_lengths([*normalize["audio"], *sections["audio"]])
-    return Recipe(seed, sections, balance, normalize, key_mode)
+    return Recipe(seed, sections, balance, normalize, key_mode, validate_targets(data.get("targets")))
 
 
 def _check_clip_lengths(ops: Sequence[Op]) -> None:

@@ -240,7 +240,9 @@ def check_op(op: Op, sample: Sample | Sequence[Sample] | None = None, *, seed: i
     (**params**); the kernel leaves its input as it was — tensors, arrays, the fields dict (**no input
     mutation**); the same params give the same output (**deterministic apply**); the output is a sample the
     loader can batch: uint8 (C, H, W) images, float32 (C, T) audio, str text, int labels, the same key
-    (**output types**); it applied to some sample (**applied**, unless ``require_applied=False``); and the
+    (**output types**); an op that moves pixels and has a ``move_map`` moves a target numbered pixel by pixel
+    to the image's new height and width, sampled nearest (**targets**); it applied to some sample
+    (**applied**, unless ``require_applied=False``); and the
     batched kernel on the collated samples equals the per-sample kernel with the same params, within the op's
     ``tolerance`` or ``atol`` (**batched == per-sample**; also the vectorised torch kernels forced on the CPU,
     and on ``device`` when given), leaving its input batch as it was. A batch-section op (mixup) gets the
@@ -350,6 +352,9 @@ def _check_samples(op: Op, samples: list[Sample], seed: int, epochs: int, chk: _
                     contract.check_sample(op, s, got, every_field=True)
                 except contract.OpError as exc:
                     raise chk.fail(str(exc)) from None
+            if op.moves_pixels and type(op).move_map is not Op.move_map and "image" in s and "image" in got:
+                with chk("targets"):
+                    _check_move_map(op, s, got, params, chk)
             with chk("deterministic apply"):
                 out = rec.apply_sample(s, epoch)  # the recipe's path: a run of image kernels, the checks of a plugin op
                 for other, what in ((op.transform(s, params), "the same params twice"),
@@ -365,6 +370,26 @@ def _check_samples(op: Op, samples: list[Sample], seed: int, epochs: int, chk: _
                     raise chk.fail(f"sample {s.key!r}: build(op.to_dict()) transforms differently ({why}); a constructor "
                                    "argument that is not in PARAMS is lost by to_dict")
     return applied
+
+
+def _check_move_map(op: Op, s: Sample, got: Sample, params: dict[str, Any], chk: _Check) -> None:
+    """``move_map`` of a target numbered pixel by pixel (multiples of 64): an int32 (H, W, 1) array back with
+    the image's new height and width, holding only the input's numbers or 0 (nearest sampling: a blend of two
+    labels is no multiple of 64)."""
+    H, W = (int(v) for v in s["image"].shape[-2:])
+    numbered = (np.arange(1, H * W + 1, dtype=np.int64) * 64).astype(np.int32).reshape(H, W, 1)
+    try:
+        out = op.move_map(numbered.copy(), params)
+    except Exception as exc:
+        raise chk.fail(f"sample {s.key!r}: move_map raised {type(exc).__name__}: {exc}") from None
+    want = (*(int(v) for v in got["image"].shape[-2:]), 1)
+    if not isinstance(out, np.ndarray) or out.dtype != np.int32 or out.shape != want:
+        what = f"a {out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise chk.fail(f"sample {s.key!r}: move_map of an int32 (H, W, 1) target returned {what}; expected int32 {want}: "
+                       "the image's new height and width, the target's own dtype and channels")
+    if out.size and (int(out.min()) < 0 or int(out.max()) > 64 * H * W or bool((out % 64).any())):
+        raise chk.fail(f"sample {s.key!r}: move_map returned values the target does not hold; sample it nearest "
+                       "(mmdata.augment.targets.nearest), with 0 where pixels come in from outside")
 
 
 def _check_batched(op: Op, samples: list[Sample], seed: int, epochs: int, chk: _Check, atol: float | None,

@@ -1,0 +1,137 @@
+"""Per-pixel targets that follow the image: a recipe's ``targets: {depth.png: mask, seg.png: mask}``.
+
+A target is a field beside ``image`` with the image's height and width as its last two dimensions — a
+depth map ``k.depth.png``, a segmentation mask ``k.seg.png`` or ``k.mask.npy`` — of any dtype and any
+number of leading channels. Every op that moves the image's pixels (``Op.moves_pixels``: flips, crops,
+resizes, rotations, the normalize stage's windows, ``consistent_hflip``) moves each target with the same
+params through its :meth:`~mmdata.augment.base.Op.move_map`: nearest-neighbour sampling at the image's
+pixel centres (a label or a depth value is never blended), 0 where the op pads or rotates pixels in (as
+albumentations' ``mask`` targets with ``fill_mask=0``, kornia's ``data_keys=["input", "mask"]``). Ops
+that change pixel values (brightness, noise, cutout) leave targets as they are. Batch ops that blend two
+images (``mixup``, ``mixgen``) have no single map to give and are refused with targets.
+
+Targets move per sample on the host, in the per-sample and the batched runs alike (a batch's targets row
+by row, then padded back), so both give the same maps; replay logs move them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from mmdata.errors import RecipeError, ShardError
+
+#: what a target may be: ``mask`` (nearest sampling, 0 outside); the mapping leaves room for other kinds
+KINDS = ("mask",)
+#: fields that are never targets: the modalities themselves and what the reader derives from them
+RESERVED = frozenset(("image", "audio", "text", "tokens", "label", "json", "spec", "label_b", "mix_lam"))
+
+
+def validate_targets(value: Any, where: str = "targets") -> dict[str, str]:
+    """A recipe's ``targets`` as ``{field: kind}`` (``{}`` for none), or a :class:`RecipeError` naming the key.
+
+    Example:
+        >>> validate_targets({"depth.png": "mask"})
+        {'depth.png': 'mask'}
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise RecipeError(f"{where}: expected a mapping of field -> kind, e.g. {{depth.png: mask}}, got {value!r}")
+    out: dict[str, str] = {}
+    for name, kind in value.items():
+        if not isinstance(name, str) or not name or len(name) > 200 or any(c in name for c in "/\\\x00"):
+            raise RecipeError(f"{where}: {name!r} is not a field name (a sample's member extension: depth.png, mask)")
+        if name in RESERVED:
+            raise RecipeError(f"{where}.{name}: {name!r} is a modality, not a per-pixel target; list the fields beside "
+                              "the image that should move with it (depth.png, seg.png, mask)")
+        if kind not in KINDS:
+            raise RecipeError(f"{where}.{name}: kind {kind!r} is not allowed; choose one of {list(KINDS)}")
+        out[name] = str(kind)
+    return out
+
+
+def as_hwk(value: Any) -> np.ndarray:
+    """A target (torch tensor or numpy array, shape (..., H, W)) as a new (H, W, K) numpy array."""
+    arr = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+    h, w = arr.shape[-2:]
+    return np.ascontiguousarray(arr.reshape(-1, h, w).transpose(1, 2, 0))
+
+
+def from_hwk(arr: np.ndarray, like: Any) -> Any:
+    """An (H', W', K) array back in the layout and type of ``like`` (leading dimensions kept)."""
+    out = np.ascontiguousarray(arr.transpose(2, 0, 1)).reshape(*like.shape[:-2], *arr.shape[:2])
+    if hasattr(like, "detach"):
+        import torch
+
+        return torch.from_numpy(out).to(like.device)
+    return out
+
+
+def check_target(name: str, value: Any, image: Any, key: str) -> None:
+    """A target's last two dimensions are the image's height and width, or a :class:`ShardError` naming the
+    sample and both sizes."""
+    shape = tuple(getattr(value, "shape", ()))
+    hw = tuple(int(v) for v in image.shape[-2:])
+    if len(shape) < 2 or tuple(int(v) for v in shape[-2:]) != hw:
+        raise ShardError(f"sample {key!r}: target {name!r} has shape {list(shape)}; a target must end in the image's "
+                         f"height and width {list(hw)} (the image ops move it with the image)")
+
+
+def nearest(arr: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Resize an (H, W, K) array to (h, w) by nearest neighbour at pixel centres — cv2's INTER_NEAREST_EXACT
+    (PIL's NEAREST gives the same): output pixel j reads input about floor((j + 0.5) * H / h), ties as
+    cv2 breaks them. Any dtype (the indices come from cv2, the values are gathered).
+
+    Example:
+        >>> nearest(np.arange(4).reshape(1, 4, 1), 1, 2)[..., 0].tolist()
+        [[1, 3]]
+    """
+    H, W = arr.shape[:2]
+    return np.ascontiguousarray(arr[_taps(H, h)][:, _taps(W, w)])
+
+
+def _taps(n_in: int, n_out: int) -> np.ndarray:
+    """The input index each of ``n_out`` outputs reads along an axis of ``n_in`` (cv2's nearest-exact)."""
+    import cv2
+
+    idx = np.arange(n_in, dtype=np.float32)[None]  # exact up to 2^24: any image side
+    return cv2.resize(idx, (n_out, 1), interpolation=cv2.INTER_NEAREST_EXACT)[0].astype(np.int64)
+
+
+def move(step: Any, params: Mapping[str, Any], maps: dict[str, np.ndarray]) -> None:
+    """Move ``maps`` ({field: (H, W, K) array}) as ``step`` moved the image with ``params`` (a composite's
+    chosen children in the order they ran)."""
+    if not maps or not params.get("applied"):
+        return
+    if step.children:
+        for j, p in (params.get("children") or {}).items():
+            move(step.children[int(j)], p, maps)
+        return
+    if step.op.moves_pixels:
+        for name in maps:
+            maps[name] = step.op.move_map(maps[name], params)
+
+
+def check_ops(steps: Sequence[Any], targets: Mapping[str, str]) -> None:
+    """Refuse, when a recipe with targets loads, an op that moves the image's pixels but cannot move a target:
+    a batch op that blends two images (no single map to give), or an op without ``move_map``."""
+    from mmdata.augment.base import Op
+    from mmdata.augment.mix import BatchOp
+
+    names = ", ".join(targets)
+    for st in steps:
+        op = st.op
+        if op.moves_pixels and isinstance(op, BatchOp):
+            raise RecipeError(f"{op.where}: {op.name} blends two samples' images; the targets ({names}) cannot be "
+                              "blended (a label map has no mix of two labels): remove the op or the targets")
+        if op.moves_pixels and not st.children and type(op).move_map is Op.move_map:
+            raise RecipeError(f"{op.where}: {op.name} moves the image's pixels but has no move_map, so the targets "
+                              f"({names}) cannot follow it; implement move_map(arr, params) on {type(op).__qualname__} "
+                              "(docs/extending.md) or remove the targets")
+        check_ops(st.children, targets)
+
+
+__all__ = ["KINDS", "validate_targets", "as_hwk", "from_hwk", "check_target", "nearest", "move", "check_ops"]
