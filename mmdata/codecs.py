@@ -442,8 +442,9 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
 def decode_image_values(data: bytes) -> Any:
     """Decode a named image member (``k.depth.png``, ``k.seg.png``) to the values it stores, CHW: a
     paletted mask's indices (not its colours), 16-bit depth as int32 (every uint16 value; torch has
-    little uint16 support), a float TIFF as float32, alpha kept — ``np.array`` of the Pillow image
-    (mode ``1`` as bool). EXIF orientation is applied as for the image (a map stays aligned with it);
+    little uint16 support), a 16-bit colour PNG (KITTI optical flow, normal maps) as int32 too (read by
+    cv2: Pillow keeps only the high 8 bits), a float TIFF as float32, alpha kept — ``np.array`` of the
+    Pillow image (mode ``1`` as bool). EXIF orientation is applied as for the image (a map stays aligned with it);
     the pixel limit is checked before decoding; an animation gives its first frame. Nothing is
     resized: a recipe's ``image_max_size`` hint is the image's.
 
@@ -465,6 +466,8 @@ def decode_image_values(data: bytes) -> Any:
         im.load()
         arr = np.array(im)  # a writable copy (np.asarray of an image is read-only)
         orientation = jpeg_orientation(data) if data[:2] == b"\xff\xd8" else _pil_orientation(im)
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and data[24] == 16 and data[25] in (2, 6):
+        arr = _png16_colour(data, arr)
     arr = orient(arr, orientation)
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     arr = np.ascontiguousarray(arr)
@@ -473,6 +476,17 @@ def decode_image_values(data: bytes) -> Any:
     if arr.dtype == np.uint16:  # torch has no uint16 arithmetic to speak of: int32 holds every value
         arr = arr.astype(np.int32)
     return torch.from_numpy(arr)
+
+
+def _png16_colour(data: bytes, pil: np.ndarray) -> np.ndarray:
+    """A 16-bit RGB / RGBA PNG's values (H, W, C) uint16 by cv2 (Pillow's array ``pil``, 8 bits per channel,
+    gave the size and is the answer if cv2 cannot read it)."""
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape != pil.shape:
+        return pil
+    return np.ascontiguousarray(arr[..., [2, 1, 0, 3][: arr.shape[2]]])  # cv2's BGR(A) -> RGB(A)
 
 
 #: why audio with NaN / inf samples is refused (decode_audio, and mediainfo.decode_check at shard time)

@@ -92,6 +92,11 @@ def _png_of(name: str, arr: np.ndarray) -> bytes | None:
         im = Image.fromarray(arr[0] if c == 1 else arr.transpose(1, 2, 0), {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c])
     elif arr.dtype.kind in "iu" and c == 1 and arr.size and 0 <= int(arr.min()) and int(arr.max()) <= 0xFFFF:
         im = Image.fromarray(arr[0].astype(np.uint16))  # 16-bit greyscale (decoded as int32)
+    elif arr.dtype.kind in "iu" and c in (3, 4) and arr.size and 0 <= int(arr.min()) and int(arr.max()) <= 0xFFFF:
+        import cv2  # 16-bit colour (decoded as int32): Pillow writes no 48- / 64-bit PNG, cv2 does (BGR(A) order)
+
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr.transpose(1, 2, 0)[..., [2, 1, 0, 3][:c]].astype(np.uint16)))
+        return buf.tobytes() if ok else None
     else:
         return None
     buf = io.BytesIO()

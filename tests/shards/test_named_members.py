@@ -331,3 +331,27 @@ def test_the_cli_prints_a_library_warning_as_its_own_warning_line(tmp_path: Path
     said = run.stderr.replace("\n", " ")
     assert "warning: field 'depth.png' has the image's height and width" in said
     assert "UserWarning" not in run.stderr and "apply_sample(" not in run.stderr
+
+
+def test_a_16_bit_colour_png_keeps_every_bit_through_read_and_augment(tmp_path: Path) -> None:
+    """A KITTI optical-flow map is a 16-bit RGB PNG: Pillow keeps only the high 8 bits (3000 -> 11), so the
+    flow was lost; cv2 reads (and ``mmdata augment`` writes) all 16."""
+    import cv2
+
+    flow = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 2011 % 65536).astype(np.uint16)
+    rgba = np.concatenate([flow, np.full((4, 6, 1), 65535, np.uint16)], axis=2)
+    members = {}
+    for name, arr in (("flow.png", flow), ("normal.png", rgba)):
+        ok, buf = cv2.imencode(".png", arr[..., [2, 1, 0, 3][: arr.shape[2]]])
+        members[name] = buf.tobytes()
+    shard = _tar(tmp_path / "s.tar", {"a": {"png": image_bytes(0, size=(4, 6)), **members}})
+    got = next(iter(mmdata.open_dataset(str(shard))))
+    assert got["flow.png"].dtype == torch.int32 and got["flow.png"].permute(1, 2, 0).numpy().tolist() == flow.tolist()
+    assert got["normal.png"].permute(1, 2, 0).numpy().tolist() == rgba.tolist()
+    augment_dataset(str(shard), tmp_path / "aug", {"image": [{"op": "brightness_contrast", "p": 1.0}]}, copies=1,
+                    progress=False)
+    back = next(iter(mmdata.open_dataset(tmp_path / "aug")))
+    raw = next(iter(mmdata.open_dataset(tmp_path / "aug", decode=False)))
+    assert sorted(raw.fields) == ["flow.png", "normal.png", "png"]  # PNGs, not .npy
+    for name in ("flow.png", "normal.png"):
+        assert torch.equal(back[name], got[name]), name
