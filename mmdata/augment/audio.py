@@ -196,7 +196,7 @@ class TimeMask(AudioOp):
         s = column(params, "start", torch.int64, dev, default=0)
         w = column(params, "width", torch.int64, dev, default=0)
         t = torch.arange(x.shape[-1], device=dev)
-        shape = (-1,) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)  # not -1: a batch of 0-frame clips
         m = ((t[None] >= s[:, None]) & (t[None] < (s + w)[:, None])).reshape(shape)
         return batch.replace(**{f: x.masked_fill(m, 0)})
 
@@ -431,7 +431,7 @@ def _resample_direct(x: torch.Tensor, orig: int, new: int, width: int = WIDTH, r
     base, pad = _reach(orig, new, width, rolloff)
     shape = x.shape
     T = shape[-1]
-    rows = x.reshape(-1, T)
+    rows = x.reshape(math.prod(shape[:-1]), T)  # not -1: a 0-frame clip has no rows to infer it from
     out_len = int(math.ceil(new * T / orig))
     taps = 2 * pad + 2  # inputs floor(p) - pad .. floor(p) + pad + 1 cover [p - reach, p + reach]
     xp = F.pad(rows, (pad, pad + 2))
@@ -492,7 +492,7 @@ def resample(x: torch.Tensor, orig: int, new: int) -> torch.Tensor:
     kernels, pad = _sinc_kernel(o, n)
     shape = x.shape
     T = shape[-1]
-    y = F.pad(x.reshape(-1, 1, T), (pad, pad + o))
+    y = F.pad(x.reshape(math.prod(shape[:-1]), 1, T), (pad, pad + o))  # not -1: a 0-frame clip is ambiguous
     y = F.conv1d(y, on(kernels, x.device), stride=o)  # (N, n, frames)
     y = y.transpose(1, 2).reshape(y.shape[0], -1)
     out_len = int(math.ceil(n * T / o))
