@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.codecs import IMAGE_EXTS, TEXT_EXTS, field_of
+from mmdata.codecs import IMAGE_EXTS, TEXT_EXTS, decode_label, decode_text, field_of
 from mmdata.errors import ShardError, SourceError
 from mmdata.interop import require
 from mmdata.io import published_mode
@@ -56,7 +56,8 @@ TEXT_NAMES = ("text", "caption", "sentence", "transcription", "transcript")
 ROLES = ("image", "audio", "text", "label", "key", "split")
 SPLIT_RENAME = {"validation": "val"}
 _BATCH = 256
-_TO_HF_VERSION = 3  # bump when the Arrow layout written by to_hf changes (invalidates cached files)
+_TO_HF_VERSION = 4  # bump when the Arrow layout written by to_hf changes (invalidates cached files)
+# 4: text kept a leading BOM (its member's bytes decoded as plain UTF-8, not as the reader decodes them)
 #: numpy dtypes that are HF ``Value`` dtypes of the same name (and ``Array2D``..``Array5D`` dtypes)
 _HF_NUMERIC = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                "float16", "float32", "float64")
@@ -875,20 +876,23 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
             if name in ("image", "audio"):
                 row[col[name]] = {"bytes": data, "path": f"{s.key}.{ext}"}
             elif name == "text":
-                row[col["text"]] = data.decode("utf-8")
+                row[col["text"]] = _member_text(data, where)
             elif name == "label":
-                row[col["label"]] = int(data)
+                try:
+                    row[col["label"]] = decode_label(data)  # the reader's rules (a BOM, spaces around the digits)
+                except ValueError as exc:
+                    raise ShardError(f"{where}: {exc}") from None
             elif name == "json":
                 if hf:
-                    obj = json.loads(data)
+                    obj = _member_json(data, where)
                     for c in json_cols:
                         row[c] = obj.get(c)
                 elif "json" not in features and meta_kinds:  # typed metadata columns (metadata_features)
-                    obj = json.loads(data)
+                    obj = _member_json(data, where)
                     for c, kind in meta_kinds.items():
                         row[c] = _metadata_cell(obj.get(c), kind)
                 else:
-                    row["json"] = data.decode("utf-8")
+                    row["json"] = _member_text(data, where)
             elif name in extra:
                 last = ext.lower().rsplit(".", 1)[-1]
                 if last == "npy":
@@ -896,7 +900,7 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
                 elif last in IMAGE_EXTS and _kind(features[name]) == "image":  # a named image: Image() bytes
                     row[name] = {"bytes": data, "path": f"{s.key}.{ext}"}
                 elif last in (*TEXT_EXTS, "json") and _kind(features[name]) == "string":
-                    row[name] = data.decode("utf-8")
+                    row[name] = _member_text(data, where)
                 else:
                     row[name] = data
             else:
@@ -905,6 +909,27 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
         if unlabelled is not None and row[col["label"]] is None:
             row[col["label"]] = unlabelled
         yield row
+
+
+def _member_text(data: bytes, where: str) -> str:
+    """A text / JSON member's string as the reader gives it (:func:`mmdata.codecs.decode_text`: UTF-8, a
+    leading BOM dropped), or a ShardError starting with ``where``."""
+    try:
+        return decode_text(data)
+    except UnicodeDecodeError as exc:
+        raise ShardError(f"{where}: not UTF-8 text ({exc})") from None
+
+
+def _member_json(data: bytes, where: str) -> Any:
+    """A ``.json`` member's value, decoded as the reader does; a ShardError starting with ``where``."""
+    text = _member_text(data, where)
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise ShardError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise ShardError(f"{where}: a JSON {type(obj).__name__}, expected an object of column values")
+    return obj
 
 
 def _write_arrow(target: Path, rows: Iterator[dict[str, Any]], schema: Any, where: str = "") -> None:
