@@ -1036,7 +1036,9 @@ def folder_meta_error(src: Any) -> str:
 
 def _meta_columns(meta: Sequence[str] | str | None, present: set[str], rename: Mapping[str, str], name: str,
                   rows: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The ``--meta`` columns, checked: each one a column of the manifest that no field reads.
+    """The ``--meta`` columns, checked: each one a column of the manifest that no field reads (a column
+    named ``key`` / ``text`` / ``label`` / ``split`` is metadata only when ``--column FIELD=COL`` reads that
+    field from another column).
 
     An item that is not a column is read as comma-separated names (``"speaker,duration"``, as the CLI
     takes them), each as written or without surrounding spaces; a column whose name holds a comma or
@@ -1063,9 +1065,11 @@ def _meta_columns(meta: Sequence[str] | str | None, present: set[str], rename: M
             if col in rename:
                 raise SourceError(f"manifest {name}: --meta {col}: the column is also --column {rename[col]}={col}; "
                                   f"a column is either a field's files or metadata")
-            if col in RESERVED_COLUMNS:
-                raise SourceError(f"manifest {name}: --meta {col}: {col!r} is a field of its own (key, text, label "
-                                  f"and split are read from their columns); metadata are the other columns")
+            if col in RESERVED_COLUMNS and col not in rename.values():  # else --column FIELD=OTHER reads the field
+                raise SourceError(f"manifest {name}: --meta {col}: {col!r} is a field of its own: the column {col!r} "
+                                  f"gives the sample's {col} (key, text, label and split are read from the columns of "
+                                  f"their names); to keep it as metadata, read the {col} from another column "
+                                  f"(--column {col}=COLUMN), or leave {col!r} out of --meta")
             cols[col] = None
     return tuple(cols)
 
@@ -1101,13 +1105,20 @@ def _check_renames(columns: Mapping[str, str] | None, present: set[str], meta_co
 _NAMES = {"key": "key", "label": "class", "split": "shard files"}
 
 
-def _check_reserved_text(rows: list[dict[str, Any]], rename: Mapping[str, str], name: str, present: set[str]) -> None:
+def _field_columns(present: set[str], rename: Mapping[str, str], meta_cols: Sequence[str]) -> dict[str, str]:
+    """Column -> the field it gives, for the columns a field reads (not the ``--meta`` ones: with
+    ``--column label=speaker --meta label`` the column ``label`` is metadata and ``speaker`` the label)."""
+    return {c: rename.get(c, c) for c in present if c not in meta_cols}
+
+
+def _check_reserved_text(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str) -> None:
     """A key, label or split cell that no UTF-8 file can hold (a lone surrogate from a JSON escape) is an
-    error naming its row: these cells name the sample, its class and its shard files."""
-    cols = [c for c in present if rename.get(c, c) in _NAMES]
+    error naming its row: these cells name the sample, its class and its shard files. ``fields``: column ->
+    the field it gives (:func:`_field_columns`)."""
+    cols = [c for c, f in fields.items() if f in _NAMES]
     for i, raw in enumerate(rows if cols else ()):
         for col in cols:
-            val, field = raw.get(col), rename.get(col, col)
+            val, field = raw.get(col), fields[col]
             if isinstance(val, str) and (odd := _lone_surrogate(val)) is not None:
                 raise SourceError(f"manifest {name} row {i + 1}, column {col!r}: {_shown(val)!r} is not valid Unicode "
                                   f"(a lone surrogate {val[odd]!r} at character {odd}); a {field} cell is not left out "
@@ -1541,7 +1552,7 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any]) -> _Cell:
     return _Cell(shown, full_s, named[1], key, located=True)
 
 
-def _manifest_labels(rows: list[dict[str, Any]], rename: Mapping[str, str], label_names: list[str] | None,
+def _manifest_labels(rows: list[dict[str, Any]], fields: Mapping[str, str], label_names: list[str] | None,
                      label_names_from: str | None, name: str) -> tuple[Any, ...]:
     """(class names, where they came from, the label values left out and why, a warning).
 
@@ -1550,7 +1561,7 @@ def _manifest_labels(rows: list[dict[str, Any]], rename: Mapping[str, str], labe
     1?): the kind in fewer rows (the ids, on a tie) is left out, each cell a listed skip, and a warning
     says so. Numbers that are not integers (``1.5``) are names only in a column without ids."""
     cells = [(i, str(v).strip()) for i, r in enumerate(rows) for c, v in r.items()
-             if rename.get(c, c) == "label" and not _blank(v)]
+             if fields.get(c) == "label" and not _blank(v)]
     if label_names:
         return list(label_names), label_names_from or "--labels", frozenset(), "", None
     ids = [i for i, s in cells if _ID_LABEL.fullmatch(s)]
@@ -1587,14 +1598,14 @@ def _is_number(s: str) -> bool:
     return True
 
 
-def _manifest_splits(rows: list[dict[str, Any]], rename: Mapping[str, str], name: str) -> list[str]:
+def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str) -> list[str]:
     """Check the split column's values (they name shard files) and warn about likely mistakes:
     spellings that differ from another value or from train / val / test only in case, and other
     names for val / test (``dev``, ``validation``). Values are used as written (spaces around them cut)."""
     where: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         for c, v in r.items():
-            if rename.get(c, c) == "split" and not _blank(v):
+            if fields.get(c) == "split" and not _blank(v):
                 where.setdefault(str(v).strip(), []).append(i)
     for v, idx in where.items():
         check_split_name(v, f"manifest {name} {_rows(idx[:1])}, column 'split'")
@@ -1687,12 +1698,13 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     meta_cols = _meta_columns(meta, present, rename, name, rows)
     _check_renames(columns, present, meta_cols, name)
     named = _named_fields(columns, name)
-    _check_reserved_text(rows, rename, name, present)
+    fields = _field_columns(present, rename, meta_cols)
+    _check_reserved_text(rows, fields, name)
     meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
-    names, names_from, left_out, left_reason, label_warning = _manifest_labels(rows, rename, label_names,
+    names, names_from, left_out, left_reason, label_warning = _manifest_labels(rows, fields, label_names,
                                                                                label_names_from, name)
-    warnings = _manifest_splits(rows, rename, name)
+    warnings = _manifest_splits(rows, fields, name)
     skipped: list[dict[str, Any]] = []
     records: list[Record] = []
     key_rows: dict[str, int] = {}
