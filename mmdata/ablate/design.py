@@ -715,11 +715,32 @@ def _identity_note(used: tuple[str, ...] | None, kept: bool) -> str:
                   else "; left out (controls.identity: true runs it anyway)")
 
 
-def _effective(recipe: dict[str, Any] | None, used: tuple[str, ...] | None) -> Any:
-    """What of ``recipe`` reaches a trainer that uses ``used`` (None: everything)."""
+def _acts_on_spec(step: Any, normalize: bool) -> bool:
+    """Whether an audio recipe step writes or reads ``spec`` (logmel, freq_mask, time_mask on spec)."""
+    from mmdata.augment.base import build_op
+
+    try:
+        op = build_op("audio", copy.deepcopy(step), "audio", normalize=normalize)
+    except Exception:  # noqa: BLE001 - not this check's to report: the recipe's own load does
+        return False
+    return op.field == "spec" or op.name == "logmel"
+
+
+def _effective(recipe: dict[str, Any] | None, used: tuple[str, ...] | None, bundled: bool = False) -> Any:
+    """What of ``recipe`` reaches a trainer that uses ``used`` (None: everything); ``bundled``: without the
+    audio steps on ``spec``, which the bundled trainer never reads (it computes its own log-mel)."""
     if not recipe:
         return None
     r = copy.deepcopy(recipe)
+    if bundled:
+        if isinstance(r.get("audio"), list):
+            r["audio"] = [st for st in r["audio"] if not _acts_on_spec(st, False)] or None
+        norm = r.get("normalize") or {}
+        if isinstance(norm.get("audio"), list):
+            norm["audio"] = [st for st in norm["audio"] if not _acts_on_spec(st, True)] or None
+        r = {k: v for k, v in r.items() if v is not None}
+        if isinstance(r.get("normalize"), dict):
+            r["normalize"] = {k: v for k, v in r["normalize"].items() if v is not None}
     if used is not None:
         for m in MODALITY_SECTIONS:
             if m not in used:
@@ -767,7 +788,14 @@ def design_warnings(ab: Ablation) -> list[str]:
     for a in ab.arms[1:]:
         if a.kind == "control" or a.label_noise != base.label_noise:
             continue
-        if _effective(a.recipe, used) != _effective(base.recipe, used):
+        if _effective(a.recipe, used, ab.bundled) != _effective(base.recipe, used, ab.bundled):
+            continue
+        if ab.bundled and _effective(a.recipe, used) != _effective(base.recipe, used):
+            from mmdata.train.config import SPEC_UNUSED
+
+            out.append(f"arm {a.name!r} only changes audio steps that act on 'spec', the log-mel features (logmel, freq_mask, "
+                       f"time_mask with target: spec): {SPEC_UNUSED}; it trains exactly like the baseline: drop the arm, or "
+                       "ablate them with your own trainer (trainer.entry) that reads batch['spec'].")
             continue
         r, b = a.recipe or {}, base.recipe or {}
         touched = [mod for mod in MODALITY_SECTIONS
@@ -832,6 +860,16 @@ DESIGN_KEYS = {"leave_one_out": ("recipe",), "add_one": ("recipe",), "explicit":
                "sweep": ("baseline", "section", "op", "param", "values")}
 
 
+def _checked_arm(recipe: dict[str, Any], where: str) -> dict[str, Any]:
+    """A derived arm's recipe, loaded once to check it (a ``freq_mask`` left without the ``logmel`` the arm
+    removed): the error names the arm, not only a position in a recipe the user never wrote."""
+    try:
+        load_recipe(recipe)
+    except RecipeError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+    return recipe
+
+
 def _check_arm_count(n: int, key: str) -> None:
     if n > MAX_ARMS:
         raise RecipeError(f"{key}: {n} arms (the baseline and controls included); an ablation may have at most {MAX_ARMS} "
@@ -888,11 +926,14 @@ def _design_arms(data: dict[str, Any], base: Path, used: tuple[str, ...] | None 
         if mode == "leave_one_out":
             arms.append(Arm("baseline (full recipe)", full, kind="baseline"))
             for name, (sec, i, _) in zip(names, _steps(full)):
-                arms.append(Arm(f"-{name}", _without(full, sec, i)))
+                arms.append(Arm(f"-{name}", _checked_arm(_without(full, sec, i), f"arm '-{name}' (design.recipe without "
+                                                         f"its {sec}[{i}]; the positions below are the arm's)")))
         else:
             arms.append(Arm("baseline (no augmentation)", None, kind="baseline"))
-            for name, (sec, _, step) in zip(names, _steps(full)):
-                arms.append(Arm(f"+{name}", {"seed": full.get("seed", 0), sec: [step]}))
+            kept = {k: full[k] for k in ("keying", "targets") if k in full}  # how each step draws and what it moves
+            for name, (sec, i, step) in zip(names, _steps(full)):
+                arms.append(Arm(f"+{name}", _checked_arm({"seed": full.get("seed", 0), **kept, sec: [step]},
+                                                         f"arm '+{name}' (only design.recipe's {sec}[{i}])")))
     elif mode == "explicit":
         arms.append(Arm("baseline", _recipe_dict(design.get("baseline"), "design.baseline", base), kind="baseline"))
         named = design.get("arms") or {}

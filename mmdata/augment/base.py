@@ -352,12 +352,13 @@ class Op:
         """Per-sample CPU kernel (pure; never mutates ``sample``)."""
         raise NotImplementedError
 
-    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    def move_map(self, arr: np.ndarray, params: dict[str, Any], fill: int | float = 0) -> np.ndarray:
         """For ops that move the image's pixels (``moves_pixels``): the same geometric change on a per-pixel
         target (a recipe's ``targets``: a depth map, a segmentation mask) given as an (H, W, K) array of any
         dtype — nearest-neighbour sampling at the image's pixel centres (:func:`mmdata.augment.targets.nearest`),
-        0 where pixels come in from outside. Returns an (H', W', K) array of the same dtype with the image's
-        new height and width. Only called with applied params."""
+        ``fill`` where pixels come in from outside (the target's, not the image's ``fill``). Returns an
+        (H', W', K) array of the same dtype with the image's new height and width, in memory of its own or a
+        view (never written to later). Only called with applied params."""
         raise NotImplementedError
 
     def transform_batch(self, batch: Any, params: Sequence[dict[str, Any]]) -> Any:

@@ -230,7 +230,7 @@ class ConsistentHFlip(Op):
             upd["text"] = swap_left_right(sample["text"], self.pairs)
         return sample.with_fields(**upd)
 
-    def move_map(self, arr: Any, params: dict[str, Any]) -> Any:
+    def move_map(self, arr: Any, params: dict[str, Any], fill: int | float = 0) -> Any:
         return arr[:, ::-1].copy()  # applied only where the sample has an image (sample_params)
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:

@@ -218,8 +218,8 @@ class _Flip(ImageOp):
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         return _albu(self.albu).apply(arr)
 
-    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-        return np.ascontiguousarray(arr[:, ::-1] if self.dim == -1 else arr[::-1])
+    def move_map(self, arr: np.ndarray, params: dict[str, Any], fill: int | float = 0) -> np.ndarray:
+        return (arr[:, ::-1] if self.dim == -1 else arr[::-1]).copy()
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["image"]
@@ -353,7 +353,7 @@ class RandomResizedCrop(ImageOp):
         # albumentations' resize is this cv2 call for <= 4 channels; calling it directly skips ~8 us of wrappers
         return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
 
-    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    def move_map(self, arr: np.ndarray, params: dict[str, Any], fill: int | float = 0) -> np.ndarray:
         y0, x0, ch, cw = params["box"]
         return nearest(arr[y0 : y0 + ch, x0 : x0 + cw], *self.args["size"])
 
@@ -421,9 +421,9 @@ class RandomCrop(ImageOp):
         y0, x0 = params["y0"], params["x0"]
         return np.ascontiguousarray(fcrops.crop(arr, x0, y0, x0 + w, y0 + h))
 
-    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-        pad = self.padding  # the padded image's window: a target reads 0 where the image reads `fill`
-        return np.ascontiguousarray(_window_np(arr, params["y0"] - pad, params["x0"] - pad, *self.size, 0))
+    def move_map(self, arr: np.ndarray, params: dict[str, Any], fill: int | float = 0) -> np.ndarray:
+        pad = self.padding  # the padded image's window: the target's fill where the image reads its `fill`
+        return np.ascontiguousarray(_window_np(arr, params["y0"] - pad, params["x0"] - pad, *self.size, fill))
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         if not _uniform(batch):
@@ -612,16 +612,12 @@ class Rotate(ImageOp):
         x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
         return np.ascontiguousarray(self._rotate(x, torch.tensor([params["angle"]]))[0].permute(1, 2, 0).numpy())
 
-    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    def move_map(self, arr: np.ndarray, params: dict[str, Any], fill: int | float = 0) -> np.ndarray:
         """The image's sampling grid read nearest (torch's ``grid_sample(mode="nearest")`` indices, exact for any
-        dtype: int32 depth keeps every value), 0 outside."""
-        H, W = arr.shape[:2]
-        g = self._grid(torch.tensor([params["angle"]]), 1, 1, H, W)[0].numpy()
-        ix = np.rint(((g[..., 0] + 1) * W - 1) / 2)
-        iy = np.rint(((g[..., 1] + 1) * H - 1) / 2)
-        inside = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
-        out = np.zeros_like(arr)
-        out[inside] = arr[iy[inside].astype(np.int64), ix[inside].astype(np.int64)]
+        dtype: int32 depth keeps every value), ``fill`` outside."""
+        iy, ix, inside = _rotation_taps(float(params["angle"]), *arr.shape[:2])
+        out = np.full_like(arr, fill)
+        out[inside] = arr[iy, ix]
         return out
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
@@ -629,6 +625,17 @@ class Rotate(ImageOp):
             return per_sample_fallback(self, batch, params)
         x = batch["image"]
         return batch.replace(image=self._rotate(x, column(params, "angle", device=x.device)))
+
+
+@lru_cache(maxsize=1)  # a sample's targets share one rotation: its taps are computed once, not per target
+def _rotation_taps(angle: float, H: int, W: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest source pixel (row, column: int32, for the pixels inside) of each output pixel of a rotation by
+    ``angle`` degrees (:meth:`Rotate._grid`), and the mask of those inside the image."""
+    g = Rotate._grid(torch.tensor([angle]), 1, 1, H, W)[0].numpy()
+    ix = np.rint(((g[..., 0] + 1) * W - 1) / 2)
+    iy = np.rint(((g[..., 1] + 1) * H - 1) / 2)
+    inside = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
+    return iy[inside].astype(np.int32), ix[inside].astype(np.int32), inside
 
 
 # -- deterministic ops (the normalize stage) -------------------------------------------------------
@@ -868,7 +875,7 @@ class Resize(ImageOp):
             return fgeo.resize(arr, (h, w), flag)
         return cv2.resize(arr, (w, h), interpolation=flag)  # albumentations' resize is this call for <= 4 channels
 
-    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    def move_map(self, arr: np.ndarray, params: dict[str, Any], fill: int | float = 0) -> np.ndarray:
         return nearest(arr, params["height"], params["width"])
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
@@ -934,8 +941,8 @@ class _Window(ImageOp):
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         return _window_np(arr, params["y0"], params["x0"], params["height"], params["width"], self.fill)
 
-    def move_map(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-        return np.ascontiguousarray(_window_np(arr, params["y0"], params["x0"], params["height"], params["width"], 0))
+    def move_map(self, arr: np.ndarray, params: dict[str, Any], fill: int | float = 0) -> np.ndarray:
+        return np.ascontiguousarray(_window_np(arr, params["y0"], params["x0"], params["height"], params["width"], fill))
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["image"]

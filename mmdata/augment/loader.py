@@ -230,6 +230,10 @@ class Loader:
         self.recipe = base.with_seed(params_seed(base.seed, seed))
         if "image_max_size" not in reader_kw:  # image_max_size=None turns the hint off
             reader_kw["image_max_size"] = self.recipe.image_decode_hint()
+        elif reader_kw["image_max_size"] is not None and self.recipe.targets:
+            raise MMDataError(f"image_max_size={reader_kw['image_max_size']!r} decodes JPEG images scaled down, but not the "
+                              f"recipe's targets ({', '.join(self.recipe.targets)}), which must keep the image's size: leave "
+                              "image_max_size out (a recipe with targets decodes images at full size)")
         if "image_alpha" not in reader_kw:
             reader_kw["image_alpha"] = blends_alpha(self.recipe)
         self.source: ShardDataset | MemoryDataset = open_dataset(path, split=split, modalities=modalities, shuffle=shuffle,
@@ -243,8 +247,7 @@ class Loader:
         if cache:
             decoded, skipped = decoded_split(path, split, modalities, on_error, reader_kw, self.recipe)
             self.source = MemoryDataset(decoded, shuffle=shuffle, seed=seed, epoch=epoch, skipped=skipped)
-            self._sample_recipe = Recipe(self.recipe.seed, self.recipe.sections, None, None, self.recipe.keying,
-                                         self.recipe.targets)
+            self._sample_recipe = self.recipe.without_normalize()
         bal = balance if balance is not None else base.balance
         self.plan = None
         if bal is not None and stage == "train":

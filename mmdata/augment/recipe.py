@@ -70,7 +70,7 @@ from mmdata.augment.base import Op, Shape, build_op
 from mmdata.augment.compose import MAX_DEPTH, Composite
 from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp, check_batch_section
-from mmdata.augment.targets import as_hwk, check_ops, check_target, from_hwk, move, validate_targets
+from mmdata.augment.targets import as_hwk, check_ops, check_target, fill_of, from_hwk, move, validate_targets
 from mmdata.errors import RecipeError
 from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
@@ -213,15 +213,37 @@ def _flat(ops: Sequence[Op]) -> Iterator[Op]:
             yield from _flat(op.children)
 
 
-def _check_spec_source(stages: Sequence[Sequence[Op]]) -> None:
+def _check_spec_source(stages: Sequence[Sequence[Op]], logmel: bool = False) -> None:
     """Ops reading ``spec`` (freq_mask, time_mask with target spec) would never apply without a ``logmel`` (the
-    only op that writes it) before them; one inside a one_of / some_of counts."""
-    logmel = False
+    only op that writes it) before them; one inside a one_of / some_of counts (``logmel``: one ran already)."""
     for op in _flat([op for ops in stages for op in ops]):
         if op.field == "spec" and not logmel:
             raise RecipeError(f"{op.where}: {op.name} reads 'spec', the log-mel features; a logmel op must come before it "
                               "(in audio or normalize.audio), or it never applies")
         logmel = logmel or op.name == "logmel"
+
+
+def _warn_stale_spec(stages: Sequence[Sequence[Op]]) -> None:
+    """Warn when ops that change the waveform run after the last ``logmel`` (normalize's, most often): the
+    ``spec`` it computed no longer matches ``audio`` (a model reading ``spec`` never sees a gain or noise)."""
+    seen_logmel, stale = False, []
+    for op in _flat([op for ops in stages for op in ops]):
+        if op.name == "logmel":
+            seen_logmel, stale = True, []
+        elif seen_logmel and op.field == "audio":
+            stale.append(f"{op.where} ({op.name})")
+    if not stale:
+        return
+    shown = ", ".join(stale[:3]) + (" ..." if len(stale) > 3 else "")
+    message = (f"{shown} change{'s' * (len(stale) == 1)} the waveform after logmel computed 'spec', so 'spec' does not "
+               "see the change; add {op: logmel} (the same settings) to the audio section after the waveform ops to "
+               "recompute it (the normalize stage's logmel still gives val / test their 'spec')")
+    if message not in _STALE_WARNED:  # once per process: tools load one recipe many times (ablate: per arm)
+        _STALE_WARNED.add(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
+_STALE_WARNED: set[str] = set()
 
 
 def _check_placement(sections: Mapping[str, Sequence[Op]], normalize: Mapping[str, Sequence[Op]]) -> None:
@@ -286,7 +308,8 @@ def _row(batch: Batch, name: str, i: int) -> torch.Tensor:
     return data[i] if lens is None else data[i][tuple(slice(0, int(n)) for n in lens[i].tolist())]
 
 
-def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], targets: Sequence[str]) -> Batch:
+def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], targets: Sequence[str],
+               fills: Mapping[str, Any]) -> Batch:
     """The batch with each target moved, row by row on the host, as ``step`` moved the rows' images; re-padded
     as :func:`mmdata.types.collate` pads them (``lengths`` only when the rows' shapes differ)."""
     from mmdata.types import pad_stack
@@ -302,7 +325,7 @@ def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], ta
             value = _row(batch, name, i) if here else None
             if here and params[i].get("applied"):
                 maps = {name: as_hwk(value)}
-                move(step, params[i], maps)
+                move(step, params[i], maps, fills)
                 value = from_hwk(maps[name], value)
             items.append(value)
         data, shapes = pad_stack(items, batch.keys, name)
@@ -351,7 +374,7 @@ class Recipe:
 
     def __init__(self, seed: int, sections: dict[str, list[Op]], balance: dict[str, Any] | None = None,
                  normalize: dict[str, list[Op]] | None = None, keying: str = "identity",
-                 targets: Mapping[str, str] | None = None) -> None:
+                 targets: Mapping[str, str] | None = None, *, normalized_by: Recipe | None = None) -> None:
         if keying not in KEYINGS:
             raise RecipeError(f"keying: {keying!r} is not allowed; choose one of {list(KEYINGS)}")
         self.seed = seed
@@ -360,7 +383,9 @@ class Recipe:
         self.normalize_sections = {k: v for k, v in (normalize or {}).items() if v}
         self.keying = keying
         self._position = keying == "position"
-        _check_spec_source([*self.normalize_sections.values(), *(sections.get(sec, []) for sec in SAMPLE_SECTIONS)])
+        ran = normalized_by.normalize_sections.values() if normalized_by is not None else ()
+        _check_spec_source([*self.normalize_sections.values(), *(sections.get(sec, []) for sec in SAMPLE_SECTIONS)],
+                           logmel=any(op.name == "logmel" for op in _flat([op for ops in ran for op in ops])))
         _check_placement(sections, self.normalize_sections)
         check_batch_section(sections.get("batch", []))  # a batch is mixed once
         self._norm: list[Step] = []
@@ -390,6 +415,7 @@ class Recipe:
         self._maps_warned = False
         #: per-pixel fields that every op moving the image moves with it (mmdata.augment.targets)
         self.targets = validate_targets(targets)
+        self._fills = {name: fill_of(spec) for name, spec in self.targets.items()}
         if self.targets:
             check_ops((*self._norm, *self._steps, *self._batch_steps), self.targets)
 
@@ -452,6 +478,12 @@ class Recipe:
             if sec not in merged and spec.get(sec):
                 merged[sec] = _build_list(sec, spec[sec], f"{where}.{sec}", normalize=True)
         return Recipe(self.seed, self.sections, self.balance, merged, self.keying, self.targets)
+
+    def without_normalize(self) -> Recipe:
+        """The random and batch sections alone (no normalize stage, no balance), for samples this recipe's
+        normalize stage has already run on — the loader's cache: a ``freq_mask`` reading the ``spec`` that
+        normalize's ``logmel`` wrote stays valid."""
+        return Recipe(self.seed, self.sections, None, None, self.keying, self.targets, normalized_by=self)
 
     def with_keying(self, keying: str) -> Recipe:
         """The same ops keyed by ``"identity"`` or ``"position"`` (see the module docstring)."""
@@ -540,7 +572,7 @@ class Recipe:
         def record(step: Step, params: dict[str, Any]) -> None:
             log.append(step.entry(params))
             if maps:
-                move(step, params, maps)
+                move(step, params, maps, self._fills)
 
         for item in plan:
             if isinstance(item, list):  # consecutive image ops: one HWC array, one conversion each way
@@ -621,7 +653,7 @@ class Recipe:
             except Exception as exc:
                 contract.note(exc, step.op, sample.key)
                 raise
-            move(step, params, maps)
+            move(step, params, maps, self._fills)
         return self._put_maps(sample, maps)
 
     # -- batched ---------------------------------------------------------------------------------
@@ -661,7 +693,7 @@ class Recipe:
             for lg, p in zip(logs, params):
                 lg.append(step.entry(p))
             if targets and _moves(step):
-                batch = _move_rows(batch, step, params, targets)
+                batch = _move_rows(batch, step, params, targets, self._fills)
         out = batch.replace()
         out.meta["aug"] = logs
         return out
@@ -696,11 +728,19 @@ class Recipe:
             return
         self._maps_warned = True
         shown = ", ".join(self._moving[:4]) + (" ..." if len(self._moving) > 4 else "")
+        absent = [t for t in self.targets if t not in fields]
+        if absent:  # `targets: {seg: mask}` for a member k.seg.png (the field 'seg.png'): say so, not only the map
+            from mmdata.checks import did_you_mean
+
+            listed = (f"; the recipe's targets {', '.join(repr(t) for t in absent)} name no field of this sample"
+                      f"{did_you_mean(absent[0], maps)} (a member k.seg.png is the field 'seg.png')")
+        else:
+            listed = ""
         warnings.warn(f"field{'s' * (len(maps) > 1)} {', '.join(repr(m) for m in maps)} ha{'ve' if len(maps) > 1 else 's'} "
                       f"the image's height and width (per-pixel maps?); the recipe's {shown} move the image's pixels "
                       f"only, so {'they' if len(maps) > 1 else 'it'} will no longer line up with the image unless the "
-                      f"recipe lists {'them' if len(maps) > 1 else 'it'} as targets (targets: {{{maps[0]}: mask}}: moved "
-                      "with the image, nearest sampling)",
+                      f"recipe lists {'them' if len(maps) > 1 else 'it'} as targets (targets: {{"
+                      f"{', '.join(f'{m}: mask' for m in maps)}}}: moved with the image, nearest sampling){listed}",
                       UserWarning, stacklevel=3)
 
     def normalize_batched(self, batch: Batch) -> Batch:
@@ -834,7 +874,9 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: 
     sections = {sec: _build_list(sec, data.get(sec), sec) for sec in (*SAMPLE_SECTIONS, "batch")}
     balance = validate_balance(data.get("balance"))
     _check_clip_lengths([*normalize["audio"], *sections["audio"]])
-    return Recipe(seed, sections, balance, normalize, key_mode, validate_targets(data.get("targets")))
+    recipe = Recipe(seed, sections, balance, normalize, key_mode, validate_targets(data.get("targets")))
+    _warn_stale_spec([normalize["audio"], *(sections[sec] for sec in SAMPLE_SECTIONS)])  # once, where it is loaded
+    return recipe
 
 
 def _check_clip_lengths(ops: Sequence[Op]) -> None:

@@ -5,8 +5,9 @@ depth map ``k.depth.png``, a segmentation mask ``k.seg.png`` or ``k.mask.npy`` �
 number of leading channels. Every op that moves the image's pixels (``Op.moves_pixels``: flips, crops,
 resizes, rotations, the normalize stage's windows, ``consistent_hflip``) moves each target with the same
 params through its :meth:`~mmdata.augment.base.Op.move_map`: nearest-neighbour sampling at the image's
-pixel centres (a label or a depth value is never blended), 0 where the op pads or rotates pixels in (as
-albumentations' ``mask`` targets with ``fill_mask=0``, kornia's ``data_keys=["input", "mask"]``). Ops
+pixel centres (a label or a depth value is never blended), ``fill`` where the op pads or rotates pixels in
+— 0 by default, or per target: ``{seg.png: {kind: mask, fill: 255}}`` for a VOC mask's "ignore" label (as
+albumentations' ``mask`` targets with ``fill_mask``, torchvision's ``fill={Mask: 255}``). Ops
 that change pixel values (brightness, noise, cutout) leave targets as they are. Batch ops that blend two
 images (``mixup``, ``mixgen``) have no single map to give and are refused with targets.
 
@@ -27,30 +28,47 @@ from mmdata.errors import RecipeError, ShardError
 KINDS = ("mask",)
 #: fields that are never targets: the modalities themselves and what the reader derives from them
 RESERVED = frozenset(("image", "audio", "text", "tokens", "label", "json", "spec", "label_b", "mix_lam"))
+#: member extensions the reader turns into a modality (``k.cls`` is the field ``label``): never a field name
+MODALITY_EXTS = {"cls": "label", "txt": "text", "png": "image", "jpg": "image", "jpeg": "image", "webp": "image",
+                 "flac": "audio", "wav": "audio", "mp3": "audio", "ogg": "audio"}
 
 
-def validate_targets(value: Any, where: str = "targets") -> dict[str, str]:
-    """A recipe's ``targets`` as ``{field: kind}`` (``{}`` for none), or a :class:`RecipeError` naming the key.
+def validate_targets(value: Any, where: str = "targets") -> dict[str, Any]:
+    """A recipe's ``targets`` in canonical form — ``{field: "mask"}``, or ``{field: {kind: mask, fill: N}}`` for
+    a fill other than 0 (``{}`` for none) — or a :class:`RecipeError` naming the key.
 
     Example:
-        >>> validate_targets({"depth.png": "mask"})
-        {'depth.png': 'mask'}
+        >>> validate_targets({"depth.png": "mask", "seg.png": {"kind": "mask", "fill": 255}})
+        {'depth.png': 'mask', 'seg.png': {'kind': 'mask', 'fill': 255}}
     """
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise RecipeError(f"{where}: expected a mapping of field -> kind, e.g. {{depth.png: mask}}, got {value!r}")
-    out: dict[str, str] = {}
-    for name, kind in value.items():
+    out: dict[str, Any] = {}
+    for name, spec in value.items():
         if not isinstance(name, str) or not name or len(name) > 200 or any(c in name for c in "/\\\x00"):
             raise RecipeError(f"{where}: {name!r} is not a field name (a sample's member extension: depth.png, mask)")
-        if name in RESERVED:
-            raise RecipeError(f"{where}.{name}: {name!r} is a modality, not a per-pixel target; list the fields beside "
-                              "the image that should move with it (depth.png, seg.png, mask)")
+        if name in RESERVED or name.lower() in MODALITY_EXTS:
+            what = f"read as the field {MODALITY_EXTS[name.lower()]!r}" if name.lower() in MODALITY_EXTS else "a modality"
+            raise RecipeError(f"{where}.{name}: {name!r} is {what}, not a per-pixel target; list the fields beside the "
+                              "image that should move with it (depth.png, seg.png, mask)")
+        kind, fill = (spec.get("kind"), spec.get("fill", 0)) if isinstance(spec, Mapping) else (spec, 0)
+        if isinstance(spec, Mapping) and set(spec) - {"kind", "fill"}:
+            raise RecipeError(f"{where}.{name}: unknown key(s) {sorted(set(spec) - {'kind', 'fill'}, key=str)}; "
+                              "allowed: kind, fill")
         if kind not in KINDS:
             raise RecipeError(f"{where}.{name}: kind {kind!r} is not allowed; choose one of {list(KINDS)}")
-        out[name] = str(kind)
+        if isinstance(fill, bool) or not isinstance(fill, (int, float)) or not np.isfinite(fill):
+            raise RecipeError(f"{where}.{name}.fill: expected a finite number (the value of pixels that come in from "
+                              f"outside: 0, or 255 for a VOC mask's ignore label), got {fill!r}")
+        out[name] = str(kind) if fill == 0 else {"kind": str(kind), "fill": fill}
     return out
+
+
+def fill_of(spec: Any) -> int | float:
+    """The fill of a canonical target spec (``"mask"``: 0)."""
+    return spec.get("fill", 0) if isinstance(spec, Mapping) else 0
 
 
 def as_hwk(value: Any) -> np.ndarray:
@@ -61,8 +79,9 @@ def as_hwk(value: Any) -> np.ndarray:
 
 
 def from_hwk(arr: np.ndarray, like: Any) -> Any:
-    """An (H', W', K) array back in the layout and type of ``like`` (leading dimensions kept)."""
-    out = np.ascontiguousarray(arr.transpose(2, 0, 1)).reshape(*like.shape[:-2], *arr.shape[:2])
+    """An (H', W', K) array back in the layout and type of ``like`` (leading dimensions kept), in memory of
+    its own (a flip of a 1-pixel-wide map keeps a negative stride through ``ascontiguousarray``)."""
+    out = np.array(arr.transpose(2, 0, 1), order="C").reshape(*like.shape[:-2], *arr.shape[:2])
     if hasattr(like, "detach"):
         import torch
 
@@ -101,18 +120,19 @@ def _taps(n_in: int, n_out: int) -> np.ndarray:
     return cv2.resize(idx, (n_out, 1), interpolation=cv2.INTER_NEAREST_EXACT)[0].astype(np.int64)
 
 
-def move(step: Any, params: Mapping[str, Any], maps: dict[str, np.ndarray]) -> None:
-    """Move ``maps`` ({field: (H, W, K) array}) as ``step`` moved the image with ``params`` (a composite's
-    chosen children in the order they ran)."""
+def move(step: Any, params: Mapping[str, Any], maps: dict[str, np.ndarray], fills: Mapping[str, Any]) -> None:
+    """Move ``maps`` ({field: (H, W, K) array}) as ``step`` moved the image with ``params``, ``fills[field]``
+    where pixels come in (a composite's chosen children in child order, as they ran — not in the order of a
+    log read back from JSON, whose keys are sorted as text: "10" before "2")."""
     if not maps or not params.get("applied"):
         return
     if step.children:
-        for j, p in (params.get("children") or {}).items():
-            move(step.children[int(j)], p, maps)
+        for j, p in sorted((params.get("children") or {}).items(), key=lambda kv: int(kv[0])):
+            move(step.children[int(j)], p, maps, fills)
         return
     if step.op.moves_pixels:
         for name in maps:
-            maps[name] = step.op.move_map(maps[name], params)
+            maps[name] = step.op.move_map(maps[name], params, fills.get(name, 0))
 
 
 def check_ops(steps: Sequence[Any], targets: Mapping[str, str]) -> None:
@@ -129,9 +149,9 @@ def check_ops(steps: Sequence[Any], targets: Mapping[str, str]) -> None:
                               "blended (a label map has no mix of two labels): remove the op or the targets")
         if op.moves_pixels and not st.children and type(op).move_map is Op.move_map:
             raise RecipeError(f"{op.where}: {op.name} moves the image's pixels but has no move_map, so the targets "
-                              f"({names}) cannot follow it; implement move_map(arr, params) on {type(op).__qualname__} "
+                              f"({names}) cannot follow it; implement move_map(arr, params, fill) on {type(op).__qualname__} "
                               "(docs/extending.md) or remove the targets")
         check_ops(st.children, targets)
 
 
-__all__ = ["KINDS", "validate_targets", "as_hwk", "from_hwk", "check_target", "nearest", "move", "check_ops"]
+__all__ = ["KINDS", "validate_targets", "fill_of", "as_hwk", "from_hwk", "check_target", "nearest", "move", "check_ops"]

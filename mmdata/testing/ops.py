@@ -379,7 +379,7 @@ def _check_move_map(op: Op, s: Sample, got: Sample, params: dict[str, Any], chk:
     H, W = (int(v) for v in s["image"].shape[-2:])
     numbered = (np.arange(1, H * W + 1, dtype=np.int64) * 64).astype(np.int32).reshape(H, W, 1)
     try:
-        out = op.move_map(numbered.copy(), params)
+        out = op.move_map(numbered.copy(), params, 0)
     except Exception as exc:
         raise chk.fail(f"sample {s.key!r}: move_map raised {type(exc).__name__}: {exc}") from None
     want = (*(int(v) for v in got["image"].shape[-2:]), 1)

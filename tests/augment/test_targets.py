@@ -278,13 +278,71 @@ def test_check_op_catches_a_move_map_that_blends_or_loses_the_size() -> None:
             def kernel(self, arr: np.ndarray, params: dict) -> np.ndarray:
                 return np.ascontiguousarray(arr[::2, ::2])
 
-            def move_map(self, arr: np.ndarray, params: dict) -> np.ndarray:
+            def move_map(self, arr: np.ndarray, params: dict, fill: float = 0) -> np.ndarray:
                 return ((arr[::2, ::2].astype(np.int64) + arr[1::2, 1::2]) // 2).astype(arr.dtype)
 
         with pytest.raises(AssertionError, match=r"\[targets\].*values the target does not hold"):
             check_op(HalfSize(p=1.0), batched=False)
-        HalfSize.move_map = lambda self, arr, params: arr  # type: ignore[method-assign]
+        HalfSize.move_map = lambda self, arr, params, fill=0: arr  # type: ignore[method-assign]
         with pytest.raises(AssertionError, match=r"\[targets\].*expected int32 \(12, 16, 1\)"):
             check_op(HalfSize(p=1.0), batched=False)
-        HalfSize.move_map = lambda self, arr, params: np.ascontiguousarray(arr[::2, ::2])  # type: ignore[method-assign]
+        HalfSize.move_map = lambda self, arr, params, fill=0: np.ascontiguousarray(arr[::2, ::2])  # type: ignore[method-assign]
         check_op(HalfSize(p=1.0), batched=False)
+
+
+def test_second_qa_pass_replay_order_one_pixel_flips_fill_and_names(tmp_path: Path) -> None:
+    """QA 2026-12-03 on targets: a some_of with 11+ children replayed from a saved log moved the mask in the
+    log's JSON order ("10" before "2"); a flip of a 1-pixel-wide map crashed (a negative stride); there was no
+    fill for masks (a VOC mask's 255 "ignore" border); `targets: {seg: mask}` for the field 'seg.png' and
+    `targets: {cls: mask}` were silent."""
+    from mmdata.augment import replay
+
+    image, ids, _ = _blocks(48, 64, 8)
+    s = Sample("k", {"image": image, "seg.png": ids})
+    children = [{"op": "brightness_contrast"}] * 9 + [{"op": "vflip"}, {"op": "random_crop", "size": [20, 30]},
+                                                       {"op": "rotate", "limit": 90.0}]
+    r = load_recipe({"targets": {"seg.png": "mask"}, "image": [{"op": "some_of", "n": [12, 12], "ops": children}]})
+    out = r.apply_sample(s)
+    replay.save_log(tmp_path / "log.parquet", replay.log_rows("k", out.meta["aug"], 0))
+    again = r.replay(s, replay.load_log(tmp_path / "log.parquet")[("k", 0)])
+    assert torch.equal(again["image"], out["image"]) and torch.equal(again["seg.png"], out["seg.png"])
+    for op, shape in (("hflip", (3, 5, 1)), ("vflip", (3, 1, 5))):
+        thin = Sample("t", {"image": torch.zeros(shape, dtype=torch.uint8), "seg.png": torch.ones(1, *shape[1:])})
+        flip = load_recipe({"targets": {"seg.png": "mask"}, "image": [{"op": op, "p": 1.0}]})
+        assert torch.equal(flip.apply_sample(thin)["seg.png"], thin["seg.png"])
+        assert torch.equal(flip.apply_batched(collate([thin, thin]))["seg.png"][0], thin["seg.png"])
+    voc = {"seg.png": {"kind": "mask", "fill": 255}, "depth.png": "mask"}
+    mask = torch.ones(1, 48, 64, dtype=torch.uint8)
+    for step in ({"op": "pad_to_size", "size": [64, 64]}, {"op": "rotate", "limit": 45.0},
+                 {"op": "random_crop", "size": [48, 64], "padding": 8}):
+        out = load_recipe({"seed": 1, "targets": voc, "image": [step]}).apply_sample(
+            Sample("k", {"image": image, "seg.png": mask, "depth.png": mask.to(torch.int32)}))
+        assert set(torch.unique(out["seg.png"]).tolist()) == {1, 255}, step  # the border is "ignore", not background
+        assert set(torch.unique(out["depth.png"]).tolist()) == {0, 1}, step
+    text = load_recipe({"targets": voc}).to_yaml()
+    assert "targets: {seg.png: {kind: mask, fill: 255}, depth.png: mask}" in text and load_recipe(text).to_yaml() == text
+    for bad, match in (({"seg.png": {"kind": "mask", "fill": "x"}}, r"targets.seg.png.fill: expected a finite number"),
+                       ({"seg.png": {"kind": "mask", "fil": 1}}, r"unknown key\(s\) \['fil'\]"),
+                       ({"cls": "mask"}, r"targets.cls: 'cls' is read as the field 'label'")):
+        with pytest.raises(RecipeError, match=match):
+            load_recipe({"targets": bad})
+    misnamed = load_recipe({"targets": {"seg": "mask"}, "image": [{"op": "hflip"}]})
+    with pytest.warns(UserWarning, match=r"the recipe's targets 'seg' name no field of this sample; did you mean 'seg.png'"):
+        misnamed.apply_sample(s)
+
+
+def test_add_one_arms_keep_the_recipes_targets_and_keying() -> None:
+    from mmdata.ablate.design import load_ablation
+
+    full = {"seed": 2, "keying": "position", "targets": {"seg.png": "mask"},
+            "image": [{"op": "hflip"}, {"op": "rotate", "limit": 10.0}]}
+    ab = load_ablation({"seeds": 8, "design": {"mode": "add_one", "recipe": full}})
+    for arm in ab.arms[1:]:
+        assert arm.recipe["targets"] == {"seg.png": "mask"} and arm.recipe["keying"] == "position", arm.name
+
+
+def test_an_explicit_image_max_size_is_refused_with_targets(tmp_path: Path) -> None:
+    mmdata.shard(mmdata.testing.make_sample_folder(tmp_path / "raw", n=4), tmp_path / "ds", progress=False)
+    with pytest.raises(mmdata.MMDataError, match=r"image_max_size=\(16, 16\) decodes JPEG images scaled down, but not "
+                                                 r"the recipe's targets \(seg.png\)"):
+        mmdata.loader(tmp_path / "ds", 2, recipe=MASK | {"targets": {"seg.png": "mask"}}, image_max_size=(16, 16))
