@@ -7,7 +7,8 @@ reproducible); ``--keep-original`` also writes the source sample under its own k
 split (val, test, ...) is written through once, under its own keys, with the recipe's deterministic
 ``normalize`` stage only — what the loader gives it with ``stage="eval"`` — so a model trained on the
 output is never scored on augmented copies of its validation or test data. Media are re-encoded
-losslessly where possible (PNG images, 16-bit FLAC audio, UTF-8 text, ``.npy`` features), and the
+so the loader reads back the values it would have given (PNG images; audio as 16- or 24-bit FLAC when its
+values lie on that grid, else 32-bit float WAV, never clipped; UTF-8 text, ``.npy`` features), and the
 applied params of each sample are stored in the index column ``aug_params`` (JSON). Splits are kept;
 the card's ``augmentation`` entry names the ``augmented_splits`` and the ``eval_splits``. Batch-section
 ops (mixup, mixgen) mix samples and are training-time only, so they are refused here.
@@ -37,13 +38,12 @@ CARRIED_CARD_KEYS = ("metadata_columns", "metadata_kinds")
 
 
 def encode_sample(sample: Sample) -> dict[str, bytes]:
-    """Encode decoded fields back to member bytes: the standard fields as PNG, FLAC (PCM 16), UTF-8 and
-    ``cls``; an array field ``<name>`` as ``<name>.npy``; a named text or JSON field (``caption_de.txt``,
+    """Encode decoded fields back to member bytes: the standard fields as PNG, audio as the loader will read
+    it back exactly (:func:`audio_member`), UTF-8 and ``cls``; an array field ``<name>`` as ``<name>.npy``; a named text or JSON field (``caption_de.txt``,
     ``seg.json``) as UTF-8 / JSON under its name; a field kept as bytes (``mp4``, ``voice.flac``) as it
     was. A named image field (``depth.png``: its stored values) goes back into a PNG when it came from
     one and a PNG holds its values exactly (uint8 with 1-4 channels, one channel of 0..65535 as 16-bit,
     bool); else (a JPEG's or float TIFF's values) ``depth.jpg.npy`` — the same field, the same values."""
-    import soundfile as sf
     from PIL import Image
 
     out: dict[str, bytes] = {}
@@ -56,8 +56,8 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
             Image.fromarray(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)).save(buf, format="PNG")
             out["png"] = buf.getvalue()
         elif name == "audio":
-            sf.write(buf, np.clip(val.numpy().T, -1.0, 1.0), int(sample.sample_rate), format="FLAC", subtype="PCM_16")
-            out["flac"] = buf.getvalue()
+            ext, data = audio_member(val.numpy(), int(sample.sample_rate))
+            out[ext] = data
         elif name == "text":
             out["txt"] = str(val).encode("utf-8")
         elif hasattr(val, "shape"):
@@ -76,6 +76,42 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
         else:  # a mapping / list / number a user's op put in a field of its own name
             out[f"{name}.json"] = _json_bytes(val)
     return out
+
+
+def audio_member(wav: np.ndarray, rate: int) -> tuple[str, bytes]:
+    """A (C, T) float clip as the member that decodes back to exactly these values: 16-bit FLAC when every
+    value lies on the 16-bit grid (a 16-bit source), 24-bit FLAC on the 24-bit grid, else 32-bit float WAV
+    (an augmented clip: gain, noise, resampling) — never clipped (a clip louder than full scale stays louder,
+    as the loader gives it) and never requantised.
+
+    Example:
+        >>> audio_member(np.array([[0.5, -0.25]], np.float32), 8000)[0], audio_member(np.array([[0.1]], np.float32), 8000)[0]
+        ('flac', 'wav')
+    """
+    import soundfile as sf
+
+    x = np.ascontiguousarray(wav.T, dtype=np.float32)
+    buf = io.BytesIO()
+    for bits, subtype in ((15, "PCM_16"), (23, "PCM_24")):
+        scaled = x.astype(np.float64) * 2.0**bits
+        if np.isfinite(scaled).all() and (np.rint(scaled) == scaled).all() and (x.size == 0 or (scaled.min() >= -2.0**bits
+                                                                                              and scaled.max() < 2.0**bits)):
+            sf.write(buf, x, rate, format="FLAC", subtype=subtype)
+            return "flac", buf.getvalue()
+    return "wav", float_wav(x, rate)
+
+
+def float_wav(x: np.ndarray, rate: int) -> bytes:
+    """(T, C) float32 samples as a 32-bit float WAV (IEEE float, a ``fact`` chunk), byte for byte the same for
+    the same samples: libsndfile's float WAV carries a PEAK chunk with the time it was written."""
+    import struct
+
+    frames, channels = x.shape
+    data = np.ascontiguousarray(x, dtype="<f4").tobytes()
+    fmt = struct.pack("<HHIIHHH", 3, channels, rate, rate * 4 * channels, 4 * channels, 32, 0)
+    body = b"".join((b"WAVE", b"fmt ", struct.pack("<I", len(fmt)), fmt, b"fact", struct.pack("<II", 4, frames),
+                     b"data", struct.pack("<I", len(data)), data))
+    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 def _png_of(name: str, arr: np.ndarray) -> bytes | None:

@@ -617,6 +617,34 @@ def with_normalize(recipe: Any, spec: InputSpec) -> tuple[dict[str, Any], dict[s
     return full, full.get("normalize", {})
 
 
+def spec_ops(recipe: Any) -> list[str]:
+    """The recipe steps (children too) that write or read ``spec``, the log-mel features: ``logmel``,
+    ``freq_mask``, ``time_mask`` with ``target: spec``. The bundled trainer computes its own log-mel from the
+    waveform and never reads ``spec``, so these change nothing it trains on.
+
+    Example:
+        >>> spec_ops({"normalize": {"audio": [{"op": "logmel"}]}, "audio": [{"op": "gain"}, {"op": "freq_mask"}]})
+        ['normalize.audio[0]', 'audio[1]']
+    """
+    from mmdata.augment.recipe import load_recipe
+
+    out: list[str] = []
+
+    def walk(steps: Sequence[Any]) -> None:
+        for st in steps:
+            if st.op.field == "spec" or st.op.name == "logmel":
+                out.append(st.op.where)
+            walk(st.children)
+
+    walk(load_recipe(recipe).steps)
+    return out
+
+
+#: why the bundled trainer ignores a recipe's spec ops (train's warning, ablate's design warning)
+SPEC_UNUSED = ("the bundled trainer computes its own log-mel from the waveform and never reads 'spec', so they change "
+               "nothing it trains on (waveform ops such as time_mask with target: audio, gain and noise do reach it)")
+
+
 def choose_modalities(st: IndexStats, requested: Sequence[str] | None,
                       card: dict[str, Any] | None = None, *, option: str = "--modalities (modalities=)") -> tuple[list[str], dict[str, str]]:
     """The modalities a run uses, and those left out with why.

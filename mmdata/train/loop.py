@@ -52,7 +52,8 @@ import torch.nn.functional as F
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, choose_modalities, class_warnings,  # noqa: F401
-                                  classes_of, decoded_bytes, derive_inputs, effective_inputs, with_normalize)  # OPTIMIZERS: kept importable here
+                                  SPEC_UNUSED, classes_of, decoded_bytes, derive_inputs, effective_inputs, spec_ops,
+                                  with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, labels_of, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
@@ -285,6 +286,10 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     spec = derive_inputs(st, modalities, image_size=image_size, channels=channels, sample_rate=sample_rate,
                          max_seconds=max_seconds, max_tokens=max_tokens)
     full, norm = with_normalize(recipe, spec)
+    unused = spec_ops(full) if "audio" in modalities else []
+    if unused:
+        data_warnings.append(f"recipe step{'s' * (len(unused) > 1)} {', '.join(unused)} act{'s' * (len(unused) == 1)} on "
+                             f"'spec', the log-mel features: {SPEC_UNUSED}")
     # what the model gets: a recipe's own normalize lists win over the derived steps
     inputs = spec if recipe is None else effective_inputs(spec, norm, modalities, st)
     rank, world, dev = _dist(device)
