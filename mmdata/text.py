@@ -20,6 +20,13 @@ sequences are one unit) — so an edit never strands a mark. A text op rebuilds 
 :meth:`Tokenizer.rebuild`, which keeps the original separators between kept neighbours. Scripts
 written without spaces other than Chinese / Japanese (Thai, Lao, Khmer, Myanmar...) are one unit per
 run of text: no dictionary segmenter ships offline.
+
+A unit's id is computed on its NFC form (``Köln`` typed on Linux and in a macOS file name, NFD, are one
+id) with surrounding punctuation stripped: ASCII ``.,;:!?"'()[]{}``, CJK punctuation, and any other
+non-ASCII character of a Unicode punctuation category P* (the danda ``।``, the Arabic comma ``،``,
+``¿``, ``«»``, ``„“``, dashes). Only the id: the text and its units are never changed. Pure-ASCII text
+keeps the ids it had before (``-``, ``_``, ``@``, ``#``... stay part of a word there): the bundled
+avdigits dataset and recorded results rely on them.
 """
 
 from __future__ import annotations
@@ -78,6 +85,26 @@ _UNITS = re.compile(f"[{_CJK_BASE}]{_X}*(?:[{CJK_PUNCT}{re.escape(_ASCII_PUNCT)}
 _IS_CJK = re.compile(f"[{CJK}]")
 _STRIP = _ASCII_PUNCT + "".join(chr(c) for c in (*range(0x3000, 0x3040), *range(0xFF01, 0xFF10), *range(0xFF1A, 0xFF21),
                                                  *range(0xFF3B, 0xFF41), *range(0xFF5B, 0xFF66), 0x2026, 0x00B7))
+
+
+def _strip_id(word: str) -> str:
+    """``word`` as its id is computed: NFC, surrounding punctuation stripped, lower-cased (ASCII: exactly
+    as before, see the module docstring)."""
+    if word.isascii():
+        return word.strip(_STRIP).lower()
+    w = unicodedata.normalize("NFC", word)
+    i, j = 0, len(w)
+    while i < j and _punct(w[i]):
+        i += 1
+    while j > i and _punct(w[j - 1]):
+        j -= 1
+    return w[i:j].lower()
+
+
+def _punct(ch: str) -> bool:
+    """Stripped from a unit's ends for its id: the ASCII / CJK set, or a non-ASCII character of category P*
+    (ASCII ``-`` ``_`` ``@`` ``#`` are P* too, but were never stripped: kept so, for ASCII ids)."""
+    return ch in _STRIP or (ch > "\x7f" and unicodedata.category(ch)[0] == "P")
 
 
 class Unit(str):
@@ -207,7 +234,7 @@ class Tokenizer:
     def token_id(self, word: str) -> int:
         if word == MASK_TOKEN:
             return MASK_ID
-        w = word.strip(_STRIP).lower()
+        w = _strip_id(word)
         if not w:
             return UNK_ID
         return _RESERVED + zlib.crc32(w.encode("utf-8")) % (self.vocab_size - _RESERVED)
