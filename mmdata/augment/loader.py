@@ -54,7 +54,8 @@ from mmdata.checks import expect_int, expect_names, unknown_keywords
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
-from mmdata.shards.reader import EpochClock, ShardDataset, SkipBoard, dist_rank_world, open_dataset, reader_id
+from mmdata.shards.reader import (EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world, open_dataset,
+                                   reader_id)
 from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
 
@@ -342,13 +343,18 @@ class Loader:
         without ``next_worker`` takes the workers in turn from ``batches``: exact until a worker runs out.
         A state saved mid-epoch by a loader with another number of readers (world size x workers) is
         refused (MMDataError): its positions would repeat some samples and skip others. One saved at the
-        end of an epoch resumes with any number.
+        end of an epoch resumes with any number. One saved mid-epoch by an older mmdata, which did not record
+        the number, is refused when it has positions of more readers than this loader, else resumed with a
+        warning (exact only with the number it was saved with).
         """
         if int(state.get("seed", self.seed)) != self.seed:
             raise MMDataError(f"loader state has seed {state.get('seed')}, this loader has seed {self.seed}")
         saved, now = state.get("readers"), self._readers()
         positions = {int(k): int(v) for k, v in (state.get("positions") or {}).items()}
         started = any(v > 0 for v in positions.values()) or bool(state.get("copies"))
+        if saved is None and started:  # saved before states said how many readers read them
+            check_unsized_state(positions, now, int(state["epoch"]), MMDataError)
+            state = {**state, "readers": now}  # checked and warned here: the reader need not say it again
         if saved is not None and int(saved) != now and started:
             if not self._finished(positions, int(saved), int(state["epoch"])):
                 # positions count samples along each reader's share; another split shares the epoch out
@@ -362,7 +368,8 @@ class Loader:
             ends = self.source.samples_per_reader(now, int(state["epoch"]))
             state = {**state, "positions": dict(enumerate(ends)), "readers": now, "next_worker": 0}
         self.epoch = int(state["epoch"])
-        self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {})})
+        self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {}),
+                                     "readers": now})  # checked above: the reader need not check again
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._copies = {int(k): int(v) for k, v in (state.get("copies") or {}).items() if int(v) > 0}
         self._batches = int(state.get("batches", 0))

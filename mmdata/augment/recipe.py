@@ -82,6 +82,10 @@ KEYINGS = ("identity", "position")
 STAGES = ("train", "eval")
 #: replay-log format: 1 = entries keyed by position ("index"); 2 = entries carry the op identity ("id")
 LOG_FORMAT = 2
+#: the ops' kernels: bump when any op gives another output for the same params (a replay log from other
+#: kernels replays its params, not its outputs; :func:`mmdata.augment.replay.load_log` warns). 1: since
+#: 2026-12-03, the first version recorded (logs without it predate it or match it)
+KERNELS = 1
 #: values a recipe may hold once YAML aliases are expanded (far above any real recipe; see _check_size)
 MAX_VALUES = 100_000
 BALANCE_KEYS = {"by": ("label", "modalities"), "mode": ("under", "over", "repeat_factor", "none")}

@@ -632,6 +632,26 @@ def _layouts_arrow(key_array: Any, members: Any, names: Any) -> tuple[list[tuple
     return tuples, layout
 
 
+def check_unsized_state(positions: dict[int, int], readers: int, epoch: int, error: type[Exception],
+                        warn: bool = True) -> None:
+    """A mid-epoch state saved before mmdata recorded its number of readers (world size x DataLoader workers):
+    refused with ``error`` when it holds positions of a reader this iteration does not have (another split
+    of the epoch: the rest would repeat some samples and skip others); else a warning that it resumes
+    exactly only with the number of readers it was saved with, which it does not say."""
+    import warnings
+
+    if max(positions, default=-1) >= readers:
+        raise error(f"state was saved mid-epoch {epoch} by an older mmdata with positions for {max(positions) + 1}+ readers "
+                    f"(world size x DataLoader workers) and this iteration has {readers}: the rest of the epoch would "
+                    "repeat some samples and skip others. Resume with the num_workers and world size it was saved with, "
+                    f"or start that epoch over ({{'epoch': {epoch}}})")
+    if warn:
+        warnings.warn(f"state saved mid-epoch {epoch} by an older mmdata, which did not record its number of readers "
+                      f"(world size x DataLoader workers): it resumes exactly only with the number it was saved with "
+                      f"(this iteration has {readers}); with another, samples repeat or are skipped", UserWarning,
+                      stacklevel=4)
+
+
 class ShardDataset(IterableDataset):  # type: ignore[type-arg]
     """An IterableDataset of :class:`~mmdata.Sample` over shards (see the module docstring).
 
@@ -862,8 +882,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         A state saved mid-epoch by another number of readers (``readers``: world size x DataLoader
         workers) is refused when the iteration starts (ShardError): its positions count along other
         shares of the epoch, so it would repeat some samples and skip others. One saved at the end of
-        the epoch resumes with any number (the rest of that epoch is empty). A state without
-        ``readers`` is taken as it is.
+        the epoch resumes with any number (the rest of that epoch is empty). A state without ``readers``
+        (saved before mmdata recorded them) is refused when it holds positions of more readers than the
+        iteration has, and otherwise taken as it is with a warning (:func:`check_unsized_state`).
         """
         if state.get("seed", self.seed) != self.seed:
             raise ShardError(f"state was saved with seed {state.get('seed')}, this dataset has seed {self.seed}")
@@ -876,6 +897,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
     def _resume_skip(self, rid: int, n: int, epoch: int) -> int:
         """What reader ``rid`` of ``n`` passes over on a resume (see :meth:`load_state_dict`)."""
         saved = self._skip_readers
+        if saved is None and any(v > 0 for v in self._skip.values()):
+            check_unsized_state(self._skip, n, epoch, ShardError, warn=rid == 0)
         if saved is None or saved == n or not any(v > 0 for v in self._skip.values()):
             return self._skip.get(rid, 0)
         try:

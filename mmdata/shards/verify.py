@@ -109,10 +109,13 @@ def _reason(exc: Exception) -> str:
 
 
 def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None,
-                     storage_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Decode every member of one shard; one problem per member that does not decode, and per label
-    member whose value is not the ``label`` the index gives its key (``labels``: key -> label; None
-    when the index has no label column)."""
+                     storage_options: dict[str, Any] | None = None,
+                     sizes: dict[str, tuple[Any, Any]] | None = None) -> list[dict[str, Any]]:
+    """Decode every member of one shard; one problem per member that does not decode, per label member
+    whose value is not the ``label`` the index gives its key (``labels``: key -> label; None when the
+    index has no label column), and per image whose decoded height and width are not the index's
+    (``sizes``: key -> (image_height, image_width)) — shards written before mmdata applied a JPEG's EXIF
+    orientation (2026-12-02) decode turned now, while their index keeps the stored size."""
     from mmdata.codecs import DecodeError, decode_member
 
     problems: list[dict[str, Any]] = []
@@ -132,6 +135,13 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} a label other than "
                                  f"its member {key}.{ext} holds", "expected": f"{value} ({key}.{ext})",
                                  "found": f"{labels[key]} ({idx.INDEX})"})
+            hw = sizes.get(key) if field == "image" and sizes is not None else None
+            if hw is not None and None not in hw and tuple(int(v) for v in value.shape[-2:]) != tuple(int(v) for v in hw):
+                problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} an image size other than "
+                                 f"its member {key}.{ext} decodes to (shards written before mmdata applied a JPEG's "
+                                 "EXIF orientation, 2026-12-02, decode turned now: shard the source again)",
+                                 "expected": f"{int(hw[0])}x{int(hw[1])} ({idx.INDEX})",
+                                 "found": f"{int(value.shape[-2])}x{int(value.shape[-1])} ({key}.{ext})"})
     return problems
 
 
@@ -367,23 +377,29 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
 
 
 def _load_index(root: Path | str, present: bool, deep: bool, storage_options: dict[str, Any] | None,
-                card: dict[str, Any]) -> tuple[dict[str, list[Any]] | str | None, dict[str, Any] | None]:
+                card: dict[str, Any]) -> tuple[dict[str, list[Any]] | str | None, dict[str, Any] | None,
+                                               dict[str, tuple[Any, Any]] | None]:
     """The index columns verify reads (or why not, or None when absent), and with ``deep`` key -> label
-    (None without a label column). An index of more rows than twice the card's samples (plus
-    :data:`~mmdata.shards.index.ROW_SLACK`) is not read: why is the reason it is unreadable."""
+    and key -> (image_height, image_width) (None without those columns). An index of more rows than twice
+    the card's samples (plus :data:`~mmdata.shards.index.ROW_SLACK`) is not read: why is the reason it is
+    unreadable."""
     if not present:
-        return None, None
+        return None, None, None
     kw: dict[str, Any] = {"storage_options": storage_options, "rows": "bounded", "card": card}
-    if deep:  # one read with the labels; an index without a label column is read again without it
-        try:
-            rows = idx.load_index(root, columns=[*_INDEX_COLUMNS, "label"], **kw).to_pydict()
-            return rows, dict(zip(rows["key"], rows.pop("label")))
-        except ShardError:
-            pass
+    if deep:  # one read with the labels and sizes; an index without them is read again with fewer columns
+        for extra in (["label", "image_height", "image_width"], ["label"], ["image_height", "image_width"]):
+            try:
+                rows = idx.load_index(root, columns=[*_INDEX_COLUMNS, *extra], **kw).to_pydict()
+            except ShardError:
+                continue
+            labels = dict(zip(rows["key"], rows.pop("label"))) if "label" in extra else None
+            sizes = (dict(zip(rows["key"], zip(rows.pop("image_height"), rows.pop("image_width"))))
+                     if "image_height" in extra else None)
+            return rows, labels, sizes
     try:
-        return idx.load_index(root, columns=_INDEX_COLUMNS, **kw).to_pydict(), None
+        return idx.load_index(root, columns=_INDEX_COLUMNS, **kw).to_pydict(), None, None
     except ShardError as exc:
-        return str(exc), None
+        return str(exc), None, None
 
 
 def _tars_on_disk(root: Path) -> Iterator[str]:
@@ -455,7 +471,7 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     problems.extend(card_problems(root, card, table))
     # a FIFO or a folder there is present (and unreadable, named so), not missing
     present = (root / idx.INDEX).exists() if store is None else idx.INDEX in store.files  # type: ignore[operator]
-    rows, labels = _load_index(root, present, deep, storage_options, card)
+    rows, labels, sizes = _load_index(root, present, deep, storage_options, card)
     checked: dict[str, None] = {}
     headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]] = {}
     for shard, sha, members in zip(table["shard"], table["sha256"], table["members"]):
@@ -490,7 +506,7 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         if not damage and isinstance(rows, dict):
             headers[shard] = p if walked is None else walked  # a local file is compared with the index later
         if deep and not damage:
-            problems.extend(_decode_problems(p, shard, labels, storage_options))
+            problems.extend(_decode_problems(p, shard, labels, storage_options, sizes))
     on_disk = _tars_on_disk(root) if store is None else iter(store.files)
     for extra in sorted(f for f in on_disk if f.endswith(".tar")):
         if extra not in checked:

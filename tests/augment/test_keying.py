@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +83,18 @@ def test_format_1_logs_still_replay(tmp_path: Path) -> None:
         rows += [{"key": s.key, "epoch": 1, "index": x["index"], "op": x["op"], "applied": bool(x["params"].get("applied")),
                   "params": json.dumps(x["params"], sort_keys=True)} for x in old]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "v1.parquet")  # the mmdata 0.1 schema
-    logs = load_log(tmp_path / "v1.parquet")
+    with pytest.warns(UserWarning, match=r"written by an mmdata that did not record its kernels"):
+        logs = load_log(tmp_path / "v1.parquet")  # its params replay; outputs as recorded only if no kernel changed
     s = _samples()[1]
     assert torch.equal(rec.replay(s, logs[(s.key, 1)])["image"], rec.apply_sample(s, epoch=1)["image"])
     # a format-2 log is matched by identity, so it replays under either keying
     log = rec.apply_sample(s, epoch=1).meta["aug"]
     save_log(tmp_path / "v2.parquet", log_rows(s.key, log, 1))
     assert pq.read_schema(tmp_path / "v2.parquet").metadata[b"mmdata.replay_log_format"] == b"2"
-    v2 = load_log(tmp_path / "v2.parquet")[(s.key, 1)]
+    assert pq.read_schema(tmp_path / "v2.parquet").metadata[b"mmdata.kernels"] == b"1"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a log of these kernels: no warning
+        v2 = load_log(tmp_path / "v2.parquet")[(s.key, 1)]
     assert v2 == log
     assert torch.equal(rec.with_keying("identity").replay(s, v2)["image"], rec.apply_sample(s, epoch=1)["image"])
 

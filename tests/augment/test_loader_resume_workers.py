@@ -84,3 +84,22 @@ def test_a_state_from_the_end_of_an_epoch_resumes_with_any_number_of_readers(une
         assert [b for b in other] == []
         assert sorted(k for b in other for k in b.keys) == [f"{i:06d}" for i in range(20)]
         assert other.epoch == 1
+
+
+def test_a_state_saved_by_an_older_mmdata_without_its_readers_is_checked(uneven: Path) -> None:
+    """Upgrade QA 2026-12-03: a mid-epoch state saved before states recorded ``readers`` (mmdata of
+    2026-12-01 / 02) resumed with another worker count repeated 19 samples and skipped 11, silently. It is
+    now refused where its positions name readers this loader lacks, and warned of otherwise."""
+    full, states = _run(uneven, batch_size=2, shuffle=False)
+    old = {k: v for k, v in states[4].items() if k not in ("readers", "next_worker", "copies")}
+    assert max(old["positions"]) == 2  # three workers read
+    one = mmdata.loader(uneven, 2, num_workers=0, shuffle=False)
+    with pytest.raises(mmdata.MMDataError, match=r"saved mid-epoch 0 by an older mmdata with positions for 3\+ readers"):
+        one.load_state_dict(old)
+    with pytest.warns(UserWarning, match=r"by an older mmdata, which did not record its number of readers"):
+        rest, _ = _run(uneven, old, batch_size=2, shuffle=False)
+    assert sorted(k for b in full[5:] for k in b) == sorted(k for b in rest for k in b)  # the same workers: exact
+    ds = mmdata.open_dataset(uneven, split="train", shuffle=False)
+    ds.load_state_dict({"seed": 0, "epoch": 0, "positions": {0: 1, 1: 1, 2: 1}})
+    with pytest.raises(mmdata.ShardError, match=r"older mmdata with positions for 3\+ readers"):
+        list(ds)  # one reader here
