@@ -23,6 +23,7 @@ character maps are nlpaug's own resource files, loaded offline. Nothing here nee
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -278,6 +279,12 @@ def char_map(kind: str) -> dict[str, list[str]]:
     return out
 
 
+def _carries_mark(word: str, i: int) -> bool:
+    """Whether a combining mark (category M*) or a zero-width joiner follows ``word[i]``: the character is part
+    of a cluster (an NFD "ö", an emoji sequence) that an edit of it alone would break."""
+    return i + 1 < len(word) and (word[i + 1] == "\u200d" or unicodedata.category(word[i + 1]).startswith("M"))
+
+
 class Typo(TextOp):
     """Character noise: in each word chosen with ``p_word``, replace one character by a keyboard
     neighbour or an OCR confusion (nlpaug KeyboardAug / OcrAug maps); ``[MASK]`` tokens are left alone. The
@@ -293,7 +300,8 @@ class Typo(TextOp):
         for wi, w in enumerate(words):
             if rng.random() >= self.p_word:
                 continue
-            cands = [ci for ci, ch in enumerate(w) if ch in cmap and cmap[ch]]
+            # not a letter a combining mark sits on (NFD "o\u0308"): its NFC form "ö" has no entry, so both forms draw alike
+            cands = [ci for ci, ch in enumerate(w) if ch in cmap and cmap[ch] and not _carries_mark(w, ci)]
             if not cands:
                 continue
             ci = cands[int(rng.integers(len(cands)))]

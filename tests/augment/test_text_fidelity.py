@@ -231,3 +231,20 @@ def test_edited_text_tokenises_to_the_edited_units(spec: dict[str, Any]) -> None
         assert got["text"] == ref["text"]
         assert got.lengths["tokens"].tolist() == ref.lengths["tokens"].tolist(), t
         assert got["tokens"].tolist() == ref["tokens"].tolist(), t
+
+
+def test_typo_draws_the_same_edits_for_nfc_and_nfd_text() -> None:
+    """QA 2026-12-03: typo on NFD text edited the base letter under a combining mark ('Köln' -> 'K0̈ln'), which
+    the NFC form never offers (its 'ö' has no keyboard entry); letters carrying a mark are no candidates."""
+    import unicodedata
+
+    from mmdata.augment.recipe import load_recipe
+    from mmdata.types import Sample
+
+    text = "Köln öööö Straße naïve"
+    for seed in range(20):
+        r = load_recipe({"seed": seed, "text": [{"op": "typo", "p": 1.0, "p_word": 1.0}]})
+        nfc = r.apply_sample(Sample("k", {"text": unicodedata.normalize("NFC", text)}))["text"]
+        nfd = r.apply_sample(Sample("k", {"text": unicodedata.normalize("NFD", text)}))["text"]
+        assert unicodedata.normalize("NFC", nfd) == nfc, seed
+        assert "öööö" in nfc
