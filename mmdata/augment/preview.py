@@ -135,6 +135,14 @@ def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> An
     return im
 
 
+def logmel_image(ax: Any, spec: Any) -> Any:
+    """Draw a sample's ``spec`` (log-mel, (C, n_mels, frames); channel 0) with low mels at the bottom, so a
+    ``freq_mask`` / ``time_mask`` on it shows as the band it blanked. Returns the image."""
+    arr = np.asarray(spec.detach().cpu().numpy() if hasattr(spec, "detach") else spec, dtype=np.float32)
+    arr = arr.reshape(-1, *arr.shape[-2:])[0]
+    return ax.imshow(arr, origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
+
+
 KEY_CHARS = 22  # a sample key in a column title: longer ones overprinted the next column's title
 
 
@@ -212,7 +220,10 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
         if not r:
             ax.set_title(title, fontsize=8)
         ax = fig.add_subplot(inner[r + 1])
-        if "audio" in s:
+        if s.get("spec") is not None:  # the recipe's log-mel (a logmel op): drawn as it is, freq / time masks too
+            logmel_image(ax, s["spec"])
+            ax.set_xticks([]), ax.set_yticks([])
+        elif "audio" in s:
             spectrogram(ax, wav, rate)
             ax.set_xticks([]), ax.set_yticks([])
         else:

@@ -121,3 +121,17 @@ def test_mmdata_augment_writes_a_louder_clip_as_the_loader_gives_it(ds: Path, tm
         else:
             assert torch.equal(s["audio"], src[key]["audio"]), key  # the original, exactly
     assert loud  # some copies are louder than full scale and stay so
+
+
+def test_preview_draws_the_samples_logmel_so_spec_masks_show(ds: Path, tmp_path: Path) -> None:
+    """QA: preview drew a spectrogram of the waveform, so freq_mask / time_mask on spec were invisible in it."""
+    from matplotlib.figure import Figure
+
+    from mmdata.augment.preview import logmel_image, preview
+
+    spec = torch.arange(2 * 4 * 6, dtype=torch.float32).reshape(2, 4, 6)
+    ax = Figure().add_subplot()
+    im = logmel_image(ax, spec)
+    assert np.array_equal(np.asarray(im.get_array()), spec[0].numpy()) and im.origin == "lower"
+    png = preview(ds, SPEC, tmp_path / "p.png", n=2, variants=1)
+    assert png.read_bytes()[:4] == b"\x89PNG"
