@@ -378,7 +378,7 @@ class Recipe:
 
     def __init__(self, seed: int, sections: dict[str, list[Op]], balance: dict[str, Any] | None = None,
                  normalize: dict[str, list[Op]] | None = None, keying: str = "identity",
-                 targets: Mapping[str, str] | None = None, *, normalized_by: Recipe | None = None) -> None:
+                 targets: Mapping[str, Any] | None = None, *, normalized_by: Recipe | None = None) -> None:
         if keying not in KEYINGS:
             raise RecipeError(f"keying: {keying!r} is not allowed; choose one of {list(KEYINGS)}")
         self.seed = seed
@@ -576,7 +576,11 @@ class Recipe:
         def record(step: Step, params: dict[str, Any]) -> None:
             log.append(step.entry(params))
             if maps:
-                move(step, params, maps, self._fills)
+                try:
+                    move(step, params, maps, self._fills)
+                except Exception as exc:  # a user op's move_map: the note names the step, op and sample
+                    contract.note(exc, step.op, sample.key)
+                    raise
 
         for item in plan:
             if isinstance(item, list):  # consecutive image ops: one HWC array, one conversion each way
@@ -622,7 +626,8 @@ class Recipe:
         """``sample`` with its moved targets, each in its own layout and type."""
         if not maps:
             return sample
-        return sample.with_fields(**{name: from_hwk(arr, sample.fields[name]) for name, arr in maps.items()})
+        return sample.with_fields(**{name: from_hwk(arr, sample.fields[name]) for name, arr in maps.items()
+                                     if name in sample.fields})  # an op of the user's may have removed one
 
     def normalize(self, sample: Sample) -> Sample:
         """The normalize stage on one sample (``apply_sample(sample, stage="eval")``).
