@@ -24,7 +24,7 @@ import numpy as np
 
 from mmdata.errors import RecipeError, ShardError
 
-#: what a target may be: ``mask`` (nearest sampling, 0 outside); the mapping leaves room for other kinds
+#: what a target may be: ``mask`` (nearest sampling, its fill outside); the mapping leaves room for other kinds
 KINDS = ("mask",)
 #: fields that are never targets: the modalities themselves and what the reader derives from them
 RESERVED = frozenset(("image", "audio", "text", "tokens", "label", "json", "spec", "label_b", "mix_lam"))
@@ -135,7 +135,7 @@ def move(step: Any, params: Mapping[str, Any], maps: dict[str, np.ndarray], fill
             maps[name] = step.op.move_map(maps[name], params, fills.get(name, 0))
 
 
-def check_ops(steps: Sequence[Any], targets: Mapping[str, str]) -> None:
+def check_ops(steps: Sequence[Any], targets: Mapping[str, Any]) -> None:
     """Refuse, when a recipe with targets loads, an op that moves the image's pixels but cannot move a target:
     a batch op that blends two images (no single map to give), or an op without ``move_map``."""
     from mmdata.augment.base import Op
