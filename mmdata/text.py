@@ -101,10 +101,15 @@ def _strip_id(word: str) -> str:
     return w[i:j].lower()
 
 
+#: punctuation by category that belongs to the word: Hebrew geresh / gershayim (ג׳ is another letter than ג)
+_WORD_MARKS = frozenset("\u05f3\u05f4")
+
+
 def _punct(ch: str) -> bool:
     """Stripped from a unit's ends for its id: the ASCII / CJK set, or a non-ASCII character of category P*
-    (ASCII ``-`` ``_`` ``@`` ``#`` are P* too, but were never stripped: kept so, for ASCII ids)."""
-    return ch in _STRIP or (ch > "\x7f" and unicodedata.category(ch)[0] == "P")
+    but the word's own marks (:data:`_WORD_MARKS`) (ASCII ``-`` ``_`` ``@`` ``#`` are P* too, but were never
+    stripped: kept so, for ASCII ids)."""
+    return ch in _STRIP or (ch > "\x7f" and ch not in _WORD_MARKS and unicodedata.category(ch)[0] == "P")
 
 
 class Unit(str):

@@ -93,3 +93,13 @@ def test_only_surrounding_punctuation_is_stripped_and_the_text_is_kept() -> None
     assert Tokenizer.words(nfd) == nfd.split(" ")  # units are the text's own: not normalised, danda kept
     assert "".join(Tokenizer.units(nfd)) == nfd.replace(" ", "")
     assert tok.encode("片，") == tok.encode("片")  # CJK punctuation as before
+
+
+def test_hebrew_geresh_stays_part_of_the_word() -> None:
+    """QA round 2: the geresh (U+05F3, category Po) was stripped, so 'ג׳' (another letter) got the id of 'ג'."""
+    from mmdata.text import Tokenizer
+
+    tok = Tokenizer()
+    ids = lambda t: tok.encode_batch([t])[0][0].tolist()  # noqa: E731
+    assert ids("ג׳") != ids("ג") and ids("ג״") != ids("ג")
+    assert ids("«ג׳»") == ids("ג׳")  # the guillemets around it still go

@@ -876,7 +876,8 @@ class Resize(ImageOp):
         return cv2.resize(arr, (w, h), interpolation=flag)  # albumentations' resize is this call for <= 4 channels
 
     def move_map(self, arr: np.ndarray, params: dict[str, Any], fill: int | float = 0) -> np.ndarray:
-        return nearest(arr, params["height"], params["width"])
+        # an image resized nearest samples cv2's INTER_NEAREST (corner-aligned): the target samples the same pixels
+        return nearest(arr, params["height"], params["width"], exact=self.interpolation != "nearest")
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         x = batch["image"]

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
-from mmdata.codecs import TEXT_EXTS
+from mmdata.codecs import NON_FINITE_AUDIO, TEXT_EXTS
 from mmdata.errors import RecipeError, ShardError
 from mmdata.shards.sources import Record, json_member
 from mmdata.types import Sample
@@ -56,6 +56,9 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
             Image.fromarray(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)).save(buf, format="PNG")
             out["png"] = buf.getvalue()
         elif name == "audio":
+            if not np.isfinite(val.numpy()).all():  # the loader refuses such audio: say so here, naming the sample
+                raise ShardError(f"sample {sample.key!r}: {NON_FINITE_AUDIO} after the recipe; the loader refuses such "
+                                 "audio, so it is not written")
             ext, data = audio_member(val.numpy(), int(sample.sample_rate))
             out[ext] = data
         elif name == "text":
@@ -92,6 +95,8 @@ def audio_member(wav: np.ndarray, rate: int) -> tuple[str, bytes]:
 
     x = np.ascontiguousarray(wav.T, dtype=np.float32)
     buf = io.BytesIO()
+    if not x.size or x.shape[1] > 8:  # FLAC holds 1-8 channels and no empty stream libsndfile reads back
+        return "wav", float_wav(x, rate)
     for bits, subtype in ((15, "PCM_16"), (23, "PCM_24")):
         scaled = x.astype(np.float64) * 2.0**bits
         if np.isfinite(scaled).all() and (np.rint(scaled) == scaled).all() and (x.size == 0 or (scaled.min() >= -2.0**bits

@@ -70,7 +70,7 @@ from mmdata.augment.base import Op, Shape, build_op
 from mmdata.augment.compose import MAX_DEPTH, Composite
 from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp, check_batch_section
-from mmdata.augment.targets import as_hwk, check_ops, check_target, fill_of, from_hwk, move, validate_targets
+from mmdata.augment.targets import as_hwk, check_fill, check_ops, check_target, fill_of, from_hwk, move, validate_targets
 from mmdata.errors import RecipeError
 from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
@@ -315,30 +315,38 @@ def _row(batch: Batch, name: str, i: int) -> torch.Tensor:
 def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], targets: Sequence[str],
                fills: Mapping[str, Any]) -> Batch:
     """The batch with each target moved, row by row on the host, as ``step`` moved the rows' images; re-padded
-    as :func:`mmdata.types.collate` pads them (``lengths`` only when the rows' shapes differ)."""
-    from mmdata.types import pad_stack
-
+    as :func:`mmdata.types.collate` pads them (:func:`_restack`)."""
     rows = [i for i, p in enumerate(params) if p.get("applied")]
     if not rows:
         return batch
     out = batch.replace()
     for name in targets:
-        present = batch.present[name].tolist()
         items: list[Any] = []
-        for i, here in enumerate(present):
+        for i, here in enumerate(batch.present[name].tolist()):
             value = _row(batch, name, i) if here else None
             if here and params[i].get("applied"):
                 maps = {name: as_hwk(value)}
                 move(step, params[i], maps, fills)
                 value = from_hwk(maps[name], value)
             items.append(value)
-        data, shapes = pad_stack(items, batch.keys, name)
-        out.data[name] = data
-        if len({tuple(s) for s, here in zip(shapes.tolist(), present) if here}) > 1:
-            out.lengths[name] = shapes
-        else:
-            out.lengths.pop(name, None)
+        _restack(out, name, items)
     return out
+
+
+def _restack(batch: Batch, name: str, items: Sequence[Any]) -> Batch:
+    """``batch`` (changed in place, and returned) with the field ``name`` made of ``items`` (None: absent),
+    padded as :func:`mmdata.types.collate` pads them (``lengths`` only when the present rows' shapes differ)."""
+    from mmdata.types import pad_stack
+
+    data, shapes = pad_stack(list(items), batch.keys, name)
+    present = [v is not None for v in items]
+    batch.data[name] = data
+    batch.present[name] = torch.tensor(present, dtype=torch.bool)
+    if len({tuple(s) for s, here in zip(shapes.tolist(), present) if here}) > 1:
+        batch.lengths[name] = shapes
+    else:
+        batch.lengths.pop(name, None)
+    return batch
 
 
 def _plan(steps: Sequence[Step]) -> list[Any]:
@@ -417,6 +425,7 @@ class Recipe:
         #: the ops that move the image's pixels, and whether a per-pixel map beside the image was warned of
         self._moving = _moving((*self._norm, *self._steps, *self._batch_steps))
         self._maps_warned = False
+        self._orphans_warned = False
         #: per-pixel fields that every op moving the image moves with it (mmdata.augment.targets)
         self.targets = validate_targets(targets)
         self._fills = {name: fill_of(spec) for name, spec in self.targets.items()}
@@ -603,6 +612,8 @@ class Recipe:
         if self._moving and not self._maps_warned:
             self._warn_maps(sample.fields)
         log = list(sample.meta.get("aug", ()))
+        if self.targets and "image" not in sample:
+            sample = self._drop_orphans(sample)
         maps = self._take_maps(sample)
         sample = self._run_plan(self._norm_plan, sample, epoch, log, maps)
         if stage == "train":
@@ -610,7 +621,8 @@ class Recipe:
         return self._put_maps(sample, maps).with_meta(aug=log)
 
     def _take_maps(self, sample: Sample) -> dict[str, Any]:
-        """The sample's targets as (H, W, K) arrays (checked against the image's size); {} without an image."""
+        """The sample's targets as (H, W, K) arrays (checked against the image's size and their fill against
+        their dtype); {} without an image."""
         if not self.targets or "image" not in sample:
             return {}
         maps = {}
@@ -619,7 +631,24 @@ class Recipe:
             if value is not None:
                 check_target(name, value, sample["image"], sample.key)
                 maps[name] = as_hwk(value)
+                check_fill(name, maps[name].dtype, self._fills[name], sample.key)
         return maps
+
+    def _drop_orphans(self, sample: Sample) -> Sample:
+        """``sample`` (it has no image) without its targets: a target moves with its image, so one without
+        an image would keep its stored size beside the others' resized ones; warned once per recipe."""
+        orphans = [name for name in self.targets if name in sample.fields]
+        if not orphans:
+            return sample
+        self._warn_orphans(orphans, sample.key)
+        return sample.without(*orphans)
+
+    def _warn_orphans(self, names: Sequence[str], key: str) -> None:
+        if not self._orphans_warned:
+            self._orphans_warned = True
+            warnings.warn(f"sample {key!r} has the target{'s' * (len(names) > 1)} {', '.join(map(repr, names))} but no "
+                          "image: a target moves with its image, so without one it is left out (absent, as its "
+                          "presence mask says); said once per recipe", UserWarning, stacklevel=4)
 
     @staticmethod
     def _put_maps(sample: Sample, maps: Mapping[str, Any]) -> Sample:
@@ -694,8 +723,9 @@ class Recipe:
     def _batched(self, steps: Sequence[Step], batch: Batch, epoch: int) -> Batch:
         prior = batch.meta.get("samples") or [{} for _ in batch.keys]
         logs: list[list[dict[str, Any]]] = [list(m.get("aug", ())) for m in prior]
-        targets = [n for n in self.targets if isinstance(batch.data.get(n), torch.Tensor)] if "image" in batch else []
+        targets = [n for n in self.targets if isinstance(batch.data.get(n), torch.Tensor)]
         if targets:
+            batch = self._batch_orphans(batch, targets)
             self._check_batch_maps(batch, targets)
         for step in steps:
             batch, params = self._run_batched(step, batch, epoch)
@@ -719,15 +749,31 @@ class Recipe:
             self._warn_maps(batch.data)
         return self._batched(self._steps, batch, epoch) if self._steps else batch
 
-    @staticmethod
-    def _check_batch_maps(batch: Batch, targets: Sequence[str]) -> None:
-        """Each row's targets end in its image's height and width (:func:`check_target`, per row)."""
+    def _batch_orphans(self, batch: Batch, targets: Sequence[str]) -> Batch:
+        """The batch without the targets of rows that have no image (:meth:`_drop_orphans`), re-padded."""
+        image = batch.present["image"] if "image" in batch.present else torch.zeros(len(batch.keys), dtype=torch.bool)
+        out = batch
+        for name in targets:
+            orphans = (batch.present[name] & ~image).nonzero().flatten().tolist()
+            if not orphans:
+                continue
+            self._warn_orphans([name], batch.keys[orphans[0]])
+            kept = [None if i in orphans or not bool(batch.present[name][i]) else _row(batch, name, i)
+                    for i in range(len(batch.keys))]
+            out = _restack(out if out is not batch else batch.replace(), name, kept)
+        return out
+
+    def _check_batch_maps(self, batch: Batch, targets: Sequence[str]) -> None:
+        """Each row's targets end in its image's height and width (:func:`check_target`, per row) and hold
+        their fill's dtype."""
         both = batch.present["image"] & torch.stack([batch.present[n] for n in targets]).any(0)
         for i in both.nonzero().flatten().tolist():
             image = Shape(tuple(batch.lengths["image"][i].tolist()))
             for name in targets:
                 if bool(batch.present[name][i]):
-                    check_target(name, _row(batch, name, i), image, batch.keys[i])
+                    row = _row(batch, name, i)
+                    check_target(name, row, image, batch.keys[i])
+                    check_fill(name, as_hwk(row[..., :1, :1]).dtype, self._fills[name], batch.keys[i])
 
     def _warn_maps(self, fields: Mapping[str, Any]) -> None:
         """Warn once per recipe when a sample carries a per-pixel map (:func:`pixel_maps`) that the ops

@@ -99,25 +99,37 @@ def check_target(name: str, value: Any, image: Any, key: str) -> None:
                          f"height and width {list(hw)} (the image ops move it with the image)")
 
 
-def nearest(arr: np.ndarray, h: int, w: int) -> np.ndarray:
+def check_fill(name: str, dtype: np.dtype, fill: int | float, key: str) -> None:
+    """The target's ``fill`` is a value of its dtype (255 in a uint8 mask, not 300; an integer in an integer
+    map, 0 or 1 in a bool mask), or a :class:`ShardError` naming the sample and the target."""
+    ok = (fill in (0, 1) if dtype == np.bool_ else
+          float(fill).is_integer() and np.iinfo(dtype).min <= fill <= np.iinfo(dtype).max if dtype.kind in "iu" else True)
+    if not ok:
+        raise ShardError(f"sample {key!r}: target {name!r} holds {dtype} values; its fill {fill!r} is no {dtype} value "
+                         f"(targets: {{{name}: {{kind: mask, fill: N}}}} with N one of them)")
+
+
+def nearest(arr: np.ndarray, h: int, w: int, exact: bool = True) -> np.ndarray:
     """Resize an (H, W, K) array to (h, w) by nearest neighbour at pixel centres — cv2's INTER_NEAREST_EXACT
     (PIL's NEAREST gives the same): output pixel j reads input about floor((j + 0.5) * H / h), ties as
-    cv2 breaks them. Any dtype (the indices come from cv2, the values are gathered).
+    cv2 breaks them; ``exact=False``: cv2's INTER_NEAREST, floor(j * H / h) (what an image resized with
+    ``interpolation: nearest`` samples). Any dtype (the indices come from cv2, the values are gathered).
 
     Example:
         >>> nearest(np.arange(4).reshape(1, 4, 1), 1, 2)[..., 0].tolist()
         [[1, 3]]
     """
     H, W = arr.shape[:2]
-    return np.ascontiguousarray(arr[_taps(H, h)][:, _taps(W, w)])
+    return np.ascontiguousarray(arr[_taps(H, h, exact)][:, _taps(W, w, exact)])
 
 
-def _taps(n_in: int, n_out: int) -> np.ndarray:
-    """The input index each of ``n_out`` outputs reads along an axis of ``n_in`` (cv2's nearest-exact)."""
+def _taps(n_in: int, n_out: int, exact: bool = True) -> np.ndarray:
+    """The input index each of ``n_out`` outputs reads along an axis of ``n_in`` (cv2's nearest(-exact))."""
     import cv2
 
     idx = np.arange(n_in, dtype=np.float32)[None]  # exact up to 2^24: any image side
-    return cv2.resize(idx, (n_out, 1), interpolation=cv2.INTER_NEAREST_EXACT)[0].astype(np.int64)
+    flag = cv2.INTER_NEAREST_EXACT if exact else cv2.INTER_NEAREST
+    return cv2.resize(idx, (n_out, 1), interpolation=flag)[0].astype(np.int64)
 
 
 def move(step: Any, params: Mapping[str, Any], maps: dict[str, np.ndarray], fills: Mapping[str, Any]) -> None:

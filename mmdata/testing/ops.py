@@ -231,7 +231,7 @@ def _recipe(op: Op, seed: int) -> Any:
 
 def check_op(op: Op, sample: Sample | Sequence[Sample] | None = None, *, seed: int = 0, epochs: int = 2,
              atol: float | None = None, batched: bool = True, device: str | torch.device | None = None,
-             require_applied: bool = True) -> None:
+             require_applied: bool = True, targets: bool = True) -> None:
     """Check ``op`` against the op contract on real samples; raise AssertionError naming the failed check.
 
     Checks, per sample and epoch: the op is registered under its section and name, and
@@ -241,7 +241,8 @@ def check_op(op: Op, sample: Sample | Sequence[Sample] | None = None, *, seed: i
     mutation**); the same params give the same output (**deterministic apply**); the output is a sample the
     loader can batch: uint8 (C, H, W) images, float32 (C, T) audio, str text, int labels, the same key
     (**output types**); an op that moves pixels and has a ``move_map`` moves a target numbered pixel by pixel
-    to the image's new height and width, sampled nearest (**targets**); it applied to some sample
+    to the image's new height and width, sampled nearest, and to where ``transform`` moves the image's pixels
+    (**targets**, unless ``targets=False``); it applied to some sample
     (**applied**, unless ``require_applied=False``); and the
     batched kernel on the collated samples equals the per-sample kernel with the same params, within the op's
     ``tolerance`` or ``atol`` (**batched == per-sample**; also the vectorised torch kernels forced on the CPU,
@@ -258,6 +259,8 @@ def check_op(op: Op, sample: Sample | Sequence[Sample] | None = None, *, seed: i
         batched: run the batched checks.
         device: also run the batched kernel on this device (``"cuda"``) against the per-sample CPU kernel.
         require_applied: fail when no draw applied the op.
+        targets: check ``move_map`` (False: an op that moves pixels and changes colours, which the alignment
+            check reads positions from).
 
     Raises:
         AssertionError: ``check_op(image[0] (op image.invert, class myops.Invert)) [no input mutation]: ...``.
@@ -274,7 +277,7 @@ def check_op(op: Op, sample: Sample | Sequence[Sample] | None = None, *, seed: i
             ops.append(build_op(op.section, {**op.to_dict(), "p": 1.0}, op.where))
     applied = False
     for o in ops:
-        applied |= _check_samples(o, samples, seed, epochs, chk)
+        applied |= _check_samples(o, samples, seed, epochs, chk, targets)
         if batched:
             _check_batched(o, samples, seed, epochs, chk, atol, device)
     if require_applied and not applied:
@@ -308,7 +311,7 @@ def _draw(op: Op, rec: Any, s: Sample, epoch: int, uid: str) -> dict[str, Any]:
     return op.draw(param_rng(rec.seed, epoch, s.key, uid) if op.uses_rng else None, s)
 
 
-def _check_samples(op: Op, samples: list[Sample], seed: int, epochs: int, chk: _Check) -> bool:
+def _check_samples(op: Op, samples: list[Sample], seed: int, epochs: int, chk: _Check, targets: bool = True) -> bool:
     rec = _recipe(op, seed)
     uid = rec.steps[-1].uid
     twin = build_op(op.section, op.to_dict(), op.where)
@@ -352,7 +355,7 @@ def _check_samples(op: Op, samples: list[Sample], seed: int, epochs: int, chk: _
                     contract.check_sample(op, s, got, every_field=True)
                 except contract.OpError as exc:
                     raise chk.fail(str(exc)) from None
-            if op.moves_pixels and type(op).move_map is not Op.move_map and "image" in s and "image" in got:
+            if targets and op.moves_pixels and type(op).move_map is not Op.move_map and "image" in s and "image" in got:
                 with chk("targets"):
                     _check_move_map(op, s, got, params, chk)
             with chk("deterministic apply"):
@@ -390,6 +393,41 @@ def _check_move_map(op: Op, s: Sample, got: Sample, params: dict[str, Any], chk:
     if out.size and (int(out.min()) < 0 or int(out.max()) > 64 * H * W or bool((out % 64).any())):
         raise chk.fail(f"sample {s.key!r}: move_map returned values the target does not hold; sample it nearest "
                        "(mmdata.augment.targets.nearest), with 0 where pixels come in from outside")
+    _check_aligned(op, s, params, out[..., 0], chk)
+
+
+def _check_aligned(op: Op, s: Sample, params: dict[str, Any], moved: np.ndarray, chk: _Check) -> None:
+    """The numbered target lands where ``transform`` puts the image's pixels: the image is made of two ramps
+    (channel 0 the row, channel 1 the column, scaled to 0..255, which bilinear sampling keeps linear), so
+    each output pixel of the image says which source pixel it came from; 95% of the target's pixels (2 pixels
+    away from where it reads its fill: the image blends with its own fill there) must name the same one
+    within a pixel."""
+    C, H, W = (int(v) for v in s["image"].shape)
+    if C < 2 or H < 4 or W < 4:
+        return
+    ys, xs = np.mgrid[0:H, 0:W]
+    ramps = np.zeros((C, H, W), np.uint8)
+    ramps[0], ramps[1] = np.rint(ys * 255 / (H - 1)), np.rint(xs * 255 / (W - 1))
+    image = op.transform(s.with_fields(image=torch.from_numpy(ramps)), params)["image"].numpy().astype(np.float64)
+    core = np.pad(moved > 0, 1)  # the frame's edge counts as outside: a rotated image's taps leave it there
+    for _ in range(2):  # pixels 2 away from the outside: the image's bilinear taps reach 1 pixel further
+        near = core.copy()
+        near[1:, :] &= core[:-1, :]
+        near[:-1, :] &= core[1:, :]
+        near[:, 1:] &= core[:, :-1]
+        near[:, :-1] &= core[:, 1:]
+        core = near
+    core = core[1:-1, 1:-1]
+    if image.shape[1:] != moved.shape or core.sum() < 8:
+        return
+    src = moved[core] // 64 - 1
+    dy = np.abs(image[0][core] * (H - 1) / 255 - src // W)
+    dx = np.abs(image[1][core] * (W - 1) / 255 - src % W)
+    near = ((dy <= 1 + (H - 1) / 255) & (dx <= 1 + (W - 1) / 255)).mean()
+    if near < 0.95:
+        raise chk.fail(f"sample {s.key!r}: move_map moves the target elsewhere than transform moves the image: only "
+                       f"{near:.0%} of its pixels come from the source pixel the image's do (within a pixel), with "
+                       f"params {params}; an op that also changes colours can skip this check: check_op(op, targets=False)")
 
 
 def _check_batched(op: Op, samples: list[Sample], seed: int, epochs: int, chk: _Check, atol: float | None,

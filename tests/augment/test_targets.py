@@ -72,16 +72,8 @@ def _same_as_image_kernel(step: dict, seed: int) -> None:
                                   {"op": "resize", "size": 29, "interpolation": "nearest"}],
                          ids=lambda s: s["op"])
 def test_ops_without_interpolation_move_a_target_exactly_as_the_image(step: dict) -> None:
-    if step["op"] == "resize":  # the image's nearest is cv2's INTER_NEAREST (corner-aligned): compare with PIL's
-        from PIL import Image
-
-        grey = np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8)
-        out = load_recipe({**MASK, "image": [step]}).apply_sample(
-            Sample("k", {"image": torch.from_numpy(grey[None]), "depth.png": torch.from_numpy(grey[None])}))
-        h, w = out["image"].shape[-2:]
-        ref = np.array(Image.fromarray(grey).resize((w, h), Image.NEAREST))
-        assert np.array_equal(out["depth.png"][0].numpy(), ref)
-        return
+    """``resize`` with ``interpolation: nearest`` samples cv2's INTER_NEAREST (corner-aligned), and so does its
+    target (QA: it sampled pixel centres, 1-2 source pixels off the image)."""
     for seed in range(5):
         _same_as_image_kernel(step, seed)
 
@@ -138,17 +130,19 @@ def test_batched_kernels_move_targets_as_the_per_sample_run_does() -> None:
     samples = [Sample("a", {"image": imgs[0][0], "depth.png": imgs[0][1]}),
                Sample("b", {"image": imgs[1][0], "depth.png": imgs[1][1]}),  # another size: a padded row
                Sample("c", {"image": imgs[2][0]}),  # no target
-               Sample("d", {"depth.png": imgs[0][1], "text": "no image"})]  # a target without an image stays
+               Sample("d", {"depth.png": imgs[0][1], "text": "no image"})]  # a target without an image: left out
     recipe = load_recipe({**MASK, "seed": 5, "image": [{"op": "rotate", "limit": 30.0}, {"op": "hflip", "p": 0.5},
                                                       {"op": "random_resized_crop", "size": [40, 40]}]})
-    batch = recipe.apply_batched(collate(samples))
-    for i, s in enumerate(samples):
+    with pytest.warns(UserWarning, match=r"sample 'd' has the target 'depth.png' but no image"):
+        batch = recipe.apply_batched(collate(samples))
+    for i, s in enumerate(samples[:3]):
         want = recipe.apply_sample(s)
         if "depth.png" in s.fields:
             h, w = want["depth.png"].shape[-2:]
             assert torch.equal(batch["depth.png"][i, :, :h, :w], want["depth.png"]), s.key
-    assert tuple(batch["depth.png"].shape) == (4, 1, 96, 128)  # row d is its own 96 x 128 map, unmoved
-    assert torch.equal(batch["depth.png"][3], imgs[0][1]) and "depth.png" in batch.lengths
+    assert tuple(batch["depth.png"].shape) == (4, 1, 40, 40) and "depth.png" not in batch.lengths
+    assert batch.present["depth.png"].tolist() == [True, True, False, False]  # row d's target has no image: left out
+    assert "depth.png" not in recipe.apply_sample(samples[3]).fields  # per sample too (warned once per recipe)
 
 
 def test_targets_through_shards_loader_workers_and_mmdata_augment(tmp_path: Path) -> None:
@@ -346,3 +340,41 @@ def test_an_explicit_image_max_size_is_refused_with_targets(tmp_path: Path) -> N
     with pytest.raises(mmdata.MMDataError, match=r"image_max_size=\(16, 16\) decodes JPEG images scaled down, but not "
                                                  r"the recipe's targets \(seg.png\)"):
         mmdata.loader(tmp_path / "ds", 2, recipe=MASK | {"targets": {"seg.png": "mask"}}, image_max_size=(16, 16))
+
+
+def test_third_qa_pass_alignment_check_fill_dtype_and_nearest_resize() -> None:
+    """QA round 2: check_op passed a flip whose move_map left the map unflipped; a fill of 300 on a uint8 mask
+    was a bare OverflowError (0.5 silently 0); resize with interpolation: nearest put its target 1-2 source
+    pixels off the image (cv2's corner-aligned nearest vs pixel centres)."""
+    from mmdata.augment.image import ImageOp
+    from mmdata.testing import check_op, restored_registry
+
+    with restored_registry():
+        class Mirror(ImageOp):
+            section, name = "image", "test_targets_mirror"
+            moves_pixels = True
+            copy_input = False
+
+            def kernel(self, arr: np.ndarray, params: dict) -> np.ndarray:
+                return np.ascontiguousarray(arr[:, ::-1])
+
+            def move_map(self, arr: np.ndarray, params: dict, fill: float = 0) -> np.ndarray:
+                return arr.copy()  # forgot to flip
+
+        with pytest.raises(AssertionError, match=r"\[targets\].*moves the target elsewhere than transform moves the image"):
+            check_op(Mirror(p=1.0), batched=False)
+        check_op(Mirror(p=1.0), batched=False, targets=False)  # an op that also changes colours may opt out
+    image = torch.zeros(3, 20, 30, dtype=torch.uint8)
+    for fill, mask in ((300, torch.ones(1, 20, 30, dtype=torch.uint8)), (0.5, torch.ones(1, 20, 30, dtype=torch.uint8)),
+                       (2, torch.ones(20, 30, dtype=torch.bool))):
+        r = load_recipe({"targets": {"seg.png": {"kind": "mask", "fill": fill}}, "image": [{"op": "rotate"}]})
+        with pytest.raises(ShardError, match=rf"sample 'k': target 'seg.png' holds \w+ values; its fill {fill} is no"):
+            r.apply_sample(Sample("k", {"image": image, "seg.png": mask}))
+    ys, xs = np.mgrid[0:40, 0:60]
+    ramp = torch.from_numpy(np.stack([ys, xs, ys * 0]).astype(np.uint8))
+    coord = torch.from_numpy((ys * 60 + xs)[None].astype(np.int32))
+    for size in ([37, 23], [20, 30], [80, 13]):
+        out = load_recipe({**MASK, "image": [{"op": "resize", "size": size, "side": "exact", "interpolation": "nearest"}]}) \
+            .apply_sample(Sample("k", {"image": ramp, "depth.png": coord}))
+        moved = out["depth.png"][0].numpy()
+        assert np.array_equal(moved // 60, out["image"][0].numpy()) and np.array_equal(moved % 60, out["image"][1].numpy())
