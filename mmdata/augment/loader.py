@@ -51,7 +51,7 @@ from mmdata.augment.balance import Balanced, BalancePlan, index_groups
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import BALANCE_KEYS, Recipe, load_recipe, params_seed, validate_balance
 from mmdata.checks import expect_int, expect_names, unknown_keywords
-from mmdata.errors import MMDataError, RecipeError
+from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.reader import (EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world, open_dataset,
@@ -145,7 +145,8 @@ def decoded_split(path: Any, split: str, modalities: Sequence[str] | None, on_er
     ident = _folder_identity(path)
     key = None
     if ident is not None:
-        norm = recipe.to_dict().get("normalize")
+        spec = recipe.to_dict()  # its normalize stage and the targets that move with it
+        norm = [spec.get("normalize"), spec.get("targets")]
         key = json.dumps([ident, split, list(modalities) if modalities is not None else None, on_error, norm,
                           sorted(reader_kw.items())], default=repr)
         if key in _decoded:
@@ -154,7 +155,14 @@ def decoded_split(path: Any, split: str, modalities: Sequence[str] | None, on_er
     ds = open_dataset(path, split=split, modalities=modalities, shuffle=False, on_error=on_error, partition=False,
                       **reader_kw)  # the whole split; MemoryDataset partitions
     # normalize is deterministic: cache its output (smaller, and done once instead of every epoch)
-    decoded = [recipe.normalize(Sample(s.key, s.fields, s.sample_rate, {"shard": s.meta.get("shard")})) for s in ds]
+    decoded = []
+    for s in ds:
+        try:
+            decoded.append(recipe.normalize(Sample(s.key, s.fields, s.sample_rate, {"shard": s.meta.get("shard")})))
+        except ShardError as exc:  # refused by the recipe (a target of another size): skipped like a bad member
+            if on_error == "raise":
+                raise
+            ds._count(RECIPE_REFUSED, str(s.meta.get("shard", "?")), s.key, str(exc))
     out = (decoded, dict(getattr(ds, "skipped", {})))
     if key is not None:
         _decoded[key] = out
@@ -168,19 +176,33 @@ def clear_decoded() -> None:
     _decoded.clear()
 
 
+#: the skip reason of a sample the recipe refused (a target of another size than its image, a random_crop
+#: larger than the image) while the reader skips bad samples (on_error="skip" / "warn")
+RECIPE_REFUSED = "refused by the recipe"
+
+
 class _Augmented(IterableDataset):  # type: ignore[type-arg]
     """Per-sample recipe stages in the DataLoader workers: ``"train"`` (normalize + random sections) or
-    ``"eval"`` (normalize only)."""
+    ``"eval"`` (normalize only). ``reader``: the ShardDataset that skips bad samples — a sample the recipe
+    refuses (ShardError) is then skipped and counted there, like one that does not decode."""
 
-    def __init__(self, source: Any, recipe: Recipe, stage: str) -> None:
+    def __init__(self, source: Any, recipe: Recipe, stage: str, reader: ShardDataset | None = None) -> None:
         self.source = source
         self.recipe = recipe
         self.stage = stage
+        self.reader = reader
 
     def __iter__(self) -> Iterator[Sample]:
         default = int(getattr(self.source, "epoch", 0))
         for s in self.source:  # a source that fixes the epoch when its iteration starts says so in meta["epoch"]
-            yield self.recipe.apply_sample(s, int(s.meta.get("epoch", default)), self.stage)
+            try:
+                out = self.recipe.apply_sample(s, int(s.meta.get("epoch", default)), self.stage)
+            except ShardError as exc:
+                if self.reader is None:
+                    raise
+                self.reader._count(RECIPE_REFUSED, str(s.meta.get("shard", "?")), s.key, str(exc))
+                continue
+            yield out
 
 
 class Loader:
@@ -445,10 +467,11 @@ class Loader:
         if self.plan is not None:
             ds = Balanced(ds, self.plan, resume)
         rec = self._sample_recipe
+        skips = self.source if isinstance(self.source, ShardDataset) and self.source.on_error != "raise" else None
         if self.stage == "train" and self.augment_on == "workers" and (rec.has_normalize or rec.has_random):
-            ds = _Augmented(ds, rec, "train")
+            ds = _Augmented(ds, rec, "train", skips)
         elif rec.has_normalize:
-            ds = _Augmented(ds, rec, "eval")
+            ds = _Augmented(ds, rec, "eval", skips)
         return ds
 
     def _track(self, batch: Batch) -> None:

@@ -378,3 +378,53 @@ def test_third_qa_pass_alignment_check_fill_dtype_and_nearest_resize() -> None:
             .apply_sample(Sample("k", {"image": ramp, "depth.png": coord}))
         moved = out["depth.png"][0].numpy()
         assert np.array_equal(moved // 60, out["image"][0].numpy()) and np.array_equal(moved % 60, out["image"][1].numpy())
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_a_target_of_another_size_is_skipped_and_counted_when_the_loader_skips(tmp_path: Path, cache: bool) -> None:
+    """QA: with on_error="skip" a mask of another size than its image stopped the epoch (ShardError); it is
+    now skipped and counted like a member that does not decode (2 workers: the counts reach the loader)."""
+    from PIL import Image
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rows = ["image,seg"]
+    for i in range(6):
+        Image.fromarray(np.full((24, 32, 3), 40 * i, np.uint8)).save(raw / f"i{i}.png")
+        Image.fromarray(np.ones((24, 32) if i != 2 else (12, 16), np.uint8)).save(raw / f"s{i}.png")
+        rows.append(f"i{i}.png,s{i}.png")
+    (raw / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    mmdata.shard(raw / "m.csv", tmp_path / "ds", columns={"seg": "seg"}, split="train=1.0", progress=False)
+    recipe = {"targets": {"seg.png": "mask"}, "normalize": {"image": [{"op": "resize", "size": 16}]},
+              "image": [{"op": "hflip"}]}
+    with pytest.raises(ShardError, match=r"sample 'i2': target 'seg.png' has shape \[1, 12, 16\]"):
+        list(mmdata.loader(tmp_path / "ds", 2, recipe=recipe, cache=cache))
+    loader = mmdata.loader(tmp_path / "ds", 2, recipe=recipe, cache=cache, on_error="skip",
+                           num_workers=0 if cache else 2)
+    keys = sorted(k for b in loader for k in b.keys)
+    assert keys == ["i0", "i1", "i3", "i4", "i5"] and loader.skipped == {"refused by the recipe": 1}
+
+
+def test_the_decoded_split_memo_knows_the_targets(tmp_path: Path) -> None:
+    """The process keeps normalized splits (cache=True) keyed by the normalize stage; a recipe with targets
+    normalizes its targets too, so the same normalize without targets must not serve it (and back)."""
+    from PIL import Image
+
+    from mmdata.augment.loader import clear_decoded
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rows = ["image,seg"]
+    for i in range(3):
+        Image.fromarray(np.full((24, 32, 3), 40 * i, np.uint8)).save(raw / f"i{i}.png")
+        Image.fromarray(np.ones((24, 32), np.uint8)).save(raw / f"s{i}.png")
+        rows.append(f"i{i}.png,s{i}.png")
+    (raw / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    mmdata.shard(raw / "m.csv", tmp_path / "ds", columns={"seg": "seg"}, split="train=1.0", progress=False)
+    clear_decoded()
+    norm = {"normalize": {"image": [{"op": "center_crop", "size": [12, 16]}]}}  # no decode hint: the same reader options
+    with pytest.warns(UserWarning, match="per-pixel maps"):
+        plain = next(iter(mmdata.loader(tmp_path / "ds", 3, recipe=norm, cache=True, stage="eval")))
+    moved = next(iter(mmdata.loader(tmp_path / "ds", 3, recipe={**norm, **MASK, "targets": {"seg.png": "mask"}},
+                                    cache=True, stage="eval")))
+    assert tuple(plain["seg.png"].shape[-2:]) == (24, 32) and tuple(moved["seg.png"].shape[-2:]) == (12, 16)
