@@ -73,15 +73,21 @@ def op_reference() -> str:
            "string where a list is expected is a one-element list (`modalities: image`); `one_of` / `some_of` nest "
            "at most 32 deep; YAML anchors and aliases may reuse a block, but a recipe may hold at most 100,000 "
            "values once aliases are expanded; `freq_mask` and `time_mask` with `target: spec` need a `logmel` "
-           "before them (in `audio` or `normalize.audio`); a `batch` section has at most one mixing op.", ""]
+           "before them (in `audio` or `normalize.audio`); a `batch` section has at most one mixing op.",
+           "* **targets**: ops marked *moves* move the image's pixels; a recipe's `targets: {seg.png: mask}` (per-pixel "
+           "maps beside the image: masks, depth) move with them (nearest, the target's fill where pixels come in); "
+           "*refused* ops blend two images and cannot run with targets; the others leave targets as they are.", ""]
     for section in ("image", "audio", "text", "sample", "batch"):
         names = sorted(n for s, n in reg if s == section)
         out += [f"## {section}", "", SECTION_DOC[section], "",
-                "| op | normalize | kernels agree |", "|---|---|---|"]
+                "| op | normalize | targets | kernels agree |", "|---|---|---|---|"]
         for n in names:
             cls = reg[(section, n)]
             tol = "one kernel (batches only)" if section == "batch" else cls.tolerance
-            out.append(f"| [`{n}`](#{section}-{n}) | {'yes' if cls.deterministic else ''} | {tol} |")  # GitHub's anchor
+            moves = "" if not cls.moves_pixels else "refused" if section == "batch" else "moves"
+            if n in ("one_of", "some_of"):
+                moves = "as each child"
+            out.append(f"| [`{n}`](#{section}-{n}) | {'yes' if cls.deterministic else ''} | {moves} | {tol} |")  # GitHub's anchor
         out.append("")
         for n in names:
             cls = reg[(section, n)]
