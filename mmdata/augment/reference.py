@@ -85,7 +85,7 @@ def op_reference() -> str:
             cls = reg[(section, n)]
             tol = "one kernel (batches only)" if section == "batch" else cls.tolerance
             moves = "" if not cls.moves_pixels else "refused" if section == "batch" else "moves"
-            if n in ("one_of", "some_of"):
+            if n in ("one_of", "some_of") and section in ("image", "sample"):
                 moves = "as each child"
             out.append(f"| [`{n}`](#{section}-{n}) | {'yes' if cls.deterministic else ''} | {moves} | {tol} |")  # GitHub's anchor
         out.append("")
