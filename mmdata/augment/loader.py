@@ -160,7 +160,7 @@ def decoded_split(path: Any, split: str, modalities: Sequence[str] | None, on_er
         try:
             decoded.append(recipe.normalize(Sample(s.key, s.fields, s.sample_rate, {"shard": s.meta.get("shard")})))
         except ShardError as exc:  # refused by the recipe (a target of another size): skipped like a bad member
-            if on_error == "raise":
+            if on_error == "raise" or not isinstance(ds, ShardDataset):
                 raise
             ds._count(RECIPE_REFUSED, str(s.meta.get("shard", "?")), s.key, str(exc))
     out = (decoded, dict(getattr(ds, "skipped", {})))

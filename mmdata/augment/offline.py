@@ -39,11 +39,13 @@ CARRIED_CARD_KEYS = ("metadata_columns", "metadata_kinds")
 
 def encode_sample(sample: Sample) -> dict[str, bytes]:
     """Encode decoded fields back to member bytes: the standard fields as PNG, audio as the loader will read
-    it back exactly (:func:`audio_member`), UTF-8 and ``cls``; an array field ``<name>`` as ``<name>.npy``; a named text or JSON field (``caption_de.txt``,
-    ``seg.json``) as UTF-8 / JSON under its name; a field kept as bytes (``mp4``, ``voice.flac``) as it
-    was. A named image field (``depth.png``: its stored values) goes back into a PNG when it came from
-    one and a PNG holds its values exactly (uint8 with 1-4 channels, one channel of 0..65535 as 16-bit,
-    bool); else (a JPEG's or float TIFF's values) ``depth.jpg.npy`` — the same field, the same values."""
+    it back exactly (:func:`audio_member`), UTF-8 and ``cls``; an array field ``<name>`` as
+    ``<name>.npy``; a named text or JSON field (``caption_de.txt``, ``seg.json``) as UTF-8 / JSON under its
+    name; a field kept as bytes (``mp4``, ``voice.flac``) as it was. A named image field (``depth.png``:
+    its stored values) goes back into a PNG when it came from one and a PNG holds its values exactly (uint8
+    with 1-4 channels, 0..65535 with 1, 3 or 4 channels as 16-bit, bool); else (a JPEG's or float TIFF's
+    values) ``depth.jpg.npy`` — the same field, the same values. Audio with NaN / inf is refused
+    (ShardError naming the sample): the loader would refuse it."""
     from PIL import Image
 
     out: dict[str, bytes] = {}
@@ -99,8 +101,8 @@ def audio_member(wav: np.ndarray, rate: int) -> tuple[str, bytes]:
         return "wav", float_wav(x, rate)
     for bits, subtype in ((15, "PCM_16"), (23, "PCM_24")):
         scaled = x.astype(np.float64) * 2.0**bits
-        if np.isfinite(scaled).all() and (np.rint(scaled) == scaled).all() and (x.size == 0 or (scaled.min() >= -2.0**bits
-                                                                                              and scaled.max() < 2.0**bits)):
+        if (np.isfinite(scaled).all() and (np.rint(scaled) == scaled).all() and scaled.min() >= -2.0**bits
+                and scaled.max() < 2.0**bits):
             sf.write(buf, x, rate, format="FLAC", subtype=subtype)
             return "flac", buf.getvalue()
     return "wav", float_wav(x, rate)
