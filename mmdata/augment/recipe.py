@@ -83,8 +83,8 @@ STAGES = ("train", "eval")
 #: replay-log format: 1 = entries keyed by position ("index"); 2 = entries carry the op identity ("id")
 LOG_FORMAT = 2
 #: the ops' kernels: bump when any op gives another output for the same params (a replay log from other
-#: kernels replays its params, not its outputs; :func:`mmdata.augment.replay.load_log` warns). 1: since
-#: 2026-12-03, the first version recorded (logs without it predate it or match it)
+#: kernels replays its params, not its outputs; :func:`mmdata.augment.replay.load_log` warns, also for a
+#: log without a record: written before 2026-12-03, when several kernels changed). 1: since 2026-12-03
 KERNELS = 1
 #: values a recipe may hold once YAML aliases are expanded (far above any real recipe; see _check_size)
 MAX_VALUES = 100_000
@@ -792,7 +792,8 @@ class Recipe:
         else:
             listed = ""
         warnings.warn(f"field{'s' * (len(maps) > 1)} {', '.join(repr(m) for m in maps)} ha{'ve' if len(maps) > 1 else 's'} "
-                      f"the image's height and width (per-pixel maps?); the recipe's {shown} move the image's pixels "
+                      f"the image's height and width (per-pixel maps?); the recipe's {shown} "
+                      f"move{'s' * (len(self._moving) == 1)} the image's pixels "
                       f"only, so {'they' if len(maps) > 1 else 'it'} will no longer line up with the image unless the "
                       f"recipe lists {'them' if len(maps) > 1 else 'it'} as targets (targets: {{"
                       f"{', '.join(f'{m}: mask' for m in maps)}}}: moved with the image, nearest sampling){listed}",
