@@ -865,6 +865,9 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             at_root = [r.source_key for r in records if "/" not in r.source_key]
             warnings.append(_root_files_warning(top_dirs, at_root, top_files, unlabelled, len(in_folders)))
     if class_of:
+        paired = _paired_layout_warning(records, top_dirs)
+        if paired:
+            warnings.append(paired)
         used = {r.label for r in records}
         empty = [d for d in top_dirs if class_of[d] not in used]
         if empty:
@@ -948,6 +951,40 @@ def _names_from_folders(datas: list[Any], top_dirs: list[str]) -> list[str] | No
             return None
         hit = hit or raw in known
     return names if hit else None
+
+
+#: folder names of paired layouts (an image folder beside its masks / depth maps), lower-cased
+PAIRED_NAMES = frozenset(("images", "image", "img", "imgs", "rgb", "jpegimages", "masks", "mask", "labels", "label",
+                          "annotations", "annotation", "ann", "anns", "gt", "groundtruth", "depth", "depths", "seg",
+                          "segmentation", "segmentationclass", "segmentationobject", "targets", "semantic", "instances"))
+
+
+def _paired_layout_warning(records: list[Record], top_dirs: list[str]) -> str | None:
+    """A warning when "class folders" look like a paired layout — ``images/0001.jpg`` beside
+    ``masks/0001.png`` (Pascal VOC, ADE20K, Cityscapes, depth datasets): most names recur in two or more
+    folders, and the folders hold other file types or have the names such layouts use. Read as classes,
+    every image and every mask became a sample of its own, labelled by its folder."""
+    if len(top_dirs) < 2:
+        return None
+    folders: dict[str, set[str]] = {}  # name inside its folder -> the folders holding it
+    types: dict[str, set[str]] = {}  # folder -> its members' types
+    for r in records:
+        top, _, rest = r.source_key.partition("/")
+        folders.setdefault(rest, set()).add(top)
+        types.setdefault(top, set()).update(e.rsplit(".", 1)[-1].lower() for e in r.members)
+    shared = sum(1 for r in records if len(folders[r.source_key.partition("/")[2]]) > 1)
+    if shared < max(2, 0.9 * len(records)):
+        return None
+    kinds = {frozenset(t) for t in types.values()}
+    if len(kinds) < 2 and not any(_nfc(d).lower() in PAIRED_NAMES for d in top_dirs):
+        return None  # cat/001.jpg beside dog/001.jpg: classes that number their files alike
+    name = next(rest for rest, tops in folders.items() if len(tops) > 1)
+    shown = ", ".join(f"{printable(d)}/" for d in top_dirs[:4]) + (", ..." if len(top_dirs) > 4 else "")
+    return (f"folders {shown} were read as classes, but {shared} of {len(records)} samples share their name with a "
+            f"sample in another folder ({printable(name)!r} is in {', '.join(sorted(map(printable, folders[name])))}): if "
+            "they are one sample in parts (an image and its mask or depth map), they are no classes — write a manifest "
+            "with a column per folder (image,seg / images/0001.jpg,masks/0001.png) and shard it with --column seg=seg; "
+            "recipes then move the masks with the image (targets: {seg.png: mask})")
 
 
 def _root_files_warning(top_dirs: list[str], at_root: list[str], top_files: list[str], unlabelled: int,

@@ -1,0 +1,54 @@
+"""A paired layout read as class folders (QA 2026-12-03): Pascal VOC / ADE20K style ``images/0001.jpg``
+beside ``masks/0001.png`` became a two-class dataset, "images" and "masks", every mask a sample of its
+own, without a word. The shard now warns, and the route it names (a manifest, ``--column``, recipe
+``targets``) works as it says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import mmdata
+
+
+def _pairs(root: Path, image_dir: str, mask_dir: str, mask_ext: str = "png", n: int = 4) -> None:
+    (root / image_dir).mkdir(parents=True)
+    (root / mask_dir).mkdir(parents=True)
+    for i in range(n):
+        img = np.zeros((20, 30, 3), np.uint8)
+        img[5:10, 10 + i : 20 + i] = 255
+        Image.fromarray(img).save(root / image_dir / f"{i:04d}.jpg", quality=95)
+        mask = np.zeros((20, 30), np.uint8)
+        mask[5:10, 10 + i : 20 + i] = 1
+        Image.fromarray(mask).save(root / mask_dir / f"{i:04d}.{mask_ext}")
+
+
+def test_a_paired_layout_warns_and_numbered_classes_do_not(tmp_path: Path) -> None:
+    _pairs(tmp_path / "voc", "JPEGImages", "SegmentationClass")
+    rep = mmdata.shard(tmp_path / "voc", tmp_path / "ds", progress=False)
+    assert any("were read as classes, but 8 of 8 samples share their name with a sample in another folder ('0000' is in "
+               "JPEGImages, SegmentationClass)" in w and "--column seg=seg" in w for w in rep["warnings"])
+    same_type = tmp_path / "rgbd"
+    _pairs(same_type, "rgb", "depth", mask_ext="jpg")  # one file type in both, but the names of such a layout
+    assert any("were read as classes" in w for w in mmdata.shard(same_type, tmp_path / "ds2", progress=False)["warnings"])
+    classes = tmp_path / "pets"
+    _pairs(classes, "cat", "dog", mask_ext="jpg")  # classes that number their files alike: no warning
+    assert not any("were read as classes" in w for w in mmdata.shard(classes, tmp_path / "ds3", progress=False)["warnings"])
+
+
+def test_the_route_the_warning_names_moves_the_masks_with_the_images(tmp_path: Path) -> None:
+    raw = tmp_path / "voc"
+    _pairs(raw, "images", "masks")
+    rows = ["image,seg"] + [f"images/{i:04d}.jpg,masks/{i:04d}.png" for i in range(4)]
+    (raw / "manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    rep = mmdata.shard(raw / "manifest.csv", tmp_path / "ds", columns={"seg": "seg"}, split="train=1.0", progress=False)
+    assert rep["samples"] == 4 and not any("were read as classes" in w for w in rep["warnings"])
+    recipe = {"targets": {"seg.png": "mask"}, "image": [{"op": "hflip", "p": 1.0}, {"op": "rotate", "limit": 20.0}]}
+    for b in mmdata.loader(tmp_path / "ds", 4, recipe=recipe):
+        white = b["image"].float().mean(1) > 128
+        seg = b["seg.png"][:, 0] == 1
+        assert (white == seg).float().mean() > 0.97  # the mask lies where the white box went
+        assert torch.equal(b.present["seg.png"], torch.ones(4, dtype=torch.bool))
