@@ -26,6 +26,8 @@ def augment(
         help="Splits that get the random sections and --copies (repeatable or comma-separated); default train. "
              "The other splits are written once each, normalize stage only.")] = None,
     maxcount: Annotated[int, typer.Option(min=1, help="Max samples per output shard.")] = 1000,
+    on_error: Annotated[str, typer.Option(help="raise (stop at a sample the recipe refuses, naming it) or skip (leave it "
+                                               "out and list it in the card's skipped).")] = "raise",
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     plugin: PluginOpt = None,
@@ -43,7 +45,7 @@ def augment(
             load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
             rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original,
                                   seed=seed, splits=split, augment_splits=wanted, maxcount=maxcount, progress=not json_,
-                                  executor=executor, address=address)
+                                  executor=executor, address=address, on_error=on_error)
         except OSError as exc:
             no_room(exc, out)
             raise

@@ -29,7 +29,7 @@ from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
 from mmdata.codecs import NON_FINITE_AUDIO, TEXT_EXTS
 from mmdata.errors import RecipeError, ShardError
-from mmdata.shards.sources import Record, json_member
+from mmdata.shards.sources import SKIP_REASON, Record, json_member
 from mmdata.types import Sample
 from mmdata.urls import is_remote
 
@@ -162,18 +162,29 @@ def _log(out: Sample) -> str:
 
 
 def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, split: str,
-                  wanted: set[str] | None = None, augment: bool = True) -> Iterator[Record]:
+                  wanted: set[str] | None = None, augment: bool = True, on_error: str = "raise") -> Iterator[Record]:
     """The records of one source sample: itself (``keep_original``) and its ``copies`` augmented
     copies ``<key>_aug<k>``, each drawn from its own key; only those keyed in ``wanted`` when given
     (the others are not augmented). ``augment=False`` (a split that is not augmented): one record
     under the sample's own key, with the recipe's normalize stage only (``copies`` and
-    ``keep_original`` do not apply)."""
+    ``keep_original`` do not apply). ``on_error="skip"``: a copy the recipe refuses (ShardError: a target
+    of another size than its image, a random_crop larger than it) is a record without members that says
+    why, which the writer reports as skipped, naming the source sample."""
     label = s.get("label")
+
+    def made(key: str, stage: str) -> Record:
+        try:
+            out = recipe.apply_sample(Sample(key, s.fields, s.sample_rate), epoch=0, stage=stage)
+            return Record(out.key, out.key, encode_sample(out), out.get("label", label), split,
+                          extra={"aug_params": _log(out), "aug_source": s.key})
+        except ShardError as exc:
+            if on_error != "skip":
+                raise
+            return Record(key, s.key, {}, None, split, extra={SKIP_REASON: f"refused by the recipe: {exc}"})
+
     if not augment:
         if wanted is None or s.key in wanted:
-            out = recipe.apply_sample(Sample(s.key, s.fields, s.sample_rate), epoch=0, stage="eval")
-            yield Record(s.key, s.key, encode_sample(out), out.get("label", label), split,
-                         extra={"aug_params": _log(out), "aug_source": s.key})
+            yield made(s.key, "eval")
         return
     if keep_original and (wanted is None or s.key in wanted):
         base = Sample(s.key, s.fields, s.sample_rate)
@@ -181,26 +192,26 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
     for k in range(copies):
         if wanted is not None and f"{s.key}_aug{k}" not in wanted:
             continue
-        out = recipe.apply_sample(Sample(f"{s.key}_aug{k}", s.fields, s.sample_rate), epoch=0)
-        yield Record(out.key, out.key, encode_sample(out), out.get("label", label), split,
-                     extra={"aug_params": _log(out), "aug_source": s.key})
+        yield made(f"{s.key}_aug{k}", "train")
 
 
 class _Copies(IterableDataset):  # type: ignore[type-arg]
     def __init__(self, source: Any, recipe: Recipe, copies: int, keep_original: bool, split: str,
-                 augment: bool = True) -> None:
+                 augment: bool = True, on_error: str = "raise") -> None:
         self.source, self.recipe, self.copies, self.keep, self.split = source, recipe, copies, keep_original, split
-        self.augment = augment
+        self.augment, self.on_error = augment, on_error
 
     def __iter__(self) -> Iterator[Record]:
         for s in self.source:
-            yield from sample_copies(s, self.recipe, self.copies, self.keep, self.split, augment=self.augment)
+            yield from sample_copies(s, self.recipe, self.copies, self.keep, self.split, augment=self.augment,
+                                     on_error=self.on_error)
 
 
 def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: int = 1, workers: int = 1,
                     keep_original: bool = False, seed: int = 0, splits: list[str] | None = None,
                     augment_splits: list[str] | None = None, maxcount: int = 1000, progress: bool = True,
-                    executor: str = "local", address: str | None = None, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                    executor: str = "local", address: str | None = None, storage_options: dict[str, Any] | None = None,
+                    on_error: str = "raise") -> dict[str, Any]:
     """Write ``copies`` augmented copies of every training sample of ``src`` to ``out``, and the other
     splits through with the normalize stage only.
 
@@ -225,6 +236,10 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     A recipe's ``batch`` (mixup / mixgen) and ``balance`` sections act while training, not on copies:
     either is a :class:`RecipeError` here (keep them in the training recipe).
 
+    ``on_error="skip"``: a sample the recipe refuses (a target of another size than its image, a
+    ``random_crop`` larger than it) is left out and listed in the report's and card's ``skipped``, naming
+    the source sample; ``"raise"`` (default) stops at it.
+
     Example:
         >>> import tempfile, mmdata
         >>> from mmdata.testing import make_sample_folder
@@ -242,6 +257,8 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
 
     if copies < 0:
         raise RecipeError(f"--copies (copies=) must be >= 0, got {copies}")
+    if on_error not in ("raise", "skip"):
+        raise RecipeError(f"--on-error (on_error=) must be raise or skip, got {on_error!r}")
     if protocol(src) == "file":
         src = local_path(src)  # other URLs: read with fsspec
     _check_out(src, out)
@@ -290,14 +307,15 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     # what the source's card says of members the copies keep as they are (a manifest's --meta columns)
     kept = {k: card[k] for k in CARRIED_CARD_KEYS if k in card}
     if executor == "ray":
-        return _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen,
+        return _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen, on_error=on_error,
                                augmented=set(augmented), maxcount=maxcount, progress=progress, address=address,
                                card=card, card_extra={"augmentation": extra, **kept},
                                storage_options=storage_options) | {"copies": copies, **summary}
     records: list[Record] = []
     for split in chosen:
         ds = mmdata.open_dataset(src, split=split, storage_options=storage_options, image_alpha=blends_alpha(rec))
-        it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented), batch_size=None,
+        it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented, on_error=on_error),
+                        batch_size=None,
                         num_workers=max(0, workers - 1) if workers > 1 else 0)
         records.extend(it)
     return write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
@@ -347,6 +365,10 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
         parts.append("no split augmented (see --augment-split)")
     resumed = (f" (resumed: kept the {rep['resumed_shards']} shards an earlier run of this job had finished)"
                if rep.get("resumed_shards") else "")
+    left = rep.get("skipped") or []
+    if left:  # --on-error skip: samples the recipe refused (or left without a member)
+        parts.append(f"skipped {_count(len(left), 'sample', 'samples')}, listed in dataset.json (skipped): "
+                     f"{left[0]['source']}: {left[0]['reason']}" + (" ..." if len(left) > 1 else ""))
     return (f"wrote {_count(rep['samples'], 'sample', 'samples')} in {_count(rep['shards'], 'shard', 'shards')} to {out}: "
             + "; ".join(parts) + resumed)
 
@@ -358,7 +380,8 @@ def _name(out: str | Path) -> str:
 
 def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: int, keep_original: bool,
                     splits: list[str], augmented: set[str], maxcount: int, progress: bool, address: str | None,
-                    card: dict[str, Any], card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                    card: dict[str, Any], card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None,
+                    on_error: str = "raise") -> dict[str, Any]:
     """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
     bare shards, from their tar headers — exactly as :func:`~mmdata.shards.writer.write_records`
     plans the records of a local run, then run one :func:`_augment_shard` Ray task per output shard
@@ -405,6 +428,7 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
         needed = {origin[k][1] for k in keys}
         extra[p["name"]] = {"augment": {
             "src": root, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original, "keys": keys,
+            "on_error": on_error,
             "augment": p["split"] in augmented,
             "sources": sorted({origin[k][0] for k in keys}), "storage_options": storage_options,
             "source_shards": [sh for sh in listed[p["split"]] if sh in needed]}}
@@ -472,7 +496,7 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     for s in ds:
         if s.key in need:
             for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
-                                   augment=aug.get("augment", True)):
+                                   augment=aug.get("augment", True), on_error=aug.get("on_error", "raise")):
                 made[r.key] = r
     missing = [k for k in aug["keys"] if k not in made]
     if missing:

@@ -106,7 +106,7 @@ def check_fill(name: str, dtype: np.dtype, fill: int | float, key: str) -> None:
           float(fill).is_integer() and np.iinfo(dtype).min <= fill <= np.iinfo(dtype).max if dtype.kind in "iu" else True)
     if not ok:
         raise ShardError(f"sample {key!r}: target {name!r} holds {dtype} values; its fill {fill!r} is no {dtype} value "
-                         f"(targets: {{{name}: {{kind: mask, fill: N}}}} with N one of them)")
+                         f"(targets: {{{name}: {{kind: mask, fill: N}}}} with N a {dtype} value)")
 
 
 def nearest(arr: np.ndarray, h: int, w: int, exact: bool = True) -> np.ndarray:

@@ -87,6 +87,11 @@ class Record:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+#: a record's ``extra`` entry saying why it has no member (``mmdata augment --on-error skip``: the recipe refused
+#: it); the writer reports such a record as a skipped sample
+SKIP_REASON = "skip_reason"
+
+
 @dataclass
 class Discovered:
     """What discovery found: records sorted by key, class names, and what it left out."""
@@ -959,6 +964,13 @@ PAIRED_NAMES = frozenset(("images", "image", "img", "imgs", "rgb", "jpegimages",
                           "segmentation", "segmentationclass", "segmentationobject", "targets", "semantic", "instances"))
 
 
+def _field_hint(column: str) -> str:
+    """A field name a user could give a manifest column with ``--column FIELD=COLUMN`` (1 to 64 lowercase
+    letters, digits and ``_``: ``Depth PNG`` -> ``depth_png``)."""
+    name = re.sub(r"[^a-z0-9_]+", "_", column.lower()).strip("_")[:64]
+    return name if name and name[0].isalpha() else f"f_{name}"[:64]
+
+
 def _paired_layout_warning(records: list[Record], top_dirs: list[str]) -> str | None:
     """A warning when "class folders" look like a paired layout — ``images/0001.jpg`` beside
     ``masks/0001.png`` (Pascal VOC, ADE20K, Cityscapes, depth datasets): most names recur in two or more
@@ -1818,7 +1830,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             first = field_cols.setdefault(fieldname, col)
             if first != col:
                 bad(cell.shown, col, f"a second {fieldname} file for the sample (column {first!r} gives one); a "
-                                     f"sample holds one file per modality")
+                                     f"sample holds one file per modality — to keep this column as a field of its own "
+                                     f"(a mask, a depth map): --column {_field_hint(col)}={col}")
                 continue
             members[ext] = cell.member  # type: ignore[assignment]
         text = row.get("text")

@@ -40,7 +40,7 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
-from mmdata.shards.sources import (ON_ERROR, UNREAD, Record, check_split_name, discover, file_stamp,
+from mmdata.shards.sources import (ON_ERROR, SKIP_REASON, UNREAD, Record, check_split_name, discover, file_stamp,
                                    label_gap_warning, printable, read_error, read_label_names, read_many, skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import LocalOutput, RemoteOutput, check_local_output, is_shard_name, output
@@ -559,6 +559,11 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
         suffixes, _, fields, ii, ai, ti, others = layout(exts)
         start, end = end, end + len(values)
         datas = flat[start:end]
+        if all(f == "label" for f in fields):  # nothing to shard (augment: a recipe refused it, or left only a label)
+            why = dict(rec[3]).get(SKIP_REASON) if rec[3] else None
+            skipped.append(skip_entry(source_key, "sample", why or "no member to write: nothing but a label (or "
+                                                                   "nothing) is left of it", key))
+            continue
         img = aud = chars = None
         bad: dict[int, str] | None = None
         if not all_read and not all(d.__class__ is bytes for d in datas):
@@ -606,8 +611,8 @@ def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any
     read and accepted by the C parsers, and ASCII text: a column at a time (``map`` over the C
     functions, ``zip`` into rows), with no Python step per sample. None when any of that does not hold."""
     exts = chunk[0][4]
-    if set(map(itemgetter(4), chunk)) != {exts}:
-        return None
+    if set(map(itemgetter(4), chunk)) != {exts} or all(field_of(e) == "label" for e in exts):
+        return None  # mixed members, or none but a label (the per-sample path reports those)
     suffixes, _, _, ii, ai, ti, others = _layout(exts)
     if others:
         return None
