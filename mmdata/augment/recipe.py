@@ -70,7 +70,7 @@ from mmdata.augment.base import Op, Shape, build_op
 from mmdata.augment.compose import MAX_DEPTH, Composite
 from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp, check_batch_section
-from mmdata.augment.targets import as_hwk, check_fill, check_ops, check_target, fill_of, from_hwk, move, validate_targets
+from mmdata.augment.targets import as_hwk, check_ops, check_target, fill_of, from_hwk, move, validate_targets
 from mmdata.errors import RecipeError
 from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
@@ -338,10 +338,14 @@ def _restack(batch: Batch, name: str, items: Sequence[Any]) -> Batch:
     padded as :func:`mmdata.types.collate` pads them (``lengths`` only when the present rows' shapes differ)."""
     from mmdata.types import pad_stack
 
-    data, shapes = pad_stack(list(items), batch.keys, name)
     present = [v is not None for v in items]
-    batch.data[name] = data
     batch.present[name] = torch.tensor(present, dtype=torch.bool)
+    if not any(present):  # as collate gives a field no sample has a value for: a list
+        batch.data[name] = list(items)
+        batch.lengths.pop(name, None)
+        return batch
+    data, shapes = pad_stack(list(items), batch.keys, name)
+    batch.data[name] = data
     if len({tuple(s) for s, here in zip(shapes.tolist(), present) if here}) > 1:
         batch.lengths[name] = shapes
     else:
@@ -629,9 +633,8 @@ class Recipe:
         for name in self.targets:
             value = sample.fields.get(name)
             if value is not None:
-                check_target(name, value, sample["image"], sample.key)
+                check_target(name, value, sample["image"], sample.key, self._fills[name])
                 maps[name] = as_hwk(value)
-                check_fill(name, maps[name].dtype, self._fills[name], sample.key)
         return maps
 
     def _drop_orphans(self, sample: Sample) -> Sample:
@@ -724,8 +727,10 @@ class Recipe:
         prior = batch.meta.get("samples") or [{} for _ in batch.keys]
         logs: list[list[dict[str, Any]]] = [list(m.get("aug", ())) for m in prior]
         targets = [n for n in self.targets if isinstance(batch.data.get(n), torch.Tensor)]
-        if targets:
+        if targets:  # rows without an image lose their targets (a batch without one: every target goes)
             batch = self._batch_orphans(batch, targets)
+            targets = [n for n in targets if isinstance(batch.data.get(n), torch.Tensor)]
+        if targets:
             self._check_batch_maps(batch, targets)
         for step in steps:
             batch, params = self._run_batched(step, batch, epoch)
@@ -754,26 +759,24 @@ class Recipe:
         image = batch.present["image"] if "image" in batch.present else torch.zeros(len(batch.keys), dtype=torch.bool)
         out = batch
         for name in targets:
-            orphans = (batch.present[name] & ~image).nonzero().flatten().tolist()
-            if not orphans:
+            here, kept = batch.present[name].tolist(), (batch.present[name] & image).tolist()
+            if kept == here:
                 continue
-            self._warn_orphans([name], batch.keys[orphans[0]])
-            kept = [None if i in orphans or not bool(batch.present[name][i]) else _row(batch, name, i)
-                    for i in range(len(batch.keys))]
-            out = _restack(out if out is not batch else batch.replace(), name, kept)
+            self._warn_orphans([name], batch.keys[next(i for i, (h, k) in enumerate(zip(here, kept)) if h and not k)])
+            if out is batch:
+                out = batch.replace()
+            _restack(out, name, [_row(batch, name, i) if k else None for i, k in enumerate(kept)])
         return out
 
     def _check_batch_maps(self, batch: Batch, targets: Sequence[str]) -> None:
-        """Each row's targets end in its image's height and width (:func:`check_target`, per row) and hold
-        their fill's dtype."""
+        """Each row's targets end in its image's height and width and can hold their fill (:func:`check_target`,
+        per row)."""
         both = batch.present["image"] & torch.stack([batch.present[n] for n in targets]).any(0)
         for i in both.nonzero().flatten().tolist():
             image = Shape(tuple(batch.lengths["image"][i].tolist()))
             for name in targets:
                 if bool(batch.present[name][i]):
-                    row = _row(batch, name, i)
-                    check_target(name, row, image, batch.keys[i])
-                    check_fill(name, as_hwk(row[..., :1, :1]).dtype, self._fills[name], batch.keys[i])
+                    check_target(name, _row(batch, name, i), image, batch.keys[i], self._fills[name])
 
     def _warn_maps(self, fields: Mapping[str, Any]) -> None:
         """Warn once per recipe when a sample carries a per-pixel map (:func:`pixel_maps`) that the ops

@@ -89,24 +89,29 @@ def from_hwk(arr: np.ndarray, like: Any) -> Any:
     return out
 
 
-def check_target(name: str, value: Any, image: Any, key: str) -> None:
-    """A target's last two dimensions are the image's height and width, or a :class:`ShardError` naming the
-    sample and both sizes."""
+def check_target(name: str, value: Any, image: Any, key: str, fill: int | float = 0) -> None:
+    """A target's last two dimensions are the image's height and width, and its ``fill`` is a value of its
+    dtype (255 in a uint8 mask, not 300; an integer in an integer map, 0 or 1 in a bool mask), or a
+    :class:`ShardError` naming the sample, the target and what was expected."""
     shape = tuple(getattr(value, "shape", ()))
     hw = tuple(int(v) for v in image.shape[-2:])
     if len(shape) < 2 or tuple(int(v) for v in shape[-2:]) != hw:
         raise ShardError(f"sample {key!r}: target {name!r} has shape {list(shape)}; a target must end in the image's "
                          f"height and width {list(hw)} (the image ops move it with the image)")
+    dtype = value.dtype
+    if isinstance(dtype, np.dtype):
+        kind = "b" if dtype == np.bool_ else dtype.kind
+        info: Any = np.iinfo(dtype) if kind in "iu" else None
+    else:  # a torch dtype (bfloat16 has no numpy twin)
+        import torch
 
-
-def check_fill(name: str, dtype: np.dtype, fill: int | float, key: str) -> None:
-    """The target's ``fill`` is a value of its dtype (255 in a uint8 mask, not 300; an integer in an integer
-    map, 0 or 1 in a bool mask), or a :class:`ShardError` naming the sample and the target."""
-    ok = (fill in (0, 1) if dtype == np.bool_ else
-          float(fill).is_integer() and np.iinfo(dtype).min <= fill <= np.iinfo(dtype).max if dtype.kind in "iu" else True)
+        kind = "b" if dtype == torch.bool else "f" if dtype.is_floating_point or dtype.is_complex else "i"
+        info = torch.iinfo(dtype) if kind == "i" else None
+    ok = fill in (0, 1) if kind == "b" else float(fill).is_integer() and info.min <= fill <= info.max if info else True
     if not ok:
-        raise ShardError(f"sample {key!r}: target {name!r} holds {dtype} values; its fill {fill!r} is no {dtype} value "
-                         f"(targets: {{{name}: {{kind: mask, fill: N}}}} with N a {dtype} value)")
+        shown = str(dtype).removeprefix("torch.")
+        raise ShardError(f"sample {key!r}: target {name!r} holds {shown} values; its fill {fill!r} is no {shown} value "
+                         f"(targets: {{{name}: {{kind: mask, fill: N}}}} with N a {shown} value)")
 
 
 def nearest(arr: np.ndarray, h: int, w: int, exact: bool = True) -> np.ndarray:

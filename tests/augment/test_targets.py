@@ -428,3 +428,15 @@ def test_the_decoded_split_memo_knows_the_targets(tmp_path: Path) -> None:
     moved = next(iter(mmdata.loader(tmp_path / "ds", 3, recipe={**norm, **MASK, "targets": {"seg.png": "mask"}},
                                     cache=True, stage="eval")))
     assert tuple(plain["seg.png"].shape[-2:]) == (24, 32) and tuple(moved["seg.png"].shape[-2:]) == (12, 16)
+
+
+def test_a_batch_whose_targets_all_lose_their_image_keeps_the_field_as_collate_does() -> None:
+    """Read of the change: a batch where no row with a target has an image (every target left out) raised
+    "cannot collate 'seg.png'" (pad_stack of nothing); it keeps the field absent, as collate does."""
+    for rows in ([Sample("a", {"seg.png": torch.ones(1, 4, 5), "text": "x"})],
+                 [Sample("a", {"seg.png": torch.ones(1, 4, 5), "text": "x"}),
+                  Sample("b", {"image": torch.zeros(3, 6, 7, dtype=torch.uint8)})]):
+        r = load_recipe({"targets": {"seg.png": "mask"}, "image": [{"op": "hflip", "p": 1.0}]})  # warns once per recipe
+        with pytest.warns(UserWarning, match="but no image"):
+            b = r.apply_batched(collate(rows))
+        assert b.present["seg.png"].tolist() == [False] * len(rows) and b["seg.png"] == [None] * len(rows)
