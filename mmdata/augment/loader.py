@@ -138,6 +138,16 @@ def _folder_identity(path: Any) -> list[Any] | None:
     return [str(folder.resolve()), *[(st.st_ino, st.st_size, st.st_mtime_ns) for st in stats]]
 
 
+#: the skip reason of a sample the recipe refused (a target of another size than its image, a random_crop
+#: larger than the image) while the reader skips bad samples (on_error="skip" / "warn")
+RECIPE_REFUSED = "refused by the recipe"
+
+
+def _count_refused(reader: ShardDataset, sample: Sample, exc: Exception) -> None:
+    """Count ``sample``, which the recipe refused, among ``reader``'s skipped samples (:data:`RECIPE_REFUSED`)."""
+    reader._count(RECIPE_REFUSED, str(sample.meta.get("shard", "?")), sample.key, str(exc))
+
+
 def decoded_split(path: Any, split: str, modalities: Sequence[str] | None, on_error: str, reader_kw: dict[str, Any],
                   recipe: Recipe) -> tuple[list[Sample], dict[str, int]]:
     """A whole split decoded and normalized (the normalize stage is deterministic), and the samples the
@@ -162,7 +172,7 @@ def decoded_split(path: Any, split: str, modalities: Sequence[str] | None, on_er
         except ShardError as exc:  # refused by the recipe (a target of another size): skipped like a bad member
             if on_error == "raise" or not isinstance(ds, ShardDataset):
                 raise
-            ds._count(RECIPE_REFUSED, str(s.meta.get("shard", "?")), s.key, str(exc))
+            _count_refused(ds, s, exc)
     out = (decoded, dict(getattr(ds, "skipped", {})))
     if key is not None:
         _decoded[key] = out
@@ -174,11 +184,6 @@ def decoded_split(path: Any, split: str, modalities: Sequence[str] | None, on_er
 def clear_decoded() -> None:
     """Forget the decoded splits this process keeps (see :func:`decoded_split`)."""
     _decoded.clear()
-
-
-#: the skip reason of a sample the recipe refused (a target of another size than its image, a random_crop
-#: larger than the image) while the reader skips bad samples (on_error="skip" / "warn")
-RECIPE_REFUSED = "refused by the recipe"
 
 
 class _Augmented(IterableDataset):  # type: ignore[type-arg]
@@ -200,7 +205,7 @@ class _Augmented(IterableDataset):  # type: ignore[type-arg]
             except ShardError as exc:
                 if self.reader is None:
                     raise
-                self.reader._count(RECIPE_REFUSED, str(s.meta.get("shard", "?")), s.key, str(exc))
+                _count_refused(self.reader, s, exc)
                 continue
             yield out
 

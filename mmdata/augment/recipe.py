@@ -301,11 +301,6 @@ def _same_image(image_hw: tuple[int, int], hw: tuple[int, int]) -> bool:
     return any(-(-hw[0] * k // 8) == image_hw[0] and -(-hw[1] * k // 8) == image_hw[1] for k in range(1, 9))
 
 
-def _moves(step: Step) -> bool:
-    """Whether ``step`` (or one of its children) moves the image's pixels."""
-    return step.op.moves_pixels or any(_moves(c) for c in step.children)
-
-
 def _row(batch: Batch, name: str, i: int) -> torch.Tensor:
     """Row ``i`` of a collated field without its padding."""
     data, lens = batch.data[name], batch.lengths.get(name)
@@ -736,7 +731,7 @@ class Recipe:
             batch, params = self._run_batched(step, batch, epoch)
             for lg, p in zip(logs, params):
                 lg.append(step.entry(p))
-            if targets and _moves(step):
+            if targets and _moving([step]):  # the step or one of its children moves the image's pixels
                 batch = _move_rows(batch, step, params, targets, self._fills)
         out = batch.replace()
         out.meta["aug"] = logs

@@ -335,6 +335,8 @@ def _kind(ext: str) -> str:
 
 
 _STANDARD_OF_KIND = {"i": "image", "a": "audio", "t": "text"}
+#: a sample's fields (``_layout``) when it has nothing to write: no member, or a label alone
+_NOTHING_TO_WRITE = ((), ("label",))
 
 
 @lru_cache(maxsize=256)
@@ -559,7 +561,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
         suffixes, _, fields, ii, ai, ti, others = layout(exts)
         start, end = end, end + len(values)
         datas = flat[start:end]
-        if all(f == "label" for f in fields):  # nothing to shard (augment: a recipe refused it, or left only a label)
+        if fields in _NOTHING_TO_WRITE:  # augment: a recipe refused the sample, or left it only its label
             why = dict(rec[3]).get(SKIP_REASON) if rec[3] else None
             skipped.append(skip_entry(source_key, "sample", why or "no member to write: nothing but a label (or "
                                                                    "nothing) is left of it", key))
@@ -611,10 +613,10 @@ def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any
     read and accepted by the C parsers, and ASCII text: a column at a time (``map`` over the C
     functions, ``zip`` into rows), with no Python step per sample. None when any of that does not hold."""
     exts = chunk[0][4]
-    if set(map(itemgetter(4), chunk)) != {exts} or all(field_of(e) == "label" for e in exts):
-        return None  # mixed members, or none but a label (the per-sample path reports those)
-    suffixes, _, _, ii, ai, ti, others = _layout(exts)
-    if others:
+    if set(map(itemgetter(4), chunk)) != {exts}:
+        return None
+    suffixes, _, fields, ii, ai, ti, others = _layout(exts)
+    if others or fields in _NOTHING_TO_WRITE:  # the per-sample path reports samples with nothing to write
         return None
     m, n = len(exts), len(chunk)
     none = [None] * n
