@@ -70,7 +70,7 @@ from typing import Any
 from mmdata import safe_yaml
 from mmdata.ablate.schedule import Design
 from mmdata.ablate.stats import ALPHA, SPENDING, min_seeds_for_verdict
-from mmdata.augment.recipe import SAMPLE_SECTIONS, load_recipe
+from mmdata.augment.recipe import SAMPLE_SECTIONS, acts_on_spec, load_recipe
 from mmdata.augment.recipe import TOP_KEYS as RECIPE_KEYS
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.plugins import MAX_PLUGINS, check_spec, load_plugins
@@ -723,7 +723,7 @@ def _acts_on_spec(step: Any, normalize: bool) -> bool:
         op = build_op("audio", copy.deepcopy(step), "audio", normalize=normalize)
     except Exception:  # noqa: BLE001 - not this check's to report: the recipe's own load does
         return False
-    return op.field == "spec" or op.name == "logmel"
+    return acts_on_spec(op)
 
 
 def _effective(recipe: dict[str, Any] | None, used: tuple[str, ...] | None, bundled: bool = False) -> Any:

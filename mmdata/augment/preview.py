@@ -135,11 +135,16 @@ def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> An
     return im
 
 
+def _first_plane(x: Any) -> np.ndarray:
+    """The first (H, W) plane of a (..., H, W) tensor or array, as numpy."""
+    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+    return arr.reshape(-1, *arr.shape[-2:])[0]
+
+
 def logmel_image(ax: Any, spec: Any) -> Any:
     """Draw a sample's ``spec`` (log-mel, (C, n_mels, frames); channel 0) with low mels at the bottom, so a
     ``freq_mask`` / ``time_mask`` on it shows as the band it blanked. Returns the image."""
-    arr = np.asarray(spec.detach().cpu().numpy() if hasattr(spec, "detach") else spec, dtype=np.float32)
-    arr = arr.reshape(-1, *arr.shape[-2:])[0]
+    arr = _first_plane(spec).astype(np.float32)
     return ax.imshow(arr, origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
 
 
@@ -163,8 +168,7 @@ def overlay(ax: Any, target: Any) -> None:
     """Draw a per-pixel target (its first channel) over the image in ``ax``: 0 transparent, other values in
     colours (tab20 for up to 20 labels, else viridis over the value range), at 45% opacity — where the map
     lies on the image shows whether the two line up."""
-    arr = np.asarray(target.detach().cpu().numpy() if hasattr(target, "detach") else target)
-    arr = arr.reshape(-1, *arr.shape[-2:])[0].astype(np.float64)
+    arr = _first_plane(target).astype(np.float64)
     values = np.unique(arr[arr != 0])
     if not len(values):
         return

@@ -217,6 +217,12 @@ def _flat(ops: Sequence[Op]) -> Iterator[Op]:
             yield from _flat(op.children)
 
 
+def acts_on_spec(op: Op) -> bool:
+    """Whether ``op`` writes or reads ``spec``, the log-mel features: ``logmel``, ``freq_mask``,
+    ``time_mask`` with ``target: spec``."""
+    return op.field == "spec" or op.name == "logmel"
+
+
 def _check_spec_source(stages: Sequence[Sequence[Op]], logmel: bool = False) -> None:
     """Ops reading ``spec`` (freq_mask, time_mask with target spec) would never apply without a ``logmel`` (the
     only op that writes it) before them; one inside a one_of / some_of counts (``logmel``: one ran already)."""

@@ -626,13 +626,13 @@ def spec_ops(recipe: Any) -> list[str]:
         >>> spec_ops({"normalize": {"audio": [{"op": "logmel"}]}, "audio": [{"op": "gain"}, {"op": "freq_mask"}]})
         ['normalize.audio[0]', 'audio[1]']
     """
-    from mmdata.augment.recipe import load_recipe
+    from mmdata.augment.recipe import acts_on_spec, load_recipe
 
     out: list[str] = []
 
     def walk(steps: Sequence[Any]) -> None:
         for st in steps:
-            if st.op.field == "spec" or st.op.name == "logmel":
+            if acts_on_spec(st.op):
                 out.append(st.op.where)
             walk(st.children)
 
