@@ -68,6 +68,17 @@ class StandardFieldError(DecodeError):
 
 
 @lru_cache(maxsize=4096)  # called per member when sharding and reading; extensions repeat
+def member_type(ext: str) -> str:
+    """A member's file type: the last part of its extension, lower-cased (``depth.PNG`` -> ``png``), which
+    picks its codec and its checks.
+
+    Example:
+        >>> member_type("depth.PNG"), member_type("jpg"), member_type("seg.json")
+        ('png', 'jpg', 'json')
+    """
+    return ext.lower().rsplit(".", 1)[-1]
+
+
 def field_of(ext: str) -> str:
     """The field name for a member extension (everything after the sample key's first dot).
 
@@ -82,7 +93,7 @@ def field_of(ext: str) -> str:
         ('depth.png', 'seg.json', 'mp4')
     """
     e = ext.lower()
-    last = e.rsplit(".", 1)[-1]
+    last = member_type(e)
     if e in IMAGE_EXTS:
         return "image"
     if e in AUDIO_EXTS:
@@ -782,7 +793,7 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
         ('label', 3, None)
     """
     e = ext.lower()
-    last = e.rsplit(".", 1)[-1]
+    last = member_type(e)
     wrong = standard_field_error(e)
     if wrong is not None:
         raise StandardFieldError(wrong)

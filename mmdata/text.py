@@ -24,7 +24,8 @@ run of text: no dictionary segmenter ships offline.
 A unit's id is computed on its NFC form (``Köln`` typed on Linux and in a macOS file name, NFD, are one
 id) with surrounding punctuation stripped: ASCII ``.,;:!?"'()[]{}``, CJK punctuation, and any other
 non-ASCII character of a Unicode punctuation category P* (the danda ``।``, the Arabic comma ``،``,
-``¿``, ``«»``, ``„“``, dashes). Only the id: the text and its units are never changed. Pure-ASCII text
+``¿``, ``«»``, ``„“``, dashes) but the Hebrew geresh / gershayim, which belong to their word (``ג׳``).
+Only the id: the text and its units are never changed. Pure-ASCII text
 keeps the ids it had before (``-``, ``_``, ``@``, ``#``... stay part of a word there): the bundled
 avdigits dataset and recorded results rely on them.
 """

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.codecs import IMAGE_EXTS, TEXT_EXTS, decode_label, decode_text, field_of
+from mmdata.codecs import IMAGE_EXTS, TEXT_EXTS, decode_label, decode_text, field_of, member_type
 from mmdata.errors import ShardError, SourceError
 from mmdata.interop import require
 from mmdata.io import published_mode
@@ -542,7 +542,7 @@ def _named_features(card: Mapping[str, Any]) -> dict[str, Any]:
     for f, info in sorted((card.get("modalities") or {}).items()):
         if f in ("image", "audio", "text", "label", "json"):
             continue
-        lasts = {str(c).lower().rsplit(".", 1)[-1] for c in info.get("codecs") or [] if "." in str(c)}
+        lasts = {member_type(str(c)) for c in info.get("codecs") or [] if "." in str(c)}
         if lasts and lasts <= set(IMAGE_EXTS):
             out[f] = ds.Image()
         elif lasts and lasts <= {*TEXT_EXTS, "json"}:
@@ -553,7 +553,7 @@ def _named_features(card: Mapping[str, Any]) -> dict[str, Any]:
 def _array_fields(card: Mapping[str, Any]) -> list[str]:
     """The card's fields stored as ``.npy`` members (``depth`` for ``<key>.depth.npy``, ``array`` for ``<key>.npy``)."""
     return sorted(f for f, info in (card.get("modalities") or {}).items()
-                  if any(str(c).lower().rsplit(".", 1)[-1] == "npy" for c in info.get("codecs") or []))
+                  if any(member_type(str(c)) == "npy" for c in info.get("codecs") or []))
 
 
 def _npy_header(data: bytes, where: str) -> tuple[np.dtype, tuple[int, ...]]:
@@ -824,9 +824,9 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
                 feats[ext] = {c: kind_feature(k) for c, k in card["metadata_kinds"].items()}
             elif ext.endswith(".npy") and orig is not None and field in orig:
                 feats[ext] = orig[field]
-            elif ext.lower().rsplit(".", 1)[-1] in IMAGE_EXTS:  # a named image member (depth.png)
+            elif member_type(ext) in IMAGE_EXTS:  # a named image member (depth.png)
                 feats[ext] = ds.Image()
-            elif ext.lower().rsplit(".", 1)[-1] in TEXT_EXTS:
+            elif member_type(ext) in TEXT_EXTS:
                 feats[ext] = ds.Value("string")
             elif ext.lower().endswith("npy"):
                 if arrays is None:
@@ -894,7 +894,7 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
                 else:
                     row["json"] = _member_text(data, where)
             elif name in extra:
-                last = ext.lower().rsplit(".", 1)[-1]
+                last = member_type(ext)
                 if last == "npy":
                     row[name] = _npy_value(data, where, features[name])
                 elif last in IMAGE_EXTS and _kind(features[name]) == "image":  # a named image: Image() bytes

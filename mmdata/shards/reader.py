@@ -73,6 +73,7 @@ from mmdata.codecs import (
     UnsafeMemberError,
     decode_member,
     field_of,
+    member_type,
 )
 from mmdata.checks import check_sources_exist, expect_int, expect_names, expect_size
 from mmdata.errors import ShardError
@@ -1176,7 +1177,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if twice is not None:
             return None, twice
         for e in keep:
-            if e.rsplit(".", 1)[-1].lower() in PICKLE_EXTS and not self.allow_pickle:
+            if member_type(e) in PICKLE_EXTS and not self.allow_pickle:
                 return None, ("pickle member refused", f".{e} member is a pickle; refusing it (allow_pickle=False)")
         have = {field_of(e) for e in keep}
         for req in self.required:

@@ -48,7 +48,8 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, STANDARD_FIELD_EXTS, TEXT_EXTS, field_of
+from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, STANDARD_FIELD_EXTS, TEXT_EXTS, field_of,
+                           member_type)
 from mmdata.errors import SourceError
 
 KNOWN_EXTS = frozenset((*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "json", "npy"))
@@ -651,8 +652,7 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]]) -> list[str]:
             f"join their stem's sample, so each is a sample of its own. To make it part of {base!r}, save it as "
             f"'{stem}.{name}.npy' (an array field), or as '{stem}.{ext}' if that sample has no {field_of(ext)} file "
             f"(a sample holds one {field_of(ext)} file), or list the files in a manifest and map that column to a "
-            f"field of its own: --column {name.lower() if name.isidentifier() else 'NAME'}=COLUMN (members "
-            f"<key>.{name.lower() if name.isidentifier() else 'NAME'}.{ext})"]
+            f"field of its own: --column {_field_hint(name)}=COLUMN (members <key>.{_field_hint(name)}.{ext})"]
 
 
 def discover_folder(root: str | Path, labels_from_folders: bool | None = None, label_names: list[str] | None = None,
@@ -983,7 +983,7 @@ def _paired_layout_warning(records: list[Record], top_dirs: list[str]) -> str | 
     for r in records:
         top, _, rest = r.source_key.partition("/")
         folders.setdefault(rest, set()).add(top)
-        types.setdefault(top, set()).update(e.rsplit(".", 1)[-1].lower() for e in r.members)
+        types.setdefault(top, set()).update(map(member_type, r.members))
     shared = sum(1 for r in records if len(folders[r.source_key.partition("/")[2]]) > 1)
     if shared < max(2, 0.9 * len(records)):
         return None

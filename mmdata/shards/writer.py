@@ -33,7 +33,7 @@ from operator import itemgetter, truediv
 from pathlib import Path
 from typing import Any
 
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of, member_type
 from mmdata.errors import SourceError
 from mmdata.procs import die_with_parent
 from mmdata.rng import derive
@@ -324,7 +324,7 @@ CHECKS = ("header", "decode")
 def _kind(ext: str) -> str:
     """The check a member gets, by its type (``depth.png`` is an image too): i(mage) a(udio) t(ext)
     j(son) n(py), or - (none: labels, other extras)."""
-    e = ext.lower().rsplit(".", 1)[-1]
+    e = member_type(ext)
     if e in IMAGE_EXTS:
         return "i"
     if e in AUDIO_EXTS:
