@@ -639,8 +639,6 @@ def check_unsized_state(positions: dict[int, int], readers: int, epoch: int, err
     refused with ``error`` when it holds positions of a reader this iteration does not have (another split
     of the epoch: the rest would repeat some samples and skip others); else a warning that it resumes
     exactly only with the number of readers it was saved with, which it does not say."""
-    import warnings
-
     if max(positions, default=-1) >= readers:
         raise error(f"state was saved mid-epoch {epoch} by an older mmdata with positions for {max(positions) + 1}+ readers "
                     f"(world size x DataLoader workers) and this iteration has {readers}: the rest of the epoch would "
