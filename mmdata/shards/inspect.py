@@ -146,6 +146,31 @@ def reader_channels(mode: str) -> int | None:
     return 1 if a.ndim == 2 else int(a.shape[2])
 
 
+#: the reader's channels for an image whose index row has a band count but no mode (an edited index):
+#: 2, 3 or 4 bands are converted to RGB; 1 band is greyscale (1) or a palette / bilevel image (3), so unknown
+_READER_CHANNELS_OF_BANDS = {2: 3, 3: 3, 4: 3}
+
+
+def _reader_channel_counts(modes: Any, bands: Any) -> dict[str, int]:
+    """Channel count the reader decodes (:func:`reader_channels` of each row's mode) -> images, most
+    common first; a row without a known mode counts by its band count where that decides it, and is
+    left out otherwise (an index written before both columns has no counts)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(modes.type):
+        modes = modes.dictionary_decode()
+    distinct = pc.unique(modes).drop_null()
+    by_mode = pa.array([reader_channels(str(m)) for m in distinct.to_pylist()], pa.int64())
+    got = pc.take(by_mode, pc.index_in(pc.cast(modes, pa.string()), value_set=pc.cast(distinct, pa.string())))
+    if got.null_count:  # no mode, or one Pillow cannot make: the band count, where it tells
+        known = pa.array(list(_READER_CHANNELS_OF_BANDS), pa.int64())
+        from_bands = pc.take(pa.array(list(_READER_CHANNELS_OF_BANDS.values()), pa.int64()),
+                             pc.index_in(pc.cast(bands, pa.int64()), value_set=known))
+        got = pc.coalesce(got, from_bands)
+    return _counts(got)
+
+
 def _channel_mix(modes: dict[str, int]) -> dict[str, str] | None:
     """A warning when the images' modes decode to different channel counts (a batch cannot stack them);
     modes that decode alike (``RGB`` and ``RGBA``: both RGB) are no mix."""
@@ -194,7 +219,8 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         ``patterns`` (modality-presence pattern -> count), ``shards`` (count, total/min/max bytes),
         ``bytes_per_modality``, ``image_height`` / ``image_width`` / ``audio_seconds`` / ``text_chars``
         distributions (count, min, median, max), ``audio_sample_rate`` counts; per modality
-        ``image`` (``modes``, ``channels``, ``sizes``), ``audio`` (``sample_rates``, ``channels``) and
+        ``image`` (``modes``, ``channels`` — as the reader decodes them, :func:`reader_channels`: a CMYK
+        JPEG or an RGBA PNG counts 3, not the file's 4 bands —, ``sizes``), ``audio`` (``sample_rates``, ``channels``) and
         ``text`` (``empty``) counts; ``warnings`` (``{"kind", "message"}``: image modes that decode to
         different channel counts (kind ``image channels``: ``L`` 1, ``RGB`` / ``RGBA`` / ``P`` 3), mixed
         image sizes, mixed sample rates or audio channel counts, unlabelled samples, the card's own
@@ -242,7 +268,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
                                              pc.fill_null(pc.cast(width, pa.string()), "None"), "x")
     image_sizes = _counts(size_names)
     image = {"count": n - height.null_count, "modes": _counts(col["image_mode"]),
-             "channels": _counts(col["image_channels"]), "sizes": len(image_sizes)}
+             "channels": _reader_channel_counts(col["image_mode"], col["image_channels"]), "sizes": len(image_sizes)}
     audio = {"count": n - col["audio_sample_rate"].null_count, "sample_rates": _counts(col["audio_sample_rate"]),
              "channels": _counts(col["audio_channels"])}
     chars = col["text_chars"]

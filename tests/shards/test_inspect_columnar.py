@@ -16,7 +16,7 @@ import pytest
 
 import mmdata
 from mmdata.codecs import field_of
-from mmdata.shards.inspect import inspect
+from mmdata.shards.inspect import inspect, reader_channels
 from mmdata.testing import make_messy_folder, make_sample_folder
 
 
@@ -35,6 +35,11 @@ def _reference(rows: dict[str, list[Any]], names: list[str] | None) -> dict[str,
 
     def counts(values: list[Any]) -> dict[str, int]:
         return {str(k): v for k, v in Counter(v for v in values if v is not None).most_common()}
+
+    def reader(mode: str | None, bands: int | None) -> int | None:
+        """The channels the reader decodes: by the mode; without one, 2-4 bands are RGB, 1 is unknown."""
+        got = reader_channels(mode) if mode is not None else None
+        return got if got is not None else 3 if bands in (2, 3, 4) else None
 
     per_class: dict[str, dict[str, int]] = {}
     for split, label in zip(rows["split"], rows["label"]):
@@ -58,7 +63,9 @@ def _reference(rows: dict[str, list[Any]], names: list[str] | None) -> dict[str,
         "audio_sample_rate": dict(Counter(r for r in rows["audio_sample_rate"] if r is not None)),
         "text_chars": dist(rows["text_chars"]),
         "image": {"count": sum(h is not None for h in rows["image_height"]), "modes": counts(rows.get("image_mode", empty)),
-                  "channels": counts(rows.get("image_channels", empty)), "sizes": len(image_sizes)},
+                  "channels": counts([reader(m, c) for m, c in zip(rows.get("image_mode", empty),
+                                                                   rows.get("image_channels", empty))]),
+                  "sizes": len(image_sizes)},
         "audio": {"count": sum(r is not None for r in rows["audio_sample_rate"]),
                   "sample_rates": counts(rows["audio_sample_rate"]), "channels": counts(rows.get("audio_channels", empty))},
         "text": {"count": sum(c is not None for c in rows["text_chars"]), "empty": sum(c == 0 for c in rows["text_chars"])},
