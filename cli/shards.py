@@ -53,7 +53,7 @@ def shard(
     split: Annotated[Optional[str], typer.Option(help="e.g. train=0.8,val=0.1,test=0.1 (stratified by label).")] = None,
     seed: Seed = 0,
     layout: Annotated[str, typer.Option(help="samples (one tar series) or columns (one series per modality).")] = "samples",
-    column: Annotated[Optional[list[str]], typer.Option(help="Manifest column for a field, FIELD=COLUMN (repeatable); a FIELD that is not image, audio, text, label, key or split (depth=depth_png) makes a named field: <key>.depth.png beside the image.")] = None,
+    column: Annotated[Optional[list[str]], typer.Option(help="Manifest column for a field, FIELD=COLUMN (repeatable); a FIELD that is not image, audio, text, label, key or split (depth=depth_png) makes a named field: <key>.depth.png beside the image. For a folder source, FIELD=FOLDER: a paired layout (--column image=images --column seg=masks), files joined by their path inside their folder; other folders are not read.")] = None,
     meta: Annotated[Optional[list[str]], typer.Option("--meta", help="Manifest metadata column(s) (speaker, duration, ...; repeatable or comma-separated): stored per sample in a <key>.json member, read back as the sample's 'json' field.")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}), a path or an fsspec URL; default: labels.json / labels.txt at the source root, else the class folders.")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,

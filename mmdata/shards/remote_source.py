@@ -251,7 +251,7 @@ def discover_remote(url: str, storage_options: dict[str, Any] | None = None, *,
         if exclude is not None and protocol(exclude) == protocol(url):
             ex = source.fs._strip_protocol(str(exclude)).rstrip("/")  # noqa: SLF001 — fsspec's own path rule
         found = walk_folder(RemoteWalk(source, listing, on_error, ex), labels_from_folders, label_names,
-                            label_names_from=label_names_from, on_error=on_error)
+                            label_names_from=label_names_from, on_error=on_error, columns=columns)
     for r in found.records:  # sizes for --maxsize plans, from the listing (no stat per file)
         r.stats = {e: source.meta[v] for e, v in r.members.items() if v.__class__ is str and v in source.meta}
     found.source = source

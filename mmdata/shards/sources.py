@@ -657,7 +657,7 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]]) -> list[str]:
 
 def discover_folder(root: str | Path, labels_from_folders: bool | None = None, label_names: list[str] | None = None,
                     *, label_names_from: str | None = None, on_error: str = "skip",
-                    exclude: str | Path | None = None) -> Discovered:
+                    exclude: str | Path | None = None, columns: Mapping[str, str] | None = None) -> Discovered:
     """Records from a folder (files sharing a stem in one directory form a sample).
 
     One walk, no ``stat`` per file (sizes come from the read when the shard is written), label
@@ -675,6 +675,11 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
         label_names_from: where ``label_names`` came from, for messages and the card.
         on_error: ``"skip"`` (report bad files) or ``"raise"``.
         exclude: a folder not to walk (the job's output, when it lies inside the source).
+        columns: a paired layout, ``{field: folder}`` (``--column image=JPEGImages --column
+            seg=SegmentationClass``): each folder is a field, not a class, and a file's sample is its path
+            inside its folder without the extension, so ``JPEGImages/2007_000032.jpg`` and
+            ``SegmentationClass/2007_000032.png`` are the image and the member ``2007_000032.seg.png`` of
+            one sample (:func:`fields_from_folders`). Folders not named are not walked (listed as skipped).
 
     Returns:
         A :class:`Discovered` with the records sorted by key.
@@ -687,16 +692,29 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
                           f"output of `mmdata shard`), not raw data: shard the raw folder it was made from, or read "
                           f"it with mmdata.open_dataset")
     walk = _Walk(root_s, on_error, os.path.realpath(exclude) if exclude is not None else None)
-    return walk_folder(walk, labels_from_folders, label_names, label_names_from=label_names_from, on_error=on_error)
+    return walk_folder(walk, labels_from_folders, label_names, label_names_from=label_names_from, on_error=on_error,
+                       columns=columns)
 
 
 def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names: list[str] | None = None, *,
-                label_names_from: str | None = None, on_error: str = "skip") -> Discovered:
+                label_names_from: str | None = None, on_error: str = "skip",
+                columns: Mapping[str, str] | None = None) -> Discovered:
     """:func:`discover_folder`'s rules over a walk: a local folder's, or the listing of a folder at an
     fsspec URL (:class:`mmdata.shards.remote_source.RemoteWalk`); the same files give the same records,
     class names and skip reports, in the same order."""
     root_s, sep = walk.root, walk.sep
     cut = len(root_s) + 1
+    where = f"source {printable(root_s)}"
+    cols = folder_columns(columns, where)
+    if cols:
+        if labels_from_folders:
+            raise SourceError(f"{where}: --labels-from-folders and --column FIELD=FOLDER: with --column the folders "
+                              f"are fields of one sample, not classes; give labels as label files (<name>.cls beside "
+                              f"the files) or leave one of the two options out")
+        labels_from_folders = False
+    group_col: list[tuple[int, str]] = []  # with cols: per group, (its column folder's prefix length, the field)
+    entered: set[str] = set()
+    root_dirs: list[str] = []
 
     def rel_of(path: str) -> str:  # every path below is root_s + sep + ...
         return printable(path[cut:])
@@ -715,7 +733,20 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                                 if is_hidden_folder(d))
             dirs = [d for d in dirs if not is_hidden_folder(d)]
         prefix = folder + sep
+        inside = None
+        if cols:
+            if not rel:
+                root_dirs = dirs
+            inside = _column_at(rel, cols)
+            if inside is None:  # above or beside the column folders: walk only towards them
+                dirs = _towards_columns(walk, rel, dirs, files, cols)
+            elif rel.count("/") == inside[0].count("/") + 1:
+                entered.add(inside[0])
         stack.extend((prefix + d, rel + d + "/") for d in reversed(dirs))
+        if inside is None and cols:
+            names_file = names_file if rel else _names_file(files)
+            continue
+        n_groups = len(found_groups)
         if not rel:
             top_dirs = dirs
             names_file = _names_file(files)
@@ -736,6 +767,8 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             found_groups.extend(
                 (rel + stem, {ext: f"{prefix}{stem}.{ext}" for _, _, ext in group})
                 for stem, group in groupby(parts, itemgetter(0)))
+            if inside is not None:
+                group_col.extend([_column_cut(rel, inside)] * (len(found_groups) - n_groups))
             continue
         # samples by the NFC form of their stem (copies made on macOS and on Linux mix NFD and NFC names);
         # a sample is named by the stem of its first file by name, so names in one form keep their keys
@@ -775,7 +808,18 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                 group = groups[norm] = (stem, {})
             group[1][ext] = prefix + fn  # str: a Path per file costs ~10 us
         found_groups.extend((rel + stem, members) for stem, members in groups.values())
+        if inside is not None:
+            group_col.extend([_column_cut(rel, inside)] * (len(found_groups) - n_groups))
     warnings = []
+    if cols:
+        missing = [(f, c) for c, f in cols.items() if c not in entered]
+        if missing:
+            f, c = missing[0]
+            shown = ", ".join(f"{printable(d)}/" for d in root_dirs[:12]) + (", ..." if len(root_dirs) > 12 else "")
+            raise SourceError(f"{where}: --column {f}={c}: no folder {c!r} in the source (its folders: "
+                              f"{shown or 'none'}); FOLDER is a path inside the source, e.g. --column image=images")
+        found_groups, paired = fields_from_folders(found_groups, group_col, walk, on_error, rel_of)
+        warnings += paired
     if not "".join([k for k, _ in found_groups]).isascii():
         found_groups, joined = _join_folder_forms(found_groups, walk, on_error)
         warnings += joined
@@ -890,6 +934,133 @@ def _nfc(name: str) -> str:
     return name if name.isascii() else unicodedata.normalize("NFC", name)
 
 
+def folder_columns(columns: Mapping[str, str] | None, where: str) -> dict[str, str]:
+    """``--column FIELD=FOLDER`` of a folder source as ``{folder: field}`` (the folder a ``/`` path inside the
+    source, in NFC), checked: a field is ``image`` / ``audio`` / ``text`` / ``label`` (the folder's files keep
+    their own types) or a named field (``seg``: its images become ``<key>.seg.png``); one field per folder,
+    no folder inside another, no path leaving the source.
+
+    Example:
+        >>> folder_columns({"image": "JPEGImages/", "seg": "SegmentationClass"}, "source voc")
+        {'JPEGImages': 'image', 'SegmentationClass': 'seg'}
+    """
+    out: dict[str, str] = {}
+    _named_fields(columns, where)  # field names, as a manifest checks them
+    for fieldname, given in (columns or {}).items():
+        if fieldname in ("key", "split"):
+            raise SourceError(f"{where}: --column {fieldname}={given}: a folder source has no {fieldname} column "
+                              f"({'a sample is named by its path inside its folder' if fieldname == 'key' else 'splits come from --split'}"
+                              f"); FIELD is image, audio, text, label or a named field (seg, depth), FOLDER a folder "
+                              f"of the source")
+        folder = str(given).strip().replace("\\", "/")
+        parts = folder.strip("/").split("/")
+        if folder.startswith("/") or re.match(r"[A-Za-z]:", folder) or any(p in ("", ".", "..") for p in parts):
+            raise SourceError(f"{where}: --column {fieldname}={given}: FOLDER is a relative path inside the source "
+                              f"(e.g. images or VOC2012/JPEGImages), without '.', '..' or empty parts")
+        if any(is_hidden_folder(p) for p in parts):
+            raise SourceError(f"{where}: --column {fieldname}={given}: {HIDDEN_FOLDER}; rename the folder")
+        folder = _nfc("/".join(parts))
+        if folder in out:
+            raise SourceError(f"{where}: --column {out[folder]}={given} and --column {fieldname}={given}: one folder "
+                              f"gives one field")
+        out[folder] = fieldname
+    for a in out:
+        for b in out:
+            if b.startswith(a + "/"):
+                raise SourceError(f"{where}: --column {out[a]}={a} and --column {out[b]}={b}: folder {b!r} lies "
+                                  f"inside {a!r}, so its files would belong to both fields; name folders side by side")
+    return out
+
+
+def _column_at(rel: str, cols: Mapping[str, str]) -> tuple[str, str] | None:
+    """The column folder (and its field) that the walked folder ``rel`` (``a/b/``, or ``""``) lies in."""
+    n = _nfc(rel.rstrip("/"))
+    for c, fieldname in cols.items():
+        if n == c or n.startswith(c + "/"):
+            return c, fieldname
+    return None
+
+
+def _column_cut(rel: str, inside: tuple[str, str]) -> tuple[int, str]:
+    """(length of the column folder's prefix in ``rel`` as the names are written, the field)."""
+    k = inside[0].count("/") + 1
+    return len("/".join(rel.split("/")[:k])) + 1, inside[1]
+
+
+def _towards_columns(walk: Any, rel: str, dirs: list[str], files: list[str], cols: Mapping[str, str]) -> list[str]:
+    """The sub-folders of ``rel`` (a folder above or beside the column folders) that are, or lead to, a
+    column folder; the other folders and the files here are listed as skipped (a class-names file at the
+    root is not: it names the classes)."""
+    shown = ", ".join(f"{c}/" for c in cols)
+    keep = []
+    for d in dirs:
+        n = _nfc(rel + d)
+        if n in cols or any(c.startswith(n + "/") for c in cols):
+            keep.append(d)
+        else:
+            walk.skipped.append(skip_entry(printable(rel + d), "folder", f"not one of the --column folders ({shown})"))
+    names = _names_file(files) if not rel else None
+    for fn in files:
+        if fn != names:
+            walk.skipped.append(skip_entry(printable(rel + fn), "file", f"outside the --column folders ({shown})"))
+    return keep
+
+
+def fields_from_folders(found_groups: list[tuple[str, dict[str, str]]], group_col: list[tuple[int, str]], walk: Any,
+                        on_error: str, rel_of: Callable[[str], str]) -> tuple[list[tuple[str, dict[str, str]]], list[str]]:
+    """A paired layout's groups joined by their path inside their column folder: ``images/a/0001`` (field
+    ``image``) and ``masks/a/0001`` (field ``seg``) are the sample ``a/0001``. A standard field's files keep
+    their types; a named field's image, text, JSON and ``.npy`` files become ``<field>.<ext>`` members (a
+    label file stays the sample's label); a second file of one field is reported as skipped (raised with
+    ``on_error="raise"``). Returns the groups in walk order and a warning for samples with files only in
+    named fields' folders (a mask without its image: a recipe's ``targets`` leave it out)."""
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    moves: list[tuple[bool, str, str, str]] = []  # (not the folder's own field, sample, member ext, path)
+    for (key, members), (cut, fieldname) in zip(found_groups, group_col):
+        sample = key[cut:]
+        out.setdefault(sample, (sample, {}))
+        for ext, path in members.items():
+            kind = field_of(ext)
+            if fieldname in STANDARD_FIELD_EXTS or kind == "label":
+                new = ext
+            elif ext == "npy":
+                new = f"{fieldname}.npy"
+            elif kind in ("image", "text") or ext.lower() == "json" or member_type(ext) == "npy":
+                new = f"{fieldname}.{ext}"
+            else:
+                walk.bad(rel_of(path), "member", f"a .{ext} file cannot be the named field {fieldname!r} (a named "
+                         f"field holds an image, text, JSON or a .npy array; a sample has one audio file)",
+                         printable(sample))
+                continue
+            moves.append((fieldname in STANDARD_FIELD_EXTS and kind != fieldname, sample, new, path))
+    # a field's own folder first: an image in the image folder wins over one in the text folder
+    kept: dict[tuple[str, str], tuple[str, bool]] = {}  # (sample, field) -> the file giving it, from another field's folder
+    for other, sample, new, path in sorted(moves, key=itemgetter(0)):
+        field_name = field_of(new)
+        first, first_other = kept.setdefault((sample, field_name), (path, other))
+        if first != path:
+            a, b, _ = names_apart(rel_of(first), rel_of(path))
+            if on_error == "raise":
+                raise SourceError(f"{a} and {b}: two {field_name} files for sample {printable(sample)!r}; a "
+                                  f"sample holds one file per field — name each folder's field with --column")
+            why = "the first folder walked" if first_other else f"from the {field_name} folder"
+            walk.bad(rel_of(path), "member", f"a second {field_name} file for sample {printable(sample)!r}: kept "
+                     f"{a} ({why}); a sample holds one file per field", printable(sample))
+            continue
+        out[sample][1][new] = path
+    standard = {f for _, f in group_col if f in STANDARD_FIELD_EXTS}
+    warnings = []
+    if standard:
+        alone = [k for k, (_, m) in out.items() if m and not any("." not in e or field_of(e) == "label" for e in m)]
+        if alone:
+            n = len(alone)
+            warnings.append(f"{n} sample{'s have' if n != 1 else ' has'} files only in named fields' folders and none "
+                            f"in the {'/'.join(sorted(standard))} folder (e.g. {printable(alone[0])!r}): "
+                            f"{'they are' if n != 1 else 'it is'} sharded, but a recipe's targets: of a sample without "
+                            f"an image are left out; check the file names match across the folders")
+    return list(out.values()), warnings
+
+
 def _join_folder_forms(found_groups: list[tuple[str, dict[str, str]]], walk: Any,
                        on_error: str) -> tuple[list[tuple[str, dict[str, str]]], list[str]]:
     """One sample per key up to its Unicode form across folders: ``café/0001.png`` (folder name in NFC)
@@ -992,11 +1163,39 @@ def _paired_layout_warning(records: list[Record], top_dirs: list[str]) -> str | 
         return None  # cat/001.jpg beside dog/001.jpg: classes that number their files alike
     name = next(rest for rest, tops in folders.items() if len(tops) > 1)
     shown = ", ".join(f"{printable(d)}/" for d in top_dirs[:4]) + (", ..." if len(top_dirs) > 4 else "")
+    parted = sorted({d for tops in folders.values() if len(tops) > 1 for d in tops})
+    options = " ".join(f"--column {f}={shlex.quote(d)}" for d, f in _paired_fields(parted, types).items())
+    target, tdir = next((f, d) for d, f in _paired_fields(parted, types).items() if f != "image")
+    target += "." + ("png" if "png" in types[tdir] else min(types[tdir]))
     return (f"folders {shown} were read as classes, but {shared} of {len(records)} samples share their name with a "
             f"sample in another folder ({printable(name)!r} is in {', '.join(sorted(map(printable, folders[name])))}): if "
-            "they are one sample in parts (an image and its mask or depth map), they are no classes — write a manifest "
-            "with a column per folder (image,seg / images/0001.jpg,masks/0001.png) and shard it with --column seg=seg; "
-            "recipes then move the masks with the image (targets: {seg.png: mask})")
+            f"they are one sample in parts (an image and its mask or depth map), they are no classes — shard the folder "
+            f"with a field per folder: {options} (files join by their path inside their folder); recipes then move the "
+            f"masks with the image (targets: {{{target}: mask}})")
+
+
+#: folder names of a paired layout's images, and the field a mask / depth folder's name suggests
+_IMAGE_FOLDERS = frozenset(("images", "image", "img", "imgs", "rgb", "jpegimages", "leftimg8bit", "color", "colour"))
+_MASK_FIELDS = {"masks": "seg", "mask": "seg", "seg": "seg", "segmentation": "seg", "segmentationclass": "seg",
+                "semantic": "seg", "annotations": "seg", "annotation": "seg", "ann": "seg", "anns": "seg", "gt": "seg",
+                "groundtruth": "seg", "labels": "seg", "label": "seg", "targets": "seg", "depth": "depth",
+                "depths": "depth", "segmentationobject": "inst", "instances": "inst"}
+
+
+def _paired_fields(folders: list[str], types: Mapping[str, set[str]]) -> dict[str, str]:
+    """``--column`` fields for a paired layout's folders: the image folder (by its name, else the first
+    holding JPEGs, else the first) gives ``image``; the others a named field (``masks`` -> ``seg``,
+    ``depth`` -> ``depth``, else the folder's name as a field name), each once."""
+    image = next((d for d in folders if _nfc(d).lower() in _IMAGE_FOLDERS), None) or next(
+        (d for d in folders if types.get(d, set()) & {"jpg", "jpeg"}), folders[0])
+    out, used = {image: "image"}, {"image"}
+    for d in folders:
+        if d != image:
+            f = _MASK_FIELDS.get(_nfc(d).lower()) or _field_hint(d)
+            f = f if f not in used and f not in STANDARD_FIELD_EXTS and f not in ("json", "array") else _field_hint(f"{f}_{len(used)}")
+            out[d] = f
+            used.add(f)
+    return out
 
 
 def _root_files_warning(top_dirs: list[str], at_root: list[str], top_files: list[str], unlabelled: int,
@@ -1126,7 +1325,7 @@ def _meta_columns(meta: Sequence[str] | str | None, present: set[str], rename: M
 _NAMED_FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
-def _named_fields(columns: Mapping[str, str] | None, name: str) -> frozenset[str]:
+def _named_fields(columns: Mapping[str, str] | None, where: str) -> frozenset[str]:
     """The fields ``--column FIELD=COL`` names that are not standard ones: their files become named
     members (``<key>.depth.png``, read back as the field ``depth.png``) beside the sample's image."""
     out = set()
@@ -1134,7 +1333,7 @@ def _named_fields(columns: Mapping[str, str] | None, name: str) -> frozenset[str
         if fieldname in STANDARD_FIELD_EXTS or fieldname in RESERVED_COLUMNS:
             continue
         if not _NAMED_FIELD.fullmatch(fieldname) or fieldname in ("json", "array"):
-            raise SourceError(f"manifest {name}: --column {fieldname}={col}: a field name is 1 to 64 lowercase "
+            raise SourceError(f"{where}: --column {fieldname}={col}: a field name is 1 to 64 lowercase "
                               f"letters, digits and '_', starting with a letter, and not json or array (it names "
                               f"the member <key>.{fieldname}.<ext>), e.g. depth, mask, caption_de")
         out.add(fieldname)
@@ -1746,7 +1945,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     rename = {v: k for k, v in (columns or {}).items()}
     meta_cols = _meta_columns(meta, present, rename, name, rows)
     _check_renames(columns, present, meta_cols, name)
-    named = _named_fields(columns, name)
+    named = _named_fields(columns, f"manifest {name}")
     fields = _field_columns(present, rename, meta_cols)
     _check_reserved_text(rows, fields, name)
     meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else None
@@ -1920,4 +2119,4 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
     if meta:
         raise SourceError(folder_meta_error(src))
     return discover_folder(src, labels_from_folders, label_names, label_names_from=label_names_from,
-                           on_error=on_error, exclude=exclude)
+                           on_error=on_error, exclude=exclude, columns=columns)

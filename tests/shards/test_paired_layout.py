@@ -31,7 +31,8 @@ def test_a_paired_layout_warns_and_numbered_classes_do_not(tmp_path: Path) -> No
     _pairs(tmp_path / "voc", "JPEGImages", "SegmentationClass")
     rep = mmdata.shard(tmp_path / "voc", tmp_path / "ds", progress=False)
     assert any("were read as classes, but 8 of 8 samples share their name with a sample in another folder ('0000' is in "
-               "JPEGImages, SegmentationClass)" in w and "--column seg=seg" in w for w in rep["warnings"])
+               "JPEGImages, SegmentationClass)" in w and "--column image=JPEGImages --column seg=SegmentationClass" in w
+               for w in rep["warnings"])
     same_type = tmp_path / "rgbd"
     _pairs(same_type, "rgb", "depth", mask_ext="jpg")  # one file type in both, but the names of such a layout
     assert any("were read as classes" in w for w in mmdata.shard(same_type, tmp_path / "ds2", progress=False)["warnings"])
