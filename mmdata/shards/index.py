@@ -28,6 +28,9 @@ INDEX_SCHEMA_FIELDS = (
     ("members", "list<string>"), ("sizes", "list<int64>"), ("label", "int64"), ("modalities", "list<string>"),
     ("image_height", "int64"), ("image_width", "int64"), ("image_mode", "string"), ("image_channels", "int64"),
     ("audio_seconds", "float64"), ("audio_sample_rate", "int64"), ("audio_channels", "int64"), ("text_chars", "int64"),
+    # the displayed size of each image member beside the image (``k.seg.png``: field ``seg.png``), null
+    # without one; indexes written before 2026-12 lack the column (inspect then cannot compare sizes)
+    ("named_image_sizes", "list<struct<field: string, height: int64, width: int64>>"),
 )
 
 
@@ -430,7 +433,9 @@ def index_schema(names: Iterable[str] = ()) -> Any:
     import pyarrow as pa
 
     types = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
-             "list<string>": pa.list_(pa.string()), "list<int64>": pa.list_(pa.int64())}
+             "list<string>": pa.list_(pa.string()), "list<int64>": pa.list_(pa.int64()),
+             "list<struct<field: string, height: int64, width: int64>>": pa.list_(pa.struct(
+                 [("field", pa.string()), ("height", pa.int64()), ("width", pa.int64())]))}
     extra = sorted(set(names) - {f for f, _ in INDEX_SCHEMA_FIELDS})
     return pa.schema([(f, types[t]) for f, t in INDEX_SCHEMA_FIELDS] + [(f, pa.string()) for f in extra])
 
@@ -524,6 +529,10 @@ def _type_ok(t: Any, want: str) -> bool:
         return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
     if want.startswith("list<"):
         return bool((pa.types.is_list(t) or pa.types.is_large_list(t)) and _type_ok(t.value_type, want[5:-1]))
+    if want.startswith("struct<"):
+        need = dict(f.split(": ") for f in want[7:-1].split(", "))
+        return bool(pa.types.is_struct(t) and all(t.get_field_index(f) >= 0 and _type_ok(t.field(f).type, w)
+                                                  for f, w in need.items()))
     return True
 
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from mmdata.codecs import field_of
+from mmdata.codecs import IMAGE_EXTS, field_of
 from mmdata.errors import ShardError
 from mmdata.shards import index as idx
 from mmdata.urls import is_remote, unless_file_url
@@ -188,6 +188,84 @@ def _channel_mix(modes: dict[str, int]) -> dict[str, str] | None:
             f"in the recipe"}
 
 
+#: a member name of an image beside the sample's image (``k.seg.png``, lower-cased): its field, as
+#: :func:`field_of` names it (``seg.png``)
+_NAMED_IMAGE = r"^[^.]*\.(?P<field>.+\.(?:" + "|".join(IMAGE_EXTS) + r"))$"
+#: sample keys a ``target sizes`` warning names per field
+EXAMPLES = 3
+
+
+def _named_images(keys: Any, members: Any, named: Any, height: Any,
+                  width: Any) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """Per named image field (``seg.png``: members ``<key>.seg.png``), sorted by name: ``samples`` that
+    have it (from the member names), of those ``other_size`` (its height x width is not the image's),
+    ``no_image`` (the sample has no image), ``unknown`` (the index does not record its size: the
+    ``named_image_sizes`` column is absent or null there) and ``examples``: the first keys of another
+    size, in index order; and per field those examples' sizes, ``"20x30 (image 24x32)"``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.extract_regex(pc.utf8_lower(pc.list_flatten(members)), pattern=_NAMED_IMAGE)
+    has = pc.is_valid(found)
+    if not pc.any(has).as_py():
+        return {}, {}
+
+    def per_field(t: Any) -> dict[str, int]:
+        got = t.group_by("field").aggregate([("row", "count_distinct")]).to_pydict()
+        return dict(zip(got["field"], got["row_count_distinct"]))
+
+    samples = per_field(pa.table({"field": pc.struct_field(found.filter(has), [0]),
+                                  "row": pc.list_parent_indices(members).filter(has)}))
+    out = {f: {"samples": n, "other_size": 0, "no_image": 0, "unknown": n, "examples": []}
+           for f, n in sorted(samples.items())}
+    sizes: dict[str, list[str]] = {}
+    if not pa.types.is_list(named.type):  # an index written before the column: no size is known
+        return out, sizes
+    entries, rows = pc.list_flatten(named), pc.list_parent_indices(named)
+    keep = pc.is_valid(entries)
+    entries, rows = entries.filter(keep), rows.filter(keep)
+    h, w = pc.struct_field(entries, "height"), pc.struct_field(entries, "width")
+    image_h, image_w = pc.take(height, rows), pc.take(width, rows)
+    differ = pc.or_(pc.fill_null(pc.not_equal(h, image_h), False), pc.fill_null(pc.not_equal(w, image_w), False))
+    t = pa.table({"field": pc.struct_field(entries, "field"), "row": rows})
+    recorded, other, alone = per_field(t), per_field(t.filter(differ)), per_field(t.filter(pc.is_null(image_h)))
+    for f, info in out.items():
+        # (an edited index may record sizes of members it lacks: never below 0)
+        info.update(unknown=max(0, info["samples"] - recorded.get(f, 0)), other_size=other.get(f, 0),
+                    no_image=alone.get(f, 0))
+        if info["other_size"]:
+            pick = pc.indices_nonzero(pc.and_(differ, pc.equal(t["field"], f)))  # f's entries of another size
+            rows_f = pc.take(rows, pick)
+            first = pc.unique(rows_f)[:EXAMPLES]
+            at = pc.take(pick, pc.index_in(first, value_set=rows_f))  # each example's first entry
+            info["examples"] = pc.take(keys, first).to_pylist()
+            sizes[f] = [f"{eh}x{ew} (image {ih}x{iw})"
+                        for eh, ew, ih, iw in zip(*(pc.take(c, at).to_pylist() for c in (h, w, image_h, image_w)))]
+    return out, sizes
+
+
+def _target_size_warnings(named: dict[str, dict[str, Any]], sizes: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Warnings (kind ``target sizes``) for named image fields a recipe's ``targets:`` cannot move for
+    some samples (a map of another size than its image), or whose sizes the index does not record."""
+    out = []
+    for f, info in named.items():
+        n, k, u = info["samples"], info["other_size"], info["unknown"]
+        if k:
+            shown = ", ".join(f"{key}: {size}" for key, size in zip(info["examples"], sizes[f]))
+            more = ", ..." if k > len(info["examples"]) else ""
+            out.append({"kind": "target sizes", "message": (
+                f"{f}: {k} of {n} samples have a map of another height x width than their image (e.g. {shown}{more}): "
+                f"a recipe cannot use {f} as a targets: map for those samples (the loader refuses each one: skipped "
+                f"as 'refused by the recipe', or an error with on_error raise); resize those maps to their images' "
+                f"sizes, or leave {f} out of targets:")})
+        if u:
+            out.append({"kind": "target sizes", "message": (
+                f"{f}: the index does not record the map's height x width for {u} of {n} samples (written before "
+                f"mmdata recorded named image sizes): inspect cannot tell whether {f} matches the image's size there, "
+                f"as a recipe's targets: needs; shard the source again to check")})
+    return out
+
+
 def _shard_list_warnings(path: str | Path, card: dict[str, Any], shards: dict[str, list[Any]]) -> list[dict[str, str]]:
     """Warnings about the card's shard lists (against ``shards.parquet``) and repeated ``shards.parquet``
     rows; a ShardError for a card shard name outside the folder, as the readers raise."""
@@ -221,7 +299,12 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         distributions (count, min, median, max), ``audio_sample_rate`` counts; per modality
         ``image`` (``modes``, ``channels`` — as the reader decodes them, :func:`reader_channels`: a CMYK
         JPEG or an RGBA PNG counts 3, not the file's 4 bands —, ``sizes``), ``audio`` (``sample_rates``, ``channels``) and
-        ``text`` (``empty``) counts; ``warnings`` (``{"kind", "message"}``: image modes that decode to
+        ``text`` (``empty``) counts; ``named_images``: per image field beside the image (``seg.png``),
+        ``samples`` having it, ``other_size`` (of another height x width than the sample's image: a
+        recipe's ``targets:`` cannot move it), ``no_image``, ``unknown`` (its size not in the index)
+        and ``examples`` (keys of another size); ``warnings`` (``{"kind", "message"}``: named image
+        maps of another size than their image, or of sizes the index does not record (kind ``target
+        sizes``), image modes that decode to
         different channel counts (kind ``image channels``: ``L`` 1, ``RGB`` / ``RGBA`` / ``P`` 3), mixed
         image sizes, mixed sample rates or audio channel counts, unlabelled samples, the card's own
         warnings, and — kinds ``card`` / ``shards`` — a split's shard list that ``mmdata verify`` fails
@@ -256,7 +339,8 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
     card = idx.load_card(path, storage_options, shard_lists=False)
     table = idx.load_index(path, storage_options=storage_options, require=INDEX_COLUMNS, card=card)
     # column by column in Arrow: Python rows of a 1 M-sample index took 13 s and 1.8 GB
-    col = {name: _column(table, name) for name in (*INDEX_COLUMNS, "image_mode", "image_channels", "audio_channels")}
+    col = {name: _column(table, name) for name in (*INDEX_COLUMNS, "image_mode", "image_channels", "audio_channels",
+                                                    "named_image_sizes")}
     shards = idx.load_shards_table(path, storage_options, card=card).to_pydict()
     shard_warnings = _shard_list_warnings(path, card, shards)
     names = card.get("label_names")
@@ -273,12 +357,14 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
              "channels": _counts(col["audio_channels"])}
     chars = col["text_chars"]
     text = {"count": n - chars.null_count, "empty": int(pc.sum(pc.equal(chars, 0)).as_py() or 0)}
+    named, example_sizes = _named_images(col["key"], col["members"], col["named_image_sizes"], height, width)
     warnings = [w for w in (
         _channel_mix(image["modes"]),  # by the reader's channels: the files' own counts (RGB 3, RGBA 4) mislead
         _mix("image sizes", _top(image_sizes, 5), "batches need one size (resize / crop)"),
         _mix("audio sample rates", audio["sample_rates"], "resample to one rate before batching"),
         _mix("audio channels", audio["channels"], "mix down to mono (or up to one channel count) before batching"),
     ) if w is not None]
+    warnings += _target_size_warnings(named, example_sizes)
     unlabelled = col["label"].null_count
     if 0 < unlabelled < n:
         warnings.append({"kind": "labels", "message": f"{unlabelled} of {n} samples have no label"})
@@ -303,6 +389,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         "image": image,
         "audio": audio,
         "text": text,
+        "named_images": named,
         "num_classes": card.get("num_classes"),
         "label_names": names,
         "metadata_columns": list(card.get("metadata_columns") or []),  # a manifest's --meta: the json member

@@ -310,7 +310,7 @@ def plan_shards(records: list[Record], maxcount: int, maxsize: int | None = None
 
 #: index columns filled from member bytes, in the order of a stats row
 _STAT_COLUMNS = ("image_height", "image_width", "image_mode", "image_channels", "audio_seconds", "audio_sample_rate",
-                 "audio_channels", "text_chars")
+                 "audio_channels", "text_chars", "named_image_sizes")
 _NO_STATS = (None,) * len(_STAT_COLUMNS)
 _NO_IMAGE = (None,) * 4
 _NO_AUDIO = (None,) * 3
@@ -566,7 +566,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
             skipped.append(skip_entry(source_key, "sample", why or "no member to write: nothing but a label (or "
                                                                    "nothing) is left of it", key))
             continue
-        img = aud = chars = None
+        img = aud = chars = named = None
         bad: dict[int, str] | None = None
         if not all_read and not all(d.__class__ is bytes for d in datas):
             bad = {i: _bad_reason(OSError(d), values[i], paths, meta, task)
@@ -589,9 +589,12 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
         for i, kind in others:  # JSON, .npy, a second image / audio / text member of a custom record
             if datas[i].__class__ is bytes:
                 try:
-                    _check_other(kind, datas[i], decode)
+                    facts = _check_other(kind, datas[i], decode)
                 except (CorruptMedia, UnicodeDecodeError) as exc:
                     bad = _bad(bad, i, exc, values, paths, meta, task)
+                    continue
+                if facts is not None and fields[i] != "image":  # a map beside the image: inspect compares sizes
+                    named = (named or []) + [{"field": fields[i], "height": facts[0], "width": facts[1]}]
         if bad is not None:
             rec, datas, suffixes = _drop(rec, datas, bad, fields, task, skipped)
             if rec is None:
@@ -600,11 +603,11 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
         names_c += map(key.__add__, suffixes)
         datas_c += datas
         counts_c.append(len(datas))
-        if img is None and aud is None and chars is None:
+        if img is None and aud is None and chars is None and named is None:
             stats_c.append(_NO_STATS)
         else:
             stats_c.append((img or _NO_IMAGE) + ((round(aud[0] / aud[1], 6), aud[1], aud[2]) if aud else _NO_AUDIO)
-                           + (chars,))
+                           + (chars, named))
     return kept, names_c, datas_c, counts_c, stats_c
 
 
@@ -643,7 +646,7 @@ def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any
     else:
         chars = none
     names = list(map("".join, product([rec[0] for rec in chunk], suffixes)))
-    return chunk, names, flat, [m] * n, list(zip(*img_cols, *aud_cols, chars))
+    return chunk, names, flat, [m] * n, list(zip(*img_cols, *aud_cols, chars, none))  # (no named member here)
 
 
 def _probed(probe: Any, kind: str, i: int, datas: list[Any], decode: bool, bad: dict[int, str] | None,
@@ -662,7 +665,9 @@ def _probed(probe: Any, kind: str, i: int, datas: list[Any], decode: bool, bad: 
         return None, _bad(bad, i, exc, values, paths, meta, task)
 
 
-def _check_other(kind: str, data: bytes, decode: bool) -> None:
+def _check_other(kind: str, data: bytes, decode: bool) -> tuple[Any, ...] | None:
+    """Check a member other than the sample's image, audio and text; an image's (height, width, mode,
+    channels), else None."""
     if kind == "j":
         check_json(data)
     elif kind == "n":
@@ -670,9 +675,11 @@ def _check_other(kind: str, data: bytes, decode: bool) -> None:
     elif kind == "t":
         data.decode("utf-8")
     else:
-        (probe_image if kind == "i" else probe_audio)(data)
+        facts = (probe_image if kind == "i" else probe_audio)(data)
         if decode:
             decode_check("image" if kind == "i" else "audio", data)
+        return facts if kind == "i" else None
+    return None
 
 
 def _bad(bad: dict[int, str] | None, i: int, exc: BaseException, values: tuple[Any, ...], paths: list[Any],
