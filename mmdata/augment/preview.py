@@ -19,6 +19,7 @@ import os
 import re
 import textwrap
 import warnings
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -164,24 +165,117 @@ def _fit(key: str, width: int = KEY_CHARS) -> str:
     return f"{key[:head]}…{key[len(key) - (width - 1 - head):]}"
 
 
-def overlay(ax: Any, target: Any) -> None:
+#: distinct target values a preview's legend names one by one (more: the first ones and "+N more")
+LEGEND_VALUES = 8
+#: up to this many distinct values a target is drawn as labels (a colour each); more: a colour scale
+LABEL_COLOURS = 20
+OVERLAY_ALPHA = 0.45
+
+
+def target_values(maps: Iterable[Any]) -> np.ndarray:
+    """The sorted distinct non-zero values of the maps' first planes: what :func:`overlay` draws of them.
+
+    Example:
+        >>> target_values([np.array([[0, 3], [1, 3]]), np.array([[255]])]).tolist()
+        [1.0, 3.0, 255.0]
+    """
+    planes = [_first_plane(m).astype(np.float64).ravel() for m in maps]
+    values = np.unique(np.concatenate(planes)) if planes else np.zeros(0)
+    return values[values != 0]
+
+
+def _scale(values: np.ndarray) -> tuple[str, float, float, bool]:
+    """(colour map, vmin, vmax, coloured by rank) for a target's sorted distinct non-zero ``values``: up
+    to :data:`LABEL_COLOURS` labels coloured by their rank (ids 1 and 255 both show), else a scale."""
+    if len(values) <= LABEL_COLOURS:
+        return "tab20", 0.0, float(LABEL_COLOURS - 1), True
+    return "viridis", float(values[0]), float(values[-1]), False
+
+
+def overlay(ax: Any, target: Any, values: Any = None) -> None:
     """Draw a per-pixel target (its first channel) over the image in ``ax``: 0 transparent, other values in
     colours (tab20 for up to 20 labels, else viridis over the value range), at 45% opacity — where the map
-    lies on the image shows whether the two line up."""
+    lies on the image shows whether the two line up. ``values``: the distinct values of every map the
+    figure draws (:func:`target_values`), so a value has one colour in every cell (default: this map's)."""
     arr = _first_plane(target).astype(np.float64)
-    values = np.unique(arr[arr != 0])
-    if not len(values):
+    if not (arr != 0).any():
         return
-    labels = len(values) <= 20
-    shown = np.searchsorted(values, arr) if labels else arr  # labels: colour by rank, so ids 1 and 255 both show
-    ax.imshow(np.ma.masked_where(arr == 0, shown), cmap="tab20" if labels else "viridis", alpha=0.45,
-              vmin=0 if labels else values[0], vmax=19 if labels else values[-1], interpolation="nearest")
+    values = target_values([arr]) if values is None else np.asarray(values, np.float64)
+    cmap, vmin, vmax, by_rank = _scale(values)
+    shown = np.searchsorted(values, arr) if by_rank else arr
+    ax.imshow(np.ma.masked_where(arr == 0, shown), cmap=cmap, alpha=OVERLAY_ALPHA, vmin=vmin, vmax=vmax,
+              interpolation="nearest")
+
+
+def target_legend(field: str, values: Any, fill: float = 0,
+                  cap: int = LEGEND_VALUES) -> tuple[str, list[tuple[str, tuple[float, ...] | None]]]:
+    """The legend of :func:`overlay`'s colours for the target ``field`` whose maps hold ``values``
+    (:func:`target_values`): a title, and (label, RGBA colour) entries — each value up to ``cap`` (the
+    first ones, then ``+N more`` without a colour), the target's ``fill`` always, named ``fill / ignore``
+    (VOC's 255); a map of more than :data:`LABEL_COLOURS` values gets its scale: min, quarters, max.
+
+    Example:
+        >>> title, entries = target_legend("seg.png", np.array([1.0, 2.0, 255.0]), fill=255)
+        >>> title, [label for label, _ in entries]
+        ('target seg.png (0 not drawn)', ['1', '2', '255 (fill / ignore)'])
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    values = np.asarray(values, np.float64)
+    cmap, vmin, vmax, by_rank = _scale(values)
+    colour_of = colormaps[cmap]
+    norm = Normalize(vmin, vmax)
+
+    def colour(v: float) -> tuple[float, ...]:
+        x = float(np.searchsorted(values, v)) if by_rank else v
+        return tuple(float(c) for c in colour_of(norm(x)))
+
+    def name(v: float) -> str:
+        return f"{v:.4g}" + (" (fill / ignore)" if v == fill else "")
+
+    zero = "0 = fill, not drawn" if fill == 0 else "0 not drawn"
+    if not by_rank:
+        title = f"target {field} ({len(values)} values: colour scale; {zero})"
+        ticks = np.linspace(values[0], values[-1], 5)
+        entries = [(f"{v:.4g}", colour(v)) for v in ticks]
+        if fill != 0 and fill in values:
+            entries.append((name(fill), colour(fill)))
+        return title, entries
+    listed = [v for v in values if v != fill]
+    entries: list[tuple[str, tuple[float, ...] | None]]
+    if len(values) > cap:
+        entries = [(name(v), colour(v)) for v in listed[: cap - 1]] + [(f"+{len(listed) - (cap - 1)} more", None)]
+    else:
+        entries = [(name(v), colour(v)) for v in listed]
+    if fill != 0 and fill in values:
+        entries.append((name(fill), colour(fill)))
+    return f"target {field} ({zero})", entries
+
+
+def _draw_legend(fig: Any, title: str, entries: list[tuple[str, tuple[float, ...] | None]], y: float) -> Any:
+    """The target legend in one row (two when long) centred under the figure's title, top at ``y``."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=c, edgecolor="dimgray", linewidth=0.5) if c is not None else
+               Patch(facecolor="none", edgecolor="none") for _, c in entries]
+    return fig.legend(handles, [label for label, _ in entries], title=title, loc="upper center", bbox_to_anchor=(0.5, y),
+                      ncol=min(len(entries), 6), fontsize=7, title_fontsize=7, frameon=False, handlelength=1.2,
+                      handleheight=1.0, columnspacing=1.2, borderaxespad=0.0)
+
+
+def _drawn_map(s: Sample, target: str | None) -> Any:
+    """The sample's ``target`` map where the preview draws it (its image there, of the same size), else None."""
+    if target is None or "image" not in s or s.get(target) is None:
+        return None
+    m = s[target]
+    return m if tuple(m.shape[-2:]) == tuple(s["image"].shape[-2:]) else None
 
 
 def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None,
-          target: str | None = None) -> bool:
-    """Draw one sample (with ``target`` overlaid on its image); returns whether a CJK run had to be replaced
-    by a placeholder."""
+          target: str | None = None, values: Any = None) -> bool:
+    """Draw one sample (with ``target`` overlaid on its image, coloured over the figure's ``values``);
+    returns whether a CJK run had to be replaced by a placeholder."""
     # slots follow the original sample, so every variant of a row lines up: a dropped modality keeps
     # its slot, drawn as an empty frame that says so
     has_image, has_audio = ("image" in original or "image" in s), ("audio" in original or "audio" in s)
@@ -203,8 +297,9 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
             grey = img.shape[0] < 3  # L, or LA: the grey level (alpha not drawn); RGB(A): the colours
             ax.imshow(img[0] if grey else img[:3].transpose(1, 2, 0), cmap="gray" if grey else None, vmin=0, vmax=255,
                       interpolation="nearest")
-            if target is not None and s.get(target) is not None and tuple(s[target].shape[-2:]) == img.shape[-2:]:
-                overlay(ax, s[target])
+            drawn = _drawn_map(s, target)
+            if drawn is not None:
+                overlay(ax, drawn, values)
             ax.set_xticks([]), ax.set_yticks([])
         else:
             dropped(ax, "image")
@@ -291,34 +386,27 @@ def spread_keys(ds: Any, n: int) -> list[tuple[str, str]] | None:
     return [c[j] for j in range(max(take, default=0)) for c in chosen if j < len(c)]
 
 
-def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, variants: int = 3, split: str = "train",
-            seed: int = 0, font: str | None = None) -> Path:
-    """Render ``n`` samples x (original, [normalized,] ``variants`` augmented versions) to a PNG.
-
-    Args:
-        shards: dataset folder or shards (see :func:`mmdata.open_dataset`).
-        recipe: recipe path / YAML / dict.
-        out: PNG path. n: samples (rows), spread over the split's classes and keys (see
-            :func:`spread_keys`; bare shards: the first ``n``). variants: augmented epochs (columns).
-        split: split to show.
-        seed: augmentation seed (combined with the recipe's, as the loader does).
-        font: a font file with CJK glyphs (default: found on the system, or ``$MMDATA_CJK_FONT``).
-
-    Returns:
-        The PNG's path.
+def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int = 3, split: str = "train",
+                   seed: int = 0, font: str | None = None) -> Any:
+    """The matplotlib ``Figure`` :func:`preview` writes (same arguments, without ``out``): rows of samples,
+    columns of the original, [normalized,] and ``variants`` augmented versions; the recipe's first target
+    found in the samples drawn over their images, one colour per value over the whole figure, with a
+    legend naming the field and its values (:func:`target_legend`).
 
     Example:
         >>> import tempfile, mmdata
         >>> from mmdata.testing import make_sample_folder
         >>> t = tempfile.mkdtemp()
         >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=3), t + "/ds", progress=False)
-        >>> preview(t + "/ds", {"text": [{"op": "token_mask", "p": 1.0}]}, t + "/p.png", n=2, variants=1).name
-        'p.png'
+        >>> fig = preview_figure(t + "/ds", {"image": [{"op": "hflip"}]}, n=2, variants=1)
+        >>> len(fig.axes) > 0, fig.legends
+        (True, [])
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # not pyplot: no global figure list, the caller's backend kept
 
     import mmdata
+    from mmdata.augment.targets import fill_of
 
     rec = load_recipe(recipe)
     rec = rec.with_seed(params_seed(rec.seed, seed))
@@ -346,23 +434,60 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     if rec.has_normalize:
         columns.append(("normalized", "eval"))
     columns += [(f"epoch {v}", v) for v in range(variants)]
-    height = 2.6 * len(samples) + 0.6
+    cells = [[s if how is None else rec.normalize(s) if how == "eval" else rec.apply_sample(s, epoch=how)
+              for _, how in columns] for s in samples]
+    # one colour per value over every cell (a class keeps its colour where another cell lacks a class)
+    values = target_values(m for row in cells for c in row if (m := _drawn_map(c, target)) is not None)
+    legend = target_legend(target, values, fill_of(rec.targets[target])) if target and len(values) else None
+    rows_of_legend = -(-len(legend[1]) // 6) if legend else 0
+    band = 0.6 + (0.2 + 0.18 * rows_of_legend if legend else 0.0)  # the title's (and legend's) band, in inches
+    height = 2.6 * len(samples) + band
     fig = Figure(figsize=(2.1 * len(columns), height))
     FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
-    # the title's band is a fixed 0.6 inch, not a share of the height (12% of an 8-row grid was 2.5 inches of blank)
-    grid = fig.add_gridspec(len(samples), len(columns), wspace=0.08, hspace=0.25, top=1 - 0.6 / height, bottom=0.02)
+    # the title's band is a fixed height, not a share of the figure's (12% of an 8-row grid was 2.5 inches of blank)
+    grid = fig.add_gridspec(len(samples), len(columns), wspace=0.08, hspace=0.25, top=1 - band / height, bottom=0.02)
     replaced = False
     for i, s in enumerate(samples):
-        for c, (label, how) in enumerate(columns):
-            shown = s if how is None else rec.normalize(s) if how == "eval" else rec.apply_sample(s, epoch=how)
-            replaced |= _cell(fig, grid[i, c], shown, s, names, f"{_fit(s.key)} ({label})" if c == 0 else label, cjk,
-                              target)
+        for c, (label, _) in enumerate(columns):
+            replaced |= _cell(fig, grid[i, c], cells[i][c], s, names, f"{_fit(s.key)} ({label})" if c == 0 else label,
+                              cjk, target, values)
     fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
                  f"variant{'s' * (variants != 1)} (changed text in red"
                  f"{f'; target {target} overlaid' if target else ''})", fontsize=10, y=1 - 0.15 / height)
+    if legend is not None:
+        _draw_legend(fig, *legend, y=1 - 0.42 / height)
     if replaced:
         fig.text(0.5, 0.005, f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}",
                  ha="center", va="bottom", fontsize=7, color="dimgray")
+    return fig
+
+
+def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, variants: int = 3, split: str = "train",
+            seed: int = 0, font: str | None = None) -> Path:
+    """Render ``n`` samples x (original, [normalized,] ``variants`` augmented versions) to a PNG
+    (:func:`preview_figure`); a recipe's target is drawn over the images, with a legend of its colours.
+
+    Args:
+        shards: dataset folder or shards (see :func:`mmdata.open_dataset`).
+        recipe: recipe path / YAML / dict.
+        out: PNG path. n: samples (rows), spread over the split's classes and keys (see
+            :func:`spread_keys`; bare shards: the first ``n``). variants: augmented epochs (columns).
+        split: split to show.
+        seed: augmentation seed (combined with the recipe's, as the loader does).
+        font: a font file with CJK glyphs (default: found on the system, or ``$MMDATA_CJK_FONT``).
+
+    Returns:
+        The PNG's path.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=3), t + "/ds", progress=False)
+        >>> preview(t + "/ds", {"text": [{"op": "token_mask", "p": 1.0}]}, t + "/p.png", n=2, variants=1).name
+        'p.png'
+    """
+    fig = preview_figure(shards, recipe, n=n, variants=variants, split=split, seed=seed, font=font)
     buf = io.BytesIO()
     with warnings.catch_warnings():  # emoji and other glyphs no installed font has are drawn as boxes
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)

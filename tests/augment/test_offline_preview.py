@@ -246,7 +246,7 @@ def test_preview_spreads_rows_over_classes_and_reads_only_their_shards(tmp_path:
 
     shown: list[str] = []
     read: list[str] = []
-    monkeypatch.setattr(pv, "_cell", lambda fig, spec, s, original, names, title, font, target=None: shown.append(s.key) or False)
+    monkeypatch.setattr(pv, "_cell", lambda fig, spec, s, *args, **kw: shown.append(s.key) or False)
     real = reader.ShardDataset._shard_items
     monkeypatch.setattr(reader.ShardDataset, "_shard_items",
                         lambda self, shard, *a, **k: read.append(shard) or real(self, shard, *a, **k))
