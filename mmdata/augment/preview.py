@@ -231,14 +231,17 @@ def target_legend(field: str, values: Any, fill: float = 0,
         x = float(np.searchsorted(values, v)) if by_rank else v
         return tuple(float(c) for c in colour_of(norm(x)))
 
+    def number(v: float) -> str:  # 11252, not 1.125e+04; 0.5 and 20.38 as they are
+        return f"{v:.0f}" if float(v).is_integer() or 1e3 <= abs(v) < 1e15 else f"{v:.4g}"
+
     def name(v: float) -> str:
-        return f"{v:.4g}" + (" (fill / ignore)" if v == fill else "")
+        return number(v) + (" (fill / ignore)" if v == fill else "")
 
     zero = "0 = fill, not drawn" if fill == 0 else "0 not drawn"
     if not by_rank:
         title = f"target {field} ({len(values)} values: colour scale; {zero})"
         ticks = np.linspace(values[0], values[-1], 5)
-        entries = [(f"{v:.4g}", colour(v)) for v in ticks]
+        entries = [(number(v), colour(v)) for v in ticks]
         if fill != 0 and fill in values:
             entries.append((name(fill), colour(fill)))
         return title, entries
