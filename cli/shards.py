@@ -55,6 +55,7 @@ def shard(
     layout: Annotated[str, typer.Option(help="samples (one tar series) or columns (one series per modality).")] = "samples",
     column: Annotated[Optional[list[str]], typer.Option(help="Manifest column for a field, FIELD=COLUMN (repeatable); a FIELD that is not image, audio, text, label, key or split (depth=depth_png) makes a named field: <key>.depth.png beside the image. For a folder source, FIELD=FOLDER: a paired layout (--column image=images --column seg=masks), files joined by their path inside their folder; other folders are not read.")] = None,
     meta: Annotated[Optional[list[str]], typer.Option("--meta", help="Manifest metadata column(s) (speaker, duration, ...; repeatable or comma-separated): stored per sample in a <key>.json member, read back as the sample's 'json' field.")] = None,
+    group_by: Annotated[Optional[str], typer.Option("--group-by", help="Manifest column whose rows go to one split together (image_id for a row per caption, speaker for speaker-disjoint splits); rows naming one file always do.")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}), a path or an fsspec URL; default: labels.json / labels.txt at the source root, else the class folders.")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
     on_error: Annotated[str, typer.Option(help="skip (leave bad files out of their sample and report them) or raise (stop at the first, naming it).")] = "skip",
@@ -79,7 +80,7 @@ def shard(
             rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                       layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
                       on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
-                      executor=executor, address=address, meta=_meta(meta))
+                      executor=executor, address=address, meta=_meta(meta), group_by=group_by)
         except OSError as exc:
             no_room(exc, out)
             raise

@@ -28,7 +28,7 @@ from typing import Any
 
 from mmdata.errors import SourceError
 from mmdata.shards.sources import (_SMALL_FILE, MANIFEST_SUFFIXES, UNREAD, Discovered, _Walk, discover_manifest,
-                                   folder_meta_error, parse_label_names, printable, walk_folder)
+                                   folder_group_error, folder_meta_error, parse_label_names, printable, walk_folder)
 from mmdata.urls import call, filesystem, protocol, redact, request_failed
 
 #: per-file errors of a fetch that are a file's, like a local file's (reported as skipped members);
@@ -220,7 +220,8 @@ class RemoteWalk(_Walk):
 def discover_remote(url: str, storage_options: dict[str, Any] | None = None, *,
                     columns: Mapping[str, str] | None = None, labels_from_folders: bool | None = None,
                     label_names: list[str] | None = None, label_names_from: str | None = None,
-                    on_error: str = "skip", exclude: Any = None, meta: Any = None) -> Discovered:
+                    on_error: str = "skip", exclude: Any = None, meta: Any = None,
+                    group_by: str | None = None) -> Discovered:
     """Records from a folder or a manifest at an fsspec URL, planned from one listing; the
     :class:`Discovered` carries the :class:`RemoteSource` the writer's tasks fetch from.
 
@@ -240,13 +241,15 @@ def discover_remote(url: str, storage_options: dict[str, Any] | None = None, *,
         if not source.root.lower().endswith(MANIFEST_SUFFIXES):
             raise SourceError(f"source {source.shown} is not a folder or a manifest ({', '.join(MANIFEST_SUFFIXES)})")
         found = discover_manifest(source.root, columns, label_names, label_names_from=label_names_from,
-                                  on_error=on_error, remote=source, meta=meta)
+                                  on_error=on_error, remote=source, meta=meta, group_by=group_by)
     elif not under:
         raise SourceError(f"source {source.shown} does not exist: no object under it; check the URL (and that "
                           f"these credentials may list it: an empty listing can also mean no permission)")
     else:
         if meta:
             raise SourceError(folder_meta_error(source.shown))
+        if group_by is not None:
+            raise SourceError(folder_group_error(source.shown))
         ex = None
         if exclude is not None and protocol(exclude) == protocol(url):
             ex = source.fs._strip_protocol(str(exclude)).rstrip("/")  # noqa: SLF001 — fsspec's own path rule

@@ -86,6 +86,9 @@ class Record:
     stats: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: extra string columns for the index (e.g. ``aug_params`` written by ``mmdata augment``)
     extra: dict[str, str] = field(default_factory=dict)
+    #: samples of one group go to one split (a manifest's ``--group-by`` column: an image's caption rows,
+    #: a speaker's clips); ``None``: a group of its own (:func:`mmdata.shards.writer.assign_splits`)
+    group: str | None = None
 
 
 #: a record's ``extra`` entry saying why it has no member (``mmdata augment --on-error skip``: the recipe refused
@@ -1282,6 +1285,12 @@ def folder_meta_error(src: Any) -> str:
             f"their metadata in a CSV / JSONL / Parquet manifest")
 
 
+def folder_group_error(src: Any) -> str:
+    """Why ``--group-by`` does not apply to a folder source."""
+    return (f"source {src}: --group-by names a manifest's column, and this is a folder: list the files and their "
+            f"groups (an image id, a speaker) in a CSV / JSONL / Parquet manifest")
+
+
 def _meta_columns(meta: Sequence[str] | str | None, present: set[str], rename: Mapping[str, str], name: str,
                   rows: list[dict[str, Any]]) -> tuple[str, ...]:
     """The ``--meta`` columns, checked: each one a column of the manifest that no field reads (a column
@@ -1883,7 +1892,7 @@ def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str], name
 
 def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
                       *, label_names_from: str | None = None, on_error: str = "skip", remote: Any = None,
-                      meta: Sequence[str] | None = None) -> Discovered:
+                      meta: Sequence[str] | None = None, group_by: str | None = None) -> Discovered:
     """Records from a manifest: one row per sample.
 
     Columns: ``key`` (optional; default the first media path, relative to the manifest's folder and
@@ -1911,6 +1920,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     every filled cell reads back as written as an int or a float (:func:`_meta_types`: ``00123``,
     ``+49...``, ``1.10`` keep their column text). A value JSON cannot hold (bytes, infinity, a lone
     surrogate, 64+ levels of nesting) is reported and stored as ``null``.
+
+    ``group_by``: a column whose rows go to one split together (``image_id`` for one row per caption, a
+    speaker for speaker-disjoint splits): its value is each record's :attr:`Record.group`; the column is
+    read for that only, unless a field or ``--meta`` reads it too. Rows naming the same file are one group
+    whether or not it is given (:func:`mmdata.shards.writer.assign_splits`).
 
     ``remote``: the manifest is at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`);
     its rows name files relative to its folder there, by relative paths only.
@@ -1944,6 +1958,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                               f"(columns: {sorted(present)})")
     rename = {v: k for k, v in (columns or {}).items()}
     meta_cols = _meta_columns(meta, present, rename, name, rows)
+    if group_by is not None and rows and group_by not in present:
+        raise SourceError(f"manifest {name}: --group-by {group_by}: no column {group_by!r} (columns: {sorted(present)})")
+    # the group column is read for the groups only, unless a field or --meta reads it too
+    group_only = group_by if group_by not in rename and group_by not in RESERVED_COLUMNS else None
     _check_renames(columns, present, meta_cols, name)
     named = _named_fields(columns, f"manifest {name}")
     fields = _field_columns(present, rename, meta_cols)
@@ -1956,10 +1974,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     skipped: list[dict[str, Any]] = []
     records: list[Record] = []
     key_rows: dict[str, int] = {}
+    blank_texts: list[str] = []
     stats: dict[str, list[Any]] = {}  # per path column: [cells, cells naming a file or holding data, first cell]
     escaping: list[str] = []
     for i, raw in enumerate(rows):
-        row = {rename.get(k, k): v for k, v in raw.items() if k not in meta_cols}  # a field's, not a kept column
+        row = {rename.get(k, k): v for k, v in raw.items() if k not in meta_cols and k != group_only}  # a field's
         where = f"{name} row {i + 1}"
         parsed: list[tuple[str, _Cell]] = []
         for col, val in row.items():
@@ -2034,10 +2053,21 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 continue
             members[ext] = cell.member  # type: ignore[assignment]
         text = row.get("text")
+        if isinstance(text, str) and not text.strip():
+            blank_texts.append(source_key)  # "" or spaces: no caption, as an empty CSV cell
+            text = None
+        elif isinstance(text, (list, tuple)) and not text:  # an image without captions in a list column
+            text = None
         if not _is_missing(text):
             if "text" in field_cols:
                 bad(_shown(str(text)), "text", f"a second text for the sample (column {field_cols['text']!r} gives "
                                                f"a text file)")
+            elif not isinstance(text, (str, bytes, bytearray, int, float)):
+                n = len(text) if hasattr(text, "__len__") else None
+                bad(_shown(str(text)), "text", f"a {type(text).__name__}{f' of {n} values' if n is not None else ''}, not "
+                    f"one text: a sample holds one caption — for several per image write a row per caption (rows "
+                    f"naming one image go to one split) or keep them as metadata in a column of another name "
+                    f"(--meta captions)")
             elif isinstance(text, str) and (odd := _lone_surrogate(text)) is not None:
                 bad(_shown(text), "text",
                     f"not valid Unicode (a lone surrogate {text[odd]!r} at character {odd})")
@@ -2065,9 +2095,15 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 bad(next(c.shown for col, c in parsed if col == field_cols["json"]), field_cols["json"],
                     f"a .json file for the sample, whose json member the --meta columns give; keep one of them")
             members["json"] = _meta_member(raw, meta_cols, meta_types, bad, kinds)
-        records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split))
+        group = None if group_by is None or _blank(raw.get(group_by)) else str(raw[group_by])
+        records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split,
+                              group=group))
     if label_warning:
         warnings.append(label_warning)
+    if blank_texts:
+        warnings.append(f"manifest {name}: {_count(len(blank_texts), 'row')} {'have' if len(blank_texts) != 1 else 'has'} "
+                        f"an empty text or one of spaces only (e.g. sample {printable(blank_texts[0])!r}): read as no "
+                        f"text (the modality is absent, as an empty CSV cell), not as an empty caption")
     if escaping:
         # the same words for a manifest here and at a URL: the card does not depend on where it is
         warnings.append(f"manifest {name}: {_count(len(escaping), 'path')} outside the manifest's folder "
@@ -2092,7 +2128,7 @@ def _count(n: int, what: str) -> str:
 def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, labels_from_folders: bool | None = None,
              label_names: list[str] | None = None, label_names_from: str | None = None, on_error: str = "skip",
              exclude: str | Path | None = None, storage_options: dict[str, Any] | None = None,
-             meta: Sequence[str] | None = None) -> Discovered:
+             meta: Sequence[str] | None = None, group_by: str | None = None) -> Discovered:
     """Records from a folder or a manifest file (by suffix); see :func:`discover_folder` and
     :func:`discover_manifest` (``meta``: a manifest's metadata columns). ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
     for its filesystem): listed here, its files fetched by whoever writes the shards
@@ -2107,16 +2143,18 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
 
         return discover_remote(str(src), storage_options, columns=columns, labels_from_folders=labels_from_folders,
                                label_names=label_names, label_names_from=label_names_from, on_error=on_error,
-                               exclude=exclude, meta=meta)
+                               exclude=exclude, meta=meta, group_by=group_by)
     if exclude is not None and is_remote(exclude):
         exclude = None
     src = Path(src)
     if src.is_file():
         return discover_manifest(src, columns, label_names, label_names_from=label_names_from, on_error=on_error,
-                                 meta=meta)
+                                 meta=meta, group_by=group_by)
     if not src.exists():
         raise SourceError(f"source {src} does not exist")
     if meta:
         raise SourceError(folder_meta_error(src))
+    if group_by is not None:
+        raise SourceError(folder_group_error(src))
     return discover_folder(src, labels_from_folders, label_names, label_names_from=label_names_from,
                            on_error=on_error, exclude=exclude, columns=columns)

@@ -98,6 +98,11 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
 def assign_splits(records: list[Record], fractions: dict[str, float] | None, seed: int) -> list[str]:
     """Set ``record.split`` in place: fixed splits stay; the rest are split stratified by label.
 
+    The unit of the split is a group (:func:`split_groups`): records sharing a :attr:`Record.group`
+    (``--group-by``) or naming one file (a row per caption of one image) go to one split together, so
+    nothing of a test sample is trained on; a group counts once and takes its most common label. Records
+    in no group are units of their own, split exactly as before groups existed.
+
     Each class (label) is shuffled with its own seeded permutation and cut into the splits by
     :func:`split_counts`: every class's share of a split is within one sample of its fraction, and so
     is every split's total (rounding is carried across classes, so small classes do not all round
@@ -133,9 +138,16 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
                         f"their own (e.g. {_examples(free)}); the other {fixed} keep the split the source gives them "
                         f"(a manifest's split column)")
     names = list(fractions)
-    by_label: dict[Any, list[Record]] = {}
-    for r in free:
-        by_label.setdefault(r.label, []).append(r)
+    units, shared = split_groups(free)
+    if shared:
+        (a, b), path = shared
+        n_grouped = sum(len(u) for u in units if len(u) > 1 and all(r.group is None for r in u))
+        warnings.append(f"{_count(n_grouped, 'sample')} name a file another sample names too (e.g. {a!r} and {b!r}: "
+                        f"{path!r}; a row per caption of one image): each such set went to one split, so that no file "
+                        f"is in two splits (--split then counts a set once)")
+    by_label: dict[Any, list[list[Record]]] = {}
+    for unit in units:
+        by_label.setdefault(_unit_label(unit), []).append(unit)
     labels = sorted(by_label, key=lambda v: (v is None, v if v is not None else 0))
     totals = dict.fromkeys(names, 0)
     for label, counts in zip(labels, split_counts([len(by_label[v]) for v in labels], list(fractions.values()))):
@@ -144,17 +156,74 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         start = 0
         for n, k in zip(names, counts):
             for j in perm[start:start + k]:
-                group[j].split = n
+                for r in group[j]:
+                    r.split = n
             start += k
             totals[n] += k
     empty = [n for n in names if fractions[n] > 0 and totals[n] == 0]
     if empty:
+        what = "samples" if len(units) == len(free) else "groups of samples"
         got = ", ".join(f"{n} {k}" for n, k in totals.items())
         for n in empty:
-            warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {len(free)} samples "
-                            f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
+            warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {len(units)} {what} "
+                            f"({fractions[n] * len(units):.2f}), which rounds to none (got {got}); give it a larger "
                             f"fraction or shard more samples")
     return warnings
+
+
+def split_groups(records: list[Record]) -> tuple[list[list[Record]], tuple[tuple[str, str], str] | None]:
+    """The units :func:`assign_splits` splits: records joined when they share a :attr:`Record.group` or a
+    file path (union-find), each unit in record order, the units in the order of their first record.
+    Also the first pair of records that share a file without sharing a group, with the file's name (for
+    the warning), or None.
+
+    Example:
+        >>> rs = [Record("a0", "a0", {"png": "a.png", "txt": b"x"}), Record("a1", "a1", {"png": "a.png", "txt": b"y"}),
+        ...       Record("b", "b", {"png": "b.png"}), Record("c", "c", {"flac": "c.flac"}, group="spk1"),
+        ...       Record("d", "d", {"flac": "d.flac"}, group="spk1")]
+        >>> units, shared = split_groups(rs)
+        >>> [[r.key for r in u] for u in units], shared
+        ([['a0', 'a1'], ['b'], ['c', 'd']], (('a0', 'a1'), 'a.png'))
+    """
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[Any, int] = {}
+    shared: tuple[tuple[str, str], str] | None = None
+    joined = False
+    for i, r in enumerate(records):
+        tags: list[Any] = [("group", r.group)] if r.group is not None else []
+        tags += [v for v in r.members.values() if v.__class__ is str or isinstance(v, Path)]
+        for tag in tags:
+            j = first.setdefault(tag, i)
+            if j == i:
+                continue
+            a, b = find(j), find(i)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+                joined = True
+                if shared is None and tag.__class__ is not tuple and (r.group is None or r.group != records[j].group):
+                    shared = (records[j].source_key, r.source_key), os.path.basename(str(tag))
+    if not joined:
+        return [[r] for r in records], None  # every record a unit of its own
+    units: dict[int, list[Record]] = {}
+    for i, r in enumerate(records):
+        units.setdefault(find(i), []).append(r)
+    return list(units.values()), shared
+
+
+def _unit_label(unit: list[Record]) -> Any:
+    """A group's label for the stratified split: its most common one (ties: the smallest id; None when
+    no record has one)."""
+    if len(unit) == 1:
+        return unit[0].label
+    counts = Counter(r.label for r in unit if r.label is not None)
+    return min(counts, key=lambda v: (-counts[v], v)) if counts else None
 
 
 def split_counts(sizes: list[int], fractions: list[float]) -> list[list[int]]:
@@ -911,6 +980,7 @@ def shard(
     address: str | None = None,
     storage_options: dict[str, Any] | None = None,
     meta: Sequence[str] | None = None,
+    group_by: str | None = None,
 ) -> dict[str, Any]:
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
@@ -950,6 +1020,9 @@ def shard(
         meta: a manifest's metadata columns (``["speaker", "duration"]``): each sample's values in one
             ``<key>.json`` member, read back as its ``json`` field (a dict); the card lists them under
             ``metadata_columns``. See :func:`mmdata.shards.sources.discover_manifest`.
+        group_by: a manifest's column whose rows go to one split together (``image_id`` for a row per
+            caption, ``speaker`` for speaker-disjoint splits); the card records it as ``split_group_by``.
+            Rows naming one file go to one split together whether or not it is given (:func:`assign_splits`).
         labels_from_folders: force (or forbid) the folder-per-class layout; default auto-detect.
         on_error: ``"skip"``: a bad file (corrupt or truncated media, text that is not UTF-8, a bad label,
             a second file for one field, an unreadable or too large file) is left out of its sample and
@@ -1026,6 +1099,9 @@ def shard(
         if meta:
             raise SourceError("meta: a Hugging Face dataset's scalar columns already go to each sample's .json "
                               "member (every column that is not a modality, the label or the key)")
+        if group_by is not None:
+            raise SourceError("group_by: a Hugging Face source's rows are split one by one; export it as a Parquet "
+                              "manifest (dataset.to_parquet) to split by a column's groups")
         report = shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                           layout=layout, label_names=label_names, columns=columns,
                           labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
@@ -1043,7 +1119,9 @@ def shard(
         fractions = parse_split(split)
         found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                          label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options,
-                         meta=meta)
+                         meta=meta, group_by=group_by)
+        if group_by is not None:  # the card says how the split was drawn
+            card_extra = {**(card_extra or {}), "split_group_by": group_by}
         if found.meta_columns:  # the card says where the metadata went
             card_extra = {**(card_extra or {}), "metadata_columns": list(found.meta_columns),
                           "metadata_kinds": dict(found.meta_kinds)}

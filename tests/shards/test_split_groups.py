@@ -1,0 +1,157 @@
+"""Captions and groups in manifests (QA 2026-12-03, an image-text retrieval user with COCO-style data):
+
+* a row per caption of one image was split row by row: 102 of 200 images had caption rows in two or
+  three splits, so test retrieval was partly measured on training images. Rows naming one file now go to
+  one split together, and ``--group-by COLUMN`` groups rows by any column (a speaker, an image id);
+* a list of captions in the ``text`` column became the text ``"['a cat', 'a dog']"`` (a dict its repr, an
+  empty list the text ``"[]"``) without a word: it is now a reported bad cell naming the row;
+* ``"text": ""`` in JSONL gave a present, empty caption while an empty CSV cell gave none: both are now
+  no text, and a text of spaces only is too (with a warning).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+import mmdata
+from mmdata.errors import SourceError
+from mmdata.rng import derive
+from mmdata.shards.sources import Record, discover
+from mmdata.shards.writer import assign_splits, split_counts, split_groups
+from tests.shards.test_shard_cli_qa import _cli
+
+
+def _coco(root: Path, n_images: int = 60) -> Path:
+    """A folder of images and a JSONL manifest with one row per caption (0-4 captions per image)."""
+    root.mkdir(parents=True)
+    rows = []
+    for i in range(n_images):
+        Image.new("RGB", (8 + i % 3, 8), (i * 4 % 256, 0, 0)).save(root / f"img{i:03d}.png")
+        for c in range(i % 5):
+            rows.append({"key": f"img{i:03d}_c{c}", "image": f"img{i:03d}.png", "text": f"caption {c} of image {i}",
+                         "label": i % 3, "image_id": i})
+    (root / "captions.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return root / "captions.jsonl"
+
+
+def _split_of(ds: Path) -> dict[str, str]:
+    t = pq.read_table(ds / "index.parquet", columns=["key", "split"]).to_pylist()
+    return {r["key"]: r["split"] for r in t}
+
+
+def test_rows_naming_one_image_go_to_one_split(tmp_path: Path) -> None:
+    manifest = _coco(tmp_path / "coco")
+    rep = mmdata.shard(manifest, tmp_path / "ds", split="train=0.6,val=0.2,test=0.2", meta=["image_id"],
+                       progress=False)
+    splits = _split_of(tmp_path / "ds")
+    per_image: dict[str, set[str]] = {}
+    for key, split in splits.items():
+        per_image.setdefault(key.split("_")[0], set()).add(split)
+    assert len(per_image) == 48 and all(len(s) == 1 for s in per_image.values())  # was: about half in 2+ splits
+    assert set(Counter(next(iter(s)) for s in per_image.values())) == {"train", "val", "test"}
+    assert any("samples name a file another sample names too (e.g. 'img002_c0' and 'img002_c1': 'img002.png'" in w
+               and "each such set went to one split" in w for w in rep["warnings"])
+
+
+def test_group_by_a_column_keeps_each_group_in_one_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "speech"
+    root.mkdir()
+    rows = ["image,speaker,label"]
+    for i in range(40):
+        Image.new("L", (4, 4), i).save(root / f"{i:02d}.png")
+        rows.append(f"{i:02d}.png,spk{i % 8},{i % 2}")
+    (root / "m.csv").write_text("\n".join(rows) + "\n")
+    code, out = _cli("shard", str(root / "m.csv"), str(tmp_path / "ds"), "--group-by", "speaker", "--split",
+                     "train=0.5,test=0.5", "--meta", "speaker", "--json", capsys=capsys)
+    assert code == 0, out
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert card["split_group_by"] == "speaker"
+    splits = _split_of(tmp_path / "ds")
+    speaker_of = {f"{i:02d}": f"spk{i % 8}" for i in range(40)}
+    groups: dict[str, set[str]] = {}
+    for key, split in splits.items():
+        groups.setdefault(speaker_of[key], set()).add(split)
+    assert len(groups) == 8 and all(len(s) == 1 for s in groups.values())
+    assert Counter(next(iter(s)) for s in groups.values()) == {"train": 4, "test": 4}  # 8 speakers, half each
+    # without --group-by the speaker column is metadata only: the rows split one by one
+    mmdata.shard(root / "m.csv", tmp_path / "ds2", split="train=0.5,test=0.5", meta=["speaker"], progress=False)
+    mixed: dict[str, set[str]] = {}
+    for key, split in _split_of(tmp_path / "ds2").items():
+        mixed.setdefault(speaker_of[key], set()).add(split)
+    assert any(len(s) == 2 for s in mixed.values())
+
+
+def test_records_in_no_group_split_as_before_groups_existed() -> None:
+    """The unit of a split is a record unless it shares a file or group: every existing dataset keeps its
+    splits byte for byte (the same seeded permutation per class as before)."""
+    recs = [Record(f"k{i:03d}", f"k{i:03d}", {"png": f"/d/{i}.png", "txt": b"x"}, label=i % 3) for i in range(50)]
+    assert assign_splits(recs, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=4) == []
+    expected: dict[str, str] = {}
+    names = ["train", "val", "test"]
+    for label, counts in zip(range(3), split_counts([17, 17, 16], [0.7, 0.15, 0.15])):
+        group = [r for r in recs if r.label == label]
+        perm = derive(4, 0, f"split:{label}", 0).permutation(len(group))
+        start = 0
+        for n, k in zip(names, counts):
+            for j in perm[start:start + k]:
+                expected[group[j].key] = n
+            start += k
+    assert {r.key: r.split for r in recs} == expected
+
+
+def test_split_groups_joins_by_group_and_by_file() -> None:
+    recs = [Record("a", "a", {"png": "x.png"}), Record("b", "b", {"flac": "y.flac"}, group="g"),
+            Record("c", "c", {"png": "z.png", "flac": "y.flac"}), Record("d", "d", {"png": "w.png"}, group="g"),
+            Record("e", "e", {"txt": b"inline bytes are no file"}), Record("f", "f", {"txt": b"inline bytes are no file"})]
+    units, shared = split_groups(recs)
+    assert [[r.key for r in u] for u in units] == [["a"], ["b", "c", "d"], ["e"], ["f"]]
+    assert shared == (("b", "c"), "y.flac")
+
+
+def test_a_list_of_captions_is_a_reported_cell_not_its_repr(tmp_path: Path) -> None:
+    root = tmp_path / "m"
+    root.mkdir()
+    for i in range(4):
+        Image.new("RGB", (4, 4)).save(root / f"{i}.png")
+    rows = [{"image": "0.png", "text": ["a cat", "a dog"]}, {"image": "1.png", "text": []},
+            {"image": "2.png", "text": {"en": "a cat"}}, {"image": "3.png", "text": "a cat"}]
+    (root / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    rep = mmdata.shard(root / "m.jsonl", tmp_path / "ds", progress=False)
+    texts = {s.key: s.fields.get("text") for s in mmdata.open_dataset(tmp_path / "ds")}
+    assert texts == {"0": None, "1": None, "2": None, "3": "a cat"}  # was "['a cat', 'a dog']", "[]", "{'en': ...}"
+    reasons = {e["sample"]: e["reason"] for e in rep["skipped"]}
+    assert reasons["0"].startswith("m.jsonl row 1, column 'text': a list of 2 values, not one text")
+    assert "a dict of 1 values" in reasons["2"] and "(--meta captions)" in reasons["2"]
+    assert "1" not in reasons  # an empty list is no caption: nothing left out
+    with pytest.raises(SourceError, match="row 1, column 'text'"):
+        discover(root / "m.jsonl", on_error="raise")
+
+
+def test_empty_and_blank_texts_are_no_text_in_every_manifest_format(tmp_path: Path) -> None:
+    root = tmp_path / "m"
+    root.mkdir()
+    for i in range(3):
+        Image.new("RGB", (4, 4)).save(root / f"{i}.png")
+    (root / "m.jsonl").write_text("\n".join(json.dumps({"image": f"{i}.png", "text": t})
+                                            for i, t in enumerate(["", "   ", " ok "])) + "\n")
+    (root / "m.csv").write_text('image,text\n0.png,\n1.png,"   "\n2.png," ok "\n')
+    for name in ("m.jsonl", "m.csv"):
+        found = discover(root / name)
+        assert [sorted(r.members) for r in found.records] == [["png"], ["png"], ["png", "txt"]], name
+        assert found.records[2].members["txt"] == b" ok "  # a caption keeps its spaces
+        blank = [w for w in found.warnings if "an empty text or one of spaces only" in w]
+        assert len(blank) == 1 and ("2 rows" if name == "m.jsonl" else "1 row") in blank[0]
+
+
+def test_group_by_mistakes_are_errors(tmp_path: Path) -> None:
+    manifest = _coco(tmp_path / "coco", n_images=6)
+    with pytest.raises(SourceError, match="--group-by img_id: no column 'img_id'"):
+        mmdata.shard(manifest, tmp_path / "ds", group_by="img_id", progress=False)
+    with pytest.raises(SourceError, match="--group-by names a manifest's column, and this is a folder"):
+        mmdata.shard(tmp_path / "coco", tmp_path / "ds2", group_by="image_id", progress=False)
