@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -200,24 +201,54 @@ class ConsistentHFlip(Op):
     pairs are English (left/right, leftmost/rightmost, leftward(s)/rightward(s); whole words, case kept:
     "bright" stays, "Left-hand" becomes "Right-hand") plus the characters 左/右 for Chinese and Japanese
     (左右 kept); captions in other languages need ``pairs``, e.g. [[left, right], [gauche, droite],
-    [links, rechts]] (the list replaces the default). Exact."""
+    [links, rechts]] (the list replaces the default). ``fields`` names the text fields swapped: ``text``,
+    and named text fields (a member ``k.caption_de.txt`` is the field ``caption_de.txt``); a sample's other
+    named text fields keep their words, with a warning once. Exact."""
 
     section, name = "sample", "consistent_hflip"
     moves_pixels = True
     PARAMS = {"pairs": PairsParam("list", [list(p) for p in LEFT_RIGHT],
                                   doc="[word, word] pairs swapped in the text: whole words, case kept (CJK: as characters); "
-                                      "[w, w] keeps w")}
+                                      "[w, w] keeps w"),
+              "fields": Param("list", ["text"], doc="text fields whose words are swapped: text and named text fields "
+                                                    "(caption_de.txt)")}
+
+    def validate(self, where: str) -> None:
+        from mmdata.codecs import TEXT_EXTS, member_type
+
+        for j, f in enumerate(self.fields):
+            if not isinstance(f, str) or (f != "text" and ("." not in f or member_type(f) not in TEXT_EXTS)):
+                raise RecipeError(f"{where}.fields[{j}]: {f!r} is no text field; give text or a named text field "
+                                  f"(a member k.caption_de.txt is the field caption_de.txt)")
+        if not self.fields:
+            raise RecipeError(f"{where}.fields: give at least one text field, e.g. [text]")
 
     def to_dict(self) -> dict[str, Any]:
-        """Recipe form; ``pairs`` only when not the default (like a recipe's ``keying``), so recipes written
-        before ``pairs`` existed keep their canonical text."""
+        """Recipe form; ``pairs`` and ``fields`` only when not the default (like a recipe's ``keying``), so
+        recipes written before they existed keep their canonical text."""
         d = super().to_dict()
-        if d.get("pairs") == self.PARAMS["pairs"].default:
-            del d["pairs"]
+        for name in ("pairs", "fields"):
+            if d.get(name) == self.PARAMS[name].default:
+                del d[name]
         return d
 
     def batch_fields(self) -> tuple[str, ...]:
-        return ("image", "text", "tokens")
+        return ("image", "tokens", *dict.fromkeys(("text", *self.fields)))
+
+    def _warn_texts(self, fields: Any) -> None:
+        """Warn once when a sample has named text fields this op leaves as they are (a second caption
+        saying "left" of a flipped image)."""
+        from mmdata.codecs import TEXT_EXTS, member_type
+
+        others = [n for n in fields if n != "text" and n not in self.fields and "." in n and member_type(n) in TEXT_EXTS]
+        if others:
+            self.__dict__["_texts_warned"] = True
+            warnings.warn(f"consistent_hflip swaps left / right in {', '.join(self.fields)} only: the named text "
+                          f"field{'s' * (len(others) > 1)} {', '.join(map(repr, others))} keep{'s' * (len(others) == 1)} "
+                          f"{'their' if len(others) > 1 else 'its'} words while the image flips; list "
+                          f"{'them' if len(others) > 1 else 'it'} in the op's fields (fields: [text, {others[0]}]) and "
+                          f"add the words of {'their languages' if len(others) > 1 else 'its language'} to pairs",
+                          UserWarning, stacklevel=4)
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
         return {} if "image" in sample else None  # nothing to flip: the caption stays true as it is
@@ -225,9 +256,12 @@ class ConsistentHFlip(Op):
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         if "image" not in sample:
             return sample
+        if not self.__dict__.get("_texts_warned"):
+            self._warn_texts(sample.fields)
         upd: dict[str, Any] = {"image": sample["image"].flip(-1)}
-        if "text" in sample:
-            upd["text"] = swap_left_right(sample["text"], self.pairs)
+        for name in self.fields:
+            if isinstance(sample.fields.get(name), str):
+                upd[name] = swap_left_right(sample[name], self.pairs)
         return sample.with_fields(**upd)
 
     def move_map(self, arr: Any, params: dict[str, Any], fill: int | float = 0) -> Any:
@@ -238,8 +272,14 @@ class ConsistentHFlip(Op):
             return batch
         from mmdata.augment.image import HFlip
 
+        if not self.__dict__.get("_texts_warned"):
+            self._warn_texts(batch.data)
         flipped = [bool(p.get("applied")) and f for p, f in zip(params, batch.present["image"].tolist())]
         out = HFlip(p=1.0).transform_batch(batch, [{"applied": f} for f in flipped])
-        if "text" in batch:
-            out = retokenize(out, [swap_left_right(t, self.pairs) if f else t for t, f in zip(batch["text"], flipped)])
+        for name in self.fields:
+            texts = batch.data.get(name)
+            if not isinstance(texts, list):
+                continue
+            swapped = [swap_left_right(t, self.pairs) if f and isinstance(t, str) else t for t, f in zip(texts, flipped)]
+            out = retokenize(out, swapped) if name == "text" else out.replace(**{name: swapped})
         return out
