@@ -60,8 +60,9 @@ def train(
                           "order='(image+audio)+text' (hierarchical); towers='image|audio+text', interaction=mlp|dot|bilinear (two_tower).")] = None,
     modalities: Annotated[Optional[str], typer.Option(help="Comma-separated: image,audio,text (one = unimodal baseline); each must be "
                           "in some training samples. Default: the modalities the training split has (printed at start).")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Training epochs; the reported model is the best epoch's "
-                                                   "(highest val accuracy).")] = 15,
+    epochs: Annotated[int, typer.Option(min=0, help="Training epochs; the reported model is the best epoch's "
+                                                   "(highest val accuracy). 0 with --pretrain contrastive: pre-train "
+                                                   "the encoders alone (no labels needed; contrastive.pt and retrieval).")] = 15,
     seed: Seed = 0,
     recipe: Annotated[Optional[Path], typer.Option(help="Augmentation recipe YAML.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder: metrics.json, predictions.parquet, model.pt.")] = None,
@@ -115,6 +116,13 @@ def train(
     if json_:
         print_json(m)  # a metric without a value (no labelled sample) is null
         return
+    if "test" not in m:  # --epochs 0: pre-training alone
+        _retrieval_lines(m)
+        console.print(f"pre-trained the encoders only (--epochs 0), {m['n_params']:,} parameters, {m['wall_s']:.1f} s"
+                      + (f"; contrastive.pt in {escape(str(out))}" if out else ""), highlight=False)
+        for w in m.get("warnings", []):
+            warn(w)
+        return
     t = table("split", "accuracy", "macro F1", "NLL", "ECE", "labelled", "unlabelled",
               title=f"{fusion} on {', '.join(m['config']['modalities'])}")
     missing = []
@@ -138,16 +146,21 @@ def train(
         console.print("corruption AUC: " + ", ".join(f"{k}: {_num(v['auc'])}" for k, v in rob["corruption"].items()))
     for k, why in rob.get("not_applicable", {}).items():
         console.print(f"robustness -{k}: n/a ({escape(why)})", highlight=False)
+    _retrieval_lines(m)
+    console.print(f"best epoch {m['best_epoch']} (highest val accuracy; ties keep the earlier), {m['n_params']:,} parameters, "
+                  f"{m['wall_s']:.1f} s" + (f"; outputs in {escape(str(out))}" if out else ""), highlight=False)
+    for w in m.get("warnings", []):  # stderr, as the run's progress: stdout is the result
+        warn(w)
+
+
+def _retrieval_lines(m: dict) -> None:
+    """One line per modality pair of the test retrieval after pre-training."""
     for pair, r in m.get("retrieval", {}).items():
         inst = " ".join(f"{d} R@1 {_num(v['R@1'], 2)} R@5 {_num(v['R@5'], 2)} median rank {_num(v['median_rank'], 0)}"
                         for d, v in r["instance"].items())
         cls = " ".join(f"{d} {_num(v['R@1'], 2)}" for d, v in r.get("class", {}).items())
         console.print(f"retrieval {pair} (n={r['n']}, chance R@1 {_num(r['chance']['instance']['R@1'])}): {inst}"
                       + (f"; class-level R@1 {cls}" if cls else ""))
-    console.print(f"best epoch {m['best_epoch']} (highest val accuracy; ties keep the earlier), {m['n_params']:,} parameters, "
-                  f"{m['wall_s']:.1f} s" + (f"; outputs in {escape(str(out))}" if out else ""), highlight=False)
-    for w in m.get("warnings", []):  # stderr, as the run's progress: stdout is the result
-        warn(w)
 
 
 def _num(value: float | None, decimals: int = 3) -> str:

@@ -118,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if metrics:  # rank 0
         if as_json:
             print(json.dumps(metrics, indent=2))
+        elif "test" not in metrics:  # --epochs 0: pre-training alone
+            print(f"pre-trained the encoders only (world size {metrics['config']['world_size']}): test retrieval "
+                  + "; ".join(f"{pair} " + " ".join(f"{d} R@1 {v['R@1']:.2f}" for d, v in r["instance"].items())
+                              for pair, r in metrics.get("retrieval", {}).items()))
         else:
             t = metrics["test"]
             print(f"test accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}  NLL {t['nll']:.3f}  ECE {t['ece']:.3f}  "

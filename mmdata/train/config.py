@@ -374,16 +374,20 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
     return out
 
 
-def classes_of(data: str | Path, card: dict[str, Any]) -> tuple[int, list[str]]:
-    """The card's number of classes and class names; raise when it has none, lacks a train / val / test
+def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True) -> tuple[int, list[str]]:
+    """The card's number of classes and class names; raise when it has none (unless not
+    ``need_classes``: contrastive pre-training alone; then ``(0, [])``), lacks a train / val / test
     split, or its names do not match."""
     classes = int(card.get("num_classes") or 0)
-    if classes < 2:
-        raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels")
+    if classes < 2 and need_classes:
+        raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels (to "
+                          f"pre-train the encoders on unlabelled pairs alone: --pretrain contrastive --epochs 0)")
     missing = [s for s in ("train", "val", "test") if s not in card["splits"]]
     if missing:
         raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split "
                           f"train=0.8,val=0.1,test=0.1; an embedded dataset built with a small --limit may lack one)")
+    if classes < 2 and not need_classes:
+        return 0, []
     names = [str(n) for n in (card.get("label_names") or [])] or [str(c) for c in range(classes)]
     if len(names) != classes:
         raise MMDataError(f"{data}: the card has {len(names)} label_names for num_classes={classes}")

@@ -273,13 +273,15 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     check_options(fusion=fusion, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
                   modalities=modalities)
     card = load_card(data)
-    classes, names = _classes(data, card)
+    pretrain_only = config.get("epochs") == 0  # contrastive pre-training alone: labels are not needed
+    classes, names = _classes(data, card, need_classes=not pretrain_only)
     st = IndexStats(data)
     modalities, left_out = choose_modalities(st, modalities, card)
-    st.check_labels(classes)
+    if classes:
+        st.check_labels(classes)
     samples = {s: st.labels(s) for s in SPLITS}
     data_warnings = class_warnings(st, names)
-    for s in ("train", "val"):
+    for s in ("train", "val") if not pretrain_only else ():
         if samples[s]["labelled"] == 0:
             raise MMDataError(f"{data}: the {s} split has no labelled samples ({samples[s]['samples']} samples); "
                               "training and model selection need labels")
@@ -297,7 +299,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     torch.manual_seed(seed)
     # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
     # stay the derived ones (the encoder adapts, early fusion pools)
-    model = FusionModel(modalities, fusion, classes, image_channels=inputs.channels or spec.channels,
+    model = FusionModel(modalities, fusion, max(classes, 1), image_channels=inputs.channels or spec.channels,
                         image_hw=spec.image_size or (16, 16), fusion_args=fusion_args).to(dev)
     from mmdata.train.contrastive import prepare  # cross-modal hook: pre-training, probe, labelled subset
 
@@ -320,7 +322,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
               cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
               opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, progress=progress, prep=prep, t0=t0,
               warnings=data_warnings, keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities) <= cache_budget_mb * 2**20)
-    run.say(f"{data}: {classes} classes ({', '.join(names)})"
+    run.say((f"{data}: {classes} classes ({', '.join(names)})" if classes else f"{data}: no classes (pre-training only)")
             + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
                if left_out else ""))
     run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
@@ -525,8 +527,14 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         from mmdata.train.fusions import fusion_class
 
         fusion_class(fusion)  # a name not registered yet: an installed plugin's (entry points) may register it
-    check_options(fusion=fusion, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-                  modalities=modalities, label_noise=label_noise, eval_robustness=eval_robustness)
+    if epochs == 0 and pretrain is None:
+        raise MMDataError("epochs=0 (--epochs 0) trains no classifier; it pre-trains the encoders alone, with "
+                          "pretrain='contrastive' (--pretrain contrastive)")
+    if epochs == 0 and probe:
+        raise MMDataError("probe=True (--probe) trains a linear layer, and epochs=0 (--epochs 0) trains none")
+    check_options(fusion=fusion, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+                  modalities=modalities, label_noise=label_noise, eval_robustness=eval_robustness,
+                  **({"epochs": epochs} if epochs != 0 else {}))
     if out is not None:
         from mmdata.train.outputs import check_out, remove_leftovers
 
@@ -540,6 +548,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                     label_noise=label_noise, eval_robustness=eval_robustness, progress=progress, fusion_args=fusion_args,
                     pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                     label_fraction=label_fraction, storage_options=storage_options)
+        if epochs == 0:
+            return pretrained_only(run, out)
         best: tuple[float, int, dict[str, Any] | None, dict[str, Any] | None] = (-1.0, -1, None, None)
         val_batches: Any = run.loaders["val"]
         if run.rank == 0 and run.keep_val_inputs:  # val is in memory: collate it and compute its model inputs once
@@ -568,6 +578,42 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         if run.world > 1:
             torch.distributed.destroy_process_group()
         return metrics
+
+
+def pretrained_only(run: Run, out: str | Path | None) -> dict[str, Any]:
+    """``epochs=0``: the encoders were pre-trained (:func:`setup`'s hook) and no classifier is trained:
+    metrics.json holds the pre-training and its test retrieval, and ``contrastive.pt`` the model (for
+    ``mmdata match`` / :func:`mmdata.train.contrastive.load`); no model.pt, no predictions."""
+    from mmdata.io import atomic_write_bytes
+    from mmdata.train.outputs import metrics_json
+
+    if run.world > 1:
+        torch.distributed.barrier()
+        if run.rank != 0:
+            torch.distributed.destroy_process_group()
+            return {}
+    metrics: dict[str, Any] = {
+        "samples": run.samples,
+        "classes": {"num_classes": run.classes, "names": run.names},
+        "inputs": run.spec.to_dict(),
+        "normalize": run.normalize,
+        "config": run.config,
+        "cache": run.cache,
+        "n_params": sum(p.numel() for p in run.model.parameters()),
+        "data_fingerprint": run.card.get("fingerprint"),
+        **(run.prep.metrics() if run.prep is not None else {}),
+    }
+    if run.warnings:
+        metrics["warnings"] = run.warnings
+    metrics["wall_s"] = time.perf_counter() - run.t0
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(out) / "metrics.json", metrics_json(metrics))
+        if run.prep is not None:
+            run.prep.save(out)
+    if run.world > 1:
+        torch.distributed.destroy_process_group()
+    return metrics
 
 
 #: BatchNorm running statistics (momentum 0.1) keep 0.9^n of their initial values after n training
