@@ -205,7 +205,14 @@ def _named_images(keys: Any, members: Any, named: Any, height: Any,
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    found = pc.extract_regex(pc.utf8_lower(pc.list_flatten(members)), pattern=_NAMED_IMAGE)
+    names = pc.list_flatten(members)
+    # a named member has a dot after its key and another in its extension: only those go through the
+    # regex (a 1 M-sample index of plain members: 0.1 s, not 0.8)
+    dotted = pc.fill_null(pc.greater(pc.count_substring(names, "."), 1), False)
+    if not pc.any(dotted).as_py():
+        return {}, {}
+    names, parents = names.filter(dotted), pc.list_parent_indices(members).filter(dotted)
+    found = pc.extract_regex(pc.utf8_lower(names), pattern=_NAMED_IMAGE)
     has = pc.is_valid(found)
     if not pc.any(has).as_py():
         return {}, {}
@@ -215,7 +222,7 @@ def _named_images(keys: Any, members: Any, named: Any, height: Any,
         return dict(zip(got["field"], got["row_count_distinct"]))
 
     samples = per_field(pa.table({"field": pc.struct_field(found.filter(has), [0]),
-                                  "row": pc.list_parent_indices(members).filter(has)}))
+                                  "row": parents.filter(has)}))
     out = {f: {"samples": n, "other_size": 0, "no_image": 0, "unknown": n, "examples": []}
            for f, n in sorted(samples.items())}
     sizes: dict[str, list[str]] = {}
