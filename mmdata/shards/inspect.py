@@ -13,7 +13,8 @@ from mmdata.shards import index as idx
 from mmdata.urls import is_remote, unless_file_url
 
 #: the index columns inspect reads (a missing one is a ShardError naming it); ``image_mode``,
-#: ``image_channels`` and ``audio_channels`` are optional (indexes written before them lack them)
+#: ``image_channels``, ``audio_channels`` and ``named_image_sizes`` are optional (indexes written
+#: before them lack them)
 INDEX_COLUMNS = ("key", "split", "label", "members", "sizes", "modalities", "image_height", "image_width",
                  "audio_seconds", "audio_sample_rate", "text_chars")
 
