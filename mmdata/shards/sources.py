@@ -1167,8 +1167,9 @@ def _paired_layout_warning(records: list[Record], top_dirs: list[str]) -> str | 
     name = next(rest for rest, tops in folders.items() if len(tops) > 1)
     shown = ", ".join(f"{printable(d)}/" for d in top_dirs[:4]) + (", ..." if len(top_dirs) > 4 else "")
     parted = sorted({d for tops in folders.values() if len(tops) > 1 for d in tops})
-    options = " ".join(f"--column {f}={shlex.quote(d)}" for d, f in _paired_fields(parted, types).items())
-    target, tdir = next((f, d) for d, f in _paired_fields(parted, types).items() if f != "image")
+    fields = _paired_fields(parted, types)
+    options = " ".join(f"--column {f}={shlex.quote(d)}" for d, f in fields.items())
+    target, tdir = next((f, d) for d, f in fields.items() if f != "image")
     target += "." + ("png" if "png" in types[tdir] else min(types[tdir]))
     return (f"folders {shown} were read as classes, but {shared} of {len(records)} samples share their name with a "
             f"sample in another folder ({printable(name)!r} is in {', '.join(sorted(map(printable, folders[name])))}): if "

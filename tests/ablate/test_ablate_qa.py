@@ -166,7 +166,9 @@ def test_bad_recipe_values_and_datasets_stop_the_cli_before_any_run(tmp_path: Pa
     with pytest.raises(MMDataError, match=r"trainer.modalities image,audio: no sample of the train split .* has audio"):
         run(cfg, tmp_path / "o", workers=1, progress=False)
     # the library function checks its own options before it reads anything
-    with pytest.raises(MMDataError, match=r"epochs \(--epochs\): expected an integer >= 1, got 0"):
+    with pytest.raises(MMDataError, match=r"epochs \(--epochs\): expected an integer >= 1, got -1"):
+        mmdata.train.train(tiny, epochs=-1)
+    with pytest.raises(MMDataError, match=r"epochs=0 \(--epochs 0\) trains no classifier"):  # 0: pre-training alone
         mmdata.train.train(tiny, epochs=0)
 
 
