@@ -908,6 +908,15 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         unlabelled = sum(1 for r in records if r.label is None)
         if unlabelled:
             warnings.append(_mixed_labels_warning(top_dirs, len(label_files), unlabelled, len(records)))
+    annotations = [r.source_key for r in records if "/" not in r.source_key and list(r.members) == ["json"]]
+    if annotations and len(annotations) < len(records):
+        n = len(annotations)
+        warnings.append(f"{n} file{'s' * (n != 1)} at the root of the source {'are samples' if n != 1 else 'is a sample'} "
+                        f"holding only a .json member ({', '.join(repr(a + '.json') for a in annotations[:3])}"
+                        f"{', ...' if n > 3 else ''}): if {'they are' if n != 1 else 'it is'} an annotation file (COCO's "
+                        f"captions / instances, a metadata table), {'they are' if n != 1 else 'it is'} no sample — write "
+                        f"a manifest from {'them' if n != 1 else 'it'} (a row per image or caption: image, text, label "
+                        f"columns) and shard that")
     if flat_by_root:
         in_folders = [r for r in records if "/" in r.source_key]
         unlabelled = sum(1 for r in in_folders if r.label is None)

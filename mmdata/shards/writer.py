@@ -98,17 +98,18 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
 def assign_splits(records: list[Record], fractions: dict[str, float] | None, seed: int) -> list[str]:
     """Set ``record.split`` in place: fixed splits stay; the rest are split stratified by label.
 
-    The unit of the split is a group (:func:`split_groups`): records sharing a :attr:`Record.group`
-    (``--group-by``) or naming one file (a row per caption of one image) go to one split together, so
-    nothing of a test sample is trained on; a group counts once and takes its most common label. Records
-    in no group are units of their own, split exactly as before groups existed.
-
-    Each class (label) is shuffled with its own seeded permutation and cut into the splits by
+    Records sharing a :attr:`Record.group` (``--group-by``) or naming one file (a row per caption of one
+    image) are one group (:func:`split_groups`) and go to one split together, so nothing of a test
+    sample is trained on: a group's records without a split of their own take the split its other
+    records give (a manifest's ``split`` column; the most common one, warned, when they differ), and the
+    free groups are split by :func:`split_grouped` (by samples, largest group first). Without groups,
+    each class (label) is shuffled with its own seeded permutation and cut into the splits by
     :func:`split_counts`: every class's share of a split is within one sample of its fraction, and so
     is every split's total (rounding is carried across classes, so small classes do not all round
     the same split away). Returns warnings: a requested split left empty (too few samples), fractions
     applied to only part of the records (the others have their own split), samples without a split
-    of their own sent to ``train``.
+    of their own sent to ``train``, groups whose records name other splits, splits that large groups
+    keep far from their fraction.
 
     Example:
         >>> recs = [Record(f"k{i}", f"k{i}", {"txt": b"x"}, label=i % 20) for i in range(40)]
@@ -117,9 +118,17 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         >>> sorted(Counter(r.split for r in recs).items())
         [('test', 4), ('train', 32), ('val', 4)]
     """
+    warnings: list[str] = []
+    units, shared = split_groups(records)
+    if shared:
+        (a, b), path = shared
+        n_grouped = sum(len(u) for u in units if len(u) > 1 and all(r.group is None for r in u))
+        warnings.append(f"{_count(n_grouped, 'sample')} name a file another sample names too (e.g. {a!r} and {b!r}: "
+                        f"{path!r}; a row per caption of one image): each such set goes to one split, so that no file "
+                        f"is in two splits; each sample holds its own copy of the file")
+    warnings += _pin_groups(units)
     free = [r for r in records if r.split is None]
     fixed = len(records) - len(free)
-    warnings: list[str] = []
     if fractions is None:
         if free and fixed:
             warnings.append(f"{_count(len(free), 'sample')} of {len(records)} {'have' if len(free) != 1 else 'has'} "
@@ -131,23 +140,35 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         return warnings
     spec = ",".join(f"{n}={f:g}" for n, f in fractions.items())
     if not free:
-        return [f"--split {spec} was not used: every sample has a split of its own (a manifest's split column), "
-                f"so the card records no split fractions"]
+        return warnings + [f"--split {spec} was not used: every sample has a split of its own (a manifest's split "
+                           f"column, or its group's), so the card records no split fractions"]
     if fixed:
         warnings.append(f"--split {spec} was applied to the {_count(len(free), 'sample')} without a split of "
                         f"their own (e.g. {_examples(free)}); the other {fixed} keep the split the source gives them "
-                        f"(a manifest's split column)")
+                        f"(a manifest's split column, or their group's)")
     names = list(fractions)
-    units, shared = split_groups(free)
-    if shared:
-        (a, b), path = shared
-        n_grouped = sum(len(u) for u in units if len(u) > 1 and all(r.group is None for r in u))
-        warnings.append(f"{_count(n_grouped, 'sample')} name a file another sample names too (e.g. {a!r} and {b!r}: "
-                        f"{path!r}; a row per caption of one image): each such set went to one split, so that no file "
-                        f"is in two splits (--split then counts a set once)")
-    by_label: dict[Any, list[list[Record]]] = {}
-    for unit in units:
-        by_label.setdefault(_unit_label(unit), []).append(unit)
+    free_units = [u for u in units if u[0].split is None]
+    if any(len(u) > 1 for u in free_units):
+        totals = split_grouped(free_units, fractions, seed)
+        warnings += _group_share_warning(totals, fractions, free_units)
+    else:  # no groups: every record a unit, split exactly as before groups existed
+        totals = _split_records(free, fractions, seed)
+    empty = [n for n in names if fractions[n] > 0 and totals[n] == 0]
+    if empty:
+        got = ", ".join(f"{n} {k}" for n, k in totals.items())
+        for n in empty:
+            warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {len(free)} samples "
+                            f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
+                            f"fraction or shard more samples")
+    return warnings
+
+
+def _split_records(free: list[Record], fractions: dict[str, float], seed: int) -> dict[str, int]:
+    """Records one by one: per class a seeded permutation cut by :func:`split_counts`; the split totals."""
+    names = list(fractions)
+    by_label: dict[Any, list[Record]] = {}
+    for r in free:
+        by_label.setdefault(r.label, []).append(r)
     labels = sorted(by_label, key=lambda v: (v is None, v if v is not None else 0))
     totals = dict.fromkeys(names, 0)
     for label, counts in zip(labels, split_counts([len(by_label[v]) for v in labels], list(fractions.values()))):
@@ -156,19 +177,90 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         start = 0
         for n, k in zip(names, counts):
             for j in perm[start:start + k]:
-                for r in group[j]:
-                    r.split = n
+                group[j].split = n
             start += k
             totals[n] += k
-    empty = [n for n in names if fractions[n] > 0 and totals[n] == 0]
-    if empty:
-        what = "samples" if len(units) == len(free) else "groups of samples"
-        got = ", ".join(f"{n} {k}" for n, k in totals.items())
-        for n in empty:
-            warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {len(units)} {what} "
-                            f"({fractions[n] * len(units):.2f}), which rounds to none (got {got}); give it a larger "
-                            f"fraction or shard more samples")
-    return warnings
+    return totals
+
+
+def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: int) -> dict[str, int]:
+    """Groups of records, each to one split, by samples: the largest group first (ties in a seeded order
+    per class), each to the split furthest behind its share of the samples so far, counted over all
+    samples and over the group's class (its most common label), so large groups do not overfill a
+    small split and classes stay spread. Sets ``split`` on every record; returns the split totals.
+
+    Example:
+        >>> units = [[Record(f"s{i}_{j}", "k", {}) for j in range(n)] for i, n in enumerate([20, 5, 5, 5, 5])]
+        >>> split_grouped(units, {"train": 0.8, "test": 0.2}, seed=0)
+        {'train': 30, 'test': 10}
+    """
+    names = list(fractions)
+    total_f = sum(fractions.values())
+    share = [fractions[n] / total_f for n in names]
+    labels = [_unit_label(u) for u in units]
+    rank: dict[int, int] = {}
+    by_label: dict[Any, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_label.setdefault(lab, []).append(i)
+    for lab, idx in by_label.items():
+        for r, j in enumerate(derive(seed, 0, f"split:{lab}", 0).permutation(len(idx))):
+            rank[idx[j]] = r
+    order = sorted(range(len(units)), key=lambda i: (-len(units[i]), rank[i], i))
+    done = [0] * len(names)
+    done_label: dict[Any, list[int]] = {}
+    for i in order:
+        n = len(units[i])
+        per = done_label.setdefault(labels[i], [0] * len(names))
+        seen, seen_label = sum(done) + n, sum(per) + n
+        best = max(range(len(names)), key=lambda s: (share[s] * seen - done[s] + share[s] * seen_label - per[s],
+                                                     share[s], -s))
+        for r in units[i]:
+            r.split = names[best]
+        done[best] += n
+        per[best] += n
+    return dict(zip(names, done))
+
+
+def _pin_groups(units: list[list[Record]]) -> list[str]:
+    """A group's records without a split take the split its other records give (the most common one);
+    a warning naming groups whose records give several."""
+    mixed = []
+    for unit in units:
+        if len(unit) == 1:
+            continue
+        given = Counter(r.split for r in unit if r.split is not None)
+        if not given:
+            continue
+        split = min(given, key=lambda v: (-given[v], v))
+        if len(given) > 1:
+            mixed.append((unit, given))
+        for r in unit:
+            if r.split is None:
+                r.split = split
+    if not mixed:
+        return []
+    unit, given = mixed[0]
+    what = f"group {unit[0].group!r}" if unit[0].group is not None else f"the samples naming one file ({unit[0].source_key!r}, ...)"
+    return [f"{_count(len(mixed), 'group')} of samples {'span' if len(mixed) != 1 else 'spans'} several splits by the "
+            f"source's own split column (e.g. {what}: {', '.join(f'{k} {v}' for k, v in sorted(given.items()))}); "
+            f"they stay as given, so that group is in more than one split — fix the split column, and rows without "
+            f"one take their group's most common split"]
+
+
+def _group_share_warning(totals: dict[str, int], fractions: dict[str, float], units: list[list[Record]]) -> list[str]:
+    """A warning when groups too large for the fractions keep a split's share of the samples more than 5
+    points from its fraction."""
+    n = sum(totals.values())
+    total_f = sum(fractions.values())
+    off = {k: totals[k] / n - fractions[k] / total_f for k in totals}
+    if n == 0 or max(abs(v) for v in off.values()) <= 0.05:
+        return []
+    big = max(units, key=len)
+    name = f"group {big[0].group!r}" if big[0].group is not None else f"the samples naming {big[0].source_key!r}'s file"
+    got = " / ".join(f"{k} {totals[k] / n:.0%}" for k in totals)
+    asked = " / ".join(f"{fractions[k] / total_f:.0%}" for k in totals)
+    return [f"the groups split the samples {got} for the asked {asked}: groups go to one split whole, and the largest "
+            f"({name}) holds {len(big)} of {n} samples; split by another column, or accept these shares"]
 
 
 def split_groups(records: list[Record]) -> tuple[list[list[Record]], tuple[tuple[str, str], str] | None]:

@@ -56,7 +56,7 @@ def test_rows_naming_one_image_go_to_one_split(tmp_path: Path) -> None:
     assert len(per_image) == 48 and all(len(s) == 1 for s in per_image.values())  # was: about half in 2+ splits
     assert set(Counter(next(iter(s)) for s in per_image.values())) == {"train", "val", "test"}
     assert any("samples name a file another sample names too (e.g. 'img002_c0' and 'img002_c1': 'img002.png'" in w
-               and "each such set went to one split" in w for w in rep["warnings"])
+               and "each such set goes to one split" in w for w in rep["warnings"])
 
 
 def test_group_by_a_column_keeps_each_group_in_one_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,6 +85,41 @@ def test_group_by_a_column_keeps_each_group_in_one_split(tmp_path: Path, capsys:
     for key, split in _split_of(tmp_path / "ds2").items():
         mixed.setdefault(speaker_of[key], set()).add(split)
     assert any(len(s) == 2 for s in mixed.values())
+
+
+def _speakers(sizes: list[int], split_of: dict[int, str] | None = None) -> list[Record]:
+    return [Record(f"s{g}_{j:03d}", f"s{g}_{j:03d}", {"flac": f"/d/s{g}_{j}.flac"}, label=g % 2,
+                   split=(split_of or {}).get(g) if j % 2 == 0 else None, group=f"spk{g}")
+            for g, n in enumerate(sizes) for j in range(n)]
+
+
+def test_groups_split_by_samples_and_large_groups_are_warned_of() -> None:
+    """QA: one speaker of 200 rows beside 11 of 10 went to test (groups were counted once each): 65% of the
+    samples in a 10% split, without a word. Groups now fill the splits by samples, largest first."""
+    recs = _speakers([200] + [10] * 11)
+    assert assign_splits(recs, {"train": 0.8, "val": 0.1, "test": 0.1}, seed=0) == []
+    assert Counter(r.split for r in recs) == {"train": 250, "val": 30, "test": 30}  # was 100 / 10 / 200
+    assert all(len({r.split for r in recs if r.group == g}) == 1 for g in {r.group for r in recs})
+    lumpy = _speakers([200, 150, 10, 10])  # no grouping can give 80 / 10 / 10: said
+    warnings = assign_splits(lumpy, {"train": 0.8, "val": 0.1, "test": 0.1}, seed=0)
+    share = next(w for w in warnings if w.startswith("the groups split the samples"))
+    assert "the largest (group 'spk0') holds 200 of 370 samples" in share
+    balanced = _speakers([10] * 40)  # many small groups: the shares come out as asked, no warning
+    assert assign_splits(balanced, {"train": 0.8, "val": 0.1, "test": 0.1}, seed=0) == []
+    assert Counter(r.split for r in balanced) == {"train": 320, "val": 40, "test": 40}
+
+
+def test_a_groups_rows_without_a_split_follow_its_given_split() -> None:
+    """QA: speaker s0 had 3 rows with split=test and 7 blank; the 7 went to train, so s0 was in both."""
+    recs = _speakers([10, 10, 10, 10], split_of={0: "test"})  # even rows of spk0 say test
+    assign_splits(recs, {"train": 0.5, "test": 0.5}, seed=1)
+    assert {r.split for r in recs if r.group == "spk0"} == {"test"}
+    conflict = _speakers([4, 10, 10])
+    conflict[0].split, conflict[2].split = "val", "test"  # spk0: one row says val, one test
+    warnings = assign_splits(conflict, {"train": 0.5, "test": 0.5}, seed=1)
+    assert any("1 group of samples spans several splits by the source's own split column (e.g. group 'spk0': test 1, "
+               "val 1)" in w for w in warnings)
+    assert [r.split for r in conflict[:4]] == ["val", "test", "test", "test"]  # the blank rows: the most common
 
 
 def test_records_in_no_group_split_as_before_groups_existed() -> None:
@@ -155,3 +190,18 @@ def test_group_by_mistakes_are_errors(tmp_path: Path) -> None:
         mmdata.shard(manifest, tmp_path / "ds", group_by="img_id", progress=False)
     with pytest.raises(SourceError, match="--group-by names a manifest's column, and this is a folder"):
         mmdata.shard(tmp_path / "coco", tmp_path / "ds2", group_by="image_id", progress=False)
+
+
+def test_an_annotation_file_at_the_root_is_named(tmp_path: Path) -> None:
+    """QA: `mmdata shard coco/ out` made COCO's captions.json a sample of its own (a json member), without a
+    hint that its captions need a manifest."""
+    root = tmp_path / "coco"
+    (root / "train2017").mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (4, 4)).save(root / "train2017" / f"{i:012d}.jpg")
+    (root / "captions_train2017.json").write_text(json.dumps({"images": [], "annotations": []}))
+    warning = next(w for w in discover(root).warnings if "holding only a .json member" in w)
+    assert "('captions_train2017.json')" in warning and "write a manifest from it" in warning
+    (root / "captions_train2017.json").unlink()
+    (root / "train2017" / "000000000000.json").write_text("{}")  # a sample's own metadata: no warning
+    assert not any("holding only a .json member" in w for w in discover(root).warnings)
