@@ -21,6 +21,11 @@ def _columns(spec: list[str] | None) -> dict[str, str] | None:
         field, sep, col = item.partition("=")
         if not sep:
             raise typer.BadParameter(f"--column expects FIELD=COLUMN, got {item!r}")
+        if not field:
+            raise typer.BadParameter(f"--column expects FIELD=COLUMN with a field name before '=', got {item!r}")
+        if field in out:
+            raise typer.BadParameter(f"--column {field}= is given twice ({field}={out[field]} and {item}): one "
+                                     f"column or folder per field")
         out[field] = col
     return out
 

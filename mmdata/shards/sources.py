@@ -1028,9 +1028,13 @@ def fields_from_folders(found_groups: list[tuple[str, dict[str, str]]], group_co
     named fields' folders (a mask without its image: a recipe's ``targets`` leave it out)."""
     out: dict[str, tuple[str, dict[str, str]]] = {}
     moves: list[tuple[bool, str, str, str]] = []  # (not the folder's own field, sample, member ext, path)
+    seen_form: dict[str, str] = {}  # NFC form -> the sample's name as first walked (NFC / NFD copies join)
+    typed: dict[str, tuple[str, set[str]]] = {}  # a standard field's folder -> (the field, its files' fields)
     for (key, members), (cut, fieldname) in zip(found_groups, group_col):
-        sample = key[cut:]
+        sample = seen_form.setdefault(_nfc(key[cut:]), key[cut:])
         out.setdefault(sample, (sample, {}))
+        if fieldname in STANDARD_FIELD_EXTS:
+            typed.setdefault(key[:cut - 1], (fieldname, set()))[1].update(map(field_of, members))
         for ext, path in members.items():
             kind = field_of(ext)
             if fieldname in STANDARD_FIELD_EXTS or kind == "label":
@@ -1045,6 +1049,11 @@ def fields_from_folders(found_groups: list[tuple[str, dict[str, str]]], group_co
                          printable(sample))
                 continue
             moves.append((fieldname in STANDARD_FIELD_EXTS and kind != fieldname, sample, new, path))
+    for folder, (fieldname, kinds) in typed.items():
+        if fieldname not in kinds:  # --column audio=SegmentationClass: a mistake, not a folder of audio
+            raise SourceError(f"--column {fieldname}={printable(folder)}: the folder holds no {fieldname} file (it "
+                              f"holds {', '.join(sorted(kinds))}); name its field after what it holds, e.g. "
+                              f"--column seg={printable(folder)} for masks beside the images")
     # a field's own folder first: an image in the image folder wins over one in the text folder
     kept: dict[tuple[str, str], tuple[str, bool]] = {}  # (sample, field) -> the file giving it, from another field's folder
     for other, sample, new, path in sorted(moves, key=itemgetter(0)):
@@ -1178,7 +1187,7 @@ def _paired_layout_warning(records: list[Record], top_dirs: list[str]) -> str | 
     parted = sorted({d for tops in folders.values() if len(tops) > 1 for d in tops})
     fields = _paired_fields(parted, types)
     options = " ".join(f"--column {f}={shlex.quote(d)}" for d, f in fields.items())
-    target, tdir = next((f, d) for d, f in fields.items() if f != "image")
+    target, tdir = min(((f, d) for d, f in fields.items() if f != "image"), key=lambda fd: (fd[0] not in ("seg", "depth"),))
     target += "." + ("png" if "png" in types[tdir] else min(types[tdir]))
     return (f"folders {shown} were read as classes, but {shared} of {len(records)} samples share their name with a "
             f"sample in another folder ({printable(name)!r} is in {', '.join(sorted(map(printable, folders[name])))}): if "
@@ -1587,6 +1596,23 @@ def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and v != v)
 
 
+def _blank_text(text: str) -> bool:
+    """A caption with nothing to read: only spaces and invisible format characters (zero-width space,
+    joiners, a BOM)."""
+    return all(c.isspace() or unicodedata.category(c) == "Cf" for c in text)
+
+
+def _python_list(text: str) -> bool:
+    """Whether a cell reads as a Python list of strings (``"['a dog', 'a cat']"``)."""
+    import ast
+
+    try:
+        value = ast.literal_eval(text) if len(text) < 100_000 else None
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def _blank(v: Any) -> bool:
     """An empty cell: missing, or a string of spaces (never compares arrays: list cells are values)."""
     return _is_missing(v) or (isinstance(v, str) and not v.strip())
@@ -1984,6 +2010,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     skipped: list[dict[str, Any]] = []
     records: list[Record] = []
     key_rows: dict[str, int] = {}
+    renamed: list[tuple[str, str]] = []  # (the first file's name, the key given) of rows naming a file again
+    listed_texts: list[str] = []  # CSV captions that read as a Python list ("['a', 'b']": pandas' to_csv of a list)
+    no_group = 0
     blank_texts: list[str] = []
     stats: dict[str, list[Any]] = {}  # per path column: [cells, cells naming a file or holding data, first cell]
     escaping: list[str] = []
@@ -2022,6 +2051,12 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             source_key = str(key_val)
         else:
             source_key = next((c.key for _, c in parsed if c.key is not None), None) or f"row{i:08d}"
+            if source_key in key_rows:  # a row per caption of one image: the image's name, numbered
+                n = 1
+                while f"{source_key}#{n}" in key_rows:
+                    n += 1
+                renamed.append((source_key, f"{source_key}#{n}"))
+                source_key = f"{source_key}#{n}"
         if key_rows.setdefault(source_key, i) != i:
             raise SourceError(f"manifest {name}: rows {key_rows[source_key] + 1} and {i + 1} are both sample "
                               f"{source_key!r}; give each row its own key")
@@ -2063,16 +2098,16 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 continue
             members[ext] = cell.member  # type: ignore[assignment]
         text = row.get("text")
-        if isinstance(text, str) and not text.strip():
-            blank_texts.append(source_key)  # "" or spaces: no caption, as an empty CSV cell
+        if (isinstance(text, str) and _blank_text(text)) or (isinstance(text, (list, tuple)) and not text):
+            blank_texts.append(source_key)  # "", spaces, an empty list: no caption, as an empty CSV cell
             text = None
-        elif isinstance(text, (list, tuple)) and not text:  # an image without captions in a list column
-            text = None
+        elif isinstance(text, str) and text[:1] == "[" and text[-1:] == "]" and _python_list(text):
+            listed_texts.append(source_key)
         if not _is_missing(text):
             if "text" in field_cols:
                 bad(_shown(str(text)), "text", f"a second text for the sample (column {field_cols['text']!r} gives "
                                                f"a text file)")
-            elif not isinstance(text, (str, bytes, bytearray, int, float)):
+            elif not isinstance(text, (str, bytes, bytearray, int, float)) or isinstance(text, bool):
                 n = len(text) if hasattr(text, "__len__") else None
                 bad(_shown(str(text)), "text", f"a {type(text).__name__}{f' of {n} values' if n is not None else ''}, not "
                     f"one text: a sample holds one caption — for several per image write a row per caption (rows "
@@ -2106,14 +2141,29 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                     f"a .json file for the sample, whose json member the --meta columns give; keep one of them")
             members["json"] = _meta_member(raw, meta_cols, meta_types, bad, kinds)
         group = None if group_by is None or _blank(raw.get(group_by)) else str(raw[group_by])
+        no_group += group_by is not None and group is None
         records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split,
                               group=group))
     if label_warning:
         warnings.append(label_warning)
     if blank_texts:
         warnings.append(f"manifest {name}: {_count(len(blank_texts), 'row')} {'have' if len(blank_texts) != 1 else 'has'} "
-                        f"an empty text or one of spaces only (e.g. sample {printable(blank_texts[0])!r}): read as no "
-                        f"text (the modality is absent, as an empty CSV cell), not as an empty caption")
+                        f"an empty text, list or one of spaces only (e.g. sample {printable(blank_texts[0])!r}): read as "
+                        f"no text (the modality is absent, as an empty CSV cell), not as an empty caption")
+    if listed_texts:
+        warnings.append(f"manifest {name}: {_count(len(listed_texts), 'text')} read as a Python list of strings (e.g. "
+                        f"sample {printable(listed_texts[0])!r}: pandas writes a list column this way to CSV) and "
+                        f"{'are' if len(listed_texts) != 1 else 'is'} kept as written, brackets and quotes included; for "
+                        f"several captions per image write a row per caption, or a JSONL / Parquet manifest (a list "
+                        f"there is reported)")
+    if renamed:
+        (first, key), n = renamed[0], len(renamed)
+        warnings.append(f"manifest {name}: {_count(n, 'row')} without a key name{'s' if n == 1 else ''} the same first "
+                        f"file as an earlier row (a row per caption of one image): numbered after it ({first!r}, then "
+                        f"{key!r}, ...); the rows go to one split. Give a key column to name them yourself")
+    if no_group:
+        warnings.append(f"manifest {name}: {_count(no_group, 'row')} {'have' if no_group != 1 else 'has'} no "
+                        f"--group-by {group_by} value: each is a group of its own")
     if escaping:
         # the same words for a manifest here and at a URL: the card does not depend on where it is
         warnings.append(f"manifest {name}: {_count(len(escaping), 'path')} outside the manifest's folder "

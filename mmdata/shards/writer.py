@@ -1212,7 +1212,7 @@ def shard(
         found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                          label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options,
                          meta=meta, group_by=group_by)
-        if group_by is not None:  # the card says how the split was drawn
+        if group_by is not None and fractions is not None:  # the card says how the split was drawn
             card_extra = {**(card_extra or {}), "split_group_by": group_by}
         if found.meta_columns:  # the card says where the metadata went
             card_extra = {**(card_extra or {}), "metadata_columns": list(found.meta_columns),

@@ -158,3 +158,33 @@ def test_column_folders_at_a_url_shard_as_the_local_folder_does(tmp_path: Path, 
     assert remote["skipped"] == local["skipped"] and remote["samples"] == local["samples"] == 5
     tars = sorted(p.name for p in (tmp_path / "local").glob("*.tar"))
     assert tars and all((tmp_path / "local" / t).read_bytes() == (tmp_path / "remote" / t).read_bytes() for t in tars)
+
+
+def test_qa_round_two_column_mistakes_and_unicode_forms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """QA of the feature: a repeated FIELD kept the last folder silently (the images were left out and the
+    masks became the images); a standard field's folder holding none of its type was accepted; NFC / NFD
+    names across the folders gave a false "files only in named fields' folders" warning and a garbled
+    "folders '/' and '/'" one; the targets hint named the first other folder, not the masks."""
+    import unicodedata
+
+    raw = tmp_path / "voc"
+    _pairs(raw, "images", "masks", n=2)
+    code, out = _cli("shard", str(raw), str(tmp_path / "ds"), "--column", "image=images", "--column", "image=masks",
+                     capsys=capsys)
+    assert code == 2 and "--column image= is given twice (image=images and image=masks)" in out
+    with pytest.raises(SourceError, match=r"--column audio=masks: the folder holds no audio file \(it holds image\); "
+                                          r"name its field after what it holds, e.g. --column seg=masks"):
+        discover(raw, columns={"image": "images", "audio": "masks"})
+    name = "straße_café"
+    Image.new("RGB", (4, 4)).save(raw / "images" / f"{unicodedata.normalize('NFC', name)}.jpg")
+    Image.new("L", (4, 4)).save(raw / "masks" / f"{unicodedata.normalize('NFD', name)}.png")
+    found = discover(raw, columns={"image": "images", "seg": "masks"})
+    assert [sorted(r.members) for r in found.records] == [["jpg", "seg.png"]] * 3
+    assert not found.warnings
+    hint = tmp_path / "hint"
+    _pairs(hint, "images", "masks")
+    _pairs(hint / "x", "aux", "y")  # a third paired folder, before masks alphabetically
+    (hint / "x" / "y").rename(hint / "aaa")
+    (hint / "x" / "aux").rename(hint / "ab")
+    warning = next(w for w in discover(hint).warnings if "were read as classes" in w)
+    assert "(targets: {seg.png: mask})" in warning

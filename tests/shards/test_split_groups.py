@@ -180,7 +180,7 @@ def test_empty_and_blank_texts_are_no_text_in_every_manifest_format(tmp_path: Pa
         found = discover(root / name)
         assert [sorted(r.members) for r in found.records] == [["png"], ["png"], ["png", "txt"]], name
         assert found.records[2].members["txt"] == b" ok "  # a caption keeps its spaces
-        blank = [w for w in found.warnings if "an empty text or one of spaces only" in w]
+        blank = [w for w in found.warnings if "an empty text, list or one of spaces only" in w]
         assert len(blank) == 1 and ("2 rows" if name == "m.jsonl" else "1 row") in blank[0]
 
 
@@ -205,3 +205,33 @@ def test_an_annotation_file_at_the_root_is_named(tmp_path: Path) -> None:
     (root / "captions_train2017.json").unlink()
     (root / "train2017" / "000000000000.json").write_text("{}")  # a sample's own metadata: no warning
     assert not any("holding only a .json member" in w for w in discover(root).warnings)
+
+
+def test_caption_rows_without_keys_and_odd_text_cells(tmp_path: Path) -> None:
+    """QA round 2: a row per caption without a key column failed ("rows 1 and 2 are both sample ..."), so the
+    README's captions example needed a key column it never mentioned; a CSV list cell (pandas' repr of a
+    list) became a caption silently; JSONL true became 'True'; a zero-width space was a caption; blank
+    --group-by cells were groups of their own without a word."""
+    root = tmp_path / "m"
+    root.mkdir()
+    for i in range(3):
+        Image.new("RGB", (4, 4)).save(root / f"{i}.png")
+    rows = [{"image": "0.png", "text": "a", "image_id": 0}, {"image": "0.png", "text": "b", "image_id": 0},
+            {"image": "0.png", "text": "c", "image_id": 0}, {"image": "1.png", "text": True, "image_id": None},
+            {"image": "2.png", "text": "\u200b", "image_id": 2}]
+    (root / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    found = discover(root / "m.jsonl", group_by="image_id")
+    assert [(r.source_key, r.members.get("txt"), r.group) for r in found.records] == [
+        ("0", b"a", "0"), ("0#1", b"b", "0"), ("0#2", b"c", "0"), ("1", None, None), ("2", None, "2")]
+    assert any("2 rows without a key name the same first file as an earlier row (a row per caption of one image): "
+               "numbered after it ('0', then '0#1', ...)" in w for w in found.warnings)
+    assert any("1 row has no --group-by image_id value: each is a group of its own" in w for w in found.warnings)
+    assert any("1 row has an empty text, list or one of spaces only (e.g. sample '2')" in w for w in found.warnings)
+    assert "a bool, not one text" in found.skipped[0]["reason"]
+    (root / "m.csv").write_text('image,text\n0.png,"[\'a dog\', \'a brown dog\']"\n1.png,[sic] a caption\n')
+    found = discover(root / "m.csv")
+    assert found.records[0].members["txt"] == b"['a dog', 'a brown dog']"  # kept as written, and said
+    assert any("1 text read as a Python list of strings (e.g. sample '0'" in w for w in found.warnings)
+    rep = mmdata.shard(root / "m.jsonl", tmp_path / "ds", split="train=0.5,test=0.5", group_by="image_id",
+                       progress=False)
+    assert rep["samples"] == 5 and len({s for k, s in _split_of(tmp_path / "ds").items() if k.startswith("0")}) == 1
