@@ -37,7 +37,8 @@ def match(
 
     cols = ["pair", "cos+", "cos−", "AUC", "AUC≠c", "JS", "KL a‖b", "KL b‖a", "agree"]
     t = Table(*[Column(c, overflow="fold") for c in cols], box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
-              title=f"modality matching on {split} ({r['n']} samples, fusion {r['fusion']})",
+              title=f"modality matching on {split} ({r['n']} samples, "
+                    + (f"fusion {r['fusion']})" if r["fusion"] else "the pre-trained embedding: no classifier, no JS / KL)"),
               caption="cos+ / cos−: mean cosine of matched / mismatched pairs; AUC≠c: mismatched of another class only; "
                       "JS, KL in bits; agree: same argmax")
     for pair, e in r["pairs"].items():

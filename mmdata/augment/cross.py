@@ -222,6 +222,8 @@ class ConsistentHFlip(Op):
                                   f"(a member k.caption_de.txt is the field caption_de.txt)")
         if not self.fields:
             raise RecipeError(f"{where}.fields: give at least one text field, e.g. [text]")
+        if len(set(self.fields)) != len(self.fields):
+            raise RecipeError(f"{where}.fields: {self.fields!r} names a field twice; name each once")
 
     def to_dict(self) -> dict[str, Any]:
         """Recipe form; ``pairs`` and ``fields`` only when not the default (like a recipe's ``keying``), so

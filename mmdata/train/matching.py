@@ -240,18 +240,27 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
     from mmdata.urls import unless_file_url
 
     data, d = unless_file_url(data), Path(unless_file_url(model_dir))
-    model, metrics = load_run(d, device, data)
-    cfg = metrics["config"]
-    mods = list(cfg["modalities"])
+    if not (d / "model.pt").is_file() and (d / CHECKPOINT).is_file() and (d / "metrics.json").is_file():
+        # pre-training alone (`mmdata train --pretrain contrastive --epochs 0`): the embedding's cosines only
+        metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+        check_classes(metrics, data, d)
+        model, cfg = None, {**metrics["config"], "fusion": None}
+        mods = list(load(d, device).mods)
+    else:
+        model, metrics = load_run(d, device, data)
+        cfg = metrics["config"]
+        mods = list(cfg["modalities"])
     if len(mods) < 2:
         raise MMDataError(f"{d}: the model uses one modality ({mods[0]}); matching needs two")
     batch = split_batch(data, split, mods, metrics.get("normalize"))
     labels = batch["label"] if "label" in batch else None
     present = {m: (batch.present[m] if m in batch.present else torch.zeros(len(batch), dtype=torch.bool)) for m in mods}
     skipped = co_occurring(present, mods, split, data)
-    probs = single_modality_probs(model, batch)
-    div = divergences(probs, present, labels, mods, (metrics.get("classes") or {}).get("names"))
-    pairs: dict[str, Any] = {k: {"divergence": v} for k, v in div.items()}
+    pairs: dict[str, Any] = {}
+    if model is not None:  # the classifier's per-modality predictions
+        probs = single_modality_probs(model, batch)
+        div = divergences(probs, present, labels, mods, (metrics.get("classes") or {}).get("names"))
+        pairs = {k: {"divergence": v} for k, v in div.items()}
     embedding = None
     hist: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if (d / CHECKPOINT).is_file():
@@ -267,8 +276,9 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
                 pairs.setdefault(pair_key(a, b), {})["cosine"] = cosine_stats(za, zb, labels[rows] if labels is not None else None, same)
                 sim = (za @ zb.T).numpy()
                 hist[pair_key(a, b)] = (np.diag(sim), sim[~(same | torch.eye(len(sim), dtype=torch.bool)).numpy()])
-    overall = {"js": float(np.mean([p["divergence"]["js"] for p in pairs.values() if "divergence" in p])),
-               "argmax_agreement": float(np.mean([p["divergence"]["argmax_agreement"] for p in pairs.values() if "divergence" in p]))}
+    divs = [p["divergence"] for p in pairs.values() if "divergence" in p]
+    overall = {"js": float(np.mean([v["js"] for v in divs])),
+               "argmax_agreement": float(np.mean([v["argmax_agreement"] for v in divs]))} if divs else {}
     aucs = [p["cosine"]["auc"] for p in pairs.values() if "cosine" in p]
     if aucs:
         overall["auc"] = float(np.mean(aucs))
@@ -324,7 +334,8 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
     from matplotlib.figure import Figure
 
     has_cos = any("cosine" in result["pairs"][p] for p in pairs)
-    rows = 2 if has_cos else 1
+    has_div = any("divergence" in result["pairs"][p] for p in pairs)
+    rows = int(has_cos) + int(has_div)
     fig = Figure(figsize=(max(4.2 * len(pairs), 6.0), 3.3 * rows + (0.3 if note else 0)))
     FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
     axes = fig.subplots(rows, len(pairs), squeeze=False)
@@ -350,8 +361,10 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
                 ax.set_xlabel("cosine similarity")
                 ax.set_ylabel("density")
                 ax.legend(fontsize=7, loc="upper left")
-        ax = axes[rows - 1, j]
         dv = entry.get("divergence")
+        if not has_div:
+            continue
+        ax = axes[rows - 1, j]
         if not dv:
             ax.axis("off")
             continue
@@ -369,7 +382,8 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
         ax.set_xlabel("true class")
         if j == 0:
             ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(shown(f"Modality matching on {result['split']} ({result['n']} samples; fusion {result['fusion']})"), fontsize=10)
+    by = f"fusion {result['fusion']}" if result["fusion"] else "the pre-trained embedding"
+    fig.suptitle(shown(f"Modality matching on {result['split']} ({result['n']} samples; {by})"), fontsize=10)
     if note:
         fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color="dimgray", wrap=True)
     return save_png(fig, path, bottom=0.3 / fig.get_figheight() if note else 0.0)

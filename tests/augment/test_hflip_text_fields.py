@@ -65,7 +65,7 @@ def test_the_batched_kernel_swaps_the_listed_fields_as_the_per_sample_one_does()
     assert batch["text"] == [s["text"] for s in per_sample]
 
 
-@pytest.mark.parametrize("fields", [["image"], ["caption_de"], [], ["text", 3]])
+@pytest.mark.parametrize("fields", [["image"], ["caption_de"], [], ["text", 3], ["text", "text"]])
 def test_fields_that_are_no_text_fields_are_refused(fields: list) -> None:
     with pytest.raises(RecipeError, match=r"sample\[0\]\.fields"):
         load_recipe({"sample": [{"op": "consistent_hflip", "fields": fields}]})

@@ -79,3 +79,21 @@ def test_epochs_0_without_pretraining_is_an_error(captions: Path, avdigits40: Pa
     with pytest.raises(MMDataError, match=r"training needs labels \(to pre-train the encoders on unlabelled pairs "
                                           r"alone: --pretrain contrastive --epochs 0\)"):
         train(captions, epochs=1)
+
+
+def test_match_reads_a_pretrained_only_folder(captions: Path, tmp_path: Path) -> None:
+    """QA: `mmdata match DATA --model DIR` after `--epochs 0` failed "DIR/model.pt not found"; the cosine part
+    needs only contrastive.pt, so it runs and the classifier's divergences are left out."""
+    from typer.testing import CliRunner
+
+    from mmdata.cli.main import app
+
+    train(captions, epochs=0, pretrain="contrastive", pretrain_epochs=2, out=tmp_path / "o", threads=1)
+    res = CliRunner().invoke(app, ["match", str(captions), "--model", str(tmp_path / "o"), "--json"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.output)
+    assert r["fusion"] is None and r["embedding"].endswith("contrastive.pt") and r["overall"].keys() == {"auc"}
+    assert list(r["pairs"]) == ["image-text"] and "divergence" not in r["pairs"]["image-text"]
+    assert 0 <= r["pairs"]["image-text"]["cosine"]["auc"] <= 1 and Path(r["figure"]).is_file()
+    res = CliRunner().invoke(app, ["match", str(captions), "--model", str(tmp_path / "o")])
+    assert res.exit_code == 0 and "the pre-trained embedding" in res.output
