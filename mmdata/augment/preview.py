@@ -184,27 +184,39 @@ def target_values(maps: Iterable[Any]) -> np.ndarray:
     return values[values != 0]
 
 
-def _scale(values: np.ndarray) -> tuple[str, float, float, bool]:
+#: the colour of a target's fill (VOC's 255) on a colour scale: apart from the scale's values
+FILL_COLOUR = (0.55, 0.55, 0.55, 1.0)
+
+
+def _scale(values: np.ndarray, fill: float = 0) -> tuple[str, float, float, bool]:
     """(colour map, vmin, vmax, coloured by rank) for a target's sorted distinct non-zero ``values``: up
-    to :data:`LABEL_COLOURS` labels coloured by their rank (ids 1 and 255 both show), else a scale."""
+    to :data:`LABEL_COLOURS` labels coloured by their rank (ids 1 and 255 both show), else a scale over
+    the values but the fill (ADE20K's 150 classes and a 255 border: the scale spans 1..150)."""
     if len(values) <= LABEL_COLOURS:
         return "tab20", 0.0, float(LABEL_COLOURS - 1), True
-    return "viridis", float(values[0]), float(values[-1]), False
+    span = values[values != fill] if fill != 0 and (values != fill).any() else values
+    return "viridis", float(span[0]), float(span[-1]), False
 
 
-def overlay(ax: Any, target: Any, values: Any = None) -> None:
+def overlay(ax: Any, target: Any, values: Any = None, fill: float = 0) -> None:
     """Draw a per-pixel target (its first channel) over the image in ``ax``: 0 transparent, other values in
     colours (tab20 for up to 20 labels, else viridis over the value range), at 45% opacity — where the map
     lies on the image shows whether the two line up. ``values``: the distinct values of every map the
-    figure draws (:func:`target_values`), so a value has one colour in every cell (default: this map's)."""
+    figure draws (:func:`target_values`), so a value has one colour in every cell (default: this map's);
+    on a colour scale the target's ``fill`` is drawn grey (:data:`FILL_COLOUR`)."""
     arr = _first_plane(target).astype(np.float64)
     if not (arr != 0).any():
         return
     values = target_values([arr]) if values is None else np.asarray(values, np.float64)
-    cmap, vmin, vmax, by_rank = _scale(values)
+    cmap, vmin, vmax, by_rank = _scale(values, fill)
     shown = np.searchsorted(values, arr) if by_rank else arr
-    ax.imshow(np.ma.masked_where(arr == 0, shown), cmap=cmap, alpha=OVERLAY_ALPHA, vmin=vmin, vmax=vmax,
-              interpolation="nearest")
+    apart = not by_rank and fill != 0 and vmax != fill
+    ax.imshow(np.ma.masked_where((arr == 0) | ((arr == fill) & apart), shown), cmap=cmap, alpha=OVERLAY_ALPHA,
+              vmin=vmin, vmax=vmax, interpolation="nearest")
+    if apart and (arr == fill).any():
+        grey = np.zeros((*arr.shape, 4))
+        grey[arr == fill] = FILL_COLOUR
+        ax.imshow(grey, alpha=OVERLAY_ALPHA, interpolation="nearest")
 
 
 def target_legend(field: str, values: Any, fill: float = 0,
@@ -223,7 +235,7 @@ def target_legend(field: str, values: Any, fill: float = 0,
     from matplotlib.colors import Normalize
 
     values = np.asarray(values, np.float64)
-    cmap, vmin, vmax, by_rank = _scale(values)
+    cmap, vmin, vmax, by_rank = _scale(values, fill)
     colour_of = colormaps[cmap]
     norm = Normalize(vmin, vmax)
 
@@ -240,10 +252,10 @@ def target_legend(field: str, values: Any, fill: float = 0,
     zero = "0 = fill, not drawn" if fill == 0 else "0 not drawn"
     if not by_rank:
         title = f"target {field} ({len(values)} values: colour scale; {zero})"
-        ticks = np.linspace(values[0], values[-1], 5)
+        ticks = np.linspace(vmin, vmax, 5)
         entries = [(number(v), colour(v)) for v in ticks]
         if fill != 0 and fill in values:
-            entries.append((name(fill), colour(fill)))
+            entries.append((name(fill), FILL_COLOUR if vmax != fill else colour(fill)))
         return title, entries
     listed = [v for v in values if v != fill]
     entries: list[tuple[str, tuple[float, ...] | None]]
@@ -276,7 +288,7 @@ def _drawn_map(s: Sample, target: str | None) -> Any:
 
 
 def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None,
-          target: str | None = None, values: Any = None) -> bool:
+          target: str | None = None, values: Any = None, fill: float = 0) -> bool:
     """Draw one sample (with ``target`` overlaid on its image, coloured over the figure's ``values``);
     returns whether a CJK run had to be replaced by a placeholder."""
     # slots follow the original sample, so every variant of a row lines up: a dropped modality keeps
@@ -302,7 +314,7 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
                       interpolation="nearest")
             drawn = _drawn_map(s, target)
             if drawn is not None:
-                overlay(ax, drawn, values)
+                overlay(ax, drawn, values, fill)
             ax.set_xticks([]), ax.set_yticks([])
         else:
             dropped(ax, "image")
@@ -441,7 +453,8 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
               for _, how in columns] for s in samples]
     # one colour per value over every cell (a class keeps its colour where another cell lacks a class)
     values = target_values(m for row in cells for c in row if (m := _drawn_map(c, target)) is not None)
-    legend = target_legend(target, values, fill_of(rec.targets[target])) if target and len(values) else None
+    fill = fill_of(rec.targets[target]) if target else 0
+    legend = target_legend(target, values, fill) if target and len(values) else None
     rows_of_legend = -(-len(legend[1]) // 6) if legend else 0
     band = 0.6 + (0.2 + 0.18 * rows_of_legend if legend else 0.0)  # the title's (and legend's) band, in inches
     height = 2.6 * len(samples) + band
@@ -453,7 +466,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     for i, s in enumerate(samples):
         for c, (label, _) in enumerate(columns):
             replaced |= _cell(fig, grid[i, c], cells[i][c], s, names, f"{_fit(s.key)} ({label})" if c == 0 else label,
-                              cjk, target, values)
+                              cjk, target, values, fill)
     fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
                  f"variant{'s' * (variants != 1)} (changed text in red"
                  f"{f'; target {target} overlaid' if target else ''})", fontsize=10, y=1 - 0.15 / height)

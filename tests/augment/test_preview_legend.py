@@ -107,3 +107,23 @@ def test_the_preview_figure_has_a_legend_of_the_target(seg_ds: Path, tmp_path: P
 
 def test_no_target_no_legend(seg_ds: Path) -> None:
     assert not preview_figure(seg_ds, {"image": [{"op": "brightness_contrast"}]}, n=2, variants=1).legends
+
+
+def test_a_colour_scale_leaves_the_fill_apart() -> None:
+    """QA: an ADE20K-like mask (150 classes, a 255 border) stretched the scale to 255 and listed '255' and
+    '255 (fill / ignore)' both; the scale now spans the classes and the fill is grey, named once."""
+    from matplotlib.figure import Figure
+
+    from mmdata.augment.preview import FILL_COLOUR, overlay, target_legend
+
+    values = np.array([*range(1, 150), 255], dtype=np.float64)
+    title, entries = target_legend("seg.png", values, fill=255)
+    assert [label for label, _ in entries] == ["1", "38", "75", "112", "149", "255 (fill / ignore)"]
+    assert entries[-1][1] == FILL_COLOUR and "150 values: colour scale" in title
+    mask = np.full((1, 4, 4), 255, np.uint8)
+    mask[0, 1:3, 1:3] = 149
+    ax = Figure().subplots()
+    overlay(ax, mask, values, fill=255)
+    drawn, grey = ax.images  # the scale's layer, then the fill's
+    assert drawn.get_clim() == (1.0, 149.0) and bool(drawn.get_array().mask[0, 0]) and not drawn.get_array().mask[1, 1]
+    assert tuple(grey.get_array()[0, 0]) == FILL_COLOUR and tuple(grey.get_array()[1, 1]) == (0, 0, 0, 0)
