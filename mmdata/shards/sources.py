@@ -115,6 +115,9 @@ class Discovered:
     meta_columns: tuple[str, ...] = ()
     #: the kind of each metadata column's values (:func:`common_kind`): how tabular exports type it
     meta_kinds: dict[str, str] = field(default_factory=dict)
+    #: whether two records may name one file (a manifest's rows may; a folder's samples never do): the
+    #: split then keeps such records together (:func:`mmdata.shards.writer.split_groups`)
+    shared_files: bool = False
 
 
 def skip_entry(source: str, what: str, reason: str, sample: str | None = None) -> dict[str, Any]:
@@ -2178,7 +2181,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                  f"member"
                  for col, (n, hits, first) in stats.items() if n and not hits]
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
-                      meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols})
+                      meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True)
 
 
 def _count(n: int, what: str) -> str:

@@ -95,7 +95,8 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
     return out
 
 
-def assign_splits(records: list[Record], fractions: dict[str, float] | None, seed: int) -> list[str]:
+def assign_splits(records: list[Record], fractions: dict[str, float] | None, seed: int,
+                  shared_files: bool = True) -> list[str]:
     """Set ``record.split`` in place: fixed splits stay; the rest are split stratified by label.
 
     Records sharing a :attr:`Record.group` (``--group-by``) or naming one file (a row per caption of one
@@ -109,7 +110,8 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     the same split away). Returns warnings: a requested split left empty (too few samples), fractions
     applied to only part of the records (the others have their own split), samples without a split
     of their own sent to ``train``, groups whose records name other splits, splits that large groups
-    keep far from their fraction.
+    keep far from their fraction. ``shared_files=False``: the records never name one file (a folder's),
+    so only ``group`` joins them (no look at every path).
 
     Example:
         >>> recs = [Record(f"k{i}", f"k{i}", {"txt": b"x"}, label=i % 20) for i in range(40)]
@@ -119,7 +121,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         [('test', 4), ('train', 32), ('val', 4)]
     """
     warnings: list[str] = []
-    units, shared = split_groups(records)
+    units, shared = split_groups(records, shared_files)
     if shared:
         (a, b), path = shared
         n_grouped = sum(len(u) for u in units if len(u) > 1 and all(r.group is None for r in u))
@@ -263,9 +265,10 @@ def _group_share_warning(totals: dict[str, int], fractions: dict[str, float], un
             f"({name}) holds {len(big)} of {n} samples; split by another column, or accept these shares"]
 
 
-def split_groups(records: list[Record]) -> tuple[list[list[Record]], tuple[tuple[str, str], str] | None]:
-    """The units :func:`assign_splits` splits: records joined when they share a :attr:`Record.group` or a
-    file path (union-find), each unit in record order, the units in the order of their first record.
+def split_groups(records: list[Record], by_file: bool = True) -> tuple[list[list[Record]], tuple[tuple[str, str], str] | None]:
+    """The units :func:`assign_splits` splits: records joined when they share a :attr:`Record.group` or
+    (``by_file``) a file path (union-find), each unit in record order, the units in the order of their
+    first record.
     Also the first pair of records that share a file without sharing a group, with the file's name (for
     the warning), or None.
 
@@ -288,9 +291,12 @@ def split_groups(records: list[Record]) -> tuple[list[list[Record]], tuple[tuple
     first: dict[Any, int] = {}
     shared: tuple[tuple[str, str], str] | None = None
     joined = False
+    if not by_file and all(r.group is None for r in records):
+        return [[r] for r in records], None  # a folder's samples: nothing to join
     for i, r in enumerate(records):
         tags: list[Any] = [("group", r.group)] if r.group is not None else []
-        tags += [v for v in r.members.values() if v.__class__ is str or isinstance(v, Path)]
+        if by_file:
+            tags += [v for v in r.members.values() if v.__class__ is str or isinstance(v, Path)]
         for tag in tags:
             j = first.setdefault(tag, i)
             if j == i:
@@ -1225,7 +1231,7 @@ def shard(
                                progress=progress, name=name, card_extra=card_extra, fsync=fsync,
                                warnings=found.warnings, root=found.root, label_names_from=found.label_names_from,
                                executor=executor, address=address, storage_options=storage_options,
-                               source=found.source)
+                               source=found.source, shared_files=found.shared_files)
     if warn:
         _warn_skipped(report, out)
     return report
@@ -1294,7 +1300,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                   fsync: bool = False, warnings: list[str] | None = None, root: str | None = None,
                   label_names_from: str | None = None, executor: str = "local",
                   address: str | None = None, storage_options: dict[str, Any] | None = None,
-                  source: Any = None) -> dict[str, Any]:
+                  source: Any = None, shared_files: bool = True) -> dict[str, Any]:
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
     Used by :func:`shard` after discovery and by ``mmdata augment`` / the avdigits builder for
@@ -1315,7 +1321,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     for split in sorted({r.split for r in records if r.split is not None}):
         check_split_name(split, "a sample's split")
     used = fractions if any(r.split is None for r in records) else None  # the card records what was used
-    warnings = [*(warnings or []), *assign_splits(records, fractions, seed)]
+    warnings = [*(warnings or []), *assign_splits(records, fractions, seed, shared_files)]
     plan = plan_shards(records, maxcount, maxsize)
     payloads = {p["name"]: [_payload_record(r) for r in p["records"]] for p in plan}
     layouts = {rec[4] for recs in payloads.values() for rec in recs}
