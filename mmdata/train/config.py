@@ -376,13 +376,16 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
 
 def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True) -> tuple[int, list[str]]:
     """The card's number of classes and class names; raise when it has none (unless not
-    ``need_classes``: contrastive pre-training alone; then ``(0, [])``), lacks a train / val / test
-    split, or its names do not match."""
+    ``need_classes``: contrastive pre-training alone, which needs a train split only; then ``(0, [])``
+    without classes), lacks a train / val / test split, or its names do not match."""
     classes = int(card.get("num_classes") or 0)
     if classes < 2 and need_classes:
         raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels (to "
                           f"pre-train the encoders on unlabelled pairs alone: --pretrain contrastive --epochs 0)")
-    missing = [s for s in ("train", "val", "test") if s not in card["splits"]]
+    missing = [s for s in (RUN_SPLITS if need_classes else ("train",)) if s not in card["splits"]]
+    if missing and not need_classes:
+        raise MMDataError(f"{data}: pre-training needs a train split; it has {sorted(card['splits'])} (shard with "
+                          f"--split train=0.9,test=0.1: test, when there is one, measures retrieval)")
     if missing:
         raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split "
                           f"train=0.8,val=0.1,test=0.1; an embedded dataset built with a small --limit may lack one)")

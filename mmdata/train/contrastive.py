@@ -634,7 +634,8 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
             pretrain_args: dict[str, Any] | None = None, probe: bool = False, label_fraction: float = 1.0, seed: int = 0,
             batch_size: int = 64, lr: float = 2e-3,
             weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
-            cache: bool = True, num_workers: int = 0, progress: bool = False) -> Prepared:
+            cache: bool = True, num_workers: int = 0, progress: bool = False,
+            eval_split: str | None = "test") -> Prepared:
     """The trainer's hook (``mmdata train --pretrain contrastive --pretrain-epochs N [--pretrain-arg K=V]
     --probe --label-fraction F``): pre-train the encoders, freeze them under a linear probe, and pick
     the labelled subset. ``pretrain_args``: ``dim``, ``temperature``, ``exclude_same_class``,
@@ -654,7 +655,7 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
     pre = None
     if pretrain is not None:
         pre = pretrain_encoders(model, data, epochs=pretrain_epochs, seed=seed, weight_decay=weight_decay, recipe=recipe,
-                                device=device, label_fraction=label_fraction, progress=progress,
+                                device=device, label_fraction=label_fraction, progress=progress, eval_split=eval_split,
                                 loader_kw={"cache": cache, "num_workers": num_workers}, **opts)
     if probe:
         make_probe(model)

@@ -285,15 +285,17 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         if samples[s]["labelled"] == 0:
             raise MMDataError(f"{data}: the {s} split has no labelled samples ({samples[s]['samples']} samples); "
                               "training and model selection need labels")
+    # pre-training alone reads train (and test, for retrieval, when the dataset has it): val may be absent
+    splits = [s for s in SPLITS if s in card["splits"]] if pretrain_only else SPLITS
     spec = derive_inputs(st, modalities, image_size=image_size, channels=channels, sample_rate=sample_rate,
-                         max_seconds=max_seconds, max_tokens=max_tokens)
+                         max_seconds=max_seconds, max_tokens=max_tokens, splits=splits)
     full, norm = with_normalize(recipe, spec)
     unused = spec_ops(full) if "audio" in modalities else []
     if unused:
         data_warnings.append(f"recipe step{'s' * (len(unused) > 1)} {', '.join(unused)} act{'s' * (len(unused) == 1)} on "
                              f"'spec', the log-mel features: {SPEC_UNUSED}")
     # what the model gets: a recipe's own normalize lists win over the derived steps
-    inputs = spec if recipe is None else effective_inputs(spec, norm, modalities, st)
+    inputs = spec if recipe is None else effective_inputs(spec, norm, modalities, st, splits)
     rank, world, dev = _dist(device)
     plan = _cache_plan(cache, cache_budget_mb, st, modalities, world)
     torch.manual_seed(seed)
@@ -305,12 +307,13 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
 
     prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                    label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                   recipe=full, device=dev, cache=plan["train"], num_workers=num_workers, progress=progress and rank == 0)
+                   recipe=full, device=dev, cache=plan["train"], num_workers=num_workers, progress=progress and rank == 0,
+                   eval_split="test" if "test" in splits else None)
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
-    loaders = _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev, fields=[*modalities, "label"],
-                       num_workers=num_workers, balance=prep.balance)
+    loaders = {} if pretrain_only else _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev,
+                                                fields=[*modalities, "label"], num_workers=num_workers, balance=prep.balance)
     cfg = {"fusion": fusion, "modalities": modalities, "modalities_left_out": left_out, "seed": seed, "batch_size": batch_size,
            "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev),
            # the threads torch used, not the option: their count changes float sums, so a run is reproduced with it

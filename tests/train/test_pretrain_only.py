@@ -97,3 +97,17 @@ def test_match_reads_a_pretrained_only_folder(captions: Path, tmp_path: Path) ->
     assert 0 <= r["pairs"]["image-text"]["cosine"]["auc"] <= 1 and Path(r["figure"]).is_file()
     res = CliRunner().invoke(app, ["match", str(captions), "--model", str(tmp_path / "o")])
     assert res.exit_code == 0 and "the pre-trained embedding" in res.output
+
+
+@pytest.mark.parametrize("split", ["train=0.8,test=0.2", "train=1.0"])
+def test_pretraining_alone_needs_a_train_split_only(captions: Path, tmp_path: Path, split: str) -> None:
+    """QA: `--epochs 0` asked for train / val / test splits though pre-training reads train and measures
+    retrieval on test; a caption corpus with train + test (or train alone) had to be re-sharded."""
+    raw = captions.parent
+    mmdata.shard(raw / "m.csv", tmp_path / "ds", split=split, progress=False)
+    m = train(tmp_path / "ds", epochs=0, pretrain="contrastive", pretrain_epochs=1, threads=1, out=tmp_path / "o")
+    assert (tmp_path / "o" / "contrastive.pt").is_file() and len(m["pretrain"]["history"]) == 1
+    assert ("image-text" in m["retrieval"]) == ("test" in split)  # retrieval on test when there is one
+    mmdata.shard(raw / "m.csv", tmp_path / "no_train", split="val=0.5,test=0.5", progress=False)
+    with pytest.raises(MMDataError, match=r"pre-training needs a train split; it has \['test', 'val'\]"):
+        train(tmp_path / "no_train", epochs=0, pretrain="contrastive", pretrain_epochs=1, threads=1)
