@@ -822,6 +822,10 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         if missing:
             f, c = missing[0]
             shown = ", ".join(f"{printable(d)}/" for d in root_dirs[:12]) + (", ..." if len(root_dirs) > 12 else "")
+            why = next((e["reason"] for e in walk.skipped if e["what"] == "folder" and _nfc(e["source"]) == c), None)
+            if why is not None:  # a link into the source, a hidden folder, an earlier output: not walked
+                raise SourceError(f"{where}: --column {f}={c}: the folder {c!r} is not walked: {why}; name the "
+                                  f"folder it leads to, or the folder itself")
             raise SourceError(f"{where}: --column {f}={c}: no folder {c!r} in the source (its folders: "
                               f"{shown or 'none'}); FOLDER is a path inside the source, e.g. --column image=images")
         found_groups, paired = fields_from_folders(found_groups, group_col, walk, on_error, rel_of)

@@ -188,3 +188,15 @@ def test_qa_round_two_column_mistakes_and_unicode_forms(tmp_path: Path, capsys: 
     (hint / "x" / "aux").rename(hint / "ab")
     warning = next(w for w in discover(hint).warnings if "were read as classes" in w)
     assert "(targets: {seg.png: mask})" in warning
+
+
+def test_a_column_folder_that_is_a_link_into_the_source_says_so(tmp_path: Path) -> None:
+    """QA: `--column image=images` where images -> imgs_real (a link into the source, not walked twice)
+    said "no folder 'images' in the source", though it is there."""
+    raw = tmp_path / "voc"
+    _pairs(raw, "imgs_real", "masks", n=2)
+    (raw / "images").symlink_to("imgs_real")
+    with pytest.raises(SourceError, match=r"--column image=images: the folder 'images' is not walked: symbolic link "
+                                          r"to 'imgs_real', which is walked as part of the source already"):
+        discover(raw, columns={"image": "images", "seg": "masks"})
+    assert len(discover(raw, columns={"image": "imgs_real", "seg": "masks"}).records) == 2
