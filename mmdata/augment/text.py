@@ -83,7 +83,10 @@ class TextOp(Op):
 
 
 def _n(words: list[str]) -> int:
-    return min(len(words), default_tokenizer().max_len)
+    """The units an op draws over: all of the text's (a 2000-word plot is masked, deleted, cropped along its
+    whole length, not in the tokenizer's first ``max_len`` units, which the batched ids hold: rows longer
+    than that are re-encoded from their edited text, :func:`_refill`)."""
+    return len(words)
 
 
 def _put(unit: str, text: str) -> str:
@@ -212,7 +215,8 @@ class WordSwap(TextOp):
         for r, p in enumerate(params):
             row = perm[r]
             for i in p["swaps"]:
-                row[i], row[i + 1] = row[i + 1].clone(), row[i].clone()
+                if i + 1 < len(row):  # a swap past the window: the row is re-encoded from its edited text
+                    row[i], row[i + 1] = row[i + 1].clone(), row[i].clone()
         return ids.gather(1, on(perm, ids.device)), lengths
 
 
