@@ -548,6 +548,10 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
     if "text" in modalities:
         cap = default_tokenizer().max_len
         if max_tokens is not None:
+            if int(max_tokens) > cap:  # collate's token ids hold the tokenizer's first `cap` units, no more
+                raise MMDataError(f"max_tokens (--max-tokens) {int(max_tokens)}: the tokenizer keeps the first {cap} "
+                                  f"tokens of a caption (mmdata.text.Tokenizer max_len), so the model never sees more; "
+                                  f"give at most {cap} (batch['text'] keeps the whole string for a model of your own)")
             spec["max_tokens"], sources["max_tokens"] = int(max_tokens), "given"
         else:
             chars = [int(c) for c in st.values("text_chars", st.rows("train", "text"))]
