@@ -441,6 +441,11 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
             return found
     if raw[:1] == "-" and raw[1:].isascii() and raw[1:].isdigit():
         raise ValueError(f"negative label {raw} (labels are class ids 0, 1, ...)")
+    if _is_number(raw) and not names:
+        real = float(raw)
+        kind = "a negative number" if real < 0 else "a real number" if real != int(real) else "a number"
+        raise ValueError(f"label {raw[:40]!r} is {kind}, not a class id (labels are class ids 0, 1, ...; a score or "
+                         f"a regression target is metadata: --meta)")
     if names:
         raise ValueError(f"expected an integer class id or a class name ({_names_hint(names, source)}), "
                          f"got {raw[:40]!r}")
@@ -1861,7 +1866,7 @@ def _manifest_labels(rows: list[dict[str, Any]], fields: Mapping[str, str], labe
     1?): the kind in fewer rows (the ids, on a tie) is left out, each cell a listed skip, and a warning
     says so. Numbers that are not integers (``1.5``) are names only in a column without ids."""
     cells = [(i, str(v).strip()) for i, r in enumerate(rows) for c, v in r.items()
-             if fields.get(c) == "label" and not _blank(v)]
+             if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict))]
     if label_names:
         return list(label_names), label_names_from or "--labels", frozenset(), "", None
     ids = [i for i, s in cells if _ID_LABEL.fullmatch(s)]
@@ -1888,6 +1893,32 @@ def _manifest_labels(rows: list[dict[str, Any]], fields: Mapping[str, str], labe
     why = (f"class id in a column of class names ({shown_names}): which name it means is unknown; pass --labels "
            f"names.txt (the names in id order)")
     return names, "manifest", frozenset(s for _, s in cells if _ID_LABEL.fullmatch(s)), why, warning
+
+
+def _label_kind_warnings(rows: list[dict[str, Any]], fields: Mapping[str, str], names: list[str] | None,
+                         name: str) -> list[str]:
+    """Warnings when a manifest's label column is not one class per row: class names that join several
+    (``Drama|Comedy``: each combination became a class of its own) and real numbers (a sentiment score:
+    whole ones read as class ids, the others left out)."""
+    out = []
+    joined = [n for n in names or () if re.search(r"[|;]", n)]
+    if len(joined) >= 2:
+        out.append(f"manifest {name}, column 'label': {_count(len(joined), 'class name')} join several names "
+                   f"({', '.join(repr(n) for n in joined[:3])}{', ...' if len(joined) > 3 else ''}): multi-label "
+                   f"targets? Each combination is a class of its own ('A|B' and 'B|A' two classes) — a sample's label "
+                   f"is one class; keep such a column as metadata (--meta) and build multi-hot targets in your loss")
+    cells = [str(v).strip() for r in rows for c, v in r.items()
+             if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict))]
+    reals = [c for c in cells if _is_number(c) and not _ID_LABEL.fullmatch(c)]
+    if reals:
+        whole = sum(1 for c in cells if _ID_LABEL.fullmatch(c) and "." in c)
+        out.append(f"manifest {name}, column 'label' holds real numbers ({', '.join(repr(c) for c in reals[:3])}"
+                   f"{', ...' if len(reals) > 3 else ''}: {_count(len(reals), 'row')}): a score or a regression "
+                   f"target? A label is a class id (0, 1, ...): those rows' labels were left out (listed)"
+                   + (f" and {_count(whole, 'whole number')} ('3.0') read as class id{'s' * (whole != 1)}" if whole else "")
+                   + "; keep scores as metadata (--meta, under another column name) for a loss of your own, or bin "
+                   "them into class ids")
+    return out
 
 
 def _is_number(s: str) -> bool:
@@ -2013,6 +2044,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(rows, fields, label_names,
                                                                                label_names_from, name)
+    label_notes = _label_kind_warnings(rows, fields, names if names_from == "manifest" else None, name)
     warnings = _manifest_splits(rows, fields, name)
     skipped: list[dict[str, Any]] = []
     records: list[Record] = []
@@ -2127,7 +2159,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 members["txt"] = bytes(text) if isinstance(text, (bytes, bytearray)) else str(text).encode("utf-8")
         label = None
         lab = row.get("label")
-        if not _blank(lab):
+        if isinstance(lab, (list, tuple, dict)):  # multi-label targets: no class id, and no repr as a class name
+            bad(_shown(str(lab)), "label", f"a {type(lab).__name__} of {len(lab)} values, not one class: a sample's "
+                f"label is one class id; for multi-label targets keep the column as metadata (--meta, under "
+                f"another column name) and build the targets from each sample's json field in your loss")
+        elif not _blank(lab):
             s = str(lab).strip()
             if s in left_out:  # a column of ids and names: the kind in fewer rows
                 bad(f"label {s!r}", "label", left_reason)
@@ -2153,6 +2189,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                               group=group))
     if label_warning:
         warnings.append(label_warning)
+    warnings += label_notes
     if blank_texts:
         warnings.append(f"manifest {name}: {_count(len(blank_texts), 'row')} {'have' if len(blank_texts) != 1 else 'has'} "
                         f"an empty text, list or one of spaces only (e.g. sample {printable(blank_texts[0])!r}): read as "

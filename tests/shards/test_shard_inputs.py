@@ -205,7 +205,7 @@ def test_card_is_deterministic_when_files_are_skipped(tmp_path: Path) -> None:
 # -- labels (issue #11 item 11, issue #10 item 10) ---------------------------------------------------
 
 
-@pytest.mark.parametrize("content,why", [(b"", "empty"), (b"cat\n", "integer"), (b"1.5", "integer"),
+@pytest.mark.parametrize("content,why", [(b"", "empty"), (b"cat\n", "integer"), (b"1.5", "a real number, not a class id"),
                                          (b"-1", "negative"), (b"\xff\xfe", "UTF-8")])
 def test_bad_label_file_follows_on_error(tmp_path: Path, content: bytes, why: str) -> None:
     raw = make_sample_folder(tmp_path / "raw", n=4, missing=False)

@@ -371,7 +371,8 @@ def test_a_label_that_is_a_number_gets_no_class_name_hint(tmp_path: Path) -> Non
     _png(src / "a.png")
     (src / "a.cls").write_text("1.5")
     (entry,) = discover(src).skipped
-    assert entry["reason"] == "expected an integer class id, got '1.5'"
+    assert entry["reason"] == ("label '1.5' is a real number, not a class id (labels are class ids 0, 1, ...; a score "
+                               "or a regression target is metadata: --meta)")
 
 
 def test_a_hidden_output_folder_inside_the_source_is_listed_as_the_output_on_every_run(tmp_path: Path) -> None:
