@@ -44,7 +44,7 @@ def match(
     for pair, e in r["pairs"].items():
         c, d = e.get("cosine"), e.get("divergence")
         cos = [f"{c['matched_mean']:+.2f}", f"{c['mismatched_mean']:+.2f}", f"{c['auc']:.3f}",
-               f"{c.get('auc_other_class', float('nan')):.3f}"] if c else ["—"] * 4
+               f"{c['auc_other_class']:.3f}" if "auc_other_class" in c else "—"] if c else ["—"] * 4
         div = [f"{d['js']:.3f}", f"{d['kl_ab']:.2f}", f"{d['kl_ba']:.2f}", f"{d['argmax_agreement']:.1%}"] if d else ["—"] * 4
         t.add_row(pair, *cos, *div)
     console.print(t)

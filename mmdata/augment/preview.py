@@ -253,6 +253,8 @@ def target_legend(field: str, values: Any, fill: float = 0,
     if not by_rank:
         title = f"target {field} ({len(values)} values: colour scale; {zero})"
         ticks = np.linspace(vmin, vmax, 5)
+        if all(float(v).is_integer() for v in values):  # class ids: ticks on ids, not 37.25
+            ticks = np.unique(np.round(ticks))
         entries = [(number(v), colour(v)) for v in ticks]
         if fill != 0 and fill in values:
             entries.append((name(fill), FILL_COLOUR if vmax != fill else colour(fill)))

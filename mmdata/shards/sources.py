@@ -833,7 +833,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                                   f"folder it leads to, or the folder itself")
             raise SourceError(f"{where}: --column {f}={c}: no folder {c!r} in the source (its folders: "
                               f"{shown or 'none'}); FOLDER is a path inside the source, e.g. --column image=images")
-        found_groups, paired = fields_from_folders(found_groups, group_col, walk, on_error, rel_of)
+        found_groups, paired = fields_from_folders(found_groups, group_col, walk, on_error, rel_of, cols)
         warnings += paired
     if not "".join([k for k, _ in found_groups]).isascii():
         found_groups, joined = _join_folder_forms(found_groups, walk, on_error)
@@ -1031,7 +1031,8 @@ def _towards_columns(walk: Any, rel: str, dirs: list[str], files: list[str], col
 
 
 def fields_from_folders(found_groups: list[tuple[str, dict[str, str]]], group_col: list[tuple[int, str]], walk: Any,
-                        on_error: str, rel_of: Callable[[str], str]) -> tuple[list[tuple[str, dict[str, str]]], list[str]]:
+                        on_error: str, rel_of: Callable[[str], str],
+                        cols: Mapping[str, str]) -> tuple[list[tuple[str, dict[str, str]]], list[str]]:
     """A paired layout's groups joined by their path inside their column folder: ``images/a/0001`` (field
     ``image``) and ``masks/a/0001`` (field ``seg``) are the sample ``a/0001``. A standard field's files keep
     their types; a named field's image, text, JSON and ``.npy`` files become ``<field>.<ext>`` members (a
@@ -1063,9 +1064,10 @@ def fields_from_folders(found_groups: list[tuple[str, dict[str, str]]], group_co
             moves.append((fieldname in STANDARD_FIELD_EXTS and kind != fieldname, sample, new, path))
     for folder, (fieldname, kinds) in typed.items():
         if fieldname not in kinds:  # --column audio=SegmentationClass: a mistake, not a folder of audio
+            hint = (f"e.g. --column seg={printable(folder)} for masks beside the images" if "image" in kinds else
+                    f"image, audio, text or a named field for images, text, JSON or .npy arrays")
             raise SourceError(f"--column {fieldname}={printable(folder)}: the folder holds no {fieldname} file (it "
-                              f"holds {', '.join(sorted(kinds))}); name its field after what it holds, e.g. "
-                              f"--column seg={printable(folder)} for masks beside the images")
+                              f"holds {', '.join(sorted(kinds))}); name its field after what it holds: {hint}")
     # a field's own folder first: an image in the image folder wins over one in the text folder
     kept: dict[tuple[str, str], tuple[str, bool]] = {}  # (sample, field) -> the file giving it, from another field's folder
     for other, sample, new, path in sorted(moves, key=itemgetter(0)):
@@ -1083,6 +1085,11 @@ def fields_from_folders(found_groups: list[tuple[str, dict[str, str]]], group_co
         out[sample][1][new] = path
     standard = {f for _, f in group_col if f in STANDARD_FIELD_EXTS}
     warnings = []
+    gave = {cut_field for cut_field in group_col}
+    for folder, fieldname in cols.items():  # --column text=Annotations: XML only, nothing mmdata reads
+        if not any(f == fieldname for _, f in gave):
+            warnings.append(f"--column {fieldname}={printable(folder)}: the folder gave no file mmdata reads (its "
+                            f"files, if any, are listed as skipped): no sample has the field {fieldname}")
     if standard:
         alone = [k for k, (_, m) in out.items() if m and not any("." not in e or field_of(e) == "label" for e in m)]
         if alone:
@@ -1895,6 +1902,32 @@ def _manifest_labels(rows: list[dict[str, Any]], fields: Mapping[str, str], labe
     return names, "manifest", frozenset(s for _, s in cells if _ID_LABEL.fullmatch(s)), why, warning
 
 
+def _numbered(base: str, key_rows: Mapping[str, int], numbered: dict[str, str], renamed: list[tuple[str, str]]) -> str:
+    """``base#1``, ``base#2``, ...: the first not taken, recorded as a numbered name."""
+    n = 1
+    while f"{base}#{n}" in key_rows:
+        n += 1
+    key = f"{base}#{n}"
+    numbered[key] = base
+    renamed.append((base, key))
+    return key
+
+
+def _renumber(key: str, key_rows: dict[str, int], numbered: dict[str, str], renamed: list[tuple[str, str]],
+              records: list[Record]) -> None:
+    """A numbered name (``x#1``) that a later row's key or file (``x#1.png``) turns out to name: the earlier
+    row takes the next number, so the row that names it keeps it."""
+    base = numbered.pop(key)
+    row = key_rows.pop(key)
+    new = _numbered(base, {**key_rows, key: row}, numbered, renamed)
+    renamed.remove((base, key))
+    key_rows[new] = row
+    for r in reversed(records):
+        if r.source_key == key:
+            r.source_key, r.key = new, safe_key(new)
+            break
+
+
 def _label_kind_warnings(rows: list[dict[str, Any]], fields: Mapping[str, str], names: list[str] | None,
                          name: str) -> list[str]:
     """Warnings when a manifest's label column is not one class per row: class names that join several
@@ -2050,6 +2083,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     records: list[Record] = []
     key_rows: dict[str, int] = {}
     renamed: list[tuple[str, str]] = []  # (the first file's name, the key given) of rows naming a file again
+    numbered: dict[str, str] = {}  # a key given by numbering -> the name it numbers
     listed_texts: list[str] = []  # CSV captions that read as a Python list ("['a', 'b']": pandas' to_csv of a list)
     no_group = 0
     blank_texts: list[str] = []
@@ -2086,16 +2120,15 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             else:
                 parsed.append((col, _local_cell(text, bases, base_s)))
         key_val = row.get("key")
+        given = True
         if not _blank(key_val):
             source_key = str(key_val)
         else:
             source_key = next((c.key for _, c in parsed if c.key is not None), None) or f"row{i:08d}"
-            if source_key in key_rows:  # a row per caption of one image: the image's name, numbered
-                n = 1
-                while f"{source_key}#{n}" in key_rows:
-                    n += 1
-                renamed.append((source_key, f"{source_key}#{n}"))
-                source_key = f"{source_key}#{n}"
+            if source_key in key_rows and source_key not in numbered:  # a row per caption: the file's name, numbered
+                source_key, given = _numbered(source_key, key_rows, numbered, renamed), False
+        if given and source_key in numbered:  # a name numbering gave is in the way of a real one: renumber that
+            _renumber(source_key, key_rows, numbered, renamed, records)
         if key_rows.setdefault(source_key, i) != i:
             raise SourceError(f"manifest {name}: rows {key_rows[source_key] + 1} and {i + 1} are both sample "
                               f"{source_key!r}; give each row its own key")
@@ -2141,7 +2174,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             blank_texts.append(source_key)  # "", spaces, an empty list: no caption, as an empty CSV cell
             text = None
         elif isinstance(text, str) and text[:1] == "[" and text[-1:] == "]" and _python_list(text):
-            listed_texts.append(source_key)
+            if not text[1:-1].strip():  # pandas' to_csv of an empty list: no caption, as in JSONL
+                blank_texts.append(source_key)
+                text = None
+            else:
+                listed_texts.append(source_key)
         if not _is_missing(text):
             if "text" in field_cols:
                 bad(_shown(str(text)), "text", f"a second text for the sample (column {field_cols['text']!r} gives "
@@ -2202,9 +2239,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                         f"there is reported)")
     if renamed:
         (first, key), n = renamed[0], len(renamed)
-        warnings.append(f"manifest {name}: {_count(n, 'row')} without a key name{'s' if n == 1 else ''} the same first "
-                        f"file as an earlier row (a row per caption of one image): numbered after it ({first!r}, then "
-                        f"{key!r}, ...); the rows go to one split. Give a key column to name them yourself")
+        warnings.append(f"manifest {name}: {_count(n, 'row')} without a key {'were' if n != 1 else 'was'} named after "
+                        f"{'their' if n != 1 else 'its'} first file, a name an earlier row already has (a row per "
+                        f"caption of one image, or a key naming it): numbered after it ({first!r}, then {key!r}, ...); "
+                        f"rows naming one file go to one split. Give a key column to name them yourself")
     if no_group:
         warnings.append(f"manifest {name}: {_count(no_group, 'row')} {'have' if no_group != 1 else 'has'} no "
                         f"--group-by {group_by} value: each is a group of its own")

@@ -124,7 +124,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     units, shared = split_groups(records, shared_files)
     if shared:
         (a, b), path = shared
-        n_grouped = sum(len(u) for u in units if len(u) > 1 and all(r.group is None for r in u))
+        n_grouped = sum(len(u) for u in units if len(u) > 1 and len({r.group for r in u} - {None}) != 1)
         warnings.append(f"{_count(n_grouped, 'sample')} name a file another sample names too (e.g. {a!r} and {b!r}: "
                         f"{path!r}; a row per caption of one image): each such set goes to one split, so that no file "
                         f"is in two splits; each sample holds its own copy of the file")
@@ -158,10 +158,16 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     empty = [n for n in names if fractions[n] > 0 and totals[n] == 0]
     if empty:
         got = ", ".join(f"{n} {k}" for n, k in totals.items())
+        grouped = len(free_units) < len(free)
         for n in empty:
-            warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {len(free)} samples "
-                            f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
-                            f"fraction or shard more samples")
+            if grouped:  # fewer groups than splits: the cause is the groups, not the fraction
+                warnings.append(f"split {n!r} is empty: the {len(free)} samples form {_count(len(free_units), 'group')} "
+                                f"(rows naming one file, or --group-by), fewer than the splits asked for (got {got}); "
+                                f"group by a finer column or ask for fewer splits")
+            else:
+                warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {len(free)} samples "
+                                f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
+                                f"fraction or shard more samples")
     return warnings
 
 
@@ -186,40 +192,59 @@ def _split_records(free: list[Record], fractions: dict[str, float], seed: int) -
 
 
 def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: int) -> dict[str, int]:
-    """Groups of records, each to one split, by samples: the largest group first (ties in a seeded order
-    per class), each to the split furthest behind its share of the samples so far, counted over all
-    samples and over the group's class (its most common label), so large groups do not overfill a
-    small split and classes stay spread. Sets ``split`` on every record; returns the split totals.
+    """Groups of records, each to one split, by samples. In a seeded order (the seed picks which groups
+    go where), first every split with a fraction gets one group when there are enough (from the smallest
+    fraction up: the first group in the order that fits its share, else the smallest left), then the
+    groups larger than half the smallest split's share go first, largest first, and the rest in the
+    seeded order, each to the split with the most room left in its share of all samples and of the
+    group's class (its most common label), so splits fill as asked and classes stay spread. Sets
+    ``split`` on every record; returns the split totals.
 
     Example:
-        >>> units = [[Record(f"s{i}_{j}", "k", {}) for j in range(n)] for i, n in enumerate([20, 5, 5, 5, 5])]
-        >>> split_grouped(units, {"train": 0.8, "test": 0.2}, seed=0)
-        {'train': 30, 'test': 10}
+        >>> units = [[Record(f"s{i}_{j}", "k", {}) for j in range(n)] for i, n in enumerate([20, 20, 20, 20, 20])]
+        >>> split_grouped(units, {"train": 0.8, "val": 0.1, "test": 0.1}, seed=0)
+        {'train': 60, 'val': 20, 'test': 20}
     """
     names = list(fractions)
     total_f = sum(fractions.values())
     share = [fractions[n] / total_f for n in names]
+    n_all = sum(len(u) for u in units)
     labels = [_unit_label(u) for u in units]
-    rank: dict[int, int] = {}
-    by_label: dict[Any, list[int]] = {}
-    for i, lab in enumerate(labels):
-        by_label.setdefault(lab, []).append(i)
-    for lab, idx in by_label.items():
-        for r, j in enumerate(derive(seed, 0, f"split:{lab}", 0).permutation(len(idx))):
-            rank[idx[j]] = r
-    order = sorted(range(len(units)), key=lambda i: (-len(units[i]), rank[i], i))
+    n_label = Counter()
+    for u, lab in zip(units, labels):
+        n_label[lab] += len(u)
+    rank = [0] * len(units)
+    for r, i in enumerate(derive(seed, 0, "split:groups", 0).permutation(len(units))):
+        rank[int(i)] = r
+    seeded = sorted(range(len(units)), key=rank.__getitem__)
     done = [0] * len(names)
-    done_label: dict[Any, list[int]] = {}
-    for i in order:
-        n = len(units[i])
-        per = done_label.setdefault(labels[i], [0] * len(names))
-        seen, seen_label = sum(done) + n, sum(per) + n
-        best = max(range(len(names)), key=lambda s: (share[s] * seen - done[s] + share[s] * seen_label - per[s],
-                                                     share[s], -s))
+    per: dict[Any, list[int]] = {}
+
+    def put(i: int, s: int) -> None:
         for r in units[i]:
-            r.split = names[best]
-        done[best] += n
-        per[best] += n
+            r.split = names[s]
+        done[s] += len(units[i])
+        per.setdefault(labels[i], [0] * len(names))[s] += len(units[i])
+
+    placed: set[int] = set()
+    wanted = sorted((s for s in range(len(names)) if share[s] > 0), key=lambda s: (share[s], s))
+    if len(units) >= len(wanted):
+        for s in wanted:
+            left = [i for i in seeded if i not in placed]
+            pick = next((i for i in left if len(units[i]) <= share[s] * n_all), None)
+            if pick is None:
+                pick = min(left, key=lambda i: (len(units[i]), rank[i]))
+            put(pick, s)
+            placed.add(pick)
+    smallest = min(share[s] * n_all for s in wanted) if wanted else 0.0
+    rest = sorted((i for i in seeded if i not in placed),
+                  key=lambda i: (-len(units[i]) if len(units[i]) > smallest / 2 else 0, rank[i]))
+    for i in rest:
+        mine = per.setdefault(labels[i], [0] * len(names))
+        nl = n_label[labels[i]]
+        best = max(range(len(names)), key=lambda s: ((share[s] * n_all - done[s]) / n_all + (share[s] * nl - mine[s]) / nl,
+                                                     share[s], -s))
+        put(i, best)
     return dict(zip(names, done))
 
 
@@ -255,7 +280,7 @@ def _group_share_warning(totals: dict[str, int], fractions: dict[str, float], un
     n = sum(totals.values())
     total_f = sum(fractions.values())
     off = {k: totals[k] / n - fractions[k] / total_f for k in totals}
-    if n == 0 or max(abs(v) for v in off.values()) <= 0.05:
+    if n == 0 or max(abs(v) for v in off.values()) <= 0.05 + 1e-9:  # 75% for 80%: exactly 5 points, no warning
         return []
     big = max(units, key=len)
     name = f"group {big[0].group!r}" if big[0].group is not None else f"the samples naming {big[0].source_key!r}'s file"

@@ -127,3 +127,9 @@ def test_a_colour_scale_leaves_the_fill_apart() -> None:
     drawn, grey = ax.images  # the scale's layer, then the fill's
     assert drawn.get_clim() == (1.0, 149.0) and bool(drawn.get_array().mask[0, 0]) and not drawn.get_array().mask[1, 1]
     assert tuple(grey.get_array()[0, 0]) == FILL_COLOUR and tuple(grey.get_array()[1, 1]) == (0, 0, 0, 0)
+
+
+def test_a_colour_scale_of_class_ids_has_whole_ticks() -> None:
+    """QA round 3: an integer mask of ids 1..146 got ticks 37.25, 73.5, 109.8."""
+    _, entries = target_legend("seg.png", np.array([*range(1, 147), 255], dtype=np.float64), fill=255)
+    assert [label for label, _ in entries] == ["1", "37", "74", "110", "146", "255 (fill / ignore)"]

@@ -173,7 +173,7 @@ def test_qa_round_two_column_mistakes_and_unicode_forms(tmp_path: Path, capsys: 
                      capsys=capsys)
     assert code == 2 and "--column image= is given twice (image=images and image=masks)" in out
     with pytest.raises(SourceError, match=r"--column audio=masks: the folder holds no audio file \(it holds image\); "
-                                          r"name its field after what it holds, e.g. --column seg=masks"):
+                                          r"name its field after what it holds: e.g. --column seg=masks"):
         discover(raw, columns={"image": "images", "audio": "masks"})
     name = "straße_café"
     Image.new("RGB", (4, 4)).save(raw / "images" / f"{unicodedata.normalize('NFC', name)}.jpg")
@@ -200,3 +200,14 @@ def test_a_column_folder_that_is_a_link_into_the_source_says_so(tmp_path: Path) 
                                           r"to 'imgs_real', which is walked as part of the source already"):
         discover(raw, columns={"image": "images", "seg": "masks"})
     assert len(discover(raw, columns={"image": "imgs_real", "seg": "masks"}).records) == 2
+
+
+def test_a_column_folder_that_gives_nothing_is_warned_of(tmp_path: Path) -> None:
+    """QA round 3: `--column text=Annotations` (XML files only) was accepted without a word."""
+    raw = tmp_path / "voc"
+    _pairs(raw, "images", "masks", n=2)
+    (raw / "Annotations").mkdir()
+    (raw / "Annotations" / "0000.xml").write_text("<annotation/>")
+    found = discover(raw, columns={"image": "images", "text": "Annotations"})
+    assert any("--column text=Annotations: the folder gave no file mmdata reads" in w for w in found.warnings)
+    assert any(e["source"] == "Annotations/0000.xml" for e in found.skipped)

@@ -223,15 +223,58 @@ def test_caption_rows_without_keys_and_odd_text_cells(tmp_path: Path) -> None:
     found = discover(root / "m.jsonl", group_by="image_id")
     assert [(r.source_key, r.members.get("txt"), r.group) for r in found.records] == [
         ("0", b"a", "0"), ("0#1", b"b", "0"), ("0#2", b"c", "0"), ("1", None, None), ("2", None, "2")]
-    assert any("2 rows without a key name the same first file as an earlier row (a row per caption of one image): "
-               "numbered after it ('0', then '0#1', ...)" in w for w in found.warnings)
+    assert any("2 rows without a key were named after their first file, a name an earlier row already has (a row "
+               "per caption of one image, or a key naming it): numbered after it ('0', then '0#1', ...)" in w
+               for w in found.warnings)
     assert any("1 row has no --group-by image_id value: each is a group of its own" in w for w in found.warnings)
     assert any("1 row has an empty text, list or one of spaces only (e.g. sample '2')" in w for w in found.warnings)
     assert "a bool, not one text" in found.skipped[0]["reason"]
-    (root / "m.csv").write_text('image,text\n0.png,"[\'a dog\', \'a brown dog\']"\n1.png,[sic] a caption\n')
+    (root / "m.csv").write_text('image,text\n0.png,"[\'a dog\', \'a brown dog\']"\n1.png,[sic] a caption\n2.png,[]\n')
     found = discover(root / "m.csv")
     assert found.records[0].members["txt"] == b"['a dog', 'a brown dog']"  # kept as written, and said
     assert any("1 text read as a Python list of strings (e.g. sample '0'" in w for w in found.warnings)
+    assert "txt" not in found.records[2].members  # "[]": pandas' empty list, no caption (as in JSONL)
     rep = mmdata.shard(root / "m.jsonl", tmp_path / "ds", split="train=0.5,test=0.5", group_by="image_id",
                        progress=False)
     assert rep["samples"] == 5 and len({s for k, s in _split_of(tmp_path / "ds").items() if k.startswith("0")}) == 1
+
+
+def test_grouped_splits_fill_every_split_vary_with_the_seed_and_say_why_one_is_empty() -> None:
+    """QA round 3: 5 groups of 20 at 0.8 / 0.1 / 0.1 gave 80 / 20 / 0 (60 / 20 / 20 was possible), 3 of 30
+    gave 100 / 0 / 0 with "rounds to none ... shard more samples"; with groups of distinct sizes --seed
+    changed nothing (the same speakers in test for every seed)."""
+    fr = {"train": 0.8, "val": 0.1, "test": 0.1}
+    five = _speakers([20] * 5)
+    assign_splits(five, fr, seed=0)
+    assert Counter(r.split for r in five) == {"train": 60, "val": 20, "test": 20}
+    zipf = [int(400 / (k + 1)) + 3 for k in range(40)]
+    tests = set()
+    for seed in range(4):
+        recs = _speakers(zipf)
+        assign_splits(recs, fr, seed=seed)
+        tests.add(frozenset(r.group for r in recs if r.split == "test"))
+        shares = Counter(r.split for r in recs)
+        assert abs(shares["test"] / len(recs) - 0.1) < 0.03 and abs(shares["val"] / len(recs) - 0.1) < 0.03
+    assert len(tests) == 4  # each seed its own test speakers
+    two = _speakers([10, 10])
+    warnings = assign_splits(two, fr, seed=0)
+    assert any("split 'test' is empty: the 20 samples form 2 groups (rows naming one file, or --group-by), fewer "
+               "than the splits asked for" in w for w in warnings)
+
+
+def test_numbered_caption_keys_give_way_to_real_names(tmp_path: Path) -> None:
+    """QA round 3: a real file `x#1.png` became sample `x#1#1` behind a numbered caption row, and a later row's
+    key `images/x#2` was a fatal "both sample" error though the earlier row had no key of its own."""
+    root = tmp_path / "m"
+    (root / "images").mkdir(parents=True)
+    for n in ("x", "y", "x#1"):
+        Image.new("RGB", (4, 4)).save(root / "images" / f"{n}.png")
+    rows = [{"image": "images/x.png", "text": "a"}, {"image": "images/x.png", "text": "b"},
+            {"image": "images/x#1.png", "text": "c"}, {"image": "images/y.png", "key": "images/x#2", "text": "d"},
+            {"image": "images/x.png", "text": "e"}]
+    (root / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    found = discover(root / "m.jsonl")
+    assert sorted((r.source_key, r.members["txt"]) for r in found.records) == [
+        ("images/x", b"a"), ("images/x#1", b"c"), ("images/x#2", b"d"), ("images/x#3", b"b"), ("images/x#4", b"e")]
+    assert any("2 rows without a key were named after their first file, a name an earlier row already has" in w
+               for w in found.warnings)
