@@ -441,7 +441,7 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
             return found
     if raw[:1] == "-" and raw[1:].isascii() and raw[1:].isdigit():
         raise ValueError(f"negative label {raw} (labels are class ids 0, 1, ...)")
-    if _is_number(raw) and not names:
+    if _DECIMAL.fullmatch(raw) and not names:  # -2.0, 2.6 (not 1_0, which float() reads as 10)
         real = float(raw)
         kind = "a negative number" if real < 0 else "a real number" if real != int(real) else "a number"
         raise ValueError(f"label {raw[:40]!r} is {kind}, not a class id (labels are class ids 0, 1, ...; a score or "
@@ -1589,6 +1589,8 @@ STANDARD_SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"training": "train", "dev": "val", "valid": "val", "validation": "val", "validate": "val",
                   "testing": "test"}
 _ID_LABEL = re.compile(r"\s*\d+(\.0)?\s*")
+#: a number as a person writes one in a label file or cell (``float`` also reads ``1_0``, ``inf``, ``nan``)
+_DECIMAL = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 _NEGATIVE_LABEL = re.compile(r"\s*-\d+(\.0)?\s*")
 #: cells longer than this are cut in reports (a caption in a column read as paths)
 _LONG_CELL = 200
@@ -1942,7 +1944,7 @@ def _label_kind_warnings(rows: list[dict[str, Any]], fields: Mapping[str, str], 
                    f"is one class; keep such a column as metadata (--meta) and build multi-hot targets in your loss")
     cells = [str(v).strip() for r in rows for c, v in r.items()
              if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict))]
-    reals = [c for c in cells if _is_number(c) and not _ID_LABEL.fullmatch(c)]
+    reals = [c for c in cells if _DECIMAL.fullmatch(c) and not _ID_LABEL.fullmatch(c)]
     if reals:
         whole = sum(1 for c in cells if _ID_LABEL.fullmatch(c) and "." in c)
         out.append(f"manifest {name}, column 'label' holds real numbers ({', '.join(repr(c) for c in reals[:3])}"
