@@ -1936,16 +1936,21 @@ def _label_kind_warnings(rows: list[dict[str, Any]], fields: Mapping[str, str], 
     (``Drama|Comedy``: each combination became a class of its own) and real numbers (a sentiment score:
     whole ones read as class ids, the others left out)."""
     out = []
-    joined = [n for n in names or () if re.search(r"[|;]", n)]
-    if len(joined) >= 2:
-        out.append(f"manifest {name}, column 'label': {_count(len(joined), 'class name')} join several names "
-                   f"({', '.join(repr(n) for n in joined[:3])}{', ...' if len(joined) > 3 else ''}): multi-label "
+    listed = [n for n in names or () if n[:1] == "[" and n[-1:] == "]" and _python_list(n)]
+    joined = [n for n in names or () if re.search(r"[|;]", n) and n not in listed]
+    if listed or len(joined) >= 2:
+        shown = listed or joined
+        what = ("read as Python lists (pandas writes a list column this way to CSV)" if listed else "join several names")
+        out.append(f"manifest {name}, column 'label': {_count(len(shown), 'class name')} {what} "
+                   f"({', '.join(repr(n) for n in shown[:3])}{', ...' if len(shown) > 3 else ''}): multi-label "
                    f"targets? Each combination is a class of its own ('A|B' and 'B|A' two classes) — a sample's label "
-                   f"is one class; keep such a column as metadata (--meta) and build multi-hot targets in your loss")
+                   f"is one class; keep such a column as metadata (--meta) and build multi-hot targets in your loss "
+                   f"(names that are single classes, such as 'AC|DC': declare them with --labels names.txt)")
     cells = [str(v).strip() for r in rows for c, v in r.items()
              if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict))]
-    reals = [c for c in cells if _DECIMAL.fullmatch(c) and not _ID_LABEL.fullmatch(c)]
-    if reals:
+    # real numbers are left out only beside class ids (alone they are class names); -1 is a negative label
+    reals = [c for c in cells if _DECIMAL.fullmatch(c) and not _ID_LABEL.fullmatch(c) and not _NEGATIVE_LABEL.fullmatch(c)]
+    if reals and any(_ID_LABEL.fullmatch(c) for c in cells):
         whole = sum(1 for c in cells if _ID_LABEL.fullmatch(c) and "." in c)
         out.append(f"manifest {name}, column 'label' holds real numbers ({', '.join(repr(c) for c in reals[:3])}"
                    f"{', ...' if len(reals) > 3 else ''}: {_count(len(reals), 'row')}): a score or a regression "
@@ -2079,7 +2084,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(rows, fields, label_names,
                                                                                label_names_from, name)
-    label_notes = _label_kind_warnings(rows, fields, names if names_from == "manifest" else None, name)
+    label_notes = [] if label_names else _label_kind_warnings(rows, fields, names if names_from == "manifest" else None,
+                                                             name)
     warnings = _manifest_splits(rows, fields, name)
     skipped: list[dict[str, Any]] = []
     records: list[Record] = []
@@ -2186,8 +2192,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 bad(_shown(str(text)), "text", f"a second text for the sample (column {field_cols['text']!r} gives "
                                                f"a text file)")
             elif not isinstance(text, (str, bytes, bytearray, int, float)) or isinstance(text, bool):
-                n = len(text) if hasattr(text, "__len__") else None
-                bad(_shown(str(text)), "text", f"a {type(text).__name__}{f' of {n} values' if n is not None else ''}, not "
+                of = f" of {_count(len(text), 'value')}" if hasattr(text, "__len__") else ""
+                bad(_shown(str(text)), "text", f"a {type(text).__name__}{of}, not "
                     f"one text: a sample holds one caption — for several per image write a row per caption (rows "
                     f"naming one image go to one split) or keep them as metadata in a column of another name "
                     f"(--meta captions)")
@@ -2199,7 +2205,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         label = None
         lab = row.get("label")
         if isinstance(lab, (list, tuple, dict)):  # multi-label targets: no class id, and no repr as a class name
-            bad(_shown(str(lab)), "label", f"a {type(lab).__name__} of {len(lab)} values, not one class: a sample's "
+            bad(_shown(str(lab)), "label", f"a {type(lab).__name__} of {_count(len(lab), 'value')}, not one class: a sample's "
                 f"label is one class id; for multi-label targets keep the column as metadata (--meta, under "
                 f"another column name) and build the targets from each sample's json field in your loss")
         elif not _blank(lab):

@@ -195,9 +195,9 @@ def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: 
     """Groups of records, each to one split, by samples. In a seeded order (the seed picks which groups
     go where), first every split with a fraction gets one group when there are enough (from the smallest
     fraction up: the first group in the order that fits its share, else the smallest left), then the
-    groups larger than half the smallest split's share go first, largest first, and the rest in the
-    seeded order, each to the split with the most room left in its share of all samples and of the
-    group's class (its most common label), so splits fill as asked and classes stay spread. Sets
+    rest largest first (sizes jittered by the seed up to x1.5, so like sizes swap places), each to the
+    split with the most room left in its share of all samples and of the group's class (its most common
+    label), so splits fill as asked and classes stay spread. Sets
     ``split`` on every record; returns the split totals.
 
     Example:
@@ -236,9 +236,10 @@ def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: 
                 pick = min(left, key=lambda i: (len(units[i]), rank[i]))
             put(pick, s)
             placed.add(pick)
-    smallest = min(share[s] * n_all for s in wanted) if wanted else 0.0
-    rest = sorted((i for i in seeded if i not in placed),
-                  key=lambda i: (-len(units[i]) if len(units[i]) > smallest / 2 else 0, rank[i]))
+    # then the rest, largest first (small groups last fill the shares closely), sizes jittered by up to x1.5
+    # by the seed so groups of like size swap places between seeds
+    jitter = derive(seed, 0, "split:jitter", 0).random(len(units))
+    rest = sorted((i for i in seeded if i not in placed), key=lambda i: (-len(units[i]) * (1 + 0.5 * jitter[i]), rank[i]))
     for i in rest:
         mine = per.setdefault(labels[i], [0] * len(names))
         nl = n_label[labels[i]]

@@ -794,6 +794,11 @@ def effective_inputs(spec: InputSpec, normalize: dict[str, list[dict[str, Any]]]
                 sources["max_seconds"] = f"{where} leaves clips {span} (batches padded to their longest)"
         else:
             caps = [int(op.n) for op in ops if op.name == "max_tokens"]
-            values["max_tokens"] = min(caps) if caps else default_tokenizer().max_len
+            window = default_tokenizer().max_len
+            if caps and min(caps) > window:  # as --max-tokens: the ids hold the tokenizer's first `window` units
+                raise MMDataError(f"{where}: max_tokens n={min(caps)}: the tokenizer keeps the first {window} tokens of "
+                                  f"a caption (mmdata.text.Tokenizer max_len), so the model never sees more; give n "
+                                  f"at most {window}")
+            values["max_tokens"] = min(caps) if caps else window
             sources["max_tokens"] = where if caps else f"{where}: the tokenizer's limit"
     return InputSpec(**values, sources=sources, needs=dict(needs))

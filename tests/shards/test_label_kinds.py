@@ -43,7 +43,7 @@ def test_scores_in_the_label_column_are_warned_and_named(root: Path) -> None:
     found = discover(root / "s.csv")
     assert [r.label for r in found.records] == [None, None, 3, None, 1]
     warning = next(w for w in found.warnings if "holds real numbers" in w)
-    assert "('-1.8', '2.6', '-2.0': 3 rows): a score or a regression target?" in warning
+    assert "('-1.8', '2.6': 2 rows): a score or a regression target?" in warning  # -2.0: a negative label
     assert "1 whole number ('3.0') read as class id;" in warning
     reasons = [e["reason"] for e in found.skipped]
     assert "label '-2.0' is a negative number, not a class id" in reasons[2]  # was "expected an integer class id"
@@ -63,3 +63,20 @@ def test_the_metadata_route_gives_scores_and_genres_back_exactly(root: Path, tmp
     names = ["Comedy", "Drama"]
     target = torch.tensor([[float(n in got[k]["genres"]) for n in names] for k in sorted(got)])
     assert target.sum().item() == 9  # multi-hot targets for a BCE loss, from the json field
+
+
+def test_label_warnings_stay_quiet_where_nothing_was_lost(root: Path) -> None:
+    """QA round 4: numeric class names declared with --labels, names float() reads (1e3, nan), a column of
+    real numbers only (kept as names) and -1 were all warned as "real numbers ... left out"; a CSV column of
+    pandas list reprs became class names without a word."""
+    (root / "n.csv").write_text("image,label\n0.png,0.5\n1.png,1.5\n2.png,2.5\n")
+    (root / "names.txt").write_text("0.5\n1.5\n2.5\n")
+    declared = discover(root / "n.csv", label_names=["0.5", "1.5", "2.5"])
+    assert [r.label for r in declared.records] == [0, 1, 2] and not declared.warnings
+    alone = discover(root / "n.csv")  # real numbers without ids are class names: nothing left out
+    assert [r.label for r in alone.records] == [0, 1, 2] and not any("real numbers" in w for w in alone.warnings)
+    (root / "f.csv").write_text("image,label\n0.png,1e3\n1.png,nan\n2.png,-1\n")  # names float() reads, no id
+    assert not any("real numbers" in w for w in discover(root / "f.csv").warnings)
+    (root / "p.csv").write_text('image,label\n0.png,"[\'a\', \'b\']"\n1.png,"[\'a\']"\n')
+    warning = next(w for w in discover(root / "p.csv").warnings if "multi-label" in w)
+    assert "2 class names read as Python lists" in warning and "--labels names.txt" in warning
