@@ -197,8 +197,8 @@ def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: 
     fraction up: the first group in the order that fits its share, else the smallest left), then the
     rest largest first (sizes jittered by the seed up to x1.5, so like sizes swap places), each to the
     split with the most room left in its share of all samples and of the group's class (its most common
-    label), so splits fill as asked and classes stay spread. Sets
-    ``split`` on every record; returns the split totals.
+    label), so splits fill as asked and classes stay spread. Sets ``split`` on every record; returns the
+    split totals.
 
     Example:
         >>> units = [[Record(f"s{i}_{j}", "k", {}) for j in range(n)] for i, n in enumerate([20, 20, 20, 20, 20])]
