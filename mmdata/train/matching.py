@@ -335,7 +335,7 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
 
     has_cos = any("cosine" in result["pairs"][p] for p in pairs)
     has_div = any("divergence" in result["pairs"][p] for p in pairs)
-    rows = int(has_cos) + int(has_div)
+    rows = max(1, int(has_cos) + int(has_div))  # a pair of one co-occurring sample has neither: an empty frame
     fig = Figure(figsize=(max(4.2 * len(pairs), 6.0), 3.3 * rows + (0.3 if note else 0)))
     FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
     axes = fig.subplots(rows, len(pairs), squeeze=False)
