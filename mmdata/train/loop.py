@@ -587,15 +587,26 @@ def pretrained_only(run: Run, out: str | Path | None) -> dict[str, Any]:
     """``epochs=0``: the encoders were pre-trained (:func:`setup`'s hook) and no classifier is trained:
     metrics.json holds the pre-training and its test retrieval, and ``contrastive.pt`` the model (for
     ``mmdata match`` / :func:`mmdata.train.contrastive.load`); no model.pt, no predictions."""
-    from mmdata.io import atomic_write_bytes
-    from mmdata.train.outputs import metrics_json
-
     if run.world > 1:
         torch.distributed.barrier()
         if run.rank != 0:
             torch.distributed.destroy_process_group()
             return {}
-    metrics: dict[str, Any] = {
+    metrics = run_metrics(run)
+    if run.warnings:
+        metrics["warnings"] = run.warnings
+    metrics["wall_s"] = time.perf_counter() - run.t0
+    if out is not None:
+        save_outputs(run, out, metrics, None)
+    if run.world > 1:
+        torch.distributed.destroy_process_group()
+    return metrics
+
+
+def run_metrics(run: Run) -> dict[str, Any]:
+    """What metrics.json records of the run itself, trained or pre-trained only: samples, classes, the
+    input format and normalize stage, config, cache plan, size, the data's fingerprint, pre-training."""
+    return {
         "samples": run.samples,
         "classes": {"num_classes": run.classes, "names": run.names},
         "inputs": run.spec.to_dict(),
@@ -606,17 +617,15 @@ def pretrained_only(run: Run, out: str | Path | None) -> dict[str, Any]:
         "data_fingerprint": run.card.get("fingerprint"),
         **(run.prep.metrics() if run.prep is not None else {}),
     }
-    if run.warnings:
-        metrics["warnings"] = run.warnings
-    metrics["wall_s"] = time.perf_counter() - run.t0
-    if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(Path(out) / "metrics.json", metrics_json(metrics))
-        if run.prep is not None:
-            run.prep.save(out)
-    if run.world > 1:
-        torch.distributed.destroy_process_group()
-    return metrics
+
+
+def save_outputs(run: Run, out: str | Path, metrics: dict[str, Any], model: torch.nn.Module | None) -> None:
+    """metrics.json, model.pt (with a ``model``) and the pre-training's contrastive.pt in ``out``."""
+    from mmdata.train.outputs import write_outputs
+
+    write_outputs(Path(out), metrics, model)
+    if run.prep is not None:
+        run.prep.save(out)
 
 
 #: BatchNorm running statistics (momentum 0.1) keep 0.9^n of their initial values after n training
@@ -649,7 +658,7 @@ def batchnorm_warnings(model: torch.nn.Module, best_epoch: int, epochs: int | No
 def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the (best) model on test — predictions streamed to ``out`` — and on val unless ``val``
     (its evaluation at the best epoch) is given, and write the outputs."""
-    from mmdata.train.outputs import PredictionWriter, write_outputs
+    from mmdata.train.outputs import PredictionWriter
 
     if val is None:
         val = evaluate(run.model, run.loaders["val"], run.classes, names=run.names)
@@ -674,18 +683,10 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
         "test": test["scores"],
         "val": val["scores"],
         "per_class": {"val": val["per_class"], "test": test["per_class"]},
-        "samples": run.samples,
-        "classes": {"num_classes": run.classes, "names": run.names},
-        "inputs": run.spec.to_dict(),
-        "normalize": run.normalize,
         "best_epoch": best_epoch,
         "history": run.history,
-        "config": run.config,
-        "cache": run.cache,
-        "n_params": sum(p.numel() for p in run.model.parameters()),
-        "data_fingerprint": run.card.get("fingerprint"),
         "correct_on_test": correct.code(),
-        **(run.prep.metrics() if run.prep is not None else {}),
+        **run_metrics(run),
     }
     if "robustness" in test:
         metrics["robustness"] = test["robustness"]
@@ -699,7 +700,5 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
         metrics["warnings"] = warnings
     metrics["wall_s"] = time.perf_counter() - run.t0
     if out is not None:
-        write_outputs(Path(out), metrics, run.model)
-        if run.prep is not None:
-            run.prep.save(out)
+        save_outputs(run, out, metrics, run.model)
     return metrics

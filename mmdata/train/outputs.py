@@ -134,11 +134,13 @@ def metrics_json(metrics: dict[str, Any]) -> bytes:
     return (json.dumps(finite(metrics), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
-def write_outputs(out: Path, metrics: dict[str, Any], model: torch.nn.Module) -> None:
+def write_outputs(out: Path, metrics: dict[str, Any], model: torch.nn.Module | None) -> None:
     """``metrics.json`` (:func:`metrics_json`) and ``model.pt`` (the state dict; load with
-    ``torch.load(..., weights_only=True)``)."""
+    ``torch.load(..., weights_only=True)``; none without a ``model``: pre-training alone)."""
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "metrics.json", metrics_json(metrics))
+    if model is None:
+        return
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     atomic_write_bytes(out / "model.pt", buf.getvalue())
