@@ -1083,11 +1083,11 @@ def fields_from_folders(found_groups: list[tuple[str, dict[str, str]]], group_co
                      f"{a} ({why}); a sample holds one file per field", printable(sample))
             continue
         out[sample][1][new] = path
-    standard = {f for _, f in group_col if f in STANDARD_FIELD_EXTS}
+    gave = {f for _, f in group_col}
+    standard = gave & STANDARD_FIELD_EXTS.keys()
     warnings = []
-    gave = {cut_field for cut_field in group_col}
     for folder, fieldname in cols.items():  # --column text=Annotations: XML only, nothing mmdata reads
-        if not any(f == fieldname for _, f in gave):
+        if fieldname not in gave:
             warnings.append(f"--column {fieldname}={printable(folder)}: the folder gave no file mmdata reads (its "
                             f"files, if any, are listed as skipped): no sample has the field {fieldname}")
     if standard:
@@ -1866,16 +1866,21 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any]) -> _Cell:
     return _Cell(shown, full_s, named[1], key, located=True)
 
 
-def _manifest_labels(rows: list[dict[str, Any]], fields: Mapping[str, str], label_names: list[str] | None,
+def _label_cells(rows: list[dict[str, Any]], fields: Mapping[str, str]) -> list[tuple[int, str]]:
+    """(row, stripped text) of every label cell holding one value (a list / dict is a reported cell)."""
+    return [(i, str(v).strip()) for i, r in enumerate(rows) for c, v in r.items()
+            if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict))]
+
+
+def _manifest_labels(cells: list[tuple[int, str]], label_names: list[str] | None,
                      label_names_from: str | None, name: str) -> tuple[Any, ...]:
     """(class names, where they came from, the label values left out and why, a warning).
 
     Without declared names, the labels that are not integers are the class names (sorted). A column
     that mixes ids (``1``) and names (``dog``) cannot be read without ``--labels`` (which name is id
     1?): the kind in fewer rows (the ids, on a tie) is left out, each cell a listed skip, and a warning
-    says so. Numbers that are not integers (``1.5``) are names only in a column without ids."""
-    cells = [(i, str(v).strip()) for i, r in enumerate(rows) for c, v in r.items()
-             if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict))]
+    says so. Numbers that are not integers (``1.5``) are names only in a column without ids.
+    ``cells``: :func:`_label_cells`."""
     if label_names:
         return list(label_names), label_names_from or "--labels", frozenset(), "", None
     ids = [i for i, s in cells if _ID_LABEL.fullmatch(s)]
@@ -1930,8 +1935,7 @@ def _renumber(key: str, key_rows: dict[str, int], numbered: dict[str, str], rena
             break
 
 
-def _label_kind_warnings(rows: list[dict[str, Any]], fields: Mapping[str, str], names: list[str] | None,
-                         name: str) -> list[str]:
+def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | None, name: str) -> list[str]:
     """Warnings when a manifest's label column is not one class per row: class names that join several
     (``Drama|Comedy``: each combination became a class of its own) and real numbers (a sentiment score:
     whole ones read as class ids, the others left out)."""
@@ -1946,8 +1950,7 @@ def _label_kind_warnings(rows: list[dict[str, Any]], fields: Mapping[str, str], 
                    f"targets? Each combination is a class of its own ('A|B' and 'B|A' two classes) — a sample's label "
                    f"is one class; keep such a column as metadata (--meta) and build multi-hot targets in your loss "
                    f"(names that are single classes, such as 'AC|DC': declare them with --labels names.txt)")
-    cells = [str(v).strip() for r in rows for c, v in r.items()
-             if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict))]
+    cells = [c for _, c in label_cells]
     # real numbers are left out only beside class ids (alone they are class names); -1 is a negative label
     reals = [c for c in cells if _DECIMAL.fullmatch(c) and not _ID_LABEL.fullmatch(c) and not _NEGATIVE_LABEL.fullmatch(c)]
     if reals and any(_ID_LABEL.fullmatch(c) for c in cells):
@@ -2082,9 +2085,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     _check_reserved_text(rows, fields, name)
     meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
-    names, names_from, left_out, left_reason, label_warning = _manifest_labels(rows, fields, label_names,
+    label_cells = _label_cells(rows, fields)
+    names, names_from, left_out, left_reason, label_warning = _manifest_labels(label_cells, label_names,
                                                                                label_names_from, name)
-    label_notes = [] if label_names else _label_kind_warnings(rows, fields, names if names_from == "manifest" else None,
+    label_notes = [] if label_names else _label_kind_warnings(label_cells, names if names_from == "manifest" else None,
                                                              name)
     warnings = _manifest_splits(rows, fields, name)
     skipped: list[dict[str, Any]] = []
