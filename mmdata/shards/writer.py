@@ -121,14 +121,15 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         [('test', 4), ('train', 32), ('val', 4)]
     """
     warnings: list[str] = []
-    units, shared = split_groups(records, shared_files)
+    units, shared = split_groups(records, shared_files)  # None: nothing joined (every record its own unit)
     if shared:
         (a, b), path = shared
         n_grouped = sum(len(u) for u in units if len(u) > 1 and len({r.group for r in u} - {None}) != 1)
         warnings.append(f"{_count(n_grouped, 'sample')} name a file another sample names too (e.g. {a!r} and {b!r}: "
                         f"{path!r}; a row per caption of one image): each such set goes to one split, so that no file "
                         f"is in two splits; each sample holds its own copy of the file")
-    warnings += _pin_groups(units)
+    if units is not None:
+        warnings += _pin_groups(units)
     free = [r for r in records if r.split is None]
     fixed = len(records) - len(free)
     if fractions is None:
@@ -149,7 +150,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
                         f"their own (e.g. {_examples(free)}); the other {fixed} keep the split the source gives them "
                         f"(a manifest's split column, or their group's)")
     names = list(fractions)
-    free_units = [u for u in units if u[0].split is None]
+    free_units = [u for u in units if u[0].split is None] if units is not None else []
     if any(len(u) > 1 for u in free_units):
         totals = split_grouped(free_units, fractions, seed)
         warnings += _group_share_warning(totals, fractions, free_units)
@@ -158,7 +159,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     empty = [n for n in names if fractions[n] > 0 and totals[n] == 0]
     if empty:
         got = ", ".join(f"{n} {k}" for n, k in totals.items())
-        grouped = len(free_units) < len(free)
+        grouped = 0 < len(free_units) < len(free)  # units joined: fewer groups than samples
         for n in empty:
             if grouped:  # fewer groups than splits: the cause is the groups, not the fraction
                 warnings.append(f"split {n!r} is empty: the {len(free)} samples form {_count(len(free_units), 'group')} "
@@ -291,10 +292,11 @@ def _group_share_warning(totals: dict[str, int], fractions: dict[str, float], un
             f"({name}) holds {len(big)} of {n} samples; split by another column, or accept these shares"]
 
 
-def split_groups(records: list[Record], by_file: bool = True) -> tuple[list[list[Record]], tuple[tuple[str, str], str] | None]:
+def split_groups(records: list[Record],
+                 by_file: bool = True) -> tuple[list[list[Record]] | None, tuple[tuple[str, str], str] | None]:
     """The units :func:`assign_splits` splits: records joined when they share a :attr:`Record.group` or
     (``by_file``) a file path (union-find), each unit in record order, the units in the order of their
-    first record.
+    first record; None when nothing joins (every record a unit of its own: no list of a million units).
     Also the first pair of records that share a file without sharing a group, with the file's name (for
     the warning), or None.
 
@@ -318,7 +320,7 @@ def split_groups(records: list[Record], by_file: bool = True) -> tuple[list[list
     shared: tuple[tuple[str, str], str] | None = None
     joined = False
     if not by_file and all(r.group is None for r in records):
-        return [[r] for r in records], None  # a folder's samples: nothing to join
+        return None, None  # a folder's samples: nothing to join
     for i, r in enumerate(records):
         tags: list[Any] = [("group", r.group)] if r.group is not None else []
         if by_file:
@@ -334,7 +336,7 @@ def split_groups(records: list[Record], by_file: bool = True) -> tuple[list[list
                 if shared is None and tag.__class__ is not tuple and (r.group is None or r.group != records[j].group):
                     shared = (records[j].source_key, r.source_key), os.path.basename(str(tag))
     if not joined:
-        return [[r] for r in records], None  # every record a unit of its own
+        return None, None
     units: dict[int, list[Record]] = {}
     for i, r in enumerate(records):
         units.setdefault(find(i), []).append(r)
