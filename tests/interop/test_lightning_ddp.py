@@ -78,8 +78,11 @@ DRIVER = textwrap.dedent('''
         dm = DataModule(DATA, batch_size=%d, seed=0, num_workers=WORKERS, modalities=["label", "text"], **kw, **EXTRA)
         # "spawn": ddp_spawn (QA's setup); "popen": ddp, the script re-run per rank (DataLoader workers
         # fork there; under ddp_spawn they are spawned too, seconds each on a loaded machine)
+        # a collective waits up to 120 s: with 30 s a rank still starting its validation workers on a
+        # loaded 2-core machine (another test beside it) timed out now and then; a real hang is still
+        # ended by the driver's timeout below
         strategy = pl.strategies.DDPStrategy(start_method=START, process_group_backend="gloo",
-                                             timeout=timedelta(seconds=30))
+                                             timeout=timedelta(seconds=120))
         trainer = pl.Trainer(max_epochs=2, strategy=strategy, devices=2, accelerator="cpu", logger=False,
                              enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
                              num_sanity_val_steps=0, default_root_dir=OUT)
@@ -100,7 +103,7 @@ def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _fit(ds: Path, out: Path, num_workers: int, even: str, start: str, extra: dict | None = None,
-         timeout: float = 240) -> tuple[subprocess.CompletedProcess, dict]:
+         timeout: float = 300) -> tuple[subprocess.CompletedProcess, dict]:
     """Run the driver; returns (process, {rank: [records]})."""
     out.mkdir()
     script = out / "driver.py"
