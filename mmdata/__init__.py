@@ -28,6 +28,8 @@ _LAZY = {
     "add_modality": "mmdata.shards.columns:add_modality",
     "open_dataset": "mmdata.shards.reader:open_dataset",
     "ShardDataset": "mmdata.shards.reader:ShardDataset",
+    "blend": "mmdata.shards.blend:blend",
+    "BlendDataset": "mmdata.shards.blend:BlendDataset",
     "inspect": "mmdata.shards.inspect:inspect",
     "verify": "mmdata.shards.verify:verify",
     "loader": "mmdata.augment.loader:loader",

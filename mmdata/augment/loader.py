@@ -40,7 +40,7 @@ import inspect
 import json
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ from mmdata.checks import expect_int, expect_names, unknown_keywords
 from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
+from mmdata.shards.blend import BlendDataset
 from mmdata.shards.reader import (EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world, open_dataset,
                                    reader_id)
 from mmdata.types import Batch, Sample, collate
@@ -213,11 +214,13 @@ class _Augmented(IterableDataset):  # type: ignore[type-arg]
 class Loader:
     """Iterable of :class:`~mmdata.Batch` (see :func:`loader`)."""
 
-    def __init__(self, path: str | Path, batch_size: int, *, recipe: Any = None, split: str = "train", seed: int = 0,
+    def __init__(self, path: str | Path | Mapping[str, str | Path], batch_size: int, *, recipe: Any = None,
+                 split: Any = "train", seed: int = 0,
                  epoch: int = 0, num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers",
                  balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
                  prefetch: int = 2, cache: bool = False, modalities: Sequence[str] | None = None,
-                 on_error: str = "raise", stage: str = "train", **reader_kw: Any) -> None:
+                 on_error: str = "raise", stage: str = "train", weights: Mapping[str, float] | None = None,
+                 **reader_kw: Any) -> None:
         # every argument checked here, before a worker starts: a wrong one names itself and what it
         # takes, not a torch assertion or a "'<' not supported" from inside the first batch
         unknown_keywords("loader", reader_kw, loader_keywords())
@@ -264,8 +267,24 @@ class Loader:
                               "image_max_size out (a recipe with targets decodes images at full size)")
         if "image_alpha" not in reader_kw:
             reader_kw["image_alpha"] = blends_alpha(self.recipe)
-        self.source: ShardDataset | MemoryDataset = open_dataset(path, split=split, modalities=modalities, shuffle=shuffle,
-                                                                 seed=seed, epoch=epoch, on_error=on_error, **reader_kw)
+        blended = isinstance(path, Mapping)
+        if weights is not None and not blended:
+            raise MMDataError(f"weights={weights!r}: weights blend several datasets; pass them as a mapping of names to "
+                              f"dataset folders, e.g. loader({{'mine': 'data/mine', 'public': 'data/public'}}, ..., "
+                              f"weights={{'public': 0.5}})")
+        if blended and cache:
+            raise MMDataError("cache=True with a blend of datasets: the cache holds one dataset folder's split; read the "
+                              "blend without cache")
+        if blended and (balance if balance is not None else base.balance) is not None and stage == "train":
+            raise MMDataError("balance with a blend of datasets is not supported: the blend's weights set how often each "
+                              "dataset comes; balance one dataset folder")
+        self.source: ShardDataset | MemoryDataset | BlendDataset
+        if blended:
+            self.source = BlendDataset(path, weights=weights, split=split, modalities=modalities, shuffle=shuffle,
+                                       seed=seed, epoch=epoch, on_error=on_error, **reader_kw)
+        else:
+            self.source = open_dataset(path, split=split, modalities=modalities, shuffle=shuffle, seed=seed, epoch=epoch,
+                                       on_error=on_error, **reader_kw)
         # every batch carries the dataset's fields (presence masks; -1 labels, empty texts), also one
         # none of whose samples has a label or some modality
         self._collate = functools.partial(collate, fields=idx.dataset_fields(self.source.card, modalities))
@@ -292,7 +311,8 @@ class Loader:
         self._skipped: dict[int, dict[str, int]] = {}  # reader -> its counts, as its last sample carried them
         # workers post their counts here too: a sample lost after a worker's last yielded sample has no
         # later sample to carry its count; read when the epoch's iteration has ended
-        self._board = SkipBoard(num_workers) if num_workers > 0 and isinstance(self.source, ShardDataset) else None
+        self._board = (SkipBoard(num_workers) if num_workers > 0 and isinstance(self.source, (ShardDataset, BlendDataset))
+                       else None)
         self._final: dict[str, int] | None = None
         self._pinned = True  # the next iteration's epoch was chosen (constructor, set_epoch, load_state_dict)
         self._active = False  # a pass is under way
@@ -466,13 +486,14 @@ class Loader:
     def _dataset(self, resume: dict[int, tuple[int, int]]) -> IterableDataset:  # type: ignore[type-arg]
         # the state's next worker comes first: worker w of the new DataLoader plays reader (w + rotation) % workers
         self.source.rotation = self._worker_next()
-        if isinstance(self.source, ShardDataset):
+        if isinstance(self.source, (ShardDataset, BlendDataset)):
             self.source.board = self._board
         ds: Any = self.source
         if self.plan is not None:
             ds = Balanced(ds, self.plan, resume)
         rec = self._sample_recipe
-        skips = self.source if isinstance(self.source, ShardDataset) and self.source.on_error != "raise" else None
+        skips = (self.source if isinstance(self.source, (ShardDataset, BlendDataset)) and self.source.on_error != "raise"
+                 else None)
         if self.stage == "train" and self.augment_on == "workers" and (rec.has_normalize or rec.has_random):
             ds = _Augmented(ds, rec, "train", skips)
         elif rec.has_normalize:
@@ -612,13 +633,15 @@ class _EpochHook:
             self.loader.set_epoch(int(epoch))
 
 
-def loader(path: str | Path, batch_size: int, recipe: Any = None, split: str = "train", seed: int = 0, epoch: int = 0,
+def loader(path: str | Path | Mapping[str, str | Path], batch_size: int, recipe: Any = None, split: Any = "train", seed: int = 0, epoch: int = 0,
            num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers", balance: Any = None,
            stage: str = "train", **kw: Any) -> Loader:
     """Batches of normalized (and, in training, augmented) multimodal samples.
 
     Args:
-        path: dataset folder (or shards, see :func:`mmdata.open_dataset`).
+        path: dataset folder (or shards, see :func:`mmdata.open_dataset`), or ``{name: dataset folder}``:
+            several datasets read as one blend (:func:`mmdata.blend`; ``weights`` in ``**kw``: passes
+            over each per epoch, ``split`` a name or ``{name: split}``).
         batch_size: samples per batch.
         recipe: a recipe path, YAML string, dict or :class:`~mmdata.augment.Recipe` (None: no augmentation).
         split: split to read. seed: order, balance and augmentation seed. epoch: epoch to start at.
@@ -633,7 +656,7 @@ def loader(path: str | Path, batch_size: int, recipe: Any = None, split: str = "
         stage: ``"train"`` (normalize + random sections + batch section, shuffled, balanced) or ``"eval"``
             (the normalize stage only, in order: validation / test data).
         **kw: ``shuffle`` (default: True in training, False in eval), ``drop_last``, ``pin_memory``,
-            ``prefetch``, ``cache``, ``modalities``, ``on_error`` and reader options.
+            ``prefetch``, ``cache``, ``modalities``, ``on_error``, ``weights`` (a blend's) and reader options.
 
     Example:
         >>> import tempfile, mmdata

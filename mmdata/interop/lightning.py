@@ -311,7 +311,9 @@ class DataModule(pl.LightningDataModule):
     """Train / val / test loaders over an mmdata dataset, with epochs and exact mid-epoch resume.
 
     Args:
-        path: dataset folder (or shards, see :func:`mmdata.open_dataset`).
+        path: dataset folder (or shards, see :func:`mmdata.open_dataset`), or ``{name: dataset folder}``
+            read as a blend (:func:`mmdata.blend`; ``weights=`` sets the training passes per epoch,
+            evaluation reads each sample once).
         batch_size: samples per training batch.
         recipe: augmentation recipe for training (path, YAML string, dict or Recipe; None: none).
         eval_recipe: recipe whose ``normalize`` stage val / test / predict get (default: ``recipe``'s;
@@ -417,7 +419,8 @@ class DataModule(pl.LightningDataModule):
         for key in ("modalities", "required"):
             if loader_kw.get(key) is not None:
                 loader_kw[key] = expect_names(loader_kw[key], key)
-        check_sources_exist(path, ShardError)
+        for source in (path.values() if isinstance(path, Mapping) else [path]):  # a blend: each of its folders
+            check_sources_exist(source, ShardError)
         return loader_kw
 
     def _check_splits(self) -> None:
@@ -437,9 +440,15 @@ class DataModule(pl.LightningDataModule):
         from mmdata.shards import index as idx
         from mmdata.urls import is_folder_url
 
-        if isinstance(self.path, (str, Path)) and (is_folder_url(self.path) or idx.is_dataset(self.path)):
-            return set(idx.load_card(self.path, self.loader_kw.get("storage_options")).get("splits", {}))
-        return None  # bare shards: the split name is not checked
+        def of(path: Any) -> set[str] | None:
+            if isinstance(path, (str, Path)) and (is_folder_url(path) or idx.is_dataset(path)):
+                return set(idx.load_card(path, self.loader_kw.get("storage_options")).get("splits", {}))
+            return None  # bare shards: the split name is not checked
+
+        if isinstance(self.path, Mapping):  # a blend (mmdata.blend): the splits every dataset has
+            found = [of(p) for p in self.path.values()]
+            return set.intersection(*found) if all(f is not None for f in found) else None  # type: ignore[arg-type]
+        return of(self.path)
 
     def _device(self) -> Any:
         if self.augment_on == "device" and self.trainer is not None:
@@ -449,9 +458,12 @@ class DataModule(pl.LightningDataModule):
     def _loader(self, split: str, batch_size: int, recipe: Any, **kw: Any) -> Any:
         import mmdata
 
+        loader_kw = dict(self.loader_kw)
+        if kw.get("stage") == "eval":
+            loader_kw.pop("weights", None)  # a blend's weights shape training epochs; evaluation reads each sample once
         return mmdata.loader(self.path, batch_size, recipe=recipe, split=split, seed=self.seed,
                              num_workers=self.num_workers, device=self._device(), augment_on=self.augment_on,
-                             **kw, **self.loader_kw)
+                             **kw, **loader_kw)
 
     def _eval(self, split: str | None, even: bool = True) -> Any:
         if split is None:

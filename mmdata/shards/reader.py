@@ -823,7 +823,15 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             >>> mmdata.open_dataset(t + "/ds").samples_per_reader(2)   # shards of 4, 4, 2 samples
             [6, 4]
         """
-        if self.root is None or self.on_error != "raise" or readers < 1:
+        if self.on_error != "raise":
+            return None
+        return self.listed_per_reader(readers, epoch)
+
+    def listed_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
+        """What :meth:`samples_per_reader` gives with ``on_error="raise"``: the samples the index lists
+        for each reader, which it yields unless some are lost (None for bare shards, and for a shuffled
+        order over shards of different sizes without ``epoch``)."""
+        if self.root is None or readers < 1:
             return None
         if self._shard_sizes is None and self.layout == "samples":
             rows = self._shard_index().rows  # type: ignore[union-attr]
@@ -1449,6 +1457,13 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         # positions count every sample the reader consumed, skipped ones included, so a resume
         # passes over exactly what the saved reader had consumed
         skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
+        yield from self.iter_share(rid, n, epoch, skip)
+        self._skip.pop(rid, None)
+
+    def iter_share(self, rid: int, n: int, epoch: int, skip: int = 0) -> Iterator[Sample]:
+        """The samples reader ``rid`` of ``n`` gets in ``epoch``, after the first ``skip`` it consumed —
+        one iteration's work without the epoch clock and the resume state (:func:`mmdata.blend` reads
+        its datasets' shares with it, several epochs of one dataset in one of its own)."""
         self._readers = n
         self._positions = {rid: skip} if skip else {}
         samples: Iterator[Sample]
@@ -1466,7 +1481,6 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 samples = self._iter_decoded(stream, rid, skip, epoch)
         watch = [m for m in self.modalities or () if m not in _STANDARD_FIELDS] if self.card is None else []
         yield from (self._watch_fields(samples, watch) if watch else samples)
-        self._skip.pop(rid, None)
 
     def _watch_fields(self, samples: Iterator[Sample], wanted: list[str]) -> Iterator[Sample]:
         """Bare shards have no field list to check ``modalities`` against (a dataset folder raises on an

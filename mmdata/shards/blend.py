@@ -1,0 +1,349 @@
+"""``mmdata.blend``: several dataset folders read as one dataset, each a set number of times per epoch.
+
+What Energon calls an epochized blend and webdataset / Lhotse users build with ``RandomMix`` / ``mux``,
+with this reader's guarantees kept:
+
+* **Weights are repetitions per epoch.** ``weights={"mine": 2, "public": 0.5}``: every epoch reads all
+  of ``mine`` twice (two passes, each its own shuffle: the dataset's epochs ``2e`` and ``2e + 1``) and
+  half of ``public`` (the first half of its epoch ``e``: with ``shuffle`` another half each epoch).
+  The epoch's length is known from the indexes, and its samples come exactly as often as the weights
+  say — no sampling with replacement, no dataset ending early and the rest running on alone.
+* **The mix is a seeded shuffle of the epoch's plan**: each reader (DataLoader worker x rank) lists
+  its share of every dataset's passes, and interleaves them in a random order fixed by
+  ``(seed, epoch, reader)``, so the datasets stay mixed from the first batch to the last. Without
+  ``shuffle`` (evaluation) the datasets come one after the other, in the order given.
+* **Every dataset is split over readers exactly as** :func:`open_dataset` **splits it**, and resume is
+  exact: samples carry ``meta["reader"]`` / ``meta["position"]`` (their place in the reader's plan),
+  so ``mmdata.loader``'s ``state_dict`` works unchanged.
+* **Keys and labels stay apart**: a sample's key is ``"<name>/<key>"`` (two datasets' ``000001`` are
+  two samples, with their own augmentation draws) and ``meta["source"]`` names its dataset. Class
+  names are merged by name: the blend's classes are the first dataset's, then each further dataset's
+  new names, and every label is mapped into them (``label_names``). Fields are the union of the
+  datasets' fields; a dataset without a field gives all-False presence for it, as a missing modality.
+* Losses (``on_error="skip"`` / ``"warn"``) are counted per dataset and summed (``skipped``); a dataset
+  whose share ends early leaves the rest of its places in the plan empty.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import IterableDataset, get_worker_info
+
+from mmdata.errors import ShardError
+from mmdata.rng import derive
+from mmdata.shards import index as idx
+from mmdata.shards.reader import EpochClock, ShardDataset, dist_rank_world, open_dataset, reader_id
+from mmdata.types import Sample, new_sample
+
+_NAME = re.compile(r"^[\w.-]+$")
+
+
+class _SharedBoard:
+    """One dataset's view of the loader's skip board: its counts are kept and the blend's sum posted."""
+
+    def __init__(self, blend: BlendDataset, name: str) -> None:
+        self.blend = blend
+        self.name = name
+
+    def post(self, slot: int, counts: dict[str, int]) -> None:
+        self.blend._counts[self.name] = dict(counts)
+        if self.blend.board is not None:
+            self.blend.board.post(slot, self.blend.skipped)
+
+
+def _weight(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ShardError(f"blend weights: {name!r} must be a finite number >= 0 (passes over the dataset per epoch: 1 "
+                         f"reads it once, 2 twice, 0.5 half of it), got {value!r}")
+    return float(value)
+
+
+class BlendDataset(IterableDataset):  # type: ignore[type-arg]
+    """Several dataset folders as one IterableDataset of :class:`~mmdata.Sample` (see the module
+    docstring). Use :func:`blend` (or :func:`mmdata.loader` with a mapping) to create one."""
+
+    def __init__(self, datasets: Mapping[str, str | Path], *, weights: Mapping[str, float] | None = None,
+                 split: str | Mapping[str, str] = "train", modalities: Sequence[str] | None = None,
+                 shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
+                 **reader_kw: Any) -> None:
+        if not isinstance(datasets, Mapping) or not datasets:
+            raise ShardError(f"blend: expected a mapping of names to dataset folders, e.g. {{'mine': 'data/mine', "
+                             f"'public': 'data/public'}}, got {datasets!r}")
+        for name in datasets:
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise ShardError(f"blend: dataset name {name!r} must be letters, digits, '_', '-' or '.' (it prefixes "
+                                 f"the keys: '<name>/<key>')")
+        weights = dict(weights or {})
+        unknown = [w for w in weights if w not in datasets]
+        if unknown:
+            raise ShardError(f"blend weights: {unknown} name no dataset of the blend; it has {list(datasets)}")
+        self.weights = {n: _weight(n, weights.get(n, 1.0)) for n in datasets}
+        if not any(self.weights.values()):
+            raise ShardError(f"blend weights: every weight is 0 ({self.weights}): nothing to read")
+        if isinstance(split, Mapping):
+            missing = [n for n in datasets if n not in split]
+            extra = [n for n in split if n not in datasets]
+            if missing or extra:
+                raise ShardError(f"blend split: a mapping needs a split for each dataset {list(datasets)}"
+                                 f"{f'; missing {missing}' if missing else ''}{f'; no such dataset {extra}' if extra else ''}")
+            splits = {n: split[n] for n in datasets}
+        else:
+            splits = dict.fromkeys(datasets, split)
+        if reader_kw.get("decode") is False:
+            raise ShardError("blend: decode=False is not supported (labels are mapped between the datasets' classes "
+                             "by name, which needs them decoded)")
+        if reader_kw.get("partition") is False:
+            raise ShardError("blend: partition=False is not supported (each reader reads its own share of the plan)")
+        self.split = splits
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.on_error = on_error
+        self.datasets: dict[str, ShardDataset] = {}
+        for name, path in datasets.items():
+            ds = open_dataset(path, split=splits[name], modalities=modalities, shuffle=shuffle, seed=seed,
+                              on_error=on_error, **reader_kw)
+            if ds.card is None:
+                raise ShardError(f"blend: {name!r} ({path}) is not a dataset folder (dataset.json + index.parquet): a "
+                                 f"blend plans each epoch from the indexes; shard bare tars into one first (mmdata shard "
+                                 f"SHARDS OUT) or read them with open_dataset")
+            self.datasets[name] = ds
+        self.modalities = next(iter(self.datasets.values())).modalities
+        # classes merged by name, in order of first appearance
+        names: dict[str, int] = {}
+        self._label_map: dict[str, np.ndarray | None] = {}
+        for name, ds in self.datasets.items():
+            classes = int((ds.card or {}).get("num_classes") or 0)
+            own = [str(x) for x in ((ds.card or {}).get("label_names") or range(classes))]
+            for x in own:
+                names.setdefault(x, len(names))
+            self._label_map[name] = np.array([names[x] for x in own], dtype=np.int64) if own else None
+        self.label_names: list[str] | None = list(names) or None
+        self.card: dict[str, Any] = {
+            "blend": {n: {"path": str(p), "split": splits[n], "weight": self.weights[n]} for n, p in datasets.items()},
+            "num_classes": len(names), "label_names": list(names),
+            "modalities": {f: {} for ds in self.datasets.values() for f in idx.dataset_fields(ds.card)},
+        }
+        self.board: Any = None  # set by mmdata.loader: worker counts reach the main process
+        self._counts: dict[str, dict[str, int]] = {}
+        self._clock = EpochClock(int(epoch))
+        self._skip: dict[int, int] = {}
+        self._skip_readers: int | None = None
+        self._positions: dict[int, int] = {}
+        self._readers: int | None = None
+        self._dist: tuple[int, int] | None = None
+        self.rotation = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_dist"] = dist_rank_world() or self._dist  # the rank when iteration starts (spawned workers)
+        return state
+
+    # ---- metadata --------------------------------------------------------------------------------
+    @property
+    def num_samples(self) -> int | None:
+        """Samples one epoch plans (weights applied; per reader rounding aside), when every count is known."""
+        per = self.samples_per_reader(1)
+        return per[0] if per is not None else None
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Samples skipped in the iteration in progress or the last one (reason -> count), every dataset's summed."""
+        total: dict[str, int] = {}
+        for counts in self._counts.values():
+            for k, v in counts.items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    @property
+    def errors(self) -> list[tuple[str, str, str]]:
+        """The datasets' first errors of the iteration (shard, key, message)."""
+        return [e for ds in self.datasets.values() for e in ds.errors]
+
+    def _count(self, reason: str, shard: str, key: str, message: str) -> None:
+        """Count a sample lost after reading (the recipe refused it) with the dataset it came from."""
+        name, _, own = key.partition("/")
+        self.datasets[name]._count(reason, shard, own, message)
+
+    # ---- epochs and the plan ---------------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        return self._clock.current()
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.set_epoch(value)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch of the next iteration; clears a pending resume."""
+        self._clock.set(epoch)
+        self._skip = {}
+        self._skip_readers = None
+        self._positions = {}
+
+    def _passes(self, name: str, epoch: int) -> list[tuple[int, float]]:
+        """(the dataset's epoch, the share of it read) of each pass over ``name`` in blend epoch ``epoch``."""
+        w = self.weights[name]
+        k = math.ceil(w)
+        return [(epoch * k + r, min(1.0, w - r)) for r in range(k)]
+
+    def _plan(self, readers: int, epoch: int | None, exact: bool) -> dict[str, list[list[tuple[int, int]]]] | None:
+        """Per dataset, per reader: (dataset epoch, samples) of each pass; None when a count is unknown.
+        ``exact``: only when nothing can be lost (``on_error="raise"``)."""
+        plan: dict[str, list[list[tuple[int, int]]]] = {}
+        for name, ds in self.datasets.items():
+            if exact and ds.on_error != "raise":
+                return None
+            per: list[list[tuple[int, int]]] = [[] for _ in range(readers)]
+            for e, share in self._passes(name, epoch if epoch is not None else 0):
+                listed = ds.listed_per_reader(readers, e if epoch is not None else None)
+                if listed is None:
+                    return None
+                for r, c in enumerate(listed):
+                    per[r].append((e, c if share >= 1 else int(round(share * c))))
+            plan[name] = per
+        return plan
+
+    def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
+        """Samples each of ``readers`` readers yields per epoch (see ``ShardDataset.samples_per_reader``):
+        the sum of its planned passes; None when not known exactly."""
+        plan = self._plan(readers, epoch, exact=True)
+        if plan is None:
+            return None
+        return [sum(c for per in plan.values() for _, c in per[r]) for r in range(readers)]
+
+    def _order(self, counts: list[int], rid: int, epoch: int) -> np.ndarray:
+        """The reader's plan: a dataset index per place (shuffled by (seed, epoch, reader))."""
+        order = np.repeat(np.arange(len(counts)), counts)
+        if self.shuffle:
+            order = derive(self.seed, epoch, f"blend:{rid}", 0).permutation(order)
+        return order
+
+    # ---- resume ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """``{"seed", "epoch", "positions": {reader: next place in its plan}, "readers"}``."""
+        state = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
+        if self._readers is not None:
+            state["readers"] = self._readers
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume: the next iteration is epoch ``state["epoch"]`` and passes over each reader's places
+        already yielded. A state saved mid-epoch by another number of readers is refused when the
+        iteration starts (its places mean other samples here)."""
+        if state.get("seed", self.seed) != self.seed:
+            raise ShardError(f"state was saved with seed {state.get('seed')}, this blend has seed {self.seed}")
+        self._clock.set(int(state["epoch"]))
+        self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
+        self._positions = dict(self._skip)
+        saved = state.get("readers")
+        self._skip_readers = int(saved) if saved is not None else None
+
+    def _resume_skip(self, rid: int, n: int, epoch: int) -> int:
+        saved = self._skip_readers
+        if saved is None or saved == n or not any(v > 0 for v in self._skip.values()):
+            return self._skip.get(rid, 0)
+        ends = self.samples_per_reader(saved, epoch)
+        if ends is not None and all(self._skip.get(r, 0) >= e for r, e in enumerate(ends)):
+            return (self.samples_per_reader(n, epoch) or [0] * n)[rid]
+        raise ShardError(f"blend state was saved mid-epoch {epoch} with {saved} reader(s) (world size x DataLoader "
+                         f"workers) and this iteration has {n}: resume with the same num_workers and world size, or start "
+                         f"that epoch over: load_state_dict({{'seed': {self.seed}, 'epoch': {epoch}}})")
+
+    # ---- iteration -------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Sample]:
+        epoch, gen = self._clock.begin()
+        self._counts = {}
+        for name, ds in self.datasets.items():
+            ds.skipped, ds.errors, ds._quiet = {}, [], False
+            ds.board = _SharedBoard(self, name)
+        if self.board is not None:
+            info = get_worker_info()
+            self.board.post(info.id if info is not None else 0, {})
+        rid, n = reader_id(dist_rank_world() or self._dist, self.rotation)
+        skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
+        self._readers = n
+        self._positions = {rid: skip} if skip else {}
+        plan = self._plan(n, epoch, exact=False)
+        if plan is None:  # a dataset folder always lists its shards' samples
+            raise ShardError("blend: a dataset's samples per reader are not known from its index")
+        names = list(self.datasets)
+        mine = {name: plan[name][rid] for name in names}
+        order = self._order([sum(c for _, c in mine[name]) for name in names], rid, epoch)
+        before = np.bincount(order[:skip], minlength=len(names)) if skip else np.zeros(len(names), dtype=np.int64)
+        streams = {name: self._source(name, mine[name], rid, n, int(before[i])) for i, name in enumerate(names)}
+        for pos in range(skip, len(order)):
+            name = names[order[pos]]
+            s = next(streams[name], None)
+            if s is None:  # its share ended early (samples lost): its later places stay empty
+                continue
+            self._positions[rid] = pos + 1
+            yield self._relabel(name, s, rid, pos, epoch)
+        self._skip.pop(rid, None)
+
+    def _source(self, name: str, passes: list[tuple[int, int]], rid: int, n: int, skip: int) -> Iterator[Sample]:
+        """Dataset ``name``'s samples for this reader, pass after pass, after the first ``skip``."""
+        ds = self.datasets[name]
+        for e, count in passes:
+            if skip >= count:
+                skip -= count
+                continue
+            if ds.on_error == "raise":  # nothing is lost: the first ``skip`` consumed are the first yielded
+                yield from islice(ds.iter_share(rid, n, e, skip), count - skip)
+            else:  # losses shift positions: pass over ``skip`` yielded samples (decoded, their losses uncounted)
+                stream = ds.iter_share(rid, n, e)
+                ds._quiet = True
+                try:
+                    for _ in islice(stream, skip):
+                        pass
+                finally:
+                    ds._quiet = False
+                yield from islice(stream, count - skip)
+            skip = 0
+
+    def _relabel(self, name: str, s: Sample, rid: int, pos: int, epoch: int) -> Sample:
+        fields = s.fields
+        label = fields.get("label")
+        if label is not None and self._label_map[name] is not None:
+            fields = {**fields, "label": int(self._label_map[name][int(label)])}
+        meta = {**s.meta, "reader": rid, "position": pos, "epoch": epoch, "source": name,
+                "source_epoch": s.meta.get("epoch"), "source_position": s.meta.get("position")}
+        meta.pop("skipped", None)
+        total = self.skipped
+        if total:
+            meta["skipped"] = total
+        return new_sample(f"{name}/{s.key}", fields, s.sample_rate, meta)
+
+
+def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | None = None,
+          split: str | Mapping[str, str] = "train", modalities: Sequence[str] | None = None, shuffle: bool = False,
+          seed: int = 0, epoch: int = 0, on_error: str = "raise", **reader_kw: Any) -> BlendDataset:
+    """Read several dataset folders as one dataset, each ``weights[name]`` times per epoch.
+
+    Args:
+        datasets: ``{name: dataset folder}`` (local or URL, as :func:`open_dataset` takes); the names
+            prefix the keys (``"<name>/<key>"``) and are ``meta["source"]``.
+        weights: passes over each dataset per epoch (default 1): 2 reads it twice (two shuffles), 0.5
+            half of it (another half each epoch when shuffled), 0 not at all.
+        split: the split to read, or ``{name: split}`` when the datasets name them differently.
+        modalities, shuffle, seed, epoch, on_error, **reader_kw: as :func:`open_dataset` (``decode``
+            and ``partition`` must stay True).
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> for n, name in ((4, "a"), (2, "b")):
+        ...     _ = mmdata.shard(make_sample_folder(f"{t}/{name}", n=n), f"{t}/ds_{name}", progress=False)
+        >>> ds = blend({"a": f"{t}/ds_a", "b": f"{t}/ds_b"}, weights={"b": 2})
+        >>> [s.key for s in ds]
+        ['a/000000', 'a/000001', 'a/000002', 'a/000003', 'b/000000', 'b/000001', 'b/000000', 'b/000001']
+    """
+    return BlendDataset(datasets, weights=weights, split=split, modalities=modalities, shuffle=shuffle, seed=seed,
+                        epoch=epoch, on_error=on_error, **reader_kw)
