@@ -19,7 +19,7 @@ def augment(
     recipe: RecipeOpt,
     copies: Annotated[int, typer.Option(min=0, help="Augmented copies per sample.")] = 1,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes.")] = 1,
-    keep_original: Annotated[bool, typer.Option(help="Also write each source sample.")] = False,
+    keep_original: Annotated[bool, typer.Option(help="Also write each source sample (through the recipe's normalize stage, as the copies).")] = False,
     seed: Seed = 0,
     split: Annotated[Optional[list[str]], typer.Option(help="Only these splits (repeatable); default all.")] = None,
     augment_split: Annotated[Optional[list[str]], typer.Option(

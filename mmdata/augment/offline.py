@@ -164,7 +164,8 @@ def _log(out: Sample) -> str:
 def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, split: str,
                   wanted: set[str] | None = None, augment: bool = True, on_error: str = "raise") -> Iterator[Record]:
     """The records of one source sample: itself (``keep_original``) and its ``copies`` augmented
-    copies ``<key>_aug<k>``, each drawn from its own key; only those keyed in ``wanted`` when given
+    copies ``<key>_aug<k>``, each drawn from its own key (the original through the recipe's normalize
+    stage, as the copies and the other splits); only those keyed in ``wanted`` when given
     (the others are not augmented). ``augment=False`` (a split that is not augmented): one record
     under the sample's own key, with the recipe's normalize stage only (``copies`` and
     ``keep_original`` do not apply). ``on_error="skip"``: a copy the recipe refuses (ShardError: a target
@@ -187,8 +188,9 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
             yield made(s.key, "eval")
         return
     if keep_original and (wanted is None or s.key in wanted):
-        base = Sample(s.key, s.fields, s.sample_rate)
-        yield Record(s.key, s.key, encode_sample(base), label, split, extra={"aug_params": "[]", "aug_source": s.key})
+        # through the normalize stage, as the copies and the other splits: an offline-normalized dataset is
+        # one rate / size / channel count throughout (kept raw, 8-96 kHz originals sat beside 22 kHz copies)
+        yield made(s.key, "eval")
     for k in range(copies):
         if wanted is not None and f"{s.key}_aug{k}" not in wanted:
             continue

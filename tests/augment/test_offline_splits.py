@@ -205,3 +205,30 @@ def test_a_recipe_without_random_ops_warns_that_the_copies_equal_the_originals(t
         warnings.simplefilter("error")  # a recipe with random ops says nothing of the kind
         rep = augment_dataset(data, tmp_path / "aug2", RECIPE, splits=["train"], progress=False)
     assert rep["random_ops"] is True and "no random ops" not in describe(rep, keep_original=False, out="aug2")
+
+
+def test_kept_originals_go_through_normalize_as_the_copies(tmp_path: Path) -> None:
+    """QA (ESC-50 user): --keep-original wrote the train originals at their own rates and channel counts
+    beside normalized copies and val / test; now every record of the output went through normalize."""
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from mmdata.augment.offline import sample_copies
+    from mmdata.types import Sample
+
+    rec = {"normalize": {"audio": [{"op": "to_mono"}, {"op": "resample", "rate": 8000}]},
+           "audio": [{"op": "gain", "p": 1.0, "min_db": -3, "max_db": 3}]}
+    s = Sample("k", {"audio": torch.zeros(2, 4410), "label": 0}, sample_rate=44100)
+    out = list(sample_copies(s, load_recipe(rec), copies=1, keep_original=True, split="train"))
+    assert [r.key for r in out] == ["k", "k_aug0"]
+    assert [p["op"] for p in json.loads(out[0].extra["aug_params"])] == ["normalize.audio.to_mono",
+                                                                         "normalize.audio.resample"]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i, (rate, ch) in enumerate([(44100, 2), (16000, 1), (48000, 6)]):
+        sf.write(raw / f"{i}.wav", np.zeros((rate // 10, ch), dtype=np.float32), rate)
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    augment_dataset(tmp_path / "ds", tmp_path / "aug", rec, copies=1, keep_original=True, progress=False)
+    got = {(s.key, s.sample_rate, s["audio"].shape[0]) for s in mmdata.open_dataset(tmp_path / "aug")}
+    assert {(r, c) for _, r, c in got} == {(8000, 1)} and len(got) == 6
