@@ -91,6 +91,9 @@ def train(
     probe: Annotated[bool, typer.Option("--probe", help="Linear probe: freeze the encoders, train one linear layer.")] = False,
     label_fraction: Annotated[float, typer.Option(callback=_fraction, help="Fraction of training labels used (stratified, per "
                               "seed). [0.0<x<=1.0]")] = 1.0,
+    on_error: Annotated[str, typer.Option("--on-error", help="A sample that does not decode (a float WAV holding NaN): raise "
+                        "(stop, naming it) or skip (leave it out of training and the scores, counted in metrics.json "
+                        "skipped).")] = "raise",
     plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
@@ -110,7 +113,7 @@ def train(
                 image_size=_image_size(image_size), channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
                 max_tokens=max_tokens, fusion_args=_key_values(fusion_arg, "--fusion-arg"), pretrain=pretrain,
                 pretrain_epochs=pretrain_epochs, pretrain_args=_key_values(pretrain_arg, "--pretrain-arg"), probe=probe,
-                label_fraction=label_fraction)
+                label_fraction=label_fraction, on_error=on_error)
     if not m:  # non-zero DDP rank
         return
     if json_:

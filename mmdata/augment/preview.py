@@ -430,17 +430,25 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     ds = mmdata.open_dataset(shards, split=split, image_alpha=blends_alpha(rec))
     picked = spread_keys(ds, n)
     samples = []
-    if picked is None:  # bare shards: no index to pick from
-        for s in ds:
-            samples.append(Sample(s.key, s.fields, s.sample_rate))
-            if len(samples) >= n:
-                break
-    else:
-        holding = {sh for _, sh in picked}
-        ds.shards = [sh for sh in ds.shards if sh in holding]  # only the shards holding them
-        wanted = dict(picked)
-        found = {s.key: Sample(s.key, s.fields, s.sample_rate) for s in ds if s.key in wanted}
-        samples = [found[k] for k, _ in picked if k in found]
+    try:
+        if picked is None:  # bare shards: no index to pick from
+            for s in ds:
+                samples.append(Sample(s.key, s.fields, s.sample_rate))
+                if len(samples) >= n:
+                    break
+        else:
+            holding = {sh for _, sh in picked}
+            ds.shards = [sh for sh in ds.shards if sh in holding]  # only the shards holding them
+            wanted = dict(picked)
+            found = {s.key: Sample(s.key, s.fields, s.sample_rate) for s in ds if s.key in wanted}
+            samples = [found[k] for k, _ in picked if k in found]
+    except MMDataError as exc:  # a sample that does not decode (a float WAV holding NaN): say how to find and fix them
+        from mmdata.train.config import undecodable
+
+        hinted = undecodable(exc, shards)
+        if hinted is None:
+            raise
+        raise hinted from None
     if not samples:
         raise MMDataError(f"{shards}: split {split!r} has no samples to preview")
     names = ds.label_names

@@ -10,7 +10,8 @@ training split and settles one input format (every split is brought to it, see b
   most :data:`MAX_IMAGE_SIDE`; otherwise a square of the median shorter side (a multiple of 8, in
   [16, :data:`MAX_IMAGE_SIDE`]) reached by resizing the shorter side and centre-cropping.
 * ``channels``: 1 when every training image is greyscale, else 3 (RGBA / palette images become RGB).
-* ``sample_rate``: the most common training rate (ties: the lower); audio is mixed down to mono.
+* ``sample_rate``: the most common training rate (ties: the higher — a lower rate low-passes the
+  clips recorded above it); audio is mixed down to mono.
 * ``max_seconds``: the 95th percentile of training clip durations (rounded up to 10 ms); clips are
   zero-padded or trimmed (from the start) to it.
 * ``max_tokens``: the 95th percentile of caption lengths in characters (an upper bound on tokens for
@@ -232,7 +233,7 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
     """Raise naming the option when a training option's value cannot work (before any data is read).
 
     Checks the options given (``fusion``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
-    ``optimizer``, ``modalities``, ``device``, ``eval_robustness``, ``label_noise`` and the input
+    ``optimizer``, ``modalities``, ``device``, ``eval_robustness``, ``label_noise``, ``on_error`` and the input
     options ``image_size``, ``channels``, ``sample_rate``, ``max_seconds``, ``max_tokens``; ``None``
     means "not given" for those); ``name`` turns a
     key into the place the value came from — ``lr (--lr)`` by default, ``trainer.lr`` for an
@@ -315,6 +316,8 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
         elif key == "max_seconds":
             if not (number(value) and value > 0):
                 raise fail(key, "a duration > 0 s", value)
+        elif key == "on_error":
+            one_of(key, value, ON_ERROR)
         elif key == "device":
             import torch
 
@@ -522,8 +525,11 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
             spec["sample_rate"], sources["sample_rate"] = int(sample_rate or 16000), "given" if sample_rate else "default"
         else:
             top = max(counts.values())
-            spec["sample_rate"] = min(r for r, c in counts.items() if c == top)
-            sources["sample_rate"] = f"most common of training rates {dict(sorted(counts.items()))}"
+            tied = sorted(r for r, c in counts.items() if c == top)
+            # a tie goes to the higher rate: the lower one would low-pass every clip recorded above it
+            spec["sample_rate"] = tied[-1]
+            sources["sample_rate"] = f"most common of training rates {dict(sorted(counts.items()))}" + (
+                f"; a tie of {', '.join(map(str, tied))} Hz ({top} clips each): the higher" if len(tied) > 1 else "")
         rate = spec["sample_rate"]
         in_train = set(counts) != {rate}
         needs["resample"] = in_train or not st.known("audio_sample_rate", every) or \
@@ -651,9 +657,40 @@ def spec_ops(recipe: Any) -> list[str]:
     return out
 
 
+#: what a sample that does not decode (a float WAV holding NaN passes ``--check header``) asks of the user
+UNDECODABLE_HINT = ("the index cannot show a sample that does not decode (a float WAV holding NaN passes the default "
+                    "--check header, mmdata inspect and a plain mmdata verify): `mmdata verify {data} --deep` lists every such "
+                    "sample; re-shard with `mmdata shard SRC {data} --check decode`, which leaves them out "
+                    "(docs/bad-input-shard.md){skip}")
+
+ON_ERROR = ("raise", "skip")
+
+
+def undecodable(exc: BaseException, data: str | Path, skip: str = "") -> MMDataError | None:
+    """``exc`` (a sample that does not decode, read through a loader) as one error naming the shard and the
+    sample and saying how to find and fix such samples (:data:`UNDECODABLE_HINT`); ``skip``: how the
+    caller can leave them out instead. None for any other error.
+
+    Example:
+        >>> from mmdata.errors import ShardError
+        >>> e = ShardError("shard d/test-000000.tar: sample 'c5': c5.wav: cannot decode .wav member as audio: NaN")
+        >>> str(undecodable(e, "d"))[:68]
+        "shard d/test-000000.tar: sample 'c5': c5.wav: cannot decode .wav mem"
+    """
+    from mmdata.errors import ShardError
+
+    msg = str(exc)
+    if not isinstance(exc, ShardError) or "cannot decode" not in msg or "mmdata verify" in msg and "--deep" in msg:
+        return None
+    # a DataLoader worker's error carries its traceback: its last line is the reader's message
+    line = next((ln for ln in reversed(msg.splitlines()) if "cannot decode" in ln), msg).strip()
+    line = line.split("ShardError: ", 1)[-1]
+    return ShardError(f"{line}; {UNDECODABLE_HINT.format(data=data, skip=skip)}")
+
+
 #: why the bundled trainer ignores a recipe's spec ops (train's warning, ablate's design warning)
 SPEC_UNUSED = ("the bundled trainer computes its own log-mel from the waveform and never reads 'spec', so they change "
-               "nothing it trains on (waveform ops such as time_mask with target: audio, gain and noise do reach it)")
+               "nothing it trains on (waveform ops such as time_mask with target: wave, gain and noise do reach it)")
 
 
 def choose_modalities(st: IndexStats, requested: Sequence[str] | None,

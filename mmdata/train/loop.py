@@ -53,7 +53,7 @@ from mmdata.errors import MMDataError
 from mmdata.rng import derive
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, choose_modalities, class_warnings,  # noqa: F401
                                   SPEC_UNUSED, classes_of, decoded_bytes, derive_inputs, effective_inputs, spec_ops,
-                                  with_normalize)  # OPTIMIZERS: kept importable here
+                                  undecodable, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, labels_of, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
@@ -223,11 +223,13 @@ def _optimizer(model: torch.nn.Module, optimizer: str, lr: float, weight_decay: 
 
 
 def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], world: int, *, batch_size: int, seed: int,
-             device: torch.device, fields: list[str], num_workers: int, balance: dict[str, Any] | None = None) -> dict[str, Any]:
+             device: torch.device, fields: list[str], num_workers: int, balance: dict[str, Any] | None = None,
+             on_error: str = "raise") -> dict[str, Any]:
     """Train: normalize + the recipe's random ops (batched on the device). Val / test: normalize only."""
     import mmdata
 
-    common = {"device": device, "modalities": fields, "num_workers": num_workers}
+    common = {"device": device, "modalities": fields, "num_workers": num_workers,
+              **({"on_error": on_error} if on_error != "raise" else {})}
     loaders = {"train": mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, augment_on="device",
                                       cache=plan["train"], balance=balance, **common)}
     for split in ("val", "test"):
@@ -257,7 +259,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           max_tokens: int | None = None, progress: bool = False, fusion_args: dict[str, Any] | None = None,
           pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
           probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None,
-          **config: Any) -> Run:
+          on_error: str = "raise", **config: Any) -> Run:
     """Check the dataset, settle inputs and classes, build the model, optimiser and loaders (see :func:`train`).
 
     Every loader gets the same normalize stage (train's input format, its steps chosen over train, val
@@ -271,7 +273,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     if threads:
         torch.set_num_threads(threads)
     check_options(fusion=fusion, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-                  modalities=modalities)
+                  modalities=modalities, on_error=on_error)
     card = load_card(data)
     pretrain_only = config.get("epochs") == 0  # contrastive pre-training alone: labels are not needed
     classes, names = _classes(data, card, need_classes=not pretrain_only)
@@ -313,14 +315,16 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
     loaders = {} if pretrain_only else _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev,
-                                                fields=[*modalities, "label"], num_workers=num_workers, balance=prep.balance)
+                                                fields=[*modalities, "label"], num_workers=num_workers, balance=prep.balance,
+                                                on_error=on_error)
     cfg = {"fusion": fusion, "modalities": modalities, "modalities_left_out": left_out, "seed": seed, "batch_size": batch_size,
            "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev),
            # the threads torch used, not the option: their count changes float sums, so a run is reproduced with it
            "threads": torch.get_num_threads(),
            "num_workers": num_workers, "cache": cache, "cache_budget_mb": cache_budget_mb,
            "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world,
-           "fusion_args": dict(fusion_args or {}), **prep.config, **config}
+           "fusion_args": dict(fusion_args or {}), **prep.config, **config,
+           **({"on_error": on_error} if on_error != "raise" else {})}  # the default's config as before
     run = Run(data=Path(data), config=cfg, spec=inputs, normalize=norm, classes=classes, names=names, samples=samples,
               cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
               opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, progress=progress, prep=prep, t0=t0,
@@ -457,7 +461,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           image_size: int | Sequence[int] | None = None, channels: int | None = None, sample_rate: int | None = None,
           max_seconds: float | None = None, max_tokens: int | None = None, fusion_args: dict[str, Any] | None = None,
           pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
-          probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+          probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None,
+          on_error: str = "raise") -> dict[str, Any]:
     """Train the reference fusion model on any dataset folder with train / val / test splits; returns
     (and writes) the metrics.
 
@@ -509,6 +514,10 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         storage_options: options of a URL ``data``'s fsspec filesystem (``{"endpoint_url": ...}`` for
             s3fs); None: the protocol's defaults (environment variables, config files, instance roles).
             Never written to the metrics.
+        on_error: ``"raise"``: a sample that does not decode (a float WAV holding NaN passes the default
+            ``--check header``) stops the run with an error naming its shard and key and how to find
+            and fix such samples; ``"skip"``: such samples are left out of training and of every score
+            and counted (``metrics["skipped"]``: split -> reason -> samples, and a warning).
 
     Returns:
         ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},
@@ -536,13 +545,38 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     if epochs == 0 and probe:
         raise MMDataError("probe=True (--probe) trains a linear layer, and epochs=0 (--epochs 0) trains none")
     check_options(fusion=fusion, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-                  modalities=modalities, label_noise=label_noise, eval_robustness=eval_robustness,
+                  modalities=modalities, label_noise=label_noise, eval_robustness=eval_robustness, on_error=on_error,
                   **({"epochs": epochs} if epochs != 0 else {}))
     if out is not None:
         from mmdata.train.outputs import check_out, remove_leftovers
 
         check_out(out)
         remove_leftovers(out)  # a killed run's temp files: nothing else would ever remove them
+    try:
+        return _train(data, fusion=fusion, modalities=modalities, epochs=epochs, seed=seed, recipe=recipe, out=out,
+                      batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer, device=device,
+                      label_noise=label_noise, threads=threads, eval_robustness=eval_robustness, progress=progress,
+                      num_workers=num_workers, cache=cache, cache_budget_mb=cache_budget_mb, image_size=image_size,
+                      channels=channels, sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens,
+                      fusion_args=fusion_args, pretrain=pretrain, pretrain_epochs=pretrain_epochs,
+                      pretrain_args=pretrain_args, probe=probe, label_fraction=label_fraction,
+                      storage_options=storage_options, on_error=on_error)
+    except MMDataError as exc:
+        hinted = undecodable(exc, data, skip="; or leave them out of this run with --on-error skip (on_error='skip')")
+        if hinted is None:
+            raise
+        raise hinted from None
+
+
+def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, epochs: int, seed: int, recipe: Any,
+           out: str | Path | None, batch_size: int, lr: float, weight_decay: float, optimizer: str, device: str,
+           label_noise: float, threads: int | None, eval_robustness: bool, progress: bool, num_workers: int,
+           cache: bool | str, cache_budget_mb: float, image_size: int | Sequence[int] | None, channels: int | None,
+           sample_rate: int | None, max_seconds: float | None, max_tokens: int | None,
+           fusion_args: dict[str, Any] | None, pretrain: str | None, pretrain_epochs: int,
+           pretrain_args: dict[str, Any] | None, probe: bool, label_fraction: float,
+           storage_options: dict[str, Any] | None, on_error: str) -> dict[str, Any]:
+    """:func:`train` once its options and ``out`` are checked."""
     with caller_threads():  # threads= sets torch's threads for the run, not for the caller after it
         run = setup(data, fusion=fusion, modalities=modalities, seed=seed, recipe=recipe, batch_size=batch_size, lr=lr,
                     weight_decay=weight_decay, optimizer=optimizer, device=device, threads=threads, num_workers=num_workers,
@@ -550,7 +584,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                     sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens, epochs=epochs,
                     label_noise=label_noise, eval_robustness=eval_robustness, progress=progress, fusion_args=fusion_args,
                     pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
-                    label_fraction=label_fraction, storage_options=storage_options)
+                    label_fraction=label_fraction, storage_options=storage_options, on_error=on_error)
         if epochs == 0:
             return pretrained_only(run, out)
         best: tuple[float, int, dict[str, Any] | None, dict[str, Any] | None] = (-1.0, -1, None, None)
@@ -691,6 +725,15 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
     if "robustness" in test:
         metrics["robustness"] = test["robustness"]
     warnings = run.warnings + batchnorm_warnings(run.model, best_epoch, run.config.get("epochs"))
+    if run.config.get("on_error", "raise") != "raise":  # on_error="skip": what each split's last pass left out
+        skipped = {s: dict(sorted(run.loaders[s].skipped.items())) for s in SPLITS}
+        metrics["skipped"] = skipped
+        for s, counts in skipped.items():
+            if counts:
+                warnings.append(f"{sum(counts.values())} sample(s) of the {s} split were skipped ("
+                                + ", ".join(f"{why}: {n}" for why, n in counts.items()) + "), left out of "
+                                + ("training" if s == "train" else "its scores") + " (on_error='skip'); `mmdata verify "
+                                f"{run.data} --deep` names them")
     bad = {"test": test.get("nonfinite", 0), "the robustness evaluation": test.get("robustness", {}).get("nonfinite", 0)}
     for where, n in bad.items():
         if n:  # said, not hidden: such rows are scored at chance (mmdata.train.evaluate)

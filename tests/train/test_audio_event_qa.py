@@ -1,0 +1,161 @@
+"""An environmental-sound researcher's QA (ESC-50-style clips at many rates, one float WAV holding NaN,
+predefined folds): the trainer's default sample rate on a tie, the hint and skip option for a sample
+that does not decode, the recipe snippet its spec-ops warning recommends, and folds as splits."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mmdata
+from mmdata.errors import MMDataError, ShardError
+
+
+def _esc(root: Path, rows: list[tuple[int, str, str]], nan: set[int] = frozenset()) -> Path:  # type: ignore[assignment]
+    """A manifest dataset of short float WAV clips: ``rows`` of (rate, class, split); clip ``i`` in
+    ``nan`` holds NaN samples. Sharded with the default ``--check header`` (NaN passes it)."""
+    import soundfile as sf
+
+    raw = root / "raw"
+    raw.mkdir(parents=True)
+    lines = ["filename,category,split"]
+    for i, (rate, cls, split) in enumerate(rows):
+        t = np.arange(int(0.1 * rate)) / rate
+        x = (0.3 * np.sin(2 * np.pi * (300 if cls == "dog" else 900) * t)).astype("float32")
+        if i in nan:
+            x[10:20] = np.nan
+        sf.write(raw / f"c{i}.wav", x, rate, subtype="FLOAT")
+        lines.append(f"c{i}.wav,{cls},{split}")
+    (raw / "m.csv").write_text("\n".join(lines) + "\n")
+    mmdata.shard(raw / "m.csv", root / "ds", columns={"audio": "filename", "label": "category", "split": "split"},
+                 progress=False)
+    return root / "ds"
+
+
+# -- (A) the default sample rate: a tie goes to the higher rate ---------------------------------------------
+
+def test_rate_tie_goes_to_the_higher_rate_and_says_so(tmp_path: Path) -> None:
+    from mmdata.train.config import derive_inputs
+
+    rows = [(8000, "dog", "train"), (8000, "rain", "train"), (16000, "dog", "train"), (16000, "rain", "train"),
+            (44100, "dog", "train"), (16000, "dog", "val"), (16000, "rain", "test")]
+    spec = derive_inputs(_esc(tmp_path, rows), ["audio"])
+    assert spec.sample_rate == 16000  # 8000 low-passed every 16/44.1 kHz clip to 4 kHz
+    assert "a tie of 8000, 16000 Hz (2 clips each): the higher" in spec.sources["sample_rate"]
+
+
+def test_rate_without_a_tie_is_the_most_common_and_unchanged(tmp_path: Path) -> None:
+    from mmdata.train.config import derive_inputs
+
+    rows = [(8000, "dog", "train"), (8000, "rain", "train"), (16000, "dog", "train"), (16000, "dog", "val"),
+            (16000, "rain", "test")]
+    spec = derive_inputs(_esc(tmp_path, rows), ["audio"])
+    assert spec.sample_rate == 8000
+    assert spec.sources["sample_rate"] == "most common of training rates {8000: 2, 16000: 1}"
+
+
+def test_ablation_and_alignment_use_the_same_derived_rate() -> None:
+    """The ablation runner trains through mmdata.train.train and its alignment pass derives the format with
+    derive_inputs too: neither picks a rate of its own."""
+    import inspect
+
+    from mmdata.ablate import design, runner
+    from mmdata.train import alignment
+
+    for mod in (design, runner):
+        assert "sample_rate" not in inspect.getsource(mod)
+    assert "derive_inputs(st, mods)" in inspect.getsource(alignment)
+
+
+# -- (B) a sample that does not decode: named, with a hint; on_error="skip" ---------------------------------
+
+@pytest.fixture(scope="module")
+def nan_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rows = [(8000, "dog" if i % 2 else "rain", ("train", "train", "val", "test")[i % 4]) for i in range(16)]
+    return _esc(tmp_path_factory.mktemp("nan"), rows, nan={3})  # c3: test
+
+
+def test_nan_clip_passes_verify_and_stops_train_naming_it_with_a_hint(nan_ds: Path) -> None:
+    from mmdata.train import train
+
+    assert mmdata.verify(nan_ds)
+    with pytest.raises(ShardError) as e:
+        train(nan_ds, epochs=1, threads=1, eval_robustness=False)
+    msg = str(e.value)
+    assert re.search(r"shard \S+test-000000\.tar: sample 'c3': c3\.wav: cannot decode", msg), msg
+    assert f"mmdata verify {nan_ds} --deep" in msg and "--check decode" in msg and "--on-error skip" in msg
+    assert "\n" not in msg  # one line, also when a DataLoader worker raised it (its traceback is dropped)
+
+
+def test_nan_clip_error_from_a_worker_is_one_line(nan_ds: Path) -> None:
+    from mmdata.train import train
+
+    with pytest.raises(ShardError) as e:
+        train(nan_ds, epochs=1, threads=1, eval_robustness=False, num_workers=1, cache=False)
+    assert "\n" not in str(e.value) and "sample 'c3'" in str(e.value) and "--deep" in str(e.value)
+
+
+def test_on_error_skip_leaves_the_nan_clip_out_and_counts_it(nan_ds: Path) -> None:
+    from mmdata.train import train
+
+    m = train(nan_ds, epochs=1, threads=1, eval_robustness=False, on_error="skip")
+    assert m["skipped"] == {"train": {}, "val": {}, "test": {"corrupt audio": 1}}
+    assert any("1 sample(s) of the test split were skipped" in w for w in m["warnings"])
+    assert m["config"]["on_error"] == "skip"
+    with pytest.raises(MMDataError, match=r"on_error \(--on-error\): 'ignore' is not one of \['raise', 'skip'\]"):
+        train(nan_ds, epochs=1, on_error="ignore")
+
+
+def test_default_run_records_no_on_error(nan_ds: Path, tmp_path: Path) -> None:
+    """The default's metrics are as before: no skipped / on_error keys."""
+    from mmdata.train import train
+
+    ok = _esc(tmp_path, [(8000, "dog" if i % 2 else "rain", ("train", "train", "val", "test")[i % 4]) for i in range(8)])
+    m = train(ok, epochs=1, threads=1, eval_robustness=False)
+    assert "skipped" not in m and "on_error" not in m["config"]
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run ``mmdata`` as the console script does (library errors: one line, exit 2)."""
+    from mmdata.cli.main import main
+
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, " ".join((out.out + out.err).split())  # rich wraps long lines
+
+
+def test_cli_train_on_error_skip(nan_ds: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["train", str(nan_ds), "--epochs", "1", "--threads", "1", "--no-robustness"]
+    code, out = _cli([*base, "--on-error", "skip"], capsys)
+    assert code == 0 and "1 sample(s) of the test split were skipped" in out, out
+    code, out = _cli(base, capsys)
+    assert code == 2 and "sample 'c3'" in out and "--deep" in out, out
+
+
+def test_preview_of_a_nan_clip_names_it_with_a_hint(tmp_path: Path) -> None:
+    from mmdata.augment.preview import preview
+
+    ds = _esc(tmp_path, [(8000, "dog", "train"), (8000, "rain", "train"), (8000, "dog", "val"), (8000, "dog", "test")],
+              nan={1})
+    with pytest.raises(ShardError) as e:
+        preview(ds, {"audio": [{"op": "gain"}]}, tmp_path / "p.png", n=2, variants=1)
+    assert "sample 'c1'" in str(e.value) and f"mmdata verify {ds} --deep" in str(e.value)
+    assert "--check decode" in str(e.value)
+
+
+# -- (C) the spec-ops warning recommends a target the recipe loader takes ----------------------------------
+
+def test_spec_warning_recommends_a_loadable_target() -> None:
+    from mmdata.train.config import SPEC_UNUSED
+
+    m = re.search(r"time_mask with target: (\w+)", SPEC_UNUSED)
+    assert m, SPEC_UNUSED
+    rec = mmdata.load_recipe(f"audio: [{{op: time_mask, p: 0.5, target: {m.group(1)}}}]")
+    assert rec.to_dict()["audio"][0]["target"] == "wave"
