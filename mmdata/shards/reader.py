@@ -354,6 +354,32 @@ def _take(table: Any, rows: Any) -> Any:
     return table.take(pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)]))
 
 
+def _split_codes(names: list[str], split: str | tuple[str, ...]) -> list[int]:
+    """The dictionary codes of ``split`` (one name or several) among the index's split ``names``."""
+    wanted = (split,) if isinstance(split, str) else split
+    return [i for i, name in enumerate(names) if name in wanted]
+
+
+def split_names(split: Any, error: type[Exception] = ShardError) -> tuple[str, ...]:
+    """``split`` as a tuple of split names: one name (``"train"``) or a list / tuple of names read as one
+    split (``["1", "2", "3"]``: k-fold training on folds sharded as splits), each once.
+
+    Example:
+        >>> split_names("train"), split_names(["1", "2"])
+        (('train',), ('1', '2'))
+    """
+    if isinstance(split, str):
+        return (split,)
+    if isinstance(split, (list, tuple)) and split and all(isinstance(s, str) for s in split):
+        twice = sorted({s for s in split if split.count(s) > 1})
+        if twice:
+            raise error(f"split: {twice} listed more than once in {list(split)}; each split is read once (a sample "
+                        f"is read once per epoch)")
+        return tuple(split)
+    raise error(f"split: expected a split name such as 'train', or a list of split names read as one "
+                f"(['1', '2', '3']), got {split!r}")
+
+
 def _row_count(rows: slice | Any | None) -> int:
     """How many index rows a shard has (:attr:`_ShardIndex.rows` value: a slice, an array, None)."""
     if rows is None:
@@ -369,7 +395,7 @@ class _ShardIndex:
     a zero-copy slice of the table.
     """
 
-    def __init__(self, root: Path | str, split: str, storage_options: dict[str, Any] | None = None,
+    def __init__(self, root: Path | str, split: str | tuple[str, ...], storage_options: dict[str, Any] | None = None,
                  card: dict[str, Any] | None = None) -> None:
         import numpy as np
 
@@ -386,10 +412,10 @@ class _ShardIndex:
         if not table.num_rows:
             return
         splits, shard = (_dictionary(table[c].chunk(0)) for c in ("split", "shard"))
-        names = splits.dictionary.to_pylist()
-        if split not in names:
+        codes_wanted = _split_codes(splits.dictionary.to_pylist(), split)
+        if not codes_wanted:
             return
-        sel = np.flatnonzero(_np(splits.indices) == names.index(split))  # this split's rows
+        sel = np.flatnonzero(np.isin(_np(splits.indices), codes_wanted))  # this split's (these splits') rows
         codes = _np(shard.indices)[sel]
         shards = shard.dictionary.to_pylist()
         change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
@@ -463,7 +489,7 @@ _EAGER_PLAN_ROWS = 200_000
 _INDEXES_LOCK = threading.Lock()
 
 
-def shard_index(root: Path | str, split: str, storage_options: dict[str, Any] | None = None,
+def shard_index(root: Path | str, split: str | tuple[str, ...], storage_options: dict[str, Any] | None = None,
                 card: dict[str, Any] | None = None) -> _ShardIndex:
     """The split's :class:`_ShardIndex`, shared by every reader of the same ``index.parquet`` in this
     process (and by DataLoader workers forked from it).
@@ -657,7 +683,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
     Use :func:`open_dataset` to create one.
     """
 
-    def __init__(self, path: str | Path | Sequence[Any], *, split: str = "train", modalities: Sequence[str] | None = None,
+    def __init__(self, path: str | Path | Sequence[Any], *, split: str | Sequence[str] = "train", modalities: Sequence[str] | None = None,
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
@@ -667,11 +693,11 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         # "'<' not supported" or "high <= 0" once iteration starts (in a DataLoader worker)
         if on_error not in ON_ERROR:
             raise ShardError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        if not isinstance(split, str):
-            raise ShardError(f"split: expected a split name such as 'train', got {split!r}")
+        splits = split_names(split)
         if storage_options is not None and not isinstance(storage_options, Mapping):
             raise ShardError(f"storage_options: expected a dict of fsspec options or None, got {storage_options!r}")
-        self.split = split
+        self.split: str | tuple[str, ...] = split if isinstance(split, str) else splits  # as given (a list: a tuple)
+        self.splits = splits  # the split names read, in order
         self.modalities = expect_names(modalities, "modalities", error=ShardError)  # "image": one name, not letters
         self.shuffle = shuffle
         self.seed = expect_int(seed, "seed", error=ShardError)
@@ -711,15 +737,17 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             # index would otherwise hand the model a target it has no output for
             self._classes = self.card.get("num_classes")
             self.layout = self.card.get("layout", "samples")
-            splits = self.card.get("splits", {})
-            if split not in splits:
-                raise ShardError(f"{path}: no split {split!r}; it has {sorted(splits)}")
-            self.shards = [idx.check_shard_name(path, sh) for sh in splits[split].get("shards") or []]
+            have = self.card.get("splits", {})
+            for name in splits:
+                if name not in have:
+                    raise ShardError(f"{path}: no split {name!r}; it has {sorted(have)}")
+            # a list of splits is one split: the shards of each, in the order given
+            self.shards = [idx.check_shard_name(path, sh) for name in splits for sh in have[name].get("shards") or []]
             self._check_modalities(path)
             if self.layout == "samples":
                 # read here, once per process (shard_index caches it): DataLoader workers forked for
                 # each epoch then start with the index and the plans instead of reading them again
-                self._index = shard_index(self.root, split, self.storage_options, self.card)
+                self._index = shard_index(self.root, self._split_key, self.storage_options, self.card)
                 if self._index.table.num_rows <= _EAGER_PLAN_ROWS:
                     self._index.prepare(self.shards)
             if self.layout == "columns":
@@ -780,9 +808,14 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         return self.card.get("label_names") if self.card else None
 
     @property
+    def _split_key(self) -> str | tuple[str, ...]:
+        """The split(s) as :func:`shard_index` keys them: one name, or the tuple of names."""
+        return self.splits[0] if len(self.splits) == 1 else self.splits
+
+    @property
     def num_samples(self) -> int | None:
-        """Samples in this split per the card (None for foreign shards)."""
-        return self.card["splits"][self.split]["samples"] if self.card else None
+        """Samples in this split (the sum over a list of splits) per the card (None for foreign shards)."""
+        return sum(self.card["splits"][s]["samples"] for s in self.splits) if self.card else None
 
     @property
     def epoch(self) -> int:
@@ -845,9 +878,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             per: dict[str, int] = {}
             if table.num_rows:
                 splits, shard = (_dictionary(table[c].chunk(0)) for c in ("split", "shard"))
-                names = splits.dictionary.to_pylist()
-                if self.split in names:
-                    codes = _np(shard.indices)[_np(splits.indices) == names.index(self.split)]
+                wanted = _split_codes(splits.dictionary.to_pylist(), self.splits)
+                if wanted:
+                    codes = _np(shard.indices)[np.isin(_np(splits.indices), wanted)]
                     counts = np.bincount(codes, minlength=len(shard.dictionary)).tolist()
                     per = dict(zip(shard.dictionary.to_pylist(), counts))
             self._shard_sizes = [int(per.get(sh, 0)) for sh in self.shards]
@@ -944,7 +977,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if self.root is None:
             return None
         if self._index is None:
-            self._index = shard_index(self.root, self.split, self.storage_options, self.card)
+            self._index = shard_index(self.root, self._split_key, self.storage_options, self.card)
         return self._index
 
     def _wanted(self, ext: str) -> bool:
@@ -1527,7 +1560,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             yield buf.pop()
 
 
-def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalities: Sequence[str] | None = None,
+def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = "train", modalities: Sequence[str] | None = None,
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
@@ -1543,7 +1576,10 @@ def open_dataset(path: str | Path | Sequence[Any], split: str = "train", modalit
             epochs, :func:`mmdata.urls.stage_dataset` makes a checked local copy once). A shard
             listed more than once is read once (UserWarning). A local folder, shard or brace pattern
             that does not exist raises ShardError here (URLs are checked when read).
-        split: split to read from a dataset folder (ignored for bare shards).
+        split: split to read from a dataset folder (ignored for bare shards), or a list of splits read
+            as one (``["1", "2", "3"]``: the training folds of a k-fold cross-validation sharded as splits):
+            the shards of each in the order given, with everything one split has (``num_samples``,
+            ``samples_per_reader``, resume, ``keys``). A name listed twice raises.
         modalities: fields to keep (others are not decoded; in the column layout not even read): a
             list of names, or one name (``"image"``). For a dataset folder, a name that is neither a
             stored field nor a standard modality (image, audio, text, label) raises ShardError naming
