@@ -27,6 +27,29 @@ import torch
 MODALITIES: tuple[str, ...] = ("image", "audio", "text", "label")
 
 
+def _shape(v: Any, n: int | None = None) -> str:
+    """A field's value in a repr: ``uint8[3,64,64]`` for an array (its device when not the CPU), a
+    text shortened, a list by its length, a number as it is."""
+    if isinstance(v, torch.Tensor):
+        dev = "" if v.device.type == "cpu" else f" {v.device}"
+        return f"{str(v.dtype).removeprefix('torch.')}[{','.join(map(str, v.shape))}]{dev}"
+    if isinstance(v, np.ndarray):
+        return f"np.{v.dtype}[{','.join(map(str, v.shape))}]"
+    if isinstance(v, str):
+        return repr(v) if len(v) <= 24 else f"{v[:20]!r}… ({len(v)} chars)"
+    if isinstance(v, (bytes, bytearray)):
+        return f"bytes[{len(v)}]"
+    if isinstance(v, (list, tuple)):
+        return f"{type(v).__name__}[{len(v)}]"
+    if isinstance(v, dict):
+        return f"dict[{len(v)}]"
+    return repr(v) if isinstance(v, (int, float, bool, type(None))) else type(v).__name__
+
+
+def _meta_keys(meta: Mapping[str, Any]) -> str:
+    return f"meta: {', '.join(map(str, meta))}" if meta else ""
+
+
 @dataclass(frozen=True)
 class Sample:
     """One aligned multimodal sample (read-only mapping access to its fields).
@@ -70,6 +93,19 @@ class Sample:
             return copyreg.__newobj__, (Sample,), self.__dict__
         fields = {k: (v.numpy() if k in small else v) for k, v in fields.items()}
         return _rebuild_sample, (self.key, fields, self.sample_rate, self.meta, tuple(small))
+
+    def __repr__(self) -> str:
+        """One line: the key, each field's dtype and shape (a text shortened), the rate, meta's keys only
+        (an augmentation log can be kilobytes).
+
+        Example:
+            >>> Sample("a", {"audio": torch.zeros(1, 800), "label": 3}, 8000, {"shard": "x.tar"})
+            Sample('a', audio float32[1,800] @8000 Hz, label 3; meta: shard)
+        """
+        parts = [f"{k} {_shape(v)}" + (f" @{self.sample_rate} Hz" if k == "audio" and self.sample_rate else "")
+                 for k, v in self.fields.items()]
+        meta = _meta_keys(self.meta)
+        return f"Sample({self.key!r}" + "".join(f", {p}" for p in parts) + (f"; {meta}" if meta else "") + ")"
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -177,6 +213,30 @@ class Batch:
     lengths: dict[str, torch.Tensor] = field(default_factory=dict)
     sample_rate: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """A summary (a batch of 32 printed its tensors and every sample's augmentation log: 70 KB): the
+        number of samples and the first and last keys, each field's dtype and shape, the audio rate, how
+        many samples have each modality, meta's keys.
+
+        Example:
+            >>> collate([Sample("a", {"label": 1}), Sample("b", {})])
+            Batch(2 samples 'a'..'b'; label int64[2] present 1/2; meta: fields)
+        """
+        n = len(self.keys)
+        keys = "" if not n else f" {self.keys[0]!r}" if n == 1 else f" {self.keys[0]!r}..{self.keys[-1]!r}"
+        parts = []
+        for k, v in self.data.items():
+            part = f"{k} {_shape(v)}"
+            if k == "audio" and self.sample_rate:
+                part += f" @{self.sample_rate} Hz"
+            mask = self.present.get(k)
+            if isinstance(mask, torch.Tensor) and mask.numel() == n:
+                part += f" present {int(mask.sum())}/{n}"
+            parts.append(part)
+        meta = _meta_keys(self.meta)
+        return (f"Batch({n} sample{'s' * (n != 1)}{keys}" + "".join(f"; {p}" for p in parts)
+                + (f"; {meta}" if meta else "") + ")")
 
     def __getitem__(self, name: str) -> Any:
         if not isinstance(name, str):  # batch[0], or list(batch) / for x in batch (which index 0, 1, ...)

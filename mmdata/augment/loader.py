@@ -317,6 +317,48 @@ class Loader:
         self._pinned = True  # the next iteration's epoch was chosen (constructor, set_epoch, load_state_dict)
         self._active = False  # a pass is under way
 
+    @property
+    def label_names(self) -> list[str] | None:
+        """The class names: the dataset card's ``label_names``; for a blend, the names merged over its
+        datasets (every label is mapped into them); None when the card names no classes.
+
+        Example:
+            >>> import tempfile, mmdata
+            >>> from mmdata.testing import make_messy_folder
+            >>> t = tempfile.mkdtemp()
+            >>> _ = make_messy_folder(t + "/raw", n=12)
+            >>> _ = mmdata.shard(t + "/raw", t + "/ds", progress=False)
+            >>> loader(t + "/ds", 4).label_names
+            ['circle', 'square', 'triangle']
+        """
+        names = getattr(self.source, "label_names", None)  # a memory cache has none: the card's then
+        names = names if names is not None else self._label_names()
+        return list(names) if names is not None else None
+
+    def __repr__(self) -> str:
+        """One line: the data, split, batch size, stage, workers, the recipe's sections and the batches
+        per epoch when the index fixes them.
+
+        Example:
+            >>> import tempfile, mmdata
+            >>> from mmdata.testing import make_sample_folder
+            >>> t = tempfile.mkdtemp()
+            >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+            >>> repr(loader(t + "/ds", 4)).split(", ", 1)[1]
+            "split='train', batch_size=4, stage='train', num_workers=0, epoch=0, recipe=none, batches=2)"
+        """
+        path = (dict(self.path) if isinstance(self.path, Mapping) else str(self.path))
+        rec = self.recipe.to_dict()
+        sections = [k for k in ("normalize", "image", "audio", "text", "batch", "balance") if rec.get(k)]
+        try:
+            batches = str(len(self))
+        except Exception:  # no exact length (balance, on_error="skip"), or the index cannot be read now
+            batches = "unknown"
+        extra = f", device='{self.device}'" if self.device.type != "cpu" else ""
+        return (f"Loader({path!r}, split={self.split!r}, batch_size={self.batch_size}, stage={self.stage!r}, "
+                f"num_workers={self.num_workers}, epoch={self.epoch}{extra}, "
+                f"recipe={'+'.join(sections) or 'none'}, batches={batches})")
+
     def _label_names(self) -> list[str] | None:
         try:
             from mmdata.shards.index import load_card
