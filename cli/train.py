@@ -91,6 +91,11 @@ def train(
     probe: Annotated[bool, typer.Option("--probe", help="Linear probe: freeze the encoders, train one linear layer.")] = False,
     label_fraction: Annotated[float, typer.Option(callback=_fraction, help="Fraction of training labels used (stratified, per "
                               "seed). [0.0<x<=1.0]")] = 1.0,
+    train_split: Annotated[Optional[str], typer.Option(help="Splits read as the training split, A,B,C. Default: train; "
+                           "with --val-split / --test-split, every other split of the dataset (k-fold: --val-split 4 "
+                           "--test-split 5 trains on folds 1,2,3).")] = None,
+    val_split: Annotated[Optional[str], typer.Option(help="The split used for validation (best epoch). Default: val.")] = None,
+    test_split: Annotated[Optional[str], typer.Option(help="The split scored as test. Default: test.")] = None,
     on_error: Annotated[str, typer.Option("--on-error", help="A sample that does not decode (a float WAV holding NaN): raise "
                         "(stop, naming it) or skip (leave it out of training and the scores, counted in metrics.json "
                         "skipped).")] = "raise",
@@ -113,7 +118,8 @@ def train(
                 image_size=_image_size(image_size), channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
                 max_tokens=max_tokens, fusion_args=_key_values(fusion_arg, "--fusion-arg"), pretrain=pretrain,
                 pretrain_epochs=pretrain_epochs, pretrain_args=_key_values(pretrain_arg, "--pretrain-arg"), probe=probe,
-                label_fraction=label_fraction, on_error=on_error)
+                label_fraction=label_fraction, on_error=on_error, train_split=train_split, val_split=val_split,
+                test_split=test_split)
     if not m:  # non-zero DDP rank
         return
     if json_:
@@ -131,7 +137,8 @@ def train(
     missing = []
     for split in ("val", "test"):
         s, n = m[split], m["samples"][split]
-        t.add_row(split, _num(s["accuracy"]), _num(s["macro_f1"]), _num(s["nll"]), _num(s["ece"]),
+        named = m["config"].get("splits", {}).get(split)  # --val-split / --test-split: the split that played it
+        t.add_row(f"{split} ({', '.join(named)})" if named else split, _num(s["accuracy"]), _num(s["macro_f1"]), _num(s["nll"]), _num(s["ece"]),
                   str(n["labelled"]), str(n["unlabelled"]))
         if not n["labelled"]:
             missing.append(f"n/a: no labelled {split} sample")

@@ -11,6 +11,8 @@ trainer:                                  # keywords of the training function
   lr: 0.002
   modalities: [image, audio, text]        # default: those the training split has (avdigits: all three)
   eval_robustness: true                   # false: skip the missing-modality / corruption evaluation
+  val_split: "4"                          # which splits play val / test / train (default: the splits so named;
+  test_split: "5"                         #   train_split: every other split), e.g. one fold of k-fold CV
 seeds: 20                                 # paired seeds per arm, 2-1000 (the maximum per arm when adaptive)
 adaptive: false                           # true, or {looks: [10, 12, 14, 16, 18, 20], futility: 0.1, spending: hsd}
 metric: test.accuracy                     # the primary metric; or {name: test.nll, higher_is_better: false, scale: 1}
@@ -76,7 +78,8 @@ from mmdata.errors import MMDataError, RecipeError
 from mmdata.plugins import MAX_PLUGINS, check_spec, load_plugins
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
-TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness")
+TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness",
+                "train_split", "val_split", "test_split")
 TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3}
 #: the embedded dataset's modalities (every avdigits sample has all three)
 EMBEDDED_MODALITIES = ("image", "audio", "text")
@@ -107,11 +110,12 @@ KNOWN_METRICS = {
 MODALITY_SECTIONS = ("image", "audio", "text")
 
 
-def data_modalities(dataset: dict[str, Any]) -> tuple[str, ...] | None:
+def data_modalities(dataset: dict[str, Any], splits: dict[str, Any] | None = None) -> tuple[str, ...] | None:
     """The modalities the bundled trainer uses on ``dataset`` when ``trainer.modalities`` is not set:
     those its training split has (:func:`mmdata.train.config.choose_modalities`), known before any run
     for the embedded dataset and a local dataset folder; None otherwise (a URL, a folder not there yet:
-    each run then takes what the split has).
+    each run then takes what the split has). ``splits``: the trainer's ``train_split`` / ``val_split`` /
+    ``test_split`` (:func:`mmdata.train.config.split_roles`).
 
     Example:
         >>> data_modalities({"name": "avdigits", "seed": 0})
@@ -125,13 +129,15 @@ def data_modalities(dataset: dict[str, Any]) -> tuple[str, ...] | None:
     if not isinstance(raw, (str, Path)) or protocol(raw) not in (None, "file"):
         return None
     from mmdata.shards.index import is_dataset
-    from mmdata.train.config import IndexStats, choose_modalities
+    from mmdata.shards.index import load_card
+    from mmdata.train.config import IndexStats, choose_modalities, split_roles
 
     path = Path(unless_file_url(str(raw)))
     if not is_dataset(path):
         return None
     try:
-        return tuple(choose_modalities(IndexStats(path), None)[0])
+        roles = split_roles(path, load_card(path), **(splits or {})) if splits else None
+        return tuple(choose_modalities(IndexStats(path, roles), None)[0])
     except (MMDataError, OSError):
         return None  # the runner's dataset check names the problem
 
@@ -594,7 +600,8 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
                               "(or name your own function with entry: package.module:function)")
         trainer = {**TRAINER_DEFAULTS, **trainer}
         if not own_trainer:
-            has = data_modalities(dataset)
+            has = data_modalities(dataset, {k: trainer[k] for k in ("train_split", "val_split", "test_split")
+                                            if k in trainer})
             if "modalities" not in trainer and has is not None:  # spelt out (config.resolved.yaml, the run hash)
                 trainer["modalities"] = list(has)
         if not own_trainer:  # the bundled trainer's own checks, naming the recipe key, before any run

@@ -225,17 +225,20 @@ def _check_dataset(ab: Ablation, storage_options: dict[str, Any] | None) -> None
     raw = ab.dataset.get("path")
     if not ab.bundled or raw is None:  # a named dataset is built by the runner: it fits by construction
         return
-    from mmdata.train.config import check_dataset, classes_of
+    from mmdata.train.config import check_dataset, classes_of, split_roles
 
+    splits = {k: ab.trainer[k] for k in ("train_split", "val_split", "test_split") if k in ab.trainer}
     if is_remote(raw):
         from mmdata.shards.index import load_card
 
         try:
-            classes_of(raw, load_card(str(raw), storage_options))
+            card = load_card(str(raw), storage_options)
+            classes_of(raw, card, roles=split_roles(raw, card, **splits, name=lambda k: f"trainer.{k}"))
         except MMDataError as exc:
             raise type(exc)(f"dataset.path: {exc}") from None
         return
-    check_dataset(local_path(raw, "dataset.path"), ab.modalities, where="dataset.path", modalities_key="trainer.modalities")
+    check_dataset(local_path(raw, "dataset.path"), ab.modalities, where="dataset.path", modalities_key="trainer.modalities",
+                  splits=splits, name=lambda k: f"trainer.{k}")
 
 
 @contextmanager

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,8 @@ class InputSpec:
 class IndexStats:
     """The columns of ``index.parquet`` the trainer reads, loaded once as numpy arrays (numeric columns
     as float64 with NaN for null; missing columns are ``None``), so a 50k-sample index costs a few MB.
+    ``roles`` (:func:`split_roles`): split names by role, e.g. ``{"train": ["1", "2", "3"], "val":
+    ["4"], "test": ["5"]}``; its rows are then looked up by role (``rows("train")``: folds 1-3).
 
     Example:
         >>> import tempfile, mmdata
@@ -110,7 +112,7 @@ class IndexStats:
     NUMERIC = ("label", "image_height", "image_width", "image_channels", "audio_seconds", "audio_sample_rate",
                "audio_channels", "text_chars")
 
-    def __init__(self, data: str | Path) -> None:
+    def __init__(self, data: str | Path, roles: Mapping[str, Sequence[str]] | None = None) -> None:
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
@@ -127,6 +129,10 @@ class IndexStats:
         split = table.column("split").dictionary_encode().combine_chunks()
         codes = split.indices.to_numpy(zero_copy_only=False)
         self._splits = {str(v): codes == i for i, v in enumerate(split.dictionary.to_pylist())}
+        if roles is not None:  # folds as splits: each role (train / val / test) is the union of its splits
+            none = np.zeros(len(codes), dtype=bool)
+            self._splits = {role: np.logical_or.reduce([self._splits.get(n, none) for n in names] or [none])
+                            for role, names in roles.items()}
         mods = table.column("modalities").combine_chunks()
         parent = pc.list_parent_indices(mods).to_numpy()
         flat = pc.list_flatten(mods)
@@ -318,6 +324,11 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
                 raise fail(key, "a duration > 0 s", value)
         elif key == "on_error":
             one_of(key, value, ON_ERROR)
+        elif key in SPLIT_OPTIONS:  # the names are checked against the dataset's (split_roles)
+            many = key == "train_split" and isinstance(value, Sequence) and not isinstance(value, str) and all(
+                isinstance(v, (str, int)) and not isinstance(v, bool) for v in value)
+            if not (value is None or many or isinstance(value, (str, int)) and not isinstance(value, bool)):
+                raise fail(key, "split names A,B,C or a list" if key == "train_split" else "one split name", value)
         elif key == "device":
             import torch
 
@@ -330,16 +341,19 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
 
 
 def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, where: str = "data",
-                  modalities_key: str = "--modalities (modalities=)") -> None:
+                  modalities_key: str = "--modalities (modalities=)", splits: Mapping[str, Any] | None = None,
+                  name: Callable[[str], str] = option_name) -> None:
     """Raise when the trainer cannot train on the dataset at ``data``: no classes, a missing train / val /
     test split, no labelled train or val sample, or a requested modality no training sample has. The
-    message starts with ``where`` (the argument or recipe key the folder came from)."""
+    message starts with ``where`` (the argument or recipe key the folder came from). ``splits``:
+    ``train_split`` / ``val_split`` / ``test_split`` (:func:`split_roles`), named by ``name``."""
     from mmdata.shards.index import load_card
 
     try:
         card = load_card(data)
-        classes_of(data, card)
-        st = IndexStats(data)
+        roles = split_roles(data, card, **(splits or {}), name=name)
+        classes_of(data, card, roles=roles)
+        st = IndexStats(data, roles)
         choose_modalities(st, modalities, card, option=modalities_key)
         for s in ("train", "val"):
             n = st.labels(s)
@@ -348,7 +362,8 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
                                   "training and model selection need labels")
     except MMDataError as exc:
         msg = str(exc)
-        raise type(exc)(msg if msg.startswith(modalities_key) else f"{where}: {msg}") from None
+        own = msg.startswith(modalities_key) or any(msg.startswith(name(k)) for k in SPLIT_OPTIONS)
+        raise type(exc)(msg if own else f"{where}: {msg}") from None
 
 
 def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
@@ -377,21 +392,25 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
     return out
 
 
-def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True) -> tuple[int, list[str]]:
+def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True,
+               roles: Mapping[str, Sequence[str]] | None = None) -> tuple[int, list[str]]:
     """The card's number of classes and class names; raise when it has none (unless not
     ``need_classes``: contrastive pre-training alone, which needs a train split only; then ``(0, [])``
-    without classes), lacks a train / val / test split, or its names do not match."""
+    without classes), lacks a train / val / test split, or its names do not match. ``roles``
+    (:func:`split_roles`, checked there): the splits play train / val / test, not the names."""
     classes = int(card.get("num_classes") or 0)
     if classes < 2 and need_classes:
         raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels (to "
                           f"pre-train the encoders on unlabelled pairs alone: --pretrain contrastive --epochs 0)")
-    missing = [s for s in (RUN_SPLITS if need_classes else ("train",)) if s not in card["splits"]]
+    missing = [s for s in (RUN_SPLITS if need_classes else ("train",)) if s not in card["splits"]] if roles is None else []
     if missing and not need_classes:
         raise MMDataError(f"{data}: pre-training needs a train split; it has {sorted(card['splits'])} (shard with "
                           f"--split train=0.9,test=0.1: test, when there is one, measures retrieval)")
     if missing:
         raise MMDataError(f"{data}: needs train/val/test splits; it has {sorted(card['splits'])} (shard with --split "
-                          f"train=0.8,val=0.1,test=0.1; an embedded dataset built with a small --limit may lack one)")
+                          f"train=0.8,val=0.1,test=0.1; an embedded dataset built with a small --limit may lack one; "
+                          f"or say which splits play them: --val-split NAME --test-split NAME [--train-split A,B,...], "
+                          f"e.g. folds sharded with --column split=fold: --val-split 4 --test-split 5)")
     if classes < 2 and not need_classes:
         return 0, []
     names = [str(n) for n in (card.get("label_names") or [])] or [str(c) for c in range(classes)]
@@ -402,6 +421,70 @@ def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True
 
 #: the splits a training run reads: its normalize stage must bring each to the training split's format
 RUN_SPLITS = ("train", "val", "test")
+SPLIT_OPTIONS = ("train_split", "val_split", "test_split")
+
+
+def split_roles(data: str | Path, card: dict[str, Any], train_split: str | Sequence[str] | None = None,
+                val_split: str | None = None, test_split: str | None = None,
+                name: Callable[[str], str] = option_name) -> dict[str, list[str]] | None:
+    """Which of the dataset's splits play train, val and test: None (the splits named so) when none
+    of the three is given; else ``{"train": [...], "val": [name], "test": [name]}`` — a role not given
+    keeps its own name (``val``, ``test``), and train defaults to every other split of the card
+    (folds ``1``..``5`` with ``val_split="4", test_split="5"``: train on 1, 2, 3). ``train_split``: a
+    name, ``"A,B,C"`` or a list. A name the card lacks, a split in two roles or an empty train is an
+    error naming the option (``name``).
+
+    Example:
+        >>> card = {"splits": {s: {} for s in "12345"}}
+        >>> split_roles("esc", card, val_split="4", test_split="5")
+        {'train': ['1', '2', '3'], 'val': ['4'], 'test': ['5']}
+        >>> split_roles("esc", card) is None
+        True
+    """
+    if train_split is None and val_split is None and test_split is None:
+        return None
+    have = [str(s) for s in card.get("splits") or {}]
+
+    def one(key: str, value: Any, default: str) -> str:
+        if value is None:
+            return default
+        if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip() or "," in str(value):
+            raise MMDataError(f"{name(key)}: expected one split name, got {value!r}")
+        return str(value).strip()
+
+    val, test = one("val_split", val_split, "val"), one("test_split", test_split, "test")
+    if train_split is None:
+        train = [s for s in have if s not in (val, test)]
+    else:
+        parts = train_split.split(",") if isinstance(train_split, str) else train_split
+        if isinstance(parts, (int, float)) or not isinstance(parts, Sequence):
+            raise MMDataError(f"{name('train_split')}: expected split names (A,B,C or a list), got {train_split!r}")
+        train = [str(p).strip() for p in parts if str(p).strip()]
+        if len(set(train)) != len(train):
+            raise MMDataError(f"{name('train_split')}: a split is named twice in {train}")
+    if not train:
+        raise MMDataError(f"{name('train_split')}: no split left to train on ({data} has {have}; val {val!r}, "
+                          f"test {test!r})")
+    roles = {"train": train, "val": [val], "test": [test]}
+    for role, names in roles.items():
+        unknown = [n for n in names if n not in have]
+        if unknown:
+            raise MMDataError(f"{name(role + '_split')}: {data} has no split {' or '.join(map(repr, unknown))}; "
+                              f"it has {have}")
+    if val == test or val in train or test in train:
+        twice = sorted({val, test} & set(train) | ({val} if val == test else set()))
+        raise MMDataError(f"{name('val_split')} / {name('test_split')} / {name('train_split')}: split "
+                          f"{', '.join(map(repr, twice))} plays two roles (train {train}, val {val!r}, test {test!r}); "
+                          "a sample scored on what it was trained or selected on says nothing")
+    return roles
+
+
+def role_splits(roles: Mapping[str, Sequence[str]] | None, role: str) -> str | list[str]:
+    """What a loader reads for ``role``: the split of that name, its one split, or the list read as one."""
+    if roles is None:
+        return role
+    names = list(roles[role])
+    return names[0] if len(names) == 1 else names
 
 
 def _elsewhere(st: IndexStats, every: np.ndarray, name: str | Callable[[np.ndarray], list[str]]) -> str:

@@ -52,8 +52,8 @@ import torch.nn.functional as F
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, choose_modalities, class_warnings,  # noqa: F401
-                                  SPEC_UNUSED, classes_of, decoded_bytes, derive_inputs, effective_inputs, spec_ops,
-                                  undecodable, with_normalize)  # OPTIMIZERS: kept importable here
+                                  SPEC_UNUSED, classes_of, decoded_bytes, derive_inputs, effective_inputs, role_splits,
+                                  spec_ops, split_roles, undecodable, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, labels_of, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
@@ -224,17 +224,19 @@ def _optimizer(model: torch.nn.Module, optimizer: str, lr: float, weight_decay: 
 
 def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], world: int, *, batch_size: int, seed: int,
              device: torch.device, fields: list[str], num_workers: int, balance: dict[str, Any] | None = None,
-             on_error: str = "raise") -> dict[str, Any]:
+             on_error: str = "raise", roles: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Train: normalize + the recipe's random ops (batched on the device). Val / test: normalize only."""
     import mmdata
 
     common = {"device": device, "modalities": fields, "num_workers": num_workers,
               **({"on_error": on_error} if on_error != "raise" else {})}
-    loaders = {"train": mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, augment_on="device",
+    loaders = {"train": mmdata.loader(data, batch_size, recipe=recipe, split=role_splits(roles, "train"), seed=seed,
+                                      augment_on="device",
                                       cache=plan["train"], balance=balance, **common)}
     for split in ("val", "test"):
         reader = {"partition": False} if world > 1 else {}  # rank 0 evaluates the whole split
-        loaders[split] = mmdata.loader(data, batch_size, recipe=recipe, split=split, stage="eval", cache=plan[split],
+        loaders[split] = mmdata.loader(data, batch_size, recipe=recipe, split=role_splits(roles, split), stage="eval",
+                                       cache=plan[split],
                                        **common, **reader)
     return loaders
 
@@ -251,6 +253,20 @@ def local_data(data: str | Path, storage_options: dict[str, Any] | None = None, 
     return stage_dataset(str(data), storage_options=storage_options, progress=progress)
 
 
+def _check_roles(recipe: Any, pretrain: str | None, label_fraction: float) -> None:
+    """What named splits (--train-split / --val-split / --test-split) do not support yet: the readers
+    of pre-training, of a label fraction and of a recipe's balance take one split named train."""
+    import mmdata
+
+    what = [w for w, on in (("--pretrain (pretrain=)", pretrain is not None),
+                            ("--label-fraction (label_fraction=)", label_fraction != 1.0),
+                            ("the recipe's balance", recipe is not None and mmdata.load_recipe(recipe).balance is not None))
+            if on]
+    if what:
+        raise MMDataError(f"{' and '.join(what)} with --train-split / --val-split / --test-split: not supported yet (they "
+                          "read the split named train); drop one of them")
+
+
 def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
           seed: int = 0, recipe: Any = None, batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-4,
           optimizer: str = "adamw", device: str = "cpu", threads: int | None = None, num_workers: int = 0,
@@ -259,7 +275,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           max_tokens: int | None = None, progress: bool = False, fusion_args: dict[str, Any] | None = None,
           pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
           probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None,
-          on_error: str = "raise", **config: Any) -> Run:
+          on_error: str = "raise", train_split: str | Sequence[str] | None = None, val_split: str | None = None,
+          test_split: str | None = None, **config: Any) -> Run:
     """Check the dataset, settle inputs and classes, build the model, optimiser and loaders (see :func:`train`).
 
     Every loader gets the same normalize stage (train's input format, its steps chosen over train, val
@@ -276,8 +293,11 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                   modalities=modalities, on_error=on_error)
     card = load_card(data)
     pretrain_only = config.get("epochs") == 0  # contrastive pre-training alone: labels are not needed
-    classes, names = _classes(data, card, need_classes=not pretrain_only)
-    st = IndexStats(data)
+    roles = split_roles(data, card, train_split, val_split, test_split)
+    if roles is not None:
+        _check_roles(recipe, pretrain, label_fraction)
+    classes, names = _classes(data, card, need_classes=not pretrain_only, roles=roles)
+    st = IndexStats(data, roles)
     modalities, left_out = choose_modalities(st, modalities, card)
     if classes:
         st.check_labels(classes)
@@ -316,7 +336,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
     loaders = {} if pretrain_only else _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev,
                                                 fields=[*modalities, "label"], num_workers=num_workers, balance=prep.balance,
-                                                on_error=on_error)
+                                                on_error=on_error, roles=roles)
     cfg = {"fusion": fusion, "modalities": modalities, "modalities_left_out": left_out, "seed": seed, "batch_size": batch_size,
            "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev),
            # the threads torch used, not the option: their count changes float sums, so a run is reproduced with it
@@ -324,11 +344,15 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
            "num_workers": num_workers, "cache": cache, "cache_budget_mb": cache_budget_mb,
            "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world,
            "fusion_args": dict(fusion_args or {}), **prep.config, **config,
-           **({"on_error": on_error} if on_error != "raise" else {})}  # the default's config as before
+           **({"on_error": on_error} if on_error != "raise" else {}),  # the default's config as before
+           **({"splits": roles} if roles is not None else {})}
     run = Run(data=Path(data), config=cfg, spec=inputs, normalize=norm, classes=classes, names=names, samples=samples,
               cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
               opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, progress=progress, prep=prep, t0=t0,
               warnings=data_warnings, keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities) <= cache_budget_mb * 2**20)
+    if roles is not None:
+        run.say("splits: " + "; ".join(f"{role} = {', '.join(n)}" for role, n in roles.items())
+                + " (--train-split / --val-split / --test-split)")
     run.say((f"{data}: {classes} classes ({', '.join(names)})" if classes else f"{data}: no classes (pre-training only)")
             + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
                if left_out else ""))
@@ -462,7 +486,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           max_seconds: float | None = None, max_tokens: int | None = None, fusion_args: dict[str, Any] | None = None,
           pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
           probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None,
-          on_error: str = "raise") -> dict[str, Any]:
+          on_error: str = "raise", train_split: str | Sequence[str] | None = None, val_split: str | None = None,
+          test_split: str | None = None) -> dict[str, Any]:
     """Train the reference fusion model on any dataset folder with train / val / test splits; returns
     (and writes) the metrics.
 
@@ -518,6 +543,13 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             ``--check header``) stops the run with an error naming its shard and key and how to find
             and fix such samples; ``"skip"``: such samples are left out of training and of every score
             and counted (``metrics["skipped"]``: split -> reason -> samples, and a warning).
+        train_split, val_split, test_split: which of the dataset's splits play train, val and test
+            (None for all three: the splits named so). ``val_split`` / ``test_split``: one name each
+            (not given: ``val`` / ``test``); ``train_split``: a name, ``"A,B,C"`` or a list read as
+            one split, by default every other split of the dataset — k-fold cross-validation over
+            folds sharded as splits (``--column split=fold``): ``val_split="4", test_split="5"``
+            trains on 1, 2, 3. The metrics keep the roles' names (``test``, ``val``, ``samples``);
+            ``config["splits"]`` records the split names each played.
 
     Returns:
         ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},
@@ -546,6 +578,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         raise MMDataError("probe=True (--probe) trains a linear layer, and epochs=0 (--epochs 0) trains none")
     check_options(fusion=fusion, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
                   modalities=modalities, label_noise=label_noise, eval_robustness=eval_robustness, on_error=on_error,
+                  train_split=train_split, val_split=val_split, test_split=test_split,
                   **({"epochs": epochs} if epochs != 0 else {}))
     if out is not None:
         from mmdata.train.outputs import check_out, remove_leftovers
@@ -560,7 +593,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                       channels=channels, sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens,
                       fusion_args=fusion_args, pretrain=pretrain, pretrain_epochs=pretrain_epochs,
                       pretrain_args=pretrain_args, probe=probe, label_fraction=label_fraction,
-                      storage_options=storage_options, on_error=on_error)
+                      storage_options=storage_options, on_error=on_error, train_split=train_split,
+                      val_split=val_split, test_split=test_split)
     except MMDataError as exc:
         hinted = undecodable(exc, data, skip="; or leave them out of this run with --on-error skip (on_error='skip')")
         if hinted is None:
@@ -575,7 +609,8 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
            sample_rate: int | None, max_seconds: float | None, max_tokens: int | None,
            fusion_args: dict[str, Any] | None, pretrain: str | None, pretrain_epochs: int,
            pretrain_args: dict[str, Any] | None, probe: bool, label_fraction: float,
-           storage_options: dict[str, Any] | None, on_error: str) -> dict[str, Any]:
+           storage_options: dict[str, Any] | None, on_error: str, train_split: str | Sequence[str] | None,
+           val_split: str | None, test_split: str | None) -> dict[str, Any]:
     """:func:`train` once its options and ``out`` are checked."""
     with caller_threads():  # threads= sets torch's threads for the run, not for the caller after it
         run = setup(data, fusion=fusion, modalities=modalities, seed=seed, recipe=recipe, batch_size=batch_size, lr=lr,
@@ -584,7 +619,8 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
                     sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens, epochs=epochs,
                     label_noise=label_noise, eval_robustness=eval_robustness, progress=progress, fusion_args=fusion_args,
                     pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
-                    label_fraction=label_fraction, storage_options=storage_options, on_error=on_error)
+                    label_fraction=label_fraction, storage_options=storage_options, on_error=on_error,
+                    train_split=train_split, val_split=val_split, test_split=test_split)
         if epochs == 0:
             return pretrained_only(run, out)
         best: tuple[float, int, dict[str, Any] | None, dict[str, Any] | None] = (-1.0, -1, None, None)

@@ -159,3 +159,103 @@ def test_spec_warning_recommends_a_loadable_target() -> None:
     assert m, SPEC_UNUSED
     rec = mmdata.load_recipe(f"audio: [{{op: time_mask, p: 0.5, target: {m.group(1)}}}]")
     assert rec.to_dict()["audio"][0]["target"] == "wave"
+
+
+# -- (E) k-fold cross-validation: folds sharded as splits 1..5 -------------------------------------------
+
+@pytest.fixture(scope="module")
+def folds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 clips, 2 classes, folds 1-5 as splits (``--column split=fold``), 4 clips each."""
+    rows = [(8000, "dog" if i % 2 else "rain", str(i % 5 + 1)) for i in range(20)]
+    return _esc(tmp_path_factory.mktemp("folds"), rows)
+
+
+def test_folds_without_split_options_name_them_in_the_error(folds: Path) -> None:
+    from mmdata.train import train
+
+    with pytest.raises(MMDataError, match=r"it has \['1', '2', '3', '4', '5'\].*--val-split 4 --test-split 5"):
+        train(folds, epochs=1)
+
+
+def test_val_and_test_split_train_on_the_other_folds(folds: Path) -> None:
+    from mmdata.train import train
+
+    m = train(folds, epochs=1, threads=1, eval_robustness=False, val_split="4", test_split="5")
+    assert m["config"]["splits"] == {"train": ["1", "2", "3"], "val": ["4"], "test": ["5"]}
+    assert {s: n["samples"] for s, n in m["samples"].items()} == {"train": 12, "val": 4, "test": 4}
+    assert m["test"]["accuracy"] is not None and set(m["per_class"]) == {"val", "test"}
+
+
+def test_train_split_list_streamed_with_a_worker(folds: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from mmdata.train import train
+
+    m = train(folds, epochs=1, threads=1, eval_robustness=False, train_split=["1", "2"], val_split=3, test_split="4",
+              cache=False, num_workers=1, out=tmp_path / "run")
+    assert m["config"]["splits"] == {"train": ["1", "2"], "val": ["3"], "test": ["4"]}
+    assert m["samples"]["train"]["samples"] == 8
+    keys = pq.read_table(tmp_path / "run" / "predictions.parquet").column("key").to_pylist()
+    test_keys = [s.key for s in mmdata.open_dataset(folds, split="4")]
+    assert sorted(keys) == sorted(test_keys)
+
+
+@pytest.mark.parametrize(("kw", "err"), [
+    ({"val_split": "9", "test_split": "5"}, r"val_split \(--val-split\): \S+ has no split '9'; it has \['1'"),
+    ({"val_split": "4", "test_split": "4"}, r"split '4' plays two roles"),
+    ({"train_split": "1,4", "val_split": "4", "test_split": "5"}, r"split '4' plays two roles"),
+    ({"train_split": "1,1", "val_split": "4", "test_split": "5"}, r"train_split \(--train-split\): a split is named twice"),
+    ({"val_split": "4,5", "test_split": "3"}, r"val_split \(--val-split\): expected one split name"),
+    ({"val_split": "4", "test_split": "5", "label_fraction": 0.5}, r"--label-fraction .* not supported yet"),
+])
+def test_split_options_are_checked(folds: Path, kw: dict, err: str) -> None:
+    from mmdata.train import train
+
+    with pytest.raises(MMDataError, match=err):
+        train(folds, epochs=1, **kw)
+
+
+def test_naming_the_default_splits_trains_exactly_as_the_default(tmp_path: Path) -> None:
+    """val_split="val", test_split="test": train is every other split (train); the same run, the split
+    names recorded; the default records none."""
+    from mmdata.train import train
+
+    ds = _esc(tmp_path, [(8000, "dog" if i % 2 else "rain", ("train", "train", "val", "test")[i % 4]) for i in range(12)])
+    a = train(ds, epochs=2, threads=1, eval_robustness=False, batch_size=4)
+    b = train(ds, epochs=2, threads=1, eval_robustness=False, batch_size=4, val_split="val", test_split="test")
+    assert "splits" not in a["config"]
+    assert b["config"].pop("splits") == {"train": ["train"], "val": ["val"], "test": ["test"]}
+    a.pop("wall_s"), b.pop("wall_s")
+    assert a == b
+
+
+def test_cli_k_fold_options(folds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, out = _cli(["train", str(folds), "--epochs", "1", "--threads", "1", "--no-robustness", "--val-split", "4",
+                      "--test-split", "5", "--train-split", "1,2,3", "--out", str(tmp_path / "f5")], capsys)
+    assert code == 0, out
+    assert "splits: train = 1, 2, 3; val = 4; test = 5" in out and "test (5)" in out
+    m = json.loads((tmp_path / "f5" / "metrics.json").read_text())
+    assert m["config"]["splits"]["test"] == ["5"] and "accuracy" in m["test"]
+
+
+def test_ablation_trainer_split_keys(folds: Path, tmp_path: Path) -> None:
+    """trainer.val_split / test_split (/ train_split) reach every run and are checked before any run."""
+    import pandas as pd
+
+    from mmdata.ablate import run
+
+    recipe = {"dataset": {"path": str(folds)}, "seeds": 2, "controls": {"identity": False},
+              "trainer": {"epochs": 1, "batch_size": 4, "eval_robustness": False, "val_split": "4", "test_split": "5"},
+              "design": {"mode": "explicit", "baseline": None, "arms": {"gain": {"audio": [{"op": "gain", "p": 0.5}]}}}}
+    s = run(recipe, tmp_path / "ab", workers=1, progress=False, plots=False, on_warning=lambda msg: None)
+    assert s["design"]["complete"]
+    runs = pd.read_parquet(tmp_path / "ab" / "runs.parquet")
+    assert (runs["status"] == "ok").all() and len(runs) == 4
+    bad = {**recipe, "trainer": {**recipe["trainer"], "val_split": "9"}}
+    with pytest.raises(MMDataError, match=r"^trainer\.val_split: \S+ has no split '9'"):
+        run(bad, tmp_path / "ab2", workers=1, progress=False, plots=False, on_warning=lambda msg: None)
+    with pytest.raises(MMDataError, match=r"needs train/val/test splits.*--val-split 4 --test-split 5"):
+        run({**recipe, "trainer": {"epochs": 1}}, tmp_path / "ab3", workers=1, progress=False, plots=False,
+            on_warning=lambda msg: None)
