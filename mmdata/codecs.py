@@ -1,7 +1,7 @@
 """Member codecs: how a shard member's extension maps to a field name and how its bytes decode.
 
 A WebDataset sample is the run of tar members sharing a key: ``<key>.<ext>``. The extension after
-the key names the field: ``jpg``/``png`` -> ``image``, ``flac``/``wav``/``ogg`` -> ``audio``,
+the key names the field: ``jpg``/``png`` -> ``image``, ``flac``/``wav``/``ogg``/``aiff`` -> ``audio``,
 ``txt`` -> ``text``, ``cls`` -> ``label``, ``json`` -> ``json``, ``<name>.npy`` -> ``<name>``; any
 other extension is a field of that name, as WebDataset keys it: ``depth.png`` (an image type: its
 stored values, :func:`decode_image_values`), ``seg.json`` (parsed), ``caption_de.txt`` (a string),
@@ -29,7 +29,9 @@ import numpy as np
 
 #: an animated GIF / WebP / APNG or a multi-page TIFF is read as its first frame (Pillow's default)
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "ppm", "pgm")
-AUDIO_EXTS = ("flac", "wav", "ogg", "mp3")
+#: stored as they are, decoded by libsndfile (FLAC by dr_flac when miniaudio is installed); AIFF / AIFC
+#: (``.aiff``, ``.aif``, ``.aifc``) as soundfile reads them
+AUDIO_EXTS = ("flac", "wav", "ogg", "mp3", "aiff", "aif", "aifc")
 TEXT_EXTS = ("txt", "text")
 LABEL_EXTS = ("cls", "label", "index")
 PICKLE_EXTS = ("pyd", "pickle", "pkl", "pth", "pt")
@@ -650,14 +652,14 @@ def _sf_planar(data: bytes, declared: int | None, max_samples: int) -> tuple[np.
 
 
 def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES) -> tuple[Any, int]:
-    """Decode FLAC/WAV/OGG/MP3 bytes to a float32 (channels, time) tensor and its sample rate.
+    """Decode FLAC/WAV/OGG/MP3/AIFF bytes to a float32 (channels, time) tensor and its sample rate.
 
     FLAC decodes with miniaudio (dr_flac) when installed, everything else with soundfile (libsndfile),
     a block at a time into the (channels, time) result. Before decoding, the length the header
-    declares (FLAC STREAMINFO, the WAV ``data`` chunk, libsndfile's frame count) x channels must be
-    at most ``max_samples`` (default :data:`MAX_AUDIO_SAMPLES`); a FLAC that declares no length is
-    decoded a block at a time and refused once past it. A WAV's ``data`` chunk must be whole (as
-    ``mmdata shard`` checks it: ``mediainfo.probe_audio``).
+    declares (FLAC STREAMINFO, the WAV ``data`` chunk, AIFF's ``COMM``, libsndfile's frame count) x
+    channels must be at most ``max_samples`` (default :data:`MAX_AUDIO_SAMPLES`); a FLAC that declares
+    no length is decoded a block at a time and refused once past it. A WAV's ``data`` chunk and an
+    AIFF's ``SSND`` chunk must be whole (as ``mmdata shard`` checks them: ``mediainfo.probe_audio``).
 
     Raises:
         DecodeError: the declared or decoded length is over ``max_samples``; the samples
@@ -665,8 +667,8 @@ def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES) -> tuple[Any
             than its header declares (damaged frames: dr_flac skips them and returns a shorter clip);
             libsndfile's own error for bytes it cannot decode (:func:`decode_member` names the member
             either way).
-        mmdata.shards.mediainfo.CorruptMedia: a truncated or malformed WAV (``truncated WAV: the data
-            chunk declares 16000 bytes, the file holds 7978``).
+        mmdata.shards.mediainfo.CorruptMedia: a truncated or malformed WAV or AIFF (``truncated WAV:
+            the data chunk declares 16000 bytes, the file holds 7978``).
 
     Example:
         >>> from mmdata.testing import audio_bytes
@@ -682,10 +684,11 @@ def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES) -> tuple[Any
         why = audio_size_error(declared, info[1], max_samples=max_samples)  # type: ignore[index]
         if why is not None:
             raise OversizeMediaError(why)
-    elif data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+    elif (data[:4] == b"RIFF" and data[8:12] == b"WAVE") or (data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC")):
         from mmdata.shards.mediainfo import probe_audio
 
-        frames, _, channels = probe_audio(data)  # the data chunk is whole: libsndfile would read a cut one short
+        # the WAV data / AIFF SSND chunk is whole: libsndfile would read a cut one short, without an error
+        frames, _, channels = probe_audio(data)
         why = audio_size_error(frames, channels, max_samples=max_samples)
         if why is not None:
             raise OversizeMediaError(why)

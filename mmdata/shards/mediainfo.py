@@ -7,7 +7,8 @@ decoding pixels or samples, and checked for the damage a copy or a download leav
 * JPEG: markers up to the scan, then an end-of-image marker after it (a cut file);
 * FLAC: metadata blocks, then the last audio frame: its header CRC-8 and frame CRC-16 match and it
   ends at the sample count STREAMINFO declares (a cut file, a cut last frame);
-* WAV: the ``data`` chunk holds the bytes its header declares (a cut file).
+* WAV: the ``data`` chunk holds the bytes its header declares (a cut file);
+* AIFF / AIFC (uncompressed, A-law, mu-law): the ``SSND`` chunk holds the frames ``COMM`` declares.
 
 Other formats go to Pillow / soundfile (header only). ``check="decode"`` (``mmdata shard --check
 decode``) also decodes every image and audio file in full (:func:`decode_check`).
@@ -408,6 +409,68 @@ def _wav(d: bytes) -> tuple[int, int, int] | None:
     raise CorruptMedia("WAV without a data chunk" if fmt else "WAV without fmt and data chunks")
 
 
+#: AIFC compression types whose frames are ``sound bytes // (channels x bytes per sample)``: the bytes per
+#: sample (None: from the COMM chunk's sample size); other types (IMA ADPCM, ...) go to libsndfile
+_AIFC_LINEAR = {b"NONE": None, b"twos": None, b"sowt": None, b"raw ": None, b"in24": 3, b"in32": 4, b"42ni": 4,
+                b"fl32": 4, b"FL32": 4, b"fl64": 8, b"FL64": 8, b"ulaw": 1, b"ULAW": 1, b"alaw": 1, b"ALAW": 1}
+
+
+def _extended(b: bytes) -> float:
+    """An IEEE 754 80-bit extended float (AIFF's sample rate): sign and 15-bit exponent, 64-bit mantissa."""
+    exp = int.from_bytes(b[:2], "big")
+    mant = int.from_bytes(b[2:10], "big")
+    if exp & 0x7FFF == 0x7FFF:
+        return float("nan")
+    value = mant * 2.0 ** ((exp & 0x7FFF) - 16383 - 63) if mant else 0.0
+    return -value if exp & 0x8000 else value
+
+
+def _aiff(d: bytes) -> tuple[int, int, int] | None:
+    """(frames, rate, channels) of an uncompressed (or A-law / mu-law) AIFF / AIFC whose ``SSND`` chunk
+    holds the frames its ``COMM`` chunk declares (libsndfile reads a cut one short, without an error);
+    None for other encodings (libsndfile's header then decides)."""
+    n = len(d)
+    pos = 12
+    comm: tuple[int, int, int, float, int | None] | None = None
+    sound: int | None = None
+    while n - pos >= 8:
+        cid = d[pos:pos + 4]
+        size = int.from_bytes(d[pos + 4:pos + 8], "big")
+        avail = n - pos - 8
+        if cid == b"COMM":
+            if size < 18 or size > avail or (d[8:12] == b"AIFC" and size < 22):
+                raise CorruptMedia("AIFF with a truncated COMM chunk")
+            channels, frames, bits = struct.unpack_from(">hIh", d, pos + 8)
+            rate = _extended(d[pos + 16:pos + 26])
+            kind = d[pos + 26:pos + 30] if d[8:12] == b"AIFC" else b"NONE"
+            if kind not in _AIFC_LINEAR:
+                return None
+            width = _AIFC_LINEAR[kind] or (bits + 7) // 8
+            if channels <= 0 or width <= 0 or not rate >= 1:  # also NaN
+                raise CorruptMedia(f"AIFF COMM chunk with {channels} channels, rate {rate:g}, {bits}-bit samples")
+            comm = (channels, frames, width, rate, None)
+        elif cid == b"SSND":
+            if size > avail:
+                raise CorruptMedia(f"truncated AIFF: the SSND chunk declares {size} bytes, the file holds {avail}")
+            offset = int.from_bytes(d[pos + 8:pos + 12], "big") if size >= 8 else 0
+            sound = max(size - 8 - offset, 0)
+        elif size > avail:
+            raise CorruptMedia(f"truncated AIFF: chunk {_chunk_name(cid)} runs past the end of the file")
+        pos += 8 + size + (size & 1)
+    if comm is None:
+        raise CorruptMedia("AIFF without a COMM chunk")
+    channels, frames, width, rate, _ = comm
+    if frames == 0:  # as WAV: audio of no frame is no audio
+        raise CorruptMedia("AIFF without audio frames (its COMM chunk declares 0 sample frames)")
+    need = frames * channels * width
+    if sound is None:
+        raise CorruptMedia(f"truncated AIFF: no SSND chunk holds the {frames} frames its COMM chunk declares")
+    if sound < need:
+        raise CorruptMedia(f"truncated AIFF: the COMM chunk declares {frames} frames ({need} bytes), the SSND chunk "
+                           f"holds {sound} bytes")
+    return frames, int(rate), channels
+
+
 def _sf_audio(d: bytes) -> tuple[int, int, int]:
     import soundfile as sf
 
@@ -436,6 +499,10 @@ def probe_audio_py(data: bytes) -> tuple[int, int, int]:
         return _flac(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         got = _wav(data)
+        if got is not None:
+            return got
+    elif data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC"):
+        got = _aiff(data)
         if got is not None:
             return got
     return _sf_audio(data)
