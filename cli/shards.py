@@ -60,6 +60,7 @@ def shard(
     layout: Annotated[str, typer.Option(help="samples (one tar series) or columns (one series per modality).")] = "samples",
     column: Annotated[Optional[list[str]], typer.Option(help="Manifest column for a field, FIELD=COLUMN (repeatable); a FIELD that is not image, audio, text, label, key or split (depth=depth_png) makes a named field: <key>.depth.png beside the image. For a folder source, FIELD=FOLDER: a paired layout (--column image=images --column seg=masks), files joined by their path inside their folder; other folders are not read.")] = None,
     meta: Annotated[Optional[list[str]], typer.Option("--meta", help="Manifest metadata column(s) (speaker, duration, ...; repeatable or comma-separated): stored per sample in a <key>.json member, read back as the sample's 'json' field.")] = None,
+    root: Annotated[Optional[str], typer.Option("--root", help="Folder a manifest's paths are read from instead of the manifest's own folder (ESC-50: meta/esc50.csv naming audio/ files by name: --root ESC-50/audio); paths outside it are refused, as outside the manifest's folder without it.")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="Manifest column whose rows go to one split together (image_id for a row per caption, speaker for speaker-disjoint splits); rows naming one file always do.")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}), a path or an fsspec URL; default: labels.json / labels.txt at the source root, else the class folders.")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
@@ -85,7 +86,8 @@ def shard(
             rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                       layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
                       on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
-                      executor=executor, address=address, meta=_meta(meta), group_by=group_by)
+                      executor=executor, address=address, meta=_meta(meta), group_by=group_by,
+                      root=root)
         except OSError as exc:
             no_room(exc, out)
             raise
@@ -107,12 +109,27 @@ def shard(
     if counts:
         what = ", ".join(f"{v} {k[:-1] if v == 1 else k}" for k, v in counts.items())
         note(f"[yellow]left out: {what}[/] (every one listed in dataset.json under \"skipped\"):")
-        for sk in rep["skipped"][:10]:
-            note(f"  {escape(sk['source'])}: {escape(sk['reason'])}")
-        if len(rep["skipped"]) > 10:
-            note(f"  ... and {len(rep['skipped']) - 10} more")
+        _left_out(rep["skipped"])
     for w in rep["warnings"]:
         warn(w)
+
+
+def _left_out(skipped: list[dict]) -> None:
+    """The first ten causes (files, members, folders) and the samples they emptied as one line: a sample
+    entry per emptied row would fill the ten lines and hide what was wrong."""
+    from mmdata.shards.writer import skip_reasons
+
+    emptied_by = {s["sample"] for s in skipped if s["what"] == "member"}
+    emptied = [s for s in skipped if s["what"] == "sample" and s["sample"] in emptied_by]
+    causes = [s for s in skipped if not (s["what"] == "sample" and s["sample"] in emptied_by)]
+    for sk in causes[:10]:
+        note(f"  {escape(sk['source'])}: {escape(sk['reason'])}")
+    if len(causes) > 10:
+        note(f"  ... and {len(causes) - 10} more; by reason: {escape('; '.join(skip_reasons(causes, 5)))}")
+    if emptied:
+        shown = ", ".join(repr(s["sample"]) for s in emptied[:3]) + (", ..." if len(emptied) > 3 else "")
+        note(f"  {len(emptied)} sample{'s' * (len(emptied) != 1)} with no file or text left once these were left "
+             f"out, so left out whole: {escape(shown)}")
 
 
 def inspect(path: DataUrl, json_: JsonFlag = False) -> None:

@@ -118,6 +118,9 @@ class Discovered:
     #: whether two records may name one file (a manifest's rows may; a folder's samples never do): the
     #: split then keeps such records together (:func:`mmdata.shards.writer.split_groups`)
     shared_files: bool = False
+    #: what to do when nothing is found, naming folders on this machine (not in the card, which names none):
+    #: the folder that holds a manifest's missing files, with ``--root``
+    hint: str | None = None
 
 
 def skip_entry(source: str, what: str, reason: str, sample: str | None = None) -> dict[str, Any]:
@@ -1420,13 +1423,18 @@ def _check_reserved_text(rows: list[dict[str, Any]], fields: Mapping[str, str], 
                                   f"like a file (it names the sample's {_NAMES[field]}): fix it in the manifest")
 
 
-def _meta_types(rows: list[dict[str, Any]], cols: Sequence[str]) -> dict[str, type]:
+#: a CSV bool as Python (and pandas' ``to_csv``) writes one
+_CSV_BOOLS = {"True": True, "False": False}
+
+
+def _meta_types(rows: list[dict[str, Any]], cols: Sequence[str]) -> dict[str, Callable[[str], Any]]:
     """For a CSV manifest (all cells text): the metadata columns whose every filled cell reads back as
-    written — ``int`` when each is an integer as Python writes one (``12``, ``-3``; not ``+49``, ``007``,
-    ``1_000``), ``float`` when each is such an integer or a float as Python writes one (``1.5``, ``2.0``,
-    ``1e-05``; not ``1.10``, ``1e3`` or 20 significant digits); other columns stay text, so no cell's
-    digits change."""
-    out: dict[str, type] = {}
+    written, with the function that reads a cell — ``int`` when each is an integer as Python writes one
+    (``12``, ``-3``; not ``+49``, ``007``, ``1_000``), ``float`` when each is such an integer or a float as
+    Python writes one (``1.5``, ``2.0``, ``1e-05``; not ``1.10``, ``1e3`` or 20 significant digits), ``bool``
+    when each is ``True`` or ``False``, as Python and pandas' ``to_csv`` write them (not ``true``, ``TRUE``,
+    ``yes``, which Python writes for no bool); other columns stay text, so no cell changes."""
+    out: dict[str, Callable[[str], Any]] = {}
     for col in cols:
         cells = [str(r[col]) for r in rows if not _blank(r.get(col))]
         if not cells:
@@ -1436,6 +1444,8 @@ def _meta_types(rows: list[dict[str, Any]], cols: Sequence[str]) -> dict[str, ty
             out[col] = int
         elif all(i or _float_as_written(c) for i, c in zip(ints, cells)):
             out[col] = float
+        elif all(c in _CSV_BOOLS for c in cells):
+            out[col] = _CSV_BOOLS.__getitem__
     return out
 
 
@@ -1555,7 +1565,7 @@ def common_kind(kinds: Any) -> str:
     return "json"
 
 
-def _meta_member(row: Mapping[str, Any], cols: Sequence[str], types: Mapping[str, type] | None,
+def _meta_member(row: Mapping[str, Any], cols: Sequence[str], types: Mapping[str, Callable[[str], Any]] | None,
                  bad: Callable[[str, str, str], None], kinds: dict[str, set[str]] | None = None) -> bytes:
     """One sample's ``.json`` member from its metadata cells. ``types``: a CSV manifest's column types
     (:func:`_meta_types`; a blank CSV cell is ``null``); None for JSONL / Parquet, whose values are kept
@@ -1595,6 +1605,7 @@ _NEGATIVE_LABEL = re.compile(r"\s*-\d+(\.0)?\s*")
 #: cells longer than this are cut in reports (a caption in a column read as paths)
 _LONG_CELL = 200
 _ESCAPES = "the path escapes the manifest's folder"
+_ESCAPES_ROOT = "the path escapes the --root folder"
 
 
 def check_split_name(name: str, where: str) -> str:
@@ -1782,13 +1793,15 @@ def _inline_cell(data: bytes, name_hint: Any) -> _Cell:
     from mmdata.interop.hf import audio_ext, image_ext
 
     shown = f"<{len(data)} bytes>"
-    ext = image_ext(data) or audio_ext(data) or ("npy" if data[:6] == b"\x93NUMPY" else None)
+    ext = (image_ext(data) or audio_ext(data) or ("npy" if data[:6] == b"\x93NUMPY" else None)
+           or ("aiff" if data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC") else None))
     if ext is None and isinstance(name_hint, str):
         named = split_name(posixpath.basename(name_hint))
         ext = named[1] if named is not None else None
     if ext is None or (ext not in KNOWN_EXTS and not ext.endswith("npy")):
         return _Cell(shown, reason=f"inline bytes of an unknown type (starting {data[:8]!r}; expected PNG, JPEG, "
-                                   f"WebP, BMP, TIFF, FLAC, WAV, OGG, MP3 or .npy, or a struct whose 'path' has a "
+                                   f"WebP, BMP, TIFF, FLAC, WAV, OGG, MP3, AIFF or .npy, or a struct whose 'path' has "
+                                   f"a "
                                    f"known extension)", located=True)
     return _Cell(shown, data, ext, located=True)
 
@@ -1803,9 +1816,10 @@ def _cell_text(val: Any) -> str | None:
     return None
 
 
-def _local_cell(val: str, bases: tuple[str, ...], root: str) -> _Cell:
-    """A cell of a manifest on this machine: a path relative to the manifest's folder, an absolute
-    path or a ``file://`` URL (percent-encoded or not), read when it lies inside that folder."""
+def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "") -> _Cell:
+    """A cell of a manifest on this machine: a path relative to the manifest's folder (or the folder
+    ``root=`` names), an absolute path or a ``file://`` URL (percent-encoded or not), read when it lies
+    inside that folder; ``escapes``: the reason for a path outside it (default :data:`_ESCAPES`)."""
     from urllib.parse import unquote, urlsplit
 
     from mmdata.urls import protocol
@@ -1828,7 +1842,7 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str) -> _Cell:
     named = split_name(os.path.basename(norm))
     if rel is None:
         key = posixpath.join(posixpath.dirname(os.path.normpath(p)), named[0]) if named else None
-        return _Cell(shown, key=key, reason=_ESCAPES, located=True)  # a path: not a metadata column
+        return _Cell(shown, key=key, reason=escapes or _ESCAPES, located=True)  # a path: not a metadata column
     key = posixpath.join(posixpath.dirname(rel), named[0]) if named else None
     full = os.path.join(root, rel)
     try:
@@ -2009,7 +2023,8 @@ def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str], name
 
 def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
                       *, label_names_from: str | None = None, on_error: str = "skip", remote: Any = None,
-                      meta: Sequence[str] | None = None, group_by: str | None = None) -> Discovered:
+                      meta: Sequence[str] | None = None, group_by: str | None = None,
+                      root: str | Path | None = None) -> Discovered:
     """Records from a manifest: one row per sample.
 
     Columns: ``key`` (optional; default the first media path, relative to the manifest's folder and
@@ -2034,14 +2049,26 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     (a dict; a batch holds a list of them). JSONL and Parquet values keep their types (``""`` stays
     ``""``; Parquet through pyarrow: ints stay ints next to nulls, lists, maps as objects, decimals,
     durations in seconds, dates as ISO text; NaN is ``null``); CSV cells are text, except a column whose
-    every filled cell reads back as written as an int or a float (:func:`_meta_types`: ``00123``,
-    ``+49...``, ``1.10`` keep their column text). A value JSON cannot hold (bytes, infinity, a lone
-    surrogate, 64+ levels of nesting) is reported and stored as ``null``.
+    every filled cell reads back as written as an int, a float or a bool (:func:`_meta_types`: ``00123``,
+    ``+49...``, ``1.10`` keep their column text; ``True`` / ``False`` are bools). A value JSON cannot hold
+    (bytes, infinity, a lone surrogate, 64+ levels of nesting) is reported and stored as ``null``.
 
     ``group_by``: a column whose rows go to one split together (``image_id`` for one row per caption, a
     speaker for speaker-disjoint splits): its value is each record's :attr:`Record.group`; the column is
     read for that only, unless a field or ``--meta`` reads it too. Rows naming the same file are one group
     whether or not it is given (:func:`mmdata.shards.writer.assign_splits`).
+
+    ``root``: the folder the rows' paths are read from instead of the manifest's folder (``--root``:
+    ESC-50's ``meta/esc50.csv`` names files in ``audio/`` by their bare names: ``root="ESC-50/audio"``),
+    with the same rule: relative paths are read from it, absolute paths must lie inside it, a path
+    outside it is refused and listed. Only for a manifest on this machine.
+
+    A column is read as files only when it names files: a column none of whose cells names a file or
+    looks like a path (no media extension, no ``/``: a class id, a take letter) is not read, with one
+    warning pointing at ``--meta`` (not a listed skip per cell); a column whose cells look like paths
+    but name no file (a manifest whose files lie in another folder) is listed cell by cell, and a
+    warning says where the paths were looked for and names ``--root`` (and :attr:`Discovered.hint` the
+    folder that holds them, when one beside the manifest does: the "no samples found" error gives it).
 
     ``remote``: the manifest is at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`);
     its rows name files relative to its folder there, by relative paths only.
@@ -2056,6 +2083,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         [('a/x.1', 0)]
     """
     if remote is not None:
+        if root is not None:
+            raise SourceError(f"manifest {remote.url}: --root (root=) is for a manifest on this machine; a manifest "
+                              f"at a URL names files relative to its folder there")
         rows = read_manifest(remote.url, remote.fetch_one(remote.root))
         base_s = remote.root.rpartition("/")[0]
         listed = remote.meta_under(base_s)
@@ -2063,11 +2093,17 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         bases: tuple[str, ...] = ()
     else:
         path = Path(path)
+        folder = path.parent if root is None else Path(root)
+        if root is not None and not folder.is_dir():
+            what = "not a folder" if folder.exists() else "no such folder"
+            raise SourceError(f"manifest {path.name}: --root {root}: {what} (the folder the manifest's paths are read "
+                              f"from)")
         rows = read_manifest(path)
-        base_s = str(path.parent.resolve())
+        base_s = str(folder.resolve())
         # an absolute path may name the folder as the user sees it (through a link) or resolved
-        bases = tuple(dict.fromkeys((base_s, os.path.abspath(path.parent))))
+        bases = tuple(dict.fromkeys((base_s, os.path.abspath(folder))))
         name = path.name
+    escapes = _ESCAPES if root is None else _ESCAPES_ROOT
     present = {c for r in rows for c in r}
     for fieldname, col in (columns or {}).items():
         if rows and col not in present:
@@ -2099,12 +2135,16 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     listed_texts: list[str] = []  # CSV captions that read as a Python list ("['a', 'b']": pandas' to_csv of a list)
     no_group = 0
     blank_texts: list[str] = []
-    stats: dict[str, list[Any]] = {}  # per path column: [cells, cells naming a file or holding data, first cell]
+    # per path column: [cells, cells naming a file or holding data, cells that look like a path, first cell,
+    # the first relative path not found]
+    stats: dict[str, list[Any]] = {}
     escaping: list[str] = []
-    for i, raw in enumerate(rows):
+    cells: list[list[tuple[str, _Cell]]] = []  # per row, its path columns' cells
+    for raw in rows:
         row = {rename.get(k, k): v for k, v in raw.items() if k not in meta_cols and k != group_only}  # a field's
-        where = f"{name} row {i + 1}"
         parsed: list[tuple[str, _Cell]] = []
+        cells.append(parsed)
+        texts: dict[str, str] = {}  # the path column cells that are text
         for col, val in row.items():
             if col in RESERVED_COLUMNS or _blank(val):
                 continue
@@ -2121,6 +2161,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 parsed.append((col, _inline_cell(bytes(val), None)))
                 continue
             text = _cell_text(val)
+            if text is not None:
+                texts[col] = text
             if text is None:
                 parsed.append((col, _Cell(f"<{type(val).__name__}>", reason=f"a {type(val).__name__} value, not a "
                                           f"file path or bytes")))
@@ -2130,7 +2172,23 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             elif remote is not None:
                 parsed.append((col, _remote_cell(text, base_s, listed)))
             else:
-                parsed.append((col, _local_cell(text, bases, base_s)))
+                parsed.append((col, _local_cell(text, bases, base_s, escapes)))
+        for col, cell in parsed:
+            seen = stats.setdefault(col, [0, 0, 0, cell.shown, None])
+            seen[0] += 1
+            seen[1] += cell.located
+            text = texts.get(col)
+            if text is not None and _path_like(text):
+                seen[2] += 1
+                if seen[4] is None and not cell.located and not os.path.isabs(text) and ":" not in text[:12]:
+                    seen[4] = text
+    # a column none of whose cells names a file or looks like one is metadata (a class id, a take letter):
+    # not read, one warning (below) instead of a listed skip per cell
+    unread = {col for col, (n, hits, pathlike, _, _) in stats.items() if n and not hits and not pathlike}
+    for i, raw in enumerate(rows):
+        row = {rename.get(k, k): v for k, v in raw.items() if k not in meta_cols and k != group_only}
+        where = f"{name} row {i + 1}"
+        parsed = [(col, cell) for col, cell in cells[i] if col not in unread]
         key_val = row.get("key")
         given = True
         if not _blank(key_val):
@@ -2154,11 +2212,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         members: dict[str, str | bytes] = {}
         field_cols: dict[str, str] = {}
         for col, cell in parsed:
-            seen = stats.setdefault(col, [0, 0, cell.shown])
-            seen[0] += 1
-            seen[1] += cell.located
             if cell.reason is not None:
-                if cell.reason is _ESCAPES:
+                if cell.reason is _ESCAPES or cell.reason is _ESCAPES_ROOT:
                     escaping.append(cell.shown)
                 bad(cell.shown, col, cell.reason)
                 continue
@@ -2258,33 +2313,85 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     if no_group:
         warnings.append(f"manifest {name}: {_count(no_group, 'row')} {'have' if no_group != 1 else 'has'} no "
                         f"--group-by {group_by} value: each is a group of its own")
-    if escaping:
+    if escaping and root is not None:
+        warnings.append(f"manifest {name}: {_count(len(escaping), 'path')} outside the --root folder (e.g. "
+                        f"{escaping[0]!r}) {'were' if len(escaping) != 1 else 'was'} left out: with --root (root=) the "
+                        f"manifest names files in that folder's tree; give --root a folder that holds all its files "
+                        f"(e.g. their common parent)")
+    elif escaping:
         # the same words for a manifest here and at a URL: the card does not depend on where it is
         warnings.append(f"manifest {name}: {_count(len(escaping), 'path')} outside the manifest's folder "
                         f"(e.g. {escaping[0]!r}) {'were' if len(escaping) != 1 else 'was'} left out: a manifest "
                         f"names files in its own folder tree; put the manifest in a folder that holds all its files "
-                        f"(e.g. their common parent) and write the paths from there")
-    # a column none of whose cells names a file is most likely metadata (a score, an author): say so
-    # once, beside the per-cell "file not found" entries
-    warnings += [f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file in the "
-                 f"manifest's folder (e.g. {first!r}); every column but key, text, label and split holds file paths — "
-                 f"if {col!r} is metadata, pass --meta {shlex.quote(col)} (meta=[{col!r}]) to keep it in each sample's .json "
-                 f"member"
-                 for col, (n, hits, first) in stats.items() if n and not hits]
+                        f"(e.g. their common parent) and write the paths from there, or pass --root DIR (root=) "
+                        f"naming that folder")
+    for col in sorted(unread, key=list(stats).index):
+        n, _, _, first, _ = stats[col]
+        warnings.append(f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file or "
+                        f"looks like a file name (e.g. {first!r}): the column is not read (every column but key, "
+                        f"text, label and split holds file paths); if {col!r} is metadata, pass --meta "
+                        f"{shlex.quote(col)} (meta=[{col!r}]) to keep it in each sample's .json member")
+    hint = None
+    # a column of paths none of which is found: the files are elsewhere (ESC-50's meta/ beside audio/)
+    for col, (n, hits, pathlike, first, missing) in stats.items():
+        if not n or hits or not pathlike:
+            continue
+        found_in = None if remote is not None or missing is None else _folder_holding(base_s, missing)
+        where_s = "the --root folder" if root is not None else "the manifest's folder"
+        # the same words for a manifest here and at a URL (the card does not depend on where it is); the
+        # folder found goes to the error only
+        warnings.append(f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file in "
+                        f"{where_s} (e.g. {first!r}), which relative paths are read from; for a manifest on this "
+                        f"machine, pass --root DIR (root=) naming the folder that holds them, or put the manifest "
+                        f"there (if the column is metadata: --meta {shlex.quote(col)})")
+        if found_in is not None and hint is None:
+            hint = (f"column {col!r}: {missing!r} is in {found_in}: pass --root {shlex.quote(found_in)} "
+                    f"(root={found_in!r}) to read the manifest's paths from there")
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
-                      meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True)
+                      meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True,
+                      hint=hint)
 
 
 def _count(n: int, what: str) -> str:
     return f"{n} {what}{'s' * (n != 1)}"
 
 
+def _path_like(text: str) -> bool:
+    """Whether a cell looks like a file path: a known media extension, or a folder in it (``a/b``)."""
+    return "/" in text or os.sep in text or split_name(posixpath.basename(text.strip())) is not None
+
+
+_NEAR_FOLDERS = 256  # folders looked into for a manifest's missing files: a hint, not a search
+
+
+def _folder_holding(base: str, rel: str) -> str | None:
+    """A folder near ``base`` (its parent, the parent's folders, ``base``'s own folders) in which the
+    relative path ``rel`` names a file — where a manifest's files are when it lies beside them (ESC-50:
+    ``meta/esc50.csv`` naming ``audio/`` files by their bare names); None when none is."""
+    parent = os.path.dirname(base)
+
+    def folders(d: str) -> list[str]:
+        try:
+            with os.scandir(d) as it:
+                names = sorted(e.name for e in it if not is_hidden_folder(e.name) and e.is_dir())
+        except OSError:
+            return []
+        return [os.path.join(d, n) for n in names[:_NEAR_FOLDERS]]
+
+    for d in [parent, *folders(parent), *folders(base)]:
+        if os.path.normpath(d) != os.path.normpath(base) and os.path.isfile(os.path.join(d, rel)):
+            return d
+    return None
+
+
 def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, labels_from_folders: bool | None = None,
              label_names: list[str] | None = None, label_names_from: str | None = None, on_error: str = "skip",
              exclude: str | Path | None = None, storage_options: dict[str, Any] | None = None,
-             meta: Sequence[str] | None = None, group_by: str | None = None) -> Discovered:
+             meta: Sequence[str] | None = None, group_by: str | None = None,
+             root: str | Path | None = None) -> Discovered:
     """Records from a folder or a manifest file (by suffix); see :func:`discover_folder` and
-    :func:`discover_manifest` (``meta``: a manifest's metadata columns). ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
+    :func:`discover_manifest` (``meta``: a manifest's metadata columns; ``root``: the folder a local
+    manifest's paths are read from). ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
     for its filesystem): listed here, its files fetched by whoever writes the shards
     (:mod:`mmdata.shards.remote_source`). ``exclude``: the job's output (a path or URL), not walked
     when it lies inside the source."""
@@ -2292,6 +2399,11 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
         raise SourceError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     from mmdata.urls import is_remote
 
+    if root is not None and (is_remote(src) or not Path(src).is_file()):
+        what = ("a manifest at a URL (it names files relative to its folder there)" if is_remote(src) else
+                "a folder (it names its own files)" if Path(src).is_dir() else "not a manifest file")
+        raise SourceError(f"source {src}: --root (root=) names the folder a manifest's paths are read from; this "
+                          f"source is {what}")
     if is_remote(src):
         from mmdata.shards.remote_source import discover_remote
 
@@ -2303,7 +2415,7 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
     src = Path(src)
     if src.is_file():
         return discover_manifest(src, columns, label_names, label_names_from=label_names_from, on_error=on_error,
-                                 meta=meta, group_by=group_by)
+                                 meta=meta, group_by=group_by, root=root)
     if not src.exists():
         raise SourceError(f"source {src} does not exist")
     if meta:

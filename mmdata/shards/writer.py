@@ -17,6 +17,7 @@ import json
 import marshal
 import math
 import os
+import re
 import shutil
 import stat
 import sys
@@ -731,8 +732,9 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
 
     A member that cannot be read, is over ``max_file_size`` or fails its check (truncated or corrupt
     media, text that is not UTF-8, invalid JSON / .npy; a full decode with ``check="decode"``) is
-    dropped and reported; the sample keeps its other members, or is skipped when only its label (or
-    nothing) is left. With ``on_error="raise"`` the first bad member raises a SourceError naming it.
+    dropped and reported; the sample keeps its other members, or is skipped when only its label and
+    metadata (a manifest's ``--meta`` member) are left, or nothing. With ``on_error="raise"`` the first
+    bad member raises a SourceError naming it.
     """
     decode = task.get("check") == "decode"
     reads = iter(got)
@@ -930,8 +932,8 @@ def _member_source(value: Any, key_ext: str, task: dict[str, Any]) -> str:
 
 def _drop(rec: tuple[Any, ...], datas: list[bytes], bad: dict[int, str], fields: tuple[str, ...],
           task: dict[str, Any], skipped: list[dict[str, Any]]) -> tuple[Any, list[bytes], tuple[str, ...]]:
-    """The record without its bad members (None when only a label or nothing is left), its payloads
-    and member suffixes; each bad member reported, or the first raised with ``on_error="raise"``."""
+    """The record without its bad members (None when nothing but its label and metadata is left), its
+    payloads and member suffixes; each bad member reported, or the first raised with ``on_error="raise"``."""
     key, source_key, label, extra, exts, values = rec
     for i, reason in bad.items():
         source = _member_source(values[i], f"{source_key}.{exts[i]}", task)
@@ -940,7 +942,9 @@ def _drop(rec: tuple[Any, ...], datas: list[bytes], bad: dict[int, str], fields:
                               f"left out and reported")
         skipped.append(skip_entry(source, "member", reason, source_key))
     keep = [i for i in range(len(exts)) if i not in bad]
-    if all(fields[i] == "label" for i in keep):
+    # a label and metadata (the .json member a manifest's --meta columns or a Hugging Face source's
+    # scalar columns give: bytes, not a file) are no content: with every file gone, the sample goes too
+    if all(fields[i] == "label" or (exts[i] == "json" and values[i].__class__ is bytes) for i in keep):
         skipped.append(skip_entry(source_key, "sample", "nothing left to shard once its bad files are left out",
                                   source_key))
         return None, [], ()
@@ -1107,6 +1111,7 @@ def shard(
     storage_options: dict[str, Any] | None = None,
     meta: Sequence[str] | None = None,
     group_by: str | None = None,
+    root: str | Path | None = None,
 ) -> dict[str, Any]:
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
@@ -1149,6 +1154,10 @@ def shard(
         group_by: a manifest's column whose rows go to one split together (``image_id`` for a row per
             caption, ``speaker`` for speaker-disjoint splits); the card records it as ``split_group_by``.
             Rows naming one file go to one split together whether or not it is given (:func:`assign_splits`).
+        root: the folder a manifest's paths are read from instead of its own folder (``--root``; ESC-50's
+            ``meta/esc50.csv`` names the files of ``audio/`` by their bare names: ``root="ESC-50/audio"``);
+            relative paths are read from it, and a path outside it is refused and listed, as one outside
+            the manifest's folder is without it. Only for a manifest on this machine.
         labels_from_folders: force (or forbid) the folder-per-class layout; default auto-detect.
         on_error: ``"skip"``: a bad file (corrupt or truncated media, text that is not UTF-8, a bad label,
             a second file for one field, an unreadable or too large file) is left out of its sample and
@@ -1228,6 +1237,9 @@ def shard(
         if group_by is not None:
             raise SourceError("group_by: a Hugging Face source's rows are split one by one; export it as a Parquet "
                               "manifest (dataset.to_parquet) to split by a column's groups")
+        if root is not None:
+            raise SourceError("root: a Hugging Face source holds its files' bytes; root= names the folder a CSV / "
+                              "JSONL / Parquet manifest's paths are read from")
         report = shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                           layout=layout, label_names=label_names, columns=columns,
                           labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
@@ -1245,14 +1257,14 @@ def shard(
         fractions = parse_split(split)
         found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                          label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options,
-                         meta=meta, group_by=group_by)
+                         meta=meta, group_by=group_by, root=root)
         if group_by is not None and fractions is not None:  # the card says how the split was drawn
             card_extra = {**(card_extra or {}), "split_group_by": group_by}
         if found.meta_columns:  # the card says where the metadata went
             card_extra = {**(card_extra or {}), "metadata_columns": list(found.meta_columns),
                           "metadata_kinds": dict(found.meta_kinds)}
         if not found.records:
-            raise SourceError(f"source {redact(str(src))}: no samples found (skipped {len(found.skipped)} files)")
+            raise _none_found(found, src)
         report = write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers,
                                fractions=fractions, seed=seed, layout=layout, label_names=found.label_names,
                                skipped=found.skipped, on_error=on_error, max_file_size=max_file_size, check=check,
@@ -1460,6 +1472,43 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                     pass
             raise nothing
         return rep
+
+
+_ROW = re.compile(r" row \d+(?=[,:])")
+
+
+def skip_reasons(skipped: Sequence[Mapping[str, Any]], k: int = 3) -> list[str]:
+    """The ``k`` most common reasons among a report's ``skipped`` entries, as ``"N × reason (e.g.
+    'source')"``: a manifest's row numbers dropped (``m.csv row 3, column 'audio': file not found`` counts
+    as ``m.csv, column 'audio': file not found``), the causes (files, members, folders) before the samples
+    they emptied, then the most common first.
+
+    Example:
+        >>> skip_reasons([{"source": f"{i}.wav", "what": "member", "reason": f"m.csv row {i}, column 'audio': "
+        ...               "file not found"} for i in (1, 2)])
+        ["2 × m.csv, column 'audio': file not found (e.g. '1.wav')"]
+    """
+    groups: dict[tuple[bool, str], list[Any]] = {}
+    for entry in skipped:
+        reason = _ROW.sub("", str(entry.get("reason")), count=1)
+        seen = groups.setdefault((entry.get("what") == "sample", reason), [0, entry.get("source")])
+        seen[0] += 1
+    order = sorted(groups.items(), key=lambda g: (g[0][0], -g[1][0]))
+    return [f"{n} × {reason} (e.g. {source!r})" for (_, reason), (n, source) in order[:k]]
+
+
+def _none_found(found: Any, src: Any) -> SourceError:
+    """The error of a source in which discovery found no sample: what it left out, by reason, and the fix
+    it knows (the folder that holds a manifest's files)."""
+    counts = Counter(s.get("what") for s in found.skipped)
+    left = ", ".join(_count(n, str(what)) for what, n in sorted(counts.items()))
+    reasons = skip_reasons(found.skipped, 4)
+    why = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+    said = f" ({left} left out: {why})" if found.skipped else " (no file mmdata shards)"
+    tail = f"; {found.hint}" if getattr(found, "hint", None) else ""
+    if not tail:
+        tail = "".join(f"; {w}" for w in found.warnings if "--root" in w or "--meta" in w)[:2000]
+    return SourceError(f"source {redact(str(src))}: no samples found{said}{tail}")
 
 
 def _nothing_sharded(skipped: list[dict[str, Any]], where: str) -> SourceError:
