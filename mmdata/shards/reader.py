@@ -38,6 +38,12 @@ reader's counts so far in ``meta["skipped"]`` (when non-empty), and a worker pos
 :class:`SkipBoard` when :func:`mmdata.loader` gives it one (a loss after its last sample has no
 sample to travel with); the loader sums them, identically for any number of workers.
 
+Subsets. ``split`` may be a list of splits, read as one (their shards in the order given); ``keys=``
+selects samples of the split by key (from a filter of ``index.parquet``). Both are planned from the
+index: unselected samples are passed over in the raw stream (never decoded, not even copied out of a
+mapped shard), a shard holding none is not opened, and positions, ``samples_per_reader`` and the
+stride over samples count the selected samples only, so resume and ``len(loader)`` stay exact.
+
 Arguments are checked against the dataset: ``modalities`` naming neither a stored field nor a
 standard modality raises; a shard listed twice is read once, with a warning.
 """
@@ -52,7 +58,7 @@ import threading
 import warnings
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -380,6 +386,42 @@ def split_names(split: Any, error: type[Exception] = ShardError) -> tuple[str, .
                 f"(['1', '2', '3']), got {split!r}")
 
 
+def expect_keys(value: Any, error: type[Exception] = ShardError) -> frozenset[str] | None:
+    """``keys=`` as a set of sample keys: any iterable of strings (a list, a set, a numpy array, a pandas
+    Series, a pyarrow array), a table with a ``key`` column (a pandas / polars DataFrame or a pyarrow
+    Table filtered from ``index.parquet``: its ``key`` column), or one key; None stays None.
+
+    Example:
+        >>> sorted(expect_keys(["000003", "000001", "000003"]))
+        ['000001', '000003']
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset((value,))
+    columns = getattr(value, "column_names", None)
+    if columns is None and not isinstance(value, Mapping):
+        columns = getattr(value, "columns", None)
+    if columns is not None and not callable(columns):
+        if "key" not in list(columns):
+            raise error(f"keys: a table without a 'key' column (it has {list(columns)[:10]}); pass the sample keys, "
+                        f"e.g. keys=df['key'] of a filter of index.parquet")
+        value = value["key"]
+    if hasattr(value, "to_pylist"):  # pyarrow: no numpy / pandas round trip
+        value = value.to_pylist()
+    elif hasattr(value, "tolist"):  # numpy, pandas
+        value = value.tolist()
+    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
+        raise error(f"keys: expected sample keys (a list of strings, a pandas Series, a table with a 'key' column), "
+                    f"got {type(value).__name__} {value!r:.80}")
+    keys = list(value)
+    for k in keys:
+        if not isinstance(k, str):
+            raise error(f"keys: expected sample keys (strings, as index.parquet's 'key' column holds them), found "
+                        f"{type(k).__name__} {k!r:.80}")
+    return frozenset(keys)
+
+
 def _row_count(rows: slice | Any | None) -> int:
     """How many index rows a shard has (:attr:`_ShardIndex.rows` value: a slice, an array, None)."""
     if rows is None:
@@ -442,6 +484,18 @@ class _ShardIndex:
 
     def keys(self, shard: str) -> list[str]:
         return self._entries(shard)[0] if shard in self.rows else []
+
+    def row_keys(self, shard: str) -> list[str]:
+        """The shard's keys in index order, without keeping them (:meth:`keys` caches them with the
+        members and sizes, which a key selection at open does not need)."""
+        if shard in self._cache:
+            return self._cache[shard][0]
+        rows = self.rows.get(shard)
+        if rows is None:
+            return []
+        col = self.table["key"]
+        part = col.slice(rows.start, rows.stop - rows.start) if isinstance(rows, slice) else _take(self.table.select(["key"]), rows)["key"]
+        return part.to_pylist()
 
     def members(self, shard: str) -> dict[str, list[str]]:
         if shard not in self.rows:
@@ -688,7 +742,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
                  image_max_size: tuple[int, int] | None = None, image_alpha: bool = False, decode_threads: int = 0,
-                 storage_options: dict[str, Any] | None = None) -> None:
+                 storage_options: dict[str, Any] | None = None, keys: Iterable[str] | None = None) -> None:
         # every argument checked here, before anything is read: a wrong one names itself now, not as
         # "'<' not supported" or "high <= 0" once iteration starts (in a DataLoader worker)
         if on_error not in ON_ERROR:
@@ -762,6 +816,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 idx.load_card(path)  # raises: a job into this folder did not finish (its shards are no dataset yet)
             self.shards = expand_sources(path, self.storage_options)
         self.shards = _once(self.shards, path)
+        self.keys = expect_keys(keys)  # the selection (None: every sample of the split)
+        if self.keys is not None:
+            self._select(path)
         self.skipped: dict[str, int] = {}  # of the iteration in progress or the last one (see __iter__)
         self.errors: list[tuple[str, str, str]] = []
         self.board: SkipBoard | None = None  # set by mmdata.loader: worker counts reach the main process
@@ -782,6 +839,42 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         state["_dist"] = dist_rank_world() or self._dist
         state["_index"] = None  # a spawned worker reads the index itself (not a copy of every plan in the pickle)
         return state
+
+    def _select(self, path: Any) -> None:
+        """``keys=``: count the selected samples of each shard (what ``samples_per_reader`` and the stride over
+        samples count), drop the shards holding none, and raise naming a few keys the split lacks."""
+        assert self.keys is not None
+        if self.root is None:
+            raise ShardError(f"{path}: keys= selects samples by the index of a dataset folder (dataset.json + "
+                             f"index.parquet); bare shards have none (filter the samples as they come, or shard "
+                             f"them into a dataset folder first: mmdata shard SHARDS OUT)")
+        index = self._shard_index()
+        assert index is not None
+        counts: dict[str, int] = {}
+        found: set[str] = set()
+        for sh in self.shards:
+            mine = [k for k in index.row_keys(sh) if k in self.keys]
+            counts[sh] = len(mine)
+            found.update(mine)
+        missing = sorted(self.keys - found)
+        if missing:
+            where = self._where(missing[:5])
+            shown = ", ".join(f"{k!r}{f' (in split {where[k]!r})' if k in where else ''}" for k in missing[:5])
+            names = self.splits[0] if len(self.splits) == 1 else list(self.splits)
+            raise ShardError(f"{path}: {len(missing)} of the {len(self.keys)} keys= are not in split {names!r}: "
+                             f"{shown}{', ...' if len(missing) > 5 else ''} (keys are index.parquet's 'key' column "
+                             f"of that split)")
+        self.shards = [sh for sh in self.shards if counts[sh]]  # a shard with nothing selected is not opened
+        self._shard_sizes = [counts[sh] for sh in self.shards]
+
+    def _where(self, keys: list[str]) -> dict[str, str]:
+        """The split of each of ``keys`` that index.parquet lists in another split (for a message)."""
+        index = self._shard_index()
+        if index is None or not index.table.num_rows:
+            return {}
+        want = set(keys)
+        col, splits = index.table["key"].to_pylist(), index.table["split"].to_pylist()
+        return {k: str(sp) for k, sp in zip(col, splits) if k in want}
 
     def _check_modalities(self, path: Any) -> None:
         """A requested name that is neither a field the dataset stores nor a standard modality
@@ -814,7 +907,10 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
 
     @property
     def num_samples(self) -> int | None:
-        """Samples in this split (the sum over a list of splits) per the card (None for foreign shards)."""
+        """Samples an epoch reads: in this split (the sum over a list of splits) per the card, or those of
+        the split ``keys=`` selects (None for foreign shards)."""
+        if self.keys is not None and self._shard_sizes is not None:
+            return sum(self._shard_sizes)
         return sum(self.card["splits"][s]["samples"] for s in self.splits) if self.card else None
 
     @property
@@ -1038,12 +1134,23 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         return out
 
     def _slice_samples(self, plan: IndexPlan, buf: Any, starts: list[int],
-                       ends: list[int]) -> Iterator[tuple[str, dict[str, bytes], None]]:
-        """(key, {ext: bytes}, None) of a mapped shard; members not wanted are left out, not copied."""
+                       ends: list[int]) -> Iterator[tuple[str, dict[str, bytes] | None, None]]:
+        """(key, {ext: bytes}, None) of a mapped shard; members not wanted are left out, not copied. A
+        sample ``keys=`` does not select is (key, None, None): passed over, nothing copied."""
         kept = self._kept(plan)
         layouts = plan.layouts
         spans = map(slice, starts, ends)
+        chosen = self.keys
         try:
+            if chosen is not None:
+                for key, li in zip(plan.keys, plan.layout):
+                    mine = tuple(islice(spans, len(layouts[li])))
+                    if key not in chosen:
+                        yield key, None, None
+                        continue
+                    keep = kept[li]
+                    yield key, {e: buf[mine[j]] for j, e in (enumerate(layouts[li]) if keep is None else keep)}, None
+                return
             if all(k is None for k in kept):
                 members = map(buf.__getitem__, spans)
                 for key, li in zip(plan.keys, plan.layout):
@@ -1071,8 +1178,9 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         members = map(buf.__getitem__, spans)  # pulls from spans: next(spans) passes a member over
         new = object.__new__
         try:
+            chosen = self.keys
             if position >= skip and not self.skipped and all(k is None for k in kept) \
-                    and all(r is None for r in refused):
+                    and all(r is None for r in refused) and chosen is None:
                 # the common case, nothing to leave out: the loop does only what every sample needs
                 for key, li in zip(plan.keys, plan.layout):
                     s = new(Sample)
@@ -1087,6 +1195,10 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
                 return position, False
             for key, li in zip(plan.keys, plan.layout):
                 exts = layouts[li]
+                if chosen is not None and key not in chosen:  # not selected: not a position of this reader
+                    for _ in exts:
+                        next(spans)
+                    continue
                 problem = refused[li]
                 if position < skip or problem is not None:
                     for _ in exts:
@@ -1405,7 +1517,8 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             done = 0
             try:
                 for key, raw, _ in items:
-                    yield shard, key, raw  # type: ignore[misc]
+                    if raw is not None:  # None: not selected by keys=
+                        yield shard, key, raw  # type: ignore[misc]
                     done += 1
                 return
             except MemoryError:
@@ -1418,7 +1531,11 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         # list is kept as a message, and listed samples that never came are counted at the end
         listed = index.members(shard) if index is not None and shard in index.rows else None
         last_problem: tuple[str, str] | None = None
+        chosen = self.keys
         for key, raw, problem in items:
+            if chosen is not None and key is not None and key not in chosen:
+                seen.add(key)  # not selected (keys=): not read on, counted, nor a place in the stride
+                continue
             if listed is not None and key is not None:
                 if problem is None and key not in listed:
                     # a sample the index does not list here (a shard rewritten by another job, an edited
@@ -1456,7 +1573,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             reason, why = (_NOT_DELIVERED, last_problem[1]) if last_problem is not None else (
                 _MISSING, "the shard does not hold it (the shard and index.parquet are from different jobs? run mmdata verify)")
             for k in listed:
-                if k in seen:
+                if k in seen or (chosen is not None and k not in chosen):
                     continue
                 own = True
                 if stride:
@@ -1565,7 +1682,7 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
                  image_max_size: tuple[int, int] | None = None, image_alpha: bool = False, decode_threads: int = 0,
-                 storage_options: dict[str, Any] | None = None) -> ShardDataset:
+                 storage_options: dict[str, Any] | None = None, keys: Iterable[str] | None = None) -> ShardDataset:
     """Open shards as a torch IterableDataset of aligned :class:`~mmdata.Sample`.
 
     Args:
@@ -1609,6 +1726,14 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
             1: decode inline). Order and output do not depend on it.
         storage_options: options of the fsspec filesystem of URL paths (``{"endpoint_url": ...}``
             for s3fs); None: the protocol's defaults (environment variables, config files).
+        keys: read only these samples of the split (a dataset folder's): sample keys — a list, a set, a
+            pandas Series, or a table with a ``key`` column (a pandas / duckdb / pyarrow filter of
+            ``index.parquet``). Each selected sample is read once per epoch, in the split's order (a
+            filter, like webdataset's ``select``: the order given does not count, repeats count once),
+            split over workers and ranks; the others are passed over undecoded (a shard holding none is
+            not opened). ``num_samples``, ``samples_per_reader`` (so ``len(mmdata.loader(...))``) and
+            resume count the selected samples only; damage to samples not selected is not reported. A
+            key the split does not hold raises ShardError naming a few (and the split holding them).
 
     Example:
         >>> import tempfile
@@ -1623,4 +1748,4 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
                         on_error=on_error, allow_pickle=allow_pickle, required=required, decode=decode,
                         buffer_size=buffer_size, partition=partition, max_member_bytes=max_member_bytes,
                         image_max_size=image_max_size, image_alpha=image_alpha, decode_threads=decode_threads,
-                        storage_options=storage_options)
+                        storage_options=storage_options, keys=keys)
