@@ -401,6 +401,8 @@ class Loader:
         """
         state = {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions),
                  "copies": dict(self._copies), "readers": self._readers()}
+        if isinstance(self.source, BlendDataset):  # what the positions mean: the blend's names, splits, weights
+            state["blend"] = self.source.signature
         if self.num_workers > 1:
             state["next_worker"] = self._worker_next()
         return state
@@ -441,6 +443,11 @@ class Loader:
         saved, now = state.get("readers"), self._readers()
         positions = {int(k): int(v) for k, v in (state.get("positions") or {}).items()}
         started = any(v > 0 for v in positions.values()) or bool(state.get("copies"))
+        if isinstance(self.source, BlendDataset):
+            self.source.check_state(state, started)
+        elif started and state.get("blend") is not None:
+            raise MMDataError(f"a state of the blend {state['blend']} cannot resume a loader of one dataset ({self.path}): "
+                              f"its positions mean other samples here")
         if saved is None and started:  # saved before states said how many readers read them
             check_unsized_state(positions, now, int(state["epoch"]), MMDataError)
             state = {**state, "readers": now}  # checked and warned here: the reader need not say it again
@@ -458,7 +465,9 @@ class Loader:
             state = {**state, "positions": dict(enumerate(ends)), "readers": now, "next_worker": 0}
         self.epoch = int(state["epoch"])
         self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {}),
-                                     "readers": now})  # checked above: the reader need not check again
+                                     "readers": now,  # checked above: the reader need not check again
+                                     **({"blend": state.get("blend") or self.source.signature}
+                                        if isinstance(self.source, BlendDataset) else {})})
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._copies = {int(k): int(v) for k, v in (state.get("copies") or {}).items() if int(v) > 0}
         self._batches = int(state.get("batches", 0))

@@ -313,7 +313,7 @@ class DataModule(pl.LightningDataModule):
     Args:
         path: dataset folder (or shards, see :func:`mmdata.open_dataset`), or ``{name: dataset folder}``
             read as a blend (:func:`mmdata.blend`; ``weights=`` sets the training passes per epoch,
-            evaluation reads each sample once).
+            evaluation reads each sample once, from the datasets that have the split).
         batch_size: samples per training batch.
         recipe: augmentation recipe for training (path, YAML string, dict or Recipe; None: none).
         eval_recipe: recipe whose ``normalize`` stage val / test / predict get (default: ``recipe``'s;
@@ -445,10 +445,25 @@ class DataModule(pl.LightningDataModule):
                 return set(idx.load_card(path, self.loader_kw.get("storage_options")).get("splits", {}))
             return None  # bare shards: the split name is not checked
 
-        if isinstance(self.path, Mapping):  # a blend (mmdata.blend): the splits every dataset has
+        if isinstance(self.path, Mapping):  # a blend (mmdata.blend): the splits any of its datasets has
             found = [of(p) for p in self.path.values()]
-            return set.intersection(*found) if all(f is not None for f in found) else None  # type: ignore[arg-type]
+            return set.union(*found) if all(f is not None for f in found) else None  # type: ignore[arg-type]
         return of(self.path)
+
+    def _blended(self, split: str) -> dict[str, Any]:
+        """The datasets of the blend that have ``split`` (evaluation: own val / test beside a train-only
+        public set evaluates on the datasets that have them)."""
+        from mmdata.shards import index as idx
+
+        keep = {}
+        for name, path in self.path.items():
+            try:
+                splits = idx.load_card(path, self.loader_kw.get("storage_options")).get("splits", {})
+            except MMDataError:
+                splits = {split: None}  # not a dataset folder: the blend says so
+            if split in splits:
+                keep[name] = path
+        return keep
 
     def _device(self) -> Any:
         if self.augment_on == "device" and self.trainer is not None:
@@ -459,9 +474,12 @@ class DataModule(pl.LightningDataModule):
         import mmdata
 
         loader_kw = dict(self.loader_kw)
+        path = self.path
         if kw.get("stage") == "eval":
             loader_kw.pop("weights", None)  # a blend's weights shape training epochs; evaluation reads each sample once
-        return mmdata.loader(self.path, batch_size, recipe=recipe, split=split, seed=self.seed,
+            if isinstance(path, Mapping):
+                path = self._blended(split) or path  # none has it: the loader names the split missing
+        return mmdata.loader(path, batch_size, recipe=recipe, split=split, seed=self.seed,
                              num_workers=self.num_workers, device=self._device(), augment_on=self.augment_on,
                              **kw, **loader_kw)
 

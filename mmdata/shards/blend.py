@@ -3,11 +3,15 @@
 What Energon calls an epochized blend and webdataset / Lhotse users build with ``RandomMix`` / ``mux``,
 with this reader's guarantees kept:
 
-* **Weights are repetitions per epoch.** ``weights={"mine": 2, "public": 0.5}``: every epoch reads all
-  of ``mine`` twice (two passes, each its own shuffle: the dataset's epochs ``2e`` and ``2e + 1``) and
-  half of ``public`` (the first half of its epoch ``e``: with ``shuffle`` another half each epoch).
-  The epoch's length is known from the indexes, and its samples come exactly as often as the weights
-  say — no sampling with replacement, no dataset ending early and the rest running on alone.
+* **Weights are passes per epoch** (not shares of the mix). ``weights={"mine": 2, "public": 0.5}``:
+  every epoch reads all of ``mine`` twice (the dataset's epochs ``2e`` and ``2e + 1``, each its own
+  shuffle; the second pass's keys get ``#r1``, so its augmentation draws are its own) and half of
+  ``public``: blend epoch ``e`` reads ``[e * w, (e + 1) * w)`` of the dataset's stream of epochs, so
+  epoch 0 reads the first half of its epoch 0 and epoch 1 the second half — every sample once every two
+  epochs, whatever the number of readers (each reader's share is cut at the same fractions, rounded
+  half up, so consecutive epochs meet without a gap or an overlap). Samples come exactly as often as
+  the weights say — no sampling with replacement, no dataset ending early and the rest running on
+  alone. A state saved from one blend is refused by another (other names, splits or weights).
 * **The mix is a seeded shuffle of the epoch's plan**: each reader (DataLoader worker x rank) lists
   its share of every dataset's passes, and interleaves them in a random order fixed by
   ``(seed, epoch, reader)``, so the datasets stay mixed from the first batch to the last. Without
@@ -27,8 +31,10 @@ with this reader's guarantees kept:
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from fractions import Fraction
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -58,10 +64,16 @@ class _SharedBoard:
             self.blend.board.post(slot, self.blend.skipped)
 
 
+#: the most passes over one dataset per epoch (a plan holds a place per sample read)
+MAX_WEIGHT = 1000
+
+
 def _weight(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ShardError(f"blend weights: {name!r} must be a finite number >= 0 (passes over the dataset per epoch: 1 "
-                         f"reads it once, 2 twice, 0.5 half of it), got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0
+            or value > MAX_WEIGHT):
+        raise ShardError(f"blend weights: {name!r} must be a number from 0 to {MAX_WEIGHT} — passes over the dataset per "
+                         f"epoch (1 reads it once, 2 twice, 0.5 half of it), not a share of the mix: for shares p_i "
+                         f"of an epoch of T samples use p_i * T / len(dataset_i) — got {value!r}")
     return float(value)
 
 
@@ -77,7 +89,7 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
             raise ShardError(f"blend: expected a mapping of names to dataset folders, e.g. {{'mine': 'data/mine', "
                              f"'public': 'data/public'}}, got {datasets!r}")
         for name in datasets:
-            if not isinstance(name, str) or not _NAME.match(name):
+            if not isinstance(name, str) or not _NAME.match(name) or set(name) == {"."}:
                 raise ShardError(f"blend: dataset name {name!r} must be letters, digits, '_', '-' or '.' (it prefixes "
                                  f"the keys: '<name>/<key>')")
         weights = dict(weights or {})
@@ -85,6 +97,8 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
         if unknown:
             raise ShardError(f"blend weights: {unknown} name no dataset of the blend; it has {list(datasets)}")
         self.weights = {n: _weight(n, weights.get(n, 1.0)) for n in datasets}
+        # exact arithmetic for the slices (epoch * weight): consecutive epochs meet at one position
+        self._exact = {n: Fraction(w).limit_denominator(1 << 20) for n, w in self.weights.items()}
         if not any(self.weights.values()):
             raise ShardError(f"blend weights: every weight is 0 ({self.weights}): nothing to read")
         if isinstance(split, Mapping):
@@ -107,7 +121,9 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
         self.on_error = on_error
         self.datasets: dict[str, ShardDataset] = {}
         for name, path in datasets.items():
-            ds = open_dataset(path, split=splits[name], modalities=modalities, shuffle=shuffle, seed=seed,
+            # each dataset shuffled by its own seed: one folder blended under two names is two orders
+            own = int(derive(int(seed), 0, f"blend-source:{name}", 0).integers(1 << 31))
+            ds = open_dataset(path, split=splits[name], modalities=modalities, shuffle=shuffle, seed=own,
                               on_error=on_error, **reader_kw)
             if ds.card is None:
                 raise ShardError(f"blend: {name!r} ({path}) is not a dataset folder (dataset.json + index.parquet): a "
@@ -187,26 +203,43 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
         self._skip_readers = None
         self._positions = {}
 
-    def _passes(self, name: str, epoch: int) -> list[tuple[int, float]]:
-        """(the dataset's epoch, the share of it read) of each pass over ``name`` in blend epoch ``epoch``."""
-        w = self.weights[name]
-        k = math.ceil(w)
-        return [(epoch * k + r, min(1.0, w - r)) for r in range(k)]
+    def _slices(self, name: str, epoch: int) -> list[tuple[int, Fraction, Fraction]]:
+        """What blend epoch ``epoch`` reads of dataset ``name``: (its epoch, from, to) — fractions of that
+        epoch's share. The epochs tile the dataset's stream of epochs: epoch ``e`` reads
+        ``[e * w, (e + 1) * w)`` of it, so weight 0.5 reads the first half of the dataset's epoch 0, then
+        its second half, then the first half of its epoch 1 (every sample once every two epochs), and
+        1.5 reads one epoch and a half."""
+        w = self._exact[name]
+        start, end = epoch * w, (epoch + 1) * w
+        out = []
+        j = math.floor(start)
+        while j < end:
+            a, b = max(start, Fraction(j)) - j, min(end, Fraction(j + 1)) - j
+            if b > a:
+                out.append((j, a, b))
+            j += 1
+        return out
 
-    def _plan(self, readers: int, epoch: int | None, exact: bool) -> dict[str, list[list[tuple[int, int]]]] | None:
-        """Per dataset, per reader: (dataset epoch, samples) of each pass; None when a count is unknown.
-        ``exact``: only when nothing can be lost (``on_error="raise"``)."""
-        plan: dict[str, list[list[tuple[int, int]]]] = {}
+    def _plan(self, readers: int, epoch: int | None, exact: bool) -> dict[str, list[list[tuple[int, int, int]]]] | None:
+        """Per dataset, per reader: (dataset epoch, first position, end position) of each slice of its
+        share read in ``epoch``; None when a count is unknown. ``exact``: only when nothing can be lost
+        (``on_error="raise"``). ``epoch`` None: the counts of every epoch, when they are the same (whole
+        weights over shares that do not change between epochs), else None."""
+        plan: dict[str, list[list[tuple[int, int, int]]]] = {}
         for name, ds in self.datasets.items():
             if exact and ds.on_error != "raise":
                 return None
-            per: list[list[tuple[int, int]]] = [[] for _ in range(readers)]
-            for e, share in self._passes(name, epoch if epoch is not None else 0):
+            if epoch is None and self._exact[name].denominator != 1:
+                return None  # a fraction's part of the share moves (and its size with it) from epoch to epoch
+            per: list[list[tuple[int, int, int]]] = [[] for _ in range(readers)]
+            for e, a, b in self._slices(name, epoch if epoch is not None else 0):
                 listed = ds.listed_per_reader(readers, e if epoch is not None else None)
                 if listed is None:
                     return None
                 for r, c in enumerate(listed):
-                    per[r].append((e, c if share >= 1 else int(round(share * c))))
+                    lo, hi = _at(a, c), _at(b, c)
+                    if hi > lo:
+                        per[r].append((e, lo, hi))
             plan[name] = per
         return plan
 
@@ -216,7 +249,7 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
         plan = self._plan(readers, epoch, exact=True)
         if plan is None:
             return None
-        return [sum(c for per in plan.values() for _, c in per[r]) for r in range(readers)]
+        return [sum(hi - lo for per in plan.values() for _, lo, hi in per[r]) for r in range(readers)]
 
     def _order(self, counts: list[int], rid: int, epoch: int) -> np.ndarray:
         """The reader's plan: a dataset index per place (shuffled by (seed, epoch, reader))."""
@@ -226,9 +259,25 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
         return order
 
     # ---- resume ----------------------------------------------------------------------------------
+    @property
+    def signature(self) -> list[list[Any]]:
+        """``[[name, split, weight], ...]``: what a saved state's places mean (another blend's differ)."""
+        return [[n, self.split[n] if isinstance(self.split[n], str) else list(self.split[n]), self.weights[n]]
+                for n in self.datasets]
+
+    def check_state(self, state: Mapping[str, Any], started: bool) -> None:
+        """Refuse a state saved mid-epoch by another blend (or by a single dataset): its places would
+        mean other samples here."""
+        saved = state.get("blend")
+        if started and saved != self.signature:
+            what = "a single dataset's state" if saved is None else f"a state of the blend {saved}"
+            raise ShardError(f"{what} cannot resume the blend {self.signature} (names, splits, weights): its "
+                             f"positions mean other samples here; start the epoch over: load_state_dict({{'epoch': "
+                             f"{state.get('epoch', 0)}, 'seed': {self.seed}}})")
+
     def state_dict(self) -> dict[str, Any]:
-        """``{"seed", "epoch", "positions": {reader: next place in its plan}, "readers"}``."""
-        state = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
+        """``{"seed", "epoch", "positions": {reader: next place in its plan}, "readers", "blend"}``."""
+        state = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions), "blend": self.signature}
         if self._readers is not None:
             state["readers"] = self._readers
         return state
@@ -239,6 +288,9 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
         iteration starts (its places mean other samples here)."""
         if state.get("seed", self.seed) != self.seed:
             raise ShardError(f"state was saved with seed {state.get('seed')}, this blend has seed {self.seed}")
+        positions = state.get("positions", {})
+        if "blend" in state or any(int(v) > 0 for v in positions.values()):
+            self.check_state(state, any(int(v) > 0 for v in positions.values()))
         self._clock.set(int(state["epoch"]))
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._positions = dict(self._skip)
@@ -275,7 +327,7 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
             raise ShardError("blend: a dataset's samples per reader are not known from its index")
         names = list(self.datasets)
         mine = {name: plan[name][rid] for name in names}
-        order = self._order([sum(c for _, c in mine[name]) for name in names], rid, epoch)
+        order = self._order([sum(hi - lo for _, lo, hi in mine[name]) for name in names], rid, epoch)
         before = np.bincount(order[:skip], minlength=len(names)) if skip else np.zeros(len(names), dtype=np.int64)
         streams = {name: self._source(name, mine[name], rid, n, int(before[i])) for i, name in enumerate(names)}
         for pos in range(skip, len(order)):
@@ -287,24 +339,30 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
             yield self._relabel(name, s, rid, pos, epoch)
         self._skip.pop(rid, None)
 
-    def _source(self, name: str, passes: list[tuple[int, int]], rid: int, n: int, skip: int) -> Iterator[Sample]:
-        """Dataset ``name``'s samples for this reader, pass after pass, after the first ``skip``."""
+    def _source(self, name: str, slices: list[tuple[int, int, int]], rid: int, n: int, skip: int) -> Iterator[Sample]:
+        """Dataset ``name``'s samples for this reader, slice after slice, after the first ``skip``; a
+        sample read again in this epoch (weight > 1: another of the dataset's epochs) gets the key
+        suffix ``#r<i>`` (its own augmentation draws, as balance's repeats)."""
         ds = self.datasets[name]
-        for e, count in passes:
+        first = slices[0][0] if slices else 0
+        for e, lo, hi in slices:
+            count = hi - lo
             if skip >= count:
                 skip -= count
                 continue
+            repeat = e - first
             if ds.on_error == "raise":  # nothing is lost: the first ``skip`` consumed are the first yielded
-                yield from islice(ds.iter_share(rid, n, e, skip), count - skip)
+                stream = islice(ds.iter_share(rid, n, e, lo + skip), count - skip)
             else:  # losses shift positions: pass over ``skip`` yielded samples (decoded, their losses uncounted)
-                stream = ds.iter_share(rid, n, e)
+                stream = _until(ds.iter_share(rid, n, e, lo), hi)
                 ds._quiet = True
                 try:
                     for _ in islice(stream, skip):
                         pass
                 finally:
                     ds._quiet = False
-                yield from islice(stream, count - skip)
+            for s in stream:
+                yield s if not repeat else new_sample(f"{s.key}#r{repeat}", s.fields, s.sample_rate, s.meta)
             skip = 0
 
     def _relabel(self, name: str, s: Sample, rid: int, pos: int, epoch: int) -> Sample:
@@ -319,6 +377,20 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
         if total:
             meta["skipped"] = total
         return new_sample(f"{name}/{s.key}", fields, s.sample_rate, meta)
+
+
+def _at(frac: Fraction, count: int) -> int:
+    """The position ``frac`` of the way through a share of ``count`` samples (half up: slices that meet
+    at one fraction meet at one position)."""
+    return math.floor(frac * count + Fraction(1, 2))
+
+
+def _until(samples: Iterator[Sample], end: int) -> Iterator[Sample]:
+    """The samples whose position (consumed, losses included) is below ``end``."""
+    for s in samples:
+        if int(s.meta.get("position", 0)) >= end:
+            return
+        yield s
 
 
 def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | None = None,

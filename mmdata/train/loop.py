@@ -246,8 +246,14 @@ def local_data(data: str | Path, storage_options: dict[str, Any] | None = None, 
     staged into this node's cache (once per dataset fingerprint; every shard checked by sha256).
     Training reads every split many times, so a remote folder is copied once rather than streamed
     each epoch (litdata's cache and Lhotse's local copies do the same)."""
+    from collections.abc import Mapping
+
     from mmdata.urls import is_remote, local_path, stage_dataset
 
+    if isinstance(data, Mapping):
+        raise MMDataError(f"data: the trainer reads one dataset folder, got a mapping {list(data)} (a blend); blends "
+                          "are read by mmdata.blend, mmdata.loader({name: folder}, ..., weights=...) and the Lightning "
+                          "DataModule — for mmdata train, shard the datasets into one folder")
     if not is_remote(data):
         return local_path(data, "data")
     return stage_dataset(str(data), storage_options=storage_options, progress=progress)

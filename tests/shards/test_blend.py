@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import mmdata
@@ -47,13 +48,20 @@ def _epoch(L: mmdata.Loader) -> list[str]:
     return [k for b in L for k in b.keys]
 
 
+def _base(key: str) -> str:
+    """A sample's key without the repeat suffix (``#r1``: its second read in one epoch)."""
+    return key.split("#r")[0]
+
+
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_every_sample_as_often_as_its_weight_each_epoch(two: dict[str, str], num_workers: int) -> None:
     a, b = _keys("a", two["a"]), _keys("b", two["b"])
     L = mmdata.loader(two, 4, recipe=RECIPE, weights={"b": 2}, num_workers=num_workers, seed=1)
     orders = []
     for _ in range(2):
-        seen = Counter(_epoch(L))
+        keys = _epoch(L)
+        assert len(set(keys)) == len(keys)  # a repeat is a sample of its own (#r1)
+        seen = Counter(map(_base, keys))
         assert seen == Counter({**dict.fromkeys(a, 1), **dict.fromkeys(b, 2)})
         orders.append(list(seen))
     assert orders[0] != orders[1]  # each epoch its own mix
@@ -66,12 +74,72 @@ def test_mixed_throughout_not_one_after_the_other(two: dict[str, str]) -> None:
     assert [s.key for s in mmdata.blend(two)] == _keys("a", two["a"]) + _keys("b", two["b"])  # no shuffle: in order
 
 
-def test_fraction_reads_another_part_each_epoch(two: dict[str, str]) -> None:
-    ds = mmdata.blend(two, weights={"a": 0.5, "b": 0}, shuffle=True, seed=0)
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_fraction_reads_the_rest_next_epoch(two: dict[str, str], shuffle: bool) -> None:
+    """Weight 0.5: epochs 0 and 1 read the two halves of the dataset's epoch 0 — every sample once in
+    two epochs, in order or shuffled (QA: the other half was never read without shuffle)."""
+    ds = mmdata.blend(two, weights={"a": 0.5, "b": 0}, shuffle=shuffle, seed=0)
     epochs = [[s.key for s in ds] for _ in range(4)]
     assert all(len(e) == len(set(e)) == 15 for e in epochs)
-    assert len(set().union(*map(set, epochs))) > 20  # other halves: more than one half of the 30 over 4 epochs
-    assert ds.samples_per_reader(1, 0) == [15] and ds.num_samples == 15
+    a = _keys("a", two["a"])
+    assert sorted(epochs[0] + epochs[1]) == sorted(a) == sorted(epochs[2] + epochs[3])
+    assert ds.samples_per_reader(1, 0) == [15] and ds.num_samples is None  # per epoch: known only given the epoch
+
+
+@pytest.mark.parametrize(("weight", "epochs", "times"), [(0.3, 10, 3), (0.01, 100, 1), (1.5, 2, 3)])
+def test_fraction_does_not_depend_on_the_readers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weight: float,
+                                                 epochs: int, times: int) -> None:
+    """QA: each reader rounded its own share (0.3 of 5 samples over 6 readers read nothing); the
+    fractions now tile the dataset's epochs, so over 1/w epochs every sample comes once, any readers."""
+    mmdata.shard(make_sample_folder(tmp_path / "r", n=5), tmp_path / "d", maxcount=1, progress=False)
+    keys = _keys("d", str(tmp_path / "d"))
+    for world in (1, 6):
+        seen: Counter[str] = Counter()
+        for rank in range(world):
+            monkeypatch.setenv("RANK", str(rank))
+            monkeypatch.setenv("WORLD_SIZE", str(world))
+            ds = mmdata.blend({"d": tmp_path / "d"}, weights={"d": weight}, shuffle=True, seed=1)
+            for _ in range(epochs):
+                seen.update(_base(s.key) for s in ds)
+        assert seen == Counter(dict.fromkeys(keys, times)), world
+
+
+def test_repeats_get_their_own_augmentation(two: dict[str, str]) -> None:
+    """QA: with weight 2 both reads of a sample in one epoch had the same draws (same key and epoch)."""
+    rec = {**RECIPE, "image": [{"op": "gaussian_noise", "p": 1.0, "std": [0.1, 0.2]}]}
+    batch = next(iter(mmdata.loader({"b": two["b"]}, 64, recipe=rec, weights={"b": 2}, seed=0)))
+    at = {k: i for i, k in enumerate(batch.keys)}
+    pairs = [(at[k], at[k + "#r1"]) for k in at if "#r" not in k and batch.present["image"][at[k]]]
+    assert len(pairs) >= 5
+    assert all(not torch.equal(batch["image"][i], batch["image"][j]) for i, j in pairs)
+
+
+def test_one_folder_under_two_names_is_two_orders(two: dict[str, str]) -> None:
+    ds = mmdata.blend({"x": two["a"], "y": two["a"]}, shuffle=True, seed=0)
+    keys = [s.key for s in ds]
+    x = [k[2:] for k in keys if k.startswith("x/")]
+    y = [k[2:] for k in keys if k.startswith("y/")]
+    assert sorted(x) == sorted(y) and x != y
+
+
+def test_a_state_of_another_blend_is_refused(two: dict[str, str]) -> None:
+    L = mmdata.loader(two, 4, recipe=RECIPE, weights={"b": 2}, seed=0)
+    it = iter(L)
+    next(it)
+    state = L.state_dict()
+    del it
+    for other in (mmdata.loader(two, 4, recipe=RECIPE, weights={"b": 1}, seed=0),
+                  mmdata.loader({"b": two["b"], "a": two["a"]}, 4, recipe=RECIPE, weights={"b": 2}, seed=0)):
+        with pytest.raises(ShardError, match="cannot resume the blend"):
+            other.load_state_dict(state)
+    with pytest.raises(MMDataError, match="cannot resume a loader of one dataset"):
+        mmdata.loader(two["a"], 4, recipe=RECIPE, seed=0).load_state_dict(state)
+    single = mmdata.loader(two["a"], 4, recipe=RECIPE, seed=0)
+    it = iter(single)
+    next(it)
+    with pytest.raises(ShardError, match="a single dataset's state"):
+        mmdata.loader(two, 4, recipe=RECIPE, seed=0).load_state_dict(single.state_dict())
+    mmdata.loader(two, 4, recipe=RECIPE, weights={"b": 1}, seed=0).load_state_dict({"epoch": 3, "seed": 0})  # fresh: fine
 
 
 def test_same_seed_same_bytes_other_seed_other_order(two: dict[str, str]) -> None:
@@ -130,7 +198,7 @@ def test_ranks_split_the_epoch_exactly_once(two: dict[str, str], monkeypatch: py
     for rank in (0, 1):
         monkeypatch.setenv("RANK", str(rank))
         monkeypatch.setenv("WORLD_SIZE", "2")
-        seen.update(s.key for s in mmdata.blend(two, weights={"b": 3}, shuffle=True, seed=2))
+        seen.update(_base(s.key) for s in mmdata.blend(two, weights={"b": 3}, shuffle=True, seed=2))
     assert seen == Counter({**dict.fromkeys(a, 1), **dict.fromkeys(b, 3)})
 
 
@@ -152,10 +220,13 @@ def test_losses_are_counted_per_dataset_and_summed(two: dict[str, str], tmp_path
 def test_errors_name_what_is_wrong(two: dict[str, str], tmp_path: Path) -> None:
     with pytest.raises(ShardError, match="name no dataset of the blend"):
         mmdata.blend(two, weights={"c": 1})
-    with pytest.raises(ShardError, match="finite number >= 0"):
-        mmdata.blend(two, weights={"a": -1})
-    with pytest.raises(ShardError, match="finite number >= 0"):
-        mmdata.blend(two, weights={"a": True})
+    for bad in (-1, True, 1e9, float("nan"), "2"):
+        with pytest.raises(ShardError, match="a number from 0 to 1000"):
+            mmdata.blend(two, weights={"a": bad})
+    assert mmdata.blend(two, weights={"a": np.float32(0.5), "b": np.int64(2)}).weights == {"a": 0.5, "b": 2.0}
+    for name in (".", ".."):
+        with pytest.raises(ShardError, match="prefixes"):
+            mmdata.blend({name: two["a"]})
     with pytest.raises(ShardError, match="every weight is 0"):
         mmdata.blend(two, weights={"a": 0, "b": 0})
     with pytest.raises(ShardError, match="mapping of names"):
@@ -197,10 +268,22 @@ def test_lightning_datamodule_blends_training_and_reads_eval_once(tmp_path: Path
                      progress=False)
         paths[name] = str(tmp_path / name)
     dm = DataModule(paths, batch_size=4, weights={"y": 2}, recipe=RECIPE, seed=0)
-    train = Counter(k for b in dm.train_dataloader() for k in b.keys)
+    train = Counter(_base(k) for b in dm.train_dataloader() for k in b.keys)
     assert sum(k.startswith("x/") for k in train) == 6 and set(train[k] for k in train if k.startswith("y/")) == {2}
     val = Counter(k for b in dm.val_dataloader() for k in b.keys)
     assert sum(val.values()) == len(val) == 10  # each val sample once: weights are for training
     assert dm.test_dataloader() == []  # no dataset has a test split: no test stage
     with pytest.raises(ShardError, match="no split"):
         DataModule(paths, val_split="validation")
+    # QA: own data with val / test beside a train-only public set kept no val / test loader
+    mmdata.shard(make_sample_folder(tmp_path / "rz", n=6), tmp_path / "z", progress=False)  # train only
+    dm = DataModule({**paths, "z": str(tmp_path / "z")}, batch_size=4, recipe=RECIPE)
+    val = Counter(k.split("/")[0] for b in dm.val_dataloader() for k in b.keys)
+    assert val == {"x": 6, "y": 4}
+
+
+def test_the_trainer_says_blends_are_not_its_input(two: dict[str, str]) -> None:
+    from mmdata.train import train
+
+    with pytest.raises(MMDataError, match="reads one dataset folder, got a mapping"):
+        train(two, epochs=1)
