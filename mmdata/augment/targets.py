@@ -30,7 +30,8 @@ KINDS = ("mask",)
 RESERVED = frozenset(("image", "audio", "text", "tokens", "label", "json", "spec", "label_b", "mix_lam"))
 #: member extensions the reader turns into a modality (``k.cls`` is the field ``label``): never a field name
 MODALITY_EXTS = {"cls": "label", "txt": "text", "png": "image", "jpg": "image", "jpeg": "image", "webp": "image",
-                 "flac": "audio", "wav": "audio", "mp3": "audio", "ogg": "audio"}
+                 "flac": "audio", "wav": "audio", "mp3": "audio", "ogg": "audio", "aiff": "audio", "aif": "audio",
+                 "aifc": "audio"}
 
 
 def validate_targets(value: Any, where: str = "targets") -> dict[str, Any]:

@@ -236,8 +236,8 @@ def audio_ext(data: bytes) -> str | None:
     """Extension for encoded audio bytes by their magic number (None for formats mmdata does not read).
 
     Example:
-        >>> audio_ext(b"fLaC...."), audio_ext(b"RIFF\\x00\\x00\\x00\\x00WAVE")
-        ('flac', 'wav')
+        >>> audio_ext(b"fLaC...."), audio_ext(b"RIFF\\x00\\x00\\x00\\x00WAVE"), audio_ext(b"FORM\\x00\\x00\\x00\\x00AIFF")
+        ('flac', 'wav', 'aiff')
     """
     if data[:4] == b"fLaC":
         return "flac"
@@ -247,6 +247,8 @@ def audio_ext(data: bytes) -> str | None:
         return "ogg"
     if data[:3] == b"ID3" or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
         return "mp3"
+    if data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff" if data[8:12] == b"AIFF" else "aifc"
     return None
 
 

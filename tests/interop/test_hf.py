@@ -357,3 +357,20 @@ def test_gif_bytes_from_hf_are_kept_as_gif(tmp_path: Path) -> None:
     assert list(_members(tmp_path / "ds")) == ["000000.cls", "000000.gif"]
     (s,) = list(mmdata.open_dataset(tmp_path / "ds"))
     assert tuple(s["image"].shape)[1:] == (4, 6)
+
+
+def test_aiff_bytes_from_hf_are_kept_as_aiff(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    wave = (np.sin(np.arange(800) / 5) * 0.5).astype(np.float32)
+    sf.write(buf, wave, 8000, format="AIFF", subtype="PCM_16")
+    hf = Dataset.from_dict({"audio": [{"bytes": buf.getvalue(), "path": None}], "label": [0]},
+                           features=Features({"audio": {"bytes": Value("binary"), "path": Value("string")},
+                                              "label": ClassLabel(names=["a"])}))
+    mmdata.shard(hf.cast_column("audio", Audio(decode=False)), tmp_path / "ds", progress=False)
+    assert sorted(_members(tmp_path / "ds")) == ["000000.aiff", "000000.cls"]
+    (s,) = list(mmdata.open_dataset(tmp_path / "ds"))
+    assert s.sample_rate == 8000 and np.allclose(s["audio"].numpy()[0], sf.read(io.BytesIO(buf.getvalue()),
+                                                                                 dtype="float32")[0])
