@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from fractions import Fraction
 from itertools import islice
@@ -136,7 +137,12 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
         self._label_map: dict[str, np.ndarray | None] = {}
         for name, ds in self.datasets.items():
             classes = int((ds.card or {}).get("num_classes") or 0)
-            own = [str(x) for x in ((ds.card or {}).get("label_names") or range(classes))]
+            named = (ds.card or {}).get("label_names")
+            if classes and not named and len(datasets) > 1:
+                warnings.warn(f"blend: {name!r} has {classes} classes without names: its ids are merged with the other "
+                              f"datasets' class names '0'..'{classes - 1}' (give it names: mmdata shard --labels)",
+                              UserWarning, stacklevel=3)
+            own = [str(x) for x in (named or range(classes))]
             for x in own:
                 names.setdefault(x, len(names))
             self._label_map[name] = np.array([names[x] for x in own], dtype=np.int64) if own else None

@@ -287,3 +287,9 @@ def test_the_trainer_says_blends_are_not_its_input(two: dict[str, str]) -> None:
 
     with pytest.raises(MMDataError, match="reads one dataset folder, got a mapping"):
         train(two, epochs=1)
+
+
+def test_unnamed_classes_are_merged_by_id_with_a_warning(two: dict[str, str]) -> None:
+    with pytest.warns(UserWarning, match="'b' has 3 classes without names"):
+        ds = mmdata.blend(two)
+    assert ds.label_names == ["circle", "square", "triangle", "0", "1", "2"]
