@@ -71,6 +71,28 @@ def expect_int(value: Any, name: str, *, minimum: int | None = None, allow_none:
     raise error(f"{name}: expected {expected}, got {value!r}{_hint(value, unit)}")
 
 
+def expect_bool(value: Any, name: str, *, error: type[Exception] = MMDataError) -> bool:
+    """``value`` as a ``bool``, else ``error`` naming ``name``: only ``True`` / ``False`` (and numpy's
+    ``bool_``) are taken. A string from a config file or the command line (``"no"``, ``"False"``) is
+    truthy, so taking it would switch an option *on*; ``0`` / ``1`` / None are refused as well, the way
+    :func:`expect_int` refuses ``True`` as a count.
+
+    Example:
+        >>> expect_bool(False, "shuffle")
+        False
+        >>> expect_bool("no", "shuffle")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: shuffle: expected True or False, got 'no' (a bool, not quoted text)
+    """
+    if isinstance(value, bool):
+        return value
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):  # numpy 2 / 1
+        return bool(value)
+    hint = " (a bool, not quoted text)" if isinstance(value, str) else ""
+    raise error(f"{name}: expected True or False, got {value!r}{hint}")
+
+
 def expect_names(value: Any, name: str, *, error: type[Exception] = MMDataError) -> tuple[str, ...] | None:
     """Field / modality names as a tuple: one name (a string) is a list of one — as torch and
     webdataset users expect — not its letters; None stays None.

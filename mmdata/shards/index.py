@@ -331,6 +331,10 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None, *
             data = _read_regular(p, "the dataset card (a JSON file)")  # type: ignore[arg-type]
         card = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
+        running = running_job(path)
+        if running is not None:
+            raise ShardError(f"{path}: no {CARD}: the folder is being written by a running job ({running}); "
+                             f"open it once that job has finished (the card is written last)") from None
         if unfinished_job(path, storage_options):
             cmd = unfinished_command(path)
             raise ShardError(f"{path}: no {CARD}: an {cmd} job into this folder did not finish (the card is "
@@ -378,6 +382,75 @@ def unfinished_job(path: str | Path, storage_options: dict[str, Any] | None) -> 
         return any((Path(path) / n).exists() for n in names)
     except Exception:  # noqa: BLE001 - only chooses the message; the caller raises either way
         return False
+
+
+def dataset_marks(path: str | Path) -> bool:
+    """Whether the local folder ``path`` is (or is becoming) a dataset folder, by what is there: its card,
+    index or shards table, or the journal of a job writing it. A re-shard keeps one of them in place at
+    every moment (the journal is made before the card is removed, the card written before the journal
+    goes, the index and shards table are replaced by renames), so a reader that sees none of them, lists
+    the tars and looks again without finding any, read no job's folder: it is bare shards."""
+    from mmdata.shards.journal import NAME
+
+    return any(os.path.lexists(Path(path) / n) for n in (CARD, INDEX, SHARDS, NAME))
+
+
+def folder_stamp(path: str | Path) -> tuple[Any, ...] | None:
+    """What identifies the version of a local dataset folder: device, inode, size and modification time
+    of ``dataset.json`` and ``index.parquet`` (None for a missing one). A job writing the folder replaces
+    both (renames: new inodes), so a reader compares stamps to tell that the folder was re-sharded
+    since it opened it. None for a remote folder (a stat costs a request there)."""
+    if _remote(path):
+        return None
+    out: list[Any] = []
+    for name in (CARD, INDEX):
+        try:
+            st = os.stat(Path(path) / name)
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def running_job(path: str | Path) -> str | None:
+    """The note of the job writing the local folder ``path`` now (``pid 123 on host, mmdata shard, since
+    ...``), or None. Held means its lock file has a ``flock`` on it: on Linux ``/proc/locks`` lists it (by
+    device and inode); elsewhere the note's process must be alive on this host and not this process (a
+    job of this process that failed leaves its note but no lock). The lock itself is never tried:
+    holding it even for a moment would make that job, or one starting, fail."""
+    import socket
+
+    from mmdata.shards.journal import LOCK
+
+    if _remote(path):
+        return None
+    try:
+        st = os.stat(Path(path) / LOCK)
+        note = (Path(path) / LOCK).read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            locks = f.read()
+    except OSError:
+        locks = None
+    if locks is not None:
+        ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        held = any(" FLOCK " in line and ident in line.split() for line in locks.splitlines())
+        return (note or "another process") if held else None
+    words = note.split()
+    if len(words) < 4 or words[0] != "pid" or not words[1].isdigit() or words[3].rstrip(",") != socket.gethostname():
+        return None
+    if int(words[1]) == os.getpid():
+        return None
+    try:
+        os.kill(int(words[1]), 0)
+    except PermissionError:
+        return note  # alive, another user's
+    except (OSError, OverflowError, ValueError):
+        return None
+    return note
 
 
 def unfinished_command(path: str | Path) -> str:

@@ -81,7 +81,7 @@ from mmdata.codecs import (
     field_of,
     member_type,
 )
-from mmdata.checks import check_sources_exist, expect_int, expect_names, expect_size
+from mmdata.checks import check_sources_exist, expect_bool, expect_int, expect_names, expect_size
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -422,6 +422,32 @@ def expect_keys(value: Any, error: type[Exception] = ShardError) -> frozenset[st
     return frozenset(keys)
 
 
+_FOLDER_FILES = {idx.CARD: "card", idx.INDEX: "index", idx.SHARDS: "shards table"}
+
+
+def _check_path(path: Any) -> None:
+    """``path`` is something open_dataset reads: not a table (a filter of ``index.parquet`` selects with
+    ``keys=``), and not a dataset folder's card, index or shards table given for the folder (they would be
+    read as a tar: "is not a tar file")."""
+    if isinstance(path, (list, tuple)):
+        for p in path:
+            _check_path(p)
+        return
+    if not isinstance(path, (str, os.PathLike)):
+        table = hasattr(path, "columns") or hasattr(path, "column_names")
+        hint = "; to read the rows of a filter of index.parquet, pass the dataset folder and keys=df['key']" if table else ""
+        raise ShardError(f"path: expected a dataset folder, a shard, a brace pattern, a glob, a URL or a list of "
+                         f"those, got a {type(path).__name__}{hint}")
+    if is_remote(path) and protocol(path) != "file":
+        return
+    local = Path(local_path(path)) if protocol(path) == "file" else Path(path)
+    what = _FOLDER_FILES.get(local.name)
+    if what is not None and os.path.isfile(local):
+        folder = local.parent
+        raise ShardError(f"{path}: the {what} of a dataset folder, not a shard; pass the dataset folder {folder}: "
+                         f"mmdata.open_dataset({str(folder)!r})")
+
+
 def _row_count(rows: slice | Any | None) -> int:
     """How many index rows a shard has (:attr:`_ShardIndex.rows` value: a slice, an array, None)."""
     if rows is None:
@@ -753,18 +779,18 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self.split: str | tuple[str, ...] = split if isinstance(split, str) else splits  # as given (a list: a tuple)
         self.splits = splits  # the split names read, in order
         self.modalities = expect_names(modalities, "modalities", error=ShardError)  # "image": one name, not letters
-        self.shuffle = shuffle
+        self.shuffle = expect_bool(shuffle, "shuffle", error=ShardError)  # "no" is truthy: refused
         self.seed = expect_int(seed, "seed", error=ShardError)
         self.on_error = on_error
-        self.allow_pickle = allow_pickle
+        self.allow_pickle = expect_bool(allow_pickle, "allow_pickle", error=ShardError)
         self.required = expect_names(required, "required", error=ShardError) or ()
-        self.decode = decode
+        self.decode = expect_bool(decode, "decode", error=ShardError)
         self.buffer_size = expect_int(buffer_size, "buffer_size", minimum=1, error=ShardError, unit="samples")
-        self.partition = partition
+        self.partition = expect_bool(partition, "partition", error=ShardError)
         self.max_member_bytes = expect_int(max_member_bytes, "max_member_bytes", minimum=1, error=ShardError,
                                            unit="bytes")
         self.image_max_size = expect_size(image_max_size, "image_max_size", error=ShardError)
-        self.image_alpha = bool(image_alpha)
+        self.image_alpha = expect_bool(image_alpha, "image_alpha", error=ShardError)
         self.decode_threads = expect_int(decode_threads, "decode_threads", minimum=0, error=ShardError)
         expect_int(epoch, "epoch", minimum=0, error=ShardError)
         self.storage_options = dict(storage_options) if storage_options else None
@@ -776,45 +802,30 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self._index: _ShardIndex | None = None
         self._shard_sizes: list[int] | None = None  # samples per shard from the index (samples_per_reader)
         self._raw_plans: dict[tuple[str, ...], tuple[tuple[str, ...] | None, tuple[str, str] | None]] = {}
-        if isinstance(path, (str, Path)) and protocol(path) == "file" and idx.is_dataset(local_path(path)):
+        _check_path(path)
+        if isinstance(path, (str, Path)) and protocol(path) == "file" and idx.dataset_marks(local_path(path)):
             path = unless_file_url(path)  # a dataset folder given as a file:// URL (or file:/..., as a Path makes it)
         remote_folder = is_folder_url(path)
-        if remote_folder or (not isinstance(path, (list, tuple)) and not is_remote(path) and idx.is_dataset(path)):
-            # the index is read with pyarrow in every reader process: import it here, so that DataLoader
-            # workers forked each epoch find it imported instead of importing it (~360 modules) again
-            import pyarrow.compute  # noqa: F401
-            import pyarrow.parquet  # noqa: F401
-
-            self.root = str(path).rstrip("/") if remote_folder else Path(path)
-            self.card = idx.load_card(self.root, self.storage_options)
-            # decoded labels are checked against the card's classes: a shard edited apart from its
-            # index would otherwise hand the model a target it has no output for
-            self._classes = self.card.get("num_classes")
-            self.layout = self.card.get("layout", "samples")
-            have = self.card.get("splits", {})
-            for name in splits:
-                if name not in have:
-                    raise ShardError(f"{path}: no split {name!r}; it has {sorted(have)}")
-            # a list of splits is one split: the shards of each, in the order given
-            self.shards = [idx.check_shard_name(path, sh) for name in splits for sh in have[name].get("shards") or []]
-            self._check_modalities(path)
-            if self.layout == "samples":
-                # read here, once per process (shard_index caches it): DataLoader workers forked for
-                # each epoch then start with the index and the plans instead of reading them again
-                self._index = shard_index(self.root, self._split_key, self.storage_options, self.card)
-                if self._index.table.num_rows <= _EAGER_PLAN_ROWS:
-                    self._index.prepare(self.shards)
-            if self.layout == "columns":
-                fields = [idx.check_shard_name(path, f, "column series") for f in self.card.get("fields") or []]
-                self.series = [f for f in fields if self.modalities is None or f in self.modalities]
-                if not self.series:
-                    raise ShardError(f"{path}: none of the requested modalities {self.modalities} is stored; it has {fields}")
-        else:
+        local_folder = isinstance(path, (str, Path)) and not is_remote(path) and os.path.isdir(path)
+        # a dataset folder by what is there: its card, index or shards table, or a job's journal — never
+        # read as bare shards, whatever a job writing it is doing meanwhile (see idx.dataset_marks)
+        as_folder = remote_folder or (local_folder and idx.dataset_marks(path))
+        if not as_folder:
             check_sources_exist(path, ShardError)  # a local name that does not exist: now, not when read
-            if (isinstance(path, (str, Path)) and not is_remote(path) and os.path.isdir(path)
-                    and idx.unfinished_job(path, None)):
-                idx.load_card(path)  # raises: a job into this folder did not finish (its shards are no dataset yet)
             self.shards = expand_sources(path, self.storage_options)
+            # a job started (or finished) writing the folder while its tars were listed: its folder after all
+            as_folder = local_folder and idx.dataset_marks(path)
+        self._stamp: tuple[Any, ...] | None = None  # dataset.json + index.parquet as opened (idx.folder_stamp)
+        if as_folder:
+            for _ in range(3):
+                before = None if remote_folder else idx.folder_stamp(path)
+                self._open_folder(path, remote_folder)
+                self._stamp = None if remote_folder else idx.folder_stamp(path)
+                if self._stamp == before:
+                    break
+            else:
+                raise ShardError(f"{path}: dataset.json / index.parquet changed each time it was opened: a job is "
+                                 f"writing this folder; open it once that job has finished")
         self.shards = _once(self.shards, path)
         self.keys = expect_keys(keys)  # the selection (None: every sample of the split)
         if self.keys is not None:
@@ -831,6 +842,38 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         self._clock = EpochClock(epoch)
         self._dist: tuple[int, int] | None = None  # recorded when sent to a worker (see __getstate__)
         self.rotation = 0
+
+    def _open_folder(self, path: Any, remote_folder: bool) -> None:
+        """Read a dataset folder's card and index (the split's shards, the plans)."""
+        # the index is read with pyarrow in every reader process: import it here, so that DataLoader
+        # workers forked each epoch find it imported instead of importing it (~360 modules) again
+        import pyarrow.compute  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+
+        self.root = str(path).rstrip("/") if remote_folder else Path(path)
+        self.card = idx.load_card(self.root, self.storage_options)
+        # decoded labels are checked against the card's classes: a shard edited apart from its
+        # index would otherwise hand the model a target it has no output for
+        self._classes = self.card.get("num_classes")
+        self.layout = self.card.get("layout", "samples")
+        have = self.card.get("splits", {})
+        for name in self.splits:
+            if name not in have:
+                raise ShardError(f"{path}: no split {name!r}; it has {sorted(have)}")
+        # a list of splits is one split: the shards of each, in the order given
+        self.shards = [idx.check_shard_name(path, sh) for name in self.splits for sh in have[name].get("shards") or []]
+        self._check_modalities(path)
+        if self.layout == "samples":
+            # read here, once per process (shard_index caches it): DataLoader workers forked for
+            # each epoch then start with the index and the plans instead of reading them again
+            self._index = shard_index(self.root, self._split_key, self.storage_options, self.card)
+            if self._index.table.num_rows <= _EAGER_PLAN_ROWS:
+                self._index.prepare(self.shards)
+        if self.layout == "columns":
+            fields = [idx.check_shard_name(path, f, "column series") for f in self.card.get("fields") or []]
+            self.series = [f for f in fields if self.modalities is None or f in self.modalities]
+            if not self.series:
+                raise ShardError(f"{path}: none of the requested modalities {self.modalities} is stored; it has {fields}")
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader pickles the dataset for spawned workers when iteration starts: the rank known
@@ -876,12 +919,33 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         col, splits = index.table["key"].to_pylist(), index.table["split"].to_pylist()
         return {k: str(sp) for k, sp in zip(col, splits) if k in want}
 
+    def _check_fresh(self) -> None:
+        """Raise when the dataset folder was re-sharded (or otherwise rewritten) since this object opened
+        it: its card and index are another job's, so every shard would disagree with what it read (one
+        stat of dataset.json and index.parquet; a remote folder is not checked)."""
+        if self._stamp is None or self.root is None:
+            return
+        now = idx.folder_stamp(self.root)
+        # an index gone since the open is no new job's (a job replaces it, never removes it): this object
+        # reads from the index it holds, as DataLoader workers forked from it do
+        if now is not None and (now[0] != self._stamp[0] or (now[1] is not None and now[1] != self._stamp[1])):
+            state = "is being re-sharded" if now[0] is None else "was re-sharded"
+            raise ShardError(f"{self.root}: re-sharded since it was opened ({state}: dataset.json / index.parquet "
+                             f"changed): open it again (mmdata.open_dataset / mmdata.loader); this object holds "
+                             f"the old index")
+
     def _check_modalities(self, path: Any) -> None:
         """A requested name that is neither a field the dataset stores nor a standard modality
         (``image``, ``audio``, ``text``, ``label``: absent ones are data, all-missing presence masks) is a
         typo: raise naming the fields it has (from the card, else the index). Bare shards have no list
-        to check against."""
-        if self.modalities is None or self.card is None:
+        to check against. The same for ``required`` — a typo there would drop (or fail on) every sample —
+        and a required name that ``modalities`` leaves out (no sample could have it)."""
+        if self.modalities is not None and self.required:
+            out = [r for r in self.required if r not in self.modalities]
+            if out:
+                raise ShardError(f"{path}: required modalities {out} are not among modalities {list(self.modalities)}: "
+                                 f"no sample would have them; add them to modalities")
+        if (self.modalities is None and not self.required) or self.card is None:
             return
         have = set(idx.dataset_fields(self.card))
         if not have and self.layout == "samples":
@@ -890,9 +954,28 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             members = idx.load_index(self.root, columns=["members"], storage_options=self.storage_options)["members"]
             names = pc.unique(pc.list_flatten(members.combine_chunks())).to_pylist() if members.length() else []
             have = {field_of(n.split(".", 1)[1]) for n in names if n and "." in n}
-        unknown = [m for m in self.modalities if m not in have and m not in _STANDARD_FIELDS]
-        if unknown and have:
-            raise ShardError(f"{path}: unknown modalities {unknown}; choose from {sorted(have)}")
+        for what, names in (("modalities", self.modalities or ()), ("required modalities", self.required)):
+            unknown = [m for m in names if m not in have and m not in _STANDARD_FIELDS]
+            if unknown and have:
+                raise ShardError(f"{path}: unknown {what} {unknown}; choose from {sorted(have)}")
+
+    def __repr__(self) -> str:
+        """One line: what it reads and how, e.g. ``ShardDataset('data', split='train', samples=56,
+        shuffle=True, seed=0, epoch=0)``."""
+        if self.root is not None:
+            what = repr(str(self.root))
+            split = self.split if isinstance(self.split, str) else list(self.split)
+            what += f", split={split!r}"
+            samples = f"{self.num_samples}"
+            if self.keys is not None and self.card is not None:
+                samples += f" of {sum(self.card['splits'][s]['samples'] for s in self.splits)} (keys=)"
+        else:
+            names = [os.path.basename(sh) for sh in self.shards[:2]]
+            what = f"{len(self.shards)} shard{'s' if len(self.shards) != 1 else ''}: {', '.join(names)}"
+            what += ", ..." if len(self.shards) > 2 else ""
+            samples = "?"
+        return (f"{type(self).__name__}({what}, samples={samples}, shuffle={self.shuffle}, seed={self.seed}, "
+                f"epoch={self.epoch})")
 
     # ---- public metadata -------------------------------------------------------------------------
     @property
@@ -1482,6 +1565,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
 
     # ---- iteration -------------------------------------------------------------------------------
     def _report(self, shard: str, key: str | None, problem: tuple[str, str]) -> None:
+        self._check_fresh()  # damage met in a folder re-sharded mid-pass: not the shard's fault
         if self.on_error == "raise":
             raise ShardError(problem[1] if shard in problem[1] else f"shard {self._shard_url(shard)}: {problem[1]}")
         # key-less damage is a region of the shard, except a member that belongs to no sample (counted
@@ -1614,6 +1698,7 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         """The samples reader ``rid`` of ``n`` gets in ``epoch``, after the first ``skip`` it consumed —
         one iteration's work without the epoch clock and the resume state (:func:`mmdata.blend` reads
         its datasets' shares with it, several epochs of one dataset in one of its own)."""
+        self._check_fresh()
         self._readers = n
         self._positions = {rid: skip} if skip else {}
         samples: Iterator[Sample]
