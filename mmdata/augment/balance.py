@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,12 +50,16 @@ def group_of(label: int | None, modalities: list[str], by: str) -> str:
     return "+".join(sorted(m for m in modalities if m != "label")) or NONE
 
 
-def index_groups(path: str | Path, split: str, by: str, storage_options: dict[str, Any] | None = None) -> dict[str, str]:
-    """key -> group for one split, from index.parquet (``storage_options``: of a URL ``path``)."""
+def index_groups(path: str | Path, split: str | Sequence[str], by: str, storage_options: dict[str, Any] | None = None,
+                 keys: Collection[str] | None = None) -> dict[str, str]:
+    """key -> group for one split (or the union of a list of splits), from index.parquet
+    (``storage_options``: of a URL ``path``); only the samples ``keys`` selects when given."""
     from mmdata.shards import index as idx
 
+    splits = {split} if isinstance(split, str) else set(split)
     t = idx.load_index(path, storage_options=storage_options).select(["key", "split", "label", "modalities"]).to_pydict()
-    return {k: group_of(lab, mods, by) for k, sp, lab, mods in zip(t["key"], t["split"], t["label"], t["modalities"]) if sp == split}
+    return {k: group_of(lab, mods, by) for k, sp, lab, mods in zip(t["key"], t["split"], t["label"], t["modalities"])
+            if sp in splits and (keys is None or k in keys)}
 
 
 class BalancePlan:

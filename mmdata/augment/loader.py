@@ -55,8 +55,8 @@ from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.blend import BlendDataset
-from mmdata.shards.reader import (EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world, open_dataset,
-                                   reader_id)
+from mmdata.shards.reader import (EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world, expect_keys,
+                                   open_dataset, reader_id)
 from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
 
@@ -298,7 +298,8 @@ class Loader:
         bal = balance if balance is not None else base.balance
         self.plan = None
         if bal is not None and stage == "train":
-            groups = index_groups(path, split, (bal or {}).get("by", "label"), reader_kw.get("storage_options"))
+            groups = index_groups(path, split, (bal or {}).get("by", "label"), reader_kw.get("storage_options"),
+                                  expect_keys(reader_kw.get("keys")))
             self.plan = BalancePlan(groups, bal, seed, getattr(self.source, "label_names", None) or self._label_names())
         self._positions: dict[int, int] = {}
         # reader -> copies (balance repeats) already handed out of the sample at _positions[reader]; absent

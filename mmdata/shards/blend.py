@@ -46,7 +46,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
-from mmdata.shards.reader import EpochClock, ShardDataset, dist_rank_world, open_dataset, reader_id
+from mmdata.shards.reader import EpochClock, ShardDataset, dist_rank_world, expect_keys, open_dataset, reader_id
 from mmdata.types import Sample, new_sample
 
 _NAME = re.compile(r"^[\w.-]+$")
@@ -116,6 +116,7 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
                              "by name, which needs them decoded)")
         if reader_kw.get("partition") is False:
             raise ShardError("blend: partition=False is not supported (each reader reads its own share of the plan)")
+        chosen = self._selection(reader_kw.pop("keys", None), list(datasets))
         self.split = splits
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
@@ -125,7 +126,8 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
             # each dataset shuffled by its own seed: one folder blended under two names is two orders
             own = int(derive(int(seed), 0, f"blend-source:{name}", 0).integers(1 << 31))
             ds = open_dataset(path, split=splits[name], modalities=modalities, shuffle=shuffle, seed=own,
-                              on_error=on_error, **reader_kw)
+                              on_error=on_error, keys=None if chosen is None else chosen.get(name, frozenset()),
+                              **reader_kw)
             if ds.card is None:
                 raise ShardError(f"blend: {name!r} ({path}) is not a dataset folder (dataset.json + index.parquet): a "
                                  f"blend plans each epoch from the indexes; shard bare tars into one first (mmdata shard "
@@ -166,6 +168,27 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
         state = dict(self.__dict__)
         state["_dist"] = dist_rank_world() or self._dist  # the rank when iteration starts (spawned workers)
         return state
+
+    @staticmethod
+    def _selection(keys: Any, names: list[str]) -> dict[str, frozenset[str]] | None:
+        """``keys=`` of a blend, per dataset: ``{name: keys}``, or the blend's own keys (``"<name>/<key>"``,
+        as it yields them; a filter of the samples it gave) split by their prefix. A dataset no key
+        names gives nothing."""
+        if keys is None:
+            return None
+        if isinstance(keys, Mapping):
+            unknown = [n for n in keys if n not in names]
+            if unknown:
+                raise ShardError(f"blend keys: {unknown} name no dataset of the blend; it has {names}")
+            return {n: expect_keys(v) or frozenset() for n, v in keys.items()}
+        out: dict[str, set[str]] = {}
+        for k in expect_keys(keys) or ():
+            name, sep, own = k.partition("/")
+            if not sep or name not in names:
+                raise ShardError(f"blend keys: {k!r} is not '<name>/<key>' with a dataset name of the blend {names} "
+                                 f"(or pass {{name: keys}})")
+            out.setdefault(name, set()).add(own.split("#r")[0] if "#r" in own else own)
+        return {n: frozenset(v) for n, v in out.items()}
 
     # ---- metadata --------------------------------------------------------------------------------
     @property

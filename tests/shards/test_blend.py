@@ -293,3 +293,30 @@ def test_unnamed_classes_are_merged_by_id_with_a_warning(two: dict[str, str]) ->
     with pytest.warns(UserWarning, match="'b' has 3 classes without names"):
         ds = mmdata.blend(two)
     assert ds.label_names == ["circle", "square", "triangle", "0", "1", "2"]
+
+
+def test_keys_select_within_a_blend(two: dict[str, str]) -> None:
+    a, b = _keys("a", two["a"]), _keys("b", two["b"])
+    chosen = a[:3] + b[-2:]
+    got = Counter(_base(s.key) for s in mmdata.blend(two, weights={"b": 2}, keys=chosen, shuffle=True))
+    assert got == Counter({**dict.fromkeys(a[:3], 1), **dict.fromkeys(b[-2:], 2)})
+    per = {"b": [k[2:] for k in b[:1]]}  # {name: its own keys}: the datasets not named give nothing
+    assert [s.key for s in mmdata.blend(two, keys=per)] == b[:1]
+    L = mmdata.loader(two, 2, recipe=RECIPE, keys=chosen, num_workers=2)
+    assert Counter(map(_base, _epoch(L))) == Counter(chosen)
+    with pytest.raises(ShardError, match="not '<name>/<key>'"):
+        mmdata.blend(two, keys=["000001"])
+    with pytest.raises(ShardError, match="name no dataset"):
+        mmdata.blend(two, keys={"c": ["x"]})
+
+
+def test_balance_reads_a_split_list_and_a_selection(tmp_path: Path) -> None:
+    """Reader QA: balance looked the samples up in one split (a split list raised) and counted unselected ones."""
+    mmdata.shard(make_sample_folder(tmp_path / "r", n=12), tmp_path / "d", split="1=0.5,2=0.5", progress=False)
+    bal = {"by": "label", "mode": "over"}
+    keys = Counter(k for b in mmdata.loader(tmp_path / "d", 4, split=["1", "2"], balance=bal) for k in b.keys)
+    every = {s.key for sp in ("1", "2") for s in mmdata.open_dataset(tmp_path / "d", split=sp, decode=False)}
+    assert {k.split("#r")[0] for k in keys} == every
+    some = [s.key for s in mmdata.open_dataset(tmp_path / "d", split="1")][:3]
+    got = {k.split("#r")[0] for b in mmdata.loader(tmp_path / "d", 4, split="1", balance=bal, keys=some) for k in b.keys}
+    assert got <= set(some) and got
