@@ -46,7 +46,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
-from mmdata.shards.reader import EpochClock, ShardDataset, dist_rank_world, expect_keys, open_dataset, reader_id
+from mmdata.shards.reader import (EpochClock, ResumableEpochs, ShardDataset, dist_rank_world, expect_keys, open_dataset,
+                                   reader_id)
 from mmdata.types import Sample, new_sample
 
 _NAME = re.compile(r"^[\w.-]+$")
@@ -78,7 +79,7 @@ def _weight(name: str, value: Any) -> float:
     return float(value)
 
 
-class BlendDataset(IterableDataset):  # type: ignore[type-arg]
+class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     """Several dataset folders as one IterableDataset of :class:`~mmdata.Sample` (see the module
     docstring). Use :func:`blend` (or :func:`mmdata.loader` with a mapping) to create one."""
 
@@ -217,21 +218,6 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
         self.datasets[name]._count(reason, shard, own, message)
 
     # ---- epochs and the plan ---------------------------------------------------------------------
-    @property
-    def epoch(self) -> int:
-        return self._clock.current()
-
-    @epoch.setter
-    def epoch(self, value: int) -> None:
-        self.set_epoch(value)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch of the next iteration; clears a pending resume."""
-        self._clock.set(epoch)
-        self._skip = {}
-        self._skip_readers = None
-        self._positions = {}
-
     def _slices(self, name: str, epoch: int) -> list[tuple[int, Fraction, Fraction]]:
         """What blend epoch ``epoch`` reads of dataset ``name``: (its epoch, from, to) — fractions of that
         epoch's share. The epochs tile the dataset's stream of epochs: epoch ``e`` reads
@@ -306,36 +292,15 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
 
     def state_dict(self) -> dict[str, Any]:
         """``{"seed", "epoch", "positions": {reader: next place in its plan}, "readers", "blend"}``."""
-        state = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions), "blend": self.signature}
-        if self._readers is not None:
-            state["readers"] = self._readers
-        return state
+        return {**super().state_dict(), "blend": self.signature}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume: the next iteration is epoch ``state["epoch"]`` and passes over each reader's places
-        already yielded. A state saved mid-epoch by another number of readers is refused when the
-        iteration starts (its places mean other samples here)."""
-        if state.get("seed", self.seed) != self.seed:
-            raise ShardError(f"state was saved with seed {state.get('seed')}, this blend has seed {self.seed}")
+        """Resume (see ``ShardDataset.load_state_dict``); a state of another blend (or of one dataset)
+        saved mid-epoch is refused (:meth:`check_state`)."""
         positions = state.get("positions", {})
         if "blend" in state or any(int(v) > 0 for v in positions.values()):
             self.check_state(state, any(int(v) > 0 for v in positions.values()))
-        self._clock.set(int(state["epoch"]))
-        self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
-        self._positions = dict(self._skip)
-        saved = state.get("readers")
-        self._skip_readers = int(saved) if saved is not None else None
-
-    def _resume_skip(self, rid: int, n: int, epoch: int) -> int:
-        saved = self._skip_readers
-        if saved is None or saved == n or not any(v > 0 for v in self._skip.values()):
-            return self._skip.get(rid, 0)
-        ends = self.samples_per_reader(saved, epoch)
-        if ends is not None and all(self._skip.get(r, 0) >= e for r, e in enumerate(ends)):
-            return (self.samples_per_reader(n, epoch) or [0] * n)[rid]
-        raise ShardError(f"blend state was saved mid-epoch {epoch} with {saved} reader(s) (world size x DataLoader "
-                         f"workers) and this iteration has {n}: resume with the same num_workers and world size, or start "
-                         f"that epoch over: load_state_dict({{'seed': {self.seed}, 'epoch': {epoch}}})")
+        super().load_state_dict(state)
 
     # ---- iteration -------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Sample]:
@@ -383,13 +348,7 @@ class BlendDataset(IterableDataset):  # type: ignore[type-arg]
             if ds.on_error == "raise":  # nothing is lost: the first ``skip`` consumed are the first yielded
                 stream = islice(ds.iter_share(rid, n, e, lo + skip), count - skip)
             else:  # losses shift positions: pass over ``skip`` yielded samples (decoded, their losses uncounted)
-                stream = _until(ds.iter_share(rid, n, e, lo), hi)
-                ds._quiet = True
-                try:
-                    for _ in islice(stream, skip):
-                        pass
-                finally:
-                    ds._quiet = False
+                stream = ds._skipping(_until(ds.iter_share(rid, n, e, lo), hi), skip)
             for s in stream:
                 yield s if not repeat else new_sample(f"{s.key}#r{repeat}", s.fields, s.sample_rate, s.meta)
             skip = 0
@@ -441,10 +400,10 @@ def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | Non
         >>> from mmdata.testing import make_sample_folder
         >>> t = tempfile.mkdtemp()
         >>> for n, name in ((4, "a"), (2, "b")):
-        ...     _ = mmdata.shard(make_sample_folder(f"{t}/{name}", n=n), f"{t}/ds_{name}", progress=False)
+        ...     _ = mmdata.shard(make_sample_folder(f"{t}/{name}", n=n, labels=False), f"{t}/ds_{name}", progress=False)
         >>> ds = blend({"a": f"{t}/ds_a", "b": f"{t}/ds_b"}, weights={"b": 2})
-        >>> [s.key for s in ds]
-        ['a/000000', 'a/000001', 'a/000002', 'a/000003', 'b/000000', 'b/000001', 'b/000000', 'b/000001']
+        >>> [s.key for s in ds]  # b read twice: its second read's keys end in #r1
+        ['a/000000', 'a/000001', 'a/000002', 'a/000003', 'b/000000', 'b/000001', 'b/000000#r1', 'b/000001#r1']
     """
     return BlendDataset(datasets, weights=weights, split=split, modalities=modalities, shuffle=shuffle, seed=seed,
                         epoch=epoch, on_error=on_error, **reader_kw)

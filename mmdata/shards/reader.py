@@ -757,7 +757,88 @@ def check_unsized_state(positions: dict[int, int], readers: int, epoch: int, err
                       stacklevel=4)
 
 
-class ShardDataset(IterableDataset):  # type: ignore[type-arg]
+class ResumableEpochs:
+    """Epochs and exact resume of a reader whose iterations split an epoch over readers (world size x
+    DataLoader workers): an :class:`EpochClock` and, per reader, the positions consumed. Its users
+    (:class:`ShardDataset`, :class:`mmdata.shards.blend.BlendDataset`) set ``seed``, ``_clock``,
+    ``_skip``, ``_skip_readers``, ``_positions``, ``_readers`` and define ``samples_per_reader``."""
+
+    seed: int
+    _clock: EpochClock
+    _skip: dict[int, int]
+    _skip_readers: int | None
+    _positions: dict[int, int]
+    _readers: int | None
+
+    def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
+        raise NotImplementedError
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the iteration in progress (or the next one); see ``set_epoch``."""
+        return self._clock.current()
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.set_epoch(value)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch of the next iteration (new shard order / shuffle); clears a pending resume.
+
+        Without calls to ``set_epoch`` each new iteration advances the epoch by one.
+        """
+        self._clock.set(epoch)
+        self._skip = {}
+        self._skip_readers = None
+        self._positions = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position of the stream: ``{"seed", "epoch", "positions": {reader: next_position}, "readers"}``
+        (``readers``: world size x DataLoader workers of the iteration, once one has started here)."""
+        state = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
+        if self._readers is not None:
+            state["readers"] = self._readers
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume: the next iteration is epoch ``state["epoch"]`` and skips what each reader already yielded.
+
+        A state saved mid-epoch by another number of readers (``readers``: world size x DataLoader
+        workers) is refused when the iteration starts (ShardError): its positions count along other
+        shares of the epoch, so it would repeat some samples and skip others. One saved at the end of
+        the epoch resumes with any number (the rest of that epoch is empty). A state without ``readers``
+        (saved before mmdata recorded them) is refused when it holds positions of more readers than the
+        iteration has, and otherwise taken as it is with a warning (:func:`check_unsized_state`).
+        """
+        if state.get("seed", self.seed) != self.seed:
+            raise ShardError(f"state was saved with seed {state.get('seed')}, this dataset has seed {self.seed}")
+        self._clock.set(int(state["epoch"]))
+        self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
+        self._positions = dict(self._skip)
+        saved = state.get("readers")
+        self._skip_readers = int(saved) if saved is not None else None
+
+    def _resume_skip(self, rid: int, n: int, epoch: int) -> int:
+        """What reader ``rid`` of ``n`` passes over on a resume (see :meth:`load_state_dict`)."""
+        saved = self._skip_readers
+        if saved is None and any(v > 0 for v in self._skip.values()):
+            check_unsized_state(self._skip, n, epoch, ShardError, warn=rid == 0)
+        if saved is None or saved == n or not any(v > 0 for v in self._skip.values()):
+            return self._skip.get(rid, 0)
+        try:
+            ends = self.samples_per_reader(saved, epoch)
+        except (TypeError, ValueError):
+            ends = None
+        if ends is not None and all(self._skip.get(r, 0) >= e for r, e in enumerate(ends)):
+            return (self.samples_per_reader(n, epoch) or [0] * n)[rid]  # the epoch was over: so it is here
+        raise ShardError(
+            f"state was saved mid-epoch {epoch} with {saved} reader(s) (world size x DataLoader workers) and this "
+            f"iteration has {n}: its positions mean other samples here, so the rest of the epoch would repeat some "
+            f"samples and skip others. Resume with the same num_workers and world size, or start that epoch over: "
+            f"load_state_dict({{'seed': {self.seed}, 'epoch': {epoch}}})")
+
+
+class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     """An IterableDataset of :class:`~mmdata.Sample` over shards (see the module docstring).
 
     Use :func:`open_dataset` to create one.
@@ -996,25 +1077,6 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
             return sum(self._shard_sizes)
         return sum(self.card["splits"][s]["samples"] for s in self.splits) if self.card else None
 
-    @property
-    def epoch(self) -> int:
-        """The epoch of the iteration in progress (or the next one); see ``set_epoch``."""
-        return self._clock.current()
-
-    @epoch.setter
-    def epoch(self, value: int) -> None:
-        self.set_epoch(value)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch of the next iteration (new shard order / shuffle); clears a pending resume.
-
-        Without calls to ``set_epoch`` each new iteration advances the epoch by one.
-        """
-        self._clock.set(epoch)
-        self._skip = {}
-        self._skip_readers = None
-        self._positions = {}
-
     def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
         """Samples each of ``readers`` readers (``world_size * num_workers``) yields in an epoch —
         the same in every epoch — or None when that is not known exactly.
@@ -1077,14 +1139,6 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         return [sum(sizes[r::readers]) for r in range(readers)]
 
     # ---- resume ----------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Position of the stream: ``{"seed", "epoch", "positions": {reader: next_position}, "readers"}``
-        (``readers``: world size x DataLoader workers of the iteration, once one has started here)."""
-        state = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
-        if self._readers is not None:
-            state["readers"] = self._readers
-        return state
-
     @staticmethod
     def state_from_positions(seed: int, epoch: int, positions: dict[int, int], readers: int | None = None) -> dict[str, Any]:
         """Build a state from positions tracked outside (e.g. by a DataLoader-level loader from
@@ -1094,43 +1148,6 @@ class ShardDataset(IterableDataset):  # type: ignore[type-arg]
         if readers is not None:
             state["readers"] = int(readers)
         return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume: the next iteration is epoch ``state["epoch"]`` and skips what each reader already yielded.
-
-        A state saved mid-epoch by another number of readers (``readers``: world size x DataLoader
-        workers) is refused when the iteration starts (ShardError): its positions count along other
-        shares of the epoch, so it would repeat some samples and skip others. One saved at the end of
-        the epoch resumes with any number (the rest of that epoch is empty). A state without ``readers``
-        (saved before mmdata recorded them) is refused when it holds positions of more readers than the
-        iteration has, and otherwise taken as it is with a warning (:func:`check_unsized_state`).
-        """
-        if state.get("seed", self.seed) != self.seed:
-            raise ShardError(f"state was saved with seed {state.get('seed')}, this dataset has seed {self.seed}")
-        self._clock.set(int(state["epoch"]))
-        self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
-        self._positions = dict(self._skip)
-        saved = state.get("readers")
-        self._skip_readers = int(saved) if saved is not None else None
-
-    def _resume_skip(self, rid: int, n: int, epoch: int) -> int:
-        """What reader ``rid`` of ``n`` passes over on a resume (see :meth:`load_state_dict`)."""
-        saved = self._skip_readers
-        if saved is None and any(v > 0 for v in self._skip.values()):
-            check_unsized_state(self._skip, n, epoch, ShardError, warn=rid == 0)
-        if saved is None or saved == n or not any(v > 0 for v in self._skip.values()):
-            return self._skip.get(rid, 0)
-        try:
-            ends = self.samples_per_reader(saved, epoch)
-        except (TypeError, ValueError):
-            ends = None
-        if ends is not None and all(self._skip.get(r, 0) >= e for r, e in enumerate(ends)):
-            return (self.samples_per_reader(n, epoch) or [0] * n)[rid]  # the epoch was over: so it is here
-        raise ShardError(
-            f"state was saved mid-epoch {epoch} with {saved} reader(s) (world size x DataLoader workers) and this "
-            f"iteration has {n}: its positions mean other samples here, so the rest of the epoch would repeat some "
-            f"samples and skip others. Resume with the same num_workers and world size, or start that epoch over: "
-            f"load_state_dict({{'seed': {self.seed}, 'epoch': {epoch}}})")
 
     # ---- bookkeeping -----------------------------------------------------------------------------
     def _shard_url(self, name: str, series: str | None = None) -> str:

@@ -202,7 +202,8 @@ def test_ranks_split_the_epoch_exactly_once(two: dict[str, str], monkeypatch: py
     assert seen == Counter({**dict.fromkeys(a, 1), **dict.fromkeys(b, 3)})
 
 
-def test_losses_are_counted_per_dataset_and_summed(two: dict[str, str], tmp_path: Path) -> None:
+def _damaged(tmp_path: Path) -> Path:
+    """A 6-sample dataset whose first shard's first PNG no longer decodes (a chunk fails its CRC)."""
     bad = tmp_path / "bad"
     mmdata.shard(make_sample_folder(tmp_path / "rbad", n=6), bad, maxcount=3, progress=False)
     shard = sorted(bad.glob("**/*.tar"))[0]
@@ -211,6 +212,11 @@ def test_losses_are_counted_per_dataset_and_summed(two: dict[str, str], tmp_path
     data = bytearray(shard.read_bytes())
     data[png.offset_data + 40 : png.offset_data + 60] = b"\xff" * 20  # a PNG chunk no longer matches its CRC
     shard.write_bytes(bytes(data))
+    return bad
+
+
+def test_losses_are_counted_per_dataset_and_summed(two: dict[str, str], tmp_path: Path) -> None:
+    bad = _damaged(tmp_path)
     L = mmdata.loader({"a": two["a"], "bad": str(bad)}, 4, recipe=RECIPE, on_error="skip", num_workers=2)
     keys = _epoch(L)
     lost = sum(L.skipped.values())
@@ -320,3 +326,21 @@ def test_balance_reads_a_split_list_and_a_selection(tmp_path: Path) -> None:
     some = [s.key for s in mmdata.open_dataset(tmp_path / "d", split="1")][:3]
     got = {k.split("#r")[0] for b in mmdata.loader(tmp_path / "d", 4, split="1", balance=bal, keys=some) for k in b.keys}
     assert got <= set(some) and got
+
+
+@pytest.mark.parametrize("cut", [1, 3])
+def test_resume_with_losses_and_fractions_gives_exactly_the_rest(two: dict[str, str], tmp_path: Path, cut: int) -> None:
+    blend = {"a": two["a"], "bad": str(_damaged(tmp_path))}
+    kw = dict(recipe=RECIPE, weights={"a": 0.5, "bad": 1.5}, num_workers=2, seed=3, on_error="skip")
+    full = mmdata.loader(blend, 3, **kw)
+    full.set_epoch(1)
+    whole = [list(b.keys) for b in full]
+    part = mmdata.loader(blend, 3, **kw)
+    part.set_epoch(1)
+    it = iter(part)
+    head = [list(next(it).keys) for _ in range(cut)]
+    state = part.state_dict()
+    del it
+    resumed = mmdata.loader(blend, 3, **kw)
+    resumed.load_state_dict(state)
+    assert head + [list(b.keys) for b in resumed] == whole
