@@ -261,13 +261,10 @@ def local_data(data: str | Path, storage_options: dict[str, Any] | None = None, 
 
 def _check_roles(recipe: Any, pretrain: str | None, label_fraction: float) -> None:
     """What named splits (--train-split / --val-split / --test-split) do not support yet: the readers
-    of pre-training, of a label fraction and of a recipe's balance take one split named train."""
-    import mmdata
-
+    of pre-training and of a label fraction take one split named train (a recipe's balance reads the
+    training splits as the loader does)."""
     what = [w for w, on in (("--pretrain (pretrain=)", pretrain is not None),
-                            ("--label-fraction (label_fraction=)", label_fraction != 1.0),
-                            ("the recipe's balance", recipe is not None and mmdata.load_recipe(recipe).balance is not None))
-            if on]
+                            ("--label-fraction (label_fraction=)", label_fraction != 1.0)) if on]
     if what:
         raise MMDataError(f"{' and '.join(what)} with --train-split / --val-split / --test-split: not supported yet (they "
                           "read the split named train); drop one of them")

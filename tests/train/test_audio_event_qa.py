@@ -186,6 +186,15 @@ def test_val_and_test_split_train_on_the_other_folds(folds: Path) -> None:
     assert m["test"]["accuracy"] is not None and set(m["per_class"]) == {"val", "test"}
 
 
+def test_folds_with_a_balanced_recipe(folds: Path) -> None:
+    """A recipe's balance reads the training folds as one split (refused before index_groups took lists)."""
+    from mmdata.train import train
+
+    rec = {"balance": {"by": "label", "mode": "over"}}
+    m = train(folds, epochs=1, threads=1, eval_robustness=False, val_split="4", test_split="5", recipe=rec)
+    assert m["config"]["splits"]["train"] == ["1", "2", "3"] and m["test"]["accuracy"] is not None
+
+
 def test_train_split_list_streamed_with_a_worker(folds: Path, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
