@@ -566,6 +566,14 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     if not isinstance(data.get("trainer") or {}, dict):
         raise RecipeError("trainer: expected a mapping of keywords (and optionally entry: package.module:function)")
     trainer = dict(data.get("trainer") or {})
+    for k in ("val_split", "test_split"):  # split names are strings: YAML reads an unquoted fold 4 as an int
+        if isinstance(trainer.get(k), int) and not isinstance(trainer.get(k), bool):
+            trainer[k] = str(trainer[k])
+    if isinstance(trainer.get("train_split"), list):
+        trainer["train_split"] = [str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                                  for v in trainer["train_split"]]
+    elif isinstance(trainer.get("train_split"), int) and not isinstance(trainer.get("train_split"), bool):
+        trainer["train_split"] = str(trainer["train_split"])
     entry = entry or trainer.pop("entry", None)
     trainer.pop("entry", None)
     if entry is not None and (not isinstance(entry, str) or ":" not in entry):

@@ -29,6 +29,7 @@ outside the declared classes is bad data like any other.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import math
@@ -1853,10 +1854,21 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "") 
         return _Cell(shown, key=key, reason=f"not a usable file path ({exc.strerror or exc})")
     if not stat.S_ISREG(st.st_mode):
         return _Cell(shown, key=key, reason="not a file (a folder or a special file)", located=True)
+    real, real_root = os.path.realpath(full), _real(root)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        # a link inside the folder to a file outside it: its bytes are not the folder's (a folder source
+        # leaves such links out too)
+        return _Cell(shown, key=key, reason=f"{escapes or _ESCAPES} through a link", located=True)
     if named is None:
         return _Cell(shown, key=key, reason=f"no known media extension (expected one of {sorted(KNOWN_EXTS)})",
                      located=True)
     return _Cell(shown, full, named[1], key, located=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _real(folder: str) -> str:
+    """The folder with its links resolved (once per manifest folder, not per cell)."""
+    return os.path.realpath(folder)
 
 
 def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any]) -> _Cell:

@@ -271,3 +271,21 @@ def test_csv_true_false_metadata_reads_back_as_bools(tmp_path: Path) -> None:
     card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert card["metadata_kinds"] == {"esc10": "bool", "flag": "string", "mixed": "string", "yes": "string"}
     assert type(got["c0"]["esc10"]) is bool
+
+
+@pytest.mark.parametrize("with_root", [False, True])
+def test_a_link_inside_the_folder_to_a_file_outside_is_left_out(tmp_path: Path, with_root: bool) -> None:
+    """QA re-test: a manifest row naming a link inside its folder (or --root) to a file outside was
+    sharded silently — the outside file's bytes in the shards; a folder source leaves such links out."""
+    secret = _write(tmp_path / "outside" / "secret.wav", 3)
+    data = tmp_path / "m" / "audio"
+    _write(data / "ok.wav", 1)
+    (data / "link.wav").symlink_to(secret)
+    (data / "inner.wav").symlink_to(data / "ok.wav")  # a link that stays inside is fine
+    manifest = tmp_path / "m" / ("meta.csv" if with_root else "manifest.csv")
+    prefix = "" if with_root else "audio/"
+    manifest.write_text(f"audio,label\n{prefix}ok.wav,0\n{prefix}link.wav,1\n{prefix}inner.wav,0\n")
+    rep = mmdata.shard(manifest, tmp_path / "ds", root=data if with_root else None, progress=False)
+    assert rep["samples"] == 2
+    (left,) = [s for s in rep["skipped"] if s["what"] == "member"]
+    assert left["source"].endswith("link.wav") and "through a link" in left["reason"]

@@ -268,3 +268,16 @@ def test_ablation_trainer_split_keys(folds: Path, tmp_path: Path) -> None:
     with pytest.raises(MMDataError, match=r"needs train/val/test splits.*--val-split 4 --test-split 5"):
         run({**recipe, "trainer": {"epochs": 1}}, tmp_path / "ab3", workers=1, progress=False, plots=False,
             on_warning=lambda msg: None)
+
+
+def test_ablation_split_keys_are_strings_for_any_trainer(folds: Path) -> None:
+    """QA re-test: unquoted `val_split: 4` reached a custom trainer as an int (open_dataset refuses ints)."""
+    import yaml
+
+    from mmdata.ablate.design import load_ablation
+
+    text = (f"dataset: {{path: {folds}}}\nseeds: 2\ncontrols: {{identity: false}}\n"
+            "trainer: {entry: 'mmdata.ablate.testing:synthetic_train', val_split: 4, test_split: 5, train_split: [1, 2]}\n"
+            "design: {mode: explicit, baseline: null, arms: {gain: {audio: [{op: gain, p: 0.5}]}}}\n")
+    ab = load_ablation(yaml.safe_load(text))
+    assert (ab.trainer["val_split"], ab.trainer["test_split"], ab.trainer["train_split"]) == ("4", "5", ["1", "2"])
