@@ -306,6 +306,13 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         st.check_labels(classes)
     samples = {s: st.labels(s) for s in SPLITS}
     data_warnings = class_warnings(st, names)
+    augmented = set((card.get("augmentation") or {}).get("augmented_splits") or ())
+    for role in ("val", "test"):  # scored on augmented copies: the scores are not of the held-out data
+        copied = [n for n in ((roles or {}).get(role) or [role]) if n in augmented]
+        if copied:
+            data_warnings.append(f"the {role} split ({', '.join(copied)}) holds augmented copies (mmdata augment "
+                                 f"--augment-split): its scores count each copy; train on the source dataset's "
+                                 f"{role} split, or augment only the training splits")
     for s in ("train", "val") if not pretrain_only else ():
         if samples[s]["labelled"] == 0:
             raise MMDataError(f"{data}: the {s} split has no labelled samples ({samples[s]['samples']} samples); "

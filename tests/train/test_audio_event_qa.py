@@ -281,3 +281,18 @@ def test_ablation_split_keys_are_strings_for_any_trainer(folds: Path) -> None:
             "design: {mode: explicit, baseline: null, arms: {gain: {audio: [{op: gain, p: 0.5}]}}}\n")
     ab = load_ablation(yaml.safe_load(text))
     assert (ab.trainer["val_split"], ab.trainer["test_split"], ab.trainer["train_split"]) == ("4", "5", ["1", "2"])
+
+
+def test_scoring_on_augmented_copies_is_warned(tmp_path: Path) -> None:
+    """QA re-test: train scored val / test on augmented copies (3 rows per clip) without a word."""
+    from mmdata.augment.offline import augment_dataset
+    from mmdata.testing import make_sample_folder
+    from mmdata.train import train
+
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=18), tmp_path / "ds", split="train=0.5,val=0.25,test=0.25",
+                 progress=False)
+    rec = {"image": [{"op": "hflip", "p": 0.5}]}
+    augment_dataset(tmp_path / "ds", tmp_path / "aug", rec, copies=2, augment_splits=["train", "val"], progress=False)
+    m = train(tmp_path / "aug", epochs=1, threads=1, eval_robustness=False, batch_size=4)
+    assert [w for w in m["warnings"] if "holds augmented copies" in w and w.startswith("the val split")]
+    assert not [w for w in m["warnings"] if w.startswith("the test split")]
