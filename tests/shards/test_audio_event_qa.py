@@ -289,3 +289,18 @@ def test_a_link_inside_the_folder_to_a_file_outside_is_left_out(tmp_path: Path, 
     assert rep["samples"] == 2
     (left,) = [s for s in rep["skipped"] if s["what"] == "member"]
     assert left["source"].endswith("link.wav") and "through a link" in left["reason"]
+
+
+@pytest.mark.parametrize(("fmt", "subtype", "name"), [("WAV", "GSM610", "gsm.wav"), ("WAV", "G721_32", "g721.wav"),
+                                                      ("AIFF", "GSM610", "gsm.aifc")])
+def test_check_decode_keeps_codecs_libsndfile_streams_only(tmp_path: Path, fmt: str, subtype: str, name: str) -> None:
+    """QA re-test: --check decode left GSM 6.10 / G.721 WAV and GSM AIFC out ('frames must be specified for
+    non-seekable files': SoundFile.blocks) although the reader decodes them."""
+    if subtype not in sf.available_subtypes(fmt):
+        pytest.skip(f"libsndfile here cannot write {fmt} {subtype}")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    wave = (np.sin(np.arange(8000) / 7) * 0.4).astype(np.float32)
+    sf.write(raw / name, wave, 8000, format=fmt, subtype=subtype)
+    rep = mmdata.shard(raw, tmp_path / "ds", check="decode", progress=False)
+    assert rep["samples"] == 1 and not rep["skipped"], rep["skipped"]
