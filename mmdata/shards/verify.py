@@ -128,8 +128,9 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                 # pickle members are not decoded (that would run them); they fail verify like any undecodable member
                 field, value, _ = decode_member(ext, data, allow_pickle=False)
             except DecodeError as exc:
+                # expected: the member (what machines match on); found: why it does not decode, not its name again
                 problems.append({"shard": shard, "problem": "member does not decode", "expected": f"{key}.{ext}",
-                                 "found": f"member {key}.{ext} of key {key!r}: {_reason(exc)}"})
+                                 "found": f"not decodable: {_reason(exc)}"})
                 continue
             if field == "label" and labels is not None and key in labels and labels[key] != value:
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} a label other than "
