@@ -174,22 +174,25 @@ def test_fields_are_the_union_and_sources_are_named(two: dict[str, str], tmp_pat
     assert {m["source"] for m in b.meta["samples"]} == {"a", "img"}
 
 
-@pytest.mark.parametrize("num_workers", [0, 2])
-def test_resume_mid_epoch_gives_exactly_the_rest(two: dict[str, str], num_workers: int) -> None:
-    kw = dict(recipe=RECIPE, weights={"a": 0.5, "b": 2}, num_workers=num_workers, seed=7)
-    full = mmdata.loader(two, 3, **kw)
+def _resumes_exactly(blend: dict[str, str], cut: int, **kw: object) -> None:
+    """Epoch 1 read whole equals its first ``cut`` batches, a state_dict, and a fresh loader resumed from it."""
+    full = mmdata.loader(blend, 3, **kw)
     full.set_epoch(1)
     whole = [list(b.keys) for b in full]
-    part = mmdata.loader(two, 3, **kw)
+    part = mmdata.loader(blend, 3, **kw)
     part.set_epoch(1)
     it = iter(part)
-    head = [list(next(it).keys) for _ in range(4)]
+    head = [list(next(it).keys) for _ in range(cut)]
     state = part.state_dict()
     del it
-    resumed = mmdata.loader(two, 3, **kw)
+    resumed = mmdata.loader(blend, 3, **kw)
     resumed.load_state_dict(state)
-    rest = [list(b.keys) for b in resumed]
-    assert head + rest == whole
+    assert head + [list(b.keys) for b in resumed] == whole
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_resume_mid_epoch_gives_exactly_the_rest(two: dict[str, str], num_workers: int) -> None:
+    _resumes_exactly(two, 4, recipe=RECIPE, weights={"a": 0.5, "b": 2}, num_workers=num_workers, seed=7)
 
 
 def test_ranks_split_the_epoch_exactly_once(two: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -331,16 +334,4 @@ def test_balance_reads_a_split_list_and_a_selection(tmp_path: Path) -> None:
 @pytest.mark.parametrize("cut", [1, 3])
 def test_resume_with_losses_and_fractions_gives_exactly_the_rest(two: dict[str, str], tmp_path: Path, cut: int) -> None:
     blend = {"a": two["a"], "bad": str(_damaged(tmp_path))}
-    kw = dict(recipe=RECIPE, weights={"a": 0.5, "bad": 1.5}, num_workers=2, seed=3, on_error="skip")
-    full = mmdata.loader(blend, 3, **kw)
-    full.set_epoch(1)
-    whole = [list(b.keys) for b in full]
-    part = mmdata.loader(blend, 3, **kw)
-    part.set_epoch(1)
-    it = iter(part)
-    head = [list(next(it).keys) for _ in range(cut)]
-    state = part.state_dict()
-    del it
-    resumed = mmdata.loader(blend, 3, **kw)
-    resumed.load_state_dict(state)
-    assert head + [list(b.keys) for b in resumed] == whole
+    _resumes_exactly(blend, cut, recipe=RECIPE, weights={"a": 0.5, "bad": 1.5}, num_workers=2, seed=3, on_error="skip")
