@@ -1135,7 +1135,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             if epoch is None:
                 return None
             size = dict(zip(self.shards, sizes))
-            return [sum(size[sh] for sh in self._mine(r, readers, epoch)[0]) for r in range(readers)]
+            # the assignment only (counting every reader's share must not build every reader's plans)
+            return [sum(size[sh] for sh in self._assigned(r, readers, epoch)[0]) for r in range(readers)]
         return [sum(sizes[r::readers]) for r in range(readers)]
 
     # ---- resume ----------------------------------------------------------------------------------
@@ -1590,13 +1591,17 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         reason = problem[0] if key is not None or problem[0] in MEMBER_REASONS else _REGION
         self._count(reason, shard, key or "<unknown>", problem[1])
 
-    def _mine(self, rid: int, n: int, epoch: int) -> tuple[list[str], bool]:
+    def _assigned(self, rid: int, n: int, epoch: int) -> tuple[list[str], bool]:
         """This reader's shards in this epoch's order, and whether readers stride over every shard."""
         order = list(range(len(self.shards)))
         if self.shuffle:
             order = [int(i) for i in derive(self.seed, epoch, "shard-order", 0).permutation(len(self.shards))]
         stride = len(self.shards) < n
-        mine = [self.shards[i] for i in (order if stride else order[rid::n])]
+        return [self.shards[i] for i in (order if stride else order[rid::n])], stride
+
+    def _mine(self, rid: int, n: int, epoch: int) -> tuple[list[str], bool]:
+        """:meth:`_assigned`, with the index plans of those shards made ready to read them."""
+        mine, stride = self._assigned(rid, n, epoch)
         if not stride and self.root is not None and self.layout == "samples":
             local = [sh for sh in mine if (_local_path(self._shard_url(sh)) or ".gz").endswith(".tar")]
             if len(local) > 1:
