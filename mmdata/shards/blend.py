@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
+from mmdata.checks import expect_bool, expect_int
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -119,13 +120,13 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             raise ShardError("blend: partition=False is not supported (each reader reads its own share of the plan)")
         chosen = self._selection(reader_kw.pop("keys", None), list(datasets))
         self.split = splits
-        self.shuffle = bool(shuffle)
-        self.seed = int(seed)
+        self.shuffle = expect_bool(shuffle, "shuffle", error=ShardError)
+        self.seed = expect_int(seed, "seed", error=ShardError)
         self.on_error = on_error
         self.datasets: dict[str, ShardDataset] = {}
         for name, path in datasets.items():
             # each dataset shuffled by its own seed: one folder blended under two names is two orders
-            own = int(derive(int(seed), 0, f"blend-source:{name}", 0).integers(1 << 31))
+            own = int(derive(self.seed, 0, f"blend-source:{name}", 0).integers(1 << 31))
             ds = open_dataset(path, split=splits[name], modalities=modalities, shuffle=shuffle, seed=own,
                               on_error=on_error, keys=None if chosen is None else chosen.get(name, frozenset()),
                               **reader_kw)
@@ -165,11 +166,6 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self._dist: tuple[int, int] | None = None
         self.rotation = 0
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_dist"] = dist_rank_world() or self._dist  # the rank when iteration starts (spawned workers)
-        return state
-
     @staticmethod
     def _selection(keys: Any, names: list[str]) -> dict[str, frozenset[str]] | None:
         """``keys=`` of a blend, per dataset: ``{name: keys}``, or the blend's own keys (``"<name>/<key>"``,
@@ -188,7 +184,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             if not sep or name not in names:
                 raise ShardError(f"blend keys: {k!r} is not '<name>/<key>' with a dataset name of the blend {names} "
                                  f"(or pass {{name: keys}})")
-            out.setdefault(name, set()).add(own.split("#r")[0] if "#r" in own else own)
+            out.setdefault(name, set()).add(own.split("#r")[0])  # a repeat (#r1) selects its sample
         return {n: frozenset(v) for n, v in out.items()}
 
     # ---- metadata --------------------------------------------------------------------------------

@@ -761,7 +761,7 @@ class ResumableEpochs:
     """Epochs and exact resume of a reader whose iterations split an epoch over readers (world size x
     DataLoader workers): an :class:`EpochClock` and, per reader, the positions consumed. Its users
     (:class:`ShardDataset`, :class:`mmdata.shards.blend.BlendDataset`) set ``seed``, ``_clock``,
-    ``_skip``, ``_skip_readers``, ``_positions``, ``_readers`` and define ``samples_per_reader``."""
+    ``_skip``, ``_skip_readers``, ``_positions``, ``_readers``, ``_dist`` and define ``samples_per_reader``."""
 
     seed: int
     _clock: EpochClock
@@ -770,8 +770,17 @@ class ResumableEpochs:
     _positions: dict[int, int]
     _readers: int | None
 
+    _dist: tuple[int, int] | None
+
     def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
         raise NotImplementedError
+
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader pickles the dataset for spawned workers when iteration starts: the rank known
+        # now (after init_process_group) is what the worker must use
+        state = dict(self.__dict__)
+        state["_dist"] = dist_rank_world() or self._dist
+        return state
 
     @property
     def epoch(self) -> int:
@@ -957,10 +966,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 raise ShardError(f"{path}: none of the requested modalities {self.modalities} is stored; it has {fields}")
 
     def __getstate__(self) -> dict[str, Any]:
-        # DataLoader pickles the dataset for spawned workers when iteration starts: the rank known
-        # now (after init_process_group) is what the worker must use
-        state = dict(self.__dict__)
-        state["_dist"] = dist_rank_world() or self._dist
+        state = super().__getstate__()
         state["_index"] = None  # a spawned worker reads the index itself (not a copy of every plan in the pickle)
         return state
 
