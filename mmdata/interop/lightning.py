@@ -436,34 +436,27 @@ class DataModule(pl.LightningDataModule):
             if splits is not None and name not in splits:
                 raise ShardError(f"{self.path}: no split {name!r} ({arg}); it has {sorted(splits)}")
 
-    def _splits(self) -> set[str] | None:
+    def _splits_of(self, path: Any) -> set[str] | None:
+        """The splits of one dataset folder's card; None for bare shards (the split name is not checked)."""
         from mmdata.shards import index as idx
         from mmdata.urls import is_folder_url
 
-        def of(path: Any) -> set[str] | None:
-            if isinstance(path, (str, Path)) and (is_folder_url(path) or idx.is_dataset(path)):
-                return set(idx.load_card(path, self.loader_kw.get("storage_options")).get("splits", {}))
-            return None  # bare shards: the split name is not checked
+        if isinstance(path, (str, Path)) and (is_folder_url(path) or idx.is_dataset(path)):
+            return set(idx.load_card(path, self.loader_kw.get("storage_options")).get("splits", {}))
+        return None
 
+    def _splits(self) -> set[str] | None:
         if isinstance(self.path, Mapping):  # a blend (mmdata.blend): the splits any of its datasets has
-            found = [of(p) for p in self.path.values()]
+            found = [self._splits_of(p) for p in self.path.values()]
             return set.union(*found) if all(f is not None for f in found) else None  # type: ignore[arg-type]
-        return of(self.path)
+        return self._splits_of(self.path)
 
     def _blended(self, split: str) -> dict[str, Any]:
         """The datasets of the blend that have ``split`` (evaluation: own val / test beside a train-only
-        public set evaluates on the datasets that have them)."""
-        from mmdata.shards import index as idx
-
-        keep = {}
-        for name, path in self.path.items():
-            try:
-                splits = idx.load_card(path, self.loader_kw.get("storage_options")).get("splits", {})
-            except MMDataError:
-                splits = {split: None}  # not a dataset folder: the blend says so
-            if split in splits:
-                keep[name] = path
-        return keep
+        public set evaluates on the datasets that have them); one that is no dataset folder is kept, for
+        the blend to say so."""
+        found = {name: self._splits_of(path) for name, path in self.path.items()}
+        return {name: self.path[name] for name, splits in found.items() if splits is None or split in splits}
 
     def _device(self) -> Any:
         if self.augment_on == "device" and self.trainer is not None:
