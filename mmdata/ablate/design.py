@@ -566,14 +566,10 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     if not isinstance(data.get("trainer") or {}, dict):
         raise RecipeError("trainer: expected a mapping of keywords (and optionally entry: package.module:function)")
     trainer = dict(data.get("trainer") or {})
-    for k in ("val_split", "test_split"):  # split names are strings: YAML reads an unquoted fold 4 as an int
-        if isinstance(trainer.get(k), int) and not isinstance(trainer.get(k), bool):
-            trainer[k] = str(trainer[k])
-    if isinstance(trainer.get("train_split"), list):
-        trainer["train_split"] = [str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-                                  for v in trainer["train_split"]]
-    elif isinstance(trainer.get("train_split"), int) and not isinstance(trainer.get("train_split"), bool):
-        trainer["train_split"] = str(trainer["train_split"])
+    for k in ("train_split", "val_split", "test_split"):  # split names: YAML reads an unquoted fold 4 as an int
+        if k in trainer:
+            v = trainer[k]
+            trainer[k] = [_split_name(x) for x in v] if isinstance(v, list) else _split_name(v)
     entry = entry or trainer.pop("entry", None)
     trainer.pop("entry", None)
     if entry is not None and (not isinstance(entry, str) or ":" not in entry):
@@ -654,6 +650,11 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     ab = Ablation(arms=arms, identity_note=note, own_trainer=own_trainer, **common)
     _check_scale(ab, "arms" if resolved else "design")
     return ab
+
+
+def _split_name(value: Any) -> Any:
+    """An int (an unquoted YAML fold) as the split name it stands for; anything else as it is."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _imports(spec: Any) -> list[str]:
