@@ -1794,8 +1794,7 @@ def _inline_cell(data: bytes, name_hint: Any) -> _Cell:
     from mmdata.interop.hf import audio_ext, image_ext
 
     shown = f"<{len(data)} bytes>"
-    ext = (image_ext(data) or audio_ext(data) or ("npy" if data[:6] == b"\x93NUMPY" else None)
-           or ("aiff" if data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC") else None))
+    ext = image_ext(data) or audio_ext(data) or ("npy" if data[:6] == b"\x93NUMPY" else None)  # audio_ext knows AIFF
     if ext is None and isinstance(name_hint, str):
         named = split_name(posixpath.basename(name_hint))
         ext = named[1] if named is not None else None
