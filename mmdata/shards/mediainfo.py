@@ -431,7 +431,7 @@ def _aiff(d: bytes) -> tuple[int, int, int] | None:
     None for other encodings (libsndfile's header then decides)."""
     n = len(d)
     pos = 12
-    comm: tuple[int, int, int, float, int | None] | None = None
+    comm: tuple[int, int, int, float] | None = None
     sound: int | None = None
     while n - pos >= 8:
         cid = d[pos:pos + 4]
@@ -448,7 +448,7 @@ def _aiff(d: bytes) -> tuple[int, int, int] | None:
             width = _AIFC_LINEAR[kind] or (bits + 7) // 8
             if channels <= 0 or width <= 0 or not rate >= 1:  # also NaN
                 raise CorruptMedia(f"AIFF COMM chunk with {channels} channels, rate {rate:g}, {bits}-bit samples")
-            comm = (channels, frames, width, rate, None)
+            comm = (channels, frames, width, rate)
         elif cid == b"SSND":
             if size > avail:
                 raise CorruptMedia(f"truncated AIFF: the SSND chunk declares {size} bytes, the file holds {avail}")
@@ -459,7 +459,7 @@ def _aiff(d: bytes) -> tuple[int, int, int] | None:
         pos += 8 + size + (size & 1)
     if comm is None:
         raise CorruptMedia("AIFF without a COMM chunk")
-    channels, frames, width, rate, _ = comm
+    channels, frames, width, rate = comm
     if frames == 0:  # as WAV: audio of no frame is no audio
         raise CorruptMedia("AIFF without audio frames (its COMM chunk declares 0 sample frames)")
     need = frames * channels * width
