@@ -443,7 +443,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
             found = {s.key: Sample(s.key, s.fields, s.sample_rate) for s in ds if s.key in wanted}
             samples = [found[k] for k, _ in picked if k in found]
     except MMDataError as exc:  # a sample that does not decode (a float WAV holding NaN): say how to find and fix them
-        from mmdata.train.config import undecodable
+        from mmdata.shards.reader import undecodable
 
         hinted = undecodable(exc, shards)
         if hinted is None:

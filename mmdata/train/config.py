@@ -740,35 +740,7 @@ def spec_ops(recipe: Any) -> list[str]:
     return out
 
 
-#: what a sample that does not decode (a float WAV holding NaN passes ``--check header``) asks of the user
-UNDECODABLE_HINT = ("the index cannot show a sample that does not decode (a float WAV holding NaN passes the default "
-                    "--check header, mmdata inspect and a plain mmdata verify): `mmdata verify {data} --deep` lists every such "
-                    "sample; re-shard with `mmdata shard SRC {data} --check decode`, which leaves them out "
-                    "(docs/bad-input-shard.md){skip}")
-
 ON_ERROR = ("raise", "skip")
-
-
-def undecodable(exc: BaseException, data: str | Path, skip: str = "") -> MMDataError | None:
-    """``exc`` (a sample that does not decode, read through a loader) as one error naming the shard and the
-    sample and saying how to find and fix such samples (:data:`UNDECODABLE_HINT`); ``skip``: how the
-    caller can leave them out instead. None for any other error.
-
-    Example:
-        >>> from mmdata.errors import ShardError
-        >>> e = ShardError("shard d/test-000000.tar: sample 'c5': c5.wav: cannot decode .wav member as audio: NaN")
-        >>> str(undecodable(e, "d"))[:68]
-        "shard d/test-000000.tar: sample 'c5': c5.wav: cannot decode .wav mem"
-    """
-    from mmdata.errors import ShardError
-
-    msg = str(exc)
-    if not isinstance(exc, ShardError) or "cannot decode" not in msg or "mmdata verify" in msg and "--deep" in msg:
-        return None
-    # a DataLoader worker's error carries its traceback: its last line is the reader's message
-    line = next((ln for ln in reversed(msg.splitlines()) if "cannot decode" in ln), msg).strip()
-    line = line.split("ShardError: ", 1)[-1]
-    return ShardError(f"{line}; {UNDECODABLE_HINT.format(data=data, skip=skip)}")
 
 
 #: why the bundled trainer ignores a recipe's spec ops (train's warning, ablate's design warning)

@@ -51,9 +51,10 @@ import torch.nn.functional as F
 
 from mmdata.errors import MMDataError
 from mmdata.rng import derive
+from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, choose_modalities, class_warnings,  # noqa: F401
                                   SPEC_UNUSED, classes_of, decoded_bytes, derive_inputs, effective_inputs, role_splits,
-                                  spec_ops, split_roles, undecodable, with_normalize)  # OPTIMIZERS: kept importable here
+                                  spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, labels_of, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
