@@ -27,7 +27,7 @@ import torch
 MODALITIES: tuple[str, ...] = ("image", "audio", "text", "label")
 
 
-def _shape(v: Any, n: int | None = None) -> str:
+def _shape(v: Any) -> str:
     """A field's value in a repr: ``uint8[3,64,64]`` for an array (its device when not the CPU), a
     text shortened, a list by its length, a number as it is."""
     if isinstance(v, torch.Tensor):
