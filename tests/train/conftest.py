@@ -11,6 +11,24 @@ import pytest
 MESSY_SIZES = ((32, 32), (48, 64), (60, 40), (120, 90))
 
 
+@pytest.fixture
+def mmdata_cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run ``mmdata`` as the console script does (library errors: one line, exit 2): ``argv`` ->
+    (exit code, stdout + stderr with rich's line wrapping undone)."""
+    from mmdata.cli.main import main
+
+    def run(argv: list[str]) -> tuple[int, str]:
+        code = 0
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return code, " ".join((out.out + out.err).split())
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A user's messy folder (mixed image sizes and modes, audio rates and channels, 10% unlabelled,

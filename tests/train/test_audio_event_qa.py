@@ -5,6 +5,7 @@ that does not decode, the recipe snippet its spec-ops warning recommends, and fo
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -118,24 +119,11 @@ def test_default_run_records_no_on_error(nan_ds: Path, tmp_path: Path) -> None:
     assert "skipped" not in m and "on_error" not in m["config"]
 
 
-def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Run ``mmdata`` as the console script does (library errors: one line, exit 2)."""
-    from mmdata.cli.main import main
-
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, " ".join((out.out + out.err).split())  # rich wraps long lines
-
-
-def test_cli_train_on_error_skip(nan_ds: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_train_on_error_skip(nan_ds: Path, mmdata_cli: Callable[[list[str]], tuple[int, str]]) -> None:
     base = ["train", str(nan_ds), "--epochs", "1", "--threads", "1", "--no-robustness"]
-    code, out = _cli([*base, "--on-error", "skip"], capsys)
+    code, out = mmdata_cli([*base, "--on-error", "skip"])
     assert code == 0 and "1 sample(s) of the test split were skipped" in out, out
-    code, out = _cli(base, capsys)
+    code, out = mmdata_cli(base)
     assert code == 2 and "sample 'c3'" in out and "--deep" in out, out
 
 
@@ -238,11 +226,11 @@ def test_naming_the_default_splits_trains_exactly_as_the_default(tmp_path: Path)
     assert a == b
 
 
-def test_cli_k_fold_options(folds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_k_fold_options(folds: Path, tmp_path: Path, mmdata_cli: Callable[[list[str]], tuple[int, str]]) -> None:
     import json
 
-    code, out = _cli(["train", str(folds), "--epochs", "1", "--threads", "1", "--no-robustness", "--val-split", "4",
-                      "--test-split", "5", "--train-split", "1,2,3", "--out", str(tmp_path / "f5")], capsys)
+    code, out = mmdata_cli(["train", str(folds), "--epochs", "1", "--threads", "1", "--no-robustness", "--val-split", "4",
+                      "--test-split", "5", "--train-split", "1,2,3", "--out", str(tmp_path / "f5")])
     assert code == 0, out
     assert "splits: train = 1, 2, 3; val = 4; test = 5" in out and "test (5)" in out
     m = json.loads((tmp_path / "f5" / "metrics.json").read_text())

@@ -5,6 +5,7 @@ reflected in ``inputs``, and input options validated by their own names."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,19 +16,6 @@ from mmdata.testing import make_messy_folder
 from mmdata.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Run ``mmdata`` as the console script does (library errors: one line, exit 2)."""
-    from mmdata.cli.main import main
-
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, " ".join((out.out + out.err).split())  # rich wraps long lines
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +30,11 @@ def noaudio(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_requested_modality_no_training_sample_has_is_an_error(noaudio: Path, tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+                                                                  mmdata_cli: Callable[[list[str]], tuple[int, str]]) -> None:
     with pytest.raises(MMDataError, match=r"audio.*train.*image.*text") as exc:
         train(noaudio, modalities=["image", "audio"], epochs=1, threads=1)
     assert str(noaudio) in str(exc.value)
-    code, out = _cli(["train", str(noaudio), "--modalities", "audio", "--epochs", "1", "--out", str(tmp_path / "o")], capsys)
+    code, out = mmdata_cli(["train", str(noaudio), "--modalities", "audio", "--epochs", "1", "--out", str(tmp_path / "o")])
     assert code == 2, out
     assert "--modalities" in out and "audio" in out and "train split" in out and "image" in out and "text" in out
     assert not (tmp_path / "o").exists()
@@ -58,9 +46,9 @@ def test_unknown_modality_names_the_choices(noaudio: Path) -> None:
 
 
 def test_by_default_the_modalities_of_the_training_split_are_used(noaudio: Path, tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = _cli(["train", str(noaudio), "--epochs", "1", "--batch-size", "8", "--threads", "1",
-                      "--out", str(tmp_path / "o")], capsys)
+                                                                   mmdata_cli: Callable[[list[str]], tuple[int, str]]) -> None:
+    code, out = mmdata_cli(["train", str(noaudio), "--epochs", "1", "--batch-size", "8", "--threads", "1",
+                      "--out", str(tmp_path / "o")])
     assert code == 0, out
     assert "concat on image, text" in out and "left out: audio" in out
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
@@ -80,9 +68,9 @@ RECIPE = ROOT / "recipes" / "messy_folder.yaml"
 
 
 def test_inputs_record_what_a_recipes_normalize_produces(messy: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = _cli(["train", str(messy), "--recipe", str(RECIPE), "--epochs", "1", "--batch-size", "16", "--threads", "1",
-                      "--no-robustness", "--out", str(tmp_path / "o")], capsys)
+                                                         mmdata_cli: Callable[[list[str]], tuple[int, str]]) -> None:
+    code, out = mmdata_cli(["train", str(messy), "--recipe", str(RECIPE), "--epochs", "1", "--batch-size", "16", "--threads", "1",
+                      "--no-robustness", "--out", str(tmp_path / "o")])
     assert code == 0, out
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
     norm, inputs = m["normalize"], m["inputs"]
@@ -109,8 +97,8 @@ def test_inputs_follow_a_partial_normalize(messy: Path) -> None:
 @pytest.mark.parametrize("option,value", [("--image-size", "0"), ("--image-size", "32x0"), ("--channels", "2"),
                                           ("--sample-rate", "0"), ("--max-seconds", "0"), ("--max-tokens", "0")])
 def test_input_options_are_checked_by_their_names(noaudio: Path, option: str, value: str,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = _cli(["train", str(noaudio), option, value, "--epochs", "1"], capsys)
+                                                  mmdata_cli: Callable[[list[str]], tuple[int, str]]) -> None:
+    code, out = mmdata_cli(["train", str(noaudio), option, value, "--epochs", "1"])
     assert code == 2 and option in out, out
     assert "derived normalize" not in out
 
