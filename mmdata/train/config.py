@@ -12,8 +12,10 @@ training split and settles one input format (every split is brought to it, see b
 * ``channels``: 1 when every training image is greyscale, else 3 (RGBA / palette images become RGB).
 * ``sample_rate``: the most common training rate (ties: the higher — a lower rate low-passes the
   clips recorded above it); audio is mixed down to mono.
-* ``max_seconds``: the 95th percentile of training clip durations (rounded up to 10 ms); clips are
-  zero-padded or trimmed (from the start) to it.
+* ``max_seconds``: the 95th percentile of training clip durations (rounded up to 10 ms), at most
+  :data:`MAX_AUDIO_SECONDS`; clips are zero-padded or trimmed (from the start) to it. Longer clips are
+  trimmed (with a margin for the resampling filter) before they are resampled, so the cost of the
+  stage follows ``max_seconds``, not the clip's length.
 * ``max_tokens``: the 95th percentile of caption lengths in characters (an upper bound on tokens for
   both the word and the CJK character units of :mod:`mmdata.text`), capped at the tokenizer's length.
 
@@ -49,6 +51,14 @@ MODALITIES = ("image", "audio", "text")
 MAX_IMAGE_SIDE = 128  # a CPU reference trainer: larger inputs cost time, not accuracy, on small data
 GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 PEEK = 64  # decoded training images looked at when the index has no channel column
+#: the longest derived audio input, in seconds: the 95th percentile of hour-long recordings at 48 kHz
+#: asked for 690 MB a clip and the trainer ran out of memory; give max_seconds (--max-seconds) for more
+MAX_AUDIO_SECONDS = 30.0
+#: what a clip keeps beyond ``max_seconds`` when the normalize stage trims it before resampling: the
+#: resampler's filter reaches at most one reduced input period (<= 1 s) plus 32 / (0.945 x the lower
+#: rate) (<= 34 ms at the 1 kHz minimum) past an output, so the kept outputs are bit-identical to
+#: resampling the whole clip (tests/train/test_long_audio.py checks rate pairs from 1 to 384 kHz)
+RESAMPLE_MARGIN_SECONDS = 1.1
 
 
 @dataclass(frozen=True)
@@ -627,11 +637,21 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
         if max_seconds is not None:
             spec["max_seconds"], sources["max_seconds"] = float(max_seconds), "given"
         else:
-            spec["max_seconds"] = math.ceil(round(_p95(secs) * 100, 6)) / 100
-            sources["max_seconds"] = f"95th percentile of durations {min(secs):g}..{max(secs):g} s"
+            p95 = math.ceil(round(_p95(secs) * 100, 6)) / 100
+            spec["max_seconds"] = min(p95, MAX_AUDIO_SECONDS)
+            sources["max_seconds"] = f"95th percentile of durations {min(secs):g}..{max(secs):g} s" + (
+                f" is {p95:g} s, capped at {MAX_AUDIO_SECONDS:g} s (longer clips are trimmed; for more, give "
+                f"{option_name('max_seconds')})" if p95 > MAX_AUDIO_SECONDS else "")
         in_train = any(abs(s - spec["max_seconds"]) > 1e-6 for s in secs)
         needs["pad_trim"] = in_train or not st.known("audio_seconds", every) or \
             any(abs(float(s) - spec["max_seconds"]) > 1e-6 for s in st.values("audio_seconds", every))
+        # a clip much longer than max_seconds is trimmed before it is resampled (and mixed down): the
+        # stage's time and memory then follow max_seconds, not the clip (an hour at 48 kHz: 690 MB)
+        # (recorded only when needed: the inputs of runs on short clips stay as they were)
+        if needs["resample"] and needs["pad_trim"] and (
+                not st.known("audio_seconds", every)
+                or max(float(s) for s in st.values("audio_seconds", every)) > spec["max_seconds"] + RESAMPLE_MARGIN_SECONDS):
+            needs["trim_first"] = True
         note("pad_trim", in_train, "max_seconds", lambda: "padded or trimmed to it from durations "
              + _elsewhere(st, every, lambda r: [f"{min(v):g}..{max(v):g} s" for v in [st.values("audio_seconds", r)] if v]))
     if "text" in modalities:
@@ -678,7 +698,9 @@ def normalize_section(spec: InputSpec) -> dict[str, list[dict[str, Any]]]:
 
     Images: ``to_rgb`` / ``to_gray``, then ``resize`` (shorter side, ``area`` interpolation) and
     ``center_crop`` to ``image_size`` — torchvision's Resize + CenterCrop evaluation transform. Audio:
-    ``to_mono``, ``resample``, ``pad_trim`` to ``max_seconds`` (keeping the start). Text: ``max_tokens``.
+    ``to_mono``, ``resample``, ``pad_trim`` to ``max_seconds`` (keeping the start), after a first
+    ``pad_trim`` (``pad: false``) to ``max_seconds`` + :data:`RESAMPLE_MARGIN_SECONDS` when some clip is
+    longer than that (``needs["trim_first"]``; the output is the same). Text: ``max_tokens``.
 
     Example:
         >>> s = InputSpec(image_size=(32, 32), channels=3, needs={"convert": True, "resize": True})
@@ -692,11 +714,17 @@ def normalize_section(spec: InputSpec) -> dict[str, list[dict[str, Any]]]:
     def need(step: str, value: Any) -> Any:
         return value if value is not None and needs.get(step, True) else None
 
-    return normalize_spec(image_size=need("resize", spec.image_size and list(spec.image_size)),
-                          channels=need("convert", spec.channels if spec.image_size else None),
-                          sample_rate=need("resample", spec.sample_rate), mono=bool(spec.sample_rate and needs.get("mono", True)),
-                          seconds=need("pad_trim", spec.max_seconds if spec.sample_rate else None),
-                          max_tokens=need("max_tokens", spec.max_tokens))
+    out = normalize_spec(image_size=need("resize", spec.image_size and list(spec.image_size)),
+                         channels=need("convert", spec.channels if spec.image_size else None),
+                         sample_rate=need("resample", spec.sample_rate), mono=bool(spec.sample_rate and needs.get("mono", True)),
+                         seconds=need("pad_trim", spec.max_seconds if spec.sample_rate else None),
+                         max_tokens=need("max_tokens", spec.max_tokens))
+    audio = [step["op"] for step in out.get("audio", [])]
+    if needs.get("trim_first") and "resample" in audio and "pad_trim" in audio:
+        # keep max_seconds + a margin at the clip's own rate first; the final pad_trim cuts exactly
+        out["audio"] = [{"op": "pad_trim", "seconds": round(float(spec.max_seconds) + RESAMPLE_MARGIN_SECONDS, 6),
+                         "pad": False}, *out["audio"]]
+    return out
 
 
 def with_normalize(recipe: Any, spec: InputSpec) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
