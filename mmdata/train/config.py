@@ -670,10 +670,25 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
     return InputSpec(**spec, sources=sources, needs=needs)
 
 
-def decoded_bytes(st: IndexStats, split: str, modalities: Sequence[str]) -> int:
+def decoded_bytes(st: IndexStats, split: str, modalities: Sequence[str], spec: InputSpec | None = None) -> int:
     """An upper estimate of a split's decoded size in memory (what ``cache=True`` holds), from the
-    index: images as uint8 at their stored size (3 channels unless recorded), audio as float32 (2
-    channels unless recorded), text and Python overhead at 1 KiB a sample."""
+    index: images as uint8 (3 channels unless recorded), audio as float32 (2 channels unless recorded),
+    text and Python overhead at 1 KiB a sample.
+
+    The cache holds what the normalize stage returns, so with ``spec`` (the inputs the model gets:
+    :func:`effective_inputs`) images count at ``spec.image_size`` x ``spec.channels`` and audio at
+    ``spec.sample_rate`` x ``spec.max_seconds``, mono, where the spec fixes them (a 12000x9000 photo
+    resized to 128x128 holds 49 KB, not 324 MB); without it, at their stored size.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> st = IndexStats(t + "/ds")
+        >>> decoded_bytes(st, "train", ["image"]), decoded_bytes(st, "train", ["image"], InputSpec(image_size=(8, 8)))
+        (19968, 6528)
+    """
     rows = st.rows(split)
 
     def col(name: str, default: float) -> np.ndarray:
@@ -683,12 +698,56 @@ def decoded_bytes(st: IndexStats, split: str, modalities: Sequence[str]) -> int:
 
     total = 1024.0 * len(rows)
     if "image" in modalities:
-        total += float((col("image_height", 0) * col("image_width", 0) * col("image_channels", 3)).sum())
+        h, w = col("image_height", 0), col("image_width", 0)
+        chans = col("image_channels", 3)
+        if spec is not None and spec.image_size:
+            h, w = np.where(h > 0, spec.image_size[0], 0), np.where(w > 0, spec.image_size[1], 0)
+        if spec is not None and spec.image_size and spec.channels:
+            chans = np.full(len(rows), float(spec.channels))
+        total += float((h * w * chans).sum())
     if "audio" in modalities:
-        total += float((col("audio_seconds", 0) * col("audio_sample_rate", 0) * 4 * col("audio_channels", 2)).sum())
+        secs, rate, chans = col("audio_seconds", 0), col("audio_sample_rate", 0), col("audio_channels", 2)
+        if spec is not None and spec.sample_rate:
+            # the derived stage mixes down and resamples (a recipe's own list may keep the channels);
+            # pad_trim brings every clip to max_seconds
+            rate = np.where(secs > 0, float(spec.sample_rate), 0)
+            if not spec.sources.get("sample_rate", "").startswith("the recipe's"):
+                chans = np.ones(len(rows))
+            if spec.max_seconds:
+                secs = np.where(secs > 0, float(spec.max_seconds), 0)
+        total += float((secs * rate * 4 * chans).sum())
     if "text" in modalities:
         total += float(4 * col("text_chars", 0).sum())
     return int(total)
+
+
+def modality_warnings(st: IndexStats, modalities: Sequence[str], splits: Sequence[str] = RUN_SPLITS) -> list[str]:
+    """Warnings for a modality the run uses that no sample of a scored split has (the model sees it
+    missing there, so that split's scores measure the other modalities only, e.g. a test split without
+    audio), counts from ``index.parquet``; ``splits`` are roles (:func:`split_roles`). An empty split is
+    not warned about here (the trainer's split checks say what it lacks).
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> modality_warnings(IndexStats(t + "/ds"), ["image", "audio"])
+        []
+    """
+    out = []
+    train = len(st.rows("train"))
+    for split in splits:
+        n = len(st.rows(split))
+        if split == "train" or not n:
+            continue
+        for m in modalities:
+            if m in MODALITIES and not len(st.rows(split, m)):
+                has = len(st.rows("train", m))
+                out.append(f"the {split} split has no {m} (0 of {n} samples; train: {has} of {train}): the model "
+                           f"sees {m} missing for every {split} sample, so its {split} scores measure the other "
+                           f"modalities only; re-split so {split} has {m}, or leave {m} out (--modalities)")
+    return out
 
 
 def normalize_section(spec: InputSpec) -> dict[str, list[dict[str, Any]]]:
