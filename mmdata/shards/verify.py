@@ -513,4 +513,32 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         if extra not in checked:
             problems.append({"shard": extra, "problem": NOT_LISTED, "expected": None, "found": "file"})
     problems.extend(_index_problems(root, card, table, rows, headers, storage_options))
+    problems.extend(oversized_members(rows))
     return {"ok": not problems, "checked": len(checked), "problems": problems}
+
+
+def oversized_members(rows: dict[str, list[Any]] | str | None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Problems for members larger than the readers read (``limit``, default
+    :data:`mmdata.shards.tario.DEFAULT_MAX_MEMBER_BYTES`, the readers' ``max_member_bytes``), from the
+    index's sizes (checked against the tar headers): such a sample passes every other check and the
+    reader refuses it. :data:`MAX_MEMBER_PROBLEMS` of them, then a count of the rest.
+
+    Example:
+        >>> rows = {"key": ["a"], "shard": ["train-000000.tar"], "members": [["a.wav"]], "sizes": [[2 << 30]]}
+        >>> oversized_members(rows)[0]["found"]
+        '2147483648 bytes'
+    """
+    from mmdata.shards import tario
+
+    if not isinstance(rows, dict):
+        return []
+    limit = tario.DEFAULT_MAX_MEMBER_BYTES if limit is None else limit
+    out = [{"shard": shard, "problem": f"member {name!r} of key {key!r} is larger than the readers read; the "
+            "reader refuses the sample (re-encode it smaller: FLAC / 16-bit audio, a shorter clip, a smaller image)",
+            "expected": f"at most {limit} bytes (the readers' max_member_bytes)", "found": f"{size} bytes"}
+           for key, shard, names, sizes in zip(rows["key"], rows["shard"], rows["members"], rows["sizes"])
+           for name, size in zip(names or [], sizes or []) if isinstance(size, int) and size > limit]
+    if len(out) > MAX_MEMBER_PROBLEMS:
+        out = out[:MAX_MEMBER_PROBLEMS] + [{"shard": idx.INDEX, "problem": f"{len(out) - MAX_MEMBER_PROBLEMS} more "
+                                            "members larger than the readers read", "expected": None, "found": None}]
+    return out
