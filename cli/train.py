@@ -61,7 +61,7 @@ def train(
     modalities: Annotated[Optional[str], typer.Option(help="Comma-separated: image,audio,text (one = unimodal baseline); each must be "
                           "in some training samples. Default: the modalities the training split has (printed at start).")] = None,
     epochs: Annotated[int, typer.Option(min=0, help="Training epochs; the reported model is the best epoch's "
-                                                   "(highest val accuracy). 0 with --pretrain contrastive: pre-train "
+                                                   "(highest val accuracy; with --target, micro-F1 / lowest MAE). 0 with --pretrain contrastive: pre-train "
                                                    "the encoders alone (no labels needed; contrastive.pt and retrieval).")] = 15,
     seed: Seed = 0,
     recipe: Annotated[Optional[Path], typer.Option(help="Augmentation recipe YAML.")] = None,
@@ -99,6 +99,9 @@ def train(
     on_error: Annotated[str, typer.Option("--on-error", help="A sample that does not decode (a float WAV holding NaN): raise "
                         "(stop, naming it) or skip (leave it out of training and the scores, counted in metrics.json "
                         "skipped).")] = "raise",
+    target: Annotated[Optional[str], typer.Option(help="Predict a metadata key (a --meta column of the manifest) instead of "
+                      "the class label: label lists (or one name per sample) train a multi-label model, numbers a "
+                      "regression. A sample without the key is unlabelled.")] = None,
     plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
@@ -119,7 +122,7 @@ def train(
                 max_tokens=max_tokens, fusion_args=_key_values(fusion_arg, "--fusion-arg"), pretrain=pretrain,
                 pretrain_epochs=pretrain_epochs, pretrain_args=_key_values(pretrain_arg, "--pretrain-arg"), probe=probe,
                 label_fraction=label_fraction, on_error=on_error, train_split=train_split, val_split=val_split,
-                test_split=test_split)
+                test_split=test_split, target=target)
     if not m:  # non-zero DDP rank
         return
     if json_:
@@ -132,35 +135,52 @@ def train(
         for w in m.get("warnings", []):
             warn(w)
         return
-    t = table("split", "accuracy", "macro F1", "NLL", "ECE", "labelled", "unlabelled",
-              title=f"{fusion} on {', '.join(m['config']['modalities'])}")
+    kind = (m.get("target") or {}).get("kind", "classes")
+    columns = SCORE_COLUMNS[kind]
+    what = f" predicting {m['target']['key']!r} ({kind})" if kind != "classes" else ""
+    t = table("split", *columns.values(), "labelled", "unlabelled",
+              title=f"{fusion} on {', '.join(m['config']['modalities'])}{what}")
     missing = []
     for split in ("val", "test"):
         s, n = m[split], m["samples"][split]
         named = m["config"].get("splits", {}).get(split)  # --val-split / --test-split: the split that played it
-        t.add_row(f"{split} ({', '.join(named)})" if named else split, _num(s["accuracy"]), _num(s["macro_f1"]), _num(s["nll"]), _num(s["ece"]),
+        t.add_row(f"{split} ({', '.join(named)})" if named else split, *(_num(s[k]) for k in columns),
                   str(n["labelled"]), str(n["unlabelled"]))
         if not n["labelled"]:
             missing.append(f"n/a: no labelled {split} sample")
     if missing:
         t.caption = "; ".join(missing)
     console.print(t)
-    pc = table("class", "precision", "recall", "F1", "support", title="test, per class")
-    for name, c in m["per_class"]["test"].items():
-        pc.add_row(escape(name), _num(c["precision"]), _num(c["recall"]), _num(c["f1"]), str(c["support"]))
-    console.print(pc)
+    if m["per_class"]["test"]:  # classes, or a multi-label target's labels (a regression has none)
+        pc = table("class" if kind == "classes" else "label", "precision", "recall", "F1",
+                   *(("AP",) if kind == "multilabel" else ()), "support", title="test, per " + ("class" if kind == "classes" else "label"))
+        for name, c in m["per_class"]["test"].items():
+            pc.add_row(escape(name), _num(c["precision"]), _num(c["recall"]), _num(c["f1"]),
+                       *((_num(c["ap"]),) if kind == "multilabel" else ()), str(c["support"]))
+        console.print(pc)
     rob = m.get("robustness", {})
+    metric = rob.get("metric", "accuracy")
     if rob.get("missing"):
-        console.print("accuracy with a modality removed: " + ", ".join(f"-{k}: {_num(v)}" for k, v in rob["missing"].items()))
+        console.print(f"{metric} with a modality removed: " + ", ".join(f"-{k}: {_num(v)}" for k, v in rob["missing"].items()))
     if rob.get("corruption"):
         console.print("corruption AUC: " + ", ".join(f"{k}: {_num(v['auc'])}" for k, v in rob["corruption"].items()))
     for k, why in rob.get("not_applicable", {}).items():
         console.print(f"robustness -{k}: n/a ({escape(why)})", highlight=False)
     _retrieval_lines(m)
-    console.print(f"best epoch {m['best_epoch']} (highest val accuracy; ties keep the earlier), {m['n_params']:,} parameters, "
+    chosen = {"classes": "highest val accuracy", "multilabel": "highest val micro-F1", "regression": "lowest val MAE"}[kind]
+    console.print(f"best epoch {m['best_epoch']} ({chosen}; ties keep the earlier), {m['n_params']:,} parameters, "
                   f"{m['wall_s']:.1f} s" + (f"; outputs in {escape(str(out))}" if out else ""), highlight=False)
     for w in m.get("warnings", []):  # stderr, as the run's progress: stdout is the result
         warn(w)
+
+
+#: the results table's score columns per target kind (metrics key -> header)
+SCORE_COLUMNS = {
+    "classes": {"accuracy": "accuracy", "macro_f1": "macro F1", "nll": "NLL", "ece": "ECE"},
+    "multilabel": {"micro_f1": "micro F1", "macro_f1": "macro F1", "map": "mAP", "subset_accuracy": "subset acc",
+                   "hamming": "Hamming"},
+    "regression": {"mae": "MAE", "rmse": "RMSE", "r": "Pearson r", "r2": "R²"},
+}
 
 
 def _retrieval_lines(m: dict) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from mmdata.rng import derive
+from mmdata.train.targets import Target, labels_of  # noqa: F401 - labels_of: importable here as before
 from mmdata.types import Batch
 
 LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -193,13 +194,6 @@ def auc(levels: Sequence[float], accs: Sequence[float]) -> float:
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0]))
 
 
-def labels_of(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(labels on ``device``, -1 where unlabelled; host mask of labelled rows) of a batch."""
-    if "label" not in batch:
-        return torch.full((len(batch),), -1, dtype=torch.int64, device=device), torch.zeros(len(batch), dtype=torch.bool)
-    return batch["label"].to(device, non_blocking=True), batch.present["label"]
-
-
 PredictionSink = Callable[[Batch, torch.Tensor], None]
 
 
@@ -274,7 +268,7 @@ def prepare_eval(model: torch.nn.Module, batches: Iterable[Batch]) -> list[EvalB
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, modalities: Sequence[str] = (),
+def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Target, *, modalities: Sequence[str] = (),
              robustness: bool = False, seed: int = 0, names: Sequence[str] | None = None,
              sink: PredictionSink | None = None, split: str = "test") -> dict[str, Any]:
     """One streamed pass over ``batches``: clean scores, and (``robustness=True``) the accuracy with each
@@ -284,7 +278,9 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
         model: a :class:`~mmdata.train.FusionModel` (put in eval mode here).
         batches: an iterable of :class:`~mmdata.Batch` (e.g. an eval-stage :func:`mmdata.loader`), or
             of :class:`EvalBatch` items (:func:`prepare_eval`) for a model that accepts ``inputs=``.
-        classes: number of classes.
+        classes: number of classes, or the run's :class:`~mmdata.train.targets.Target` (a multi-label or
+            regression target is scored with its own scores; robustness then reports its selection
+            score — ``micro_f1`` / ``mae`` — under that name instead of ``accuracy``).
         modalities: the model's modalities (for robustness).
         robustness: also compute ``missing`` and ``corruption``.
         seed: corruption noise seed.
@@ -313,13 +309,15 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
     """
     model.eval()
     dev = next(model.parameters()).device
-    clean = Scores(classes, dev)
-    missing = {m: Scores(classes, dev) for m in modalities} if robustness and len(modalities) > 1 else {}
-    corrupted = {(m, i): Scores(classes, dev) for m in modalities for i in range(len(LEVELS))} if robustness else {}
+    target = classes if isinstance(classes, Target) else Target.classes(classes, names)
+    metric = target.selection[0]  # robustness is measured on it: accuracy for classes
+    clean = target.scores(dev)
+    missing = {m: target.scores(dev) for m in modalities} if robustness and len(modalities) > 1 else {}
+    corrupted = {(m, i): target.scores(dev) for m in modalities for i in range(len(LEVELS))} if robustness else {}
     have = dict.fromkeys(modalities, 0)  # labelled rows holding each modality (host masks: no sync)
     for item in batches:
         batch, inputs = (item.batch, item.inputs) if isinstance(item, EvalBatch) else (item, None)
-        y, labelled = labels_of(batch, dev)
+        y, labelled = target.values(batch, dev)
         if robustness:
             for m in modalities:
                 if m in batch.present:
@@ -332,7 +330,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
             s.update(model(batch, drop=[m]), y, labelled)
         for (m, i), s in corrupted.items():
             s.update(logits if LEVELS[i] == 0 else model(corrupt(batch, m, LEVELS[i], seed, i)), y, labelled)
-    out: dict[str, Any] = {"scores": clean.result(), "per_class": clean.per_class(names or [str(c) for c in range(classes)]),
+    out: dict[str, Any] = {"scores": clean.result(), "per_class": clean.per_class(names or target.names),
                            "labelled": clean.labelled, "unlabelled": clean.unlabelled, "nonfinite": clean.nonfinite}
     if robustness:
         # removing or corrupting a modality no scored sample has changes nothing: that is no measurement,
@@ -342,12 +340,14 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int, *, 
         for m in modalities:
             if m in absent:
                 continue
-            accs = [corrupted[(m, i)].result()["accuracy"] for i in range(len(LEVELS))]
-            curves[m] = {"levels": list(LEVELS), "accuracy": accs, "auc": auc(LEVELS, accs)}
-        out["robustness"] = {"missing": {m: s.result()["accuracy"] for m, s in missing.items() if m not in absent},
+            accs = [corrupted[(m, i)].result()[metric] for i in range(len(LEVELS))]
+            curves[m] = {"levels": list(LEVELS), metric: accs, "auc": auc(LEVELS, accs)}
+        out["robustness"] = {"missing": {m: s.result()[metric] for m, s in missing.items() if m not in absent},
                              "corruption": curves, "samples_with": have, "not_applicable": absent,
                              # rows scored as uniform predictions over the removal and corruption passes (level 0
                              # reuses the clean logits: counted in out["nonfinite"] already)
                              "nonfinite": sum(s.nonfinite for s in missing.values())
                              + sum(s.nonfinite for (m, i), s in corrupted.items() if LEVELS[i] != 0)}
+        if metric != "accuracy":  # what `missing` and the curves measure
+            out["robustness"]["metric"] = metric
     return out

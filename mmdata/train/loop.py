@@ -47,76 +47,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from mmdata.errors import MMDataError
-from mmdata.rng import derive
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, choose_modalities, class_warnings,  # noqa: F401
                                   SPEC_UNUSED, classes_of, decoded_bytes, derive_inputs, effective_inputs, role_splits,
                                   spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
-from mmdata.train.evaluate import Correctness, evaluate, labels_of, prepare_eval
+from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
+from mmdata.train.targets import (META_FIELD, Target, apply_label_noise, label_noise_plan, masked_loss,  # noqa: F401
+                                  noisy_labels, resolve)  # the label helpers: importable here as before
 from mmdata.types import Batch
 
 VAL_INPUTS_FACTOR = 4  # val's model inputs (float32) against its decoded size (uint8 images): kept within the cache budget
 SPLITS = ("train", "val", "test")
 
 
-def label_noise_plan(keys: Sequence[str], fraction: float, seed: int, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Host-side label noise for a batch: (flip mask (B,) bool, offsets (B,) int64). A flipped label
-    becomes ``(label + 1 + offset) % classes`` — a different class. Both are fixed per sample key (the
-    same every epoch) and independent of the label, so they are drawn without reading labels back from
-    the device."""
-    flip = torch.zeros(len(keys), dtype=torch.bool)
-    off = torch.zeros(len(keys), dtype=torch.int64)
-    if fraction > 0:
-        for i, k in enumerate(keys):
-            rng = derive(seed, 0, k, "label_noise")
-            flip[i] = bool(rng.random() < fraction)
-            off[i] = int(rng.integers(classes - 1))
-    return flip, off
-
-
-def apply_label_noise(labels: torch.Tensor, flip: torch.Tensor, offsets: torch.Tensor, classes: int) -> torch.Tensor:
-    """Labels with the planned flips applied (unlabelled rows, -1, stay -1), on the labels' device."""
-    flip = flip.to(labels.device, non_blocking=True) & (labels >= 0)
-    return torch.where(flip, (labels + 1 + offsets.to(labels.device, non_blocking=True)) % classes, labels)
-
-
-def noisy_labels(keys: Sequence[str], labels: torch.Tensor, fraction: float, seed: int, classes: int) -> torch.Tensor:
-    """Flip ``fraction`` of labels to a different random class, fixed per sample key (same every epoch).
-
-    Example:
-        >>> y = torch.tensor([0, 1, -1])
-        >>> noisy_labels(["a", "b", "c"], y, 1.0, seed=0, classes=3)[2].item()
-        -1
-    """
-    if fraction <= 0:
-        return labels
-    return apply_label_noise(labels, *label_noise_plan(keys, fraction, seed, classes), classes)
-
-
-def masked_loss(logits: torch.Tensor, batch: Batch, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy averaged over the rows that have a label (both labels for mixed rows), and the
-    number of such rows — as device tensors (a batch without labels gives a zero loss that still
-    back-propagates, so DDP ranks stay in step)."""
-    ce = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
-    keep = y >= 0
-    if "mix_lam" in batch:  # mixing ops: lam * CE(label) + (1 - lam) * CE(label_b)
-        lam = batch["mix_lam"].to(logits.device, non_blocking=True)
-        yb = batch["label_b"].to(logits.device, non_blocking=True)
-        ce = lam * ce + (1 - lam) * F.cross_entropy(logits, yb.clamp(min=0), reduction="none")
-        keep = keep & (yb >= 0)
-    w = keep.to(ce.dtype)
-    n = w.sum()
-    return (ce * w).sum() / n.clamp(min=1), n
-
-
-def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, classes: int, *, label_noise: float = 0.0,
-               seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, classes: int | Target, *,
+               label_noise: float = 0.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on a batch (already on the model's device); returns (loss, labelled rows)
     as device tensors. Nothing here reads a device tensor back to the host (tested on the ``meta`` device).
+    ``classes``: the number of classes, or the run's :class:`~mmdata.train.targets.Target`.
 
     Example:
         >>> from mmdata import Sample, collate
@@ -128,10 +79,10 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, c
         1
     """
     dev = next(net.parameters()).device
-    y, _ = labels_of(batch, dev)
-    if label_noise > 0:
-        y = apply_label_noise(y, *label_noise_plan(batch.keys, label_noise, seed, classes), classes)
-    loss, n = masked_loss(net(batch), batch, y)
+    target = classes if isinstance(classes, Target) else Target.classes(classes)
+    y, _ = target.values(batch, dev)
+    y = target.noisy(y, batch.keys, label_noise, seed)
+    loss, n = target.loss(net(batch), batch, y)
     if not loss.requires_grad:  # host metadata: backward() said only "element 0 of tensors does not require grad"
         name = getattr(getattr(net, "module", net), "fusion_name", "?")
         raise MMDataError(f"fusion {name!r}: its logits do not depend on any trainable parameter (detached, constant, or "
@@ -169,7 +120,7 @@ class Run:
     config: dict[str, Any]
     spec: InputSpec  # what the model gets: the normalize stage that runs (a recipe's own lists included)
     normalize: dict[str, list[dict[str, Any]]]
-    classes: int
+    classes: int  # the model's outputs: classes, labels of a multi-label target, 1 for regression
     names: list[str]
     samples: dict[str, dict[str, int]]
     cache: dict[str, bool]
@@ -181,6 +132,7 @@ class Run:
     opt: torch.optim.Optimizer
     loaders: dict[str, Any]
     card: dict[str, Any]
+    target: Target  # what is predicted: the card's classes, or a metadata key's label sets or numbers
     progress: bool = False
     prep: Any = None  # mmdata.train.contrastive.Prepared: pre-training, probe, labelled subset
     keep_val_inputs: bool = False  # val's model inputs computed once and kept (see train())
@@ -271,6 +223,25 @@ def _check_roles(recipe: Any, pretrain: str | None, label_fraction: float) -> No
                           "read the split named train); drop one of them")
 
 
+def _check_target(target: str, recipe: Any, pretrain: str | None, probe: bool, label_fraction: float) -> None:
+    """What a metadata target (--target) does not support yet: the pre-training, probe and label-fraction
+    paths read the card's class labels, and a recipe's batch ops (mixup, mixgen) mix class labels."""
+    if not isinstance(target, str) or not target:
+        raise MMDataError(f"target (--target): expected a metadata key (a --meta column of the manifest), got {target!r}")
+    what = [w for w, on in (("--pretrain (pretrain=)", pretrain is not None), ("--probe (probe=)", probe),
+                            ("--label-fraction (label_fraction=)", label_fraction != 1.0)) if on]
+    if what:
+        raise MMDataError(f"{' and '.join(what)} with --target {target}: not supported yet (they train on the card's "
+                          "class labels); drop one of them")
+    if recipe is not None:
+        import mmdata
+
+        mixing = [op.name for op in mmdata.load_recipe(recipe).sections.get("batch", [])]
+        if mixing:
+            raise MMDataError(f"recipe batch: {', '.join(mixing)} mix{'es' * (len(mixing) == 1)} class labels; a --target "
+                              f"{target} run cannot mix its targets yet: drop the recipe's batch section")
+
+
 def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
           seed: int = 0, recipe: Any = None, batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-4,
           optimizer: str = "adamw", device: str = "cpu", threads: int | None = None, num_workers: int = 0,
@@ -280,7 +251,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
           probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None,
           on_error: str = "raise", train_split: str | Sequence[str] | None = None, val_split: str | None = None,
-          test_split: str | None = None, **config: Any) -> Run:
+          test_split: str | None = None, target: str | None = None, **config: Any) -> Run:
     """Check the dataset, settle inputs and classes, build the model, optimiser and loaders (see :func:`train`).
 
     Every loader gets the same normalize stage (train's input format, its steps chosen over train, val
@@ -300,13 +271,23 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     roles = split_roles(data, card, train_split, val_split, test_split)
     if roles is not None:
         _check_roles(recipe, pretrain, label_fraction)
-    classes, names = _classes(data, card, need_classes=not pretrain_only, roles=roles)
+    if target is not None:
+        _check_target(target, recipe, pretrain, probe, label_fraction)
+    # a metadata target needs no classes, only the three splits
+    classes, names = _classes(data, card if target is None else {**card, "num_classes": 2, "label_names": ["-", "-"]},
+                              need_classes=not pretrain_only, roles=roles)
     st = IndexStats(data, roles)
     modalities, left_out = choose_modalities(st, modalities, card)
-    if classes:
-        st.check_labels(classes)
-    samples = {s: st.labels(s) for s in SPLITS}
-    data_warnings = class_warnings(st, names)
+    if target is None:
+        goal = Target.classes(classes, names)
+        if classes:
+            st.check_labels(classes)
+        samples = {s: st.labels(s) for s in SPLITS}
+        data_warnings = class_warnings(st, names)
+    else:  # a metadata key: its kind, labels or training mean / sd and counts come from one read of the metadata
+        goal, samples, data_warnings = resolve(str(data), target, {s: role_splits(roles, s) for s in SPLITS},
+                                               on_error=on_error)
+        classes, names = goal.outputs, goal.names
     augmented = set((card.get("augmentation") or {}).get("augmented_splits") or ())
     for role in ("val", "test"):  # scored on augmented copies: the scores are not of the held-out data
         copied = [n for n in ((roles or {}).get(role) or [role]) if n in augmented]
@@ -316,7 +297,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                                  f"{role} split, or augment only the training splits")
     for s in ("train", "val") if not pretrain_only else ():
         if samples[s]["labelled"] == 0:
-            raise MMDataError(f"{data}: the {s} split has no labelled samples ({samples[s]['samples']} samples); "
+            what = f"samples with the metadata key {target!r} (--target {target})" if target else "labelled samples"
+            raise MMDataError(f"{data}: the {s} split has no {what} ({samples[s]['samples']} samples); "
                               "training and model selection need labels")
     # pre-training alone reads train (and test, for retrieval, when the dataset has it): val may be absent
     splits = [s for s in SPLITS if s in card["splits"]] if pretrain_only else SPLITS
@@ -346,7 +328,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
     loaders = {} if pretrain_only else _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev,
-                                                fields=[*modalities, "label"], num_workers=num_workers, balance=prep.balance,
+                                                fields=[*modalities, "label" if target is None else META_FIELD],
+                                                num_workers=num_workers, balance=prep.balance,
                                                 on_error=on_error, roles=roles)
     cfg = {"fusion": fusion, "modalities": modalities, "modalities_left_out": left_out, "seed": seed, "batch_size": batch_size,
            "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev),
@@ -356,15 +339,16 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
            "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world,
            "fusion_args": dict(fusion_args or {}), **prep.config, **config,
            **({"on_error": on_error} if on_error != "raise" else {}),  # the default's config as before
-           **({"splits": roles} if roles is not None else {})}
+           **({"splits": roles} if roles is not None else {}),
+           **({"target": target} if target is not None else {})}
     run = Run(data=Path(data), config=cfg, spec=inputs, normalize=norm, classes=classes, names=names, samples=samples,
               cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
-              opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, progress=progress, prep=prep, t0=t0,
+              opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, target=goal, progress=progress, prep=prep, t0=t0,
               warnings=data_warnings, keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities) <= cache_budget_mb * 2**20)
     if roles is not None:
         run.say("splits: " + "; ".join(f"{role} = {', '.join(n)}" for role, n in roles.items())
                 + " (--train-split / --val-split / --test-split)")
-    run.say((f"{data}: {classes} classes ({', '.join(names)})" if classes else f"{data}: no classes (pre-training only)")
+    run.say((f"{data}: {goal.describe()}" if classes else f"{data}: no classes (pre-training only)")
             + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
                if left_out else ""))
     run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
@@ -395,15 +379,14 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     seen: list[str] = []
     with run.net.join() if run.world > 1 else nullcontext():  # type: ignore[operator]
         for step, batch in enumerate(_progress(run, loader, f"epoch {epoch}")):
-            loss, n = train_step(run.net, run.opt, batch, run.classes, label_noise=noise, seed=run.config["seed"])
+            loss, n = train_step(run.net, run.opt, batch, run.target, label_noise=noise, seed=run.config["seed"])
             now = (first_bad < 0) & ~torch.isfinite(loss)
             first_bad = torch.where(now, step, first_bad)
             bad_loss = torch.where(now, loss.float(), bad_loss)
             total += loss.double() * n
             labelled += n
             rows += len(batch)
-            has_label = batch.present.get("label")  # host metadata: no device read
-            unlabelled += len(batch) - (int(has_label.sum()) if has_label is not None else 0)
+            unlabelled += len(batch) - int(run.target.labelled(batch).sum())  # host metadata: no device read
             seen.extend(batch.keys)
     bad = int(first_bad)
     if bad >= 0:
@@ -498,7 +481,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
           probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None,
           on_error: str = "raise", train_split: str | Sequence[str] | None = None, val_split: str | None = None,
-          test_split: str | None = None) -> dict[str, Any]:
+          test_split: str | None = None, target: str | None = None) -> dict[str, Any]:
     """Train the reference fusion model on any dataset folder with train / val / test splits; returns
     (and writes) the metrics.
 
@@ -561,13 +544,22 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             folds sharded as splits (``--column split=fold``): ``val_split="4", test_split="5"``
             trains on 1, 2, 3. The metrics keep the roles' names (``test``, ``val``, ``samples``);
             ``config["splits"]`` records the split names each played.
+        target: None: predict the card's class label. A metadata key (a ``--meta`` column of the
+            manifest, each sample's ``.json`` member): lists of names (or one name per sample) train a
+            **multi-label** model (one sigmoid per label; scores micro / macro F1, mAP, subset accuracy,
+            Hamming loss; best epoch by val micro-F1), numbers a **regression** (standardised squared
+            error; MAE, RMSE, Pearson r, R²; best epoch by val MAE). A sample without the key is
+            unlabelled. ``metrics["target"]`` records the kind, labels or training mean / sd
+            (:mod:`mmdata.train.targets`). Not with ``pretrain`` / ``probe`` / ``label_fraction`` yet,
+            nor with a recipe's mixing ops.
 
     Returns:
         ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},
         "samples": {split: {samples, labelled, unlabelled}}, "classes", "inputs", "robustness",
         "best_epoch", "history", "config", "cache", "n_params", "data_fingerprint", "correct_on_test",
         "wall_s"}`` — ``correct_on_test``: which labelled test examples the best model got right
-        (:class:`mmdata.train.evaluate.Correctness`; None above 100,000 examples).
+        (:class:`mmdata.train.evaluate.Correctness`; None above 100,000 examples, and for a ``target``).
+        With a ``target``: its scores in ``test`` / ``val`` and ``"target"`` in place of ``"classes"``.
 
     Example:
         >>> import tempfile
@@ -605,7 +597,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                       fusion_args=fusion_args, pretrain=pretrain, pretrain_epochs=pretrain_epochs,
                       pretrain_args=pretrain_args, probe=probe, label_fraction=label_fraction,
                       storage_options=storage_options, on_error=on_error, train_split=train_split,
-                      val_split=val_split, test_split=test_split)
+                      val_split=val_split, test_split=test_split, target=target)
     except MMDataError as exc:
         hinted = undecodable(exc, data, skip="; or leave them out of this run with --on-error skip (on_error='skip')")
         if hinted is None:
@@ -621,7 +613,7 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
            fusion_args: dict[str, Any] | None, pretrain: str | None, pretrain_epochs: int,
            pretrain_args: dict[str, Any] | None, probe: bool, label_fraction: float,
            storage_options: dict[str, Any] | None, on_error: str, train_split: str | Sequence[str] | None,
-           val_split: str | None, test_split: str | None) -> dict[str, Any]:
+           val_split: str | None, test_split: str | None, target: str | None = None) -> dict[str, Any]:
     """:func:`train` once its options and ``out`` are checked."""
     with caller_threads():  # threads= sets torch's threads for the run, not for the caller after it
         run = setup(data, fusion=fusion, modalities=modalities, seed=seed, recipe=recipe, batch_size=batch_size, lr=lr,
@@ -631,10 +623,11 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
                     label_noise=label_noise, eval_robustness=eval_robustness, progress=progress, fusion_args=fusion_args,
                     pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                     label_fraction=label_fraction, storage_options=storage_options, on_error=on_error,
-                    train_split=train_split, val_split=val_split, test_split=test_split)
+                    train_split=train_split, val_split=val_split, test_split=test_split, target=target)
         if epochs == 0:
             return pretrained_only(run, out)
-        best: tuple[float, int, dict[str, Any] | None, dict[str, Any] | None] = (-1.0, -1, None, None)
+        best: tuple[float, int, dict[str, Any] | None, dict[str, Any] | None] = (-math.inf, -1, None, None)
+        metric, higher = run.target.selection  # the val score that picks the best epoch: accuracy for classes
         val_batches: Any = run.loaders["val"]
         if run.rank == 0 and run.keep_val_inputs:  # val is in memory: collate it and compute its model inputs once
             with torch.random.fork_rng(devices=[]):
@@ -643,15 +636,15 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
             rec = train_epoch(run, epoch)
             if run.rank == 0:
                 with torch.random.fork_rng(devices=[]):  # a DataLoader draws its base seed: keep training's stream intact
-                    val = evaluate(run.model, val_batches, run.classes, names=run.names)
+                    val = evaluate(run.model, val_batches, run.target, names=run.names)
                 if val["nonfinite"]:  # finite weights, overflowing logits (lr 1e12 after one step): the loss saw nothing yet
                     raise _diverged(run, epoch, -1, logits=(val["nonfinite"], val["labelled"]))
-                v = val["scores"]
-                rec["val_accuracy"] = v["accuracy"]
+                v = val["scores"][metric]
+                rec[f"val_{metric}"] = v
                 run.history.append(rec)
-                run.say(f"epoch {epoch}: loss {rec['train_loss']:.3f}  val acc {v['accuracy']:.3f}")
-                if v["accuracy"] > best[0]:  # the best epoch's val evaluation is the final one: same weights, same batches
-                    best = (v["accuracy"], epoch, copy.deepcopy(run.model.state_dict()), val)
+                run.say(f"epoch {epoch}: loss {rec['train_loss']:.3f}  val {'acc' if metric == 'accuracy' else metric} {v:.3f}")
+                if (v if higher else -v) > best[0]:  # the best epoch's val evaluation is the final one: same weights, same batches
+                    best = (v if higher else -v, epoch, copy.deepcopy(run.model.state_dict()), val)
         if run.world > 1:
             torch.distributed.barrier()
         if run.rank != 0:
@@ -689,7 +682,8 @@ def run_metrics(run: Run) -> dict[str, Any]:
     input format and normalize stage, config, cache plan, size, the data's fingerprint, pre-training."""
     return {
         "samples": run.samples,
-        "classes": {"num_classes": run.classes, "names": run.names},
+        **({"classes": {"num_classes": run.classes, "names": run.names}} if run.target.kind == "classes"
+           else {"target": run.target.to_dict()}),
         "inputs": run.spec.to_dict(),
         "normalize": run.normalize,
         "config": run.config,
@@ -742,17 +736,19 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
     from mmdata.train.outputs import PredictionWriter
 
     if val is None:
-        val = evaluate(run.model, run.loaders["val"], run.classes, names=run.names)
-    writer = PredictionWriter(Path(out) / "predictions.parquet", split="test") if out is not None else None
-    correct = Correctness()  # which test examples were right: an ablation measures the test split's share of its noise
+        val = evaluate(run.model, run.loaders["val"], run.target, names=run.names)
+    writer = PredictionWriter(Path(out) / "predictions.parquet", split="test", target=run.target) if out is not None else None
+    # which test examples were right: an ablation measures the test split's share of its noise (classes only)
+    correct = Correctness() if run.target.kind == "classes" else None
 
     def sink(batch: Batch, logits: torch.Tensor) -> None:
-        correct(batch, logits)
+        if correct is not None:
+            correct(batch, logits)
         if writer is not None:
             writer(batch, logits)
 
     try:
-        test = evaluate(run.model, run.loaders["test"], run.classes, modalities=run.config["modalities"],
+        test = evaluate(run.model, run.loaders["test"], run.target, modalities=run.config["modalities"],
                         robustness=run.config["eval_robustness"], seed=run.config["seed"], names=run.names, sink=sink)
     except BaseException:
         if writer is not None:
@@ -766,7 +762,7 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
         "per_class": {"val": val["per_class"], "test": test["per_class"]},
         "best_epoch": best_epoch,
         "history": run.history,
-        "correct_on_test": correct.code(),
+        "correct_on_test": None if correct is None else correct.code(),
         **run_metrics(run),
     }
     if "robustness" in test:

@@ -24,7 +24,10 @@ OUTPUT_FILES = ("metrics.json", "predictions.parquet", "model.pt")
 
 class PredictionWriter:
     """A prediction sink for :func:`mmdata.train.evaluate.evaluate`: one row per sample with ``key``,
-    ``split``, ``label`` (-1 when unlabelled), ``pred``, ``prob_label`` (null when unlabelled) and ``probs``.
+    ``split``, ``label`` (-1 when unlabelled), ``pred``, ``prob_label`` (null when unlabelled) and ``probs``
+    — or, for a multi-label / regression ``target`` (:class:`mmdata.train.targets.Target`), ``key``,
+    ``split`` and the target's columns (:meth:`~mmdata.train.targets.Target.predictions`: ``labels``,
+    ``pred_labels``, ``probs`` / ``target``, ``pred``; null targets when unlabelled).
 
     Example:
         >>> import tempfile, pyarrow.parquet as pq
@@ -37,31 +40,44 @@ class PredictionWriter:
         [1, 0]
     """
 
-    def __init__(self, path: str | Path, split: str) -> None:
+    def __init__(self, path: str | Path, split: str, target: Any = None) -> None:
         import pyarrow as pa
 
         self.path = Path(path)
         self.split = split
+        self.target = None if target is None or target.kind == "classes" else target
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = make_temp(self.path)  # named after this process: a rerun can tell it is gone
         os.close(fd)
-        self.schema = pa.schema([("key", pa.string()), ("split", pa.string()), ("label", pa.int64()), ("pred", pa.int64()),
-                                 ("prob_label", pa.float64()), ("probs", pa.list_(pa.float64()))])
+        head = [("key", pa.string()), ("split", pa.string())]
+        if self.target is None:
+            self.schema = pa.schema([*head, ("label", pa.int64()), ("pred", pa.int64()), ("prob_label", pa.float64()),
+                                     ("probs", pa.list_(pa.float64()))])
+        elif self.target.kind == "multilabel":
+            self.schema = pa.schema([*head, ("labels", pa.list_(pa.string())), ("pred_labels", pa.list_(pa.string())),
+                                     ("probs", pa.list_(pa.float64()))])
+        else:
+            self.schema = pa.schema([*head, ("target", pa.float64()), ("pred", pa.float64())])
         self._writer: Any = None
         self.rows = 0
+
+    def _columns(self, batch: Batch, logits: torch.Tensor) -> dict[str, list[Any]]:
+        if self.target is not None:
+            return self.target.predictions(batch, logits)
+        probs = torch.softmax(logits.double(), 1).cpu()
+        labels = batch["label"].cpu() if "label" in batch else torch.full((len(batch),), -1, dtype=torch.int64)
+        has = labels >= 0
+        prob_label = probs.gather(1, labels.clamp(min=0)[:, None]).squeeze(1)
+        return {"label": labels.tolist(), "pred": probs.argmax(1).tolist(),
+                "prob_label": [p if h else None for p, h in zip(prob_label.tolist(), has.tolist())],
+                "probs": probs.tolist()}
 
     def __call__(self, batch: Batch, logits: torch.Tensor) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        probs = torch.softmax(logits.double(), 1).cpu()
-        labels = batch["label"].cpu() if "label" in batch else torch.full((len(batch),), -1, dtype=torch.int64)
-        has = labels >= 0
-        prob_label = probs.gather(1, labels.clamp(min=0)[:, None]).squeeze(1)
-        table = pa.table({"key": batch.keys, "split": [self.split] * len(batch), "label": labels.tolist(),
-                          "pred": probs.argmax(1).tolist(),
-                          "prob_label": [p if h else None for p, h in zip(prob_label.tolist(), has.tolist())],
-                          "probs": probs.tolist()}, schema=self.schema)
+        table = pa.table({"key": batch.keys, "split": [self.split] * len(batch), **self._columns(batch, logits)},
+                         schema=self.schema)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.tmp, self.schema)
         self._writer.write_table(table)

@@ -1,0 +1,366 @@
+"""What the reference trainer predicts: one class per sample (the card's label, the default), a set of
+labels, or a number — the last two read from a key of the samples' metadata (a manifest's ``--meta``
+column, each sample's ``.json`` member), so MM-IMDb-style genres and CMU-MOSI-style sentiment train
+without re-sharding.
+
+* ``Target.classes(n)``: cross-entropy over the card's classes (every score of
+  :class:`mmdata.train.evaluate.Scores`); model selection on val accuracy.
+* ``--target KEY`` whose values are lists (``["drama", "comedy"]``, or a JSON list in a CSV cell) or
+  strings (one label each): **multi-label** — one sigmoid per label seen in any split (sorted names),
+  binary cross-entropy summed over labels; scores micro / macro F1 at 0.5, mAP, subset accuracy,
+  Hamming loss; model selection on val micro-F1.
+* ``--target KEY`` whose values are numbers: **regression** — one output, trained with the squared
+  error of the target standardised by the training split's mean and sd (reported in ``target``),
+  predictions scored in the target's own units: MAE, RMSE, Pearson r, R²; model selection on val MAE.
+
+A sample without the key (or with ``null`` / NaN / an empty list is still labelled: the empty set) is
+unlabelled: left out of the loss and the scores and counted, as an unlabelled sample is for classes.
+
+Label noise (the ablation's planted harmful control) keeps its meaning — a fixed share of training
+targets replaced, the same every epoch: a flipped multi-label target becomes a random label set (each
+label on with probability one half), a flipped number a draw from the training distribution's normal
+(in standardised units, a standard normal).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mmdata.errors import MMDataError
+from mmdata.rng import derive
+from mmdata.types import Batch
+
+#: the metadata field a target key is read from (a manifest's --meta columns)
+META_FIELD = "json"
+KINDS = ("classes", "multilabel", "regression")
+#: the val score that picks the best epoch, and whether higher is better
+SELECTION = {"classes": ("accuracy", True), "multilabel": ("micro_f1", True), "regression": ("mae", False)}
+
+
+def _labels_of(value: Any) -> list[str] | None:
+    """A multi-label value as a list of label names (None: not a label set)."""
+    if isinstance(value, str):
+        s = value.strip()
+        if s.startswith("["):  # a JSON list in a CSV cell
+            try:
+                parsed = json.loads(s)
+            except ValueError:
+                return [value]
+            return _labels_of(parsed) if isinstance(parsed, list) else [value]
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        return [str(v) for v in value]
+    return None
+
+
+def labels_of(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class labels on ``device``, -1 where unlabelled; host mask of labelled rows) of a batch."""
+    if "label" not in batch:
+        return torch.full((len(batch),), -1, dtype=torch.int64, device=device), torch.zeros(len(batch), dtype=torch.bool)
+    return batch["label"].to(device, non_blocking=True), batch.present["label"]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def label_noise_plan(keys: Sequence[str], fraction: float, seed: int, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Host-side label noise for a batch: (flip mask (B,) bool, offsets (B,) int64). A flipped label
+    becomes ``(label + 1 + offset) % classes`` — a different class. Both are fixed per sample key (the
+    same every epoch) and independent of the label, so they are drawn without reading labels back from
+    the device."""
+    flip = torch.zeros(len(keys), dtype=torch.bool)
+    off = torch.zeros(len(keys), dtype=torch.int64)
+    if fraction > 0:
+        for i, k in enumerate(keys):
+            rng = derive(seed, 0, k, "label_noise")
+            flip[i] = bool(rng.random() < fraction)
+            off[i] = int(rng.integers(classes - 1))
+    return flip, off
+
+
+def apply_label_noise(labels: torch.Tensor, flip: torch.Tensor, offsets: torch.Tensor, classes: int) -> torch.Tensor:
+    """Labels with the planned flips applied (unlabelled rows, -1, stay -1), on the labels' device."""
+    flip = flip.to(labels.device, non_blocking=True) & (labels >= 0)
+    return torch.where(flip, (labels + 1 + offsets.to(labels.device, non_blocking=True)) % classes, labels)
+
+
+def noisy_labels(keys: Sequence[str], labels: torch.Tensor, fraction: float, seed: int, classes: int) -> torch.Tensor:
+    """Flip ``fraction`` of labels to a different random class, fixed per sample key (same every epoch).
+
+    Example:
+        >>> y = torch.tensor([0, 1, -1])
+        >>> noisy_labels(["a", "b", "c"], y, 1.0, seed=0, classes=3)[2].item()
+        -1
+    """
+    if fraction <= 0:
+        return labels
+    return apply_label_noise(labels, *label_noise_plan(keys, fraction, seed, classes), classes)
+
+
+def masked_loss(logits: torch.Tensor, batch: Batch, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy averaged over the rows that have a label (both labels for mixed rows), and the
+    number of such rows — as device tensors (a batch without labels gives a zero loss that still
+    back-propagates, so DDP ranks stay in step)."""
+    ce = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
+    keep = y >= 0
+    if "mix_lam" in batch:  # mixing ops: lam * CE(label) + (1 - lam) * CE(label_b)
+        lam = batch["mix_lam"].to(logits.device, non_blocking=True)
+        yb = batch["label_b"].to(logits.device, non_blocking=True)
+        ce = lam * ce + (1 - lam) * F.cross_entropy(logits, yb.clamp(min=0), reduction="none")
+        keep = keep & (yb >= 0)
+    w = keep.to(ce.dtype)
+    n = w.sum()
+    return (ce * w).sum() / n.clamp(min=1), n
+
+
+@dataclass
+class Target:
+    """The trainer's target: ``kind`` (``classes`` / ``multilabel`` / ``regression``), the metadata key
+    it is read from (None for the card's label), label ``names`` (classes or labels), and a regression
+    target's training ``mean`` / ``sd``.
+
+    Example:
+        >>> from mmdata import Sample, collate
+        >>> t = Target("multilabel", "genres", ["comedy", "drama"])
+        >>> b = collate([Sample("a", {"json": {"genres": ["drama"]}}), Sample("b", {"json": {}})])
+        >>> y, labelled = t.values(b, torch.device("cpu"))
+        >>> y.tolist(), labelled.tolist()
+        ([[0.0, 1.0], [-1.0, -1.0]], [True, False])
+    """
+
+    kind: str
+    key: str | None = None
+    names: list[str] = field(default_factory=list)
+    mean: float = 0.0
+    sd: float = 1.0
+
+    @classmethod
+    def classes(cls, n: int, names: Sequence[str] | None = None) -> Target:
+        return cls("classes", None, list(names) if names else [str(c) for c in range(n)])
+
+    @property
+    def outputs(self) -> int:
+        """The model's output width."""
+        return 1 if self.kind == "regression" else max(len(self.names), 1)
+
+    @property
+    def selection(self) -> tuple[str, bool]:
+        """(val score that picks the best epoch, higher is better)."""
+        return SELECTION[self.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "key": self.key}
+        if self.kind == "multilabel":
+            d["labels"] = self.names
+        if self.kind == "regression":
+            d["train_mean"], d["train_sd"] = self.mean, self.sd
+        return d
+
+    def describe(self) -> str:
+        if self.kind == "multilabel":
+            return f"target {self.key!r}: multi-label, {len(self.names)} labels ({', '.join(self.names)})"
+        if self.kind == "regression":
+            return f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {self.sd:.4g}; trained standardised)"
+        return f"{len(self.names)} classes ({', '.join(self.names)})"
+
+    def _value(self, meta: Any) -> Any:
+        return meta.get(self.key) if isinstance(meta, Mapping) else None
+
+    def values(self, batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(targets on ``device``, host mask of labelled rows): class ids (B,) with -1 unlabelled; a
+        multi-hot (B, K) float with -1 rows unlabelled; standardised numbers (B,) with NaN unlabelled."""
+        if self.kind == "classes":
+            return labels_of(batch, device)
+        metas = batch[META_FIELD] if META_FIELD in batch else [None] * len(batch)
+        raw = [self._value(m) for m in metas]
+        labelled = torch.tensor([not _missing(v) for v in raw], dtype=torch.bool)
+        if self.kind == "multilabel":
+            index = {n: i for i, n in enumerate(self.names)}
+            y = torch.full((len(batch), self.outputs), -1.0)
+            for r, v in enumerate(raw):
+                if not _missing(v):
+                    y[r] = 0.0
+                    for name in _labels_of(v) or ():
+                        if name in index:
+                            y[r, index[name]] = 1.0
+            return y.to(device, non_blocking=True), labelled
+        nums = [_number(v) for v in raw]
+        y = torch.tensor([math.nan if n is None else (n - self.mean) / self.sd for n in nums], dtype=torch.float32)
+        return y.to(device, non_blocking=True), labelled & torch.tensor([n is not None for n in nums])
+
+    def labelled(self, batch: Batch) -> torch.Tensor:
+        """The host mask of the rows that have this target (read from host metadata: no device read)."""
+        if self.kind == "classes":
+            has = batch.present.get("label")
+            return has if has is not None else torch.zeros(len(batch), dtype=torch.bool)
+        return self.values(batch, torch.device("cpu"))[1]
+
+    def loss(self, logits: torch.Tensor, batch: Batch, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss averaged over labelled rows and their count, as device tensors (a batch without
+        labels gives a zero loss that still back-propagates)."""
+        if self.kind == "classes":
+            return masked_loss(logits, batch, y)
+        if "mix_lam" in batch:
+            raise MMDataError(f"the recipe's mixing op (mixup / mixgen) mixes class labels; a {self.kind} target "
+                              f"({self.key!r}) cannot be mixed yet: drop the op from the recipe")
+        if self.kind == "multilabel":
+            keep = (y >= 0).all(1)
+            per_row = F.binary_cross_entropy_with_logits(logits, y.clamp(min=0), reduction="none").sum(1)
+        else:
+            keep = ~torch.isnan(y)
+            per_row = (logits.squeeze(1) - torch.nan_to_num(y)) ** 2
+        w = keep.to(per_row.dtype)
+        n = w.sum()
+        return (per_row * w).sum() / n.clamp(min=1), n
+
+    def noisy(self, y: torch.Tensor, keys: Sequence[str], fraction: float, seed: int) -> torch.Tensor:
+        """Targets with a fixed ``fraction`` of rows replaced (the same every epoch; see the module docstring)."""
+        if fraction <= 0:
+            return y
+        if self.kind == "classes":
+            return apply_label_noise(y, *label_noise_plan(keys, fraction, seed, self.outputs), self.outputs)
+        rows = []
+        for k in keys:
+            rng = derive(seed, 0, k, "label_noise")
+            flip = rng.random() < fraction
+            rows.append((flip, rng.integers(0, 2, self.outputs) if self.kind == "multilabel" else rng.standard_normal()))
+        flip = torch.tensor([f for f, _ in rows], dtype=torch.bool, device=y.device)
+        if self.kind == "multilabel":
+            new = torch.tensor(np.array([r for _, r in rows], dtype=np.float32), device=y.device)
+            return torch.where(flip[:, None] & (y >= 0).all(1, keepdim=True), new, y)
+        new = torch.tensor([float(r) for _, r in rows], dtype=y.dtype, device=y.device)
+        return torch.where(flip & ~torch.isnan(y), new, y)
+
+    def scores(self, device: torch.device | str) -> Any:
+        """A streaming accumulator of this target's scores (``update(logits, y, labelled)``, ``result()``)."""
+        from mmdata.train.evaluate import Scores
+
+        if self.kind == "classes":
+            return Scores(self.outputs, device)
+        return _TargetScores(self, device)
+
+    def predictions(self, batch: Batch, logits: torch.Tensor) -> dict[str, list[Any]]:
+        """predictions.parquet's target columns of a batch (host lists): multi-label ``labels`` /
+        ``pred_labels`` (names) and ``probs``; regression ``target`` / ``pred`` in the target's units
+        (the targets as the metadata holds them; null when unlabelled)."""
+        metas = batch[META_FIELD] if META_FIELD in batch else [None] * len(batch)
+        raw = [self._value(m) for m in metas]
+        if self.kind == "multilabel":
+            probs = torch.sigmoid(logits.double()).cpu()
+            return {"labels": [None if _missing(v) else _labels_of(v) for v in raw],
+                    "pred_labels": [[n for n, p in zip(self.names, row) if p >= 0.5] for row in probs.tolist()],
+                    "probs": probs.tolist()}
+        pred = (logits.double().squeeze(1) * self.sd + self.mean).cpu().tolist()
+        return {"target": [None if _missing(v) else _number(v) for v in raw], "pred": pred}
+
+
+class _TargetScores:
+    """A multi-label or regression accumulator fed the trainer's standardised targets and raw logits."""
+
+    def __init__(self, target: Target, device: torch.device | str) -> None:
+        from mmdata.train.target_scores import MultiLabelScores, RegressionScores
+
+        self.target = target
+        self.inner: Any = (MultiLabelScores(target.outputs, device) if target.kind == "multilabel"
+                           else RegressionScores(device, fill=target.mean))
+
+    def update(self, logits: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor | None = None) -> None:
+        t = self.target
+        if t.kind == "multilabel":
+            self.inner.update(logits, y, labelled)
+        else:  # scored in the target's units
+            self.inner.update(logits.squeeze(1).double() * t.sd + t.mean, y.double() * t.sd + t.mean, labelled)
+
+    def merge(self, other: _TargetScores) -> None:
+        self.inner.merge(other.inner)
+
+    def result(self) -> dict[str, float]:
+        return self.inner.result()
+
+    def per_class(self, names: Sequence[str]) -> dict[str, dict[str, float]]:
+        return self.inner.per_class(names)
+
+    @property
+    def labelled(self) -> int:
+        return self.inner.labelled
+
+    @property
+    def unlabelled(self) -> int:
+        return self.inner.unlabelled
+
+    @property
+    def nonfinite(self) -> int:
+        return self.inner.nonfinite
+
+
+def resolve(data: str, key: str, splits: Mapping[str, str | list[str]], *, on_error: str = "raise",
+            progress: bool = False) -> tuple[Target, dict[str, dict[str, int]], list[str]]:
+    """Read ``key`` from every sample's metadata in the run's splits (``{role: split name(s)}``) and
+    settle the target: (Target, ``{role: {samples, labelled, unlabelled}}``, warnings).
+
+    Raises naming the key when no training sample has it, when its values are neither numbers nor
+    label sets, or when they mix the two."""
+    import mmdata
+
+    values: dict[str, list[Any]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for role, split in splits.items():
+        ds = mmdata.open_dataset(data, split=split, modalities=[META_FIELD], on_error=on_error)
+        vals = []
+        n = 0
+        for s in ds:
+            n += 1
+            v = s.fields.get(META_FIELD)
+            vals.append(v.get(key) if isinstance(v, Mapping) else None)
+        values[role] = vals
+        lab = sum(not _missing(v) for v in vals)
+        counts[role] = {"samples": n, "labelled": lab, "unlabelled": n - lab}
+    train = [v for v in values.get("train", []) if not _missing(v)]
+    if not train:
+        raise MMDataError(f"{data}: no training sample has the metadata key {key!r} (--target {key}); the samples' "
+                          f"metadata is their .json member — a manifest's --meta columns (mmdata shard ... --meta {key})")
+    every = [v for vals in values.values() for v in vals if not _missing(v)]
+    nums = [_number(v) for v in every]
+    if all(n is not None for n in nums):
+        tr = np.array([_number(v) for v in train], dtype=np.float64)
+        if not np.isfinite(tr).all():
+            raise MMDataError(f"{data}: the target {key!r} holds an infinite value in the training split")
+        sd = float(tr.std())
+        warnings = []
+        if len(tr) < 2 or sd == 0:
+            warnings.append(f"the target {key!r} has one value over the training split ({float(tr[0]):g}): nothing to learn")
+            sd = 1.0
+        return Target("regression", key, [], float(tr.mean()), sd), counts, warnings
+    sets = [_labels_of(v) for v in every]
+    bad = next((v for v, s in zip(every, sets) if s is None), None)
+    if bad is not None or any(n is not None for n in nums):
+        example = bad if bad is not None else next(v for v, n in zip(every, nums) if n is not None)
+        raise MMDataError(f"{data}: the target {key!r} mixes kinds or holds {type(example).__name__} values "
+                          f"(e.g. {example!r}): expected numbers (regression) or label lists / names (multi-label) "
+                          "in every sample")
+    names = sorted({n for s in sets for n in s or ()})
+    in_train = {n for v in train for n in _labels_of(v) or ()}
+    warnings = []
+    unseen = [n for n in names if n not in in_train]
+    if unseen:
+        warnings.append(f"label{'s' * (len(unseen) > 1)} of the target {key!r} never in the training split: "
+                        + ", ".join(unseen[:10]) + ("..." if len(unseen) > 10 else "")
+                        + " (the model cannot learn them; their scores count as misses)")
+    if len(names) < 1:
+        raise MMDataError(f"{data}: the target {key!r} holds only empty label lists")
+    return Target("multilabel", key, names), counts, warnings

@@ -1,0 +1,222 @@
+"""Multi-label and regression targets (``train(..., target=KEY)``, ``mmdata train --target KEY``): a
+manifest's metadata column trains the reference model without re-sharding.
+
+Before (2026-12-04) the trainer predicted the card's class label only: MM-IMDb-style genres (a label
+set per sample) or CMU-MOSI-style sentiment (a number) could not be trained or ablated at all."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import f1_score, mean_absolute_error
+
+import mmdata
+from mmdata import Sample, collate
+from mmdata.errors import MMDataError
+from mmdata.testing import make_messy_folder, write_manifest
+from mmdata.train import FusionModel, train
+from mmdata.train.evaluate import evaluate
+from mmdata.train.loop import train_step
+from mmdata.train.targets import Target, resolve
+
+SMALL = ((24, 32), (40, 30))
+FAST = {"epochs": 12, "batch_size": 8, "threads": 1, "eval_robustness": False}
+
+
+def _learnable(label: int | None, i: int, names: list[str]) -> tuple[float | None, list[str] | None]:
+    """A score and a label set that follow the sample's class (which its media show), so a model can learn them."""
+    if label is None:
+        return None, None
+    return 1.5 * label + 0.1 * (i % 3), [names[label]] + (["even"] if label % 2 == 0 else [])
+
+
+@pytest.fixture(scope="module")
+def targets_ds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """A messy folder's manifest (JSONL) with a numeric ``score`` and a list ``genres`` column, sharded
+    into train / val / test with both as metadata; returns (dataset, the manifest rows by key)."""
+    root = tmp_path_factory.mktemp("targets")
+    m = make_messy_folder(root / "raw", n=80, sizes=SMALL, seconds=(0.3, 0.6))
+    write_manifest(m, "manifest.jsonl")
+    df = pd.read_json(m.root / "manifest.jsonl", lines=True, dtype={"zip": str})
+    names = list(m.class_names)
+    labels = [names.index(v) if isinstance(v, str) and v in names else None for v in df["label"]]
+    pairs = [_learnable(lab, i, names) for i, lab in enumerate(labels)]
+    df["score"] = [p[0] for p in pairs]
+    df["genres"] = [p[1] for p in pairs]
+    df.to_json(m.root / "manifest.jsonl", orient="records", lines=True, force_ascii=False)
+    mmdata.shard(m.root / "manifest.jsonl", root / "ds", meta=["score", "genres", "speaker"],
+                 split={"train": 0.6, "val": 0.2, "test": 0.2}, progress=False)
+    return root / "ds", df.set_index("key")
+
+
+def _truth(ds: Path, split: str, key: str) -> dict[str, object]:
+    """The metadata value of ``key`` in every sample of ``split``, by sample key (read as a user would)."""
+    return {s.key: (s.fields.get("json") or {}).get(key) for s in mmdata.ShardDataset(ds, split=split)}
+
+
+def test_regression_target_learns_and_scores_in_its_own_units(targets_ds, tmp_path: Path) -> None:
+    ds, _ = targets_ds
+    m = train(ds, target="score", out=tmp_path / "run", **FAST)
+    train_values = [v for v in _truth(ds, "train", "score").values() if v is not None]
+    assert m["target"] == {"kind": "regression", "key": "score", "train_mean": pytest.approx(np.mean(train_values)),
+                           "train_sd": pytest.approx(np.std(train_values))}
+    assert "classes" not in m and m["correct_on_test"] is None
+    assert m["test"]["r"] > 0.8 and m["test"]["mae"] < 0.6  # the score follows the class: learnable
+    assert [h.get("val_mae") is not None for h in m["history"]] == [True] * FAST["epochs"]
+    best = min(range(len(m["history"])), key=lambda e: m["history"][e]["val_mae"])
+    assert m["best_epoch"] == best and m["val"]["mae"] == m["history"][best]["val_mae"]
+    truth = _truth(ds, "test", "score")
+    unlabelled = sum(v is None for v in truth.values())
+    assert m["samples"]["test"] == {"samples": len(truth), "labelled": len(truth) - unlabelled, "unlabelled": unlabelled}
+    pred = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    assert list(pred.columns) == ["key", "split", "target", "pred"]
+    assert {k: (None if t is None or math.isnan(t) else t) for k, t in zip(pred["key"], pred["target"])} == truth
+    have = pred.dropna(subset=["target"])
+    assert m["test"]["mae"] == pytest.approx(mean_absolute_error(have["target"], have["pred"]), rel=1e-6)
+
+
+def test_multilabel_target_learns_and_writes_label_sets(targets_ds, tmp_path: Path) -> None:
+    ds, _ = targets_ds
+    m = train(ds, target="genres", out=tmp_path / "run", **FAST)
+    assert m["target"] == {"kind": "multilabel", "key": "genres", "labels": ["circle", "even", "square", "triangle"]}
+    assert m["test"]["micro_f1"] > 0.6
+    assert set(m["per_class"]["test"]) == {"circle", "even", "square", "triangle"}
+    pred = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    assert list(pred.columns) == ["key", "split", "labels", "pred_labels", "probs"]
+    truth = _truth(ds, "test", "genres")
+    assert {k: (None if v is None else list(v)) for k, v in zip(pred["key"], pred["labels"])} == truth
+    have = pred[pred["labels"].notna()]
+    names = m["target"]["labels"]
+    hot = lambda sets: np.array([[n in s for n in names] for s in sets], dtype=int)  # noqa: E731
+    assert m["test"]["micro_f1"] == pytest.approx(f1_score(hot(have["labels"]), hot(have["pred_labels"]), average="micro"))
+
+
+def test_a_target_run_is_deterministic_and_leaves_classification_alone(targets_ds) -> None:
+    ds, _ = targets_ds
+    a, b = (train(ds, target="genres", seed=3, **{**FAST, "epochs": 2}) for _ in range(2))
+    a.pop("wall_s"), b.pop("wall_s")
+    assert a == b
+    plain = train(ds, seed=3, **{**FAST, "epochs": 2})
+    assert "target" not in plain and plain["classes"]["names"] == ["circle", "square", "triangle"]
+    assert "accuracy" in plain["test"] and "target" not in plain["config"]
+
+
+def test_robustness_is_measured_on_the_targets_selection_score(targets_ds) -> None:
+    ds, _ = targets_ds
+    m = train(ds, target="score", **{**FAST, "epochs": 2, "eval_robustness": True})
+    rob = m["robustness"]
+    assert rob["metric"] == "mae" and set(rob["missing"]) == {"image", "audio", "text"}
+    curve = rob["corruption"]["image"]
+    assert "mae" in curve and "accuracy" not in curve and curve["mae"][0] == pytest.approx(m["test"]["mae"])
+
+
+def test_class_target_steps_exactly_as_the_class_count() -> None:
+    """train_step(..., Target.classes(n)) is train_step(..., n): the default path did not move."""
+    batch = collate([Sample(str(i), {"text": f"word {i}", "label": i % 3}) for i in range(6)])
+    losses = []
+    for classes in (3, Target.classes(3)):
+        torch.manual_seed(0)
+        model = FusionModel(["text"], "concat", classes=3)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        losses.append([float(train_step(model, opt, batch, classes, label_noise=0.5, seed=1)[0]) for _ in range(3)])
+    assert losses[0] == losses[1]
+
+
+def test_label_noise_replaces_a_fixed_share_of_targets() -> None:
+    keys = [f"k{i}" for i in range(2000)]
+    reg = Target("regression", "s", [], 10.0, 2.0)
+    y = torch.zeros(len(keys))
+    y[::10] = math.nan  # unlabelled rows stay unlabelled
+    noisy = reg.noisy(y, keys, 0.3, seed=4)
+    changed = (noisy != 0) & ~torch.isnan(y)
+    assert abs(float(changed.float().mean()) / 0.9 - 0.3) < 0.04
+    assert torch.isnan(noisy[::10]).all() and torch.equal(noisy.nan_to_num(), reg.noisy(y, keys, 0.3, seed=4).nan_to_num())
+    assert abs(float(noisy[changed].std()) - 1.0) < 0.1  # a standard normal in standardised units
+    ml = Target("multilabel", "g", ["a", "b", "c"])
+    y = torch.zeros(len(keys), 3)
+    y[::10] = -1.0
+    noisy = ml.noisy(y, keys, 0.3, seed=4)
+    assert torch.equal(noisy[::10], y[::10]) and set(noisy.unique().tolist()) <= {-1.0, 0.0, 1.0}
+
+
+def test_values_read_label_sets_numbers_and_csv_json_lists() -> None:
+    ml = Target("multilabel", "g", ["a", "b"])
+    batch = collate([Sample("1", {"json": {"g": '["b", "a"]'}}), Sample("2", {"json": {"g": "a"}}),
+                     Sample("3", {"json": {"g": []}}), Sample("4", {"json": {"g": None}}), Sample("5", {})])
+    y, labelled = ml.values(batch, torch.device("cpu"))
+    assert y.tolist() == [[1, 1], [1, 0], [0, 0], [-1, -1], [-1, -1]] and labelled.tolist() == [True, True, True, False, False]
+    reg = Target("regression", "s", [], 1.0, 2.0)
+    batch = collate([Sample("1", {"json": {"s": 5}}), Sample("2", {"json": {"s": float("nan")}}), Sample("3", {"json": {}})])
+    y, labelled = reg.values(batch, torch.device("cpu"))
+    assert y[0].item() == 2.0 and torch.isnan(y[1:]).all() and labelled.tolist() == [True, False, False]
+
+
+def test_evaluate_scores_a_target_like_scikit_learn() -> None:
+    reg = Target("regression", "s", [], 3.0, 2.0)
+    model = FusionModel(["text"], "concat", classes=1)
+    samples = [Sample(str(i), {"text": f"w{i}", "json": {"s": float(i)}}) for i in range(9)] + [Sample("x", {"text": "u"})]
+    batch = collate(samples)
+    out = evaluate(model, [batch], reg)
+    with torch.no_grad():
+        pred = model.eval()(batch).squeeze(1).double() * 2.0 + 3.0
+    assert out["labelled"] == 9 and out["unlabelled"] == 1 and out["per_class"] == {}
+    assert out["scores"]["mae"] == pytest.approx(mean_absolute_error(np.arange(9.0), pred[:9].numpy()))
+
+
+def test_a_key_no_sample_has_is_refused_naming_it(targets_ds) -> None:
+    ds, _ = targets_ds
+    with pytest.raises(MMDataError, match=r"no training sample has the metadata key 'nope' \(--target nope\).*--meta nope"):
+        train(ds, target="nope", **{**FAST, "epochs": 1})
+
+
+def test_a_string_column_is_one_label_per_sample(targets_ds) -> None:
+    """A speaker column (names with accents, CJK, commas; some blank): one label each, blanks unlabelled."""
+    ds, _ = targets_ds
+    target, counts, _ = resolve(str(ds), "speaker", {"train": "train", "val": "val", "test": "test"})
+    speakers = {v for split in ("train", "val", "test") for v in _truth(ds, split, "speaker").values() if v}
+    assert target.kind == "multilabel" and target.names == sorted(speakers)
+    assert counts["train"]["unlabelled"] == sum(not v for v in _truth(ds, "train", "speaker").values())
+
+
+def test_mixed_numbers_and_labels_are_refused(tmp_path: Path) -> None:
+    from mmdata.testing import image_bytes
+
+    rows = []
+    for i in range(12):
+        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
+        rows.append({"key": f"s{i}", "image": f"{i}.png", "label": "a" if i % 2 else "b",
+                     "split": ["train", "val", "test"][i % 3], "y": i if i < 6 else ["x"]})
+    pd.DataFrame(rows).to_json(tmp_path / "m.jsonl", orient="records", lines=True)
+    mmdata.shard(tmp_path / "m.jsonl", tmp_path / "ds", meta=["y"], progress=False)
+    with pytest.raises(MMDataError, match=r"the target 'y' mixes kinds.*expected numbers \(regression\) or label lists"):
+        train(tmp_path / "ds", target="y", **{**FAST, "epochs": 1})
+
+
+def test_what_targets_do_not_support_yet_is_refused_before_training(targets_ds, tmp_path: Path) -> None:
+    ds, _ = targets_ds
+    with pytest.raises(MMDataError, match=r"--probe \(probe=\) with --target score: not supported yet"):
+        train(ds, target="score", probe=True, **{**FAST, "epochs": 1})
+    recipe = {"seed": 0, "batch": [{"op": "mixup", "p": 1.0, "alpha": 0.4}]}
+    with pytest.raises(MMDataError, match=r"recipe batch: mixup mixes class labels; a --target score run cannot mix"):
+        train(ds, target="score", recipe=recipe, **{**FAST, "epochs": 1})
+
+
+def test_cli_trains_a_target_and_prints_its_scores(targets_ds, mmdata_cli, capsys: pytest.CaptureFixture[str]) -> None:
+    ds, _ = targets_ds
+    code, out = mmdata_cli(["train", str(ds), "--target", "genres", "--epochs", "2", "--batch-size", "8", "--no-robustness"])
+    assert code == 0, out
+    assert "predicting 'genres' (multilabel)" in out and "micro F1" in out and "test, per label" in out
+    assert "highest val micro-F1" in out
+    from mmdata.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", str(ds), "--target", "score", "--epochs", "2", "--batch-size", "8", "--no-robustness", "--json"])
+    assert not exit_.value.code
+    m = json.loads(capsys.readouterr().out)
+    assert m["target"]["kind"] == "regression" and set(m["test"]) == {"mae", "rmse", "r", "r2"}
