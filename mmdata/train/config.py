@@ -249,7 +249,7 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
     """Raise naming the option when a training option's value cannot work (before any data is read).
 
     Checks the options given (``fusion``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
-    ``optimizer``, ``modalities``, ``device``, ``eval_robustness``, ``label_noise``, ``on_error`` and the input
+    ``optimizer``, ``modalities``, ``device``, ``eval_robustness``, ``label_noise``, ``on_error``, ``target`` and the input
     options ``image_size``, ``channels``, ``sample_rate``, ``max_seconds``, ``max_tokens``; ``None``
     means "not given" for those); ``name`` turns a
     key into the place the value came from — ``lr (--lr)`` by default, ``trainer.lr`` for an
@@ -334,6 +334,9 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
                 raise fail(key, "a duration > 0 s", value)
         elif key == "on_error":
             one_of(key, value, ON_ERROR)
+        elif key == "target":  # which key the samples' metadata holds is checked against the data (targets.resolve)
+            if not (value is None or isinstance(value, str) and value.strip() == value and value):
+                raise fail(key, "a metadata key (a --meta column of the manifest; null: the class label)", value)
         elif key in SPLIT_OPTIONS:  # the names are checked against the dataset's (split_roles)
             many = key == "train_split" and isinstance(value, Sequence) and not isinstance(value, str) and all(
                 isinstance(v, (str, int)) and not isinstance(v, bool) for v in value)

@@ -226,8 +226,6 @@ def _check_roles(recipe: Any, pretrain: str | None, label_fraction: float) -> No
 def _check_target(target: str, recipe: Any, pretrain: str | None, probe: bool, label_fraction: float) -> None:
     """What a metadata target (--target) does not support yet: the pre-training, probe and label-fraction
     paths read the card's class labels, and a recipe's batch ops (mixup, mixgen) mix class labels."""
-    if not isinstance(target, str) or not target:
-        raise MMDataError(f"target (--target): expected a metadata key (a --meta column of the manifest), got {target!r}")
     what = [w for w, on in (("--pretrain (pretrain=)", pretrain is not None), ("--probe (probe=)", probe),
                             ("--label-fraction (label_fraction=)", label_fraction != 1.0)) if on]
     if what:
@@ -581,7 +579,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         raise MMDataError("probe=True (--probe) trains a linear layer, and epochs=0 (--epochs 0) trains none")
     check_options(fusion=fusion, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
                   modalities=modalities, label_noise=label_noise, eval_robustness=eval_robustness, on_error=on_error,
-                  train_split=train_split, val_split=val_split, test_split=test_split,
+                  train_split=train_split, val_split=val_split, test_split=test_split, target=target,
                   **({"epochs": epochs} if epochs != 0 else {}))
     if out is not None:
         from mmdata.train.outputs import check_out, remove_leftovers
