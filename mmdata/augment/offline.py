@@ -80,7 +80,23 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
             out[name if name.rsplit(".", 1)[-1] in TEXT_EXTS else f"{name}.txt"] = val.encode("utf-8")
         else:  # a mapping / list / number a user's op put in a field of its own name
             out[f"{name}.json"] = _json_bytes(val)
+    _check_member_sizes(sample.key, out)
     return out
+
+
+def _check_member_sizes(key: str, members: dict[str, bytes]) -> None:
+    """Refuse a member the readers would refuse (larger than their ``max_member_bytes``,
+    :data:`mmdata.shards.tario.DEFAULT_MAX_MEMBER_BYTES`): written, it passed verify and failed every
+    read (QA: 24 minutes of 48 kHz stereo after ``gain`` as a 1.3 GB float WAV)."""
+    from mmdata.shards import tario
+
+    limit = tario.DEFAULT_MAX_MEMBER_BYTES
+    for ext, data in members.items():
+        if len(data) > limit:
+            raise ShardError(f"sample {key!r}: member {key}.{ext} would be {len(data):,} bytes, more than the readers "
+                             f"read (max_member_bytes {limit:,} bytes), so it is not written; make it smaller in the "
+                             f"recipe's normalize stage (audio: pad_trim with pad: false caps the duration, resample "
+                             f"lowers the rate, to_mono; images: resize), or --on-error skip leaves such samples out")
 
 
 def audio_member(wav: np.ndarray, rate: int) -> tuple[str, bytes]:
@@ -309,10 +325,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     # what the source's card says of members the copies keep as they are (a manifest's --meta columns)
     kept = {k: card[k] for k in CARRIED_CARD_KEYS if k in card}
     if executor == "ray":
-        return _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen, on_error=on_error,
-                               augmented=set(augmented), maxcount=maxcount, progress=progress, address=address,
-                               card=card, card_extra={"augmentation": extra, **kept},
-                               storage_options=storage_options) | {"copies": copies, **summary}
+        rep = _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen, on_error=on_error,
+                              augmented=set(augmented), maxcount=maxcount, progress=progress, address=address,
+                              card=card, card_extra={"augmentation": extra, **kept},
+                              storage_options=storage_options) | {"copies": copies, **summary}
+        return _with_growth(rep, src, out, folder)
     records: list[Record] = []
     for split in chosen:
         ds = mmdata.open_dataset(src, split=split, storage_options=storage_options, image_alpha=blends_alpha(rec))
@@ -320,9 +337,86 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                         batch_size=None,
                         num_workers=max(0, workers - 1) if workers > 1 else 0)
         records.extend(it)
-    return write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
-                         name=_name(out), card_extra={"augmentation": extra, **kept}, executor=executor,
-                         address=address, storage_options=storage_options) | {"copies": copies, **summary}
+    rep = write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
+                        name=_name(out), card_extra={"augmentation": extra, **kept}, executor=executor,
+                        address=address, storage_options=storage_options) | {"copies": copies, **summary}
+    return _with_growth(rep, src, out, folder)
+
+
+#: the growth of a modality's members (mean bytes a written sample / a source sample) that is warned about
+GROWTH_WARN = 2.0
+
+
+def member_growth(src: str | Path, out: str | Path) -> dict[str, dict[str, Any]]:
+    """Per modality (image, audio), how much larger the written members are than the source's: the mean
+    member bytes of a sample of ``out`` over that of ``src`` (both from ``index.parquet``, over the
+    splits ``out`` holds), with the formats (extensions) on either side. Empty for a source without an
+    index (bare shards) or at a URL.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=3), t + "/ds", progress=False)
+        >>> member_growth(t + "/ds", t + "/ds")["image"]["ratio"]
+        1.0
+    """
+    import pyarrow.parquet as pq
+
+    from mmdata.codecs import field_of
+    from mmdata.shards.index import INDEX
+
+    if is_remote(src) or is_remote(out) or not (Path(src) / INDEX).is_file() or not (Path(out) / INDEX).is_file():
+        return {}
+    cols = ["key", "split", "members", "sizes"]
+    tables = [pq.read_table(Path(d) / INDEX, columns=cols).to_pydict() for d in (src, out)]
+    splits = set(tables[1]["split"])
+    sides: list[dict[str, tuple[int, int, set[str]]]] = []
+    for t in tables:
+        per: dict[str, list[Any]] = {}
+        for key, split, names, sizes in zip(t["key"], t["split"], t["members"], t["sizes"]):
+            if split not in splits:
+                continue
+            for name, size in zip(names or [], sizes or []):
+                ext = name[len(key) + 1:].lower() if name.startswith(f"{key}.") else name.rsplit(".", 1)[-1].lower()
+                field = field_of(ext)
+                if field in ("image", "audio"):
+                    acc = per.setdefault(field, [0, set(), set()])
+                    acc[0] += int(size or 0)
+                    acc[1].add(key)
+                    acc[2].add(ext)
+        sides.append({f: (v[0], len(v[1]), v[2]) for f, v in per.items()})
+    out_growth: dict[str, dict[str, Any]] = {}
+    for field in ("image", "audio"):
+        if field in sides[0] and field in sides[1] and sides[0][field][0] and sides[0][field][1] and sides[1][field][1]:
+            (sb, sn, sx), (ob, on, ox) = sides[0][field], sides[1][field]
+            out_growth[field] = {"ratio": round((ob / on) / (sb / sn), 2), "source_bytes": sb // sn, "bytes": ob // on,
+                                 "source_formats": sorted(sx), "formats": sorted(ox)}
+    return out_growth
+
+
+def _with_growth(rep: dict[str, Any], src: Any, out: str | Path, folder: bool) -> dict[str, Any]:
+    """The report with ``member_growth`` and a warning for a modality whose members grew by more than
+    :data:`GROWTH_WARN` (QA: JPEG photos written as PNG and 16-bit FLAC as float WAV grew several times
+    without a word)."""
+    import warnings
+
+    growth = member_growth(src, out) if folder else {}
+    if growth:
+        rep["member_growth"] = growth
+    for field, g in growth.items():
+        if g["ratio"] > GROWTH_WARN:
+            why = ("images are written as PNG (lossless: the loader reads back exactly the augmented pixels; a JPEG "
+                   "source is lossy and smaller)" if field == "image" else
+                   "audio is written as FLAC only when every value lies on the 16- / 24-bit grid, else as 32-bit float "
+                   "WAV (gain, noise, resample and mixing leave that grid), so the loader reads back exactly the "
+                   "augmented values")
+            warnings.warn(f"{field} members of {out} are {g['ratio']:g}x the source's size: {g['bytes']:,} bytes a "
+                          f"sample ({', '.join(g['formats'])}) against {g['source_bytes']:,} "
+                          f"({', '.join(g['source_formats'])}); {why}. A normalize stage that makes them smaller "
+                          f"(resize, resample, pad_trim) or fewer --copies keeps the output small", UserWarning,
+                          stacklevel=3)
+    return rep
 
 
 def _check_out(src: Any, out: str | Path) -> None:
