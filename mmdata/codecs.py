@@ -306,22 +306,57 @@ def jpeg_size(d: bytes) -> tuple[int, int] | None:
 _JPEG_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
 
 
+#: Pillow's ``DecompressionBombWarning`` size (its default ``PIL.Image.MAX_IMAGE_PIXELS``, 89.5 MP): mmdata
+#: decodes images up to ``mediainfo.MAX_PIXELS`` (twice this) and says so once a process (:func:`check_pixels`)
+#: instead of Pillow's raw warning for every such image (QA: 12000x9000 photos printed one per read)
+LARGE_IMAGE_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+_large_seen = False
+
+
+def quiet_pillow_bomb_warning() -> None:
+    """Ignore Pillow's ``DecompressionBombWarning`` (before mmdata opens an image with Pillow):
+    :func:`check_pixels` refuses images over ``mediainfo.MAX_PIXELS`` itself and warns once for those
+    over :data:`LARGE_IMAGE_PIXELS`. The filter goes first again when another was put before it, or it
+    was dropped with a ``warnings.catch_warnings`` block that it was installed in (a look at one list
+    entry otherwise)."""
+    import warnings
+
+    from PIL import Image
+
+    ours = ("ignore", None, Image.DecompressionBombWarning, None, 0)
+    if not warnings.filters or warnings.filters[0] != ours:
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 def check_pixels(fmt: str, h: int, w: int) -> None:
     """Raise :class:`DecodeError` when an image of ``h x w`` pixels is over ``mediainfo.MAX_PIXELS``,
     the decompression-bomb limit ``mmdata shard`` applies (Pillow's ``MAX_IMAGE_PIXELS`` x 2): called
-    with the header's size before any decoder allocates the pixels.
+    with the header's size before any decoder allocates the pixels. The first image of a process over
+    :data:`LARGE_IMAGE_PIXELS` (Pillow's warning size) gets one UserWarning saying what it costs.
 
     Example:
         >>> check_pixels("JPEG", 30000, 30000)
         Traceback (most recent call last):
         ...
-        mmdata.codecs.OversizeMediaError: JPEG of 30000x30000 pixels (900000000 pixels) is over the limit of 178956970 pixels (a decompression bomb?); not decoded
+        mmdata.codecs.OversizeMediaError: JPEG of 30000x30000 pixels (900000000 pixels) is over the limit of 178956970 pixels (a decompression bomb?); not decoded (mmdata.shards.mediainfo.MAX_PIXELS, Pillow's bomb limit; resize such images before sharding)
     """
     from mmdata.shards.mediainfo import MAX_PIXELS
 
+    global _large_seen
+
     if h * w > MAX_PIXELS:
         raise OversizeMediaError(f"{fmt} of {w}x{h} pixels ({w * h} pixels) is over the limit of {MAX_PIXELS} pixels "
-                          "(a decompression bomb?); not decoded")
+                                 "(a decompression bomb?); not decoded (mmdata.shards.mediainfo.MAX_PIXELS, Pillow's "
+                                 "bomb limit; resize such images before sharding)")
+    if h * w > LARGE_IMAGE_PIXELS and not _large_seen:
+        import warnings
+
+        _large_seen = True
+        warnings.warn(f"{fmt} of {w}x{h} pixels ({h * w / 1e6:.1f} MP) is over Pillow's decompression-bomb warning size "
+                      f"({LARGE_IMAGE_PIXELS / 1e6:.1f} MP): it decodes to {h * w * 3 / 2**20:,.0f} MiB (RGB); mmdata "
+                      f"reads images up to {MAX_PIXELS / 1e6:.1f} MP and refuses larger ones; said once (Pillow's "
+                      "own warning is silenced); resize large images before sharding, or normalize with resize",
+                      UserWarning, stacklevel=2)
 
 
 def _jpeg_fast(data: bytes, max_size: tuple[int, int] | None) -> np.ndarray | None:
@@ -431,6 +466,7 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
     if arr is None:
         from PIL import Image
 
+        quiet_pillow_bomb_warning()
         with Image.open(io.BytesIO(data)) as im:
             check_pixels(im.format or "image", im.height, im.width)  # also when Image.MAX_IMAGE_PIXELS is off
             if max_size is not None and im.format == "JPEG":
@@ -474,6 +510,7 @@ def decode_image_values(data: bytes) -> Any:
         check_pixels("JPEG", *size)
     elif data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         check_pixels("PNG", int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big"))
+    quiet_pillow_bomb_warning()
     with Image.open(io.BytesIO(data)) as im:
         check_pixels(im.format or "image", im.height, im.width)
         im.load()
