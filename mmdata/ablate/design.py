@@ -79,7 +79,7 @@ from mmdata.plugins import MAX_PLUGINS, check_spec, load_plugins
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness",
-                "train_split", "val_split", "test_split")
+                "train_split", "val_split", "test_split", "target")
 TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3}
 #: the embedded dataset's modalities (every avdigits sample has all three)
 EMBEDDED_MODALITIES = ("image", "audio", "text")
@@ -104,7 +104,23 @@ KNOWN_METRICS = {
     "test_macro_f1": ("macro-F1 (points)", 100.0, True),
     "test_nll": ("NLL", 1.0, False),
     "test_ece": ("ECE (points)", 100.0, False),
+    # a multi-label target (trainer.target: a key of label lists)
+    "test_micro_f1": ("micro-F1 (points)", 100.0, True),
+    "test_map": ("mAP (points)", 100.0, True),
+    "test_subset_accuracy": ("subset accuracy (points)", 100.0, True),
+    "test_hamming": ("Hamming loss (points)", 100.0, False),
+    # a regression target (trainer.target: a key of numbers), in the target's units
+    "test_mae": ("MAE", 1.0, False),
+    "test_rmse": ("RMSE", 1.0, False),
+    "test_r": ("Pearson r", 1.0, True),
+    "test_r2": ("R²", 1.0, True),
 }
+#: the primary metric an ablation of a trainer.target names (no default: the kind is known from the data)
+TARGET_METRICS = {"multilabel": "test.micro_f1", "regression": "test.mae"}
+#: what the bundled trainer returns: for the card's classes, and for a trainer.target (multi-label, regression)
+CLASS_COLUMNS = ("test_accuracy", "test_macro_f1", "test_nll", "test_ece")
+TARGET_COLUMNS = ("test_micro_f1", "test_macro_f1", "test_map", "test_subset_accuracy", "test_hamming", "test_nll",
+                  "test_mae", "test_rmse", "test_r", "test_r2")
 
 
 MODALITY_SECTIONS = ("image", "audio", "text")
@@ -402,7 +418,7 @@ def _arm_name(name: Any, where: str, reserved: bool = True) -> str:
     return name
 
 
-def _metric(spec: Any, bundled: bool = True) -> Metric:
+def _metric(spec: Any, bundled: bool = True, target: bool = False) -> Metric:
     if spec is None:
         return Metric()
     if isinstance(spec, str):
@@ -419,9 +435,12 @@ def _metric(spec: Any, bundled: bool = True) -> Metric:
                           "(the trainer returns {'test': {name: value}})")
     col = "test_" + name[len("test."):]
     known = KNOWN_METRICS.get(col)
-    if bundled and known is None:  # what the bundled trainer returns is known: fail now, not after training
-        raise RecipeError(f"metric.name: {name!r} is not a metric the bundled trainer returns; choose one of "
-                          f"{[c.replace('_', '.', 1) for c in KNOWN_METRICS]}")
+    returned = TARGET_COLUMNS if target else CLASS_COLUMNS
+    if bundled and col not in returned:  # what the bundled trainer returns is known: fail now, not after training
+        other = "" if target else " (with trainer.target: " + ", ".join(c.replace("_", ".", 1) for c in TARGET_COLUMNS) + ")"
+        raise RecipeError(f"metric.name: {name!r} is not a metric the bundled trainer returns"
+                          f"{' for a trainer.target' if target else ''}; choose one of "
+                          f"{[c.replace('_', '.', 1) for c in returned]}{other}")
     hib = spec.get("higher_is_better")
     if hib is not None and not isinstance(hib, bool):
         raise RecipeError(f"metric.higher_is_better: expected true or false (a YAML boolean), got {hib!r}")
@@ -634,7 +653,12 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha < 0.5):
         raise RecipeError(f"alpha: expected a family-wise error rate in (0, 0.5), got {alpha!r}")
     bundled = entry is None and not own_trainer
-    common = {"dataset": dataset, "trainer": trainer, "seeds": n_seeds, "metric": _metric(data.get("metric"), bundled),
+    if bundled and trainer.get("target") is not None and data.get("metric") is None:
+        raise RecipeError(f"trainer.target: {trainer['target']!r} is predicted instead of the class label, so test.accuracy "
+                          f"is not scored; name the primary metric, e.g. metric: {TARGET_METRICS['multilabel']} (a "
+                          f"multi-label target) or metric: {TARGET_METRICS['regression']} (a regression target)")
+    common = {"dataset": dataset, "trainer": trainer, "seeds": n_seeds, "metric": _metric(data.get("metric"), bundled,
+                                                                                 trainer.get("target") is not None),
               "entry": entry, "adaptive": ad, "looks": looks, "futility": fut, "spending": spending,
               "delta": None if delta is None else float(delta), "alpha": float(alpha), "source": data,
               "alignment": _alignment(_alignment_override(data.get("alignment"), alignment)), "data_modalities": has,

@@ -173,7 +173,9 @@ def _number(v: Any) -> float | None:
 
 def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The columns of one run: ``test.<name>`` numbers as ``test_<name>``, the bundled trainer's
-    robustness (``missing_<m>_accuracy``, ``robust_<m>_auc``, ``robust_<m>_curve``), ``best_epoch``,
+    robustness (``missing_<m>_accuracy``, ``robust_<m>_auc``, ``robust_<m>_curve``; with a multi-label or
+    regression ``target``, measured on its selection score: ``missing_<m>_micro_f1``, ``robust_<m>_micro_f1_auc``,
+    no curve), ``best_epoch``,
     ``correct_on_test`` (:class:`mmdata.train.evaluate.Correctness`) and the trainer's ``warnings`` (a JSON
     list of strings).
 
@@ -190,11 +192,15 @@ def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
         if x is not None:
             row[f"test_{k}"] = x
     rob = metrics.get("robustness") or {}
+    metric = rob.get("metric", "accuracy")  # a target's selection score (mmdata.train.targets)
     for m, acc in (rob.get("missing") or {}).items():
-        row[f"missing_{m}_accuracy"] = float(acc)
+        row[f"missing_{m}_{metric}"] = float(acc)
     for m, c in (rob.get("corruption") or {}).items():
-        row[f"robust_{m}_auc"] = float(c["auc"])
-        row[f"robust_{m}_curve"] = json.dumps([float(v) for v in c["accuracy"]])
+        if metric == "accuracy":
+            row[f"robust_{m}_auc"] = float(c["auc"])
+            row[f"robust_{m}_curve"] = json.dumps([float(v) for v in c["accuracy"]])
+        else:  # the report's curves read accuracy points
+            row[f"robust_{m}_{metric}_auc"] = float(c["auc"])
     if "best_epoch" in metrics:
         row["best_epoch"] = int(metrics["best_epoch"])
     if isinstance(metrics.get("correct_on_test"), str):  # the bundled trainer: which test examples were right

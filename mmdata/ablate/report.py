@@ -53,6 +53,12 @@ def _secondary(rows: list[dict[str, Any]], primary: str) -> dict[str, tuple[str,
             ms[f"robust_{m}_auc"] = (f"robustness AUC {m} (points)", 100.0, True)
         if f"missing_{m}_accuracy" in keys:
             ms[f"missing_{m}_accuracy"] = (f"accuracy without {m} (points)", 100.0, True)
+        for k in sorted(keys):  # a trainer.target's robustness, on its selection score (micro-F1, MAE)
+            score = k[len(f"missing_{m}_"):] if k.startswith(f"missing_{m}_") else (
+                k[len(f"robust_{m}_"):-len("_auc")] if k.startswith(f"robust_{m}_") and k.endswith("_auc") else None)
+            if score and score != "accuracy" and f"test_{score}" in KNOWN_METRICS:
+                label, scale, higher = KNOWN_METRICS[f"test_{score}"]
+                ms[k] = (f"{label} without {m}" if k.startswith("missing_") else f"corruption AUC of {label}, {m}", scale, higher)
     for k, (label, scale) in ALIGN.items():
         if k in keys:
             ms[k] = (label, scale, True)
@@ -653,8 +659,8 @@ def diff_limits(column: str, scale: float) -> tuple[float, float] | None:
         >>> diff_limits("test_macro_f1", 100.0), diff_limits("test_nll", 1.0)
         ((-100.0, 100.0), None)
     """
-    bounded = column in ("test_accuracy", "test_macro_f1", "test_ece") or any(
-        column in (f"robust_{m}_auc", f"missing_{m}_accuracy") for m in MODS)
+    bounded = column in ("test_accuracy", "test_macro_f1", "test_ece", "test_micro_f1", "test_map", "test_subset_accuracy",
+                         "test_hamming") or any(column in (f"robust_{m}_auc", f"missing_{m}_accuracy") for m in MODS)
     return (-scale, scale) if bounded else None
 
 

@@ -233,12 +233,13 @@ def _check_dataset(ab: Ablation, storage_options: dict[str, Any] | None) -> None
 
         try:
             card = load_card(str(raw), storage_options)
-            classes_of(raw, card, roles=split_roles(raw, card, **splits, name=lambda k: f"trainer.{k}"))
+            classes_of(raw, card, roles=split_roles(raw, card, **splits, name=lambda k: f"trainer.{k}"),
+                       target=ab.trainer.get("target") is not None)  # a target's values are read by each run
         except MMDataError as exc:
             raise type(exc)(f"dataset.path: {exc}") from None
         return
     check_dataset(local_path(raw, "dataset.path"), ab.modalities, where="dataset.path", modalities_key="trainer.modalities",
-                  splits=splits, name=lambda k: f"trainer.{k}")
+                  splits=splits, name=lambda k: f"trainer.{k}", target=ab.trainer.get("target"))
 
 
 @contextmanager

@@ -289,7 +289,7 @@ def truth_table(m: MessyFolder) -> list[dict]:
 _SPEAKERS = ("Zoë", "李雷", "O'Brien, Pat", 'the "anon"', "")
 
 
-def write_manifest(m: MessyFolder, name: str = "manifest.csv") -> dict[str, dict[str, object]]:
+def write_manifest(m: MessyFolder, name: str = "manifest.csv", targets: bool = False) -> dict[str, dict[str, object]]:
     """Write a manifest of a messy folder's samples with metadata columns, beside its files; return the
     metadata each sample's ``.json`` member must hold, by sample key (``folder/stem``).
 
@@ -299,6 +299,10 @@ def write_manifest(m: MessyFolder, name: str = "manifest.csv") -> dict[str, dict
     audio), ``rating`` (an integer), ``zip`` (digits with leading zeros: must stay text), ``notes`` (a
     line break, a comma; mostly blank). ``name`` ends in ``.csv``, ``.jsonl`` or ``.parquet``; in JSONL
     and Parquet ``rating`` and ``duration`` are numbers and ``tags`` (a list of strings) joins them.
+    ``targets=True`` adds two columns a model can learn (they follow the class, which the media show;
+    blank when unlabelled): ``score``, a number (1.5 x class id + 0.1 x (row % 3)), and ``genres``, a label
+    set (the class name, plus ``even`` for an even class id; a JSON list in a CSV cell), for
+    ``mmdata train --target``.
 
     Example:
         >>> import tempfile
@@ -328,6 +332,12 @@ def write_manifest(m: MessyFolder, name: str = "manifest.csv") -> dict[str, dict
         }
         if fmt != ".csv":
             meta["tags"] = [m.class_names[t.label]] if t.label is not None and t.label < len(m.class_names) else []
+        if targets:
+            known = t.label is not None and t.label < len(m.class_names)
+            meta["score"] = 1.5 * t.label + 0.1 * (i % 3) if known else None
+            genres = [m.class_names[t.label]] + ["even"] * (t.label % 2 == 0) if known else None
+            # a list in a CSV cell: JSON text, as a spreadsheet export of MM-IMDb's genres holds it
+            meta["genres"] = json.dumps(genres) if fmt == ".csv" and genres is not None else genres
         row: dict[str, object] = {
             "key": key,
             "image": f"{key}.{t.image_ext}" if t.image_ext else None,

@@ -355,21 +355,28 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
 
 def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, where: str = "data",
                   modalities_key: str = "--modalities (modalities=)", splits: Mapping[str, Any] | None = None,
-                  name: Callable[[str], str] = option_name) -> None:
+                  name: Callable[[str], str] = option_name, target: str | None = None) -> None:
     """Raise when the trainer cannot train on the dataset at ``data``: no classes, a missing train / val /
     test split, no labelled train or val sample, or a requested modality no training sample has. The
     message starts with ``where`` (the argument or recipe key the folder came from). ``splits``:
-    ``train_split`` / ``val_split`` / ``test_split`` (:func:`split_roles`), named by ``name``."""
+    ``train_split`` / ``val_split`` / ``test_split`` (:func:`split_roles`), named by ``name``.
+    ``target``: a metadata key predicted instead of the class label (:mod:`mmdata.train.targets`):
+    its values are read and checked instead of the classes."""
     from mmdata.shards.index import load_card
 
     try:
         card = load_card(data)
         roles = split_roles(data, card, **(splits or {}), name=name)
-        classes_of(data, card, roles=roles)
+        classes_of(data, card, roles=roles, target=target is not None)
         st = IndexStats(data, roles)
         choose_modalities(st, modalities, card, option=modalities_key)
+        counts = None
+        if target is not None:
+            from mmdata.train.targets import resolve
+
+            counts = resolve(str(data), target, {s: role_splits(roles, s) for s in ("train", "val")})[1]
         for s in ("train", "val"):
-            n = st.labels(s)
+            n = st.labels(s) if counts is None else counts[s]
             if n["labelled"] == 0:
                 raise MMDataError(f"{data}: the {s} split has no labelled samples ({n['samples']} samples); "
                                   "training and model selection need labels")
@@ -406,13 +413,15 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
 
 
 def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True,
-               roles: Mapping[str, Sequence[str]] | None = None) -> tuple[int, list[str]]:
+               roles: Mapping[str, Sequence[str]] | None = None, target: bool = False) -> tuple[int, list[str]]:
     """The card's number of classes and class names; raise when it has none (unless not
     ``need_classes``: contrastive pre-training alone, which needs a train split only; then ``(0, [])``
     without classes), lacks a train / val / test split, or its names do not match. ``roles``
-    (:func:`split_roles`, checked there): the splits play train / val / test, not the names."""
+    (:func:`split_roles`, checked there): the splits play train / val / test, not the names.
+    ``target``: a metadata target is predicted (:mod:`mmdata.train.targets`): the splits are checked,
+    the classes are not (``(0, [])``)."""
     classes = int(card.get("num_classes") or 0)
-    if classes < 2 and need_classes:
+    if classes < 2 and need_classes and not target:
         raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels (to "
                           f"pre-train the encoders on unlabelled pairs alone: --pretrain contrastive --epochs 0)")
     missing = [s for s in (RUN_SPLITS if need_classes else ("train",)) if s not in card["splits"]] if roles is None else []
@@ -424,7 +433,7 @@ def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True
                           f"train=0.8,val=0.1,test=0.1; an embedded dataset built with a small --limit may lack one; "
                           f"or say which splits play them: --val-split NAME --test-split NAME [--train-split A,B,...], "
                           f"e.g. folds sharded with --column split=fold: --val-split 4 --test-split 5)")
-    if classes < 2 and not need_classes:
+    if target or (classes < 2 and not need_classes):
         return 0, []
     names = [str(n) for n in (card.get("label_names") or [])] or [str(c) for c in range(classes)]
     if len(names) != classes:

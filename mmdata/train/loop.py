@@ -271,9 +271,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         _check_roles(recipe, pretrain, label_fraction)
     if target is not None:
         _check_target(target, recipe, pretrain, probe, label_fraction)
-    # a metadata target needs no classes, only the three splits
-    classes, names = _classes(data, card if target is None else {**card, "num_classes": 2, "label_names": ["-", "-"]},
-                              need_classes=not pretrain_only, roles=roles)
+    classes, names = _classes(data, card, need_classes=not pretrain_only, roles=roles, target=target is not None)
     st = IndexStats(data, roles)
     modalities, left_out = choose_modalities(st, modalities, card)
     if target is None:

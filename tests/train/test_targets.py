@@ -29,30 +29,16 @@ SMALL = ((24, 32), (40, 30))
 FAST = {"epochs": 12, "batch_size": 8, "threads": 1, "eval_robustness": False}
 
 
-def _learnable(label: int | None, i: int, names: list[str]) -> tuple[float | None, list[str] | None]:
-    """A score and a label set that follow the sample's class (which its media show), so a model can learn them."""
-    if label is None:
-        return None, None
-    return 1.5 * label + 0.1 * (i % 3), [names[label]] + (["even"] if label % 2 == 0 else [])
-
-
 @pytest.fixture(scope="module")
-def targets_ds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
-    """A messy folder's manifest (JSONL) with a numeric ``score`` and a list ``genres`` column, sharded
-    into train / val / test with both as metadata; returns (dataset, the manifest rows by key)."""
+def targets_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A messy folder's CSV manifest with a numeric ``score`` and a label-set ``genres`` column (JSON
+    lists in the cells) that follow the class, sharded into train / val / test with both as metadata."""
     root = tmp_path_factory.mktemp("targets")
     m = make_messy_folder(root / "raw", n=80, sizes=SMALL, seconds=(0.3, 0.6))
-    write_manifest(m, "manifest.jsonl")
-    df = pd.read_json(m.root / "manifest.jsonl", lines=True, dtype={"zip": str})
-    names = list(m.class_names)
-    labels = [names.index(v) if isinstance(v, str) and v in names else None for v in df["label"]]
-    pairs = [_learnable(lab, i, names) for i, lab in enumerate(labels)]
-    df["score"] = [p[0] for p in pairs]
-    df["genres"] = [p[1] for p in pairs]
-    df.to_json(m.root / "manifest.jsonl", orient="records", lines=True, force_ascii=False)
-    mmdata.shard(m.root / "manifest.jsonl", root / "ds", meta=["score", "genres", "speaker"],
+    write_manifest(m, "manifest.csv", targets=True)
+    mmdata.shard(m.root / "manifest.csv", root / "ds", meta=["score", "genres", "speaker"],
                  split={"train": 0.6, "val": 0.2, "test": 0.2}, progress=False)
-    return root / "ds", df.set_index("key")
+    return root / "ds"
 
 
 def _truth(ds: Path, split: str, key: str) -> dict[str, object]:
@@ -61,7 +47,7 @@ def _truth(ds: Path, split: str, key: str) -> dict[str, object]:
 
 
 def test_regression_target_learns_and_scores_in_its_own_units(targets_ds, tmp_path: Path) -> None:
-    ds, _ = targets_ds
+    ds = targets_ds
     m = train(ds, target="score", out=tmp_path / "run", **FAST)
     train_values = [v for v in _truth(ds, "train", "score").values() if v is not None]
     assert m["target"] == {"kind": "regression", "key": "score", "train_mean": pytest.approx(np.mean(train_values)),
@@ -82,7 +68,7 @@ def test_regression_target_learns_and_scores_in_its_own_units(targets_ds, tmp_pa
 
 
 def test_multilabel_target_learns_and_writes_label_sets(targets_ds, tmp_path: Path) -> None:
-    ds, _ = targets_ds
+    ds = targets_ds
     m = train(ds, target="genres", out=tmp_path / "run", **FAST)
     assert m["target"] == {"kind": "multilabel", "key": "genres", "labels": ["circle", "even", "square", "triangle"]}
     assert m["test"]["micro_f1"] > 0.6
@@ -90,7 +76,8 @@ def test_multilabel_target_learns_and_writes_label_sets(targets_ds, tmp_path: Pa
     pred = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
     assert list(pred.columns) == ["key", "split", "labels", "pred_labels", "probs"]
     truth = _truth(ds, "test", "genres")
-    assert {k: (None if v is None else list(v)) for k, v in zip(pred["key"], pred["labels"])} == truth
+    assert {k: (None if v is None else list(v)) for k, v in zip(pred["key"], pred["labels"])} == {
+        k: None if v is None else json.loads(v) for k, v in truth.items()}  # JSON lists in the CSV cells
     have = pred[pred["labels"].notna()]
     names = m["target"]["labels"]
     hot = lambda sets: np.array([[n in s for n in names] for s in sets], dtype=int)  # noqa: E731
@@ -98,7 +85,7 @@ def test_multilabel_target_learns_and_writes_label_sets(targets_ds, tmp_path: Pa
 
 
 def test_a_target_run_is_deterministic_and_leaves_classification_alone(targets_ds) -> None:
-    ds, _ = targets_ds
+    ds = targets_ds
     a, b = (train(ds, target="genres", seed=3, **{**FAST, "epochs": 2}) for _ in range(2))
     a.pop("wall_s"), b.pop("wall_s")
     assert a == b
@@ -108,7 +95,7 @@ def test_a_target_run_is_deterministic_and_leaves_classification_alone(targets_d
 
 
 def test_robustness_is_measured_on_the_targets_selection_score(targets_ds) -> None:
-    ds, _ = targets_ds
+    ds = targets_ds
     m = train(ds, target="score", **{**FAST, "epochs": 2, "eval_robustness": True})
     rob = m["robustness"]
     assert rob["metric"] == "mae" and set(rob["missing"]) == {"image", "audio", "text"}
@@ -170,14 +157,14 @@ def test_evaluate_scores_a_target_like_scikit_learn() -> None:
 
 
 def test_a_key_no_sample_has_is_refused_naming_it(targets_ds) -> None:
-    ds, _ = targets_ds
+    ds = targets_ds
     with pytest.raises(MMDataError, match=r"no training sample has the metadata key 'nope' \(--target nope\).*--meta nope"):
         train(ds, target="nope", **{**FAST, "epochs": 1})
 
 
 def test_a_string_column_is_one_label_per_sample(targets_ds) -> None:
     """A speaker column (names with accents, CJK, commas; some blank): one label each, blanks unlabelled."""
-    ds, _ = targets_ds
+    ds = targets_ds
     target, counts, _ = resolve(str(ds), "speaker", {"train": "train", "val": "val", "test": "test"})
     speakers = {v for split in ("train", "val", "test") for v in _truth(ds, split, "speaker").values() if v}
     assert target.kind == "multilabel" and target.names == sorted(speakers)
@@ -199,7 +186,7 @@ def test_mixed_numbers_and_labels_are_refused(tmp_path: Path) -> None:
 
 
 def test_what_targets_do_not_support_yet_is_refused_before_training(targets_ds, tmp_path: Path) -> None:
-    ds, _ = targets_ds
+    ds = targets_ds
     with pytest.raises(MMDataError, match=r"--probe \(probe=\) with --target score: not supported yet"):
         train(ds, target="score", probe=True, **{**FAST, "epochs": 1})
     recipe = {"seed": 0, "batch": [{"op": "mixup", "p": 1.0, "alpha": 0.4}]}
@@ -208,7 +195,7 @@ def test_what_targets_do_not_support_yet_is_refused_before_training(targets_ds, 
 
 
 def test_cli_trains_a_target_and_prints_its_scores(targets_ds, mmdata_cli, capsys: pytest.CaptureFixture[str]) -> None:
-    ds, _ = targets_ds
+    ds = targets_ds
     code, out = mmdata_cli(["train", str(ds), "--target", "genres", "--epochs", "2", "--batch-size", "8", "--no-robustness"])
     assert code == 0, out
     assert "predicting 'genres' (multilabel)" in out and "micro F1" in out and "test, per label" in out

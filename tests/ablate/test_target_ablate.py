@@ -1,0 +1,77 @@
+"""Ablating augmentations for a multi-label or regression target (``trainer.target``): the runs train on
+the metadata key, the primary metric is the target's (``test.mae``, ``test.micro_f1``), the label-noise
+control still plants harm, and a recipe that names a target without a metric is refused before any run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import mmdata
+from mmdata.errors import RecipeError
+from mmdata.testing import make_messy_folder, write_manifest
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("target_ab")
+    m = make_messy_folder(root / "raw", n=60, sizes=((24, 32), (40, 30)), seconds=(0.3, 0.6))
+    write_manifest(m, "manifest.jsonl", targets=True)
+    mmdata.shard(m.root / "manifest.jsonl", root / "ds", meta=["score", "genres"],
+                 split={"train": 0.6, "val": 0.2, "test": 0.2}, progress=False)
+    return root / "ds"
+
+
+def _recipe(data: Path, target: str, metric: str | None) -> dict:
+    return {"dataset": {"path": str(data)}, "seeds": 2,
+            "trainer": {"target": target, "epochs": 2, "batch_size": 8, "eval_robustness": True},
+            **({"metric": metric} if metric else {}),
+            "design": {"mode": "explicit", "baseline": None,
+                       "arms": {"cutout": {"seed": 1, "image": [{"op": "cutout", "p": 0.5}]}}},
+            "controls": {"identity": False, "label_noise": 0.5}}
+
+
+@pytest.mark.parametrize(("target", "metric", "label"), [("score", "test.mae", "MAE"),
+                                                          ("genres", "test.micro_f1", "micro-F1 (points)")])
+def test_a_target_ablation_runs_scores_and_reports_its_metric(scored: Path, tmp_path: Path, target: str, metric: str,
+                                                              label: str) -> None:
+    out = tmp_path / "o"
+    mmdata.ablate.run(_recipe(scored, target, metric), out, workers=1, progress=False)
+    rows = pq.read_table(out / "runs.parquet").to_pylist()
+    assert {r["status"] for r in rows} == {"ok"} and {r["arm"] for r in rows} == {"baseline", "cutout", "label_noise"}
+    col = "test_" + metric.split(".")[1]
+    assert all(isinstance(r[col], float) for r in rows) and not any("test_accuracy" in r for r in rows)
+    score = "mae" if target == "score" else "micro_f1"
+    assert all(f"missing_image_{score}" in r and f"robust_audio_{score}_auc" in r for r in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["primary_metric"]["label"] == label and summary["primary_metric"]["column"] == col
+    assert summary["primary_metric"]["higher_is_better"] is (target == "genres")
+    report = (out / "report.md").read_text()
+    assert label in report and "label_noise" in report
+
+
+def test_a_target_without_a_metric_is_refused_before_any_run(scored: Path, tmp_path: Path) -> None:
+    p = tmp_path / "ab.yaml"
+    p.write_text(yaml.safe_dump(_recipe(scored, "score", None)))
+    with pytest.raises(RecipeError, match=r"trainer.target: 'score' .* metric: test.micro_f1 .* metric: test.mae"):
+        mmdata.ablate.run(p, tmp_path / "o", workers=1, progress=False)
+    assert not (tmp_path / "o" / "runs.parquet").exists()
+
+
+def test_a_target_the_data_lacks_is_refused_naming_the_recipe_key(scored: Path, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match=r"dataset.path: .*no training sample has the metadata key 'nope'"):
+        mmdata.ablate.run(_recipe(scored, "nope", "test.mae"), tmp_path / "o", workers=1, progress=False)
+
+
+def test_the_metric_must_be_one_the_trainer_returns_for_the_target(scored: Path, tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match=r"'test.accuracy' is not a metric the bundled trainer returns for a "
+                                          r"trainer.target; choose one of \['test.micro_f1'"):
+        mmdata.ablate.run(_recipe(scored, "score", "test.accuracy"), tmp_path / "o", workers=1, progress=False)
+    plain = _recipe(scored, "score", "test.mae")
+    del plain["trainer"]["target"]
+    with pytest.raises(RecipeError, match=r"'test.mae' is not a metric .* \(with trainer.target: test.micro_f1"):
+        mmdata.ablate.run(plain, tmp_path / "o", workers=1, progress=False)
