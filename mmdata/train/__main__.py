@@ -124,8 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                               for pair, r in metrics.get("retrieval", {}).items()))
         else:
             t = metrics["test"]
-            print(f"test accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}  NLL {t['nll']:.3f}  ECE {t['ece']:.3f}  "
-                  f"(best epoch {metrics['best_epoch']}, world size {metrics['config']['world_size']})")
+            scores = (f"accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}  NLL {t['nll']:.3f}  ECE {t['ece']:.3f}"
+                      if "target" not in metrics else  # a multi-label / regression target's own scores
+                      f"{metrics['target']['key']!r} " + "  ".join(f"{k} {v:.3f}" for k, v in t.items()))
+            print(f"test {scores}  (best epoch {metrics['best_epoch']}, world size {metrics['config']['world_size']})")
     return 0
 
 

@@ -207,3 +207,21 @@ def test_cli_trains_a_target_and_prints_its_scores(targets_ds, mmdata_cli, capsy
     assert not exit_.value.code
     m = json.loads(capsys.readouterr().out)
     assert m["target"]["kind"] == "regression" and set(m["test"]) == {"mae", "rmse", "r", "r2"}
+
+
+def test_ddp_trains_a_target_and_prints_its_scores(targets_ds, tmp_path: Path) -> None:
+    """torchrun -m mmdata.train --target: two ranks (gloo) train the regression; rank 0 prints its scores
+    (it printed test accuracy, a KeyError after a finished run)."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29543", "-m",
+           "mmdata.train", str(targets_ds), "--target", "score", "--epochs", "2", "--batch-size", "8",
+           "--no-robustness", "--out", str(tmp_path / "ddp")]
+    res = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=Path(__file__).parents[2],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "test 'score' mae " in res.stdout and "world size 2" in res.stdout
+    m = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert m["config"]["world_size"] == 2 and m["target"]["kind"] == "regression" and math.isfinite(m["test"]["mae"])
