@@ -179,6 +179,11 @@ def load_run(model_dir: str | Path, device: str = "cpu", data: str | Path | None
         if not (d / f).is_file():
             raise MMDataError(f"{d / f} not found: --model must be an output folder of `mmdata train --out DIR`")
     metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+    target = metrics.get("target")
+    if isinstance(target, dict):  # its outputs are label sets or a number: no class distribution to compare
+        raise MMDataError(f"{d}: the model predicts the metadata key {target.get('key')!r} ({target.get('kind')}, "
+                          "`mmdata train --target`), not classes; matching and alignment audits read a classifier's "
+                          "class predictions: give a run trained without --target")
     if data is not None:
         check_classes(metrics, data, d)
     cfg = metrics.get("config") or {}

@@ -225,3 +225,13 @@ def test_ddp_trains_a_target_and_prints_its_scores(targets_ds, tmp_path: Path) -
     assert "test 'score' mae " in res.stdout and "world size 2" in res.stdout
     m = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert m["config"]["world_size"] == 2 and m["target"]["kind"] == "regression" and math.isfinite(m["test"]["mae"])
+
+
+def test_a_target_run_is_refused_by_match_naming_the_target(targets_ds, tmp_path: Path) -> None:
+    """mmdata match / alignment audits read class predictions: a --target run's model says so instead of
+    failing to load its state dict into a classifier of the card's classes."""
+    from mmdata.train.matching import load_run
+
+    train(targets_ds, target="genres", out=tmp_path / "run", **{**FAST, "epochs": 1})
+    with pytest.raises(MMDataError, match=r"predicts the metadata key 'genres' \(multilabel, `mmdata train --target`\)"):
+        load_run(tmp_path / "run", data=targets_ds)
