@@ -51,7 +51,7 @@ import torch
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, choose_modalities, class_warnings,  # noqa: F401
-                                  SPEC_UNUSED, classes_of, decoded_bytes, derive_inputs, effective_inputs, role_splits,
+                                  SPEC_UNUSED, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
                                   spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
@@ -151,7 +151,8 @@ def _console() -> Any:
     return Console(stderr=True, soft_wrap=True)
 
 
-def _cache_plan(cache: bool | str, budget_mb: float, st: IndexStats, modalities: Sequence[str], world: int) -> dict[str, bool]:
+def _cache_plan(cache: bool | str, budget_mb: float, st: IndexStats, modalities: Sequence[str], world: int,
+                spec: InputSpec | None = None) -> dict[str, bool]:
     if cache not in (True, False, "auto"):
         raise MMDataError(f"cache must be True, False or 'auto', got {cache!r}")
     plan: dict[str, bool] = {}
@@ -160,7 +161,7 @@ def _cache_plan(cache: bool | str, budget_mb: float, st: IndexStats, modalities:
         if split != "train" and world > 1:  # rank 0 evaluates whole splits; the memory cache partitions by rank
             plan[split] = False
             continue
-        size = decoded_bytes(st, split, modalities)
+        size = decoded_bytes(st, split, modalities, spec)  # as the normalize stage leaves it: what the cache holds
         plan[split] = cache is True or (cache == "auto" and used + size <= budget_mb * 2**20)
         used += size if plan[split] else 0
     return plan
@@ -308,7 +309,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     # what the model gets: a recipe's own normalize lists win over the derived steps
     inputs = spec if recipe is None else effective_inputs(spec, norm, modalities, st, splits)
     rank, world, dev = _dist(device)
-    plan = _cache_plan(cache, cache_budget_mb, st, modalities, world)
+    plan = _cache_plan(cache, cache_budget_mb, st, modalities, world, inputs)
+    data_warnings += modality_warnings(st, modalities)  # a scored split without a modality the model uses
     torch.manual_seed(seed)
     # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
     # stay the derived ones (the encoder adapts, early fusion pools)
@@ -340,7 +342,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     run = Run(data=Path(data), config=cfg, spec=inputs, normalize=norm, classes=classes, names=names, samples=samples,
               cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
               opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, target=goal, progress=progress, prep=prep, t0=t0,
-              warnings=data_warnings, keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities) <= cache_budget_mb * 2**20)
+              warnings=data_warnings, keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities, inputs) <= cache_budget_mb * 2**20)
     if roles is not None:
         run.say("splits: " + "; ".join(f"{role} = {', '.join(n)}" for role, n in roles.items())
                 + " (--train-split / --val-split / --test-split)")
