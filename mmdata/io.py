@@ -23,23 +23,25 @@ from typing import Any
 
 
 def published_mode() -> int:
-    """The mode of a file mmdata publishes: 0o644 less the process umask, as the shard tars get it
-    from ``os.open(..., 0o644)`` (a temp file from ``mkstemp`` is 0o600 until it is given this mode).
+    """The mode of a file mmdata publishes: 0o666 less the process umask, what ``open()`` and the shell give
+    a new file and what the shard tars get from ``os.open(..., 0o666)`` (a temp file from ``mkstemp`` is
+    0o600 until it is given this mode). A team's umask 002 gives group-writable files (0o664), 022 gives
+    0o644, 077 gives 0o600.
 
     Example:
-        >>> old = os.umask(0o077); m = published_mode(); _ = os.umask(old)
-        >>> oct(m)
-        '0o600'
+        >>> old = os.umask(0o077); m = published_mode(); _ = os.umask(0o002); g = published_mode(); _ = os.umask(old)
+        >>> oct(m), oct(g)
+        ('0o600', '0o664')
     """
     try:  # Linux: read it without changing it (os.umask sets and returns, racing other threads)
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
-                return 0o644 & ~int(line.split(":", 1)[1].strip(), 8)
+                return 0o666 & ~int(line.split(":", 1)[1].strip(), 8)
     except (OSError, ValueError):
         pass
     mask = os.umask(0o022)
     os.umask(mask)
-    return 0o644 & ~mask
+    return 0o666 & ~mask
 
 
 def _host_tag() -> str:

@@ -101,7 +101,7 @@ class Journal:
             os.lseek(self._fd, end, os.SEEK_SET)
         else:  # no journal, or one of another plan: start over
             self.done = []
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
             self.append(head)
 
     def append(self, payload: bytes) -> None:
@@ -150,7 +150,7 @@ class JobLock:
     def __enter__(self) -> JobLock:
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
             except OSError as exc:  # read-only OUT, a read-only file system
                 raise SourceError(f"output folder {self.out}: cannot create its lock file {LOCK} "
                                   f"({exc.strerror}); write to a folder you can write to") from None

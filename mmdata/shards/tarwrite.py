@@ -177,7 +177,7 @@ class TarWriter:
         self._tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
         self._fsync = fsync
         self._hasher = _Hasher(threaded_hash)  # before the file: starting its thread is where a signal lands
-        self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
+        self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
         self._parts: list[bytes] = []  # queued for one writev
         self._small: list[bytes] = []  # a run of small pieces, joined into one part at the next large one
         self._queued = 0

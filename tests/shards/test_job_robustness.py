@@ -168,10 +168,12 @@ def test_a_rerun_that_resumes_says_how_many_shards_it_kept(tmp_path: Path) -> No
     assert mmdata.shard(raw, tmp_path / "fresh", maxcount=2, progress=False)["resumed_shards"] == 0
 
 
-@pytest.mark.parametrize("umask,mode", [(0o077, 0o600), (0o022, 0o644)])
+@pytest.mark.parametrize("umask,mode", [(0o077, 0o600), (0o022, 0o644), (0o002, 0o664)])
 def test_every_published_file_follows_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
     """The tars followed the umask (os.open with 0o644), while the card, index and other JSON / Parquet
-    files were chmodded to 0o644 whatever it was: a private dataset (umask 077) was world-readable."""
+    files were chmodded to 0o644 whatever it was: a private dataset (umask 077) was world-readable.
+    QA 2026-12-04: 0o644 less the umask ignored a team's group-write umask 002; files now take 0o666
+    less the umask, as ``open()`` gives a new file (D8)."""
     raw = make_sample_folder(tmp_path / "raw", n=6)
     out = tmp_path / "ds"
     r = subprocess.run([*CLI, "shard", str(raw), str(out), "--maxcount", "2"], cwd=REPO, capture_output=True, text=True,
