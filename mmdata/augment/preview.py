@@ -9,6 +9,12 @@ Chinese, Japanese and Korean text is drawn with a font that has those glyphs whe
 (Noto CJK, WenQuanYi, Droid Sans Fallback, Source Han, IPA, ...; or the file named by
 ``MMDATA_CJK_FONT``). Without one, matplotlib would draw empty boxes; instead each CJK run is shown as
 ``⟦CJK ×N⟧`` and the figure says which font to install — an honest placeholder, never silent boxes.
+
+Large media are drawn at the figure's scale, and the figure says so: each cell is computed at full size
+(the recipe sees the real sample), then an image whose longer side is over :data:`PREVIEW_IMAGE_SIDE`
+is box-downscaled by a whole factor (its target maps sampled alike), and a clip longer than
+:data:`PREVIEW_SECONDS` is drawn as a min / max envelope of the whole waveform over the spectrogram of
+its first :data:`PREVIEW_SECONDS` (QA: two 12000x9000 photos and ten-minute 48 kHz clips took 14 GB).
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ CJK_FONT_HINTS = ("notosanscjk", "notoserifcjk", "noto-cjk", "wqy", "wenquanyi",
                   "ipag", "ipaexg", "takao", "unifont", "ukai", "uming", "nanum", "sarasa", "notosanssc", "notosansjp")
 _CJK_RUN = re.compile(f"[{CJK}{CJK_PUNCT}]+")
 _PROBE = "圆写한"  # a Han, a kana-era kanji and a Hangul syllable: the font must have all three
+#: longest image side drawn, in pixels: a cell is about 2.1 x 1.2 inches at 110 dpi (230 x 130 pixels)
+PREVIEW_IMAGE_SIDE = 512
+#: audio longer than this (seconds) is drawn as an envelope, with the spectrogram of its first seconds
+PREVIEW_SECONDS = 30.0
+#: points a side of the waveform envelope of a long clip
+ENVELOPE_POINTS = 2000
 INSTALL_HINT = "install a CJK font (Debian: apt-get install fonts-wqy-microhei) or set MMDATA_CJK_FONT=/path/to/font"
 
 
@@ -281,6 +293,56 @@ def _draw_legend(fig: Any, title: str, entries: list[tuple[str, tuple[float, ...
                       handleheight=1.0, columnspacing=1.2, borderaxespad=0.0)
 
 
+def _reduce(img: Any, k: int) -> Any:
+    """A (C, H, W) uint8 image box-averaged over k x k blocks (Pillow's ``reduce``: ceil(H / k) x ceil(W / k));
+    other dtypes every k-th pixel."""
+    import torch
+    from PIL import Image
+
+    if img.dtype != torch.uint8:
+        return img[..., ::k, ::k]
+    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(c)).reduce(k)) for c in img.numpy()]
+    return torch.from_numpy(np.stack(planes))
+
+
+def drawn_sample(s: Sample) -> tuple[Sample, set[str]]:
+    """``s`` as the preview draws it, and what was shrunk (``"image"``, ``"audio"``): an image over
+    :data:`PREVIEW_IMAGE_SIDE` downscaled by a whole factor (box average; fields of its size, target maps,
+    every k-th pixel), audio over :data:`PREVIEW_SECONDS` cut to that, with the whole clip's min / max
+    envelope in ``meta["preview_envelope"]`` (``(t, lo, hi, seconds)``). Other samples are returned as they are.
+
+    Example:
+        >>> import torch
+        >>> d, what = drawn_sample(Sample("a", {"image": torch.zeros(3, 2000, 1000, dtype=torch.uint8)}))
+        >>> tuple(d["image"].shape), what
+        ((3, 500, 250), {'image'})
+    """
+    fields, meta, what = dict(s.fields), dict(s.meta), set()
+    img = fields.get("image")
+    if img is not None and hasattr(img, "shape") and img.ndim == 3 and max(img.shape[-2:]) > PREVIEW_IMAGE_SIDE:
+        hw = tuple(img.shape[-2:])
+        k = -(-max(hw) // PREVIEW_IMAGE_SIDE)
+        fields["image"] = _reduce(img, k)
+        for name, v in s.fields.items():
+            if name != "image" and hasattr(v, "shape") and getattr(v, "ndim", 0) >= 2 and tuple(v.shape[-2:]) == hw:
+                fields[name] = v[..., ::k, ::k]
+        what.add("image")
+    wav = fields.get("audio")
+    rate = s.sample_rate or 1
+    if wav is not None and hasattr(wav, "shape") and wav.shape[-1] > PREVIEW_SECONDS * rate:
+        mono = wav.numpy().mean(axis=0) if wav.ndim > 1 else wav.numpy()
+        n = len(mono)
+        step = -(-n // ENVELOPE_POINTS)
+        padded = np.pad(mono, (0, step * ENVELOPE_POINTS - n), mode="edge").reshape(ENVELOPE_POINTS, step)
+        t = (np.arange(ENVELOPE_POINTS) + 0.5) * step / rate
+        meta["preview_envelope"] = (t, padded.min(axis=1), padded.max(axis=1), n / rate)
+        fields["audio"] = wav[..., :int(PREVIEW_SECONDS * rate)]
+        what.add("audio")
+    if not what:
+        return s, what
+    return Sample(s.key, fields, s.sample_rate, meta), what
+
+
 def _drawn_map(s: Sample, target: str | None) -> Any:
     """The sample's ``target`` map where the preview draws it (its image there, of the same size), else None."""
     if target is None or "image" not in s or s.get(target) is None:
@@ -324,11 +386,17 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
         r += 1
     if has_audio:
         ax = fig.add_subplot(inner[r])
+        envelope = s.meta.get("preview_envelope")
         if "audio" in s:
             wav = s["audio"].numpy().mean(axis=0)
             rate = s.sample_rate or 1
-            ax.plot(np.arange(len(wav)) / rate, wav, lw=0.4, color="tab:blue")
-            ax.set_xlim(0, max(len(wav), 1) / rate)
+            if envelope is not None:  # a long clip: its min / max envelope (the spectrogram below: its start)
+                t, lo, hi, seconds = envelope
+                ax.fill_between(t, lo, hi, lw=0, color="tab:blue")
+                ax.set_xlim(0, seconds)
+            else:
+                ax.plot(np.arange(len(wav)) / rate, wav, lw=0.4, color="tab:blue")
+                ax.set_xlim(0, max(len(wav), 1) / rate)
             ax.set_ylim(-1, 1)
             ax.set_xticks([]), ax.set_yticks([])
         else:
@@ -342,6 +410,9 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
         elif "audio" in s:
             spectrogram(ax, wav, rate)
             ax.set_xticks([]), ax.set_yticks([])
+            if envelope is not None:
+                ax.text(0.99, 0.97, f"first {PREVIEW_SECONDS:g} s of {envelope[3]:g} s", ha="right", va="top",
+                        fontsize=5.5, color="white", transform=ax.transAxes)
         else:
             ax.axis("off")
         r += 2
@@ -429,19 +500,36 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     rec = rec.with_seed(params_seed(rec.seed, seed))
     ds = mmdata.open_dataset(shards, split=split, image_alpha=blends_alpha(rec))
     picked = spread_keys(ds, n)
-    samples = []
+    columns: list[tuple[str, Any]] = [("original", None)]
+    if rec.has_normalize:
+        columns.append(("normalized", "eval"))
+    columns += [(f"epoch {v}", v) for v in range(variants)]
+    shrunk: set[str] = set()
+
+    def row(s: Any) -> list[Sample]:
+        """The sample's cells, each computed at full size and then shrunk to what is drawn, so one
+        full-size sample at a time is held (eight 12000x9000 photos x five columns were 13 GB)."""
+        s = Sample(s.key, s.fields, s.sample_rate)
+        out = []
+        for _, how in columns:
+            cell, what = drawn_sample(s if how is None else rec.normalize(s) if how == "eval" else rec.apply_sample(s, epoch=how))
+            shrunk.update(what)
+            out.append(cell)
+        return out
+
+    cells: list[list[Sample]] = []
     try:
         if picked is None:  # bare shards: no index to pick from
             for s in ds:
-                samples.append(Sample(s.key, s.fields, s.sample_rate))
-                if len(samples) >= n:
+                cells.append(row(s))
+                if len(cells) >= n:
                     break
         else:
             holding = {sh for _, sh in picked}
             ds.shards = [sh for sh in ds.shards if sh in holding]  # only the shards holding them
             wanted = dict(picked)
-            found = {s.key: Sample(s.key, s.fields, s.sample_rate) for s in ds if s.key in wanted}
-            samples = [found[k] for k, _ in picked if k in found]
+            found = {s.key: row(s) for s in ds if s.key in wanted}
+            cells = [found[k] for k, _ in picked if k in found]
     except MMDataError as exc:  # a sample that does not decode (a float WAV holding NaN): say how to find and fix them
         from mmdata.shards.reader import undecodable
 
@@ -449,18 +537,13 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
         if hinted is None:
             raise
         raise hinted from None
+    samples = [r[0] for r in cells]  # the originals as drawn
     if not samples:
         raise MMDataError(f"{shards}: split {split!r} has no samples to preview")
     names = ds.label_names
     cjk = cjk_font(font)
     # the recipe's first target found in the samples is drawn over their images (does it move with them?)
     target = next((t for t in rec.targets if any(s.get(t) is not None for s in samples)), None)
-    columns: list[tuple[str, Any]] = [("original", None)]
-    if rec.has_normalize:
-        columns.append(("normalized", "eval"))
-    columns += [(f"epoch {v}", v) for v in range(variants)]
-    cells = [[s if how is None else rec.normalize(s) if how == "eval" else rec.apply_sample(s, epoch=how)
-              for _, how in columns] for s in samples]
     # one colour per value over every cell (a class keeps its colour where another cell lacks a class)
     values = target_values(m for row in cells for c in row if (m := _drawn_map(c, target)) is not None)
     fill = fill_of(rec.targets[target]) if target else 0
@@ -482,9 +565,16 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
                  f"{f'; target {target} overlaid' if target else ''})", fontsize=10, y=1 - 0.15 / height)
     if legend is not None:
         _draw_legend(fig, *legend, y=1 - 0.42 / height)
+    notes = []
     if replaced:
-        fig.text(0.5, 0.005, f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}",
-                 ha="center", va="bottom", fontsize=7, color="dimgray")
+        notes.append(f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}")
+    if "image" in shrunk:
+        notes.append(f"images with a side over {PREVIEW_IMAGE_SIDE} px drawn downscaled (box average)")
+    if "audio" in shrunk:
+        notes.append(f"audio over {PREVIEW_SECONDS:g} s: the waveform's min / max envelope, the spectrogram of "
+                     f"the first {PREVIEW_SECONDS:g} s")
+    if notes:
+        fig.text(0.5, 0.005, "\n".join(notes), ha="center", va="bottom", fontsize=7, color="dimgray")
     return fig
 
 
