@@ -68,6 +68,12 @@ def shard(
     max_file_size: Annotated[str, typer.Option("--max-file-size", help="Skip source files larger than this (read whole into memory): 500M, 2G, bytes, or none.")] = "1G",
     check: Annotated[str, typer.Option(help="header (structure of PNG/JPEG/FLAC/WAV: truncation, CRCs) or decode (also decode every image and audio file).")] = "header",
     fsync: Annotated[bool, typer.Option("--fsync/--no-fsync", help="Flush every shard to disk before its atomic rename (survives power loss; costs the disk's write time).")] = False,
+    split_by: Annotated[str, typer.Option("--split-by", help="How --split's fractions are applied: label (default: stratified by label; a new version of the dataset moves samples between splits) or key (each sample by a hash of its key and --seed: adding or removing samples never moves the others; shares close to the fractions, not stratified).")] = "label",
+    split_from: Annotated[Optional[str], typer.Option("--split-from", help="An earlier version of this dataset (its folder or index.parquet): samples of the same key keep their split there; new ones are split by --split / --split-by.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="The dataset's name in dataset.json (default: the output folder's name).")] = None,
+    license_: Annotated[Optional[str], typer.Option("--license", help="The dataset's license (e.g. CC-BY-4.0), recorded in dataset.json.")] = None,
+    description: Annotated[Optional[str], typer.Option("--description", help="A sentence about the dataset, recorded in dataset.json.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Write into an existing folder that holds other files and no mmdata dataset (refused by default: files of the names a job writes would be replaced).")] = False,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     json_: JsonFlag = False,
@@ -87,7 +93,8 @@ def shard(
                       layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
                       on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
                       executor=executor, address=address, meta=_meta(meta), group_by=group_by,
-                      root=root)
+                      root=root, split_by=split_by, split_from=split_from, name=name, license=license_,
+                      description=description, force=force)
         except OSError as exc:
             no_room(exc, out)
             raise
@@ -184,8 +191,11 @@ def verify(
     deep: Annotated[bool, typer.Option(help="Also decode every member (corrupt media bodies fail) and compare label members with the index.")] = False,
     json_: JsonFlag = False,
 ) -> None:
-    """Check every shard (sha256, member count, tar headers) against shards.parquet, index.parquet and the card's
-    shard lists; exit 1 naming what is bad."""
+    """Check every shard (sha256, member count, tar headers) against shards.parquet, index.parquet and the card
+    (shard lists, fingerprint, label names, source keys). Exit status: 0 no problem; 1 problems found (each named:
+    shard, and the sample key and member where known; the JSON problems carry them as key / member), also a
+    missing or damaged shards.parquet or index.parquet; 2 usage errors or a path that is not a readable dataset
+    folder (missing, no or unreadable dataset.json)."""
     from mmdata.shards.verify import verify as run
 
     rep = run(path, deep=deep)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -218,7 +219,10 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
              bad: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
     """Give one index row field ``name``'s files (replacing any it had): its members, sizes, modalities
     and media stats are updated; returns the new tar members. Bad files go to ``bad`` (or raise)."""
-    kept = [(m, z) for m, z in zip(row["members"], row["sizes"]) if field_of(m.split(".", 1)[1]) != name]
+    crcs = row.get("member_crc32")
+    if crcs is None or len(crcs) != len(row["members"]):  # an index written before member checksums
+        crcs = [None] * len(row["members"])
+    kept = [(m, z, c) for m, z, c in zip(row["members"], row["sizes"], crcs) if field_of(m.split(".", 1)[1]) != name]
     if name in _STATS_FIELDS:  # a replaced series' stats go with it
         for k in row:
             if k.startswith(name + "_"):
@@ -239,10 +243,12 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
             continue
         row.update(stats)
         members.append((f"{row['key']}.{ext}", data))
-        kept.append((f"{row['key']}.{ext}", len(data)))
-    kept.sort()
-    row["members"] = [m for m, _ in kept]
-    row["sizes"] = [z for _, z in kept]
+        kept.append((f"{row['key']}.{ext}", len(data), zlib.crc32(data)))
+    kept.sort(key=lambda mzc: mzc[0])
+    row["members"] = [m for m, _, _ in kept]
+    row["sizes"] = [z for _, z, _ in kept]
+    # each member's CRC-32 (verify --deep); none for the row when an older index had none for its members
+    row["member_crc32"] = None if any(c is None for _, _, c in kept) else [c for _, _, c in kept]
     row["modalities"] = sorted({field_of(m.split(".", 1)[1]) for m in row["members"]})
     return members
 

@@ -31,6 +31,9 @@ INDEX_SCHEMA_FIELDS = (
     # the displayed size of each image member beside the image (``k.seg.png``: field ``seg.png``), null
     # without one; indexes written before 2026-12 lack the column (inspect then cannot compare sizes)
     ("named_image_sizes", "list<struct<field: string, height: int64, width: int64>>"),
+    # each member's CRC-32 (zlib.crc32 of its bytes), in the order of ``members``: ``mmdata verify --deep``
+    # names the sample and member whose bytes changed; null in indexes written before 2026-12-04
+    ("member_crc32", "list<int64>"),
 )
 
 
@@ -480,6 +483,35 @@ def dataset_fields(card: dict[str, Any] | None, modalities: Sequence[str] | None
     card = card or {}
     names = dict.fromkeys([*(card.get("modalities") or {}), *(card.get("fields") or [])])
     return tuple(n for n in names if modalities is None or n in modalities)
+
+
+def source_keys_digest(keys: list[Any], source_keys: list[Any]) -> str:
+    """The digest of the index's ``key`` -> ``source_key`` pairs the card records (``source_keys_sha256``):
+    sha256 of ``key NUL source_key LF`` per row, sorted by key, so an edited ``source_key`` fails verify.
+
+    Example:
+        >>> source_keys_digest(["b", "a"], ["B", "A"]) == source_keys_digest(["a", "b"], ["A", "B"])
+        True
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, sk in sorted(zip(map(str, keys), map(str, source_keys))):
+        h.update(f"{k}\0{sk}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def fingerprint(sha256s: list[Any]) -> str:
+    """A dataset's fingerprint as ``mmdata shard`` writes it in the card: sha256 of its shards' sha256
+    (hex), in the order of ``shards.parquet``.
+
+    Example:
+        >>> import hashlib; fingerprint(["ab", "cd"]) == hashlib.sha256(b"abcd").hexdigest()
+        True
+    """
+    import hashlib
+
+    return hashlib.sha256("".join(str(s) for s in sha256s).encode()).hexdigest()
 
 
 def card_bytes(card: dict[str, Any]) -> bytes:

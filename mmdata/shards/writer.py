@@ -22,6 +22,7 @@ import shutil
 import stat
 import sys
 import time
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of, member_type
-from mmdata.errors import SourceError
+from mmdata.errors import ShardError, SourceError
 from mmdata.procs import die_with_parent
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -48,6 +49,9 @@ from mmdata.shards.output import LocalOutput, RemoteOutput, check_local_output, 
 from mmdata.urls import is_remote, local_path, protocol, redact
 
 SPLIT_ORDER = ("train", "val", "test")
+#: how ``--split`` fractions are applied (:func:`assign_splits`): stratified by label (the default), or by
+#: a hash of each sample's key (stable across versions of a dataset)
+SPLIT_BY = ("label", "key")
 LAYOUTS = ("samples", "columns")
 EXECUTORS = ("local", "ray")
 
@@ -97,7 +101,7 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
 
 
 def assign_splits(records: list[Record], fractions: dict[str, float] | None, seed: int,
-                  shared_files: bool = True) -> list[str]:
+                  shared_files: bool = True, by: str = "label", given_by: str | None = None) -> list[str]:
     """Set ``record.split`` in place: fixed splits stay; the rest are split stratified by label.
 
     Records sharing a :attr:`Record.group` (``--group-by``) or naming one file (a row per caption of one
@@ -114,6 +118,14 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     keep far from their fraction. ``shared_files=False``: the records never name one file (a folder's),
     so only ``group`` joins them (no look at every path).
 
+    ``by="key"`` (``--split-by key``) draws each free sample's (or group's) split from a hash of its key
+    (a group's: its ``group`` value, else its smallest key) and the seed alone (:func:`key_split`): adding
+    or removing other samples never moves it, at the price of shares that are only close to the
+    fractions and not stratified by label. The default ``by="label"`` is the stratified split above,
+    whose seeded permutations change when the set of samples does (a new version of a dataset moves
+    samples between splits). ``given_by``: what else gave records their split (``--split-from OLD``),
+    named in the warnings beside a manifest's split column.
+
     Example:
         >>> recs = [Record(f"k{i}", f"k{i}", {"txt": b"x"}, label=i % 20) for i in range(40)]
         >>> assign_splits(recs, {"train": 0.8, "val": 0.1, "test": 0.1}, seed=0)
@@ -121,6 +133,9 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         >>> sorted(Counter(r.split for r in recs).items())
         [('test', 4), ('train', 32), ('val', 4)]
     """
+    if by not in SPLIT_BY:
+        raise SourceError(f"--split-by (split_by=) must be one of {SPLIT_BY}, got {by!r}")
+    given = f"{given_by}, a manifest's split column" if given_by else "a manifest's split column"
     warnings: list[str] = []
     units, shared = split_groups(records, shared_files)  # None: nothing joined (every record its own unit)
     if shared:
@@ -138,21 +153,24 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
             warnings.append(f"{_count(len(free), 'sample')} of {len(records)} {'have' if len(free) != 1 else 'has'} "
                             f"no split of {'their' if len(free) != 1 else 'its'} own (e.g. {_examples(free)}) and "
                             f"went to 'train'; the other {fixed} keep the split the source gives them (a manifest's "
-                            f"split column). Pass --split to split the samples without one")
+                            f"split column{', or --split-from' if given_by else ''}). Pass --split to split the "
+                            f"samples without one")
         for r in free:
             r.split = "train"
         return warnings
     spec = ",".join(f"{n}={f:g}" for n, f in fractions.items())
     if not free:
-        return warnings + [f"--split {spec} was not used: every sample has a split of its own (a manifest's split "
-                           f"column, or its group's), so the card records no split fractions"]
+        return warnings + [f"--split {spec} was not used: every sample has a split of its own ({given}, or its "
+                           f"group's), so the card records no split fractions"]
     if fixed:
         warnings.append(f"--split {spec} was applied to the {_count(len(free), 'sample')} without a split of "
                         f"their own (e.g. {_examples(free)}); the other {fixed} keep the split the source gives them "
-                        f"(a manifest's split column, or their group's)")
+                        f"({given}, or their group's)")
     names = list(fractions)
     free_units = [u for u in units if u[0].split is None] if units is not None else []
-    if any(len(u) > 1 for u in free_units):
+    if by == "key":  # each sample (or group) by its own key: nothing else moves it
+        totals = _split_by_key(free_units if units is not None else [[r] for r in free], fractions, seed)
+    elif any(len(u) > 1 for u in free_units):
         totals = split_grouped(free_units, fractions, seed)
         warnings += _group_share_warning(totals, fractions, free_units)
     else:  # no groups: every record a unit, split exactly as before groups existed
@@ -171,6 +189,94 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
                                 f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
                                 f"fraction or shard more samples")
     return warnings
+
+
+def key_split(key: str, fractions: dict[str, float], seed: int) -> str:
+    """The split ``--split-by key`` gives the sample (or group) ``key``: the first 64 bits of
+    ``sha256(seed, key)`` read as a number in [0, 1) against the cumulative fractions (exact integer
+    arithmetic, so it does not depend on the platform). A function of the key, the seed and the
+    fractions alone: a new version of a dataset keeps every shared sample in its split.
+
+    Example:
+        >>> fr = {"train": 0.8, "val": 0.1, "test": 0.1}
+        >>> key_split("cat/s0001", fr, seed=7) == key_split("cat/s0001", fr, seed=7)
+        True
+        >>> key_split("cat/s0001", {"train": 1.0, "test": 0.0}, seed=7)
+        'train'
+    """
+    return _key_cut(key, _key_bounds(fractions), seed)
+
+
+def _key_bounds(fractions: dict[str, float]) -> list[tuple[int, str]]:
+    """(upper bound on a 64-bit hash, split) per split with a fraction, cumulative; the last ends at 2**64."""
+    shares = [(n, Fraction(repr(float(f)))) for n, f in fractions.items()]
+    total = sum(f for _, f in shares)
+    bounds, acc = [], Fraction(0)
+    for n, f in shares:
+        if f > 0:
+            acc += f / total
+            bounds.append((int(acc * (1 << 64)), n))
+    bounds[-1] = (1 << 64, bounds[-1][1])
+    return bounds
+
+
+def _key_cut(key: str, bounds: list[tuple[int, str]], seed: int) -> str:
+    digest = hashlib.sha256(f"mmdata-split\0{seed}\0{key}".encode("utf-8", "surrogateescape")).digest()
+    h = int.from_bytes(digest[:8], "big")
+    return next(n for bound, n in bounds if h < bound)
+
+
+def _split_by_key(units: list[list[Record]], fractions: dict[str, float], seed: int) -> dict[str, int]:
+    """``--split-by key``: each unit (a sample, or a group of them) to the split :func:`key_split` gives its
+    identity (the group's ``group`` value, else its smallest key); the split totals."""
+    bounds = _key_bounds(fractions)
+    totals = dict.fromkeys(fractions, 0)
+    for unit in units:
+        group = next((r.group for r in unit if r.group is not None), None)
+        ident = f"group:{group}" if group is not None else min(r.key for r in unit)
+        split = _key_cut(ident, bounds, seed)
+        for r in unit:
+            r.split = split
+        totals[split] += len(unit)
+    return totals
+
+
+def previous_splits(path: str | Path, storage_options: dict[str, Any] | None = None
+                    ) -> tuple[dict[str, str], dict[str, Any]]:
+    """``--split-from``: the split of every sample key of an earlier version of a dataset (its folder,
+    or its ``index.parquet``; a path or an fsspec URL), and what the card records about it (that
+    dataset's name and fingerprint, when its card is beside the index; never the path).
+
+    Example:
+        >>> import tempfile
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = shard(make_sample_folder(t + "/raw", n=4), t + "/v1", progress=False)
+        >>> splits, about = previous_splits(t + "/v1/index.parquet")
+        >>> sorted(set(splits.values())), about["name"]
+        (['train'], 'v1')
+    """
+    text = str(path).rstrip("/")
+    folder, name = text.rsplit("/", 1) if text.endswith(".parquet") and "/" in text else (text, idx.INDEX)
+    if not is_remote(text) and not os.path.lexists(text):
+        raise SourceError(f"--split-from (split_from=) {text}: does not exist; expected an earlier version's dataset "
+                          f"folder or its {idx.INDEX}")
+    try:
+        table = idx._read_parquet(folder, name, storage_options, columns=["key", "split"],
+                                  types=idx.INDEX_SCHEMA_FIELDS)
+    except ShardError as exc:
+        raise SourceError(f"--split-from (split_from=): {exc} (expected an earlier version's dataset folder or its "
+                          f"{idx.INDEX})") from None
+    keys, splits = table.column("key").to_pylist(), table.column("split").to_pylist()
+    out = {k: s for k, s in zip(keys, splits) if isinstance(k, str) and isinstance(s, str)}
+    about: dict[str, Any] = {"name": None, "fingerprint": None}
+    try:
+        if idx.is_dataset(folder, storage_options):
+            card = idx.load_card(folder, storage_options, shard_lists=False)
+            about = {"name": card.get("name"), "fingerprint": card.get("fingerprint")}
+    except ShardError:
+        pass  # an index without a readable card still says where its samples were
+    return out, about
 
 
 def _split_records(free: list[Record], fractions: dict[str, float], seed: int) -> dict[str, int]:
@@ -629,6 +735,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     source_keys: list[str] = []
     flat_names: list[str] = []  # members and sizes of all samples, cut by offsets (Arrow list layout)
     flat_sizes: list[int] = []
+    flat_crcs: list[int] = []  # each member's CRC-32 (verify --deep names the member that changed)
     offsets = [0]
     labels: list[int | None] = []
     pattern_ids: list[int] = []  # per sample, into `patterns` (its member extensions)
@@ -674,6 +781,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             offsets += list(accumulate(counts_c, initial=offsets[-1]))[1:]
             flat_names += names_c
             flat_sizes += map(len, datas_c)
+            flat_crcs += map(zlib.crc32, datas_c)
             stat_rows += stats_c
             if columns_layout:
                 members_c = iter(zip(names_c, datas_c))
@@ -707,6 +815,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
         "key": keys, "source_key": source_keys, "split": [task["split"]] * n, "shard": [task["name"]] * n,
         "members": pa.ListArray.from_arrays(off, pa.array(flat_names, pa.string())),
         "sizes": pa.ListArray.from_arrays(off, pa.array(flat_sizes, pa.int64())),
+        "member_crc32": pa.ListArray.from_arrays(off, pa.array(flat_crcs, pa.int64())),
         "label": labels,
         # one list per distinct extension pattern, repeated by id: no per-row Python list
         "modalities": pa.array([_layout(exts)[1] for exts in patterns], pa.list_(pa.string())).take(
@@ -1112,6 +1221,11 @@ def shard(
     meta: Sequence[str] | None = None,
     group_by: str | None = None,
     root: str | Path | None = None,
+    split_by: str = "label",
+    split_from: str | Path | None = None,
+    force: bool = False,
+    license: str | None = None,  # noqa: A002 — the card's key and the CLI's --license
+    description: str | None = None,
 ) -> dict[str, Any]:
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
@@ -1159,6 +1273,30 @@ def shard(
             relative paths are read from it, and a path outside it is refused and listed, as one outside
             the manifest's folder is without it. Only for a manifest on this machine.
         labels_from_folders: force (or forbid) the folder-per-class layout; default auto-detect.
+        split_by: how ``split`` fractions are applied: ``"label"`` (default: stratified by label with
+            seeded permutations; adding or removing samples in a new version of a dataset moves
+            others between splits) or ``"key"`` (each sample's split from a hash of its key and
+            ``seed`` alone, :func:`key_split`: a new version keeps every shared sample in its split;
+            shares close to, not exactly, the fractions, and not stratified). The card records it as
+            ``split_method``.
+        split_from: an earlier version of this dataset (its folder or ``index.parquet``): samples of the
+            same key keep the split they had there; the rest are split by ``split`` / ``split_by``
+            (without ``split`` they go to ``train``). The card records that dataset's name and
+            fingerprint and how many samples kept their split under ``split_from``.
+        force: write into an existing folder that is not an mmdata dataset and holds other files (by
+            default refused, naming them: a job would replace files of its names, such as a foreign
+            ``train-000000.tar``). A folder holding an mmdata dataset, or an interrupted job's journal,
+            is always written over or resumed.
+        license: the dataset's license (``"CC-BY-4.0"``), recorded in the card.
+        description: a sentence about the dataset, recorded in the card.
+
+    The card records, beside ``options``, what else shaped the data: ``source_options`` (columns, meta,
+    root, labels, group_by, labels_from_folders, as given), ``split_method``, ``command`` (the
+    ``mmdata shard SRC OUT ...`` command line that gives this dataset: the options that differ from
+    the defaults; ``SRC`` and ``OUT`` stand for the source and the output, and a path an option gives
+    is named by its last name, so the card does not depend on where they are), ``mmdata_version``,
+    ``license`` and ``description``.
+    None of it is a timestamp or a working directory: the same input and options give the same card.
         on_error: ``"skip"``: a bad file (corrupt or truncated media, text that is not UTF-8, a bad label,
             a second file for one field, an unreadable or too large file) is left out of its sample and
             reported in the card (the sample keeps its other files); ``"warn"``: the same, and one
@@ -1169,7 +1307,7 @@ def shard(
         check: ``"header"`` (parse and check PNG / JPEG / FLAC / WAV structure: truncation, CRCs;
             open other formats) or ``"decode"`` (also decode every image and audio file in full).
         progress: show a rich progress bar.
-        name: dataset name for the card (default: the output folder name).
+        name: dataset name for the card (``--name``; default: the output folder name).
         card_extra: extra entries merged into ``dataset.json``.
         fsync: flush every shard and metadata file to disk before its atomic rename, so a finished
             job survives a power loss (costs the disk's write time). Without it, writes are atomic
@@ -1223,6 +1361,18 @@ def shard(
     elif on_error not in ON_ERROR:
         raise SourceError(f"on_error must be one of {(*ON_ERROR, 'warn')}, got {on_error!r}")
     _check_options(on_error, max_file_size, check, executor, address)
+    if split_by not in SPLIT_BY:
+        raise SourceError(f"--split-by (split_by=) must be one of {SPLIT_BY}, got {split_by!r}")
+    for what, value in (("name", name), ("license", license), ("description", description)):
+        if value is not None and not isinstance(value, str):
+            raise SourceError(f"--{what} ({what}=): expected a string, got {type(value).__name__} {value!r}")
+    command = shard_command(maxcount=maxcount, maxsize=maxsize, split=split, seed=seed, layout=layout,
+                            columns=columns, meta=meta, root=root, group_by=group_by, labels=label_names,
+                            labels_from_folders=labels_from_folders, on_error="warn" if warn else on_error,
+                            max_file_size=max_file_size, check=check, split_by=split_by, split_from=split_from,
+                            name=name, license=license, description=description)
+    card_extra = {**_source_options(label_names, columns, labels_from_folders, meta, group_by, root, license,
+                                    description, command), **(card_extra or {})}
     names_from = None
     if isinstance(label_names, (str, Path)):
         label_names, names_from = _label_names_file(label_names, storage_options), "--labels"
@@ -1240,6 +1390,12 @@ def shard(
         if root is not None:
             raise SourceError("root: a Hugging Face source holds its files' bytes; root= names the folder a CSV / "
                               "JSONL / Parquet manifest's paths are read from")
+        if split_by != "label" or split_from is not None:
+            raise SourceError("split_by / split_from: a Hugging Face source's splits are its own (a DatasetDict's) "
+                              "or drawn by --split; export it as a Parquet manifest to split it by key or keep an "
+                              "earlier version's splits")
+        if not is_remote(out):
+            check_foreign_output(local_path(out, "output folder"), force)
         report = shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                           layout=layout, label_names=label_names, columns=columns,
                           labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
@@ -1254,6 +1410,8 @@ def shard(
             if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
                 src = src.resolve()
         _check_not_the_source(src, out)
+        if not is_remote(out):
+            check_foreign_output(out, force)  # type: ignore[arg-type]
         fractions = parse_split(split)
         found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                          label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options,
@@ -1271,10 +1429,127 @@ def shard(
                                progress=progress, name=name, card_extra=card_extra, fsync=fsync,
                                warnings=found.warnings, root=found.root, label_names_from=found.label_names_from,
                                executor=executor, address=address, storage_options=storage_options,
-                               source=found.source, shared_files=found.shared_files)
+                               source=found.source, shared_files=found.shared_files, split_by=split_by,
+                               split_from=split_from)
     if warn:
         _warn_skipped(report, out)
     return report
+
+
+def _source_options(label_names: Any, columns: Mapping[str, str] | None, labels_from_folders: bool | None,
+                    meta: Sequence[str] | None, group_by: str | None, root: str | Path | None,
+                    license: str | None, description: str | None, command: str | None) -> dict[str, Any]:
+    """What the card records beside ``options`` about how the data was read and described: the source
+    options as given (a path by its last name: the card does not depend on where the files are), the
+    command line, the mmdata version, license and description.
+
+    Example:
+        >>> _source_options(None, {"image": "img"}, None, ["speaker"], None, None, "MIT", None, None)["source_options"]
+        {'columns': {'image': 'img'}, 'group_by': None, 'labels': None, 'labels_from_folders': None, 'meta': ['speaker'], 'root': None}
+    """
+    from mmdata import __version__
+
+    labels = (_base_name(label_names) if isinstance(label_names, (str, Path)) else
+              list(label_names) if label_names is not None else None)
+    return {
+        "source_options": {"columns": dict(sorted(columns.items())) if columns else None,
+                           "group_by": group_by, "labels": labels, "labels_from_folders": labels_from_folders,
+                           "meta": list(meta) if meta else None, "root": _base_name(root) if root is not None else None},
+        "split_method": None, "command": command, "mmdata_version": __version__, "license": license,
+        "description": description,
+    }
+
+
+def _base_name(path: str | Path) -> str:
+    """How the card names a file or folder an option gives: its last name only (``names.txt`` of
+    ``/tmp/x/names.txt`` or ``s3://b/meta/names.txt``), so the card does not depend on where it was."""
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
+
+
+def shard_command(**options: Any) -> str:
+    """The ``mmdata shard`` command line that gives a dataset, from :func:`shard`'s options: ``SRC`` and
+    ``OUT`` for the source and the output, then each option that is not its default, in the order of
+    :func:`shard`'s signature (options that never change the bytes, such as ``workers``, are left out;
+    a path an option gives, ``--labels`` / ``--root`` / ``--split-from``, by its last name only).
+
+    Example:
+        >>> shard_command(maxcount=50, split={"train": 0.8, "val": 0.2}, seed=7, split_by="key", license="CC BY 4.0")
+        "mmdata shard SRC OUT --maxcount 50 --split train=0.8,val=0.2 --seed 7 --split-by key --license 'CC BY 4.0'"
+    """
+    import shlex
+
+    defaults: dict[str, Any] = {"maxcount": 1000, "maxsize": None, "split": None, "seed": 0, "layout": "samples",
+                                "columns": None, "meta": None, "root": None, "group_by": None, "labels": None,
+                                "labels_from_folders": None, "on_error": "skip", "max_file_size": DEFAULT_MAX_FILE_SIZE,
+                                "check": "header", "split_by": "label", "split_from": None, "name": None,
+                                "license": None, "description": None}
+    words = ["mmdata", "shard", "SRC", "OUT"]
+    for key, default in defaults.items():
+        value = options.get(key, default)
+        if value == default or (key in ("columns", "meta", "split") and not value):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if key == "split" and isinstance(value, Mapping):
+            value = ",".join(f"{k}={v:g}" for k, v in value.items())
+        if key == "columns":
+            for field_, col in value.items():
+                words += ["--column", f"{field_}={col}"]
+        elif key == "meta":
+            for col in value:
+                words += ["--meta", str(col)]
+        elif key == "labels_from_folders":
+            words.append("--labels-from-folders" if value else "--no-labels-from-folders")
+        elif key == "labels" and not isinstance(value, (str, Path)):
+            words += ["--labels", f"<{len(list(value))} names>"]  # a list of names: in the card's label_names
+        elif key == "max_file_size":
+            words += [flag, "none" if value is None else str(value)]
+        elif key in ("labels", "root", "split_from"):
+            words += [flag, _base_name(value)]
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+def check_foreign_output(out: Path, force: bool = False) -> None:
+    """A SourceError when the local output folder ``out`` exists, holds files and is not an mmdata dataset
+    (no card, index, shards table or resume journal of an interrupted job): a job would write its shards,
+    index and card among them and replace those of the same names (a foreign ``train-000000.tar``).
+    Hidden entries (``.DS_Store``, ``.git``, a job's own lock and temp files) do not count.
+    The error names the folder and its files, those a job would replace first. ``force=True``: no check.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()); _ = (d / "train-000000.tar").write_bytes(b"mine")
+        >>> try:
+        ...     check_foreign_output(d)
+        ... except SourceError as exc:
+        ...     print(str(exc).split(": ", 1)[1][:44])
+        not an mmdata dataset and not empty: it hold
+    """
+    if force or not out.is_dir() or idx.dataset_marks(out):
+        return
+    try:  # hidden entries (a job's lock, journal and temp files, .DS_Store, .git) are never written over
+        entries = sorted(e.name for e in os.scandir(out) if not e.name.startswith(".") and ".tar.tmp-" not in e.name)
+    except OSError:
+        return  # unreadable: taking the lock says what is wrong
+    if not entries:
+        return
+    clash = [e for e in entries if is_shard_name(e) or e in (idx.CARD, idx.INDEX, idx.SHARDS)
+             or (out / e).is_dir() and any(is_shard_name(f"{e}/{f}") for f in _names(out / e))]
+    rest = [e for e in entries if e not in clash]
+    shown = ", ".join(printable(e) for e in [*clash, *rest][:8]) + (", ..." if len(entries) > 8 else "")
+    would = (f"; a job would replace {', '.join(printable(e) for e in clash[:4])}{', ...' if len(clash) > 4 else ''}"
+             if clash else "")
+    raise SourceError(f"output folder {out}: not an mmdata dataset and not empty: it holds {len(entries)} "
+                      f"entr{'ies' if len(entries) != 1 else 'y'} ({shown}){would}; write to a new or empty folder, or pass --force (force=True) to write "
+                      f"into it anyway (files of the names a job writes are replaced, others left as they are)")
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def _warn_skipped(report: dict[str, Any], out: Any) -> None:
@@ -1340,7 +1615,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                   fsync: bool = False, warnings: list[str] | None = None, root: str | None = None,
                   label_names_from: str | None = None, executor: str = "local",
                   address: str | None = None, storage_options: dict[str, Any] | None = None,
-                  source: Any = None, shared_files: bool = True) -> dict[str, Any]:
+                  source: Any = None, shared_files: bool = True, split_by: str = "label",
+                  split_from: str | Path | None = None) -> dict[str, Any]:
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
     Used by :func:`shard` after discovery and by ``mmdata augment`` / the avdigits builder for
@@ -1349,19 +1625,37 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     ``"sample"``). ``root``: the folder file paths are reported relative to. ``executor`` /
     ``address``: where the shards are written (``"ray"``: one Ray task per shard; see :func:`shard`).
     ``storage_options``: for an ``out`` URL (see :func:`shard`). ``source``: a remote source the
-    records' file paths are in (:attr:`mmdata.shards.sources.Discovered.source`).
+    records' file paths are in (:attr:`mmdata.shards.sources.Discovered.source`). ``split_by`` /
+    ``split_from``: how records without a split of their own get one (see :func:`shard`); the card
+    records both (``split_method``, ``split_from``).
     """
     _check_options(on_error, max_file_size, check, executor, address)
+    if split_by not in SPLIT_BY:
+        raise SourceError(f"--split-by (split_by=) must be one of {SPLIT_BY}, got {split_by!r}")
     if executor == "ray":
         from mmdata.ray_cluster import require_ray
 
         require_ray()  # before anything is written: a clear error naming the extra
     skipped = [{"sample": None, "what": "sample", **s} for s in skipped or []]
     records = sorted_unique(records)
+    given_by = None
+    card_extra = dict(card_extra or {})
+    if split_from is not None:  # samples of the earlier version keep their split; new ones are split below
+        before, about = previous_splits(split_from, storage_options)
+        kept = 0
+        for r in records:
+            if r.split is None and r.key in before:
+                r.split = before[r.key]
+                kept += 1
+        given_by = "--split-from"
+        card_extra["split_from"] = {**about, "kept": kept, "new": sum(1 for r in records if r.split is None)}
     for split in sorted({r.split for r in records if r.split is not None}):
         check_split_name(split, "a sample's split")
     used = fractions if any(r.split is None for r in records) else None  # the card records what was used
-    warnings = [*(warnings or []), *assign_splits(records, fractions, seed, shared_files)]
+    # the card says how the fractions were applied (None: every split came from the source / --split-from)
+    if fractions is not None or split_from is not None or "split_method" in card_extra:  # shard's, not augment's
+        card_extra["split_method"] = split_by if used is not None else None
+    warnings = [*(warnings or []), *assign_splits(records, fractions, seed, shared_files, split_by, given_by)]
     plan = plan_shards(records, maxcount, maxsize)
     payloads = {p["name"]: [_payload_record(r) for r in p["records"]] for p in plan}
     layouts = {rec[4] for recs in payloads.values() for rec in recs}
@@ -1635,7 +1929,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     num_classes = len(names) if names else (max(per_class) + 1 if per_class else None)
     if not names and per_class and len(per_class) <= max(per_class):  # ids skip values: say so
         warnings = [*warnings, label_gap_warning(per_class, _label_holders(rows, max(per_class)))]
-    fingerprint = hashlib.sha256("".join(s["sha256"] for s in shard_rows).encode()).hexdigest()
+    fingerprint = idx.fingerprint([s["sha256"] for s in shard_rows])
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
     card: dict[str, Any] = {
         "format": idx.FORMAT,
@@ -1658,6 +1952,8 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
         "skipped_counts": skipped_counts,
         "warnings": warnings,
         "fingerprint": fingerprint,
+        # verify checks the index's source keys against it (an edited source_key)
+        "source_keys_sha256": idx.source_keys_digest(rows["key"].to_pylist(), rows["source_key"].to_pylist()),
     }
     if card_extra:
         card.update(card_extra)

@@ -238,11 +238,14 @@ def test_source_whose_every_file_is_bad_is_an_error(tmp_path: Path, capsys: pyte
     assert not out.exists()  # made by the job, removed with its empty shards
     out.mkdir()
     (out / "mine.txt").write_text("a user's file", encoding="utf-8")
-    with pytest.raises(SourceError, match="no sample could be sharded"):
+    # a folder of someone else's files is refused first, naming them (QA 2026-12-04); --force writes into it
+    with pytest.raises(SourceError, match=r"not an mmdata dataset and not empty: it holds 1 entry \(mine.txt\)"):
         mmdata.shard(raw, out, layout="columns", progress=False)
+    with pytest.raises(SourceError, match="no sample could be sharded"):
+        mmdata.shard(raw, out, layout="columns", progress=False, force=True)
     assert [p.name for p in out.rglob("*")] == ["mine.txt"]  # nothing that looks like a dataset; theirs kept
     (raw / "c.txt").write_text("one good caption", encoding="utf-8")
-    assert mmdata.shard(raw, out, progress=False)["samples"] == 1  # and the folder then works
+    assert mmdata.shard(raw, out, progress=False, force=True)["samples"] == 1  # and the folder then works
 
 
 # -- 6: sizes in messages ------------------------------------------------------------------------------
