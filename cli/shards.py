@@ -206,8 +206,10 @@ def verify(
     else:
         for p in rep["problems"]:
             seen = ", ".join(f"{k} {p[k]}" for k in ("expected", "found") if p[k] is not None and p[k] != "file")
-            console.print(f"[red]{escape(p['shard'])}[/]: {escape(p['problem'])}" + (f" ({escape(seen)})" if seen else ""),
-                          highlight=False)
+            # the sample a problem is about, when its text does not name it already
+            about = next((f"{k} {p[k]}" for k in ("member", "key") if p.get(k) and str(p[k]) not in p["problem"]), "")
+            console.print(f"[red]{escape(p['shard'])}[/]: {escape(p['problem'])}" + (f" ({escape(seen)})" if seen else "")
+                          + (f" [{escape(about)}]" if about else ""), highlight=False)
     if not rep["ok"]:
         raise typer.Exit(1)
 

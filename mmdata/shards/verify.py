@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,39 +111,53 @@ def _reason(exc: Exception) -> str:
 
 def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None,
                      storage_options: dict[str, Any] | None = None,
-                     sizes: dict[str, tuple[Any, Any]] | None = None) -> list[dict[str, Any]]:
+                     sizes: dict[str, tuple[Any, Any]] | None = None,
+                     crcs: dict[str, int] | None = None) -> list[dict[str, Any]]:
     """Decode every member of one shard; one problem per member that does not decode, per label member
     whose value is not the ``label`` the index gives its key (``labels``: key -> label; None when the
     index has no label column), and per image whose decoded height and width are not the index's
     (``sizes``: key -> (image_height, image_width)) — shards written before mmdata applied a JPEG's EXIF
-    orientation (2026-12-02) decode turned now, while their index keeps the stored size."""
+    orientation (2026-12-02) decode turned now, while their index keeps the stored size. ``crcs``:
+    member name -> the CRC-32 the index records for it (``member_crc32``): a member whose bytes have
+    another is named, with its sample key."""
+    import zlib
+
     from mmdata.codecs import DecodeError, decode_member
 
     problems: list[dict[str, Any]] = []
     for key, members, problem in iter_samples(str(path), max_member_bytes=1 << 62, storage_options=storage_options):
         if problem is not None:
-            problems.append({"shard": shard, "problem": problem[0], "expected": None, "found": problem[1]})
+            problems.append({"shard": shard, "problem": problem[0], "expected": None, "found": problem[1],
+                             "key": key})
             continue
         for ext, data in members.items():
+            want = crcs.get(f"{key}.{ext}") if crcs else None
+            if want is not None and zlib.crc32(data) != want:
+                problems.append({"shard": shard, "problem": f"member {key}.{ext} of key {key!r} holds other bytes "
+                                 f"than the job wrote (its CRC-32 differs from {idx.INDEX}'s member_crc32)",
+                                 "expected": f"crc32 {want:08x} ({idx.INDEX})",
+                                 "found": f"crc32 {zlib.crc32(data):08x} ({key}.{ext})",
+                                 "key": key, "member": f"{key}.{ext}"})
             try:
                 # pickle members are not decoded (that would run them); they fail verify like any undecodable member
                 field, value, _ = decode_member(ext, data, allow_pickle=False)
             except DecodeError as exc:
                 # expected: the member (what machines match on); found: why it does not decode, not its name again
                 problems.append({"shard": shard, "problem": "member does not decode", "expected": f"{key}.{ext}",
-                                 "found": f"not decodable: {_reason(exc)}"})
+                                 "found": f"not decodable: {_reason(exc)}", "key": key, "member": f"{key}.{ext}"})
                 continue
             if field == "label" and labels is not None and key in labels and labels[key] != value:
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} a label other than "
                                  f"its member {key}.{ext} holds", "expected": f"{value} ({key}.{ext})",
-                                 "found": f"{labels[key]} ({idx.INDEX})"})
+                                 "found": f"{labels[key]} ({idx.INDEX})", "key": key, "member": f"{key}.{ext}"})
             hw = sizes.get(key) if field == "image" and sizes is not None else None
             if hw is not None and None not in hw and tuple(int(v) for v in value.shape[-2:]) != tuple(int(v) for v in hw):
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} an image size other than "
                                  f"its member {key}.{ext} decodes to (shards written before mmdata applied a JPEG's "
                                  "EXIF orientation, 2026-12-02, decode turned now: shard the source again)",
                                  "expected": f"{int(hw[0])}x{int(hw[1])} ({idx.INDEX})",
-                                 "found": f"{int(value.shape[-2])}x{int(value.shape[-1])} ({key}.{ext})"})
+                                 "found": f"{int(value.shape[-2])}x{int(value.shape[-1])} ({key}.{ext})",
+                                 "key": key, "member": f"{key}.{ext}"})
     return problems
 
 
@@ -211,32 +226,37 @@ def _member_problems(series: str, expected: list[tuple[str, str, int]], found: l
     """One shard's (or column series') members as ``index.parquet`` lists them (``(key, name, size)``)
     against its tar headers (``(name, size)``): names, how often, sizes; unsafe names. At most
     :data:`MAX_MEMBER_PROBLEMS` per shard, then a count of the rest."""
-    def problem(what: str, exp: Any, got: Any) -> dict[str, Any]:
-        return {"shard": series, "problem": what, "expected": exp, "found": got}
-
     out: list[dict[str, Any]] = []
     in_index = Counter(name for _, name, _ in expected)
     in_tar = Counter(name for name, _ in found)
     keys = {name: key for key, name, _ in expected}
     sizes = {name: size for _, name, size in expected}
+
+    def problem(what: str, exp: Any, got: Any, member: str | None = None) -> dict[str, Any]:
+        key = keys.get(member) if member is not None else None
+        if member is not None and key is None:
+            parts = split_member(member)
+            key = parts[0] if parts is not None else None
+        return {"shard": series, "problem": what, "expected": exp, "found": got, "key": key, "member": member}
+
     for name, _ in found:
         if unsafe_member_path(name):
             out.append(problem(f"member {name!r} has an absolute or escaping path (readers refuse it)",
-                               "a member name inside the shard", name))
+                               "a member name inside the shard", name, name))
     for name, n in in_index.items():
         if name not in in_tar:
             out.append(problem(f"{idx.INDEX} lists member {name!r} of key {keys[name]!r}, which the shard does not "
-                               "hold", name, None))
+                               "hold", name, None, name))
         elif n != in_tar[name]:
             out.append(problem(f"{idx.INDEX} lists member {name!r} a number of times the shard does not hold it",
-                               f"{in_tar[name]} (tar headers)", f"{n} ({idx.INDEX})"))
+                               f"{in_tar[name]} (tar headers)", f"{n} ({idx.INDEX})", name))
     for name in in_tar:
         if name not in in_index:
-            out.append(problem(f"member {name!r} is not in {idx.INDEX}", None, name))
+            out.append(problem(f"member {name!r} is not in {idx.INDEX}", None, name, name))
     for name, size in found:
         if name in sizes and in_index[name] == in_tar[name] == 1 and sizes[name] != size:
             out.append(problem(f"{idx.INDEX} gives member {name!r} of key {keys[name]!r} a size other than its "
-                               "tar header", f"{size} bytes (tar header)", f"{sizes[name]} bytes ({idx.INDEX})"))
+                               "tar header", f"{size} bytes (tar header)", f"{sizes[name]} bytes ({idx.INDEX})", name))
     if len(out) > MAX_MEMBER_PROBLEMS:
         rest = len(out) - MAX_MEMBER_PROBLEMS
         out = out[:MAX_MEMBER_PROBLEMS] + [problem(f"{rest} more disagreements between {idx.INDEX} and the tar headers",
@@ -299,8 +319,9 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
     :func:`_tar_headers`; member names and sizes); keys unique, each
     member ``<key>.<ext>`` of its row's key. Problems of the index alone name it as their ``shard``,
     disagreements with a shard's headers name the shard."""
-    def problem(what: str, expected: Any, found: Any) -> dict[str, Any]:
-        return {"shard": idx.INDEX, "problem": what, "expected": expected, "found": found}
+    def problem(what: str, expected: Any, found: Any, key: Any = None, member: Any = None) -> dict[str, Any]:
+        return {"shard": idx.INDEX, "problem": what, "expected": expected, "found": found, "key": key,
+                "member": member}
 
     if rows is None:
         return [problem("missing", "one row per sample", None)]
@@ -319,22 +340,23 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
         per_split[split] = per_split.get(split, 0) + 1
         if len(names) != len(sizes):
             bad_rows.append(problem(f"row of key {key!r} lists {len(names)} members but {len(sizes)} sizes",
-                                    "one size per member", f"{len(sizes)} sizes"))
+                                    "one size per member", f"{len(sizes)} sizes", key))
         foreign: list[str] = []
         for name in names:
             if not isinstance(name, str):
-                bad_rows.append(problem(f"row of key {key!r} lists a member without a name", "a member name", None))
+                bad_rows.append(problem(f"row of key {key!r} lists a member without a name", "a member name", None,
+                                        key))
                 continue
             parts = split_member(name)
             if unsafe_member_path(name):
                 bad_rows.append(problem(f"row of key {key!r} lists member {name!r}, an absolute or escaping path",
-                                        "a member name inside the shard", name))
+                                        "a member name inside the shard", name, key, name))
             elif parts is None or parts[0] != key:
                 foreign.append(name)
         if foreign:  # one problem per row: a renamed key makes every member of it foreign
             shown = ", ".join(repr(m) for m in foreign[:4]) + (f", ... ({len(foreign)} in all)" if foreign[4:] else "")
             bad_rows.append(problem(f"row of key {key!r} lists members that are not <key>.<ext> of that key",
-                                    f"{key}.<ext>", shown))
+                                    f"{key}.<ext>", shown, key, foreign[0]))
         names = [m for m in names if isinstance(m, str)]
         fields = [field_of(m.split(".", 1)[1]) if "." in m else "" for m in names] if columns else [""] * len(names)
         for f in dict.fromkeys(fields):
@@ -346,7 +368,7 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
             listed_members.setdefault(series, []).append((key, name, size))
     for key, n in Counter(rows["key"]).items():
         if n > 1:
-            out.append(problem(f"key {key!r} has more than one row", "one row per key", f"{n} rows"))
+            out.append(problem(f"key {key!r} has more than one row", "one row per key", f"{n} rows", key))
     out.extend(bad_rows[:MAX_MEMBER_PROBLEMS])
     if len(bad_rows) > MAX_MEMBER_PROBLEMS:
         out.append(problem(f"{len(bad_rows) - MAX_MEMBER_PROBLEMS} more rows with bad members", None, None))
@@ -377,30 +399,109 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
     return out
 
 
+#: index columns verify reads when they are there (older indexes lack some): source keys, labels, member checksums
+_OPTIONAL_COLUMNS = ("source_key", "label", "member_crc32")
+
+
 def _load_index(root: Path | str, present: bool, deep: bool, storage_options: dict[str, Any] | None,
                 card: dict[str, Any]) -> tuple[dict[str, list[Any]] | str | None, dict[str, Any] | None,
                                                dict[str, tuple[Any, Any]] | None]:
-    """The index columns verify reads (or why not, or None when absent), and with ``deep`` key -> label
-    and key -> (image_height, image_width) (None without those columns). An index of more rows than twice
-    the card's samples (plus :data:`~mmdata.shards.index.ROW_SLACK`) is not read: why is the reason it is
-    unreadable."""
+    """The index columns verify reads (or why not, or None when absent) with those of
+    :data:`_OPTIONAL_COLUMNS` (and with ``deep`` the image sizes) that are there and readable, and with
+    ``deep`` key -> label and key -> (image_height, image_width) (None without those columns). An index
+    of more rows than twice the card's samples (plus :data:`~mmdata.shards.index.ROW_SLACK`) is not read:
+    why is the reason it is unreadable."""
     if not present:
         return None, None, None
     kw: dict[str, Any] = {"storage_options": storage_options, "rows": "bounded", "card": card}
-    if deep:  # one read with the labels and sizes; an index without them is read again with fewer columns
-        for extra in (["label", "image_height", "image_width"], ["label"], ["image_height", "image_width"]):
+    extras = [*_OPTIONAL_COLUMNS, *(("image_height", "image_width") if deep else ())]
+    try:  # one read with every column; an index without some of them is read again column by column
+        rows = idx.load_index(root, columns=[*_INDEX_COLUMNS, *extras], **kw).to_pydict()
+    except ShardError:
+        try:
+            rows = idx.load_index(root, columns=_INDEX_COLUMNS, **kw).to_pydict()
+        except ShardError as exc:
+            return str(exc), None, None
+        for extra in extras:
             try:
-                rows = idx.load_index(root, columns=[*_INDEX_COLUMNS, *extra], **kw).to_pydict()
+                rows[extra] = idx.load_index(root, columns=[extra], **kw).column(extra).to_pylist()
             except ShardError:
-                continue
-            labels = dict(zip(rows["key"], rows.pop("label"))) if "label" in extra else None
-            sizes = (dict(zip(rows["key"], zip(rows.pop("image_height"), rows.pop("image_width"))))
-                     if "image_height" in extra else None)
-            return rows, labels, sizes
-    try:
-        return idx.load_index(root, columns=_INDEX_COLUMNS, **kw).to_pydict(), None, None
-    except ShardError as exc:
-        return str(exc), None, None
+                pass
+    labels = dict(zip(rows["key"], rows["label"])) if deep and "label" in rows else None
+    sizes = (dict(zip(rows["key"], zip(rows["image_height"], rows["image_width"])))
+             if deep and "image_height" in rows and "image_width" in rows else None)
+    return rows, labels, sizes
+
+
+def _member_crcs(rows: dict[str, list[Any]] | str | None) -> dict[str, int] | None:
+    """Member name -> the CRC-32 the index records (rows whose ``member_crc32`` lists one per member)."""
+    if not isinstance(rows, dict) or "member_crc32" not in rows:
+        return None
+    out: dict[str, int] = {}
+    for names, crcs in zip(rows["members"], rows["member_crc32"]):
+        if names and crcs and len(names) == len(crcs):
+            out.update((n, c) for n, c in zip(names, crcs) if isinstance(n, str) and isinstance(c, int))
+    return out
+
+
+def card_index_problems(card: dict[str, Any], table: dict[str, list[Any]],
+                        rows: dict[str, list[Any]] | str | None) -> list[dict[str, Any]]:
+    """The card's ``fingerprint``, ``label_names`` / ``num_classes``, per-class counts and
+    ``source_keys_sha256`` against ``shards.parquet`` and the index (``rows``; a card without one of
+    them, as older cards, is not checked on it). Each problem names the card as its ``shard``.
+
+    Example:
+        >>> card = {"fingerprint": idx.fingerprint(["ab"]), "label_names": ["cat"], "num_classes": 2}
+        >>> [p["problem"].split(":")[0] for p in card_index_problems(card, {"sha256": ["ab"]}, None)]
+        ['label_names and num_classes disagree']
+    """
+    def problem(what: str, expected: Any, found: Any, key: Any = None) -> dict[str, Any]:
+        return {"shard": idx.CARD, "problem": what, "expected": expected, "found": found, "key": key, "member": None}
+
+    out: list[dict[str, Any]] = []
+    written = card.get("fingerprint")
+    if isinstance(written, str) and table.get("sha256") and written != (fp := idx.fingerprint(table["sha256"])):
+        out.append(problem(f"fingerprint does not match the shards' sha256 in {idx.SHARDS} (the card is from "
+                           "another job, or one of them was edited)", f"{fp} (from {idx.SHARDS})",
+                           f"{written} ({idx.CARD})"))
+    names, n_classes = card.get("label_names"), card.get("num_classes")
+    if isinstance(names, list) and n_classes is not None and len(names) != n_classes:
+        out.append(problem(f"label_names and num_classes disagree: {len(names)} names for {n_classes} classes",
+                           f"{n_classes} names (num_classes)", f"{len(names)} names (label_names)"))
+    if not isinstance(rows, dict):
+        return out
+    labels = rows.get("label")
+    if labels is not None:
+        limit = len(names) if isinstance(names, list) else n_classes
+        if isinstance(limit, int):
+            outside = [(k, v) for k, v in zip(rows["key"], labels) if isinstance(v, int) and not 0 <= v < limit]
+            if outside:
+                shown = ", ".join(f"{k!r}: {v}" for k, v in outside[:3]) + (", ..." if len(outside) > 3 else "")
+                what = f"the {limit} label_names" if isinstance(names, list) else f"num_classes {limit}"
+                out.append(problem(f"{len(outside)} samples of {idx.INDEX} have a label outside {what} ({shown})",
+                                   f"labels 0..{limit - 1}", f"{outside[0][1]} (key {outside[0][0]!r})",
+                                   outside[0][0]))
+        per_class = (card.get("counts") or {}).get("per_class") if isinstance(card.get("counts"), dict) else None
+        if isinstance(per_class, dict):
+            found = {str(k): n for k, n in sorted(Counter(v for v in labels if v is not None).items())}
+            if {str(k): v for k, v in per_class.items()} != found:
+                diff = sorted(set(per_class) | set(found), key=lambda c: (len(c), c))
+                shown = ", ".join(f"class {c}: {per_class.get(c, 0)} vs {found.get(c, 0)}" for c in diff
+                                  if per_class.get(c, 0) != found.get(c, 0))
+                out.append(problem(f"samples per class of {idx.INDEX} disagree with the card's counts.per_class "
+                                   f"({shown})", f"{per_class} ({idx.CARD})", f"{found} ({idx.INDEX})"))
+    digest = card.get("source_keys_sha256")
+    if isinstance(digest, str) and "source_key" in rows and idx.source_keys_digest(rows["key"], rows["source_key"]) != digest:
+        from mmdata.shards.sources import safe_key
+
+        odd = [(k, sk) for k, sk in zip(rows["key"], rows["source_key"])
+               if isinstance(sk, str) and safe_key(unicodedata.normalize("NFC", sk)) != k]
+        hint = f" (e.g. key {odd[0][0]!r} has source_key {odd[0][1]!r})" if odd else ""
+        out.append(problem(f"the source_key of some samples of {idx.INDEX} is not the one the job wrote (an "
+                           f"edited index?){hint}", f"source_keys_sha256 {digest} ({idx.CARD})",
+                           f"{idx.source_keys_digest(rows['key'], rows['source_key'])} ({idx.INDEX})",
+                           odd[0][0] if odd else None))
+    return out
 
 
 def _tars_on_disk(root: Path) -> Iterator[str]:
@@ -425,8 +526,10 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         storage_options: options of the URL's fsspec filesystem (None: the protocol's defaults).
 
     Returns:
-        ``{"ok": bool, "checked": n, "problems": [{"shard", "problem", "expected", "found"}]}``
-        (``checked``: the distinct shards of ``shards.parquet``); problems are missing shards,
+        ``{"ok": bool, "checked": n, "problems": [{"shard", "problem", "expected", "found", "key",
+        "member"}]}`` (``checked``: the distinct shards of ``shards.parquet``; ``key`` / ``member``: the
+        sample key and member name a problem is about, None when it is about no one sample); problems
+        are a ``shards.parquet`` that is missing or unreadable (nothing else is checked then), missing shards,
         folders, FIFOs or devices in their place (``not a file``: never opened), links to a file outside
         the dataset folder (never read: the readers refuse them), sha256 mismatches, member-count
         mismatches, damaged or truncated tars, tar files on disk that the index does not list,
@@ -440,13 +543,17 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         (samples per split) — those name ``index.parquet`` as their ``shard`` — member names and
         sizes the index and a shard's tar headers disagree on, tar member names with an absolute or
         ``..`` path (those name the shard), and, with ``deep``, members that do not decode
-        (``expected`` names the member) and label members whose value is not the index's ``label``.
+        (``expected`` names the member), label members whose value is not the index's ``label``, and
+        members whose bytes' CRC-32 is not the index's ``member_crc32`` (naming the key and member; indexes
+        written before 2026-12-04 have none). The card (named ``dataset.json``) is checked against the rest
+        (:func:`card_index_problems`): its ``fingerprint`` against the shards' sha256 in ``shards.parquet``,
+        ``label_names`` against ``num_classes`` and the index's labels, ``counts.per_class`` against the
+        index, and ``source_keys_sha256`` against the index's ``source_key`` column.
 
     Raises:
-        ShardError: ``path`` does not exist or is not a dataset folder (no card, a shard file), or its card or
-            ``shards.parquet`` is missing, not a regular file or unreadable, a card key has another type
-            than mmdata writes, ``shards.parquet`` holds a column of another type or far more rows than
-            the card lists shards (nothing to check the shards against).
+        ShardError: ``path`` does not exist or is not a dataset folder (no card, a shard file), or its card
+            is missing, not a regular file or unreadable, or a card key has another type than mmdata
+            writes: nothing says what the dataset should hold (the CLI exits 2; problems found exit 1).
 
     Example:
         >>> import tempfile, mmdata
@@ -463,7 +570,12 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`)")
     # the card's shard lists are checked below (reported as problems); the rest of it must be well-formed
     card = idx.load_card(root, storage_options, shard_lists=False)
-    table = idx.load_shards_table(root, storage_options, card=card).to_pydict()
+    try:
+        table = idx.load_shards_table(root, storage_options, card=card).to_pydict()
+    except ShardError as exc:  # a dataset whose shards table is missing or damaged: a problem found (exit 1)
+        missing = str(exc).endswith(f"no {idx.SHARDS}")
+        return _report(0, [{"shard": idx.SHARDS, "problem": "missing" if missing else "unreadable",
+                            "expected": "one row per shard with its sha256", "found": None if missing else str(exc)}])
     problems: list[dict[str, Any]] = []
     for shard, n in Counter(table["shard"]).items():
         if n > 1:
@@ -473,6 +585,8 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     # a FIFO or a folder there is present (and unreadable, named so), not missing
     present = (root / idx.INDEX).exists() if store is None else idx.INDEX in store.files  # type: ignore[operator]
     rows, labels, sizes = _load_index(root, present, deep, storage_options, card)
+    problems.extend(card_index_problems(card, table, rows))
+    crcs = _member_crcs(rows) if deep else None
     checked: dict[str, None] = {}
     headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]] = {}
     for shard, sha, members in zip(table["shard"], table["sha256"], table["members"]):
@@ -507,14 +621,22 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         if not damage and isinstance(rows, dict):
             headers[shard] = p if walked is None else walked  # a local file is compared with the index later
         if deep and not damage:
-            problems.extend(_decode_problems(p, shard, labels, storage_options, sizes))
+            problems.extend(_decode_problems(p, shard, labels, storage_options, sizes, crcs))
     on_disk = _tars_on_disk(root) if store is None else iter(store.files)
     for extra in sorted(f for f in on_disk if f.endswith(".tar")):
         if extra not in checked:
             problems.append({"shard": extra, "problem": NOT_LISTED, "expected": None, "found": "file"})
     problems.extend(_index_problems(root, card, table, rows, headers, storage_options))
     problems.extend(oversized_members(rows))
-    return {"ok": not problems, "checked": len(checked), "problems": problems}
+    return _report(len(checked), problems)
+
+
+def _report(checked: int, problems: list[dict[str, Any]]) -> dict[str, Any]:
+    """verify's report; every problem has ``key`` and ``member`` (None where it is about no one sample)."""
+    for p in problems:
+        p.setdefault("key", None)
+        p.setdefault("member", None)
+    return {"ok": not problems, "checked": checked, "problems": problems}
 
 
 def oversized_members(rows: dict[str, list[Any]] | str | None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -535,7 +657,8 @@ def oversized_members(rows: dict[str, list[Any]] | str | None, limit: int | None
     limit = tario.DEFAULT_MAX_MEMBER_BYTES if limit is None else limit
     out = [{"shard": shard, "problem": f"member {name!r} of key {key!r} is larger than the readers read; the "
             "reader refuses the sample (re-encode it smaller: FLAC / 16-bit audio, a shorter clip, a smaller image)",
-            "expected": f"at most {limit} bytes (the readers' max_member_bytes)", "found": f"{size} bytes"}
+            "expected": f"at most {limit} bytes (the readers' max_member_bytes)", "found": f"{size} bytes",
+            "key": key, "member": name}
            for key, shard, names, sizes in zip(rows["key"], rows["shard"], rows["members"], rows["sizes"])
            for name, size in zip(names or [], sizes or []) if isinstance(size, int) and size > limit]
     if len(out) > MAX_MEMBER_PROBLEMS:

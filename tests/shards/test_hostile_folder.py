@@ -158,8 +158,8 @@ def test_a_fifo_metadata_file_is_refused_by_every_reader(ds: Path, name: str) ->
         for read in readers.values():
             with pytest.raises(ShardError, match=says):
                 read()
-        if name == idx.INDEX:  # verify reports an unreadable index (exit 1), naming why
-            (p,) = [p for p in mmdata.verify(ds)["problems"] if p["shard"] == idx.INDEX]
+        if name in (idx.INDEX, idx.SHARDS):  # verify reports an unreadable index or shards table (exit 1), naming why
+            (p,) = [p for p in mmdata.verify(ds)["problems"] if p["shard"] == name]
             assert "FIFO" in p["found"]
         else:
             with pytest.raises(ShardError, match=says):
@@ -210,9 +210,12 @@ def test_a_shards_table_of_junk_rows_is_refused(ds: Path) -> None:
     junk = pa.table({f.name: pa.array(["x"] * n) if f.name in ("shard", "split", "sha256") else pa.nulls(n, f.type)
                      for f in t.schema}, schema=t.schema)
     pq.write_table(pa.concat_tables([t, junk]), ds / idx.SHARDS, compression="zstd")
-    for read in (mmdata.inspect, mmdata.verify):
-        with pytest.raises(ShardError, match=r"shards\.parquet: holds 100004 rows, far more than the 4 shards"):
-            read(ds)
+    with pytest.raises(ShardError, match=r"shards\.parquet: holds 100004 rows, far more than the 4 shards"):
+        mmdata.inspect(ds)
+    # verify: a problem found (exit 1), as for a damaged index (QA 2026-12-04: it was exit 2 here, 1 there)
+    (p,) = mmdata.verify(ds)["problems"]
+    assert p["shard"] == idx.SHARDS and p["problem"] == "unreadable"
+    assert re.search(r"shards\.parquet: holds 100004 rows, far more than the 4 shards", p["found"])
 
 
 # ---- 9. the card's and the index's types are checked when they are loaded ---------------------------

@@ -77,7 +77,8 @@ def test_verify_fails_when_the_index_is_missing(dataset: Path, tmp_path: Path) -
     rep = mmdata.verify(ds)
     assert not rep["ok"]
     assert _problems_about_index(rep) == [{"shard": idx.INDEX, "problem": "missing",
-                                           "expected": "one row per sample", "found": None}]
+                                           "expected": "one row per sample", "found": None, "key": None,
+                                           "member": None}]
     res = CliRunner().invoke(app, ["verify", str(ds)])
     assert res.exit_code == 1 and "index.parquet: missing" in res.output
 

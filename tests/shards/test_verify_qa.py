@@ -217,7 +217,9 @@ def test_deep_verify_compares_the_index_label_with_the_label_member(ds: Path) ->
     def relabel(rows: list[dict[str, Any]]) -> None:
         rows[0]["label"] = (rows[0]["label"] + 1) % 3
     _edit_index(ds, relabel)
-    assert mmdata.verify(ds)["ok"]  # a label is in no tar header: plain verify cannot see it
+    # a label is in no tar header: plain verify sees it only in the card's per-class counts (QA 2026-12-04)
+    (p,) = mmdata.verify(ds)["problems"]
+    assert p["shard"] == idx.CARD and p["problem"].startswith("samples per class of index.parquet disagree with")
     rep = mmdata.verify(ds, deep=True)
     (p,) = _problems(rep, "train-000000.tar")
     assert "'000000'" in p["problem"] and "000000.cls" in p["problem"] and idx.INDEX in p["problem"]
@@ -275,7 +277,9 @@ def test_deep_verify_reasons_are_deterministic_and_name_the_member(ds: Path) -> 
     _rewrite_shard(ds, "train-000000.tar",
                    lambda ti, data: (ti.name, b"x" * len(data) if ti.name == "000001.png" else data))
     rep = mmdata.verify(ds, deep=True)
-    (p,) = _problems(rep, "train-000000.tar")
+    crc, p = _problems(rep, "train-000000.tar")  # the bytes changed (member_crc32), then do not decode
+    assert (crc["key"], crc["member"]) == ("000001", "000001.png") and "CRC-32" in crc["problem"]
+    assert (p["key"], p["member"]) == ("000001", "000001.png")
     text = f"{p['problem']} {p['expected']} {p['found']}"
     assert "0x" not in text and "object at" not in text, text
     assert p["problem"] == "member does not decode" and p["expected"] == "000001.png"
