@@ -316,6 +316,7 @@ class Loader:
                        else None)
         self._final: dict[str, int] | None = None
         self._pinned = True  # the next iteration's epoch was chosen (constructor, set_epoch, load_state_dict)
+        self._padding_warned = False
         self._active = False  # a pass is under way
 
     @property
@@ -572,6 +573,27 @@ class Loader:
         if readers and self.num_workers > 1:  # one worker's batch: the DataLoader asks the next one after it
             self._next_worker = (int(readers[-1]) % self.num_workers + 1) % self.num_workers
 
+    def _note_padding(self, batch: Batch) -> None:
+        """Warn once per loader when a batch holds images of several sizes: collate zero-pads them to the
+        largest (``batch.lengths["image"]`` keeps each one's size), which a model reads as black borders
+        (QA: 3000x4000 and 4000x3000 photos were padded to 4000x4000 without a word)."""
+        if self._padding_warned or "image" not in batch.lengths:
+            return
+        hw = batch.lengths["image"]
+        present = batch.present.get("image")
+        if present is not None:
+            hw = hw[present.to(torch.bool)]
+        sizes = sorted({(int(h), int(w)) for h, w in hw.tolist()})
+        if len(sizes) < 2:
+            return
+        self._padding_warned = True
+        shown = ", ".join(f"{h}x{w}" for h, w in sizes[:6]) + (f" and {len(sizes) - 6} more" if len(sizes) > 6 else "")
+        big = tuple(batch["image"].shape[-2:])
+        warnings.warn(f"mmdata.loader: a batch holds images of {len(sizes)} sizes ({shown}, height x width), zero-padded "
+                      f"to {big[0]}x{big[1]} (batch.lengths['image'] gives each image's size); for one size add "
+                      "resize + center_crop to normalize.image in the recipe (mmdata.augment.recipe.normalize_spec(image_size=...)); "
+                      "said once per loader", UserWarning, stacklevel=3)
+
     def _finish(self, batch: Batch) -> Batch:
         if self.stage != "train":
             return batch
@@ -616,6 +638,7 @@ class Loader:
         pending: Batch | None = None
         try:
             for cpu_batch in it:
+                self._note_padding(cpu_batch)
                 nxt = to_device(cpu_batch)  # copy of batch k+1 overlaps compute on batch k (side stream on CUDA)
                 if pending is not None:
                     self._track(pending)  # count a batch as consumed only when it is handed out
