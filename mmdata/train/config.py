@@ -657,10 +657,10 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
         in_train = any(abs(s - spec["max_seconds"]) > 1e-6 for s in secs)
         needs["pad_trim"] = in_train or not st.known("audio_seconds", every) or \
             any(abs(float(s) - spec["max_seconds"]) > 1e-6 for s in st.values("audio_seconds", every))
-        # a clip much longer than max_seconds is trimmed before it is resampled (and mixed down): the
+        # a clip much longer than max_seconds is trimmed before it is mixed down and resampled: the
         # stage's time and memory then follow max_seconds, not the clip (an hour at 48 kHz: 690 MB)
         # (recorded only when needed: the inputs of runs on short clips stay as they were)
-        if needs["resample"] and needs["pad_trim"] and (
+        if (needs["resample"] or needs["mono"]) and needs["pad_trim"] and (
                 not st.known("audio_seconds", every)
                 or max(float(s) for s in st.values("audio_seconds", every)) > spec["max_seconds"] + RESAMPLE_MARGIN_SECONDS):
             needs["trim_first"] = True
@@ -791,7 +791,7 @@ def normalize_section(spec: InputSpec) -> dict[str, list[dict[str, Any]]]:
                          seconds=need("pad_trim", spec.max_seconds if spec.sample_rate else None),
                          max_tokens=need("max_tokens", spec.max_tokens))
     audio = [step["op"] for step in out.get("audio", [])]
-    if needs.get("trim_first") and "resample" in audio and "pad_trim" in audio:
+    if needs.get("trim_first") and ("resample" in audio or "to_mono" in audio) and "pad_trim" in audio:
         # keep max_seconds + a margin at the clip's own rate first; the final pad_trim cuts exactly
         out["audio"] = [{"op": "pad_trim", "seconds": round(float(spec.max_seconds) + RESAMPLE_MARGIN_SECONDS, 6),
                          "pad": False}, *out["audio"]]

@@ -79,3 +79,15 @@ def test_trimming_first_gives_the_same_clips(tmp_path: Path, monkeypatch: pytest
         assert a["audio"].shape == (1, 22050) and torch.equal(a["audio"], b["audio"]), s.key
         n += 1
     assert n == 6
+
+
+def test_a_long_stereo_clip_at_the_models_rate_is_trimmed_before_the_mixdown(tmp_path: Path) -> None:
+    spec = derive_inputs(_index(tmp_path, [180, 300, 600, 3600] * 5), ["audio"])
+    assert spec.needs["mono"] and not spec.needs["resample"] and spec.needs["trim_first"]
+    assert normalize_section(spec)["audio"] == [{"op": "pad_trim", "seconds": 30 + RESAMPLE_MARGIN_SECONDS, "pad": False},
+                                                {"op": "to_mono"}, {"op": "pad_trim", "seconds": 30.0, "pad": True}]
+    x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (2, 48000 * 40)).astype(np.float32))
+    s = mmdata.Sample("k", {"audio": x}, 48000)
+    steps = normalize_section(spec)["audio"]
+    a = load_recipe({"normalize": {"audio": steps}}).normalize(s)["audio"]
+    assert torch.equal(a, load_recipe({"normalize": {"audio": steps[1:]}}).normalize(s)["audio"])
