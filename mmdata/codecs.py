@@ -313,7 +313,7 @@ LARGE_IMAGE_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 _large_seen = False
 
 
-def quiet_pillow_bomb_warning() -> None:
+def _quiet_pillow_bomb_warning() -> None:
     """Ignore Pillow's ``DecompressionBombWarning`` (before mmdata opens an image with Pillow):
     :func:`check_pixels` refuses images over ``mediainfo.MAX_PIXELS`` itself and warns once for those
     over :data:`LARGE_IMAGE_PIXELS`. The filter goes first again when another was put before it, or it
@@ -466,7 +466,7 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
     if arr is None:
         from PIL import Image
 
-        quiet_pillow_bomb_warning()
+        _quiet_pillow_bomb_warning()
         with Image.open(io.BytesIO(data)) as im:
             check_pixels(im.format or "image", im.height, im.width)  # also when Image.MAX_IMAGE_PIXELS is off
             if max_size is not None and im.format == "JPEG":
@@ -510,7 +510,7 @@ def decode_image_values(data: bytes) -> Any:
         check_pixels("JPEG", *size)
     elif data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         check_pixels("PNG", int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big"))
-    quiet_pillow_bomb_warning()
+    _quiet_pillow_bomb_warning()
     with Image.open(io.BytesIO(data)) as im:
         check_pixels(im.format or "image", im.height, im.width)
         im.load()
