@@ -163,7 +163,7 @@ def train(
     if rob.get("missing"):
         console.print(f"{metric} with a modality removed: " + ", ".join(f"-{k}: {_num(v)}" for k, v in rob["missing"].items()))
     if rob.get("corruption"):
-        console.print("corruption AUC: " + ", ".join(f"{k}: {_num(v['auc'])}" for k, v in rob["corruption"].items()))
+        console.print(("corruption AUC: " if metric != "mae" else "corruption AUC of the MAE curve (lower is better): ") + ", ".join(f"{k}: {_num(v['auc'])}" for k, v in rob["corruption"].items()))
     for k, why in rob.get("not_applicable", {}).items():
         console.print(f"robustness -{k}: n/a ({escape(why)})", highlight=False)
     _retrieval_lines(m)

@@ -119,8 +119,10 @@ KNOWN_METRICS = {
 TARGET_METRICS = {"multilabel": "test.micro_f1", "regression": "test.mae"}
 #: what the bundled trainer returns: for the card's classes, and for a trainer.target (multi-label, regression)
 CLASS_COLUMNS = ("test_accuracy", "test_macro_f1", "test_nll", "test_ece")
-TARGET_COLUMNS = ("test_micro_f1", "test_macro_f1", "test_map", "test_subset_accuracy", "test_hamming", "test_nll",
-                  "test_mae", "test_rmse", "test_r", "test_r2")
+KIND_COLUMNS = {"multilabel": ("test_micro_f1", "test_macro_f1", "test_map", "test_subset_accuracy", "test_hamming",
+                               "test_nll"),
+                "regression": ("test_mae", "test_rmse", "test_r", "test_r2")}
+TARGET_COLUMNS = KIND_COLUMNS["multilabel"] + KIND_COLUMNS["regression"]
 
 
 MODALITY_SECTIONS = ("image", "audio", "text")
@@ -665,6 +667,12 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
               "imports": tuple(dict.fromkeys([*imports, *extra])), "entry_points": tuple(entry_points)}
     used = tuple(trainer["modalities"]) if bundled and isinstance(trainer.get("modalities"), (list, tuple)) else None
     arms, note = (_resolved_arms(data["arms"], base), None) if resolved else _design_arms(data, base, used)
+    if bundled and trainer.get("target") is not None:  # the trainer refuses them in every run: say so now
+        for a in arms:
+            mixing = [op.name for op in load_recipe(a.recipe).sections.get("batch", [])] if a.recipe is not None else []
+            if mixing:
+                raise RecipeError(f"arm {a.name!r}: its recipe's batch ops ({', '.join(mixing)}) mix class labels; "
+                                  f"trainer.target {trainer['target']!r} cannot be mixed yet: drop them from the arm")
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         twice = sorted(n for n, k in Counter(names).items() if k > 1)

@@ -36,11 +36,11 @@ from typing import Any
 
 import yaml
 
-from mmdata.ablate.design import Ablation, AblationWarning, design_warnings, load_ablation
+from mmdata.ablate.design import KIND_COLUMNS, Ablation, AblationWarning, design_warnings, load_ablation
 from mmdata.ablate.executor import (DEFAULT_ENTRY, Executor, InlineExecutor, ProcessExecutor, check_signature, cuda_ids,
                                     resolve_entry)
 from mmdata.ablate.schedule import FUTILITY, Design, next_runs
-from mmdata.errors import MMDataError
+from mmdata.errors import MMDataError, RecipeError
 from mmdata.io import atomic_write_bytes
 from mmdata.plugins import describe, worker_plugins
 from mmdata.shards.journal import LOCK, JobLock
@@ -238,8 +238,12 @@ def _check_dataset(ab: Ablation, storage_options: dict[str, Any] | None) -> None
         except MMDataError as exc:
             raise type(exc)(f"dataset.path: {exc}") from None
         return
-    check_dataset(local_path(raw, "dataset.path"), ab.modalities, where="dataset.path", modalities_key="trainer.modalities",
-                  splits=splits, name=lambda k: f"trainer.{k}", target=ab.trainer.get("target"))
+    target = check_dataset(local_path(raw, "dataset.path"), ab.modalities, where="dataset.path",
+                           modalities_key="trainer.modalities", splits=splits, name=lambda k: f"trainer.{k}",
+                           target=ab.trainer.get("target"))
+    if target is not None and ab.metric.column not in KIND_COLUMNS[target.kind]:  # known now, not after every run
+        raise RecipeError(f"metric.name: {ab.metric.name!r} is not scored for trainer.target {target.key!r}, a "
+                          f"{target.kind} target; choose one of {[c.replace('_', '.', 1) for c in KIND_COLUMNS[target.kind]]}")
 
 
 @contextmanager

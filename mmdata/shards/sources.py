@@ -1973,7 +1973,7 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
         out.append(f"manifest {name}, column 'label': {_count(len(shown), 'class name')} {what} "
                    f"({', '.join(repr(n) for n in shown[:3])}{', ...' if len(shown) > 3 else ''}): multi-label "
                    f"targets? Each combination is a class of its own ('A|B' and 'B|A' two classes) — a sample's label "
-                   f"is one class; keep such a column as metadata (--meta) and build multi-hot targets in your loss "
+                   f"is one class; keep such a column as metadata (--meta) and train on it with mmdata train --target "
                    f"(names that are single classes, such as 'AC|DC': declare them with --labels names.txt)")
     cells = [c for _, c in label_cells]
     # real numbers are left out only beside class ids (alone they are class names); -1 is a negative label
@@ -1984,7 +1984,7 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
                    f"{', ...' if len(reals) > 3 else ''}: {_count(len(reals), 'row')}): a score or a regression "
                    f"target? A label is a class id (0, 1, ...): those rows' labels were left out (listed)"
                    + (f" and {_count(whole, 'whole number')} ('3.0') read as class id{'s' * (whole != 1)}" if whole else "")
-                   + "; keep scores as metadata (--meta, under another column name) for a loss of your own, or bin "
+                   + "; keep scores as metadata (--meta, under another column name) and train on them with mmdata train --target, or bin "
                    "them into class ids")
     return out
 

@@ -355,13 +355,14 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
 
 def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, where: str = "data",
                   modalities_key: str = "--modalities (modalities=)", splits: Mapping[str, Any] | None = None,
-                  name: Callable[[str], str] = option_name, target: str | None = None) -> None:
+                  name: Callable[[str], str] = option_name, target: str | None = None) -> Any:
     """Raise when the trainer cannot train on the dataset at ``data``: no classes, a missing train / val /
     test split, no labelled train or val sample, or a requested modality no training sample has. The
     message starts with ``where`` (the argument or recipe key the folder came from). ``splits``:
     ``train_split`` / ``val_split`` / ``test_split`` (:func:`split_roles`), named by ``name``.
     ``target``: a metadata key predicted instead of the class label (:mod:`mmdata.train.targets`):
-    its values are read and checked instead of the classes."""
+    its values are read and checked instead of the classes, and its
+    :class:`~mmdata.train.targets.Target` is returned (None without one)."""
     from mmdata.shards.index import load_card
 
     try:
@@ -370,11 +371,11 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
         classes_of(data, card, roles=roles, target=target is not None)
         st = IndexStats(data, roles)
         choose_modalities(st, modalities, card, option=modalities_key)
-        counts = None
+        counts, settled = None, None
         if target is not None:
             from mmdata.train.targets import resolve
 
-            counts = resolve(str(data), target, {s: role_splits(roles, s) for s in ("train", "val")})[1]
+            settled, counts, _ = resolve(str(data), target, {s: role_splits(roles, s) for s in ("train", "val")})
         for s in ("train", "val"):
             n = st.labels(s) if counts is None else counts[s]
             if n["labelled"] == 0:
@@ -384,6 +385,7 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
         msg = str(exc)
         own = msg.startswith(modalities_key) or any(msg.startswith(name(k)) for k in SPLIT_OPTIONS)
         raise type(exc)(msg if own else f"{where}: {msg}") from None
+    return settled
 
 
 def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:

@@ -297,6 +297,10 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             what = f"samples with the metadata key {target!r} (--target {target})" if target else "labelled samples"
             raise MMDataError(f"{data}: the {s} split has no {what} ({samples[s]['samples']} samples); "
                               "training and model selection need labels")
+    if not pretrain_only and samples["test"]["labelled"] == 0:  # said, not only null scores
+        what = f"the metadata key {target!r}" if target else "a label"
+        data_warnings.append(f"no test sample has {what} ({samples['test']['samples']} samples): every test score is "
+                             "null; the model is selected on val and not scored")
     # pre-training alone reads train (and test, for retrieval, when the dataset has it): val may be absent
     splits = [s for s in SPLITS if s in card["splits"]] if pretrain_only else SPLITS
     spec = derive_inputs(st, modalities, image_size=image_size, channels=channels, sample_rate=sample_rate,

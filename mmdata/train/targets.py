@@ -13,8 +13,10 @@ without re-sharding.
   error of the target standardised by the training split's mean and sd (reported in ``target``),
   predictions scored in the target's own units: MAE, RMSE, Pearson r, R²; model selection on val MAE.
 
-A sample without the key (or with ``null`` / NaN / an empty list is still labelled: the empty set) is
-unlabelled: left out of the loss and the scores and counted, as an unlabelled sample is for classes.
+A sample without the key, or with ``null`` / NaN / a blank or NA cell, is unlabelled: left out of the
+loss and the scores and counted, as an unlabelled sample is for classes (an empty label list is
+labelled: the empty set). Label names are compared stripped and in Unicode NFC; numbers written as
+text (a CSV column holding an NA cell) are numbers.
 
 Label noise (the ablation's planted harmful control) keeps its meaning — a fixed share of training
 targets replaced, the same every epoch: a flipped multi-label target becomes a random label set (each
@@ -24,8 +26,11 @@ label on with probability one half), a flipped number a draw from the training d
 
 from __future__ import annotations
 
+import ast
 import json
 import math
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,22 +50,6 @@ KINDS = ("classes", "multilabel", "regression")
 SELECTION = {"classes": ("accuracy", True), "multilabel": ("micro_f1", True), "regression": ("mae", False)}
 
 
-def _labels_of(value: Any) -> list[str] | None:
-    """A multi-label value as a list of label names (None: not a label set)."""
-    if isinstance(value, str):
-        s = value.strip()
-        if s.startswith("["):  # a JSON list in a CSV cell
-            try:
-                parsed = json.loads(s)
-            except ValueError:
-                return [value]
-            return _labels_of(parsed) if isinstance(parsed, list) else [value]
-        return [value]
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-        return [str(v) for v in value]
-    return None
-
-
 def labels_of(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(class labels on ``device``, -1 where unlabelled; host mask of labelled rows) of a batch."""
     if "label" not in batch:
@@ -68,14 +57,53 @@ def labels_of(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.T
     return batch["label"].to(device, non_blocking=True), batch.present["label"]
 
 
+#: cell text that stands for "no value" (a CSV's NA, a spreadsheet's blank), compared stripped and case-folded
+MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "null", "none"})
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+#: the longest cell parsed as a list (a JSON or Python list written into a CSV cell)
+MAX_LIST_CELL = 100_000
+
+
+def _name(value: Any) -> str:
+    """A label name as compared and stored: NFC (a macOS / Windows spelling of 'Café' is one label), stripped."""
+    return unicodedata.normalize("NFC", str(value)).strip()
+
+
+def _labels_of(value: Any) -> list[str] | None:
+    """A multi-label value as a list of label names (None: not a label set). A string is one label, or
+    a list written into a CSV cell — JSON (``["Drama", "Comedy"]``) or Python's repr, as pandas writes a
+    list column (``['Drama', 'Comedy']``); empty and null entries are dropped."""
+    if isinstance(value, str):
+        s = value.strip()
+        if s.startswith("[") and s.endswith("]") and len(s) <= MAX_LIST_CELL:
+            try:
+                parsed = json.loads(s)
+            except ValueError:
+                try:
+                    parsed = ast.literal_eval(s)  # literals only: nothing is executed
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    parsed = None
+            if isinstance(parsed, list):
+                return _labels_of(parsed)
+        return [_name(s)]
+    if isinstance(value, (list, tuple)) and all(v is None or isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                for v in value):
+        return [n for n in (_name(v) for v in value if v is not None) if n.casefold() not in MISSING_TEXT]
+    return None
+
+
 def _number(value: Any) -> float | None:
+    """A regression value: a number, or a number written as text (a CSV column with one NA cell is text)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        return float(value.strip())
     return None
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return (value is None or (isinstance(value, float) and math.isnan(value))
+            or (isinstance(value, str) and value.strip().casefold() in MISSING_TEXT))
 
 
 def label_noise_plan(keys: Sequence[str], fraction: float, seed: int, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,7 +201,7 @@ class Target:
 
     def describe(self) -> str:
         if self.kind == "multilabel":
-            return f"target {self.key!r}: multi-label, {len(self.names)} labels ({', '.join(self.names)})"
+            return f"target {self.key!r}: multi-label, {len(self.names)} labels ({_show(self.names)})"
         if self.kind == "regression":
             return f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {self.sd:.4g}; trained standardised)"
         return f"{len(self.names)} classes ({', '.join(self.names)})"
@@ -308,59 +336,83 @@ class _TargetScores:
         return self.inner.nonfinite
 
 
+def _show(values: Sequence[Any], at_most: int = 20) -> str:
+    return ", ".join(repr(v) for v in values[:at_most]) + (f", ... ({len(values)} in all)" if len(values) > at_most else "")
+
+
 def resolve(data: str, key: str, splits: Mapping[str, str | list[str]], *, on_error: str = "raise",
             progress: bool = False) -> tuple[Target, dict[str, dict[str, int]], list[str]]:
     """Read ``key`` from every sample's metadata in the run's splits (``{role: split name(s)}``) and
-    settle the target: (Target, ``{role: {samples, labelled, unlabelled}}``, warnings).
+    settle the target: (Target, ``{role: {samples, labelled, unlabelled}}``, warnings). Every process
+    reads the whole splits (under DDP each rank settles the same labels, mean and sd).
 
-    Raises naming the key when no training sample has it, when its values are neither numbers nor
-    label sets, or when they mix the two."""
+    Raises naming the key when no training sample has it (listing the keys the metadata has), and
+    naming a sample when values are neither numbers nor label sets, or mix the two."""
     import mmdata
 
-    values: dict[str, list[Any]] = {}
+    values: dict[str, list[tuple[str, Any]]] = {}
     counts: dict[str, dict[str, int]] = {}
+    seen_keys: set[str] = set()
     for role, split in splits.items():
-        ds = mmdata.open_dataset(data, split=split, modalities=[META_FIELD], on_error=on_error)
+        ds = mmdata.open_dataset(data, split=split, modalities=[META_FIELD], on_error=on_error, partition=False)
         vals = []
-        n = 0
-        for s in ds:
-            n += 1
-            v = s.fields.get(META_FIELD)
-            vals.append(v.get(key) if isinstance(v, Mapping) else None)
+        for smp in ds:
+            meta = smp.fields.get(META_FIELD)
+            if isinstance(meta, Mapping) and len(seen_keys) < 1000:
+                seen_keys.update(str(k) for k in meta)
+            vals.append((smp.key, meta.get(key) if isinstance(meta, Mapping) else None))
         values[role] = vals
-        lab = sum(not _missing(v) for v in vals)
-        counts[role] = {"samples": n, "labelled": lab, "unlabelled": n - lab}
-    train = [v for v in values.get("train", []) if not _missing(v)]
+        lab = sum(not _missing(v) for _, v in vals)
+        counts[role] = {"samples": len(vals), "labelled": lab, "unlabelled": len(vals) - lab}
+    train = [(k, v) for k, v in values.get("train", []) if not _missing(v)]
     if not train:
-        raise MMDataError(f"{data}: no training sample has the metadata key {key!r} (--target {key}); the samples' "
-                          f"metadata is their .json member — a manifest's --meta columns (mmdata shard ... --meta {key})")
-    every = [v for vals in values.values() for v in vals if not _missing(v)]
-    nums = [_number(v) for v in every]
+        if key == "label":
+            raise MMDataError(f"{data}: --target label: 'label' is the class label the trainer predicts without "
+                              "--target; drop the option (a metadata column named label: shard it under another name)")
+        has = f"the metadata has {_show(sorted(seen_keys))}" if seen_keys else "no sample has metadata"
+        raise MMDataError(f"{data}: no training sample has the metadata key {key!r} (--target {key}); {has}. The "
+                          f"samples' metadata is their .json member — a manifest's --meta columns (mmdata shard ... "
+                          f"--meta {key})")
+    every = [(k, v) for vals in values.values() for k, v in vals if not _missing(v)]
+    nums = [_number(v) for _, v in every]
     if all(n is not None for n in nums):
-        tr = np.array([_number(v) for v in train], dtype=np.float64)
+        tr = np.array([_number(v) for _, v in train], dtype=np.float64)
         if not np.isfinite(tr).all():
-            raise MMDataError(f"{data}: the target {key!r} holds an infinite value in the training split")
+            k, v = next((k, v) for (k, v), x in zip(train, tr) if not np.isfinite(x))
+            raise MMDataError(f"{data}: the target {key!r} of training sample {k!r} is {v!r}: expected a finite number")
         sd = float(tr.std())
         warnings = []
         if len(tr) < 2 or sd == 0:
             warnings.append(f"the target {key!r} has one value over the training split ({float(tr[0]):g}): nothing to learn")
             sd = 1.0
+        if any(isinstance(v, str) for _, v in every):
+            warnings.append(f"the target {key!r} holds numbers written as text (a CSV column with a blank or NA cell): "
+                            f"read as numbers (regression); {', '.join(sorted(MISSING_TEXT - {''}))} and blanks are "
+                            "unlabelled")
         return Target("regression", key, [], float(tr.mean()), sd), counts, warnings
-    sets = [_labels_of(v) for v in every]
-    bad = next((v for v, s in zip(every, sets) if s is None), None)
-    if bad is not None or any(n is not None for n in nums):
-        example = bad if bad is not None else next(v for v, n in zip(every, nums) if n is not None)
-        raise MMDataError(f"{data}: the target {key!r} mixes kinds or holds {type(example).__name__} values "
-                          f"(e.g. {example!r}): expected numbers (regression) or label lists / names (multi-label) "
-                          "in every sample")
-    names = sorted({n for s in sets for n in s or ()})
-    in_train = {n for v in train for n in _labels_of(v) or ()}
+    numeric = [(k, v) for (k, v), n in zip(every, nums) if n is not None and not isinstance(v, str)]
+    if numeric:  # numbers beside values that are not: which is the odd one out is the user's to say
+        other = next((k, v) for (k, v), n in zip(every, nums) if n is None)
+        raise MMDataError(f"{data}: the target {key!r} mixes kinds: sample {numeric[0][0]!r} holds the number "
+                          f"{numeric[0][1]!r}, sample {other[0]!r} {other[1]!r}: expected numbers (regression) or label "
+                          "lists / names (multi-label) in every sample")
+    sets = [_labels_of(v) for _, v in every]
+    bad = next(((k, v) for (k, v), st in zip(every, sets) if st is None), None)
+    if bad is not None:
+        raise MMDataError(f"{data}: the target {key!r} of sample {bad[0]!r} is {bad[1]!r} ({type(bad[1]).__name__}): "
+                          "expected a number (regression) or a label list / one label name (multi-label)")
+    names = sorted({n for st in sets for n in st or ()})
+    if not names:
+        raise MMDataError(f"{data}: the target {key!r} holds only empty label lists")
+    in_train = {n for _, v in train for n in _labels_of(v) or ()}
     warnings = []
     unseen = [n for n in names if n not in in_train]
     if unseen:
         warnings.append(f"label{'s' * (len(unseen) > 1)} of the target {key!r} never in the training split: "
-                        + ", ".join(unseen[:10]) + ("..." if len(unseen) > 10 else "")
-                        + " (the model cannot learn them; their scores count as misses)")
-    if len(names) < 1:
-        raise MMDataError(f"{data}: the target {key!r} holds only empty label lists")
+                        + _show(unseen, 10) + " (the model cannot learn them; their scores count as misses)")
+    joined = [n for n in names if "|" in n or ";" in n]
+    if joined:
+        warnings.append(f"label{'s' * (len(joined) > 1)} of the target {key!r} join several names ({_show(joined, 3)}): "
+                        "each combination is one label; write each sample's labels as a list (JSON "
+                        '["Drama", "Comedy"] in a CSV cell) to train one output per name')
     return Target("multilabel", key, names), counts, warnings

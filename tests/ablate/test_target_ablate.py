@@ -75,3 +75,15 @@ def test_the_metric_must_be_one_the_trainer_returns_for_the_target(scored: Path,
     del plain["trainer"]["target"]
     with pytest.raises(RecipeError, match=r"'test.mae' is not a metric .* \(with trainer.target: test.micro_f1"):
         mmdata.ablate.run(plain, tmp_path / "o", workers=1, progress=False)
+
+
+def test_the_metric_must_fit_the_targets_kind_and_arms_must_not_mix(scored: Path, tmp_path: Path) -> None:
+    """Known before any run (every run trained, then failed on a missing test_mae)."""
+    with pytest.raises(RecipeError, match=r"metric.name: 'test.mae' is not scored for trainer.target 'genres', a "
+                                          r"multilabel target; choose one of \['test.micro_f1'"):
+        mmdata.ablate.run(_recipe(scored, "genres", "test.mae"), tmp_path / "o", workers=1, progress=False)
+    mixing = _recipe(scored, "score", "test.mae")
+    mixing["design"]["arms"]["mix"] = {"seed": 1, "batch": [{"op": "mixup", "p": 0.5}]}
+    with pytest.raises(RecipeError, match=r"arm 'mix': its recipe's batch ops \(mixup\) mix class labels"):
+        mmdata.ablate.run(mixing, tmp_path / "o2", workers=1, progress=False)
+    assert not (tmp_path / "o" / "runs.parquet").exists() and not (tmp_path / "o2" / "runs.parquet").exists()

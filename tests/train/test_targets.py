@@ -225,6 +225,9 @@ def test_ddp_trains_a_target_and_prints_its_scores(targets_ds, tmp_path: Path) -
     assert "test 'score' mae " in res.stdout and "world size 2" in res.stdout
     m = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert m["config"]["world_size"] == 2 and m["target"]["kind"] == "regression" and math.isfinite(m["test"]["mae"])
+    # every rank settles the target over the whole splits (each read its half: other means, label lists, counts)
+    whole, counts, _ = resolve(str(targets_ds), "score", {"train": "train", "val": "val", "test": "test"})
+    assert m["target"]["train_mean"] == pytest.approx(whole.mean) and m["samples"] == counts
 
 
 def test_a_target_run_is_refused_by_match_naming_the_target(targets_ds, tmp_path: Path) -> None:
@@ -235,3 +238,63 @@ def test_a_target_run_is_refused_by_match_naming_the_target(targets_ds, tmp_path
     train(targets_ds, target="genres", out=tmp_path / "run", **{**FAST, "epochs": 1})
     with pytest.raises(MMDataError, match=r"predicts the metadata key 'genres' \(multilabel, `mmdata train --target`\)"):
         load_run(tmp_path / "run", data=targets_ds)
+
+
+def _resolve_rows(tmp_path: Path, values: list[object], name: str = "m.jsonl") -> tuple[Target, dict, list[str]]:
+    """Shard 12 one-image samples whose metadata ``y`` holds ``values`` (cycled; JSONL keeps types, CSV
+    makes text) and resolve ``y`` over train."""
+    from mmdata.testing import image_bytes
+
+    rows = []
+    for i in range(12):
+        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
+        rows.append({"key": f"s{i}", "image": f"{i}.png", "label": "a", "split": "train", "y": values[i % len(values)]})
+    df = pd.DataFrame(rows)
+    df.to_json(tmp_path / name, orient="records", lines=True) if name.endswith(".jsonl") else df.to_csv(tmp_path / name, index=False)
+    mmdata.shard(tmp_path / name, tmp_path / "ds", meta=["y"], progress=False)
+    return resolve(str(tmp_path / "ds"), "y", {"train": "train"})
+
+
+def test_numbers_written_as_text_are_a_regression_and_na_is_unlabelled(tmp_path: Path) -> None:
+    """CMU-MOSI-style sentiment in a CSV with one NA cell (the column stays text): a regression, not a
+    multi-label model of 135 labels named '-0.03', '-0.1', ..."""
+    target, counts, warnings = _resolve_rows(tmp_path, ["1.5", "-0.25", "NA", "2e-1", " null ", "3"], "m.csv")
+    assert target.kind == "regression" and counts["train"] == {"samples": 12, "labelled": 8, "unlabelled": 4}
+    assert target.mean == pytest.approx(np.mean([1.5, -0.25, 0.2, 3.0]))
+    assert any("numbers written as text" in w for w in warnings)
+
+
+def test_label_spellings_are_one_label_and_blank_ones_none(tmp_path: Path) -> None:
+    cafe_nfd = "Cafe\u0301"
+    target, counts, warnings = _resolve_rows(tmp_path, [["Drama", " Café "], [cafe_nfd, "", None], "['Drama', 'Comedy']",
+                                                        "", "NaN", "Drama|Comedy"])
+    assert target.names == ["Café", "Comedy", "Drama", "Drama|Comedy"]
+    assert counts["train"]["unlabelled"] == 4  # "" and "NaN"
+    assert any("join several names ('Drama|Comedy')" in w for w in warnings)
+
+
+def test_bad_values_name_the_sample(tmp_path: Path) -> None:
+    with pytest.raises(MMDataError, match=r"the target 'y' of sample 's1' is \{'a': 1\} \(dict\)"):
+        _resolve_rows(tmp_path, [["x"], {"a": 1}])
+
+
+def test_an_unknown_key_lists_the_metadata_keys(targets_ds) -> None:
+    with pytest.raises(MMDataError, match=r"no training sample has the metadata key 'GENRES'.*the metadata has 'genres', 'score', 'speaker'"):
+        resolve(str(targets_ds), "GENRES", {"train": "train"})
+    with pytest.raises(MMDataError, match=r"--target label: 'label' is the class label"):
+        resolve(str(targets_ds), "label", {"train": "train"})
+
+
+def test_a_test_split_without_the_key_is_warned_about(tmp_path: Path) -> None:
+    from mmdata.testing import image_bytes
+
+    rows = []
+    for i in range(18):
+        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
+        split = ["train", "val", "test"][i % 3]
+        rows.append({"key": f"s{i}", "image": f"{i}.png", "label": "a", "split": split, "y": None if split == "test" else float(i)})
+    pd.DataFrame(rows).to_json(tmp_path / "m.jsonl", orient="records", lines=True)
+    mmdata.shard(tmp_path / "m.jsonl", tmp_path / "ds", meta=["y"], progress=False)
+    m = train(tmp_path / "ds", target="y", **{**FAST, "epochs": 1})
+    assert m["test"]["mae"] is None or math.isnan(m["test"]["mae"])
+    assert any(w.startswith("no test sample has the metadata key 'y' (6 samples)") for w in m["warnings"])
