@@ -29,7 +29,29 @@ def _valid(base: torch.Tensor, labelled: torch.Tensor | None) -> torch.Tensor:
     return base if labelled is None else base & labelled.to(base.device, non_blocking=True)
 
 
-class MultiLabelScores:
+class _Counts:
+    """The row counters both accumulators keep: ``sums[0]`` labelled rows (on the device), ``rows`` seen,
+    ``_nonfinite`` labelled rows with a NaN / inf output (each read is one host read)."""
+
+    sums: torch.Tensor
+    rows: int
+    _nonfinite: torch.Tensor
+
+    @property
+    def labelled(self) -> int:
+        return int(self.sums[0])
+
+    @property
+    def unlabelled(self) -> int:
+        return self.rows - self.labelled
+
+    @property
+    def nonfinite(self) -> int:
+        """Labelled rows whose outputs were not all finite (scored as a neutral prediction)."""
+        return int(self._nonfinite)
+
+
+class MultiLabelScores(_Counts):
     """Streaming multi-label scores: ``labels`` independent sigmoids, a label predicted when its logit
     is ``>= 0`` (probability ``>= 0.5``); a target entry ``> 0`` is a positive, a row holding a
     negative entry (``-1``) is unlabelled.
@@ -63,19 +85,6 @@ class MultiLabelScores:
         self.truth: list[torch.Tensor] = []  # bool positives, False on unlabelled rows
         self.rows = 0
         self._nonfinite = torch.zeros((), dtype=torch.int64, device=dev)
-
-    @property
-    def labelled(self) -> int:
-        return int(self.sums[0])
-
-    @property
-    def unlabelled(self) -> int:
-        return self.rows - self.labelled
-
-    @property
-    def nonfinite(self) -> int:
-        """Labelled rows whose logits were not all finite (scored as all-zero logits; one host read)."""
-        return int(self._nonfinite)
 
     def update(self, logits: torch.Tensor, targets: torch.Tensor, labelled: torch.Tensor | None = None) -> None:
         """Add a batch: ``logits`` (B, K) and multi-hot ``targets`` (B, K, float or bool) on one device;
@@ -172,7 +181,7 @@ def _reshift(s: torch.Tensor, old: torch.Tensor, new: torch.Tensor) -> torch.Ten
                         syp + dp * sy + dy * sp + n * dy * dp, s[6], s[7]])
 
 
-class RegressionScores:
+class RegressionScores(_Counts):
     """Streaming regression scores in float64: MAE, RMSE, Pearson r and R² of predictions against
     targets in the same units; a row is unlabelled when the host mask says so or its target is not
     finite.
@@ -204,19 +213,6 @@ class RegressionScores:
         self.shift = torch.zeros(2, dtype=torch.float64, device=dev)  # (target, prediction)
         self.rows = 0
         self._nonfinite = torch.zeros((), dtype=torch.int64, device=dev)
-
-    @property
-    def labelled(self) -> int:
-        return int(self.sums[0])
-
-    @property
-    def unlabelled(self) -> int:
-        return self.rows - self.labelled
-
-    @property
-    def nonfinite(self) -> int:
-        """Labelled rows whose prediction was NaN or infinite (scored as ``fill``; one host read)."""
-        return int(self._nonfinite)
 
     def update(self, preds: torch.Tensor, targets: torch.Tensor, labelled: torch.Tensor | None = None) -> None:
         """Add a batch: ``preds`` (B,) or (B, 1) and ``targets`` (B,) on one device; ``labelled`` is an

@@ -12,7 +12,7 @@ import shutil
 import tarfile
 import zlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -21,6 +21,7 @@ import mmdata
 from mmdata.io import file_sha256
 from mmdata.shards import index as idx
 from mmdata.testing import make_sample_folder
+from tests.shards.test_verify_qa import _edit_card, _edit_index  # the card / index edits of the verify QA tests
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +36,6 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def ds(dataset: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(dataset, tmp_path / "ds"))
-
-
-def _edit_card(ds: Path, edit: Callable[[dict[str, Any]], None]) -> None:
-    card = json.loads((ds / idx.CARD).read_text())
-    edit(card)
-    (ds / idx.CARD).write_text(json.dumps(card))
-
-
-def _edit_index(ds: Path, edit: Callable[[list[dict[str, Any]]], None]) -> None:
-    rows = pq.read_table(ds / idx.INDEX).to_pylist()
-    edit(rows)
-    idx.write_index(ds, rows)
 
 
 def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
