@@ -21,7 +21,7 @@ import mmdata
 from mmdata.io import file_sha256
 from mmdata.shards import index as idx
 from mmdata.testing import make_sample_folder
-from tests.shards.test_verify_qa import _edit_card, _edit_index  # the card / index edits of the verify QA tests
+from tests.shards.test_verify_qa import _edit_card, _edit_index, _main  # the verify QA tests' edits and entry point
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +36,6 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def ds(dataset: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(dataset, tmp_path / "ds"))
-
-
-def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """The real entry point (MMDataError -> one line, exit 2): exit code, stdout, stderr."""
-    from mmdata.cli.main import main
-
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(exit_.value.code or 0), out, " ".join(err.split())
 
 
 def test_an_intact_dataset_passes_and_its_card_records_what_verify_checks(ds: Path,
