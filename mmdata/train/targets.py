@@ -214,9 +214,8 @@ class Target:
         multi-hot (B, K) float with -1 rows unlabelled; standardised numbers (B,) with NaN unlabelled."""
         if self.kind == "classes":
             return labels_of(batch, device)
-        metas = batch[META_FIELD] if META_FIELD in batch else [None] * len(batch)
-        raw = [self._value(m) for m in metas]
-        labelled = torch.tensor([not _missing(v) for v in raw], dtype=torch.bool)
+        raw = self._raw(batch)
+        labelled = self._labelled(raw)
         if self.kind == "multilabel":
             index = {n: i for i, n in enumerate(self.names)}
             y = torch.full((len(batch), self.outputs), -1.0)
@@ -229,14 +228,24 @@ class Target:
             return y.to(device, non_blocking=True), labelled
         nums = [_number(v) for v in raw]
         y = torch.tensor([math.nan if n is None else (n - self.mean) / self.sd for n in nums], dtype=torch.float32)
-        return y.to(device, non_blocking=True), labelled & torch.tensor([n is not None for n in nums])
+        return y.to(device, non_blocking=True), labelled
+
+    def _raw(self, batch: Batch) -> list[Any]:
+        """The batch's values of the key, as the metadata holds them (None where a sample has none)."""
+        metas = batch[META_FIELD] if META_FIELD in batch else [None] * len(batch)
+        return [self._value(m) for m in metas]
+
+    def _labelled(self, raw: Sequence[Any]) -> torch.Tensor:
+        """Which raw values are targets: not missing, and numbers for a regression."""
+        return torch.tensor([not _missing(v) and (self.kind != "regression" or _number(v) is not None) for v in raw],
+                            dtype=torch.bool)
 
     def labelled(self, batch: Batch) -> torch.Tensor:
         """The host mask of the rows that have this target (read from host metadata: no device read)."""
         if self.kind == "classes":
             has = batch.present.get("label")
             return has if has is not None else torch.zeros(len(batch), dtype=torch.bool)
-        return self.values(batch, torch.device("cpu"))[1]
+        return self._labelled(self._raw(batch))  # the mask alone: no targets built
 
     def loss(self, logits: torch.Tensor, batch: Batch, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The loss averaged over labelled rows and their count, as device tensors (a batch without
@@ -286,8 +295,7 @@ class Target:
         """predictions.parquet's target columns of a batch (host lists): multi-label ``labels`` /
         ``pred_labels`` (names) and ``probs``; regression ``target`` / ``pred`` in the target's units
         (the targets as the metadata holds them; null when unlabelled)."""
-        metas = batch[META_FIELD] if META_FIELD in batch else [None] * len(batch)
-        raw = [self._value(m) for m in metas]
+        raw = self._raw(batch)
         if self.kind == "multilabel":
             probs = torch.sigmoid(logits.double()).cpu()
             return {"labels": [None if _missing(v) else _labels_of(v) for v in raw],
