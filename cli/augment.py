@@ -7,8 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from rich.markup import escape
+
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, Seed, ShardsOrDataDir, console,
-                               load_pandas_for_arrow, no_room, plugins, print_json, stopped_as_exit)
+                               load_pandas_for_arrow, no_room, note, plugins, print_json, stopped_as_exit)
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
 
@@ -64,6 +66,9 @@ def preview(
     split: Annotated[str, typer.Option(help="Split to preview.")] = "train",
     seed: Seed = 0,
     font: Annotated[Optional[Path], typer.Option(help="Font file with CJK glyphs (default: found on the system).")] = None,
+    on_error: Annotated[str, typer.Option("--on-error", help="A sample that does not decode (a float WAV holding NaN) or "
+                        "that the recipe refuses: raise (stop, naming it) or skip (leave it out and draw the next good "
+                        "samples; each one left out is named on stderr and under the grid).")] = "raise",
     plugin: PluginOpt = None,
 ) -> None:
     """Draw a grid: samples x (original, normalized, augmented variants) with images, audio and marked text."""
@@ -74,10 +79,13 @@ def preview(
     from mmdata.errors import MMDataError
 
     plugins(plugin)
-    kw = {"n": n, "variants": variants, "split": split, "seed": seed, "font": str(font) if font else None}
+    skipped: list[dict] = []
+    kw = {"n": n, "variants": variants, "split": split, "seed": seed, "font": str(font) if font else None,
+          "on_error": on_error, "skipped": skipped}
     if str(out) != "-":
         path = run(shards, recipe, out, **kw)
         console.print(f"wrote {path}", markup=False, highlight=False)
+        _skipped(skipped)
         return
     if sys.stdout.isatty():  # as curl: PNG bytes would garble the terminal
         raise MMDataError("--out -: stdout is a terminal; pipe the PNG (| display, > grid.png) or give a file name")
@@ -85,6 +93,20 @@ def preview(
         data = run(shards, recipe, Path(tmp) / "preview.png", **kw).read_bytes()
     sys.stdout.buffer.write(data)  # the only output: a PNG file, byte for byte
     sys.stdout.flush()
+    _skipped(skipped)
+
+
+def _skipped(skipped: list[dict], shown: int = 10) -> None:
+    """On stderr (stdout is the result, or the PNG itself): how many samples ``--on-error skip`` left out and,
+    for the first ``shown``, which and why."""
+    if not skipped:
+        return
+    note(f"[yellow]skipped {len(skipped)} sample{'s' * (len(skipped) != 1)}[/] (--on-error skip), not drawn:")
+    for s in skipped[:shown]:
+        where = f"{s['key']!r} in {s['shard']}" if s["key"] is not None else "a sample the reader did not name"
+        note(f"  {escape(where)}: {escape(str(s['reason']))}")
+    if len(skipped) > shown:
+        note(f"  ... and {len(skipped) - shown} more")
 
 
 def register(app: typer.Typer) -> None:

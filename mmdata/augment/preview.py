@@ -34,7 +34,7 @@ import numpy as np
 
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import load_recipe, params_seed
-from mmdata.errors import MMDataError
+from mmdata.errors import MMDataError, ShardError
 from mmdata.io import atomic_write_bytes
 from mmdata.text import CJK, CJK_PUNCT, Tokenizer
 from mmdata.types import Sample
@@ -450,6 +450,13 @@ def spread_keys(ds: Any, n: int) -> list[tuple[str, str]] | None:
     evenly spaced over its keys in key order, so a class-folder dataset (keys sorted by class) shows
     every class, not its first one only. None for bare shards (no index).
     """
+    groups = _class_groups(ds)
+    return None if groups is None else [pair for _, pair in _spread(groups, n)]
+
+
+def _class_groups(ds: Any) -> list[list[tuple[str, str]]] | None:
+    """The (key, shard) pairs of ``ds``'s split by class, in label order (unlabelled last), each in key
+    order; None for bare shards (no index)."""
     if ds.root is None:
         return None
     from mmdata.shards import index as idx
@@ -461,25 +468,121 @@ def spread_keys(ds: Any, n: int) -> list[tuple[str, str]] | None:
         label = r["label"]
         group = float("inf") if label is None or label != label else float(label)  # None / NaN: unlabelled
         groups.setdefault(group, []).append((r["key"], r["shard"]))
-    ordered = [groups[g] for g in sorted(groups)]
+    return [groups[g] for g in sorted(groups)]
+
+
+def _spread(ordered: list[list[tuple[str, str]]], n: int) -> list[tuple[int, tuple[str, str]]]:
+    """:func:`spread_keys`'s picks from class groups, each with the index of its group."""
     # how many each class shows: round-robin shares, capped by its size
     take = [0] * len(ordered)
-    left = min(n, len(rows))
+    left = min(n, sum(map(len, ordered)))
     while left:
         for i, g in enumerate(ordered):
             if left and take[i] < len(g):
                 take[i] += 1
                 left -= 1
     chosen = [[g[(j * len(g)) // t] for j in range(t)] for g, t in zip(ordered, take)]
-    return [c[j] for j in range(max(take, default=0)) for c in chosen if j < len(c)]
+    return [(i, c[j]) for j in range(max(take, default=0)) for i, c in enumerate(chosen) if j < len(c)]
+
+
+#: what ``on_error`` may be (the commands' ``--on-error``)
+ON_ERROR = ("raise", "skip")
+
+
+class _Skips:
+    """The samples a preview left out (``on_error="skip"``), one entry each, in the order met:
+    ``{"key", "shard", "reason"}`` (the reader's message, or ``refused by the recipe: ...``)."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def refused(self, key: str, shard: str | None, exc: Exception) -> None:
+        self.entries.append({"key": key, "shard": shard, "reason": f"refused by the recipe: {exc}"})
+
+    def lost(self, ds: Any, delivered: set[str], wanted: set[str] | None = None) -> None:
+        """The samples ``ds``'s pass lost (of ``wanted``, when given): named from its ``errors``; those it
+        counted past the ones it names (it names the first hundred) as entries without a key."""
+        named = {}
+        for shard, key, message in ds.errors:
+            if key not in delivered and (wanted is None or key in wanted) and (shard, key) not in named:
+                named[(shard, key)] = {"key": key, "shard": shard, "reason": message}
+        self.entries += named.values()
+        if wanted is None:  # bare shards: the reader's counts are the samples lost
+            unnamed = sum(ds.skipped.values()) - len(named)
+        else:  # a selection: what was wanted and neither came nor was named
+            unnamed = len(wanted - delivered - {k for _, k in named})
+        why = ", ".join(ds.skipped) or "not delivered by the reader"
+        self.entries += [{"key": None, "shard": None, "reason": why}] * max(unnamed, 0)
+
+    def keys(self, limit: int = 5) -> str:
+        """The first ``limit`` keys, quoted: ``'c1', 'c4', ...``."""
+        shown = [repr(e["key"]) if e["key"] is not None else "(unnamed)" for e in self.entries[:limit]]
+        return ", ".join(shown) + (", ..." if len(self.entries) > limit else "")
+
+
+def _picked_rows(shards: str | Path, split: str, alpha: bool, on_error: str, groups: list[list[tuple[str, str]]],
+                 n: int, row: Any, skips: _Skips) -> list[list[Sample]]:
+    """The rows of :func:`spread_keys`' ``n`` picks, read by key (the split's other samples are not decoded).
+
+    With ``on_error="skip"`` a pick that does not decode or that the recipe refuses (``row`` gives None)
+    is replaced by the next key of its class (of another class when its class has none left): each round
+    reads, for every slot still empty, its next 1, 2, 4, ... candidates at once, so a split of mostly bad
+    samples takes a few passes, not one per sample.
+    """
+    import mmdata
+
+    picks = _spread(groups, n)
+    slots = [(g, key) for g, (key, _) in picks]
+    picked = {key for _, key in slots}
+    queues = [[key for key, _ in grp if key not in picked] for grp in groups]  # replacements, in key order
+    found: dict[str, list[Sample]] = {}
+    bad: set[str] = set()
+    taken: dict[int, str] = {}  # slot -> its sample
+    wanted = [[key] for _, key in slots]  # slot -> candidates of this round
+    width = 1
+    while True:
+        to_read = {k for ks in wanted for k in ks if k not in found and k not in bad}
+        if to_read:
+            ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error, keys=sorted(to_read))
+            delivered = set()
+            before = len(skips.entries)
+            for s in ds:
+                delivered.add(s.key)
+                if (cells := row(s)) is not None:
+                    found[s.key] = cells
+            skips.lost(ds, delivered, to_read)
+            bad |= {e["key"] for e in skips.entries[before:]} | (to_read - set(found))
+        used = set(taken.values())
+        for i, ks in enumerate(wanted):
+            if i not in taken:
+                good = next((k for k in ks if k in found and k not in used), None)
+                if good is not None:
+                    taken[i] = good
+                    used.add(good)
+        empty = [i for i in range(len(slots)) if i not in taken]
+        if not empty or on_error == "raise":
+            break
+        for q in queues:
+            q[:] = [k for k in q if k not in bad and k not in used]
+        if not any(queues):
+            break
+        wanted = [[] for _ in slots]
+        for i in empty:
+            g = slots[i][0]
+            q = queues[g] or next(q for q in queues if q)
+            wanted[i] = q[:width]
+        width *= 2
+    return [found[taken[i]] for i in range(len(slots)) if i in taken]
 
 
 def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int = 3, split: str = "train",
-                   seed: int = 0, font: str | None = None) -> Any:
+                   seed: int = 0, font: str | None = None, on_error: str = "raise",
+                   skipped: list[dict[str, Any]] | None = None) -> Any:
     """The matplotlib ``Figure`` :func:`preview` writes (same arguments, without ``out``): rows of samples,
     columns of the original, [normalized,] and ``variants`` augmented versions; the recipe's first target
     found in the samples drawn over their images, one colour per value over the whole figure, with a
-    legend naming the field and its values (:func:`target_legend`).
+    legend naming the field and its values (:func:`target_legend`). With ``on_error="skip"`` the samples
+    left out are appended to ``skipped`` and named under the grid (see :func:`preview`).
 
     Example:
         >>> import tempfile, mmdata
@@ -496,50 +599,67 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     import mmdata
     from mmdata.augment.targets import fill_of
 
+    if on_error not in ON_ERROR:
+        raise MMDataError(f"on_error (--on-error): {on_error!r} is not one of {list(ON_ERROR)}")
     rec = load_recipe(recipe)
     rec = rec.with_seed(params_seed(rec.seed, seed))
-    ds = mmdata.open_dataset(shards, split=split, image_alpha=blends_alpha(rec))
-    picked = spread_keys(ds, n)
+    alpha = blends_alpha(rec)
+    ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error)
+    groups = _class_groups(ds)
     columns: list[tuple[str, Any]] = [("original", None)]
     if rec.has_normalize:
         columns.append(("normalized", "eval"))
     columns += [(f"epoch {v}", v) for v in range(variants)]
     shrunk: set[str] = set()
+    skips = _Skips()
 
-    def row(s: Any) -> list[Sample]:
+    def row(s: Any) -> list[Sample] | None:
         """The sample's cells, each computed at full size and then shrunk to what is drawn, so one
-        full-size sample at a time is held (eight 12000x9000 photos x five columns were 13 GB)."""
-        s = Sample(s.key, s.fields, s.sample_rate)
-        out = []
-        for _, how in columns:
-            cell, what = drawn_sample(s if how is None else rec.normalize(s) if how == "eval" else rec.apply_sample(s, epoch=how))
-            shrunk.update(what)
-            out.append(cell)
+        full-size sample at a time is held (eight 12000x9000 photos x five columns were 13 GB); None for
+        a sample the recipe refuses with ``on_error="skip"`` (as ``mmdata augment --on-error skip``)."""
+        shard, s = s.meta.get("shard"), Sample(s.key, s.fields, s.sample_rate)
+        out, drawn = [], set()
+        try:
+            for _, how in columns:
+                cell, what = drawn_sample(s if how is None else rec.normalize(s) if how == "eval" else
+                                          rec.apply_sample(s, epoch=how))
+                drawn |= what
+                out.append(cell)
+        except ShardError as exc:
+            if on_error != "skip":
+                raise
+            skips.refused(s.key, shard, exc)
+            return None
+        shrunk.update(drawn)
         return out
 
     cells: list[list[Sample]] = []
     try:
-        if picked is None:  # bare shards: no index to pick from
+        if groups is None:  # bare shards: no index to pick from; the first n that decode
+            delivered: set[str] = set()
             for s in ds:
-                cells.append(row(s))
+                delivered.add(s.key)
+                if (cells_of := row(s)) is not None:
+                    cells.append(cells_of)
                 if len(cells) >= n:
                     break
+            skips.lost(ds, delivered)
         else:
-            holding = {sh for _, sh in picked}
-            ds.shards = [sh for sh in ds.shards if sh in holding]  # only the shards holding them
-            wanted = dict(picked)
-            found = {s.key: row(s) for s in ds if s.key in wanted}
-            cells = [found[k] for k, _ in picked if k in found]
+            cells = _picked_rows(shards, split, alpha, on_error, groups, n, row, skips)
     except MMDataError as exc:  # a sample that does not decode (a float WAV holding NaN): say how to find and fix them
         from mmdata.shards.reader import undecodable
 
-        hinted = undecodable(exc, shards)
+        hinted = undecodable(exc, shards, skip="; or preview the others with --on-error skip (on_error='skip')")
         if hinted is None:
             raise
         raise hinted from None
+    if skipped is not None:
+        skipped += skips.entries
     samples = [r[0] for r in cells]  # the originals as drawn
     if not samples:
-        raise MMDataError(f"{shards}: split {split!r} has no samples to preview")
+        left = (f": {len(skips.entries)} skipped (--on-error skip): {skips.keys()}; first: {skips.entries[0]['reason']}"
+                if skips.entries else "")
+        raise MMDataError(f"{shards}: split {split!r} has no samples to preview{left}")
     names = ds.label_names
     cjk = cjk_font(font)
     # the recipe's first target found in the samples is drawn over their images (does it move with them?)
@@ -573,13 +693,17 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     if "audio" in shrunk:
         notes.append(f"audio over {PREVIEW_SECONDS:g} s: the waveform's min / max envelope, the spectrogram of "
                      f"the first {PREVIEW_SECONDS:g} s")
+    if skips.entries:
+        many = len(skips.entries) != 1
+        notes.append(f"skipped {len(skips.entries)} sample{'s' * many} (--on-error skip): {skips.keys()}")
     if notes:
         fig.text(0.5, 0.005, "\n".join(notes), ha="center", va="bottom", fontsize=7, color="dimgray")
     return fig
 
 
 def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, variants: int = 3, split: str = "train",
-            seed: int = 0, font: str | None = None) -> Path:
+            seed: int = 0, font: str | None = None, on_error: str = "raise",
+            skipped: list[dict[str, Any]] | None = None) -> Path:
     """Render ``n`` samples x (original, [normalized,] ``variants`` augmented versions) to a PNG
     (:func:`preview_figure`); a recipe's target is drawn over the images, with a legend of its colours.
 
@@ -591,6 +715,12 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
         split: split to show.
         seed: augmentation seed (combined with the recipe's, as the loader does).
         font: a font file with CJK glyphs (default: found on the system, or ``$MMDATA_CJK_FONT``).
+        on_error: a sample that does not decode (a float WAV holding NaN) or that the recipe refuses
+            (a ``random_crop`` larger than its image): ``"raise"`` (ShardError naming it) or ``"skip"``
+            (left out, the next good samples drawn: the next keys of its class; bare shards: the next
+            samples); the figure names the samples left out.
+        skipped: with ``on_error="skip"``, a list this call appends each sample left out to, as
+            ``{"key", "shard", "reason"}`` (``key`` None for a loss the reader counted but did not name).
 
     Returns:
         The PNG's path.
@@ -603,7 +733,8 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
         >>> preview(t + "/ds", {"text": [{"op": "token_mask", "p": 1.0}]}, t + "/p.png", n=2, variants=1).name
         'p.png'
     """
-    fig = preview_figure(shards, recipe, n=n, variants=variants, split=split, seed=seed, font=font)
+    fig = preview_figure(shards, recipe, n=n, variants=variants, split=split, seed=seed, font=font, on_error=on_error,
+                         skipped=skipped)
     buf = io.BytesIO()
     with warnings.catch_warnings():  # emoji and other glyphs no installed font has are drawn as boxes
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
