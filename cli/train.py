@@ -138,26 +138,19 @@ def train(
     kind = (m.get("target") or {}).get("kind", "classes")
     columns = SCORE_COLUMNS[kind]
     what = f" predicting {m['target']['key']!r} ({kind})" if kind != "classes" else ""
-    t = table("split", *columns.values(), "labelled", "unlabelled",
-              title=f"{fusion} on {', '.join(m['config']['modalities'])}{what}")
+    t = _scores_table(kind, f"{fusion} on {', '.join(m['config']['modalities'])}{what}")
     missing = []
     for split in ("val", "test"):
         s, n = m[split], m["samples"][split]
         named = m["config"].get("splits", {}).get(split)  # --val-split / --test-split: the split that played it
         t.add_row(f"{split} ({', '.join(named)})" if named else split, *(_num(s[k]) for k in columns),
-                  str(n["labelled"]), str(n["unlabelled"]))
+                  f"{n['labelled']} of {n['labelled'] + n['unlabelled']}")
         if not n["labelled"]:
             missing.append(f"n/a: no labelled {split} sample")
     if missing:
         t.caption = "; ".join(missing)
     console.print(t)
-    if m["per_class"]["test"]:  # classes, or a multi-label target's labels (a regression has none)
-        pc = table("class" if kind == "classes" else "label", "precision", "recall", "F1",
-                   *(("AP",) if kind == "multilabel" else ()), "support", title="test, per " + ("class" if kind == "classes" else "label"))
-        for name, c in m["per_class"]["test"].items():
-            pc.add_row(escape(name), _num(c["precision"]), _num(c["recall"]), _num(c["f1"]),
-                       *((_num(c["ap"]),) if kind == "multilabel" else ()), str(c["support"]))
-        console.print(pc)
+    _per_label_table(m, kind, out)
     rob = m.get("robustness", {})
     metric = rob.get("metric", "accuracy")
     if rob.get("missing"):
@@ -172,6 +165,48 @@ def train(
                   f"{m['wall_s']:.1f} s" + (f"; outputs in {escape(str(out))}" if out else ""), highlight=False)
     for w in m.get("warnings", []):  # stderr, as the run's progress: stdout is the result
         warn(w)
+
+
+#: labels of a multi-label target the per-label table lists (the most frequent in test; all: --json, metrics.json)
+LABEL_ROWS = 20
+
+
+def _scores_table(kind: str, title: str) -> Any:
+    """The results table's columns for a target ``kind``: the split, its scores (:data:`SCORE_COLUMNS`) and
+    ``labelled`` (``N of M`` samples), every header on one line at 80 columns.
+
+    Example:
+        >>> [c.header for c in _scores_table("multilabel", "concat").columns][-2:]
+        ['Hamming', 'labelled']
+    """
+    return table("split", *SCORE_COLUMNS[kind].values(), "labelled", title=title)
+
+
+def _per_label_table(m: dict, kind: str, out: Optional[Path]) -> None:
+    """The test scores per class (every one) or per label of a multi-label target: its :data:`LABEL_ROWS`
+    most frequent in test (most first, ties by name), then a line saying how many more there are and where
+    every label's scores are (a target can have hundreds of labels). A regression has none."""
+    scores = m["per_class"]["test"]
+    if not scores:
+        return
+    multilabel = kind == "multilabel"
+    names = list(scores)
+    if multilabel and len(names) > LABEL_ROWS:
+        names = sorted(names, key=lambda k: (-scores[k]["support"], k))[:LABEL_ROWS]
+    shown = f" (the {len(names)} most frequent of {len(scores)})" if len(names) < len(scores) else ""
+    pc = table("class" if not multilabel else "label", "precision", "recall", "F1", *(("AP",) if multilabel else ()),
+               "support", title=f"test, per {'label' if multilabel else 'class'}{shown}")
+    for name in names:
+        c = scores[name]
+        pc.add_row(escape(name), _num(c["precision"]), _num(c["recall"]), _num(c["f1"]),
+                   *((_num(c["ap"]),) if multilabel else ()), str(c["support"]))
+    console.print(pc)
+    more = len(scores) - len(names)
+    if more:
+        where = (f"{escape(str(out / 'metrics.json'))} (per_class) and --json" if out is not None else
+                 "--json, or metrics.json (per_class) with --out DIR")
+        console.print(f"... and {more} more label{'s' * (more != 1)}, none more frequent in test; every label's "
+                      f"scores: {where}", highlight=False)
 
 
 #: the results table's score columns per target kind (metrics key -> header)
