@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +28,30 @@ class PredictionWriter:
     ``split``, ``label`` (-1 when unlabelled), ``pred``, ``prob_label`` (null when unlabelled) and ``probs``
     — or, for a multi-label / regression ``target`` (:class:`mmdata.train.targets.Target`), ``key``,
     ``split`` and the target's columns (:meth:`~mmdata.train.targets.Target.predictions`: ``labels``,
-    ``pred_labels``, ``probs`` / ``target``, ``pred``; null targets when unlabelled).
+    ``pred_labels``, ``probs`` / ``target``, ``pred``; null targets when unlabelled) — and last
+    ``source_key``: what the sample was sharded from (a file's path in its folder, a manifest's key), from
+    ``source_keys`` (sample key -> source key: :func:`source_keys`), to join predictions back to the
+    user's files; null for a key it lacks (or without ``source_keys``).
 
     Example:
         >>> import tempfile, pyarrow.parquet as pq
         >>> from mmdata import Sample, collate
         >>> p = tempfile.mkdtemp() + "/predictions.parquet"
-        >>> w = PredictionWriter(p, split="test")
+        >>> w = PredictionWriter(p, split="test", source_keys={"a": "photos/a.png"})
         >>> w(collate([Sample("a", {"label": 1}), Sample("b", {})]), torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
         >>> w.close()
-        >>> pq.read_table(p).column("pred").to_pylist()
-        [1, 0]
+        >>> pq.read_table(p).select(["pred", "source_key"]).to_pylist()
+        [{'pred': 1, 'source_key': 'photos/a.png'}, {'pred': 0, 'source_key': None}]
     """
 
-    def __init__(self, path: str | Path, split: str, target: Any = None) -> None:
+    def __init__(self, path: str | Path, split: str, target: Any = None,
+                 source_keys: Mapping[str, str | None] | None = None) -> None:
         import pyarrow as pa
 
         self.path = Path(path)
         self.split = split
         self.target = None if target is None or target.kind == "classes" else target
+        self.source_keys: Mapping[str, str | None] = source_keys or {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = make_temp(self.path)  # named after this process: a rerun can tell it is gone
         os.close(fd)
@@ -58,6 +64,8 @@ class PredictionWriter:
                                      ("probs", pa.list_(pa.float64()))])
         else:
             self.schema = pa.schema([*head, ("target", pa.float64()), ("pred", pa.float64())])
+        # last: the columns before it keep their positions (readers that select by position)
+        self.schema = self.schema.append(pa.field("source_key", pa.string()))
         self._writer: Any = None
         self.rows = 0
 
@@ -76,8 +84,8 @@ class PredictionWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.table({"key": batch.keys, "split": [self.split] * len(batch), **self._columns(batch, logits)},
-                         schema=self.schema)
+        table = pa.table({"key": batch.keys, "split": [self.split] * len(batch), **self._columns(batch, logits),
+                          "source_key": [self.source_keys.get(k) for k in batch.keys]}, schema=self.schema)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.tmp, self.schema)
         self._writer.write_table(table)
@@ -99,6 +107,26 @@ class PredictionWriter:
         if self._writer is not None:
             self._writer.close()
         Path(self.tmp).unlink(missing_ok=True)
+
+
+def source_keys(data: str | Path, splits: str | Sequence[str]) -> dict[str, str | None]:
+    """Sample key -> ``source_key`` (what it was sharded from: ``cat/000`` for ``cat/000.png`` in a class
+    folder, a manifest row's key) of the samples of ``splits`` in the dataset folder ``data``, from its
+    ``index.parquet``: what :class:`PredictionWriter` names in ``predictions.parquet``.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_class_folders
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_class_folders(t + "/raw", per_class=1), t + "/ds", progress=False)
+        >>> sorted(source_keys(t + "/ds", "train").values())[:2]
+        ['bird/000', 'cat/000']
+    """
+    from mmdata.shards.index import load_index
+
+    wanted = {splits} if isinstance(splits, str) else set(splits)
+    t = load_index(data, columns=["key", "split", "source_key"], read_dictionary=["split"]).to_pydict()
+    return {k: sk for k, sp, sk in zip(t["key"], t["split"], t["source_key"]) if sp in wanted}
 
 
 def check_out(out: str | Path, option: str = "out (--out)") -> None:

@@ -61,7 +61,7 @@ def test_regression_target_learns_and_scores_in_its_own_units(targets_ds, tmp_pa
     unlabelled = sum(v is None for v in truth.values())
     assert m["samples"]["test"] == {"samples": len(truth), "labelled": len(truth) - unlabelled, "unlabelled": unlabelled}
     pred = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
-    assert list(pred.columns) == ["key", "split", "target", "pred"]
+    assert list(pred.columns) == ["key", "split", "target", "pred", "source_key"]
     assert {k: (None if t is None or math.isnan(t) else t) for k, t in zip(pred["key"], pred["target"])} == truth
     have = pred.dropna(subset=["target"])
     assert m["test"]["mae"] == pytest.approx(mean_absolute_error(have["target"], have["pred"]), rel=1e-6)
@@ -74,7 +74,7 @@ def test_multilabel_target_learns_and_writes_label_sets(targets_ds, tmp_path: Pa
     assert m["test"]["micro_f1"] > 0.6
     assert set(m["per_class"]["test"]) == {"circle", "even", "square", "triangle"}
     pred = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
-    assert list(pred.columns) == ["key", "split", "labels", "pred_labels", "probs"]
+    assert list(pred.columns) == ["key", "split", "labels", "pred_labels", "probs", "source_key"]
     truth = _truth(ds, "test", "genres")
     assert {k: (None if v is None else list(v)) for k, v in zip(pred["key"], pred["labels"])} == {
         k: None if v is None else json.loads(v) for k, v in truth.items()}  # JSON lists in the CSV cells
