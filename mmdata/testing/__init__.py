@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmdata.testing.media import CLASS_NAMES, audio_bytes, image_bytes, make_class_folders, make_sample_folder, text_for
+from mmdata.testing.media import (CLASS_NAMES, audio_bytes, image_bytes, long_audio_bytes, make_class_folders,
+                                  make_sample_folder, text_for)
 from mmdata.testing.messy import MessyFolder, Truth, make_messy_folder, truth_table, write_manifest
 
 _OPS = ("check_op", "op_samples", "restored_registry")
@@ -29,6 +30,6 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_OPS})
 
 
-__all__ = ["CLASS_NAMES", "MessyFolder", "Truth", "audio_bytes", "check_op", "image_bytes", "make_class_folders",
-           "make_messy_folder", "make_sample_folder", "op_samples", "restored_registry", "text_for", "truth_table",
-           "write_manifest"]
+__all__ = ["CLASS_NAMES", "MessyFolder", "Truth", "audio_bytes", "check_op", "image_bytes", "long_audio_bytes",
+           "make_class_folders", "make_messy_folder", "make_sample_folder", "op_samples", "restored_registry", "text_for",
+           "truth_table", "write_manifest"]

@@ -41,6 +41,34 @@ def audio_bytes(index: int, seconds: float = 0.25, sample_rate: int = 8000, fmt:
     return buf.getvalue()
 
 
+def long_audio_bytes(index: int, seconds: float, sample_rate: int = 48000, channels: int = 1, fmt: str = "flac",
+                     noise: float = 0.02) -> bytes:
+    """A deterministic clip of any length: a tone per channel (pitch from ``index`` and the channel) plus
+    seeded noise at ``noise`` amplitude, 16-bit, encoded as FLAC / WAV a block at a time (a 10-minute
+    48 kHz stereo clip never holds more than a second of samples in memory). The noise makes every
+    sample count (a resampler that read too few inputs shows); ``noise=0`` compresses best.
+
+    Example:
+        >>> import io, soundfile as sf
+        >>> sf.info(io.BytesIO(long_audio_bytes(1, 2.5, 8000, channels=2))).frames
+        20000
+    """
+    import soundfile as sf
+
+    n = int(round(seconds * sample_rate))
+    rng = np.random.default_rng([index, sample_rate, channels, 20261204])
+    freqs = (110.0 + 30 * (index % 13) + 55.0 * np.arange(channels))[None]
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", samplerate=sample_rate, channels=channels, format=fmt.upper(), subtype="PCM_16") as f:
+        for start in range(0, n, sample_rate):
+            t = (np.arange(start, min(n, start + sample_rate), dtype=np.float64) / sample_rate)[:, None]
+            x = 0.3 * np.sin(2 * np.pi * freqs * t)
+            if noise:
+                x = x + noise * rng.uniform(-1.0, 1.0, x.shape)
+            f.write(x.astype(np.float32))
+    return buf.getvalue()
+
+
 def text_for(index: int) -> str:
     """A short deterministic caption."""
     return f"{_WORDS[index % len(_WORDS)]} thing number {index}"
