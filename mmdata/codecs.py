@@ -21,9 +21,9 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -44,6 +44,10 @@ STANDARD_FIELD_EXTS: dict[str, tuple[str, ...]] = {"image": IMAGE_EXTS, "audio":
 #: the WAV data chunk, libsndfile's frame count) before decoding; a stream that declares no length is
 #: decoded a block at a time and refused once it passes the limit.
 MAX_AUDIO_SAMPLES = 1 << 29
+#: a decode hint for audio (``decode_audio(max_frames=)``, ``open_dataset(audio_max_frames=)``): the frames
+#: from the start of a clip that its reader uses, as a function of the clip's sample rate (an int: the same
+#: at every rate); the rest of the clip is not decoded
+AudioFrames = Union[int, Callable[[int], int]]
 #: the largest class id a label member may hold: collate stores labels in an int64 tensor
 MAX_LABEL = (1 << 63) - 1
 #: a label member longer than this is refused unread (a class id is a few digits)
@@ -623,25 +627,51 @@ def _unknown_length(got: int, channels: int, max_samples: int) -> DecodeError:
                                         max_samples) or "")
 
 
-def _flac_stream(data: bytes, channels: int, rate: int, max_samples: int) -> np.ndarray:
-    """dr_flac's decode of a FLAC that declares no length, a block at a time, refused once it passes
-    ``max_samples`` (libsndfile cannot read such a stream in blocks: it seeks after each read)."""
+def frames_wanted(max_frames: AudioFrames | None, rate: int) -> int | None:
+    """The frames a clip at ``rate`` Hz is decoded to under the hint ``max_frames`` (at least 1), or None
+    (no hint: the whole clip).
+
+    Example:
+        >>> frames_wanted(None, 16000), frames_wanted(800, 16000), frames_wanted(lambda r: r // 2, 16000)
+        (None, 800, 8000)
+    """
+    if max_frames is None:
+        return None
+    n = max_frames if isinstance(max_frames, int) else max_frames(int(rate))
+    return max(1, int(n))
+
+
+def _flac_stream(data: bytes, channels: int, rate: int, max_samples: int, limit: int | None = None) -> np.ndarray:
+    """dr_flac's decode of a FLAC, a block at a time: one that declares no length (refused once it passes
+    ``max_samples``; libsndfile cannot read such a stream in blocks: it seeks after each read), or the
+    first ``limit`` frames of any (the same samples as ``flac_read_f32``'s, tests/test_codecs_long_audio.py)."""
     cap = max_samples // channels
     parts: list[np.ndarray] = []
     got = 0
-    for block in _miniaudio.stream_memory(data, _miniaudio.SampleFormat.FLOAT32, channels, rate, _BLOCK_FRAMES):
-        a = np.frombuffer(block, dtype=np.float32).reshape(-1, channels)
-        got += len(a)
-        if got > cap:
-            raise _unknown_length(got, channels, max_samples)
-        parts.append(a.T.copy())
+    stream = _miniaudio.stream_memory(data, _miniaudio.SampleFormat.FLOAT32, channels, rate,
+                                      _BLOCK_FRAMES if limit is None else max(1, min(_BLOCK_FRAMES, limit)))
+    try:
+        for block in stream:
+            a = np.frombuffer(block, dtype=np.float32).reshape(-1, channels)
+            if limit is not None and got + len(a) >= limit:
+                parts.append(a[:limit - got].T.copy())
+                got = limit
+                break
+            got += len(a)
+            if got > cap:
+                raise _unknown_length(got, channels, max_samples)
+            parts.append(a.T.copy())
+    finally:
+        stream.close()  # the decoder is freed now, not when the generator is collected
     return np.concatenate(parts, axis=1) if parts else np.empty((channels, 0), np.float32)
 
 
-def _sf_planar(data: bytes, declared: int | None, max_samples: int) -> tuple[np.ndarray, int]:
+def _sf_planar(data: bytes, declared: int | None, max_samples: int,
+               max_frames: AudioFrames | None = None) -> tuple[np.ndarray, int]:
     """libsndfile's decode as a (channels, time) float32 array, read a block at a time into the planar
     result (one full copy, not an interleaved one and its transpose); bounded by ``max_samples``
-    before reading (or, for a stream of unknown length, while reading)."""
+    before reading (or, for a stream of unknown length, while reading). With ``max_frames``, the
+    reads stop at the frames it asks for (:func:`frames_wanted`)."""
     import soundfile as sf
 
     with sf.SoundFile(io.BytesIO(data)) as f:
@@ -652,6 +682,15 @@ def _sf_planar(data: bytes, declared: int | None, max_samples: int) -> tuple[np.
             why = audio_size_error(frames, channels, max_samples=max_samples)
             if why is not None:
                 raise OversizeMediaError(why)
+        limit = frames_wanted(max_frames, rate)
+        expect = declared
+        if limit is not None:
+            # the reads stop here: a header that lies about the length is caught within these frames only
+            expect = None if declared is None else min(declared, limit)
+            if known:
+                frames = min(frames, limit)
+            elif limit * channels <= max_samples:  # an unknown length read up to the hint (else: to the cap)
+                frames, known = limit, True
         cap = max_samples // channels
         out = np.empty((channels, frames if known else 0), np.float32)
         parts: list[np.ndarray] = []
@@ -681,14 +720,16 @@ def _sf_planar(data: bytes, declared: int | None, max_samples: int) -> tuple[np.
         out = np.concatenate(parts, axis=1) if parts else out
     elif got < frames:
         out = out[:, :got]  # libsndfile found fewer frames than it counted (a FLAC: checked below)
-    if declared is not None and got != declared:
-        raise DecodeError(f"damaged FLAC: decoded {got} of the {declared} frames its header declares")
+    if expect is not None and got != expect:
+        raise DecodeError(f"damaged FLAC: decoded {got} of the {declared} frames its header declares" if expect == declared
+                          else f"damaged FLAC: the stream ends after {got} frames; its header declares {declared}")
     if bad:
         raise DecodeError(non_finite_reason(bad, got * channels, first))
     return out, rate
 
 
-def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES) -> tuple[Any, int]:
+def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES,
+                 max_frames: AudioFrames | None = None) -> tuple[Any, int]:
     """Decode FLAC/WAV/OGG/MP3/AIFF bytes to a float32 (channels, time) tensor and its sample rate.
 
     FLAC decodes with miniaudio (dr_flac) when installed, everything else with soundfile (libsndfile),
@@ -697,6 +738,12 @@ def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES) -> tuple[Any
     channels must be at most ``max_samples`` (default :data:`MAX_AUDIO_SAMPLES`); a FLAC that declares
     no length is decoded a block at a time and refused once past it. A WAV's ``data`` chunk and an
     AIFF's ``SSND`` chunk must be whole (as ``mmdata shard`` checks them: ``mediainfo.probe_audio``).
+
+    ``max_frames`` (an int, or a function of the sample rate: :data:`AudioFrames`) decodes only the first
+    frames of a longer clip — the same samples as the whole decode's first frames (each decoder is
+    the one the whole clip would take, read a block at a time): what a reader whose normalize stage
+    trims the clip needs (``mmdata.augment.audio.decode_frames``). The header checks are the same; a
+    damaged stream, NaN or infinity past those frames are not met.
 
     Raises:
         DecodeError: the declared or decoded length is over ``max_samples``; the samples
@@ -712,6 +759,8 @@ def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES) -> tuple[Any
         >>> audio, rate = decode_audio(audio_bytes(0, seconds=0.25, sample_rate=8000, fmt="wav"))
         >>> tuple(audio.shape), rate
         ((1, 2000), 8000)
+        >>> tuple(decode_audio(audio_bytes(0, seconds=0.25, sample_rate=8000), max_frames=800)[0].shape)
+        (1, 800)
     """
     import torch
 
@@ -731,22 +780,57 @@ def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES) -> tuple[Any
             raise OversizeMediaError(why)
     elif info is not None and info[0] > 0 and _miniaudio is not None:
         try:
-            return torch.from_numpy(_flac_stream(data, info[1], info[0], max_samples)), info[0]
+            limit = frames_wanted(max_frames, info[0])
+            return torch.from_numpy(_flac_stream(data, info[1], info[0], max_samples, limit)), info[0]
         except _miniaudio.MiniaudioError:
             pass  # libsndfile below names the problem
     # dr_flac needs the declared length (without it, it grows its buffer without bound) and is held
     # interleaved: multichannel audio it would hold twice goes through libsndfile's block reads
+    # (chosen by the declared length with a hint too: the first frames come from the same decoder)
     if (_miniaudio is not None and declared is not None
             and (info[1] == 1 or declared * info[1] <= _MINIAUDIO_MAX_SAMPLES)):  # type: ignore[index]
+        limit = frames_wanted(max_frames, info[0])  # type: ignore[index]
         try:
-            d = _miniaudio.flac_read_f32(data)
-            arr = np.frombuffer(d.samples, dtype=np.float32).reshape(-1, d.nchannels)
-            if len(arr) == declared:
-                return torch.from_numpy(np.ascontiguousarray(arr.T)), int(d.sample_rate)
-        except _miniaudio.DecodeError:
+            if limit is not None and limit < declared:  # dr_flac's stream: flac_read_f32's samples, a block at a time
+                arr = _flac_stream(data, info[1], info[0], max_samples, limit)  # type: ignore[index]
+                if arr.shape[1] == limit:
+                    return torch.from_numpy(arr), info[0]  # type: ignore[index]
+            else:
+                d = _miniaudio.flac_read_f32(data)
+                arr = np.frombuffer(d.samples, dtype=np.float32).reshape(-1, d.nchannels)
+                if len(arr) == declared:
+                    return torch.from_numpy(np.ascontiguousarray(arr.T)), int(d.sample_rate)
+        except _miniaudio.MiniaudioError:
             pass  # libsndfile below names the problem
-    arr, sr = _sf_planar(data, declared, max_samples)
+    arr, sr = _sf_planar(data, declared, max_samples, max_frames)
     return torch.from_numpy(arr), sr
+
+
+def audio_frames(data: bytes) -> int | None:
+    """The frames a clip holds, from its header (FLAC STREAMINFO, the WAV / AIFF chunks, libsndfile's
+    count), without decoding it; None when it does not say (a FLAC stream that declares no length) or
+    cannot be read. What a reader that decoded only the start of a clip (``max_frames``) reports as
+    its length.
+
+    Example:
+        >>> from mmdata.testing import audio_bytes
+        >>> audio_frames(audio_bytes(0, seconds=0.25, sample_rate=8000)), audio_frames(b"not audio")
+        (2000, None)
+    """
+    info = flac_streaminfo(data)
+    if info is not None:
+        return info[2] or None
+    try:
+        if (data[:4] == b"RIFF" and data[8:12] == b"WAVE") or (data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC")):
+            from mmdata.shards.mediainfo import probe_audio
+
+            return int(probe_audio(data)[0])
+        import soundfile as sf
+
+        frames = int(sf.info(io.BytesIO(data)).frames)
+    except Exception:  # noqa: BLE001 - a length is a report, not a check: the decode named any damage
+        return None
+    return frames if 0 <= frames < _SF_UNKNOWN_FRAMES else None
 
 
 def decode_text(data: bytes) -> str:
@@ -814,11 +898,13 @@ def standard_field_error(ext: str) -> str | None:
 
 
 def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
-                  image_max_size: tuple[int, int] | None = None, image_alpha: bool = False) -> tuple[str, Any, int | None]:
+                  image_max_size: tuple[int, int] | None = None, image_alpha: bool = False,
+                  audio_max_frames: AudioFrames | None = None) -> tuple[str, Any, int | None]:
     """Decode one member: returns ``(field, value, sample_rate_or_None)``.
 
     ``image_max_size``: decode hint for images; ``image_alpha``: keep images' alpha channels (see
-    :func:`decode_image`).
+    :func:`decode_image`); ``audio_max_frames``: decode hint for the ``audio`` field (the first frames
+    only: ``max_frames`` of :func:`decode_audio`; other audio members, ``voice.flac``, stay bytes).
 
     Raises:
         UnsafeMemberError: a pickle member while ``allow_pickle`` is False.
@@ -851,7 +937,7 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
         if e in IMAGE_EXTS:
             return name, decode_image(data, image_max_size, image_alpha), None
         if e in AUDIO_EXTS:
-            audio, sr = decode_audio(data)
+            audio, sr = decode_audio(data, max_frames=audio_max_frames)
             return name, audio, sr
         if e in TEXT_EXTS:
             return name, decode_text(data), None
