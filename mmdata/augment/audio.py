@@ -9,12 +9,18 @@ so both kernels draw nothing. Resampling is a Kaiser-windowed sinc kernel in tor
 Deterministic ops for the ``normalize`` stage (also usable in the ``audio`` section): ``to_mono``
 (downmix), ``resample``, ``pad_trim`` (a fixed duration) and ``logmel``. Crops and pads share one
 window kernel (``_window``: outside the clip reads zeros).
+
+A normalize stage that trims clips (``pad_trim`` keeping the start, after ``to_mono`` / ``resample``
+only) reads the first frames of a clip alone: :func:`decode_frames` gives the reader that many
+(:class:`DecodeFrames`, the resampler's reach included), so an hour-long clip is not decoded whole
+to keep 30 s — with the same normalized output, bit for bit.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -641,3 +647,91 @@ class LogMel(AudioOp):
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         sr = int(batch.sample_rate)  # frames depend on each clip's length: one STFT per row, then re-pad
         return _restack(batch, [logmel(r, sr, self.n_mels, self.win_ms, self.hop_ms) for r in _rows(batch)], field="spec")
+
+
+@dataclass(frozen=True)
+class DecodeFrames:
+    """The frames from the start of a clip that a normalize stage's output depends on, as a function of
+    the clip's sample rate: the reader's audio decode hint (``open_dataset(audio_max_frames=)``).
+
+    ``steps`` are the stage's leading ops, up to its last trim: ``("to_mono", 0)``, ``("resample", rate)``,
+    ``("pad_trim", seconds)`` (trimming, keeping the start). A ``pad_trim`` keeps ``round(seconds x rate)``
+    frames (as the op counts them); ``resample`` needs, for its first ``m`` outputs, every input its filter
+    reaches from them (:func:`resample_inputs`) — so the stage gives the same output, bit for bit, from
+    those frames as from the whole clip.
+
+    Example:
+        >>> hint = DecodeFrames((("resample", 16000), ("pad_trim", 2.0)))
+        >>> hint(16000), hint(48000)
+        (32000, 96102)
+    """
+
+    steps: tuple[tuple[str, float], ...]
+
+    def __call__(self, rate: int) -> int:
+        rates = [int(rate)]
+        for name, value in self.steps:  # the rate each step sees
+            rates.append(int(value) if name == "resample" else rates[-1])
+        need: int | None = None
+        for (name, value), r in zip(reversed(self.steps), reversed(rates[:-1])):
+            if name == "pad_trim":
+                d = int(round(value * (r or 1)))  # PadTrim's count (_frames)
+                need = d if need is None else min(need, d)
+            elif name == "resample" and need is not None and r != int(value) and r > 0:
+                need = resample_inputs(need, r, int(value))
+        return max(1, need if need is not None else 1)
+
+
+def resample_inputs(outputs: int, orig: int, new: int) -> int:
+    """The input frames (from the start) that the first ``outputs`` frames of :func:`resample` from ``orig``
+    to ``new`` Hz depend on, with either kernel: the polyphase convolution computes outputs in blocks of
+    ``new / g`` from ``orig / g`` inputs and the filter's reach either side (g: the rates' gcd); the direct
+    kernel reads the reach around each output's position. Cut to that many frames, a clip resamples to
+    the same first ``outputs`` frames.
+
+    Example:
+        >>> resample_inputs(16000, 48000, 16000)  # 1 s at 16 kHz: 1 s at 48 kHz plus the filter's reach
+        48102
+    """
+    if outputs <= 0 or orig == new:
+        return max(0, outputs)
+    g = math.gcd(orig, new)
+    o, n = orig // g, new // g
+    pad = _reach(o, n)[1]
+    last = outputs - 1
+    return max((last // n + 1) * o + pad, (last * o) // n + pad + 2)
+
+
+def decode_frames(recipe: Any) -> DecodeFrames | None:
+    """The reader's audio decode hint for ``recipe``'s normalize stage (a :class:`~mmdata.augment.Recipe`),
+    or None when the stage needs whole clips: its ``normalize.audio`` must start with ``to_mono`` /
+    ``resample`` ops and hold a ``pad_trim`` that trims keeping the start (``trim: true``, ``align:
+    start``); the hint follows those ops up to the last such trim. Any other op first (a ``pad``, a
+    centred trim, a user's op) gives None, and so does an audio op in another section of the stage.
+
+    Example:
+        >>> from mmdata.augment.recipe import load_recipe
+        >>> r = load_recipe({"normalize": {"audio": [{"op": "to_mono"}, {"op": "pad_trim", "seconds": 30}]}})
+        >>> decode_frames(r)(48000), decode_frames(load_recipe({"normalize": {"audio": [{"op": "to_mono"}]}}))
+        (1440000, None)
+    """
+    sections = getattr(recipe, "normalize_sections", {}) or {}
+    for name, ops in sections.items():
+        if name != "audio" and any(getattr(op, "field", None) in ("audio", "spec") or getattr(op, "section", None) == "audio"
+                                   for op in ops):
+            return None  # an audio op elsewhere in the stage reads the clip: not ours to reason about
+    steps: list[tuple[str, float]] = []
+    chain: list[tuple[str, float]] = []
+    for op in sections.get("audio", []):
+        if float(getattr(op, "p", 1.0)) != 1.0:
+            break
+        if type(op) is ToMono:
+            chain.append(("to_mono", 0))
+        elif type(op) is Resample:
+            chain.append(("resample", int(op.rate)))
+        elif type(op) is PadTrim and op.trim and op.align == "start":
+            chain.append(("pad_trim", float(op.seconds)))
+            steps = list(chain)
+        else:
+            break
+    return DecodeFrames(tuple(steps)) if steps else None
