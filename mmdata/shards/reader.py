@@ -73,12 +73,15 @@ from mmdata.codecs import (
     LABEL_EXTS,
     PICKLE_EXTS,
     TEXT_EXTS,
+    AudioFrames,
     DecodeError,
     OversizeMediaError,
     StandardFieldError,
     UnsafeMemberError,
+    audio_frames,
     decode_member,
     field_of,
+    frames_wanted,
     member_type,
 )
 from mmdata.checks import check_sources_exist, expect_bool, expect_int, expect_names, expect_size
@@ -281,6 +284,18 @@ class _Skip(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+#: ``Sample.meta`` key of a clip's whole length in seconds when ``audio_max_frames`` decoded only its start
+AUDIO_SECONDS = "audio_seconds"
+
+
+def _expect_frames(value: Any) -> AudioFrames | None:
+    """``open_dataset(audio_max_frames=)`` as given, else a ShardError saying what it takes."""
+    if value is None or callable(value):
+        return value
+    return expect_int(value, "audio_max_frames", minimum=1, error=ShardError,
+                      unit="frames, or a function of the sample rate giving them")
 
 
 def _reason(exc: Exception, ext: str) -> str:
@@ -883,7 +898,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
                  image_max_size: tuple[int, int] | None = None, image_alpha: bool = False, decode_threads: int = 0,
-                 storage_options: dict[str, Any] | None = None, keys: Iterable[str] | None = None) -> None:
+                 storage_options: dict[str, Any] | None = None, keys: Iterable[str] | None = None,
+                 audio_max_frames: AudioFrames | None = None) -> None:
         # every argument checked here, before anything is read: a wrong one names itself now, not as
         # "'<' not supported" or "high <= 0" once iteration starts (in a DataLoader worker)
         if on_error not in ON_ERROR:
@@ -906,6 +922,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                                            unit="bytes")
         self.image_max_size = expect_size(image_max_size, "image_max_size", error=ShardError)
         self.image_alpha = expect_bool(image_alpha, "image_alpha", error=ShardError)
+        self.audio_max_frames = _expect_frames(audio_max_frames)
         self.decode_threads = expect_int(decode_threads, "decode_threads", minimum=0, error=ShardError)
         expect_int(epoch, "epoch", minimum=0, error=ShardError)
         self.storage_options = dict(storage_options) if storage_options else None
@@ -1468,7 +1485,9 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 return None, ("missing required modality", f"required modality {req!r} is missing (has {sorted(keep)})")
         return (None if keep == exts else keep), None
 
-    def _build(self, key: str, raw: dict[str, bytes]) -> tuple[dict[str, Any], int | None]:
+    def _build(self, key: str, raw: dict[str, bytes]) -> tuple[dict[str, Any], int | None, float | None]:
+        """The sample's decoded fields, its sample rate and, when ``audio_max_frames`` left the end of its
+        clip undecoded, the clip's whole length in seconds (its header's; None otherwise)."""
         if not self.decode:
             sig = tuple(raw)
             plan = self._raw_plans.get(sig)
@@ -1477,7 +1496,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             keep, refused = plan
             if refused is not None:
                 raise _Skip(*refused)
-            return (raw if keep is None else {e: raw[e] for e in keep}), None
+            return (raw if keep is None else {e: raw[e] for e in keep}), None, None
         sig = tuple(raw)
         if sig not in self._fields_twice:  # decided once per set of extensions
             self._fields_twice[sig] = _same_field(tuple(e for e in sig if self._wanted(e)))
@@ -1486,12 +1505,14 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             raise _Skip(*twice)  # so a broken k.png is the same `repeated member` as with decode=False
         fields: dict[str, Any] = {}
         rate = None
+        whole = None
         for ext, data in raw.items():
             if not self._wanted(ext):
                 continue
             try:
                 name, value, sr = decode_member(ext, data, allow_pickle=self.allow_pickle,
-                                                image_max_size=self.image_max_size, image_alpha=self.image_alpha)
+                                                image_max_size=self.image_max_size, image_alpha=self.image_alpha,
+                                                audio_max_frames=self.audio_max_frames)
             except (DecodeError, MemoryError) as exc:
                 if not isinstance(exc, MemoryError) and not isinstance(exc.__cause__, MemoryError):
                     raise _Skip(_reason(exc, ext), f"{key}.{ext}: {exc}") from exc
@@ -1503,12 +1524,16 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             fields[name] = value
             if sr is not None:
                 rate = sr
+                if self.audio_max_frames is not None and name == "audio" and sr > 0 \
+                        and value.shape[-1] >= (frames_wanted(self.audio_max_frames, sr) or 0):
+                    total = audio_frames(data)  # the header's length: the clip may go on past what was decoded
+                    whole = round(total / sr, 6) if total is not None and total > value.shape[-1] else None
         for req in self.required:
             if req not in fields:
                 raise _Skip("missing required modality", f"required modality {req!r} is missing (has {sorted(fields)})")
-        return fields, rate
+        return fields, rate, whole
 
-    def _try_build(self, item: tuple[str, str, dict[str, bytes]]) -> tuple[dict[str, Any], int | None] | _Skip:
+    def _try_build(self, item: tuple[str, str, dict[str, bytes]]) -> tuple[dict[str, Any], int | None, float | None] | _Skip:
         try:
             return self._build(item[1], item[2])
         except _Skip as exc:
@@ -1579,7 +1604,9 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {built}") from built
                 self._count(built.reason, shard, key, str(built))
                 continue
-            fields, rate = built
+            fields, rate, whole = built
+            if whole is not None:  # audio_max_frames decoded the start of a longer clip: its length
+                meta[AUDIO_SECONDS] = whole
             if self.skipped:
                 meta["skipped"] = dict(self.skipped)
             yield new_sample(key, fields, rate, meta)
@@ -1820,7 +1847,8 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
                  allow_pickle: bool = False, required: Sequence[str] | None = None, decode: bool = True,
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
                  image_max_size: tuple[int, int] | None = None, image_alpha: bool = False, decode_threads: int = 0,
-                 storage_options: dict[str, Any] | None = None, keys: Iterable[str] | None = None) -> ShardDataset:
+                 storage_options: dict[str, Any] | None = None, keys: Iterable[str] | None = None,
+                 audio_max_frames: AudioFrames | None = None) -> ShardDataset:
     """Open shards as a torch IterableDataset of aligned :class:`~mmdata.Sample`.
 
     Args:
@@ -1872,6 +1900,12 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
             not opened). ``num_samples``, ``samples_per_reader`` (so ``len(mmdata.loader(...))``) and
             resume count the selected samples only; damage to samples not selected is not reported. A
             key the split does not hold raises ShardError naming a few (and the split holding them).
+        audio_max_frames: decode hint for the ``audio`` field: the frames from the start of each clip that
+            are used — an int, or a function of the clip's sample rate
+            (``mmdata.augment.audio.DecodeFrames``, what :func:`mmdata.loader` passes when the
+            recipe's normalize stage trims clips); the rest of a longer clip is not decoded, and
+            ``meta["audio_seconds"]`` gives its whole length (from its header). The header's size checks
+            stay; damage past those frames is not met. None (default): whole clips.
 
     Example:
         >>> import tempfile
@@ -1886,4 +1920,4 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
                         on_error=on_error, allow_pickle=allow_pickle, required=required, decode=decode,
                         buffer_size=buffer_size, partition=partition, max_member_bytes=max_member_bytes,
                         image_max_size=image_max_size, image_alpha=image_alpha, decode_threads=decode_threads,
-                        storage_options=storage_options, keys=keys)
+                        storage_options=storage_options, keys=keys, audio_max_frames=audio_max_frames)
