@@ -22,6 +22,13 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
   avdigits (a few MB decoded). The process keeps the last few decoded splits of a dataset folder
   (:func:`decoded_split`), so the next loader of the same split — the next run of an ablation
   worker — does not decode again; :func:`clear_decoded` frees them.
+* Long clips: when the normalize stage trims audio keeping the start (``pad_trim`` after ``to_mono`` /
+  ``resample``: the trainer's ``max_seconds``), the reader decodes only the frames that stage reads
+  (``open_dataset(audio_max_frames=)``, :func:`mmdata.augment.audio.decode_frames`: the resampler's
+  reach included), with the same normalized tensors, bit for bit: an hour-long clip costs its first
+  seconds. ``audio_max_frames=None`` decodes whole clips.
+* Padding: a batch of images of several sizes, or of clips much shorter than the batch's length
+  (the normalize stage's ``pad_trim``, else the longest clip), is warned about once per loader.
 * Epochs: ``set_epoch(e)`` picks the next pass's epoch; without it every new pass over the loader is
   the next epoch (new order, balance and augmentation draws), like the datasets it wraps.
 * Resume: ``state_dict()`` after k batches, ``load_state_dict()`` on a fresh loader → exactly the
@@ -47,6 +54,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from mmdata.augment.audio import decode_frames
 from mmdata.augment.balance import Balanced, BalancePlan, index_groups
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import BALANCE_KEYS, Recipe, load_recipe, params_seed, validate_balance
@@ -55,12 +63,15 @@ from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.blend import BlendDataset
-from mmdata.shards.reader import (EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world, expect_keys,
-                                   open_dataset, reader_id)
+from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world,
+                                   expect_keys, open_dataset, reader_id)
 from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
 
 AUGMENT_ON = ("workers", "device")
+#: a batch whose shortest clip is under this share of the batch's length (the normalize length) is
+#: warned about: more than half of that clip is zero padding
+AUDIO_PADDING_WARN = 0.5
 STAGES = ("train", "eval")
 #: open_dataset's options a loader passes on (``**reader_kw``); the others it sets from its own arguments
 READER_OPTIONS = tuple(p for p in inspect.signature(open_dataset).parameters
@@ -149,6 +160,22 @@ def _count_refused(reader: ShardDataset, sample: Sample, exc: Exception) -> None
     reader._count(RECIPE_REFUSED, str(sample.meta.get("shard", "?")), sample.key, str(exc))
 
 
+def _audio_lengths(recipe: Recipe) -> bool:
+    """Whether samples should carry their clip's length in ``meta["audio_seconds"]`` before ``recipe``'s
+    normalize stage: when that stage has audio ops, which may pad or trim every clip to one length (the
+    batch's lengths then no longer tell a short clip; :meth:`Loader._note_audio_padding` reads it)."""
+    return bool(recipe.normalize_sections.get("audio"))
+
+
+def _with_length(sample: Sample) -> Sample:
+    """``sample`` with its clip's length in seconds in ``meta["audio_seconds"]`` (the reader's, when it
+    decoded only the start of the clip); as it was without audio."""
+    x = sample.fields.get("audio")
+    if x is None or AUDIO_SECONDS in sample.meta or not sample.sample_rate or not hasattr(x, "shape"):
+        return sample
+    return sample.with_meta(**{AUDIO_SECONDS: round(int(x.shape[-1]) / int(sample.sample_rate), 6)})
+
+
 def decoded_split(path: Any, split: str, modalities: Sequence[str] | None, on_error: str, reader_kw: dict[str, Any],
                   recipe: Recipe) -> tuple[list[Sample], dict[str, int]]:
     """A whole split decoded and normalized (the normalize stage is deterministic), and the samples the
@@ -167,9 +194,14 @@ def decoded_split(path: Any, split: str, modalities: Sequence[str] | None, on_er
                       **reader_kw)  # the whole split; MemoryDataset partitions
     # normalize is deterministic: cache its output (smaller, and done once instead of every epoch)
     decoded = []
+    lengths = _audio_lengths(recipe)
     for s in ds:
         try:
-            decoded.append(recipe.normalize(Sample(s.key, s.fields, s.sample_rate, {"shard": s.meta.get("shard")})))
+            meta = {"shard": s.meta.get("shard")}
+            if lengths and AUDIO_SECONDS in s.meta:
+                meta[AUDIO_SECONDS] = s.meta[AUDIO_SECONDS]
+            kept = Sample(s.key, s.fields, s.sample_rate, meta)
+            decoded.append(recipe.normalize(_with_length(kept) if lengths else kept))
         except ShardError as exc:  # refused by the recipe (a target of another size): skipped like a bad member
             if on_error == "raise" or not isinstance(ds, ShardDataset):
                 raise
@@ -197,10 +229,13 @@ class _Augmented(IterableDataset):  # type: ignore[type-arg]
         self.recipe = recipe
         self.stage = stage
         self.reader = reader
+        self.lengths = _audio_lengths(recipe)
 
     def __iter__(self) -> Iterator[Sample]:
         default = int(getattr(self.source, "epoch", 0))
         for s in self.source:  # a source that fixes the epoch when its iteration starts says so in meta["epoch"]
+            if self.lengths:
+                s = _with_length(s)
             try:
                 out = self.recipe.apply_sample(s, int(s.meta.get("epoch", default)), self.stage)
             except ShardError as exc:
@@ -267,6 +302,9 @@ class Loader:
                               "image_max_size out (a recipe with targets decodes images at full size)")
         if "image_alpha" not in reader_kw:
             reader_kw["image_alpha"] = blends_alpha(self.recipe)
+        if "audio_max_frames" not in reader_kw:  # audio_max_frames=None turns the hint off
+            # the frames of each clip the normalize stage reads (it trims them): the rest is not decoded
+            reader_kw["audio_max_frames"] = decode_frames(self.recipe)
         blended = isinstance(path, Mapping)
         if weights is not None and not blended:
             raise MMDataError(f"weights={weights!r}: weights blend several datasets; pass them as a mapping of names to "
@@ -317,6 +355,7 @@ class Loader:
         self._final: dict[str, int] | None = None
         self._pinned = True  # the next iteration's epoch was chosen (constructor, set_epoch, load_state_dict)
         self._padding_warned = False
+        self._audio_warned = False
         self._active = False  # a pass is under way
 
     @property
@@ -594,6 +633,37 @@ class Loader:
                       "resize + center_crop to normalize.image in the recipe (mmdata.augment.recipe.normalize_spec(image_size=...)); "
                       "said once per loader", UserWarning, stacklevel=3)
 
+    def _note_audio_padding(self, batch: Batch) -> None:
+        """Warn once per loader when a batch's clips are much shorter than its length — the normalize
+        stage's ``pad_trim`` (or collate, to the longest clip) zero-pads them, which the model hears as
+        silence: when the shortest is under :data:`AUDIO_PADDING_WARN` of that length. Each clip's length
+        is the one it had before the normalize stage (``meta["audio_seconds"]``), else its length in the
+        batch (``batch.lengths["audio"]``)."""
+        if self._audio_warned or "audio" not in batch.data or not batch.sample_rate:
+            return
+        rate = float(batch.sample_rate)
+        full = int(batch["audio"].shape[-1])
+        rows = len(batch.keys)
+        present = batch.present["audio"].tolist() if "audio" in batch.present else [True] * rows
+        metas = batch.meta.get("samples") or [{}] * rows
+        lengths = batch.lengths["audio"].tolist() if "audio" in batch.lengths else [full] * rows
+        secs = [float(m[AUDIO_SECONDS]) if AUDIO_SECONDS in m else n / rate
+                for p, m, n in zip(present, metas, lengths) if p]
+        target = full / rate
+        if not secs or target <= 0 or min(secs) >= AUDIO_PADDING_WARN * target:
+            return
+        self._audio_warned = True
+        shares = sorted(max(0.0, 1.0 - s / target) for s in secs)
+        median = shares[len(shares) // 2] if len(shares) % 2 else (shares[len(shares) // 2 - 1] + shares[len(shares) // 2]) / 2
+        trimmed = " (longer ones are trimmed, keeping the start)" if max(secs) > target + 0.5 / rate else ""
+        warnings.warn(
+            f"mmdata.loader: split {self.split!r}: a batch holds clips of {min(secs):.2f} to {max(secs):.2f} s, "
+            f"zero-padded to {target:.2f} s{trimmed}: the median clip is {100 * median:.0f}% padding (the shortest "
+            f"{100 * shares[-1]:.0f}%), which the model hears as silence; for less padding set max_seconds nearer the "
+            f"typical clip (mmdata.train(max_seconds=...), --max-seconds) or a pad_trim of that length in the recipe's "
+            f"normalize.audio (mmdata.augment.recipe.normalize_spec(seconds=...)); said once per loader",
+            UserWarning, stacklevel=3)
+
     def _finish(self, batch: Batch) -> Batch:
         if self.stage != "train":
             return batch
@@ -639,6 +709,7 @@ class Loader:
         try:
             for cpu_batch in it:
                 self._note_padding(cpu_batch)
+                self._note_audio_padding(cpu_batch)
                 nxt = to_device(cpu_batch)  # copy of batch k+1 overlaps compute on batch k (side stream on CUDA)
                 if pending is not None:
                     self._track(pending)  # count a batch as consumed only when it is handed out
