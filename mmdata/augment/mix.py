@@ -1,7 +1,11 @@
 """Batch-level mixing (recipe section ``batch:``): run after collate, on any device.
 
 Both write the mixed target as ``batch["label_b"]`` and ``batch["mix_lam"]`` (B,) float: the training
-target is ``lam * onehot(label) + (1 - lam) * onehot(label_b)``. Params (partner permutation, lambda,
+target is ``lam * onehot(label) + (1 - lam) * onehot(label_b)``. Every mixed batch — with class labels or
+not — also carries ``mix_lam`` and, in ``batch.meta["mix_partner"]`` (host (B,) int64), the row whose
+target is mixed into each row's (its own where the row's label is not mixed): a metadata target (``mmdata
+train --target``: label sets, numbers) mixes as ``lam * y + (1 - lam) * y[mix_partner]``
+(:meth:`mmdata.train.targets.Target.mixed`). Params (partner permutation, lambda,
 which rows mix) are drawn per batch on the CPU from ``derive(seed, epoch, "batch:" + hash of the batch's
 keys, op index)``; the partners form a derangement (:func:`derangement`: no row is its own partner).
 
@@ -20,7 +24,9 @@ Labels: a row's *primary* modality is the first of the op's modalities it has (m
 audio; mixgen: image, else text). The label is mixed — ``mix_lam = lam``, ``label_b`` the partner's —
 when the primary was mixed (what timm's Mixup, which mixes every image, and MixGen, which mixes image and
 text together, assume); otherwise ``mix_lam = 1`` and ``label_b`` is the row's own label, so the loss
-of that row is its plain cross-entropy (an unlabelled partner does not remove it either).
+of that row is its plain cross-entropy (an unlabelled partner does not remove it either). A mixed row
+whose partner is unlabelled is left out of the loss (half of its target is unknown); an unlabelled row
+is left out as ever.
 
 A batch is mixed once: ``label_b`` / ``mix_lam`` describe one pairing, so a second mixing op on a mixed
 batch raises :class:`~mmdata.errors.RecipeError` naming both ops (:func:`check_batch_section` is the
@@ -44,6 +50,8 @@ from mmdata.types import Batch
 
 #: ``batch.meta`` key naming the op that mixed the batch ("batch[0] (mixup)")
 MIXED_BY = "mixed_by"
+#: ``batch.meta`` key of the host (B,) int64 rows whose targets are mixed into each row's (own row: not mixed)
+MIX_PARTNER = "mix_partner"
 
 
 def derangement(rng: np.random.Generator, n: int) -> list[int]:
@@ -203,9 +211,8 @@ def _mix_spec(batch: Batch, out: Batch, pair: _Pairing, mixed: torch.Tensor) -> 
 
 
 def _labels(batch: Batch, out: Batch, pair: _Pairing, mixed: dict[str, torch.Tensor], modalities: Sequence[str]) -> None:
-    """label_b / mix_lam: mixed where the row's primary modality (first of ``modalities`` it has) was."""
-    if "label" not in batch:
-        return
+    """mix_lam, the mix_partner rows and (with class labels) label_b: mixed where the row's primary
+    modality (first of ``modalities`` it has) was."""
     label_mixed = torch.zeros(pair.n, dtype=torch.bool)
     decided = torch.zeros(pair.n, dtype=torch.bool)
     for m in modalities:
@@ -214,10 +221,14 @@ def _labels(batch: Batch, out: Batch, pair: _Pairing, mixed: dict[str, torch.Ten
         has = batch.present.get(m, torch.ones(pair.n, dtype=torch.bool))
         label_mixed |= has & ~decided & mixed.get(m, torch.zeros(pair.n, dtype=torch.bool))
         decided |= has
-    lab = batch["label"]
-    m_dev = on(label_mixed, lab.device)
-    out.data["label_b"] = torch.where(m_dev, lab[pair.perm.to(lab.device)], lab)
-    lam = pair.lam.to(lab.device)
+    # host: a metadata target is built on the host and indexed by it (mmdata.train.targets.Target.mixed)
+    out.meta[MIX_PARTNER] = torch.where(label_mixed, pair.perm_h, torch.arange(pair.n))
+    lab = batch["label"] if "label" in batch else None
+    dev = pair.lam.device if lab is None else lab.device
+    m_dev = on(label_mixed, dev)
+    if lab is not None:
+        out.data["label_b"] = torch.where(m_dev, lab[pair.perm.to(lab.device)], lab)
+    lam = pair.lam.to(dev)
     out.data["mix_lam"] = torch.where(m_dev, lam, torch.ones_like(lam))
 
 

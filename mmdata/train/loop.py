@@ -56,7 +56,7 @@ from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_option
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.train.targets import (META_FIELD, Target, apply_label_noise, label_noise_plan, masked_loss,  # noqa: F401
-                                  noisy_labels, resolve)  # the label helpers: importable here as before
+                                  noisy_labels, read_values, resolve, settle)  # the label helpers: importable here as before
 from mmdata.types import Batch
 
 VAL_INPUTS_FACTOR = 4  # val's model inputs (float32) against its decoded size (uint8 images): kept within the cache budget
@@ -224,21 +224,14 @@ def _check_roles(recipe: Any, pretrain: str | None, label_fraction: float) -> No
                           "read the split named train); drop one of them")
 
 
-def _check_target(target: str, recipe: Any, pretrain: str | None, probe: bool, label_fraction: float) -> None:
-    """What a metadata target (--target) does not support yet: the pre-training, probe and label-fraction
-    paths read the card's class labels, and a recipe's batch ops (mixup, mixgen) mix class labels."""
-    what = [w for w, on in (("--pretrain (pretrain=)", pretrain is not None), ("--probe (probe=)", probe),
-                            ("--label-fraction (label_fraction=)", label_fraction != 1.0)) if on]
-    if what:
-        raise MMDataError(f"{' and '.join(what)} with --target {target}: not supported yet (they train on the card's "
-                          "class labels); drop one of them")
-    if recipe is not None:
-        import mmdata
+def _check_target(target: str, pretrain_args: dict[str, Any] | None) -> None:
+    """What a metadata target (--target) does not support: removing same-class negatives in pre-training
+    (``exclude_same_class``), which are the card's classes, not the target's label sets or numbers."""
+    from mmdata.train.contrastive import pretrain_options
 
-        mixing = [op.name for op in mmdata.load_recipe(recipe).sections.get("batch", [])]
-        if mixing:
-            raise MMDataError(f"recipe batch: {', '.join(mixing)} mix{'es' * (len(mixing) == 1)} class labels; a --target "
-                              f"{target} run cannot mix its targets yet: drop the recipe's batch section")
+    if pretrain_options(pretrain_args).get("exclude_same_class"):
+        raise MMDataError(f"--pretrain-arg exclude_same_class=true with --target {target}: it removes the card's class "
+                          "label's same-class negatives from pre-training, not the target's; drop one of them")
 
 
 def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
@@ -271,7 +264,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     if roles is not None:
         _check_roles(recipe, pretrain, label_fraction)
     if target is not None:
-        _check_target(target, recipe, pretrain, probe, label_fraction)
+        _check_target(target, pretrain_args)
     classes, names = _classes(data, card, need_classes=not pretrain_only, roles=roles, target=target is not None)
     st = IndexStats(data, roles)
     modalities, left_out = choose_modalities(st, modalities, card)
@@ -282,8 +275,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         samples = {s: st.labels(s) for s in SPLITS}
         data_warnings = class_warnings(st, names)
     else:  # a metadata key: its kind, labels or training mean / sd and counts come from one read of the metadata
-        goal, samples, data_warnings = resolve(str(data), target, {s: role_splits(roles, s) for s in SPLITS},
-                                               on_error=on_error)
+        values = read_values(str(data), target, {s: role_splits(roles, s) for s in SPLITS}, on_error=on_error)
+        goal, samples, data_warnings = settle(str(data), target, values)
         classes, names = goal.outputs, goal.names
     augmented = set((card.get("augmentation") or {}).get("augmented_splits") or ())
     for role in ("val", "test"):  # scored on augmented copies: the scores are not of the held-out data
@@ -326,6 +319,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                    label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                    recipe=full, device=dev, cache=plan["train"], num_workers=num_workers, progress=progress and rank == 0,
                    eval_split="test" if "test" in splits else None)
+    if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
+        prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed)
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
@@ -363,6 +358,15 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             + "splits decoded once into memory: " + (", ".join(s for s, v in plan.items() if v) or "none")
             + f" (cache={cache!r}, budget {cache_budget_mb:g} MiB); the rest is streamed")
     return run
+
+
+def _kept(data: str | Path, keys: Sequence[str], balance: dict[str, Any] | None, seed: int) -> int:
+    """How many of the training samples ``keys`` the loader's ``balance`` (a label fraction's) keeps: the
+    same per-key draw (seed, sample key) that drops the others from every epoch."""
+    from mmdata.augment.balance import BalancePlan, index_groups
+
+    plan = BalancePlan(index_groups(data, "train", "label"), {**(balance or {}), "mode": "none"}, seed)
+    return sum(plan.repeats(k, 0) > 0 for k in keys)
 
 
 def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
@@ -552,8 +556,11 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             Hamming loss; best epoch by val micro-F1), numbers a **regression** (standardised squared
             error; MAE, RMSE, Pearson r, R²; best epoch by val MAE). A sample without the key is
             unlabelled. ``metrics["target"]`` records the kind, labels or training mean / sd
-            (:mod:`mmdata.train.targets`). Not with ``pretrain`` / ``probe`` / ``label_fraction`` yet,
-            nor with a recipe's mixing ops.
+            (:mod:`mmdata.train.targets`). A recipe's mixing ops mix the targets (``lam * y_i + (1 - lam)
+            * y_partner``: label vectors under BCE, standardised numbers under squared error);
+            ``label_fraction`` keeps the same seeded subset of training samples as for classes
+            (``labelled_train``: those of them holding the key); ``probe`` and ``pretrain`` work as for
+            classes (not ``pretrain_args={"exclude_same_class": True}``: its classes are the card's).
 
     Returns:
         ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},

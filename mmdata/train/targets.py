@@ -22,6 +22,17 @@ Label noise (the ablation's planted harmful control) keeps its meaning — a fix
 targets replaced, the same every epoch: a flipped multi-label target becomes a random label set (each
 label on with probability one half), a flipped number a draw from the training distribution's normal
 (in standardised units, a standard normal).
+
+Mixing (a recipe's ``batch:`` mixup / mixgen, :mod:`mmdata.augment.mix`): a row whose primary modality
+was mixed trains on ``lam * y_i + (1 - lam) * y_partner`` — for a multi-label target the label vectors
+(binary cross-entropy on the soft target, as timm's Mixup does for multi-label), for a regression the
+standardised values (squared error against the mixed value); any other row keeps its own target
+(``mix_lam`` 1). The rules are the class path's: an unlabelled row stays out of the loss, and so does a
+mixed row whose partner is unlabelled (half of its target is unknown), while a row that was not mixed
+stays in whatever its partner. Label noise comes first: a flipped sample brings its noisy target
+wherever it appears, as the row or as a partner. (The class path mixes the partner's clean label —
+``label_b`` is written by the mixing op before the loss draws the noise — and keeps doing so: its runs
+are unchanged.)
 """
 
 from __future__ import annotations
@@ -146,7 +157,7 @@ def masked_loss(logits: torch.Tensor, batch: Batch, y: torch.Tensor) -> tuple[to
     back-propagates, so DDP ranks stay in step)."""
     ce = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
     keep = y >= 0
-    if "mix_lam" in batch:  # mixing ops: lam * CE(label) + (1 - lam) * CE(label_b)
+    if "mix_lam" in batch and "label_b" in batch:  # mixing ops: lam * CE(label) + (1 - lam) * CE(label_b)
         lam = batch["mix_lam"].to(logits.device, non_blocking=True)
         yb = batch["label_b"].to(logits.device, non_blocking=True)
         ce = lam * ce + (1 - lam) * F.cross_entropy(logits, yb.clamp(min=0), reduction="none")
@@ -252,18 +263,56 @@ class Target:
         labels gives a zero loss that still back-propagates)."""
         if self.kind == "classes":
             return masked_loss(logits, batch, y)
-        if "mix_lam" in batch:
-            raise MMDataError(f"the recipe's mixing op (mixup / mixgen) mixes class labels; a {self.kind} target "
-                              f"({self.key!r}) cannot be mixed yet: drop the op from the recipe")
-        if self.kind == "multilabel":
-            keep = (y >= 0).all(1)
-            per_row = F.binary_cross_entropy_with_logits(logits, y.clamp(min=0), reduction="none").sum(1)
+        soft, keep = self.mixed(batch, y)
+        if self.kind == "multilabel":  # a soft target on a mixed row: BCE with logits takes it as it is
+            per_row = F.binary_cross_entropy_with_logits(logits, soft, reduction="none").sum(1)
         else:
-            keep = ~torch.isnan(y)
-            per_row = (logits.squeeze(1) - torch.nan_to_num(y)) ** 2
+            per_row = (logits.squeeze(1) - soft) ** 2
         w = keep.to(per_row.dtype)
         n = w.sum()
         return (per_row * w).sum() / n.clamp(min=1), n
+
+    def mixed(self, batch: Batch, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(training targets, rows in the loss) of a multi-label or regression batch, on ``y``'s device:
+        ``y`` with unlabelled entries zeroed, or on a batch a mixing op mixed, ``lam * y + (1 - lam) *
+        y[partner]`` (``batch["mix_lam"]``, ``batch.meta["mix_partner"]``); a row is in the loss when it
+        and its partner are labelled (an unmixed row is its own partner, lam 1: its target exactly).
+
+        Raises:
+            MMDataError: a mixed batch without ``mix_partner`` (a user's mixing op that writes only
+                ``label_b`` / ``mix_lam``, which mix class labels).
+
+        Example:
+            >>> from mmdata import Sample, collate
+            >>> t = Target("regression", "s", [], 0.0, 1.0)
+            >>> b = collate([Sample("a", {"json": {"s": 1.0}}), Sample("b", {"json": {"s": 3.0}})])
+            >>> b = b.replace(mix_lam=torch.tensor([0.75, 1.0]))
+            >>> b.meta["mix_partner"] = torch.tensor([1, 1])
+            >>> soft, keep = t.mixed(b, t.values(b, torch.device("cpu"))[0])
+            >>> soft.tolist(), keep.tolist()
+            ([1.5, 3.0], [True, True])
+        """
+        from mmdata.augment.mix import MIX_PARTNER, MIXED_BY
+
+        if self.kind == "multilabel":
+            labelled = (y >= 0).all(1)
+            clean = y.clamp(min=0)
+        else:
+            labelled = ~torch.isnan(y)
+            clean = torch.nan_to_num(y)  # an unlabelled row's NaN would reach the gradient through its zero weight
+        if "mix_lam" not in batch:
+            return clean, labelled
+        partner = batch.meta.get(MIX_PARTNER)
+        if partner is None:
+            by = batch.meta.get(MIXED_BY) or "a mixing op"
+            raise MMDataError(f"{by} mixed this batch for class labels only (label_b / mix_lam, without "
+                              f"batch.meta[{MIX_PARTNER!r}], the partner rows): a {self.kind} target ({self.key!r}) "
+                              f"cannot be mixed by it; write {MIX_PARTNER} as mmdata's mixup / mixgen do, or drop the op")
+        lam = batch["mix_lam"].to(y.device, non_blocking=True)
+        idx = partner.to(y.device, non_blocking=True)
+        if self.kind == "multilabel":
+            lam = lam[:, None]
+        return lam * clean + (1 - lam) * clean[idx], labelled & labelled[idx]
 
     def noisy(self, y: torch.Tensor, keys: Sequence[str], fraction: float, seed: int) -> torch.Tensor:
         """Targets with a fixed ``fraction`` of rows replaced (the same every epoch; see the module docstring)."""
@@ -356,10 +405,28 @@ def resolve(data: str, key: str, splits: Mapping[str, str | list[str]], *, on_er
 
     Raises naming the key when no training sample has it (listing the keys the metadata has), and
     naming a sample when values are neither numbers nor label sets, or mix the two."""
+    return settle(data, key, read_values(data, key, splits, on_error=on_error))
+
+
+@dataclass
+class Values:
+    """What :func:`read_values` read: ``{role: [(sample key, value or None)]}`` in stream order, and
+    (up to 1000 of) the metadata keys seen, for an error about a key no sample has."""
+
+    by_role: dict[str, list[tuple[str, Any]]]
+    seen_keys: set[str]
+
+    def labelled(self, role: str) -> list[str]:
+        """The sample keys of ``role`` that hold a value (missing ones, as :func:`resolve` reads them, not)."""
+        return [k for k, v in self.by_role.get(role, []) if not _missing(v)]
+
+
+def read_values(data: str, key: str, splits: Mapping[str, str | list[str]], *, on_error: str = "raise") -> Values:
+    """Read ``key`` from every sample's metadata in the run's splits (one pass, the ``.json`` members only);
+    :func:`settle` makes the target of them."""
     import mmdata
 
     values: dict[str, list[tuple[str, Any]]] = {}
-    counts: dict[str, dict[str, int]] = {}
     seen_keys: set[str] = set()
     for role, split in splits.items():
         ds = mmdata.open_dataset(data, split=split, modalities=[META_FIELD], on_error=on_error, partition=False)
@@ -370,6 +437,14 @@ def resolve(data: str, key: str, splits: Mapping[str, str | list[str]], *, on_er
                 seen_keys.update(str(k) for k in meta)
             vals.append((smp.key, meta.get(key) if isinstance(meta, Mapping) else None))
         values[role] = vals
+    return Values(values, seen_keys)
+
+
+def settle(data: str, key: str, read: Values) -> tuple[Target, dict[str, dict[str, int]], list[str]]:
+    """The target, counts and warnings of :func:`resolve` from values already read (:func:`read_values`)."""
+    values, seen_keys = read.by_role, read.seen_keys
+    counts: dict[str, dict[str, int]] = {}
+    for role, vals in values.items():
         lab = sum(not _missing(v) for _, v in vals)
         counts[role] = {"samples": len(vals), "labelled": lab, "unlabelled": len(vals) - lab}
     train = [(k, v) for k, v in values.get("train", []) if not _missing(v)]

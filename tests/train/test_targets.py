@@ -185,13 +185,14 @@ def test_mixed_numbers_and_labels_are_refused(tmp_path: Path) -> None:
         train(tmp_path / "ds", target="y", **{**FAST, "epochs": 1})
 
 
-def test_what_targets_do_not_support_yet_is_refused_before_training(targets_ds, tmp_path: Path) -> None:
+def test_what_targets_do_not_support_is_refused_before_training(targets_ds, tmp_path: Path) -> None:
+    """--probe, --label-fraction and the recipe's mixing ops work with a target now
+    (tests/train/test_target_mixing.py); same-class negatives of pre-training are the card's classes."""
     ds = targets_ds
-    with pytest.raises(MMDataError, match=r"--probe \(probe=\) with --target score: not supported yet"):
-        train(ds, target="score", probe=True, **{**FAST, "epochs": 1})
-    recipe = {"seed": 0, "batch": [{"op": "mixup", "p": 1.0, "alpha": 0.4}]}
-    with pytest.raises(MMDataError, match=r"recipe batch: mixup mixes class labels; a --target score run cannot mix"):
-        train(ds, target="score", recipe=recipe, **{**FAST, "epochs": 1})
+    with pytest.raises(MMDataError, match=r"--pretrain-arg exclude_same_class=true with --target score: .* drop one"):
+        train(ds, target="score", pretrain="contrastive", pretrain_args={"exclude_same_class": "true"},
+              **{**FAST, "epochs": 1})
+    assert not (tmp_path / "contrastive.pt").exists()
 
 
 def test_cli_trains_a_target_and_prints_its_scores(targets_ds, mmdata_cli, capsys: pytest.CaptureFixture[str]) -> None:
