@@ -667,12 +667,6 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
               "imports": tuple(dict.fromkeys([*imports, *extra])), "entry_points": tuple(entry_points)}
     used = tuple(trainer["modalities"]) if bundled and isinstance(trainer.get("modalities"), (list, tuple)) else None
     arms, note = (_resolved_arms(data["arms"], base), None) if resolved else _design_arms(data, base, used)
-    if bundled and trainer.get("target") is not None:  # the trainer refuses them in every run: say so now
-        for a in arms:
-            mixing = [op.name for op in load_recipe(a.recipe).sections.get("batch", [])] if a.recipe is not None else []
-            if mixing:
-                raise RecipeError(f"arm {a.name!r}: its recipe's batch ops ({', '.join(mixing)}) mix class labels; "
-                                  f"trainer.target {trainer['target']!r} cannot be mixed yet: drop them from the arm")
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         twice = sorted(n for n, k in Counter(names).items() if k > 1)
