@@ -7,6 +7,15 @@ timeout kill the child (its whole process group when it leads one of its own, as
 ``start_new_session=True``; and its descendants where psutil is installed), reap it, and fail the
 test with an ``AssertionError`` naming the command, the timeout and the tail of what it printed.
 
+Ranks of a distributed test: :func:`spawn_ranks` is ``torch.multiprocessing.spawn`` with a deadline
+(past it, the ranks and their DataLoader workers are killed and the test fails naming them; without one
+a hung rendezvous or collective waits out gloo's 30-minute default and CI with it), and
+:func:`rendezvous` is an ``init_method`` that needs no TCP port. A port chosen by binding port 0 and
+closing the socket is free only until someone else takes it: the ranks bind it seconds later (they
+start Python, torch and the test module first), and on a busy machine — the other pytest-xdist worker,
+Ray, an S3 or HTTP test server, another suite — anything binding or connecting in between can take it
+(rank 0 then fails with ``EADDRINUSE``).
+
 Import with ``from tests.procs_helpers import wait_or_kill, communicate_or_kill`` (the suite runs with
 ``--import-mode=importlib`` from the repository root, where ``tests`` is a namespace package).
 """
@@ -17,10 +26,15 @@ import os
 import shlex
 import signal
 import subprocess
-from typing import Any, NoReturn
+import time
+from pathlib import Path
+from typing import Any, Callable, NoReturn
 
 TAIL_CHARS = 4000  # how much of the end of stderr (and stdout) the failure message shows
 _REAP_S = 30  # how long to wait for the killed child's pipes to close before giving up on them
+#: a whole 2-rank test (start, rendezvous, reading with DataLoader workers) takes ~5 s on an idle 2-core
+#: machine and ~40 s with a load of 13 there; a hang is ended after this
+RANKS_TIMEOUT_S = 300.0
 
 
 def wait_or_kill(proc: subprocess.Popen, timeout: float) -> int:
@@ -40,6 +54,60 @@ def communicate_or_kill(proc: subprocess.Popen, timeout: float, input: Any = Non
         _fail(proc, timeout)
 
 
+def rendezvous(folder: str | os.PathLike) -> str:
+    """``init_method`` for ``torch.distributed.init_process_group`` through a file in ``folder`` (a
+    test's own ``tmp_path``): no port to collide with, unlike ``tcp://127.0.0.1:PORT``.
+
+    Example:
+        >>> rendezvous("/tmp/t0")  # doctest: +SKIP
+        'file:///tmp/t0/rendezvous'
+    """
+    path = Path(folder, "rendezvous").absolute()
+    assert not path.exists(), f"{path} exists: a FileStore must start from no file (one rendezvous per folder)"
+    return path.as_uri()
+
+
+def spawn_ranks(fn: Callable[..., None], args: tuple = (), nprocs: int = 2, timeout: float = RANKS_TIMEOUT_S) -> None:
+    """``torch.multiprocessing.spawn(fn, args, nprocs)``: ``fn(rank, *args)`` in ``nprocs`` spawned
+    processes; a rank's exception is raised here (``ProcessRaisedException``) as by ``spawn``. Past
+    ``timeout`` seconds the ranks and their descendants (DataLoader workers) are killed and reaped and
+    an ``AssertionError`` names ``fn``, the timeout and the ranks still running.
+    """
+    import torch.multiprocessing as tmp_mp
+
+    context = tmp_mp.start_processes(fn, args=args, nprocs=nprocs, join=False, start_method="spawn")
+    deadline = time.monotonic() + timeout
+    while not context.join(timeout=max(0.0, deadline - time.monotonic())):
+        if time.monotonic() >= deadline:
+            running = [rank for rank, p in enumerate(context.processes) if p.is_alive()]
+            for p in context.processes:
+                _kill_tree(p.pid, p.kill)
+            for p in context.processes:
+                p.join(_REAP_S)
+            raise AssertionError(f"{fn.__module__}.{fn.__qualname__} on {nprocs} ranks did not finish within {timeout} s; "
+                                 f"killed (ranks still running: {running}; their output is in the test's captured stderr)")
+
+
+def _kill_tree(pid: int, kill: Callable[[], None]) -> None:
+    """SIGKILL a process (``kill``) and every descendant psutil finds (when installed)."""
+    descendants = []
+    try:
+        import psutil
+
+        descendants = psutil.Process(pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 — psutil missing, or the process already gone
+        pass
+    try:
+        kill()
+    except OSError:
+        pass
+    for p in descendants:
+        try:
+            p.kill()
+        except Exception:  # noqa: BLE001 — gone already
+            pass
+
+
 def _fail(proc: subprocess.Popen, timeout: float) -> NoReturn:
     """Kill and reap a child that outlived its timeout, then fail with what it printed."""
     piped = proc.stderr is not None
@@ -52,29 +120,11 @@ def _kill(proc: subprocess.Popen) -> None:
     """SIGKILL the child: its process group when it leads a group of its own (``start_new_session``,
     ``process_group=0``), else the child alone; then any descendant psutil found before (one that
     left the group by starting a session of its own, or the grandchildren of a child in ours)."""
-    descendants = []
-    try:
-        import psutil
-
-        descendants = psutil.Process(proc.pid).children(recursive=True)
-    except Exception:  # noqa: BLE001 — psutil missing, or the child already gone
-        pass
     try:
         own_group = os.getpgid(proc.pid) == proc.pid != os.getpgrp()
     except OSError:  # already reaped
         own_group = False
-    try:
-        if own_group:
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            proc.kill()
-    except OSError:
-        pass
-    for p in descendants:
-        try:
-            p.kill()
-        except Exception:  # noqa: BLE001 — gone already
-            pass
+    _kill_tree(proc.pid, (lambda: os.killpg(proc.pid, signal.SIGKILL)) if own_group else proc.kill)
 
 
 def _reap(proc: subprocess.Popen) -> tuple[Any, Any]:

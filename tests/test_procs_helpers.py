@@ -1,5 +1,6 @@
 """tests/procs_helpers.py: a child that outlives its timeout is killed with what it started, and the
-test fails with a message that names it."""
+test fails with a message that names it; so are the ranks of :func:`spawn_ranks`, whose rendezvous
+needs no port."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from tests.procs_helpers import communicate_or_kill, wait_or_kill
+from tests.procs_helpers import communicate_or_kill, rendezvous, spawn_ranks, wait_or_kill
 
 # starts a grandchild sleeper, prints its pid, then sleeps itself
 _PARENT = """import subprocess, sys, time
@@ -107,3 +108,47 @@ def _has_psutil() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _hung_rank(rank: int, out: str) -> None:
+    """Rank 1 starts a child (as a DataLoader worker), records both pids and hangs; rank 0 returns."""
+    if rank == 1:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open(os.path.join(out, "pids.tmp"), "w") as f:
+            f.write(f"{os.getpid()} {child.pid}")
+        os.replace(os.path.join(out, "pids.tmp"), os.path.join(out, "pids"))
+        time.sleep(600)
+
+
+def test_spawn_ranks_kills_a_hung_rank_and_its_children(tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(AssertionError, match=r"_hung_rank on 2 ranks did not finish within 10 s; killed \(ranks still running: \[1\]"):
+        spawn_ranks(_hung_rank, args=(str(tmp_path),), timeout=10)
+    pids = tmp_path / "pids"
+    if pids.exists():  # else the rank was killed before it started its child (a very slow start)
+        for pid in map(int, pids.read_text().split()):
+            assert _gone(pid), f"{pid} still running"
+
+
+def _ranks_all_reduce(rank: int, init_method: str, out: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init_method, rank=rank, world_size=2)
+    try:
+        t = torch.tensor([rank + 1])
+        dist.all_reduce(t)
+        if rank == 1:
+            raise RuntimeError(f"rank 1 saw {int(t)}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_spawn_ranks_meet_through_the_rendezvous_file_and_raise_what_a_rank_raised(tmp_path) -> None:  # noqa: ANN001
+    from torch.multiprocessing import ProcessRaisedException
+
+    with pytest.raises(ProcessRaisedException, match="rank 1 saw 3"):
+        spawn_ranks(_ranks_all_reduce, args=(rendezvous(tmp_path), str(tmp_path)))
+    assert not (tmp_path / "rendezvous").exists()  # the FileStore removes its file when the last rank ends
+    (tmp_path / "rendezvous").write_bytes(b"stale")  # as a killed group leaves it: new ranks would hang on it
+    with pytest.raises(AssertionError, match="one rendezvous per folder"):
+        rendezvous(tmp_path)

@@ -19,6 +19,7 @@ import mmdata
 from mmdata.errors import ShardError
 from mmdata.shards.reader import ShardDataset
 from mmdata.testing import audio_bytes, image_bytes, make_sample_folder
+from tests.procs_helpers import rendezvous, spawn_ranks
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +75,8 @@ def test_exactly_once_with_dataloader_workers(tmp_path: Path, ds: Path, shards_f
     assert set(readers) == {0, 1}
 
 
-def _ddp_worker(rank: int, path: str, port: int, out: str) -> None:
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+def _ddp_worker(rank: int, path: str, init_method: str, out: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=init_method, rank=rank, world_size=2)
     try:
         dataset = mmdata.open_dataset(path, shuffle=True, seed=5)
         keys = [s.key for s in DataLoader(dataset, batch_size=None, num_workers=2)]
@@ -85,12 +86,7 @@ def _ddp_worker(rank: int, path: str, port: int, out: str) -> None:
 
 
 def test_exactly_once_across_ranks_and_workers(tmp_path: Path, ds: Path) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    tmp_mp.spawn(_ddp_worker, args=(str(ds), port, str(tmp_path)), nprocs=2, join=True)
+    spawn_ranks(_ddp_worker, args=(str(ds), rendezvous(tmp_path), str(tmp_path)))
     r0 = Path(tmp_path, "rank0.txt").read_text().split()
     r1 = Path(tmp_path, "rank1.txt").read_text().split()
     assert not set(r0) & set(r1) and len(r0) + len(r1) == 24 and len(set(r0 + r1)) == 24

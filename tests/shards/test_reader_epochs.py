@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as tmp_mp
 from torch.utils.data import DataLoader
 
 import mmdata
@@ -15,6 +13,7 @@ from mmdata.augment.loader import MemoryDataset
 from mmdata.shards.reader import ShardDataset
 from mmdata.testing import make_sample_folder
 from mmdata.types import Sample
+from tests.procs_helpers import rendezvous, spawn_ranks
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +121,9 @@ def test_memory_dataset_and_loader_advance(ds: Path) -> None:
 
 
 # ---- issue #11.2: the dataset built before init_process_group, DataLoader workers ----------------------
-def _rank_main(rank: int, path: str, port: int, out: str) -> None:
+def _rank_main(rank: int, path: str, init_method: str, out: str) -> None:
     dataset = mmdata.open_dataset(path, shuffle=True, seed=5, decode=False)  # before the process group
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    torch.distributed.init_process_group("gloo", init_method=init_method, rank=rank, world_size=2)
     try:
         keys = [s.key for s in DataLoader(dataset, batch_size=None, num_workers=2)]
         Path(out, f"rank{rank}.txt").write_text("\n".join(keys))
@@ -135,10 +134,7 @@ def _rank_main(rank: int, path: str, port: int, out: str) -> None:
 def test_exactly_once_when_built_before_init_process_group(tmp_path: Path, ds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(var, raising=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    tmp_mp.spawn(_rank_main, args=(str(ds), port, str(tmp_path)), nprocs=2, join=True)
+    spawn_ranks(_rank_main, args=(str(ds), rendezvous(tmp_path), str(tmp_path)))
     r0 = Path(tmp_path, "rank0.txt").read_text().split()
     r1 = Path(tmp_path, "rank1.txt").read_text().split()
     assert len(r0) + len(r1) == 16 and len(set(r0) | set(r1)) == 16 and r0 and r1
