@@ -30,7 +30,7 @@ from mmdata.lightning import DataModule  # noqa: E402
 BATCH = 3  # shards of 8/8/8/6 train samples: 3 batches per 8-sample reader, 2 for the 6-sample one
 
 DRIVER = textwrap.dedent('''
-    import json, sys
+    import json, os, sys
     from datetime import timedelta
     import lightning.pytorch as pl
     import torch
@@ -74,6 +74,13 @@ DRIVER = textwrap.dedent('''
 
     if __name__ == "__main__":
         torch.set_num_threads(1)
+        if "MASTER_PORT" not in os.environ:  # the driver (rank 0); "popen"'s rank 1 re-runs this with it set
+            # the rendezvous store is served from here, on a port bound now and held: Lightning's own
+            # choice (bind port 0, close, rank 0 binds it after its ranks start) could be taken by
+            # anything in between on a busy machine; as under torchrun, every rank is then a client
+            store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(store.port),
+                              TORCHELASTIC_USE_AGENT_STORE="True")
         kw = {} if EVEN == "default" else {"even_batches": False if EVEN == "off" else EVEN}
         dm = DataModule(DATA, batch_size=%d, seed=0, num_workers=WORKERS, modalities=["label", "text"], **kw, **EXTRA)
         # "spawn": ddp_spawn (QA's setup); "popen": ddp, the script re-run per rank (DataLoader workers
