@@ -742,11 +742,13 @@ def batchnorm_warnings(model: torch.nn.Module, best_epoch: int, epochs: int | No
 def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the (best) model on test — predictions streamed to ``out`` — and on val unless ``val``
     (its evaluation at the best epoch) is given, and write the outputs."""
-    from mmdata.train.outputs import PredictionWriter
+    from mmdata.train.outputs import PredictionWriter, source_keys
 
     if val is None:
         val = evaluate(run.model, run.loaders["val"], run.target, names=run.names)
-    writer = PredictionWriter(Path(out) / "predictions.parquet", split="test", target=run.target) if out is not None else None
+    writer = (PredictionWriter(Path(out) / "predictions.parquet", split="test", target=run.target,
+                               source_keys=source_keys(run.data, role_splits(run.config.get("splits"), "test")))
+              if out is not None else None)
     # which test examples were right: an ablation measures the test split's share of its noise (classes only)
     correct = Correctness() if run.target.kind == "classes" else None
 

@@ -219,7 +219,7 @@ def test_ddp_entry_takes_the_cross_modal_options(avdigits40: Path, tmp_path: Pat
 
     ns = parser().parse_args(["d", "--fusion-args", "towers=image|audio+text,interaction=dot", "--pretrain-args", "dim=16"])
     assert ns.fusion_args == {"towers": "image|audio+text", "interaction": "dot"} and ns.pretrain_args == {"dim": "16"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531", "-m", "mmdata.train",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", "-m", "mmdata.train",
            str(avdigits40), "--modalities", "image,text", "--epochs", "1", "--pretrain", "contrastive", "--pretrain-epochs", "1",
            "--pretrain-args", "dim=16", "--no-robustness", "--out", str(tmp_path / "ddp"), "--json"]
     res = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)

@@ -86,8 +86,6 @@ class _Target:
         return {"target": [1.0] * n, "pred": [0.5] * n}
 
 
-@pytest.mark.xfail(strict=True, reason="needs mmdata/train/loop.py finish() to pass source_keys= to PredictionWriter "
-                                       "(the diff is in the report of this change)")
 def test_train_writes_source_keys(folder_ds: Path, tmp_path: Path) -> None:
     from mmdata.train import train
 

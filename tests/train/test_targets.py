@@ -217,7 +217,7 @@ def test_ddp_trains_a_target_and_prints_its_scores(targets_ds, tmp_path: Path) -
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29543", "-m",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", "-m",
            "mmdata.train", str(targets_ds), "--target", "score", "--epochs", "2", "--batch-size", "8",
            "--no-robustness", "--out", str(tmp_path / "ddp")]
     res = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=Path(__file__).parents[2],

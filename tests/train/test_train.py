@@ -117,7 +117,7 @@ def test_ddp_entry_does_not_import_the_cli() -> None:
 
 def test_ddp_two_processes_each_sample_once(tmp_path: Path, small: Path) -> None:
     env = {**os.environ, "MMDATA_RECORD_SEEN": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
            "-m", "mmdata.train", str(small), "--fusion", "concat", "--epochs", "3", "--seed", "1", "--out", str(tmp_path / "ddp"),
            "--json", "--no-robustness"]
     res = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
