@@ -47,3 +47,14 @@ def current_runs(folder: Path) -> tuple[Any, list[dict[str, Any]]] | None:
     fp = prepare_data(ab, folder)[1]
     want = {(a.name, s): ab.run_hash(a, s, fp) for a in ab.arms for s in range(ab.seeds)}
     return ab, [r for r in load_runs(folder) if r["status"] == "ok" and want.get((r["arm"], int(r["seed"]))) == r["config_hash"]]
+
+
+def rss_kb() -> int:
+    """This process's resident set size in KiB (Linux ``/proc``; 0 where it is not there)."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return 0
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0

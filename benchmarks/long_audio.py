@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine  # noqa: E402
+from _common import machine, rss_kb  # noqa: E402
 
 KINDS = ((48000, 2), (44100, 2), (22050, 1))
 
@@ -48,13 +48,6 @@ def build(out: Path, clips: int, minutes: float) -> Path:
     return out
 
 
-def _rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def child(data: str, mode: str) -> None:
     import hashlib
 
@@ -67,7 +60,7 @@ def child(data: str, mode: str) -> None:
     recipe, norm = with_normalize(None, derive_inputs(data, ["audio"]))
     kw = {} if mode == "hint" else {"audio_max_frames": None}
     loader = mmdata.loader(data, 2, recipe=recipe, stage="eval", decode_threads=1, **kw)
-    base = _rss_kb()
+    base = rss_kb()
     t0, c0 = time.perf_counter(), time.process_time()
     h = hashlib.sha256()
     n = 0

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine  # noqa: E402
+from _common import machine, rss_kb  # noqa: E402
 
 VARIANTS = 200
 
@@ -49,20 +49,13 @@ def build(out: Path, n: int) -> Path:
     return out
 
 
-def _rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def child(data: str, cache: str) -> None:
     import torch
 
     from mmdata.train import train
 
     torch.set_num_threads(1)
-    base = _rss_kb()
+    base = rss_kb()
     t0 = time.perf_counter()
     m = train(data, epochs=1, seed=0, threads=1, eval_robustness=False, cache={"true": True, "false": False}.get(cache, cache))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
