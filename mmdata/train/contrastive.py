@@ -204,14 +204,21 @@ def labelled_balance(recipe: Any, label_fraction: float) -> dict[str, Any] | Non
     return {**base, "fraction": float(label_fraction)}
 
 
-def labelled_keys(data: str | Path, balance: dict[str, Any] | None, seed: int) -> set[str] | None:
-    """Training keys whose label the run may use under ``balance`` (None: all of them)."""
+def kept_keys(data: str | Path, balance: dict[str, Any] | None, seed: int) -> dict[str, str] | None:
+    """Training keys the loader keeps under ``balance``'s fraction (the per-key draw that drops the others
+    from every epoch), each with its label group (``"(none)"``: no class label); None: all of them."""
     if balance is None or balance.get("fraction") is None:
         return None
     from mmdata.augment.balance import BalancePlan, index_groups
 
     plan = BalancePlan(index_groups(data, "train", "label"), {**balance, "mode": "none"}, seed)
-    return {k for k, g in plan.groups.items() if g != "(none)" and plan.repeats(k, 0) > 0}
+    return {k: g for k, g in plan.groups.items() if plan.repeats(k, 0) > 0}
+
+
+def labelled_keys(data: str | Path, balance: dict[str, Any] | None, seed: int) -> set[str] | None:
+    """Training keys whose label the run may use under ``balance`` (None: all of them)."""
+    kept = kept_keys(data, balance, seed)
+    return None if kept is None else {k for k, g in kept.items() if g != "(none)"}
 
 
 def split_batch(data: str | Path, split: str, modalities: Sequence[str],

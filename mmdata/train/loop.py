@@ -361,12 +361,12 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
 
 
 def _kept(data: str | Path, keys: Sequence[str], balance: dict[str, Any] | None, seed: int) -> int:
-    """How many of the training samples ``keys`` the loader's ``balance`` (a label fraction's) keeps: the
-    same per-key draw (seed, sample key) that drops the others from every epoch."""
-    from mmdata.augment.balance import BalancePlan, index_groups
+    """How many of the training samples ``keys`` the loader's ``balance`` (a label fraction's) keeps
+    (:func:`~mmdata.train.contrastive.kept_keys`, with or without a class label)."""
+    from mmdata.train.contrastive import kept_keys
 
-    plan = BalancePlan(index_groups(data, "train", "label"), {**(balance or {}), "mode": "none"}, seed)
-    return sum(plan.repeats(k, 0) > 0 for k in keys)
+    kept = kept_keys(data, balance, seed)
+    return len(keys) if kept is None else sum(k in kept for k in keys)
 
 
 def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
