@@ -1,13 +1,19 @@
 """Augmentation throughput: plain albumentations / audiomentations per sample vs mmdata's per-sample
 kernels vs mmdata's batched kernels (CPU, and CUDA when available), in one run.
 
-Image: hflip + random resized crop + cutout on 64x64 RGB uint8, batch 256.
+Image: hflip + random resized crop + cutout on 64x64 RGB uint8 (``--size``), batch 256.
 Audio: random crop (0.8 s) + time mask + gain + Gaussian noise at an SNR, 1 s at 16 kHz, batch 256.
 Normalize (eval transform): photos of three sizes (96x128, 120x90, 150x200) resized (shorter side 64,
 area) and centre-cropped to 64x64 — albumentations SmallestMaxSize + CenterCrop vs mmdata's normalize
 stage per sample and batched (a batch of mixed sizes: per-row weight matrices / cv2 per row on CPU).
 
-Run: .venv/bin/python benchmarks/augment.py [--n 1024] [--cpu-time]
+On CUDA it also times the image pipeline at batch sizes 64 / 256 / 1024 and fits time per batch =
+a + b * batch size: ``b`` is the host's per-sample cost (each sample's params are drawn on the host:
+the one seeded plan per sample that the per-sample path draws too), ``a`` the per-batch cost (kernel
+launches); and it reads how long the GPU itself was busy (torch.profiler), which says whether the
+batched path is bound by the GPU or by the host.
+
+Run: .venv/bin/python benchmarks/augment.py [--n 1024] [--size 64] [--cpu-time]
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402
 
-IMAGE_RECIPE = {"seed": 0, "image": [
-    {"op": "hflip", "p": 0.5},
-    {"op": "random_resized_crop", "p": 1.0, "size": [64, 64], "scale": [0.5, 1.0]},
-    {"op": "cutout", "p": 0.5, "num_holes": [1, 2], "size": [0.1, 0.25]}]}
+def image_recipe(side: int = 64) -> dict:
+    return {"seed": 0, "image": [
+        {"op": "hflip", "p": 0.5},
+        {"op": "random_resized_crop", "p": 1.0, "size": [side, side], "scale": [0.5, 1.0]},
+        {"op": "cutout", "p": 0.5, "num_holes": [1, 2], "size": [0.1, 0.25]}]}
+
+
+IMAGE_RECIPE = image_recipe(64)
 NORMALIZE_RECIPE = {"seed": 0, "normalize": {"image": [
     {"op": "resize", "size": 64, "side": "shorter", "interpolation": "area"}, {"op": "center_crop", "size": [64, 64]}]}}
 AUDIO_RECIPE = {"seed": 0, "audio": [
@@ -73,6 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--size", type=int, default=64, help="image side of the image pipeline (inputs and crop)")
     ap.add_argument("--cpu-time", action="store_true", help="time with process CPU time instead of wall time (shared machines)")
     args = ap.parse_args()
     global CLOCK
@@ -87,16 +98,16 @@ def main() -> None:
     from mmdata.augment import load_recipe
 
     torch.set_num_threads(1)
-    n, bs = args.n, args.batch
+    n, bs, side = args.n, args.batch, args.size
     rng = np.random.default_rng(0)
-    imgs = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+    imgs = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
     wavs = (rng.standard_normal((n, 16000)) * 0.1).astype(np.float32)
 
     # -- image ---------------------------------------------------------------------------------------
-    alb = A.Compose([A.HorizontalFlip(p=0.5), A.RandomResizedCrop(size=(64, 64), scale=(0.5, 1.0), p=1.0),
+    alb = A.Compose([A.HorizontalFlip(p=0.5), A.RandomResizedCrop(size=(side, side), scale=(0.5, 1.0), p=1.0),
                      A.CoarseDropout(num_holes_range=(1, 2), hole_height_range=(0.1, 0.25), hole_width_range=(0.1, 0.25), p=0.5)])
     img_samples = [Sample(f"i{i}", {"image": torch.from_numpy(np.ascontiguousarray(imgs[i].transpose(2, 0, 1)))}) for i in range(n)]
-    rec = load_recipe(IMAGE_RECIPE)
+    rec = load_recipe(image_recipe(side))
     img_batches = [collate(img_samples[i : i + bs]) for i in range(0, n, bs)]
     t_alb, t_alb_t, t_mm, t_mmb = interleaved(
         lambda: [alb(image=im)["image"] for im in imgs],
@@ -116,6 +127,7 @@ def main() -> None:
             torch.cuda.synchronize()
 
         rows.append(("image", f"mmdata batched CUDA (sync-free: {sync_free})", best(gpu)))
+        cuda_notes = anatomy(rec, img_samples, gpu, n)
 
     # -- audio ---------------------------------------------------------------------------------------
     amc = am.Compose([am.AdjustDuration(duration_seconds=0.8, p=1.0), am.TimeMask(min_band_part=0.0, max_band_part=0.1, p=0.5),
@@ -182,7 +194,51 @@ def main() -> None:
           f"{t_nm / t_an_t:.2f}x); batched CPU speed / per-sample = {t_nm / t_nmb:.2f}x")
     if torch.cuda.is_available():
         t_gpu = next(t for k, nme, t in rows if k == "image" and "CUDA" in nme)
-        print(f"image: batched CUDA speed / per-sample CPU = {t_mm / t_gpu:.1f}x (target >= 20)")
+        t_gpu_a = next(t for k, nme, t in rows if k == "audio" and "CUDA" in nme)
+        print(f"image ({side}x{side}): batched CUDA speed / per-sample CPU = {t_mm / t_gpu:.1f}x (target >= 20)")
+        print(f"audio: batched CUDA speed / per-sample CPU = {t_amm / t_gpu_a:.1f}x")
+        for line in cuda_notes:
+            print(line)
+
+
+def anatomy(rec, samples, gpu, n: int, device: str = "cuda") -> list[str]:  # noqa: ANN001
+    """Where the batched (CUDA) image pipeline's time goes: time per batch at three batch sizes (a + b * size:
+    per-batch and per-sample host costs) and the GPU's busy time over one pass (torch.profiler)."""
+    import numpy as np
+    import torch
+
+    from mmdata import collate
+
+    sizes, per_batch = (64, 256, 1024), []
+    for bs in sizes:
+        batches = [collate(samples[i : i + bs]).to(device) for i in range(0, len(samples) - bs + 1, bs)]
+
+        def run(batches=batches) -> None:  # noqa: ANN001
+            for b in batches:
+                rec.apply_batched(b)
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+        per_batch.append(best(run) / len(batches))
+    xs = np.array(sizes, dtype=float)
+    b, a = np.polyfit(xs, np.array(per_batch), 1)
+    lines = [f"image {device} time per batch: " + ", ".join(f"{s}: {t * 1e3:.2f} ms" for s, t in zip(sizes, per_batch)),
+             f"  fit a + b * batch: a = {a * 1e3:.2f} ms per batch (launches), b = {b * 1e6:.1f} us per sample "
+             f"(host: params drawn per sample) -> at most {1 / b:,.0f} samples/s however large the batch"]
+    if device != "cuda":
+        return lines
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        wall = best(gpu)  # unprofiled: the profiler slows the host side many times over, not the kernels
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            gpu()
+        busy = sum(e.self_device_time_total for e in prof.key_averages()) / 1e6
+        lines.append(f"  GPU busy {busy * 1e3:.1f} ms (kernel time, profiled) of the pass's {wall * 1e3:.1f} ms wall over {n} "
+                     f"samples ({100 * busy / wall:.0f}%; the rest the GPU waits on the host: params drawn, kernels launched)")
+    except Exception as exc:  # noqa: BLE001 - the profiler is a diagnostic: say why it is missing
+        lines.append(f"  GPU busy time: not read ({type(exc).__name__}: {str(exc)[:80]})")
+    return lines
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 #      (no hidden host-device synchronisation), compared with the same op on CPU (same params);
 #   2. benchmarks/augment.py (its CUDA rows: batched CUDA vs per-sample CPU, sync-free check);
 #   3. `mmdata train --device cuda` on avdigits (2 epochs);
-#   4. a small `mmdata ablate --device cuda` (explicit arm + label-noise control, 2 seeds, 1 epoch).
+#   4. a small `mmdata ablate --device cuda` (explicit arm + label-noise control, 8 seeds, 2 epochs), whose
+#      planted label-noise control must come out `hurts` (the GPU runs must still measure something).
 # Without a CUDA device (or without an environment that imports torch and mmdata) it says so and exits 2;
 # a failed step makes it exit 1.
 #   bash scripts/gpu_check.sh [OUT]        (default OUT: runs/gpu_check)
@@ -72,10 +73,13 @@ for (sec, name), cls in sorted(registry().items()):
 bad = 0
 for (sec, name), cls in sorted(registry().items()):
     step = {"op": name, "p": 1.0}
+    steps = [step]
     if name in ("one_of", "some_of"):  # composites: two of the section's leaf ops as children
-        step["ops"] = [{"op": n, "p": 1.0} for n in leaf[sec][:2]]
+        step["ops"] = [{"op": n, "p": 1.0} for n in leaf[sec] if n != "freq_mask"][:2]
+    if sec == "audio" and name == "freq_mask":  # reads the log-mel features: a logmel op first
+        steps = [{"op": "logmel"}, step]
     try:
-        rec = load_recipe({"seed": 0, sec: [step]})
+        rec = load_recipe({"seed": 0, sec: steps})
     except Exception as exc:  # an op that needs arguments: say so, it is not a CUDA failure
         print(f"{sec + '.' + name:30s} skipped: needs arguments ({str(exc)[:80]})")
         continue
@@ -111,6 +115,23 @@ for (sec, name), cls in sorted(registry().items()):
     except Exception as exc:  # noqa: BLE001
         bad += 1
         print(f"{sec + '.' + name:30s} ERROR: {type(exc).__name__}: {str(exc)[:160]}")
+# time_mask on the log-mel features (target: spec) is a path of its own
+try:
+    rec = load_recipe({"seed": 0, "audio": [{"op": "logmel"}, {"op": "time_mask", "p": 1.0, "target": "spec"}]})
+    ref = rec.apply_batched(cpu, 1)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = rec.apply_batched(gpu, 1)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    d = float((out.data["spec"].cpu() - ref.data["spec"]).abs().max())
+    ok = d <= 1e-3
+    bad += not ok
+    print(f"{'audio.time_mask (spec)':30s} {'ok' if ok else 'MISMATCH'} (sync-free; max |cuda - cpu| {d:.3g})")
+except Exception as exc:  # noqa: BLE001
+    bad += 1
+    print(f"{'audio.time_mask (spec)':30s} ERROR: {type(exc).__name__}: {str(exc)[:160]}")
 print(f"{bad} op(s) failed")
 sys.exit(1 if bad else 0)
 EOF
@@ -127,13 +148,22 @@ step "mmdata train --device cuda" 120 "${MMDATA[@]}" train "$DATA" --device cuda
 # 4. a small ablation, one run per GPU at a time
 cat >"$OUT/ablation.yaml" <<EOF
 dataset: {path: $DATA}
-trainer: {epochs: 1, eval_robustness: false}
-seeds: 2
+trainer: {epochs: 2, eval_robustness: false}
+seeds: 8
 design: {mode: explicit, baseline: null, arms: {cutout: {image: [{op: cutout, p: 0.5}]}}}
 controls: {identity: false, label_noise: 0.3}
 EOF
 rm -rf "$OUT/ablate"
 step "mmdata ablate --device cuda" 150 "${MMDATA[@]}" ablate "$OUT/ablation.yaml" --out "$OUT/ablate" --device cuda --gpus 1 --json
+step "ablate: label_noise control hurts" 30 "$PY" - "$OUT/ablate/summary.json" <<'EOF'
+import json
+import sys
+s = json.load(open(sys.argv[1]))
+for a in s["arms"]:
+    print(f"{a['name']:12s} {a['kind']:8s} {a['decision']}")
+print(s["controls"]["headline"])
+sys.exit(0 if {a["name"]: a["decision"] for a in s["arms"]}.get("label_noise") == "hurts" else 1)
+EOF
 
 echo
 echo "gpu_check summary ($("$PY" -c 'import torch; print(torch.cuda.get_device_name(0))'))"
