@@ -1,9 +1,12 @@
 """``mmdata preview``: a picture of what a recipe does — rows are samples, columns are the original,
 the normalized sample (what evaluation sees; when the recipe has a ``normalize`` stage) and augmented
-variants (epochs 0..V-1). Each cell shows what the sample has: the image, the audio waveform over its
-log spectrogram, and the text with the changed tokens marked (``⟨new⟩`` for replaced or inserted
-tokens, ``[-old-]`` for deleted ones), plus the label. A sample with neither image nor audio is a text
-cell.
+variants (epochs 0..V-1). Each cell has a panel for each modality some sample of the grid has (an
+image dataset's grid has no audio or text bands): the image, the audio waveform over its log
+spectrogram, and a caption: the text with the changed tokens marked (``⟨new⟩`` for replaced or inserted
+tokens, ``[-old-]`` for deleted ones; red where the variant differs from the original), the modalities
+the recipe dropped, the label. A sample without a modality the grid has shows an empty frame there
+(``no audio``; ``audio dropped`` where the recipe dropped it). Under the grid a key names the caption
+marks it shows (:data:`TEXT_KEY`, :func:`text_marks`).
 
 Chinese, Japanese and Korean text is drawn with a font that has those glyphs when one is installed
 (Noto CJK, WenQuanYi, Droid Sans Fallback, Source Han, IPA, ...; or the file named by
@@ -95,16 +98,39 @@ def mark_changes(before: str, after: str) -> str:
         >>> mark_changes("a red box on the left", "a [MASK] box on the right")
         'a [-red-] ⟨[MASK]⟩ box on the [-left-] ⟨right⟩'
     """
+    return _diff(before, after)[0]
+
+
+def _diff(before: str, after: str) -> tuple[str, set[str]]:
+    """:func:`mark_changes` and :func:`text_marks` of one diff (a caption is diffed once)."""
+    from collections import Counter
+
+    from mmdata.text import MASK_TOKEN
+
     a, b = Tokenizer.words(before), Tokenizer.words(after)
     out: list[str] = []
+    gone: Counter[str] = Counter()
+    came: Counter[str] = Counter()
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if op == "equal":
             out += a[i1:i2]
         if op in ("replace", "delete"):
             out += [f"[-{w}-]" for w in a[i1:i2]]
+            gone.update(a[i1:i2])
         if op in ("replace", "insert"):
             out += [f"⟨{w}⟩" for w in b[j1:j2]]
-    return Tokenizer.join(out)
+            came.update(b[j1:j2])
+    masks = came.pop(MASK_TOKEN, 0)
+    moved = gone & came  # a token deleted in one place and inserted in another
+    gone, came = gone - moved, came - moved
+    marks = {"masked"} if masks else set()
+    if moved:
+        marks.add("moved")
+    if sum(gone.values()) > masks:  # each mask stands for one token gone; the others were removed
+        marks.add("removed")
+    if came:
+        marks.add("new")
+    return Tokenizer.join(out), marks
 
 
 def placeholder_cjk(text: str) -> str:
@@ -351,23 +377,130 @@ def _drawn_map(s: Sample, target: str | None) -> Any:
     return m if tuple(m.shape[-2:]) == tuple(s["image"].shape[-2:]) else None
 
 
+#: the modalities a cell has a panel for, in the order they are stacked
+MODALITIES = ("image", "audio", "text")
+#: a cell's panels in inches (a cell is 2.1 inches wide): the image, the waveform, the spectrogram; a text line
+IMAGE_IN, WAVE_IN, SPEC_IN, LINE_IN = 0.9, 0.3, 0.45, 0.11
+#: inches between a cell's panels, and between two rows (room for the next row's titles)
+PANEL_GAP, ROW_GAP = 0.07, 0.32
+#: the most lines a paragraph of a caption takes under media, and in a cell of text only
+CAPTION_LINES, TEXT_ONLY_LINES = 4, 12
+CHARS = 34  # a caption's columns (a cell is 2.1 inches wide; DejaVu Sans at 6.5 points)
+
+#: the text key: what each mark a caption can show means (mark as drawn, its meaning), in the key's order
+TEXT_KEY = {
+    "changed": ("text", "red: differs from the original"),
+    "removed": ("[-w-]", "w deleted or replaced"),
+    "new": ("⟨w⟩", "w inserted, or the replacement"),
+    "masked": ("[-w-] ⟨[MASK]⟩", "w masked"),
+    "moved": ("⟨w⟩ … [-w-]", "w moved (swapped)"),
+    "dropped": ("dropped: m", "the recipe dropped modality m"),
+}
+
+
+def text_marks(before: str, after: str) -> set[str]:
+    """The marks :func:`mark_changes` draws for ``before`` -> ``after``, as :data:`TEXT_KEY` names them:
+    ``"masked"`` (a token replaced by ``[MASK]``), ``"moved"`` (a token deleted in one place and inserted
+    in another, as ``word_swap`` does), ``"removed"`` / ``"new"`` for the other deleted / inserted tokens.
+
+    Example:
+        >>> sorted(text_marks("a red box on the left", "a [MASK] box on the right"))
+        ['masked', 'new', 'removed']
+        >>> sorted(text_marks("a small thing", "a thing small"))
+        ['moved']
+        >>> sorted(text_marks("a small thing number 0", "a thing small [MASK] 0"))
+        ['masked', 'moved']
+    """
+    return _diff(before, after)[1]
+
+
+def grid_modalities(cells: Iterable[Iterable[Sample]]) -> tuple[str, ...]:
+    """The modalities (of :data:`MODALITIES`) some cell of the grid has: the ones that get a panel in
+    every cell. A modality no sample shown has gets none (an image dataset's grid has no blank audio and
+    text bands); one that a sample lacks still gets its panel there, which says so.
+
+    Example:
+        >>> import torch
+        >>> grid_modalities([[Sample("a", {"image": torch.zeros(3, 2, 2)}), Sample("a", {"label": 1})]])
+        ('image',)
+    """
+    present = {m for row in cells for c in row for m in MODALITIES if m in c}
+    return tuple(m for m in MODALITIES if m in present)
+
+
+def _caption(s: Sample, original: Sample, names: list[str] | None, with_text: bool) -> tuple[str, bool, set[str]]:
+    """A cell's caption (its marked text, the modalities the recipe dropped, its label), whether it
+    differs from the original (drawn red), and the :data:`TEXT_KEY` marks it shows. ``with_text``: the
+    grid has a text panel (without one no sample has text: no ``(no text)`` line)."""
+    lines: list[str] = []
+    marks: set[str] = set()
+    text = s.get("text")
+    if text is not None:
+        before = original.get("text")
+        marked, marks = _diff(before, text) if before is not None else (text, set())
+        lines.append(marked if marked else "(empty text)")
+    elif with_text:
+        lines.append("(no text)")
+    missing = [m for m in MODALITIES if m in original and m not in s]
+    if missing:
+        lines.append("dropped: " + ", ".join(missing))
+        marks.add("dropped")
+    if "label" in s:
+        lab = s["label"]
+        lines.append(f"label: {names[lab] if names and 0 <= lab < len(names) else lab}")
+    changed = (text != original.get("text")) or bool(missing)
+    if changed:
+        marks.add("changed")
+    return "\n".join(lines), changed, marks
+
+
+def _panels(slots: Iterable[str], text_lines: int) -> list[float]:
+    """The heights (inches) of a cell's panels: image, waveform and spectrogram for the ``slots`` that
+    have them, then the caption of ``text_lines`` lines."""
+    slots = set(slots)
+    return [*([IMAGE_IN] if "image" in slots else []), *([WAVE_IN, SPEC_IN] if "audio" in slots else []),
+            LINE_IN * max(text_lines, 1) + 0.04]
+
+
+def _caption_lines(body: str, slots: tuple[str, ...], font: str | None) -> int:
+    """How many lines a caption ``body`` is drawn in (what its row's caption panel is sized for)."""
+    if font is None and _CJK_RUN.search(body):
+        body = placeholder_cjk(body)
+    limit = CAPTION_LINES if {"image", "audio"} & set(slots) else TEXT_ONLY_LINES
+    return _wrap(body, CHARS, limit).count("\n") + 1
+
+
 def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None,
-          target: str | None = None, values: Any = None, fill: float = 0) -> bool:
+          target: str | None = None, values: Any = None, fill: float = 0, slots: tuple[str, ...] | None = None,
+          text_lines: int | None = None) -> bool:
     """Draw one sample (with ``target`` overlaid on its image, coloured over the figure's ``values``);
-    returns whether a CJK run had to be replaced by a placeholder."""
-    # slots follow the original sample, so every variant of a row lines up: a dropped modality keeps
-    # its slot, drawn as an empty frame that says so
-    has_image, has_audio = ("image" in original or "image" in s), ("audio" in original or "audio" in s)
-    ratios = [*([3.0] if has_image else []), *([1.0, 1.5] if has_audio else []), 1.2]
-    inner = spec.subgridspec(len(ratios), 1, hspace=0.15, height_ratios=ratios)
+    returns whether a CJK run had to be replaced by a placeholder. ``slots``: the modalities that get a
+    panel (:func:`grid_modalities`; default: the original's, and a caption); ``text_lines``: the caption
+    panel's height in lines (default: as many as it may take)."""
+    # slots follow the grid (the original sample by default), so every variant of a row lines up: a
+    # dropped modality keeps its slot, drawn as an empty frame that says so; a modality the sample never
+    # had, as a grey one
+    if slots is None:
+        slots = (*(m for m in ("image", "audio") if m in original or m in s), "text")
+    has_image, has_audio = "image" in slots, "audio" in slots
+    limit = CAPTION_LINES if has_image or has_audio else TEXT_ONLY_LINES
+    heights = _panels(slots, limit if text_lines is None else text_lines)
+    inner = spec.subgridspec(len(heights), 1, hspace=PANEL_GAP / float(np.mean(heights)), height_ratios=heights)
     r = 0
 
-    def dropped(ax: Any, what: str) -> None:
-        ax.set_xticks([]), ax.set_yticks([])
-        for side in ax.spines.values():
-            side.set_linestyle((0, (3, 3)))
-            side.set_edgecolor("firebrick")
-        ax.text(0.5, 0.5, f"{what} dropped", ha="center", va="center", fontsize=7, color="firebrick", transform=ax.transAxes)
+    def empty(ax: Any, what: str, below: float = 0.0) -> None:
+        """A frame for a modality the cell lacks: red dashes where the recipe dropped it, grey dots where
+        the sample never had it (missing data, shown as such). ``below``: how far down (in the axes'
+        heights) the frame reaches over the panels under it (audio: over its spectrogram's slot too)."""
+        from matplotlib.patches import Rectangle
+
+        dropped = what in original
+        colour = "firebrick" if dropped else "darkgray"
+        ax.axis("off")
+        ax.add_patch(Rectangle((0, -below), 1, 1 + below, transform=ax.transAxes, fill=False, clip_on=False, lw=0.8,
+                               linestyle=(0, (3, 3)) if dropped else (0, (1, 2)), edgecolor=colour))
+        ax.text(0.5, 0.5 - below / 2, f"{what} dropped" if dropped else f"no {what}", ha="center", va="center",
+                fontsize=7, color="firebrick" if dropped else "dimgray", transform=ax.transAxes)
 
     if has_image:
         ax = fig.add_subplot(inner[r])
@@ -381,7 +514,7 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
                 overlay(ax, drawn, values, fill)
             ax.set_xticks([]), ax.set_yticks([])
         else:
-            dropped(ax, "image")
+            empty(ax, "image")
         ax.set_title(title, fontsize=8)
         r += 1
     if has_audio:
@@ -399,8 +532,8 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
                 ax.set_xlim(0, max(len(wav), 1) / rate)
             ax.set_ylim(-1, 1)
             ax.set_xticks([]), ax.set_yticks([])
-        else:
-            dropped(ax, "audio")
+        else:  # one frame over the waveform's and the spectrogram's slots: no blank band under it
+            empty(ax, "audio", below=(PANEL_GAP + heights[r + 1]) / heights[r])
         if not r:
             ax.set_title(title, fontsize=8)
         ax = fig.add_subplot(inner[r + 1])
@@ -420,27 +553,43 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
     ax.axis("off")
     if not r:  # a text-only (or empty) cell still says which sample and variant it is
         ax.set_title(title, fontsize=8)
-    text = s.get("text")
-    lines = []
-    if text is not None:
-        marked = mark_changes(original.get("text", ""), text) if original.get("text") is not None else text
-        lines.append(marked if marked else "(empty text)")
-    else:
-        lines.append("(no text)")
-    missing = [m for m in ("image", "audio", "text") if m in original and m not in s]
-    if missing:
-        lines.append("dropped: " + ", ".join(missing))
-    if "label" in s:
-        lab = s["label"]
-        lines.append(f"label: {names[lab] if names and 0 <= lab < len(names) else lab}")
-    body = "\n".join(lines)
+    body, changed, _ = _caption(s, original, names, "text" in slots)
     replaced = font is None and bool(_CJK_RUN.search(body))
     if replaced:
         body = placeholder_cjk(body)
-    changed = (text != original.get("text")) or bool(missing)
-    ax.text(0, 1, _wrap(body, 34, 4 if r else 12), va="top", ha="left", fontsize=6.5, color="firebrick" if changed else "black",
+    ax.text(0, 1, _wrap(body, CHARS, limit), va="top", ha="left", fontsize=6.5, color="firebrick" if changed else "black",
             transform=ax.transAxes, family=["DejaVu Sans", font] if font else "DejaVu Sans")
     return replaced
+
+
+class _MarkHandler:
+    """Draws a :data:`TEXT_KEY` entry's handle: the mark as the captions draw it (red, their font)."""
+
+    def legend_artist(self, legend: Any, handle: Any, fontsize: float, box: Any) -> Any:
+        from matplotlib.text import Text
+
+        mark = Text(box.width / 2 - box.xdescent, box.height / 2 - box.ydescent, handle.get_label(), ha="center",
+                    va="center", fontsize=6.5, color="firebrick", family="DejaVu Sans")
+        box.add_artist(mark)
+        return mark
+
+
+def _draw_text_key(fig: Any, marks: set[str], y: float, ncol: int) -> Any:
+    """The key of the caption marks drawn in the grid (``marks``: :data:`TEXT_KEY` names), centred under
+    the grid, top at ``y``; None when the grid shows none."""
+    from matplotlib.patches import Patch
+
+    kinds = [k for k in TEXT_KEY if k in marks]
+    if not kinds:
+        return None
+    handles = [Patch(label=TEXT_KEY[k][0]) for k in kinds]
+    width = max(len(TEXT_KEY[k][0]) for k in kinds) * 0.62  # the longest mark, in font sizes
+    key = fig.legend(handles, [TEXT_KEY[k][1] for k in kinds], title="text marks", loc="upper center",
+                     bbox_to_anchor=(0.5, y), ncol=min(len(kinds), ncol), fontsize=7, title_fontsize=7, frameon=False,
+                     handlelength=width, handletextpad=0.6, columnspacing=1.6, borderaxespad=0.0,
+                     handler_map={Patch: _MarkHandler()})
+    key.set_gid("text-key")
+    return key
 
 
 def spread_keys(ds: Any, n: int) -> list[tuple[str, str]] | None:
@@ -581,8 +730,10 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     """The matplotlib ``Figure`` :func:`preview` writes (same arguments, without ``out``): rows of samples,
     columns of the original, [normalized,] and ``variants`` augmented versions; the recipe's first target
     found in the samples drawn over their images, one colour per value over the whole figure, with a
-    legend naming the field and its values (:func:`target_legend`). With ``on_error="skip"`` the samples
-    left out are appended to ``skipped`` and named under the grid (see :func:`preview`).
+    legend naming the field and its values (:func:`target_legend`); panels for the modalities some sample
+    drawn has (:func:`grid_modalities`), each row as tall as its media and its longest caption; under the
+    grid a key of the caption marks drawn (a legend with gid ``"text-key"``). With ``on_error="skip"``
+    the samples left out are appended to ``skipped`` and named under the grid (see :func:`preview`).
 
     Example:
         >>> import tempfile, mmdata
@@ -670,21 +821,14 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     legend = target_legend(target, values, fill) if target and len(values) else None
     rows_of_legend = -(-len(legend[1]) // 6) if legend else 0
     band = 0.6 + (0.2 + 0.18 * rows_of_legend if legend else 0.0)  # the title's (and legend's) band, in inches
-    height = 2.6 * len(samples) + band
-    fig = Figure(figsize=(2.1 * len(columns), height))
-    FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
-    # the title's band is a fixed height, not a share of the figure's (12% of an 8-row grid was 2.5 inches of blank)
-    grid = fig.add_gridspec(len(samples), len(columns), wspace=0.08, hspace=0.25, top=1 - band / height, bottom=0.02)
-    replaced = False
-    for i, s in enumerate(samples):
-        for c, (label, _) in enumerate(columns):
-            replaced |= _cell(fig, grid[i, c], cells[i][c], s, names, f"{_fit(s.key)} ({label})" if c == 0 else label,
-                              cjk, target, values, fill)
-    fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
-                 f"variant{'s' * (variants != 1)} (changed text in red"
-                 f"{f'; target {target} overlaid' if target else ''})", fontsize=10, y=1 - 0.15 / height)
-    if legend is not None:
-        _draw_legend(fig, *legend, y=1 - 0.42 / height)
+    # panels for the modalities the grid shows (no blank bands for one no sample has), each row as tall
+    # as its media and its longest caption
+    slots = grid_modalities(cells)
+    captions = [[_caption(c, r[0], names, "text" in slots) for c in r] for r in cells]
+    lines = [max(_caption_lines(body, slots, cjk) for body, _, _ in r) for r in captions]
+    rows = [sum(h) + PANEL_GAP * (len(h) - 1) for h in (_panels(slots, k) for k in lines)]
+    marks = set().union(*(m for r in captions for _, _, m in r))
+    replaced = cjk is None and any(_CJK_RUN.search(body) for r in captions for body, _, _ in r)
     notes = []
     if replaced:
         notes.append(f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}")
@@ -696,8 +840,29 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     if skips.entries:
         many = len(skips.entries) != 1
         notes.append(f"skipped {len(skips.entries)} sample{'s' * many} (--on-error skip): {skips.keys()}")
+    width = 2.1 * len(columns)
+    key_cols = max(1, int(width // 2.4))  # a key entry is about 2.2 inches wide
+    key_rows = -(-sum(k in marks for k in TEXT_KEY) // key_cols)
+    key_in = 0.2 + 0.16 * key_rows if key_rows else 0.0  # the key's title and rows
+    bottom = 0.08 + (0.1 + key_in if key_rows else 0.0) + 0.13 * len(notes)  # the key's and the notes' band
+    height = band + sum(rows) + ROW_GAP * (len(rows) - 1) + bottom
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
+    # the title's band is a fixed height, not a share of the figure's (12% of an 8-row grid was 2.5 inches of blank)
+    grid = fig.add_gridspec(len(samples), len(columns), wspace=0.08, hspace=ROW_GAP / float(np.mean(rows)),
+                            height_ratios=rows, top=1 - band / height, bottom=bottom / height)
+    for i, s in enumerate(samples):
+        for c, (label, _) in enumerate(columns):
+            _cell(fig, grid[i, c], cells[i][c], s, names, f"{_fit(s.key)} ({label})" if c == 0 else label, cjk, target,
+                  values, fill, slots, lines[i])
+    fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
+                 f"variant{'s' * (variants != 1)}{f' (target {target} overlaid)' if target else ''}",
+                 fontsize=10, y=1 - 0.15 / height)
+    if legend is not None:
+        _draw_legend(fig, *legend, y=1 - 0.42 / height)
+    _draw_text_key(fig, marks, (bottom - 0.1) / height, key_cols)
     if notes:
-        fig.text(0.5, 0.005, "\n".join(notes), ha="center", va="bottom", fontsize=7, color="dimgray")
+        fig.text(0.5, 0.04 / height, "\n".join(notes), ha="center", va="bottom", fontsize=7, color="dimgray")
     return fig
 
 
