@@ -564,7 +564,9 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
 
     Returns:
         ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},
-        "samples": {split: {samples, labelled, unlabelled}}, "classes", "inputs", "robustness",
+        "samples": {split: {samples, labelled, unlabelled}} (the index's counts; with ``on_error="skip"``
+        also ``skipped`` and, for val / test, ``scored``: the labelled / unlabelled samples the scores are
+        over), "classes", "inputs", "robustness",
         "best_epoch", "history", "config", "cache", "n_params", "data_fingerprint", "correct_on_test",
         "wall_s"}`` — ``correct_on_test``: which labelled test examples the best model got right
         (:class:`mmdata.train.evaluate.Correctness`; None above 100,000 examples, and for a ``target``).
@@ -782,6 +784,12 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
     if run.config.get("on_error", "raise") != "raise":  # on_error="skip": what each split's last pass left out
         skipped = {s: dict(sorted(run.loaders[s].skipped.items())) for s in SPLITS}
         metrics["skipped"] = skipped
+        # the index's counts stay; beside them what was left out, and what val / test's scores are over
+        samples = {s: {**c, "skipped": sum(skipped.get(s, {}).values())} for s, c in run.samples.items()}
+        for s, r in (("val", val), ("test", test)):
+            if s in samples and "labelled" in r:
+                samples[s]["scored"] = {"labelled": r["labelled"], "unlabelled": r["unlabelled"]}
+        metrics["samples"] = samples
         for s, counts in skipped.items():
             if counts:
                 warnings.append(f"{sum(counts.values())} sample(s) of the {s} split were skipped ("

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 import mmdata
@@ -108,6 +109,21 @@ def test_on_error_skip_leaves_the_nan_clip_out_and_counts_it(nan_ds: Path) -> No
     assert m["config"]["on_error"] == "skip"
     with pytest.raises(MMDataError, match=r"on_error \(--on-error\): 'ignore' is not one of \['raise', 'skip'\]"):
         train(nan_ds, epochs=1, on_error="ignore")
+
+
+def test_on_error_skip_counts_what_was_scored(nan_ds: Path) -> None:
+    """metrics.json's per-split counts came from the index alone, so the skipped clip was still counted
+    among the labelled test samples the scores were over: each split now says how many samples were
+    skipped, and val / test how many labelled / unlabelled samples the scores are over."""
+    from mmdata.train import train
+
+    m = train(nan_ds, epochs=1, threads=1, eval_robustness=False, on_error="skip")
+    index = pq.read_table(nan_ds / "index.parquet").to_pandas()
+    n_test = int((index["split"] == "test").sum())
+    assert m["samples"]["test"]["samples"] == n_test  # the index's count, as before
+    assert m["samples"]["test"]["skipped"] == 1 and m["samples"]["train"]["skipped"] == 0
+    assert m["samples"]["test"]["scored"] == {"labelled": m["samples"]["test"]["labelled"] - 1, "unlabelled": 0}
+    assert m["samples"]["val"]["scored"] == {"labelled": m["samples"]["val"]["labelled"], "unlabelled": 0}
 
 
 def test_default_run_records_no_on_error(nan_ds: Path, tmp_path: Path) -> None:
