@@ -173,6 +173,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     elif any(len(u) > 1 for u in free_units):
         totals = split_grouped(free_units, fractions, seed)
         warnings += _group_share_warning(totals, fractions, free_units)
+        warnings += _group_class_warning(fractions, free_units)
     else:  # no groups: every record a unit, split exactly as before groups existed
         totals = _split_records(free, fractions, seed)
     empty = [n for n in names if fractions[n] > 0 and totals[n] == 0]
@@ -397,6 +398,38 @@ def _group_share_warning(totals: dict[str, int], fractions: dict[str, float], un
     asked = " / ".join(f"{fractions[k] / total_f:.0%}" for k in totals)
     return [f"the groups split the samples {got} for the asked {asked}: groups go to one split whole, and the largest "
             f"({name}) holds {len(big)} of {n} samples; split by another column, or accept these shares"]
+
+
+def _group_class_warning(fractions: dict[str, float], units: list[list[Record]], k: int = 3) -> list[str]:
+    """One warning naming the classes (up to ``k``) that the groups kept out of a split where their
+    fraction expects at least one sample: when labels follow large groups (a speaker's clips all of one
+    class), a group goes to one split whole and a class of few groups cannot reach every split."""
+    total_f = sum(fractions.values())
+    per: dict[Any, Counter[str]] = {}
+    groups: dict[Any, int] = Counter()
+    for u in units:
+        for r in u:
+            if r.label is not None:
+                per.setdefault(r.label, Counter())[r.split] += 1
+        groups[_unit_label(u)] += 1
+    used = {r.split for u in units for r in u}  # a split no group reached is warned of on its own
+    gaps = []
+    for label, got in per.items():
+        n = sum(got.values())
+        miss = [s for s, f in fractions.items() if s in used and got[s] == 0 and f / total_f * n >= 1]
+        if miss:
+            gaps.append((label, n, miss))
+    if not gaps:
+        return []
+    gaps.sort(key=lambda g: (-g[1], str(g[0])))
+    label, n, miss = gaps[0]
+    where = " or ".join(repr(s) for s in miss)
+    expect = ", ".join(f"~{fractions[s] / total_f * n:.0f} in {s}" for s in miss)
+    more = (f"; also {', '.join(repr(g[0]) for g in gaps[1:k])}" + (f" and {len(gaps) - k} more" if len(gaps) > k else "")
+            if len(gaps) > 1 else "")
+    return [f"class {label!r} has no sample in {where} (its fraction asks {expect}): its {n} samples form "
+            f"{_count(groups[label], 'group')} (rows naming one file, or --group-by), and each group goes to one split "
+            f"whole{more}; group by a finer column, or give those splits their samples in a split column"]
 
 
 def split_groups(records: list[Record],
