@@ -103,6 +103,17 @@ def _labels_of(value: Any) -> list[str] | None:
     return None
 
 
+def _as_label_set(value: Any, key: str | None) -> Any:
+    """A boolean — JSON ``true`` / ``false``, or the text true / false in any case (a CSV column) — as the
+    one-label set it means: ``[key]`` when true, ``[]`` when false (a binary target: one output named
+    after the key); any other value as it is."""
+    if isinstance(value, bool):
+        return [key] if value else []
+    if isinstance(value, str) and value.strip().casefold() in ("true", "false"):
+        return [key] if value.strip().casefold() == "true" else []
+    return value
+
+
 def _number(value: Any) -> float | None:
     """A regression value: a number, or a number written as text (a CSV column with one NA cell is text)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -218,7 +229,7 @@ class Target:
         return f"{len(self.names)} classes ({', '.join(self.names)})"
 
     def _value(self, meta: Any) -> Any:
-        return meta.get(self.key) if isinstance(meta, Mapping) else None
+        return _as_label_set(meta.get(self.key), self.key) if isinstance(meta, Mapping) else None
 
     def values(self, batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(targets on ``device``, host mask of labelled rows): class ids (B,) with -1 unlabelled; a
@@ -435,7 +446,7 @@ def read_values(data: str, key: str, splits: Mapping[str, str | list[str]], *, o
             meta = smp.fields.get(META_FIELD)
             if isinstance(meta, Mapping) and len(seen_keys) < 1000:
                 seen_keys.update(str(k) for k in meta)
-            vals.append((smp.key, meta.get(key) if isinstance(meta, Mapping) else None))
+            vals.append((smp.key, _as_label_set(meta.get(key), key) if isinstance(meta, Mapping) else None))
         values[role] = vals
     return Values(values, seen_keys)
 
@@ -486,7 +497,7 @@ def settle(data: str, key: str, read: Values) -> tuple[Target, dict[str, dict[st
                           "expected a number (regression) or a label list / one label name (multi-label)")
     names = sorted({n for st in sets for n in st or ()})
     if not names:
-        raise MMDataError(f"{data}: the target {key!r} holds only empty label lists")
+        raise MMDataError(f"{data}: the target {key!r} holds only empty label lists (or only false): nothing to learn")
     in_train = {n for _, v in train for n in _labels_of(v) or ()}
     warnings = []
     unseen = [n for n in names if n not in in_train]

@@ -274,6 +274,25 @@ def test_label_spellings_are_one_label_and_blank_ones_none(tmp_path: Path) -> No
     assert any("join several names ('Drama|Comedy')" in w for w in warnings)
 
 
+@pytest.mark.parametrize("values,name", [([True, False, None], "m.jsonl"), (["true", "FALSE", "", " True "], "m.csv")],
+                         ids=["json-bools", "csv-text"])
+def test_a_boolean_column_is_one_label(tmp_path: Path, values: list[object], name: str) -> None:
+    """Known limit: JSON booleans were refused ("expected a number or a label list") while a CSV's
+    true / false text made two labels named 'true' and 'false'. Both are now one label named after the
+    key (on when true), the binary target a user means."""
+    from mmdata import Sample, collate
+
+    target, counts, warnings = _resolve_rows(tmp_path, values, name)
+    assert target.kind == "multilabel" and target.names == ["y"] and not warnings
+    n_missing = sum(v is None or v == "" for v in values) * 12 // len(values)
+    assert counts["train"]["labelled"] == 12 - n_missing
+    b = collate([Sample("a", {"json": {"y": values[0]}}), Sample("b", {"json": {"y": values[1]}}), Sample("c", {"json": {}})])
+    y, labelled = target.values(b, torch.device("cpu"))
+    assert y.tolist() == [[1.0], [0.0], [-1.0]] and labelled.tolist() == [True, True, False]
+    pred = target.predictions(b, torch.tensor([[3.0], [-3.0], [0.0]]))
+    assert pred["labels"] == [["y"], [], None] and pred["pred_labels"] == [["y"], [], ["y"]]
+
+
 def test_bad_values_name_the_sample(tmp_path: Path) -> None:
     with pytest.raises(MMDataError, match=r"the target 'y' of sample 's1' is \{'a': 1\} \(dict\)"):
         _resolve_rows(tmp_path, [["x"], {"a": 1}])
