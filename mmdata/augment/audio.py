@@ -84,6 +84,7 @@ class Gain(AudioOp):
     """Multiply by a gain drawn in [min_db, max_db] dB. Exact agreement."""
 
     section, name = "audio", "gain"
+    keeps_layout = True
     PARAMS = {"min_db": Param("float", -6.0, -120.0, 60.0, doc="lowest gain in dB"),
               "max_db": Param("float", 6.0, -120.0, 60.0, doc="highest gain in dB")}
     masked = True  # a factor of 1 leaves a row exactly as it is
@@ -110,6 +111,7 @@ class Polarity(AudioOp):
     """Invert the waveform's sign. Exact agreement."""
 
     section, name = "audio", "polarity"
+    keeps_layout = True
     masked = True
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
@@ -170,6 +172,7 @@ class TimeMask(AudioOp):
     frames after a ``logmel`` op) — SpecAugment's time masking. Exact agreement."""
 
     section, name = "audio", "time_mask"
+    keeps_layout = True
     PARAMS = {"max_fraction": Param("float", 0.1, 0.0, 1.0, doc="widest span as a fraction of the time axis"),
               "target": Param("str", "wave", choices=("wave", "spec"), doc="mask the waveform, or the `spec` from logmel")}
     masked = True  # rows not applied mask an empty span
@@ -212,6 +215,7 @@ class FreqMask(AudioOp):
     SpecAugment's frequency masking. Exact agreement."""
 
     section, name = "audio", "freq_mask"
+    keeps_layout = True
     field = "spec"
     PARAMS = {"max_width": Param("int", 8, 0, 1024, doc="widest band in mel bins")}
     masked = True  # rows not applied mask an empty band
@@ -242,6 +246,7 @@ class Noise(AudioOp):
     (audiomentations AddGaussianSNR's formula), from a per-sample seed. Exact on CPU."""
 
     section, name = "audio", "noise"
+    keeps_layout = True
     PARAMS = {"min_snr_db": Param("float", 10.0, -40.0, 100.0, doc="lowest signal-to-noise ratio in dB"),
               "max_snr_db": Param("float", 30.0, -40.0, 100.0, doc="highest signal-to-noise ratio in dB")}
     tolerance = "exact on CPU; same distribution on CUDA (device generator)"

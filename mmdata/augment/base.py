@@ -214,6 +214,10 @@ class Op:
     #: moves or resamples the image's pixels (a flip, crop, resize, rotation, a mix of two images): a
     #: per-pixel map in another field (``k.depth.png``, ``k.mask.npy``) no longer lines up with the image
     moves_pixels: ClassVar[bool] = False
+    #: changes values only: every field keeps its shape, each row its length / size and presence, and text and
+    #: tokens are untouched (a flip, a mask, a gain, noise). :meth:`Recipe.plan_batched` then skips its kernel
+    #: when it draws a batch's params ahead (in a DataLoader worker), since no later draw can see its effect
+    keeps_layout: ClassVar[bool] = False
     #: replay logs of format 1 recorded this op's fallback (e.g. random_crop's centre crop) as "not applied"
     legacy_always_applies: ClassVar[bool] = False
     #: ``transform_batch`` takes every row and leaves rows whose params say not applied as they are (see the

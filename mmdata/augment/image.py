@@ -211,6 +211,7 @@ def _restack_images(batch: Batch, rows: Sequence[torch.Tensor]) -> Batch:
 class _Flip(ImageOp):
     """Mirror along one axis (albumentations' flip for the per-sample kernel). Exact agreement."""
 
+    keeps_layout = True
     dim = -1
     albu = "HorizontalFlip"
     masked = True
@@ -443,6 +444,7 @@ class Cutout(ImageOp):
     a side of fraction 0 makes an empty hole, which erases nothing), with ``fill``. Exact agreement."""
 
     section, name = "image", "cutout"
+    keeps_layout = True
     PARAMS = {"num_holes": Param("irange", [1, 1], 1, 64, doc="number of rectangles [min, max]"),
               "size": Param("range", [0.1, 0.3], 0.0, 1.0, doc="each side as a fraction of the image side [min, max]"),
               "fill": Param("int", 0, 0, 255, doc="value of erased pixels")}
@@ -498,6 +500,7 @@ class BrightnessContrast(ImageOp):
     """``x * (1 + contrast) + brightness * 255``; agreement within 1 uint8 level (rounding)."""
 
     section, name = "image", "brightness_contrast"
+    keeps_layout = True
     PARAMS = {"brightness": Param("range", [-0.2, 0.2], -1.0, 1.0, doc="added brightness as a fraction of 255 [min, max]"),
               "contrast": Param("range", [-0.2, 0.2], -1.0, 10.0, doc="contrast change: pixels are scaled by 1 + this [min, max]")}
     tolerance = "max abs difference <= 1 uint8 level"
@@ -532,6 +535,7 @@ class GaussianNoise(ImageOp):
     (equal in distribution, not bitwise)."""
 
     section, name = "image", "gaussian_noise"
+    keeps_layout = True
     PARAMS = {"std": Param("range", [0.02, 0.1], 0.0, 1.0, doc="noise standard deviation as a fraction of 255 [min, max]")}
     tolerance = "exact on CPU; same distribution on CUDA"
     masked = True  # noise is added to the applied rows only

@@ -10,9 +10,14 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
   always runs per sample before collate, in the DataLoader workers, so samples of mixed sizes, image
   modes, sample rates and channel counts collate in both modes.
 * ``augment_on="workers"``: the random sections' per-sample CPU kernels run inside the workers too.
-* ``augment_on="device"``: workers only decode, normalize and collate; the random sections' batched
-  torch kernels run on ``device`` after the copy. Both draw the same params per sample
-  (``param_rng(seed', epoch, key, op id)``), so exact ops give the same batches either way.
+* ``augment_on="device"``: workers decode, normalize and collate; the random sections' batched torch
+  kernels run on ``device`` after the copy. On an accelerator (``plan_in_workers``) the workers also
+  draw each sample's params (:meth:`Recipe.plan_batched`: shape-only kernels on a 'meta' copy), so the
+  main process only launches kernels: the per-sample draws were the host's main cost there (measured
+  on an H200: benchmarks/RESULTS.md); without workers, on the CPU, or for a recipe that cannot be
+  planned ahead (targets, mixed image sizes, a user op that reads its data), the main process draws. Both modes
+  draw the same params per sample (``param_rng(seed', epoch, key, op id)``), so exact ops give the same
+  batches either way.
 * ``stage="eval"``: the normalize stage only — no random ops, no balance, no batch mixing, and no
   shuffle unless asked (``shuffle=True``): what validation and test data get.
 * The augmentation seed is ``params_seed(recipe.seed, seed)``: one loader seed fixes the order, the
@@ -69,6 +74,18 @@ from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
 
 AUGMENT_ON = ("workers", "device")
+#: batch.meta key of the params a worker drew ahead for ``augment_on="device"`` (:func:`_collate_planned`)
+PLAN = "plan"
+
+
+def _collate_planned(samples: list[Sample], collate_fn: Any, recipe: Recipe, epoch: int) -> Batch:
+    """A worker's collate for ``augment_on="device"``: the batch, with its random steps' params drawn
+    here (:meth:`Recipe.plan_batched`) under ``meta["plan"]`` when the recipe can be planned ahead."""
+    batch = collate_fn(samples)
+    plan = recipe.plan_batched(batch, epoch)
+    if plan is not None:
+        batch.meta[PLAN] = {"epoch": epoch, "steps": plan}
+    return batch
 #: a batch whose shortest clip is under this share of the batch's length (the normalize length) is
 #: warned about: more than half of that clip is zero padding
 AUDIO_PADDING_WARN = 0.5
@@ -255,7 +272,7 @@ class Loader:
                  balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
                  prefetch: int = 2, cache: bool = False, modalities: Sequence[str] | None = None,
                  on_error: str = "raise", stage: str = "train", weights: Mapping[str, float] | None = None,
-                 **reader_kw: Any) -> None:
+                 plan_in_workers: bool | None = None, **reader_kw: Any) -> None:
         # every argument checked here, before a worker starts: a wrong one names itself and what it
         # takes, not a torch assertion or a "'<' not supported" from inside the first batch
         unknown_keywords("loader", reader_kw, loader_keywords())
@@ -263,6 +280,8 @@ class Loader:
             raise MMDataError(f"augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
         if stage not in STAGES:
             raise MMDataError(f"stage must be one of {STAGES}, got {stage!r}")
+        if plan_in_workers not in (None, True, False):
+            raise MMDataError(f"plan_in_workers must be True, False or None (when device is not the CPU), got {plan_in_workers!r}")
         shuffle = stage == "train" if shuffle is None else shuffle
         batch_size = expect_int(batch_size, "batch_size", minimum=1)  # type: ignore[assignment]
         seed = expect_int(seed, "seed")  # type: ignore[assignment]
@@ -282,6 +301,10 @@ class Loader:
         self.epoch = epoch
         self.num_workers = num_workers
         self.device = torch.device(device)
+        # augment_on="device" with workers: the workers draw each batch's params (Recipe.plan_batched) so the
+        # process feeding an accelerator only launches kernels; on the CPU the shape-only pass would cost the
+        # workers more than the draws save the main process (they share the same cores)
+        self.plan_in_workers = self.device.type != "cpu" if plan_in_workers is None else plan_in_workers
         self.augment_on = augment_on
         self.stage = stage
         self.drop_last = drop_last
@@ -668,7 +691,9 @@ class Loader:
         if self.stage != "train":
             return batch
         if self.augment_on == "device" and self.recipe.has_random:
-            batch = self.recipe.apply_batched(batch, self.epoch)
+            ahead = batch.meta.pop(PLAN, None)  # drawn by the worker for this batch (and epoch)
+            plan = ahead["steps"] if ahead is not None and ahead["epoch"] == self.epoch else None
+            batch = self.recipe.apply_batched(batch, self.epoch, plan=plan)
         if self.recipe.has_batch_ops:
             batch = self.recipe.apply_batch_section(batch, self.epoch)
         return batch
@@ -690,8 +715,12 @@ class Loader:
         self._skipped, self._final = {}, None
         if self._board is not None:
             self._board.clear()
+        collate_fn = self._collate
+        if (self.stage == "train" and self.augment_on == "device" and self.recipe.has_random and self.num_workers > 0
+                and self.plan_in_workers):
+            collate_fn = functools.partial(_collate_planned, collate_fn=self._collate, recipe=self.recipe, epoch=self.epoch)
         dl = DataLoader(self._dataset(resume), batch_size=self.batch_size, num_workers=self.num_workers,
-                        collate_fn=self._collate, drop_last=self.drop_last, pin_memory=False,
+                        collate_fn=collate_fn, drop_last=self.drop_last, pin_memory=False,
                         prefetch_factor=self.prefetch if self.num_workers > 0 else None)
         cuda = self.device.type == "cuda"
         stream = torch.cuda.Stream(device=self.device) if cuda else None
@@ -802,7 +831,10 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int, recipe:
         stage: ``"train"`` (normalize + random sections + batch section, shuffled, balanced) or ``"eval"``
             (the normalize stage only, in order: validation / test data).
         **kw: ``shuffle`` (default: True in training, False in eval), ``drop_last``, ``pin_memory``,
-            ``prefetch``, ``cache``, ``modalities``, ``on_error``, ``weights`` (a blend's) and reader options.
+            ``prefetch``, ``cache``, ``modalities``, ``on_error``, ``weights`` (a blend's),
+            ``plan_in_workers`` (``augment_on="device"`` with workers: the workers draw each batch's params,
+            :meth:`~mmdata.augment.Recipe.plan_batched`, and the main process only runs the kernels; default:
+            when ``device`` is not the CPU) and reader options.
 
     Example:
         >>> import tempfile, mmdata

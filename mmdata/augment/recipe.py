@@ -71,7 +71,7 @@ from mmdata.augment.compose import MAX_DEPTH, Composite
 from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp, check_batch_section
 from mmdata.augment.targets import as_hwk, check_ops, check_target, fill_of, from_hwk, move, validate_targets
-from mmdata.errors import RecipeError
+from mmdata.errors import MMDataError, RecipeError
 from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
 
@@ -699,7 +699,13 @@ class Recipe:
         return self._put_maps(sample, maps)
 
     # -- batched ---------------------------------------------------------------------------------
-    def _run_batched(self, step: Step, batch: Batch, epoch: int, active: Sequence[bool] | None = None) -> tuple[Batch, list[dict[str, Any]]]:
+    def _run_batched(self, step: Step, batch: Batch, epoch: int, active: Sequence[bool] | None = None,
+                     given: Sequence[dict[str, Any]] | None = None, dry: bool = False) -> tuple[Batch, list[dict[str, Any]]]:
+        """``step`` on ``batch``: each row's params drawn (or ``given``: drawn ahead by :meth:`plan_batched`,
+        in the logged form, children under ``"children"``), then the kernel. ``dry``: a 'meta' batch whose
+        kernels only carry shapes and lengths forward; ops that keep the layout are not run at all."""
+        if given is not None:
+            return self._run_given(step, batch, epoch, given, dry)
         host = _host(batch)
         key: Any = batch.keys
         try:
@@ -709,7 +715,7 @@ class Recipe:
                               if active is None or active[i] else {"applied": False})
             key = batch.keys
             if not step.children:
-                return step.op.apply_batch(batch, params), params
+                return (batch if dry and step.op.keeps_layout else step.op.apply_batch(batch, params)), params
         except Exception as exc:
             contract.note(exc, step.op, key)
             raise
@@ -718,13 +724,65 @@ class Recipe:
         for j, child in enumerate(step.children):  # rows that chose child j, drawn on the batch as it is now
             rows = [j in c for c in chosen]
             if any(rows):
-                batch, cps = self._run_batched(child, batch, epoch, rows)
+                batch, cps = self._run_batched(child, batch, epoch, rows, dry=dry)
                 for i, r in enumerate(rows):
                     if r:
                         kids[i][str(j)] = cps[i]
         return batch, [{**p, "children": k} if p["applied"] else p for p, k in zip(params, kids)]
 
-    def _batched(self, steps: Sequence[Step], batch: Batch, epoch: int) -> Batch:
+    def _run_given(self, step: Step, batch: Batch, epoch: int, given: Sequence[dict[str, Any]],
+                   dry: bool) -> tuple[Batch, list[dict[str, Any]]]:
+        """:meth:`_run_batched` with params drawn ahead: the kernels only, children in the order the draw
+        runs them (child j on the rows that chose it, j = 0, 1, ...)."""
+        params = [dict(p) for p in given]
+        try:
+            if not step.children:
+                return (batch if dry and step.op.keeps_layout else step.op.apply_batch(batch, params)), params
+        except Exception as exc:
+            contract.note(exc, step.op, batch.keys)
+            raise
+        kids = [p.get("children", {}) if p.get("applied") else {} for p in params]
+        for j, child in enumerate(step.children):
+            rows = [str(j) in k for k in kids]
+            if any(rows):
+                batch, _ = self._run_given(child, batch, epoch, [k.get(str(j), {"applied": False}) for k in kids], dry)
+        return batch, params
+
+    def plan_batched(self, batch: Batch, epoch: int = 0) -> list[list[dict[str, Any]]] | None:
+        """Each random step's params for each row of ``batch``, drawn exactly as :meth:`apply_batched`
+        draws them, without running the kernels on the data: they run shape-only on a 'meta' copy (ops
+        that keep every shape and length, :attr:`Op.keeps_layout`, not at all), so the draws of later ops
+        see the sizes, lengths, presence and text they would see. What a DataLoader worker computes for
+        ``mmdata.loader(augment_on="device")``, so that the process owning the GPU only launches kernels
+        (``apply_batched(batch, epoch, plan=...)``, bit for bit the same batches).
+
+        None when the recipe cannot be planned ahead: it has no random steps, it moves ``targets`` (their
+        rows move on the host), or an op's kernel does not run on 'meta' (an op defined outside mmdata
+        may not): :meth:`apply_batched` then draws as usual.
+
+        Example:
+            >>> import torch
+            >>> from mmdata import Sample, collate
+            >>> rec = load_recipe({"seed": 0, "image": [{"op": "random_resized_crop", "p": 1.0, "size": 8},
+            ...                                          {"op": "cutout", "p": 0.5}]})
+            >>> b = collate([Sample(f"k{i}", {"image": torch.zeros(3, 16, 12, dtype=torch.uint8)}) for i in range(4)])
+            >>> plan = rec.plan_batched(b, epoch=1)
+            >>> [len(step) for step in plan]
+            [4, 4]
+            >>> torch.equal(rec.apply_batched(b, 1, plan=plan)["image"], rec.apply_batched(b, 1)["image"])
+            True
+        """
+        if not self._steps or self.targets:
+            return None
+        plan: list[list[dict[str, Any]]] = []
+        try:
+            self._batched(self._steps, batch.to("meta"), epoch, record=plan, dry=True)
+        except Exception:  # noqa: BLE001 - e.g. a user op whose kernel reads data: the device draws instead
+            return None
+        return plan
+
+    def _batched(self, steps: Sequence[Step], batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None = None,
+                 record: list[list[dict[str, Any]]] | None = None, dry: bool = False) -> Batch:
         prior = batch.meta.get("samples") or [{} for _ in batch.keys]
         logs: list[list[dict[str, Any]]] = [list(m.get("aug", ())) for m in prior]
         targets = [n for n in self.targets if isinstance(batch.data.get(n), torch.Tensor)]
@@ -733,19 +791,26 @@ class Recipe:
             targets = [n for n in targets if isinstance(batch.data.get(n), torch.Tensor)]
         if targets:
             self._check_batch_maps(batch, targets)
-        for step in steps:
-            batch, params = self._run_batched(step, batch, epoch)
+        for k, step in enumerate(steps):
+            batch, params = self._run_batched(step, batch, epoch, given=None if plan is None else plan[k], dry=dry)
+            if record is not None:
+                record.append(params)
+                continue
             for lg, p in zip(logs, params):
                 lg.append(step.entry(p))
             if targets and _moving([step]):  # the step or one of its children moves the image's pixels
                 batch = _move_rows(batch, step, params, targets, self._fills)
+        if record is not None:
+            return batch
         out = batch.replace()
         out.meta["aug"] = logs
         return out
 
-    def apply_batched(self, batch: Batch, epoch: int = 0) -> Batch:
+    def apply_batched(self, batch: Batch, epoch: int = 0, plan: Sequence[Sequence[dict[str, Any]]] | None = None) -> Batch:
         """Run the image, audio, text and sample sections with the batched torch kernels on the batch's
-        device, with each sample's params drawn exactly as :meth:`apply_sample` draws them.
+        device, with each sample's params drawn exactly as :meth:`apply_sample` draws them — or taken from
+        ``plan``, what :meth:`plan_batched` drew for this batch and epoch ahead of time (in a DataLoader
+        worker), so that here only the kernels run.
 
         The normalize stage is *not* run here: it runs per sample before collate (mixed sizes, modes and
         rates cannot share a batch), e.g. in DataLoader workers; see :meth:`normalize_batched` for an
@@ -753,7 +818,11 @@ class Recipe:
         """
         if self._moving and not self._maps_warned:
             self._warn_maps(batch.data)
-        return self._batched(self._steps, batch, epoch) if self._steps else batch
+        if plan is not None and (len(plan) != len(self._steps) or any(len(p) != len(batch.keys) for p in plan)):
+            raise MMDataError(f"apply_batched(plan=...): a plan of {len(plan)} steps x "
+                              f"{sorted({len(p) for p in plan})} rows for a recipe of {len(self._steps)} random steps and a "
+                              f"batch of {len(batch.keys)} rows: plan_batched(batch, epoch) makes the plan of this batch")
+        return self._batched(self._steps, batch, epoch, plan=plan) if self._steps else batch
 
     def _batch_orphans(self, batch: Batch, targets: Sequence[str]) -> Batch:
         """The batch without the targets of rows that have no image (:meth:`_drop_orphans`), re-padded."""
