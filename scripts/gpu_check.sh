@@ -3,7 +3,8 @@
 #   1. every registered batched augmentation op on a CUDA batch under torch.cuda.set_sync_debug_mode("error")
 #      (no hidden host-device synchronisation), compared with the same op on CPU (same params);
 #   2. benchmarks/augment.py (its CUDA rows: batched CUDA vs per-sample CPU, sync-free check);
-#   3. `mmdata train --device cuda` on avdigits (2 epochs);
+#   3. `mmdata train --device cuda` on avdigits (2 epochs); the loader with DataLoader workers drawing the
+#      params (plan_in_workers): batches equal to drawing in the main process, samples/s both ways;
 #   4. a small `mmdata ablate --device cuda` (explicit arm + label-noise control, 8 seeds, 2 epochs), whose
 #      planted label-noise control must come out `hurts` (the GPU runs must still measure something).
 # Without a CUDA device (or without an environment that imports torch and mmdata) it says so and exits 2;
@@ -144,6 +145,45 @@ DATA="$OUT/avdigits"
 [ -f "$DATA/dataset.json" ] || "${MMDATA[@]}" datasets build avdigits "$DATA" >/dev/null 2>&1
 step "mmdata train --device cuda" 120 "${MMDATA[@]}" train "$DATA" --device cuda --epochs 2 --recipe recipes/avdigits.yaml \
   --out "$OUT/train" --json
+
+# 3b. the loader feeding the GPU: DataLoader workers draw each batch's params (plan_in_workers), the main
+#     process only launches kernels; the batches must equal drawing in the main process; samples/s both ways
+step "loader: params drawn by workers (CUDA)" 120 "$PY" - "$DATA" <<'EOF'
+import sys
+import time
+import torch
+import mmdata
+from mmdata.augment.recipe import Recipe
+
+data, bad = sys.argv[1], 0
+apply = Recipe.apply_batched
+for ahead in (True, False):
+    ld = mmdata.loader(data, 256, recipe="recipes/avdigits.yaml", num_workers=4, device="cuda", augment_on="device",
+                       seed=0, plan_in_workers=ahead)
+    checked = []
+
+    def spy(self, batch, epoch=0, plan=None):
+        out = apply(self, batch, epoch, plan=plan)
+        if plan is not None and len(checked) < 3:  # the workers' plan vs drawing here: the same batch
+            ref = apply(self, batch, epoch)
+            checked.append(all(torch.equal(v, ref.data[k]) for k, v in out.data.items() if isinstance(v, torch.Tensor))
+                           and out.meta["aug"] == ref.meta["aug"])
+        return out
+
+    ld.recipe.apply_batched = spy.__get__(ld.recipe)
+    for epoch in range(2):  # the first pass warms the workers' imports
+        ld.set_epoch(epoch)
+        t0, n = time.perf_counter(), 0
+        for b in ld:
+            n += len(b)
+        torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+    print(f"plan_in_workers={ahead}: {n / dt:,.0f} samples/s (one epoch of avdigits train, batch 256, 4 workers, recipes/avdigits.yaml)")
+    if ahead:
+        print(f"  the workers' plans equal drawing in the main process: {checked}")
+        bad += not checked or not all(checked)
+sys.exit(1 if bad else 0)
+EOF
 
 # 4. a small ablation, one run per GPU at a time
 cat >"$OUT/ablation.yaml" <<EOF

@@ -586,6 +586,7 @@ class Rotate(ImageOp):
 
     section, name = "image", "rotate"
     moves_pixels = True
+    keeps_layout = True
     PARAMS = {"limit": Param("float", 10.0, 0.0, 180.0, doc="largest angle in degrees (drawn in [-limit, limit])"),
               "fill": Param("int", 0, 0, 255, doc="value of pixels rotated in from outside")}
 
