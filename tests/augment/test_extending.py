@@ -21,11 +21,11 @@ import torch
 import mmdata
 from mmdata import Sample
 from mmdata.augment.audio import AudioOp
-from mmdata.augment.base import _REGISTRY, Op, Param, registry
+from mmdata.augment.base import Op, Param, registry
 from mmdata.augment.image import ImageOp
 from mmdata.augment.recipe import Recipe, load_recipe
 from mmdata.errors import RecipeError
-from mmdata.testing import make_sample_folder
+from mmdata.testing import make_sample_folder, restored_registry
 
 ROOT = Path(__file__).parents[2]
 DOC = ROOT / "docs" / "extending.md"
@@ -34,11 +34,8 @@ DOC = ROOT / "docs" / "extending.md"
 @pytest.fixture(autouse=True)
 def _registry_restored() -> Any:
     """Ops defined by a test leave the registry as it was (docs/ops.md is generated from it)."""
-    registry()
-    saved = dict(_REGISTRY)
-    yield
-    _REGISTRY.clear()
-    _REGISTRY.update(saved)
+    with restored_registry():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,10 @@ import yaml
 import mmdata
 from mmdata import collate
 from mmdata.augment import load_recipe
-from mmdata.augment.base import _REGISTRY, Op, registry
+from mmdata.augment.base import Op, registry
 from mmdata.augment.recipe import Recipe
 from mmdata.errors import MMDataError
+from mmdata.testing import restored_registry
 from tests.augment.test_ops import OPS, _ids, _inputs, _recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,19 +145,15 @@ def test_the_loader_applies_the_workers_plan(ds: Path, monkeypatch: pytest.Monke
     assert seen and all(seen)
 
 
-@pytest.fixture
-def _registry_restored() -> Any:
-    """The op this test defines leaves the registry as it was (docs/ops.md is generated from it)."""
-    registry()
-    saved = dict(_REGISTRY)
-    yield
-    _REGISTRY.clear()
-    _REGISTRY.update(saved)
-
-
-def test_without_workers_or_with_an_op_that_cannot_be_planned_the_main_process_draws(ds: Path, _registry_restored: Any,
+def test_without_workers_or_with_an_op_that_cannot_be_planned_the_main_process_draws(ds: Path,
                                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A user's op whose kernel reads its data (here: a sum) cannot run on 'meta': no plan, the same batches."""
+    """A user's op whose kernel reads its data (here: a sum) cannot run on 'meta': no plan, the same batches.
+    (The op leaves the registry as it was: docs/ops.md is generated from it.)"""
+    with restored_registry():
+        _unplannable_op_is_drawn_in_the_main_process(ds, monkeypatch)
+
+
+def _unplannable_op_is_drawn_in_the_main_process(ds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     class ReadsData(Op):
         section, name, field = "image", "reads_data_test", "image"
