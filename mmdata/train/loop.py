@@ -744,13 +744,17 @@ def batchnorm_warnings(model: torch.nn.Module, best_epoch: int, epochs: int | No
 def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the (best) model on test — predictions streamed to ``out`` — and on val unless ``val``
     (its evaluation at the best epoch) is given, and write the outputs."""
-    from mmdata.train.outputs import PredictionWriter, source_keys
+    from mmdata.train.outputs import PredictionWriter, source_keys, split_names
 
     if val is None:
         val = evaluate(run.model, run.loaders["val"], run.target, names=run.names)
-    writer = (PredictionWriter(Path(out) / "predictions.parquet", split="test", target=run.target,
-                               source_keys=source_keys(run.data, role_splits(run.config.get("splits"), "test")))
-              if out is not None else None)
+    writer = None
+    if out is not None:
+        tested = role_splits(run.config.get("splits"), "test")
+        # folds as the test role (--test-split 5): each row names its fold, so folds' predictions can be joined
+        split: str | dict[str, str] = "test" if tested == "test" else split_names(run.data, tested)
+        writer = PredictionWriter(Path(out) / "predictions.parquet", split=split, target=run.target,
+                                  source_keys=source_keys(run.data, tested))
     # which test examples were right: an ablation measures the test split's share of its noise (classes only)
     correct = Correctness() if run.target.kind == "classes" else None
 

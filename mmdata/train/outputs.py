@@ -25,7 +25,8 @@ OUTPUT_FILES = ("metrics.json", "predictions.parquet", "model.pt")
 
 class PredictionWriter:
     """A prediction sink for :func:`mmdata.train.evaluate.evaluate`: one row per sample with ``key``,
-    ``split``, ``label`` (-1 when unlabelled), ``pred``, ``prob_label`` (null when unlabelled) and ``probs``
+    ``split`` (a name, or sample key -> its split in index.parquet: the fold, with folds as the test
+    role), ``label`` (-1 when unlabelled), ``pred``, ``prob_label`` (null when unlabelled) and ``probs``
     — or, for a multi-label / regression ``target`` (:class:`mmdata.train.targets.Target`), ``key``,
     ``split`` and the target's columns (:meth:`~mmdata.train.targets.Target.predictions`: ``labels``,
     ``pred_labels``, ``probs`` / ``target``, ``pred``; null targets when unlabelled) — and last
@@ -44,7 +45,7 @@ class PredictionWriter:
         [{'pred': 1, 'source_key': 'photos/a.png'}, {'pred': 0, 'source_key': None}]
     """
 
-    def __init__(self, path: str | Path, split: str, target: Any = None,
+    def __init__(self, path: str | Path, split: str | Mapping[str, str], target: Any = None,
                  source_keys: Mapping[str, str | None] | None = None) -> None:
         import pyarrow as pa
 
@@ -84,7 +85,9 @@ class PredictionWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.table({"key": batch.keys, "split": [self.split] * len(batch), **self._columns(batch, logits),
+        split = ([self.split] * len(batch) if isinstance(self.split, str)
+                 else [self.split.get(k) for k in batch.keys])  # per sample: folds read as the test role
+        table = pa.table({"key": batch.keys, "split": split, **self._columns(batch, logits),
                           "source_key": [self.source_keys.get(k) for k in batch.keys]}, schema=self.schema)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.tmp, self.schema)
@@ -122,11 +125,30 @@ def source_keys(data: str | Path, splits: str | Sequence[str]) -> dict[str, str 
         >>> sorted(source_keys(t + "/ds", "train").values())[:2]
         ['bird/000', 'cat/000']
     """
+    return _index_column(data, splits, "source_key")
+
+
+def split_names(data: str | Path, splits: str | Sequence[str]) -> dict[str, str]:
+    """Sample key -> its split as ``index.parquet`` names it, for the samples of ``splits``: the fold a
+    prediction came from when folds are read as the test role (``--test-split 5``).
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_class_folders
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_class_folders(t + "/raw", per_class=2), t + "/ds", split="a=0.5,b=0.5", progress=False)
+        >>> sorted(set(split_names(t + "/ds", ["a", "b"]).values()))
+        ['a', 'b']
+    """
+    return _index_column(data, splits, "split")
+
+
+def _index_column(data: str | Path, splits: str | Sequence[str], column: str) -> dict[str, Any]:
     from mmdata.shards.index import load_index
 
     wanted = {splits} if isinstance(splits, str) else set(splits)
-    t = load_index(data, columns=["key", "split", "source_key"], read_dictionary=["split"]).to_pydict()
-    return {k: sk for k, sp, sk in zip(t["key"], t["split"], t["source_key"]) if sp in wanted}
+    t = load_index(data, columns=list(dict.fromkeys(["key", "split", column])), read_dictionary=["split"]).to_pydict()
+    return {k: v for k, sp, v in zip(t["key"], t["split"], t[column]) if sp in wanted}
 
 
 def check_out(out: str | Path, option: str = "out (--out)") -> None:

@@ -190,6 +190,21 @@ def test_val_and_test_split_train_on_the_other_folds(folds: Path) -> None:
     assert m["test"]["accuracy"] is not None and set(m["per_class"]) == {"val", "test"}
 
 
+def test_fold_predictions_name_their_fold(folds: Path, tmp_path: Path) -> None:
+    """Known limit: with folds as splits, predictions.parquet's `split` column said 'test' for every
+    fold, so five folds' predictions concatenated could not be told apart. It now holds each sample's
+    split as index.parquet names it (the fold); a run without folds still writes 'test'."""
+    import pyarrow.parquet as pq
+
+    from mmdata.train import train
+
+    for fold in ("5", "2"):
+        train(folds, epochs=1, threads=1, eval_robustness=False, val_split="4", test_split=fold, out=tmp_path / fold)
+    rows = [r for f in ("5", "2") for r in pq.read_table(tmp_path / f / "predictions.parquet").to_pylist()]
+    truth = {s.key: f for f in ("5", "2") for s in mmdata.open_dataset(folds, split=f)}
+    assert {r["key"]: r["split"] for r in rows} == truth and len(rows) == len(truth) == 8
+
+
 def test_folds_with_a_balanced_recipe(folds: Path) -> None:
     """A recipe's balance reads the training folds as one split (refused before index_groups took lists)."""
     from mmdata.train import train
