@@ -204,24 +204,27 @@ def labelled_balance(recipe: Any, label_fraction: float) -> dict[str, Any] | Non
     return {**base, "fraction": float(label_fraction)}
 
 
-def kept_keys(data: str | Path, balance: dict[str, Any] | None, seed: int) -> dict[str, str] | None:
+def kept_keys(data: str | Path, balance: dict[str, Any] | None, seed: int,
+              split: str | Sequence[str] = "train") -> dict[str, str] | None:
     """Training keys the loader keeps under ``balance``'s fraction (the per-key draw that drops the others
-    from every epoch), each with its label group (``"(none)"``: no class label); None: all of them."""
+    from every epoch), each with its label group (``"(none)"``: no class label); None: all of them.
+    ``split``: what the training loader reads (a list: folds read as one)."""
     if balance is None or balance.get("fraction") is None:
         return None
     from mmdata.augment.balance import BalancePlan, index_groups
 
-    plan = BalancePlan(index_groups(data, "train", "label"), {**balance, "mode": "none"}, seed)
+    plan = BalancePlan(index_groups(data, split, "label"), {**balance, "mode": "none"}, seed)
     return {k: g for k, g in plan.groups.items() if plan.repeats(k, 0) > 0}
 
 
-def labelled_keys(data: str | Path, balance: dict[str, Any] | None, seed: int) -> set[str] | None:
+def labelled_keys(data: str | Path, balance: dict[str, Any] | None, seed: int,
+                  split: str | Sequence[str] = "train") -> set[str] | None:
     """Training keys whose label the run may use under ``balance`` (None: all of them)."""
-    kept = kept_keys(data, balance, seed)
+    kept = kept_keys(data, balance, seed, split)
     return None if kept is None else {k for k, g in kept.items() if g != "(none)"}
 
 
-def split_batch(data: str | Path, split: str, modalities: Sequence[str],
+def split_batch(data: str | Path, split: str | Sequence[str], modalities: Sequence[str],
                 normalize: dict[str, list[dict[str, Any]]] | None = None) -> Batch:
     """A whole split as one collated batch (with labels when the dataset has them), each sample put
     through ``normalize`` (a recipe's ``normalize:`` section: the trainer's input format) first."""
@@ -408,8 +411,8 @@ class Pretrained:
 def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10, seed: int = 0, batch_size: int = 64,
              lr: float = 2e-3, weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
              dim: int = 32, temperature: float = 0.07, exclude_same_class: bool = False,
-             label_fraction: float = 1.0, eval_split: str | None = "test", progress: bool = False,
-             loader_kw: dict[str, Any] | None = None) -> Pretrained:
+             label_fraction: float = 1.0, eval_split: str | Sequence[str] | None = "test", progress: bool = False,
+             loader_kw: dict[str, Any] | None = None, train_split: str | Sequence[str] = "train") -> Pretrained:
     """Pre-train ``model``'s encoders contrastively on the training split (labels unused) in place.
 
     Args:
@@ -424,7 +427,8 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         exclude_same_class: remove same-class candidates from the InfoNCE denominators (uses only
             the labels of the labelled subset under ``label_fraction``).
         label_fraction: which training labels the run may use (see :func:`labelled_balance`).
-        eval_split: split on which retrieval is measured at the end (None: skip).
+        eval_split: split on which retrieval is measured at the end (None: skip; a list: read as one).
+        train_split: the split(s) pre-training reads (a list: folds read as one, ``--train-split``).
         loader_kw: more :func:`mmdata.loader` options (``cache``, ``num_workers``; cache defaults to True).
 
     Returns:
@@ -446,12 +450,12 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
     dev = torch.device(device)
     torch.manual_seed(derive_int(seed, "contrastive-heads") % 2**63)
     net = ContrastiveModel(model, dim=dim, temperature=temperature).to(dev)
-    check_pairs(data, net.mods)
+    check_pairs(data, net.mods, train_split)
     decay = [p for n, p in net.named_parameters() if n != "logit_scale"]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": [net.logit_scale], "weight_decay": 0.0}], lr=lr)
-    known = labelled_keys(data, labelled_balance(recipe, label_fraction), seed) if exclude_same_class else None
-    loader = mmdata.loader(data, batch_size, recipe=recipe, split="train", seed=seed, device=dev, augment_on="device",
+    known = labelled_keys(data, labelled_balance(recipe, label_fraction), seed, train_split) if exclude_same_class else None
+    loader = mmdata.loader(data, batch_size, recipe=recipe, split=train_split, seed=seed, device=dev, augment_on="device",
                            modalities=[*net.mods, "label"], **{"cache": True, **(loader_kw or {})})
     normalize = mmdata.load_recipe(recipe).to_dict().get("normalize") or {}
     # under torchrun each rank reads its part of every epoch (in-batch negatives per rank) and DDP
@@ -520,10 +524,11 @@ def _paired_rows(batch: Batch, mods: Sequence[str]) -> int:
     return int((torch.stack(pres).sum(0) >= 2).sum()) if pres else 0
 
 
-def check_pairs(data: str | Path, mods: Sequence[str], split: str = "train") -> dict[str, int] | None:
+def check_pairs(data: str | Path, mods: Sequence[str], split: str | Sequence[str] = "train") -> dict[str, int] | None:
     """Training samples per modality pair holding both (from ``index.parquet``); raise when no pair has
     any — every sample with only an image *or* only audio leaves InfoNCE nothing to contrast. None
     when the dataset has no local index to read (a URL): the first epoch checks the batches instead.
+    ``split``: a split, or several read as one (folds).
 
     Example:
         >>> check_pairs("data/avdigits", ["image", "audio"])  # doctest: +SKIP
@@ -536,13 +541,14 @@ def check_pairs(data: str | Path, mods: Sequence[str], split: str = "train") -> 
     from mmdata.train.config import IndexStats
 
     st = IndexStats(data)
-    rows = st.rows(split)
+    rows = st.rows(split) if isinstance(split, str) else st.rows_in(split)
+    name = split if isinstance(split, str) else "+".join(split)
     has = {m: st.has[m][rows] if m in st.has else np.zeros(len(rows), bool) for m in mods}
     counts = {pair_key(a, b): int((has[a] & has[b]).sum()) for a, b in pair_names(mods)}
     if not any(counts.values()):
         each = ", ".join(f"{int(has[m].sum())} with {m}" for m in mods)
-        raise MMDataError(f"{data}: no {'training' if split == 'train' else split} sample has two of {_names(mods)} "
-                          f"together ({split} split: {len(rows)} samples, {each}, none with two); contrastive "
+        raise MMDataError(f"{data}: no {'training' if split == 'train' else name} sample has two of {_names(mods)} "
+                          f"together ({name} split: {len(rows)} samples, {each}, none with two); contrastive "
                           "pre-training needs paired samples — samples that hold at least two of the modalities")
     return counts
 
@@ -642,11 +648,12 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
             batch_size: int = 64, lr: float = 2e-3,
             weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
             cache: bool = True, num_workers: int = 0, progress: bool = False,
-            eval_split: str | None = "test") -> Prepared:
+            eval_split: str | Sequence[str] | None = "test", train_split: str | Sequence[str] = "train") -> Prepared:
     """The trainer's hook (``mmdata train --pretrain contrastive --pretrain-epochs N [--pretrain-arg K=V]
     --probe --label-fraction F``): pre-train the encoders, freeze them under a linear probe, and pick
     the labelled subset. ``pretrain_args``: ``dim``, ``temperature``, ``exclude_same_class``,
-    ``batch_size``, ``lr`` (default: the run's batch size and learning rate).
+    ``batch_size``, ``lr`` (default: the run's batch size and learning rate). ``train_split`` /
+    ``eval_split``: what the run's training / test role reads (lists: folds read as one).
 
     A no-op (``Prepared(None, None, ...)``) when nothing is asked for.
     """
@@ -663,10 +670,10 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
     if pretrain is not None:
         pre = pretrain_encoders(model, data, epochs=pretrain_epochs, seed=seed, weight_decay=weight_decay, recipe=recipe,
                                 device=device, label_fraction=label_fraction, progress=progress, eval_split=eval_split,
-                                loader_kw={"cache": cache, "num_workers": num_workers}, **opts)
+                                loader_kw={"cache": cache, "num_workers": num_workers}, train_split=train_split, **opts)
     if probe:
         make_probe(model)
-    keys = labelled_keys(data, balance, seed)
+    keys = labelled_keys(data, balance, seed, train_split)
     config = {"pretrain": pretrain, "pretrain_epochs": pretrain_epochs if pretrain else None,
               "pretrain_args": pretrain_options(pretrain_args), "probe": probe, "label_fraction": label_fraction}
     return Prepared(pre, balance, config, None if keys is None else len(keys))

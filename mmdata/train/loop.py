@@ -213,17 +213,6 @@ def local_data(data: str | Path, storage_options: dict[str, Any] | None = None, 
     return stage_dataset(str(data), storage_options=storage_options, progress=progress)
 
 
-def _check_roles(recipe: Any, pretrain: str | None, label_fraction: float) -> None:
-    """What named splits (--train-split / --val-split / --test-split) do not support yet: the readers
-    of pre-training and of a label fraction take one split named train (a recipe's balance reads the
-    training splits as the loader does)."""
-    what = [w for w, on in (("--pretrain (pretrain=)", pretrain is not None),
-                            ("--label-fraction (label_fraction=)", label_fraction != 1.0)) if on]
-    if what:
-        raise MMDataError(f"{' and '.join(what)} with --train-split / --val-split / --test-split: not supported yet (they "
-                          "read the split named train); drop one of them")
-
-
 def _check_target(target: str, pretrain_args: dict[str, Any] | None) -> None:
     """What a metadata target (--target) does not support: removing same-class negatives in pre-training
     (``exclude_same_class``), which are the card's classes, not the target's label sets or numbers."""
@@ -261,8 +250,6 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     card = load_card(data)
     pretrain_only = config.get("epochs") == 0  # contrastive pre-training alone: labels are not needed
     roles = split_roles(data, card, train_split, val_split, test_split)
-    if roles is not None:
-        _check_roles(recipe, pretrain, label_fraction)
     if target is not None:
         _check_target(target, pretrain_args)
     classes, names = _classes(data, card, need_classes=not pretrain_only, roles=roles, target=target is not None)
@@ -318,9 +305,10 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                    label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                    recipe=full, device=dev, cache=plan["train"], num_workers=num_workers, progress=progress and rank == 0,
-                   eval_split="test" if "test" in splits else None)
+                   eval_split=role_splits(roles, "test") if "test" in splits else None,
+                   train_split=role_splits(roles, "train"))
     if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
-        prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed)
+        prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed, role_splits(roles, "train"))
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
@@ -360,12 +348,13 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     return run
 
 
-def _kept(data: str | Path, keys: Sequence[str], balance: dict[str, Any] | None, seed: int) -> int:
+def _kept(data: str | Path, keys: Sequence[str], balance: dict[str, Any] | None, seed: int,
+          split: str | Sequence[str] = "train") -> int:
     """How many of the training samples ``keys`` the loader's ``balance`` (a label fraction's) keeps
     (:func:`~mmdata.train.contrastive.kept_keys`, with or without a class label)."""
     from mmdata.train.contrastive import kept_keys
 
-    kept = kept_keys(data, balance, seed)
+    kept = kept_keys(data, balance, seed, split)
     return len(keys) if kept is None else sum(k in kept for k in keys)
 
 

@@ -234,13 +234,33 @@ def test_train_split_list_streamed_with_a_worker(folds: Path, tmp_path: Path) ->
     ({"train_split": "1,4", "val_split": "4", "test_split": "5"}, r"split '4' plays two roles"),
     ({"train_split": "1,1", "val_split": "4", "test_split": "5"}, r"train_split \(--train-split\): a split is named twice"),
     ({"val_split": "4,5", "test_split": "3"}, r"val_split \(--val-split\): expected one split name"),
-    ({"val_split": "4", "test_split": "5", "label_fraction": 0.5}, r"--label-fraction .* not supported yet"),
 ])
 def test_split_options_are_checked(folds: Path, kw: dict, err: str) -> None:
     from mmdata.train import train
 
     with pytest.raises(MMDataError, match=err):
         train(folds, epochs=1, **kw)
+
+
+def test_folds_with_a_label_fraction_and_pretraining(tmp_path: Path) -> None:
+    """Known limit: --label-fraction and --pretrain were refused with --val-split / --test-split (they read
+    a split named train). Now the labelled subset is drawn over the training folds, pre-training reads
+    them, and retrieval is measured on the test fold."""
+    from mmdata.testing import make_messy_folder
+    from mmdata.train import train
+    from mmdata.train.contrastive import kept_keys, labelled_balance
+
+    make_messy_folder(tmp_path / "raw", n=40, sizes=((24, 32), (40, 30)), seconds=(0.3, 0.6))
+    mmdata.shard(tmp_path / "raw", tmp_path / "ds", split="1=0.25,2=0.25,3=0.25,4=0.25", progress=False)
+    ds, fast = tmp_path / "ds", {"epochs": 1, "threads": 1, "eval_robustness": False, "seed": 3}
+    m = train(ds, val_split="3", test_split="4", label_fraction=0.5, **fast)
+    kept = kept_keys(ds, labelled_balance(None, 0.5), 3, ["1", "2"])
+    train_keys = {s.key for f in ("1", "2") for s in mmdata.open_dataset(ds, split=f)}
+    assert kept and set(kept) <= train_keys and 0 < len(kept) < len(train_keys)
+    assert m["labelled_train"] == sum(g != "(none)" for g in kept.values())
+    m = train(ds, val_split="3", test_split="4", pretrain="contrastive", pretrain_epochs=1, **fast)
+    test_n = sum(1 for _ in mmdata.open_dataset(ds, split="4"))
+    assert m["pretrain"]["epochs"] == 1 and m["retrieval"] and m["samples"]["test"]["samples"] == test_n
 
 
 def test_naming_the_default_splits_trains_exactly_as_the_default(tmp_path: Path) -> None:
