@@ -493,8 +493,12 @@ def split_roles(data: str | Path, card: dict[str, Any], train_split: str | Seque
     for role, names in roles.items():
         unknown = [n for n in names if n not in have]
         if unknown:
+            # a number given for a zero-padded name: YAML (and the CLI's int) reads 04 as 4
+            padded = [h for n in unknown if n.isdigit() for h in have if h.isdigit() and h != n and int(h) == int(n)]
+            hint = (f" ({', '.join(map(repr, padded))} has the same number: a YAML value 04 is read as 4 — quote it, "
+                    f"'{padded[0]}')" if padded else "")
             raise MMDataError(f"{name(role + '_split')}: {data} has no split {' or '.join(map(repr, unknown))}; "
-                              f"it has {have}")
+                              f"it has {have}{hint}")
     if val == test or val in train or test in train:
         twice = sorted({val, test} & set(train) | ({val} if val == test else set()))
         raise MMDataError(f"{name('val_split')} / {name('test_split')} / {name('train_split')}: split "

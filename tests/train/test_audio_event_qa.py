@@ -242,6 +242,16 @@ def test_split_options_are_checked(folds: Path, kw: dict, err: str) -> None:
         train(folds, epochs=1, **kw)
 
 
+def test_a_number_for_a_zero_padded_fold_says_to_quote_it() -> None:
+    """Known limit: an ablation recipe's `val_split: 04` is the number 4 to YAML, and the error only listed
+    the splits; it now names the zero-padded one and says to quote it."""
+    from mmdata.train.config import split_roles
+
+    card = {"splits": {s: {} for s in ("01", "02", "03", "04", "05")}}
+    with pytest.raises(MMDataError, match=r"no split '4'; .* \('04' has the same number: a YAML value 04 is read as 4 — quote it"):
+        split_roles("esc", card, val_split=4, test_split="05")
+
+
 def test_folds_with_a_label_fraction_and_pretraining(tmp_path: Path) -> None:
     """Known limit: --label-fraction and --pretrain were refused with --val-split / --test-split (they read
     a split named train). Now the labelled subset is drawn over the training folds, pre-training reads
