@@ -102,6 +102,8 @@ def _collate_planned(samples: list[Sample], collate_fn: Any, recipe: Recipe, epo
     if plan is not None:
         batch.meta[PLAN] = {"epoch": epoch, "steps": plan}
     return batch
+
+
 #: a batch whose shortest clip is under this share of the batch's length (the normalize length) is
 #: warned about: more than half of that clip is zero padding
 AUDIO_PADDING_WARN = 0.5
