@@ -411,7 +411,8 @@ def _group_class_warning(fractions: dict[str, float], units: list[list[Record]],
         for r in u:
             if r.label is not None:
                 per.setdefault(r.label, Counter())[r.split] += 1
-        groups[_unit_label(u)] += 1
+        for label in {r.label for r in u if r.label is not None}:  # the groups holding each class
+            groups[label] += 1
     used = {r.split for u in units for r in u}  # a split no group reached is warned of on its own
     gaps = []
     for label, got in per.items():
@@ -427,7 +428,7 @@ def _group_class_warning(fractions: dict[str, float], units: list[list[Record]],
     expect = ", ".join(f"~{fractions[s] / total_f * n:.0f} in {s}" for s in miss)
     more = (f"; also {', '.join(repr(g[0]) for g in gaps[1:k])}" + (f" and {len(gaps) - k} more" if len(gaps) > k else "")
             if len(gaps) > 1 else "")
-    return [f"class {label!r} has no sample in {where} (its fraction asks {expect}): its {n} samples form "
+    return [f"class {label!r} has no sample in {where} (its fraction asks {expect}): its {n} samples are in "
             f"{_count(groups[label], 'group')} (rows naming one file, or --group-by), and each group goes to one split "
             f"whole{more}; group by a finer column, or give those splits their samples in a split column"]
 

@@ -123,7 +123,7 @@ def test_a_class_missing_from_a_split_because_of_its_groups_is_named() -> None:
     assert missing  # two groups, three splits: at least one split is without birds
     (w,) = [w for w in warnings if "class" in w and "bird" in w]
     assert "class 'bird' has no sample in " + " or ".join(repr(s) for s in ("train", "val", "test") if s in missing) in w
-    assert "its 60 samples form 2 groups" in w and "--group-by" in w
+    assert "its 60 samples are in 2 groups" in w and "--group-by" in w
     assert not any("'cat'" in w for w in warnings)  # 30 groups: in every split
     tiny = _speakers([10] * 40)  # classes in many groups: no class warning
     assert not [w for w in assign_splits(tiny, {"train": 0.8, "val": 0.1, "test": 0.1}, seed=0) if "class" in w]
