@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, console, load_pandas_for_arrow, note,
-                               print_json, terminated_as_exit, warn)
+                               plural, print_json, terminated_as_exit, warn)
 
 
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
@@ -51,7 +51,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
         console.print(t, crop=False)
     if rest:
         verdicts = Counter(a["decision"].split(" ")[0] for a in rest)
-        console.print(f"{len(rest)} more arms not shown ({', '.join(f'{n} {v}' for v, n in verdicts.most_common())}): every "
+        console.print(f"{plural(len(rest), 'more arm')} not shown ({', '.join(f'{n} {v}' for v, n in verdicts.most_common())}): every "
                       f"arm is in {escape(str(out).rstrip('/'))}/report.md and summary.json (--json prints them all)",
                       soft_wrap=True)
     c = s["controls"]
@@ -156,7 +156,7 @@ def demo(
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     if not json_:
-        console.print(f"avdigits: {s['dataset']['samples']} samples {s['dataset']['per_split']}; "
+        console.print(f"avdigits: {plural(s['dataset']['samples'], 'sample')} {s['dataset']['per_split']}; "
                       f"{s['demo']['wall_s']:.0f} s")
     _finish(s, out, json_)
 

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, Seed, ShardsOrDataDir, console,
-                               load_pandas_for_arrow, no_room, note, plugins, print_json, stopped_as_exit)
+                               load_pandas_for_arrow, no_room, note, plugins, plural, print_json, stopped_as_exit)
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
 
@@ -101,7 +101,7 @@ def _skipped(skipped: list[dict], shown: int = 10) -> None:
     for the first ``shown``, which and why."""
     if not skipped:
         return
-    note(f"[yellow]skipped {len(skipped)} sample{'s' * (len(skipped) != 1)}[/] (--on-error skip), not drawn:")
+    note(f"[yellow]skipped {plural(len(skipped), 'sample')}[/] (--on-error skip), not drawn:")
     for s in skipped[:shown]:
         where = f"{s['key']!r} in {s['shard']}" if s["key"] is not None else "a sample the reader did not name"
         note(f"  {escape(where)}: {escape(str(s['reason']))}")

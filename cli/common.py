@@ -92,6 +92,34 @@ def note(message: str) -> None:
     err_console.print(message, highlight=False)
 
 
+def plural(n: int, word: str, plural_word: str | None = None) -> str:
+    """``n`` and ``word``, in the plural unless ``n`` is 1 (human output only; ``--json`` keeps the bare counts).
+
+    Args:
+        n: the count.
+        word: the singular.
+        plural_word: the plural of an irregular word (default: ``word`` + "s").
+
+    Example:
+        >>> plural(1, "shard"), plural(2, "shard"), plural(0, "sample"), plural(1, "match", "matches")
+        ('1 shard', '2 shards', '0 samples', '1 match')
+    """
+    return f"{n} {word if n == 1 else plural_word or word + 's'}"
+
+
+def rounded(value: float, decimals: int = 2) -> str:
+    """A measured value for people: at most ``decimals`` decimals, none for a whole number, never an exponent
+    (``:g`` printed ``0.251247`` seconds and ``1.23457e+06`` characters); ``--json`` keeps every digit.
+
+    Example:
+        >>> rounded(0.2512471655), rounded(24), rounded(22.5), rounded(1234567.0)
+        ('0.25', '24', '22.5', '1234567')
+    """
+    text = f"{float(value):.{decimals}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text == "-0" else text
+
+
 def table(*headers: str, **kw: Any) -> Any:
     """A rich Table whose columns fold a value that does not fit (over several lines) instead of cutting it
     to ``imag…`` / ``0.48…`` on a narrow terminal: a value is never hidden. On a pipe there is room

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmdata.cli.common import OutDir, Seed, console, load_pandas_for_arrow
+from mmdata.cli.common import OutDir, Seed, console, load_pandas_for_arrow, plural
 
 app = typer.Typer(help="Embedded datasets (built offline).", no_args_is_help=True)
 DATASETS = {"avdigits": "10 digits: sklearn handwriting images + espeak-ng speech (speaker-disjoint) + partial text clues",
@@ -44,7 +44,7 @@ def build(
     path = run(out, seed=seed, workers=workers, limit=limit)
     info = inspect(path)
     console.print(f"built {name} at {Path(path)}", soft_wrap=True)
-    console.print(f"  {info['samples']} samples {info['per_split']}, patterns {info['patterns']}", soft_wrap=True)
+    console.print(f"  {plural(info['samples'], 'sample')} {info['per_split']}, patterns {info['patterns']}", soft_wrap=True)
 
 
 def register(root: typer.Typer) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
+from typer.models import DefaultPlaceholder
 
 from mmdata.cli import ablate, augment, datasets, match, shards, train
 from mmdata.cli.common import broken_pipe, err_console, print_json
@@ -77,6 +78,23 @@ def _home(value: Any) -> Any:
     return value
 
 
+def _flags_without_type(params: list[Any]) -> list[Any]:
+    """``params`` with an empty type column for flags (``--json``, ``--deep / --no-deep``, ``--help``): typer's
+    rich help (terminals of :data:`RICH_HELP_MIN_COLUMNS` and more) printed ``<bool>`` beside every flag, a
+    value none of them takes; click's plain help shows none already."""
+    for p in params:
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+    return params
+
+
+class FlagsGroup(TyperGroup):
+    """``mmdata`` and ``mmdata datasets``: their flags' help without a ``<bool>`` type (:func:`_flags_without_type`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_type(super().get_params(ctx))
+
+
 class MachineCommand(TyperCommand):
     """Every ``mmdata`` command: the same error document under ``--json`` (usage errors too), ``~``
     expanded in every argument and option value, a closed pipe as exit 141, plain help without
@@ -90,6 +108,9 @@ class MachineCommand(TyperCommand):
             for p in self.params:
                 if getattr(p, "help", None):
                     p.help = p.help.replace("\\[", "[")  # type: ignore[attr-defined]
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_type(super().get_params(ctx))
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         # now: click's parser consumes the list; a command without --json gets the usual error only
@@ -127,9 +148,12 @@ def _machine_commands(a: typer.Typer) -> None:
             info.cls = MachineCommand
     for group in a.registered_groups:
         if group.typer_instance is not None:
+            if isinstance(group.typer_instance.info.cls, DefaultPlaceholder):  # typer's default group class
+                group.typer_instance.info.cls = FlagsGroup
             _machine_commands(group.typer_instance)
 
 
+app.info.cls = FlagsGroup
 _machine_commands(app)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import DataDir, JsonFlag, PluginOpt, Seed, console, note, plugins, print_json, warn
+from mmdata.cli.common import DataDir, JsonFlag, PluginOpt, Seed, console, note, plugins, plural, print_json, warn
 
 ModelDir = Annotated[Path, typer.Option("--model", help="Output folder of `mmdata train` (contrastive.pt with --pretrain contrastive).")]
 Split = Annotated[str, typer.Option(help="Split to measure.")]
@@ -37,7 +37,7 @@ def match(
 
     cols = ["pair", "cos+", "cos−", "AUC", "AUC≠c", "JS", "KL a‖b", "KL b‖a", "agree"]
     t = Table(*[Column(c, overflow="fold") for c in cols], box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
-              title=f"modality matching on {split} ({r['n']} samples, "
+              title=f"modality matching on {split} ({plural(r['n'], 'sample')}, "
                     + (f"fusion {r['fusion']})" if r["fusion"] else "the pre-trained embedding: no classifier, no JS / KL)"),
               caption="cos+ / cos−: mean cosine of matched / mismatched pairs; AUC≠c: mismatched of another class only; "
                       "JS, KL in bits; agree: same argmax")
@@ -90,7 +90,7 @@ def audit_alignment(
     clean = ", ".join(f"{k} {v['cosine']:.2f}" for k, v in r["clean"].items())
     t = Table(*[Column(c, overflow="fold") for c in ("op", "p", "pair", "Δcos ± 95% CI", "ΔAUC", "ΔR@1", "kept")], box=box.SIMPLE_HEAD,
               pad_edge=False, padding=(0, 1, 0, 0),
-              title=f"alignment audit on {split} ({r['n']} samples): augmented − clean (R@1 in points)\n"
+              title=f"alignment audit on {split} ({plural(r['n'], 'sample')}): augmented − clean (R@1 in points)\n"
                     f"clean cosine: {clean}")
     for o in r["ops"]:
         if o.get("na"):
@@ -102,7 +102,7 @@ def audit_alignment(
             if "delta_cosine" not in e:  # the op left fewer than 2 samples with both: a row, not a gap
                 kept = f"{e['kept']:.0%}" if "kept" in e else ""
                 t.add_row(o["op"] if j == 0 else "", ("—" if o["p"] is None else f"{o['p']:g}→1") if j == 0 else "", p,
-                          f"n/a ({e.get('n', 0)} sample{'s' * (e.get('n', 0) != 1)} kept both)", "", "", kept,
+                          f"n/a ({plural(e.get('n', 0), 'sample')} kept both)", "", "", kept,
                           end_section=last)
                 continue
             lo, hi = e["delta_cosine_ci95"]

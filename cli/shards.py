@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, Seed, console, load_pandas_for_arrow,
-                               no_room, note, print_json, stopped_as_exit, table, warn)
+                               no_room, note, plural, print_json, rounded, stopped_as_exit, table, warn)
 
 
 def _columns(spec: list[str] | None) -> dict[str, str] | None:
@@ -102,19 +102,19 @@ def shard(
         print_json(rep)
         return
     # stdout: what was written; stderr: what was left out and the warnings (`> log` keeps the result)
-    console.print(f"wrote [bold]{rep['samples']}[/] samples in {rep['shards']} shards to {escape(rep['out'])} "
+    console.print(f"wrote [bold]{plural(rep['samples'], 'sample')}[/] in {plural(rep['shards'], 'shard')} to {escape(rep['out'])} "
                   f"({', '.join(f'{k}: {v}' for k, v in rep['splits'].items())})")
     if rep.get("resumed_shards"):
-        console.print(f"resumed: kept the {rep['resumed_shards']} of {rep['shards']} shards an earlier run of this job "
+        console.print(f"resumed: kept the {rep['resumed_shards']} of {plural(rep['shards'], 'shard')} an earlier run of this job "
                       "had finished")
     removed = rep.get("removed_stale") or []
     if removed:
-        console.print(f"removed {len(removed)} shard{'s' * (len(removed) != 1)} of an earlier job in "
+        console.print(f"removed {plural(len(removed), 'shard')} of an earlier job in "
                       f"{escape(rep['out'])} that this job does not write: "
                       f"{escape(', '.join(removed[:5]))}{', ...' if len(removed) > 5 else ''}", highlight=False)
     counts = {k: v for k, v in rep["skipped_counts"].items() if v}
     if counts:
-        what = ", ".join(f"{v} {k[:-1] if v == 1 else k}" for k, v in counts.items())
+        what = ", ".join(plural(v, k[:-1], k) for k, v in counts.items())
         note(f"[yellow]left out: {what}[/] (every one listed in dataset.json under \"skipped\"):")
         _left_out(rep["skipped"])
     for w in rep["warnings"]:
@@ -135,7 +135,7 @@ def _left_out(skipped: list[dict]) -> None:
         note(f"  ... and {len(causes) - 10} more; by reason: {escape('; '.join(skip_reasons(causes, 5)))}")
     if emptied:
         shown = ", ".join(repr(s["sample"]) for s in emptied[:3]) + (", ..." if len(emptied) > 3 else "")
-        note(f"  {len(emptied)} sample{'s' * (len(emptied) != 1)} with no file or text left once these were left "
+        note(f"  {plural(len(emptied), 'sample')} with no file or text left once these were left "
              f"out, so left out whole: {escape(shown)}")
 
 
@@ -147,8 +147,8 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     if json_:
         print_json(rep)
         return
-    console.print(f"[bold]{rep['name']}[/] ({rep['layout']} layout): {rep['samples']} samples, "
-                  f"{rep['shards']['count']} shards, {rep['shards']['total_bytes'] / 1e6:.2f} MB, files left out (shard / add-modality, listed in dataset.json): {rep['skipped']}")
+    console.print(f"[bold]{rep['name']}[/] ({rep['layout']} layout): {plural(rep['samples'], 'sample')}, "
+                  f"{plural(rep['shards']['count'], 'shard')}, {rep['shards']['total_bytes'] / 1e6:.2f} MB, files left out (shard / add-modality, listed in dataset.json): {rep['skipped']}")
     t = table("split", "samples", "per class")
     for split, n in rep["per_split"].items():
         t.add_row(split, str(n), ", ".join(f"{k}: {v}" for k, v in rep["per_class"].get(split, {}).items()))
@@ -169,14 +169,14 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     for k in ("image_height", "image_width", "audio_seconds", "text_chars"):
         d = rep[k]
         if d:
-            t.add_row(k, str(d["count"]), f"{d['min']:g}", f"{d['median']:g}", f"{d['max']:g}")
+            t.add_row(k, str(d["count"]), rounded(d["min"]), rounded(d["median"]), rounded(d["max"]))
     console.print(t)
     t = table("modality", "samples", "formats")
     img, aud = rep["image"], rep["audio"]
     show = lambda counts: ", ".join(f"{k}: {v}" for k, v in counts.items())  # noqa: E731
     if img["count"]:
         t.add_row("image", str(img["count"]), f"modes {show(img['modes'])}; channels {show(img['channels'])}; "
-                                              f"{img['sizes']} distinct sizes")
+                                              f"{plural(img['sizes'], 'distinct size')}")
     if aud["count"]:
         t.add_row("audio", str(aud["count"]), f"sample rates {show(aud['sample_rates'])}; channels {show(aud['channels'])}")
     if rep["text"]["count"]:
@@ -202,7 +202,8 @@ def verify(
     if json_:
         print_json(rep)
     elif rep["ok"]:
-        console.print(f"[green]ok[/]: {rep['checked']} shards match the index")
+        n = rep["checked"]
+        console.print(f"[green]ok[/]: {plural(n, 'shard')} {'matches' if n == 1 else 'match'} the index")
     else:
         for p in rep["problems"]:
             seen = ", ".join(f"{k} {p[k]}" for k in ("expected", "found") if p[k] is not None and p[k] != "file")
@@ -230,17 +231,17 @@ def add_modality(
     if json_:
         print_json(rep)
         return
-    console.print(f"added {escape(repr(name))} to {rep['added']} samples ({rep['missing']} without it) in {rep['shards']} shards")
+    console.print(f"added {escape(repr(name))} to {plural(rep['added'], 'sample')} ({rep['missing']} without it) in {plural(rep['shards'], 'shard')}")
     if rep["skipped"]:  # on stderr, as shard's: stdout is what was added
         n = rep["skipped"]
-        note(f"[yellow]{n} bad file{'s' if n != 1 else ''} left out[/] (listed in dataset.json under \"skipped\"):")
+        note(f"[yellow]{plural(n, 'bad file')} left out[/] (listed in dataset.json under \"skipped\"):")
         for sk in rep["skipped_files"]:
             note(f"  {escape(sk['source'])} (sample {escape(str(sk['sample']))}): {escape(sk['reason'])}")
         if n > len(rep["skipped_files"]):
             note(f"  ... and {n - len(rep['skipped_files'])} more")
     if rep["unmatched"]:
         n = rep["unmatched"]
-        note(f"[yellow]not used: {n} file{'s' if n != 1 else ''} {'matches' if n == 1 else 'match'} no sample key "
+        note(f"[yellow]not used: {plural(n, 'file')} {'matches' if n == 1 else 'match'} no sample key "
              f"or field {escape(repr(name))}[/] (listed in dataset.json under \"skipped\"): "
              + ", ".join(escape(f) for f in rep["unmatched_files"])
              + (f" ... and {n - len(rep['unmatched_files'])} more" if n > len(rep["unmatched_files"]) else ""))

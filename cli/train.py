@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, Seed, console, load_pandas_for_arrow, plugins, print_json,
+from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, Seed, console, load_pandas_for_arrow, plugins, plural, print_json,
                                stopped_as_exit, table, warn)
 
 Derived = "Default: derived from index.parquet (printed at start)."
@@ -205,7 +205,7 @@ def _per_label_table(m: dict, kind: str, out: Optional[Path]) -> None:
     if more:
         where = (f"{escape(str(out / 'metrics.json'))} (per_class) and --json" if out is not None else
                  "--json, or metrics.json (per_class) with --out DIR")
-        console.print(f"... and {more} more label{'s' * (more != 1)}, none more frequent in test; every label's "
+        console.print(f"... and {plural(more, 'more label')}, none more frequent in test; every label's "
                       f"scores: {where}", highlight=False)
 
 

@@ -635,7 +635,7 @@ def interval_text(ci: list[Any], decimals: int = 2, limits: tuple[float, float] 
 
     Example:
         >>> interval_text([0.00036, 4.0972]), interval_text([None, None]), interval_text([-0.0, 1.0])
-        ('[+0.00036, +4.10]', '[−∞, +∞]', '[-0.00, +1.00]')
+        ('[+0.00036, +4.10]', '[-∞, +∞]', '[-0.00, +1.00]')
         >>> interval_text([-154.98, 58.21], limits=(-100.0, 100.0))
         '[-100.00†, +58.21]'
     """
@@ -648,7 +648,8 @@ def interval_text(ci: list[Any], decimals: int = 2, limits: tuple[float, float] 
             return num(limits[i], decimals) + "†"
         return _bound(v, decimals)
 
-    return f"[{end(lo, '−∞', 0)}, {end(hi, '+∞', 1)}]"
+    # ASCII '-' as every number of the report and the table (num), not U+2212: one minus sign per output
+    return f"[{end(lo, '-∞', 0)}, {end(hi, '+∞', 1)}]"
 
 
 def diff_limits(column: str, scale: float) -> tuple[float, float] | None:
@@ -1130,7 +1131,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
             lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
         if clipped:
             lines += ["", "† clipped to the possible range: accuracy, macro-F1, ECE and the robustness metrics lie in "
-                      "[0, 100] points, so a difference lies in [−100, +100]; the t interval, which ignores the bounds, "
+                      "[0, 100] points, so a difference lies in [-100, +100]; the t interval, which ignores the bounds, "
                       "reaches beyond it (few seeds, a large spread) — a sign that it says little."]
     if "paired" in figs:
         lines += ["", "## Per-seed results", "", f"![paired seeds]({figs['paired']})"]

@@ -116,7 +116,7 @@ def test_an_interval_that_excludes_zero_never_prints_as_zero() -> None:
     # the demo once printed "[+0.00, +4.10] ... helps" for a lower bound of +0.00036
     assert interval_text([0.00036, 4.0972]) == "[+0.00036, +4.10]"
     assert interval_text([-12.2217, -0.0049]) == "[-12.22, -0.0049]"
-    assert interval_text([None, 1.0]) == "[−∞, +1.00]" and interval_text([0.0, 0.5]) == "[+0.00, +0.50]"
+    assert interval_text([None, 1.0]) == "[-∞, +1.00]" and interval_text([0.0, 0.5]) == "[+0.00, +0.50]"
     for v in (1e-9, 0.004999, 0.005, 0.3):
         for sign in (1, -1):
             lo = interval_text([sign * v, sign * 2 * v]).strip("[]").split(", ")[0]

@@ -1,0 +1,82 @@
+"""What a person reads from ``mmdata``: counts of one in the singular ("1 shard", not "1 shards"), measured
+values rounded (not ``0.33325`` seconds), no ``<bool>`` beside a flag in ``--help``, one minus sign in the
+ablation report. ``--json`` keeps the bare counts and every digit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmdata.ablate.report import interval_text, num
+from mmdata.testing import make_sample_folder
+
+CLI = [sys.executable, "-m", "mmdata.cli.main"]
+
+
+def _mmdata(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE")}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, env={**base, **env},
+                          stdin=subprocess.DEVNULL, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def one_shard(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 samples in 1 shard, one image size, audio of 1/3 s (2666 frames at 8 kHz: 0.33325 s)."""
+    root = tmp_path_factory.mktemp("polish")
+    make_sample_folder(root / "raw", n=3, missing=False, audio_seconds=1 / 3)
+    res = _mmdata("shard", str(root / "raw"), str(root / "ds"), "--split", "train=1", cwd=root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "wrote 3 samples in 1 shard to " in res.stdout, res.stdout
+    return root / "ds"
+
+
+def test_a_count_of_one_is_singular(one_shard: Path, tmp_path: Path) -> None:
+    """"1 shards" in shard, inspect and verify ("1 shards match the index") and "1 distinct sizes"."""
+    inspect = _mmdata("inspect", str(one_shard), cwd=tmp_path)
+    assert inspect.returncode == 0, inspect.stderr[-3000:]
+    assert "3 samples, 1 shard, " in inspect.stdout and "1 shards" not in inspect.stdout, inspect.stdout
+    assert "1 distinct size" in inspect.stdout and "1 distinct sizes" not in inspect.stdout, inspect.stdout
+    verify = _mmdata("verify", str(one_shard), cwd=tmp_path)
+    assert verify.returncode == 0 and verify.stdout.strip() == "ok: 1 shard matches the index", verify.stdout
+
+
+def test_json_keeps_the_bare_counts(one_shard: Path, tmp_path: Path) -> None:
+    rep = json.loads(_mmdata("inspect", str(one_shard), "--json", cwd=tmp_path).stdout)
+    assert rep["shards"]["count"] == 1 and rep["samples"] == 3 and rep["image"]["sizes"] == 1
+    assert json.loads(_mmdata("verify", str(one_shard), "--json", cwd=tmp_path).stdout)["checked"] == 1
+
+
+def test_inspect_rounds_measured_values_and_json_keeps_every_digit(one_shard: Path, tmp_path: Path) -> None:
+    text = _mmdata("inspect", str(one_shard), cwd=tmp_path).stdout
+    row = next(ln for ln in text.splitlines() if "audio_seconds" in ln)
+    assert [c.strip() for c in row.split("│")[3:6]] == ["0.33"] * 3, row  # min, median, max (was 0.33325)
+    rep = json.loads(_mmdata("inspect", str(one_shard), "--json", cwd=tmp_path).stdout)
+    assert rep["audio_seconds"]["median"] == pytest.approx(2666 / 8000)
+
+
+COMMANDS = [["shard"], ["inspect"], ["verify"], ["add-modality"], ["augment"], ["preview"], ["train"], ["match"],
+            ["audit-alignment"], ["ablate"], ["demo"], ["datasets"], ["datasets", "build"], ["datasets", "list"], []]
+
+
+@pytest.mark.parametrize("columns", ["80", "160"])
+def test_help_shows_no_type_beside_a_flag(columns: str, tmp_path: Path) -> None:
+    """typer's rich help (110 columns and more) printed ``<bool>`` beside every flag (``--json``, ``--deep /
+    --no-deep``, ``--help``, ``--version``), a value none of them takes."""
+    for command in COMMANDS:
+        res = _mmdata(*command, "--help", cwd=tmp_path, COLUMNS=columns, NO_COLOR="1", TERM="dumb")
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert "--help" in res.stdout, (command, res.stdout)
+        assert "<bool>" not in res.stdout, (command, columns, res.stdout)
+
+
+def test_ablation_numbers_use_one_minus_sign() -> None:
+    """The intervals' open ends read ``[−∞, ...]`` (U+2212) beside ``-1.50`` (ASCII) in the same table."""
+    texts = [interval_text([None, -1.5]), interval_text([-2.0, None]), interval_text([-154.98, 58.21], limits=(-100.0, 100.0)),
+             num(-0.00203), num(-3.0, 1)]
+    assert texts[0] == "[-∞, -1.50]" and texts[2] == "[-100.00†, +58.21]"
+    assert not any("\u2212" in t for t in texts), texts
