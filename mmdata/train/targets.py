@@ -103,15 +103,20 @@ def _labels_of(value: Any) -> list[str] | None:
     return None
 
 
-def _as_label_set(value: Any, key: str | None) -> Any:
-    """A boolean — JSON ``true`` / ``false``, or the text true / false in any case (a CSV column) — as the
-    one-label set it means: ``[key]`` when true, ``[]`` when false (a binary target: one output named
-    after the key); any other value as it is."""
+def _flag(value: Any) -> bool | None:
+    """A boolean value — JSON ``true`` / ``false``, or that text in any case (a CSV column) — else None."""
     if isinstance(value, bool):
-        return [key] if value else []
+        return value
     if isinstance(value, str) and value.strip().casefold() in ("true", "false"):
-        return [key] if value.strip().casefold() == "true" else []
-    return value
+        return value.strip().casefold() == "true"
+    return None
+
+
+def _as_label_set(value: Any, key: str | None) -> Any:
+    """A boolean target's value as the one-label set it means: ``[key]`` when true, ``[]`` when false
+    (one output named after the key); a missing or other value as it is."""
+    flag = _flag(value)
+    return value if flag is None else ([key] if flag else [])
 
 
 def _number(value: Any) -> float | None:
@@ -198,6 +203,8 @@ class Target:
     names: list[str] = field(default_factory=list)
     mean: float = 0.0
     sd: float = 1.0
+    #: a multi-label target read from a boolean column: one label, ``key``, on when true
+    boolean: bool = False
 
     @classmethod
     def classes(cls, n: int, names: Sequence[str] | None = None) -> Target:
@@ -217,6 +224,8 @@ class Target:
         d: dict[str, Any] = {"kind": self.kind, "key": self.key}
         if self.kind == "multilabel":
             d["labels"] = self.names
+            if self.boolean:
+                d["boolean"] = True
         if self.kind == "regression":
             d["train_mean"], d["train_sd"] = self.mean, self.sd
         return d
@@ -229,7 +238,8 @@ class Target:
         return f"{len(self.names)} classes ({', '.join(self.names)})"
 
     def _value(self, meta: Any) -> Any:
-        return _as_label_set(meta.get(self.key), self.key) if isinstance(meta, Mapping) else None
+        value = meta.get(self.key) if isinstance(meta, Mapping) else None
+        return _as_label_set(value, self.key) if self.boolean else value
 
     def values(self, batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(targets on ``device``, host mask of labelled rows): class ids (B,) with -1 unlabelled; a
@@ -446,7 +456,7 @@ def read_values(data: str, key: str, splits: Mapping[str, str | list[str]], *, o
             meta = smp.fields.get(META_FIELD)
             if isinstance(meta, Mapping) and len(seen_keys) < 1000:
                 seen_keys.update(str(k) for k in meta)
-            vals.append((smp.key, _as_label_set(meta.get(key), key) if isinstance(meta, Mapping) else None))
+            vals.append((smp.key, meta.get(key) if isinstance(meta, Mapping) else None))
         values[role] = vals
     return Values(values, seen_keys)
 
@@ -468,6 +478,13 @@ def settle(data: str, key: str, read: Values) -> tuple[Target, dict[str, dict[st
                           f"samples' metadata is their .json member — a manifest's --meta columns (mmdata shard ... "
                           f"--meta {key})")
     every = [(k, v) for vals in values.values() for k, v in vals if not _missing(v)]
+    flags = [_flag(v) for _, v in every]
+    if all(f is not None for f in flags):  # every value true / false: a binary target, one label named key
+        if not any(flags):
+            raise MMDataError(f"{data}: the target {key!r} is false in every sample: nothing to learn")
+        never = [] if any(_flag(v) for _, v in train) else [
+            f"the target {key!r} is never true in the training split: the model cannot learn it"]
+        return Target("multilabel", key, [key], boolean=True), counts, never
     nums = [_number(v) for _, v in every]
     if all(n is not None for n in nums):
         tr = np.array([_number(v) for _, v in train], dtype=np.float64)
@@ -497,7 +514,7 @@ def settle(data: str, key: str, read: Values) -> tuple[Target, dict[str, dict[st
                           "expected a number (regression) or a label list / one label name (multi-label)")
     names = sorted({n for st in sets for n in st or ()})
     if not names:
-        raise MMDataError(f"{data}: the target {key!r} holds only empty label lists (or only false): nothing to learn")
+        raise MMDataError(f"{data}: the target {key!r} holds only empty label lists")
     in_train = {n for _, v in train for n in _labels_of(v) or ()}
     warnings = []
     unseen = [n for n in names if n not in in_train]

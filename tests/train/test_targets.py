@@ -291,6 +291,14 @@ def test_a_boolean_column_is_one_label(tmp_path: Path, values: list[object], nam
     assert y.tolist() == [[1.0], [0.0], [-1.0]] and labelled.tolist() == [True, True, False]
     pred = target.predictions(b, torch.tensor([[3.0], [-3.0], [0.0]]))
     assert pred["labels"] == [["y"], [], None] and pred["pred_labels"] == [["y"], [], ["y"]]
+    assert target.to_dict()["boolean"] is True
+
+
+def test_true_false_beside_other_names_are_names(tmp_path: Path) -> None:
+    """QA: a CSV column of true / false / maybe was half read as a boolean (labels 'y' and 'maybe'): a column
+    is a boolean target only when every value is one; otherwise each value is a label name."""
+    target, _, _ = _resolve_rows(tmp_path, ["true", "false", "maybe"], "m.csv")
+    assert target.kind == "multilabel" and target.names == ["false", "maybe", "true"] and not target.boolean
 
 
 def test_bad_values_name_the_sample(tmp_path: Path) -> None:
