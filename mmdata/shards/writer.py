@@ -101,7 +101,8 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
 
 
 def assign_splits(records: list[Record], fractions: dict[str, float] | None, seed: int,
-                  shared_files: bool = True, by: str = "label", given_by: str | None = None) -> list[str]:
+                  shared_files: bool = True, by: str = "label", given_by: str | None = None,
+                  label_names: Sequence[str] | None = None) -> list[str]:
     """Set ``record.split`` in place: fixed splits stay; the rest are split stratified by label.
 
     Records sharing a :attr:`Record.group` (``--group-by``) or naming one file (a row per caption of one
@@ -173,7 +174,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     elif any(len(u) > 1 for u in free_units):
         totals = split_grouped(free_units, fractions, seed)
         warnings += _group_share_warning(totals, fractions, free_units)
-        warnings += _group_class_warning(fractions, free_units)
+        warnings += _group_class_warning(fractions, free_units, label_names)
     else:  # no groups: every record a unit, split exactly as before groups existed
         totals = _split_records(free, fractions, seed)
     empty = [n for n in names if fractions[n] > 0 and totals[n] == 0]
@@ -400,13 +401,15 @@ def _group_share_warning(totals: dict[str, int], fractions: dict[str, float], un
             f"({name}) holds {len(big)} of {n} samples; split by another column, or accept these shares"]
 
 
-def _group_class_warning(fractions: dict[str, float], units: list[list[Record]], k: int = 3) -> list[str]:
-    """One warning naming the classes (up to ``k``) that the groups kept out of a split where their
-    fraction expects at least one sample: when labels follow large groups (a speaker's clips all of one
-    class), a group goes to one split whole and a class of few groups cannot reach every split."""
+def _group_class_warning(fractions: dict[str, float], units: list[list[Record]],
+                         label_names: Sequence[str] | None = None, k: int = 3) -> list[str]:
+    """One warning naming the classes (up to ``k``, by name) that the groups kept out of a split where
+    their fraction expects at least one sample, each with its own missing splits, a class missing from
+    train first (the model never sees it): when labels follow large groups (a speaker's clips all of
+    one class), a group goes to one split whole and a class of few groups cannot reach every split."""
     total_f = sum(fractions.values())
     per: dict[Any, Counter[str]] = {}
-    groups: dict[Any, int] = Counter()
+    groups: Counter[Any] = Counter()
     for u in units:
         for r in u:
             if r.label is not None:
@@ -422,15 +425,21 @@ def _group_class_warning(fractions: dict[str, float], units: list[list[Record]],
             gaps.append((label, n, miss))
     if not gaps:
         return []
-    gaps.sort(key=lambda g: (-g[1], str(g[0])))
-    label, n, miss = gaps[0]
-    where = " or ".join(repr(s) for s in miss)
-    expect = ", ".join(f"~{fractions[s] / total_f * n:.0f} in {s}" for s in miss)
-    more = (f"; also {', '.join(repr(g[0]) for g in gaps[1:k])}" + (f" and {len(gaps) - k} more" if len(gaps) > k else "")
-            if len(gaps) > 1 else "")
-    return [f"class {label!r} has no sample in {where} (its fraction asks {expect}): its {n} samples are in "
-            f"{_count(groups[label], 'group')} (rows naming one file, or --group-by), and each group goes to one split "
-            f"whole{more}; group by a finer column, or give those splits their samples in a split column"]
+
+    def named(label: Any) -> str:
+        if isinstance(label, int) and label_names is not None and 0 <= label < len(label_names):
+            return repr(label_names[label])
+        return repr(label)
+
+    train = "train" if "train" in fractions else next(iter(fractions))
+    gaps.sort(key=lambda g: (train not in g[2], -g[1], str(g[0])))
+    parts = [f"{named(label)} ({n} samples in {_count(groups[label], 'group')}) has none in {' or '.join(map(repr, miss))}"
+             f" (its fraction asks {', '.join(f'~{fractions[s] / total_f * n:.0f}' for s in miss)})"
+             for label, n, miss in gaps[:k]]
+    more = f"; and {len(gaps) - k} more class{'es' * (len(gaps) - k > 1)}" if len(gaps) > k else ""
+    return [f"the groups (rows naming one file, or --group-by) keep classes out of splits: {'; '.join(parts)}{more}. "
+            "Each group goes to one split whole; group by a finer column, or give those samples their split in a "
+            "split column"]
 
 
 def split_groups(records: list[Record],
@@ -1689,7 +1698,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     # the card says how the fractions were applied (None: every split came from the source / --split-from)
     if fractions is not None or split_from is not None or "split_method" in card_extra:  # shard's, not augment's
         card_extra["split_method"] = split_by if used is not None else None
-    warnings = [*(warnings or []), *assign_splits(records, fractions, seed, shared_files, split_by, given_by)]
+    warnings = [*(warnings or []), *assign_splits(records, fractions, seed, shared_files, split_by, given_by, label_names)]
     plan = plan_shards(records, maxcount, maxsize)
     payloads = {p["name"]: [_payload_record(r) for r in p["records"]] for p in plan}
     layouts = {rec[4] for recs in payloads.values() for rec in recs}

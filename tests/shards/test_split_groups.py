@@ -121,12 +121,34 @@ def test_a_class_missing_from_a_split_because_of_its_groups_is_named() -> None:
     have = {s for r in recs if r.label == "bird" for s in [r.split]}
     missing = {"train", "val", "test"} - have
     assert missing  # two groups, three splits: at least one split is without birds
-    (w,) = [w for w in warnings if "class" in w and "bird" in w]
-    assert "class 'bird' has no sample in " + " or ".join(repr(s) for s in ("train", "val", "test") if s in missing) in w
-    assert "its 60 samples are in 2 groups" in w and "--group-by" in w
-    assert not any("'cat'" in w for w in warnings)  # 30 groups: in every split
+    (w,) = [w for w in warnings if "keep classes out of splits" in w]
+    assert "'bird' (60 samples in 2 groups) has none in " + " or ".join(repr(s) for s in ("train", "val", "test") if s in missing) in w
+    assert "--group-by" in w and "'cat'" not in w  # 30 groups: in every split
     tiny = _speakers([10] * 40)  # classes in many groups: no class warning
-    assert not [w for w in assign_splits(tiny, {"train": 0.8, "val": 0.1, "test": 0.1}, seed=0) if "class" in w]
+    assert not [w for w in assign_splits(tiny, {"train": 0.8, "val": 0.1, "test": 0.1}, seed=0) if "classes" in w]
+
+
+def test_the_class_warning_names_classes_and_puts_one_missing_from_train_first() -> None:
+    """QA: label ids were printed ("class 1 ... also 0"), and a second class was shown as missing from the
+    first one's splits although it lacked train — the split that matters most. Each class now has its
+    own splits, by name, one missing from train first."""
+    def grp(label: int, g: str, n: int, split: str | None = None) -> list[Record]:
+        return [Record(f"{g}_{j:02d}", f"{g}_{j:02d}", {"flac": f"/d/{g}_{j}.flac"}, label=label, group=g, split=split)
+                for j in range(n)]
+
+    from mmdata.shards.writer import _group_class_warning
+
+    # as the QA's split came out: cat's two groups in train, bird's one in val, dog's everywhere
+    units = [grp(1, "c0", 12, "train"), grp(1, "c1", 12, "train"), grp(0, "b0", 11, "val"),
+             *[grp(2, f"d{g}", 6, ("train", "val", "test")[g % 3]) for g in range(8)]]
+    (w,) = _group_class_warning({"train": 0.6, "val": 0.2, "test": 0.2}, units, ["bird", "cat", "dog"])
+    assert w.index("'bird' (11 samples in 1 group) has none in 'train' or 'test'") < w.index("'cat' (24 samples in 2 groups) has none in 'val' or 'test'")
+    assert "class 1" not in w and "'dog'" not in w
+    recs = [r for u in units for r in u]  # through assign_splits: names from label_names
+    for r in recs:
+        r.split = None
+    warnings = assign_splits(recs, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=5, label_names=["bird", "cat", "dog"])
+    assert all("class 0" not in w and "class 1" not in w for w in warnings)
 
 
 def test_a_groups_rows_without_a_split_follow_its_given_split() -> None:
