@@ -143,9 +143,12 @@ def train(
     for split in ("val", "test"):
         s, n = m[split], m["samples"][split]
         named = m["config"].get("splits", {}).get(split)  # --val-split / --test-split: the split that played it
+        # --on-error skip: the labelled samples the scores are over, and how many the reader left out
+        scored = n.get("scored", {}).get("labelled", n["labelled"])
+        skipped = f" ({n['skipped']} skipped)" if n.get("skipped") else ""
         t.add_row(f"{split} ({', '.join(named)})" if named else split, *(_num(s[k]) for k in columns),
-                  f"{n['labelled']} of {n['labelled'] + n['unlabelled']}")
-        if not n["labelled"]:
+                  f"{scored} of {n['labelled'] + n['unlabelled']}{skipped}")
+        if not scored:
             missing.append(f"n/a: no labelled {split} sample")
     if missing:
         t.caption = "; ".join(missing)

@@ -4,6 +4,7 @@ that does not decode, the recipe snippet its spec-ops warning recommends, and fo
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -139,6 +140,10 @@ def test_cli_train_on_error_skip(nan_ds: Path, mmdata_cli: Callable[[list[str]],
     base = ["train", str(nan_ds), "--epochs", "1", "--threads", "1", "--no-robustness"]
     code, out = mmdata_cli([*base, "--on-error", "skip"])
     assert code == 0 and "1 sample(s) of the test split were skipped" in out, out
+    m = mmdata_cli([*base, "--on-error", "skip", "--json"])[1]
+    n = json.loads(m[m.index("{"):])["samples"]["test"]
+    # QA: the table said "N of N" for test although its scores were over N - 1 labelled samples
+    assert f"{n['labelled'] - 1} of {n['samples']} (1 skipped)" in out, out
     code, out = mmdata_cli(base)
     assert code == 2 and "sample 'c3'" in out and "--deep" in out, out
 
