@@ -399,6 +399,8 @@ class Loader:
         self._audio_warned = False
         self._active = False  # a pass is under way
         self._meta_warm = False  # plan_in_workers: the 'meta' kernels were run once here, before workers fork
+        self._planning = False  # this pass's workers draw the params (plan_in_workers)
+        self._unplanned_warned = False
 
     @property
     def label_names(self) -> list[str] | None:
@@ -712,6 +714,15 @@ class Loader:
         if self.augment_on == "device" and self.recipe.has_random:
             ahead = batch.meta.pop(PLAN, None)  # drawn by the worker for this batch (and epoch)
             plan = ahead["steps"] if ahead is not None and ahead["epoch"] == self.epoch else None
+            if plan is None and self._planning and not self._unplanned_warned:
+                self._unplanned_warned = True
+                warnings.warn(
+                    "mmdata.loader: the DataLoader workers could not draw a batch's augmentation params ahead "
+                    "(Recipe.plan_batched returned None: images of several sizes reaching an op that needs one, "
+                    "recipe targets, or an op whose kernel reads its data), so the main process draws them: the same "
+                    "batches, but slower on a GPU — and a batch of mixed sizes also runs per-sample kernels there; for "
+                    "one image size add resize + center_crop to normalize.image in the recipe; said once per loader",
+                    UserWarning, stacklevel=3)
             batch = self.recipe.apply_batched(batch, self.epoch, plan=plan)
         if self.recipe.has_batch_ops:
             batch = self.recipe.apply_batch_section(batch, self.epoch)
@@ -735,8 +746,9 @@ class Loader:
         if self._board is not None:
             self._board.clear()
         collate_fn = self._collate
-        if (self.stage == "train" and self.augment_on == "device" and self.recipe.has_random and self.num_workers > 0
-                and self.plan_in_workers):
+        self._planning = (self.stage == "train" and self.augment_on == "device" and self.recipe.has_random
+                          and self.num_workers > 0 and bool(self.plan_in_workers))
+        if self._planning:
             if not self._meta_warm:  # else every forked worker pays torch's first-call cost (~1 s) each epoch
                 self._meta_warm = True
                 _warm_meta(self.recipe)
