@@ -300,6 +300,10 @@ class Loader:
             raise MMDataError(f"stage must be one of {STAGES}, got {stage!r}")
         if plan_in_workers not in (None, True, False):
             raise MMDataError(f"plan_in_workers must be True, False or None (when device is not the CPU), got {plan_in_workers!r}")
+        if plan_in_workers and augment_on != "device":
+            raise MMDataError("plan_in_workers=True: the workers draw params ahead for the batched kernels of "
+                              f"augment_on='device'; with augment_on={augment_on!r} they run the per-sample kernels "
+                              "themselves (drop plan_in_workers, or use augment_on='device')")
         shuffle = stage == "train" if shuffle is None else shuffle
         batch_size = expect_int(batch_size, "batch_size", minimum=1)  # type: ignore[assignment]
         seed = expect_int(seed, "seed")  # type: ignore[assignment]

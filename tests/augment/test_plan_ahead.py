@@ -200,3 +200,5 @@ def test_plan_in_workers_defaults_to_accelerators_only(ds: Path) -> None:
     assert mmdata.loader(ds, 8, recipe=RECIPE, augment_on="device", device="meta").plan_in_workers is True
     with pytest.raises(MMDataError, match="plan_in_workers must be True, False or None"):
         mmdata.loader(ds, 8, plan_in_workers="yes")
+    with pytest.raises(MMDataError, match="with augment_on='workers' they run the per-sample kernels"):
+        mmdata.loader(ds, 8, recipe=RECIPE, plan_in_workers=True)  # QA: accepted without a word
