@@ -705,7 +705,7 @@ class Recipe:
         in the logged form, children under ``"children"``), then the kernel. ``dry``: a 'meta' batch whose
         kernels only carry shapes and lengths forward; ops that keep the layout are not run at all."""
         if given is not None:
-            return self._run_given(step, batch, epoch, given, dry)
+            return self._run_given(step, batch, given, dry)
         host = _host(batch)
         key: Any = batch.keys
         try:
@@ -730,7 +730,7 @@ class Recipe:
                         kids[i][str(j)] = cps[i]
         return batch, [{**p, "children": k} if p["applied"] else p for p, k in zip(params, kids)]
 
-    def _run_given(self, step: Step, batch: Batch, epoch: int, given: Sequence[dict[str, Any]],
+    def _run_given(self, step: Step, batch: Batch, given: Sequence[dict[str, Any]],
                    dry: bool) -> tuple[Batch, list[dict[str, Any]]]:
         """:meth:`_run_batched` with params drawn ahead: the kernels only, children in the order the draw
         runs them (child j on the rows that chose it, j = 0, 1, ...)."""
@@ -745,7 +745,7 @@ class Recipe:
         for j, child in enumerate(step.children):
             rows = [str(j) in k for k in kids]
             if any(rows):
-                batch, _ = self._run_given(child, batch, epoch, [k.get(str(j), {"applied": False}) for k in kids], dry)
+                batch, _ = self._run_given(child, batch, [k.get(str(j), {"applied": False}) for k in kids], dry)
         return batch, params
 
     def plan_batched(self, batch: Batch, epoch: int = 0) -> list[list[dict[str, Any]]] | None:
