@@ -269,6 +269,17 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             order = derive(self.seed, epoch, f"blend:{rid}", 0).permutation(order)
         return order
 
+    def __repr__(self) -> str:
+        """One line: each dataset's folder, split, weight and samples, then shuffle, seed and epoch, e.g.
+        ``BlendDataset(mine='data/mine' (split 'train', weight 1, 56 samples), public=..., shuffle=True,
+        seed=0, epoch=0)``."""
+        def split(n: str) -> str:
+            return repr(self.split[n]) if isinstance(self.split[n], str) else repr(list(self.split[n]))
+
+        parts = [f"{n}={str(ds.root if ds.root is not None else '?')!r} (split {split(n)}, weight {self.weights[n]:g}, "
+                 f"{ds.num_samples} samples)" for n, ds in self.datasets.items()]
+        return f"{type(self).__name__}({', '.join(parts)}, shuffle={self.shuffle}, seed={self.seed}, epoch={self.epoch})"
+
     # ---- resume ----------------------------------------------------------------------------------
     @property
     def signature(self) -> list[list[Any]]:

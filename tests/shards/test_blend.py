@@ -335,3 +335,14 @@ def test_balance_reads_a_split_list_and_a_selection(tmp_path: Path) -> None:
 def test_resume_with_losses_and_fractions_gives_exactly_the_rest(two: dict[str, str], tmp_path: Path, cut: int) -> None:
     blend = {"a": two["a"], "bad": str(_damaged(tmp_path))}
     _resumes_exactly(blend, cut, recipe=RECIPE, weights={"a": 0.5, "bad": 1.5}, num_workers=2, seed=3, on_error="skip")
+
+
+def test_a_blend_says_what_it_reads(two: dict[str, str]) -> None:
+    """README cold read: a blend printed as <mmdata.shards.blend.BlendDataset object at 0x...>. It says
+    its datasets (folder, split, weight, samples), shuffle, seed and epoch on one line, like ShardDataset."""
+    b = mmdata.blend(two, weights={"a": 1, "b": 0.5}, shuffle=True, seed=3)
+    n_a = sum(1 for _ in mmdata.open_dataset(two["a"]))
+    text = repr(b)
+    assert text.startswith("BlendDataset(a=") and "object at" not in text and "\n" not in text
+    assert f"a={two['a']!r} (split 'train', weight 1, {n_a} samples)" in text
+    assert "weight 0.5" in text and "shuffle=True, seed=3, epoch=0)" in text
