@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn, Optional
 import typer
 from rich.console import Console, ConsoleDimensions
 
+from mmdata.checks import plural  # noqa: F401 - the commands' count wording, imported from here
 from mmdata.io import finite
 
 #: width of stdout's console on a pipe or a file: no limit a record would reach, so every record is one
@@ -90,21 +91,6 @@ def warn(message: str) -> None:
 def note(message: str) -> None:
     """A diagnostic line on stderr (``message`` is rich markup: escape the data in it)."""
     err_console.print(message, highlight=False)
-
-
-def plural(n: int, word: str, plural_word: str | None = None) -> str:
-    """``n`` and ``word``, in the plural unless ``n`` is 1 (human output only; ``--json`` keeps the bare counts).
-
-    Args:
-        n: the count.
-        word: the singular.
-        plural_word: the plural of an irregular word (default: ``word`` + "s").
-
-    Example:
-        >>> plural(1, "shard"), plural(2, "shard"), plural(0, "sample"), plural(1, "match", "matches")
-        ('1 shard', '2 shards', '0 samples', '1 match')
-    """
-    return f"{n} {word if n == 1 else plural_word or word + 's'}"
 
 
 def rounded(value: float, decimals: int = 2) -> str:

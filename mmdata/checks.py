@@ -134,6 +134,22 @@ def expect_size(value: Any, name: str, *, error: type[Exception] = MMDataError) 
     return (int(sides[0]), int(sides[-1]))
 
 
+def plural(n: int, word: str, plural_word: str | None = None) -> str:
+    """``n`` and ``word``, in the plural unless ``n`` is 1: the counts of messages and human output
+    (``--json`` keeps the bare numbers).
+
+    Args:
+        n: the count.
+        word: the singular.
+        plural_word: the plural of an irregular word (default: ``word`` + "s").
+
+    Example:
+        >>> plural(1, "shard"), plural(2, "shard"), plural(0, "sample"), plural(1, "match", "matches")
+        ('1 shard', '2 shards', '0 samples', '1 match')
+    """
+    return f"{n} {word if n == 1 else plural_word or word + 's'}"
+
+
 def did_you_mean(name: Any, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the valid names closest to a misspelt ``name``, or ``""``.
 

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
+from mmdata.checks import plural
 from mmdata.codecs import NON_FINITE_AUDIO, TEXT_EXTS
 from mmdata.errors import RecipeError, ShardError
 from mmdata.shards.sources import SKIP_REASON, Record, json_member
@@ -433,10 +434,6 @@ def _check_out(src: Any, out: str | Path) -> None:
                          f"folder (e.g. a sibling such as {str(src).rstrip('/')}-aug)")
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
 def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> str:
     """One line for the CLI: the samples written per split and which splits were augmented.
 
@@ -452,7 +449,7 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
     parts = []
     same = "" if rep.get("random_ops", True) else "; the recipe has no random ops: the copies equal the originals"
     for sp in rep["augmented_splits"]:
-        parts.append(f"{sp} {counts.get(sp, 0)} (augmented: {_count(rep['copies'], 'copy', 'copies')} each"
+        parts.append(f"{sp} {counts.get(sp, 0)} (augmented: {plural(rep['copies'], 'copy', 'copies')} each"
                      f"{' + originals' if keep_original else ''}{same})")
     how = "normalize stage only" if rep.get("eval_stage") == "normalize" else "as read"
     for sp in rep["eval_splits"]:
@@ -463,9 +460,9 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
                if rep.get("resumed_shards") else "")
     left = rep.get("skipped") or []
     if left:  # --on-error skip: samples the recipe refused (or left without a member)
-        parts.append(f"skipped {_count(len(left), 'sample', 'samples')}, listed in dataset.json (skipped): "
+        parts.append(f"skipped {plural(len(left), 'sample', 'samples')}, listed in dataset.json (skipped): "
                      f"{left[0]['source']}: {left[0]['reason']}" + (" ..." if len(left) > 1 else ""))
-    return (f"wrote {_count(rep['samples'], 'sample', 'samples')} in {_count(rep['shards'], 'shard', 'shards')} to {out}: "
+    return (f"wrote {plural(rep['samples'], 'sample', 'samples')} in {plural(rep['shards'], 'shard', 'shards')} to {out}: "
             + "; ".join(parts) + resumed)
 
 

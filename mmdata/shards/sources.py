@@ -49,6 +49,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
+from mmdata.checks import plural
 from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, STANDARD_FIELD_EXTS, TEXT_EXTS, field_of,
                            member_type)
 from mmdata.errors import SourceError
@@ -1917,11 +1918,11 @@ def _manifest_labels(cells: list[tuple[int, str]], label_names: list[str] | None
         return names or None, "manifest" if names else None, frozenset(), "", None
     id_vals = sorted({str(int(float(s))) for i, s in cells if _ID_LABEL.fullmatch(s)}, key=int)
     keep_ids = len(ids) > len(others)
-    left = _count(len(others), "name") if keep_ids else _count(len(ids), "id")
+    left = plural(len(others), "name") if keep_ids else plural(len(ids), "id")
     shown_ids = ", ".join(id_vals[:5]) + (", ..." if len(id_vals) > 5 else "")
     shown_names = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
-    warning = (f"manifest {name}, column 'label' mixes class ids ({shown_ids}: {_count(len(ids), 'row')}) and class "
-               f"names ({shown_names}: {_count(len(others), 'row')}): which name an id means is unknown, so the "
+    warning = (f"manifest {name}, column 'label' mixes class ids ({shown_ids}: {plural(len(ids), 'row')}) and class "
+               f"names ({shown_names}: {plural(len(others), 'row')}): which name an id means is unknown, so the "
                f"{left} {'were' if left[:2] != '1 ' else 'was'} left out (listed in skipped; "
                f"{_rows(sorted(i for i, _ in others) if keep_ids else ids)}). "
                f"Pass --labels names.txt (the class names in id order: ids index into it, names are looked up) "
@@ -1970,7 +1971,7 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
     if listed or len(joined) >= 2:
         shown = listed or joined
         what = ("read as Python lists (pandas writes a list column this way to CSV)" if listed else "join several names")
-        out.append(f"manifest {name}, column 'label': {_count(len(shown), 'class name')} {what} "
+        out.append(f"manifest {name}, column 'label': {plural(len(shown), 'class name')} {what} "
                    f"({', '.join(repr(n) for n in shown[:3])}{', ...' if len(shown) > 3 else ''}): multi-label "
                    f"targets? Each combination is a class of its own ('A|B' and 'B|A' two classes) — a sample's label "
                    f"is one class; keep such a column as metadata (--meta) and train on it with mmdata train --target "
@@ -1981,9 +1982,9 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
     if reals and any(_ID_LABEL.fullmatch(c) for c in cells):
         whole = sum(1 for c in cells if _ID_LABEL.fullmatch(c) and "." in c)
         out.append(f"manifest {name}, column 'label' holds real numbers ({', '.join(repr(c) for c in reals[:3])}"
-                   f"{', ...' if len(reals) > 3 else ''}: {_count(len(reals), 'row')}): a score or a regression "
+                   f"{', ...' if len(reals) > 3 else ''}: {plural(len(reals), 'row')}): a score or a regression "
                    f"target? A label is a class id (0, 1, ...): those rows' labels were left out (listed)"
-                   + (f" and {_count(whole, 'whole number')} ('3.0') read as class id{'s' * (whole != 1)}" if whole else "")
+                   + (f" and {plural(whole, 'whole number')} ('3.0') read as class id{'s' * (whole != 1)}" if whole else "")
                    + "; keep scores as metadata (--meta, under another column name) and train on them with mmdata train --target, or bin "
                    "them into class ids")
     return out
@@ -2262,7 +2263,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 bad(_shown(str(text)), "text", f"a second text for the sample (column {field_cols['text']!r} gives "
                                                f"a text file)")
             elif not isinstance(text, (str, bytes, bytearray, int, float)) or isinstance(text, bool):
-                of = f" of {_count(len(text), 'value')}" if hasattr(text, "__len__") else ""
+                of = f" of {plural(len(text), 'value')}" if hasattr(text, "__len__") else ""
                 bad(_shown(str(text)), "text", f"a {type(text).__name__}{of}, not "
                     f"one text: a sample holds one caption — for several per image write a row per caption (rows "
                     f"naming one image go to one split) or keep them as metadata in a column of another name "
@@ -2275,7 +2276,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         label = None
         lab = row.get("label")
         if isinstance(lab, (list, tuple, dict)):  # multi-label targets: no class id, and no repr as a class name
-            bad(_shown(str(lab)), "label", f"a {type(lab).__name__} of {_count(len(lab), 'value')}, not one class: a sample's "
+            bad(_shown(str(lab)), "label", f"a {type(lab).__name__} of {plural(len(lab), 'value')}, not one class: a sample's "
                 f"label is one class id; for multi-label targets keep the column as metadata (--meta, under "
                 f"another column name) and build the targets from each sample's json field in your loss")
         elif not _blank(lab):
@@ -2306,32 +2307,32 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         warnings.append(label_warning)
     warnings += label_notes
     if blank_texts:
-        warnings.append(f"manifest {name}: {_count(len(blank_texts), 'row')} {'have' if len(blank_texts) != 1 else 'has'} "
+        warnings.append(f"manifest {name}: {plural(len(blank_texts), 'row')} {'have' if len(blank_texts) != 1 else 'has'} "
                         f"an empty text, list or one of spaces only (e.g. sample {printable(blank_texts[0])!r}): read as "
                         f"no text (the modality is absent, as an empty CSV cell), not as an empty caption")
     if listed_texts:
-        warnings.append(f"manifest {name}: {_count(len(listed_texts), 'text')} read as a Python list of strings (e.g. "
+        warnings.append(f"manifest {name}: {plural(len(listed_texts), 'text')} read as a Python list of strings (e.g. "
                         f"sample {printable(listed_texts[0])!r}: pandas writes a list column this way to CSV) and "
                         f"{'are' if len(listed_texts) != 1 else 'is'} kept as written, brackets and quotes included; for "
                         f"several captions per image write a row per caption, or a JSONL / Parquet manifest (a list "
                         f"there is reported)")
     if renamed:
         (first, key), n = renamed[0], len(renamed)
-        warnings.append(f"manifest {name}: {_count(n, 'row')} without a key {'were' if n != 1 else 'was'} named after "
+        warnings.append(f"manifest {name}: {plural(n, 'row')} without a key {'were' if n != 1 else 'was'} named after "
                         f"{'their' if n != 1 else 'its'} first file, a name an earlier row already has (a row per "
                         f"caption of one image, or a key naming it): numbered after it ({first!r}, then {key!r}, ...); "
                         f"rows naming one file go to one split. Give a key column to name them yourself")
     if no_group:
-        warnings.append(f"manifest {name}: {_count(no_group, 'row')} {'have' if no_group != 1 else 'has'} no "
+        warnings.append(f"manifest {name}: {plural(no_group, 'row')} {'have' if no_group != 1 else 'has'} no "
                         f"--group-by {group_by} value: each is a group of its own")
     if escaping and root is not None:
-        warnings.append(f"manifest {name}: {_count(len(escaping), 'path')} outside the --root folder (e.g. "
+        warnings.append(f"manifest {name}: {plural(len(escaping), 'path')} outside the --root folder (e.g. "
                         f"{escaping[0]!r}) {'were' if len(escaping) != 1 else 'was'} left out: with --root (root=) the "
                         f"manifest names files in that folder's tree; give --root a folder that holds all its files "
                         f"(e.g. their common parent)")
     elif escaping:
         # the same words for a manifest here and at a URL: the card does not depend on where it is
-        warnings.append(f"manifest {name}: {_count(len(escaping), 'path')} outside the manifest's folder "
+        warnings.append(f"manifest {name}: {plural(len(escaping), 'path')} outside the manifest's folder "
                         f"(e.g. {escaping[0]!r}) {'were' if len(escaping) != 1 else 'was'} left out: a manifest "
                         f"names files in its own folder tree; put the manifest in a folder that holds all its files "
                         f"(e.g. their common parent) and write the paths from there, or pass --root DIR (root=) "
@@ -2361,10 +2362,6 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
                       meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True,
                       hint=hint)
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'s' * (n != 1)}"
 
 
 def _path_like(text: str) -> bool:

@@ -35,6 +35,7 @@ from operator import itemgetter, truediv
 from pathlib import Path
 from typing import Any
 
+from mmdata.checks import plural
 from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of, member_type
 from mmdata.errors import ShardError, SourceError
 from mmdata.procs import die_with_parent
@@ -142,7 +143,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     if shared:
         (a, b), path = shared
         n_grouped = sum(len(u) for u in units if len(u) > 1 and len({r.group for r in u} - {None}) != 1)
-        warnings.append(f"{_count(n_grouped, 'sample')} name a file another sample names too (e.g. {a!r} and {b!r}: "
+        warnings.append(f"{plural(n_grouped, 'sample')} name a file another sample names too (e.g. {a!r} and {b!r}: "
                         f"{path!r}; a row per caption of one image): each such set goes to one split, so that no file "
                         f"is in two splits; each sample holds its own copy of the file")
     if units is not None:
@@ -151,7 +152,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     fixed = len(records) - len(free)
     if fractions is None:
         if free and fixed:
-            warnings.append(f"{_count(len(free), 'sample')} of {len(records)} {'have' if len(free) != 1 else 'has'} "
+            warnings.append(f"{plural(len(free), 'sample')} of {len(records)} {'have' if len(free) != 1 else 'has'} "
                             f"no split of {'their' if len(free) != 1 else 'its'} own (e.g. {_examples(free)}) and "
                             f"went to 'train'; the other {fixed} keep the split the source gives them (a manifest's "
                             f"split column{', or --split-from' if given_by else ''}). Pass --split to split the "
@@ -164,7 +165,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         return warnings + [f"--split {spec} was not used: every sample has a split of its own ({given}, or its "
                            f"group's), so the card records no split fractions"]
     if fixed:
-        warnings.append(f"--split {spec} was applied to the {_count(len(free), 'sample')} without a split of "
+        warnings.append(f"--split {spec} was applied to the {plural(len(free), 'sample')} without a split of "
                         f"their own (e.g. {_examples(free)}); the other {fixed} keep the split the source gives them "
                         f"({given}, or their group's)")
     names = list(fractions)
@@ -183,7 +184,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         grouped = 0 < len(free_units) < len(free)  # units joined: fewer groups than samples
         for n in empty:
             if grouped:  # fewer groups than splits: the cause is the groups, not the fraction
-                warnings.append(f"split {n!r} is empty: the {len(free)} samples form {_count(len(free_units), 'group')} "
+                warnings.append(f"split {n!r} is empty: the {len(free)} samples form {plural(len(free_units), 'group')} "
                                 f"(rows naming one file, or --group-by), fewer than the splits asked for (got {got}); "
                                 f"group by a finer column or ask for fewer splits")
             else:
@@ -379,7 +380,7 @@ def _pin_groups(units: list[list[Record]]) -> list[str]:
         return []
     unit, given = mixed[0]
     what = f"group {unit[0].group!r}" if unit[0].group is not None else f"the samples naming one file ({unit[0].source_key!r}, ...)"
-    return [f"{_count(len(mixed), 'group')} of samples {'span' if len(mixed) != 1 else 'spans'} several splits by the "
+    return [f"{plural(len(mixed), 'group')} of samples {'span' if len(mixed) != 1 else 'spans'} several splits by the "
             f"source's own split column (e.g. {what}: {', '.join(f'{k} {v}' for k, v in sorted(given.items()))}); "
             f"they stay as given, so that group is in more than one split — fix the split column, and rows without "
             f"one take their group's most common split"]
@@ -433,7 +434,7 @@ def _group_class_warning(fractions: dict[str, float], units: list[list[Record]],
 
     train = "train" if "train" in fractions else next(iter(fractions))
     gaps.sort(key=lambda g: (train not in g[2], -g[1], str(g[0])))
-    parts = [f"{named(label)} ({n} samples in {_count(groups[label], 'group')}) has none in {' or '.join(map(repr, miss))}"
+    parts = [f"{named(label)} ({n} samples in {plural(groups[label], 'group')}) has none in {' or '.join(map(repr, miss))}"
              f" (its fraction asks {', '.join(f'~{fractions[s] / total_f * n:.0f}' for s in miss)})"
              for label, n, miss in gaps[:k]]
     more = f"; and {len(gaps) - k} more class{'es' * (len(gaps) - k > 1)}" if len(gaps) > k else ""
@@ -589,10 +590,6 @@ def _balance(counts: list[list[int]], exact: list[int], behind: list[int], scale
             u = t
         behind[end] -= scale
         behind[u] += scale
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'s' * (n != 1)}"
 
 
 def _examples(records: list[Record], k: int = 3) -> str:
@@ -1838,7 +1835,7 @@ def _none_found(found: Any, src: Any) -> SourceError:
     """The error of a source in which discovery found no sample: what it left out, by reason, and the fix
     it knows (the folder that holds a manifest's files)."""
     counts = Counter(s.get("what") for s in found.skipped)
-    left = ", ".join(_count(n, str(what)) for what, n in sorted(counts.items()))
+    left = ", ".join(plural(n, str(what)) for what, n in sorted(counts.items()))
     reasons = skip_reasons(found.skipped, 4)
     why = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
     said = f" ({left} left out: {why})" if found.skipped else " (no file mmdata shards)"
@@ -1853,7 +1850,7 @@ def _nothing_sharded(skipped: list[dict[str, Any]], where: str) -> SourceError:
     files = sorted((s for s in skipped if s.get("what") in ("member", "file")), key=lambda s: s["what"] != "member")
     shown = "; ".join(f"{s['source']}: {s['reason']}" for s in files[:3]) + ("; ..." if len(files) > 3 else "")
     return SourceError(f"{redact(str(where))}: no sample could be sharded: every sample's files were left out "
-                       f"({_count(len(files), 'file')} skipped{': ' + shown if shown else ''}); fix or remove "
+                       f"({plural(len(files), 'file')} skipped{': ' + shown if shown else ''}); fix or remove "
                        f"them (--on-error raise stops at the first)")
 
 
