@@ -302,13 +302,13 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                         image_hw=spec.image_size or (16, 16), fusion_args=fusion_args).to(dev)
     from mmdata.train.contrastive import prepare  # cross-modal hook: pre-training, probe, labelled subset
 
+    trained = role_splits(roles, "train")  # the split(s) the training role reads (folds: a list)
     prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                    label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                    recipe=full, device=dev, cache=plan["train"], num_workers=num_workers, progress=progress and rank == 0,
-                   eval_split=role_splits(roles, "test") if "test" in splits else None,
-                   train_split=role_splits(roles, "train"))
+                   eval_split=role_splits(roles, "test") if "test" in splits else None, train_split=trained)
     if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
-        prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed, role_splits(roles, "train"))
+        prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed, trained)
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
@@ -733,17 +733,17 @@ def batchnorm_warnings(model: torch.nn.Module, best_epoch: int, epochs: int | No
 def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the (best) model on test — predictions streamed to ``out`` — and on val unless ``val``
     (its evaluation at the best epoch) is given, and write the outputs."""
-    from mmdata.train.outputs import PredictionWriter, source_keys, split_names
+    from mmdata.train.outputs import PredictionWriter, index_columns
 
     if val is None:
         val = evaluate(run.model, run.loaders["val"], run.target, names=run.names)
     writer = None
     if out is not None:
         tested = role_splits(run.config.get("splits"), "test")
+        cols = index_columns(run.data, tested, ("source_key", "split"))
         # folds as the test role (--test-split 5): each row names its fold, so folds' predictions can be joined
-        split: str | dict[str, str] = "test" if tested == "test" else split_names(run.data, tested)
-        writer = PredictionWriter(Path(out) / "predictions.parquet", split=split, target=run.target,
-                                  source_keys=source_keys(run.data, tested))
+        writer = PredictionWriter(Path(out) / "predictions.parquet", split="test" if tested == "test" else cols["split"],
+                                  target=run.target, source_keys=cols["source_key"])
     # which test examples were right: an ablation measures the test split's share of its noise (classes only)
     correct = Correctness() if run.target.kind == "classes" else None
 

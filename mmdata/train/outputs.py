@@ -125,30 +125,28 @@ def source_keys(data: str | Path, splits: str | Sequence[str]) -> dict[str, str 
         >>> sorted(source_keys(t + "/ds", "train").values())[:2]
         ['bird/000', 'cat/000']
     """
-    return _index_column(data, splits, "source_key")
+    return index_columns(data, splits, ("source_key",))["source_key"]
 
 
-def split_names(data: str | Path, splits: str | Sequence[str]) -> dict[str, str]:
-    """Sample key -> its split as ``index.parquet`` names it, for the samples of ``splits``: the fold a
-    prediction came from when folds are read as the test role (``--test-split 5``).
+def index_columns(data: str | Path, splits: str | Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{column: {sample key: value}}`` for the samples of ``splits``, from one read of the dataset
+    folder's ``index.parquet``: ``source_key`` (what :class:`PredictionWriter` names) and ``split`` (the
+    fold a prediction came from when folds are read as the test role, ``--test-split 5``).
 
     Example:
         >>> import tempfile, mmdata
         >>> from mmdata.testing import make_class_folders
         >>> t = tempfile.mkdtemp()
         >>> _ = mmdata.shard(make_class_folders(t + "/raw", per_class=2), t + "/ds", split="a=0.5,b=0.5", progress=False)
-        >>> sorted(set(split_names(t + "/ds", ["a", "b"]).values()))
+        >>> sorted(set(index_columns(t + "/ds", ["a", "b"], ["split"])["split"].values()))
         ['a', 'b']
     """
-    return _index_column(data, splits, "split")
-
-
-def _index_column(data: str | Path, splits: str | Sequence[str], column: str) -> dict[str, Any]:
     from mmdata.shards.index import load_index
 
     wanted = {splits} if isinstance(splits, str) else set(splits)
-    t = load_index(data, columns=list(dict.fromkeys(["key", "split", column])), read_dictionary=["split"]).to_pydict()
-    return {k: v for k, sp, v in zip(t["key"], t["split"], t[column]) if sp in wanted}
+    t = load_index(data, columns=list(dict.fromkeys(["key", "split", *columns])), read_dictionary=["split"]).to_pydict()
+    rows = [i for i, sp in enumerate(t["split"]) if sp in wanted]
+    return {c: {t["key"][i]: t[c][i] for i in rows} for c in columns}
 
 
 def check_out(out: str | Path, option: str = "out (--out)") -> None:
