@@ -472,11 +472,12 @@ def _caption_lines(body: str, slots: tuple[str, ...], font: str | None) -> int:
 
 def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None,
           target: str | None = None, values: Any = None, fill: float = 0, slots: tuple[str, ...] | None = None,
-          text_lines: int | None = None) -> bool:
+          text_lines: int | None = None, caption: tuple[str, bool, set[str]] | None = None) -> bool:
     """Draw one sample (with ``target`` overlaid on its image, coloured over the figure's ``values``);
     returns whether a CJK run had to be replaced by a placeholder. ``slots``: the modalities that get a
     panel (:func:`grid_modalities`; default: the original's, and a caption); ``text_lines``: the caption
-    panel's height in lines (default: as many as it may take)."""
+    panel's height in lines (default: as many as it may take); ``caption``: :func:`_caption`'s result when
+    the figure already computed it (default: computed here)."""
     # slots follow the grid (the original sample by default), so every variant of a row lines up: a
     # dropped modality keeps its slot, drawn as an empty frame that says so; a modality the sample never
     # had, as a grey one
@@ -553,7 +554,7 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
     ax.axis("off")
     if not r:  # a text-only (or empty) cell still says which sample and variant it is
         ax.set_title(title, fontsize=8)
-    body, changed, _ = _caption(s, original, names, "text" in slots)
+    body, changed, _ = caption or _caption(s, original, names, "text" in slots)
     replaced = font is None and bool(_CJK_RUN.search(body))
     if replaced:
         body = placeholder_cjk(body)
@@ -854,7 +855,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     for i, s in enumerate(samples):
         for c, (label, _) in enumerate(columns):
             _cell(fig, grid[i, c], cells[i][c], s, names, f"{_fit(s.key)} ({label})" if c == 0 else label, cjk, target,
-                  values, fill, slots, lines[i])
+                  values, fill, slots, lines[i], captions[i][c])
     fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
                  f"variant{'s' * (variants != 1)}{f' (target {target} overlaid)' if target else ''}",
                  fontsize=10, y=1 - 0.15 / height)
