@@ -204,6 +204,12 @@ class _View:
         return Shape(tuple(val.shape[1:])) if hasattr(val, "shape") else val[i]
 
 
+def _kernel(step: Step, batch: Batch, params: list[dict[str, Any]], dry: bool) -> Batch:
+    """``step``'s batched kernel on ``batch``; in a dry run (:meth:`Recipe.plan_batched`, a 'meta' batch)
+    not at all for an op that keeps the layout: no later draw can see what it did."""
+    return batch if dry and step.op.keeps_layout else step.op.apply_batch(batch, params)
+
+
 def _host(batch: Batch) -> dict[str, Any]:
     # python lists: cheap per-row reads for the draws, no device access
     return {"present": {k: v.tolist() for k, v in batch.present.items()}, "lengths": {k: v.tolist() for k, v in batch.lengths.items()}}
@@ -715,7 +721,7 @@ class Recipe:
                               if active is None or active[i] else {"applied": False})
             key = batch.keys
             if not step.children:
-                return (batch if dry and step.op.keeps_layout else step.op.apply_batch(batch, params)), params
+                return _kernel(step, batch, params, dry), params
         except Exception as exc:
             contract.note(exc, step.op, key)
             raise
@@ -737,7 +743,7 @@ class Recipe:
         params = [dict(p) for p in given]
         try:
             if not step.children:
-                return (batch if dry and step.op.keeps_layout else step.op.apply_batch(batch, params)), params
+                return _kernel(step, batch, params, dry), params
         except Exception as exc:
             contract.note(exc, step.op, batch.keys)
             raise
