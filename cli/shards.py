@@ -13,19 +13,21 @@ from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFl
                                no_room, note, plural, print_json, rounded, stopped_as_exit, table, warn)
 
 
-def _columns(spec: list[str] | None) -> dict[str, str] | None:
+def _columns(spec: list[str] | None, option: str = "--column", value: str = "COLUMN") -> dict[str, str] | None:
+    """``--column FIELD=COLUMN`` (or ``--path FIELD=TEMPLATE``) items as ``{field: value}``: one per field."""
     if not spec:
         return None
     out = {}
     for item in spec:
         field, sep, col = item.partition("=")
         if not sep:
-            raise typer.BadParameter(f"--column expects FIELD=COLUMN, got {item!r}")
+            raise typer.BadParameter(f"{option} expects FIELD={value}, got {item!r}")
         if not field:
-            raise typer.BadParameter(f"--column expects FIELD=COLUMN with a field name before '=', got {item!r}")
+            raise typer.BadParameter(f"{option} expects FIELD={value} with a field name before '=', got {item!r}")
         if field in out:
-            raise typer.BadParameter(f"--column {field}= is given twice ({field}={out[field]} and {item}): one "
-                                     f"column or folder per field")
+            each = "column or folder" if option == "--column" else value.lower()
+            raise typer.BadParameter(f"{option} {field}= is given twice ({field}={out[field]} and {item}): one "
+                                     f"{each} per field")
         out[field] = col
     return out
 
@@ -61,6 +63,7 @@ def shard(
     column: Annotated[Optional[list[str]], typer.Option(help="Manifest column for a field, FIELD=COLUMN (repeatable); a FIELD that is not image, audio, text, label, key or split (depth=depth_png) makes a named field: <key>.depth.png beside the image. For a folder source, FIELD=FOLDER: a paired layout (--column image=images --column seg=masks), files joined by their path inside their folder; other folders are not read.")] = None,
     meta: Annotated[Optional[list[str]], typer.Option("--meta", help="Manifest metadata column(s) (speaker, duration, ...; repeatable or comma-separated): stored per sample in a <key>.json member, read back as the sample's 'json' field.")] = None,
     root: Annotated[Optional[str], typer.Option("--root", help="Folder a manifest's paths are read from instead of the manifest's own folder (ESC-50: meta/esc50.csv naming audio/ files by name: --root ESC-50/audio); paths outside it are refused, as outside the manifest's folder without it.")] = None,
+    path: Annotated[Optional[list[str]], typer.Option("--path", help="A field's file path made from a manifest's columns, FIELD=TEMPLATE (repeatable): {column} is the row's cell, read from the manifest's folder or --root (UrbanSound8K: --root UrbanSound8K --path 'audio=audio/fold{fold}/{slice_file_name}'); a template or value that is absolute or holds '..' is refused.")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="Manifest column whose rows go to one split together (image_id for a row per caption, speaker for speaker-disjoint splits); rows naming one file always do.")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}), a path or an fsspec URL; default: labels.json / labels.txt at the source root, else the class folders.")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
@@ -93,7 +96,7 @@ def shard(
                       layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
                       on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
                       executor=executor, address=address, meta=_meta(meta), group_by=group_by,
-                      root=root, split_by=split_by, split_from=split_from, name=name, license=license_,
+                      root=root, paths=_columns(path, "--path", "TEMPLATE"), split_by=split_by, split_from=split_from, name=name, license=license_,
                       description=description, force=force)
         except OSError as exc:
             no_room(exc, out)

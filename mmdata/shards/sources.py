@@ -1377,7 +1377,7 @@ def _meta_columns(meta: Sequence[str] | str | None, present: set[str], rename: M
 _NAMED_FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
-def _named_fields(columns: Mapping[str, str] | None, where: str) -> frozenset[str]:
+def _named_fields(columns: Mapping[str, str] | None, where: str, option: str = "--column") -> frozenset[str]:
     """The fields ``--column FIELD=COL`` names that are not standard ones: their files become named
     members (``<key>.depth.png``, read back as the field ``depth.png``) beside the sample's image."""
     out = set()
@@ -1385,11 +1385,156 @@ def _named_fields(columns: Mapping[str, str] | None, where: str) -> frozenset[st
         if fieldname in STANDARD_FIELD_EXTS or fieldname in RESERVED_COLUMNS:
             continue
         if not _NAMED_FIELD.fullmatch(fieldname) or fieldname in ("json", "array"):
-            raise SourceError(f"{where}: --column {fieldname}={col}: a field name is 1 to 64 lowercase "
+            raise SourceError(f"{where}: {option} {fieldname}={col}: a field name is 1 to 64 lowercase "
                               f"letters, digits and '_', starting with a letter, and not json or array (it names "
                               f"the member <key>.{fieldname}.<ext>), e.g. depth, mask, caption_de")
         out.add(fieldname)
     return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class PathTemplate:
+    """A ``--path FIELD=TEMPLATE``: the field's file path made from the row's cells.
+
+    ``pieces`` alternate literal text and column names: ``("audio/fold", "fold", "/", "slice_file_name", "")``.
+    """
+
+    field: str
+    template: str
+    pieces: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the template names, in its order (once each)."""
+        return tuple(dict.fromkeys(self.pieces[1::2]))
+
+    @property
+    def option(self) -> str:
+        """How messages name it: ``--path audio=audio/fold{fold}/{slice_file_name}``."""
+        return f"--path {self.field}={self.template}"
+
+
+#: a path part that leaves the folder it is read from: refused in a template and in the values it is filled with
+_PARENT_PART = re.compile(r"(^|[/\\])\.\.($|[/\\])")
+_ABSOLUTE = re.compile(r"^([/\\]|[A-Za-z]:|[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def path_templates(paths: Mapping[str, str] | None, where: str) -> dict[str, PathTemplate]:
+    """Checked ``--path FIELD=TEMPLATE`` options: field -> :class:`PathTemplate`.
+
+    A template is a relative path with ``{column}`` placeholders (``{{`` / ``}}`` for braces); each
+    placeholder is the row's cell of that column as written (no format spec or conversion). A template
+    that is absolute or holds a ``..`` part is refused: it names files in the manifest's folder (or
+    ``--root``) tree, and the rows only fill it in.
+
+    Example:
+        >>> path_templates({"audio": "fold{fold}/{slice_file_name}"}, "manifest m.csv")["audio"].columns
+        ('fold', 'slice_file_name')
+    """
+    import string
+
+    out: dict[str, PathTemplate] = {}
+    for fieldname, template in (paths or {}).items():
+        shown = f"--path {fieldname}={template}"
+        if fieldname in ("key", "label", "split"):
+            raise SourceError(f"{where}: {shown}: {fieldname!r} is not a file (a template makes a file path); read "
+                              f"the {fieldname} from a column with --column {fieldname}=COLUMN")
+        if not isinstance(template, str) or not template.strip():
+            raise SourceError(f"{where}: {shown}: expected a path with {{column}} placeholders, e.g. "
+                              f"--path audio=audio/fold{{fold}}/{{slice_file_name}}")
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as exc:
+            raise SourceError(f"{where}: {shown}: {exc} (a placeholder is {{column}}; write {{{{ and }}}} for "
+                              f"braces in a name)") from None
+        pieces: list[str] = [""]  # literal, column, literal, ...: the parser cuts literals at '{{' too
+        for literal, col, spec, conversion in parsed:
+            pieces[-1] += literal
+            if col is None:
+                continue
+            if not col or spec or conversion:
+                raise SourceError(f"{where}: {shown}: placeholder {{{col}{'!' + conversion if conversion else ''}"
+                                  f"{':' + spec if spec else ''}}} is not a column name: a placeholder is "
+                                  f"{{column}}, the cell as written (no format spec or conversion)")
+            pieces += [col, ""]
+        if len(pieces) == 1:
+            raise SourceError(f"{where}: {shown}: the template names no column, so every row would name one "
+                              f"file; give placeholders such as {{slice_file_name}}")
+        # the template's own text, with each placeholder as a plain name: no value makes it absolute or '..'
+        skeleton = "x".join(pieces[0::2])
+        if _ABSOLUTE.match(skeleton) or _PARENT_PART.search(skeleton) or "\x00" in skeleton:
+            raise SourceError(f"{where}: {shown}: a template is a relative path without '..' parts (it is read "
+                              f"from the manifest's folder, or the --root folder); to name files above the "
+                              f"manifest's folder, pass --root DIR (root=) naming a folder that holds them")
+        out[fieldname] = PathTemplate(fieldname, template, tuple(pieces))
+    return out
+
+
+def _fill_value(val: Any) -> str | None:
+    """A cell as a template fills it in: text as it is, an int as written, a float that is whole as an int
+    (a Parquet fold column holding nulls reads as floats: 1.0 fills ``fold{fold}`` as ``fold1``); None for
+    other values (lists, mappings)."""
+    if isinstance(val, bool):
+        return str(val)
+    if isinstance(val, float) or (hasattr(val, "dtype") and getattr(val, "ndim", 1) == 0 and val.dtype.kind == "f"):
+        return str(int(val)) if math.isfinite(val) and float(val).is_integer() else str(val)
+    return _cell_text(val)
+
+
+def fill_template(tpl: PathTemplate, row: Mapping[str, Any]) -> str | _Cell | None:
+    """The path ``tpl`` gives ``row``, or a :class:`_Cell` saying why it gives none (a value that is
+    absolute or holds a ``..`` part: the row must not steer the path out of the folder); None when every
+    cell it names is blank (the field is absent, as a blank path cell).
+
+    Example:
+        >>> t = path_templates({"audio": "fold{fold}/{name}"}, "m")["audio"]
+        >>> fill_template(t, {"fold": "2", "name": "a.wav"}), fill_template(t, {"fold": None, "name": ""})
+        ('fold2/a.wav', None)
+    """
+    values = {c: row.get(c) for c in tpl.columns}
+    blank = [c for c, v in values.items() if _blank(v)]
+    if len(blank) == len(values):
+        return None
+    parts = list(tpl.pieces)
+    for i in range(1, len(parts), 2):
+        text = None if parts[i] in blank else _fill_value(values[parts[i]])
+        parts[i] = f"{{{parts[i]}}}" if text is None else text
+    shown = _shown("".join(parts))  # a placeholder left unfilled stays {column}
+    for col, val in values.items():
+        if col in blank:
+            return _Cell(shown, reason=f"column {col!r} is empty, and the template needs it")
+        text = _fill_value(val)
+        if text is None:
+            return _Cell(shown, reason=f"column {col!r} holds a {type(val).__name__}, not a name to fill the template "
+                                       f"with")
+        if _ABSOLUTE.match(text) or _PARENT_PART.search(text) or "\x00" in text:
+            return _Cell(shown, reason=f"the value of column {col!r} ({_shown(text)!r}) is refused: an absolute path "
+                                       f"or a '..' part would name a file outside the folder the template is read "
+                                       f"from")
+    path = "".join(parts)
+    if _ABSOLUTE.match(path) or _PARENT_PART.search(path):  # values that only together make '..' ({a}{b}: '.', '.')
+        return _Cell(shown, reason=f"the values of columns {', '.join(map(repr, tpl.columns))} are refused: together "
+                                   f"they make an absolute path or a '..' part")
+    return path
+
+
+def _check_templates(templates: Mapping[str, PathTemplate], columns: Mapping[str, str] | None, present: set[str],
+                     rename: Mapping[str, str], meta_cols: Sequence[str], name: str,
+                     rows: list[dict[str, Any]]) -> None:
+    """``--path`` templates against the manifest: each column they name is one of its columns, and no
+    other option or column gives their field too (one would vanish without a word)."""
+    for fieldname, tpl in templates.items():
+        for col in tpl.columns:
+            if rows and col not in present:
+                raise SourceError(f"manifest {name}: {tpl.option}: no column {col!r} (columns: {sorted(present)})")
+        if fieldname in (columns or {}):
+            raise SourceError(f"manifest {name}: {tpl.option} and --column {fieldname}={columns[fieldname]} (columns=) "
+                              f"both give the field {fieldname!r}: keep one of them")
+        if fieldname in present and fieldname not in rename and fieldname not in meta_cols \
+                and fieldname not in tpl.columns:
+            raise SourceError(f"manifest {name}: {tpl.option}: the manifest also has a column {fieldname!r}, and both "
+                              f"would give the field {fieldname!r}; keep that column as metadata (--meta {fieldname}), "
+                              f"use it in the template ({{{fieldname}}}) or remove it from the manifest")
 
 
 def _check_renames(columns: Mapping[str, str] | None, present: set[str], meta_cols: Sequence[str], name: str) -> None:
@@ -2036,7 +2181,7 @@ def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str], name
 def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
                       *, label_names_from: str | None = None, on_error: str = "skip", remote: Any = None,
                       meta: Sequence[str] | None = None, group_by: str | None = None,
-                      root: str | Path | None = None) -> Discovered:
+                      root: str | Path | None = None, paths: Mapping[str, str] | None = None) -> Discovered:
     """Records from a manifest: one row per sample.
 
     Columns: ``key`` (optional; default the first media path, relative to the manifest's folder and
@@ -2075,6 +2220,17 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     with the same rule: relative paths are read from it, absolute paths must lie inside it, a path
     outside it is refused and listed. Only for a manifest on this machine.
 
+    ``paths``: fields whose file path is made from other cells of the row, ``{field: template}``
+    (``--path FIELD=TEMPLATE``; :func:`path_templates`): UrbanSound8K's ``metadata/UrbanSound8K.csv``
+    names ``audio/fold{fold}/{slice_file_name}`` by ``slice_file_name`` and ``fold``, so
+    ``root="UrbanSound8K", paths={"audio": "audio/fold{fold}/{slice_file_name}"}``. The path is read
+    as a cell of a path column would be (relative to the manifest's folder or ``root``, the file inside
+    it); a column the template names is read for it only, unless a field or ``meta`` reads it too (it
+    may also be ``--column split=fold``, or metadata). A row whose value is an absolute path or holds a
+    ``..`` part is refused (listed, or raised with ``on_error="raise"``) naming the row; a row whose
+    template cells are all blank has no such file, as a blank path cell. Only for a manifest on this
+    machine.
+
     A column is read as files only when it names files: a column none of whose cells names a file or
     looks like a path (no media extension, no ``/``: a class id, a take letter) is not read, with one
     warning pointing at ``--meta`` (not a listed skip per cell); a column whose cells look like paths
@@ -2098,6 +2254,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         if root is not None:
             raise SourceError(f"manifest {remote.url}: --root (root=) is for a manifest on this machine; a manifest "
                               f"at a URL names files relative to its folder there")
+        if paths:
+            raise SourceError(f"manifest {remote.url}: --path (paths=) is for a manifest on this machine; at a URL, "
+                              f"write the paths into a column")
         rows = read_manifest(remote.url, remote.fetch_one(remote.root))
         base_s = remote.root.rpartition("/")[0]
         listed = remote.meta_under(base_s)
@@ -2122,13 +2281,21 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             raise SourceError(f"manifest {name}: --column {fieldname}={col}: no column {col!r} "
                               f"(columns: {sorted(present)})")
     rename = {v: k for k, v in (columns or {}).items()}
+    templates = path_templates(paths, f"manifest {name}")
     meta_cols = _meta_columns(meta, present, rename, name, rows)
+    _check_templates(templates, columns, present, rename, meta_cols, name, rows)
     if group_by is not None and rows and group_by not in present:
         raise SourceError(f"manifest {name}: --group-by {group_by}: no column {group_by!r} (columns: {sorted(present)})")
     # the group column is read for the groups only, unless a field or --meta reads it too
     group_only = group_by if group_by not in rename and group_by not in RESERVED_COLUMNS else None
+    # so is a column a --path template names: its cells are parts of a path, not files
+    template_only = {c for t in templates.values() for c in t.columns
+                     if c not in rename and c not in RESERVED_COLUMNS and c not in meta_cols}
+    if group_only is not None:
+        template_only.discard(group_only)
     _check_renames(columns, present, meta_cols, name)
-    named = _named_fields(columns, f"manifest {name}")
+    named = _named_fields(columns, f"manifest {name}") | _named_fields(
+        {f: t.template for f, t in templates.items()}, f"manifest {name}", "--path")
     fields = _field_columns(present, rename, meta_cols)
     _check_reserved_text(rows, fields, name)
     meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else None
@@ -2152,11 +2319,19 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     stats: dict[str, list[Any]] = {}
     escaping: list[str] = []
     cells: list[list[tuple[str, _Cell]]] = []  # per row, its path columns' cells
+    left_alone = {*meta_cols, *template_only, group_only}  # columns that are not the row's fields
     for raw in rows:
-        row = {rename.get(k, k): v for k, v in raw.items() if k not in meta_cols and k != group_only}  # a field's
+        row = {rename.get(k, k): v for k, v in raw.items() if k not in left_alone}  # a field's
         parsed: list[tuple[str, _Cell]] = []
         cells.append(parsed)
         texts: dict[str, str] = {}  # the path column cells that are text
+        for fieldname, tpl in templates.items():
+            filled = fill_template(tpl, raw)
+            if isinstance(filled, str):
+                texts[fieldname] = filled
+                filled = _local_cell(filled, bases, base_s, escapes)
+            if filled is not None:
+                parsed.append((fieldname, filled))
         for col, val in row.items():
             if col in RESERVED_COLUMNS or _blank(val):
                 continue
@@ -2196,9 +2371,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                     seen[4] = text
     # a column none of whose cells names a file or looks like one is metadata (a class id, a take letter):
     # not read, one warning (below) instead of a listed skip per cell
-    unread = {col for col, (n, hits, pathlike, _, _) in stats.items() if n and not hits and not pathlike}
+    unread = {col for col, (n, hits, pathlike, _, _) in stats.items()
+              if n and not hits and not pathlike and col not in templates}
     for i, raw in enumerate(rows):
-        row = {rename.get(k, k): v for k, v in raw.items() if k not in meta_cols and k != group_only}
+        row = {rename.get(k, k): v for k, v in raw.items() if k not in left_alone}
         where = f"{name} row {i + 1}"
         parsed = [(col, cell) for col, cell in cells[i] if col not in unread]
         key_val = row.get("key")
@@ -2217,9 +2393,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
 
         def bad(source: str, col: str, reason: str) -> None:
             """A bad cell: ``source`` is the file as the manifest names it (or the cell)."""
+            what = templates[col].option if col in templates else f"column {col!r}"
             if on_error == "raise":
-                raise SourceError(f"{where}, column {col!r}: {source}: {reason}")
-            skipped.append(skip_entry(source, "member", f"{where}, column {col!r}: {reason}", source_key))
+                raise SourceError(f"{where}, {what}: {source}: {reason}")
+            skipped.append(skip_entry(source, "member", f"{where}, {what}: {reason}", source_key))
 
         members: dict[str, str | bytes] = {}
         field_cols: dict[str, str] = {}
@@ -2396,10 +2573,10 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
              label_names: list[str] | None = None, label_names_from: str | None = None, on_error: str = "skip",
              exclude: str | Path | None = None, storage_options: dict[str, Any] | None = None,
              meta: Sequence[str] | None = None, group_by: str | None = None,
-             root: str | Path | None = None) -> Discovered:
+             root: str | Path | None = None, paths: Mapping[str, str] | None = None) -> Discovered:
     """Records from a folder or a manifest file (by suffix); see :func:`discover_folder` and
     :func:`discover_manifest` (``meta``: a manifest's metadata columns; ``root``: the folder a local
-    manifest's paths are read from). ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
+    manifest's paths are read from; ``paths``: fields whose paths a local manifest's rows fill in). ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
     for its filesystem): listed here, its files fetched by whoever writes the shards
     (:mod:`mmdata.shards.remote_source`). ``exclude``: the job's output (a path or URL), not walked
     when it lies inside the source."""
@@ -2412,6 +2589,11 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
                 "a folder (it names its own files)" if Path(src).is_dir() else "not a manifest file")
         raise SourceError(f"source {src}: --root (root=) names the folder a manifest's paths are read from; this "
                           f"source is {what}")
+    if paths and (is_remote(src) or not Path(src).is_file()):
+        what = ("a manifest at a URL (write the paths into a column there)" if is_remote(src) else
+                "a folder (it names its own files)" if Path(src).is_dir() else "not a manifest file")
+        raise SourceError(f"source {src}: --path (paths=) makes a file path from a manifest's columns; this source is "
+                          f"{what}")
     if is_remote(src):
         from mmdata.shards.remote_source import discover_remote
 
@@ -2423,7 +2605,7 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
     src = Path(src)
     if src.is_file():
         return discover_manifest(src, columns, label_names, label_names_from=label_names_from, on_error=on_error,
-                                 meta=meta, group_by=group_by, root=root)
+                                 meta=meta, group_by=group_by, root=root, paths=paths)
     if not src.exists():
         raise SourceError(f"source {src} does not exist")
     if meta:

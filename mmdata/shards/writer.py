@@ -1261,6 +1261,7 @@ def shard(
     meta: Sequence[str] | None = None,
     group_by: str | None = None,
     root: str | Path | None = None,
+    paths: Mapping[str, str] | None = None,
     split_by: str = "label",
     split_from: str | Path | None = None,
     force: bool = False,
@@ -1312,6 +1313,10 @@ def shard(
             ``meta/esc50.csv`` names the files of ``audio/`` by their bare names: ``root="ESC-50/audio"``);
             relative paths are read from it, and a path outside it is refused and listed, as one outside
             the manifest's folder is without it. Only for a manifest on this machine.
+        paths: fields whose file path a manifest's rows fill in, ``{field: template}`` (``--path``;
+            UrbanSound8K: ``root="UrbanSound8K", paths={"audio": "audio/fold{fold}/{slice_file_name}"}``);
+            a template or value that is absolute or holds ``..`` is refused. Only for a manifest on this
+            machine. See :func:`mmdata.shards.sources.discover_manifest`.
         labels_from_folders: force (or forbid) the folder-per-class layout; default auto-detect.
         split_by: how ``split`` fractions are applied: ``"label"`` (default: stratified by label with
             seeded permutations; adding or removing samples in a new version of a dataset moves
@@ -1331,7 +1336,7 @@ def shard(
         description: a sentence about the dataset, recorded in the card.
 
     The card records, beside ``options``, what else shaped the data: ``source_options`` (columns, meta,
-    root, labels, group_by, labels_from_folders, as given), ``split_method``, ``command`` (the
+    root, paths, labels, group_by, labels_from_folders, as given), ``split_method``, ``command`` (the
     ``mmdata shard SRC OUT ...`` command line that gives this dataset: the options that differ from
     the defaults; ``SRC`` and ``OUT`` stand for the source and the output, and a path an option gives
     is named by its last name, so the card does not depend on where they are), ``mmdata_version``,
@@ -1407,12 +1412,13 @@ def shard(
         if value is not None and not isinstance(value, str):
             raise SourceError(f"--{what} ({what}=): expected a string, got {type(value).__name__} {value!r}")
     command = shard_command(maxcount=maxcount, maxsize=maxsize, split=split, seed=seed, layout=layout,
-                            columns=columns, meta=meta, root=root, group_by=group_by, labels=label_names,
+                            columns=columns, meta=meta, root=root, paths=paths, group_by=group_by,
+                            labels=label_names,
                             labels_from_folders=labels_from_folders, on_error="warn" if warn else on_error,
                             max_file_size=max_file_size, check=check, split_by=split_by, split_from=split_from,
                             name=name, license=license, description=description)
     card_extra = {**_source_options(label_names, columns, labels_from_folders, meta, group_by, root, license,
-                                    description, command), **(card_extra or {})}
+                                    description, command, paths), **(card_extra or {})}
     names_from = None
     if isinstance(label_names, (str, Path)):
         label_names, names_from = _label_names_file(label_names, storage_options), "--labels"
@@ -1427,9 +1433,10 @@ def shard(
         if group_by is not None:
             raise SourceError("group_by: a Hugging Face source's rows are split one by one; export it as a Parquet "
                               "manifest (dataset.to_parquet) to split by a column's groups")
-        if root is not None:
-            raise SourceError("root: a Hugging Face source holds its files' bytes; root= names the folder a CSV / "
-                              "JSONL / Parquet manifest's paths are read from")
+        if root is not None or paths:
+            option = "root" if root is not None else "paths"
+            raise SourceError(f"{option}: a Hugging Face source holds its files' bytes; root= and paths= name where a "
+                              f"CSV / JSONL / Parquet manifest's files are")
         if split_by != "label" or split_from is not None:
             raise SourceError("split_by / split_from: a Hugging Face source's splits are its own (a DatasetDict's) "
                               "or drawn by --split; export it as a Parquet manifest to split it by key or keep an "
@@ -1455,7 +1462,7 @@ def shard(
         fractions = parse_split(split)
         found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                          label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options,
-                         meta=meta, group_by=group_by, root=root)
+                         meta=meta, group_by=group_by, root=root, paths=paths)
         if group_by is not None and fractions is not None:  # the card says how the split was drawn
             card_extra = {**(card_extra or {}), "split_group_by": group_by}
         if found.meta_columns:  # the card says where the metadata went
@@ -1478,14 +1485,15 @@ def shard(
 
 def _source_options(label_names: Any, columns: Mapping[str, str] | None, labels_from_folders: bool | None,
                     meta: Sequence[str] | None, group_by: str | None, root: str | Path | None,
-                    license: str | None, description: str | None, command: str | None) -> dict[str, Any]:
+                    license: str | None, description: str | None, command: str | None,
+                    paths: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What the card records beside ``options`` about how the data was read and described: the source
     options as given (a path by its last name: the card does not depend on where the files are), the
     command line, the mmdata version, license and description.
 
     Example:
         >>> _source_options(None, {"image": "img"}, None, ["speaker"], None, None, "MIT", None, None)["source_options"]
-        {'columns': {'image': 'img'}, 'group_by': None, 'labels': None, 'labels_from_folders': None, 'meta': ['speaker'], 'root': None}
+        {'columns': {'image': 'img'}, 'group_by': None, 'labels': None, 'labels_from_folders': None, 'meta': ['speaker'], 'paths': None, 'root': None}
     """
     from mmdata import __version__
 
@@ -1494,7 +1502,9 @@ def _source_options(label_names: Any, columns: Mapping[str, str] | None, labels_
     return {
         "source_options": {"columns": dict(sorted(columns.items())) if columns else None,
                            "group_by": group_by, "labels": labels, "labels_from_folders": labels_from_folders,
-                           "meta": list(meta) if meta else None, "root": _base_name(root) if root is not None else None},
+                           "meta": list(meta) if meta else None,
+                           "paths": dict(sorted(paths.items())) if paths else None,
+                           "root": _base_name(root) if root is not None else None},
         "split_method": None, "command": command, "mmdata_version": __version__, "license": license,
         "description": description,
     }
@@ -1519,21 +1529,22 @@ def shard_command(**options: Any) -> str:
     import shlex
 
     defaults: dict[str, Any] = {"maxcount": 1000, "maxsize": None, "split": None, "seed": 0, "layout": "samples",
-                                "columns": None, "meta": None, "root": None, "group_by": None, "labels": None,
+                                "columns": None, "meta": None, "root": None, "paths": None, "group_by": None,
+                                "labels": None,
                                 "labels_from_folders": None, "on_error": "skip", "max_file_size": DEFAULT_MAX_FILE_SIZE,
                                 "check": "header", "split_by": "label", "split_from": None, "name": None,
                                 "license": None, "description": None}
     words = ["mmdata", "shard", "SRC", "OUT"]
     for key, default in defaults.items():
         value = options.get(key, default)
-        if value == default or (key in ("columns", "meta", "split") and not value):
+        if value == default or (key in ("columns", "meta", "split", "paths") and not value):
             continue
         flag = "--" + key.replace("_", "-")
         if key == "split" and isinstance(value, Mapping):
             value = ",".join(f"{k}={v:g}" for k, v in value.items())
-        if key == "columns":
+        if key in ("columns", "paths"):
             for field_, col in value.items():
-                words += ["--column", f"{field_}={col}"]
+                words += ["--column" if key == "columns" else "--path", f"{field_}={col}"]
         elif key == "meta":
             for col in value:
                 words += ["--meta", str(col)]

@@ -161,7 +161,7 @@ def test_the_card_records_the_options_version_command_license_and_name(tmp_path:
     assert card["description"] == "Four classes, one line each."
     assert card["mmdata_version"] == mmdata.__version__
     assert card["source_options"] == {"columns": None, "group_by": None, "labels": "names.txt",
-                                      "labels_from_folders": None, "meta": None, "root": None}
+                                      "labels_from_folders": None, "meta": None, "paths": None, "root": None}
     assert card["command"] == ("mmdata shard SRC OUT --split train=0.5,test=0.5 --seed 3 --labels names.txt "
                                "--name birds-v2 --license CC-BY-4.0 --description 'Four classes, one line each.'")
     assert str(tmp_path) not in (tmp_path / "out" / idx.CARD).read_text()  # no path of this machine
