@@ -13,8 +13,9 @@ samples (every sample holds one modality), or batches that never hold two of the
 not a loss of 0. With
 ``exclude_same_class=True`` the off-diagonal candidates whose (known) label equals the row's label are
 removed from the denominator — on label-paired data such as avdigits they are not negatives at all.
-Labels are never used otherwise; under ``label_fraction`` only the labels of the labelled subset are
-known to this option.
+The label is the card's class, or with a single-label metadata target (``mmdata train --target KEY``:
+one label name per sample, or true / false) the sample's value of that key. Labels are never used
+otherwise; under ``label_fraction`` only the labels of the labelled subset are known to this option.
 
 Pre-training trains the fusion model's encoders *in place*; fine-tuning (any fusion) or a linear
 probe (:func:`make_probe`) follows in :func:`mmdata.train.train`. Retrieval on the test split
@@ -40,7 +41,7 @@ import io
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,10 +134,7 @@ class ContrastiveModel(nn.Module):
                 continue
             logits = scale * z[a][rows] @ z[b][rows].T
             if labels is not None:
-                y = labels[rows]
-                same = (y[:, None] == y[None, :]) & (y[:, None] >= 0)
-                same.fill_diagonal_(False)
-                logits = logits.masked_fill(same, float("-inf"))
+                logits = logits.masked_fill(same_class(labels[rows]), float("-inf"))
             target = torch.arange(n, device=logits.device)
             pair = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
             losses.append(pair)
@@ -144,6 +142,18 @@ class ContrastiveModel(nn.Module):
         if not losses:
             return self.logit_scale * 0.0, per  # keeps the graph (and DDP) happy on a batch without pairs
         return torch.stack(losses).mean(), per
+
+
+def same_class(labels: torch.Tensor) -> torch.Tensor:
+    """``(n, n)`` bool: the candidates ``j != i`` of row ``i``'s class, where that class is known (``labels
+    >= 0``) — what ``exclude_same_class`` removes from the InfoNCE denominators.
+
+    Example:
+        >>> same_class(torch.tensor([0, 0, 1, -1, -1])).sum().item()
+        2
+    """
+    same = (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)
+    return same.fill_diagonal_(False)
 
 
 class LinearProbe(Fusion):
@@ -412,7 +422,8 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
              lr: float = 2e-3, weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
              dim: int = 32, temperature: float = 0.07, exclude_same_class: bool = False,
              label_fraction: float = 1.0, eval_split: str | Sequence[str] | None = "test", progress: bool = False,
-             loader_kw: dict[str, Any] | None = None, train_split: str | Sequence[str] = "train") -> Pretrained:
+             loader_kw: dict[str, Any] | None = None, train_split: str | Sequence[str] = "train",
+             class_of: Mapping[str, int] | None = None) -> Pretrained:
     """Pre-train ``model``'s encoders contrastively on the training split (labels unused) in place.
 
     Args:
@@ -425,7 +436,11 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         device: where to train.
         dim: size of the shared embedding space. temperature: initial temperature.
         exclude_same_class: remove same-class candidates from the InfoNCE denominators (uses only
-            the labels of the labelled subset under ``label_fraction``).
+            the labels of the labelled subset under ``label_fraction``); each epoch's
+            ``excluded_negatives`` in the history counts the candidates removed.
+        class_of: with ``exclude_same_class``, each training sample key's class in place of the card's
+            label (a single-label metadata target's, :func:`mmdata.train.targets.class_ids`); a key
+            not in it has no known class.
         label_fraction: which training labels the run may use (see :func:`labelled_balance`).
         eval_split: split on which retrieval is measured at the end (None: skip; a list: read as one).
         train_split: the split(s) pre-training reads (a list: folds read as one, ``--train-split``).
@@ -454,7 +469,14 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
     decay = [p for n, p in net.named_parameters() if n != "logit_scale"]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": [net.logit_scale], "weight_decay": 0.0}], lr=lr)
-    known = labelled_keys(data, labelled_balance(recipe, label_fraction), seed, train_split) if exclude_same_class else None
+    known = None  # the keys whose class pre-training may know (None: every one's)
+    if exclude_same_class:
+        balance = labelled_balance(recipe, label_fraction)
+        if class_of is None:  # the card's labels of the kept subset
+            known = labelled_keys(data, balance, seed, train_split)
+        else:  # the kept subset, whatever its card label: class_of says which of them hold the target
+            kept = kept_keys(data, balance, seed, train_split)
+            known = None if kept is None else set(kept)
     loader = mmdata.loader(data, batch_size, recipe=recipe, split=train_split, seed=seed, device=dev, augment_on="device",
                            modalities=[*net.mods, "label"], **{"cache": True, **(loader_kw or {})})
     normalize = mmdata.load_recipe(recipe).to_dict().get("normalize") or {}
@@ -468,15 +490,15 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         net.train()
         total, count, pairs = 0.0, 0, {}
         seen, paired = 0, 0  # samples, and samples holding two of the modalities (after augmentation)
+        excluded = torch.zeros((), dtype=torch.int64)  # candidates removed from the denominators (exclude_same_class)
         with run.join() if ddp else contextlib.nullcontext():
             for batch in loader:
                 seen += len(batch)
                 paired += _paired_rows(batch, net.mods)
                 labels = None
                 if exclude_same_class:
-                    labels = batch["label"].clone() if "label" in batch else torch.full((len(batch),), -1)
-                    if known is not None:
-                        labels[[k not in known for k in batch.keys]] = -1
+                    labels = _known_classes(batch, known, class_of)
+                    excluded = excluded.to(labels.device) + _excluded(batch, labels, net.mods)
                     labels = labels.to(dev)
                 loss, per = run(batch, labels)
                 opt.zero_grad(set_to_none=True)
@@ -492,7 +514,8 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
             _check_epoch(count, seen, paired, batch_size, net.mods, dev if ddp else None)
         history.append({"epoch": epoch, "loss": total / count if count else None,  # None: no batch held a pair
                         "pair_loss": {k: sum(v) / len(v) for k, v in pairs.items()},
-                        "temperature": float(1.0 / net.logit_scale.detach().exp())})
+                        "temperature": float(1.0 / net.logit_scale.detach().exp()),
+                        **({"excluded_negatives": int(excluded)} if exclude_same_class else {})})
         if progress:
             loss_s = "—, no batch held a pair" if count == 0 else f"{history[-1]['loss']:.3f}"
             print(f"pretrain epoch {epoch}: InfoNCE {loss_s}  temperature {history[-1]['temperature']:.3f}", flush=True)
@@ -511,6 +534,38 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         pre.retrieval = retrieval(z, p, ev["label"] if "label" in ev else None, net.mods, identical(ev, net.mods))
     pre.config["wall_s"] = time.perf_counter() - t0
     return pre
+
+
+def _known_classes(batch: Batch, known: set[str] | None, class_of: Mapping[str, int] | None) -> torch.Tensor:
+    """The host class labels ``exclude_same_class`` uses for a batch (-1: unknown): the card's labels, or
+    ``class_of``'s classes by sample key (a balance copy ``key#r1`` is its source's sample), and only
+    those of ``known`` keys when a label fraction keeps a subset."""
+    if class_of is None:
+        labels = batch["label"].clone() if "label" in batch else torch.full((len(batch),), -1)
+        if known is not None:
+            labels[[k not in known for k in batch.keys]] = -1
+        return labels
+    keys = [_source_key(k) for k in batch.keys]
+    return torch.tensor([class_of.get(k, -1) if known is None or k in known else -1 for k in keys], dtype=torch.int64)
+
+
+def _source_key(key: str) -> str:
+    """A sample's key without the ``#r<i>`` a balance section gives its repeated copies."""
+    head, sep, tail = key.rpartition("#r")
+    return head if sep and tail.isdigit() else key
+
+
+def _excluded(batch: Batch, labels: torch.Tensor, mods: Sequence[str]) -> torch.Tensor:
+    """Candidates :meth:`ContrastiveModel.loss` removes from a batch's denominators: :func:`same_class`
+    over each pair's rows holding both modalities, as a tensor on the labels' device (read once an epoch)."""
+    n = len(batch)
+    pres = {m: batch.present[m] if m in batch.present else torch.zeros(n, dtype=torch.bool) for m in mods}
+    total = torch.zeros((), dtype=torch.int64, device=labels.device)
+    for a, b in pair_names(mods):
+        rows = pres[a] & pres[b]  # host metadata
+        if int(rows.sum()) >= 2:  # a pair with fewer rows is skipped by the loss
+            total += same_class(labels[rows.to(labels.device)]).sum()
+    return total
 
 
 def _names(mods: Sequence[str]) -> str:
@@ -648,12 +703,14 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
             batch_size: int = 64, lr: float = 2e-3,
             weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
             cache: bool = True, num_workers: int = 0, progress: bool = False,
-            eval_split: str | Sequence[str] | None = "test", train_split: str | Sequence[str] = "train") -> Prepared:
+            eval_split: str | Sequence[str] | None = "test", train_split: str | Sequence[str] = "train",
+            class_of: Mapping[str, int] | None = None) -> Prepared:
     """The trainer's hook (``mmdata train --pretrain contrastive --pretrain-epochs N [--pretrain-arg K=V]
     --probe --label-fraction F``): pre-train the encoders, freeze them under a linear probe, and pick
     the labelled subset. ``pretrain_args``: ``dim``, ``temperature``, ``exclude_same_class``,
     ``batch_size``, ``lr`` (default: the run's batch size and learning rate). ``train_split`` /
-    ``eval_split``: what the run's training / test role reads (lists: folds read as one).
+    ``eval_split``: what the run's training / test role reads (lists: folds read as one). ``class_of``:
+    the classes ``exclude_same_class`` uses in place of the card's (a target's, by sample key).
 
     A no-op (``Prepared(None, None, ...)``) when nothing is asked for.
     """
@@ -670,7 +727,8 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
     if pretrain is not None:
         pre = pretrain_encoders(model, data, epochs=pretrain_epochs, seed=seed, weight_decay=weight_decay, recipe=recipe,
                                 device=device, label_fraction=label_fraction, progress=progress, eval_split=eval_split,
-                                loader_kw={"cache": cache, "num_workers": num_workers}, train_split=train_split, **opts)
+                                loader_kw={"cache": cache, "num_workers": num_workers}, train_split=train_split,
+                                class_of=class_of, **opts)
     if probe:
         make_probe(model)
     keys = labelled_keys(data, balance, seed, train_split)

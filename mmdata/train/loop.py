@@ -55,8 +55,8 @@ from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_option
                                   spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
-from mmdata.train.targets import (META_FIELD, Target, apply_label_noise, label_noise_plan, masked_loss,  # noqa: F401
-                                  noisy_labels, read_values, resolve, settle)  # the label helpers: importable here as before
+from mmdata.train.targets import (META_FIELD, Target, Values, apply_label_noise, class_ids, label_noise_plan,  # noqa: F401
+                                  masked_loss, noisy_labels, read_values, resolve, settle)  # the label helpers: importable here as before
 from mmdata.types import Batch
 
 VAL_INPUTS_FACTOR = 4  # val's model inputs (float32) against its decoded size (uint8 images): kept within the cache budget
@@ -213,14 +213,21 @@ def local_data(data: str | Path, storage_options: dict[str, Any] | None = None, 
     return stage_dataset(str(data), storage_options=storage_options, progress=progress)
 
 
-def _check_target(target: str, pretrain_args: dict[str, Any] | None) -> None:
-    """What a metadata target (--target) does not support: removing same-class negatives in pre-training
-    (``exclude_same_class``), which are the card's classes, not the target's label sets or numbers."""
+def _target_classes(target: str, goal: Target, values: Values,
+                    pretrain_args: dict[str, Any] | None) -> dict[str, int] | None:
+    """The training samples' classes that pre-training's same-class negatives (``exclude_same_class``) are
+    removed by with a metadata target: its value per sample key (None: the option is off). A target
+    with one label per sample has classes; a multi-label or numeric one is refused, naming why."""
     from mmdata.train.contrastive import pretrain_options
 
-    if pretrain_options(pretrain_args).get("exclude_same_class"):
-        raise MMDataError(f"--pretrain-arg exclude_same_class=true with --target {target}: it removes the card's class "
-                          "label's same-class negatives from pre-training, not the target's; drop one of them")
+    if not pretrain_options(pretrain_args).get("exclude_same_class"):
+        return None
+    try:
+        return class_ids(goal, values)
+    except MMDataError as exc:
+        raise MMDataError(f"--pretrain-arg exclude_same_class=true with --target {target}: {exc}; a same-class "
+                          "negative is a candidate with the row's value of the target, which needs one label per "
+                          "sample (a name, a one-label list, or true / false); drop one of them") from None
 
 
 def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
@@ -250,11 +257,10 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     card = load_card(data)
     pretrain_only = config.get("epochs") == 0  # contrastive pre-training alone: labels are not needed
     roles = split_roles(data, card, train_split, val_split, test_split)
-    if target is not None:
-        _check_target(target, pretrain_args)
     classes, names = _classes(data, card, need_classes=not pretrain_only, roles=roles, target=target is not None)
     st = IndexStats(data, roles)
     modalities, left_out = choose_modalities(st, modalities, card)
+    same_class: dict[str, int] | None = None  # a target's classes for exclude_same_class (None: the card's)
     if target is None:
         goal = Target.classes(classes, names)
         if classes:
@@ -265,6 +271,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         values = read_values(str(data), target, {s: role_splits(roles, s) for s in SPLITS}, on_error=on_error)
         goal, samples, data_warnings = settle(str(data), target, values)
         classes, names = goal.outputs, goal.names
+        same_class = _target_classes(target, goal, values, pretrain_args)  # before any pre-training
     augmented = set((card.get("augmentation") or {}).get("augmented_splits") or ())
     for role in ("val", "test"):  # scored on augmented copies: the scores are not of the held-out data
         copied = [n for n in ((roles or {}).get(role) or [role]) if n in augmented]
@@ -306,7 +313,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                    label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                    recipe=full, device=dev, cache=plan["train"], num_workers=num_workers, progress=progress and rank == 0,
-                   eval_split=role_splits(roles, "test") if "test" in splits else None, train_split=trained)
+                   eval_split=role_splits(roles, "test") if "test" in splits else None, train_split=trained,
+                   class_of=same_class)
     if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
         prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed, trained)
     net: torch.nn.Module = model
@@ -549,7 +557,10 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             * y_partner``: label vectors under BCE, standardised numbers under squared error);
             ``label_fraction`` keeps the same seeded subset of training samples as for classes
             (``labelled_train``: those of them holding the key); ``probe`` and ``pretrain`` work as for
-            classes (not ``pretrain_args={"exclude_same_class": True}``: its classes are the card's).
+            classes. ``pretrain_args={"exclude_same_class": True}`` takes the target's classes when it
+            holds one label per sample (a name, a one-label list, or true / false): a same-class
+            negative is a candidate with the row's value, known for the labelled training samples
+            (of ``label_fraction``'s subset); a multi-label or numeric target is refused.
 
     Returns:
         ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},

@@ -442,6 +442,42 @@ class Values:
         return [k for k, v in self.by_role.get(role, []) if not _missing(v)]
 
 
+def class_ids(target: Target, read: Values, role: str = "train") -> dict[str, int]:
+    """The class of each labelled ``role`` sample under a target holding one label per sample: a label
+    name (or a one-label list) is its place in ``target.names``, a boolean target's value 0 (false) or
+    1 (true). Every role's values are checked: one sample with several labels makes the target multi-label.
+
+    Raises:
+        MMDataError: a numeric (regression) target, or a sample holding no label or several, named with
+            its role (``'...' is a multi-label target: val sample 'k' holds 2 labels ('a', 'b')``).
+
+    Example:
+        >>> t = Target("multilabel", "speaker", ["ann", "bob"])
+        >>> class_ids(t, Values({"train": [("a", "bob"), ("b", ["ann"]), ("c", None)]}, set()))
+        {'a': 1, 'b': 0}
+    """
+    if target.kind == "regression":
+        raise MMDataError(f"{target.key!r} is a numeric target (regression): numbers have no classes")
+    index = {n: i for i, n in enumerate(target.names)}
+    out: dict[str, int] = {}
+    for r, vals in read.by_role.items():
+        for key, value in vals:
+            if _missing(value):
+                continue
+            if target.boolean:
+                cls = int(bool(_flag(value)))
+            else:
+                names = list(dict.fromkeys(_labels_of(value) or ()))
+                if len(names) != 1:
+                    who = f"{'training' if r == 'train' else r} sample {key!r}"
+                    held = f"{len(names)} labels ({_show(names, 5)})" if names else "no label"
+                    raise MMDataError(f"{target.key!r} is a multi-label target: {who} holds {held}")
+                cls = index.setdefault(names[0], len(index))  # settle() lists every name; a hand-built Target may not
+            if r == role:
+                out[key] = cls
+    return out
+
+
 def read_values(data: str, key: str, splits: Mapping[str, str | list[str]], *, on_error: str = "raise") -> Values:
     """Read ``key`` from every sample's metadata in the run's splits (one pass, the ``.json`` members only);
     :func:`settle` makes the target of them."""

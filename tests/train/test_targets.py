@@ -187,9 +187,10 @@ def test_mixed_numbers_and_labels_are_refused(tmp_path: Path) -> None:
 
 def test_what_targets_do_not_support_is_refused_before_training(targets_ds, tmp_path: Path) -> None:
     """--probe, --label-fraction and the recipe's mixing ops work with a target now
-    (tests/train/test_target_mixing.py); same-class negatives of pre-training are the card's classes."""
+    (tests/train/test_target_mixing.py); same-class negatives of pre-training need a target with classes."""
     ds = targets_ds
-    with pytest.raises(MMDataError, match=r"--pretrain-arg exclude_same_class=true with --target score: .* drop one"):
+    with pytest.raises(MMDataError, match=r"--pretrain-arg exclude_same_class=true with --target score: 'score' is a "
+                                          r"numeric target \(regression\).* drop one"):
         train(ds, target="score", pretrain="contrastive", pretrain_args={"exclude_same_class": "true"},
               **{**FAST, "epochs": 1})
     assert not (tmp_path / "contrastive.pt").exists()
