@@ -12,6 +12,12 @@ values lie on that grid, else 32-bit float WAV, never clipped; UTF-8 text, ``.np
 applied params of each sample are stored in the index column ``aug_params`` (JSON). Splits are kept;
 the card's ``augmentation`` entry names the ``augmented_splits`` and the ``eval_splits``. Batch-section
 ops (mixup, mixgen) mix samples and are training-time only, so they are refused here.
+
+Provenance: each row of the output's ``index.parquet`` names the input sample it was made from in
+``aug_source`` (its key in the input dataset), and in ``source_key`` what that sample was sharded from (the
+original file's stem or manifest key, from the input's index; for bare shards, which have no index, the
+input key), so predictions of a model trained on the output (``predictions.parquet:source_key``) name the
+user's files, and a second pass over augment output still names the first pass's originals.
 """
 
 from __future__ import annotations
@@ -179,7 +185,8 @@ def _log(out: Sample) -> str:
 
 
 def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, split: str,
-                  wanted: set[str] | None = None, augment: bool = True, on_error: str = "raise") -> Iterator[Record]:
+                  wanted: set[str] | None = None, augment: bool = True, on_error: str = "raise",
+                  source_key: str | None = None) -> Iterator[Record]:
     """The records of one source sample: itself (``keep_original``) and its ``copies`` augmented
     copies ``<key>_aug<k>``, each drawn from its own key (the original through the recipe's normalize
     stage, as the copies and the other splits); only those keyed in ``wanted`` when given
@@ -187,13 +194,19 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
     under the sample's own key, with the recipe's normalize stage only (``copies`` and
     ``keep_original`` do not apply). ``on_error="skip"``: a copy the recipe refuses (ShardError: a target
     of another size than its image, a random_crop larger than it) is a record without members that says
-    why, which the writer reports as skipped, naming the source sample."""
+    why, which the writer reports as skipped, naming the source sample.
+
+    Each record's ``source_key`` is ``source_key`` (what ``s`` was sharded from, from the input's index;
+    default: ``s.key``) and its ``aug_source`` column ``s.key``; a record the writer reports as skipped (no
+    member) names ``s.key``, the sample to look up in the input."""
     label = s.get("label")
+    origin = s.key if source_key is None else source_key
 
     def made(key: str, stage: str) -> Record:
         try:
             out = recipe.apply_sample(Sample(key, s.fields, s.sample_rate), epoch=0, stage=stage)
-            return Record(out.key, out.key, encode_sample(out), out.get("label", label), split,
+            members = encode_sample(out)
+            return Record(out.key, origin if members else s.key, members, out.get("label", label), split,
                           extra={"aug_params": _log(out), "aug_source": s.key})
         except ShardError as exc:
             if on_error != "skip":
@@ -216,14 +229,40 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
 
 class _Copies(IterableDataset):  # type: ignore[type-arg]
     def __init__(self, source: Any, recipe: Recipe, copies: int, keep_original: bool, split: str,
-                 augment: bool = True, on_error: str = "raise") -> None:
+                 augment: bool = True, on_error: str = "raise", source_keys: dict[str, str] | None = None) -> None:
         self.source, self.recipe, self.copies, self.keep, self.split = source, recipe, copies, keep_original, split
-        self.augment, self.on_error = augment, on_error
+        self.augment, self.on_error, self.source_keys = augment, on_error, source_keys or {}
 
     def __iter__(self) -> Iterator[Record]:
         for s in self.source:
             yield from sample_copies(s, self.recipe, self.copies, self.keep, self.split, augment=self.augment,
-                                     on_error=self.on_error)
+                                     on_error=self.on_error, source_key=self.source_keys.get(s.key))
+
+
+def input_source_keys(src: str | Path, storage_options: dict[str, Any] | None = None,
+                      splits: list[str] | None = None) -> dict[str, str]:
+    """Sample key -> ``source_key`` (what it was sharded from) of a dataset folder's samples in ``splits``
+    (default all), from its ``index.parquet``: what augment output names in its own ``source_key``. Empty
+    for an index without the column (a sample then names its own key).
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_class_folders
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_class_folders(t + "/raw", per_class=1), t + "/ds", progress=False)
+        >>> sorted(input_source_keys(t + "/ds").values())[:2]
+        ['bird/000', 'cat/000']
+    """
+    from mmdata.shards.index import load_index
+
+    try:
+        t = load_index(src, columns=["key", "split", "source_key"], storage_options=storage_options).to_pydict()
+    except ShardError:
+        load_index(src, columns=["key"], storage_options=storage_options)  # a damaged index: its own error
+        return {}
+    wanted = None if splits is None else set(splits)
+    return {k: sk for k, sp, sk in zip(t["key"], t["split"], t["source_key"])
+            if sk is not None and (wanted is None or sp in wanted)}
 
 
 def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: int = 1, workers: int = 1,
@@ -332,9 +371,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                               storage_options=storage_options) | {"copies": copies, **summary}
         return _with_growth(rep, src, out, folder)
     records: list[Record] = []
+    originals = input_source_keys(src, storage_options, chosen) if folder else {}
     for split in chosen:
         ds = mmdata.open_dataset(src, split=split, storage_options=storage_options, image_alpha=blends_alpha(rec))
-        it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented, on_error=on_error),
+        it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented, on_error=on_error,
+                                source_keys=originals),
                         batch_size=None,
                         num_workers=max(0, workers - 1) if workers > 1 else 0)
         records.extend(it)
@@ -499,9 +540,11 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
         # the tasks' working directory is not ours
         root: str | None = str(src).rstrip("/") if is_remote(src) else str(Path(src).resolve())
         source = card.get("fingerprint")
+        originals = input_source_keys(src, storage_options, splits)
     else:
         rows, listed, source = _bare_rows(src, splits, storage_options)
         root = None  # bare shards: each task opens its source shards by their full paths / URLs
+        originals = {}
     wanted = set(splits)
     records: list[Record] = []
     origin: dict[str, tuple[str, str]] = {}  # output key -> (source key, source shard)
@@ -519,11 +562,13 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
     for p in plan:
         keys = [r.key for r in p["records"]]
         needed = {origin[k][1] for k in keys}
+        inputs = sorted({origin[k][0] for k in keys})
         extra[p["name"]] = {"augment": {
             "src": root, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original, "keys": keys,
             "on_error": on_error,
             "augment": p["split"] in augmented,
-            "sources": sorted({origin[k][0] for k in keys}), "storage_options": storage_options,
+            "sources": inputs, "storage_options": storage_options,
+            "source_keys": {k: originals[k] for k in inputs if k in originals},
             "source_shards": [sh for sh in listed[p["split"]] if sh in needed]}}
     # the job's identity for the resume journal: options, recipe, copies, the source's bytes and the plan
     ident = {"options": options, "augmentation": card_extra["augmentation"], "source": source,
@@ -589,7 +634,8 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     for s in ds:
         if s.key in need:
             for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
-                                   augment=aug.get("augment", True), on_error=aug.get("on_error", "raise")):
+                                   augment=aug.get("augment", True), on_error=aug.get("on_error", "raise"),
+                                   source_key=aug.get("source_keys", {}).get(s.key)):
                 made[r.key] = r
     missing = [k for k in aug["keys"] if k not in made]
     if missing:

@@ -1,0 +1,109 @@
+"""Provenance of `mmdata augment`'s output: each row of its ``index.parquet`` names where the sample came
+from — ``source_key``: the original file stem / manifest key, as the input's index holds it (for bare
+shards, which have no index: the input sample key); ``aug_source``: the key of the input sample it was
+made from. Before (known limit of the 2026-12-04 session) ``source_key`` was the copy's own key
+(``cat_000_bb29c17c_aug0``), so predictions of a model trained on augment output named no original file.
+
+Real shards from :func:`mmdata.testing.make_sample_folder` with odd stems in sub-folders (keys differ
+from the stems), augmented by the real writer; nothing mocked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import mmdata
+from mmdata.augment.offline import augment_dataset
+from mmdata.cli.main import app
+from mmdata.shards import index as idx
+from mmdata.testing import make_sample_folder
+
+RECIPE = {"image": [{"op": "hflip", "p": 0.5}],
+          "text": [{"op": "typo", "p_word": 0.5}]}
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("prov")
+    raw = make_sample_folder(root / "raw", n=12, nested=True, odd_stems=True)
+    mmdata.shard(raw, root / "ds", split={"train": 0.5, "val": 0.25, "test": 0.25}, progress=False)
+    return root / "ds"
+
+
+def _rows(folder: Path) -> list[dict]:
+    return idx.load_index(folder, columns=["key", "split", "source_key", "aug_source"]).to_pylist()
+
+
+def _source_keys(folder: Path) -> dict[str, str]:
+    t = idx.load_index(folder, columns=["key", "source_key"]).to_pydict()
+    return dict(zip(t["key"], t["source_key"]))
+
+
+@pytest.fixture(scope="module")
+def aug(ds: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("prov_aug") / "aug"
+    augment_dataset(ds, out, RECIPE, copies=2, keep_original=True, progress=False)
+    return out
+
+
+def test_every_row_names_its_input_sample_and_original_file(ds: Path, aug: Path) -> None:
+    original = _source_keys(ds)
+    assert all(k != sk and "/" in sk for k, sk in original.items())  # the fixture's keys differ from its stems
+    rows = _rows(aug)
+    splits = idx.load_index(ds, columns=["split"]).column("split").to_pylist()
+    n_train = splits.count("train")
+    assert len(rows) == 3 * n_train + len(splits) - n_train  # train: original + 2 copies; val, test: once
+    for r in rows:
+        want = r["key"].rsplit("_aug", 1)[0] if r["split"] == "train" else r["key"]
+        assert r["aug_source"] == want, r  # the input sample's key
+        assert r["source_key"] == original[want], r  # the input's own source_key: the original file's stem
+    # the original and both copies of a train sample share its source_key; keys stay unique
+    per_source: dict[str, list[str]] = {}
+    for r in rows:
+        per_source.setdefault(r["source_key"], []).append(r["key"])
+    assert {len(v) for v in per_source.values()} == {1, 3} and len({r["key"] for r in rows}) == len(rows)
+
+
+def test_augment_output_passes_verify_and_inspect(aug: Path) -> None:
+    assert mmdata.verify(aug, deep=True)["ok"]
+    runner = CliRunner()
+    for cmd in (["verify", str(aug)], ["inspect", str(aug)], ["inspect", str(aug), "--json"]):
+        res = runner.invoke(app, cmd)
+        assert res.exit_code == 0, (cmd, res.output)
+
+
+def test_augmenting_augment_output_keeps_the_original_file(aug: Path, tmp_path: Path, ds: Path) -> None:
+    """A second pass names the first pass's copy in ``aug_source`` and still the original file in ``source_key``."""
+    augment_dataset(aug, tmp_path / "again", {"image": [{"op": "hflip", "p": 1.0}]}, copies=1, progress=False)
+    first = {r["key"]: r for r in _rows(aug)}
+    for r in _rows(tmp_path / "again"):
+        src = r["key"][: -len("_aug0")] if r["split"] == "train" else r["key"]
+        assert r["aug_source"] == src and r["source_key"] == first[src]["source_key"]
+    assert set(_source_keys(tmp_path / "again").values()) == set(_source_keys(ds).values())
+    assert mmdata.verify(tmp_path / "again")["ok"]
+
+
+def test_bare_shards_name_the_input_key(ds: Path, tmp_path: Path) -> None:
+    """Bare shards have no index, so no source_key: the input sample key is the best name of the source."""
+    augment_dataset(str(ds / "train-*.tar"), tmp_path / "aug", RECIPE, copies=2, progress=False)
+    rows = _rows(tmp_path / "aug")
+    assert rows and all(r["source_key"] == r["aug_source"] == r["key"].rsplit("_aug", 1)[0] for r in rows)
+    assert mmdata.verify(tmp_path / "aug")["ok"]
+
+
+def test_workers_give_the_same_index(ds: Path, aug: Path, tmp_path: Path) -> None:
+    augment_dataset(ds, tmp_path / "aug", RECIPE, copies=2, keep_original=True, workers=2, progress=False)
+    assert (tmp_path / "aug" / "index.parquet").read_bytes() == (aug / "index.parquet").read_bytes()
+
+
+def test_train_predictions_on_augment_output_name_the_original_files(ds: Path, aug: Path, tmp_path: Path) -> None:
+    from mmdata.train import train
+
+    train(aug, epochs=1, batch_size=4, threads=1, eval_robustness=False, out=tmp_path / "run")
+    t = pq.read_table(tmp_path / "run" / "predictions.parquet")
+    got = dict(zip(t.column("key").to_pylist(), t.column("source_key").to_pylist()))
+    original = _source_keys(ds)
+    assert got and got == {k: original[k] for k in got}  # test is written through under its own keys
