@@ -2318,6 +2318,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     # the first relative path not found]
     stats: dict[str, list[Any]] = {}
     escaping: list[str] = []
+    missing_at: dict[str, list[tuple[int, str]]] = {}  # per path column: (row, relative path) of each file not found
     cells: list[list[tuple[str, _Cell]]] = []  # per row, its path columns' cells
     left_alone = {*meta_cols, *template_only, group_only}  # columns that are not the row's fields
     for raw in rows:
@@ -2367,8 +2368,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             text = texts.get(col)
             if text is not None and _path_like(text):
                 seen[2] += 1
-                if seen[4] is None and not cell.located and not os.path.isabs(text) and ":" not in text[:12]:
-                    seen[4] = text
+                if not cell.located and not os.path.isabs(text) and ":" not in text[:12]:
+                    seen[4] = seen[4] or text
+                    missing_at.setdefault(col, []).append((len(cells) - 1, text))
     # a column none of whose cells names a file or looks like one is metadata (a class id, a take letter):
     # not read, one warning (below) instead of a listed skip per cell
     unread = {col for col, (n, hits, pathlike, _, _) in stats.items()
@@ -2525,20 +2527,96 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     for col, (n, hits, pathlike, first, missing) in stats.items():
         if not n or hits or not pathlike:
             continue
-        found_in = None if remote is not None or missing is None else _folder_holding(base_s, missing)
         where_s = "the --root folder" if root is not None else "the manifest's folder"
         # the same words for a manifest here and at a URL (the card does not depend on where it is); the
         # folder found goes to the error only
-        warnings.append(f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file in "
-                        f"{where_s} (e.g. {first!r}), which relative paths are read from; for a manifest on this "
-                        f"machine, pass --root DIR (root=) naming the folder that holds them, or put the manifest "
-                        f"there (if the column is metadata: --meta {shlex.quote(col)})")
-        if found_in is not None and hint is None:
-            hint = (f"column {col!r}: {missing!r} is in {found_in}: pass --root {shlex.quote(found_in)} "
-                    f"(root={found_in!r}) to read the manifest's paths from there")
+        if col in templates:
+            warnings.append(f"manifest {name}, {templates[col].option}: none of its {n} path{'s' * (n != 1)} names a "
+                            f"file in {where_s} (e.g. {first!r}), which the paths are read from; pass --root DIR "
+                            f"(root=) naming the folder the template starts in")
+        else:
+            warnings.append(f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file "
+                            f"in {where_s} (e.g. {first!r}), which relative paths are read from; for a manifest on "
+                            f"this machine, pass --root DIR (root=) naming the folder that holds them, or put the "
+                            f"manifest there (if the column is metadata: --meta {shlex.quote(col)})")
+        if hint is None and remote is None and missing is not None:
+            raw_col = next((c for c, f in rename.items() if f == col), col)
+            hint = _files_hint(base_s, col, None if col in templates else raw_col,
+                               [(rows[i], text) for i, text in missing_at[col]], root is not None)
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
                       meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True,
                       hint=hint)
+
+
+_CHECKED_ROWS = 8  # rows whose files a hint checks: spread over the manifest (its rows may be sorted by folder)
+_TEMPLATES_TRIED = 64
+
+
+def _files_hint(base: str, col: str, raw_col: str | None, missing: list[tuple[Mapping[str, Any], str]],
+                root_given: bool) -> str | None:
+    """What to pass when none of a path column's files is found where its paths are read from (``base``):
+    ``--root`` naming the folder near ``base`` that holds them (ESC-50: ``audio/``), or, when they lie in
+    folders named by other columns (UrbanSound8K: ``audio/fold{fold}/``), ``--path`` with the template.
+    ``missing``: (row, relative path) of each file not found; ``raw_col``: the manifest's column (None
+    for a ``--path`` field). The rows checked are spread over the manifest; None when nothing fits."""
+    step = max(1, len(missing) // _CHECKED_ROWS)
+    checked = missing[::step][:_CHECKED_ROWS]
+    row0, rel0 = missing[0]
+    found_in = _folder_holding(base, rel0)
+    if found_in is None:
+        return None
+    if all(os.path.isfile(os.path.join(found_in, rel)) for _, rel in checked):
+        return (f"column {col!r}: {rel0!r} is in {found_in}: pass --root {shlex.quote(found_in)} "
+                f"(root={found_in!r}) to read the manifest's paths from there")
+    if raw_col is not None:
+        # the other rows' files are in other folders: do other columns name them?
+        start = base if _inside(found_in, base) else os.path.dirname(base)
+        template = _folder_template(os.path.relpath(found_in, start), raw_col, rel0, row0, checked, start)
+        if template is not None:
+            named = split_name(posixpath.basename(rel0))
+            # a column read under its own name gives the field of its files' type (a .wav: audio)
+            field_ = col if col != raw_col or named is None else field_of(named[1])
+            also = "" if start == base else f"--root {shlex.quote(start)} "
+            also_api = "" if start == base else f"root={start!r}, "
+            instead = f" instead of --column {col}={raw_col}" if col != raw_col else ""
+            return (f"column {col!r}: the files are in folders named after other columns ({rel0!r} is in "
+                    f"{found_in}): pass {also}--path {shlex.quote(f'{field_}={template}')}{instead} "
+                    f"({also_api}paths={{{field_!r}: {template!r}}})")
+    other = next(rel for _, rel in checked if not os.path.isfile(os.path.join(found_in, rel)))
+    return (f"column {col!r}: {rel0!r} is in {found_in}, but other rows' files are not (e.g. {other!r}): write each "
+            f"row's path from one folder into the column, or give --path FIELD=TEMPLATE (paths=) to make it from the "
+            f"row's columns")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.normpath(path).startswith(os.path.normpath(folder).rstrip(os.sep) + os.sep)
+
+
+def _folder_template(sub: str, raw_col: str, rel0: str, row0: Mapping[str, Any],
+                     checked: list[tuple[Mapping[str, Any], str]], start: str) -> str | None:
+    """A ``--path`` template ``<sub's parts, a column's value replaced by {column}>/{raw_col}`` under which
+    every checked row's file is found in ``start``; None when none is (a literal part is tried first; at
+    most :data:`_TEMPLATES_TRIED` templates)."""
+    import itertools
+
+    values = [(c, t) for c, v in row0.items() if c != raw_col and not _blank(v)
+              and (t := _fill_value(v)) is not None and t.strip()]
+    options = []
+    for part in sub.split(os.sep):
+        literal = part.replace("{", "{{").replace("}", "}}")
+        subs = [literal.replace(t.replace("{", "{{").replace("}", "}}"), "{" + c + "}")
+                for c, t in sorted(values, key=lambda ct: -len(ct[1])) if t in part]
+        options.append(list(dict.fromkeys([literal, *subs])))
+    for choice in itertools.islice(itertools.product(*options), _TEMPLATES_TRIED):
+        template = "/".join([*choice, "{" + raw_col + "}"])
+        try:
+            tpl = path_templates({"f": template}, "hint")["f"]
+        except SourceError:
+            continue
+        if all(isinstance(p := fill_template(tpl, row), str) and os.path.isfile(os.path.join(start, p))
+               for row, _ in checked):
+            return template
+    return None
 
 
 def _path_like(text: str) -> bool:
@@ -2547,12 +2625,14 @@ def _path_like(text: str) -> bool:
 
 
 _NEAR_FOLDERS = 256  # folders looked into for a manifest's missing files: a hint, not a search
+_DEEPER_FOLDERS = 32  # of them, those whose own folders are looked into too (audio/ holding fold1/ ... fold10/)
 
 
 def _folder_holding(base: str, rel: str) -> str | None:
-    """A folder near ``base`` (its parent, the parent's folders, ``base``'s own folders) in which the
-    relative path ``rel`` names a file — where a manifest's files are when it lies beside them (ESC-50:
-    ``meta/esc50.csv`` naming ``audio/`` files by their bare names); None when none is."""
+    """A folder near ``base`` (its parent, the parent's folders, ``base``'s own folders, then one level
+    below those) in which the relative path ``rel`` names a file — where a manifest's files are when it
+    lies beside them (ESC-50: ``meta/esc50.csv`` naming ``audio/`` files by their bare names;
+    UrbanSound8K: ``audio/fold1/``); None when none is. Bounded: a hint, not a search."""
     parent = os.path.dirname(base)
 
     def folders(d: str) -> list[str]:
@@ -2563,10 +2643,16 @@ def _folder_holding(base: str, rel: str) -> str | None:
             return []
         return [os.path.join(d, n) for n in names[:_NEAR_FOLDERS]]
 
-    for d in [parent, *folders(parent), *folders(base)]:
-        if os.path.normpath(d) != os.path.normpath(base) and os.path.isfile(os.path.join(d, rel)):
-            return d
-    return None
+    def holding(ds: list[str]) -> str | None:
+        return next((d for d in ds if os.path.normpath(d) != os.path.normpath(base)
+                     and os.path.isfile(os.path.join(d, rel))), None)
+
+    near = [*folders(parent), *folders(base)]
+    found = holding([parent, *near])
+    if found is None:
+        deeper = [f for d in near[:_DEEPER_FOLDERS] for f in folders(d)[:_NEAR_FOLDERS]]
+        found = holding(deeper)
+    return found
 
 
 def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, labels_from_folders: bool | None = None,

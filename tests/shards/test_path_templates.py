@@ -4,6 +4,8 @@ the library and the CLI; templates and values that leave the folder are refused,
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +73,49 @@ def _check_dataset(ds: Path, us8k: Path) -> None:
 
 
 def test_urbansound8k_without_a_template_finds_nothing(tmp_path: Path) -> None:
-    """Before ``--path``: the bare names are in no single folder, and no ``--root`` reads them all."""
-    manifest = _urbansound(tmp_path / "UrbanSound8K")
-    for root in (None, tmp_path / "UrbanSound8K" / "audio"):
-        with pytest.raises(SourceError, match="no samples found.*file not found"):
+    """The bare names are in no single folder, so no ``--root`` reads them all: the error says which
+    ``--path`` does (it named ``--root .../audio/fold1`` before, which reads one fold and drops the rest)."""
+    us8k = tmp_path / "UrbanSound8K"
+    manifest = _urbansound(us8k)
+    for root, want in ((None, f"--root {us8k} --path 'audio={TEMPLATE}' instead of --column audio=slice_file_name"),
+                       (us8k, f"--path 'audio={TEMPLATE}' instead of --column audio=slice_file_name"),
+                       (us8k / "audio", "--path 'audio=fold{fold}/{slice_file_name}' instead of --column")):
+        with pytest.raises(SourceError, match="no samples found.*file not found") as exc:
             mmdata.shard(manifest, tmp_path / "ds", root=root, columns={"audio": "slice_file_name",
                                                                          "label": "class"}, progress=False)
+        assert want in str(exc.value) and "fold1:" not in str(exc.value) and "--root " + str(us8k / "audio") \
+            not in str(exc.value)
+    with pytest.raises(SourceError) as exc:  # the column read under its own name: the field of its files
+        mmdata.shard(manifest, tmp_path / "ds", columns={"label": "class"}, meta=["fold"], progress=False)
+    assert f"--path 'audio={TEMPLATE}' (root=" in str(exc.value)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_the_hinted_command_shards_every_fold(tmp_path: Path) -> None:
+    us8k = tmp_path / "UrbanSound8K"
+    with pytest.raises(SourceError) as exc:
+        mmdata.shard(_urbansound(us8k), tmp_path / "ds", columns={"audio": "slice_file_name", "label": "class"},
+                     progress=False)
+    hinted = re.search(r"\(root=(.+?), paths=(\{.+?\})\)", str(exc.value))
+    assert hinted is not None
+    root, paths = ast.literal_eval(hinted[1]), ast.literal_eval(hinted[2])
+    rep = mmdata.shard(us8k / "metadata" / "UrbanSound8K.csv", tmp_path / "ds", root=root, paths=paths,
+                       columns={"label": "class", "split": "fold"}, meta=["classID"], progress=False)
+    assert rep["samples"] == len(CLIPS) and rep["skipped"] == []
+    _check_dataset(tmp_path / "ds", us8k)
+
+
+def test_files_spread_over_folders_no_column_names_get_no_wrong_root(tmp_path: Path) -> None:
+    """Files in two folders that no column names: no --root (it would read one folder), no template."""
+    _wav(tmp_path / "data" / "a" / "x.wav", 0)
+    _wav(tmp_path / "data" / "b" / "y.wav", 1)
+    (tmp_path / "data" / "meta").mkdir()
+    (tmp_path / "data" / "meta" / "m.csv").write_text("audio,label\nx.wav,0\ny.wav,1\n")
+    with pytest.raises(SourceError) as exc:
+        mmdata.shard(tmp_path / "data" / "meta" / "m.csv", tmp_path / "ds", progress=False)
+    msg = str(exc.value)
+    assert "'x.wav' is in " + str(tmp_path / "data" / "a") + ", but other rows' files are not (e.g. 'y.wav')" in msg
+    assert "--path FIELD=TEMPLATE" in msg and "pass --root" not in msg
 
 
 def test_urbansound8k_through_the_library(tmp_path: Path) -> None:
