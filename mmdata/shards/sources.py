@@ -942,6 +942,8 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         if unlabelled and len({r.source_key.split("/", 1)[0] for r in in_folders}) > 1:
             at_root = [r.source_key for r in records if "/" not in r.source_key]
             warnings.append(_root_files_warning(top_dirs, at_root, top_files, unlabelled, len(in_folders)))
+    if not cols:
+        warnings += _nested_paired_warnings(records)
     if class_of:
         paired = _paired_layout_warning(records, top_dirs)
         if paired:
@@ -1187,37 +1189,100 @@ def _field_hint(column: str) -> str:
     return name if name and name[0].isalpha() else f"f_{name}"[:64]
 
 
+@dataclass(frozen=True)
+class _Paired:
+    """What :func:`_paired_layout` found: samples whose names recur across sibling folders."""
+
+    shared: int  #: samples sharing their name with one in another folder
+    total: int  #: samples in the folders looked at
+    name: str  #: one shared name, and the folders holding it
+    holders: tuple[str, ...]
+    fields: dict[str, str]  #: folder -> the ``--column`` field it would be
+    target: str  #: the recipe target a mask / depth folder becomes (``seg.png``)
+
+
+def _paired_layout(keys: Sequence[str], members: Sequence[Sequence[str]]) -> _Paired | None:
+    """Whether samples named ``<folder>/<rest>`` look like a paired layout — ``images/0001.jpg`` beside
+    ``masks/0001.png`` (Pascal VOC, ADE20K, Cityscapes, depth datasets): in some folder, most names recur
+    in another one (Pascal VOC's ``SegmentationClass/`` masks ~3k of ``JPEGImages/``' 17k images), and
+    the folders hold other file types or have the names such layouts use, one of them images. Keys without
+    a folder are not looked at."""
+    folders: dict[str, set[str]] = {}  # name inside its folder -> the folders holding it
+    types: dict[str, set[str]] = {}  # folder -> its members' types
+    parts = [k.partition("/") for k in keys]
+    for (top, sep, rest), exts in zip(parts, members):
+        if sep:
+            folders.setdefault(rest, set()).add(top)
+            types.setdefault(top, set()).update(map(member_type, exts))
+    if len(types) < 2:
+        return None
+    size = Counter(top for top, sep, _ in parts if sep)
+    shared_in = Counter(top for top, sep, rest in parts if sep and len(folders[rest]) > 1)
+    shared = sum(shared_in.values())
+    if shared < 2 or not any(shared_in[d] >= 0.9 * n for d, n in size.items()):
+        return None
+    kinds = {frozenset(t) for t in types.values()}
+    if len(kinds) < 2 and not any(_nfc(d).lower() in PAIRED_NAMES for d in types):
+        return None  # cat/001.jpg beside dog/001.jpg: classes that number their files alike
+    name = next(rest for rest, tops in folders.items() if len(tops) > 1)
+    parted = sorted({d for tops in folders.values() if len(tops) > 1 for d in tops})
+    fields = _paired_fields(parted, types)
+    if types[next(iter(fields))].isdisjoint(IMAGE_EXTS):
+        return None  # wav/ beside txt/: parts of a sample, but no image to pair a mask with
+    target, tdir = min(((f, d) for d, f in fields.items() if f != "image"), key=lambda fd: (fd[0] not in ("seg", "depth"),))
+    target += "." + ("png" if "png" in types[tdir] else min(types[tdir]))
+    return _Paired(shared, sum(size.values()), name, tuple(sorted(folders[name])), fields, target)
+
+
 def _paired_layout_warning(records: list[Record], top_dirs: list[str]) -> str | None:
-    """A warning when "class folders" look like a paired layout — ``images/0001.jpg`` beside
-    ``masks/0001.png`` (Pascal VOC, ADE20K, Cityscapes, depth datasets): most names recur in two or more
-    folders, and the folders hold other file types or have the names such layouts use. Read as classes,
+    """A warning when "class folders" look like a paired layout (:func:`_paired_layout`). Read as classes,
     every image and every mask became a sample of its own, labelled by its folder."""
     if len(top_dirs) < 2:
         return None
-    folders: dict[str, set[str]] = {}  # name inside its folder -> the folders holding it
-    types: dict[str, set[str]] = {}  # folder -> its members' types
-    for r in records:
-        top, _, rest = r.source_key.partition("/")
-        folders.setdefault(rest, set()).add(top)
-        types.setdefault(top, set()).update(map(member_type, r.members))
-    shared = sum(1 for r in records if len(folders[r.source_key.partition("/")[2]]) > 1)
-    if shared < max(2, 0.9 * len(records)):
+    found = _paired_layout([r.source_key for r in records], [list(r.members) for r in records])
+    if found is None:
         return None
-    kinds = {frozenset(t) for t in types.values()}
-    if len(kinds) < 2 and not any(_nfc(d).lower() in PAIRED_NAMES for d in top_dirs):
-        return None  # cat/001.jpg beside dog/001.jpg: classes that number their files alike
-    name = next(rest for rest, tops in folders.items() if len(tops) > 1)
     shown = ", ".join(f"{printable(d)}/" for d in top_dirs[:4]) + (", ..." if len(top_dirs) > 4 else "")
-    parted = sorted({d for tops in folders.values() if len(tops) > 1 for d in tops})
-    fields = _paired_fields(parted, types)
-    options = " ".join(f"--column {f}={shlex.quote(d)}" for d, f in fields.items())
-    target, tdir = min(((f, d) for d, f in fields.items() if f != "image"), key=lambda fd: (fd[0] not in ("seg", "depth"),))
-    target += "." + ("png" if "png" in types[tdir] else min(types[tdir]))
-    return (f"folders {shown} were read as classes, but {shared} of {len(records)} samples share their name with a "
-            f"sample in another folder ({printable(name)!r} is in {', '.join(sorted(map(printable, folders[name])))}): if "
-            f"they are one sample in parts (an image and its mask or depth map), they are no classes — shard the folder "
-            f"with a field per folder: {options} (files join by their path inside their folder); recipes then move the "
-            f"masks with the image (targets: {{{target}: mask}})")
+    options = " ".join(f"--column {f}={shlex.quote(d)}" for d, f in found.fields.items())
+    return (f"folders {shown} were read as classes, but {found.shared} of {found.total} samples share their name with "
+            f"a sample in another folder ({printable(found.name)!r} is in {', '.join(map(printable, found.holders))}): "
+            f"if they are one sample in parts (an image and its mask or depth map), they are no classes — shard the "
+            f"folder with a field per folder: {options} (files join by their path inside their folder); recipes then "
+            f"move the masks with the image (targets: {{{found.target}: mask}})")
+
+
+_NESTED_PAIRED = 3  # folders named in the warnings of a source holding several paired layouts
+
+
+def _nested_paired_warnings(records: list[Record]) -> list[str]:
+    """Warnings for a paired layout one folder below the source (``voc/`` holding ``VOC2012/JPEGImages/`` and
+    ``VOC2012/SegmentationClass/``): the pairs' images and masks became samples of their own. Each names
+    the ``--column`` options with the folders' paths inside the source, and the folder to give instead."""
+    below: dict[str, tuple[list[str], list[list[str]]]] = {}  # folder -> its samples' keys inside it, members
+    for r in records:
+        top, sep, rest = r.source_key.partition("/")
+        if sep and "/" in rest:
+            keys, members = below.setdefault(top, ([], []))
+            keys.append(rest)
+            members.append(list(r.members))
+    out = []
+    for top, (keys, members) in below.items():
+        found = _paired_layout(keys, members)
+        if found is None:
+            continue
+        p = printable(top)
+        options = " ".join(f"--column {f}={shlex.quote(f'{p}/{d}')}" for d, f in found.fields.items())
+        inside = " ".join(f"--column {f}={shlex.quote(d)}" for d, f in found.fields.items())
+        out.append(f"folder {p}/ holds a paired layout, one folder below the source: {found.shared} of {found.total} "
+                   f"samples in it share their name with a sample in another of its folders "
+                   f"({printable(found.name)!r} is in {', '.join(f'{p}/{d}' for d in found.holders)}), so each image "
+                   f"and each mask or depth map became a sample of its own. If they are one sample in parts, shard "
+                   f"the source with a field per folder: {options} (FOLDER is a path inside the source; the other "
+                   f"folders are not read), or give the folder {p}/ itself as the source (SRC/{p}) with {inside}; "
+                   f"recipes then move the masks with the image (targets: {{{found.target}: mask}})")
+        if len(out) == _NESTED_PAIRED:
+            break
+    return out
 
 
 #: folder names of a paired layout's images, and the field a mask / depth folder's name suggests
