@@ -11,6 +11,12 @@ The columns depend on the arm's recipe, the seed and the model only — not on t
 computed here, in the calling process, after the runs: any trainer and any executor get them, a
 resumed ablation computes only the missing ones, and turning ``alignment`` on for a finished
 ablation adds them without retraining anything.
+
+Splits: the recipe's ``trainer.train_split`` / ``trainer.val_split`` / ``trainer.test_split`` (the
+options of ``mmdata train --train-split / --val-split / --test-split``: folds sharded as splits) say
+which splits play train, val and test for the alignment as for the runs: the reference model
+pre-trains on the training split(s) and ``alignment.split`` names a role (``test``: the split playing
+test). They are checked before any run, by :func:`mmdata.train.config.split_roles` with its messages.
 """
 
 from __future__ import annotations
@@ -27,18 +33,59 @@ ALIGN_COLUMN = "align_cos_delta"
 
 
 def check_model(ab: Ablation) -> None:
-    """Fail before any run when ``alignment.model`` names no contrastive model."""
+    """Fail before any run when the alignment cannot be measured: ``alignment.model`` names no
+    contrastive model, or the trainer's split options do not fit the dataset at ``dataset.path``
+    (:func:`alignment_roles`; a named or remote dataset is checked when the alignment is computed)."""
     from mmdata.train.contrastive import CHECKPOINT
+    from mmdata.urls import is_remote
 
     model = (ab.alignment or {}).get("model")
     if model and not (Path(model) / CHECKPOINT).is_file() and not (Path(model).is_file() and Path(model).suffix == ".pt"):
         raise MMDataError(f"alignment.model: {model} has no {CHECKPOINT}; train one with "
                           "`mmdata train DATA --pretrain contrastive --out DIR` or set alignment: true")
+    path = ab.dataset.get("path")
+    if ab.alignment and path is not None and not is_remote(path):
+        alignment_roles(ab, str(path))
+
+
+def _trainer_key(key: str) -> str:
+    return f"trainer.{key}"
+
+
+def split_options(ab: Ablation) -> dict[str, Any]:
+    """The recipe's ``trainer.train_split`` / ``val_split`` / ``test_split`` that are set."""
+    from mmdata.train.config import SPLIT_OPTIONS
+
+    return {k: ab.trainer[k] for k in SPLIT_OPTIONS if ab.trainer.get(k) is not None}
+
+
+def alignment_roles(ab: Ablation, data: str) -> dict[str, list[str]] | None:
+    """Which of ``data``'s splits play train, val and test for the alignment (None: the splits so
+    named): the trainer's split options, checked by :func:`mmdata.train.config.split_roles` (named as
+    recipe keys). Without them, the splits it reads must exist by name: train (the reference model's
+    pre-training, unless ``alignment.model`` is given) and ``alignment.split``."""
+    from mmdata.shards.index import load_card
+    from mmdata.train.config import split_roles
+
+    card = load_card(data)
+    roles = split_roles(data, card, **split_options(ab), name=_trainer_key)
+    spec = ab.alignment or {}
+    needed = dict.fromkeys([*([] if spec.get("model") else ["train"]), spec.get("split", "test")])
+    missing = [s for s in needed if roles is None and s not in card["splits"]]
+    if missing:
+        reads = ("the reference model pre-trains on train; " if "train" in missing else "") + \
+            f"alignment.split: {spec.get('split', 'test')}"
+        raise MMDataError(f"dataset.path: {data} has no split named {' or '.join(map(repr, missing))} (it has "
+                          f"{sorted(card['splits'])}), which the alignment reads ({reads}); say which splits play "
+                          f"train / val / test with {_trainer_key('val_split')} and {_trainer_key('test_split')} "
+                          f"[{_trainer_key('train_split')}], the options of mmdata train --val-split / --test-split / "
+                          "--train-split (folds: val_split: '4', test_split: '5')")
+    return roles
 
 
 def reference(ab: Ablation, data: str, out: Path, device: str = "cpu") -> Path:
     """The contrastive model's folder: ``alignment.model``, or one pre-trained on the clean training
-    split into ``out/alignment`` (kept for reruns)."""
+    split(s) (the trainer's ``train_split``, when set) into ``out/alignment`` (kept for reruns)."""
     spec = ab.alignment or {}
     if spec.get("model"):
         check_model(ab)
@@ -47,9 +94,10 @@ def reference(ab: Ablation, data: str, out: Path, device: str = "cpu") -> Path:
 
     from mmdata.ablate.design import EMBEDDED_MODALITIES
 
+    alignment_roles(ab, data)  # named as recipe keys: reference_model checks them again, named as train's options
     mods = list(ab.trainer.get("modalities") or ab.data_modalities or EMBEDDED_MODALITIES)
     return reference_model(data, out / "alignment", modalities=mods, epochs=int(spec.get("epochs", 20)), seed=0,
-                           device=device)
+                           device=device, **split_options(ab))
 
 
 def add_alignment(ab: Ablation, data: str, out: Path, rows: list[dict[str, Any]], *, device: str = "cpu",
@@ -64,15 +112,16 @@ def add_alignment(ab: Ablation, data: str, out: Path, rows: list[dict[str, Any]]
     if not ab.alignment or not todo:
         return 0
     from mmdata.train.alignment import alignment_columns
+    from mmdata.train.config import role_splits
     from mmdata.train.contrastive import load
 
+    split = role_splits(alignment_roles(ab, data), ab.alignment["split"])  # the split(s) playing that role
     net = load(reference(ab, data, out, device), device)
     recipes = {a.name: a.recipe for a in ab.arms}
     for r in todo:
         if r["arm"] not in recipes:
             continue
-        r.update(alignment_columns(data, recipes[r["arm"]], net, seed=int(r["seed"]), split=ab.alignment["split"],
-                                   device=device))
+        r.update(alignment_columns(data, recipes[r["arm"]], net, seed=int(r["seed"]), split=split, device=device))
         if on_row is not None:
             on_row(r)
     return len(todo)

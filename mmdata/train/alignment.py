@@ -139,7 +139,16 @@ def _norm_text(norm: dict[str, Any], mods: Sequence[str]) -> str:
     return "; ".join(f"{m}: " + (", ".join(o["op"] for o in norm.get(m) or []) or "none") for m in mods)
 
 
-def _clean(data: str | Path, split: str, net: ContrastiveModel, rec: Any) -> tuple[Batch, dict[str, Any], list[str]]:
+def _norm_params(norm: dict[str, Any]) -> str:
+    """A normalize stage with each step's options (``image: resize(size=24, side=shorter), ...``), ``p`` left out."""
+    def step(o: dict[str, Any]) -> str:
+        return f"{o['op']}(" + ", ".join(f"{k}={v}" for k, v in o.items() if k not in ("op", "p")) + ")"
+
+    return "; ".join(f"{m}: " + ", ".join(step(o) for o in norm.get(m) or []) for m in sorted(norm)) or "none"
+
+
+def _clean(data: str | Path, split: str | Sequence[str], net: ContrastiveModel,
+           rec: Any) -> tuple[Batch, dict[str, Any], list[str]]:
     """The split in the model's input format (:func:`input_format`), that format and the ignored modalities."""
     norm, ignored = input_format(net, rec)
     return split_batch(data, split, net.mods, norm), norm, ignored
@@ -237,23 +246,31 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
 
 
 #: the options of :func:`reference_model` a checkpoint must have been pre-trained with to be reused
-REFERENCE_OPTIONS = ("modalities", "seed", "epochs", "batch_size", "exclude_same_class", "normalize")
+#: (``splits``: the roles of the split options, None for the splits named train / val / test)
+REFERENCE_OPTIONS = ("modalities", "seed", "epochs", "batch_size", "exclude_same_class", "normalize", "splits")
 
 
 def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[str] = ("image", "audio", "text"),
                     epochs: int = 20, seed: int = 0, batch_size: int = 64, device: str = "cpu",
-                    exclude_same_class: bool = False) -> Path:
+                    exclude_same_class: bool = False, train_split: str | Sequence[str] | None = None,
+                    val_split: str | None = None, test_split: str | None = None) -> Path:
     """Pre-train a contrastive model on the clean training split, in the trainer's input format, and
     write ``out/contrastive.pt`` — the model an audit (or an ablation's alignment columns) measures
     with. Resumable: an existing checkpoint is kept when it was pre-trained on this dataset (the card's
     ``fingerprint``, recorded in the checkpoint as ``data_fingerprint``) with these options (the
     modalities the data has of ``modalities``, ``seed``, ``epochs``, ``batch_size``,
-    ``exclude_same_class`` and the input format); otherwise it is refused, naming what differs, as
-    ``mmdata match`` refuses another dataset's model (``device`` is not compared). Returns ``out``.
+    ``exclude_same_class``, the splits and the input format); otherwise it is refused, naming what
+    differs, as ``mmdata match`` refuses another dataset's model (``device`` is not compared). Returns ``out``.
+
+    ``train_split`` / ``val_split`` / ``test_split``: which splits play train, val and test, as for
+    :func:`mmdata.train.train` (folds as splits: ``val_split="4", test_split="5"`` pre-trains on the
+    other folds; :func:`mmdata.train.config.split_roles` checks them, with its messages); the input
+    format is derived as a training run with them derives it, and the checkpoint records them (``splits``).
 
     Raises:
-        MMDataError: ``out`` holds a checkpoint of another dataset, with other options, or one that
-            records no dataset fingerprint; delete it (or choose another ``out``) to pre-train anew.
+        MMDataError: a split option that does not fit the dataset, or ``out`` holds a checkpoint of
+            another dataset, with other options, or one that records no dataset fingerprint; delete it
+            (or choose another ``out``) to pre-train anew.
 
     Example:
         >>> ref = reference_model("data/avdigits-spatial", "runs/ablation/alignment")  # doctest: +SKIP
@@ -261,18 +278,19 @@ def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[s
         'image.hflip'
     """
     from mmdata.shards.index import load_card
-    from mmdata.train.config import IndexStats, derive_inputs, with_normalize
+    from mmdata.train.config import IndexStats, derive_inputs, role_splits, split_roles, with_normalize
     from mmdata.train.contrastive import CHECKPOINT, pretrain_encoders
     from mmdata.train.model import FusionModel
 
     out = Path(out)
     card = load_card(data)
-    st = IndexStats(data)
+    roles = split_roles(data, card, train_split, val_split, test_split)
+    st = IndexStats(data, roles)
     mods = [m for m in modalities if len(st.rows("train", m))]
     spec = derive_inputs(st, mods)
     recipe, norm = with_normalize(None, spec)
     wanted = {"modalities": mods, "seed": seed, "epochs": epochs, "batch_size": batch_size,
-              "exclude_same_class": exclude_same_class, "normalize": norm}
+              "exclude_same_class": exclude_same_class, "normalize": norm, "splits": roles}
     if (out / CHECKPOINT).is_file():
         _check_reference(out / CHECKPOINT, data, card.get("fingerprint"), wanted)
         return out
@@ -280,8 +298,8 @@ def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[s
     model = FusionModel(mods, "concat", max(2, int(card.get("num_classes") or 2)), image_channels=spec.channels,
                         image_hw=spec.image_size or (16, 16))
     pre = pretrain_encoders(model, data, epochs=epochs, seed=seed, batch_size=batch_size, recipe=recipe, device=device,
-                            exclude_same_class=exclude_same_class, eval_split=None)
-    pre.config.update(data=str(data), data_fingerprint=card.get("fingerprint"))
+                            exclude_same_class=exclude_same_class, eval_split=None, train_split=role_splits(roles, "train"))
+    pre.config.update(data=str(data), data_fingerprint=card.get("fingerprint"), splits=roles)
     pre.save(out / CHECKPOINT)
     return out
 
@@ -299,6 +317,8 @@ def _check_reference(path: Path, data: str | Path, fingerprint: str | None, want
                           f"so it is not reused{fix}")
 
     def shown(key: str, value: Any) -> str:
+        if key == "splits":  # the roles, or the splits named so
+            return ", ".join(f"{r} {n}" for r, n in value.items()) if value else "train, val, test (the splits so named)"
         return (_norm_text(value or {}, sorted(value or {})) or "none") if key == "normalize" else str(value)
 
     diffs = []
@@ -308,15 +328,19 @@ def _check_reference(path: Path, data: str | Path, fingerprint: str | None, want
     for key in REFERENCE_OPTIONS:
         if cfg.get(key) != wanted[key]:
             label = "input format" if key == "normalize" else key
-            diffs.append(f"{label} {shown(key, cfg.get(key))} (asked for {shown(key, wanted[key])})")
+            was, now = shown(key, cfg.get(key)), shown(key, wanted[key])
+            if was == now and key == "normalize":  # the same steps with other sizes (folds of other images): say them
+                was, now = _norm_params(cfg.get(key) or {}), _norm_params(wanted[key] or {})
+            diffs.append(f"{label} {was} (asked for {now})")
     if diffs:
         raise MMDataError(f"{path}: this reference model was pre-trained with " + ", ".join(diffs)
                           + f"; a reference model is reused only for the dataset and options it was pre-trained with{fix}")
 
 
 def alignment_columns(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *, seed: int = 0,
-                      split: str = "test", device: str = "cpu") -> dict[str, float]:
-    """The ``alignment Δ`` columns of one ablation run: the recipe as written, augmented vs clean.
+                      split: str | Sequence[str] = "test", device: str = "cpu") -> dict[str, float]:
+    """The ``alignment Δ`` columns of one ablation run: the recipe as written, augmented vs clean, on
+    ``split`` (a list: folds read as one).
 
     ``align_cos_delta_<a>_<b>``, ``align_r1_delta_<a>_<b>`` and ``align_auc_delta_<a>_<b>`` per pair,
     and their means over pairs ``align_cos_delta`` / ``align_r1_delta`` / ``align_auc_delta`` (R@1 and
