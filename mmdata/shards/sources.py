@@ -2607,7 +2607,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         if hint is None and remote is None and missing is not None:
             raw_col = next((c for c, f in rename.items() if f == col), col)
             hint = _files_hint(base_s, col, None if col in templates else raw_col,
-                               [(rows[i], text) for i, text in missing_at[col]], root is not None)
+                               [(rows[i], text) for i, text in missing_at[col]],
+                               templates[col].option if col in templates else f"column {col!r}")
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
                       meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True,
                       hint=hint)
@@ -2618,12 +2619,13 @@ _TEMPLATES_TRIED = 64
 
 
 def _files_hint(base: str, col: str, raw_col: str | None, missing: list[tuple[Mapping[str, Any], str]],
-                root_given: bool) -> str | None:
+                what: str) -> str | None:
     """What to pass when none of a path column's files is found where its paths are read from (``base``):
     ``--root`` naming the folder near ``base`` that holds them (ESC-50: ``audio/``), or, when they lie in
     folders named by other columns (UrbanSound8K: ``audio/fold{fold}/``), ``--path`` with the template.
     ``missing``: (row, relative path) of each file not found; ``raw_col``: the manifest's column (None
-    for a ``--path`` field). The rows checked are spread over the manifest; None when nothing fits."""
+    for a ``--path`` field); ``what``: how the hint names the column (or the ``--path`` option). The rows
+    checked are spread over the manifest; None when nothing fits."""
     step = max(1, len(missing) // _CHECKED_ROWS)
     checked = missing[::step][:_CHECKED_ROWS]
     row0, rel0 = missing[0]
@@ -2631,7 +2633,7 @@ def _files_hint(base: str, col: str, raw_col: str | None, missing: list[tuple[Ma
     if found_in is None:
         return None
     if all(os.path.isfile(os.path.join(found_in, rel)) for _, rel in checked):
-        return (f"column {col!r}: {rel0!r} is in {found_in}: pass --root {shlex.quote(found_in)} "
+        return (f"{what}: {rel0!r} is in {found_in}: pass --root {shlex.quote(found_in)} "
                 f"(root={found_in!r}) to read the manifest's paths from there")
     if raw_col is not None:
         # the other rows' files are in other folders: do other columns name them?
@@ -2644,11 +2646,11 @@ def _files_hint(base: str, col: str, raw_col: str | None, missing: list[tuple[Ma
             also = "" if start == base else f"--root {shlex.quote(start)} "
             also_api = "" if start == base else f"root={start!r}, "
             instead = f" instead of --column {col}={raw_col}" if col != raw_col else ""
-            return (f"column {col!r}: the files are in folders named after other columns ({rel0!r} is in "
+            return (f"{what}: the files are in folders named after other columns ({rel0!r} is in "
                     f"{found_in}): pass {also}--path {shlex.quote(f'{field_}={template}')}{instead} "
                     f"({also_api}paths={{{field_!r}: {template!r}}})")
     other = next(rel for _, rel in checked if not os.path.isfile(os.path.join(found_in, rel)))
-    return (f"column {col!r}: {rel0!r} is in {found_in}, but other rows' files are not (e.g. {other!r}): write each "
+    return (f"{what}: {rel0!r} is in {found_in}, but other rows' files are not (e.g. {other!r}): write each "
             f"row's path from one folder into the column, or give --path FIELD=TEMPLATE (paths=) to make it from the "
             f"row's columns")
 

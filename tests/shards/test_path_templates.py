@@ -275,3 +275,14 @@ def test_values_that_only_together_leave_the_folder_are_refused() -> None:
     got = fill_template(tpl, {"a": ".", "b": "."})
     assert got.reason is not None and "together" in got.reason  # type: ignore[union-attr]
     assert fill_template(tpl, {"a": ".", "b": "x"}) == ".x/x.png"
+
+
+def test_a_template_read_from_the_wrong_folder_names_the_root_that_fits(tmp_path: Path) -> None:
+    us8k = tmp_path / "UrbanSound8K"
+    with pytest.raises(SourceError) as exc:
+        mmdata.shard(_urbansound(us8k), tmp_path / "ds", paths={"audio": "fold{fold}/{slice_file_name}"},
+                     columns={"label": "class"}, progress=False)
+    msg = str(exc.value)
+    assert "--path audio=fold{fold}/{slice_file_name}: file not found (e.g. 'fold1/100032-3-0-0.wav')" in msg
+    assert f"--path audio=fold{{fold}}/{{slice_file_name}}: 'fold1/100032-3-0-0.wav' is in {us8k / 'audio'}: pass " \
+           f"--root {us8k / 'audio'}" in msg
