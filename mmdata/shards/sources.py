@@ -2638,7 +2638,7 @@ def _files_hint(base: str, col: str, raw_col: str | None, missing: list[tuple[Ma
     if raw_col is not None:
         # the other rows' files are in other folders: do other columns name them?
         start = base if _inside(found_in, base) else os.path.dirname(base)
-        template = _folder_template(os.path.relpath(found_in, start), raw_col, rel0, row0, checked, start)
+        template = _folder_template(os.path.relpath(found_in, start), raw_col, row0, checked, start)
         if template is not None:
             named = split_name(posixpath.basename(rel0))
             # a column read under its own name gives the field of its files' type (a .wav: audio)
@@ -2659,8 +2659,8 @@ def _inside(path: str, folder: str) -> bool:
     return os.path.normpath(path).startswith(os.path.normpath(folder).rstrip(os.sep) + os.sep)
 
 
-def _folder_template(sub: str, raw_col: str, rel0: str, row0: Mapping[str, Any],
-                     checked: list[tuple[Mapping[str, Any], str]], start: str) -> str | None:
+def _folder_template(sub: str, raw_col: str, row0: Mapping[str, Any], checked: list[tuple[Mapping[str, Any], str]],
+                     start: str) -> str | None:
     """A ``--path`` template ``<sub's parts, a column's value replaced by {column}>/{raw_col}`` under which
     every checked row's file is found in ``start``; None when none is (a literal part is tried first; at
     most :data:`_TEMPLATES_TRIED` templates)."""
