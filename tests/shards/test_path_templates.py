@@ -253,6 +253,8 @@ def test_path_is_for_local_manifests_only(tmp_path: Path, capsys: pytest.Capture
     _urbansound(us8k)
     with pytest.raises(SourceError, match="--path .*this source is a folder"):
         discover(us8k / "audio", paths={"audio": TEMPLATE})
+    with pytest.raises(SourceError, match="--path .*a manifest at a URL"):  # refused before anything is fetched
+        discover("s3://bucket/UrbanSound8K/metadata/UrbanSound8K.csv", paths={"audio": TEMPLATE})
     code, out = _cli("shard", str(us8k / "audio"), str(tmp_path / "ds"), "--path", "audio", capsys=capsys)
     assert code == 2 and "--path expects FIELD=TEMPLATE" in out
     code, out = _cli("shard", str(us8k / "metadata" / "UrbanSound8K.csv"), str(tmp_path / "ds"), "--path",
