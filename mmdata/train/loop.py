@@ -13,7 +13,9 @@ worker decodes the dataset once, :func:`mmdata.augment.loader.decoded_split`). A
 is also collated, and its model inputs (log-mel spectrograms, ...) computed, once per run rather
 than every epoch (while 4x its decoded size fits the budget). Training batches get the recipe's
 augmentations with the batched kernels on the training device (``augment_on="device"``); val and
-test get none.
+test get none. Each loader warns once of batches that are mostly zero padding (short clips, images
+of several sizes); the run says each kind once when it ends, naming the splits
+(:mod:`mmdata.train.padding`).
 
 Seeds. One seed fixes initialisation, data order, augmentation draws (the loader combines it with the
 recipe's seed) and label-noise flips. The split is fixed by the dataset (built once with its own seed).
@@ -55,6 +57,7 @@ from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_option
                                   spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
+from mmdata.train.padding import reading, said_once
 from mmdata.train.targets import (META_FIELD, Target, Values, apply_label_noise, class_ids, label_noise_plan,  # noqa: F401
                                   masked_loss, noisy_labels, read_values, resolve, settle)  # the label helpers: importable here as before
 from mmdata.types import Batch
@@ -310,11 +313,12 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     from mmdata.train.contrastive import prepare  # cross-modal hook: pre-training, probe, labelled subset
 
     trained = role_splits(roles, "train")  # the split(s) the training role reads (folds: a list)
-    prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
-                   label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                   recipe=full, device=dev, cache=plan["train"], num_workers=num_workers, progress=progress and rank == 0,
-                   eval_split=role_splits(roles, "test") if "test" in splits else None, train_split=trained,
-                   class_of=same_class)
+    with reading("train"):  # pre-training's loader reads the training split(s)
+        prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args,
+                       probe=probe, label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr,
+                       weight_decay=weight_decay, recipe=full, device=dev, cache=plan["train"], num_workers=num_workers,
+                       progress=progress and rank == 0, eval_split=role_splits(roles, "test") if "test" in splits else None,
+                       train_split=trained, class_of=same_class)
     if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
         prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed, trained)
     net: torch.nn.Module = model
@@ -380,7 +384,7 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     bad_loss = torch.zeros((), dtype=torch.float32, device=run.device)
     rows = unlabelled = 0
     seen: list[str] = []
-    with run.net.join() if run.world > 1 else nullcontext():  # type: ignore[operator]
+    with run.net.join() if run.world > 1 else nullcontext(), reading("train"):  # type: ignore[operator]
         for step, batch in enumerate(_progress(run, loader, f"epoch {epoch}")):
             loss, n = train_step(run.net, run.opt, batch, run.target, label_noise=noise, seed=run.config["seed"])
             now = (first_bad < 0) & ~torch.isfinite(loss)
@@ -626,7 +630,9 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
            storage_options: dict[str, Any] | None, on_error: str, train_split: str | Sequence[str] | None,
            val_split: str | None, test_split: str | None, target: str | None = None) -> dict[str, Any]:
     """:func:`train` once its options and ``out`` are checked."""
-    with caller_threads():  # threads= sets torch's threads for the run, not for the caller after it
+    # threads= sets torch's threads for the run, not for the caller after it; each split's loader warns of
+    # padding once: said once for the run, naming the splits
+    with caller_threads(), said_once() as padding:
         run = setup(data, fusion=fusion, modalities=modalities, seed=seed, recipe=recipe, batch_size=batch_size, lr=lr,
                     weight_decay=weight_decay, optimizer=optimizer, device=device, threads=threads, num_workers=num_workers,
                     cache=cache, cache_budget_mb=cache_budget_mb, image_size=image_size, channels=channels,
@@ -635,18 +641,20 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
                     pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                     label_fraction=label_fraction, storage_options=storage_options, on_error=on_error,
                     train_split=train_split, val_split=val_split, test_split=test_split, target=target)
+        padding.roles = run.config.get("splits")
         if epochs == 0:
             return pretrained_only(run, out)
         best: tuple[float, int, dict[str, Any] | None, dict[str, Any] | None] = (-math.inf, -1, None, None)
         metric, higher = run.target.selection  # the val score that picks the best epoch: accuracy for classes
         val_batches: Any = run.loaders["val"]
         if run.rank == 0 and run.keep_val_inputs:  # val is in memory: collate it and compute its model inputs once
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]), reading("val"):
                 val_batches = prepare_eval(run.model, val_batches)
         for epoch in range(epochs):
             rec = train_epoch(run, epoch)
             if run.rank == 0:
-                with torch.random.fork_rng(devices=[]):  # a DataLoader draws its base seed: keep training's stream intact
+                # a DataLoader draws its base seed: keep training's stream intact
+                with torch.random.fork_rng(devices=[]), reading("val"):
                     val = evaluate(run.model, val_batches, run.target, names=run.names)
                 if val["nonfinite"]:  # finite weights, overflowing logits (lr 1e12 after one step): the loss saw nothing yet
                     raise _diverged(run, epoch, -1, logits=(val["nonfinite"], val["labelled"]))
@@ -747,7 +755,8 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
     from mmdata.train.outputs import PredictionWriter, index_columns
 
     if val is None:
-        val = evaluate(run.model, run.loaders["val"], run.target, names=run.names)
+        with reading("val"):
+            val = evaluate(run.model, run.loaders["val"], run.target, names=run.names)
     writer = None
     if out is not None:
         tested = role_splits(run.config.get("splits"), "test")
@@ -765,8 +774,9 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
             writer(batch, logits)
 
     try:
-        test = evaluate(run.model, run.loaders["test"], run.target, modalities=run.config["modalities"],
-                        robustness=run.config["eval_robustness"], seed=run.config["seed"], names=run.names, sink=sink)
+        with reading("test"):
+            test = evaluate(run.model, run.loaders["test"], run.target, modalities=run.config["modalities"],
+                            robustness=run.config["eval_robustness"], seed=run.config["seed"], names=run.names, sink=sink)
     except BaseException:
         if writer is not None:
             writer.abort()
