@@ -537,9 +537,9 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
 
 
 def _known_classes(batch: Batch, known: set[str] | None, class_of: Mapping[str, int] | None) -> torch.Tensor:
-    """The host class labels ``exclude_same_class`` uses for a batch (-1: unknown): the card's labels, or
-    ``class_of``'s classes by sample key (a balance copy ``key#r1`` is its source's sample), and only
-    those of ``known`` keys when a label fraction keeps a subset."""
+    """The class labels ``exclude_same_class`` uses for a batch (-1: unknown): the card's labels (where
+    the batch holds them), or ``class_of``'s classes by sample key on the host (a balance copy ``key#r1``
+    is its source's sample); only those of ``known`` keys when a label fraction keeps a subset."""
     if class_of is None:
         labels = batch["label"].clone() if "label" in batch else torch.full((len(batch),), -1)
         if known is not None:
