@@ -69,7 +69,7 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.blend import BlendDataset
 from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world,
-                                   expect_keys, open_dataset, reader_id)
+                                   expect_keys, open_dataset, reader_id, summed_counts)
 from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
 
@@ -393,6 +393,7 @@ class Loader:
         # those that ran out); None: not seen yet (then batches % workers, right while none has run out)
         self._next_worker: int | None = None
         self._skipped: dict[int, dict[str, int]] = {}  # reader -> its counts, as its last sample carried them
+        self._resumed_skips: dict[int, dict[str, int]] = {}  # reader -> the counts of a loaded state (load_state_dict)
         # workers post their counts here too: a sample lost after a worker's last yielded sample has no
         # later sample to carry its count; read when the epoch's iteration has ended
         self._board = (SkipBoard(num_workers) if num_workers > 0 and isinstance(self.source, (ShardDataset, BlendDataset))
@@ -465,6 +466,7 @@ class Loader:
         self._copies = {}
         self._batches = 0
         self._next_worker = None
+        self._resumed_skips = {}
         self._pinned = True
 
     @property
@@ -494,6 +496,8 @@ class Loader:
             state["blend"] = self.source.signature
         if self.num_workers > 1:
             state["next_worker"] = self._worker_next()
+        if self._skipped:  # on_error="skip": what each reader had lost up to its last sample handed out
+            state["skipped"] = {r: dict(c) for r, c in self._skipped.items()}
         return state
 
     def _readers(self) -> int:
@@ -549,17 +553,22 @@ class Loader:
                     f"workers) and this loader has {now}: its positions mean other samples here, so the rest of the "
                     f"epoch would repeat some samples and skip others. Resume with the same num_workers and world size, "
                     f"or start that epoch over: load_state_dict({{'epoch': {state['epoch']}, 'seed': {self.seed}}})")
-            # the saved epoch was over: the same here is every reader at the end of its share
+            # the saved epoch was over: the same here is every reader at the end of its share (its losses on one)
             ends = self.source.samples_per_reader(now, int(state["epoch"]))
-            state = {**state, "positions": dict(enumerate(ends)), "readers": now, "next_worker": 0}
+            state = {**state, "positions": dict(enumerate(ends)), "readers": now, "next_worker": 0,
+                     "skipped": {0: summed_counts(*(state.get("skipped") or {}).values())}}
         self.epoch = int(state["epoch"])
+        # per reader, the losses the saved run had counted: its resumed reader passes over them uncounted
+        skipped = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items() if c}
         self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {}),
                                      "readers": now,  # checked above: the reader need not check again
+                                     "skipped": skipped,
                                      **({"blend": state.get("blend") or self.source.signature}
                                         if isinstance(self.source, BlendDataset) else {})})
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._copies = {int(k): int(v) for k, v in (state.get("copies") or {}).items() if int(v) > 0}
         self._batches = int(state.get("batches", 0))
+        self._resumed_skips = skipped
         workers = max(1, self.num_workers)
         nxt = state.get("next_worker")
         self._next_worker = int(nxt) % workers if nxt is not None else None
@@ -616,11 +625,7 @@ class Loader:
             return dict(getattr(self.source, "skipped", {}))
         if self._final is not None:
             return dict(self._final)
-        total: dict[str, int] = {}
-        for counts in self._skipped.values():
-            for k, v in counts.items():
-                total[k] = total.get(k, 0) + v
-        return total
+        return summed_counts(*self._skipped.values())
 
     # -- iteration -------------------------------------------------------------------------------
     def _dataset(self, resume: dict[int, tuple[int, int]]) -> IterableDataset:  # type: ignore[type-arg]
@@ -746,7 +751,8 @@ class Loader:
         # a pass starts where the state points (set_epoch above cleared it, else load_state_dict set it): the
         # copies of a split sample already handed out are not yielded again
         resume = {r: (self._positions.get(r, 0), c) for r, c in self._copies.items()}
-        self._skipped, self._final = {}, None
+        self._skipped, self._final = self._resumed_skips, None  # a resumed pass starts from the saved counts
+        self._resumed_skips = {}
         if self._board is not None:
             self._board.clear()
         collate_fn = self._collate

@@ -48,7 +48,7 @@ from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.reader import (EpochClock, ResumableEpochs, ShardDataset, dist_rank_world, expect_keys, open_dataset,
-                                   reader_id)
+                                   reader_id, summed_counts)
 from mmdata.types import Sample, new_sample
 
 _NAME = re.compile(r"^[\w.-]+$")
@@ -66,6 +66,9 @@ class _SharedBoard:
         if self.blend.board is not None:
             self.blend.board.post(slot, self.blend.skipped)
 
+
+#: the entry of a blend's counts holding what a resumed pass's saved run had counted (no dataset's name)
+_RESUMED = "\0resumed"
 
 #: the most passes over one dataset per epoch (a plan holds a place per sample read)
 MAX_WEIGHT = 1000
@@ -158,8 +161,10 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         }
         self.board: Any = None  # set by mmdata.loader: worker counts reach the main process
         self._counts: dict[str, dict[str, int]] = {}
+        self._records: dict[str, dict[str, int]] = {}  # per dataset, meta["skipped"] of its last sample yielded
         self._clock = EpochClock(int(epoch))
         self._skip: dict[int, int] = {}
+        self._skip_counts: dict[int, dict[str, int]] = {}
         self._skip_readers: int | None = None
         self._positions: dict[int, int] = {}
         self._readers: int | None = None
@@ -197,11 +202,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     @property
     def skipped(self) -> dict[str, int]:
         """Samples skipped in the iteration in progress or the last one (reason -> count), every dataset's summed."""
-        total: dict[str, int] = {}
-        for counts in self._counts.values():
-            for k, v in counts.items():
-                total[k] = total.get(k, 0) + v
-        return total
+        return summed_counts(*self._counts.values())
 
     @property
     def errors(self) -> list[tuple[str, str, str]]:
@@ -321,6 +322,13 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             self.board.post(info.id if info is not None else 0, {})
         rid, n = reader_id(dist_rank_world() or self._dist, self.rotation)
         skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
+        resumed = self._resumed_counts(rid, skip)
+        self._records = {_RESUMED: resumed}
+        if resumed:  # the saved run counted what the resume passes over (its datasets' counts start at 0)
+            self._counts[_RESUMED] = resumed
+            if self.board is not None:
+                info = get_worker_info()
+                self.board.post(info.id if info is not None else 0, self.skipped)
         self._readers = n
         self._positions = {rid: skip} if skip else {}
         plan = self._plan(n, epoch, exact=False)
@@ -367,11 +375,16 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             fields = {**fields, "label": int(self._label_map[name][int(label)])}
         meta = {**s.meta, "reader": rid, "position": pos, "epoch": epoch, "source": name,
                 "source_epoch": s.meta.get("epoch"), "source_position": s.meta.get("position")}
-        meta.pop("skipped", None)
-        total = self.skipped
+        # the losses before this sample: each dataset's before its last sample yielded (a dataset's decode
+        # window reads ahead of it), and what a resume started from
+        self._records[name] = meta.pop("skipped", None) or {}
+        total = summed_counts(*self._records.values())
         if total:
             meta["skipped"] = total
         return new_sample(f"{name}/{s.key}", fields, s.sample_rate, meta)
+
+    def _state_counts(self) -> dict[str, int]:
+        return summed_counts(*self._records.values())
 
 
 def _at(frac: Fraction, count: int) -> int:

@@ -801,11 +801,14 @@ class ResumableEpochs:
     """Epochs and exact resume of a reader whose iterations split an epoch over readers (world size x
     DataLoader workers): an :class:`EpochClock` and, per reader, the positions consumed. Its users
     (:class:`ShardDataset`, :class:`mmdata.shards.blend.BlendDataset`) set ``seed``, ``_clock``,
-    ``_skip``, ``_skip_readers``, ``_positions``, ``_readers``, ``_dist`` and define ``samples_per_reader``."""
+    ``_skip``, ``_skip_counts``, ``_skip_readers``, ``_positions``, ``_readers``, ``_dist`` and ``skipped``
+    and define ``samples_per_reader``."""
 
     seed: int
     _clock: EpochClock
     _skip: dict[int, int]
+    _skip_counts: dict[int, dict[str, int]]  # per reader, the losses a loaded state had counted (load_state_dict)
+    skipped: dict[str, int]  # losses of the iteration in progress or the last one (reason -> count)
     _skip_readers: int | None
     _positions: dict[int, int]
     _readers: int | None
@@ -838,16 +841,26 @@ class ResumableEpochs:
         """
         self._clock.set(epoch)
         self._skip = {}
+        self._skip_counts = {}
         self._skip_readers = None
         self._positions = {}
 
     def state_dict(self) -> dict[str, Any]:
         """Position of the stream: ``{"seed", "epoch", "positions": {reader: next_position}, "readers"}``
-        (``readers``: world size x DataLoader workers of the iteration, once one has started here)."""
-        state = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
+        (``readers``: world size x DataLoader workers of the iteration, once one has started here) and,
+        when this process's reader lost samples so far (``on_error="skip"``), ``skipped``: ``{reader:
+        {reason: count}}`` — a resume passes over what was read uncounted and starts from these."""
+        state: dict[str, Any] = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
         if self._readers is not None:
             state["readers"] = self._readers
+        counts = self._state_counts()
+        if counts and len(self._positions) == 1:
+            state["skipped"] = {next(iter(self._positions)): counts}
         return state
+
+    def _state_counts(self) -> dict[str, int]:
+        """The losses before the stream's position (``skipped`` unless a read-ahead counted later ones)."""
+        return dict(self.skipped)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume: the next iteration is epoch ``state["epoch"]`` and skips what each reader already yielded.
@@ -863,9 +876,15 @@ class ResumableEpochs:
             raise ShardError(f"state was saved with seed {state.get('seed')}, this dataset has seed {self.seed}")
         self._clock.set(int(state["epoch"]))
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
+        self._skip_counts = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items()}
         self._positions = dict(self._skip)
         saved = state.get("readers")
         self._skip_readers = int(saved) if saved is not None else None
+
+    def _resumed_counts(self, rid: int, skip: int) -> dict[str, int]:
+        """The losses reader ``rid`` had counted before a resume point ``skip`` (what it passes over uncounted)."""
+        counts = self._skip_counts.pop(rid, {})
+        return dict(counts) if skip else {}
 
     def _resume_skip(self, rid: int, n: int, epoch: int) -> int:
         """What reader ``rid`` of ``n`` passes over on a resume (see :meth:`load_state_dict`)."""
@@ -885,6 +904,15 @@ class ResumableEpochs:
             f"iteration has {n}: its positions mean other samples here, so the rest of the epoch would repeat some "
             f"samples and skip others. Resume with the same num_workers and world size, or start that epoch over: "
             f"load_state_dict({{'seed': {self.seed}, 'epoch': {epoch}}})")
+
+
+def summed_counts(*counts: dict[str, int]) -> dict[str, int]:
+    """Loss counts (reason -> samples) added up."""
+    total: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            total[k] = total.get(k, 0) + int(v)
+    return total
 
 
 class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
@@ -962,10 +990,13 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self.keys = expect_keys(keys)  # the selection (None: every sample of the split)
         if self.keys is not None:
             self._select(path)
-        self.skipped: dict[str, int] = {}  # of the iteration in progress or the last one (see __iter__)
+        self.skipped = {}  # of the iteration in progress or the last one (see __iter__)
         self.errors: list[tuple[str, str, str]] = []
         self.board: SkipBoard | None = None  # set by mmdata.loader: worker counts reach the main process
         self._skip: dict[int, int] = {}
+        self._skip_counts: dict[int, dict[str, int]] = {}
+        self._streamed: dict[str, int] = {}  # the losses the stream met (not decode losses), see _iter_decoded
+        self._record: dict[str, int] | None = None  # meta["skipped"] of the last decoded sample yielded
         self._skip_readers: int | None = None  # readers of a loaded state (load_state_dict)
         self._readers: int | None = None  # readers of the iteration in progress or the last one
         self._positions: dict[int, int] = {}
@@ -1206,10 +1237,14 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             return f"{self.root}/{series}/{name}" if series else f"{self.root}/{name}"
         return str(self.root / series / name) if series else str(self.root / name)
 
-    def _count(self, reason: str, shard: str, key: str, message: str) -> None:
+    def _count(self, reason: str, shard: str, key: str, message: str, decoded: bool = False) -> None:
+        """Count a loss: ``decoded`` when its item did not decode, else one the stream met (the decode
+        window reads the stream ahead of the samples it yields: see :meth:`_iter_decoded`)."""
         if self._quiet:  # a resume passing over what the saved run read: that run counted it
             return
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if not decoded:
+            self._streamed[reason] = self._streamed.get(reason, 0) + 1
         if len(self.errors) < _MAX_ERRORS:
             self.errors.append((shard, key, message))
         if self.board is not None:
@@ -1595,40 +1630,50 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
 
     def _iter_decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], rid: int, position: int,
                       epoch: int) -> Iterator[Sample]:
-        for (shard, key, _raw), built in self._decoded(stream, self._threads()):
+        # a sample's meta["skipped"] is the losses before it in the stream: what was counted before this
+        # share, the stream's losses met up to pulling it (the decode window reads ahead: later ones are
+        # not its), and the decode losses of the items before it — the same for any decode_threads, and
+        # what a resume from it starts from (state_dict)
+        base, lost = dict(self.skipped), {}
+        self._streamed = {}
+        for (shard, key, _raw), built, streamed in self._decoded(stream, self._threads()):
             meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
             position += 1
             self._positions[rid] = position
             if isinstance(built, _Skip):
                 if self.on_error == "raise":
                     raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {built}") from built
-                self._count(built.reason, shard, key, str(built))
+                self._count(built.reason, shard, key, str(built), decoded=True)
+                lost[built.reason] = lost.get(built.reason, 0) + 1
                 continue
             fields, rate, whole = built
             if whole is not None:  # audio_max_frames decoded the start of a longer clip: its length
                 meta[AUDIO_SECONDS] = whole
-            if self.skipped:
-                meta["skipped"] = dict(self.skipped)
+            record = summed_counts(base, streamed or {}, lost) if base or streamed or lost else {}
+            if record:
+                meta["skipped"] = record
+            self._record = record
             yield new_sample(key, fields, rate, meta)
 
     def _decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]],
-                 threads: int) -> Iterator[tuple[tuple[str, str, dict[str, bytes]], Any]]:
+                 threads: int) -> Iterator[tuple[tuple[str, str, dict[str, bytes]], Any, dict[str, int] | None]]:
+        # with each item, the stream's losses counted up to pulling it (a copy: the window reads on)
         if threads <= 1:
             for item in stream:
-                yield item, self._try_build(item)
+                yield item, self._try_build(item), dict(self._streamed) if self._streamed else None
             return
         # decoders (PIL, libsndfile) release the GIL: a few in flight keep a worker's cores busy,
         # results come back in stream order, so order and positions do not depend on threads
         with ThreadPoolExecutor(threads, thread_name_prefix="mmdata-decode") as pool:
             window: deque[Any] = deque()
             for item in stream:
-                window.append((item, pool.submit(self._try_build, item)))
+                window.append((item, pool.submit(self._try_build, item), dict(self._streamed) if self._streamed else None))
                 if len(window) >= 4 * threads:
-                    head, fut = window.popleft()
-                    yield head, fut.result()
+                    head, fut, streamed = window.popleft()
+                    yield head, fut.result(), streamed
             while window:
-                head, fut = window.popleft()
-                yield head, fut.result()
+                head, fut, streamed = window.popleft()
+                yield head, fut.result(), streamed
 
     def _threads(self) -> int:
         if not self.decode or self.decode_threads == 1:
@@ -1756,6 +1801,10 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             return None
         return ("incomplete sample", f"sample {key!r} has members {sorted(raw)}, the index lists {sorted(want)}")
 
+    def _state_counts(self) -> dict[str, int]:
+        # decoding, the window's read-ahead may have counted losses past the last sample yielded
+        return dict(self._record) if self._record is not None else dict(self.skipped)
+
     def __iter__(self) -> Iterator[Sample]:
         epoch, gen = self._clock.begin()
         # counts are per iteration (one epoch): the same whether this process or DataLoader workers
@@ -1771,6 +1820,11 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # positions count every sample the reader consumed, skipped ones included, so a resume
         # passes over exactly what the saved reader had consumed
         skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
+        self.skipped = self._resumed_counts(rid, skip)  # the saved run counted what the resume passes over
+        self._record = None
+        if self.skipped and self.board is not None:
+            info = get_worker_info()
+            self.board.post(info.id if info is not None else 0, self.skipped)
         yield from self.iter_share(rid, n, epoch, skip)
         self._skip.pop(rid, None)
 

@@ -103,3 +103,31 @@ def test_a_state_saved_by_an_older_mmdata_without_its_readers_is_checked(uneven:
     ds.load_state_dict({"seed": 0, "epoch": 0, "positions": {0: 1, 1: 1, 2: 1}})
     with pytest.raises(mmdata.ShardError, match=r"older mmdata with positions for 3\+ readers"):
         list(ds)  # one reader here
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_resume_keeps_the_counts_of_samples_skipped_before_it(uneven: Path, workers: int) -> None:
+    """Every 4th sample lacks audio and is skipped (``required=["audio"]``). A resumed pass passes over
+    what the saved loader had read unread, so its losses went uncounted: the samples after the resume
+    point carried no ``skipped`` record (the uninterrupted run's said 1, 2, ...) and ``loader.skipped``
+    came out short of the epoch's losses."""
+    kw = {"num_workers": workers, "required": ["audio"], "on_error": "skip", "seed": 2}
+
+    def records(loader: mmdata.Loader) -> list[tuple[str, dict]]:
+        return [(k, m.get("skipped", {})) for b in loader for k, m in zip(b.keys, b.meta["samples"])]
+
+    whole = mmdata.loader(uneven, 2, **kw)
+    full = records(whole)
+    assert whole.skipped == {"missing required modality": 5} and len(full) == 15
+    assert any(counts for _, counts in full)
+    for cut in range(1, 8):
+        first = mmdata.loader(uneven, 2, **kw)
+        it = iter(first)
+        head = [(k, m.get("skipped", {})) for _ in range(cut) for b in [next(it)]
+                for k, m in zip(b.keys, b.meta["samples"])]
+        state = first.state_dict()
+        del it
+        again = mmdata.loader(uneven, 2, **kw)
+        again.load_state_dict(state)
+        assert head + records(again) == full, cut
+        assert again.skipped == whole.skipped, cut

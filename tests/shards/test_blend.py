@@ -175,19 +175,24 @@ def test_fields_are_the_union_and_sources_are_named(two: dict[str, str], tmp_pat
 
 
 def _resumes_exactly(blend: dict[str, str], cut: int, **kw: object) -> None:
-    """Epoch 1 read whole equals its first ``cut`` batches, a state_dict, and a fresh loader resumed from it."""
+    """Epoch 1 read whole equals its first ``cut`` batches, a state_dict, and a fresh loader resumed from it:
+    the same keys and, per sample, the same record of the losses so far (the epoch's count at the end)."""
+    def seen(b: mmdata.Batch) -> list[tuple[str, dict]]:
+        return [(k, m.get("skipped", {})) for k, m in zip(b.keys, b.meta["samples"])]
+
     full = mmdata.loader(blend, 3, **kw)
     full.set_epoch(1)
-    whole = [list(b.keys) for b in full]
+    whole = [seen(b) for b in full]
     part = mmdata.loader(blend, 3, **kw)
     part.set_epoch(1)
     it = iter(part)
-    head = [list(next(it).keys) for _ in range(cut)]
+    head = [seen(next(it)) for _ in range(cut)]
     state = part.state_dict()
     del it
     resumed = mmdata.loader(blend, 3, **kw)
     resumed.load_state_dict(state)
-    assert head + [list(b.keys) for b in resumed] == whole
+    assert head + [seen(b) for b in resumed] == whole
+    assert resumed.skipped == full.skipped
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -331,7 +336,7 @@ def test_balance_reads_a_split_list_and_a_selection(tmp_path: Path) -> None:
     assert got <= set(some) and got
 
 
-@pytest.mark.parametrize("cut", [1, 3])
+@pytest.mark.parametrize("cut", [1, 3, 7])  # the damaged image is in batch 7 (worker 0)
 def test_resume_with_losses_and_fractions_gives_exactly_the_rest(two: dict[str, str], tmp_path: Path, cut: int) -> None:
     blend = {"a": two["a"], "bad": str(_damaged(tmp_path))}
     _resumes_exactly(blend, cut, recipe=RECIPE, weights={"a": 0.5, "bad": 1.5}, num_workers=2, seed=3, on_error="skip")
