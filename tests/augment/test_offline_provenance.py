@@ -107,3 +107,17 @@ def test_train_predictions_on_augment_output_name_the_original_files(ds: Path, a
     got = dict(zip(t.column("key").to_pylist(), t.column("source_key").to_pylist()))
     original = _source_keys(ds)
     assert got and got == {k: original[k] for k in got}  # test is written through under its own keys
+
+
+@pytest.mark.ray
+def test_ray_tasks_name_the_same_provenance(ds: Path, tmp_path: Path, ray_cluster) -> None:  # noqa: ANN001
+    """``--executor ray``: each shard's task gets its input samples' source keys from the driver's one read of
+    the index, and writes the same index as the local run (odd stems: a task naming the key would show)."""
+    augment_dataset(ds, tmp_path / "aug", RECIPE, copies=2, keep_original=True, executor="ray", maxcount=10,
+                    progress=False)
+    local = tmp_path / "local"
+    augment_dataset(ds, local, RECIPE, copies=2, keep_original=True, maxcount=10, progress=False)
+    assert _rows(tmp_path / "aug") == _rows(local)
+    assert (tmp_path / "aug" / "index.parquet").read_bytes() == (local / "index.parquet").read_bytes()
+    original = _source_keys(ds)
+    assert {r["source_key"] for r in _rows(tmp_path / "aug")} == set(original.values())
