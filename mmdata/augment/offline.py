@@ -239,6 +239,25 @@ class _Copies(IterableDataset):  # type: ignore[type-arg]
                                      on_error=self.on_error, source_key=self.source_keys.get(s.key))
 
 
+def reader_options(recipe: Recipe) -> dict[str, Any]:
+    """How augment reads its source for ``recipe``, locally and in Ray tasks alike: images with their alpha
+    when the recipe blends it (:func:`~mmdata.augment.image.blends_alpha`), and audio only as far as the
+    normalize stage reads it (:func:`~mmdata.augment.audio.decode_frames`: the start a trimming
+    ``pad_trim`` keeps, as the loader reads it; None, whole clips, for any other stage). Every record goes
+    through the normalize stage first, so the members written are the bytes whole clips give (an hour of
+    48 kHz stereo is not decoded to keep 30 s); damage past the frames decoded is not seen, as in the loader.
+
+    Example:
+        >>> from mmdata.augment.recipe import load_recipe
+        >>> r = load_recipe({"normalize": {"audio": [{"op": "to_mono"}, {"op": "pad_trim", "seconds": 2}]}})
+        >>> reader_options(r)["audio_max_frames"](16000), reader_options(load_recipe({}))["audio_max_frames"]
+        (32000, None)
+    """
+    from mmdata.augment.audio import decode_frames
+
+    return {"image_alpha": blends_alpha(recipe), "audio_max_frames": decode_frames(recipe)}
+
+
 def input_source_keys(src: str | Path, storage_options: dict[str, Any] | None = None,
                       splits: list[str] | None = None) -> dict[str, str]:
     """Sample key -> ``source_key`` (what it was sharded from) of a dataset folder's samples in ``splits``
@@ -373,7 +392,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     records: list[Record] = []
     originals = input_source_keys(src, storage_options, chosen) if folder else {}
     for split in chosen:
-        ds = mmdata.open_dataset(src, split=split, storage_options=storage_options, image_alpha=blends_alpha(rec))
+        ds = mmdata.open_dataset(src, split=split, storage_options=storage_options, **reader_options(rec))
         it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented, on_error=on_error,
                                 source_keys=originals),
                         batch_size=None,
@@ -625,10 +644,10 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     so = aug.get("storage_options")
     if aug["src"] is None:  # bare shards: exactly the ones holding this task's samples, in order
         ds = mmdata.open_dataset(list(aug["source_shards"]), split=task["split"], partition=False, decode_threads=1,
-                                 storage_options=so, image_alpha=blends_alpha(rec))
+                                 storage_options=so, **reader_options(rec))
     else:
         ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=1,
-                                 storage_options=so, image_alpha=blends_alpha(rec))
+                                 storage_options=so, **reader_options(rec))
         ds.shards = list(aug["source_shards"])  # only the shards holding this task's samples (index order)
     made: dict[str, Record] = {}
     for s in ds:

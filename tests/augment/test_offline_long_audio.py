@@ -1,16 +1,11 @@
-"""`mmdata augment` on long clips writes exactly what whole clips give, and so it decodes whole clips: the
-loader's decode hint (:func:`mmdata.augment.audio.decode_frames`: decode only the start a trimming
-normalize stage keeps) is not bit-exact for every rate (known limit of the 2026-12-04 session: "preview
-and offline augment decode whole clips"; preview draws the whole original clip, so it needs them).
+"""`mmdata augment` decodes long clips only as far as the recipe's normalize stage reads them (the loader's
+hint, :func:`mmdata.augment.audio.decode_frames`) and writes the same bytes as from whole clips. Before (known
+limit of the 2026-12-04 session: "preview and offline augment decode whole clips") it decoded every clip
+whole: an hour of 48 kHz stereo to keep 30 s. (Tried first, the hint was not bit-exact from 8 kHz: a lone
+row's ``conv1d`` depended on the input's length; fixed in ``resample`` by 1096ea5, and checked here too.)
 
-Found while trying the hint in augment: ``resample`` is a ``conv1d`` whose float sums depend on the length
-of its input, so an 8 kHz clip cut to the hint and resampled to 16 kHz differs from the whole clip's start
-in the last bit (max 9e-8 on a 2-core AMD EPYC; 48 / 44.1 kHz sources to 16 kHz happened to agree). The
-xfails below (not strict: the sums may agree on another CPU) pass when ``resample`` gives a prefix's outputs
-independently of what follows: then augment can take the hint, and the byte-identity test here checks it.
-
-Real FLAC / WAV clips sharded and augmented by the real writer; the expected members are made by
-:func:`~mmdata.augment.offline.sample_copies` from whole decoded clips."""
+Real FLAC / WAV clips of several rates and channel counts, sharded and augmented by the real writer; the
+expected members are made by :func:`~mmdata.augment.offline.sample_copies` from whole decoded clips."""
 
 from __future__ import annotations
 
@@ -21,7 +16,7 @@ import torch
 
 import mmdata
 from mmdata.augment.audio import decode_frames, resample
-from mmdata.augment.offline import augment_dataset, sample_copies
+from mmdata.augment.offline import augment_dataset, reader_options, sample_copies
 from mmdata.augment.recipe import load_recipe, params_seed
 from mmdata.testing import long_audio_bytes
 
@@ -62,8 +57,19 @@ def test_augment_writes_what_whole_clips_give(ds: Path, tmp_path: Path) -> None:
     assert mmdata.verify(out, deep=True)["ok"]
 
 
-@pytest.mark.xfail(strict=False, reason="resample's conv1d sums depend on its input's length: the decode hint is "
-                                        "not bit-exact from 8 kHz, so augment decodes whole clips")
+def test_the_reader_gets_the_hint_and_decodes_the_start_of_long_clips(ds: Path) -> None:
+    opts = reader_options(load_recipe(RECIPE))
+    hint = opts["audio_max_frames"]
+    assert hint is not None and reader_options(load_recipe({"audio": RECIPE["audio"]}))["audio_max_frames"] is None
+    for split in ("train", "val"):
+        for s in mmdata.open_dataset(ds, split=split, **opts):
+            rate, _, sec, _ = CLIPS[int(s.key) % len(CLIPS)]
+            if sec > 2:  # long: the start only (the whole length from the header)
+                assert s["audio"].shape[-1] == hint(rate) < round(sec * rate) and s.meta["audio_seconds"] == sec
+            else:
+                assert s["audio"].shape[-1] == round(sec * rate)
+
+
 def test_the_decode_hint_is_bit_exact_from_8_khz(ds: Path) -> None:
     recipe = load_recipe(RECIPE)
     hint = decode_frames(recipe)
@@ -74,7 +80,6 @@ def test_the_decode_hint_is_bit_exact_from_8_khz(ds: Path) -> None:
     assert all(torch.equal(whole[k], head[k]) for k in whole)
 
 
-@pytest.mark.xfail(strict=False, reason="resample's conv1d sums depend on its input's length")
 def test_resample_of_a_prefix_gives_the_same_first_outputs() -> None:
     x = torch.randn(1, 60000, generator=torch.Generator().manual_seed(0))
     assert torch.equal(resample(x, 8000, 16000)[..., :24000], resample(x[..., :12100], 8000, 16000)[..., :24000])
