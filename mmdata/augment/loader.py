@@ -113,6 +113,11 @@ READER_OPTIONS = tuple(p for p in inspect.signature(open_dataset).parameters
                        if p not in ("path", "split", "modalities", "shuffle", "seed", "epoch", "on_error"))
 
 
+class PaddingWarning(UserWarning):
+    """A loader's batches are mostly zero padding (images of several sizes, clips much shorter than the
+    batch): said once per loader (a training run collects its loaders' and says it once, mmdata.train.padding)."""
+
+
 class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
     """Decoded samples held in memory, served like a ShardDataset (shuffle, reader split, resume,
     epochs that advance per iteration unless ``set_epoch`` is called)."""
@@ -684,7 +689,7 @@ class Loader:
         warnings.warn(f"mmdata.loader: a batch holds images of {len(sizes)} sizes ({shown}, height x width), zero-padded "
                       f"to {big[0]}x{big[1]} (batch.lengths['image'] gives each image's size); for one size add "
                       "resize + center_crop to normalize.image in the recipe (mmdata.augment.recipe.normalize_spec(image_size=...)); "
-                      "said once per loader", UserWarning, stacklevel=3)
+                      "said once per loader", PaddingWarning, stacklevel=3)
 
     def _note_audio_padding(self, batch: Batch) -> None:
         """Warn once per loader when a batch's clips are much shorter than its length — the normalize
@@ -715,7 +720,7 @@ class Loader:
             f"{100 * shares[-1]:.0f}%), which the model hears as silence; for less padding set max_seconds nearer the "
             f"typical clip (mmdata.train(max_seconds=...), --max-seconds) or a pad_trim of that length in the recipe's "
             f"normalize.audio (mmdata.augment.recipe.normalize_spec(seconds=...)); said once per loader",
-            UserWarning, stacklevel=3)
+            PaddingWarning, stacklevel=3)
 
     def _finish(self, batch: Batch) -> Batch:
         if self.stage != "train":

@@ -16,7 +16,8 @@ Example:
     ...         for split in ("train", "val"):
     ...             with reading(split):
     ...                 warnings.warn(f"mmdata.loader: split {split!r}: a batch holds clips of 0.30 to 1.00 s, "
-    ...                               "zero-padded to 1.00 s: most of it; for less padding trim; said once per loader")
+    ...                               "zero-padded to 1.00 s: most of it; for less padding trim; said once per loader",
+    ...                               PaddingWarning)
     >>> len(caught), str(caught[0].message).split(" (each")[0]
     (1, 'mmdata.train: zero padding in the batches of the train and val splits')
 """
@@ -30,7 +31,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-#: the loader's padding warnings (mmdata/augment/loader.py: ``Loader._note_padding`` / ``_note_audio_padding``)
+from mmdata.augment.loader import PaddingWarning
+
+#: the words of the loader's padding warnings (:class:`~mmdata.augment.loader.PaddingWarning`; a message of
+#: that category they do not match is shown as the loader wrote it)
 LOADER_PADDING = re.compile(r"mmdata\.loader: (?:split (?P<split>'[^']*'|\[[^\]]*\]): )?"
                             r"(?P<detail>a batch holds (?P<kind>images|clips) .*)", re.S)
 #: how the loader's message ends: said once here instead
@@ -99,12 +103,12 @@ def said_once(roles: Mapping[str, Sequence[str]] | None = None) -> Iterator[Padd
     try:
         with warnings.catch_warnings():  # filters and showwarning as they were, when the block ends
             # each loader says it once: let every one reach the hook (the registry would hide a repeat)
-            warnings.filterwarnings("always", message=LOADER_PADDING.pattern, category=UserWarning)
+            warnings.filterwarnings("always", category=PaddingWarning)
             shown = warnings.showwarning
 
             def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
                      line: str | None = None) -> None:
-                if not (issubclass(category, UserWarning) and notes.note(str(message))):
+                if not (issubclass(category, PaddingWarning) and notes.note(str(message))):
                     shown(message, category, filename, lineno, file, line)
 
             warnings.showwarning = show

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import mmdata
+from mmdata.augment.loader import PaddingWarning
 from mmdata.testing import make_messy_folder
 from mmdata.train import train
 from mmdata.train.padding import reading, said_once
@@ -105,13 +106,16 @@ def test_other_warnings_pass_through_and_a_padding_warning_outside_a_role_is_nam
             warnings.warn("something else", UserWarning)
             with reading("val"):
                 warnings.warn("mmdata.loader: split 'dev': a batch holds clips of 0.10 to 1.00 s, zero-padded to 1.00 s: "
-                              "x; for less padding do y; said once per loader", UserWarning)
+                              "x; for less padding do y; said once per loader", PaddingWarning)
             warnings.warn("mmdata.loader: split 'dev': a batch holds clips of 0.20 to 1.00 s, zero-padded to 1.00 s: "
-                          "z; for less padding do y; said once per loader", UserWarning)
+                          "z; for less padding do y; said once per loader", PaddingWarning)
             warnings.warn("mmdata.loader: split ['a', 'b']: a batch holds clips of 0.30 to 1.00 s, zero-padded to "
-                          "1.00 s: w; for less padding do y; said once per loader", UserWarning)
+                          "1.00 s: w; for less padding do y; said once per loader", PaddingWarning)
+            # the same words in another category are not the loader's: passed on
+            warnings.warn("mmdata.loader: a batch holds images of 2 sizes; said once per loader", UserWarning)
     assert [str(w.message) for w in caught] == [
         "something else",
+        "mmdata.loader: a batch holds images of 2 sizes; said once per loader",
         "mmdata.train: zero padding in the batches of the val, 'dev' and ['a', 'b'] splits (each split's loader found "
         "it; said once per run): val: a batch holds clips of 0.10 to 1.00 s, zero-padded to 1.00 s: x; 'dev': a batch "
         "holds clips of 0.20 to 1.00 s, zero-padded to 1.00 s: z; ['a', 'b']: a batch holds clips of 0.30 to 1.00 s, "
