@@ -42,7 +42,7 @@ _TEMPLATES = {
     "fr": "Une photo d'un {w} sur un fond {c}, prise à l'extérieur.",
     "de": "Ein Foto von einem {w} auf {c} Hintergrund, draußen aufgenommen.",
     "zh": "一张{c}背景上的{w}的照片，在户外拍摄。",
-    "ja": "{c}の背景に{w}が写っている屋外の写真です。",
+    "ja": "{c}背景に{w}が写っている屋外の写真です。",
 }
 _COLOURS = {
     "en": ("red", "green", "blue", "grey"),
