@@ -218,7 +218,7 @@ def test_the_loader_passes_the_hint_and_its_batches_are_unchanged(tmp_path: Path
         assert a.keys == b.keys and torch.equal(a["audio"], b["audio"]) and torch.equal(a.lengths["audio"], b.lengths["audio"])
         n += len(a)
     assert n == 8
-    # no normalize trim, no hint: whole clips (stats, inspect, raw reads and the augment CLI never pass one)
+    # no normalize trim, no hint: whole clips (stats, inspect and raw reads never pass one; the augment CLI passes the loader's)
     assert mmdata.loader(tmp_path / "ds", 3, recipe={"normalize": {"audio": [{"op": "to_mono"}]}}).source.audio_max_frames is None
     assert mmdata.open_dataset(tmp_path / "ds").audio_max_frames is None
 
