@@ -25,7 +25,9 @@ with this reader's guarantees kept:
   new names, and every label is mapped into them (``label_names``). Fields are the union of the
   datasets' fields; a dataset without a field gives all-False presence for it, as a missing modality.
 * Losses (``on_error="skip"`` / ``"warn"``) are counted per dataset and summed (``skipped``); a dataset
-  whose share ends early leaves the rest of its places in the plan empty.
+  whose share ends early leaves the rest of its places in the plan empty. A sample's ``meta["skipped"]``
+  is the losses before it; a resume starts from the saved counts, so its counts and records are those
+  of the uninterrupted epoch.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ from mmdata.types import Sample, new_sample
 _NAME = re.compile(r"^[\w.-]+$")
 
 
+#: the entry of a blend's counts holding what a resumed pass's saved run had counted (no dataset's name)
+_RESUMED = "\0resumed"
+
+
 class _SharedBoard:
     """One dataset's view of the loader's skip board: its counts are kept and the blend's sum posted."""
 
@@ -66,9 +72,6 @@ class _SharedBoard:
         if self.blend.board is not None:
             self.blend.board.post(slot, self.blend.skipped)
 
-
-#: the entry of a blend's counts holding what a resumed pass's saved run had counted (no dataset's name)
-_RESUMED = "\0resumed"
 
 #: the most passes over one dataset per epoch (a plan holds a place per sample read)
 MAX_WEIGHT = 1000
@@ -343,6 +346,8 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             name = names[order[pos]]
             s = next(streams[name], None)
             if s is None:  # its share ended early (samples lost): its later places stay empty
+                # and its losses are all before this place (the last ones follow its last sample yielded)
+                self._records[name] = dict(self.datasets[name].skipped)
                 continue
             self._positions[rid] = pos + 1
             yield self._relabel(name, s, rid, pos, epoch)
@@ -362,8 +367,10 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             repeat = e - first
             if ds.on_error == "raise":  # nothing is lost: the first ``skip`` consumed are the first yielded
                 stream = islice(ds.iter_share(rid, n, e, lo + skip), count - skip)
-            else:  # losses shift positions: pass over ``skip`` yielded samples (decoded, their losses uncounted)
-                stream = ds._skipping(_until(ds.iter_share(rid, n, e, lo), hi), skip)
+            else:  # losses shift positions: pass over ``skip`` yielded samples, decoded, their losses uncounted
+                # (the saved run's records counted them); without the decode window's read-ahead, which would
+                # meet later losses while passing over
+                stream = ds._skipping(_until(ds.iter_share(rid, n, e, lo, read_ahead=not skip), hi), skip)
             for s in stream:
                 yield s if not repeat else new_sample(f"{s.key}#r{repeat}", s.fields, s.sample_rate, s.meta)
             skip = 0

@@ -1629,14 +1629,14 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             position = yield from self._iter_raw(islice(items, done, None), rid, position, epoch, skip)
 
     def _iter_decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], rid: int, position: int,
-                      epoch: int) -> Iterator[Sample]:
+                      epoch: int, read_ahead: bool = True) -> Iterator[Sample]:
         # a sample's meta["skipped"] is the losses before it in the stream: what was counted before this
         # share, the stream's losses met up to pulling it (the decode window reads ahead: later ones are
         # not its), and the decode losses of the items before it — the same for any decode_threads, and
         # what a resume from it starts from (state_dict)
         base, lost = dict(self.skipped), {}
         self._streamed = {}
-        for (shard, key, _raw), built, streamed in self._decoded(stream, self._threads()):
+        for (shard, key, _raw), built, streamed in self._decoded(stream, self._threads() if read_ahead else 1):
             meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
             position += 1
             self._positions[rid] = position
@@ -1644,7 +1644,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 if self.on_error == "raise":
                     raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {built}") from built
                 self._count(built.reason, shard, key, str(built), decoded=True)
-                lost[built.reason] = lost.get(built.reason, 0) + 1
+                if not self._quiet:  # a blend's resume passes over decoded samples: their losses were counted
+                    lost[built.reason] = lost.get(built.reason, 0) + 1
                 continue
             fields, rate, whole = built
             if whole is not None:  # audio_max_frames decoded the start of a longer clip: its length
@@ -1828,10 +1829,11 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         yield from self.iter_share(rid, n, epoch, skip)
         self._skip.pop(rid, None)
 
-    def iter_share(self, rid: int, n: int, epoch: int, skip: int = 0) -> Iterator[Sample]:
+    def iter_share(self, rid: int, n: int, epoch: int, skip: int = 0, read_ahead: bool = True) -> Iterator[Sample]:
         """The samples reader ``rid`` of ``n`` gets in ``epoch``, after the first ``skip`` it consumed —
         one iteration's work without the epoch clock and the resume state (:func:`mmdata.blend` reads
-        its datasets' shares with it, several epochs of one dataset in one of its own)."""
+        its datasets' shares with it, several epochs of one dataset in one of its own). ``read_ahead=False``:
+        decoded one at a time (no decode window meeting losses ahead of the sample yielded)."""
         self._check_fresh()
         self._readers = n
         self._positions = {rid: skip} if skip else {}
@@ -1847,7 +1849,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             else:
                 if skip:
                     stream = self._skipping(stream, skip)
-                samples = self._iter_decoded(stream, rid, skip, epoch)
+                samples = self._iter_decoded(stream, rid, skip, epoch, read_ahead)
         watch = [m for m in self.modalities or () if m not in _STANDARD_FIELDS] if self.card is None else []
         yield from (self._watch_fields(samples, watch) if watch else samples)
 
