@@ -1572,7 +1572,10 @@ def fill_template(tpl: PathTemplate, row: Mapping[str, Any]) -> str | _Cell | No
         if text is None:
             return _Cell(shown, reason=f"column {col!r} holds a {type(val).__name__}, not a name to fill the template "
                                        f"with")
-        if _ABSOLUTE.match(text) or _PARENT_PART.search(text) or "\x00" in text:
+        if "\x00" in text:
+            return _Cell(shown, reason=f"the value of column {col!r} ({_shown(text)!r}) is refused: it holds a NUL "
+                                       f"character, which no file name holds")
+        if _ABSOLUTE.match(text) or _PARENT_PART.search(text):
             return _Cell(shown, reason=f"the value of column {col!r} ({_shown(text)!r}) is refused: an absolute path "
                                        f"or a '..' part would name a file outside the folder the template is read "
                                        f"from")
@@ -2487,9 +2490,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             fieldname = field_of(ext)
             first = field_cols.setdefault(fieldname, col)
             if first != col:
-                bad(cell.shown, col, f"a second {fieldname} file for the sample (column {first!r} gives one); a "
-                                     f"sample holds one file per modality — to keep this column as a field of its own "
-                                     f"(a mask, a depth map): --column {_field_hint(col)}={col}")
+                bad(cell.shown, col, _second_file(fieldname, ext, col, first, templates))
                 continue
             members[ext] = cell.member  # type: ignore[assignment]
         text = row.get("text")
@@ -2612,6 +2613,23 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
                       meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True,
                       hint=hint)
+
+
+def _second_file(fieldname: str, ext: str, col: str, first: str, templates: Mapping[str, PathTemplate]) -> str:
+    """Why a sample's second file of one field is left out, naming where each comes from: a manifest
+    column or a ``--path`` option (``col`` gives the second file, ``first`` the one kept)."""
+    gives = templates[first].option if first in templates else f"column {first!r}"
+    said = f"a second {fieldname} file for the sample ({gives} gives one); a sample holds one file per modality"
+    if col not in templates:
+        return (f"{said} — to keep this column as a field of its own (a mask, a depth map): --column "
+                f"{_field_hint(col)}={col}")
+    tpl = templates[col]
+    if fieldname != col:  # --path image=... naming .wav files: the template, not the field, is likely wrong
+        said += f"; {tpl.option} names .{ext} files ({fieldname}), not {col} files: check its template"
+    if fieldname in ("image", "text") or ext == "json":  # what a named field may hold
+        said += (f" — to keep them as a field of its own (a mask, a depth map), give it a name of its own: "
+                 f"--path {shlex.quote(f'mask={tpl.template}')}")
+    return said
 
 
 _CHECKED_ROWS = 8  # rows whose files a hint checks: spread over the manifest (its rows may be sorted by folder)

@@ -288,3 +288,30 @@ def test_a_template_read_from_the_wrong_folder_names_the_root_that_fits(tmp_path
     assert "--path audio=fold{fold}/{slice_file_name}: file not found (e.g. 'fold1/100032-3-0-0.wav')" in msg
     assert f"--path audio=fold{{fold}}/{{slice_file_name}}: 'fold1/100032-3-0-0.wav' is in {us8k / 'audio'}: pass " \
            f"--root {us8k / 'audio'}" in msg
+
+
+def test_a_nul_in_a_value_is_named_as_such(tmp_path: Path) -> None:
+    us8k = tmp_path / "UrbanSound8K"
+    manifest = _urbansound(us8k, extra_rows=("p5.wav\x00,1,0,0.1,1,1,3,dog_bark",))
+    rep = mmdata.shard(manifest, tmp_path / "ds", root=us8k, paths={"audio": TEMPLATE}, columns={"label": "class"},
+                       progress=False)
+    (member,) = [s for s in rep["skipped"] if s["what"] == "member"]
+    assert "row 6" in member["reason"] and "holds a NUL character" in member["reason"]
+    assert "absolute path" not in member["reason"] and "'..'" not in member["reason"]
+
+
+def test_a_second_file_from_a_template_names_the_path_options(tmp_path: Path) -> None:
+    """QA: ``--path image=...`` whose files are audio said "(column 'audio' gives one)" and suggested
+    ``--column image=image``, though both fields come from --path."""
+    for n in ("a", "b"):
+        _wav(tmp_path / "clips" / f"{n}.wav", 0)
+        _wav(tmp_path / "other" / f"{n}.wav", 1)
+    (tmp_path / "m.csv").write_text("name,label\na.wav,0\nb.wav,1\n")
+    rep = mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", paths={"audio": "clips/{name}", "image": "other/{name}"},
+                       progress=False)
+    assert rep["samples"] == 2
+    reason = rep["skipped"][0]["reason"]
+    assert "--path image=other/{name}: a second audio file for the sample (--path audio=clips/{name} gives one)" \
+        in reason
+    assert "column 'audio'" not in reason and "--column" not in reason
+    assert ".wav files (audio), not image files" in reason
