@@ -94,12 +94,27 @@ class PaddingNotes:
         return f"{split} ({', '.join(names)})" if names and names != [split] else split
 
 
+def _shown_as_usual() -> bool:
+    """Whether the warning filters in force show a loader's PaddingWarning (not "ignore", not "error")."""
+    with warnings.catch_warnings(record=True) as seen:
+        try:  # a fresh registry: "default" / "once" show it
+            warnings.warn_explicit("mmdata.loader: a batch holds images of 2 sizes", PaddingWarning, "loader.py", 1,
+                                   module="mmdata.augment.loader", registry={})
+        except PaddingWarning:
+            return False
+    return bool(seen)
+
+
 @contextmanager
 def said_once(roles: Mapping[str, Sequence[str]] | None = None) -> Iterator[PaddingNotes]:
-    """Collect the loaders' padding warnings in the block (every one, whatever the filters) and say each
-    kind once when it ends, raised or not (a run stopped half-way still says what it saw); other
-    warnings pass as they would. The notes' ``roles`` can be set once known (after setup)."""
+    """Collect the loaders' padding warnings in the block and say each kind once when it ends, raised or
+    not (a run stopped half-way still says what it saw), as a :class:`PaddingWarning`; other warnings pass
+    as they would. Where the filters ignore PaddingWarning or make it an error, the loaders' warnings
+    are left to them. The notes' ``roles`` can be set once known (after setup)."""
     notes = PaddingNotes(roles)
+    if not _shown_as_usual():
+        yield notes
+        return
     try:
         with warnings.catch_warnings():  # filters and showwarning as they were, when the block ends
             # each loader says it once: let every one reach the hook (the registry would hide a repeat)
@@ -115,4 +130,4 @@ def said_once(roles: Mapping[str, Sequence[str]] | None = None) -> Iterator[Padd
             yield notes
     finally:
         for msg in notes.messages():
-            warnings.warn(msg, UserWarning, stacklevel=3)
+            warnings.warn(msg, PaddingWarning, stacklevel=3)

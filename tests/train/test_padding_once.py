@@ -120,3 +120,30 @@ def test_other_warnings_pass_through_and_a_padding_warning_outside_a_role_is_nam
         "it; said once per run): val: a batch holds clips of 0.10 to 1.00 s, zero-padded to 1.00 s: x; 'dev': a batch "
         "holds clips of 0.20 to 1.00 s, zero-padded to 1.00 s: z; ['a', 'b']: a batch holds clips of 0.30 to 1.00 s, "
         "zero-padded to 1.00 s: w; for less padding do y"]
+
+
+@pytest.mark.parametrize("action", ["ignore", "error"])
+def test_the_users_filters_for_padding_warnings_hold(action: str) -> None:
+    """QA: the run's summary was a plain UserWarning and the collection forced "always": a user's
+    ignore / error filter for PaddingWarning changed nothing."""
+    message = ("mmdata.loader: split 'train': a batch holds clips of 0.10 to 1.00 s, zero-padded to 1.00 s: "
+               "x; for less padding do y; said once per loader")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings(action, category=PaddingWarning)
+        if action == "error":
+            with pytest.raises(PaddingWarning), said_once(), reading("train"):
+                warnings.warn(message, PaddingWarning)
+        else:
+            with said_once(), reading("train"):
+                warnings.warn(message, PaddingWarning)
+    assert caught == []
+
+
+def test_the_summary_is_a_padding_warning() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with said_once(), reading("val"):
+            warnings.warn("mmdata.loader: split 'val': a batch holds clips of 0.10 to 1.00 s, zero-padded to 1.00 s: "
+                          "x; for less padding do y; said once per loader", PaddingWarning)
+    assert [w.category for w in caught] == [PaddingWarning] and "val split" in str(caught[0].message)
