@@ -2646,7 +2646,8 @@ def _files_hint(base: str, col: str, raw_col: str | None, missing: list[tuple[Ma
     checked are spread over the manifest; None when nothing fits."""
     step = max(1, len(missing) // _CHECKED_ROWS)
     checked = missing[::step][:_CHECKED_ROWS]
-    row0, rel0 = missing[0]
+    # the row the template is made from: one without blank cells where one has them (a null fold names no folder)
+    row0, rel0 = min(checked, key=lambda m: sum(map(_blank, m[0].values())))
     found_in = _folder_holding(base, rel0)
     if found_in is None:
         return None
@@ -2680,8 +2681,9 @@ def _inside(path: str, folder: str) -> bool:
 def _folder_template(sub: str, raw_col: str, row0: Mapping[str, Any], checked: list[tuple[Mapping[str, Any], str]],
                      start: str) -> str | None:
     """A ``--path`` template ``<sub's parts, a column's value replaced by {column}>/{raw_col}`` under which
-    every checked row's file is found in ``start``; None when none is (a literal part is tried first; at
-    most :data:`_TEMPLATES_TRIED` templates)."""
+    every checked row's file is found in ``start``, rows with a blank cell it needs aside; None when none is
+    (a literal part is tried first; at most :data:`_TEMPLATES_TRIED` templates). ``row0``'s values make
+    the template: one of the checked rows."""
     import itertools
 
     values = [(c, t) for c, v in row0.items() if c != raw_col and not _blank(v)
@@ -2698,8 +2700,9 @@ def _folder_template(sub: str, raw_col: str, row0: Mapping[str, Any], checked: l
             tpl = path_templates({"f": template}, "hint")["f"]
         except SourceError:
             continue
+        # a row with a blank cell the template needs (a null fold) names no folder: it is not checked
         if all(isinstance(p := fill_template(tpl, row), str) and os.path.isfile(os.path.join(start, p))
-               for row, _ in checked):
+               for row, _ in checked if not any(_blank(row.get(c)) for c in tpl.columns)):
             return template
     return None
 

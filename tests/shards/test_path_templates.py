@@ -290,6 +290,26 @@ def test_a_template_read_from_the_wrong_folder_names_the_root_that_fits(tmp_path
            f"--root {us8k / 'audio'}" in msg
 
 
+@pytest.mark.parametrize("null_first", [True, False])
+def test_a_null_fold_does_not_hide_the_template(tmp_path: Path, null_first: bool) -> None:
+    """QA: one null fold in a Parquet manifest made the hint say "give --path FIELD=TEMPLATE" without one:
+    every checked row had to fill the template. A row whose template cells are blank is not checked."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names, folds = ["a.wav", "b.wav", "c.wav", "d.wav"], [1.0, 2.0, 1.0, 2.0]
+    for n, f in zip(names, folds):
+        _wav(tmp_path / "audio" / f"fold{int(f)}" / n, len(n))
+    _wav(tmp_path / "audio" / "fold2" / "e.wav", 5)
+    rows = [("e.wav", None), *zip(names, folds)] if null_first else [*zip(names, folds), ("e.wav", None)]
+    (tmp_path / "meta").mkdir()
+    pq.write_table(pa.table({"name": [r[0] for r in rows], "fold": [r[1] for r in rows]}),
+                   tmp_path / "meta" / "m.parquet")
+    with pytest.raises(SourceError) as exc:
+        mmdata.shard(tmp_path / "meta" / "m.parquet", tmp_path / "ds", progress=False)
+    assert f"--root {tmp_path} --path 'audio=audio/fold{{fold}}/{{name}}'" in str(exc.value)
+
+
 def test_a_nul_in_a_value_is_named_as_such(tmp_path: Path) -> None:
     us8k = tmp_path / "UrbanSound8K"
     manifest = _urbansound(us8k, extra_rows=("p5.wav\x00,1,0,0.1,1,1,3,dog_bark",))
