@@ -2305,6 +2305,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     but name no file (a manifest whose files lie in another folder) is listed cell by cell, and a
     warning says where the paths were looked for and names ``--root`` (and :attr:`Discovered.hint` the
     folder that holds them, when one beside the manifest does: the "no samples found" error gives it).
+    When some of a column's files are found and a quarter or more are not, and those lie in folders named
+    by other columns (``--root UrbanSound8K/audio/fold1`` reads one fold), a warning names the ``--path``
+    template that reads them all.
 
     ``remote``: the manifest is at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`);
     its rows name files relative to its folder there, by relative paths only.
@@ -2387,6 +2390,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     stats: dict[str, list[Any]] = {}
     escaping: list[str] = []
     missing_at: dict[str, list[tuple[int, str]]] = {}  # per path column: (row, relative path) of each file not found
+    found_at: dict[str, list[int]] = {}  # per path column: the rows whose file was found
     cells: list[list[tuple[str, _Cell]]] = []  # per row, its path columns' cells
     left_alone = {*meta_cols, *template_only, group_only}  # columns that are not the row's fields
     for raw in rows:
@@ -2439,6 +2443,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 if not cell.located and not os.path.isabs(text) and ":" not in text[:12]:
                     seen[4] = seen[4] or text
                     missing_at.setdefault(col, []).append((len(cells) - 1, text))
+                elif cell.reason is None:
+                    found_at.setdefault(col, []).append(len(cells) - 1)
     # a column none of whose cells names a file or looks like one is metadata (a class id, a take letter):
     # not read, one warning (below) instead of a listed skip per cell
     unread = {col for col, (n, hits, pathlike, _, _) in stats.items()
@@ -2610,6 +2616,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             hint = _files_hint(base_s, col, None if col in templates else raw_col,
                                [(rows[i], text) for i, text in missing_at[col]],
                                templates[col].option if col in templates else f"column {col!r}")
+    warnings += _partial_hints(stats, missing_at, found_at, rows, rename, templates, name, base_s,
+                               None if remote is not None else root is not None)
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
                       meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True,
                       hint=hint)
@@ -2632,18 +2640,46 @@ def _second_file(fieldname: str, ext: str, col: str, first: str, templates: Mapp
     return said
 
 
+def _partial_hints(stats: Mapping[str, list[Any]], missing_at: Mapping[str, list[tuple[int, str]]],
+                   found_at: Mapping[str, list[int]], rows: list[dict[str, Any]], rename: Mapping[str, str],
+                   templates: Mapping[str, PathTemplate], name: str, base: str, root: bool | None) -> list[str]:
+    """Warnings for a path column some of whose files are found and many (a quarter or more) not, when the
+    missing ones lie in folders named by other columns: ``--root UrbanSound8K/audio/fold1`` reads one
+    fold, and :func:`_files_hint` names the ``--path`` template that reads them all. Folders are named
+    from the folder the paths are read from (``ROOT/..``): warnings go to the card. ``root``: whether
+    ``--root`` gave that folder (None: the manifest is at a URL, nothing is looked for)."""
+    out = []
+    where_s, anchor = ("the --root folder", "ROOT") if root else ("the manifest's folder", "DIR")
+    for col, (_, hits, pathlike, _, _) in stats.items():
+        miss = missing_at.get(col, [])
+        if root is None or not hits or col in templates or len(miss) < 2 or 4 * len(miss) < pathlike:
+            continue
+        raw_col = next((c for c, f in rename.items() if f == col), col)
+        hint = _files_hint(base, col, raw_col, [(rows[i], text) for i, text in miss],
+                           f"column {col!r} ({len(miss)} of its {pathlike} paths name no file in {where_s}, e.g. "
+                           f"{miss[0][1]!r})", [rows[i] for i in found_at.get(col, [])],
+                           functools.partial(_placed, base, anchor))
+        if hint is not None:
+            out.append(f"manifest {name}, {hint}; {anchor}: {where_s}")
+    return out
+
+
 _CHECKED_ROWS = 8  # rows whose files a hint checks: spread over the manifest (its rows may be sorted by folder)
 _TEMPLATES_TRIED = 64
 
 
 def _files_hint(base: str, col: str, raw_col: str | None, missing: list[tuple[Mapping[str, Any], str]],
-                what: str) -> str | None:
+                what: str, found: Sequence[Mapping[str, Any]] = (), place: Callable[[str], str] = str) -> str | None:
     """What to pass when none of a path column's files is found where its paths are read from (``base``):
     ``--root`` naming the folder near ``base`` that holds them (ESC-50: ``audio/``), or, when they lie in
     folders named by other columns (UrbanSound8K: ``audio/fold{fold}/``), ``--path`` with the template.
     ``missing``: (row, relative path) of each file not found; ``raw_col``: the manifest's column (None
     for a ``--path`` field); ``what``: how the hint names the column (or the ``--path`` option). The rows
-    checked are spread over the manifest; None when nothing fits."""
+    checked are spread over the manifest; None when nothing fits.
+
+    ``found``: rows whose file was found (some are, the rest missing: ``--root audio/fold1`` read one fold
+    of UrbanSound8K): then only a template under which their files are found too is named. ``place``: how
+    the hint names a folder (a warning goes to the card, which names no folder of this machine)."""
     step = max(1, len(missing) // _CHECKED_ROWS)
     checked = missing[::step][:_CHECKED_ROWS]
     # the row the template is made from: one without blank cells where one has them (a null fold names no folder)
@@ -2651,27 +2687,36 @@ def _files_hint(base: str, col: str, raw_col: str | None, missing: list[tuple[Ma
     found_in = _folder_holding(base, rel0)
     if found_in is None:
         return None
-    if all(os.path.isfile(os.path.join(found_in, rel)) for _, rel in checked):
-        return (f"{what}: {rel0!r} is in {found_in}: pass --root {shlex.quote(found_in)} "
-                f"(root={found_in!r}) to read the manifest's paths from there")
+    if not found and all(os.path.isfile(os.path.join(found_in, rel)) for _, rel in checked):
+        return (f"{what}: {rel0!r} is in {place(found_in)}: pass --root {shlex.quote(place(found_in))} "
+                f"(root={place(found_in)!r}) to read the manifest's paths from there")
     if raw_col is not None:
         # the other rows' files are in other folders: do other columns name them?
         start = base if _inside(found_in, base) else os.path.dirname(base)
-        template = _folder_template(os.path.relpath(found_in, start), raw_col, row0, checked, start)
+        fitting = [(row, "") for row in found[::max(1, len(found) // _CHECKED_ROWS)][:_CHECKED_ROWS]]
+        template = _folder_template(os.path.relpath(found_in, start), raw_col, row0, [*checked, *fitting], start)
         if template is not None:
             named = split_name(posixpath.basename(rel0))
             # a column read under its own name gives the field of its files' type (a .wav: audio)
             field_ = col if col != raw_col or named is None else field_of(named[1])
-            also = "" if start == base else f"--root {shlex.quote(start)} "
-            also_api = "" if start == base else f"root={start!r}, "
+            also = "" if start == base else f"--root {shlex.quote(place(start))} "
+            also_api = "" if start == base else f"root={place(start)!r}, "
             instead = f" instead of --column {col}={raw_col}" if col != raw_col else ""
             return (f"{what}: the files are in folders named after other columns ({rel0!r} is in "
-                    f"{found_in}): pass {also}--path {shlex.quote(f'{field_}={template}')}{instead} "
+                    f"{place(found_in)}): pass {also}--path {shlex.quote(f'{field_}={template}')}{instead} "
                     f"({also_api}paths={{{field_!r}: {template!r}}})")
+    if found:  # a --root naming one folder would lose the files found
+        return None
     other = next(rel for _, rel in checked if not os.path.isfile(os.path.join(found_in, rel)))
-    return (f"{what}: {rel0!r} is in {found_in}, but other rows' files are not (e.g. {other!r}): write each "
+    return (f"{what}: {rel0!r} is in {place(found_in)}, but other rows' files are not (e.g. {other!r}): write each "
             f"row's path from one folder into the column, or give --path FIELD=TEMPLATE (paths=) to make it from the "
             f"row's columns")
+
+
+def _placed(base: str, anchor: str, folder: str) -> str:
+    """``folder`` named from ``base``, which ``anchor`` stands for (``ROOT/../fold2``): no path of this machine."""
+    rel = os.path.relpath(folder, base)
+    return anchor if rel == os.curdir else posixpath.join(anchor, rel.replace(os.sep, "/"))
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -290,6 +290,39 @@ def test_a_template_read_from_the_wrong_folder_names_the_root_that_fits(tmp_path
            f"--root {us8k / 'audio'}" in msg
 
 
+def test_a_root_holding_one_fold_warns_with_the_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: ``--root audio/fold1`` read the 2 clips of fold1 and left out the 3 of fold2 / fold3 ("file not
+    found"), exit 0, no hint (it fired only when no file at all was found). The warning now names the
+    template, with folders relative to the --root folder (warnings go to the card: no path of this machine)."""
+    us8k = tmp_path / "UrbanSound8K"
+    manifest = _urbansound(us8k)
+    rep = mmdata.shard(manifest, tmp_path / "ds", root=us8k / "audio" / "fold1", columns={"label": "class"},
+                       progress=False)
+    assert rep["samples"] == 2
+    (warning,) = [w for w in rep["warnings"] if "--path" in w]
+    assert "column 'slice_file_name' (3 of its 5 paths name no file in the --root folder" in warning
+    assert "pass --root ROOT/.. --path 'audio=fold{fold}/{slice_file_name}'" in warning
+    assert "ROOT: the --root folder" in warning and str(tmp_path) not in warning
+    # the route it names reads every fold
+    rep = mmdata.shard(manifest, tmp_path / "ds2", root=us8k / "audio" / "fold1" / "..",
+                       paths={"audio": "fold{fold}/{slice_file_name}"}, columns={"label": "class"}, progress=False)
+    assert rep["samples"] == len(CLIPS) and rep["skipped"] == []
+    code, out = _cli("shard", str(manifest), str(tmp_path / "ds3"), "--root", str(us8k / "audio" / "fold1"),
+                     capsys=capsys)
+    assert code == 0 and "wrote 2 samples" in out
+    assert "--path 'audio=fold{fold}/{slice_file_name}'" in " ".join(out.split())
+
+
+def test_a_few_missing_files_get_no_template_warning(tmp_path: Path) -> None:
+    """A file or two gone from a dataset is no sign of a wrong --root: no folder search, no template."""
+    us8k = tmp_path / "UrbanSound8K"
+    manifest = _urbansound(us8k)
+    (us8k / "audio" / "fold3" / "104032-3-0-4.wav").unlink()
+    rep = mmdata.shard(manifest, tmp_path / "ds", root=us8k, paths={"audio": TEMPLATE}, columns={"label": "class"},
+                       progress=False)
+    assert rep["samples"] == 4 and not any("--path" in w for w in rep["warnings"])
+
+
 @pytest.mark.parametrize("null_first", [True, False])
 def test_a_null_fold_does_not_hide_the_template(tmp_path: Path, null_first: bool) -> None:
     """QA: one null fold in a Parquet manifest made the hint say "give --path FIELD=TEMPLATE" without one:
