@@ -2,8 +2,13 @@
 
 Only the *augmented splits* (``train`` by default; ``--augment-split`` / ``augment_splits`` opts other
 splits in) get the random sections and the copies: copy *k* of sample ``key`` gets key
-``<key>_aug<k>`` and draws its params from that key (so copies differ from each other and are
-reproducible); ``--keep-original`` also writes the source sample under its own key. Every other
+``<key>_aug<k>`` (:func:`copy_key`) and draws its params from that key (so copies differ from each other
+and are reproducible); ``--keep-original`` also writes the source sample under its own key. A pass over
+augment output (its card's ``augmentation`` entry says so) is pass *n* = 2, 3, ...: its copies are
+``<key>_p<n>aug<k>``, as a kept ``X_aug0`` of the input and ``X``'s new copy would otherwise share a key;
+the card's ``augmentation`` entry records ``pass`` from pass 2 on. Output keys are checked unique before
+anything is written: a collision left (bare shards of augment output: no card says which pass) is refused
+naming both input samples. Every other
 split (val, test, ...) is written through once, under its own keys, with the recipe's deterministic
 ``normalize`` stage only — what the loader gives it with ``stage="eval"`` — so a model trained on the
 output is never scored on augmented copies of its validation or test data. Media are re-encoded
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,14 +189,89 @@ def _log(out: Sample) -> str:
                       sort_keys=True)
 
 
+def copy_key(key: str, k: int, pass_no: int = 1) -> str:
+    """The key of augmented copy ``k`` of input sample ``key`` in augment pass ``pass_no``: ``<key>_aug<k>``
+    in a first pass (over data that is not augment output), ``<key>_p<n>aug<k>`` in pass *n* >= 2 (over
+    augment output: there ``<key>_aug<k>`` is already an input key, ``--keep-original`` would write both).
+
+    Example:
+        >>> copy_key("cat_1a2b3c4d", 0), copy_key("cat_1a2b3c4d_aug0", 1, pass_no=2)
+        ('cat_1a2b3c4d_aug0', 'cat_1a2b3c4d_aug0_p2aug1')
+    """
+    return f"{key}_aug{k}" if pass_no == 1 else f"{key}_p{pass_no}aug{k}"
+
+
+def augment_pass(card: dict[str, Any], src: Any = "the dataset") -> int:
+    """The pass an augment job over the dataset of ``card`` is: 1 for a dataset that is not augment
+    output (no ``augmentation`` entry; bare shards, which have no card), else the entry's ``pass`` + 1
+    (a card without ``pass`` was written by a first pass). A ``pass`` other than a whole number >= 1 is
+    a ShardError naming the card (it is untrusted).
+
+    Example:
+        >>> augment_pass({}), augment_pass({"augmentation": {"copies": 2}}), augment_pass({"augmentation": {"pass": 2}})
+        (1, 2, 3)
+    """
+    entry = card.get("augmentation")
+    if entry is None:
+        return 1
+    where = f"{str(src).rstrip('/')}/dataset.json"
+    if not isinstance(entry, dict):
+        raise ShardError(f"{where}: augmentation is {entry!r}; expected a mapping (what `mmdata augment` wrote)")
+    done = entry.get("pass", 1)
+    if isinstance(done, bool) or not isinstance(done, int) or done < 1:
+        raise ShardError(f"{where}: augmentation.pass is {done!r}; expected a whole number >= 1 (the augment pass "
+                         f"that wrote the dataset; absent: 1)")
+    return done + 1
+
+
+def _planned_keys(key: str, split_augmented: bool, copies: int, keep_original: bool, pass_no: int) -> list[str]:
+    """The output keys of input sample ``key``, as :func:`sample_copies` makes them: the sample itself (a
+    split not augmented, or ``keep_original``) and its copies."""
+    if not split_augmented:
+        return [key]
+    return ([key] if keep_original else []) + [copy_key(key, k, pass_no) for k in range(copies)]
+
+
+def _check_unique_keys(planned: Iterable[tuple[str, str, str]], src: Any, keep_original: bool) -> None:
+    """Refuse a job two of whose output samples would share a key, naming both input samples and the way
+    out, before anything is written; ``planned``: ``(output key, input key, split)`` of every output
+    sample. After :func:`copy_key`'s pass suffix a collision is left only where the pass is unknown (bare
+    shards of augment output: ``X``'s copy ``X_aug0`` beside the input's ``X_aug0``, kept) or the input's
+    own keys look like copies (``Y`` beside ``Y_aug0``); the writer's own error named one original file on
+    both sides."""
+    seen: dict[str, tuple[str, str]] = {}
+    for out_key, in_key, split in planned:
+        if out_key not in seen:
+            seen[out_key] = (in_key, split)
+            continue
+        (a, sa), (b, sb) = seen[out_key], (in_key, split)
+        if a == b:  # bare shards are read once per split
+            raise ShardError(f"{src}: input sample {a!r} would be written in split {sa} and in split {sb}; write one "
+                             f"split at a time (--split)")
+
+        def role(k: str, sp: str) -> str:
+            if k != out_key:
+                return f"an augmented copy of input sample {k!r} (split {sp})"
+            how = "kept by --keep-original" if keep_original else "written through"
+            return f"input sample {k!r} (split {sp}), {how}"
+
+        ways = ["augment the dataset folder rather than its shards (its dataset.json names the pass: copies of "
+                "augment output are keyed <key>_p<n>aug<k>)"]
+        if keep_original:
+            ways.append("leave out --keep-original")
+        raise ShardError(f"{src}: two output samples would have key {out_key!r}: {role(a, sa)}, and {role(b, sb)}; "
+                         f"nothing was written. The input's keys look like augment output's (<key>_aug<k> beside "
+                         f"<key>): {', or '.join(ways)}, or reshard the input under other keys")
+
+
 def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, split: str,
                   wanted: set[str] | None = None, augment: bool = True, on_error: str = "raise",
-                  source_key: str | None = None) -> Iterator[Record]:
+                  source_key: str | None = None, pass_no: int = 1) -> Iterator[Record]:
     """The records of one source sample: itself (``keep_original``) and its ``copies`` augmented
-    copies ``<key>_aug<k>``, each drawn from its own key (the original through the recipe's normalize
-    stage, as the copies and the other splits); only those keyed in ``wanted`` when given
-    (the others are not augmented). ``augment=False`` (a split that is not augmented): one record
-    under the sample's own key, with the recipe's normalize stage only (``copies`` and
+    copies ``copy_key(key, k, pass_no)`` (``<key>_aug<k>`` in a first pass), each drawn from its own key
+    (the original through the recipe's normalize stage, as the copies and the other splits); only those
+    keyed in ``wanted`` when given (the others are not augmented). ``augment=False`` (a split that is not
+    augmented): one record under the sample's own key, with the recipe's normalize stage only (``copies`` and
     ``keep_original`` do not apply). ``on_error="skip"``: a copy the recipe refuses (ShardError: a target
     of another size than its image, a random_crop larger than it) is a record without members that says
     why, which the writer reports as skipped, naming the source sample.
@@ -222,21 +302,23 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
         # one rate / size / channel count throughout (kept raw, 8-96 kHz originals sat beside 22 kHz copies)
         yield made(s.key, "eval")
     for k in range(copies):
-        if wanted is not None and f"{s.key}_aug{k}" not in wanted:
-            continue
-        yield made(f"{s.key}_aug{k}", "train")
+        key = copy_key(s.key, k, pass_no)
+        if wanted is None or key in wanted:
+            yield made(key, "train")
 
 
 class _Copies(IterableDataset):  # type: ignore[type-arg]
     def __init__(self, source: Any, recipe: Recipe, copies: int, keep_original: bool, split: str,
-                 augment: bool = True, on_error: str = "raise", source_keys: dict[str, str] | None = None) -> None:
+                 augment: bool = True, on_error: str = "raise", source_keys: dict[str, str] | None = None,
+                 pass_no: int = 1) -> None:
         self.source, self.recipe, self.copies, self.keep, self.split = source, recipe, copies, keep_original, split
-        self.augment, self.on_error, self.source_keys = augment, on_error, source_keys or {}
+        self.augment, self.on_error, self.source_keys, self.pass_no = augment, on_error, source_keys or {}, pass_no
 
     def __iter__(self) -> Iterator[Record]:
         for s in self.source:
             yield from sample_copies(s, self.recipe, self.copies, self.keep, self.split, augment=self.augment,
-                                     on_error=self.on_error, source_key=self.source_keys.get(s.key))
+                                     on_error=self.on_error, source_key=self.source_keys.get(s.key),
+                                     pass_no=self.pass_no)
 
 
 def reader_options(recipe: Recipe) -> dict[str, Any]:
@@ -379,25 +461,37 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     # the source by name and content, not by where it lies: a card holds no paths (copies of one source,
     # local or at a URL, give the same card)
     source = {"name": card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1], "fingerprint": card.get("fingerprint")}
+    pass_no = augment_pass(card, src)
     extra = {"augmented_from": source, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original,
-             **summary}
+             **summary, **({"pass": pass_no} if pass_no > 1 else {})}  # a first pass's card as before passes counted
     # what the source's card says of members the copies keep as they are (a manifest's --meta columns)
     kept = {k: card[k] for k in CARRIED_CARD_KEYS if k in card}
     if executor == "ray":
         rep = _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen, on_error=on_error,
+                              pass_no=pass_no,
                               augmented=set(augmented), maxcount=maxcount, progress=progress, address=address,
                               card=card, card_extra={"augmentation": extra, **kept},
                               storage_options=storage_options) | {"copies": copies, **summary}
         return _with_growth(rep, src, out, folder)
     records: list[Record] = []
     originals = input_source_keys(src, storage_options, chosen) if folder else {}
+    if folder:  # from the index, before anything is read or augmented
+        from mmdata.shards.index import load_index
+
+        t = load_index(src, columns=["key", "split"], storage_options=storage_options).to_pydict()
+        _check_unique_keys(((o, k, sp) for k, sp in zip(t["key"], t["split"]) if sp in chosen
+                           for o in _planned_keys(k, sp in augmented, copies, keep_original, pass_no)),
+                          src, keep_original)
     for split in chosen:
         ds = mmdata.open_dataset(src, split=split, storage_options=storage_options, **reader_options(rec))
         it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented, on_error=on_error,
-                                source_keys=originals),
+                                source_keys=originals, pass_no=pass_no),
                         batch_size=None,
                         num_workers=max(0, workers - 1) if workers > 1 else 0)
         records.extend(it)
+    if not folder:  # bare shards: no index to plan from, so before anything is written
+        _check_unique_keys(((r.key, (r.extra or {}).get("aug_source", r.source_key), r.split) for r in records),
+                          src, keep_original)
     rep = write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
                         name=_name(out), card_extra={"augmentation": extra, **kept}, executor=executor,
                         address=address, storage_options=storage_options) | {"copies": copies, **summary}
@@ -534,7 +628,7 @@ def _name(out: str | Path) -> str:
 def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: int, keep_original: bool,
                     splits: list[str], augmented: set[str], maxcount: int, progress: bool, address: str | None,
                     card: dict[str, Any], card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None,
-                    on_error: str = "raise") -> dict[str, Any]:
+                    on_error: str = "raise", pass_no: int = 1) -> dict[str, Any]:
     """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
     bare shards, from their tar headers — exactly as :func:`~mmdata.shards.writer.write_records`
     plans the records of a local run, then run one :func:`_augment_shard` Ray task per output shard
@@ -567,14 +661,12 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
     wanted = set(splits)
     records: list[Record] = []
     origin: dict[str, tuple[str, str]] = {}  # output key -> (source key, source shard)
-    for key, split, shard in rows:
-        if split in wanted:
-            outs = [key]  # a split not augmented: the sample itself, normalized
-            if split in augmented:
-                outs = ([key] if keep_original else []) + [f"{key}_aug{k}" for k in range(copies)]
-            for o in outs:
-                records.append(Record(o, o, split=split))
-                origin[o] = (key, shard)
+    planned = [(o, key, split, shard) for key, split, shard in rows if split in wanted
+               for o in _planned_keys(key, split in augmented, copies, keep_original, pass_no)]
+    _check_unique_keys([(o, key, split) for o, key, split, _ in planned], src, keep_original)
+    for o, key, split, shard in planned:
+        records.append(Record(o, o, split=split))
+        origin[o] = (key, shard)
     plan = plan_shards(sorted_unique(records), maxcount)
     options = job_options(maxcount=maxcount)
     extra: dict[str, dict[str, Any]] = {}
@@ -584,7 +676,7 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
         inputs = sorted({origin[k][0] for k in keys})
         extra[p["name"]] = {"augment": {
             "src": root, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original, "keys": keys,
-            "on_error": on_error,
+            "on_error": on_error, "pass": pass_no,
             "augment": p["split"] in augmented,
             "sources": inputs, "storage_options": storage_options,
             "source_keys": {k: originals[k] for k in inputs if k in originals},
@@ -654,7 +746,7 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
         if s.key in need:
             for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
                                    augment=aug.get("augment", True), on_error=aug.get("on_error", "raise"),
-                                   source_key=aug.get("source_keys", {}).get(s.key)):
+                                   source_key=aug.get("source_keys", {}).get(s.key), pass_no=aug.get("pass", 1)):
                 made[r.key] = r
     missing = [k for k in aug["keys"] if k not in made]
     if missing:

@@ -76,11 +76,12 @@ def test_augment_output_passes_verify_and_inspect(aug: Path) -> None:
 
 
 def test_augmenting_augment_output_keeps_the_original_file(aug: Path, tmp_path: Path, ds: Path) -> None:
-    """A second pass names the first pass's copy in ``aug_source`` and still the original file in ``source_key``."""
+    """A second pass names the first pass's copy in ``aug_source`` and still the original file in ``source_key``;
+    its copies are ``<key>_p2aug<k>`` (tests/augment/test_offline_second_pass.py: with --keep-original too)."""
     augment_dataset(aug, tmp_path / "again", {"image": [{"op": "hflip", "p": 1.0}]}, copies=1, progress=False)
     first = {r["key"]: r for r in _rows(aug)}
     for r in _rows(tmp_path / "again"):
-        src = r["key"][: -len("_aug0")] if r["split"] == "train" else r["key"]
+        src = r["key"][: -len("_p2aug0")] if r["split"] == "train" else r["key"]
         assert r["aug_source"] == src and r["source_key"] == first[src]["source_key"]
     assert set(_source_keys(tmp_path / "again").values()) == set(_source_keys(ds).values())
     assert mmdata.verify(tmp_path / "again")["ok"]
