@@ -19,7 +19,8 @@ def augment(
     shards: Annotated[str, typer.Argument(help="A dataset folder written by `mmdata shard` (a path or file:// URL), or a shard pattern / fsspec URL of shards.")],
     out: Annotated[str, typer.Argument(help="Output folder (created; a path or file:// URL).")],
     recipe: RecipeOpt,
-    copies: Annotated[int, typer.Option(min=0, help="Augmented copies per sample.")] = 1,
+    copies: Annotated[int, typer.Option(min=0, help="Augmented copies per sample, keyed <key>_aug<k> (a pass over "
+                                                    "augment output: <key>_p<n>aug<k>, n from its dataset.json).")] = 1,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes.")] = 1,
     keep_original: Annotated[bool, typer.Option(help="Also write each source sample (through the recipe's normalize stage, as the copies).")] = False,
     seed: Seed = 0,
