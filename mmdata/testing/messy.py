@@ -356,3 +356,25 @@ def write_manifest(m: MessyFolder, name: str = "manifest.csv", targets: bool = F
     else:
         pd.DataFrame(rows).to_parquet(path, index=False)
     return expected
+
+
+def shard_target_dataset(root: str | Path, n: int = 80, manifest: str = "manifest.csv",
+                         meta: tuple[str, ...] = ("score", "genres", "speaker"),
+                         sizes: tuple[tuple[int, int], ...] = ((24, 32), (40, 30))) -> Path:
+    """Shard a messy folder's manifest with the target columns (:func:`write_manifest` ``targets=True``:
+    a numeric ``score``, a label-set ``genres``, a ``speaker``) kept as ``meta``, split 60 / 20 / 20 by
+    class: the dataset ``--target`` tests train on. Returns the dataset folder ``root/ds``.
+
+    Example:
+        >>> import tempfile
+        >>> shard_target_dataset(tempfile.mkdtemp(), n=12).name
+        'ds'
+    """
+    import mmdata
+
+    root = Path(root)
+    m = make_messy_folder(root / "raw", n=n, sizes=sizes, seconds=(0.3, 0.6))
+    write_manifest(m, manifest, targets=True)
+    mmdata.shard(m.root / manifest, root / "ds", meta=list(meta), split={"train": 0.6, "val": 0.2, "test": 0.2},
+                 progress=False)
+    return root / "ds"

@@ -13,17 +13,12 @@ import yaml
 
 import mmdata
 from mmdata.errors import RecipeError
-from mmdata.testing import make_messy_folder, write_manifest
+from mmdata.testing import shard_target_dataset
 
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("target_ab")
-    m = make_messy_folder(root / "raw", n=60, sizes=((24, 32), (40, 30)), seconds=(0.3, 0.6))
-    write_manifest(m, "manifest.jsonl", targets=True)
-    mmdata.shard(m.root / "manifest.jsonl", root / "ds", meta=["score", "genres"],
-                 split={"train": 0.6, "val": 0.2, "test": 0.2}, progress=False)
-    return root / "ds"
+    return shard_target_dataset(tmp_path_factory.mktemp("target_ab"), n=60, manifest="manifest.jsonl", meta=("score", "genres"))
 
 
 def _recipe(data: Path, target: str, metric: str | None) -> dict:

@@ -23,12 +23,11 @@ import pytest
 
 import mmdata
 from mmdata.errors import MMDataError
-from mmdata.testing import make_messy_folder, write_manifest
+from mmdata.testing import shard_target_dataset
 from mmdata.train import train
 from mmdata.train.contrastive import kept_keys, labelled_balance
 from mmdata.train.targets import Target, Values, class_ids
 
-SMALL = ((24, 32), (40, 30))
 #: one pre-training batch per epoch (the training split has 36 samples): the removed candidates are countable
 ONE_BATCH = {"exclude_same_class": True, "batch_size": 64}
 FAST = {"epochs": 1, "batch_size": 8, "threads": 1, "eval_robustness": False, "pretrain": "contrastive",
@@ -39,12 +38,7 @@ FAST = {"epochs": 1, "batch_size": 8, "threads": 1, "eval_robustness": False, "p
 def speakers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A messy folder's CSV manifest (3 classes, imbalanced) with ``speaker`` (one name per sample, four
     names that do not follow the class, some blank), ``genres`` (label lists) and ``score`` (numbers)."""
-    root = tmp_path_factory.mktemp("same_class")
-    m = make_messy_folder(root / "raw", n=60, sizes=SMALL, seconds=(0.3, 0.6))
-    write_manifest(m, "manifest.csv", targets=True)
-    mmdata.shard(m.root / "manifest.csv", root / "ds", meta=["speaker", "genres", "score"],
-                 split={"train": 0.6, "val": 0.2, "test": 0.2}, progress=False)
-    return root / "ds"
+    return shard_target_dataset(tmp_path_factory.mktemp("same_class"), n=60, meta=("speaker", "genres", "score"))
 
 
 def _training_samples(ds: Path, mods: list[str]) -> list[tuple[str, set[str], object, object]]:

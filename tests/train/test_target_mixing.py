@@ -21,12 +21,11 @@ from mmdata import Sample, collate
 from mmdata.augment.mix import MIX_PARTNER
 from mmdata.augment.recipe import load_recipe
 from mmdata.errors import MMDataError
-from mmdata.testing import make_messy_folder, write_manifest
+from mmdata.testing import shard_target_dataset
 from mmdata.train import FusionModel, train
 from mmdata.train.loop import train_step
 from mmdata.train.targets import Target
 
-SMALL = ((24, 32), (40, 30))
 FAST = {"epochs": 12, "batch_size": 8, "threads": 1, "eval_robustness": False}
 MIXUP = {"seed": 0, "batch": [{"op": "mixup", "p": 0.8, "alpha": 0.4}]}
 
@@ -35,12 +34,7 @@ MIXUP = {"seed": 0, "batch": [{"op": "mixup", "p": 0.8, "alpha": 0.4}]}
 def targets_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A messy folder's manifest with a numeric ``score`` and a label-set ``genres`` column that follow the
     class (as tests/train/test_targets.py builds it)."""
-    root = tmp_path_factory.mktemp("target_mix")
-    m = make_messy_folder(root / "raw", n=80, sizes=SMALL, seconds=(0.3, 0.6))
-    write_manifest(m, "manifest.csv", targets=True)
-    mmdata.shard(m.root / "manifest.csv", root / "ds", meta=["score", "genres"],
-                 split={"train": 0.6, "val": 0.2, "test": 0.2}, progress=False)
-    return root / "ds"
+    return shard_target_dataset(tmp_path_factory.mktemp("target_mix"), n=80, meta=("score", "genres"))
 
 
 def _truth(ds: Path, split: str, key: str) -> dict[str, object]:

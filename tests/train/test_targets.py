@@ -19,13 +19,12 @@ from sklearn.metrics import f1_score, mean_absolute_error
 import mmdata
 from mmdata import Sample, collate
 from mmdata.errors import MMDataError
-from mmdata.testing import make_messy_folder, write_manifest
+from mmdata.testing import shard_target_dataset
 from mmdata.train import FusionModel, train
 from mmdata.train.evaluate import evaluate
 from mmdata.train.loop import train_step
 from mmdata.train.targets import Target, resolve
 
-SMALL = ((24, 32), (40, 30))
 FAST = {"epochs": 12, "batch_size": 8, "threads": 1, "eval_robustness": False}
 
 
@@ -33,12 +32,7 @@ FAST = {"epochs": 12, "batch_size": 8, "threads": 1, "eval_robustness": False}
 def targets_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A messy folder's CSV manifest with a numeric ``score`` and a label-set ``genres`` column (JSON
     lists in the cells) that follow the class, sharded into train / val / test with both as metadata."""
-    root = tmp_path_factory.mktemp("targets")
-    m = make_messy_folder(root / "raw", n=80, sizes=SMALL, seconds=(0.3, 0.6))
-    write_manifest(m, "manifest.csv", targets=True)
-    mmdata.shard(m.root / "manifest.csv", root / "ds", meta=["score", "genres", "speaker"],
-                 split={"train": 0.6, "val": 0.2, "test": 0.2}, progress=False)
-    return root / "ds"
+    return shard_target_dataset(tmp_path_factory.mktemp("targets"), n=80, meta=("score", "genres", "speaker"))
 
 
 def _truth(ds: Path, split: str, key: str) -> dict[str, object]:
