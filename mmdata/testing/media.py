@@ -135,3 +135,21 @@ def make_class_folders(root: str | Path, per_class: int = 4, classes: tuple[str,
             (d / f"{i:03d}.png").write_bytes(image_bytes(idx))
             (d / f"{i:03d}.txt").write_text(text_for(idx), encoding="utf-8")
     return root
+
+
+def shard_odd_names(root: str | Path, n: int = 12) -> Path:
+    """Shard a :func:`make_sample_folder` of odd file names in two sub-folders (``part0/café 0.5 #3``:
+    the keys are made safe, so they differ from the ``source_key``) into train / val / test (50 / 25 /
+    25). Returns the dataset folder ``root/ds``: for tests of what names the user's files.
+
+    Example:
+        >>> import tempfile
+        >>> shard_odd_names(tempfile.mkdtemp(), n=4).name
+        'ds'
+    """
+    import mmdata
+
+    root = Path(root)
+    raw = make_sample_folder(root / "raw", n=n, nested=True, odd_stems=True)
+    mmdata.shard(raw, root / "ds", split={"train": 0.5, "val": 0.25, "test": 0.25}, progress=False)
+    return root / "ds"

@@ -19,7 +19,7 @@ import mmdata
 from mmdata.augment.offline import augment_dataset
 from mmdata.cli.main import app
 from mmdata.shards import index as idx
-from mmdata.testing import make_sample_folder
+from mmdata.testing import shard_odd_names
 
 RECIPE = {"image": [{"op": "hflip", "p": 0.5}],
           "text": [{"op": "typo", "p_word": 0.5}]}
@@ -27,10 +27,7 @@ RECIPE = {"image": [{"op": "hflip", "p": 0.5}],
 
 @pytest.fixture(scope="module")
 def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("prov")
-    raw = make_sample_folder(root / "raw", n=12, nested=True, odd_stems=True)
-    mmdata.shard(raw, root / "ds", split={"train": 0.5, "val": 0.25, "test": 0.25}, progress=False)
-    return root / "ds"
+    return shard_odd_names(tmp_path_factory.mktemp("prov"), n=12)
 
 
 def _rows(folder: Path) -> list[dict]:

@@ -24,17 +24,14 @@ from mmdata.augment.offline import augment_dataset, copy_key
 from mmdata.cli.main import app
 from mmdata.errors import ShardError
 from mmdata.shards import index as idx
-from mmdata.testing import make_sample_folder
+from mmdata.testing import shard_odd_names
 
 RECIPE = {"image": [{"op": "hflip", "p": 0.5}], "text": [{"op": "typo", "p_word": 0.5}]}
 
 
 @pytest.fixture(scope="module")
 def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("second_pass")
-    raw = make_sample_folder(root / "raw", n=8, nested=True, odd_stems=True)
-    mmdata.shard(raw, root / "ds", split={"train": 0.5, "val": 0.25, "test": 0.25}, progress=False)
-    return root / "ds"
+    return shard_odd_names(tmp_path_factory.mktemp("second_pass"), n=8)
 
 
 @pytest.fixture(scope="module")

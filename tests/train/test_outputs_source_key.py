@@ -14,17 +14,14 @@ import torch
 import mmdata
 from mmdata import Sample, collate
 from mmdata.shards.index import load_index
-from mmdata.testing import make_sample_folder
+from mmdata.testing import shard_odd_names
 from mmdata.train.outputs import PredictionWriter, source_keys
 
 
 @pytest.fixture(scope="module")
 def folder_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of odd file names in two sub-folders (keys are made safe: they differ from the names)."""
-    root = tmp_path_factory.mktemp("folder")
-    raw = make_sample_folder(root / "raw", n=12, nested=True, odd_stems=True)
-    mmdata.shard(raw, root / "ds", split={"train": 0.5, "val": 0.25, "test": 0.25}, progress=False)
-    return root / "ds"
+    return shard_odd_names(tmp_path_factory.mktemp("folder"), n=12)
 
 
 def _index(ds: Path, split: str) -> dict[str, str]:
