@@ -62,13 +62,14 @@ def split_options(ab: Ablation) -> dict[str, Any]:
 def alignment_roles(ab: Ablation, data: str) -> dict[str, list[str]] | None:
     """Which of ``data``'s splits play train, val and test for the alignment (None: the splits so
     named): the trainer's split options, checked by :func:`mmdata.train.config.split_roles` (named as
-    recipe keys). Without them, the splits it reads must exist by name: train (the reference model's
-    pre-training, unless ``alignment.model`` is given) and ``alignment.split``."""
+    recipe keys, or as ``mmdata train``'s options where ``run()`` overrode them). Without them, the
+    splits it reads must exist by name: train (the reference model's pre-training, unless
+    ``alignment.model`` is given) and ``alignment.split``."""
     from mmdata.shards.index import load_card
     from mmdata.train.config import split_roles
 
     card = load_card(data)
-    roles = split_roles(data, card, **split_options(ab), name=_trainer_key)
+    roles = split_roles(data, card, **split_options(ab), name=ab.key_name)  # an override: its option's name
     spec = ab.alignment or {}
     needed = dict.fromkeys([*([] if spec.get("model") else ["train"]), spec.get("split", "test")])
     missing = [s for s in needed if roles is None and s not in card["splits"]]

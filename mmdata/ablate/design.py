@@ -64,7 +64,7 @@ import json
 import math
 import unicodedata
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -221,6 +221,14 @@ class Ablation:
     imports: tuple[str, ...] = ()
     #: the installed entry points loaded (:func:`mmdata.plugins.load_entry_points`): environment, not config
     entry_points: tuple[str, ...] = ()
+    #: the trainer keys set by the caller (``run(test_split=...)``, ``mmdata ablate --test-split``) over the
+    #: recipe's: their messages name the option, as ``mmdata train``'s do (:meth:`key_name`)
+    overrides: tuple[str, ...] = ()
+
+    def key_name(self, key: str) -> str:
+        """Where a trainer key's value came from, for messages: ``trainer.val_split`` (the recipe) or
+        ``val_split (--val-split)`` (an override, named as :func:`mmdata.train.config.option_name` names it)."""
+        return _key_namer(self.overrides)(key)
 
     @property
     def baseline(self) -> Arm:
@@ -538,7 +546,9 @@ def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> 
 def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None, *, adaptive: bool | None = None,
                   entry: str | None = None, alignment: bool | str | None = None,
                   storage_options: dict[str, Any] | None = None, own_trainer: bool = False,
-                  plugins: Sequence[str] = (), import_entry: bool | None = None) -> Ablation:
+                  plugins: Sequence[str] = (), import_entry: bool | None = None,
+                  train_split: str | Sequence[str] | None = None, val_split: str | None = None,
+                  test_split: str | None = None) -> Ablation:
     """Read and validate an ablation recipe (see the module docstring); errors name the key and the
     allowed values.
 
@@ -560,6 +570,11 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
             can be named: None (default), when it imports here (an entry only the machines that run it
             can import — a Ray cluster's — is theirs to check); True, an import error raises (the local
             runner); False, not imported.
+        train_split, val_split, test_split: override ``trainer.train_split`` / ``val_split`` /
+            ``test_split`` (None: the recipe's): which splits play train, val and test, as
+            :func:`mmdata.train.train` takes them (``"4"``; train: ``"1,2,3"`` or a list). Recorded in
+            the trainer section (``resolved()``, the run hash) like the recipe's; messages about them
+            name the option (``test_split (--test-split)``), as ``mmdata train``'s do.
 
     Example:
         >>> ab = load_ablation({"design": {"mode": "explicit", "arms": {"cutout": {"image": [{"op": "cutout"}]}}}})
@@ -587,10 +602,13 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     if not isinstance(data.get("trainer") or {}, dict):
         raise RecipeError("trainer: expected a mapping of keywords (and optionally entry: package.module:function)")
     trainer = dict(data.get("trainer") or {})
+    given = {k: v for k, v in (("train_split", train_split), ("val_split", val_split), ("test_split", test_split))
+             if v is not None}
+    trainer.update(given)  # the caller's splits win over the recipe's (k-fold: one recipe, a fold per call)
     for k in ("train_split", "val_split", "test_split"):  # split names: YAML reads an unquoted fold 4 as an int
         if k in trainer:
             v = trainer[k]
-            trainer[k] = [_split_name(x) for x in v] if isinstance(v, list) else _split_name(v)
+            trainer[k] = [_split_name(x) for x in v] if isinstance(v, (list, tuple)) else _split_name(v)
     entry = entry or trainer.pop("entry", None)
     trainer.pop("entry", None)
     if entry is not None and (not isinstance(entry, str) or ":" not in entry):
@@ -633,7 +651,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
             from mmdata.train.config import check_options
 
             try:
-                check_options(name=lambda k: f"trainer.{k}", **trainer)
+                check_options(name=_key_namer(tuple(given)), **trainer)
             except MMDataError as exc:
                 raise RecipeError(str(exc)) from None
     n_seeds = seeds if seeds is not None else data.get("seeds", 10)
@@ -664,7 +682,8 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
               "entry": entry, "adaptive": ad, "looks": looks, "futility": fut, "spending": spending,
               "delta": None if delta is None else float(delta), "alpha": float(alpha), "source": data,
               "alignment": _alignment(_alignment_override(data.get("alignment"), alignment)), "data_modalities": has,
-              "imports": tuple(dict.fromkeys([*imports, *extra])), "entry_points": tuple(entry_points)}
+              "imports": tuple(dict.fromkeys([*imports, *extra])), "entry_points": tuple(entry_points),
+              "overrides": tuple(given)}
     used = tuple(trainer["modalities"]) if bundled and isinstance(trainer.get("modalities"), (list, tuple)) else None
     arms, note = (_resolved_arms(data["arms"], base), None) if resolved else _design_arms(data, base, used)
     names = [a.name for a in arms]
@@ -676,6 +695,14 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     ab = Ablation(arms=arms, identity_note=note, own_trainer=own_trainer, **common)
     _check_scale(ab, "arms" if resolved else "design")
     return ab
+
+
+def _key_namer(overrides: Sequence[str]) -> Callable[[str], str]:
+    """How messages name a trainer key: ``trainer.<key>``, or for one in ``overrides`` (set by the caller,
+    not the recipe) the option's name as ``mmdata train`` gives it (``test_split (--test-split)``)."""
+    from mmdata.train.config import option_name
+
+    return lambda key: option_name(key) if key in overrides else f"trainer.{key}"
 
 
 def _split_name(value: Any) -> Any:

@@ -200,6 +200,11 @@ def _changed(prev: dict[str, Any] | None, ab: Ablation, stale: list[dict[str, An
         return {a.get("name"): (a.get("recipe"), a.get("label_noise")) for a in cfg.get("arms") or [] if isinstance(a, dict)}
 
     keys = [k for k in ("dataset", "trainer") if prev and prev.get(k) != new.get(k)]
+    if "trainer" in keys and isinstance(prev and prev.get("trainer"), dict):
+        was, now = prev["trainer"], new.get("trainer") or {}
+        differ = [k for k in dict.fromkeys([*was, *now]) if was.get(k) != now.get(k)]
+        if differ and all(k in ("train_split", "val_split", "test_split") for k in differ):  # k-fold: another fold, one folder
+            keys[keys.index("trainer")] = ", ".join(f"trainer.{k}" for k in differ)
     keys += ["arms"] if prev and arms(prev) != arms(new) else []
     keys += ["seeds"] if any(int(r["seed"]) >= ab.seeds for r in stale) else []
     if "dataset" not in keys and any(r.get("data_fingerprint") != fingerprint for r in stale):
@@ -221,25 +226,28 @@ def _read_env(out: Path) -> dict[str, Any] | None:
 
 def _check_dataset(ab: Ablation, storage_options: dict[str, Any] | None) -> None:
     """The bundled trainer's dataset checks (splits, classes, labels, modalities), before any run: a
-    dataset every run would fail on is one error naming the recipe key."""
+    dataset every run would fail on is one error naming the recipe key (or the option that overrode it)."""
     raw = ab.dataset.get("path")
-    if not ab.bundled or raw is None:  # a named dataset is built by the runner: it fits by construction
+    if not ab.bundled:
         return
-    from mmdata.train.config import check_dataset, classes_of, split_roles
+    from mmdata.train.config import RUN_SPLITS, check_dataset, classes_of, split_roles
 
     splits = {k: ab.trainer[k] for k in ("train_split", "val_split", "test_split") if k in ab.trainer}
+    if raw is None:  # a named dataset is built by the runner with train / val / test: only the split options can miss
+        split_roles(str(ab.dataset.get("name")), {"splits": dict.fromkeys(RUN_SPLITS)}, **splits, name=ab.key_name)
+        return
     if is_remote(raw):
         from mmdata.shards.index import load_card
 
         try:
             card = load_card(str(raw), storage_options)
-            classes_of(raw, card, roles=split_roles(raw, card, **splits, name=lambda k: f"trainer.{k}"),
+            classes_of(raw, card, roles=split_roles(raw, card, **splits, name=ab.key_name),
                        target=ab.trainer.get("target") is not None)  # a target's values are read by each run
         except MMDataError as exc:
             raise type(exc)(f"dataset.path: {exc}") from None
         return
     target = check_dataset(local_path(raw, "dataset.path"), ab.modalities, where="dataset.path",
-                           modalities_key="trainer.modalities", splits=splits, name=lambda k: f"trainer.{k}",
+                           modalities_key="trainer.modalities", splits=splits, name=ab.key_name,
                            target=ab.trainer.get("target"))
     if target is not None and ab.metric.column not in KIND_COLUMNS[target.kind]:  # known now, not after every run
         raise RecipeError(f"metric.name: {ab.metric.name!r} is not scored for trainer.target {target.key!r}, a "
@@ -435,7 +443,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         max_runs: int | None = None, executor: Executor | str | None = None, address: str | None = None,
         plots: bool = True, alignment: bool | str | None = None, robustness: bool | None = None,
         storage_options: dict[str, Any] | None = None, on_warning: Callable[[str], None] | None = None,
-        run_timeout: float | None = None, plugins: Sequence[str] = ()) -> dict[str, Any]:
+        run_timeout: float | None = None, plugins: Sequence[str] = (), train_split: str | Sequence[str] | None = None,
+        val_split: str | None = None, test_split: str | None = None) -> dict[str, Any]:
     """Run (or resume) an ablation and write runs.parquet, summary.json, report.md and plots to ``out``.
 
     Args:
@@ -480,6 +489,14 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             first run; all are recorded in config.resolved.yaml (``imports:``) and env.json. An op or
             fusion the arms use that a worker cannot import (defined in ``__main__``: a script or a
             notebook) is refused before any run unless the runs happen in this process.
+        train_split, val_split, test_split: which of the dataset's splits play train, val and test
+            (override the recipe's ``trainer.train_split`` / ``val_split`` / ``test_split``; None: the
+            recipe's), as :func:`mmdata.train.train` takes them — k-fold cross-validation over folds
+            sharded as splits runs one recipe once per fold: ``val_split="4", test_split="5"`` trains on
+            the other folds. Checked against the dataset before any run, with ``mmdata train``'s messages
+            (``test_split (--test-split): DATA has no split '9'; ...``); recorded in config.resolved.yaml's
+            trainer section and each run's identity, so a rerun into ``out`` with other splits treats the
+            folder's runs as another configuration (kept, not analysed, a warning naming the keys).
 
     Returns:
         The summary (also ``out/summary.json``); ``summary["failures"]`` lists failed runs.
@@ -519,7 +536,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     # the arms and trainer.fusion may name what they register (on Ray the cluster imports the entry)
     ab = load_ablation(recipe, seeds=seeds, adaptive=adaptive, entry=trainer, alignment=alignment,
                        storage_options=storage_options, own_trainer=inline_fn is not None, plugins=plugins,
-                       import_entry=None if executor == "ray" else True)
+                       import_entry=None if executor == "ray" else True, train_split=train_split,
+                       val_split=val_split, test_split=test_split)
     if robustness is not None:
         if ab.entry is not None:
             raise MMDataError(f"--no-robustness / robustness=: the robustness evaluation belongs to the bundled trainer, "
