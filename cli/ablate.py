@@ -72,6 +72,24 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
         console.print(f"[red]failed[/] {escape(str(fl['arm']))} seed {fl['seed']}: {escape(str(fl['error']))}")
 
 
+def _split_option(key: str) -> Any:
+    """``mmdata train``'s ``--train-split`` / ``--val-split`` / ``--test-split`` (``key``): its help, read
+    from that command so the two cannot drift, saying the value overrides the recipe's ``trainer.<key>``.
+    The value goes to the library as train's does (split_roles parses and checks it, with its messages)."""
+    from typing import get_type_hints
+
+    from mmdata.cli.train import train
+
+    info = get_type_hints(train, include_extras=True)[key].__metadata__[0]
+    return Annotated[Optional[str], typer.Option(help=f"{info.help} Overrides the recipe's trainer.{key} (the default "
+                                                      "applies when it sets none).")]
+
+
+TrainSplitOpt = _split_option("train_split")
+ValSplitOpt = _split_option("val_split")
+TestSplitOpt = _split_option("test_split")
+
+
 def _quiet(msg: str) -> None:
     """--json: the warnings are in the summary's ``warnings``; stdout stays one JSON document."""
 
@@ -113,6 +131,9 @@ def ablate(
                                                        help="The bundled trainer's robustness evaluation (default: the recipe's trainer.eval_robustness).")] = None,
     alignment: Annotated[Optional[str], typer.Option(help="Alignment Δ per arm under a contrastive model: a folder with "
                                                      "contrastive.pt, or 'auto' to pre-train one into OUT/alignment.")] = None,
+    train_split: TrainSplitOpt = None,
+    val_split: ValSplitOpt = None,
+    test_split: TestSplitOpt = None,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     plugin: PluginOpt = None,
@@ -134,7 +155,8 @@ def ablate(
             s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device,
                     gpus=gpus, threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness,
                     alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else warn,
-                    run_timeout=run_timeout, plugins=plugin or [])
+                    run_timeout=run_timeout, plugins=plugin or [], train_split=train_split, val_split=val_split,
+                    test_split=test_split)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     _finish(s, out, json_)
