@@ -44,7 +44,8 @@ from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
 from mmdata.shards.sources import (ON_ERROR, SKIP_REASON, UNREAD, Record, check_split_name, discover, file_stamp,
-                                   label_gap_warning, printable, read_error, read_label_names, read_many, skip_entry)
+                                   label_gap_warning, names_apart, printable, read_error, read_label_names, read_many,
+                                   skip_entry)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import LocalOutput, RemoteOutput, check_local_output, is_shard_name, output
 from mmdata.urls import is_remote, local_path, protocol, redact
@@ -1721,15 +1722,52 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
 
 
 def sorted_unique(records: list[Record]) -> list[Record]:
-    """``records`` sorted by key (as they are planned); two samples with one key are an error."""
+    """``records`` sorted by key (as they are planned); two samples with one key are an error naming what
+    tells them apart (:func:`duplicate_key_error`)."""
     if any(a.key >= b.key for a, b in zip(records, records[1:])):  # discovery returns them sorted
-        records = sorted(records, key=lambda r: r.key)
-        for a, b in zip(records, records[1:]):
-            if a.key == b.key:
-                raise SourceError(f"two samples have key {a.key!r} (sources {a.source_key!r} and {b.source_key!r}: "
-                                  f"a key repeated in the source, or a sample split across two shards, whose "
-                                  f"members each give a sample of that key)")
+        order = sorted(range(len(records)), key=lambda i: records[i].key)  # stable: list places for the error
+        for i, j in zip(order, order[1:]):
+            if records[i].key == records[j].key:
+                raise SourceError(duplicate_key_error(records[i], records[j], (i, j)))
+        records = [records[i] for i in order]
     return records
+
+
+def duplicate_key_error(a: Record, b: Record, places: tuple[int, int]) -> str:
+    """The error for two records of one key (``places``: their 0-based places in the list given).
+
+    Their source keys name them where they differ (with their bytes where they print alike); where they
+    are equal (two augmented copies of one original file: augment output keeps the original's stem
+    there) each record's own origin does: its augment input sample (``aug_source``), else its file,
+    split, label or place in the list.
+
+    Example:
+        >>> a = Record("x_aug0", "x", {"txt": b"1"}, extra={"aug_source": "x"})
+        >>> b = Record("x_aug0", "x", {"txt": b"2"}, extra={"aug_source": "x_aug0"})
+        >>> msg = duplicate_key_error(a, b, (0, 1))
+        >>> msg[:msg.index(": ")]
+        "two samples have key 'x_aug0', both from source 'x', told apart by their augment input samples 'x' and 'x_aug0'"
+    """
+    cause = ("a key repeated in the source, or a sample split across two shards, whose members each give a "
+             "sample of that key")
+    if a.source_key != b.source_key:
+        sa, sb, _ = names_apart(a.source_key, b.source_key)
+        return f"two samples have key {a.key!r} (sources {sa} and {sb}: {cause})"
+
+    files = next(((printable(os.fspath(fa)), printable(os.fspath(fb)))
+                  for fa, fb in ((a.members.get(e), b.members.get(e)) for e in sorted({*a.members, *b.members}))
+                  if isinstance(fa, (str, Path)) and isinstance(fb, (str, Path)) and fa != fb), (None, None))
+    told = [("augment input samples", (a.extra or {}).get("aug_source"), (b.extra or {}).get("aug_source")),
+            ("files", *files), ("splits", a.split, b.split), ("labels", a.label, b.label)]
+    what, x, y = next(((w, x, y) for w, x, y in told if x is not None and y is not None and x != y),
+                      ("", None, None))
+    if what == "augment input samples":
+        cause = ("two samples of augment's input give one output key, as when the input holds a sample beside "
+                 "its augmented copy: <key> and <key>_aug<k>")
+    apart = (f"told apart by their {what} {x!r} and {y!r}" if what else
+             f"records {places[0] + 1} and {places[1] + 1} of the list given (nothing else tells them apart: the "
+             f"same or no files, split and label)")
+    return f"two samples have key {a.key!r}, both from source {printable(a.source_key)!r}, {apart}: {cause}"
 
 
 def job_options(*, maxcount: int, maxsize: int | None = None, split: dict[str, float] | None = None, seed: int = 0,
