@@ -80,6 +80,8 @@ from mmdata.plugins import MAX_PLUGINS, check_spec, load_plugins
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness",
                 "train_split", "val_split", "test_split", "target")
+#: the trainer keys saying which splits play train / val / test (:func:`mmdata.train.config.split_roles`)
+SPLIT_KEYS = ("train_split", "val_split", "test_split")
 TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3}
 #: the embedded dataset's modalities (every avdigits sample has all three)
 EMBEDDED_MODALITIES = ("image", "audio", "text")
@@ -221,14 +223,15 @@ class Ablation:
     imports: tuple[str, ...] = ()
     #: the installed entry points loaded (:func:`mmdata.plugins.load_entry_points`): environment, not config
     entry_points: tuple[str, ...] = ()
-    #: the trainer keys set by the caller (``run(test_split=...)``, ``mmdata ablate --test-split``) over the
-    #: recipe's: their messages name the option, as ``mmdata train``'s do (:meth:`key_name`)
-    overrides: tuple[str, ...] = ()
+    #: trainer keys messages name as ``mmdata train``'s options (:meth:`key_name`): those the caller set
+    #: over the recipe's (``run(test_split=...)``, ``mmdata ablate --test-split``) and, when it set any,
+    #: the split keys the recipe leaves unset (the user works with the options: they are the way to fix it)
+    option_keys: tuple[str, ...] = ()
 
     def key_name(self, key: str) -> str:
-        """Where a trainer key's value came from, for messages: ``trainer.val_split`` (the recipe) or
-        ``val_split (--val-split)`` (an override, named as :func:`mmdata.train.config.option_name` names it)."""
-        return _key_namer(self.overrides)(key)
+        """How messages name a trainer key: ``trainer.val_split`` (the recipe's) or ``val_split (--val-split)``
+        (an option, as :func:`mmdata.train.config.option_name` names it; see :attr:`option_keys`)."""
+        return _key_namer(self.option_keys)(key)
 
     @property
     def baseline(self) -> Arm:
@@ -604,8 +607,11 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     trainer = dict(data.get("trainer") or {})
     given = {k: v for k, v in (("train_split", train_split), ("val_split", val_split), ("test_split", test_split))
              if v is not None}
+    # --val-split 3 --test-split 3 says "val_split (--val-split) / test_split (--test-split) / train_split
+    # (--train-split): ..." as mmdata train does, not trainer.train_split, which the recipe does not set
+    option_keys = (*given, *(k for k in SPLIT_KEYS if k not in given and k not in trainer)) if given else ()
     trainer.update(given)  # the caller's splits win over the recipe's (k-fold: one recipe, a fold per call)
-    for k in ("train_split", "val_split", "test_split"):  # split names: YAML reads an unquoted fold 4 as an int
+    for k in SPLIT_KEYS:  # split names: YAML reads an unquoted fold 4 as an int
         if k in trainer:
             v = trainer[k]
             trainer[k] = [_split_name(x) for x in v] if isinstance(v, (list, tuple)) else _split_name(v)
@@ -651,7 +657,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
             from mmdata.train.config import check_options
 
             try:
-                check_options(name=_key_namer(tuple(given)), **trainer)
+                check_options(name=_key_namer(option_keys), **trainer)
             except MMDataError as exc:
                 raise RecipeError(str(exc)) from None
     n_seeds = seeds if seeds is not None else data.get("seeds", 10)
@@ -683,7 +689,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
               "delta": None if delta is None else float(delta), "alpha": float(alpha), "source": data,
               "alignment": _alignment(_alignment_override(data.get("alignment"), alignment)), "data_modalities": has,
               "imports": tuple(dict.fromkeys([*imports, *extra])), "entry_points": tuple(entry_points),
-              "overrides": tuple(given)}
+              "option_keys": option_keys}
     used = tuple(trainer["modalities"]) if bundled and isinstance(trainer.get("modalities"), (list, tuple)) else None
     arms, note = (_resolved_arms(data["arms"], base), None) if resolved else _design_arms(data, base, used)
     names = [a.name for a in arms]
@@ -697,12 +703,12 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     return ab
 
 
-def _key_namer(overrides: Sequence[str]) -> Callable[[str], str]:
-    """How messages name a trainer key: ``trainer.<key>``, or for one in ``overrides`` (set by the caller,
-    not the recipe) the option's name as ``mmdata train`` gives it (``test_split (--test-split)``)."""
+def _key_namer(option_keys: Sequence[str]) -> Callable[[str], str]:
+    """How messages name a trainer key: ``trainer.<key>``, or for one in ``option_keys`` the option's name
+    as ``mmdata train`` gives it (``test_split (--test-split)``; :attr:`Ablation.option_keys`)."""
     from mmdata.train.config import option_name
 
-    return lambda key: option_name(key) if key in overrides else f"trainer.{key}"
+    return lambda key: option_name(key) if key in option_keys else f"trainer.{key}"
 
 
 def _split_name(value: Any) -> Any:
