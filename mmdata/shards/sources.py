@@ -2496,7 +2496,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             fieldname = field_of(ext)
             first = field_cols.setdefault(fieldname, col)
             if first != col:
-                bad(cell.shown, col, _second_file(fieldname, ext, col, first, templates))
+                keys = None if not _blank(key_val) or cell.key in (None, source_key) else (source_key, cell.key)
+                bad(cell.shown, col, _second_file(fieldname, ext, col, first, templates, keys))
                 continue
             members[ext] = cell.member  # type: ignore[assignment]
         text = row.get("text")
@@ -2623,14 +2624,29 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                       hint=hint)
 
 
-def _second_file(fieldname: str, ext: str, col: str, first: str, templates: Mapping[str, PathTemplate]) -> str:
+def _second_file(fieldname: str, ext: str, col: str, first: str, templates: Mapping[str, PathTemplate],
+                 keys: tuple[str, str] | None = None) -> str:
     """Why a sample's second file of one field is left out, naming where each comes from: a manifest
-    column or a ``--path`` option (``col`` gives the second file, ``first`` the one kept)."""
+    column or a ``--path`` option (``col`` gives the second file, ``first`` the one kept), and how to keep
+    it. ``keys``: where the manifest has no key column, the sample's key and the one the second file's
+    name would give it."""
     gives = templates[first].option if first in templates else f"column {first!r}"
     said = f"a second {fieldname} file for the sample ({gives} gives one); a sample holds one file per modality"
     if col not in templates:
-        return (f"{said} — to keep this column as a field of its own (a mask, a depth map): --column "
-                f"{_field_hint(col)}={col}")
+        if fieldname in ("image", "text") or ext == "json":  # what a named field may hold
+            return (f"{said} — to keep this column as a field of its own (a mask, a depth map): --column "
+                    f"{shlex.quote(f'{_field_hint(col)}={col}')}")
+        # a second audio (or .mp4, .cls) file has no place in the sample: it can make a dataset of its own,
+        # whose samples have the same keys (the key column or file names are the same) and, by
+        # --split-from, the same splits; without the first column the second gives the field
+        drop = f"without {templates[first].option}" if first in templates else f"with --meta {shlex.quote(first)}"
+        if keys is not None:  # the keys come from the first file's name: the other dataset's from the second's
+            drop += (f", after adding a column 'key' that names each row's sample (without one the keys come from "
+                     f"the file names: {printable(keys[1])!r} there for {printable(keys[0])!r} here)")
+        return (f"{said}, and a named field cannot hold .{ext} files (it holds an image, text, JSON or a .npy "
+                f"array) — to keep column {col!r}, shard it as a dataset of its own under the same keys: the same "
+                f"command into another folder, {drop}; --split-from OUT (this dataset's folder) gives its samples "
+                f"the same splits")
     tpl = templates[col]
     if fieldname != col:  # --path image=... naming .wav files: the template, not the field, is likely wrong
         said += f"; {tpl.option} names .{ext} files ({fieldname}), not {col} files: check its template"
