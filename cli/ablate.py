@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, console, load_pandas_for_arrow, note,
-                               plural, print_json, terminated_as_exit, warn)
+                               plural, print_json, split_option, terminated_as_exit, warn)
 
 
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
@@ -73,16 +73,8 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
 
 
 def _split_option(key: str) -> Any:
-    """``mmdata train``'s ``--train-split`` / ``--val-split`` / ``--test-split`` (``key``): its help, read
-    from that command so the two cannot drift, saying the value overrides the recipe's ``trainer.<key>``.
-    The value goes to the library as train's does (split_roles parses and checks it, with its messages)."""
-    from typing import get_type_hints
-
-    from mmdata.cli.train import train
-
-    info = get_type_hints(train, include_extras=True)[key].__metadata__[0]
-    return Annotated[Optional[str], typer.Option(help=f"{info.help} Overrides the recipe's trainer.{key} (the default "
-                                                      "applies when it sets none).")]
+    """mmdata train's option ``key`` (the same help and parsing), overriding the recipe's ``trainer.<key>``."""
+    return split_option(key, f"Overrides the recipe's trainer.{key} (the default applies when it sets none).")
 
 
 TrainSplitOpt = _split_option("train_split")

@@ -126,6 +126,20 @@ DataUrl = Annotated[str, typer.Argument(help="A dataset folder written by `mmdat
 OutDir = Annotated[Path, typer.Argument(help="Output folder (created).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables (an error too: "
                                                        "{\"ok\": false, \"error\": ..., \"exit_code\": N}).")]
+#: the help of the options naming the splits that play train / val / test (mmdata train, mmdata ablate)
+SPLIT_HELP = {
+    "train_split": "Splits read as the training split, A,B,C. Default: train; with --val-split / --test-split, every "
+                   "other split of the dataset (k-fold: --val-split 4 --test-split 5 trains on folds 1,2,3).",
+    "val_split": "The split used for validation (best epoch). Default: val.",
+    "test_split": "The split scored as test. Default: test.",
+}
+
+
+def split_option(key: str, extra: str = "") -> Any:
+    """The ``--train-split`` / ``--val-split`` / ``--test-split`` option (``key``), its help plus ``extra``."""
+    return Annotated[Optional[str], typer.Option(help=f"{SPLIT_HELP[key]} {extra}".strip())]
+
+
 Seed = Annotated[int, typer.Option("--seed", help="Seed: same input + seed -> same bytes / params / metrics.")]
 Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel worker processes.")]
 # "\[": rich markup escape, shown as "[" in rich help; cli/main.py removes the backslash for plain help

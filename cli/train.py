@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, Seed, console, load_pandas_for_arrow, plugins, plural, print_json,
-                               stopped_as_exit, table, warn)
+                               split_option, stopped_as_exit, table, warn)
 
 Derived = "Default: derived from index.parquet (printed at start)."
 
@@ -91,11 +91,9 @@ def train(
     probe: Annotated[bool, typer.Option("--probe", help="Linear probe: freeze the encoders, train one linear layer.")] = False,
     label_fraction: Annotated[float, typer.Option(callback=_fraction, help="Fraction of training labels used (stratified, per "
                               "seed). [0.0<x<=1.0]")] = 1.0,
-    train_split: Annotated[Optional[str], typer.Option(help="Splits read as the training split, A,B,C. Default: train; "
-                           "with --val-split / --test-split, every other split of the dataset (k-fold: --val-split 4 "
-                           "--test-split 5 trains on folds 1,2,3).")] = None,
-    val_split: Annotated[Optional[str], typer.Option(help="The split used for validation (best epoch). Default: val.")] = None,
-    test_split: Annotated[Optional[str], typer.Option(help="The split scored as test. Default: test.")] = None,
+    train_split: split_option("train_split") = None,  # type: ignore[valid-type]
+    val_split: split_option("val_split") = None,  # type: ignore[valid-type]
+    test_split: split_option("test_split") = None,  # type: ignore[valid-type]
     on_error: Annotated[str, typer.Option("--on-error", help="A sample that does not decode (a float WAV holding NaN): raise "
                         "(stop, naming it) or skip (leave it out of training and the scores, counted in metrics.json "
                         "skipped).")] = "raise",
