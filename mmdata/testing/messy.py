@@ -378,3 +378,21 @@ def shard_target_dataset(root: str | Path, n: int = 80, manifest: str = "manifes
     mmdata.shard(m.root / manifest, root / "ds", meta=list(meta), split={"train": 0.6, "val": 0.2, "test": 0.2},
                  progress=False)
     return root / "ds"
+
+
+def shard_folds(root: str | Path, n: int = 40, sizes: tuple[tuple[int, int], ...] = ((24, 32), (40, 30)),
+                seconds: tuple[float, float] = (0.3, 0.6)) -> Path:
+    """Shard a messy folder of ``n`` samples into four folds as splits (``1`` .. ``4``, stratified by
+    class): the dataset of k-fold tests (``--val-split 3 --test-split 4``). Returns ``root/ds``.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> sorted(mmdata.open_dataset(shard_folds(tempfile.mkdtemp(), n=16), split="4", decode=False).card["splits"])
+        ['1', '2', '3', '4']
+    """
+    import mmdata
+
+    root = Path(root)
+    make_messy_folder(root / "raw", n=n, sizes=sizes, seconds=seconds)
+    mmdata.shard(root / "raw", root / "ds", split="1=0.25,2=0.25,3=0.25,4=0.25", progress=False)
+    return root / "ds"

@@ -23,7 +23,7 @@ import mmdata
 from mmdata.ablate import run
 from mmdata.cli.main import app
 from mmdata.errors import MMDataError
-from mmdata.testing import make_messy_folder
+from mmdata.testing import shard_folds
 from mmdata.train.alignment import alignment_columns, reference_model
 
 SYN = "mmdata.ablate.testing:synthetic_train"
@@ -34,10 +34,7 @@ FOLDS = {"val_split": "3", "test_split": "4"}
 @pytest.fixture(scope="module")
 def folds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 messy samples sharded into folds 1-4 as splits (as tests/train/test_audio_event_qa.py shards them)."""
-    root = tmp_path_factory.mktemp("align_folds")
-    make_messy_folder(root / "raw", n=40, sizes=((24, 32), (40, 30)), seconds=(0.3, 0.6))
-    mmdata.shard(root / "raw", root / "ds", split="1=0.25,2=0.25,3=0.25,4=0.25", progress=False)
-    return root / "ds"
+    return shard_folds(tmp_path_factory.mktemp("align_folds"))
 
 
 def _recipe(tmp_path: Path, data: Path, trainer: dict, alignment: dict | None = None) -> Path:

@@ -25,7 +25,7 @@ import mmdata
 from mmdata.ablate import load_ablation, run
 from mmdata.cli.main import app
 from mmdata.errors import MMDataError
-from mmdata.testing import make_messy_folder
+from mmdata.testing import shard_folds
 from mmdata.train.config import IndexStats
 from mmdata.train.evaluate import decode_correct
 
@@ -37,10 +37,7 @@ TRAINER = {"epochs": 1, "batch_size": 16, "eval_robustness": False}
 @pytest.fixture(scope="module")
 def folds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 messy samples sharded into folds 1-4 as splits (as tests/ablate/test_alignment_folds.py)."""
-    root = tmp_path_factory.mktemp("split_folds")
-    make_messy_folder(root / "raw", n=40, sizes=((24, 32), (40, 30)), seconds=(0.3, 0.6))
-    mmdata.shard(root / "raw", root / "ds", split="1=0.25,2=0.25,3=0.25,4=0.25", progress=False)
-    return root / "ds"
+    return shard_folds(tmp_path_factory.mktemp("split_folds"))
 
 
 def _recipe(data: Path, **trainer: Any) -> dict[str, Any]:

@@ -261,13 +261,11 @@ def test_folds_with_a_label_fraction_and_pretraining(tmp_path: Path) -> None:
     """Known limit: --label-fraction and --pretrain were refused with --val-split / --test-split (they read
     a split named train). Now the labelled subset is drawn over the training folds, pre-training reads
     them, and retrieval is measured on the test fold."""
-    from mmdata.testing import make_messy_folder
+    from mmdata.testing import shard_folds
     from mmdata.train import train
     from mmdata.train.contrastive import kept_keys, labelled_balance
 
-    make_messy_folder(tmp_path / "raw", n=40, sizes=((24, 32), (40, 30)), seconds=(0.3, 0.6))
-    mmdata.shard(tmp_path / "raw", tmp_path / "ds", split="1=0.25,2=0.25,3=0.25,4=0.25", progress=False)
-    ds, fast = tmp_path / "ds", {"epochs": 1, "threads": 1, "eval_robustness": False, "seed": 3}
+    ds, fast = shard_folds(tmp_path), {"epochs": 1, "threads": 1, "eval_robustness": False, "seed": 3}
     m = train(ds, val_split="3", test_split="4", label_fraction=0.5, **fast)
     kept = kept_keys(ds, labelled_balance(None, 0.5), 3, ["1", "2"])
     train_keys = {s.key for f in ("1", "2") for s in mmdata.open_dataset(ds, split=f)}

@@ -18,7 +18,7 @@ import pytest
 
 import mmdata
 from mmdata.augment.loader import PaddingWarning
-from mmdata.testing import make_messy_folder
+from mmdata.testing import make_messy_folder, shard_folds
 from mmdata.train import train
 from mmdata.train.padding import reading, said_once
 
@@ -37,10 +37,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def folds(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("padding_folds")
-    make_messy_folder(root / "raw", n=40, sizes=((24, 32),), seconds=(0.2, 1.5))
-    mmdata.shard(root / "raw", root / "ds", split="1=0.25,2=0.25,3=0.25,4=0.25", progress=False)
-    return root / "ds"
+    return shard_folds(tmp_path_factory.mktemp("padding_folds"), sizes=((24, 32),), seconds=(0.2, 1.5))
 
 
 def _padding(caught: list[warnings.WarningMessage]) -> list[str]:
