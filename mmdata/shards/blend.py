@@ -320,18 +320,15 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         for name, ds in self.datasets.items():
             ds.skipped, ds.errors, ds._quiet = {}, [], False
             ds.board = _SharedBoard(self, name)
-        if self.board is not None:
-            info = get_worker_info()
-            self.board.post(info.id if info is not None else 0, {})
         rid, n = reader_id(dist_rank_world() or self._dist, self.rotation)
         skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
         resumed = self._resumed_counts(rid, skip)
         self._records = {_RESUMED: resumed}
         if resumed:  # the saved run counted what the resume passes over (its datasets' counts start at 0)
             self._counts[_RESUMED] = resumed
-            if self.board is not None:
-                info = get_worker_info()
-                self.board.post(info.id if info is not None else 0, self.skipped)
+        if self.board is not None:  # this iteration's counts in this worker's slot (none of an earlier epoch's)
+            info = get_worker_info()
+            self.board.post(info.id if info is not None else 0, self.skipped)
         self._readers = n
         self._positions = {rid: skip} if skip else {}
         plan = self._plan(n, epoch, exact=False)

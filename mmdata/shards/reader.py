@@ -1813,9 +1813,6 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self.skipped = {}
         self.errors = []
         self._quiet = False
-        if self.board is not None:  # no stale counts of an earlier epoch in this worker's slot
-            info = get_worker_info()
-            self.board.post(info.id if info is not None else 0, {})
         dist = dist_rank_world() or self._dist
         rid, n = reader_id(dist, self.rotation) if self.partition else (0, 1)
         # positions count every sample the reader consumed, skipped ones included, so a resume
@@ -1823,7 +1820,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
         self.skipped = self._resumed_counts(rid, skip)  # the saved run counted what the resume passes over
         self._record = None
-        if self.skipped and self.board is not None:
+        if self.board is not None:  # this iteration's counts in this worker's slot (none of an earlier epoch's)
             info = get_worker_info()
             self.board.post(info.id if info is not None else 0, self.skipped)
         yield from self.iter_share(rid, n, epoch, skip)
