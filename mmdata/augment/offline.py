@@ -354,12 +354,22 @@ def input_source_keys(src: str | Path, storage_options: dict[str, Any] | None = 
         >>> sorted(input_source_keys(t + "/ds").values())[:2]
         ['bird/000', 'cat/000']
     """
+    return _source_keys(_index_columns(src, storage_options, ["key", "split"]), splits)
+
+
+def _index_columns(src: str | Path, storage_options: dict[str, Any] | None, columns: list[str]) -> dict[str, list[Any]]:
+    """``columns`` of a dataset folder's ``index.parquet`` and, where the index has it, ``source_key``: one read."""
     from mmdata.shards.index import load_index
 
     try:
-        t = load_index(src, columns=["key", "split", "source_key"], storage_options=storage_options).to_pydict()
+        return load_index(src, columns=[*columns, "source_key"], storage_options=storage_options).to_pydict()
     except ShardError:
-        load_index(src, columns=["key"], storage_options=storage_options)  # a damaged index: its own error
+        return load_index(src, columns=columns, storage_options=storage_options).to_pydict()  # a damaged index: its error
+
+
+def _source_keys(t: dict[str, list[Any]], splits: list[str] | None) -> dict[str, str]:
+    """:func:`input_source_keys` from the index columns ``key``, ``split`` and (if there) ``source_key``."""
+    if "source_key" not in t:
         return {}
     wanted = None if splits is None else set(splits)
     return {k: sk for k, sp, sk in zip(t["key"], t["split"], t["source_key"])
@@ -474,11 +484,10 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                               storage_options=storage_options) | {"copies": copies, **summary}
         return _with_growth(rep, src, out, folder)
     records: list[Record] = []
-    originals = input_source_keys(src, storage_options, chosen) if folder else {}
+    originals: dict[str, str] = {}
     if folder:  # from the index, before anything is read or augmented
-        from mmdata.shards.index import load_index
-
-        t = load_index(src, columns=["key", "split"], storage_options=storage_options).to_pydict()
+        t = _index_columns(src, storage_options, ["key", "split"])
+        originals = _source_keys(t, chosen)
         _check_unique_keys(((o, k, sp) for k, sp in zip(t["key"], t["split"]) if sp in chosen
                            for o in _planned_keys(k, sp in augmented, copies, keep_original, pass_no)),
                           src, keep_original)
@@ -642,8 +651,8 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
         for split in splits:  # an unknown split: the reader's error, as locally (the card suffices)
             if split not in card.get("splits", {}):
                 raise ShardError(f"{src}: no split {split!r}; it has {sorted(card.get('splits', {}))}")
-        table = idx.load_index(src, columns=["key", "split", "shard"], storage_options=storage_options)
-        rows = list(zip(*(table[c].to_pylist() for c in ("key", "split", "shard"))))
+        table = _index_columns(src, storage_options, ["key", "split", "shard"])
+        rows = list(zip(*(table[c] for c in ("key", "split", "shard"))))
         listed = {split: [idx.check_shard_name(src, sh) for sh in card["splits"][split]["shards"]] for split in splits}
         for sh in (sh for names in listed.values() for sh in names) if not is_remote(src) else ():
             # refused here as the local reader refuses them: the tasks would open them blindly
@@ -653,7 +662,7 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
         # the tasks' working directory is not ours
         root: str | None = str(src).rstrip("/") if is_remote(src) else str(Path(src).resolve())
         source = card.get("fingerprint")
-        originals = input_source_keys(src, storage_options, splits)
+        originals = _source_keys(table, splits)
     else:
         rows, listed, source = _bare_rows(src, splits, storage_options)
         root = None  # bare shards: each task opens its source shards by their full paths / URLs
