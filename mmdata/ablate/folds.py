@@ -1,0 +1,691 @@
+"""One report across the folds of a k-fold cross-validated ablation: ``mmdata ablate-folds DIR... --out DIR``.
+
+A researcher runs one ablation per fold (``mmdata ablate ab.yaml --out runs/fold$k --test-split $k``);
+each folder has its own verdicts, on its own test fold. :func:`gather` reads the folders (their
+``config.resolved.yaml`` and ``runs.parquet``, through the runner's safe readers: they are untrusted
+input), checks that they are the same ablation on different test folds, and pools them.
+
+**Units.** A unit is a (fold, seed): the paired difference ``d = arm - baseline`` of one seed in one
+fold (paired within that fold only). A fold contributes to an arm when it has at least 2 paired seeds.
+
+**Estimate.** The mean over the K contributing folds of the per-fold mean differences,
+``theta = (1/K) sum_k mean_k``: every fold weighs the same, whatever its seed count, so a fold with
+more seeds (or fewer failures) does not dominate, and the estimand is the effect averaged over the
+folds, as a cross-validated score is. Its standard error is stratified:
+``se = sqrt(sum_k s_k^2 / n_k) / K``.
+
+**Test.** Under "no effect" each unit's difference is symmetric about 0, independently, so flipping
+the sign of any subset of units gives an equally likely data set. The statistic is
+``|sum_k (1/n_k) sum_s d_ks|`` (= ``K |theta|``), the reference set all ``2^N`` sign patterns of the
+``N`` units up to 14, else the observed pattern plus 16,383 random ones (``p = (b + 1) / (N + 1)``):
+:func:`mmdata.ablate.stats.sign_flip_p` on the weighted units. Holm's step-down across the arms at the
+folders' ``alpha`` (:func:`mmdata.ablate.stats.holm_levels`); each arm's interval is the set of shifts
+``mu`` the same test does not reject at the arm's Holm level, so it excludes 0 exactly when the arm is
+declared to help or hurt; the verdict rule is the per-folder one (:func:`mmdata.ablate.stats.decide`).
+
+**delta.** The recipe's ``delta:``; by default the baseline's seed-to-seed sd pooled over the folds
+(the root mean of each fold's variance over its first look's seeds).
+
+**Adaptive folders.** A group-sequential fold stops arms at data-dependent seed counts, and the units
+beyond its first look exist *because* of the results: pooling them would break the sign-flip symmetry.
+Every arm of an adaptive design runs the first look's seeds whatever the data, so an adaptive fold is
+analysed on those seeds only (``n_1``, 10 of 20 by default); the later ones are left out, said in a
+warning. That keeps the pooled test exact, at the cost of the later seeds (a fixed design uses all).
+
+Example:
+    >>> d = {"a": {"1": {0: 1.0, 1: 2.0, 2: 1.5}, "2": {0: 0.5, 1: 1.0}}}
+    >>> r = pool(d, delta=1.0)["a"]
+    >>> r["mean_diff"], r["units"], r["folds_used"]
+    (1.125, 5, ['1', '2'])
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmdata.ablate.stats import ALPHA, MIN_SEEDS, decide, holm, holm_levels, paired_sd, sign_patterns
+from mmdata.errors import MMDataError
+
+SCHEMA = "mmdata.ablate.folds/1"
+SPLIT_KEYS = ("train_split", "val_split", "test_split")
+#: what --out may hold: the files a previous gather wrote
+OUT_FILES = ("report.md", "summary.json", "forest.png")
+#: the resolved config's keys that must be equal across the folds (seeds and adaptive may differ: the estimate
+#: weighs folds equally, and an adaptive fold is read on its first look)
+SAME_KEYS = ("dataset", "trainer", "metric", "alpha", "delta", "alignment", "imports", "arms")
+
+
+# ---------------------------------------------------------------------------------------------
+# the pooled statistics (pure: the benchmark's simulation calls these)
+
+
+class _Units:
+    """One arm's units across folds: the weighted sign-flip test of ``mean over folds == mu`` for any ``mu``.
+
+    ``|E (w * (d - mu))| = |E (w d) - mu E w|``: the two products are taken once, each shift costs one pass."""
+
+    def __init__(self, folds: Mapping[str, Sequence[float]]) -> None:
+        self.d = np.concatenate([np.asarray(v, float) for v in folds.values()])
+        self.w = np.concatenate([np.full(len(v), 1.0 / len(v)) for v in folds.values()])
+        E = sign_patterns(len(self.d))
+        self.ewd = E @ (self.w * self.d)
+        self.ew = E @ self.w
+
+    def p(self, mu: float = 0.0) -> float:
+        """Two-sided sign-flip p-value of ``mean over folds == mu`` (as :func:`sign_flip_p` on ``w (d - mu)``)."""
+        stats = np.abs(self.ewd - mu * self.ew)
+        obs = float(stats[0])  # row 0 is the observed pattern
+        return float(np.count_nonzero(stats >= obs - 1e-9 * max(1.0, obs))) / len(stats)
+
+    def interval(self, level: float, centre: float, anchors: Sequence[float]) -> tuple[float, float]:
+        """Shifts not rejected at ``level`` (bisection outwards from ``centre``; ``±inf`` when none is); an
+        anchor (0, ±delta) not rejected lies inside, so the interval agrees with the decisions taken there."""
+        span = float(self.d.max() - self.d.min()) + abs(centre) + 1.0
+
+        def rejects(mu: float) -> bool:
+            return self.p(mu) <= level
+
+        def bound(direction: float) -> float:
+            far = centre + direction * span
+            if not rejects(far):
+                far = centre + direction * span * 100
+                if not rejects(far):
+                    return direction * math.inf
+            near = centre
+            for _ in range(60):
+                mid = 0.5 * (near + far)
+                if rejects(mid):
+                    far = mid
+                else:
+                    near = mid
+                if abs(far - near) <= 1e-6 * max(1.0, span):
+                    break
+            return near
+
+        lo, hi = bound(-1.0), bound(1.0)
+        for c in anchors:
+            if math.isfinite(c) and not rejects(c):
+                lo, hi = min(lo, c), max(hi, c)
+        return lo, hi
+
+
+def pool(diffs: Mapping[str, Mapping[str, Mapping[int, float]]], *, alpha: float = ALPHA, delta: float = 1.0,
+         higher_is_better: bool = True, pending_arms: Sequence[str] = (), failed_arms: Sequence[str] = (),
+         intervals: bool = True) -> dict[str, dict[str, Any]]:
+    """Decide every arm from its paired differences in every fold (confirmatory analysis of one metric).
+
+    Args:
+        diffs: arm -> fold -> {seed: arm - baseline} in reporting units (failed runs left out). A fold with
+            fewer than 2 seeds for an arm is left out of that arm (listed in ``folds_left_out``).
+        alpha: family-wise error rate across the arms (Holm).
+        delta: smallest effect of interest (``equivalent`` / ``negligible``).
+        higher_is_better: the metric's direction.
+        pending_arms: arms a fold has not finished (an interrupted ablation): no verdict but ``pending``
+            unless rejected already.
+        failed_arms: arms out of the Holm family (every fold failed them): decision ``failed``.
+        intervals: compute the intervals (off in large simulations: the decision does not need them).
+
+    Returns:
+        arm -> ``{units, folds_used, folds_left_out, mean_diff, se, per_fold, p_value, p_holm, rejected,
+        holm_divisor, level, ci, ci_level, decision, sign_disagreement}``.
+    """
+    names = list(diffs)
+    per: dict[str, dict[str, Any]] = {}
+    units: dict[str, _Units] = {}
+    for a in names:
+        used = {f: [float(v) for _, v in sorted(d.items())] for f, d in diffs[a].items() if len(d) >= MIN_SEEDS}
+        if any(math.isnan(v) for vs in used.values() for v in vs):
+            raise ValueError(f"arm {a!r}: NaN difference (a failed run must be left out)")
+        folds = []
+        for f, vs in diffs[a].items():
+            x = np.array([float(v) for _, v in sorted(vs.items())])
+            folds.append({"fold": f, "n_seeds": len(x), "mean_diff": float(x.mean()) if len(x) else math.nan,
+                          "sd_diff": paired_sd(x), "used": f in used})
+        means = [float(np.mean(v)) for v in used.values()]
+        e: dict[str, Any] = {"units": sum(len(v) for v in used.values()), "folds_used": list(used),
+                             "folds_left_out": [f for f in diffs[a] if f not in used], "per_fold": folds}
+        if used:
+            k = len(used)
+            est = float(np.mean(means))
+            if abs(est) <= 1e-12 * max(abs(m) for m in means):
+                est = 0.0  # folds that cancel average to 0, not to 1e-16
+            var = sum(paired_sd(np.array(v)) ** 2 / len(v) for v in used.values())
+            units[a] = _Units(used)
+            e.update(mean_diff=est, se=math.sqrt(var) / k if math.isfinite(var) else math.nan, p_value=units[a].p(0.0))
+            nonzero = [m for m in means if m != 0]
+            e["sign_disagreement"] = bool(nonzero) and min(nonzero) < 0 < max(nonzero)
+        else:
+            e.update(mean_diff=math.nan, se=math.nan, p_value=math.nan, sign_disagreement=False)
+        per[a] = e
+    family = [a for a in names if a not in failed_arms and a in units]
+    m = len(family)
+    crossed = np.zeros((m, m), dtype=bool)
+    for i, a in enumerate(family):
+        crossed[i] = [per[a]["p_value"] <= alpha / s for s in range(1, m + 1)]
+    rejected, divisor = holm_levels(crossed) if m else (np.zeros(0, bool), np.zeros(0, np.int64))
+    adjusted = dict(zip(family, holm([per[a]["p_value"] for a in family]))) if m else {}
+    for a in names:
+        e = per[a]
+        i = family.index(a) if a in family else None
+        s = int(divisor[i]) if i is not None else max(m, 1)
+        e["rejected"] = bool(rejected[i]) if i is not None else False
+        e["holm_divisor"] = s
+        e["level"] = alpha / s
+        e["ci_level"] = 1 - alpha / s
+        e["p_holm"] = adjusted.get(a, math.nan)
+        if intervals and a in units:
+            anchors = (0.0, -delta, delta) if math.isfinite(delta) else (0.0,)
+            e["ci"] = list(units[a].interval(alpha / s, e["mean_diff"], anchors))
+        else:
+            e["ci"] = [-math.inf, math.inf]
+        if a in failed_arms:
+            e["decision"] = "failed"
+        elif a not in units:
+            e["decision"] = "pending"
+        else:
+            e["decision"] = decide(e["rejected"], tuple(e["ci"]) if intervals else (-math.inf, math.inf), e["mean_diff"],
+                                   delta, e["units"], higher_is_better=higher_is_better, pending=a in pending_arms)
+    return per
+
+
+def exploratory(diffs: Mapping[str, Mapping[int, float]]) -> dict[str, Any] | None:
+    """A secondary metric's pooled Δ for one arm (fold -> {seed: Δ}): the same estimate, an unadjusted 95%
+    t interval on the stratified standard error (df = sum of n_k - 1) and the unadjusted sign-flip p."""
+    from scipy.special import stdtrit
+
+    used = {f: [float(v) for _, v in sorted(d.items())] for f, d in diffs.items() if len(d) >= MIN_SEEDS}
+    if not used:
+        return None
+    k = len(used)
+    means = [float(np.mean(v)) for v in used.values()]
+    est = float(np.mean(means))
+    if abs(est) <= 1e-12 * max(max(abs(m) for m in means), 1.0):
+        est = 0.0
+    se = math.sqrt(sum(paired_sd(np.array(v)) ** 2 / len(v) for v in used.values())) / k
+    df = sum(len(v) - 1 for v in used.values())
+    h = float(stdtrit(df, 0.975)) * se
+    return {"units": sum(len(v) for v in used.values()), "folds_used": list(used), "mean_diff": est, "se": se,
+            "ci95_t_unadjusted": [est - h, est + h], "p_value_unadjusted": _Units(used).p(0.0)}
+
+
+# ---------------------------------------------------------------------------------------------
+# reading the folders
+
+
+@dataclass
+class Fold:
+    """One ablation folder, read and checked: its resolved config, runs of its current configuration,
+    and per configuration the primary metric on the seeds the pooled analysis may use."""
+
+    folder: str
+    config: dict[str, Any]
+    label: str
+    rows: list[dict[str, Any]]
+    fingerprint: str
+    adaptive: bool
+    seeds: int
+    cap: int
+    complete: bool
+    stale: int
+    arm_status: dict[str, str] = field(default_factory=dict)
+
+
+def _problem(folder: str, what: str) -> MMDataError:
+    return MMDataError(f"{folder}: {what}")
+
+
+def _config(path: Path, folder: str) -> dict[str, Any]:
+    from mmdata import safe_yaml
+
+    p = path / "config.resolved.yaml"
+    try:
+        cfg = safe_yaml.parse(safe_yaml.decode(safe_yaml.read_bytes(p, "config"), str(p)), str(p), quote=False)
+    except MMDataError as exc:
+        raise _problem(folder, f"config.resolved.yaml is not readable ({exc})") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("arms"), list) or not cfg["arms"]:
+        raise _problem(folder, "config.resolved.yaml has no arms: list; not the resolved config of an `mmdata ablate`")
+    for i, a in enumerate(cfg["arms"]):
+        if not isinstance(a, dict) or not isinstance(a.get("name"), str) or not a["name"]:
+            raise _problem(folder, f"config.resolved.yaml: arms[{i}] has no name")
+        if not isinstance(a.get("recipe"), (dict, type(None))) or not isinstance(a.get("label_noise", 0.0), (int, float)):
+            raise _problem(folder, f"config.resolved.yaml: arms[{i}] ({a['name']}): recipe or label_noise is not valid")
+    if not isinstance(cfg.get("trainer") or {}, dict) or not isinstance(cfg.get("dataset") or {}, dict):
+        raise _problem(folder, "config.resolved.yaml: trainer: and dataset: must be mappings")
+    return cfg
+
+
+def _env(path: Path) -> dict[str, Any]:
+    p = path / "env.json"
+    try:
+        if p.is_file() and p.stat().st_size < 1_000_000:
+            env = json.loads(p.read_text(encoding="utf-8"))
+            return env if isinstance(env, dict) else {}
+    except (OSError, ValueError):
+        pass
+    return {}
+
+
+def _metric(cfg: dict[str, Any], folder: str) -> tuple[str, float, str, bool]:
+    """(column, scale, label, higher is better) of the folder's primary metric."""
+    m = cfg.get("metric") or {}
+    name, scale, hib = m.get("name"), m.get("scale", 1.0), m.get("higher_is_better")
+    if (not isinstance(name, str) or not name.startswith("test.") or isinstance(scale, bool)
+            or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0 or not isinstance(hib, bool)):
+        raise _problem(folder, "config.resolved.yaml: metric: expected {name: test.<metric>, higher_is_better, scale > 0}")
+    return "test_" + name[len("test."):], float(scale), str(m.get("label") or name), hib
+
+
+def read_fold(folder: str | Path) -> Fold:
+    """Read one ``mmdata ablate`` folder for :func:`gather`; a folder that is not one is an error naming it.
+
+    Example:
+        >>> read_fold("/nonexistent")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: /nonexistent: not found
+    """
+    from mmdata.ablate.design import Ablation, Arm
+    from mmdata.ablate.report import _values
+    from mmdata.ablate.runner import _previous_design, load_runs
+    from mmdata.ablate.schedule import next_runs
+
+    shown = str(folder).rstrip("/") or str(folder)
+    path = Path(folder)
+    if not path.exists():
+        raise _problem(shown, "not found")
+    if not path.is_dir():
+        raise _problem(shown, "not a folder (give the --out folders of `mmdata ablate`, one per fold)")
+    missing = [m for m in ("config.resolved.yaml", "runs.parquet") if not (path / m).is_file()]
+    if missing:
+        raise _problem(shown, f"not an mmdata ablation folder (no {' or '.join(missing)}); give the --out folders of "
+                              "`mmdata ablate`, one per fold")
+    cfg = _config(path, shown)
+    column, scale, _, _ = _metric(cfg, shown)
+    alpha = cfg.get("alpha", ALPHA)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
+        raise _problem(shown, f"config.resolved.yaml: alpha {alpha!r} is not in (0, 0.5)")
+    design = _previous_design(cfg, float(alpha))
+    if design is None:
+        raise _problem(shown, "config.resolved.yaml: seeds / adaptive do not describe a design")
+    trainer = dict(cfg.get("trainer") or {})
+    entry = trainer.pop("entry", None)
+    arms = [Arm(a["name"], a.get("recipe"), float(a.get("label_noise") or 0.0), str(a.get("kind", "arm"))) for a in cfg["arms"]]
+    ab = Ablation(dataset=dict(cfg.get("dataset") or {}), trainer=trainer, seeds=int(cfg["seeds"]), arms=arms, entry=entry)
+    env = _env(path)
+    device, threads = str(env.get("device") or "cpu"), env.get("threads_per_run") or 1
+    every = load_runs(path, shown)
+    by = {a.name: a for a in arms}
+    rows, fps, stale = [], set(), 0
+    for r in every:
+        a = by.get(r.get("arm"))
+        try:
+            ok = a is not None and r.get("config_hash") == ab.run_hash(a, int(r["seed"]), r.get("data_fingerprint"),
+                                                                        device, int(threads))
+        except (TypeError, ValueError, KeyError):
+            ok = False
+        if ok and int(r["seed"]) < ab.seeds:
+            rows.append(r)
+            fps.add(r.get("data_fingerprint"))
+        else:
+            stale += 1
+    if not rows:
+        raise _problem(shown, f"runs.parquet has no run of the configuration in config.resolved.yaml ({len(every)} rows "
+                              "of other configurations); rerun `mmdata ablate` into it first")
+    if len(fps) > 1:
+        raise _problem(shown, "runs.parquet holds runs on two versions of the dataset's content (data_fingerprint); "
+                              "rerun that fold into a new --out")
+    names = [a.name for a in arms]
+    values = _values(rows, column, scale)
+    tried: dict[str, set[int]] = {n: set() for n in names}
+    for r in rows:
+        tried[r["arm"]].add(int(r["seed"]))
+    state, need = next_runs(design, names[0], names[1:], values, tried)
+    cap = design.looks.sizes[0] if design.adaptive else design.looks.max
+    status = {}
+    for n in names[1:]:
+        st = state.arms[n].status
+        if design.adaptive:  # the first look's seeds: every arm ran them, whatever the data
+            st = "open" if state.looks_done == 0 else ("failed" if st == "failed" else "complete")
+        status[n] = st
+    label = trainer.get("test_split", "test")
+    return Fold(folder=shown, config=cfg, label=str(label), rows=rows, fingerprint=str(next(iter(fps))),
+                adaptive=design.adaptive, seeds=ab.seeds, cap=cap, complete=not need, stale=stale, arm_status=status)
+
+
+def _differs(a: Any, b: Any, key: str) -> str | None:
+    """The first key (dotted) where ``a`` and ``b`` differ, or None."""
+    if key == "arms":
+        na = [x.get("name") for x in a]
+        nb = [x.get("name") for x in b]
+        if na != nb:
+            return "arms (names: " + ", ".join(na) + " vs " + ", ".join(nb) + ")"
+        for x, y in zip(a, b):
+            for k in ("recipe", "label_noise", "kind"):
+                if x.get(k) != y.get(k):
+                    return f"arms[{x['name']}].{k}"
+        return None
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if key == "trainer" and k in SPLIT_KEYS:
+                continue
+            if a.get(k) != b.get(k):
+                return f"{key}.{k}"
+        return None
+    return None if a == b else key
+
+
+def check_folds(folds: Sequence[Fold]) -> None:
+    """Refuse folders that are not one ablation on different test folds: fewer than 2, a key of the resolved
+    config that differs apart from the split keys (naming the folder and the key), another dataset content,
+    a folder given twice, or the same test split twice."""
+    if len(folds) < 2:
+        raise MMDataError(f"ablate-folds: give at least 2 fold folders (got {len(folds)}); one fold is `mmdata ablate`'s own report")
+    first = folds[0]
+    seen: dict[str, str] = {}
+    for f in folds:
+        real = str(Path(f.folder).resolve())
+        if real in seen:
+            raise MMDataError(f"{f.folder}: given twice (also as {seen[real]})")
+        seen[real] = f.folder
+    for f in folds[1:]:
+        for key in SAME_KEYS:
+            where = _differs(first.config.get(key), f.config.get(key), key)
+            if where:
+                raise MMDataError(f"{f.folder}: {where} differs from {first.folder}'s; the folds of one ablation differ only "
+                                  f"in {', '.join('trainer.' + k for k in SPLIT_KEYS)}")
+        if f.fingerprint != first.fingerprint:
+            raise MMDataError(f"{f.folder}: the dataset fingerprint {f.fingerprint[:16]} differs from {first.folder}'s "
+                              f"({first.fingerprint[:16]}); the folds must be splits of one dataset")
+    tests: dict[str, str] = {}
+    for f in folds:
+        if f.label in tests:
+            raise MMDataError(f"{f.folder}: trainer.test_split {f.label!r} is also {tests[f.label]}'s; each fold folder "
+                              "must test on another split (--test-split)")
+        tests[f.label] = f.folder
+
+
+# ---------------------------------------------------------------------------------------------
+# the analysis and the files
+
+
+def _check_out(out: Path, folds: Sequence[Fold]) -> None:
+    real = out.resolve()
+    for f in folds:
+        if real == Path(f.folder).resolve():
+            raise MMDataError(f"--out {out}: is the fold folder {f.folder}; give a new folder for the report across folds")
+    if out.exists():
+        if not out.is_dir():
+            raise MMDataError(f"--out {out}: exists and is not a folder")
+        other = sorted(p.name for p in out.iterdir() if p.name not in OUT_FILES)
+        if other:
+            raise MMDataError(f"--out {out}: not empty and not an `mmdata ablate-folds` folder (it has "
+                              f"{', '.join(other[:8])}); give a new or empty folder")
+
+
+def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True) -> dict[str, Any]:
+    """Pool the per-fold ablations in ``folders`` (one ``mmdata ablate --out`` each, on different test splits)
+    and write ``out/report.md``, ``out/summary.json`` and ``out/forest.png``; returns the summary.
+
+    Args:
+        folders: the fold folders, in the order the report lists them.
+        out: the output folder (new, empty, or a previous ``ablate-folds`` output).
+        plots: draw ``forest.png``.
+
+    Raises:
+        MMDataError: fewer than 2 folders, a folder that is not an ablation's, folders that differ in more than
+            the split keys (the message names the folder and the key), the same test split twice.
+
+    Example:
+        >>> s = gather(["runs/fold1", "runs/fold2", "runs/fold3"], "runs/folds")  # doctest: +SKIP
+        >>> [(a["name"], a["decision"]) for a in s["arms"]]  # doctest: +SKIP
+        [('cutout', 'helps'), ('noise', 'inconclusive')]
+    """
+    from mmdata.ablate.report import _controls, _finite, _secondary, _values
+    from mmdata.ablate.schedule import paired_diffs
+    from mmdata.io import atomic_write_bytes
+
+    if len(folders) < 2:
+        raise MMDataError(f"ablate-folds: give at least 2 fold folders (got {len(folders)}); one fold is `mmdata ablate`'s own report")
+    folds = [read_fold(f) for f in folders]
+    check_folds(folds)
+    out = Path(out)
+    _check_out(out, folds)
+    cfg = folds[0].config
+    column, scale, label, hib = _metric(cfg, folds[0].folder)
+    alpha = float(cfg.get("alpha", ALPHA))
+    arm_cfg = cfg["arms"]
+    base = arm_cfg[0]["name"]
+    arm_names = [a["name"] for a in arm_cfg[1:]]
+    kinds = {a["name"]: str(a.get("kind", "arm")) for a in arm_cfg}
+    fold_key = [f.label for f in folds]
+    diffs: dict[str, dict[str, dict[int, float]]] = {a: {} for a in arm_names}
+    base_vars = []
+    for f, key in zip(folds, fold_key):
+        vals = _values(f.rows, column, scale)
+        for a, d in paired_diffs(vals, base, arm_names).items():
+            diffs[a][key] = {s: v for s, v in d.items() if s < f.cap}
+        pilot = [v for s, v in vals.get(base, {}).items() if s < (f.cap if f.adaptive else f.seeds)]
+        if len(pilot) >= MIN_SEEDS:
+            base_vars.append(float(np.var(pilot, ddof=1)))
+    warnings: list[str] = []
+    if cfg.get("delta") is not None:
+        delta, delta_src = float(cfg["delta"]), "set in the recipe"
+    elif base_vars:
+        delta = math.sqrt(float(np.mean(base_vars)))
+        delta_src = f"default: the baseline's seed-to-seed sd pooled over {len(base_vars)} folds"
+    else:
+        delta, delta_src = math.nan, "not known (no fold has 2 baseline seeds)"
+    adaptive = [f for f in folds if f.adaptive]
+    if adaptive:
+        warnings.append(f"{len(adaptive)} of the {len(folds)} folds used the adaptive design; each is analysed on the seeds "
+                        "of its first planned look only (" + ", ".join(f"{f.folder}: {f.cap} of up to {f.seeds}" for f in adaptive)
+                        + "): every arm ran those whatever the data, while later seeds exist because of the results, "
+                        "and pooling them would break the exact test. A fixed design (`--fixed`) uses every seed.")
+    incomplete = [f.folder for f in folds if any(st == "open" for st in f.arm_status.values())]
+    if incomplete:
+        warnings.append(f"incomplete folds (runs left to do; rerun their `mmdata ablate`): {', '.join(incomplete)}; "
+                        "arms still sampling there are pending")
+    pending = [a for a in arm_names if any(f.arm_status.get(a) == "open" for f in folds)]
+    failed = []
+    for a in arm_names:
+        if all(f.arm_status.get(a) == "failed" for f in folds):
+            failed.append(a)
+    prim = pool(diffs, alpha=alpha, delta=delta, higher_is_better=hib, pending_arms=pending, failed_arms=failed)
+    failures = [{"fold": k, "folder": f.folder, "arm": r["arm"], "seed": int(r["seed"]), "error": r.get("error")}
+                for f, k in zip(folds, fold_key) for r in sorted(f.rows, key=lambda r: (str(r["arm"]), int(r["seed"])))
+                if r.get("status") != "ok"]
+    secondary: dict[str, Any] = {}
+    for f in folds:
+        for m, v in _secondary(f.rows, column).items():
+            secondary.setdefault(m, v)
+    explore: dict[str, dict[str, Any]] = {a: {} for a in arm_names}
+    for m, (_, mscale, mhib) in secondary.items():
+        per_fold = {}
+        for f, key in zip(folds, fold_key):
+            per_fold[key] = paired_diffs(_values(f.rows, m, mscale), base, arm_names)
+        for a in arm_names:
+            e = exploratory({k: {s: v for s, v in per_fold[k][a].items() if s < f.cap}
+                             for k, f in zip(fold_key, folds)})
+            if e:
+                explore[a][m] = {**e, "higher_is_better": mhib}
+    arms_out = []
+    for a in arm_names:
+        e = prim[a]
+        arms_out.append({"name": a, "kind": kinds[a], "decision": e["decision"], "n_seeds": e["units"],
+                         "status": "open" if a in pending else "complete", "primary": e, "exploratory": explore[a]})
+    disagree = [a["name"] for a in arms_out if a["primary"]["sign_disagreement"]]
+    if disagree:
+        warnings.append("the folds disagree in the sign of the mean Δ for: " + ", ".join(disagree)
+                        + "; the pooled estimate averages over folds that point different ways (see the per-fold table)")
+    ok = sum(1 for f in folds for r in f.rows if r.get("status") == "ok")
+    base_ok = sum(1 for f in folds for r in f.rows if r.get("status") == "ok" and r["arm"] == base)
+    controls = _controls(arms_out, runs_ok=ok, runs_failed=len(failures), baseline_ok=base_ok)
+    summary = {
+        "schema": SCHEMA,
+        "primary_metric": {"name": "test." + column[len("test_"):], "column": column, "label": label, "scale": scale,
+                           "higher_is_better": hib},
+        "folds": [{"fold": k, "folder": f.folder, "test_split": f.label,
+                   **{s: f.config["trainer"].get(s) for s in ("train_split", "val_split") if s in (f.config.get("trainer") or {})},
+                   "design": "adaptive" if f.adaptive else "fixed", "max_seeds": f.seeds, "seeds_used": f.cap,
+                   "complete": f.complete, "runs_ok": sum(r.get("status") == "ok" for r in f.rows),
+                   "runs_failed": sum(r.get("status") != "ok" for r in f.rows), "stale_rows_not_analysed": f.stale}
+                  for f, k in zip(folds, fold_key)],
+        "baseline": base,
+        "alpha": alpha,
+        "delta": {"value": delta, "source": delta_src},
+        "warnings": warnings,
+        "arms": arms_out,
+        "controls": controls,
+        "failures": failures,
+        "data_fingerprint": folds[0].fingerprint,
+        "test": METHOD,
+    }
+    summary = _finite(summary)
+    text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "summary.json", text.encode())
+    fig = None
+    if plots and any(a["primary"]["mean_diff"] is not None for a in summary["arms"]):
+        atomic_write_bytes(out / "forest.png", _forest(summary))
+        fig = "forest.png"
+    else:
+        (out / "forest.png").unlink(missing_ok=True)
+    atomic_write_bytes(out / "report.md", _markdown(summary, secondary, fig).encode())
+    return summary
+
+
+METHOD = ("units = (fold, seed) paired differences arm - baseline, paired within a fold; estimate = mean over folds of the "
+          "per-fold mean differences (every fold weighs the same), stratified standard error sqrt(sum s_k^2/n_k)/K; exact "
+          "two-sided sign-flip test of |sum_k mean_k| over the units (all 2^N sign patterns up to 14 units, else 16,383 "
+          "random + the observed, p = (b+1)/(N+1)); Holm step-down across the arms; intervals invert the same test at each "
+          "arm's Holm level; adaptive folds analysed on their first planned look's seeds; secondary metrics exploratory "
+          "(unadjusted 95% t intervals on the stratified standard error)")
+
+
+def _forest(s: dict[str, Any]) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from mmdata.ablate.report import COLORS, arm_order, figure_labels, forest_limit, level_text, metric_decimals, num
+
+    pm = s["primary_metric"]
+    items = [a for a in arm_order(s["arms"], pm["higher_is_better"]) if a["primary"]["mean_diff"] is not None]
+    delta = s["delta"]["value"]
+    dec = metric_decimals({"primary_metric": pm, "baseline": {"metrics": {}}, "delta": s["delta"]})
+    points = [p["mean_diff"] for a in items for p in a["primary"]["per_fold"] if p["mean_diff"] is not None]
+    lim = max(forest_limit(items, delta), 1.1 * max((abs(v) for v in points), default=0.0))
+    labels = figure_labels([a["name"] for a in items], 28, 2)
+    fig = Figure(figsize=(8, 0.7 * len(items) + 2.0))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    if delta:
+        ax.axvspan(-delta, delta, color="tab:blue", alpha=0.08)
+    ax.axvline(0, color="black", lw=0.8)
+    markers = "osD^vPX*<>ph"
+    folds = [f["fold"] for f in s["folds"]]
+    for i, a in enumerate(items):
+        y = len(items) - 1 - i
+        e, c = a["primary"], COLORS.get(a["decision"], "tab:gray")
+        lo, hi = (v if v is not None else (-lim if j == 0 else lim) for j, v in enumerate(e["ci"]))
+        ax.plot([lo, hi], [y, y], color=c, lw=2.4)
+        ax.plot(e["mean_diff"], y, "o", color=c, ms=7)
+        for p in e["per_fold"]:
+            if p["mean_diff"] is not None:
+                k = folds.index(p["fold"]) if p["fold"] in folds else 0
+                ax.plot(p["mean_diff"], y + 0.22, markers[k % len(markers)], color=f"C{k % 10}", ms=4,
+                        mfc="none" if not p["used"] else f"C{k % 10}", label=f"fold {p['fold']}" if i == 0 else None)
+        flag = "; folds disagree in sign" if e["sign_disagreement"] else ""
+        ax.text(lim * 1.02, y, f"{a['decision']}  ({len(e['folds_used'])} folds, {e['units']} units; "
+                f"{level_text(e['ci_level'])}{flag})\npooled Δ {num(e['mean_diff'], dec)}", va="center", fontsize=8,
+                color=c, clip_on=False)
+    ax.set_yticks(range(len(items)), [labels[a["name"]] for a in reversed(items)], fontsize=9)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-0.6, len(items) - 0.3)
+    ax.set_xlabel(f"Δ {pm['label']} vs baseline, pooled over {len(folds)} folds (mean of per-fold mean Δ)\n"
+                  "large dot and bar: pooled estimate and the interval of the decision rule (exact sign-flip test over "
+                  "(fold, seed) units at the arm's Holm level); small markers: each fold's mean Δ", fontsize=8)
+    if items:
+        ax.legend(fontsize=7, loc="upper left", frameon=False)
+    ax.set_title(f"Primary metric: {pm['name']} — effect of each arm vs '{s['baseline']}' across folds", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> str:
+    from mmdata.ablate.report import arm_order, interval_text, level_text, metric_decimals, num
+
+    pm = s["primary_metric"]
+    dec = metric_decimals({"primary_metric": pm, "baseline": {"metrics": {}}, "delta": s["delta"]})
+    lines = ["# Augmentation ablation across folds", "", f"> {s['controls']['headline']}", ""]
+    for w in s["warnings"]:
+        lines += [f"> **Warning:** {w}", ""]
+    lines += ["## Folds", "", "| fold (test split) | folder | design | seeds used | runs ok | failed |", "|---|---|---|---:|---:|---:|"]
+    for f in s["folds"]:
+        lines.append(f"| {f['fold']} | `{f['folder']}` | {f['design']} | {f['seeds_used']} of {f['max_seeds']} | "
+                     f"{f['runs_ok']} | {f['runs_failed']} |")
+    lines += ["", f"Primary metric: **{pm['name']}** in {pm['label']}, {'higher' if pm['higher_is_better'] else 'lower'} is "
+              f"better. Family-wise error rate {s['alpha']} across {len(s['arms'])} arms (Holm). Smallest effect of "
+              f"interest δ = {num(s['delta']['value'], dec, sign=False)} ({s['delta']['source']}).", "",
+              "A unit is one (fold, seed): the paired difference arm − baseline of that seed in that fold. The pooled Δ is "
+              "the mean over the folds of each fold's mean Δ — every fold weighs the same, whatever its seeds — so it "
+              "estimates the effect averaged over the folds, as a cross-validated score does; the verdicts hold for this "
+              "dataset's folds. Verdicts as in a single ablation's report (docs/ablation.md).", "",
+              f"## Confirmatory: {pm['name']}", "",
+              "| arm | folds | units | pooled Δ | se | interval (level) | p unadjusted | p Holm | decision |",
+              "|---|---:|---:|---:|---:|---|---:|---:|---|"]
+    order = arm_order(s["arms"], pm["higher_is_better"])
+    for a in order:
+        e = a["primary"]
+        flag = " ⚠ folds disagree in sign" if e["sign_disagreement"] else ""
+        p = "—" if e["p_value"] is None else f"{e['p_value']:.4f}"
+        ph = "—" if e["p_holm"] is None else f"{e['p_holm']:.4f}"
+        lines.append(f"| {a['name']} | {len(e['folds_used'])} | {e['units']} | {num(e['mean_diff'], dec)} | "
+                     f"{num(e['se'], dec, sign=False)} | {interval_text(e['ci'], dec)} ({level_text(e['ci_level'])}) | {p} | "
+                     f"{ph} | **{a['decision']}**{flag} |")
+    lines += ["", "Interval: the shifts the decision's own test does not reject (exact sign-flip test over the units, at "
+              "the arm's Holm level α/k); it excludes 0 exactly when the arm is declared to help or hurt. se: the "
+              "stratified standard error sqrt(Σ s_k²/n_k)/K, for reading only."]
+    left = [(a["name"], a["primary"]["folds_left_out"]) for a in order if a["primary"]["folds_left_out"]]
+    if left:
+        lines += ["", "Folds left out of an arm (fewer than 2 paired seeds there: failed runs): "
+                  + "; ".join(f"`{n}`: {', '.join(map(str, fs))}" for n, fs in left) + "."]
+    folds = [f["fold"] for f in s["folds"]]
+    lines += ["", "## Per fold", "", "Mean Δ (paired seeds) of each arm in each fold; a fold's own test and verdict are in "
+              "its folder's report.md. An arm whose folds disagree in sign is flagged ⚠.", "",
+              "| arm | " + " | ".join(f"fold {k}" for k in folds) + " |", "|---|" + "---:|" * len(folds)]
+    for a in order:
+        by = {p["fold"]: p for p in a["primary"]["per_fold"]}
+        cells = [f"{num(by[k]['mean_diff'], dec)} ({by[k]['n_seeds']})" if k in by and by[k]["n_seeds"] else "—"
+                 for k in folds]
+        lines.append(f"| {a['name']}{' ⚠' if a['primary']['sign_disagreement'] else ''} | " + " | ".join(cells) + " |")
+    if fig:
+        lines += ["", f"![forest plot]({fig})"]
+    metrics = [m for m in secondary if any(m in a["exploratory"] for a in s["arms"])]
+    if metrics:
+        lines += ["", "## Exploratory: other metrics (unadjusted, no verdicts)", "",
+                  "Pooled Δ [95% t interval on the stratified se, unadjusted] per arm: not corrected for the number of "
+                  "metrics or arms; leads for a follow-up ablation, not findings.", "",
+                  "| arm | " + " | ".join(secondary[m][0] for m in metrics) + " |", "|---|" + "---|" * len(metrics)]
+        for a in order:
+            cells = []
+            for m in metrics:
+                e = a["exploratory"].get(m)
+                cells.append(f"{num(e['mean_diff'])} {interval_text(e['ci95_t_unadjusted'])}" if e else "—")
+            lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+    if s["failures"]:
+        lines += ["", "## Failures", "", "| fold | arm | seed | error |", "|---|---|---:|---|"]
+        for f in s["failures"]:
+            lines.append(f"| {f['fold']} | {f['arm']} | {f['seed']} | {str(f['error']).replace('|', '/')[:200]} |")
+        lines += ["", "Rerun that fold's `mmdata ablate` to retry them, then this command."]
+    lines += ["", "---", "", f"Method: {s['test']}."]
+    return "\n".join(lines) + "\n"
