@@ -175,7 +175,53 @@ def demo(
     _finish(s, out, json_)
 
 
+def _print_folds(s: dict[str, Any], out: Path | str) -> None:
+    from rich.markup import escape
+    from rich.table import Column, Table
+
+    from mmdata.ablate.report import arm_order, interval_text, level_text, num
+
+    pm = s["primary_metric"]
+    t = Table(Column("arm", overflow="fold"), "folds", "units", f"pooled Δ {escape(pm['label'])}", "interval (Holm level)",
+              "per fold", Column("decision", overflow="fold"),
+              title=escape(f"{pm['name']} across {len(s['folds'])} folds vs baseline '{s['baseline']}'"))
+    for a in arm_order(s["arms"], pm["higher_is_better"]):
+        e = a["primary"]
+        color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
+        per = " ".join(num(p["mean_diff"], 1) for p in e["per_fold"]) + (" (signs disagree)" if e["sign_disagreement"] else "")
+        t.add_row(escape(a["name"]), str(len(e["folds_used"])), str(e["units"]), num(e["mean_diff"]),
+                  f"{interval_text(e['ci'])} ({level_text(e['ci_level'])})", per, f"[{color}]{escape(a['decision'])}[/]")
+    console.print(t, crop=False)
+    console.print(escape(s["controls"]["headline"]))
+    console.print(f"report: {escape(str(out).rstrip('/'))}/report.md")
+
+
+def ablate_folds(
+    folders: Annotated[list[str], typer.Argument(help="The --out folders of `mmdata ablate`, one per fold (same recipe, "
+                                                 "another --test-split each).")],
+    out: Annotated[str, typer.Option("--out", help="Output folder for report.md, summary.json and forest.png.")],
+    json_: JsonFlag = False,
+) -> None:
+    """Pool the per-fold ablations of a k-fold cross-validation into one report (docs/ablation.md, "Folds").
+
+    Exit status: 0; 1 when a fold has failed runs (listed; rerun that fold's ablate to retry them); 2 for
+    folders that are not one ablation on different test splits (one error line naming the folder and key).
+    """
+    from mmdata.ablate.folds import gather
+
+    s = gather(folders, out)
+    if json_:  # the warnings are in the summary's warnings: stdout stays one JSON document
+        print_json(s)
+    else:
+        for w in s["warnings"]:
+            warn(w)
+        _print_folds(s, out)
+    if s["failures"]:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
     app.command()(ablate)
     app.command()(demo)
+    app.command("ablate-folds")(ablate_folds)
