@@ -1,0 +1,242 @@
+"""``mmdata ablate-folds`` / :func:`mmdata.ablate.folds.gather`: one report across the folds of a k-fold
+cross-validated ablation, on real ``mmdata ablate`` folders (the synthetic trainer, one fold per test split).
+
+Before (2026-12-04) each fold had its own report and nothing combined them: with 5 seeds per fold the exact
+test cannot reach 5% in any fold alone (its smallest p is 1/16), so a true +2-point effect read
+``inconclusive`` five times. Pooled over (fold, seed) units it is found; an A/A family is not declared.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmdata.ablate import run
+from mmdata.ablate.folds import gather, pool
+from mmdata.ablate.testing import synthetic_train
+from mmdata.errors import MMDataError
+
+ROOT = Path(__file__).parents[2]
+CUT = {"image": [{"op": "cutout", "p": 0.5}]}  # planted: +2 points (mmdata.ablate.testing.EFFECTS)
+FLIP = {"image": [{"op": "hflip", "p": 0.5}]}  # no planted effect: its draws only
+K = 5
+
+
+def fold_train(data: Any, *, seed: int, test_split: str = "0", **kw: Any) -> dict[str, Any]:
+    """The synthetic trainer, with other runs on each test fold (as a real trainer scores another split)."""
+    return synthetic_train(data, seed=seed + 1000 * int(test_split), **kw)
+
+
+def _cfg(data: Path, **kw: Any) -> dict[str, Any]:
+    cfg = {"dataset": {"path": str(data)}, "seeds": 5, "controls": {"identity": False},
+           "design": {"mode": "explicit", "baseline": None, "arms": {"cutout": CUT, "flip": FLIP}}}
+    cfg.update(kw)
+    return cfg
+
+
+def _quiet(msg: str) -> None:
+    """The design's warnings (5 seeds reach no verdict in a fold alone): that is the point here."""
+
+
+def _fold(cfg: dict[str, Any], out: Path, k: int, **kw: Any) -> dict[str, Any]:
+    return run(cfg, out, train_fn=fold_train, workers=1, progress=False, plots=False, test_split=str(k),
+               on_warning=_quiet, **kw)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mmdata.datasets.avdigits import build
+
+    return build(tmp_path_factory.mktemp("folds_data") / "av", limit=4, progress=False)
+
+
+@pytest.fixture(scope="module")
+def folds(data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Five real fold folders of one ablation: test split k, 5 seeds each."""
+    root = tmp_path_factory.mktemp("folds")
+    outs = [root / f"fold{k}" for k in range(1, K + 1)]
+    return outs, [_fold(_cfg(data), o, k) for k, o in enumerate(outs, start=1)]
+
+
+def _arm(s: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(a for a in s["arms"] if a["name"] == name)
+
+
+def test_a_planted_effect_is_found_pooled_and_in_no_fold_alone(folds: tuple[list[Path], list[dict[str, Any]]],
+                                                                tmp_path: Path) -> None:
+    outs, alone = folds
+    assert [_arm(s, "cutout")["decision"] for s in alone] == ["inconclusive"] * K
+    s = gather(outs, tmp_path / "pooled")
+    cut, flip = _arm(s, "cutout"), _arm(s, "flip")
+    assert cut["decision"] == "helps" and cut["primary"]["ci"][0] > 0, cut["primary"]
+    assert cut["n_seeds"] == cut["primary"]["units"] == 5 * K and cut["primary"]["folds_used"] == [str(k) for k in range(1, K + 1)]
+    assert flip["decision"].split(" ")[0] not in ("helps", "hurts") and flip["primary"]["ci"][0] <= 0 <= flip["primary"]["ci"][1]
+    per = {p["fold"]: p for p in cut["primary"]["per_fold"]}
+    for k, fold in enumerate(alone, start=1):  # the per-fold Δ is that fold's own report's mean Δ
+        assert per[str(k)]["mean_diff"] == pytest.approx(_arm(fold, "cutout")["primary"]["mean_diff"])
+    assert cut["primary"]["mean_diff"] == pytest.approx(sum(p["mean_diff"] for p in per.values()) / K)
+    assert s["primary_metric"]["name"] == "test.accuracy" and s["schema"] == "mmdata.ablate.folds/1"
+    assert [f["test_split"] for f in s["folds"]] == [str(k) for k in range(1, K + 1)]
+    text = (tmp_path / "pooled" / "report.md").read_text()
+    assert "## Per fold" in text and "| arm | fold 1 | fold 2 | fold 3 | fold 4 | fold 5 |" in text
+    assert "Exploratory: other metrics (unadjusted, no verdicts)" in text and "![forest plot](forest.png)" in text
+    assert (tmp_path / "pooled" / "forest.png").stat().st_size > 10_000
+    exp = cut["exploratory"]["test_nll"]
+    assert "decision" not in exp and exp["units"] == 5 * K and exp["ci95_t_unadjusted"][0] < exp["mean_diff"]
+    json.loads((tmp_path / "pooled" / "summary.json").read_text(), parse_constant=pytest.fail)  # no NaN / Infinity
+
+
+def test_an_aa_family_gets_no_confirmatory_verdict(data: Path, tmp_path: Path) -> None:
+    """A baseline that draws, its identity control (fresh draws) and an arm of an op without effect: all null."""
+    cfg = _cfg(data, seeds=6, controls={"identity": True},
+               design={"mode": "explicit", "baseline": {"seed": 0, **FLIP}, "arms": {"vflip": {"seed": 0, "image": [
+                   *FLIP["image"], {"op": "vflip", "p": 0.5}]}}})
+    outs = [tmp_path / f"aa{k}" for k in range(1, K + 1)]
+    for k, o in enumerate(outs, start=1):
+        _fold(cfg, o, k)
+    s = gather(outs, tmp_path / "pooled")
+    assert [a["name"] for a in s["arms"]] == ["vflip", "identity"]
+    assert not [a["decision"] for a in s["arms"] if a["decision"].split(" ")[0] in ("helps", "hurts")], s["arms"]
+    assert s["controls"]["verdict"] == "passed" and "`identity` (A/A)" in s["controls"]["headline"]
+    assert all(a["primary"]["units"] == 6 * K for a in s["arms"])
+
+
+def test_folders_that_do_not_belong_together_are_refused(data: Path, folds: tuple[list[Path], list[dict[str, Any]]],
+                                                         tmp_path: Path) -> None:
+    outs, _ = folds
+    other = {
+        "trainer": (_cfg(data, trainer={"sleep": 0.0}), 2, "trainer.sleep differs from"),
+        "metric": (_cfg(data, metric="test.nll"), 2, "metric.higher_is_better differs from"),
+        "arms": (_cfg(data, design={"mode": "explicit", "baseline": None, "arms": {"cutout": CUT}}), 2, "arms (names: baseline, cutout, flip vs baseline, cutout) differs from"),
+        "recipe": (_cfg(data, design={"mode": "explicit", "baseline": None, "arms": {"cutout": CUT, "flip": {
+            "image": [{"op": "hflip", "p": 0.9}]}}}), 2, "arms[flip].recipe differs from"),
+        "alpha": (_cfg(data, alpha=0.1), 2, "alpha differs from"),
+        "split": (_cfg(data), 1, "trainer.test_split '1' is also"),
+    }
+    pooled = tmp_path / "pooled"
+    for name, (cfg, k, said) in other.items():
+        bad = tmp_path / name
+        _fold(cfg, bad, k)
+        with pytest.raises(MMDataError) as e:
+            gather([outs[0], bad], pooled)
+        msg = str(e.value)
+        assert said in msg and str(bad) in msg and "\n" not in msg, msg
+    seeds_differ = tmp_path / "seeds"
+    _fold(_cfg(data, seeds=6), seeds_differ, 2)  # seeds may differ: folds weigh the same whatever their seeds
+    assert gather([outs[0], seeds_differ], pooled)["folds"][1]["seeds_used"] == 6
+    shutil.rmtree(pooled)
+    for folders, said in [([outs[0]], "give at least 2 fold folders (got 1)"),
+                          ([outs[0], outs[0]], "given twice"),
+                          ([outs[0], data], f"{data}: not an mmdata ablation folder (no config.resolved.yaml or runs.parquet)"),
+                          ([outs[0], tmp_path / "nope"], "nope: not found"),
+                          ([outs[0], outs[1]], None)]:
+        if said is None:  # --out may not be a fold folder
+            with pytest.raises(MMDataError, match="is the fold folder"):
+                gather(folders, outs[1])
+            continue
+        with pytest.raises(MMDataError, match=said.replace("(", r"\(").replace(")", r"\)")):
+            gather(folders, pooled)
+        assert not pooled.exists()  # refused before anything is written
+
+
+def test_untrusted_config_is_read_by_the_safe_reader(folds: tuple[list[Path], list[dict[str, Any]]], tmp_path: Path) -> None:
+    outs, _ = folds
+    bad = tmp_path / "bomb"
+    shutil.copytree(outs[1], bad)
+    (bad / "config.resolved.yaml").write_text("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefg", "bcdefgh")))
+    with pytest.raises(MMDataError, match="bomb: config.resolved.yaml is not readable"):
+        gather([outs[0], bad], tmp_path / "pooled")
+
+
+def test_same_folders_give_the_same_bytes(folds: tuple[list[Path], list[dict[str, Any]]], tmp_path: Path) -> None:
+    outs, _ = folds  # 25 units: the Monte-Carlo reference set (fixed patterns), deterministic too
+    gather(outs, tmp_path / "a")
+    gather(outs, tmp_path / "b")
+    first = (tmp_path / "a" / "summary.json").read_bytes()
+    assert first == (tmp_path / "b" / "summary.json").read_bytes()
+    gather(outs, tmp_path / "a")  # a previous ablate-folds output is rewritten in place
+    assert (tmp_path / "a" / "summary.json").read_bytes() == first
+
+
+def test_failed_runs_leave_a_fold_out_of_that_arm_and_exit_1(data: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    flag = tmp_path / "failing"
+    # fold 2's seeds 0-3 (the synthetic trainer's 2000-2003: fold_train) fail for the cutout arm
+    cfg = _cfg(data, trainer={"fail": {"seeds": [2000, 2001, 2002, 2003], "arm_has": "image.cutout", "while_exists": str(flag)}})
+    outs = [tmp_path / f"f{k}" for k in (1, 2, 3)]
+    for k, o in enumerate(outs, start=1):
+        if k == 2:
+            flag.touch()
+        _fold(cfg, o, k)
+        flag.unlink(missing_ok=True)
+    s = gather(outs, tmp_path / "pooled")
+    cut = _arm(s, "cutout")
+    assert cut["primary"]["folds_left_out"] == ["2"] and cut["primary"]["units"] == 10
+    assert [(f["fold"], f["seed"]) for f in s["failures"]] == [("2", 0), ("2", 1), ("2", 2), ("2", 3)]
+    text = (tmp_path / "pooled" / "report.md").read_text()
+    assert "Folds left out of an arm" in text and "`cutout`: 2" in text and "## Failures" in text
+    assert _mmdata(capsys, "ablate-folds", *map(str, outs), "--out", str(tmp_path / "cli"))[0] == 1
+
+
+def test_an_adaptive_fold_is_read_on_its_first_look(data: Path, folds: tuple[list[Path], list[dict[str, Any]]],
+                                                   tmp_path: Path) -> None:
+    outs, _ = folds
+    ad = tmp_path / "adaptive"
+    _fold(_cfg(data, seeds=10, adaptive=True), ad, 3)  # looks 5, 6, ..., 10: every arm ran seeds 0-4
+    s = gather([outs[0], outs[1], ad], tmp_path / "pooled")
+    assert s["folds"][2]["design"] == "adaptive" and s["folds"][2]["seeds_used"] == 5
+    assert all(p["n_seeds"] == 5 for a in s["arms"] for p in a["primary"]["per_fold"])
+    assert any("first planned look only" in w and "adaptive: 5 of up to 10" in w for w in s["warnings"])
+
+
+def _mmdata(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``mmdata ARGS``: (exit status, stdout, stderr), through the command's own error handling (exit 2)."""
+    from mmdata.cli.main import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(e.value.code or 0), out, err
+
+
+def test_cli_exit_codes_and_json(folds: tuple[list[Path], list[dict[str, Any]]], data: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    outs, _ = folds
+    out = tmp_path / "pooled"
+    code, stdout, _ = _mmdata(capsys, "ablate-folds", *map(str, outs), "--out", str(out), "--json")
+    assert code == 0 and json.loads(stdout) == json.loads((out / "summary.json").read_text())
+    code, stdout, _ = _mmdata(capsys, "ablate-folds", *map(str, outs[:2]), "--out", str(tmp_path / "two"))
+    assert code == 0 and "cutout" in stdout and "report.md" in stdout, stdout
+    code, stdout, err = _mmdata(capsys, "ablate-folds", str(outs[0]), str(outs[0]), "--out", str(tmp_path / "x"), "--json")
+    assert code == 2 and json.loads(stdout)["error"].endswith(f"given twice (also as {outs[0]})") and "error:" in err
+    code, _, err = _mmdata(capsys, "ablate-folds", str(outs[0]), str(data), "--out", str(tmp_path / "x"))
+    assert code == 2 and "not an mmdata ablation folder" in err and not (tmp_path / "x").exists()
+
+
+def test_pool_weighs_folds_equally_and_its_intervals_agree_with_the_decisions() -> None:
+    # a fold of 12 seeds at +1 does not outvote a fold of 2 at -1: the estimate is the mean of the fold means
+    r = pool({"a": {"big": {s: 1.0 for s in range(12)}, "small": {0: -1.0, 1: -1.0}}}, delta=0.5)["a"]
+    assert r["mean_diff"] == 0.0 and r["units"] == 14 and r["decision"] != "helps"
+    # 3 folds x 3 seeds, all positive: the exact test over 2^9 sign patterns, p = 2/512
+    d = {"a": {str(k): {s: 1.0 + 0.1 * s + k for s in range(3)} for k in range(3)}, "b": {"1": {0: 0.2, 1: -0.1}}}
+    r = pool(d, delta=0.5)
+    assert r["a"]["p_value"] == 2 / 512 and r["a"]["decision"] == "helps" and r["a"]["ci"][0] > 0
+    assert r["b"]["decision"] in ("inconclusive", "equivalent") and r["b"]["ci"][0] <= 0 <= r["b"]["ci"][1]
+    assert pool({"c": {"1": {0: 1.0}, "2": {}}})["c"]["decision"] == "pending"  # fewer than 2 paired seeds anywhere
+
+
+def test_the_simulation_script_runs() -> None:
+    """A smoke test of benchmarks/ablate_folds_sim.py (its figures: docs/ablation.md, run by hand)."""
+    spec = importlib.util.spec_from_file_location("ablate_folds_sim", ROOT / "benchmarks" / "ablate_folds_sim.py")
+    sim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sim)
+    out = sim.main(["--aa", "3", "--power", "2", "--effects", "3"])
+    assert set(out) == {"aa_fixed", "aa_mixed", "power_fixed_3", "power_mixed_3"}
+    assert all(0 <= v <= 1 for k, v in out.items() if k.startswith("aa_"))
