@@ -331,7 +331,7 @@ def read_fold(folder: str | Path) -> Fold:
                                                                         device, int(threads))
         except (TypeError, ValueError, KeyError):
             ok = False
-        if ok and int(r["seed"]) < ab.seeds:
+        if ok and 0 <= int(r["seed"]) < ab.seeds:
             rows.append(r)
             fps.add(r.get("data_fingerprint"))
         else:
@@ -414,6 +414,24 @@ def check_folds(folds: Sequence[Fold]) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # the analysis and the files
+
+
+def _identity_note(cfg: dict[str, Any]) -> str | None:
+    """Why an ``identity`` control checks nothing here (the baseline draws nothing, so it trains exactly like
+    the baseline), as the runner says it; None when it is a real A/A control or there is none."""
+    from mmdata.ablate.design import _identity_note as note
+    from mmdata.ablate.design import draws
+
+    arms = {a["name"]: a for a in cfg["arms"]}
+    if "identity" not in arms or arms["identity"].get("kind") != "control":
+        return None
+    mods = (cfg.get("trainer") or {}).get("modalities")
+    used = tuple(str(m) for m in mods) if isinstance(mods, list) and "entry" not in cfg["trainer"] else None
+    try:
+        drawn = draws(cfg["arms"][0].get("recipe"), used)
+    except (TypeError, ValueError, KeyError, AttributeError):  # an unreadable recipe: say nothing rather than fail the report
+        return None
+    return None if drawn else note(used, kept=True)
 
 
 def _check_out(out: Path, folds: Sequence[Fold]) -> None:
@@ -527,7 +545,7 @@ def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True
                         + "; the pooled estimate averages over folds that point different ways (see the per-fold table)")
     ok = sum(1 for f in folds for r in f.rows if r.get("status") == "ok")
     base_ok = sum(1 for f in folds for r in f.rows if r.get("status") == "ok" and r["arm"] == base)
-    controls = _controls(arms_out, runs_ok=ok, runs_failed=len(failures), baseline_ok=base_ok)
+    controls = _controls(arms_out, _identity_note(cfg), runs_ok=ok, runs_failed=len(failures), baseline_ok=base_ok)
     summary = {
         "schema": SCHEMA,
         "primary_metric": {"name": "test." + column[len("test_"):], "column": column, "label": label, "scale": scale,

@@ -106,6 +106,15 @@ def test_an_aa_family_gets_no_confirmatory_verdict(data: Path, tmp_path: Path) -
     assert all(a["primary"]["units"] == 6 * K for a in s["arms"])
 
 
+def test_an_identity_control_that_checks_nothing_is_not_a_passed_control(data: Path, tmp_path: Path) -> None:
+    """The baseline draws nothing, so `identity` trains exactly like it: not applicable, as in a fold's own report."""
+    outs = [tmp_path / f"id{k}" for k in (1, 2)]
+    for k, o in enumerate(outs, start=1):
+        _fold(_cfg(data, controls={"identity": True}), o, k)
+    c = gather(outs, tmp_path / "pooled")["controls"]
+    assert c["identity"]["applicable"] is False and "not applicable" in c["headline"] and c["verdict"] != "passed"
+
+
 def test_folders_that_do_not_belong_together_are_refused(data: Path, folds: tuple[list[Path], list[dict[str, Any]]],
                                                          tmp_path: Path) -> None:
     outs, _ = folds
