@@ -42,7 +42,9 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
   copies (``<key>#r<i>``) that a batch boundary may split: the state then points at that sample and
   says how many of its copies were handed out (``copies``), and the resumed pass yields the rest.
 * Skips (``on_error="skip"``): ``skipped`` is the epoch's count (reason -> samples), the same for any
-  ``num_workers`` — workers post theirs to shared memory (:class:`~mmdata.shards.reader.SkipBoard`).
+  ``num_workers`` — workers post theirs to shared memory (:class:`~mmdata.shards.reader.SkipBoard`) —
+  and ``errors`` the first details (shard, key, message); a state carries both up to each reader's
+  last sample handed out, so a resumed pass reports the uninterrupted epoch's.
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.blend import BlendDataset
-from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world,
-                                   expect_keys, open_dataset, reader_id, summed_counts)
+from mmdata.shards.reader import (_MAX_ERRORS, AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_unsized_state,
+                                   dist_rank_world, expect_keys, open_dataset, reader_id, summed_counts)
 from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
 
@@ -197,7 +199,14 @@ RECIPE_REFUSED = "refused by the recipe"
 
 def _count_refused(reader: ShardDataset, sample: Sample, exc: Exception) -> None:
     """Count ``sample``, which the recipe refused, among ``reader``'s skipped samples (:data:`RECIPE_REFUSED`)."""
-    reader._count(RECIPE_REFUSED, str(sample.meta.get("shard", "?")), sample.key, str(exc))
+    meta = sample.meta
+    if isinstance(reader, BlendDataset):  # its place in the blend's plan, its position in its dataset's share
+        at, place = meta.get("source_position"), meta.get("position")
+        reader._count(RECIPE_REFUSED, str(meta.get("shard", "?")), sample.key, str(exc),
+                      at=int(at) if at is not None else None, place=int(place) if place is not None else None)
+        return
+    at = meta.get("position")  # its place in errors (the order of the reader's stream)
+    reader._count(RECIPE_REFUSED, str(meta.get("shard", "?")), sample.key, str(exc), at=int(at) if at is not None else None)
 
 
 def _audio_lengths(recipe: Recipe) -> bool:
@@ -404,6 +413,8 @@ class Loader:
         self._board = (SkipBoard(num_workers) if num_workers > 0 and isinstance(self.source, (ShardDataset, BlendDataset))
                        else None)
         self._final: dict[str, int] | None = None
+        self._ended = False  # the pass's workers are done: their posted errors are final
+        self._loaded_errors: dict[int, list[list[Any]]] | None = None  # a loaded state's, until the pass starts
         self._pinned = True  # the next iteration's epoch was chosen (constructor, set_epoch, load_state_dict)
         self._padding_warned = False
         self._audio_warned = False
@@ -472,6 +483,7 @@ class Loader:
         self._batches = 0
         self._next_worker = None
         self._resumed_skips = {}
+        self._loaded_errors = None
         self._pinned = True
 
     @property
@@ -503,7 +515,58 @@ class Loader:
             state["next_worker"] = self._worker_next()
         if self._skipped:  # on_error="skip": what each reader had lost up to its last sample handed out
             state["skipped"] = {r: dict(c) for r, c in self._skipped.items()}
+        errors = self._state_errors()
+        if errors:  # ... and the details of those losses (the first 100 per reader), in their places
+            state["errors"] = errors
         return state
+
+    def _posted_errors(self) -> list[tuple[int, list[tuple[int | None, tuple[str, ...]]]]]:
+        """Per reader: its errors ``(place, entry)`` — from the workers' board, else from the reader here."""
+        if not isinstance(self.source, (ShardDataset, BlendDataset)):
+            return []
+        if self._board is None:
+            rid = next(iter(self.source._positions), None)
+            return [] if rid is None else [(rid, self.source._error_items())]
+        return [p for p in self._board.read_errors() if p is not None]
+
+    def _state_errors(self) -> dict[int, list[list[Any]]]:
+        """Per reader, the errors (``[place, *entry]``) in the record of its last sample handed out."""
+        if self._loaded_errors is not None:  # loaded, not yet resumed
+            return {r: [list(e) for e in c] for r, c in self._loaded_errors.items()}
+        out: dict[int, list[list[Any]]] = {}
+        for r, items in self._posted_errors():
+            kept = [[p, *e] for p, e in items if p is not None and p <= self._positions.get(r, 0)]
+            if kept:
+                out[r] = kept
+        return out
+
+    @property
+    def errors(self) -> list[tuple[str, ...]]:
+        """The first details of the losses counted in ``skipped`` — ``(shard, key, message)``, in the
+        order of the readers' streams (``ShardDataset.errors``). With DataLoader workers, the workers'
+        lists merged by position in the stream, then reader (up to 100; for a blend, up to 100 per
+        dataset, dataset after dataset, as ``BlendDataset.errors``); during an epoch, those the
+        batches so far carried. A resumed pass lists the uninterrupted epoch's.
+        """
+        if self.num_workers == 0 or self._board is None:
+            return list(getattr(self.source, "errors", []))
+        blend = isinstance(self.source, BlendDataset)
+        names = {n: i for i, n in enumerate(self.source.datasets)} if blend else {}
+        rows = []
+        for r, items in self._posted_errors():
+            for p, e in items:
+                if not self._ended and (p is None or p > self._positions.get(r, 0)):
+                    continue  # not yet in a record handed out
+                group = names.get(e[0], len(names)) if blend else 0
+                rows.append((group, p if p is not None else float("inf"), r, e[1:] if blend else e))
+        rows.sort(key=lambda row: row[:3])
+        out: list[tuple[str, ...]] = []
+        taken: dict[int, int] = {}
+        for group, _, _, e in rows:
+            if taken.get(group, 0) < _MAX_ERRORS:
+                taken[group] = taken.get(group, 0) + 1
+                out.append(tuple(e))
+        return out
 
     def _readers(self) -> int:
         """Readers splitting the epoch: world size x DataLoader workers (at least 1 each)."""
@@ -560,20 +623,25 @@ class Loader:
                     f"or start that epoch over: load_state_dict({{'epoch': {state['epoch']}, 'seed': {self.seed}}})")
             # the saved epoch was over: the same here is every reader at the end of its share (its losses on one)
             ends = self.source.samples_per_reader(now, int(state["epoch"]))
+            merged = sorted(((int(e[0]), int(r)), list(e)) for r, c in (state.get("errors") or {}).items() for e in c)
             state = {**state, "positions": dict(enumerate(ends)), "readers": now, "next_worker": 0,
-                     "skipped": {0: summed_counts(*(state.get("skipped") or {}).values())}}
+                     "skipped": {0: summed_counts(*(state.get("skipped") or {}).values())},
+                     "errors": {0: [e for _, e in merged]} if merged else {}}
         self.epoch = int(state["epoch"])
         # per reader, the losses the saved run had counted: its resumed reader passes over them uncounted
         skipped = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items() if c}
+        # ... and the details of them, which it lists ahead of what it meets (absent from older states)
+        errors = {int(r): [list(e) for e in c] for r, c in (state.get("errors") or {}).items() if c}
         self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {}),
                                      "readers": now,  # checked above: the reader need not check again
-                                     "skipped": skipped,
+                                     "skipped": skipped, "errors": errors,
                                      **({"blend": state.get("blend") or self.source.signature}
                                         if isinstance(self.source, BlendDataset) else {})})
         self._positions = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._copies = {int(k): int(v) for k, v in (state.get("copies") or {}).items() if int(v) > 0}
         self._batches = int(state.get("batches", 0))
         self._resumed_skips = skipped
+        self._loaded_errors = errors if isinstance(self.source, (ShardDataset, BlendDataset)) else None
         workers = max(1, self.num_workers)
         nxt = state.get("next_worker")
         self._next_worker = int(nxt) % workers if nxt is not None else None
@@ -758,6 +826,7 @@ class Loader:
         resume = {r: (self._positions.get(r, 0), c) for r, c in self._copies.items()}
         self._skipped, self._final = self._resumed_skips, None  # a resumed pass starts from the saved counts
         self._resumed_skips = {}
+        self._ended, self._loaded_errors = False, None
         if self._board is not None:
             self._board.clear()
         collate_fn = self._collate
@@ -813,6 +882,7 @@ class Loader:
             posted = self._board.read()
             if all(c is not None for c in posted):
                 self._final = self._board.total()
+            self._ended = True
         self._next_worker = None
         self.source.rotation = 0
 

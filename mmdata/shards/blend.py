@@ -49,8 +49,8 @@ from mmdata.checks import expect_bool, expect_int
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
-from mmdata.shards.reader import (EpochClock, ResumableEpochs, ShardDataset, dist_rank_world, expect_keys, open_dataset,
-                                   reader_id, summed_counts)
+from mmdata.shards.reader import (_MAX_ERRORS, EpochClock, ResumableEpochs, ShardDataset, dist_rank_world, expect_keys,
+                                   open_dataset, reader_id, summed_counts)
 from mmdata.types import Sample, new_sample
 
 _NAME = re.compile(r"^[\w.-]+$")
@@ -71,6 +71,9 @@ class _SharedBoard:
         self.blend._counts[self.name] = dict(counts)
         if self.blend.board is not None:
             self.blend.board.post(slot, self.blend.skipped)
+
+    def post_errors(self, slot: int, reader: int, errors: Any) -> None:
+        self.blend._post_errors(slot)  # the blend's places, every dataset's errors
 
 
 #: the most passes over one dataset per epoch (a plan holds a place per sample read)
@@ -165,9 +168,15 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self.board: Any = None  # set by mmdata.loader: worker counts reach the main process
         self._counts: dict[str, dict[str, int]] = {}
         self._records: dict[str, dict[str, int]] = {}  # per dataset, meta["skipped"] of its last sample yielded
+        # per entry of a dataset's errors (by id; the entry kept, so that its id is not reused), the first place
+        # of this reader's plan whose record holds it
+        self._place: dict[int, tuple[int, Any]] = {}
+        self._scanned: dict[str, tuple[int, bool]] = {}  # per dataset, its errors when last placed (see _place_errors)
+        self._rid = 0
         self._clock = EpochClock(int(epoch))
         self._skip: dict[int, int] = {}
         self._skip_counts: dict[int, dict[str, int]] = {}
+        self._skip_errors: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
         self._skip_readers: int | None = None
         self._positions: dict[int, int] = {}
         self._readers: int | None = None
@@ -212,10 +221,48 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         """The datasets' first errors of the iteration (shard, key, message)."""
         return [e for ds in self.datasets.values() for e in ds.errors]
 
-    def _count(self, reason: str, shard: str, key: str, message: str) -> None:
-        """Count a sample lost after reading (the recipe refused it) with the dataset it came from."""
+    def _count(self, reason: str, shard: str, key: str, message: str, at: int | None = None,
+               place: int | None = None) -> None:
+        """Count a sample lost after reading (the recipe refused it) with the dataset it came from; ``at``:
+        its position in that dataset's share (``meta["source_position"]``), ``place``: its place in the
+        blend's plan (``meta["position"]``)."""
         name, _, own = key.partition("/")
-        self.datasets[name]._count(reason, shard, own, message)
+        entry = self.datasets[name]._count(reason, shard, own, message, at=at)
+        if entry is not None and place is not None:
+            self._place[id(entry)] = (place + 1, entry)  # in the records after the refused sample's place
+            self._post_errors()
+
+    def _error_items(self) -> list[tuple[int | None, tuple[str, ...]]]:
+        """Every dataset's errors (dataset after dataset, as ``errors``), each ``(place, (name, *entry))``."""
+        return [(self._place.get(id(e), (None,))[0], (name, *e)) for name, ds in self.datasets.items() for e in ds.errors]
+
+    def _place_errors(self, name: str, mark: tuple[int, int] | None, place: int) -> None:
+        """The errors of dataset ``name`` met before ``mark`` (its share and the position after its sample
+        just yielded; None: all, its share ended) enter the records from ``place`` on."""
+        ds = self.datasets[name]
+        if self._scanned.get(name) == (ds._noted, False):
+            return  # nothing new, and nothing met ahead of the samples left to place
+        pending = placed = False
+        for t, e in zip(ds._error_tags, ds.errors):
+            if id(e) in self._place:
+                continue
+            if mark is None or t < mark:
+                self._place[id(e)] = (place, e)
+                placed = True
+            else:
+                pending = True  # met ahead (the decode window): placed with a later sample
+        self._scanned[name] = (ds._noted, pending)
+        if placed:
+            self._post_errors()
+
+    def _post_errors(self, slot: int | None = None) -> None:
+        post = getattr(self.board, "post_errors", None)
+        if post is None:
+            return
+        if slot is None:
+            info = get_worker_info()
+            slot = info.id if info is not None else 0
+        post(slot, self._rid, self._error_items())
 
     # ---- epochs and the plan ---------------------------------------------------------------------
     def _slices(self, name: str, epoch: int) -> list[tuple[int, Fraction, Fraction]]:
@@ -317,11 +364,19 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     def __iter__(self) -> Iterator[Sample]:
         epoch, gen = self._clock.begin()
         self._counts = {}
+        self._place, self._scanned = {}, {}
         for name, ds in self.datasets.items():
-            ds.skipped, ds.errors, ds._quiet = {}, [], False
+            ds.skipped, ds.errors, ds._error_tags, ds._quiet = {}, [], [], False
             ds.board = _SharedBoard(self, name)
         rid, n = reader_id(dist_rank_world() or self._dist, self.rotation)
+        self._rid = rid
         skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
+        for place, (name, *entry) in self._resumed_errors(rid, skip):  # met by the saved run, in their places
+            ds = self.datasets.get(name)
+            if ds is not None and len(entry) == 3 and len(ds.errors) < _MAX_ERRORS:
+                ds.errors.append(tuple(entry))  # type: ignore[arg-type]
+                ds._error_tags.append((-1, len(ds._error_tags)))
+                self._place[id(ds.errors[-1])] = (place, ds.errors[-1])
         resumed = self._resumed_counts(rid, skip)
         self._records = {_RESUMED: resumed}
         if resumed:  # the saved run counted what the resume passes over (its datasets' counts start at 0)
@@ -329,6 +384,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         if self.board is not None:  # this iteration's counts in this worker's slot (none of an earlier epoch's)
             info = get_worker_info()
             self.board.post(info.id if info is not None else 0, self.skipped)
+            self._post_errors(info.id if info is not None else 0)
         self._readers = n
         self._positions = {rid: skip} if skip else {}
         plan = self._plan(n, epoch, exact=False)
@@ -345,7 +401,9 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             if s is None:  # its share ended early (samples lost): its later places stay empty
                 # and its losses are all before this place (the last ones follow its last sample yielded)
                 self._records[name] = dict(self.datasets[name].skipped)
+                self._place_errors(name, None, pos + 1)
                 continue
+            self._place_errors(name, (self.datasets[name]._share, int(s.meta["position"]) + 1), pos + 1)
             self._positions[rid] = pos + 1
             yield self._relabel(name, s, rid, pos, epoch)
         self._skip.pop(rid, None)

@@ -113,6 +113,7 @@ _MISSING = "listed sample missing from its shard"  # a well-formed shard without
 #: problems after which the parser yields nothing more from a shard (cut, unreadable, missing)
 _SERIES_CUT = frozenset({"unreadable shard", "truncated shard", "corrupt compressed stream", TAIL_LOST})
 RawSample = tuple[str | None, dict[str, bytes], tuple[str, str] | None]
+_END = object()
 
 
 def dist_rank_world() -> tuple[int, int] | None:
@@ -228,29 +229,60 @@ class EpochClock:
 
 
 class SkipBoard:
-    """Skip counts of DataLoader workers, in memory shared with the process that reads them.
+    """Skip counts and error details of DataLoader workers, in memory shared with the process that reads them.
 
     A worker's counts also travel in ``meta["skipped"]`` of each sample it yields, but a sample lost
-    after that worker's last yielded sample has nothing to travel with; the board has one slot per
-    worker where the reader posts its counts (JSON) each time it counts, so the loader reads them all
-    once the epoch's workers are done. A torch shared-memory tensor: inherited by forked workers,
-    passed by handle to spawned ones.
+    after that worker's last yielded sample has nothing to travel with, and the details
+    (``dataset.errors``) travel with none; the board has one slot per worker where the reader posts
+    its counts (JSON) each time it counts, and its errors, each with the reader position from which
+    on it is part of the record a ``state_dict`` carries (see :meth:`post_errors`), so the loader reads
+    them all once the epoch's workers are done. A torch shared-memory tensor: inherited by forked
+    workers, passed by handle to spawned ones.
 
     Example:
         >>> b = SkipBoard(2)
         >>> b.post(1, {"corrupt image": 2})
         >>> b.total()
         {'corrupt image': 2}
+        >>> b.post_errors(1, 3, [(2, ("a.tar", "k1", "corrupt"))])
+        >>> b.read_errors()
+        [None, (3, [(2, ('a.tar', 'k1', 'corrupt'))])]
     """
 
     SLOT = 1 << 14
+    #: bytes of a slot's errors (JSON: 100 entries of a few hundred bytes)
+    DETAILS = 1 << 16
 
     def __init__(self, slots: int) -> None:
         self.slots = max(1, int(slots))
-        self.tensor = torch.zeros((self.slots, self.SLOT), dtype=torch.uint8).share_memory_()
+        self.tensor = torch.zeros((self.slots, self.SLOT + self.DETAILS), dtype=torch.uint8).share_memory_()
+
+    def _rows(self) -> Any:
+        return self.tensor.numpy()
 
     def clear(self) -> None:
         self.tensor.zero_()
+
+    @staticmethod
+    def _write(row: Any, body: bytes) -> None:
+        row[:8] = memoryview(struct.pack("<q", 0))  # a reader meanwhile sees nothing, not a torn body
+        row[8 : 8 + len(body)] = memoryview(body)
+        row[:8] = memoryview(struct.pack("<q", len(body)))
+
+    @staticmethod
+    def _load(row: Any) -> Any:
+        """The JSON a row holds (None when nothing was posted); retried when a post was under way."""
+        import json
+
+        for _ in range(4):
+            n = struct.unpack("<q", row[:8].tobytes())[0]
+            if not n:
+                return None
+            try:
+                return json.loads(row[8 : 8 + n].tobytes())
+            except ValueError:  # a worker was rewriting it (the board is read while workers run)
+                continue
+        return None
 
     def post(self, slot: int, counts: dict[str, int]) -> None:
         import json
@@ -258,18 +290,15 @@ class SkipBoard:
         body = json.dumps(counts).encode()
         if len(body) > self.SLOT - 8 or not 0 <= slot < self.slots:
             body = b"null"  # does not fit (hundreds of reasons): the counts carried by samples are used
-        row = self.tensor[slot].numpy()
-        row[8 : 8 + len(body)] = memoryview(body)
-        row[:8] = memoryview(struct.pack("<q", len(body)))
+        if 0 <= slot < self.slots:
+            self._write(self._rows()[slot, : self.SLOT], body)
 
     def read(self) -> list[dict[str, int] | None]:
         """Per slot: the counts posted, ``{}`` when none, None when they did not fit."""
-        import json
-
         out: list[dict[str, int] | None] = []
-        for row in self.tensor.numpy():
+        for row in self._rows():
             n = struct.unpack("<q", row[:8].tobytes())[0]
-            out.append(json.loads(row[8 : 8 + n].tobytes()) if n else {})
+            out.append(self._load(row[: self.SLOT]) if n else {})
         return out
 
     def total(self) -> dict[str, int]:
@@ -277,6 +306,29 @@ class SkipBoard:
         for counts in self.read():
             for k, v in (counts or {}).items():
                 out[k] = out.get(k, 0) + v
+        return out
+
+    def post_errors(self, slot: int, reader: int, errors: Sequence[tuple[int | None, tuple[str, ...]]]) -> None:
+        """Post reader ``reader``'s errors, each ``(place, entry)``: ``place`` is the first position of the
+        reader's stream (``meta["position"] + 1`` of a sample handed out) whose record holds it, None
+        while no sample's does yet; the last entries are left out when they do not fit."""
+        import json
+
+        if not 0 <= slot < self.slots:
+            return
+        items = [[p, *e] for p, e in errors]
+        body = json.dumps([reader, items]).encode()
+        while len(body) > self.DETAILS - 8 and items:
+            items = items[: len(items) * 3 // 4]
+            body = json.dumps([reader, items]).encode()
+        self._write(self._rows()[slot, self.SLOT :], body)
+
+    def read_errors(self) -> list[tuple[int, list[tuple[int | None, tuple[str, ...]]]] | None]:
+        """Per slot: ``(reader, [(place, entry), ...])`` as posted, None when nothing was."""
+        out: list[tuple[int, list[tuple[int | None, tuple[str, ...]]]] | None] = []
+        for row in self._rows():
+            got = self._load(row[self.SLOT :])
+            out.append(None if got is None else (int(got[0]), [(p, tuple(e)) for p, *e in got[1]]))
         return out
 
 
@@ -801,13 +853,14 @@ class ResumableEpochs:
     """Epochs and exact resume of a reader whose iterations split an epoch over readers (world size x
     DataLoader workers): an :class:`EpochClock` and, per reader, the positions consumed. Its users
     (:class:`ShardDataset`, :class:`mmdata.shards.blend.BlendDataset`) set ``seed``, ``_clock``,
-    ``_skip``, ``_skip_counts``, ``_skip_readers``, ``_positions``, ``_readers``, ``_dist`` and ``skipped``
-    and define ``samples_per_reader``."""
+    ``_skip``, ``_skip_counts``, ``_skip_errors``, ``_skip_readers``, ``_positions``, ``_readers``, ``_dist``
+    and ``skipped`` and define ``samples_per_reader`` and ``_error_items``."""
 
     seed: int
     _clock: EpochClock
     _skip: dict[int, int]
     _skip_counts: dict[int, dict[str, int]]  # per reader, the losses a loaded state had counted (load_state_dict)
+    _skip_errors: dict[int, list[tuple[int, tuple[str, ...]]]]  # per reader, a loaded state's errors (place, entry)
     skipped: dict[str, int]  # losses of the iteration in progress or the last one (reason -> count)
     _skip_readers: int | None
     _positions: dict[int, int]
@@ -817,6 +870,20 @@ class ResumableEpochs:
 
     def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
         raise NotImplementedError
+
+    def _error_items(self) -> list[tuple[int | None, tuple[str, ...]]]:
+        """This iteration's errors in order, each ``(place, entry)``: the first position of the reader's
+        stream whose record holds it (None: none yet) — what a state saved at a position carries."""
+        raise NotImplementedError
+
+    def _errors_upto(self, positions: Mapping[int, int]) -> dict[int, list[list[Any]]]:
+        """The errors (``[place, *entry]``) of this process's reader in the record of ``positions``."""
+        rid = next(iter(self._positions), None)
+        if rid is None or len(self._positions) != 1:
+            return {}
+        upto = positions.get(rid, 0)
+        kept = [[p, *e] for p, e in self._error_items() if p is not None and p <= upto]
+        return {rid: kept} if kept else {}
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader pickles the dataset for spawned workers when iteration starts: the rank known
@@ -842,6 +909,7 @@ class ResumableEpochs:
         self._clock.set(epoch)
         self._skip = {}
         self._skip_counts = {}
+        self._skip_errors = {}
         self._skip_readers = None
         self._positions = {}
 
@@ -849,13 +917,18 @@ class ResumableEpochs:
         """Position of the stream: ``{"seed", "epoch", "positions": {reader: next_position}, "readers"}``
         (``readers``: world size x DataLoader workers of the iteration, once one has started here) and,
         when this process's reader lost samples so far (``on_error="skip"``), ``skipped``: ``{reader:
-        {reason: count}}`` — a resume passes over what was read uncounted and starts from these."""
+        {reason: count}}`` and ``errors``: ``{reader: [[place, shard, key, message], ...]}`` (the first 100
+        of ``errors`` up to the position; ``place``: the position from which on a record holds it) — a
+        resume passes over what was read uncounted and starts from these."""
         state: dict[str, Any] = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
         if self._readers is not None:
             state["readers"] = self._readers
         counts = self._state_counts()
         if counts and len(self._positions) == 1:
             state["skipped"] = {next(iter(self._positions)): counts}
+        errors = self._errors_upto(self._positions)
+        if errors:
+            state["errors"] = errors
         return state
 
     def _state_counts(self) -> dict[str, int]:
@@ -877,6 +950,8 @@ class ResumableEpochs:
         self._clock.set(int(state["epoch"]))
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._skip_counts = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items()}
+        self._skip_errors = {int(r): [(int(e[0]), tuple(str(x) for x in e[1:])) for e in c]
+                             for r, c in (state.get("errors") or {}).items()}  # absent from states of older versions
         self._positions = dict(self._skip)
         saved = state.get("readers")
         self._skip_readers = int(saved) if saved is not None else None
@@ -885,6 +960,11 @@ class ResumableEpochs:
         """The losses reader ``rid`` had counted before a resume point ``skip`` (what it passes over uncounted)."""
         counts = self._skip_counts.pop(rid, {})
         return dict(counts) if skip else {}
+
+    def _resumed_errors(self, rid: int, skip: int) -> list[tuple[int, tuple[str, ...]]]:
+        """The errors (place, entry) reader ``rid`` had met before a resume point ``skip`` (see :meth:`state_dict`)."""
+        errors = self._skip_errors.pop(rid, [])
+        return list(errors) if skip else []
 
     def _resume_skip(self, rid: int, n: int, epoch: int) -> int:
         """What reader ``rid`` of ``n`` passes over on a resume (see :meth:`load_state_dict`)."""
@@ -992,9 +1072,16 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             self._select(path)
         self.skipped = {}  # of the iteration in progress or the last one (see __iter__)
         self.errors: list[tuple[str, str, str]] = []
+        # per entry of errors, where the stream met it: (share, position of the item), see _note_error
+        self._error_tags: list[tuple[int, int]] = []
+        self._share = 0  # iter_share calls so far: the first part of a tag
+        self._at = 0  # the position of the item the stream is pulling (its losses are tagged with it)
+        self._rid = 0  # the reader of the share in progress
+        self._noted = 0  # entries added to errors so far (a blend places those it has not seen)
         self.board: SkipBoard | None = None  # set by mmdata.loader: worker counts reach the main process
         self._skip: dict[int, int] = {}
         self._skip_counts: dict[int, dict[str, int]] = {}
+        self._skip_errors: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
         self._streamed: dict[str, int] = {}  # the losses the stream met (not decode losses), see _iter_decoded
         self._record: dict[str, int] | None = None  # meta["skipped"] of the last decoded sample yielded
         self._skip_readers: int | None = None  # readers of a loaded state (load_state_dict)
@@ -1237,21 +1324,62 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             return f"{self.root}/{series}/{name}" if series else f"{self.root}/{name}"
         return str(self.root / series / name) if series else str(self.root / name)
 
-    def _count(self, reason: str, shard: str, key: str, message: str, decoded: bool = False) -> None:
+    def _count(self, reason: str, shard: str, key: str, message: str, decoded: bool = False,
+               at: int | None = None) -> tuple[str, str, str] | None:
         """Count a loss: ``decoded`` when its item did not decode, else one the stream met (the decode
-        window reads the stream ahead of the samples it yields: see :meth:`_iter_decoded`)."""
+        window reads the stream ahead of the samples it yields: see :meth:`_iter_decoded`). ``at``: the
+        position of the item lost, when it is not the one the stream is pulling. Returns the entry
+        added to ``errors`` (None: none)."""
         if self._quiet:  # a resume passing over what the saved run read: that run counted it
-            return
+            return None
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         if not decoded:
             self._streamed[reason] = self._streamed.get(reason, 0) + 1
-        if len(self.errors) < _MAX_ERRORS:
-            self.errors.append((shard, key, message))
+        entry = self._note_error(shard, key, message, at)
         if self.board is not None:
             info = get_worker_info()
             self.board.post(info.id if info is not None else 0, self.skipped)
         if self.on_error == "warn":
             log.warning("skipping sample %r in %s: %s", key, shard, message)
+        return entry
+
+    def _note_error(self, shard: str, key: str, message: str, at: int | None = None) -> tuple[str, str, str] | None:
+        """Add a detail to ``errors``, in stream order: by the position of the item whose pull met it (or
+        that was lost, ``at``), then as met. The decode window and the shuffle buffer meet losses ahead of
+        the samples they hand out, so this order is the same for any ``decode_threads`` and for a resumed
+        pass (which meets later what the saved run met ahead); the first 100 in that order are kept."""
+        errors, tags = self.errors, self._error_tags
+        if len(tags) != len(errors):  # errors set from outside: what it holds comes first
+            tags[:] = [(-1, -1)] * len(errors)
+        tag = (self._share, self._at if at is None else at)
+        i = len(tags)
+        while i and tags[i - 1] > tag:
+            i -= 1
+        if i >= _MAX_ERRORS:
+            return None
+        entry = (shard, key, message)
+        errors.insert(i, entry)
+        tags.insert(i, tag)
+        self._noted += 1
+        if len(errors) > _MAX_ERRORS:
+            errors.pop()
+            tags.pop()
+        if self.board is not None:
+            info = get_worker_info()
+            self._post_errors(info.id if info is not None else 0)
+        return entry
+
+    def _post_errors(self, slot: int) -> None:
+        post = getattr(self.board, "post_errors", None)
+        if post is not None:
+            post(slot, self._rid, self._error_items())
+
+    def _error_items(self) -> list[tuple[int | None, tuple[str, ...]]]:
+        # an entry met with the item at position p is in the records of the samples after p (tags of a
+        # loaded state's entries hold their saved place - 1)
+        if len(self._error_tags) != len(self.errors):
+            self._error_tags[:] = [(-1, -1)] * len(self.errors)
+        return [(t[1] + 1, e) for t, e in zip(self._error_tags, self.errors)]
 
     def _shard_index(self) -> _ShardIndex | None:
         if self.root is None:
@@ -1392,7 +1520,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                         positions[rid] = position
                         if self.on_error == "raise":
                             raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {problem[1]}")  # type: ignore[index]
-                        self._count(problem[0], shard, key, problem[1])  # type: ignore[index]
+                        self._count(problem[0], shard, key, problem[1], at=position - 1)  # type: ignore[index]
                     continue
                 keep = kept[li]
                 if keep is None:
@@ -1585,6 +1713,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         while True:
             # losses met while passing over what the saved run consumed were counted by that run
             self._quiet = position < skip
+            self._at = position
             item = next(stream, None)
             if item is None:
                 break
@@ -1603,7 +1732,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             if refused is not None:
                 if self.on_error == "raise":
                     raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {refused[1]}")
-                self._count(refused[0], shard, key, refused[1])
+                self._count(refused[0], shard, key, refused[1], at=position - 1)
                 continue
             if self.skipped:
                 meta["skipped"] = dict(self.skipped)
@@ -1636,14 +1765,14 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # what a resume from it starts from (state_dict)
         base, lost = dict(self.skipped), {}
         self._streamed = {}
-        for (shard, key, _raw), built, streamed in self._decoded(stream, self._threads() if read_ahead else 1):
+        for (shard, key, _raw), built, streamed in self._decoded(stream, self._threads() if read_ahead else 1, position):
             meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
             position += 1
             self._positions[rid] = position
             if isinstance(built, _Skip):
                 if self.on_error == "raise":
                     raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {built}") from built
-                self._count(built.reason, shard, key, str(built), decoded=True)
+                self._count(built.reason, shard, key, str(built), decoded=True, at=position - 1)
                 if not self._quiet:  # a blend's resume passes over decoded samples: their losses were counted
                     lost[built.reason] = lost.get(built.reason, 0) + 1
                 continue
@@ -1656,9 +1785,11 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             self._record = record
             yield new_sample(key, fields, rate, meta)
 
-    def _decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]],
-                 threads: int) -> Iterator[tuple[tuple[str, str, dict[str, bytes]], Any, dict[str, int] | None]]:
-        # with each item, the stream's losses counted up to pulling it (a copy: the window reads on)
+    def _decoded(self, stream: Iterator[tuple[str, str, dict[str, bytes]]], threads: int,
+                 start: int = 0) -> Iterator[tuple[tuple[str, str, dict[str, bytes]], Any, dict[str, int] | None]]:
+        # with each item, the stream's losses counted up to pulling it (a copy: the window reads on);
+        # what the stream meets pulling the item at position p is tagged p (_note_error)
+        stream = self._tagging(stream, start)
         if threads <= 1:
             for item in stream:
                 yield item, self._try_build(item), dict(self._streamed) if self._streamed else None
@@ -1675,6 +1806,18 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             while window:
                 head, fut, streamed = window.popleft()
                 yield head, fut.result(), streamed
+
+    def _tagging(self, stream: Iterator[Any], start: int) -> Iterator[Any]:
+        """``stream``, with ``_at`` the position of each item while it is pulled."""
+        at = start
+        stream = iter(stream)
+        while True:
+            self._at = at
+            item = next(stream, _END)
+            if item is _END:
+                return
+            at += 1
+            yield item
 
     def _threads(self) -> int:
         if not self.decode or self.decode_threads == 1:
@@ -1777,8 +1920,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 continue
             if counts or self.on_error == "raise":
                 self._report(shard, key, problem)
-            elif not self._quiet and len(self.errors) < _MAX_ERRORS:
-                self.errors.append((shard, key or "<unknown>", problem[1]))
+            elif not self._quiet:
+                self._note_error(shard, key or "<unknown>", problem[1])
         if listed is not None:  # listed samples that never came: after damage, or a shard that lacks them
             reason, why = (_NOT_DELIVERED, last_problem[1]) if last_problem is not None else (
                 _MISSING, "the shard does not hold it (the shard and index.parquet are from different jobs? run mmdata verify)")
@@ -1811,7 +1954,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # counts are per iteration (one epoch): the same whether this process or DataLoader workers
         # (fresh or persistent copies) read, and a damaged sample read every epoch counts once an epoch
         self.skipped = {}
-        self.errors = []
+        self.errors, self._error_tags = [], []
         self._quiet = False
         dist = dist_rank_world() or self._dist
         rid, n = reader_id(dist, self.rotation) if self.partition else (0, 1)
@@ -1819,10 +1962,15 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # passes over exactly what the saved reader had consumed
         skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
         self.skipped = self._resumed_counts(rid, skip)  # the saved run counted what the resume passes over
+        resumed = self._resumed_errors(rid, skip)[:_MAX_ERRORS]  # ... and met these: kept in their places, first
+        self.errors = [e for _, e in resumed]  # type: ignore[misc]
+        self._error_tags = [(-1, p - 1) for p, _ in resumed]
         self._record = None
         if self.board is not None:  # this iteration's counts in this worker's slot (none of an earlier epoch's)
             info = get_worker_info()
             self.board.post(info.id if info is not None else 0, self.skipped)
+            self._rid = rid
+            self._post_errors(info.id if info is not None else 0)
         yield from self.iter_share(rid, n, epoch, skip)
         self._skip.pop(rid, None)
 
@@ -1833,6 +1981,9 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         decoded one at a time (no decode window meeting losses ahead of the sample yielded)."""
         self._check_fresh()
         self._readers = n
+        self._share += 1
+        self._rid = rid
+        self._at = skip
         self._positions = {rid: skip} if skip else {}
         samples: Iterator[Sample]
         if not self.decode and not self.shuffle:

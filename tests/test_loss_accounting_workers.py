@@ -1,0 +1,184 @@
+"""Loss details (``errors``) across a resume, and loss counts of a plain DataLoader's workers.
+
+A resumed pass passes over what the saved run consumed without reading it again, so it used to list in
+``errors`` only what it met itself (the uninterrupted epoch listed every loss). States now carry the
+details of the losses up to their position (the first 100), so a resumed pass lists the epoch's.
+Order rule: ``errors`` lists losses by the position in the reader's stream of the item whose reading met
+them (then as met) — the same for any ``decode_threads`` — and a loader with workers merges its readers'
+lists by that position, then reader.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mmdata
+from mmdata.testing import make_sample_folder
+
+
+def _spoil_images(shard: Path, keys: tuple[str, ...]) -> None:
+    data = bytearray(shard.read_bytes())
+    with tarfile.open(shard) as tf:
+        for m in tf.getmembers():
+            if m.name.split(".")[0] in keys and m.name.endswith(".png"):
+                data[m.offset_data : m.offset_data + 32] = bytes(32)
+    shard.write_bytes(bytes(data))
+
+
+def _lossy_folder(root: Path, name: str, n: int, cut: int | None, spoiled: tuple[str, ...]) -> str:
+    """``n`` samples in shards of 4: every 4th lacks audio (lost with ``required=["audio"]``), the images of
+    ``spoiled`` do not decode, and shard ``cut`` is cut to half its length (its tail lost, met ahead of the
+    samples by the decode window and the shuffle buffer)."""
+    mmdata.shard(make_sample_folder(root / f"raw_{name}", n=n), root / name, maxcount=4, progress=False)
+    shards = sorted((root / name).glob("train-*.tar"))
+    for shard in shards:
+        _spoil_images(shard, spoiled)
+    if cut is not None:
+        data = shards[cut].read_bytes()
+        shards[cut].write_bytes(data[: len(data) // 2 + 100])
+    return str(root / name)
+
+
+@pytest.fixture(scope="module")
+def lossy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    t = tmp_path_factory.mktemp("lossy_errors")
+    return {"a": _lossy_folder(t, "a", 24, 2, ("000001", "000013", "000022")),
+            "b": _lossy_folder(t, "b", 12, None, ("000005",))}
+
+
+KW: dict[str, Any] = {"on_error": "skip", "required": ["audio"]}
+
+
+def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint gives back: JSON (int keys become strings)."""
+    return json.loads(json.dumps(state))
+
+
+# ---- datasets --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("threads,decode", [(1, True), (3, True), (1, False)])
+def test_a_resumed_dataset_lists_the_errors_of_the_whole_epoch(lossy: dict[str, str], shuffle: bool, threads: int,
+                                                               decode: bool) -> None:
+    def mk() -> mmdata.ShardDataset:
+        return mmdata.open_dataset(lossy["a"], shuffle=shuffle, seed=4, decode_threads=threads, decode=decode,
+                                   buffer_size=6, **KW)
+
+    whole = mk()
+    keys = [s.key for s in whole]
+    full = list(whole.errors)
+    assert len(full) == sum(whole.skipped.values()) and len(full) > 5
+    for cut in range(len(keys) + 1):
+        d = mk()
+        head = [s.key for s in islice(iter(d), cut)]
+        state = _roundtrip(d.state_dict())
+        assert all(len(e) == 4 for es in state.get("errors", {}).values() for e in es)
+        again = mk()
+        again.load_state_dict(state)
+        assert head + [s.key for s in again] == keys, cut
+        assert again.errors == full, cut
+        assert again.skipped == whole.skipped, cut
+
+
+def test_errors_are_in_stream_order_whatever_the_decode_threads(lossy: dict[str, str]) -> None:
+    """The decode window meets a cut shard ahead of the samples it hands out; the order of ``errors``
+    does not depend on how far ahead it reads."""
+    lists = []
+    for threads in (1, 2, 4):
+        d = mmdata.open_dataset(lossy["a"], decode_threads=threads, **KW)
+        _ = list(d)
+        lists.append(d.errors)
+    assert lists[0] == lists[1] == lists[2]
+
+
+def test_a_state_without_errors_still_resumes(lossy: dict[str, str]) -> None:
+    """States saved before they carried ``errors``: the resumed pass lists what it meets, as it did."""
+    whole = mmdata.open_dataset(lossy["a"], **KW)
+    _ = list(whole)
+    d = mmdata.open_dataset(lossy["a"], **KW)
+    _ = list(islice(iter(d), 10))
+    state = d.state_dict()
+    assert state["errors"]
+    old = {k: v for k, v in state.items() if k != "errors"}
+    again = mmdata.open_dataset(lossy["a"], **KW)
+    again.load_state_dict(old)
+    _ = list(again)
+    assert again.skipped == whole.skipped
+    assert again.errors == whole.errors[len(state["errors"][0]):]
+
+
+def test_a_state_carries_at_most_the_first_100_errors(tmp_path: Path) -> None:
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=480), tmp_path / "ds", maxcount=100, progress=False)
+    d = mmdata.open_dataset(tmp_path / "ds", **KW)  # 120 samples lack audio
+    _ = list(islice(iter(d), 340))
+    state = d.state_dict()
+    assert len(state["errors"][0]) == 100 and len(json.dumps(state)) < 20000
+    again = mmdata.open_dataset(tmp_path / "ds", **KW)
+    again.load_state_dict(_roundtrip(state))
+    _ = list(again)
+    whole = mmdata.open_dataset(tmp_path / "ds", **KW)
+    _ = list(whole)
+    assert again.errors == whole.errors and len(whole.errors) == 100
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_resumed_blend_lists_the_errors_of_the_whole_epoch(lossy: dict[str, str], shuffle: bool) -> None:
+    def mk() -> mmdata.BlendDataset:
+        return mmdata.blend(lossy, weights={"a": 0.5, "b": 1}, shuffle=shuffle, seed=2, **KW)
+
+    whole = mk()
+    keys = [s.key for s in whole]
+    full = list(whole.errors)
+    assert len(full) > 4 and {e[1] for e in full} & {"000005", "000013"}
+    for cut in range(len(keys) + 1):
+        d = mk()
+        head = [s.key for s in islice(iter(d), cut)]
+        again = mk()
+        again.load_state_dict(_roundtrip(d.state_dict()))
+        assert head + [s.key for s in again] == keys, cut
+        assert again.errors == full, cut
+        assert again.skipped == whole.skipped, cut
+
+
+# ---- loaders ---------------------------------------------------------------------------------------
+def _cut_at_every_batch(path: Any, **kw: Any) -> None:
+    whole = mmdata.loader(path, 2, **kw)
+    batches = [list(b.keys) for b in whole]
+    full, counts = whole.errors, whole.skipped
+    assert len(full) > 8 and sum(counts.values()) >= len(full)
+    for cut in range(len(batches) + 1):
+        first = mmdata.loader(path, 2, **kw)
+        it = iter(first)
+        head = [list(next(it).keys) for _ in range(cut)]
+        state = _roundtrip(first.state_dict())
+        del it
+        again = mmdata.loader(path, 2, **kw)
+        again.load_state_dict(state)
+        assert head + [list(b.keys) for b in again] == batches, cut
+        assert again.errors == full, cut
+        assert again.skipped == counts, cut
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_resumed_loader_lists_the_errors_of_the_whole_epoch(lossy: dict[str, str], workers: int, shuffle: bool) -> None:
+    _cut_at_every_batch(lossy["a"], num_workers=workers, shuffle=shuffle, seed=3, **KW)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_resumed_blend_loader_lists_the_errors_of_the_whole_epoch(lossy: dict[str, str], workers: int) -> None:
+    _cut_at_every_batch(lossy, num_workers=workers, shuffle=True, seed=1, weights={"a": 1, "b": 0.5}, **KW)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_loader_errors_hold_what_the_epoch_lost(lossy: dict[str, str], workers: int) -> None:
+    L = mmdata.loader(lossy["a"], 2, num_workers=workers, shuffle=False, **KW)
+    _ = list(L)
+    d = mmdata.open_dataset(lossy["a"], shuffle=False, **KW)
+    _ = list(d)
+    assert sorted(L.errors) == sorted(d.errors)
