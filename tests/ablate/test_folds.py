@@ -246,6 +246,7 @@ def test_the_simulation_script_runs() -> None:
     spec = importlib.util.spec_from_file_location("ablate_folds_sim", ROOT / "benchmarks" / "ablate_folds_sim.py")
     sim = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sim)
-    out = sim.main(["--aa", "3", "--power", "2", "--effects", "3"])
-    assert set(out) == {"aa_fixed", "aa_mixed", "power_fixed_3", "power_mixed_3"}
+    out = sim.main(["--aa", "3", "--power", "2", "--effects", "3", "--check", "40"])
+    assert set(out) == {"model_sd_ratio", "aa_fixed", "aa_mixed", "power_fixed_3", "power_mixed_3"}
+    assert all(0.6 < r < 1.6 for r in out["model_sd_ratio"].values()), out["model_sd_ratio"]  # the model is the trainer's
     assert all(0 <= v <= 1 for k, v in out.items() if k.startswith("aa_"))
