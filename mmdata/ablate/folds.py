@@ -51,10 +51,13 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.ablate.stats import ALPHA, MIN_SEEDS, decide, holm, holm_levels, paired_sd, sign_patterns
+from mmdata.ablate.stats import ALPHA, MIN_SEEDS, N_RANDOM, decide, holm, holm_levels, paired_sd, sign_patterns
 from mmdata.errors import MMDataError
 
 SCHEMA = "mmdata.ablate.folds/1"
+#: up to this many units an arm's reference set is :func:`mmdata.ablate.stats.sign_patterns`' (one ablation's
+#: seed maximum); beyond, the same number of random patterns is drawn in blocks
+MAX_CACHED_UNITS = 1000
 SPLIT_KEYS = ("train_split", "val_split", "test_split")
 #: what --out may hold: the files a previous gather wrote
 OUT_FILES = ("report.md", "summary.json", "forest.png")
@@ -75,9 +78,24 @@ class _Units:
     def __init__(self, folds: Mapping[str, Sequence[float]]) -> None:
         self.d = np.concatenate([np.asarray(v, float) for v in folds.values()])
         self.w = np.concatenate([np.full(len(v), 1.0 / len(v)) for v in folds.values()])
-        E = sign_patterns(len(self.d))
-        self.ewd = E @ (self.w * self.d)
-        self.ew = E @ self.w
+        n = len(self.d)
+        if n <= MAX_CACHED_UNITS:  # the reference set of sign_flip_p (cached per size)
+            E = sign_patterns(n)
+            self.ewd, self.ew = E @ (self.w * self.d), E @ self.w
+            return
+        # more units than one ablation's seeds can be (10 folds x 200 seeds): the same number of random patterns
+        # drawn block by block from a fixed seed, never held at once (16,384 x 5,000 signs would be 655 MB)
+        from mmdata.rng import derive
+
+        rng = derive(0, 0, "mmdata.ablate.folds.sign_flip", n)
+        parts_wd, parts_w = [], []
+        for start in range(0, N_RANDOM + 1, 1024):
+            block = rng.choice([-1.0, 1.0], size=(min(1024, N_RANDOM + 1 - start), n))
+            if start == 0:
+                block[0] = 1.0  # row 0: the observed pattern
+            parts_wd.append(block @ (self.w * self.d))
+            parts_w.append(block @ self.w)
+        self.ewd, self.ew = np.concatenate(parts_wd), np.concatenate(parts_w)
 
     def p(self, mu: float = 0.0) -> float:
         """Two-sided sign-flip p-value of ``mean over folds == mu`` (as :func:`sign_flip_p` on ``w (d - mu)``)."""
@@ -128,8 +146,8 @@ def pool(diffs: Mapping[str, Mapping[str, Mapping[int, float]]], *, alpha: float
         alpha: family-wise error rate across the arms (Holm).
         delta: smallest effect of interest (``equivalent`` / ``negligible``).
         higher_is_better: the metric's direction.
-        pending_arms: arms a fold has not finished (an interrupted ablation): no verdict but ``pending``
-            unless rejected already.
+        pending_arms: arms a fold has not finished (an interrupted ablation): ``pending``, whatever their
+            test says (they stay in the Holm family).
         failed_arms: arms out of the Holm family (every fold failed them): decision ``failed``.
         intervals: compute the intervals (off in large simulations: the decision does not need them).
 
@@ -188,7 +206,7 @@ def pool(diffs: Mapping[str, Mapping[str, Mapping[int, float]]], *, alpha: float
             e["ci"] = [-math.inf, math.inf]
         if a in failed_arms:
             e["decision"] = "failed"
-        elif a not in units:
+        elif a not in units or a in pending_arms:  # a fold still has runs to do for it: no verdict yet
             e["decision"] = "pending"
         else:
             e["decision"] = decide(e["rejected"], tuple(e["ci"]) if intervals else (-math.inf, math.inf), e["mean_diff"],

@@ -239,6 +239,11 @@ def test_pool_weighs_folds_equally_and_its_intervals_agree_with_the_decisions() 
     assert r["a"]["p_value"] == 2 / 512 and r["a"]["decision"] == "helps" and r["a"]["ci"][0] > 0
     assert r["b"]["decision"] in ("inconclusive", "equivalent") and r["b"]["ci"][0] <= 0 <= r["b"]["ci"][1]
     assert pool({"c": {"1": {0: 1.0}, "2": {}}})["c"]["decision"] == "pending"  # fewer than 2 paired seeds anywhere
+    assert pool(d, delta=0.5, pending_arms=["a"])["a"]["decision"] == "pending"  # a fold still has runs to do
+    # past 1,000 units the random reference set is drawn in blocks, not held at once; still (b+1)/(N+1), still fixed
+    big = {"a": {str(k): {s: 0.1 + (s % 7 - 3) for s in range(501)} for k in range(2)}}
+    p1, p2 = pool(big, intervals=False)["a"]["p_value"], pool(big, intervals=False)["a"]["p_value"]
+    assert p1 == p2 and 1 / 16384 <= p1 <= 1 and (p1 * 16384) == round(p1 * 16384)
 
 
 def test_the_simulation_script_runs() -> None:
