@@ -182,3 +182,79 @@ def test_loader_errors_hold_what_the_epoch_lost(lossy: dict[str, str], workers: 
     d = mmdata.open_dataset(lossy["a"], shuffle=False, **KW)
     _ = list(d)
     assert sorted(L.errors) == sorted(d.errors)
+
+
+# ---- a plain DataLoader's workers ------------------------------------------------------------------
+def _reference(path: str) -> mmdata.ShardDataset:
+    ref = mmdata.open_dataset(path, **KW)
+    _ = list(ref)
+    return ref
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_a_plain_dataloader_with_workers_reports_their_losses_in_the_main_process(lossy: dict[str, str],
+                                                                                  context: str) -> None:
+    """README's plain-DataLoader snippet: the workers skipped samples, the main process's ``ds.skipped`` was
+    empty after the epoch (the counts lived in the workers' copies)."""
+    from torch.utils.data import DataLoader
+
+    ref = _reference(lossy["a"])
+    d = mmdata.open_dataset(lossy["a"], **KW)
+    dl = DataLoader(d, batch_size=None, num_workers=2, multiprocessing_context=context)
+    assert len(list(dl)) == 24 - sum(ref.skipped.values())
+    assert d.skipped == ref.skipped
+    assert sorted(d.errors) == sorted(ref.errors) and len(d.errors) == len(ref.errors)
+
+
+def test_persistent_workers_report_each_epochs_losses_once(lossy: dict[str, str]) -> None:
+    from torch.utils.data import DataLoader
+
+    ref = _reference(lossy["a"])
+    d = mmdata.open_dataset(lossy["a"], **KW)
+    dl = DataLoader(d, batch_size=None, num_workers=2, persistent_workers=True)
+    for epoch in range(2):
+        _ = list(dl)
+        assert d.skipped == ref.skipped, epoch  # per epoch, not 2x
+        assert sorted(d.errors) == sorted(ref.errors), epoch
+    d.set_epoch(5)
+    _ = list(dl)
+    assert d.skipped == ref.skipped
+    # this process reading again: its own counts
+    _ = list(d)
+    assert d.skipped == ref.skipped and d.errors == ref.errors
+
+
+def test_a_dataloader_without_workers_is_unchanged(lossy: dict[str, str]) -> None:
+    from torch.utils.data import DataLoader
+
+    ref = _reference(lossy["a"])
+    d = mmdata.open_dataset(lossy["a"], **KW)
+    _ = list(DataLoader(d, batch_size=None, num_workers=0))
+    assert d.skipped == ref.skipped and d.errors == ref.errors
+
+
+def test_a_plain_dataloader_over_a_blend_reports_its_workers_losses(lossy: dict[str, str]) -> None:
+    from torch.utils.data import DataLoader
+
+    ref = mmdata.blend(lossy, shuffle=True, seed=1, **KW)
+    _ = list(ref)
+    b = mmdata.blend(lossy, shuffle=True, seed=1, **KW)
+    _ = list(DataLoader(b, batch_size=None, num_workers=2))
+    assert b.skipped == ref.skipped
+    assert sorted(b.errors) == sorted(ref.errors)
+
+
+def test_a_dataset_pickled_outside_a_dataloader_carries_no_shared_memory(lossy: dict[str, str]) -> None:
+    """A copy (pickle, Ray, deepcopy) gets a board of its own, empty: no shared memory in the pickle, and
+    its counts are its own."""
+    import copy
+    import pickle
+
+    d = mmdata.open_dataset(lossy["b"], **KW)
+    raw = pickle.dumps(d)
+    assert len(raw) < 64 << 10  # the board's 2.5 MiB are not in it
+    for c in (pickle.loads(raw), copy.deepcopy(d)):
+        assert c.skipped == {} and c.errors == []
+        _ = list(c)
+        assert sum(c.skipped.values()) == len(c.errors) > 0
+    assert d.skipped == {}

@@ -70,8 +70,8 @@ from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.blend import BlendDataset
-from mmdata.shards.reader import (_MAX_ERRORS, AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_unsized_state,
-                                   dist_rank_world, expect_keys, open_dataset, reader_id, summed_counts)
+from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world,
+                                   expect_keys, merge_errors, open_dataset, reader_id, summed_counts)
 from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
 
@@ -550,23 +550,9 @@ class Loader:
         """
         if self.num_workers == 0 or self._board is None:
             return list(getattr(self.source, "errors", []))
-        blend = isinstance(self.source, BlendDataset)
-        names = {n: i for i, n in enumerate(self.source.datasets)} if blend else {}
-        rows = []
-        for r, items in self._posted_errors():
-            for p, e in items:
-                if not self._ended and (p is None or p > self._positions.get(r, 0)):
-                    continue  # not yet in a record handed out
-                group = names.get(e[0], len(names)) if blend else 0
-                rows.append((group, p if p is not None else float("inf"), r, e[1:] if blend else e))
-        rows.sort(key=lambda row: row[:3])
-        out: list[tuple[str, ...]] = []
-        taken: dict[int, int] = {}
-        for group, _, _, e in rows:
-            if taken.get(group, 0) < _MAX_ERRORS:
-                taken[group] = taken.get(group, 0) + 1
-                out.append(tuple(e))
-        return out
+        names = list(self.source.datasets) if isinstance(self.source, BlendDataset) else None
+        # during the epoch, what the batches handed out carried (the workers read ahead)
+        return merge_errors(self._posted_errors(), names, None if self._ended else self._positions)
 
     def _readers(self) -> int:
         """Readers splitting the epoch: world size x DataLoader workers (at least 1 each)."""

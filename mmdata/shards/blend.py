@@ -49,8 +49,8 @@ from mmdata.checks import expect_bool, expect_int
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
-from mmdata.shards.reader import (_MAX_ERRORS, EpochClock, ResumableEpochs, ShardDataset, dist_rank_world, expect_keys,
-                                   open_dataset, reader_id, summed_counts)
+from mmdata.shards.reader import (_MAX_ERRORS, WORKER_SLOTS, EpochClock, ResumableEpochs, ShardDataset, SkipBoard,
+                                   dist_rank_world, expect_keys, merge_errors, open_dataset, reader_id, summed_counts)
 from mmdata.types import Sample, new_sample
 
 _NAME = re.compile(r"^[\w.-]+$")
@@ -69,8 +69,8 @@ class _SharedBoard:
 
     def post(self, slot: int, counts: dict[str, int]) -> None:
         self.blend._counts[self.name] = dict(counts)
-        if self.blend.board is not None:
-            self.blend.board.post(slot, self.blend.skipped)
+        if self.blend._post_to is not None:
+            self.blend._post_to.post(slot, summed_counts(*self.blend._counts.values()))
 
     def post_errors(self, slot: int, reader: int, errors: Any) -> None:
         self.blend._post_errors(slot)  # the blend's places, every dataset's errors
@@ -166,6 +166,11 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             "modalities": {f: {} for ds in self.datasets.values() for f in idx.dataset_fields(ds.card)},
         }
         self.board: Any = None  # set by mmdata.loader: worker counts reach the main process
+        # a plain DataLoader's workers post here (see ResumableEpochs._posting); its datasets post through it
+        self._worker_board: SkipBoard | None = SkipBoard(WORKER_SLOTS, shared=False)
+        for ds in self.datasets.values():
+            ds._worker_board = None
+        self._post_to: Any = None
         self._counts: dict[str, dict[str, int]] = {}
         self._records: dict[str, dict[str, int]] = {}  # per dataset, meta["skipped"] of its last sample yielded
         # per entry of a dataset's errors (by id; the entry kept, so that its id is not reused), the first place
@@ -213,13 +218,19 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
 
     @property
     def skipped(self) -> dict[str, int]:
-        """Samples skipped in the iteration in progress or the last one (reason -> count), every dataset's summed."""
-        return summed_counts(*self._counts.values())
+        """Samples skipped in the iteration in progress or the last one (reason -> count), every dataset's summed
+        (in the main process of a plain ``DataLoader`` with workers, theirs: see ``ShardDataset.skipped``)."""
+        posted = self._from_workers()
+        return posted[0] if posted is not None else summed_counts(*self._counts.values())
 
     @property
     def errors(self) -> list[tuple[str, str, str]]:
-        """The datasets' first errors of the iteration (shard, key, message)."""
-        return [e for ds in self.datasets.values() for e in ds.errors]
+        """The datasets' first errors of the iteration (shard, key, message), dataset after dataset, each in the
+        order of its stream (in the main process of a plain ``DataLoader`` with workers, theirs)."""
+        posted = self._from_workers()
+        if posted is not None:
+            return merge_errors(posted[1], list(self.datasets))  # type: ignore[return-value]
+        return [e for ds in self.datasets.values() for e in ds._errors]
 
     def _count(self, reason: str, shard: str, key: str, message: str, at: int | None = None,
                place: int | None = None) -> None:
@@ -234,7 +245,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
 
     def _error_items(self) -> list[tuple[int | None, tuple[str, ...]]]:
         """Every dataset's errors (dataset after dataset, as ``errors``), each ``(place, (name, *entry))``."""
-        return [(self._place.get(id(e), (None,))[0], (name, *e)) for name, ds in self.datasets.items() for e in ds.errors]
+        return [(self._place.get(id(e), (None,))[0], (name, *e)) for name, ds in self.datasets.items() for e in ds._errors]
 
     def _place_errors(self, name: str, mark: tuple[int, int] | None, place: int) -> None:
         """The errors of dataset ``name`` met before ``mark`` (its share and the position after its sample
@@ -243,7 +254,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         if self._scanned.get(name) == (ds._noted, False):
             return  # nothing new, and nothing met ahead of the samples left to place
         pending = placed = False
-        for t, e in zip(ds._error_tags, ds.errors):
+        for t, e in zip(ds._error_tags, ds._errors):
             if id(e) in self._place:
                 continue
             if mark is None or t < mark:
@@ -256,7 +267,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             self._post_errors()
 
     def _post_errors(self, slot: int | None = None) -> None:
-        post = getattr(self.board, "post_errors", None)
+        post = getattr(self._post_to, "post_errors", None)
         if post is None:
             return
         if slot is None:
@@ -366,24 +377,25 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self._counts = {}
         self._place, self._scanned = {}, {}
         for name, ds in self.datasets.items():
-            ds.skipped, ds.errors, ds._error_tags, ds._quiet = {}, [], [], False
-            ds.board = _SharedBoard(self, name)
+            ds._skipped, ds._errors, ds._error_tags, ds._quiet = {}, [], [], False
+            ds.board = ds._post_to = _SharedBoard(self, name)
         rid, n = reader_id(dist_rank_world() or self._dist, self.rotation)
         self._rid = rid
         skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
         for place, (name, *entry) in self._resumed_errors(rid, skip):  # met by the saved run, in their places
             ds = self.datasets.get(name)
-            if ds is not None and len(entry) == 3 and len(ds.errors) < _MAX_ERRORS:
-                ds.errors.append(tuple(entry))  # type: ignore[arg-type]
+            if ds is not None and len(entry) == 3 and len(ds._errors) < _MAX_ERRORS:
+                ds._errors.append(tuple(entry))  # type: ignore[arg-type]
                 ds._error_tags.append((-1, len(ds._error_tags)))
-                self._place[id(ds.errors[-1])] = (place, ds.errors[-1])
+                self._place[id(ds._errors[-1])] = (place, ds._errors[-1])
         resumed = self._resumed_counts(rid, skip)
         self._records = {_RESUMED: resumed}
         if resumed:  # the saved run counted what the resume passes over (its datasets' counts start at 0)
             self._counts[_RESUMED] = resumed
-        if self.board is not None:  # this iteration's counts in this worker's slot (none of an earlier epoch's)
+        self._post_to = self._posting(gen)
+        if self._post_to is not None:  # this iteration's counts in this worker's slot (none of an earlier epoch's)
             info = get_worker_info()
-            self.board.post(info.id if info is not None else 0, self.skipped)
+            self._post_to.post(info.id if info is not None else 0, summed_counts(*self._counts.values()))
             self._post_errors(info.id if info is not None else 0)
         self._readers = n
         self._positions = {rid: skip} if skip else {}
@@ -400,7 +412,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             s = next(streams[name], None)
             if s is None:  # its share ended early (samples lost): its later places stay empty
                 # and its losses are all before this place (the last ones follow its last sample yielded)
-                self._records[name] = dict(self.datasets[name].skipped)
+                self._records[name] = dict(self.datasets[name]._skipped)
                 self._place_errors(name, None, pos + 1)
                 continue
             self._place_errors(name, (self.datasets[name]._share, int(s.meta["position"]) + 1), pos + 1)

@@ -34,9 +34,13 @@ FIFO would block the open forever) or, in a dataset folder, a link leaving the f
 it counts as a shard that cannot be opened. The counts are those of the iteration in
 progress or the last one (they start empty at each iteration: one count per damaged sample per
 epoch). Inside DataLoader workers they live in the worker, so each yielded sample also carries the
-reader's counts so far in ``meta["skipped"]`` (when non-empty), and a worker posts them to a
-:class:`SkipBoard` when :func:`mmdata.loader` gives it one (a loss after its last sample has no
-sample to travel with); the loader sums them, identically for any number of workers.
+reader's counts so far in ``meta["skipped"]`` (when non-empty), and a worker posts them and its
+errors to a :class:`SkipBoard` (a loss after its last sample has no sample to travel with): the one
+:func:`mmdata.loader` gives it, which the loader sums identically for any number of workers, else the
+dataset's own, so that under a plain ``DataLoader(ds, num_workers=N)`` the main process's ``ds.skipped``
+/ ``ds.errors`` are the workers' (of their newest iteration; exact once it has ended). ``errors`` are in
+the order of the reader's stream (the position of the item whose reading met the loss), and a
+``state_dict`` carries those up to its position, so a resumed pass lists the uninterrupted epoch's.
 
 Subsets. ``split`` may be a list of splits, read as one (their shards in the order given); ``keys=``
 selects samples of the split by key (from a filter of ``index.parquet``). Both are planned from the
@@ -105,6 +109,8 @@ from mmdata.urls import is_folder_url, is_remote, local_path, protocol, unless_f
 log = logging.getLogger("mmdata.reader")
 ON_ERROR = ("raise", "skip", "warn")
 _MAX_ERRORS = 100
+#: DataLoader workers whose counts a dataset's own board holds (a plain DataLoader; mmdata.loader has one per worker)
+WORKER_SLOTS = 32
 _REGION = "unreadable shard region"
 #: reason of each listed sample a shard cut short, unreadable or missing did not deliver
 _NOT_DELIVERED = "truncated or corrupt shard"
@@ -236,8 +242,14 @@ class SkipBoard:
     (``dataset.errors``) travel with none; the board has one slot per worker where the reader posts
     its counts (JSON) each time it counts, and its errors, each with the reader position from which
     on it is part of the record a ``state_dict`` carries (see :meth:`post_errors`), so the loader reads
-    them all once the epoch's workers are done. A torch shared-memory tensor: inherited by forked
-    workers, passed by handle to spawned ones.
+    them all once the epoch's workers are done.
+
+    ``shared=True`` (:func:`mmdata.loader`'s): a torch shared-memory tensor, inherited by forked workers
+    and passed by handle to spawned ones. ``shared=False`` (each dataset's own, for a plain DataLoader's
+    workers): an anonymous shared mapping, whose pages cost nothing until a worker posts — switched to a
+    torch shared-memory tensor when pickled for a spawned worker; pickled otherwise (a copy, Ray) it
+    arrives empty and unshared. Each post carries the board's ``stamp`` (the poster's iteration, see
+    :meth:`latest`).
 
     Example:
         >>> b = SkipBoard(2)
@@ -252,16 +264,58 @@ class SkipBoard:
     SLOT = 1 << 14
     #: bytes of a slot's errors (JSON: 100 entries of a few hundred bytes)
     DETAILS = 1 << 16
+    #: header: [0:8] something was posted since the last clear, [8:16] epochs set by the reading process
+    HEAD = 64
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, shared: bool = True) -> None:
         self.slots = max(1, int(slots))
-        self.tensor = torch.zeros((self.slots, self.SLOT + self.DETAILS), dtype=torch.uint8).share_memory_()
+        self.stamp = 0  # written with each post by this copy (a worker's iteration); 0: none
+        self.shared = shared
+        size = self.HEAD + self.slots * (self.SLOT + self.DETAILS)
+        self._map: mmap.mmap | None = None if shared else mmap.mmap(-1, size)  # MAP_SHARED | MAP_ANONYMOUS
+        self.tensor: torch.Tensor | None = torch.zeros(size, dtype=torch.uint8).share_memory_() if shared else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        from multiprocessing.context import get_spawning_popen
+
+        state = dict(self.__dict__)
+        if not self.shared:
+            if get_spawning_popen() is None:  # a copy (pickle, Ray): a board of its own, empty
+                return {"slots": self.slots, "stamp": 0, "shared": False, "_map": None, "tensor": None}
+            if self.tensor is None:  # a spawned DataLoader worker: from now on share through torch
+                self.tensor = torch.from_numpy(self._flat().copy()).share_memory_()
+                self._map = None
+            state.update(tensor=self.tensor, _map=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.tensor is None and self._map is None:
+            self._map = mmap.mmap(-1, self.HEAD + self.slots * (self.SLOT + self.DETAILS))
+
+    def _flat(self) -> Any:
+        import numpy as np
+
+        return self.tensor.numpy() if self.tensor is not None else np.frombuffer(self._map, dtype=np.uint8)  # type: ignore[arg-type]
 
     def _rows(self) -> Any:
-        return self.tensor.numpy()
+        return self._flat()[self.HEAD :].reshape(self.slots, self.SLOT + self.DETAILS)
 
     def clear(self) -> None:
-        self.tensor.zero_()
+        flat = self._flat()
+        if flat[0]:  # only the slots' lengths and stamps: a board never posted to is never touched
+            rows = self._rows()
+            rows[:, :16] = 0
+            rows[:, self.SLOT : self.SLOT + 8] = 0
+            flat[0] = 0
+
+    def bump(self) -> None:
+        """The reading process set the epoch (``set_epoch``, ``load_state_dict``): later stamps are newer."""
+        flat = self._flat()
+        flat[8:16] = memoryview(struct.pack("<q", self.sets() + 1))
+
+    def sets(self) -> int:
+        return int(struct.unpack("<q", self._flat()[8:16].tobytes())[0])
 
     @staticmethod
     def _write(row: Any, body: bytes) -> None:
@@ -287,18 +341,22 @@ class SkipBoard:
     def post(self, slot: int, counts: dict[str, int]) -> None:
         import json
 
+        if not 0 <= slot < self.slots:
+            return  # more workers than slots: the counts carried by samples are used
         body = json.dumps(counts).encode()
-        if len(body) > self.SLOT - 8 or not 0 <= slot < self.slots:
+        if len(body) > self.SLOT - 16:
             body = b"null"  # does not fit (hundreds of reasons): the counts carried by samples are used
-        if 0 <= slot < self.slots:
-            self._write(self._rows()[slot, : self.SLOT], body)
+        row = self._rows()[slot]
+        row[:8] = memoryview(struct.pack("<q", self.stamp))
+        self._write(row[8 : self.SLOT], body)
+        self._flat()[0] = 1
 
     def read(self) -> list[dict[str, int] | None]:
         """Per slot: the counts posted, ``{}`` when none, None when they did not fit."""
         out: list[dict[str, int] | None] = []
         for row in self._rows():
-            n = struct.unpack("<q", row[:8].tobytes())[0]
-            out.append(self._load(row[: self.SLOT]) if n else {})
+            n = struct.unpack("<q", row[8:16].tobytes())[0]
+            out.append(self._load(row[8 : self.SLOT]) if n else {})
         return out
 
     def total(self) -> dict[str, int]:
@@ -322,6 +380,7 @@ class SkipBoard:
             items = items[: len(items) * 3 // 4]
             body = json.dumps([reader, items]).encode()
         self._write(self._rows()[slot, self.SLOT :], body)
+        self._flat()[0] = 1
 
     def read_errors(self) -> list[tuple[int, list[tuple[int | None, tuple[str, ...]]]] | None]:
         """Per slot: ``(reader, [(place, entry), ...])`` as posted, None when nothing was."""
@@ -330,6 +389,54 @@ class SkipBoard:
             got = self._load(row[self.SLOT :])
             out.append(None if got is None else (int(got[0]), [(p, tuple(e)) for p, *e in got[1]]))
         return out
+
+    def latest(self) -> tuple[dict[str, int], list[tuple[int, list[tuple[int | None, tuple[str, ...]]]]]] | None:
+        """The counts (summed) and the errors (per reader) of the newest iteration whose workers posted
+        here — the slots of the highest stamp; a slot of an older iteration (a persistent worker whose
+        next iteration has not started yet) is left out. None when nothing was posted since :meth:`clear`."""
+        if not self._flat()[0]:
+            return None
+        rows = self._rows()
+        stamps = [int(struct.unpack("<q", row[:8].tobytes())[0]) for row in rows]
+        top = max(stamps)
+        if top <= 0:
+            return None
+        counts: dict[str, int] = {}
+        errors = []
+        for stamp, row in zip(stamps, rows):
+            if stamp != top:
+                continue
+            for k, v in (self._load(row[8 : self.SLOT]) or {}).items():
+                counts[k] = counts.get(k, 0) + int(v)
+            got = self._load(row[self.SLOT :])
+            if got is not None:
+                errors.append((int(got[0]), [(p, tuple(e)) for p, *e in got[1]]))
+        return counts, errors
+
+
+def merge_errors(posted: Iterable[tuple[int, list[tuple[int | None, tuple[str, ...]]]]],
+                 datasets: Sequence[str] | None = None,
+                 upto: Mapping[int, int] | None = None) -> list[tuple[str, ...]]:
+    """Readers' errors as one list: by place in their streams, then reader, the first 100 — for a blend's
+    (entries ``(dataset, shard, key, message)``, ``datasets`` its names) dataset after dataset, the first
+    100 of each, as ``BlendDataset.errors``. ``upto``: per reader, only those a record up to that
+    position holds (what the samples handed out so far carried)."""
+    group = {n: i for i, n in enumerate(datasets)} if datasets is not None else None
+    rows = []
+    for r, items in posted:
+        for p, e in items:
+            if upto is not None and (p is None or p > upto.get(r, 0)):
+                continue
+            g = group.get(e[0], len(group)) if group is not None else 0
+            rows.append((g, p if p is not None else float("inf"), r, e[1:] if group is not None else e))
+    rows.sort(key=lambda row: row[:3])
+    out: list[tuple[str, ...]] = []
+    taken: dict[int, int] = {}
+    for g, _, _, e in rows:
+        if taken.get(g, 0) < _MAX_ERRORS:
+            taken[g] = taken.get(g, 0) + 1
+            out.append(tuple(e))
+    return out
 
 
 class _Skip(Exception):
@@ -865,6 +972,8 @@ class ResumableEpochs:
     _skip_readers: int | None
     _positions: dict[int, int]
     _readers: int | None
+    board: Any  # the board of mmdata.loader's workers (set by it), else None
+    _worker_board: SkipBoard | None  # its own, for a plain DataLoader's workers (see _posting)
 
     _dist: tuple[int, int] | None
 
@@ -875,6 +984,36 @@ class ResumableEpochs:
         """This iteration's errors in order, each ``(place, entry)``: the first position of the reader's
         stream whose record holds it (None: none yet) — what a state saved at a position carries."""
         raise NotImplementedError
+
+    def _set_clock(self, epoch: int) -> None:
+        self._clock.set(epoch)
+        board = getattr(self, "_worker_board", None)
+        if board is not None and get_worker_info() is None:
+            board.bump()  # the workers' next posts are newer than any before, whatever their generation
+
+    def _posting(self, gen: int) -> Any:
+        """Where the iteration starting now (generation ``gen`` of the clock) posts its counts: the board
+        of mmdata.loader's workers, else in a DataLoader worker this dataset's own board (read by
+        ``skipped`` / ``errors`` in the main process), else nowhere — and this process's own iteration is
+        then the newest: what workers posted before is cleared."""
+        if self.board is not None:
+            return self.board
+        board = getattr(self, "_worker_board", None)
+        if board is None:
+            return None
+        if get_worker_info() is None:
+            board.clear()
+            return None
+        board.stamp = (board.sets() << 32) | (gen + 1)  # the workers of one iteration share the generation
+        return board
+
+    def _from_workers(self) -> tuple[dict[str, int], list[Any]] | None:
+        """In the main process of a plain DataLoader with workers: what they posted of their newest
+        iteration (counts, per reader errors); None elsewhere, or when this process read last."""
+        board = getattr(self, "_worker_board", None)
+        if board is None or self.board is not None or get_worker_info() is not None:
+            return None
+        return board.latest()
 
     def _errors_upto(self, positions: Mapping[int, int]) -> dict[int, list[list[Any]]]:
         """The errors (``[place, *entry]``) of this process's reader in the record of ``positions``."""
@@ -906,7 +1045,7 @@ class ResumableEpochs:
 
         Without calls to ``set_epoch`` each new iteration advances the epoch by one.
         """
-        self._clock.set(epoch)
+        self._set_clock(epoch)
         self._skip = {}
         self._skip_counts = {}
         self._skip_errors = {}
@@ -947,7 +1086,7 @@ class ResumableEpochs:
         """
         if state.get("seed", self.seed) != self.seed:
             raise ShardError(f"state was saved with seed {state.get('seed')}, this dataset has seed {self.seed}")
-        self._clock.set(int(state["epoch"]))
+        self._set_clock(int(state["epoch"]))
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._skip_counts = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items()}
         self._skip_errors = {int(r): [(int(e[0]), tuple(str(x) for x in e[1:])) for e in c]
@@ -1070,8 +1209,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self.keys = expect_keys(keys)  # the selection (None: every sample of the split)
         if self.keys is not None:
             self._select(path)
-        self.skipped = {}  # of the iteration in progress or the last one (see __iter__)
-        self.errors: list[tuple[str, str, str]] = []
+        self._skipped: dict[str, int] = {}  # of the iteration in progress or the last one (see __iter__)
+        self._errors: list[tuple[str, str, str]] = []
         # per entry of errors, where the stream met it: (share, position of the item), see _note_error
         self._error_tags: list[tuple[int, int]] = []
         self._share = 0  # iter_share calls so far: the first part of a tag
@@ -1079,6 +1218,10 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self._rid = 0  # the reader of the share in progress
         self._noted = 0  # entries added to errors so far (a blend places those it has not seen)
         self.board: SkipBoard | None = None  # set by mmdata.loader: worker counts reach the main process
+        # a plain DataLoader's workers post here (skipped / errors read it in the main process); its pages
+        # cost nothing until a worker posts
+        self._worker_board: SkipBoard | None = SkipBoard(WORKER_SLOTS, shared=False)
+        self._post_to: Any = None  # the board of the iteration in progress (see _posting)
         self._skip: dict[int, int] = {}
         self._skip_counts: dict[int, dict[str, int]] = {}
         self._skip_errors: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
@@ -1332,13 +1475,13 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         added to ``errors`` (None: none)."""
         if self._quiet:  # a resume passing over what the saved run read: that run counted it
             return None
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        self._skipped[reason] = self._skipped.get(reason, 0) + 1
         if not decoded:
             self._streamed[reason] = self._streamed.get(reason, 0) + 1
         entry = self._note_error(shard, key, message, at)
-        if self.board is not None:
+        if self._post_to is not None:
             info = get_worker_info()
-            self.board.post(info.id if info is not None else 0, self.skipped)
+            self._post_to.post(info.id if info is not None else 0, self._skipped)
         if self.on_error == "warn":
             log.warning("skipping sample %r in %s: %s", key, shard, message)
         return entry
@@ -1348,7 +1491,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         that was lost, ``at``), then as met. The decode window and the shuffle buffer meet losses ahead of
         the samples they hand out, so this order is the same for any ``decode_threads`` and for a resumed
         pass (which meets later what the saved run met ahead); the first 100 in that order are kept."""
-        errors, tags = self.errors, self._error_tags
+        errors, tags = self._errors, self._error_tags
         if len(tags) != len(errors):  # errors set from outside: what it holds comes first
             tags[:] = [(-1, -1)] * len(errors)
         tag = (self._share, self._at if at is None else at)
@@ -1364,22 +1507,46 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         if len(errors) > _MAX_ERRORS:
             errors.pop()
             tags.pop()
-        if self.board is not None:
+        if self._post_to is not None:
             info = get_worker_info()
             self._post_errors(info.id if info is not None else 0)
         return entry
 
     def _post_errors(self, slot: int) -> None:
-        post = getattr(self.board, "post_errors", None)
+        post = getattr(self._post_to, "post_errors", None)
         if post is not None:
             post(slot, self._rid, self._error_items())
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Samples skipped (reason -> count) by the iteration in progress or the last one. In the main
+        process of a plain ``DataLoader`` with workers, theirs summed (their newest iteration, posted to
+        shared memory as they count; exact once the DataLoader's iteration has ended)."""
+        posted = self._from_workers()
+        return posted[0] if posted is not None else self._skipped
+
+    @skipped.setter
+    def skipped(self, value: dict[str, int]) -> None:
+        self._skipped = value
+
+    @property
+    def errors(self) -> list[tuple[str, str, str]]:
+        """The first 100 details ``(shard, key, message)`` of the losses in ``skipped``, in the order of the
+        reader's stream. In the main process of a plain ``DataLoader`` with workers, theirs merged (by
+        position in their streams, then worker), as ``skipped``."""
+        posted = self._from_workers()
+        return merge_errors(posted[1]) if posted is not None else self._errors  # type: ignore[return-value]
+
+    @errors.setter
+    def errors(self, value: list[tuple[str, str, str]]) -> None:
+        self._errors = value
 
     def _error_items(self) -> list[tuple[int | None, tuple[str, ...]]]:
         # an entry met with the item at position p is in the records of the samples after p (tags of a
         # loaded state's entries hold their saved place - 1)
-        if len(self._error_tags) != len(self.errors):
-            self._error_tags[:] = [(-1, -1)] * len(self.errors)
-        return [(t[1] + 1, e) for t, e in zip(self._error_tags, self.errors)]
+        if len(self._error_tags) != len(self._errors):
+            self._error_tags[:] = [(-1, -1)] * len(self._errors)
+        return [(t[1] + 1, e) for t, e in zip(self._error_tags, self._errors)]
 
     def _shard_index(self) -> _ShardIndex | None:
         if self.root is None:
@@ -1491,7 +1658,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         new = object.__new__
         try:
             chosen = self.keys
-            if position >= skip and not self.skipped and all(k is None for k in kept) \
+            if position >= skip and not self._skipped and all(k is None for k in kept) \
                     and all(r is None for r in refused) and chosen is None:
                 # the common case, nothing to leave out: the loop does only what every sample needs
                 for key, li in zip(plan.keys, plan.layout):
@@ -1529,8 +1696,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     mine = tuple(islice(spans, len(exts)))
                     fields = {e: buf[mine[j]] for j, e in keep}
                 meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
-                if self.skipped:
-                    meta["skipped"] = dict(self.skipped)
+                if self._skipped:
+                    meta["skipped"] = dict(self._skipped)
                 position += 1
                 positions[rid] = position
                 yield new_sample(key, fields, None, meta)
@@ -1734,8 +1901,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {refused[1]}")
                 self._count(refused[0], shard, key, refused[1], at=position - 1)
                 continue
-            if self.skipped:
-                meta["skipped"] = dict(self.skipped)
+            if self._skipped:
+                meta["skipped"] = dict(self._skipped)
             yield new_sample(key, raw if keep is None else {e: raw[e] for e in keep}, None, meta)
         self._quiet = False
         return position
@@ -1763,7 +1930,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # share, the stream's losses met up to pulling it (the decode window reads ahead: later ones are
         # not its), and the decode losses of the items before it — the same for any decode_threads, and
         # what a resume from it starts from (state_dict)
-        base, lost = dict(self.skipped), {}
+        base, lost = dict(self._skipped), {}
         self._streamed = {}
         for (shard, key, _raw), built, streamed in self._decoded(stream, self._threads() if read_ahead else 1, position):
             meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
@@ -1947,28 +2114,29 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
 
     def _state_counts(self) -> dict[str, int]:
         # decoding, the window's read-ahead may have counted losses past the last sample yielded
-        return dict(self._record) if self._record is not None else dict(self.skipped)
+        return dict(self._record) if self._record is not None else dict(self._skipped)
 
     def __iter__(self) -> Iterator[Sample]:
         epoch, gen = self._clock.begin()
         # counts are per iteration (one epoch): the same whether this process or DataLoader workers
         # (fresh or persistent copies) read, and a damaged sample read every epoch counts once an epoch
-        self.skipped = {}
-        self.errors, self._error_tags = [], []
+        self._skipped = {}
+        self._errors, self._error_tags = [], []
         self._quiet = False
         dist = dist_rank_world() or self._dist
         rid, n = reader_id(dist, self.rotation) if self.partition else (0, 1)
         # positions count every sample the reader consumed, skipped ones included, so a resume
         # passes over exactly what the saved reader had consumed
         skip = self._resume_skip(rid, n, epoch) if gen == 0 else 0
-        self.skipped = self._resumed_counts(rid, skip)  # the saved run counted what the resume passes over
+        self._skipped = self._resumed_counts(rid, skip)  # the saved run counted what the resume passes over
         resumed = self._resumed_errors(rid, skip)[:_MAX_ERRORS]  # ... and met these: kept in their places, first
-        self.errors = [e for _, e in resumed]  # type: ignore[misc]
+        self._errors = [e for _, e in resumed]  # type: ignore[misc]
         self._error_tags = [(-1, p - 1) for p, _ in resumed]
         self._record = None
-        if self.board is not None:  # this iteration's counts in this worker's slot (none of an earlier epoch's)
+        self._post_to = self._posting(gen)
+        if self._post_to is not None:  # this iteration's counts in this worker's slot (none of an earlier epoch's)
             info = get_worker_info()
-            self.board.post(info.id if info is not None else 0, self.skipped)
+            self._post_to.post(info.id if info is not None else 0, self._skipped)
             self._rid = rid
             self._post_errors(info.id if info is not None else 0)
         yield from self.iter_share(rid, n, epoch, skip)
