@@ -1001,9 +1001,14 @@ class ResumableEpochs:
         board = getattr(self, "_worker_board", None)
         if board is None:
             return None
-        if get_worker_info() is None:
+        info = get_worker_info()
+        if info is None:
             board.clear()
             return None
+        if info.id >= board.slots and gen == 0:
+            warnings.warn(f"DataLoader worker {info.id}: a dataset's own board holds the losses of {board.slots} workers; "
+                          f"this one's are missing from skipped / errors in the main process (they travel in its samples' "
+                          f"meta['skipped']; mmdata.loader counts any number of workers)", UserWarning, stacklevel=3)
         board.stamp = (board.sets() << 32) | (gen + 1)  # the workers of one iteration share the generation
         return board
 
