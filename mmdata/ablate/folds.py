@@ -622,8 +622,10 @@ def _forest(s: dict[str, Any]) -> bytes:
     fig = Figure(figsize=(8, 0.7 * len(items) + 2.0))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    if delta:
+    band = ""
+    if delta and math.isfinite(delta):
         ax.axvspan(-delta, delta, color="tab:blue", alpha=0.08)
+        band = f"; shaded: ±δ = {num(delta, dec, sign=False)}, the smallest effect of interest"
     ax.axvline(0, color="black", lw=0.8)
     markers = "osD^vPX*<>ph"
     folds = [f["fold"] for f in s["folds"]]
@@ -647,7 +649,7 @@ def _forest(s: dict[str, Any]) -> bytes:
     ax.set_ylim(-0.6, len(items) - 0.3)
     ax.set_xlabel(f"Δ {pm['label']} vs baseline, pooled over {len(folds)} folds (mean of per-fold mean Δ)\n"
                   "large dot and bar: pooled estimate and the interval of the decision rule (exact sign-flip test over "
-                  "(fold, seed) units at the arm's Holm level); small markers: each fold's mean Δ", fontsize=8)
+                  "(fold, seed) units at the arm's Holm level)\nsmall markers: each fold's mean Δ" + band, fontsize=8)
     if items:
         ax.legend(fontsize=7, loc="upper left", frameon=False)
     ax.set_title(f"Primary metric: {pm['name']} — effect of each arm vs '{s['baseline']}' across folds", fontsize=10)
