@@ -468,6 +468,8 @@ class DataModule(pl.LightningDataModule):
 
         loader_kw = dict(self.loader_kw)
         path = self.path
+        if isinstance(split, _Default):  # a plain name from here on: states (checkpoints) hold only builtins
+            split = str(split)
         if kw.get("stage") == "eval":
             loader_kw.pop("weights", None)  # a blend's weights shape training epochs; evaluation reads each sample once
             if isinstance(path, Mapping):

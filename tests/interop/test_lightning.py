@@ -240,3 +240,20 @@ def test_missing_lightning_names_the_extra() -> None:
             "try:\n    import mmdata.lightning\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "pip install 'mmdata[lightning]'" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_blends_checkpoint_loads_with_weights_only(ds: Path, tmp_path: Path) -> None:
+    """QA: a blend DataModule left at its default split names put the ``_Default`` str subclass into
+    the blend's state, so every checkpoint failed torch's ``weights_only`` load (Lightning's
+    ``fit(ckpt_path=...)`` and a plain ``torch.load``): ``Unsupported global: mmdata...._Default``."""
+    paths = {"a": ds, "b": ds}
+    cb = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=3, save_top_k=-1,
+                                      filename="{epoch}-{step}")
+    full = Tiny()
+    _trainer(tmp_path / "a", epochs=1, callbacks=[cb]).fit(full, DataModule(paths, batch_size=4, seed=0))
+    (ckpt,) = (tmp_path / "ckpt").glob("epoch=0-step=3.ckpt")
+    state = torch.load(ckpt, weights_only=True)["DataModule"]["train"]
+    assert all(type(v) is str for n, split, w in state["blend"] for v in [n, split])
+    resumed = Tiny()
+    _trainer(tmp_path / "b", epochs=1).fit(resumed, DataModule(paths, batch_size=4, seed=0), ckpt_path=ckpt)
+    assert resumed.seen == full.seen[3:]
