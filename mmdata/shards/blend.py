@@ -428,16 +428,23 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         first = slices[0][0] if slices else 0
         for e, lo, hi in slices:
             count = hi - lo
-            if skip >= count:
-                skip -= count
-                continue
             repeat = e - first
             if ds.on_error == "raise":  # nothing is lost: the first ``skip`` consumed are the first yielded
-                stream = islice(ds.iter_share(rid, n, e, lo + skip), count - skip)
+                if skip >= count:
+                    skip -= count
+                    continue
+                stream: Iterator[Sample] = islice(ds.iter_share(rid, n, e, lo + skip), count - skip)
             else:  # losses shift positions: pass over ``skip`` yielded samples, decoded, their losses uncounted
                 # (the saved run's records counted them); without the decode window's read-ahead, which would
-                # meet later losses while passing over
-                stream = ds._skipping(_until(ds.iter_share(rid, n, e, lo, read_ahead=not skip), hi), skip)
+                # meet later losses while passing over. A slice yields fewer samples than it plans (``count``),
+                # and the next slice's samples followed its last one in the saved run: what is left to pass
+                # over goes on into the next slice, not ``count`` less of it
+                stream = _until(ds.iter_share(rid, n, e, lo, read_ahead=not skip), hi)
+                if skip:
+                    passed = _pass_over(ds, stream, skip)
+                    skip -= passed
+                    if skip:
+                        continue  # this slice ended (its losses too) before the saved run's last sample
             for s in stream:
                 yield s if not repeat else new_sample(f"{s.key}#r{repeat}", s.fields, s.sample_rate, s.meta)
             skip = 0
@@ -465,6 +472,16 @@ def _at(frac: Fraction, count: int) -> int:
     """The position ``frac`` of the way through a share of ``count`` samples (half up: slices that meet
     at one fraction meet at one position)."""
     return math.floor(frac * count + Fraction(1, 2))
+
+
+def _pass_over(ds: ShardDataset, samples: Iterator[Sample], skip: int) -> int:
+    """Resume: read the first ``skip`` of ``samples`` (what the saved run yielded) with ``ds``'s losses
+    uncounted — that run counted them; returns how many there were (fewer: the samples ended first)."""
+    quiet, ds._quiet = ds._quiet, True
+    try:
+        return sum(1 for _ in islice(samples, skip))
+    finally:
+        ds._quiet = quiet
 
 
 def _until(samples: Iterator[Sample], end: int) -> Iterator[Sample]:

@@ -2194,13 +2194,14 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     def _skipping(self, stream: Iterator[Any], skip: int) -> Iterator[Any]:
         """Resume: pass over the first ``skip`` items (consumed before the checkpoint) undecoded and
         uncounted — the saved run counted the losses it met up to its last item; from the next
-        pull on, what the stream reports is this run's."""
-        self._quiet = True
+        pull on, what the stream reports is this run's (or, inside a blend's resume passing over samples
+        uncounted, still not: the quiet of the caller is restored)."""
+        quiet, self._quiet = self._quiet, True
         try:
             for _ in islice(stream, skip):
                 pass
         finally:
-            self._quiet = False
+            self._quiet = quiet
         yield from stream
 
     def _buffered(self, stream: Iterator[Any], rid: int, epoch: int) -> Iterator[Any]:
