@@ -27,7 +27,9 @@ batch). DDP pairs every rank's gradient all-reduce with the other ranks', so a r
 epoch early pairs its next epoch's steps with another rank's last ones: the run fails or hangs. With
 ``even_batches="pad"`` (the default, like torch's ``DistributedSampler`` with ``drop_last=False``)
 every rank runs ``K`` = the largest rank's batch count; a rank with fewer re-reads the start of its
-own part of the epoch (the same samples with the same augmentation draws) for the missing batches.
+own part of the epoch (the same samples with the same augmentation draws) for the missing batches —
+as many as the largest rank's share exceeds its own by (shards go to readers whole: with few, unequal
+shards more than ``DistributedSampler``'s world size - 1; see docs/interop.md).
 ``"drop"`` stops every rank at the smallest count; the samples left out are counted
 (``EpochLoader.dropped``) and logged once per epoch by rank 0. ``K`` comes from ``index.parquet``'s
 per-shard counts and the reader's own assignment of shards to (rank, worker) for the epoch, identical
