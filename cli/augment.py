@@ -29,8 +29,11 @@ def augment(
         help="Splits that get the random sections and --copies (repeatable or comma-separated); default train. "
              "The other splits are written once each, normalize stage only.")] = None,
     maxcount: Annotated[int, typer.Option(min=1, help="Max samples per output shard.")] = 1000,
-    on_error: Annotated[str, typer.Option(help="raise (stop at a sample the recipe refuses, naming it) or skip (leave it "
-                                               "out and list it in the card's skipped).")] = "raise",
+    on_error: Annotated[str, typer.Option(help="A source sample that does not read or decode (a damaged image or "
+                                               "audio member, a shard cut short) or that the recipe refuses: raise "
+                                               "(stop at it, naming shard and key) or skip (leave it and its copies "
+                                               "out, count them and list each with its reason in the card's "
+                                               "skipped; exit 0).")] = "raise",
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     plugin: PluginOpt = None,

@@ -307,6 +307,36 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
             yield made(key, "train")
 
 
+def _source_losses(ds: Any, made: Iterable[Record], expected: Iterable[str] | None,
+                   planned: Any, split: str) -> tuple[list[Record], int]:
+    """``on_error="skip"``: the source samples the reader ``ds`` left out (a member that does not decode, a
+    shard cut short), as records without members that the writer reports as skipped — one per output key
+    ``planned(key)`` the sample would have given (its copies, a kept original), so a local run plans the
+    same shards as a Ray run, which plans from the index — and the number of losses that name no sample
+    (a region of a bare shard cut short, or more than the reader's first 100 details where no index says
+    which samples were lost). ``made``: the records made from the samples read; ``expected``: the source
+    keys that should have come (from the index), None for bare shards (then the reader's details say)."""
+    delivered = {(r.extra or {}).get("aug_source", r.source_key) for r in made}
+    why: dict[str, str] = {}
+    for shard, key, message in ds.errors:
+        if key and key not in why:
+            why[key] = f"unreadable in the source (shard {shard}): {message}"
+    counts = dict(ds.skipped)
+    lost = [k for k in dict.fromkeys(expected if expected is not None else why) if k not in delivered]
+    out: list[Record] = []
+    for key in lost:
+        reason = why.get(key)
+        if reason is None:
+            if not counts:  # nothing was skipped: not a loss the reader knows of (the caller's own check)
+                continue
+            reason = (f"unreadable in the source: one of the {sum(counts.values())} samples its reader skipped "
+                      f"({', '.join(f'{r}: {n}' for r, n in sorted(counts.items()))}); the reader names the first "
+                      f"100 only")
+        out.extend(Record(o, key, {}, None, split, extra={SKIP_REASON: reason}) for o in planned(key))
+    unnamed = max(0, sum(counts.values()) - len(lost)) if expected is None else 0
+    return out, unnamed
+
+
 class _Copies(IterableDataset):  # type: ignore[type-arg]
     def __init__(self, source: Any, recipe: Recipe, copies: int, keep_original: bool, split: str,
                  augment: bool = True, on_error: str = "raise", source_keys: dict[str, str] | None = None,
@@ -406,8 +436,14 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     either is a :class:`RecipeError` here (keep them in the training recipe).
 
     ``on_error="skip"``: a sample the recipe refuses (a target of another size than its image, a
-    ``random_crop`` larger than it) is left out and listed in the report's and card's ``skipped``, naming
-    the source sample; ``"raise"`` (default) stops at it.
+    ``random_crop`` larger than it), and a source sample the reader cannot read (a member that does not
+    decode, a shard cut short; the reader's ``on_error="skip"``), is left out and listed in the report's and
+    card's ``skipped``: one entry per output sample not written (each copy, a kept original), naming the
+    source sample (``source``), the output key (``sample``) and why (``reason``: for a source sample, its
+    shard and member and the reader's message). Losses the reader cannot name (a region of a bare shard
+    cut short) are one entry for the source counting them. ``"raise"`` (default) stops at the first of
+    either, naming it. The other samples are written as without the damage (the same bytes, locally and
+    with ``executor="ray"``).
 
     Example:
         >>> import tempfile, mmdata
@@ -491,18 +527,34 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         _check_unique_keys(((o, k, sp) for k, sp in zip(t["key"], t["split"]) if sp in chosen
                            for o in _planned_keys(k, sp in augmented, copies, keep_original, pass_no)),
                           src, keep_original)
+    lost_unnamed: list[dict[str, Any]] = []
     for split in chosen:
-        ds = mmdata.open_dataset(src, split=split, storage_options=storage_options, **reader_options(rec))
+        # the source read with on_error too: a sample that does not decode is skipped and listed as a recipe's
+        # refusal is (QA: --on-error skip stopped at a damaged PNG, exit 2, nothing written)
+        ds = mmdata.open_dataset(src, split=split, on_error=on_error, storage_options=storage_options,
+                                 **reader_options(rec))
         it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented, on_error=on_error,
                                 source_keys=originals, pass_no=pass_no),
                         batch_size=None,
                         num_workers=max(0, workers - 1) if workers > 1 else 0)
-        records.extend(it)
+        got = list(it)
+        if on_error == "skip":
+            expected = [k for k, sp in zip(t["key"], t["split"]) if sp == split] if folder else None
+            lost, unnamed = _source_losses(
+                ds, got, expected, lambda k, sp=split: _planned_keys(k, sp in augmented, copies, keep_original, pass_no),
+                split)
+            got.extend(lost)
+            if unnamed:
+                lost_unnamed.append({"source": str(src), "what": "samples",
+                                     "reason": f"{plural(unnamed, 'sample')} of split {split} the reader skipped "
+                                               f"without naming them ({dict(ds.skipped)}): a region of a shard cut "
+                                               f"short, or past its first 100 details"})
+        records.extend(got)
     if not folder:  # bare shards: no index to plan from, so before anything is written
         _check_unique_keys(((r.key, (r.extra or {}).get("aug_source", r.source_key), r.split) for r in records),
                           src, keep_original)
     rep = write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
-                        name=_name(out), card_extra={"augmentation": extra, **kept}, executor=executor,
+                        skipped=lost_unnamed or None, name=_name(out), card_extra={"augmentation": extra, **kept}, executor=executor,
                         address=address, storage_options=storage_options) | {"copies": copies, **summary}
     return _with_growth(rep, src, out, folder)
 
@@ -622,8 +674,10 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
     resumed = (f" (resumed: kept the {rep['resumed_shards']} shards an earlier run of this job had finished)"
                if rep.get("resumed_shards") else "")
     left = rep.get("skipped") or []
-    if left:  # --on-error skip: samples the recipe refused (or left without a member)
-        parts.append(f"skipped {plural(len(left), 'sample', 'samples')}, listed in dataset.json (skipped): "
+    if left:  # --on-error skip: samples the recipe refused, or whose source did not decode (or left without a member)
+        sources = {e["source"] for e in left if e.get("what") == "sample"}
+        of = f" of {plural(len(sources), 'source sample')}" if len(sources) < len(left) else ""
+        parts.append(f"skipped {plural(len(left), 'sample', 'samples')}{of}, listed in dataset.json (skipped): "
                      f"{left[0]['source']}: {left[0]['reason']}" + (" ..." if len(left) > 1 else ""))
     return (f"wrote {plural(rep['samples'], 'sample', 'samples')} in {plural(rep['shards'], 'shard', 'shards')} to {out}: "
             + "; ".join(parts) + resumed)
@@ -743,20 +797,26 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     wanted, need = set(aug["keys"]), set(aug["sources"])
     # one decode thread: the task declares one CPU (the bytes do not depend on it)
     so = aug.get("storage_options")
+    on_error = aug.get("on_error", "raise")
     if aug["src"] is None:  # bare shards: exactly the ones holding this task's samples, in order
         ds = mmdata.open_dataset(list(aug["source_shards"]), split=task["split"], partition=False, decode_threads=1,
-                                 storage_options=so, **reader_options(rec))
+                                 storage_options=so, on_error=on_error, **reader_options(rec))
     else:
         ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=1,
-                                 storage_options=so, **reader_options(rec))
+                                 storage_options=so, on_error=on_error, **reader_options(rec))
         ds.shards = list(aug["source_shards"])  # only the shards holding this task's samples (index order)
     made: dict[str, Record] = {}
     for s in ds:
         if s.key in need:
             for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
-                                   augment=aug.get("augment", True), on_error=aug.get("on_error", "raise"),
+                                   augment=aug.get("augment", True), on_error=on_error,
                                    source_key=aug.get("source_keys", {}).get(s.key), pass_no=aug.get("pass", 1)):
                 made[r.key] = r
+    if on_error == "skip":  # the samples its reader skipped, as a local run lists them (same records, same plan)
+        lost, _ = _source_losses(ds, made.values(), aug["sources"],
+                                 lambda k: _planned_keys(k, aug.get("augment", True), aug["copies"],
+                                                         aug["keep_original"], aug.get("pass", 1)), task["split"])
+        made.update((r.key, r) for r in lost if r.key in wanted)
     missing = [k for k in aug["keys"] if k not in made]
     if missing:
         raise ShardError(f"{aug['src'] or 'bare shards'}: shards {aug['source_shards']} of split {task['split']!r} do not hold the "
