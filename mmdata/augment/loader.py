@@ -206,7 +206,9 @@ def _count_refused(reader: ShardDataset, sample: Sample, exc: Exception) -> None
                       at=int(at) if at is not None else None, place=int(place) if place is not None else None)
         return
     at = meta.get("position")  # its place in errors (the order of the reader's stream)
-    reader._count(RECIPE_REFUSED, str(meta.get("shard", "?")), sample.key, str(exc), at=int(at) if at is not None else None)
+    # after: in the records (meta["skipped"]) of the samples after it, which a resumed loader starts from
+    reader._count(RECIPE_REFUSED, str(meta.get("shard", "?")), sample.key, str(exc),
+                  at=int(at) if at is not None else None, after=True)
 
 
 def _audio_lengths(recipe: Recipe) -> bool:

@@ -238,7 +238,10 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         its position in that dataset's share (``meta["source_position"]``), ``place``: its place in the
         blend's plan (``meta["position"]``)."""
         name, _, own = key.partition("/")
-        entry = self.datasets[name]._count(reason, shard, own, message, at=at)
+        ds = self.datasets[name]
+        if not ds._quiet:  # in the records of the samples after it, whichever dataset they come from
+            self._records[name] = summed_counts(self._records.get(name, {}), {reason: 1})
+        entry = ds._count(reason, shard, own, message, at=at, after=True)
         if entry is not None and place is not None:
             self._place[id(entry)] = (place + 1, entry)  # in the records after the refused sample's place
             self._post_errors()

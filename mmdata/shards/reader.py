@@ -1231,6 +1231,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self._skip_counts: dict[int, dict[str, int]] = {}
         self._skip_errors: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
         self._streamed: dict[str, int] = {}  # the losses the stream met (not decode losses), see _iter_decoded
+        self._after: dict[str, int] = {}  # the losses of samples yielded (the recipe refused them), see _count
         self._record: dict[str, int] | None = None  # meta["skipped"] of the last decoded sample yielded
         self._skip_readers: int | None = None  # readers of a loaded state (load_state_dict)
         self._readers: int | None = None  # readers of the iteration in progress or the last one
@@ -1473,15 +1474,18 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         return str(self.root / series / name) if series else str(self.root / name)
 
     def _count(self, reason: str, shard: str, key: str, message: str, decoded: bool = False,
-               at: int | None = None) -> tuple[str, str, str] | None:
-        """Count a loss: ``decoded`` when its item did not decode, else one the stream met (the decode
-        window reads the stream ahead of the samples it yields: see :meth:`_iter_decoded`). ``at``: the
-        position of the item lost, when it is not the one the stream is pulling. Returns the entry
-        added to ``errors`` (None: none)."""
+               at: int | None = None, after: bool = False) -> tuple[str, str, str] | None:
+        """Count a loss: ``decoded`` when its item did not decode, ``after`` when it is a sample already
+        yielded (the recipe refused it: in the records of the samples after it, however far ahead the
+        decode window has read), else one the stream met (the decode window reads the stream ahead of
+        the samples it yields: see :meth:`_iter_decoded`). ``at``: the position of the item lost, when it
+        is not the one the stream is pulling. Returns the entry added to ``errors`` (None: none)."""
         if self._quiet:  # a resume passing over what the saved run read: that run counted it
             return None
         self._skipped[reason] = self._skipped.get(reason, 0) + 1
-        if not decoded:
+        if after:
+            self._after[reason] = self._after.get(reason, 0) + 1
+        elif not decoded:
             self._streamed[reason] = self._streamed.get(reason, 0) + 1
         entry = self._note_error(shard, key, message, at)
         if self._post_to is not None:
@@ -1933,10 +1937,10 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                       epoch: int, read_ahead: bool = True) -> Iterator[Sample]:
         # a sample's meta["skipped"] is the losses before it in the stream: what was counted before this
         # share, the stream's losses met up to pulling it (the decode window reads ahead: later ones are
-        # not its), and the decode losses of the items before it — the same for any decode_threads, and
-        # what a resume from it starts from (state_dict)
+        # not its), the decode losses of the items before it and the samples before it the recipe refused
+        # — the same for any decode_threads, and what a resume from it starts from (state_dict)
         base, lost = dict(self._skipped), {}
-        self._streamed = {}
+        self._streamed, self._after = {}, {}
         for (shard, key, _raw), built, streamed in self._decoded(stream, self._threads() if read_ahead else 1, position):
             meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
             position += 1
@@ -1951,7 +1955,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             fields, rate, whole = built
             if whole is not None:  # audio_max_frames decoded the start of a longer clip: its length
                 meta[AUDIO_SECONDS] = whole
-            record = summed_counts(base, streamed or {}, lost) if base or streamed or lost else {}
+            after = self._after
+            record = summed_counts(base, streamed or {}, lost, after) if base or streamed or lost or after else {}
             if record:
                 meta["skipped"] = record
             self._record = record
