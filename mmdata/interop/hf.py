@@ -840,10 +840,29 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
     return ds.Features(feats)
 
 
+def _media_problem(ext: str, data: bytes) -> str | None:
+    """Why an image / audio member would not decode where the reader decodes it (None: it does), checked
+    with the reader's own decode (:func:`mmdata.codecs.decode_member`: the same size limits and checks).
+    A row's ``Image`` / ``Audio`` value holds the member's bytes; damaged ones failed only when HF decoded
+    them, with PIL's ``cannot identify image file <_io.BytesIO ...>`` naming neither sample nor shard."""
+    from mmdata.codecs import DecodeError, decode_member
+
+    try:
+        decode_member(ext, data)
+    except DecodeError as exc:
+        return str(exc)
+    return None
+
+
 def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: Any,
-             extra: set[str]) -> Iterator[dict[str, Any]]:
+             extra: set[str], on_error: str = "raise",
+             skipped: list[dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
     """Rows of ``features`` for a split; ``extra``: the fields beyond the standard columns that have a
-    column (``.npy`` arrays, any other member type a ``features=`` override declared: its bytes)."""
+    column (``.npy`` arrays, any other member type a ``features=`` override declared: its bytes). Image and
+    audio members given as bytes are decoded once as the reader decodes them: one that does not decode
+    is a ShardError naming shard, sample and member (``on_error="raise"``), or (``"skip"``) leaves its
+    sample out, added to ``skipped`` as ``{"shard", "key", "member", "reason"}`` — with the samples the
+    reader itself skipped (a shard cut short)."""
     from mmdata.shards.reader import open_dataset
 
     hf = card.get("hf") or {}
@@ -863,7 +882,19 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
     lab = features[col["label"]] if col["label"] in features else None
     signed = lab is not None and (_kind(lab) == "classlabel" or str(getattr(lab, "dtype", "")).startswith("int"))
     unlabelled = -1 if signed else None
-    for s in open_dataset(path, split=split, decode=False, partition=False, shuffle=False):
+    reader = open_dataset(path, split=split, decode=False, partition=False, shuffle=False, on_error=on_error)
+    for s in reader:
+        bad = [(ext, why) for ext, data in s.fields.items() if _media_column(ext, extra, features)
+               and (why := _media_problem(ext, data)) is not None]
+        if bad:
+            ext, why = bad[0]
+            if on_error != "skip":
+                raise ShardError(f"shard {s.meta.get('shard')}: sample {s.key!r}: member {s.key}.{ext}: {why}; "
+                                 f"to_hf(..., on_error='skip') leaves such samples out (listed in a warning)")
+            if skipped is not None:
+                skipped.append({"shard": s.meta.get("shard"), "key": s.key, "member": f"{s.key}.{ext}",
+                                "reason": why})
+            continue
         row: dict[str, Any] = {c: None for c in features}
         if source_keys is None:
             row["key"] = s.key
@@ -911,6 +942,24 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
         if unlabelled is not None and row[col["label"]] is None:
             row[col["label"]] = unlabelled
         yield row
+    if skipped is not None:  # what the reader left out itself (a member it could not read, a shard cut short)
+        named = [{"shard": shard, "key": key, "member": None, "reason": why} for shard, key, why in reader.errors]
+        lost = sum(reader.skipped.values())
+        if lost > len(named):
+            named.append({"shard": None, "key": None, "member": None,
+                          "reason": f"{lost - len(named)} more samples the reader skipped ({dict(reader.skipped)})"})
+        skipped.extend(named)
+
+
+def _media_column(ext: str, extra: set[str], features: Any) -> bool:
+    """Whether the member ``ext`` goes into a row as encoded image / audio bytes (an ``Image`` / ``Audio``
+    value, decoded by HF when read): the standard image and audio, and a named image field with an
+    ``Image`` column."""
+    name = field_of(ext)
+    if name in ("image", "audio"):
+        return True
+    return (name in extra and member_type(ext) in IMAGE_EXTS and name in features
+            and _kind(features[name]) == "image")
 
 
 def _member_text(data: bytes, where: str) -> str:
@@ -972,7 +1021,8 @@ def _write_arrow(target: Path, rows: Iterator[dict[str, Any]], schema: Any, wher
 
 def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num_shards: int = 1,
           decode_audio: bool | None = None, cache_dir: str | Path | None = None,
-          features: Mapping[str, Any] | None = None) -> Any:
+          features: Mapping[str, Any] | None = None, on_error: str = "raise",
+          skipped: list[dict[str, Any]] | None = None) -> Any:
     """An mmdata split as a Hugging Face ``datasets.Dataset`` (or ``IterableDataset``).
 
     The split is written once to an Arrow file under ``cache_dir`` (default: the HF datasets cache,
@@ -992,13 +1042,23 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
             (e.g. ``{"depth": datasets.List(datasets.List(datasets.Value("float32")))}``); a field
             without a standard column (a ``.npy`` field, another member type: its bytes) may be
             declared too. The others stay as they are.
+        on_error: what a sample whose image or audio does not decode does (each such member is
+            decoded once, when the Arrow file is written, as the reader decodes it: the same checks and
+            size limits). ``"raise"`` (default): a ShardError naming shard, sample and member — HF
+            decodes the bytes only when a row is read, and then PIL's ``cannot identify image file``
+            named neither. ``"skip"``: the sample is left out, and a UserWarning (on every call, a
+            cached file's too) gives the count and the first keys; samples the reader cannot read at
+            all (a shard cut short) are left out and listed too.
+        skipped: a list to extend with what ``on_error="skip"`` left out: ``{"shard", "key",
+            "member", "reason"}`` per sample.
 
     Returns:
         ``datasets.Dataset`` or ``datasets.IterableDataset``.
 
     Raises:
         ShardError: not a dataset folder, no such split, a ``features=`` key that is no column or
-            field, rows that do not fit the features, a member that does not decode.
+            field, rows that do not fit the features, a member that does not decode
+            (``on_error="raise"``).
 
     Example:
         >>> import tempfile, mmdata
@@ -1013,6 +1073,8 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
     from mmdata.urls import unless_file_url
 
     ds = _datasets()
+    if on_error not in ("raise", "skip"):
+        raise ShardError(f"to_hf: on_error must be 'raise' or 'skip', got {on_error!r}")
     path = unless_file_url(path)  # file:// as everywhere (it was taken for a folder named "file:")
     if not idx.is_dataset(path):
         raise ShardError(f"{path}: not an mmdata dataset folder (no dataset.json); to read bare WebDataset shards use "
@@ -1031,19 +1093,51 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
                          f"{list(base) + fields}")
     infer = [f for f in _array_fields(card) if f in fields and f not in over]
     root = Path(cache_dir) if cache_dir is not None else Path(ds.config.HF_DATASETS_CACHE) / "mmdata"
+    # a skipping conversion is cached apart: a later on_error="raise" call must still meet the damage
     ident = json.dumps([_TO_HF_VERSION, card.get("fingerprint"), split, base.to_dict(), infer,
-                        ds.Features(over).to_dict()], sort_keys=True)
+                        ds.Features(over).to_dict(), *(["skip"] if on_error == "skip" else [])], sort_keys=True)
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(card.get("name") or "mmdata"))
     target = root / f"{stem}-{split}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.arrow"
+    losses = target.with_name(target.name + ".skipped.json")  # what a skipping conversion left out
+    left: list[dict[str, Any]] | None = None
+    if target.is_file() and on_error == "skip":
+        try:
+            left = list(json.loads(losses.read_text()))
+        except (OSError, ValueError, TypeError):  # its list lost (a crash between the two writes): write it again
+            target.unlink(missing_ok=True)
     if not target.is_file():
         arrays = {**_cached_array_features(path, card, infer, root, stem), **_named_features(card),
                   **{c: over[c] for c in over if c in fields}}
         feats = hf_features(card, decode_audio, arrays)
         feats = ds.Features({c: over.get(c, f) for c, f in feats.items()})
-        _write_arrow(target, _hf_rows(path, split, card, feats, set(arrays) - set(hf.get("npy") or [])),
+        left = []
+        _write_arrow(target, _hf_rows(path, split, card, feats, set(arrays) - set(hf.get("npy") or []),
+                                      on_error, left),
                      feats.arrow_schema, f"{path}: split {split!r}")
+        if on_error == "skip":
+            from mmdata.io import atomic_write_bytes
+
+            atomic_write_bytes(losses, json.dumps(left, sort_keys=True).encode(), fsync=False)
+    if left:
+        _warn_skipped(path, split, left)
+        if skipped is not None:
+            skipped.extend(left)
     out = ds.Dataset.from_file(str(target), split=split)
     return out.to_iterable_dataset(num_shards=num_shards) if iterable else out
+
+
+def _warn_skipped(path: str | Path, split: str, left: list[dict[str, Any]], shown: int = 5) -> None:
+    """The UserWarning of ``to_hf(..., on_error="skip")``: how many samples were left out, and the first
+    ``shown`` with shard, member and reason."""
+    import warnings
+
+    from mmdata.checks import plural
+
+    first = "; ".join((f"{e['key']!r} in shard {e['shard']}" + (f" ({e['member']})" if e.get("member") else "")
+                       + ": " if e.get("key") is not None else "") + str(e["reason"]) for e in left[:shown])
+    more = f"; and {len(left) - shown} more" if len(left) > shown else ""
+    warnings.warn(f"to_hf({str(path)!r}, {split!r}): left out {plural(len(left), 'sample')} that do not decode "
+                  f"(on_error='skip'; to_hf(..., skipped=[]) lists them): {first}{more}", UserWarning, stacklevel=3)
 
 
 def _cached_array_features(path: str | Path, card: Mapping[str, Any], fields: list[str], root: Path,
