@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import mmdata
-from mmdata.testing.media import audio_bytes, image_bytes
+from mmdata.testing import audio_bytes, image_bytes
 
 #: a crop larger than the small images: the recipe refuses those samples
 RECIPE = {"image": [{"op": "random_crop", "size": [20, 20]}]}
