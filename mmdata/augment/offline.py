@@ -718,7 +718,7 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
         source = card.get("fingerprint")
         originals = _source_keys(table, splits)
     else:
-        rows, listed, source = _bare_rows(src, splits, storage_options)
+        rows, listed, source = _bare_rows(src, splits, storage_options, on_error)
         root = None  # bare shards: each task opens its source shards by their full paths / URLs
         originals = {}
     wanted = set(splits)
@@ -754,12 +754,15 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
                       task_extra=extra, storage_options=storage_options)
 
 
-def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, Any] | None) -> tuple[Any, ...]:
+def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, Any] | None,
+               on_error: str = "raise") -> tuple[Any, ...]:
     """For bare shards (no index): ``(rows, listed, identity)`` as the index would give them —
     ``(key, split, shard)`` for every sample of every shard in every wanted split (a local run reads
     every shard once per split), each split's shards in order, and the shards' identity for the
     resume journal (path or URL, size, change stamp or ETag). Only tar headers are parsed: nothing is
-    decoded or augmented here (member bytes are skipped, by seeking where the stream allows)."""
+    decoded or augmented here (member bytes are skipped, by seeking where the stream allows). A shard
+    whose tar structure breaks (cut short) is a ShardError, or with ``on_error="skip"`` planned up to the
+    break: the task's reader skips what follows, as a local run's does."""
     import os
 
     from mmdata.shards.sources import file_stamp
@@ -772,6 +775,10 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
     for sh in shards:
         for key, _, problem in iter_samples(sh, want=lambda _: False, storage_options=storage_options):
             if problem is not None:  # as a local run's reader (on_error="raise") stops
+                if on_error == "skip":  # the sample met at the break is planned: its task lists it as lost
+                    if key and (key, sh) not in keys[-1:]:
+                        keys.append((key, sh))  # type: ignore[arg-type]
+                    break
                 raise ShardError(problem[1] if sh in problem[1] else f"shard {sh}: {problem[1]}")
             keys.append((key, sh))  # type: ignore[arg-type]
         if is_remote(sh):

@@ -139,3 +139,45 @@ def test_ray_skips_the_same_samples_with_the_same_bytes(damaged: Path, tmp_path:
     assert sorted(a) == sorted(b) and [k for k in a if a[k] != b[k]] == []
     with pytest.raises(Exception, match="cannot decode"):
         augment_dataset(damaged, tmp_path / "ray2", RECIPE, executor="ray", progress=False)
+
+
+@pytest.fixture(scope="module")
+def cut(clean: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The source with its second train shard cut in half (no end-of-archive marker)."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("cut") / "ds"
+    shutil.copytree(clean, out)
+    shard = out / "train-000001.tar"
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    return out
+
+
+@pytest.mark.parametrize("bare", [False, True])
+def test_a_shard_cut_short_is_skipped_and_listed(cut: Path, tmp_path: Path, bare: bool) -> None:
+    src = str(cut / "train-*.tar") if bare else cut
+    with pytest.raises(ShardError, match="truncated"):
+        augment_dataset(src, tmp_path / "r", RECIPE, progress=False)
+    rep = augment_dataset(src, tmp_path / "aug", RECIPE, on_error="skip", progress=False)
+    written = set(_members(tmp_path / "aug"))
+    assert rep["samples"] == len(written) < 10 and rep["skipped"]
+    for e in rep["skipped"]:
+        assert "train-000001.tar" in e["reason"] and f"{e['source']}_aug0" not in written, e
+    if not bare:  # the index names every sample lost
+        assert len(written) + len(rep["skipped"]) == 10
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("bare", [False, True])
+def test_ray_plans_a_shard_cut_short_as_locally(cut: Path, tmp_path: Path, bare: bool, ray_cluster) -> None:  # noqa: ANN001
+    def tree(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    src = str(cut / "train-*.tar") if bare else cut
+    opts = dict(copies=1, maxcount=3, on_error="skip", progress=False)
+    local = augment_dataset(src, tmp_path / "local" / "aug", RECIPE, **opts)
+    ray = augment_dataset(src, tmp_path / "ray" / "aug", RECIPE, executor="ray", **opts)
+    assert ray["skipped"] == local["skipped"] and local["skipped"]
+    a, b = tree(tmp_path / "local" / "aug"), tree(tmp_path / "ray" / "aug")
+    assert sorted(a) == sorted(b) and [k for k in a if a[k] != b[k]] == []
