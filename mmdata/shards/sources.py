@@ -1209,11 +1209,14 @@ def _paired_layout(keys: Sequence[str], members: Sequence[Sequence[str]]) -> _Pa
     a folder are not looked at."""
     folders: dict[str, set[str]] = {}  # name inside its folder -> the folders holding it
     types: dict[str, set[str]] = {}  # folder -> its members' types
+    held: dict[str, list[frozenset[str]]] = {}  # name inside its folder -> each holder's member types
     parts = [k.partition("/") for k in keys]
     for (top, sep, rest), exts in zip(parts, members):
         if sep:
             folders.setdefault(rest, set()).add(top)
-            types.setdefault(top, set()).update(map(member_type, exts))
+            kinds_here = frozenset(map(member_type, exts))
+            types.setdefault(top, set()).update(kinds_here)
+            held.setdefault(rest, []).append(kinds_here)
     if len(types) < 2:
         return None
     size = Counter(top for top, sep, _ in parts if sep)
@@ -1221,9 +1224,10 @@ def _paired_layout(keys: Sequence[str], members: Sequence[Sequence[str]]) -> _Pa
     shared = sum(shared_in.values())
     if shared < 2 or not any(shared_in[d] >= 0.9 * n for d, n in size.items()):
         return None
-    kinds = {frozenset(t) for t in types.values()}
-    if len(kinds) < 2 and not any(_nfc(d).lower() in PAIRED_NAMES for d in types):
-        return None  # cat/001.jpg beside dog/001.jpg: classes that number their files alike
+    if not any(_nfc(d).lower() in PAIRED_NAMES for d in types) and not _types_apart(held, shared):
+        # cat/001.jpg beside dog/001.jpg (one odd dog/003.png among them, or each with its .wav): classes that
+        # number their files alike
+        return None
     name = next(rest for rest, tops in folders.items() if len(tops) > 1)
     parted = sorted({d for tops in folders.values() if len(tops) > 1 for d in tops})
     fields = _paired_fields(parted, types)
@@ -1232,6 +1236,21 @@ def _paired_layout(keys: Sequence[str], members: Sequence[Sequence[str]]) -> _Pa
     target, tdir = min(((f, d) for d, f in fields.items() if f != "image"), key=lambda fd: (fd[0] not in ("seg", "depth"),))
     target += "." + ("png" if "png" in types[tdir] else min(types[tdir]))
     return _Paired(shared, sum(size.values()), name, tuple(sorted(folders[name])), fields, target)
+
+
+def _types_apart(held: Mapping[str, Sequence[frozenset[str]]], shared: int) -> bool:
+    """Whether the names that recur across folders carry other member types in each folder, nearly always:
+    ``images/0001.jpg`` beside ``masks/0001.png`` (no type in common), not ``cat/0001.jpg`` beside
+    ``dog/0001.jpg`` or ``cat/0001.{jpg,wav}`` beside ``dog/0001.{png,wav}`` (a type in common).
+
+    Example:
+        >>> jpg, png = frozenset({"jpg"}), frozenset({"png"})
+        >>> _types_apart({"0": [jpg, png], "1": [jpg, png]}, 4), _types_apart({"0": [jpg, jpg], "1": [jpg, png]}, 4)
+        (True, False)
+    """
+    apart = sum(len(ts) for ts in held.values()
+                if len(ts) > 1 and sum(map(len, ts)) == len(frozenset().union(*ts)))
+    return apart >= 0.9 * shared
 
 
 def _paired_layout_warning(records: list[Record], top_dirs: list[str]) -> str | None:
