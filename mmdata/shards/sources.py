@@ -377,6 +377,8 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
     try:
         text = data.decode("utf-8-sig")  # a leading BOM would become part of the first class name
     except UnicodeDecodeError as exc:
+        if utf16_of(data)[0]:
+            raise SourceError(f"class names file {where}: {not_utf8_reason(data, exc, 'the file')}") from None
         raise SourceError(f"class names file {where}: cannot read ({exc})") from None
     if where.lower().endswith(".json"):
         try:
@@ -397,6 +399,50 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
     if dup:
         raise SourceError(f"class names file {where}: names repeated: {dup}")
     return names
+
+
+_UTF16_BOMS = {b"\xff\xfe": "UTF-16 LE", b"\xfe\xff": "UTF-16 BE"}
+_UTF16_FIX = ("is UTF-16 ({kind}{mark}), not UTF-8: save {what} as UTF-8 (Excel: \"CSV UTF-8\"; its \"Unicode "
+              "text\" export and Notepad's \"Unicode\" are UTF-16)")
+
+
+def utf16_of(data: bytes) -> tuple[str | None, bool]:
+    """(``"UTF-16 LE"`` / ``"UTF-16 BE"`` when ``data`` looks UTF-16, else None; whether it starts with a
+    byte order mark). Without one, text whose every other byte is NUL (ASCII in UTF-16) looks UTF-16:
+    UTF-8 text holds no NUL. A UTF-32 mark (``FF FE 00 00``) is not UTF-16.
+
+    Example:
+        >>> utf16_of("a,b".encode("utf-16")), utf16_of("a,b".encode("utf-16-be")), utf16_of(b"a,b")
+        (('UTF-16 LE', True), ('UTF-16 BE', False), (None, False))
+    """
+    kind = _UTF16_BOMS.get(data[:2])
+    if kind is not None and data[:4] != b"\xff\xfe\x00\x00":
+        return kind, True
+    head = data[:4096]
+    n = len(head) // 2
+    odd, even = head[1::2].count(0), head[0::2].count(0)  # NULs after / before each ASCII character
+    if n >= 2 and max(odd, even) * 2 >= n and min(odd, even) * 8 <= max(odd, even):
+        return ("UTF-16 LE" if odd > even else "UTF-16 BE"), False
+    return None, False
+
+
+def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, what: str = "text") -> str:
+    """Why ``data`` (text of a member, a label or a class-names file) did not decode as UTF-8: UTF-16 named
+    as such, with the fix; else the byte that failed.
+
+    Example:
+        >>> data = "a cat".encode("utf-16")
+        >>> try:
+        ...     data.decode("utf-8")
+        ... except UnicodeDecodeError as exc:
+        ...     print(not_utf8_reason(data, exc))
+        text is UTF-16 (UTF-16 LE, byte order mark FF FE), not UTF-8: save it as UTF-8 (Excel: "CSV UTF-8"; its "Unicode text" export and Notepad's "Unicode" are UTF-16)
+    """
+    kind, bom = utf16_of(data)
+    if kind is None:
+        return f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})"
+    mark = f", byte order mark {data[:2].hex(' ').upper()}" if bom else ", without a byte order mark"
+    return f"{what} " + _UTF16_FIX.format(kind=kind, mark=mark, what="it")
 
 
 def _names_hint(names: list[str], source: str | None) -> str:
@@ -428,7 +474,7 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
     try:
         raw = data.decode("utf-8-sig").strip()  # a BOM (Windows editors) is not part of the id
     except UnicodeDecodeError as exc:
-        raise ValueError(f"label file is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise ValueError(not_utf8_reason(data, exc, "label file")) from None
     if not raw:
         raise ValueError("empty label file (expected a class id)")
     if raw.isascii() and raw.isdigit():
@@ -1961,7 +2007,18 @@ def _parquet_rows(source: Any) -> list[dict[str, Any]]:
 
 
 def _manifest_text(data: bytes, path: str | Path) -> str:
-    """A CSV / JSONL manifest's text; bytes that are not UTF-8 are an error naming the line."""
+    """A CSV / JSONL manifest's text; bytes that are not UTF-8 are an error naming the line. UTF-16 with a
+    byte order mark (Windows' "Unicode") is read as such: the mark says how, and the text reaches the shards
+    as UTF-8 either way (:func:`discover_manifest` warns); UTF-16 without one is an error naming it."""
+    kind, bom = utf16_of(data)
+    if kind and bom:
+        try:
+            return data[2:].decode("utf-16-le" if kind == "UTF-16 LE" else "utf-16-be")
+        except UnicodeDecodeError as exc:
+            raise SourceError(f"manifest {path}: it starts with a {kind} byte order mark but is no UTF-16 text "
+                              f"({exc.reason} at byte {exc.start + 2}): save the manifest as UTF-8") from None
+    if kind:
+        raise SourceError(f"manifest {path}: the file {_UTF16_FIX.format(kind=kind, mark=', without a byte order mark', what='the manifest')}")
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data  # a BOM (Windows editors) is not a column
     try:
         return body.decode("utf-8")
@@ -2347,7 +2404,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         if paths:
             raise SourceError(f"manifest {remote.url}: --path (paths=) is for a manifest on this machine; at a URL, "
                               f"write the paths into a column")
-        rows = read_manifest(remote.url, remote.fetch_one(remote.root))
+        data = remote.fetch_one(remote.root)
+        rows = read_manifest(remote.url, data)
+        head = data[:4]
         base_s = remote.root.rpartition("/")[0]
         listed = remote.meta_under(base_s)
         name = remote.root.rpartition("/")[2]
@@ -2360,6 +2419,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             raise SourceError(f"manifest {path.name}: --root {root}: {what} (the folder the manifest's paths are read "
                               f"from)")
         rows = read_manifest(path)
+        with open(path, "rb") as f:
+            head = f.read(4)
         base_s = str(folder.resolve())
         # an absolute path may name the folder as the user sees it (through a link) or resolved
         bases = tuple(dict.fromkeys((base_s, os.path.abspath(folder))))
@@ -2396,6 +2457,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     label_notes = [] if label_names else _label_kind_warnings(label_cells, names if names_from == "manifest" else None,
                                                              name)
     warnings = _manifest_splits(rows, fields, name)
+    kind, bom = utf16_of(head)
+    if bom and not str(name).lower().endswith(".parquet"):
+        warnings.append(f"manifest {name} is {kind} (byte order mark {head[:2].hex(' ').upper()}), not UTF-8: it was "
+                        f"read as {kind}, and its text and metadata are stored as UTF-8 (as every manifest's are); "
+                        f"save it as UTF-8 to silence this")
     skipped: list[dict[str, Any]] = []
     records: list[Record] = []
     key_rows: dict[str, int] = {}

@@ -81,3 +81,65 @@ def test_classes_of_one_mixed_type_do_not_warn_and_named_folders_do(tmp_path: Pa
     assert not _paired(discover(_classes(tmp_path / "pets", n=3)).warnings)
     _pairs(tmp_path / "rgbd", "rgb", "depth", mask_ext="jpg")  # one type, but the names of such a layout
     assert _paired(discover(tmp_path / "rgbd").warnings)
+
+
+# -- 2. UTF-16 named as UTF-16 ----------------------------------------------------------------------------
+
+
+def _manifest_folder(root: Path) -> Path:
+    root.mkdir()
+    for i in range(3):
+        (root / f"{i}.png").write_bytes(image_bytes(i))
+    return root
+
+
+ROWS = "image,text,label\n0.png,café ✓,cat\n1.png,a dog,dog\n2.png,,cat\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be-bom"])
+def test_a_utf16_manifest_with_a_byte_order_mark_is_read_and_says_so(tmp_path: Path, encoding: str) -> None:
+    """Excel's / Notepad's "Unicode" save: the mark says how to read it, so it is read; the shards are the
+    UTF-8 manifest's, byte for byte, and the card says what was read."""
+    root = _manifest_folder(tmp_path / "raw")
+    (root / "utf8.csv").write_text(ROWS, encoding="utf-8")
+    data = b"\xfe\xff" + ROWS.encode("utf-16-be") if encoding.endswith("bom") else ROWS.encode(encoding)
+    (root / "utf16.csv").write_bytes(data)
+    a = mmdata.shard(root / "utf8.csv", tmp_path / "a", split="train=1.0", progress=False)
+    b = mmdata.shard(root / "utf16.csv", tmp_path / "b", split="train=1.0", progress=False)
+    kind = "UTF-16 BE" if encoding.endswith("bom") else "UTF-16 LE"
+    mark = "FE FF" if encoding.endswith("bom") else "FF FE"
+    (note,) = [w for w in b["warnings"] if w not in a["warnings"]]
+    assert note.startswith(f"manifest utf16.csv is {kind} (byte order mark {mark}), not UTF-8: it was read as {kind}")
+    assert "stored as UTF-8" in note
+    tars = sorted(p.name for p in (tmp_path / "a").glob("*.tar"))
+    assert tars and all((tmp_path / "a" / t).read_bytes() == (tmp_path / "b" / t).read_bytes() for t in tars)
+    json_b = (tmp_path / "b" / "dataset.json").read_text(encoding="utf-8")
+    assert "UTF-16" in json_b  # the card keeps the warning
+
+
+def test_utf16_without_a_mark_is_named_not_called_latin1(tmp_path: Path) -> None:
+    root = _manifest_folder(tmp_path / "raw")
+    (root / "m.csv").write_bytes(ROWS.encode("utf-16-le"))
+    with pytest.raises(SourceError, match=r"m\.csv: the file is UTF-16 \(UTF-16 LE, without a byte order mark\), "
+                                          r"not UTF-8: save the manifest as UTF-8") as err:
+        discover(root / "m.csv")
+    assert "Latin-1" not in str(err.value)
+    (root / "m.jsonl").write_bytes('{"image": "0.png"}\n'.encode("utf-16-be"))
+    with pytest.raises(SourceError, match=r"UTF-16 BE, without a byte order mark"):
+        discover(root / "m.jsonl")
+    (root / "m.csv").write_bytes(b"image,text\n0.png,caf\xe9\n")  # Latin-1 keeps its hint
+    with pytest.raises(SourceError, match=r"line 2 is not UTF-8 \(byte 0xe9 at byte 10 of the line; Latin-1"):
+        discover(root / "m.csv")
+
+
+def test_a_utf16_class_names_file_and_label_file_are_named(tmp_path: Path) -> None:
+    from mmdata.shards.sources import parse_label
+
+    root = _manifest_folder(tmp_path / "raw")
+    (root / "labels.txt").write_text("cat\ndog\n", encoding="utf-16")
+    with pytest.raises(SourceError, match=r"labels\.txt: the file is UTF-16 \(UTF-16 LE, byte order mark FF FE\)"):
+        discover(root)
+    with pytest.raises(ValueError, match=r"^label file is UTF-16 \(UTF-16 LE, byte order mark FF FE\), not UTF-8"):
+        parse_label("dog".encode("utf-16"), ["cat", "dog"])
+    with pytest.raises(ValueError, match=r"^label file is not UTF-8 \(invalid continuation byte at byte 0\)$"):
+        parse_label(b"\xe9t\xe9", ["cat", "dog"])
