@@ -2279,6 +2279,34 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
     return out
 
 
+def _label_case_warnings(label_cells: list[tuple[int, str]], names: Sequence[str], name: str) -> list[str]:
+    """One warning when a manifest's class names differ only in case (``cat`` in 40 rows, ``Cat`` in 3): they
+    are classes of their own, as written (the labels are the user's), most likely a typo.
+
+    Example:
+        >>> cells = [(0, "cat"), (1, "Cat"), (2, "cat"), (3, "dog")]
+        >>> _label_case_warnings(cells, ["Cat", "cat", "dog"], "m.csv")[0][:78]
+        "manifest m.csv, column 'label': classes 'Cat' (1) and 'cat' (2) differ only in"
+    """
+    by_case: dict[str, list[str]] = {}
+    for n in names:
+        by_case.setdefault(n.casefold(), []).append(n)
+    clashes = [ns for ns in by_case.values() if len(ns) > 1]
+    if not clashes:
+        return []
+    counts = Counter(c for _, c in label_cells)
+
+    def shown(ns: list[str]) -> str:
+        parts = [f"{n!r} ({counts[n]})" for n in ns]
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+    more = f"; and {len(clashes) - 3} more such group{'s' * (len(clashes) > 4)}" if len(clashes) > 3 else ""
+    n = sum(map(len, clashes))
+    return [f"manifest {name}, column 'label': classes {'; '.join(map(shown, clashes[:3]))}{more} differ only in case "
+            f"— a typo? They are kept as written: {n} classes of their own; if they are one, write the label one way "
+            f"in the manifest"]
+
+
 def _is_number(s: str) -> bool:
     try:
         float(s)
@@ -2456,6 +2484,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                                                                                label_names_from, name)
     label_notes = [] if label_names else _label_kind_warnings(label_cells, names if names_from == "manifest" else None,
                                                              name)
+    if not label_names and names_from == "manifest":
+        label_notes += _label_case_warnings(label_cells, names, name)
     warnings = _manifest_splits(rows, fields, name)
     kind, bom = utf16_of(head)
     if bom and not str(name).lower().endswith(".parquet"):

@@ -143,3 +143,42 @@ def test_a_utf16_class_names_file_and_label_file_are_named(tmp_path: Path) -> No
         parse_label("dog".encode("utf-16"), ["cat", "dog"])
     with pytest.raises(ValueError, match=r"^label file is not UTF-8 \(invalid continuation byte at byte 0\)$"):
         parse_label(b"\xe9t\xe9", ["cat", "dog"])
+
+
+# -- 3. class names that differ only in case --------------------------------------------------------------
+
+
+def test_manifest_labels_differing_only_in_case_warn_once_and_stay_apart(tmp_path: Path) -> None:
+    root = _manifest_folder(tmp_path / "raw")
+    labels = ["cat"] * 40 + ["Cat"] * 3 + ["dog "] * 5 + ["DOG"]
+    rows = ["key,image,label"] + [f"k{i:03d},{i % 3}.png,{lab}" for i, lab in enumerate(labels)]
+    (root / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    rep = mmdata.shard(root / "m.csv", tmp_path / "ds", split="train=1.0", progress=False)
+    case = [w for w in rep["warnings"] if "differ only in case" in w]
+    assert case == ["manifest m.csv, column 'label': classes 'Cat' (3) and 'cat' (40); 'DOG' (1) and 'dog' (5) differ "
+                    "only in case — a typo? They are kept as written: 4 classes of their own; if they are one, write "
+                    "the label one way in the manifest"]
+    card = (tmp_path / "ds" / "dataset.json").read_text(encoding="utf-8")
+    assert "differ only in case" in card
+    assert mmdata.inspect(tmp_path / "ds")["per_class"]["train"] == {"Cat": 3, "DOG": 1, "cat": 40, "dog": 5}
+
+
+def test_manifest_labels_without_case_variants_and_declared_names_do_not_warn(tmp_path: Path) -> None:
+    root = _manifest_folder(tmp_path / "raw")
+    rows = ["key,image,label"] + [f"k{i},{i % 3}.png,{lab}" for i, lab in enumerate(["cat", "dog", "bird", "cat"])]
+    (root / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert not [w for w in discover(root / "m.csv").warnings if "only in case" in w]
+    (root / "m.csv").write_text("key,image,label\nk0,0.png,Cat\nk1,1.png,cat\n", encoding="utf-8")
+    found = discover(root / "m.csv", label_names=["Cat", "cat"])  # declared: the user named both
+    assert not [w for w in found.warnings if "only in case" in w]
+
+
+def test_class_folders_differing_only_in_case_warn_in_the_result(tmp_path: Path) -> None:
+    root = tmp_path / "cf"
+    for n, name in enumerate(("cat", "Cat", "dog")):
+        (root / name).mkdir(parents=True)
+        (root / name / f"{n}.png").write_bytes(image_bytes(n))
+    rep = mmdata.shard(root, tmp_path / "ds", progress=False)
+    assert [w for w in rep["warnings"] if "differ only in case" in w] == [
+        "class folders 'Cat' (class 0) and 'cat' (class 1) differ only in case: they are 2 classes; if they are one, "
+        "merge the folders"]
