@@ -233,9 +233,12 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
     base = {"arm": task["arm"], "seed": int(task["seed"]), "config_hash": task["hash"],
             "data_fingerprint": task["fingerprint"]}
     t0, c0 = time.perf_counter(), time.process_time()
+    padding: list[str] = []
     try:
         threads = int(task.get("threads") or 1)
         import torch
+
+        from mmdata.train.padding import kept
 
         torch.set_num_threads(threads)
         if task.get("plugins"):  # before the trainer: its module may name a plugin's op at import
@@ -243,12 +246,18 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
 
             load_plugins(task["plugins"], entry_points=False, where="the ablation's plugin")
         fn = train_fn or resolve_entry(task.get("entry"))
-        with time_limit(task.get("timeout_s")):
+        # the trainer's padding warning (one per run) goes in the row's warnings, counted over the runs by
+        # the report as the trainer's other warnings are, not printed once per run
+        with time_limit(task.get("timeout_s")), kept() as said:
+            padding = said  # filled as the trainer says them: a failed run's too
             data = task["data"]
             if is_remote(data):  # an fsspec URL: this node's verified local copy (downloaded once per node)
                 data = str(stage_dataset(data, storage_options=task.get("storage_options")))
             metrics = fn(data, recipe=task["recipe"], seed=int(task["seed"]), label_noise=float(task["label_noise"]),
                          device=task.get("device") or "cpu", threads=threads, **(task.get("trainer") or {}))
+        if padding and isinstance(metrics, dict):
+            given = metrics.get("warnings")
+            metrics = {**metrics, "warnings": [*(given if isinstance(given, (list, tuple)) else ()), *padding]}
         row = flatten_metrics(metrics)
         primary = task.get("primary", "test_accuracy")
         v = row.get(primary)
@@ -265,7 +274,8 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
     except (Exception, SystemExit, RunTimeout) as exc:  # noqa: BLE001 — a failed run is data: recorded, reported, retried on rerun
         # SystemExit too: a trainer's sys.exit() would end the whole ablation when it runs in this process
         return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,
-                "error": f"{type(exc).__name__}: {exc}", "traceback": _tail(exc)}
+                "error": f"{type(exc).__name__}: {exc}", "traceback": _tail(exc),
+                **({"warnings": json.dumps(padding, ensure_ascii=False)} if padding else {})}
 
 
 class Executor(Protocol):

@@ -6,7 +6,7 @@ largest. A training run reads every split with a loader of its own (and pre-trai
 so the same warning came up to four times. :func:`said_once` collects them while the run reads its
 splits — :func:`reading` says which split a loader is reading for — and says each kind once when
 the run ends: the splits it concerns (``train (1, 2)`` for folds), each with its loader's numbers,
-then the remedy once.
+then the remedy once. An ablation keeps each run's (:func:`kept`) for its report instead.
 
 Example:
     >>> import warnings
@@ -131,3 +131,38 @@ def said_once(roles: Mapping[str, Sequence[str]] | None = None) -> Iterator[Padd
     finally:
         for msg in notes.messages():
             warnings.warn(msg, PaddingWarning, stacklevel=3)
+
+
+@contextmanager
+def kept() -> Iterator[list[str]]:
+    """Keep the :class:`PaddingWarning` said in the block, in order and each text once, in the list it
+    yields instead of showing them; other warnings pass as they would. An ablation's run
+    (:func:`mmdata.ablate.executor.run_task`) puts them in its ``warnings``, which the report counts over
+    the runs, instead of printing one per run. Where the filters ignore PaddingWarning or make it an error,
+    they are left to them (nothing is kept).
+
+    Example:
+        >>> with kept() as said:
+        ...     for _ in range(2):
+        ...         warnings.warn("mmdata.train: zero padding in the batches of the train split", PaddingWarning)
+        >>> said
+        ['mmdata.train: zero padding in the batches of the train split']
+    """
+    said: list[str] = []
+    if not _shown_as_usual():
+        yield said
+        return
+    with warnings.catch_warnings():  # filters and showwarning as they were, when the block ends
+        # every run says it: let each one reach the hook (the registry would hide a later run's)
+        warnings.filterwarnings("always", category=PaddingWarning)
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                 line: str | None = None) -> None:
+            if not issubclass(category, PaddingWarning):
+                shown(message, category, filename, lineno, file, line)
+            elif str(message) not in said:
+                said.append(str(message))
+
+        warnings.showwarning = show
+        yield said
