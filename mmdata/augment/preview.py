@@ -92,7 +92,10 @@ def cjk_font(path: str | None = None) -> str | None:
 
 
 def mark_changes(before: str, after: str) -> str:
-    """Token diff of two texts (CJK compared character by character).
+    """Token diff of two texts (CJK compared character by character), as a preview cell draws it: texts
+    of more than :data:`DIFF_UNITS` units are compared over their first :data:`DIFF_UNITS` units only
+    and the result is cut after :data:`DRAWN_UNITS` units, ending in :data:`CUT_MARK` (a cell draws no
+    more), so the work stays bounded however long the texts are.
 
     Example:
         >>> mark_changes("a red box on the left", "a [MASK] box on the right")
@@ -101,25 +104,73 @@ def mark_changes(before: str, after: str) -> str:
     return _diff(before, after)[0]
 
 
-def _diff(before: str, after: str) -> tuple[str, set[str]]:
-    """:func:`mark_changes` and :func:`text_marks` of one diff (a caption is diffed once)."""
+def _diff(before: str, after: str) -> tuple[str, set[str], bool]:
+    """:func:`mark_changes` and :func:`text_marks` of one diff (a caption is diffed once), and whether
+    the texts were cut (longer than :data:`DIFF_UNITS` units).
+
+    ``difflib``'s matcher is quadratic in the texts' lengths (and worse on repetitive text): a
+    50000-word caption diffed against itself ran for minutes. A cell draws at most
+    :data:`DRAWN_UNITS` units, so only a window is compared: texts within :data:`DIFF_UNITS` units
+    (every caption a cell draws whole) are compared whole, exactly as before; longer ones over their
+    first :data:`DIFF_UNITS` units, with the text and its marks read off the first :data:`DRAWN_UNITS`
+    units drawn (the edit crossing that cut counted whole; the window's far end, where the two cuts need
+    not line up, is never read). Equal texts are not compared at all.
+    """
+    (a, cut_a), (b, cut_b) = _first_units(before, DIFF_UNITS), _first_units(after, DIFF_UNITS)
+    cut = cut_a or cut_b
+    if a == b:  # the original column, and every variant the recipe left alone
+        return (Tokenizer.join([*a[:DRAWN_UNITS], CUT_MARK]) if cut else Tokenizer.join(a)), set(), cut
+    ops: list[tuple[str, str]] = []  # (how, unit): "=" kept, "-" deleted, "+" inserted
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            ops += [("=", w) for w in a[i1:i2]]
+        if op in ("replace", "delete"):
+            ops += [("-", w) for w in a[i1:i2]]
+        if op in ("replace", "insert"):
+            ops += [("+", w) for w in b[j1:j2]]
+        if cut and len(ops) >= DRAWN_UNITS:  # the edit that crosses the cut counts whole: a mask cut in two is no removal
+            break
+    marked, marks = _marked(ops)
+    return (Tokenizer.join([*marked[:DRAWN_UNITS], CUT_MARK]) if cut else Tokenizer.join(marked)), marks, cut
+
+
+def _first_units(text: str, n: int) -> tuple[list[str], bool]:
+    """The first ``n`` of ``text``'s units (:meth:`Tokenizer.words`), and whether it has more; a long text is
+    tokenized over a start long enough to hold them (read in growing steps: a 2 MB caption is not split
+    whole to show its first words).
+
+    Example:
+        >>> _first_units("a b c", 2), _first_units("a b", 2)
+        ((['a', 'b'], True), (['a', 'b'], False))
+    """
+    k = 16 * (n + 2)
+    while True:
+        words = Tokenizer.words(text[:k])
+        if k >= len(text):
+            return words[:n], len(words) > n
+        if len(words) > n + 1:  # only the last unit may be cut short by the step's end
+            return words[:n], True
+        k *= 4
+
+
+def _marked(ops: list[tuple[str, str]]) -> tuple[list[str], set[str]]:
+    """The units :func:`_diff` draws for its (how, unit) edits, and the :data:`TEXT_KEY` marks they show."""
     from collections import Counter
 
     from mmdata.text import MASK_TOKEN
 
-    a, b = Tokenizer.words(before), Tokenizer.words(after)
     out: list[str] = []
     gone: Counter[str] = Counter()
     came: Counter[str] = Counter()
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        if op == "equal":
-            out += a[i1:i2]
-        if op in ("replace", "delete"):
-            out += [f"[-{w}-]" for w in a[i1:i2]]
-            gone.update(a[i1:i2])
-        if op in ("replace", "insert"):
-            out += [f"⟨{w}⟩" for w in b[j1:j2]]
-            came.update(b[j1:j2])
+    for how, w in ops:
+        if how == "=":
+            out.append(w)
+        elif how == "-":
+            out.append(f"[-{w}-]")
+            gone[w] += 1
+        else:
+            out.append(f"⟨{w}⟩")
+            came[w] += 1
     masks = came.pop(MASK_TOKEN, 0)
     moved = gone & came  # a token deleted in one place and inserted in another
     gone, came = gone - moved, came - moved
@@ -130,7 +181,7 @@ def _diff(before: str, after: str) -> tuple[str, set[str]]:
         marks.add("removed")
     if came:
         marks.add("new")
-    return Tokenizer.join(out), marks
+    return out, marks
 
 
 def placeholder_cjk(text: str) -> str:
@@ -386,6 +437,15 @@ PANEL_GAP, ROW_GAP = 0.07, 0.32
 #: the most lines a paragraph of a caption takes under media, and in a cell of text only
 CAPTION_LINES, TEXT_ONLY_LINES = 4, 12
 CHARS = 34  # a caption's columns (a cell is 2.1 inches wide; DejaVu Sans at 6.5 points)
+#: the most caption units a cell draws: its longest caption is TEXT_ONLY_LINES lines of CHARS columns, and a
+#: unit takes two columns at least (one and a space; a CJK line holds CHARS // 2 characters)
+DRAWN_UNITS = TEXT_ONLY_LINES * CHARS // 2
+#: captions of up to this many units are diffed whole; longer ones over their first DIFF_UNITS units
+#: (:func:`mark_changes`): twice what is drawn, so where the two cuts fail to line up is never drawn
+DIFF_UNITS = 2 * DRAWN_UNITS
+#: ends a caption cut after DRAWN_UNITS units (ASCII: a "…" would count as CJK punctuation, wrapping the
+#: caption per character and, without a CJK font, turning it into a placeholder)
+CUT_MARK = "..."
 
 #: the text key: what each mark a caption can show means (mark as drawn, its meaning), in the key's order
 TEXT_KEY = {
@@ -430,14 +490,21 @@ def grid_modalities(cells: Iterable[Iterable[Sample]]) -> tuple[str, ...]:
 
 def _caption(s: Sample, original: Sample, names: list[str] | None, with_text: bool) -> tuple[str, bool, set[str]]:
     """A cell's caption (its marked text, the modalities the recipe dropped, its label), whether it
-    differs from the original (drawn red), and the :data:`TEXT_KEY` marks it shows. ``with_text``: the
-    grid has a text panel (without one no sample has text: no ``(no text)`` line)."""
+    differs from the original (drawn red), and the :data:`TEXT_KEY` marks it shows (and ``"cut"`` where
+    the text is over :data:`DIFF_UNITS` units: its start is drawn, see :func:`mark_changes`). ``with_text``:
+    the grid has a text panel (without one no sample has text: no ``(no text)`` line)."""
     lines: list[str] = []
     marks: set[str] = set()
     text = s.get("text")
     if text is not None:
         before = original.get("text")
-        marked, marks = _diff(before, text) if before is not None else (text, set())
+        if before is not None:
+            marked, marks, cut = _diff(before, text)
+        else:  # nothing to compare with: the text as it is, or the start of a long one
+            words, cut = _first_units(text, DIFF_UNITS)
+            marked = Tokenizer.join([*words[:DRAWN_UNITS], CUT_MARK]) if cut else text
+        if cut:
+            marks.add("cut")
         lines.append(marked if marked else "(empty text)")
     elif with_text:
         lines.append("(no text)")
@@ -833,6 +900,9 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     notes = []
     if replaced:
         notes.append(f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}")
+    if "cut" in marks:
+        notes.append(f"captions over {DIFF_UNITS} words: their first {DIFF_UNITS} compared with the original, "
+                     f"the start drawn, ending in {CUT_MARK}")
     if "image" in shrunk:
         notes.append(f"images with a side over {PREVIEW_IMAGE_SIDE} px drawn downscaled (box average)")
     if "audio" in shrunk:
