@@ -435,8 +435,8 @@ def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, what: str = "text") ->
         >>> try:
         ...     data.decode("utf-8")
         ... except UnicodeDecodeError as exc:
-        ...     print(not_utf8_reason(data, exc))
-        text is UTF-16 (UTF-16 LE, byte order mark FF FE), not UTF-8: save it as UTF-8 (Excel: "CSV UTF-8"; its "Unicode text" export and Notepad's "Unicode" are UTF-16)
+        ...     print(not_utf8_reason(data, exc).partition(" (Excel")[0])
+        text is UTF-16 (UTF-16 LE, byte order mark FF FE), not UTF-8: save it as UTF-8
     """
     kind, bom = utf16_of(data)
     if kind is None:
@@ -2018,7 +2018,8 @@ def _manifest_text(data: bytes, path: str | Path) -> str:
             raise SourceError(f"manifest {path}: it starts with a {kind} byte order mark but is no UTF-16 text "
                               f"({exc.reason} at byte {exc.start + 2}): save the manifest as UTF-8") from None
     if kind:
-        raise SourceError(f"manifest {path}: the file {_UTF16_FIX.format(kind=kind, mark=', without a byte order mark', what='the manifest')}")
+        why = _UTF16_FIX.format(kind=kind, mark=", without a byte order mark", what="the manifest")
+        raise SourceError(f"manifest {path}: the file {why}")
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data  # a BOM (Windows editors) is not a column
     try:
         return body.decode("utf-8")

@@ -10,7 +10,7 @@ import pytest
 
 import mmdata
 from mmdata.errors import SourceError
-from mmdata.shards.sources import discover
+from mmdata.shards.sources import discover, not_utf8_reason, parse_label
 from mmdata.testing import audio_bytes, image_bytes
 from tests.shards.test_paired_layout import _pairs
 
@@ -74,7 +74,8 @@ def test_names_whose_types_differ_across_folders_still_warn(tmp_path: Path) -> N
     nested = tmp_path / "outer"
     _pairs(nested / "set", "photos", "maps")
     (warning,) = _paired(discover(nested).warnings)
-    assert "folder set/ holds a paired layout" in warning and "--column image=set/photos --column maps=set/maps" in warning
+    assert "folder set/ holds a paired layout" in warning
+    assert "--column image=set/photos --column maps=set/maps" in warning
 
 
 def test_classes_of_one_mixed_type_do_not_warn_and_named_folders_do(tmp_path: Path) -> None:
@@ -133,7 +134,6 @@ def test_utf16_without_a_mark_is_named_not_called_latin1(tmp_path: Path) -> None
 
 
 def test_a_utf16_class_names_file_and_label_file_are_named(tmp_path: Path) -> None:
-    from mmdata.shards.sources import parse_label
 
     root = _manifest_folder(tmp_path / "raw")
     (root / "labels.txt").write_text("cat\ndog\n", encoding="utf-16")
@@ -182,3 +182,23 @@ def test_class_folders_differing_only_in_case_warn_in_the_result(tmp_path: Path)
     assert [w for w in rep["warnings"] if "differ only in case" in w] == [
         "class folders 'Cat' (class 0) and 'cat' (class 1) differ only in case: they are 2 classes; if they are one, "
         "merge the folders"]
+
+
+def test_a_utf16_caption_reason() -> None:
+    """The reason a text member's check can give (``not_utf8_reason``, from the decode error's bytes)."""
+    for data, want in (("a cat".encode("utf-16"), "text is UTF-16 (UTF-16 LE, byte order mark FF FE), not UTF-8"),
+                       ("a cat".encode("utf-16-be"), "text is UTF-16 (UTF-16 BE, without a byte order mark), not UTF-8"),
+                       (b"caf\xe9", "text is not UTF-8 (invalid start byte at byte 3)")):
+        exc = UnicodeDecodeError("utf-8", data, 3 if data == b"caf\xe9" else 0, 4, "invalid start byte")
+        assert not_utf8_reason(data, exc).startswith(want)
+
+
+@pytest.mark.xfail(strict=True, reason="the writer's check of a text member (writer._bad_reason) does not call "
+                   "sources.not_utf8_reason yet; wire it and remove this mark")
+def test_a_utf16_caption_in_a_folder_is_named_as_utf16(tmp_path: Path) -> None:
+    root = _manifest_folder(tmp_path / "raw")
+    (root / "0.txt").write_text("a cat", encoding="utf-16")
+    rep = mmdata.shard(root, tmp_path / "ds", progress=False)
+    (entry,) = rep["skipped"]
+    assert entry["source"] == "0.txt" and entry["what"] == "member"
+    assert entry["reason"].startswith("text is UTF-16 (UTF-16 LE, byte order mark FF FE), not UTF-8: save it as UTF-8")
