@@ -1287,16 +1287,16 @@ def _paired_layout(keys: Sequence[str], members: Sequence[Sequence[str]]) -> _Pa
 def _types_apart(held: Mapping[str, Sequence[frozenset[str]]], shared: int) -> bool:
     """Whether the names that recur across folders carry other member types in each folder, nearly always:
     ``images/0001.jpg`` beside ``masks/0001.png`` (no type in common), not ``cat/0001.jpg`` beside
-    ``dog/0001.jpg`` or ``cat/0001.{jpg,wav}`` beside ``dog/0001.{png,wav}`` (a type in common).
+    ``dog/0001.jpg`` or ``cat/0001.{jpg,wav}`` beside ``dog/0001.{png,wav}`` (a type in common); two names
+    at least.
 
     Example:
         >>> jpg, png = frozenset({"jpg"}), frozenset({"png"})
         >>> _types_apart({"0": [jpg, png], "1": [jpg, png]}, 4), _types_apart({"0": [jpg, jpg], "1": [jpg, png]}, 4)
         (True, False)
     """
-    apart = sum(len(ts) for ts in held.values()
-                if len(ts) > 1 and sum(map(len, ts)) == len(frozenset().union(*ts)))
-    return apart >= 0.9 * shared
+    apart = [len(ts) for ts in held.values() if len(ts) > 1 and sum(map(len, ts)) == len(frozenset().union(*ts))]
+    return len(apart) >= 2 and sum(apart) >= 0.9 * shared  # one name in two folders ("0") is no layout
 
 
 def _paired_layout_warning(records: list[Record], top_dirs: list[str]) -> str | None:

@@ -60,6 +60,10 @@ def test_sub_folders_of_a_class_with_odd_names_are_no_paired_layout(tmp_path: Pa
     (root / "Dog" / "x.png").write_bytes(image_bytes(1))
     found = discover(root)
     assert not _paired(found.warnings), found.warnings  # was: "--column image=Cat/a --column b_b='Cat/b b'"
+    (root / "Cat" / "b b" / "ünï 0.png").unlink()
+    (root / "Cat" / "b b" / "ünï 0.txt").unlink()
+    (root / "Cat" / "b b" / "ünï 0.jpg").write_bytes(image_bytes(2, fmt="jpeg"))  # no type in common, but one name
+    assert not _paired(discover(root).warnings)
 
 
 def test_names_whose_types_differ_across_folders_still_warn(tmp_path: Path) -> None:
