@@ -18,6 +18,10 @@ Large media are drawn at the figure's scale, and the figure says so: each cell i
 is box-downscaled by a whole factor (its target maps sampled alike), and a clip longer than
 :data:`PREVIEW_SECONDS` is drawn as a min / max envelope of the whole waveform over the spectrogram of
 its first :data:`PREVIEW_SECONDS` (QA: two 12000x9000 photos and ten-minute 48 kHz clips took 14 GB).
+Likewise a caption is compared with the original over what a cell can draw: captions of up to
+:data:`DIFF_UNITS` units whole, longer ones over their first :data:`DIFF_UNITS` units, drawn cut with
+:data:`CUT_MARK`, and the figure says so (QA: a ``'word ' * 50000`` caption kept the preview running for
+minutes; see :func:`mark_changes`).
 """
 
 from __future__ import annotations
@@ -128,7 +132,7 @@ def _diff(before: str, after: str) -> tuple[str, set[str], bool]:
             ops += [("-", w) for w in a[i1:i2]]
         if op in ("replace", "insert"):
             ops += [("+", w) for w in b[j1:j2]]
-        if cut and len(ops) >= DRAWN_UNITS:  # the edit that crosses the cut counts whole: a mask cut in two is no removal
+        if cut and len(ops) >= DRAWN_UNITS:  # the edit crossing the cut counts whole: half a mask is no removal
             break
     marked, marks = _marked(ops)
     return (Tokenizer.join([*marked[:DRAWN_UNITS], CUT_MARK]) if cut else Tokenizer.join(marked)), marks, cut
