@@ -628,7 +628,9 @@ def member_stats(ext: str, data: bytes) -> dict[str, Any]:
         try:
             return {"text_chars": len(data.decode("utf-8-sig"))}  # as read back: a leading BOM is not a character
         except UnicodeDecodeError as exc:
-            raise CorruptMedia(f"text is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+            from mmdata.shards.sources import not_utf8_reason
+
+            raise CorruptMedia(not_utf8_reason(data, exc)) from None
     if e == "json":
         check_json(data)
     elif e.endswith("npy"):

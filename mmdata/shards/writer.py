@@ -44,8 +44,8 @@ from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
 from mmdata.shards.sources import (ON_ERROR, SKIP_REASON, UNREAD, Record, check_split_name, discover, file_stamp,
-                                   label_gap_warning, names_apart, printable, read_error, read_label_names, read_many,
-                                   skip_entry)
+                                   label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
+                                   read_many, skip_entry, utf16_of)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import LocalOutput, RemoteOutput, check_local_output, is_shard_name, output
 from mmdata.urls import is_remote, local_path, protocol, redact
@@ -930,6 +930,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
         if ti >= 0 and datas[ti].__class__ is bytes:
             data = datas[ti]
             try:
+                _not_utf16(data)
                 chars = len(data) if data.isascii() else len(data.decode("utf-8-sig"))  # a leading BOM is not read back
             except UnicodeDecodeError as exc:
                 bad = _bad(bad, ti, exc, values, paths, meta, task)
@@ -987,8 +988,8 @@ def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any
         aud_cols = [none] * 3
     if ti >= 0:
         texts = flat[ti::m]
-        if not all(map(bytes.isascii, texts)):
-            return None
+        if not all(map(bytes.isascii, texts)) or any(map(bytes.__contains__, texts, repeat(b"\x00"))):
+            return None  # the per-sample path checks them (a NUL: UTF-16 text without a byte order mark?)
         chars = list(map(len, texts))
     else:
         chars = none
@@ -1012,6 +1013,13 @@ def _probed(probe: Any, kind: str, i: int, datas: list[Any], decode: bool, bad: 
         return None, _bad(bad, i, exc, values, paths, meta, task)
 
 
+def _not_utf16(data: bytes) -> None:
+    """Refuse UTF-16 text without a byte order mark: its ASCII is valid UTF-8 with a NUL after (or before)
+    every character, which would be stored and read back NULs and all (QA: ``'a\\x00 \\x00c\\x00...'``)."""
+    if b"\x00" in data and utf16_of(data)[0] is not None:
+        raise UnicodeDecodeError("utf-8", data, 0, 1, "UTF-16 text")  # _bad_reason names UTF-16
+
+
 def _check_other(kind: str, data: bytes, decode: bool) -> tuple[Any, ...] | None:
     """Check a member other than the sample's image, audio and text; an image's (height, width, mode,
     channels), else None."""
@@ -1020,6 +1028,7 @@ def _check_other(kind: str, data: bytes, decode: bool) -> tuple[Any, ...] | None
     elif kind == "n":
         check_npy(data)
     elif kind == "t":
+        _not_utf16(data)
         data.decode("utf-8")
     else:
         facts = (probe_image if kind == "i" else probe_audio)(data)
@@ -1065,7 +1074,7 @@ def _bad_reason(exc: BaseException, value: Any, paths: list[Any], meta: array, t
                     f"raise the limit to shard it")
         return read_error(exc.args[0], size, limit)
     if isinstance(exc, UnicodeDecodeError):
-        return f"text is not UTF-8 ({exc.reason} at byte {exc.start})"
+        return not_utf8_reason(exc.object, exc)  # UTF-16 named as such, with the fix
     return str(exc)
 
 

@@ -197,8 +197,6 @@ def test_a_utf16_caption_reason() -> None:
         assert not_utf8_reason(data, exc).startswith(want)
 
 
-@pytest.mark.xfail(strict=True, reason="the writer's check of a text member (writer._bad_reason) does not call "
-                   "sources.not_utf8_reason yet; wire it and remove this mark")
 def test_a_utf16_caption_in_a_folder_is_named_as_utf16(tmp_path: Path) -> None:
     root = _manifest_folder(tmp_path / "raw")
     (root / "0.txt").write_text("a cat", encoding="utf-16")
@@ -208,8 +206,6 @@ def test_a_utf16_caption_in_a_folder_is_named_as_utf16(tmp_path: Path) -> None:
     assert entry["reason"].startswith("text is UTF-16 (UTF-16 LE, byte order mark FF FE), not UTF-8: save it as UTF-8")
 
 
-@pytest.mark.xfail(strict=True, reason="UTF-16 without a byte order mark is valid UTF-8 (NUL bytes): the writer's "
-                   "text check keeps it, NULs and all; it should refuse text where sources.utf16_of(data) names UTF-16")
 def test_a_utf16_caption_without_a_mark_is_not_stored_with_nul_bytes(tmp_path: Path) -> None:
     root = _manifest_folder(tmp_path / "raw")
     (root / "0.txt").write_bytes("a cat".encode("utf-16-le"))
