@@ -65,7 +65,8 @@ def train(
                                                    "the encoders alone (no labels needed; contrastive.pt and retrieval).")] = 15,
     seed: Seed = 0,
     recipe: Annotated[Optional[Path], typer.Option(help="Augmentation recipe YAML.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output folder: metrics.json, predictions.parquet, model.pt.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder: metrics.json, predictions.parquet, model.pt. A new or empty "
+                                                     "folder, or an earlier run's (its files are replaced); not a dataset's folder.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per training batch.")] = 64,
     lr: Annotated[float, typer.Option(help="Learning rate of --optimizer.")] = 2e-3,
     weight_decay: Annotated[float, typer.Option(min=0.0, help="Weight decay of --optimizer.")] = 1e-4,

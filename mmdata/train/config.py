@@ -37,6 +37,8 @@ requested modality that no training sample has is an error.
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -245,6 +247,47 @@ OPTIMIZERS = ("adamw", "sgd")
 INPUT_OPTIONS = ("image_size", "channels", "sample_rate", "max_seconds", "max_tokens")
 
 
+#: what a training run writes in its ``out`` (:data:`mmdata.train.outputs.OUTPUT_FILES` and the
+#: pre-training's checkpoint): a folder holding one of them (or a temp file of one) is an earlier run's output
+RUN_OUTPUTS = ("metrics.json", "predictions.parquet", "model.pt", "contrastive.pt")
+#: what makes a folder a dataset (``mmdata shard``'s card and index, its shards)
+DATASET_FILES = ("dataset.json", "index.parquet")
+
+
+def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
+    """Refuse an output folder a run would write its files among others' files: a dataset folder
+    (``dataset.json``, ``index.parquet`` or shards ``SPLIT-000000.tar``), or a folder that is not empty and holds no
+    earlier run's output (:data:`RUN_OUTPUTS`: a rerun into the same ``out`` replaces them, as before).
+    A folder that does not exist yet, or is empty, is fine.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp()); check_out_folder(d)  # empty: fine
+        >>> _ = (d / "notes.txt").write_text("mine")
+        >>> try:
+        ...     check_out_folder(d)
+        ... except MMDataError as exc:
+        ...     print(str(exc).split(": ", 1)[1].split(" (")[0])
+        not empty and not an earlier run's output
+    """
+    p = Path(out)
+    try:
+        names = [e.name for e in os.scandir(p)]
+    except (FileNotFoundError, NotADirectoryError):
+        return  # created by the run; a file there is outputs.check_out's to refuse
+    shards = re.compile(r".+-\d{6}\.tar")  # mmdata shard's SPLIT-000000.tar (not any tar a user keeps there)
+    dataset = [n for n in DATASET_FILES if n in names] or sorted(filter(shards.fullmatch, names))[:1]
+    if dataset:
+        raise MMDataError(f"{option} {p}: a dataset folder (it holds {dataset[0]}); the run would write metrics.json, "
+                          "predictions.parquet and model.pt among its files: give another folder, e.g. runs/NAME")
+    temp = re.compile(r"\.(?P<name>.+)\.mmdata-[0-9a-f]{8}-\d+-[a-z0-9_]+\.tmp")  # a killed run's (mmdata.io.make_temp)
+    ours = [n for n in names if n in RUN_OUTPUTS or ((m := temp.fullmatch(n)) is not None and m["name"] in RUN_OUTPUTS)]
+    if names and not ours:
+        raise MMDataError(f"{option} {p}: not empty and not an earlier run's output (no "
+                          f"{', '.join(RUN_OUTPUTS[:-1])} or {RUN_OUTPUTS[-1]}); give a new or empty folder, or the "
+                          "--out of an earlier run to replace its files")
+
+
 def check_options(name: Callable[[str], str] = option_name, **options: Any) -> None:
     """Raise naming the option when a training option's value cannot work (before any data is read).
 
@@ -414,6 +457,29 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
     return out
 
 
+def too_few_classes(data: str | Path, card: dict[str, Any]) -> str:
+    """Why a classifier cannot train on a card with fewer than 2 classes: unlabelled (no classes), or
+    labelled with one class (its name said); pre-training alone is offered where the card has pairs
+    (two of the trainer's modalities) to pre-train on.
+
+    Example:
+        >>> too_few_classes("ds", {"num_classes": 1, "label_names": ["cat"], "modalities": {"image": {}}})
+        "ds has 1 class ('cat'): a classifier needs at least 2 (shard a source with samples of another class too)"
+    """
+    classes = int(card.get("num_classes") or 0)
+    have = [m for m in MODALITIES if m in (card.get("modalities") or {})]
+    pairs = "-".join(have) if len(have) > 1 else None
+    if classes == 1:
+        names = [str(n) for n in card.get("label_names") or []]
+        named = f" ({names[0]!r})" if len(names) == 1 else ""
+        return (f"{data} has 1 class{named}: a classifier needs at least 2 (shard a source with samples of another "
+                "class too" + (f"; or pre-train the encoders on its {pairs} pairs alone: --pretrain contrastive "
+                               "--epochs 0" if pairs else "") + ")")
+    return (f"{data}: the card has no classes (num_classes={classes}); training needs labels"
+            + (" (to pre-train the encoders on unlabelled pairs alone: --pretrain contrastive --epochs 0)"
+               if pairs else ""))
+
+
 def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True,
                roles: Mapping[str, Sequence[str]] | None = None, target: bool = False) -> tuple[int, list[str]]:
     """The card's number of classes and class names; raise when it has none (unless not
@@ -424,8 +490,7 @@ def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True
     the classes are not (``(0, [])``)."""
     classes = int(card.get("num_classes") or 0)
     if classes < 2 and need_classes and not target:
-        raise MMDataError(f"{data}: the card has no classes (num_classes={classes}); training needs labels (to "
-                          f"pre-train the encoders on unlabelled pairs alone: --pretrain contrastive --epochs 0)")
+        raise MMDataError(too_few_classes(data, card))
     missing = [s for s in (RUN_SPLITS if need_classes else ("train",)) if s not in card["splits"]] if roles is None else []
     if missing and not need_classes:
         raise MMDataError(f"{data}: pre-training needs a train split; it has {sorted(card['splits'])} (shard with "

@@ -52,7 +52,7 @@ import torch
 
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
-from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, choose_modalities, class_warnings,  # noqa: F401
+from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
                                   SPEC_UNUSED, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
                                   spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
@@ -602,6 +602,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         from mmdata.train.outputs import check_out, remove_leftovers
 
         check_out(out)
+        check_out_folder(out)  # not a dataset's folder nor a foreign one (a rerun's own outputs are replaced)
         remove_leftovers(out)  # a killed run's temp files: nothing else would ever remove them
     try:
         return _train(data, fusion=fusion, modalities=modalities, epochs=epochs, seed=seed, recipe=recipe, out=out,
