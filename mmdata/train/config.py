@@ -258,7 +258,7 @@ def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
     """Refuse an output folder a run would write its files among others' files: a dataset folder
     (``dataset.json``, ``index.parquet`` or shards ``SPLIT-000000.tar``), or a folder that is not empty and holds no
     earlier run's output (:data:`RUN_OUTPUTS`: a rerun into the same ``out`` replaces them, as before).
-    A folder that does not exist yet, or is empty, is fine.
+    A folder that does not exist yet, or is empty (hidden files such as ``.DS_Store`` aside), is fine.
 
     Example:
         >>> import tempfile, pathlib
@@ -282,7 +282,7 @@ def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
                           "predictions.parquet and model.pt among its files: give another folder, e.g. runs/NAME")
     temp = re.compile(r"\.(?P<name>.+)\.mmdata-[0-9a-f]{8}-\d+-[a-z0-9_]+\.tmp")  # a killed run's (mmdata.io.make_temp)
     ours = [n for n in names if n in RUN_OUTPUTS or ((m := temp.fullmatch(n)) is not None and m["name"] in RUN_OUTPUTS)]
-    if names and not ours:
+    if any(not n.startswith(".") for n in names) and not ours:  # hidden files alone (.DS_Store) leave it empty
         raise MMDataError(f"{option} {p}: not empty and not an earlier run's output (no "
                           f"{', '.join(RUN_OUTPUTS[:-1])} or {RUN_OUTPUTS[-1]}); give a new or empty folder, or the "
                           "--out of an earlier run to replace its files")

@@ -115,3 +115,6 @@ def test_empty_or_new_out_and_a_killed_runs_temps_are_fine(tmp_path: Path) -> No
     (tmp_path / "killed").mkdir()
     (tmp_path / "killed" / ".metrics.json.mmdata-0123abcd-999999-x1.tmp").write_bytes(b"{")
     check_out_folder(tmp_path / "killed")
+    (tmp_path / "finder").mkdir()
+    (tmp_path / "finder" / ".DS_Store").write_bytes(b"\0")  # macOS puts one in a folder opened in Finder
+    check_out_folder(tmp_path / "finder")
