@@ -11,7 +11,6 @@ lists by that position, then reader.
 from __future__ import annotations
 
 import json
-import tarfile
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -19,37 +18,18 @@ from typing import Any
 import pytest
 
 import mmdata
-from mmdata.testing import make_sample_folder
+from mmdata.testing import make_sample_folder, shard_lossy
 
 
-def _spoil_images(shard: Path, keys: tuple[str, ...]) -> None:
-    data = bytearray(shard.read_bytes())
-    with tarfile.open(shard) as tf:
-        for m in tf.getmembers():
-            if m.name.split(".")[0] in keys and m.name.endswith(".png"):
-                data[m.offset_data : m.offset_data + 32] = bytes(32)
-    shard.write_bytes(bytes(data))
 
 
-def _lossy_folder(root: Path, name: str, n: int, cut: int | None, spoiled: tuple[str, ...]) -> str:
-    """``n`` samples in shards of 4: every 4th lacks audio (lost with ``required=["audio"]``), the images of
-    ``spoiled`` do not decode, and shard ``cut`` is cut to half its length (its tail lost, met ahead of the
-    samples by the decode window and the shuffle buffer)."""
-    mmdata.shard(make_sample_folder(root / f"raw_{name}", n=n), root / name, maxcount=4, progress=False)
-    shards = sorted((root / name).glob("train-*.tar"))
-    for shard in shards:
-        _spoil_images(shard, spoiled)
-    if cut is not None:
-        data = shards[cut].read_bytes()
-        shards[cut].write_bytes(data[: len(data) // 2 + 100])
-    return str(root / name)
 
 
 @pytest.fixture(scope="module")
 def lossy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     t = tmp_path_factory.mktemp("lossy_errors")
-    return {"a": _lossy_folder(t, "a", 24, 2, ("000001", "000013", "000022")),
-            "b": _lossy_folder(t, "b", 12, None, ("000005",))}
+    return {"a": shard_lossy(t, "a", 24, 2, ("000001", "000013", "000022")),
+            "b": shard_lossy(t, "b", 12, None, ("000005",))}
 
 
 KW: dict[str, Any] = {"on_error": "skip", "required": ["audio"]}

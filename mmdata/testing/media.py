@@ -153,3 +153,36 @@ def shard_odd_names(root: str | Path, n: int = 12) -> Path:
     raw = make_sample_folder(root / "raw", n=n, nested=True, odd_stems=True)
     mmdata.shard(raw, root / "ds", split={"train": 0.5, "val": 0.25, "test": 0.25}, progress=False)
     return root / "ds"
+
+
+def shard_lossy(root: str | Path, name: str, n: int, cut: int | None = None, spoiled: tuple[str, ...] = ()) -> str:
+    """Shard a :func:`make_sample_folder` of ``n`` samples into ``root/name`` (shards of 4, all train) with
+    losses for ``on_error="skip"`` tests: every 4th sample lacks audio (lost with ``required=["audio"]``),
+    the PNGs of the keys ``spoiled`` do not decode (their first 32 bytes zeroed), and shard ``cut`` (an
+    index into the sorted shards) is cut to half its length (its tail lost). Returns the folder as a str.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> d = shard_lossy(tempfile.mkdtemp(), "a", 8, spoiled=("000001",))
+        >>> ds = mmdata.open_dataset(d, on_error="skip", required=["audio"])
+        >>> len(list(ds)), sorted(ds.skipped.items())
+        (5, [('corrupt image', 1), ('missing required modality', 2)])
+    """
+    import tarfile
+
+    import mmdata
+
+    root = Path(root)
+    mmdata.shard(make_sample_folder(root / f"raw_{name}", n=n), root / name, maxcount=4, progress=False)
+    shards = sorted((root / name).glob("train-*.tar"))
+    for shard in shards:
+        data = bytearray(shard.read_bytes())
+        with tarfile.open(shard) as tf:
+            for m in tf.getmembers():
+                if m.name.split(".")[0] in spoiled and m.name.endswith(".png"):
+                    data[m.offset_data : m.offset_data + 32] = bytes(32)
+        shard.write_bytes(bytes(data))
+    if cut is not None:
+        data = shards[cut].read_bytes()
+        shards[cut].write_bytes(data[: len(data) // 2 + 100])
+    return str(root / name)

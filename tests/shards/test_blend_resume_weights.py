@@ -9,7 +9,6 @@ fewer, so the resume started the next pass too far in — other samples than the
 from __future__ import annotations
 
 import json
-import tarfile
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -17,40 +16,22 @@ from typing import Any
 import pytest
 
 import mmdata
-from mmdata.testing import make_sample_folder
+from mmdata.testing import shard_lossy
 
 KW: dict[str, Any] = {"on_error": "skip", "required": ["audio"]}
 WEIGHTS = [{"a": 1, "b": 2}, {"a": 2, "b": 1}, {"a": 1.5, "b": 1}, {"a": 0.5, "b": 2}]
 
 
-def _spoil_images(shard: Path, keys: tuple[str, ...]) -> None:
-    data = bytearray(shard.read_bytes())
-    with tarfile.open(shard) as tf:
-        for m in tf.getmembers():
-            if m.name.split(".")[0] in keys and m.name.endswith(".png"):
-                data[m.offset_data : m.offset_data + 32] = bytes(32)
-    shard.write_bytes(bytes(data))
 
 
-def _lossy_folder(root: Path, name: str, n: int, cut: int | None, spoiled: tuple[str, ...]) -> str:
-    """``n`` samples in shards of 4: every 4th lacks audio (lost with ``required=["audio"]``), the images of
-    ``spoiled`` do not decode, shard ``cut`` is cut to half its length (its tail lost)."""
-    mmdata.shard(make_sample_folder(root / f"raw_{name}", n=n), root / name, maxcount=4, progress=False)
-    shards = sorted((root / name).glob("train-*.tar"))
-    for shard in shards:
-        _spoil_images(shard, spoiled)
-    if cut is not None:
-        data = shards[cut].read_bytes()
-        shards[cut].write_bytes(data[: len(data) // 2 + 100])
-    return str(root / name)
 
 
 @pytest.fixture(scope="module")
 def lossy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Losses in both datasets: missing audio, undecodable images, and a shard of ``a`` cut short."""
     t = tmp_path_factory.mktemp("blend_resume_weights")
-    return {"a": _lossy_folder(t, "a", 16, 1, ("000000", "000010")),
-            "b": _lossy_folder(t, "b", 10, None, ("000005",))}
+    return {"a": shard_lossy(t, "a", 16, 1, ("000000", "000010")),
+            "b": shard_lossy(t, "b", 10, None, ("000005",))}
 
 
 def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
