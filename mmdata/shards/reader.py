@@ -60,6 +60,7 @@ import os
 import struct
 import threading
 import warnings
+import weakref
 import zlib
 from collections import OrderedDict, deque
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
@@ -145,6 +146,22 @@ def reader_id(dist: tuple[int, int] | None = None, rotation: int = 0) -> tuple[i
     return rank * nw + (wid + rotation) % nw, world * nw
 
 
+_CLOCKS: weakref.WeakSet[EpochClock] = weakref.WeakSet()  # this process's clocks (see _resolve_before_fork)
+
+
+def _resolve_before_fork() -> None:
+    """A process about to fork (DataLoader workers) settles which memory its clocks use first, so the
+    children share its own (a rank's copy of the parent's clock not yet used there, see EpochClock)."""
+    pid = os.getpid()
+    for clock in list(_CLOCKS):
+        if clock._owner != pid:
+            clock._resolve()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_resolve_before_fork)
+
+
 class EpochClock:
     """The epoch of each new iteration: explicit (``set``) or advanced by one per iteration.
 
@@ -163,6 +180,12 @@ class EpochClock:
     a new iteration and starts the next generation (its siblings then find the word ahead of their
     slots and join it).
 
+    The memory is shared only between a process and its own DataLoader workers. A copy that reaches
+    another process which is not a DataLoader worker — the ranks of ``torch.multiprocessing.spawn`` given
+    a dataset built before ``init_process_group``, processes forked from the owner — takes its own memory
+    (with the values it had) the first time it is used there, or before that process forks: otherwise
+    one rank's workers took another rank's iteration for a new one and bumped the epoch under them.
+
     Example:
         >>> c = EpochClock(3)
         >>> c.begin()[0], c.begin()[0], c.begin()[0]
@@ -175,27 +198,58 @@ class EpochClock:
     SLOTS = 256
 
     def __init__(self, epoch: int = 0) -> None:
-        self._map: mmap.mmap | None = mmap.mmap(-1, 8 * (2 + self.SLOTS))  # MAP_SHARED | MAP_ANONYMOUS
+        self._map: mmap.mmap | None = None
         self._tensor: torch.Tensor | None = None
         self.local = 0
-        self._put(1, int(epoch))
+        self._own([0, int(epoch)] + [0] * self.SLOTS)
+        _CLOCKS.add(self)
+
+    def _own(self, values: list[int]) -> None:
+        """Memory of this process (shared with the DataLoader workers it starts) holding ``values``."""
+        self._map = mmap.mmap(-1, 8 * (2 + self.SLOTS))  # MAP_SHARED | MAP_ANONYMOUS
+        self._tensor = None
+        struct.pack_into(f"<{2 + self.SLOTS}q", self._map, 0, *values)
+        self._owner = os.getpid()
+
+    def _resolve(self) -> None:
+        """First use of a copy in another process than the one it belongs to: a DataLoader worker (forked,
+        spawned or from a forkserver) shares the memory it came with; any other process takes its own."""
+        if get_worker_info() is None:
+            self._own(self._values())
+        else:
+            self._owner = os.getpid()
+
+    def _values(self) -> list[int]:
+        if self._tensor is not None:
+            return [int(v) for v in self._tensor.tolist()]
+        return list(struct.unpack_from(f"<{2 + self.SLOTS}q", self._map, 0))  # type: ignore[arg-type]
 
     def _get(self, i: int) -> int:
+        if self._owner != os.getpid():
+            self._resolve()
         if self._tensor is not None:
             return int(self._tensor[i])
         return int(struct.unpack_from("<q", self._map, 8 * i)[0])  # type: ignore[arg-type]
 
     def _put(self, i: int, value: int) -> None:
+        if self._owner != os.getpid():
+            self._resolve()
         if self._tensor is not None:
             self._tensor[i] = value
         else:
             struct.pack_into("<q", self._map, 8 * i, value)  # type: ignore[arg-type]
 
     def __getstate__(self) -> dict[str, Any]:
+        if self._owner != os.getpid():
+            self._resolve()  # a rank handing its copy to its spawned workers: they share the rank's own
         if self._tensor is None:  # pickled for a spawned worker: from now on share through torch
-            self._tensor = torch.tensor([self._get(i) for i in range(2 + self.SLOTS)], dtype=torch.int64).share_memory_()
+            self._tensor = torch.tensor(self._values(), dtype=torch.int64).share_memory_()
             self._map = None
-        return {"_tensor": self._tensor, "local": self.local, "_map": None}
+        return {"_tensor": self._tensor, "local": self.local, "_map": None, "_owner": self._owner}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        _CLOCKS.add(self)
 
     @property
     def explicit(self) -> int:
