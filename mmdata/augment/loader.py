@@ -421,6 +421,7 @@ class Loader:
         self._padding_warned = False
         self._audio_warned = False
         self._active = False  # a pass is under way
+        self._pass_ended = False  # the last pass ran to its end: the state is the next epoch's start
         self._meta_warm = False  # plan_in_workers: the 'meta' kernels were run once here, before workers fork
         self._planning = False  # this pass's workers draw the params (plan_in_workers)
         self._unplanned_warned = False
@@ -487,6 +488,7 @@ class Loader:
         self._resumed_skips = {}
         self._loaded_errors = None
         self._pinned = True
+        self._pass_ended = False
 
     @property
     def sampler(self) -> _EpochHook:
@@ -508,7 +510,16 @@ class Loader:
             >>> _ = next(it)
             >>> L.state_dict()
             {'epoch': 0, 'seed': 0, 'batches': 1, 'positions': {0: 4}, 'copies': {}, 'readers': 1}
+
+        Once a pass has ended (its consumer asked past the last batch), the state is the next epoch's
+        start (``batches`` 0, no positions): a loop that saves after its epoch resumes with the next one.
         """
+        if self._pass_ended:
+            ended: dict[str, Any] = {"epoch": self.epoch + 1, "seed": self.seed, "batches": 0, "positions": {},
+                                     "copies": {}, "readers": self._readers()}
+            if isinstance(self.source, BlendDataset):
+                ended["blend"] = self.source.signature
+            return ended
         state = {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions),
                  "copies": dict(self._copies), "readers": self._readers()}
         if isinstance(self.source, BlendDataset):  # what the positions mean: the blend's names, splits, weights
@@ -634,6 +645,7 @@ class Loader:
         nxt = state.get("next_worker")
         self._next_worker = int(nxt) % workers if nxt is not None else None
         self._pinned = True
+        self._pass_ended = False
 
     def __len__(self) -> int:
         """Batches this process gets in one epoch (every epoch the same), when the index fixes it.
@@ -809,6 +821,7 @@ class Loader:
         if not self._pinned:  # a new pass without set_epoch: the next epoch (new order and draws)
             self.set_epoch(self.epoch + 1)
         self._pinned = False
+        self._pass_ended = False
         # a pass starts where the state points (set_epoch above cleared it, else load_state_dict set it): the
         # copies of a split sample already handed out are not yielded again
         resume = {r: (self._positions.get(r, 0), c) for r, c in self._copies.items()}
@@ -873,6 +886,7 @@ class Loader:
             self._ended = True
         self._next_worker = None
         self.source.rotation = 0
+        self._pass_ended = True
 
 
 def loader_keywords() -> set[str]:

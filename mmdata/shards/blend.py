@@ -377,6 +377,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     # ---- iteration -------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Sample]:
         epoch, gen = self._clock.begin()
+        self._pass_ended = False
         self._counts = {}
         self._place, self._scanned = {}, {}
         for name, ds in self.datasets.items():
@@ -422,6 +423,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             self._positions[rid] = pos + 1
             yield self._relabel(name, s, rid, pos, epoch)
         self._skip.pop(rid, None)
+        self._pass_ended = get_worker_info() is None  # see ResumableEpochs.state_dict
 
     def _source(self, name: str, slices: list[tuple[int, int, int]], rid: int, n: int, skip: int) -> Iterator[Sample]:
         """Dataset ``name``'s samples for this reader, slice after slice, after the first ``skip``; a

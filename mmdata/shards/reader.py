@@ -1030,6 +1030,10 @@ class ResumableEpochs:
     _worker_board: SkipBoard | None  # its own, for a plain DataLoader's workers (see _posting)
 
     _dist: tuple[int, int] | None
+    #: this process's last iteration (not a DataLoader worker's share) ran to its end (its user asked past
+    #: the last sample): its state is the next epoch's start, as litdata's; False again when an iteration
+    #: starts, and on set_epoch / load_state_dict
+    _pass_ended: bool = False
 
     def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
         raise NotImplementedError
@@ -1105,6 +1109,7 @@ class ResumableEpochs:
         Without calls to ``set_epoch`` each new iteration advances the epoch by one.
         """
         self._set_clock(epoch)
+        self._pass_ended = False
         self._skip = {}
         self._skip_counts = {}
         self._skip_errors = {}
@@ -1117,7 +1122,16 @@ class ResumableEpochs:
         when this process's reader lost samples so far (``on_error="skip"``), ``skipped``: ``{reader:
         {reason: count}}`` and ``errors``: ``{reader: [[place, shard, key, message], ...]}`` (the first 100
         of ``errors`` up to the position; ``place``: the position from which on a record holds it) — a
-        resume passes over what was read uncounted and starts from these."""
+        resume passes over what was read uncounted and starts from these.
+
+        Once an iteration in this process (not in a DataLoader worker, whose share is only part of the
+        epoch) has ended — its consumer asked past the last sample: a ``for`` loop, torchdata's
+        StatefulDataLoader with ``num_workers=0`` — the state is the next epoch's start,
+        ``{"seed", "epoch": epoch + 1, "positions": {}}``: a loop that saves after its epoch resumes with the
+        next one, as litdata's StreamingDataset does. A state saved at the last sample, before the
+        iteration ended, still resumes that epoch (its rest is empty; see :meth:`load_state_dict`)."""
+        if self._pass_ended:
+            return {"seed": self.seed, "epoch": self.epoch + 1, "positions": {}}
         state: dict[str, Any] = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
         if self._readers is not None:
             state["readers"] = self._readers
@@ -1146,6 +1160,7 @@ class ResumableEpochs:
         if state.get("seed", self.seed) != self.seed:
             raise ShardError(f"state was saved with seed {state.get('seed')}, this dataset has seed {self.seed}")
         self._set_clock(int(state["epoch"]))
+        self._pass_ended = False
         self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._skip_counts = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items()}
         self._skip_errors = {int(r): [(int(e[0]), tuple(str(x) for x in e[1:])) for e in c]
@@ -2182,6 +2197,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
 
     def __iter__(self) -> Iterator[Sample]:
         epoch, gen = self._clock.begin()
+        self._pass_ended = False
         # counts are per iteration (one epoch): the same whether this process or DataLoader workers
         # (fresh or persistent copies) read, and a damaged sample read every epoch counts once an epoch
         self._skipped = {}
@@ -2205,6 +2221,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             self._post_errors(info.id if info is not None else 0)
         yield from self.iter_share(rid, n, epoch, skip)
         self._skip.pop(rid, None)
+        # in a DataLoader worker only its share ended: torchdata resumes the others from the same epoch
+        self._pass_ended = get_worker_info() is None
 
     def iter_share(self, rid: int, n: int, epoch: int, skip: int = 0, read_ahead: bool = True) -> Iterator[Sample]:
         """The samples reader ``rid`` of ``n`` gets in ``epoch``, after the first ``skip`` it consumed —

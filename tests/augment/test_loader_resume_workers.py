@@ -76,8 +76,8 @@ def test_a_state_from_the_end_of_an_epoch_resumes_with_any_number_of_readers(une
     """A checkpoint at an epoch's end (all positions at their share's end) means the same with any split:
     the rest of that epoch is empty and the next pass is the next epoch, as with the same workers."""
     loader = mmdata.loader(uneven, 2, num_workers=2, seed=5, shuffle=shuffle)
-    _ = [b for b in loader]
-    state = loader.state_dict()
+    for _ in loader:
+        state = loader.state_dict()  # at the last batch (after the pass: the next epoch's start)
     for workers in (2, 0, 3):
         other = mmdata.loader(uneven, 2, num_workers=workers, seed=5, shuffle=shuffle)
         other.load_state_dict(state)

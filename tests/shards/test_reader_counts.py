@@ -238,8 +238,10 @@ def test_a_resumed_loader_counts_the_epochs_losses_once(cut_ds: Path, num_worker
     # resumed after every batch: the damaged shard lies before the checkpoint, nothing to count again;
     # the state's counts are the epoch's
     a = mk()
-    batches = list(a)
-    state = a.state_dict()
+    batches = []
+    for batch in a:
+        batches.append(batch)
+        state = a.state_dict()  # at the last batch (after the pass: the next epoch's start)
     assert len(batches) == n
     b = mk()
     b.load_state_dict(state)

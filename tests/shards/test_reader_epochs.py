@@ -221,11 +221,12 @@ def test_a_plain_state_from_another_number_of_readers_is_refused_mid_epoch(tmp_p
     other.load_state_dict(told)
     with pytest.raises(mmdata.MMDataError, match=r"with 2 reader\(s\).*this iteration has 1"):
         list(other)
-    # a state from the end of the epoch means the same with any split: nothing left of that epoch
+    # a state from the end of the epoch (at its last sample) means the same with any split: nothing left of that epoch
     done = mmdata.open_dataset(tmp_path / "ds", decode=False, seed=1)
-    _ = list(done)
-    end = done.state_dict()
+    for _ in done:
+        end = done.state_dict()
     assert end["positions"] == {0: 12}
+    assert done.state_dict() == {"seed": 1, "epoch": 1, "positions": {}}  # after the pass: the next epoch's start
     other = mmdata.open_dataset(tmp_path / "ds", decode=False, seed=1)
     other.load_state_dict(end)
     assert list(DataLoader(other, batch_size=None, num_workers=2)) == []
