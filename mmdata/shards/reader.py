@@ -147,6 +147,7 @@ def reader_id(dist: tuple[int, int] | None = None, rotation: int = 0) -> tuple[i
 
 
 _CLOCKS: weakref.WeakSet[EpochClock] = weakref.WeakSet()  # this process's clocks (see _resolve_before_fork)
+_BOARDS: weakref.WeakSet[SkipBoard] = weakref.WeakSet()  # and its loss boards (the same rule, see SkipBoard)
 
 
 def _resolve_before_fork() -> None:
@@ -156,6 +157,9 @@ def _resolve_before_fork() -> None:
     for clock in list(_CLOCKS):
         if clock._owner != pid:
             clock._resolve()
+    for board in list(_BOARDS):
+        if board._owner != pid:
+            board._resolve()
 
 
 if hasattr(os, "register_at_fork"):
@@ -303,7 +307,10 @@ class SkipBoard:
     workers): an anonymous shared mapping, whose pages cost nothing until a worker posts — switched to a
     torch shared-memory tensor when pickled for a spawned worker; pickled otherwise (a copy, Ray) it
     arrives empty and unshared. Each post carries the board's ``stamp`` (the poster's iteration, see
-    :meth:`latest`).
+    :meth:`latest`). As with :class:`EpochClock`, the memory is shared only between a process and its own
+    DataLoader workers: a copy that reaches another process which is not a DataLoader worker (the ranks
+    of ``torch.multiprocessing.spawn``) takes an empty board of its own when first used there, or before
+    that process forks (both ranks' workers wrote the same slots, and each rank read the other's losses).
 
     Example:
         >>> b = SkipBoard(2)
@@ -328,10 +335,25 @@ class SkipBoard:
         size = self.HEAD + self.slots * (self.SLOT + self.DETAILS)
         self._map: mmap.mmap | None = None if shared else mmap.mmap(-1, size)  # MAP_SHARED | MAP_ANONYMOUS
         self.tensor: torch.Tensor | None = torch.zeros(size, dtype=torch.uint8).share_memory_() if shared else None
+        self._owner = os.getpid()
+        _BOARDS.add(self)
+
+    def _resolve(self) -> None:
+        """First use of a copy in another process than the one it belongs to: a DataLoader worker shares
+        the memory it came with; any other process takes an empty board of its own."""
+        if get_worker_info() is None:
+            size = self.HEAD + self.slots * (self.SLOT + self.DETAILS)
+            if self.shared:
+                self.tensor, self._map = torch.zeros(size, dtype=torch.uint8).share_memory_(), None
+            else:
+                self.tensor, self._map = None, mmap.mmap(-1, size)
+        self._owner = os.getpid()
 
     def __getstate__(self) -> dict[str, Any]:
         from multiprocessing.context import get_spawning_popen
 
+        if self._owner != os.getpid():
+            self._resolve()  # a rank handing its copy to its spawned workers: they share the rank's own
         state = dict(self.__dict__)
         if not self.shared:
             if get_spawning_popen() is None:  # a copy (pickle, Ray): a board of its own, empty
@@ -344,12 +366,16 @@ class SkipBoard:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        if self.tensor is None and self._map is None:
+        if self.tensor is None and self._map is None:  # a copy: a board of this process, empty
             self._map = mmap.mmap(-1, self.HEAD + self.slots * (self.SLOT + self.DETAILS))
+            self._owner = os.getpid()
+        _BOARDS.add(self)
 
     def _flat(self) -> Any:
         import numpy as np
 
+        if self._owner != os.getpid():
+            self._resolve()
         return self.tensor.numpy() if self.tensor is not None else np.frombuffer(self._map, dtype=np.uint8)  # type: ignore[arg-type]
 
     def _rows(self) -> Any:

@@ -70,3 +70,31 @@ def test_the_parent_keeps_its_clock_after_spawning(tmp_path: Path) -> None:
 
 def _advance_twice(rank: int, clock: EpochClock, out: str) -> None:
     Path(out, f"c{rank}.json").write_text(json.dumps([clock.begin()[0], clock.begin()[0]]))
+
+
+def _rank_losses(rank: int, dataset: ShardDataset, init_method: str, out: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=init_method, rank=rank, world_size=2)
+    try:
+        keys = [s.key for s in DataLoader(dataset, batch_size=None, num_workers=2)]
+        Path(out, f"l{rank}.json").write_text(json.dumps([keys, dataset.skipped]))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_each_ranks_loss_counts_are_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dataset's own loss board (a plain DataLoader's workers post there) went to both ranks as one
+    shared memory: worker k of each rank wrote slot k, so a rank's ``ds.skipped`` showed the other's."""
+    from mmdata.testing import shard_lossy
+
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    lossy = shard_lossy(tmp_path / "data", "a", 32, None, ("000001", "000013", "000022"))
+    whole = mmdata.open_dataset(lossy, on_error="skip", required=["audio"])
+    n = len(list(whole))
+    dataset = mmdata.open_dataset(lossy, on_error="skip", required=["audio"])
+    spawn_ranks(_rank_losses, args=(dataset, rendezvous(tmp_path), str(tmp_path)))
+    got = [json.loads(Path(tmp_path, f"l{r}.json").read_text()) for r in range(2)]
+    assert sorted(got[0][0] + got[1][0]) == sorted(s.key for s in whole) and len(got[0][0] + got[1][0]) == n
+    summed = Counter(got[0][1]) + Counter(got[1][1])
+    assert dict(summed) == whole.skipped, (got[0][1], got[1][1], whole.skipped)
+    assert dataset.skipped == {}  # the parent read nothing: the ranks' counts are theirs
