@@ -51,7 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.ablate.stats import ALPHA, MIN_SEEDS, N_RANDOM, decide, holm, holm_levels, paired_sd, sign_patterns
+from mmdata.ablate.stats import (ALPHA, MIN_SEEDS, N_RANDOM, decide, holm, holm_levels, outward_bracket, paired_sd,
+                                 sign_patterns)
 from mmdata.errors import MMDataError
 
 SCHEMA = "mmdata.ablate.folds/1"
@@ -112,21 +113,8 @@ class _Units:
             return self.p(mu) <= level
 
         def bound(direction: float) -> float:
-            far = centre + direction * span
-            if not rejects(far):
-                far = centre + direction * span * 100
-                if not rejects(far):
-                    return direction * math.inf
-            near = centre
-            for _ in range(60):
-                mid = 0.5 * (near + far)
-                if rejects(mid):
-                    far = mid
-                else:
-                    near = mid
-                if abs(far - near) <= 1e-6 * max(1.0, span):
-                    break
-            return near
+            got = outward_bracket(rejects, centre, span, direction, steps=60, tol=1e-6)
+            return direction * math.inf if got is None else got[0]
 
         lo, hi = bound(-1.0), bound(1.0)
         for c in anchors:

@@ -394,27 +394,45 @@ def sequential_ci(d: Mapping[int, float], looks: Looks, levels: Sequence[float],
     rejects = _ShiftTest(d, looks, list(levels)[: level_index + 1], n_looks).rejects
 
     def bound(direction: float) -> float:
-        far = mean + direction * span
-        if not rejects(far):
-            far2 = mean + direction * span * 100
-            if not rejects(far2):
-                return direction * math.inf
-            far = far2
-        near = mean
-        for _ in range(40):
-            mid = 0.5 * (near + far)
-            if rejects(mid):
-                far = mid
-            else:
-                near = mid
-            if abs(far - near) <= 1e-4 * max(1.0, span):
-                break
+        got = outward_bracket(rejects, mean, span, direction, steps=40, tol=1e-4)
+        if got is None:
+            return direction * math.inf
+        near, far = got
         for c in sorted(anchors, key=lambda c: -direction * c):  # the farthest anchor in the bracket first
             if (c - near) * direction > 0 and (far - c) * direction >= 0 and not rejects(c):
                 return float(c)
         return near
 
     return (bound(-1.0), bound(1.0))
+
+
+def outward_bracket(rejects: Any, centre: float, span: float, direction: float, *, steps: int,
+                    tol: float) -> tuple[float, float] | None:
+    """The edge of the shifts a test does not reject, bisected outwards from ``centre`` (not rejected) in
+    ``direction``: ``(near, far)`` with ``near`` not rejected and ``far`` rejected, ``steps`` halvings at most,
+    stopping at a width of ``tol * max(1, span)``; None when even ``centre + 100 span`` is not rejected
+    (the interval is unbounded that way).
+
+    Example:
+        >>> near, far = outward_bracket(lambda mu: abs(mu) > 2.0, 0.0, 1.0, 1.0, steps=60, tol=1e-9)
+        >>> round(near, 6), near <= 2.0 < far
+        (2.0, True)
+    """
+    far = centre + direction * span
+    if not rejects(far):
+        far = centre + direction * span * 100
+        if not rejects(far):
+            return None
+    near = centre
+    for _ in range(steps):
+        mid = 0.5 * (near + far)
+        if rejects(mid):
+            far = mid
+        else:
+            near = mid
+        if abs(far - near) <= tol * max(1.0, span):
+            break
+    return near, far
 
 
 class _ShiftTest:
