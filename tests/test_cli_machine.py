@@ -234,14 +234,15 @@ def _temps(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if ".tmp" in p.name] if out.exists() else []
 
 
-def _sigterm_while_writing(args: list[str], out: Path, cwd: Path, *, started: bool = False) -> tuple[int, str, list[str]]:
+def _sigterm_while_writing(args: list[str], out: Path, cwd: Path, *, started: bool = False,
+                           **env: str) -> tuple[int, str, list[str]]:
     """Start ``mmdata ARGS``, SIGTERM it while a shard's temp file is open in ``out`` (``started``: once the
     job has recorded a finished shard, for jobs whose temp file is open only a moment); (exit code, stderr,
-    the temp files seen)."""
+    the temp files seen). ``env``: more environment for the job."""
     from mmdata.shards.journal import _records
 
     proc = subprocess.Popen([*CLI, *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=_env())
+                            stderr=subprocess.PIPE, text=True, env=_env(**env))
     deadline = time.time() + 240
     seen: list[Path] = []
     journal = out / ".mmdata-journal"
@@ -276,10 +277,12 @@ def test_sigterm_ends_augment_with_143_a_message_and_no_temp_file(slow_raw: Path
     recipe = tmp_path / "r.yaml"
     recipe.write_text("image:\n  - {op: hflip, p: 1.0}\n")
     out = tmp_path / "aug"
-    # augment writes a shard's tar from memory in a moment: signal once it has finished one (of 60 x 4)
+    # augment makes and writes a shard in a moment: signal once it has finished one (of 60 x 4); each shard's
+    # task waits a little first (test-only), or the streamed job could finish between that and the signal
     rc, err, seen = _sigterm_while_writing(["augment", str(src), str(out), "--recipe", str(recipe), "--maxcount", "10",
-                                            "--copies", "4"], out, tmp_path, started=True)
-    assert rc == 143, err[-2000:]
+                                            "--copies", "4"], out, tmp_path, started=True,
+                                           MMDATA_TEST_SHARD_DELAY="0.3")
+    assert rc == 143, (seen, err[-2000:])
     assert f"mmdata augment into {out} interrupted by SIGTERM; rerun the same command to resume it" in err
     assert "Traceback" not in err
     assert _temps(out) == [], f"left {_temps(out)} (saw {seen})"
