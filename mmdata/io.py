@@ -50,6 +50,10 @@ def _host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
+#: the name of a temp file :func:`make_temp` makes (``.NAME.mmdata-<host>-<pid>-XXXXXXXX.tmp``)
+TEMP_NAME = re.compile(r"\.(?P<name>.+)\.mmdata-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[a-z0-9_]+\.tmp")
+
+
 def make_temp(path: str | Path) -> tuple[int, str]:
     """Create the temp file a write of ``path`` goes through, beside it: ``(fd, temp path)`` as
     :func:`tempfile.mkstemp` returns them, named ``.NAME.mmdata-<host>-<pid>-XXXXXXXX.tmp`` so that
@@ -96,7 +100,7 @@ def remove_stale_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
     """
     folder = Path(folder)
     host = _host_tag()
-    pattern = re.compile(r"\.(?P<name>.+)\.mmdata-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[a-z0-9_]+\.tmp")
+    pattern = TEMP_NAME
     wanted = set(names)
     removed: list[Path] = []
     try:

@@ -280,7 +280,8 @@ def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
     if dataset:
         raise MMDataError(f"{option} {p}: a dataset folder (it holds {dataset[0]}); the run would write metrics.json, "
                           "predictions.parquet and model.pt among its files: give another folder, e.g. runs/NAME")
-    temp = re.compile(r"\.(?P<name>.+)\.mmdata-[0-9a-f]{8}-\d+-[a-z0-9_]+\.tmp")  # a killed run's (mmdata.io.make_temp)
+    from mmdata.io import TEMP_NAME as temp  # a killed run's temp files (mmdata.io.make_temp)
+
     ours = [n for n in names if n in RUN_OUTPUTS or ((m := temp.fullmatch(n)) is not None and m["name"] in RUN_OUTPUTS)]
     if any(not n.startswith(".") for n in names) and not ours:  # hidden files alone (.DS_Store) leave it empty
         raise MMDataError(f"{option} {p}: not empty and not an earlier run's output (no "
