@@ -120,6 +120,12 @@ class PaddingWarning(UserWarning):
     batch): said once per loader (a training run collects its loaders' and says it once, mmdata.train.padding)."""
 
 
+class EpochWarning(UserWarning):
+    """``loader.sampler.set_epoch(e)`` came while a pass of another epoch was handing out batches and
+    that pass went on: its batches keep their own epoch's order and draws. Lightning does this to a loader
+    without ``len()`` in a fit resumed from a checkpoint written at an epoch's end (see :class:`_EpochHook`)."""
+
+
 class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
     """Decoded samples held in memory, served like a ShardDataset (shuffle, reader split, resume,
     epochs that advance per iteration unless ``set_epoch`` is called)."""
@@ -421,6 +427,10 @@ class Loader:
         self._padding_warned = False
         self._audio_warned = False
         self._active = False  # a pass is under way
+        self._passes = 0  # passes started: the latest one's number
+        # (epoch, pass): what sampler.set_epoch asked for while that pass was under way; taken up by the
+        # next pass when that one hands out no further batch, else warned about (EpochWarning)
+        self._requested: tuple[int, int] | None = None
         self._pass_ended = False  # the last pass ran to its end: the state is the next epoch's start
         self._meta_warm = False  # plan_in_workers: the 'meta' kernels were run once here, before workers fork
         self._planning = False  # this pass's workers draw the params (plan_in_workers)
@@ -489,6 +499,7 @@ class Loader:
         self._loaded_errors = None
         self._pinned = True
         self._pass_ended = False
+        self._requested = None
 
     @property
     def sampler(self) -> _EpochHook:
@@ -646,6 +657,7 @@ class Loader:
         self._next_worker = int(nxt) % workers if nxt is not None else None
         self._pinned = True
         self._pass_ended = False
+        self._requested = None
 
     def __len__(self) -> int:
         """Batches this process gets in one epoch (every epoch the same), when the index fixes it.
@@ -811,11 +823,36 @@ class Loader:
         return batch
 
     def __iter__(self) -> Iterator[Batch]:
+        self._passes += 1
+        mine = self._passes
+        if self._requested is not None:  # asked for during an earlier pass, still open (not yet collected)
+            self.set_epoch(self._requested[0])
         self._active = True
         try:
-            yield from self._pass()
+            for batch in self._pass():
+                if self._requested is not None and self._requested[1] == mine:
+                    self._late_epoch(self._requested[0])
+                yield batch
         finally:
-            self._active = False
+            if self._passes == mine:  # not a pass dropped after a newer one started
+                self._active = False
+                if self._requested is not None and self._requested[1] == mine:
+                    # set during this pass, which handed out no batch after it (it ran out, or its consumer
+                    # dropped it for a new iteration, as Lightning's epoch loop does): the next pass is that epoch
+                    self.set_epoch(self._requested[0])
+
+    def _late_epoch(self, epoch: int) -> None:
+        """This pass goes on after ``sampler.set_epoch(epoch)`` asked for another epoch: say so, once."""
+        self._requested = None
+        warnings.warn(
+            f"mmdata.loader: set_epoch({epoch}) came after this pass of epoch {self.epoch} had handed out a batch, "
+            f"and the pass goes on: epoch {epoch} gets epoch {self.epoch}'s order and augmentation draws. Lightning "
+            "does this to a loader without len() (it fetches a batch before it sets the epoch) in a fit resumed "
+            "from a checkpoint written at an epoch's end (it restores no loader state from those). Resume exactly "
+            "from any checkpoint with mmdata.lightning.DataModule, or with a loader that has len() (a dataset folder, "
+            "on_error='raise', no balance), or start the loader at the trainer's epoch: "
+            "mmdata.loader(..., epoch=mmdata.lightning.train_epoch(self.trainer)) in train_dataloader()",
+            EpochWarning, stacklevel=3)
 
     def _pass(self) -> Iterator[Batch]:
         if not self._pinned:  # a new pass without set_epoch: the next epoch (new order and draws)
@@ -918,15 +955,27 @@ class _EpochHook:
     """``Loader.sampler``: Lightning's ``set_epoch`` call at each training epoch's start. A fresh loader
     resumed from a checkpoint written at an epoch's end (Lightning restores no loader state then)
     starts at epoch 0 of its own; this tells it the trainer's epoch. The epoch the loader already has
-    (a mid-epoch resume just loaded, or the epoch it counted itself) is left as it is, position included."""
+    (a mid-epoch resume just loaded, or the epoch it counted itself) is left as it is, position included.
+
+    While a pass is under way the epoch is not changed under it; the next pass is the epoch asked for
+    when the running one hands out no further batch (Lightning drops it for a new iteration: a sized
+    loader at each epoch's start, any loader with ``reload_dataloaders_every_n_epochs``). When the running
+    pass goes on, its batches keep their epoch, and an :class:`EpochWarning` says so: Lightning fetches
+    one batch of a loader without ``len()`` in ``FitLoop.setup_data`` (``iter(self._data_fetcher)``,
+    ``_PrefetchDataFetcher.__iter__``) before ``on_advance_start`` calls ``set_epoch``, and in a fit
+    resumed from a checkpoint written at an epoch's end it neither restores the loader's state (the
+    loop is not "restarting") nor starts a new iteration for that epoch (``is_resuming``), so that
+    epoch trains on the pass the early fetch began, the loader's own epoch 0."""
 
     def __init__(self, loader: Loader) -> None:
         self.loader = loader
 
     def set_epoch(self, epoch: int) -> None:
-        # not while a pass runs (Lightning fetches ahead from an unsized loader before it calls this)
-        if int(epoch) != self.loader.epoch and not self.loader._active:
-            self.loader.set_epoch(int(epoch))
+        loader, epoch = self.loader, int(epoch)
+        if loader._active:
+            loader._requested = None if epoch == loader.epoch else (epoch, loader._passes)
+        elif epoch != loader.epoch:
+            loader.set_epoch(epoch)
 
 
 def loader(path: str | Path | Mapping[str, str | Path], batch_size: int, recipe: Any = None, split: Any = "train", seed: int = 0, epoch: int = 0,
