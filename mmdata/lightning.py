@@ -6,6 +6,6 @@ Example:
 
 from __future__ import annotations
 
-from mmdata.interop.lightning import EVEN_BATCHES, DataModule, EpochLoader, EvenLoader
+from mmdata.interop.lightning import EVEN_BATCHES, DataModule, EpochLoader, EvenLoader, train_epoch
 
-__all__ = ["EVEN_BATCHES", "DataModule", "EpochLoader", "EvenLoader"]
+__all__ = ["EVEN_BATCHES", "DataModule", "EpochLoader", "EvenLoader", "train_epoch"]

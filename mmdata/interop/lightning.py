@@ -130,6 +130,25 @@ def _agree(flag: int, op: str) -> int:
     return int(t.item())
 
 
+def train_epoch(trainer: Any) -> int:
+    """The training epoch ``trainer`` runs now or next: where a plain :func:`mmdata.loader` returned from
+    ``LightningModule.train_dataloader()`` should start (``epoch=``) to resume exactly from any checkpoint.
+
+    ``trainer.current_epoch`` is not it while Lightning builds and first iterates the train loader of a fit
+    resumed from a checkpoint written at the end of epoch e: it says e until the loop starts, while the
+    epochs processed say e + 1 (the epoch about to run). Lightning fetches a batch of a loader without
+    ``len()`` in that window, before it tells the loader the epoch (:class:`mmdata.augment.loader.EpochWarning`).
+
+    Example:
+        >>> import mmdata
+        >>> from mmdata.lightning import train_epoch
+        >>> class Model(pl.LightningModule):  # doctest: +SKIP
+        ...     def train_dataloader(self):
+        ...         return mmdata.loader("data/mine", 32, on_error="skip", epoch=train_epoch(self.trainer))
+    """
+    return max(int(trainer.current_epoch), int(trainer.fit_loop.epoch_progress.current.processed))
+
+
 class EvenLoader:
     """A loader whose iteration yields the same number of batches on every DDP rank (see the module
     docstring); a plain pass through the wrapped loader with one process or ``mode=False``.
@@ -244,10 +263,7 @@ class EpochLoader(EvenLoader):
     def _epoch(self) -> int:
         trainer = self.datamodule.trainer
         if trainer is not None:
-            # epochs processed so far: the epoch about to run. Lightning fetches the first batch before it
-            # restores current_epoch from the checkpoint, and a checkpoint written at the end of epoch e
-            # has processed e + 1 but current_epoch still e
-            return max(int(trainer.current_epoch), int(trainer.fit_loop.epoch_progress.current.processed))
+            return train_epoch(trainer)
         return self.datamodule._start_epoch + self.datamodule._iterations
 
     def __iter__(self) -> Iterator[Any]:
