@@ -41,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -123,6 +124,93 @@ class _Units:
         return lo, hi
 
 
+#: the heterogeneity p below which report.md and forest.png say "folds differ" (exploratory: no verdict, no Holm)
+HETEROGENEITY_FLAG = 0.05
+#: at most this many units get their fold-label permutations cached (16,384 x 200 int16: 6.5 MB)
+MAX_CACHED_PERMUTED = 200
+#: how the heterogeneity test works and what it assumes (report.md, summary.json's ``heterogeneity_method``)
+HETEROGENEITY_METHOD = (
+    "Cochran's Q of the per-fold mean differences with standard errors from the pooled "
+    "within-fold variance, Q = sum_k n_k (mean_k - mean)^2 / s_pooled^2 (mean: the seed-weighted mean, df = K - 1), "
+    "and I^2 = max(0, (Q - df) / Q); its p-value by permuting the units' fold labels (16,383 random permutations "
+    "and the observed labels, p = (b + 1) / (R + 1)), not from a chi-square, which is far too liberal with 2-10 "
+    "seeds per fold. The permutation is exact when, under 'the same effect in every fold', the units are "
+    "exchangeable across folds: the same mean and the same spread in every fold. With unequal spreads it is "
+    "approximate (a fold with a larger seed-to-seed sd and few seeds can read as a different effect)")
+
+
+@functools.lru_cache(maxsize=4)
+def _fold_permutations(n: int) -> np.ndarray:
+    """Row 0 the identity, then :data:`N_RANDOM` random permutations of ``n`` unit positions, from a fixed seed."""
+    from mmdata.rng import derive
+
+    rng = derive(0, 0, "mmdata.ablate.folds.heterogeneity", n)
+    out = rng.permuted(np.tile(np.arange(n, dtype=np.int16 if n < 2**15 else np.int64), (N_RANDOM + 1, 1)), axis=1)
+    out[0] = np.arange(n)
+    out.setflags(write=False)
+    return out
+
+
+def heterogeneity(folds: Mapping[str, Sequence[float]], *, permutations: int | None = None) -> dict[str, Any] | None:
+    """Whether an arm's effect differs across folds (exploratory): Cochran's Q with pooled-variance standard
+    errors, I², and a fold-label permutation p-value (:data:`HETEROGENEITY_METHOD` says what it assumes).
+
+    Args:
+        folds: fold -> the arm's paired differences on that fold's seeds (2 or more each).
+        permutations: random permutations (default :data:`mmdata.ablate.stats.N_RANDOM`, fixed; fewer only
+            for simulations), drawn from a fixed seed so the same data give the same p.
+
+    Returns:
+        ``{statistic, df, p_value, i2, method}``, or None with fewer than 2 folds. ``statistic`` is inf (None in
+        summary.json) when every fold's seeds agree exactly and the fold means do not.
+
+    Example:
+        >>> h = heterogeneity({"1": [1.0, 1.2, 0.8], "2": [1.1, 0.9, 1.0], "3": [3.0, 3.2, 2.8]})
+        >>> round(h["statistic"], 1), h["df"], h["p_value"] < 0.05, round(h["i2"], 2)
+        (266.7, 2, True, 0.99)
+        >>> heterogeneity({"1": [1.0, 2.0], "2": [2.0, 1.0]})["p_value"]
+        1.0
+    """
+    groups = [np.asarray(v, float) for v in folds.values()]
+    if len(groups) < 2 or any(len(g) < MIN_SEEDS for g in groups):
+        return None
+    d = np.concatenate(groups)
+    n = np.array([len(g) for g in groups], float)
+    k, total = len(groups), len(d)
+    sst = float(((d - d.mean()) ** 2).sum())
+
+    def between(sums: np.ndarray) -> np.ndarray:  # SSB from group sums; SST is fixed under relabelling
+        return (sums**2 / n).sum(axis=-1) - d.sum() ** 2 / total
+
+    member = np.repeat(np.arange(k), n.astype(int))
+    obs = float(between(np.bincount(member, weights=d, minlength=k)))
+    ssw = max(sst - obs, 0.0)
+    if sst <= 1e-12 * max(1.0, float(np.abs(d).max())) ** 2:  # every unit the same: nothing differs
+        q, p, obs = 0.0, 1.0, 0.0
+    else:
+        q = obs / (ssw / (total - k)) if ssw > 1e-12 * sst else math.inf
+        starts = np.concatenate([[0], np.cumsum(n[:-1])]).astype(np.intp)  # the folds' units lie in contiguous runs
+        tol = 1e-9 * sst
+        if permutations is None and total <= MAX_CACHED_PERMUTED:
+            perms: Any = [_fold_permutations(total)[1:]]
+        else:  # more units, or fewer permutations (a simulation): drawn block by block from the same fixed seed
+            from mmdata.rng import derive
+
+            rng = derive(0, 0, "mmdata.ablate.folds.heterogeneity", total)
+            r = N_RANDOM if permutations is None else int(permutations)
+            base = np.arange(total)
+            perms = (rng.permuted(np.tile(base, (min(1024, r - s), 1)), axis=1) for s in range(0, r, 1024))
+        b = r_all = 0
+        for block in perms:
+            b += int(np.count_nonzero(between(np.add.reduceat(d[block], starts, axis=1)) >= obs - tol))
+            r_all += len(block)
+        p = (b + 1) / (r_all + 1)
+    df = k - 1
+    i2 = 0.0 if q <= df else (1.0 if math.isinf(q) else (q - df) / q)
+    return {"statistic": q, "df": df, "p_value": p, "i2": i2, "method": "Cochran's Q (pooled within-fold variance), "
+            "fold-label permutation p"}
+
+
 def pool(diffs: Mapping[str, Mapping[str, Mapping[int, float]]], *, alpha: float = ALPHA, delta: float = 1.0,
          higher_is_better: bool = True, pending_arms: Sequence[str] = (), failed_arms: Sequence[str] = (),
          intervals: bool = True) -> dict[str, dict[str, Any]]:
@@ -141,7 +229,8 @@ def pool(diffs: Mapping[str, Mapping[str, Mapping[int, float]]], *, alpha: float
 
     Returns:
         arm -> ``{units, folds_used, folds_left_out, mean_diff, se, per_fold, p_value, p_holm, rejected,
-        holm_divisor, level, ci, ci_level, decision, sign_disagreement}``.
+        holm_divisor, level, ci, ci_level, decision, sign_disagreement, heterogeneity}``; ``heterogeneity`` is
+        :func:`heterogeneity` of the folds used (None with fewer than 2), exploratory: no part of the decision.
     """
     names = list(diffs)
     per: dict[str, dict[str, Any]] = {}
@@ -168,8 +257,9 @@ def pool(diffs: Mapping[str, Mapping[str, Mapping[int, float]]], *, alpha: float
             e.update(mean_diff=est, se=math.sqrt(var) / k if math.isfinite(var) else math.nan, p_value=units[a].p(0.0))
             nonzero = [m for m in means if m != 0]
             e["sign_disagreement"] = bool(nonzero) and min(nonzero) < 0 < max(nonzero)
+            e["heterogeneity"] = heterogeneity(used)
         else:
-            e.update(mean_diff=math.nan, se=math.nan, p_value=math.nan, sign_disagreement=False)
+            e.update(mean_diff=math.nan, se=math.nan, p_value=math.nan, sign_disagreement=False, heterogeneity=None)
         per[a] = e
     family = [a for a in names if a not in failed_arms and a in units]
     m = len(family)
@@ -571,6 +661,7 @@ def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True
         "failures": failures,
         "data_fingerprint": folds[0].fingerprint,
         "test": METHOD,
+        "heterogeneity_method": HETEROGENEITY_METHOD,
     }
     summary = _finite(summary)
     text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
@@ -591,17 +682,55 @@ METHOD = ("units = (fold, seed) paired differences arm - baseline, paired within
           "two-sided sign-flip test of |sum_k mean_k| over the units (all 2^N sign patterns up to 14 units, else 16,383 "
           "random + the observed, p = (b+1)/(N+1)); Holm step-down across the arms; intervals invert the same test at each "
           "arm's Holm level; adaptive folds analysed on their first planned look's seeds; secondary metrics exploratory "
-          "(unadjusted 95% t intervals on the stratified standard error)")
+          "(unadjusted 95% t intervals on the stratified standard error); per arm, an exploratory heterogeneity test "
+          "across folds outside the Holm family (Cochran's Q on the pooled within-fold variance, I^2, p by permuting the "
+          "units' fold labels: exact when every fold has the same seed-to-seed spread, approximate otherwise)")
+
+
+def _het_text(h: dict[str, Any] | None) -> str:
+    """``p 0.003, I² 85%`` of a heterogeneity result (``—``: fewer than 2 folds)."""
+    if not h or h.get("p_value") is None:
+        return "—"
+    i2 = f", I² {100 * h['i2']:.0f}%" if h.get("i2") is not None else ""
+    return f"p {h['p_value']:.3f}{i2}"
+
+
+def _differs_across_folds(e: dict[str, Any]) -> bool:
+    """The exploratory heterogeneity test's flag (p < 0.05; not a verdict)."""
+    h = e.get("heterogeneity")
+    return bool(h) and h.get("p_value") is not None and h["p_value"] < HETEROGENEITY_FLAG
+
+
+def _drawn(s: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(drawn, not drawn) of the arms with a pooled Δ: at most :data:`mmdata.ablate.report.FIGURE_ARMS` rows,
+    chosen as the single-folder report chooses them (:func:`mmdata.ablate.report.figure_arms`)."""
+    from mmdata.ablate.report import figure_arms
+
+    items = [a for a in s["arms"] if a["primary"]["mean_diff"] is not None]
+    return figure_arms(items, s["primary_metric"]["higher_is_better"])
 
 
 def _forest(s: dict[str, Any]) -> bytes:
+    """forest.png's bytes: the same for the same summary, whatever the caller's matplotlib settings (a notebook's
+    inline backend sets figure.dpi on pyplot's first import, a style sets fonts: either moved the layout, so two
+    gathers of the same folders gave other bytes); drawn under matplotlib's own defaults."""
+    import matplotlib.style
+
+    with matplotlib.style.context("default"):
+        return _draw_forest(s)
+
+
+def _draw_forest(s: dict[str, Any]) -> bytes:
+    import textwrap
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from mmdata.ablate.report import COLORS, arm_order, figure_labels, forest_limit, level_text, metric_decimals, num
+    from mmdata.ablate.report import COLORS, figure_labels, forest_limit, level_text, metric_decimals, not_drawn_text, num
 
     pm = s["primary_metric"]
-    items = [a for a in arm_order(s["arms"], pm["higher_is_better"]) if a["primary"]["mean_diff"] is not None]
+    items, hidden = _drawn(s)  # past FIGURE_ARMS arms a chosen few, said in the title and below the plot
+    of = f" ({len(items)} of {len(items) + len(hidden)} arms drawn: see below)" if hidden else ""
     delta = s["delta"]["value"]
     dec = metric_decimals({"primary_metric": pm, "baseline": {"metrics": {}}, "delta": s["delta"]})
     points = [p["mean_diff"] for a in items for p in a["primary"]["per_fold"] if p["mean_diff"] is not None]
@@ -629,18 +758,25 @@ def _forest(s: dict[str, Any]) -> bytes:
                 ax.plot(p["mean_diff"], y + 0.22, markers[k % len(markers)], color=f"C{k % 10}", ms=4,
                         mfc="none" if not p["used"] else f"C{k % 10}", label=f"fold {p['fold']}" if i == 0 else None)
         flag = "; folds disagree in sign" if e["sign_disagreement"] else ""
+        het = f"; folds differ ({_het_text(e['heterogeneity'])})" if _differs_across_folds(e) else ""
         ax.text(lim * 1.02, y, f"{a['decision']}  ({len(e['folds_used'])} folds, {e['units']} units; "
-                f"{level_text(e['ci_level'])}{flag})\npooled Δ {num(e['mean_diff'], dec)}", va="center", fontsize=8,
+                f"{level_text(e['ci_level'])}{flag})\npooled Δ {num(e['mean_diff'], dec)}{het}", va="center", fontsize=8,
                 color=c, clip_on=False)
     ax.set_yticks(range(len(items)), [labels[a["name"]] for a in reversed(items)], fontsize=9)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-0.6, len(items) - 0.3)
     ax.set_xlabel(f"Δ {pm['label']} vs baseline, pooled over {len(folds)} folds (mean of per-fold mean Δ)\n"
                   "large dot and bar: pooled estimate and the interval of the decision rule (exact sign-flip test over "
-                  "(fold, seed) units at the arm's Holm level)\nsmall markers: each fold's mean Δ" + band, fontsize=8)
+                  "(fold, seed) units at the arm's Holm level)\nsmall markers: each fold's mean Δ" + band
+                  + "\n'folds differ': exploratory heterogeneity test across folds at p < 0.05 (fold-label permutation "
+                  "of Cochran's Q; no verdict, not in the Holm family)", fontsize=8)
     if items:
         ax.legend(fontsize=7, loc="upper left", frameon=False)
-    ax.set_title(f"Primary metric: {pm['name']} — effect of each arm vs '{s['baseline']}' across folds", fontsize=10)
+    ax.set_title(f"Primary metric: {pm['name']} — effect of each arm vs '{s['baseline']}' across folds{of}", fontsize=10)
+    said = not_drawn_text(items, hidden, dec, pm["label"])
+    if said:
+        fig.text(0.5, 0.0, textwrap.fill(said, 150, break_on_hyphens=False), ha="center", va="top", fontsize=7,
+                 color="dimgray")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -648,7 +784,7 @@ def _forest(s: dict[str, Any]) -> bytes:
 
 
 def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> str:
-    from mmdata.ablate.report import arm_order, interval_text, level_text, metric_decimals, num
+    from mmdata.ablate.report import arm_order, interval_text, level_text, metric_decimals, not_drawn_text, num
 
     pm = s["primary_metric"]
     dec = metric_decimals({"primary_metric": pm, "baseline": {"metrics": {}}, "delta": s["delta"]})
@@ -688,13 +824,23 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
     folds = [f["fold"] for f in s["folds"]]
     lines += ["", "## Per fold", "", "Mean Δ (paired seeds) of each arm in each fold; a fold's own test and verdict are in "
               "its folder's report.md. An arm whose folds disagree in sign is flagged ⚠.", "",
-              "| arm | " + " | ".join(f"fold {k}" for k in folds) + " |", "|---|" + "---:|" * len(folds)]
+              "**Differ across folds?** An exploratory test of the fold-by-arm interaction (no verdict, outside the "
+              f"Holm family): {HETEROGENEITY_METHOD}. An arm at p < {HETEROGENEITY_FLAG} reads **folds differ**: its "
+              "pooled Δ averages effects that are not the same on every fold. A large p does not show that they are the "
+              "same.", "",
+              "| arm | " + " | ".join(f"fold {k}" for k in folds) + " | differ across folds? |",
+              "|---|" + "---:|" * len(folds) + "---|"]
     for a in order:
-        by = {p["fold"]: p for p in a["primary"]["per_fold"]}
+        e = a["primary"]
+        by = {p["fold"]: p for p in e["per_fold"]}
         cells = [f"{num(by[k]['mean_diff'], dec)} ({by[k]['n_seeds']})" if k in by and by[k]["n_seeds"] else "—"
                  for k in folds]
-        lines.append(f"| {a['name']}{' ⚠' if a['primary']['sign_disagreement'] else ''} | " + " | ".join(cells) + " |")
+        het = _het_text(e["heterogeneity"]) + (" **folds differ**" if _differs_across_folds(e) else "")
+        lines.append(f"| {a['name']}{' ⚠' if e['sign_disagreement'] else ''} | " + " | ".join(cells) + f" | {het} |")
     if fig:
+        drawn, hidden = _drawn(s)
+        if hidden:  # the tables above have every arm; the figure a chosen few
+            lines += ["", "**Figure:** " + not_drawn_text(drawn, hidden, dec, pm["label"], where="the tables above")]
         lines += ["", f"![forest plot]({fig})"]
     metrics = [m for m in secondary if any(m in a["exploratory"] for a in s["arms"])]
     if metrics:
