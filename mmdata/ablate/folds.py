@@ -23,6 +23,17 @@ folders' ``alpha`` (:func:`mmdata.ablate.stats.holm_levels`); each arm's interva
 ``mu`` the same test does not reject at the arm's Holm level, so it excludes 0 exactly when the arm is
 declared to help or hurt; the verdict rule is the per-folder one (:func:`mmdata.ablate.stats.decide`).
 
+**Heterogeneity (exploratory).** Whether an arm's effect differs across folds: Cochran's Q of the per-fold mean
+differences with standard errors from the pooled within-fold variance, I², and a p-value by permuting the units'
+fold labels (:func:`heterogeneity`) — exact when every fold has the same seed-to-seed spread, approximate otherwise;
+no verdict and outside the Holm family. With 5 folds of 3 / 5 / 10 seeds, the textbook Q (per-fold standard errors,
+chi-square p) flags 34% / 19% / 9% of arms whose folds agree at p < 0.05; the permutation p flags 4-5% (simulated
+with the synthetic trainer's noise: tests/ablate/test_folds.py).
+
+**Figures.** forest.png draws at most :data:`mmdata.ablate.report.FIGURE_ARMS` arms, chosen as the single
+folder's report chooses them, and says how many it leaves out; it is drawn under matplotlib's defaults, so its
+bytes depend on the folders only, not on the caller's matplotlib settings.
+
 **delta.** The recipe's ``delta:``; by default the baseline's seed-to-seed sd pooled over the folds
 (the root mean of each fold's variance over its first look's seeds).
 
