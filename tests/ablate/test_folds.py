@@ -14,11 +14,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from mmdata.ablate import run
-from mmdata.ablate.folds import gather, pool
-from mmdata.ablate.testing import synthetic_train
+from mmdata.ablate.folds import gather, heterogeneity, pool
+from mmdata.ablate.testing import DRAW_SD, TEST_SIZE, synthetic_train
 from mmdata.errors import MMDataError
 
 ROOT = Path(__file__).parents[2]
@@ -164,11 +165,17 @@ def test_untrusted_config_is_read_by_the_safe_reader(folds: tuple[list[Path], li
 
 
 def test_same_folders_give_the_same_bytes(folds: tuple[list[Path], list[dict[str, Any]]], tmp_path: Path) -> None:
+    import matplotlib
+
     outs, _ = folds  # 25 units: the Monte-Carlo reference set (fixed patterns), deterministic too
     gather(outs, tmp_path / "a")
-    gather(outs, tmp_path / "b")
+    # the caller's matplotlib settings between two gathers (a notebook's inline backend sets figure.dpi on pyplot's
+    # first import; a style sets the font size): before, either moved forest.png's layout and changed its bytes
+    with matplotlib.rc_context({"figure.dpi": 72, "font.size": 14, "lines.linewidth": 3}):
+        gather(outs, tmp_path / "b")
+    for name in ("summary.json", "report.md", "forest.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     first = (tmp_path / "a" / "summary.json").read_bytes()
-    assert first == (tmp_path / "b" / "summary.json").read_bytes()
     gather(outs, tmp_path / "a")  # a previous ablate-folds output is rewritten in place
     assert (tmp_path / "a" / "summary.json").read_bytes() == first
 
@@ -255,3 +262,103 @@ def test_the_simulation_script_runs() -> None:
     assert set(out) == {"model_sd_ratio", "aa_fixed", "aa_mixed", "power_fixed_3", "power_mixed_3"}
     assert all(0.6 < r < 1.6 for r in out["model_sd_ratio"].values()), out["model_sd_ratio"]  # the model is the trainer's
     assert all(0 <= v <= 1 for k, v in out.items() if k.startswith("aa_"))
+
+
+def _paired_accuracy(rng: np.random.Generator, effect: float, n: int, sd: float = 1.0) -> list[float]:
+    """``n`` paired differences arm - baseline in points, as the synthetic trainer's runs give them: the seed
+    effect cancels, each side's augmentation draws (sd ``DRAW_SD`` x ``sd``) do not, accuracy in whole test examples."""
+    base = np.round((0.83 + rng.normal(0, DRAW_SD * sd, n)) * TEST_SIZE) / TEST_SIZE
+    arm = np.round((0.83 + effect / 100 + rng.normal(0, DRAW_SD * sd, n)) * TEST_SIZE) / TEST_SIZE
+    return list(100 * (arm - base))
+
+
+def _share_flagged(effects: list[float], seeds: list[int], arms: int = 400) -> float:
+    rng = np.random.default_rng(20261204)
+    ps = [heterogeneity({str(k): _paired_accuracy(rng, e, n) for k, (e, n) in enumerate(zip(effects, seeds))},
+                        permutations=999)["p_value"] for _ in range(arms)]
+    return float(np.mean(np.array(ps) < 0.05))
+
+
+def test_the_heterogeneity_test_holds_its_level_and_finds_folds_that_differ() -> None:
+    """Simulated arms with the trainer's noise (paired sd ~2.7 points, rounded to whole test examples).
+
+    Same effect in every fold: flagged at ~5% (2,000 arms: 4.0% for 5 folds x 5 seeds, 4.5% for 2-10 seeds, 5.1%
+    for 10 x 2), where Cochran's Q with per-fold standard errors on a chi-square flags 19% (34% with 3 seeds).
+    Folds that differ by 1.5 sd either way: flagged ~98%."""
+    for seeds in ([5] * 5, [2, 3, 5, 8, 10], [2] * 10):
+        share = _share_flagged([1.0] * len(seeds), seeds)  # 400 arms: binomial sd 1.1 points at 5%
+        assert 0.015 <= share <= 0.09, (seeds, share)
+    assert _share_flagged([-4.0, -2.0, 0.0, 2.0, 4.0], [5] * 5) >= 0.85
+    assert _share_flagged([0.0, 0.0, 0.0, 0.0, 6.0], [5] * 5) >= 0.75
+
+
+def test_heterogeneity_edge_cases() -> None:
+    assert heterogeneity({"1": [1.0, 2.0, 3.0]}) is None  # one fold: nothing to compare
+    same = heterogeneity({"1": [1.0, 1.0], "2": [1.0, 1.0]})
+    assert same["p_value"] == 1.0 and same["statistic"] == 0.0 and same["i2"] == 0.0
+    exact = heterogeneity({"1": [1.0, 1.0, 1.0], "2": [2.0, 2.0, 2.0], "3": [3.0, 3.0, 3.0]})  # no spread in a fold
+    assert exact["statistic"] == float("inf") and exact["i2"] == 1.0 and exact["p_value"] < 0.01
+    d = {str(k): [0.1 * k + s for s in (0.0, 0.5, -0.3)] for k in range(4)}
+    assert heterogeneity(d) == heterogeneity(d)  # fixed permutations: the same data, the same p
+    many = {str(k): [float(s % 5) + (k == 0) for s in range(60)] for k in range(4)}  # 240 units: drawn in blocks
+    assert heterogeneity(many) == heterogeneity(many) and 1 / 16384 <= heterogeneity(many)["p_value"] < 0.05
+
+
+def fold_effect_train(data: Any, *, seed: int, test_split: str = "0", recipe: Any = None, **kw: Any) -> dict[str, Any]:
+    """:func:`fold_train`, with cutout's planted effect 6 points larger on test splits 1 and 2 than on the others."""
+    out = fold_train(data, seed=seed, test_split=test_split, recipe=recipe, **kw)
+    if test_split in ("1", "2") and any(s.get("op") == "cutout" for s in (recipe or {}).get("image", [])):
+        out["test"] = {**out["test"], "accuracy": out["test"]["accuracy"] + 0.06}
+    return out
+
+
+def test_folds_that_differ_are_said_to_differ(data: Path, tmp_path: Path) -> None:
+    outs = [tmp_path / f"het{k}" for k in range(1, 5)]
+    for k, o in enumerate(outs, start=1):
+        run(_cfg(data, seeds=5), o, train_fn=fold_effect_train, workers=1, progress=False, plots=False,
+            test_split=str(k), on_warning=_quiet)
+    s = gather(outs, tmp_path / "pooled")
+    cut, flip = _arm(s, "cutout")["primary"], _arm(s, "flip")["primary"]
+    h = cut["heterogeneity"]
+    assert set(h) == {"statistic", "df", "p_value", "i2", "method"} and h["df"] == 3
+    assert h["p_value"] < 0.05 and h["i2"] > 0.5 and not cut["sign_disagreement"], h  # same sign, other sizes
+    assert flip["heterogeneity"]["p_value"] > 0.05  # no fold effect planted (fixed seeds: this draw)
+    assert cut["decision"] == "helps"  # exploratory: the verdict and the Holm family are as before
+    text = (tmp_path / "pooled" / "report.md").read_text()
+    assert "| differ across folds? |" in text and "**folds differ**" in text and "fold-by-arm interaction" in text
+    row = next(line for line in text.splitlines() if line.startswith("| cutout |") and "I²" in line)  # per fold
+    assert f"p {h['p_value']:.3f}" in row and "**folds differ**" in row, row
+    assert "exact when every fold has the same seed-to-seed spread" in s["test"] and "Cochran" in s["heterogeneity_method"]
+
+
+def test_the_forest_plot_draws_at_most_figure_arms_and_says_how_many_it_left_out(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
+    from mmdata.ablate.report import FIGURE_ARMS
+
+    said: list[tuple[str, list[str], int]] = []
+    save = Figure.savefig
+
+    def spy(fig: Figure, *a: Any, **kw: Any) -> None:
+        ax = fig.axes[0]
+        said.append((ax.get_title(), [t.get_text() for t in fig.texts], len(ax.get_yticks())))
+        save(fig, *a, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    arms = {f"cutout{i:02d}": {"image": [{"op": "cutout", "p": round(0.1 + 0.02 * i, 2)}]} for i in range(20)}
+    arms.update({f"flip{i:02d}": {"image": [{"op": "hflip", "p": round(0.1 + 0.02 * i, 2)}]} for i in range(25)})
+    outs = [tmp_path / f"wide{k}" for k in (1, 2)]
+    for k, o in enumerate(outs, start=1):
+        _fold(_cfg(data, seeds=3, design={"mode": "explicit", "baseline": None, "arms": arms}), o, k)
+    s = gather(outs, tmp_path / "pooled")
+    assert len(s["arms"]) == 45 and all(a["primary"]["heterogeneity"] for a in s["arms"])  # every arm in summary.json
+    title, notes, rows = said[-1]
+    assert rows == FIGURE_ARMS and f"({FIGURE_ARMS} of 45 arms drawn: see below)" in title, title
+    assert any(f"Drawn: {FIGURE_ARMS} of the 45 arms" in t and "Not drawn: 5 arms" in t for t in notes), notes
+    text = (tmp_path / "pooled" / "report.md").read_text()
+    assert f"**Figure:** Drawn: {FIGURE_ARMS} of the 45 arms" in text and "every arm is in the tables above" in text
+    assert all(f"| {n} |" in text for n in arms)  # the tables keep every arm
+    said.clear()
+    gather(outs[:1] + [outs[1]], tmp_path / "again")
+    assert said and said[-1][2] == FIGURE_ARMS
