@@ -828,12 +828,14 @@ class Loader:
         if self._requested is not None:  # asked for during an earlier pass, still open (not yet collected)
             self.set_epoch(self._requested[0])
         self._active = True
+        batches = self._pass()
         try:
-            for batch in self._pass():
+            for batch in batches:
                 if self._requested is not None and self._requested[1] == mine:
                     self._late_epoch(self._requested[0])
                 yield batch
         finally:
+            batches.close()  # a pass dropped early ends its workers now, as `yield from` would close it
             if self._passes == mine:  # not a pass dropped after a newer one started
                 self._active = False
                 if self._requested is not None and self._requested[1] == mine:
