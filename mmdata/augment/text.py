@@ -23,9 +23,11 @@ character maps are nlpaug's own resource files, loaded offline. Nothing here nee
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ import torch
 
 from mmdata.augment.base import Op, Param
 from mmdata.augment.batching import on, retokenize, tidy
-from mmdata.text import MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, Unit, default_tokenizer
+from mmdata.text import _UNITS, MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, Unit, default_tokenizer
 from mmdata.types import Batch, Sample
 
 
@@ -57,6 +59,9 @@ class TextOp(Op):
         raise NotImplementedError
 
     def _edited(self, text: str, params: dict[str, Any]) -> str:
+        # the straightforward kernel, and the reference the built-in ops' own (fast on huge texts: no object per
+        # unit, one join) are tested against, tests/augment/test_text_ops_equivalence.py; they fall back to it
+        # for params no draw gives
         units = Tokenizer.units(text)
         edited = self.edit(units, params)
         return text if edited == units else Tokenizer.rebuild(text, units, edited)  # unedited text stays byte-identical
@@ -92,6 +97,69 @@ def _n(words: list[str]) -> int:
 def _put(unit: str, text: str) -> str:
     """``text`` in ``unit``'s place (keeping where it came from, for the separators around it)."""
     return unit.replaced_by(text) if isinstance(unit, Unit) else text
+
+
+#: the tokenizer's units as a group: ``split`` gives ``[sep, unit, sep, ..., unit, sep]`` in one call
+_SPLIT = re.compile(f"({_UNITS.pattern})")
+
+
+def _parts(text: str) -> list[str]:
+    """``text`` as ``[sep0, unit0, sep1, ..., unit(n-1), sepn]``: its units (:meth:`Tokenizer.words`, at the odd
+    places) and the text around them (whitespace only: every other character starts or continues a unit;
+    ``sep0`` / ``sepn`` the text's leading / trailing whitespace), without an object per unit."""
+    return _SPLIT.split(text)
+
+
+def _ints(values: Any, lo: int, hi: int) -> bool:
+    """Whether ``values`` are all plain ints in [lo, hi): params as the draws give them. Others (a replay log's
+    or a user's: negative, out of range, not an int) take the straightforward kernel, errors included."""
+    return all(type(v) is int and lo <= v < hi for v in values)
+
+
+def _rebuild(parts: list[str], order: np.ndarray, new: dict[int, str]) -> str:
+    """:meth:`Tokenizer.rebuild` of the text of ``parts`` (:func:`_parts`) with edited unit ``k`` its unit
+    ``order[k]``, replaced by ``new[k]`` where given — one join, no object per unit.
+
+    The separators are rebuild's: between units that were neighbours (in order) the text's own; else a space if
+    the text between them had whitespace (a separator that is not empty is whitespace), else none. Then, only
+    where a replaced unit or units that were not neighbours meet over a separator that is not a single space:
+    none next to a ``[MASK]`` becomes a space, and so does one that would glue or split the units. Two units
+    that were neighbours keep their separator: they tokenise as themselves again (a unit's match depends on
+    the characters up to its end only)."""
+    m = len(order)
+    if m == 0:
+        return ""
+    n = len(parts) // 2
+    words = np.array(parts[1::2], dtype=object)
+    seps = np.array(parts[0::2], dtype=object)
+    out = words[order]
+    for k, w in new.items():
+        out[k] = w
+    a, b = order[:-1], order[1:]
+    adj = b == a + 1
+    sep = seps[b]  # neighbours: the separator before the second
+    if not adj.all():
+        cnt = np.concatenate(([0], np.cumsum(np.fromiter(map(bool, parts[0::2]), dtype=bool, count=n + 1))))
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        gap = np.where(cnt[hi + 1] - cnt[lo + 1] > 0, " ", "").astype(object)  # whitespace in seps lo+1..hi
+        sep = np.where(adj, sep, gap)
+    check = ~adj
+    at = np.fromiter(new, dtype=np.int64, count=len(new))
+    check[at[at < m - 1]] = True  # the pairs a replaced unit is in
+    check[at[at > 0] - 1] = True
+    for k in np.flatnonzero(check & (sep != " ")).tolist():
+        x, y, s = out[k], out[k + 1], sep[k]
+        if not s and MASK_TOKEN in (new.get(k), new.get(k + 1)):
+            s = " "
+        if s != " " and _UNITS.findall(x + s + y) != [x, y]:
+            s = " "
+        sep[k] = s
+    pieces = np.empty(2 * m + 1, dtype=object)
+    pieces[0] = parts[0] if order[0] == 0 else ""
+    pieces[1::2] = out
+    pieces[2:-1:2] = sep
+    pieces[-1] = parts[-1] if order[-1] == n - 1 else ""
+    return "".join(pieces.tolist())
 
 
 def _refill(ids: torch.Tensor, lengths: torch.Tensor, held: torch.Tensor, before: Sequence[str],
@@ -154,6 +222,15 @@ class TokenMask(TextOp):
             out[i] = _put(out[i], MASK_TOKEN)
         return out
 
+    def _edited(self, text: str, params: dict[str, Any]) -> str:
+        parts, pos = _parts(text), params["positions"]
+        n = len(parts) // 2
+        if not _ints(pos, 0, n):
+            return TextOp._edited(self, text, params)
+        if all(parts[2 * i + 1] == MASK_TOKEN for i in pos):  # the units as they were: the text as it was
+            return text
+        return _rebuild(parts, np.arange(n), dict.fromkeys(pos, MASK_TOKEN))
+
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         return ids.masked_fill(_position_mask(params, "positions", ids.shape[1], ids.device), MASK_ID), lengths
 
@@ -183,6 +260,16 @@ class WordDelete(TextOp):
         gone = set(params["positions"])
         return [w for i, w in enumerate(words) if i not in gone]
 
+    def _edited(self, text: str, params: dict[str, Any]) -> str:
+        parts, pos = _parts(text), params["positions"]
+        n = len(parts) // 2
+        if not all(type(i) is int for i in pos):
+            return TextOp._edited(self, text, params)
+        keep = np.ones(n, dtype=bool)
+        keep[[i for i in pos if 0 <= i < n]] = False  # others name no unit: nothing deleted
+        order = np.flatnonzero(keep)
+        return text if len(order) == n else _rebuild(parts, order, {})
+
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         drop = _position_mask(params, "positions", ids.shape[1], ids.device)
         pos = torch.arange(ids.shape[1], device=ids.device)[None]
@@ -210,6 +297,19 @@ class WordSwap(TextOp):
             out[i], out[i + 1] = out[i + 1], out[i]
         return out
 
+    def _edited(self, text: str, params: dict[str, Any]) -> str:
+        parts, swaps = _parts(text), params["swaps"]
+        n = len(parts) // 2
+        if not _ints(swaps, 0, n - 1):
+            return TextOp._edited(self, text, params)
+        order = np.arange(n)
+        for i in swaps:
+            order[i], order[i + 1] = order[i + 1], order[i]
+        moved = np.flatnonzero(order != np.arange(n)).tolist()
+        if all(parts[2 * order[k] + 1] == parts[2 * k + 1] for k in moved):  # equal units swapped: as it was
+            return text
+        return _rebuild(parts, order, {})
+
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         perm = torch.arange(ids.shape[1]).repeat(ids.shape[0], 1)
         for r, p in enumerate(params):
@@ -235,6 +335,17 @@ class WordCrop(TextOp):
     def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
         return words[params["start"] : params["start"] + params["length"]]
 
+    def _edited(self, text: str, params: dict[str, Any]) -> str:
+        parts, start, length = _parts(text), params["start"], params["length"]
+        n = len(parts) // 2
+        if not (_ints([start], 0, n + 1) and type(length) is int and length >= 0):
+            return TextOp._edited(self, text, params)
+        end = min(n, start + length)
+        if start >= end:
+            return text if n == 0 else ""
+        # neighbours keep their separators (_rebuild): the span of the text, with its ends when kept
+        return "".join(parts[0 if start == 0 else 2 * start + 1 : len(parts) if end == n else 2 * end])
+
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         new_len = [p["length"] for p in params]
         return _truncate(ids, [p["start"] for p in params], new_len), torch.tensor(new_len, dtype=lengths.dtype)
@@ -251,11 +362,25 @@ class MaxTokens(TextOp):
     PARAMS = {"n": Param("int", 32, 1, 100000, doc="maximum number of tokens kept")}
     deterministic = True
 
+    def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
+        # the units up to the (n+1)-th only: whether there are more than n is all it asks
+        more = sum(1 for _ in islice(_UNITS.finditer(sample["text"]), self.n + 1)) > self.n
+        return {"length": self.n} if more else None
+
     def word_params(self, rng: Any, words: list[str]) -> dict[str, Any] | None:
         return {"length": self.n} if len(words) > self.n else None
 
     def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
         return words[: params["length"]]
+
+    def _edited(self, text: str, params: dict[str, Any]) -> str:
+        length = params["length"]
+        if not (type(length) is int and length >= 0):
+            return TextOp._edited(self, text, params)
+        first = list(islice(_UNITS.finditer(text), length + 1))
+        if len(first) <= length:  # all the units kept: the text as it was
+            return text
+        return text[: first[length - 1].end()] if length else ""  # the leading whitespace and the units kept
 
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         new_len = [min(n, p["length"]) for n, p in zip(lengths.tolist(), params)]
@@ -295,6 +420,101 @@ def _carries_mark(word: str, i: int) -> bool:
     return i + 1 < len(word) and (word[i + 1] == "\u200d" or unicodedata.category(word[i + 1]).startswith("M"))
 
 
+def _candidates(w: str, keys: frozenset[str]) -> list[int]:
+    """The characters of ``w`` a typo may replace."""
+    if w.isascii():  # no combining mark or joiner follows an ASCII character
+        return [ci for ci, ch in enumerate(w) if ch in keys]
+    # not a letter a combining mark sits on (NFD "o\u0308"): its NFC form "ö" has no entry, so both forms draw alike
+    return [ci for ci, ch in enumerate(w) if ch in keys and not _carries_mark(w, ci)]
+
+
+#: texts of at least this many units draw typo's params in bulk (:func:`_typo_bulk`); shorter ones one draw at
+#: a time (cheaper for a caption: no state copied)
+_TYPO_BULK = 256
+_HALF = 0xFFFFFFFF
+_DOUBLE = 1.0 / 9007199254740992.0  # 2**-53: numpy's random() from a raw output's top 53 bits
+
+
+def _typo_bulk(op: Typo, rng: np.random.Generator, words: list[str]) -> list[list[Any]] | None:
+    """``typo``'s edits for ``words`` exactly as the draw per word gives them (``rng.random()`` per word, then
+    for a word drawn with a character to replace, ``rng.integers(len(cands))`` and ``rng.integers(len(subs))``),
+    and ``rng`` (a PCG64 generator) left in the same state, from the generator's raw 64-bit outputs in bulk,
+    with no call per word.
+
+    numpy's draws on a PCG64, as checked against them (tests/augment/test_text_ops_equivalence.py): ``random()``
+    is the next raw output ``x`` as ``(x >> 11) * 2**-53``; ``integers(k)`` for 1 < k < 2**32 takes a 32-bit half
+    (the half kept from the last raw output if the generator holds one, else the low half of the next raw
+    output, keeping the high one) ``h`` and gives ``(h * k) >> 32`` (Lemire), unless ``(h * k) % 2**32 < k``,
+    where it may draw again (k is a word's length or a map entry's: under one draw in 10**8): then None, and
+    the caller draws one at a time;
+    ``integers(1)`` draws nothing. So only the words drawn take a Python step."""
+    bg = rng.bit_generator
+    state = bg.state
+    cmap, keys, n, p_word = char_map(op.kind), _editable(op.kind), len(words), op.p_word
+    raw = np.empty(0, dtype=np.uint64)
+    hits: list[int] = []  # the raw outputs that, as a word's double, draw it
+
+    def more(count: int) -> None:
+        nonlocal raw
+        new = bg.random_raw(count)
+        hits.extend((len(raw) + np.flatnonzero((new >> np.uint64(11)) * _DOUBLE < p_word)).tolist())
+        raw = np.concatenate((raw, new))
+
+    more(n)  # a double per word; integer draws take more, drawn when needed
+    has, half = state["has_uint32"], state["uinteger"]
+    pos = 0  # the next raw output
+    off = 0  # raw outputs the integer draws took so far: word wi's double is raw output wi + off
+
+    def bounded(bound: int) -> int | None:
+        nonlocal has, half, pos, off
+        if bound == 1:
+            return 0
+        if has:
+            has, h = 0, half
+        else:
+            if pos >= len(raw):
+                more(max(1024, n // 8))
+            r = int(raw[pos])
+            has, h, half = 1, r & _HALF, r >> 32
+            pos, off = pos + 1, off + 1
+        m = h * bound
+        return None if m & _HALF < bound else m >> 32  # None: numpy may draw again (Lemire's rejection)
+
+    edits: list[list[Any]] = []
+    seen: dict[str, list[int]] = {}  # a word's candidates, once per distinct word
+    k = 0
+    while True:
+        while k < len(hits) and hits[k] < pos:  # a raw output an integer draw took
+            k += 1
+        if k == len(hits):
+            if len(raw) >= n + off:
+                break
+            more(n + off - len(raw))
+            continue
+        wi = hits[k] - off
+        if wi >= n:
+            break
+        pos = hits[k] + 1
+        w = words[wi]
+        cands = seen.get(w)
+        if cands is None:
+            cands = seen[w] = _candidates(w, keys)
+        if not cands:
+            continue
+        a = bounded(len(cands))
+        subs = cmap[w[cands[a]]] if a is not None else []
+        b = bounded(len(subs)) if a is not None else None
+        if b is None:
+            bg.state = state
+            return None
+        edits.append([wi, cands[a], subs[b]])
+    bg.state = state
+    bg.random_raw(n + off)  # the generator where the draws per word leave it
+    after = bg.state
+    bg.state = {**after, "has_uint32": has, "uinteger": half}
+    return edits
+
+
 class Typo(TextOp):
     """Character noise: in each word chosen with ``p_word``, replace one character by a keyboard
     neighbour or an OCR confusion (nlpaug KeyboardAug / OcrAug maps); ``[MASK]`` tokens are left alone. The
@@ -315,17 +535,17 @@ class Typo(TextOp):
               "kind": Param("str", "keyboard", choices=("keyboard", "ocr"), doc="keyboard neighbours or OCR confusions")}
 
     def word_params(self, rng: np.random.Generator, words: list[str]) -> dict[str, Any]:
+        if len(words) >= _TYPO_BULK and type(rng.bit_generator) is np.random.PCG64:
+            edits = _typo_bulk(self, rng, words)
+            if edits is not None:
+                return {"edits": edits}
         cmap, keys = char_map(self.kind), _editable(self.kind)
         p_word, draw, pick = self.p_word, rng.random, rng.integers  # looked up once: a long text draws per word
         edits = []
         for wi, w in enumerate(words):
             if draw() >= p_word:
                 continue
-            if w.isascii():  # no combining mark or joiner follows an ASCII character
-                cands = [ci for ci, ch in enumerate(w) if ch in keys]
-            else:
-                # not a letter a combining mark sits on (NFD "o\u0308"): its NFC form "ö" has no entry, so both forms draw alike
-                cands = [ci for ci, ch in enumerate(w) if ch in keys and not _carries_mark(w, ci)]
+            cands = _candidates(w, keys)
             if not cands:
                 continue
             ci = cands[int(pick(len(cands)))]
@@ -347,23 +567,21 @@ class Typo(TextOp):
         edits = params["edits"]
         if not edits:
             return text
-        words = Tokenizer.words(text)
+        parts = _parts(text)
+        words = parts[1::2]
         out = self.edit(words, params)  # first: params no draw gives (a replay log's, a user's) fail as in the reference
         n = len(words)
         # the units edited: every unit an edit names, but a [MASK] (edit() leaves it as it is, not "replaced")
         new = {i: out[i] for i in sorted({e[0] % n for e in edits}) if words[i] != MASK_TOKEN}
         if not new:
             return text
-        # each unit's start, up to the one after the last edited (units are separated by whitespace only)
+        # each unit's start, up to the one after the last edited
         last = min(n - 1, max(new) + 1)
-        starts, pos = [], 0
-        for w in words[: last + 1]:
-            pos = text.find(w, pos)
-            starts.append(pos)
-            pos += len(w)
+        ends = np.cumsum(np.fromiter(map(len, parts[: 2 * last + 2]), dtype=np.int64, count=2 * last + 2))
+        starts = ends[0::2].tolist()
 
         def sep_after(i: int) -> str:
-            return text[starts[i] + len(words[i]) : starts[i + 1]]
+            return parts[2 * i + 2]
 
         # rebuild() keeps a single space between neighbours whatever they became, and the text's ends; other
         # separators (none, a line break) may change with the units beside them: rebuilt with those units

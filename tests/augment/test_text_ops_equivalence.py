@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 
 from mmdata import Sample
 from mmdata.augment import load_recipe
+from mmdata.augment import text as text_ops
 from mmdata.augment.text import MaxTokens, TokenMask, Typo, WordCrop, WordDelete, WordSwap, _carries_mark, _put, char_map
 from mmdata.rng import param_rng
 from mmdata.text import MASK_TOKEN, Tokenizer, default_tokenizer
@@ -346,6 +347,63 @@ def test_every_text_op_equals_the_frozen_copy_on_any_params(text: str, data: st.
     want = old_or_error(old_edited, op, text, params)
     got = old_or_error(lambda: op.transform(Sample("k", {"text": text}), params)["text"])
     assert got == want
+
+
+@settings(max_examples=800, deadline=None)
+@given(text=TEXT, p_word=st.sampled_from([0.05, 0.3, 0.7, 1.0]), kind=st.sampled_from(["keyboard", "ocr"]),
+       seed=st.integers(0, 2**32), spare=st.booleans())
+def test_typo_bulk_draws_equal_the_draws_one_at_a_time(text: str, p_word: float, kind: str, seed: int, spare: bool) -> None:
+    """typo's draws in bulk (raw PCG64 outputs) on any text, short ones too: the same edits, and the generator
+    left in the same state, a 32-bit half kept included (``spare``: the generator holds one to start with)."""
+    words = Tokenizer.words(text)
+    op = Typo(p_word=p_word, kind=kind)
+    a = param_rng(seed, 0, "k", 0)
+    if spare:
+        a.integers(3)
+    b = np.random.Generator(np.random.PCG64(0))
+    b.bit_generator.state = a.bit_generator.state
+    bulk = text_ops._typo_bulk(op, a, words)
+    want = old_word_params(op, b, words)["edits"]
+    if bulk is None:  # numpy would have drawn again: the generator as it was, the caller draws one at a time
+        b.bit_generator.state = a.bit_generator.state
+        return
+    assert bulk == want
+    assert a.bit_generator.state == b.bit_generator.state
+
+
+def test_typo_bulk_on_long_texts() -> None:
+    """Long texts (past :data:`~mmdata.augment.text._TYPO_BULK`: the bulk draw) as the draws one at a time."""
+    words = Tokenizer.words(_long(5000, 3, cjk=True))
+    for seed in range(5):
+        op = Typo(p_word=0.3, kind="keyboard" if seed % 2 else "ocr")
+        a, b = param_rng(seed, 1, "x", 0), np.random.Generator(np.random.PCG64(0))
+        b.bit_generator.state = a.bit_generator.state
+        assert op.word_params(a, words) == old_word_params(op, b, words)
+        assert a.bit_generator.state == b.bit_generator.state
+
+
+class _Scripted:
+    """A bit generator's face (``state``, ``random_raw``) over scripted raw outputs."""
+
+    def __init__(self, outputs: list[int]) -> None:
+        self.outputs, self.at = outputs, 0
+        self.state = {"bit_generator": "PCG64", "has_uint32": 0, "uinteger": 0, "state": {"state": 0, "inc": 1}}
+
+    def random_raw(self, count: int) -> np.ndarray:
+        out = (self.outputs + [2**64 - 1] * (self.at + count))[self.at : self.at + count]
+        self.at += count
+        return np.array(out, dtype=np.uint64)
+
+
+def test_typo_bulk_gives_up_where_numpy_may_draw_again() -> None:
+    """An integer draw whose 32-bit half ``h`` has ``h * k % 2**32 < k`` (Lemire's rejection test): numpy may draw
+    again, so the bulk draw gives None and leaves the generator's state as it found it."""
+    class Rng:
+        bit_generator = _Scripted([0, 0, 2**64 - 1])  # word 0 drawn (double 0), then a half of 0: 0 * 5 < 5
+    before = dict(Rng.bit_generator.state)
+    assert text_ops._typo_bulk(Typo(p_word=0.5), Rng, ["abcde"] * 3) is None
+    assert Rng.bit_generator.state == before
+
 
 
 @pytest.mark.parametrize("op", [o for o in OPS if not o.startswith("max_tokens")])
