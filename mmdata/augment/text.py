@@ -110,6 +110,11 @@ def _parts(text: str) -> list[str]:
     return _SPLIT.split(text)
 
 
+def _more_units(text: str, n: int) -> bool:
+    """Whether ``text`` has more than ``n`` units (reading its first ``n + 1`` only)."""
+    return sum(1 for _ in islice(_UNITS.finditer(text), n + 1)) > n
+
+
 def _ints(values: Any, lo: int, hi: int) -> bool:
     """Whether ``values`` are all plain ints in [lo, hi): params as the draws give them. Others (a replay log's
     or a user's: negative, out of range, not an int) take the straightforward kernel, errors included."""
@@ -169,7 +174,7 @@ def _refill(ids: torch.Tensor, lengths: torch.Tensor, held: torch.Tensor, before
     deletion). ``held``: the input's token lengths (host): only a full window can hide more units. Host
     encoding, one copy to the device; other rows untouched."""
     tok = default_tokenizer()
-    rows = [i for i, n in enumerate(held.tolist()) if n >= tok.max_len and len(Tokenizer.words(before[i])) > tok.max_len]
+    rows = [i for i, n in enumerate(held.tolist()) if n >= tok.max_len and _more_units(before[i], tok.max_len)]
     if not rows:
         return ids, lengths
     sub, sub_len = tok.encode_batch([after[i] for i in rows])
@@ -363,9 +368,8 @@ class MaxTokens(TextOp):
     deterministic = True
 
     def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
-        # the units up to the (n+1)-th only: whether there are more than n is all it asks
-        more = sum(1 for _ in islice(_UNITS.finditer(sample["text"]), self.n + 1)) > self.n
-        return {"length": self.n} if more else None
+        # whether there are more than n units is all it asks (word_params's answer, without the other units)
+        return {"length": self.n} if _more_units(sample["text"], self.n) else None
 
     def word_params(self, rng: Any, words: list[str]) -> dict[str, Any] | None:
         return {"length": self.n} if len(words) > self.n else None

@@ -406,12 +406,12 @@ def test_typo_bulk_gives_up_where_numpy_may_draw_again() -> None:
 
 
 
-@pytest.mark.parametrize("op", [o for o in OPS if not o.startswith("max_tokens")])
+@pytest.mark.parametrize("op", list(OPS))
 def test_long_texts_equal_the_frozen_copy(op: str) -> None:
     """A 20,000-word text (Latin, CJK and Devanagari; tabs, line breaks, no separator between CJK units)."""
     text = _long(20000, 7, cjk=True)
     cls = {"token_mask": TokenMask, "word_delete": WordDelete, "word_swap": WordSwap, "word_crop": WordCrop,
-           "typo": Typo}[OPS[op]["op"]]
+           "max_tokens": MaxTokens, "typo": Typo}[OPS[op]["op"]]
     inst = cls(**{k: v for k, v in OPS[op].items() if k != "op"})
     a = param_rng(5, 0, "k", 0)
     b = np.random.Generator(np.random.PCG64(0))
@@ -419,7 +419,18 @@ def test_long_texts_equal_the_frozen_copy(op: str) -> None:
     params = inst.sample_params(a, Sample("k", {"text": text}))
     assert params == old_word_params(inst, b, Tokenizer.words(text))
     assert a.bit_generator.state == b.bit_generator.state
-    assert inst.transform(Sample("k", {"text": text}), params)["text"] == old_edited(inst, text, params)
+    want = old_edited(inst, text, params)
+    assert inst.transform(Sample("k", {"text": text}), params)["text"] == want
+    # batched, beside a short row: the long row's ids (past the tokenizer's window) re-encoded from its text
+    short = Sample("s", {"text": "a short caption"})
+    sp = inst.sample_params(param_rng(5, 0, "s", 0), short)
+    rows = [{"applied": True, **params}, {"applied": True, **sp} if sp is not None else {"applied": False}]
+    batch = inst.apply_batch(collate([Sample("k", {"text": text}), short]), rows)
+    texts = [want, old_edited(inst, short["text"], sp) if sp is not None else short["text"]]
+    ids, lengths = default_tokenizer().encode_batch(texts)
+    assert batch["text"] == texts
+    assert batch["tokens"].shape == ids.shape and bool((batch["tokens"] == ids).all())
+    assert batch.lengths["tokens"].tolist() == lengths.tolist()
 
 
 if __name__ == "__main__":
