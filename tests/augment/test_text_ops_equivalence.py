@@ -306,6 +306,14 @@ def _op(data: st.DataObject) -> Any:
 @given(text=TEXT, seed=st.integers(0, 2**32), data=st.data())
 def test_every_text_op_equals_the_frozen_copy(text: str, seed: int, data: st.DataObject) -> None:
     """The same params, the same draws consumed, the same text, per-sample and batched."""
+    small, text_ops._SMALL = text_ops._SMALL, 0  # the fast kernels on short texts too
+    try:
+        _every_text_op_equals_the_frozen_copy(text, seed, data)
+    finally:
+        text_ops._SMALL = small
+
+
+def _every_text_op_equals_the_frozen_copy(text: str, seed: int, data: st.DataObject) -> None:
     op = _op(data)
     sample = Sample("k", {"text": text})
     a = param_rng(seed, 0, "k", 0)
@@ -330,6 +338,14 @@ def test_every_text_op_equals_the_frozen_copy(text: str, seed: int, data: st.Dat
 def test_every_text_op_equals_the_frozen_copy_on_any_params(text: str, data: st.DataObject) -> None:
     """Params a replay log or a user can give: repeated, unsorted, negative or out-of-range positions, a crop
     past the end or of negative length: the same text, or the same error."""
+    small, text_ops._SMALL = text_ops._SMALL, 0  # the fast kernels on short texts too
+    try:
+        _every_text_op_equals_the_frozen_copy_on_any_params(text, data)
+    finally:
+        text_ops._SMALL = small
+
+
+def _every_text_op_equals_the_frozen_copy_on_any_params(text: str, data: st.DataObject) -> None:
     n = len(Tokenizer.words(text))
     op = _op(data)
     idx = st.integers(-n - 2, n + 2)
