@@ -584,6 +584,10 @@ class Typo(TextOp):
         new = {i: out[i] for i in sorted({e[0] % n for e in edits}) if words[i] != MASK_TOKEN}
         if not new:
             return text
+        if n >= _SMALL and len(new) * 8 >= n:  # many edits (a long text): one pass over all units, one join
+            if all(new[i] == words[i] for i in new):  # each typo gave the character back: the text as it was
+                return text
+            return _rebuild(parts, np.arange(n), new)
         # each unit's start, up to the one after the last edited
         last = min(n - 1, max(new) + 1)
         ends = np.cumsum(np.fromiter(map(len, parts[: 2 * last + 2]), dtype=np.int64, count=2 * last + 2))
