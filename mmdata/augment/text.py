@@ -530,9 +530,11 @@ class Typo(TextOp):
     batched kernel edits the strings and re-tokenises.
 
     The kernel touches only the edited words: a word between single spaces is replaced in place, any
-    other is rebuilt with its neighbours (:meth:`~mmdata.text.Tokenizer.rebuild` on that stretch). It gives
-    the text that rebuilding every unit gives (``TextOp._edited``, the reference it is tested against, for
-    any params), 3-6x faster on 2000 words (``benchmarks/text_typo.py``).
+    other is rebuilt with its neighbours (:meth:`~mmdata.text.Tokenizer.rebuild` on that stretch); with an
+    edit in one unit in eight or more, the text is rebuilt in one pass, one join. It gives the text that
+    rebuilding every unit gives (``TextOp._edited``, the reference it is tested against, for any params),
+    3-6x faster on 2000 words (``benchmarks/text_typo.py``). On a long text the params are drawn in bulk
+    (:func:`_typo_bulk`), the draws a draw per word gives.
 
     Example:
         >>> Typo(p_word=1.0).transform(Sample("k", {"text": "a cat"}), {"edits": [[1, 0, "x"]]})["text"]
