@@ -421,13 +421,16 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     card's ``augmentation`` entry name both lists (``augmented_splits``, ``eval_splits``).
 
     Deterministic for a fixed recipe and seed: the same bytes for any ``workers`` and ``executor``.
-    Locally the samples are augmented and encoded in ``workers - 1`` DataLoader processes and written
-    by ``workers`` writer threads. With ``executor="ray"`` (``address``: the cluster; see
-    :func:`mmdata.shards.writer.shard`) each output shard is one Ray task end to end — it reads its
-    source samples, augments and encodes them with the same per-sample plan, and writes the shard —
-    while this process only plans (from ``src``'s index; for bare shards from their tar headers,
-    nothing decoded) and assembles the index and card; a rerun after a killed driver resumes from the
-    journal. ``src`` and ``out`` must then be on storage every node sees, or URLs.
+    Each output shard is one task end to end — it reads its source samples (only those: the others
+    are passed over undecoded), augments and encodes them with the same per-sample plan, and writes
+    the shard — while this process only plans (from ``src``'s index, nothing decoded) and assembles the
+    index and card. Locally the tasks run in ``workers`` writer threads, so memory holds a shard's
+    worth of records per worker, not the output; each finished shard is journalled and a rerun of a
+    stopped job (Ctrl-C, a killed process) resumes, with the bytes of an uninterrupted run. Bare
+    shards (no index) are read whole first locally (``workers - 1`` DataLoader processes), then
+    written. With ``executor="ray"`` (``address``: the cluster; see
+    :func:`mmdata.shards.writer.shard`) the tasks are Ray tasks (for bare shards planned from their tar
+    headers); ``src`` and ``out`` must then be on storage every node sees, or URLs.
 
     ``src`` and ``out`` may be fsspec URLs (``s3://bucket/ds``: a dataset folder or bare shards;
     ``out`` written as :func:`mmdata.shard` writes to an object store), opened with ``storage_options``.
@@ -512,21 +515,21 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
              **summary, **({"pass": pass_no} if pass_no > 1 else {})}  # a first pass's card as before passes counted
     # what the source's card says of members the copies keep as they are (a manifest's --meta columns)
     kept = {k: card[k] for k in CARRIED_CARD_KEYS if k in card}
-    if executor == "ray":
-        rep = _augment_on_ray(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen, on_error=on_error,
-                              pass_no=pass_no,
-                              augmented=set(augmented), maxcount=maxcount, progress=progress, address=address,
-                              card=card, card_extra={"augmentation": extra, **kept},
-                              storage_options=storage_options) | {"copies": copies, **summary}
+    if executor == "ray" or folder:
+        # planned from the index (nothing decoded), one task per output shard: memory holds a shard's worth per
+        # worker, each finished shard is kept and journalled (a rerun resumes). QA: the local run held the whole
+        # output in memory before writing any shard (776 MB RSS for 500 samples x 6 copies), and Ctrl-C left
+        # nothing to resume
+        rep = _augment_planned(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen,
+                               on_error=on_error, pass_no=pass_no, augmented=set(augmented), maxcount=maxcount,
+                               progress=progress, address=address, card=card, card_extra={"augmentation": extra, **kept},
+                               storage_options=storage_options, executor=executor,
+                               workers=workers) | {"copies": copies, **summary}
         return _with_growth(rep, src, out, folder)
+    # bare shards, locally: read whole before anything is written. A plan from their tar headers (as on Ray) would
+    # cost each output shard's task a decode of every source shard it draws from: keys= selects samples without
+    # decoding the others only through a dataset folder's index
     records: list[Record] = []
-    originals: dict[str, str] = {}
-    if folder:  # from the index, before anything is read or augmented
-        t = _index_columns(src, storage_options, ["key", "split"])
-        originals = _source_keys(t, chosen)
-        _check_unique_keys(((o, k, sp) for k, sp in zip(t["key"], t["split"]) if sp in chosen
-                           for o in _planned_keys(k, sp in augmented, copies, keep_original, pass_no)),
-                          src, keep_original)
     lost_unnamed: list[dict[str, Any]] = []
     for split in chosen:
         # the source read with on_error too: a sample that does not decode is skipped and listed as a recipe's
@@ -534,14 +537,13 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         ds = mmdata.open_dataset(src, split=split, on_error=on_error, storage_options=storage_options,
                                  **reader_options(rec))
         it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented, on_error=on_error,
-                                source_keys=originals, pass_no=pass_no),
+                                pass_no=pass_no),
                         batch_size=None,
                         num_workers=max(0, workers - 1) if workers > 1 else 0)
         got = list(it)
         if on_error == "skip":
-            expected = [k for k, sp in zip(t["key"], t["split"]) if sp == split] if folder else None
             lost, unnamed = _source_losses(
-                ds, got, expected, lambda k, sp=split: _planned_keys(k, sp in augmented, copies, keep_original, pass_no),
+                ds, got, None, lambda k, sp=split: _planned_keys(k, sp in augmented, copies, keep_original, pass_no),
                 split)
             got.extend(lost)
             if unnamed:
@@ -550,9 +552,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                                                f"without naming them ({dict(ds.skipped)}): a region of a shard cut "
                                                f"short, or past its first 100 details"})
         records.extend(got)
-    if not folder:  # bare shards: no index to plan from, so before anything is written
-        _check_unique_keys(((r.key, (r.extra or {}).get("aug_source", r.source_key), r.split) for r in records),
-                          src, keep_original)
+    # no index to plan from: checked before anything is written
+    _check_unique_keys(((r.key, (r.extra or {}).get("aug_source", r.source_key), r.split) for r in records),
+                      src, keep_original)
     rep = write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
                         skipped=lost_unnamed or None, name=_name(out), card_extra={"augmentation": extra, **kept}, executor=executor,
                         address=address, storage_options=storage_options) | {"copies": copies, **summary}
@@ -688,14 +690,17 @@ def _name(out: str | Path) -> str:
     return str(out).rstrip("/").rsplit("/", 1)[-1]
 
 
-def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: int, keep_original: bool,
-                    splits: list[str], augmented: set[str], maxcount: int, progress: bool, address: str | None,
-                    card: dict[str, Any], card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None,
-                    on_error: str = "raise", pass_no: int = 1) -> dict[str, Any]:
+def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: int, keep_original: bool,
+                     splits: list[str], augmented: set[str], maxcount: int, progress: bool, address: str | None,
+                     card: dict[str, Any], card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None,
+                     on_error: str = "raise", pass_no: int = 1, executor: str = "ray",
+                     workers: int = 1) -> dict[str, Any]:
     """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
     bare shards, from their tar headers — exactly as :func:`~mmdata.shards.writer.write_records`
-    plans the records of a local run, then run one :func:`_augment_shard` Ray task per output shard
-    (the splits in ``augmented`` get copies; the others one normalized record per sample)."""
+    plans the records of an in-memory run, then run one :func:`_augment_shard` task per output shard
+    (the splits in ``augmented`` get copies; the others one normalized record per sample): Ray tasks, or
+    locally in ``workers`` writer threads (:func:`~mmdata.shards.writer.write_plan`). Each finished shard
+    is journalled, so a rerun of a stopped job resumes; a task holds its own shard's records only."""
     import hashlib
 
     from mmdata.shards import index as idx
@@ -740,7 +745,7 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
         extra[p["name"]] = {"augment": {
             "src": root, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original, "keys": keys,
             "on_error": on_error, "pass": pass_no,
-            "augment": p["split"] in augmented,
+            "augment": p["split"] in augmented, "decode_threads": 1 if executor == "ray" else 0,
             "sources": inputs, "storage_options": storage_options,
             "source_keys": {k: originals[k] for k in inputs if k in originals},
             "source_shards": [sh for sh in listed[p["split"]] if sh in needed]}}
@@ -750,8 +755,8 @@ def _augment_on_ray(src: str | Path, out: str | Path, rec: Recipe, *, copies: in
     plan_hash = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
     return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash,
                       label_names=card.get("label_names"), progress=progress, name=_name(out),
-                      card_extra=card_extra, executor="ray", address=address, write_fn=_augment_shard,
-                      task_extra=extra, storage_options=storage_options)
+                      card_extra=card_extra, executor=executor, address=address, write_fn=_augment_shard,
+                      task_extra=extra, storage_options=storage_options, workers=workers)
 
 
 def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, Any] | None,
@@ -793,25 +798,29 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
 
 
 def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
-    """One output shard of ``mmdata augment --executor ray``, end to end (a Ray task): read the
-    source samples it needs (only the source shards holding them), augment and encode them exactly as
-    a local run does (:func:`sample_copies`: one seeded plan per output key), write the shard."""
+    """One output shard of ``mmdata augment``, end to end (a Ray task, or a local writer's): read the
+    source samples it needs (only the source shards holding them; of a dataset folder, only those samples
+    are decoded), augment and encode them exactly as every run does (:func:`sample_copies`: one seeded plan
+    per output key), write the shard."""
     import mmdata
     from mmdata.shards.writer import _payload_record, _write_task
 
     aug = task["augment"]
     rec = load_recipe(aug["recipe"])
     wanted, need = set(aug["keys"]), set(aug["sources"])
-    # one decode thread: the task declares one CPU (the bytes do not depend on it)
+    # a Ray task: one decode thread, as it declares one CPU (the bytes do not depend on it)
+    threads = aug.get("decode_threads", 1)
     so = aug.get("storage_options")
     on_error = aug.get("on_error", "raise")
     if aug["src"] is None:  # bare shards: exactly the ones holding this task's samples, in order
-        ds = mmdata.open_dataset(list(aug["source_shards"]), split=task["split"], partition=False, decode_threads=1,
-                                 storage_options=so, on_error=on_error, **reader_options(rec))
+        ds = mmdata.open_dataset(list(aug["source_shards"]), split=task["split"], partition=False,
+                                 decode_threads=threads, storage_options=so, on_error=on_error, **reader_options(rec))
     else:
-        ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=1,
-                                 storage_options=so, on_error=on_error, **reader_options(rec))
-        ds.shards = list(aug["source_shards"])  # only the shards holding this task's samples (index order)
+        # keys=: the task's samples only are decoded (the others are passed over), from the shards holding them
+        # (an output shard draws on a few source samples: decoding whole source shards per task cost each
+        # source shard one decode per output shard it feeds)
+        ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=threads,
+                                 storage_options=so, on_error=on_error, keys=aug["sources"], **reader_options(rec))
     made: dict[str, Record] = {}
     for s in ds:
         if s.key in need:
