@@ -704,6 +704,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     import hashlib
 
     from mmdata.shards import index as idx
+    from mmdata.shards import writer
     from mmdata.shards.writer import job_options, plan_shards, sorted_unique, write_plan
 
     if card:
@@ -737,6 +738,13 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
         origin[o] = (key, shard)
     plan = plan_shards(sorted_unique(records), maxcount)
     options = job_options(maxcount=maxcount)
+    plugins: list[str] = []
+    if executor == "ray" or (workers > 1 and len(plan) > 1 and writer._pack is None):
+        # the tasks run in fresh processes (Ray workers; the pure-Python writer's spawned pool): they import the
+        # plugin modules whose ops the recipe names, as an ablation's workers do (QA: unknown image op there)
+        from mmdata.plugins import loaded, used_code, worker_plugins
+
+        plugins = worker_plugins(used_code([rec.to_dict()]), loaded())
     extra: dict[str, dict[str, Any]] = {}
     for p in plan:
         keys = [r.key for r in p["records"]]
@@ -745,7 +753,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
         extra[p["name"]] = {"augment": {
             "src": root, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original, "keys": keys,
             "on_error": on_error, "pass": pass_no,
-            "augment": p["split"] in augmented, "decode_threads": 1 if executor == "ray" else 0,
+            "augment": p["split"] in augmented, "decode_threads": 1 if executor == "ray" else 0, "plugins": plugins,
             "sources": inputs, "storage_options": storage_options,
             "source_keys": {k: originals[k] for k in inputs if k in originals},
             "source_shards": [sh for sh in listed[p["split"]] if sh in needed]}}
@@ -806,6 +814,10 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     from mmdata.shards.writer import _payload_record, _write_task
 
     aug = task["augment"]
+    if aug.get("plugins"):  # a fresh process: register the recipe's plugin ops before it is built
+        from mmdata.plugins import load_plugins
+
+        load_plugins(aug["plugins"], entry_points=False)
     rec = load_recipe(aug["recipe"])
     wanted, need = set(aug["keys"]), set(aug["sources"])
     # a Ray task: one decode thread, as it declares one CPU (the bytes do not depend on it)
