@@ -21,7 +21,7 @@ def augment(
     recipe: RecipeOpt,
     copies: Annotated[int, typer.Option(min=0, help="Augmented copies per sample, keyed <key>_aug<k> (a pass over "
                                                     "augment output: <key>_p<n>aug<k>, n from its dataset.json).")] = 1,
-    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel output shards (writer threads; for bare shards, decode processes).")] = 1,
     keep_original: Annotated[bool, typer.Option(help="Also write each source sample (through the recipe's normalize stage, as the copies).")] = False,
     seed: Seed = 0,
     split: Annotated[Optional[list[str]], typer.Option(help="Only these splits (repeatable); default all.")] = None,

@@ -167,8 +167,8 @@ def test_a_broken_installed_package_is_tried_once_and_named(tmp_path: Path) -> N
 
 def test_augment_with_a_plugin_op_in_the_writers_process_pool_matches_the_threads(tmp_path: Path) -> None:
     """``mmdata augment -j 3 --plugin M`` where the writer uses a spawned process pool (``MMDATA_PURE_PYTHON=1``;
-    torch loaded: spawn) writes the same bytes as with writer threads. The pool's workers write shards of
-    bytes the parent's DataLoader already augmented and encoded: they never build an op."""
+    torch loaded: spawn) writes the same bytes as with writer threads. The pool's workers augment their
+    shards' samples themselves (one task per output shard), so they load the recipe's plugin modules."""
     code = tmp_path / "code"
     code.mkdir()
     (code / "lazy_cli_ops.py").write_text(textwrap.dedent('''
