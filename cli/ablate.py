@@ -189,6 +189,9 @@ def _print_folds(s: dict[str, Any], out: Path | str) -> None:
         e = a["primary"]
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
         per = " ".join(num(p["mean_diff"], 1) for p in e["per_fold"]) + (" (signs disagree)" if e["sign_disagreement"] else "")
+        het = e.get("heterogeneity") or {}
+        if het.get("p_value") is not None and het["p_value"] < 0.05:  # exploratory: docs/ablation.md
+            per += f" (folds differ, p {het['p_value']:.3f})"
         t.add_row(escape(a["name"]), str(len(e["folds_used"])), str(e["units"]), num(e["mean_diff"]),
                   f"{interval_text(e['ci'])} ({level_text(e['ci_level'])})", per, f"[{color}]{escape(a['decision'])}[/]")
     console.print(t, crop=False)

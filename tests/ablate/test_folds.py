@@ -312,7 +312,7 @@ def fold_effect_train(data: Any, *, seed: int, test_split: str = "0", recipe: An
     return out
 
 
-def test_folds_that_differ_are_said_to_differ(data: Path, tmp_path: Path) -> None:
+def test_folds_that_differ_are_said_to_differ(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     outs = [tmp_path / f"het{k}" for k in range(1, 5)]
     for k, o in enumerate(outs, start=1):
         run(_cfg(data, seeds=5), o, train_fn=fold_effect_train, workers=1, progress=False, plots=False,
@@ -329,6 +329,9 @@ def test_folds_that_differ_are_said_to_differ(data: Path, tmp_path: Path) -> Non
     row = next(line for line in text.splitlines() if line.startswith("| cutout |") and "I²" in line)  # per fold
     assert f"p {h['p_value']:.3f}" in row and "**folds differ**" in row, row
     assert "exact when every fold has the same seed-to-seed spread" in s["test"] and "Cochran" in s["heterogeneity_method"]
+    code, stdout, _ = _mmdata(capsys, "ablate-folds", *map(str, outs), "--out", str(tmp_path / "cli"))  # the terminal
+    row = " ".join(line for line in stdout.splitlines() if "cutout" in line or "differ" in line)
+    assert code == 0 and f"folds differ, p {h['p_value']:.3f}" in row, stdout
 
 
 def test_the_forest_plot_draws_at_most_figure_arms_and_says_how_many_it_left_out(
