@@ -458,27 +458,55 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
     return out
 
 
+#: the metadata columns a too-few-classes error lists (the rest are counted)
+TARGET_HINT_COLUMNS = 8
+
+
+def target_columns(card: dict[str, Any]) -> list[str]:
+    """The card's metadata columns (a manifest's ``--meta``, each sample's ``.json`` member) that could be
+    a ``--target``: every one but those whose values are all null (``metadata_kinds``), in the card's order.
+
+    Example:
+        >>> target_columns({"metadata_columns": ["genres", "notes", "year"], "metadata_kinds": {"notes": "null"}})
+        ['genres', 'year']
+    """
+    kinds = card.get("metadata_kinds")
+    kinds = kinds if isinstance(kinds, Mapping) else {}
+    cols = card.get("metadata_columns")
+    if not isinstance(cols, list):
+        return []
+    return [c for c in dict.fromkeys(c for c in cols if isinstance(c, str) and c) if kinds.get(c) != "null"]
+
+
 def too_few_classes(data: str | Path, card: dict[str, Any]) -> str:
     """Why a classifier cannot train on a card with fewer than 2 classes: unlabelled (no classes), or
     labelled with one class (its name said); pre-training alone is offered where the card has pairs
-    (two of the trainer's modalities) to pre-train on.
+    (two of the trainer's modalities) to pre-train on, and predicting a metadata column where the card
+    has some (:func:`target_columns`).
 
     Example:
         >>> too_few_classes("ds", {"num_classes": 1, "label_names": ["cat"], "modalities": {"image": {}}})
         "ds has 1 class ('cat'): a classifier needs at least 2 (shard a source with samples of another class too)"
+        >>> print(too_few_classes("ds", {"num_classes": 0, "modalities": {"image": {}},
+        ...                              "metadata_columns": ["genres", "year"]}))  # doctest: +NORMALIZE_WHITESPACE
+        ds: the card has no classes (num_classes=0); training needs labels; or predict a metadata column:
+        --target genres (columns: genres, year)
     """
     classes = int(card.get("num_classes") or 0)
     have = [m for m in MODALITIES if m in (card.get("modalities") or {})]
     pairs = "-".join(have) if len(have) > 1 else None
+    cols = target_columns(card)
+    shown = ", ".join(cols[:TARGET_HINT_COLUMNS]) + (f", ... ({len(cols)} in all)" if len(cols) > TARGET_HINT_COLUMNS else "")
+    target = f"; or predict a metadata column: --target {cols[0]} (columns: {shown})" if cols else ""
     if classes == 1:
         names = [str(n) for n in card.get("label_names") or []]
         named = f" ({names[0]!r})" if len(names) == 1 else ""
         return (f"{data} has 1 class{named}: a classifier needs at least 2 (shard a source with samples of another "
                 "class too" + (f"; or pre-train the encoders on its {pairs} pairs alone: --pretrain contrastive "
-                               "--epochs 0" if pairs else "") + ")")
+                               "--epochs 0" if pairs else "") + ")" + target)
     return (f"{data}: the card has no classes (num_classes={classes}); training needs labels"
             + (" (to pre-train the encoders on unlabelled pairs alone: --pretrain contrastive --epochs 0)"
-               if pairs else ""))
+               if pairs else "") + target)
 
 
 def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True,
