@@ -254,9 +254,38 @@ RUN_OUTPUTS = ("metrics.json", "predictions.parquet", "model.pt", "contrastive.p
 DATASET_FILES = ("dataset.json", "index.parquet")
 
 
+def dataset_around(out: str | Path) -> Path | None:
+    """The nearest folder above ``out`` that is a dataset folder (it holds ``dataset.json`` or
+    ``index.parquet``), up to the filesystem root; None when there is none. ``out`` itself is not looked
+    at (:func:`check_out_folder` does). The folder is named as ``out`` names it where it can be (``ds`` for
+    ``ds/runs``), else absolute (the working folder inside a dataset folder, a link leading into one).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "dataset.json").write_text("{}")
+        >>> dataset_around(d / "runs" / "a") == d, dataset_around(d)
+        (True, None)
+    """
+    p = Path(out)
+    given = {os.path.abspath(q): q for q in p.parents  # how the user spelled each ancestor (ds, not /home/me/ds)
+             if q.name not in ("", ".", "..") and ".." not in q.parts}  # not '.': it names no folder in a message
+    absolute = Path(os.path.abspath(p))
+    try:
+        real = Path(os.path.realpath(p))  # a link or .. leading into a dataset folder
+    except (OSError, ValueError):
+        real = absolute
+    for chain in (absolute.parents, real.parents):
+        for a in chain:
+            if any(os.path.lexists(a / n) for n in DATASET_FILES):
+                return given.get(str(a), a)
+    return None
+
+
 def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
     """Refuse an output folder a run would write its files among others' files: a dataset folder
-    (``dataset.json``, ``index.parquet`` or shards ``SPLIT-000000.tar``), or a folder that is not empty and holds no
+    (``dataset.json``, ``index.parquet`` or shards ``SPLIT-000000.tar``) or a folder inside one
+    (:func:`dataset_around`: ``verify`` would see the run's files as foreign, a re-shard could remove
+    them), or a folder that is not empty and holds no
     earlier run's output (:data:`RUN_OUTPUTS`: a rerun into the same ``out`` replaces them, as before).
     A folder that does not exist yet, or is empty (hidden files such as ``.DS_Store`` aside), is fine.
 
@@ -272,14 +301,22 @@ def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
     """
     p = Path(out)
     try:
-        names = [e.name for e in os.scandir(p)]
+        names: list[str] | None = [e.name for e in os.scandir(p)]
     except (FileNotFoundError, NotADirectoryError):
-        return  # created by the run; a file there is outputs.check_out's to refuse
+        names = None  # created by the run; a file there is outputs.check_out's to refuse
     shards = re.compile(r".+-\d{6}\.tar")  # mmdata shard's SPLIT-000000.tar (not any tar a user keeps there)
-    dataset = [n for n in DATASET_FILES if n in names] or sorted(filter(shards.fullmatch, names))[:1]
+    dataset = ([n for n in DATASET_FILES if n in names] or sorted(filter(shards.fullmatch, names))[:1]) if names else []
     if dataset:
         raise MMDataError(f"{option} {p}: a dataset folder (it holds {dataset[0]}); the run would write metrics.json, "
                           "predictions.parquet and model.pt among its files: give another folder, e.g. runs/NAME")
+    around = dataset_around(p)
+    if around is not None:
+        held = next(n for n in DATASET_FILES if os.path.lexists(around / n))
+        raise MMDataError(f"{option} {p}: inside the dataset folder {around} (it holds {held}); the run would write "
+                          "metrics.json, predictions.parquet and model.pt among its files: give a folder outside it, "
+                          f"e.g. {around.parent / 'runs' / around.name}")
+    if names is None:
+        return
     from mmdata.io import TEMP_NAME as temp  # a killed run's temp files (mmdata.io.make_temp)
 
     ours = [n for n in names if n in RUN_OUTPUTS or ((m := temp.fullmatch(n)) is not None and m["name"] in RUN_OUTPUTS)]
