@@ -20,6 +20,7 @@ import pytest
 import mmdata
 from mmdata.augment import offline
 from mmdata.augment.offline import augment_dataset
+from mmdata.shards.journal import _records
 from mmdata.testing import make_sample_folder
 
 RECIPE = {"image": [{"op": "hflip", "p": 0.5}], "audio": [{"op": "gain", "p": 0.5, "min_db": -6.0, "max_db": 6.0}]}
@@ -105,7 +106,10 @@ def test_a_stopped_job_keeps_its_shards_and_resumes_to_the_same_bytes(src: Path,
     proc = subprocess.Popen([sys.executable, "-m", "mmdata.cli.main", *args, "--recipe", str(_recipe(tmp_path))],
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.glob("train-*.tar"))) < 2:
+    journal = out / ".mmdata-journal"
+    # the plan's identity and two shards journalled, not only renamed into place: a stop between a shard's
+    # rename and its journal record rewrites that shard on the rerun, as it should (the test raced there)
+    while time.time() < deadline and not (journal.exists() and len(_records(journal.read_bytes())[0]) >= 3):
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         time.sleep(0.05)
     proc.send_signal(sig)
