@@ -32,7 +32,8 @@ import os
 import re
 import textwrap
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,34 @@ def cjk_font(path: str | None = None) -> str | None:
             font_manager.fontManager.addfont(f)
             return font_manager.FontProperties(fname=f).get_name()
     return None
+
+
+def figure_style(rc: Mapping[str, Any] | None = None) -> AbstractContextManager[Any]:
+    """The matplotlib settings every PNG mmdata writes is drawn under: matplotlib's own defaults, then ``rc``.
+    The caller's settings are set aside for the drawing and restored after: a notebook's inline backend sets
+    ``figure.dpi`` on pyplot's first import, a style sets fonts and colours, a ``matplotlibrc`` anything — each
+    moved the layout or the colours, so the same inputs gave other PNG bytes in a notebook than from the CLI.
+
+    Args:
+        rc: settings over the defaults (a CJK font family, as :func:`mmdata.train.matching.text_style` gives).
+
+    Returns:
+        A context manager (:func:`matplotlib.style.context`); draw and save the figure inside it.
+
+    Example:
+        >>> import matplotlib
+        >>> with matplotlib.rc_context({"figure.dpi": 72, "font.size": 14}), figure_style({"font.size": 9}):
+        ...     matplotlib.rcParams["figure.dpi"], matplotlib.rcParams["font.size"]
+        (100.0, 9.0)
+        >>> with matplotlib.rc_context({"figure.dpi": 72}):
+        ...     with figure_style():
+        ...         pass
+        ...     matplotlib.rcParams["figure.dpi"]
+        72.0
+    """
+    import matplotlib.style
+
+    return matplotlib.style.context(["default", dict(rc or {})])
 
 
 def mark_changes(before: str, after: str) -> str:
@@ -946,6 +975,7 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
             skipped: list[dict[str, Any]] | None = None) -> Path:
     """Render ``n`` samples x (original, [normalized,] ``variants`` augmented versions) to a PNG
     (:func:`preview_figure`); a recipe's target is drawn over the images, with a legend of its colours.
+    The PNG is drawn under :func:`figure_style` (matplotlib's defaults): the caller's settings do not change it.
 
     Args:
         shards: dataset folder or shards (see :func:`mmdata.open_dataset`).
@@ -973,12 +1003,13 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
         >>> preview(t + "/ds", {"text": [{"op": "token_mask", "p": 1.0}]}, t + "/p.png", n=2, variants=1).name
         'p.png'
     """
-    fig = preview_figure(shards, recipe, n=n, variants=variants, split=split, seed=seed, font=font, on_error=on_error,
-                         skipped=skipped)
     buf = io.BytesIO()
-    with warnings.catch_warnings():  # emoji and other glyphs no installed font has are drawn as boxes
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    with figure_style():  # the same PNG whatever the caller's matplotlib settings (fonts, colours)
+        fig = preview_figure(shards, recipe, n=n, variants=variants, split=split, seed=seed, font=font,
+                             on_error=on_error, skipped=skipped)
+        with warnings.catch_warnings():  # emoji and other glyphs no installed font has are drawn as boxes
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     out = Path(out)
     atomic_write_bytes(out, buf.getvalue())
     return out
