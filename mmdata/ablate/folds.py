@@ -725,9 +725,9 @@ def _forest(s: dict[str, Any]) -> bytes:
     """forest.png's bytes: the same for the same summary, whatever the caller's matplotlib settings (a notebook's
     inline backend sets figure.dpi on pyplot's first import, a style sets fonts: either moved the layout, so two
     gathers of the same folders gave other bytes); drawn under matplotlib's own defaults."""
-    import matplotlib.style
+    from mmdata.augment.preview import figure_style
 
-    with matplotlib.style.context("default"):
+    with figure_style():
         return _draw_forest(s)
 
 

@@ -751,11 +751,13 @@ def _text_style(texts: list[str]) -> tuple[dict[str, Any], Any, str | None]:
 
 def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], vals: dict[str, dict[int, float]],
            cap: dict[str, int]) -> dict[str, str]:
-    import matplotlib  # figures are matplotlib.figure.Figure, not pyplot's: the caller's backend and figures untouched
+    # figures are matplotlib.figure.Figure, not pyplot's: the caller's backend and figures untouched; drawn under
+    # matplotlib's defaults, so the caller's settings (a notebook's figure.dpi, a style's fonts) leave the PNGs' bytes
+    from mmdata.augment.preview import figure_style
 
     names = [ab.baseline.name, *(a["name"] for a in summary["arms"])]
     rc, shown, note = _text_style(names)
-    with matplotlib.rc_context(rc):
+    with figure_style(rc):
         return _draw(ab, out, rows, summary, vals, cap, shown, note)
 
 
