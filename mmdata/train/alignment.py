@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmdata.augment.preview import figure_style
 from mmdata.errors import MMDataError
 from mmdata.train.contrastive import (ContrastiveModel, embed_all, identical, load, pair_key, pair_names, recall_at,
                                       split_batch)
@@ -375,13 +376,13 @@ def alignment_columns(data: str | Path, recipe: Any, model: str | Path | Contras
 def plot(result: dict[str, Any], path: Path) -> Path:
     """Per pair: Δ matched cosine (with 95% CI), Δ ROC-AUC and Δ R@1 per op, horizontal bars (red:
     agreement lost); an op on a modality the model lacks is labelled n/a."""
-    import matplotlib  # figures are matplotlib.figure.Figure, not pyplot's: the caller's backend and figures untouched
-
+    # figures are matplotlib.figure.Figure, not pyplot's: the caller's backend and figures untouched; drawn under
+    # matplotlib's defaults, so the caller's settings (a notebook's figure.dpi, a style's fonts) leave the PNG's bytes
     ops = result["ops"]
     labels = [o["op"] if o["index"] is None else f"{o['op']} (p {o['p']:g} → 1)" for o in ops]
     labels = [f"{t}: n/a ({o['na']})" if o.get("na") else t for t, o in zip(labels, ops)]
     rc, shown, note = text_style([*labels, *result["pairs"], str(result["split"])])
-    with matplotlib.rc_context(rc):
+    with figure_style(rc):
         return _plot(result, path, [shown(t) for t in labels], shown, note)
 
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmdata.augment.preview import cjk_font
+from mmdata.augment.preview import cjk_font, figure_style
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
 from mmdata.train.contrastive import CHECKPOINT, embed_all, identical, load, pair_key, pair_names, split_batch
@@ -324,12 +324,12 @@ def plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, n
     """Top row: histograms of matched vs mismatched cosine per pair (``hist``: pair -> (matched,
     mismatched) similarities); bottom row: mean JS divergence per true class per pair, with the argmax
     agreement."""
-    import matplotlib  # figures are matplotlib.figure.Figure, not pyplot's: the caller's backend and figures untouched
-
+    # figures are matplotlib.figure.Figure, not pyplot's: the caller's backend and figures untouched; drawn under
+    # matplotlib's defaults, so the caller's settings (a notebook's figure.dpi, a style's fonts) leave the PNG's bytes
     pairs = list(result["pairs"])
     names = [k for p in pairs for k in (result["pairs"][p].get("divergence") or {}).get("per_class", {})]
     rc, shown, note = text_style([*names, *pairs, str(result["split"]), str(result["fusion"])])
-    with matplotlib.rc_context(rc):
+    with figure_style(rc):
         return _plot(result, path, hist, pairs, shown, note)
 
 
