@@ -240,6 +240,18 @@ def test_an_out_folder_that_is_not_an_ablation_is_refused(tmp_path: Path, tiny: 
     assert s["runs"]["ok"] == 6
 
 
+def test_an_out_folder_inside_a_dataset_folder_is_refused(tmp_path: Path, tiny: Path) -> None:
+    """``mmdata ablate`` into ``ds/abl`` wrote its runs and report among the dataset's files (``mmdata train``
+    refuses ``--out ds/runs``; the ablation's runs do not go through that check)."""
+    ds = tmp_path / "ds"
+    shutil.copytree(tiny, ds)
+    before = sorted(p.relative_to(ds).as_posix() for p in ds.rglob("*"))
+    with pytest.raises(MMDataError, match=rf"--out \(out=\) {ds}/abl: inside the dataset folder {ds} \(it holds "
+                                          r"dataset\.json\); .* give a folder outside it, e\.g\. runs/ds"):
+        run(_cfg(ds, seeds=2), ds / "abl", workers=1, progress=False, plots=False)
+    assert sorted(p.relative_to(ds).as_posix() for p in ds.rglob("*")) == before
+
+
 def test_runs_of_another_configuration_are_counted_kept_and_delta_reanalyses(tmp_path: Path, tiny: Path) -> None:
     from mmdata.ablate.design import AblationWarning
 
