@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
@@ -21,6 +21,7 @@ from rich.console import Console, ConsoleDimensions
 
 from mmdata.checks import plural  # noqa: F401 - the commands' count wording, imported from here
 from mmdata.io import finite
+from mmdata.procs import watch_for_a_dropped_exception
 
 #: width of stdout's console on a pipe or a file: no limit a record would reach, so every record is one
 #: line (``| wc -l``, ``| grep``) and a table is as wide as its rows, never cut or wrapped at 80 columns
@@ -166,61 +167,6 @@ def plugins(specs: Optional[list[str]]) -> list[str]:
     return load_plugins(specs or [], where="--plugin")
 
 
-def watch_for_a_dropped_exception(frame: Any, make: Callable[[], BaseException]) -> None:
-    """Make sure a signal handler's exception is not lost: raise ``make()`` in ``frame`` (the frame the
-    signal interrupted) or one of its callers when the next of them runs on as if nothing was raised.
-
-    Python runs a handler wherever the interpreter checks for signals, also inside C code that clears
-    an error it did not expect: a SIGTERM landing in ``compile()`` while ``mmdata augment`` imported a
-    module from source (``PYTHONDONTWRITEBYTECODE``, with torch loaded) was dropped there without a trace
-    (not even an unraisable hook), and the job ran on and exited 0 (measured: 4 of 15 runs under load;
-    3 of 400 signals into a ``compile()`` loop). Until the exception shows up in one of these frames, a
-    trace function watches them only (no new frame is traced): the exception reaching them ends the
-    watch; a line or a return there first means it was dropped, and the watch raises a new one there.
-    Nothing is watched while a debugger or coverage traces the thread (its trace function stays).
-
-    Example:
-        >>> import sys
-        >>> def dropped():  # C code that calls the handler and clears its exception, as compile() did
-        ...     try:
-        ...         watch_for_a_dropped_exception(here, lambda: SystemExit(143)); raise SystemExit(143)
-        ...     except SystemExit:
-        ...         pass
-        >>> def job():
-        ...     global here
-        ...     here = sys._getframe()
-        ...     dropped()
-        ...     return "ran on"
-        >>> try:
-        ...     job()
-        ... except SystemExit as e:
-        ...     print("stopped", e.code)
-        stopped 143
-    """
-    if frame is None or sys.gettrace() is not None:
-        return
-    frames = []
-    while frame is not None:
-        frames.append(frame)
-        frame = frame.f_back
-
-    def watch(fr: Any, event: str, arg: Any) -> Any:
-        if event == "call":  # a new frame: not watched
-            return None
-        if event == "exception" and issubclass(arg[0], (StopIteration, StopAsyncIteration)):
-            return watch  # a loop's iterator ended (traced as an exception): not the signal's
-        sys.settrace(None)
-        for f in frames:
-            f.f_trace = None
-        if event == "exception":  # it reached the interrupted code: delivered
-            return None
-        raise make()
-
-    for f in frames:
-        f.f_trace = watch
-    sys.settrace(watch)
-
-
 @contextmanager
 def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
     """SIGTERM (a scheduler stopping the job, ``kill``) ends the command like an exception would: the
@@ -239,7 +185,7 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         if received is not None:
             received.append(signum)
-        watch_for_a_dropped_exception(frame, lambda: Terminated(128 + signum))
+        watch_for_a_dropped_exception(frame, lambda: Terminated(128 + signum))  # C code may drop it
         raise Terminated(128 + signum)
 
     def swallowed(u: Any) -> None:

@@ -43,6 +43,7 @@ from mmdata.ablate.schedule import FUTILITY, Design, next_runs
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.io import atomic_write_bytes
 from mmdata.plugins import describe, worker_plugins
+from mmdata.procs import watch_for_a_dropped_exception
 from mmdata.shards.journal import LOCK, JobLock
 from mmdata.urls import is_remote, local_path, stage_dataset
 
@@ -348,6 +349,7 @@ def _stop_on_signals(received: list[int]) -> Iterator[None]:
 
     def handler(signum: int, frame: Any) -> None:
         received.append(signum)
+        watch_for_a_dropped_exception(frame, lambda: Interrupted(signum))  # C code may drop it
         raise Interrupted(signum)
 
     old = signal.signal(signal.SIGTERM, handler)
