@@ -745,6 +745,8 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
         from mmdata.plugins import loaded, used_code, worker_plugins
 
         plugins = worker_plugins(used_code([rec.to_dict()]), loaded())
+    if executor != "ray" and workers > 1 and len(plan) > 1:
+        _import_kernels(rec)
     extra: dict[str, dict[str, Any]] = {}
     for p in plan:
         keys = [r.key for r in p["records"]]
@@ -803,6 +805,28 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
             ident.append((sh, st.st_size, file_stamp(st)))
     rows = [(key, split, sh) for split in splits for key, sh in keys]
     return rows, {split: shards for split in splits}, ident
+
+
+def _import_kernels(rec: Recipe) -> None:
+    """Import what the recipe's kernels import on first use, here in the main thread, before the local
+    writer threads run tasks: two threads importing albumentations for the first time at once deadlocked
+    on its modules, which import each other (``_DeadlockError`` on ``albumentations.augmentations.crops``,
+    or "partially initialized module": QA, ``mmdata augment -j 2`` failed 2 of 14 runs)."""
+    import importlib
+
+    spec = json.dumps(rec.to_dict())
+    modules = ["mmdata.shards.reader", "cv2", "albucore", "albumentations",
+               "albumentations.augmentations.geometric.functional", "albumentations.augmentations.crops.functional",
+               "albumentations.augmentations.dropout.functional"]
+    if '"audio"' in spec:
+        modules.append("audiomentations.core.utils")
+    for name in modules:
+        importlib.import_module(name)
+    if '"typo"' in spec:
+        from mmdata.augment.text import char_map
+
+        for kind in ("keyboard", "ocr"):
+            char_map(kind)
 
 
 def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:

@@ -145,3 +145,34 @@ def test_bare_shards_are_still_written_as_before(src: Path, tmp_path: Path) -> N
     b = augment_dataset(pattern, tmp_path / "b" / "aug", RECIPE, copies=2, maxcount=3, workers=2, progress=False)
     assert a["samples"] == b["samples"] == 2 * mmdata.open_dataset(src).num_samples
     assert _tree_bytes(tmp_path / "a" / "aug") == _tree_bytes(tmp_path / "b" / "aug")
+
+
+_IMPORTS_AFTER_PRELOAD = """
+import json, sys
+import yaml
+from mmdata.augment import offline
+from mmdata.augment.recipe import load_recipe
+spec = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+for section in ("batch", "balance"):  # mixup / mixgen, class balance: training only, refused by augment
+    spec.pop(section, None)
+rec = load_recipe(spec)
+offline._import_kernels(rec)
+before = set(sys.modules)
+offline.augment_dataset(sys.argv[2], sys.argv[3], rec, copies=2, maxcount=4, workers=1, progress=False)
+libs = {"albumentations", "albucore", "audiomentations", "nlpaug", "cv2"}
+print(json.dumps(sorted(m for m in set(sys.modules) - before if m.split(".")[0] in libs or m == "mmdata.shards.reader")))
+"""
+
+
+@pytest.mark.parametrize("recipe", ["avdigits", "messy_folder", "full_example"])
+def test_the_kernels_libraries_are_imported_before_the_writer_threads(src: Path, tmp_path: Path, recipe: str) -> None:
+    """QA: ``mmdata augment -j 2`` failed 2 of 14 runs with importlib's ``_DeadlockError`` on
+    ``albumentations.augmentations.crops``: two writer threads imported albumentations' modules (which
+    import each other) for the first time at once. The job now imports what the kernels import in the main
+    thread first (:func:`offline._import_kernels`): augmenting after it imports none of those libraries'
+    modules (nor the reader's) for the first time."""
+    path = ROOT / "recipes" / f"{recipe}.yaml"
+    out = subprocess.run([sys.executable, "-c", _IMPORTS_AFTER_PRELOAD, str(path), str(src), str(tmp_path / "aug")],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
