@@ -172,7 +172,9 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
     """SIGTERM (a scheduler stopping the job, ``kill``) ends the command like an exception would: the
     ``finally`` blocks run (an atomic write removes its temp file, DataLoader workers are ended) and the
     exit code is 143 (128 + 15), instead of dying mid-write (``.predictions.parquet.XXXX.tmp`` was left
-    in ``--out``). Only in the main thread, where Python delivers signals.
+    in ``--out``). Only in the main thread, where Python delivers signals. Both SIGTERM's exception and
+    Ctrl-C's KeyboardInterrupt are raised again should C code drop them
+    (:func:`mmdata.procs.watch_for_a_dropped_exception`).
 
     Args:
         received: the signal numbers seen are appended here (Ray's blocking calls turn the exception
@@ -202,12 +204,24 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
         again.daemon = True
         again.start()
 
+    def interrupted(signum: int, frame: Any) -> None:
+        # Python's own Ctrl-C handler, watched the same way (QA: a Ctrl-C during `augment -j 2` ran on to exit 0)
+        if received is not None:
+            received.append(signum)
+        watch_for_a_dropped_exception(frame, KeyboardInterrupt)
+        raise KeyboardInterrupt
+
     old, hook = signal.signal(signal.SIGTERM, handler), sys.unraisablehook
+    # only where Ctrl-C has Python's own handler (not where it is ignored: a job started in the background)
+    old_int = signal.signal(signal.SIGINT, interrupted) if signal.getsignal(signal.SIGINT) is signal.default_int_handler \
+        else None
     sys.unraisablehook = swallowed
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+        if old_int is not None:
+            signal.signal(signal.SIGINT, old_int)
         sys.unraisablehook = hook
 
 
