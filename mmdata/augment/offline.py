@@ -318,8 +318,13 @@ def _source_losses(ds: Any, made: Iterable[Record], expected: Iterable[str] | No
     keys that should have come (from the index), None for bare shards (then the reader's details say)."""
     delivered = {(r.extra or {}).get("aug_source", r.source_key) for r in made}
     why: dict[str, str] = {}
+    # the card names a source shard by its name, not where the source sits (QA: a shard cut short was named by
+    # its absolute path, so the same data augmented from another folder gave another dataset.json)
+    root = getattr(ds, "root", None)
     for shard, key, message in ds.errors:
         if key and key not in why:
+            if root is not None:
+                message = message.replace(str(root).rstrip("/") + "/", "")
             why[key] = f"unreadable in the source (shard {shard}): {message}"
     counts = dict(ds.skipped)
     lost = [k for k in dict.fromkeys(expected if expected is not None else why) if k not in delivered]

@@ -176,3 +176,26 @@ def test_the_kernels_libraries_are_imported_before_the_writer_threads(src: Path,
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_card_of_a_lossy_source_does_not_depend_on_where_the_source_sits(tmp_path: Path, workers: int) -> None:
+    """QA: with ``--on-error skip`` a source shard cut short was listed in ``skipped`` by its absolute path
+    (``shard /tmp/.../train-000001.tar: truncated ...``), so the same data augmented from another folder
+    gave another dataset.json (the tars and the index were the same)."""
+    import json
+    import shutil
+
+    from mmdata.testing import shard_lossy
+
+    a = Path(shard_lossy(tmp_path / "here", "lossy", 16, cut=1, spoiled=("000002", "000009")))
+    b = tmp_path / "elsewhere" / "deeper" / "lossy"
+    shutil.copytree(a, b)
+    cards = []
+    for src, out in ((a, tmp_path / "o1" / "aug"), (b, tmp_path / "o2" / "aug")):
+        augment_dataset(src, out, RECIPE, copies=2, keep_original=True, maxcount=5, on_error="skip", workers=workers,
+                        progress=False)
+        cards.append((out / "dataset.json").read_bytes())
+    reasons = [s["reason"] for s in json.loads(cards[0])["skipped"]]
+    assert any("truncated" in r for r in reasons) and not any(str(tmp_path) in r for r in reasons), reasons
+    assert cards[0] == cards[1]
