@@ -151,7 +151,7 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         print_json(rep)
         return
     console.print(f"[bold]{rep['name']}[/] ({rep['layout']} layout): {plural(rep['samples'], 'sample')}, "
-                  f"{plural(rep['shards']['count'], 'shard')}, {rep['shards']['total_bytes'] / 1e6:.2f} MB, files left out (shard / add-modality, listed in dataset.json): {rep['skipped']}")
+                  f"{plural(rep['shards']['count'], 'shard')}, {rep['shards']['total_bytes'] / 1e6:.2f} MB, left out by the jobs that wrote it (shard / add-modality / augment; listed in dataset.json's skipped): {rep['skipped']}")
     t = table("split", "samples", "per class")
     for split, n in rep["per_split"].items():
         t.add_row(split, str(n), ", ".join(f"{k}: {v}" for k, v in rep["per_class"].get(split, {}).items()))

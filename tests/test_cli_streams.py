@@ -34,6 +34,11 @@ def test_shard_and_augment_progress_goes_to_stderr(raw: Path, tmp_path: Path) ->
     res = _mmdata("augment", "ds", "aug", "--recipe", str(recipe), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "sharding samples" not in res.stdout and "━" not in res.stdout
+    # a dataset folder is augmented shard by shard: the bar says so (QA: it said "sharding samples")
+    assert "augmenting samples" in res.stderr and "augmenting samples" not in res.stdout
+    res = _mmdata("augment", "ds", "aug0", "--recipe", str(recipe), "--copies", "0", cwd=tmp_path)
+    assert res.returncode == 2 and "--copies 0 (copies=0) without --keep-original writes no sample" in res.stderr
+    assert not (tmp_path / "aug0").exists()
 
 
 def test_datasets_build_progress_goes_to_stderr(tmp_path: Path) -> None:

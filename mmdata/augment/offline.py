@@ -470,6 +470,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
 
     if copies < 0:
         raise RecipeError(f"--copies (copies=) must be >= 0, got {copies}")
+    if copies == 0 and not keep_original:  # QA: it wrote an empty train split without a word
+        raise RecipeError("--copies 0 (copies=0) without --keep-original writes no sample of the augmented splits: "
+                          "give --copies 1 or more, or --keep-original (each sample through the normalize stage only)")
     if on_error not in ("raise", "skip"):
         raise RecipeError(f"--on-error (on_error=) must be raise or skip, got {on_error!r}")
     if protocol(src) == "file":

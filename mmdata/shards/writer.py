@@ -1231,7 +1231,7 @@ def _read_marker(data: bytes) -> dict[str, Any] | None:
     return meta
 
 
-def _make_progress(enabled: bool, total: int) -> Any:
+def _make_progress(enabled: bool, total: int, label: str = "sharding samples") -> Any:
     if not enabled:
         return None
     from rich.console import Console
@@ -1241,7 +1241,7 @@ def _make_progress(enabled: bool, total: int) -> Any:
     prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                     TimeRemainingColumn(), console=Console(stderr=True), transient=False)
     prog.start()
-    prog.add_task("sharding samples", total=total)
+    prog.add_task(label, total=total)
     return prog
 
 
@@ -1948,7 +1948,9 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
         # is (re)written (it is written again last), so a job stopped half-way never leaves it over a mix
         # of old and new shards
         out.remove_card()
-    prog = _make_progress(progress, sum(sizes.values()))
+    # a task that makes its samples (augment's) is more than writing them
+    prog = _make_progress(progress, sum(sizes.values()), "sharding samples" if write_fn is _write_task else
+                          "augmenting samples")
     if prog is not None:
         prog.update(prog.task_ids[0], advance=sum(sizes[name] for name in results))
 
