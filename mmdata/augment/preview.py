@@ -234,14 +234,46 @@ def _wrap(text: str, width: int, max_lines: int) -> str:
     lines = []
     for para in text.split("\n"):
         if _CJK_RUN.search(para):
-            step = max(4, width // 2)
-            wrapped = [para[i : i + step] for i in range(0, len(para), step)] or [""]
+            wrapped = _wrap_mixed(para, width)
         else:
             wrapped = textwrap.wrap(para, width) or [""]
         if len(wrapped) > max_lines:
             wrapped = [*wrapped[: max_lines - 1], wrapped[max_lines - 1][: width // 2] + " …"]
         lines += wrapped
     return "\n".join(lines)
+
+
+_UNIT = re.compile(f"[{CJK}{CJK_PUNCT}]|[^\\s{CJK}{CJK_PUNCT}]+|\\s+")
+
+
+def _wrap_mixed(para: str, width: int) -> list[str]:
+    """Lines of a paragraph with CJK in it: a CJK character may end a line anywhere (it counts two columns),
+    other words only at a space (QA: Latin words beside CJK were cut mid-word, ``alpha n`` / ``aïve``); a
+    word longer than a line is cut.
+
+    Example:
+        >>> _wrap_mixed("一张 naïve photo 照片很好看", 12)
+        ['一张 naïve', 'photo 照片很', '好看']
+    """
+    lines: list[str] = []
+    line, used = "", 0
+    for unit in _UNIT.findall(para):
+        if unit.isspace():
+            if line:
+                line, used = line + unit, used + len(unit)
+            continue
+        cost = 2 * len(unit) if _CJK_RUN.fullmatch(unit) else len(unit)
+        if line and used + cost > width:
+            lines.append(line.rstrip())
+            line, used = "", 0
+        while cost > width and not _CJK_RUN.fullmatch(unit):  # a word longer than a line
+            lines.append(unit[:width])
+            unit = unit[width:]
+            cost = len(unit)
+        line, used = line + unit, used + cost
+    if line.strip() or not lines:
+        lines.append(line.rstrip())
+    return lines
 
 
 def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> Any:
