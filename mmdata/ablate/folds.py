@@ -267,7 +267,10 @@ def pool(diffs: Mapping[str, Mapping[str, Mapping[int, float]]], *, alpha: float
             units[a] = _Units(used)
             e.update(mean_diff=est, se=math.sqrt(var) / k if math.isfinite(var) else math.nan, p_value=units[a].p(0.0))
             nonzero = [m for m in means if m != 0]
-            e["sign_disagreement"] = bool(nonzero) and min(nonzero) < 0 < max(nonzero)
+            # folds pointing different ways by more than noise: some fold's mean past ±delta (QA: an arm whose
+            # fold means all lay within ±delta, `equivalent`, was warned about as pointing different ways)
+            e["sign_disagreement"] = (bool(nonzero) and min(nonzero) < 0 < max(nonzero)
+                                      and max(abs(m) for m in nonzero) > delta)
             e["heterogeneity"] = heterogeneity(used)
         else:
             e.update(mean_diff=math.nan, se=math.nan, p_value=math.nan, sign_disagreement=False, heterogeneity=None)
@@ -546,6 +549,12 @@ def _check_out(out: Path, folds: Sequence[Fold]) -> None:
     for f in folds:
         if real == Path(f.folder).resolve():
             raise MMDataError(f"--out {out}: is the fold folder {f.folder}; give a new folder for the report across folds")
+    from mmdata.train.config import dataset_around
+
+    around = dataset_around(out)
+    if around is not None:  # QA: the report across folds was written among a dataset's files
+        raise MMDataError(f"--out {out}: inside the dataset folder {around}; give a folder outside it, e.g. "
+                          f"{around.parent / 'runs' / (around.name + '-folds')}")
     if out.exists():
         if not out.is_dir():
             raise MMDataError(f"--out {out}: exists and is not a folder")
@@ -834,7 +843,7 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
                   + "; ".join(f"`{n}`: {', '.join(map(str, fs))}" for n, fs in left) + "."]
     folds = [f["fold"] for f in s["folds"]]
     lines += ["", "## Per fold", "", "Mean Δ (paired seeds) of each arm in each fold; a fold's own test and verdict are in "
-              "its folder's report.md. An arm whose folds disagree in sign is flagged ⚠.", "",
+              "its folder's report.md. An arm whose folds disagree in sign (one of them past ±δ) is flagged ⚠.", "",
               "**Differ across folds?** An exploratory test of the fold-by-arm interaction (no verdict, outside the "
               f"Holm family): {HETEROGENEITY_METHOD}. An arm at p < {HETEROGENEITY_FLAG} reads **folds differ**: its "
               "pooled Δ averages effects that are not the same on every fold. A large p does not show that they are the "

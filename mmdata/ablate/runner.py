@@ -101,7 +101,7 @@ def check_out(out: Path, ab: Ablation, shown: str | None = None) -> dict[str, An
         raise MMDataError(f"--out (out=) {shown}: inside the dataset folder {around} (it holds "
                           f"{'dataset.json' if (around / 'dataset.json').exists() else 'index.parquet'}); the "
                           f"ablation would write its runs and report among the dataset's files: give a folder outside "
-                          f"it, e.g. runs/{around.name or 'ablation'}")
+                          f"it, e.g. {around.parent / 'runs' / around.name}")
     if not out.is_dir():
         return None
     if any((out / m).is_file() for m in MARKERS):

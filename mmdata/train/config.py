@@ -284,8 +284,7 @@ def dataset_around(out: str | Path) -> Path | None:
 def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
     """Refuse an output folder a run would write its files among others' files: a dataset folder
     (``dataset.json``, ``index.parquet`` or shards ``SPLIT-000000.tar``) or a folder inside one
-    (:func:`dataset_around`: ``verify`` would see the run's files as foreign, a re-shard could remove
-    them), or a folder that is not empty and holds no
+    (:func:`dataset_around`: the run's files would sit among the dataset's own and travel with it), or a folder that is not empty and holds no
     earlier run's output (:data:`RUN_OUTPUTS`: a rerun into the same ``out`` replaces them, as before).
     A folder that does not exist yet, or is empty (hidden files such as ``.DS_Store`` aside), is fine.
 

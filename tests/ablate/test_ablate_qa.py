@@ -247,7 +247,7 @@ def test_an_out_folder_inside_a_dataset_folder_is_refused(tmp_path: Path, tiny: 
     shutil.copytree(tiny, ds)
     before = sorted(p.relative_to(ds).as_posix() for p in ds.rglob("*"))
     with pytest.raises(MMDataError, match=rf"--out \(out=\) {ds}/abl: inside the dataset folder {ds} \(it holds "
-                                          r"dataset\.json\); .* give a folder outside it, e\.g\. runs/ds"):
+                                          rf"dataset\.json\); .* give a folder outside it, e\.g\. {tmp_path}/runs/ds$"):
         run(_cfg(ds, seeds=2), ds / "abl", workers=1, progress=False, plots=False)
     assert sorted(p.relative_to(ds).as_posix() for p in ds.rglob("*")) == before
 

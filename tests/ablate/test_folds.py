@@ -365,3 +365,26 @@ def test_the_forest_plot_draws_at_most_figure_arms_and_says_how_many_it_left_out
     said.clear()
     gather(outs[:1] + [outs[1]], tmp_path / "again")
     assert said and said[-1][2] == FIGURE_ARMS
+
+
+def test_the_report_across_folds_is_not_written_inside_a_dataset_folder(data: Path, tmp_path: Path) -> None:
+    """QA: ``mmdata ablate-folds ... --out DS/pooled`` wrote report.md, summary.json and forest.png among a
+    dataset's files (``train`` and ``ablate`` refuse such an out)."""
+    outs = [tmp_path / f"f{k}" for k in range(1, 3)]
+    for k, o in enumerate(outs, start=1):
+        run(_cfg(data, seeds=2), o, train_fn=fold_train, workers=1, progress=False, plots=False, test_split=str(k),
+            on_warning=_quiet)
+    with pytest.raises(MMDataError, match=rf"--out {data}/pooled: inside the dataset folder {data}; give a folder "
+                                          rf"outside it, e\.g\. {data.parent}/runs/{data.name}-folds"):
+        gather(outs, data / "pooled")
+    assert not (data / "pooled").exists()
+
+
+def test_folds_within_delta_of_zero_are_not_flagged_as_pointing_different_ways() -> None:
+    """QA: an ``equivalent`` arm whose fold means (-0.39, -0.33, +0.72, +0.17) all lay within ±δ (1.18) was
+    warned about as "folds disagree in sign" — noise around 0, which the heterogeneity test did not flag
+    either (p 0.75). The flag needs a fold past ±δ."""
+    within = {"a": {"1": {0: -0.3, 1: -0.5}, "2": {0: 0.7, 1: 0.75}, "3": {0: 0.1, 1: 0.2}}}
+    beyond = {"a": {"1": {0: -2.0, 1: -2.4}, "2": {0: 3.0, 1: 2.6}, "3": {0: 0.1, 1: 0.2}}}
+    assert not pool(within, delta=1.18)["a"]["sign_disagreement"]
+    assert pool(beyond, delta=1.18)["a"]["sign_disagreement"]

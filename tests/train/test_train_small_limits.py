@@ -1,7 +1,7 @@
 """Two known limits of `mmdata train` (2026-12-04): a dataset with fewer than 2 classes was refused without
 a word about the metadata columns it could predict instead (``--target``), and ``--out`` inside a dataset
-folder (``--out ds/runs``) was not refused, so the run's files landed among the dataset's (``verify`` sees
-them as foreign, a re-shard may remove them)."""
+folder (``--out ds/runs``) was not refused, so the run's files landed among the dataset's (and travelled
+with it)."""
 
 from __future__ import annotations
 
