@@ -851,9 +851,9 @@ class Loader:
             f"and the pass goes on: epoch {epoch} gets epoch {self.epoch}'s order and augmentation draws. Lightning "
             "does this to a loader without len() (it fetches a batch before it sets the epoch) in a fit resumed "
             "from a checkpoint written at an epoch's end (it restores no loader state from those). Resume exactly "
-            "from any checkpoint with mmdata.lightning.DataModule, or with a loader that has len() (a dataset folder, "
-            "on_error='raise', no balance), or start the loader at the trainer's epoch: "
-            "mmdata.loader(..., epoch=mmdata.lightning.train_epoch(self.trainer)) in train_dataloader()",
+            "from any checkpoint with mmdata.lightning.DataModule, or with a loader that has len() (on_error='raise' "
+            "and no balance), or start the loader at the trainer's epoch: "
+            "mmdata.loader(..., epoch=mmdata.lightning.train_epoch(self.trainer)) in train_dataloader().",
             EpochWarning, stacklevel=3)
 
     def _pass(self) -> Iterator[Batch]:
