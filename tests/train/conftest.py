@@ -1,4 +1,5 @@
-"""Fixtures shared by the cross-modal tests: a small avdigits build and one contrastively pre-trained run."""
+"""Fixtures shared by the train tests: a small avdigits build and one contrastively pre-trained run (the
+cross-modal tests), a messy folder, a two-class dataset."""
 
 from __future__ import annotations
 
@@ -71,3 +72,16 @@ def pretrained_run(avdigits40: Path, tmp_path_factory: pytest.TempPathFactory) -
     m = train(avdigits40, fusion="late", epochs=4, seed=0, out=out, batch_size=32, threads=1, eval_robustness=False,
               pretrain="contrastive", pretrain_epochs=12, pretrain_args={"exclude_same_class": True})
     return out, m
+
+
+@pytest.fixture(scope="module")
+def two_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 images of two classes (cat, dog) sharded train / val / test = 0.6 / 0.2 / 0.2: the smallest dataset
+    `mmdata train` takes (the `--out` refusal tests)."""
+    import mmdata
+    from mmdata.testing import make_class_folders
+
+    root = tmp_path_factory.mktemp("two_class")
+    make_class_folders(root / "src", per_class=6, classes=("cat", "dog"))
+    mmdata.shard(root / "src", root / "ds", split="train=0.6,val=0.2,test=0.2", seed=0, progress=False)
+    return root / "ds"

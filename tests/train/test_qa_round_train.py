@@ -28,14 +28,6 @@ def one_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "ds"
 
 
-@pytest.fixture(scope="module")
-def two_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("two_class")
-    make_class_folders(root / "src", per_class=6, classes=("cat", "dog"))
-    mmdata.shard(root / "src", root / "ds", split="train=0.6,val=0.2,test=0.2", seed=0, progress=False)
-    return root / "ds"
-
-
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "from mmdata.cli.main import main; main()", *args], capture_output=True,
                           text=True, timeout=300, env={**os.environ, "COLUMNS": "400"})

@@ -15,7 +15,7 @@ import pytest
 
 import mmdata
 from mmdata.errors import MMDataError
-from mmdata.testing import image_bytes, make_class_folders
+from mmdata.testing import image_bytes
 from mmdata.train import train
 from mmdata.train.config import check_out_folder, dataset_around, target_columns, too_few_classes
 
@@ -50,14 +50,6 @@ def unlabelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def one_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _meta_dataset(tmp_path_factory.mktemp("one_class"), "cat")
-
-
-@pytest.fixture(scope="module")
-def two_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("two_class")
-    make_class_folders(root / "src", per_class=6, classes=("cat", "dog"))
-    mmdata.shard(root / "src", root / "ds", split="train=0.6,val=0.2,test=0.2", seed=0, progress=False)
-    return root / "ds"
 
 
 # --- 1. too few classes: the metadata columns a --target could predict ---------------------------------------
