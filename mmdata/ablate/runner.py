@@ -94,14 +94,12 @@ def check_out(out: Path, ab: Ablation, shown: str | None = None) -> dict[str, An
                 where = "exists and is not a folder" if p == out else f"{p} exists and is not a folder"
                 raise MMDataError(f"--out (out=) {shown}: {where}; give a new folder or the folder of an earlier ablation")
             break
-    from mmdata.train.config import dataset_around
+    from mmdata.train.config import inside_dataset
 
-    around = dataset_around(out)
-    if around is not None:  # its runs' files would be foreign files of that dataset (verify, a re-shard)
-        raise MMDataError(f"--out (out=) {shown}: inside the dataset folder {around} (it holds "
-                          f"{'dataset.json' if (around / 'dataset.json').exists() else 'index.parquet'}); the "
-                          f"ablation would write its runs and report among the dataset's files: give a folder outside "
-                          f"it, e.g. {around.parent / 'runs' / around.name}")
+    inside = inside_dataset(out, "--out (out=)", "the ablation would write its runs and report among the dataset's "
+                                                 "files", shown)
+    if inside is not None:
+        raise inside
     if not out.is_dir():
         return None
     if any((out / m).is_file() for m in MARKERS):

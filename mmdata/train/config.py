@@ -281,6 +281,19 @@ def dataset_around(out: str | Path) -> Path | None:
     return None
 
 
+def inside_dataset(out: str | Path, option: str, writes: str, shown: str | None = None) -> MMDataError | None:
+    """The error for an output folder inside a dataset folder (:func:`dataset_around`), None when it is not:
+    ``{option} {out}: inside the dataset folder DS (it holds dataset.json); {writes}: give a folder outside
+    it, e.g. runs/DS`` — the refusal of ``mmdata train`` and ``mmdata ablate`` (``writes``: what they would
+    put there; ``shown``: how the message names ``out``, default as given)."""
+    around = dataset_around(out)
+    if around is None:
+        return None
+    held = next(n for n in DATASET_FILES if os.path.lexists(around / n))
+    return MMDataError(f"{option} {shown or out}: inside the dataset folder {around} (it holds {held}); {writes}: give a "
+                       f"folder outside it, e.g. {around.parent / 'runs' / around.name}")
+
+
 def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
     """Refuse an output folder a run would write its files among others' files: a dataset folder
     (``dataset.json``, ``index.parquet`` or shards ``SPLIT-000000.tar``) or a folder inside one
@@ -308,12 +321,10 @@ def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
     if dataset:
         raise MMDataError(f"{option} {p}: a dataset folder (it holds {dataset[0]}); the run would write metrics.json, "
                           "predictions.parquet and model.pt among its files: give another folder, e.g. runs/NAME")
-    around = dataset_around(p)
-    if around is not None:
-        held = next(n for n in DATASET_FILES if os.path.lexists(around / n))
-        raise MMDataError(f"{option} {p}: inside the dataset folder {around} (it holds {held}); the run would write "
-                          "metrics.json, predictions.parquet and model.pt among its files: give a folder outside it, "
-                          f"e.g. {around.parent / 'runs' / around.name}")
+    inside = inside_dataset(p, option, "the run would write metrics.json, predictions.parquet and model.pt among its "
+                                       "files")
+    if inside is not None:
+        raise inside
     if names is None:
         return
     from mmdata.io import TEMP_NAME as temp  # a killed run's temp files (mmdata.io.make_temp)
