@@ -33,6 +33,9 @@ from mmdata.augment.batching import applied_rows, column, cpu_loop, on, per_samp
 from mmdata.errors import RecipeError
 from mmdata.types import Batch, Sample, pad_stack
 
+#: what this module's kernels import on first use (see :data:`mmdata.augment.image.KERNEL_IMPORTS`)
+KERNEL_IMPORTS = ("audiomentations.core.utils",)
+
 
 class AudioOp(Op):
     """An audio op: ``transform`` gets a sample with ``audio`` (float32, (channels, time)) and its

@@ -63,6 +63,11 @@ def _chw(arr: np.ndarray, channels: int) -> torch.Tensor:
 
 
 _NO_RNG = np.random.default_rng(0)
+#: what this module's kernels import on first use (lazily: the CLI starts without them); a job that runs
+#: kernels in several threads imports these first (:func:`mmdata.augment.offline._import_kernels`:
+#: albumentations' modules import each other, and two threads' first imports of them deadlocked)
+KERNEL_IMPORTS = ("cv2", "albucore", "albumentations", "albumentations.augmentations.geometric.functional",
+                  "albumentations.augmentations.crops.functional", "albumentations.augmentations.dropout.functional")
 
 
 @lru_cache(maxsize=None)

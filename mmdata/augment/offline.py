@@ -822,12 +822,10 @@ def _import_kernels(rec: Recipe) -> None:
     or "partially initialized module": QA, ``mmdata augment -j 2`` failed 2 of 14 runs)."""
     import importlib
 
+    from mmdata.augment import audio, image
+
     spec = json.dumps(rec.to_dict())
-    modules = ["mmdata.shards.reader", "cv2", "albucore", "albumentations",
-               "albumentations.augmentations.geometric.functional", "albumentations.augmentations.crops.functional",
-               "albumentations.augmentations.dropout.functional"]
-    if '"audio"' in spec:
-        modules.append("audiomentations.core.utils")
+    modules = ["mmdata.shards.reader", *image.KERNEL_IMPORTS, *(audio.KERNEL_IMPORTS if '"audio"' in spec else ())]
     for name in modules:
         importlib.import_module(name)
     if '"typo"' in spec:
