@@ -3,8 +3,8 @@
 A SIGKILLed job runs no clean-up: its workers are reparented and would keep running — holding the job's
 lock on an output folder (a forked writer inherits its file), or a GPU. :func:`die_with_parent` is
 what each worker runs first (``mmdata shard``'s writer processes, ``mmdata ablate``'s run workers).
-:func:`watch_for_a_dropped_exception` keeps a job's SIGTERM handler from being lost inside C code, so a
-stopped job stops instead of running on.
+:func:`watch_for_a_dropped_exception` keeps the exception of a job's SIGTERM / Ctrl-C handler from being
+lost inside C code, so a stopped job stops instead of running on.
 """
 
 from __future__ import annotations
