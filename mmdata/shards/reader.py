@@ -385,8 +385,8 @@ class SkipBoard:
         flat = self._flat()
         if flat[0]:  # only the slots' lengths and stamps: a board never posted to is never touched
             rows = self._rows()
-            rows[:, :16] = 0
-            rows[:, self.SLOT : self.SLOT + 8] = 0
+            rows[:, :24] = 0  # the counts' stamp, sequence and length
+            rows[:, self.SLOT : self.SLOT + 16] = 0  # the errors' sequence and length
             flat[0] = 0
 
     def bump(self) -> None:
@@ -399,24 +399,42 @@ class SkipBoard:
 
     @staticmethod
     def _write(row: Any, body: bytes) -> None:
-        row[:8] = memoryview(struct.pack("<q", 0))  # a reader meanwhile sees nothing, not a torn body
-        row[8 : 8 + len(body)] = memoryview(body)
-        row[:8] = memoryview(struct.pack("<q", len(body)))
+        """Post ``body`` in ``row``: ``[0:8]`` a sequence number, odd while a post is under way (a seqlock:
+        one writer per row, its worker), ``[8:16]`` the body's length, then the body."""
+        seq = struct.unpack("<q", row[:8].tobytes())[0]
+        row[:8] = memoryview(struct.pack("<q", seq + 1))
+        row[8:16] = memoryview(struct.pack("<q", len(body)))
+        row[16 : 16 + len(body)] = memoryview(body)
+        row[:8] = memoryview(struct.pack("<q", seq + 2))
 
-    @staticmethod
-    def _load(row: Any) -> Any:
-        """The JSON a row holds (None when nothing was posted); retried when a post was under way."""
+    #: how long a read waits for a post under way to end (a worker killed in the middle never ends it)
+    READ_WAIT = 2.0
+
+    @classmethod
+    def _load(cls, row: Any, empty: Any = None) -> Any:
+        """The JSON a row holds, ``empty`` when nothing was posted. Read while its worker may be posting
+        again: the read is taken when the sequence number was even and the same before and after it —
+        one whole post, never a torn one, nor "nothing" because a post was under way."""
         import json
+        import time
 
-        for _ in range(4):
-            n = struct.unpack("<q", row[:8].tobytes())[0]
-            if not n:
-                return None
-            try:
-                return json.loads(row[8 : 8 + n].tobytes())
-            except ValueError:  # a worker was rewriting it (the board is read while workers run)
-                continue
-        return None
+        deadline = None
+        while True:
+            seq = row[:8].tobytes()
+            if not struct.unpack("<q", seq)[0] % 2:
+                n = struct.unpack("<q", row[8:16].tobytes())[0]
+                body = row[16 : 16 + n].tobytes() if 0 < n <= len(row) - 16 else b""
+                if row[:8].tobytes() == seq:
+                    if not n:
+                        return empty
+                    try:
+                        return json.loads(body)
+                    except ValueError:
+                        return empty  # not written by this class (a board of another version)
+            deadline = deadline or time.monotonic() + cls.READ_WAIT
+            if time.monotonic() > deadline:
+                return empty
+            time.sleep(0)  # let the worker finish its post
 
     def post(self, slot: int, counts: dict[str, int]) -> None:
         import json
@@ -424,7 +442,7 @@ class SkipBoard:
         if not 0 <= slot < self.slots:
             return  # more workers than slots: the counts carried by samples are used
         body = json.dumps(counts).encode()
-        if len(body) > self.SLOT - 16:
+        if len(body) > self.SLOT - 24:
             body = b"null"  # does not fit (hundreds of reasons): the counts carried by samples are used
         row = self._rows()[slot]
         row[:8] = memoryview(struct.pack("<q", self.stamp))
@@ -435,8 +453,7 @@ class SkipBoard:
         """Per slot: the counts posted, ``{}`` when none, None when they did not fit."""
         out: list[dict[str, int] | None] = []
         for row in self._rows():
-            n = struct.unpack("<q", row[8:16].tobytes())[0]
-            out.append(self._load(row[8 : self.SLOT]) if n else {})
+            out.append(self._load(row[8 : self.SLOT], empty={}))
         return out
 
     def total(self) -> dict[str, int]:
@@ -456,7 +473,7 @@ class SkipBoard:
             return
         items = [[p, *e] for p, e in errors]
         body = json.dumps([reader, items]).encode()
-        while len(body) > self.DETAILS - 8 and items:
+        while len(body) > self.DETAILS - 16 and items:
             items = items[: len(items) * 3 // 4]
             body = json.dumps([reader, items]).encode()
         self._write(self._rows()[slot, self.SLOT :], body)

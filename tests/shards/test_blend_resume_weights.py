@@ -95,13 +95,6 @@ def test_a_resumed_blend_loader_gives_the_rest_of_the_epoch_at_every_batch(lossy
         again.load_state_dict(state)
         assert head + _batches(again) == full, cut
         assert again.skipped == skipped, cut
-        if workers == 0:
-            assert again.errors == errors, cut
-        else:
-            # known limit (docs/session-notes.md): with workers, under a loaded machine the state once lacked two
-            # details of the losses before the cut (a cut shard's; the counts were exact) — a race between a
-            # worker's post of the details and the batch the state was taken after. The details it has are the
-            # uninterrupted epoch's, in its order
-            it_errors = iter(errors)
-            assert all(e in it_errors for e in again.errors), cut
-            assert len(again.errors) >= len(errors) // 2, cut
+        # with workers: the details come from the board they post to while the state is taken (a read that
+        # met a post under way once lost a worker's details; tests/shards/test_skip_board.py)
+        assert again.errors == errors, cut

@@ -1,0 +1,89 @@
+"""The skip board shared with DataLoader workers, read while they post.
+
+The loader reads a worker's slot (``state_dict``, ``errors``) while the worker, reading ahead, posts its
+counts and errors again. A reader that met a post under way saw the slot as never posted — a resumed
+blend loader with workers once lacked the details of the losses before the cut (the known limit of the
+twenty-fifth session). These tests post from a real DataLoader worker as fast as it can and read at the
+same time: every read must be one whole post, never "nothing" once something was posted.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from torch.utils.data import DataLoader, IterableDataset
+
+from mmdata.shards.reader import SkipBoard
+
+
+class _Posting(IterableDataset):  # type: ignore[type-arg]
+    """A DataLoader worker that posts to the board as fast as it can until told to stop."""
+
+    def __init__(self, board: SkipBoard, stop: Any) -> None:
+        self.board, self.stop = board, stop
+
+    def __iter__(self) -> Iterator[int]:
+        self.board.stamp = 7
+        i = 0
+        while not self.stop.is_set():
+            # bodies of changing lengths: a torn read would mix two of them
+            n = 1 + i % 5
+            self.board.post(0, {f"reason {j}": i for j in range(n)})
+            self.board.post_errors(0, 3, [(j + 1, (f"s{i}.tar", f"{i:06d}-{j}", "x" * (i % 17))) for j in range(n)])
+            if i == 0:
+                yield 0  # the main process reads from now on
+            i += 1
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_slot_read_while_its_worker_posts_is_always_a_whole_post(shared: bool) -> None:
+    board = SkipBoard(2, shared=shared)
+    stop = mp.get_context("fork").Event()
+    it = iter(DataLoader(_Posting(board, stop), batch_size=None, num_workers=1, multiprocessing_context="fork"))
+    try:
+        assert next(it) == 0
+        seen_errors, seen_counts = set(), set()
+        for _ in range(3000):
+            got = board.read_errors()[0]
+            assert got is not None  # posted before: never "nothing" while a post is under way
+            reader, items = got
+            assert reader == 3
+            names = {e[0] for _, e in items}
+            assert len(names) == 1  # one post, not two mixed
+            assert [p for p, _ in items] == list(range(1, len(items) + 1))
+            seen_errors.add(names.pop())
+            counts = board.read()[0]
+            assert counts  # posted before: never {} (nothing) nor None (did not fit)
+            assert len(set(counts.values())) == 1 and list(counts) == [f"reason {j}" for j in range(len(counts))]
+            seen_counts.add(next(iter(counts.values())))
+            latest = board.latest()
+            assert latest is not None and latest[0] and latest[1]
+        assert len(seen_errors) > 1 and len(seen_counts) > 1  # the worker posted while it was read
+    finally:
+        stop.set()
+        assert list(it) == []
+
+
+def test_a_board_cleared_reads_as_never_posted_and_takes_new_posts() -> None:
+    board = SkipBoard(2)
+    board.stamp = 1
+    board.post(1, {"corrupt image": 2})
+    board.post_errors(1, 4, [(2, ("a.tar", "k1", "corrupt"))])
+    assert board.read() == [{}, {"corrupt image": 2}]
+    assert board.read_errors() == [None, (4, [(2, ("a.tar", "k1", "corrupt"))])]
+    board.clear()
+    assert board.read() == [{}, {}]
+    assert board.read_errors() == [None, None]
+    assert board.latest() is None
+    board.post(0, {"x": 1})
+    assert board.read() == [{"x": 1}, {}]
+    assert board.latest() == ({"x": 1}, [])
+
+
+def test_counts_that_do_not_fit_read_as_none_not_as_nothing() -> None:
+    board = SkipBoard(1)
+    board.post(0, {f"reason {i} " + "y" * 200: i for i in range(200)})
+    assert board.read() == [None]
