@@ -105,8 +105,14 @@ def shard(
         print_json(rep)
         return
     # stdout: what was written; stderr: what was left out and the warnings (`> log` keeps the result)
-    console.print(f"wrote [bold]{plural(rep['samples'], 'sample')}[/] in {plural(rep['shards'], 'shard')} to {escape(rep['out'])} "
-                  f"({', '.join(f'{k}: {v}' for k, v in rep['splits'].items())})")
+    what = f"{plural(rep['samples'], 'sample')}[/] in {plural(rep['shards'], 'shard')}"
+    splits = ", ".join(f"{k}: {v}" for k, v in rep["splits"].items())
+    if rep.get("up_to_date"):  # a rerun of the finished job over unchanged sources: nothing written
+        console.print(f"up to date: {escape(rep['out'])} already holds this job's [bold]{what} ({splits}); nothing "
+                      f"rewritten (sources, options and shards unchanged since it was written; delete the folder to "
+                      f"write it again)")
+    else:
+        console.print(f"wrote [bold]{what} to {escape(rep['out'])} ({splits})")
     if rep.get("resumed_shards"):
         console.print(f"resumed: kept the {rep['resumed_shards']} of {plural(rep['shards'], 'shard')} an earlier run of this job "
                       "had finished")

@@ -10,6 +10,16 @@ import pytest
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # mmdata's per-machine cache (finished jobs' records, remote job locks; mmdata.urls.cache_dir) in a folder of
+    # this run, not the user's ~/.cache/mmdata; the CLI tests' processes inherit it
+    if "MMDATA_CACHE" not in os.environ:
+        import tempfile
+
+        os.environ["MMDATA_CACHE"] = tempfile.mkdtemp(prefix="mmdata-test-cache-")
+        config.add_cleanup(lambda: __import__("shutil").rmtree(os.environ.pop("MMDATA_CACHE"), ignore_errors=True))
+
+
 @pytest.fixture(autouse=True)
 def _one_thread() -> None:
     # the suite runs 2 pytest workers on 2 cores: keep torch from oversubscribing

@@ -689,8 +689,10 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
         of = f" of {plural(len(sources), 'source sample')}" if len(sources) < len(left) else ""
         parts.append(f"skipped {plural(len(left), 'sample', 'samples')}{of}, listed in dataset.json (skipped): "
                      f"{left[0]['source']}: {left[0]['reason']}" + (" ..." if len(left) > 1 else ""))
-    return (f"wrote {plural(rep['samples'], 'sample', 'samples')} in {plural(rep['shards'], 'shard', 'shards')} to {out}: "
-            + "; ".join(parts) + resumed)
+    done = ("up to date (nothing rewritten: the source, recipe, options and shards are unchanged since it was written; "
+            f"delete the folder to write it again): {out} holds" if rep.get("up_to_date") else "wrote")
+    return (f"{done} {plural(rep['samples'], 'sample', 'samples')} in {plural(rep['shards'], 'shard', 'shards')}"
+            f"{'' if rep.get('up_to_date') else f' to {out}'}: " + "; ".join(parts) + resumed)
 
 
 def _name(out: str | Path) -> str:

@@ -82,6 +82,18 @@ def check_local_output(path: Path) -> None:
             return
 
 
+def done_path(folder: Path) -> Path:
+    """Where the record of the job that finished writing the local ``folder`` is kept: its identity, every
+    shard's size and change stamp and the sha256 of its card, index and shards table, so that a rerun of
+    the same job over unchanged sources finds the folder up to date and writes nothing
+    (``mmdata.shards.writer.up_to_date``). Kept out of the folder (``$MMDATA_CACHE/jobs``): a dataset
+    folder holds the dataset's files only, byte for byte the same whoever wrote it."""
+    from mmdata.urls import cache_dir
+
+    return cache_dir() / "jobs" / (hashlib.sha256(str(folder.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+                                   + ".json")
+
+
 class LocalOutput:
     """A local folder (or one mounted at the same path on every node)."""
 
@@ -124,6 +136,36 @@ class LocalOutput:
 
     def write(self, name: str, data: bytes, fsync: bool) -> None:
         atomic_write_bytes(self.path / name, data, fsync=fsync)
+
+    def read_done(self) -> dict[str, Any] | None:
+        """The record of the job that finished writing here (:func:`done_path`), None when there is none
+        (or it cannot be read, or it is another folder's)."""
+        import json
+
+        try:
+            got = json.loads(done_path(self.path).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return got if isinstance(got, dict) and got.get("folder") == str(self.path.resolve()) else None
+
+    def write_done(self, record: dict[str, Any], fsync: bool) -> None:
+        """Keep the finished job's record; a cache that cannot be written only costs the next rerun its shortcut."""
+        import json
+
+        path = done_path(self.path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, json.dumps({**record, "folder": str(self.path.resolve())}, sort_keys=True,
+                                                separators=(",", ":")).encode(), fsync=fsync)
+        except OSError:
+            pass
+
+    def forget_done(self) -> None:
+        """A job is about to write here: the finished job's record goes first (it no longer describes the folder)."""
+        try:
+            done_path(self.path).unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def remove_card(self) -> bool:
         """Delete the dataset card (if any) before a job writes over the dataset here: a folder with a

@@ -38,6 +38,7 @@ from typing import Any
 from mmdata.checks import plural
 from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of, member_type
 from mmdata.errors import ShardError, SourceError
+from mmdata.io import file_sha256
 from mmdata.procs import die_with_parent
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -1831,6 +1832,14 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
         fresh = isinstance(out, LocalOutput) and not out.path.exists()  # made by this job
         nothing: SourceError | None = None
         with out.lock("mmdata augment" if card_extra and "augmentation" in card_extra else "mmdata shard"):
+            ident = None
+            if isinstance(out, LocalOutput):
+                ident = _job_identity(plan_hash, label_names, label_names_from, skipped, warnings, options, fields,
+                                      name, card_extra)
+                current = up_to_date(out, plan, payloads, ident, source)
+                if current is not None:
+                    return current
+                out.forget_done()  # what follows changes the folder: the finished job's record no longer holds
             planned = _planned_shards(plan, options["layout"], fields)
             # shards no job will list any more: those of an unfinished job of another plan go now (before its
             # journal is replaced, so a killed run finds them again); those the previous dataset's
@@ -1853,7 +1862,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                 removed += out.remove_shards(listed)
                 rep = _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
                                 list(warnings or []), options, options["layout"], fields, name, card_extra, journal,
-                                fsync)
+                                fsync, ident)
                 rep["removed_stale"] = sorted(set(removed))
                 rep["resumed_shards"] = len(reused)  # finished by an earlier run of this job and kept
         if nothing is not None:
@@ -2003,7 +2012,8 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
 def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]],
               names: list[str] | None, names_from: str | None, skipped: list[dict[str, Any]], warnings: list[str],
               options: dict[str, Any], layout: str, fields: list[str], name: str | None,
-              card_extra: Mapping[str, Any] | None, journal: Any, fsync: bool) -> dict[str, Any]:
+              card_extra: Mapping[str, Any] | None, journal: Any, fsync: bool,
+              ident: dict[str, Any] | None = None) -> dict[str, Any]:
     shard_rows: list[dict[str, Any]] = []
     splits: dict[str, dict[str, Any]] = {}
     codecs: dict[str, set[str]] = {}
@@ -2057,13 +2067,85 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     }
     if card_extra:
         card.update(card_extra)
-    out.write(idx.INDEX, idx.index_bytes(rows), fsync)
-    out.write(idx.SHARDS, idx.shards_table_bytes(shard_rows), fsync)
-    out.write(idx.CARD, idx.card_bytes(card), fsync)  # last: a folder with a card is complete
+    written = {idx.INDEX: idx.index_bytes(rows), idx.SHARDS: idx.shards_table_bytes(shard_rows),
+               idx.CARD: idx.card_bytes(card)}
+    for file, data in written.items():  # the card last: a folder with a card is complete
+        out.write(file, data, fsync)
+    rep = {"out": out.url, "samples": rows.num_rows, "shards": len(plan),
+           "splits": {k: v["samples"] for k, v in splits.items()}, "skipped": skipped,
+           "skipped_counts": skipped_counts, "warnings": warnings, "fingerprint": fingerprint}
+    if ident is not None and isinstance(out, LocalOutput):  # after the card: a record is only left beside one
+        out.write_done(_done_record(out, plan, results, ident, written, rep), fsync)
     journal.remove()
-    return {"out": out.url, "samples": rows.num_rows, "shards": len(plan),
-            "splits": {k: v["samples"] for k, v in splits.items()}, "skipped": skipped,
-            "skipped_counts": skipped_counts, "warnings": warnings, "fingerprint": fingerprint}
+    return rep
+
+
+def _job_identity(plan_hash: str, label_names: list[str] | None, names_from: str | None,
+                  skipped: list[dict[str, Any]] | None, warnings: list[str] | None, options: dict[str, Any],
+                  fields: list[str], name: str | None, card_extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a finished job's output depends on beyond its shards' sources: the plan (``plan_hash``) and
+    everything else its card is made from (names, what the sources left out, the card's extra fields),
+    and the format and version that wrote it."""
+    rest = json.dumps([label_names, names_from, skipped or [], warnings or [], options, fields, name,
+                       dict(card_extra or {})], sort_keys=True, default=str)
+    from mmdata import __version__
+
+    return {"job": plan_hash, "card": hashlib.sha256(rest.encode()).hexdigest(), "format": idx.FORMAT,
+            "mmdata": __version__}
+
+
+def _shard_stamp(out: LocalOutput, shard: str) -> list[int] | None:
+    try:
+        st = os.stat(out.path / shard)
+    except OSError:
+        return None
+    return [st.st_size, file_stamp(st)]
+
+
+def _done_record(out: LocalOutput, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]],
+                 ident: dict[str, Any], written: dict[str, bytes], rep: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`up_to_date` checks a rerun against: the job's identity, each planned shard's inputs
+    digest and its tars' sizes and change stamps, the metadata files' sha256 and the job's report."""
+    shards = [{"name": p["name"], "inputs": results[p["name"]].get("inputs"),
+               "tars": {s["shard"]: _shard_stamp(out, s["shard"]) for s in results[p["name"]]["shards"]}}
+              for p in plan]
+    return {**ident, "files": {f: hashlib.sha256(data).hexdigest() for f, data in written.items()},
+            "shards": shards, "report": rep}
+
+
+def up_to_date(out: LocalOutput, plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
+               ident: dict[str, Any], source: Any = None) -> dict[str, Any] | None:
+    """A rerun of a finished job: its report (``up_to_date`` True) when ``out`` still holds exactly what
+    this job would write — the same job (plan, options, card inputs, format, version), no unfinished job
+    here, every source as it was (sizes and change stamps, as a resume checks them), every tar as it was
+    written (size and change stamp; ``mmdata verify`` checks their bytes) and the card, index and shards
+    table unchanged (sha256). Else None: the job runs (and rewrites the folder), as make or a build
+    cache would. Nothing is written either way."""
+    from mmdata.shards.journal import NAME as JOURNAL
+
+    done = out.read_done()
+    if done is None or any(done.get(k) != v for k, v in ident.items()) or (out.path / JOURNAL).exists():
+        return None
+    files = done.get("files")
+    if not isinstance(files, dict) or set(files) != {idx.INDEX, idx.SHARDS, idx.CARD}:
+        return None
+    for file, digest in files.items():
+        p = out.path / file
+        if not p.is_file() or file_sha256(p) != digest:
+            return None
+    shards = done.get("shards")
+    if not isinstance(shards, list) or [s.get("name") for s in shards if isinstance(s, dict)] != [p["name"] for p in plan]:
+        return None
+    for p, saved in zip(plan, shards):
+        tars = saved.get("tars")
+        if not isinstance(tars, dict) or not tars or any(_shard_stamp(out, t) != st for t, st in tars.items()):
+            return None
+        if saved.get("inputs") != _current_inputs(payloads[p["name"]], source):
+            return None
+    report = done.get("report")
+    if not isinstance(report, dict):
+        return None
+    return {**report, "out": out.url, "removed_stale": [], "resumed_shards": 0, "up_to_date": True}
 
 
 def _label_holders(rows: Any, label: int) -> dict[int, list[str]]:
