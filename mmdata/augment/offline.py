@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch.utils.data import DataLoader, IterableDataset
 
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
@@ -308,14 +307,15 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
 
 
 def _source_losses(ds: Any, made: Iterable[Record], expected: Iterable[str] | None,
-                   planned: Any, split: str) -> tuple[list[Record], int]:
+                   planned: Any, split: str, names: Mapping[str, str] | None = None) -> tuple[list[Record], int]:
     """``on_error="skip"``: the source samples the reader ``ds`` left out (a member that does not decode, a
     shard cut short), as records without members that the writer reports as skipped — one per output key
     ``planned(key)`` the sample would have given (its copies, a kept original), so a local run plans the
     same shards as a Ray run, which plans from the index — and the number of losses that name no sample
     (a region of a bare shard cut short, or more than the reader's first 100 details where no index says
     which samples were lost). ``made``: the records made from the samples read; ``expected``: the source
-    keys that should have come (from the index), None for bare shards (then the reader's details say)."""
+    keys that should have come (from the index), None for bare shards (then the reader's details say);
+    ``names``: bare shards opened by their full paths, named as the user's source gives them."""
     delivered = {(r.extra or {}).get("aug_source", r.source_key) for r in made}
     why: dict[str, str] = {}
     # the card names a source shard by its name, not where the source sits (QA: a shard cut short was named by
@@ -325,6 +325,8 @@ def _source_losses(ds: Any, made: Iterable[Record], expected: Iterable[str] | No
         if key and key not in why:
             if root is not None:
                 message = message.replace(str(root).rstrip("/") + "/", "")
+            for full, name in (names or {}).items():
+                shard, message = shard.replace(full, name), message.replace(full, name)
             why[key] = f"unreadable in the source (shard {shard}): {message}"
     counts = dict(ds.skipped)
     lost = [k for k in dict.fromkeys(expected if expected is not None else why) if k not in delivered]
@@ -340,20 +342,6 @@ def _source_losses(ds: Any, made: Iterable[Record], expected: Iterable[str] | No
         out.extend(Record(o, key, {}, None, split, extra={SKIP_REASON: reason}) for o in planned(key))
     unnamed = max(0, sum(counts.values()) - len(lost)) if expected is None else 0
     return out, unnamed
-
-
-class _Copies(IterableDataset):  # type: ignore[type-arg]
-    def __init__(self, source: Any, recipe: Recipe, copies: int, keep_original: bool, split: str,
-                 augment: bool = True, on_error: str = "raise", source_keys: dict[str, str] | None = None,
-                 pass_no: int = 1) -> None:
-        self.source, self.recipe, self.copies, self.keep, self.split = source, recipe, copies, keep_original, split
-        self.augment, self.on_error, self.source_keys, self.pass_no = augment, on_error, source_keys or {}, pass_no
-
-    def __iter__(self) -> Iterator[Record]:
-        for s in self.source:
-            yield from sample_copies(s, self.recipe, self.copies, self.keep, self.split, augment=self.augment,
-                                     on_error=self.on_error, source_key=self.source_keys.get(s.key),
-                                     pass_no=self.pass_no)
 
 
 def reader_options(recipe: Recipe) -> dict[str, Any]:
@@ -428,14 +416,13 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     Deterministic for a fixed recipe and seed: the same bytes for any ``workers`` and ``executor``.
     Each output shard is one task end to end — it reads its source samples (only those: the others
     are passed over undecoded), augments and encodes them with the same per-sample plan, and writes
-    the shard — while this process only plans (from ``src``'s index, nothing decoded) and assembles the
-    index and card. Locally the tasks run in ``workers`` writer threads, so memory holds a shard's
-    worth of records per worker, not the output; each finished shard is journalled and a rerun of a
-    stopped job (Ctrl-C, a killed process) resumes, with the bytes of an uninterrupted run. Bare
-    shards (no index) are read whole first locally (``workers - 1`` DataLoader processes), then
-    written. With ``executor="ray"`` (``address``: the cluster; see
-    :func:`mmdata.shards.writer.shard`) the tasks are Ray tasks (for bare shards planned from their tar
-    headers); ``src`` and ``out`` must then be on storage every node sees, or URLs.
+    the shard — while this process only plans (from ``src``'s index, nothing decoded; of bare shards,
+    from their tar headers, the output in their order) and assembles the index and card. Locally the
+    tasks run in ``workers`` writer threads, so memory holds a shard's worth of records per worker, not
+    the output; each finished shard is journalled and a rerun of a stopped job (Ctrl-C, a killed
+    process) resumes, with the bytes of an uninterrupted run. With ``executor="ray"`` (``address``: the
+    cluster; see :func:`mmdata.shards.writer.shard`) the tasks are Ray tasks; ``src`` and ``out`` must
+    then be on storage every node sees, or URLs.
 
     ``src`` and ``out`` may be fsspec URLs (``s3://bucket/ds``: a dataset folder or bare shards;
     ``out`` written as :func:`mmdata.shard` writes to an object store), opened with ``storage_options``.
@@ -462,10 +449,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         >>> rep["samples"], rep["augmented_splits"], mmdata.verify(t + "/aug")["ok"]
         (6, ['train'], True)
     """
-    import mmdata
     from mmdata.shards.index import is_dataset, load_card
-    from mmdata.shards.writer import write_records
-
     from mmdata.urls import is_folder_url, local_path, protocol
 
     if copies < 0:
@@ -494,7 +478,6 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     rec = base.with_seed(params_seed(base.seed, seed))
     folder = is_folder_url(src) or (not is_remote(src) and is_dataset(src))
     card = load_card(src, storage_options) if folder else {}
-    names = card.get("label_names")
     all_splits = list(card.get("splits", {"train": None}))
     chosen = list(splits or all_splits)
     # each split written names shard files (<split>-000000.tar): checked before anything is read, as
@@ -523,50 +506,15 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
              **summary, **({"pass": pass_no} if pass_no > 1 else {})}  # a first pass's card as before passes counted
     # what the source's card says of members the copies keep as they are (a manifest's --meta columns)
     kept = {k: card[k] for k in CARRIED_CARD_KEYS if k in card}
-    if executor == "ray" or folder:
-        # planned from the index (nothing decoded), one task per output shard: memory holds a shard's worth per
-        # worker, each finished shard is kept and journalled (a rerun resumes). QA: the local run held the whole
-        # output in memory before writing any shard (776 MB RSS for 500 samples x 6 copies), and Ctrl-C left
-        # nothing to resume
-        rep = _augment_planned(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen,
-                               on_error=on_error, pass_no=pass_no, augmented=set(augmented), maxcount=maxcount,
-                               progress=progress, address=address, card=card, card_extra={"augmentation": extra, **kept},
-                               storage_options=storage_options, executor=executor,
-                               workers=workers) | {"copies": copies, **summary}
-        return _with_growth(rep, src, out, folder)
-    # bare shards, locally: read whole before anything is written. A plan from their tar headers (as on Ray) would
-    # cost each output shard's task a decode of every source shard it draws from: keys= selects samples without
-    # decoding the others only through a dataset folder's index
-    records: list[Record] = []
-    lost_unnamed: list[dict[str, Any]] = []
-    for split in chosen:
-        # the source read with on_error too: a sample that does not decode is skipped and listed as a recipe's
-        # refusal is (QA: --on-error skip stopped at a damaged PNG, exit 2, nothing written)
-        ds = mmdata.open_dataset(src, split=split, on_error=on_error, storage_options=storage_options,
-                                 **reader_options(rec))
-        it = DataLoader(_Copies(ds, rec, copies, keep_original, split, augment=split in augmented, on_error=on_error,
-                                pass_no=pass_no),
-                        batch_size=None,
-                        num_workers=max(0, workers - 1) if workers > 1 else 0)
-        got = list(it)
-        if on_error == "skip":
-            lost, unnamed = _source_losses(
-                ds, got, None, lambda k, sp=split: _planned_keys(k, sp in augmented, copies, keep_original, pass_no),
-                split)
-            got.extend(lost)
-            if unnamed:
-                lost_unnamed.append({"source": str(src), "what": "samples",
-                                     "reason": f"{plural(unnamed, 'sample')} of split {split} the reader skipped "
-                                               f"without naming them ({dict(ds.skipped)}): a region of a shard cut "
-                                               f"short, or past its first 100 details"})
-        records.extend(got)
-    # no index to plan from: checked before anything is written
-    _check_unique_keys(((r.key, (r.extra or {}).get("aug_source", r.source_key), r.split) for r in records),
-                      src, keep_original)
-    rep = write_records(records, out, maxcount=maxcount, workers=workers, label_names=names, progress=progress,
-                        skipped=lost_unnamed or None, name=_name(out), card_extra={"augmentation": extra, **kept}, executor=executor,
-                        address=address, storage_options=storage_options) | {"copies": copies, **summary}
-    return _with_growth(rep, src, out, folder)
+    # planned from the index (nothing decoded) — or, for bare shards, from their tar headers — one task per output
+    # shard: memory holds a shard's worth per worker, each finished shard is kept and journalled (a rerun
+    # resumes). QA: the local run held the whole output in memory before writing any shard (776 MB RSS for 500
+    # samples x 6 copies), and Ctrl-C left nothing to resume; bare shards were still read whole
+    rep = _augment_planned(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen, on_error=on_error,
+                           pass_no=pass_no, augmented=set(augmented), maxcount=maxcount, progress=progress,
+                           address=address, card=card, card_extra={"augmentation": extra, **kept},
+                           storage_options=storage_options, executor=executor, workers=workers)
+    return _with_growth(rep | {"copies": copies, **summary}, src, out, folder)
 
 
 #: the growth of a modality's members (mean bytes a written sample / a source sample) that is warned about
@@ -706,7 +654,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
                      on_error: str = "raise", pass_no: int = 1, executor: str = "ray",
                      workers: int = 1) -> dict[str, Any]:
     """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
-    bare shards, from their tar headers — exactly as :func:`~mmdata.shards.writer.write_records`
+    bare shards, from their tar headers, in their order — exactly as :func:`~mmdata.shards.writer.write_records`
     plans the records of an in-memory run, then run one :func:`_augment_shard` task per output shard
     (the splits in ``augmented`` get copies; the others one normalized record per sample): Ray tasks, or
     locally in ``workers`` writer threads (:func:`~mmdata.shards.writer.write_plan`). Each finished shard
@@ -733,8 +681,9 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
         root: str | None = str(src).rstrip("/") if is_remote(src) else str(Path(src).resolve())
         source = card.get("fingerprint")
         originals = _source_keys(table, splits)
+        shown = {}
     else:
-        rows, listed, source = _bare_rows(src, splits, storage_options, on_error)
+        rows, listed, source, shown = _bare_rows(src, splits, storage_options, on_error)
         root = None  # bare shards: each task opens its source shards by their full paths / URLs
         originals = {}
     wanted = set(splits)
@@ -746,7 +695,10 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     for o, key, split, shard in planned:
         records.append(Record(o, o, split=split))
         origin[o] = (key, shard)
-    plan = plan_shards(sorted_unique(records), maxcount)
+    # a dataset folder's samples by key (its shards hold them so: a task draws on one or two); bare shards' in
+    # their order in the shards (a task reads whole every source shard it draws on: other tools' shards are
+    # often written shuffled, and by key each task would read them all)
+    plan = plan_shards(sorted_unique(records) if root is not None else records, maxcount)
     options = job_options(maxcount=maxcount)
     plugins: list[str] = []
     if executor == "ray" or (workers > 1 and len(plan) > 1 and writer._pack is None):
@@ -768,7 +720,8 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
             "augment": p["split"] in augmented, "decode_threads": 1 if executor == "ray" else 0, "plugins": plugins,
             "sources": inputs, "storage_options": storage_options,
             "source_keys": {k: originals[k] for k in inputs if k in originals},
-            "source_shards": [sh for sh in listed[p["split"]] if sh in needed]}}
+            "source_shards": [sh for sh in listed[p["split"]] if sh in needed],
+            "shard_names": {sh: shown[sh] for sh in listed[p["split"]] if sh in needed and sh in shown}}}
     # the job's identity for the resume journal: options, recipe, copies, the source's bytes and the plan
     ident = {"options": options, "augmentation": card_extra["augmentation"], "source": source,
              "plan": [(p["name"], p["split"], extra[p["name"]]["augment"]["keys"]) for p in plan]}
@@ -781,10 +734,11 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
 
 def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, Any] | None,
                on_error: str = "raise") -> tuple[Any, ...]:
-    """For bare shards (no index): ``(rows, listed, identity)`` as the index would give them —
+    """For bare shards (no index): ``(rows, listed, identity, shown)`` as the index would give them —
     ``(key, split, shard)`` for every sample of every shard in every wanted split (a local run reads
     every shard once per split), each split's shards in order, and the shards' identity for the
-    resume journal (path or URL, size, change stamp or ETag). Only tar headers are parsed: nothing is
+    resume journal (path or URL, size, change stamp or ETag), and each shard's name as ``src`` gives it
+    (the tasks open them by their full paths; losses name them as a local read of ``src`` does). Only tar headers are parsed: nothing is
     decoded or augmented here (member bytes are skipped, by seeking where the stream allows). A shard
     whose tar structure breaks (cut short) is a ShardError, or with ``on_error="skip"`` planned up to the
     break: the task's reader skips what follows, as a local run's does."""
@@ -794,7 +748,8 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
     from mmdata.shards.tario import expand_sources, is_url, iter_samples
     from mmdata.urls import call, filesystem
 
-    shards = [s if is_url(s) else str(Path(s).resolve()) for s in expand_sources(src, storage_options)]
+    given = expand_sources(src, storage_options)
+    shards = [s if is_url(s) else str(Path(s).resolve()) for s in given]
     keys: list[tuple[str, str]] = []
     ident = []
     for sh in shards:
@@ -814,7 +769,7 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
             st = os.stat(sh)
             ident.append((sh, st.st_size, file_stamp(st)))
     rows = [(key, split, sh) for split in splits for key, sh in keys]
-    return rows, {split: shards for split in splits}, ident
+    return rows, {split: shards for split in splits}, ident, dict(zip(shards, map(str, given)))
 
 
 def _import_kernels(rec: Recipe) -> None:
@@ -859,6 +814,9 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     if aug["src"] is None:  # bare shards: exactly the ones holding this task's samples, in order
         ds = mmdata.open_dataset(list(aug["source_shards"]), split=task["split"], partition=False,
                                  decode_threads=threads, storage_options=so, on_error=on_error, **reader_options(rec))
+        # the task's samples only are decoded: the stream passes the others over (bare shards have no index for
+        # keys= to count a selection by; the check below names what did not come)
+        ds.keys = frozenset(need)
     else:
         # keys=: the task's samples only are decoded (the others are passed over), from the shards holding them
         # (an output shard draws on a few source samples: decoding whole source shards per task cost each
@@ -875,7 +833,8 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     if on_error == "skip":  # the samples its reader skipped, as a local run lists them (same records, same plan)
         lost, _ = _source_losses(ds, made.values(), aug["sources"],
                                  lambda k: _planned_keys(k, aug.get("augment", True), aug["copies"],
-                                                         aug["keep_original"], aug.get("pass", 1)), task["split"])
+                                                         aug["keep_original"], aug.get("pass", 1)), task["split"],
+                                 names=aug.get("shard_names"))
         made.update((r.key, r) for r in lost if r.key in wanted)
     missing = [k for k in aug["keys"] if k not in made]
     if missing:

@@ -96,12 +96,14 @@ def test_each_task_decodes_only_its_own_source_samples(src: Path, tmp_path: Path
     assert len(calls) < rep["samples"] + rep["shards"]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_a_stopped_job_keeps_its_shards_and_resumes_to_the_same_bytes(src: Path, tmp_path: Path, sig: int) -> None:
+@pytest.mark.parametrize(("sig", "bare"), [(signal.SIGINT, False), (signal.SIGKILL, False), (signal.SIGKILL, True)])
+def test_a_stopped_job_keeps_its_shards_and_resumes_to_the_same_bytes(src: Path, tmp_path: Path, sig: int,
+                                                                      bare: bool) -> None:
     """Ctrl-C (exit 130, as the CLI says: the finished shards are kept) or SIGKILL after two shards: the
-    rerun keeps them (not rewritten) and ends with the bytes of an uninterrupted run."""
+    rerun keeps them (not rewritten) and ends with the bytes of an uninterrupted run — of bare shards too."""
     out = tmp_path / "aug"
-    args = ["augment", str(src), str(out), "--copies", "2", "--keep-original", "--maxcount", "2"]
+    source = str(src / "train-*.tar") if bare else str(src)
+    args = ["augment", source, str(out), "--copies", "2", "--keep-original", "--maxcount", "2"]
     env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.5"}  # test-only: widen the window between shards
     proc = subprocess.Popen([sys.executable, "-m", "mmdata.cli.main", *args, "--recipe", str(_recipe(tmp_path))],
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -119,11 +121,11 @@ def test_a_stopped_job_keeps_its_shards_and_resumes_to_the_same_bytes(src: Path,
         assert rc == 130 and "rerun the same command to resume" in err, err
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("train-*.tar")}
     assert len(kept) >= 2 and not (out / "index.parquet").exists()
-    rep = augment_dataset(src, out, _recipe(tmp_path), copies=2, keep_original=True, maxcount=2, progress=False)
+    rep = augment_dataset(source, out, _recipe(tmp_path), copies=2, keep_original=True, maxcount=2, progress=False)
     assert rep["resumed_shards"] >= 2
     assert sum((out / n).stat().st_mtime_ns == t for n, t in kept.items()) >= 2  # kept, not rewritten
     clean = tmp_path / "clean" / "aug"  # the card names the folder
-    augment_dataset(src, clean, _recipe(tmp_path), copies=2, keep_original=True, maxcount=2, progress=False)
+    augment_dataset(source, clean, _recipe(tmp_path), copies=2, keep_original=True, maxcount=2, progress=False)
     assert _tree_bytes(out) == _tree_bytes(clean)
     assert mmdata.verify(out)["ok"]
 
@@ -137,14 +139,84 @@ def _recipe(tmp_path: Path) -> Path:
     return path
 
 
-def test_bare_shards_are_still_written_as_before(src: Path, tmp_path: Path) -> None:
-    """Bare shards have no index to plan a task's samples from: read whole first (the same bytes with any
-    worker count)."""
+def _spy_tasks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Per output shard's task: (records written, source shards it read)."""
+    tasks: list[tuple[int, int]] = []
+    task = offline._augment_shard
+
+    def counted(t: dict[str, Any]) -> dict[str, Any]:
+        res = task(t)
+        tasks.append((res["samples"], len(t["augment"]["source_shards"])))
+        return res
+
+    monkeypatch.setattr(offline, "_augment_shard", counted)
+    return tasks
+
+
+def _keys_in_order(shards: list[Path]) -> list[str]:
+    return [s.key for s in mmdata.open_dataset([str(p) for p in shards], decode=False)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bare_shards_are_streamed_a_task_per_output_shard_in_their_own_order(src: Path, tmp_path: Path, workers: int,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bare shards (other tools' tars, no index) were read whole before anything was written (memory held the
+    output, Ctrl-C kept nothing): now planned from their tar headers, one task per output shard decoding only
+    its own samples, the output in the shards' order (each task reads one or two source shards), the same
+    bytes for any workers."""
     pattern = str(src / "train-*.tar")
-    a = augment_dataset(pattern, tmp_path / "a" / "aug", RECIPE, copies=2, maxcount=3, progress=False)
-    b = augment_dataset(pattern, tmp_path / "b" / "aug", RECIPE, copies=2, maxcount=3, workers=2, progress=False)
-    assert a["samples"] == b["samples"] == 2 * mmdata.open_dataset(src).num_samples
+    tasks = _spy_tasks(monkeypatch)
+    a = augment_dataset(pattern, tmp_path / "a" / "aug", RECIPE, copies=2, maxcount=3, workers=workers, progress=False)
+    assert a["samples"] == 2 * mmdata.open_dataset(src).num_samples
+    assert len(tasks) == a["shards"] > 1 and sum(n for n, _ in tasks) == a["samples"]
+    assert max(k for _, k in tasks) <= 2
+    source = _keys_in_order(sorted(src.glob("train-*.tar")))
+    assert [k.rsplit("_aug", 1)[0] for k in _keys_in_order(sorted((tmp_path / "a" / "aug").glob("train-*.tar")))][::2] \
+        == source
+    b = augment_dataset(pattern, tmp_path / "b" / "aug", RECIPE, copies=2, maxcount=3, workers=3 - workers,
+                        progress=False)
+    assert b["samples"] == a["samples"]
     assert _tree_bytes(tmp_path / "a" / "aug") == _tree_bytes(tmp_path / "b" / "aug")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_lossy_bare_source_lists_its_losses_naming_the_shards_as_given(tmp_path: Path, workers: int,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Undecodable images and a shard cut short, ``--on-error skip``: the losses listed, the shards named as
+    the source gives them (as a whole read named them), not by the full paths the tasks open."""
+    from mmdata.testing import shard_lossy
+
+    lossy = Path(shard_lossy(tmp_path, "lossy", 20, cut=2, spoiled=("000001", "000013")))
+    monkeypatch.chdir(tmp_path)
+    rep = augment_dataset("lossy/train-*.tar", tmp_path / "a" / "aug", RECIPE, copies=2, maxcount=3, workers=workers,
+                          on_error="skip", progress=False)
+    reasons = [s["reason"] for s in rep["skipped"]]
+    assert any("(shard lossy/train-000000.tar): 000001.png: cannot decode" in r for r in reasons), reasons
+    assert any("(shard lossy/train-000002.tar)" in r and "truncated" in r for r in reasons), reasons
+    assert not any(str(lossy) in r for r in reasons)
+    assert {s["source"] for s in rep["skipped"]} >= {"000001", "000013"}
+    again = augment_dataset(str(lossy / "train-*.tar"), tmp_path / "b" / "aug", RECIPE, copies=2, maxcount=3,
+                            workers=3 - workers, on_error="skip", progress=False)
+    assert again["samples"] == rep["samples"] and _tree_bytes(tmp_path / "b" / "aug")["train-000000.tar"] == \
+        _tree_bytes(tmp_path / "a" / "aug")["train-000000.tar"]
+
+
+def test_bare_shards_written_shuffled_are_read_once_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sample i in shard i % 4 (a writer fed shuffled samples): planned by key, every task would read all four
+    shards; in the shards' order each task reads one."""
+    from mmdata.testing.hostile import tar_of
+    from mmdata.testing.media import image_bytes, text_for
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for j in range(4):
+        (bare / f"part-{j}.tar").write_bytes(tar_of((f"{i:06d}", {"png": image_bytes(i), "txt": text_for(i).encode()})
+                                                    for i in range(j, 24, 4)))
+    tasks = _spy_tasks(monkeypatch)
+    rep = augment_dataset(str(bare / "part-*.tar"), tmp_path / "aug", RECIPE, copies=1, maxcount=6, progress=False)
+    assert rep["samples"] == 24 and tasks == [(6, 1)] * 4
+    assert _keys_in_order(sorted((tmp_path / "aug").glob("train-*.tar"))) == \
+        [f"{i:06d}_aug0" for j in range(4) for i in range(j, 24, 4)]
 
 
 _IMPORTS_AFTER_PRELOAD = """
