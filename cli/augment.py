@@ -9,7 +9,7 @@ import typer
 
 from rich.markup import escape
 
-from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, Seed, ShardsOrDataDir, console,
+from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, RewriteFlag, Seed, ShardsOrDataDir, console,
                                load_pandas_for_arrow, no_room, note, plugins, plural, print_json, stopped_as_exit)
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
@@ -21,7 +21,7 @@ def augment(
     recipe: RecipeOpt,
     copies: Annotated[int, typer.Option(min=0, help="Augmented copies per sample, keyed <key>_aug<k> (a pass over "
                                                     "augment output: <key>_p<n>aug<k>, n from its dataset.json).")] = 1,
-    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel output shards (writer threads; for bare shards, decode processes).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel output shards (writer threads).")] = 1,
     keep_original: Annotated[bool, typer.Option(help="Also write each source sample (through the recipe's normalize stage, as the copies).")] = False,
     seed: Seed = 0,
     split: Annotated[Optional[list[str]], typer.Option(help="Only these splits (repeatable); default all.")] = None,
@@ -37,10 +37,12 @@ def augment(
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     plugin: PluginOpt = None,
+    rewrite: RewriteFlag = False,
     json_: JsonFlag = False,
 ) -> None:
     """Write K augmented copies of every training sample as new shards + index (params per sample) + card;
-    val and test are written through with the normalize stage only (see --augment-split)."""
+    val and test are written through with the normalize stage only (see --augment-split). Rerun to resume a
+    stopped job; a rerun over an unchanged source writes nothing (up to date)."""
     from mmdata.augment.offline import augment_dataset, describe
 
     plugins(plugin)
@@ -51,7 +53,7 @@ def augment(
             load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
             rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original,
                                   seed=seed, splits=split, augment_splits=wanted, maxcount=maxcount, progress=not json_,
-                                  executor=executor, address=address, on_error=on_error)
+                                  executor=executor, address=address, on_error=on_error, rewrite=rewrite)
         except OSError as exc:
             no_room(exc, out)
             raise

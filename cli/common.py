@@ -125,6 +125,9 @@ ShardsOrDataDir = Annotated[Path, typer.Argument(help="A dataset folder written 
 DataUrl = Annotated[str, typer.Argument(help="A dataset folder written by `mmdata shard`: a path, or an fsspec URL "
                                              "(s3://bucket/ds; credentials and endpoint from the environment).")]
 OutDir = Annotated[Path, typer.Argument(help="Output folder (created).")]
+RewriteFlag = Annotated[bool, typer.Option("--rewrite", help="Write the job even when OUT already holds its output "
+                                                             "(by default a rerun over unchanged sources, options and "
+                                                             "code writes nothing: up to date).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables (an error too: "
                                                        "{\"ok\": false, \"error\": ..., \"exit_code\": N}).")]
 #: the help of the options naming the splits that play train / val / test (mmdata train, mmdata ablate)

@@ -9,8 +9,9 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, Seed, console, load_pandas_for_arrow,
-                               no_room, note, plural, print_json, rounded, stopped_as_exit, table, warn)
+from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, RewriteFlag, Seed, console,
+                               load_pandas_for_arrow, no_room, note, plural, print_json, rounded, stopped_as_exit, table,
+                               warn)
 
 
 def _columns(spec: list[str] | None, option: str = "--column", value: str = "COLUMN") -> dict[str, str] | None:
@@ -77,11 +78,13 @@ def shard(
     license_: Annotated[Optional[str], typer.Option("--license", help="The dataset's license (e.g. CC-BY-4.0), recorded in dataset.json.")] = None,
     description: Annotated[Optional[str], typer.Option("--description", help="A sentence about the dataset, recorded in dataset.json.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into an existing folder that holds other files and no mmdata dataset (refused by default: files of the names a job writes would be replaced).")] = False,
+    rewrite: RewriteFlag = False,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Shard raw multimodal data into WebDataset tars + index.parquet + dataset.json (resumable)."""
+    """Shard raw multimodal data into WebDataset tars + index.parquet + dataset.json. Rerun to resume a stopped
+    job; a rerun over unchanged sources writes nothing (up to date)."""
     from mmdata.shards.writer import shard as run
 
     try:
@@ -97,7 +100,7 @@ def shard(
                       on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
                       executor=executor, address=address, meta=_meta(meta), group_by=group_by,
                       root=root, paths=_columns(path, "--path", "TEMPLATE"), split_by=split_by, split_from=split_from, name=name, license=license_,
-                      description=description, force=force)
+                      description=description, force=force, rewrite=rewrite)
         except OSError as exc:
             no_room(exc, out)
             raise
@@ -109,8 +112,8 @@ def shard(
     splits = ", ".join(f"{k}: {v}" for k, v in rep["splits"].items())
     if rep.get("up_to_date"):  # a rerun of the finished job over unchanged sources: nothing written
         console.print(f"up to date: {escape(rep['out'])} already holds this job's [bold]{what} ({splits}); nothing "
-                      f"rewritten (sources, options and shards unchanged since it was written; delete the folder to "
-                      f"write it again)")
+                      f"rewritten (sources, options and shards unchanged since it was written; --rewrite writes it "
+                      f"again)")
     else:
         console.print(f"wrote [bold]{what} to {escape(rep['out'])} ({splits})")
     if rep.get("resumed_shards"):

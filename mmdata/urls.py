@@ -192,11 +192,12 @@ def put_file(local: str | Path, url: str, storage_options: dict[str, Any] | None
 
 
 def cache_dir() -> Path:
-    """Where :func:`stage_dataset` keeps datasets on this node: ``$MMDATA_CACHE``, else
+    """mmdata's cache on this node (staged datasets, finished jobs' records, remote job locks): ``$MMDATA_CACHE``
+    (give an absolute path: a relative one is taken from each command's working directory), else
     ``$XDG_CACHE_HOME/mmdata``, else ``~/.cache/mmdata``."""
     if os.environ.get("MMDATA_CACHE"):
-        return Path(os.environ["MMDATA_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmdata"
+        return Path(os.environ["MMDATA_CACHE"]).expanduser().absolute()
+    return (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmdata").expanduser().absolute()
 
 
 def stage_dataset(url: str, cache: str | Path | None = None, storage_options: dict[str, Any] | None = None,

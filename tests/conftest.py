@@ -12,12 +12,26 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 def pytest_configure(config: pytest.Config) -> None:
     # mmdata's per-machine cache (finished jobs' records, remote job locks; mmdata.urls.cache_dir) in a folder of
-    # this run, not the user's ~/.cache/mmdata; the CLI tests' processes inherit it
-    if "MMDATA_CACHE" not in os.environ:
-        import tempfile
+    # this run, not the user's (~/.cache/mmdata or their MMDATA_CACHE); the CLI tests' processes and xdist's
+    # workers inherit it (a worker keeps the one its controller made)
+    import shutil
+    import tempfile
 
-        os.environ["MMDATA_CACHE"] = tempfile.mkdtemp(prefix="mmdata-test-cache-")
-        config.add_cleanup(lambda: __import__("shutil").rmtree(os.environ.pop("MMDATA_CACHE"), ignore_errors=True))
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("MMDATA_TEST_CACHE"):
+        return
+    saved = os.environ.get("MMDATA_CACHE")
+    cache = tempfile.mkdtemp(prefix="mmdata-test-cache-")
+    os.environ["MMDATA_CACHE"] = os.environ["MMDATA_TEST_CACHE"] = cache
+
+    def restore() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+        os.environ.pop("MMDATA_TEST_CACHE", None)
+        if saved is None:
+            os.environ.pop("MMDATA_CACHE", None)
+        else:
+            os.environ["MMDATA_CACHE"] = saved
+
+    config.add_cleanup(restore)
 
 
 @pytest.fixture(autouse=True)

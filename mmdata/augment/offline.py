@@ -27,6 +27,7 @@ user's files, and a second pass over augment output still names the first pass's
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -403,7 +404,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                     keep_original: bool = False, seed: int = 0, splits: list[str] | None = None,
                     augment_splits: list[str] | None = None, maxcount: int = 1000, progress: bool = True,
                     executor: str = "local", address: str | None = None, storage_options: dict[str, Any] | None = None,
-                    on_error: str = "raise") -> dict[str, Any]:
+                    on_error: str = "raise", rewrite: bool = False) -> dict[str, Any]:
     """Write ``copies`` augmented copies of every training sample of ``src`` to ``out``, and the other
     splits through with the normalize stage only.
 
@@ -435,10 +436,13 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     decode, a shard cut short; the reader's ``on_error="skip"``), is left out and listed in the report's and
     card's ``skipped``: one entry per output sample not written (each copy, a kept original), naming the
     source sample (``source``), the output key (``sample``) and why (``reason``: for a source sample, its
-    shard and member and the reader's message). Losses the reader cannot name (a region of a bare shard
-    cut short) are one entry for the source counting them. ``"raise"`` (default) stops at the first of
-    either, naming it. The other samples are written as without the damage (the same bytes, locally and
-    with ``executor="ray"``).
+    shard and member and the reader's message; a bare shard's tail past a break is planned up to the
+    sample met there). ``"raise"`` (default) stops at the first of either, naming it. The other samples are
+    written as without the damage (the same bytes, locally and with ``executor="ray"``).
+
+    A rerun of a finished job into a local ``out`` that still holds its output (the same source files,
+    recipe, options and code; see :func:`mmdata.shards.writer.up_to_date`) writes nothing and returns the
+    report with ``up_to_date`` True; ``rewrite=True`` writes it all the same.
 
     Example:
         >>> import tempfile, mmdata
@@ -513,7 +517,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     rep = _augment_planned(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen, on_error=on_error,
                            pass_no=pass_no, augmented=set(augmented), maxcount=maxcount, progress=progress,
                            address=address, card=card, card_extra={"augmentation": extra, **kept},
-                           storage_options=storage_options, executor=executor, workers=workers)
+                           storage_options=storage_options, executor=executor, workers=workers, rewrite=rewrite)
     return _with_growth(rep | {"copies": copies, **summary}, src, out, folder)
 
 
@@ -637,10 +641,11 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
         of = f" of {plural(len(sources), 'source sample')}" if len(sources) < len(left) else ""
         parts.append(f"skipped {plural(len(left), 'sample', 'samples')}{of}, listed in dataset.json (skipped): "
                      f"{left[0]['source']}: {left[0]['reason']}" + (" ..." if len(left) > 1 else ""))
-    done = ("up to date (nothing rewritten: the source, recipe, options and shards are unchanged since it was written; "
-            f"delete the folder to write it again): {out} holds" if rep.get("up_to_date") else "wrote")
-    return (f"{done} {plural(rep['samples'], 'sample', 'samples')} in {plural(rep['shards'], 'shard', 'shards')}"
-            f"{'' if rep.get('up_to_date') else f' to {out}'}: " + "; ".join(parts) + resumed)
+    what = f"{plural(rep['samples'], 'sample', 'samples')} in {plural(rep['shards'], 'shard', 'shards')}"
+    if rep.get("up_to_date"):
+        return (f"up to date: {out} already holds this job's {what}: " + "; ".join(parts) + "; nothing rewritten (the "
+                "source, recipe, options and shards are unchanged since it was written; --rewrite writes it again)")
+    return f"wrote {what} to {out}: " + "; ".join(parts) + resumed
 
 
 def _name(out: str | Path) -> str:
@@ -652,7 +657,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
                      splits: list[str], augmented: set[str], maxcount: int, progress: bool, address: str | None,
                      card: dict[str, Any], card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None,
                      on_error: str = "raise", pass_no: int = 1, executor: str = "ray",
-                     workers: int = 1) -> dict[str, Any]:
+                     workers: int = 1, rewrite: bool = False) -> dict[str, Any]:
     """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
     bare shards, from their tar headers, in their order — exactly as :func:`~mmdata.shards.writer.write_records`
     plans the records of an in-memory run, then run one :func:`_augment_shard` task per output shard
@@ -722,14 +727,57 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
             "source_keys": {k: originals[k] for k in inputs if k in originals},
             "source_shards": [sh for sh in listed[p["split"]] if sh in needed],
             "shard_names": {sh: shown[sh] for sh in listed[p["split"]] if sh in needed and sh in shown}}}
-    # the job's identity for the resume journal: options, recipe, copies, the source's bytes and the plan
-    ident = {"options": options, "augmentation": card_extra["augmentation"], "source": source,
+    # the job's identity for the resume journal and a rerun's up-to-date check: options, recipe, copies, what
+    # a damaged source sample does, the source's bytes (a local folder's files as they are now: QA, a flipped
+    # byte in a source tar kept the output "up to date"), the code of the user's own ops, and the plan
+    files = None if card and is_remote(src) else _source_files(src, card, listed)
+    ident = {"options": options, "augmentation": card_extra["augmentation"], "source": source, "on_error": on_error,
+             "source_files": files, "user_code": _user_code(rec),
              "plan": [(p["name"], p["split"], extra[p["name"]]["augment"]["keys"]) for p in plan]}
     plan_hash = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
     return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash,
                       label_names=card.get("label_names"), progress=progress, name=_name(out),
                       card_extra=card_extra, executor=executor, address=address, write_fn=_augment_shard,
-                      task_extra=extra, storage_options=storage_options, workers=workers)
+                      task_extra=extra, storage_options=storage_options, workers=workers, rewrite=rewrite)
+
+
+def _source_files(src: str | Path, card: dict[str, Any], listed: dict[str, list[str]]) -> list[list[Any]] | None:
+    """A local dataset folder's card, index and the shards read, each ``[name, size, change stamp]`` (bare
+    shards: None, their identity has them already)."""
+    import os
+
+    from mmdata.shards import index as idx
+    from mmdata.shards.sources import file_stamp
+
+    if not card:
+        return None
+    names = [idx.CARD, idx.INDEX, *sorted({sh for shards in listed.values() for sh in shards})]
+    out = []
+    for name in names:
+        try:
+            st = os.stat(Path(src) / name)
+        except OSError:
+            out.append([name, -1, 0])
+        else:
+            out.append([name, st.st_size, file_stamp(st)])
+    return out
+
+
+def _user_code(rec: Recipe) -> dict[str, str]:
+    """The sha256 of the source file of each op of ``rec`` from outside mmdata (a user's ``--plugin``): editing
+    it is another job (QA: an edited plugin op kept the old output "up to date")."""
+    import inspect
+
+    from mmdata.plugins import used_code
+
+    out = {}
+    for label, cls in used_code([rec.to_dict()]).items():
+        try:
+            code = Path(inspect.getsourcefile(cls) or "").read_bytes()
+        except (TypeError, OSError):
+            code = repr((cls.__module__, cls.__qualname__)).encode()
+        out[label] = hashlib.sha256(code).hexdigest()
+    return out
 
 
 def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, Any] | None,

@@ -471,7 +471,8 @@ def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | 
              labels_from_folders: bool | None = None, on_error: str = "skip", max_file_size: int | None = None,
              check: str = "header", progress: bool = True, name: str | None = None,
              card_extra: Mapping[str, Any] | None = None, fsync: bool = False, executor: str = "local",
-             address: str | None = None, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+             address: str | None = None, storage_options: dict[str, Any] | None = None,
+             rewrite: bool = False) -> dict[str, Any]:
     """Shard a Hugging Face dataset; reached through :func:`mmdata.shard` (same options, checked there, and report).
 
     Example:
@@ -498,7 +499,7 @@ def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | 
                          seed=seed, layout=layout, label_names=names, skipped=skipped, on_error=on_error,
                          max_file_size=max_file_size, check=check, progress=progress, name=name,
                          card_extra={"hf": hf_card, **(card_extra or {})}, fsync=fsync, executor=executor, address=address,
-                         storage_options=storage_options)
+                         storage_options=storage_options, rewrite=rewrite)
 
 
 # ---- mmdata -> HF --------------------------------------------------------------------------------

@@ -1278,6 +1278,7 @@ def shard(
     force: bool = False,
     license: str | None = None,  # noqa: A002 — the card's key and the CLI's --license
     description: str | None = None,
+    rewrite: bool = False,
 ) -> dict[str, Any]:
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
@@ -1290,7 +1291,9 @@ def shard(
             (:mod:`mmdata.shards.remote_source`); the output bytes are those of a local copy.
         out: output folder: a path, a ``file://`` URL, or an fsspec URL of an object store
             (``s3://bucket/ds``: each shard uploaded whole by the task that wrote it, the index and card
-            last; docs/scale.md). Re-running into the same folder resumes an interrupted job; a job
+            last; docs/scale.md). Re-running into the same folder resumes an interrupted job, and
+            writes nothing when a local folder holds the finished job's output (the same sources,
+            options and code: :func:`up_to_date`; ``rewrite=True`` writes it all the same); a job
             with other options replaces the dataset there: its card goes before the first new shard is
             written (a folder with a card is complete), and shard files of the earlier job that the new
             plan does not write are deleted once the new shards are written (only those its
@@ -1345,6 +1348,7 @@ def shard(
             is always written over or resumed.
         license: the dataset's license (``"CC-BY-4.0"``), recorded in the card.
         description: a sentence about the dataset, recorded in the card.
+        rewrite: write the job even when ``out`` is up to date (see ``out``).
 
     The card records, beside ``options``, what else shaped the data: ``source_options`` (columns, meta,
     root, paths, labels, group_by, labels_from_folders, as given), ``split_method``, ``command`` (the
@@ -1383,7 +1387,8 @@ def shard(
         reason), ``skipped_counts`` per kind, ``warnings``, output path, fingerprint, and
         ``removed_stale``: shard files of an earlier job in ``out`` that this job's plan does not
         write, deleted (only names that job's ``shards.parquet`` or unfinished journal lists), and
-        ``resumed_shards``: how many shards an interrupted earlier run of this job had finished (kept).
+        ``resumed_shards``: how many shards an interrupted earlier run of this job had finished (kept),
+        and ``up_to_date``: True when nothing was written (the folder held this job's output).
 
     Raises:
         SourceError: bad options or source, an ``out`` that is a file or cannot be created, or no
@@ -1458,7 +1463,7 @@ def shard(
                           layout=layout, label_names=label_names, columns=columns,
                           labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
                           check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
-                          executor=executor, address=address, storage_options=storage_options)
+                          executor=executor, address=address, storage_options=storage_options, rewrite=rewrite)
     else:
         if not is_remote(out):
             out = local_path(out, "output folder")
@@ -1488,7 +1493,7 @@ def shard(
                                warnings=found.warnings, root=found.root, label_names_from=found.label_names_from,
                                executor=executor, address=address, storage_options=storage_options,
                                source=found.source, shared_files=found.shared_files, split_by=split_by,
-                               split_from=split_from)
+                               split_from=split_from, rewrite=rewrite)
     if warn:
         _warn_skipped(report, out)
     return report
@@ -1678,7 +1683,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                   label_names_from: str | None = None, executor: str = "local",
                   address: str | None = None, storage_options: dict[str, Any] | None = None,
                   source: Any = None, shared_files: bool = True, split_by: str = "label",
-                  split_from: str | Path | None = None) -> dict[str, Any]:
+                  split_from: str | Path | None = None, rewrite: bool = False) -> dict[str, Any]:
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
     Used by :func:`shard` after discovery and by ``mmdata augment`` / the avdigits builder for
@@ -1728,7 +1733,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                       label_names=label_names, label_names_from=label_names_from, skipped=skipped,
                       warnings=warnings, root=root, progress=progress, name=name, card_extra=card_extra,
                       fsync=fsync, executor=executor, address=address, storage_options=storage_options,
-                      source=source)
+                      source=source, rewrite=rewrite)
 
 
 def sorted_unique(records: list[Record]) -> list[Record]:
@@ -1813,9 +1818,11 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                card_extra: Mapping[str, Any] | None = None, fsync: bool = False, executor: str = "local",
                address: str | None = None, write_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                task_extra: Mapping[str, dict[str, Any]] | None = None,
-               storage_options: dict[str, Any] | None = None, source: Any = None) -> dict[str, Any]:
+               storage_options: dict[str, Any] | None = None, source: Any = None,
+               rewrite: bool = False) -> dict[str, Any]:
     """Write a planned job under its lock and resume journal: the shards a previous run did not
-    finish, then the index, shards table and card (see :func:`write_records`).
+    finish, then the index, shards table and card (see :func:`write_records`) — nothing when a local
+    ``out`` already holds this job's output (:func:`up_to_date`; ``rewrite``: write it all the same).
 
     ``payloads``: each shard's records as :func:`_write_task` takes them; ``plan_hash``: the job's
     identity in the journal. ``write_fn`` / ``task_extra``: a per-shard function (module level, picklable)
@@ -1831,14 +1838,17 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
         out = output(out, storage_options, absolute=executor == "ray")
         fresh = isinstance(out, LocalOutput) and not out.path.exists()  # made by this job
         nothing: SourceError | None = None
+        ident = None
+        if isinstance(out, LocalOutput):
+            ident = _job_identity(plan_hash, label_names, label_names_from, skipped, warnings, options, fields,
+                                  name or out.name, card_extra)
+            # before the lock: an up-to-date folder is only read (a read-only one too); a job writing it removed
+            # the record when it started
+            current = None if rewrite or fresh else up_to_date(out, plan, payloads, ident, source)
+            if current is not None:
+                return current
         with out.lock("mmdata augment" if card_extra and "augmentation" in card_extra else "mmdata shard"):
-            ident = None
             if isinstance(out, LocalOutput):
-                ident = _job_identity(plan_hash, label_names, label_names_from, skipped, warnings, options, fields,
-                                      name, card_extra)
-                current = up_to_date(out, plan, payloads, ident, source)
-                if current is not None:
-                    return current
                 out.forget_done()  # what follows changes the folder: the finished job's record no longer holds
             planned = _planned_shards(plan, options["layout"], fields)
             # shards no job will list any more: those of an unfinished job of another plan go now (before its
@@ -2077,7 +2087,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     if ident is not None and isinstance(out, LocalOutput):  # after the card: a record is only left beside one
         out.write_done(_done_record(out, plan, results, ident, written, rep), fsync)
     journal.remove()
-    return rep
+    return {**rep, "up_to_date": False}
 
 
 def _job_identity(plan_hash: str, label_names: list[str] | None, names_from: str | None,
@@ -2091,7 +2101,32 @@ def _job_identity(plan_hash: str, label_names: list[str] | None, names_from: str
     from mmdata import __version__
 
     return {"job": plan_hash, "card": hashlib.sha256(rest.encode()).hexdigest(), "format": idx.FORMAT,
-            "mmdata": __version__}
+            "mmdata": __version__, "code": code_identity()}
+
+
+#: the libraries whose versions can change the bytes a job writes (encoders, decoders, kernels)
+CODE_LIBRARIES = ("numpy", "pillow", "soundfile", "pyarrow", "torch", "albumentations", "albucore", "audiomentations",
+                  "nlpaug", "opencv-python-headless", "opencv-python", "scipy")
+
+
+@lru_cache(maxsize=1)
+def code_identity() -> str:
+    """sha256 of the code that writes a job's bytes: every source and built file of the mmdata package (its
+    version string stays put between fixes) and the versions of :data:`CODE_LIBRARIES` — a rerun after any
+    of them changed runs the job (QA: a pulled fix kept the old output "up to date")."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.suffix in (".py", ".c", ".so", ".pyd") and "__pycache__" not in p.parts and p.is_file():
+            h.update(p.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    for lib in CODE_LIBRARIES:
+        try:
+            h.update(f"{lib}={version(lib)}\0".encode())
+        except PackageNotFoundError:
+            h.update(f"{lib}=\0".encode())
+    return h.hexdigest()
 
 
 def _shard_stamp(out: LocalOutput, shard: str) -> list[int] | None:
@@ -2116,36 +2151,54 @@ def _done_record(out: LocalOutput, plan: list[dict[str, Any]], results: dict[str
 def up_to_date(out: LocalOutput, plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
                ident: dict[str, Any], source: Any = None) -> dict[str, Any] | None:
     """A rerun of a finished job: its report (``up_to_date`` True) when ``out`` still holds exactly what
-    this job would write — the same job (plan, options, card inputs, format, version), no unfinished job
-    here, every source as it was (sizes and change stamps, as a resume checks them), every tar as it was
-    written (size and change stamp; ``mmdata verify`` checks their bytes) and the card, index and shards
-    table unchanged (sha256). Else None: the job runs (and rewrites the folder), as make or a build
-    cache would. Nothing is written either way."""
+    this job would write — the same job (plan, options, card inputs, format, mmdata's code and the
+    libraries that encode), no unfinished job here, every source as it was (sizes and change stamps, as a
+    resume checks them), every tar as it was written (size and change stamp; ``mmdata verify`` checks
+    their bytes) and the card, index and shards table unchanged (sha256). Else None: the job runs (and
+    rewrites the folder), as make or a build cache would. Nothing is written either way; a record that
+    does not read as one (damaged, edited, of another version) is no record."""
+    try:
+        return _up_to_date(out, plan, payloads, ident, source)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OSError):
+        return None
+
+
+def _up_to_date(out: LocalOutput, plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
+                ident: dict[str, Any], source: Any = None) -> dict[str, Any] | None:
     from mmdata.shards.journal import NAME as JOURNAL
 
+    if not out.path.is_dir() or (out.path / JOURNAL).exists():
+        return None
     done = out.read_done()
-    if done is None or any(done.get(k) != v for k, v in ident.items()) or (out.path / JOURNAL).exists():
+    if done is None or any(done.get(k) != v for k, v in ident.items()):
         return None
-    files = done.get("files")
-    if not isinstance(files, dict) or set(files) != {idx.INDEX, idx.SHARDS, idx.CARD}:
+    files, shards, report = done.get("files"), done.get("shards"), done.get("report")
+    if not isinstance(files, dict) or set(files) != {idx.INDEX, idx.SHARDS, idx.CARD} \
+            or not isinstance(shards, list) or len(shards) != len(plan) or not _a_report(report):
         return None
-    for file, digest in files.items():
-        p = out.path / file
-        if not p.is_file() or file_sha256(p) != digest:
+    for p, saved in zip(plan, shards):  # the cheap checks first: names, stamps, the sources' digests
+        tars = saved.get("tars") if isinstance(saved, dict) else None
+        if saved.get("name") != p["name"] or not isinstance(tars, dict) or not tars \
+                or any(_shard_stamp(out, str(t)) != st for t, st in tars.items()):
             return None
-    shards = done.get("shards")
-    if not isinstance(shards, list) or [s.get("name") for s in shards if isinstance(s, dict)] != [p["name"] for p in plan]:
-        return None
     for p, saved in zip(plan, shards):
-        tars = saved.get("tars")
-        if not isinstance(tars, dict) or not tars or any(_shard_stamp(out, t) != st for t, st in tars.items()):
-            return None
         if saved.get("inputs") != _current_inputs(payloads[p["name"]], source):
             return None
-    report = done.get("report")
-    if not isinstance(report, dict):
-        return None
+    for file, digest in files.items():
+        f = out.path / file
+        if not f.is_file() or file_sha256(f) != digest:
+            return None
     return {**report, "out": out.url, "removed_stale": [], "resumed_shards": 0, "up_to_date": True}
+
+
+def _a_report(rep: Any) -> bool:
+    """Whether a record's saved report has the shape a job's report has (what the CLI prints)."""
+    types = {"samples": int, "shards": int, "splits": dict, "skipped": list, "skipped_counts": dict, "warnings": list,
+             "fingerprint": str}
+    return isinstance(rep, dict) and all(isinstance(rep.get(k), t) and not isinstance(rep.get(k), bool)
+                                         for k, t in types.items()) \
+        and all(isinstance(k, str) and isinstance(v, int) for k, v in rep["splits"].items()) \
+        and all(isinstance(w, str) for w in rep["warnings"]) and all(isinstance(x, dict) for x in rep["skipped"])
 
 
 def _label_holders(rows: Any, label: int) -> dict[int, list[str]]:

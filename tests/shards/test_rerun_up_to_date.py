@@ -158,7 +158,7 @@ def test_a_rerun_of_a_finished_augment_writes_nothing_and_another_recipe_or_seed
     assert again["augmented_splits"] == ["train"] and _stamps(aug) == before
     r = cli_without_ray("augment", ds, aug, "-r", _recipe_file(tmp_path), "--copies", "2")
     assert r.returncode == 0, r.stderr
-    assert "up to date (nothing rewritten" in " ".join(r.stdout.split()) and _stamps(aug) == before
+    assert f"up to date: {aug} already holds this job's 48 samples" in " ".join(r.stdout.split()) and _stamps(aug) == before
     assert not augment_dataset(ds, aug, RECIPE, copies=2, seed=1, progress=False).get("up_to_date")
     assert _tree(aug) != files
     assert not augment_dataset(ds, aug, {"image": [{"op": "hflip", "p": 0.9}]}, copies=2, seed=1,
@@ -174,3 +174,133 @@ def _recipe_file(tmp_path: Path) -> str:
     p = tmp_path / "recipe.yaml"
     p.write_text("image:\n  - op: hflip\n    p: 0.5\n")
     return str(p)
+
+
+# -- QA of the up-to-date check (a rerun must never keep stale output, nor crash on its record) ---------------
+
+PLUGIN = '''
+import numpy as np
+
+from mmdata.augment.image import ImageOp
+
+
+class Darken(ImageOp):
+    name = "qa_darken"
+
+    def kernel(self, arr, params):
+        return (arr // 2).astype(np.uint8)
+'''
+
+
+def test_an_edited_plugin_op_runs_the_augment_again(raw: Path, tmp_path: Path) -> None:
+    """QA: the recipe names the user's op, whose code changed: the old output was kept "up to date"."""
+    import subprocess
+    import sys
+
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    (tmp_path / "qa_rerun_ops.py").write_text(PLUGIN)
+    (tmp_path / "r.yaml").write_text("image:\n  - {op: qa_darken, p: 1}\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+
+    def augment() -> dict:
+        r = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "augment", str(tmp_path / "ds"),
+                            str(tmp_path / "aug"), "-r", str(tmp_path / "r.yaml"), "--plugin", "qa_rerun_ops", "--json"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    assert augment()["up_to_date"] is False
+    before = _tree(tmp_path / "aug")
+    assert augment()["up_to_date"] is True
+    (tmp_path / "qa_rerun_ops.py").write_text(PLUGIN.replace("arr // 2", "arr // 4"))
+    assert augment()["up_to_date"] is False
+    assert _tree(tmp_path / "aug")["train-000000.tar"] != before["train-000000.tar"]
+
+
+def test_other_code_runs_the_job_again(raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: mmdata's version string stays 0.1.0 between fixes — a pulled fix kept the old output. The job's
+    identity holds a digest of mmdata's code and of the encoders' versions instead."""
+    from mmdata.shards import writer
+
+    out = tmp_path / "ds"
+    mmdata.shard(raw, out, progress=False)
+    assert len(writer.code_identity()) == 64
+    monkeypatch.setattr(writer, "code_identity", lambda: "0" * 64)
+    assert mmdata.shard(raw, out, progress=False)["up_to_date"] is False
+    assert mmdata.shard(raw, out, progress=False)["up_to_date"] is True
+
+
+def test_a_touched_source_shard_or_another_on_error_runs_the_augment_again(raw: Path, tmp_path: Path) -> None:
+    """QA: a flipped byte in a source tar (its card unchanged) and --on-error raise after skip were "up to date"."""
+    ds, aug = tmp_path / "ds", tmp_path / "aug"
+    mmdata.shard(raw, ds, maxcount=10, progress=False)
+    augment_dataset(ds, aug, RECIPE, progress=False)
+    os.utime(ds / "train-000001.tar")  # its change stamp moves (as any write to it would)
+    assert augment_dataset(ds, aug, RECIPE, progress=False)["up_to_date"] is False
+    assert augment_dataset(ds, aug, RECIPE, progress=False)["up_to_date"] is True
+    assert augment_dataset(ds, aug, RECIPE, progress=False, on_error="skip")["up_to_date"] is False
+    assert augment_dataset(ds, aug, RECIPE, progress=False)["up_to_date"] is False
+
+
+def test_a_folder_reached_through_a_link_gets_the_name_it_is_written_under(raw: Path, tmp_path: Path) -> None:
+    """QA: written through a link named alias, then under its own name: "up to date" kept the card's name alias."""
+    real, alias = tmp_path / "real", tmp_path / "alias"
+    real.mkdir()
+    alias.symlink_to(real)
+    mmdata.shard(raw, alias, progress=False)
+    assert json.loads((real / "dataset.json").read_text())["name"] == "alias"
+    assert mmdata.shard(raw, real, progress=False)["up_to_date"] is False
+    assert json.loads((real / "dataset.json").read_text())["name"] == "real"
+    assert mmdata.shard(raw, real, progress=False)["up_to_date"] is True
+
+
+@pytest.mark.parametrize(("record", "report"), [
+    ("[" * 100_000 + "]" * 100_000, None),
+    ('{"shards": [1, 2], "files": {}}', None),
+    ("COPY", {}),  # the record as written, with its report emptied / given wrong types / removed
+    ("COPY", {"samples": "many", "splits": "x"}),
+    ("COPY", None),
+], ids=["nested", "shards-not-dicts", "empty-report", "report-of-wrong-types", "no-report"])
+def test_a_damaged_or_hostile_record_is_no_record(raw: Path, tmp_path: Path, record: str, report: dict | None) -> None:
+    """QA: a deeply nested record raised RecursionError, non-dict shard entries an AttributeError, and an empty
+    report was taken as "up to date" and crashed the CLI — every later run failed until the file was found."""
+    out = tmp_path / "ds"
+    mmdata.shard(raw, out, progress=False)
+    path = done_path(out)
+    if record == "COPY":
+        saved = json.loads(path.read_text())
+        saved["report"] = report
+        path.write_text(json.dumps(saved))
+    else:
+        path.write_text(record)
+    rep = mmdata.shard(raw, out, progress=False)
+    assert rep["up_to_date"] is False and rep["samples"] == 24
+    assert mmdata.shard(raw, out, progress=False)["up_to_date"] is True  # a good record again
+
+
+def test_an_up_to_date_folder_is_only_read(raw: Path, tmp_path: Path) -> None:
+    """QA: a read-only (published) folder failed "not writable" on an up-to-date rerun: the lock was taken first.
+    Checked before the lock now — shown with another job holding it; a job that must write still waits for it."""
+    from mmdata.errors import SourceError
+    from mmdata.shards.journal import JobLock
+
+    out = tmp_path / "ds"
+    mmdata.shard(raw, out, progress=False)
+    with JobLock(out, "another job"):
+        assert mmdata.shard(raw, out, progress=False)["up_to_date"] is True
+        with pytest.raises(SourceError, match="being written by another job"):
+            mmdata.shard(raw, out, maxcount=5, progress=False)
+
+
+def test_rewrite_writes_an_up_to_date_job_again(raw: Path, tmp_path: Path, cli_without_ray) -> None:  # noqa: ANN001
+    out = tmp_path / "ds"
+    mmdata.shard(raw, out, progress=False)
+    before, files = _stamps(out), _tree(out)
+    rep = mmdata.shard(raw, out, progress=False, rewrite=True)
+    assert rep["up_to_date"] is False and _tree(out) == files
+    assert _stamps(out)["dataset.json"] != before["dataset.json"]
+    before = _stamps(out)
+    r = cli_without_ray("shard", raw, out, "--rewrite", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["up_to_date"] is False and _stamps(out) != before and _tree(out) == files
+    assert "--rewrite" in cli_without_ray("shard", "--help").stdout
