@@ -515,8 +515,41 @@ def fingerprint(sha256s: list[Any]) -> str:
 
 
 def card_bytes(card: dict[str, Any]) -> bytes:
-    """``dataset.json`` as written (sorted keys: the same card gives the same bytes)."""
-    return (json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    """``dataset.json`` as written (sorted keys: the same card gives the same bytes). A string that is no
+    text — a folder or file name of bytes that are not UTF-8, which Python holds as lone surrogates — is
+    written with U+FFFD where its bad bytes were (QA: an OUT named ``odd\\xff name`` crashed the job at its end).
+
+    Example:
+        >>> import os
+        >>> card_bytes({"name": os.fsdecode(b"odd\\xff name")}).decode()
+        '{\\n  "name": "odd\ufffd name"\\n}\\n'
+    """
+    text = json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return (json.dumps(_as_text(card), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _as_text(value: Any) -> Any:
+    """``value`` with every string made encodable: bytes a name held (surrogate escapes) decoded with U+FFFD."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape" if _escapes_only(value) else "replace").decode("utf-8",
+                                                                                                          "replace")
+        return value
+    if isinstance(value, dict):
+        return {_as_text(k): _as_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_text(v) for v in value]
+    return value
+
+
+def _escapes_only(text: str) -> bool:
+    """Whether every lone surrogate of ``text`` is a surrogate escape of a byte (U+DC80..U+DCFF)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 def write_card(path: str | Path, card: dict[str, Any], *, fsync: bool = True) -> None:
@@ -613,6 +646,12 @@ def _parquet(path: str | Path, name: str, storage_options: dict[str, Any] | None
         raise ShardError(f"{p}: {kind}, not a regular file; expected a Parquet file")
     if not p.is_file():
         raise ShardError(f"{path}: no {name}")
+    try:
+        str(p).encode()
+    except UnicodeEncodeError:  # a folder name of bytes that are not UTF-8: pyarrow takes paths as UTF-8 only
+        import pyarrow as pa
+
+        return pa.BufferReader(p.read_bytes())
     return p
 
 

@@ -304,3 +304,14 @@ def test_rewrite_writes_an_up_to_date_job_again(raw: Path, tmp_path: Path, cli_w
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["up_to_date"] is False and _stamps(out) != before and _tree(out) == files
     assert "--rewrite" in cli_without_ray("shard", "--help").stdout
+
+
+def test_an_output_folder_named_with_bytes_that_are_not_utf8(raw: Path, tmp_path: Path) -> None:
+    """QA: OUT named ``odd\\xff\\xfe name`` (bytes a Linux file system allows) crashed the job at its end (the
+    card's name) and then every reader (pyarrow takes paths as UTF-8): the card says U+FFFD there."""
+    out = tmp_path / os.fsdecode(b"odd\xff\xfe name")
+    rep = mmdata.shard(raw, out, progress=False)
+    assert rep["samples"] == 24
+    assert json.loads((out / "dataset.json").read_text(encoding="utf-8"))["name"] == "odd\ufffd\ufffd name"
+    assert mmdata.verify(out)["ok"] and len(list(mmdata.open_dataset(out))) == 24
+    assert mmdata.shard(raw, out, progress=False)["up_to_date"] is True
