@@ -993,7 +993,8 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int, recipe:
         recipe: a recipe path, YAML string, dict or :class:`~mmdata.augment.Recipe` (None: no augmentation).
         split: split to read. seed: order, balance and augmentation seed. epoch: epoch to start at.
         num_workers: DataLoader worker processes. The epoch's samples and their draws do not depend on
-            it, but each worker batches its own samples: batch composition (so batch ops, training steps
+            it (a blend with a fractional weight aside: each reader's share of that dataset is cut at the
+            weight's fraction, so which samples an epoch reads does), but each worker batches its own samples: batch composition (so batch ops, training steps
             and metrics), the order, and with ``drop_last`` the samples dropped do. A mid-epoch
             ``state_dict`` resumes with the same count (and world size).
         device: where batches end up (and where batched kernels run with ``augment_on="device"``).

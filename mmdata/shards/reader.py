@@ -400,24 +400,32 @@ class SkipBoard:
     @staticmethod
     def _write(row: Any, body: bytes) -> None:
         """Post ``body`` in ``row``: ``[0:8]`` a sequence number, odd while a post is under way (a seqlock:
-        one writer per row, its worker), ``[8:16]`` the body's length, then the body."""
+        one writer per row, its worker), ``[8:16]`` the body's length, then the body. The number is made odd
+        whatever it was: a row left odd (a worker killed in the middle of a post, two iterations of one
+        dataset posting to one slot at once) is whole again after its next post."""
         seq = struct.unpack("<q", row[:8].tobytes())[0]
-        row[:8] = memoryview(struct.pack("<q", seq + 1))
+        odd = seq + 1 if seq % 2 == 0 else seq + 2
+        row[:8] = memoryview(struct.pack("<q", odd))
         row[8:16] = memoryview(struct.pack("<q", len(body)))
         row[16 : 16 + len(body)] = memoryview(body)
-        row[:8] = memoryview(struct.pack("<q", seq + 2))
+        row[:8] = memoryview(struct.pack("<q", odd + 1))
 
     #: how long a read waits for a post under way to end (a worker killed in the middle never ends it)
     READ_WAIT = 2.0
+    #: per row (its address), the odd sequence number a read waited out: not waited for again
+    _stuck: dict[int, bytes] = {}
 
     @classmethod
     def _load(cls, row: Any, empty: Any = None) -> Any:
         """The JSON a row holds, ``empty`` when nothing was posted. Read while its worker may be posting
         again: the read is taken when the sequence number was even and the same before and after it —
-        one whole post, never a torn one, nor "nothing" because a post was under way."""
+        one whole post, never a torn one, nor "nothing" because a post was under way. A post that does not
+        end within :data:`READ_WAIT` (its worker was killed) reads as nothing, at once from then on, until
+        the row is posted to again."""
         import json
         import time
 
+        where = row.__array_interface__["data"][0]
         deadline = None
         while True:
             seq = row[:8].tobytes()
@@ -431,8 +439,11 @@ class SkipBoard:
                         return json.loads(body)
                     except ValueError:
                         return empty  # not written by this class (a board of another version)
+            elif cls._stuck.get(where) == seq:
+                return empty
             deadline = deadline or time.monotonic() + cls.READ_WAIT
             if time.monotonic() > deadline:
+                cls._stuck[where] = seq
                 return empty
             time.sleep(0)  # let the worker finish its post
 
@@ -445,9 +456,9 @@ class SkipBoard:
         if len(body) > self.SLOT - 24:
             body = b"null"  # does not fit (hundreds of reasons): the counts carried by samples are used
         row = self._rows()[slot]
+        self._flat()[0] = 1  # first: a post cut short (a killed worker) is cleared by the next clear()
         row[:8] = memoryview(struct.pack("<q", self.stamp))
         self._write(row[8 : self.SLOT], body)
-        self._flat()[0] = 1
 
     def read(self) -> list[dict[str, int] | None]:
         """Per slot: the counts posted, ``{}`` when none, None when they did not fit."""
@@ -476,8 +487,8 @@ class SkipBoard:
         while len(body) > self.DETAILS - 16 and items:
             items = items[: len(items) * 3 // 4]
             body = json.dumps([reader, items]).encode()
-        self._write(self._rows()[slot, self.SLOT :], body)
         self._flat()[0] = 1
+        self._write(self._rows()[slot, self.SLOT :], body)
 
     def read_errors(self) -> list[tuple[int, list[tuple[int | None, tuple[str, ...]]]] | None]:
         """Per slot: ``(reader, [(place, entry), ...])`` as posted, None when nothing was."""
@@ -1108,8 +1119,9 @@ class ResumableEpochs:
             return None
         if info.id >= board.slots and gen == 0:
             warnings.warn(f"DataLoader worker {info.id}: a dataset's own board holds the losses of {board.slots} workers; "
-                          f"this one's are missing from skipped / errors in the main process (they travel in its samples' "
-                          f"meta['skipped']; mmdata.loader counts any number of workers)", UserWarning, stacklevel=3)
+                          f"this one's are missing from skipped / errors in the main process (its samples' "
+                          f"meta['skipped'] carry those before each of them, and none after its last sample; "
+                          f"mmdata.loader counts any number of workers)", UserWarning, stacklevel=3)
         board.stamp = (board.sets() << 32) | (gen + 1)  # the workers of one iteration share the generation
         return board
 

@@ -87,3 +87,71 @@ def test_counts_that_do_not_fit_read_as_none_not_as_nothing() -> None:
     board = SkipBoard(1)
     board.post(0, {f"reason {i} " + "y" * 200: i for i in range(200)})
     assert board.read() == [None]
+
+
+def _seq(board: SkipBoard, slot: int, errors: bool) -> int:
+    import struct
+
+    row = board._rows()[slot]
+    at = SkipBoard.SLOT if errors else 8
+    return struct.unpack("<q", row[at : at + 8].tobytes())[0]
+
+
+def _set_seq(board: SkipBoard, slot: int, errors: bool, value: int) -> None:
+    import struct
+
+    row = board._rows()[slot]
+    at = SkipBoard.SLOT if errors else 8
+    row[at : at + 8] = memoryview(struct.pack("<q", value))
+
+
+@pytest.mark.parametrize("errors", [False, True])
+def test_a_row_left_in_the_middle_of_a_post_reads_as_nothing_and_heals_on_the_next_post(
+        errors: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a worker killed in the middle of a post — or two iterations of one dataset posting to one slot at
+    once, each writer adding to what the other left — left the row's number odd for good: every later post
+    kept the parity backwards (odd at rest), so every read waited and read nothing, epoch after epoch. The
+    writer now makes the number odd whatever it was, and a read waits out a dead post once."""
+    monkeypatch.setattr(SkipBoard, "READ_WAIT", 0.05)
+    board = SkipBoard(2)
+    board.stamp = 1
+
+    def post(n: int) -> None:
+        if errors:
+            board.post_errors(1, 0, [(n, ("a.tar", f"k{n}", "corrupt"))])
+        else:
+            board.post(1, {"corrupt image": n})
+
+    def read() -> object:
+        return board.read_errors()[1] if errors else board.read()[1]
+
+    post(1)
+    _set_seq(board, 1, errors, _seq(board, 1, errors) + 1)  # cut short after it made the number odd
+    assert read() in (None, {})  # a post that never ends: nothing (after one wait)
+    assert read() in (None, {})  # and no second wait for the same dead post (its number is remembered)
+    post(2)
+    assert _seq(board, 1, errors) % 2 == 0  # whole again
+    assert read() == ((0, [(2, ("a.tar", "k2", "corrupt"))]) if errors else {"corrupt image": 2})
+    for start in (5, 6):  # whatever two interleaved writers left, the next post ends even and reads whole
+        _set_seq(board, 1, errors, start)
+        post(3)
+        assert _seq(board, 1, errors) % 2 == 0 and read() is not None
+
+
+def test_a_post_cut_short_before_any_other_is_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: the board's "something was posted" flag was set after the post, so a worker killed in its first
+    post since a clear() left a row the next clear() did not reset (it touches a board only when flagged)."""
+    import struct
+
+    board = SkipBoard(1)
+
+    def dies_mid_post(row: object, body: bytes) -> None:
+        row[:8] = memoryview(struct.pack("<q", 1))  # type: ignore[index]
+        raise SystemExit  # the worker is gone with the number odd
+
+    monkeypatch.setattr(SkipBoard, "_write", staticmethod(dies_mid_post))
+    with pytest.raises(SystemExit):
+        board.post(0, {"x": 1})
+    assert _seq(board, 0, False) == 1
+    board.clear()
+    assert _seq(board, 0, False) == 0
