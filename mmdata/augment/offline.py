@@ -463,7 +463,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                           "give --copies 1 or more, or --keep-original (each sample through the normalize stage only)")
     if on_error not in ("raise", "skip"):
         raise RecipeError(f"--on-error (on_error=) must be raise or skip, got {on_error!r}")
-    if protocol(src) == "file":
+    if isinstance(src, (list, tuple)):
+        src = [local_path(x) if protocol(x) == "file" else str(x) for x in src]
+    elif protocol(src) == "file":
         src = local_path(src)  # other URLs: read with fsspec
     _check_out(src, out)
     if executor == "ray":
@@ -480,10 +482,15 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                           "per-sample copies (--copies each) and does not change the class counts — remove the "
                           "balance section here and keep it in the training recipe (or pass balance= to the loader)")
     rec = base.with_seed(params_seed(base.seed, seed))
-    folder = is_folder_url(src) or (not is_remote(src) and is_dataset(src))
+    listed_shards = isinstance(src, (list, tuple))  # shard paths / URLs, as open_dataset takes them
+    folder = not listed_shards and (is_folder_url(src) or (not is_remote(src) and is_dataset(src)))
     card = load_card(src, storage_options) if folder else {}
     all_splits = list(card.get("splits", {"train": None}))
     chosen = list(splits or all_splits)
+    if not folder and len(set(chosen)) > 1:  # QA: every sample went to each split named
+        raise ShardError(f"{src}: bare shards have no splits (no dataset.json): give one --split (the split their "
+                         f"samples are written to), not {chosen}; shard them into a dataset folder first "
+                         f"(mmdata shard SHARDS DS --split ...) to split them")
     # each split written names shard files (<split>-000000.tar): checked before anything is read, as
     # `mmdata shard` checks its own (a card is untrusted: '../x', or 'train' beside 'TRAIN', one file on macOS)
     from mmdata.shards.index import CARD, check_split_names
@@ -686,12 +693,26 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
         root: str | None = str(src).rstrip("/") if is_remote(src) else str(Path(src).resolve())
         source = card.get("fingerprint")
         originals = _source_keys(table, splits)
-        shown = {}
+        shown, lost = {}, []
     else:
-        rows, listed, source, shown = _bare_rows(src, splits, storage_options, on_error)
+        rows, listed, source, shown, lost = _bare_rows(src, splits, storage_options, on_error)
         root = None  # bare shards: each task opens its source shards by their full paths / URLs
         originals = {}
     wanted = set(splits)
+    if root is None:  # QA: a key twice read "would be written in split train and in split train"
+        where: dict[tuple[str, str], str] = {}
+        for key, split, sh in rows:
+            first = where.get((key, split))
+            if first is None:
+                where[(key, split)] = sh
+            elif first != sh:
+                raise ShardError(f"{src}: sample {key!r} is in shard {shown.get(first, first)} and in shard "
+                                 f"{shown.get(sh, sh)}: keys name one sample each; give each shard once, or rename "
+                                 f"one of them")
+            else:
+                raise ShardError(f"{src}: sample {key!r} is twice in shard {shown.get(sh, sh)}, its members apart (a "
+                                 f"tar holds a sample's members next to each other: tar --sort=name, or webdataset's "
+                                 f"writers)")
     records: list[Record] = []
     origin: dict[str, tuple[str, str]] = {}  # output key -> (source key, source shard)
     planned = [(o, key, split, shard) for key, split, shard in rows if split in wanted
@@ -704,7 +725,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     # their order in the shards (a task reads whole every source shard it draws on: other tools' shards are
     # often written shuffled, and by key each task would read them all)
     plan = plan_shards(sorted_unique(records) if root is not None else records, maxcount)
-    options = job_options(maxcount=maxcount)
+    options = job_options(maxcount=maxcount, on_error=on_error)
     plugins: list[str] = []
     if executor == "ray" or (workers > 1 and len(plan) > 1 and writer._pack is None):
         # the tasks run in fresh processes (Ray workers; the pure-Python writer's spawned pool): they import the
@@ -735,7 +756,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
              "source_files": files, "user_code": _user_code(rec),
              "plan": [(p["name"], p["split"], extra[p["name"]]["augment"]["keys"]) for p in plan]}
     plan_hash = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
-    return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash,
+    return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=lost or None,
                       label_names=card.get("label_names"), progress=progress, name=_name(out),
                       card_extra=card_extra, executor=executor, address=address, write_fn=_augment_shard,
                       task_extra=extra, storage_options=storage_options, workers=workers, rewrite=rewrite)
@@ -782,42 +803,72 @@ def _user_code(rec: Recipe) -> dict[str, str]:
 
 def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, Any] | None,
                on_error: str = "raise") -> tuple[Any, ...]:
-    """For bare shards (no index): ``(rows, listed, identity, shown)`` as the index would give them —
+    """For bare shards (no index): ``(rows, listed, identity, shown, lost)`` as the index would give them —
     ``(key, split, shard)`` for every sample of every shard in every wanted split (a local run reads
-    every shard once per split), each split's shards in order, and the shards' identity for the
-    resume journal (path or URL, size, change stamp or ETag), and each shard's name as ``src`` gives it
-    (the tasks open them by their full paths; losses name them as a local read of ``src`` does). Only tar headers are parsed: nothing is
-    decoded or augmented here (member bytes are skipped, by seeking where the stream allows). A shard
-    whose tar structure breaks (cut short) is a ShardError, or with ``on_error="skip"`` planned up to the
-    break: the task's reader skips what follows, as a local run's does."""
+    every shard once per split), each split's shards in order, the shards' identity for the resume
+    journal and the up-to-date check (path or URL, size, change stamp or ETag / Last-Modified), each
+    shard's name as ``src`` gives it (the tasks open them by their full paths; messages name them as
+    given), and the losses no sample carries. Only tar headers are parsed: nothing is decoded or
+    augmented here (member bytes are skipped, by seeking where the stream allows). Damage the tar reader
+    meets is a ShardError naming the shard, or with ``on_error="skip"`` planned as the reader reads past
+    it: a sample it names is planned (its task lists it as lost), what names no sample (a member with no
+    key, a file that is no tar, an empty one) is one entry of ``lost`` (the card's ``skipped``), and the
+    samples after it are planned as any (QA: the plan stopped at the first damage, and everything after it
+    in that shard was lost without a word)."""
     import os
 
-    from mmdata.shards.sources import file_stamp
+    from mmdata.shards.sources import file_stamp, skip_entry
     from mmdata.shards.tario import expand_sources, is_url, iter_samples
     from mmdata.urls import call, filesystem
 
-    given = expand_sources(src, storage_options)
+    given = [str(g) for g in expand_sources(src, storage_options)]
     shards = [s if is_url(s) else str(Path(s).resolve()) for s in given]
+    shown = dict(zip(shards, given))
+    if len(set(shards)) < len(shards):  # a link to another shard, a pattern naming one twice
+        a, b = next((given[i], given[j]) for j in range(len(shards)) for i in range(j) if shards[i] == shards[j])
+        raise ShardError(f"{src}: {a} and {b} are the same file ({shards[given.index(a)]}): each of its samples "
+                         f"would be written twice; give each shard once")
     keys: list[tuple[str, str]] = []
+    lost: list[dict[str, Any]] = []
     ident = []
     for sh in shards:
+        name = shown[sh]
+        met: str | None = None  # the key of the last sample met with a problem (planned once)
+        planned = len(keys)  # this shard's samples start here
         for key, _, problem in iter_samples(sh, want=lambda _: False, storage_options=storage_options):
-            if problem is not None:  # as a local run's reader (on_error="raise") stops
-                if on_error == "skip":  # the sample met at the break is planned: its task lists it as lost
-                    if key and (key, sh) not in keys[-1:]:
-                        keys.append((key, sh))  # type: ignore[arg-type]
-                    break
-                raise ShardError(problem[1] if sh in problem[1] else f"shard {sh}: {problem[1]}")
+            if problem is not None:
+                message = problem[1].replace(sh, name)
+                if on_error != "skip":  # as the tasks' reader (on_error="raise") stops
+                    raise ShardError(message if name in message else f"shard {name}: {message}")
+                if key:  # planned: its task lists it as lost, with the reader's reason
+                    if (key, sh) not in keys[-1:]:
+                        keys.append((key, sh))
+                    met = key
+                else:
+                    whole = problem[0] in _WHOLE_SHARD and len(keys) == planned  # nothing of it read: the file
+                    lost.append(skip_entry(name, "file" if whole else "member",
+                                           f"unreadable in the source (shard {name}): "
+                                           f"{message.removeprefix(f'shard {name}: ')}"))
+                continue
+            if key == met and keys[-1:] == [(key, sh)]:
+                continue  # the sample its problem was met in, delivered after all: planned already
+            met = None
             keys.append((key, sh))  # type: ignore[arg-type]
         if is_remote(sh):
             fs, path = filesystem(sh, storage_options)
             info = call(sh, "look it up", fs.info, path)
-            ident.append((sh, info.get("size"), str(info.get("ETag") or info.get("LastModified") or info.get("mtime"))))
+            stamp = next((info[k] for k in ("ETag", "etag", "LastModified", "Last-Modified", "last_modified", "updated",
+                                            "mtime", "modified") if info.get(k)), None)
+            ident.append((sh, info.get("size"), str(stamp)))
         else:
             st = os.stat(sh)
             ident.append((sh, st.st_size, file_stamp(st)))
     rows = [(key, split, sh) for split in splits for key, sh in keys]
-    return rows, {split: shards for split in splits}, ident, dict(zip(shards, map(str, given)))
+    return rows, {split: shards for split in splits}, ident, shown, lost
+
+
+#: problems of the tar reader that stand for the whole shard when met before any sample of it
+_WHOLE_SHARD = frozenset({"corrupt tar header", "truncated shard"})
 
 
 def _import_kernels(rec: Recipe) -> None:
@@ -872,12 +923,20 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
         ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=threads,
                                  storage_options=so, on_error=on_error, keys=aug["sources"], **reader_options(rec))
     made: dict[str, Record] = {}
-    for s in ds:
-        if s.key in need:
-            for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
-                                   augment=aug.get("augment", True), on_error=on_error,
-                                   source_key=aug.get("source_keys", {}).get(s.key), pass_no=aug.get("pass", 1)):
-                made[r.key] = r
+    try:
+        for s in ds:
+            if s.key in need:
+                for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
+                                       augment=aug.get("augment", True), on_error=on_error,
+                                       source_key=aug.get("source_keys", {}).get(s.key), pass_no=aug.get("pass", 1)):
+                    made[r.key] = r
+    except ShardError as exc:  # bare shards opened by their full paths: named as the source gives them
+        message = str(exc)
+        for full, name in (aug.get("shard_names") or {}).items():
+            message = message.replace(full, name)
+        if message == str(exc):
+            raise
+        raise ShardError(message) from None
     if on_error == "skip":  # the samples its reader skipped, as a local run lists them (same records, same plan)
         lost, _ = _source_losses(ds, made.values(), aug["sources"],
                                  lambda k: _planned_keys(k, aug.get("augment", True), aug["copies"],
@@ -886,8 +945,13 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
         made.update((r.key, r) for r in lost if r.key in wanted)
     missing = [k for k in aug["keys"] if k not in made]
     if missing:
-        raise ShardError(f"{aug['src'] or 'bare shards'}: shards {aug['source_shards']} of split {task['split']!r} do not hold the "
-                         f"source samples of {missing[:3]} ({len(missing)} in all) that the index lists there: "
-                         f"did the source change during the job?")
+        names = aug.get("shard_names") or {}
+        sources = sorted({k for k in aug["sources"] if not any(m in made for m in
+                                                                 _planned_keys(k, aug.get("augment", True), aug["copies"],
+                                                                               aug["keep_original"], aug.get("pass", 1)))})
+        raise ShardError(f"{aug['src'] or 'bare shards'}: shards {[names.get(sh, sh) for sh in aug['source_shards']]} of "
+                         f"split {task['split']!r} do not hold the source samples {sources[:3]} ({len(sources)} in all) "
+                         f"that {'the index lists' if aug['src'] else 'their tar headers listed when the job was planned'}"
+                         f" there: did the source change during the job?")
     return _write_task({k: v for k, v in task.items() if k != "augment"}
                        | {"records": [_payload_record(made[k]) for k in aug["keys"]]})

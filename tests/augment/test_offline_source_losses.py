@@ -122,7 +122,11 @@ def test_undamaged_source_gives_the_same_bytes_with_skip(clean: Path, tmp_path: 
     augment_dataset(clean, tmp_path / "a" / "aug", RECIPE, copies=2, keep_original=True, progress=False)
     augment_dataset(clean, tmp_path / "b" / "aug", RECIPE, copies=2, keep_original=True, on_error="skip",
                     progress=False)
-    assert tree(tmp_path / "a" / "aug") == tree(tmp_path / "b" / "aug")
+    a, b = tree(tmp_path / "a" / "aug"), tree(tmp_path / "b" / "aug")
+    cards = [json.loads(t.pop("dataset.json")) for t in (a, b)]
+    assert a == b  # every shard, the index and the shards table
+    # the card records the option as given (QA: it said skip on a default raise run), and differs only there
+    assert [c["options"].pop("on_error") for c in cards] == ["raise", "skip"] and cards[0] == cards[1]
 
 
 @pytest.mark.ray
