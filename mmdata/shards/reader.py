@@ -2159,8 +2159,17 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     def _stream(self, rid: int, n: int, epoch: int) -> Iterator[tuple[str, str, dict[str, bytes]]]:
         shards, stride = self._mine(rid, n, epoch)
         counter = [0]  # stride mode: the running sample index over the epoch's shards
+        # bare shards read for a selection (``keys`` set by ``mmdata augment``'s tasks; no index to say where its
+        # samples are): done once each selected sample came — the rest of the shards is not read (QA: a single
+        # 50 GB shard was read whole by the task of each output shard it feeds)
+        left = set(self.keys) if self.keys is not None and self.root is None else None
         for shard in shards:
-            yield from self._shard_items(shard, rid, n, stride, counter)
+            for item in self._shard_items(shard, rid, n, stride, counter):
+                yield item
+                if left is not None:
+                    left.discard(item[1])
+                    if not left:
+                        return
 
     def _shard_items(self, shard: str, rid: int, n: int, stride: bool, counter: list[int],
                      try_fast: bool = True) -> Iterator[tuple[str, str, dict[str, bytes]]]:

@@ -389,3 +389,29 @@ def test_bare_shards_over_http_run_again_once_a_shard_changes(tmp_path: Path, se
     rep = augment_dataset(url, tmp_path / "aug", RECIPE, progress=False)
     assert rep["up_to_date"] is False
     assert {s.key for s in mmdata.open_dataset(tmp_path / "aug", decode=False)} == {f"k{i:02d}_aug0" for i in range(1, 7)}
+
+
+def test_a_task_stops_reading_a_bare_shard_after_its_own_last_sample(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: every task read its source shards to their end (a single 50 GB shard feeding 1,000 output shards
+    was read 1,000 times over): a task's reader is done once its own samples came."""
+    from mmdata.shards import reader
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "one.tar").write_bytes(_tar(range(24)))
+    read: list[int] = []
+    samples = reader.iter_samples
+
+    def counted(*a: Any, **kw: Any) -> Any:
+        read.append(0)
+        for item in samples(*a, **kw):
+            read[-1] += 1
+            yield item
+
+    monkeypatch.setattr(reader, "iter_samples", counted)
+    rep = augment_dataset(str(src / "one.tar"), tmp_path / "aug", RECIPE, maxcount=6, progress=False)
+    assert rep["shards"] == 4 and len(read) == 4
+    # each task reads up to its own last sample (6, 12, 18, 24 here; a sample or two more where a decode window
+    # reads ahead), not each the whole shard (4 x 24)
+    assert sorted(read)[-1] == 24 and sum(read) <= 6 + 12 + 18 + 24 + 6, read
