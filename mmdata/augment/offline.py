@@ -328,7 +328,7 @@ def _source_losses(ds: Any, made: Iterable[Record], expected: Iterable[str] | No
                 message = message.replace(str(root).rstrip("/") + "/", "")
             for full, name in (names or {}).items():
                 shard, message = shard.replace(full, name), message.replace(full, name)
-            why[key] = f"unreadable in the source (shard {shard}): {message}"
+            why[key] = f"unreadable in the source (shard {shard}): {message.removeprefix(f'shard {shard}: ')}"
     counts = dict(ds.skipped)
     lost = [k for k in dict.fromkeys(expected if expected is not None else why) if k not in delivered]
     out: list[Record] = []
@@ -554,7 +554,9 @@ def member_growth(src: str | Path, out: str | Path) -> dict[str, dict[str, Any]]
     if is_remote(src) or is_remote(out) or not (Path(src) / INDEX).is_file() or not (Path(out) / INDEX).is_file():
         return {}
     cols = ["key", "split", "members", "sizes"]
-    tables = [pq.read_table(Path(d) / INDEX, columns=cols).to_pydict() for d in (src, out)]
+    from mmdata.shards.index import parquet_source
+
+    tables = [pq.read_table(parquet_source(Path(d) / INDEX), columns=cols).to_pydict() for d in (src, out)]
     splits = set(tables[1]["split"])
     sides: list[dict[str, tuple[int, int, set[str]]]] = []
     for t in tables:
@@ -644,10 +646,15 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
                if rep.get("resumed_shards") else "")
     left = rep.get("skipped") or []
     if left:  # --on-error skip: samples the recipe refused, or whose source did not decode (or left without a member)
-        sources = {e["source"] for e in left if e.get("what") == "sample"}
-        of = f" of {plural(len(sources), 'source sample')}" if len(sources) < len(left) else ""
-        parts.append(f"skipped {plural(len(left), 'sample', 'samples')}{of}, listed in dataset.json (skipped): "
-                     f"{left[0]['source']}: {left[0]['reason']}" + (" ..." if len(left) > 1 else ""))
+        samples = [e for e in left if e.get("what", "sample") == "sample"]
+        sources = {e["source"] for e in samples}
+        of = f" of {plural(len(sources), 'source sample')}" if len(sources) < len(samples) else ""
+        other = len(left) - len(samples)  # a source file that is no tar, a member with no sample (bare shards)
+        what = ", ".join(x for x in (f"{plural(len(samples), 'sample', 'samples')}{of}" if samples else "",
+                                     f"{plural(other, 'unreadable source file or member', 'unreadable source files or members')}"
+                                     if other else "") if x)
+        parts.append(f"skipped {what}, listed in dataset.json (skipped): {left[0]['source']}: {left[0]['reason']}"
+                     + (" ..." if len(left) > 1 else ""))
     what = f"{plural(rep['samples'], 'sample', 'samples')} in {plural(rep['shards'], 'shard', 'shards')}"
     if rep.get("up_to_date"):
         return (f"up to date: {out} already holds this job's {what}: " + "; ".join(parts) + "; nothing rewritten (the "
@@ -656,7 +663,12 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
 
 
 def _name(out: str | Path) -> str:
-    """The dataset name of an output folder: its last path component (of a URL's path too)."""
+    """The dataset name of an output folder: its last path component (of a URL's path too; of ``.``, the
+    folder's own name, as ``mmdata shard`` names it)."""
+    import os
+
+    if not is_remote(out):
+        return Path(os.path.abspath(out)).name
     return str(out).rstrip("/").rsplit("/", 1)[-1]
 
 
@@ -759,7 +771,9 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=lost or None,
                       label_names=card.get("label_names"), progress=progress, name=_name(out),
                       card_extra=card_extra, executor=executor, address=address, write_fn=_augment_shard,
-                      task_extra=extra, storage_options=storage_options, workers=workers, rewrite=rewrite)
+                      task_extra=extra, storage_options=storage_options, workers=workers, rewrite=rewrite,
+                      # bare shards at a URL whose server gives no ETag / Last-Modified cannot be told unchanged
+                      checkable=root is not None or all(st not in (None, "None") for _, _, st in source))
 
 
 def _source_files(src: str | Path, card: dict[str, Any], listed: dict[str, list[str]]) -> list[list[Any]] | None:
@@ -772,7 +786,10 @@ def _source_files(src: str | Path, card: dict[str, Any], listed: dict[str, list[
 
     if not card:
         return None
-    names = [idx.CARD, idx.INDEX, *sorted({sh for shards in listed.values() for sh in shards})]
+    # every tar under the folder, whatever its layout (columns keep theirs in image/, audio/, ...: QA, a flipped byte
+    # there kept the output "up to date"), and the metadata files
+    tars = {p.relative_to(src).as_posix() for p in Path(src).rglob("*.tar*") if p.is_file()}
+    names = [idx.CARD, idx.INDEX, idx.SHARDS, *sorted(tars | {sh for shards in listed.values() for sh in shards})]
     out = []
     for name in names:
         try:
@@ -785,19 +802,41 @@ def _source_files(src: str | Path, card: dict[str, Any], listed: dict[str, list[
 
 
 def _user_code(rec: Recipe) -> dict[str, str]:
-    """The sha256 of the source file of each op of ``rec`` from outside mmdata (a user's ``--plugin``): editing
-    it is another job (QA: an edited plugin op kept the old output "up to date")."""
+    """When ``rec`` uses ops from outside mmdata (a user's ``--plugin``): the sha256 of every module of the
+    user's own loaded in this process (not mmdata's, not the interpreter's or an installed package's) —
+    the op's file and the helpers it imports: editing any is another job (QA: an edited plugin op, then a
+    helper module it imports, kept the old output "up to date")."""
     import inspect
+    import site
+    import sys
+    import sysconfig
 
     from mmdata.plugins import used_code
 
+    used = used_code([rec.to_dict()])
+    if not used:
+        return {}
+    installed = {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                  *sysconfig.get_paths().values(), *site.getsitepackages(),
+                                                  site.getusersitepackages()) if p}
+    ours = str(Path(__file__).resolve().parents[1])
     out = {}
-    for label, cls in used_code([rec.to_dict()]).items():
+    for label, cls in used.items():
         try:
-            code = Path(inspect.getsourcefile(cls) or "").read_bytes()
+            out[label] = hashlib.sha256(Path(inspect.getsourcefile(cls) or "").read_bytes()).hexdigest()
         except (TypeError, OSError):
-            code = repr((cls.__module__, cls.__qualname__)).encode()
-        out[label] = hashlib.sha256(code).hexdigest()
+            out[label] = hashlib.sha256(repr((cls.__module__, cls.__qualname__)).encode()).hexdigest()
+    for name, mod in sorted(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if not f or not f.endswith(".py"):
+            continue
+        path = str(Path(f).resolve())
+        if path.startswith(ours) or any(path.startswith(p + "/") for p in installed):
+            continue
+        try:
+            out[f"module {name}"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError:
+            continue
     return out
 
 
@@ -839,7 +878,8 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
             if problem is not None:
                 message = problem[1].replace(sh, name)
                 if on_error != "skip":  # as the tasks' reader (on_error="raise") stops
-                    raise ShardError(message if name in message else f"shard {name}: {message}")
+                    raise ShardError(f"{message if name in message else f'shard {name}: {message}'}; --on-error skip "
+                                     f"leaves what it damaged out and lists it in the card")
                 if key:  # planned: its task lists it as lost, with the reader's reason
                     if (key, sh) not in keys[-1:]:
                         keys.append((key, sh))
@@ -868,7 +908,7 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
 
 
 #: problems of the tar reader that stand for the whole shard when met before any sample of it
-_WHOLE_SHARD = frozenset({"corrupt tar header", "truncated shard"})
+_WHOLE_SHARD = frozenset({"corrupt tar header", "truncated shard", "corrupt compressed stream", "unreadable shard"})
 
 
 def _import_kernels(rec: Recipe) -> None:

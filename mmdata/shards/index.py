@@ -646,9 +646,15 @@ def _parquet(path: str | Path, name: str, storage_options: dict[str, Any] | None
         raise ShardError(f"{p}: {kind}, not a regular file; expected a Parquet file")
     if not p.is_file():
         raise ShardError(f"{path}: no {name}")
+    return parquet_source(p)
+
+
+def parquet_source(p: Path) -> Any:
+    """What ``pyarrow.parquet`` opens for the local file ``p``: the path, or its bytes when the path is not
+    UTF-8 (a folder name of other bytes, held as surrogate escapes: pyarrow takes UTF-8 paths only)."""
     try:
         str(p).encode()
-    except UnicodeEncodeError:  # a folder name of bytes that are not UTF-8: pyarrow takes paths as UTF-8 only
+    except UnicodeEncodeError:
         import pyarrow as pa
 
         return pa.BufferReader(p.read_bytes())

@@ -382,6 +382,7 @@ class SkipBoard:
         return self._flat()[self.HEAD :].reshape(self.slots, self.SLOT + self.DETAILS)
 
     def clear(self) -> None:
+        SkipBoard._stuck.clear()  # numbers start over: one a read waited out may be a live post's again
         flat = self._flat()
         if flat[0]:  # only the slots' lengths and stamps: a board never posted to is never touched
             rows = self._rows()

@@ -1819,10 +1819,11 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                address: str | None = None, write_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                task_extra: Mapping[str, dict[str, Any]] | None = None,
                storage_options: dict[str, Any] | None = None, source: Any = None,
-               rewrite: bool = False) -> dict[str, Any]:
+               rewrite: bool = False, checkable: bool = True) -> dict[str, Any]:
     """Write a planned job under its lock and resume journal: the shards a previous run did not
     finish, then the index, shards table and card (see :func:`write_records`) — nothing when a local
-    ``out`` already holds this job's output (:func:`up_to_date`; ``rewrite``: write it all the same).
+    ``out`` already holds this job's output (:func:`up_to_date`; ``rewrite``: write it all the same;
+    ``checkable`` False: the sources cannot be told unchanged — no check, no record).
 
     ``payloads``: each shard's records as :func:`_write_task` takes them; ``plan_hash``: the job's
     identity in the journal. ``write_fn`` / ``task_extra``: a per-shard function (module level, picklable)
@@ -1839,7 +1840,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
         fresh = isinstance(out, LocalOutput) and not out.path.exists()  # made by this job
         nothing: SourceError | None = None
         ident = None
-        if isinstance(out, LocalOutput):
+        if isinstance(out, LocalOutput) and checkable:
             ident = _job_identity(plan_hash, label_names, label_names_from, skipped, warnings, options, fields,
                                   name or out.name, card_extra)
             # before the lock: an up-to-date folder is only read (a read-only one too); a job writing it removed
@@ -1848,7 +1849,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
             if current is not None:
                 return current
         with out.lock("mmdata augment" if card_extra and "augmentation" in card_extra else "mmdata shard"):
-            if isinstance(out, LocalOutput):
+            if isinstance(out, LocalOutput):  # (a job without a check leaves no record either)
                 out.forget_done()  # what follows changes the folder: the finished job's record no longer holds
             planned = _planned_shards(plan, options["layout"], fields)
             # shards no job will list any more: those of an unfinished job of another plan go now (before its
@@ -2129,12 +2130,28 @@ def code_identity() -> str:
     return h.hexdigest()
 
 
-def _shard_stamp(out: LocalOutput, shard: str) -> list[int] | None:
+def _tar_record(out: LocalOutput, shard: str, sha256: str) -> list[Any] | None:
+    """A written tar as the up-to-date check sees it: ``[size, change stamp, mtime (ns), sha256]``."""
     try:
         st = os.stat(out.path / shard)
     except OSError:
         return None
-    return [st.st_size, file_stamp(st)]
+    return [st.st_size, file_stamp(st), st.st_mtime_ns, sha256]
+
+
+def _tar_unchanged(out: LocalOutput, shard: str, saved: Any) -> bool:
+    """Whether the tar ``shard`` is as its record says: its size and change stamp — or, when only its inode
+    changed (``chmod -R a-w`` to publish it, a hard link, a chown: the ctime moves, not the mtime), its
+    size, mtime and bytes (QA: a folder made read-only was written again on each rerun)."""
+    if not isinstance(saved, list) or len(saved) != 4:
+        return False
+    try:
+        st = os.stat(out.path / shard)
+    except OSError:
+        return False
+    if [st.st_size, file_stamp(st)] == saved[:2]:
+        return True
+    return st.st_size == saved[0] and st.st_mtime_ns == saved[2] and file_sha256(out.path / shard) == saved[3]
 
 
 def _done_record(out: LocalOutput, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]],
@@ -2142,7 +2159,7 @@ def _done_record(out: LocalOutput, plan: list[dict[str, Any]], results: dict[str
     """What :func:`up_to_date` checks a rerun against: the job's identity, each planned shard's inputs
     digest and its tars' sizes and change stamps, the metadata files' sha256 and the job's report."""
     shards = [{"name": p["name"], "inputs": results[p["name"]].get("inputs"),
-               "tars": {s["shard"]: _shard_stamp(out, s["shard"]) for s in results[p["name"]]["shards"]}}
+               "tars": {s["shard"]: _tar_record(out, s["shard"], s["sha256"]) for s in results[p["name"]]["shards"]}}
               for p in plan]
     return {**ident, "files": {f: hashlib.sha256(data).hexdigest() for f, data in written.items()},
             "shards": shards, "report": rep}
@@ -2179,7 +2196,7 @@ def _up_to_date(out: LocalOutput, plan: list[dict[str, Any]], payloads: dict[str
     for p, saved in zip(plan, shards):  # the cheap checks first: names, stamps, the sources' digests
         tars = saved.get("tars") if isinstance(saved, dict) else None
         if saved.get("name") != p["name"] or not isinstance(tars, dict) or not tars \
-                or any(_shard_stamp(out, str(t)) != st for t, st in tars.items()):
+                or not all(_tar_unchanged(out, str(t), st) for t, st in tars.items()):
             return None
     for p, saved in zip(plan, shards):
         if saved.get("inputs") != _current_inputs(payloads[p["name"]], source):

@@ -318,7 +318,7 @@ def test_damage_in_the_middle_of_a_bare_shard_loses_only_what_it_damaged(tmp_pat
            for s in mmdata.open_dataset(tmp_path / "aug", decode=False)}
     assert {(e["source"].rsplit("/", 1)[-1], e["what"]) for e in rep["skipped"]} == set(listed.items())
     assert delivered <= got | {e["source"] for e in rep["skipped"]}
-    assert all(f"(shard {src}/a.tar)" in e["reason"] for e in rep["skipped"])
+    assert all(f"(shard {src}/a.tar)" in e["reason"] and e["reason"].count("a.tar") == 1 for e in rep["skipped"])
 
 
 @pytest.mark.parametrize("content", [b"this is not a tar file at all\n" * 40, b""], ids=["not-a-tar", "empty"])
@@ -415,3 +415,16 @@ def test_a_task_stops_reading_a_bare_shard_after_its_own_last_sample(tmp_path: P
     # each task reads up to its own last sample (6, 12, 18, 24 here; a sample or two more where a decode window
     # reads ahead), not each the whole shard (4 x 24)
     assert sorted(read)[-1] == 24 and sum(read) <= 6 + 12 + 18 + 24 + 6, read
+
+
+def test_the_summary_counts_samples_apart_from_unreadable_files() -> None:
+    """QA: two unreadable source files and one damaged sample read "skipped 3 samples of 1 source sample"."""
+    from mmdata.augment.offline import describe
+
+    rep = {"samples": 9, "shards": 1, "copies": 1, "splits": {"train": 9}, "augmented_splits": ["train"],
+           "eval_splits": [], "skipped": [
+               {"source": "k03", "sample": "k03_aug0", "what": "sample", "reason": "unreadable"},
+               {"source": "b.tar", "sample": None, "what": "file", "reason": "is not a tar file"},
+               {"source": "c.tar", "sample": None, "what": "file", "reason": "is empty"}]}
+    line = describe(rep, keep_original=False, out="aug")
+    assert "skipped 1 sample, 2 unreadable source files or members, listed in dataset.json" in line

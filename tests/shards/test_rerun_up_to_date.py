@@ -315,3 +315,112 @@ def test_an_output_folder_named_with_bytes_that_are_not_utf8(raw: Path, tmp_path
     assert json.loads((out / "dataset.json").read_text(encoding="utf-8"))["name"] == "odd\ufffd\ufffd name"
     assert mmdata.verify(out)["ok"] and len(list(mmdata.open_dataset(out))) == 24
     assert mmdata.shard(raw, out, progress=False)["up_to_date"] is True
+
+
+# -- the second QA of the check --------------------------------------------------------------------------------
+
+def test_an_augment_source_in_columns_layout_edited_underneath_runs_again(raw: Path, tmp_path: Path) -> None:
+    """QA: the source folder's tars were looked for at its top, where the card names them; a columns layout keeps
+    them in image/, audio/, ... — a byte changed there kept the output "up to date"."""
+    ds, aug = tmp_path / "ds", tmp_path / "aug"
+    mmdata.shard(raw, ds, layout="columns", progress=False)
+    tar = sorted((ds / "image").glob("*.tar"))[0]
+    augment_dataset(ds, aug, RECIPE, progress=False)
+    assert augment_dataset(ds, aug, RECIPE, progress=False)["up_to_date"] is True
+    os.utime(tar)
+    assert augment_dataset(ds, aug, RECIPE, progress=False)["up_to_date"] is False
+
+
+HELPER_PLUGIN = '''
+import numpy as np
+
+from qa_rerun_helper import FACTOR
+from mmdata.augment.image import ImageOp
+
+
+class Scale(ImageOp):
+    name = "qa_scale"
+
+    def kernel(self, arr, params):
+        return (arr // FACTOR).astype(np.uint8)
+'''
+
+
+def test_a_helper_module_of_a_plugin_op_is_part_of_the_job(raw: Path, tmp_path: Path) -> None:
+    """QA: only the op class's own file was hashed; a constant in a module it imports changed the output and the
+    rerun said "up to date"."""
+    import subprocess
+    import sys
+
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    (tmp_path / "qa_rerun_helper.py").write_text("FACTOR = 2\n")
+    (tmp_path / "qa_rerun_scale.py").write_text(HELPER_PLUGIN)
+    (tmp_path / "r.yaml").write_text("image:\n  - {op: qa_scale, p: 1}\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+
+    def augment() -> bool:
+        r = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "augment", str(tmp_path / "ds"),
+                            str(tmp_path / "aug"), "-r", str(tmp_path / "r.yaml"), "--plugin", "qa_rerun_scale", "--json"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["up_to_date"]
+
+    assert augment() is False and augment() is True
+    (tmp_path / "qa_rerun_helper.py").write_text("FACTOR = 4\n")
+    assert augment() is False
+
+
+def test_a_finished_folder_made_read_only_is_still_up_to_date(raw: Path, tmp_path: Path) -> None:
+    """QA: ``chmod -R a-w OUT`` (publishing it) moves every tar's ctime: the rerun wrote the folder again (or, not
+    as root, failed "not writable"). A tar whose mtime and size are the same is checked by its bytes."""
+    out = tmp_path / "ds"
+    mmdata.shard(raw, out, maxcount=10, progress=False)
+    before = _stamps(out)
+    for p in out.iterdir():
+        p.chmod(0o444)
+    try:
+        assert mmdata.shard(raw, out, maxcount=10, progress=False)["up_to_date"] is True
+        assert _stamps(out) == before
+    finally:
+        for p in out.iterdir():
+            p.chmod(0o644)
+    data = bytearray((out / "train-000001.tar").read_bytes())
+    data[700] ^= 1
+    mtime = (out / "train-000001.tar").stat().st_mtime_ns
+    (out / "train-000001.tar").write_bytes(bytes(data))
+    os.utime(out / "train-000001.tar", ns=(mtime, mtime))  # the bytes changed, the mtime put back
+    assert mmdata.shard(raw, out, maxcount=10, progress=False)["up_to_date"] is False
+
+
+def test_augment_with_names_that_are_not_utf8_and_into_dot(raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: augment from or into a folder named with bytes that are not UTF-8 crashed after writing (the growth
+    check read the index by path); augment into "." named its card "."."""
+    src = tmp_path / os.fsdecode(b"src\xff")
+    mmdata.shard(raw, src, progress=False)
+    out = tmp_path / os.fsdecode(b"aug\xfe")
+    assert augment_dataset(src, out, RECIPE, progress=False)["samples"] == 24
+    assert augment_dataset(src, out, RECIPE, progress=False)["up_to_date"] is True
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    augment_dataset(src, ".", RECIPE, progress=False)
+    assert json.loads((here / "dataset.json").read_text())["name"] == "here"
+    assert augment_dataset(src, here, RECIPE, progress=False)["up_to_date"] is True
+
+
+def test_bare_shards_whose_source_cannot_be_told_unchanged_are_written_each_time(tmp_path: Path) -> None:
+    """QA: a server that sends no ETag or Last-Modified gave the stamp "None": a shard changed at the same size
+    stayed "up to date". Such a source (here fsspec's memory file system, whose info has neither) is
+    written every time, and no record is kept."""
+    import fsspec
+
+    from mmdata.testing.hostile import end_of_archive, member
+    from mmdata.testing.media import image_bytes
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/qa-rerun/a.tar", b"".join(member(f"k{i}.png".encode(), image_bytes(i)) for i in range(4))
+            + end_of_archive())
+    out = tmp_path / "aug"
+    assert augment_dataset("memory://qa-rerun/a.tar", out, RECIPE, progress=False)["samples"] == 4
+    assert augment_dataset("memory://qa-rerun/a.tar", out, RECIPE, progress=False)["up_to_date"] is False
+    assert not done_path(out).exists()
