@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,23 +193,30 @@ class Darken(ImageOp):
 '''
 
 
-def test_an_edited_plugin_op_runs_the_augment_again(raw: Path, tmp_path: Path) -> None:
-    """QA: the recipe names the user's op, whose code changed: the old output was kept "up to date"."""
+def _plugin_augment(tmp_path: Path, module: str, op: str) -> Any:
+    """``augment()``: ``mmdata augment DS AUG -r r.yaml --plugin MODULE --json`` in a fresh process (the CLI's
+    way: each run imports the plugin's files as they are now); returns its report."""
     import subprocess
     import sys
 
-    mmdata.shard(raw, tmp_path / "ds", progress=False)
-    (tmp_path / "qa_rerun_ops.py").write_text(PLUGIN)
-    (tmp_path / "r.yaml").write_text("image:\n  - {op: qa_darken, p: 1}\n")
+    (tmp_path / "r.yaml").write_text(f"image:\n  - {{op: {op}, p: 1}}\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
 
     def augment() -> dict:
         r = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "augment", str(tmp_path / "ds"),
-                            str(tmp_path / "aug"), "-r", str(tmp_path / "r.yaml"), "--plugin", "qa_rerun_ops", "--json"],
+                            str(tmp_path / "aug"), "-r", str(tmp_path / "r.yaml"), "--plugin", module, "--json"],
                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 
+    return augment
+
+
+def test_an_edited_plugin_op_runs_the_augment_again(raw: Path, tmp_path: Path) -> None:
+    """QA: the recipe names the user's op, whose code changed: the old output was kept "up to date"."""
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    (tmp_path / "qa_rerun_ops.py").write_text(PLUGIN)
+    augment = _plugin_augment(tmp_path, "qa_rerun_ops", "qa_darken")
     assert augment()["up_to_date"] is False
     before = _tree(tmp_path / "aug")
     assert augment()["up_to_date"] is True
@@ -349,25 +357,13 @@ class Scale(ImageOp):
 def test_a_helper_module_of_a_plugin_op_is_part_of_the_job(raw: Path, tmp_path: Path) -> None:
     """QA: only the op class's own file was hashed; a constant in a module it imports changed the output and the
     rerun said "up to date"."""
-    import subprocess
-    import sys
-
     mmdata.shard(raw, tmp_path / "ds", progress=False)
     (tmp_path / "qa_rerun_helper.py").write_text("FACTOR = 2\n")
     (tmp_path / "qa_rerun_scale.py").write_text(HELPER_PLUGIN)
-    (tmp_path / "r.yaml").write_text("image:\n  - {op: qa_scale, p: 1}\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-
-    def augment() -> bool:
-        r = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "augment", str(tmp_path / "ds"),
-                            str(tmp_path / "aug"), "-r", str(tmp_path / "r.yaml"), "--plugin", "qa_rerun_scale", "--json"],
-                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout)["up_to_date"]
-
-    assert augment() is False and augment() is True
+    augment = _plugin_augment(tmp_path, "qa_rerun_scale", "qa_scale")
+    assert augment()["up_to_date"] is False and augment()["up_to_date"] is True
     (tmp_path / "qa_rerun_helper.py").write_text("FACTOR = 4\n")
-    assert augment() is False
+    assert augment()["up_to_date"] is False
 
 
 def test_a_finished_folder_made_read_only_is_still_up_to_date(raw: Path, tmp_path: Path) -> None:
