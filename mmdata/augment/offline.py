@@ -873,19 +873,20 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
     for sh in shards:
         name = shown[sh]
         met: str | None = None  # the key of the last sample met with a problem (planned once)
-        planned = len(keys)  # this shard's samples start here
+        here: set[str] = set()  # the keys of this shard planned so far
         for key, _, problem in iter_samples(sh, want=lambda _: False, storage_options=storage_options):
             if problem is not None:
                 message = problem[1].replace(sh, name)
                 if on_error != "skip":  # as the tasks' reader (on_error="raise") stops
                     raise ShardError(f"{message if name in message else f'shard {name}: {message}'}; --on-error skip "
                                      f"leaves what it damaged out and lists it in the card")
-                if key:  # planned: its task lists it as lost, with the reader's reason
-                    if (key, sh) not in keys[-1:]:
+                if key:  # planned (once): its task lists it as lost, with the reader's reason, or delivers it
+                    if key not in here:  # (a member after damage, "repeated key", belongs to a sample planned before)
                         keys.append((key, sh))
+                        here.add(key)
                     met = key
                 else:
-                    whole = problem[0] in _WHOLE_SHARD and len(keys) == planned  # nothing of it read: the file
+                    whole = problem[0] in _WHOLE_SHARD and not here  # nothing of it read: the file
                     lost.append(skip_entry(name, "file" if whole else "member",
                                            f"unreadable in the source (shard {name}): "
                                            f"{message.removeprefix(f'shard {name}: ')}"))
@@ -894,6 +895,7 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
                 continue  # the sample its problem was met in, delivered after all: planned already
             met = None
             keys.append((key, sh))  # type: ignore[arg-type]
+            here.add(key)  # type: ignore[arg-type]
         if is_remote(sh):
             fs, path = filesystem(sh, storage_options)
             info = call(sh, "look it up", fs.info, path)

@@ -428,3 +428,28 @@ def test_the_summary_counts_samples_apart_from_unreadable_files() -> None:
                {"source": "c.tar", "sample": None, "what": "file", "reason": "is empty"}]}
     line = describe(rep, keep_original=False, out="aug")
     assert "skipped 1 sample, 2 unreadable source files or members, listed in dataset.json" in line
+
+
+def test_a_damaged_member_name_in_the_middle_of_a_sample_is_not_taken_for_a_repeated_key(tmp_path: Path) -> None:
+    """Found on a messy folder's shards with one flipped bit: the bit landed in a member's name inside a sample
+    (``..._2023_...flac`` read as ``..._2003_...``), the reader met that header as damage and the sample's next
+    member as a "repeated key" — the plan took the latter for a second sample of that key and the job
+    stopped ("twice in shard") under --on-error skip. Planned once now: what the reader delivers is written,
+    the damaged header listed."""
+    from mmdata.testing.hostile import end_of_archive, flip_bit, header_offsets, member
+    from mmdata.testing.media import image_bytes
+
+    parts = []
+    for i in range(6):
+        parts += [member(f"k{i:02d}.png".encode(), image_bytes(i)), member(f"k{i:02d}.cls".encode(), b"1"),
+                  member(f"k{i:02d}.txt".encode(), f"sample {i}".encode())]
+    data = b"".join(parts) + end_of_archive()
+    offset, name = header_offsets(data)[3 * 3 + 1]  # k03.cls
+    assert name == b"k03.cls"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.tar").write_bytes(flip_bit(data, offset + 1, 1))  # its name reads k23.cls, its checksum fails
+    delivered = {s.key for s in mmdata.open_dataset(str(src), on_error="skip", decode=False)}
+    rep = augment_dataset(str(src), tmp_path / "aug", RECIPE, on_error="skip", progress=False)
+    assert rep["samples"] == len(delivered) == 6
+    assert {e["source"] for e in rep["skipped"]} == {"k23"}
