@@ -880,8 +880,10 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
                 if on_error != "skip":  # as the tasks' reader (on_error="raise") stops
                     raise ShardError(f"{message if name in message else f'shard {name}: {message}'}; --on-error skip "
                                      f"leaves what it damaged out and lists it in the card")
-                if key:  # planned (once): its task lists it as lost, with the reader's reason, or delivers it
-                    if key not in here:  # (a member after damage, "repeated key", belongs to a sample planned before)
+                if key:  # planned: its task lists it as lost, with the reader's reason, or delivers it
+                    # once, when it follows damage (the sample's member after a broken header reads as a "repeated
+                    # key"); a key met again after other samples is planned again: the check of duplicates names it
+                    if key not in here or (met is None and keys[-1:] != [(key, sh)]):
                         keys.append((key, sh))
                         here.add(key)
                     met = key
