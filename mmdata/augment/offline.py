@@ -245,7 +245,7 @@ def _check_unique_keys(planned: Iterable[tuple[str, str, str]], src: Any, keep_o
             seen[out_key] = (in_key, split)
             continue
         (a, sa), (b, sb) = seen[out_key], (in_key, split)
-        if a == b:  # bare shards are read once per split
+        if a == b:  # one input key in two splits (bare shards, one split each, are checked where they are planned)
             raise ShardError(f"{src}: input sample {a!r} would be written in split {sa} and in split {sb}; write one "
                              f"split at a time (--split)")
 
@@ -307,6 +307,14 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
             yield made(key, "train")
 
 
+def _as_given(text: str, names: Mapping[str, str] | None) -> str:
+    """``text`` with each bare shard's full path (the tasks open them so) as the user's source names it
+    (``names``: full path -> name as given)."""
+    for full, name in (names or {}).items():
+        text = text.replace(full, name)
+    return text
+
+
 def _source_losses(ds: Any, made: Iterable[Record], expected: Iterable[str] | None,
                    planned: Any, split: str, names: Mapping[str, str] | None = None) -> tuple[list[Record], int]:
     """``on_error="skip"``: the source samples the reader ``ds`` left out (a member that does not decode, a
@@ -326,8 +334,7 @@ def _source_losses(ds: Any, made: Iterable[Record], expected: Iterable[str] | No
         if key and key not in why:
             if root is not None:
                 message = message.replace(str(root).rstrip("/") + "/", "")
-            for full, name in (names or {}).items():
-                shard, message = shard.replace(full, name), message.replace(full, name)
+            shard, message = _as_given(shard, names), _as_given(message, names)
             why[key] = f"unreadable in the source (shard {shard}): {message.removeprefix(f'shard {shard}: ')}"
     counts = dict(ds.skipped)
     lost = [k for k in dict.fromkeys(expected if expected is not None else why) if k not in delivered]
@@ -975,9 +982,7 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
                                        source_key=aug.get("source_keys", {}).get(s.key), pass_no=aug.get("pass", 1)):
                     made[r.key] = r
     except ShardError as exc:  # bare shards opened by their full paths: named as the source gives them
-        message = str(exc)
-        for full, name in (aug.get("shard_names") or {}).items():
-            message = message.replace(full, name)
+        message = _as_given(str(exc), aug.get("shard_names"))
         if message == str(exc):
             raise
         raise ShardError(message) from None

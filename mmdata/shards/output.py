@@ -25,6 +25,7 @@ this machine; two drivers on different machines writing one URL are not detected
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -140,8 +141,6 @@ class LocalOutput:
     def read_done(self) -> dict[str, Any] | None:
         """The record of the job that finished writing here (:func:`done_path`), None when there is none
         (or it cannot be read, or it is another folder's)."""
-        import json
-
         try:
             got = json.loads(done_path(self.path).read_bytes())
         except (OSError, ValueError):
@@ -150,8 +149,6 @@ class LocalOutput:
 
     def write_done(self, record: dict[str, Any], fsync: bool) -> None:
         """Keep the finished job's record; a cache that cannot be written only costs the next rerun its shortcut."""
-        import json
-
         path = done_path(self.path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
