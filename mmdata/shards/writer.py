@@ -1115,9 +1115,27 @@ def _drop(rec: tuple[Any, ...], datas: list[bytes], bad: dict[int, str], fields:
             _layout(exts)[0])
 
 
+def _absolute(paths: Sequence[Any], folders: dict[str, str]) -> list[Any]:
+    """Local source paths as absolute ones, for a job's identity: `raw`, `./raw/`, `/abs/raw` and
+    `sub/../raw` name one folder, and a job started under one spelling resumes (or is up to date) under
+    another (QA: it was another job, every shard written again). Inline bytes and URLs stay as they are.
+    ``folders`` caches each folder's absolute path (a job has far fewer folders than files)."""
+    out = []
+    for v in paths:
+        if v.__class__ is str:
+            folder = v[:v.rfind("/") + 1]  # with its slash: "/" (the root) is not "" (the working directory)
+            where = folders.get(folder)
+            if where is None:
+                where = folders[folder] = folder if "://" in folder else os.path.abspath(folder or ".").rstrip("/") + "/"
+            v = where + v[len(folder):]
+        out.append(v)
+    return out
+
+
 def _inputs_digest(paths: list[Any], meta: array) -> str:
-    """Digest of the sources' paths and their (size, change stamp) / (-1, errno) pairs, in order."""
+    """Digest of the sources' (absolute) paths and their (size, change stamp) / (-1, errno) pairs, in order."""
     h = hashlib.sha256()
+    paths = _absolute(paths, {})
     try:
         h.update(marshal.dumps(paths, 2))  # byte-exact for str (see _plan_hash), ~4x faster than repr
     except ValueError:  # e.g. Path objects from a custom source
@@ -1183,10 +1201,11 @@ def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, .
     """
     sized = options.get("maxsize") is not None
     h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    folders: dict[str, str] = {}
     for shard in plan:
-        recs = payloads[shard["name"]]
-        if any(rec[3] for rec in recs):  # extras: a sorted item list, not a dict in insertion order
-            recs = [(*rec[:3], sorted(rec[3].items()), *rec[4:]) for rec in recs]
+        # extras: a sorted item list, not a dict in insertion order; member sources: absolute paths
+        recs = [(*rec[:3], sorted(rec[3].items()) if rec[3] else rec[3], rec[4], tuple(_absolute(rec[5], folders)))
+                for rec in payloads[shard["name"]]]
         item = (shard["name"], shard["split"], recs)
         try:
             # marshal format 2 is a byte-exact serialisation of str / bytes / int / tuple / list (no

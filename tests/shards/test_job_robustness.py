@@ -206,3 +206,17 @@ def test_a_rerun_removes_the_card_and_index_temp_files_of_a_killed_writer(tmp_pa
     mmdata.shard(raw, out, progress=False)
     assert not any(Path(p).exists() for p in dead)
     assert Path(alive).exists() and mine.exists()
+
+
+def test_a_job_resumed_with_the_source_spelt_another_way_keeps_its_shards(tmp_path: Path) -> None:
+    """The plan held the source paths as given: a job started as `shard ../raw` and rerun as `shard
+    /abs/raw` (or `raw/`) was another job and wrote every shard again."""
+    raw = make_sample_folder(tmp_path / "raw", n=12)
+    out = tmp_path / "ds"
+    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "0.4"}
+    _kill_after_a_shard(["shard", os.path.relpath(raw, REPO), str(out), "--maxcount", "2"], out, env)
+    res = subprocess.run([*CLI, "shard", f"{raw}/", str(out), "--maxcount", "2"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and "resumed: kept the " in res.stdout, res.stdout + res.stderr
+    mmdata.shard(raw, tmp_path / "clean" / "ds", maxcount=2, progress=False)
+    assert _tree(out) == _tree(tmp_path / "clean" / "ds")

@@ -420,3 +420,18 @@ def test_bare_shards_whose_source_cannot_be_told_unchanged_are_written_each_time
     assert augment_dataset("memory://qa-rerun/a.tar", out, RECIPE, progress=False)["samples"] == 4
     assert augment_dataset("memory://qa-rerun/a.tar", out, RECIPE, progress=False)["up_to_date"] is False
     assert not done_path(out).exists()
+
+
+def test_the_source_spelt_another_way_is_the_same_job(raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`raw`, `./raw/`, `/abs/raw` and `sub/../raw` name one folder: a finished job is up to date under each."""
+    out = tmp_path / "ds"
+    monkeypatch.chdir(tmp_path)
+    first = mmdata.shard("raw", out, maxcount=10, progress=False)
+    before = _stamps(out)
+    (tmp_path / "sub").mkdir()
+    for spelt in ("./raw/", str(raw), "sub/../raw", f"{raw}//"):
+        assert mmdata.shard(spelt, out, maxcount=10, progress=False)["up_to_date"] is True, spelt
+    monkeypatch.chdir(raw)  # and from another working directory
+    assert mmdata.shard(".", out, maxcount=10, progress=False)["up_to_date"] is True
+    assert _stamps(out) == before
+    assert mmdata.shard(raw, tmp_path / "fresh" / "ds", maxcount=10, progress=False)["fingerprint"] == first["fingerprint"]
