@@ -230,7 +230,7 @@ def verify(
 def add_modality(
     path: DataDir,
     name: Annotated[str, typer.Argument(help="Field to add (image, audio, text, or an extra like depth).")],
-    src: Annotated[Path, typer.Argument(help="Folder of <key>.<ext> or <source_key>.<ext> files (or a manifest with key + path).")],
+    src: Annotated[Path, typer.Argument(help="Folder of <key>.<ext> or <source_key>.<ext> files, or a CSV / JSONL / Parquet manifest with a key column and a column named after the field holding the files' paths.")],
     replace: Annotated[bool, typer.Option(help="Replace an existing series of that name.")] = False,
     on_error: Annotated[str, typer.Option(help="skip (leave bad files out, the sample lacks the field, and report them) or raise (stop at the first, naming it; the dataset is left as it was).")] = "skip",
     json_: JsonFlag = False,
@@ -239,7 +239,9 @@ def add_modality(
     from mmdata.shards.columns import add_modality as run
 
     load_pandas_for_arrow()
-    rep = run(path, name, src, replace=replace, on_error=on_error)
+    # Ctrl-C and SIGTERM alike put the dataset back as it was (the job is all or nothing)
+    with stopped_as_exit(f"mmdata add-modality into {path}", "the dataset is as it was; rerun the command to add the field"):
+        rep = run(path, name, src, replace=replace, on_error=on_error)
     if json_:
         print_json(rep)
         return
@@ -253,8 +255,8 @@ def add_modality(
             note(f"  ... and {n - len(rep['skipped_files'])} more")
     if rep["unmatched"]:
         n = rep["unmatched"]
-        note(f"[yellow]not used: {plural(n, 'file')} {'matches' if n == 1 else 'match'} no sample key "
-             f"or field {escape(repr(name))}[/] (listed in dataset.json under \"skipped\"): "
+        why = "; ".join(f"{escape(reason)}: {count}" for reason, count in rep["unmatched_reasons"].items())
+        note(f"[yellow]not used: {plural(n, 'file')}[/] ({why}; listed in dataset.json under \"skipped\"): "
              + ", ".join(escape(f) for f in rep["unmatched_files"])
              + (f" ... and {n - len(rep['unmatched_files'])} more" if n > len(rep["unmatched_files"]) else ""))
 

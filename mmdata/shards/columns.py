@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mmdata.codecs import field_of
+from mmdata.codecs import STANDARD_FIELD_EXTS, field_of, standard_field_error
 from mmdata.errors import SourceError
 from mmdata.io import atomic_write_bytes
 from mmdata.shards import index as idx
@@ -67,11 +68,14 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
         ``{"field", "added", "missing", "shards", "skipped", "skipped_files", "unmatched",
         "unmatched_files"}``: ``skipped`` bad files (the first :data:`SHOWN` entries in
         ``skipped_files``), ``unmatched`` files not used because they match no sample, belong to
-        another field or are not data (the first names in ``unmatched_files``). All are listed in
+        another field, are not data or cannot supply a standard field (``<key>.image.npy``; the first
+        names in ``unmatched_files``, the count per reason in ``unmatched_reasons``). All are listed in
         the card's ``skipped``.
 
     Raises:
-        SourceError: not a column-layout dataset, the field exists (without ``replace``), no file in
+        SourceError: ``name`` is no field name (empty, ``..``, a ``/``, a leading dot: it names the
+            series folder) or is ``label`` (re-shard to change labels), not a column-layout dataset,
+            the field exists (without ``replace``), no file in
             ``src`` is a ``name`` file or none matches a sample, or a bad / missing file with
             ``"raise"``.
 
@@ -91,24 +95,44 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
     from mmdata.urls import unless_file_url
 
     root, src = Path(unless_file_url(out)), unless_file_url(src)
+    _check_field_name(root, name)
     card = idx.load_card(root)
     if card.get("layout") != "columns":
         raise SourceError(f"{root}: add-modality needs a dataset sharded with --layout columns (this one is "
                           f"{card.get('layout')!r}); re-shard with --layout columns")
     if name in (card.get("fields") or []) and not replace:
-        raise SourceError(f"{root}: field {name!r} already exists; pass replace=True (--replace) to rewrite it")
+        raise SourceError(f"{root}: field {name!r} already exists; replace it with --replace (Python: "
+                          f"add_modality(..., replace=True))")
     found = discover(src, on_error=on_error)
     with JobLock(root, "mmdata add-modality"):
         previous = _previous(root, name)
-        if previous.exists():
-            raise SourceError(f"{previous}: left by an add-modality that was killed while moving series into "
-                              f"place; if `mmdata verify {root}` passes delete it, else move it back to "
-                              f"{root / name} (replacing what is there)")
+        if previous.exists():  # only a SIGKILL (or a power cut) leaves it: Ctrl-C and SIGTERM put everything back
+            raise SourceError(f"{previous}: the series {name!r} this folder held before an add-modality that was "
+                              f"killed while replacing it; if `mmdata verify {root}` passes, delete it; else delete "
+                              f"it and run that `mmdata add-modality {root} {name} SRC --replace` again (the index "
+                              f"and card may already name its new series)")
         shutil.rmtree(_staging(root, name), ignore_errors=True)  # a killed job's; we hold the lock
         card = idx.load_card(root)
         rows = idx.load_index(root).to_pylist()
         plan = _match(rows, found.records, name, src, found.skipped)
         return _add_series(root, card, name, src, rows, plan, on_missing, on_error)
+
+
+def _check_field_name(root: Path, name: Any) -> None:
+    """``name`` as a field of its own series: it names the folder ``root/<name>/`` and each member
+    ``<key>.<name>...``, so it is untrusted (QA: ``../evil`` wrote a series outside the dataset, which
+    every reader then refused; ``.`` and ``a/b`` crashed half-way). The label is not a series: it is part
+    of how the dataset was split and of its card's class counts (QA: a ``label`` series went unread and
+    the index kept the old labels)."""
+    if not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name \
+            or not name.isprintable():
+        raise SourceError(f"{name!r} is not a field name: it names the series folder {root}/<field>/ and each "
+                          f"member <key>.<field>...; use letters, digits, '_' and '-' (e.g. depth)")
+    if field_of(name) == "label":
+        raise SourceError(f"{root}: the label cannot be added as a series of its own: the splits were stratified "
+                          f"by it and the card counts its classes; re-shard with the labels (class folders, "
+                          f"<key>.cls files beside the other files, a manifest's label column; --labels for class "
+                          f"names), or add them under another name as an extra field (<key>.topic.npy)")
 
 
 def _source_name(value: Any, fallback: str, src: str | Path) -> str:
@@ -130,22 +154,32 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
     unmatched = [dict(s, field=name) for s in discovered_skips]
     other: Counter[str] = Counter()
     wanted: list[tuple[Record, dict[str, Any]]] = []
+    refused: list[str] = []  # why files naming a standard field cannot supply it (`<key>.image.npy`)
     for r in records:
-        files = {e: v for e, v in r.members.items() if field_of(e) == name}
+        files = {}
         for e, v in r.members.items():
-            if field_of(e) != name:
+            why = None if field_of(e) != name else standard_field_error(e)
+            if field_of(e) == name and why is None:
+                files[e] = v
+                continue
+            if why is None:
                 other[field_of(e)] += 1
-                unmatched.append(dict(skip_entry(_source_name(v, f"{r.source_key}.{e}", src), "file",
-                                                 f"a {field_of(e)!r} file, not {name!r}"), field=name))
+                why = f"a {field_of(e)!r} file, not {name!r}"
+            else:  # the reader refuses such a member (the sample lost): not written
+                refused.append(why)
+            unmatched.append(dict(skip_entry(_source_name(v, f"{r.source_key}.{e}", src), "file", why), field=name))
         if files:
             wanted.append((r, files))
     n_files = sum(len(r.members) for r in records) + sum(1 for s in discovered_skips if s["what"] == "file")
     if not wanted:
         have = ", ".join(f"{f}: {n}" for f, n in sorted(other.items())) or "none"
         hint = f"; to add them as they are, use the field name {next(iter(other))!r}" if len(other) == 1 else ""
-        raise SourceError(f"{n_files} files in {src}, none for field {name!r} (fields found: {have}); expected "
-                          f"<key>.{name}.npy for an extra field, <key>.png / .flac / .txt for image / audio / text"
-                          f"{hint}")
+        kinds = STANDARD_FIELD_EXTS.get(name)
+        expected = (" / ".join(f"<key>.{x}" for x in kinds[:4]) + (", ..." if len(kinds) > 4 else "") if kinds else
+                    f"<key>.{name}.npy for an array, <key>.{name}.png / .json / ... for a file of that type")
+        why = f"; {refused[0]}" if refused else ""
+        raise SourceError(f"{n_files} files in {src}, none for field {name!r} (fields found: {have}){why}; "
+                          f"expected {expected}{hint}")
     by_name: dict[str, int] = {}
     for i, (r, _) in enumerate(wanted):
         by_name[r.source_key] = i
@@ -212,7 +246,8 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
     return {"field": name, "added": added, "missing": missing,
             "shards": sum(len(i["shards"]) for i in card["splits"].values()),
             "skipped": len(bad), "skipped_files": bad[:SHOWN],
-            "unmatched": len(unmatched), "unmatched_files": [u["source"] for u in unmatched[:SHOWN]]}
+            "unmatched": len(unmatched), "unmatched_files": [u["source"] for u in unmatched[:SHOWN]],
+            "unmatched_reasons": dict(Counter(u["reason"] for u in unmatched).most_common())}
 
 
 def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], src: str | Path, on_error: str,
@@ -290,6 +325,7 @@ def _commit(root: Path, name: str, staging: Path, written: list[str], rows: list
         os.rename(staging, target)
         idx.write_index(root, rows)
         idx.write_shards_table(root, shard_rows)
+        time.sleep(float(os.environ.get("MMDATA_TEST_COMMIT_DELAY", "0") or 0))  # test-only: widen the kill window
         idx.write_card(root, card)
     except BaseException:
         for f, data in saved.items():

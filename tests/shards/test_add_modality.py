@@ -173,7 +173,8 @@ def test_cli_reports_skipped_and_unmatched(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "added 'depth' to 9 samples" in res.output
     assert "1 bad file left out" in res.output and "000001.depth.npy" in res.output
-    assert "1 file matches no sample" in res.output and "typo_key.depth.npy" in res.output
+    assert "not used: 1 file (its name matches no sample's key or source_key: 1;" in " ".join(res.output.split())
+    assert "typo_key.depth.npy" in res.output
     res = runner.invoke(app, ["add-modality", str(ds), "depth", str(dep), "--replace", "--json"])
     rep = json.loads(res.output)
     assert rep["unmatched"] == 1 and rep["skipped"] == 1 and rep["added"] == 9
