@@ -2209,7 +2209,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 elif problem is None and checked is False:
                     problem = self._incomplete(key, raw, listed.get(key))
                 elif problem is not None and problem[0] == "truncated shard" and key in listed \
-                        and self._incomplete(key, raw, listed[key]) is None:
+                        and self._incomplete(key, raw, self._read_members(key, listed[key])) is None:
                     last_problem, problem = problem, None  # cut right after its last member: nothing missing
             own = True
             if stride:
@@ -2245,6 +2245,14 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     own = (counter[0] - 1) % n == rid
                 if own:
                     self._report(shard, k, (reason, f"sample {k!r} listed in the index was not delivered: {why}"))
+
+    def _read_members(self, key: str, names: list[str]) -> list[str]:
+        """The members of ``names`` (the index's for ``key``) that the read delivers: a column dataset
+        read with a ``modalities`` subset opens only those series (the samples layout's parser yields an
+        unwanted member as present, unread)."""
+        if self.layout != "columns" or self.modalities is None:
+            return names
+        return [m for m in names if self._wanted(m[len(key) + 1 :])]
 
     @staticmethod
     def _incomplete(key: str, raw: dict[str, bytes], names: list[str] | None) -> tuple[str, str] | None:
