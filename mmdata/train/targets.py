@@ -16,7 +16,11 @@ without re-sharding.
 A sample without the key, or with ``null`` / NaN / a blank or NA cell, is unlabelled: left out of the
 loss and the scores and counted, as an unlabelled sample is for classes (an empty label list is
 labelled: the empty set). Label names are compared stripped and in Unicode NFC; numbers written as
-text (a CSV column holding an NA cell) are numbers.
+text (a CSV column holding an NA cell) are numbers. A column whose labelled values are at least half
+numbers (as values or as text) and not all is refused, naming the samples whose cells are not numbers
+(a ``?`` missing marker, a stray word): a numeric column with bad cells, not a label set of one label
+per distinct number; label names that are digits train as labels when written as lists (``["1"]``),
+or when most of the column's values are not numbers.
 
 Label noise (the ablation's planted harmful control) keeps its meaning — a fixed share of training
 targets replaced, the same every epoch: a flipped multi-label target becomes a random label set (each
@@ -425,7 +429,8 @@ def resolve(data: str, key: str, splits: Mapping[str, str | list[str]], *, on_er
     reads the whole splits (under DDP each rank settles the same labels, mean and sd).
 
     Raises naming the key when no training sample has it (listing the keys the metadata has), and
-    naming a sample when values are neither numbers nor label sets, or mix the two."""
+    naming a sample when values are neither numbers nor label sets, or mix the two (a column of mostly
+    numbers: naming the samples whose cells are not numbers)."""
     return settle(data, key, read_values(data, key, splits, on_error=on_error))
 
 
@@ -537,6 +542,15 @@ def settle(data: str, key: str, read: Values) -> tuple[Target, dict[str, dict[st
                             f"read as numbers (regression); {', '.join(sorted(MISSING_TEXT - {''}))} and blanks are "
                             "unlabelled")
         return Target("regression", key, [], float(tr.mean()), sd), counts, warnings
+    odd = [(k, v) for (k, v), n in zip(every, nums) if n is None]
+    if 2 * (len(every) - len(odd)) >= len(every):  # mostly numbers: a numeric column with bad cells (a '?' marker)
+        shown = ", ".join(f"sample {k!r} {v!r}" for k, v in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
+        raise MMDataError(f"{data}: the target {key!r} mixes kinds: {len(every) - len(odd)} of {len(every)} labelled "
+                          f"samples hold numbers, but {shown} {'do' if len(odd) > 1 else 'does'} not: expected numbers "
+                          "(regression) or label lists / names (multi-label) in every sample. A cell that marks a missing "
+                          "value: leave it blank or write NA (also null / none / nan) in the manifest and shard again "
+                          "(the sample is then unlabelled); label names that are digits: write each cell as a JSON "
+                          'list (["1"])')
     numeric = [(k, v) for (k, v), n in zip(every, nums) if n is not None and not isinstance(v, str)]
     if numeric:  # numbers beside values that are not: which is the odd one out is the user's to say
         other = next((k, v) for (k, v), n in zip(every, nums) if n is None)
