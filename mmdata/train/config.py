@@ -1140,3 +1140,50 @@ def effective_inputs(spec: InputSpec, normalize: dict[str, list[dict[str, Any]]]
             values["max_tokens"] = min(caps) if caps else window
             sources["max_tokens"] = where if caps else f"{where}: the tokenizer's limit"
     return InputSpec(**values, sources=sources, needs=dict(needs))
+
+
+#: the modality whose ``normalize`` list sets each input option
+OPTION_MODALITY = {"image_size": "image", "channels": "image", "sample_rate": "audio", "max_seconds": "audio",
+                   "max_tokens": "text"}
+
+
+def _shown_input(key: str, value: Any) -> str:
+    """An input value as the trainer prints it: ``48x48``, ``16000 Hz``, ``2 s``; None: what is left mixed."""
+    if value is None:
+        return {"image_size": "the decoded sizes", "channels": "the decoded channels", "sample_rate": "the decoded rates",
+                "max_seconds": "the decoded lengths", "max_tokens": "the tokenizer's limit"}[key]
+    if key == "image_size":
+        return "x".join(map(str, value))
+    if key == "channels":
+        return f"{value} channel{'s' * (value != 1)}"
+    return {"sample_rate": f"{value} Hz", "max_seconds": f"{value:g} s"}.get(key, f"{value} tokens")
+
+
+def check_given_inputs(given: Mapping[str, Any], spec: InputSpec, inputs: InputSpec) -> None:
+    """Refuse an input option that was given (``train(image_size=48)``, ``--image-size 48``) when a
+    recipe's own ``normalize`` list for its modality replaces the derived steps and makes another value
+    (``spec``: :func:`derive_inputs` with the options; ``inputs``: :func:`effective_inputs`). The recipe's
+    list wins per modality, so the option would be silently ignored — and the options are how every fold
+    of a cross-validation trains the same model. A value the recipe's steps agree with is fine.
+
+    Example:
+        >>> s = InputSpec(image_size=(48, 48), sources={"image_size": "given"})
+        >>> e = InputSpec(image_size=(24, 24), sources={"image_size": "the recipe's normalize.image (resize)"})
+        >>> try:
+        ...     check_given_inputs({"image_size": 48}, s, e)
+        ... except MMDataError as exc:
+        ...     print(str(exc).split(":")[0])
+        image_size (--image-size) 48x48 is given, but the recipe's normalize.image (resize) makes 24x24
+    """
+    for key, value in given.items():
+        if value is None or key not in OPTION_MODALITY:
+            continue
+        mine, theirs = getattr(spec, key), getattr(inputs, key)
+        where = inputs.sources.get(key, "")
+        if mine == theirs or not where.startswith("the recipe's"):
+            continue
+        m = OPTION_MODALITY[key]
+        raise MMDataError(f"{option_name(key)} {_shown_input(key, mine)} is given, but {where} makes "
+                          f"{_shown_input(key, theirs)}: a recipe's own normalize.{m} list replaces the derived "
+                          f"{m} steps, so the option would be ignored. Drop {option_name(key)}, or change normalize.{m} "
+                          f"in the recipe (or drop it there, and the option sets the {m} input)")

@@ -53,7 +53,7 @@ import torch
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
-                                  SPEC_UNUSED, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
+                                  SPEC_UNUSED, check_given_inputs, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
                                   spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
@@ -302,6 +302,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                              f"'spec', the log-mel features: {SPEC_UNUSED}")
     # what the model gets: a recipe's own normalize lists win over the derived steps
     inputs = spec if recipe is None else effective_inputs(spec, norm, modalities, st, splits)
+    check_given_inputs({"image_size": image_size, "channels": channels, "sample_rate": sample_rate,
+                        "max_seconds": max_seconds, "max_tokens": max_tokens}, spec, inputs)
     rank, world, dev = _dist(device)
     plan = _cache_plan(cache, cache_budget_mb, st, modalities, world, inputs)
     data_warnings += modality_warnings(st, modalities)  # a scored split without a modality the model uses
