@@ -119,7 +119,11 @@ _UNLISTED = "sample not in the index"
 _MISSING = "listed sample missing from its shard"  # a well-formed shard without a sample the index lists there
 #: problems after which the parser yields nothing more from a shard (cut, unreadable, missing)
 _SERIES_CUT = frozenset({"unreadable shard", "truncated shard", "corrupt compressed stream", TAIL_LOST})
-RawSample = tuple[str | None, dict[str, bytes], tuple[str, str] | None]
+#: a member whose size is not the index's (an old copy of a series or shard put back, another job's)
+_SIZE = "member size mismatch"
+#: (key, {ext: bytes}, problem): problem is (reason, message) or, from a column series, (reason, message,
+#: the series shard as the dataset folder names it: ``depth/train-000000.tar``)
+RawSample = tuple[str | None, dict[str, bytes], tuple[str, ...] | None]
 _END = object()
 
 
@@ -836,6 +840,13 @@ class _ShardIndex:
             return {}
         keys, _, members, _ = self._entries(shard)
         return dict(zip(keys, [m or [] for m in members.to_pylist()]))
+
+    def sizes(self, shard: str) -> dict[str, list[int]]:
+        """Per key, the sizes of the members :meth:`members` lists, in its order."""
+        if shard not in self.rows:
+            return {}
+        keys, _, _, sizes = self._entries(shard)
+        return dict(zip(keys, [z or [] for z in sizes.to_pylist()]))
 
     def prepare(self, shards: Sequence[str]) -> None:
         """Build the plans of the shards a reader is about to read in one vectorised pass (the
@@ -1855,6 +1866,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         assert index is not None
         expected = index.keys(shard)
         want_members = index.members(shard)
+        want_sizes = index.sizes(shard)
         position = {k: i for i, k in enumerate(expected)}
 
         def series_samples(s: str) -> Iterator[RawSample]:
@@ -1886,8 +1898,9 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 heads[s] = None  # the only item of a shard that cannot be opened (missing): counted per sample
         for i, key in enumerate(expected):
             group: dict[str, bytes] = {}
-            problem: tuple[str, str] | None = None
+            problem: tuple[str, ...] | None = None
             for s in self.series:
+                named = f"{s}/{shard}"  # where a loss of this series is recorded (as the folder names the shard)
                 expects = [m for m in want_members.get(key, []) if field_of(m.split(".", 1)[1]) == s]
                 head = heads[s]
                 found: str | None = None  # an unlisted key standing where this sample's member should be
@@ -1902,14 +1915,20 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     if head is None or (head[0] is not None and position[head[0]] >= i):
                         break
                     if head[0] is None and head[2] is not None and head[2][0] in MEMBER_REASONS:
-                        yield None, {}, head[2]  # a member of no sample: counted, costs no sample
+                        yield None, {}, (*head[2][:2], named)  # a member of no sample: counted, costs no sample
                     elif head[0] is None and head[2] is not None and problem is None:
-                        problem = head[2]
+                        problem = (*head[2][:2], named)
                     head = heads[s] = advance(s)
                 taken = found is None and head is not None and head[0] == key
                 if taken:
-                    if head[2] is not None and problem is None:  # type: ignore[index]
-                        problem = head[2]  # type: ignore[index]
+                    if problem is None:
+                        # a member of another size than the index's is another member (an older copy of
+                        # the series put back): damage, even where the parser met a cut right after it
+                        bad = self._missized(key, head[1], want_members.get(key), want_sizes.get(key))  # type: ignore[index]
+                        if bad is not None:
+                            problem = (bad[0], f"column series {s!r} shard {self._shard_url(shard, s)}: {bad[1]}", named)
+                        elif head[2] is not None:  # type: ignore[index]
+                            problem = (*head[2][:2], named)  # type: ignore[index]
                     group.update(head[1])  # type: ignore[index]
                     heads[s] = advance(s)
                 missing = [m for m in expects if m.split(".", 1)[1] not in group]
@@ -1926,12 +1945,14 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                         problem = ("column series misaligned", f"column series {s!r} shard {url}: found {where!r} "
                                    f"where {key!r} was expected (series out of order, cut short or from another "
                                    "shard or dataset)")
+                if problem is not None and len(problem) == 2:
+                    problem = (*problem, named)
             yield key, group, problem
         for s, head in heads.items():
             left = strays[s][0] if strays[s] else head[0] if head is not None else None
             if left is not None:
                 yield None, {}, ("column series misaligned", f"column series {s!r} shard {self._shard_url(shard, s)}: "
-                                 f"key {left!r} is not in the index for this shard (series disagree)")
+                                 f"key {left!r} is not in the index for this shard (series disagree)", f"{s}/{shard}")
 
     # ---- decoding --------------------------------------------------------------------------------
     def _raw_plan(self, exts: tuple[str, ...]) -> tuple[tuple[str, ...] | None, tuple[str, str] | None]:
@@ -2131,14 +2152,16 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         return max(1, min(4, (os.cpu_count() or 1) // workers))
 
     # ---- iteration -------------------------------------------------------------------------------
-    def _report(self, shard: str, key: str | None, problem: tuple[str, str]) -> None:
+    def _report(self, shard: str, key: str | None, problem: tuple[str, ...]) -> None:
+        """Raise or count ``problem`` (``(reason, message)``, or with a column series' shard third: the
+        record names that shard, ``depth/train-000000.tar``, as the samples layout's names its shard)."""
         self._check_fresh()  # damage met in a folder re-sharded mid-pass: not the shard's fault
         if self.on_error == "raise":
             raise ShardError(problem[1] if shard in problem[1] else f"shard {self._shard_url(shard)}: {problem[1]}")
         # key-less damage is a region of the shard, except a member that belongs to no sample (counted
         # per member under its own reason)
         reason = problem[0] if key is not None or problem[0] in MEMBER_REASONS else _REGION
-        self._count(reason, shard, key or "<unknown>", problem[1])
+        self._count(reason, problem[2] if len(problem) > 2 else shard, key or "<unknown>", problem[1])
 
     def _assigned(self, rid: int, n: int, epoch: int) -> tuple[list[str], bool]:
         """This reader's shards in this epoch's order, and whether readers stride over every shard."""
@@ -2194,7 +2217,10 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # with an index, loss is counted per listed sample: damage on keys the index does not
         # list is kept as a message, and listed samples that never came are counted at the end
         listed = index.members(shard) if index is not None and shard in index.rows else None
-        last_problem: tuple[str, str] | None = None
+        # the streaming parser's samples are checked against the index's sizes too (a column series is, as
+        # it is zipped; a mapped shard was, up front)
+        sized = index.sizes(shard) if listed is not None and checked is False else None  # type: ignore[union-attr]
+        last_problem: tuple[str, ...] | None = None
         chosen = self.keys
         for key, raw, problem in items:
             if chosen is not None and key is not None and key not in chosen:
@@ -2207,9 +2233,11 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     problem = (_UNLISTED, f"sample {key!r} is in the shard but the index does not list it there "
                                           "(the shard and index.parquet are from different jobs? run mmdata verify)")
                 elif problem is None and checked is False:
-                    problem = self._incomplete(key, raw, listed.get(key))
+                    problem = self._incomplete(key, raw, listed.get(key)) or self._missized(
+                        key, raw, listed.get(key), sized.get(key))  # type: ignore[union-attr]
                 elif problem is not None and problem[0] == "truncated shard" and key in listed \
-                        and self._incomplete(key, raw, self._read_members(key, listed[key])) is None:
+                        and self._incomplete(key, raw, self._read_members(key, listed[key])) is None \
+                        and (sized is None or self._missized(key, raw, listed[key], sized.get(key)) is None):
                     last_problem, problem = problem, None  # cut right after its last member: nothing missing
             own = True
             if stride:
@@ -2232,10 +2260,11 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             if counts or self.on_error == "raise":
                 self._report(shard, key, problem)
             elif not self._quiet:
-                self._note_error(shard, key or "<unknown>", problem[1])
+                self._note_error(problem[2] if len(problem) > 2 else shard, key or "<unknown>", problem[1])
         if listed is not None:  # listed samples that never came: after damage, or a shard that lacks them
             reason, why = (_NOT_DELIVERED, last_problem[1]) if last_problem is not None else (
                 _MISSING, "the shard does not hold it (the shard and index.parquet are from different jobs? run mmdata verify)")
+            where = last_problem[2:] if last_problem is not None else ()  # a column series' shard
             for k in listed:
                 if k in seen or (chosen is not None and k not in chosen):
                     continue
@@ -2244,7 +2273,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     counter[0] += 1
                     own = (counter[0] - 1) % n == rid
                 if own:
-                    self._report(shard, k, (reason, f"sample {k!r} listed in the index was not delivered: {why}"))
+                    self._report(shard, k, (reason, f"sample {k!r} listed in the index was not delivered: {why}", *where))
 
     def _read_members(self, key: str, names: list[str]) -> list[str]:
         """The members of ``names`` (the index's for ``key``) that the read delivers: a column dataset
@@ -2253,6 +2282,22 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         if self.layout != "columns" or self.modalities is None:
             return names
         return [m for m in names if self._wanted(m[len(key) + 1 :])]
+
+    def _missized(self, key: str, raw: dict[str, bytes], names: list[str] | None,
+                  sizes: list[int] | None) -> tuple[str, str] | None:
+        """A problem when a member read has another size than the index gives it (a member unread, of a
+        field not selected, is no problem). Only sizes: bytes of the same size are checked by
+        ``mmdata verify --deep``, as in a mapped shard."""
+        if names is None or sizes is None:
+            return None
+        cut = len(key) + 1
+        for name, size in zip(names, sizes):
+            data = raw.get(name[cut:])
+            if data is not None and len(data) != size and (data or self._wanted(name[cut:])):
+                return (_SIZE, f"sample {key!r}: member {name!r} is {len(data)} bytes, {idx.INDEX} lists {size} "
+                               "(an older copy of the shard put back, or the shard and the index are from different "
+                               "jobs? run mmdata verify)")
+        return None
 
     @staticmethod
     def _incomplete(key: str, raw: dict[str, bytes], names: list[str] | None) -> tuple[str, str] | None:
