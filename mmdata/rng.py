@@ -6,7 +6,7 @@ CPU, so results never depend on worker count, batch composition, device or a res
 
 Augmentation ops are keyed by their identity in the recipe (``"image.cutout#0"``, see
 :mod:`mmdata.augment.recipe`), not by their position, so the draws of one op do not change when another
-op is added or removed (``keying: position`` keeps the integer positions of mmdata 0.1).
+op is added or removed (``keying: position`` keeps the integer positions used before 2026-12-01).
 """
 
 from __future__ import annotations

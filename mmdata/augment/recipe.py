@@ -40,7 +40,7 @@ explicit ``id: ID`` in the step; a composite's children are keyed ``parent id/ch
 adding or re-parameterising one op leaves every other op's draws identical for the same (seed, epoch,
 key) — the common random numbers paired ablation arms need. ``keying: position`` (or
 ``load_recipe(..., keying="position")``) keys by the op's position across the random sections instead,
-which reproduces the draws of recipes written before op identities (mmdata 0.1).
+which reproduces the draws of recipes written before op identities (before 2026-12-01).
 
 A sample's params never depend on the worker, the batch, the device or a resume point. ``to_yaml()``
 writes the canonical form (every argument explicit); a canonical file round-trips byte for byte.

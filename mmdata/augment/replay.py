@@ -6,7 +6,7 @@
 Format 2 (written now; schema metadata ``mmdata.replay_log_format = 2``): columns ``key, epoch, seq,
 index, id, op, applied, params`` — ``id`` is the op identity (``image.cutout#0``), ``seq`` the entry's
 place in the sample's log, ``index`` the op's position (null for normalize ops and composite children).
-Format 1 (mmdata 0.1: no ``id`` column) is still read: its entries are matched to a recipe by ``index``.
+Format 1 (written before 2026-12-01: no ``id`` column) is still read: its entries are matched to a recipe by ``index``.
 
 A log replays the *params*; the outputs are the ones recorded as long as the ops' kernels compute what they
 did then. Logs record :data:`mmdata.augment.recipe.KERNELS` (schema metadata ``mmdata.kernels``), and
