@@ -1452,19 +1452,20 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         return {k: str(sp) for k, sp in zip(col, splits) if k in want}
 
     def _check_fresh(self) -> None:
-        """Raise when the dataset folder was re-sharded (or otherwise rewritten) since this object opened
-        it: its card and index are another job's, so every shard would disagree with what it read (one
-        stat of dataset.json and index.parquet; a remote folder is not checked)."""
+        """Raise when the dataset folder changed since this object opened it (re-sharded, a modality added
+        or replaced: a new card and index): the shards would disagree with the index it holds (one stat of
+        dataset.json and index.parquet; a remote folder is not checked)."""
         if self._stamp is None or self.root is None:
             return
         now = idx.folder_stamp(self.root)
         # an index gone since the open is no new job's (a job replaces it, never removes it): this object
         # reads from the index it holds, as DataLoader workers forked from it do
         if now is not None and (now[0] != self._stamp[0] or (now[1] is not None and now[1] != self._stamp[1])):
-            state = "is being re-sharded" if now[0] is None else "was re-sharded"
-            raise ShardError(f"{self.root}: re-sharded since it was opened ({state}: dataset.json / index.parquet "
-                             f"changed): open it again (mmdata.open_dataset / mmdata.loader); this object holds "
-                             f"the old index")
+            # the stamps cannot tell a re-shard from add_modality: the message names both
+            state = ("a job is writing it now: dataset.json is missing" if now[0] is None else
+                     "re-sharded, or a modality added or replaced: dataset.json / index.parquet changed")
+            raise ShardError(f"{self.root}: the dataset folder changed since it was opened ({state}): open it again "
+                             f"(mmdata.open_dataset / mmdata.loader); this object holds the old index")
 
     def _check_modalities(self, path: Any) -> None:
         """A requested name that is neither a field the dataset stores nor a standard modality

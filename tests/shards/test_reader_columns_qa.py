@@ -1,6 +1,7 @@
 """Reading column-layout datasets (one shard series per field, aligned by key), QA round: a modality
 subset keeps what the whole read keeps at a cut series shard; a series member whose size disagrees with
-the index (an old copy of a series put back) is damage, not data; losses name the series shard."""
+the index (an old copy of a series put back) is damage, not data; losses name the series shard; an
+object opened before ``add_modality(replace=True)`` says what changed."""
 
 from __future__ import annotations
 
@@ -120,3 +121,18 @@ def test_losses_of_a_cut_series_name_the_series_shard(cut_text: Path) -> None:
     ds = mmdata.open_dataset(cut_text, on_error="skip")
     _keys(ds)
     assert {shard for shard, _, _ in ds.errors} == {"text/train-000000.tar"}, ds.errors
+
+
+# -- an object opened before add_modality(replace=True) --------------------------------------------------------
+
+
+def test_an_object_opened_before_a_replaced_series_says_the_folder_changed(restored_depth: Path, tmp_path: Path) -> None:
+    d = mmdata.open_dataset(restored_depth, on_error="skip")
+    (tmp_path / "d3").mkdir()
+    np.save(tmp_path / "d3" / "000000.depth.npy", np.zeros(3))
+    add_modality(restored_depth, "depth", tmp_path / "d3", replace=True)
+    with pytest.raises(ShardError) as err:
+        list(d)
+    msg = str(err.value)
+    assert "changed since it was opened" in msg and "modality added or replaced" in msg and "open it again" in msg, msg
+    assert _keys(mmdata.open_dataset(restored_depth, on_error="raise")) == ["000000", "000001", "000002", "000003"]
