@@ -402,6 +402,14 @@ class SkipBoard:
     def sets(self) -> int:
         return int(struct.unpack("<q", self._flat()[8:16].tobytes())[0])
 
+    def workers_newer(self) -> bool:
+        """Whether DataLoader workers started an iteration after the owner last read itself (:meth:`clear`)
+        or set the epoch (:meth:`bump`): the owner's own positions are not that iteration's."""
+        if not self._flat()[0]:
+            return False
+        top = max(int(struct.unpack("<q", row[:8].tobytes())[0]) for row in self._rows())
+        return top > 0 and top >> 32 >= self.sets()
+
     @staticmethod
     def _write(row: Any, body: bytes) -> None:
         """Post ``body`` in ``row``: ``[0:8]`` a sequence number, odd while a post is under way (a seqlock:
@@ -1196,7 +1204,13 @@ class ResumableEpochs:
         StatefulDataLoader with ``num_workers=0`` — the state is the next epoch's start,
         ``{"seed", "epoch": epoch + 1, "positions": {}}``: a loop that saves after its epoch resumes with the
         next one, as litdata's StreamingDataset does. A state saved at the last sample, before the
-        iteration ended, still resumes that epoch (its rest is empty; see :meth:`load_state_dict`)."""
+        iteration ended, still resumes that epoch (its rest is empty; see :meth:`load_state_dict`).
+
+        In the main process of a plain DataLoader with workers the positions are the workers' (in their
+        copies of the dataset, read ahead of the loop): this object holds none of them, and a
+        ``UserWarning`` says what resumes instead (:func:`mmdata.loader`, torchdata's StatefulDataLoader,
+        or :meth:`ShardDataset.state_from_positions` from the samples consumed)."""
+        self._warn_workers_state()
         if self._pass_ended:
             return {"seed": self.seed, "epoch": self.epoch + 1, "positions": {}}
         state: dict[str, Any] = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
@@ -1209,6 +1223,19 @@ class ResumableEpochs:
         if errors:
             state["errors"] = errors
         return state
+
+    def _warn_workers_state(self) -> None:
+        board = getattr(self, "_worker_board", None)
+        if board is None or self.board is not None or get_worker_info() is not None or not board.workers_newer():
+            return
+        warnings.warn(
+            f"state_dict() in the main process of a plain DataLoader with workers: the positions are the workers' "
+            f"(in their copies of the dataset, read ahead of the loop); this object has none of that iteration, so "
+            f"its state would start epoch {self.epoch} over (or resume where this process last read) and repeat "
+            f"samples. For an exact resume with workers use mmdata.loader(...) or torchdata's StatefulDataLoader "
+            f"(their state_dict()), or build the state from the samples the loop consumed: "
+            f"ShardDataset.state_from_positions(seed, epoch, {{meta['reader']: meta['position'] + 1}}, "
+            f"readers=num_workers x world size)", UserWarning, stacklevel=3)
 
     def _state_counts(self) -> dict[str, int]:
         """The losses before the stream's position (``skipped`` unless a read-ahead counted later ones)."""

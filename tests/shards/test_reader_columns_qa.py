@@ -1,12 +1,14 @@
 """Reading column-layout datasets (one shard series per field, aligned by key), QA round: a modality
 subset keeps what the whole read keeps at a cut series shard; a series member whose size disagrees with
 the index (an old copy of a series put back) is damage, not data; losses name the series shard; an
-object opened before ``add_modality(replace=True)`` says what changed."""
+object opened before ``add_modality(replace=True)`` says what changed; ``state_dict()`` in the main
+process of a plain DataLoader with workers says it holds no position."""
 
 from __future__ import annotations
 
 import shutil
 import tarfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +138,37 @@ def test_an_object_opened_before_a_replaced_series_says_the_folder_changed(resto
     msg = str(err.value)
     assert "changed since it was opened" in msg and "modality added or replaced" in msg and "open it again" in msg, msg
     assert _keys(mmdata.open_dataset(restored_depth, on_error="raise")) == ["000000", "000001", "000002", "000003"]
+
+
+# -- state_dict() in the main process of a plain DataLoader with workers ------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["columns", "samples"])
+def twelve(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    t = tmp_path_factory.mktemp(request.param)
+    mmdata.shard(make_sample_folder(t / "raw", n=12), t / "ds", layout=request.param, maxcount=3, progress=False)
+    return t / "ds"
+
+
+def test_state_dict_under_plain_dataloader_workers_warns(twelve: Path) -> None:
+    import torch
+
+    ds = mmdata.open_dataset(twelve, shuffle=True, seed=1, decode=False)
+    with pytest.warns(UserWarning, match=r"plain DataLoader with workers.*mmdata\.loader.*StatefulDataLoader.*state_from_positions"):
+        for i, _ in enumerate(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)):
+            if i == 5:
+                ds.state_dict()
+                break
+    # set_epoch / load_state_dict in this process decide the next iteration: that state is its own again
+    ds.load_state_dict({"seed": 1, "epoch": 3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ds.state_dict()["epoch"] == 3
+    # a pass of this process's own: its state is exact, no warning
+    ds = mmdata.open_dataset(twelve, shuffle=True, seed=1, decode=False)
+    list(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2))
+    it = iter(ds)
+    next(it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sum(ds.state_dict()["positions"].values()) == 1
