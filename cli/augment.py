@@ -24,7 +24,7 @@ def augment(
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel output shards (writer threads).")] = 1,
     keep_original: Annotated[bool, typer.Option(help="Also write each source sample (through the recipe's normalize stage, as the copies).")] = False,
     seed: Seed = 0,
-    split: Annotated[Optional[list[str]], typer.Option(help="Only these splits (repeatable); default all.")] = None,
+    split: Annotated[Optional[list[str]], typer.Option(help="Only these splits (repeatable or comma-separated); default all.")] = None,
     augment_split: Annotated[Optional[list[str]], typer.Option(
         help="Splits that get the random sections and --copies (repeatable or comma-separated); default train. "
              "The other splits are written once each, normalize stage only.")] = None,
@@ -47,6 +47,7 @@ def augment(
 
     plugins(plugin)
     wanted = [sp for v in augment_split for sp in v.split(",") if sp] if augment_split else None
+    split = [sp for v in split for sp in v.split(",") if sp] if split else None  # as --augment-split (QA: 'val,test' was one name)
     with stopped_as_exit(f"mmdata augment into {out}", "rerun the same command to resume it (the shards it finished "
                                                         "are kept)"):
         try:

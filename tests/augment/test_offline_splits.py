@@ -233,3 +233,11 @@ def test_kept_originals_go_through_normalize_as_the_copies(tmp_path: Path) -> No
     augment_dataset(tmp_path / "ds", tmp_path / "aug", rec, copies=1, keep_original=True, progress=False)
     got = {(s.key, s.sample_rate, s["audio"].shape[0]) for s in mmdata.open_dataset(tmp_path / "aug")}
     assert {(r, c) for _, r, c in got} == {(8000, 1)} and len(got) == 6
+
+
+def test_split_takes_commas_like_augment_split(tmp_path: Path, data: Path) -> None:
+    """QA: `--split val,test` was one split name ("no split 'val,test'") while `--augment-split train,val`
+    and `shard --meta a,b` take commas."""
+    res = CliRunner().invoke(app, ["augment", str(data), str(tmp_path / "a"), "-r", str(RECIPE), "--split", "val,test"])
+    assert res.exit_code == 0, res.output
+    assert sorted(json.loads((tmp_path / "a" / "dataset.json").read_text())["splits"]) == ["test", "val"]
