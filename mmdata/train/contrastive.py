@@ -194,9 +194,14 @@ def make_probe(model: FusionModel) -> FusionModel:
 def labelled_balance(recipe: Any, label_fraction: float) -> dict[str, Any] | None:
     """The loader ``balance`` config that keeps labels for ``label_fraction`` of the training samples.
 
-    The subset is the loader's stratified ``fraction`` (each sample kept with probability F, drawn per
-    sample key from the run seed, the same every epoch), merged with the recipe's own balance section.
-    Returns None for F = 1 (the recipe's balance applies unchanged).
+    The subset is the loader's ``fraction``: each sample kept with probability F, drawn per sample key
+    from the run seed (the same every epoch) — a draw per sample, not stratified by class, so at a small
+    F a small class can keep no labels (the trainer warns, :func:`classes_without_labels`). Merged with
+    the recipe's own balance section. Returns None for F = 1 (the recipe's balance applies unchanged).
+
+    Example:
+        >>> labelled_balance(None, 0.1)
+        {'by': 'label', 'mode': 'none', 'fraction': 0.1}
     """
     import mmdata
 
@@ -225,6 +230,19 @@ def kept_keys(data: str | Path, balance: dict[str, Any] | None, seed: int,
 
     plan = BalancePlan(index_groups(data, split, "label"), {**balance, "mode": "none"}, seed)
     return {k: g for k, g in plan.groups.items() if plan.repeats(k, 0) > 0}
+
+
+def classes_without_labels(data: str | Path, balance: dict[str, Any] | None, seed: int,
+                           split: str | Sequence[str] = "train") -> list[int]:
+    """Class ids that have training samples but none whose label ``balance``'s fraction keeps (the
+    per-sample draw of ``--label-fraction`` is not stratified): sorted; empty without a fraction."""
+    kept = kept_keys(data, balance, seed, split)
+    if kept is None:
+        return []
+    from mmdata.augment.balance import index_groups
+
+    present = set(index_groups(data, split, "label").values()) - {"(none)"}
+    return sorted(int(g) for g in present - set(kept.values()))
 
 
 def labelled_keys(data: str | Path, balance: dict[str, Any] | None, seed: int,

@@ -312,7 +312,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     # stay the derived ones (the encoder adapts, early fusion pools)
     model = FusionModel(modalities, fusion, max(classes, 1), image_channels=inputs.channels or spec.channels,
                         image_hw=spec.image_size or (16, 16), fusion_args=fusion_args).to(dev)
-    from mmdata.train.contrastive import prepare  # cross-modal hook: pre-training, probe, labelled subset
+    from mmdata.train.contrastive import classes_without_labels, prepare  # cross-modal hook: pre-training, probe, labelled subset
 
     trained = role_splits(roles, "train")  # the split(s) the training role reads (folds: a list)
     with reading("train"):  # pre-training's loader reads the training split(s)
@@ -323,6 +323,16 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                        train_split=trained, class_of=same_class)
     if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
         prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed, trained)
+    if target is None and prep.balance is not None and not pretrain_only:  # the subset is drawn per sample
+        bare = classes_without_labels(data, prep.balance, seed, trained)
+        if bare:
+            data_warnings.append(
+                f"class{'es' * (len(bare) > 1)} " + ", ".join(f"{names[c]!r} (id {c})" if names and c < len(names) else f"id {c}"
+                                                             for c in bare)
+                + f" {'have' if len(bare) > 1 else 'has'} training samples but no labelled one under --label-fraction "
+                f"{label_fraction:g} ({prep.labelled} of {samples['train']['labelled']} training labels kept, drawn per "
+                "sample, not stratified): the model cannot learn "
+                f"{'them' if len(bare) > 1 else 'it'}; give a larger fraction (or another --seed)")
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
@@ -356,7 +366,9 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     run.say("normalize (every split, before the recipe's random ops): "
             + ("; ".join(f"{m}: " + ", ".join(step["op"] for step in steps) for m, steps in norm.items()) or "nothing to do"))
     run.say("samples: " + ", ".join(f"{s} {c['samples']} ({c['unlabelled']} unlabelled)" for s, c in samples.items())
-            + "; unlabelled samples are left out of the loss and the scores\n"
+            + "; unlabelled samples are left out of the loss and the scores"
+            + (f"; training labels kept: {prep.labelled} of {samples['train']['labelled']} (--label-fraction "
+               f"{label_fraction:g})" if prep.labelled is not None and not pretrain_only else "") + "\n"
             + "splits decoded once into memory: " + (", ".join(s for s, v in plan.items() if v) or "none")
             + f" (cache={cache!r}, budget {cache_budget_mb:g} MiB); the rest is streamed")
     return run
