@@ -387,6 +387,9 @@ def _check_runs_can_start(entry: str | None, device: str, gpus: int | None, exec
     imports, the bundled trainer knows the device, and a GPU is there for ``cuda`` on this machine.
     (On Ray the cluster's nodes, not this machine, import the trainer and hold the GPUs.)"""
     local = executor is None or executor == "local"
+    if gpus is not None and not device.startswith("cuda"):  # QA: --gpus 2 alone ran everything on the CPU, silently
+        raise MMDataError(f"--gpus (gpus=) {gpus}: GPUs are used with --device cuda (trainer.device: cuda), and the "
+                          f"runs' device is {device!r}; add --device cuda, or leave --gpus out")
     if local and not own_trainer:
         resolve_entry(entry)
     if entry in (None, DEFAULT_ENTRY) and not own_trainer:

@@ -200,3 +200,17 @@ def test_gpu_check_without_an_environment_says_so(tmp_path: Path) -> None:
                          text=True, timeout=120, env={**os.environ, "PYTHON": str(fake)})
     assert res.returncode == 2 and "cannot import torch and mmdata" in res.stderr and "scripts/setup_env.sh" in res.stderr
     assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_gpus_without_device_cuda_stops_before_any_run(tmp_path: Path, tiny: Path) -> None:
+    """QA: `mmdata ablate ... --gpus 2` without `--device cuda` ran every run on the CPU, without a word."""
+    from typer.testing import CliRunner
+
+    from mmdata.cli.main import app
+    from mmdata.errors import MMDataError
+
+    res = CliRunner().invoke(app, ["ablate", str(_recipe(tmp_path, tiny, sleep=0.0)), "--out", str(tmp_path / "o"),
+                                   "--gpus", "2"])
+    assert isinstance(res.exception, MMDataError), res.output
+    assert "--gpus (gpus=) 2: GPUs are used with --device cuda" in str(res.exception) and "'cpu'" in str(res.exception)
+    assert not (tmp_path / "o" / "runs.parquet").exists()
