@@ -8,24 +8,22 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, console, load_pandas_for_arrow, note,
-                               plural, print_json, split_option, terminated_as_exit, warn)
+                               plural, print_json, split_option, table, terminated_as_exit, warn)
 
 
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     from collections import Counter
 
     from rich.markup import escape
-    from rich.table import Column, Table
 
     from mmdata.ablate.report import figure_arms, interval_text, level_text, metric_decimals, num, share_text
 
     pm = s["primary_metric"]
     dec = metric_decimals(s)  # as in report.md: 2 significant digits of the baseline's sd and of δ
     aligned = any("align_cos_delta" in a["exploratory"] for a in s["arms"])
-    # arm names and decisions are never cut: folded on a narrow terminal, whole on a pipe (printed as wide as needed);
+    # no header or value is cut: folded on a narrow terminal, whole on a pipe (printed as wide as needed);
     # every text of the recipe is escaped: an arm named "[/]" was a MarkupError after all runs had finished
-    t = Table(Column("arm", overflow="fold"), "seeds", f"Δ {escape(pm['label'])}", "interval (Holm level)",
-              "P(beats baseline)", Column("decision", overflow="fold"),
+    t = table("arm", "seeds", f"Δ {escape(pm['label'])}", "interval (Holm level)", "P(beats baseline)", "decision",
               *(["alignment Δcos (exploratory)"] if aligned else []),
               title=escape(f"{pm['name']} ({'higher' if pm['higher_is_better'] else 'lower'} is better) vs baseline "
                            f"'{s['baseline']['name']}'"))
@@ -177,13 +175,11 @@ def demo(
 
 def _print_folds(s: dict[str, Any], out: Path | str) -> None:
     from rich.markup import escape
-    from rich.table import Column, Table
 
     from mmdata.ablate.report import arm_order, interval_text, level_text, num
 
     pm = s["primary_metric"]
-    t = Table(Column("arm", overflow="fold"), "folds", "units", f"pooled Δ {escape(pm['label'])}", "interval (Holm level)",
-              "per fold", Column("decision", overflow="fold"),
+    t = table("arm", "folds", "units", f"pooled Δ {escape(pm['label'])}", "interval (Holm level)", "per fold", "decision",
               title=escape(f"{pm['name']} across {len(s['folds'])} folds vs baseline '{s['baseline']}'"))
     for a in arm_order(s["arms"], pm["higher_is_better"]):
         e = a["primary"]

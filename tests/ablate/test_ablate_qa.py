@@ -440,6 +440,11 @@ def test_one_arm_order_everywhere_and_untruncated_cli_rows(tmp_path: Path, tiny:
         assert a["decision"] in out
     rows = [line for line in out.splitlines() if any(line.lstrip("│ ").startswith(n) for n in in_report)]
     assert [next(n for n in in_report if line.lstrip("│ ").startswith(n)) for line in rows] == in_report
+    # a narrow terminal folds headers and values alike (QA at 70 columns: 'interv…', 'accura…', '(point…')
+    narrow = Console(file=io.StringIO(), width=50, force_terminal=True, color_system=None)
+    monkeypatch.setattr("mmdata.cli.ablate.console", narrow)
+    _print_summary(s, tmp_path)
+    assert "…" not in narrow.file.getvalue()  # type: ignore[attr-defined]
 
 
 def test_the_resolved_config_reruns_from_another_working_directory(tmp_path: Path, tiny: Path,
