@@ -314,9 +314,12 @@ def parse_groups(spec: str, mods: Sequence[str], where: str) -> tuple:
     toks = [t for t in "".join(f" {c} " if c in "()+" else c for c in spec).split()]
     pos = 0
 
+    # an order that parses: every modality once, the first two grouped when there are more
+    example = "+".join(mods) if len(mods) <= 2 else f"({mods[0]}+{mods[1]})+" + "+".join(mods[2:])
+
     def fail(msg: str) -> MMDataError:
         return MMDataError(f"{where} {spec!r}: {msg}; expected modality names joined by '+' with parentheses, "
-                           f"e.g. '({'+'.join(mods[:2])})+{mods[-1]}'")
+                           f"e.g. '{example}'")
 
     def expr() -> object:
         nonlocal pos
