@@ -13,6 +13,7 @@ trainer:                                  # keywords of the training function
   eval_robustness: true                   # false: skip the missing-modality / corruption evaluation
   val_split: "4"                          # which splits play val / test / train (default: the splits so named;
   test_split: "5"                         #   train_split: every other split), e.g. one fold of k-fold CV
+  on_error: skip                          # default raise; skip: every run leaves out samples that do not decode
 seeds: 20                                 # paired seeds per arm, 2-1000 (the maximum per arm when adaptive)
 adaptive: false                           # true, or {looks: [10, 12, 14, 16, 18, 20], futility: 0.1, spending: hsd}
 metric: test.accuracy                     # the primary metric; or {name: test.nll, higher_is_better: false, scale: 1}
@@ -79,7 +80,7 @@ from mmdata.plugins import MAX_PLUGINS, check_spec, load_plugins
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness",
-                "train_split", "val_split", "test_split", "target")
+                "train_split", "val_split", "test_split", "target", "on_error")
 #: the trainer keys saying which splits play train / val / test (:func:`mmdata.train.config.split_roles`)
 SPLIT_KEYS = ("train_split", "val_split", "test_split")
 TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3}

@@ -629,7 +629,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                       storage_options=storage_options, on_error=on_error, train_split=train_split,
                       val_split=val_split, test_split=test_split, target=target)
     except MMDataError as exc:
-        hinted = undecodable(exc, data, skip="; or leave them out of this run with --on-error skip (on_error='skip')")
+        hinted = undecodable(exc, data, skip="; or leave them out of this run with --on-error skip (on_error='skip'; "
+                                              "in an ablation recipe, trainer: {on_error: skip})")
         if hinted is None:
             raise
         raise hinted from None
