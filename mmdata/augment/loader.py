@@ -798,7 +798,7 @@ class Loader:
             f"mmdata.loader: split {self.split!r}: a batch holds clips of {min(secs):.2f} to {max(secs):.2f} s, "
             f"zero-padded to {target:.2f} s{trimmed}: the median clip is {100 * median:.0f}% padding (the shortest "
             f"{100 * shares[-1]:.0f}%), which the model hears as silence; for less padding set max_seconds nearer the "
-            f"typical clip (mmdata.train(max_seconds=...), --max-seconds) or a pad_trim of that length in the recipe's "
+            f"typical clip (mmdata.train.train(max_seconds=...), --max-seconds) or a pad_trim of that length in the recipe's "
             f"normalize.audio (mmdata.augment.recipe.normalize_spec(seconds=...)); said once per loader",
             PaddingWarning, stacklevel=3)
 
