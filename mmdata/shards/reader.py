@@ -561,9 +561,10 @@ def merge_errors(posted: Iterable[tuple[int, list[tuple[int | None, tuple[str, .
 
 
 class _Skip(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, ext: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.ext = ext  # the member refused, when one is (a column dataset names the series shard holding it)
 
 
 #: ``Sample.meta`` key of a clip's whole length in seconds when ``audio_max_frames`` decoded only its start
@@ -2028,12 +2029,12 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                                                 audio_max_frames=self.audio_max_frames)
             except (DecodeError, MemoryError) as exc:
                 if not isinstance(exc, MemoryError) and not isinstance(exc.__cause__, MemoryError):
-                    raise _Skip(_reason(exc, ext), f"{key}.{ext}: {exc}") from exc
+                    raise _Skip(_reason(exc, ext), f"{key}.{ext}: {exc}", ext) from exc
                 raise _Skip(NO_MEMORY, f"{key}.{ext}: decoding its {len(data)} bytes does not fit in memory "
-                                       "(MemoryError)") from None
+                                       "(MemoryError)", ext) from None
             if name == "label" and self._classes is not None and not 0 <= value < self._classes:
                 raise _Skip("bad label", f"{key}.{ext}: label {value} is outside the card's {self._classes} classes "
-                                         f"0..{self._classes - 1}")
+                                         f"0..{self._classes - 1}", ext)
             fields[name] = value
             if sr is not None:
                 rate = sr
@@ -2120,9 +2121,12 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             position += 1
             self._positions[rid] = position
             if isinstance(built, _Skip):
+                # a member of a column dataset is in its field's series shard
+                series = field_of(built.ext) if built.ext is not None and self.layout == "columns" else None
                 if self.on_error == "raise":
-                    raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {built}") from built
-                self._count(built.reason, shard, key, str(built), decoded=True, at=position - 1)
+                    raise ShardError(f"shard {self._shard_url(shard, series)}: sample {key!r}: {built}") from built
+                self._count(built.reason, f"{series}/{shard}" if series else shard, key, str(built), decoded=True,
+                            at=position - 1)
                 if not self._quiet:  # a blend's resume passes over decoded samples: their losses were counted
                     lost[built.reason] = lost.get(built.reason, 0) + 1
                 continue
@@ -2314,8 +2318,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     def _missized(self, key: str, raw: dict[str, bytes], names: list[str] | None,
                   sizes: list[int] | None) -> tuple[str, str] | None:
         """A problem when a member read has another size than the index gives it (a member unread, of a
-        field not selected, is no problem). Only sizes: bytes of the same size are checked by
-        ``mmdata verify --deep``, as in a mapped shard."""
+        field not selected, is no problem). Only sizes, as the mapped read checks: other bytes of the same
+        size are ``mmdata verify``'s to find (each shard's sha256; member CRC-32s with ``--deep``)."""
         if names is None or sizes is None:
             return None
         cut = len(key) + 1

@@ -172,3 +172,22 @@ def test_state_dict_under_plain_dataloader_workers_warns(twelve: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert sum(ds.state_dict()["positions"].values()) == 1
+
+
+def test_a_member_that_does_not_decode_names_its_series_shard(tmp_path: Path) -> None:
+    import io
+
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=4, missing=False), tmp_path / "ds", layout="columns",
+                 progress=False)
+    p = tmp_path / "ds" / "image" / "train-000000.tar"
+    out = io.BytesIO()
+    with tarfile.open(p) as src, tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read()  # type: ignore[union-attr]
+            dst.addfile(m, io.BytesIO(b"\0" * len(data) if m.name.startswith("000001.") else data))  # same size
+    p.write_bytes(out.getvalue())
+    ds = mmdata.open_dataset(tmp_path / "ds", on_error="skip")
+    assert _keys(ds) == ["000000", "000002", "000003"]
+    assert [e[:2] for e in ds.errors] == [("image/train-000000.tar", "000001")], ds.errors
+    with pytest.raises(ShardError, match=rf"shard {p}: sample '000001'"):
+        list(mmdata.open_dataset(tmp_path / "ds"))
