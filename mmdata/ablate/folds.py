@@ -564,6 +564,15 @@ def _check_out(out: Path, folds: Sequence[Fold]) -> None:
                               f"{', '.join(other[:8])}); give a new or empty folder")
 
 
+def _left_out_because(f: Fold, arm: str, base: str) -> str:
+    """Why ``f`` has fewer than 2 paired seeds of ``arm``: its runs (or the baseline's) failed, the fold is unfinished
+    (interrupted, or stopped by a run budget), or both — the report said "failed runs" of an interrupted fold."""
+    failed = any(r.get("status") != "ok" and r.get("arm") in (arm, base) and int(r["seed"]) < f.cap for r in f.rows)
+    unfinished = f.arm_status.get(arm) == "open" or not f.complete
+    why = [w for w, yes in (("failed runs", failed), ("unfinished", unfinished)) if yes]
+    return " and ".join(why) if why else "fewer than 2 paired seeds"
+
+
 def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True) -> dict[str, Any]:
     """Pool the per-fold ablations in ``folders`` (one ``mmdata ablate --out`` each, on different test splits)
     and write ``out/report.md``, ``out/summary.json`` and ``out/forest.png``; returns the summary.
@@ -617,6 +626,13 @@ def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True
         delta_src = f"default: the baseline's seed-to-seed sd pooled over {len(base_vars)} folds"
     else:
         delta, delta_src = math.nan, "not known (no fold has 2 baseline seeds)"
+    delta_warning = None
+    if delta == 0:  # the baseline the same on every seed of every fold: nothing lies inside ±0 (as `mmdata ablate` says)
+        delta_warning = (f"δ = 0 (the baseline's {'test.' + column[len('test_'):]} was the same on each of its seeds in "
+                         f"every fold): `equivalent` and `negligible` verdicts are unreachable; set `delta:` in the "
+                         f"recipe to the smallest effect that matters, in {label}, and rerun the folds' `mmdata ablate` "
+                         "(it re-analyses their runs without training again).")
+        warnings.append(delta_warning)
     adaptive = [f for f in folds if f.adaptive]
     if adaptive:
         warnings.append(f"{len(adaptive)} of the {len(folds)} folds used the adaptive design; each is analysed on the seeds "
@@ -633,6 +649,11 @@ def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True
         if all(f.arm_status.get(a) == "failed" for f in folds):
             failed.append(a)
     prim = pool(diffs, alpha=alpha, delta=delta, higher_is_better=hib, pending_arms=pending, failed_arms=failed)
+    for f, key in zip(folds, fold_key):
+        for a in arm_names:
+            for p in prim[a]["per_fold"]:
+                if p["fold"] == key and not p["used"]:
+                    p["left_out_because"] = _left_out_because(f, a, base)
     failures = [{"fold": k, "folder": f.folder, "arm": r["arm"], "seed": int(r["seed"]), "error": r.get("error")}
                 for f, k in zip(folds, fold_key) for r in sorted(f.rows, key=lambda r: (str(r["arm"]), int(r["seed"])))
                 if r.get("status") != "ok"]
@@ -668,13 +689,15 @@ def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True
                            "higher_is_better": hib},
         "folds": [{"fold": k, "folder": f.folder, "test_split": f.label,
                    **{s: f.config["trainer"].get(s) for s in ("train_split", "val_split") if s in (f.config.get("trainer") or {})},
-                   "design": "adaptive" if f.adaptive else "fixed", "max_seeds": f.seeds, "seeds_used": f.cap,
+                   # the paired seeds there (an interrupted fold has fewer than it plans), of the seeds it may use
+                   "design": "adaptive" if f.adaptive else "fixed", "max_seeds": f.seeds,
+                   "seeds_used": max((len(diffs[a][k]) for a in arm_names), default=0), "seeds_planned": f.cap,
                    "complete": f.complete, "runs_ok": sum(r.get("status") == "ok" for r in f.rows),
                    "runs_failed": sum(r.get("status") != "ok" for r in f.rows), "stale_rows_not_analysed": f.stale}
                   for f, k in zip(folds, fold_key)],
         "baseline": base,
         "alpha": alpha,
-        "delta": {"value": delta, "source": delta_src},
+        "delta": {"value": delta, "source": delta_src, **({"warning": delta_warning} if delta_warning else {})},
         "warnings": warnings,
         "arms": arms_out,
         "controls": controls,
@@ -804,19 +827,25 @@ def _draw_forest(s: dict[str, Any]) -> bytes:
 
 
 def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> str:
-    from mmdata.ablate.report import arm_order, interval_text, level_text, metric_decimals, not_drawn_text, num
+    from mmdata.ablate.report import (arm_order, delta_zero_text, direction_text, holm_family_text, interval_text,
+                                      level_text, metric_decimals, not_drawn_text, num)
 
     pm = s["primary_metric"]
     dec = metric_decimals({"primary_metric": pm, "baseline": {"metrics": {}}, "delta": s["delta"]})
     lines = ["# Augmentation ablation across folds", "", f"> {s['controls']['headline']}", ""]
+    failed = [a["name"] for a in s["arms"] if a["decision"] == "failed"]
+    family = [a for a in s["arms"] if a["decision"] != "failed" and a["primary"]["folds_used"]]  # as pool's Holm
     for w in s["warnings"]:
         lines += [f"> **Warning:** {w}", ""]
-    lines += ["## Folds", "", "| fold (test split) | folder | design | seeds used | runs ok | failed |", "|---|---|---|---:|---:|---:|"]
+    lines += ["## Folds", "", "Seeds used: the paired seeds the fold has, of those the analysis would use.", "",
+              "| fold (test split) | folder | design | seeds used | runs ok | failed |", "|---|---|---|---:|---:|---:|"]
     for f in s["folds"]:
-        lines.append(f"| {f['fold']} | `{f['folder']}` | {f['design']} | {f['seeds_used']} of {f['max_seeds']} | "
+        planned = f.get("seeds_planned", f["max_seeds"])
+        of = f"{f['seeds_used']} of {planned}" + (f" (first look; up to {f['max_seeds']})" if planned != f["max_seeds"] else "")
+        lines.append(f"| {f['fold']} | `{f['folder']}` | {f['design']} | {of} | "
                      f"{f['runs_ok']} | {f['runs_failed']} |")
     lines += ["", f"Primary metric: **{pm['name']}** in {pm['label']}, {'higher' if pm['higher_is_better'] else 'lower'} is "
-              f"better. Family-wise error rate {s['alpha']} across {len(s['arms'])} arms (Holm). Smallest effect of "
+              f"better. {holm_family_text(s['alpha'], len(family), failed)}. Smallest effect of "
               f"interest δ = {num(s['delta']['value'], dec, sign=False)} ({s['delta']['source']}).", "",
               "A unit is one (fold, seed): the paired difference arm − baseline of that seed in that fold. The pooled Δ is "
               "the mean over the folds of each fold's mean Δ — every fold weighs the same, whatever its seeds — so it "
@@ -831,16 +860,21 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
         flag = " ⚠ folds disagree in sign" if e["sign_disagreement"] else ""
         p = "—" if e["p_value"] is None else f"{e['p_value']:.4f}"
         ph = "—" if e["p_holm"] is None else f"{e['p_holm']:.4f}"
+        # a failed arm is in no Holm family: no level, no interval
+        ci = "— (failed)" if a["decision"] == "failed" else f"{interval_text(e['ci'], dec)} ({level_text(e['ci_level'])})"
         lines.append(f"| {a['name']} | {len(e['folds_used'])} | {e['units']} | {num(e['mean_diff'], dec)} | "
-                     f"{num(e['se'], dec, sign=False)} | {interval_text(e['ci'], dec)} ({level_text(e['ci_level'])}) | {p} | "
+                     f"{num(e['se'], dec, sign=False)} | {ci} | {p} | "
                      f"{ph} | **{a['decision']}**{flag} |")
     lines += ["", "Interval: the shifts the decision's own test does not reject (exact sign-flip test over the units, at "
               "the arm's Holm level α/k); it excludes 0 exactly when the arm is declared to help or hurt. se: the "
               "stratified standard error sqrt(Σ s_k²/n_k)/K, for reading only."]
-    left = [(a["name"], a["primary"]["folds_left_out"]) for a in order if a["primary"]["folds_left_out"]]
+    lines += delta_zero_text(s["arms"], s["delta"]["value"], dec)
+    left = [(a["name"], [(p["fold"], p.get("left_out_because", "fewer than 2 paired seeds")) for p in a["primary"]["per_fold"]
+                         if not p["used"]]) for a in order]
+    left = [(n, fs) for n, fs in left if fs]
     if left:
-        lines += ["", "Folds left out of an arm (fewer than 2 paired seeds there: failed runs): "
-                  + "; ".join(f"`{n}`: {', '.join(map(str, fs))}" for n, fs in left) + "."]
+        lines += ["", "Folds left out of an arm (fewer than 2 paired seeds there; why in parentheses): "
+                  + "; ".join(f"`{n}`: {', '.join(f'{k} ({why})' for k, why in fs)}" for n, fs in left) + "."]
     folds = [f["fold"] for f in s["folds"]]
     lines += ["", "## Per fold", "", "Mean Δ (paired seeds) of each arm in each fold; a fold's own test and verdict are in "
               "its folder's report.md. An arm whose folds disagree in sign (one of them past ±δ) is flagged ⚠.", "",
@@ -853,8 +887,10 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
     for a in order:
         e = a["primary"]
         by = {p["fold"]: p for p in e["per_fold"]}
-        cells = [f"{num(by[k]['mean_diff'], dec)} ({by[k]['n_seeds']})" if k in by and by[k]["n_seeds"] else "—"
-                 for k in folds]
+        # a fold left out of the arm reads so, not as a number beside those the pooled Δ averages
+        cells = [("—" if k not in by else f"{num(by[k]['mean_diff'], dec)} ({by[k]['n_seeds']})" if by[k]["used"]
+                  else f"left out ({by[k]['n_seeds']} seed{'' if by[k]['n_seeds'] == 1 else 's'}; "
+                       f"{by[k].get('left_out_because', 'fewer than 2 paired seeds')})") for k in folds]
         het = _het_text(e["heterogeneity"]) + (" **folds differ**" if _differs_across_folds(e) else "")
         lines.append(f"| {a['name']}{' ⚠' if e['sign_disagreement'] else ''} | " + " | ".join(cells) + f" | {het} |")
     if fig:
@@ -865,7 +901,8 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
     metrics = [m for m in secondary if any(m in a["exploratory"] for a in s["arms"])]
     if metrics:
         lines += ["", "## Exploratory: other metrics (unadjusted, no verdicts)", "",
-                  "Pooled Δ [95% t interval on the stratified se, unadjusted] per arm: not corrected for the number of "
+                  "Pooled Δ [95% t interval on the stratified se, unadjusted] per arm; "
+                  + direction_text([(secondary[m][0], secondary[m][2]) for m in metrics]) + ". Not corrected for the number of "
                   "metrics or arms; leads for a follow-up ablation, not findings.", "",
                   "| arm | " + " | ".join(secondary[m][0] for m in metrics) + " |", "|---|" + "---|" * len(metrics)]
         for a in order:

@@ -179,9 +179,10 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                          f"smallest effect that matters, in {met.label}.")
         warned.append(delta_warning)
     open_arms = [a for a in arm_names if state.arms[a].status == "open"]
+    failed_arms = [a for a in arm_names if state.arms[a].status == "failed"]
+    holm_arms = len(arm_names) - len(failed_arms)  # a failed arm holds no place in the Holm family (stats.analyze)
     prim = analyze(diffs, looks=design.looks, alpha=ab.alpha, delta=delta, higher_is_better=met.higher_is_better,
-                   n_looks=n_looks, open_arms=open_arms,
-                   failed_arms=[a for a in arm_names if state.arms[a].status == "failed"])
+                   n_looks=n_looks, open_arms=open_arms, failed_arms=failed_arms)
     failures = [{"arm": r["arm"], "seed": int(r["seed"]), "error": r.get("error"), "traceback": r.get("traceback")}
                 for r in rows if r.get("status") != "ok"]
     for a in arm_names:
@@ -236,7 +237,8 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         "primary_metric": {"name": met.name, "column": met.column, "label": met.label, "scale": met.scale,
                            "higher_is_better": met.higher_is_better},
         "design": {**design.to_dict(), "max_seeds": ab.seeds, "looks_done": state.looks_done, "complete": complete,
-                   "arms": len(arm_names), "min_seeds_for_a_verdict": min_seeds_for_verdict(ab.alpha, len(arm_names))},
+                   "arms": len(arm_names), "holm_arms": holm_arms,
+                   "min_seeds_for_a_verdict": min_seeds_for_verdict(ab.alpha, len(arm_names))},
         "delta": {"value": delta, "source": delta_src, **({"warning": delta_warning} if delta_warning else {})},
         "warnings": warned,
         "alpha": ab.alpha,
@@ -253,7 +255,8 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                  "16,383 random + the observed, p = (b+1)/(N+1)); " + (
                      f"group-sequential looks at {list(design.looks.sizes)} seeds, {design.looks.spending} alpha spending "
                      f"calibrated on the sign-flip reference set, non-binding futility (conditional power < {design.futility}); "
-                     if design.adaptive else "one look; ") + f"Holm step-down across {len(arm_names)} arms at alpha {ab.alpha}; "
+                     if design.adaptive else "one look; ") + f"Holm step-down across {holm_arms} arms at alpha {ab.alpha}"
+                 + (f" ({len(failed_arms)} failed arm(s) outside the family)" if failed_arms else "") + "; "
                  "intervals invert the same test at each arm's Holm level; secondary metrics exploratory (unadjusted)"),
     }
     summary = _finite(summary)
@@ -963,6 +966,71 @@ def level_text(level: float) -> str:
     return text + "%"
 
 
+def delta_zero_text(arms: list[dict[str, Any]], delta: float | None, decimals: int = 2) -> list[str]:
+    """Lines under the confirmatory table when δ = 0: why an arm whose interval is bounded (even [0, 0], every
+    paired difference 0) reads ``inconclusive`` and not ``equivalent`` (:func:`mmdata.ablate.stats.decide`);
+    none otherwise.
+
+    Example:
+        >>> arms = [{"name": "cut", "decision": "inconclusive", "primary": {"ci": [0.0, 0.0]}}]
+        >>> delta_zero_text(arms, 0.0)[1][:60]
+        'δ = 0, so an arm the test does not declare to help or hurt r'
+        >>> delta_zero_text(arms, 1.0)
+        []
+    """
+    if delta != 0:
+        return []
+    held = [a for a in arms if a["decision"] == "inconclusive" and None not in a["primary"]["ci"]
+            and all(math.isfinite(v) for v in a["primary"]["ci"])]
+    if not held:
+        return []
+    return ["", "δ = 0, so an arm the test does not declare to help or hurt reads `inconclusive`, never `equivalent`, "
+            "however narrow its interval: nothing lies inside ±0. "
+            + _capped([f"`{a['name']}` {interval_text(a['primary']['ci'], decimals)}" for a in held])
+            + ". Set `delta:` in the recipe to the smallest effect that matters to tell an arm without effect from one "
+            "not yet measured."]
+
+
+def holm_family_text(alpha: float, k: int, failed: list[str]) -> str:
+    """The design line's family: the ``k`` arms Holm's rule counts — a ``failed`` arm holds no place in it, so 5
+    arms with one failed are a family of 4 (every level α/4), not "across 5 arms" as the report said.
+
+    Example:
+        >>> holm_family_text(0.05, 1, ["b"])
+        'Family-wise error rate 0.05 across 1 arm (Holm; the failed arm `b` holds no place in the family)'
+    """
+    out = f"Family-wise error rate {alpha} across {k} arm{'' if k == 1 else 's'} (Holm"
+    if failed:
+        out += ("; the failed arm " if len(failed) == 1 else "; the failed arms ") + _capped([f"`{n}`" for n in failed])
+        out += (" holds" if len(failed) == 1 else " hold") + " no place in the family"
+    return out + ")"
+
+
+def direction_text(columns: list[tuple[str, bool | None]]) -> str:
+    """Which way is better for the columns of an exploratory table, from each metric's own direction
+    (:data:`mmdata.ablate.design.KNOWN_METRICS`; None: a trainer's own metric, direction unknown) — the
+    caption named NLL and ECE whatever the columns were (RMSE in a regression table, Hamming loss unflagged).
+
+    Example:
+        >>> direction_text([("RMSE", False), ("Pearson r", True), ("R²", True)])
+        'lower is better for RMSE; higher for the others'
+        >>> print(direction_text([("accuracy (points)", True), ("test.loss", None)]))
+        higher is better for accuracy (points); direction not known for test.loss (a trainer's own metric)
+    """
+    lower = [label for label, hib in columns if hib is False]
+    higher = [label for label, hib in columns if hib is True]
+    unknown = [label for label, hib in columns if hib is None]
+    if not unknown:
+        if not lower:
+            return "higher is better in every column"
+        if not higher:
+            return "lower is better in every column"
+        return f"lower is better for {', '.join(lower)}; higher for the others"
+    parts = ([f"higher is better for {', '.join(higher)}"] if higher else []) + (
+        [f"lower is better for {', '.join(lower)}"] if lower else [])
+    return "; ".join(parts + [f"direction not known for {', '.join(unknown)} (a trainer's own metric)"])
+
+
 #: arms named in one sentence of report.md at most (300 inconclusive arms made a paragraph of 300 names)
 LISTED_ARMS = 20
 
@@ -991,6 +1059,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     ds = (f"`{ab.dataset['path']}`" if "path" in ab.dataset
           else f"{ab.dataset.get('name')} (built with seed {ab.dataset.get('seed', 0)})")
     lines = ["# Augmentation ablation report", "", f"> {s['controls']['headline']}", ""]
+    failed = [a["name"] for a in s["arms"] if a["status"] == "failed"]  # out of the Holm family (stats.analyze)
     for w in s.get("warnings") or []:
         lines += [f"> **Warning:** {w}", ""]
     if runs["failed"]:
@@ -1011,7 +1080,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         f"test split adds is estimated below, where the trainer records it). Design: {design_txt}. Runs: {runs['ok']} finished "
         f"({100 * runs['fraction_of_fixed']:.0f}% of the {runs['fixed_design_runs']} of a fixed {ab.seeds}-seed design).", "",
         f"Primary metric: **{pm['name']}** in {pm['label']}, {'higher' if pm['higher_is_better'] else 'lower'} is better. "
-        f"Family-wise error rate {s['alpha']} across {d['arms']} arms (Holm). Smallest effect of interest δ = "
+        f"{holm_family_text(s['alpha'], d.get('holm_arms', d['arms']), failed)}. Smallest effect of interest δ = "
         f"{num(delta, dec, sign=False)} ({s['delta']['source']}).", "",
         "Verdicts: **helps / hurts** — the interval excludes 0 and does not lie inside ±δ (the effect may still be "
         "smaller than δ: read the interval); **helps / hurts (negligible)** — it excludes 0 but lies inside ±δ; **equivalent** — the interval lies inside ±δ; "
@@ -1034,8 +1103,9 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         stop = {"futile": " (stopped: futility)", "rejected": "", "open": " (sampling)", "complete": ""}.get(a["status"], "")
         psup = (f"{e['p_superior']:.2f} [{e['p_superior_ci'][0]:.2f}, {e['p_superior_ci'][1]:.2f}]"
                 if e["p_superior"] is not None else "—")
-        lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {interval_text(e['ci'], dec)} "
-                     f"({level_text(e['ci_level'])}) | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
+        # a failed arm is in no Holm family: no level, no interval (it read [-∞, +∞] at the others' level)
+        ci = "— (failed)" if a["decision"] == "failed" else f"{interval_text(e['ci'], dec)} ({level_text(e['ci_level'])})"
+        lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {ci} | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
                      f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
               + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k, where k is the number of arms "
@@ -1054,6 +1124,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               + (" Means of arms stopped early are biased by the stopping: those stopped for efficacy tend to overstate "
                  "the effect, those stopped for futility to understate it; the intervals and decisions account for the "
                  "stopping, the means do not." if d["adaptive"] else "")]
+    lines += delta_zero_text(s["arms"], delta, dec)
     unbounded = [a for a in s["arms"] if a["primary"]["n_seeds"] >= MIN_SEEDS and None in a["primary"]["ci"]]
     if unbounded:
         need = d.get("min_seeds_for_a_verdict") or 0
@@ -1114,7 +1185,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     clipped = False
     if others:
         lines += ["## Exploratory: other metrics (unadjusted, no verdicts)", "",
-                  "Mean Δ [95% t interval, unadjusted] per arm; NLL and ECE: lower is better. These are not corrected for "
+                  "Mean Δ [95% t interval, unadjusted] per arm; "
+                  + direction_text([(secondary[m][0], secondary[m][2]) for m in others]) + ". These are not corrected for "
                   "the number of metrics or arms, and in an adaptive design each arm's seed count depended on the primary "
                   "metric: read them as leads for a follow-up ablation, not as findings.", "",
                   "| arm | " + " | ".join(secondary[m][0] for m in others) + " |", "|---|" + "---|" * len(others)]

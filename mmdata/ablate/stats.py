@@ -26,7 +26,8 @@ Maurer & Bretz 2013).
 
 **Intervals.** Each arm's interval inverts the same sequential test at the arm's Holm level (the level
 at which it was rejected, or ``alpha/|I|`` for the arms left), so the interval excludes 0 exactly when
-the arm is declared to help or hurt. ``equivalent`` needs that interval inside ``±delta``.
+the arm is declared to help or hurt. ``equivalent`` needs that interval inside ``±delta`` (``delta > 0``: at
+``delta = 0`` it is unreachable, and an arm that is not declared reads ``inconclusive``).
 
 **Cost.** The test at level ``alpha/s`` carries the boundaries of every larger level (nesting), so done
 level by level an arm cost O(arms) and a family O(arms²) — a minute at 400 arms. Levels whose budgets
@@ -619,6 +620,8 @@ def decide(rejected: bool, ci: tuple[float, float], mean: float, delta: float, n
         'helps (negligible)'
         >>> decide(False, (-0.4, 0.5), 0.05, delta=1.0, n=10)
         'equivalent'
+        >>> decide(False, (0.0, 0.0), 0.0, delta=0.0, n=8)  # δ = 0: nothing lies inside ±0
+        'inconclusive'
     """
     if n < MIN_SEEDS:
         return "pending"
@@ -630,7 +633,9 @@ def decide(rejected: bool, ci: tuple[float, float], mean: float, delta: float, n
         return f"{word} (negligible)" if inside else word
     if pending:
         return "pending"
-    if -delta <= lo and hi <= delta:
+    # δ = 0 (a baseline that scored the same on every seed): `equivalent` is unreachable, as the report says;
+    # an interval of [0, 0] (every difference 0) lies in [-0, 0] but shows no effect of interest was ruled out
+    if delta > 0 and -delta <= lo and hi <= delta:
         return "equivalent"
     return "inconclusive"
 
