@@ -53,7 +53,7 @@ import torch
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
-                                  SPEC_UNUSED, check_given_inputs, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
+                                  SPEC_UNUSED, check_given_inputs, option_name, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
                                   spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
@@ -667,7 +667,13 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
             with torch.random.fork_rng(devices=[]), reading("val"):
                 val_batches = prepare_eval(run.model, val_batches)
         for epoch in range(epochs):
-            rec = train_epoch(run, epoch)
+            try:
+                rec = train_epoch(run, epoch)
+            except MMDataError as exc:
+                hinted = _crop_hint(exc, run.spec)
+                if hinted is None:
+                    raise
+                raise hinted from None
             if run.rank == 0:
                 # a DataLoader draws its base seed: keep training's stream intact
                 with torch.random.fork_rng(devices=[]), reading("val"):
@@ -690,6 +696,30 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
         if run.world > 1:
             torch.distributed.destroy_process_group()
         return metrics
+
+
+#: the augment op's advice for a crop larger than its image, which the trainer can make precise
+_CROP_ADVICE = "; resize first (e.g. {op: resize, size: N} in normalize.image)"
+
+
+def _crop_hint(exc: MMDataError, spec: InputSpec) -> MMDataError | None:
+    """``exc`` (a ``random_crop`` larger than its image) with the trainer's advice when the trainer set
+    the image size (derived or given, not a recipe's own normalize.image): it already resizes every
+    image, so the fix is a smaller crop or a larger ``image_size``. None for any other error.
+
+    Example:
+        >>> e = MMDataError("sample 'a': random_crop size [500, 500] exceeds the padded image [32, 32]" + _CROP_ADVICE)
+        >>> print(str(_crop_hint(e, InputSpec(image_size=(32, 32), sources={"image_size": "given"}))).split("; ")[1][:74])
+        the trainer brings every image to 32x32 (image_size (--image-size), given)
+    """
+    msg, src = str(exc), spec.sources.get("image_size", "")
+    if "random_crop size" not in msg or _CROP_ADVICE not in msg or not spec.image_size or src.startswith("the recipe's"):
+        return None
+    h, w = spec.image_size
+    fix = (f"; the trainer brings every image to {h}x{w} ({option_name('image_size')}, {src}) before the recipe's "
+           f"random ops: give the random_crop a size of at most [{h}, {w}] (or padding), or, with mmdata train, a larger "
+           f"--image-size (image_size=)")
+    return type(exc)(msg.replace(_CROP_ADVICE, fix))
 
 
 def pretrained_only(run: Run, out: str | Path | None) -> dict[str, Any]:
