@@ -11,12 +11,22 @@ from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, con
                                plural, print_json, split_option, table, terminated_as_exit, warn)
 
 
+def _interval_cell(a: dict[str, Any], decimals: int = 2) -> str:
+    """An arm's interval and Holm level as report.md shows it: a failed arm holds no place in the Holm family."""
+    from mmdata.ablate.report import interval_text, level_text
+
+    if a["decision"] == "failed":
+        return "— (failed)"
+    e = a["primary"]
+    return f"{interval_text(e['ci'], decimals)} ({level_text(e['ci_level'])})"
+
+
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     from collections import Counter
 
     from rich.markup import escape
 
-    from mmdata.ablate.report import figure_arms, interval_text, level_text, metric_decimals, num, share_text
+    from mmdata.ablate.report import figure_arms, metric_decimals, num, share_text
 
     pm = s["primary_metric"]
     dec = metric_decimals(s)  # as in report.md: 2 significant digits of the baseline's sd and of δ
@@ -34,7 +44,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
         e = a["primary"]
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
         t.add_row(escape(a["name"]), str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), num(e["mean_diff"], dec),
-                  f"{interval_text(e['ci'], dec)} ({level_text(e['ci_level'])})",
+                  _interval_cell(a, dec),
                   "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{escape(a['decision'])}[/]",
                   *([f"{a['exploratory']['align_cos_delta']['mean_diff']:+.3f}" if "align_cos_delta" in a["exploratory"] else "—"]
                     if aligned else []))
@@ -176,7 +186,7 @@ def demo(
 def _print_folds(s: dict[str, Any], out: Path | str) -> None:
     from rich.markup import escape
 
-    from mmdata.ablate.report import arm_order, interval_text, level_text, num
+    from mmdata.ablate.report import arm_order, num
 
     pm = s["primary_metric"]
     t = table("arm", "folds", "units", f"pooled Δ {escape(pm['label'])}", "interval (Holm level)", "per fold", "decision",
@@ -184,12 +194,14 @@ def _print_folds(s: dict[str, Any], out: Path | str) -> None:
     for a in arm_order(s["arms"], pm["higher_is_better"]):
         e = a["primary"]
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
-        per = " ".join(num(p["mean_diff"], 1) for p in e["per_fold"]) + (" (signs disagree)" if e["sign_disagreement"] else "")
+        # a fold left out of the arm reads so (as in report.md), not as a number beside those the pooled Δ averages
+        per = " ".join(num(p["mean_diff"], 1) if p["used"] else f"(left out: {p.get('left_out_because', 'fewer than 2 paired seeds')})"
+                       for p in e["per_fold"]) + (" (signs disagree)" if e["sign_disagreement"] else "")
         het = e.get("heterogeneity") or {}
         if het.get("p_value") is not None and het["p_value"] < 0.05:  # exploratory: docs/ablation.md
             per += f" (folds differ, p {het['p_value']:.3f})"
         t.add_row(escape(a["name"]), str(len(e["folds_used"])), str(e["units"]), num(e["mean_diff"]),
-                  f"{interval_text(e['ci'])} ({level_text(e['ci_level'])})", per, f"[{color}]{escape(a['decision'])}[/]")
+                  _interval_cell(a), escape(per), f"[{color}]{escape(a['decision'])}[/]")
     console.print(t, crop=False)
     console.print(escape(s["controls"]["headline"]))
     console.print(f"report: {escape(str(out).rstrip('/'))}/report.md")

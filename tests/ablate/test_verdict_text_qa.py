@@ -74,6 +74,19 @@ def _run(cfg: dict[str, Any], out: Path, fn: Any, **kw: Any) -> dict[str, Any]:
     return run(cfg, out, train_fn=fn, workers=1, progress=False, plots=False, on_warning=_quiet, **kw)
 
 
+def _printed(fn: Any, s: dict[str, Any], out: Path) -> str:
+    """What the CLI's table printer ``fn`` prints for summary ``s`` (on a wide pipe)."""
+    import io
+    from unittest import mock
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=250)
+    with mock.patch("mmdata.cli.ablate.console", console):
+        fn(s, out)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
 def _arm(s: dict[str, Any], name: str) -> dict[str, Any]:
     return next(a for a in s["arms"] if a["name"] == name)
 
@@ -138,6 +151,10 @@ def test_an_unfinished_fold_counts_its_paired_seeds_and_is_not_called_failed(dat
     assert "failed runs" not in text and "`cutout`: 3 (unfinished)" in text
     row = next(line for line in text.splitlines() if line.startswith("| label_noise |") and "left out" in line)
     assert "left out (1 seed; unfinished)" in row
+    from mmdata.cli.ablate import _print_folds  # the terminal's table says so too (it showed fold 3's mean Δ)
+
+    shown = _printed(_print_folds, s, tmp_path / "pooled")
+    assert "(left out: unfinished)" in shown and "left out: failed" not in shown, shown
     # a fold whose runs failed is said to have failed runs
     fail_cfg = {**cfg, "trainer": {"fail": {"seeds": [3000, 3001, 3002, 3003, 3004], "arm_has": "image.cutout"}}}
     outs_f = [tmp_path / f"g{k}" for k in (1, 2, 3)]
@@ -165,6 +182,10 @@ def test_a_failed_arm_is_not_counted_in_the_holm_family_and_shows_no_interval(da
     row = next(line for line in text.splitlines() if line.startswith("| big_crop |"))
     assert "— (failed)" in row and "∞" not in row and "%" not in row
     assert "Holm step-down across 2 arms" in s["test"]
+    from mmdata.cli.ablate import _print_folds, _print_summary  # and the terminal's tables
+
+    row = next(line for line in _printed(_print_summary, s, tmp_path / "one").splitlines() if "big_crop" in line)
+    assert "— (failed)" in row and "∞" not in row, row
     outs = [tmp_path / f"f{k}" for k in (1, 2)]
     for k, o in enumerate(outs, start=1):
         _run(cfg, o, failing_train, test_split=str(k))
@@ -174,6 +195,8 @@ def test_a_failed_arm_is_not_counted_in_the_holm_family_and_shows_no_interval(da
     assert "across 2 arms (Holm; the failed arm `big_crop` holds no place in the family)" in text
     row = next(line for line in text.splitlines() if line.startswith("| big_crop |") and "failed" in line)
     assert "— (failed)" in row and "∞" not in row
+    row = next(line for line in _printed(_print_folds, g, tmp_path / "pooled").splitlines() if "big_crop" in line)
+    assert "— (failed)" in row and "∞" not in row, row
 
 
 # 8. the exploratory caption -----------------------------------------------------------------------
