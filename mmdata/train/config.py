@@ -238,6 +238,13 @@ def _image_size(hw: list[tuple[int, int]], given: int | Sequence[int] | None) ->
                           "resize + centre crop"), True
 
 
+def _span(lo: float, hi: float) -> str:
+    """Clip durations as the trainer says them: rounded to the hundredth (as the loader's padding
+    warning), trailing zeros dropped — ``_span(0.610023, 3.790068)`` is ``'0.61..3.79 s'``, ``_span(1.2,
+    1.5)`` ``'1.2..1.5 s'``."""
+    return f"{round(float(lo), 2):g}..{round(float(hi), 2):g} s"
+
+
 def option_name(key: str) -> str:
     """How a training option is named in messages from the library and ``mmdata train``: ``lr (--lr)``."""
     return f"{key} (--{key.replace('_', '-')})"
@@ -798,7 +805,7 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
         else:
             p95 = math.ceil(round(_p95(secs) * 100, 6)) / 100
             spec["max_seconds"] = min(p95, MAX_AUDIO_SECONDS)
-            sources["max_seconds"] = f"95th percentile of durations {min(secs):g}..{max(secs):g} s" + (
+            sources["max_seconds"] = f"95th percentile of durations {_span(min(secs), max(secs))}" + (
                 f" is {p95:g} s, capped at {MAX_AUDIO_SECONDS:g} s (longer clips are trimmed; for more, give "
                 f"{option_name('max_seconds')})" if p95 > MAX_AUDIO_SECONDS else "")
         in_train = any(abs(s - spec["max_seconds"]) > 1e-6 for s in secs)
@@ -812,7 +819,7 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
                 or max(float(s) for s in st.values("audio_seconds", every)) > spec["max_seconds"] + RESAMPLE_MARGIN_SECONDS):
             needs["trim_first"] = True
         note("pad_trim", in_train, "max_seconds", lambda: "padded or trimmed to it from durations "
-             + _elsewhere(st, every, lambda r: [f"{min(v):g}..{max(v):g} s" for v in [st.values("audio_seconds", r)] if v]))
+             + _elsewhere(st, every, lambda r: [_span(min(v), max(v)) for v in [st.values("audio_seconds", r)] if v]))
     if "text" in modalities:
         cap = default_tokenizer().max_len
         if max_tokens is not None:
@@ -1128,7 +1135,7 @@ def effective_inputs(spec: InputSpec, normalize: dict[str, list[dict[str, Any]]]
                 values["max_seconds"], sources["max_seconds"] = round(hi, 6), where
             else:
                 values["max_seconds"] = None if hi is None else round(hi, 6)
-                span = f"{lo:g}..{hi:g} s" if lo is not None and hi is not None else "of the decoded lengths"
+                span = _span(lo, hi) if lo is not None and hi is not None else "of the decoded lengths"
                 sources["max_seconds"] = f"{where} leaves clips {span} (batches padded to their longest)"
         else:
             caps = [int(op.n) for op in ops if op.name == "max_tokens"]

@@ -15,7 +15,8 @@ without re-sharding.
 
 A sample without the key, or with ``null`` / NaN / a blank or NA cell, is unlabelled: left out of the
 loss and the scores and counted, as an unlabelled sample is for classes (an empty label list is
-labelled: the empty set). Label names are compared stripped and in Unicode NFC; numbers written as
+labelled: the empty set). Label names are compared stripped and in Unicode NFC (``Drama`` and ``drama``
+stay two labels, warned of); numbers written as
 text (a CSV column holding an NA cell) are numbers. A column whose labelled values are at least half
 numbers (as values or as text) and not all is refused, naming the samples whose cells are not numbers
 (a ``?`` missing marker, a stray word): a numeric column with bad cells, not a label set of one label
@@ -576,4 +577,12 @@ def settle(data: str, key: str, read: Values) -> tuple[Target, dict[str, dict[st
         warnings.append(f"label{'s' * (len(joined) > 1)} of the target {key!r} join several names ({_show(joined, 3)}): "
                         "each combination is one label; write each sample's labels as a list (JSON "
                         '["Drama", "Comedy"] in a CSV cell) to train one output per name')
+    spellings: dict[str, list[str]] = {}
+    for n in names:
+        spellings.setdefault(n.casefold(), []).append(n)
+    cased = [" / ".join(map(repr, v)) for v in spellings.values() if len(v) > 1]
+    if cased:  # kept apart (merging would be a guess at which spelling is meant), but said
+        warnings.append(f"label names of the target {key!r} that differ only in case are different labels: "
+                        f"{'; '.join(cased[:5])}{f' and {len(cased) - 5} more' if len(cased) > 5 else ''} (one output "
+                        "each); write each name one way in the metadata to train one output for it")
     return Target("multilabel", key, names), counts, warnings
