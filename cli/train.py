@@ -11,7 +11,8 @@ from rich.markup import escape
 from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, Seed, console, load_pandas_for_arrow, plugins, plural, print_json,
                                split_option, stopped_as_exit, table, warn)
 
-Derived = "Default: derived from index.parquet (printed at start)."
+Derived = ("Default: derived from index.parquet (printed at start). A --recipe's own normalize list for the "
+           "modality sets it instead: a given value it would override is refused.")
 
 
 def _image_size(value: Optional[str]) -> Any:
@@ -90,8 +91,8 @@ def train(
     pretrain_arg: Annotated[Optional[list[str]], typer.Option("--pretrain-arg", help="KEY=VALUE pre-training option, repeatable: "
                             "exclude_same_class=true, dim=32, temperature=0.07, batch_size, lr.")] = None,
     probe: Annotated[bool, typer.Option("--probe", help="Linear probe: freeze the encoders, train one linear layer.")] = False,
-    label_fraction: Annotated[float, typer.Option(callback=_fraction, help="Fraction of training labels used (stratified, per "
-                              "seed). [0.0<x<=1.0]")] = 1.0,
+    label_fraction: Annotated[float, typer.Option(callback=_fraction, help="Fraction of training labels used: each kept with "
+                              "probability F, drawn per sample and seed (not stratified). [0.0<x<=1.0]")] = 1.0,
     train_split: split_option("train_split") = None,  # type: ignore[valid-type]
     val_split: split_option("val_split") = None,  # type: ignore[valid-type]
     test_split: split_option("test_split") = None,  # type: ignore[valid-type]
