@@ -540,7 +540,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             normalize stage brings train, val and test (robustness included) to it, its steps chosen
             from the statistics of all three (``metrics["inputs"]["needs"]``). A recipe's
             own ``normalize`` list for a modality replaces its derived steps; ``metrics["inputs"]``
-            records what the stage that runs produces.
+            records what the stage that runs produces. A value given here that such a list would
+            override (``image_size=48`` beside a list resizing to 24) is refused, naming both.
         fusion_args: options of the fusion (``hierarchical``: ``order``; ``two_tower``: ``towers``,
             ``interaction``; docs/fusions.md; KEY=VALUE,... on the command line).
         pretrain: ``"contrastive"``: pre-train the encoders first (CLIP-style symmetric InfoNCE per
@@ -550,7 +551,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             ``batch_size``, ``lr`` (KEY=VALUE,... on the command line).
         probe: freeze the encoders and train one linear layer on their features (linear evaluation).
         label_fraction: fraction of training labels used (each kept with this probability per sample
-            key and seed; the supervised epochs see only those).
+            key and seed, not stratified; the supervised epochs see only those; a class left without
+            labelled training samples is warned of).
         storage_options: options of a URL ``data``'s fsspec filesystem (``{"endpoint_url": ...}`` for
             s3fs); None: the protocol's defaults (environment variables, config files, instance roles).
             Never written to the metrics.
