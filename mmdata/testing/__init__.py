@@ -13,7 +13,8 @@ from typing import Any
 
 from mmdata.testing.media import (CLASS_NAMES, audio_bytes, image_bytes, long_audio_bytes, make_class_folders,
                                   make_sample_folder, shard_lossy, shard_odd_names, text_for)
-from mmdata.testing.messy import (MessyFolder, Truth, make_messy_folder, shard_folds, shard_target_dataset, truth_table,
+from mmdata.testing.messy import (MessyFolder, Truth, make_messy_folder, shard_folds, shard_meta_column,
+                                  shard_target_dataset, truth_table,
                                   write_manifest)
 
 _OPS = ("check_op", "op_samples", "restored_registry")
@@ -33,4 +34,4 @@ def __dir__() -> list[str]:
 
 __all__ = ["CLASS_NAMES", "MessyFolder", "Truth", "audio_bytes", "check_op", "image_bytes", "long_audio_bytes",
            "make_class_folders", "make_messy_folder", "make_sample_folder", "op_samples", "restored_registry",
-           "shard_folds", "shard_lossy", "shard_odd_names", "shard_target_dataset", "text_for", "truth_table", "write_manifest"]
+           "shard_folds", "shard_lossy", "shard_meta_column", "shard_odd_names", "shard_target_dataset", "text_for", "truth_table", "write_manifest"]

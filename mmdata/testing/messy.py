@@ -380,6 +380,37 @@ def shard_target_dataset(root: str | Path, n: int = 80, manifest: str = "manifes
     return root / "ds"
 
 
+def shard_meta_column(root: str | Path, values: list[Any], manifest: str = "m.csv", n: int = 12) -> Path:
+    """Shard ``n`` one-image samples ``s0`` .. ``s{n-1}`` (all label ``a``, split ``train``) whose metadata
+    ``y`` holds ``values``, cycled, from a manifest ``root/<manifest>``: a CSV makes every cell text (as a
+    user's spreadsheet does), a ``.jsonl`` keeps the values' types. The dataset of the ``--target`` column
+    tests (numbers written as text, NA cells, stray words). Returns ``root/ds``.
+
+    Example:
+        >>> import tempfile
+        >>> shard_meta_column(tempfile.mkdtemp(), ["0.5", "?"], n=2).name
+        'ds'
+    """
+    import pandas as pd
+
+    import mmdata
+    from mmdata.testing.media import image_bytes
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        (root / f"{i}.png").write_bytes(image_bytes(i))
+        rows.append({"key": f"s{i}", "image": f"{i}.png", "label": "a", "split": "train", "y": values[i % len(values)]})
+    df = pd.DataFrame(rows)
+    if manifest.endswith(".jsonl"):
+        df.to_json(root / manifest, orient="records", lines=True)
+    else:
+        df.to_csv(root / manifest, index=False)
+    mmdata.shard(root / manifest, root / "ds", meta=["y"], progress=False)
+    return root / "ds"
+
+
 def shard_folds(root: str | Path, n: int = 40, sizes: tuple[tuple[int, int], ...] = ((24, 32), (40, 30)),
                 seconds: tuple[float, float] = (0.3, 0.6)) -> Path:
     """Shard a messy folder of ``n`` samples into four folds as splits (``1`` .. ``4``, stratified by

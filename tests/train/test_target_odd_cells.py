@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 import mmdata
@@ -18,18 +17,11 @@ from mmdata.train.targets import Target, resolve
 
 
 def _resolve(tmp_path: Path, values: list[object], name: str = "m.csv") -> tuple[Target, dict, list[str]]:
-    """Shard 12 one-image samples ``s0`` .. ``s11`` whose metadata ``y`` holds ``values`` (cycled; a CSV
-    makes every cell text) and resolve ``y`` over train."""
-    from mmdata.testing import image_bytes
+    """``y`` resolved over train, of 12 samples whose metadata ``y`` holds ``values`` (cycled; JSONL keeps types,
+    CSV makes text: :func:`mmdata.testing.shard_meta_column`)."""
+    from mmdata.testing import shard_meta_column
 
-    rows = []
-    for i in range(12):
-        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
-        rows.append({"key": f"s{i}", "image": f"{i}.png", "label": "a", "split": "train", "y": values[i % len(values)]})
-    df = pd.DataFrame(rows)
-    df.to_json(tmp_path / name, orient="records", lines=True) if name.endswith(".jsonl") else df.to_csv(tmp_path / name, index=False)
-    mmdata.shard(tmp_path / name, tmp_path / "ds", meta=["y"], progress=False)
-    return resolve(str(tmp_path / "ds"), "y", {"train": "train"})
+    return resolve(str(shard_meta_column(tmp_path, values, name)), "y", {"train": "train"})
 
 
 def test_a_float_column_with_a_question_mark_is_refused_naming_the_cells(tmp_path: Path) -> None:

@@ -237,18 +237,11 @@ def test_a_target_run_is_refused_by_match_naming_the_target(targets_ds, tmp_path
 
 
 def _resolve_rows(tmp_path: Path, values: list[object], name: str = "m.jsonl") -> tuple[Target, dict, list[str]]:
-    """Shard 12 one-image samples whose metadata ``y`` holds ``values`` (cycled; JSONL keeps types, CSV
-    makes text) and resolve ``y`` over train."""
-    from mmdata.testing import image_bytes
+    """``y`` resolved over train, of 12 samples whose metadata ``y`` holds ``values`` (cycled; JSONL keeps types,
+    CSV makes text: :func:`mmdata.testing.shard_meta_column`)."""
+    from mmdata.testing import shard_meta_column
 
-    rows = []
-    for i in range(12):
-        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
-        rows.append({"key": f"s{i}", "image": f"{i}.png", "label": "a", "split": "train", "y": values[i % len(values)]})
-    df = pd.DataFrame(rows)
-    df.to_json(tmp_path / name, orient="records", lines=True) if name.endswith(".jsonl") else df.to_csv(tmp_path / name, index=False)
-    mmdata.shard(tmp_path / name, tmp_path / "ds", meta=["y"], progress=False)
-    return resolve(str(tmp_path / "ds"), "y", {"train": "train"})
+    return resolve(str(shard_meta_column(tmp_path, values, name)), "y", {"train": "train"})
 
 
 def test_numbers_written_as_text_are_a_regression_and_na_is_unlabelled(tmp_path: Path) -> None:
