@@ -103,3 +103,21 @@ def test_reference_model_for_audits_and_ablations(spatial_model: tuple[Path, Pat
     assert net.mods == ["image", "text"] and net.config["image_hw"] == [32, 32] and net.config["epochs"] == 1
     cols = alignment_columns(data, FLIPS, ref, seed=0)
     assert set(cols) >= {"align_cos_delta", "align_r1_delta", "align_auc_delta"}
+
+
+def test_captions_masked_to_nothing_lose_agreement_never_gain_it(spatial_model: tuple[Path, Path]) -> None:
+    """QA: an op that made every caption the same (masked down to nothing) read as a large gain (ΔR@1 +60
+    points, ΔAUC NaN): the augmented side took its identical copies from the augmented batch, so every
+    emptied caption was every image's partner. The partners are the clean data's, on both sides."""
+    data, model = spatial_model
+    empty = {"seed": 0, "text": [{"op": "word_delete", "p": 1.0, "p_word": 1.0, "keep_at_least": 0},
+                                 {"op": "token_mask", "p": 1.0, "p_token": 1.0}]}
+    r = audit(data, empty, model)
+    for op in ("text.word_delete", "text.token_mask", RECIPE_ROW):
+        p = _row(r, op)["pairs"]["image-text"]
+        assert p["delta_R@1"] <= 0 and p["R@1"] <= p["R@1_clean"], (op, p)
+        assert p["delta_auc"] == p["delta_auc"] and p["delta_auc"] < 0, (op, p)  # defined, and a loss
+    # a recipe that changes nothing (its row as written: hflip never drawn) changes no score
+    same = audit(data, {"seed": 0, "image": [{"op": "hflip", "p": 0.0}]}, model)
+    p = _row(same, RECIPE_ROW)["pairs"]["image-text"]
+    assert p["delta_R@1"] == 0 and p["delta_auc"] == 0 and p["delta_cosine"] == 0
