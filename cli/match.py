@@ -12,6 +12,14 @@ from mmdata.cli.common import DataDir, JsonFlag, PluginOpt, Seed, console, note,
 
 ModelDir = Annotated[Path, typer.Option("--model", help="Output folder of `mmdata train` (contrastive.pt with --pretrain contrastive).")]
 Split = Annotated[str, typer.Option(help="Split to measure.")]
+OnError = Annotated[str, typer.Option("--on-error", help="A sample that does not decode (a float WAV holding NaN): raise "
+                    "(stop, naming it) or skip (leave it out of the measurement, counted beside n).")]
+
+
+def samples_line(r: dict) -> str:
+    """'6 samples' or '5 samples, 1 skipped' (--on-error skip)."""
+    lost = sum((r.get("skipped_samples") or {}).values())
+    return plural(r["n"], "sample") + (f", {lost} skipped" if lost else "")
 
 
 def match(
@@ -20,6 +28,7 @@ def match(
     split: Split = "test",
     out: Annotated[Optional[Path], typer.Option(
         help="PNG path (default: MODEL/match.png for test, MODEL/match-SPLIT.png for another split).")] = None,
+    on_error: OnError = "raise",
     plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
@@ -28,7 +37,7 @@ def match(
     from mmdata.train.matching import match as run
 
     plugins(plugin)
-    r = run(data, model, split=split, out=out)
+    r = run(data, model, split=split, out=out, on_error=on_error)
     if json_:
         print_json(r)
         return
@@ -37,7 +46,7 @@ def match(
 
     cols = ["pair", "cos+", "cos−", "AUC", "AUC≠c", "JS", "KL a‖b", "KL b‖a", "agree"]
     t = Table(*[Column(c, overflow="fold") for c in cols], box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
-              title=f"modality matching on {split} ({plural(r['n'], 'sample')}, "
+              title=f"modality matching on {split} ({samples_line(r)}, "
                     + (f"fusion {r['fusion']})" if r["fusion"] else "the pre-trained embedding: no classifier, no JS / KL)"),
               caption="cos+ / cos−: mean cosine of matched / mismatched pairs; AUC≠c: mismatched of another class only; "
                       "JS, KL in bits; agree: same argmax")

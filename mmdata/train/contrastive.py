@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdata.errors import MMDataError
+from mmdata.train.config import ON_ERROR
 from mmdata.train.fusions import Fusion
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
@@ -253,17 +254,52 @@ def labelled_keys(data: str | Path, balance: dict[str, Any] | None, seed: int,
 
 
 def split_batch(data: str | Path, split: str | Sequence[str], modalities: Sequence[str],
-                normalize: dict[str, list[dict[str, Any]]] | None = None) -> Batch:
+                normalize: dict[str, list[dict[str, Any]]] | None = None, on_error: str = "raise") -> Batch:
     """A whole split as one collated batch (with labels when the dataset has them), each sample put
-    through ``normalize`` (a recipe's ``normalize:`` section: the trainer's input format) first."""
+    through ``normalize`` (a recipe's ``normalize:`` section: the trainer's input format) first.
+    ``on_error``: as :func:`read_split` (whose skipped counts this drops)."""
+    return read_split(data, split, modalities, normalize, on_error)[0]
+
+
+def read_split(data: str | Path, split: str | Sequence[str], modalities: Sequence[str],
+               normalize: dict[str, list[dict[str, Any]]] | None = None,
+               on_error: str = "raise") -> tuple[Batch, dict[str, int]]:
+    """:func:`split_batch` and what the reader left out: ``(batch, skipped)``, ``skipped`` being reason ->
+    samples. ``on_error``: ``"raise"`` (a sample that does not decode — a float WAV holding NaN — stops
+    the read, naming its shard and key) or ``"skip"`` (it is left out and counted).
+
+    Example:
+        >>> batch, skipped = read_split("data/avdigits", "test", ["image", "audio"], on_error="skip")  # doctest: +SKIP
+        >>> skipped  # doctest: +SKIP
+        {'corrupt audio': 1}
+    """
     import mmdata
 
+    if on_error not in ON_ERROR:
+        raise MMDataError(f"--on-error (on_error=) must be one of {list(ON_ERROR)}, got {on_error!r}")
     norm = mmdata.load_recipe({"normalize": normalize}) if normalize else None
-    samples = [norm.normalize(s) if norm else s
-               for s in mmdata.open_dataset(data, split=split, modalities=[*modalities, "label"], partition=False)]
+    ds = mmdata.open_dataset(data, split=split, modalities=[*modalities, "label"], partition=False, on_error=on_error)
+    samples = [norm.normalize(s) if norm else s for s in ds]
+    skipped = dict(sorted(ds.skipped.items())) if on_error != "raise" else {}
     if not samples:
-        raise MMDataError(f"{data}: split {split!r} is empty")
-    return mmdata.collate(samples)
+        left = f" ({sum(skipped.values())} skipped: {', '.join(f'{k}: {v}' for k, v in skipped.items())})" if skipped else ""
+        raise MMDataError(f"{data}: split {split!r} is empty{left}")
+    return mmdata.collate(samples), skipped
+
+
+def skip_warning(split: str, counts: Mapping[str, int], data: str | Path, what: str) -> str | None:
+    """The warning for the samples of ``split`` a read with ``on_error="skip"`` left out of ``what``
+    (None when none was): the supervised trainer's wording (:func:`mmdata.train.loop.train`'s ``skipped``).
+
+    Example:
+        >>> skip_warning("test", {"corrupt audio": 1}, "d", "the retrieval evaluation")[:48]
+        '1 sample(s) of the test split were skipped (corr'
+    """
+    if not counts or not sum(counts.values()):
+        return None
+    return (f"{sum(counts.values())} sample(s) of the {split} split were skipped ("
+            + ", ".join(f"{why}: {n}" for why, n in counts.items()) + f"), left out of {what} (on_error='skip'); "
+            f"`mmdata verify {data} --deep` names them")
 
 
 @torch.no_grad()
@@ -418,11 +454,21 @@ class Pretrained:
     config: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     retrieval: dict[str, Any] = field(default_factory=dict)
+    #: with ``on_error="skip"``: split -> reason -> samples left out (train: its last epoch; test: the retrieval's read)
+    skipped: dict[str, dict[str, int]] | None = None
 
     def metrics(self) -> dict[str, Any]:
         """The ``pretrain`` entry of metrics.json."""
         return {**self.config, "history": self.history,
-                "temperature": float(1.0 / self.state["logit_scale"].exp())}
+                "temperature": float(1.0 / self.state["logit_scale"].exp()),
+                **({"skipped": self.skipped} if self.skipped is not None else {})}
+
+    def warnings(self, data: str | Path) -> list[str]:
+        """One warning per split of which samples were skipped (``on_error="skip"``), as the supervised
+        trainer words its own."""
+        what = {"train": "pre-training"}
+        found = (skip_warning(s, c, data, what.get(s, "the retrieval evaluation")) for s, c in (self.skipped or {}).items())
+        return [w for w in found if w]
 
     def save(self, path: str | Path) -> Path:
         """Write the checkpoint (``{"format", "config", "state"}``; load with :func:`load`). The same
@@ -441,7 +487,7 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
              dim: int = 32, temperature: float = 0.07, exclude_same_class: bool = False,
              label_fraction: float = 1.0, eval_split: str | Sequence[str] | None = "test", progress: bool = False,
              loader_kw: dict[str, Any] | None = None, train_split: str | Sequence[str] = "train",
-             class_of: Mapping[str, int] | None = None) -> Pretrained:
+             class_of: Mapping[str, int] | None = None, on_error: str = "raise") -> Pretrained:
     """Pre-train ``model``'s encoders contrastively on the training split (labels unused) in place.
 
     Args:
@@ -463,6 +509,8 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         eval_split: split on which retrieval is measured at the end (None: skip; a list: read as one).
         train_split: the split(s) pre-training reads (a list: folds read as one, ``--train-split``).
         loader_kw: more :func:`mmdata.loader` options (``cache``, ``num_workers``; cache defaults to True).
+        on_error: ``"raise"`` (a sample that does not decode stops pre-training, naming it) or ``"skip"``
+            (it is left out of pre-training and of the retrieval evaluation, counted in ``.skipped``).
 
     Returns:
         A :class:`Pretrained` (``.retrieval`` holds the test retrieval; ``.save(path)`` the checkpoint).
@@ -478,6 +526,8 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
     t0 = time.perf_counter()
     if epochs < 1:
         raise MMDataError(f"--pretrain-epochs (pretrain_epochs=) must be >= 1, got {epochs}")
+    if on_error not in ON_ERROR:
+        raise MMDataError(f"--on-error (on_error=) must be one of {list(ON_ERROR)}, got {on_error!r}")
     for key, value in (("dim", dim), ("temperature", temperature), ("batch_size", batch_size), ("lr", lr)):
         check_pretrain_value(key, value)
     dev = torch.device(device)
@@ -496,7 +546,7 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
             kept = kept_keys(data, balance, seed, train_split)
             known = None if kept is None else set(kept)
     loader = mmdata.loader(data, batch_size, recipe=recipe, split=train_split, seed=seed, device=dev, augment_on="device",
-                           modalities=[*net.mods, "label"], **{"cache": True, **(loader_kw or {})})
+                           modalities=[*net.mods, "label"], on_error=on_error, **{"cache": True, **(loader_kw or {})})
     normalize = mmdata.load_recipe(recipe).to_dict().get("normalize") or {}
     # under torchrun each rank reads its part of every epoch (in-batch negatives per rank) and DDP
     # averages the gradients, as in the supervised loop
@@ -546,8 +596,12 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
               "classes": model.fusion.classes, "normalize": normalize}
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     pre = Pretrained(net, state, config, history)
+    if on_error != "raise":
+        pre.skipped = {"train": dict(sorted(loader.skipped.items()))}
     if eval_split is not None:
-        ev = split_batch(data, eval_split, net.mods, normalize)
+        ev, skipped = read_split(data, eval_split, net.mods, normalize, on_error)
+        if pre.skipped is not None:
+            pre.skipped["test"] = skipped
         z, p = embed_all(net, ev)
         pre.retrieval = retrieval(z, p, ev["label"] if "label" in ev else None, net.mods, identical(ev, net.mods))
     pre.config["wall_s"] = time.perf_counter() - t0
@@ -722,13 +776,14 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
             weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
             cache: bool = True, num_workers: int = 0, progress: bool = False,
             eval_split: str | Sequence[str] | None = "test", train_split: str | Sequence[str] = "train",
-            class_of: Mapping[str, int] | None = None) -> Prepared:
+            class_of: Mapping[str, int] | None = None, on_error: str = "raise") -> Prepared:
     """The trainer's hook (``mmdata train --pretrain contrastive --pretrain-epochs N [--pretrain-arg K=V]
     --probe --label-fraction F``): pre-train the encoders, freeze them under a linear probe, and pick
     the labelled subset. ``pretrain_args``: ``dim``, ``temperature``, ``exclude_same_class``,
     ``batch_size``, ``lr`` (default: the run's batch size and learning rate). ``train_split`` /
     ``eval_split``: what the run's training / test role reads (lists: folds read as one). ``class_of``:
-    the classes ``exclude_same_class`` uses in place of the card's (a target's, by sample key).
+    the classes ``exclude_same_class`` uses in place of the card's (a target's, by sample key). ``on_error``:
+    the run's (``"skip"`` leaves a sample that does not decode out of pre-training and its retrieval).
 
     A no-op (``Prepared(None, None, ...)``) when nothing is asked for.
     """
@@ -746,7 +801,7 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
         pre = pretrain_encoders(model, data, epochs=pretrain_epochs, seed=seed, weight_decay=weight_decay, recipe=recipe,
                                 device=device, label_fraction=label_fraction, progress=progress, eval_split=eval_split,
                                 loader_kw={"cache": cache, "num_workers": num_workers}, train_split=train_split,
-                                class_of=class_of, **opts)
+                                class_of=class_of, on_error=on_error, **opts)
     if probe:
         make_probe(model)
     keys = labelled_keys(data, balance, seed, train_split)

@@ -320,7 +320,9 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                        probe=probe, label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr,
                        weight_decay=weight_decay, recipe=full, device=dev, cache=plan["train"], num_workers=num_workers,
                        progress=progress and rank == 0, eval_split=role_splits(roles, "test") if "test" in splits else None,
-                       train_split=trained, class_of=same_class)
+                       train_split=trained, class_of=same_class, on_error=on_error)
+    if prep.pretrained is not None:  # on_error="skip": what pre-training and its retrieval left out
+        data_warnings += prep.pretrained.warnings(data)
     if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
         prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed, trained)
     if target is None and prep.balance is not None and not pretrain_only:  # the subset is drawn per sample

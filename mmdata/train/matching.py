@@ -44,7 +44,7 @@ import torch
 from mmdata.augment.preview import cjk_font, figure_style
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
-from mmdata.train.contrastive import CHECKPOINT, embed_all, identical, load, pair_key, pair_names, split_batch
+from mmdata.train.contrastive import CHECKPOINT, embed_all, identical, load, pair_key, pair_names, read_split
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
 
@@ -222,8 +222,28 @@ def single_modality_probs(model: FusionModel, batch: Batch, chunk: int = 512) ->
     return out
 
 
+#: how ``match`` / ``audit-alignment`` can leave a sample that does not decode out (the end of the reader's hint)
+SKIP_HINT = "; or leave them out of this measurement with --on-error skip (on_error='skip')"
+
+
+def read_measured(data: str | Path, split: str, mods: Sequence[str], normalize: dict[str, Any] | None,
+                  on_error: str) -> tuple[Batch, dict[str, int]]:
+    """:func:`mmdata.train.contrastive.read_split` for a measurement: a sample that does not decode
+    raises with the trainer's hint (``mmdata verify --deep``, ``--check decode``) and this command's
+    ``--on-error skip``."""
+    from mmdata.shards.reader import undecodable
+
+    try:
+        return read_split(data, split, mods, normalize, on_error)
+    except MMDataError as exc:
+        hinted = undecodable(exc, data, skip=SKIP_HINT)
+        if hinted is None:
+            raise
+        raise hinted from None
+
+
 def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: str | Path | None = None,
-          device: str = "cpu") -> dict[str, Any]:
+          device: str = "cpu", on_error: str = "raise") -> dict[str, Any]:
     """Measure modality agreement on ``split`` with a trained run (and its contrastive model, if any).
 
     Args:
@@ -233,11 +253,14 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
         split: which split to measure (test by default: never the data the model was fitted on).
         out: where to write the PNG (default ``model_dir/match.png`` for test, ``match-<split>.png``
             for another split; the path is in the result).
+        on_error: ``"raise"`` (a sample that does not decode — a float WAV holding NaN — stops the
+            measurement, naming it) or ``"skip"`` (it is left out; ``skipped_samples`` counts it by reason).
 
     Returns:
         ``{"split", "n", "fusion", "embedding", "pairs": {"image-audio": {"cosine": {...} | absent,
-        "divergence": {...}}}, "skipped": {pair: reason}, "overall": {...}, "figure"}`` (see the module
-        docstring). A pair no sample of the split holds is skipped (named in ``skipped``).
+        "divergence": {...}}}, "skipped": {pair: reason}, "skipped_samples": {reason: samples}, "overall": {...},
+        "figure"}`` (see the module docstring). A pair no sample of the split holds is skipped (named in
+        ``skipped``); ``n`` counts the samples measured, ``skipped_samples`` those ``on_error="skip"`` left out.
 
     Raises:
         MMDataError: the run's classes are not the dataset's, or no pair of modalities co-occurs in the split.
@@ -257,7 +280,7 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
         mods = list(cfg["modalities"])
     if len(mods) < 2:
         raise MMDataError(f"{d}: the model uses one modality ({mods[0]}); matching needs two")
-    batch = split_batch(data, split, mods, metrics.get("normalize"))
+    batch, lost = read_measured(data, split, mods, metrics.get("normalize"), on_error)
     labels = batch["label"] if "label" in batch else None
     present = {m: (batch.present[m] if m in batch.present else torch.zeros(len(batch), dtype=torch.bool)) for m in mods}
     skipped = co_occurring(present, mods, split, data)
@@ -287,7 +310,8 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
     aucs = [p["cosine"]["auc"] for p in pairs.values() if "cosine" in p]
     if aucs:
         overall["auc"] = float(np.mean(aucs))
-    result = {"data": str(data), "model": str(d), "split": split, "n": len(batch), "fusion": cfg.get("fusion"),
+    result = {"data": str(data), "model": str(d), "split": split, "n": len(batch), "skipped_samples": lost,
+              "fusion": cfg.get("fusion"),
               "modalities": mods, "embedding": embedding, "pairs": pairs, "skipped": skipped, "overall": overall,
               "units": {"kl": "bits", "js": "bits, in [0, 1]", "cosine": "[-1, 1]"}}
     result["figure"] = str(plot(result, Path(out) if out else d / figure_name("match", split), hist))
