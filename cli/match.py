@@ -74,6 +74,7 @@ def audit_alignment(
     epoch: Annotated[int, typer.Option(min=0, help="Epoch of the augmentation draws.")] = 0,
     out: Annotated[Optional[Path], typer.Option(
         help="PNG path (default: MODEL/alignment.png for test, MODEL/alignment-SPLIT.png for another split).")] = None,
+    on_error: OnError = "raise",
     plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
@@ -89,7 +90,7 @@ def audit_alignment(
     with warnings.catch_warnings():  # the ignored normalize is printed below (or is in the JSON), not as a Python warning
         warnings.simplefilter("ignore", UserWarning)
         r = audit(data, recipe, model, split=split, seed=seed, epoch=epoch,
-                  out=out or Path(model) / figure_name("alignment", split))
+                  out=out or Path(model) / figure_name("alignment", split), on_error=on_error)
     if json_:
         print_json(r)
         return
@@ -99,7 +100,7 @@ def audit_alignment(
     clean = ", ".join(f"{k} {v['cosine']:.2f}" for k, v in r["clean"].items())
     t = Table(*[Column(c, overflow="fold") for c in ("op", "p", "pair", "Δcos ± 95% CI", "ΔAUC", "ΔR@1", "kept")], box=box.SIMPLE_HEAD,
               pad_edge=False, padding=(0, 1, 0, 0),
-              title=f"alignment audit on {split} ({plural(r['n'], 'sample')}): augmented − clean (R@1 in points)\n"
+              title=f"alignment audit on {split} ({samples_line(r)}): augmented − clean (R@1 in points)\n"
                     f"clean cosine: {clean}")
     for o in r["ops"]:
         if o.get("na"):

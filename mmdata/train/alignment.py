@@ -39,9 +39,8 @@ import torch
 
 from mmdata.augment.preview import figure_style
 from mmdata.errors import MMDataError
-from mmdata.train.contrastive import (ContrastiveModel, embed_all, identical, load, pair_key, pair_names, recall_at,
-                                      split_batch)
-from mmdata.train.matching import co_occurring, cosine_stats, save_png, text_style
+from mmdata.train.contrastive import ContrastiveModel, embed_all, identical, load, pair_key, pair_names, recall_at
+from mmdata.train.matching import co_occurring, cosine_stats, read_measured, save_png, text_style
 from mmdata.types import Batch
 
 RECIPE_ROW = "recipe (as written)"
@@ -154,11 +153,13 @@ def _norm_params(norm: dict[str, Any]) -> str:
     return "; ".join(f"{m}: " + ", ".join(step(o) for o in norm.get(m) or []) for m in sorted(norm)) or "none"
 
 
-def _clean(data: str | Path, split: str | Sequence[str], net: ContrastiveModel,
-           rec: Any) -> tuple[Batch, dict[str, Any], list[str]]:
-    """The split in the model's input format (:func:`input_format`), that format and the ignored modalities."""
+def _clean(data: str | Path, split: str | Sequence[str], net: ContrastiveModel, rec: Any,
+           on_error: str = "raise") -> tuple[Batch, dict[str, Any], list[str], dict[str, int]]:
+    """The split in the model's input format (:func:`input_format`), that format, the ignored modalities
+    and the samples ``on_error="skip"`` left out (reason -> count; a raise carries train's hint)."""
     norm, ignored = input_format(net, rec)
-    return split_batch(data, split, net.mods, norm), norm, ignored
+    batch, lost = read_measured(data, split, net.mods, norm, on_error)
+    return batch, norm, ignored, lost
 
 
 def _absent(step: Any, mods: Sequence[str]) -> str | None:
@@ -184,7 +185,7 @@ def _summary(pairs: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 
 def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *, split: str = "test", seed: int = 0,
-          epoch: int = 0, out: str | Path | None = None, device: str = "cpu") -> dict[str, Any]:
+          epoch: int = 0, out: str | Path | None = None, device: str = "cpu", on_error: str = "raise") -> dict[str, Any]:
     """Audit every op of ``recipe`` (and the whole recipe) for cross-modal agreement on ``split``.
 
     Args:
@@ -194,6 +195,8 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
         split: the split to measure (test by default).
         seed, epoch: augmentation draws (as a training run with this seed draws them in this epoch).
         out: PNG path for the chart (None: no figure).
+        on_error: ``"raise"`` (a sample that does not decode stops the audit, naming it) or ``"skip"``
+            (it is left out; ``skipped_samples`` counts it by reason, ``n`` the samples measured).
 
     The split is put through the *model's* ``normalize:`` stage, not the recipe's (see
     :func:`input_format`; a differing recipe ``normalize:`` is ignored with a warning). A pair with
@@ -218,7 +221,7 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
     if not (rec.has_random or rec.has_batch_ops):
         raise MMDataError("the recipe has no augmentation ops (image, audio, text, sample or batch): nothing to audit")
     net = _model(model, device)
-    batch, norm, ignored = _clean(data, split, net, rec)
+    batch, norm, ignored, lost = _clean(data, split, net, rec, on_error)
     clean = agreement(net, batch)
     # a pair needs two samples holding both modalities (a matched and a mismatched candidate)
     skipped = co_occurring(clean[1], net.mods, split, data, at_least=2)
@@ -243,7 +246,7 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
     rows.append({"op": RECIPE_ROW, "index": None, "p": None, "pairs": pairs, **_summary(pairs)})
     base = {k: {"cosine": v["cosine_clean"], "R@1": v["R@1_clean"], "auc": v["auc_clean"], "n": v["n"]}
             for k, v in measured(clean).items() if "cosine_clean" in v}
-    result = {"data": str(data), "split": split, "n": len(batch), "seed": seed, "epoch": epoch,
+    result = {"data": str(data), "split": split, "n": len(batch), "skipped_samples": lost, "seed": seed, "epoch": epoch,
               "model": None if isinstance(model, ContrastiveModel) else str(model), "recipe": rec.to_dict(),
               "input_format": {"normalize": norm, "recipe_normalize_ignored": ignored},
               "pairs": keep, "skipped": skipped, "clean": base, "ops": rows}
@@ -260,7 +263,7 @@ REFERENCE_OPTIONS = ("modalities", "seed", "epochs", "batch_size", "exclude_same
 def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[str] = ("image", "audio", "text"),
                     epochs: int = 20, seed: int = 0, batch_size: int = 64, device: str = "cpu",
                     exclude_same_class: bool = False, train_split: str | Sequence[str] | None = None,
-                    val_split: str | None = None, test_split: str | None = None) -> Path:
+                    val_split: str | None = None, test_split: str | None = None, on_error: str = "raise") -> Path:
     """Pre-train a contrastive model on the clean training split, in the trainer's input format, and
     write ``out/contrastive.pt`` — the model an audit (or an ablation's alignment columns) measures
     with. Resumable: an existing checkpoint is kept when it was pre-trained on this dataset (the card's
@@ -273,6 +276,7 @@ def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[s
     :func:`mmdata.train.train` (folds as splits: ``val_split="4", test_split="5"`` pre-trains on the
     other folds; :func:`mmdata.train.config.split_roles` checks them, with its messages); the input
     format is derived as a training run with them derives it, and the checkpoint records them (``splits``).
+    ``on_error``: as the trainer's (``"skip"``: a training sample that does not decode is left out).
 
     Raises:
         MMDataError: a split option that does not fit the dataset, or ``out`` holds a checkpoint of
@@ -305,7 +309,8 @@ def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[s
     model = FusionModel(mods, "concat", max(2, int(card.get("num_classes") or 2)), image_channels=spec.channels,
                         image_hw=spec.image_size or (16, 16))
     pre = pretrain_encoders(model, data, epochs=epochs, seed=seed, batch_size=batch_size, recipe=recipe, device=device,
-                            exclude_same_class=exclude_same_class, eval_split=None, train_split=role_splits(roles, "train"))
+                            exclude_same_class=exclude_same_class, eval_split=None, train_split=role_splits(roles, "train"),
+                            on_error=on_error)
     pre.config.update(data=str(data), data_fingerprint=card.get("fingerprint"), splits=roles)
     pre.save(out / CHECKPOINT)
     return out
@@ -345,14 +350,15 @@ def _check_reference(path: Path, data: str | Path, fingerprint: str | None, want
 
 
 def alignment_columns(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *, seed: int = 0,
-                      split: str | Sequence[str] = "test", device: str = "cpu") -> dict[str, float]:
+                      split: str | Sequence[str] = "test", device: str = "cpu", on_error: str = "raise") -> dict[str, float]:
     """The ``alignment Δ`` columns of one ablation run: the recipe as written, augmented vs clean, on
     ``split`` (a list: folds read as one).
 
     ``align_cos_delta_<a>_<b>``, ``align_r1_delta_<a>_<b>`` and ``align_auc_delta_<a>_<b>`` per pair,
     and their means over pairs ``align_cos_delta`` / ``align_r1_delta`` / ``align_auc_delta`` (R@1 and
     AUC in fractions, like accuracies). Pass the run's seed:
-    the draws are those of its training loader. An empty recipe gives zeros.
+    the draws are those of its training loader. An empty recipe gives zeros. ``on_error``: the run's
+    (``"skip"`` leaves a sample of ``split`` that does not decode out of both sides).
 
     Example:
         >>> cols = alignment_columns("data/avdigits", arm_recipe, "runs/ablation/contrastive", seed=3)  # doctest: +SKIP
@@ -366,7 +372,7 @@ def alignment_columns(data: str | Path, recipe: Any, model: str | Path | Contras
     if not (rec.has_random or rec.has_batch_ops):
         pairs = {pair_key(a, b): {"delta_cosine": 0.0, "delta_R@1": 0.0, "delta_auc": 0.0} for a, b in pair_names(net.mods)}
     else:
-        batch = _clean(data, split, net, rec)[0]
+        batch = _clean(data, split, net, rec, on_error)[0]
         pairs = compare(agreement(net, batch), agreement(net, _apply(rec, batch, seed, 0)), net.mods)
     cols: dict[str, float] = {}
     for name, p in pairs.items():

@@ -109,3 +109,25 @@ def test_match_on_error(nan_test: Path, clean_run: Path, tmp_path: Path, mmdata_
     assert code == 0 and json.loads(out)["skipped_samples"] == {"corrupt audio": 1}
     code, out = mmdata_cli(["match", str(nan_test), "--model", str(clean_run), "--out", str(tmp_path / "c.png")])
     assert code == 2 and "--on-error skip" in out, out
+
+
+def test_audit_alignment_on_error(nan_test: Path, clean_run: Path, tmp_path: Path, mmdata_cli) -> None:  # noqa: ANN001
+    from mmdata.train.alignment import alignment_columns, audit
+
+    recipe = {"image": [{"op": "hflip", "p": 0.5}]}
+    with pytest.raises(MMDataError) as err:
+        audit(nan_test, recipe, clean_run)
+    msg = str(err.value)
+    assert "s019" in msg and "--deep" in msg and "--check decode" in msg and "--on-error skip" in msg, msg
+    r = audit(nan_test, recipe, clean_run, on_error="skip")
+    assert r["n"] == 5 and r["skipped_samples"] == {"corrupt audio": 1}
+    assert "align_cos_delta" in alignment_columns(nan_test, recipe, clean_run, on_error="skip")
+    (tmp_path / "r.yaml").write_text("image:\n  - {op: hflip, p: 0.5}\n")
+    argv = ["audit-alignment", str(nan_test), "--recipe", str(tmp_path / "r.yaml"), "--model", str(clean_run),
+            "--out", str(tmp_path / "a.png")]
+    code, out = mmdata_cli([*argv, "--on-error", "skip"])
+    assert code == 0 and "5 samples, 1 skipped" in out, out
+    code, out = mmdata_cli([*argv, "--on-error", "skip", "--json"])
+    assert code == 0 and json.loads(out)["skipped_samples"] == {"corrupt audio": 1}
+    code, out = mmdata_cli(argv)
+    assert code == 2 and "--on-error skip" in out, out
