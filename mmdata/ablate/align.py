@@ -98,7 +98,13 @@ def reference(ab: Ablation, data: str, out: Path, device: str = "cpu") -> Path:
     alignment_roles(ab, data)  # named as recipe keys: reference_model checks them again, named as train's options
     mods = list(ab.trainer.get("modalities") or ab.data_modalities or EMBEDDED_MODALITIES)
     return reference_model(data, out / "alignment", modalities=mods, epochs=int(spec.get("epochs", 20)), seed=0,
-                           device=device, **split_options(ab))
+                           device=device, on_error=on_error(ab), **split_options(ab))
+
+
+def on_error(ab: Ablation) -> str:
+    """The runs' ``trainer.on_error`` (``skip``: a sample that does not decode is left out of the
+    reference model's pre-training and of the alignment's split, as out of every run)."""
+    return str(ab.trainer.get("on_error") or "raise")
 
 
 def add_alignment(ab: Ablation, data: str, out: Path, rows: list[dict[str, Any]], *, device: str = "cpu",
@@ -122,7 +128,8 @@ def add_alignment(ab: Ablation, data: str, out: Path, rows: list[dict[str, Any]]
     for r in todo:
         if r["arm"] not in recipes:
             continue
-        r.update(alignment_columns(data, recipes[r["arm"]], net, seed=int(r["seed"]), split=split, device=device))
+        r.update(alignment_columns(data, recipes[r["arm"]], net, seed=int(r["seed"]), split=split, device=device,
+                                   on_error=on_error(ab)))
         if on_row is not None:
             on_row(r)
     return len(todo)
