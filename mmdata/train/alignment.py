@@ -158,7 +158,7 @@ def _clean(data: str | Path, split: str | Sequence[str], net: ContrastiveModel, 
     """The split in the model's input format (:func:`input_format`), that format, the ignored modalities
     and the samples ``on_error="skip"`` left out (reason -> count; a raise carries train's hint)."""
     norm, ignored = input_format(net, rec)
-    batch, lost = read_measured(data, split, net.mods, norm, on_error)
+    batch, lost = read_measured(data, split, net.mods, norm, on_error, (getattr(net, "config", None) or {}).get("image_channels"))
     return batch, norm, ignored, lost
 
 

@@ -287,6 +287,27 @@ def read_split(data: str | Path, split: str | Sequence[str], modalities: Sequenc
     return mmdata.collate(samples), skipped
 
 
+def model_format(normalize: Mapping[str, list[dict[str, Any]]] | None, modalities: Sequence[str],
+                 image_channels: int | None) -> dict[str, list[dict[str, Any]]]:
+    """``normalize`` (the stage a model was trained with) completed with the channel steps its encoders
+    imply: ``to_rgb`` (3) or ``to_gray`` (1) first in ``image`` and ``to_mono`` first in ``audio``, unless
+    the stage has one. The trainer records only the steps its training data needed — all-RGB training
+    images record no ``to_rgb`` — so data measured with the model (``mmdata match``, ``audit-alignment``)
+    holding a greyscale image would not collate, or would not fit the encoder.
+
+    Example:
+        >>> model_format({"text": [{"op": "max_tokens", "n": 12}]}, ["image", "text"], 3)["image"]
+        [{'op': 'to_rgb'}]
+    """
+    out = {m: list(steps) for m, steps in (normalize or {}).items()}
+    wanted = {"image": {3: "to_rgb", 1: "to_gray"}.get(int(image_channels or 0)), "audio": "to_mono"}
+    kin = {"image": ("to_rgb", "to_gray"), "audio": ("to_mono",)}
+    for m, op in wanted.items():
+        if m in modalities and op and not any(step.get("op") in kin[m] for step in out.get(m, [])):
+            out[m] = [{"op": op}, *out.get(m, [])]
+    return out
+
+
 def skip_warning(split: str, counts: Mapping[str, int], data: str | Path, what: str) -> str | None:
     """The warning for the samples of ``split`` a read with ``on_error="skip"`` left out of ``what``
     (None when none was): the supervised trainer's wording (:func:`mmdata.train.loop.train`'s ``skipped``).

@@ -44,7 +44,7 @@ import torch
 from mmdata.augment.preview import cjk_font, figure_style
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
-from mmdata.train.contrastive import CHECKPOINT, embed_all, identical, load, pair_key, pair_names, read_split
+from mmdata.train.contrastive import CHECKPOINT, embed_all, identical, load, model_format, pair_key, pair_names, read_split
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
 
@@ -226,20 +226,31 @@ def single_modality_probs(model: FusionModel, batch: Batch, chunk: int = 512) ->
 SKIP_HINT = "; or leave them out of this measurement with --on-error skip (on_error='skip')"
 
 
-def read_measured(data: str | Path, split: str, mods: Sequence[str], normalize: dict[str, Any] | None,
-                  on_error: str) -> tuple[Batch, dict[str, int]]:
-    """:func:`mmdata.train.contrastive.read_split` for a measurement: a sample that does not decode
-    raises with the trainer's hint (``mmdata verify --deep``, ``--check decode``) and this command's
-    ``--on-error skip``."""
+def read_measured(data: str | Path, split: str | Sequence[str], mods: Sequence[str], normalize: dict[str, Any] | None,
+                  on_error: str, image_channels: int | None = None) -> tuple[Batch, dict[str, int]]:
+    """:func:`mmdata.train.contrastive.read_split` in a model's input format (``normalize`` completed by
+    :func:`~mmdata.train.contrastive.model_format`: a greyscale image of the split becomes the RGB an
+    RGB-trained model takes) for a measurement: a sample that does not decode raises with the trainer's
+    hint (``mmdata verify --deep``, ``--check decode``) and this command's ``--on-error skip``; samples
+    that still cannot be batched raise an MMDataError naming the model's input format."""
     from mmdata.shards.reader import undecodable
 
+    norm = model_format(normalize, mods, image_channels)
     try:
-        return read_split(data, split, mods, normalize, on_error)
+        return read_split(data, split, mods, norm, on_error)
     except MMDataError as exc:
         hinted = undecodable(exc, data, skip=SKIP_HINT)
         if hinted is None:
             raise
         raise hinted from None
+    except ValueError as exc:  # collate: the model's normalize leaves shapes a batch cannot hold
+        if "cannot collate" not in str(exc):
+            raise
+        why = str(exc).split("; add {op:")[0]
+        steps = "; ".join(f"{m}: " + ", ".join(o["op"] for o in v) for m, v in sorted(norm.items())) or "none"
+        raise MMDataError(f"{data}: split {split!r} cannot be brought to the model's input format (the normalize "
+                          f"stage it was trained with, as this measurement applies it: {steps}; image channels "
+                          f"{image_channels}): {why}") from None
 
 
 def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: str | Path | None = None,
@@ -273,14 +284,15 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
         metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
         check_classes(metrics, data, d)
         model, cfg = None, {**metrics["config"], "fusion": None}
-        mods = list(load(d, device).mods)
+        net = load(d, device)
+        mods, channels = list(net.mods), net.config.get("image_channels")
     else:
         model, metrics = load_run(d, device, data)
         cfg = metrics["config"]
-        mods = list(cfg["modalities"])
+        mods, channels = list(cfg["modalities"]), model.image_channels
     if len(mods) < 2:
         raise MMDataError(f"{d}: the model uses one modality ({mods[0]}); matching needs two")
-    batch, lost = read_measured(data, split, mods, metrics.get("normalize"), on_error)
+    batch, lost = read_measured(data, split, mods, metrics.get("normalize"), on_error, channels)
     labels = batch["label"] if "label" in batch else None
     present = {m: (batch.present[m] if m in batch.present else torch.zeros(len(batch), dtype=torch.bool)) for m in mods}
     skipped = co_occurring(present, mods, split, data)
