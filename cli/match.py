@@ -52,13 +52,17 @@ def match(
                       "JS, KL in bits; agree: same argmax")
     for pair, e in r["pairs"].items():
         c, d = e.get("cosine"), e.get("divergence")
-        cos = [f"{c['matched_mean']:+.2f}", f"{c['mismatched_mean']:+.2f}", f"{c['auc']:.3f}",
+        cos = [f"{c['matched_mean']:+.2f}", "—" if c["mismatched_mean"] is None else f"{c['mismatched_mean']:+.2f}",
+               "—" if c["auc"] is None else f"{c['auc']:.3f}",
                f"{c['auc_other_class']:.3f}" if "auc_other_class" in c else "—"] if c else ["—"] * 4
         div = [f"{d['js']:.3f}", f"{d['kl_ab']:.2f}", f"{d['kl_ba']:.2f}", f"{d['argmax_agreement']:.1%}"] if d else ["—"] * 4
         t.add_row(pair, *cos, *div)
     console.print(t)
     for pair, why in r.get("skipped", {}).items():
         note(escape(f"{pair}: skipped — {why}"))
+    for pair, e in r["pairs"].items():
+        if (e.get("cosine") or {}).get("reason"):
+            note(escape(f"{pair}: cos− and AUC — {e['cosine']['reason']}"))
     if r["embedding"] is None:
         note("no contrastive.pt in the model folder: cosine columns need a shared embedding "
              "(train with --pretrain contrastive)")

@@ -52,6 +52,11 @@ EPS = 1e-12
 DPI = 110  # of the PNGs written
 
 
+#: why a pair has no mismatched cosine nor AUC (:func:`cosine_stats`)
+NO_MISMATCH = ("no mismatched pairs: all contents identical (every sample's content equals every other's in one "
+               "of the two modalities, e.g. one caption under every image), so mismatched cosine and AUC are undefined")
+
+
 def cosine_stats(za: torch.Tensor, zb: torch.Tensor, labels: torch.Tensor | None = None,
                  same: torch.Tensor | None = None) -> dict[str, Any]:
     """Matched vs mismatched cosine similarity of two aligned sets of unit vectors (row i of each is one sample).
@@ -60,6 +65,10 @@ def cosine_stats(za: torch.Tensor, zb: torch.Tensor, labels: torch.Tensor | None
     :func:`mmdata.train.contrastive.identical`); such pairs are left out of the mismatched side — a
     repeated caption under another image is not a mismatch. ``labels`` (-1: unknown) add
     ``auc_other_class`` over the ``n_other_class`` rows whose label is known.
+
+    When no mismatched pair is left (every content identical in one of the modalities: one caption
+    under every image) the mismatched mean / sd and the AUC are NaN — undefined, not 0.5 — and
+    ``reason`` says why; nothing is warned (:func:`match` reports them as null with the reason).
 
     Example:
         >>> z = torch.nn.functional.normalize(torch.eye(3) + 0.1, dim=1)
@@ -73,6 +82,10 @@ def cosine_stats(za: torch.Tensor, zb: torch.Tensor, labels: torch.Tensor | None
     eye = torch.eye(n, dtype=torch.bool)
     off = ~eye if same is None else ~(eye | same)
     matched, mism = sim[eye], sim[off]
+    if len(mism) == 0:  # nothing to compare with: torch's std and sklearn's AUC would warn and give NaN
+        nan = float("nan")
+        return {"n": n, "matched_mean": float(matched.mean()), "matched_std": float(matched.std()) if n > 1 else nan,
+                "mismatched_mean": nan, "mismatched_std": nan, "auc": nan, "reason": NO_MISMATCH}
     scores = torch.cat([matched, mism]).numpy()
     truth = np.r_[np.ones(n), np.zeros(len(mism))]
     out: dict[str, Any] = {"n": n, "matched_mean": float(matched.mean()), "matched_std": float(matched.std()),
@@ -313,13 +326,16 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
             if int(rows.sum()) >= 2:
                 za, zb = z[a][rows], z[b][rows]
                 same = dup[a][rows][:, rows] | dup[b][rows][:, rows]
-                pairs.setdefault(pair_key(a, b), {})["cosine"] = cosine_stats(za, zb, labels[rows] if labels is not None else None, same)
+                stats = cosine_stats(za, zb, labels[rows] if labels is not None else None, same)
+                if "reason" in stats:  # undefined: null in the result (and the JSON), with the reason
+                    stats = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in stats.items()}
+                pairs.setdefault(pair_key(a, b), {})["cosine"] = stats
                 sim = (za @ zb.T).numpy()
                 hist[pair_key(a, b)] = (np.diag(sim), sim[~(same | torch.eye(len(sim), dtype=torch.bool)).numpy()])
     divs = [p["divergence"] for p in pairs.values() if "divergence" in p]
     overall = {"js": float(np.mean([v["js"] for v in divs])),
                "argmax_agreement": float(np.mean([v["argmax_agreement"] for v in divs]))} if divs else {}
-    aucs = [p["cosine"]["auc"] for p in pairs.values() if "cosine" in p]
+    aucs = [p["cosine"]["auc"] for p in pairs.values() if "cosine" in p and p["cosine"]["auc"] is not None]
     if aucs:
         overall["auc"] = float(np.mean(aucs))
     result = {"data": str(data), "model": str(d), "split": split, "n": len(batch), "skipped_samples": lost,
@@ -390,14 +406,16 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
             else:
                 matched, mism = (hist or {}).get(name, (np.array([]), np.array([])))
                 bins = np.linspace(-1, 1, 41)
-                ax.hist(mism, bins=bins, density=True, color="tab:gray", alpha=0.5,
-                        label=f"mismatched: {c['mismatched_mean']:+.2f} ± {c['mismatched_std']:.2f}")
+                if len(mism):  # density of an empty histogram divides by zero
+                    ax.hist(mism, bins=bins, density=True, color="tab:gray", alpha=0.5,
+                            label=f"mismatched: {c['mismatched_mean']:+.2f} ± {c['mismatched_std']:.2f}")
                 ax.hist(matched, bins=bins, density=True, color="tab:green", alpha=0.5,
                         label=f"matched: {c['matched_mean']:+.2f} ± {c['matched_std']:.2f}")
                 if "mismatched_other_class_mean" in c:
                     ax.axvline(c["mismatched_other_class_mean"], color="tab:red", lw=0.8, ls=":",
                                label=f"mismatched, other class: {c['mismatched_other_class_mean']:+.2f}")
-                ax.set_title(f"{name}: cosine, ROC-AUC {c['auc']:.2f}"
+                auc = "— (no mismatched pairs)" if c["auc"] is None else f"{c['auc']:.2f}"
+                ax.set_title(f"{name}: cosine, ROC-AUC {auc}"
                              + (f" ({c['auc_other_class']:.2f} other class)" if "auc_other_class" in c else ""), fontsize=9)
                 ax.set_xlabel("cosine similarity")
                 ax.set_ylabel("density")

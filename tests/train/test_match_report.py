@@ -1,0 +1,49 @@
+"""QA of `mmdata match`'s report: a test split where every caption is identical ("a photo") showed
+``cos− +nan  AUC nan`` with torch / sklearn / numpy warnings on stderr and null in --json without a
+reason; the table and figure did not show each pair's ``n``; a ``--probe`` run was titled "fusion concat";
+``--split train`` was not warned of; a run without test pairs had ``"retrieval": {}`` with no word why."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmdata.train import train
+from mmdata.train.matching import cosine_stats, match
+from tests.train.test_crossmodal_on_error import KW, build
+
+
+@pytest.fixture(scope="module")
+def same_text(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("same_text")
+    data = build(root, same_text=True)
+    train(data, out=root / "run", **KW)
+    return data, root / "run"
+
+
+def test_cosine_stats_without_mismatched_pairs_says_why_and_warns_nothing() -> None:
+    z = torch.nn.functional.normalize(torch.eye(3) + 0.1, dim=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = cosine_stats(z, z, same=torch.ones(3, 3, dtype=torch.bool))
+    assert "all contents identical" in out["reason"]
+    assert out["auc"] != out["auc"] and out["mismatched_mean"] != out["mismatched_mean"]  # NaN: undefined
+
+
+def test_match_on_identical_captions(same_text: tuple[Path, Path], tmp_path: Path, mmdata_cli) -> None:  # noqa: ANN001
+    data, run = same_text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = match(data, run, out=tmp_path / "m.png")
+    c = r["pairs"]["image-text"]["cosine"]
+    assert c["auc"] is None and c["mismatched_mean"] is None and "all contents identical" in c["reason"]
+    assert r["pairs"]["image-audio"]["cosine"]["auc"] is not None
+    code, out = mmdata_cli(["match", str(data), "--model", str(run), "--out", str(tmp_path / "c.png")])
+    assert code == 0 and "nan" not in out.lower() and "Warning" not in out, out
+    assert "image-text: cos− and AUC — no mismatched pairs: all contents identical" in out, out
+    code, out = mmdata_cli(["match", str(data), "--model", str(run), "--out", str(tmp_path / "c.png"), "--json"])
+    assert "all contents identical" in json.loads(out)["pairs"]["image-text"]["cosine"]["reason"]
