@@ -34,6 +34,7 @@ def match(
 ) -> None:
     """Per modality pair: matched vs mismatched cosine (means, ROC-AUC) and KL / JS divergence of the
     per-modality predictions, overall and per class; writes a PNG."""
+    from mmdata.train.matching import describe_model
     from mmdata.train.matching import match as run
 
     plugins(plugin)
@@ -44,22 +45,24 @@ def match(
     from rich import box
     from rich.table import Column, Table
 
-    cols = ["pair", "cos+", "cos−", "AUC", "AUC≠c", "JS", "KL a‖b", "KL b‖a", "agree"]
+    cols = ["pair", "n", "cos+", "cos−", "AUC", "AUC≠c", "JS", "KL a‖b", "KL b‖a", "agree"]
     t = Table(*[Column(c, overflow="fold") for c in cols], box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
               title=f"modality matching on {split} ({samples_line(r)}, "
-                    + (f"fusion {r['fusion']})" if r["fusion"] else "the pre-trained embedding: no classifier, no JS / KL)"),
-              caption="cos+ / cos−: mean cosine of matched / mismatched pairs; AUC≠c: mismatched of another class only; "
-                      "JS, KL in bits; agree: same argmax")
+                    + (f"{describe_model(r)})" if r["fusion"] else "the pre-trained embedding: no classifier, no JS / KL)"),
+              caption="n: samples holding both; cos+ / cos−: mean cosine of matched / mismatched pairs; AUC≠c: mismatched "
+                      "of another class only; JS, KL in bits; agree: same argmax")
     for pair, e in r["pairs"].items():
         c, d = e.get("cosine"), e.get("divergence")
         cos = [f"{c['matched_mean']:+.2f}", "—" if c["mismatched_mean"] is None else f"{c['mismatched_mean']:+.2f}",
                "—" if c["auc"] is None else f"{c['auc']:.3f}",
                f"{c['auc_other_class']:.3f}" if "auc_other_class" in c else "—"] if c else ["—"] * 4
         div = [f"{d['js']:.3f}", f"{d['kl_ab']:.2f}", f"{d['kl_ba']:.2f}", f"{d['argmax_agreement']:.1%}"] if d else ["—"] * 4
-        t.add_row(pair, *cos, *div)
+        t.add_row(pair, str(e.get("n", "")), *cos, *div)
     console.print(t)
     for pair, why in r.get("skipped", {}).items():
         note(escape(f"{pair}: skipped — {why}"))
+    for w in r.get("warnings", []):
+        warn(escape(w))
     for pair, e in r["pairs"].items():
         if (e.get("cosine") or {}).get("reason"):
             note(escape(f"{pair}: cos− and AUC — {e['cosine']['reason']}"))

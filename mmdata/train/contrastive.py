@@ -477,6 +477,8 @@ class Pretrained:
     retrieval: dict[str, Any] = field(default_factory=dict)
     #: with ``on_error="skip"``: split -> reason -> samples left out (train: its last epoch; test: the retrieval's read)
     skipped: dict[str, dict[str, int]] | None = None
+    #: why ``retrieval`` is empty (no test split, or no test sample holding two of the modalities), else None
+    retrieval_reason: str | None = None
 
     def metrics(self) -> dict[str, Any]:
         """The ``pretrain`` entry of metrics.json."""
@@ -488,8 +490,9 @@ class Pretrained:
         """One warning per split of which samples were skipped (``on_error="skip"``), as the supervised
         trainer words its own."""
         what = {"train": "pre-training"}
-        found = (skip_warning(s, c, data, what.get(s, "the retrieval evaluation")) for s, c in (self.skipped or {}).items())
-        return [w for w in found if w]
+        found = [skip_warning(s, c, data, what.get(s, "the retrieval evaluation")) for s, c in (self.skipped or {}).items()]
+        return [w for w in found if w] + ([f"no retrieval in metrics.json: {self.retrieval_reason}"]
+                                          if self.retrieval_reason else [])
 
     def save(self, path: str | Path) -> Path:
         """Write the checkpoint (``{"format", "config", "state"}``; load with :func:`load`). The same
@@ -625,6 +628,13 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
             pre.skipped["test"] = skipped
         z, p = embed_all(net, ev)
         pre.retrieval = retrieval(z, p, ev["label"] if "label" in ev else None, net.mods, identical(ev, net.mods))
+        if not pre.retrieval:  # every pair has fewer than two test rows holding both: say so, not only {}
+            counts = ", ".join(f"{pair_key(a, b)}: {int((p[a] & p[b]).sum())}" for a, b in pair_names(net.mods))
+            pre.retrieval_reason = (f"no pair of [{', '.join(net.mods)}] is held together by two or more samples of the "
+                                    f"test split {eval_split!r} ({counts}; {len(ev)} samples): retrieval needs a query "
+                                    "and another candidate holding both")
+    else:
+        pre.retrieval_reason = "no test split to measure it on (eval_split=None)"
     pre.config["wall_s"] = time.perf_counter() - t0
     return pre
 
@@ -782,6 +792,8 @@ class Prepared:
         if self.pretrained is not None:
             out["pretrain"] = self.pretrained.metrics()
             out["retrieval"] = self.pretrained.retrieval
+            if self.pretrained.retrieval_reason:
+                out["retrieval_reason"] = self.pretrained.retrieval_reason
         if self.labelled is not None:
             out["labelled_train"] = self.labelled
         return out

@@ -284,7 +284,9 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
         ``{"split", "n", "fusion", "embedding", "pairs": {"image-audio": {"cosine": {...} | absent,
         "divergence": {...}}}, "skipped": {pair: reason}, "skipped_samples": {reason: samples}, "overall": {...},
         "figure"}`` (see the module docstring). A pair no sample of the split holds is skipped (named in
-        ``skipped``); ``n`` counts the samples measured, ``skipped_samples`` those ``on_error="skip"`` left out.
+        ``skipped``); ``n`` counts the samples measured (each pair's ``n`` those holding both of its
+        modalities), ``skipped_samples`` those ``on_error="skip"`` left out; ``probe``: the classifier is a
+        linear probe on the frozen pre-trained encoders (``--probe``); ``warnings``: measuring the training split.
 
     Raises:
         MMDataError: the run's classes are not the dataset's, or no pair of modalities co-occurs in the split.
@@ -332,18 +334,33 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
                 pairs.setdefault(pair_key(a, b), {})["cosine"] = stats
                 sim = (za @ zb.T).numpy()
                 hist[pair_key(a, b)] = (np.diag(sim), sim[~(same | torch.eye(len(sim), dtype=torch.bool)).numpy()])
+    for a, b in pair_names(mods):  # each pair's own sample count: a pair can rest on far fewer rows than the split
+        if pair_key(a, b) in pairs:
+            pairs[pair_key(a, b)] = {"n": int((present[a] & present[b]).sum()), **pairs[pair_key(a, b)]}
     divs = [p["divergence"] for p in pairs.values() if "divergence" in p]
     overall = {"js": float(np.mean([v["js"] for v in divs])),
                "argmax_agreement": float(np.mean([v["argmax_agreement"] for v in divs]))} if divs else {}
     aucs = [p["cosine"]["auc"] for p in pairs.values() if "cosine" in p and p["cosine"]["auc"] is not None]
     if aucs:
         overall["auc"] = float(np.mean(aucs))
+    fitted = ((cfg.get("splits") or {}).get("train") or ["train"])
+    said = [f"measured on the {split} split, which the model was trained on" + (" (its contrastive model saw every pair of "
+            "it)" if embedding else "") + ": agreement reads higher than on unseen data; measure on test (the default)"
+            ] if split in fitted else []
     result = {"data": str(data), "model": str(d), "split": split, "n": len(batch), "skipped_samples": lost,
-              "fusion": cfg.get("fusion"),
+              "fusion": cfg.get("fusion"), "probe": bool(cfg.get("probe")), "warnings": said,
               "modalities": mods, "embedding": embedding, "pairs": pairs, "skipped": skipped, "overall": overall,
               "units": {"kl": "bits", "js": "bits, in [0, 1]", "cosine": "[-1, 1]"}}
     result["figure"] = str(plot(result, Path(out) if out else d / figure_name("match", split), hist))
     return result
+
+
+def describe_model(result: dict[str, Any]) -> str:
+    """What a :func:`match` result measured with: ``fusion late``, ``linear probe on the pre-trained
+    encoders`` (``--probe``: its fusion is recorded as concat) or ``the pre-trained embedding``."""
+    if result.get("probe"):
+        return "linear probe on the pre-trained encoders"
+    return f"fusion {result['fusion']}" if result["fusion"] else "the pre-trained embedding"
 
 
 def figure_name(stem: str, split: str) -> str:
@@ -415,7 +432,7 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
                     ax.axvline(c["mismatched_other_class_mean"], color="tab:red", lw=0.8, ls=":",
                                label=f"mismatched, other class: {c['mismatched_other_class_mean']:+.2f}")
                 auc = "— (no mismatched pairs)" if c["auc"] is None else f"{c['auc']:.2f}"
-                ax.set_title(f"{name}: cosine, ROC-AUC {auc}"
+                ax.set_title(f"{name} (n={entry.get('n', c['n'])}): cosine, ROC-AUC {auc}"
                              + (f" ({c['auc_other_class']:.2f} other class)" if "auc_other_class" in c else ""), fontsize=9)
                 ax.set_xlabel("cosine similarity")
                 ax.set_ylabel("density")
@@ -436,12 +453,12 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
         ax.axhline(dv["js"], color="tab:purple", lw=0.8, ls="--")
         ax.set_xticks(range(len(names)), [shown(n) for n in names], rotation=60, fontsize=7)
         ax.set_ylim(0, 1.05)
-        ax.set_title(f"{name}: JS {dv['js']:.2f} bits, KL {dv['kl_ab']:.2f} / {dv['kl_ba']:.2f}, "
+        ax.set_title(f"{name} (n={entry.get('n', dv['n'])}): JS {dv['js']:.2f} bits, KL {dv['kl_ab']:.2f} / {dv['kl_ba']:.2f}, "
                      f"agree {dv['argmax_agreement']:.0%}", fontsize=9)
         ax.set_xlabel("true class")
         if j == 0:
             ax.legend(fontsize=7, loc="upper left")
-    by = f"fusion {result['fusion']}" if result["fusion"] else "the pre-trained embedding"
+    by = describe_model(result)
     fig.suptitle(shown(f"Modality matching on {result['split']} ({result['n']} samples; {by})"), fontsize=10)
     if note:
         fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color="dimgray", wrap=True)

@@ -15,10 +15,12 @@ from mmdata.errors import MMDataError
 from mmdata.train import train
 
 
-def build(root: Path, *, nan_split: str | None = None, gray_test: bool = False, same_text: bool = False) -> Path:
+def build(root: Path, *, nan_split: str | None = None, gray_test: bool = False, same_text: bool = False,
+          unpaired_test: bool = False) -> Path:
     """24 tiny image + float WAV + caption samples of two classes (12 train / 6 val / 6 test, 8x8 RGB PNGs);
     ``nan_split``: that split's second sample holds NaN audio; ``gray_test``: every other test image is
-    greyscale (mode L); ``same_text``: every caption is "a photo". Sharded with the default ``--check header``."""
+    greyscale (mode L); ``same_text``: every caption is "a photo"; ``unpaired_test``: a test sample holds
+    only its image or only its audio (no caption). Sharded with the default ``--check header``."""
     import soundfile as sf
     from PIL import Image
 
@@ -40,7 +42,10 @@ def build(root: Path, *, nan_split: str | None = None, gray_test: bool = False, 
             img = img.convert("L")
         img.save(raw / f"s{i:03d}.png")
         caption = "a photo" if same_text else f"{'high' if c else 'low'} tone {i}"
-        lines.append(f"s{i:03d}.png,s{i:03d}.wav,{caption},{'hi' if c else 'lo'},{split}")
+        image, audio = f"s{i:03d}.png", f"s{i:03d}.wav"
+        if unpaired_test and split == "test":
+            image, audio, caption = (image, "", "") if c else ("", audio, "")
+        lines.append(f"{image},{audio},{caption},{'hi' if c else 'lo'},{split}")
     (raw / "m.csv").write_text("\n".join(lines) + "\n")
     mmdata.shard(raw / "m.csv", root / "ds", progress=False,
                  columns={"image": "image", "audio": "audio", "text": "text", "label": "label", "split": "split"})

@@ -47,3 +47,29 @@ def test_match_on_identical_captions(same_text: tuple[Path, Path], tmp_path: Pat
     assert "image-text: cos− and AUC — no mismatched pairs: all contents identical" in out, out
     code, out = mmdata_cli(["match", str(data), "--model", str(run), "--out", str(tmp_path / "c.png"), "--json"])
     assert "all contents identical" in json.loads(out)["pairs"]["image-text"]["cosine"]["reason"]
+
+
+def test_match_table_shows_n_per_pair_and_warns_of_the_training_split(same_text: tuple[Path, Path], tmp_path: Path,
+                                                                      mmdata_cli) -> None:  # noqa: ANN001
+    data, run = same_text
+    r = match(data, run, out=tmp_path / "m.png")
+    assert all(e["n"] == 6 for e in r["pairs"].values()) and r["warnings"] == []
+    code, out = mmdata_cli(["match", str(data), "--model", str(run), "--out", str(tmp_path / "c.png")])
+    assert "pair n cos+" in out and "image-audio 6 +" in out, out
+    code, out = mmdata_cli(["match", str(data), "--model", str(run), "--out", str(tmp_path / "c.png"), "--split", "train"])
+    assert code == 0 and "warning: measured on the train split, which the model was trained on" in out, out
+
+
+def test_a_probe_run_is_not_titled_fusion_concat(tmp_path: Path, mmdata_cli) -> None:  # noqa: ANN001
+    data = build(tmp_path / "d")
+    train(data, out=tmp_path / "run", probe=True, **KW)
+    code, out = mmdata_cli(["match", str(data), "--model", str(tmp_path / "run"), "--out", str(tmp_path / "m.png")])
+    assert code == 0 and "linear probe on the pre-trained encoders" in out and "fusion concat" not in out, out
+
+
+def test_no_test_pair_says_why_retrieval_is_empty(tmp_path: Path) -> None:
+    data = build(tmp_path / "d", unpaired_test=True)
+    m = train(data, out=tmp_path / "run", **KW)
+    assert m["retrieval"] == {} and "image-audio: 0" in m["retrieval_reason"]
+    assert any(w.startswith("no retrieval in metrics.json: no pair of [image, audio, text]") for w in m["warnings"])
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["retrieval_reason"] == m["retrieval_reason"]
