@@ -657,6 +657,13 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                     mirror.push(["runs.parquet"])
                 saved.update(at=time.monotonic(), dirty=False)
 
+        def touched(_row: dict[str, Any]) -> None:
+            # a row given its alignment columns: marked under the lock, or a timer's save under way could
+            # clear the mark after it and the final save would skip the last rows' columns (seen once)
+            with lock:
+                saved["dirty"] = True
+            save()
+
         def save_later() -> None:
             try:
                 save(force=True)
@@ -731,7 +738,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                     if any(r["status"] == "ok" and r.get(ALIGN_COLUMN) is None for r in rows):
                         unclaim_report()  # alignment Δ to add: new columns, a new analysis
                     local = str(stage_dataset(data, storage_options=storage_options)) if is_remote(data) else data
-                    add_alignment(ab, local, out, rows, device=device, on_row=lambda r: (saved.update(dirty=True), save()))
+                    add_alignment(ab, local, out, rows, device=device, on_row=touched)
         except KeyboardInterrupt as exc:
             raise Interrupted(_stopped_by(exc, received), sum(r["status"] == "ok" for r in rows)) from None
         finally:

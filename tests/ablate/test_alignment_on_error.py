@@ -30,9 +30,14 @@ def test_the_alignment_step_honours_trainer_on_error(where: str, tmp_path: Path)
             on_warning=lambda msg: None)
     assert s["design"]["complete"]
     assert (tmp_path / "ab" / "report.md").is_file() and (tmp_path / "ab" / "summary.json").is_file()
-    assert all(r["status"] == "ok" for r in pq.read_table(tmp_path / "ab" / "runs.parquet").to_pylist())
-    # the report's rows (runs.parquet may lag by the last row: its save races with the alignment's on_row)
+    saved = pq.read_table(tmp_path / "ab" / "runs.parquet").to_pylist()
+    assert all(r["status"] == "ok" for r in saved)
     assert [a["exploratory"]["align_cos_delta"]["n_seeds"] for a in s["arms"]] == [2], s["arms"]
+    # every row's alignment columns on disk too (the last row's were once lost: a timer's save cleared the
+    # mark the alignment's on_row had set outside the lock)
+    from mmdata.ablate.align import ALIGN_COLUMN
+
+    assert all(r.get(ALIGN_COLUMN) is not None for r in saved), saved
 
 
 def test_without_skip_the_alignment_step_still_raises_naming_the_sample(tmp_path: Path) -> None:
