@@ -873,7 +873,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             label_counts[v] = label_counts.get(v, 0) + 1
     return {"name": task["name"], "split": task["split"], "samples": n, "skipped": skipped, "shards": results,
             "patterns": [[list(k), counts[i]] for k, i in patterns.items()], "labels": sorted(label_counts.items()),
-            "inputs": _inputs_digest(all_paths, all_meta), "rows": idx.index_table(cols)}
+            "inputs": _inputs_digest(all_paths, all_meta, local=not task.get("source")), "rows": idx.index_table(cols)}
 
 
 def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: array, paths: list[Any],
@@ -1132,10 +1132,13 @@ def _absolute(paths: Sequence[Any], folders: dict[str, str]) -> list[Any]:
     return out
 
 
-def _inputs_digest(paths: list[Any], meta: array) -> str:
-    """Digest of the sources' (absolute) paths and their (size, change stamp) / (-1, errno) pairs, in order."""
+def _inputs_digest(paths: list[Any], meta: array, local: bool = True) -> str:
+    """Digest of the sources' paths (``local``: absolute) and their (size, change stamp) / (-1, errno)
+    pairs, in order. A remote source's paths stay as listed (``bucket/raw/a.png``: no protocol, and no
+    working directory of this machine belongs in them — QA: a rerun from another folder rewrote them all)."""
     h = hashlib.sha256()
-    paths = _absolute(paths, {})
+    if local:
+        paths = _absolute(paths, {})
     try:
         h.update(marshal.dumps(paths, 2))  # byte-exact for str (see _plan_hash), ~4x faster than repr
     except ValueError:  # e.g. Path objects from a custom source
@@ -1149,7 +1152,7 @@ def _current_inputs(payload: list[tuple[Any, ...]], source: Any = None) -> str:
     ``source``: a remote source's listing of them."""
     paths = [v for rec in payload for v in rec[5] if v.__class__ is not bytes]
     if source is not None:
-        return _inputs_digest(paths, source.current_meta(paths))
+        return _inputs_digest(paths, source.current_meta(paths), local=False)
     meta = array("q")
     for v in paths:
         try:
@@ -1192,7 +1195,8 @@ def _task_payload(shard: dict[str, Any], records: list[tuple[Any, ...]], out: Lo
     return task
 
 
-def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], options: dict[str, Any]) -> str:
+def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], options: dict[str, Any],
+               local: bool = True) -> str:
     """Identity of a job: options and every record's key, label, split, extras and member sources.
 
     File contents are not hashed here (that would read everything twice); each done marker carries
@@ -1204,8 +1208,8 @@ def _plan_hash(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, .
     folders: dict[str, str] = {}
     for shard in plan:
         # extras: a sorted item list, not a dict in insertion order; member sources: absolute paths
-        recs = [(*rec[:3], sorted(rec[3].items()) if rec[3] else rec[3], rec[4], tuple(_absolute(rec[5], folders)))
-                for rec in payloads[shard["name"]]]
+        recs = [(*rec[:3], sorted(rec[3].items()) if rec[3] else rec[3], rec[4],
+                 tuple(_absolute(rec[5], folders)) if local else rec[5]) for rec in payloads[shard["name"]]]
         item = (shard["name"], shard["split"], recs)
         try:
             # marshal format 2 is a byte-exact serialisation of str / bytes / int / tuple / list (no
@@ -1748,7 +1752,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     fields = sorted({field_of(e) for exts in layouts for e in exts})
     options = job_options(maxcount=maxcount, maxsize=maxsize, split=used, seed=seed, layout=layout,
                           on_error=on_error, max_file_size=max_file_size, check=check)
-    return write_plan(out, plan, payloads, fields, options, _plan_hash(plan, payloads, options), workers=workers,
+    return write_plan(out, plan, payloads, fields, options, _plan_hash(plan, payloads, options, local=source is None),
+                      workers=workers,
                       label_names=label_names, label_names_from=label_names_from, skipped=skipped,
                       warnings=warnings, root=root, progress=progress, name=name, card_extra=card_extra,
                       fsync=fsync, executor=executor, address=address, storage_options=storage_options,

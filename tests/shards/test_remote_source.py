@@ -202,3 +202,16 @@ def test_a_labels_file_at_a_url_is_the_local_file(tmp_path: Path, s3) -> None:  
     with pytest.raises(MMDataError, match=rf"{s3.url}/meta/nope.txt: cannot read it \(FileNotFoundError"):
         mmdata.shard(raw, tmp_path / "c", label_names=f"{s3.url}/meta/nope.txt", storage_options=s3.options,
                      progress=False)
+
+
+def test_a_rerun_from_another_working_directory_is_up_to_date(tmp_path: Path, messy: Path, s3,  # noqa: ANN001
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: local source paths became absolute in a job's identity, and so did a remote source's
+    (`bucket/raw/a.png`, no protocol): a rerun from another folder rewrote every shard."""
+    src = _upload(s3, messy, "raw_cwd")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    assert not mmdata.shard(src, tmp_path / "ds", storage_options=s3.options, **OPTS).get("up_to_date")
+    monkeypatch.chdir(tmp_path / "b")
+    assert mmdata.shard(src, tmp_path / "ds", storage_options=s3.options, **OPTS)["up_to_date"] is True
