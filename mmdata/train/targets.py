@@ -108,6 +108,14 @@ def _labels_of(value: Any) -> list[str] | None:
     return None
 
 
+def _is_list(value: Any) -> bool:
+    """Whether ``value`` is a label list (a list, or one written into a cell: :func:`_labels_of`)."""
+    if isinstance(value, (list, tuple)):
+        return True
+    s = value.strip() if isinstance(value, str) else ""
+    return s.startswith("[") and s.endswith("]") and _labels_of(s) != [_name(s)]
+
+
 def _flag(value: Any) -> bool | None:
     """A boolean value — JSON ``true`` / ``false``, or that text in any case (a CSV column) — else None."""
     if isinstance(value, bool):
@@ -543,10 +551,13 @@ def settle(data: str, key: str, read: Values) -> tuple[Target, dict[str, dict[st
                             f"read as numbers (regression); {', '.join(sorted(MISSING_TEXT - {''}))} and blanks are "
                             "unlabelled")
         return Target("regression", key, [], float(tr.mean()), sd), counts, warnings
-    odd = [(k, v) for (k, v), n in zip(every, nums) if n is None]
-    if 2 * (len(every) - len(odd)) >= len(every):  # mostly numbers: a numeric column with bad cells (a '?' marker)
+    # cells that are neither numbers nor label lists (QA: a column of digit labels, some cells JSON lists, was
+    # refused naming its lists): mostly numbers beside them is a numeric column with bad cells (a '?' marker)
+    odd = [(k, v) for (k, v), n in zip(every, nums) if n is None and not _is_list(v)]
+    numbers = sum(n is not None for n in nums)
+    if odd and 2 * numbers >= len(every):
         shown = ", ".join(f"sample {k!r} {v!r}" for k, v in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
-        raise MMDataError(f"{data}: the target {key!r} mixes kinds: {len(every) - len(odd)} of {len(every)} labelled "
+        raise MMDataError(f"{data}: the target {key!r} mixes kinds: {numbers} of {len(every)} labelled "
                           f"samples hold numbers, but {shown} {'do' if len(odd) > 1 else 'does'} not: expected numbers "
                           "(regression) or label lists / names (multi-label) in every sample. A cell that marks a missing "
                           "value: leave it blank or write NA (also null / none / nan) in the manifest and shard again "

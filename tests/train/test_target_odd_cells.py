@@ -60,3 +60,14 @@ def test_digit_names_written_as_lists_are_labels(tmp_path: Path) -> None:
     """The way out for a class column named by digits: one JSON list per cell."""
     target, _, _ = _resolve(tmp_path, ['["1"]', '["2"]', '["a"]'])
     assert target.kind == "multilabel" and target.names == ["1", "2", "a"]
+
+
+def test_digit_labels_with_some_cells_as_lists_stay_a_label_set(tmp_path: Path) -> None:
+    """QA: genre ids as digits, most cells one bare id, some a JSON list of ids: refused as 'mixes kinds',
+    naming the lists as the odd cells (it trained as multi-label before the odd-cells rule)."""
+    cells = ["5", '["3","7"]', "5", "2", "2", '["2","5"]', "3", "7", "5", "2", "3", '["3","5"]']
+    target, _, _ = _resolve(tmp_path, cells)
+    assert target.kind == "multilabel" and target.names == ["2", "3", "5", "7"]
+    # a stray word among such cells is still one
+    with pytest.raises(MMDataError, match=r"sample 's\d+' '\?'"):
+        _resolve(tmp_path / "q", ["5", '["3","7"]', "?", "2", "2", "5"])
