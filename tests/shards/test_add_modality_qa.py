@@ -126,3 +126,32 @@ def test_sigterm_while_the_series_is_moved_into_place_leaves_the_dataset_as_it_w
     assert "mmdata add-modality into" in err and "interrupted by SIGTERM" in err, err
     assert _tree(ds) == before and mmdata.verify(ds)["ok"]
     assert not any(p.name.startswith(".mmdata-add") for p in ds.iterdir())
+
+
+def test_a_sigterm_while_the_old_series_is_removed_leaves_none_of_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA (second pass): a SIGTERM landing inside the last step — the replaced series' removal, after the
+    commit — stopped it half-way: part of `.mmdata-add-depth.old` stayed, verify listed its shards and the
+    next add-modality took it for a killed replace. Now the removal finishes; the signal comes right after."""
+    import shutil as real_shutil
+
+    from mmdata.cli.common import Terminated, terminated_as_exit
+    from mmdata.shards import columns
+
+    ds = _columns_ds(tmp_path)
+    mmdata.add_modality(ds, "depth", _files(tmp_path / "d1", "depth.npy", KEYS[:3]))
+    rmtree, sent = real_shutil.rmtree, []
+
+    def signalled(path, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if str(path).endswith(".mmdata-add-depth.old") and not sent:
+            sent.append(path)
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler's, at the worst moment: one signal
+        return rmtree(path, *a, **k)
+
+    monkeypatch.setattr(columns.shutil, "rmtree", signalled)
+    with pytest.raises(Terminated), terminated_as_exit():
+        mmdata.add_modality(ds, "depth", _files(tmp_path / "d2", "depth.npy"), replace=True)
+    monkeypatch.undo()
+    assert not [p.name for p in ds.iterdir() if p.name.startswith(".mmdata-add")]
+    assert mmdata.verify(ds)["ok"]
+    assert sum("depth" in s.fields for s in mmdata.open_dataset(ds)) == len(KEYS)  # the new series, committed
