@@ -47,7 +47,8 @@ def augment(
 
     plugins(plugin)
     wanted = [sp for v in augment_split for sp in v.split(",") if sp] if augment_split else None
-    split = [sp for v in split for sp in v.split(",") if sp] if split else None  # as --augment-split (QA: 'val,test' was one name)
+    # as --augment-split (QA: 'val,test' was one name); a split named twice is named once
+    split = list(dict.fromkeys(sp for v in split for sp in v.split(",") if sp)) or None if split else None
     with stopped_as_exit(f"mmdata augment into {out}", "rerun the same command to resume it (the shards it finished "
                                                         "are kept)"):
         try:

@@ -241,3 +241,6 @@ def test_split_takes_commas_like_augment_split(tmp_path: Path, data: Path) -> No
     res = CliRunner().invoke(app, ["augment", str(data), str(tmp_path / "a"), "-r", str(RECIPE), "--split", "val,test"])
     assert res.exit_code == 0, res.output
     assert sorted(json.loads((tmp_path / "a" / "dataset.json").read_text())["splits"]) == ["test", "val"]
+    # a split named twice is one (QA: "splits 'val' and 'val' differ only in case")
+    res = CliRunner().invoke(app, ["augment", str(data), str(tmp_path / "b"), "-r", str(RECIPE), "--split", "val,test,val"])
+    assert res.exit_code == 0, res.output
