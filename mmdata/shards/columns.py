@@ -173,10 +173,14 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
     n_files = sum(len(r.members) for r in records) + sum(1 for s in discovered_skips if s["what"] == "file")
     if not wanted:
         have = ", ".join(f"{f}: {n}" for f, n in sorted(other.items())) or "none"
-        hint = f"; to add them as they are, use the field name {next(iter(other))!r}" if len(other) == 1 else ""
+        # never the name of a standard field (QA: 'use the field name image' was a way to replace the images)
+        only = next(iter(other)) if len(other) == 1 else None
+        hint = (f"; to add them as they are, use the field name {only!r}"
+                if only is not None and only not in STANDARD_FIELD_EXTS else "")
         kinds = STANDARD_FIELD_EXTS.get(name)
+        # an extra field comes from arrays (QA: '<key>.depth2.png' was promised; such a file reads as an image)
         expected = (" / ".join(f"<key>.{x}" for x in kinds[:4]) + (", ..." if len(kinds) > 4 else "") if kinds else
-                    f"<key>.{name}.npy for an array, <key>.{name}.png / .json / ... for a file of that type")
+                    f"<key>.{name}.npy (an array)")
         why = f"; {refused[0]}" if refused else ""
         raise SourceError(f"{n_files} files in {src}, none for field {name!r} (fields found: {have}){why}; "
                           f"expected {expected}{hint}")

@@ -155,3 +155,19 @@ def test_a_sigterm_while_the_old_series_is_removed_leaves_none_of_it(tmp_path: P
     assert not [p.name for p in ds.iterdir() if p.name.startswith(".mmdata-add")]
     assert mmdata.verify(ds)["ok"]
     assert sum("depth" in s.fields for s in mmdata.open_dataset(ds)) == len(KEYS)  # the new series, committed
+
+
+def test_the_hint_never_names_a_standard_field_and_promises_arrays_only(tmp_path: Path) -> None:
+    """QA (second pass): images given for an extra field got 'to add them as they are, use the field name
+    'image'' (with --replace, a way to overwrite the dataset's images) and '<key>.depth2.png' was promised
+    (such a file reads as an image)."""
+    ds = _columns_ds(tmp_path)
+    src = tmp_path / "maps"
+    src.mkdir()
+    for k, p in zip(KEYS, sorted((tmp_path / "raw").rglob("*.png"))):
+        (src / f"{k}.png").write_bytes(p.read_bytes())
+    with pytest.raises(SourceError) as err:
+        mmdata.add_modality(ds, "depth2", src)
+    msg = str(err.value)
+    assert "none for field 'depth2'" in msg and "expected <key>.depth2.npy (an array)" in msg, msg
+    assert "use the field name" not in msg and ".depth2.png" not in msg, msg
