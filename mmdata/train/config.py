@@ -1190,7 +1190,11 @@ def check_given_inputs(given: Mapping[str, Any], spec: InputSpec, inputs: InputS
         if mine == theirs or not where.startswith("the recipe's"):
             continue
         m = OPTION_MODALITY[key]
-        raise MMDataError(f"{option_name(key)} {_shown_input(key, mine)} is given, but {where} makes "
-                          f"{_shown_input(key, theirs)}: a recipe's own normalize.{m} list replaces the derived "
+        # a list that leaves the value to the data says so itself (QA: "... leaves the decoded channels makes the
+        # decoded channels")
+        made = f" makes {_shown_input(key, theirs)}" if theirs is not None else (
+            "" if "leaves" in where else f" leaves {_shown_input(key, None)}")
+        raise MMDataError(f"{option_name(key)} {_shown_input(key, mine)} is given, but {where}{made}: a recipe's own "
+                          f"normalize.{m} list replaces the derived "
                           f"{m} steps, so the option would be ignored. Drop {option_name(key)}, or change normalize.{m} "
                           f"in the recipe (or drop it there, and the option sets the {m} input)")

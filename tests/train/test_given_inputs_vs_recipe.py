@@ -51,3 +51,13 @@ def test_the_cli_says_it_too(messy: Path, mmdata_cli, tmp_path: Path) -> None:
     code, out = mmdata_cli(["train", str(messy), "--recipe", str(tmp_path / "r1.yaml"), "--image-size", "48",
                             "--modalities", "image", "--epochs", "1", "--out", str(tmp_path / "run")])
     assert code == 2 and "--image-size" in out and "normalize.image" in out
+
+
+def test_a_list_without_a_channel_step_says_it_leaves_the_channels_once(messy: Path) -> None:
+    """QA (second pass): "... (resize) leaves the decoded channels makes the decoded channels"."""
+    resize = {"normalize": {"image": [{"op": "resize", "size": [24, 24], "side": "exact"}]}}
+    with pytest.raises(MMDataError) as err:
+        train(messy, recipe=resize, channels=3, image_size=24, modalities=["image"], **ONE)
+    msg = str(err.value)
+    assert msg.count("the decoded channels") == 1 and " makes " not in msg.split(":")[0], msg
+    assert "channels (--channels) 3 channels is given, but the recipe's normalize.image" in msg, msg
