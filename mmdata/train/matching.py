@@ -266,6 +266,21 @@ def read_measured(data: str | Path, split: str | Sequence[str], mods: Sequence[s
                           f"{image_channels}): {why}") from None
 
 
+def _trained_on(metrics: dict[str, Any], data: str | Path) -> bool:
+    """Whether the run of ``metrics`` was trained on the dataset ``data`` (its card's fingerprint; True when
+    either is unknown): a split of another dataset named like the training split is no training data (QA:
+    the "trained on" warning for another dataset's train split)."""
+    from mmdata.shards import index as idx
+
+    saved = metrics.get("data_fingerprint")
+    if saved is None:
+        return True
+    try:
+        return idx.load_card(data).get("fingerprint") in (None, saved)
+    except Exception:  # a folder the read above opened: unknown here is no reason to fail
+        return True
+
+
 def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: str | Path | None = None,
           device: str = "cpu", on_error: str = "raise") -> dict[str, Any]:
     """Measure modality agreement on ``split`` with a trained run (and its contrastive model, if any).
@@ -346,7 +361,7 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
     fitted = ((cfg.get("splits") or {}).get("train") or ["train"])
     said = [f"measured on the {split} split, which the model was trained on" + (" (its contrastive model saw every pair of "
             "it)" if embedding else "") + ": agreement reads higher than on unseen data; measure on test (the default)"
-            ] if split in fitted else []
+            ] if split in fitted and _trained_on(metrics, data) else []
     result = {"data": str(data), "model": str(d), "split": split, "n": len(batch), "skipped_samples": lost,
               "fusion": cfg.get("fusion"), "probe": bool(cfg.get("probe")), "warnings": said,
               "modalities": mods, "embedding": embedding, "pairs": pairs, "skipped": skipped, "overall": overall,

@@ -58,6 +58,9 @@ def test_match_table_shows_n_per_pair_and_warns_of_the_training_split(same_text:
     assert "pair n cos+" in out and "image-audio 6 +" in out, out
     code, out = mmdata_cli(["match", str(data), "--model", str(run), "--out", str(tmp_path / "c.png"), "--split", "train"])
     assert code == 0 and "warning: measured on the train split, which the model was trained on" in out, out
+    # another dataset's train split is no training data of the model (QA: warned all the same)
+    other = build(tmp_path / "other")
+    assert match(other, run, split="train", out=tmp_path / "o.png")["warnings"] == []
 
 
 def test_a_probe_run_is_not_titled_fusion_concat(tmp_path: Path, mmdata_cli) -> None:  # noqa: ANN001
