@@ -266,6 +266,13 @@ def read_measured(data: str | Path, split: str | Sequence[str], mods: Sequence[s
                           f"{image_channels}): {why}") from None
 
 
+def _n_text(entry: dict[str, Any], part: dict[str, Any]) -> str:
+    """`` (n=N)``: a pair's own sample count (the pair's entry, else its part's), or nothing when neither has one
+    (a result built by hand: QA, a missing ``n`` raised KeyError while drawing)."""
+    n = entry.get("n", part.get("n"))
+    return "" if n is None else f" (n={n})"
+
+
 def _trained_on(metrics: dict[str, Any], data: str | Path) -> bool:
     """Whether the run of ``metrics`` was trained on the dataset ``data`` (its card's fingerprint; True when
     either is unknown): a split of another dataset named like the training split is no training data (QA:
@@ -447,7 +454,7 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
                     ax.axvline(c["mismatched_other_class_mean"], color="tab:red", lw=0.8, ls=":",
                                label=f"mismatched, other class: {c['mismatched_other_class_mean']:+.2f}")
                 auc = "— (no mismatched pairs)" if c["auc"] is None else f"{c['auc']:.2f}"
-                ax.set_title(f"{name} (n={entry.get('n', c['n'])}): cosine, ROC-AUC {auc}"
+                ax.set_title(f"{name}{_n_text(entry, c)}: cosine, ROC-AUC {auc}"
                              + (f" ({c['auc_other_class']:.2f} other class)" if "auc_other_class" in c else ""), fontsize=9)
                 ax.set_xlabel("cosine similarity")
                 ax.set_ylabel("density")
@@ -468,7 +475,7 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
         ax.axhline(dv["js"], color="tab:purple", lw=0.8, ls="--")
         ax.set_xticks(range(len(names)), [shown(n) for n in names], rotation=60, fontsize=7)
         ax.set_ylim(0, 1.05)
-        ax.set_title(f"{name} (n={entry.get('n', dv['n'])}): JS {dv['js']:.2f} bits, KL {dv['kl_ab']:.2f} / {dv['kl_ba']:.2f}, "
+        ax.set_title(f"{name}{_n_text(entry, dv)}: JS {dv['js']:.2f} bits, KL {dv['kl_ab']:.2f} / {dv['kl_ba']:.2f}, "
                      f"agree {dv['argmax_agreement']:.0%}", fontsize=9)
         ax.set_xlabel("true class")
         if j == 0:
