@@ -36,6 +36,10 @@ from mmdata.augment.batching import applied_rows, column, cpu_loop, on, per_samp
 from mmdata.augment.targets import nearest
 from mmdata.types import Batch, Sample, pad_stack
 
+#: the advice of a random_crop larger than its image (the trainer, which sizes the images itself, replaces it
+#: with its own: mmdata.train.loop._crop_hint)
+CROP_ADVICE = "; resize first (e.g. {op: resize, size: N} in normalize.image)"
+
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks PyPI at import otherwise
 
 
@@ -400,8 +404,8 @@ class RandomCrop(ImageOp):
         if self.size[0] > Hp or self.size[1] > Wp:
             from mmdata.errors import ShardError
 
-            raise ShardError(f"sample {sample.key!r}: random_crop size {self.size} exceeds the padded image {[Hp, Wp]}; "
-                             "resize first (e.g. {op: resize, size: N} in normalize.image)")
+            raise ShardError(f"sample {sample.key!r}: random_crop size {self.size} exceeds the padded image {[Hp, Wp]}"
+                             + CROP_ADVICE)
         return Hp, Wp
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:

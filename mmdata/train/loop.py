@@ -50,6 +50,7 @@ from typing import Any
 
 import torch
 
+from mmdata.augment.image import CROP_ADVICE  # the augment op's advice, which the trainer can make precise
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
@@ -702,28 +703,24 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
         return metrics
 
 
-#: the augment op's advice for a crop larger than its image, which the trainer can make precise
-_CROP_ADVICE = "; resize first (e.g. {op: resize, size: N} in normalize.image)"
-
-
 def _crop_hint(exc: MMDataError, spec: InputSpec) -> MMDataError | None:
     """``exc`` (a ``random_crop`` larger than its image) with the trainer's advice when the trainer set
     the image size (derived or given, not a recipe's own normalize.image): it already resizes every
     image, so the fix is a smaller crop or a larger ``image_size``. None for any other error.
 
     Example:
-        >>> e = MMDataError("sample 'a': random_crop size [500, 500] exceeds the padded image [32, 32]" + _CROP_ADVICE)
+        >>> e = MMDataError("sample 'a': random_crop size [500, 500] exceeds the padded image [32, 32]" + CROP_ADVICE)
         >>> print(str(_crop_hint(e, InputSpec(image_size=(32, 32), sources={"image_size": "given"}))).split("; ")[1][:74])
         the trainer brings every image to 32x32 (image_size (--image-size), given)
     """
     msg, src = str(exc), spec.sources.get("image_size", "")
-    if "random_crop size" not in msg or _CROP_ADVICE not in msg or not spec.image_size or src.startswith("the recipe's"):
+    if "random_crop size" not in msg or CROP_ADVICE not in msg or not spec.image_size or src.startswith("the recipe's"):
         return None
     h, w = spec.image_size
     fix = (f"; the trainer brings every image to {h}x{w} ({option_name('image_size')}, {src}) before the recipe's "
            f"random ops: give the random_crop a size of at most [{h}, {w}] (or padding), or, with mmdata train, a larger "
            f"--image-size (image_size=)")
-    return type(exc)(msg.replace(_CROP_ADVICE, fix))
+    return type(exc)(msg.replace(CROP_ADVICE, fix))
 
 
 def pretrained_only(run: Run, out: str | Path | None) -> dict[str, Any]:
