@@ -158,15 +158,15 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
     for r in records:
         files = {}
         for e, v in r.members.items():
-            why = None if field_of(e) != name else standard_field_error(e)
-            if field_of(e) == name and why is None:
+            field = field_of(e)
+            why = standard_field_error(e) if field == name else f"a {field!r} file, not {name!r}"
+            if why is None:
                 files[e] = v
                 continue
-            if why is None:
-                other[field_of(e)] += 1
-                why = f"a {field_of(e)!r} file, not {name!r}"
-            else:  # the reader refuses such a member (the sample lost): not written
+            if field == name:  # the reader refuses such a member (the sample lost): not written
                 refused.append(why)
+            else:
+                other[field] += 1
             unmatched.append(dict(skip_entry(_source_name(v, f"{r.source_key}.{e}", src), "file", why), field=name))
         if files:
             wanted.append((r, files))
@@ -181,8 +181,8 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
         # an extra field comes from arrays (QA: '<key>.depth2.png' was promised; such a file reads as an image)
         expected = (" / ".join(f"<key>.{x}" for x in kinds[:4]) + (", ..." if len(kinds) > 4 else "") if kinds else
                     f"<key>.{name}.npy (an array)")
-        why = f"; {refused[0]}" if refused else ""
-        raise SourceError(f"{n_files} files in {src}, none for field {name!r} (fields found: {have}){why}; "
+        refusal = f"; {refused[0]}" if refused else ""
+        raise SourceError(f"{n_files} files in {src}, none for field {name!r} (fields found: {have}){refusal}; "
                           f"expected {expected}{hint}")
     by_name: dict[str, int] = {}
     for i, (r, _) in enumerate(wanted):
