@@ -310,7 +310,8 @@ def model_format(normalize: Mapping[str, list[dict[str, Any]]] | None, modalitie
 
 def skip_warning(split: str, counts: Mapping[str, int], data: str | Path, what: str) -> str | None:
     """The warning for the samples of ``split`` a read with ``on_error="skip"`` left out of ``what``
-    (None when none was): the supervised trainer's wording (:func:`mmdata.train.loop.train`'s ``skipped``).
+    (None when none was): one wording for the supervised trainer's splits (:func:`mmdata.train.loop.finish`),
+    pre-training and its retrieval evaluation.
 
     Example:
         >>> skip_warning("test", {"corrupt audio": 1}, "d", "the retrieval evaluation")[:48]

@@ -851,12 +851,12 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
             if s in samples and "labelled" in r:
                 samples[s]["scored"] = {"labelled": r["labelled"], "unlabelled": r["unlabelled"]}
         metrics["samples"] = samples
+        from mmdata.train.contrastive import skip_warning  # one wording with pre-training's and the retrieval's
+
         for s, counts in skipped.items():
-            if counts:
-                warnings.append(f"{sum(counts.values())} sample(s) of the {s} split were skipped ("
-                                + ", ".join(f"{why}: {n}" for why, n in counts.items()) + "), left out of "
-                                + ("training" if s == "train" else "its scores") + " (on_error='skip'); `mmdata verify "
-                                f"{run.data} --deep` names them")
+            said = skip_warning(s, counts, run.data, "training" if s == "train" else "its scores")
+            if said:
+                warnings.append(said)
     bad = {"test": test.get("nonfinite", 0), "the robustness evaluation": test.get("robustness", {}).get("nonfinite", 0)}
     for where, n in bad.items():
         if n:  # said, not hidden: such rows are scored at chance (mmdata.train.evaluate)
