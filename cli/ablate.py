@@ -11,22 +11,12 @@ from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, con
                                plural, print_json, split_option, table, terminated_as_exit, warn)
 
 
-def _interval_cell(a: dict[str, Any], decimals: int = 2) -> str:
-    """An arm's interval and Holm level as report.md shows it: a failed arm holds no place in the Holm family."""
-    from mmdata.ablate.report import interval_text, level_text
-
-    if a["decision"] == "failed":
-        return "— (failed)"
-    e = a["primary"]
-    return f"{interval_text(e['ci'], decimals)} ({level_text(e['ci_level'])})"
-
-
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     from collections import Counter
 
     from rich.markup import escape
 
-    from mmdata.ablate.report import figure_arms, metric_decimals, num, share_text
+    from mmdata.ablate.report import figure_arms, interval_cell, metric_decimals, num, share_text
 
     pm = s["primary_metric"]
     dec = metric_decimals(s)  # as in report.md: 2 significant digits of the baseline's sd and of δ
@@ -44,7 +34,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
         e = a["primary"]
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
         t.add_row(escape(a["name"]), str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), num(e["mean_diff"], dec),
-                  _interval_cell(a, dec),
+                  interval_cell(a, dec),
                   "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{escape(a['decision'])}[/]",
                   *([f"{a['exploratory']['align_cos_delta']['mean_diff']:+.3f}" if "align_cos_delta" in a["exploratory"] else "—"]
                     if aligned else []))
@@ -186,7 +176,7 @@ def demo(
 def _print_folds(s: dict[str, Any], out: Path | str) -> None:
     from rich.markup import escape
 
-    from mmdata.ablate.report import arm_order, num
+    from mmdata.ablate.report import arm_order, interval_cell, num
 
     pm = s["primary_metric"]
     t = table("arm", "folds", "units", f"pooled Δ {escape(pm['label'])}", "interval (Holm level)", "per fold", "decision",
@@ -201,7 +191,7 @@ def _print_folds(s: dict[str, Any], out: Path | str) -> None:
         if het.get("p_value") is not None and het["p_value"] < 0.05:  # exploratory: docs/ablation.md
             per += f" (folds differ, p {het['p_value']:.3f})"
         t.add_row(escape(a["name"]), str(len(e["folds_used"])), str(e["units"]), num(e["mean_diff"]),
-                  _interval_cell(a), escape(per), f"[{color}]{escape(a['decision'])}[/]")
+                  interval_cell(a), escape(per), f"[{color}]{escape(a['decision'])}[/]")
     console.print(t, crop=False)
     console.print(escape(s["controls"]["headline"]))
     console.print(f"report: {escape(str(out).rstrip('/'))}/report.md")

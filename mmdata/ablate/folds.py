@@ -827,8 +827,8 @@ def _draw_forest(s: dict[str, Any]) -> bytes:
 
 
 def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> str:
-    from mmdata.ablate.report import (arm_order, delta_zero_text, direction_text, holm_family_text, interval_text,
-                                      level_text, metric_decimals, not_drawn_text, num)
+    from mmdata.ablate.report import (arm_order, delta_zero_text, direction_text, holm_family_text, interval_cell,
+                                      interval_text, metric_decimals, not_drawn_text, num)
 
     pm = s["primary_metric"]
     dec = metric_decimals({"primary_metric": pm, "baseline": {"metrics": {}}, "delta": s["delta"]})
@@ -860,10 +860,8 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
         flag = " ⚠ folds disagree in sign" if e["sign_disagreement"] else ""
         p = "—" if e["p_value"] is None else f"{e['p_value']:.4f}"
         ph = "—" if e["p_holm"] is None else f"{e['p_holm']:.4f}"
-        # a failed arm is in no Holm family: no level, no interval
-        ci = "— (failed)" if a["decision"] == "failed" else f"{interval_text(e['ci'], dec)} ({level_text(e['ci_level'])})"
         lines.append(f"| {a['name']} | {len(e['folds_used'])} | {e['units']} | {num(e['mean_diff'], dec)} | "
-                     f"{num(e['se'], dec, sign=False)} | {ci} | {p} | "
+                     f"{num(e['se'], dec, sign=False)} | {interval_cell(a, dec)} | {p} | "
                      f"{ph} | **{a['decision']}**{flag} |")
     lines += ["", "Interval: the shifts the decision's own test does not reject (exact sign-flip test over the units, at "
               "the arm's Holm level α/k); it excludes 0 exactly when the arm is declared to help or hurt. se: the "

@@ -950,6 +950,23 @@ def coincident_curves(deltas: dict[str, dict[str, tuple[int, list[float]]]], ord
     return out
 
 
+def interval_cell(arm: dict[str, Any], decimals: int = 2) -> str:
+    """An arm's interval and its Holm level as the tables show it (report.md, ablate-folds' report, the CLI):
+    a failed arm holds no place in the Holm family, so no level and no interval (it read [-∞, +∞] at the
+    others' level).
+
+    Example:
+        >>> interval_cell({"decision": "helps", "primary": {"ci": [0.5, 2.0], "ci_level": 0.99}})
+        '[+0.50, +2.00] (99.0%)'
+        >>> interval_cell({"decision": "failed", "primary": {"ci": [None, None], "ci_level": 0.99}})
+        '— (failed)'
+    """
+    if arm["decision"] == "failed":
+        return "— (failed)"
+    e = arm["primary"]
+    return f"{interval_text(e['ci'], decimals)} ({level_text(e['ci_level'])})"
+
+
 def level_text(level: float) -> str:
     """A confidence level in percent, with one decimal, or as many more as keep it below 100 (Holm's
     level for 302 arms printed as 100.0%).
@@ -1103,9 +1120,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         stop = {"futile": " (stopped: futility)", "rejected": "", "open": " (sampling)", "complete": ""}.get(a["status"], "")
         psup = (f"{e['p_superior']:.2f} [{e['p_superior_ci'][0]:.2f}, {e['p_superior_ci'][1]:.2f}]"
                 if e["p_superior"] is not None else "—")
-        # a failed arm is in no Holm family: no level, no interval (it read [-∞, +∞] at the others' level)
-        ci = "— (failed)" if a["decision"] == "failed" else f"{interval_text(e['ci'], dec)} ({level_text(e['ci_level'])})"
-        lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {ci} | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
+        lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {interval_cell(a, dec)} | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
                      f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
               + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k, where k is the number of arms "
