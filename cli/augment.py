@@ -46,9 +46,8 @@ def augment(
     from mmdata.augment.offline import augment_dataset, describe
 
     plugins(plugin)
-    wanted = [sp for v in augment_split for sp in v.split(",") if sp] if augment_split else None
-    # as --augment-split (QA: 'val,test' was one name); a split named twice is named once
-    split = list(dict.fromkeys(sp for v in split for sp in v.split(",") if sp)) or None if split else None
+    wanted = _split_names(augment_split, "--augment-split")
+    split = _split_names(split, "--split")
     with stopped_as_exit(f"mmdata augment into {out}", "rerun the same command to resume it (the shards it finished "
                                                         "are kept)"):
         try:
@@ -63,6 +62,18 @@ def augment(
         print_json(rep)
     else:
         console.print(describe(rep, keep_original=keep_original, out=out), markup=False, highlight=False)
+
+
+def _split_names(values: Optional[list[str]], option: str) -> Optional[list[str]]:
+    """A repeatable, comma-separated split option's names, each once (QA: 'val,test' was one name), or None
+    when not given; a value naming no split (``--split ,``) is refused: it read as every split."""
+    if not values:
+        return None
+    names = list(dict.fromkeys(sp.strip() for v in values for sp in v.split(",") if sp.strip()))
+    if not names:
+        raise typer.BadParameter(f"{values!r} names no split (give names such as train or val,test)",
+                                 param_hint=f"'{option}'")
+    return names
 
 
 def preview(

@@ -244,3 +244,15 @@ def test_split_takes_commas_like_augment_split(tmp_path: Path, data: Path) -> No
     # a split named twice is one (QA: "splits 'val' and 'val' differ only in case")
     res = CliRunner().invoke(app, ["augment", str(data), str(tmp_path / "b"), "-r", str(RECIPE), "--split", "val,test,val"])
     assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("option", ["--split", "--augment-split"])
+def test_a_split_option_naming_no_split_is_refused(tmp_path: Path, data: Path, option: str) -> None:
+    """QA: `--split ,` read as every split (and `--augment-split ,` as none) without a word; spaces after a
+    comma are not part of a name."""
+    res = CliRunner().invoke(app, ["augment", str(data), str(tmp_path / "a"), "-r", str(RECIPE), option, ","])
+    assert res.exit_code == 2 and "names no split" in res.output and option in res.output, res.output
+    assert not (tmp_path / "a").exists()
+    res = CliRunner().invoke(app, ["augment", str(data), str(tmp_path / "b"), "-r", str(RECIPE), "--split", "val, test"])
+    assert res.exit_code == 0, res.output
+    assert sorted(json.loads((tmp_path / "b" / "dataset.json").read_text())["splits"]) == ["test", "val"]
