@@ -21,7 +21,8 @@ test). They are checked before any run, by :func:`mmdata.train.config.split_role
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,28 @@ from mmdata.errors import MMDataError
 
 #: the summary column every aligned run has (the others are per modality pair)
 ALIGN_COLUMN = "align_cos_delta"
+
+#: how an ablation leaves a sample that does not decode out of its alignment step (as out of its runs)
+SKIP_HINT = "; or leave them out with trainer: {on_error: skip} in the ablation recipe (as out of its runs)"
+
+
+@contextmanager
+def _recipe_hint(data: str) -> Iterator[None]:
+    """A sample that does not decode in the alignment step raises naming the ablation recipe's
+    ``trainer: {on_error: skip}`` (QA: it named ``mmdata match``'s ``--on-error skip``, or nothing)."""
+    from mmdata.shards.reader import undecodable
+    from mmdata.train.matching import SKIP_HINT as MEASUREMENT_HINT
+
+    try:
+        yield
+    except MMDataError as exc:
+        msg = str(exc)
+        if msg.endswith(MEASUREMENT_HINT):  # the measurement's read hinted its own command's option
+            raise type(exc)(msg[: -len(MEASUREMENT_HINT)] + SKIP_HINT) from None
+        hinted = undecodable(exc, data, skip=SKIP_HINT)
+        if hinted is None:
+            raise
+        raise hinted from None
 
 
 def check_model(ab: Ablation) -> None:
@@ -97,8 +120,9 @@ def reference(ab: Ablation, data: str, out: Path, device: str = "cpu") -> Path:
 
     alignment_roles(ab, data)  # named as recipe keys: reference_model checks them again, named as train's options
     mods = list(ab.trainer.get("modalities") or ab.data_modalities or EMBEDDED_MODALITIES)
-    return reference_model(data, out / "alignment", modalities=mods, epochs=int(spec.get("epochs", 20)), seed=0,
-                           device=device, on_error=on_error(ab), **split_options(ab))
+    with _recipe_hint(data):
+        return reference_model(data, out / "alignment", modalities=mods, epochs=int(spec.get("epochs", 20)),
+                               seed=0, device=device, on_error=on_error(ab), **split_options(ab))
 
 
 def on_error(ab: Ablation) -> str:
@@ -128,8 +152,9 @@ def add_alignment(ab: Ablation, data: str, out: Path, rows: list[dict[str, Any]]
     for r in todo:
         if r["arm"] not in recipes:
             continue
-        r.update(alignment_columns(data, recipes[r["arm"]], net, seed=int(r["seed"]), split=split, device=device,
-                                   on_error=on_error(ab)))
+        with _recipe_hint(data):
+            r.update(alignment_columns(data, recipes[r["arm"]], net, seed=int(r["seed"]), split=split, device=device,
+                                       on_error=on_error(ab)))
         if on_row is not None:
             on_row(r)
     return len(todo)
