@@ -12,7 +12,7 @@ import pytest
 
 from mmdata.ablate import run
 from mmdata.errors import MMDataError
-from tests.train.test_crossmodal_on_error import build
+from tests.train.crossmodal_data import build
 
 SYN = "mmdata.ablate.testing:synthetic_train"
 

@@ -14,7 +14,7 @@ import pytest
 
 from mmdata.errors import MMDataError
 from mmdata.train import train
-from tests.train.test_crossmodal_on_error import KW, build
+from tests.train.crossmodal_data import KW, build
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import torch
 
 from mmdata.train import train
 from mmdata.train.matching import cosine_stats, match
-from tests.train.test_crossmodal_on_error import KW, build
+from tests.train.crossmodal_data import KW, build
 
 
 @pytest.fixture(scope="module")
