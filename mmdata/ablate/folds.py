@@ -404,7 +404,7 @@ def read_fold(folder: str | Path) -> Fold:
     """
     from mmdata.ablate.design import Ablation, Arm
     from mmdata.ablate.report import _values
-    from mmdata.ablate.runner import _previous_design, load_runs
+    from mmdata.ablate.runner import _previous_design, load_runs, one_row_per_run
     from mmdata.ablate.schedule import next_runs
 
     shown = str(folder).rstrip("/") or str(folder)
@@ -446,6 +446,8 @@ def read_fold(folder: str | Path) -> Fold:
             fps.add(r.get("data_fingerprint"))
         else:
             stale += 1
+    analysed, _ = one_row_per_run(rows, f"{shown}/runs.parquet")  # a run's extra rows are not analysed either
+    rows, stale = analysed, stale + len(rows) - len(analysed)
     if not rows:
         raise _problem(shown, f"runs.parquet has no run of the configuration in config.resolved.yaml ({len(every)} rows "
                               "of other configurations); rerun `mmdata ablate` into it first")

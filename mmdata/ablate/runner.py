@@ -289,11 +289,34 @@ def load_runs(out: Path, shown: str | None = None) -> list[dict[str, Any]]:
         where = f"{(shown or str(out)).rstrip('/')}/runs.parquet"
         raise MMDataError(f"{where}: not a readable runs table ({exc}); move it away to start this ablation "
                           "over in this folder (its runs are then not reused), or restore it from a copy") from None
-    for r in rows:
+    where = f"{(shown or str(out)).rstrip('/')}/runs.parquet"
+    missing = [c for c in ("arm", "seed", "config_hash") if rows and c not in rows[0]]
+    if missing:  # fuzz QA: a dropped column crashed the resume with KeyError: 'arm' (exit 1, a traceback)
+        raise MMDataError(f"{where}: no column {', '.join(map(repr, missing))} (it has {sorted(rows[0])}): not a runs table "
+                          "mmdata wrote; move it away to start this ablation over in this folder, or restore it from a copy")
+    for i, r in enumerate(rows):
+        if not isinstance(r["arm"], str) or not isinstance(r["config_hash"], str) or isinstance(r["seed"], bool) \
+                or not isinstance(r["seed"], int) or r["seed"] < 0:
+            raise MMDataError(f"{where}: row {i} has arm {r['arm']!r}, seed {r['seed']!r}, config_hash "
+                              f"{r['config_hash']!r:.20}: expected a name, an integer >= 0 and a hash; move the file away "
+                              "to start this ablation over in this folder, or restore it from a copy")
         r.setdefault("status", "ok")
         if r["status"] is None:
             r["status"] = "ok"
     return rows
+
+
+def one_row_per_run(rows: list[dict[str, Any]], where: str) -> tuple[list[dict[str, Any]], str | None]:
+    """``rows`` with one row per (arm, seed) — the last, the one a resumed run would replace — and a warning
+    when the table held more (fuzz QA: a duplicated row counted twice in the report's finished runs and the
+    design's share of the fixed runs, silently)."""
+    last = {(r["arm"], int(r["seed"])): i for i, r in enumerate(rows)}
+    if len(last) == len(rows):
+        return rows, None
+    kept = sorted(last.values())
+    first = next(r for i, r in enumerate(rows) if i not in set(kept))
+    return [rows[i] for i in kept], (f"{where} holds {len(rows) - len(kept)} more row(s) of a run than one (first: arm "
+                                     f"{first['arm']!r}, seed {first['seed']}): the last row of each run is analysed")
 
 
 def save_runs(out: Path, rows: list[dict[str, Any]], shown: str | None = None) -> None:
@@ -587,7 +610,11 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         hashes = {(a.name, s): ab.run_hash(a, s, fingerprint, device, threads) for a in ab.arms for s in range(ab.seeds)}
         by_name = {a.name: a for a in ab.arms}
         every = load_runs(out, shown)
-        rows = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) == r["config_hash"]]
+        rows, twice = one_row_per_run([r for r in every if hashes.get((r["arm"], int(r["seed"]))) == r["config_hash"]],
+                                      f"{folder}/runs.parquet")
+        if twice:
+            said.append(twice)
+            warn(twice)
         stale = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) != r["config_hash"]]  # kept, not analysed
         beyond = [r for r in stale if int(r["seed"]) >= ab.seeds and r["arm"] in by_name
                   and r["config_hash"] == ab.run_hash(by_name[r["arm"]], int(r["seed"]), fingerprint, device, threads)]
@@ -632,7 +659,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             prog.start()
             prog.add_task(f"ablation runs ({sum(r['status'] == 'ok' for r in rows)} already done)", total=None)
 
-        saved: dict[str, Any] = {"at": 0.0, "dirty": False, "timer": None}
+        saved: dict[str, Any] = {"at": 0.0, "dirty": bool(twice), "timer": None}  # a run's extra rows: saved without
         lock = threading.RLock()
 
         def save(force: bool = False) -> None:
