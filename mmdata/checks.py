@@ -134,6 +134,70 @@ def expect_size(value: Any, name: str, *, error: type[Exception] = MMDataError) 
     return (int(sides[0]), int(sides[-1]))
 
 
+def _reader_id(key: Any, name: str, error: type[Exception]) -> int:
+    """A reader's number as a state's mapping key: an int, or its decimal text (a state through JSON)."""
+    if isinstance(key, str) and key.strip().isdigit():
+        return int(key)
+    return int(expect_int(key, f"{name} key", minimum=0, error=error))  # type: ignore[arg-type]
+
+
+def expect_state(state: Any, name: str, *, error: type[Exception] = MMDataError) -> dict[str, Any]:
+    """A resume state (what a reader's or a loader's ``state_dict()`` returned, perhaps through JSON or
+    a checkpoint) checked before it is taken: a dict with an ``epoch`` (an integer >= 0); ``seed`` an
+    integer; ``readers`` >= 1, ``batches`` and ``next_worker`` >= 0; ``positions`` / ``copies`` map a
+    reader (an integer or its text) to an integer >= 0; ``skipped`` maps a reader to counts per reason,
+    ``errors`` a reader to lists of entries. Anything else raises ``error`` naming the key, what was
+    expected and what was given (QA: a fuzzed state raised ``KeyError: 'epoch'``, took ``1.5`` as a
+    position or failed in ``islice`` once iteration began). A state that yielded batches but holds no
+    ``positions`` would start its epoch over (repeating them): refused. Returns a copy whose reader keys
+    are ints. Whether the positions fit the data is the caller's check (it knows the shares).
+
+    Example:
+        >>> expect_state({"epoch": 0, "seed": 0, "positions": {"0": 4}}, "state")["positions"]
+        {0: 4}
+        >>> expect_state({"epoch": 0, "positions": {0: 1.5}}, "loader state")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: loader state['positions'][0]: expected an integer >= 0, got 1.5
+    """
+    if not isinstance(state, Mapping):
+        raise error(f"{name}: expected a dict (what state_dict() returned), got {type(state).__name__} {state!r:.80}")
+    if "epoch" not in state:
+        raise error(f"{name}: has no 'epoch' (keys {sorted(map(str, state))}); expected what state_dict() returned, "
+                    "or {'epoch': N} to start epoch N")
+    out = dict(state)
+    out["epoch"] = expect_int(state["epoch"], f"{name}['epoch']", minimum=0, error=error)
+    for key, minimum in (("seed", None), ("readers", 1), ("batches", 0), ("next_worker", 0)):
+        if state.get(key) is not None:
+            out[key] = expect_int(state[key], f"{name}[{key!r}]", minimum=minimum, error=error)
+    for key in ("positions", "copies", "skipped", "errors"):
+        value = state.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise error(f"{name}[{key!r}]: expected a dict of reader -> value, got {type(value).__name__} {value!r:.80}")
+        checked: dict[int, Any] = {}
+        for k, v in value.items():
+            r = _reader_id(k, f"{name}[{key!r}]", error)
+            where = f"{name}[{key!r}][{r}]"
+            if key in ("positions", "copies"):
+                checked[r] = expect_int(v, where, minimum=0, error=error)
+            elif key == "skipped":
+                if not isinstance(v, Mapping):
+                    raise error(f"{where}: expected a dict of reason -> count, got {v!r:.80}")
+                checked[r] = {str(why): expect_int(n, f"{where}[{why!r}]", minimum=0, error=error) for why, n in v.items()}
+            else:
+                if not isinstance(v, (list, tuple)) or not all(
+                        isinstance(e, (list, tuple)) and e and isinstance(e[0], numbers.Integral) for e in v):
+                    raise error(f"{where}: expected a list of [position, shard, key, message] entries, got {v!r:.80}")
+                checked[r] = v
+        out[key] = checked
+    if "positions" not in state and out.get("batches"):
+        raise error(f"{name}: {out['batches']} batches yielded but no 'positions': it would start epoch {out['epoch']} "
+                    f"over, repeating them; pass the whole state_dict(), or {{'epoch': {out['epoch']}}} to start over")
+    return out
+
+
 def plural(n: int, word: str, plural_word: str | None = None) -> str:
     """``n`` and ``word``, in the plural unless ``n`` is 1: the counts of messages and human output
     (``--json`` keeps the bare numbers).

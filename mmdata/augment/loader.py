@@ -65,7 +65,7 @@ from mmdata.augment.audio import decode_frames
 from mmdata.augment.balance import Balanced, BalancePlan, index_groups
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import BALANCE_KEYS, Recipe, load_recipe, params_seed, validate_balance
-from mmdata.checks import expect_int, expect_names, unknown_keywords
+from mmdata.checks import expect_int, expect_names, expect_state, unknown_keywords
 from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -609,10 +609,11 @@ class Loader:
         the number, is refused when it has positions of more readers than this loader, else resumed with a
         warning (exact only with the number it was saved with).
         """
-        if int(state.get("seed", self.seed)) != self.seed:
+        state = expect_state(state, "loader state")
+        if state.get("seed", self.seed) != self.seed:
             raise MMDataError(f"loader state has seed {state.get('seed')}, this loader has seed {self.seed}")
         saved, now = state.get("readers"), self._readers()
-        positions = {int(k): int(v) for k, v in (state.get("positions") or {}).items()}
+        positions = dict(state.get("positions") or {})
         started = any(v > 0 for v in positions.values()) or bool(state.get("copies"))
         if isinstance(self.source, BlendDataset):
             self.source.check_state(state, started)
@@ -637,6 +638,8 @@ class Loader:
             state = {**state, "positions": dict(enumerate(ends)), "readers": now, "next_worker": 0,
                      "skipped": {0: summed_counts(*(state.get("skipped") or {}).values())},
                      "errors": {0: [e for _, e in merged]} if merged else {}}
+        elif started and isinstance(self.source, ShardDataset) and self.plan is None:
+            self._check_positions(positions, now, int(state["epoch"]))
         self.epoch = int(state["epoch"])
         # per reader, the losses the saved run had counted: its resumed reader passes over them uncounted
         skipped = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items() if c}
@@ -658,6 +661,22 @@ class Loader:
         self._pinned = True
         self._pass_ended = False
         self._requested = None
+
+    def _check_positions(self, positions: dict[int, int], readers: int, epoch: int) -> None:
+        """A state's positions against this epoch's shares (QA: a position past a reader's share resumed an
+        empty epoch, losing the rest of it without a word): each reader's at most its share's samples."""
+        try:
+            ends = self.source.samples_per_reader(readers, epoch)
+        except (TypeError, ValueError):
+            return
+        if ends is None:
+            return
+        for r, p in sorted(positions.items()):
+            if r >= len(ends) or p > ends[r]:
+                share = f"its share is {ends[r]} samples" if r < len(ends) else f"this loader has {len(ends)} readers"
+                raise MMDataError(f"loader state: position {p} of reader {r} in epoch {epoch} does not fit {self.path} "
+                                  f"({share}): a state of another dataset, split or filter? Resume with the loader it "
+                                  f"was saved from, or start that epoch over: load_state_dict({{'epoch': {epoch}}})")
 
     def __len__(self) -> int:
         """Batches this process gets in one epoch (every epoch the same), when the index fixes it.
