@@ -710,10 +710,14 @@ def _read_parquet(path: str | Path, name: str, storage_options: dict[str, Any] |
     where = f"{str(path).rstrip('/')}/{name}"
     try:
         # one file: ParquetFile skips the dataset discovery of read_table (a fixed ~0.5 ms per open)
-        pf = pq.ParquetFile(src, read_dictionary=kw.pop("read_dictionary", None))
+        dictionary = kw.pop("read_dictionary", None)
+        try:
+            pf = pq.ParquetFile(src, read_dictionary=dictionary)
+        except KeyError:  # pyarrow's KeyError b'split': a read_dictionary column the file lacks, named below
+            pf = pq.ParquetFile(src)
         schema = pf.schema_arrow
         have = schema.names
-        missing = [c for c in dict.fromkeys([*(columns or ()), *require]) if c not in have]
+        missing = [c for c in dict.fromkeys([*(columns or ()), *require, *(dictionary or ())]) if c not in have]
         if missing:
             raise ShardError(f"{where}: no column {missing[0]!r}" + (f" (nor {missing[1:]})" if missing[1:] else "")
                              + f"; it has {have}, expected the columns mmdata writes")

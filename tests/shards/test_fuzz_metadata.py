@@ -1,0 +1,69 @@
+"""Dataset metadata mutated as a fuzz pass did it (``index.parquet`` rows and columns, the card's shard
+lists and fields, ``shards.parquet`` cells): the readers raise naming the file and the place, or count
+every sample they do not deliver; ``verify`` and ``inspect`` name what they find."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import mmdata
+from mmdata.errors import ShardError
+from mmdata.shards import index as idx
+from mmdata.testing import make_sample_folder
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One 14-sample dataset per layout: train (10 samples, shards of 4, 4, 2) and val (4)."""
+    t = tmp_path_factory.mktemp("fuzz_metadata")
+    raw = make_sample_folder(t / "raw", n=14)
+    out = {}
+    for layout in ("samples", "columns"):
+        mmdata.shard(raw, t / layout, progress=False, maxcount=4, split="train=0.7,val=0.3", layout=layout)
+        out[layout] = t / layout
+    return out
+
+
+def _copy(built: dict[str, Path], layout: str, dst: Path) -> Path:
+    return Path(shutil.copytree(built[layout], dst / layout))
+
+
+def _edit_table(path: Path, fn: Callable[[list[dict[str, Any]]], None]) -> None:
+    """Rewrite the Parquet file at ``path`` with its rows edited by ``fn``, keeping its schema."""
+    t = pq.read_table(path)
+    rows = t.to_pylist()
+    fn(rows)
+    pq.write_table(pa.Table.from_pylist(rows, schema=t.schema), path)
+
+
+def _edit_card(ds: Path, fn: Callable[[dict[str, Any]], None]) -> None:
+    card = json.loads((ds / idx.CARD).read_text())
+    fn(card)
+    (ds / idx.CARD).write_text(json.dumps(card))
+
+
+def _read(ds: Path, on_error: str, **kw: Any) -> tuple[list[str], dict[str, int], int | None]:
+    data = mmdata.open_dataset(ds, split="train", on_error=on_error, **kw)
+    keys = [s.key for s in data]
+    return keys, data.skipped, data.num_samples
+
+
+# ---- index.parquet without a column the reader needs -------------------------------------------------
+
+@pytest.mark.parametrize("column", ["split", "shard"])
+def test_index_without_split_or_shard_column_is_a_shard_error(built: dict[str, Path], tmp_path: Path,
+                                                              column: str) -> None:
+    ds = _copy(built, "samples", tmp_path)
+    t = pq.read_table(ds / idx.INDEX)
+    pq.write_table(t.rename_columns([f"{c}_x" if c == column else c for c in t.column_names]), ds / idx.INDEX)
+    for on_error in ("raise", "skip"):
+        with pytest.raises(ShardError, match=rf"index\.parquet: no column '{column}'; it has \["):
+            _read(ds, on_error)
