@@ -317,7 +317,8 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         image sizes, mixed sample rates or audio channel counts, unlabelled samples, the card's own
         warnings, and — kinds ``card`` / ``shards`` — a split's shard list that ``mmdata verify`` fails
         (not a list, a shard twice, not the shards ``shards.parquet`` lists for it) or a shard
-        ``shards.parquet`` lists twice, counted once in ``shards``), plus ``skipped`` /
+        ``shards.parquet`` lists twice, counted once in ``shards``, or gives no byte size, left out of its
+        bytes), plus ``skipped`` /
         ``skipped_counts`` from sharding.
 
     Raises:
@@ -354,7 +355,13 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
     names = card.get("label_names")
     n = table.num_rows
     # a shard listed twice in shards.parquet is one file (warned about above): counted once
-    sizes = list({sh: b for sh, b in zip(shards["shard"], shards["bytes"])}.values())
+    by_shard = {sh: b for sh, b in zip(shards["shard"], shards["bytes"])}
+    sizes = [b for b in by_shard.values() if b is not None]
+    unsized = [sh for sh, b in by_shard.items() if b is None]  # an edited table: left out of the byte counts
+    if unsized:
+        shown = ", ".join(map(str, unsized[:3])) + (f", ... ({len(unsized)} in all)" if unsized[3:] else "")
+        shard_warnings.append({"kind": "shards", "message": f"{idx.SHARDS} gives no byte size (null) for shard "
+                               f"{shown}, left out of the shards' bytes; run `mmdata verify`"})
     height, width = col["image_height"], col["image_width"]
     size_names = pc.binary_join_element_wise(pc.cast(height, pa.string()),
                                              pc.fill_null(pc.cast(width, pa.string()), "None"), "x")
@@ -386,7 +393,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         "per_split": dict(sorted(_value_counts(col["split"]))),
         "per_class": {k: dict(sorted(v.items())) for k, v in sorted(_per_class(col["split"], col["label"], names).items())},
         "patterns": _patterns(col["modalities"]),
-        "shards": {"count": len(sizes), "total_bytes": int(sum(sizes)), "min_bytes": int(min(sizes, default=0)),
+        "shards": {"count": len(by_shard), "total_bytes": int(sum(sizes)), "min_bytes": int(min(sizes, default=0)),
                    "max_bytes": int(max(sizes, default=0))},
         "bytes_per_modality": _bytes_per_modality(col["members"], col["sizes"]),
         "image_height": _dist(height),

@@ -533,7 +533,8 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         folders, FIFOs or devices in their place (``not a file``: never opened), links to a file outside
         the dataset folder (never read: the readers refuse them), sha256 mismatches, member-count
         mismatches, damaged or truncated tars, tar files on disk that the index does not list,
-        ``shards.parquet`` rows repeated (named ``shards.parquet``), card shard lists that are not
+        ``shards.parquet`` rows repeated or giving a shard no byte size or another than its file's (named
+        ``shards.parquet``), card shard lists that are not
         lists, name a path outside the folder, repeat a shard or differ from ``shards.parquet``'s
         shards of the split, split names that cannot name shard files or differ only in case (named
         ``dataset.json``), an ``index.parquet`` that is missing, unreadable (a column of another type,
@@ -589,11 +590,14 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     crcs = _member_crcs(rows) if deep else None
     checked: dict[str, None] = {}
     headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]] = {}
-    for shard, sha, members in zip(table["shard"], table["sha256"], table["members"]):
+    for shard, sha, members, size in zip(table["shard"], table["sha256"], table["members"], table["bytes"]):
         if shard in checked:
             continue
         checked[shard] = None
         idx.check_shard_name(root, shard, where=idx.SHARDS)  # the names come from shards.parquet
+        if not isinstance(size, int):  # inspect's shard sizes leave it out
+            problems.append({"shard": idx.SHARDS, "problem": f"gives shard {shard} no byte size",
+                             "expected": "the shard's size in bytes", "found": f"no byte size for {shard} (null)"})
         p = root / shard if store is None else f"{root}/{shard}"
         if store is None and os.path.lexists(p) and (target := idx.escapes_folder(root, shard)) is not None:
             # a link out of the folder: the readers refuse it; not read here either (its bytes are not the dataset's)
@@ -611,6 +615,10 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         found, walked = (file_sha256(p), None) if store is None else store.sha256(shard)
         if found != sha:
             problems.append({"shard": shard, "problem": "sha256 mismatch", "expected": sha, "found": found})
+        elif store is None and isinstance(size, int) and size != (on_disk := p.stat().st_size):
+            # the file is the one the job wrote (its sha256): the table's byte size was edited
+            problems.append({"shard": idx.SHARDS, "problem": f"gives shard {shard} a byte size other than the file's",
+                             "expected": f"{on_disk} bytes ({shard})", "found": f"{size} bytes ({idx.SHARDS})"})
         count, damage = count_members(str(p), storage_options)
         if damage:
             problems.append({"shard": shard, "problem": "unreadable", "expected": f"{members} members",

@@ -67,3 +67,34 @@ def test_index_without_split_or_shard_column_is_a_shard_error(built: dict[str, P
     for on_error in ("raise", "skip"):
         with pytest.raises(ShardError, match=rf"index\.parquet: no column '{column}'; it has \["):
             _read(ds, on_error)
+
+
+# ---- shards.parquet with a null byte size --------------------------------------------------------------
+
+def test_shards_table_null_bytes_is_named_by_inspect_and_verify(built: dict[str, Path], tmp_path: Path) -> None:
+    ds = _copy(built, "samples", tmp_path)
+    shard = pq.read_table(ds / idx.SHARDS).column("shard")[0].as_py()
+
+    def null_bytes(rows: list[dict[str, Any]]) -> None:
+        rows[0]["bytes"] = None
+
+    _edit_table(ds / idx.SHARDS, null_bytes)
+    report = mmdata.inspect(ds)
+    said = [w["message"] for w in report["warnings"] if w["kind"] == "shards"]
+    assert any(idx.SHARDS in m and shard in m and "byte" in m for m in said), report["warnings"]
+    problems = [p for p in mmdata.verify(ds)["problems"] if p["shard"] == idx.SHARDS]
+    assert [p["found"] for p in problems] == [f"no byte size for {shard} (null)"], problems
+
+
+def test_verify_names_a_shards_table_byte_size_other_than_the_file(built: dict[str, Path], tmp_path: Path) -> None:
+    ds = _copy(built, "samples", tmp_path)
+    shard = pq.read_table(ds / idx.SHARDS).column("shard")[1].as_py()
+
+    def other_bytes(rows: list[dict[str, Any]]) -> None:
+        rows[1]["bytes"] += 512
+
+    _edit_table(ds / idx.SHARDS, other_bytes)
+    size = (ds / shard).stat().st_size
+    problems = mmdata.verify(ds)["problems"]
+    assert [(p["shard"], p["expected"], p["found"]) for p in problems] == [
+        (idx.SHARDS, f"{size} bytes ({shard})", f"{size + 512} bytes ({idx.SHARDS})")], problems
