@@ -292,11 +292,12 @@ def _same_layout(path: Path | str, listed: list[tuple[str, str, int]]) -> bool:
 
 
 def _header_problems(shard: str, source: Path | str | tuple[list[tuple[str, int]], str | None],
-                     listed: list[tuple[str, str, int]], storage_options: dict[str, Any] | None
-                     ) -> list[dict[str, Any]]:
+                     listed: list[tuple[str, str, int]], storage_options: dict[str, Any] | None,
+                     ordered: bool = False) -> list[dict[str, Any]]:
     """One shard's tar headers against the members ``listed`` for it in the index: ``source`` is the
     local shard's path (first checked at once with :func:`_same_layout`, walked only when that fails)
-    or the walk already done while its sha256 was streamed."""
+    or the walk already done while its sha256 was streamed. ``ordered`` (a column series): the samples
+    must also come in the index's row order (:func:`_order_problems`)."""
     if isinstance(source, tuple):
         found, stopped = source
     elif _same_layout(source, listed):
@@ -305,7 +306,33 @@ def _header_problems(shard: str, source: Path | str | tuple[list[tuple[str, int]
         found, stopped = _tar_headers(source, storage_options)
     if stopped is not None:
         return [{"shard": shard, "problem": "tar headers unreadable", "expected": "a tar file", "found": stopped}]
-    return _member_problems(shard, listed, found)
+    return _member_problems(shard, listed, found) or (_order_problems(shard, listed, found) if ordered else [])
+
+
+def _order_problems(series: str, expected: list[tuple[str, str, int]], found: list[tuple[str, int]]
+                    ) -> list[dict[str, Any]]:
+    """A column series shard holding the members the index lists (``(key, name, size)``) in another sample
+    order than the index's rows (``found``: its tar headers' ``(name, size)``): the reader zips the series
+    in the index's order, so each sample out of place is lost as ``column series misaligned``. One
+    problem, naming the first key out of order. (In the samples layout the order of a shard's rows does
+    not matter: the reader checks each sample against its row, wherever it is.)
+
+    Example:
+        >>> rows = [("a", "a.png", 1), ("b", "b.png", 1)]
+        >>> _order_problems("image/train-000000.tar", rows, [("b.png", 1), ("a.png", 1)])[0]["key"]
+        'a'
+    """
+    keys = {name: key for key, name, _ in expected}
+    want = list(dict.fromkeys(key for key, _, _ in expected))
+    held = list(dict.fromkeys(keys[name] for name, _ in found if name in keys))
+    at = next((i for i, (w, h) in enumerate(zip(want, held)) if w != h), None)
+    if at is None:
+        return []
+    return [{"shard": series, "problem": f"{idx.INDEX} lists the samples of this series shard in another order than "
+             f"it holds them (the reader zips the series in the index's row order: samples out of place are lost as "
+             f"column series misaligned); first out of order: key {want[at]!r}",
+             "expected": f"{want[at]!r} as sample {at} ({idx.INDEX} row order)", "found": f"{held[at]!r} (tar headers)",
+             "key": want[at], "member": None}]
 
 
 def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, list[Any]],
@@ -383,7 +410,8 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
             if expected is not None and found != expected:
                 out.append(problem(f"{what} of {split} shard {shard} disagree with {idx.SHARDS}", expected, found))
         if shard in headers:
-            out.extend(_header_problems(shard, headers[shard], listed_members.get(shard, []), storage_options))
+            out.extend(_header_problems(shard, headers[shard], listed_members.get(shard, []), storage_options,
+                                        ordered=columns))
     for split, shard in sorted(set(samples) - listed, key=str):
         out.append(problem(f"rows name {split} shard {shard}, which {idx.SHARDS} does not list", None,
                            f"{samples[(split, shard)]} samples"))
