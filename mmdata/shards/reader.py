@@ -844,6 +844,24 @@ class _ShardIndex:
         part = col.slice(rows.start, rows.stop - rows.start) if isinstance(rows, slice) else _take(self.table.select(["key"]), rows)["key"]
         return part.to_pylist()
 
+    def fields(self, shard: str) -> list[str]:
+        """The fields whose members the index lists in the shard (one vectorised pass over its member names).
+
+        Example:
+            >>> import pyarrow as pa
+            >>> index = _ShardIndex.__new__(_ShardIndex)
+            >>> index.rows, index._cache = {"s": slice(0, 2)}, {"s": ([], None, pa.array([["a.png", "a.cls"], ["b.png"]]), None)}
+            >>> index.fields("s")
+            ['image', 'label']
+        """
+        import pyarrow.compute as pc
+
+        if shard not in self.rows:
+            return []
+        names = pc.list_flatten(self._entries(shard)[2])
+        exts = pc.unique(pc.replace_substring_regex(names, r"^[^.]*\.?", "")).to_pylist()
+        return sorted({field_of(e) for e in exts if e})
+
     def members(self, shard: str) -> dict[str, list[str]]:
         if shard not in self.rows:
             return {}
@@ -1893,6 +1911,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         """
         index = self._shard_index()
         assert index is not None
+        self._check_fields(shard, index)
         expected = index.keys(shard)
         want_members = index.members(shard)
         want_sizes = index.sizes(shard)
@@ -1982,6 +2001,21 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             if left is not None:
                 yield None, {}, ("column series misaligned", f"column series {s!r} shard {self._shard_url(shard, s)}: "
                                  f"key {left!r} is not in the index for this shard (series disagree)", f"{s}/{shard}")
+
+    def _check_fields(self, shard: str, index: _ShardIndex) -> None:
+        """Column layout: raise (in every ``on_error`` mode: the card is damaged metadata, not a shard) when the
+        index lists members of a field read (``modalities``) that the card's ``fields`` lack — no series of
+        it would be opened, and every sample would come without it, uncounted."""
+        card = set(self.card.get("fields") or []) if self.card is not None else set()
+        unread = [f for f in index.fields(shard) if f not in card and (self.modalities is None or f in self.modalities)]
+        if not unread:
+            return
+        key = next(k for k, names in index.members(shard).items()
+                   if any(field_of(m.split(".", 1)[1]) in unread for m in names if "." in m))
+        raise ShardError(f"{self._shard_url(idx.CARD)}: 'fields' {sorted(card)} lacks {unread}, whose members "
+                         f"{idx.INDEX} lists in shard {shard} (key {key!r}): the card and the index disagree (one was "
+                         f"edited, or they are from different jobs), so those members would not be read; run "
+                         f"`mmdata verify {self.root}`")
 
     # ---- decoding --------------------------------------------------------------------------------
     def _raw_plan(self, exts: tuple[str, ...]) -> tuple[tuple[str, ...] | None, tuple[str, str] | None]:

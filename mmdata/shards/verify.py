@@ -164,7 +164,8 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
 def card_problems(root: Path | str, card: dict[str, Any], table: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """The card's ``splits[*].shards`` against ``shards.parquet`` (the readers read the shards the card
     lists): each split lists exactly the shards of that split (in the column layout the series' common
-    name, ``train-000000.tar`` for ``image/train-000000.tar``), each a name inside the folder, once.
+    name, ``train-000000.tar`` for ``image/train-000000.tar``), each a name inside the folder, once; in
+    the column layout ``fields`` lists exactly the fields of the series (``image`` for ``image/...``).
     Each problem names the card as its ``shard`` (``mmdata inspect`` shows them as warnings).
 
     Example:
@@ -218,6 +219,16 @@ def card_problems(root: Path | str, card: dict[str, Any], table: dict[str, list[
         for name in dict.fromkeys(safe):
             if name not in expected:
                 out.append(problem(f"split {split!r} lists a shard {idx.SHARDS} does not list for it", None, name))
+    if columns:  # the readers open a series per field the card lists
+        fields = card.get("fields") if isinstance(card.get("fields"), list) else []
+        series = {s.split("/", 1)[0]: None for s in table["shard"] if isinstance(s, str) and "/" in s}
+        for field in series:
+            if field not in fields:
+                out.append(problem(f"'fields' does not list field {field!r}, whose series {idx.SHARDS} lists; readers "
+                                   "would not read it", field, None))
+        for field in fields:
+            if field not in series:
+                out.append(problem(f"'fields' lists field {field!r}, which has no series in {idx.SHARDS}", None, field))
     return out
 
 

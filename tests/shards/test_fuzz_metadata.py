@@ -130,3 +130,22 @@ def test_samples_layout_reads_rows_in_any_order(built: dict[str, Path], tmp_path
     assert mmdata.verify(ds)["ok"]
     keys, skipped, total = _read(ds, "raise")
     assert len(keys) == total == 10 and skipped == {}
+
+
+# ---- a column-layout card whose fields lost one ------------------------------------------------------
+
+def test_card_fields_losing_a_series_is_reported_and_refused(built: dict[str, Path], tmp_path: Path) -> None:
+    ds = _copy(built, "columns", tmp_path)
+    fields = json.loads((ds / idx.CARD).read_text())["fields"]
+    assert "text" in fields
+    _edit_card(ds, lambda c: c["fields"].remove("text"))
+    report = mmdata.verify(ds)
+    assert [(p["shard"], p["expected"]) for p in report["problems"]] == [(idx.CARD, "text")], report
+    assert "'fields' does not list field 'text'" in report["problems"][0]["problem"]
+    assert any("'fields' does not list field 'text'" in w["message"] for w in mmdata.inspect(ds)["warnings"])
+    for on_error in ("raise", "skip"):
+        with pytest.raises(ShardError, match=r"dataset\.json: 'fields' \['audio', 'image', 'label'\] lacks \['text'\], "
+                                             r"whose members index\.parquet lists in shard train-000000\.tar \(key "):
+            _read(ds, on_error)
+    keys, skipped, total = _read(ds, "raise", modalities=["image", "label"])  # text not read: nothing lost
+    assert len(keys) == total == 10 and skipped == {}
