@@ -117,6 +117,8 @@ _REGION = "unreadable shard region"
 _NOT_DELIVERED = "truncated or corrupt shard"
 _UNLISTED = "sample not in the index"
 _MISSING = "listed sample missing from its shard"  # a well-formed shard without a sample the index lists there
+#: reason of each sample whose index row names no shard the card lists for its split (null, '', another's)
+_NO_SHARD = "sample in no listed shard"
 #: problems after which the parser yields nothing more from a shard (cut, unreadable, missing)
 _SERIES_CUT = frozenset({"unreadable shard", "truncated shard", "corrupt compressed stream", TAIL_LOST})
 #: a member whose size is not the index's (an old copy of a series or shard put back, another job's)
@@ -1366,6 +1368,9 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self.layout = "samples"
         self.series: list[str] = []
         self._index: _ShardIndex | None = None
+        self._listed: frozenset[str] = frozenset()  # the shards the card lists for the split(s)
+        # (shard cell, keys) of the index rows of the split in no shard the card lists (see _index_rows_unlisted)
+        self._unlisted: list[tuple[str, list[str]]] = []
         self._shard_sizes: list[int] | None = None  # samples per shard from the index (samples_per_reader)
         self._raw_plans: dict[tuple[str, ...], tuple[tuple[str, ...] | None, tuple[str, str] | None]] = {}
         _check_path(path)
@@ -1443,11 +1448,13 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 raise ShardError(f"{path}: no split {name!r}; it has {sorted(have)}")
         # a list of splits is one split: the shards of each, in the order given
         self.shards = [idx.check_shard_name(path, sh) for name in self.splits for sh in have[name].get("shards") or []]
+        self._listed = frozenset(self.shards)
         self._check_modalities(path)
         if self.layout == "samples":
             # read here, once per process (shard_index caches it): DataLoader workers forked for
             # each epoch then start with the index and the plans instead of reading them again
-            self._index = shard_index(self.root, self._split_key, self.storage_options, self.card)
+            self._index = self._shard_index()
+            assert self._index is not None
             if self._index.table.num_rows <= _EAGER_PLAN_ROWS:
                 self._index.prepare(self.shards)
         if self.layout == "columns":
@@ -1745,7 +1752,47 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             return None
         if self._index is None:
             self._index = shard_index(self.root, self._split_key, self.storage_options, self.card)
+            self._index_rows_unlisted(self._index)
         return self._index
+
+    def _index_rows_unlisted(self, index: _ShardIndex) -> None:
+        """The split's index rows whose shard cell names no shard the card lists for the split (null, ``''``,
+        a shard the card's list lost or another split's): with ``"raise"`` a ShardError naming the index,
+        the card, the split, the shard cells and keys; otherwise kept for reader 0 to count (see
+        :meth:`_count_unlisted`) — never read fewer samples than ``num_samples`` without a word. Each
+        shard's rows are grouped already: one set lookup per shard of the index, no pass over rows."""
+        self._unlisted = [(name, index.row_keys(name)) for name in index.rows if name not in self._listed]
+        if not self._unlisted or self.on_error != "raise":
+            return
+        rows = sum(len(keys) for _, keys in self._unlisted)
+        split = self.splits[0] if len(self.splits) == 1 else list(self.splits)
+        where = "; ".join(f"{len(keys)} in {self._unlisted_cell(name)} (key{'s' if len(keys) > 1 else ''} "
+                          f"{', '.join(map(repr, keys[:3]))}{', ...' if len(keys) > 3 else ''})"
+                          for name, keys in self._unlisted[:3])
+        raise ShardError(f"{self._shard_url(idx.INDEX)}: {rows} row{'s' if rows > 1 else ''} of split {split!r} "
+                         f"{'are' if rows > 1 else 'is'} in no shard {self._shard_url(idx.CARD)} lists for that "
+                         f"split: {where}{'; ...' if len(self._unlisted) > 3 else ''}. The card and the index "
+                         f"disagree (one was edited, or they are from different jobs), so those samples would not "
+                         f"be read; run `mmdata verify {self.root}`")
+
+    @staticmethod
+    def _unlisted_cell(name: str) -> str:
+        """An index shard cell of :meth:`_index_rows_unlisted` as a message names it (null is read as ``\\0``)."""
+        if name == "\0":
+            return "a null shard cell"
+        return "an empty shard cell ('')" if not name else f"shard {name!r}"
+
+    def _count_unlisted(self, rid: int) -> None:
+        """Reader 0 counts each sample of :meth:`_index_rows_unlisted` (not read) once per pass, as the
+        first losses of its stream (a resume passes over them quietly: the saved run counted them)."""
+        if rid != 0 or self._shard_index() is None:
+            return
+        for name, keys in self._unlisted:
+            what = self._unlisted_cell(name)
+            for key in keys:
+                if self.keys is None or key in self.keys:
+                    self._report(idx.INDEX, key, (_NO_SHARD, f"sample {key!r}: {idx.INDEX} puts it in {what}, which "
+                                 f"{idx.CARD} does not list for its split: not read (run mmdata verify)", idx.INDEX))
 
     def _wanted(self, ext: str) -> bool:
         return self.modalities is None or field_of(ext) in self.modalities
@@ -2128,6 +2175,9 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     def _iter_in_order(self, rid: int, n: int, epoch: int, skip: int) -> Iterator[Sample]:
         """decode=False without shuffle: mapped shards go straight to Samples (:meth:`_fast_raw`)."""
         shards, stride = self._mine(rid, n, epoch)
+        quiet, self._quiet = self._quiet, self._quiet or skip > 0  # a resume: the saved run counted them
+        self._count_unlisted(rid)
+        self._quiet = quiet
         counter = [0]
         position = 0
         for shard in shards:
@@ -2248,6 +2298,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
 
     def _stream(self, rid: int, n: int, epoch: int) -> Iterator[tuple[str, str, dict[str, bytes]]]:
         shards, stride = self._mine(rid, n, epoch)
+        self._count_unlisted(rid)  # at the first pull: inside a resume's quiet pass-over
         counter = [0]  # stride mode: the running sample index over the epoch's shards
         # bare shards read for a selection (``keys`` set by ``mmdata augment``'s tasks; no index to say where its
         # samples are): done once each selected sample came — the rest of the shards is not read (QA: a single
@@ -2282,7 +2333,9 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         index = self._shard_index()
         # with an index, loss is counted per listed sample: damage on keys the index does not
         # list is kept as a message, and listed samples that never came are counted at the end
-        listed = index.members(shard) if index is not None and shard in index.rows else None
+        # a shard the card lists that has no row of the split (another split's put in the list): none of
+        # its samples is one of this split's
+        listed = index.members(shard) if index is not None else None
         # the streaming parser's samples are checked against the index's sizes too (a column series is, as
         # it is zipped; a mapped shard was, up front)
         sized = index.sizes(shard) if listed is not None and checked is False else None  # type: ignore[union-attr]

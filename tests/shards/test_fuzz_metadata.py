@@ -100,6 +100,79 @@ def test_verify_names_a_shards_table_byte_size_other_than_the_file(built: dict[s
         (idx.SHARDS, f"{size} bytes ({shard})", f"{size + 512} bytes ({idx.SHARDS})")], problems
 
 
+# ---- index rows in no shard the card lists -----------------------------------------------------------
+
+def _train_rows(ds: Path) -> list[str]:
+    t = pq.read_table(ds / idx.INDEX)
+    return [k for k, s in zip(t.column("key").to_pylist(), t.column("split").to_pylist()) if s == "train"]
+
+
+@pytest.mark.parametrize("layout", ["samples", "columns"])
+@pytest.mark.parametrize("cell", ["", None])
+def test_index_row_without_a_shard_is_raised_or_counted(built: dict[str, Path], tmp_path: Path, layout: str,
+                                                        cell: str | None) -> None:
+    ds = _copy(built, layout, tmp_path)
+    key = _train_rows(ds)[5]
+
+    def no_shard(rows: list[dict[str, Any]]) -> None:
+        next(r for r in rows if r["key"] == key)["shard"] = cell
+
+    _edit_table(ds / idx.INDEX, no_shard)
+    with pytest.raises(ShardError, match=rf"index\.parquet: 1 row of split 'train' is in no shard .*dataset\.json "
+                                         rf"lists for that split: 1 in an? (null|empty) shard cell.* \(key '{key}'\)"):
+        _read(ds, "raise")
+    keys, skipped, total = _read(ds, "skip")
+    assert key not in keys and skipped == {"sample in no listed shard": 1}
+    assert len(keys) + sum(skipped.values()) == total == len(_train_rows(ds))
+
+
+@pytest.mark.parametrize("layout", ["samples", "columns"])
+def test_card_losing_a_shard_is_raised_or_counted(built: dict[str, Path], tmp_path: Path, layout: str) -> None:
+    ds = _copy(built, layout, tmp_path)
+    card = json.loads((ds / idx.CARD).read_text())
+    gone = card["splits"]["train"]["shards"][1]
+    lost = [k for k, s in zip(*(pq.read_table(ds / idx.INDEX).column(c).to_pylist() for c in ("key", "shard")))
+            if s == gone]
+    _edit_card(ds, lambda c: c["splits"]["train"]["shards"].remove(gone))
+    with pytest.raises(ShardError, match=rf"{len(lost)} rows of split 'train' are in no shard .*dataset\.json lists "
+                                         rf"for that split: {len(lost)} in shard '{gone}' \(keys '{lost[0]}'"):
+        _read(ds, "raise")
+    keys, skipped, total = _read(ds, "skip")
+    assert skipped == {"sample in no listed shard": len(lost)} and not set(lost) & set(keys)
+    assert len(keys) + len(lost) == total == 10
+
+
+@pytest.mark.parametrize("layout", ["samples", "columns"])
+def test_card_listing_another_splits_shard_reads_none_of_it(built: dict[str, Path], tmp_path: Path,
+                                                            layout: str) -> None:
+    ds = _copy(built, layout, tmp_path)
+    card = json.loads((ds / idx.CARD).read_text())
+    gone, other = card["splits"]["train"]["shards"][1], card["splits"]["val"]["shards"][0]
+    _edit_card(ds, lambda c: c["splits"]["train"]["shards"].__setitem__(1, other))
+    with pytest.raises(ShardError, match=rf"in shard '{gone}'"):
+        _read(ds, "raise")
+    keys, skipped, total = _read(ds, "skip")
+    val = {k for k, s in zip(*(pq.read_table(ds / idx.INDEX).column(c).to_pylist() for c in ("key", "split")))
+           if s == "val"}
+    assert not val & set(keys), "val samples read as train samples"
+    assert len(keys) + skipped["sample in no listed shard"] == total == 10
+
+
+@pytest.mark.parametrize("decode", [False, True])
+def test_unlisted_rows_count_once_across_a_resume(built: dict[str, Path], tmp_path: Path, decode: bool) -> None:
+    ds = _copy(built, "samples", tmp_path)
+    _edit_card(ds, lambda c: c["splits"]["train"]["shards"].pop(0))
+    whole = mmdata.open_dataset(ds, on_error="skip", decode=decode)
+    keys = [s.key for s in whole]
+    first = mmdata.open_dataset(ds, on_error="skip", decode=decode)
+    it = iter(first)
+    head = [next(it).key for _ in range(3)]
+    resumed = mmdata.open_dataset(ds, on_error="skip", decode=decode)
+    resumed.load_state_dict(first.state_dict())
+    assert head + [s.key for s in resumed] == keys
+    assert resumed.skipped == whole.skipped == {"sample in no listed shard": 4}
+
+
 # ---- index rows in another order than the shards hold the samples --------------------------------------
 
 def _swap_rows(ds: Path, i: int, j: int) -> None:
