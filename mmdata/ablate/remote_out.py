@@ -7,8 +7,8 @@ works in a local copy of the folder and the URL is the folder of record:
 * at start the copy is made anew from the URL (every object but the built ``data/`` folder, which is
   rebuilt or reused locally), so a driver on any machine — a fresh pod included — resumes from what
   the URL holds, and nothing stale from an earlier run on this machine is mixed in;
-* every time the runner saves ``runs.parquet`` (as runs finish, at most every ``SAVE_EVERY_S``, and at a
-  stop) it is uploaded as one object (an object is visible whole or not at all), so a killed driver
+* every time the runner saves ``runs.parquet`` (as runs finish, at most every ``save_interval()`` — 0.5 s,
+  longer when a save takes long — and at a stop) it is uploaded as one object (an object is visible whole or not at all), so a killed driver
   loses at most the runs of that window, which a rerun trains again;
 * at the end the report, summary, plots, resolved config and environment are uploaded.
 

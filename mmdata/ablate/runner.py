@@ -3,8 +3,9 @@ saved as they arrive, and the statistics and the report are written at the end.
 
 Every finished run — ``status: ok`` with its metrics, or ``status: failed`` with the error and the
 tail of its traceback — is a row of ``DIR/runs.parquet``, rewritten atomically as runs finish (at
-most every half second; always on a stop), so an interrupted ablation loses no finished run (a
-SIGKILL can lose the runs of its last half second, which the rerun then repeats). A rerun skips every (arm, seed) already ``ok`` under the
+most every half second — longer for a long table: :func:`save_interval` — and always on a stop), so an
+interrupted ablation loses no finished run (a SIGKILL can lose the runs of its last save interval, which
+the rerun then repeats). A rerun skips every (arm, seed) already ``ok`` under the
 same config hash, retries the failed ones, and continues the design where it stopped (mid-sequence
 for adaptive designs: the decisions so far are a pure function of the finished runs).
 
@@ -49,6 +50,21 @@ from mmdata.urls import is_remote, local_path, stage_dataset
 
 
 SAVE_EVERY_S = 0.5
+#: runs.parquet is rewritten whole: at most one save per this many times the last save's cost, so saving
+#: stays under ~1/(1+SAVE_SHARE) of the runner's time however long the table grows (scale QA: at 12,600
+#: rows of a fast trainer a save took ~0.5 s, as long as the fixed interval, and bookkeeping took half)
+SAVE_SHARE = 4.0
+
+
+def save_interval(last_cost_s: float) -> float:
+    """Seconds from one save of runs.parquet to the next: :data:`SAVE_EVERY_S`, or :data:`SAVE_SHARE` times
+    what the last save took when that is longer.
+
+    Example:
+        >>> save_interval(0.01), save_interval(0.5)
+        (0.5, 2.0)
+    """
+    return max(SAVE_EVERY_S, SAVE_SHARE * last_cost_s)
 #: files that make a folder an ablation's output folder (written before the first run)
 MARKERS = ("config.resolved.yaml", "runs.parquet")
 #: the analysis of the runs, rewritten at the end; stale once the runner starts new runs
@@ -659,17 +675,17 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             prog.start()
             prog.add_task(f"ablation runs ({sum(r['status'] == 'ok' for r in rows)} already done)", total=None)
 
-        saved: dict[str, Any] = {"at": 0.0, "dirty": bool(twice), "timer": None}  # a run's extra rows: saved without
+        saved: dict[str, Any] = {"at": 0.0, "dirty": bool(twice), "timer": None, "cost": 0.0}  # a run's extra rows: saved without
         lock = threading.RLock()
 
         def save(force: bool = False) -> None:
-            # every finished run is on disk within SAVE_EVERY_S: sub-second runs (synthetic trainers,
+            # every finished run is on disk within save_interval(): sub-second runs (synthetic trainers,
             # simulations) do not rewrite the file each time, and a timer saves the last of a burst even
             # when the next run takes hours (a SIGKILL then lost every run finished since the last save)
             with lock:
                 if not saved["dirty"]:
                     return
-                wait = SAVE_EVERY_S - (time.monotonic() - saved["at"])
+                wait = save_interval(saved["cost"]) - (time.monotonic() - saved["at"])
                 if not force and wait > 0:
                     if saved["timer"] is None:
                         saved["timer"] = threading.Timer(wait, save_later)
@@ -679,10 +695,11 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                 if saved["timer"] is not None:
                     saved["timer"].cancel()
                     saved["timer"] = None
+                began = time.monotonic()
                 save_runs(out, stale + rows, shown)
                 if mirror is not None:
                     mirror.push(["runs.parquet"])
-                saved.update(at=time.monotonic(), dirty=False)
+                saved.update(at=time.monotonic(), dirty=False, cost=time.monotonic() - began)
 
         def touched(_row: dict[str, Any]) -> None:
             # a row given its alignment columns: marked under the lock, or a timer's save under way could
