@@ -782,6 +782,7 @@ def _save(fig: Any, path: Path, note: str | None, title: Any = None, **kw: Any) 
 def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], vals: dict[str, dict[int, float]],
           cap: dict[str, int], shown: Any, note: str | None) -> dict[str, str]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
 
     figs: dict[str, str] = {}
@@ -846,12 +847,13 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         axes = fig.subplots(nrows, cols, squeeze=False)
         for ax, a in zip(axes.flat, items):
             name = a["name"]
-            ys: list[float] = []
-            for s, b in sorted(base.items()):
-                v = vals.get(name, {}).get(s)
-                if v is not None and s < cap[name]:
-                    ax.plot([0, 1], [b, v], "-o", ms=3, lw=0.8, color=seed_colour(v, b, hib))
-                    ys += [b, v]
+            pairs = [(b, v) for s, b in sorted(base.items())
+                     if (v := vals.get(name, {}).get(s)) is not None and s < cap[name]]
+            ys = [y for pair in pairs for y in pair]
+            if pairs:  # one artist per panel: a line per seed cost ~1 ms each (scale QA: 4,080 lines, 5 s)
+                colours = [seed_colour(v, b, hib) for b, v in pairs]
+                ax.add_collection(LineCollection([[(0, b), (1, v)] for b, v in pairs], colors=colours, linewidths=0.8))
+                ax.scatter([0, 1] * len(pairs), ys, s=9, c=[c for c in colours for _ in (0, 1)], zorder=2.5, linewidths=0)
             ax.set_xticks([0, 1], ["baseline", "arm"], fontsize=7)
             ax.set_xlim(-0.2, 1.2)
             ax.tick_params(axis="y", labelsize=7)

@@ -59,7 +59,12 @@ def test_beats_the_baseline_follows_the_metric_direction(tmp_path: Path, tiny: P
     assert arms["label_noise"]["decision"] == "hurts" and ln["mean_diff"] > 0 and ln["p_superior"] == 0.0
     assert "hurts" in s["controls"]["headline"] and s["controls"]["verdict"] == "passed"
     panel = next(ax for ax in figures["paired.png"].axes if ax.get_title().startswith("label_noise"))
-    assert {line.get_color() for line in panel.get_lines()} == {"tab:red"}  # worse on every seed: red
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import to_hex
+
+    seeds = next(c for c in panel.collections if isinstance(c, LineCollection))  # one line per seed
+    assert len(seeds.get_segments()) == ln["n_seeds"]
+    assert {to_hex(c) for c in seeds.get_colors()} == {to_hex("tab:red")}  # worse on every seed: red
     assert "lower is better" in " ".join(figures["paired.png"].get_suptitle().split())
 
 
