@@ -121,7 +121,8 @@ def _hung_rank(rank: int, out: str) -> None:
 
 
 def test_spawn_ranks_kills_a_hung_rank_and_its_children(tmp_path) -> None:  # noqa: ANN001
-    with pytest.raises(AssertionError, match=r"_hung_rank on 2 ranks did not finish within 10 s; killed \(ranks still running: \[1\]"):
+    # rank 0 returns at once, unless a loaded machine took the 10 s to start it (seen under CI-like load)
+    with pytest.raises(AssertionError, match=r"_hung_rank on 2 ranks did not finish within 10 s; killed \(ranks still running: \[(0, )?1\]"):
         spawn_ranks(_hung_rank, args=(str(tmp_path),), timeout=10)
     pids = tmp_path / "pids"
     if pids.exists():  # else the rank was killed before it started its child (a very slow start)

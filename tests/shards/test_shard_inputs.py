@@ -159,13 +159,19 @@ def _start_shard(raw: Path, out: Path, delay: str) -> subprocess.Popen:
 def test_second_job_into_the_same_output_is_refused_and_a_dead_holder_does_not_block(tmp_path: Path) -> None:
     raw = make_sample_folder(tmp_path / "raw", n=8)
     out = tmp_path / "ds"
-    first = _start_shard(raw, out, "1.5")  # 4 shards x 1.5 s: the second job starts well inside (loaded CI)
-    deadline = time.time() + 60
-    while time.time() < deadline and not list(out.glob("train-*.tar")):
-        time.sleep(0.05)
-    second = _start_shard(raw, out, "0")
-    _, err2 = communicate_or_kill(second, 60)
-    assert first.poll() is None, "the first job ended before the second one started: widen its delay"
+    for delay in ("1.5", "5", "15"):  # 4 shards x delay: the second job starts inside, however loaded the machine
+        shutil.rmtree(out, ignore_errors=True)
+        first = _start_shard(raw, out, delay)
+        deadline = time.time() + 60
+        while time.time() < deadline and not list(out.glob("train-*.tar")):
+            time.sleep(0.05)
+        second = _start_shard(raw, out, "0")
+        _, err2 = communicate_or_kill(second, 60)
+        if first.poll() is None:
+            break
+        communicate_or_kill(first, 120)  # it ended before the second one started: again, slower
+    else:
+        pytest.fail("the first job ended before the second one started, even at 15 s per shard")
     assert second.returncode == 2, err2
     assert f"pid {first.pid}" in err2 and str(out) in err2 and "Traceback" not in err2
     _, err1 = communicate_or_kill(first, 120)
