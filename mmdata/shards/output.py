@@ -299,6 +299,11 @@ class ObjectJournal:
         self.done = [r for p in names for r in _records(datas[p])[0][:1]]
         self._next = int(names[-1][len(self.mine):-4]) + 1 if names else 0
 
+    def take_done(self) -> list[bytes]:
+        """:attr:`done`, handed over: the journal keeps no copy."""
+        done, self.done = self.done, []
+        return done
+
     def append(self, payload: bytes) -> None:
         """Record one payload (one object, visible whole once this returns)."""
         self.out.write(f"{NAME}/{self.mine[len(self.prefix) + 1:]}{self._next:08d}.mmj", record(payload), False)

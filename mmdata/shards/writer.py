@@ -1242,17 +1242,77 @@ def _marker_bytes(res: dict[str, Any]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _read_marker(data: bytes) -> dict[str, Any] | None:
-    """A done marker back (None when it cannot be read)."""
+def _read_marker(data: bytes, rows: bool = True) -> dict[str, Any] | None:
+    """A done marker back (None when it cannot be read); ``rows`` False: without its index rows (only
+    the schema is read)."""
     import pyarrow as pa
 
     try:
-        rows = pa.ipc.open_file(pa.py_buffer(data)).read_all()
-        meta = json.loads(rows.schema.metadata[b"mmdata"])
+        reader = pa.ipc.open_file(pa.py_buffer(data))
+        meta = json.loads(reader.schema.metadata[b"mmdata"])
+        if rows:
+            meta["rows"] = reader.read_all().replace_schema_metadata(None)
     except (ValueError, KeyError, TypeError, pa.ArrowException):
         return None
-    meta["rows"] = rows.replace_schema_metadata(None)
     return meta
+
+
+# One-row shards (``--maxcount 1``) made each shard's index rows a table of their own, held to the end:
+# a pyarrow Table costs ~38 KB whatever its rows (its schema, columns and array objects; its buffers are
+# ~2 KB), so 20k shards held 750 MB. The rows are joined into one table per this many shards as they come.
+_INDEX_BLOCK = 128
+
+
+class _IndexRows:
+    """The index rows of a job's shards, gathered as the shards finish (in any order) and kept in plan
+    order, joined into one table per :data:`_INDEX_BLOCK` shards.
+
+    Example:
+        >>> rows = _IndexRows(["b", "a"])
+        >>> rows.add("a", idx.index_table({"key": ["a0"]})); rows.add("b", idx.index_table({"key": ["b0", "b1"]}))
+        >>> rows.table()["key"].to_pylist()
+        ['b0', 'b1', 'a0']
+    """
+
+    def __init__(self, order: Sequence[str]) -> None:
+        self._order = list(order)
+        self._next = 0
+        self._early: dict[str, Any] = {}  # finished ahead of a shard before them in the plan
+        self._pending: list[Any] = []
+        self._blocks: list[Any] = []
+
+    def add(self, name: str, rows: Any) -> None:
+        """The rows of the shard ``name`` (a table of :func:`~mmdata.shards.index.index_schema`)."""
+        self._early[name] = rows
+        while self._next < len(self._order) and self._order[self._next] in self._early:
+            self._pending.append(self._early.pop(self._order[self._next]))
+            self._next += 1
+            if len(self._pending) >= _INDEX_BLOCK:
+                self._blocks.append(idx.concat_index(self._pending).combine_chunks())
+                self._pending = []
+
+    def held(self) -> int:
+        """How many tables are held (the memory a job keeps per shard: each costs ~38 KB)."""
+        return len(self._early) + len(self._pending) + len(self._blocks)
+
+    def table(self) -> Any:
+        """Every shard's rows, in plan order (parquet writes the same bytes however they are chunked)."""
+        if self._next < len(self._order):
+            raise ValueError(f"no index rows of shard {self._order[self._next]}")
+        return idx.concat_index(self._blocks + self._pending)
+
+
+def _finished_markers(journal: Any) -> dict[str, tuple[dict[str, Any], bytes]]:
+    """The done markers a previous run of the job left in ``journal``, by shard: each one's metadata
+    and its bytes (its index rows are read when the shard is kept: 20k of them read at once held
+    ~38 KB each). The journal keeps no copy of them."""
+    done = journal.take_done()
+    finished = {}
+    for data in done:
+        meta = _read_marker(data, rows=False)
+        if meta is not None:
+            finished[meta["name"]] = (meta, data)
+    return finished
 
 
 def _make_progress(enabled: bool, total: int, label: str = "sharding samples") -> Any:
@@ -1884,8 +1944,8 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
             removed = out.remove_shards(sorted(n for n in unfinished - planned if is_shard_name(n)))
             listed = sorted(out.listed_shards() - planned)
             journal = out.journal(plan_hash, fsync)
-            finished = {m["name"]: m for m in map(_read_marker, journal.done) if m is not None}
-            results, reused = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished,
+            finished = _finished_markers(journal)
+            results, reused, rows = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished,
                                    journal, workers, progress, executor, address, write_fn or _write_task, task_extra or {},
                                    source)
             if plan and not any(r["samples"] for r in results.values()):
@@ -1895,7 +1955,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                                            root or out.url)
             else:
                 removed += out.remove_shards(listed)
-                rep = _finalize(out, plan, results, label_names, label_names_from, list(skipped or []),
+                rep = _finalize(out, plan, results, rows, label_names, label_names_from, list(skipped or []),
                                 list(warnings or []), options, options["layout"], fields, name, card_extra, journal,
                                 fsync, ident)
                 rep["removed_stale"] = sorted(set(removed))
@@ -1968,22 +2028,28 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
          finished: dict[str, Any], journal: Any, workers: int, progress: bool, executor: str = "local", address: str | None = None,
          write_fn: Callable[[dict[str, Any]], dict[str, Any]] = _write_task,
          task_extra: Mapping[str, dict[str, Any]] | None = None,
-         source: Any = None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+         source: Any = None) -> tuple[dict[str, dict[str, Any]], list[str], Any]:
     """Write every planned shard a previous run did not finish (in threads or processes, or as Ray
-    tasks); each finished shard's marker goes to the journal as it completes.
+    tasks); each finished shard's marker goes to the journal as it completes. ``finished``: the markers
+    of a previous run (:func:`_finished_markers`), taken out as they are read.
 
-    Returns every planned shard's result by name, and the names of those a previous run had finished
-    (kept as they were: the report's ``resumed_shards``)."""
+    Returns every planned shard's result by name (without its index rows), the names of those a previous
+    run had finished (kept as they were: the report's ``resumed_shards``), and the index rows of all, in
+    plan order."""
     results: dict[str, dict[str, Any]] = {}
+    rows = _IndexRows([p["name"] for p in plan])
     reused: list[str] = []
     todo = []
     sizes = {p["name"]: len(p["records"]) for p in plan}
     for shard_plan in plan:
-        done = finished.get(shard_plan["name"])
+        done, data = finished.pop(shard_plan["name"], (None, None))
         if done is not None and _done_ok(out, done, payloads[shard_plan["name"]], source):
-            results[shard_plan["name"]] = done
-            reused.append(shard_plan["name"])
-            continue
+            marker = _read_marker(data)
+            if marker is not None:
+                results[shard_plan["name"]] = done
+                rows.add(shard_plan["name"], marker["rows"])
+                reused.append(shard_plan["name"])
+                continue
         task = _task_payload(shard_plan, payloads[shard_plan["name"]], out, layout, fields, options, fsync, root,
                              source)
         todo.append(task | (task_extra or {}).get(shard_plan["name"], {}))
@@ -1999,8 +2065,9 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
         prog.update(prog.task_ids[0], advance=sum(sizes[name] for name in results))
 
     def finish(res: dict[str, Any]) -> None:
-        results[res["name"]] = res
         journal.append(_marker_bytes(res))
+        rows.add(res["name"], res.pop("rows"))
+        results[res["name"]] = res
         if prog is not None:
             prog.update(prog.task_ids[0], advance=sizes[res["name"]])
 
@@ -2041,11 +2108,11 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
         journal.close()
         if prog is not None:
             prog.stop()
-    return results, reused
+    return results, reused, rows.table()
 
 
 def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]],
-              names: list[str] | None, names_from: str | None, skipped: list[dict[str, Any]], warnings: list[str],
+              rows: Any, names: list[str] | None, names_from: str | None, skipped: list[dict[str, Any]], warnings: list[str],
               options: dict[str, Any], layout: str, fields: list[str], name: str | None,
               card_extra: Mapping[str, Any] | None, journal: Any, fsync: bool,
               ident: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -2069,7 +2136,6 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
                 count[field_of(ext)] += k
             patterns["+".join(sorted({field_of(e) for e in exts}))] += k
         per_class.update(dict(res["labels"]))
-    rows = idx.concat_index([results[p["name"]]["rows"] for p in plan])
     modalities = {f: {"codecs": sorted(codecs[f]), "count": count[f]} for f in sorted(codecs)}
     num_classes = len(names) if names else (max(per_class) + 1 if per_class else None)
     if not names and per_class and len(per_class) <= max(per_class):  # ids skip values: say so
