@@ -70,8 +70,8 @@ from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.blend import BlendDataset
-from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_unsized_state, dist_rank_world,
-                                   expect_keys, merge_errors, open_dataset, reader_id, summed_counts)
+from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_positions, check_unsized_state,
+                                   dist_rank_world, expect_keys, merge_errors, open_dataset, reader_id, summed_counts)
 from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
 
@@ -639,7 +639,9 @@ class Loader:
                      "skipped": {0: summed_counts(*(state.get("skipped") or {}).values())},
                      "errors": {0: [e for _, e in merged]} if merged else {}}
         elif started and isinstance(self.source, ShardDataset) and self.plan is None:
-            self._check_positions(positions, now, int(state["epoch"]))
+            # the samples the index lists per reader, whatever on_error: what a position can reach
+            check_positions(positions, self.source.listed_per_reader(now, int(state["epoch"])), int(state["epoch"]),
+                            str(self.path), MMDataError)
         self.epoch = int(state["epoch"])
         # per reader, the losses the saved run had counted: its resumed reader passes over them uncounted
         skipped = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items() if c}
@@ -661,22 +663,6 @@ class Loader:
         self._pinned = True
         self._pass_ended = False
         self._requested = None
-
-    def _check_positions(self, positions: dict[int, int], readers: int, epoch: int) -> None:
-        """A state's positions against this epoch's shares (QA: a position past a reader's share resumed an
-        empty epoch, losing the rest of it without a word): each reader's at most its share's samples."""
-        try:
-            ends = self.source.samples_per_reader(readers, epoch)
-        except (TypeError, ValueError):
-            return
-        if ends is None:
-            return
-        for r, p in sorted(positions.items()):
-            if r >= len(ends) or p > ends[r]:
-                share = f"its share is {ends[r]} samples" if r < len(ends) else f"this loader has {len(ends)} readers"
-                raise MMDataError(f"loader state: position {p} of reader {r} in epoch {epoch} does not fit {self.path} "
-                                  f"({share}): a state of another dataset, split or filter? Resume with the loader it "
-                                  f"was saved from, or start that epoch over: load_state_dict({{'epoch': {epoch}}})")
 
     def __len__(self) -> int:
         """Batches this process gets in one epoch (every epoch the same), when the index fixes it.

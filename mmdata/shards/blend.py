@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
-from mmdata.checks import expect_bool, expect_int
+from mmdata.checks import expect_bool, expect_int, expect_state
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -369,7 +369,8 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume (see ``ShardDataset.load_state_dict``); a state of another blend (or of one dataset)
         saved mid-epoch is refused (:meth:`check_state`)."""
-        positions = state.get("positions", {})
+        state = expect_state(state, "state", error=ShardError)
+        positions = state.get("positions") or {}
         if "blend" in state or any(int(v) > 0 for v in positions.values()):
             self.check_state(state, any(int(v) > 0 for v in positions.values()))
         super().load_state_dict(state)

@@ -89,7 +89,7 @@ from mmdata.codecs import (
     frames_wanted,
     member_type,
 )
-from mmdata.checks import check_sources_exist, expect_bool, expect_int, expect_names, expect_size
+from mmdata.checks import check_sources_exist, expect_bool, expect_int, expect_names, expect_size, expect_state, plural
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -1272,6 +1272,7 @@ class ResumableEpochs:
         (saved before mmdata recorded them) is refused when it holds positions of more readers than the
         iteration has, and otherwise taken as it is with a warning (:func:`check_unsized_state`).
         """
+        state = expect_state(state, "state", error=ShardError)  # fuzz QA: KeyError / islice errors from inside
         if state.get("seed", self.seed) != self.seed:
             raise ShardError(f"state was saved with seed {state.get('seed')}, this dataset has seed {self.seed}")
         self._set_clock(int(state["epoch"]))
@@ -1300,6 +1301,8 @@ class ResumableEpochs:
         if saved is None and any(v > 0 for v in self._skip.values()):
             check_unsized_state(self._skip, n, epoch, ShardError, warn=rid == 0)
         if saved is None or saved == n or not any(v > 0 for v in self._skip.values()):
+            if isinstance(self, ShardDataset) and any(v > 0 for v in self._skip.values()):  # every reader: all raise
+                check_positions(self._skip, self.listed_per_reader(n, epoch), epoch, str(self.root), ShardError)
             return self._skip.get(rid, 0)
         try:
             ends = self.samples_per_reader(saved, epoch)
@@ -1312,6 +1315,21 @@ class ResumableEpochs:
             f"iteration has {n}: its positions mean other samples here, so the rest of the epoch would repeat some "
             f"samples and skip others. Resume with the same num_workers and world size, or start that epoch over: "
             f"load_state_dict({{'seed': {self.seed}, 'epoch': {epoch}}})")
+
+
+def check_positions(positions: dict[int, int], ends: list[int] | None, epoch: int, where: str,
+                    error: type[Exception]) -> None:
+    """A resume state's positions against the epoch's shares ``ends`` (the samples the index lists per
+    reader; None: not known): each reader's position at most its share (fuzz QA: a position past it resumed
+    an empty epoch, losing the rest of it without a word), and no reader beyond them."""
+    if ends is None:
+        return
+    for r, p in sorted(positions.items()):
+        if r >= len(ends) or p > ends[r]:
+            share = f"its share is {ends[r]} samples" if r < len(ends) else f"the epoch is read by {plural(len(ends), 'reader')}"
+            raise error(f"state: position {p} of reader {r} in epoch {epoch} does not fit {where} ({share}): a state "
+                        f"of another dataset, split or filter? Resume with the reader it was saved from, or start that "
+                        f"epoch over: load_state_dict({{'epoch': {epoch}}})")
 
 
 def summed_counts(*counts: dict[str, int]) -> dict[str, int]:

@@ -46,7 +46,7 @@ def _keys(loader: Any) -> list[str]:
     ({"positions": {"0": [1]}}, r"loader state\['positions'\]\[0\]: expected an integer >= 0, got \[1\]"),
     ({"readers": {"0": 1}}, r"loader state\['readers'\]: expected an integer >= 1"),
     ({"positions": {"0": 10**6}}, r"position 1000000 of reader 0 in epoch 0 does not fit .*its share is 20 samples"),
-    ({"positions": {"3": 2}}, r"position 2 of reader 3 in epoch 0 does not fit .*this loader has 1 readers"),
+    ({"positions": {"3": 2}}, r"position 2 of reader 3 in epoch 0 does not fit .*the epoch is read by 1 reader\)"),
     ({"positions": None}, r"3 batches yielded but no 'positions': it would start epoch 0 over"),
     ({"skipped": {"0": 4}}, r"loader state\['skipped'\]\[0\]: expected a dict of reason -> count"),
     ({"errors": {"0": "boom"}}, r"loader state\['errors'\]\[0\]: expected a list of \[position, shard, key, message\]"),
@@ -74,3 +74,32 @@ def test_a_whole_state_still_resumes_exactly_through_json(data: str) -> None:
     again = mmdata.loader(data, batch_size=4)
     again.load_state_dict({"epoch": 1})
     assert len(_keys(again)) == 20
+
+
+def test_a_loader_on_skip_checks_positions_against_the_listed_samples(data: str) -> None:
+    """With on_error="skip" the shares are not known exactly (losses are found while reading), but no
+    position can pass the samples the index lists (the fuzz case: 10**6 with skip resumed an empty epoch)."""
+    loader = mmdata.loader(data, batch_size=4, on_error="skip")
+    with pytest.raises(MMDataError, match=r"position 1000000 of reader 0 in epoch 0 does not fit"):
+        loader.load_state_dict({**GOOD, "positions": {"0": 10**6}})
+
+
+@pytest.mark.parametrize("on_error", ["raise", "skip"])
+def test_a_dataset_state_is_checked_too(data: str, on_error: str) -> None:
+    """``ShardDataset.load_state_dict`` (and a blend's) take the same checks, as ShardErrors."""
+    from mmdata.errors import ShardError
+
+    ds = mmdata.open_dataset(data, on_error=on_error)
+    with pytest.raises(ShardError, match=r"state\['positions'\]\[0\]: expected an integer >= 0, got -5"):
+        ds.load_state_dict({"epoch": 0, "positions": {0: -5}})
+    with pytest.raises(ShardError, match=r"state: has no 'epoch'"):
+        ds.load_state_dict({"positions": {0: 3}})
+    ds.load_state_dict({"epoch": 0, "seed": 0, "positions": {0: 10**6}, "readers": 1})
+    with pytest.raises(ShardError, match=r"position 1000000 of reader 0 in epoch 0 does not fit .*its share is 20"):
+        list(ds)
+    blend = mmdata.blend({"a": data, "b": data})
+    with pytest.raises(ShardError, match=r"state\['epoch'\]: expected an integer >= 0, got 'x'"):
+        blend.load_state_dict({"epoch": "x"})
+    ds = mmdata.open_dataset(data, on_error=on_error)
+    ds.load_state_dict(json.loads(json.dumps({"epoch": 0, "seed": 0, "positions": {0: 12}, "readers": 1})))
+    assert len(list(ds)) == 8
