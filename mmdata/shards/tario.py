@@ -626,6 +626,74 @@ def count_members(url: str, storage_options: dict[str, Any] | None = None) -> tu
 
 
 # ---- index-guided fast path ------------------------------------------------------------------------
+# MAP_POPULATE faults the whole (cached) shard in with one call instead of a fault per page: part of the
+# raw read's ~1.3x gain on shards of many small files (5118a8b, benchmarks/read.py). It also maps the
+# whole shard into the process before the first member is read: a 1.5 GB shard of 160 WAVs held 1.58 GB
+# of RssFile to its end (QA). Shards up to this size are populated; larger ones are mapped page by page,
+# read front to back (MADV_SEQUENTIAL), and the pages behind the read dropped (:class:`_DroppingMap`).
+POPULATE_MAX = 64 << 20
+_DROP_STEP = 16 << 20  # a big shard's pages behind the read are dropped each time it moved this far
+
+
+def map_flags(length: int) -> int:
+    """The ``mmap`` flags for a local shard of ``length`` bytes: ``MAP_POPULATE`` only up to
+    :data:`POPULATE_MAX` (where the platform has it).
+
+    Example:
+        >>> map_flags(1 << 20) & mmap.MAP_SHARED and not map_flags(1 << 30) & getattr(mmap, "MAP_POPULATE", 0)
+        True
+    """
+    return mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if length <= POPULATE_MAX else 0)
+
+
+class _DroppingMap:
+    """A big shard's mapping as :func:`indexed_members` hands it out: a slice copies the member out,
+    as the mapping's own does, and once the read has moved :data:`_DROP_STEP` past the pages last
+    dropped, the pages before the member's end leave the process (``MADV_DONTNEED``; the file's pages
+    stay in the page cache, a later slice there faults them in again). The process so maps about one
+    step plus one member of the shard, not all of it.
+
+    Example:
+        >>> m = mmap.mmap(-1, 3 * _DROP_STEP)
+        >>> d = _DroppingMap(m); len(d[_DROP_STEP + 1 : 2 * _DROP_STEP + 1]), d.dropped
+        (16777216, 33554432)
+        >>> d.close(); m.closed
+        True
+    """
+
+    __slots__ = ("_map", "dropped")
+
+    def __init__(self, buf: mmap.mmap) -> None:
+        self._map = buf
+        self.dropped = 0  # bytes from the start no longer mapped in (a multiple of the page size)
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def __getitem__(self, span: slice) -> bytes:
+        data = self._map[span]
+        stop = span.stop
+        if stop - self.dropped >= _DROP_STEP:
+            end = stop - stop % mmap.PAGESIZE
+            self._map.madvise(mmap.MADV_DONTNEED, self.dropped, end - self.dropped)
+            self.dropped = end
+        return data
+
+    def close(self) -> None:
+        self._map.close()
+
+
+def _sequential(buf: mmap.mmap) -> Any:
+    """``buf`` as read front to back: a big shard's mapping wrapped to drop the pages behind the read."""
+    if len(buf) <= POPULATE_MAX or not hasattr(mmap, "MADV_DONTNEED"):
+        return buf
+    # the header check faulted in a page (a whole large folio: up to 2 MiB) at every member: out again
+    buf.madvise(mmap.MADV_DONTNEED)
+    if hasattr(mmap, "MADV_SEQUENTIAL"):
+        buf.madvise(mmap.MADV_SEQUENTIAL)
+    return _DroppingMap(buf)
+
+
 def indexed_members(path: str, names: Any, sizes: Any, offsets: Any, size_fields: Any = None,
                     memo: dict[str, Any] | None = None) -> tuple[Any, list[int], list[int]] | None:
     """Map a local uncompressed shard and check it against the index in one vectorised pass.
@@ -644,7 +712,8 @@ def indexed_members(path: str, names: Any, sizes: Any, offsets: Any, size_fields
             the opened file): while the file keeps it, the header checks are not repeated (any write
             to the file changes its change time). It also keeps the member spans.
 
-    Returns ``(buffer, starts, ends)`` — the data of member ``i`` is ``buffer[starts[i]:ends[i]]`` —
+    Returns ``(buffer, starts, ends)`` — the data of member ``i`` is ``buffer[starts[i]:ends[i]]``, to be
+    sliced in that order (a shard over :data:`POPULATE_MAX` drops the pages behind the read) —
     when every header sits where plain ustar headers put it, with that size, that name and a
     regular-file type, followed by the end-of-archive block. Returns None otherwise (long names, a
     foreign writer, any damage): the caller then uses :func:`iter_members`.
@@ -660,9 +729,7 @@ def indexed_members(path: str, names: Any, sizes: Any, offsets: Any, size_fields
             length = st.st_size
             if length < BLOCK or length % BLOCK or int(offsets[-1]) + BLOCK > length:
                 return None
-            # MAP_POPULATE maps the whole (cached) file in one call instead of a fault per page
-            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-            buf: Any = mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+            buf: Any = mmap.mmap(fh.fileno(), 0, flags=map_flags(length), prot=mmap.PROT_READ)
     except (OSError, ValueError):
         return None
     if len(buf) != length:
@@ -670,7 +737,7 @@ def indexed_members(path: str, names: Any, sizes: Any, offsets: Any, size_fields
         return None
     ident = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if memo is not None and memo.get("verified") == ident:
-        return (buf, *memo["spans"])
+        return (_sequential(buf), *memo["spans"])
     blocks = np.frombuffer(buf, dtype=np.uint8).reshape(-1, BLOCK)  # a view: nothing is read yet
     rows = offsets[:-1] // BLOCK
     # Every field the read depends on — name, size, type, no ustar prefix — must equal what the
@@ -698,7 +765,7 @@ def indexed_members(path: str, names: Any, sizes: Any, offsets: Any, size_fields
     if memo is not None:
         memo["spans"] = spans
         memo["verified"] = ident
-    return (buf, *spans)
+    return (_sequential(buf), *spans)
 
 
 def _octal_columns(fields: Any) -> Any:

@@ -1,6 +1,9 @@
 """Memory a job or a read holds as it scales: counted (tables held, pages mapped), never timed."""
 from __future__ import annotations
 
+import mmap
+import random
+import wave
 import weakref
 from pathlib import Path
 from typing import Any
@@ -9,7 +12,7 @@ import pytest
 
 import mmdata
 from mmdata.shards import index as idx
-from mmdata.shards import writer
+from mmdata.shards import tario, writer
 from mmdata.testing import make_sample_folder
 
 
@@ -98,3 +101,48 @@ def test_index_rows_keep_plan_order_whatever_order_shards_finish_in(monkeypatch:
     assert rows.held() <= 4
     want = idx.concat_index([tables[n] for n in names])
     assert rows.table().equals(want) and idx.index_bytes(rows.table()) == idx.index_bytes(want)
+
+
+def test_only_small_shards_are_mapped_with_populate() -> None:
+    populate = getattr(mmap, "MAP_POPULATE", 0)
+    if not populate:
+        pytest.skip("no MAP_POPULATE on this platform")
+    assert tario.map_flags(10_240) == tario.map_flags(tario.POPULATE_MAX) == mmap.MAP_SHARED | populate
+    assert tario.map_flags(tario.POPULATE_MAX + 1) == tario.map_flags(1 << 40) == mmap.MAP_SHARED
+
+
+def _mapped_mib(name: str) -> int:
+    """Resident MiB of this process's mappings of files called ``name`` (Linux' /proc/self/smaps)."""
+    kib, mine = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            if not line[0].isupper():  # a mapping's first line: address range, ..., path
+                mine = line.rstrip().endswith("/" + name)
+            elif mine and line.startswith("Rss:"):
+                kib += int(line.split()[1])
+    return kib >> 10
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists() or not hasattr(mmap, "MADV_DONTNEED"),
+                    reason="counts mapped pages in Linux' /proc/self/smaps")
+def test_a_big_shard_is_not_mapped_whole_while_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # QA: a 1.5 GB shard of 160 WAVs was mapped whole with MAP_POPULATE: 1.58 GB RssFile until its end.
+    # Here the same at a 24 MiB scale: 12 WAVs of 2 MiB, "big" from 4 MiB on, pages dropped every 2 MiB
+    (tmp_path / "raw" / "a").mkdir(parents=True)
+    rng = random.Random(0)
+    for i in range(12):
+        with wave.open(str(tmp_path / "raw" / "a" / f"{i:02d}.wav"), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(16_000)
+            w.writeframes(rng.randbytes(2 << 20))
+    mmdata.shard(tmp_path / "raw", tmp_path / "ds", progress=False)
+    (shard,) = sorted((tmp_path / "ds").glob("*.tar"))
+    assert shard.stat().st_size > 24 << 20
+    monkeypatch.setattr(tario, "POPULATE_MAX", 4 << 20, raising=False)
+    monkeypatch.setattr(tario, "_DROP_STEP", 2 << 20, raising=False)
+    held, n = 0, 0
+    for sample in mmdata.open_dataset(tmp_path / "ds", split="train", decode=False):
+        assert len(sample["wav"]) > 2 << 20
+        held, n = max(held, _mapped_mib(shard.name)), n + 1
+    assert n == 12
+    # a member, the step and a large folio's rounding at most; not the shard's 24 MiB
+    assert held <= 10, f"{held} MiB of the shard mapped at once"
