@@ -71,7 +71,8 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.blend import BlendDataset
 from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_positions, check_unsized_state,
-                                   dist_rank_world, expect_keys, merge_errors, open_dataset, reader_id, summed_counts)
+                                   dist_rank_world, expect_keys, merge_errors, open_dataset, other_ranks_state, reader_id,
+                                   summed_counts)
 from mmdata.types import Batch, Sample, collate
 from mmdata.urls import is_remote
 
@@ -533,6 +534,9 @@ class Loader:
             return ended
         state = {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions),
                  "copies": dict(self._copies), "readers": self._readers()}
+        world = (dist_rank_world() or (0, 1))[1]
+        if world > 1:  # whose positions these are: a rank's own readers' (other_ranks_state)
+            state["world"] = world
         if isinstance(self.source, BlendDataset):  # what the positions mean: the blend's names, splits, weights
             state["blend"] = self.source.signature
         if self.num_workers > 1:
@@ -593,6 +597,17 @@ class Loader:
             return False
         return ends is not None and all(positions.get(r, 0) >= n for r, n in enumerate(ends))
 
+    def _finished_own(self, positions: dict[int, int], readers: int, epoch: int) -> bool:
+        """Whether every reader ``positions`` holds had read its whole share of ``epoch`` (a rank's state at
+        the end of its epoch: the ranks step together, so the others' epochs are over too)."""
+        if self.plan is not None or not positions:
+            return False
+        try:
+            ends = self.source.samples_per_reader(readers, epoch)
+        except (TypeError, ValueError):
+            return False
+        return ends is not None and all(r < len(ends) and p >= ends[r] for r, p in positions.items())
+
     def _worker_next(self) -> int:
         workers = max(1, self.num_workers)
         return self._next_worker if self._next_worker is not None else self._batches % workers
@@ -623,8 +638,17 @@ class Loader:
         if saved is None and started:  # saved before states said how many readers read them
             check_unsized_state(positions, now, int(state["epoch"]), MMDataError)
             state = {**state, "readers": now}  # checked and warned here: the reader need not say it again
-        if saved is not None and int(saved) != now and started:
-            if not self._finished(positions, int(saved), int(state["epoch"])):
+        rank, world = dist_rank_world() or (0, 1)
+        over = False  # a rank's state at the end of its share: the ranks step together, so the epoch is over here
+        if started and (saved is None or int(saved) == now):
+            other = other_ranks_state(positions, int(state.get("world") or 1), rank, world, max(1, self.num_workers),
+                                      int(state["epoch"]))
+            if other is not None:
+                over = self._finished_own(positions, now, int(state["epoch"]))
+                if not over:
+                    raise MMDataError(f"loader {other}")
+        if started and (over or saved is not None and int(saved) != now):
+            if not over and not self._finished(positions, int(saved), int(state["epoch"])):
                 # positions count samples along each reader's share; another split shares the epoch out
                 # differently, so they would skip samples never yielded and repeat others
                 raise MMDataError(
@@ -648,7 +672,7 @@ class Loader:
         # ... and the details of them, which it lists ahead of what it meets (absent from older states)
         errors = {int(r): [list(e) for e in c] for r, c in (state.get("errors") or {}).items() if c}
         self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {}),
-                                     "readers": now,  # checked above: the reader need not check again
+                                     "readers": now, "world": world,  # checked above: the reader need not check again
                                      "skipped": skipped, "errors": errors,
                                      **({"blend": state.get("blend") or self.source.signature}
                                         if isinstance(self.source, BlendDataset) else {})})

@@ -183,6 +183,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self._skip_counts: dict[int, dict[str, int]] = {}
         self._skip_errors: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
         self._skip_readers: int | None = None
+        self._skip_world: int | None = None  # the world size of a loaded state
         self._positions: dict[int, int] = {}
         self._readers: int | None = None
         self._dist: tuple[int, int] | None = None

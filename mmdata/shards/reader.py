@@ -1109,7 +1109,7 @@ class ResumableEpochs:
     """Epochs and exact resume of a reader whose iterations split an epoch over readers (world size x
     DataLoader workers): an :class:`EpochClock` and, per reader, the positions consumed. Its users
     (:class:`ShardDataset`, :class:`mmdata.shards.blend.BlendDataset`) set ``seed``, ``_clock``,
-    ``_skip``, ``_skip_counts``, ``_skip_errors``, ``_skip_readers``, ``_positions``, ``_readers``, ``_dist``
+    ``_skip``, ``_skip_counts``, ``_skip_errors``, ``_skip_readers``, ``_skip_world``, ``_positions``, ``_readers``, ``_dist``
     and ``skipped`` and define ``samples_per_reader`` and ``_error_items``."""
 
     seed: int
@@ -1119,6 +1119,7 @@ class ResumableEpochs:
     _skip_errors: dict[int, list[tuple[int, tuple[str, ...]]]]  # per reader, a loaded state's errors (place, entry)
     skipped: dict[str, int]  # losses of the iteration in progress or the last one (reason -> count)
     _skip_readers: int | None
+    _skip_world: int | None
     _positions: dict[int, int]
     _readers: int | None
     board: Any  # the board of mmdata.loader's workers (set by it), else None
@@ -1210,6 +1211,7 @@ class ResumableEpochs:
         self._skip_counts = {}
         self._skip_errors = {}
         self._skip_readers = None
+        self._skip_world = None
         self._positions = {}
 
     def state_dict(self) -> dict[str, Any]:
@@ -1237,6 +1239,9 @@ class ResumableEpochs:
         state: dict[str, Any] = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
         if self._readers is not None:
             state["readers"] = self._readers
+        world = (dist_rank_world() or self._dist or (0, 1))[1]
+        if world > 1 and self._positions:  # whose positions these are: this rank's readers' (other_ranks_state)
+            state["world"] = world
         counts = self._state_counts()
         if counts and len(self._positions) == 1:
             state["skipped"] = {next(iter(self._positions)): counts}
@@ -1284,6 +1289,7 @@ class ResumableEpochs:
         self._positions = dict(self._skip)
         saved = state.get("readers")
         self._skip_readers = int(saved) if saved is not None else None
+        self._skip_world = state.get("world")  # the saving process's world size (other_ranks_state)
 
     def _resumed_counts(self, rid: int, skip: int) -> dict[str, int]:
         """The losses reader ``rid`` had counted before a resume point ``skip`` (what it passes over uncounted)."""
@@ -1302,6 +1308,13 @@ class ResumableEpochs:
             check_unsized_state(self._skip, n, epoch, ShardError, warn=rid == 0)
         if saved is None or saved == n or not any(v > 0 for v in self._skip.values()):
             if isinstance(self, ShardDataset) and any(v > 0 for v in self._skip.values()):  # every reader: all raise
+                rank, world = dist_rank_world() or self._dist or (0, 1)
+                other = other_ranks_state(self._skip, self._skip_world or 1, rank, world, max(1, n // world), epoch)
+                if other is not None:
+                    ends = self.samples_per_reader(n, epoch)
+                    if ends is None or not all(r < n and p >= ends[r] for r, p in self._skip.items()):
+                        raise ShardError(other)
+                    return ends[rid]  # the saving rank had read its whole share: so had the others (they step together)
                 check_positions(self._skip, self.listed_per_reader(n, epoch), epoch, str(self.root), ShardError)
             return self._skip.get(rid, 0)
         try:
@@ -1315,6 +1328,28 @@ class ResumableEpochs:
             f"iteration has {n}: its positions mean other samples here, so the rest of the epoch would repeat some "
             f"samples and skip others. Resume with the same num_workers and world size, or start that epoch over: "
             f"load_state_dict({{'seed': {self.seed}, 'epoch': {epoch}}})")
+
+
+def other_ranks_state(positions: dict[int, int], saved_world: int, rank: int, world: int, workers: int,
+                      epoch: int) -> str | None:
+    """Why a mid-epoch state cannot resume this rank, or None: a state holds the positions of the readers
+    of the process that saved it (rank ``r``'s readers are ``r * workers ... (r + 1) * workers - 1``), so
+    one saved in a world of another size, or holding another rank's readers, would start this rank's readers
+    at 0 (distributed QA: a Lightning checkpoint holds rank 0's loader state; loaded on every rank, rank 1
+    replayed its batches and samples were lost, without a word)."""
+    mine = range(rank * workers, (rank + 1) * workers)
+    others = sorted(r for r, p in positions.items() if p > 0 and r not in mine)
+    # one process: a reader beyond it is check_positions'; every reader's positions (a whole epoch's, as a
+    # loader rewrites an epoch that was over) include this rank's
+    if saved_world == world and (world == 1 or not others or any(r in mine for r in positions)):
+        return None
+    why = (f"in a world of {plural(saved_world, 'process', 'processes')} and this is rank {rank} of {world}"
+           if saved_world != world else
+           f"by another rank: it holds positions of readers {others}, and rank {rank}'s readers are {list(mine)}")
+    return (f"state was saved mid-epoch {epoch} {why}; each rank's state holds only its own readers' positions, so "
+            f"the rest of the epoch would repeat some samples and skip others here. Save and load each rank's own "
+            f"state_dict() (a Lightning checkpoint holds rank 0's only: resume DDP from an epoch-end checkpoint), or "
+            f"start that epoch over: load_state_dict({{'epoch': {epoch}}})")
 
 
 def check_positions(positions: dict[int, int], ends: list[int] | None, epoch: int, where: str,
@@ -1439,6 +1474,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self._after: dict[str, int] = {}  # the losses of samples yielded (the recipe refused them), see _count
         self._record: dict[str, int] | None = None  # meta["skipped"] of the last decoded sample yielded
         self._skip_readers: int | None = None  # readers of a loaded state (load_state_dict)
+        self._skip_world: int | None = None  # the world size of a loaded state
         self._readers: int | None = None  # readers of the iteration in progress or the last one
         self._positions: dict[int, int] = {}
         self._quiet = False  # True while a resume passes over what the saved run read (and counted)
