@@ -63,7 +63,7 @@ import warnings
 import weakref
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -1635,6 +1635,30 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         if self.keys is not None and self._shard_sizes is not None:
             return sum(self._shard_sizes)
         return sum(self.card["splits"][s]["samples"] for s in self.splits) if self.card else None
+
+    @property
+    def collate_fn(self) -> Callable[[Sequence[Sample]], Any]:
+        """:func:`mmdata.collate` with this dataset's fields: every batch has a presence mask for each
+        modality the dataset has — all False in a batch none of whose samples has it (a shard of clips
+        without audio, one rank's batch under DDP), where plain ``collate_fn=mmdata.collate`` has no
+        ``present["audio"]`` at all (distributed QA: ``KeyError: 'audio'``); ``label`` -1 and ``text`` empty
+        there. What :func:`mmdata.loader` does; for ``DataLoader(ds, collate_fn=ds.collate_fn)``.
+
+        Example:
+            >>> import tempfile, mmdata
+            >>> from mmdata.testing import make_sample_folder
+            >>> t = tempfile.mkdtemp()
+            >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
+            >>> ds = mmdata.open_dataset(t + "/ds", modalities=["image", "audio"])
+            >>> batch = ds.collate_fn([s.without("audio") for s in ds])
+            >>> batch.present["audio"].tolist()
+            [False, False, False, False]
+        """
+        import functools
+
+        from mmdata.types import collate
+
+        return functools.partial(collate, fields=idx.dataset_fields(self.card, self.modalities))
 
     def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
         """Samples each of ``readers`` readers (``world_size * num_workers``) yields in an epoch —
