@@ -34,7 +34,8 @@ shards more than ``DistributedSampler``'s world size - 1; see docs/interop.md).
 (``EpochLoader.dropped``) and logged once per epoch by rank 0. ``K`` comes from ``index.parquet``'s
 per-shard counts and the reader's own assignment of shards to (rank, worker) for the epoch, identical
 on every rank; where the index cannot fix the counts (``balance``, ``on_error="skip"``, bare shards)
-the ranks agree batch by batch with one tiny all-reduce instead. Val / test loaders are evened out
+the ranks agree batch by batch with one tiny all-reduce instead (pad: until no rank has a batch of
+its own pass left). Val / test loaders are evened out
 the same way (padding repeats a few samples there, like Lightning's ``DistributedSampler``); predict
 is not (every sample once).
 """
@@ -216,7 +217,11 @@ class EvenLoader:
         try:
             while plan is None or done < plan.target:
                 batch = next(it, None)
-                if dynamic and not _agree(batch is not None, "min" if self.mode == "drop" else "max"):
+                # pad: go on while some rank has a batch of its own pass left; a padding rank always has
+                # one, so "has a batch" would end the epoch only when all ran out together (the least
+                # common multiple of the ranks' counts)
+                own = batch is not None and (self.mode == "drop" or passes == 0)
+                if dynamic and not _agree(own, "min" if self.mode == "drop" else "max"):
                     if self.mode == "drop":
                         mine = (len(batch) if batch is not None else 0) + sum(len(b) for b in it)
                         self.dropped = _agree(mine, "sum")
