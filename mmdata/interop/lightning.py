@@ -31,13 +31,14 @@ own part of the epoch (the same samples with the same augmentation draws) for th
 as many as the largest rank's share exceeds its own by (shards go to readers whole: with few, unequal
 shards more than ``DistributedSampler``'s world size - 1; see docs/interop.md).
 ``"drop"`` stops every rank at the smallest count; the samples left out are counted
-(``EpochLoader.dropped``) and logged once per epoch by rank 0. ``K`` comes from ``index.parquet``'s
-per-shard counts and the reader's own assignment of shards to (rank, worker) for the epoch, identical
-on every rank; where the index cannot fix the counts (``balance``, ``on_error="skip"``, bare shards)
-the ranks agree batch by batch with one tiny all-reduce instead (pad: until no rank has a batch of
-its own pass left). Val / test loaders are evened out
-the same way (padding repeats a few samples there, like Lightning's ``DistributedSampler``); predict
-is not (every sample once).
+(``EpochLoader.dropped``) and logged once per epoch by rank 0, before the first batch when the index
+fixes ``K`` (Lightning never iterates a sized loader past its last batch, nor one of length 0 at all).
+``K`` comes from ``index.parquet``'s per-shard counts and the reader's own assignment of shards to
+(rank, worker) for the epoch, identical on every rank; where the index cannot fix the counts
+(``balance``, ``on_error="skip"``, bare shards) the ranks agree batch by batch with one tiny
+all-reduce instead (pad: until no rank has a batch of its own pass left). Val / test loaders are
+evened out the same way (padding repeats a few samples there, like Lightning's
+``DistributedSampler``); predict is not (every sample once).
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ class EvenLoader:
         self.history: dict[int, dict[str, Any]] = {}
         self.dropped = 0
         self.padded = 0
+        self._told: int | None = None  # the epoch whose dropped samples were last logged
 
     @staticmethod
     def _world() -> int:
@@ -188,7 +190,12 @@ class EvenLoader:
                 self.loader.source.samples_per_reader(self._world() * workers) is None:
             raise TypeError("this mmdata loader has no exact length under DDP (the batches per rank are not "
                             "fixed by the index, or change from epoch to epoch)")
-        return even_plan(self.loader, int(self.loader.epoch), self.mode).target  # type: ignore[union-attr]
+        plan = even_plan(self.loader, int(self.loader.epoch), self.mode)
+        assert plan is not None  # the index fixes the counts (checked above)
+        if plan.target == 0 and self.mode == "drop":
+            # Lightning skips a loader of length 0 without iterating it: count and log here
+            self._count_dropped(plan, int(self.loader.epoch), again=False)
+        return plan.target
 
     def __bool__(self) -> bool:
         return True
@@ -212,8 +219,10 @@ class EvenLoader:
             raise MMDataError(f"split {self.split!r}: rank(s) {plan.empty} get no batch of this epoch (too few "
                               "samples or shards for ranks x workers); nothing to pad with: use fewer ranks or "
                               "workers, or even_batches='drop'")
+        if plan is not None and self.mode == "drop":
+            # now, not after the last batch: Lightning stops a sized loader at len() and never resumes it
+            self._count_dropped(plan, self.loader.epoch if epoch is None else epoch, again=plan.target > 0)
         it = iter(self.loader)
-        fresh = done == 0 and passes == 0
         try:
             while plan is None or done < plan.target:
                 batch = next(it, None)
@@ -244,11 +253,21 @@ class EvenLoader:
                 yield batch
         finally:
             it.close()
-        if plan is not None and plan.dropped and fresh:
-            self.dropped = plan.dropped
-        if self.dropped and (dist_rank_world() or (0, 1))[0] == 0:
+        if plan is None and self.dropped:  # agreed batch by batch: counted at the end (no len(), so reached)
+            self._log_dropped(int(self.loader.epoch), done)
+
+    def _count_dropped(self, plan: EvenPlan, epoch: int, again: bool = True) -> None:
+        """``dropped`` = the samples ``"drop"`` leaves out of ``epoch`` (all ranks), logged by rank 0; with
+        ``again`` False not a second time for the same epoch (``len()`` is asked more than once)."""
+        self.dropped = plan.dropped
+        if plan.dropped and (again or self._told != epoch):
+            self._log_dropped(epoch, plan.target)
+        self._told = epoch
+
+    def _log_dropped(self, epoch: int, batches: int) -> None:
+        if (dist_rank_world() or (0, 1))[0] == 0:
             log.warning("mmdata DataModule: split %r epoch %d: dropped %d samples (even_batches='drop': every "
-                        "rank stops at %d batches)", self.split, int(self.loader.epoch), self.dropped, done)
+                        "rank stops at %d batches)", self.split, epoch, self.dropped, batches)
 
     def _record(self, done: int, passes: int) -> None:
         """Keep the loader state after ``done`` batches (training only: see :class:`EpochLoader`)."""

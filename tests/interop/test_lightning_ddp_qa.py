@@ -3,21 +3,40 @@
 * ``even_batches="pad"`` where the index cannot fix the counts (``balance``): the ranks agreed batch by
   batch on "a rank still has a batch", which a padding rank always has, so an epoch ran for the least
   common multiple of the ranks' counts instead of the largest.
+* ``even_batches="drop"`` with a sized loader: Lightning stops at ``len()`` and never resumed the
+  generator past its last batch, where the dropped samples were counted and logged; a val split with
+  fewer samples than ranks (``len()`` 0) was skipped without a word.
 
 The fits reuse ``test_lightning_ddp``'s driver and runner (``_fit``: its own session, killed on timeout).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 
+import mmdata
+from mmdata.testing import make_messy_folder
 from tests.interop.test_lightning_ddp import _fit, _rank_epochs, _steps, ds  # noqa: F401 — ds: fixture
 
 pl = pytest.importorskip("lightning.pytorch")
 
 UNDER = {"by": "label", "mode": "under"}  # on ``ds``, batch 3: epoch 0 gives the ranks 4 / 4 batches, epoch 1 4 / 3
+
+
+@pytest.fixture(scope="module")
+def even_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train: 3 shards of 8 (2 ranks: 16 / 8 samples, the same every epoch, so the loader is sized); val: 1."""
+    root = tmp_path_factory.mktemp("even")
+    make_messy_folder(root / "raw", n=25, sizes=((24, 32),), seconds=(0.2, 0.2))
+    mmdata.shard(root / "raw", root / "ds", maxcount=8, split="train=0.96,val=0.04", progress=False)
+    card = json.loads((root / "ds" / "dataset.json").read_text())
+    assert [card["splits"][s]["samples"] for s in ("train", "val")] == [24, 1]
+    assert len(card["splits"]["train"]["shards"]) == 3
+    return root / "ds"
 
 
 @pytest.mark.slow
@@ -37,3 +56,19 @@ def test_ddp_pad_with_balance_runs_the_largest_ranks_count(ds: Path, tmp_path: P
             steps, own = _steps(records[r], "train", epoch), raw[r][epoch]
             assert len(steps) == k, (epoch, r, len(steps), [len(raw[q][epoch]) for q in (0, 1)])
             assert steps == own + own[: k - len(own)]  # its own batches, then its first ones again
+
+
+@pytest.mark.slow
+def test_ddp_drop_sized_loader_counts_and_logs_what_it_drops(even_ds: Path, tmp_path: Path) -> None:
+    """A sized loader (equal shards): Lightning stops at ``len()``; the count and the log come anyway.
+    The val split (1 sample, 2 ranks) has no batch for every rank: skipped, and said so."""
+    proc, records = _fit(even_ds, tmp_path / "run", 0, "drop", "popen")
+    assert proc.returncode == 0 and "FIT DONE" in proc.stdout, proc.stdout[-4000:]
+    for epoch in (0, 1):
+        steps = {r: _steps(records[r], "train", epoch) for r in (0, 1)}
+        assert len(steps[0]) == len(steps[1]) == 3  # 16 and 8 samples in batches of 3: 6 and 3 batches
+        ends = [r["dropped"] for rank in (0, 1) for r in records[rank] if r["stage"] == "end" and r["epoch"] == epoch]
+        assert ends == [24 - sum(len(b) for r in (0, 1) for b in steps[r])] * 2 == [7] * 2  # on every rank
+        assert proc.stdout.count(f"split 'train' epoch {epoch}: dropped 7 samples") == 1, proc.stdout[-4000:]
+    assert not any(r["stage"] == "val" for rank in (0, 1) for r in records[rank])
+    assert len(re.findall(r"split 'val' epoch \d+: dropped 1 samples", proc.stdout)) == 1, proc.stdout[-4000:]
