@@ -531,8 +531,10 @@ class DataModule(pl.LightningDataModule):
         recipe = self.recipe if self.eval_recipe is None else self.eval_recipe
         loader = self._loader(split, self.eval_batch_size, recipe, shuffle=False, stage="eval")
         # equal batch counts per rank: Lightning's DistributedSampler pads val / test too (sync_dist,
-        # per-step collectives); predict gets every sample exactly once (its UnrepeatedDistributedSampler)
-        return EvenLoader(loader, self.even_batches or False, split) if even else loader
+        # per-step collectives); predict gets every sample exactly once (its UnrepeatedDistributedSampler).
+        # Wrapped either way: Lightning reads a `sampler` it finds as a DataLoader's (`batch_sampler` too,
+        # which the Loader lacks) and crashed on the bare one; EvenLoader has neither
+        return EvenLoader(loader, (self.even_batches or False) if even else False, split)
 
     # ---- Lightning hooks -------------------------------------------------------------------------
     def train_dataloader(self) -> EpochLoader:

@@ -3,6 +3,7 @@
 * ``even_batches="pad"`` where the index cannot fix the counts (``balance``): the ranks agreed batch by
   batch on "a rank still has a batch", which a padding rank always has, so an epoch ran for the least
   common multiple of the ranks' counts instead of the largest.
+* ``trainer.predict``: Lightning read ``batch_sampler`` off the bare loader and crashed.
 * ``even_batches="drop"`` with a sized loader: Lightning stops at ``len()`` and never resumed the
   generator past its last batch, where the dropped samples were counted and logged; a val split with
   fewer samples than ranks (``len()`` 0) was skipped without a word.
@@ -14,15 +15,19 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 import mmdata
 from mmdata.testing import make_messy_folder
-from tests.interop.test_lightning_ddp import _fit, _rank_epochs, _steps, ds  # noqa: F401 — ds: fixture
+from tests.interop import test_lightning_ddp as base
+from tests.interop.test_lightning_ddp import _fit, _rank_epochs, _split_keys, _steps, ds  # noqa: F401 — ds: fixture
 
 pl = pytest.importorskip("lightning.pytorch")
+from mmdata.lightning import DataModule  # noqa: E402
 
 UNDER = {"by": "label", "mode": "under"}  # on ``ds``, batch 3: epoch 0 gives the ranks 4 / 4 batches, epoch 1 4 / 3
 
@@ -72,3 +77,59 @@ def test_ddp_drop_sized_loader_counts_and_logs_what_it_drops(even_ds: Path, tmp_
         assert proc.stdout.count(f"split 'train' epoch {epoch}: dropped 7 samples") == 1, proc.stdout[-4000:]
     assert not any(r["stage"] == "val" for rank in (0, 1) for r in records[rank])
     assert len(re.findall(r"split 'val' epoch \d+: dropped 1 samples", proc.stdout)) == 1, proc.stdout[-4000:]
+
+
+PREDICT = textwrap.dedent('''
+    import json, os, sys
+    import lightning.pytorch as pl
+    import torch
+    from mmdata.lightning import DataModule
+
+    DATA, OUT = sys.argv[1], sys.argv[2]
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(1, 1)
+
+        def predict_step(self, batch, i):
+            with open(f"{OUT}/rank{self.global_rank}.jsonl", "a") as f:
+                f.write(json.dumps({"stage": "predict", "epoch": 0, "keys": list(batch.keys)}) + "\\n")
+            return len(batch)
+
+    if __name__ == "__main__":
+        torch.set_num_threads(1)
+        if "MASTER_PORT" not in os.environ:  # as in test_lightning_ddp's driver: a store held from here
+            store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(store.port),
+                              TORCHELASTIC_USE_AGENT_STORE="True")
+        dm = DataModule(DATA, batch_size=3, modalities=["label"], predict_split="val")
+        strategy = pl.strategies.DDPStrategy(start_method="popen", process_group_backend="gloo")
+        trainer = pl.Trainer(strategy=strategy, devices=2, accelerator="cpu", logger=False,
+                             enable_progress_bar=False, enable_model_summary=False, default_root_dir=OUT)
+        trainer.predict(Tiny(), dm, return_predictions=False)
+        print("PREDICT DONE", flush=True)
+''')
+
+
+class _Predict(pl.LightningModule):
+    def predict_step(self, batch: mmdata.Batch, batch_idx: int) -> list[str]:
+        return list(batch.keys)
+
+
+def test_predict_one_device_every_sample_once(ds: Path, tmp_path: Path) -> None:
+    dm = DataModule(ds, batch_size=3, modalities=["label"], predict_split="val")
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path)
+    out = trainer.predict(_Predict(), dm)
+    assert Counter(k for keys in out for k in keys) == _split_keys(ds, "val")
+
+
+@pytest.mark.slow
+def test_ddp_predict_every_sample_once(ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "DRIVER", PREDICT)  # _fit's runner, this driver
+    proc, records = _fit(ds, tmp_path / "run", 0, "pad", "popen")
+    assert proc.returncode == 0 and "PREDICT DONE" in proc.stdout, proc.stdout[-4000:]
+    seen = Counter(k for r in (0, 1) for b in _steps(records[r], "predict", 0) for k in b)
+    assert seen == _split_keys(ds, "val")  # every sample once over both ranks, nothing padded
+    assert all(_steps(records[r], "predict", 0) for r in (0, 1))  # both ranks predicted (val: shards of 8 and 2)
