@@ -1315,15 +1315,30 @@ def _finished_markers(journal: Any) -> dict[str, tuple[dict[str, Any], bytes]]:
     return finished
 
 
-def _make_progress(enabled: bool, total: int, label: str = "sharding samples") -> Any:
+def _stop_progress(prog: Any) -> None:
+    """Stop a bar :func:`shard` started; one that never became the sharding bar (the job failed, or found
+    its output up to date) is erased: stderr then holds the error alone, as before the bar started early."""
+    if prog is not None:
+        if prog.tasks[0].total is None:
+            prog.live.transient = True
+        prog.stop()
+
+
+def _make_progress(enabled: Any, total: int | None, label: str = "sharding samples") -> Any:
+    """A started rich progress bar on stderr, or None when not ``enabled``. ``enabled`` may be the bar
+    :func:`shard` started before finding the files: its task goes on as this one (same clock), so the
+    elapsed time counts the walk and the plan (QA: 2-3 s of an 8 s job were missing)."""
     if not enabled:
         return None
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+    if isinstance(enabled, Progress):
+        enabled.update(enabled.task_ids[0], description=label, total=total, completed=0)
+        return enabled
     # on stderr: stdout is the command's result (`mmdata shard ... > log` kept the bar in the log)
     prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
     prog.start()
     prog.add_task(label, total=total)
     return prog
@@ -1559,24 +1574,36 @@ def shard(
         if not is_remote(out):
             check_foreign_output(out, force)  # type: ignore[arg-type]
         fractions = parse_split(split)
-        found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
-                         label_names_from=names_from, on_error=on_error, exclude=out, storage_options=storage_options,
-                         meta=meta, group_by=group_by, root=root, paths=paths)
+        # the bar starts before the walk (a pulsing "finding files"), and goes on as the sharding bar
+        progress = _make_progress(progress, None, "finding files")
+        try:
+            found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
+                             label_names_from=names_from, on_error=on_error, exclude=out,
+                             storage_options=storage_options, meta=meta, group_by=group_by, root=root, paths=paths)
+        except BaseException:
+            _stop_progress(progress)
+            raise
+        if progress is not None:
+            progress.update(progress.task_ids[0], description=f"planning {plural(len(found.records), 'sample')}")
         if group_by is not None and fractions is not None:  # the card says how the split was drawn
             card_extra = {**(card_extra or {}), "split_group_by": group_by}
         if found.meta_columns:  # the card says where the metadata went
             card_extra = {**(card_extra or {}), "metadata_columns": list(found.meta_columns),
                           "metadata_kinds": dict(found.meta_kinds)}
-        if not found.records:
-            raise _none_found(found, src)
-        report = write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers,
-                               fractions=fractions, seed=seed, layout=layout, label_names=found.label_names,
-                               skipped=found.skipped, on_error=on_error, max_file_size=max_file_size, check=check,
-                               progress=progress, name=name, card_extra=card_extra, fsync=fsync,
-                               warnings=found.warnings, root=found.root, label_names_from=found.label_names_from,
-                               executor=executor, address=address, storage_options=storage_options,
-                               source=found.source, shared_files=found.shared_files, split_by=split_by,
-                               split_from=split_from, rewrite=rewrite)
+        try:
+            if not found.records:
+                raise _none_found(found, src)
+            report = write_records(found.records, out, maxcount=maxcount, maxsize=maxsize, workers=workers,
+                                   fractions=fractions, seed=seed, layout=layout, label_names=found.label_names,
+                                   skipped=found.skipped, on_error=on_error, max_file_size=max_file_size,
+                                   check=check, progress=progress, name=name, card_extra=card_extra, fsync=fsync,
+                                   warnings=found.warnings, root=found.root,
+                                   label_names_from=found.label_names_from, executor=executor, address=address,
+                                   storage_options=storage_options, source=found.source,
+                                   shared_files=found.shared_files, split_by=split_by, split_from=split_from,
+                                   rewrite=rewrite)
+        finally:
+            _stop_progress(progress)
     if warn:
         _warn_skipped(report, out)
     return report
@@ -1761,7 +1788,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                   workers: int = 1, fractions: dict[str, float] | None = None, seed: int = 0, layout: str = "samples",
                   label_names: list[str] | None = None, skipped: list[dict[str, Any]] | None = None,
                   on_error: str = "skip", max_file_size: int | None = DEFAULT_MAX_FILE_SIZE, check: str = "header",
-                  progress: bool = True, name: str | None = None, card_extra: Mapping[str, Any] | None = None,
+                  progress: Any = True, name: str | None = None, card_extra: Mapping[str, Any] | None = None,
                   fsync: bool = False, warnings: list[str] | None = None, root: str | None = None,
                   label_names_from: str | None = None, executor: str = "local",
                   address: str | None = None, storage_options: dict[str, Any] | None = None,
@@ -1898,7 +1925,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                fields: list[str], options: dict[str, Any], plan_hash: str, *, workers: int = 1,
                label_names: list[str] | None = None, label_names_from: str | None = None,
                skipped: list[dict[str, Any]] | None = None, warnings: list[str] | None = None,
-               root: str | None = None, progress: bool = True, name: str | None = None,
+               root: str | None = None, progress: Any = True, name: str | None = None,
                card_extra: Mapping[str, Any] | None = None, fsync: bool = False, executor: str = "local",
                address: str | None = None, write_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                task_extra: Mapping[str, dict[str, Any]] | None = None,
@@ -2025,7 +2052,7 @@ def _planned_shards(plan: list[dict[str, Any]], layout: str, fields: list[str]) 
 
 def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]], out: LocalOutput | RemoteOutput,
          layout: str, fields: list[str], options: dict[str, Any], fsync: bool, root: str | None,
-         finished: dict[str, Any], journal: Any, workers: int, progress: bool, executor: str = "local", address: str | None = None,
+         finished: dict[str, Any], journal: Any, workers: int, progress: Any, executor: str = "local", address: str | None = None,
          write_fn: Callable[[dict[str, Any]], dict[str, Any]] = _write_task,
          task_extra: Mapping[str, dict[str, Any]] | None = None,
          source: Any = None) -> tuple[dict[str, dict[str, Any]], list[str], Any]:
