@@ -12,9 +12,11 @@ ahead of the training step when an iterable has no length, so the loader's own p
 batch past what the model has seen when a checkpoint is written; the DataModule keeps the loader's
 state after each of the last few batches and saves the one matching the batches the trainer has
 *processed*. A resumed fit therefore trains on exactly the batches the interrupted one had not
-reached, mid-epoch included, also with DataLoader workers. The train loader itself is *stateful* in
-Lightning's sense (``state_dict`` / ``load_state_dict``, the same position), so Lightning stores it
-with its loop state too and does not warn that the loader is "not resumable".
+reached, mid-epoch included, also with DataLoader workers. Under DDP Lightning saves rank 0's loader
+state only: an epoch-end checkpoint resumes exactly, a mid-epoch one is refused (``MMDataError``).
+The train loader itself is *stateful* in Lightning's sense (``state_dict`` / ``load_state_dict``, the
+same position), so Lightning stores it with its loop state too and does not warn that the loader is
+"not resumable".
 
 Length. The train loader has ``len()`` when the index fixes the batches per epoch (see
 :meth:`mmdata.augment.loader.Loader.__len__`): Lightning then shows the epoch's size and does not
@@ -350,7 +352,7 @@ class _Default(str):
 
 
 class DataModule(pl.LightningDataModule):
-    """Train / val / test loaders over an mmdata dataset, with epochs and exact mid-epoch resume.
+    """Train / val / test loaders over an mmdata dataset, with epochs and exact resume (mid-epoch: one device).
 
     Args:
         path: dataset folder (or shards, see :func:`mmdata.open_dataset`), or ``{name: dataset folder}``
