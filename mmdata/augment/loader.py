@@ -307,6 +307,10 @@ class _Augmented(IterableDataset):  # type: ignore[type-arg]
 class Loader:
     """Iterable of :class:`~mmdata.Batch` (see :func:`loader`)."""
 
+    #: as a DataLoader over an iterable dataset has: Lightning reads it beside :attr:`sampler` for every
+    #: val / test / predict loader (distributed QA: ``AttributeError`` in ``trainer.predict``)
+    batch_sampler = None
+
     def __init__(self, path: str | Path | Mapping[str, str | Path], batch_size: int, *, recipe: Any = None,
                  split: Any = "train", seed: int = 0,
                  epoch: int = 0, num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers",

@@ -362,3 +362,34 @@ def test_plain_lightning_unsized_loader_resumes_the_next_epoch(ds: Path, tmp_pat
     resumed = PlainLoaderModule(ds, on_error="skip")
     _trainer(tmp_path / "b", epochs=3).fit(resumed, ckpt_path=ckpt)
     assert resumed.seen == full.seen[BATCHES_PER_EPOCH:]
+
+
+class PlainEvalModule(PlainLoaderModule):
+    """Plain Lightning with ``mmdata.loader`` as its val / test / predict loaders too."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.predicted: list[str] = []
+
+    def val_dataloader(self) -> object:
+        return mmdata.loader(self.path, 4, split="val", seed=0)
+
+    test_dataloader = predict_dataloader = val_dataloader
+
+    def test_step(self, batch: mmdata.Batch, batch_idx: int) -> None:
+        self.val_batches += 1
+
+    def predict_step(self, batch: mmdata.Batch, batch_idx: int) -> None:
+        self.predicted += list(batch.keys)
+
+
+def test_plain_lightning_evaluates_and_predicts_with_mmdata_loaders(ds: Path, tmp_path: Path) -> None:
+    """Distributed QA: Lightning reads ``batch_sampler`` of every non-training loader that has a ``sampler``
+    (``_is_dataloader_shuffled``); the Loader had none — ``AttributeError`` in validate / test / predict."""
+    model = PlainEvalModule(ds)
+    trainer = _trainer(tmp_path, epochs=1)
+    trainer.validate(model)
+    trainer.test(model)
+    trainer.predict(model)
+    assert model.val_batches == 4  # 8 val samples, batch 4: validate and test
+    assert sorted(model.predicted) == sorted(k for b in mmdata.loader(ds, 4, split="val") for k in b.keys)
