@@ -271,6 +271,31 @@ class EvenLoader:
             log.warning("mmdata DataModule: split %r epoch %d: dropped %d samples (even_batches='drop': every "
                         "rank stops at %d batches)", self.split, epoch, self.dropped, batches)
 
+    def _all_done(self, epoch: int, done: int) -> bool:
+        """Whether every rank had run the ``done`` batches the index fixes for ``epoch`` under DDP (a checkpoint
+        at the epoch's last batch: nothing of it is left to resume, whatever the positions say)."""
+        if self.mode is None or self._world() == 1:
+            return False
+        plan = even_plan(self.loader, epoch, self.mode)
+        return plan is not None and done >= plan.target
+
+    def _load_on_every_rank(self, state: dict[str, Any]) -> None:
+        """``loader.load_state_dict(state)``; under DDP a rank that refuses it (a checkpoint holds rank 0's
+        loader state: a mid-epoch one is refused on the other ranks) makes every rank raise — rank 0 alone
+        went on and waited in its first all-reduce until the process group's timeout."""
+        refused: MMDataError | None = None
+        try:
+            self.loader.load_state_dict(state)
+        except MMDataError as exc:
+            refused = exc
+        if torch.distributed.is_available() and torch.distributed.is_initialized() \
+                and torch.distributed.get_world_size() > 1 and _agree(refused is not None, "max") and refused is None:
+            raise MMDataError("the checkpoint's loader state was refused on another rank (its error says why: a "
+                              "mid-epoch DDP checkpoint holds rank 0's loader state only); resume DDP from an "
+                              "epoch-end checkpoint")
+        if refused is not None:
+            raise refused
+
     def _record(self, done: int, passes: int) -> None:
         """Keep the loader state after ``done`` batches (training only: see :class:`EpochLoader`)."""
 
@@ -297,15 +322,16 @@ class EpochLoader(EvenLoader):
         self.datamodule._iterations += 1
         pending, self.datamodule._pending = self.datamodule._pending, None
         if pending is not None and int(pending["epoch"]) == epoch:
-            self.loader.load_state_dict(pending)
             # "epoch_batches" / "pass": the epoch's batches so far, padding re-reads included
             done, passes = int(pending.get("epoch_batches", pending.get("batches", 0))), int(pending.get("pass", 0))
-            self.history = {}
-            self._record(done, passes)
             resumed = False
-            for batch in self._batches(epoch, done, passes):
-                resumed = True
-                yield batch
+            if not self._all_done(epoch, done):  # under DDP rank 0's positions are no other rank's: not needed then
+                self._load_on_every_rank(pending)
+                self.history = {}
+                self._record(done, passes)
+                for batch in self._batches(epoch, done, passes):
+                    resumed = True
+                    yield batch
             if resumed or self.datamodule.trainer is None:
                 return
             # the checkpoint was written after the epoch's last batch (Lightning then ends that epoch
