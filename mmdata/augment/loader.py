@@ -648,7 +648,11 @@ class Loader:
             other = other_ranks_state(positions, int(state.get("world") or 1), rank, world, max(1, self.num_workers),
                                       int(state["epoch"]))
             if other is not None:
-                over = self._finished_own(positions, now, int(state["epoch"]))
+                # ... only when this rank's epoch is no longer than the batches the saving rank had yielded
+                # (QA: a longer rank's last batches were dropped silently)
+                mine = self._batches_per_epoch()
+                over = mine is not None and mine <= int(state.get("batches") or 0) and \
+                    self._finished_own(positions, now, int(state["epoch"]))
                 if not over:
                     raise MMDataError(f"loader {other}")
         if started and (over or saved is not None and int(saved) != now):

@@ -1107,12 +1107,15 @@ def check_unsized_state(positions: dict[int, int], readers: int, epoch: int, err
 
 class ResumableEpochs:
     """Epochs and exact resume of a reader whose iterations split an epoch over readers (world size x
-    DataLoader workers): an :class:`EpochClock` and, per reader, the positions consumed. Its users
+    DataLoader workers): an :class:`EpochClock` and, per reader, the positions consumed; and the
+    ``collate_fn`` of the dataset's fields (``card``, ``modalities``). Its users
     (:class:`ShardDataset`, :class:`mmdata.shards.blend.BlendDataset`) set ``seed``, ``_clock``,
     ``_skip``, ``_skip_counts``, ``_skip_errors``, ``_skip_readers``, ``_skip_world``, ``_positions``, ``_readers``, ``_dist``
     and ``skipped`` and define ``samples_per_reader`` and ``_error_items``."""
 
     seed: int
+    card: dict[str, Any] | None
+    modalities: tuple[str, ...] | None
     _clock: EpochClock
     _skip: dict[int, int]
     _skip_counts: dict[int, dict[str, int]]  # per reader, the losses a loaded state had counted (load_state_dict)
@@ -1130,6 +1133,31 @@ class ResumableEpochs:
     #: the last sample): its state is the next epoch's start, as litdata's; False again when an iteration
     #: starts, and on set_epoch / load_state_dict
     _pass_ended: bool = False
+
+    @property
+    def collate_fn(self) -> Callable[[Sequence[Sample]], Any]:
+        """:func:`mmdata.collate` with this dataset's fields: every batch has a presence mask for each
+        modality the dataset has — all False in a batch none of whose samples has it (a shard of clips
+        without audio, one rank's batch under DDP), where plain ``collate_fn=mmdata.collate`` has no
+        ``present["audio"]`` at all (distributed QA: ``KeyError: 'audio'``); ``label`` -1 and ``text`` empty
+        there. What :func:`mmdata.loader` does; for ``DataLoader(ds, collate_fn=ds.collate_fn)``. A blend's
+        is the union of its datasets' fields.
+
+        Example:
+            >>> import tempfile, mmdata
+            >>> from mmdata.testing import make_sample_folder
+            >>> t = tempfile.mkdtemp()
+            >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
+            >>> ds = mmdata.open_dataset(t + "/ds", modalities=["image", "audio"])
+            >>> batch = ds.collate_fn([s.without("audio") for s in ds])
+            >>> batch.present["audio"].tolist()
+            [False, False, False, False]
+        """
+        import functools
+
+        from mmdata.types import collate
+
+        return functools.partial(collate, fields=idx.dataset_fields(self.card, self.modalities))
 
     def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
         raise NotImplementedError
@@ -1310,11 +1338,8 @@ class ResumableEpochs:
             if isinstance(self, ShardDataset) and any(v > 0 for v in self._skip.values()):  # every reader: all raise
                 rank, world = dist_rank_world() or self._dist or (0, 1)
                 other = other_ranks_state(self._skip, self._skip_world or 1, rank, world, max(1, n // world), epoch)
-                if other is not None:
-                    ends = self.samples_per_reader(n, epoch)
-                    if ends is None or not all(r < n and p >= ends[r] for r, p in self._skip.items()):
-                        raise ShardError(other)
-                    return ends[rid]  # the saving rank had read its whole share: so had the others (they step together)
+                if other is not None:  # ranks of a plain dataset do not step together: no end to infer
+                    raise ShardError(other)
                 check_positions(self._skip, self.listed_per_reader(n, epoch), epoch, str(self.root), ShardError)
             return self._skip.get(rid, 0)
         try:
@@ -1348,8 +1373,9 @@ def other_ranks_state(positions: dict[int, int], saved_world: int, rank: int, wo
            f"by another rank: it holds positions of readers {others}, and rank {rank}'s readers are {list(mine)}")
     return (f"state was saved mid-epoch {epoch} {why}; each rank's state holds only its own readers' positions, so "
             f"the rest of the epoch would repeat some samples and skip others here. Save and load each rank's own "
-            f"state_dict() (a Lightning checkpoint holds rank 0's only: resume DDP from an epoch-end checkpoint), or "
-            f"start that epoch over: load_state_dict({{'epoch': {epoch}}})")
+            f"state_dict() (one saved after the epoch's loop ended holds no positions and resumes anywhere; a "
+            f"Lightning checkpoint holds rank 0's only: resume DDP from an epoch-end checkpoint), or start that "
+            f"epoch over: load_state_dict({{'epoch': {epoch}}})")
 
 
 def check_positions(positions: dict[int, int], ends: list[int] | None, epoch: int, where: str,
@@ -1635,30 +1661,6 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         if self.keys is not None and self._shard_sizes is not None:
             return sum(self._shard_sizes)
         return sum(self.card["splits"][s]["samples"] for s in self.splits) if self.card else None
-
-    @property
-    def collate_fn(self) -> Callable[[Sequence[Sample]], Any]:
-        """:func:`mmdata.collate` with this dataset's fields: every batch has a presence mask for each
-        modality the dataset has — all False in a batch none of whose samples has it (a shard of clips
-        without audio, one rank's batch under DDP), where plain ``collate_fn=mmdata.collate`` has no
-        ``present["audio"]`` at all (distributed QA: ``KeyError: 'audio'``); ``label`` -1 and ``text`` empty
-        there. What :func:`mmdata.loader` does; for ``DataLoader(ds, collate_fn=ds.collate_fn)``.
-
-        Example:
-            >>> import tempfile, mmdata
-            >>> from mmdata.testing import make_sample_folder
-            >>> t = tempfile.mkdtemp()
-            >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
-            >>> ds = mmdata.open_dataset(t + "/ds", modalities=["image", "audio"])
-            >>> batch = ds.collate_fn([s.without("audio") for s in ds])
-            >>> batch.present["audio"].tolist()
-            [False, False, False, False]
-        """
-        import functools
-
-        from mmdata.types import collate
-
-        return functools.partial(collate, fields=idx.dataset_fields(self.card, self.modalities))
 
     def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
         """Samples each of ``readers`` readers (``world_size * num_workers``) yields in an epoch —

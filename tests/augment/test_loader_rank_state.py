@@ -78,8 +78,26 @@ def test_a_ranks_state_resumes_that_rank_only(tmp_path: Path, data: str) -> None
     assert state["world"] == 2 and state["readers"] == 2
     with pytest.raises(MMDataError, match=r"saved mid-epoch 0 in a world of 2 processes and this is rank 0 of 1"):
         mmdata.loader(data, 4, seed=0, num_workers=2).load_state_dict(state)  # 2 readers here too: once taken as it was
-    # a rank's state at the end of its share: the epoch is over (the ranks step together)
-    whole = {**state, "positions": {"0": 12}, "batches": 3}
-    over = mmdata.loader(data, 4, seed=0, num_workers=2)
-    over.load_state_dict(whole)
-    assert _keys(over) == [] and len(_keys(over)) == 24  # then the next epoch, whole
+    # a rank's state at the end of its share is not the end of one process's whole epoch
+    with pytest.raises(MMDataError, match=r"in a world of 2 processes"):
+        mmdata.loader(data, 4, seed=0, num_workers=2).load_state_dict({**state, "positions": {"0": 12}, "batches": 3})
+
+
+def test_a_longer_rank_does_not_end_its_epoch_at_a_shorter_ranks_end(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA on the fix: rank 0 (4 batches) loading rank 1's state at the end of its 3 batches ended its own
+    epoch there, dropping its last batch silently. The end is taken over only by a rank whose epoch is no
+    longer than the batches the saving rank had yielded."""
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=20), tmp_path / "ds", split={"train": 1.0}, maxcount=4,
+                 progress=False)  # shards of 4: rank 0 reads 3 (12 samples), rank 1 reads 2 (8)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    short_end = {"epoch": 0, "seed": 0, "batches": 3, "positions": {"1": 8}, "readers": 2, "world": 2}
+    long_end = {"epoch": 0, "seed": 0, "batches": 4, "positions": {"0": 12}, "readers": 2, "world": 2}
+    monkeypatch.setenv("RANK", "0")
+    assert len(mmdata.loader(tmp_path / "ds", 3)) == 4
+    with pytest.raises(MMDataError, match="by another rank"):
+        mmdata.loader(tmp_path / "ds", 3).load_state_dict(short_end)
+    monkeypatch.setenv("RANK", "1")
+    shorter = mmdata.loader(tmp_path / "ds", 3)
+    shorter.load_state_dict(long_end)  # its 3 batches are over when the other rank's 4 are
+    assert _keys(shorter) == []
