@@ -602,8 +602,8 @@ class Loader:
         return ends is not None and all(positions.get(r, 0) >= n for r, n in enumerate(ends))
 
     def _finished_own(self, positions: dict[int, int], readers: int, epoch: int) -> bool:
-        """Whether every reader ``positions`` holds had read its whole share of ``epoch`` (a rank's state at
-        the end of its epoch: the ranks step together, so the others' epochs are over too)."""
+        """Whether every reader ``positions`` holds had read its whole share of ``epoch`` (another rank's
+        state at the end of its share; the caller also checks this rank's epoch is no longer)."""
         if self.plan is not None or not positions:
             return False
         try:
@@ -626,7 +626,11 @@ class Loader:
         refused (MMDataError): its positions would repeat some samples and skip others. One saved at the
         end of an epoch resumes with any number. One saved mid-epoch by an older mmdata, which did not record
         the number, is refused when it has positions of more readers than this loader, else resumed with a
-        warning (exact only with the number it was saved with).
+        warning (exact only with the number it was saved with). Under DDP a state holds its rank's readers'
+        positions and its world size: one of another rank (a Lightning checkpoint holds rank 0's) or of a
+        world of another size is refused mid-epoch (:func:`~mmdata.shards.reader.other_ranks_state`). A
+        damaged state is refused naming the key (:func:`mmdata.checks.expect_state`), a position past the
+        samples the index lists too.
         """
         state = expect_state(state, "loader state")
         if state.get("seed", self.seed) != self.seed:
@@ -643,7 +647,7 @@ class Loader:
             check_unsized_state(positions, now, int(state["epoch"]), MMDataError)
             state = {**state, "readers": now}  # checked and warned here: the reader need not say it again
         rank, world = dist_rank_world() or (0, 1)
-        over = False  # a rank's state at the end of its share: the ranks step together, so the epoch is over here
+        over = False  # another rank's state at the end of its share, which ends this rank's no-longer epoch too
         if started and (saved is None or int(saved) == now):
             other = other_ranks_state(positions, int(state.get("world") or 1), rank, world, max(1, self.num_workers),
                                       int(state["epoch"]))
