@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -21,6 +22,12 @@ from tests.procs_helpers import wait_or_kill
 
 ROOT = Path(__file__).parents[2]
 SYN = "mmdata.ablate.testing:synthetic_train"
+
+
+def _saved_rows(runs: Path) -> int:
+    """Rows of runs.parquet while the runner rewrites it: read through one open file (``pq.read_table`` of
+    a path can open it more than once: a save renamed in between read as a damaged page header, once)."""
+    return pq.read_table(pa.BufferReader(runs.read_bytes())).num_rows
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +110,7 @@ def test_sigterm_keeps_finished_runs_and_rerun_resumes(tmp_path: Path, tiny: Pat
     kids = _wait_for_workers(proc)
     runs = tmp_path / "out" / "runs.parquet"
     deadline = time.time() + 120
-    while time.time() < deadline and not (runs.exists() and pq.read_table(runs).num_rows >= 3):
+    while time.time() < deadline and not (runs.exists() and _saved_rows(runs) >= 3):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     rc = wait_or_kill(proc, 30)

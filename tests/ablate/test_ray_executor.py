@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -24,6 +25,12 @@ from tests.procs_helpers import wait_or_kill
 ROOT = Path(__file__).parents[2]
 SYN = "mmdata.ablate.testing:synthetic_train"
 METRICS = ("test_accuracy", "test_macro_f1", "missing_image_accuracy", "robust_image_auc")
+
+
+def _saved_rows(runs: Path) -> int:
+    """Rows of runs.parquet while the runner rewrites it: read through one open file (``pq.read_table`` of
+    a path can open it more than once: a save renamed in between read as a damaged page header, once)."""
+    return pq.read_table(pa.BufferReader(runs.read_bytes())).num_rows
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +76,7 @@ def test_driver_restart_at_address_runs_every_arm_seed_exactly_once(tmp_path: Pa
     proc = _cli(*args)
     runs = out / "runs.parquet"
     deadline = time.time() + 90
-    while time.time() < deadline and not (runs.exists() and pq.read_table(runs).num_rows >= 3):
+    while time.time() < deadline and not (runs.exists() and _saved_rows(runs) >= 3):
         assert proc.poll() is None, proc.stderr.read().decode()
         time.sleep(0.05)
     t0 = time.time()
