@@ -52,8 +52,8 @@ DRIVER = textwrap.dedent('''
 ''')
 
 
-def _fit(tmp: Path, data: Path, out: str, epochs: int, resume: str = "", batch: int = 4,
-         every: int = 2) -> subprocess.CompletedProcess:
+def _fit(tmp: Path, data: Path, out: str, epochs: int, resume: str = "", batch: int = 3,
+         every: int = 1) -> subprocess.CompletedProcess:
     """A 2-rank DDP fit (Lightning launches rank 1), killed as a group if it outlives its time."""
     (tmp / out).mkdir()
     (tmp / "driver.py").write_text(DRIVER)
@@ -68,20 +68,19 @@ def _fit(tmp: Path, data: Path, out: str, epochs: int, resume: str = "", batch: 
 def test_a_ddp_checkpoint_resumes_at_an_epochs_end_and_is_refused_mid_epoch(tmp_path: Path) -> None:
     data = tmp_path / "ds"
     mmdata.shard(make_sample_folder(tmp_path / "raw", n=16, missing=False), data, split={"train": 1.0}, maxcount=4,
-                 progress=False)  # 4 shards of 4: 2 batches per rank and epoch
-    first = _fit(tmp_path, data, "a", 1)
+                 progress=False)  # 4 shards of 4: 8 samples per rank, 3 batches of 3 (3, 3, 2) per epoch
+    first = _fit(tmp_path, data, "a", 1, batch=3, every=1)
     assert first.returncode == 0, first.stderr[-3000:]
     ckpts = sorted(p.name for p in (tmp_path / "a" / "ckpt").iterdir())
-    assert ckpts == ["epoch=0-step=2.ckpt"], ckpts  # written after the epoch's 2nd (last) batch
-    end = _fit(tmp_path, data, "b", 2, str(tmp_path / "a" / "ckpt" / ckpts[0]))
+    assert ckpts == ["epoch=0-step=1.ckpt", "epoch=0-step=2.ckpt", "epoch=0-step=3.ckpt"], ckpts
+    # written after the epoch's last batch: the next epoch, on every rank
+    end = _fit(tmp_path, data, "b", 2, str(tmp_path / "a" / "ckpt" / ckpts[-1]), batch=3, every=1)
     assert end.returncode == 0, end.stderr[-3000:]
     seen = [json.loads(line) for r in (0, 1) for line in (tmp_path / "b" / f"rank{r}.jsonl").read_text().splitlines()]
     assert {s["epoch"] for s in seen} == {1} and sorted(k for s in seen for k in s["keys"]) == sorted(
         k for b in mmdata.loader(data, 4) for k in b.keys)
-    # mid-epoch: after the first of 3 batches per rank (batch 3: 8 samples per rank)
-    mid = _fit(tmp_path, data, "c", 1, batch=3, every=1)
-    assert mid.returncode == 0, mid.stderr[-3000:]
-    refused = _fit(tmp_path, data, "d", 1, str(tmp_path / "c" / "ckpt" / "epoch=0-step=1.ckpt"), batch=3, every=1)
+    # mid-epoch: after the first of 3 batches per rank
+    refused = _fit(tmp_path, data, "c", 1, str(tmp_path / "a" / "ckpt" / ckpts[0]), batch=3, every=1)
     assert refused.returncode != 0
     err = refused.stderr
     assert "[rank1]: mmdata.errors.MMDataError: loader state was saved mid-epoch 0 by another rank" in err, err[-3000:]
