@@ -41,6 +41,7 @@ from mmdata.ablate.design import KIND_COLUMNS, Ablation, AblationWarning, design
 from mmdata.ablate.executor import (DEFAULT_ENTRY, Executor, InlineExecutor, ProcessExecutor, check_signature, cuda_ids,
                                     resolve_entry)
 from mmdata.ablate.schedule import FUTILITY, Design, next_runs
+from mmdata.checks import plural
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.io import atomic_write_bytes
 from mmdata.plugins import describe, worker_plugins
@@ -331,7 +332,8 @@ def one_row_per_run(rows: list[dict[str, Any]], where: str) -> tuple[list[dict[s
         return rows, None
     kept = sorted(last.values())
     first = next(r for i, r in enumerate(rows) if i not in set(kept))
-    return [rows[i] for i in kept], (f"{where} holds {len(rows) - len(kept)} more row(s) of a run than one (first: arm "
+    extra = len(rows) - len(kept)
+    return [rows[i] for i in kept], (f"{where} holds {plural(extra, 'duplicate row')} of a run (first: arm "
                                      f"{first['arm']!r}, seed {first['seed']}): the last row of each run is analysed")
 
 

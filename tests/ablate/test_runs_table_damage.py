@@ -63,7 +63,7 @@ def test_a_runs_duplicated_row_counts_once_and_is_warned(done: tuple[dict, Path]
     said: list[str] = []
     s = run(cfg, out, workers=1, progress=False, plots=False, on_warning=said.append)
     assert s["runs"]["ok"] == 8 and s["runs"]["fraction_of_fixed"] == 1.0, s["runs"]
-    assert any("holds 1 more row(s) of a run than one" in w for w in said), said
+    assert any("holds 1 duplicate row of a run (first: arm" in w for w in said), said
     assert len(pq.read_table(out / "runs.parquet")) == 8  # the saved table has one row per run again
     assert len(read_fold(_copy(ab, tmp_path / "again", lambda t: pa.concat_tables([t, t.slice(0, 1)]))).rows) == 8
     first = json.loads((ab / "summary.json").read_text())
