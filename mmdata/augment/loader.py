@@ -591,26 +591,21 @@ class Loader:
         _, world = dist_rank_world() or (0, 1)
         return world * max(1, self.num_workers)
 
-    def _finished(self, positions: dict[int, int], readers: int, epoch: int) -> bool:
-        """Whether ``positions`` of ``readers`` readers have read all of ``epoch`` (False when unknown)."""
-        if self.plan is not None:  # balance draws the epoch's samples: no fixed share per reader
+    def _finished(self, positions: dict[int, int], readers: int, epoch: int, held: bool = False) -> bool:
+        """Whether ``positions`` of ``readers`` readers have read all of ``epoch`` (False when unknown);
+        ``held``: only the readers ``positions`` holds, each to the end of its share (another rank's state
+        at the end of its share; the caller also checks this rank's epoch is no longer)."""
+        if self.plan is not None or (held and not positions):  # balance draws the epoch: no fixed shares
             return False
         try:
             ends = self.source.samples_per_reader(readers, epoch)
         except (TypeError, ValueError):
             return False
-        return ends is not None and all(positions.get(r, 0) >= n for r, n in enumerate(ends))
-
-    def _finished_own(self, positions: dict[int, int], readers: int, epoch: int) -> bool:
-        """Whether every reader ``positions`` holds had read its whole share of ``epoch`` (another rank's
-        state at the end of its share; the caller also checks this rank's epoch is no longer)."""
-        if self.plan is not None or not positions:
+        if ends is None:
             return False
-        try:
-            ends = self.source.samples_per_reader(readers, epoch)
-        except (TypeError, ValueError):
-            return False
-        return ends is not None and all(r < len(ends) and p >= ends[r] for r, p in positions.items())
+        if held:
+            return all(r < len(ends) and p >= ends[r] for r, p in positions.items())
+        return all(positions.get(r, 0) >= n for r, n in enumerate(ends))
 
     def _worker_next(self) -> int:
         workers = max(1, self.num_workers)
@@ -656,7 +651,7 @@ class Loader:
                 # (QA: a longer rank's last batches were dropped silently)
                 mine = self._batches_per_epoch()
                 over = mine is not None and mine <= int(state.get("batches") or 0) and \
-                    self._finished_own(positions, now, int(state["epoch"]))
+                    self._finished(positions, now, int(state["epoch"]), held=True)
                 if not over:
                     raise MMDataError(f"loader {other}")
         if started and (over or saved is not None and int(saved) != now):
