@@ -560,8 +560,8 @@ class DataModule(pl.LightningDataModule):
         loader = self._loader(split, self.eval_batch_size, recipe, shuffle=False, stage="eval")
         # equal batch counts per rank: Lightning's DistributedSampler pads val / test too (sync_dist,
         # per-step collectives); predict gets every sample exactly once (its UnrepeatedDistributedSampler).
-        # Wrapped either way: Lightning reads a `sampler` it finds as a DataLoader's (`batch_sampler` too,
-        # which the Loader lacks) and crashed on the bare one; EvenLoader has neither
+        # Wrapped either way (predict: without evening), so every loader the DataModule hands Lightning is an
+        # EvenLoader; Lightning reads `sampler` / `batch_sampler` of a bare Loader as a DataLoader's
         return EvenLoader(loader, (self.even_batches or False) if even else False, split)
 
     # ---- Lightning hooks -------------------------------------------------------------------------
