@@ -622,7 +622,7 @@ class Loader:
         end of an epoch resumes with any number. One saved mid-epoch by an older mmdata, which did not record
         the number, is refused when it has positions of more readers than this loader, else resumed with a
         warning (exact only with the number it was saved with). Under DDP a state holds its rank's readers'
-        positions and its world size: one of another rank (a Lightning checkpoint holds rank 0's) or of a
+        positions and its world size: one of another rank (a plain loader's Lightning checkpoint holds rank 0's) or of a
         world of another size is refused mid-epoch (:func:`~mmdata.shards.reader.other_ranks_state`). A
         damaged state is refused naming the key (:func:`mmdata.checks.expect_state`), a position past the
         samples the index lists too.

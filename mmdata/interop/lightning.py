@@ -12,8 +12,12 @@ ahead of the training step when an iterable has no length, so the loader's own p
 batch past what the model has seen when a checkpoint is written; the DataModule keeps the loader's
 state after each of the last few batches and saves the one matching the batches the trainer has
 *processed*. A resumed fit therefore trains on exactly the batches the interrupted one had not
-reached, mid-epoch included, also with DataLoader workers. Under DDP Lightning saves rank 0's loader
-state only: an epoch-end checkpoint resumes exactly, a mid-epoch one is refused (``MMDataError``).
+reached, mid-epoch included, also with DataLoader workers. Under DDP Lightning writes rank 0's copy of
+the checkpoint only, and every rank reads its own readers' part of the epoch: the DataModule gathers every
+rank's loader state into it when the checkpoint is made (Lightning makes it on every rank, as its
+``save_checkpoint`` requires), and each rank resumes from its own — exactly, mid-epoch included. A
+checkpoint holding rank 0's state only (an older mmdata), or one resumed with another world size, is
+refused mid-epoch on every rank (``MMDataError`` naming the remedy); at an epoch's end it resumes.
 The train loader itself is *stateful* in Lightning's sense (``state_dict`` / ``load_state_dict``, the
 same position), so Lightning stores it with its loop state too and does not warn that the loader is
 "not resumable".
@@ -96,6 +100,19 @@ def batch_sizes(counts: Sequence[int], batch_size: int, drop_last: bool = False)
     per = [[batch_size] * (c // batch_size) + ([c % batch_size] if c % batch_size and not drop_last else [])
            for c in counts]
     return [p[i] for i in range(max(map(len, per), default=0)) for p in per if i < len(p)]
+
+
+def own_state(state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """This rank's loader state from a checkpoint's: ``state["ranks"][rank]`` when it holds every rank's (saved
+    by a world of this size), else the state as saved (rank 0's: refused mid-epoch on another rank, or in a
+    world of another size, by :meth:`mmdata.augment.loader.Loader.load_state_dict`)."""
+    if state is None:
+        return None
+    ranks = state.get("ranks")
+    rank, world = dist_rank_world() or (0, 1)
+    if isinstance(ranks, list) and len(ranks) == world and isinstance(ranks[rank], Mapping):
+        return dict(ranks[rank])
+    return {k: v for k, v in state.items() if k != "ranks"}
 
 
 class EvenPlan(NamedTuple):
@@ -280,9 +297,10 @@ class EvenLoader:
         return plan is not None and done >= plan.target
 
     def _load_on_every_rank(self, state: dict[str, Any]) -> None:
-        """``loader.load_state_dict(state)``; under DDP a rank that refuses it (a checkpoint holds rank 0's
-        loader state: a mid-epoch one is refused on the other ranks) makes every rank raise — rank 0 alone
-        went on and waited in its first all-reduce until the process group's timeout."""
+        """``loader.load_state_dict(state)``; under DDP a rank that refuses it (a checkpoint holding rank 0's
+        loader state only, or saved by a world of another size: refused mid-epoch on the other ranks) makes
+        every rank raise — rank 0 alone went on and waited in its first all-reduce until the process group's
+        timeout."""
         refused: MMDataError | None = None
         try:
             self.loader.load_state_dict(state)
@@ -291,8 +309,9 @@ class EvenLoader:
         if torch.distributed.is_available() and torch.distributed.is_initialized() \
                 and torch.distributed.get_world_size() > 1 and _agree(refused is not None, "max") and refused is None:
             raise MMDataError("the checkpoint's loader state was refused on another rank (its error says why: a "
-                              "mid-epoch DDP checkpoint holds rank 0's loader state only); resume DDP from an "
-                              "epoch-end checkpoint")
+                              "mid-epoch DDP checkpoint of an older mmdata holds rank 0's loader state only, and "
+                              "one of another world size holds other ranks' positions); resume it with the world "
+                              "size it was saved with, or from an epoch-end checkpoint")
         if refused is not None:
             raise refused
 
@@ -321,6 +340,7 @@ class EpochLoader(EvenLoader):
         epoch = self._epoch()
         self.datamodule._iterations += 1
         pending, self.datamodule._pending = self.datamodule._pending, None
+        pending = own_state(pending)
         if pending is not None and int(pending["epoch"]) == epoch:
             # "epoch_batches" / "pass": the epoch's batches so far, padding re-reads included
             done, passes = int(pending.get("epoch_batches", pending.get("batches", 0))), int(pending.get("pass", 0))
@@ -358,8 +378,9 @@ class EpochLoader(EvenLoader):
     # a mid-epoch resume. It is the same position as ``DataModule.state_dict()["train"]``, so restoring
     # both (Lightning does) sets the same pending state twice.
     def state_dict(self) -> dict[str, Any]:
-        """The position after the batches the trainer has processed (see :meth:`state_at`)."""
-        return self.state_at(self.datamodule._processed())
+        """The position after the batches the trainer has processed (see :meth:`state_at`); under DDP with
+        ``"ranks"``, every rank's (collective: Lightning asks every rank when it makes a checkpoint)."""
+        return self.datamodule._with_ranks(self.state_at(self.datamodule._processed()))
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Resume: the next iteration of the saved epoch continues where the checkpoint was written."""
@@ -378,7 +399,7 @@ class _Default(str):
 
 
 class DataModule(pl.LightningDataModule):
-    """Train / val / test loaders over an mmdata dataset, with epochs and exact resume (mid-epoch: one device).
+    """Train / val / test loaders over an mmdata dataset, with epochs and exact resume (mid-epoch too, under DDP).
 
     Args:
         path: dataset folder (or shards, see :func:`mmdata.open_dataset`), or ``{name: dataset folder}``
@@ -451,6 +472,7 @@ class DataModule(pl.LightningDataModule):
         self._iterations = 0  # train iterations so far (the epoch when no trainer drives the module)
         self._pending: dict[str, Any] | None = None
         self._train: EpochLoader | None = None
+        self._gathered: tuple[tuple[int, ...], list[Any]] | None = None  # (when, every rank's state): _with_ranks
         self._check_splits()
 
     # ---- helpers ---------------------------------------------------------------------------------
@@ -588,7 +610,26 @@ class DataModule(pl.LightningDataModule):
         """What a checkpoint keeps: the train loader's position after the batches the trainer processed."""
         if self._train is None:
             return {"version": STATE_VERSION, "train": self._pending}
-        return {"version": STATE_VERSION, "train": self._train.state_at(self._processed())}
+        return {"version": STATE_VERSION, "train": self._with_ranks(self._train.state_at(self._processed()))}
+
+    def _with_ranks(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` (this rank's) with ``"ranks"``: every rank's state, gathered, under DDP with a trainer.
+
+        Collective: Lightning makes a checkpoint on every rank (``Trainer.save_checkpoint`` must be called on
+        all processes) and rank 0 writes it; one checkpoint asks twice (the loop's copy of the train loader's
+        state, then the DataModule's), so the second reuses the first gather — a decision every rank makes
+        alike, from the step and batch counts the ranks share."""
+        if self.trainer is None or not torch.distributed.is_available() or not torch.distributed.is_initialized() \
+                or torch.distributed.get_world_size() < 2:
+            return state
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
+        at = (int(self.trainer.global_step), int(self.trainer.current_epoch), int(progress.processed),
+              int(progress.completed), self._iterations)
+        if self._gathered is None or self._gathered[0] != at:
+            states: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(states, state)
+            self._gathered = (at, states)
+        return {**state, "ranks": self._gathered[1]}
 
     def _processed(self) -> int | None:
         """Train batches of the current epoch the trainer has processed (None without a trainer)."""

@@ -1374,7 +1374,8 @@ def other_ranks_state(positions: dict[int, int], saved_world: int, rank: int, wo
     return (f"state was saved mid-epoch {epoch} {why}; each rank's state holds only its own readers' positions, so "
             f"the rest of the epoch would repeat some samples and skip others here. Save and load each rank's own "
             f"state_dict() (one saved after the epoch's loop ended holds no positions and resumes anywhere; a "
-            f"Lightning checkpoint holds rank 0's only: resume DDP from an epoch-end checkpoint), or start that "
+            f"Lightning checkpoint of a plain loader, or of an older mmdata's DataModule, holds rank 0's only: "
+            f"mmdata.lightning.DataModule's checkpoints hold every rank's), or start that "
             f"epoch over: load_state_dict({{'epoch': {epoch}}})")
 
 

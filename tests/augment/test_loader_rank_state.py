@@ -72,7 +72,7 @@ def test_a_ranks_state_resumes_that_rank_only(tmp_path: Path, data: str) -> None
     assert len(keys[0]) == len(keys[1]) == 12 and len(set(keys[0]) | set(keys[1])) == 24  # each its own, exactly
     assert r[0]["other"] == "taken"  # rank 0's own state
     assert "by another rank: it holds positions of readers [0], and rank 1's readers are [1]" in r[1]["other"]
-    assert "resume DDP from an epoch-end checkpoint" in r[1]["other"]
+    assert "mmdata.lightning.DataModule's checkpoints hold every rank's" in r[1]["other"]
     assert r[0]["ds_other"] == "7 samples" and "by another rank" in r[1]["ds_other"]  # the dataset's state: the same
     state = json.loads(Path(tmp_path, "state0.json").read_text())
     assert state["world"] == 2 and state["readers"] == 2

@@ -1,6 +1,8 @@
-"""A Lightning DDP fit resumed from a checkpoint (distributed QA): a checkpoint holds rank 0's loader state
+"""A Lightning DDP fit resumed from a checkpoint (distributed QA): a checkpoint held rank 0's loader state
 only. Resumed mid-epoch, rank 1 started its readers at 0 — it replayed its batches and samples were lost,
-silently. Now every rank refuses it (rank 0 too: alone it waited in its first all-reduce until the
+silently. Then every rank refused it; now the checkpoint holds every rank's state (gathered when Lightning
+makes it on every rank) and each rank resumes its own, exactly. A checkpoint of the older kind (rank 0's
+state only) is still refused on every rank (rank 0 too: alone it waited in its first all-reduce until the
 process group's timeout), naming the remedy; a checkpoint at the epoch's last batch resumes the next epoch
 on every rank, each sample once (padding repeats aside)."""
 
@@ -64,8 +66,12 @@ def _fit(tmp: Path, data: Path, out: str, epochs: int, resume: str = "", batch: 
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
+def _batches(out: Path, rank: int) -> list[dict]:
+    return [json.loads(line) for line in (out / f"rank{rank}.jsonl").read_text().splitlines()]
+
+
 @pytest.mark.slow
-def test_a_ddp_checkpoint_resumes_at_an_epochs_end_and_is_refused_mid_epoch(tmp_path: Path) -> None:
+def test_a_ddp_checkpoint_resumes_each_rank_exactly_mid_epoch_and_at_an_epochs_end(tmp_path: Path) -> None:
     data = tmp_path / "ds"
     mmdata.shard(make_sample_folder(tmp_path / "raw", n=16, missing=False), data, split={"train": 1.0}, maxcount=4,
                  progress=False)  # 4 shards of 4: 8 samples per rank, 3 batches of 3 (3, 3, 2) per epoch
@@ -73,14 +79,27 @@ def test_a_ddp_checkpoint_resumes_at_an_epochs_end_and_is_refused_mid_epoch(tmp_
     assert first.returncode == 0, first.stderr[-3000:]
     ckpts = sorted(p.name for p in (tmp_path / "a" / "ckpt").iterdir())
     assert ckpts == ["epoch=0-step=1.ckpt", "epoch=0-step=2.ckpt", "epoch=0-step=3.ckpt"], ckpts
+    whole = {r: _batches(tmp_path / "a", r) for r in (0, 1)}
+    assert len(whole[0]) == len(whole[1]) == 3 and set(k for b in whole[0] for k in b["keys"]).isdisjoint(
+        k for b in whole[1] for k in b["keys"])
+    # mid-epoch, after the first of 3 batches per rank: each rank goes on with its own last two batches
+    resumed = _fit(tmp_path, data, "c", 1, str(tmp_path / "a" / "ckpt" / ckpts[0]), batch=3, every=1)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for r in (0, 1):
+        assert _batches(tmp_path / "c", r) == whole[r][1:], r
     # written after the epoch's last batch: the next epoch, on every rank
     end = _fit(tmp_path, data, "b", 2, str(tmp_path / "a" / "ckpt" / ckpts[-1]), batch=3, every=1)
     assert end.returncode == 0, end.stderr[-3000:]
-    seen = [json.loads(line) for r in (0, 1) for line in (tmp_path / "b" / f"rank{r}.jsonl").read_text().splitlines()]
+    seen = [b for r in (0, 1) for b in _batches(tmp_path / "b", r)]
     assert {s["epoch"] for s in seen} == {1} and sorted(k for s in seen for k in s["keys"]) == sorted(
         k for b in mmdata.loader(data, 4) for k in b.keys)
-    # mid-epoch: after the first of 3 batches per rank
-    refused = _fit(tmp_path, data, "c", 1, str(tmp_path / "a" / "ckpt" / ckpts[0]), batch=3, every=1)
+    # a checkpoint of the older kind, rank 0's state only: refused mid-epoch on every rank
+    import torch
+    ckpt = torch.load(tmp_path / "a" / "ckpt" / ckpts[0], weights_only=False)
+    states = [ckpt["DataModule"]["train"], *ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"]]
+    assert all(len(s.pop("ranks")) == 2 for s in states)
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    refused = _fit(tmp_path, data, "d", 1, str(tmp_path / "old.ckpt"), batch=3, every=1)
     assert refused.returncode != 0
     err = refused.stderr
     assert "[rank1]: mmdata.errors.MMDataError: loader state was saved mid-epoch 0 by another rank" in err, err[-3000:]
