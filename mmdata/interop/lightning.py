@@ -249,7 +249,15 @@ class EvenLoader:
                 # one, so "has a batch" would end the epoch only when all ran out together (the least
                 # common multiple of the ranks' counts)
                 own = batch is not None and (self.mode == "drop" or passes == 0)
-                if dynamic and not _agree(own, "min" if self.mode == "drop" else "max"):
+                # pad: a rank with no sample at all says so in the same reduction (2), so that every rank
+                # raises; alone it raised and the others waited in their next all-reduce until the timeout
+                empty = self.mode == "pad" and batch is None and done == 0 and passes == 0
+                agreed = _agree(2 if empty else own, "min" if self.mode == "drop" else "max") if dynamic else 1
+                if agreed == 2:
+                    raise MMDataError(f"split {self.split!r}: a rank gets no sample of epoch {int(self.loader.epoch)} "
+                                      f"(too few samples or shards for ranks x workers); nothing to pad with: use "
+                                      f"fewer ranks or workers, or even_batches='drop'")
+                if not agreed:
                     if self.mode == "drop":
                         mine = (len(batch) if batch is not None else 0) + sum(len(b) for b in it)
                         self.dropped = _agree(mine, "sum")
