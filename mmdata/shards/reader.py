@@ -1568,7 +1568,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         missing = sorted(self.keys - found)
         if missing:
             where = self._where(missing[:5])
-            shown = ", ".join(f"{k!r}{f' (in split {where[k]!r})' if k in where else ''}" for k in missing[:5])
+            shown = ", ".join(f"{k!r}{self._place(*where[k]) if k in where else ''}" for k in missing[:5])
             names = self.splits[0] if len(self.splits) == 1 else list(self.splits)
             raise ShardError(f"{path}: {len(missing)} of the {len(self.keys)} keys= are not in split {names!r}: "
                              f"{shown}{', ...' if len(missing) > 5 else ''} (keys are index.parquet's 'key' column "
@@ -1576,14 +1576,24 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self.shards = [sh for sh in self.shards if counts[sh]]  # a shard with nothing selected is not opened
         self._shard_sizes = [counts[sh] for sh in self.shards]
 
-    def _where(self, keys: list[str]) -> dict[str, str]:
-        """The split of each of ``keys`` that index.parquet lists in another split (for a message)."""
+    def _where(self, keys: list[str]) -> dict[str, tuple[str, Any]]:
+        """The split and shard index.parquet puts each of ``keys`` in, for those it lists (for a message)."""
         index = self._shard_index()
         if index is None or not index.table.num_rows:
             return {}
         want = set(keys)
-        col, splits = index.table["key"].to_pylist(), index.table["split"].to_pylist()
-        return {k: str(sp) for k, sp in zip(col, splits) if k in want}
+        table = index.table
+        col, splits = table["key"].to_pylist(), table["split"].to_pylist()
+        shards = table["shard"].to_pylist() if "shard" in table.column_names else [None] * len(col)
+        return {k: (str(sp), sh) for k, sp, sh in zip(col, splits, shards) if k in want}
+
+    def _place(self, split: str, shard: Any) -> str:
+        """Where index.parquet puts a ``keys=`` key this split lacks: another split, or (its row damaged or
+        the card's shard list short) a shard the card does not list for this split."""
+        if split not in self.splits:
+            return f" (in split {split!r})"
+        return (f" (index.parquet puts it in split {split!r}, shard {shard!r}, which the card does not list for "
+                f"that split: run mmdata verify)")
 
     def _check_fresh(self) -> None:
         """Raise when the dataset folder changed since this object opened it (re-sharded, a modality added

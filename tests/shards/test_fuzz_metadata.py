@@ -222,3 +222,23 @@ def test_card_fields_losing_a_series_is_reported_and_refused(built: dict[str, Pa
             _read(ds, on_error)
     keys, skipped, total = _read(ds, "raise", modalities=["image", "label"])  # text not read: nothing lost
     assert len(keys) == total == 10 and skipped == {}
+
+
+def test_keys_naming_a_sample_of_an_unlisted_shard_says_where_the_index_puts_it(built: dict[str, Path],
+                                                                               tmp_path: Path) -> None:
+    """``keys=`` naming a sample whose index row lies in a shard the card lost said "not in split 'train':
+    'k' (in split 'train')" — a contradiction; now it names the shard and the card."""
+    ds = _copy(built, "samples", tmp_path)
+    card = json.loads((ds / idx.CARD).read_text())
+    gone = card["splits"]["train"]["shards"][1]
+    lost = [k for k, s in zip(*(pq.read_table(ds / idx.INDEX).column(c).to_pylist() for c in ("key", "shard")))
+            if s == gone]
+    _edit_card(ds, lambda c: c["splits"]["train"]["shards"].remove(gone))
+    val = pq.read_table(ds / idx.INDEX).filter(pa.compute.equal(pq.read_table(ds / idx.INDEX)["split"], "val"))
+    other = val["key"][0].as_py()
+    with pytest.raises(ShardError) as err:
+        mmdata.open_dataset(ds, split="train", on_error="skip", keys=[lost[0], other])
+    msg = str(err.value)
+    assert f"{lost[0]!r} (index.parquet puts it in split 'train', shard {gone!r}, which the card does not list " \
+           f"for that split: run mmdata verify)" in msg, msg
+    assert f"{other!r} (in split 'val')" in msg
