@@ -262,6 +262,26 @@ def _warn_stale_spec(stages: Sequence[Sequence[Op]]) -> None:
 _STALE_WARNED: set[str] = set()
 
 
+def _warn_format_ops(normalize: Mapping[str, Sequence[Op]], sections: Mapping[str, Sequence[Op]]) -> None:
+    """Warn when a random section holds a format op at ``p`` 1 (``resample``, ``to_mono``, ``resize``, ...: the
+    ops ``normalize`` takes) that ``normalize`` lacks: evaluation (val / test, ``stage="eval"``) runs the normalize
+    stage only, so it would see the stored format while training sees the new one (a 16 kHz model scored on
+    48 kHz clips). ``logmel`` is left out: it adds ``spec`` beside the waveform, after the waveform ops."""
+    found = [f"{op.where} ({op.name})" for sec, ops in sections.items() if sec in normalize for op in ops
+             if op.deterministic and op.p >= 1.0 and op.name != "logmel"
+             and op.name not in {n.name for n in normalize[sec]}]
+    if not found:
+        return
+    shown = ", ".join(found[:3]) + (" ..." if len(found) > 3 else "")
+    message = (f"{shown}: a format op at p 1 in a random section; evaluation (val / test, stage='eval') runs only the "
+               f"normalize stage, so it would keep the stored format while training gets this one: move "
+               f"{'it' if len(found) == 1 else 'them'} to normalize (normalize.{found[0].split('[')[0]}: ...), which "
+               f"training and evaluation both run")
+    if message not in _STALE_WARNED:  # once per process, as the stale-spec warning
+        _STALE_WARNED.add(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
 def _check_placement(sections: Mapping[str, Sequence[Op]], normalize: Mapping[str, Sequence[Op]]) -> None:
     """Each op in a section it can run in: a batch section of :class:`BatchOp` s only (``load_recipe`` finds
     ops by section, so only a hand-built :class:`Recipe` can get this wrong), and no BatchOp elsewhere."""
@@ -1011,6 +1031,7 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: 
     _check_clip_lengths([*normalize["audio"], *sections["audio"]])
     recipe = Recipe(seed, sections, balance, normalize, key_mode, validate_targets(data.get("targets")))
     _warn_stale_spec([normalize["audio"], *(sections[sec] for sec in SAMPLE_SECTIONS)])  # once, where it is loaded
+    _warn_format_ops(normalize, sections)
     return recipe
 
 
