@@ -719,7 +719,8 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]]) -> list[str]:
 
 def discover_folder(root: str | Path, labels_from_folders: bool | None = None, label_names: list[str] | None = None,
                     *, label_names_from: str | None = None, on_error: str = "skip",
-                    exclude: str | Path | None = None, columns: Mapping[str, str] | None = None) -> Discovered:
+                    exclude: str | Path | None = None, columns: Mapping[str, str] | None = None,
+                    on_files: Callable[[int], None] | None = None) -> Discovered:
     """Records from a folder (files sharing a stem in one directory form a sample).
 
     One walk, no ``stat`` per file (sizes come from the read when the shard is written), label
@@ -742,6 +743,7 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
             inside its folder without the extension, so ``JPEGImages/2007_000032.jpg`` and
             ``SegmentationClass/2007_000032.png`` are the image and the member ``2007_000032.seg.png`` of
             one sample (:func:`fields_from_folders`). Folders not named are not walked (listed as skipped).
+        on_files: called with the number of files listed so far after each folder (a progress bar's count).
 
     Returns:
         A :class:`Discovered` with the records sorted by key.
@@ -755,12 +757,12 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
                           f"it with mmdata.open_dataset")
     walk = _Walk(root_s, on_error, os.path.realpath(exclude) if exclude is not None else None)
     return walk_folder(walk, labels_from_folders, label_names, label_names_from=label_names_from, on_error=on_error,
-                       columns=columns)
+                       columns=columns, on_files=on_files)
 
 
 def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names: list[str] | None = None, *,
                 label_names_from: str | None = None, on_error: str = "skip",
-                columns: Mapping[str, str] | None = None) -> Discovered:
+                columns: Mapping[str, str] | None = None, on_files: Callable[[int], None] | None = None) -> Discovered:
     """:func:`discover_folder`'s rules over a walk: a local folder's, or the listing of a folder at an
     fsspec URL (:class:`mmdata.shards.remote_source.RemoteWalk`); the same files give the same records,
     class names and skip reports, in the same order."""
@@ -787,9 +789,13 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     names_file: str | None = None
     has_label_files = False
     stack = [(root_s, "")]
+    listed = 0  # files listed so far (on_files: a progress bar's live count)
     while stack:
         folder, rel = stack.pop()
         files, dirs = walk.list(folder, rel)
+        if on_files is not None:
+            listed += len(files)
+            on_files(listed)
         if any(is_hidden_folder(d) for d in dirs):  # a walk at a URL lists them (a local one reports them)
             walk.skipped.extend(skip_entry(printable(rel + d), "folder", HIDDEN_FOLDER) for d in dirs
                                 if is_hidden_folder(d))
@@ -2924,13 +2930,14 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
              label_names: list[str] | None = None, label_names_from: str | None = None, on_error: str = "skip",
              exclude: str | Path | None = None, storage_options: dict[str, Any] | None = None,
              meta: Sequence[str] | None = None, group_by: str | None = None,
-             root: str | Path | None = None, paths: Mapping[str, str] | None = None) -> Discovered:
+             root: str | Path | None = None, paths: Mapping[str, str] | None = None,
+             on_files: Callable[[int], None] | None = None) -> Discovered:
     """Records from a folder or a manifest file (by suffix); see :func:`discover_folder` and
     :func:`discover_manifest` (``meta``: a manifest's metadata columns; ``root``: the folder a local
     manifest's paths are read from; ``paths``: fields whose paths a local manifest's rows fill in). ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
     for its filesystem): listed here, its files fetched by whoever writes the shards
     (:mod:`mmdata.shards.remote_source`). ``exclude``: the job's output (a path or URL), not walked
-    when it lies inside the source."""
+    when it lies inside the source. ``on_files``: a folder walk's running file count (local folders)."""
     if on_error not in ON_ERROR:
         raise SourceError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     from mmdata.urls import is_remote
@@ -2964,4 +2971,4 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
     if group_by is not None:
         raise SourceError(folder_group_error(src))
     return discover_folder(src, labels_from_folders, label_names, label_names_from=label_names_from,
-                           on_error=on_error, exclude=exclude, columns=columns)
+                           on_error=on_error, exclude=exclude, columns=columns, on_files=on_files)

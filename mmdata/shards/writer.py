@@ -1324,6 +1324,13 @@ def _stop_progress(prog: Any) -> None:
         prog.stop()
 
 
+def _files_found(progress: Any) -> Callable[[int], None]:
+    """The walk's running file count, shown in the bar's description ("finding files: 12,345"): a walk of a
+    large or slow (network) folder said "finding files" for minutes without a sign of life."""
+    task = progress.task_ids[0]
+    return lambda n: progress.update(task, description=f"finding files: {n:,}")
+
+
 def _make_progress(enabled: Any, total: int | None, label: str = "sharding samples") -> Any:
     """A started rich progress bar on stderr, or None when not ``enabled``. ``enabled`` may be the bar
     :func:`shard` started before finding the files: its task goes on as this one (same clock), so the
@@ -1579,7 +1586,8 @@ def shard(
         try:
             found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
                              label_names_from=names_from, on_error=on_error, exclude=out,
-                             storage_options=storage_options, meta=meta, group_by=group_by, root=root, paths=paths)
+                             storage_options=storage_options, meta=meta, group_by=group_by, root=root, paths=paths,
+                             on_files=None if progress is None else _files_found(progress))
         except BaseException:
             _stop_progress(progress)
             raise

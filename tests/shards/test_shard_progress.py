@@ -55,3 +55,31 @@ def test_a_walk_that_finds_nothing_stops_the_bar(tmp_path: Path, monkeypatch: py
     with pytest.raises(mmdata.SourceError, match="no samples found"):
         mmdata.shard(tmp_path / "empty", tmp_path / "ds", progress=True)
     assert bars and not bars[0].live.is_started
+
+
+def test_the_walk_shows_a_live_file_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walk of a large or slow folder said "finding files" for minutes without a sign of life (known
+    limit of the scale QA); now the bar's description counts the files listed, folder by folder."""
+    from mmdata.shards.sources import discover
+
+    raw = tmp_path / "raw"
+    for c in range(3):  # 3 class folders of 4 samples (an image and a caption each)
+        make_sample_folder(raw / f"class{c}", n=4, missing=False)
+    files = sorted(p for p in raw.rglob("*") if p.is_file())
+    counts: list[int] = []
+    discover(raw, on_files=counts.append)
+    assert counts == sorted(counts) and counts[-1] == len(files) and len(counts) >= 4  # root + 3 folders, growing
+
+    shown: list[str] = []
+    update = Progress.update
+
+    def watched_update(self: Progress, task: Any, **kw: Any) -> None:
+        if "description" in kw:
+            shown.append(kw["description"])
+        update(self, task, **kw)
+
+    monkeypatch.setattr(Progress, "update", watched_update)
+    mmdata.shard(raw, tmp_path / "ds", progress=True)
+    walk = [d for d in shown if d.startswith("finding files: ")]
+    assert walk and walk[-1] == f"finding files: {len(files):,}", shown[:8]
+    assert shown.index(walk[-1]) < next(i for i, d in enumerate(shown) if d.startswith("planning"))
