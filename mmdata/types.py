@@ -411,6 +411,8 @@ class Batch:
             target = [int(v) for v in shapes.amax(dim=0).tolist()] if n else []
             if name in ("image", "audio"):
                 target[0] = sv.shape[1]  # channels are uniform, not padded
+            elif name == "tokens":
+                target[0] = max(1, target[0])  # at least one column, as collate gives every text (empty ones too)
             elif name not in self.lengths and name not in sub.lengths and name != "tokens":
                 target = list(sv.shape[1:])  # fixed-shape field (labels, extras of one shape)
             dev = idx.to(sv.device, non_blocking=True)
@@ -554,6 +556,8 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
     Raises:
         ValueError: audio sample rates or image / audio channel counts differ within the batch, or shapes
             cannot be padded; the message names sample keys per group and the normalize op that fixes it.
+            An image that is no uint8 (C, H, W) tensor with 1-4 channels, audio that is no float32
+            (channels, time) tensor (:class:`mmdata.augment.contract.InputError`, naming the sample).
             A label that is not one integer within int64 (the message names its sample).
         TypeError: an item is not a :class:`Sample` (the message names its position and type).
 
@@ -564,6 +568,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
         >>> tuple(b["audio"].shape), b.lengths["audio"].tolist()
         ((2, 1, 5), [3, 5])
     """
+    from mmdata.augment.contract import check_input
     from mmdata.text import default_tokenizer
 
     if isinstance(samples, Sample):
@@ -574,6 +579,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
         if not isinstance(s, Sample):
             raise TypeError(f"collate() expects a list of mmdata.Sample; item {i} has type {type(s).__name__}: "
                             f"{repr(s)[:80]}")
+        check_input(s)  # here, where images and audio enter a batch: as the recipe's per-sample entry takes them
     tok = tokenizer or default_tokenizer()
     keys = [s.key for s in samples]
     names: list[str] = []

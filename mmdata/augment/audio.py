@@ -310,6 +310,7 @@ class RandomCrop(AudioOp):
     """Crop a random ``seconds``-long window (clips already that short are left as they are). Exact."""
 
     section, name = "audio", "random_crop"
+    needs_rate = True
     PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0, doc="window length in seconds")}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
@@ -327,6 +328,7 @@ class Pad(AudioOp):
     """Zero-pad clips shorter than ``seconds`` (at the end, or at a random offset). Exact."""
 
     section, name = "audio", "pad"
+    needs_rate = True
     PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0, doc="minimum length in seconds"),
               "mode": Param("str", "end", choices=("end", "random"), doc="pad at the end, or split at a random offset")}
 
@@ -351,6 +353,7 @@ class PadTrim(AudioOp):
     cut). Exact."""
 
     section, name = "audio", "pad_trim"
+    needs_rate = True
     PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0, doc="target duration in seconds"),
               "pad": Param("bool", True, doc="zero-pad clips shorter than `seconds`"),
               "trim": Param("bool", True, doc="cut clips longer than `seconds`"),
@@ -528,6 +531,7 @@ class Resample(AudioOp):
     (atol 1e-5)."""
 
     section, name = "audio", "resample"
+    needs_rate = True
     PARAMS = {"rate": Param("int", 16000, 1000, 384000, doc="output sample rate in Hz")}
     tolerance = "allclose, atol 1e-5"
     deterministic = True
@@ -647,6 +651,7 @@ class LogMel(AudioOp):
     ``time_mask(target: spec)`` can run on them. Deterministic; kernels agree to float rounding."""
 
     section, name = "audio", "logmel"
+    needs_rate = True
     PARAMS = {"n_mels": Param("int", 40, 1, 512, doc="mel bands"), "win_ms": Param("float", 25.0, 1.0, 1000.0, doc="window in ms"),
               "hop_ms": Param("float", 10.0, 0.5, 1000.0, doc="hop in ms")}
     tolerance = "allclose, atol 1e-4"

@@ -218,6 +218,9 @@ class Op:
     #: tokens are untouched (a flip, a mask, a gain, noise). :meth:`Recipe.plan_batched` then skips its kernel
     #: when it draws a batch's params ahead (in a DataLoader worker), since no later draw can see its effect
     keeps_layout: ClassVar[bool] = False
+    #: reads ``sample.sample_rate`` (a duration in seconds, a rate change, a spectrogram): a recipe that runs it
+    #: refuses audio without a positive int rate at its entry (:func:`mmdata.augment.contract.check_input`)
+    needs_rate: ClassVar[bool] = False
     #: replay logs of format 1 recorded this op's fallback (e.g. random_crop's centre crop) as "not applied"
     legacy_always_applies: ClassVar[bool] = False
     #: ``transform_batch`` takes every row and leaves rows whose params say not applied as they are (see the

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmdata.errors import RecipeError
+from mmdata.errors import RecipeError, ShardError
 from mmdata.types import Batch, Sample
 
 #: the canonical (dtype, rank, what) of the tensor fields a sample carries into collate
@@ -53,6 +53,158 @@ class OpError(RecipeError):
         >>> str(OpError("image[0] (op image.invert): ..."))[:8]
         'image[0]'
     """
+
+
+class InputError(ShardError, ValueError):
+    """A sample handed to a recipe's ops (``apply_sample``, ``normalize``, the batched entries) or to
+    :func:`~mmdata.types.collate` holds an image or audio the reader never makes (a float or 16-bit image,
+    channels last, numpy, 1-D or int16 audio, no sample rate where an op needs one). The message names the
+    sample and says how to convert it. A ``ValueError`` too, as collate's other refusals are.
+
+    Example:
+        >>> str(InputError("sample 'k': image must be ..."))[:10]
+        "sample 'k'"
+    """
+
+
+#: what an image / audio must be, as the input errors say it
+IMAGE_RULE = "a torch.uint8 tensor (C, H, W) with 1-4 channels"
+AUDIO_RULE = "a torch.float32 tensor (channels, time)"
+#: audio of more channels than this, and more of them than time samples, is taken for (time, channels)
+CHANNELS_LAST_AUDIO = 8
+
+
+def _got(value: Any) -> str:
+    """``torch.float32 (3, 4, 4)`` / ``numpy.ndarray uint8 (32, 24, 3)`` / ``list``: what a field holds."""
+    if isinstance(value, torch.Tensor):
+        return f"{value.dtype} {tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return f"numpy.ndarray {value.dtype} {value.shape}"
+    return f"a {type(value).__module__}.{type(value).__name__}".replace("builtins.", "")
+
+
+def image_problem(value: Any) -> str | None:
+    """Why ``value`` is no image the built-in ops take (None: it is one): a ``torch.uint8`` tensor (C, H, W),
+    C in 1-4, H and W at least 1. The reason ends in the conversion that fixes it.
+
+    Example:
+        >>> image_problem(torch.zeros(3, 4, 4))
+        'image must be a torch.uint8 tensor (C, H, W) with 1-4 channels, got torch.float32 (3, 4, 4): a float image in [0, 1] -> (x * 255).round().to(torch.uint8)'
+    """
+    if (isinstance(value, torch.Tensor) and value.dtype is torch.uint8 and value.dim() == 3
+            and 0 < value.shape[0] <= MAX_IMAGE_CHANNELS and value.shape[1] > 0 and value.shape[2] > 0):
+        return None
+    hints = []
+    shape = tuple(getattr(value, "shape", ()))
+    last = len(shape) == 3 and 1 <= shape[2] <= MAX_IMAGE_CHANNELS and not 1 <= shape[0] <= MAX_IMAGE_CHANNELS
+    if isinstance(value, np.ndarray):
+        hints.append("a numpy array -> torch.from_numpy(a)" + (".permute(2, 0, 1)" if last else ".unsqueeze(0)" if len(shape) == 2 else ""))
+    elif not isinstance(value, torch.Tensor):
+        hints.append("decode it to a tensor (torchvision.io.decode_image, or torch.from_numpy(np.asarray(img)).permute(2, 0, 1))")
+    else:
+        if value.is_floating_point():
+            hints.append("a float image in [0, 1] -> (x * 255).round().to(torch.uint8)")
+        elif value.dtype is torch.uint16:
+            hints.append("a 16-bit image -> (x.to(torch.int32) >> 8).to(torch.uint8)")
+        elif value.dtype is not torch.uint8:
+            hints.append(f"a {value.dtype} image -> scale it to 0-255, then .to(torch.uint8)")
+        if last:
+            hints.append("channels last? x.permute(2, 0, 1)")
+        elif len(shape) == 2:
+            hints.append("a grey (H, W) image -> x.unsqueeze(0)")
+        elif len(shape) == 3 and not 1 <= shape[0] <= MAX_IMAGE_CHANNELS:
+            hints.append(f"{shape[0]} channels; 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA)")
+        elif len(shape) == 3 and not (shape[1] and shape[2]):
+            hints.append("an empty image (height or width 0)")
+        elif len(shape) != 3:
+            hints.append(f"{len(shape)} dims, not 3")
+    return f"image must be {IMAGE_RULE}, got {_got(value)}: {'; '.join(hints)}"
+
+
+def audio_problem(value: Any) -> str | None:
+    """Why ``value`` is no audio the built-in ops take (None: it is some): a ``torch.float32`` tensor
+    (channels, time) with at least one channel. (T, C) audio — more than 8 channels and more channels than
+    samples — is refused as channels last.
+
+    Example:
+        >>> audio_problem(torch.zeros(16000))
+        'audio must be a torch.float32 tensor (channels, time), got torch.float32 (16000,): mono (N,) audio -> x.unsqueeze(0)'
+    """
+    if (isinstance(value, torch.Tensor) and value.dtype is torch.float32 and value.dim() == 2 and value.shape[0] > 0
+            and not (value.shape[0] > CHANNELS_LAST_AUDIO and value.shape[0] > value.shape[1])):
+        return None
+    hints = []
+    shape = tuple(getattr(value, "shape", ()))
+    last = len(shape) == 2 and shape[0] > CHANNELS_LAST_AUDIO and shape[0] > shape[1]
+    if isinstance(value, np.ndarray):
+        hints.append("a numpy array -> torch.from_numpy(a).float()" + (".T.contiguous()" if last else ".unsqueeze(0)" if len(shape) == 1 else ""))
+    elif not isinstance(value, torch.Tensor):
+        hints.append("decode it to a (channels, time) float32 tensor")
+    else:
+        if value.dtype in (torch.int16, torch.int32):
+            hints.append(f"integer PCM -> x.float() / {32768 if value.dtype is torch.int16 else 2 ** 31}")
+        elif value.dtype is not torch.float32:
+            hints.append("x.float()")
+        if len(shape) == 1:
+            hints.append("mono (N,) audio -> x.unsqueeze(0)")
+        elif last:
+            hints.append(f"channels last? {shape[0]} channels of {shape[1]} samples; (time, channels) -> x.T.contiguous()")
+        elif len(shape) == 2 and not shape[0]:
+            hints.append("no channels")
+        elif len(shape) != 2:
+            hints.append(f"{len(shape)} dims, not 2" + (" (one clip is (channels, time), without a batch dim)" if len(shape) == 3 else ""))
+    return f"audio must be {AUDIO_RULE}, got {_got(value)}: {'; '.join(hints)}"
+
+
+def rate_problem(rate: Any) -> str | None:
+    """Why ``rate`` is no sample rate (None: it is a positive int, numpy's too)."""
+    if isinstance(rate, (int, np.integer)) and not isinstance(rate, bool) and rate > 0:
+        return None
+    hint = f" -> sample_rate=int({rate!r})" if isinstance(rate, (str, float, np.floating)) and str(rate).replace(".", "", 1).isdigit() else ""
+    return f"sample_rate must be a positive int (Hz), got {rate!r}{hint}"
+
+
+def check_input(sample: Sample, rate_for: str | None = None) -> None:
+    """Raise :class:`InputError` naming the sample when its image or audio is not what the built-in ops take
+    (:func:`image_problem`, :func:`audio_problem`), or when ``rate_for`` (the recipe step that reads the rate,
+    ``normalize.audio[1] (op resample)``) is given and its audio has no positive int ``sample_rate``.
+    A few attribute reads per sample: no tensor is read or copied."""
+    fields = sample.fields
+    image, audio = fields.get("image"), fields.get("audio")
+    if image is not None:
+        problem = image_problem(image)
+        if problem is not None:
+            raise InputError(f"sample {sample.key!r}: {problem}")
+    if audio is not None:
+        problem = audio_problem(audio)
+        if problem is not None:
+            raise InputError(f"sample {sample.key!r}: {problem}")
+        if rate_for is not None:
+            problem = rate_problem(sample.sample_rate)
+            if problem is not None:
+                raise InputError(f"sample {sample.key!r}: {problem}; {rate_for} reads the audio's rate "
+                                 "(Sample(key, fields, sample_rate=16000))")
+
+
+def check_batch_input(batch: Batch, rate_for: str | None = None) -> None:
+    """:func:`check_input` for a collated batch: ``image`` a uint8 (B, C, H, W) tensor with 1-4 channels,
+    ``audio`` float32 (B, C, T) and, for ``rate_for``, ``batch.sample_rate`` a positive int."""
+    data = batch.data
+    image, audio = data.get("image"), data.get("audio")
+    if isinstance(image, torch.Tensor) and not (image.dtype is torch.uint8 and image.dim() == 4
+                                                and 0 < image.shape[1] <= MAX_IMAGE_CHANNELS):
+        row = image[0] if image.dim() > 0 and len(image) else image
+        raise InputError(f"{_what(batch.keys)}: batch['image'] holds rows that are no image: {image_problem(row)} "
+                         f"(batch {_got(image)})")
+    if isinstance(audio, torch.Tensor):
+        if not (audio.dtype is torch.float32 and audio.dim() == 3 and audio.shape[1] > 0):
+            row = audio[0] if audio.dim() > 0 and len(audio) else audio
+            raise InputError(f"{_what(batch.keys)}: batch['audio'] holds rows that are no audio: {audio_problem(row)} "
+                             f"(batch {_got(audio)})")
+        if rate_for is not None:
+            problem = rate_problem(batch.sample_rate)
+            if problem is not None:
+                raise InputError(f"{_what(batch.keys)}: batch.{problem}; {rate_for} reads the audio's rate")
 
 
 def describe(op: Any) -> str:

@@ -223,6 +223,13 @@ def _flat(ops: Sequence[Op]) -> Iterator[Op]:
             yield from _flat(op.children)
 
 
+def _rate_reader(ops: Sequence[Op]) -> str | None:
+    """How errors name the first of ``ops`` (children included) that reads the audio's sample rate
+    (:attr:`Op.needs_rate`): ``normalize.audio[1] (op audio.resample)``; None when none does."""
+    op = next((o for o in _flat(ops) if o.needs_rate), None)
+    return None if op is None else contract.describe(op)
+
+
 def acts_on_spec(op: Op) -> bool:
     """Whether ``op`` writes or reads ``spec``, the log-mel features: ``logmel``, ``freq_mask``,
     ``time_mask`` with ``target: spec``."""
@@ -453,6 +460,11 @@ class Recipe:
                 self._by_index[st.index] = st
         self._norm_plan = _plan(self._norm)
         self._plan = _plan(self._steps)
+        #: the first step of the normalize stage / of the whole per-sample run that reads the sample rate
+        #: (contract.check_input refuses audio without one at the entry, naming it)
+        self._rate_norm = _rate_reader([st.op for st in self._norm])
+        self._rate_train = _rate_reader([st.op for st in self._steps])
+        self._rate_all = self._rate_norm or self._rate_train
         #: the ops that move the image's pixels, and whether a per-pixel map beside the image was warned of
         self._moving = _moving((*self._norm, *self._steps, *self._batch_steps))
         self._maps_warned = False
@@ -640,6 +652,7 @@ class Recipe:
             raise RecipeError(f"stage must be one of {list(STAGES)}, got {stage!r}")
         if not (self._norm or (stage == "train" and self._steps)):
             return sample
+        contract.check_input(sample, self._rate_all if stage == "train" else self._rate_norm)
         if self._moving and not self._maps_warned:
             self._warn_maps(sample.fields)
         log = list(sample.meta.get("aug", ()))
@@ -809,6 +822,7 @@ class Recipe:
 
     def _batched(self, steps: Sequence[Step], batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None = None,
                  record: list[list[dict[str, Any]]] | None = None, dry: bool = False) -> Batch:
+        contract.check_batch_input(batch, self._rate_norm if steps is self._norm else self._rate_train)
         prior = batch.meta.get("samples") or [{} for _ in batch.keys]
         logs: list[list[dict[str, Any]]] = [list(m.get("aug", ())) for m in prior]
         targets = [n for n in self.targets if isinstance(batch.data.get(n), torch.Tensor)]
@@ -907,6 +921,7 @@ class Recipe:
         """Run the ``batch:`` section (mixgen, mixup); params are drawn per batch (its keys' hash)."""
         if not self._batch_steps:
             return batch
+        contract.check_batch_input(batch)
         if self._moving and not self._maps_warned:
             self._warn_maps(batch.data)
         bkey = "batch:" + hashlib.blake2b("\x1f".join(batch.keys).encode(), digest_size=8).hexdigest()
