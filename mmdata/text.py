@@ -172,6 +172,17 @@ class Tokenizer:
         return _UNITS.findall(text)
 
     @staticmethod
+    def has_words(text: str) -> bool:
+        """Whether ``text`` has a unit (:meth:`words` is not empty) — a caption the text ops see as present;
+        it stops at the first unit.
+
+        Example:
+            >>> Tokenizer.has_words(" \t\n"), Tokenizer.has_words("a cat")
+            (False, True)
+        """
+        return _UNITS.search(text) is not None
+
+    @staticmethod
     def units(text: str) -> list[Unit]:
         """:meth:`words` as :class:`Unit` s, with their index and span in ``text`` (for :meth:`rebuild`).
 
@@ -243,7 +254,9 @@ class Tokenizer:
         w = _strip_id(word)
         if not w:
             return UNK_ID
-        return _RESERVED + zlib.crc32(w.encode("utf-8")) % (self.vocab_size - _RESERVED)
+        # surrogatepass: a lone surrogate ("a \ud800 b", from JSON's escapes) hashes like any other character
+        # (UTF-8 text is unchanged by it: its ids stay as they were)
+        return _RESERVED + zlib.crc32(w.encode("utf-8", "surrogatepass")) % (self.vocab_size - _RESERVED)
 
     def encode(self, text: str) -> list[int]:
         return [self.token_id(w) for w in self.words(text)[: self.max_len]]

@@ -30,7 +30,7 @@ import torch
 from mmdata.augment.base import Op, Param
 from mmdata.augment.batching import on, retokenize, tidy
 from mmdata.errors import RecipeError
-from mmdata.text import PAD_ID
+from mmdata.text import PAD_ID, Tokenizer
 from mmdata.types import Batch, Sample
 
 DROPPABLE = ("image", "audio", "text")
@@ -127,7 +127,8 @@ class ModalityDropout(Op):
     in the sample, also those not in ``modalities``: with ``modalities: [image, audio]``, ``p_drop: 1`` and
     ``keep_at_least: 1``, an image + audio + text sample keeps its text only (both droppable modalities
     go); to keep one of image / audio beside the text, give ``keep_at_least: 2`` (a sample without text then
-    keeps both). Exact agreement (presence masks).
+    keeps both). An empty (or whitespace-only) caption is absent, as for the text ops: it does not count toward
+    ``keep_at_least`` and is never the modality kept. Exact agreement (presence masks).
     """
 
     section, name = "sample", "modality_dropout"
@@ -145,11 +146,16 @@ class ModalityDropout(Op):
         here = [m for m in self.modalities if m in sample]
         u = rng.random(len(self.modalities))
         drop = [m for m, x in zip(self.modalities, u) if m in here and x < self.p_drop]
-        present_after = [m for m in DROPPABLE if m in sample and m not in drop]
-        while drop and len(present_after) < self.keep_at_least:
+        # an empty (or whitespace-only) caption is absent for the text ops: it is no modality to keep, so it
+        # neither counts toward keep_at_least nor is ever the drop undone (the draws above are unchanged)
+        blank = "text" in sample and not Tokenizer.has_words(sample["text"])
+        counts = [m for m in drop if not (blank and m == "text")]
+        present_after = [m for m in DROPPABLE if m in sample and m not in drop and not (blank and m == "text")]
+        while counts and len(present_after) < self.keep_at_least:
             # undo the drop with the largest draw first: deterministic, never drops every modality
-            back = max(drop, key=lambda m: u[self.modalities.index(m)])
+            back = max(counts, key=lambda m: u[self.modalities.index(m)])
             drop.remove(back)
+            counts.remove(back)
             present_after.append(back)
         return {"drop": drop}
 

@@ -681,6 +681,19 @@ def _colour(x: Any, alpha: str, background: int) -> Any:
     return torch.div(colour * a + background * (255 - a) + 127, 255, rounding_mode="floor").to(torch.uint8)
 
 
+def _blank_padding(batch: Batch, x: torch.Tensor, alpha: str) -> torch.Tensor:
+    """``x`` (``batch``'s images after :func:`_colour`) with zeros past each row's own height and width, as
+    collate pads: a blend turns the padding's alpha 0 into ``background``. Only a blended batch of mixed sizes
+    has any to clear."""
+    if alpha != "blend" or batch["image"].shape[1] not in (2, 4) or _uniform(batch):
+        return x
+    hw = on(batch.lengths["image"], x.device)
+    H, W = x.shape[-2:]
+    keep = ((torch.arange(H, device=x.device)[None, :, None] < hw[:, 0, None, None])
+            & (torch.arange(W, device=x.device)[None, None, :] < hw[:, 1, None, None]))
+    return x * keep[:, None].to(x.dtype)
+
+
 def blends_alpha(recipe: Any) -> bool:
     """Whether ``recipe``'s normalize stage composites transparent pixels (``to_rgb`` / ``to_gray`` with
     ``alpha: blend``): the reader must then keep images' alpha channels (``image_alpha=True``) —
@@ -723,7 +736,7 @@ class ToRGB(ImageOp):
         return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else np.ascontiguousarray(arr)
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        x = _colour(batch["image"], self.alpha, self.background)
+        x = _blank_padding(batch, _colour(batch["image"], self.alpha, self.background), self.alpha)
         return batch.replace(image=x.expand(-1, 3, -1, -1).contiguous() if x.shape[1] == 1 else x.contiguous())
 
 
@@ -768,9 +781,15 @@ class ToGray(ImageOp):
         return np.repeat(grey, self.channels, axis=2) if self.channels == 3 else np.ascontiguousarray(grey)
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        x = _colour(batch["image"], self.alpha, self.background)
+        x = _blank_padding(batch, _colour(batch["image"], self.alpha, self.background), self.alpha)
         grey = _luma(x) if x.shape[1] == 3 else x
         return batch.replace(image=grey.expand(-1, self.channels, -1, -1).contiguous())
+
+
+def _max_pixels() -> int:
+    from mmdata.shards.mediainfo import MAX_PIXELS
+
+    return MAX_PIXELS
 
 
 _CV2_INTERPOLATION = {"nearest": 0, "linear": 1, "cubic": 2, "area": 3}  # cv2.INTER_* values
@@ -839,7 +858,9 @@ def resize_weights(n_in: int, n_out: int, interpolation: str, shrinking: bool) -
 
 class Resize(ImageOp):
     """Resize so the ``shorter`` (or ``longer``) side is ``size`` keeping the aspect ratio (other side
-    rounded), or to exactly ``size`` = [height, width] (``side: exact``).
+    rounded), or to exactly ``size`` = [height, width] (``side: exact``). An output of more pixels than an image
+    may hold (``mmdata.shards.mediainfo.MAX_PIXELS``, the decoder's limit: the shorter side of a 3 x 4000 strip
+    to 16384 is 16384 x 21845333) is refused, naming the sample and the size.
 
     ``interpolation`` uses cv2's sampling (albumentations' resize): ``area`` (default) averages source
     pixels when shrinking — anti-aliased, what photos resized to model size need — and is bilinear-like
@@ -877,6 +898,13 @@ class Resize(ImageOp):
     def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
         _, H, W = sample["image"].shape
         h, w = self.out_size(H, W)
+        if h * w > _max_pixels():  # side: shorter bounds one side only: 16384 on a 3 x 4000 image asked cv2 for 1 TB
+            from mmdata.errors import RecipeError
+
+            raise RecipeError(f"{self.where}: sample {sample.key!r}: resize ({self.side} side to {self.size}) of its "
+                              f"{H}x{W} (height x width) image would make {h}x{w} = {h * w:,} pixels, over the "
+                              f"{_max_pixels():,} an image may hold (mmdata.shards.mediainfo.MAX_PIXELS, the decoder's "
+                              "limit); crop it first, or resize with side: longer or exact")
         return None if (h, w) == (H, W) else {"height": h, "width": w}
 
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:

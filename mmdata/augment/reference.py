@@ -15,9 +15,18 @@ from typing import Any
 from mmdata.augment.base import KIND_DOC, Op, Param, registry
 
 SECTION_DOC = {
-    "image": "uint8 (C, H, W) images; batched kernels on (B, C, H, W).",
+    "image": "uint8 (C, H, W) images; batched kernels on (B, C, H, W). **Accepted**: a `torch.uint8` tensor (C, H, W), "
+             "C in 1-4 (grey, grey + alpha, RGB, RGBA), H and W at least 1. A float or 16-bit image, a channels-last "
+             "(H, W, C) or 2-D (H, W) one and a numpy array are refused where they enter (`apply_sample`, `normalize`, "
+             "the batched entries, `collate`) with an error naming the sample and the conversion that fixes it "
+             "(`(x * 255).round().to(torch.uint8)`, `x.permute(2, 0, 1)`, `torch.from_numpy(a)`).",
     "audio": "float32 (C, T) waveforms with a sample rate; batched kernels on (B, C, T) with lengths. `spec` is the "
-             "(n_mels, frames) field written by `logmel`.",
+             "(n_mels, frames) field written by `logmel`. **Accepted**: a `torch.float32` tensor (channels, time) with "
+             "at least one channel; `sample_rate` a positive int (Hz) wherever a recipe runs an op that reads it "
+             "({rate_ops}). 1-D (N,) audio (`x.unsqueeze(0)`), (time, channels) audio (more than 8 channels and more "
+             "channels than samples: `x.T.contiguous()`), integer PCM (`x.float() / 32768`), float64 and numpy "
+             "arrays are refused where they enter (`apply_sample`, `normalize`, the batched entries, `collate`) with "
+             "an error naming the sample.",
     "text": "token-level edits (tokens: whitespace words, single CJK characters); the batched kernels edit token ids.",
     "sample": "cross-modal ops: one draw applied to several modalities of a sample.",
     "batch": "mixing after collate (training only); params drawn per batch.",
@@ -79,7 +88,8 @@ def op_reference() -> str:
            "*refused* ops blend two images and cannot run with targets; the others leave targets as they are.", ""]
     for section in ("image", "audio", "text", "sample", "batch"):
         names = sorted(n for s, n in reg if s == section)
-        out += [f"## {section}", "", SECTION_DOC[section], "",
+        rate_ops = ", ".join(f"`{n}`" for n in names if reg[(section, n)].needs_rate)
+        out += [f"## {section}", "", SECTION_DOC[section].replace("{rate_ops}", rate_ops), "",
                 "| op | normalize | targets | kernels agree |", "|---|---|---|---|"]
         for n in names:
             cls = reg[(section, n)]
