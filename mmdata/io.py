@@ -9,6 +9,7 @@ never a torn one. A SIGKILLed writer leaves its temp file behind; the name says 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -20,6 +21,28 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+
+#: errno values of a limit of this machine, not a fault of one file: too many open files (this process's
+#: limit, the system's table), no memory. A job that meets one while reading stops (a rerun resumes) instead of
+#: counting the file as bad data — those files are fine, and the dataset would silently lack them.
+HOST_LIMITS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+
+
+def host_limit(code: int | None) -> str | None:
+    """What to do about a :data:`HOST_LIMITS` errno ``code`` (its message and a remedy); None for any other
+    errno (a fault of the file: bad data).
+
+    Example:
+        >>> host_limit(errno.EMFILE).startswith("Too many open files"), host_limit(errno.ENOENT)
+        (True, None)
+    """
+    if code not in HOST_LIMITS:
+        return None
+    remedy = {errno.EMFILE: "raise the open-file limit (ulimit -n) or use fewer workers (-j)",
+              errno.ENFILE: "the system's table of open files is full (fs.file-max): close other programs' files"}
+    return (f"{os.strerror(code)}: a limit of this machine, not a fault of the file; "
+            f"{remedy.get(code, 'free memory or use fewer workers (-j)')}")
 
 
 def published_mode() -> int:
@@ -66,7 +89,30 @@ def make_temp(path: str | Path) -> tuple[int, str]:
         True
     """
     path = Path(path)
-    return tempfile.mkstemp(prefix=f".{path.name}.mmdata-{_host_tag()}-{os.getpid()}-", suffix=".tmp", dir=path.parent)
+    return tempfile.mkstemp(prefix=f".{temp_stem(path.name)}.mmdata-{_host_tag()}-{os.getpid()}-", suffix=".tmp",
+                            dir=path.parent)
+
+
+#: the bytes a temp file's name adds to its stem: ``.`` + ``.mmdata-`` + host + ``-`` + pid (up to 7 digits) +
+#: ``-`` + 8 random characters + ``.tmp``
+_TEMP_EXTRA = 1 + 8 + 8 + 1 + 7 + 1 + 8 + 4
+
+
+def temp_stem(name: str) -> str:
+    """The stem of the temp file a write of the file ``name`` goes through: ``name`` itself, or — when the
+    temp name would pass the 255 bytes a file name takes while ``name`` fits — ``name``'s first bytes and
+    a digest of it, so that every name that can be written can be written atomically (QA: a 254-byte
+    name failed with ``File name too long`` on its temp file).
+
+    Example:
+        >>> temp_stem("dataset.json"), len(temp_stem("x" * 250).encode()) + _TEMP_EXTRA <= 255
+        ('dataset.json', True)
+    """
+    raw = os.fsencode(name)
+    if len(raw) + _TEMP_EXTRA <= 255:
+        return name
+    head = raw[:150].decode("utf-8", "ignore")  # whole characters only; the digest tells long names apart
+    return f"{head}~{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -101,7 +147,7 @@ def remove_stale_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
     folder = Path(folder)
     host = _host_tag()
     pattern = TEMP_NAME
-    wanted = set(names)
+    wanted = {n for name in names for n in (name, temp_stem(name))}
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
