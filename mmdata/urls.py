@@ -35,6 +35,7 @@ written into a URL out of messages; ``storage_options`` never appear in a messag
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -60,7 +61,8 @@ def protocol(path: str | Path) -> str | None:
 
 def local_path(path: str | Path, what: str = "path") -> Path:
     """``path`` as a local :class:`~pathlib.Path`: plain paths as they are, ``file://`` URLs
-    stripped; any other URL is a clear error (``what`` names the argument).
+    stripped; any other URL is a clear error (``what`` names the argument), and so is a path no
+    system call can take (:func:`check_path_length`: a name over 255 bytes, a path of 4096 or more).
 
     Example:
         >>> str(local_path("file:///data/ds")), str(local_path("file:/data/ds")), str(local_path("runs/x"))
@@ -68,15 +70,83 @@ def local_path(path: str | Path, what: str = "path") -> Path:
     """
     proto = protocol(path)
     if proto is None:
-        return Path(path)
+        return check_path_length(Path(path), what)
     s = str(path)
     if proto == "file":
         if not s.startswith("file://"):  # file:/data/ds
-            return Path(s[len("file:"):])
+            return check_path_length(Path(s[len("file:"):]), what)
         rest = s[len("file://"):]
-        return Path(rest[len("localhost"):] if rest.startswith("localhost/") else rest)
+        return check_path_length(Path(rest[len("localhost"):] if rest.startswith("localhost/") else rest), what)
     raise MMDataError(f"{what} {s}: {proto}:// URLs are not supported here; mount it at the same path on every node "
                       f"(s3fs, gcsfuse, Mountpoint, NFS) and pass that path, or a file:// URL")
+
+
+#: the longest file name and path (with its NUL) Linux takes: every file system it mounts has NAME_MAX 255,
+#: and the kernel copies a path of at most PATH_MAX 4096 bytes in
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` for a message: as it is, or, when over 200 characters, its start and end around ``...``
+    and its length (a 5,000-byte path in full would bury the message).
+
+    Example:
+        >>> shown_path("ds"), shown_path("/d/" + "a" * 300).endswith("aaa (303 characters)")
+        ('ds', True)
+    """
+    s = str(path)
+    return s if len(s) <= 200 else f"{s[:120]}...{s[-60:]} ({len(s)} characters)"
+
+
+def path_too_long(path: str | Path) -> str | None:
+    """Why no system call can take the local ``path`` (a name over :data:`NAME_MAX` bytes, a path of
+    :data:`PATH_MAX` bytes or more: ``ENAMETOOLONG`` on every Linux file system), or None. Read from the
+    string alone: no file system is touched.
+
+    Example:
+        >>> path_too_long("runs/x"), path_too_long("runs/" + "x" * 256)
+        (None, 'a name of 256 bytes (xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...); a file or folder name takes at most 255')
+    """
+    if os.name != "posix":
+        return None
+    raw = os.fsencode(str(path))
+    if len(raw) >= PATH_MAX:
+        return f"a path of {len(raw)} bytes; a path takes at most {PATH_MAX - 1}"
+    name = max(raw.split(b"/"), key=len)
+    if len(name) > NAME_MAX:
+        return (f"a name of {len(name)} bytes ({os.fsdecode(name[:30])}...); a file or folder name takes at most "
+                f"{NAME_MAX}")
+    return None
+
+
+def check_path_length(path: Path, what: str = "path") -> Path:
+    """``path``, or an MMDataError naming ``what``, the path and :func:`path_too_long`'s reason."""
+    why = path_too_long(path)
+    if why is not None:
+        raise MMDataError(f"{what} {shown_path(path)}: too long ({why}); give a shorter path")
+    return path
+
+
+def lookup(path: str | Path, what: str = "path") -> os.stat_result | None:
+    """``os.stat`` of the local ``path`` (links followed); None when nothing is there (or a folder
+    above it is a file). A path the system cannot look up is an MMDataError naming ``what``, the path
+    and why: too long (:func:`check_path_length`), a symbolic link loop, a folder above it that cannot
+    be searched (no permission).
+
+    Example:
+        >>> import tempfile
+        >>> lookup(tempfile.mkdtemp()) is not None, lookup("/no/such/folder")
+        (True, None)
+    """
+    check_path_length(Path(path), what)
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        why = {errno.ELOOP: "a symbolic link loop (a link that leads back to itself)",
+               errno.ENAMETOOLONG: "too long (the path with its links followed)"}.get(exc.errno or 0, exc.strerror or str(exc))
+        raise MMDataError(f"{what} {shown_path(path)}: cannot look it up: {why}; give another path") from None
 
 
 def unless_file_url(path: Any) -> Any:
@@ -191,13 +261,39 @@ def put_file(local: str | Path, url: str, storage_options: dict[str, Any] | None
     call(url, "upload it", fs.put_file, str(local), path)
 
 
+class NoCacheError(MMDataError):
+    """No cache folder can be named: ``$MMDATA_CACHE`` and ``$XDG_CACHE_HOME`` unset and no home directory."""
+
+
 def cache_dir() -> Path:
     """mmdata's cache on this node (staged datasets, finished jobs' records, remote job locks): ``$MMDATA_CACHE``
     (give an absolute path: a relative one is taken from each command's working directory), else
-    ``$XDG_CACHE_HOME/mmdata``, else ``~/.cache/mmdata``."""
+    ``$XDG_CACHE_HOME/mmdata``, else ``~/.cache/mmdata``.
+
+    A user without a home directory (``HOME`` unset and a uid with no passwd entry: an arbitrary UID in an
+    OpenShift-style container) and neither variable set has no cache: a :class:`NoCacheError` naming
+    ``MMDATA_CACHE``. Its optional uses (a finished job's record) go on without it
+    (:class:`mmdata.shards.output.LocalOutput`); those that need one (staging a dataset from a URL, the
+    lock of a job writing to a URL) stop with that error.
+
+    Example:
+        >>> os.environ["MMDATA_CACHE"] = "/tmp/mmdata-cache"; str(cache_dir())  # doctest: +SKIP
+        '/tmp/mmdata-cache'
+    """
     if os.environ.get("MMDATA_CACHE"):
-        return Path(os.environ["MMDATA_CACHE"]).expanduser().absolute()
-    return (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmdata").expanduser().absolute()
+        try:
+            return Path(os.environ["MMDATA_CACHE"]).expanduser().absolute()
+        except (RuntimeError, KeyError):  # "~/cache" or "~user/cache" without that home directory
+            raise NoCacheError(f"MMDATA_CACHE={os.environ['MMDATA_CACHE']}: '~' names no home directory here; "
+                               f"give an absolute path") from None
+    try:
+        return (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmdata").expanduser().absolute()
+    except (RuntimeError, KeyError):  # Path.home() / expanduser(): no HOME and no passwd entry
+        uid = getattr(os, "getuid", lambda: "?")()
+        raise NoCacheError(f"mmdata has no cache folder: MMDATA_CACHE and XDG_CACHE_HOME are not set and there is no "
+                           f"home directory (HOME is unset and uid {uid} has no passwd entry, as for an arbitrary "
+                           f"UID in a container); set MMDATA_CACHE to a writable folder, e.g. "
+                           f"MMDATA_CACHE=/tmp/mmdata-cache") from None
 
 
 def stage_dataset(url: str, cache: str | Path | None = None, storage_options: dict[str, Any] | None = None,
