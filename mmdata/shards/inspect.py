@@ -10,7 +10,7 @@ from typing import Any
 from mmdata.codecs import IMAGE_EXTS, field_of
 from mmdata.errors import ShardError
 from mmdata.shards import index as idx
-from mmdata.urls import is_remote, unless_file_url
+from mmdata.urls import is_remote, lookup, unless_file_url
 
 #: the index columns inspect reads (a missing one is a ShardError naming it); ``image_mode``,
 #: ``image_channels``, ``audio_channels`` and ``named_image_sizes`` are optional (indexes written
@@ -341,7 +341,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
     import pyarrow.compute as pc
 
     path = unless_file_url(path)
-    if not is_remote(path) and not Path(path).exists():
+    if not is_remote(path) and lookup(path, "dataset") is None:  # a name too long, a link loop: named
         raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`)")
     # a split's shard list that is not a list is a warning here (see _shard_list_warnings); the rest of
     # the card is checked as the readers check it, and the index's row count against it before any row is read

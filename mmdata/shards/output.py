@@ -29,6 +29,8 @@ import json
 import os
 import re
 import shutil
+import stat
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,7 +38,7 @@ from urllib.parse import quote
 from mmdata.errors import MMDataError, SourceError
 from mmdata.io import atomic_write_bytes, file_sha256, remove_stale_temps
 from mmdata.shards.journal import NAME, Journal, JobLock, _records, other_plan_records, record
-from mmdata.urls import cache_dir, call, filesystem, is_remote, local_path
+from mmdata.urls import NoCacheError, cache_dir, call, filesystem, is_remote, local_path, lookup, shown_path
 
 WRITE_CHECK = ".mmdata-write-check"
 
@@ -57,9 +59,14 @@ def output(out: str | Path, storage_options: dict[str, Any] | None = None, *,
     return LocalOutput(path.resolve() if absolute else path)
 
 
-def check_local_output(path: Path) -> None:
+def check_local_output(path: Path, rerun: bool = False) -> None:
     """A SourceError when the local output folder ``path`` (or a folder above it) is a file: a job
     cannot make a folder there. Checked before a source is read (and again when the job takes its lock).
+    A path the system cannot look up (a name over 255 bytes, a symbolic link loop) is an error naming it.
+
+    ``rerun``: a folder that cannot be written but holds a finished job's record (:func:`done_path`) passes:
+    the rerun may find it up to date and only read it (a read-only published folder); a job that must write
+    there is stopped when it takes the lock (this check again, without ``rerun``).
 
     Example:
         >>> import tempfile
@@ -71,16 +78,30 @@ def check_local_output(path: Path) -> None:
         a file, expected a folder (or a path where one can be created); write to another path
     """
     for p in (path, *path.parents):
-        if p.exists():
-            if not p.is_dir():
+        try:
+            st = lookup(p, "output folder" if p == path else f"output folder {shown_path(path)}: the folder")
+        except MMDataError as exc:
+            raise SourceError(str(exc)) from None
+        if st is not None:
+            if not stat.S_ISDIR(st.st_mode):
                 where = "" if p == path else f" ({p} is a file)"
                 raise SourceError(f"output folder {path}: {'a file' if p == path else 'under a file'}{where}, "
                                   f"expected a folder (or a path where one can be created); write to another path")
             if not os.access(p, os.W_OK | os.X_OK):  # a read-only OUT failed with a traceback after the source was read
+                if rerun and p == path and _has_record(path):
+                    return
                 what = "is" if p == path else f"would be made in {p}, which is"
                 raise SourceError(f"output folder {path} {what} not writable (permissions or a read-only file "
                                   "system); write to another path")
             return
+
+
+def _has_record(folder: Path) -> bool:
+    """Whether the cache holds a finished job's record of ``folder`` (no cache: no record)."""
+    try:
+        return done_path(folder).is_file()
+    except (NoCacheError, OSError):
+        return False
 
 
 def done_path(folder: Path) -> Path:
@@ -103,6 +124,7 @@ class LocalOutput:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url = str(path)
+        self._cache_warned = False
 
     @property
     def name(self) -> str:
@@ -138,30 +160,59 @@ class LocalOutput:
     def write(self, name: str, data: bytes, fsync: bool) -> None:
         atomic_write_bytes(self.path / name, data, fsync=fsync)
 
+    def _done_path(self) -> Path | None:
+        """:func:`done_path`, or None when there is no cache (:func:`mmdata.urls.cache_dir`): the record is
+        optional, so the job goes on without it, and says so once."""
+        try:
+            return done_path(self.path)
+        except NoCacheError as exc:
+            self._cache_warning(f"{exc}. Without it {self.path} is written in full on every run (a rerun cannot "
+                                f"tell that it is up to date)")
+            return None
+
+    def _cache_warning(self, message: str) -> None:
+        """One warning per job about the cache (a job reads, removes and writes its record: one cause)."""
+        if not self._cache_warned:
+            self._cache_warned = True
+            warnings.warn(message, UserWarning, stacklevel=2)
+
     def read_done(self) -> dict[str, Any] | None:
         """The record of the job that finished writing here (:func:`done_path`), None when there is none
-        (or it cannot be read, or it is another folder's)."""
+        (or it cannot be read, or it is another folder's, or there is no cache)."""
+        path = self._done_path()
+        if path is None:
+            return None
         try:
-            got = json.loads(done_path(self.path).read_bytes())
+            got = json.loads(path.read_bytes())
         except (OSError, ValueError):
             return None
         return got if isinstance(got, dict) and got.get("folder") == str(self.path.resolve()) else None
 
     def write_done(self, record: dict[str, Any], fsync: bool) -> None:
-        """Keep the finished job's record; a cache that cannot be written only costs the next rerun its shortcut."""
-        path = done_path(self.path)
+        """Keep the finished job's record; a cache that cannot be written only costs the next rerun its
+        shortcut — said in a warning naming the cache and the error (QA: a full or read-only cache turned
+        "up to date" off without a word)."""
+        path = self._done_path()
+        if path is None:
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, json.dumps({**record, "folder": str(self.path.resolve())}, sort_keys=True,
                                                 separators=(",", ":")).encode(), fsync=fsync)
-        except OSError:
-            pass
+        except OSError as exc:
+            self._cache_warning(f"cannot write the record of this job into mmdata's cache ({exc.filename or path}: "
+                                f"{exc.strerror or exc}): the dataset in {self.path} is complete, but the next "
+                                f"rerun cannot tell that it is up to date and writes it all again; free space in "
+                                f"the cache or point MMDATA_CACHE at a writable folder")
 
     def forget_done(self) -> None:
         """A job is about to write here: the finished job's record goes first (it no longer describes the folder)."""
+        path = self._done_path()
+        if path is None:
+            return
         try:
-            done_path(self.path).unlink(missing_ok=True)
-        except OSError:
+            path.unlink(missing_ok=True)
+        except OSError:  # a record that stays is checked against the folder's files: it cannot pass for this job
             pass
 
     def remove_card(self) -> bool:

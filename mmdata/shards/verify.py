@@ -21,7 +21,7 @@ from mmdata.errors import ShardError
 from mmdata.io import file_sha256, stream_sha256
 from mmdata.shards import index as idx
 from mmdata.shards.tario import count_members, iter_samples, open_shard, split_member, unsafe_member_path
-from mmdata.urls import call, filesystem, is_remote, unless_file_url
+from mmdata.urls import call, filesystem, is_remote, lookup, unless_file_url
 
 #: the problem of a ``.tar`` file in the dataset folder that ``shards.parquet`` does not list
 NOT_LISTED = "a shard file the index does not list (left from another job?)"
@@ -606,7 +606,7 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     path = unless_file_url(path)
     store = _Remote(str(path), storage_options) if is_remote(path) else None
     root = Path(path) if store is None else str(path).rstrip("/")
-    if store is None and not root.exists():  # type: ignore[union-attr]
+    if store is None and lookup(root, "dataset") is None:  # a name too long, a link loop: named
         raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`)")
     # the card's shard lists are checked below (reported as problems); the rest of it must be well-formed
     card = idx.load_card(root, storage_options, shard_lists=False)

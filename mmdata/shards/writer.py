@@ -38,7 +38,7 @@ from typing import Any
 from mmdata.checks import plural
 from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of, member_type
 from mmdata.errors import ShardError, SourceError
-from mmdata.io import file_sha256
+from mmdata.io import HOST_LIMITS, file_sha256, host_limit
 from mmdata.procs import die_with_parent
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -49,7 +49,7 @@ from mmdata.shards.sources import (ON_ERROR, SKIP_REASON, UNREAD, Record, check_
                                    read_many, skip_entry, utf16_of)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import LocalOutput, RemoteOutput, check_local_output, is_shard_name, output
-from mmdata.urls import is_remote, local_path, protocol, redact
+from mmdata.urls import is_remote, local_path, lookup, protocol, redact
 
 SPLIT_ORDER = ("train", "val", "test")
 #: how ``--split`` fractions are applied (:func:`assign_splits`): stratified by label (the default), or by
@@ -722,6 +722,10 @@ def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None, read: Cal
                 got, meta = read(paths[:m], max_file)
             chunk, paths, got, meta = chunk[:k], paths[:m], got[:m], meta[:2 * m]
             all_read = all(map(isinstance, got, repeat(bytes)))
+        if not all_read:
+            for p, g in zip(paths, got):
+                if g.__class__ is int and g in HOST_LIMITS:  # too many open files, no memory: not the file's fault
+                    raise OSError(g, os.strerror(g), str(p))
         yield chunk, paths, got, meta, all_read
         i += len(chunk)
 
@@ -731,11 +735,17 @@ NO_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
 
 
 def _write_task(task: dict[str, Any]) -> dict[str, Any]:
-    """Write one planned shard (:func:`_write_shard`); a full or read-only disk is a SourceError naming
-    the shard (the shards finished before are kept: a rerun resumes)."""
+    """Write one planned shard (:func:`_write_shard`); a full or read-only disk, or a limit of this machine met
+    while reading its sources (too many open files, no memory: :data:`mmdata.io.HOST_LIMITS`), is a
+    SourceError naming the shard (the shards finished before are kept: a rerun resumes)."""
     try:
         return _write_shard(task)
     except OSError as exc:
+        limit = host_limit(exc.errno)
+        if limit is not None:
+            what = f"cannot read {exc.filename}" if exc.filename else "stopped"
+            raise SourceError(f"{task['out'] or task.get('upload')}/{task['name']}: {what}: {limit}; then rerun the "
+                              "same command to resume (the shards finished before are kept)") from None
         if exc.errno not in NO_ROOM:
             raise
         raise SourceError(f"{task['out']}/{task['name']}: cannot write the shard ({exc.strerror}); free space (or "
@@ -1547,6 +1557,10 @@ def shard(
 
     if protocol(src) == "file":
         src = local_path(src)
+    if isinstance(src, (str, Path)) and not is_remote(src):
+        lookup(local_path(src, "source"), "source")  # a name over 255 bytes, a link loop: named, not a traceback
+    if not is_remote(out):
+        check_local_output(local_path(out, "output folder"), rerun=not rewrite)  # before the source is read
     if is_hf_source(src):
         if meta:
             raise SourceError("meta: a Hugging Face dataset's scalar columns already go to each sample's .json "
@@ -1572,7 +1586,6 @@ def shard(
     else:
         if not is_remote(out):
             out = local_path(out, "output folder")
-            check_local_output(out)  # before the source is read
         if isinstance(src, (str, Path)) and not is_remote(src):
             src = local_path(src, "source")
             if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
