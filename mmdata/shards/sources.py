@@ -53,6 +53,7 @@ from mmdata.checks import plural
 from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, STANDARD_FIELD_EXTS, TEXT_EXTS, field_of,
                            member_type)
 from mmdata.errors import SourceError
+from mmdata.io import host_limit
 
 KNOWN_EXTS = frozenset((*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "json", "npy"))
 #: extensions that need no special rule in discovery (``npy`` fields and ``jpeg``/``jpg`` do)
@@ -335,6 +336,14 @@ def _read_checked(path: Any, max_size: int | None, small_only: bool) -> tuple[An
         os.close(fd)
 
 
+def _stop_at_host_limit(exc: OSError, path: str) -> None:
+    """A SourceError when ``exc`` is a limit of this machine (too many open files, no memory:
+    :data:`mmdata.io.HOST_LIMITS`): the files are fine, and leaving them out would lose data silently."""
+    limit = host_limit(exc.errno)
+    if limit is not None:
+        raise SourceError(f"{printable(path)}: cannot read it: {limit}; then rerun the same command") from None
+
+
 def read_error(code: int, size: int, max_size: int | None) -> str:
     """The reason a file could not be read, from :func:`read_many`'s errno (and size)."""
     if code == errno.EFBIG:
@@ -574,6 +583,7 @@ class _Walk:
             with os.scandir(folder) as it:
                 entries = list(it)
         except OSError as exc:
+            _stop_at_host_limit(exc, folder)
             self.bad(printable(rel.rstrip("/")) or ".", "folder", f"cannot list the folder: {exc.strerror}")
             return [], dirs
         # regular files from d_type, without a stat; links and the rest are looked at one by one
@@ -622,6 +632,7 @@ class _Walk:
                 else:
                     self.bad(shown, "file", "not a regular file (a FIFO, socket or device)", data=False)
             except OSError as exc:  # e.g. a link to itself: ELOOP
+                _stop_at_host_limit(exc, e.path)
                 self.bad(shown, "file", f"cannot read: {exc.strerror}", data=split_name(e.name) is not None)
         if linked:
             files = sorted(files + linked)

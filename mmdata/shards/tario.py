@@ -39,6 +39,7 @@ from typing import IO, Any, NamedTuple
 from braceexpand import braceexpand as _braceexpand
 
 from mmdata.errors import ShardError
+from mmdata.io import host_limit
 
 BLOCK = 512
 _ZERO = bytes(BLOCK)
@@ -147,6 +148,11 @@ def open_shard(url: str, storage_options: dict[str, Any] | None = None) -> IO[by
     except FileNotFoundError:
         raise ShardError(f"shard {url} not found") from None
     except OSError as exc:
+        limit = host_limit(exc.errno)
+        if limit is not None:  # too many open files, no memory: not a damaged shard (never counted as one)
+            from mmdata.errors import MMDataError
+
+            raise MMDataError(f"shard {url}: cannot open it: {limit}") from None
         raise ShardError(f"shard {url}: cannot open ({exc})") from exc
     if url.endswith((".gz", ".tgz")):
         return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
