@@ -621,7 +621,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         out.mkdir(parents=True, exist_ok=True)  # after the recipe, dataset and folder are checked: an error leaves no folder
     # one job at a time per folder: two into one folder rewrote runs.parquet from their own memory
     # and erased each other's runs; the kernel releases the lock when this process dies
-    with JobLock(out, "mmdata ablate"), opened:
+    with opened, JobLock(out, "mmdata ablate"):  # a lock that cannot be taken closes the executor too
         data, fingerprint = prepare_data(ab, out, storage_options)
         remote = {"storage_options": storage_options} if is_remote(data) and storage_options else {}
         design = ab.design()

@@ -13,6 +13,7 @@ two per shard (create + rename); on small-file jobs those were a tenth of the ru
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -175,8 +176,25 @@ class JobLock:
                 break
             os.close(fd)
         note = f"pid {os.getpid()} on {socket.gethostname()}, {self.job}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, note.encode(), 0)
+        old = os.pread(fd, 4096, 0)  # the note of a job that did not finish may name the command to rerun
+        data = note.encode()
+        try:  # written over the old note, then cut to length
+            if os.pwrite(fd, data, 0) != len(data):  # a short write: the disk filled up under it
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.ftruncate(fd, len(data))
+        except OSError as exc:  # a full disk, a quota, a file-size limit: no job can run here
+            try:
+                if old:
+                    os.pwrite(fd, old, 0)  # bytes it held already: they fit again
+                    os.ftruncate(fd, len(old))
+                else:  # an empty lock file says nothing: not left behind
+                    self.path.unlink(missing_ok=True)  # while still held: nobody can have locked it meanwhile
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+            raise SourceError(f"output folder {self.out}: cannot write its lock file {LOCK} ({exc.strerror or exc}); "
+                              f"free space (or write to another folder) and rerun the same command") from None
         self._fd = fd
         return self
 
