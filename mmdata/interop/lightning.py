@@ -624,7 +624,8 @@ class DataModule(pl.LightningDataModule):
         """``state`` (this rank's) with ``"ranks"``: every rank's state, gathered, under DDP with a trainer.
 
         Collective: Lightning makes a checkpoint on every rank (``Trainer.save_checkpoint`` must be called on
-        all processes) and rank 0 writes it; one checkpoint asks twice (the loop's copy of the train loader's
+        all processes: it ends in a barrier, so a checkpoint made on rank 0 alone hung there before this
+        gather existed) and rank 0 writes it; one checkpoint asks twice (the loop's copy of the train loader's
         state, then the DataModule's), so the second reuses the first gather — a decision every rank makes
         alike, from the step and batch counts the ranks share."""
         if self.trainer is None or not torch.distributed.is_available() or not torch.distributed.is_initialized() \
