@@ -500,11 +500,15 @@ class Pretrained:
         training gives the same bytes: the time it took (``wall_s``) stays out of the file."""
         from mmdata.io import atomic_write_bytes
 
+        atomic_write_bytes(Path(path), self.to_bytes())
+        return Path(path)
+
+    def to_bytes(self) -> bytes:
+        """The bytes :meth:`save` writes."""
         buf = io.BytesIO()
         config = {k: v for k, v in self.config.items() if k != "wall_s"}
         torch.save({"format": FORMAT, "config": config, "state": self.state}, buf)
-        atomic_write_bytes(Path(path), buf.getvalue())
-        return Path(path)
+        return buf.getvalue()
 
 
 def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10, seed: int = 0, batch_size: int = 64,
@@ -802,6 +806,11 @@ class Prepared:
     def save(self, out: str | Path) -> None:
         if self.pretrained is not None:
             self.pretrained.save(Path(out) / CHECKPOINT)
+
+    def files(self) -> dict[str, bytes]:
+        """What :meth:`save` writes into the run's folder, name -> bytes (the trainer writes them with
+        its other outputs, all or none)."""
+        return {CHECKPOINT: self.pretrained.to_bytes()} if self.pretrained is not None else {}
 
 
 def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None, pretrain_epochs: int = 10,

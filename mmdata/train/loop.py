@@ -412,6 +412,8 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
             rows += len(batch)
             unlabelled += len(batch) - int(run.target.labelled(batch).sum())  # host metadata: no device read
             seen.extend(batch.keys)
+    if not rows:
+        _nothing_read(run, "train", f"epoch {epoch}", loader)
     bad = int(first_bad)
     if bad >= 0:
         raise _diverged(run, epoch, bad, float(bad_loss))
@@ -426,6 +428,30 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
             f.write(json.dumps({"epoch": epoch, "keys": seen}) + "\n")
     return {"epoch": epoch, "train_loss": float(total / labelled.clamp(min=1)), "train_rows": rows,
             "train_unlabelled": unlabelled}
+
+
+def _nothing_read(run: Run, split: str, what: str, loader: Any) -> None:
+    """Raise when a pass over ``split`` (this process's whole split: no DDP) read no batch though the split
+    has samples: DataLoader workers that failed (an open-file limit too low for their shared memory,
+    ``unable to open shared memory object ... Too many open files``) deliver nothing and print their
+    errors, and the run trained and scored nothing, then failed with a TypeError."""
+    n = run.samples.get(split, {}).get("samples", 0)
+    if not n or run.world > 1:  # a DDP rank's part of a tiny split may be empty
+        return
+    skipped = sum(getattr(loader, "skipped", {}).values())
+    if skipped:
+        raise MMDataError(f"{what}: every sample of the {split} split ({n}) was skipped (--on-error skip): nothing to "
+                          f"{'train on' if split == 'train' else 'score'}; see the samples' errors above")
+    workers = int(run.config.get("num_workers") or 0)
+    if workers:
+        import resource
+
+        fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        raise MMDataError(f"{what}: the {split} split has {n} samples but its {workers} DataLoader workers (--workers "
+                          f"{workers}) delivered no batch; their errors are printed above (often 'Too many open "
+                          f"files': the open-file limit is {fds}, raise it with ulimit -n, e.g. 4096, or use "
+                          "--workers 0)")
+    raise MMDataError(f"{what}: the {split} split has {n} samples but the reader delivered no batch")
 
 
 def _diverged(run: Run, epoch: int, step: int, loss: float = math.nan, weights: bool = False,
@@ -683,6 +709,8 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
                 # a DataLoader draws its base seed: keep training's stream intact
                 with torch.random.fork_rng(devices=[]), reading("val"):
                     val = evaluate(run.model, val_batches, run.target, names=run.names)
+                if not val["labelled"] + val["unlabelled"]:
+                    _nothing_read(run, "val", f"epoch {epoch} (val)", run.loaders["val"])
                 if val["nonfinite"]:  # finite weights, overflowing logits (lr 1e12 after one step): the loss saw nothing yet
                     raise _diverged(run, epoch, -1, logits=(val["nonfinite"], val["labelled"]))
                 v = val["scores"][metric]
@@ -696,7 +724,10 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
         if run.rank != 0:
             torch.distributed.destroy_process_group()
             return {}
-        run.model.load_state_dict(best[2])  # type: ignore[arg-type]
+        if best[2] is None:  # every val score undefined: nothing picked an epoch (a TypeError before)
+            raise MMDataError(f"no epoch of {epochs} gave a val {metric} (every one was undefined: NaN): no model "
+                              "to report; check the val split's labels")
+        run.model.load_state_dict(best[2])
         metrics = finish(run, best[1], out, val=best[3])
         if run.world > 1:
             torch.distributed.destroy_process_group()
@@ -760,13 +791,14 @@ def run_metrics(run: Run) -> dict[str, Any]:
     }
 
 
-def save_outputs(run: Run, out: str | Path, metrics: dict[str, Any], model: torch.nn.Module | None) -> None:
-    """metrics.json, model.pt (with a ``model``) and the pre-training's contrastive.pt in ``out``."""
+def save_outputs(run: Run, out: str | Path, metrics: dict[str, Any], model: torch.nn.Module | None,
+                 predictions: str | None = None) -> None:
+    """metrics.json, model.pt (with a ``model``), the pre-training's contrastive.pt and the finished
+    ``predictions`` temp file in ``out``, replaced together (:func:`mmdata.train.outputs.write_outputs`)."""
     from mmdata.train.outputs import write_outputs
 
-    write_outputs(Path(out), metrics, model)
-    if run.prep is not None:
-        run.prep.save(out)
+    extra = run.prep.files() if run.prep is not None else {}
+    write_outputs(Path(out), metrics, model, predictions=predictions, extra=extra)
 
 
 #: BatchNorm running statistics (momentum 0.1) keep 0.9^n of their initial values after n training
@@ -799,7 +831,7 @@ def batchnorm_warnings(model: torch.nn.Module, best_epoch: int, epochs: int | No
 def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the (best) model on test — predictions streamed to ``out`` — and on val unless ``val``
     (its evaluation at the best epoch) is given, and write the outputs."""
-    from mmdata.train.outputs import PredictionWriter, index_columns
+    from mmdata.train.outputs import PredictionWriter, index_columns, no_room
 
     if val is None:
         with reading("val"):
@@ -824,12 +856,26 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
         with reading("test"):
             test = evaluate(run.model, run.loaders["test"], run.target, modalities=run.config["modalities"],
                             robustness=run.config["eval_robustness"], seed=run.config["seed"], names=run.names, sink=sink)
-    except BaseException:
+        # kept under its temp name: renamed with metrics.json and model.pt (save_outputs), all or none
+        predictions = writer.finish() if writer is not None else None
+    except BaseException as exc:
         if writer is not None:
             writer.abort()
+        refused = no_room(exc, out) if out is not None else None
+        if refused is not None:
+            raise refused from None
         raise
-    if writer is not None:
-        writer.close()
+    try:
+        return _finished(run, best_epoch, out, val, test, correct, predictions)
+    except BaseException:
+        if predictions is not None:
+            Path(predictions).unlink(missing_ok=True)
+        raise
+
+
+def _finished(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any], test: dict[str, Any],
+              correct: Correctness | None, predictions: str | None) -> dict[str, Any]:
+    """:func:`finish` once test is evaluated: the metrics, written with the finished ``predictions`` temp file."""
     metrics: dict[str, Any] = {
         "test": test["scores"],
         "val": val["scores"],
@@ -866,5 +912,5 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
         metrics["warnings"] = warnings
     metrics["wall_s"] = time.perf_counter() - run.t0
     if out is not None:
-        save_outputs(run, out, metrics, run.model)
+        save_outputs(run, out, metrics, run.model, predictions=predictions)
     return metrics

@@ -1,12 +1,16 @@
-"""Run outputs: ``metrics.json`` and ``model.pt`` written atomically, ``predictions.parquet`` streamed.
+"""Run outputs: ``predictions.parquet`` streamed, then ``metrics.json`` and ``model.pt``, replaced together.
 
 Predictions are appended batch by batch to a temp file beside the target (a Parquet row group per
-batch) and renamed into place when the pass completes, so memory does not grow with the split and a
-killed run leaves no torn file.
+batch), so memory does not grow with the split. Every output is written to a temp name beside its
+target first and the files are renamed into place only once all of them are written
+(:func:`write_outputs`): a run that fails on its way out (a full disk) leaves the folder as it was —
+an earlier run's files all kept, never this run's metrics beside the earlier model — and a killed run
+leaves no torn file.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -16,7 +20,8 @@ from typing import Any
 
 import torch
 
-from mmdata.io import atomic_write_bytes, finite, make_temp, published_mode, remove_stale_temps
+from mmdata.errors import MMDataError
+from mmdata.io import finite, make_temp, published_mode, remove_stale_temps
 from mmdata.types import Batch
 
 #: what a run writes into its output folder (and, with ``--pretrain``, :data:`mmdata.train.contrastive.CHECKPOINT`)
@@ -94,22 +99,37 @@ class PredictionWriter:
         self._writer.write_table(table)
         self.rows += len(batch)
 
-    def close(self) -> None:
-        """Finish the file and move it into place."""
+    def finish(self) -> str:
+        """Finish the file under its temp name and return that name (:func:`write_outputs` moves it into
+        place with the run's other outputs); on an error the temp file is removed."""
         import pyarrow.parquet as pq
 
-        if self._writer is None:
-            pq.write_table(self.schema.empty_table(), self.tmp)
-        else:
-            self._writer.close()
-        os.chmod(self.tmp, published_mode())
-        os.replace(self.tmp, self.path)
+        try:
+            if self._writer is None:
+                pq.write_table(self.schema.empty_table(), self.tmp)
+            else:
+                writer, self._writer = self._writer, None
+                writer.close()
+            os.chmod(self.tmp, published_mode())
+        except BaseException:
+            Path(self.tmp).unlink(missing_ok=True)
+            raise
+        return self.tmp
+
+    def close(self) -> None:
+        """Finish the file and move it into place."""
+        os.replace(self.finish(), self.path)
 
     def abort(self) -> None:
         """Drop the partial file (the pass failed)."""
-        if self._writer is not None:
-            self._writer.close()
-        Path(self.tmp).unlink(missing_ok=True)
+        try:
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.close()  # a full disk fails here again: the partial file goes all the same
+        except OSError:
+            pass
+        finally:
+            Path(self.tmp).unlink(missing_ok=True)
 
 
 def source_keys(data: str | Path, splits: str | Sequence[str]) -> dict[str, str | None]:
@@ -150,23 +170,26 @@ def index_columns(data: str | Path, splits: str | Sequence[str], columns: Sequen
 
 
 def check_out(out: str | Path, option: str = "out (--out)") -> None:
-    """Raise when ``out`` cannot be the output folder (an existing file): checked before training, so a
-    run never trains for nothing.
+    """Raise when ``out`` cannot be the output folder (an existing file, a folder this process cannot write
+    in or make: permissions, a read-only file system): checked before training, so a run never trains
+    for nothing (the shard writer's check, :func:`mmdata.shards.output.check_local_output`, does the same).
 
     Example:
         >>> import tempfile
         >>> check_out(tempfile.mkdtemp())  # an existing folder (or none yet) is fine
     """
-    from mmdata.errors import MMDataError
-
     p = Path(out)
     if p.exists() and not p.is_dir():
         raise MMDataError(f"{option} {p}: exists and is not a folder; give a folder (it is created) for metrics.json, "
                           "predictions.parquet and model.pt")
-    for parent in p.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise MMDataError(f"{option} {p}: {parent} exists and is not a folder")
+    for folder in (p, *p.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise MMDataError(f"{option} {p}: {folder} exists and is not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):  # found only after the last epoch, by the first write
+                what = "is" if folder == p else f"would be made in {folder}, which is"
+                raise MMDataError(f"{option} {p} {what} not writable (permissions or a read-only file system); give "
+                                  "another --out (out=)")
             break
 
 
@@ -198,13 +221,83 @@ def metrics_json(metrics: dict[str, Any]) -> bytes:
     return (json.dumps(finite(metrics), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
-def write_outputs(out: Path, metrics: dict[str, Any], model: torch.nn.Module | None) -> None:
-    """``metrics.json`` (:func:`metrics_json`) and ``model.pt`` (the state dict; load with
-    ``torch.load(..., weights_only=True)``; none without a ``model``: pre-training alone)."""
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "metrics.json", metrics_json(metrics))
-    if model is None:
-        return
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    atomic_write_bytes(out / "model.pt", buf.getvalue())
+#: errors of a write that the disk refused (full, over a size or quota limit, read-only): one line, not a traceback
+NO_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+
+
+def no_room(exc: BaseException, out: str | Path, name: str | None = None) -> MMDataError | None:
+    """The error for a write into the output folder ``out`` that the disk refused (:data:`NO_ROOM`: full,
+    over ``ulimit -f`` or a quota, read-only), naming the folder, the file and the OS error; None for
+    any other error.
+
+    Example:
+        >>> print(no_room(OSError(errno.ENOSPC, "No space left on device", "runs/a/model.pt"), "runs/a"))
+        cannot write the outputs into runs/a (model.pt): No space left on device; free space (or give another --out (out=)) and train again: runs/a keeps the files it held before (none of this run's)
+    """
+    if not isinstance(exc, OSError) or exc.errno not in NO_ROOM:
+        return None
+    name = name or (Path(exc.filename).name if isinstance(exc.filename, str) else None)
+    where = f" ({name})" if name else ""
+    return MMDataError(f"cannot write the outputs into {out}{where}: {os.strerror(exc.errno)}; free space (or give "
+                       f"another --out (out=)) and train again: {out} keeps the files it held before (none of this run's)")
+
+
+def _write_temp(path: Path, data: bytes) -> str:
+    """``data`` in a new temp file beside ``path`` (synced, with the mode of a published file): its name."""
+    fd, tmp = make_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, published_mode())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def publish(out: Path, files: Mapping[str, bytes], finished: Mapping[str, str] | None = None) -> None:
+    """Replace the outputs in ``out`` together: ``files`` (name -> bytes) are written to temp names first,
+    then these and ``finished`` (name -> a temp file already written beside its target, such as
+    :meth:`PredictionWriter.finish`'s) are renamed into place, ``metrics.json`` last. A failure before the
+    renames (a full disk) removes every temp file and leaves ``out`` as it was; one the disk refused is an
+    :class:`~mmdata.errors.MMDataError` (:func:`no_room`).
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> publish(d, {"metrics.json": b"{}\\n", "model.pt": b"..."})
+        >>> sorted(p.name for p in d.iterdir())
+        ['metrics.json', 'model.pt']
+    """
+    temps = dict(finished or {})
+    name = None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            temps[name] = _write_temp(out / name, data)
+        for name in sorted(temps, key=lambda n: n == "metrics.json"):  # metrics.json last: the run is complete
+            os.replace(temps[name], out / name)
+    except BaseException as exc:
+        for tmp in temps.values():  # the renamed ones are gone from here already
+            Path(tmp).unlink(missing_ok=True)
+        refused = no_room(exc, out, name)
+        if refused is not None:
+            raise refused from None
+        raise
+
+
+def write_outputs(out: Path, metrics: dict[str, Any], model: torch.nn.Module | None, *,
+                  predictions: str | None = None, extra: Mapping[str, bytes] | None = None) -> None:
+    """``metrics.json`` (:func:`metrics_json`), ``model.pt`` (the state dict; load with
+    ``torch.load(..., weights_only=True)``; none without a ``model``: pre-training alone), ``extra`` files
+    (name -> bytes: the pre-trained checkpoint) and ``predictions`` (the finished temp file of
+    :class:`PredictionWriter`), replaced together (:func:`publish`)."""
+    files = {"metrics.json": metrics_json(metrics)}
+    if model is not None:
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        files["model.pt"] = buf.getvalue()
+    files.update(extra or {})
+    publish(out, files, {"predictions.parquet": predictions} if predictions is not None else None)
