@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,7 +11,8 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, RewriteFlag, Seed, ShardsOrDataDir, console,
-                               load_pandas_for_arrow, no_room, note, plugins, plural, print_json, stopped_as_exit)
+                               load_pandas_for_arrow, no_room, note, plugins, plural, print_json, shown_path,
+                               stopped_as_exit, write_stdout_bytes)
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
 
@@ -61,7 +63,7 @@ def augment(
     if json_:
         print_json(rep)
     else:
-        console.print(describe(rep, keep_original=keep_original, out=out), markup=False, highlight=False)
+        console.print(describe(rep, keep_original=keep_original, out=shown_path(out)), markup=False, highlight=False)
 
 
 def _split_names(values: Optional[list[str]], option: str) -> Optional[list[str]]:
@@ -102,17 +104,39 @@ def preview(
     kw = {"n": n, "variants": variants, "split": split, "seed": seed, "font": str(font) if font else None,
           "on_error": on_error, "skipped": skipped}
     if str(out) != "-":
-        path = run(shards, recipe, out, **kw)
-        console.print(f"wrote {path}", markup=False, highlight=False)
+        from mmdata.shards.writer import NO_ROOM
+
+        _check_png_path(out)  # before the grid is drawn (a read-only folder failed after it, with a traceback)
+        try:
+            path = run(shards, recipe, out, **kw)
+        except OSError as exc:
+            if exc.errno not in NO_ROOM:
+                raise
+            raise MMDataError(f"--out {out}: cannot write the PNG: {os.strerror(exc.errno)}; free space or give "
+                              "another path") from None
+        console.print(f"wrote {shown_path(path)}", markup=False, highlight=False)
         _skipped(skipped)
         return
     if sys.stdout.isatty():  # as curl: PNG bytes would garble the terminal
         raise MMDataError("--out -: stdout is a terminal; pipe the PNG (| display, > grid.png) or give a file name")
     with tempfile.TemporaryDirectory(prefix="mmdata-preview-") as tmp:
         data = run(shards, recipe, Path(tmp) / "preview.png", **kw).read_bytes()
-    sys.stdout.buffer.write(data)  # the only output: a PNG file, byte for byte
-    sys.stdout.flush()
+    write_stdout_bytes(data)  # the only output: a PNG file, byte for byte, whole or an error (a full disk)
     _skipped(skipped)
+
+
+def _check_png_path(out: Path) -> None:
+    """Refuse ``--out`` before the grid is drawn when the PNG cannot be written there: a folder, or a
+    folder above it that is a file or not writable (the shard writer's check of its output folder)."""
+    from mmdata.errors import MMDataError
+    from mmdata.shards.output import check_local_output
+
+    if out.is_dir():
+        raise MMDataError(f"--out {out}: a folder; give the PNG's file name (e.g. {out / 'preview.png'})")
+    try:
+        check_local_output(out.parent)
+    except MMDataError as exc:
+        raise MMDataError(f"--out {out}: {exc}") from None
 
 
 def _skipped(skipped: list[dict], shown: int = 10) -> None:

@@ -6,6 +6,8 @@ Streams, as scripts expect them: stdout holds a command's result (tables, or one
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import signal
@@ -45,6 +47,117 @@ def broken_pipe(fd: int | None = None) -> NoReturn:
     finally:
         os.close(devnull)
     raise SystemExit(EXIT_BROKEN_PIPE)
+
+
+class StdoutError(OSError):
+    """A write to stdout that failed for another reason than a closed pipe (a full disk, ``ulimit -f``):
+    the result is incomplete, and the command ends with one ``error:`` line and exit 2."""
+
+
+class WholeWrites(io.RawIOBase):
+    """stdout's file descriptor for :func:`checked_stdout`: a write writes every byte or raises.
+
+    Python's own buffered stdout takes a short write (a disk with 4 KiB left) for a partial success and
+    drops the rest of the data without an error: ``mmdata train --json > full/t.json`` left 4096 bytes
+    of JSON and exited 0. Here the rest is written again, so the disk's error surfaces (as
+    :class:`StdoutError`; a closed pipe stays BrokenPipeError). After a failure further writes are
+    dropped: the error is being reported, and the flush at exit must not fail again.
+    """
+
+    def __init__(self, fd: int, closed: bool = False) -> None:
+        super().__init__()
+        self.fd = fd
+        self.closed_at_start = closed  # the shell closed it (>&-): fd is /dev/null, the result cannot be written
+        self.failed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def isatty(self) -> bool:
+        return not self.closed_at_start and os.isatty(self.fd)
+
+    def write(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        if self.failed:
+            return len(view)
+        if self.closed_at_start:
+            self.failed = True
+            raise BrokenPipeError(errno.EPIPE, "stdout is closed")
+        done = 0
+        try:
+            while done < len(view):
+                done += os.write(self.fd, view[done:])
+        except BrokenPipeError:
+            self.failed = True
+            raise
+        except OSError as exc:
+            self.failed = True
+            raise StdoutError(exc.errno, os.strerror(exc.errno) if exc.errno else str(exc)) from None
+        return done
+
+
+def checked_stdout() -> None:
+    """Point ``sys.stdout`` at :class:`WholeWrites` (the process's own stdout only, not a test's
+    capture), its encoding and line buffering kept, characters it cannot encode printed as escapes
+    (``errors="backslashreplace"``). A stdout the shell closed (``>&-``) is fd 1 reopened on /dev/null,
+    so no file the command opens takes fd 1, and its first write is a closed pipe: exit 141."""
+    out = sys.stdout
+    if out is not sys.__stdout__ or isinstance(getattr(getattr(out, "buffer", None), "raw", None), WholeWrites):
+        return
+    closed = out is None or not _fd_open(1)
+    if closed:
+        _devnull_on(1)
+    else:
+        out.flush()
+    raw = WholeWrites(1, closed=closed)
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(raw), encoding=getattr(out, "encoding", None) or "utf-8",
+                                  errors="backslashreplace", line_buffering=bool(getattr(out, "line_buffering", False)))
+
+
+def checked_stderr() -> None:
+    """A stderr the shell closed (``2>&-``) is fd 2 reopened on /dev/null: the diagnostics are dropped
+    (as ``2>/dev/null``), no file the command opens takes fd 2, and the exit status is the command's."""
+    if sys.stderr is None or not _fd_open(2):
+        _devnull_on(2)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                                      write_through=True)
+
+
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _devnull_on(fd: int) -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    if devnull != fd:
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+def write_stdout_bytes(data: bytes) -> None:
+    """Write ``data`` to stdout's binary buffer whole (a buffered write may take only part of it, as
+    :class:`WholeWrites` explains) and flush it: a full disk raises, never cuts the output short."""
+    buf = sys.stdout.buffer
+    view = memoryview(data)
+    while view:
+        n = buf.write(view)
+        if not n:
+            raise StdoutError(errno.EIO, "the write took no byte")
+        view = view[n:]
+    buf.flush()
+
+
+def stdout_error_line(exc: OSError) -> str:
+    """The ``error:`` line of a failed write to stdout (:class:`StdoutError`)."""
+    return (f"cannot write the result to stdout: {exc.strerror or exc}; the output is incomplete (free space, or "
+            "write it elsewhere)")
 
 
 class ResultConsole(Console):
@@ -92,6 +205,24 @@ def warn(message: str) -> None:
 def note(message: str) -> None:
     """A diagnostic line on stderr (``message`` is rich markup: escape the data in it)."""
     err_console.print(message, highlight=False)
+
+
+def shown_path(path: Any) -> str:
+    """A path as a result line prints it: one line whatever its name holds. Bytes of a non-UTF-8 name are
+    ``\\xff`` (:func:`mmdata.shards.sources.printable`) and control characters are escaped
+    (``a\\nb``): a newline in a folder's name broke "one record per line" (``wrote ... to runs/a``,
+    ``b/ds`` on the next line).
+
+    Example:
+        >>> print(shown_path("runs/a\\nb/ds"), shown_path("café"))
+        runs/a\\nb/ds café
+    """
+    from mmdata.shards.sources import printable
+
+    text = printable(str(path))
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def rounded(value: float, decimals: int = 2) -> str:
@@ -154,7 +285,8 @@ AddressOpt = Annotated[Optional[str], typer.Option("--address", help="With --exe
 
 
 class Terminated(SystemExit):
-    """Raised in the main thread by SIGTERM under :func:`terminated_as_exit`; its code is 128 + 15."""
+    """Raised in the main thread by SIGTERM (or SIGHUP) under :func:`terminated_as_exit`; its code is 128 +
+    the signal's number: 143 (129)."""
 
 
 PluginOpt = Annotated[Optional[list[str]], typer.Option(
@@ -175,7 +307,9 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
     """SIGTERM (a scheduler stopping the job, ``kill``) ends the command like an exception would: the
     ``finally`` blocks run (an atomic write removes its temp file, DataLoader workers are ended) and the
     exit code is 143 (128 + 15), instead of dying mid-write (``.predictions.parquet.XXXX.tmp`` was left
-    in ``--out``). Only in the main thread, where Python delivers signals. Both SIGTERM's exception and
+    in ``--out``). SIGHUP (the terminal or the ssh session closed) is handled the same way, exit 129,
+    unless it is ignored (``nohup``: it stays ignored). Only in the main thread, where Python delivers
+    signals. Both SIGTERM's exception and
     Ctrl-C's KeyboardInterrupt are raised again should C code drop them
     (:func:`mmdata.procs.watch_for_a_dropped_exception`).
 
@@ -198,7 +332,7 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
         # DataLoader forks its workers, a __del__, a cffi callback of soundfile) is printed and dropped,
         # and the job ran on: deliver the signal again a little later (from here it would be handled at
         # once, inside this hook, and dropped too), until it lands in ordinary code
-        signum = (signal.SIGTERM if isinstance(u.exc_value, Terminated) else
+        signum = (int(u.exc_value.code) - 128 if isinstance(u.exc_value, Terminated) else
                   signal.SIGINT if isinstance(u.exc_value, KeyboardInterrupt) else None)
         if signum is None:
             hook(u)
@@ -215,6 +349,9 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
         raise KeyboardInterrupt
 
     old, hook = signal.signal(signal.SIGTERM, handler), sys.unraisablehook
+    # SIGHUP left with its default action ended the job at once: no finally ran, temp files were left
+    hup = getattr(signal, "SIGHUP", None)
+    old_hup = signal.signal(hup, handler) if hup is not None and signal.getsignal(hup) is signal.SIG_DFL else None
     # only where Ctrl-C has Python's own handler (not where it is ignored: a job started in the background)
     old_int = signal.signal(signal.SIGINT, interrupted) if signal.getsignal(signal.SIGINT) is signal.default_int_handler \
         else None
@@ -223,6 +360,8 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+        if old_hup is not None:
+            signal.signal(hup, old_hup)
         if old_int is not None:
             signal.signal(signal.SIGINT, old_int)
         sys.unraisablehook = hook
@@ -230,8 +369,8 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
 
 @contextmanager
 def stopped_as_exit(what: str, then: str) -> Iterator[None]:
-    """Ctrl-C and SIGTERM end the command with one line on stderr, ``{what} interrupted[ by SIGTERM];
-    {then}``, and exit 130 / 143, after the ``finally`` blocks ran (temp files removed).
+    """Ctrl-C, SIGTERM and SIGHUP end the command with one line on stderr, ``{what} interrupted[ by SIGTERM];
+    {then}``, and exit 130 / 143 / 129, after the ``finally`` blocks ran (temp files removed).
 
     Example:
         >>> with stopped_as_exit("mmdata shard into ds", "rerun the same command to resume it"):
@@ -246,7 +385,10 @@ def stopped_as_exit(what: str, then: str) -> Iterator[None]:
     except (KeyboardInterrupt, Terminated) as exc:
         signum = received[0] if received else signal.SIGINT
         by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
-        note(f"[yellow]{escape(what)} interrupted{by}[/]; {escape(then)}")
+        try:
+            note(f"[yellow]{escape(what)} interrupted{by}[/]; {escape(then)}")
+        except OSError:  # a hung-up terminal (SIGHUP) refuses the line: the exit status still says it
+            pass
         if isinstance(exc, Terminated):
             raise
         raise SystemExit(128 + signum) from None  # typer would turn a KeyboardInterrupt into a silent 130

@@ -4,8 +4,9 @@ Each command module registers its commands on the one typer app; a command parse
 calls one library function and prints. What every command shares is here (:class:`MachineCommand`):
 library errors (:class:`mmdata.MMDataError`) become a one-line message and exit code 2 instead of a
 traceback, and with ``--json`` also ``{"ok": false, "error": ..., "exit_code": 2}`` on stdout; ``~`` in
-a path is the home folder; a closed stdout pipe ends the command quietly with 141. Exit statuses:
-README.md, "Exit status".
+a path is the home folder; a closed stdout pipe (a stderr pipe, a stdout the shell closed) ends the command
+quietly with 141; a write to stdout that fails otherwise (a full disk) is an ``error:`` line and exit 2. Exit
+statuses: README.md, "Exit status".
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typer.core import TyperCommand, TyperGroup
 from typer.models import DefaultPlaceholder
 
 from mmdata.cli import ablate, augment, datasets, match, shards, train
-from mmdata.cli.common import broken_pipe, err_console, print_json
+from mmdata.cli.common import (StdoutError, broken_pipe, checked_stderr, checked_stdout, err_console, print_json,
+                               stdout_error_line)
 
 EXIT_STATUS = ("Exit status: 0 done, 1 problems found (verify) or runs failed (ablate), 2 bad input or usage, "
-               "130 / 143 Ctrl-C / SIGTERM, 141 stdout closed; README.md 'Exit status'.")
+               "130 / 143 / 129 Ctrl-C / SIGTERM / SIGHUP, 141 stdout closed; README.md 'Exit status'.")
 
 app = typer.Typer(
     name="mmdata",
@@ -175,8 +177,9 @@ def _utf8_file_names() -> None:
     if fs == "utf8" or os.name != "posix" or os.environ.get("PYTHONUTF8") == "1" or len(sys.orig_argv) < 2:
         return
     os.environ["PYTHONUTF8"] = "1"
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # None: closed by the shell (>&-)
+        if stream is not None:
+            stream.flush()
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
@@ -185,9 +188,28 @@ def _printable_streams() -> None:
     locale (``LC_ALL=C`` with ``PYTHONUTF8=0``) a warning naming ``café.jpg`` raised
     UnicodeEncodeError after the job had finished, and a file name that is not UTF-8 (kept by Python
     as lone surrogates) cannot be encoded by any locale."""
+    checked_stderr()
+    checked_stdout()  # a short write to stdout (a full disk) raises instead of dropping the rest
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+
+
+def _broken_pipes_exit_141() -> None:
+    """Every rich console of the command (the library's progress bars on stderr too: the shard writer's)
+    ends it with 141 when its stream is a closed pipe, as :class:`~mmdata.cli.common.DiagnosticConsole`
+    does; rich's default exits 1 and points stdout at /dev/null even when stderr was the closed one."""
+    from rich.console import Console
+
+    def on_broken_pipe(self: Console) -> None:
+        self.quiet = True
+        try:
+            fd = self.file.fileno()
+        except (OSError, ValueError, AttributeError):
+            fd = None
+        broken_pipe(fd)
+
+    Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
 
 
 def _warnings_as_lines() -> None:
@@ -218,20 +240,30 @@ def main(argv: list[str] | None = None) -> None:
         _utf8_file_names()
         _warnings_as_lines()
     _printable_streams()
+    _broken_pipes_exit_141()
     _help_style((app, datasets.app))
     try:
         try:
             app(args=argv, standalone_mode=True)
         finally:
-            sys.stdout.flush()  # output still buffered meets a closed pipe here, not in Python's exit
+            if sys.stdout is not None:  # a test may have set it to None
+                # output still buffered meets a closed pipe or a full disk here, not in Python's exit
+                sys.stdout.flush()
     except MMDataError as exc:
-        from rich.markup import escape
-
-        # escaped: messages name things like mmdata[ray] or a recipe key path[0], which are not markup
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        _error_line(str(exc))
         sys.exit(2)
     except BrokenPipeError:
         broken_pipe()
+    except StdoutError as exc:  # a full disk under `> file`: the result is cut short
+        _error_line(stdout_error_line(exc))
+        sys.exit(2)
+
+
+def _error_line(message: str) -> None:
+    from rich.markup import escape
+
+    # escaped: messages name things like mmdata[ray] or a recipe key path[0], which are not markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

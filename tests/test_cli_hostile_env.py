@@ -1,0 +1,190 @@
+"""The CLI in a hostile environment (2026-12 QA, an ops engineer in containers): a full disk under
+stdout, a closed stdout or stderr, a pipe closed early, an unwritable output path, SIGHUP, a newline in
+a folder's name. Each gets one ``error:`` line and exit 2, or the README's exit status; never a
+traceback, never a result cut short with exit 0. No root and no mounts: ``RLIMIT_FSIZE`` and
+``/dev/full`` stand in for a full disk, a path under a file for an unwritable one."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mmdata
+from mmdata.testing import make_sample_folder
+from tests.procs_helpers import communicate_or_kill
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-c", "from mmdata.cli.main import main; main()"]
+RECIPE = REPO / "recipes" / "messy_folder.yaml"
+
+
+def _run(args: list[str], cwd: Path, **kw: Any) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    kw.setdefault("capture_output", True)
+    return subprocess.run([*CLI, *args], cwd=cwd, timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_sample_folder(tmp_path_factory.mktemp("hostile") / "raw", n=12)
+
+
+@pytest.fixture(scope="module")
+def ds(raw: Path) -> Path:
+    out = raw.parent / "ds"
+    mmdata.shard(raw, out, progress=False)
+    return out
+
+
+def _small_files(limit: int) -> Any:
+    def set_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return set_limit
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+# a full disk under stdout
+
+def test_a_stdout_cut_short_by_a_full_disk_is_an_error(ds: Path, tmp_path: Path) -> None:
+    """`mmdata inspect DS --json > full/i.json`: the first write is taken in part (a disk with 1000 bytes
+    left), and Python's buffered stdout dropped the rest without an error: exit 0, JSON cut short."""
+    whole = _run(["inspect", str(ds), "--json"], tmp_path)
+    assert whole.returncode == 0 and len(whole.stdout) > 1000
+    target = tmp_path / "i.json"
+    with open(target, "wb") as f:
+        res = _run(["inspect", str(ds), "--json"], tmp_path, stdout=f, stderr=subprocess.PIPE,
+                   capture_output=False, preexec_fn=_small_files(1000))
+    err = _text(res.stderr)
+    assert res.returncode == 2, err
+    assert "Traceback" not in err and err.count("error:") == 1
+    assert "error: cannot write the result to stdout: File too large" in err
+
+
+def test_preview_to_a_full_stdout_is_an_error(ds: Path, tmp_path: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        res = _run(["preview", str(ds), "-r", str(RECIPE), "--n", "2", "--variants", "1", "-o", "-"], tmp_path,
+                   stdout=full, stderr=subprocess.PIPE, capture_output=False)
+    err = _text(res.stderr)
+    assert res.returncode == 2 and "Traceback" not in err, err
+    assert "cannot write the result to stdout: No space left on device" in err
+
+
+def test_preview_into_a_pipe_closed_early_exits_141(ds: Path, tmp_path: Path) -> None:
+    """`mmdata preview ... -o - | head -c 10`: the PNG's write was taken in part and the command exited 0."""
+    proc = subprocess.Popen([*CLI, "preview", str(ds), "-r", str(RECIPE), "-o", "-"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    head = proc.stdout.read(10)
+    proc.stdout.close()  # as head -c 10 does: the PNG (~300 kB) is larger than the pipe's buffer
+    _, err = communicate_or_kill(proc, 300)
+    assert head.startswith(b"\x89PNG")
+    assert proc.returncode == 141 and b"Traceback" not in err, _text(err)
+
+
+# closed streams
+
+def _close(*fds: int) -> Any:
+    def close() -> None:
+        for fd in fds:
+            os.close(fd)
+    return close
+
+
+def test_a_closed_stdout_exits_141_without_a_traceback(ds: Path, raw: Path, tmp_path: Path) -> None:
+    """`mmdata inspect DS >&-` ended `AttributeError: 'NoneType' object has no attribute 'flush'`;
+    `mmdata shard RAW OUT >&-` the same after the job had finished."""
+    res = _run(["inspect", str(ds)], tmp_path, preexec_fn=_close(1))
+    assert res.returncode == 141 and b"Traceback" not in res.stderr, _text(res.stderr)
+    res = _run(["shard", str(raw), "o2", "--maxcount", "8"], tmp_path, preexec_fn=_close(1))
+    assert res.returncode == 141 and b"Traceback" not in res.stderr, _text(res.stderr)
+    assert mmdata.inspect(tmp_path / "o2")["samples"] == 12  # the job itself finished
+
+
+def test_a_closed_stderr_keeps_the_result_and_the_status(ds: Path, tmp_path: Path) -> None:
+    res = _run(["inspect", str(ds)], tmp_path, preexec_fn=_close(2))
+    assert res.returncode == 0 and b"samples" in res.stdout
+    res = _run(["inspect", str(tmp_path / "nothing")], tmp_path, preexec_fn=_close(2))
+    assert res.returncode == 2  # bad input stays 2; its error line goes nowhere, as with 2>/dev/null
+
+
+def test_a_stderr_pipe_closed_early_exits_141(raw: Path, tmp_path: Path) -> None:
+    """The shard writer's progress bar (a library console) met the closed pipe: rich's SystemExit(1)."""
+    proc = subprocess.Popen([*CLI, "shard", str(raw), "o3", "--maxcount", "2"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    communicate_or_kill(proc, 300)
+    assert proc.returncode == 141
+
+
+# output paths checked before the work
+
+def test_preview_checks_its_output_path_before_drawing(ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from mmdata.augment import preview as preview_module
+    from mmdata.cli.main import main
+
+    def drawn(*a: Any, **k: Any) -> None:
+        raise AssertionError("the grid was drawn before the output path was checked")
+
+    monkeypatch.setattr(preview_module, "preview_figure", drawn)
+    (tmp_path / "afile").write_text("mine")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access
+
+    def access(p: Any, mode: int, **kw: Any) -> bool:  # a read-only folder, for root too (it may write anywhere)
+        return False if Path(p) == ro and mode & os.W_OK else real_access(p, mode, **kw)
+
+    monkeypatch.setattr(os, "access", access)
+    for out, said in ((tmp_path / "afile" / "p.png", "a file"), (ro / "p.png", "not writable"),
+                      (tmp_path, "a folder")):
+        with pytest.raises(SystemExit) as exc:
+            main(["preview", str(ds), "-r", str(RECIPE), "-o", str(out)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and said in err and "Traceback" not in err, err
+
+
+# a newline in a folder's name
+
+def test_a_newline_in_out_is_escaped_in_the_result_line(raw: Path, tmp_path: Path) -> None:
+    res = _run(["shard", str(raw), "a\nb/ds"], tmp_path, text=True)
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout.splitlines()) == 1 and "a\\nb/ds" in res.stdout, res.stdout
+
+
+# SIGHUP
+
+def test_sighup_stops_shard_like_sigterm(raw: Path, tmp_path: Path) -> None:
+    """SIGHUP (the terminal closed) killed the job at once: exit 129 with `*.tar.tmp-PID` files left."""
+    out = tmp_path / "hup"
+    env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "1"}
+    proc = subprocess.Popen([*CLI, "shard", str(raw), str(out), "--maxcount", "2"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(out.glob("*.tar*")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGHUP)
+    _, err = communicate_or_kill(proc, 120)
+    assert proc.returncode == 129, err
+    assert "interrupted by SIGHUP" in err and "Traceback" not in err
+    left = [p.name for p in out.iterdir() if "tmp" in p.name]
+    assert not left, left
+
+
+def test_json_errors_stay_json(ds: Path, tmp_path: Path) -> None:
+    """Not a regression of the --json error document through the new stdout."""
+    res = _run(["inspect", str(tmp_path / "nothing"), "--json"], tmp_path, text=True)
+    assert res.returncode == 2 and json.loads(res.stdout)["ok"] is False
