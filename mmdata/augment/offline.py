@@ -43,7 +43,7 @@ from mmdata.codecs import NON_FINITE_AUDIO, TEXT_EXTS
 from mmdata.errors import RecipeError, ShardError
 from mmdata.shards.sources import SKIP_REASON, Record, json_member
 from mmdata.types import Sample
-from mmdata.urls import is_remote
+from mmdata.urls import is_remote, lookup
 
 #: card entries an augmented copy keeps from its source's card: what they describe passes through unchanged
 CARRIED_CARD_KEYS = ("metadata_columns", "metadata_kinds")
@@ -616,6 +616,10 @@ def _with_growth(rep: dict[str, Any], src: Any, out: str | Path, folder: bool) -
 def _check_out(src: Any, out: str | Path) -> None:
     """Refuse an output folder that is the source dataset or lies inside it: the job would replace the
     source's index and shards (the originals lost), or leave shards its index does not list (verify fails)."""
+    if isinstance(src, (str, Path)) and not is_remote(src):
+        lookup(src, "source")  # too long, a link loop: one error naming it, not resolve()'s traceback
+    if not is_remote(out):
+        lookup(out, "output folder")
     if not isinstance(src, (str, Path)) or is_remote(src) or is_remote(out) or not Path(src).is_dir():
         return
     s, o = Path(src).resolve(), Path(out).resolve()

@@ -46,6 +46,7 @@ from mmdata.errors import MMDataError, ShardError
 from mmdata.io import atomic_write_bytes
 from mmdata.text import CJK, CJK_PUNCT, Tokenizer
 from mmdata.types import Sample
+from mmdata.urls import check_path_length
 
 #: font files known to carry CJK glyphs (matched against file names; the glyphs are checked too)
 CJK_FONT_HINTS = ("notosanscjk", "notoserifcjk", "noto-cjk", "wqy", "wenquanyi", "droidsansfallback", "sourcehan",
@@ -1035,6 +1036,7 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
         >>> preview(t + "/ds", {"text": [{"op": "token_mask", "p": 1.0}]}, t + "/p.png", n=2, variants=1).name
         'p.png'
     """
+    check_path_length(Path(out), "preview output")  # before drawing, not at the write after it
     buf = io.BytesIO()
     with figure_style():  # the same PNG whatever the caller's matplotlib settings (fonts, colours)
         fig = preview_figure(shards, recipe, n=n, variants=variants, split=split, seed=seed, font=font,
