@@ -104,7 +104,10 @@ def test_ctrl_c_stops_the_pool_promptly_and_leaves_nothing(tmp_path: Path, tiny:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_sigterm_keeps_finished_runs_and_rerun_resumes(tmp_path: Path, tiny: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_keeps_finished_runs_and_rerun_resumes(tmp_path: Path, tiny: Path, signum: int) -> None:
+    """SIGHUP (hostile-host QA: a closed terminal hangs up the whole process group) stops the pool as SIGTERM
+    does, exit 128 + its number; no run is recorded failed by workers the hangup killed."""
     recipe = _recipe(tmp_path, tiny, sleep=0.3)
     proc = _start(tmp_path, recipe)
     kids = _wait_for_workers(proc)
@@ -112,9 +115,14 @@ def test_sigterm_keeps_finished_runs_and_rerun_resumes(tmp_path: Path, tiny: Pat
     deadline = time.time() + 120
     while time.time() < deadline and not (runs.exists() and _saved_rows(runs) >= 3):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    if signum == signal.SIGHUP:
+        os.killpg(proc.pid, signum)  # the whole group, as a terminal's hangup (its own session: start_new_session)
+    else:
+        proc.send_signal(signum)
     rc = wait_or_kill(proc, 30)
-    assert rc == 143, proc.stderr.read().decode()
+    assert rc == 128 + signum, proc.stderr.read().decode()
+    assert not (tmp_path / "out" / "runs.parquet").exists() or all(
+        r["status"] == "ok" for r in pq.read_table(tmp_path / "out" / "runs.parquet").to_pylist())
     assert not [k for k in kids if _alive(k)]
     before = pq.read_table(runs).to_pylist()
     assert 3 <= len(before) < 12
