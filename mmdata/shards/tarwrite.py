@@ -109,11 +109,11 @@ def _hash_pool() -> ThreadPoolExecutor:
     per shard that adds up). A forked child gets its own: the parent's thread does not exist there."""
     global _HASH_POOL
     if _HASH_POOL is None or _HASH_POOL[0] != os.getpid():
-        # The thread is started here with SIGINT / SIGTERM held back: a signal's exception raised inside
+        # The thread is started here with SIGINT / SIGTERM / SIGHUP (the CLI ends a job on each) held back: a signal's exception raised inside
         # submit() between starting the worker and registering it for the exit-time join left a worker
         # nobody wakes, and the interpreter waited for it forever (`mmdata augment` hung after SIGTERM,
         # its main thread in threading._shutdown). Held signals arrive once the mask is restored.
-        held = {signal.SIGINT, signal.SIGTERM}
+        held = {signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])}
         masked = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
         old = signal.pthread_sigmask(signal.SIG_BLOCK, held) if masked else None
         try:

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from mmdata.errors import MMDataError
+from mmdata.urls import lookup
 
 MODALITIES = ("image", "audio", "text")
 MAX_IMAGE_SIDE = 128  # a CPU reference trainer: larger inputs cost time, not accuracy, on small data
@@ -319,6 +320,7 @@ def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
         not empty and not an earlier run's output
     """
     p = Path(out)
+    lookup(p, option)  # too long, a link loop: one error naming it, not the scan's or resolve()'s traceback
     try:
         names: list[str] | None = [e.name for e in os.scandir(p)]
     except (FileNotFoundError, NotADirectoryError):

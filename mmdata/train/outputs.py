@@ -23,6 +23,7 @@ import torch
 from mmdata.errors import MMDataError
 from mmdata.io import finite, make_temp, published_mode, remove_stale_temps
 from mmdata.types import Batch
+from mmdata.urls import lookup
 
 #: what a run writes into its output folder (and, with ``--pretrain``, :data:`mmdata.train.contrastive.CHECKPOINT`)
 OUTPUT_FILES = ("metrics.json", "predictions.parquet", "model.pt")
@@ -179,6 +180,7 @@ def check_out(out: str | Path, option: str = "out (--out)") -> None:
         >>> check_out(tempfile.mkdtemp())  # an existing folder (or none yet) is fine
     """
     p = Path(out)
+    lookup(p, option)  # too long, a link loop: one error naming it (exists() raised OSError / RuntimeError)
     if p.exists() and not p.is_dir():
         raise MMDataError(f"{option} {p}: exists and is not a folder; give a folder (it is created) for metrics.json, "
                           "predictions.parquet and model.pt")
