@@ -70,8 +70,10 @@ class InputError(ShardError, ValueError):
 #: what an image / audio must be, as the input errors say it
 IMAGE_RULE = "a torch.uint8 tensor (C, H, W) with 1-4 channels"
 AUDIO_RULE = "a torch.float32 tensor (channels, time)"
-#: audio of more channels than this, and more of them than time samples, is taken for (time, channels)
-CHANNELS_LAST_AUDIO = 8
+#: audio of more channels than this, and more of them than time samples, is taken for (time, channels): no
+#: recording format but WAV holds more (FLAC 8, Ogg 255), so the reader's own (channels, time) clips pass —
+#: a 12-channel clip of 4 samples was refused at 8 (QA)
+CHANNELS_LAST_AUDIO = 255
 
 
 def _got(value: Any) -> str:
@@ -123,19 +125,19 @@ def image_problem(value: Any) -> str | None:
 
 def audio_problem(value: Any) -> str | None:
     """Why ``value`` is no audio the built-in ops take (None: it is some): a ``torch.float32`` tensor
-    (channels, time) with at least one channel. (T, C) audio — more than 8 channels and more channels than
-    samples — is refused as channels last.
+    (channels, time) with at least one channel. (T, C) audio — more than 255 channels and more channels than
+    samples (at least one) — is refused as channels last.
 
     Example:
         >>> audio_problem(torch.zeros(16000))
         'audio must be a torch.float32 tensor (channels, time), got torch.float32 (16000,): mono (N,) audio -> x.unsqueeze(0)'
     """
     if (isinstance(value, torch.Tensor) and value.dtype is torch.float32 and value.dim() == 2 and value.shape[0] > 0
-            and not (value.shape[0] > CHANNELS_LAST_AUDIO and value.shape[0] > value.shape[1])):
+            and not (value.shape[0] > CHANNELS_LAST_AUDIO and value.shape[0] > value.shape[1] > 0)):
         return None
     hints = []
     shape = tuple(getattr(value, "shape", ()))
-    last = len(shape) == 2 and shape[0] > CHANNELS_LAST_AUDIO and shape[0] > shape[1]
+    last = len(shape) == 2 and shape[0] > CHANNELS_LAST_AUDIO and shape[0] > shape[1] > 0
     if isinstance(value, np.ndarray):
         hints.append("a numpy array -> torch.from_numpy(a).float()" + (".T.contiguous()" if last else ".unsqueeze(0)" if len(shape) == 1 else ""))
     elif not isinstance(value, torch.Tensor):

@@ -55,8 +55,25 @@ def test_valid_audio_keeps_its_layout() -> None:
     rec = load_recipe(MONO_RESAMPLE)
     out = rec.normalize(Sample("k", {"audio": torch.randn(2, 4800)}, sample_rate=48000))
     assert tuple(out["audio"].shape) == (1, 1600)
-    # few channels, fewer samples than channels: still (C, T) when C <= 8
+    # few channels, fewer samples than channels: still (C, T) when C <= 255 (what the reader can give)
     assert tuple(rec.normalize(Sample("k", {"audio": torch.randn(8, 3)}, sample_rate=16000))["audio"].shape) == (1, 3)
+
+
+def test_the_readers_short_many_channel_clips_pass(tmp_path) -> None:  # noqa: ANN001
+    """QA on the fix: a 12-channel WAV of 4 frames read by mmdata's own reader was refused as channels last (the
+    rule said C > 8 and C > T), with no recipe at all (collate checks); an empty 9-channel clip too."""
+    import numpy as np
+    import soundfile as sf
+
+    import mmdata
+    from mmdata.types import collate
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    sf.write(raw / "short12.wav", np.zeros((4, 12), np.float32), 16000, subtype="FLOAT")
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    assert [tuple(b["audio"].shape) for b in mmdata.loader(tmp_path / "ds", 1)] == [(1, 12, 4)]
+    assert tuple(collate([Sample("e", {"audio": torch.zeros(9, 0)}, sample_rate=16000)])["audio"].shape) == (1, 9, 0)
 
 
 def test_to_mono_per_sample_and_batched_agree() -> None:
