@@ -899,9 +899,9 @@ class Resize(ImageOp):
         _, H, W = sample["image"].shape
         h, w = self.out_size(H, W)
         if h * w > _max_pixels():  # side: shorter bounds one side only: 16384 on a 3 x 4000 image asked cv2 for 1 TB
-            from mmdata.errors import RecipeError
+            from mmdata.errors import ShardError  # this sample's refusal, as random_crop's: on_error="skip" skips it
 
-            raise RecipeError(f"{self.where}: sample {sample.key!r}: resize ({self.side} side to {self.size}) of its "
+            raise ShardError(f"{self.where}: sample {sample.key!r}: resize ({self.side} side to {self.size}) of its "
                               f"{H}x{W} (height x width) image would make {h}x{w} = {h * w:,} pixels, over the "
                               f"{_max_pixels():,} an image may hold (mmdata.shards.mediainfo.MAX_PIXELS, the decoder's "
                               "limit); crop it first, or resize with side: longer or exact")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmdata.augment.recipe import load_recipe
-from mmdata.errors import RecipeError
+from mmdata.errors import RecipeError, ShardError
 from mmdata.text import Tokenizer
 from mmdata.types import Sample, collate
 
@@ -76,12 +76,32 @@ def test_modality_dropout_draws_are_unchanged_for_non_empty_captions(spec: dict)
 def test_resize_shorter_side_refuses_an_output_over_the_pixel_limit() -> None:
     rec = load_recipe({"normalize": {"image": [{"op": "resize", "size": 16384}]}})
     s = Sample("strip", {"image": torch.zeros(3, 3, 4000, dtype=torch.uint8)})
-    with pytest.raises(RecipeError, match=r"normalize.image\[0\]: sample 'strip': .*3x4000 .*16384x21845333"):
+    with pytest.raises(ShardError, match=r"normalize.image\[0\]: sample 'strip': .*3x4000 .*16384x21845333"):
         rec.normalize(s)
-    with pytest.raises(RecipeError, match="sample 'strip'"):
+    with pytest.raises(ShardError, match="sample 'strip'"):
         rec.normalize_batched(collate([s]))
     # a large output within the limit still runs (lazily: only its params are drawn here)
     assert load_recipe({"normalize": {"image": [{"op": "resize", "size": 16}]}}).normalize(s)["image"].shape == (3, 16, 21333)
+
+
+def test_a_resize_over_the_limit_is_skipped_under_on_error_skip(tmp_path) -> None:  # noqa: ANN001
+    """QA on the fix: the refusal was a RecipeError, which on_error="skip" does not skip — one odd strip image
+    stopped the whole loader (and `mmdata augment --on-error skip`); now it is that sample's, skipped and counted."""
+    import numpy as np
+    from PIL import Image
+
+    import mmdata
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    Image.fromarray(np.zeros((3, 4000, 3), np.uint8)).save(raw / "strip.png")
+    for k in range(3):
+        Image.fromarray(np.full((20, 20, 3), k, np.uint8)).save(raw / f"sq{k}.png")
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    recipe = {"normalize": {"image": [{"op": "resize", "size": 4096}]}}
+    L = mmdata.loader(tmp_path / "ds", 2, recipe, on_error="skip", shuffle=False)
+    assert sorted(k for b in L for k in b.keys) == ["sq0", "sq1", "sq2"]
+    assert sum(L.skipped.values()) == 1
 
 
 # -- D6: padded batches ------------------------------------------------------------------------------------
