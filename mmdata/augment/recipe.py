@@ -273,10 +273,12 @@ def _warn_format_ops(normalize: Mapping[str, Sequence[Op]], sections: Mapping[st
     """Warn when a random section holds a format op at ``p`` 1 (``resample``, ``to_mono``, ``resize``, ...: the
     ops ``normalize`` takes) that ``normalize`` lacks: evaluation (val / test, ``stage="eval"``) runs the normalize
     stage only, so it would see the stored format while training sees the new one (a 16 kHz model scored on
-    48 kHz clips). ``logmel`` is left out: it adds ``spec`` beside the waveform, after the waveform ops."""
-    found = [f"{op.where} ({op.name})" for sec, ops in sections.items() if sec in normalize for op in ops
+    48 kHz clips). ``logmel`` is left out: it adds ``spec`` beside the waveform, after the waveform ops. An op
+    inside a ``one_of`` / ``some_of`` counts; one that repeats a normalize step exactly (same name and
+    arguments) does not — another rate or size than normalize's does (QA: only the name was compared)."""
+    found = [f"{op.where} ({op.name})" for sec, ops in sections.items() if sec in normalize for op in _flat(ops)
              if op.deterministic and op.p >= 1.0 and op.name != "logmel"
-             and op.name not in {n.name for n in normalize[sec]}]
+             and (op.name, op.args) not in [(n.name, n.args) for n in _flat(normalize[sec])]]
     if not found:
         return
     shown = ", ".join(found[:3]) + (" ..." if len(found) > 3 else "")

@@ -37,6 +37,17 @@ def test_a_format_op_in_a_random_section_is_warned_naming_its_key() -> None:
 
 
 @pytest.mark.parametrize("source", [
+    {"normalize": {"audio": [{"op": "resample", "rate": 16000}]}, "audio": [{"op": "resample", "p": 1, "rate": 8000}]},
+    {"normalize": {"image": [{"op": "resize", "size": 64}]}, "image": [{"op": "resize", "p": 1, "size": 32}]},
+    {"audio": [{"op": "one_of", "p": 1.0, "ops": [{"op": "resample", "p": 1.0, "rate": 8000}]}]},
+])
+def test_another_setting_than_normalizes_or_a_nested_format_op_is_warned(source: object) -> None:
+    """QA on the fix: only the op's name was compared with normalize's (training at 8 kHz, evaluation at 16 kHz
+    passed), and ops inside one_of / some_of were not looked at."""
+    assert len(_format_warnings(source)) == 1
+
+
+@pytest.mark.parametrize("source", [
     {"normalize": {"audio": [{"op": "resample", "rate": 16000}]}, "audio": [{"op": "resample", "p": 1, "rate": 16000}]},
     {"image": [{"op": "resize", "p": 0.5, "size": 32}]},
     {"audio": [{"op": "logmel", "p": 1.0}, {"op": "freq_mask", "p": 0.5, "max_width": 4}]},
