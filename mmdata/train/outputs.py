@@ -23,10 +23,13 @@ import torch
 from mmdata.errors import MMDataError
 from mmdata.io import finite, make_temp, published_mode, remove_stale_temps
 from mmdata.types import Batch
+from mmdata.train.config import RUN_OUTPUTS
 from mmdata.urls import lookup
 
 #: what a run writes into its output folder (and, with ``--pretrain``, :data:`mmdata.train.contrastive.CHECKPOINT`)
 OUTPUT_FILES = ("metrics.json", "predictions.parquet", "model.pt")
+#: the file a run's outputs are sealed with (:func:`publish`)
+SEAL = "metrics.json"
 
 
 class PredictionWriter:
@@ -262,8 +265,13 @@ def _write_temp(path: Path, data: bytes) -> str:
 def publish(out: Path, files: Mapping[str, bytes], finished: Mapping[str, str] | None = None) -> None:
     """Replace the outputs in ``out`` together: ``files`` (name -> bytes) are written to temp names first,
     then these and ``finished`` (name -> a temp file already written beside its target, such as
-    :meth:`PredictionWriter.finish`'s) are renamed into place, ``metrics.json`` last. A failure before the
-    renames (a full disk) removes every temp file and leaves ``out`` as it was; one the disk refused is an
+    :meth:`PredictionWriter.finish`'s) are renamed into place. ``metrics.json`` is the set's seal: the old
+    one is removed before the first rename and the new one renamed in last, after the outputs of an
+    earlier run that this one does not write (``model.pt`` beside a pre-training-only run's files) are
+    removed — so a ``metrics.json`` in ``out`` always sits beside its own run's files, also after a kill
+    between the renames (QA: the old metrics and model stayed beside the new predictions; that folder now
+    has no metrics.json, and a rerun writes the whole set). A failure before the renames (a full disk)
+    removes every temp file and leaves ``out`` as it was; one the disk refused is an
     :class:`~mmdata.errors.MMDataError` (:func:`no_room`).
 
     Example:
@@ -279,7 +287,13 @@ def publish(out: Path, files: Mapping[str, bytes], finished: Mapping[str, str] |
         out.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             temps[name] = _write_temp(out / name, data)
-        for name in sorted(temps, key=lambda n: n == "metrics.json"):  # metrics.json last: the run is complete
+        name = SEAL
+        (out / SEAL).unlink(missing_ok=True)  # no metrics.json while the folder holds two runs' files
+        for name in sorted(temps, key=lambda n: n == SEAL):
+            if name == SEAL:  # last: first the earlier run's outputs this run does not replace go
+                for stale in RUN_OUTPUTS:
+                    if stale not in temps:
+                        (out / stale).unlink(missing_ok=True)
             os.replace(temps[name], out / name)
     except BaseException as exc:
         for tmp in temps.values():  # the renamed ones are gone from here already

@@ -105,3 +105,34 @@ def test_an_epoch_without_a_batch_is_an_error(avdigits4: Path, mmdata_cli: Any, 
     assert code == 2 and "TypeError" not in text, text
     assert "epoch 0: the train split has 20 samples but its 2 DataLoader workers (--workers 2) delivered no batch" in text
     assert "Too many open files" in text and "ulimit -n" in text
+
+
+def test_a_kill_between_the_renames_leaves_no_metrics_beside_mixed_files(tmp_path: Path) -> None:
+    """QA on the fix: the renames ran one at a time, metrics.json last, so a run killed between them left the
+    new predictions beside the old metrics.json and model.pt, nothing marking the mix. metrics.json is now
+    the set's seal: removed before the first rename, so such a folder has none (a rerun writes the set)."""
+    from mmdata.train import outputs
+
+    outputs.publish(tmp_path, {"metrics.json": b"old\n", "model.pt": b"old", "predictions.parquet": b"old"})
+    script = (f"import os, pathlib; from mmdata.train import outputs\n"
+              f"real = os.replace\n"
+              f"def dies(a, b):\n"
+              f"    real(a, b)\n"
+              f"    os._exit(137)  # killed right after the first rename\n"
+              f"outputs.os.replace = dies\n"
+              f"outputs.publish(pathlib.Path({str(tmp_path)!r}), {{'metrics.json': b'new', 'model.pt': b'new', "
+              f"'predictions.parquet': b'new'}})\n")
+    assert subprocess.run([sys.executable, "-c", script], cwd=REPO).returncode == 137
+    left = {n: b for n, b in _files(tmp_path).items() if n in outputs.OUTPUT_FILES}
+    assert "metrics.json" not in left and b"new" in left.values() and b"old" in left.values()
+    assert outputs.remove_leftovers(tmp_path)  # the killed run's other temp file: the next run removes it
+
+
+def test_an_earlier_runs_outputs_this_run_does_not_write_are_removed(tmp_path: Path) -> None:
+    """QA on the fix: `train --epochs 0 --pretrain ...` into a folder of a full run left its model.pt and
+    predictions.parquet beside the new metrics.json and contrastive.pt."""
+    from mmdata.train import outputs
+
+    outputs.publish(tmp_path, {"metrics.json": b"old\n", "model.pt": b"old", "predictions.parquet": b"old"})
+    outputs.publish(tmp_path, {"metrics.json": b"new\n", "contrastive.pt": b"new"})
+    assert _files(tmp_path) == {"contrastive.pt": b"new", "metrics.json": b"new\n"}
