@@ -177,7 +177,7 @@ class Tokenizer:
         it stops at the first unit.
 
         Example:
-            >>> Tokenizer.has_words(" \t\n"), Tokenizer.has_words("a cat")
+            >>> Tokenizer.has_words("  "), Tokenizer.has_words("a cat")
             (False, True)
         """
         return _UNITS.search(text) is not None

@@ -20,6 +20,7 @@ import pytest
 
 import mmdata
 from mmdata.testing import make_sample_folder
+from mmdata.testing.procs import sigint_as_from_a_terminal
 from tests.procs_helpers import communicate_or_kill
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,7 +172,8 @@ def test_sighup_stops_shard_like_sigterm(raw: Path, tmp_path: Path) -> None:
     out = tmp_path / "hup"
     env = {**os.environ, "MMDATA_TEST_SHARD_DELAY": "1"}
     proc = subprocess.Popen([*CLI, "shard", str(raw), str(out), "--maxcount", "2"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_from_a_terminal)  # SIGHUP not ignored (a suite under nohup)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(out.glob("*.tar*")):
         time.sleep(0.05)
