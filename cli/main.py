@@ -189,7 +189,6 @@ def _printable_streams() -> None:
     UnicodeEncodeError after the job had finished, and a file name that is not UTF-8 (kept by Python
     as lone surrogates) cannot be encoded by any locale."""
     checked_stderr()
-    checked_stdout()  # a short write to stdout (a full disk) raises instead of dropping the rest
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -239,6 +238,9 @@ def main(argv: list[str] | None = None) -> None:
     if argv is None:  # run as the command (not called from Python with its own arguments)
         _utf8_file_names()
         _warnings_as_lines()
+        # a short write to stdout (a full disk) raises instead of dropping the rest; not from Python (QA: a
+        # caller's sys.stdout was replaced for the rest of its process, its own writes reordered)
+        checked_stdout()
     _printable_streams()
     _broken_pipes_exit_141()
     _help_style((app, datasets.app))
