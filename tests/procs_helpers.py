@@ -170,3 +170,29 @@ def _message(proc: subprocess.Popen, timeout: float, out: Any, err: Any, piped: 
     elif not piped:
         lines.append("(no output captured)")
     return "\n".join(lines)
+
+
+def without_dac_override(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that file permissions hold for it: as is for a user, through ``setpriv`` dropping the
+    DAC override capabilities for root (who may otherwise write anywhere); skips the test when root has no
+    ``setpriv``."""
+    if os.geteuid() != 0:
+        return cmd
+    import shutil
+
+    import pytest
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file permissions cannot be enforced")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+
+
+def read_only_to_access(monkeypatch: Any, folder: Path) -> None:
+    """Make ``os.access`` say ``folder`` is not writable (for root too, who may write anywhere): how a test
+    stands in for a read-only folder or file system in the checks that ask before writing."""
+    real_access = os.access
+
+    def access(p: Any, mode: int, **kw: Any) -> bool:
+        return False if Path(p) == folder and mode & os.W_OK else real_access(p, mode, **kw)
+
+    monkeypatch.setattr(os, "access", access)

@@ -21,7 +21,7 @@ import pytest
 import mmdata
 from mmdata.testing import make_sample_folder
 from mmdata.testing.procs import sigint_as_from_a_terminal
-from tests.procs_helpers import communicate_or_kill
+from tests.procs_helpers import communicate_or_kill, read_only_to_access
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from mmdata.cli.main import main; main()"]
@@ -143,12 +143,7 @@ def test_preview_checks_its_output_path_before_drawing(ds: Path, tmp_path: Path,
     (tmp_path / "afile").write_text("mine")
     ro = tmp_path / "ro"
     ro.mkdir()
-    real_access = os.access
-
-    def access(p: Any, mode: int, **kw: Any) -> bool:  # a read-only folder, for root too (it may write anywhere)
-        return False if Path(p) == ro and mode & os.W_OK else real_access(p, mode, **kw)
-
-    monkeypatch.setattr(os, "access", access)
+    read_only_to_access(monkeypatch, ro)
     for out, said in ((tmp_path / "afile" / "p.png", "a file"), (ro / "p.png", "not writable"),
                       (tmp_path, "a folder")):
         with pytest.raises(SystemExit) as exc:

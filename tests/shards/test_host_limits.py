@@ -24,6 +24,7 @@ import mmdata
 from mmdata.errors import MMDataError, SourceError
 from mmdata.shards.journal import LOCK
 from mmdata.testing import make_sample_folder
+from tests.procs_helpers import without_dac_override
 
 REPO = Path(__file__).parents[2]
 CLI = [sys.executable, "-m", "mmdata.cli.main"]
@@ -144,14 +145,6 @@ def test_a_full_cache_is_one_warning_and_the_dataset_is_complete(raw: Path, tmp_
 
 # -- 3. a read-only published folder -------------------------------------------------------------------------
 
-def _without_dac_override(cmd: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return cmd
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: file permissions cannot be enforced")
-    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
-
-
 def test_a_rerun_into_a_read_only_published_folder_is_up_to_date(raw: Path, tmp_path: Path) -> None:
     """QA: ``mount -o remount,ro`` (or ``chmod -R a-w``) on a finished OUT: the rerun said "not writable"
     (checked before the up-to-date check) where `augment` said "up to date"."""
@@ -161,11 +154,11 @@ def test_a_rerun_into_a_read_only_published_folder_is_up_to_date(raw: Path, tmp_
     for p in (out, out.parent):
         p.chmod(0o555)
     try:
-        res = subprocess.run(_without_dac_override([*CLI, "shard", str(raw), str(out), "--maxcount", "8"]), cwd=REPO,
+        res = subprocess.run(without_dac_override([*CLI, "shard", str(raw), str(out), "--maxcount", "8"]), cwd=REPO,
                              capture_output=True, text=True, timeout=120)
         assert res.returncode == 0 and "up to date" in res.stdout, res.stdout + res.stderr
         # a job that must write there still stops with the one line it gave before
-        res = subprocess.run(_without_dac_override([*CLI, "shard", str(raw), str(out), "--maxcount", "4"]), cwd=REPO,
+        res = subprocess.run(without_dac_override([*CLI, "shard", str(raw), str(out), "--maxcount", "4"]), cwd=REPO,
                              capture_output=True, text=True, timeout=120)
         assert "not writable" in _one_error_line(res)
     finally:

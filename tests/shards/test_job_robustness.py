@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from mmdata.shards.journal import LOCK
 from mmdata.shards.journal import NAME as JOURNAL
 from mmdata.testing import make_sample_folder
 from mmdata.testing.procs import sigint_as_from_a_terminal
-from tests.procs_helpers import communicate_or_kill
+from tests.procs_helpers import communicate_or_kill, without_dac_override
 
 REPO = Path(__file__).parents[2]
 CLI = [sys.executable, "-m", "mmdata.cli.main"]
@@ -66,14 +65,6 @@ def test_writer_processes_die_with_a_killed_job_and_the_rerun_resumes(tmp_path: 
     assert _tree(out) == _tree(tmp_path / "clean" / "ds")
 
 
-def _without_dac_override(cmd: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return cmd
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: file permissions cannot be enforced")
-    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
-
-
 def test_a_read_only_out_is_one_line_before_the_source_is_read(tmp_path: Path) -> None:
     raw = make_sample_folder(tmp_path / "raw", n=4)
     out = tmp_path / "ro"
@@ -81,7 +72,7 @@ def test_a_read_only_out_is_one_line_before_the_source_is_read(tmp_path: Path) -
     out.chmod(0o555)
     try:
         for cmd in (["shard", str(raw), str(out)], ["shard", str(raw), str(out / "inner")]):
-            res = subprocess.run(_without_dac_override([*CLI, *cmd]), cwd=REPO, capture_output=True, text=True, timeout=120)
+            res = subprocess.run(without_dac_override([*CLI, *cmd]), cwd=REPO, capture_output=True, text=True, timeout=120)
             assert res.returncode == 2 and "not writable" in res.stderr and "Traceback" not in res.stderr, res.stderr
         from mmdata.errors import SourceError
         from mmdata.shards.journal import JobLock

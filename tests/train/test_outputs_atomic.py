@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.procs_helpers import read_only_to_access
+
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from mmdata.cli.main import main; main()"]
 TRAIN = ["train", "--epochs", "1", "--no-robustness", "--batch-size", "8"]
@@ -84,12 +86,7 @@ def test_an_unwritable_out_is_refused_before_training(avdigits4: Path, tmp_path:
     monkeypatch.setattr(loop, "setup", trained)
     ro = tmp_path / "ro"
     ro.mkdir()
-    real_access = os.access
-
-    def access(p: Any, mode: int, **kw: Any) -> bool:  # a read-only folder, for root too (it may write anywhere)
-        return False if Path(p) == ro and mode & os.W_OK else real_access(p, mode, **kw)
-
-    monkeypatch.setattr(os, "access", access)
+    read_only_to_access(monkeypatch, ro)
     for out in (ro, ro / "run"):
         code, text = mmdata_cli([*TRAIN, str(avdigits4), "--out", str(out)])
         assert code == 2 and "not writable" in text and str(ro) in text, text
