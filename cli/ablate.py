@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, console, load_pandas_for_arrow, note,
-                               plural, print_json, shown_path, split_option, table, terminated_as_exit, warn)
+                               plural, print_json, one_line_path, split_option, table, terminated_as_exit, warn)
 
 
 def _print_summary(s: dict[str, Any], out: Path | str) -> None:
@@ -50,7 +50,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     if rest:
         verdicts = Counter(a["decision"].split(" ")[0] for a in rest)
         console.print(f"{plural(len(rest), 'more arm')} not shown ({', '.join(f'{n} {v}' for v, n in verdicts.most_common())}): every "
-                      f"arm is in {escape(shown_path(str(out).rstrip('/')))}/report.md and summary.json (--json prints them all)",
+                      f"arm is in {escape(one_line_path(str(out).rstrip('/')))}/report.md and summary.json (--json prints them all)",
                       soft_wrap=True)
     c = s["controls"]
     style = {"passed": "green", "aa_failed": "bold red", "insensitive": "bold yellow", "runs_failed": "bold red",
@@ -65,7 +65,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     delta = "not set yet (needs paired seeds)" if d["value"] is None else num(d["value"], dec, sign=False)
     warn = " [yellow](equivalent and negligible unreachable: set delta: in the recipe)[/]" if d.get("warning") else ""
     console.print(f"runs: {r['ok']} ok ({100 * r['fraction_of_fixed']:.0f}% of a fixed {s['design']['max_seeds']}-seed design), "
-                  f"{r['failed']} failed; δ = {escape(delta)}{warn}; report: {escape(shown_path(str(out).rstrip('/')))}/report.md")
+                  f"{r['failed']} failed; δ = {escape(delta)}{warn}; report: {escape(one_line_path(str(out).rstrip('/')))}/report.md")
     for fl in s["failures"][:10]:
         console.print(f"[red]failed[/] {escape(str(fl['arm']))} seed {fl['seed']}: {escape(str(fl['error']))}")
 
@@ -194,7 +194,7 @@ def _print_folds(s: dict[str, Any], out: Path | str) -> None:
                   interval_cell(a), escape(per), f"[{color}]{escape(a['decision'])}[/]")
     console.print(t, crop=False)
     console.print(escape(s["controls"]["headline"]))
-    console.print(f"report: {escape(shown_path(str(out).rstrip('/')))}/report.md")
+    console.print(f"report: {escape(one_line_path(str(out).rstrip('/')))}/report.md")
 
 
 def ablate_folds(

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, RewriteFlag, Seed, ShardsOrDataDir, console,
-                               load_pandas_for_arrow, no_room, note, plugins, plural, print_json, shown_path,
+                               load_pandas_for_arrow, no_room, note, plugins, plural, print_json, one_line_path,
                                stopped_as_exit, write_stdout_bytes)
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
@@ -63,7 +63,7 @@ def augment(
     if json_:
         print_json(rep)
     else:
-        console.print(describe(rep, keep_original=keep_original, out=shown_path(out)), markup=False, highlight=False)
+        console.print(describe(rep, keep_original=keep_original, out=one_line_path(out)), markup=False, highlight=False)
 
 
 def _split_names(values: Optional[list[str]], option: str) -> Optional[list[str]]:
@@ -114,7 +114,7 @@ def preview(
                 raise
             raise MMDataError(f"--out {out}: cannot write the PNG: {os.strerror(exc.errno)}; free space or give "
                               "another path") from None
-        console.print(f"wrote {shown_path(path)}", markup=False, highlight=False)
+        console.print(f"wrote {one_line_path(path)}", markup=False, highlight=False)
         _skipped(skipped)
         return
     if sys.stdout.isatty():  # as curl: PNG bytes would garble the terminal

@@ -207,14 +207,14 @@ def note(message: str) -> None:
     err_console.print(message, highlight=False)
 
 
-def shown_path(path: Any) -> str:
+def one_line_path(path: Any) -> str:
     """A path as a result line prints it: one line whatever its name holds. Bytes of a non-UTF-8 name are
     ``\\xff`` (:func:`mmdata.shards.sources.printable`) and control characters are escaped
     (``a\\nb``): a newline in a folder's name broke "one record per line" (``wrote ... to runs/a``,
     ``b/ds`` on the next line).
 
     Example:
-        >>> print(shown_path("runs/a\\nb/ds"), shown_path("café"))
+        >>> print(one_line_path("runs/a\\nb/ds"), one_line_path("café"))
         runs/a\\nb/ds café
     """
     from mmdata.shards.sources import printable

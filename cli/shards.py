@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, RewriteFlag, Seed, console,
-                               load_pandas_for_arrow, no_room, note, plural, print_json, rounded, shown_path, stopped_as_exit,
+                               load_pandas_for_arrow, no_room, note, plural, print_json, rounded, one_line_path, stopped_as_exit,
                                table, warn)
 
 
@@ -111,18 +111,18 @@ def shard(
     what = f"{plural(rep['samples'], 'sample')}[/] in {plural(rep['shards'], 'shard')}"
     splits = ", ".join(f"{k}: {v}" for k, v in rep["splits"].items())
     if rep.get("up_to_date"):  # a rerun of the finished job over unchanged sources: nothing written
-        console.print(f"up to date: {escape(shown_path(rep['out']))} already holds this job's [bold]{what} ({splits}); nothing "
+        console.print(f"up to date: {escape(one_line_path(rep['out']))} already holds this job's [bold]{what} ({splits}); nothing "
                       f"rewritten (sources, options and shards unchanged since it was written; --rewrite writes it "
                       f"again)")
     else:
-        console.print(f"wrote [bold]{what} to {escape(shown_path(rep['out']))} ({splits})")
+        console.print(f"wrote [bold]{what} to {escape(one_line_path(rep['out']))} ({splits})")
     if rep.get("resumed_shards"):
         console.print(f"resumed: kept the {rep['resumed_shards']} of {plural(rep['shards'], 'shard')} an earlier run of this job "
                       "had finished")
     removed = rep.get("removed_stale") or []
     if removed:
         console.print(f"removed {plural(len(removed), 'shard')} of an earlier job in "
-                      f"{escape(shown_path(rep['out']))} that this job does not write: "
+                      f"{escape(one_line_path(rep['out']))} that this job does not write: "
                       f"{escape(', '.join(removed[:5]))}{', ...' if len(removed) > 5 else ''}", highlight=False)
     counts = {k: v for k, v in rep["skipped_counts"].items() if v}
     if counts:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, Seed, console, load_pandas_for_arrow, plugins, plural, print_json,
-                               shown_path, split_option, stopped_as_exit, table, warn)
+                               one_line_path, split_option, stopped_as_exit, table, warn)
 
 Derived = ("Default: derived from index.parquet (printed at start). A --recipe's own normalize list for the "
            "modality sets it instead: a given value it would override is refused.")
@@ -131,7 +131,7 @@ def train(
     if "test" not in m:  # --epochs 0: pre-training alone
         _retrieval_lines(m)
         console.print(f"pre-trained the encoders only (--epochs 0), {m['n_params']:,} parameters, {m['wall_s']:.1f} s"
-                      + (f"; contrastive.pt in {escape(shown_path(out))}" if out else ""), highlight=False)
+                      + (f"; contrastive.pt in {escape(one_line_path(out))}" if out else ""), highlight=False)
         for w in m.get("warnings", []):
             warn(w)
         return
@@ -165,7 +165,7 @@ def train(
     _retrieval_lines(m)
     chosen = {"classes": "highest val accuracy", "multilabel": "highest val micro-F1", "regression": "lowest val MAE"}[kind]
     console.print(f"best epoch {m['best_epoch']} ({chosen}; ties keep the earlier), {m['n_params']:,} parameters, "
-                  f"{m['wall_s']:.1f} s" + (f"; outputs in {escape(shown_path(out))}" if out else ""), highlight=False)
+                  f"{m['wall_s']:.1f} s" + (f"; outputs in {escape(one_line_path(out))}" if out else ""), highlight=False)
     for w in m.get("warnings", []):  # stderr, as the run's progress: stdout is the result
         warn(w)
 
@@ -206,7 +206,7 @@ def _per_label_table(m: dict, kind: str, out: Optional[Path]) -> None:
     console.print(pc)
     more = len(scores) - len(names)
     if more:
-        where = (f"{escape(shown_path(out / 'metrics.json'))} (per_class) and --json" if out is not None else
+        where = (f"{escape(one_line_path(out / 'metrics.json'))} (per_class) and --json" if out is not None else
                  "--json, or metrics.json (per_class) with --out DIR")
         console.print(f"... and {plural(more, 'more label')}, none more frequent in test; every label's "
                       f"scores: {where}", highlight=False)
