@@ -197,3 +197,15 @@ def test_main_called_from_python_leaves_the_callers_stdout(ds: Path, tmp_path: P
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0] == "first" and lines[-1] == "last", lines
+
+
+def test_warnings_as_errors_in_the_environment_keep_the_commands_warning_lines(raw: Path, tmp_path: Path) -> None:
+    """QA on the fix: `PYTHONWARNINGS=error` (common in CI) turned the new cache warning into a traceback (exit 1,
+    the lock and journal left in OUT); the command's own warnings stay `warning:` lines."""
+    (tmp_path / "afile").write_text("not a folder")
+    env = {**os.environ, "PYTHONWARNINGS": "error", "MMDATA_CACHE": str(tmp_path / "afile" / "cache")}
+    res = subprocess.run([*CLI, "shard", str(raw), str(tmp_path / "ds")], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert "warning: cannot write the record of this job" in res.stderr, res.stderr
+    assert not [p.name for p in (tmp_path / "ds").iterdir() if p.name.startswith(".mmdata-")]
