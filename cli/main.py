@@ -168,6 +168,29 @@ def _help_style(apps: tuple[typer.Typer, ...]) -> None:
             a.rich_markup_mode = None
 
 
+#: the open-file limit the command raises its soft limit to (within the hard limit): DataLoader workers pass
+#: batches through file descriptors, and a shard job opens a file per member being read
+OPEN_FILES = 65536
+
+
+def _more_open_files() -> None:
+    """Raise the soft open-file limit toward the hard one (up to :data:`OPEN_FILES`), as Ray and many
+    servers do: a container's or macOS's default soft limit (1024 / 256, the hard one far above) made
+    ``train -j 2`` and ``shard -j 4`` run out (hostile-host QA). A hard limit set low (``ulimit -n 36``)
+    is left as the user set it; the job then stops naming the limit."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError):  # a system maximum below the hard limit (macOS's kern.maxfilesperproc)
+            pass
+
+
 def _utf8_file_names() -> None:
     """Re-run this command in Python's UTF-8 mode when file names are read as ASCII (``LC_ALL=C`` with
     ``PYTHONUTF8=0``): a folder's UTF-8 names (``café.jpg``) then decode to the same keys, labels and
@@ -241,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if argv is None:  # run as the command (not called from Python with its own arguments)
         _utf8_file_names()
+        _more_open_files()
         _warnings_as_lines()
         # a short write to stdout (a full disk) raises instead of dropping the rest; not from Python (QA: a
         # caller's sys.stdout was replaced for the rest of its process, its own writes reordered)

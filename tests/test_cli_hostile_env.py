@@ -209,3 +209,17 @@ def test_warnings_as_errors_in_the_environment_keep_the_commands_warning_lines(r
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert "warning: cannot write the record of this job" in res.stderr, res.stderr
     assert not [p.name for p in (tmp_path / "ds").iterdir() if p.name.startswith(".mmdata-")]
+
+
+def test_the_command_raises_its_soft_open_file_limit_within_the_hard_one(tmp_path: Path) -> None:
+    """A container's default soft limit (the hard one far above) ran `train -j 2` out of file descriptors;
+    the command raises the soft limit toward the hard one, and leaves a hard limit the user set low."""
+    script = ("import resource, sys\nfrom mmdata.cli import main as m\n"
+              "resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2])))\n"
+              "m._more_open_files()\nprint(*resource.getrlimit(resource.RLIMIT_NOFILE))\n")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    top = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+    for soft, cap, want in ((64, top, f"{top} {top}"), (36, 36, "36 36")):
+        res = subprocess.run([sys.executable, "-c", script, str(soft), str(cap)], cwd=REPO, capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 0 and res.stdout.split() == want.split(), (res.stdout, res.stderr)
