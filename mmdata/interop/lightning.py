@@ -249,14 +249,16 @@ class EvenLoader:
                 # one, so "has a batch" would end the epoch only when all ran out together (the least
                 # common multiple of the ranks' counts)
                 own = batch is not None and (self.mode == "drop" or passes == 0)
-                # pad: a rank with no sample at all says so in the same reduction (2), so that every rank
-                # raises; alone it raised and the others waited in their next all-reduce until the timeout
+                # pad: a rank with no sample at all says so in the same reduction (2 + its rank: the largest such
+                # rank wins), so that every rank raises; alone it raised and the others waited in their next
+                # all-reduce until the timeout
                 empty = self.mode == "pad" and batch is None and done == 0 and passes == 0
-                agreed = _agree(2 if empty else own, "min" if self.mode == "drop" else "max") if dynamic else 1
-                if agreed == 2:
-                    raise MMDataError(f"split {self.split!r}: a rank gets no sample of epoch {int(self.loader.epoch)} "
-                                      f"(too few samples or shards for ranks x workers); nothing to pad with: use "
-                                      f"fewer ranks or workers, or even_batches='drop'")
+                mine = 2 + (dist_rank_world() or (0, 1))[0] if empty else own
+                agreed = _agree(mine, "min" if self.mode == "drop" else "max") if dynamic else 1
+                if agreed >= 2:
+                    raise MMDataError(f"split {self.split!r}: rank {agreed - 2} gets no sample of epoch "
+                                      f"{int(self.loader.epoch)} (too few samples or shards for ranks x workers); "
+                                      f"nothing to pad with: use fewer ranks or workers, or even_batches='drop'")
                 if not agreed:
                     if self.mode == "drop":
                         mine = (len(batch) if batch is not None else 0) + sum(len(b) for b in it)

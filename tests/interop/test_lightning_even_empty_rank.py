@@ -1,7 +1,7 @@
 """``even_batches="pad"`` where the ranks agree batch by batch (the index cannot fix the counts: here
 ``on_error="skip"``) and one rank gets no sample at all: that rank raised alone and the other waited in its
 next all-reduce until the process group's timeout (half an hour by default). Now the empty rank says so in
-the same reduction and every rank raises the same error, naming the split."""
+the same reduction and every rank raises the same error, naming the split and the empty rank."""
 
 from __future__ import annotations
 
@@ -47,5 +47,5 @@ def test_pad_with_an_empty_rank_raises_on_every_rank(tmp_path: Path) -> None:
     spawn_ranks(_rank, args=(str(data), rendezvous(tmp_path), str(tmp_path)), timeout=120)
     got = [json.loads(Path(tmp_path, f"rank{r}.json").read_text()) for r in (0, 1)]
     for r in (0, 1):
-        assert got[r].startswith("MMDataError: split 'train': a rank gets no sample of epoch 0"), (r, got[r])
+        assert got[r].startswith("MMDataError: split 'train': rank 1 gets no sample of epoch 0"), (r, got[r])
         assert "even_batches='drop'" in got[r]
