@@ -1572,7 +1572,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             names = self.splits[0] if len(self.splits) == 1 else list(self.splits)
             raise ShardError(f"{path}: {len(missing)} of the {len(self.keys)} keys= are not in split {names!r}: "
                              f"{shown}{', ...' if len(missing) > 5 else ''} (keys are index.parquet's 'key' column "
-                             f"of that split)")
+                             f"of {'that split' if len(self.splits) == 1 else 'those splits'})")
         self.shards = [sh for sh in self.shards if counts[sh]]  # a shard with nothing selected is not opened
         self._shard_sizes = [counts[sh] for sh in self.shards]
 

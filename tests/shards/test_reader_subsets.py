@@ -170,7 +170,9 @@ def test_keys_not_in_the_split_raise_naming_a_few_and_their_split(folds: Path) -
         mmdata.open_dataset(folds, split="1", keys=[*df[df.split == "1"].key[:2], *other, "no-such-key"])
     msg = str(err.value)
     assert "3 of the 5 keys= are not in split '1'" in msg and "'no-such-key'" in msg
-    assert all(f"{k!r} (in split '4')" in msg for k in other)
+    assert all(f"{k!r} (in split '4')" in msg for k in other) and "column of that split)" in msg
+    with pytest.raises(ShardError, match=r"not in split \['1', '2'\].*column of those splits\)"):
+        mmdata.open_dataset(folds, split=["1", "2"], keys=["no-such-key"])
     for bad, words in ((df.drop(columns="key"), "a table without a 'key' column"),
                        ([1, 2], "keys: expected sample keys"), (5, "keys: expected sample keys")):
         with pytest.raises(ShardError, match=words):
