@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from mmdata.augment.base import KIND_DOC, Op, Param, registry
+from mmdata.augment.contract import CHANNELS_LAST_AUDIO
 
 SECTION_DOC = {
     "image": "uint8 (C, H, W) images; batched kernels on (B, C, H, W). **Accepted**: a `torch.uint8` tensor (C, H, W), "
@@ -23,7 +24,7 @@ SECTION_DOC = {
     "audio": "float32 (C, T) waveforms with a sample rate; batched kernels on (B, C, T) with lengths. `spec` is the "
              "(n_mels, frames) field written by `logmel`. **Accepted**: a `torch.float32` tensor (channels, time) with "
              "at least one channel; `sample_rate` a positive int (Hz) wherever a recipe runs an op that reads it "
-             "({rate_ops}). 1-D (N,) audio (`x.unsqueeze(0)`), (time, channels) audio (more than 8 channels and more "
+             "({rate_ops}). 1-D (N,) audio (`x.unsqueeze(0)`), (time, channels) audio (more than {channels_last} channels and more "
              "channels than samples: `x.T.contiguous()`), integer PCM (`x.float() / 32768`), float64 and numpy "
              "arrays are refused where they enter (`apply_sample`, `normalize`, the batched entries, `collate`) with "
              "an error naming the sample.",
@@ -89,7 +90,8 @@ def op_reference() -> str:
     for section in ("image", "audio", "text", "sample", "batch"):
         names = sorted(n for s, n in reg if s == section)
         rate_ops = ", ".join(f"`{n}`" for n in names if reg[(section, n)].needs_rate)
-        out += [f"## {section}", "", SECTION_DOC[section].replace("{rate_ops}", rate_ops), "",
+        out += [f"## {section}", "", SECTION_DOC[section].replace("{rate_ops}", rate_ops).replace(
+            "{channels_last}", str(CHANNELS_LAST_AUDIO)), "",
                 "| op | normalize | targets | kernels agree |", "|---|---|---|---|"]
         for n in names:
             cls = reg[(section, n)]
