@@ -466,7 +466,6 @@ class Recipe:
         #: (contract.check_input refuses audio without one at the entry, naming it)
         self._rate_norm = _rate_reader([st.op for st in self._norm])
         self._rate_train = _rate_reader([st.op for st in self._steps])
-        self._rate_all = self._rate_norm or self._rate_train
         #: the ops that move the image's pixels, and whether a per-pixel map beside the image was warned of
         self._moving = _moving((*self._norm, *self._steps, *self._batch_steps))
         self._maps_warned = False
@@ -654,7 +653,7 @@ class Recipe:
             raise RecipeError(f"stage must be one of {list(STAGES)}, got {stage!r}")
         if not (self._norm or (stage == "train" and self._steps)):
             return sample
-        contract.check_input(sample, self._rate_all if stage == "train" else self._rate_norm)
+        contract.check_input(sample, (self._rate_norm or self._rate_train) if stage == "train" else self._rate_norm)
         if self._moving and not self._maps_warned:
             self._warn_maps(sample.fields)
         log = list(sample.meta.get("aug", ()))

@@ -141,6 +141,12 @@ def even_plan(loader: Any, epoch: int, mode: str) -> EvenPlan | None:
     return EvenPlan(target, lengths[rank], dropped, [r for r, n in enumerate(lengths) if n == 0])
 
 
+def _in_process_group() -> bool:
+    """Whether this process is one of several in an initialised torch.distributed process group."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized() \
+        and torch.distributed.get_world_size() > 1
+
+
 def _agree(flag: int, op: str) -> int:
     """``flag`` reduced over all ranks (``"min"``, ``"max"`` or ``"sum"``), on the backend's device."""
     import torch.distributed as dist
@@ -316,8 +322,7 @@ class EvenLoader:
             self.loader.load_state_dict(state)
         except MMDataError as exc:
             refused = exc
-        if torch.distributed.is_available() and torch.distributed.is_initialized() \
-                and torch.distributed.get_world_size() > 1 and _agree(refused is not None, "max") and refused is None:
+        if _in_process_group() and _agree(refused is not None, "max") and refused is None:
             raise MMDataError("the checkpoint's loader state was refused on another rank (its error says why: a "
                               "mid-epoch DDP checkpoint of an older mmdata holds rank 0's loader state only, and "
                               "one of another world size holds other ranks' positions); resume it with the world "
@@ -630,8 +635,7 @@ class DataModule(pl.LightningDataModule):
         gather existed) and rank 0 writes it; one checkpoint asks twice (the loop's copy of the train loader's
         state, then the DataModule's), so the second reuses the first gather — a decision every rank makes
         alike, from the step and batch counts the ranks share."""
-        if self.trainer is None or not torch.distributed.is_available() or not torch.distributed.is_initialized() \
-                or torch.distributed.get_world_size() < 2:
+        if self.trainer is None or not _in_process_group():
             return state
         progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
         at = (int(self.trainer.global_step), int(self.trainer.current_epoch), int(progress.processed),
