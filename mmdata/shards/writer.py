@@ -1558,7 +1558,7 @@ def shard(
     if protocol(src) == "file":
         src = local_path(src)
     if isinstance(src, (str, Path)) and not is_remote(src):
-        lookup(local_path(src, "source"), "source")  # a name over 255 bytes, a link loop: named, not a traceback
+        lookup(src, "source")  # a name over 255 bytes, a link loop: named, not a traceback (file:// made a path above)
     if not is_remote(out):
         check_local_output(local_path(out, "output folder"), rerun=not rewrite)  # before the source is read
     if is_hf_source(src):
