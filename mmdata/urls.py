@@ -270,7 +270,7 @@ def cache_dir() -> Path:
     (give an absolute path: a relative one is taken from each command's working directory), else
     ``$XDG_CACHE_HOME/mmdata``, else ``~/.cache/mmdata``.
 
-    A user without a home directory (``HOME`` unset and a uid with no passwd entry: an arbitrary UID in an
+    An empty ``HOME`` counts as unset. A user without a home directory (``HOME`` unset and a uid with no passwd entry: an arbitrary UID in an
     OpenShift-style container) and neither variable set has no cache: a :class:`NoCacheError` naming
     ``MMDATA_CACHE``. Its optional uses (a finished job's record) go on without it
     (:class:`mmdata.shards.output.LocalOutput`); those that need one (staging a dataset from a URL, the
@@ -287,13 +287,25 @@ def cache_dir() -> Path:
             raise NoCacheError(f"MMDATA_CACHE={os.environ['MMDATA_CACHE']}: '~' names no home directory here; "
                                f"give an absolute path") from None
     try:
-        return (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmdata").expanduser().absolute()
+        return (Path(os.environ.get("XDG_CACHE_HOME") or _home() / ".cache") / "mmdata").expanduser().absolute()
     except (RuntimeError, KeyError):  # Path.home() / expanduser(): no HOME and no passwd entry
         uid = getattr(os, "getuid", lambda: "?")()
         raise NoCacheError(f"mmdata has no cache folder: MMDATA_CACHE and XDG_CACHE_HOME are not set and there is no "
                            f"home directory (HOME is unset and uid {uid} has no passwd entry, as for an arbitrary "
                            f"UID in a container); set MMDATA_CACHE to a writable folder, e.g. "
                            f"MMDATA_CACHE=/tmp/mmdata-cache") from None
+
+
+def _home() -> Path:
+    """The user's home directory; an empty ``HOME`` (``HOME= cmd``) counts as unset — Python would take it as
+    ``/`` and put the cache in ``/.cache`` — so the passwd entry names it (a KeyError without one)."""
+    if os.environ.get("HOME", None) == "":
+        try:
+            import pwd
+        except ImportError:  # Windows: no passwd database
+            raise KeyError("HOME") from None
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    return Path.home()
 
 
 def stage_dataset(url: str, cache: str | Path | None = None, storage_options: dict[str, Any] | None = None,

@@ -73,6 +73,19 @@ def test_no_home_the_cache_is_an_error_naming_mmdata_cache(homeless: None) -> No
         cache_dir()
 
 
+def test_an_empty_home_is_no_home_not_the_root_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``HOME= mmdata ...``: Python takes an empty HOME as ``/`` (the cache in ``/.cache``, writable to root);
+    mmdata asks the passwd database instead, as for an unset HOME."""
+    import pwd
+
+    from mmdata.urls import cache_dir
+
+    for var in ("MMDATA_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", "")
+    assert cache_dir() == Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "mmdata"
+
+
 def test_no_home_a_job_runs_without_its_record_and_warns_once(homeless: None, raw: Path, tmp_path: Path) -> None:
     """QA: `RuntimeError: Could not determine home directory.` from forget_done, exit 1, an empty OUT."""
     out = tmp_path / "ds"
