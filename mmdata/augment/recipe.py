@@ -718,7 +718,10 @@ class Recipe:
 
         Entries with an ``id`` (format 2) are matched to this recipe's ops by identity; older entries
         (format 1, ``index`` only) by position, with format 1's params semantics. Targets move as they did.
+        The sample is checked as :meth:`apply_sample` checks it (:func:`mmdata.augment.contract.check_input`).
         """
+        if log:
+            contract.check_input(sample, self._rate_norm or self._rate_train)
         maps = self._take_maps(sample)
         for entry in log:
             uid = entry.get("id")

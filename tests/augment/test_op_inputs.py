@@ -100,6 +100,16 @@ def test_non_uint8_images_are_refused(dtype: torch.dtype, hint: str, op: dict) -
         load_recipe({"image": [op]}).apply_sample(Sample("k", {"image": img}))
 
 
+def test_replay_checks_its_input_as_apply_sample_does() -> None:
+    """``Recipe.replay`` ran the log's kernels on a float image (nonsense pixels, no error)."""
+    rec = load_recipe({"image": [{"op": "hflip", "p": 1.0}]})
+    good = Sample("k", {"image": _img()})
+    log = rec.apply_sample(good).meta["aug"]
+    assert torch.equal(rec.replay(good, log)["image"], _img().flip(-1))
+    with pytest.raises(InputError, match=r"sample 'k': image must be a torch.uint8 tensor"):
+        rec.replay(Sample("k", {"image": _img().float() / 255}), log)
+
+
 def test_float_image_batch_built_by_hand_is_refused_by_the_batched_entry() -> None:
     b = collate([Sample("a", {"image": _img()}), Sample("b", {"image": _img()})])
     bad = b.replace(image=b["image"].float() / 255)
