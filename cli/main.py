@@ -237,10 +237,11 @@ def _broken_pipes_exit_141() -> None:
 def _warnings_as_lines() -> None:
     """A library UserWarning (a per-pixel map the recipe will not move, shards listed twice) prints as
     the commands' own ``warning: ...`` line on stderr, not as Python's two lines with a source line of
-    mmdata's code; other categories keep Python's format."""
+    mmdata's code, and joins the ``warnings`` list of the command's ``--json`` result; other categories keep
+    Python's format."""
     import warnings
 
-    from mmdata.cli.common import warn
+    from mmdata.cli.common import SHOWN_WARNINGS, warn
 
     shown = warnings.showwarning
 
@@ -248,6 +249,7 @@ def _warnings_as_lines() -> None:
              line: str | None = None) -> None:
         if issubclass(category, UserWarning) and file is None:
             warn(str(message))
+            SHOWN_WARNINGS.append(str(message))  # and in --json's "warnings" (print_json)
         else:
             shown(message, category, filename, lineno, file, line)
 

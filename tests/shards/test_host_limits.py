@@ -136,6 +136,18 @@ def test_an_unwritable_cache_is_a_warning_not_silence(raw: Path, tmp_path: Path,
     assert "rerun" in said[0]
 
 
+def test_the_cache_warning_is_in_the_json_result_too(raw: Path, tmp_path: Path) -> None:
+    """QA: the cache's warnings reached stderr but not ``--json``'s ``warnings`` (a machine reading the
+    result could not tell that the next rerun rewrites everything)."""
+    (tmp_path / "a-file").write_text("not a folder")
+    env = {**os.environ, "MMDATA_CACHE": str(tmp_path / "a-file" / "cache")}
+    res = _cli("shard", raw, tmp_path / "ds", "--json", env=env)
+    assert res.returncode == 0, res.stderr
+    said = [w for w in json.loads(res.stdout)["warnings"] if "cannot write the record of this job" in w]
+    assert len(said) == 1 and "rerun" in said[0], res.stdout
+    assert res.stderr.count("cannot write the record of this job") == 1, res.stderr
+
+
 def test_a_full_cache_is_one_warning_and_the_dataset_is_complete(raw: Path, tmp_path: Path) -> None:
     """A file-size limit (a full disk) on the cache alone: the dataset is written, the record is not."""
     out, cache = tmp_path / "ds", tmp_path / "cache"
