@@ -102,8 +102,9 @@ def _interrupted(exc: BaseException) -> None:
 
 
 def ablate(
-    recipe: Annotated[str, typer.Argument(help="Ablation recipe YAML (see recipes/ablations/ and docs/ablation.md): a path, or an "
-                                          "object-store URL (s3://bucket/abl/config.resolved.yaml).")],
+    recipe: Annotated[str, typer.Argument(help="Ablation recipe YAML (docs/ablation.md): a path, an object-store URL "
+                                          "(s3://bucket/abl/config.resolved.yaml), or the name of an ablation recipe that "
+                                          "ships with mmdata when no such file exists (avdigits_loo, cutout_sweep).")],
     out: Annotated[str, typer.Option("--out", help="Output folder (rerun to resume): a path, or an object-store URL (s3://bucket/abl; worked on in a local copy, uploaded as runs finish).")],
     seeds: Annotated[Optional[int], typer.Option(min=2, help="Paired seeds per arm (the maximum per arm with --adaptive).")] = None,
     adaptive: Annotated[Optional[bool], typer.Option("--adaptive/--fixed",
@@ -136,12 +137,14 @@ def ablate(
     SIGTERM (finished runs are kept; rerun to resume).
     """
     from mmdata.ablate import run
+    from mmdata.recipes_path import resolve
 
     # SIGTERM during the runs is the runner's (Interrupted: a message, 143); before and after them
     # (connecting, writing the report) it ends the command as an exception would, with the same code
     try:
         with terminated_as_exit():
             load_pandas_for_arrow()  # before the runs: not in the middle of saving the first one
+            recipe = str(resolve(recipe, ablation=True))  # no such file: a shipped recipe's name (avdigits_loo)
             s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device,
                     gpus=gpus, threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness,
                     alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else warn,

@@ -14,7 +14,9 @@ from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, Rew
                                load_pandas_for_arrow, no_room, note, plugins, plural, print_json, one_line_path,
                                stopped_as_exit, write_stdout_bytes)
 
-RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML (see recipes/).")]
+RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML: a file, or the name of a recipe that ships "
+                                          "with mmdata when no such file exists (avdigits, audio_speech, dropout, full_example, "
+                                          "image_basic, messy_folder, spatial_audit; avdigits.yaml and recipes/avdigits.yaml too).")]
 
 
 def augment(

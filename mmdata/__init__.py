@@ -16,7 +16,7 @@ from typing import Any
 
 from mmdata.errors import MMDataError, RecipeError, ShardError, SourceError
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version: pyproject.toml reads it (dynamic, [tool.setuptools.dynamic])
 
 # public name -> "module:attribute", resolved on first access
 _LAZY = {

@@ -2,7 +2,8 @@
 
 1. build the embedded ``avdigits`` dataset (through the sharding API) into ``OUT/data``, inspect and
    verify it;
-2. run the leave-one-out ablation of ``recipes/ablations/avdigits_loo.yaml`` (image crop / cutout,
+2. run the leave-one-out ablation of the shipped recipe ``avdigits_loo`` (``recipes/ablations/avdigits_loo.yaml``
+   in the repository, ``mmdata/recipes/ablations/`` in an installed copy; image crop / cutout,
    audio noise / time mask, text token mask, modality dropout) with the ``identity`` (A/A) and
    ``label_noise`` controls, as an adaptive design: every arm starts with 8 paired seeds and only
    undecided arms get more, up to 16 (looks at 8, 10, 11, 13, 14, 16; group-sequential sign-flip
@@ -26,15 +27,16 @@ from typing import Any
 import yaml
 
 from mmdata.io import atomic_write_text
+from mmdata.recipes_path import recipe_path
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ablations" / "avdigits_loo.yaml"
+RECIPE_NAME = "avdigits_loo"  # a shipped ablation recipe (mmdata.recipes_path), in a checkout and a wheel alike
 DEMO_EPOCHS = 6
 DEMO_SEEDS = 16  # 20 took 11 min 39 s on a quiet 2-core machine; 16: 8 min 19 s (benchmarks/RESULTS.md)
 
 
 def demo_config(quick: bool = False) -> dict[str, Any]:
     """The demo's ablation recipe (the shipped LOO recipe with the demo's budget)."""
-    cfg = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))  # the repo's recipe (editable install)
+    cfg = yaml.safe_load(recipe_path(RECIPE_NAME, ablation=True).read_text(encoding="utf-8"))
     cfg["trainer"]["epochs"] = 2 if quick else DEMO_EPOCHS
     cfg["trainer"]["eval_robustness"] = False
     cfg["seeds"] = 10 if quick else DEMO_SEEDS
@@ -75,7 +77,7 @@ def run_demo(out: str | Path, *, workers: int = 2, quick: bool = False, progress
     summary["dataset"] = {"samples": info["samples"], "per_split": info["per_split"], "patterns": info["patterns"]}
     summary["demo"] = {"wall_s": time.perf_counter() - t0, "quick": quick}
     report = out / "report.md"
-    shipped = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))
+    shipped = yaml.safe_load(recipe_path(RECIPE_NAME, ablation=True).read_text(encoding="utf-8"))
     ops = sum(len(v) for k, v in cfg["design"]["recipe"].items() if isinstance(v, list))
     every = sum(len(v) for k, v in shipped["design"]["recipe"].items() if isinstance(v, list))
     which = f"{ops} of the recipe's {every} ops" if ops < every else f"the recipe's {ops} ops"
@@ -83,7 +85,7 @@ def run_demo(out: str | Path, *, workers: int = 2, quick: bool = False, progress
              f"{cfg['trainer']['epochs']} training epochs per run instead of the shipped recipe's "
              f"{shipped['trainer']['epochs']}, no robustness evaluation, {which}, at most {cfg['seeds']} seeds per arm "
              "(adaptive: arms stop once decided or futile), two worker processes with one thread each. Run `mmdata "
-             "ablate recipes/ablations/avdigits_loo.yaml --out DIR --adaptive --seeds 20` for the recipe's own budget "
+             f"ablate {RECIPE_NAME} --out DIR --adaptive --seeds 20` (the shipped recipe) for the recipe's own budget "
              f"(its epochs, the robustness evaluation, up to 20 seeds). This run took {summary['demo']['wall_s']:.0f} s.\n")
     atomic_write_text(report, report.read_text(encoding="utf-8") + trade)
     return summary

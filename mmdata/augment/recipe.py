@@ -980,19 +980,31 @@ def _exists(text: Any) -> bool:
 
 def _load_mapping(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """The recipe dict and a name for errors. A str is a file name when it names an existing file or folder
-    (whatever its suffix: JSON is YAML too), else YAML text; a one-line text that is just a string is taken
-    for a missing file."""
+    (whatever its suffix: JSON is YAML too), else YAML text; a one-line text that is just a string, or a
+    Path of no file, is the name of a recipe that ships with mmdata (``avdigits``, ``recipes/avdigits.yaml``:
+    :mod:`mmdata.recipes_path`) or else a missing file, whose error lists the shipped names."""
     from mmdata import safe_yaml
 
     if isinstance(source, Mapping):  # YAML text is counted by the parser (safe_yaml.parse), a mapping here:
         data, where = dict(source), "recipe"  # an alias is a full copy of its anchor, so a few hundred bytes
         safe_yaml.check_size(data, where, RecipeError, MAX_VALUES)  # can expand to millions of ops
     else:
+        import os
+
+        from mmdata import recipes_path
+
         path = Path(source) if isinstance(source, Path) or _exists(source) else None
+        if path is not None and "\x00" not in str(path) and not os.path.lexists(path):  # no such file: a shipped
+            path = recipes_path.find_recipe(path)  # recipe's name (-r avdigits)? A real file always wins
+            if path is None:
+                raise RecipeError(recipes_path.not_found(source))
         text, where = (_read(path), path.name) if path else (str(source), "recipe")
         data = _parse(text, where)
         if path is None and isinstance(data, str) and "\n" not in text.strip():
-            raise RecipeError(f"recipe file {source} not found")
+            path = recipes_path.find_recipe(text)
+            if path is None:
+                raise RecipeError(recipes_path.not_found(source))
+            data, where = _parse(_read(path), path.name), path.name
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -1,0 +1,161 @@
+"""The recipes that ship with mmdata: where they are, their names, and the lookup of one by name.
+
+The repository's top-level ``recipes/`` folder is their source: a wheel installs it as ``mmdata/recipes/``
+(setup.py maps the package ``mmdata.recipes`` to it), while a checkout or an editable install finds it
+beside the ``mmdata`` package. Augmentation recipes lie in the folder itself (``avdigits``), ablation
+recipes in its ``ablations/`` folder (``avdigits_loo``). A recipe file given by path always wins: a name
+is looked up here only when no file of that path exists (``-r avdigits``, ``mmdata ablate avdigits_loo``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path, PurePosixPath
+
+from mmdata.errors import RecipeError
+
+ABLATIONS = "ablations"
+_PACKAGE = Path(__file__).resolve().parent  # the mmdata package's folder (tests point it elsewhere)
+
+
+def checkout_root() -> Path | None:
+    """The folder of the mmdata source tree this package runs from (a checkout, an editable install), or
+    None (an installed wheel: the folder above the package is site-packages, or a user's own project).
+
+    Example:
+        >>> root = checkout_root()
+        >>> root is None or (root / "pyproject.toml").is_file()
+        True
+    """
+    root = _PACKAGE.parent
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not re.search(r'(?m)^name\s*=\s*["\']mmdata["\']\s*$', text) or _PACKAGE.name != "mmdata":
+        return None
+    return root
+
+
+def git_revision() -> str | None:
+    """The git commit of the mmdata checkout this package runs from, or None: an installed copy has none
+    (a virtual environment inside a user's own repository must not report the user's commit as mmdata's).
+
+    Example:
+        >>> rev = git_revision()
+        >>> rev is None or len(rev) == 40
+        True
+    """
+    root = checkout_root()
+    if root is None or not (root / ".git").exists():
+        return None
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev or None
+
+
+def recipes_dir() -> Path | None:
+    """The folder of the shipped recipes: ``mmdata/recipes`` in an installed wheel, the source tree's
+    ``recipes/`` in a checkout or an editable install; None when neither is there (a broken install).
+
+    Example:
+        >>> (recipes_dir() / "ablations" / "avdigits_loo.yaml").is_file()
+        True
+    """
+    inside = _PACKAGE / "recipes"
+    if inside.is_dir():
+        return inside
+    root = checkout_root()
+    if root is not None and (root / "recipes").is_dir():
+        return root / "recipes"
+    return None
+
+
+def shipped_recipes(ablation: bool = False) -> list[str]:
+    """The names of the shipped augmentation recipes (``ablation=True``: the ablation recipes), sorted.
+
+    Example:
+        >>> "avdigits_loo" in shipped_recipes(ablation=True)
+        True
+    """
+    folder = recipes_dir()
+    if folder is None:
+        return []
+    folder = folder / ABLATIONS if ablation else folder
+    try:
+        return sorted(p.stem for p in folder.glob("*.yaml") if p.is_file())
+    except OSError:
+        return []
+
+
+def find_recipe(name: str | os.PathLike[str], ablation: bool = False) -> Path | None:
+    """The shipped recipe ``name`` names, or None. ``name``: a recipe's name with or without ``.yaml``,
+    also as the repository spells it (``recipes/avdigits.yaml``, ``recipes/ablations/avdigits_loo.yaml``).
+
+    Example:
+        >>> find_recipe("recipes/avdigits.yaml").name, find_recipe("avdigits_loo", ablation=True).name
+        ('avdigits.yaml', 'avdigits_loo.yaml')
+        >>> find_recipe("../setup") is None
+        True
+    """
+    text = os.fspath(name).strip()
+    if not text or any(c in text for c in "\n\r\x00"):
+        return None
+    parts = PurePosixPath(text.replace("\\", "/")).parts
+    if parts[:1] == ("recipes",):
+        parts = parts[1:]
+    if ablation and parts[:1] == (ABLATIONS,):
+        parts = parts[1:]
+    if len(parts) != 1:
+        return None
+    stem = parts[0][:-5] if parts[0].endswith(".yaml") else parts[0][:-4] if parts[0].endswith(".yml") else parts[0]
+    if stem not in shipped_recipes(ablation):  # only a listed name: never a path out of the folder
+        return None
+    folder = recipes_dir()
+    assert folder is not None  # shipped_recipes found the name there
+    return (folder / ABLATIONS if ablation else folder) / f"{stem}.yaml"
+
+
+def not_found(source: str | os.PathLike[str], ablation: bool = False) -> str:
+    """The error for a recipe file that does not exist and names no shipped recipe; it lists them."""
+    label = "ablation recipe" if ablation else "recipe"
+    names = shipped_recipes(ablation)
+    shipped = f"; the recipes that ship with mmdata: {', '.join(names)}" if names else ""
+    return f"{label} file {os.fspath(source)} not found{shipped}"
+
+
+def recipe_path(name: str | os.PathLike[str], ablation: bool = False) -> Path:
+    """The file of the shipped recipe ``name`` (``ablation=True``: an ablation recipe).
+
+    Raises:
+        RecipeError: no shipped recipe has that name (the message lists those that do).
+
+    Example:
+        >>> recipe_path("avdigits_loo", ablation=True).name
+        'avdigits_loo.yaml'
+    """
+    found = find_recipe(name, ablation)
+    if found is None:
+        raise RecipeError(not_found(name, ablation))
+    return found
+
+
+def resolve(source: str | os.PathLike[str], ablation: bool = False) -> str | os.PathLike[str]:
+    """``source`` itself when a file (or anything else) of that path exists or it is a URL, else the shipped
+    recipe it names; neither: :class:`RecipeError` listing the shipped recipes.
+
+    Example:
+        >>> Path(resolve("avdigits_loo.yaml", ablation=True)).parent.name
+        'ablations'
+    """
+    text = os.fspath(source)
+    if "://" in text or "\x00" in text or os.path.lexists(text):
+        return source
+    found = find_recipe(text, ablation)
+    if found is None:
+        raise RecipeError(not_found(text, ablation))
+    return found

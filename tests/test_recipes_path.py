@@ -1,0 +1,176 @@
+"""The shipped recipes by name (mmdata.recipes_path): ``-r avdigits``, ``mmdata ablate avdigits_loo``, the
+demo's recipe, in a checkout and in a wheel's layout; a real file always wins; errors list the names.
+Also env.json's git_revision, which only a checkout of mmdata itself reports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mmdata
+from mmdata import recipes_path
+from mmdata.errors import RecipeError
+
+REPO = Path(__file__).resolve().parents[1]
+AUGMENT = sorted(p.stem for p in (REPO / "recipes").glob("*.yaml"))
+ABLATION = sorted(p.stem for p in (REPO / "recipes" / "ablations").glob("*.yaml"))
+
+
+def test_names_are_the_repository_recipes() -> None:
+    assert recipes_path.shipped_recipes() == AUGMENT and "avdigits" in AUGMENT
+    assert recipes_path.shipped_recipes(ablation=True) == ABLATION and "avdigits_loo" in ABLATION
+    assert recipes_path.recipes_dir() == REPO / "recipes"  # a checkout: the top-level folder is the source
+
+
+@pytest.mark.parametrize("name", ["avdigits", "avdigits.yaml", "recipes/avdigits.yaml", " avdigits "])
+def test_find_augmentation_recipe(name: str) -> None:
+    assert recipes_path.find_recipe(name) == REPO / "recipes" / "avdigits.yaml"
+
+
+@pytest.mark.parametrize("name", ["avdigits_loo", "avdigits_loo.yaml", "ablations/avdigits_loo.yaml",
+                                  "recipes/ablations/avdigits_loo.yaml"])
+def test_find_ablation_recipe(name: str) -> None:
+    assert recipes_path.find_recipe(name, ablation=True) == REPO / "recipes" / "ablations" / "avdigits_loo.yaml"
+
+
+@pytest.mark.parametrize("name", ["", "nope", "../setup", "../pyproject.toml", "/etc/passwd", "avdigits_loo",
+                                  "ablations/avdigits_loo", "a\x00b", "avdigits\nx", "recipes/../setup.py"])
+def test_find_nothing_else(name: str) -> None:
+    assert recipes_path.find_recipe(name) is None  # an augmentation recipe name only; never a path out of the folder
+
+
+def test_ablation_names_are_apart() -> None:
+    assert recipes_path.find_recipe("avdigits", ablation=True) is None
+
+
+def test_recipe_path_error_lists_the_names() -> None:
+    with pytest.raises(RecipeError, match=r"ablation recipe file nope not found; the recipes that ship with mmdata: "
+                                          + ", ".join(ABLATION)):
+        recipes_path.recipe_path("nope", ablation=True)
+
+
+def test_a_real_file_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "avdigits.yaml").write_text("image:\n  - {op: hflip, p: 1.0}\n", encoding="utf-8")
+    assert recipes_path.resolve("avdigits.yaml") == "avdigits.yaml"
+    steps = mmdata.load_recipe("avdigits.yaml").steps
+    assert [s.label for s in steps] == ["image.hflip"]  # the user's file, not the shipped avdigits
+    assert [s.label for s in mmdata.load_recipe(Path("avdigits.yaml")).steps] == ["image.hflip"]
+    # a name with no file of that path: the shipped one
+    assert mmdata.load_recipe("avdigits").to_dict() == mmdata.load_recipe(REPO / "recipes" / "avdigits.yaml").to_dict()
+    (tmp_path / "folder").mkdir()
+    assert recipes_path.resolve("folder", ablation=True) == "folder"  # exists: refused by the loader as it is
+    assert recipes_path.resolve("s3://b/x.yaml", ablation=True) == "s3://b/x.yaml"
+
+
+@pytest.mark.parametrize("source", ["avdigits", "avdigits.yaml", Path("avdigits"), Path("recipes/avdigits.yaml")])
+def test_load_recipe_by_shipped_name(source: str | Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no recipes/ here: as a package user
+    want = mmdata.load_recipe(REPO / "recipes" / "avdigits.yaml").to_dict()
+    assert mmdata.load_recipe(source).to_dict() == want
+
+
+@pytest.mark.parametrize("source", ["nope", "nope.yaml", Path("nope.yaml"), Path("sub/nope.yaml")])
+def test_load_recipe_missing_lists_the_shipped(source: str | Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RecipeError, match=rf"recipe file {source} not found; the recipes that ship with mmdata: "
+                                          rf"{', '.join(AUGMENT)}$"):
+        mmdata.load_recipe(source)
+
+
+def test_load_recipe_odd_paths_keep_their_errors(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="is a folder, not a recipe file"):
+        mmdata.load_recipe(tmp_path)
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    with pytest.raises(RecipeError, match="not found"):
+        mmdata.load_recipe(tmp_path / "dangling")
+
+
+def _wheel_layout(tmp_path: Path) -> Path:
+    """site-packages/mmdata/recipes as the wheel installs it, inside a user's git repository."""
+    pkg = tmp_path / "site" / "mmdata"
+    (pkg / "recipes" / "ablations").mkdir(parents=True)
+    (pkg / "recipes" / "mine.yaml").write_text("image:\n  - {op: hflip}\n", encoding="utf-8")
+    (pkg / "recipes" / "ablations" / "loo.yaml").write_text("seeds: 2\n", encoding="utf-8")
+    return pkg
+
+
+def test_wheel_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = _wheel_layout(tmp_path)
+    monkeypatch.setattr(recipes_path, "_PACKAGE", pkg)
+    assert recipes_path.checkout_root() is None and recipes_path.recipes_dir() == pkg / "recipes"
+    assert recipes_path.shipped_recipes() == ["mine"] and recipes_path.shipped_recipes(ablation=True) == ["loo"]
+    assert recipes_path.recipe_path("loo", ablation=True) == pkg / "recipes" / "ablations" / "loo.yaml"
+
+
+def test_broken_install_has_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "site" / "mmdata").mkdir(parents=True)
+    (tmp_path / "site" / "recipes").mkdir()  # another distribution's top-level 'recipes' is not ours
+    (tmp_path / "site" / "recipes" / "x.yaml").write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(recipes_path, "_PACKAGE", tmp_path / "site" / "mmdata")
+    assert recipes_path.recipes_dir() is None and recipes_path.shipped_recipes() == []
+    with pytest.raises(RecipeError, match=r"^recipe file avdigits not found$"):
+        recipes_path.recipe_path("avdigits")
+
+
+def _git(cwd: Path, *args: str) -> None:
+    try:
+        subprocess.run(["git", "-c", "user.email=u@x", "-c", "user.name=u", *args], cwd=cwd, check=True,
+                       capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("git is not usable here")
+
+
+def test_git_revision_only_of_an_mmdata_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A virtual environment inside the user's own repository: mmdata installed there records no commit
+    (it recorded the user's)."""
+    user = tmp_path
+    (user / "pyproject.toml").write_text('[project]\nname = "user-project"\n', encoding="utf-8")
+    _git(user, "init", "-q")
+    _git(user, "commit", "-q", "--allow-empty", "-m", "user")
+    pkg = _wheel_layout(user / ".venv" / "lib")
+    monkeypatch.setattr(recipes_path, "_PACKAGE", pkg)
+    assert recipes_path.git_revision() is None
+    # the folder above the package is the user's repository itself (pip install --target .): still not mmdata
+    monkeypatch.setattr(recipes_path, "_PACKAGE", user / "mmdata")
+    assert recipes_path.checkout_root() is None and recipes_path.git_revision() is None
+    # a checkout of mmdata: its commit
+    (user / "pyproject.toml").write_text('[project]\nname = "mmdata"\n', encoding="utf-8")
+    rev = recipes_path.git_revision()
+    assert rev is not None and len(rev) == 40
+
+
+def test_env_json_git_revision(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmdata.ablate.runner import environment
+
+    monkeypatch.setattr(recipes_path, "checkout_root", lambda: None)  # as in an installed copy
+    assert environment()["git_revision"] is None
+
+
+def test_cli_ablate_takes_a_shipped_name(tmp_path: Path) -> None:
+    """``mmdata ablate avdigits_loo`` outside a checkout reads the shipped recipe (its dataset, avdigits, is
+    named by the split check that refuses the option before any run); a missing name lists the shipped."""
+    cli = [sys.executable, "-m", "mmdata"]
+    env = {**os.environ, "COLUMNS": "200"}
+    res = subprocess.run([*cli, "ablate", "avdigits_loo", "--out", "o", "--test-split", "nosuch"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 2 and "avdigits has no split 'nosuch'" in res.stderr, res.stderr
+    res = subprocess.run([*cli, "ablate", "nope.yaml", "--out", "o"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert res.returncode == 2, res.stderr
+    assert f"ablation recipe file nope.yaml not found; the recipes that ship with mmdata: {', '.join(ABLATION)}" in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_help_names_the_shipped_recipes() -> None:
+    env = {**os.environ, "COLUMNS": "400", "TERM": "dumb"}
+    for command, names in (("augment", AUGMENT), ("ablate", ABLATION)):
+        out = subprocess.run([sys.executable, "-m", "mmdata", command, "--help"], capture_output=True, text=True,
+                             timeout=120, env=env, check=True).stdout
+        flat = " ".join(out.split())
+        assert all(n in flat for n in names), (command, names)
+        assert "see recipes/" not in flat
