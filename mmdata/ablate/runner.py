@@ -25,7 +25,6 @@ import math
 import os
 import platform
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -356,11 +355,9 @@ def environment(threads: int = 1, device: str = "cpu", plugins: Sequence[str] = 
     import numpy
     import torch
 
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).parent).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        rev = None
+    from mmdata.recipes_path import git_revision
+
+    rev = git_revision()  # mmdata's own checkout only: never the commit of a repository mmdata is installed in
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:  # closed at once (a generator over open() kept it open)
