@@ -226,10 +226,33 @@ def note(exc: BaseException, op: Any, key: Any) -> None:
     if getattr(exc, _NOTED, False):
         return
     try:
-        exc.add_note(f"mmdata: in recipe step {describe(op)} on {_what(key)}")
+        add_note(exc, f"mmdata: in recipe step {describe(op)} on {_what(key)}")
         setattr(exc, _NOTED, True)
     except (AttributeError, TypeError):  # an exception type without __dict__ / notes: leave it as it is
         pass
+
+
+def add_note(exc: BaseException, text: str) -> None:
+    """``BaseException.add_note`` on Python 3.11+; on 3.10, which has no notes (nor prints ``__notes__``), the
+    note joins ``__notes__`` and, for an exception whose one argument is its message, the message itself
+    (on a new line), so a 3.10 user reads it too.
+
+    Raises:
+        AttributeError, TypeError: the exception takes no attributes (a type without ``__dict__``).
+
+    Example:
+        >>> err = ValueError("bad pixel")
+        >>> add_note(err, "mmdata: in recipe step image[0]")
+        >>> getattr(err, "__notes__")
+        ['mmdata: in recipe step image[0]']
+    """
+    if hasattr(exc, "add_note"):
+        exc.add_note(text)
+        return
+    notes = getattr(exc, "__notes__", None)
+    exc.__notes__ = [*(notes if isinstance(notes, list) else []), text]  # type: ignore[attr-defined]
+    if len(exc.args) == 1 and isinstance(exc.args[0], str) and not isinstance(exc, KeyError):  # KeyError reprs its arg
+        exc.args = (f"{exc.args[0]}\n{text}",)
 
 
 def _what(key: Any) -> str:
