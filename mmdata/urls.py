@@ -208,11 +208,14 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         import fsspec
         from fsspec.core import url_to_fs
     except ImportError:
-        raise MMDataError(f"{url}: reading URLs needs fsspec: pip install fsspec") from None
+        raise MMDataError(f"{url}: reading URLs needs fsspec: pip install 'mmdata[s3]' (fsspec and s3fs; another "
+                          "store also needs its fsspec package: gcsfs, adlfs)") from None
     try:
         return url_to_fs(url, **(storage_options or {}))
     except ImportError as exc:  # fsspec knows the protocol, its package is missing (its message names it)
-        raise MMDataError(f"{url}: fsspec cannot open {protocol(url)}:// URLs here: {exc}") from None
+        s3 = (protocol(url) or "").split("::")[-1] in ("s3", "s3a") or "s3fs" in str(exc)  # mmdata's extra for it
+        hint = " (pip install 'mmdata[s3]')" if s3 else ""
+        raise MMDataError(f"{url}: fsspec cannot open {protocol(url)}:// URLs here: {exc}{hint}") from None
     except ValueError as exc:
         known = ", ".join(sorted(fsspec.available_protocols())[:12])
         raise MMDataError(f"{url}: unknown URL protocol {protocol(url)!r} ({exc}); fsspec knows {known}, ...") from None
