@@ -267,8 +267,11 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
                     else f"not a number: test.{primary[len('test_'):]} = {raw!r} ({type(raw).__name__})")
             raise MMDataError(f"primary metric {primary!r} is {what} (the trainer returned numbers for {sorted(row)})")
         for k, val in list(row.items()):
-            if isinstance(val, float) and not math.isfinite(val):
-                row[k] = None  # a NaN secondary metric is left out of that metric's analysis
+            # a NaN secondary metric is a missing value; ±inf is kept (Parquet holds it, and an NLL of inf says
+            # something a missing value does not). Both are left out of that metric's analysis (the report counts
+            # the seeds each metric used), and summary.json writes any non-finite number as null.
+            if isinstance(val, float) and math.isnan(val):
+                row[k] = None
         # cpu_s: this process's CPU time (all its threads): what the run costs on an idle machine
         return {**base, "status": "ok", "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **row}
     except (Exception, SystemExit, RunTimeout) as exc:  # noqa: BLE001 — a failed run is data: recorded, reported, retried on rerun

@@ -20,7 +20,7 @@ import numpy as np
 
 from mmdata.ablate.design import KNOWN_METRICS, Ablation
 from mmdata.ablate.schedule import State, paired_diffs
-from mmdata.ablate.stats import MIN_SEEDS, analyze, mde, min_seeds_for_verdict
+from mmdata.ablate.stats import MIN_SEEDS, analyze, mde, min_seeds_for_verdict, paired_sd
 from mmdata.io import atomic_write_bytes
 
 MODS = ("image", "audio", "text")
@@ -123,7 +123,7 @@ def _t_interval(d: list[float]) -> list[float]:
 
     if len(d) < 2:
         return [-math.inf, math.inf]
-    mean, sd = float(np.mean(d)), float(np.std(d, ddof=1))
+    mean, sd = float(np.mean(d)), paired_sd(np.asarray(d, dtype=float))  # equal up to rounding: [mean, mean]
     h = float(stdtrit(len(d) - 1, 0.975)) * sd / math.sqrt(len(d))
     return [mean - h, mean + h]
 
@@ -162,9 +162,12 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     if ab.delta is not None:
         delta, delta_src = ab.delta, "set in the recipe"
     elif len(pilot) >= MIN_SEEDS:
-        delta = float(np.std(pilot, ddof=1))
+        # equal values up to float rounding are an sd of 0, as exactly equal ones: a baseline at 10/11 on every
+        # seed gave δ = 1.5e-14 (QA), an `equivalent` inside ±1.5e-14 and no δ = 0 warning; a real spread is kept
+        # bit for bit (paired_sd is np.std, ddof 1, above its floor)
+        delta = paired_sd(np.asarray(pilot, dtype=float))
         delta_src = f"default: the baseline's seed-to-seed sd over its first {len(pilot)} seeds"
-        if len(pilot) < FEW_PILOT_SEEDS:
+        if 0 < delta and len(pilot) < FEW_PILOT_SEEDS:  # δ = 0 has its own warning below; "rough" would contradict it
             warnings = [*(warnings or []), f"δ (the smallest effect of interest) is the baseline's sd over only "
                         f"{len(pilot)} seeds ({num(delta, 2, sign=False)} {met.label}), a rough estimate that moves "
                         "`equivalent` / `negligible` with it: set `delta:` in the recipe to the smallest effect that "
@@ -212,8 +215,8 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     for m, (label, scale, _) in {met.column: (met.label, met.scale, met.higher_is_better), **secondary}.items():
         v = list(_values(rows, m, scale).get(base, {}).values())
         if v:
-            baseline_stats[m] = {"label": label, "mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else None,
-                                 "n": len(v)}
+            sd = (statistics.stdev(v) if paired_sd(np.asarray(v, dtype=float)) > 0 else 0.0) if len(v) > 1 else None
+            baseline_stats[m] = {"label": label, "mean": statistics.mean(v), "sd": sd, "n": len(v)}
     kinds = {a.name: a.kind for a in ab.arms}
     summary_arms = []
     for a in arm_names:
@@ -952,6 +955,24 @@ def coincident_curves(deltas: dict[str, dict[str, tuple[int, list[float]]]], ord
     return out
 
 
+#: under an exploratory table with a cell on fewer seeds than its arm's primary metric
+FEWER_SEEDS_NOTE = ("*k of n seeds*: the metric was missing, NaN or ±inf on the arm's or the baseline's other seeds "
+                    "(`runs.parquet` has the values); those seeds are left out of its mean and interval.")
+
+
+def fewer_seeds_text(e: dict[str, Any] | None, arm: dict[str, Any]) -> str:
+    """An exploratory cell's seed count where it is below the arm's (seeds whose metric was missing, NaN or
+    ±inf are left out of that metric's mean and interval); empty where it used all of them.
+
+    Example:
+        >>> fewer_seeds_text({"n_seeds": 4}, {"n_seeds": 8}), fewer_seeds_text({"n_seeds": 8}, {"n_seeds": 8})
+        (' (4 of 8 seeds)', '')
+    """
+    if not e or not isinstance(arm.get("n_seeds"), int) or e.get("n_seeds", arm["n_seeds"]) >= arm["n_seeds"]:
+        return ""
+    return f" ({e['n_seeds']} of {arm['n_seeds']} seeds)"
+
+
 def interval_cell(arm: dict[str, Any], decimals: int = 2) -> str:
     """An arm's interval and its Holm level as the tables show it (report.md, ablate-folds' report, the CLI):
     a failed arm holds no place in the Holm family, so no level and no interval (it read [-∞, +∞] at the
@@ -1195,11 +1216,13 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                 e = a["exploratory"].get(m)
                 spec = "+.3f" if ALIGN[m][1] == 1.0 else "+.2f"
                 cells.append(f"{_fmt(e['mean_diff'], spec)} [{_fmt(e['ci95_t_unadjusted'][0], spec)}, "
-                             f"{_fmt(e['ci95_t_unadjusted'][1], spec)}]" if e else "—")
+                             f"{_fmt(e['ci95_t_unadjusted'][1], spec)}]{fewer_seeds_text(e, a)}" if e else "—")
             lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+        if any(fewer_seeds_text(a["exploratory"].get(m), a) for a in s["arms"] for m in aligned):
+            lines += ["", FEWER_SEEDS_NOTE]
         lines.append("")
     others = [m for m in secondary if m not in ALIGN and any(m in a["exploratory"] for a in s["arms"])]
-    clipped = False
+    clipped = fewer = False
     if others:
         lines += ["## Exploratory: other metrics (unadjusted, no verdicts)", "",
                   "Mean Δ [95% t interval, unadjusted] per arm; "
@@ -1217,9 +1240,12 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                 lim = e.get("possible_range")
                 dm = metric_decimals(s, m)
                 ci = interval_text(e["ci95_t_unadjusted"], dm, tuple(lim) if lim else None)
-                cells.append(f"{num(e['mean_diff'], dm)} {ci}")
+                cells.append(f"{num(e['mean_diff'], dm)} {ci}{fewer_seeds_text(e, a)}")
                 clipped |= "†" in cells[-1]
+                fewer |= bool(fewer_seeds_text(e, a))
             lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+        if fewer:
+            lines += ["", FEWER_SEEDS_NOTE]
         if clipped:
             lines += ["", "† clipped to the possible range: accuracy, macro-F1, ECE and the robustness metrics lie in "
                       "[0, 100] points, so a difference lies in [-100, +100]; the t interval, which ignores the bounds, "

@@ -777,7 +777,8 @@ def eval_split_noise(codes: Mapping[str, Mapping[int, str]], baseline: str, arms
             dis.append(float((D != 0).mean()))
         if len(d) < 3:
             continue
-        total = float(np.var(d, ddof=1))
+        # d equal on every seed up to float rounding (a deterministic trainer): var 0, not 1e-28 (a share of 1e25)
+        total = float(np.var(d, ddof=1)) if paired_sd(np.asarray(d)) > 0 else 0.0
         out[arm] = {"n_seeds": len(d), "n_test": n, "sd_d": math.sqrt(total), "sd_test": math.sqrt(float(np.mean(v))),
                     "share": float(np.mean(v)) / total if total > 0 else math.nan, "disagreement": float(np.mean(dis))}
     return out
