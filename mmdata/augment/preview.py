@@ -11,7 +11,13 @@ marks it shows (:data:`TEXT_KEY`, :func:`text_marks`).
 Chinese, Japanese and Korean text is drawn with a font that has those glyphs when one is installed
 (Noto CJK, WenQuanYi, Droid Sans Fallback, Source Han, IPA, ...; or the file named by
 ``MMDATA_CJK_FONT``). Without one, matplotlib would draw empty boxes; instead each CJK run is shown as
-``⟦CJK ×N⟧`` and the figure says which font to install — an honest placeholder, never silent boxes.
+``⟦CJK ×N⟧`` and the figure says which font to install — an honest placeholder, never silent boxes. Any
+other character no caption font has (Devanagari, emoji: QA found them drawn as boxes) is one too, a
+script's run as ``⟦Devanagari ×6⟧``, a symbol as ``⟦U+1F389⟧``, noted under the grid and as a warning
+(:func:`placeholder_missing`); Arabic, Hebrew, Greek, Cyrillic, ... are in DejaVu Sans and drawn. Caption
+lines are wrapped to their cell's drawn width (:func:`_caption_points`: a word of wide letters no longer
+runs over the next column), a caption longer than any cell draws ends ``… (100,000 chars)``, and a clip
+too short for a waveform or a spectrogram says so in its panel.
 
 Large media are drawn at the figure's scale, and the figure says so: each cell is computed at full size
 (the recipe sees the real sample), then an image whose longer side is over :data:`PREVIEW_IMAGE_SIDE`
@@ -228,18 +234,205 @@ def placeholder_cjk(text: str) -> str:
     return _CJK_RUN.sub(lambda m: f"⟦CJK ×{len(m.group())}⟧", text)
 
 
-def _wrap(text: str, width: int, max_lines: int) -> str:
+#: the captions' font size (points) and their first font (a CJK font after it, when one is found)
+CAPTION_PT, CAPTION_FONT = 6.5, "DejaVu Sans"
+#: words before these in a character's Unicode name name its script (``DEVANAGARI VOWEL SIGN E``)
+_SCRIPT_WORDS = ("LETTER", "VOWEL", "SIGN", "DIGIT", "NUMBER", "SYLLABLE", "LIGATURE", "CONSONANT", "MARK",
+                 "PUNCTUATION", "CHARACTER", "SYMBOL", "FRACTION", "VIRAMA")
+#: a caption's text longer than any cell draws ends in this note (its length), kept when the cell cuts it
+_LENGTH_NOTE = re.compile(r" (\((?:\d{1,3}(?:,\d{3})*) chars\))$")
+
+
+@lru_cache(maxsize=8)
+def _ft_font(path: str) -> Any:
+    from matplotlib.ft2font import FT2Font
+
+    font = FT2Font(path)
+    font.set_size(CAPTION_PT, 72)  # advances in points
+    return font
+
+
+@lru_cache(maxsize=8)
+def _caption_fonts(font: str | None) -> tuple[Any, ...]:
+    """The fonts a caption is drawn with, in matplotlib's fallback order: DejaVu Sans, then the CJK font
+    ``font`` (a family :func:`cjk_font` registered)."""
+    from matplotlib import font_manager
+
+    out = []
+    for family in (CAPTION_FONT, font):
+        if family is None:
+            continue
+        try:
+            out.append(_ft_font(font_manager.findfont(font_manager.FontProperties(family=family),
+                                                      fallback_to_default=False)))
+        except ValueError:  # not registered: matplotlib would not draw with it either
+            continue
+    return tuple(out)
+
+
+@lru_cache(maxsize=1 << 16)
+def _glyph_font(ch: str, font: str | None) -> Any:
+    """The first caption font with a glyph for ``ch`` (None: no font the preview draws with has one)."""
+    return next((f for f in _caption_fonts(font) if f.get_char_index(ord(ch))), None)
+
+
+@lru_cache(maxsize=1 << 16)
+def _advance(ch: str, font: str | None) -> float:
+    """How wide ``ch`` is drawn in a caption, in points (1 em for a character no font has)."""
+    from matplotlib.ft2font import LoadFlags
+
+    f = _glyph_font(ch, font)
+    if f is None:
+        return CAPTION_PT
+    return f.load_char(ord(ch), flags=LoadFlags.NO_HINTING).linearHoriAdvance / 65536
+
+
+def _text_width(text: str, font: str | None = None) -> float:
+    return sum(_advance(ch, font) for ch in text)
+
+
+#: a caption line's width in points: CHARS Latin letters (``x``: what every line took when lines were
+#: counted in characters; QA: a line of 34 ``W`` ran over the next column)
+def _line_points(width: int) -> float:
+    return width * _advance("x", None)
+
+
+def _script(ch: str) -> str | None:
+    """The script a letter, mark or digit is written in, from its Unicode name (``Devanagari``); None for
+    symbols and emoji (shown by code point)."""
+    import unicodedata
+
+    if unicodedata.category(ch)[0] not in "LMN":
+        return None
+    words = unicodedata.name(ch, "").split()
+    cut = next((i for i, w in enumerate(words) if w in _SCRIPT_WORDS), 1)
+    return " ".join(words[: max(cut, 1)]).title() or None
+
+
+def placeholder_missing(text: str, font: str | None = None) -> tuple[str, list[str]]:
+    """``text`` with the characters no caption font has (DejaVu Sans, then the CJK ``font``) replaced by
+    visible placeholders — a script's run as ``⟦Devanagari ×6⟧``, a symbol or emoji as ``⟦U+1F389⟧`` — and
+    what was replaced (scripts, then ``emoji / symbols``), in the order met. Marks and invisible format
+    characters (a variation selector, a joiner) join the run before them.
+
+    Example:
+        >>> placeholder_missing("hi नमस्ते 🎉 שלום")
+        ('hi ⟦Devanagari ×6⟧ ⟦U+1F389⟧ שלום', ['Devanagari', 'emoji / symbols'])
+    """
+    import unicodedata
+
+    if all(_glyph_font(ch, font) is not None for ch in set(text) if not ch.isspace()):
+        return text, []
+    out: list[str] = []
+    what: dict[str, None] = {}
+    run: list[Any] = []  # [script or None, count or code points]
+
+    def flush() -> None:
+        if run:
+            script, got = run
+            out.append(f"⟦{script} ×{got}⟧" if script else f"⟦{' '.join(got)}⟧")
+            run.clear()
+
+    for ch in text:
+        if ch.isspace() or _glyph_font(ch, font) is not None:
+            flush()
+            out.append(ch)
+            continue
+        script = _script(ch)
+        joins = unicodedata.category(ch) in ("Mn", "Mc", "Me", "Cf")
+        if run and (joins or run[0] == script):
+            if run[0] is not None and (joins or script == run[0]):
+                run[1] += 1
+            elif run[0] is None and not joins:
+                run[1].append(f"U+{ord(ch):04X}")
+            continue
+        flush()
+        run[:] = [script, 1] if script else [None, [f"U+{ord(ch):04X}"]]
+        what[script or "emoji / symbols"] = None
+    flush()
+    return "".join(out), list(what)
+
+
+def _drawable(body: str, font: str | None) -> tuple[str, list[str]]:
+    """A caption as a cell draws it: CJK runs as :func:`placeholder_cjk` without a CJK font, then every other
+    character no font has as :func:`placeholder_missing` (never silent boxes), and what was replaced."""
+    replaced = []
+    if font is None and _CJK_RUN.search(body):
+        body = placeholder_cjk(body)
+        replaced.append("CJK")
+    body, missing = placeholder_missing(body, font)
+    return body, replaced + missing
+
+
+def _fit_width(lines: list[str], points: float, font: str | None, most: int | None = None) -> list[str]:
+    """``lines`` with each one wider than ``points`` broken at its spaces, a word wider than a line cut by
+    its drawn width (QA: a 100,000-character word of ``W`` ran across the next columns and off the PNG);
+    ``most``: stop past that many lines (a cell draws no more)."""
+    out: list[str] = []
+    for line in lines:
+        if most is not None and len(out) > most:
+            break
+        if _text_width(line, font) <= points:
+            out.append(line)
+            continue
+        cur, used = "", 0.0
+        for unit in re.findall(r"\S+|\s+", line):
+            w = _text_width(unit, font)
+            if unit.isspace():
+                if cur:
+                    cur, used = cur + unit, used + w
+                continue
+            if cur and used + w > points:
+                out.append(cur.rstrip())
+                cur, used = "", 0.0
+            for ch in unit:
+                a = _advance(ch, font)
+                if cur and used + a > points:
+                    out.append(cur.rstrip())
+                    cur, used = "", 0.0
+                    if most is not None and len(out) > most:
+                        return out
+                cur, used = cur + ch, used + a
+        if cur.strip() or not out:
+            out.append(cur.rstrip())
+    return out
+
+
+def _cut_to(text: str, points: float, font: str | None) -> str:
+    """The longest start of ``text`` drawn within ``points``."""
+    used = 0.0
+    for i, ch in enumerate(text):
+        used += _advance(ch, font)
+        if used > points:
+            return text[:i]
+    return text
+
+
+def _wrap(text: str, width: int, max_lines: int, font: str | None = None, points: float | None = None) -> str:
     """Wrap to ``width`` columns (CJK characters count double: they are about two Latin characters wide
-    and have no spaces to break at); at most ``max_lines`` per paragraph, so a long caption cannot run
-    into the next row."""
+    and have no spaces to break at), and to the width ``width`` Latin letters are drawn (a line of wide
+    letters, ``WWW``, is broken sooner); at most ``max_lines`` per paragraph, so a long caption cannot run
+    into the next row; a paragraph cut ends in ``…``, and keeps its length note (`` (100,000 chars)``).
+    ``points``: the drawn width a line may take (default: ``width`` letters ``x``; a cell: :func:`_caption_points`)."""
     lines = []
+    points = _line_points(width) if points is None else points
     for para in text.split("\n"):
+        note = ""
+        if (m := _LENGTH_NOTE.search(para)) is not None:
+            para, note = para[: m.start()], m.group(1)
         if _CJK_RUN.search(para):
             wrapped = _wrap_mixed(para, width)
         else:
             wrapped = textwrap.wrap(para, width) or [""]
+        if any(_text_width(line, font) > points for line in wrapped[: max_lines + 1]):
+            # lines of wide letters: the paragraph wrapped by drawn width (not line by line: ragged halves)
+            wrapped = _fit_width([para], points, font, most=max_lines)
         if len(wrapped) > max_lines:
-            wrapped = [*wrapped[: max_lines - 1], wrapped[max_lines - 1][: width // 2] + " …"]
+            tail = f" … {note}" if note else " …"
+            last = _cut_to(wrapped[max_lines - 1][: width // 2], points - _text_width(tail, font), font)
+            wrapped = [*wrapped[: max_lines - 1], last + tail]
+        elif note:
+            wrapped = _fit_width([*wrapped[:-1], f"{wrapped[-1]} {note}"], points, font)
         lines += wrapped
     return "\n".join(lines)
 
@@ -277,15 +470,28 @@ def _wrap_mixed(para: str, width: int) -> list[str]:
     return lines
 
 
+#: the spectrogram's FFT window (samples): a clip of no more than this draws none, and its panel says so
+SPEC_WINDOW = 128
+
+
+def _samples(n: int) -> str:
+    return f"{n:,} sample{'s' * (n != 1)}"
+
+
+def _too_short(ax: Any, why: str) -> None:
+    """A note in an audio panel whose clip is too short to draw there (QA: a 1-sample clip drew two empty boxes)."""
+    ax.text(0.5, 0.5, why, ha="center", va="center", fontsize=5.5, color="dimgray", transform=ax.transAxes)
+
+
 def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> Any:
     """Draw ``wav``'s log spectrogram on ``ax`` with colours over its loudest ``top_db`` decibels
     (librosa's ``top_db``): padded or masked spans sit near -180 dB and would otherwise stretch the
     scale and flatten the signal itself into one saturated colour. Returns the image (None when the
     clip is shorter than one FFT window)."""
-    if len(wav) <= 128:
+    if len(wav) <= SPEC_WINDOW:
         return None
     with np.errstate(divide="ignore"):  # silent (masked) spans have zero power
-        power, *_, im = ax.specgram(wav + 1e-9, NFFT=128, Fs=rate, noverlap=96, cmap="magma")
+        power, *_, im = ax.specgram(wav + 1e-9, NFFT=SPEC_WINDOW, Fs=rate, noverlap=96, cmap="magma")
     top = 10 * np.log10(max(float(power.max()), 1e-30))
     im.set_clim(top - top_db, top)
     return im
@@ -305,6 +511,16 @@ def logmel_image(ax: Any, spec: Any) -> Any:
 
 
 KEY_CHARS = 22  # a sample key in a column title: longer ones overprinted the next column's title
+
+
+def missing_glyphs_note(what: list[str]) -> str:
+    """The figure's (and stderr's) note on characters no caption font has (:func:`placeholder_missing`).
+
+    Example:
+        >>> missing_glyphs_note(["Devanagari", "emoji / symbols"])
+        '⟦…⟧: Devanagari, emoji / symbols not drawn — no font the preview draws with has them (placeholders, not boxes)'
+    """
+    return f"⟦…⟧: {', '.join(what)} not drawn — no font the preview draws with has them (placeholders, not boxes)"
 
 
 def _fit(key: str, width: int = KEY_CHARS) -> str:
@@ -506,6 +722,8 @@ CHARS = 34  # a caption's columns (a cell is 2.1 inches wide; DejaVu Sans at 6.5
 #: the most caption units a cell draws: its longest caption is TEXT_ONLY_LINES lines of CHARS columns, and a
 #: unit takes two columns at least (one and a space; a CJK line holds CHARS // 2 characters)
 DRAWN_UNITS = TEXT_ONLY_LINES * CHARS // 2
+#: the most characters a cell draws (TEXT_ONLY_LINES lines of CHARS): a longer text's caption notes its length
+DRAWN_CHARS = TEXT_ONLY_LINES * CHARS
 #: captions of up to this many units are diffed whole; longer ones over their first DIFF_UNITS units
 #: (:func:`mark_changes`): twice what is drawn, so where the two cuts fail to line up is never drawn
 DIFF_UNITS = 2 * DRAWN_UNITS
@@ -571,6 +789,8 @@ def _caption(s: Sample, original: Sample, names: list[str] | None, with_text: bo
             marked = Tokenizer.join([*words[:DRAWN_UNITS], CUT_MARK]) if cut else text
         if cut:
             marks.add("cut")
+        elif len(text) > DRAWN_CHARS:  # more than any cell draws (one 100,000-character word): say how long
+            marked = f"{marked} ({len(text):,} chars)"
         lines.append(marked if marked else "(empty text)")
     elif with_text:
         lines.append("(no text)")
@@ -595,22 +815,42 @@ def _panels(slots: Iterable[str], text_lines: int) -> list[float]:
             LINE_IN * max(text_lines, 1) + 0.04]
 
 
-def _caption_lines(body: str, slots: tuple[str, ...], font: str | None) -> int:
+#: a cell's width (inches) and the grid's space between cells (a share of a cell's width)
+CELL_IN, CELL_GAP = 2.1, 0.08
+
+
+def _caption_points(columns: int) -> float:
+    """The drawn width (points) a caption line may take in a grid of ``columns`` cells: from its cell's left
+    edge to 2 points short of the next cell's (a caption may use the gap between cells, as it always did;
+    QA: lines of wide letters ran over the next column's captions). Matplotlib's default subplot margins
+    (``left`` 0.125, ``right`` 0.9) give the grid's width.
+
+    Example:
+        >>> round(_caption_points(3), 1)
+        118.1
+    """
+    grid = CELL_IN * columns * (0.9 - 0.125)
+    cell = grid / (columns + CELL_GAP * (columns - 1))
+    return cell * (1 + CELL_GAP) * 72 - 2.0
+
+
+def _caption_lines(body: str, slots: tuple[str, ...], font: str | None, points: float | None = None) -> int:
     """How many lines a caption ``body`` is drawn in (what its row's caption panel is sized for)."""
-    if font is None and _CJK_RUN.search(body):
-        body = placeholder_cjk(body)
+    body, _ = _drawable(body, font)
     limit = CAPTION_LINES if {"image", "audio"} & set(slots) else TEXT_ONLY_LINES
-    return _wrap(body, CHARS, limit).count("\n") + 1
+    return _wrap(body, CHARS, limit, font, points).count("\n") + 1
 
 
 def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None,
           target: str | None = None, values: Any = None, fill: float = 0, slots: tuple[str, ...] | None = None,
-          text_lines: int | None = None, caption: tuple[str, bool, set[str]] | None = None) -> bool:
+          text_lines: int | None = None, caption: tuple[str, bool, set[str]] | None = None,
+          points: float | None = None) -> bool:
     """Draw one sample (with ``target`` overlaid on its image, coloured over the figure's ``values``);
     returns whether a CJK run had to be replaced by a placeholder. ``slots``: the modalities that get a
     panel (:func:`grid_modalities`; default: the original's, and a caption); ``text_lines``: the caption
     panel's height in lines (default: as many as it may take); ``caption``: :func:`_caption`'s result when
-    the figure already computed it (default: computed here)."""
+    the figure already computed it (default: computed here); ``points``: a caption line's drawn width
+    (:func:`_caption_points`; default: :data:`CHARS` letters ``x``)."""
     # slots follow the grid (the original sample by default), so every variant of a row lines up: a
     # dropped modality keeps its slot, drawn as an empty frame that says so; a modality the sample never
     # had, as a grey one
@@ -661,6 +901,8 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
                 t, lo, hi, seconds = envelope
                 ax.fill_between(t, lo, hi, lw=0, color="tab:blue")
                 ax.set_xlim(0, seconds)
+            elif len(wav) < 2:  # one point draws no line: an empty box read as a drawing failure (QA)
+                _too_short(ax, f"{_samples(len(wav))} — too short to draw")
             else:
                 ax.plot(np.arange(len(wav)) / rate, wav, lw=0.4, color="tab:blue")
                 ax.set_xlim(0, max(len(wav), 1) / rate)
@@ -675,7 +917,8 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
             logmel_image(ax, s["spec"])
             ax.set_xticks([]), ax.set_yticks([])
         elif "audio" in s:
-            spectrogram(ax, wav, rate)
+            if spectrogram(ax, wav, rate) is None:
+                _too_short(ax, f"{_samples(len(wav))}: too short for a spectrogram\n(it takes over {SPEC_WINDOW})")
             ax.set_xticks([]), ax.set_yticks([])
             if envelope is not None:
                 ax.text(0.99, 0.97, f"first {PREVIEW_SECONDS:g} s of {envelope[3]:g} s", ha="right", va="top",
@@ -688,10 +931,9 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
     if not r:  # a text-only (or empty) cell still says which sample and variant it is
         ax.set_title(title, fontsize=8)
     body, changed, _ = caption or _caption(s, original, names, "text" in slots)
-    replaced = font is None and bool(_CJK_RUN.search(body))
-    if replaced:
-        body = placeholder_cjk(body)
-    ax.text(0, 1, _wrap(body, CHARS, limit), va="top", ha="left", fontsize=6.5, color="firebrick" if changed else "black",
+    body, what = _drawable(body, font)
+    replaced = "CJK" in what
+    ax.text(0, 1, _wrap(body, CHARS, limit, font, points), va="top", ha="left", fontsize=6.5, color="firebrick" if changed else "black",
             transform=ax.transAxes, family=["DejaVu Sans", font] if font else "DejaVu Sans")
     return replaced
 
@@ -959,13 +1201,19 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     # as its media and its longest caption
     slots = grid_modalities(cells)
     captions = [[_caption(c, r[0], names, "text" in slots) for c in r] for r in cells]
-    lines = [max(_caption_lines(body, slots, cjk) for body, _, _ in r) for r in captions]
+    points = _caption_points(len(columns))
+    lines = [max(_caption_lines(body, slots, cjk, points) for body, _, _ in r) for r in captions]
     rows = [sum(h) + PANEL_GAP * (len(h) - 1) for h in (_panels(slots, k) for k in lines)]
     marks = set().union(*(m for r in captions for _, _, m in r))
     replaced = cjk is None and any(_CJK_RUN.search(body) for r in captions for body, _, _ in r)
+    missing = list(dict.fromkeys(w for r in captions for body, _, _ in r for w in _drawable(body, cjk)[1] if w != "CJK"))
     notes = []
     if replaced:
         notes.append(f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}")
+    if missing:
+        note = missing_glyphs_note(missing)
+        notes.append(note)
+        warnings.warn(f"preview: {note}", UserWarning, stacklevel=2)
     if "cut" in marks:
         notes.append(f"captions over {DIFF_UNITS} words: their first {DIFF_UNITS} compared with the original, "
                      f"the start drawn, ending in {CUT_MARK}")
@@ -977,7 +1225,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     if skips.entries:
         many = len(skips.entries) != 1
         notes.append(f"skipped {len(skips.entries)} sample{'s' * many} (--on-error skip): {skips.keys()}")
-    width = 2.1 * len(columns)
+    width = CELL_IN * len(columns)
     key_cols = max(1, int(width // 2.4))  # a key entry is about 2.2 inches wide
     key_rows = -(-sum(k in marks for k in TEXT_KEY) // key_cols)
     key_in = 0.2 + 0.16 * key_rows if key_rows else 0.0  # the key's title and rows
@@ -986,12 +1234,12 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
     # the title's band is a fixed height, not a share of the figure's (12% of an 8-row grid was 2.5 inches of blank)
-    grid = fig.add_gridspec(len(samples), len(columns), wspace=0.08, hspace=ROW_GAP / float(np.mean(rows)),
+    grid = fig.add_gridspec(len(samples), len(columns), wspace=CELL_GAP, hspace=ROW_GAP / float(np.mean(rows)),
                             height_ratios=rows, top=1 - band / height, bottom=bottom / height)
     for i, s in enumerate(samples):
         for c, (label, _) in enumerate(columns):
             _cell(fig, grid[i, c], cells[i][c], s, names, f"{_fit(s.key)} ({label})" if c == 0 else label, cjk, target,
-                  values, fill, slots, lines[i], captions[i][c])
+                  values, fill, slots, lines[i], captions[i][c], points)
     fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
                  f"variant{'s' * (variants != 1)}{f' (target {target} overlaid)' if target else ''}",
                  fontsize=10, y=1 - 0.15 / height)
@@ -1041,7 +1289,7 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     with figure_style():  # the same PNG whatever the caller's matplotlib settings (fonts, colours)
         fig = preview_figure(shards, recipe, n=n, variants=variants, split=split, seed=seed, font=font,
                              on_error=on_error, skipped=skipped)
-        with warnings.catch_warnings():  # emoji and other glyphs no installed font has are drawn as boxes
+        with warnings.catch_warnings():  # captions name such characters (placeholder_missing); titles may still box one
             warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
             fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     out = Path(out)
