@@ -137,14 +137,12 @@ def ablate(
     SIGTERM (finished runs are kept; rerun to resume).
     """
     from mmdata.ablate import run
-    from mmdata.recipes_path import resolve
 
     # SIGTERM during the runs is the runner's (Interrupted: a message, 143); before and after them
     # (connecting, writing the report) it ends the command as an exception would, with the same code
     try:
         with terminated_as_exit():
             load_pandas_for_arrow()  # before the runs: not in the middle of saving the first one
-            recipe = str(resolve(recipe, ablation=True))  # no such file: a shipped recipe's name (avdigits_loo)
             s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device,
                     gpus=gpus, threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness,
                     alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else warn,

@@ -82,6 +82,18 @@ def test_load_recipe_missing_lists_the_shipped(source: str | Path, tmp_path: Pat
         mmdata.load_recipe(source)
 
 
+def test_load_ablation_by_shipped_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mmdata.ablate.run("avdigits_loo", ...)`` from Python, as ``mmdata ablate avdigits_loo`` takes it."""
+    from mmdata.ablate.design import load_ablation
+
+    monkeypatch.chdir(tmp_path)
+    want = load_ablation(REPO / "recipes" / "ablations" / "avdigits_loo.yaml")
+    got = load_ablation("avdigits_loo")
+    assert got.arms == want.arms and got.seeds == want.seeds and got.dataset == want.dataset
+    with pytest.raises(RecipeError, match=r"ablation recipe file nope.yaml not found; the recipes that ship"):
+        load_ablation("nope.yaml")
+
+
 def test_load_recipe_odd_paths_keep_their_errors(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="is a folder, not a recipe file"):
         mmdata.load_recipe(tmp_path)

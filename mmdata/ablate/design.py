@@ -533,8 +533,10 @@ def _adaptive(spec: Any, seeds: int) -> tuple[bool, tuple[int, ...] | None, floa
 
 
 def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> tuple[Any, Path]:
-    """(the parsed YAML, the folder the recipe files it names must be in) of a recipe path or URL, read
-    by the shared safe reader (:mod:`mmdata.safe_yaml`). A URL's folder is the working directory."""
+    """(the parsed YAML, the folder the recipe files it names must be in) of a recipe path, URL or the name of
+    a shipped ablation recipe (:func:`mmdata.recipes_path.resolve`: a file of that path wins), read by the
+    shared safe reader (:mod:`mmdata.safe_yaml`). A URL's folder is the working directory."""
+    from mmdata.recipes_path import resolve
     from mmdata.urls import is_remote, read_bytes
 
     where = f"ablation recipe {source}"
@@ -542,6 +544,7 @@ def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> 
         raw, base = read_bytes(str(source), storage_options, "read the ablation recipe"), Path(".")
         safe_yaml.check_bytes(raw, where)
     else:
+        source = resolve(source, ablation=True)  # no such file: the shipped recipe of that name (avdigits_loo)
         raw, base = safe_yaml.read_bytes(source, "ablation recipe"), Path(source).parent
     data = safe_yaml.parse(safe_yaml.decode(raw, f"{where}: not UTF-8 YAML"), where)
     return ({} if data is None else data), base
