@@ -60,7 +60,7 @@ KNOWN_EXTS = frozenset((*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "json
 _PLAIN_EXTS = KNOWN_EXTS - {"npy", "jpeg"}
 _SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 _UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9_-]+")
-MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
+MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 RESERVED_COLUMNS = ("key", "text", "label", "split")
 #: class-names files recognised at the root of a source folder
 NAMES_FILES = ("labels.json", "labels.txt")
@@ -449,7 +449,9 @@ def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, what: str = "text") ->
     """
     kind, bom = utf16_of(data)
     if kind is None:
-        return f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})"
+        said = f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})"
+        # a caption, as a manifest's line: text saved on Windows (Notepad, Excel) is most often one of these
+        return f"{said}: Latin-1 or Windows-1252? save it as UTF-8" if what == "text" else said
     mark = f", byte order mark {data[:2].hex(' ').upper()}" if bom else ", without a byte order mark"
     return f"{what} " + _UTF16_FIX.format(kind=kind, mark=mark, what="it")
 
@@ -1021,6 +1023,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                             f"{ids} keep{'s' * one} {'its id' if one else 'their ids'} (so the ids of the others stay "
                             f"as they are) but {'has' if one else 'have'} no example; add samples or remove the "
                             f"folder{'s' * (not one)}")
+    warnings += _case_key_warnings(records)
     return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s)
 
 
@@ -1687,6 +1690,39 @@ def _check_templates(templates: Mapping[str, PathTemplate], columns: Mapping[str
                               f"use it in the template ({{{fieldname}}}) or remove it from the manifest")
 
 
+def _loose_roles(columns: Mapping[str, str] | None, present: set[str], meta: Sequence[str] | str | None,
+                 group_by: str | None, name: str) -> tuple[dict[str, str], list[str]]:
+    """``key`` / ``text`` / ``label`` / ``split`` columns whose header differs only in case or surrounding
+    spaces (``Text``, ``label ``: Excel sheets): read as that column, with a warning naming it, as if
+    ``--column text=Text`` were given; two such headers for one column are an error naming both.
+
+    Example:
+        >>> cols, notes = _loose_roles(None, {"image", "Text"}, None, None, "m.csv")
+        >>> cols, notes[0][:44]
+        ({'text': 'Text'}, "manifest m.csv: column 'Text' is read as the")
+    """
+    given = dict(columns or {})
+    meta_names = set()
+    for m in [meta] if isinstance(meta, str) else meta or ():
+        meta_names |= {m, *(part.strip() for part in m.split(","))}
+    taken = {*given.values(), *meta_names, group_by}
+    notes = []
+    for role in RESERVED_COLUMNS:
+        if role in present or role in given:
+            continue
+        like = sorted(c for c in present if isinstance(c, str) and c.strip().casefold() == role and c not in taken)
+        if len(like) > 1:
+            raise SourceError(f"manifest {name}: columns {', '.join(map(repr, like))} all differ from {role!r} only in "
+                              f"case or spaces: which one is the {role!r} column is unknown; rename the others, or "
+                              f"name it: --column {role}=COLUMN")
+        if like:
+            given[role] = like[0]
+            notes.append(f"manifest {name}: column {like[0]!r} is read as the {role!r} column (its header differs from "
+                         f"{role!r} only in case or surrounding spaces); --column {shlex.quote(f'{role}={like[0]}')} "
+                         f"says so and silences this")
+    return given, notes
+
+
 def _check_renames(columns: Mapping[str, str] | None, present: set[str], meta_cols: Sequence[str], name: str) -> None:
     """A ``--column FIELD=COL`` whose FIELD is also a column of its own (not kept as metadata): both
     would give the field, and one would vanish without a word."""
@@ -1895,6 +1931,10 @@ _SPLIT_NAME = re.compile(r"[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,99}")
 STANDARD_SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"training": "train", "dev": "val", "valid": "val", "validation": "val", "validate": "val",
                   "testing": "test"}
+#: a Windows absolute path (``C:\\Users\\x.png``, ``\\\\server\\share``): no file on this machine has it
+_WINDOWS_ABS = re.compile(r"([A-Za-z]:[\\/]|\\\\[^\\])")
+_WINDOWS_PATH = ("a Windows path (a drive or a network share): no file here has it; write the paths relative to "
+                 "the manifest's folder (images/dog.png), or to the folder you pass as --root")
 _ID_LABEL = re.compile(r"\s*\d+(\.0)?\s*")
 #: a number as a person writes one in a label file or cell (``float`` also reads ``1_0``, ``inf``, ``nan``)
 _DECIMAL = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
@@ -1979,30 +2019,47 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
     import pandas as pd
 
     suffix = os.path.splitext(str(path))[1].lower()
-    if suffix not in MANIFEST_SUFFIXES:
+    if suffix not in MANIFEST_SUFFIXES and suffix != ".txt":
         raise SourceError(f"manifest {path}: unsupported type {suffix!r}; use one of {MANIFEST_SUFFIXES}")
     try:
         if suffix == ".parquet":
             return _parquet_rows(path if data is None else io.BytesIO(data))
         if data is None:
             data = Path(path).read_bytes()
-        text = _manifest_text(data, path)
+        text = _manifest_text(data, path) if suffix != ".txt" or data[:2] in (b"\xff\xfe", b"\xfe\xff") or \
+            b"\t" in data.partition(b"\n")[0] else None
+        if text is None:  # a .txt is a manifest only as a tab-separated table (Excel's "Unicode text", "Text")
+            raise SourceError(f"manifest {path}: unsupported type '.txt' (a .txt is read as a manifest only when it "
+                              f"is tab-separated, as Excel's 'Unicode text' export); use one of {MANIFEST_SUFFIXES}")
         if suffix == ".jsonl":
             return _jsonl_rows(text, path)
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+        sep = "\t" if suffix in (".tsv", ".txt") else ","
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], sep=sep)
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 - name the file
         raise SourceError(f"manifest {path}: cannot parse ({type(exc).__name__}: {exc})") from exc
-    if len(df.columns) == 1:
+    if len(df.columns) == 1 and sep == ",":
         head = str(df.columns[0])
-        sep = next((c for c in (";", "\t", "|") if c in head), None)
-        if sep is not None:
-            what = {";": "semicolon", "\t": "tab", "|": "'|'"}[sep]
+        other = next((c for c in (";", "\t", "|") if c in head), None)
+        if other is not None:
+            what = {";": "semicolon", "\t": "tab", "|": "'|'"}[other]
+            fix = ("rename it to .tsv (read as tab-separated)" if other == "\t" else
+                   f"convert it (e.g. pandas.read_csv(path, sep={other!r}).to_csv(new_path, index=False))")
             raise SourceError(f"manifest {path}: its header is one column {_shown(head)!r}: the file looks "
-                              f"{what}-separated, and mmdata reads comma-separated CSV; convert it (e.g. "
-                              f"pandas.read_csv(path, sep={sep!r}).to_csv(new_path, index=False))")
-    header = next(csv.reader(io.StringIO(text)), [])  # pandas renames a repeated column to "text.1" silently
+                              f"{what}-separated, and mmdata reads a .csv as comma-separated; {fix}")
+    header = next(csv.reader(io.StringIO(text), delimiter=sep), [])  # pandas renames a repeated column to "text.1"
+    blank = [i for i, c in enumerate(header) if c == "" and i < len(df.columns)]
+    if len(blank) > 1:  # Excel's export of a sheet with formatted empty columns: image,text,label,,,
+        full = [i for i in blank if df.iloc[:, i].notna().any()]
+        if full:
+            i = full[0]
+            row = int(df.iloc[:, i].notna().to_numpy().argmax())
+            raise SourceError(f"manifest {path}: column {i + 1} has no name in the header but holds values (row "
+                              f"{row + 1}: {_shown(str(df.iloc[row, i]))!r}); give it a name in the header, or delete "
+                              f"it")
+        df = df.drop(columns=[df.columns[i] for i in blank])  # empty in every row: nothing to read
+        header = [c for c in header if c != ""]
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
         raise SourceError(f"manifest {path}: column(s) {[_shown(c) for c in twice]} appear more than once in its "
@@ -2094,6 +2151,8 @@ class _Cell:
     reason: str | None = None
     #: it names a file in the manifest's folder, or holds data (for the metadata-column warning)
     located: bool = False
+    #: the file was found by reading its Windows separators (``images\\cat.png``) as ``/``
+    backslash: bool = False
 
 
 def _inline_cell(data: bytes, name_hint: Any) -> _Cell:
@@ -2145,6 +2204,8 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "") 
                                    f"URL, put the manifest beside them there and pass its URL")
     if "\x00" in p:
         return _Cell(shown, reason="not a file path (it holds a NUL character)")
+    if os.sep == "/" and _WINDOWS_ABS.match(p):
+        return _Cell(shown, reason=_WINDOWS_PATH, located=True)  # a path: not a metadata column
     norm = os.path.normpath(p if os.path.isabs(p) else os.path.join(root, p))
     rel = next((norm[len(b):].lstrip(os.sep) for b in bases if norm.startswith(b.rstrip(os.sep) + os.sep)), None)
     named = split_name(os.path.basename(norm))
@@ -2156,9 +2217,20 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "") 
     try:
         st = os.stat(full)
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            return _Cell(shown, key=key, reason=f"not a usable file path ({exc.strerror or exc})")
+        # not there as written: the name in the other Unicode form (a manifest typed on macOS naming files
+        # copied from elsewhere, or the other way), as a folder source joins them; else Windows separators
+        other = _in_other_form(root, rel)
+        if other is None and "\\" in p and os.sep == "/":
+            cell = _local_cell(val.replace("\\", "/"), bases, root, escapes)
+            if cell.reason is None:
+                cell.shown, cell.backslash = shown, True
+                return cell
+        if other is None:
             return _Cell(shown, key=key, reason="file not found")
-        return _Cell(shown, key=key, reason=f"not a usable file path ({exc.strerror or exc})")
+        full = other
+        st = os.stat(full)
     if not stat.S_ISREG(st.st_mode):
         return _Cell(shown, key=key, reason="not a file (a folder or a special file)", located=True)
     real, real_root = os.path.realpath(full), _real(root)
@@ -2170,6 +2242,35 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "") 
         return _Cell(shown, key=key, reason=f"no known media extension (expected one of {sorted(KNOWN_EXTS)})",
                      located=True)
     return _Cell(shown, full, named[1], key, located=True)
+
+
+def _in_other_form(root: str, rel: str) -> str | None:
+    """The path of ``rel`` under ``root`` whose non-ASCII names are found in their other Unicode form (NFC /
+    NFD), part by part; None when a part is found in no form (or every part is ASCII: it has one form)."""
+    if rel.isascii():
+        return None
+    cur = root
+    for part in rel.split(os.sep):
+        step = os.path.join(cur, part)
+        if part.isascii() or os.path.lexists(step):
+            cur = step
+            continue
+        found = _forms_in(cur).get(_nfc(part))
+        if found is None:
+            return None
+        cur = os.path.join(cur, found)
+    return cur if os.path.isfile(cur) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _forms_in(folder: str) -> dict[str, str]:
+    """The NFC form of each non-ASCII name in ``folder`` -> that name (listed once per folder: cleared per
+    manifest)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return {}
+    return {_nfc(n): n for n in names if not n.isascii()}
 
 
 @functools.lru_cache(maxsize=8)
@@ -2325,6 +2426,86 @@ def _label_case_warnings(label_cells: list[tuple[int, str]], names: Sequence[str
             f"in the manifest"]
 
 
+def _label_forms(label_cells: list[tuple[int, str]], name: str) -> tuple[dict[str, str], list[str]]:
+    """Class names written in two Unicode forms (``café`` typed on macOS, NFD, and elsewhere, NFC): one class, in
+    its NFC form, as class folders are; a name written in one form only is kept as written. Returns the
+    spellings to read as their NFC form, and one warning per such name.
+
+    Example:
+        >>> forms, warnings = _label_forms([(0, "caf\u00e9"), (1, "cafe\u0301")], "m.csv")
+        >>> forms == {"cafe\u0301": "caf\u00e9"}, warnings[0][:50]
+        (True, "manifest m.csv, column 'label': class names 'café'")
+    """
+    counts = Counter(c for _, c in label_cells)
+    by_form: dict[str, list[str]] = {}
+    for c in counts:
+        if not c.isascii():
+            by_form.setdefault(_nfc(c), []).append(c)
+    forms, warnings = {}, []
+    for nfc, spellings in by_form.items():
+        if len(spellings) < 2:
+            continue
+        spellings.sort(key=lambda c: c != nfc)  # the NFC form first
+        forms.update({c: nfc for c in spellings if c != nfc})
+        a, b, _ = names_apart(spellings[0], spellings[1])
+        more = f" (and {len(spellings) - 2} more)" if len(spellings) > 2 else ""
+        warnings.append(f"manifest {name}, column 'label': class names {a} ({plural(counts[spellings[0]], 'row')}) and "
+                        f"{b} ({plural(counts[spellings[1]], 'row')}){more} are one name in two Unicode forms (NFC and "
+                        f"NFD: text typed on macOS and elsewhere): their rows are one class, {printable(nfc)!r} (NFC); "
+                        f"write the name in one form to silence this")
+    return forms, warnings
+
+
+def _label_spelling_warnings(label_cells: list[tuple[int, str]], name: str) -> list[str]:
+    """One warning when spellings of one class id (``1``, ``01``, ``1.0``) are all read as that id: written
+    differently, they may have been meant as classes of their own (codes such as ``01`` and ``1``).
+
+    Example:
+        >>> _label_spelling_warnings([(0, "1"), (1, "01"), (2, "2")], "m.csv")[0][:66]
+        "manifest m.csv, column 'label': spellings '01' (1 row) and '1' (1 "
+    """
+    by_id: dict[int, Counter[str]] = {}
+    for _, c in label_cells:
+        if _ID_LABEL.fullmatch(c):
+            by_id.setdefault(int(c.partition(".")[0]), Counter())[c] += 1
+    groups = [(i, sp) for i, sp in sorted(by_id.items()) if len(sp) > 1]
+    if not groups:
+        return []
+
+    def shown(i: int, sp: Counter[str]) -> str:
+        parts = [f"{c!r} ({plural(n, 'row')})" for c, n in sorted(sp.items())]
+        return f"{', '.join(parts[:-1])} and {parts[-1]} are all class id {i}"
+
+    more = f"; and {len(groups) - 3} more such id{'s' * (len(groups) > 4)}" if len(groups) > 3 else ""
+    return [f"manifest {name}, column 'label': spellings {'; '.join(shown(i, sp) for i, sp in groups[:3])}{more}: "
+            f"read as one class each; if they are different classes (codes such as '01' and '1'), write them as "
+            f"names (and declare the names with --labels names.txt), else write each id one way to silence this"]
+
+
+def _case_key_warnings(records: list[Record], name: str | None = None) -> list[str]:
+    """One warning when sample keys differ only in case (``Cat`` and ``cat``, ``k1`` and ``K1``): they are
+    samples of their own, but their tar members (``Cat.png``, ``cat.png``) are one file once the shards are
+    extracted on a case-insensitive file system (macOS, Windows); likely a typo besides.
+
+    Example:
+        >>> _case_key_warnings([Record("Cat", "Cat"), Record("cat", "cat"), Record("dog", "dog")])[0][:52]
+        "2 samples have keys that differ only in case ('Cat' "
+    """
+    by_case: dict[str, list[str]] = {}
+    for r in records:
+        by_case.setdefault(r.key.casefold(), []).append(r.key)
+    clashes = [ks for ks in by_case.values() if len(ks) > 1]
+    if not clashes:
+        return []
+    n = sum(map(len, clashes))
+    shown = "; ".join(" and ".join(repr(k) for k in ks[:3]) + (" ..." if len(ks) > 3 else "") for ks in clashes[:3])
+    more = f"; and {len(clashes) - 3} more such group{'s' * (len(clashes) > 4)}" if len(clashes) > 3 else ""
+    where = f"manifest {name}: " if name else ""
+    return [f"{where}{n} samples have keys that differ only in case ({shown}{more}): they are kept as samples of their "
+            f"own, but their tar members (e.g. {clashes[0][0]}.png, {clashes[0][1]}.png) are one file when the shards "
+            f"are extracted on macOS or Windows; if they are one sample, give them one name"]
+
+
 def _is_number(s: str) -> bool:
     try:
         float(s)
@@ -2472,7 +2653,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         bases = tuple(dict.fromkeys((base_s, os.path.abspath(folder))))
         name = path.name
     escapes = _ESCAPES if root is None else _ESCAPES_ROOT
+    _forms_in.cache_clear()  # the folders' listings of this manifest, not of an earlier one
     present = {c for r in rows for c in r}
+    columns, role_notes = _loose_roles(columns, present, meta, group_by, name)
     for fieldname, col in (columns or {}).items():
         if rows and col not in present:
             raise SourceError(f"manifest {name}: --column {fieldname}={col}: no column {col!r} "
@@ -2495,16 +2678,21 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         {f: t.template for f, t in templates.items()}, f"manifest {name}", "--path")
     fields = _field_columns(present, rename, meta_cols)
     _check_reserved_text(rows, fields, name)
-    meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith(".csv") else None
+    meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith((".csv", ".tsv", ".txt")) else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
-    label_cells = _label_cells(rows, fields)
+    label_forms, form_notes = _label_forms(_label_cells(rows, fields), name)
+    label_cells = [(i, label_forms.get(c, c)) for i, c in _label_cells(rows, fields)]
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(label_cells, label_names,
                                                                                label_names_from, name)
     label_notes = [] if label_names else _label_kind_warnings(label_cells, names if names_from == "manifest" else None,
                                                              name)
     if not label_names and names_from == "manifest":
         label_notes += _label_case_warnings(label_cells, names, name)
-    warnings = _manifest_splits(rows, fields, name)
+    if names_from != "manifest":  # ids are read: 1, 01 and 1.0 are one
+        label_notes += _label_spelling_warnings(label_cells, name)
+    label_notes = form_notes + label_notes
+    nfc_names = {_nfc(n): n for n in names or ()}  # a declared name, looked up in either Unicode form
+    warnings = role_notes + _manifest_splits(rows, fields, name)
     kind, bom = utf16_of(head)
     if bom and not str(name).lower().endswith(".parquet"):
         warnings.append(f"manifest {name} is {kind} (byte order mark {head[:2].hex(' ').upper()}), not UTF-8: it was "
@@ -2522,6 +2710,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     # the first relative path not found]
     stats: dict[str, list[Any]] = {}
     escaping: list[str] = []
+    windows: list[str] = []  # cells holding a Windows absolute path
+    backslashed = 0  # files found by reading '\\' as '/'
     missing_at: dict[str, list[tuple[int, str]]] = {}  # per path column: (row, relative path) of each file not found
     found_at: dict[str, list[int]] = {}  # per path column: the rows whose file was found
     cells: list[list[tuple[str, _Cell]]] = []  # per row, its path columns' cells
@@ -2592,13 +2782,17 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             source_key = str(key_val)
         else:
             source_key = next((c.key for _, c in parsed if c.key is not None), None) or f"row{i:08d}"
-            if source_key in key_rows and source_key not in numbered:  # a row per caption: the file's name, numbered
-                source_key, given = _numbered(source_key, key_rows, numbered, renamed), False
-        if given and source_key in numbered:  # a name numbering gave is in the way of a real one: renumber that
-            _renumber(source_key, key_rows, numbered, renamed, records)
-        if key_rows.setdefault(source_key, i) != i:
-            raise SourceError(f"manifest {name}: rows {key_rows[source_key] + 1} and {i + 1} are both sample "
-                              f"{source_key!r}; give each row its own key")
+            if _nfc(source_key) in key_rows and _nfc(source_key) not in numbered:  # a row per caption: numbered
+                source_key, given = _numbered(_nfc(source_key), key_rows, numbered, renamed), False
+        # keys are compared and made in their NFC form, as a folder source's: café typed on macOS (NFD) and
+        # elsewhere (NFC) is one sample with one key
+        nfc_key = _nfc(source_key)
+        if given and nfc_key in numbered:  # a name numbering gave is in the way of a real one: renumber that
+            _renumber(nfc_key, key_rows, numbered, renamed, records)
+        if key_rows.setdefault(nfc_key, i) != i:
+            forms = "" if nfc_key == source_key else " (one name in two Unicode forms, NFC and NFD)"
+            raise SourceError(f"manifest {name}: rows {key_rows[nfc_key] + 1} and {i + 1} are both sample "
+                              f"{source_key!r}{forms}; give each row its own key")
 
         def bad(source: str, col: str, reason: str) -> None:
             """A bad cell: ``source`` is the file as the manifest names it (or the cell)."""
@@ -2610,9 +2804,12 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         members: dict[str, str | bytes] = {}
         field_cols: dict[str, str] = {}
         for col, cell in parsed:
+            backslashed += cell.backslash
             if cell.reason is not None:
                 if cell.reason is _ESCAPES or cell.reason is _ESCAPES_ROOT:
                     escaping.append(cell.shown)
+                if cell.reason is _WINDOWS_PATH:
+                    windows.append(cell.shown)
                 bad(cell.shown, col, cell.reason)
                 continue
             if cell.ext.endswith("npy"):  # type: ignore[union-attr]
@@ -2666,6 +2863,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 f"another column name) and build the targets from each sample's json field in your loss")
         elif not _blank(lab):
             s = str(lab).strip()
+            s = label_forms.get(s, s)
+            if names and not s.isascii() and s not in _name_ids(names):
+                s = nfc_names.get(_nfc(s), s)
             if s in left_out:  # a column of ids and names: the kind in fewer rows
                 bad(f"label {s!r}", "label", left_reason)
             else:
@@ -2686,7 +2886,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             members["json"] = _meta_member(raw, meta_cols, meta_types, bad, kinds)
         group = None if group_by is None or _blank(raw.get(group_by)) else str(raw[group_by])
         no_group += group_by is not None and group is None
-        records.append(Record(safe_key(source_key), source_key, dict(sorted(members.items())), label, split,
+        records.append(Record(safe_key(nfc_key), source_key, dict(sorted(members.items())), label, split,
                               group=group))
     if label_warning:
         warnings.append(label_warning)
@@ -2722,6 +2922,15 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                         f"names files in its own folder tree; put the manifest in a folder that holds all its files "
                         f"(e.g. their common parent) and write the paths from there, or pass --root DIR (root=) "
                         f"naming that folder")
+    if windows:
+        warnings.append(f"manifest {name}: {plural(len(windows), 'path')} {'are' if len(windows) != 1 else 'is a'} "
+                        f"Windows path{'s' * (len(windows) != 1)} (e.g. {windows[0]!r}) and {'were' if len(windows) != 1 else 'was'} "
+                        f"left out: no file on this machine has such a name; write the paths relative to the "
+                        f"manifest's folder ('images/dog.png'), or to a folder you pass as --root DIR")
+    if backslashed:
+        warnings.append(f"manifest {name}: {plural(backslashed, 'path')} written with Windows separators (backslashes) "
+                        f"{'were' if backslashed != 1 else 'was'} read with '/' (no file has the name as written); "
+                        f"write them with '/' to silence this")
     for col in sorted(unread, key=list(stats).index):
         n, _, _, first, _ = stats[col]
         warnings.append(f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file or "
@@ -2752,6 +2961,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                                templates[col].option if col in templates else f"column {col!r}")
     warnings += _partial_hints(stats, missing_at, found_at, rows, rename, templates, name, base_s,
                                None if remote is not None else root is not None)
+    warnings += _case_key_warnings(records, name)
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
                       meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True,
                       hint=hint)
