@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -172,6 +173,9 @@ def train(
 
 #: labels of a multi-label target the per-label table lists (the most frequent in test; all: --json, metrics.json)
 LABEL_ROWS = 20
+#: classes the per-class table lists (the most frequent in test; all: --json, metrics.json): more than
+#: :data:`LABEL_ROWS`, as a class table of a few dozen rows is read whole, but not hundreds (QA: 210 rows)
+CLASS_ROWS = 50
 
 
 def _scores_table(kind: str, title: str) -> Any:
@@ -186,30 +190,59 @@ def _scores_table(kind: str, title: str) -> Any:
 
 
 def _per_label_table(m: dict, kind: str, out: Optional[Path]) -> None:
-    """The test scores per class (every one) or per label of a multi-label target: its :data:`LABEL_ROWS`
-    most frequent in test (most first, ties by name), then a line saying how many more there are and where
-    every label's scores are (a target can have hundreds of labels). A regression has none."""
+    """The test scores per class or per label of a multi-label target: every one up to :data:`CLASS_ROWS`
+    (:data:`LABEL_ROWS`), else that many of the most frequent in test (most first, ties by name), then a line saying how
+    many more there are and where every one's scores are (a dataset can have hundreds of classes). A class
+    without a value (absent from test and never predicted: macro-F1 leaves it out) shows ``—``. A
+    regression has none."""
     scores = m["per_class"]["test"]
     if not scores:
         return
     multilabel = kind == "multilabel"
+    noun = "label" if multilabel else "class"
     names = list(scores)
-    if multilabel and len(names) > LABEL_ROWS:
-        names = sorted(names, key=lambda k: (-scores[k]["support"], k))[:LABEL_ROWS]
+    rows = LABEL_ROWS if multilabel else CLASS_ROWS
+    if len(names) > rows:
+        names = sorted(names, key=lambda k: (-scores[k]["support"], k))[:rows]
     shown = f" (the {len(names)} most frequent of {len(scores)})" if len(names) < len(scores) else ""
-    pc = table("class" if not multilabel else "label", "precision", "recall", "F1", *(("AP",) if multilabel else ()),
-               "support", title=f"test, per {'label' if multilabel else 'class'}{shown}")
+    pc = table(noun, "precision", "recall", "F1", *(("AP",) if multilabel else ()),
+               "support", title=f"test, per {noun}{shown}")
     for name in names:
         c = scores[name]
-        pc.add_row(escape(name), _num(c["precision"]), _num(c["recall"]), _num(c["f1"]),
-                   *((_num(c["ap"]),) if multilabel else ()), str(c["support"]))
+        pc.add_row(*(escape(_encodable(v)) for v in (
+            name, *(_ratio(c[k]) for k in ("precision", "recall", "f1", *(("ap",) if multilabel else ()))),
+            str(c["support"]))))
     console.print(pc)
     more = len(scores) - len(names)
     if more:
         where = (f"{escape(one_line_path(out / 'metrics.json'))} (per_class) and --json" if out is not None else
                  "--json, or metrics.json (per_class) with --out DIR")
-        console.print(f"... and {plural(more, 'more label')}, none more frequent in test; every label's "
-                      f"scores: {where}", highlight=False)
+        console.print(f"... and {plural(more, 'more ' + noun, 'more classes' if noun == 'class' else None)}, "
+                      f"none more frequent in test; every {noun}'s scores: {where}", highlight=False)
+
+
+def _ratio(value: float | None) -> str:
+    """A per-class score: ``—`` without a value (None: a class absent from test and never predicted)."""
+    return "—" if value is None else _num(value)
+
+
+def _encodable(text: str) -> str:
+    """``text`` as stdout will print it: characters its encoding lacks as the ``\\xe9`` / ``\\u65e5``
+    escapes the stream writes (:func:`mmdata.cli.common.checked_stdout`), so a table measures the
+    text that is printed (QA: ``PYTHONIOENCODING=ascii`` misaligned the rows of ``café`` and ``日本``).
+
+    Example:
+        >>> _encodable("cat")
+        'cat'
+    """
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        pass
+    return text
 
 
 #: the results table's score columns per target kind (metrics key -> header)

@@ -271,7 +271,7 @@ def _check_dataset(ab: Ablation, storage_options: dict[str, Any] | None) -> None
         return
     target = check_dataset(local_path(raw, "dataset.path"), ab.modalities, where="dataset.path",
                            modalities_key="trainer.modalities", splits=splits, name=ab.key_name,
-                           target=ab.trainer.get("target"))
+                           target=ab.trainer.get("target"), metric=ab.metric.name)
     if target is not None and ab.metric.column not in KIND_COLUMNS[target.kind]:  # known now, not after every run
         raise RecipeError(f"metric.name: {ab.metric.name!r} is not scored for trainer.target {target.key!r}, a "
                           f"{target.kind} target; choose one of {[c.replace('_', '.', 1) for c in KIND_COLUMNS[target.kind]]}")

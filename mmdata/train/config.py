@@ -455,14 +455,18 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
 
 def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, where: str = "data",
                   modalities_key: str = "--modalities (modalities=)", splits: Mapping[str, Any] | None = None,
-                  name: Callable[[str], str] = option_name, target: str | None = None) -> Any:
+                  name: Callable[[str], str] = option_name, target: str | None = None,
+                  metric: str | None = None) -> Any:
     """Raise when the trainer cannot train on the dataset at ``data``: no classes, a missing train / val /
     test split, no labelled train or val sample, or a requested modality no training sample has. The
     message starts with ``where`` (the argument or recipe key the folder came from). ``splits``:
     ``train_split`` / ``val_split`` / ``test_split`` (:func:`split_roles`), named by ``name``.
     ``target``: a metadata key predicted instead of the class label (:mod:`mmdata.train.targets`):
     its values are read and checked instead of the classes, and its
-    :class:`~mmdata.train.targets.Target` is returned (None without one)."""
+    :class:`~mmdata.train.targets.Target` is returned (None without one). ``metric``: a score the caller
+    needs (an ablation's primary metric, ``test.accuracy``): the split of its role (``test`` / ``val``)
+    must have a labelled sample too (``mmdata train`` only warns: its other scores stand; every run of
+    an ablation would end with no value)."""
     from mmdata.shards.index import load_card
 
     try:
@@ -472,12 +476,21 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
         st = IndexStats(data, roles)
         choose_modalities(st, modalities, card, option=modalities_key)
         counts, settled = None, None
+        scored = metric.split(".", 1)[0] if metric else None
+        needed = ("train", "val", *(("test",) if scored == "test" else ()))
         if target is not None:
             from mmdata.train.targets import resolve
 
-            settled, counts, _ = resolve(str(data), target, {s: role_splits(roles, s) for s in ("train", "val")})
-        for s in ("train", "val"):
+            settled, counts, _ = resolve(str(data), target, {s: role_splits(roles, s) for s in needed})
+        for s in needed:
             n = st.labels(s) if counts is None else counts[s]
+            if n["labelled"] == 0 and s == scored:
+                named = (roles or {}).get(s) or [s]
+                what = f"the metadata key {target!r}" if target is not None else "a label"
+                raise MMDataError(f"{data}: the {s} split ({', '.join(map(str, named))}) supplies the primary metric "
+                                  f"{metric!r}, but none of its {n['samples']} samples has {what}: every run would "
+                                  f"score it as no value; label the {s} split, or choose another split "
+                                  f"({name(f'{s}_split')})")
             if n["labelled"] == 0:
                 raise MMDataError(f"{data}: the {s} split has no labelled samples ({n['samples']} samples); "
                                   "training and model selection need labels")
@@ -503,15 +516,43 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
     """
     counts = {s: st.class_counts(s, len(names)) for s in ("train", "val", "test")}
     has_val = bool(counts["val"].sum())
-    out = []
+    out, no_val = [], []
+    at = 0  # where the first class without val samples is in the class order: its line goes there
     for c, name in enumerate(names):
         val, test = int(counts["val"][c]), int(counts["test"][c])
         if counts["train"][c] == 0:
             out.append(f"class {name!r} (id {c}) has no training samples (val {val}, test {test}): the model cannot predict it")
         elif val == 0 and has_val:
-            out.append(f"class {name!r} (id {c}) has no val samples (train {int(counts['train'][c])}, test {test}): "
-                       "val scores and the best-epoch choice do not see it")
+            at = at if no_val else len(out)
+            no_val.append((name, c, int(counts["train"][c]), test))
+    if no_val:
+        out.insert(at, no_val_warning(no_val))
     return out
+
+
+#: the classes a warning about many classes names (the rest are counted)
+NAMED_CLASSES = 5
+
+
+def no_val_warning(classes: Sequence[tuple[str, int, int, int]]) -> str:
+    """The warning for the trained classes without val samples, ``(name, id, train count, test count)``
+    each: one class's counts, or one line for many (QA: 200 classes of 1-3 samples printed 137 lines)
+    naming :data:`NAMED_CLASSES` of them.
+
+    Example:
+        >>> no_val_warning([("cat", 0, 3, 1)])
+        "class 'cat' (id 0) has no val samples (train 3, test 1): val scores and the best-epoch choice do not see it"
+        >>> no_val_warning([(f"c{i}", i, 1, 1) for i in range(7)])[:76]
+        "7 classes have no val samples ('c0', 'c1', 'c2', 'c3', 'c4' and 2 more): val"
+    """
+    if len(classes) == 1:
+        name, c, train, test = classes[0]
+        return (f"class {name!r} (id {c}) has no val samples (train {train}, test {test}): "
+                "val scores and the best-epoch choice do not see it")
+    shown = ", ".join(repr(n) for n, *_ in classes[:NAMED_CLASSES])
+    more = f" and {len(classes) - NAMED_CLASSES} more" if len(classes) > NAMED_CLASSES else ""
+    return (f"{len(classes)} classes have no val samples ({shown}{more}): val scores and the best-epoch choice do "
+            "not see them; their train and test counts: mmdata inspect")
 
 
 #: the metadata columns a too-few-classes error lists (the rest are counted)

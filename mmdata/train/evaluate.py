@@ -128,14 +128,26 @@ class Scores:
         ece = float(((correct - confsum).abs() / n).sum())
         return {"accuracy": float(tp.sum() / n), "macro_f1": float(f1.mean()), "nll": float(self.nll.cpu()) / n, "ece": ece}
 
-    def per_class(self, names: Sequence[str]) -> dict[str, dict[str, float]]:
+    def per_class(self, names: Sequence[str], absent: float | None = 0.0) -> dict[str, dict[str, float | None]]:
         """Precision, recall, F1 and support per class name; an undefined ratio (precision of a class
         never predicted, recall of a class without support) is 0, as scikit-learn's
-        ``precision_recall_fscore_support(average=None, zero_division=0)`` gives it."""
+        ``precision_recall_fscore_support(average=None, zero_division=0)`` gives it. ``absent``: the
+        precision, recall and F1 of a class without support that is never predicted — the classes
+        ``macro_f1`` leaves out (:meth:`result`); :func:`evaluate` gives None (no value, not a score of 0).
+
+        Example:
+            >>> s = Scores(3)
+            >>> s.update(torch.tensor([[5.0, 0, 0]]), torch.tensor([0]))
+            >>> s.per_class(["a", "b", "z"], absent=None)["z"]
+            {'precision': None, 'recall': None, 'f1': None, 'support': 0}
+        """
         cm = self.confusion.cpu()
-        out = {}
+        out: dict[str, dict[str, float | None]] = {}
         for c, name in enumerate(names):
             tp, pred, true = float(cm[c, c]), float(cm[:, c].sum()), float(cm[c].sum())
+            if not pred and not true:
+                out[name] = {"precision": absent, "recall": absent, "f1": absent, "support": 0}
+                continue
             p = tp / pred if pred else 0.0
             r = tp / true if true else 0.0
             out[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": int(true)}
@@ -330,7 +342,10 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Ta
             s.update(model(batch, drop=[m]), y, labelled)
         for (m, i), s in corrupted.items():
             s.update(logits if LEVELS[i] == 0 else model(corrupt(batch, m, LEVELS[i], seed, i)), y, labelled)
-    out: dict[str, Any] = {"scores": clean.result(), "per_class": clean.per_class(names or target.names),
+    # a class absent from the split and never predicted: no value (null), as macro-F1 leaves it out
+    per = clean.per_class(names or target.names, absent=None) if isinstance(clean, Scores) else \
+        clean.per_class(names or target.names)
+    out: dict[str, Any] = {"scores": clean.result(), "per_class": per,
                            "labelled": clean.labelled, "unlabelled": clean.unlabelled, "nonfinite": clean.nonfinite}
     if robustness:
         # removing or corrupting a modality no scored sample has changes nothing: that is no measurement,

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from mmdata.augment.image import CROP_ADVICE  # the augment op's advice, which the trainer can make precise
@@ -153,6 +154,54 @@ def _console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True, soft_wrap=True)
+
+
+def constant_labels(goal: Target, read: Values) -> list[str]:
+    """Warnings for a multi-label target's labels on in every labelled training sample (a boolean target
+    true in every one): the model learns "always on" and scores perfectly, learning nothing (a constant
+    regression target is warned of by :func:`mmdata.train.targets.settle`).
+
+    Example:
+        >>> t = Target("multilabel", "tags", ["x", "y"])
+        >>> constant_labels(t, Values({"train": [("a", ["x"]), ("b", ["x", "y"]), ("c", None)]}, set()))
+        ["label 'x' of the target 'tags' is on in every training sample (2): nothing to learn; its scores are perfect for a model that always predicts it"]
+    """
+    from mmdata.train.targets import _as_label_set, _labels_of, _missing
+
+    if goal.kind != "multilabel":
+        return []
+    train = [v for _, v in read.by_role.get("train", []) if not _missing(v)]
+    sets = [set(_as_label_set(v, goal.key) if goal.boolean else _labels_of(v) or ()) for v in train]
+    if not sets:
+        return []
+    always = [n for n in goal.names if all(n in st for st in sets)]
+    why = "nothing to learn; {} perfect for a model that always predicts {}"
+    if goal.boolean and always:
+        return [f"the target {goal.key!r} is true in every training sample ({len(sets)}): "
+                + why.format("its scores are", "true")]
+    if not always:
+        return []
+    shown = ", ".join(map(repr, always[:5])) + (f" and {len(always) - 5} more" if len(always) > 5 else "")
+    if len(always) == 1:
+        return [f"label {shown} of the target {goal.key!r} is on in every training sample ({len(sets)}): "
+                + why.format("its scores are", "it")]
+    return [f"labels {shown} of the target {goal.key!r} are on in every training sample ({len(sets)}): "
+            + why.format("their scores are", "them")]
+
+
+def _described(goal: Target, read: Values | None) -> str:
+    """The target's header line; a constant regression target's sd as it is, 0 (the Target keeps sd 1 to
+    standardise by, which the header printed as "sd 1")."""
+    from mmdata.train.targets import _missing, _number
+
+    text = goal.describe()
+    if goal.kind != "regression" or read is None:
+        return text
+    train = [_number(v) for _, v in read.by_role.get("train", []) if not _missing(v)]
+    sd = float(np.std(np.asarray(train, dtype=np.float64))) if train else 0.0
+    if sd == goal.sd:
+        return text
+    return text.replace(f"sd {goal.sd:.4g};", f"sd {sd:.4g};")
 
 
 def _cache_plan(cache: bool | str, budget_mb: float, st: IndexStats, modalities: Sequence[str], world: int,
@@ -274,6 +323,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     else:  # a metadata key: its kind, labels or training mean / sd and counts come from one read of the metadata
         values = read_values(str(data), target, {s: role_splits(roles, s) for s in SPLITS}, on_error=on_error)
         goal, samples, data_warnings = settle(str(data), target, values)
+        data_warnings += constant_labels(goal, values)
         classes, names = goal.outputs, goal.names
         same_class = _target_classes(target, goal, values, pretrain_args)  # before any pre-training
     augmented = set((card.get("augmentation") or {}).get("augmented_splits") or ())
@@ -360,7 +410,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     if roles is not None:
         run.say("splits: " + "; ".join(f"{role} = {', '.join(n)}" for role, n in roles.items())
                 + " (--train-split / --val-split / --test-split)")
-    run.say((f"{data}: {goal.describe()}" if classes else f"{data}: no classes (pre-training only)")
+    run.say((f"{data}: {_described(goal, values if target is not None else None)}" if classes
+             else f"{data}: no classes (pre-training only)")
             + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
                if left_out else ""))
     run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
