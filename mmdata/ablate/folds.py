@@ -619,7 +619,7 @@ def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True
             diffs[a][key] = {s: v for s, v in d.items() if s < f.cap}
         pilot = [v for s, v in vals.get(base, {}).items() if s < (f.cap if f.adaptive else f.seeds)]
         if len(pilot) >= MIN_SEEDS:  # equal up to float rounding: 0, as `mmdata ablate`'s δ (report.write_report)
-            base_vars.append(float(np.var(pilot, ddof=1)) if paired_sd(np.asarray(pilot, dtype=float)) > 0 else 0.0)
+            base_vars.append(float(np.var(pilot, ddof=1)) if paired_sd(np.asarray(pilot, dtype=float), values=True) > 0 else 0.0)
     warnings: list[str] = []
     if cfg.get("delta") is not None:
         delta, delta_src = float(cfg["delta"]), "set in the recipe"

@@ -165,7 +165,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         # equal values up to float rounding are an sd of 0, as exactly equal ones: a baseline at 10/11 on every
         # seed gave δ = 1.5e-14 (QA), an `equivalent` inside ±1.5e-14 and no δ = 0 warning; a real spread is kept
         # bit for bit (paired_sd is np.std, ddof 1, above its floor)
-        delta = paired_sd(np.asarray(pilot, dtype=float))
+        delta = paired_sd(np.asarray(pilot, dtype=float), values=True)
         delta_src = f"default: the baseline's seed-to-seed sd over its first {len(pilot)} seeds"
         if 0 < delta and len(pilot) < FEW_PILOT_SEEDS:  # δ = 0 has its own warning below; "rough" would contradict it
             warnings = [*(warnings or []), f"δ (the smallest effect of interest) is the baseline's sd over only "
@@ -215,7 +215,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     for m, (label, scale, _) in {met.column: (met.label, met.scale, met.higher_is_better), **secondary}.items():
         v = list(_values(rows, m, scale).get(base, {}).values())
         if v:
-            sd = (statistics.stdev(v) if paired_sd(np.asarray(v, dtype=float)) > 0 else 0.0) if len(v) > 1 else None
+            sd = (statistics.stdev(v) if paired_sd(np.asarray(v, dtype=float), values=True) > 0 else 0.0) if len(v) > 1 else None
             baseline_stats[m] = {"label": label, "mean": statistics.mean(v), "sd": sd, "n": len(v)}
     kinds = {a.name: a.kind for a in ab.arms}
     summary_arms = []

@@ -554,20 +554,28 @@ def mde(sd: float, n: int, level: float, power: float = 0.8) -> float:
 SD_NOISE_FLOOR = 1e-12
 
 
-def paired_sd(x: np.ndarray) -> float:
+def paired_sd(x: np.ndarray, values: bool = False) -> float:
     """The sd of paired differences (ddof 1; NaN below 2), 0 when they are equal up to float rounding:
-    below :data:`SD_NOISE_FLOOR` times their magnitude (at least 1). A deterministic trainer's arm that
-    adds the same amount on every seed gave sd 3.7e-15 and d_z 2.7e15 — rounding, not a measurement —
+    below :data:`SD_NOISE_FLOOR` times their magnitude (at least 1: differences of two arms' values in
+    reporting units carry those values' rounding, whatever their own size). A deterministic trainer's arm
+    that adds the same amount on every seed gave sd 3.7e-15 and d_z 2.7e15 — rounding, not a measurement —
     where exactly equal differences give sd 0 and no d_z.
+
+    ``values=True``: ``x`` are one arm's values themselves (a pilot's, for δ), so the floor is relative to
+    their own magnitude only: a metric of size 3e-12 with a real spread of 5e-13 keeps its sd (QA: the
+    floor of 1e-12 zeroed it), while 10/11 on every seed (sd 1.7e-14) is 0.
 
     Example:
         >>> paired_sd(np.array([9.9, 9.9 + 4e-15, 9.9 - 3e-15])), paired_sd(np.array([1.0, 2.0]))
         (0.0, 0.7071067811865476)
+        >>> paired_sd(np.array([3e-12, 3.5e-12, 4e-12]), values=True) > 0
+        True
     """
     if len(x) < 2:
         return math.nan
     sd = float(x.std(ddof=1))
-    return 0.0 if sd < SD_NOISE_FLOOR * max(1.0, float(np.abs(x).max())) else sd
+    scale = float(np.abs(x).max())
+    return 0.0 if sd < SD_NOISE_FLOOR * (scale if values else max(1.0, scale)) else sd
 
 
 def min_seeds_for_verdict(alpha: float, arms: int) -> int:

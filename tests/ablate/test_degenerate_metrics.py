@@ -113,6 +113,20 @@ def test_a_varied_pilot_keeps_its_delta(data: Path, tmp_path: Path) -> None:
     assert pooled["delta"]["value"] == math.sqrt(float(np.mean([np.var(vals, ddof=1)] * 2)))
 
 
+def tiny_train(data: Any, *, recipe: Any, seed: int, label_noise: float, **kw: Any) -> dict[str, Any]:
+    """A metric of size 3e-12 with a real spread of 5e-13 (~40%), in its own units (scale 1)."""
+    return {"test": {"m": 3e-12 + 5e-13 * ((seed * 7) % 5) - (1e-12 if label_noise else 0.0)}}
+
+
+def test_a_small_metric_keeps_its_real_spread(data: Path, tmp_path: Path) -> None:
+    """QA pass 2: the rounding floor was 1e-12 x max(1, |values|) — absolute below 1 — so a metric of size
+    3e-12 with 40% spread got δ = 0 ("the same on each of its first 6 seeds") and a baseline sd of 0."""
+    cfg = {**_cfg(data, 6), "metric": {"name": "test.m", "scale": 1, "higher_is_better": True}}
+    s = _run(cfg, tmp_path / "t", tiny_train)
+    vals = [3e-12 + 5e-13 * ((seed * 7) % 5) for seed in range(6)]
+    assert s["delta"]["value"] == float(np.std(vals, ddof=1)) > 0 and "warning" not in s["delta"], s["delta"]
+
+
 # 2. exploratory metrics with NaN / inf seeds --------------------------------------------------------
 
 
