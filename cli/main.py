@@ -274,10 +274,13 @@ def main(argv: list[str] | None = None) -> None:
     _printable_streams()
     _broken_pipes_exit_141()
     _help_style((app, datasets.app))
+    hook = sys.excepthook
     try:
         try:
             app(args=argv, standalone_mode=True)
         finally:
+            if argv is not None:  # called from Python: typer's app sets its own excepthook for the process
+                sys.excepthook = hook  # (QA: a notebook calling main([...]) kept typer's hook afterwards)
             if sys.stdout is not None:  # a test may have set it to None
                 # output still buffered meets a closed pipe or a full disk here, not in Python's exit
                 sys.stdout.flush()

@@ -190,9 +190,12 @@ def test_json_errors_stay_json(ds: Path, tmp_path: Path) -> None:
 def test_main_called_from_python_leaves_the_callers_stdout(ds: Path, tmp_path: Path) -> None:
     """QA on the fix: `main([...])` from Python replaced sys.stdout for the rest of the caller's process (its own
     writes through sys.__stdout__ then came out ahead of what it had printed before)."""
-    script = (f"import sys\nfrom mmdata.cli.main import main\nbefore = sys.stdout\nprint('first', flush=False)\n"
+    script = (f"import sys\nfrom mmdata.cli.main import main\nbefore, hook = sys.stdout, sys.excepthook\n"
+              f"print('first', flush=False)\n"
               f"try:\n    main(['verify', {str(ds)!r}])\nexcept SystemExit:\n    pass\n"
-              f"assert sys.stdout is before, sys.stdout\nsys.stdout.flush()\nsys.__stdout__.write('last\\n')\n")
+              f"assert sys.stdout is before, sys.stdout\n"
+              f"assert sys.excepthook is hook, sys.excepthook  # not typer's, for the rest of a notebook\n"
+              f"sys.stdout.flush()\nsys.__stdout__.write('last\\n')\n")
     res = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
