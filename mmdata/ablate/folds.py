@@ -905,12 +905,20 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
                   + direction_text([(secondary[m][0], secondary[m][2]) for m in metrics]) + ". Not corrected for the number of "
                   "metrics or arms; leads for a follow-up ablation, not findings.", "",
                   "| arm | " + " | ".join(secondary[m][0] for m in metrics) + " |", "|---|" + "---|" * len(metrics)]
+        fewer = False
         for a in order:
             cells = []
             for m in metrics:
                 e = a["exploratory"].get(m)
-                cells.append(f"{num(e['mean_diff'])} {interval_text(e['ci95_t_unadjusted'])}" if e else "—")
+                # runs whose metric was missing, NaN or ±inf are left out: say how many it used (QA)
+                short = f" ({e['units']} of {a['n_seeds']} runs)" if e and e["units"] < a["n_seeds"] else ""
+                fewer = fewer or bool(short)
+                cells.append(f"{num(e['mean_diff'])} {interval_text(e['ci95_t_unadjusted'])}{short}" if e else "—")
             lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+        if fewer:
+            lines += ["", "*k of n runs*: the metric was missing, NaN or ±inf on the arm's or the baseline's other "
+                      "(fold, seed) runs, or a fold had too few of them (each fold's `runs.parquet` has the values); "
+                      "those runs are left out of its Δ and interval."]
     if s["failures"]:
         lines += ["", "## Failures", "", "| fold | arm | seed | error |", "|---|---|---:|---|"]
         for f in s["failures"]:

@@ -151,6 +151,22 @@ def test_the_exploratory_table_says_how_many_seeds_a_metric_used(data: Path, tmp
     json.loads(summary)
 
 
+def test_the_folds_exploratory_table_says_how_many_runs_a_metric_used(data: Path, tmp_path: Path) -> None:
+    """QA pass 2: ablate-folds' exploratory cell read `+0.00 [+0.00, +0.00]` with no count while the arm's
+    NLL had half its (fold, seed) runs NaN / inf."""
+    outs = [tmp_path / f"x{k}" for k in (1, 2)]
+    for k, o in enumerate(outs, start=1):
+        _run(_cfg(data, 8), o, varied_train, test_split=str(k))
+    gather(outs, tmp_path / "pooled", plots=False)
+    text = (tmp_path / "pooled" / "report.md").read_text()
+    table = text[text.index("## Exploratory: other metrics"):]
+    row = next(line for line in table.splitlines() if line.startswith("| cut |"))
+    assert "(8 of 16 runs)" in row, row
+    noise_row = next(line for line in table.splitlines() if line.startswith("| label_noise |"))
+    assert "runs)" not in noise_row, noise_row
+    assert "*k of n runs*" in table
+
+
 def test_inf_secondary_metric_draws_the_figures(data: Path, tmp_path: Path, figures: dict[str, Any]) -> None:
     run(_cfg(data, 6), tmp_path / "p", train_fn=varied_train, workers=1, progress=False, plots=True,
         on_warning=_quiet)
