@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user-fixable errors print one line and exit 2."""
     from mmdata.errors import MMDataError
 
+    from mmdata.cli.common import SHOWN_WARNINGS
+
+    SHOWN_WARNINGS.clear()  # this command's warnings only (main() may run twice in one process)
     if argv is None:  # run as the command (not called from Python with its own arguments)
         _utf8_file_names()
         _more_open_files()
