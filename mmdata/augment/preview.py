@@ -297,14 +297,31 @@ def _line_points(width: int) -> float:
     return width * _advance("x", None)
 
 
-def _script(ch: str) -> str | None:
-    """The script a letter, mark or digit is written in, from its Unicode name (``Devanagari``); None for
-    symbols and emoji (shown by code point)."""
+@lru_cache(maxsize=1)
+def _script_names() -> frozenset[str]:
+    """The first words of the Unicode names of letters and marks (``DEVANAGARI``, ``ETHIOPIC``): what a
+    punctuation's name starts with when it belongs to a script (``DEVANAGARI DANDA``). Built once (~60 ms),
+    when a caption has a punctuation no font has."""
+    import sys
     import unicodedata
 
-    if unicodedata.category(ch)[0] not in "LMN":
+    return frozenset(unicodedata.name(chr(c), " ").split(" ", 1)[0] for c in range(min(sys.maxunicode, 0x2FFFF))
+                     if unicodedata.category(chr(c))[0] in "LM" and " " in unicodedata.name(chr(c), ""))
+
+
+def _script(ch: str) -> str | None:
+    """The script a letter, mark or digit is written in, from its Unicode name (``Devanagari``), and a
+    punctuation whose name starts with a script's (``DEVANAGARI DANDA``, ``ETHIOPIC FULL STOP``, ``TIBETAN
+    MARK INTERSYLLABIC TSHEG``: QA found them labelled "emoji / symbols"); None for symbols and emoji (shown
+    by code point)."""
+    import unicodedata
+
+    kind = unicodedata.category(ch)[0]
+    if kind not in "LMNP":
         return None
     words = unicodedata.name(ch, "").split()
+    if kind == "P" and (len(words) < 2 or words[0] not in _script_names() or words[0] == "LATIN"):
+        return None
     cut = next((i for i, w in enumerate(words) if w in _SCRIPT_WORDS), 1)
     return " ".join(words[: max(cut, 1)]).title() or None
 
@@ -334,12 +351,15 @@ def placeholder_missing(text: str, font: str | None = None) -> tuple[str, list[s
             run.clear()
 
     for ch in text:
-        if ch.isspace() or _glyph_font(ch, font) is not None:
+        joins = unicodedata.category(ch) in ("Mn", "Mc", "Me", "Cf")
+        # a joiner inside a run (the ZWJ of 👨‍👩‍👦, which DejaVu has) keeps the sequence one placeholder
+        if ch.isspace() or (_glyph_font(ch, font) is not None and not (run and unicodedata.category(ch) == "Cf")):
             flush()
             out.append(ch)
             continue
         script = _script(ch)
-        joins = unicodedata.category(ch) in ("Mn", "Mc", "Me", "Cf")
+        if run and unicodedata.category(ch)[0] == "P" and run[0] is not None and script in (None, run[0]):
+            joins = True  # a punctuation no font has inside a script's run: that script's (QA: ።, ་)
         if run and (joins or run[0] == script):
             if run[0] is not None and (joins or script == run[0]):
                 run[1] += 1
@@ -376,7 +396,7 @@ def _fit_width(lines: list[str], points: float, font: str | None, most: int | No
             out.append(line)
             continue
         cur, used = "", 0.0
-        for unit in re.findall(r"\S+|\s+", line):
+        for unit in _fit_units(line, points, font):
             w = _text_width(unit, font)
             if unit.isspace():
                 if cur:
@@ -395,6 +415,25 @@ def _fit_width(lines: list[str], points: float, font: str | None, most: int | No
                 cur, used = cur + ch, used + a
         if cur.strip() or not out:
             out.append(cur.rstrip())
+    return out
+
+
+#: a placeholder (:func:`placeholder_missing`, :func:`placeholder_cjk`): one unit a line never breaks inside
+_PLACEHOLDER = re.compile(r"⟦[^⟦⟧\n]*⟧")
+_FIT_UNIT = re.compile(r"⟦[^⟦⟧\n]*⟧|[^\s⟦]+|⟦|\s+")
+
+
+def _fit_units(line: str, points: float, font: str | None) -> list[str]:
+    """The units a line breaks between: placeholders whole (QA: ``⟦U`` / ``+1F466⟧`` on two lines), words,
+    spaces; a placeholder of code points wider than a line as one placeholder per code point."""
+    out: list[str] = []
+    for unit in _FIT_UNIT.findall(line):
+        if unit.startswith("⟦") and len(unit) > 1 and _text_width(unit, font) > points:
+            inner = unit[1:-1].split(" ")
+            if all(u.startswith("U+") for u in inner):
+                out += re.findall(r"\S+|\s+", " ".join(f"⟦{u}⟧" for u in inner))
+                continue
+        out.append(unit)
     return out
 
 
@@ -420,7 +459,9 @@ def _wrap(text: str, width: int, max_lines: int, font: str | None = None, points
         note = ""
         if (m := _LENGTH_NOTE.search(para)) is not None:
             para, note = para[: m.start()], m.group(1)
-        if _CJK_RUN.search(para):
+        if "⟦" in para:  # by drawn width, placeholders whole (textwrap broke them at their spaces and mid-token)
+            wrapped = _fit_width([para], points, font, most=max_lines)
+        elif _CJK_RUN.search(para):
             wrapped = _wrap_mixed(para, width)
         else:
             wrapped = textwrap.wrap(para, width) or [""]
@@ -430,6 +471,8 @@ def _wrap(text: str, width: int, max_lines: int, font: str | None = None, points
         if len(wrapped) > max_lines:
             tail = f" … {note}" if note else " …"
             last = _cut_to(wrapped[max_lines - 1][: width // 2], points - _text_width(tail, font), font)
+            if last.rfind("⟦") > last.rfind("⟧"):  # not a placeholder's start
+                last = last[: last.rfind("⟦")].rstrip()
             wrapped = [*wrapped[: max_lines - 1], last + tail]
         elif note:
             wrapped = _fit_width([*wrapped[:-1], f"{wrapped[-1]} {note}"], points, font)
@@ -817,21 +860,26 @@ def _panels(slots: Iterable[str], text_lines: int) -> list[float]:
 
 #: a cell's width (inches) and the grid's space between cells (a share of a cell's width)
 CELL_IN, CELL_GAP = 2.1, 0.08
+#: the least space (points) between a caption line and the next column's caption: a visible gap
+CAPTION_GAP = 8.0
+#: the notes' font size (points) under the grid
+NOTE_PT = 7
 
 
 def _caption_points(columns: int) -> float:
     """The drawn width (points) a caption line may take in a grid of ``columns`` cells: from its cell's left
-    edge to 2 points short of the next cell's (a caption may use the gap between cells, as it always did;
-    QA: lines of wide letters ran over the next column's captions). Matplotlib's default subplot margins
-    (``left`` 0.125, ``right`` 0.9) give the grid's width.
+    edge to :data:`CAPTION_GAP` points short of the next cell's (a caption may use the gap between cells, as
+    it always did; QA: lines of wide letters ran over the next column's captions, then ended 2 points from
+    them, so two columns read as one line). Matplotlib's default subplot margins (``left`` 0.125, ``right``
+    0.9) give the grid's width.
 
     Example:
         >>> round(_caption_points(3), 1)
-        118.1
+        112.1
     """
     grid = CELL_IN * columns * (0.9 - 0.125)
     cell = grid / (columns + CELL_GAP * (columns - 1))
-    return cell * (1 + CELL_GAP) * 72 - 2.0
+    return cell * (1 + CELL_GAP) * 72 - CAPTION_GAP
 
 
 def _caption_lines(body: str, slots: tuple[str, ...], font: str | None, points: float | None = None) -> int:
@@ -1226,10 +1274,12 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
         many = len(skips.entries) != 1
         notes.append(f"skipped {len(skips.entries)} sample{'s' * many} (--on-error skip): {skips.keys()}")
     width = CELL_IN * len(columns)
+    # each note wrapped to the figure's width (QA: 16 scripts' names widened a 2-column PNG from 763 to 1430 px)
+    notes = _fit_width(notes, width * 72 * 0.94 * CAPTION_PT / NOTE_PT, None)
     key_cols = max(1, int(width // 2.4))  # a key entry is about 2.2 inches wide
     key_rows = -(-sum(k in marks for k in TEXT_KEY) // key_cols)
     key_in = 0.2 + 0.16 * key_rows if key_rows else 0.0  # the key's title and rows
-    bottom = 0.08 + (0.1 + key_in if key_rows else 0.0) + 0.13 * len(notes)  # the key's and the notes' band
+    bottom = 0.08 + (0.1 + key_in if key_rows else 0.0) + 0.13 * len(notes)  # the key's and the notes' band (lines)
     height = band + sum(rows) + ROW_GAP * (len(rows) - 1) + bottom
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
@@ -1247,7 +1297,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
         _draw_legend(fig, *legend, y=1 - 0.42 / height)
     _draw_text_key(fig, marks, (bottom - 0.1) / height, key_cols)
     if notes:
-        fig.text(0.5, 0.04 / height, "\n".join(notes), ha="center", va="bottom", fontsize=7, color="dimgray")
+        fig.text(0.5, 0.04 / height, "\n".join(notes), ha="center", va="bottom", fontsize=NOTE_PT, color="dimgray")
     return fig
 
 
