@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from mmdata.cli.augment import recipe_help, shipped
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, console, load_pandas_for_arrow, note,
                                plural, print_json, one_line_path, split_option, table, terminated_as_exit, warn)
 
@@ -102,9 +103,7 @@ def _interrupted(exc: BaseException) -> None:
 
 
 def ablate(
-    recipe: Annotated[str, typer.Argument(help="Ablation recipe YAML (docs/ablation.md): a path, an object-store URL "
-                                          "(s3://bucket/abl/config.resolved.yaml), or the name of an ablation recipe that "
-                                          "ships with mmdata when no such file exists (avdigits_loo, cutout_sweep).")],
+    recipe: Annotated[str, typer.Argument(help=recipe_help("Ablation recipe YAML (docs/ablation.md)", ablation=True))],
     out: Annotated[str, typer.Option("--out", help="Output folder (rerun to resume): a path, or an object-store URL (s3://bucket/abl; worked on in a local copy, uploaded as runs finish).")],
     seeds: Annotated[Optional[int], typer.Option(min=2, help="Paired seeds per arm (the maximum per arm with --adaptive).")] = None,
     adaptive: Annotated[Optional[bool], typer.Option("--adaptive/--fixed",
@@ -143,6 +142,7 @@ def ablate(
     try:
         with terminated_as_exit():
             load_pandas_for_arrow()  # before the runs: not in the middle of saving the first one
+            recipe = shipped(recipe, ablation=True)  # a shipped recipe's name: its file, said once
             s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device,
                     gpus=gpus, threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness,
                     alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else warn,

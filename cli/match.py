@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from mmdata.cli.augment import recipe_help, shipped
 from mmdata.cli.common import DataDir, JsonFlag, PluginOpt, Seed, console, note, plugins, plural, print_json, warn
 
 ModelDir = Annotated[Path, typer.Option("--model", help="Output folder of `mmdata train` (contrastive.pt with --pretrain contrastive).")]
@@ -74,7 +75,7 @@ def match(
 
 def audit_alignment(
     data: DataDir,
-    recipe: Annotated[Path, typer.Option("--recipe", help="Augmentation recipe YAML to audit.")],
+    recipe: Annotated[Path, typer.Option("--recipe", "-r", help=recipe_help("Augmentation recipe YAML to audit"))],
     model: ModelDir,
     split: Split = "test",
     seed: Seed = 0,
@@ -94,6 +95,7 @@ def audit_alignment(
     from mmdata.train.matching import figure_name
 
     plugins(plugin)
+    recipe = shipped(recipe)
     with warnings.catch_warnings():  # the ignored normalize is printed below (or is in the JSON), not as a Python warning
         warnings.simplefilter("ignore", UserWarning)
         r = audit(data, recipe, model, split=split, seed=seed, epoch=epoch,

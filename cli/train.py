@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
+from mmdata.cli.augment import recipe_help, shipped
 from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, Seed, console, load_pandas_for_arrow, plugins, plural, print_json,
                                one_line_path, split_option, stopped_as_exit, table, warn)
 
@@ -66,7 +67,7 @@ def train(
                                                    "(highest val accuracy; with --target, micro-F1 / lowest MAE). 0 with --pretrain contrastive: pre-train "
                                                    "the encoders alone (no labels needed; contrastive.pt and retrieval).")] = 15,
     seed: Seed = 0,
-    recipe: Annotated[Optional[Path], typer.Option(help="Augmentation recipe YAML.")] = None,
+    recipe: Annotated[Optional[Path], typer.Option("--recipe", "-r", help=recipe_help("Augmentation recipe YAML"))] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder: metrics.json, predictions.parquet, model.pt. A new or empty "
                                                      "folder, or an earlier run's (its files are replaced); not a dataset's folder.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per training batch.")] = 64,
@@ -111,6 +112,7 @@ def train(
     from mmdata.train import train as run
 
     plugins(plugin)
+    recipe = shipped(recipe)
     mods = None if modalities is None else [s.strip() for s in modalities.split(",") if s.strip()]
     stopped = (f"its outputs in {out} are written only when it finishes" if out else "nothing was written")
     with stopped_as_exit("mmdata train", f"{stopped}; rerun the same command to train again"):

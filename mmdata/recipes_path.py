@@ -4,11 +4,14 @@ The repository's top-level ``recipes/`` folder is their source: a wheel installs
 (setup.py maps the package ``mmdata.recipes`` to it), while a checkout or an editable install finds it
 beside the ``mmdata`` package. Augmentation recipes lie in the folder itself (``avdigits``), ablation
 recipes in its ``ablations/`` folder (``avdigits_loo``). A recipe file given by path always wins: a name
-is looked up here only when no file of that path exists (``-r avdigits``, ``mmdata ablate avdigits_loo``).
+is looked up here only when no file of that path exists (``-r avdigits``, ``mmdata ablate avdigits_loo``); a
+dangling symbolic link is a file that exists (refused, naming it). A lookup that falls back to a shipped recipe
+is logged at INFO on this module's logger (:func:`fallback` says it beforehand; the CLI prints it once).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -18,6 +21,7 @@ from mmdata.errors import RecipeError
 
 ABLATIONS = "ablations"
 _PACKAGE = Path(__file__).resolve().parent  # the mmdata package's folder (tests point it elsewhere)
+log = logging.getLogger(__name__)
 
 
 def checkout_root() -> Path | None:
@@ -121,11 +125,73 @@ def find_recipe(name: str | os.PathLike[str], ablation: bool = False) -> Path | 
 
 
 def not_found(source: str | os.PathLike[str], ablation: bool = False) -> str:
-    """The error for a recipe file that does not exist and names no shipped recipe; it lists them."""
+    """The error for a recipe file that does not exist and names no shipped recipe; it lists them, and says
+    when the name is a shipped recipe of the other kind (``-r avdigits_loo``: an ablation recipe)."""
     label = "ablation recipe" if ablation else "recipe"
     names = shipped_recipes(ablation)
+    other = find_recipe(source, not ablation)
+    hint = ""
+    if other is not None:
+        hint = (f"; {other.stem} is an augmentation recipe: -r {other.stem} (mmdata augment / preview / train / "
+                f"audit-alignment)" if ablation else f"; {other.stem} is an ablation recipe: mmdata ablate {other.stem}")
     shipped = f"; the recipes that ship with mmdata: {', '.join(names)}" if names else ""
-    return f"{label} file {os.fspath(source)} not found{shipped}"
+    return f"{label} file {os.fspath(source)} not found{hint}{shipped}"
+
+
+def dangling(source: str | os.PathLike[str], ablation: bool = False) -> str | None:
+    """The error for ``source`` when it is a symbolic link to nothing, else None. Such a link is a file
+    that exists (:func:`os.path.lexists`): it is refused, never taken for a shipped recipe's name.
+
+    Example:
+        >>> dangling("recipes") is None
+        True
+    """
+    try:
+        text = os.fspath(source)
+        if "\n" in text or not os.path.islink(text) or os.path.exists(text):
+            return None
+        target = os.readlink(text)
+    except (OSError, ValueError, TypeError):
+        return None
+    label = "ablation recipe" if ablation else "recipe"
+    return f"{label} file {text} not found: {text} is a symbolic link to {target}, which does not exist"
+
+
+def fallback(source: str | os.PathLike[str], ablation: bool = False) -> Path | None:
+    """The shipped recipe a recipe argument falls back to: its file when nothing of path ``source`` exists and
+    it names a shipped recipe, else None (a real file or link, a URL, an unknown name).
+
+    Example:
+        >>> fallback("avdigits").name, fallback("setup.py")  # setup.py: a real file
+        ('avdigits.yaml', None)
+    """
+    try:
+        text = os.fspath(source)
+        if "://" in text or any(c in text for c in "\n\r\x00") or os.path.lexists(text):
+            return None
+    except (OSError, ValueError, TypeError):
+        return None
+    return find_recipe(text, ablation)
+
+
+def fallback_note(source: str | os.PathLike[str], ablation: bool = False) -> str | None:
+    """The line that tells a user a recipe argument was taken for a shipped recipe's name (a mistyped path of
+    their own ``recipes/`` folder silently got mmdata's copy), or None when it names a file or nothing.
+
+    Example:
+        >>> fallback_note("nope.yaml") is None
+        True
+    """
+    found = fallback(source, ablation)
+    if found is None:
+        return None
+    return f"no file {os.fspath(source)} here: using the recipe that ships with mmdata ({found})"
+
+
+def logged(source: str | os.PathLike[str], found: Path) -> Path:
+    """``found``, the shipped recipe ``source`` fell back to, after an INFO record saying so."""
+    log.info("no file %s here: using the recipe that ships with mmdata (%s)", os.fspath(source), found)
+    return found
 
 
 def recipe_path(name: str | os.PathLike[str], ablation: bool = False) -> Path:
@@ -153,9 +219,12 @@ def resolve(source: str | os.PathLike[str], ablation: bool = False) -> str | os.
         'ablations'
     """
     text = os.fspath(source)
+    bad = dangling(text, ablation)
+    if bad is not None:
+        raise RecipeError(bad)
     if "://" in text or "\x00" in text or os.path.lexists(text):
         return source
     found = find_recipe(text, ablation)
     if found is None:
         raise RecipeError(not_found(text, ablation))
-    return found
+    return logged(text, found)

@@ -186,3 +186,108 @@ def test_cli_help_names_the_shipped_recipes() -> None:
         flat = " ".join(out.split())
         assert all(n in flat for n in names), (command, names)
         assert "see recipes/" not in flat
+
+
+# second QA pass (2026-12-05): -r on train / audit-alignment, the fallback's note, cross-kind hints, dangling
+# links, help generated from the folder
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "400", "TERM": "dumb"}
+    return subprocess.run([sys.executable, "-m", "mmdata", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+@pytest.mark.parametrize("command", ["train", "audit-alignment"])
+def test_train_and_audit_take_dash_r(command: str, tmp_path: Path) -> None:
+    """README: ``-r avdigits`` for augment / preview / train / audit-alignment (train had --recipe only)."""
+    out = _cli([command, "--help"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    flat = " ".join(out.stdout.split())
+    assert "-r" in flat.split() or " -r " in flat or "-r," in flat
+    assert all(n in flat for n in AUGMENT), (command, flat)
+    args = ["train", "nodata", "-r", "nope.yaml"] if command == "train" else \
+        ["audit-alignment", "nodata", "-r", "nope.yaml", "--model", "m"]
+    res = _cli(args, tmp_path)
+    assert "No such option" not in res.stderr, res.stderr
+
+
+def test_fallback_note_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shipped = REPO / "recipes" / "avdigits.yaml"
+    assert recipes_path.fallback(Path("recipes/avdigits.yaml")) == shipped
+    assert recipes_path.fallback_note("recipes/avdigits.yaml") == (
+        f"no file recipes/avdigits.yaml here: using the recipe that ships with mmdata ({shipped})")
+    assert recipes_path.fallback("avdigits_loo", ablation=True) == REPO / "recipes" / "ablations" / "avdigits_loo.yaml"
+    for none in ("nope", "s3://b/avdigits.yaml", "a\nb"):
+        assert recipes_path.fallback(none) is None and recipes_path.fallback_note(none) is None
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "avdigits.yaml").write_text("image: []\n", encoding="utf-8")
+    assert recipes_path.fallback("recipes/avdigits.yaml") is None  # a real file: no fallback, no note
+
+
+def test_fallback_is_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The library says it at INFO (not a warning per load_recipe call): a program can know."""
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO, logger="mmdata.recipes_path"):
+        mmdata.load_recipe("recipes/avdigits.yaml")
+    assert any("ships with mmdata" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mmdata.recipes_path"):
+        mmdata.load_recipe(REPO / "recipes" / "avdigits.yaml")
+    assert not caplog.records
+
+
+def test_cli_notes_the_fallback_once(tmp_path: Path) -> None:
+    """A user whose own recipes/ folder lacks the file they typed gets mmdata's copy: said once on stderr."""
+    (tmp_path / "recipes").mkdir()
+    res = _cli(["augment", "nodata", "out", "-r", "recipes/avdigits.yaml"], tmp_path)
+    want = "note: no file recipes/avdigits.yaml here: using the recipe that ships with mmdata ("
+    flat = " ".join(res.stderr.split())
+    assert flat.count(want) == 1, res.stderr
+    res = _cli(["ablate", "avdigits_loo", "--out", "o", "--test-split", "nosuch"], tmp_path)
+    flat = " ".join(res.stderr.split())
+    assert flat.count("note: no file avdigits_loo here: using the recipe that ships with mmdata (") == 1, res.stderr
+
+
+@pytest.mark.parametrize("ablation, name, hint", [
+    (False, "avdigits_loo", "avdigits_loo is an ablation recipe: mmdata ablate avdigits_loo"),
+    (False, "recipes/ablations/avdigits_loo.yaml", "avdigits_loo is an ablation recipe: mmdata ablate avdigits_loo"),
+    (True, "avdigits", "avdigits is an augmentation recipe: -r avdigits"),
+])
+def test_cross_kind_hint(ablation: bool, name: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert hint in recipes_path.not_found(name, ablation)
+    assert "is an ablation" not in recipes_path.not_found("nope") and "is an augmentation" not in recipes_path.not_found("nope", True)
+    if not ablation:
+        with pytest.raises(RecipeError, match=hint):
+            mmdata.load_recipe(name)
+
+
+def test_cli_cross_kind_hint(tmp_path: Path) -> None:
+    res = _cli(["augment", "nodata", "out", "-r", "avdigits_loo"], tmp_path)
+    assert res.returncode == 2 and "avdigits_loo is an ablation recipe: mmdata ablate avdigits_loo" in " ".join(res.stderr.split())
+    res = _cli(["ablate", "avdigits", "--out", "o"], tmp_path)
+    assert res.returncode == 2 and "avdigits is an augmentation recipe" in " ".join(res.stderr.split()), res.stderr
+
+
+@pytest.mark.parametrize("source", ["dropout", Path("dropout"), "dropout.yaml"])
+def test_dangling_link_is_refused_everywhere(source: str | Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dangling link is a file that exists (os.path.lexists): never the shipped recipe of that name."""
+    from mmdata.ablate.design import load_ablation
+
+    monkeypatch.chdir(tmp_path)
+    os.symlink("gone.yaml", os.fspath(source))
+    link = rf"{os.fspath(source)} is a symbolic link to gone\.yaml, which does not exist"
+    with pytest.raises(RecipeError, match=link):
+        mmdata.load_recipe(source)
+    with pytest.raises(RecipeError, match=link):
+        load_ablation(source)
+    assert recipes_path.fallback(source) is None
+
+
+def test_help_names_come_from_the_folder(tmp_path: Path) -> None:
+    """--help lists what the folder holds (no hard-coded list to forget when a recipe is added)."""
+    text = (REPO / "cli" / "augment.py").read_text(encoding="utf-8") + (REPO / "cli" / "ablate.py").read_text(encoding="utf-8")
+    assert "shipped_recipes(" in text and "audio_speech, dropout" not in text and "avdigits_loo, cutout_sweep" not in text

@@ -982,7 +982,8 @@ def _load_mapping(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any
     """The recipe dict and a name for errors. A str is a file name when it names an existing file or folder
     (whatever its suffix: JSON is YAML too), else YAML text; a one-line text that is just a string, or a
     Path of no file, is the name of a recipe that ships with mmdata (``avdigits``, ``recipes/avdigits.yaml``:
-    :mod:`mmdata.recipes_path`) or else a missing file, whose error lists the shipped names."""
+    :mod:`mmdata.recipes_path`; logged at INFO) or else a missing file, whose error lists the shipped names; a
+    dangling symbolic link is refused, naming it."""
     from mmdata import safe_yaml
 
     if isinstance(source, Mapping):  # YAML text is counted by the parser (safe_yaml.parse), a mapping here:
@@ -993,17 +994,22 @@ def _load_mapping(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any
 
         from mmdata import recipes_path
 
+        bad = recipes_path.dangling(source)  # a link to nothing is a file that exists: never a shipped name
+        if bad is not None:
+            raise RecipeError(bad)
         path = Path(source) if isinstance(source, Path) or _exists(source) else None
         if path is not None and "\x00" not in str(path) and not os.path.lexists(path):  # no such file: a shipped
             path = recipes_path.find_recipe(path)  # recipe's name (-r avdigits)? A real file always wins
             if path is None:
                 raise RecipeError(recipes_path.not_found(source))
+            recipes_path.logged(source, path)  # INFO: the CLI prints its own note, a library call stays quiet
         text, where = (_read(path), path.name) if path else (str(source), "recipe")
         data = _parse(text, where)
         if path is None and isinstance(data, str) and "\n" not in text.strip():
             path = recipes_path.find_recipe(text)
             if path is None:
                 raise RecipeError(recipes_path.not_found(source))
+            recipes_path.logged(text.strip(), path)
             data, where = _parse(_read(path), path.name), path.name
     if data is None:
         data = {}
