@@ -862,8 +862,8 @@ def _panels(slots: Iterable[str], text_lines: int) -> list[float]:
 CELL_IN, CELL_GAP = 2.1, 0.08
 #: the least space (points) between a caption line and the next column's caption: a visible gap
 CAPTION_GAP = 8.0
-#: the notes' font size (points) under the grid
-NOTE_PT = 7
+#: the notes' font size (points) under the grid, and the most width a note's line takes (a share of the figure's)
+NOTE_PT, NOTE_OVERHANG = 7, 1.02
 
 
 def _caption_points(columns: int) -> float:
@@ -1274,8 +1274,10 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
         many = len(skips.entries) != 1
         notes.append(f"skipped {len(skips.entries)} sample{'s' * many} (--on-error skip): {skips.keys()}")
     width = CELL_IN * len(columns)
-    # each note wrapped to the figure's width (QA: 16 scripts' names widened a 2-column PNG from 763 to 1430 px)
-    notes = _fit_width(notes, width * 72 * 0.94 * CAPTION_PT / NOTE_PT, None)
+    # a note wider than the figure wrapped to its drawn part (QA: 16 scripts' names widened a 2-column PNG from
+    # 763 to 1430 px); one a few points over it stays one line (its ends overhang the figure by a point or two)
+    wide, inside = (width * 72 * share * CAPTION_PT / NOTE_PT for share in (NOTE_OVERHANG, 0.94))
+    notes = [line for note in notes for line in (_fit_width([note], inside, None) if _text_width(note) > wide else [note])]
     key_cols = max(1, int(width // 2.4))  # a key entry is about 2.2 inches wide
     key_rows = -(-sum(k in marks for k in TEXT_KEY) // key_cols)
     key_in = 0.2 + 0.16 * key_rows if key_rows else 0.0  # the key's title and rows
