@@ -718,10 +718,12 @@ class Recipe:
 
         Entries with an ``id`` (format 2) are matched to this recipe's ops by identity; older entries
         (format 1, ``index`` only) by position, with format 1's params semantics. Targets move as they did.
-        The sample is checked as :meth:`apply_sample` checks it (:func:`mmdata.augment.contract.check_input`).
+        The sample's image and audio are checked as :meth:`apply_sample` checks them
+        (:func:`mmdata.augment.contract.check_input`); its sample rate is not: a log's params are absolute
+        (a crop's start and length in frames), and an entry whose op still reads the rate says so itself.
         """
         if log:
-            contract.check_input(sample, self._rate_norm or self._rate_train)
+            contract.check_input(sample)
         maps = self._take_maps(sample)
         for entry in log:
             uid = entry.get("id")

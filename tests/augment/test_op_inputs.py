@@ -110,6 +110,19 @@ def test_replay_checks_its_input_as_apply_sample_does() -> None:
         rec.replay(Sample("k", {"image": _img().float() / 255}), log)
 
 
+def test_replay_takes_audio_without_a_rate_when_the_log_needs_none() -> None:
+    """QA pass 2: replay demanded a sample rate because of a train-stage op (a crop in seconds) whose log
+    entry holds absolute frames, or that was not in the log at all."""
+    rec = load_recipe({"seed": 0, "normalize": {"image": [{"op": "resize", "size": 8}]},
+                       "image": [{"op": "hflip", "p": 1.0}], "audio": [{"op": "random_crop", "seconds": 0.05}]})
+    with_rate = Sample("k", {"image": _img(h=10, w=12), "audio": torch.randn(1, 1600)}, sample_rate=16000)
+    no_rate = Sample("k", with_rate.fields)
+    eval_log = rec.apply_sample(with_rate, stage="eval").meta["aug"]
+    assert torch.equal(rec.replay(no_rate, eval_log)["image"], rec.replay(with_rate, eval_log)["image"])
+    train = rec.apply_sample(with_rate)
+    assert torch.equal(rec.replay(no_rate, train.meta["aug"])["audio"], train["audio"])
+
+
 def test_float_image_batch_built_by_hand_is_refused_by_the_batched_entry() -> None:
     b = collate([Sample("a", {"image": _img()}), Sample("b", {"image": _img()})])
     bad = b.replace(image=b["image"].float() / 255)
