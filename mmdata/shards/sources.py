@@ -450,10 +450,32 @@ def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, what: str = "text") ->
     kind, bom = utf16_of(data)
     if kind is None:
         said = f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})"
+        if what != "text":
+            return said
+        if _cut_utf8(data, exc):
+            return f"{said}: it ends in the middle of a UTF-8 character (a file cut short?)"
         # a caption, as a manifest's line: text saved on Windows (Notepad, Excel) is most often one of these
-        return f"{said}: Latin-1 or Windows-1252? save it as UTF-8" if what == "text" else said
+        return f"{said}: Latin-1 or Windows-1252? save it as UTF-8" if _latin1_letters(data) else said
     mark = f", byte order mark {data[:2].hex(' ').upper()}" if bom else ", without a byte order mark"
     return f"{what} " + _UTF16_FIX.format(kind=kind, mark=mark, what="it")
+
+
+def _cut_utf8(data: bytes, exc: UnicodeDecodeError) -> bool:
+    """``data`` is UTF-8 cut inside its last character: the only bad bytes are an unfinished sequence at the end,
+    and either the text before holds UTF-8 that is not ASCII, or the sequence is one that starts a Latin-1 letter
+    in UTF-8 (``C2`` / ``C3``: ``caf\\xc3``, which Latin-1 reads as 'cafÃ')."""
+    if exc.reason != "unexpected end of data" or exc.end != len(data):
+        return False
+    return not data[:exc.start].isascii() or data[exc.start] in (0xC2, 0xC3)
+
+
+def _latin1_letters(data: bytes) -> bool:
+    """``data`` read as Windows-1252 (else Latin-1) holds letters that are not ASCII (``café``, not control bytes)."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    return any(not c.isascii() and c.isalpha() for c in text)
 
 
 def _names_hint(names: list[str], source: str | None) -> str:
@@ -1690,37 +1712,20 @@ def _check_templates(templates: Mapping[str, PathTemplate], columns: Mapping[str
                               f"use it in the template ({{{fieldname}}}) or remove it from the manifest")
 
 
-def _loose_roles(columns: Mapping[str, str] | None, present: set[str], meta: Sequence[str] | str | None,
-                 group_by: str | None, name: str) -> tuple[dict[str, str], list[str]]:
-    """``key`` / ``text`` / ``label`` / ``split`` columns whose header differs only in case or surrounding
-    spaces (``Text``, ``label ``: Excel sheets): read as that column, with a warning naming it, as if
-    ``--column text=Text`` were given; two such headers for one column are an error naming both.
+def _role_like(col: str, fields: Mapping[str, str]) -> str | None:
+    """The ``key`` / ``text`` / ``label`` / ``split`` role whose name ``col`` matches but for case or surrounding
+    spaces (``Text``, ``label ``: Excel sheets) when no column has that role: such a column is *not* taken over
+    (a ``Key`` of musical keys, a record ``Label`` are metadata; a ``Text`` of caption files is a path column),
+    but the warning that it is not read names ``--column ROLE=COL``.
 
     Example:
-        >>> cols, notes = _loose_roles(None, {"image", "Text"}, None, None, "m.csv")
-        >>> cols, notes[0][:44]
-        ({'text': 'Text'}, "manifest m.csv: column 'Text' is read as the")
+        >>> _role_like("Text", {"image": "image"}), _role_like("Text", {"text": "text"}), _role_like("x", {})
+        ('text', None, None)
     """
-    given = dict(columns or {})
-    meta_names = set()
-    for m in [meta] if isinstance(meta, str) else meta or ():
-        meta_names |= {m, *(part.strip() for part in m.split(","))}
-    taken = {*given.values(), *meta_names, group_by}
-    notes = []
-    for role in RESERVED_COLUMNS:
-        if role in present or role in given:
-            continue
-        like = sorted(c for c in present if isinstance(c, str) and c.strip().casefold() == role and c not in taken)
-        if len(like) > 1:
-            raise SourceError(f"manifest {name}: columns {', '.join(map(repr, like))} all differ from {role!r} only in "
-                              f"case or spaces: which one is the {role!r} column is unknown; rename the others, or "
-                              f"name it: --column {role}=COLUMN")
-        if like:
-            given[role] = like[0]
-            notes.append(f"manifest {name}: column {like[0]!r} is read as the {role!r} column (its header differs from "
-                         f"{role!r} only in case or surrounding spaces); --column {shlex.quote(f'{role}={like[0]}')} "
-                         f"says so and silences this")
-    return given, notes
+    role = col.strip().casefold() if isinstance(col, str) else None
+    if role not in RESERVED_COLUMNS or role in fields.values():
+        return None
+    return role
 
 
 def _check_renames(columns: Mapping[str, str] | None, present: set[str], meta_cols: Sequence[str], name: str) -> None:
@@ -1933,8 +1938,9 @@ _SPLIT_ALIASES = {"training": "train", "dev": "val", "valid": "val", "validation
                   "testing": "test"}
 #: a Windows absolute path (``C:\\Users\\x.png``, ``\\\\server\\share``): no file on this machine has it
 _WINDOWS_ABS = re.compile(r"([A-Za-z]:[\\/]|\\\\[^\\])")
-_WINDOWS_PATH = ("a Windows path (a drive or a network share): no file here has it; write the paths relative to "
-                 "the manifest's folder (images/dog.png), or to the folder you pass as --root")
+_WINDOWS_PATH = ("a Windows path (a drive, a network share, or the top folder of a drive: a leading '\\'): no file "
+                 "here has it; write the paths relative to the manifest's folder (images/dog.png), or to the folder "
+                 "you pass as --root")
 _ID_LABEL = re.compile(r"\s*\d+(\.0)?\s*")
 #: a number as a person writes one in a label file or cell (``float`` also reads ``1_0``, ``inf``, ``nan``)
 _DECIMAL = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
@@ -2034,7 +2040,9 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         if suffix == ".jsonl":
             return _jsonl_rows(text, path)
         sep = "\t" if suffix in (".tsv", ".txt") else ","
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], sep=sep)
+        # TSV has no quoting (Excel's export writes a '"' of a cell as it is): a '"' is a character of its cell
+        quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], sep=sep, quoting=quoting)
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 - name the file
@@ -2048,7 +2056,7 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
                    f"convert it (e.g. pandas.read_csv(path, sep={other!r}).to_csv(new_path, index=False))")
             raise SourceError(f"manifest {path}: its header is one column {_shown(head)!r}: the file looks "
                               f"{what}-separated, and mmdata reads a .csv as comma-separated; {fix}")
-    header = next(csv.reader(io.StringIO(text), delimiter=sep), [])  # pandas renames a repeated column to "text.1"
+    header = next(csv.reader(io.StringIO(text), delimiter=sep, quoting=quoting), [])  # pandas renames a repeated column to "text.1"
     blank = [i for i, c in enumerate(header) if c == "" and i < len(df.columns)]
     if len(blank) > 1:  # Excel's export of a sheet with formatted empty columns: image,text,label,,,
         full = [i for i in blank if df.iloc[:, i].notna().any()]
@@ -2227,6 +2235,9 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "") 
             if cell.reason is None:
                 cell.shown, cell.backslash = shown, True
                 return cell
+        if other is None and os.sep == "/" and p.startswith("\\") and split_name(p.rpartition("\\")[2]):
+            # a Windows path from the top folder of the current drive (a leading backslash)
+            return _Cell(shown, key=key, reason=_WINDOWS_PATH, located=True)
         if other is None:
             return _Cell(shown, key=key, reason="file not found")
         full = other
@@ -2279,9 +2290,13 @@ def _real(folder: str) -> str:
     return os.path.realpath(folder)
 
 
-def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any]) -> _Cell:
-    """A cell of a manifest at an fsspec URL: a path relative to its folder there, found in its listing."""
+def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mapping[str, str] | None = None) -> _Cell:
+    """A cell of a manifest at an fsspec URL: a path relative to its folder there, found in its listing; not
+    found as written, found as a local manifest's cells are: in the other Unicode form (``forms``: the NFC
+    form of each non-ASCII listed path -> that path) or with Windows separators read as ``/``."""
     shown = _shown(val)
+    if _WINDOWS_ABS.match(val) or (val.startswith("\\") and split_name(val.rpartition("\\")[2])):
+        return _Cell(shown, reason=_WINDOWS_PATH, located=True)  # a path: not a metadata column
     full_s = posixpath.normpath(f"{base_s}/{val}")
     named = split_name(full_s.rpartition("/")[2])
     inside = full_s.startswith(base_s + "/")
@@ -2293,7 +2308,15 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any]) -> _Cell:
     if not inside:
         return _Cell(shown, key=key, reason=_ESCAPES, located=True)  # a path: not a metadata column
     if full_s not in listed:
-        return _Cell(shown, key=key, reason="file not found")
+        found = None if full_s.isascii() or forms is None else forms.get(_nfc(full_s))
+        if found is None and "\\" in val:
+            cell = _remote_cell(val.replace("\\", "/"), base_s, listed, forms)
+            if cell.reason is None:
+                cell.shown, cell.backslash = shown, True
+                return cell
+        if found is None:
+            return _Cell(shown, key=key, reason="file not found")
+        full_s = found
     if named is None:
         return _Cell(shown, key=key, reason=f"no known media extension (expected one of {sorted(KNOWN_EXTS)})",
                      located=True)
@@ -2479,7 +2502,9 @@ def _label_spelling_warnings(label_cells: list[tuple[int, str]], name: str) -> l
     more = f"; and {len(groups) - 3} more such id{'s' * (len(groups) > 4)}" if len(groups) > 3 else ""
     return [f"manifest {name}, column 'label': spellings {'; '.join(shown(i, sp) for i, sp in groups[:3])}{more}: "
             f"read as one class each; if they are different classes (codes such as '01' and '1'), write them as "
-            f"names (and declare the names with --labels names.txt), else write each id one way to silence this"]
+            f"names that are not numbers ('c01', 'c1') and declare those with --labels names.txt (a cell of digits is "
+            f"read as a class id even when --labels declares it as a name), else write each id one way to silence "
+            f"this"]
 
 
 def _case_key_warnings(records: list[Record], name: str | None = None) -> list[str]:
@@ -2491,19 +2516,22 @@ def _case_key_warnings(records: list[Record], name: str | None = None) -> list[s
         >>> _case_key_warnings([Record("Cat", "Cat"), Record("cat", "cat"), Record("dog", "dog")])[0][:52]
         "2 samples have keys that differ only in case ('Cat' "
     """
-    by_case: dict[str, list[str]] = {}
-    for r in records:
-        by_case.setdefault(r.key.casefold(), []).append(r.key)
-    clashes = [ks for ks in by_case.values() if len(ks) > 1]
+    by_case: dict[str, list[Record]] = {}
+    for r in records:  # compared in NFC: 'Café' typed on macOS (NFD) beside 'café' (NFC) is the same clash
+        by_case.setdefault(_nfc(r.source_key or r.key).casefold(), []).append(r)
+    clashes = [rs for rs in by_case.values() if len(rs) > 1]
     if not clashes:
         return []
     n = sum(map(len, clashes))
-    shown = "; ".join(" and ".join(repr(k) for k in ks[:3]) + (" ..." if len(ks) > 3 else "") for ks in clashes[:3])
+    shown = "; ".join(" and ".join(repr(printable(r.source_key or r.key)) for r in rs[:3]) +
+                      (" ..." if len(rs) > 3 else "") for rs in clashes[:3])
     more = f"; and {len(clashes) - 3} more such group{'s' * (len(clashes) > 4)}" if len(clashes) > 3 else ""
     where = f"manifest {name}: " if name else ""
+    a, b = clashes[0][0].key, clashes[0][1].key
+    tars = (f"their tar members (e.g. {a}.png, {b}.png) are one file when the shards are extracted on macOS or "
+            f"Windows" if a.casefold() == b.casefold() else "they look like one name typed twice")
     return [f"{where}{n} samples have keys that differ only in case ({shown}{more}): they are kept as samples of their "
-            f"own, but their tar members (e.g. {clashes[0][0]}.png, {clashes[0][1]}.png) are one file when the shards "
-            f"are extracted on macOS or Windows; if they are one sample, give them one name"]
+            f"own, but {tars}; if they are one sample, give them one name"]
 
 
 def _is_number(s: str) -> bool:
@@ -2514,18 +2542,44 @@ def _is_number(s: str) -> bool:
     return True
 
 
+def _split_forms(rows: list[dict[str, Any]], fields: Mapping[str, str]) -> dict[str, str]:
+    """Split values written in two Unicode forms (``tést`` in NFC and NFD) -> their NFC form: one split, as class
+    names are (a value written in one form only is kept as written).
+
+    Example:
+        >>> _split_forms([{"s": "t\u00e9st"}, {"s": "te\u0301st"}], {"s": "split"}) == {"te\u0301st": "t\u00e9st"}
+        True
+    """
+    by_form: dict[str, set[str]] = {}
+    for r in rows:
+        for c, v in r.items():
+            if fields.get(c) == "split" and not _blank(v) and not str(v).isascii():
+                by_form.setdefault(_nfc(str(v).strip()), set()).add(str(v).strip())
+    return {v: nfc for nfc, vs in by_form.items() if len(vs) > 1 for v in vs if v != nfc}
+
+
 def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str) -> list[str]:
     """Check the split column's values (they name shard files) and warn about likely mistakes:
     spellings that differ from another value or from train / val / test only in case, and other
-    names for val / test (``dev``, ``validation``). Values are used as written (spaces around them cut)."""
+    names for val / test (``dev``, ``validation``). Values are used as written (spaces around them cut), but
+    one name in two Unicode forms is one split (:func:`_split_forms`), with a warning."""
     where: dict[str, list[int]] = {}
+    written: dict[str, dict[str, list[int]]] = {}  # NFC form -> spelling as written -> rows
     for i, r in enumerate(rows):
         for c, v in r.items():
             if fields.get(c) == "split" and not _blank(v):
-                where.setdefault(str(v).strip(), []).append(i)
+                written.setdefault(_nfc(str(v).strip()), {}).setdefault(str(v).strip(), []).append(i)
+                where.setdefault(_nfc(str(v).strip()), []).append(i)
     for v, idx in where.items():
         check_split_name(v, f"manifest {name} {_rows(idx[:1])}, column 'split'")
     warnings = []
+    for nfc, spellings in written.items():  # as labels: one split, in its NFC form (the shard files' names)
+        if len(spellings) > 1:
+            a, b = sorted(spellings, key=lambda v: v != nfc)[:2]
+            warnings.append(f"manifest {name}, column 'split': splits {printable(a)!r} ({_rows(spellings[a][:3])}) and "
+                            f"{printable(b)!r} ({_rows(spellings[b][:3])}) are one name in two Unicode forms (NFC and "
+                            f"NFD: text typed on macOS and elsewhere): their rows are one split, {printable(nfc)!r} "
+                            f"(NFC); write the name in one form to silence this")
     by_lower: dict[str, list[str]] = {}
     for v in where:
         by_lower.setdefault(v.lower(), []).append(v)
@@ -2655,7 +2709,6 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     escapes = _ESCAPES if root is None else _ESCAPES_ROOT
     _forms_in.cache_clear()  # the folders' listings of this manifest, not of an earlier one
     present = {c for r in rows for c in r}
-    columns, role_notes = _loose_roles(columns, present, meta, group_by, name)
     for fieldname, col in (columns or {}).items():
         if rows and col not in present:
             raise SourceError(f"manifest {name}: --column {fieldname}={col}: no column {col!r} "
@@ -2692,7 +2745,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         label_notes += _label_spelling_warnings(label_cells, name)
     label_notes = form_notes + label_notes
     nfc_names = {_nfc(n): n for n in names or ()}  # a declared name, looked up in either Unicode form
-    warnings = role_notes + _manifest_splits(rows, fields, name)
+    warnings = _manifest_splits(rows, fields, name)
+    split_forms = _split_forms(rows, fields)
     kind, bom = utf16_of(head)
     if bom and not str(name).lower().endswith(".parquet"):
         warnings.append(f"manifest {name} is {kind} (byte order mark {head[:2].hex(' ').upper()}), not UTF-8: it was "
@@ -2711,6 +2765,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     stats: dict[str, list[Any]] = {}
     escaping: list[str] = []
     windows: list[str] = []  # cells holding a Windows absolute path
+    listed_forms: dict[str, str] | None = None
     backslashed = 0  # files found by reading '\\' as '/'
     missing_at: dict[str, list[tuple[int, str]]] = {}  # per path column: (row, relative path) of each file not found
     found_at: dict[str, list[int]] = {}  # per path column: the rows whose file was found
@@ -2753,7 +2808,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 parsed.append((col, _Cell(_shown(text), reason=f"not valid Unicode (a lone surrogate {text[odd]!r} "
                                                                f"at character {odd}): no file has this name")))
             elif remote is not None:
-                parsed.append((col, _remote_cell(text, base_s, listed)))
+                if listed_forms is None:  # built once, at the first cell
+                    listed_forms = {_nfc(p): p for p in listed if not p.isascii()}
+                parsed.append((col, _remote_cell(text, base_s, listed, listed_forms)))
             else:
                 parsed.append((col, _local_cell(text, bases, base_s, escapes)))
         for col, cell in parsed:
@@ -2876,6 +2933,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                     bad(f"label {s!r}", "label", str(exc))
         split = row.get("split")
         split = None if _blank(split) else str(split).strip()
+        split = split_forms.get(split, split)  # one name in two Unicode forms: one split (one shard file name)
         if not members:
             skipped.append(skip_entry(source_key, "sample", f"{where}: no file or text left to shard", source_key))
             continue
@@ -2924,7 +2982,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                         f"naming that folder")
     if windows:
         warnings.append(f"manifest {name}: {plural(len(windows), 'path')} {'are' if len(windows) != 1 else 'is a'} "
-                        f"Windows path{'s' * (len(windows) != 1)} (e.g. {windows[0]!r}) and {'were' if len(windows) != 1 else 'was'} "
+                        f"Windows path{'s' * (len(windows) != 1)} (e.g. '{windows[0]}') and {'were' if len(windows) != 1 else 'was'} "
                         f"left out: no file on this machine has such a name; write the paths relative to the "
                         f"manifest's folder ('images/dog.png'), or to a folder you pass as --root DIR")
     if backslashed:
@@ -2933,10 +2991,18 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                         f"write them with '/' to silence this")
     for col in sorted(unread, key=list(stats).index):
         n, _, _, first, _ = stats[col]
-        warnings.append(f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file or "
-                        f"looks like a file name (e.g. {first!r}): the column is not read (every column but key, "
-                        f"text, label and split holds file paths); if {col!r} is metadata, pass --meta "
-                        f"{shlex.quote(col)} (meta=[{col!r}]) to keep it in each sample's .json member")
+        said = (f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file or looks like "
+                f"a file name (e.g. {first!r}): the column is not read (every column but key, text, label and split "
+                f"holds file paths)")
+        role = _role_like(col, fields)
+        if role is not None:  # ``Text``: the text column in another case, or metadata that happens to be named so
+            warnings.append(f"{said}; if it is the {role!r} column (its header differs from {role!r} only in case or "
+                            f"spaces), pass --column {shlex.quote(f'{role}={col}')} (columns={{{role!r}: {col!r}}}) "
+                            f"or rename it {role!r}; if it is metadata, pass --meta {shlex.quote(col)} (meta=[{col!r}]) "
+                            f"to keep it in each sample's .json member")
+        else:
+            warnings.append(f"{said}; if {col!r} is metadata, pass --meta {shlex.quote(col)} (meta=[{col!r}]) to keep "
+                            f"it in each sample's .json member")
     hint = None
     # a column of paths none of which is found: the files are elsewhere (ESC-50's meta/ beside audio/)
     for col, (n, hits, pathlike, first, missing) in stats.items():
@@ -2962,6 +3028,12 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     warnings += _partial_hints(stats, missing_at, found_at, rows, rename, templates, name, base_s,
                                None if remote is not None else root is not None)
     warnings += _case_key_warnings(records, name)
+    if not records and hint is None and str(name).lower().endswith(".txt"):  # a caption file with a tab in it?
+        raw_text = _manifest_text(data if remote is not None else Path(path).read_bytes(), name)
+        header = [_shown(c) for c in (list(rows[0]) if rows else raw_text.splitlines()[0].split("\t"))]
+        hint = (f"{name} was read as a tab-separated manifest (Excel's 'Unicode text' export: its first line holds a "
+                f"tab), with the header {header[:8]}{' ...' if len(header) > 8 else ''}; if it is a caption, give the "
+                f"folder that holds it and its image as the source")
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
                       meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True,
                       hint=hint)

@@ -267,13 +267,25 @@ def previous_splits(path: str | Path, storage_options: dict[str, Any] | None = N
         raise SourceError(f"--split-from (split_from=) {text}: does not exist; expected an earlier version's dataset "
                           f"folder or its {idx.INDEX}")
     try:
-        table = idx._read_parquet(folder, name, storage_options, columns=["key", "split"],
+        table = idx._read_parquet(folder, name, storage_options, columns=["key", "split", "source_key"],
                                   types=idx.INDEX_SCHEMA_FIELDS)
-    except ShardError as exc:
-        raise SourceError(f"--split-from (split_from=): {exc} (expected an earlier version's dataset folder or its "
-                          f"{idx.INDEX})") from None
+    except ShardError:
+        try:  # an index without source keys: its keys alone
+            table = idx._read_parquet(folder, name, storage_options, columns=["key", "split"],
+                                      types=idx.INDEX_SCHEMA_FIELDS)
+        except ShardError as exc:
+            raise SourceError(f"--split-from (split_from=): {exc} (expected an earlier version's dataset folder or "
+                              f"its {idx.INDEX})") from None
     keys, splits = table.column("key").to_pylist(), table.column("split").to_pylist()
     out = {k: s for k, s in zip(keys, splits) if isinstance(k, str) and isinstance(s, str)}
+    if "source_key" in table.column_names:
+        from mmdata.shards.sources import _nfc, safe_key
+
+        # a sample sharded before keys were made from the NFC form of its name (a manifest typed on macOS, NFD)
+        # has the key of its NFD name there: found by the key its name's NFC form gives now
+        for k, sk, s in zip(keys, table.column("source_key").to_pylist(), splits):
+            if isinstance(sk, str) and isinstance(s, str) and not sk.isascii() and _nfc(sk) != sk:
+                out.setdefault(safe_key(_nfc(sk)), s)
     about: dict[str, Any] = {"name": None, "fingerprint": None}
     try:
         if idx.is_dataset(folder, storage_options):
@@ -1841,10 +1853,18 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     if split_from is not None:  # samples of the earlier version keep their split; new ones are split below
         before, about = previous_splits(split_from, storage_options)
         kept = 0
+        free = sum(1 for r in records if r.split is None)
         for r in records:
             if r.split is None and r.key in before:
                 r.split = before[r.key]
                 kept += 1
+        if before and free and kept < free / 2:  # most keys changed: the split the user asked to keep is not kept
+            warnings = [*(warnings or []),
+                        f"--split-from: only {kept} of {plural(free, 'sample')} matched a sample key of the earlier "
+                        f"version and kept its split; the other {free - kept} are "
+                        f"split anew. Keys change when files are renamed or moved, a manifest's key column or paths "
+                        f"change, or the earlier version was sharded with other key rules; check that it is an "
+                        f"earlier version of this dataset"]
         given_by = "--split-from"
         card_extra["split_from"] = {**about, "kept": kept, "new": sum(1 for r in records if r.split is None)}
     for split in sorted({r.split for r in records if r.split is not None}):
