@@ -417,16 +417,17 @@ def load_pandas_for_arrow() -> None:
     pa.array([0])  # the shim's first use: with both modules loaded, a dictionary lookup
 
 
-#: the library's UserWarnings this command printed as ``warning:`` lines (main._warnings_as_lines): a
-#: ``--json`` result with a ``warnings`` list carries them too (QA: the cache's warnings reached stderr only)
+#: the cache warnings (:class:`mmdata.errors.CacheWarning`) this command printed as ``warning:`` lines
+#: (main._warnings_as_lines): a ``--json`` result with a ``warnings`` list of strings carries them too (QA:
+#: they reached stderr only). Only these: a run's or a worker's warnings have their own place (or none)
 SHOWN_WARNINGS: list[str] = []
 
 
 def print_json(obj: Any) -> None:
     """Print JSON to stdout (plain, no rich markup) for machines: keys sorted, NaN / infinity as null;
     ``allow_nan=False``: a value that would still be invalid JSON fails here, not in the reader. A result
-    with a ``warnings`` list gets the library warnings the command printed on stderr that it lacks."""
-    if isinstance(obj, dict) and isinstance(obj.get("warnings"), list):
+    with a ``warnings`` list of strings gets the cache warnings the command printed on stderr that it lacks."""
+    if isinstance(obj, dict) and isinstance(obj.get("warnings"), list) and all(isinstance(w, str) for w in obj["warnings"]):
         extra = [w for w in dict.fromkeys(SHOWN_WARNINGS) if w not in obj["warnings"]]
         obj = {**obj, "warnings": [*obj["warnings"], *extra]} if extra else obj
     typer.echo(json.dumps(finite(obj), indent=2, sort_keys=True, default=str, allow_nan=False))

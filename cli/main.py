@@ -237,11 +237,12 @@ def _broken_pipes_exit_141() -> None:
 def _warnings_as_lines() -> None:
     """A library UserWarning (a per-pixel map the recipe will not move, shards listed twice) prints as
     the commands' own ``warning: ...`` line on stderr, not as Python's two lines with a source line of
-    mmdata's code, and joins the ``warnings`` list of the command's ``--json`` result; other categories keep
-    Python's format."""
+    mmdata's code (a :class:`mmdata.errors.CacheWarning` also joins the ``warnings`` list of the command's
+    ``--json`` result); other categories keep Python's format."""
     import warnings
 
     from mmdata.cli.common import SHOWN_WARNINGS, warn
+    from mmdata.errors import CacheWarning
 
     shown = warnings.showwarning
 
@@ -249,7 +250,8 @@ def _warnings_as_lines() -> None:
              line: str | None = None) -> None:
         if issubclass(category, UserWarning) and file is None:
             warn(str(message))
-            SHOWN_WARNINGS.append(str(message))  # and in --json's "warnings" (print_json)
+            if issubclass(category, CacheWarning):  # the job's own (not a run's, not a worker's): in --json too
+                SHOWN_WARNINGS.append(str(message))
         else:
             shown(message, category, filename, lineno, file, line)
 

@@ -21,3 +21,8 @@ class SourceError(MMDataError):
 class RecipeError(MMDataError):
     """A recipe names an unknown op or key, or a value out of range."""
 
+
+
+class CacheWarning(UserWarning):
+    """mmdata's cache cannot be used (no home directory, a full or read-only cache): the job goes on, but
+    a rerun cannot tell that it is up to date. The CLI puts these in its ``--json`` result's warnings too."""

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from mmdata.errors import MMDataError, SourceError
+from mmdata.errors import CacheWarning, MMDataError, SourceError
 from mmdata.io import atomic_write_bytes, file_sha256, remove_stale_temps
 from mmdata.shards.journal import NAME, Journal, JobLock, _records, other_plan_records, record
 from mmdata.urls import NoCacheError, cache_dir, call, filesystem, is_remote, local_path, lookup, shown_path
@@ -174,7 +174,7 @@ class LocalOutput:
         """One warning per job about the cache (a job reads, removes and writes its record: one cause)."""
         if not self._cache_warned:
             self._cache_warned = True
-            warnings.warn(message, UserWarning, stacklevel=2)
+            warnings.warn(message, CacheWarning, stacklevel=2)
 
     def read_done(self) -> dict[str, Any] | None:
         """The record of the job that finished writing here (:func:`done_path`), None when there is none

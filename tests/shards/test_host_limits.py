@@ -148,6 +148,29 @@ def test_the_cache_warning_is_in_the_json_result_too(raw: Path, tmp_path: Path) 
     assert res.stderr.count("cannot write the record of this job") == 1, res.stderr
 
 
+def test_only_cache_warnings_join_a_json_result_of_strings(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """QA pass 2: every UserWarning shown in the CLI's process joined --json, so an ablation's per-run
+    warnings reached its top-level list with -j 1 and not with -j 2, and inspect's list of {kind, message}
+    dicts got a bare string; now only the job's cache warnings, and only into a list of strings."""
+    from mmdata.cli import common, main as cli_main
+    from mmdata.errors import CacheWarning
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    monkeypatch.setattr(warnings, "filters", list(warnings.filters))
+    common.SHOWN_WARNINGS.clear()
+    monkeypatch.setattr(common, "err_console", common.DiagnosticConsole(stderr=True, soft_wrap=True))
+    cli_main._warnings_as_lines()
+    warnings.warn("a run's own warning", UserWarning, stacklevel=1)
+    warnings.warn("the cache is full", CacheWarning, stacklevel=1)
+    common.print_json({"warnings": ["given"]})
+    common.print_json({"warnings": [{"kind": "k", "message": "m"}]})
+    first, second = capsys.readouterr().out.split("}\n{", 1)
+    assert json.loads(first + "}")["warnings"] == ["given", "the cache is full"]
+    assert json.loads("{" + second)["warnings"] == [{"kind": "k", "message": "m"}]
+    common.SHOWN_WARNINGS.clear()
+
+
 def test_a_full_cache_is_one_warning_and_the_dataset_is_complete(raw: Path, tmp_path: Path) -> None:
     """A file-size limit (a full disk) on the cache alone: the dataset is written, the record is not."""
     out, cache = tmp_path / "ds", tmp_path / "cache"
@@ -163,7 +186,7 @@ def test_a_full_cache_is_one_warning_and_the_dataset_is_complete(raw: Path, tmp_
     res = subprocess.run([sys.executable, "-c", code, str(raw), str(out), str(cache)], cwd=REPO, capture_output=True,
                          text=True, timeout=120, env={**os.environ, "MMDATA_CACHE": str(cache)})
     assert res.returncode == 0, res.stderr
-    assert res.stderr.count("UserWarning: cannot write the record of this job") == 1, res.stderr
+    assert res.stderr.count("CacheWarning: cannot write the record of this job") == 1, res.stderr
     assert "No space left" in res.stderr
     assert _tree(out) == _tree(tmp_path / "clean" / "ds")
 
