@@ -285,16 +285,17 @@ def cache_dir() -> Path:
     """
     if os.environ.get("MMDATA_CACHE"):
         try:
-            return Path(os.environ["MMDATA_CACHE"]).expanduser().absolute()
+            return _expand(os.environ["MMDATA_CACHE"]).absolute()
         except (RuntimeError, KeyError):  # "~/cache" or "~user/cache" without that home directory
             raise NoCacheError(f"MMDATA_CACHE={os.environ['MMDATA_CACHE']}: '~' names no home directory here; "
                                f"give an absolute path") from None
     try:
-        return (Path(os.environ.get("XDG_CACHE_HOME") or _home() / ".cache") / "mmdata").expanduser().absolute()
+        return (_expand(os.environ.get("XDG_CACHE_HOME") or _home() / ".cache") / "mmdata").absolute()
     except (RuntimeError, KeyError):  # Path.home() / expanduser(): no HOME and no passwd entry
         uid = getattr(os, "getuid", lambda: "?")()
         raise NoCacheError(f"mmdata has no cache folder: MMDATA_CACHE and XDG_CACHE_HOME are not set and there is no "
-                           f"home directory (HOME is unset and uid {uid} has no passwd entry, as for an arbitrary "
+                           f"home directory (HOME is {'empty' if os.environ.get('HOME') == '' else 'unset'} and uid "
+                           f"{uid} has no passwd entry, as for an arbitrary "
                            f"UID in a container); set MMDATA_CACHE to a writable folder, e.g. "
                            f"MMDATA_CACHE=/tmp/mmdata-cache") from None
 
@@ -309,6 +310,15 @@ def _home() -> Path:
             raise KeyError("HOME") from None
         return Path(pwd.getpwuid(os.getuid()).pw_dir)
     return Path.home()
+
+
+def _expand(path: str | Path) -> Path:
+    """``path`` with a leading ``~`` expanded as :func:`_home` names the home (an empty HOME is no home:
+    ``~/cache`` was ``/cache``); ``~user`` as Python expands it."""
+    text = str(path)
+    if text == "~" or text.startswith("~/"):
+        return _home() / text[2:]
+    return Path(text).expanduser()
 
 
 def stage_dataset(url: str, cache: str | Path | None = None, storage_options: dict[str, Any] | None = None,

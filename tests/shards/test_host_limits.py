@@ -83,7 +83,12 @@ def test_an_empty_home_is_no_home_not_the_root_folder(monkeypatch: pytest.Monkey
     for var in ("MMDATA_CACHE", "XDG_CACHE_HOME"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", "")
-    assert cache_dir() == Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "mmdata"
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    assert cache_dir() == home / ".cache" / "mmdata"
+    monkeypatch.setenv("XDG_CACHE_HOME", "~/xc")  # QA pass 2: '~' in the variables was '/' too
+    assert cache_dir() == home / "xc" / "mmdata"
+    monkeypatch.setenv("MMDATA_CACHE", "~/mc")
+    assert cache_dir() == home / "mc"
 
 
 def test_no_home_a_job_runs_without_its_record_and_warns_once(homeless: None, raw: Path, tmp_path: Path) -> None:
