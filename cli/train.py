@@ -204,8 +204,9 @@ def _per_label_table(m: dict, kind: str, out: Optional[Path]) -> None:
     noun = "label" if multilabel else "class"
     names = list(scores)
     rows = LABEL_ROWS if multilabel else CLASS_ROWS
-    if len(names) > rows:
-        names = sorted(names, key=lambda k: (-scores[k]["support"], k))[:rows]
+    if len(names) > rows:  # a class without a value (no test sample, never predicted) fills no capped row (QA)
+        valued = [k for k in names if scores[k]["support"] or scores[k].get("f1") is not None]
+        names = sorted(valued, key=lambda k: (-scores[k]["support"], k))[:rows]
     shown = f" (the {len(names)} most frequent of {len(scores)})" if len(names) < len(scores) else ""
     pc = table(noun, "precision", "recall", "F1", *(("AP",) if multilabel else ()),
                "support", title=f"test, per {noun}{shown}")
@@ -225,7 +226,9 @@ def _per_label_table(m: dict, kind: str, out: Optional[Path]) -> None:
 
 def _ratio(value: float | None) -> str:
     """A per-class score: ``—`` without a value (None: a class absent from test and never predicted)."""
-    return "—" if value is None else _num(value)
+    if value is None:  # a stdout that cannot print the dash (ASCII) gets '-', not the escape '\u2014'
+        return "—" if _encodable("—") == "—" else "-"
+    return _num(value)
 
 
 def _encodable(text: str) -> str:

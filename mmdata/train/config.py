@@ -516,18 +516,36 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
     """
     counts = {s: st.class_counts(s, len(names)) for s in ("train", "val", "test")}
     has_val = bool(counts["val"].sum())
-    out, no_val = [], []
+    out, no_train, no_val = [], [], []
     at = 0  # where the first class without val samples is in the class order: its line goes there
     for c, name in enumerate(names):
         val, test = int(counts["val"][c]), int(counts["test"][c])
         if counts["train"][c] == 0:
-            out.append(f"class {name!r} (id {c}) has no training samples (val {val}, test {test}): the model cannot predict it")
+            no_train.append((name, c, val, test))
         elif val == 0 and has_val:
-            at = at if no_val else len(out)
+            at = at if no_val else len(no_train)
             no_val.append((name, c, int(counts["train"][c]), test))
+    out = [no_train_warning(no_train)] if no_train else []
     if no_val:
-        out.insert(at, no_val_warning(no_val))
+        out.insert(min(at, len(out)), no_val_warning(no_val))
     return out
+
+
+def no_train_warning(classes: Sequence[tuple[str, int, int, int]]) -> str:
+    """The warning for the classes without training samples, ``(name, id, val count, test count)`` each: one
+    class's counts, or one line for many (QA: a class list of 60 names of which 3 occur printed 57 lines).
+
+    Example:
+        >>> no_train_warning([(f"c{i}", i, 0, 0) for i in range(7)])[:81]
+        "7 classes have no training samples ('c0', 'c1', 'c2', 'c3', 'c4' and 2 more): the"
+    """
+    if len(classes) == 1:
+        name, c, val, test = classes[0]
+        return f"class {name!r} (id {c}) has no training samples (val {val}, test {test}): the model cannot predict it"
+    shown = ", ".join(repr(n) for n, *_ in classes[:NAMED_CLASSES])
+    more = f" and {len(classes) - NAMED_CLASSES} more" if len(classes) > NAMED_CLASSES else ""
+    return (f"{len(classes)} classes have no training samples ({shown}{more}): the model cannot predict them; "
+            "their val and test counts: mmdata inspect")
 
 
 #: the classes a warning about many classes names (the rest are counted)

@@ -116,6 +116,30 @@ def test_class_warnings_aggregate() -> None:
     assert f"'c{NAMED_CLASSES}'" not in line and "and 45 more" in line
 
 
+def test_classes_without_training_samples_are_one_warning() -> None:
+    """QA pass 2: a class list of 60 names of which 3 occur printed 57 'has no training samples' lines."""
+    from mmdata.train.config import no_train_warning
+
+    line = no_train_warning([(f"c{i}", i, 0, 0) for i in range(57)])
+    assert line.startswith("57 classes have no training samples ('c0'") and "and 52 more" in line
+    one = no_train_warning([("zebra", 2, 0, 2)])
+    assert one == "class 'zebra' (id 2) has no training samples (val 0, test 2): the model cannot predict it"
+
+
+def test_the_capped_table_leaves_out_classes_without_a_value(capsys: pytest.CaptureFixture[str]) -> None:
+    """QA pass 2: the 50-row cap filled 47 rows with '—' (support 0, never predicted) of 60 listed names."""
+    from mmdata.cli.train import CLASS_ROWS, _per_label_table
+
+    none = {"precision": None, "recall": None, "f1": None, "support": 0}
+    test = {"a": {"precision": 0.9, "recall": 1.0, "f1": 0.947, "support": 9},
+            "b": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0},  # predicted, no sample: a value
+            **{f"n{i:02d}": dict(none) for i in range(CLASS_ROWS + 5)}}
+    _per_label_table({"per_class": {"test": test}}, "classes", None)
+    out = capsys.readouterr().out
+    assert " a " in out and " b " in out and " n00 " not in out, out
+    assert f"{CLASS_ROWS + 5} more classes" in out
+
+
 # 3. a class with no test sample, never predicted
 
 
