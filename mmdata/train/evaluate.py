@@ -343,8 +343,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Ta
         for (m, i), s in corrupted.items():
             s.update(logits if LEVELS[i] == 0 else model(corrupt(batch, m, LEVELS[i], seed, i)), y, labelled)
     # a class absent from the split and never predicted: no value (null), as macro-F1 leaves it out
-    per = clean.per_class(names or target.names, absent=None) if isinstance(clean, Scores) else \
-        clean.per_class(names or target.names)
+    per = clean.per_class(names or target.names, absent=None)
     out: dict[str, Any] = {"scores": clean.result(), "per_class": per,
                            "labelled": clean.labelled, "unlabelled": clean.unlabelled, "nonfinite": clean.nonfinite}
     if robustness:

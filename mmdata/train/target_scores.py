@@ -159,13 +159,24 @@ class MultiLabelScores(_Counts):
                 "map": float(ap[has].mean()), "subset_accuracy": exact / n,
                 "hamming": wrong / (n * self.labels), "nll": nll / n}
 
-    def per_class(self, names: Sequence[str]) -> dict[str, dict[str, float]]:
+    def per_class(self, names: Sequence[str], absent: float | None = 0.0) -> dict[str, dict[str, float | None]]:
         """Precision, recall, F1 (an undefined ratio is 0), average precision (NaN without a positive)
-        and support (positives) per label name."""
+        and support (positives) per label name. ``absent``: the precision, recall and F1 of a label with
+        no positive that was never predicted (``macro_f1`` leaves it out; the trainer passes None).
+
+        Example:
+            >>> s = MultiLabelScores(3)
+            >>> s.update(torch.tensor([[3.0, -3.0, -3.0], [-1.0, 2.0, -3.0]]), torch.tensor([[1, 0, 0], [0, 1, 0]]))
+            >>> s.per_class(["x", "y", "z"], absent=None)["z"]["f1"] is None
+            True
+        """
         counts, _, ap = self._read()
-        out = {}
+        out: dict[str, dict[str, float | None]] = {}
         for k, name in enumerate(names):
             tp, fp, fn = (float(v) for v in counts[:, k])
+            if not tp + fp + fn:
+                out[name] = {"precision": absent, "recall": absent, "f1": absent, "ap": float(ap[k]), "support": 0}
+                continue
             p = tp / (tp + fp) if tp + fp else 0.0
             r = tp / (tp + fn) if tp + fn else 0.0
             out[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
@@ -255,6 +266,6 @@ class RegressionScores(_Counts):
         r = max(-1.0, min(1.0, cov / math.sqrt(vy * vp))) if vy > 0 and vp > 0 else NAN
         return {"mae": sabs / n, "rmse": math.sqrt(ssq / n), "r": r, "r2": 1 - ssq / vy if vy > 0 else NAN}
 
-    def per_class(self, names: Sequence[str]) -> dict[str, dict[str, float]]:
+    def per_class(self, names: Sequence[str], absent: float | None = 0.0) -> dict[str, dict[str, float]]:
         """No classes: ``{}``."""
         return {}

@@ -411,8 +411,8 @@ class _TargetScores:
     def result(self) -> dict[str, float]:
         return self.inner.result()
 
-    def per_class(self, names: Sequence[str]) -> dict[str, dict[str, float]]:
-        return self.inner.per_class(names)
+    def per_class(self, names: Sequence[str], absent: float | None = 0.0) -> dict[str, dict[str, float | None]]:
+        return self.inner.per_class(names, absent=absent)
 
     @property
     def labelled(self) -> int:

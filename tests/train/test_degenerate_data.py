@@ -159,6 +159,19 @@ def test_unseen_unpredicted_class_is_null_not_zero() -> None:
     assert s.result()["macro_f1"] == pytest.approx(sum(f1s) / len(f1s))
 
 
+def test_multilabel_label_never_on_nor_predicted_is_null_not_zero() -> None:
+    """QA pass 2: a multi-label label with no positive, never predicted, read P/R/F1 0.0 while macro-F1
+    left it out (the class scores had the fix, the multi-label ones not)."""
+    from mmdata.train.target_scores import MultiLabelScores
+
+    s = MultiLabelScores(3)
+    s.update(torch.tensor([[3.0, -3, -3], [-1, 2, -3]]), torch.tensor([[1, 0, 0], [0, 1, 0]]))
+    assert s.result()["macro_f1"] == 1.0
+    pc = s.per_class(["x", "y", "z"], absent=None)
+    assert pc["z"]["f1"] is None and pc["z"]["precision"] is None and pc["z"]["support"] == 0
+    assert pc["x"]["f1"] == 1.0 and s.per_class(["x", "y", "z"])["z"]["f1"] == 0.0
+
+
 def test_table_shows_a_dash_for_no_value(capsys: pytest.CaptureFixture[str]) -> None:
     from mmdata.cli.train import _per_label_table
 
