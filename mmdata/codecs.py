@@ -386,29 +386,11 @@ def _jpeg_fast(data: bytes, max_size: tuple[int, int] | None) -> np.ndarray | No
 
 
 #: a 16-bit image whose values all lie below this (fewer than 12 significant bits: 12-bit camera or
-#: medical data in a 16-bit file) decodes by ``v >> 8`` to at most 15 of 255: nearly black
+#: medical data in a 16-bit file) decodes by ``v >> 8`` to at most 15 of 255: nearly black. ``mmdata
+#: shard`` reads the values of a dataset's 16-bit images and its card warns when their largest is under this
+#: (:func:`mmdata.shards.mediainfo.sixteen_bit_warning`); decoding says nothing (it runs in every DataLoader
+#: worker, every epoch: a warning there repeated, and one image cannot tell the dataset's range)
 LOW_BITS_MAX = 4096
-_low_bits_seen = False
-
-
-def _warn_low_bits(mode: str, top: int) -> None:
-    """The first 16-bit image of a process whose maximum is under :data:`LOW_BITS_MAX` gets one UserWarning:
-    ``v >> 8`` keeps its decode rule (documented; changing it changes every such dataset's bytes), but data of
-    12 bits or fewer decodes nearly black (under 256: all 0) and nothing else said so (QA: classes of values
-    0-199 and 3000-3199 decoded to all zeros and to 11-12, ``inspect`` said only "I;16")."""
-    global _low_bits_seen
-
-    if top >= LOW_BITS_MAX or top == 0:  # all 0 decodes to all 0: nothing lost (Pillow's 1x1 probes of a mode)
-        return
-    import warnings
-
-    _low_bits_seen = True
-    bits = max(top, 1).bit_length()
-    what = "all 0 (black)" if top < 256 else f"0-{top >> 8} of 255 (nearly black)"
-    warnings.warn(f"a 16-bit image ({mode}) holds values up to {top} ({bits} significant bit{'s' * (bits != 1)}): read as v >> 8 "
-                  f"(mmdata.codecs.image_array) it decodes to {what}; said once a process; when the data is "
-                  f"{bits}-bit, rescale it before sharding (v << {16 - bits}, or v * 65535 // {(1 << bits) - 1}) "
-                  "or save it as 8-bit", UserWarning, stacklevel=2)
 
 
 def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
@@ -426,8 +408,8 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
       onto 0-255. It is what Pillow itself does to 16-bit RGB / RGBA / LA PNGs (keeps the high byte),
       and what ``torchvision.transforms.v2.ToDtype(torch.uint8, scale=True)`` and skimage's
       ``img_as_ubyte`` do, so 16-bit grey and 16-bit colour files darken alike; every 8-bit level
-      gets exactly 256 input values. The first 16-bit image of a process whose maximum is under
-      :data:`LOW_BITS_MAX` (12-bit data, which decodes nearly black) gets one UserWarning; the rule holds.
+      gets exactly 256 input values. 12-bit data (max under :data:`LOW_BITS_MAX`) decodes nearly
+      black: ``mmdata shard`` says so on the dataset's card; rescale it before sharding.
     * ``I`` (32-bit int: Pillow's mode for 16-bit PGM, int32 TIFF, and 16-bit PNG in older Pillow):
       taken as 16-bit data: clipped to 0-65535, then ``v >> 8``.
     * ``F`` (32-bit float): when its finite values all lie in [0, 1] it is taken as unit range
@@ -448,8 +430,6 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
     if mode.startswith("I;16") or mode == "I":
         # PIL's convert("L"/"RGB") clips these at 255 instead of scaling: a 16-bit scan came out white
         v = np.asarray(im).astype(np.int64)
-        if not _low_bits_seen and v.size:
-            _warn_low_bits(mode, int(v.max()))
         return (np.clip(v, 0, 65535) >> 8).astype(np.uint8)
     if mode == "F":
         v = np.asarray(im).astype(np.float64)

@@ -1,31 +1,61 @@
 """16-bit images holding 12-bit (or fewer) data: QA found a class of values 0-199 decoded (``v >> 8``) to all
-zeros and one of 3000-3199 to 11-12 with no word anywhere (``inspect`` said only "modes I;16"). The decode rule
-stays (documented; changing it changes bytes); the reader warns once a process, ``inspect`` notes 16-bit modes."""
+zeros and one of 3000-3199 to 11-12 with no word anywhere. The decode rule stays (documented; changing it
+changes bytes). A second QA pass found the first fix (a warning at decode time, once a process; a note in
+``inspect`` on every 16-bit dataset) late, repeated and wrong: 16-bit colour PNGs (Pillow opens them as 8-bit
+RGB) never warned, ``shard --check decode`` said nothing, every DataLoader worker warned again every epoch,
+a negative mode-``I`` image got "1 significant bit ... v << 15", a dark first image of full-range data got
+advice that overflows the rest, and full-range datasets got the note too. Now ``mmdata shard`` reads each
+16-bit image's values (they are rare) and the card says, per dataset, when the largest of them is under 4096;
+``inspect`` shows that card warning; decoding says nothing."""
 
 from __future__ import annotations
 
 import io
+import json
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 import mmdata
-from mmdata import codecs
 from mmdata.codecs import decode_image
+from mmdata.shards import mediainfo
 
 
 def _png16(values: np.ndarray) -> bytes:
+    """A 16-bit PNG: greyscale (HW) through Pillow, colour (HWC, RGB order) through OpenCV."""
+    values = np.asarray(values).astype(np.uint16)
+    if values.ndim == 3:
+        ok, enc = cv2.imencode(".png", values[..., ::-1].copy())
+        assert ok
+        return enc.tobytes()
     buf = io.BytesIO()
-    Image.fromarray(values.astype(np.uint16)).save(buf, "PNG")
+    Image.fromarray(values).save(buf, "PNG")
     return buf.getvalue()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(codecs, "_low_bits_seen", False)
+def _tiff32(values: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(values).astype(np.int32), mode="I").save(buf, "TIFF")
+    return buf.getvalue()
+
+
+def _shard(tmp_path: Path, images: dict[str, list[bytes]], ext: str = "png", **kw: object) -> tuple[Path, dict]:
+    raw = tmp_path / "raw"
+    for c, datas in images.items():
+        (raw / c).mkdir(parents=True)
+        for i, d in enumerate(datas):
+            (raw / c / f"{i}.{ext}").write_bytes(d)
+    out = tmp_path / "ds"
+    mmdata.shard(raw, out, progress=False, **kw)
+    return out, json.loads((out / "dataset.json").read_text())
+
+
+def _deep(card: dict) -> list[str]:
+    return [w for w in card["warnings"] if "16-bit" in w]
 
 
 def _decode(data: bytes) -> tuple[np.ndarray, list[str]]:
@@ -35,36 +65,67 @@ def _decode(data: bytes) -> tuple[np.ndarray, list[str]]:
     return img, [str(w.message) for w in got if "16-bit" in str(w.message)]
 
 
-def test_values_under_256_decode_to_zero_and_say_so_once() -> None:
-    img, said = _decode(_png16(np.arange(200).reshape(10, 20)))
-    assert img.max() == 0  # the rule holds: v >> 8
-    assert len(said) == 1 and "up to 199" in said[0] and "all 0" in said[0] and "v << 8" in said[0]
-    _, again = _decode(_png16(np.arange(200).reshape(10, 20)))
-    assert again == []  # once a process
+rng = np.random.default_rng(0)
 
 
-def test_twelve_bit_data_is_named_nearly_black() -> None:
-    img, said = _decode(_png16(3000 + np.arange(200).reshape(10, 20)))
-    assert sorted(np.unique(img).tolist()) == [11, 12]
-    assert len(said) == 1 and "up to 3199" in said[0] and "12 significant bits" in said[0] and "v << 4" in said[0]
+@pytest.mark.parametrize("check", ["header", "decode"])
+def test_twelve_bit_colour_pngs_are_named_on_the_card(tmp_path: Path, check: str) -> None:
+    colour = [_png16(rng.integers(0, 4096, (16, 16, 3))) for _ in range(3)]
+    ds, card = _shard(tmp_path, {"a": colour, "b": [_png16(np.full((16, 16, 3), 4095))]}, check=check)
+    said = _deep(card)
+    assert said == ["4 16-bit images (of 4) use at most 12 significant bits (max 4095 over them): under the "
+                    "v >> 8 rule they decode nearly black (0-15 of 255); rescale (v << 4) before sharding"]
+    shown = [w["message"] for w in mmdata.inspect(ds)["warnings"] if "16-bit" in w["message"]]
+    assert shown == said  # the card's warning, once
 
 
-def test_full_range_data_is_not_warned_about() -> None:
-    img, said = _decode(_png16(np.linspace(0, 65535, 200).reshape(10, 20)))
-    assert img.max() == 255 and said == []
+def test_values_under_256_are_all_black(tmp_path: Path) -> None:
+    _, card = _shard(tmp_path, {"a": [_png16(np.arange(200).reshape(10, 20))], "b": [_png16(np.ones((4, 4)))]})
+    assert _deep(card) == ["2 16-bit images (of 2) use at most 8 significant bits (max 199 over them): under the "
+                           "v >> 8 rule they decode all black (0); rescale (v << 8) before sharding"]
 
 
-def test_inspect_notes_16_bit_modes(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    for c, base in (("a", 0), ("b", 3000)):
-        (raw / c).mkdir(parents=True)
-        for i in range(2):
-            (raw / c / f"{i}.png").write_bytes(_png16(base + np.arange(200).reshape(10, 20) + i))
-    mmdata.shard(raw, tmp_path / "ds", progress=False)
-    notes = [w["message"] for w in mmdata.inspect(tmp_path / "ds")["warnings"] if w["kind"] == "16-bit images"]
-    assert len(notes) == 1 and "I;16: 4" in notes[0] and "v >> 8" in notes[0] and "v << 4" in notes[0]
+def test_only_the_16_bit_images_are_counted(tmp_path: Path) -> None:
+    eight = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(eight, "PNG")
+    _, card = _shard(tmp_path, {"a": [eight.getvalue()] * 3, "b": [_png16(3000 + np.arange(200).reshape(10, 20))]})
+    assert _deep(card) == ["1 16-bit image (of 4) uses at most 12 significant bits (max 3199 over it): under the "
+                           "v >> 8 rule it decodes nearly black (0-12 of 255); rescale (v << 4) before sharding"]
 
 
-def test_an_all_zero_image_loses_nothing_and_is_not_warned_about() -> None:
-    img, said = _decode(_png16(np.zeros((4, 4))))
-    assert img.max() == 0 and said == []
+def test_full_range_data_with_a_dark_image_is_not_warned_about(tmp_path: Path) -> None:
+    dark = _png16(np.linspace(0, 2000, 64).reshape(8, 8))  # the first image QA decoded
+    bright = _png16(np.linspace(0, 65535, 64).reshape(8, 8))
+    ds, card = _shard(tmp_path, {"a": [dark, dark], "b": [bright]})
+    assert _deep(card) == []
+    assert [w for w in mmdata.inspect(ds)["warnings"] if "16-bit" in w["message"]] == []  # no note on every dataset
+
+
+def test_negative_values_are_not_called_few_bits(tmp_path: Path) -> None:
+    _, card = _shard(tmp_path, {"a": [_tiff32(np.full((4, 4), -300)), _tiff32(np.arange(16).reshape(4, 4))]},
+                     ext="tif")
+    assert _deep(card) == []
+
+
+def test_decoding_says_nothing_so_workers_cannot_repeat_it() -> None:
+    for data in (_png16(3000 + np.arange(200).reshape(10, 20)), _png16(np.arange(200).reshape(10, 20))):
+        img, said = _decode(data)
+        assert said == [] and img.max() <= 12  # the rule holds: v >> 8
+
+
+def test_the_range_of_a_16_bit_image() -> None:
+    low, high = mediainfo.sixteen_bit_range(_png16(rng.integers(0, 4096, (8, 8, 3))))
+    assert 0 <= low <= high < 4096
+    assert mediainfo.sixteen_bit_range(_png16(np.full((8, 8, 3), 4095)))[1] == 4095
+    assert mediainfo.sixteen_bit_range(_png16(np.full((8, 8), 77))) == (77, 77)
+    eight = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(eight, "PNG")
+    assert mediainfo.sixteen_bit_range(eight.getvalue()) is None
+
+
+def test_eight_bit_datasets_shard_as_before(tmp_path: Path) -> None:
+    from mmdata.testing import make_sample_folder
+
+    raw = make_sample_folder(tmp_path / "raw", n=6)
+    res = mmdata.shard(raw, tmp_path / "ds", progress=False)
+    assert not [w for w in res["warnings"] if "16-bit" in w]

@@ -189,23 +189,6 @@ def _channel_mix(modes: dict[str, int]) -> dict[str, str] | None:
             f"in the recipe"}
 
 
-def _sixteen_bit_note(modes: dict[str, int]) -> dict[str, str] | None:
-    """A note when images are 16-bit (``I;16*``, ``I``): the reader keeps their high byte (``v >> 8``,
-    :func:`mmdata.codecs.image_array`), so 12-bit or fewer data decodes nearly black — a 0-199 class to all
-    zeros — and "modes I;16" alone did not say so (QA). The index holds no pixel values (a max per image
-    would mean decoding them all), so the note says how to check; the reader warns on the first such image."""
-    from mmdata.codecs import LOW_BITS_MAX
-
-    deep = {m: n for m, n in modes.items() if m.startswith("I;16") or m == "I"}
-    if not deep:
-        return None
-    shown = ", ".join(f"{m}: {n}" for m, n in deep.items())
-    return {"kind": "16-bit images", "message": f"16-bit images ({shown}) are read as v >> 8 (their high byte): data "
-            f"of 12 bits or fewer (max under {LOW_BITS_MAX}) decodes nearly black, under 256 all 0; check a file's "
-            "range (numpy.asarray(PIL.Image.open(f)).max()) and rescale such data before sharding (12-bit: v << 4) "
-            "or save it as 8-bit"}
-
-
 #: a member name of an image beside the sample's image (``k.seg.png``, lower-cased): its field, as
 #: :func:`field_of` names it (``seg.png``)
 _NAMED_IMAGE = r"^[^.]*\.(?P<field>.+\.(?:" + "|".join(IMAGE_EXTS) + r"))$"
@@ -397,8 +380,6 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         _mix("audio channels", audio["channels"], "mix down to mono (or up to one channel count) before batching"),
     ) if w is not None]
     warnings += _target_size_warnings(named, example_sizes)
-    if (deep := _sixteen_bit_note(image["modes"])) is not None:
-        warnings.append(deep)
     unlabelled = col["label"].null_count
     if 0 < unlabelled < n:
         warnings.append({"kind": "labels", "message": f"{unlabelled} of {n} samples have no label"})

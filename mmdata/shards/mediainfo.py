@@ -24,6 +24,7 @@ import io
 import re
 import struct
 import zlib
+from itertools import repeat
 from typing import Any
 
 from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, flac_streaminfo, jpeg_orientation, tiff_orientation
@@ -568,6 +569,111 @@ def check_npy(data: bytes) -> None:
     if len(data) - f.tell() != need:
         raise CorruptMedia(f"truncated .npy: shape {shape} of {dtype} needs {need} bytes, the file holds "
                            f"{len(data) - f.tell()}")
+
+
+# ---- 16-bit images holding few significant bits ---------------------------------------------------
+
+#: first bytes of formats that may hold 16-bit (or 32-bit integer) samples besides PNG: TIFF, PGM / PPM
+_DEEP_MAGIC = (b"II*\x00", b"MM\x00*", b"P5", b"P6", b"P2", b"P3")
+
+
+def sixteen_bit_candidates(datas: list[bytes]) -> list[int]:
+    """Positions of the members that may be 16-bit images, from their first bytes: a PNG whose IHDR gives
+    bit depth 16 (greyscale and colour: Pillow opens 16-bit RGB / RGBA / LA PNGs as 8-bit modes, so the
+    index's mode cannot tell), a TIFF or a PGM / PPM. Cheap: the writer calls it on every chunk.
+
+    Example:
+        >>> from mmdata.testing import image_bytes
+        >>> sixteen_bit_candidates([image_bytes(0, size=(8, 8))])
+        []
+    """
+    try:  # C loops first (~0.1 us a member): almost every chunk has none
+        if not (any(map(bytes.count, datas, repeat(b"\x10"), repeat(24), repeat(25)))
+                or any(map(bytes.startswith, datas, repeat(_DEEP_MAGIC)))):
+            return []
+    except TypeError:  # a member that is not bytes: the loop below
+        pass
+    return [i for i, d in enumerate(datas)
+            if (d[24:25] == b"\x10" and d[:8] == _PNG_SIG) or bytes(d[:4]).startswith(_DEEP_MAGIC)]
+
+
+def sixteen_bit_range(data: bytes) -> tuple[int, int] | None:
+    """(min, max) over the sample values of a 16-bit image (PNG of bit depth 16, 16-bit TIFF / PGM / PPM, a
+    32-bit integer TIFF as the reader takes it: mode ``I``), decoded as stored; None for any other image or
+    one that does not decode (its checks report that).
+
+    Example:
+        >>> from mmdata.testing import image_bytes
+        >>> sixteen_bit_range(image_bytes(0, size=(8, 8))) is None
+        True
+    """
+    import numpy as np
+
+    try:
+        import cv2
+
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except Exception:  # noqa: BLE001 - Pillow below
+        arr = None
+    if arr is None or arr.dtype not in (np.uint16, np.int32):
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                if not (im.mode.startswith("I;16") or im.mode == "I"):
+                    return None
+                arr = np.asarray(im)
+        except Exception:  # noqa: BLE001 - not an image Pillow decodes: the checks report it
+            return None
+    if arr.dtype not in (np.uint16, np.int32, np.dtype(">u2"), np.dtype("<u2")) or not arr.size:
+        return None
+    return int(arr.min()), int(arr.max())
+
+
+def merge_sixteen_bit(acc: list[int] | None, found: tuple[int, int] | None) -> list[int] | None:
+    """``acc`` ([images, min, max] over a dataset's 16-bit images) with one image's range added."""
+    if found is None:
+        return acc
+    if acc is None:
+        return [1, found[0], found[1]]
+    return [acc[0] + 1, min(acc[1], found[0]), max(acc[2], found[1])]
+
+
+def combine_sixteen_bit(parts: Any) -> list[int] | None:
+    """One [count, min, max] from the shards' (None: a shard without 16-bit images)."""
+    acc = None
+    for part in parts:
+        if part:
+            acc = list(part) if acc is None else [acc[0] + part[0], min(acc[1], part[1]), max(acc[2], part[2])]
+    return acc
+
+
+def sixteen_bit_warning(acc: list[int] | None, images: int) -> str | None:
+    """The card's warning on a dataset whose 16-bit images (``acc``: [count, min, max]) all hold values
+    under :data:`mmdata.codecs.LOW_BITS_MAX` (12 significant bits or fewer): read by the ``v >> 8`` rule
+    (:func:`mmdata.codecs.image_array`) they decode nearly black, under 256 all black. None for full-range
+    data (the largest value over all of them is what counts: one dark image is not the dataset), for
+    negative values (mode ``I``: not 16-bit data at all), and for all-zero images (nothing lost).
+
+    Example:
+        >>> sixteen_bit_warning([3, 0, 4095], 10)
+        '3 16-bit images (of 10) use at most 12 significant bits (max 4095 over them): under the v >> 8 rule they decode nearly black (0-15 of 255); rescale (v << 4) before sharding'
+        >>> sixteen_bit_warning([3, 0, 60000], 10) is None
+        True
+    """
+    from mmdata.codecs import LOW_BITS_MAX
+
+    if acc is None:
+        return None
+    n, low, top = acc
+    if low < 0 or top <= 0 or top >= LOW_BITS_MAX:
+        return None
+    bits = top.bit_length()
+    one = n == 1
+    what = "all black (0)" if top < 256 else f"nearly black (0-{top >> 8} of 255)"
+    return (f"{n} 16-bit image{'s' * (not one)} (of {images}) use{'s' * one} at most {bits} significant bits "
+            f"(max {top} over {'it' if one else 'them'}): under the v >> 8 rule {'it' if one else 'they'} "
+            f"decode{'s' * one} {what}; rescale (v << {16 - bits}) before sharding")
 
 
 def decode_check(kind: str, data: bytes) -> None:

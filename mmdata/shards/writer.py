@@ -814,6 +814,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     # making one and entering the try left its `.tar.tmp-PID` behind
     writers: dict[str, TarWriter] = {}
     per_field_samples = dict.fromkeys(task["fields"], 0) if columns_layout else {}
+    deep: list[int] | None = None  # [count, min, max] over the samples' 16-bit images (the card's warning)
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
     read = read_many
@@ -847,6 +848,8 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             flat_sizes += map(len, datas_c)
             flat_crcs += map(zlib.crc32, datas_c)
             stat_rows += stats_c
+            if maybe := mediainfo.sixteen_bit_candidates(datas_c):  # rare: 16-bit PNG / TIFF / PNM members
+                deep = _sixteen_bit(kept, counts_c, datas_c, maybe, deep)
             if columns_layout:
                 members_c = iter(zip(names_c, datas_c))
                 for rec in kept:
@@ -895,7 +898,21 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             label_counts[v] = label_counts.get(v, 0) + 1
     return {"name": task["name"], "split": task["split"], "samples": n, "skipped": skipped, "shards": results,
             "patterns": [[list(k), counts[i]] for k, i in patterns.items()], "labels": sorted(label_counts.items()),
-            "inputs": _inputs_digest(all_paths, all_meta, local=not task.get("source")), "rows": idx.index_table(cols)}
+            "inputs": _inputs_digest(all_paths, all_meta, local=not task.get("source")), "rows": idx.index_table(cols),
+            **({"sixteen_bit": deep} if deep else {})}
+
+
+def _sixteen_bit(kept: list[tuple[Any, ...]], counts: list[int], datas: list[bytes], maybe: list[int],
+                 acc: list[int] | None) -> list[int] | None:
+    """``acc`` with the value range of each sample's image (the ``image`` member) among ``maybe`` that is 16-bit."""
+    from bisect import bisect_right
+
+    starts = list(accumulate(counts, initial=0))
+    for j in maybe:
+        r = bisect_right(starts, j) - 1
+        if j - starts[r] == _layout(kept[r][4])[3]:
+            acc = mediainfo.merge_sixteen_bit(acc, mediainfo.sixteen_bit_range(datas[j]))
+    return acc
 
 
 def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: array, paths: list[Any],
@@ -2208,6 +2225,9 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     num_classes = len(names) if names else (max(per_class) + 1 if per_class else None)
     if not names and per_class and len(per_class) <= max(per_class):  # ids skip values: say so
         warnings = [*warnings, label_gap_warning(per_class, _label_holders(rows, max(per_class)))]
+    deep = mediainfo.combine_sixteen_bit(results[p["name"]].get("sixteen_bit") for p in plan)
+    if (few := mediainfo.sixteen_bit_warning(deep, rows.num_rows - rows["image_mode"].null_count)) is not None:
+        warnings = [*warnings, few]  # 12-bit data in 16-bit files decodes nearly black: said once, at shard time
     fingerprint = idx.fingerprint([s["sha256"] for s in shard_rows])
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
     card: dict[str, Any] = {
