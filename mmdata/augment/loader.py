@@ -52,6 +52,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -176,6 +177,9 @@ class MemoryDataset(IterableDataset):  # type: ignore[type-arg]
             s = self.samples[i]
             yield Sample(s.key, s.fields, s.sample_rate, {**s.meta, "reader": rid, "position": pos, "epoch": epoch})
         self._skip.pop(rid, None)
+
+
+_PASS_LOCK = threading.Lock()  # Loader._claim_pass: two threads starting passes of one loader at once
 
 
 # Decoded splits kept for the next loader of the same split in this process: an ablation worker trains
@@ -433,6 +437,7 @@ class Loader:
         self._audio_warned = False
         self._active = False  # a pass is under way
         self._passes = 0  # passes started: the latest one's number
+        self._pass_thread: int | None = None  # the thread whose pass is under way (see _claim_pass)
         # (epoch, pass): what sampler.set_epoch asked for while that pass was under way; taken up by the
         # next pass when that one hands out no further batch, else warned about (EpochWarning)
         self._requested: tuple[int, int] | None = None
@@ -858,12 +863,30 @@ class Loader:
             batch = self.recipe.apply_batch_section(batch, self.epoch)
         return batch
 
+    def _claim_pass(self) -> int:
+        """Number a new pass, refusing one that would overlap another thread's open pass: both would share
+        this loader's epoch, positions and loss counts (repeated and lost samples, a wrong state). A pass
+        left open in the same thread (dropped with ``break``, an iterator left in a notebook) is not
+        read again, so a new one there goes on, as does one after the other thread ended."""
+        me = threading.get_ident()
+        with _PASS_LOCK:
+            other = self._pass_thread
+            if (self._active and other is not None and other != me
+                    and any(t.ident == other for t in threading.enumerate())):
+                raise MMDataError(
+                    f"mmdata.loader: a pass over this loader is already under way in another thread (thread id "
+                    f"{other}); two passes at once would share its epoch, positions and loss counts, repeating and "
+                    f"losing samples. Use one loader per thread (call mmdata.loader(...) in each thread, with "
+                    f"its own seed or epoch for different orders), or finish or close the other pass first.")
+            self._passes += 1
+            self._pass_thread = me
+            self._active = True
+            return self._passes
+
     def __iter__(self) -> Iterator[Batch]:
-        self._passes += 1
-        mine = self._passes
+        mine = self._claim_pass()
         if self._requested is not None:  # asked for during an earlier pass, still open (not yet collected)
             self.set_epoch(self._requested[0])
-        self._active = True
         batches = self._pass()
         try:
             for batch in batches:

@@ -58,6 +58,7 @@ import logging
 import mmap
 import os
 import struct
+import tempfile
 import threading
 import warnings
 import weakref
@@ -68,6 +69,11 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: only this process's threads are excluded (see _clock_lock)
+    fcntl = None  # type: ignore[assignment]
 
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -172,23 +178,68 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_resolve_before_fork)
 
 
+_CLOCK_LOCK = threading.Lock()  # begin() of this process's threads; _clock_lock adds the other processes'
+
+
+def _new_clock_lock() -> None:
+    """A forked child starts with a free lock (a parent thread may have held it while another forked)."""
+    global _CLOCK_LOCK
+    _CLOCK_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_clock_lock)
+
+
+class _clock_lock:
+    """Held while a clock's table is read and written: this process's threads (a lock) and its DataLoader
+    workers (a POSIX record lock on one file per user in the temporary folder, held for microseconds and
+    released by the system should its process die). Workers of two overlapping iterations racing to start
+    the next generation otherwise both took it, or one overwrote the other's entry. Where no such file can
+    be opened (a read-only temporary folder, a system without ``fcntl``), only the threads are excluded."""
+
+    path = os.path.join(tempfile.gettempdir(), f"mmdata-epochclock-{os.getuid() if hasattr(os, 'getuid') else 0}.lock")
+
+    def __enter__(self) -> None:
+        self._lock = _CLOCK_LOCK
+        self._lock.acquire()
+        self._fd: int | None = None
+        if fcntl is None:
+            return
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.lockf(self._fd, fcntl.LOCK_EX)
+        except OSError:
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = None
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._fd is not None:
+                os.close(self._fd)  # closing releases the record lock
+        finally:
+            self._lock.release()
+
+
 class EpochClock:
     """The epoch of each new iteration: explicit (``set``) or advanced by one per iteration.
 
-    Two int64 — ``[iteration word, explicit epoch]`` — in memory shared with DataLoader workers:
-    an anonymous shared mapping (inherited by forked workers, no file descriptor held), switched to
-    a torch shared-memory tensor the first time the clock is pickled for spawned workers. The word
-    packs ``(iteration key << 32) | generation``; all workers of one DataLoader iteration share a key
-    (the loader's base seed and how often this copy was iterated), so the first to start bumps the
-    generation and the others join it. Racing workers of one iteration write the same value and
-    iterations do not overlap, so no lock is needed.
+    Int64 words in memory shared with DataLoader workers — ``[newest iteration, explicit epoch]`` then a
+    table of the :attr:`ENTRIES` newest iterations — in an anonymous shared mapping (inherited by forked
+    workers, no file descriptor held), switched to a torch shared-memory tensor the first time the clock is
+    pickled for spawned workers. An iteration's word packs ``(iteration key << 32) | generation``; all
+    workers of one DataLoader iteration share a key (the loader's base seed and how often this copy was
+    iterated): the first to start takes the next generation and enters it in the table, the others find
+    their key there and join it. Iterations may overlap — one DataLoader (or dataset) iterated from two
+    threads at once — so each worker of a late iteration finds its own iteration's generation, not the
+    newest one; the table is read and written under a lock (:class:`_clock_lock`).
 
     A DataLoader made anew each epoch with an identically seeded ``generator`` gives its workers the
     same base seed, and fresh workers start their copy's count at the same value: the key repeats.
-    So each worker also records ``(its pid, the generation it joined)`` in its own slot: a worker of
-    another process finding its slot filled at the current generation under the same key belongs to
-    a new iteration and starts the next generation (its siblings then find the word ahead of their
-    slots and join it).
+    So each table entry also marks which worker ids (the first :attr:`SLOTS`, and the owning process
+    reading itself) joined it: a worker whose id already joined the entry of its key belongs to a new
+    iteration and starts the next generation (its siblings then find the new entry and join it).
 
     The memory is shared only between a process and its own DataLoader workers. A copy that reaches
     another process which is not a DataLoader worker — the ranks of ``torch.multiprocessing.spawn`` given
@@ -204,21 +255,26 @@ class EpochClock:
         0
     """
 
-    #: workers with a slot (``(pid << 32) | generation``); later ones rely on the key alone
+    #: worker ids marked per iteration; later ones rely on the key alone
     SLOTS = 256
+    #: iterations remembered (overlapping ones: more than this many open at once share generations)
+    ENTRIES = 8
+    #: words of a table entry: the iteration's word, then SLOTS + 1 bits (the last: the owning process)
+    _ENTRY = 1 + (SLOTS + 1 + 31) // 32
+    _WORDS = 2 + ENTRIES * _ENTRY
 
     def __init__(self, epoch: int = 0) -> None:
         self._map: mmap.mmap | None = None
         self._tensor: torch.Tensor | None = None
         self.local = 0
-        self._own([0, int(epoch)] + [0] * self.SLOTS)
+        self._own([0, int(epoch)] + [0] * (self._WORDS - 2))
         _CLOCKS.add(self)
 
     def _own(self, values: list[int]) -> None:
         """Memory of this process (shared with the DataLoader workers it starts) holding ``values``."""
-        self._map = mmap.mmap(-1, 8 * (2 + self.SLOTS))  # MAP_SHARED | MAP_ANONYMOUS
+        self._map = mmap.mmap(-1, 8 * self._WORDS)  # MAP_SHARED | MAP_ANONYMOUS
         self._tensor = None
-        struct.pack_into(f"<{2 + self.SLOTS}q", self._map, 0, *values)
+        struct.pack_into(f"<{self._WORDS}q", self._map, 0, *values)
         self._owner = os.getpid()
 
     def _resolve(self) -> None:
@@ -232,7 +288,7 @@ class EpochClock:
     def _values(self) -> list[int]:
         if self._tensor is not None:
             return [int(v) for v in self._tensor.tolist()]
-        return list(struct.unpack_from(f"<{2 + self.SLOTS}q", self._map, 0))  # type: ignore[arg-type]
+        return list(struct.unpack_from(f"<{self._WORDS}q", self._map, 0))  # type: ignore[arg-type]
 
     def _get(self, i: int) -> int:
         if self._owner != os.getpid():
@@ -266,15 +322,16 @@ class EpochClock:
         return self._get(1)
 
     def set(self, epoch: int) -> None:
-        self._put(1, int(epoch))
-        self._put(0, 0)
-        if self._tensor is not None:
-            self._tensor[2:] = 0
-        else:
-            self._map[16:] = bytes(8 * self.SLOTS)  # type: ignore[index]
+        with _clock_lock():
+            self._put(1, int(epoch))
+            self._put(0, 0)
+            if self._tensor is not None:
+                self._tensor[2:] = 0
+            else:
+                self._map[16:] = bytes(8 * (self._WORDS - 2))  # type: ignore[index]
 
     def current(self) -> int:
-        """The epoch of the iteration in progress (or of the next one when none has started)."""
+        """The epoch of the newest iteration started (or of the next one when none has started)."""
         return self.explicit + (self._get(0) & 0xFFFFFFFF)
 
     def begin(self) -> tuple[int, int]:
@@ -283,19 +340,32 @@ class EpochClock:
         info = get_worker_info()
         ident = f"main:{self.local}" if info is None else f"{info.seed - info.id}:{self.local}"
         key = (zlib.crc32(ident.encode()) & 0x7FFFFFFF) | 1
-        word = self._get(0)
-        have, gen = word >> 32, word & 0xFFFFFFFF
-        if have and have != key:
-            gen += 1
-        elif have and info is not None and info.id < self.SLOTS:
-            slot = self._get(2 + info.id)
-            if slot and slot >> 32 != os.getpid() and slot & 0xFFFFFFFF == gen:
-                gen += 1  # the same key from new worker processes: a new DataLoader iteration
-        if info is not None and info.id < self.SLOTS:
-            self._put(2 + info.id, (os.getpid() << 32) | gen)
-        if word != (key << 32) | gen:
-            self._put(0, (key << 32) | gen)
-        return self.explicit + gen, gen
+        who = self.SLOTS if info is None else info.id  # the bit marking this reader in its iteration's entry
+        if self._owner != os.getpid():
+            self._resolve()
+        with _clock_lock():
+            values = self._values()
+            explicit = values[1]
+            entries = [2 + e * self._ENTRY for e in range(self.ENTRIES)]
+            mine = [at for at in entries if values[at] and values[at] >> 32 == key]
+            at = max(mine, key=lambda a: values[a] & 0xFFFFFFFF) if mine else None
+            word, mask = 1 + who // 32, 1 << (who % 32)  # where this reader's bit sits in an entry
+            tracked = who <= self.SLOTS
+            if at is not None and not (tracked and values[at + word] & mask):
+                gen = values[at] & 0xFFFFFFFF  # a sibling of this iteration started it
+            else:  # a new iteration (or the same key's again: this worker id already joined that one)
+                gen = max((values[a] & 0xFFFFFFFF for a in entries if values[a]), default=-1) + 1
+                at = next((a for a in entries if not values[a]), None)
+                if at is None:  # the oldest iteration's entry makes room
+                    at = min(entries, key=lambda a: values[a] & 0xFFFFFFFF)
+                for i in range(at + 1, at + self._ENTRY):
+                    self._put(i, 0)
+                    values[i] = 0
+                self._put(at, (key << 32) | gen)
+                self._put(0, (key << 32) | gen)
+            if tracked:
+                self._put(at + word, values[at + word] | mask)
+        return explicit + gen, gen
 
 
 class SkipBoard:
