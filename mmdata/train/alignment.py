@@ -40,6 +40,7 @@ import torch
 from mmdata.augment.preview import figure_style
 from mmdata.errors import MMDataError
 from mmdata.train.contrastive import ContrastiveModel, embed_all, identical, load, pair_key, pair_names, recall_at
+from mmdata.train.loop import keeps_caller_rng
 from mmdata.train.matching import co_occurring, cosine_stats, read_measured, save_png, text_style
 from mmdata.types import Batch
 
@@ -260,6 +261,7 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
 REFERENCE_OPTIONS = ("modalities", "seed", "epochs", "batch_size", "exclude_same_class", "normalize", "splits")
 
 
+@keeps_caller_rng  # it seeds torch's global RNG: a direct caller gets its own state back
 def reference_model(data: str | Path, out: str | Path, *, modalities: Sequence[str] = ("image", "audio", "text"),
                     epochs: int = 20, seed: int = 0, batch_size: int = 64, device: str = "cpu",
                     exclude_same_class: bool = False, train_split: str | Sequence[str] | None = None,

@@ -54,6 +54,7 @@ from torch import nn
 from mmdata.errors import MMDataError
 from mmdata.train.config import ON_ERROR
 from mmdata.train.fusions import Fusion
+from mmdata.train.loop import keeps_caller_rng
 from mmdata.train.model import FusionModel
 from mmdata.types import Batch
 
@@ -511,6 +512,7 @@ class Pretrained:
         return buf.getvalue()
 
 
+@keeps_caller_rng  # it seeds torch's global RNG: a direct caller gets its own state back
 def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10, seed: int = 0, batch_size: int = 64,
              lr: float = 2e-3, weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
              dim: int = 32, temperature: float = 0.07, exclude_same_class: bool = False,

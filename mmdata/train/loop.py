@@ -38,15 +38,17 @@ and rank 0 evaluates and writes the outputs. Backend: gloo on CPU, nccl on CUDA 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -545,6 +547,64 @@ def _progress(run: Run, batches: Any, what: str) -> Iterator[Batch]:
             bar.advance(task)
 
 
+_RNG_HELD = threading.local()  # caller_rng: the outermost block of this thread restores, nested ones pass
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _rng_devices(device: Any) -> list[int]:
+    """The CUDA devices whose generators a run on ``device`` may draw from (none for a CPU run: CUDA is not
+    initialised for it; an unknown device name is left to the run's own check)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        return []
+    if dev.type != "cuda" or not torch.cuda.is_available():
+        return []
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a rank's own process, its own GPU (see _dist)
+        return [int(os.environ.get("LOCAL_RANK", "0"))]
+    return list(range(torch.cuda.device_count()))  # torch.manual_seed seeded every one of them
+
+
+@contextmanager
+def caller_rng(device: Any = "cpu") -> Iterator[None]:
+    """Give the caller torch's global random state back when the block ends, raised or not: a run seeds
+    it (``torch.manual_seed(seed)``) and draws from it, and the caller's own stream (``torch.initial_seed()``,
+    ``torch.get_rng_state()``, the CUDA devices' with a CUDA ``device``) must not depend on having trained.
+    Inside the block the run sees the state as before (its results do not change); a nested block (pre-training
+    inside :func:`train`) passes, so the outer run's stream goes on through it as before.
+
+    The state is the process's: runs in two threads at once still share it (and ``warnings``' filters), so a
+    process trains one run at a time (parallel runs: processes, ``mmdata ablate -j``).
+
+    Example:
+        >>> _ = torch.manual_seed(7); before = torch.get_rng_state()
+        >>> with caller_rng():
+        ...     _ = torch.manual_seed(0)
+        >>> torch.initial_seed(), torch.equal(torch.get_rng_state(), before)
+        (7, True)
+    """
+    if getattr(_RNG_HELD, "depth", 0):
+        yield
+        return
+    _RNG_HELD.depth = 1
+    try:
+        with torch.random.fork_rng(devices=_rng_devices(device)):
+            yield
+    finally:
+        _RNG_HELD.depth = 0
+
+
+def keeps_caller_rng(fn: _F) -> _F:
+    """``fn`` (a run taking ``device=``) inside :func:`caller_rng`: its caller's random state is given back."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with caller_rng(kwargs.get("device", "cpu")):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 @contextmanager
 def caller_threads() -> Iterator[None]:
     """Give the caller its torch intra-op and inter-op thread counts back when the block ends, raised
@@ -597,7 +657,11 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             in at least one training sample. None: every modality the training split has (those left
             out, and why, are in ``config["modalities_left_out"]``).
         epochs, batch_size, lr, weight_decay, optimizer (``adamw`` | ``sgd``): optimisation.
-        seed: fixes init, data order, augmentation draws and label-noise flips.
+        seed: fixes init, data order, augmentation draws and label-noise flips. The run seeds torch's
+            global RNG with it; the caller's global RNG state (CPU, and the CUDA devices' for a CUDA run)
+            is given back when ``train`` returns or raises. That state (and ``warnings``' filters) is the
+            process's: ``train`` runs one at a time per process — two calls in threads at once are not
+            reproducible; run in parallel with processes (``mmdata ablate -j``).
         recipe: augmentation recipe (path / dict / Recipe) applied to training batches.
         out: folder for ``metrics.json``, ``predictions.parquet`` (test split, written batch by batch)
             and ``model.pt`` (state dict).
@@ -701,15 +765,16 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         check_out_folder(out)  # not a dataset's folder nor a foreign one (a rerun's own outputs are replaced)
         remove_leftovers(out)  # a killed run's temp files: nothing else would ever remove them
     try:
-        return _train(data, fusion=fusion, modalities=modalities, epochs=epochs, seed=seed, recipe=recipe, out=out,
-                      batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer, device=device,
-                      label_noise=label_noise, threads=threads, eval_robustness=eval_robustness, progress=progress,
-                      num_workers=num_workers, cache=cache, cache_budget_mb=cache_budget_mb, image_size=image_size,
-                      channels=channels, sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens,
-                      fusion_args=fusion_args, pretrain=pretrain, pretrain_epochs=pretrain_epochs,
-                      pretrain_args=pretrain_args, probe=probe, label_fraction=label_fraction,
-                      storage_options=storage_options, on_error=on_error, train_split=train_split,
-                      val_split=val_split, test_split=test_split, target=target)
+        with caller_rng(device):  # the run seeds torch's global RNG: the caller gets its own state back
+            return _train(data, fusion=fusion, modalities=modalities, epochs=epochs, seed=seed, recipe=recipe, out=out,
+                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer, device=device,
+                          label_noise=label_noise, threads=threads, eval_robustness=eval_robustness, progress=progress,
+                          num_workers=num_workers, cache=cache, cache_budget_mb=cache_budget_mb, image_size=image_size,
+                          channels=channels, sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens,
+                          fusion_args=fusion_args, pretrain=pretrain, pretrain_epochs=pretrain_epochs,
+                          pretrain_args=pretrain_args, probe=probe, label_fraction=label_fraction,
+                          storage_options=storage_options, on_error=on_error, train_split=train_split,
+                          val_split=val_split, test_split=test_split, target=target)
     except MMDataError as exc:
         hinted = undecodable(exc, data, skip="; or leave them out of this run with --on-error skip (on_error='skip'; "
                                               "in an ablation recipe, trainer: {on_error: skip})")
