@@ -1875,7 +1875,9 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
             if r.split is None and r.key in before:
                 r.split = before[r.key]
                 kept += 1
-        if before and free and kept < free / 2:  # most keys changed: the split the user asked to keep is not kept
+        # most keys changed: the split the user asked to keep is not kept (a version that grew keeps all its old
+        # samples' splits: measured against the smaller of the two)
+        if before and free and kept < min(len(before), free) / 2:
             warnings = [*(warnings or []),
                         f"--split-from: only {kept} of {plural(free, 'sample')} matched a sample key of the earlier "
                         f"version and kept its split; the other {free - kept} are "

@@ -93,6 +93,18 @@ def test_split_from_that_keeps_few_samples_warns(tmp_path: Path) -> None:
     assert any("--split-from: only 0 of 4 samples" in w for w in rep["warnings"]), rep["warnings"]
 
 
+def test_split_from_a_version_that_grew_does_not_warn(tmp_path: Path) -> None:
+    """A new version with many new samples keeps every old sample's split: no 'only k of n matched' warning
+    (it compared the kept count with all samples, new ones included)."""
+    old = [f"s{i}" for i in range(2)]
+    _old_version(tmp_path / "v1", old, "val")
+    names = [f"{s}.png" for s in old] + [f"n{i}.png" for i in range(8)]
+    m = _manifest(tmp_path / "raw", "image,key\n" + "".join(f"{n},{n[:-4]}\n" for n in names), names)
+    rep = shard(m, tmp_path / "v2", split_from=tmp_path / "v1", split={"train": 0.5, "val": 0.5}, progress=False)
+    assert load_card(tmp_path / "v2")["split_from"]["kept"] == 2
+    assert not any("--split-from: only" in w for w in rep["warnings"]), rep["warnings"]
+
+
 # 4. split values in two Unicode forms are one split
 
 
