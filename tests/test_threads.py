@@ -11,6 +11,9 @@ A pass dropped with ``break`` (or left open) and a new pass in the same thread k
 from __future__ import annotations
 
 import copy
+import os
+import pickle
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -134,3 +137,39 @@ def test_mmdata_loader_passes_in_threads_one_after_another(ds_path: str) -> None
         keys = out[0]
         assert not isinstance(keys, BaseException), keys
         assert len(keys) == len(set(keys)) == 32
+
+
+def test_the_clock_lock_is_private_to_its_process_family(ds_path: str, tmp_path: Path) -> None:
+    """QA pass on the fix: the lock was one file per user in the temporary folder — any process holding it
+    stalled every reader of that user (here: a reader waited forever), and a link planted at its predictable
+    name was followed. Now a file in a private mkdtemp folder of the clock's owner, handed to its workers."""
+    import fcntl
+    import subprocess
+    import sys
+
+    from mmdata.shards.reader import EpochClock
+
+    old = Path(tempfile.gettempdir()) / f"mmdata-epochclock-{os.getuid()}.lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(old)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "fcntl.lockf(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        # another process's lock on the old per-user file does not stop this reader (it hung there)
+        res = subprocess.run([sys.executable, "-c", (
+            "import mmdata, sys\n"
+            f"print(len(list(mmdata.open_dataset({ds_path!r}, split='train', shuffle=True, seed=0))))\n")],
+            capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0 and res.stdout.strip() == "32", res.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    clock = EpochClock()
+    path = Path(clock._lock_path)
+    folder = path.parent
+    assert folder.name.startswith("mmdata-clock-") and oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert pickle.loads(pickle.dumps(clock))._lock_path == clock._lock_path  # spawned workers share it
+    with open(path, "a") as fd:  # the record lock works on it (the file exists after a begin)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -54,9 +54,11 @@ standard modality raises; a shard listed twice is read once, with a warning.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import mmap
 import os
+import shutil
 import struct
 import tempfile
 import threading
@@ -191,23 +193,50 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_clock_lock)
 
 
-class _clock_lock:
-    """Held while a clock's table is read and written: this process's threads (a lock) and its DataLoader
-    workers (a POSIX record lock on one file per user in the temporary folder, held for microseconds and
-    released by the system should its process die). Workers of two overlapping iterations racing to start
-    the next generation otherwise both took it, or one overwrote the other's entry. Where no such file can
-    be opened (a read-only temporary folder, a system without ``fcntl``), only the threads are excluded."""
+_FAMILY_LOCK: dict[int, str | None] = {}  # pid -> the lock file of the clocks that process owns
 
-    path = os.path.join(tempfile.gettempdir(), f"mmdata-epochclock-{os.getuid() if hasattr(os, 'getuid') else 0}.lock")
+
+def _family_lock_path() -> str | None:
+    """The lock file shared by this process and the DataLoader workers it starts (they get it with the
+    clock): in a private folder (``mkdtemp``: mode 0700, a random name) removed when the process exits. Not
+    one file per user in the temporary folder (QA: any process holding that one stalled every reader of the
+    user, and a link planted at its predictable name was followed). None where none can be made."""
+    pid = os.getpid()
+    if pid not in _FAMILY_LOCK:
+        try:
+            folder = tempfile.mkdtemp(prefix="mmdata-clock-")
+        except OSError:  # a read-only or missing temporary folder: threads only
+            _FAMILY_LOCK[pid] = None
+        else:
+            _FAMILY_LOCK[pid] = os.path.join(folder, "lock")
+            atexit.register(_remove_family_lock, pid, folder)
+    return _FAMILY_LOCK[pid]
+
+
+def _remove_family_lock(pid: int, folder: str) -> None:
+    if os.getpid() == pid:  # not a forked child's exit
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class _clock_lock:
+    """Held while a clock's table is read and written: this process's threads (a lock) and the processes
+    sharing the clock — the owner and its DataLoader workers — through a POSIX record lock on the clock's
+    family lock file (:func:`_family_lock_path`; held for microseconds and released by the system should its
+    process die). Workers of two overlapping iterations racing to start the next generation otherwise both
+    took it, or one overwrote the other's entry. Without such a file (a read-only temporary folder, a system
+    without ``fcntl``) only the threads are excluded."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
 
     def __enter__(self) -> None:
         self._lock = _CLOCK_LOCK
         self._lock.acquire()
         self._fd: int | None = None
-        if fcntl is None:
+        if fcntl is None or self.path is None:
             return
         try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
             fcntl.lockf(self._fd, fcntl.LOCK_EX)
         except OSError:
             if self._fd is not None:
@@ -276,6 +305,7 @@ class EpochClock:
         self._tensor = None
         struct.pack_into(f"<{self._WORDS}q", self._map, 0, *values)
         self._owner = os.getpid()
+        self._lock_path = _family_lock_path()
 
     def _resolve(self) -> None:
         """First use of a copy in another process than the one it belongs to: a DataLoader worker (forked,
@@ -311,7 +341,8 @@ class EpochClock:
         if self._tensor is None:  # pickled for a spawned worker: from now on share through torch
             self._tensor = torch.tensor(self._values(), dtype=torch.int64).share_memory_()
             self._map = None
-        return {"_tensor": self._tensor, "local": self.local, "_map": None, "_owner": self._owner}
+        return {"_tensor": self._tensor, "local": self.local, "_map": None, "_owner": self._owner,
+                "_lock_path": self._lock_path}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -322,7 +353,7 @@ class EpochClock:
         return self._get(1)
 
     def set(self, epoch: int) -> None:
-        with _clock_lock():
+        with _clock_lock(self._lock_path):
             self._put(1, int(epoch))
             self._put(0, 0)
             if self._tensor is not None:
@@ -343,7 +374,7 @@ class EpochClock:
         who = self.SLOTS if info is None else info.id  # the bit marking this reader in its iteration's entry
         if self._owner != os.getpid():
             self._resolve()
-        with _clock_lock():
+        with _clock_lock(self._lock_path):
             values = self._values()
             explicit = values[1]
             entries = [2 + e * self._ENTRY for e in range(self.ENTRIES)]
