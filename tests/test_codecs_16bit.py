@@ -123,6 +123,23 @@ def test_the_range_of_a_16_bit_image() -> None:
     assert mediainfo.sixteen_bit_range(eight.getvalue()) is None
 
 
+def test_twelve_bit_pgm_is_not_warned_it_reads_back_full_range(tmp_path: Path) -> None:
+    """QA pass 2: a 12-bit PGM (maxval 4095) was warned "nearly black ... rescale (v << 4)" though Pillow
+    scales it by its maxval and the reader decodes it full range (the advice would have corrupted it)."""
+    pgm = [b"P5\n20 16\n4095\n" + rng.integers(0, 4096, (16, 20)).astype(">u2").tobytes() for _ in range(4)]
+    assert mediainfo.sixteen_bit_range(pgm[0]) is None
+    assert decode_image(pgm[0]).numpy().max() > 200
+    _, card = _shard(tmp_path, {"a": pgm[:2], "b": pgm[2:]}, ext="pgm")
+    assert _deep(card) == []
+
+
+def test_opaque_alpha_does_not_hide_twelve_bit_colour() -> None:
+    """QA pass 2: a 16-bit RGBA PNG of 12-bit colour and alpha 65535 was not warned (the max took the alpha)."""
+    rgba = np.concatenate([rng.integers(0, 4096, (8, 8, 3)), np.full((8, 8, 1), 65535)], axis=2)
+    ok, enc = cv2.imencode(".png", rgba[..., [2, 1, 0, 3]].astype(np.uint16).copy())
+    assert ok and mediainfo.sixteen_bit_range(enc.tobytes())[1] < 4096
+
+
 def test_eight_bit_datasets_shard_as_before(tmp_path: Path) -> None:
     from mmdata.testing import make_sample_folder
 

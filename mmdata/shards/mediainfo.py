@@ -609,6 +609,8 @@ def sixteen_bit_range(data: bytes) -> tuple[int, int] | None:
     """
     import numpy as np
 
+    if bytes(data[:2]) in (b"P2", b"P3", b"P5", b"P6"):  # PGM / PPM: Pillow scales by the file's maxval, so a
+        return None  # 12-bit one (maxval 4095) reads back full range (QA: it was warned, with a harmful rescale)
     try:
         import cv2
 
@@ -627,6 +629,8 @@ def sixteen_bit_range(data: bytes) -> tuple[int, int] | None:
             return None
     if arr.dtype not in (np.uint16, np.int32, np.dtype(">u2"), np.dtype("<u2")) or not arr.size:
         return None
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):  # alpha (often opaque, 65535) says nothing of the colour's bits
+        arr = arr[..., :-1]
     return int(arr.min()), int(arr.max())
 
 
