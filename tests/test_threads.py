@@ -173,3 +173,28 @@ def test_the_clock_lock_is_private_to_its_process_family(ds_path: str, tmp_path:
     assert pickle.loads(pickle.dumps(clock))._lock_path == clock._lock_path  # spawned workers share it
     with open(path, "a") as fd:  # the record lock works on it (the file exists after a begin)
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_processes_of_a_pool_leave_no_clock_folder(ds_path: str, tmp_path: Path) -> None:
+    """A multiprocessing child (a pool's worker: `ablate -j`, `shard -j`) ends in os._exit, past atexit: each
+    left its private clock folder in the temporary folder (3 here, ~8 a test-suite run)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import multiprocessing as mp, sys\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "import mmdata\n"
+        "def child(ds):\n"
+        "    return len(list(mmdata.open_dataset(ds, split='train')))\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('fork').Process(target=child, args=(sys.argv[1],)); p.start(); p.join()\n"
+        "    with ProcessPoolExecutor(2, mp_context=mp.get_context('fork')) as ex:\n"
+        "        print(list(ex.map(child, [sys.argv[1]] * 2)))\n")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    res = subprocess.run([sys.executable, str(script), ds_path], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "TMPDIR": str(tmp)})
+    assert res.returncode == 0 and res.stdout.strip() == "[32, 32]", res.stderr
+    assert sorted(p.name for p in tmp.iterdir()) == [], list(tmp.iterdir())

@@ -57,6 +57,7 @@ from __future__ import annotations
 import atexit
 import logging
 import mmap
+import multiprocessing.util
 import os
 import shutil
 import struct
@@ -210,6 +211,9 @@ def _family_lock_path() -> str | None:
         else:
             _FAMILY_LOCK[pid] = os.path.join(folder, "lock")
             atexit.register(_remove_family_lock, pid, folder)
+            # a multiprocessing child (a pool's worker: `ablate -j`, `shard -j`) ends in os._exit, past atexit;
+            # its finalizers run (and only in this process: Finalize checks the pid)
+            multiprocessing.util.Finalize(None, _remove_family_lock, args=(pid, folder), exitpriority=0)
     return _FAMILY_LOCK[pid]
 
 
