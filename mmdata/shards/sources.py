@@ -2542,27 +2542,19 @@ def _is_number(s: str) -> bool:
     return True
 
 
-def _split_forms(rows: list[dict[str, Any]], fields: Mapping[str, str]) -> dict[str, str]:
-    """Split values written in two Unicode forms (``tést`` in NFC and NFD) -> their NFC form: one split, as class
-    names are (a value written in one form only is kept as written).
-
-    Example:
-        >>> _split_forms([{"s": "t\u00e9st"}, {"s": "te\u0301st"}], {"s": "split"}) == {"te\u0301st": "t\u00e9st"}
-        True
-    """
-    by_form: dict[str, set[str]] = {}
-    for r in rows:
-        for c, v in r.items():
-            if fields.get(c) == "split" and not _blank(v) and not str(v).isascii():
-                by_form.setdefault(_nfc(str(v).strip()), set()).add(str(v).strip())
-    return {v: nfc for nfc, vs in by_form.items() if len(vs) > 1 for v in vs if v != nfc}
-
-
-def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str) -> list[str]:
+def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str],
+                     name: str) -> tuple[list[str], dict[str, str]]:
     """Check the split column's values (they name shard files) and warn about likely mistakes:
     spellings that differ from another value or from train / val / test only in case, and other
     names for val / test (``dev``, ``validation``). Values are used as written (spaces around them cut), but
-    one name in two Unicode forms is one split (:func:`_split_forms`), with a warning."""
+    one name in two Unicode forms (``tést`` in NFC and NFD) is one split, in its NFC form, with a warning (a
+    value written in one form only is kept as written). Returns the warnings and the spellings to read as
+    their NFC form.
+
+    Example:
+        >>> _manifest_splits([{"s": "t\u00e9st"}, {"s": "te\u0301st"}], {"s": "split"}, "m.csv")[1] == {"te\u0301st": "t\u00e9st"}
+        True
+    """
     where: dict[str, list[int]] = {}
     written: dict[str, dict[str, list[int]]] = {}  # NFC form -> spelling as written -> rows
     for i, r in enumerate(rows):
@@ -2572,7 +2564,8 @@ def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str], name
                 where.setdefault(_nfc(str(v).strip()), []).append(i)
     for v, idx in where.items():
         check_split_name(v, f"manifest {name} {_rows(idx[:1])}, column 'split'")
-    warnings = []
+    warnings: list[str] = []
+    forms = {v: nfc for nfc, spellings in written.items() if len(spellings) > 1 for v in spellings if v != nfc}
     for nfc, spellings in written.items():  # as labels: one split, in its NFC form (the shard files' names)
         if len(spellings) > 1:
             a, b = sorted(spellings, key=lambda v: v != nfc)[:2]
@@ -2600,7 +2593,7 @@ def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str], name
             warnings.append(f"manifest {name}, column 'split': {v!r} ({_rows(where[v])}) {' and '.join(hints)}: "
                             f"split cells are used as written, so {v!r} is a split of its own "
                             f"({v}-000000.tar, ...)")
-    return warnings
+    return warnings, forms
 
 
 def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
@@ -2745,8 +2738,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         label_notes += _label_spelling_warnings(label_cells, name)
     label_notes = form_notes + label_notes
     nfc_names = {_nfc(n): n for n in names or ()}  # a declared name, looked up in either Unicode form
-    warnings = _manifest_splits(rows, fields, name)
-    split_forms = _split_forms(rows, fields)
+    warnings, split_forms = _manifest_splits(rows, fields, name)
     kind, bom = utf16_of(head)
     if bom and not str(name).lower().endswith(".parquet"):
         warnings.append(f"manifest {name} is {kind} (byte order mark {head[:2].hex(' ').upper()}), not UTF-8: it was "
