@@ -42,7 +42,7 @@ import sys
 import unicodedata
 from array import array
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter, itemgetter
@@ -2459,24 +2459,38 @@ def _label_forms(label_cells: list[tuple[int, str]], name: str) -> tuple[dict[st
         >>> forms == {"cafe\u0301": "caf\u00e9"}, warnings[0][:50]
         (True, "manifest m.csv, column 'label': class names 'café'")
     """
-    counts = Counter(c for _, c in label_cells)
-    by_form: dict[str, list[str]] = {}
-    for c in counts:
-        if not c.isascii():
-            by_form.setdefault(_nfc(c), []).append(c)
-    forms, warnings = {}, []
+    by_form = _by_unicode_form((i, c) for i, c in label_cells if not c.isascii())
+    warnings = []
     for nfc, spellings in by_form.items():
-        if len(spellings) < 2:
-            continue
-        spellings.sort(key=lambda c: c != nfc)  # the NFC form first
-        forms.update({c: nfc for c in spellings if c != nfc})
-        a, b, _ = names_apart(spellings[0], spellings[1])
-        more = f" (and {len(spellings) - 2} more)" if len(spellings) > 2 else ""
-        warnings.append(f"manifest {name}, column 'label': class names {a} ({plural(counts[spellings[0]], 'row')}) and "
-                        f"{b} ({plural(counts[spellings[1]], 'row')}){more} are one name in two Unicode forms (NFC and "
-                        f"NFD: text typed on macOS and elsewhere): their rows are one class, {printable(nfc)!r} (NFC); "
-                        f"write the name in one form to silence this")
-    return forms, warnings
+        if len(spellings) > 1:
+            a, b, *rest = sorted(spellings, key=lambda c: c != nfc)  # the NFC form first
+            a_shown, b_shown, _ = names_apart(a, b)
+            more = f" (and {len(rest)} more)" if rest else ""
+            warnings.append(f"manifest {name}, column 'label': class names {a_shown} ({plural(len(spellings[a]), 'row')}) "
+                            f"and {b_shown} ({plural(len(spellings[b]), 'row')}){more} are one name in two Unicode forms "
+                            f"(NFC and NFD: text typed on macOS and elsewhere): their rows are one class, "
+                            f"{printable(nfc)!r} (NFC); write the name in one form to silence this")
+    return _to_nfc(by_form), warnings
+
+
+def _by_unicode_form(cells: Iterable[tuple[int, str]]) -> dict[str, dict[str, list[int]]]:
+    """Group (row, value) cells by the value's NFC form: NFC form -> spelling as written -> its rows, in the
+    order met (labels and split values written in NFC and NFD are one name).
+
+    Example:
+        >>> _by_unicode_form([(0, "caf\u00e9"), (1, "cafe\u0301"), (2, "caf\u00e9")])["caf\u00e9"]["cafe\u0301"]
+        [1]
+    """
+    grouped: dict[str, dict[str, list[int]]] = {}
+    for i, v in cells:
+        grouped.setdefault(_nfc(v), {}).setdefault(v, []).append(i)
+    return grouped
+
+
+def _to_nfc(by_form: Mapping[str, Mapping[str, list[int]]]) -> dict[str, str]:
+    """The spellings to read as their NFC form: those of a name met in more than one form (a name written in one
+    form only is kept as written)."""
+    return {v: nfc for nfc, spellings in by_form.items() if len(spellings) > 1 for v in spellings if v != nfc}
 
 
 def _label_spelling_warnings(label_cells: list[tuple[int, str]], name: str) -> list[str]:
@@ -2555,17 +2569,13 @@ def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str],
         >>> _manifest_splits([{"s": "t\u00e9st"}, {"s": "te\u0301st"}], {"s": "split"}, "m.csv")[1] == {"te\u0301st": "t\u00e9st"}
         True
     """
-    where: dict[str, list[int]] = {}
-    written: dict[str, dict[str, list[int]]] = {}  # NFC form -> spelling as written -> rows
-    for i, r in enumerate(rows):
-        for c, v in r.items():
-            if fields.get(c) == "split" and not _blank(v):
-                written.setdefault(_nfc(str(v).strip()), {}).setdefault(str(v).strip(), []).append(i)
-                where.setdefault(_nfc(str(v).strip()), []).append(i)
+    written = _by_unicode_form((i, str(v).strip()) for i, r in enumerate(rows) for c, v in r.items()
+                               if fields.get(c) == "split" and not _blank(v))
+    where = {nfc: sorted(i for idx in spellings.values() for i in idx) for nfc, spellings in written.items()}
     for v, idx in where.items():
         check_split_name(v, f"manifest {name} {_rows(idx[:1])}, column 'split'")
     warnings: list[str] = []
-    forms = {v: nfc for nfc, spellings in written.items() if len(spellings) > 1 for v in spellings if v != nfc}
+    forms = _to_nfc(written)
     for nfc, spellings in written.items():  # as labels: one split, in its NFC form (the shard files' names)
         if len(spellings) > 1:
             a, b = sorted(spellings, key=lambda v: v != nfc)[:2]
