@@ -7,8 +7,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmdata.cli.augment import recipe_help, shipped
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, console, load_pandas_for_arrow, note,
+                               recipe_help, shipped,
                                plural, print_json, one_line_path, split_option, table, terminated_as_exit, warn)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -12,30 +12,7 @@ from rich.markup import escape
 
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, RewriteFlag, Seed, ShardsOrDataDir, console,
                                load_pandas_for_arrow, no_room, note, plugins, plural, print_json, one_line_path,
-                               stopped_as_exit, write_stdout_bytes)
-
-from mmdata.recipes_path import fallback, fallback_note, shipped_recipes
-
-
-def recipe_help(what: str, ablation: bool = False) -> str:
-    """``what``'s help, naming the shipped recipes as the folder lists them (read once, at import)."""
-    names = ", ".join(shipped_recipes(ablation)) or "none in this install"
-    if ablation:
-        return (f"{what}: a path, an object-store URL (s3://bucket/abl/config.resolved.yaml), or the name of an "
-                f"ablation recipe that ships with mmdata when no such file exists ({names}).")
-    return (f"{what}: a file, or the name of a recipe that ships with mmdata when no such file exists ({names}; "
-            "avdigits.yaml and recipes/avdigits.yaml too).")
-
-
-def shipped(recipe: Any, ablation: bool = False) -> Any:
-    """The recipe argument as the command passes it on: the shipped recipe's file where it falls back to one,
-    said once on stderr (a mistyped path of the user's own recipes/ folder got mmdata's copy unnoticed)."""
-    line = fallback_note(recipe, ablation) if recipe is not None else None
-    if line is None:
-        return recipe
-    note(escape(f"note: {line}"))
-    found = fallback(recipe, ablation)
-    return found if found is None or isinstance(recipe, Path) else str(found)
+                               recipe_help, shipped, stopped_as_exit, write_stdout_bytes)
 
 
 RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help=recipe_help("Recipe YAML"))]

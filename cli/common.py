@@ -20,10 +20,12 @@ from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 
 from mmdata.checks import plural  # noqa: F401 - the commands' count wording, imported from here
 from mmdata.io import finite
 from mmdata.procs import watch_for_a_dropped_exception
+from mmdata.recipes_path import fallback, fallback_line, shipped_recipes
 
 #: width of stdout's console on a pipe or a file: no limit a record would reach, so every record is one
 #: line (``| wc -l``, ``| grep``) and a table is as wide as its rows, never cut or wrapped at 80 columns
@@ -197,8 +199,6 @@ err_console = DiagnosticConsole(stderr=True, soft_wrap=True)
 
 def warn(message: str) -> None:
     """A ``warning:`` line on stderr (stdout stays the command's result: the tables, or the JSON)."""
-    from rich.markup import escape
-
     err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
 
@@ -443,3 +443,23 @@ def no_room(exc: OSError, out: Any) -> None:
         where = f" ({exc.filename})" if exc.filename else ""
         raise MMDataError(f"cannot write into {out}{where}: {exc.strerror}; free space (or write to another folder) "
                           "and rerun the same command to resume (the shards it finished are kept)") from None
+
+
+def recipe_help(what: str, ablation: bool = False) -> str:
+    """``what``'s help, naming the shipped recipes as the folder lists them (read once, at import)."""
+    names = ", ".join(shipped_recipes(ablation)) or "none in this install"
+    if ablation:
+        return (f"{what}: a path, an object-store URL (s3://bucket/abl/config.resolved.yaml), or the name of an "
+                f"ablation recipe that ships with mmdata when no such file exists ({names}).")
+    return (f"{what}: a file, or the name of a recipe that ships with mmdata when no such file exists ({names}; "
+            "avdigits.yaml and recipes/avdigits.yaml too).")
+
+
+def shipped(recipe: Any, ablation: bool = False) -> Any:
+    """The recipe argument as the command passes it on: the shipped recipe's file where it falls back to one,
+    said once on stderr (a mistyped path of the user's own recipes/ folder got mmdata's copy unnoticed)."""
+    found = fallback(recipe, ablation) if recipe is not None else None
+    if found is None:
+        return recipe
+    note(escape(f"note: {fallback_line(recipe, found)}"))
+    return found if isinstance(recipe, Path) else str(found)

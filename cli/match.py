@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.augment import recipe_help, shipped
-from mmdata.cli.common import DataDir, JsonFlag, PluginOpt, Seed, console, note, plugins, plural, print_json, warn
+from mmdata.cli.common import (DataDir, JsonFlag, PluginOpt, Seed, console, note, plugins, plural, print_json, recipe_help,
+                               shipped, warn)
 
 ModelDir = Annotated[Path, typer.Option("--model", help="Output folder of `mmdata train` (contrastive.pt with --pretrain contrastive).")]
 Split = Annotated[str, typer.Option(help="Split to measure.")]

@@ -9,9 +9,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.augment import recipe_help, shipped
 from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, Seed, console, load_pandas_for_arrow, plugins, plural, print_json,
-                               one_line_path, split_option, stopped_as_exit, table, warn)
+                               one_line_path, recipe_help, shipped, split_option, stopped_as_exit, table, warn)
 
 Derived = ("Default: derived from index.parquet (printed at start). A --recipe's own normalize list for the "
            "modality sets it instead: a given value it would override is refused.")

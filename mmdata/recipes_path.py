@@ -183,14 +183,17 @@ def fallback_note(source: str | os.PathLike[str], ablation: bool = False) -> str
         True
     """
     found = fallback(source, ablation)
-    if found is None:
-        return None
+    return None if found is None else fallback_line(source, found)
+
+
+def fallback_line(source: str | os.PathLike[str], found: Path) -> str:
+    """What a fallback from recipe argument ``source`` to the shipped recipe ``found`` is told as."""
     return f"no file {os.fspath(source)} here: using the recipe that ships with mmdata ({found})"
 
 
 def logged(source: str | os.PathLike[str], found: Path) -> Path:
     """``found``, the shipped recipe ``source`` fell back to, after an INFO record saying so."""
-    log.info("no file %s here: using the recipe that ships with mmdata (%s)", os.fspath(source), found)
+    log.info("%s", fallback_line(source, found))
     return found
 
 
