@@ -3031,8 +3031,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                                None if remote is not None else root is not None)
     warnings += _case_key_warnings(records, name)
     if not records and hint is None and str(name).lower().endswith(".txt"):  # a caption file with a tab in it?
-        raw_text = _manifest_text(data if remote is not None else Path(path).read_bytes(), name)
-        header = [_shown(c) for c in (list(rows[0]) if rows else raw_text.splitlines()[0].split("\t"))]
+        header = [_shown(c) for c in (list(rows[0]) if rows else  # no rows: the header from the text
+                                      _manifest_text(data if remote is not None else Path(path).read_bytes(),
+                                                     name).splitlines()[0].split("\t"))]
         hint = (f"{name} was read as a tab-separated manifest (Excel's 'Unicode text' export: its first line holds a "
                 f"tab), with the header {header[:8]}{' ...' if len(header) > 8 else ''}; if it is a caption, give the "
                 f"folder that holds it and its image as the source")
