@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 import mmdata
+from mmdata.augment.offline import augment_dataset
 from mmdata.codecs import decode_image
 from mmdata.shards import mediainfo
 
@@ -146,3 +147,16 @@ def test_eight_bit_datasets_shard_as_before(tmp_path: Path) -> None:
     raw = make_sample_folder(tmp_path / "raw", n=6)
     res = mmdata.shard(raw, tmp_path / "ds", progress=False)
     assert not [w for w in res["warnings"] if "16-bit" in w]
+
+
+def test_augment_output_carries_the_source_warning(tmp_path: Path) -> None:
+    """The copies decode as the source did (nearly black): the output's card says so, naming the source (QA: an
+    augmented 12-bit dataset's card and inspect had no warning)."""
+    ds, card = _shard(tmp_path, {"a": [_png16(rng.integers(0, 4096, (16, 16, 3))) for _ in range(2)]})
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("image:\n  - {op: rotate, p: 0.5, limit: 10.0}\n")
+    rep = augment_dataset(ds, tmp_path / "aug", recipe, progress=False)
+    out = json.loads((tmp_path / "aug" / "dataset.json").read_text())
+    said = [f"source dataset ds: {w}" for w in _deep(card)]
+    assert said and _deep(out) == said and [w for w in rep["warnings"] if "16-bit" in w] == said
+    assert [w["message"] for w in mmdata.inspect(tmp_path / "aug")["warnings"] if "16-bit" in w["message"]] == said

@@ -779,8 +779,12 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
              "source_files": files, "user_code": _user_code(rec),
              "plan": [(p["name"], p["split"], extra[p["name"]]["augment"]["keys"]) for p in plan]}
     plan_hash = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+    # the source card's warnings hold for the copies too (12-bit images in 16-bit files decode nearly black, label
+    # spellings read as one class): carried, naming the source (QA: the output's card and inspect lost them)
+    named = card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1]
+    carried = [f"source dataset {named}: {w}" for w in card.get("warnings") or []] if card else None
     return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=lost or None,
-                      label_names=card.get("label_names"), progress=progress, name=_name(out),
+                      warnings=carried, label_names=card.get("label_names"), progress=progress, name=_name(out),
                       card_extra=card_extra, executor=executor, address=address, write_fn=_augment_shard,
                       task_extra=extra, storage_options=storage_options, workers=workers, rewrite=rewrite,
                       # bare shards at a URL whose server gives no ETag / Last-Modified cannot be told unchanged
