@@ -673,10 +673,12 @@ class _Walk:
         is a fine way to build a dataset, but a stray link pulls in files the user never meant to ship)."""
         if not self.outside_files or self.outside_example is None:
             return []
-        n, (link, target) = self.outside_files, self.outside_example
+        # the link by its name in the source, not where it leads: the card is the same wherever the storage lies
+        # (QA: two collaborators' symlink farms into other cache paths gave other cards)
+        n, (link, _) = self.outside_files, self.outside_example
         return [f"{n} file{'s' * (n != 1)} came through symbolic links that lead outside the source folder (e.g. "
-                f"{link!r} -> {target!r}) and {'are' if n != 1 else 'is'} sharded like the rest: check that "
-                f"{'they belong' if n != 1 else 'it belongs'} in the dataset before publishing it"]
+                f"{link!r}: `readlink -f` on it shows where it leads) and {'are' if n != 1 else 'is'} sharded like "
+                f"the rest: check that {'they belong' if n != 1 else 'it belongs'} in the dataset before publishing it"]
 
     def _walkable(self, e: os.DirEntry, shown: str) -> bool:
         if e.is_symlink():
