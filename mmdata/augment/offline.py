@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,32 @@ def copy_key(key: str, k: int, pass_no: int = 1) -> str:
         ('cat_1a2b3c4d_aug0', 'cat_1a2b3c4d_aug0_p2aug1')
     """
     return f"{key}_aug{k}" if pass_no == 1 else f"{key}_p{pass_no}aug{k}"
+
+
+def augment_command(recipe: Any, *, copies: int = 1, keep_original: bool = False, seed: int = 0,
+                    splits: list[str] | None = None, augment_splits: list[str] | None = None, maxcount: int = 1000,
+                    on_error: str = "raise") -> str:
+    """The ``mmdata augment`` command line that gives an output, from :func:`augment_dataset`'s options:
+    ``SRC`` and ``OUT``, the recipe by its file's last name (``<recipe>`` for one given as an object: the card's
+    ``augmentation.recipe_given`` holds it), then each option that is not its default (options that never
+    change the bytes, such as ``workers``, are left out).
+
+    Example:
+        >>> augment_command("/home/me/recipes/avdigits.yaml", copies=2, seed=5, augment_splits=["train", "val"])
+        'mmdata augment SRC OUT -r avdigits.yaml --copies 2 --seed 5 --augment-split train,val'
+    """
+    import shlex
+
+    named = str(recipe).rstrip("/").rsplit("/", 1)[-1] if isinstance(recipe, (str, os.PathLike)) else "<recipe>"
+    words = ["mmdata", "augment", "SRC", "OUT", "-r", named]
+    for flag, value, default in (("--copies", copies, 1), ("--keep-original", keep_original, False),
+                                 ("--seed", seed, 0), ("--split", splits, None),
+                                 ("--augment-split", augment_splits, None), ("--maxcount", maxcount, 1000),
+                                 ("--on-error", on_error, "raise")):
+        if value == default:
+            continue
+        words += [flag] if value is True else [flag, ",".join(value) if isinstance(value, list) else str(value)]
+    return shlex.join(words)
 
 
 def augment_pass(card: dict[str, Any], src: Any = "the dataset") -> int:
@@ -460,6 +487,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         >>> rep["samples"], rep["augmented_splits"], mmdata.verify(t + "/aug")["ok"]
         (6, ['train'], True)
     """
+    from mmdata import __version__
     from mmdata.shards.index import is_dataset, load_card
     from mmdata.urls import is_folder_url, local_path, protocol
 
@@ -520,7 +548,10 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     # local or at a URL, give the same card)
     source = {"name": card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1], "fingerprint": card.get("fingerprint")}
     pass_no = augment_pass(card, src)
-    extra = {"augmented_from": source, "recipe": rec.to_dict(), "copies": copies, "keep_original": keep_original,
+    # the recipe drawn with (its seed combines the recipe's and --seed) and what reproduces the run: the recipe as
+    # given and --seed (QA: the card named neither, and its options said seed 0 under --seed 5)
+    extra = {"augmented_from": source, "recipe": rec.to_dict(), "recipe_given": base.to_dict(), "seed": seed,
+             "copies": copies, "keep_original": keep_original,
              **summary, **({"pass": pass_no} if pass_no > 1 else {})}  # a first pass's card as before passes counted
     # what the source's card says of members the copies keep as they are (a manifest's --meta columns)
     kept = {k: card[k] for k in CARRIED_CARD_KEYS if k in card}
@@ -530,7 +561,12 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     # samples x 6 copies), and Ctrl-C left nothing to resume; bare shards were still read whole
     rep = _augment_planned(src, out, rec, copies=copies, keep_original=keep_original, splits=chosen, on_error=on_error,
                            pass_no=pass_no, augmented=set(augmented), maxcount=maxcount, progress=progress,
-                           address=address, card=card, card_extra={"augmentation": extra, **kept},
+                           address=address, card=card, seed=seed,
+                           card_extra={"augmentation": extra, **kept, "mmdata_version": __version__,
+                                       "command": augment_command(recipe, copies=copies, keep_original=keep_original,
+                                                                  seed=seed, splits=splits,
+                                                                  augment_splits=augment_splits, maxcount=maxcount,
+                                                                  on_error=on_error)},
                            storage_options=storage_options, executor=executor, workers=workers, rewrite=rewrite)
     return _with_growth(rep | {"copies": copies, **summary}, src, out, folder)
 
@@ -676,7 +712,6 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
 def _name(out: str | Path) -> str:
     """The dataset name of an output folder: its last path component (of a URL's path too; of ``.``, the
     folder's own name, as ``mmdata shard`` names it)."""
-    import os
 
     if not is_remote(out):
         return Path(os.path.abspath(out)).name
@@ -687,7 +722,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
                      splits: list[str], augmented: set[str], maxcount: int, progress: bool, address: str | None,
                      card: dict[str, Any], card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None,
                      on_error: str = "raise", pass_no: int = 1, executor: str = "ray",
-                     workers: int = 1, rewrite: bool = False) -> dict[str, Any]:
+                     workers: int = 1, rewrite: bool = False, seed: int = 0) -> dict[str, Any]:
     """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
     bare shards, from their tar headers, in their order — exactly as :func:`~mmdata.shards.writer.write_records`
     plans the records of an in-memory run, then run one :func:`_augment_shard` task per output shard
@@ -748,7 +783,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     # their order in the shards (a task reads whole every source shard it draws on: other tools' shards are
     # often written shuffled, and by key each task would read them all)
     plan = plan_shards(sorted_unique(records) if root is not None else records, maxcount)
-    options = job_options(maxcount=maxcount, on_error=on_error)
+    options = job_options(maxcount=maxcount, on_error=on_error, seed=seed)
     plugins: list[str] = []
     if executor == "ray" or (workers > 1 and len(plan) > 1 and writer._pack is None):
         # the tasks run in fresh processes (Ray workers; the pure-Python writer's spawned pool): they import the
@@ -794,7 +829,6 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
 def _source_files(src: str | Path, card: dict[str, Any], listed: dict[str, list[str]]) -> list[list[Any]] | None:
     """A local dataset folder's card, index and the shards read, each ``[name, size, change stamp]`` (bare
     shards: None, their identity has them already)."""
-    import os
 
     from mmdata.shards import index as idx
     from mmdata.shards.sources import file_stamp
@@ -869,7 +903,6 @@ def _bare_rows(src: str | Path, splits: list[str], storage_options: dict[str, An
     key, a file that is no tar, an empty one) is one entry of ``lost`` (the card's ``skipped``), and the
     samples after it are planned as any (QA: the plan stopped at the first damage, and everything after it
     in that shard was lost without a word)."""
-    import os
 
     from mmdata.shards.sources import file_stamp, skip_entry
     from mmdata.shards.tario import expand_sources, is_url, iter_samples
