@@ -356,6 +356,7 @@ def environment(threads: int = 1, device: str = "cpu", plugins: Sequence[str] = 
     import torch
 
     from mmdata.recipes_path import git_revision
+    from mmdata.versions import software
 
     rev = git_revision()  # mmdata's own checkout only: never the commit of a repository mmdata is installed in
     cpu = platform.processor()
@@ -368,7 +369,7 @@ def environment(threads: int = 1, device: str = "cpu", plugins: Sequence[str] = 
 
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
             "mmdata": mmdata.__version__, "platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
-            "threads_per_run": threads, "device": device, "git_revision": rev,
+            "threads_per_run": threads, "device": device, "git_revision": rev, "libraries": software(),
             "deterministic": "CPU runs are bitwise deterministic per seed and thread count",
             **({"plugins": describe(plugins)} if plugins else {})}
 

@@ -65,6 +65,7 @@ from mmdata.train.padding import reading, said_once
 from mmdata.train.targets import (META_FIELD, Target, Values, apply_label_noise, class_ids, label_noise_plan,  # noqa: F401
                                   masked_loss, noisy_labels, read_values, resolve, settle)  # the label helpers: importable here as before
 from mmdata.types import Batch
+from mmdata.versions import software
 
 VAL_INPUTS_FACTOR = 4  # val's model inputs (float32) against its decoded size (uint8 images): kept within the cache budget
 SPLITS = ("train", "val", "test")
@@ -882,6 +883,7 @@ def pretrained_only(run: Run, out: str | Path | None) -> dict[str, Any]:
     metrics = run_metrics(run)
     if run.warnings:
         metrics["warnings"] = run.warnings
+    metrics["versions"] = software()
     metrics["wall_s"] = time.perf_counter() - run.t0
     if out is not None:
         save_outputs(run, out, metrics, None)
@@ -1026,6 +1028,7 @@ def _finished(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, 
                             "scored as uniform predictions (chance), so those scores understate a working model")
     if warnings:
         metrics["warnings"] = warnings
+    metrics["versions"] = software()  # what explains figures that differ on another machine in the last digits
     metrics["wall_s"] = time.perf_counter() - run.t0
     if out is not None:
         save_outputs(run, out, metrics, run.model, predictions=predictions)

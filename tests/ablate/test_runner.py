@@ -94,7 +94,8 @@ def test_fixed_run_writes_artifacts_and_finds_planted_effects(tmp_path: Path, ti
         row = next(line for line in report.splitlines() if line.startswith(f"| {a['name']} |"))
         assert f"| {interval_text([lo, hi])} (" in row
     assert "bootstrap" not in report.lower() and "P(Δ>0)" not in report
-    assert json.loads((tmp_path / "env.json").read_text())["torch"]
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert env["torch"] and {"pyarrow", "pillow", "soundfile", "albumentations"} <= set(env["libraries"])
     # the resolved config re-runs the same ablation: every run is found done
     again = run(tmp_path / "config.resolved.yaml", tmp_path, workers=1, progress=False, plots=False)
     assert again["runs"]["ok"] == 72 and pq.read_table(tmp_path / "runs.parquet").num_rows == 72

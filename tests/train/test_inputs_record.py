@@ -57,6 +57,11 @@ def test_by_default_the_modalities_of_the_training_split_are_used(noaudio: Path,
     assert "no sample of the train split has audio" in m["config"]["modalities_left_out"]["audio"]
     assert set(m["robustness"]["missing"]) == {"image", "text"} and set(m["robustness"]["corruption"]) == {"image", "text"}
     assert m["inputs"]["sample_rate"] is None
+    # what explains figures that differ on another machine (QA: metrics.json named no version)
+    import torch
+
+    assert m["versions"]["torch"] == torch.__version__ and m["versions"]["mmdata"] == mmdata.__version__
+    assert {"python", "numpy", "pyarrow", "pillow", "soundfile"} <= set(m["versions"])
 
 
 def test_a_modality_some_samples_have_stays(messy: Path) -> None:
