@@ -67,6 +67,9 @@ def save_interval(last_cost_s: float) -> float:
     return max(SAVE_EVERY_S, SAVE_SHARE * last_cost_s)
 #: files that make a folder an ablation's output folder (written before the first run)
 MARKERS = ("config.resolved.yaml", "runs.parquet")
+#: runs.parquet's columns that only some runs fill (a failure's message and traceback tail, a trainer's warnings as
+#: a JSON list): written for every row, null where a run has none
+ALWAYS_COLUMNS = ("error", "traceback", "warnings")
 #: the analysis of the runs, rewritten at the end; stale once the runner starts new runs
 REPORT_FILES = ("summary.json", "report.md")
 
@@ -342,7 +345,8 @@ def save_runs(out: Path, rows: list[dict[str, Any]], shown: str | None = None) -
     import pyarrow.parquet as pq
 
     rows = sorted(rows, key=lambda r: (r["arm"], r["seed"]))
-    cols = sorted({k for r in rows for k in r})
+    # the columns a reader looks up are there when every run succeeded too (null then: QA, df.error raised)
+    cols = sorted({k for r in rows for k in r} | set(ALWAYS_COLUMNS))
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in cols} for r in rows]), buf)
     with _writing(f"{(shown or str(out)).rstrip('/')}/runs.parquet"):

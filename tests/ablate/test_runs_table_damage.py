@@ -68,3 +68,14 @@ def test_a_runs_duplicated_row_counts_once_and_is_warned(done: tuple[dict, Path]
     assert len(read_fold(_copy(ab, tmp_path / "again", lambda t: pa.concat_tables([t, t.slice(0, 1)]))).rows) == 8
     first = json.loads((ab / "summary.json").read_text())
     assert [a["primary"]["mean_diff"] for a in s["arms"]] == [a["primary"]["mean_diff"] for a in first["arms"]]
+
+
+def test_failure_columns_are_there_when_every_run_succeeded(tmp_path: Path) -> None:
+    """A reader's ``df.error`` / ``df["traceback"]`` / ``df.warnings`` work on a table of successes (QA: the
+    columns existed only when some run had failed)."""
+    from mmdata.ablate.runner import save_runs
+
+    save_runs(tmp_path, [{"arm": "baseline", "seed": 0, "status": "ok", "test_accuracy": 0.5}])
+    t = pq.read_table(tmp_path / "runs.parquet")
+    assert {"error", "traceback", "warnings"} <= set(t.column_names)
+    assert t.column("error").to_pylist() == [None]

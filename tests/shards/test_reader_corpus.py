@@ -253,3 +253,9 @@ def test_doc_table_is_current(tmp_path: Path, clean: Path) -> None:
         text = DOC.read_text(encoding="utf-8")
     assert f"{BEGIN}\n{table}\n{END}" in text, (
         "docs/bad-input-read.md is stale; regenerate with MMDATA_WRITE_DOCS=1 pytest tests/shards/test_reader_corpus.py")
+
+
+def test_the_readme_counts_the_corpus() -> None:
+    """The README's count of bad-input kinds is this corpus's (QA: it said 34 of 36)."""
+    readme = (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"covered by a {len(KINDS)}-kind bad-input corpus" in readme
