@@ -16,7 +16,7 @@ Field conventions (decoded):
 from __future__ import annotations
 
 import copyreg
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -150,6 +150,25 @@ class Sample:
     def with_meta(self, **updates: Any) -> Sample:
         """Return a new sample with ``meta`` entries replaced or added."""
         return Sample(self.key, self.fields, self.sample_rate, {**self.meta, **updates})
+
+    def pin_memory(self) -> Sample:
+        """A new sample with its CPU tensor fields pinned (torch's ``DataLoader(pin_memory=True)`` calls it for
+        uncollated samples, ``batch_size=None``: without it they stayed pageable, as torch leaves an object it
+        does not know); other fields as they are."""
+        return self._map(lambda t: t.pin_memory() if t.device.type == "cpu" else t)
+
+    def to(self, device: str | torch.device, non_blocking: bool = False) -> Sample:
+        """A new sample with its tensor fields on ``device`` (as :meth:`Batch.to`); other fields as they are.
+
+        Example:
+            >>> Sample("a", {"audio": torch.zeros(1, 4), "text": "hi"}).to("cpu")["text"]
+            'hi'
+        """
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Sample:
+        return new_sample(self.key, {k: fn(v) if isinstance(v, torch.Tensor) else v for k, v in self.fields.items()},
+                          self.sample_rate, self.meta)
 
 
 _NOT_TENSORS = frozenset({bytes, str, int, float, bool, type(None), np.ndarray, list, dict, tuple})

@@ -5,6 +5,7 @@
 #   2. benchmarks/augment.py (its CUDA rows: batched CUDA vs per-sample CPU, sync-free check);
 #   3. `mmdata train --device cuda` on avdigits (2 epochs); the loader with DataLoader workers drawing the
 #      params (plan_in_workers): batches equal to drawing in the main process, samples/s both ways;
+#      DataLoader(pin_memory=True) pins uncollated samples (batch_size=None) and batches;
 #   4. a small `mmdata ablate --device cuda` (explicit arm + label-noise control, 8 seeds, 2 epochs), whose
 #      planted label-noise control must come out `hurts` (the GPU runs must still measure something).
 # Without a CUDA device (or without an environment that imports torch and mmdata) it says so and exits 2;
@@ -183,6 +184,22 @@ for ahead in (True, False):
         print(f"  the workers' plans equal drawing in the main process: {checked}")
         bad += not checked or not all(checked)
 sys.exit(1 if bad else 0)
+EOF
+
+# 3c. pin_memory=True pins uncollated samples (batch_size=None: Sample.pin_memory) and batches
+step "DataLoader pin_memory: samples and batches pinned" 60 "$PY" - "$DATA" <<'EOF'
+import sys
+import torch
+from torch.utils.data import DataLoader
+import mmdata
+
+ds = mmdata.open_dataset(sys.argv[1], split="train")
+s = next(iter(DataLoader(ds, batch_size=None, num_workers=1, pin_memory=True)))
+b = next(iter(DataLoader(ds, batch_size=8, num_workers=1, pin_memory=True, collate_fn=ds.collate_fn)))
+got = {**{f"sample {k}": v.is_pinned() for k, v in s.items() if isinstance(v, torch.Tensor)},
+       **{f"batch {k}": v.is_pinned() for k, v in b.data.items() if isinstance(v, torch.Tensor)}}
+print("pinned:", got)
+sys.exit(0 if all(got.values()) else 1)
 EOF
 
 # 4. a small ablation, one run per GPU at a time

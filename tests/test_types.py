@@ -213,3 +213,26 @@ def test_a_batch_is_not_a_sequence_of_samples_and_says_so() -> None:
             attempt()
     # not Iterable: Lightning finds the batch size through the dataclass fields (keys, data), as before
     assert not isinstance(b, collections.abc.Iterable) and b["label"].tolist() == [1, 0]
+
+
+def test_uncollated_samples_are_pinned_by_torchs_pin_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``DataLoader(batch_size=None, pin_memory=True)`` pins what has a ``pin_memory()``: a Sample's tensors now
+    (QA: torch left the Sample, unknown to it, pageable). No accelerator here, so pinning marks the tensor; the
+    GPU check pins for real."""
+    from torch.utils.data._utils.pin_memory import pin_memory as torch_pin
+
+    pinned: set[int] = set()
+
+    def mark(t: torch.Tensor, *args: object) -> torch.Tensor:
+        out = t.clone()
+        pinned.add(id(out))
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", mark)
+    s = Sample("a", {"image": torch.zeros(3, 2, 2, dtype=torch.uint8), "audio": torch.zeros(1, 8), "text": "hi",
+                     "label": 3}, 8000, {"shard": "x.tar"})
+    for out in (torch_pin(s), torch_pin([s])[0]):
+        assert isinstance(out, Sample) and out.key == "a" and out.sample_rate == 8000 and out.meta == s.meta
+        assert id(out["image"]) in pinned and id(out["audio"]) in pinned
+        assert out["text"] == "hi" and out["label"] == 3
+        assert torch.equal(out["audio"], s["audio"])
