@@ -5,11 +5,13 @@ was expected and what was given; one name where a list of names is expected is o
 from __future__ import annotations
 
 import glob
+import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 import mmdata
 from mmdata.errors import MMDataError, RecipeError, ShardError, SourceError
@@ -179,6 +181,43 @@ def test_an_unknown_loader_keyword_names_loader_and_the_closest_name(data: dict[
         mmdata.loader(data["ds"], 4, shufle=False)
     with pytest.raises(TypeError, match=r"loader\(\) got an unexpected keyword argument 'buffersize'.*'buffer_size'"):
         mmdata.loader(data["ds"], 4, buffersize=8)
+
+
+@pytest.mark.parametrize(("key", "instead"), [("persistent_workers", "starts its workers for each pass"),
+                                              ("prefetch_factor", "prefetch="), ("collate_fn", "the loader collates"),
+                                              ("generator", "seed=")])
+def test_dataloader_options_the_loader_sets_itself_say_what_to_use(data: dict[str, Path], key: str,
+                                                                   instead: str) -> None:
+    """QA: persistent_workers= got "did you mean 'num_workers'?"."""
+    with pytest.raises(TypeError, match=rf"^loader\(\) does not take '{key}': .*{re.escape(instead)}"):
+        mmdata.loader(data["ds"], 4, **{key: True})
+
+
+def _note_worker(worker_id: int) -> None:
+    """A worker_init_fn importable by spawned workers: each worker leaves a mark its id names."""
+    import os
+    from pathlib import Path as P
+
+    (P(os.environ["MMDATA_TEST_MARKS"]) / f"w{worker_id}").touch()
+
+
+def test_the_loader_passes_the_workers_start_method_and_init_on(data: dict[str, Path], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """multiprocessing_context / worker_init_fn / timeout reach the DataLoader: spawned workers give the batches
+    forked ones give (QA: the loader refused them)."""
+    monkeypatch.setenv("MMDATA_TEST_MARKS", str(tmp_path))
+    rec = {"image": [{"op": "hflip", "p": 0.5}]}
+
+    def batches(**kw: Any) -> list[tuple[list[str], torch.Tensor]]:
+        ld = mmdata.loader(data["ds"], 2, recipe=rec, seed=1, num_workers=2, **kw)
+        return [(b.keys, b.data["image"]) for b in ld]
+
+    ref = batches()
+    got = batches(multiprocessing_context="spawn", worker_init_fn=_note_worker, timeout=120)
+    assert [k for k, _ in got] == [k for k, _ in ref] and all(torch.equal(a, b) for (_, a), (_, b) in zip(got, ref))
+    assert sorted(p.name for p in tmp_path.glob("w*")) == ["w0", "w1"]
+    with pytest.raises(MMDataError, match="timeout must be >= 0"):
+        mmdata.loader(data["ds"], 2, timeout=-1)
 
 
 # ---- 4 / 5. the Lightning DataModule ----------------------------------------------------------------

@@ -55,7 +55,7 @@ import json
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -321,10 +321,17 @@ class Loader:
                  balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
                  prefetch: int = 2, cache: bool = False, modalities: Sequence[str] | None = None,
                  on_error: str = "raise", stage: str = "train", weights: Mapping[str, float] | None = None,
-                 plan_in_workers: bool | None = None, **reader_kw: Any) -> None:
+                 plan_in_workers: bool | None = None, multiprocessing_context: Any = None,
+                 worker_init_fn: Callable[[int], None] | None = None, timeout: float = 0, **reader_kw: Any) -> None:
         # every argument checked here, before a worker starts: a wrong one names itself and what it
         # takes, not a torch assertion or a "'<' not supported" from inside the first batch
-        unknown_keywords("loader", reader_kw, loader_keywords())
+        unknown_keywords("loader", reader_kw, loader_keywords(), NOT_DATALOADER_OPTIONS)
+        if timeout < 0:
+            raise MMDataError(f"timeout must be >= 0 seconds (0: wait for a batch as long as it takes), got {timeout!r}")
+        # the DataLoader options the loader passes on as they are (its workers' start method, their set-up, how
+        # long to wait for a batch): torch checks them when the workers start
+        self.worker_options = {"multiprocessing_context": multiprocessing_context, "worker_init_fn": worker_init_fn,
+                               "timeout": timeout}
         if augment_on not in AUGMENT_ON:
             raise MMDataError(f"augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
         if stage not in STAGES:
@@ -938,7 +945,8 @@ class Loader:
             collate_fn = functools.partial(_collate_planned, collate_fn=self._collate, recipe=self.recipe, epoch=self.epoch)
         dl = DataLoader(self._dataset(resume), batch_size=self.batch_size, num_workers=self.num_workers,
                         collate_fn=collate_fn, drop_last=self.drop_last, pin_memory=False,
-                        prefetch_factor=self.prefetch if self.num_workers > 0 else None)
+                        prefetch_factor=self.prefetch if self.num_workers > 0 else None,
+                        **(self.worker_options if self.num_workers > 0 else {}))
         cuda = self.device.type == "cuda"
         stream = torch.cuda.Stream(device=self.device) if cuda else None
 
@@ -985,6 +993,23 @@ class Loader:
         self._next_worker = None
         self.source.rotation = 0
         self._pass_ended = True
+
+
+#: DataLoader options the loader sets itself, with what to use instead (QA: persistent_workers= was "did you mean
+#: 'num_workers'?")
+NOT_DATALOADER_OPTIONS = {
+    "persistent_workers": "the loader starts its workers for each pass (no persistent workers: a known limit; under "
+                          "a spawn start method each epoch pays their start-up); a DataLoader(persistent_workers=True) "
+                          "over mmdata.open_dataset(...) keeps its workers, without the loader's recipe and balance",
+    "prefetch_factor": "it is prefetch= here (batches each worker loads ahead)",
+    "collate_fn": "the loader collates (mmdata.collate, padding and presence masks); for a collate of your own use "
+                  "mmdata.open_dataset(...) in a DataLoader",
+    "generator": "the order and the augmentation draws come from seed= and the epoch (set_epoch)",
+    "sampler": "the loader reads an iterable dataset, which takes no sampler: shuffle= and seed= order it, and it "
+               "splits itself across workers and ranks",
+    "batch_sampler": "the loader reads an iterable dataset, which takes no sampler: batch_size= and drop_last= batch it",
+    "pin_memory_device": "pin_memory= and device= decide the pinning and the device batches go to",
+}
 
 
 def loader_keywords() -> set[str]:
@@ -1066,7 +1091,10 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int, recipe:
             ``prefetch``, ``cache``, ``modalities``, ``on_error``, ``weights`` (a blend's),
             ``plan_in_workers`` (``augment_on="device"`` with workers: the workers draw each batch's params,
             :meth:`~mmdata.augment.Recipe.plan_batched`, and the main process only runs the kernels; default:
-            when ``device`` is not the CPU) and reader options.
+            when ``device`` is not the CPU), the DataLoader's ``multiprocessing_context`` (``"spawn"``,
+            ``"forkserver"``), ``worker_init_fn`` and ``timeout`` (passed on to the workers as they are) and
+            reader options. DataLoader options the loader sets itself (``persistent_workers``,
+            ``collate_fn``, ``sampler``, ``generator``, ...) are refused, naming what to use instead.
 
     Example:
         >>> import tempfile, mmdata

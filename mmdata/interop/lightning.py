@@ -497,7 +497,7 @@ class DataModule(pl.LightningDataModule):
         """Refuse here what would otherwise fail inside ``trainer.fit`` (or silently skip a stage): a
         path that does not exist, a bad value, an unknown keyword, a split name the dataset lacks.
         Returns ``loader_kw`` with ``modalities`` / ``required`` as tuples."""
-        from mmdata.augment.loader import AUGMENT_ON, _check_balance, loader_keywords
+        from mmdata.augment.loader import AUGMENT_ON, NOT_DATALOADER_OPTIONS, _check_balance, loader_keywords
         from mmdata.checks import check_sources_exist, expect_int, expect_names, unknown_keywords
 
         reserved = {"split": "use train_split, val_split, test_split or predict_split",
@@ -507,7 +507,7 @@ class DataModule(pl.LightningDataModule):
                               "kernels run there)",
                     "epoch": "use start_epoch (the trainer's epoch drives the train loader)"}
         own = [p for p in inspect.signature(DataModule.__init__).parameters if p not in ("self", "loader_kw")]
-        unknown_keywords("DataModule", loader_kw, {*loader_keywords(), *own}, reserved)
+        unknown_keywords("DataModule", loader_kw, {*loader_keywords(), *own}, {**NOT_DATALOADER_OPTIONS, **reserved})
         expect_int(batch_size, "batch_size", minimum=1)
         expect_int(eval_batch_size, "eval_batch_size", minimum=1, allow_none=True)
         expect_int(seed, "seed")
