@@ -195,11 +195,16 @@ def _utf8_file_names() -> None:
     """Re-run this command in Python's UTF-8 mode when file names are read as ASCII (``LC_ALL=C`` with
     ``PYTHONUTF8=0``): a folder's UTF-8 names (``café.jpg``) then decode to the same keys, labels and
     bytes under every locale, instead of counting as "not valid UTF-8" and changing their keys. Worker
-    processes inherit the mode. Only from the command line; the library says so in its warning."""
+    processes inherit the mode. The output keeps the locale's encoding (an ASCII terminal gets ASCII tables,
+    other characters as escapes). Only from the command line; the library says so in its warning."""
     fs = sys.getfilesystemencoding().replace("-", "").lower()
     if fs == "utf8" or os.name != "posix" or os.environ.get("PYTHONUTF8") == "1" or len(sys.orig_argv) < 2:
         return
     os.environ["PYTHONUTF8"] = "1"
+    if "PYTHONIOENCODING" not in os.environ and sys.stdout is not None:
+        # the output keeps the terminal's encoding (QA: under LC_ALL=C the tables came out as UTF-8 box drawing);
+        # what it cannot show is printed as escapes, as _printable_streams does
+        os.environ["PYTHONIOENCODING"] = f"{sys.stdout.encoding}:backslashreplace"
     for stream in (sys.stdout, sys.stderr):  # None: closed by the shell (>&-)
         if stream is not None:
             stream.flush()

@@ -68,3 +68,17 @@ def test_the_library_under_an_ascii_file_system_encoding_says_how_to_keep_utf8_n
     assert r.returncode == 0, r.stderr
     (warning,) = json.loads(r.stdout.strip().splitlines()[-1])
     assert "1 sample name is not valid UTF-8" in warning and "PYTHONUTF8=1" in warning and "ascii" in warning
+
+
+def test_an_ascii_locale_gets_ascii_output(tmp_path: Path) -> None:
+    """The command re-runs itself in UTF-8 mode to read UTF-8 file names, but its output keeps the locale's ASCII
+    (QA: under LC_ALL=C with PYTHONUTF8=0 the tables came out as UTF-8 box drawing on an ASCII terminal)."""
+    raw = _utf8_named_folder(tmp_path / "raw")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    env.pop("PYTHONIOENCODING", None)
+    assert _shard(raw, tmp_path / "ds", env).returncode == 0
+    r = subprocess.run([*CLI, "inspect", str(tmp_path / "ds")], cwd=REPO, env=env, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.isascii() and b"| split" in r.stdout, r.stdout[:300]
+    index = subprocess.run([*CLI, "inspect", str(tmp_path / "ds"), "--json"], cwd=REPO, env=env, capture_output=True)
+    assert index.stdout.isascii() and json.loads(index.stdout)["samples"] == 4
