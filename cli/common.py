@@ -246,9 +246,50 @@ def table(*headers: str, **kw: Any) -> Any:
     Example:
         >>> t = table("split", "samples", title="splits")
     """
-    from rich.table import Column, Table
+    from rich.table import Column
 
-    return Table(*(Column(h, overflow="fold") for h in headers), **kw)
+    return _FoldingTable(*(Column(h, overflow="fold") for h in headers), **kw)
+
+
+def _table_class() -> Any:
+    """:class:`_FoldingTable`'s base, imported when the first table is made (rich.table costs import time)."""
+    from rich.table import Table
+
+    return Table
+
+
+class _FoldingTable(_table_class()):  # type: ignore[misc]
+    """A table that never splits a value in the middle: when the terminal is too narrow for each column's longest
+    word (``+3.06`` read as ``+3.`` over ``06``, QA at 40 columns), each row is printed as ``header: value``
+    lines instead (a record per row, which a screen reader reads in order too)."""
+
+    def __init__(self, *columns: Any, **kw: Any) -> None:
+        super().__init__(*columns, **kw)
+        self.records: list[list[str]] = []
+
+    def add_row(self, *cells: Any, **kw: Any) -> None:
+        self.records.append([getattr(c, "plain", c) if c is not None else "" for c in cells])
+        super().add_row(*cells, **kw)
+
+    def _needed(self) -> int:
+        """Columns wide enough for their longest word, with the borders and padding between them."""
+        longest = [max((len(w) for row in self.records if i < len(row) and isinstance(row[i], str)
+                        for w in row[i].split()), default=1) for i in range(len(self.columns))]
+        return sum(w + 3 for w in longest) + 1
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        if not self.records or self._needed() <= options.max_width:
+            yield from super().__rich_console__(console, options)
+            return
+        from rich.text import Text
+
+        if self.title:
+            yield Text(str(getattr(self.title, "plain", self.title)), style="bold")
+        headers = [str(getattr(c.header, "plain", c.header)) for c in self.columns]
+        for row in self.records:  # cells are markup, as the table reads them (escaped names stay names)
+            for header, cell in zip(headers, row):
+                yield Text.from_markup(f"{escape(header)}: {cell}") if isinstance(cell, str) else Text(f"{header}: {cell}")
+            yield Text("")
 
 
 DataDir = Annotated[Path, typer.Argument(help="A dataset folder written by `mmdata shard`.")]

@@ -104,3 +104,25 @@ def test_ablation_numbers_use_one_minus_sign() -> None:
              num(-0.00203), num(-3.0, 1)]
     assert texts[0] == "[-∞, -1.50]" and texts[2] == "[-100.00†, +58.21]"
     assert not any("\u2212" in t for t in texts), texts
+
+
+@pytest.mark.parametrize("width", [40, 200])
+def test_a_narrow_terminal_never_splits_a_value(width: int) -> None:
+    """QA at 40 columns: the ablation table read `+3.` over `06` and `1.0` over `0`. Too narrow for every
+    column's longest word, each row is `header: value` lines; wide enough, the table as before."""
+    import io
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from mmdata.cli.common import table
+
+    t = table("arm", "seeds", "Δ accuracy (points)", "95% CI", "p (Holm)", "decision", title="arms")
+    t.add_row(escape("-image.random_crop[2]"), "2", "+3.06", "[-∞, +∞]", "1.00", "inconclusive")
+    t.add_row("-audio.noise", "2", "-12.50", "[-40.12, +15.3]", "0.50", "hurts")
+    out = io.StringIO()
+    Console(file=out, width=width, force_terminal=False, color_system=None).print(t)
+    text = out.getvalue()
+    for value in ("+3.06", "-12.50", "1.00", "inconclusive", "-image.random_crop[2]", "[-40.12,"):
+        assert value in text, text
+    assert ("Δ accuracy (points): +3.06" in text) == (width == 40), text
