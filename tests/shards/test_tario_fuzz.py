@@ -130,10 +130,18 @@ def test_fuzzed_tars_end_in_samples_or_a_shard_error(base: bytes, muts: list[tup
         data = gzip_of(data) if len(muts) % 2 == 0 else _mutate(gzip_of(base), muts)
     path = _DIR / ("case.tar.gz" if gz else "case.tar")
     path.write_bytes(data)
+    if not _PEAK_BEFORE:
+        _PEAK_BEFORE.append(_peak_mb())
     _check(path)
+    # the reader's peak memory did not run away on a fuzzed tar (a header claiming gigabytes): measured from this
+    # run's start, as the peak of the whole test process depended on the tests that ran in it before (under
+    # xdist a worker's other tests took it past a fixed 2 GB bound: a flaky failure of a fine reader)
+    assert _peak_mb() - _PEAK_BEFORE[0] < 1024, (_PEAK_BEFORE[0], _peak_mb())
 
 
-def test_fuzz_memory_stays_bounded() -> None:
-    # after the property run in this process: the reader's peak RSS did not run away
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    assert peak_mb < 2048, peak_mb
+#: the test process's peak RSS (MB) when the property run started
+_PEAK_BEFORE: list[float] = []
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
