@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmdata.cli.common import OutDir, Seed, console, load_pandas_for_arrow, plural
+from mmdata.cli.common import JsonFlag, OutDir, Seed, console, load_pandas_for_arrow, plural, print_json
 
 app = typer.Typer(help="Embedded datasets (built offline).", no_args_is_help=True)
 DATASETS = {"avdigits": "10 digits: sklearn handwriting images + espeak-ng speech (speaker-disjoint) + partial text clues",
@@ -15,8 +15,11 @@ DATASETS = {"avdigits": "10 digits: sklearn handwriting images + espeak-ng speec
 
 
 @app.command("list")
-def list_() -> None:
+def list_(json_: JsonFlag = False) -> None:
     """List the embedded datasets."""
+    if json_:
+        print_json({"datasets": [{"name": name, "description": doc} for name, doc in DATASETS.items()]})
+        return
     for name, doc in DATASETS.items():
         console.print(f"[bold]{name}[/]: {doc}")
 
@@ -28,6 +31,7 @@ def build(
     seed: Seed = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel shard writers.")] = 1,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Keep only the first N samples per class (a quick small build).")] = None,
+    json_: JsonFlag = False,
 ) -> None:
     """Build an embedded dataset into OUT (shards + index + card)."""
     from mmdata.errors import MMDataError
@@ -41,8 +45,12 @@ def build(
     from mmdata.shards.inspect import inspect
 
     load_pandas_for_arrow()
-    path = run(out, seed=seed, workers=workers, limit=limit)
+    path = run(out, seed=seed, workers=workers, limit=limit, progress=not json_)
     info = inspect(path)
+    if json_:
+        print_json({"ok": True, "name": name, "path": str(path), "samples": info["samples"],
+                    "per_split": info["per_split"], "patterns": info["patterns"], "warnings": info.get("warnings", [])})
+        return
     console.print(f"built {name} at {Path(path)}", soft_wrap=True)
     console.print(f"  {plural(info['samples'], 'sample')} {info['per_split']}, patterns {info['patterns']}", soft_wrap=True)
 

@@ -97,3 +97,22 @@ def test_a_limit_too_small_for_every_split_is_warned() -> None:
         warnings.simplefilter("error")
         g = generate(seed=0, limit=4)
     assert {r["split"] for r in g["records"]} == {"train", "val", "test"}
+
+
+def test_the_datasets_commands_take_json(tmp_path: Path) -> None:
+    """QA: `mmdata datasets list --json` was "No such option" though the README says every command takes it."""
+    import json
+    import subprocess
+    import sys
+
+    cli = [sys.executable, "-m", "mmdata.cli.main", "datasets"]
+    listed = subprocess.run([*cli, "list", "--json"], capture_output=True, text=True, check=True)
+    assert [d["name"] for d in json.loads(listed.stdout)["datasets"]] == ["avdigits", "avdigits-spatial"]
+    built = subprocess.run([*cli, "build", "avdigits", str(tmp_path / "av"), "--limit", "4", "--json"],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    rep = json.loads(built.stdout)
+    assert rep["ok"] and rep["samples"] == 40 and rep["per_split"] == {"test": 10, "train": 20, "val": 10}
+    assert "sharding" not in built.stderr  # no progress under --json, as the other commands
+    bad = subprocess.run([*cli, "build", "nope", str(tmp_path / "x"), "--json"], capture_output=True, text=True)
+    assert bad.returncode == 2 and json.loads(bad.stdout)["ok"] is False
