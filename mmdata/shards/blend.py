@@ -378,6 +378,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
 
     # ---- iteration -------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Sample]:
+        self._catch_up()  # a persistent worker: the owning process's load_state_dict / set_epoch since its last pass
         epoch, gen = self._clock.begin()
         self._pass_ended = False
         self._counts = {}

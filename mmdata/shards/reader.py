@@ -55,10 +55,13 @@ standard modality raises; a shard listed twice is read once, with a warning.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import json
 import logging
 import mmap
 import multiprocessing.util
 import os
+import secrets
 import shutil
 import struct
 import tempfile
@@ -280,6 +283,11 @@ class EpochClock:
     (with the values it had) the first time it is used there, or before that process forks: otherwise
     one rank's workers took another rank's iteration for a new one and bumped the epoch under them.
 
+    A last word carries the resume generation (:meth:`publish`): ``load_state_dict`` / ``set_epoch`` in the
+    owning process bump it and leave the state to resume in a JSON file of the clock's private folder (the
+    family lock's), where persistent DataLoader workers — started before the call, with an older copy of
+    the dataset — find it when their next iteration starts (:meth:`ResumableEpochs._catch_up`).
+
     Example:
         >>> c = EpochClock(3)
         >>> c.begin()[0], c.begin()[0], c.begin()[0]
@@ -294,12 +302,15 @@ class EpochClock:
     ENTRIES = 8
     #: words of a table entry: the iteration's word, then SLOTS + 1 bits (the last: the owning process)
     _ENTRY = 1 + (SLOTS + 1 + 31) // 32
-    _WORDS = 2 + ENTRIES * _ENTRY
+    #: the word of the resume generation: ``(generation << 1) | (1 if a state was published else 0)``
+    _RESUME = 2 + ENTRIES * _ENTRY
+    _WORDS = _RESUME + 1
 
     def __init__(self, epoch: int = 0) -> None:
         self._map: mmap.mmap | None = None
         self._tensor: torch.Tensor | None = None
         self.local = 0
+        self._token = secrets.token_hex(8)  # the name of this clock's published state (see publish)
         self._own([0, int(epoch)] + [0] * (self._WORDS - 2))
         _CLOCKS.add(self)
 
@@ -346,7 +357,7 @@ class EpochClock:
             self._tensor = torch.tensor(self._values(), dtype=torch.int64).share_memory_()
             self._map = None
         return {"_tensor": self._tensor, "local": self.local, "_map": None, "_owner": self._owner,
-                "_lock_path": self._lock_path}
+                "_lock_path": self._lock_path, "_token": self._token}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -360,10 +371,10 @@ class EpochClock:
         with _clock_lock(self._lock_path):
             self._put(1, int(epoch))
             self._put(0, 0)
-            if self._tensor is not None:
-                self._tensor[2:] = 0
+            if self._tensor is not None:  # the table; the resume word stays (see publish)
+                self._tensor[2:self._RESUME] = 0
             else:
-                self._map[16:] = bytes(8 * (self._WORDS - 2))  # type: ignore[index]
+                self._map[16:8 * self._RESUME] = bytes(8 * (self._RESUME - 2))  # type: ignore[index]
 
     def current(self) -> int:
         """The epoch of the newest iteration started (or of the next one when none has started)."""
@@ -401,6 +412,84 @@ class EpochClock:
             if tracked:
                 self._put(at + word, values[at + word] | mask)
         return explicit + gen, gen
+
+    # ---- the resume state for persistent workers -----------------------------------------------------
+    def _resume_path(self) -> str | None:
+        """The file of this clock's published state: in the private folder of its family lock (removed
+        with it at exit), named by the clock's random token. None without such a folder."""
+        token = getattr(self, "_token", "")
+        if self._lock_path is None or not token.isalnum():
+            return None
+        return os.path.join(os.path.dirname(self._lock_path), f"resume-{token}.json")
+
+    def resume_word(self) -> int:
+        """The resume generation's word (see :meth:`publish`); 0 when nothing was ever published."""
+        return self._get(self._RESUME)
+
+    def publish(self, state: dict[str, Any] | None) -> int:
+        """The owning process's ``load_state_dict`` (``state``: what it resumes, JSON) or ``set_epoch``
+        (None: nothing to resume): the next resume generation, returned as its word. The file is written
+        (atomically) before the word changes, so a worker that sees the word finds its state."""
+        if self._owner != os.getpid():
+            self._resolve()  # another process's copy takes its own memory (and folder) first
+        path = self._resume_path()
+        with _clock_lock(self._lock_path):
+            word = (((self._get(self._RESUME) >> 1) + 1) << 1) | (state is not None)
+            if path is not None:
+                try:
+                    if state is None:
+                        if os.path.lexists(path):
+                            os.unlink(path)
+                    else:
+                        body = json.dumps({"word": word, "state": state})  # no pickle: the worker reads plain data
+                        tmp = f"{path}.{os.getpid()}.tmp"
+                        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+                        try:
+                            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                                f.write(body)
+                            os.replace(tmp, path)
+                        except OSError:
+                            with contextlib.suppress(OSError):
+                                os.unlink(tmp)
+                            raise
+                        if getattr(self, "_cleanup_pid", None) != os.getpid():  # a clock dropped before the exit
+                            weakref.finalize(self, _remove_published, path, os.getpid())
+                            self._cleanup_pid = os.getpid()
+                except (OSError, TypeError, ValueError):  # the worker that needs it says so (see published)
+                    pass
+            self._put(self._RESUME, word)
+        return word
+
+    def published(self) -> tuple[int, dict[str, Any] | None]:
+        """The resume word and the state published with it (None: that generation resumes nothing), read
+        together. Raises ShardError when the state cannot be read (no private folder, a write that failed)."""
+        if self._owner != os.getpid():
+            self._resolve()
+        path = self._resume_path()
+        try:
+            with _clock_lock(self._lock_path):
+                word = self._get(self._RESUME)
+                if not word & 1:
+                    return word, None
+                if path is None:
+                    raise OSError("no private temporary folder for it")
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                with os.fdopen(fd, "r", encoding="utf-8") as f:
+                    body = json.load(f)
+            if not isinstance(body, dict) or body.get("word") != word or not isinstance(body.get("state"), dict):
+                raise OSError(f"it holds another generation than {word >> 1}")
+        except (OSError, ValueError) as exc:
+            raise ShardError(
+                f"a persistent DataLoader worker cannot read the state load_state_dict() loaded after the workers "
+                f"started ({exc}): it would read the whole epoch again and repeat samples. Use mmdata.loader(...), "
+                f"torchdata's StatefulDataLoader, or DataLoader(persistent_workers=False)") from exc
+        return word, body["state"]
+
+
+def _remove_published(path: str, pid: int) -> None:
+    if os.getpid() == pid:  # not a forked child's copy of the clock
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 class SkipBoard:
@@ -1238,6 +1327,8 @@ class ResumableEpochs:
     #: the last sample): its state is the next epoch's start, as litdata's; False again when an iteration
     #: starts, and on set_epoch / load_state_dict
     _pass_ended: bool = False
+    #: the clock's resume word (see EpochClock.publish) whose state this copy's resume fields hold (see _catch_up)
+    _resume_word: int = 0
 
     @property
     def collate_fn(self) -> Callable[[Sequence[Sample]], Any]:
@@ -1346,6 +1437,49 @@ class ResumableEpochs:
         self._skip_readers = None
         self._skip_world = None
         self._positions = {}
+        self._publish_resume()
+
+    def _publish_resume(self) -> None:
+        """After ``set_epoch`` / ``load_state_dict``: in the owning process, publish what the next iteration
+        resumes through the clock, for persistent DataLoader workers whose copies were made before (see
+        :meth:`_catch_up`). A DataLoader worker's own call (torchdata's StatefulDataLoader hands each worker its
+        state) decides its copy's next iteration alone: its copy is then up to date with what was published."""
+        if get_worker_info() is not None:
+            self._resume_word = self._clock.resume_word()
+            return
+        state = None
+        if self._skip or self._skip_counts or self._skip_errors:
+            state = {"positions": {str(k): v for k, v in self._skip.items()},
+                     "skipped": {str(r): c for r, c in self._skip_counts.items()},
+                     "errors": {str(r): [[p, *e] for p, e in c] for r, c in self._skip_errors.items()},
+                     "readers": self._skip_readers, "world": self._skip_world}
+        self._resume_word = self._clock.publish(state)
+
+    def _catch_up(self) -> None:
+        """An iteration starting in a DataLoader worker whose copy of the dataset predates the owning
+        process's last ``load_state_dict`` / ``set_epoch`` (a persistent worker: QA, the saved positions
+        stayed in the main process and the resumed pass read the whole epoch again): take what that call
+        published, as it set it there — the clock's epoch is shared already. A worker started after the
+        call inherited it (same word: nothing to do); so did the owning process's own iterations."""
+        if get_worker_info() is None:
+            return
+        if self._clock.resume_word() == self._resume_word:
+            return
+        word, state = self._clock.published()
+        self._pass_ended = False
+        self._take_resume(state or {})
+        self._resume_word = word
+
+    def _take_resume(self, state: Mapping[str, Any]) -> None:
+        """The positions, losses, errors and readers of a (checked) state: what the next iteration resumes."""
+        self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
+        self._skip_counts = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items()}
+        self._skip_errors = {int(r): [(int(e[0]), tuple(str(x) for x in e[1:])) for e in c]
+                             for r, c in (state.get("errors") or {}).items()}  # absent from states of older versions
+        self._positions = dict(self._skip)
+        saved = state.get("readers")
+        self._skip_readers = int(saved) if saved is not None else None
+        self._skip_world = state.get("world")  # the saving process's world size (other_ranks_state)
 
     def state_dict(self) -> dict[str, Any]:
         """Position of the stream: ``{"seed", "epoch", "positions": {reader: next_position}, "readers"}``
@@ -1415,14 +1549,9 @@ class ResumableEpochs:
             raise ShardError(f"state was saved with seed {state.get('seed')}, this dataset has seed {self.seed}")
         self._set_clock(int(state["epoch"]))
         self._pass_ended = False
-        self._skip = {int(k): int(v) for k, v in state.get("positions", {}).items()}
-        self._skip_counts = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items()}
-        self._skip_errors = {int(r): [(int(e[0]), tuple(str(x) for x in e[1:])) for e in c]
-                             for r, c in (state.get("errors") or {}).items()}  # absent from states of older versions
-        self._positions = dict(self._skip)
-        saved = state.get("readers")
-        self._skip_readers = int(saved) if saved is not None else None
-        self._skip_world = state.get("world")  # the saving process's world size (other_ranks_state)
+        self._take_resume(state)
+        # persistent DataLoader workers hold copies made before this call: they take it from the clock
+        self._publish_resume()
 
     def _resumed_counts(self, rid: int, skip: int) -> dict[str, int]:
         """The losses reader ``rid`` had counted before a resume point ``skip`` (what it passes over uncounted)."""
@@ -2629,6 +2758,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         return dict(self._record) if self._record is not None else dict(self._skipped)
 
     def __iter__(self) -> Iterator[Sample]:
+        self._catch_up()  # a persistent worker: the owning process's load_state_dict / set_epoch since its last pass
         epoch, gen = self._clock.begin()
         self._pass_ended = False
         # counts are per iteration (one epoch): the same whether this process or DataLoader workers
