@@ -388,13 +388,16 @@ def stage_dataset(url: str, cache: str | Path | None = None, storage_options: di
 
 
 def _download_bar(what: str, total: int) -> Any:
-    """A rich progress bar of ``total`` bytes on stderr (a context manager: shown while inside it)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+    """A progress bar of ``total`` bytes on stderr (a context manager: shown while inside it; plain lines
+    off a terminal), or None with ``MMDATA_PROGRESS=off`` (see :mod:`mmdata.progress`)."""
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TransferSpeedColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   console=Console(stderr=True), transient=True)
-    bar.add_task(what, total=total)
+    from mmdata.progress import make_progress
+
+    bar = make_progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                        transient=True, unit="bytes")
+    if bar is not None:
+        bar.add_task(what, total=total)
     return bar
 
 

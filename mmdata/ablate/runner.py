@@ -670,12 +670,15 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
 
         prog = None
         if progress:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
 
-            # on stderr: stdout is the result (`mmdata ablate ... > summary.txt` kept the bar in the file)
-            prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=Console(stderr=True))
+            from mmdata.progress import make_progress
+
+            # on stderr: stdout is the result (`mmdata ablate ... > summary.txt` kept the bar in the file); plain
+            # lines off a terminal (a CI log saw nothing for 40 minutes), none with MMDATA_PROGRESS=off
+            prog = make_progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn())
+        if prog is not None:
             prog.start()
             prog.add_task(f"ablation runs ({sum(r['status'] == 'ok' for r in rows)} already done)", total=None)
 

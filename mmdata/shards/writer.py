@@ -1371,20 +1371,25 @@ def _files_found(progress: Any) -> Callable[[int], None]:
 
 
 def _make_progress(enabled: Any, total: int | None, label: str = "sharding samples") -> Any:
-    """A started rich progress bar on stderr, or None when not ``enabled``. ``enabled`` may be the bar
+    """A started progress display on stderr (:func:`mmdata.progress.make_progress`), or None when not
+    ``enabled`` or ``MMDATA_PROGRESS=off``. ``enabled`` may be the bar
     :func:`shard` started before finding the files: its task goes on as this one (same clock), so the
     elapsed time counts the walk and the plan (QA: 2-3 s of an 8 s job were missing)."""
     if not enabled:
         return None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    if isinstance(enabled, Progress):
+    from mmdata.progress import is_progress, make_progress
+
+    if is_progress(enabled):
         enabled.update(enabled.task_ids[0], description=label, total=total, completed=0)
         return enabled
-    # on stderr: stdout is the command's result (`mmdata shard ... > log` kept the bar in the log)
-    prog = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+    # on stderr: stdout is the command's result (`mmdata shard ... > log` kept the bar in the log); plain
+    # lines off a terminal, none with MMDATA_PROGRESS=off (mmdata.progress)
+    prog = make_progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                         TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+    if prog is None:
+        return None
     prog.start()
     prog.add_task(label, total=total)
     return prog

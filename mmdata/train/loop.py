@@ -533,16 +533,22 @@ def _diverged(run: Run, epoch: int, step: int, loss: float = math.nan, weights: 
 
 
 def _progress(run: Run, batches: Any, what: str) -> Iterator[Batch]:
-    if not (run.progress and run.rank == 0 and _console().is_terminal):
+    """``batches`` under an epoch's bar (rank 0): redrawn on a terminal, a plain line per
+    ``MMDATA_PROGRESS_INTERVAL`` off one ("training epoch 0: 120/400 batches", not "epoch 0: ..." which
+    scripts read as an epoch's result line), none with ``MMDATA_PROGRESS=off`` (see :mod:`mmdata.progress`)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from mmdata.progress import PlainProgress, make_progress
+
+    bar = make_progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        transient=True, unit="batches") if run.progress and run.rank == 0 else None
+    if bar is None:
         yield from batches
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     n = run.samples["train"]["samples"] if what.startswith("epoch") else None
     total = -(-n // (run.config["batch_size"] * run.world)) if n else None
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=_console(), transient=True) as bar:
-        task = bar.add_task(what, total=total)
+    with bar:
+        task = bar.add_task(f"training {what}" if isinstance(bar, PlainProgress) else what, total=total)
         for b in batches:
             yield b
             bar.advance(task)
