@@ -150,7 +150,8 @@ def test_every_json_error_is_one_document_on_stdout_and_a_line_on_stderr(name: s
 
 
 def test_a_command_without_json_gets_no_error_document(tmp_path: Path) -> None:
-    res = _mmdata("datasets", "build", "nope", "out", "--json", cwd=tmp_path)
+    """Every command takes --json now (datasets list / build too); a command group does not."""
+    res = _mmdata("datasets", "--json", cwd=tmp_path)
     assert res.returncode == 2 and res.stdout == "" and "No such option: --json" in res.stderr
 
 
