@@ -54,6 +54,30 @@ def communicate_or_kill(proc: subprocess.Popen, timeout: float, input: Any = Non
         _fail(proc, timeout)
 
 
+def on_a_terminal(command: list[str], cwd: str | os.PathLike, env: dict[str, str],
+                  timeout: float = 300) -> tuple[int, str]:
+    """Run ``command`` with stdout and stderr on a pseudo-terminal (stdin not a terminal): its exit code and
+    what it showed, escape sequences removed (killed as :func:`wait_or_kill` does past ``timeout``)."""
+    import pty
+    import re
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 1 << 16)
+        except OSError:  # EIO: the other end closed with the process
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    rc = wait_or_kill(proc, timeout)
+    return rc, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", b"".join(chunks).decode(errors="replace"))
+
+
 def rendezvous(folder: str | os.PathLike) -> str:
     """``init_method`` for ``torch.distributed.init_process_group`` through a file in ``folder`` (a
     test's own ``tmp_path``): no port to collide with, unlike ``tcp://127.0.0.1:PORT``.

@@ -23,7 +23,7 @@ import pytest
 
 from mmdata.testing import make_sample_folder
 from mmdata.testing.procs import sigint_as_from_a_terminal
-from tests.procs_helpers import communicate_or_kill, wait_or_kill
+from tests.procs_helpers import communicate_or_kill, on_a_terminal
 
 ROOT = Path(__file__).parents[1]
 CLI = [sys.executable, "-m", "mmdata.cli.main"]
@@ -50,24 +50,7 @@ def _strict_json(text: str) -> Any:
 
 def _on_a_terminal(args: list[str], cwd: Path, **env: str) -> tuple[int, str]:
     """Run ``mmdata ARGS`` with stdout and stderr on a pseudo-terminal: (exit code, what it showed, escapes removed)."""
-    import pty
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([*CLI, *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-                            env=_env(TERM="xterm", NO_COLOR="1", **env))
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 1 << 16)
-        except OSError:  # EIO: the other end closed with the process
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    rc = wait_or_kill(proc, 300)
-    return rc, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", b"".join(chunks).decode(errors="replace"))
+    return on_a_terminal([*CLI, *args], cwd, _env(TERM="xterm", NO_COLOR="1", **env))
 
 
 @pytest.fixture(scope="module")

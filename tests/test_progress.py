@@ -16,6 +16,7 @@ import pytest
 
 from mmdata.progress import PlainProgress, make_progress, progress_interval, progress_mode
 from mmdata.testing import make_sample_folder
+from tests.procs_helpers import on_a_terminal
 
 CLI = [sys.executable, "-m", "mmdata.cli.main"]
 WARNS = ["--split", "train=0.99,val=0.01"]  # a warning: split 'val' is empty
@@ -33,24 +34,9 @@ def _mmdata(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
 
 def _on_a_terminal(args: list[str], cwd: Path, **env: str) -> str:
     """What ``mmdata ARGS`` shows on a pseudo-terminal (stdout and stderr), escapes removed."""
-    import pty
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([*CLI, *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-                            env=_env(TERM="xterm", NO_COLOR="1", **env))
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 1 << 16)
-        except OSError:  # EIO: the other end closed with the process
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=300) == 0, b"".join(chunks).decode(errors="replace")[-2000:]
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", b"".join(chunks).decode(errors="replace"))
+    rc, shown = on_a_terminal([*CLI, *args], cwd, _env(TERM="xterm", NO_COLOR="1", **env))
+    assert rc == 0, shown[-2000:]
+    return shown
 
 
 @pytest.fixture(scope="module")
