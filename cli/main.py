@@ -25,7 +25,8 @@ from mmdata.cli.common import (StdoutError, broken_pipe, checked_stderr, checked
                                stdout_error_line)
 
 EXIT_STATUS = ("Exit status: 0 done, 1 problems found (verify) or runs failed (ablate), 2 bad input or usage, "
-               "130 / 143 / 129 Ctrl-C / SIGTERM / SIGHUP, 141 stdout closed; README.md 'Exit status'.")
+               "130 / 143 / 129 Ctrl-C / SIGTERM / SIGHUP, 141 stdout closed; README.md 'Exit status'. "
+               "Progress: MMDATA_PROGRESS=off|plain, MMDATA_PROGRESS_INTERVAL=SECONDS (README.md 'Progress').")
 
 app = typer.Typer(
     name="mmdata",
