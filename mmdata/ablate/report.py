@@ -142,7 +142,8 @@ def _finite(x: Any) -> Any:
 def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprint: str, state: State, *,
                  stale_rows: int = 0, complete: bool = True, plots: bool = True,
                  warnings: list[str] | None = None) -> dict[str, Any]:
-    """Analyse the runs and write summary.json, report.md and the PNGs; returns the summary.
+    """Analyse the runs and write summary.json, report.md, paired.csv (every arm's per-seed values of the primary
+    metric, :func:`paired_csv`) and the PNGs; returns the summary.
 
     ``warnings``: what the runner warned about before the runs (:func:`mmdata.ablate.design.design_warnings`,
     runs of another configuration); the analysis adds its own (a smallest effect of interest of 0). All
@@ -264,9 +265,45 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     }
     summary = _finite(summary)
     atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    seeds = paired_seed_rows(summary, vals, cap)  # the paired figure's values as text (a screen reader, a spreadsheet)
+    atomic_write_bytes(out / "paired.csv", paired_csv(seeds, met.name, met.label))  # header only: no stale rows left
     figs = _plots(ab, out, rows, summary, vals, cap) if plots else {}
-    atomic_write_bytes(out / "report.md", _markdown(ab, summary, secondary, figs).encode())
+    atomic_write_bytes(out / "report.md", _markdown(ab, summary, secondary, figs, seeds).encode())
     return summary
+
+
+def paired_seed_rows(summary: dict[str, Any], vals: dict[str, dict[int, float]], cap: dict[str, int]
+                     ) -> list[tuple[str, int, float, float, float]]:
+    """(arm, seed, baseline value, arm value, arm − baseline) of the primary metric, in reporting units, for every
+    paired seed the analysis used (below the arm's cap): arms in the report's order (:func:`arm_order`), seeds
+    ascending — what the paired figure draws, for every arm (the figure draws at most :data:`FIGURE_ARMS`)."""
+    base = vals.get(summary["baseline"]["name"], {})
+    out = []
+    for a in arm_order(summary["arms"], summary["primary_metric"]["higher_is_better"]):
+        name = a["name"]
+        for s, v in sorted(vals.get(name, {}).items()):
+            if s in base and s < cap.get(name, s + 1):
+                out.append((name, s, base[s], v, v - base[s]))
+    return out
+
+
+def paired_csv(seeds: list[tuple[str, int, float, float, float]], metric: str, label: str) -> bytes:
+    """paired.csv's bytes: a header, then one row per :func:`paired_seed_rows` row — floats written exactly
+    (``repr``, Python's shortest round-trip form), ``\\n`` line ends, so the same runs give the same bytes.
+
+    Example:
+        >>> paired_csv([("cutout", 0, 81.25, 83.75, 2.5)], "test.accuracy", "accuracy (points)").decode()
+        'arm,seed,metric,units,baseline,arm_value,difference\\ncutout,0,test.accuracy,accuracy (points),81.25,83.75,2.5\\n'
+    """
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["arm", "seed", "metric", "units", "baseline", "arm_value", "difference"])
+    for arm, s, b, v, d in seeds:
+        w.writerow([arm, s, metric, label, repr(float(b)), repr(float(v)), repr(float(d))])
+    return buf.getvalue().encode()
 
 
 def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: list[str], cap: dict[str, int],
@@ -479,9 +516,42 @@ def better(v: float, b: float, higher_is_better: bool = True) -> bool | None:
     return (v > b) == higher_is_better
 
 
+#: the paired plot's style of a seed by :func:`better`: (colour, line style, marker). Okabe–Ito blue and vermillion
+#: stay apart under red-green colour blindness (the green / red pair did not: accessibility QA), and the line style
+#: and marker tell them apart without colour (a grey print, a monochrome screen)
+SEED_STYLES: dict[bool | None, tuple[str, str, str]] = {True: ("#0072B2", "solid", "o"), False: ("#D55E00", "dashed", "X"),
+                                                       None: ("#999999", "dotted", "s")}
+#: how the paired plot's title and report.md's alt text name each style
+SEED_STYLE_WORDS = {True: "blue solid line, circles", False: "orange dashed line, crosses", None: "grey dotted line, squares"}
+
+
+def seed_style(v: float, b: float, higher_is_better: bool = True) -> tuple[str, str, str]:
+    """The paired plot's (colour, line style, marker) for one seed: blue, solid, circles where the arm is better
+    in the metric's direction; orange, dashed, crosses where the baseline is; grey, dotted, squares for a tie.
+
+    Example:
+        >>> seed_style(0.9, 0.8), seed_style(0.9, 0.8, higher_is_better=False)
+        (('#0072B2', 'solid', 'o'), ('#D55E00', 'dashed', 'X'))
+    """
+    return SEED_STYLES[better(v, b, higher_is_better)]
+
+
 def seed_colour(v: float, b: float, higher_is_better: bool = True) -> str:
-    """The paired plot's colour for one seed: green where the arm is better in the metric's direction."""
-    return {True: "tab:green", False: "tab:red", None: "tab:gray"}[better(v, b, higher_is_better)]
+    """The paired plot's colour for one seed (:func:`seed_style`): blue where the arm is better in the metric's
+    direction, orange where the baseline is, grey for a tie."""
+    return seed_style(v, b, higher_is_better)[0]
+
+
+def paired_key(higher_is_better: bool = True) -> str:
+    """What the paired plot's styles mean, as its title and report.md's alt text say it.
+
+    Example:
+        >>> paired_key()[:66]
+        'blue solid line, circles: arm better on that seed (higher is bette'
+    """
+    way = "higher" if higher_is_better else "lower"
+    return (f"{SEED_STYLE_WORDS[True]}: arm better on that seed ({way} is better); {SEED_STYLE_WORDS[False]}: "
+            f"baseline better; {SEED_STYLE_WORDS[None]}: a tie")
 
 
 def forest_limit(items: list[dict[str, Any]], delta: float | None) -> float:
@@ -853,10 +923,14 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
             pairs = [(b, v) for s, b in sorted(base.items())
                      if (v := vals.get(name, {}).get(s)) is not None and s < cap[name]]
             ys = [y for pair in pairs for y in pair]
-            if pairs:  # one artist per panel: a line per seed cost ~1 ms each (scale QA: 4,080 lines, 5 s)
-                colours = [seed_colour(v, b, hib) for b, v in pairs]
-                ax.add_collection(LineCollection([[(0, b), (1, v)] for b, v in pairs], colors=colours, linewidths=0.8))
-                ax.scatter([0, 1] * len(pairs), ys, s=9, c=[c for c in colours for _ in (0, 1)], zorder=2.5, linewidths=0)
+            if pairs:  # one line artist per panel: a line per seed cost ~1 ms each (scale QA: 4,080 lines, 5 s)
+                styles = [seed_style(v, b, hib) for b, v in pairs]
+                ax.add_collection(LineCollection([[(0, b), (1, v)] for b, v in pairs], colors=[st[0] for st in styles],
+                                                 linestyles=[st[1] for st in styles], linewidths=0.9))
+                for colour, _, marker in dict.fromkeys(styles):  # a scatter draws one marker shape: one per outcome
+                    pts = [(x, y) for st, pair in zip(styles, pairs) if st[2] == marker for x, y in enumerate(pair)]
+                    ax.scatter([x for x, _ in pts], [y for _, y in pts], s=16, c=colour, marker=marker, zorder=2.5,
+                               linewidths=0)
             ax.set_xticks([0, 1], ["baseline", "arm"], fontsize=7)
             ax.set_xlim(-0.2, 1.2)
             ax.tick_params(axis="y", labelsize=7)
@@ -875,8 +949,7 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
             ax.axis("off")
         for r in range(nrows):
             axes[r, 0].set_ylabel(units, fontsize=8)
-        title = (f"Paired seeds: baseline vs arm (green: arm better on that seed — {'higher' if hib else 'lower'} is "
-                 f"better; red: baseline better; grey: a tie); each panel has its own scale{of}")
+        title = f"Paired seeds: baseline vs arm ({paired_key(hib)}); each panel has its own scale{of}"
         sup = fig.suptitle(textwrap.fill(title, int(13 * 2.8 * cols)), fontsize=9)  # ~13 characters per inch: one or two panels wrap
         _save(fig, out / "paired.png", foot(int(16 * 2.8 * cols)), sup, dpi=110)
         figs["paired"] = "paired.png"
@@ -1087,7 +1160,98 @@ def _capped(items: list[str], sep: str = ", ") -> str:
     return sep.join(items[:LISTED_ARMS]) + f"{sep}and {len(items) - LISTED_ARMS} more (every arm is in the table)"
 
 
-def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: dict[str, str]) -> str:
+def _alt(text: str) -> str:
+    """``text`` as a markdown image's alt text: one line, no brackets (an arm or metric name may hold them)."""
+    return " ".join(text.replace("[", "(").replace("]", ")").split())
+
+
+def _how_many(drawn: list[dict[str, Any]], hidden: list[dict[str, Any]]) -> str:
+    """``8 arms``, or ``40 of the 302 arms`` when the figures leave some out (:func:`figure_arms`)."""
+    return f"{len(drawn)} of the {len(drawn) + len(hidden)} arms" if hidden else f"{len(drawn)} arm{'s' * (len(drawn) != 1)}"
+
+
+def forest_alt(s: dict[str, Any]) -> str:
+    """report.md's alt text for forest.png: what it draws, the verdicts of its arms, and that the confirmatory
+    table above it has its numbers.
+
+    Example:
+        >>> s = {"primary_metric": {"name": "test.accuracy", "label": "accuracy (points)", "higher_is_better": True},
+        ...      "delta": {"value": 1.5}, "arms": [{"name": n, "kind": "arm", "decision": v, "primary":
+        ...      {"n_seeds": 8, "mean_diff": d}} for n, v, d in (("a", "helps", 3.0), ("b", "inconclusive", 0.2))]}
+        >>> forest_alt(s)[:90]
+        'Forest plot of test.accuracy: for each of 2 arms (1 helps, 1 inconclusive), the mean paire'
+    """
+    drawn, hidden = drawn_arms(s)
+    pm = s["primary_metric"]
+    verdicts: dict[str, int] = {}
+    for a in drawn:
+        verdicts[a["decision"]] = verdicts.get(a["decision"], 0) + 1
+    counts = ", ".join(f"{n} {v}" for v, n in verdicts.items())
+    which = _how_many(drawn, hidden)
+    delta = s["delta"]["value"]
+    band = "; a shaded band marks ±δ, the smallest effect of interest" if delta and math.isfinite(delta) else ""
+    return _alt(f"Forest plot of {pm['name']}: for each of {which} ({counts}), the mean paired difference arm − "
+                f"baseline in {pm['label']} as a dot and the interval of the decision rule as a bar, coloured and "
+                f"labelled by verdict, with a vertical line at 0{band}. The confirmatory table above has the same "
+                "numbers.")
+
+
+def paired_alt(s: dict[str, Any], csv_name: str | None, table: bool = False) -> str:
+    """report.md's alt text for paired.png: what it draws, what its line styles mean, and where its values are
+    (``csv_name``: the CSV beside the report; ``table``: whether the per-seed table follows the figure)."""
+    drawn, hidden = drawn_arms(s)
+    pm = s["primary_metric"]
+    which = _how_many(drawn, hidden)
+    where = (f"Every value is in {csv_name}" + (" and in the per-seed table below." if table else ".") if csv_name
+             else "The confirmatory table above has each arm's mean difference.")
+    return _alt(f"Paired per-seed plot, one panel per arm ({which}): each seed's {pm['name']} in {pm['label']} for "
+                f"the baseline (left) and the arm (right), joined by a line — {paired_key(pm['higher_is_better'])}. "
+                + where)
+
+
+def robustness_alt(secondary: dict[str, Any]) -> str:
+    """report.md's alt text for robustness.png: what it draws, and where numbers of it are (the exploratory
+    table's robustness AUC columns, when the runs recorded them)."""
+    auc = any(m.startswith("robust_") and m.endswith("_auc") for m in secondary)
+    return _alt("Exploratory robustness curves, one panel per corrupted modality: each arm's mean difference in test "
+                "accuracy from the baseline (points, paired by seed) at each corruption level, the baseline being the "
+                "black line at 0." + (" The exploratory table above has each arm's robustness AUC difference." if auc else ""))
+
+
+#: report.md's per-seed table has a column per seed up to this many seeds and a row per arm up to FIGURE_ARMS arms;
+#: beyond, paired.csv alone holds the values (300 arms x 100 seeds is no table to read)
+TABLE_SEEDS = 30
+
+
+def per_seed_table(seeds: list[tuple[str, int, float, float, float]], base: str, decimals: int = 2) -> list[str]:
+    """report.md's per-seed table (markdown lines) of :func:`paired_seed_rows`: the baseline's values on its first
+    row, then each arm's Δ (arm − baseline) per seed, ``—`` for a seed not paired; ``[]`` when it would be too large
+    (more than :data:`TABLE_SEEDS` seeds or :data:`FIGURE_ARMS` arms).
+
+    Example:
+        >>> print("\\n".join(per_seed_table([("a", 0, 80.0, 82.5, 2.5), ("a", 1, 81.0, 80.0, -1.0)], "base")))
+        | arm | seed 0 | seed 1 |
+        |---|---:|---:|
+        | base (its value, not a Δ) | 80.00 | 81.00 |
+        | a | +2.50 | -1.00 |
+    """
+    cols = sorted({s for _, s, _, _, _ in seeds})
+    arms = list(dict.fromkeys(a for a, *_ in seeds))
+    if not seeds or len(cols) > TABLE_SEEDS or len(arms) > FIGURE_ARMS:
+        return []
+    bl = {s: b for _, s, b, _, _ in seeds}
+    d = {(a, s): v for a, s, _, _, v in seeds}
+    esc = str.maketrans({"|": "/", "\n": " "})
+    lines = ["| arm | " + " | ".join(f"seed {s}" for s in cols) + " |", "|---|" + "---:|" * len(cols),
+             f"| {base.translate(esc)} (its value, not a Δ) | "
+             + " | ".join(num(bl.get(s), decimals, sign=False) for s in cols) + " |"]
+    for a in arms:
+        lines.append(f"| {a.translate(esc)} | " + " | ".join(num(d.get((a, s)), decimals) for s in cols) + " |")
+    return lines
+
+
+def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: dict[str, str],
+              seeds: list[tuple[str, int, float, float, float]] | None = None) -> str:
     d = s["design"]
     t = ab.trainer
     pm = s["primary_metric"]
@@ -1197,7 +1361,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         drawn, hidden = drawn_arms(s)
         if hidden:  # the table above has every arm; the figures a chosen few
             lines += ["", "**Figures:** " + not_drawn_text(drawn, hidden, dec, pm["label"], where="the table above")]
-        lines += ["", f"![forest plot]({figs['forest']})", ""]
+        lines += ["", f"![{forest_alt(s)}]({figs['forest']})", ""]
     aligned = [m for m in ALIGN if any(m in a["exploratory"] for a in s["arms"])]
     if aligned:
         bl_al = s["baseline"]["metrics"]
@@ -1250,10 +1414,22 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
             lines += ["", "† clipped to the possible range: accuracy, macro-F1, ECE and the robustness metrics lie in "
                       "[0, 100] points, so a difference lies in [-100, +100]; the t interval, which ignores the bounds, "
                       "reaches beyond it (few seeds, a large spread) — a sign that it says little."]
-    if "paired" in figs:
-        lines += ["", "## Per-seed results", "", f"![paired seeds]({figs['paired']})"]
+    if "paired" in figs or seeds:
+        lines += ["", "## Per-seed results", ""]
+        table = per_seed_table(seeds or [], s["baseline"]["name"], dec)
+        if "paired" in figs:
+            lines += [f"![{paired_alt(s, 'paired.csv' if seeds else None, bool(table))}]({figs['paired']})", ""]
+        if seeds:
+            lines += [f"Every paired seed's values — baseline, arm and Δ = arm − baseline in {pm['label']}, for every arm "
+                      "— are in [`paired.csv`](paired.csv)"
+                      + (" and, Δ per seed, in the table below." if table else
+                         f" (more than {FIGURE_ARMS} arms or {TABLE_SEEDS} seeds: too large for a table here).")]
+            if table:
+                lines += ["", f"<details><summary>Δ per seed (arm − baseline, {pm['label']})</summary>", "", *table, "",
+                          "</details>"]
     if "robustness" in figs:
-        lines += ["", "## Robustness (exploratory)", "", f"![robustness curves]({figs['robustness']})"]
+        lines += ["", "## Robustness (exploratory)", "",
+                  f"![{robustness_alt(secondary)}]({figs['robustness']})"]
     if s["failures"]:
         lines += ["", "## Failures", "", "| arm | seed | error |", "|---|---:|---|"]
         for f in s["failures"]:

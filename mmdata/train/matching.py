@@ -426,8 +426,15 @@ def plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, n
 
 def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, np.ndarray]] | None, pairs: list[str],
           shown: Callable[[str], str], note: str | None) -> Path:
+    import textwrap
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    def title(head: str, detail: str) -> str:
+        # the pair on its own line, the numbers wrapped to the panel (~12 characters per inch at 9 pt): on one line
+        # a third panel's title ran off the figure and the first's nearly touched the second's (accessibility QA)
+        return head + ":\n" + textwrap.fill(detail, 46, break_on_hyphens=False)
 
     has_cos = any("cosine" in result["pairs"][p] for p in pairs)
     has_div = any("divergence" in result["pairs"][p] for p in pairs)
@@ -454,8 +461,9 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
                     ax.axvline(c["mismatched_other_class_mean"], color="tab:red", lw=0.8, ls=":",
                                label=f"mismatched, other class: {c['mismatched_other_class_mean']:+.2f}")
                 auc = "— (no mismatched pairs)" if c["auc"] is None else f"{c['auc']:.2f}"
-                ax.set_title(f"{name}{_n_text(entry, c)}: cosine, ROC-AUC {auc}"
-                             + (f" ({c['auc_other_class']:.2f} other class)" if "auc_other_class" in c else ""), fontsize=9)
+                ax.set_title(title(f"{name}{_n_text(entry, c)}", f"cosine, ROC-AUC {auc}"
+                                   + (f" ({c['auc_other_class']:.2f} other class)" if "auc_other_class" in c else "")),
+                             fontsize=9)
                 ax.set_xlabel("cosine similarity")
                 ax.set_ylabel("density")
                 ax.legend(fontsize=7, loc="upper left")
@@ -475,8 +483,8 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
         ax.axhline(dv["js"], color="tab:purple", lw=0.8, ls="--")
         ax.set_xticks(range(len(names)), [shown(n) for n in names], rotation=60, fontsize=7)
         ax.set_ylim(0, 1.05)
-        ax.set_title(f"{name}{_n_text(entry, dv)}: JS {dv['js']:.2f} bits, KL {dv['kl_ab']:.2f} / {dv['kl_ba']:.2f}, "
-                     f"agree {dv['argmax_agreement']:.0%}", fontsize=9)
+        ax.set_title(title(f"{name}{_n_text(entry, dv)}", f"JS {dv['js']:.2f} bits, KL {dv['kl_ab']:.2f} / {dv['kl_ba']:.2f}, "
+                           f"agree {dv['argmax_agreement']:.0%}"), fontsize=9)
         ax.set_xlabel("true class")
         if j == 0:
             ax.legend(fontsize=7, loc="upper left")

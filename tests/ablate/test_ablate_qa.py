@@ -64,7 +64,7 @@ def test_beats_the_baseline_follows_the_metric_direction(tmp_path: Path, tiny: P
 
     seeds = next(c for c in panel.collections if isinstance(c, LineCollection))  # one line per seed
     assert len(seeds.get_segments()) == ln["n_seeds"]
-    assert {to_hex(c) for c in seeds.get_colors()} == {to_hex("tab:red")}  # worse on every seed: red
+    assert {to_hex(c) for c in seeds.get_colors()} == {to_hex("#D55E00")}  # worse on every seed: vermillion
     assert "lower is better" in " ".join(figures["paired.png"].get_suptitle().split())
 
 

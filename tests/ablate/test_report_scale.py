@@ -125,7 +125,7 @@ def test_at_300_arms_the_figures_are_bounded_and_say_what_they_leave_out(tmp_pat
     assert sum(line.startswith("| hflip p=") for line in table.splitlines()) == 300  # the table keeps every arm
     line = next(x for x in report.splitlines() if x.startswith("**Figures:**"))
     assert "Drawn: 40 of the 302 arms" in line and "Not drawn: 262 arms" in line and "in the table above" in line
-    assert report.index("**Figures:**") < report.index("![forest plot]")
+    assert report.index("**Figures:**") < report.index("![Forest plot")
     # the paragraphs that name arms name 20 of them, then say how many more (they named every one)
     decide = next(x for x in report.splitlines() if x.startswith("To decide the inconclusive arms"))
     assert decide.count(" seeds; ") == 20 and "; and 24 more (every arm is in the table)." in decide, decide[-200:]
@@ -150,8 +150,9 @@ def test_below_the_cap_the_figures_are_as_before(tmp_path: Path, figures: dict[s
     paired = figures["paired.png"]
     assert [a.get_title().split("\n")[0] for a in paired.axes if a.get_title()] == order
     assert paired._suptitle.get_text().replace("\n", " ") == (
-        "Paired seeds: baseline vs arm (green: arm better on that seed — higher is better; red: baseline better; grey: a "
-        "tie); each panel has its own scale") and paired.texts == [paired._suptitle]
+        "Paired seeds: baseline vs arm (blue solid line, circles: arm better on that seed (higher is better); orange "
+        "dashed line, crosses: baseline better; grey dotted line, squares: a tie); each panel has its own scale"
+    ) and paired.texts == [paired._suptitle]
     assert tuple(paired.get_size_inches()) == (2.8 * 4, 2.8 * 2)
     assert [t.get_text().split(" (n=")[0] for t in figures["robustness.png"].legends[0].get_texts()][1:] == order
     report = (tmp_path / "report.md").read_text()
