@@ -434,7 +434,9 @@ def test_one_arm_order_everywhere_and_untruncated_cli_rows(tmp_path: Path, tiny:
     from mmdata.ablate.report import arm_order
 
     assert [a["name"] for a in arm_order(s["arms"], True)] == in_report
-    piped = Console(file=io.StringIO(), width=80)  # not a terminal: a pipe or a file
+    from mmdata.cli.common import UNLIMITED_WIDTH
+
+    piped = Console(file=io.StringIO(), width=UNLIMITED_WIDTH)  # not a terminal: a pipe or a file (ResultConsole)
     monkeypatch.setattr("mmdata.cli.ablate.console", piped)
     from mmdata.cli.ablate import _print_summary
 
@@ -445,6 +447,12 @@ def test_one_arm_order_everywhere_and_untruncated_cli_rows(tmp_path: Path, tiny:
         assert a["decision"] in out
     rows = [line for line in out.splitlines() if any(line.lstrip("│ ").startswith(n) for n in in_report)]
     assert [next(n for n in in_report if line.lstrip("│ ").startswith(n)) for line in rows] == in_report
+    # an 80-column terminal is too narrow for the long name: a record per arm, in the same order, nothing cut
+    term = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
+    monkeypatch.setattr("mmdata.cli.ablate.console", term)
+    _print_summary(s, tmp_path)
+    records = [line[len("arm: "):] for line in term.file.getvalue().splitlines() if line.startswith("arm: ")]  # type: ignore[attr-defined]
+    assert records == in_report
     # a narrow terminal folds headers and values alike (QA at 70 columns: 'interv…', 'accura…', '(point…')
     narrow = Console(file=io.StringIO(), width=50, force_terminal=True, color_system=None)
     monkeypatch.setattr("mmdata.cli.ablate.console", narrow)
