@@ -897,7 +897,11 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
         drawn, hidden = _drawn(s)
         if hidden:  # the tables above have every arm; the figure a chosen few
             lines += ["", "**Figure:** " + not_drawn_text(drawn, hidden, dec, pm["label"], where="the tables above")]
-        lines += ["", f"![forest plot]({fig})"]
+        from mmdata.ablate.report import _alt
+
+        alt = _alt(f"Forest plot of {pm['label']}: for each arm drawn, the pooled mean paired difference arm − baseline "
+                   f"over the folds with its interval; the tables above have the same numbers")
+        lines += ["", f"![{alt}]({fig})"]
     metrics = [m for m in secondary if any(m in a["exploratory"] for a in s["arms"])]
     if metrics:
         lines += ["", "## Exploratory: other metrics (unadjusted, no verdicts)", "",

@@ -85,7 +85,7 @@ def test_a_planted_effect_is_found_pooled_and_in_no_fold_alone(folds: tuple[list
     assert [f["test_split"] for f in s["folds"]] == [str(k) for k in range(1, K + 1)]
     text = (tmp_path / "pooled" / "report.md").read_text()
     assert "## Per fold" in text and "| arm | fold 1 | fold 2 | fold 3 | fold 4 | fold 5 |" in text
-    assert "Exploratory: other metrics (unadjusted, no verdicts)" in text and "![forest plot](forest.png)" in text
+    assert "Exploratory: other metrics (unadjusted, no verdicts)" in text and "the tables above have the same numbers](forest.png)" in text and "![Forest plot of " in text
     assert (tmp_path / "pooled" / "forest.png").stat().st_size > 10_000
     exp = cut["exploratory"]["test_nll"]
     assert "decision" not in exp and exp["units"] == 5 * K and exp["ci95_t_unadjusted"][0] < exp["mean_diff"]
