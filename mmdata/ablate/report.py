@@ -27,8 +27,10 @@ MODS = ("image", "audio", "text")
 #: alignment Δ columns (mmdata.ablate.align): label, scale to reporting units; higher is better
 ALIGN = {"align_cos_delta": ("alignment Δ matched cosine", 1.0), "align_auc_delta": ("alignment Δ ROC-AUC (points)", 100.0),
          "align_r1_delta": ("alignment Δ R@1 (points)", 100.0)}
-COLORS = {"helps": "tab:green", "hurts": "tab:red", "helps (negligible)": "yellowgreen", "hurts (negligible)": "salmon",
-          "equivalent": "tab:blue", "inconclusive": "tab:gray", "pending": "tab:orange", "failed": "black"}
+#: the forest plot's colour per decision: Okabe–Ito's colour-blind-safe palette (the decision is also written beside
+#: each arm; tab:green / tab:red for helps / hurts were one colour to a deuteranope)
+COLORS = {"helps": "#0072B2", "hurts": "#D55E00", "helps (negligible)": "#56B4E9", "hurts (negligible)": "#E69F00",
+          "equivalent": "#009E73", "inconclusive": "#999999", "pending": "#CC79A7", "failed": "black"}
 
 
 def _values(rows: list[dict[str, Any]], column: str, scale: float) -> dict[str, dict[int, float]]:

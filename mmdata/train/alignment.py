@@ -421,7 +421,7 @@ def _plot(result: dict[str, Any], path: Path, labels: list[str], shown: Any, not
             scale = 100.0 if metric == "delta_R@1" else 1.0
             got = [o["pairs"].get(pair, {}).get(metric) for o in ops]  # None: n/a or not measured
             vals = [float("nan") if v is None else v * scale for v in got]
-            colors = ["tab:red" if v < 0 else "tab:green" for v in vals]
+            colors = ["#D55E00" if v < 0 else "#0072B2" for v in vals]  # Okabe–Ito: apart to colour-blind eyes too
             ax.barh(ys, vals, color=colors, alpha=0.75)
             if metric == "delta_cosine":
                 for y, o in zip(ys, ops):

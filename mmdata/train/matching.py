@@ -455,10 +455,10 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
                 if len(mism):  # density of an empty histogram divides by zero
                     ax.hist(mism, bins=bins, density=True, color="tab:gray", alpha=0.5,
                             label=f"mismatched: {c['mismatched_mean']:+.2f} ± {c['mismatched_std']:.2f}")
-                ax.hist(matched, bins=bins, density=True, color="tab:green", alpha=0.5,
+                ax.hist(matched, bins=bins, density=True, color="#0072B2", alpha=0.5,  # Okabe–Ito blue
                         label=f"matched: {c['matched_mean']:+.2f} ± {c['matched_std']:.2f}")
                 if "mismatched_other_class_mean" in c:
-                    ax.axvline(c["mismatched_other_class_mean"], color="tab:red", lw=0.8, ls=":",
+                    ax.axvline(c["mismatched_other_class_mean"], color="#D55E00", lw=0.8, ls=":",
                                label=f"mismatched, other class: {c['mismatched_other_class_mean']:+.2f}")
                 auc = "— (no mismatched pairs)" if c["auc"] is None else f"{c['auc']:.2f}"
                 ax.set_title(title(f"{name}{_n_text(entry, c)}", f"cosine, ROC-AUC {auc}"

@@ -163,3 +163,17 @@ def test_paired_plot_is_readable_without_red_green(ablation: tuple[Path, dict[st
             assert {to_hex(c) for c in pc.get_facecolors()} <= ours
     dashed = [ls for ax in fig.axes for c in ax.collections if isinstance(c, LineCollection) for ls in c.get_linestyles()]
     assert len({(off, tuple(seq) if seq is not None else None) for off, seq in dashed}) >= 2  # solid and dashed both drawn
+
+
+def test_forest_and_alignment_colours_stay_apart_to_a_deuteranope() -> None:
+    """The forest plot's helps / hurts (and their negligible forms) and the alignment bars were tab:green /
+    tab:red: one colour to a deuteranope (the decision is written beside each arm too)."""
+    import inspect as pyinspect
+
+    from mmdata.ablate.report import COLORS
+    from mmdata.train import alignment, matching
+
+    for a, b in (("helps", "hurts"), ("helps (negligible)", "hurts (negligible)")):
+        assert np.linalg.norm(_deuteranopia(COLORS[a]) - _deuteranopia(COLORS[b])) > 0.3, (a, b)
+    for module in (alignment, matching):
+        assert "tab:green" not in pyinspect.getsource(module) and "tab:red" not in pyinspect.getsource(module)
