@@ -93,19 +93,29 @@ def preview(
                         "that the recipe refuses: raise (stop, naming it) or skip (leave it out and draw the next good "
                         "samples; each one left out is named on stderr and under the grid).")] = "raise",
     plugin: PluginOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print what the grid shows as JSON instead of the listing: "
+                                        "the PNG's path, and per row the sample's key, source key and class, and per "
+                                        "variant the ops that fired with their params and the modalities dropped. "
+                                        "Not with --out - (stdout is the PNG).")] = False,
 ) -> None:
-    """Draw a grid: samples x (original, normalized, augmented variants) with images, audio and marked text."""
+    """Draw a grid: samples x (original, normalized, augmented variants) with images, audio and marked text; then
+    list what it shows (each row's key, source key and class; each variant's ops and params, what was dropped):
+    on stdout after the PNG's path, on stderr with --out -, as JSON with --json."""
     import sys
     import tempfile
 
-    from mmdata.augment.preview import preview as run
+    from mmdata.augment.preview import preview as run, summary_lines
     from mmdata.errors import MMDataError
 
+    if json_ and str(out) == "-":  # before the grid is drawn: stdout holds one thing, the PNG or the JSON
+        raise MMDataError("--json with --out -: stdout is the PNG; give --out a file name for the JSON "
+                          "(the listing of --out - goes to stderr)")
     plugins(plugin)
     recipe = shipped(recipe)
     skipped: list[dict] = []
+    summary: list[dict] = []
     kw = {"n": n, "variants": variants, "split": split, "seed": seed, "font": str(font) if font else None,
-          "on_error": on_error, "skipped": skipped}
+          "on_error": on_error, "skipped": skipped, "summary": summary}
     if str(out) != "-":
         from mmdata.shards.writer import NO_ROOM
 
@@ -117,7 +127,14 @@ def preview(
                 raise
             raise MMDataError(f"--out {out}: cannot write the PNG: {os.strerror(exc.errno)}; free space or give "
                               "another path") from None
+        if json_:
+            print_json({"png": str(path), "recipe": str(recipe), "split": split, "seed": seed, "variants": variants,
+                        "samples": summary, "skipped": skipped})
+            _skipped(skipped)  # on stderr too, as without --json
+            return
         console.print(f"wrote {one_line_path(path)}", markup=False, highlight=False)
+        for line in summary_lines(summary):
+            console.print(line, markup=False, highlight=False)
         _skipped(skipped)
         return
     if sys.stdout.isatty():  # as curl: PNG bytes would garble the terminal
@@ -125,6 +142,8 @@ def preview(
     with tempfile.TemporaryDirectory(prefix="mmdata-preview-") as tmp:
         data = run(shards, recipe, Path(tmp) / "preview.png", **kw).read_bytes()
     write_stdout_bytes(data)  # the only output: a PNG file, byte for byte, whole or an error (a full disk)
+    for line in summary_lines(summary):  # what the PNG shows, for a reader of the terminal
+        note(escape(line))
     _skipped(skipped)
 
 

@@ -28,6 +28,13 @@ Likewise a caption is compared with the original over what a cell can draw: capt
 :data:`DIFF_UNITS` units whole, longer ones over their first :data:`DIFF_UNITS` units, drawn cut with
 :data:`CUT_MARK`, and the figure says so (QA: a ``'word ' * 50000`` caption kept the preview running for
 minutes; see :func:`mark_changes`).
+
+A row's first title is its sample's key, whole where it fits over the column (else cut in the middle: its
+start and its hash suffix stay), and the source key it was sharded from where the key does not keep it
+(``Batch_B__18_5934f799`` from ``Batch_B/样本_18``; :func:`shows_source`). What the grid shows is also given as
+data (``summary``: each row's key, source key and class, each variant's ops that fired with their logged
+params, the modalities it dropped) and as text (:func:`summary_lines`): ``mmdata preview`` prints it, for a
+screen reader or a script (accessibility QA: the command said only ``wrote prev.png``).
 """
 
 from __future__ import annotations
@@ -553,7 +560,7 @@ def logmel_image(ax: Any, spec: Any) -> Any:
     return ax.imshow(arr, origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
 
 
-KEY_CHARS = 22  # a sample key in a column title: longer ones overprinted the next column's title
+KEY_CHARS = 22  # a sample key cut by :func:`_fit` (titles are now fitted to their width: :func:`_fit_points`)
 
 
 def missing_glyphs_note(what: list[str]) -> str:
@@ -577,6 +584,75 @@ def _fit(key: str, width: int = KEY_CHARS) -> str:
         return key
     head = (width - 1) // 2
     return f"{key[:head]}…{key[len(key) - (width - 1 - head):]}"
+
+
+#: the column titles' font size (points)
+TITLE_PT = 8.0
+#: the least space (points) between a row's first title and the next column's title
+TITLE_GAP = 12.0
+#: a source key's separators (a folder's ``/``, spaces): a key that keeps every other character of its source
+#: key in order (``Batch_B_0034_dfd1a618`` for ``Batch_B/0034``) names it already
+_SEPARATORS = re.compile(r"[\s/\\_.\-]+")
+
+
+def _title_width(text: str, font: str | None = None) -> float:
+    """How wide ``text`` is drawn as a column title (points)."""
+    return _text_width(text, font) * TITLE_PT / CAPTION_PT
+
+
+def _fit_points(text: str, points: float, font: str | None = None) -> str:
+    """``text`` whole when it is drawn within ``points`` as a title, else cut in the middle (``…``) to fit:
+    its start and its end (a key's hash suffix) stay readable.
+
+    Example:
+        >>> _fit_points("batch_A_2023-05_img_12_a9d1885a", 1000.0)
+        'batch_A_2023-05_img_12_a9d1885a'
+        >>> _fit_points("batch_A_2023-05_img_12_a9d1885a", 90.0)
+        'batch_A_…_a9d1885a'
+    """
+    if _title_width(text, font) <= points:
+        return text
+    for keep in range(len(text) - 1, 1, -1):  # the most characters that fit, the end's half rounded up (a hash)
+        head = keep // 2
+        cut = f"{text[:head]}…{text[len(text) - (keep - head):]}"
+        if _title_width(cut, font) <= points:
+            return cut
+    return f"{text[:1]}…{text[-1:]}"
+
+
+def shows_source(key: str, source: str | None) -> bool:
+    """Whether a row names ``source`` (what the sample was sharded from) beside its ``key``: when the key
+    does not keep the source key's characters (``Batch_B__18_5934f799`` for ``Batch_B/样本_18``).
+
+    Example:
+        >>> shows_source("Batch_B_0034_dfd1a618", "Batch_B/0034"), shows_source("Batch_B__18_5934f799", "Batch_B/样本_18")
+        (False, True)
+    """
+    if not source or source == key:
+        return False
+    return not _SEPARATORS.sub("_", key).startswith(_SEPARATORS.sub("_", source).strip("_"))
+
+
+def _row_title(key: str, source: str | None, points: float, font: str | None) -> str:
+    """The first column's title of a row: ``KEY (original)`` when that fits in ``points``; else the key on its
+    own line (cut in the middle only where it does not fit there either) over ``(original)``; and the
+    source key before ``(original)`` when the key does not show it (:func:`shows_source`)."""
+    one = f"{key} (original)"
+    if not shows_source(key, source) and _title_width(one, font) <= points:
+        return one
+    second = "(original)"
+    if shows_source(key, source):
+        room = points - _title_width(f"from  {second}", font)
+        second = f"from {_fit_points(_drawable(source or '', font)[0], room, font)} {second}"
+    return f"{_fit_points(key, points, font)}\n{second}"
+
+
+def _title_points(columns: list[tuple[str, Any]]) -> float:
+    """The width (points) a row's first title may take: centred over its cell, up to :data:`TITLE_GAP` short
+    of the next column's title (a grid of one column: the cell and the gaps beside it)."""
+    pitch = (_caption_points(len(columns)) + CAPTION_GAP)  # from a cell's left edge to the next cell's
+    nxt = _title_width(columns[1][0]) / 2 if len(columns) > 1 else 0.0
+    return 2 * (pitch - nxt - TITLE_GAP)
 
 
 #: distinct target values a preview's legend names one by one (more: the first ones and "+N more")
@@ -759,6 +835,8 @@ MODALITIES = ("image", "audio", "text")
 IMAGE_IN, WAVE_IN, SPEC_IN, LINE_IN = 0.9, 0.3, 0.45, 0.11
 #: inches between a cell's panels, and between two rows (room for the next row's titles)
 PANEL_GAP, ROW_GAP = 0.07, 0.32
+#: inches a second line of a row's first title takes (its source key, or its key on a line of its own)
+TITLE_LINE_IN = 0.14
 #: the most lines a paragraph of a caption takes under media, and in a cell of text only
 CAPTION_LINES, TEXT_ONLY_LINES = 4, 12
 CHARS = 34  # a caption's columns (a cell is 2.1 inches wide; DejaVu Sans at 6.5 points)
@@ -937,7 +1015,7 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
             ax.set_xticks([]), ax.set_yticks([])
         else:
             empty(ax, "image")
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=TITLE_PT, family=[CAPTION_FONT, font] if font else CAPTION_FONT)
         r += 1
     if has_audio:
         ax = fig.add_subplot(inner[r])
@@ -959,7 +1037,7 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
         else:  # one frame over the waveform's and the spectrogram's slots: no blank band under it
             empty(ax, "audio", below=(PANEL_GAP + heights[r + 1]) / heights[r])
         if not r:
-            ax.set_title(title, fontsize=8)
+            ax.set_title(title, fontsize=TITLE_PT, family=[CAPTION_FONT, font] if font else CAPTION_FONT)
         ax = fig.add_subplot(inner[r + 1])
         if s.get("spec") is not None:  # the recipe's log-mel (a logmel op): drawn as it is, freq / time masks too
             logmel_image(ax, s["spec"])
@@ -977,7 +1055,7 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
     ax = fig.add_subplot(inner[r])
     ax.axis("off")
     if not r:  # a text-only (or empty) cell still says which sample and variant it is
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=TITLE_PT, family=[CAPTION_FONT, font] if font else CAPTION_FONT)
     body, changed, _ = caption or _caption(s, original, names, "text" in slots)
     body, what = _drawable(body, font)
     replaced = "CJK" in what
@@ -1027,15 +1105,22 @@ def spread_keys(ds: Any, n: int) -> list[tuple[str, str]] | None:
     return None if groups is None else [pair for _, pair in _spread(groups, n)]
 
 
-def _class_groups(ds: Any) -> list[list[tuple[str, str]]] | None:
+def _class_groups(ds: Any, sources: dict[str, str] | None = None) -> list[list[tuple[str, str]]] | None:
     """The (key, shard) pairs of ``ds``'s split by class, in label order (unlabelled last), each in key
-    order; None for bare shards (no index)."""
+    order; None for bare shards (no index). ``sources``: a dict this call fills with the split's key ->
+    ``source_key`` (what the sample was sharded from), where the index records it."""
     if ds.root is None:
         return None
     from mmdata.shards import index as idx
 
-    table = idx.load_index(ds.root, columns=["key", "split", "shard", "label"], storage_options=ds.storage_options)
+    columns = ["key", "split", "shard", "label"]
+    try:  # an index written before the column (or without it) has no source keys: the keys stand for them
+        table = idx.load_index(ds.root, columns=[*columns, "source_key"], storage_options=ds.storage_options)
+    except ShardError:
+        table = idx.load_index(ds.root, columns=columns, storage_options=ds.storage_options)
     rows = [r for r in table.to_pylist() if r["split"] == ds.split]
+    if sources is not None:
+        sources.update((r["key"], r.get("source_key")) for r in rows if r.get("source_key") is not None)
     groups: dict[float, list[tuple[str, str]]] = {}
     for r in sorted(rows, key=lambda r: r["key"]):
         label = r["label"]
@@ -1148,16 +1233,106 @@ def _picked_rows(shards: str | Path, split: str, alpha: bool, on_error: str, gro
     return [found[taken[i]] for i in range(len(slots)) if i in taken]
 
 
+#: the caption marks a summary's variant lists (what its text shows changed), in :data:`TEXT_KEY`'s order
+_SUMMARY_MARKS = ("removed", "new", "masked", "moved")
+
+
+def _fired(log: Iterable[Mapping[str, Any]], normalize: bool) -> list[dict[str, Any]]:
+    """The entries of a replay log (``meta["aug"]``) whose op fired, of the normalize stage (``normalize``) or
+    of the random sections, as ``{"section", "op", "id", "params"}`` (``params`` as logged, less ``applied``)."""
+    out = []
+    for e in log:
+        params = dict(e.get("params") or {})
+        if not params.pop("applied", True):
+            continue
+        section, _, op = str(e.get("op", "")).rpartition(".")
+        if (section.split(".", 1)[0] == "normalize") != normalize:
+            continue
+        out.append({"section": section, "op": op, "id": e.get("id"), "params": params})
+    return out
+
+
+def _row_summary(i: int, cells: list[Sample], columns: list[tuple[str, Any]], captions: list[tuple[str, bool, set[str]]],
+                 source: str | None, names: list[str] | None) -> dict[str, Any]:
+    """What row ``i`` of the grid shows, for :func:`preview_figure`'s ``summary`` (see :func:`preview`)."""
+    original = cells[0]
+    label = original.get("label")
+    try:
+        label = None if label is None else int(label)
+    except (TypeError, ValueError):  # a label the caption draws as it is
+        label = str(label)
+    name = names[label] if isinstance(label, int) and names and 0 <= label < len(names) else None
+    normalize: list[dict[str, Any]] = []
+    variants = []
+    for (title, how), cell, (_, _, marks) in zip(columns, cells, captions):
+        log = cell.meta.get("aug", ())
+        if how == "eval":
+            normalize = _fired(log, True)
+        elif how is not None:
+            variants.append({"epoch": how, "column": title, "ops": _fired(log, False),
+                             "dropped": [m for m in MODALITIES if m in original and m not in cell],
+                             "text_marks": [m for m in _SUMMARY_MARKS if m in marks]})
+            if not any(h == "eval" for _, h in columns) and not normalize:
+                normalize = _fired(log, True)
+    return {"row": i + 1, "key": original.key, "source_key": source, "label": label, "class": name,
+            "modalities": [m for m in MODALITIES if m in original], "normalize": normalize, "variants": variants}
+
+
+def _short(value: Any, most: int = 6) -> str:
+    """A logged param as a summary line shows it: floats to 3 digits, long lists cut (``[1, 2, …(+9)]``)."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(_short(v, most) for v in value[:most])
+        return f"[{shown}{f', …(+{len(value) - most})' if len(value) > most else ''}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_short(v, most)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def summary_lines(summary: Iterable[Mapping[str, Any]]) -> list[str]:
+    """A plain-text listing of what a preview's grid shows (its ``summary``): one line per row (its number,
+    key, source key where it differs, class), then one per augmented variant with the ops that fired and
+    their params, and the modalities the recipe dropped — what a screen reader reads instead of the PNG.
+
+    Example:
+        >>> summary_lines([{"row": 1, "key": "k_1a2b", "source_key": "样本 1", "label": 0, "class": "cat",
+        ...                 "variants": [{"column": "epoch 0", "ops": [{"section": "image", "op": "hflip", "params": {}}],
+        ...                               "dropped": ["audio"], "text_marks": []}]}])
+        ['row 1: k_1a2b (from 样本 1), class cat', '  epoch 0: image.hflip; dropped audio']
+    """
+    out = []
+    for r in summary:
+        head = f"row {r['row']}: {r['key']}"
+        if r.get("source_key") and r["source_key"] != r["key"]:
+            head += f" (from {r['source_key']})"
+        if r.get("class") is not None:
+            head += f", class {r['class']}"
+        elif r.get("label") is not None:
+            head += f", label {r['label']}"
+        out.append(head)
+        for v in r["variants"]:
+            parts = [" ".join([f"{op['section']}.{op['op']}", *(f"{k}={_short(x)}" for k, x in op["params"].items())])
+                     for op in v["ops"]]
+            if v.get("dropped"):
+                parts.append("dropped " + ", ".join(v["dropped"]))
+            if v.get("text_marks"):
+                parts.append("text " + ", ".join(v["text_marks"]))
+            out.append(f"  {v['column']}: {'; '.join(parts) if parts else 'no op fired'}")
+    return out
+
+
 def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int = 3, split: str = "train",
                    seed: int = 0, font: str | None = None, on_error: str = "raise",
-                   skipped: list[dict[str, Any]] | None = None) -> Any:
+                   skipped: list[dict[str, Any]] | None = None, summary: list[dict[str, Any]] | None = None) -> Any:
     """The matplotlib ``Figure`` :func:`preview` writes (same arguments, without ``out``): rows of samples,
     columns of the original, [normalized,] and ``variants`` augmented versions; the recipe's first target
     found in the samples drawn over their images, one colour per value over the whole figure, with a
     legend naming the field and its values (:func:`target_legend`); panels for the modalities some sample
     drawn has (:func:`grid_modalities`), each row as tall as its media and its longest caption; under the
     grid a key of the caption marks drawn (a legend with gid ``"text-key"``). With ``on_error="skip"``
-    the samples left out are appended to ``skipped`` and named under the grid (see :func:`preview`).
+    the samples left out are appended to ``skipped`` and named under the grid; ``summary`` gets one entry
+    per row drawn (see :func:`preview`).
 
     Example:
         >>> import tempfile, mmdata
@@ -1180,7 +1355,8 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     rec = rec.with_seed(params_seed(rec.seed, seed))
     alpha = blends_alpha(rec)
     ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error)
-    groups = _class_groups(ds)
+    sources: dict[str, str] = {}
+    groups = _class_groups(ds, sources)
     columns: list[tuple[str, Any]] = [("original", None)]
     if rec.has_normalize:
         columns.append(("normalized", "eval"))
@@ -1253,6 +1429,12 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     lines = [max(_caption_lines(body, slots, cjk, points) for body, _, _ in r) for r in captions]
     rows = [sum(h) + PANEL_GAP * (len(h) - 1) for h in (_panels(slots, k) for k in lines)]
     marks = set().union(*(m for r in captions for _, _, m in r))
+    if summary is not None:
+        summary += [_row_summary(i, r, columns, captions[i], sources.get(r[0].key), names) for i, r in enumerate(cells)]
+    # a row's first title: its key whole where it fits, the source key where the key does not show it; a
+    # second title line takes its room from every row's gap (and the title band's)
+    titles = [_row_title(s.key, sources.get(s.key), _title_points(columns), cjk) for s in samples]
+    title_in = TITLE_LINE_IN if any("\n" in t for t in titles) else 0.0
     replaced = cjk is None and any(_CJK_RUN.search(body) for r in captions for body, _, _ in r)
     missing = list(dict.fromkeys(w for r in captions for body, _, _ in r for w in _drawable(body, cjk)[1] if w != "CJK"))
     notes = []
@@ -1282,15 +1464,17 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     key_rows = -(-sum(k in marks for k in TEXT_KEY) // key_cols)
     key_in = 0.2 + 0.16 * key_rows if key_rows else 0.0  # the key's title and rows
     bottom = 0.08 + (0.1 + key_in if key_rows else 0.0) + 0.13 * len(notes)  # the key's and the notes' band (lines)
-    height = band + sum(rows) + ROW_GAP * (len(rows) - 1) + bottom
+    band += title_in
+    gap = ROW_GAP + title_in
+    height = band + sum(rows) + gap * (len(rows) - 1) + bottom
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
     # the title's band is a fixed height, not a share of the figure's (12% of an 8-row grid was 2.5 inches of blank)
-    grid = fig.add_gridspec(len(samples), len(columns), wspace=CELL_GAP, hspace=ROW_GAP / float(np.mean(rows)),
+    grid = fig.add_gridspec(len(samples), len(columns), wspace=CELL_GAP, hspace=gap / float(np.mean(rows)),
                             height_ratios=rows, top=1 - band / height, bottom=bottom / height)
     for i, s in enumerate(samples):
         for c, (label, _) in enumerate(columns):
-            _cell(fig, grid[i, c], cells[i][c], s, names, f"{_fit(s.key)} ({label})" if c == 0 else label, cjk, target,
+            _cell(fig, grid[i, c], cells[i][c], s, names, titles[i] if c == 0 else label, cjk, target,
                   values, fill, slots, lines[i], captions[i][c], points)
     fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
                  f"variant{'s' * (variants != 1)}{f' (target {target} overlaid)' if target else ''}",
@@ -1305,7 +1489,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
 
 def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, variants: int = 3, split: str = "train",
             seed: int = 0, font: str | None = None, on_error: str = "raise",
-            skipped: list[dict[str, Any]] | None = None) -> Path:
+            skipped: list[dict[str, Any]] | None = None, summary: list[dict[str, Any]] | None = None) -> Path:
     """Render ``n`` samples x (original, [normalized,] ``variants`` augmented versions) to a PNG
     (:func:`preview_figure`); a recipe's target is drawn over the images, with a legend of its colours.
     The PNG is drawn under :func:`figure_style` (matplotlib's defaults): the caller's settings do not change it.
@@ -1324,6 +1508,15 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
             samples); the figure names the samples left out.
         skipped: with ``on_error="skip"``, a list this call appends each sample left out to, as
             ``{"key", "shard", "reason"}`` (``key`` None for a loss the reader counted but did not name).
+        summary: a list this call appends what each row of the grid shows to, top to bottom (what a
+            screen reader or a script reads instead of the PNG; :func:`summary_lines` lists it as text):
+            ``{"row"`` (1, 2, ...), ``"key"``, ``"source_key"`` (what the sample was sharded from; None for bare
+            shards or an index without the column), ``"label"``, ``"class"`` (its name, or None),
+            ``"modalities"``, ``"normalize"`` (the normalize stage's ops that fired), ``"variants"}``: per
+            augmented column ``{"epoch", "column", "ops", "dropped", "text_marks"}``, ``ops`` the random
+            sections' ops that fired, each ``{"section", "op", "id", "params"}`` as the sample's replay log
+            (``meta["aug"]``) records them (less ``applied``), ``dropped`` the modalities the variant lost,
+            ``text_marks`` what its caption marks (``masked``, ``removed``, ``new``, ``moved``).
 
     Returns:
         The PNG's path.
@@ -1340,7 +1533,7 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     buf = io.BytesIO()
     with figure_style():  # the same PNG whatever the caller's matplotlib settings (fonts, colours)
         fig = preview_figure(shards, recipe, n=n, variants=variants, split=split, seed=seed, font=font,
-                             on_error=on_error, skipped=skipped)
+                             on_error=on_error, skipped=skipped, summary=summary)
         with warnings.catch_warnings():  # captions name such characters (placeholder_missing); titles may still box one
             warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
             fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
