@@ -259,37 +259,66 @@ def _table_class() -> Any:
 
 
 class _FoldingTable(_table_class()):  # type: ignore[misc]
-    """A table that never splits a value in the middle: when the terminal is too narrow for each column's longest
-    word (``+3.06`` read as ``+3.`` over ``06``, QA at 40 columns), each row is printed as ``header: value``
-    lines instead (a record per row, which a screen reader reads in order too)."""
+    """A table that never splits a word in the middle: when the terminal is too narrow for each column's longest
+    word, header words included, in screen cells (``+3.06`` read as ``+3.`` over ``06``, ``preci`` over ``sion``,
+    QA at 40 to 80 columns), each row is printed as ``header: value`` lines instead (a record per row, which a
+    screen reader reads in order too). A terminal whose encoding cannot show a character (an ASCII locale) gets
+    the cells with such characters as escapes before they are measured, so the borders line up."""
 
     def __init__(self, *columns: Any, **kw: Any) -> None:
         super().__init__(*columns, **kw)
-        self.records: list[list[str]] = []
+        self.records: list[list[str]] = []  # each row's cells as markup, as the table reads them
 
     def add_row(self, *cells: Any, **kw: Any) -> None:
-        self.records.append([getattr(c, "plain", c) if c is not None else "" for c in cells])
+        self.records.append([c if isinstance(c, str) else "" if c is None else escape(str(getattr(c, "plain", c)))
+                             for c in cells])
         super().add_row(*cells, **kw)
 
-    def _needed(self) -> int:
-        """Columns wide enough for their longest word, with the borders and padding between them."""
-        longest = [max((len(w) for row in self.records if i < len(row) and isinstance(row[i], str)
-                        for w in row[i].split()), default=1) for i in range(len(self.columns))]
-        return sum(w + 3 for w in longest) + 1
+    def _needed(self, rows: list[list[str]], headers: list[str]) -> int:
+        """Columns wide enough for their longest word (screen cells), with the borders and padding between them."""
+        from rich.cells import cell_len
+        from rich.text import Text
+
+        def longest(texts: Any) -> int:
+            return max((cell_len(w) for t in texts for w in Text.from_markup(t).plain.split()), default=1)
+
+        widths = [longest([headers[i], *(r[i] for r in rows if i < len(r))]) for i in range(len(self.columns))]
+        return sum(w + 3 for w in widths) + 1
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
-        if not self.records or self._needed() <= options.max_width:
-            yield from super().__rich_console__(console, options)
+        headers = [str(c.header) if isinstance(c.header, str) else escape(str(getattr(c.header, "plain", c.header)))
+                   for c in self.columns]
+        rows = self.records
+        shown = self
+        encoding = (console.encoding or "utf-8").lower()
+        if not encoding.startswith("utf") and rows:  # escapes now, so that rich measures what the terminal shows
+            headers, rows = [_encodable(h, encoding) for h in headers], [[_encodable(c, encoding) for c in r] for r in rows]
+            shown = _FoldingTable.__new__(_FoldingTable)
+            shown.__dict__.update({**self.__dict__, "columns": [], "rows": [], "records": []})
+            for column, header in zip(self.columns, headers):
+                shown.add_column(header, overflow="fold", justify=column.justify, style=column.style)
+            for row in rows:
+                _table_class().add_row(shown, *row)
+        if not rows or self._needed(rows, headers) <= options.max_width:
+            yield from _table_class().__rich_console__(shown, console, options)
             return
         from rich.text import Text
 
         if self.title:
-            yield Text(str(getattr(self.title, "plain", self.title)), style="bold")
-        headers = [str(getattr(c.header, "plain", c.header)) for c in self.columns]
-        for row in self.records:  # cells are markup, as the table reads them (escaped names stay names)
+            title = self.title if isinstance(self.title, str) else escape(str(getattr(self.title, "plain", self.title)))
+            yield Text.from_markup(_encodable(title, encoding) if not encoding.startswith("utf") else title, style="bold")
+        for row in rows:  # headers and cells are markup, as the table reads them (escaped names stay names)
             for header, cell in zip(headers, row):
-                yield Text.from_markup(f"{escape(header)}: {cell}") if isinstance(cell, str) else Text(f"{header}: {cell}")
+                yield Text.from_markup(f"{header}: {cell}")
             yield Text("")
+        if self.caption:
+            caption = self.caption if isinstance(self.caption, str) else escape(str(getattr(self.caption, "plain", self.caption)))
+            yield Text.from_markup(_encodable(caption, encoding) if not encoding.startswith("utf") else caption)
+
+
+def _encodable(markup: str, encoding: str) -> str:
+    """``markup`` with the characters ``encoding`` cannot show as backslash escapes (``\\u0394``)."""
+    return markup.encode(encoding, "backslashreplace").decode(encoding)
 
 
 DataDir = Annotated[Path, typer.Argument(help="A dataset folder written by `mmdata shard`.")]

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (DataDir, JsonFlag, PluginOpt, Seed, console, note, plugins, plural, print_json, recipe_help,
-                               shipped, warn)
+                               shipped, table, warn)
 
 ModelDir = Annotated[Path, typer.Option("--model", help="Output folder of `mmdata train` (contrastive.pt with --pretrain contrastive).")]
 Split = Annotated[str, typer.Option(help="Split to measure.")]
@@ -44,10 +44,9 @@ def match(
         print_json(r)
         return
     from rich import box
-    from rich.table import Column, Table
 
     cols = ["pair", "n", "cos+", "cos−", "AUC", "AUC≠c", "JS", "KL a‖b", "KL b‖a", "agree"]
-    t = Table(*[Column(c, overflow="fold") for c in cols], box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
+    t = table(*cols, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
               title=f"modality matching on {split} ({samples_line(r)}, "
                     + (f"{describe_model(r)})" if r["fusion"] else "the pre-trained embedding: no classifier, no JS / KL)"),
               caption="n: samples holding both; cos+ / cos−: mean cosine of matched / mismatched pairs; AUC≠c: mismatched "
@@ -104,10 +103,9 @@ def audit_alignment(
         print_json(r)
         return
     from rich import box
-    from rich.table import Column, Table
 
     clean = ", ".join(f"{k} {v['cosine']:.2f}" for k, v in r["clean"].items())
-    t = Table(*[Column(c, overflow="fold") for c in ("op", "p", "pair", "Δcos ± 95% CI", "ΔAUC", "ΔR@1", "kept")], box=box.SIMPLE_HEAD,
+    t = table("op", "p", "pair", "Δcos ± 95% CI", "ΔAUC", "ΔR@1", "kept", box=box.SIMPLE_HEAD,
               pad_edge=False, padding=(0, 1, 0, 0),
               title=f"alignment audit on {split} ({samples_line(r)}): augmented − clean (R@1 in points)\n"
                     f"clean cosine: {clean}")

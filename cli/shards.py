@@ -159,15 +159,16 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     if json_:
         print_json(rep)
         return
-    console.print(f"[bold]{rep['name']}[/] ({rep['layout']} layout): {plural(rep['samples'], 'sample')}, "
+    # names from the card and the data are untrusted text, never markup (QA: a class '[/b]' crashed inspect)
+    console.print(f"[bold]{escape(str(rep['name']))}[/] ({rep['layout']} layout): {plural(rep['samples'], 'sample')}, "
                   f"{plural(rep['shards']['count'], 'shard')}, {rep['shards']['total_bytes'] / 1e6:.2f} MB, left out by the jobs that wrote it (shard / add-modality / augment; listed in dataset.json's skipped): {rep['skipped']}")
     t = table("split", "samples", "per class")
     for split, n in rep["per_split"].items():
-        t.add_row(split, str(n), ", ".join(f"{k}: {v}" for k, v in rep["per_class"].get(split, {}).items()))
+        t.add_row(escape(split), str(n), escape(", ".join(f"{k}: {v}" for k, v in rep["per_class"].get(split, {}).items())))
     console.print(t)
     t = table("modality pattern", "samples")
     for k, v in rep["patterns"].items():
-        t.add_row(k, str(v))
+        t.add_row(escape(k), str(v))
     console.print(t)
     if rep.get("metadata_columns"):
         kinds = rep.get("metadata_kinds") or {}
@@ -175,7 +176,7 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         console.print(f"metadata (each sample's json field): {escape(shown)}", highlight=False)
     t = table("modality", "bytes")
     for k, v in rep["bytes_per_modality"].items():
-        t.add_row(k, f"{v:,}")
+        t.add_row(escape(k), f"{v:,}")
     console.print(t)
     t = table("distribution", "count", "min", "median", "max")
     for k in ("image_height", "image_width", "audio_seconds", "text_chars"):

@@ -126,3 +126,59 @@ def test_a_narrow_terminal_never_splits_a_value(width: int) -> None:
     for value in ("+3.06", "-12.50", "1.00", "inconclusive", "-image.random_crop[2]", "[-40.12,"):
         assert value in text, text
     assert ("Δ accuracy (points): +3.06" in text) == (width == 40), text
+
+
+def _printed(t: object, width: int, encoding: str = "utf-8") -> str:
+    import io
+
+    from rich.console import Console
+
+    buf = io.BytesIO()
+    f = io.TextIOWrapper(buf, encoding=encoding, errors="backslashreplace")
+    Console(file=f, width=width, force_terminal=False, color_system=None).print(t)
+    f.flush()
+    return buf.getvalue().decode(encoding)
+
+
+def test_records_come_before_a_header_word_or_a_wide_character_is_split() -> None:
+    """Second QA pass: the width check counted only the cells' words in characters, so headers were still split
+    (`preci` over `sion`) and CJK names (two cells a character) folded mid-word; a header already escaped was
+    escaped again in the records (`\\[bold]`), and the caption was lost."""
+    from rich.markup import escape
+
+    from mmdata.cli.common import table
+
+    t = table("class", "precision", "recall", "support", escape("acc [bold]pct[/bold]"), caption="n: samples")
+    t.add_row("漢字漢字漢字漢字漢字", "0.50", "1.00", "12", "+1.25")
+    text = _printed(t, 40)
+    assert "class: 漢字漢字漢字漢字漢字" in text and "precision: 0.50" in text, text
+    assert "acc [bold]pct[/bold]: +1.25" in text and "\\[" not in text and "n: samples" in text
+
+
+def test_an_ascii_terminal_gets_aligned_tables() -> None:
+    """Second QA pass: under an ASCII locale the stream escaped `café` / `∞` after rich had measured the cells,
+    so rows overflowed their borders. The cells are escaped first now, and the rows line up."""
+    from rich.markup import escape
+
+    from mmdata.cli.common import table
+
+    t = table("arm", "95% CI", "Δ accuracy")
+    t.add_row(escape("café[2]"), "[-∞, +∞]", "+3.06")
+    t.add_row("漢字", "[-40.12, +15.3]", "-12.50")
+    text = _printed(t, 200, "ascii")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert text.isascii() and "caf\\xe9[2]" in text and "\\u221e" in text, text
+    assert len({len(ln) for ln in lines}) == 1, text  # every row as wide as the borders
+
+
+def test_inspect_shows_class_names_that_look_like_markup(tmp_path: Path) -> None:
+    """Second QA pass: a class named `[/b]` crashed `mmdata inspect` (rich MarkupError); `[red]x[` read `x[`."""
+    raw = make_sample_folder(tmp_path / "raw", n=3)
+    (raw / "labels.txt").write_text("[/b]\n[red]x[\nok\n", encoding="utf-8")
+    for i, p in enumerate(sorted(raw.glob("*.cls"))):
+        p.write_text(str(i % 3))
+    ds = tmp_path / "ds"
+    r = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "shard", str(raw), str(ds)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "inspect", str(ds)], capture_output=True, text=True)
+    assert r.returncode == 0 and "[/b]: " in r.stdout and "[red]x[: " in r.stdout, r.stdout + r.stderr
