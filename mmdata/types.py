@@ -167,8 +167,19 @@ class Sample:
         return self._map(lambda t: t.to(device, non_blocking=non_blocking))
 
     def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Sample:
-        return new_sample(self.key, {k: fn(v) if isinstance(v, torch.Tensor) else v for k, v in self.fields.items()},
-                          self.sample_rate, self.meta)
+        return new_sample(self.key, {k: _map_tensors(v, fn) for k, v in self.fields.items()}, self.sample_rate, self.meta)
+
+
+def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``value`` with ``fn`` applied to every tensor in it, also inside dicts, lists and tuples (as torch's own
+    ``pin_memory`` walks them: QA, a field ``{"a": tensor}`` stayed on the CPU)."""
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _map_tensors(v, fn) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):  # a namedtuple stays as it is
+        return type(value)(_map_tensors(v, fn) for v in value)
+    return value
 
 
 _NOT_TENSORS = frozenset({bytes, str, int, float, bool, type(None), np.ndarray, list, dict, tuple})

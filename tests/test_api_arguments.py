@@ -216,8 +216,14 @@ def test_the_loader_passes_the_workers_start_method_and_init_on(data: dict[str, 
     got = batches(multiprocessing_context="spawn", worker_init_fn=_note_worker, timeout=120)
     assert [k for k, _ in got] == [k for k, _ in ref] and all(torch.equal(a, b) for (_, a), (_, b) in zip(got, ref))
     assert sorted(p.name for p in tmp_path.glob("w*")) == ["w0", "w1"]
-    with pytest.raises(MMDataError, match="timeout must be >= 0"):
-        mmdata.loader(data["ds"], 2, timeout=-1)
+    # checked when the loader is made, not at the first batch (second QA pass: 'x' gave "'<' not supported", a
+    # bogus start method and a worker_init_fn of 3 failed in the workers, a start method without workers was ignored)
+    for kw, said in (({"timeout": -1}, "timeout: seconds >= 0"), ({"timeout": "x"}, "timeout: seconds >= 0"),
+                     ({"multiprocessing_context": "bogus"}, "multiprocessing_context: one of the start methods"),
+                     ({"worker_init_fn": 3}, "worker_init_fn: a function"),
+                     ({"multiprocessing_context": "spawn", "num_workers": 0}, "needs workers")):
+        with pytest.raises(MMDataError, match=re.escape(said)):
+            mmdata.loader(data["ds"], 2, **{"num_workers": 2, **kw})
 
 
 # ---- 4 / 5. the Lightning DataModule ----------------------------------------------------------------
@@ -237,6 +243,8 @@ def test_datamodule_refuses_at_construction(data: dict[str, Path], DataModule: A
         DataModule(data["ds"], recipes={})
     with pytest.raises(TypeError, match=r"DataModule\(\) does not take 'shuffle'"):
         DataModule(data["ds"], shuffle=False)
+    with pytest.raises(MMDataError, match=r"timeout: seconds >= 0"):  # at construction, not inside trainer.fit
+        DataModule(data["ds"], timeout=-1)
     with pytest.raises(MMDataError, match="batch_size: expected an integer >= 1, got '4'"):
         DataModule(data["ds"], batch_size="4")
     with pytest.raises(RecipeError, match="balance: expected a mapping"):

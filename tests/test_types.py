@@ -236,3 +236,11 @@ def test_uncollated_samples_are_pinned_by_torchs_pin_memory(monkeypatch: pytest.
         assert id(out["image"]) in pinned and id(out["audio"]) in pinned
         assert out["text"] == "hi" and out["label"] == 3
         assert torch.equal(out["audio"], s["audio"])
+
+
+def test_sample_to_reaches_tensors_in_nested_fields() -> None:
+    """Second QA pass: ``Sample.to`` / ``pin_memory`` left a tensor inside a dict or list field where it was."""
+    s = Sample("x", {"nest": {"a": torch.ones(2)}, "lst": [torch.ones(1), "t"], "tup": (torch.zeros(1),), "n": 3})
+    out = s.to("meta")
+    assert out["nest"]["a"].is_meta and out["lst"][0].is_meta and out["lst"][1] == "t" and out["tup"][0].is_meta
+    assert isinstance(out["tup"], tuple) and out["n"] == 3 and not s["nest"]["a"].is_meta  # the input untouched

@@ -326,8 +326,7 @@ class Loader:
         # every argument checked here, before a worker starts: a wrong one names itself and what it
         # takes, not a torch assertion or a "'<' not supported" from inside the first batch
         unknown_keywords("loader", reader_kw, loader_keywords(), NOT_DATALOADER_OPTIONS)
-        if timeout < 0:
-            raise MMDataError(f"timeout must be >= 0 seconds (0: wait for a batch as long as it takes), got {timeout!r}")
+        check_worker_options(multiprocessing_context, worker_init_fn, timeout, num_workers)
         # the DataLoader options the loader passes on as they are (its workers' start method, their set-up, how
         # long to wait for a batch): torch checks them when the workers start
         self.worker_options = {"multiprocessing_context": multiprocessing_context, "worker_init_fn": worker_init_fn,
@@ -1010,6 +1009,37 @@ NOT_DATALOADER_OPTIONS = {
     "batch_sampler": "the loader reads an iterable dataset, which takes no sampler: batch_size= and drop_last= batch it",
     "pin_memory_device": "pin_memory= and device= decide the pinning and the device batches go to",
 }
+
+
+def check_worker_options(multiprocessing_context: Any, worker_init_fn: Any, timeout: Any, num_workers: Any) -> None:
+    """The DataLoader worker options :func:`loader` passes on, checked before a worker starts (QA: a bad one
+    failed at the first batch, as a worker's traceback, or inside ``trainer.fit``; with no workers it was
+    ignored). MMDataError naming the option, what it takes and what it got.
+
+    Example:
+        >>> check_worker_options("spawn", None, 30, 2)
+        >>> check_worker_options("bogus", None, 0, 2)
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: multiprocessing_context: one of the start methods ['fork', 'forkserver', 'spawn'] or a multiprocessing context, got 'bogus'
+    """
+    import multiprocessing
+    import numbers
+
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout >= 0:
+        raise MMDataError(f"timeout: seconds >= 0 to wait for a batch (0: as long as it takes), got {timeout!r}")
+    if worker_init_fn is not None and not callable(worker_init_fn):
+        raise MMDataError(f"worker_init_fn: a function of the worker id, called in each worker, got {worker_init_fn!r}")
+    if multiprocessing_context is None:
+        return
+    methods = sorted(multiprocessing.get_all_start_methods())
+    if isinstance(multiprocessing_context, str) and multiprocessing_context not in methods or not isinstance(
+            multiprocessing_context, (str, multiprocessing.context.BaseContext)):
+        raise MMDataError(f"multiprocessing_context: one of the start methods {methods} or a multiprocessing context, "
+                          f"got {multiprocessing_context!r}")
+    if not num_workers:  # as torch's DataLoader: a start method for no worker is a mistake, not a no-op
+        raise MMDataError(f"multiprocessing_context={multiprocessing_context!r} needs workers (num_workers >= 1), got "
+                          f"num_workers={num_workers!r}")
 
 
 def loader_keywords() -> set[str]:

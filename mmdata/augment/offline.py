@@ -213,10 +213,16 @@ def augment_command(recipe: Any, *, copies: int = 1, keep_original: bool = False
     Example:
         >>> augment_command("/home/me/recipes/avdigits.yaml", copies=2, seed=5, augment_splits=["train", "val"])
         'mmdata augment SRC OUT -r avdigits.yaml --copies 2 --seed 5 --augment-split train,val'
+        >>> augment_command("image: [{op: hflip, p: 0.5}]")
+        "mmdata augment SRC OUT -r '<recipe>'"
     """
     import shlex
 
-    named = str(recipe).rstrip("/").rsplit("/", 1)[-1] if isinstance(recipe, (str, os.PathLike)) else "<recipe>"
+    # a path (or a shipped recipe's name) by its last name; YAML text or a mapping as <recipe> (QA: the command held
+    # the whole YAML text as -r's value)
+    text = isinstance(recipe, str) and any(c in recipe for c in "\n:{")
+    named = (os.fspath(recipe).rstrip("/").rsplit("/", 1)[-1] if isinstance(recipe, (str, os.PathLike)) and not text
+             else "<recipe>")
     words = ["mmdata", "augment", "SRC", "OUT", "-r", named]
     for flag, value, default in (("--copies", copies, 1), ("--keep-original", keep_original, False),
                                  ("--seed", seed, 0), ("--split", splits, None),

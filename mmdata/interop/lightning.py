@@ -497,7 +497,8 @@ class DataModule(pl.LightningDataModule):
         """Refuse here what would otherwise fail inside ``trainer.fit`` (or silently skip a stage): a
         path that does not exist, a bad value, an unknown keyword, a split name the dataset lacks.
         Returns ``loader_kw`` with ``modalities`` / ``required`` as tuples."""
-        from mmdata.augment.loader import AUGMENT_ON, NOT_DATALOADER_OPTIONS, _check_balance, loader_keywords
+        from mmdata.augment.loader import (AUGMENT_ON, NOT_DATALOADER_OPTIONS, _check_balance, check_worker_options,
+                                           loader_keywords)
         from mmdata.checks import check_sources_exist, expect_int, expect_names, unknown_keywords
 
         reserved = {"split": "use train_split, val_split, test_split or predict_split",
@@ -513,6 +514,8 @@ class DataModule(pl.LightningDataModule):
         expect_int(seed, "seed")
         expect_int(num_workers, "num_workers", minimum=0)
         expect_int(start_epoch, "start_epoch", minimum=0)
+        check_worker_options(loader_kw.get("multiprocessing_context"), loader_kw.get("worker_init_fn"),
+                             loader_kw.get("timeout", 0), num_workers)
         if augment_on not in AUGMENT_ON:
             raise MMDataError(f"augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
         if balance is not None:
