@@ -274,16 +274,18 @@ class _FoldingTable(_table_class()):  # type: ignore[misc]
                              for c in cells])
         super().add_row(*cells, **kw)
 
-    def _needed(self, rows: list[list[str]], headers: list[str]) -> int:
-        """Columns wide enough for their longest word (screen cells), with the borders and padding between them."""
+    @staticmethod
+    def _widths(rows: list[list[str]], headers: list[str]) -> tuple[list[int], list[int]]:
+        """Each column's longest word and longest line, in screen cells (a CJK character is two), its header
+        included."""
         from rich.cells import cell_len
         from rich.text import Text
 
-        def longest(texts: Any) -> int:
-            return max((cell_len(w) for t in texts for w in Text.from_markup(t).plain.split()), default=1)
-
-        widths = [longest([headers[i], *(r[i] for r in rows if i < len(r))]) for i in range(len(self.columns))]
-        return sum(w + 3 for w in widths) + 1
+        texts = [[Text.from_markup(t).plain for t in (headers[i], *(r[i] for r in rows if i < len(r)))]
+                 for i in range(len(headers))]
+        words = [max((cell_len(w) for t in col for w in t.split()), default=1) for col in texts]
+        lines = [max((cell_len(ln) for t in col for ln in t.splitlines() or [""]), default=1) for col in texts]
+        return words, [max(w, ln) for w, ln in zip(words, lines)]
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         headers = [str(c.header) if isinstance(c.header, str) else escape(str(getattr(c.header, "plain", c.header)))
@@ -299,7 +301,18 @@ class _FoldingTable(_table_class()):  # type: ignore[misc]
                 shown.add_column(header, overflow="fold", justify=column.justify, style=column.style)
             for row in rows:
                 _table_class().add_row(shown, *row)
-        if not rows or self._needed(rows, headers) <= options.max_width:
+        words, lines = self._widths(rows, headers)
+        room = options.max_width - (3 * len(headers) + 1)  # the borders and the padding beside them
+        if not rows or sum(words) <= room:
+            # rich narrows the widest columns first, below their longest word (QA: 'inconclusiv' over 'e' at 80
+            # columns): each column gets its longest word, and the room left in proportion to what it lacks
+            for column in shown.columns:
+                column.width = None
+            if sum(lines) > room:
+                lack = [ln - w for w, ln in zip(words, lines)]
+                share = [(room - sum(words)) * x // max(sum(lack), 1) for x in lack]
+                for column, w, extra in zip(shown.columns, words, share):
+                    column.width = w + extra
             yield from _table_class().__rich_console__(shown, console, options)
             return
         from rich.text import Text

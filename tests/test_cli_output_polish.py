@@ -182,3 +182,19 @@ def test_inspect_shows_class_names_that_look_like_markup(tmp_path: Path) -> None
     assert r.returncode == 0, r.stderr
     r = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "inspect", str(ds)], capture_output=True, text=True)
     assert r.returncode == 0 and "[/b]: " in r.stdout and "[red]x[: " in r.stdout, r.stdout + r.stderr
+
+
+def test_no_width_splits_a_word() -> None:
+    """Third QA pass: rich narrows the widest columns first, below their longest word, so at 74-85 columns the
+    ablation table read `inconclusiv` over `e` and `-image.cut` over `out`. Every width from 30 to 130 now
+    shows each word whole, in the table or as records."""
+    from mmdata.cli.common import table
+
+    for width in range(30, 131):
+        t = table("arm", "seeds", "Δ accuracy (points)", "95% CI (97.5%, Holm)", "p (Holm)", "decision")
+        t.add_row("-image.cutout", "3", "+4.17", "[-∞, +∞]", "0.67", "inconclusive")
+        t.add_row("漢字漢字漢字", "3", "-12.50", "[-40.12, +15.3]", "0.50", "hurts")
+        text = _printed(t, width)
+        for word in ("-image.cutout", "inconclusive", "accuracy", "(points)", "(97.5%,", "漢字漢字漢字", "[-40.12,"):
+            assert word in text, (width, word, text)
+        assert max(len(ln) for ln in text.splitlines()) <= width, (width, text)
