@@ -281,12 +281,16 @@ class EpochClock:
     another process which is not a DataLoader worker — the ranks of ``torch.multiprocessing.spawn`` given
     a dataset built before ``init_process_group``, processes forked from the owner — takes its own memory
     (with the values it had) the first time it is used there, or before that process forks: otherwise
-    one rank's workers took another rank's iteration for a new one and bumped the epoch under them.
+    one rank's workers took another rank's iteration for a new one and bumped the epoch under them. A
+    copy that is not pickled for a process being started (``copy.deepcopy``, a pickle round trip, Ray) takes
+    its own at once, and leaves the original's as it is (its forked workers share that one).
 
     A last word carries the resume generation (:meth:`publish`): ``load_state_dict`` / ``set_epoch`` in the
     owning process bump it and leave the state to resume in a JSON file of the clock's private folder (the
     family lock's), where persistent DataLoader workers — started before the call, with an older copy of
-    the dataset — find it when their next iteration starts (:meth:`ResumableEpochs._catch_up`).
+    the dataset — find it when their next iteration starts (:meth:`ResumableEpochs._catch_up`). The file
+    is named by the memory's own token: a copy with memory of its own publishes apart (QA: two copies of
+    one dataset shared the file, and one's workers resumed from the other's state).
 
     Example:
         >>> c = EpochClock(3)
@@ -310,17 +314,19 @@ class EpochClock:
         self._map: mmap.mmap | None = None
         self._tensor: torch.Tensor | None = None
         self.local = 0
-        self._token = secrets.token_hex(8)  # the name of this clock's published state (see publish)
         self._own([0, int(epoch)] + [0] * (self._WORDS - 2))
         _CLOCKS.add(self)
 
     def _own(self, values: list[int]) -> None:
-        """Memory of this process (shared with the DataLoader workers it starts) holding ``values``."""
+        """Memory of this process (shared with the DataLoader workers it starts) holding ``values``, and a
+        name of its own for the published state: a copy that takes its own memory is loaded on its own
+        (QA: a deep copy's ``load_state_dict`` wrote the original's file, whose workers resumed from it)."""
         self._map = mmap.mmap(-1, 8 * self._WORDS)  # MAP_SHARED | MAP_ANONYMOUS
         self._tensor = None
         struct.pack_into(f"<{self._WORDS}q", self._map, 0, *values)
         self._owner = os.getpid()
         self._lock_path = _family_lock_path()
+        self._token = secrets.token_hex(8)  # the name of this clock's published state (see publish)
 
     def _resolve(self) -> None:
         """First use of a copy in another process than the one it belongs to: a DataLoader worker (forked,
@@ -350,9 +356,25 @@ class EpochClock:
         else:
             struct.pack_into("<q", self._map, 8 * i, value)  # type: ignore[arg-type]
 
+    def __copy__(self) -> EpochClock:
+        """A shallow copy: another view of this clock, sharing its memory and published state (a deep copy
+        or a pickle round trip is a clock of its own, see __getstate__)."""
+        if self._owner != os.getpid():
+            self._resolve()  # a copy not yet used in this process: both views share what it takes here
+        new = object.__new__(type(self))
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_cleanup_pid"})
+        _CLOCKS.add(new)
+        return new
+
     def __getstate__(self) -> dict[str, Any]:
+        from multiprocessing.context import get_spawning_popen
+
         if self._owner != os.getpid():
             self._resolve()  # a rank handing its copy to its spawned workers: they share the rank's own
+        if get_spawning_popen() is None:
+            # a copy (copy.deepcopy, pickle, Ray), not a process being started: the values, in memory of its own
+            # where it lands (see __setstate__). This clock keeps its memory: forked workers share that one
+            return {"_values": self._values(), "local": self.local}
         if self._tensor is None:  # pickled for a spawned worker: from now on share through torch
             self._tensor = torch.tensor(self._values(), dtype=torch.int64).share_memory_()
             self._map = None
@@ -360,7 +382,15 @@ class EpochClock:
                 "_lock_path": self._lock_path, "_token": self._token}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        values = state.pop("_values", None)
         self.__dict__.update(state)
+        if values is not None:
+            # a copy (see __getstate__): another dataset, iterated and loaded apart from the original — its own
+            # memory and published state, from the values it had. A DataLoader worker's copy shares instead:
+            # pickled while the worker starts (spawn, forkserver), or not pickled at all (fork)
+            self._map = self._tensor = None
+            self._own([int(v) for v in values])
         _CLOCKS.add(self)
 
     @property
@@ -2756,6 +2786,31 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     def _state_counts(self) -> dict[str, int]:
         # decoding, the window's read-ahead may have counted losses past the last sample yielded
         return dict(self._record) if self._record is not None else dict(self._skipped)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume (see :meth:`ResumableEpochs.load_state_dict`). A state a blend saved mid-epoch (it carries
+        ``blend``) is refused with ShardError: its positions count places in the blend's plans, which mean
+        other samples here (QA: taken silently, the pass skipped the wrong samples). One saved at the start
+        of an epoch says only the epoch, and resumes as it does in the blend and in ``mmdata.loader``.
+
+        Example:
+            >>> loader = mmdata.loader({"a": "data/av", "b": "data/b"}, batch_size=4, seed=3)  # doctest: +SKIP
+            >>> batch = next(iter(loader)); state = loader.state_dict()  # mid-epoch  # doctest: +SKIP
+            >>> mmdata.open_dataset("data/av", seed=3).load_state_dict(state)  # doctest: +SKIP
+            Traceback (most recent call last):
+            mmdata.errors.ShardError: a state of the blend [['a', 'train', 1.0], ['b', 'train', 1.0]] cannot resume ...
+        """
+        state = expect_state(state, "state", error=ShardError)
+        saved = state.get("blend")
+        if saved is not None and any(int(v) > 0 for v in (state.get("positions") or {}).values()):
+            where = self.root if self.root is not None else ", ".join(map(str, self.shards[:2])) or "no shards"
+            raise ShardError(
+                f"a state of the blend {saved} cannot resume a single dataset ({where}): its "
+                f"positions are places in the blend's plans and mean other samples here; resume it with the blend "
+                f"it was saved from, mmdata.blend(...) or mmdata.loader({{...}}) with the same datasets, names, "
+                f"splits and weights, or start the epoch over: load_state_dict({{'epoch': {state.get('epoch', 0)}, "
+                f"'seed': {self.seed}}})")
+        super().load_state_dict(state)
 
     def __iter__(self) -> Iterator[Sample]:
         self._catch_up()  # a persistent worker: the owning process's load_state_dict / set_epoch since its last pass

@@ -9,6 +9,8 @@ workers started for the pass reads: the same keys, in the same order per worker,
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -197,3 +199,58 @@ def test_a_resume_the_workers_cannot_read_is_refused_not_repeated(folders: dict[
     Path(path).unlink()
     with pytest.raises(mmdata.ShardError, match="persistent_workers=False"):
         _ = list(dl)
+
+
+def _copy(ds: Any, how: str) -> Any:
+    return copy.deepcopy(ds) if how == "deepcopy" else pickle.loads(pickle.dumps(ds))
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+@pytest.mark.parametrize("kind", ["dataset", "blend"])
+def test_copies_of_one_dataset_resume_each_from_its_own_state(folders: dict[str, str], kind: str, context: str,
+                                                             how: str) -> None:
+    """Two copies made in this process (a deep copy, a pickle round trip) are loaded apart: the persistent
+    workers of each resume from its own state, as workers started for the pass do (QA: the copies shared
+    the published file, and one's workers resumed from the other's state, silently)."""
+    state, head, _, ref = _reference(kind, folders)
+    other = {**state, "positions": {k: 1 for k in state["positions"]}}  # another point: one sample a reader
+    ref_other = _resume(kind, folders, other, False, None)
+    assert _keys(ref_other["resumed"]) != _keys(ref["resumed"])
+    original = _open(kind, folders)
+    loaders = {}
+    loaders["original"] = DataLoader(original, batch_size=4, num_workers=2, collate_fn=_meta,
+                                     persistent_workers=True, multiprocessing_context=context)
+    _ = list(loaders["original"])  # the original's workers start (spawn: its clock is pickled for them) ...
+    twin = _copy(original, how)  # ... before the copy is made
+    loaders["twin"] = DataLoader(twin, batch_size=4, num_workers=2, collate_fn=_meta,
+                                 persistent_workers=True, multiprocessing_context=context)
+    _ = list(loaders["twin"])
+    original.load_state_dict(state)
+    twin.load_state_dict(other)
+    got = {name: [m for b in dl for m in b] for name, dl in loaders.items()}
+    assert _per_reader(got["original"]) == _per_reader(ref["resumed"])
+    assert not set(_keys(head)) & set(_keys(got["original"]))
+    assert _per_reader(got["twin"]) == _per_reader(ref_other["resumed"])
+    assert (dict(original.skipped), sorted(original.errors)) == ref["losses"]
+    assert (dict(twin.skipped), sorted(twin.errors)) == ref_other["losses"]
+    for dl in loaders.values():  # each state was for one pass: the next is the whole of epoch 2
+        after = [m for b in dl for m in b]
+        assert _keys(after) == _whole(kind, folders, 2) and {e for *_, e in after} == {2}
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copy_loaded_apart_leaves_the_original_and_its_workers_alone(folders: dict[str, str], how: str) -> None:
+    """Only the copy is loaded: the original's persistent workers read the next epoch whole, and the
+    copy's resume as without persistent workers."""
+    state, head, _, ref = _reference("dataset", folders)
+    original = _open("dataset", folders)
+    twin = _copy(original, how)
+    dl = DataLoader(original, batch_size=4, num_workers=2, collate_fn=_meta, persistent_workers=True)
+    dl_twin = DataLoader(twin, batch_size=4, num_workers=2, collate_fn=_meta, persistent_workers=True)
+    _, _ = list(dl), list(dl_twin)
+    twin.load_state_dict(state)
+    got = [m for b in dl for m in b]
+    assert _keys(got) == _whole("dataset", folders, 1) and {e for *_, e in got} == {1}
+    got = [m for b in dl_twin for m in b]
+    assert _per_reader(got) == _per_reader(ref["resumed"])
