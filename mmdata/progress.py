@@ -73,8 +73,8 @@ def parse_interval(raw: str) -> float:
     :data:`DEFAULT_INTERVAL`; ``0`` prints every step; not a number >= 0: a warning, the default).
 
     Example:
-        >>> parse_interval("5"), parse_interval("") == DEFAULT_INTERVAL
-        (5.0, True)
+        >>> parse_interval("5"), parse_interval("") == DEFAULT_INTERVAL, parse_interval("1e308") == MAX_INTERVAL
+        (5.0, True, True)
     """
     raw = raw.strip()
     if not raw:
@@ -86,7 +86,13 @@ def parse_interval(raw: str) -> float:
     if not 0 <= value < float("inf"):
         _warn_once(f"{INTERVAL_ENV}={raw!r} is not a number of seconds >= 0: every {DEFAULT_INTERVAL:g} s")
         return DEFAULT_INTERVAL
-    return value
+    # a huge interval means "the final line only": the keep-alive thread's wait cannot take more than this
+    # (QA: 1e10 killed it with OverflowError)
+    return min(value, MAX_INTERVAL)
+
+
+#: the longest interval (a year): longer waits overflow the platform's timers
+MAX_INTERVAL = 365 * 24 * 3600.0
 
 
 def progress_interval() -> float:

@@ -218,7 +218,8 @@ def test_the_loader_passes_the_workers_start_method_and_init_on(data: dict[str, 
     assert sorted(p.name for p in tmp_path.glob("w*")) == ["w0", "w1"]
     # checked when the loader is made, not at the first batch (second QA pass: 'x' gave "'<' not supported", a
     # bogus start method and a worker_init_fn of 3 failed in the workers, a start method without workers was ignored)
-    for kw, said in (({"timeout": -1}, "timeout: seconds >= 0"), ({"timeout": "x"}, "timeout: seconds >= 0"),
+    for kw, said in (({"timeout": -1}, "timeout: seconds from 0"), ({"timeout": "x"}, "timeout: seconds from 0"),
+                     ({"timeout": float("inf")}, "timeout: seconds from 0"), ({"timeout": 1e12}, "timeout: seconds from 0"),
                      ({"multiprocessing_context": "bogus"}, "multiprocessing_context: one of the start methods"),
                      ({"worker_init_fn": 3}, "worker_init_fn: a function"),
                      ({"multiprocessing_context": "spawn", "num_workers": 0}, "needs workers")):
@@ -243,7 +244,7 @@ def test_datamodule_refuses_at_construction(data: dict[str, Path], DataModule: A
         DataModule(data["ds"], recipes={})
     with pytest.raises(TypeError, match=r"DataModule\(\) does not take 'shuffle'"):
         DataModule(data["ds"], shuffle=False)
-    with pytest.raises(MMDataError, match=r"timeout: seconds >= 0"):  # at construction, not inside trainer.fit
+    with pytest.raises(MMDataError, match=r"timeout: seconds from 0"):  # at construction, not inside trainer.fit
         DataModule(data["ds"], timeout=-1)
     with pytest.raises(MMDataError, match="batch_size: expected an integer >= 1, got '4'"):
         DataModule(data["ds"], batch_size="4")

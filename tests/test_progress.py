@@ -99,6 +99,13 @@ def test_progress_off_on_a_terminal(raw: Path, tmp_path: Path) -> None:
     assert "sharding samples" not in shown and "━" not in shown and "wrote 12 samples" in shown
 
 
+def test_a_huge_interval_means_the_last_line_only(raw: Path, tmp_path: Path) -> None:
+    """Third QA pass: MMDATA_PROGRESS_INTERVAL=1e10 killed the keep-alive thread (OverflowError in its wait)."""
+    res = _mmdata("shard", str(raw), "ds", "--maxcount", "3", cwd=tmp_path, MMDATA_PROGRESS_INTERVAL="1e10")
+    assert res.returncode == 0 and "Traceback" not in res.stderr and "Error" not in res.stderr, res.stderr
+    assert _counts(res.stderr, "sharding samples") == [(12, 12)], res.stderr
+
+
 def test_an_unknown_value_is_a_warning_naming_the_choices(raw: Path, tmp_path: Path) -> None:
     res = _mmdata("shard", str(raw), "ds", cwd=tmp_path, MMDATA_PROGRESS="quiet", MMDATA_PROGRESS_INTERVAL="soon")
     assert res.returncode == 0, res.stderr

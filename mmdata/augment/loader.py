@@ -1011,6 +1011,10 @@ NOT_DATALOADER_OPTIONS = {
 }
 
 
+#: the longest DataLoader timeout taken (a year, in seconds)
+MAX_TIMEOUT = 365 * 24 * 3600
+
+
 def check_worker_options(multiprocessing_context: Any, worker_init_fn: Any, timeout: Any, num_workers: Any) -> None:
     """The DataLoader worker options :func:`loader` passes on, checked before a worker starts (QA: a bad one
     failed at the first batch, as a worker's traceback, or inside ``trainer.fit``; with no workers it was
@@ -1026,8 +1030,10 @@ def check_worker_options(multiprocessing_context: Any, worker_init_fn: Any, time
     import multiprocessing
     import numbers
 
-    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout >= 0:
-        raise MMDataError(f"timeout: seconds >= 0 to wait for a batch (0: as long as it takes), got {timeout!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 <= timeout <= MAX_TIMEOUT:
+        # past a year the platform's timers overflow in the first batch (QA: inf, 1e12)
+        raise MMDataError(f"timeout: seconds from 0 to {MAX_TIMEOUT:.0f} to wait for a batch (0: as long as it takes), "
+                          f"got {timeout!r}")
     if worker_init_fn is not None and not callable(worker_init_fn):
         raise MMDataError(f"worker_init_fn: a function of the worker id, called in each worker, got {worker_init_fn!r}")
     if multiprocessing_context is None:
