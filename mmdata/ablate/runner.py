@@ -71,7 +71,7 @@ MARKERS = ("config.resolved.yaml", "runs.parquet")
 #: a JSON list): written for every row, null where a run has none
 ALWAYS_COLUMNS = ("error", "traceback", "warnings")
 #: the analysis of the runs, rewritten at the end; stale once the runner starts new runs
-REPORT_FILES = ("summary.json", "report.md", "paired.csv")
+REPORT_FILES = ("summary.json", "report.md", "paired.csv", "forest.png", "paired.png", "robustness.png")
 
 
 class Interrupted(KeyboardInterrupt):

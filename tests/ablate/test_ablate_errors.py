@@ -162,11 +162,15 @@ def test_an_interrupted_resume_leaves_no_report_of_the_old_state(tmp_path: Path,
     assert len(first["failures"]) == 3 and (out / "report.md").exists()
     fail.unlink()
     stop.touch()
+    for name in ("forest.png", "paired.png", "robustness.png"):  # the first run's figures (plots=False here)
+        (out / name).write_bytes(b"old figure")
     with pytest.raises(Interrupted):
         _run(recipe, out)
     if (out / "summary.json").exists():  # a report of what is there may stay; the old verdicts may not
         s = json.loads((out / "summary.json").read_text())
         assert s != first
+    # the old figures and per-seed values went with the old report (third QA pass: the PNGs stayed, with no report)
+    assert not [n for n in ("forest.png", "paired.png", "robustness.png", "paired.csv") if (out / n).exists()]
     stop.unlink()
     s = _run(recipe, out)
     assert s["design"]["complete"] and not s["failures"] and (out / "report.md").exists()
