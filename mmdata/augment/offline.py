@@ -202,28 +202,22 @@ def copy_key(key: str, k: int, pass_no: int = 1) -> str:
     return f"{key}_aug{k}" if pass_no == 1 else f"{key}_p{pass_no}aug{k}"
 
 
-def augment_command(recipe: Any, *, copies: int = 1, keep_original: bool = False, seed: int = 0,
-                    splits: list[str] | None = None, augment_splits: list[str] | None = None, maxcount: int = 1000,
-                    on_error: str = "raise") -> str:
+def augment_command(*, copies: int = 1, keep_original: bool = False, seed: int = 0, splits: list[str] | None = None,
+                    augment_splits: list[str] | None = None, maxcount: int = 1000, on_error: str = "raise") -> str:
     """The ``mmdata augment`` command line that gives an output, from :func:`augment_dataset`'s options:
-    ``SRC`` and ``OUT``, the recipe by its file's last name (``<recipe>`` for one given as an object: the card's
-    ``augmentation.recipe_given`` holds it), then each option that is not its default (options that never
-    change the bytes, such as ``workers``, are left out).
+    ``SRC`` and ``OUT`` for the source and the output, ``RECIPE`` for the recipe (the card's
+    ``augmentation.recipe_given`` written to a file: the card records the recipe by its content, not by
+    the name of the file it came from, so the same job gives the same card however its recipe was given),
+    then each option that is not its default (options that never change the bytes, such as ``workers``,
+    are left out).
 
     Example:
-        >>> augment_command("/home/me/recipes/avdigits.yaml", copies=2, seed=5, augment_splits=["train", "val"])
-        'mmdata augment SRC OUT -r avdigits.yaml --copies 2 --seed 5 --augment-split train,val'
-        >>> augment_command("image: [{op: hflip, p: 0.5}]")
-        "mmdata augment SRC OUT -r '<recipe>'"
+        >>> augment_command(copies=2, seed=5, augment_splits=["train", "val"])
+        'mmdata augment SRC OUT -r RECIPE --copies 2 --seed 5 --augment-split train,val'
     """
     import shlex
 
-    # a path (or a shipped recipe's name) by its last name; YAML text or a mapping as <recipe> (QA: the command held
-    # the whole YAML text as -r's value)
-    text = isinstance(recipe, str) and any(c in recipe for c in "\n:{")
-    named = (os.fspath(recipe).rstrip("/").rsplit("/", 1)[-1] if isinstance(recipe, (str, os.PathLike)) and not text
-             else "<recipe>")
-    words = ["mmdata", "augment", "SRC", "OUT", "-r", named]
+    words = ["mmdata", "augment", "SRC", "OUT", "-r", "RECIPE"]
     for flag, value, default in (("--copies", copies, 1), ("--keep-original", keep_original, False),
                                  ("--seed", seed, 0), ("--split", splits, None),
                                  ("--augment-split", augment_splits, None), ("--maxcount", maxcount, 1000),
@@ -569,7 +563,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                            pass_no=pass_no, augmented=set(augmented), maxcount=maxcount, progress=progress,
                            address=address, card=card, seed=seed,
                            card_extra={"augmentation": extra, **kept, "mmdata_version": __version__,
-                                       "command": augment_command(recipe, copies=copies, keep_original=keep_original,
+                                       "command": augment_command(copies=copies, keep_original=keep_original,
                                                                   seed=seed, splits=splits,
                                                                   augment_splits=augment_splits, maxcount=maxcount,
                                                                   on_error=on_error)},

@@ -135,7 +135,7 @@ def test_the_card_reproduces_its_own_run(ds: Path, tmp_path: Path) -> None:
                                    "--seed", "5", "--maxcount", "7"])
     assert res.exit_code == 0, res.output
     card = json.loads((tmp_path / "a" / "dataset.json").read_text())
-    assert card["command"] == "mmdata augment SRC OUT -r mine.yaml --copies 2 --seed 5 --maxcount 7"
+    assert card["command"] == "mmdata augment SRC OUT -r RECIPE --copies 2 --seed 5 --maxcount 7"
     assert card["mmdata_version"] == mmdata.__version__
     assert card["options"]["seed"] == 5 and card["augmentation"]["seed"] == 5
     assert card["augmentation"]["recipe_given"]["seed"] == 3

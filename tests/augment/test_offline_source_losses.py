@@ -125,8 +125,10 @@ def test_undamaged_source_gives_the_same_bytes_with_skip(clean: Path, tmp_path: 
     a, b = tree(tmp_path / "a" / "aug"), tree(tmp_path / "b" / "aug")
     cards = [json.loads(t.pop("dataset.json")) for t in (a, b)]
     assert a == b  # every shard, the index and the shards table
-    # the card records the option as given (QA: it said skip on a default raise run), and differs only there
-    assert [c["options"].pop("on_error") for c in cards] == ["raise", "skip"] and cards[0] == cards[1]
+    # the card records the option as given (QA: it said skip on a default raise run), and differs only there (and
+    # in the command line that gives it)
+    assert [c["options"].pop("on_error") for c in cards] == ["raise", "skip"]
+    assert [c.pop("command").endswith("--on-error skip") for c in cards] == [False, True] and cards[0] == cards[1]
 
 
 @pytest.mark.ray
