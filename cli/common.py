@@ -21,6 +21,7 @@ from typing import Annotated, Any, NoReturn, Optional
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
+from rich.table import Table
 
 from mmdata.checks import plural  # noqa: F401 - the commands' count wording, imported from here
 from mmdata.io import finite
@@ -251,14 +252,7 @@ def table(*headers: str, **kw: Any) -> Any:
     return _FoldingTable(*(Column(h, overflow="fold") for h in headers), **kw)
 
 
-def _table_class() -> Any:
-    """:class:`_FoldingTable`'s base, imported when the first table is made (rich.table costs import time)."""
-    from rich.table import Table
-
-    return Table
-
-
-class _FoldingTable(_table_class()):  # type: ignore[misc]
+class _FoldingTable(Table):
     """A table that never splits a word in the middle: when the terminal is too narrow for each column's longest
     word, header words included, in screen cells (``+3.06`` read as ``+3.`` over ``06``, ``preci`` over ``sion``,
     QA at 40 to 80 columns), each row is printed as ``header: value`` lines instead (a record per row, which a
@@ -300,7 +294,7 @@ class _FoldingTable(_table_class()):  # type: ignore[misc]
             for column, header in zip(self.columns, headers):
                 shown.add_column(header, overflow="fold", justify=column.justify, style=column.style)
             for row in rows:
-                _table_class().add_row(shown, *row)
+                Table.add_row(shown, *row)
         words, lines = self._widths(rows, headers)
         room = options.max_width - (3 * len(headers) + 1)  # the borders and the padding beside them
         if not rows or sum(words) <= room:
@@ -313,7 +307,7 @@ class _FoldingTable(_table_class()):  # type: ignore[misc]
                 share = [(room - sum(words)) * x // max(sum(lack), 1) for x in lack]
                 for column, w, extra in zip(shown.columns, words, share):
                     column.width = w + extra
-            yield from _table_class().__rich_console__(shown, console, options)
+            yield from Table.__rich_console__(shown, console, options)
             return
         from rich.text import Text
 
