@@ -816,7 +816,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     plan_hash = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
     # the source card's warnings hold for the copies too (12-bit images in 16-bit files decode nearly black, label
     # spellings read as one class): carried, naming the source (QA: the output's card and inspect lost them)
-    named = card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1]
+    named = card_extra["augmentation"]["augmented_from"]["name"]  # the source's name, as augment_dataset named it
     carried = [f"source dataset {named}: {w}" for w in card.get("warnings") or []] if card else None
     return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=lost or None,
                       warnings=carried, label_names=card.get("label_names"), progress=progress, name=_name(out),
