@@ -288,7 +288,7 @@ class _FoldingTable(Table):
         shown = self
         encoding = (console.encoding or "utf-8").lower()
         if not encoding.startswith("utf") and rows:  # escapes now, so that rich measures what the terminal shows
-            headers, rows = [_encodable(h, encoding) for h in headers], [[_encodable(c, encoding) for c in r] for r in rows]
+            headers, rows = [encodable(h, encoding) for h in headers], [[encodable(c, encoding) for c in r] for r in rows]
             shown = _FoldingTable.__new__(_FoldingTable)
             shown.__dict__.update({**self.__dict__, "columns": [], "rows": [], "records": []})
             for column, header in zip(self.columns, headers):
@@ -313,19 +313,30 @@ class _FoldingTable(Table):
 
         if self.title:
             title = self.title if isinstance(self.title, str) else escape(str(getattr(self.title, "plain", self.title)))
-            yield Text.from_markup(_encodable(title, encoding) if not encoding.startswith("utf") else title, style="bold")
+            yield Text.from_markup(encodable(title, encoding) if not encoding.startswith("utf") else title, style="bold")
         for row in rows:  # headers and cells are markup, as the table reads them (escaped names stay names)
             for header, cell in zip(headers, row):
                 yield Text.from_markup(f"{header}: {cell}")
             yield Text("")
         if self.caption:
             caption = self.caption if isinstance(self.caption, str) else escape(str(getattr(self.caption, "plain", self.caption)))
-            yield Text.from_markup(_encodable(caption, encoding) if not encoding.startswith("utf") else caption)
+            yield Text.from_markup(encodable(caption, encoding) if not encoding.startswith("utf") else caption)
 
 
-def _encodable(markup: str, encoding: str) -> str:
-    """``markup`` with the characters ``encoding`` cannot show as backslash escapes (``\\u0394``)."""
-    return markup.encode(encoding, "backslashreplace").decode(encoding)
+def encodable(text: str, encoding: str | None = None) -> str:
+    """``text`` as a stream of ``encoding`` (default: stdout's) prints it: characters it lacks as the ``\\xe9`` /
+    ``\\u0394`` escapes the stream writes (:func:`checked_stdout`), so a table measures the text that is printed
+    (QA: ``PYTHONIOENCODING=ascii`` misaligned the rows of ``café`` and ``日本``).
+
+    Example:
+        >>> print(encodable("café", "ascii"), encodable("cat"))
+        caf\\xe9 cat
+    """
+    encoding = encoding or getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return text
 
 
 DataDir = Annotated[Path, typer.Argument(help="A dataset folder written by `mmdata shard`.")]

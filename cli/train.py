@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -10,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, Seed, console, load_pandas_for_arrow, plugins, plural, print_json,
-                               one_line_path, recipe_help, shipped, split_option, stopped_as_exit, table, warn)
+                               encodable, one_line_path, recipe_help, shipped, split_option, stopped_as_exit, table, warn)
 
 Derived = ("Default: derived from index.parquet (printed at start). A --recipe's own normalize list for the "
            "modality sets it instead: a given value it would override is refused.")
@@ -211,7 +210,7 @@ def _per_label_table(m: dict, kind: str, out: Optional[Path]) -> None:
                "support", title=f"test, per {noun}{shown}")
     for name in names:
         c = scores[name]
-        pc.add_row(*(escape(_encodable(v)) for v in (
+        pc.add_row(*(escape(v) for v in (  # an ASCII stdout: the table escapes what it cannot show
             name, *(_ratio(c[k]) for k in ("precision", "recall", "f1", *(("ap",) if multilabel else ()))),
             str(c["support"]))))
     console.print(pc)
@@ -226,27 +225,8 @@ def _per_label_table(m: dict, kind: str, out: Optional[Path]) -> None:
 def _ratio(value: float | None) -> str:
     """A per-class score: ``—`` without a value (None: a class absent from test and never predicted)."""
     if value is None:  # a stdout that cannot print the dash (ASCII) gets '-', not the escape '\u2014'
-        return "—" if _encodable("—") == "—" else "-"
+        return "—" if encodable("—") == "—" else "-"
     return _num(value)
-
-
-def _encodable(text: str) -> str:
-    """``text`` as stdout will print it: characters its encoding lacks as the ``\\xe9`` / ``\\u65e5``
-    escapes the stream writes (:func:`mmdata.cli.common.checked_stdout`), so a table measures the
-    text that is printed (QA: ``PYTHONIOENCODING=ascii`` misaligned the rows of ``café`` and ``日本``).
-
-    Example:
-        >>> _encodable("cat")
-        'cat'
-    """
-    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-    try:
-        text.encode(encoding)
-    except UnicodeEncodeError:
-        return text.encode(encoding, "backslashreplace").decode(encoding)
-    except LookupError:
-        pass
-    return text
 
 
 #: the results table's score columns per target kind (metrics key -> header)
