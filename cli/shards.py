@@ -164,7 +164,9 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
                   f"{plural(rep['shards']['count'], 'shard')}, {rep['shards']['total_bytes'] / 1e6:.2f} MB, left out by the jobs that wrote it (shard / add-modality / augment; listed in dataset.json's skipped): {rep['skipped']}")
     t = table("split", "samples", "per class")
     for split, n in rep["per_split"].items():
-        t.add_row(escape(split), str(n), escape(", ".join(f"{k}: {v}" for k, v in rep["per_class"].get(split, {}).items())))
+        # an invisible character in a name is shown escaped ('cat\u200b' and 'cat' printed alike)
+        t.add_row(escape(one_line_path(split)), str(n),
+                  escape(", ".join(f"{one_line_path(k)}: {v}" for k, v in rep["per_class"].get(split, {}).items())))
     console.print(t)
     t = table("modality pattern", "samples")
     for k, v in rep["patterns"].items():

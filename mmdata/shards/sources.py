@@ -2433,8 +2433,8 @@ def _label_case_warnings(label_cells: list[tuple[int, str]], names: Sequence[str
         "manifest m.csv, column 'label': classes 'Cat' (1) and 'cat' (2) differ only in"
     """
     by_case: dict[str, list[str]] = {}
-    for n in names:
-        by_case.setdefault(n.casefold(), []).append(n)
+    for n in names:  # an invisible character (a zero-width space from a web form) is a difference of case's kind
+        by_case.setdefault("".join(c for c in n if unicodedata.category(c) != "Cf").casefold(), []).append(n)
     clashes = [ns for ns in by_case.values() if len(ns) > 1]
     if not clashes:
         return []
@@ -2446,8 +2446,9 @@ def _label_case_warnings(label_cells: list[tuple[int, str]], names: Sequence[str
 
     more = f"; and {len(clashes) - 3} more such group{'s' * (len(clashes) > 4)}" if len(clashes) > 3 else ""
     n = sum(map(len, clashes))
+    hidden = any(unicodedata.category(c) == "Cf" for ns in clashes for n in ns for c in n)
     return [f"manifest {name}, column 'label': classes {'; '.join(map(shown, clashes[:3]))}{more} differ only in case "
-            f"— a typo? They are kept as written: {n} classes of their own; if they are one, write the label one way "
+            f"{'or in invisible characters ' if hidden else ''}— a typo? They are kept as written: {n} classes of their own; if they are one, write the label one way "
             f"in the manifest"]
 
 

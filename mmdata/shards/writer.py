@@ -296,6 +296,98 @@ def previous_splits(path: str | Path, storage_options: dict[str, Any] | None = N
     return out, about
 
 
+def _earlier_classes(path: str | Path, storage_options: dict[str, Any] | None
+                     ) -> tuple[list[str] | None, list[tuple[str, str | None, int | None, str | None]]]:
+    """``--split-from``: an earlier version's class names (its card's; None without) and its rows as (key,
+    source key, label, split): what :func:`_moved_between_classes` and :func:`_class_id_changes` compare."""
+    text = str(path).rstrip("/")
+    folder, name = text.rsplit("/", 1) if text.endswith(".parquet") and "/" in text else (text, idx.INDEX)
+    try:
+        names = idx.load_card(folder, storage_options, shard_lists=False).get("label_names")
+    except ShardError:
+        names = None
+    try:
+        table = idx._read_parquet(folder, name, storage_options, columns=["key", "source_key", "label", "split"],
+                                  types=idx.INDEX_SCHEMA_FIELDS)
+    except ShardError:
+        return names, []
+    rows = list(zip(*(table.column(c).to_pylist() for c in ("key", "source_key", "label", "split"))))
+    return (list(names) if isinstance(names, list) and all(isinstance(n, str) for n in names) else None), rows
+
+
+def _in_class_folder(source_key: Any, label: Any, names: Sequence[str] | None) -> str | None:
+    """The path inside its class folder of a sample whose first folder is its class's name (``cat/x001`` of
+    class ``cat``: ``x001``); None for any other sample."""
+    from mmdata.shards.sources import _nfc
+
+    if not (isinstance(source_key, str) and "/" in source_key and isinstance(label, int) and names
+            and 0 <= label < len(names)):
+        return None
+    first, rest = source_key.split("/", 1)
+    return rest if _nfc(first) == _nfc(names[label]) else None
+
+
+def _moved_between_classes(records: list[Record], label_names: Sequence[str] | None, old_names: Sequence[str] | None,
+                           old_rows: list[tuple[Any, ...]]) -> list[tuple[str, str]]:
+    """``--split-from``: samples of a class-folder tree moved to another class folder since the earlier version
+    (an annotator's relabelling): their key changed with the folder, so no key matched. Each takes the split of
+    the earlier sample with the same path inside its class folder that is gone now — only where that path names
+    one sample on each side and the class changed (a new ``dog/cat003`` and a gone ``cat/cat003``). Sets their
+    split; returns (earlier source key, source key) per moved sample (QA: relabelled test samples were split
+    anew, into train)."""
+    keys = {r.key for r in records}
+    gone: dict[str, list[tuple[str, str, str]]] = {}
+    for key, sk, lab, split in old_rows:
+        rest = _in_class_folder(sk, lab, old_names)
+        if rest is not None and key not in keys and isinstance(split, str):
+            gone.setdefault(rest, []).append((sk, old_names[lab], split))  # type: ignore[index]
+    if not gone:
+        return []
+    new: dict[str, list[Record]] = {}
+    for r in records:
+        rest = _in_class_folder(r.source_key, r.label, label_names)
+        if r.split is None and rest is not None:
+            new.setdefault(rest, []).append(r)
+    moved = []
+    for rest, rs in sorted(new.items()):
+        before = gone.get(rest)
+        if len(rs) == 1 and before is not None and len(before) == 1 and before[0][1] != label_names[rs[0].label]:  # type: ignore[index]
+            rs[0].split = before[0][2]
+            moved.append((before[0][0], rs[0].source_key))
+    return moved
+
+
+def _class_id_changes(old: Sequence[str] | None, new: Sequence[str] | None, name: Any) -> list[str]:
+    """``--split-from``: a warning when a class id names another class than in the earlier version (a class
+    added before others in sorted order, or one removed): a model trained on the earlier version reads the new
+    ids as its own classes.
+
+    Example:
+        >>> _class_id_changes(["bee", "cat"], ["ant", "bee", "cat"], "v1")[0][:84]
+        "--split-from: class ids name other classes than in the earlier version (v1): id 0 'b"
+        >>> _class_id_changes(["bee", "cat"], ["bee", "cat", "ant"], "v1")  # appended: the ids stay
+        []
+    """
+    from mmdata.shards.sources import _nfc
+
+    if not old or not new:
+        return []
+    changed = [(i, a, b) for i, (a, b) in enumerate(zip(old, new)) if _nfc(a) != _nfc(b)]
+    if not changed:
+        return []
+    then, now = {_nfc(n) for n in old}, {_nfc(n) for n in new}
+    added = [n for n in new if _nfc(n) not in then]
+    removed = [n for n in old if _nfc(n) not in now]
+    shown = ", ".join(f"id {i} {a!r} -> {b!r}" for i, a, b in changed[:6]) + (", ..." if len(changed) > 6 else "")
+    keep = [*old, *added]
+    return [f"--split-from: class ids name other classes than in the earlier version ({name or 'unnamed'}): {shown}"
+            + (f"; added: {', '.join(map(repr, added[:6]))}" if added else "")
+            + (f"; removed: {', '.join(map(repr, removed[:6]))}" if removed else "")
+            + ". A model trained on the earlier version reads these ids as its own classes; to keep its ids, shard "
+            f"with --labels FILE naming its classes in its order, then the new ones ({', '.join(keep[:8])}"
+            + (", ..." if len(keep) > 8 else "") + "; a removed class keeps its id with no sample)"]
+
+
 def _split_records(free: list[Record], fractions: dict[str, float], seed: int) -> dict[str, int]:
     """Records one by one: per class a seeded permutation cut by :func:`split_counts`; the split totals."""
     names = list(fractions)
@@ -1645,6 +1737,7 @@ def shard(
         if found.meta_columns:  # the card says where the metadata went
             card_extra = {**(card_extra or {}), "metadata_columns": list(found.meta_columns),
                           "metadata_kinds": dict(found.meta_kinds)}
+        found.warnings = [*found.warnings, *_declared_without_samples(found)]
         try:
             if not found.records:
                 raise _none_found(found, src)
@@ -1880,6 +1973,16 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
             if r.split is None and r.key in before:
                 r.split = before[r.key]
                 kept += 1
+        old_names, old_rows = _earlier_classes(split_from, storage_options)
+        moved = _moved_between_classes(records, label_names, old_names, old_rows)
+        if moved:
+            shown = ", ".join(f"{a!r} -> {b!r}" for a, b in moved[:3]) + (", ..." if len(moved) > 3 else "")
+            warnings = [*(warnings or []),
+                        f"--split-from: {plural(len(moved), 'sample')} moved to another class folder since the earlier "
+                        f"version kept {'its' if len(moved) == 1 else 'their'} split, matched by the path inside the "
+                        f"class folder ({shown}); a sample's key changes with its class folder"]
+        warnings = [*(warnings or []), *_class_id_changes(old_names, label_names, about.get("name"))]
+        kept += len(moved)
         # most keys changed: the split the user asked to keep is not kept (a version that grew keeps all its old
         # samples' splits: measured against the smaller of the two)
         if before and free and kept < min(len(before), free) / 2:
@@ -1890,7 +1993,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                         f"change, or the earlier version was sharded with other key rules; check that it is an "
                         f"earlier version of this dataset"]
         given_by = "--split-from"
-        card_extra["split_from"] = {**about, "kept": kept, "new": sum(1 for r in records if r.split is None)}
+        card_extra["split_from"] = {**about, "kept": kept, "new": sum(1 for r in records if r.split is None),
+                                    **({"moved_class": len(moved)} if moved else {})}
     for split in sorted({r.split for r in records if r.split is not None}):
         check_split_name(split, "a sample's split")
     used = fractions if any(r.split is None for r in records) else None  # the card records what was used
@@ -2083,6 +2187,32 @@ def skip_reasons(skipped: Sequence[Mapping[str, Any]], k: int = 3) -> list[str]:
         seen[0] += 1
     order = sorted(groups.items(), key=lambda g: (g[0][0], -g[1][0]))
     return [f"{n} × {reason} (e.g. {source!r})" for (_, reason), (n, source) in order[:k]]
+
+
+def _declared_without_samples(found: Any) -> list[str]:
+    """A warning naming the classes of a names list (``--labels``, ``labels.json`` / ``labels.txt``) that no
+    sample carries — a class dropped from the data keeps its id with no example (QA: no word was said; class
+    folders that hold no sample are named by discovery, a manifest's names are the ones it uses).
+
+    Example:
+        >>> from mmdata.shards.sources import Discovered, Record
+        >>> found = Discovered([Record("a", "a", {"txt": b"x"}, 1)], ["bee", "cat"], "--labels")
+        >>> _declared_without_samples(found)[0][:60]
+        "class 'bee' (id 0), named by --labels, has no sample: it kee"
+    """
+    names = found.label_names
+    if not found.records or not names or found.label_names_from in (None, "folders", "manifest"):
+        return []
+    used = {r.label for r in found.records}
+    empty = [(i, n) for i, n in enumerate(names) if i not in used]
+    if not empty:
+        return []
+    one = len(empty) == 1
+    shown = ", ".join(f"{n!r} (id {i})" for i, n in empty[:8]) + (f", ... ({len(empty)} in all)" if empty[8:] else "")
+    return [f"class{'es' * (not one)} {shown}, named by {found.label_names_from}, {'has' if one else 'have'} no "
+            f"sample: {'it keeps its id' if one else 'they keep their ids'} (so the others' stay) but "
+            f"{'has' if one else 'have'} no example to train or test on; add samples, or remove "
+            f"{'it' if one else 'them'} from the list if the class was dropped"]
 
 
 def _none_found(found: Any, src: Any) -> SourceError:
