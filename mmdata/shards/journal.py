@@ -17,6 +17,7 @@ import errno
 import fcntl
 import os
 import socket
+import stat
 import struct
 import time
 import zlib
@@ -29,6 +30,40 @@ MAGIC = b"MMJ1"
 _HEAD = struct.Struct("<4sII")  # magic, payload length, crc32 of the payload
 NAME = ".mmdata-journal"
 LOCK = ".mmdata-lock"
+
+
+def open_own(path: Path, flags: int, what: str, mode: int = 0o666) -> int:
+    """``os.open(path, flags)`` for a job's own file in a folder others may write to (a team's
+    group-writable OUT): never through a symbolic link (``O_NOFOLLOW``) and only a regular file, so a
+    link planted at ``OUT/.mmdata-lock`` cannot make a job write into the file it points to (QA: a
+    victim's ``~/.bashrc`` was truncated and overwritten by the lock's note). ``what``: the file's
+    name in errors. Other OSErrors (no such file, permissions) are raised as they are.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()); (d / "target").write_text("keep")
+        4
+        >>> (d / ".mmdata-lock").symlink_to(d / "target")
+        >>> try:
+        ...     open_own(d / ".mmdata-lock", os.O_RDWR | os.O_CREAT, "lock file")
+        ... except SourceError as exc:
+        ...     print(str(exc).split(": ", 1)[1][:38])
+        a symbolic link: refused (not followed
+    """
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):  # EMLINK: FreeBSD's O_NOFOLLOW
+            raise SourceError(f"{path}: a symbolic link: refused (not followed: the {what} of a job is its own "
+                              f"file, and a link there would make the job write where it points); remove it "
+                              f"(rm {path}) and rerun") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise SourceError(f"{path}: not a regular file (the {what} of a job is a regular file it writes); "
+                          f"remove it and rerun")
+    return fd
 
 
 def _records(data: bytes) -> tuple[list[bytes], int]:
@@ -64,10 +99,30 @@ def other_plan_records(out: str | Path, plan_id: str) -> list[bytes]:
         ([b'shard 0'], [])
     """
     try:
-        records, _ = _records((Path(out) / NAME).read_bytes())
+        records, _ = _records(_read(Path(out) / NAME))
     except FileNotFoundError:
         return []
     return records[1:] if records and records[0] != plan_id.encode() else []
+
+
+def _read(path: Path) -> bytes:
+    """The bytes of the journal file ``path``, never read through a symbolic link (:func:`open_own`)."""
+    fd = open_own(path, os.O_RDONLY, "resume journal")
+    try:
+        return _read_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_fd(fd: int) -> bytes:
+    chunks = []
+    pos = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, pos)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        pos += len(chunk)
 
 
 class Journal:
@@ -89,21 +144,27 @@ class Journal:
         self.path = Path(out) / NAME
         self._fsync = fsync
         head = plan_id.encode()
+        # one descriptor, never through a symbolic link: read, then cut or started over (open_own)
         try:
-            records, end = _records(self.path.read_bytes())
+            self._fd = open_own(self.path, os.O_RDWR, "resume journal")
             self.existed = True
         except FileNotFoundError:
-            records, end = [], 0
+            self._fd = open_own(self.path, os.O_RDWR | os.O_CREAT, "resume journal")
             self.existed = False
-        if records and records[0] == head:
-            self.done = records[1:]
-            self._fd = os.open(self.path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
-            os.ftruncate(self._fd, end)  # drop a torn tail
-            os.lseek(self._fd, end, os.SEEK_SET)
-        else:  # no journal, or one of another plan: start over
-            self.done = []
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
-            self.append(head)
+        try:
+            records, end = _records(_read_fd(self._fd))
+            if records and records[0] == head:
+                self.done = records[1:]
+                os.ftruncate(self._fd, end)  # drop a torn tail
+                os.lseek(self._fd, end, os.SEEK_SET)
+            else:  # no journal, or one of another plan: start over
+                self.done = []
+                os.ftruncate(self._fd, 0)
+                os.lseek(self._fd, 0, os.SEEK_SET)
+                self.append(head)
+        except BaseException:
+            self.close()
+            raise
 
     def take_done(self) -> list[bytes]:
         """:attr:`done`, handed over: the journal keeps no copy (a resumed job of 20k shards held each
@@ -156,8 +217,8 @@ class JobLock:
 
     def __enter__(self) -> JobLock:
         while True:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            try:  # never through a symbolic link, only a regular file (open_own: a planted link is refused)
+                fd = open_own(self.path, os.O_RDWR | os.O_CREAT, "lock file")
             except OSError as exc:  # read-only OUT, a read-only file system
                 raise SourceError(f"output folder {self.out}: cannot create its lock file {LOCK} "
                                   f"({exc.strerror}); write to a folder you can write to") from None
@@ -169,7 +230,7 @@ class JobLock:
                 raise SourceError(f"{self.out} is being written by another job ({holder}); wait for it to finish "
                                   f"or write to another folder") from None
             try:  # the holder before us may have removed the file after we opened it: lock the one there now
-                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+                same = os.path.samestat(os.fstat(fd), os.lstat(self.path))
             except FileNotFoundError:
                 same = False
             if same:
