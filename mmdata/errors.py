@@ -7,7 +7,21 @@ from __future__ import annotations
 
 
 class MMDataError(Exception):
-    """Base class for errors a user can fix (bad input, bad recipe, bad options)."""
+    """Base class for errors a user can fix (bad input, bad recipe, bad options).
+
+    Every str argument is redacted where the error is made (:func:`mmdata.urls.redact_text`): a user and
+    password written into a URL, and a signature or token in its query, never reach a message, a log or a
+    traceback, whichever code built it.
+
+    Example:
+        >>> str(MMDataError("http://al:pw@host/ds/train-000000.tar: truncated"))
+        'http://***@host/ds/train-000000.tar: truncated'
+    """
+
+    def __init__(self, *args: object) -> None:
+        from mmdata.urls import redact_text  # here, not at the top: mmdata.urls imports this module
+
+        super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
 
 
 class ShardError(MMDataError):

@@ -28,8 +28,13 @@ Credentials and endpoints are fsspec's: the protocol package's own chain (enviro
 as ``AWS_ACCESS_KEY_ID`` / ``AWS_ENDPOINT_URL``, ``~/.aws``, an instance role, fsspec's config) or the
 API's ``storage_options``. fsspec and the package of a protocol (s3fs, gcsfs, adlfs, aiohttp for
 http) are the user's to install (``pip install 'mmdata[s3]'`` for S3); a missing one is a clear error
-naming it, and a failing request names the URL and what to check (:func:`redact` keeps a password
-written into a URL out of messages; ``storage_options`` never appear in a message or a card).
+naming it, and a failing request names the URL and what to check (:func:`redact_text`, applied to every
+:class:`~mmdata.errors.MMDataError`, keeps a password written into a URL and the signature or token of its
+query out of messages; ``storage_options`` never appear in a message or a card).
+
+The cache (:func:`cache_dir`; docs/scale.md, "Cache") must be the user's own: another user's cache
+folder, and a link or another user's folder or file in it, are refused by name (:func:`check_private`),
+never followed; the folders mmdata makes there are private (:func:`cache_subdir`, mode 0700).
 """
 
 from __future__ import annotations
@@ -37,13 +42,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
+import re
 import shutil
+import stat
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
-from mmdata.errors import MMDataError
+from mmdata.errors import CacheWarning, MMDataError
 
 
 def protocol(path: str | Path) -> str | None:
@@ -160,19 +169,46 @@ def unless_file_url(path: Any) -> Any:
     return local_path(path) if isinstance(path, (str, Path)) and protocol(path) == "file" else path
 
 
-def redact(url: str) -> str:
-    """``url`` fit for a message or a card: a user and password in it (``https://user:pw@host/...``)
-    replaced by ``***``; storage options never appear in either.
+#: query parameters whose values are secrets (a presigned S3 / GCS URL, an Azure SAS, a token or key
+#: handed in the URL): masked by :func:`redact_text`, whatever their case
+SECRET_PARAMS = ("x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+                 "x-goog-credential", "sig", "signature", "token", "access_token", "refresh_token", "id_token",
+                 "api_key", "apikey", "key", "password", "passwd", "secret", "client_secret")
+
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#@]*(?:@[^/\s?#@]*)*@")
+_SECRET_VALUE = re.compile(r"(?P<name>[?&;](?:" + "|".join(re.escape(n) for n in SECRET_PARAMS) + r")=)[^&;#\s'\"()<>\[\],:]*",
+                           re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every secret a URL in it may carry masked by ``***``: the user and password of each
+    ``scheme://user[:password]@host`` and the value of each query parameter named in
+    :data:`SECRET_PARAMS` (``?X-Amz-Signature=...``, ``&token=...``, ``&sig=...``; up to the next ``&``,
+    ``;``, ``#``, blank, quote, bracket, comma or colon: a message's ``URL: what happened`` stays). Every
+    :class:`~mmdata.errors.MMDataError` message goes through it.
 
     Example:
-        >>> redact("https://me:secret@host/raw"), redact("s3://bucket/raw")
-        ('https://***@host/raw', 's3://bucket/raw')
+        >>> redact_text("cannot read http://al:pw@h:80/ds/a.tar?sig=abc&sv=2024 (see s3://b/k?X-Amz-Credential=AK)")
+        'cannot read http://***@h:80/ds/a.tar?sig=***&sv=2024 (see s3://b/k?X-Amz-Credential=***)'
     """
-    head, sep, rest = str(url).partition("://")
-    if not sep:
-        return str(url)
-    netloc, slash, tail = rest.partition("/")
-    return f"{head}://***@{netloc.rpartition('@')[2]}{slash}{tail}" if "@" in netloc else str(url)
+    text = str(text)
+    if "://" in text:
+        text = _USERINFO.sub(lambda m: m["scheme"] + "***@", text)
+    if "=" in text:
+        text = _SECRET_VALUE.sub(lambda m: m["name"] + "***", text)
+    return text
+
+
+def redact(url: str) -> str:
+    """``url`` fit for a message or a card: a user and password in it (``https://user:pw@host/...``)
+    and the values of secret query parameters (:func:`redact_text`) replaced by ``***``; storage options
+    never appear in either.
+
+    Example:
+        >>> redact("https://me:secret@host/raw"), redact("s3://bucket/raw"), redact("https://h/x?token=t0k")
+        ('https://***@host/raw', 's3://bucket/raw', 'https://h/x?token=***')
+    """
+    return redact_text(str(url))
 
 
 def is_remote(path: Any) -> bool:
@@ -261,7 +297,7 @@ def put_file(local: str | Path, url: str, storage_options: dict[str, Any] | None
     """Upload the file ``local`` as the object ``url`` in one request (an object store makes it
     visible whole or not at all; a multipart upload only when it completes)."""
     fs, path = filesystem(url, storage_options)
-    call(url, "upload it", fs.put_file, str(local), path)
+    call(redact(url), "upload it", fs.put_file, str(local), path)
 
 
 class NoCacheError(MMDataError):
@@ -273,6 +309,10 @@ def cache_dir() -> Path:
     (give an absolute path: a relative one is taken from each command's working directory), else
     ``$XDG_CACHE_HOME/mmdata``, else ``~/.cache/mmdata``.
 
+    A cache folder that exists and belongs to another user is an :class:`UnsafeCacheError` (what it
+    holds decides what a job trains on and what it deletes; pip disables such a cache too); the folders
+    mmdata makes in it are private (:func:`cache_subdir`).
+
     An empty ``HOME`` counts as unset. A user without a home directory (``HOME`` unset and a uid with no passwd entry: an arbitrary UID in an
     OpenShift-style container) and neither variable set has no cache: a :class:`NoCacheError` naming
     ``MMDATA_CACHE``. Its optional uses (a finished job's record) go on without it
@@ -280,24 +320,125 @@ def cache_dir() -> Path:
     lock of a job writing to a URL) stop with that error.
 
     Example:
-        >>> os.environ["MMDATA_CACHE"] = "/tmp/mmdata-cache"; str(cache_dir())  # doctest: +SKIP
-        '/tmp/mmdata-cache'
+        >>> os.environ["MMDATA_CACHE"] = "/scratch/me/mmdata-cache"; str(cache_dir())  # doctest: +SKIP
+        '/scratch/me/mmdata-cache'
     """
     if os.environ.get("MMDATA_CACHE"):
         try:
-            return _expand(os.environ["MMDATA_CACHE"]).absolute()
+            return check_cache_root(_expand(os.environ["MMDATA_CACHE"]).absolute())
         except (RuntimeError, KeyError):  # "~/cache" or "~user/cache" without that home directory
             raise NoCacheError(f"MMDATA_CACHE={os.environ['MMDATA_CACHE']}: '~' names no home directory here; "
                                f"give an absolute path") from None
     try:
-        return (_expand(os.environ.get("XDG_CACHE_HOME") or _home() / ".cache") / "mmdata").absolute()
+        return check_cache_root((_expand(os.environ.get("XDG_CACHE_HOME") or _home() / ".cache") / "mmdata").absolute())
     except (RuntimeError, KeyError):  # Path.home() / expanduser(): no HOME and no passwd entry
         uid = getattr(os, "getuid", lambda: "?")()
         raise NoCacheError(f"mmdata has no cache folder: MMDATA_CACHE and XDG_CACHE_HOME are not set and there is no "
                            f"home directory (HOME is {'empty' if os.environ.get('HOME') == '' else 'unset'} and uid "
                            f"{uid} has no passwd entry, as for an arbitrary "
-                           f"UID in a container); set MMDATA_CACHE to a writable folder, e.g. "
-                           f"MMDATA_CACHE=/tmp/mmdata-cache") from None
+                           f"UID in a container); set MMDATA_CACHE to a writable folder of your own, e.g. "
+                           f"MMDATA_CACHE=/tmp/mmdata-cache-{uid} (mmdata makes it private: mode 0700)") from None
+
+
+class UnsafeCacheError(NoCacheError):
+    """A folder of mmdata's cache could be changed by another user (a symbolic link, another user's folder or
+    file, one that others may write): mmdata does not use it. A :class:`NoCacheError`, so the cache's
+    optional uses go on without it."""
+
+
+def _uid() -> int:
+    return os.geteuid() if hasattr(os, "geteuid") else -1
+
+
+def _owner(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
+def _own_cache_hint() -> str:
+    return (f"use a cache of your own: set MMDATA_CACHE to a folder only you can write (e.g. "
+            f"MMDATA_CACHE=$HOME/.cache/mmdata, or MMDATA_CACHE=/tmp/mmdata-cache-{_uid()} made with mkdir -m 700)")
+
+
+def check_cache_root(root: Path) -> Path:
+    """``root``, or an :class:`UnsafeCacheError` when it exists and belongs to another user (links
+    followed: a cache that is a link to a folder of your own, on a scratch disk, is fine). A root that
+    does not exist yet is made by :func:`cache_subdir`, private."""
+    try:
+        st = os.stat(root)
+    except OSError:
+        return root
+    if os.name == "posix" and st.st_uid != _uid():
+        raise UnsafeCacheError(f"mmdata's cache {shown_path(root)} belongs to {_owner(st.st_uid)}, not to you "
+                               f"({_owner(_uid())}): another user decides what is in it (the datasets a job "
+                               f"trains on, the folders it deletes), so mmdata does not use it; {_own_cache_hint()}")
+    return root
+
+
+def check_private(path: Path, what: str = "cache entry", folder: bool = True) -> os.stat_result:
+    """``os.lstat`` of ``path``, a folder (``folder``) or file mmdata keeps in its cache, or an
+    :class:`UnsafeCacheError` naming it: a symbolic link (never followed: another user could point it at
+    your files), not a folder / regular file, or owned by another user. Whether others may write it is
+    the caller's to judge (``st_mode & 0o022``)."""
+    st = os.lstat(path)
+    why = None
+    if stat.S_ISLNK(st.st_mode):
+        why = f"is a symbolic link (to {shown_path(os.readlink(path))})"
+    elif folder and not stat.S_ISDIR(st.st_mode) or not folder and not stat.S_ISREG(st.st_mode):
+        why = f"is not a {'folder' if folder else 'regular file'}"
+    elif os.name == "posix" and st.st_uid != _uid():
+        why = f"belongs to {_owner(st.st_uid)}, not to you ({_owner(_uid())})"
+    if why is not None:
+        raise UnsafeCacheError(f"{what} {shown_path(path)} {why}: mmdata uses (and deletes) only what you made "
+                               f"in its cache, so it stops here; remove it if it is yours, or {_own_cache_hint()}")
+    return st
+
+
+def cache_subdir(*parts: str, base: str | Path | None = None) -> Path:
+    """The folder ``<cache>/<parts...>`` (``base``, else :func:`cache_dir`), made where missing, each
+    made private (mode 0700 whatever the umask: a staged dataset is no one else's to read) and each that
+    exists checked by :func:`check_private` (a link, another user's folder: an :class:`UnsafeCacheError`;
+    a folder of yours that others may read or write is made private again).
+
+    Example:
+        >>> import tempfile
+        >>> d = cache_subdir("datasets", base=tempfile.mkdtemp()); oct(d.stat().st_mode & 0o777)
+        '0o700'
+    """
+    root = check_cache_root(Path(base).absolute()) if base is not None else cache_dir()
+    if not root.exists():
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(root, 0o700)  # the mode of mkdir is masked by the umask
+    folder = root
+    for part in parts:
+        folder = folder / part
+        try:
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)
+            continue
+        except FileExistsError:
+            pass
+        st = check_private(folder, "cache folder")
+        if st.st_mode & 0o077:  # an older mmdata made it 0755, or a chmod: private again
+            os.chmod(folder, 0o700)
+    return folder
+
+
+def remove_tree(path: Path) -> None:
+    """Remove ``path``: a folder with what it holds, never following a link (a link, at the top or inside,
+    is removed itself, not what it points to)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)  # removes links inside as links (rmtree never follows them)
+    else:
+        os.unlink(path)
 
 
 def _home() -> Path:
@@ -332,7 +473,11 @@ def stage_dataset(url: str, cache: str | Path | None = None, storage_options: di
 
     Every shard is checked against its sha256 in ``shards.parquet`` and the card's fingerprint
     against those digests, so a half-written or changed remote dataset is an error naming the shard,
-    never a silent mix. Concurrent stagings on one node (several runs starting at once) each
+    never a silent mix. The copy is private (mode 0700) and reused only while it is the user's own,
+    writable by no one else and each shard of the size ``shards.parquet`` says (a link or another user's
+    file there: an :class:`UnsafeCacheError` naming it; a copy that changed: staged anew, with a
+    :class:`~mmdata.errors.CacheWarning`); temp folders of killed stagings are removed
+    (:func:`remove_stale_staging`). Concurrent stagings on one node (several runs starting at once) each
     download into a temporary folder; the first to finish renames it into place, the others use it.
 
     Example:
@@ -340,51 +485,151 @@ def stage_dataset(url: str, cache: str | Path | None = None, storage_options: di
     """
     import pyarrow.parquet as pq
 
-    from mmdata.io import file_sha256
+    from mmdata.io import _host_tag, file_sha256
     from mmdata.shards.index import CARD, INDEX, SHARDS, check_shard_name, read_card
 
+    shown = redact(url)
     card_bytes, card = read_card(url, storage_options)
     fp = str(card.get("fingerprint") or "")
     if len(fp) != 64:
-        raise MMDataError(f"{url}/{CARD}: no dataset fingerprint (written by an older mmdata?): rewrite it with `mmdata shard`")
-    base = Path(cache) if cache is not None else cache_dir()
-    dest = base / "datasets" / fp
-    if (dest / CARD).is_file():  # the card is written last: its presence means complete
-        return dest
+        raise MMDataError(f"{shown}/{CARD}: no dataset fingerprint (written by an older mmdata?): rewrite it with `mmdata shard`")
+    datasets = cache_subdir("datasets", base=cache)
+    remove_stale_staging(datasets)
+    dest = datasets / fp
+    if os.path.lexists(dest):
+        why = _staged_unusable(dest, fp)
+        if why is None:
+            return dest
+        warnings.warn(f"{dest}: the staged copy of {shown} {why}; it is removed and staged anew", CacheWarning,
+                      stacklevel=2)
+        aside = datasets / f".{fp}.stale-{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        os.rename(dest, aside)
+        remove_tree(aside)
     fs, root = filesystem(url, storage_options)
     root = root.rstrip("/")
-    tmp = base / "datasets" / f".{fp}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
+    tmp = datasets / f".{fp}.tmp-{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(mode=0o700)
+    os.chmod(tmp, 0o700)
     try:
         for name in (INDEX, SHARDS):
-            _get(fs, f"{root}/{name}", tmp / name, url)
+            _get(fs, f"{root}/{name}", tmp / name, shown)
         table = pq.read_table(tmp / SHARDS, columns=["shard", "sha256", "bytes"]).to_pylist()
         digests = []
-        bar = _download_bar(f"staging {url}", sum(int(r["bytes"] or 0) for r in table)) if progress else None
+        bar = _download_bar(f"staging {shown}", sum(int(r["bytes"] or 0) for r in table)) if progress else None
         with bar or contextlib.nullcontext():
             for row in table:
-                target = tmp / check_shard_name(url, row["shard"], where=SHARDS)
+                target = tmp / check_shard_name(shown, row["shard"], where=SHARDS)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _get(fs, f"{root}/{row['shard']}", target, url)
+                _get(fs, f"{root}/{row['shard']}", target, shown)
                 found = file_sha256(target)
                 if found != row["sha256"]:
-                    raise MMDataError(f"{url}/{row['shard']}: sha256 {found}, but {SHARDS} says {row['sha256']} "
+                    raise MMDataError(f"{shown}/{row['shard']}: sha256 {found}, but {SHARDS} says {row['sha256']} "
                                       "(the remote dataset is being rewritten, or damaged)")
                 digests.append(found)
                 if bar is not None:
                     bar.advance(bar.task_ids[0], int(row["bytes"] or 0))
         if hashlib.sha256("".join(digests).encode()).hexdigest() != fp:
-            raise MMDataError(f"{url}: the shards listed in {SHARDS} do not match the card's fingerprint "
+            raise MMDataError(f"{shown}: the shards listed in {SHARDS} do not match the card's fingerprint "
                               "(the remote dataset is being rewritten?)")
         (tmp / CARD).write_bytes(card_bytes)  # last: its presence marks the copy complete
         try:
             os.rename(tmp, dest)
         except OSError:  # another run on this node staged it meanwhile
-            if not (dest / CARD).is_file():
+            if not os.path.lexists(dest) or _staged_unusable(dest, fp) is not None:
                 raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
     return dest
+
+
+#: a staging's temp folder in ``<cache>/datasets`` (``.<fingerprint>.tmp-<host>-<pid>-<8 hex>``; before
+#: the host was in it, ``.<fingerprint>.tmp-<pid>-<8 hex>``)
+STAGING_TEMP = re.compile(r"\.(?P<fp>[0-9a-f]{64})\.(?:tmp|stale)-(?:(?P<host>[0-9a-f]{8})-)?(?P<pid>\d+)-[0-9a-f]{8}")
+
+#: a staging temp folder older than this (seconds) is removed even if its pid is alive (a pid reused)
+STALE_AFTER_S = 24 * 3600
+
+
+def remove_stale_staging(datasets: Path) -> list[Path]:
+    """Remove the temp folders that killed stagings left in ``datasets`` (``<cache>/datasets``): those
+    of a process of this machine that is gone, and any older than a day (one line says so); return them.
+    A live staging's folder, another user's, and any name mmdata does not make are kept.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()); (d / f".{'0' * 64}.tmp-999999999-0123abcd").mkdir()
+        >>> [p.name[-14:] for p in remove_stale_staging(d)]  # doctest: +ELLIPSIS
+        ['...-0123abcd']
+    """
+    import time
+
+    from mmdata.io import _host_tag, _pid_alive
+
+    removed = []
+    for entry in os.scandir(datasets):
+        m = STAGING_TEMP.fullmatch(entry.name)
+        if m is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if st.st_uid != _uid() and os.name == "posix":
+            continue
+        old = time.time() - st.st_mtime > STALE_AFTER_S
+        gone = m["host"] in (None, _host_tag()) and not _pid_alive(int(m["pid"]))
+        if old or gone:
+            remove_tree(Path(entry.path))
+            removed.append(Path(entry.path))
+    if removed:
+        warnings.warn(f"{datasets}: removed {len(removed)} partial staging folder(s) left by killed runs "
+                      f"({', '.join(p.name for p in removed[:3])}{', ...' if len(removed) > 3 else ''})",
+                      CacheWarning, stacklevel=3)
+    return removed
+
+
+def _staged_unusable(dest: Path, fp: str) -> str | None:
+    """Why the staged copy ``dest`` cannot be used as it is (None: it can): a part of it that others may
+    write, a file missing, of another size than ``shards.parquet`` says, or a card or shards table of
+    another dataset. A link, or a file of another user, is an :class:`UnsafeCacheError`: another user put
+    it there, and it is not mmdata's to delete. (Each shard's sha256 was checked when it was staged.)"""
+    import pyarrow.parquet as pq
+
+    from mmdata.shards.index import CARD, SHARDS
+
+    st = check_private(dest, "staged dataset")  # first: os.walk would follow a link at the top
+    if st.st_mode & 0o022:
+        return "is a folder others may write"
+    if st.st_mode & 0o077:  # staged by an older mmdata under umask 022: private again
+        os.chmod(dest, 0o700)
+    sizes = {}
+    for top, dirs, files in os.walk(dest):  # never follows a link below the top
+        for name in [*dirs, *files]:
+            p = Path(top) / name
+            st = check_private(p, "staged file", folder=name in dirs)
+            if st.st_mode & 0o022:
+                return f"has {p.relative_to(dest)}, which others may write"
+            sizes[p.relative_to(dest).as_posix()] = st.st_size
+    if CARD not in sizes:  # the card is written last: without it the copy is incomplete
+        return f"has no {CARD}"
+    try:
+        staged_fp = json.loads((dest / CARD).read_bytes()).get("fingerprint")
+    except (ValueError, AttributeError):
+        staged_fp = None
+    if staged_fp != fp:
+        return f"has a {CARD} of another dataset than {fp[:12]}..."
+    try:
+        table = pq.read_table(dest / SHARDS, columns=["shard", "sha256", "bytes"]).to_pylist()
+    except Exception:  # noqa: BLE001 — a missing or damaged table: any pyarrow error
+        return f"has no readable {SHARDS}"
+    if hashlib.sha256("".join(str(r["sha256"]) for r in table).encode()).hexdigest() != fp:
+        return f"has a {SHARDS} whose digests are not the dataset's fingerprint"
+    for row in table:
+        if sizes.get(row["shard"]) != int(row["bytes"] or 0):
+            found = sizes.get(row["shard"])
+            return (f"has {row['shard']} of {found} bytes, but {SHARDS} says {row['bytes']}" if found is not None
+                    else f"lacks {row['shard']}")
+    return None
 
 
 def _download_bar(what: str, total: int) -> Any:
@@ -405,6 +650,6 @@ def _get(fs: Any, src: str, dest: Path, url: str) -> None:
     try:
         fs.get_file(src, str(dest))
     except FileNotFoundError:
-        raise MMDataError(f"{url}: {src} not found (the dataset folder is incomplete)") from None
+        raise MMDataError(f"{redact(url)}: {redact(src)} not found (the dataset folder is incomplete)") from None
     except OSError as exc:
-        raise MMDataError(f"{url}: cannot download {src} ({type(exc).__name__}: {exc})") from None
+        raise MMDataError(f"{redact(url)}: cannot download {redact(src)} ({type(exc).__name__}: {redact_text(str(exc))})") from None

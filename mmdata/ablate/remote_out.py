@@ -12,7 +12,12 @@ works in a local copy of the folder and the URL is the folder of record:
   loses at most the runs of that window, which a rerun trains again;
 * at the end the report, summary, plots, resolved config and environment are uploaded.
 
-The copy lives in ``$MMDATA_CACHE/ablations/<digest of the URL>`` (:func:`mmdata.urls.cache_dir`).
+The copy lives in ``$MMDATA_CACHE/ablations/<digest of the URL>`` (:func:`mmdata.urls.cache_dir`), a
+private folder (mode 0700) that must be the user's own: a link there, or a folder of another user, is an
+error naming it (:func:`mmdata.urls.cache_subdir`), never followed — a predictable path in a shared cache
+is not allowed to make the ablation delete or write someone's files. Nothing is deleted through a link.
+After the final upload the copy's files are removed (a rerun pulls anew from the URL); a built ``data/``
+stays for the rerun to reuse (docs/scale.md, "Cache").
 Two drivers writing one URL at once are not detected (an object store has no lock; the same holds for
 Ray Tune's storage path).
 """
@@ -20,12 +25,11 @@ Ray Tune's storage path).
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 from typing import Any
 
 from mmdata.shards.journal import LOCK
-from mmdata.urls import cache_dir, call, filesystem, put_file, redact
+from mmdata.urls import cache_subdir, call, check_private, filesystem, put_file, redact, remove_tree
 
 #: what stays local: the dataset the runner builds when the recipe names an embedded one, and the lock
 #: the running job holds on its local copy
@@ -45,14 +49,18 @@ class RemoteRunDir:
         self.storage_options = dict(storage_options or {})
         self.fs, root = filesystem(self.url, self.storage_options)
         self.root = root.rstrip("/")
-        self.local = cache_dir() / "ablations" / hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        self.digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        self.local = cache_subdir("ablations") / self.digest
 
     def pull(self) -> Path:
-        """Make the local copy anew from the URL (keeping a built ``data/``); returns its path."""
-        self.local.mkdir(parents=True, exist_ok=True)
+        """Make the local copy anew from the URL (keeping a built ``data/``); returns its path. A copy
+        folder that is a link or another user's is an error naming it (never followed, never emptied)."""
+        self.local = cache_subdir("ablations", self.digest)
         for p in self.local.iterdir():
             if p.name not in LOCAL_ONLY:
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
+                remove_tree(p)  # a link is removed itself, never what it points to
+            elif p.name == "data":
+                check_private(p, "the ablation's built dataset")  # a planted link would be trained on
         self.fs.invalidate_cache(self.root)
         found = call(redact(self.url), "list it", self.fs.find, self.root)  # nothing there yet: []
         for obj in found:
@@ -73,11 +81,16 @@ class RemoteRunDir:
                 call(redact(url), "remove it", self.fs.rm, f"{self.root}/{n}")
 
     def push(self, names: list[str] | None = None) -> None:
-        """Upload ``names`` (paths relative to the folder; None: every file but ``data/``), each as one
-        object."""
+        """Upload ``names`` (paths relative to the folder), each as one object; None: the final upload,
+        every file but ``data/``, after which the local copy's files are removed (the URL holds them all
+        and a rerun pulls anew; a built ``data/`` and the running job's lock stay)."""
         files = ([self.local / n for n in names] if names is not None else
-                 [p for p in sorted(self.local.rglob("*")) if p.is_file()
+                 [p for p in sorted(self.local.rglob("*")) if p.is_file() and not p.is_symlink()
                   and p.relative_to(self.local).parts[0] not in LOCAL_ONLY])
         for p in files:
             if p.is_file():
                 put_file(p, f"{self.url}/{p.relative_to(self.local).as_posix()}", self.storage_options)
+        if names is None:
+            for p in self.local.iterdir():
+                if p.name not in LOCAL_ONLY:
+                    remove_tree(p)
