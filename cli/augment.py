@@ -20,7 +20,7 @@ RecipeOpt = Annotated[Path, typer.Option("--recipe", "-r", help=recipe_help("Rec
 
 def augment(
     shards: Annotated[str, typer.Argument(help="A dataset folder written by `mmdata shard` (a path or file:// URL), or a shard pattern / fsspec URL of shards.")],
-    out: Annotated[str, typer.Argument(help="Output folder (created; a path or file:// URL).")],
+    out: Annotated[str, typer.Argument(help="Output folder (created; a path, file:// URL or object store URL such as s3://bucket/ds; not http(s)://).")],
     recipe: RecipeOpt,
     copies: Annotated[int, typer.Option(min=0, help="Augmented copies per sample, keyed <key>_aug<k> (a pass over "
                                                     "augment output: <key>_p<n>aug<k>, n from its dataset.json).")] = 1,
@@ -41,6 +41,7 @@ def augment(
     address: AddressOpt = None,
     plugin: PluginOpt = None,
     rewrite: RewriteFlag = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into an existing folder (or URL prefix) that holds other files and no mmdata dataset (refused by default: files of the names a job writes would be replaced).")] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Write K augmented copies of every training sample as new shards + index (params per sample) + card;
@@ -58,7 +59,8 @@ def augment(
             load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
             rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original,
                                   seed=seed, splits=split, augment_splits=wanted, maxcount=maxcount, progress=not json_,
-                                  executor=executor, address=address, on_error=on_error, rewrite=rewrite)
+                                  executor=executor, address=address, on_error=on_error, rewrite=rewrite,
+                                  force=force)
         except OSError as exc:
             no_room(exc, out)
             raise

@@ -438,7 +438,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                     keep_original: bool = False, seed: int = 0, splits: list[str] | None = None,
                     augment_splits: list[str] | None = None, maxcount: int = 1000, progress: bool = True,
                     executor: str = "local", address: str | None = None, storage_options: dict[str, Any] | None = None,
-                    on_error: str = "raise", rewrite: bool = False) -> dict[str, Any]:
+                    on_error: str = "raise", rewrite: bool = False, force: bool = False) -> dict[str, Any]:
     """Write ``copies`` augmented copies of every training sample of ``src`` to ``out``, and the other
     splits through with the normalize stage only.
 
@@ -478,6 +478,10 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     recipe, options and code; see :func:`mmdata.shards.writer.up_to_date`) writes nothing and returns the
     report with ``up_to_date`` True; ``rewrite=True`` writes it all the same.
 
+    An ``out`` that holds other files and no mmdata dataset (locally or at a URL) is refused, as
+    :func:`mmdata.shard` refuses it (:func:`~mmdata.shards.writer.check_foreign_output`); ``force=True``
+    writes into it anyway. An ``http(s)://`` ``out`` is refused (read-only here).
+
     Example:
         >>> import tempfile, mmdata
         >>> from mmdata.testing import make_sample_folder
@@ -503,6 +507,10 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     elif protocol(src) == "file":
         src = local_path(src)  # other URLs: read with fsspec
     _check_out(src, out)
+    from mmdata.shards.writer import check_foreign_output
+
+    # QA: augment wrote over a foreign train-000000.tar (local or at a URL) that shard refuses
+    check_foreign_output(out if is_remote(out) else local_path(out, "output folder"), force, storage_options)
     if executor == "ray":
         from mmdata.ray_cluster import require_ray
 
@@ -656,6 +664,10 @@ def _check_out(src: Any, out: str | Path) -> None:
         lookup(src, "source")  # too long, a link loop: one error naming it, not resolve()'s traceback
     if not is_remote(out):
         lookup(out, "output folder")
+    else:
+        from mmdata.shards.output import refuse_read_only
+
+        refuse_read_only(out)
     if not isinstance(src, (str, Path)) or is_remote(src) or is_remote(out) or not Path(src).is_dir():
         return
     s, o = Path(src).resolve(), Path(out).resolve()

@@ -345,6 +345,10 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None, *
         if not _remote(path) and not os.path.lexists(path):  # "no dataset.json" read as if the folder were there
             where = "" if Path(path).is_absolute() else f" (relative to the working directory {os.getcwd()})"
             raise ShardError(f"{path}: does not exist{where}; expected a dataset folder written by `mmdata shard`") from None
+        if _remote(path):  # QA: a missing bucket and a shard object were both "no dataset.json"
+            missing = _remote_not_a_folder(path, storage_options)
+            if missing is not None:
+                raise ShardError(missing) from None
         raise ShardError(f"{path}: no {CARD} (not a dataset folder written by `mmdata shard`)") from None
     except NotADirectoryError:  # a shard (or any file) given where the folder is expected
         raise ShardError(f"{path}: not a dataset folder (a file; a dataset folder holds {CARD}, {INDEX} and "
@@ -368,6 +372,36 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None, *
         shown = repr(found) if isinstance(found, str) and len(found) <= 100 else _found(found)
         raise ShardError(f"{p}: unknown format {shown}, expected {FORMAT!r}")
     return data, check_card(str(p), card, shard_lists=shard_lists)
+
+
+#: protocols whose first path component is a bucket (a container): a missing one is named as such
+_BUCKETS = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl")
+
+
+def _remote_not_a_folder(url: str | Path, storage_options: dict[str, Any] | None) -> str | None:
+    """Why the URL ``url`` that has no card is not a dataset folder, said as for a local path: an object
+    (a shard given for the folder), a missing bucket, nothing under the prefix; None when it is a folder
+    (then it lacks only its card) or the store cannot tell (its error is not this message's business)."""
+    from mmdata.urls import filesystem, protocol, redact
+
+    shown = redact(str(url).rstrip("/"))
+    try:
+        fs, root = filesystem(str(url).rstrip("/"), storage_options)
+        root = root.rstrip("/")
+        try:
+            info = fs.info(root)
+        except FileNotFoundError:
+            bucket = root.split("/", 1)[0]
+            if (protocol(url) or "").split("::")[-1] in _BUCKETS and bucket != root and not fs.exists(bucket):
+                return (f"{shown}: the bucket {bucket!r} does not exist (or is not visible with these credentials); "
+                        f"check the URL (expected a dataset folder written by `mmdata shard`)")
+            return f"{shown}: does not exist (no object under that prefix); expected a dataset folder written by `mmdata shard`"
+    except Exception:  # noqa: BLE001 — only chooses the message
+        return None
+    if info.get("type") == "file":
+        return (f"{shown}: not a dataset folder (an object; a dataset folder holds {CARD}, {INDEX} and {SHARDS}); "
+                f"bare WebDataset shards are read with mmdata.open_dataset({shown!r})")
+    return None
 
 
 def unfinished_job(path: str | Path, storage_options: dict[str, Any] | None) -> bool:

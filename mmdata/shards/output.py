@@ -54,9 +54,34 @@ def output(out: str | Path, storage_options: dict[str, Any] | None = None, *,
         (False, PosixPath('/data/ds'))
     """
     if is_remote(out):
+        refuse_read_only(out)
         return RemoteOutput(str(out), storage_options)
     path = local_path(out, "output folder")
     return LocalOutput(path.resolve() if absolute else path)
+
+
+#: URL protocols a job can read but never write (a web server takes no PUT of ours, and has no listing)
+READ_ONLY_PROTOCOLS = ("http", "https")
+
+
+def refuse_read_only(out: str | Path) -> None:
+    """A SourceError for an output URL of a protocol mmdata only reads (``http(s)://``), before anything
+    is read or planned (QA: the job read its source, then failed its write check with advice about
+    credentials and buckets).
+
+    Example:
+        >>> try:
+        ...     refuse_read_only("https://host/data/ds")
+        ... except SourceError as exc:
+        ...     print(str(exc).split(": write")[0])
+        output https://host/data/ds: http(s):// is read-only here
+    """
+    from mmdata.urls import protocol, redact
+
+    proto = (protocol(out) or "").split("::")[-1]
+    if proto in READ_ONLY_PROTOCOLS:
+        raise SourceError(f"output {redact(str(out))}: http(s):// is read-only here: write to s3:// / gs:// / "
+                          f"az:// or a local or mounted path")
 
 
 def check_local_output(path: Path, rerun: bool = False) -> None:
@@ -91,9 +116,32 @@ def check_local_output(path: Path, rerun: bool = False) -> None:
                 if rerun and p == path and _has_record(path):
                     return
                 what = "is" if p == path else f"would be made in {p}, which is"
+                tail = (_why_rewrite(path) if p == path else "") or "; write to another path"
                 raise SourceError(f"output folder {path} {what} not writable (permissions or a read-only file "
-                                  "system); write to another path")
+                                  f"system){tail}")
             return
+
+
+def _why_rewrite(folder: Path) -> str:
+    """For a read-only output folder that holds a dataset: why the job would write it at all (QA: a group
+    member rerunning a published dataset's exact command with their own cache was told only "not
+    writable", while with the owner's cache the same command was up to date)."""
+    from mmdata.shards.index import dataset_marks
+
+    try:
+        if not dataset_marks(folder):
+            return ""
+        where = f"this machine's cache ({cache_dir()}, MMDATA_CACHE)"
+    except (NoCacheError, OSError):
+        where = "this machine's cache (MMDATA_CACHE: none can be named here)"
+    if _has_record(folder):
+        cause = (f"; it holds a dataset whose record in {where} no longer matches this job (the sources, options "
+                 f"or the folder's files changed), so the job would rewrite it")
+    else:
+        cause = (f"; it holds a dataset, but {where} has no record of this job writing that folder (a rerun is "
+                 f"found up to date only with the cache of the job that wrote it), so the job would rewrite it")
+    return (f"{cause}. `mmdata verify {folder}` checks a published dataset without writing; to rerun the job, "
+            f"point MMDATA_CACHE at the cache of whoever wrote it, or write to another path")
 
 
 def _has_record(folder: Path) -> bool:
@@ -277,6 +325,7 @@ class RemoteOutput:
         return JobLock(folder, f"{job} into {self.url}")
 
     def journal(self, plan_id: str, fsync: bool) -> ObjectJournal:
+        sweep_staging(self.url)  # under the lock: what a killed run of a job into this URL left on this machine
         return ObjectJournal(self, plan_id)
 
     def task_fields(self) -> dict[str, Any]:
@@ -398,6 +447,77 @@ def _listed_shards(path: str | Path, storage_options: dict[str, Any] | None) -> 
     except (MMDataError, OSError, ValueError, KeyError, pa.ArrowException):
         return set()
     return {n for n in names if is_shard_name(n)}
+
+
+def _staging_root(url: str) -> Path | None:
+    """Where the tasks of a job into the output URL ``url`` on this machine write their shards before the
+    upload: ``$MMDATA_CACHE/staging/<hash of the URL>`` (None without a cache)."""
+    try:
+        return cache_dir() / "staging" / hashlib.sha256(url.rstrip("/").encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    except NoCacheError:
+        return None
+
+
+def staging_dir(url: str) -> Path:
+    """A new folder for one task's shards before their upload to the output URL ``url``: under
+    :func:`_staging_root`, named by this process's id, so that the next job into ``url`` on this machine
+    finds and removes what a killed run left (:func:`sweep_staging`; QA: a SIGKILLed ``shard`` into
+    ``s3://`` left ``/tmp/mmdata-shard-XXXX/train-000069.tar`` that no run removed). Without a cache (or
+    one that cannot be written): a ``mmdata-shard-`` folder in the system's temp folder.
+
+    Example:
+        >>> import os, tempfile
+        >>> os.environ["MMDATA_CACHE"] = tempfile.mkdtemp()
+        >>> d = staging_dir("s3://bucket/ds"); d.parent.parent.name, d.name.startswith(f"{os.getpid()}-")
+        ('staging', True)
+        >>> del os.environ["MMDATA_CACHE"]
+    """
+    import tempfile
+
+    root = _staging_root(url)
+    if root is not None:
+        try:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(prefix="mmdata-shard-"))
+
+
+def sweep_staging(url: str) -> list[str]:
+    """Remove the staging folders (:func:`staging_dir`) of jobs into ``url`` whose process is gone: called
+    by the job holding this machine's lock on ``url``, so none of them is a running job's. Only this user's
+    folders, never a symbolic link; returns the names removed."""
+    root = _staging_root(url)
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(root)) if root is not None else []
+    except OSError:
+        return removed
+    for entry in entries:
+        pid_text = entry.name.split("-", 1)[0]
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process of that id: alive
+        return True
+    return True
 
 
 def upload_shards(local_root: Path, shards: list[str], url: str, storage_options: dict[str, Any] | None) -> None:

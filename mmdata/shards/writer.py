@@ -48,7 +48,8 @@ from mmdata.shards.sources import (ON_ERROR, SKIP_REASON, UNREAD, Record, check_
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
                                    read_many, skip_entry, utf16_of)
 from mmdata.shards.tarwrite import TarWriter, _pack
-from mmdata.shards.output import LocalOutput, RemoteOutput, check_local_output, is_shard_name, output
+from mmdata.shards.output import (LocalOutput, RemoteOutput, check_local_output, is_shard_name, output,
+                                  refuse_read_only)
 from mmdata.urls import is_remote, local_path, lookup, protocol, redact
 
 SPLIT_ORDER = ("train", "val", "test")
@@ -874,11 +875,9 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     if delay:
         time.sleep(delay)
     if task.get("upload"):  # an object store: write here, then upload the finished shard whole
-        import tempfile
+        from mmdata.shards.output import staging_dir, upload_shards
 
-        from mmdata.shards.output import upload_shards
-
-        staging = Path(tempfile.mkdtemp(prefix="mmdata-shard-"))
+        staging = staging_dir(task["upload"])  # a killed run's leftovers are swept by the next job into that URL
         try:
             res = _write_task({**task, "upload": None, "out": str(staging)})
         except BaseException:
@@ -1687,6 +1686,8 @@ def shard(
         lookup(src, "source")  # a name over 255 bytes, a link loop: named, not a traceback (file:// made a path above)
     if not is_remote(out):
         check_local_output(local_path(out, "output folder"), rerun=not rewrite)  # before the source is read
+    else:
+        refuse_read_only(out)  # http(s)://: before the source is read, not at the write check
     if is_hf_source(src):
         if meta:
             raise SourceError("meta: a Hugging Face dataset's scalar columns already go to each sample's .json "
@@ -1702,8 +1703,7 @@ def shard(
             raise SourceError("split_by / split_from: a Hugging Face source's splits are its own (a DatasetDict's) "
                               "or drawn by --split; export it as a Parquet manifest to split it by key or keep an "
                               "earlier version's splits")
-        if not is_remote(out):
-            check_foreign_output(local_path(out, "output folder"), force)
+        check_foreign_output(out if is_remote(out) else local_path(out, "output folder"), force, storage_options)
         report = shard_hf(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                           layout=layout, label_names=label_names, columns=columns,
                           labels_from_folders=labels_from_folders, on_error=on_error, max_file_size=max_file_size,
@@ -1717,8 +1717,7 @@ def shard(
             if executor == "ray":  # the tasks run in other working directories (other nodes): absolute paths
                 src = src.resolve()
         _check_not_the_source(src, out)
-        if not is_remote(out):
-            check_foreign_output(out, force)  # type: ignore[arg-type]
+        check_foreign_output(out, force, storage_options)
         fractions = parse_split(split)
         # the bar starts before the walk (a pulsing "finding files"), and goes on as the sharding bar
         progress = _make_progress(progress, None, "finding files")
@@ -1835,12 +1834,16 @@ def shard_command(**options: Any) -> str:
     return shlex.join(words)
 
 
-def check_foreign_output(out: Path, force: bool = False) -> None:
-    """A SourceError when the local output folder ``out`` exists, holds files and is not an mmdata dataset
+def check_foreign_output(out: str | Path, force: bool = False, storage_options: dict[str, Any] | None = None) -> None:
+    """A SourceError when the output folder ``out`` exists, holds files and is not an mmdata dataset
     (no card, index, shards table or resume journal of an interrupted job): a job would write its shards,
     index and card among them and replace those of the same names (a foreign ``train-000000.tar``).
     Hidden entries (``.DS_Store``, ``.git``, a job's own lock and temp files) do not count.
     The error names the folder and its files, those a job would replace first. ``force=True``: no check.
+
+    ``out`` may be an object store's URL (``storage_options`` for it): the same check on one listing of
+    its prefix, and an URL that names an object (not a folder) is refused whatever ``force`` says (QA: a
+    remote output was never checked, and ``s3://b/ds/dataset.json`` as OUT wrote ``dataset.json/train-000000.tar``).
 
     Example:
         >>> import tempfile
@@ -1851,23 +1854,60 @@ def check_foreign_output(out: Path, force: bool = False) -> None:
         ...     print(str(exc).split(": ", 1)[1][:44])
         not an mmdata dataset and not empty: it hold
     """
+    if is_remote(out):
+        _check_foreign_remote(str(out), force, storage_options)
+        return
+    out = Path(out)
     if force or not out.is_dir() or idx.dataset_marks(out):
         return
     try:  # hidden entries (a job's lock, journal and temp files, .DS_Store, .git) are never written over
         entries = sorted(e.name for e in os.scandir(out) if not e.name.startswith(".") and ".tar.tmp-" not in e.name)
     except OSError:
         return  # unreadable: taking the lock says what is wrong
-    if not entries:
-        return
     clash = [e for e in entries if is_shard_name(e) or e in (idx.CARD, idx.INDEX, idx.SHARDS)
              or (out / e).is_dir() and any(is_shard_name(f"{e}/{f}") for f in _names(out / e))]
+    _refuse_foreign(str(out), entries, clash)
+
+
+def _check_foreign_remote(url: str, force: bool, storage_options: dict[str, Any] | None) -> None:
+    """:func:`check_foreign_output` for an output URL: one listing of its prefix. A listing that fails
+    (no bucket, no credentials) passes: the job's write check then names the URL and what to check."""
+    from mmdata.shards.journal import NAME
+    from mmdata.urls import filesystem
+
+    fs, root = filesystem(url.rstrip("/"), storage_options)
+    root = root.rstrip("/")
+    fs.invalidate_cache(root)
+    try:
+        listing = fs.ls(root, detail=True)
+    except Exception:  # noqa: BLE001 — FileNotFoundError: nothing there; the store's other errors: the write check
+        return
+    shown = redact(url.rstrip("/"))
+    names = {str(e.get("name", "")).rstrip("/"): e for e in listing}
+    if len(names) == 1 and root in names and names[root].get("type") == "file":
+        raise SourceError(f"output {shown}: an object (a file), expected a folder (a prefix holding no object "
+                          f"of that name); write to another URL")
+    entries = sorted(n[len(root) + 1:] for n in names if n.startswith(root + "/"))
+    if force or any(e in (idx.CARD, idx.INDEX, idx.SHARDS, NAME) for e in entries):
+        return
+    entries = [e for e in entries if e and not e.startswith(".")]
+    # a folder entry of a field's shards (the columns layout) is not listed again: named, not looked into
+    clash = [e for e in entries if is_shard_name(e) or e in (idx.CARD, idx.INDEX, idx.SHARDS)]
+    _refuse_foreign(shown, entries, clash)
+
+
+def _refuse_foreign(shown: str, entries: list[str], clash: list[str]) -> None:
+    """The error of :func:`check_foreign_output` for the folder ``shown`` holding ``entries`` (none: no error)."""
+    if not entries:
+        return
     rest = [e for e in entries if e not in clash]
-    shown = ", ".join(printable(e) for e in [*clash, *rest][:8]) + (", ..." if len(entries) > 8 else "")
+    listed = ", ".join(printable(e) for e in [*clash, *rest][:8]) + (", ..." if len(entries) > 8 else "")
     would = (f"; a job would replace {', '.join(printable(e) for e in clash[:4])}{', ...' if len(clash) > 4 else ''}"
              if clash else "")
-    raise SourceError(f"output folder {out}: not an mmdata dataset and not empty: it holds {len(entries)} "
-                      f"entr{'ies' if len(entries) != 1 else 'y'} ({shown}){would}; write to a new or empty folder, or pass --force (force=True) to write "
-                      f"into it anyway (files of the names a job writes are replaced, others left as they are)")
+    raise SourceError(f"output folder {shown}: not an mmdata dataset and not empty: it holds {len(entries)} "
+                      f"entr{'ies' if len(entries) != 1 else 'y'} ({listed}){would}; write to a new or empty folder, "
+                      f"or pass --force (force=True) to write into it anyway (files of the names a job writes are "
+                      f"replaced, others left as they are)")
 
 
 def _names(folder: Path) -> list[str]:
