@@ -127,6 +127,9 @@ def ablate(
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     plugin: PluginOpt = None,
+    trust_code: Annotated[bool, typer.Option("--trust-code", help="Import and run the Python code the recipe names "
+                                             "(its imports: and trainer.entry) on this machine; without it such a recipe "
+                                             "is refused before anything is imported. Only for a recipe you trust.")] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Run an augmentation ablation (arms x paired seeds) and write runs.parquet, summary.json, report.md.
@@ -136,6 +139,7 @@ def ablate(
     SIGTERM (finished runs are kept; rerun to resume).
     """
     from mmdata.ablate import run
+    from mmdata.plugins import trust_code as consent
 
     # SIGTERM during the runs is the runner's (Interrupted: a message, 143); before and after them
     # (connecting, writing the report) it ends the command as an exception would, with the same code
@@ -143,11 +147,12 @@ def ablate(
         with terminated_as_exit():
             load_pandas_for_arrow()  # before the runs: not in the middle of saving the first one
             recipe = shipped(recipe, ablation=True)  # a shipped recipe's name: its file, said once
-            s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device,
-                    gpus=gpus, threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness,
-                    alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else warn,
-                    run_timeout=run_timeout, plugins=plugin or [], train_split=train_split, val_split=val_split,
-                    test_split=test_split)
+            with consent(trust_code):  # the recipe's imports: / trainer.entry (--plugin, --trainer: the user's own)
+                s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device,
+                        gpus=gpus, threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness,
+                        alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else warn,
+                        run_timeout=run_timeout, plugins=plugin or [], train_split=train_split, val_split=val_split,
+                        test_split=test_split)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     _finish(s, out, json_)

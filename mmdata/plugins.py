@@ -8,7 +8,8 @@ trainer, so they must be told which modules to import. A plugin is named by a *s
 Plugins come from:
 
 * ``load_plugins(["pkg.myops"])`` — what the CLI's ``--plugin pkg.myops`` calls, once per command;
-* an ablation recipe's ``imports: [pkg.myops]`` and ``mmdata.ablate.run(..., plugins=[...])``;
+* an ablation recipe's ``imports: [pkg.myops]`` (with the caller's consent: see below) and
+  ``mmdata.ablate.run(..., plugins=[...])``;
 * installed packages' entry points in the group :data:`GROUP` (``mmdata.plugins``), e.g. in a
   plugin package's ``pyproject.toml``::
 
@@ -30,6 +31,13 @@ Loading them at the start of a command (rather than at each unknown name) keeps 
 one job on the same registry: an ablation's workers import exactly the specs the parent loaded
 (:func:`worker_plugins`), so results do not depend on which process ran which run.
 
+A recipe is not the user's own choice the way ``--plugin`` and an installed package are: a recipe's
+``imports:`` and ``trainer.entry`` import modules and call functions — code that runs on this machine
+with the user's permissions when the recipe is loaded (``imports: ["http.server:test"]`` serves this
+machine's files). Like ``trust_remote_code=True``, loading them is opt-in: :func:`check_code_consent`
+refuses such a recipe, before anything is imported, unless the caller consents
+(``mmdata ablate --trust-code``, ``load_ablation(..., trust_code=True)``, or a :func:`trust_code` block).
+
 Errors say which of two things happened (:func:`import_module`): no module of that name is found,
 or the module was found and its own import failed (a dependency missing, an exception in it).
 
@@ -47,7 +55,9 @@ import inspect
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
 
@@ -69,6 +79,71 @@ _ENTRY_POINTS: list[str] | None = None
 _MISS_ERROR: str | None = None
 _MISS_LOADING = False
 _MISS_LOCK = threading.RLock()
+# the caller's consent to the code a recipe names (trust_code(); mmdata ablate --trust-code): off by default
+_TRUST_CODE: ContextVar[bool] = ContextVar("mmdata_trust_code", default=False)
+
+
+@contextmanager
+def trust_code(trust: bool = True) -> Iterator[None]:
+    """Within the block, consent (``trust``) to the code an ablation recipe names — its ``imports:`` and
+    ``trainer.entry``, imported and called on this machine — as ``mmdata ablate --trust-code`` does; for
+    a call that loads a recipe without a ``trust_code=`` of its own (``mmdata.ablate.run``).
+
+    Example:
+        >>> with trust_code():
+        ...     code_trusted()
+        True
+        >>> code_trusted()
+        False
+    """
+    token = _TRUST_CODE.set(bool(trust))
+    try:
+        yield
+    finally:
+        _TRUST_CODE.reset(token)
+
+
+def code_trusted() -> bool:
+    """Whether the caller consented to a recipe's code here (:func:`trust_code`).
+
+    Example:
+        >>> code_trusted()
+        False
+    """
+    return _TRUST_CODE.get()
+
+
+#: the trainers mmdata ships (the bundled one, the synthetic test dummy): part of the installed library, as
+#: trusted as ``import mmdata`` — a recipe's ``trainer.entry`` naming one needs no consent
+SHIPPED_TRAINERS = ("mmdata.train:train", "mmdata.ablate.testing:synthetic_train")
+
+
+def check_code_consent(imports: Sequence[str], entry: str | None, where: str, trust: bool | None = None) -> None:
+    """Refuse a recipe naming code (``imports``, a trainer ``entry``) unless the caller consented: ``trust``,
+    or None for the :func:`trust_code` block around the call. Call it before anything is imported.
+    mmdata's own code needs no consent (like a library's built-in models without ``trust_remote_code``):
+    an import of an mmdata module (no ``:function`` to call) and the trainers in :data:`SHIPPED_TRAINERS`.
+
+    Raises:
+        MMDataError: naming the keys and the modules, and how to consent.
+
+    Example:
+        >>> check_code_consent([], None, "ablation recipe")  # names no code: nothing to consent to
+        >>> check_code_consent(["mmdata.ablate.testing"], "mmdata.ablate.testing:synthetic_train", "x")  # mmdata's
+        >>> check_code_consent(["pkg.ops"], None, "ablation recipe x.yaml")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: ablation recipe x.yaml: this recipe runs Python code on this machine when loaded: imports: ['pkg.ops']; pass --trust-code (trust_code=True) if you trust it (nothing was imported)
+    """
+    imports = [m for m in imports if ":" in m or not _builtin(m)]
+    entry = None if entry in SHIPPED_TRAINERS else entry
+    if not imports and entry is None:
+        return
+    if trust if trust is not None else code_trusted():
+        return
+    named = ([f"imports: {list(imports)!r}"] if imports else []) + ([f"trainer.entry: {entry!r}"] if entry else [])
+    raise MMDataError(f"{where}: this recipe runs Python code on this machine when loaded: {', '.join(named)}; pass "
+                      "--trust-code (trust_code=True) if you trust it (nothing was imported)")
 
 
 def check_spec(spec: Any, where: str) -> str:

@@ -42,10 +42,13 @@ imports: [mypkg.myops]                    # modules registering your own ops / f
   train exactly like it: by default it is left out with a note (``Ablation.identity_note``); an
   explicit ``identity: true`` keeps it, and the report calls it not applicable, never passed.
 
-Code the recipe names — ``trainer.entry`` and ``imports`` — is imported before anything else is checked
-(so ops and fusions they register can be named by the arms and ``trainer.fusion``), as
-:func:`mmdata.plugins.load_plugins` imports it: by dotted module name only, never a path; installed
-packages' ``mmdata.plugins`` entry points are loaded too.
+Code the recipe names — ``trainer.entry`` and ``imports`` — runs on this machine: it is imported (and a
+``module:function`` called) before anything else is checked (so ops and fusions they register can be
+named by the arms and ``trainer.fusion``), as :func:`mmdata.plugins.load_plugins` imports it: by dotted
+module name only, never a path; installed packages' ``mmdata.plugins`` entry points are loaded too. So
+a recipe naming code needs the caller's consent (``trust_code=True``, ``mmdata ablate --trust-code``),
+like ``trust_remote_code=True``: without it the recipe is refused before anything is imported — a
+resolved config (``DIR/config.resolved.yaml``, which lists them) as well.
 
 Ablation recipes are untrusted input, read by :mod:`mmdata.safe_yaml` like augmentation recipes. A
 recipe file one names resolves against its folder and must stay inside it (:func:`_recipe_file`); an
@@ -76,7 +79,8 @@ from mmdata.ablate.stats import ALPHA, SPENDING, min_seeds_for_verdict
 from mmdata.augment.recipe import SAMPLE_SECTIONS, acts_on_spec, load_recipe
 from mmdata.augment.recipe import TOP_KEYS as RECIPE_KEYS
 from mmdata.errors import MMDataError, RecipeError
-from mmdata.plugins import MAX_PLUGINS, check_spec, load_plugins
+from mmdata.plugins import MAX_PLUGINS, check_code_consent, check_spec, load_plugins
+from mmdata.urls import redact
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness",
@@ -553,7 +557,7 @@ def _read_source(source: str | Path, storage_options: dict[str, Any] | None) -> 
 def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None, *, adaptive: bool | None = None,
                   entry: str | None = None, alignment: bool | str | None = None,
                   storage_options: dict[str, Any] | None = None, own_trainer: bool = False,
-                  plugins: Sequence[str] = (), import_entry: bool | None = None,
+                  plugins: Sequence[str] = (), import_entry: bool | None = None, trust_code: bool | None = None,
                   train_split: str | Sequence[str] | None = None, val_split: str | None = None,
                   test_split: str | None = None) -> Ablation:
     """Read and validate an ablation recipe (see the module docstring); errors name the key and the
@@ -577,6 +581,11 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
             can be named: None (default), when it imports here (an entry only the machines that run it
             can import — a Ray cluster's — is theirs to check); True, an import error raises (the local
             runner); False, not imported.
+        trust_code: consent to the code the recipe names — its ``imports:`` and ``trainer.entry`` are
+            imported and called on this machine (``--trust-code``); None (default): the caller's
+            :func:`mmdata.plugins.trust_code` block, else no consent. Without it, a recipe naming code
+            is refused before anything is imported. ``plugins`` and ``entry`` are the caller's own: no
+            consent needed.
         train_split, val_split, test_split: override ``trainer.train_split`` / ``val_split`` /
             ``test_split`` (None: the recipe's): which splits play train, val and test, as
             :func:`mmdata.train.train` takes them (``"4"``; train: ``"1,2,3"`` or a list). Recorded in
@@ -592,6 +601,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
         ['baseline (full recipe)', '-image.hflip', 'identity']
     """
     base = Path(".")  # a mapping's recipe files: in the working directory
+    shown = "ablation recipe" if isinstance(source, dict) else f"ablation recipe {redact(str(source))}"
     if isinstance(source, dict):
         safe_yaml.check_size(source, "ablation recipe")
         data = copy.deepcopy(source)
@@ -619,8 +629,8 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
         if k in trainer:
             v = trainer[k]
             trainer[k] = [_split_name(x) for x in v] if isinstance(v, (list, tuple)) else _split_name(v)
-    entry = entry or trainer.pop("entry", None)
-    trainer.pop("entry", None)
+    named_entry = trainer.pop("entry", None)  # the recipe's: code it names (the caller's entry= is the caller's own)
+    entry = entry or named_entry
     if entry is not None and (not isinstance(entry, str) or ":" not in entry):
         raise RecipeError(f"trainer.entry: expected 'package.module:function', got {entry!r}")
     for k in ("seed", "recipe", "label_noise", "data", "threads"):
@@ -629,6 +639,11 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     # code first: the ops and fusions it registers are named by trainer.fusion and the arms checked below
     # (the arms were checked before the entry was imported: a trainer module importing its ops failed)
     imports = _imports(data.get("imports"))
+    # the recipe's code runs only with the caller's consent, asked before anything (entry points too) is imported
+    try:
+        check_code_consent(imports, entry if entry == named_entry else None, shown, trust_code)
+    except MMDataError as exc:
+        raise RecipeError(str(exc)) from None
     extra = [check_spec(p, "--plugin (plugins=)") for p in ([plugins] if isinstance(plugins, str) else plugins)]
     entry_points = [s for s in load_plugins([], entry_points=True) if s not in imports and s not in extra]
     try:

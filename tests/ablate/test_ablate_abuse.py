@@ -61,7 +61,7 @@ def test_a_sigkill_during_a_long_run_keeps_every_run_finished_before_it(tmp_path
     burst waited in memory for the next one, which may take hours; a SIGKILL lost 22 of 23."""
     marker = tmp_path / "hanging"
     recipe, env = _setup(tmp_path, tiny, hang_seed=7, marker=str(marker))
-    p = subprocess.Popen([*CLI, "ablate", str(recipe), "--out", str(tmp_path / "o"), "-j", workers, "--json"],
+    p = subprocess.Popen([*CLI, "ablate", "--trust-code", str(recipe), "--out", str(tmp_path / "o"), "-j", workers, "--json"],
                          cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait(marker)
@@ -81,13 +81,13 @@ def test_a_second_job_into_the_same_folder_is_refused(tmp_path: Path, tiny: Path
     marker = tmp_path / "hanging"
     recipe, env = _setup(tmp_path, tiny, hang_seed=1, marker=str(marker))
     out = tmp_path / "o"
-    p = subprocess.Popen([*CLI, "ablate", str(recipe), "--out", str(out), "-j", "1", "--json"], cwd=ROOT, env=env,
+    p = subprocess.Popen([*CLI, "ablate", "--trust-code", str(recipe), "--out", str(out), "-j", "1", "--json"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait(marker)
         time.sleep(1.5)  # the first job's own save of the runs before the long one
         before = (out / "runs.parquet").read_bytes() if (out / "runs.parquet").exists() else None
-        second = subprocess.run([*CLI, "ablate", str(recipe), "--out", str(out), "-j", "1", "--seeds", "4"], cwd=ROOT,
+        second = subprocess.run([*CLI, "ablate", "--trust-code", str(recipe), "--out", str(out), "-j", "1", "--seeds", "4"], cwd=ROOT,
                                 env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 2, second.stderr
         assert "is being written by another job" in second.stderr and "mmdata ablate" in second.stderr
@@ -98,7 +98,7 @@ def test_a_second_job_into_the_same_folder_is_refused(tmp_path: Path, tiny: Path
         p.wait()
     # the kernel released the dead job's lock: a rerun resumes (the long run now ends: no marker wait)
     recipe, env = _setup(tmp_path, tiny)
-    r = subprocess.run([*CLI, "ablate", str(recipe), "--out", str(out), "-j", "1", "--json"], cwd=ROOT, env=env,
+    r = subprocess.run([*CLI, "ablate", "--trust-code", str(recipe), "--out", str(out), "-j", "1", "--json"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["runs"]["ok"] == 16 and not (out / ".mmdata-lock").exists()
@@ -108,7 +108,7 @@ def test_a_trainer_calling_sys_exit_in_this_process_is_a_failed_run(tmp_path: Pa
     """With -j 1 the trainer runs in the CLI's own process: its sys.exit(3) ended the ablation with exit
     code 3, no message, no failed row and no report, at the same run on every rerun."""
     recipe, env = _setup(tmp_path, tiny, seeds=4, exit_seed=2)
-    r = subprocess.run([*CLI, "ablate", str(recipe), "--out", str(tmp_path / "o"), "-j", "1", "--json"], cwd=ROOT, env=env,
+    r = subprocess.run([*CLI, "ablate", "--trust-code", str(recipe), "--out", str(tmp_path / "o"), "-j", "1", "--json"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 1, r.stderr
     summary = json.loads(r.stdout)

@@ -115,7 +115,7 @@ def test_worker_processes_print_no_raw_padding_warning(tmp_path: Path, messy: Pa
            "controls": {"identity": False}}
     (tmp_path / "ab.yaml").write_text(yaml.safe_dump(cfg))
     res = subprocess.run([sys.executable, "-c", "from mmdata.cli.main import main; main()", "ablate", "ab.yaml", "--out",
-                          "o", "-j", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          "o", "-j", "2", "--trust-code"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert res.returncode == 0, res.stderr[-3000:]
     assert "PaddingWarning" not in res.stderr and "warnings.warn" not in res.stderr, res.stderr

@@ -140,8 +140,10 @@ def test_a_scripts_own_op_and_fusion_give_the_same_runs_with_one_and_two_workers
     # a rerun of the resolved config in a fresh process (which never imported the module) uses them
     res = _python(f"""
         from mmdata.ablate import run
-        s = run({str(tmp_path / 'two' / 'config.resolved.yaml')!r}, {str(tmp_path / 'again')!r}, workers=2,
-                progress=False, plots=False)
+        from mmdata.plugins import trust_code
+        with trust_code():  # the resolved config names the module
+            s = run({str(tmp_path / 'two' / 'config.resolved.yaml')!r}, {str(tmp_path / 'again')!r}, workers=2,
+                    progress=False, plots=False)
         assert s["runs"]["ok"] == 4, s["failures"]
     """, tmp_path / "code")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -156,7 +158,9 @@ def test_recipe_imports_are_imported_by_the_parent_and_every_worker(tmp_path: Pa
     (code / "abl.yaml").write_text(yaml.safe_dump(_cfg(tiny, "invert_a", "prod_a", imports=["opsmod_a"])))
     res = _python(f"""
         from mmdata.ablate import run
-        s = run("abl.yaml", {str(tmp_path / 'o')!r}, workers=2, progress=False, plots=False)
+        from mmdata.plugins import trust_code
+        with trust_code():  # the recipe names code
+            s = run("abl.yaml", {str(tmp_path / 'o')!r}, workers=2, progress=False, plots=False)
         assert s["runs"] == dict(s["runs"], ok=4, failed=0), s["failures"][:1]
     """, code)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -180,7 +184,9 @@ def test_a_trainer_module_that_registers_ops_is_imported_before_the_arms_are_che
     (code / "abl.yaml").write_text(yaml.safe_dump(cfg))
     res = _python(f"""
         from mmdata.ablate import run
-        s = run("abl.yaml", {str(tmp_path / 'o')!r}, workers=2, progress=False, plots=False)
+        from mmdata.plugins import trust_code
+        with trust_code():  # the recipe names code
+            s = run("abl.yaml", {str(tmp_path / 'o')!r}, workers=2, progress=False, plots=False)
         assert s["runs"] == dict(s["runs"], ok=4, failed=0), s["failures"][:1]
     """, code)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -253,11 +259,12 @@ def test_a_trainer_entry_whose_dependency_is_missing_says_so(tmp_path: Path, tin
     """It said "cannot import module 'brokenmod' (No module named 'nonexistent_dep_xyz'); is it installed or
     on PYTHONPATH?": the module was there, its dependency was not."""
     from mmdata.ablate import run
+    from mmdata.plugins import trust_code
 
     _module(tmp_path / "code", "brokenmod", "import nonexistent_dep_xyz\n\ndef train(data, **kw):\n    return {}\n")
     sys.path.insert(0, str(tmp_path / "code"))
     cfg = {**_cfg(tiny, "hflip"), "trainer": {"entry": "brokenmod:train"}}
-    with pytest.raises(MMDataError) as exc:
+    with pytest.raises(MMDataError) as exc, trust_code():  # the recipe names its trainer
         run(cfg, tmp_path / "o", workers=2, progress=False, plots=False)
     said = str(exc.value)
     assert "trainer entry 'brokenmod:train': module 'brokenmod'" in said

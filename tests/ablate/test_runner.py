@@ -42,7 +42,7 @@ def test_designs_and_errors() -> None:
     assert loo.arms[-1].name == "label_noise" and loo.arms[-1].label_noise == 0.3
     sweep = load_ablation(ROOT / "recipes" / "ablations" / "cutout_sweep.yaml")
     assert len(sweep.arms) == 4 and sweep.arms[1].recipe["image"][0]["size"] == [0.1, 0.2]
-    for shipped in (sweep, load_ablation(ROOT / "examples" / "custom_ablation.yaml")):  # no control that checks nothing
+    for shipped in (sweep, load_ablation(ROOT / "examples" / "custom_ablation.yaml", trust_code=True)):  # no control that checks nothing
         assert shipped.identity_note is None and "identity" not in [a.name for a in shipped.arms]
     assert not design_warnings(sweep)
     twice = load_ablation({"design": {"mode": "leave_one_out", "recipe": {"image": [{"op": "cutout"}, {"op": "cutout"}]}}})

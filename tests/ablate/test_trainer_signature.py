@@ -13,8 +13,16 @@ import pytest
 
 from mmdata.ablate import run
 from mmdata.errors import RecipeError
+from mmdata.plugins import trust_code
 
 pytestmark = pytest.mark.filterwarnings("ignore::mmdata.ablate.design.AblationWarning")
+
+
+@pytest.fixture(autouse=True)
+def _trusted() -> object:
+    """The recipes name their trainer modules: code the caller consents to (mmdata.plugins.trust_code)."""
+    with trust_code():
+        yield
 
 TRAINERS = '''
 from mmdata.ablate.testing import synthetic_train
