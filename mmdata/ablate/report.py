@@ -8,6 +8,7 @@ the table, the JSON and the plots, and never a helps/hurts word.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -601,6 +602,57 @@ def seeds_to_decide(arms: list[dict[str, Any]], power: float = 0.8, most: int = 
                 break
     return out
 
+#: characters that start Markdown markup in text (links, images, emphasis, strike-through, headings, HTML,
+#: autolinks, code, table cells) and the backslash that escapes them
+_MD_SPECIAL = re.compile(r"[\\`*\[\]<#~|]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+#: a code span: a run of backticks and the next run of the same length (CommonMark), content inert
+_MD_CODE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+
+
+def md_text(text: Any, code_spans: bool = False) -> str:
+    """``text`` (an arm, metric, op or dataset name, a warning: what a recipe, a dataset or a trainer
+    controls) as Markdown that reads as that text and forms no markup: ``[``, ``]``, ``<``, ``*``, ``~``,
+    ``#``, ``|``, backticks, backslashes and underscores that could start emphasis are backslash-escaped,
+    so ``![a](https://x/p.png)`` fetches no image and ``[a](javascript:...)`` is no link; one line.
+    Ordinary names are unchanged. ``code_spans``: ``text`` is mmdata's own sentence whose code spans
+    (``like `this` ``) stay code (inert there); only the text between them is escaped.
+
+    Example:
+        >>> md_text("-audio.time_mask"), md_text("+sample.modality_dropout"), md_text("baseline (full recipe)")
+        ('-audio.time_mask', '+sample.modality_dropout', 'baseline (full recipe)')
+        >>> print(md_text("![a](https://evil.example/p.png) [x](javascript:alert(1))"))
+        !\\[a\\](https://evil.example/p.png) \\[x\\](javascript:alert(1))
+        >>> print(md_text("arm `a*b` is *odd*", code_spans=True))
+        arm `a*b` is \\*odd\\*
+    """
+    text = " ".join(str(text).splitlines())
+    if not code_spans:
+        return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    out, at = [], 0
+    for m in _MD_CODE.finditer(text):
+        out += [md_text(text[at:m.start()]), m.group(0)]
+        at = m.end()
+    return "".join([*out, md_text(text[at:])])
+
+
+def md_code(text: Any) -> str:
+    """``text`` as a Markdown code span, whatever backticks it holds (a fence longer than its longest run).
+
+    Example:
+        >>> md_code("-image.cutout"), md_code("a`b")
+        ('`-image.cutout`', '``a`b``')
+    """
+    text = " ".join(str(text).splitlines())
+    fence = "`" * (max((len(r) for r in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _no_math(text: str) -> str:
+    """``text`` as matplotlib draws it literally: a ``$`` in an arm or metric name starts no mathtext
+    (``$\\frac$`` in a name failed the figure)."""
+    return text.replace("$", r"\$")
+
 
 def noise_paragraph(noise: dict[str, Any]) -> str:
     """The report's 'Where the noise comes from' paragraph for the pooled ``eval_split_noise``."""
@@ -621,7 +673,7 @@ def noise_paragraph(noise: dict[str, Any]) -> str:
             f"scatters each paired difference by ±{noise['sd_test']:.2f} points (sd) around the two models' "
             f"difference on the data it is drawn from — **{share_text(noise['share'])}** of the variance of the paired "
             f"differences over {noise['arms']} arm{'' if noise['arms'] == 1 else 's'} ({span}"
-            + ("; " + ", ".join(f"`{a}`" for a in noise["left_out"]) + ", trained on flipped labels, left out"
+            + ("; " + ", ".join(md_code(a) for a in noise["left_out"]) + ", trained on flipped labels, left out"
                if noise["left_out"] else "") + "); the rest is training (arm and baseline runs of one seed disagree on "
             f"{100 * noise['disagreement']:.0f}% of the examples). A test split k times larger would remove "
             f"(1 − 1/k) of the first part — {'up to ' if noise['share'] > 1 else ''}{75 * share:.0f}% of the variance "
@@ -834,9 +886,9 @@ def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[st
     from mmdata.augment.preview import figure_style
 
     names = [ab.baseline.name, *(a["name"] for a in summary["arms"])]
-    rc, shown, note = _text_style(names)
+    rc, drawn, note = _text_style(names)
     with figure_style(rc):
-        return _draw(ab, out, rows, summary, vals, cap, shown, note)
+        return _draw(ab, out, rows, summary, vals, cap, lambda t: _no_math(drawn(t)), note)
 
 
 def _save(fig: Any, path: Path, note: str | None, title: Any = None, **kw: Any) -> None:
@@ -862,7 +914,7 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
 
     figs: dict[str, str] = {}
     delta = summary["delta"]["value"]
-    units = summary["primary_metric"]["label"]
+    units = _no_math(summary["primary_metric"]["label"])
     hib = summary["primary_metric"]["higher_is_better"]
     dec = metric_decimals(summary)
     base_name = shown(short_label(ab.baseline.name, 40, 1))
@@ -908,7 +960,7 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
                   + (", sequential" if summary["design"]["adaptive"] else "") + f"){band}")
         ax.set_xlabel("\n".join(textwrap.fill(part, 110, break_on_hyphens=False) for part in xlabel.split("\n")),
                       fontsize=8)
-        ax.set_title(f"Primary metric: {summary['primary_metric']['name']} — effect of each arm vs '{base_name}'{of}",
+        ax.set_title(f"Primary metric: {_no_math(summary['primary_metric']['name'])} — effect of each arm vs '{base_name}'{of}",
                      fontsize=10)
         _save(fig, out / "forest.png", foot(150), dpi=120)
         figs["forest"] = "forest.png"
@@ -1101,7 +1153,7 @@ def delta_zero_text(arms: list[dict[str, Any]], delta: float | None, decimals: i
         return []
     return ["", "δ = 0, so an arm the test does not declare to help or hurt reads `inconclusive`, never `equivalent`, "
             "however narrow its interval: nothing lies inside ±0. "
-            + _capped([f"`{a['name']}` {interval_text(a['primary']['ci'], decimals)}" for a in held])
+            + _capped([f"{md_code(a['name'])} {interval_text(a['primary']['ci'], decimals)}" for a in held])
             + ". Set `delta:` in the recipe to the smallest effect that matters to tell an arm without effect from one "
             "not yet measured."]
 
@@ -1116,7 +1168,7 @@ def holm_family_text(alpha: float, k: int, failed: list[str]) -> str:
     """
     out = f"Family-wise error rate {alpha} across {k} arm{'' if k == 1 else 's'} (Holm"
     if failed:
-        out += ("; the failed arm " if len(failed) == 1 else "; the failed arms ") + _capped([f"`{n}`" for n in failed])
+        out += ("; the failed arm " if len(failed) == 1 else "; the failed arms ") + _capped([md_code(n) for n in failed])
         out += (" holds" if len(failed) == 1 else " hold") + " no place in the family"
     return out + ")"
 
@@ -1164,7 +1216,7 @@ def _capped(items: list[str], sep: str = ", ") -> str:
 
 def _alt(text: str) -> str:
     """``text`` as a markdown image's alt text: one line, no brackets (an arm or metric name may hold them)."""
-    return " ".join(text.replace("[", "(").replace("]", ")").split())
+    return md_text(" ".join(text.replace("[", "(").replace("]", ")").split()))
 
 
 def _how_many(drawn: list[dict[str, Any]], hidden: list[dict[str, Any]]) -> str:
@@ -1243,12 +1295,11 @@ def per_seed_table(seeds: list[tuple[str, int, float, float, float]], base: str,
         return []
     bl = {s: b for _, s, b, _, _ in seeds}
     d = {(a, s): v for a, s, _, _, v in seeds}
-    esc = str.maketrans({"|": "/", "\n": " "})
     lines = ["| arm | " + " | ".join(f"seed {s}" for s in cols) + " |", "|---|" + "---:|" * len(cols),
-             f"| {base.translate(esc)} (its value, not a Δ) | "
+             f"| {md_text(base)} (its value, not a Δ) | "
              + " | ".join(num(bl.get(s), decimals, sign=False) for s in cols) + " |"]
     for a in arms:
-        lines.append(f"| {a.translate(esc)} | " + " | ".join(num(d.get((a, s)), decimals) for s in cols) + " |")
+        lines.append(f"| {md_text(a)} | " + " | ".join(num(d.get((a, s)), decimals) for s in cols) + " |")
     return lines
 
 
@@ -1256,18 +1307,20 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               seeds: list[tuple[str, int, float, float, float]] | None = None) -> str:
     d = s["design"]
     t = ab.trainer
-    pm = s["primary_metric"]
+    # every text a recipe, a dataset or a trainer controls is Markdown-escaped where it is written (md_text):
+    # an arm named "![a](https://host/pixel.png)" was a remote image in every viewer of the report
+    pm = {**s["primary_metric"], "name": md_text(s["primary_metric"]["name"]), "label": md_text(s["primary_metric"]["label"])}
     delta = s["delta"]["value"]
     runs = s["runs"]
     dec = metric_decimals(s)
-    who = f"`{ab.entry}`" if ab.entry else (f"the bundled trainer ({t.get('fusion')} fusion on {', '.join(t.get('modalities') or ['the modalities the data has'])}, "
+    who = md_code(ab.entry) if ab.entry else (f"the bundled trainer ({md_text(t.get('fusion'))} fusion on {', '.join(t.get('modalities') or ['the modalities the data has'])}, "
                                             f"{t.get('epochs')} epoch{'' if t.get('epochs') == 1 else 's'}, batch {t.get('batch_size')}, lr {t.get('lr')})")
-    ds = (f"`{ab.dataset['path']}`" if "path" in ab.dataset
-          else f"{ab.dataset.get('name')} (built with seed {ab.dataset.get('seed', 0)})")
+    ds = (md_code(ab.dataset["path"]) if "path" in ab.dataset
+          else f"{md_text(ab.dataset.get('name'))} (built with seed {ab.dataset.get('seed', 0)})")
     lines = ["# Augmentation ablation report", "", f"> {s['controls']['headline']}", ""]
     failed = [a["name"] for a in s["arms"] if a["status"] == "failed"]  # out of the Holm family (stats.analyze)
     for w in s.get("warnings") or []:
-        lines += [f"> **Warning:** {w}", ""]
+        lines += [f"> **Warning:** {md_text(w, code_spans=True)}", ""]
     if runs["failed"]:
         lines += [f"> **{runs['failed']} run(s) failed** (listed under Failures); each arm is analysed on its completed "
                   "paired seeds. Rerun the same command to retry them.", ""]
@@ -1295,7 +1348,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         "holds no place in the Holm family; a rerun retries its runs).", ""]
     bl = s["baseline"]["metrics"].get(pm["column"])
     if bl:
-        lines += [f"Baseline **{s['baseline']['name']}**: {num(bl['mean'], dec, sign=False)} ± {num(bl['sd'], dec, sign=False)} {pm['label']} "
+        lines += [f"Baseline **{md_text(s['baseline']['name'])}**: {num(bl['mean'], dec, sign=False)} ± {num(bl['sd'], dec, sign=False)} {pm['label']} "
                   f"(mean ± sd over {bl['n']} seeds).", ""]
     loo = any(a.name.startswith("-") for a in ab.arms)
     lines += [f"## Confirmatory: {pm['name']}", "",
@@ -1309,7 +1362,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         stop = {"futile": " (stopped: futility)", "rejected": "", "open": " (sampling)", "complete": ""}.get(a["status"], "")
         psup = (f"{e['p_superior']:.2f} [{e['p_superior_ci'][0]:.2f}, {e['p_superior_ci'][1]:.2f}]"
                 if e["p_superior"] is not None else "—")
-        lines.append(f"| {a['name']} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {interval_cell(a, dec)} | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
+        lines.append(f"| {md_text(a['name'])} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {interval_cell(a, dec)} | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
                      f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
               + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k, where k is the number of arms "
@@ -1336,7 +1389,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                 f"(the smallest p, 2/2^n, must reach α/{d['arms']})" + (f"; this design's maximum is {d['max_seeds']}"
                                                                           if d["max_seeds"] < need else "") + "."
                 if any(a["primary"]["n_seeds"] < need for a in unbounded) else "More seeds are needed.")
-        lines += ["", f"Unbounded intervals ({_capped([a['name'] for a in unbounded])}): with n paired seeds the exact test's "
+        lines += ["", f"Unbounded intervals ({_capped([md_text(a['name']) for a in unbounded])}): with n paired seeds the exact test's "
                   "smallest possible p is 2/2^n (0.0625 at 5 seeds, 0.002 at 10); at these arms' level (in an adaptive design: "
                   "the α spent by the look where they stopped) no shift can be rejected, so no verdict is possible — the data "
                   f"do not say 'no effect'. {more}"]
@@ -1345,7 +1398,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         lines += ["", "To decide the inconclusive arms, if their observed Δ were the true one (paired t approximation, "
                   "80% power at the arm's level; a fixed design with that many seeds, in a new --out: more seeds in this "
                   "folder would test these arms a second time): "
-                  + _capped([f"`{name}` (Δ {num(m, dec)}, sd {num(sd, dec, sign=False)}) about {n} seeds"
+                  + _capped([f"{md_code(name)} (Δ {num(m, dec)}, sd {num(sd, dec, sign=False)}) about {n} seeds"
                              for name, m, sd, n in undecided], sep="; ")
                   + ". An arm whose observed Δ is near 0 needs more seeds than any budget: it is closer to "
                   "`equivalent` than to a verdict of helps or hurts."]
@@ -1383,7 +1436,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                 spec = "+.3f" if ALIGN[m][1] == 1.0 else "+.2f"
                 cells.append(f"{_fmt(e['mean_diff'], spec)} [{_fmt(e['ci95_t_unadjusted'][0], spec)}, "
                              f"{_fmt(e['ci95_t_unadjusted'][1], spec)}]{fewer_seeds_text(e, a)}" if e else "—")
-            lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {md_text(a['name'])} | " + " | ".join(cells) + " |")
         if any(fewer_seeds_text(a["exploratory"].get(m), a) for a in s["arms"] for m in aligned):
             lines += ["", FEWER_SEEDS_NOTE]
         lines.append("")
@@ -1392,10 +1445,10 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     if others:
         lines += ["## Exploratory: other metrics (unadjusted, no verdicts)", "",
                   "Mean Δ [95% t interval, unadjusted] per arm; "
-                  + direction_text([(secondary[m][0], secondary[m][2]) for m in others]) + ". These are not corrected for "
+                  + direction_text([(md_text(secondary[m][0]), secondary[m][2]) for m in others]) + ". These are not corrected for "
                   "the number of metrics or arms, and in an adaptive design each arm's seed count depended on the primary "
                   "metric: read them as leads for a follow-up ablation, not as findings.", "",
-                  "| arm | " + " | ".join(secondary[m][0] for m in others) + " |", "|---|" + "---|" * len(others)]
+                  "| arm | " + " | ".join(md_text(secondary[m][0]) for m in others) + " |", "|---|" + "---|" * len(others)]
         for a in s["arms"]:
             cells = []
             for m in others:
@@ -1409,7 +1462,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                 cells.append(f"{num(e['mean_diff'], dm)} {ci}{fewer_seeds_text(e, a)}")
                 clipped |= "†" in cells[-1]
                 fewer |= bool(fewer_seeds_text(e, a))
-            lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {md_text(a['name'])} | " + " | ".join(cells) + " |")
         if fewer:
             lines += ["", FEWER_SEEDS_NOTE]
         if clipped:
@@ -1427,7 +1480,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                       + (" and, Δ per seed, in the table below." if table else
                          f" (more than {FIGURE_ARMS} arms or {TABLE_SEEDS} seeds: too large for a table here).")]
             if table:
-                lines += ["", f"<details><summary>Δ per seed (arm − baseline, {pm['label']})</summary>", "", *table, "",
+                lines += ["", f"<details><summary>Δ per seed (arm − baseline, {html.escape(s['primary_metric']['label'])})</summary>", "", *table, "",
                           "</details>"]
     if "robustness" in figs:
         lines += ["", "## Robustness (exploratory)", "",
@@ -1435,13 +1488,15 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     if s["failures"]:
         lines += ["", "## Failures", "", "| arm | seed | error |", "|---|---:|---|"]
         for f in s["failures"]:
-            lines.append(f"| {f['arm']} | {f['seed']} | {str(f['error']).replace('|', '/')[:200]} |")
+            lines.append(f"| {md_text(f['arm'])} | {f['seed']} | {md_text(str(f['error']).replace('|', '/')[:200])} |")
         lines += ["", "Tracebacks are in `runs.parquet` (`status == 'failed'`, column `traceback`)."]
     cost = (f" ({runs['mean_wall_s']:.1f} s wall, {runs['mean_cpu_s']:.1f} s CPU per run on average)"
             if runs.get("mean_wall_s") and runs.get("mean_cpu_s") else "")
     lines += ["", "## Runs", "", f"{runs['ok']} finished runs{cost}, {runs['failed']} failed. Every run is a row of `runs.parquet`; "
-              "the resolved configuration is `config.resolved.yaml` (`mmdata ablate DIR/config.resolved.yaml --out DIR` "
-              "re-runs or resumes exactly this ablation), the environment `env.json`."]
+              "the resolved configuration is `config.resolved.yaml` (`mmdata ablate DIR/config.resolved.yaml --out DIR"
+              + (" --trust-code` re-runs or resumes exactly this ablation; it names code, imported and run when it is "
+                 "loaded: `imports:` / `trainer.entry`), " if ab.imports or ab.entry else
+                 "` re-runs or resumes exactly this ablation), ") + "the environment `env.json`."]
     if runs["stale_rows_not_analysed"]:
         lines.append(f"{runs['stale_rows_not_analysed']} rows of `runs.parquet` come from another configuration "
                      "(different trainer, data or recipe) and are kept but not analysed.")
