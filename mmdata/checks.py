@@ -134,21 +134,32 @@ def expect_size(value: Any, name: str, *, error: type[Exception] = MMDataError) 
     return (int(sides[0]), int(sides[-1]))
 
 
+#: the most readers (world size x DataLoader workers) a resume state may name: a state is shared data, and
+#: its shares are computed per reader (QA: ``readers: 10**10`` hung the reader in that loop)
+MAX_READERS = 1 << 20
+
+
 def _reader_id(key: Any, name: str, error: type[Exception]) -> int:
     """A reader's number as a state's mapping key: an int, or its decimal text (a state through JSON)."""
     if isinstance(key, str) and key.strip().isdigit():
-        return int(key)
-    return int(expect_int(key, f"{name} key", minimum=0, error=error))  # type: ignore[arg-type]
+        r = int(key) if len(key.strip()) < 20 else MAX_READERS  # int() of thousands of digits raises
+    else:
+        r = int(expect_int(key, f"{name} key", minimum=0, error=error))  # type: ignore[arg-type]
+    if r >= MAX_READERS:
+        raise error(f"{name} key {key!r:.40}: expected a reader number below {MAX_READERS} (world size x DataLoader "
+                    "workers); the state is damaged or not one state_dict() returned")
+    return r
 
 
 def expect_state(state: Any, name: str, *, error: type[Exception] = MMDataError) -> dict[str, Any]:
     """A resume state (what a reader's or a loader's ``state_dict()`` returned, perhaps through JSON or
     a checkpoint) checked before it is taken: a dict with an ``epoch`` (an integer >= 0); ``seed`` an
-    integer; ``readers`` >= 1, ``batches`` and ``next_worker`` >= 0; ``positions`` / ``copies`` map a
-    reader (an integer or its text) to an integer >= 0; ``skipped`` maps a reader to counts per reason,
-    ``errors`` a reader to lists of entries. Anything else raises ``error`` naming the key, what was
-    expected and what was given (QA: a fuzzed state raised ``KeyError: 'epoch'``, took ``1.5`` as a
-    position or failed in ``islice`` once iteration began). A state that yielded batches but holds no
+    integer; ``readers`` and ``world`` from 1 to :data:`MAX_READERS`, ``batches`` and ``next_worker`` >= 0;
+    ``positions`` / ``copies`` map a reader (an integer below :data:`MAX_READERS` or its text) to an
+    integer >= 0; ``skipped`` maps a reader to counts per reason, ``errors`` a reader to lists of entries.
+    Anything else raises ``error`` naming the key, what was expected and what was given (QA: a fuzzed state
+    raised ``KeyError: 'epoch'``, took ``1.5`` as a position or failed in ``islice`` once iteration began;
+    ``readers: 10**10`` hung the computation of the readers' shares). A state that yielded batches but holds no
     ``positions`` would start its epoch over (repeating them): refused. Returns a copy whose reader keys
     are ints. Whether the positions fit the data is the caller's check (it knows the shares).
 
@@ -167,9 +178,14 @@ def expect_state(state: Any, name: str, *, error: type[Exception] = MMDataError)
                     "or {'epoch': N} to start epoch N")
     out = dict(state)
     out["epoch"] = expect_int(state["epoch"], f"{name}['epoch']", minimum=0, error=error)
-    for key, minimum in (("seed", None), ("readers", 1), ("batches", 0), ("next_worker", 0)):
+    for key, minimum in (("seed", None), ("readers", 1), ("world", 1), ("batches", 0), ("next_worker", 0)):
         if state.get(key) is not None:
             out[key] = expect_int(state[key], f"{name}[{key!r}]", minimum=minimum, error=error)
+    for key in ("readers", "world"):
+        if out.get(key) is not None and out[key] > MAX_READERS:
+            raise error(f"{name}[{key!r}]: expected at most {MAX_READERS} (world size x DataLoader workers), got "
+                        f"{out[key]}: the state is damaged or not one state_dict() returned; pass the whole "
+                        f"state_dict(), or {{'epoch': {out['epoch']}}} to start that epoch over")
     for key in ("positions", "copies", "skipped", "errors"):
         value = state.get(key)
         if value is None:
@@ -262,13 +278,19 @@ def check_sources_exist(path: Any, error: type[Exception] = MMDataError) -> None
         ...
         mmdata.errors.MMDataError: no/such/folder: does not exist (expected a dataset folder written by ...)
     """
-    from mmdata.urls import is_remote, local_path, protocol
+    from mmdata.urls import is_remote, local_path, protocol, redact
 
     if isinstance(path, (list, tuple)):
         for p in path:
             check_sources_exist(p, error)
         return
-    if not isinstance(path, (str, Path)) or is_remote(path):
+    if not isinstance(path, (str, Path)):
+        return
+    if str(path).startswith("pipe:") and not os.path.lexists(str(path)):
+        # before is_remote: "pipe:curl -s http://..." parses as a URL of the protocol "pipe:curl -s http"
+        raise error(f"{redact(str(path))}: pipe: URLs run a shell command, which mmdata never does for a shard name; give "
+                    "the shard's path or URL (s3://, gs://, https://, ...: fsspec fetches it)")
+    if is_remote(path):
         return
     s = str(local_path(path)) if protocol(path) == "file" else str(path)
     if any(c in s for c in "*?["):
@@ -280,8 +302,5 @@ def check_sources_exist(path: Any, error: type[Exception] = MMDataError) -> None
             raise error(f"pattern {s!r}: none of its shards exists")
         return
     if not os.path.lexists(s):
-        if s.startswith("pipe:"):  # webdataset's shell-command URLs: a shard list is data, not a command line
-            raise error(f"{s}: pipe: URLs run a shell command, which mmdata never does for a shard name; give "
-                        "the shard's path or URL (s3://, gs://, https://, ...: fsspec fetches it)")
         raise error(f"{s}: does not exist (expected a dataset folder written by `mmdata shard`, a .tar / .tar.gz "
                     "shard, a brace pattern, a glob or a URL)")

@@ -56,16 +56,21 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
+import gzip
 import json
 import logging
 import mmap
 import multiprocessing.util
 import os
+import re
 import secrets
 import shutil
+import stat
 import struct
 import tempfile
 import threading
+import time
 import warnings
 import weakref
 import zlib
@@ -105,6 +110,7 @@ from mmdata.checks import check_sources_exist, expect_bool, expect_int, expect_n
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
+from mmdata.shards import tario
 from mmdata.shards.tario import (
     DEFAULT_MAX_MEMBER_BYTES,
     MEMBER_REASONS,
@@ -113,11 +119,12 @@ from mmdata.shards.tario import (
     TOO_LARGE,
     _local_path,
     expand_sources,
+    group_samples,
     indexed_members,
-    iter_samples,
+    iter_members,
 )
 from mmdata.types import Sample, new_sample
-from mmdata.urls import is_folder_url, is_remote, local_path, protocol, unless_file_url
+from mmdata.urls import is_folder_url, is_remote, local_path, protocol, redact, unless_file_url
 
 log = logging.getLogger("mmdata.reader")
 ON_ERROR = ("raise", "skip", "warn")
@@ -138,6 +145,127 @@ _SIZE = "member size mismatch"
 #: (key, {ext: bytes}, problem): problem is (reason, message) or, from a column series, (reason, message,
 #: the series shard as the dataset folder names it: ``depth/train-000000.tar``)
 RawSample = tuple[str | None, dict[str, bytes], tuple[str, ...] | None]
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+
+
+#: exceptions (by class name, through the MRO: botocore and aiohttp are optional) that say the store could not
+#: be reached: a network, endpoint or timeout failure is not bad data
+_OUTAGE_NAMES = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
+                           "ProxyConnectionError", "ClientConnectorError", "ClientConnectionError", "ClientOSError",
+                           "ServerDisconnectedError", "ServerTimeoutError", "NoCredentialsError"})
+#: HTTP statuses of a store refusing or failing a request (permission, throttling, its own failure), not of data
+_OUTAGE_STATUS = frozenset({401, 403, 407, 408, 429})
+
+
+def _http_status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status", None)  # aiohttp's ClientResponseError (fsspec's http)
+    if isinstance(status, int):
+        return status
+    response = getattr(exc, "response", None)  # botocore's ClientError (s3fs keeps it as the cause)
+    if isinstance(response, Mapping):
+        code = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        return code if isinstance(code, int) else None
+    return None
+
+
+def _outage(exc: BaseException | None) -> BaseException | None:
+    """The failure in ``exc`` or what it wraps (cause, context) that says the store could not be reached —
+    a connection refused or cut, a timeout, DNS, a permission refused, HTTP 5xx, an ``OSError`` with an errno
+    other than a missing file — or None: bad data, or a shard that is gone (``FileNotFoundError`` / 404),
+    which skip mode counts as documented."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, FileNotFoundError):
+            # fsspec's http reports a failed connection as FileNotFoundError from it: the cause tells
+            exc = exc.__cause__
+            continue
+        status = _http_status(exc)
+        if status == 404:
+            return None
+        if isinstance(exc, (ConnectionError, TimeoutError, PermissionError)) \
+                or {t.__name__ for t in type(exc).__mro__} & _OUTAGE_NAMES \
+                or (status is not None and (status >= 500 or status in _OUTAGE_STATUS)) \
+                or (isinstance(exc, OSError) and exc.errno is not None and exc.errno != errno.ENOENT):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _outage_error(url: str, exc: BaseException) -> ShardError:
+    return ShardError(_redacted(
+        f"shard {url}: the store could not be reached ({type(exc).__name__}: {str(exc)[:300]}); skip mode skips bad "
+        f"data, not outages. Check the network, the endpoint and the credentials, then read again (resume from "
+        f"the last state_dict() to go on where the loop stopped)"))
+
+
+class _Watched:
+    """A remote shard's file object that keeps the first read failure that is an outage (:func:`_outage`):
+    the tar parser reports any failed read as damage in-band, and only the failure itself says which it was."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.outage: BaseException | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.f.read(n)
+        except BaseException as exc:
+            if self.outage is None:
+                self.outage = _outage(exc)
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.f, name)
+
+
+def iter_samples(url: str, *, max_member_bytes: int, want: Callable[[str], bool] | None = None,
+                   storage_options: dict[str, Any] | None = None) -> Iterator[RawSample]:
+    """:func:`mmdata.shards.tario.iter_samples`, except that a store that cannot be reached — when the shard
+    is opened or while it is read — raises ShardError (:func:`_outage_error`) in every ``on_error`` mode
+    instead of yielding damage (QA: a store stopped mid-epoch was counted as 27 truncated or corrupt shards
+    under skip, and the loop ended with exit status 0). A shard that is gone stays a problem to report."""
+    try:
+        f = tario.open_shard(url, storage_options)  # looked up when called, as tario.iter_samples does
+    except ShardError as exc:
+        outage = _outage(exc)
+        if outage is not None:
+            raise _outage_error(url, outage) from None
+        yield None, {}, ("unreadable shard", str(exc))
+        return
+    watched = None
+    inner = None
+    if _local_path(url) is None:  # a remote file: watch its reads (a gzip one under its decompressor)
+        if isinstance(f, gzip.GzipFile):
+            inner = f.fileobj
+            watched = _Watched(inner)
+            f = gzip.GzipFile(fileobj=watched)  # type: ignore[arg-type]
+        else:
+            f = watched = _Watched(f)  # type: ignore[assignment]
+    try:
+        members = iter_members(f, url, max_member_bytes=max_member_bytes, want=want)  # type: ignore[arg-type]
+        for item in group_samples(members, url):
+            if item[2] is not None and watched is not None and watched.outage is not None:
+                raise _outage_error(url, watched.outage) from None
+            yield item
+    except ShardError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — a store's own error type out of a read (botocore, aiohttp)
+        outage = _outage(exc)
+        if outage is None:
+            raise
+        raise _outage_error(url, outage) from None
+    finally:
+        for opened in (f, inner):
+            if opened is not None:
+                with contextlib.suppress(Exception):
+                    opened.close()
+
+
+def _redacted(text: str) -> str:
+    """``text`` (a message, a shard's name) with each URL in it redacted (:func:`mmdata.urls.redact`): the
+    URL that opens a shard may carry a password, which no repr, message or ``errors`` entry shows (QA)."""
+    return _URL_IN_TEXT.sub(lambda m: redact(m.group()), str(text))
 _END = object()
 
 
@@ -198,13 +326,86 @@ if hasattr(os, "register_at_fork"):
 
 
 _FAMILY_LOCK: dict[int, str | None] = {}  # pid -> the lock file of the clocks that process owns
+_ALIVE: dict[int, int] = {}  # pid -> descriptor of the "alive" file of its clock folder, locked while it lives
+#: a clock folder whose owner holds no lock on it is removed by the next process making one once it is this old
+#: (seconds); one of an mmdata from before the "alive" file (its owner's liveness unknown), once a day old
+STALE_CLOCK_S = 60
+STALE_LEGACY_CLOCK_S = 24 * 3600
+
+
+def _held(path: str) -> bool | None:
+    """Whether some process holds a record lock on the file ``path`` (tried without blocking, as
+    :class:`_clock_lock` locks it); None when there is no such file. Unknown counts as held."""
+    try:
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return True
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock just taken
+    return False
+
+
+def _sweep_stale_clocks(tmp: str, keep: str) -> None:
+    """Remove this user's clock folders in ``tmp`` that no process uses any more (QA: a process killed by
+    SIGKILL, or by a SIGTERM a script does not handle, left its folder behind, and nothing removed them): a
+    real folder (not a link) owned by this uid, whose owner's "alive" lock is free (the owner holds it while it
+    lives; the system drops it when the process dies, however) and whose clock lock is free too, older than
+    :data:`STALE_CLOCK_S`. Removed without following links; other users' folders are never touched."""
+    if fcntl is None or not hasattr(os, "getuid"):
+        return
+    uid, now = os.getuid(), time.time()
+    try:
+        names = [n for n in os.listdir(tmp) if n.startswith("mmdata-clock-")]
+    except OSError:
+        return
+    for name in names:
+        folder = os.path.join(tmp, name)
+        if folder == keep:
+            continue
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
+            continue
+        alive = _held(os.path.join(folder, "alive"))
+        age = now - st.st_mtime
+        if alive or age < (STALE_CLOCK_S if alive is False else STALE_LEGACY_CLOCK_S):
+            continue
+        if _held(os.path.join(folder, "lock")):
+            continue
+        # rmtree works through descriptors here (rmtree.avoids_symlink_attacks): a link in it is removed, not followed
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _hold_alive(pid: int, folder: str) -> None:
+    """Lock the folder's "alive" file for this process's lifetime (see :func:`_sweep_stale_clocks`)."""
+    if fcntl is None:
+        return
+    try:
+        fd = os.open(os.path.join(folder, "alive"), os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        return
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return
+    _ALIVE[pid] = fd
 
 
 def _family_lock_path() -> str | None:
     """The lock file shared by this process and the DataLoader workers it starts (they get it with the
-    clock): in a private folder (``mkdtemp``: mode 0700, a random name) removed when the process exits. Not
-    one file per user in the temporary folder (QA: any process holding that one stalled every reader of the
-    user, and a link planted at its predictable name was followed). None where none can be made."""
+    clock): in a private folder (``mkdtemp``: mode 0700, a random name) removed when the process exits, or by
+    a later process once it is left behind (:func:`_sweep_stale_clocks`). Not one file per user in the
+    temporary folder (QA: any process holding that one stalled every reader of the user, and a link planted
+    at its predictable name was followed). None where none can be made."""
     pid = os.getpid()
     if pid not in _FAMILY_LOCK:
         try:
@@ -213,6 +414,8 @@ def _family_lock_path() -> str | None:
             _FAMILY_LOCK[pid] = None
         else:
             _FAMILY_LOCK[pid] = os.path.join(folder, "lock")
+            _hold_alive(pid, folder)
+            _sweep_stale_clocks(os.path.dirname(folder), folder)
             atexit.register(_remove_family_lock, pid, folder)
             # a multiprocessing child (a pool's worker: `ablate -j`, `shard -j`) ends in os._exit, past atexit;
             # its finalizers run (and only in this process: Finalize checks the pid)
@@ -223,6 +426,10 @@ def _family_lock_path() -> str | None:
 def _remove_family_lock(pid: int, folder: str) -> None:
     if os.getpid() == pid:  # not a forked child's exit
         shutil.rmtree(folder, ignore_errors=True)
+        fd = _ALIVE.pop(pid, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class _clock_lock:
@@ -513,7 +720,9 @@ class EpochClock:
                 f"a persistent DataLoader worker cannot read the state load_state_dict() loaded after the workers "
                 f"started ({exc}): it would read the whole epoch again and repeat samples. Use mmdata.loader(...), "
                 f"torchdata's StatefulDataLoader, or DataLoader(persistent_workers=False)") from exc
-        return word, body["state"]
+        # the checks load_state_dict made (QA: a file holding {"x": 1} resumed nothing, and the workers read the
+        # whole epoch again without a word; one with readers 10**12 hung the share computation)
+        return word, expect_state(body["state"], f"the resume state file {path}", error=ShardError)
 
 
 def _remove_published(path: str, pid: int) -> None:
@@ -966,7 +1175,7 @@ def _check_path(path: Any) -> None:
     what = _FOLDER_FILES.get(local.name)
     if what is not None and os.path.isfile(local):
         folder = local.parent
-        raise ShardError(f"{path}: the {what} of a dataset folder, not a shard; pass the dataset folder {folder}: "
+        raise ShardError(f"{redact(str(path))}: the {what} of a dataset folder, not a shard; pass the dataset folder {folder}: "
                          f"mmdata.open_dataset({str(folder)!r})")
 
 
@@ -1479,7 +1688,7 @@ class ResumableEpochs:
             return
         state = None
         if self._skip or self._skip_counts or self._skip_errors:
-            state = {"positions": {str(k): v for k, v in self._skip.items()},
+            state = {"epoch": self._clock.explicit, "positions": {str(k): v for k, v in self._skip.items()},
                      "skipped": {str(r): c for r, c in self._skip_counts.items()},
                      "errors": {str(r): [[p, *e] for p, e in c] for r, c in self._skip_errors.items()},
                      "readers": self._skip_readers, "world": self._skip_world}
@@ -1604,7 +1813,7 @@ class ResumableEpochs:
                 other = other_ranks_state(self._skip, self._skip_world or 1, rank, world, max(1, n // world), epoch)
                 if other is not None:  # ranks of a plain dataset do not step together: no end to infer
                     raise ShardError(other)
-                check_positions(self._skip, self.listed_per_reader(n, epoch), epoch, str(self.root), ShardError)
+                check_positions(self._skip, self.listed_per_reader(n, epoch), epoch, redact(str(self.root)), ShardError)
             return self._skip.get(rid, 0)
         try:
             ends = self.samples_per_reader(saved, epoch)
@@ -1720,6 +1929,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         _check_path(path)
         if isinstance(path, (str, Path)) and protocol(path) == "file" and idx.dataset_marks(local_path(path)):
             path = unless_file_url(path)  # a dataset folder given as a file:// URL (or file:/..., as a Path makes it)
+        if isinstance(path, (str, Path)) and str(path).startswith("pipe:"):  # "pipe:aws s3 cp s3://b/x -": no folder
+            check_sources_exist(path, ShardError)
         remote_folder = is_folder_url(path)
         local_folder = isinstance(path, (str, Path)) and not is_remote(path) and os.path.isdir(path)
         # a dataset folder by what is there: its card, index or shards table, or a job's journal — never
@@ -1739,7 +1950,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 if self._stamp == before:
                     break
             else:
-                raise ShardError(f"{path}: dataset.json / index.parquet changed each time it was opened: a job is "
+                raise ShardError(f"{redact(str(path))}: dataset.json / index.parquet changed each time it was opened: a job is "
                                  f"writing this folder; open it once that job has finished")
         self.shards = _once(self.shards, path)
         self.keys = expect_keys(keys)  # the selection (None: every sample of the split)
@@ -1790,7 +2001,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         have = self.card.get("splits", {})
         for name in self.splits:
             if name not in have:
-                raise ShardError(f"{path}: no split {name!r}; it has {sorted(have)}")
+                raise ShardError(f"{redact(str(path))}: no split {name!r}; it has {sorted(have)}")
         # a list of splits is one split: the shards of each, in the order given
         self.shards = [idx.check_shard_name(path, sh) for name in self.splits for sh in have[name].get("shards") or []]
         self._listed = frozenset(self.shards)
@@ -1806,7 +2017,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             fields = [idx.check_shard_name(path, f, "column series") for f in self.card.get("fields") or []]
             self.series = [f for f in fields if self.modalities is None or f in self.modalities]
             if not self.series:
-                raise ShardError(f"{path}: none of the requested modalities {self.modalities} is stored; it has {fields}")
+                raise ShardError(f"{redact(str(path))}: none of the requested modalities {self.modalities} is stored; "
+                                 f"it has {fields}")
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -1818,7 +2030,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         samples count), drop the shards holding none, and raise naming a few keys the split lacks."""
         assert self.keys is not None
         if self.root is None:
-            raise ShardError(f"{path}: keys= selects samples by the index of a dataset folder (dataset.json + "
+            raise ShardError(f"{redact(str(path))}: keys= selects samples by the index of a dataset folder (dataset.json + "
                              f"index.parquet); bare shards have none (filter the samples as they come, or shard "
                              f"them into a dataset folder first: mmdata shard SHARDS OUT)")
         index = self._shard_index()
@@ -1834,7 +2046,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             where = self._where(missing[:5])
             shown = ", ".join(f"{k!r}{self._place(*where[k]) if k in where else ''}" for k in missing[:5])
             names = self.splits[0] if len(self.splits) == 1 else list(self.splits)
-            raise ShardError(f"{path}: {len(missing)} of the {len(self.keys)} keys= are not in split {names!r}: "
+            raise ShardError(f"{redact(str(path))}: {len(missing)} of the {len(self.keys)} keys= are not in split {names!r}: "
                              f"{shown}{', ...' if len(missing) > 5 else ''} (keys are index.parquet's 'key' column "
                              f"of {'that split' if len(self.splits) == 1 else 'those splits'})")
         self.shards = [sh for sh in self.shards if counts[sh]]  # a shard with nothing selected is not opened
@@ -1872,7 +2084,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             # the stamps cannot tell a re-shard from add_modality: the message names both
             state = ("a job is writing it now: dataset.json is missing" if now[0] is None else
                      "re-sharded, or a modality added or replaced: dataset.json / index.parquet changed")
-            raise ShardError(f"{self.root}: the dataset folder changed since it was opened ({state}): open it again "
+            raise ShardError(f"{redact(str(self.root))}: the dataset folder changed since it was opened ({state}): open it again "
                              f"(mmdata.open_dataset / mmdata.loader); this object holds the old index")
 
     def _check_modalities(self, path: Any) -> None:
@@ -1884,7 +2096,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         if self.modalities is not None and self.required:
             out = [r for r in self.required if r not in self.modalities]
             if out:
-                raise ShardError(f"{path}: required modalities {out} are not among modalities {list(self.modalities)}: "
+                raise ShardError(f"{redact(str(path))}: required modalities {out} are not among modalities "
+                                 f"{list(self.modalities)}: "
                                  f"no sample would have them; add them to modalities")
         if (self.modalities is None and not self.required) or self.card is None:
             return
@@ -1898,20 +2111,20 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         for what, names in (("modalities", self.modalities or ()), ("required modalities", self.required)):
             unknown = [m for m in names if m not in have and m not in _STANDARD_FIELDS]
             if unknown and have:
-                raise ShardError(f"{path}: unknown {what} {unknown}; choose from {sorted(have)}")
+                raise ShardError(f"{redact(str(path))}: unknown {what} {unknown}; choose from {sorted(have)}")
 
     def __repr__(self) -> str:
         """One line: what it reads and how, e.g. ``ShardDataset('data', split='train', samples=56,
         shuffle=True, seed=0, epoch=0)``."""
         if self.root is not None:
-            what = repr(str(self.root))
+            what = repr(redact(str(self.root)))
             split = self.split if isinstance(self.split, str) else list(self.split)
             what += f", split={split!r}"
             samples = f"{self.num_samples}"
             if self.keys is not None and self.card is not None:
                 samples += f" of {sum(self.card['splits'][s]['samples'] for s in self.splits)} (keys=)"
         else:
-            names = [os.path.basename(sh) for sh in self.shards[:2]]
+            names = [os.path.basename(redact(sh)) for sh in self.shards[:2]]
             what = f"{len(self.shards)} shard{'s' if len(self.shards) != 1 else ''}: {', '.join(names)}"
             what += ", ..." if len(self.shards) > 2 else ""
             samples = "?"
@@ -2018,6 +2231,10 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             return f"{self.root}/{series}/{name}" if series else f"{self.root}/{name}"
         return str(self.root / series / name) if series else str(self.root / name)
 
+    def _shown(self, name: str, series: str | None = None) -> str:
+        """:meth:`_shard_url` as a message shows it (redacted: no password)."""
+        return redact(self._shard_url(name, series))
+
     def _count(self, reason: str, shard: str, key: str, message: str, decoded: bool = False,
                at: int | None = None, after: bool = False) -> tuple[str, str, str] | None:
         """Count a loss: ``decoded`` when its item did not decode, ``after`` when it is a sample already
@@ -2037,7 +2254,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             info = get_worker_info()
             self._post_to.post(info.id if info is not None else 0, self._skipped)
         if self.on_error == "warn":
-            log.warning("skipping sample %r in %s: %s", key, shard, message)
+            log.warning("skipping sample %r in %s: %s", key, _redacted(shard), _redacted(message))
         return entry
 
     def _note_error(self, shard: str, key: str, message: str, at: int | None = None) -> tuple[str, str, str] | None:
@@ -2054,7 +2271,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             i -= 1
         if i >= _MAX_ERRORS:
             return None
-        entry = (shard, key, message)
+        entry = (_redacted(shard), key, _redacted(message))
         errors.insert(i, entry)
         tags.insert(i, tag)
         self._noted += 1
@@ -2124,11 +2341,11 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         where = "; ".join(f"{len(keys)} in {self._unlisted_cell(name)} (key{'s' if len(keys) > 1 else ''} "
                           f"{', '.join(map(repr, keys[:3]))}{', ...' if len(keys) > 3 else ''})"
                           for name, keys in self._unlisted[:3])
-        raise ShardError(f"{self._shard_url(idx.INDEX)}: {rows} row{'s' if rows > 1 else ''} of split {split!r} "
-                         f"{'are' if rows > 1 else 'is'} in no shard {self._shard_url(idx.CARD)} lists for that "
+        raise ShardError(f"{self._shown(idx.INDEX)}: {rows} row{'s' if rows > 1 else ''} of split {split!r} "
+                         f"{'are' if rows > 1 else 'is'} in no shard {self._shown(idx.CARD)} lists for that "
                          f"split: {where}{'; ...' if len(self._unlisted) > 3 else ''}. The card and the index "
                          f"disagree (one was edited, or they are from different jobs), so those samples would not "
-                         f"be read; run `mmdata verify {self.root}`")
+                         f"be read; run `mmdata verify {redact(str(self.root))}`")
 
     @staticmethod
     def _unlisted_cell(name: str) -> str:
@@ -2280,7 +2497,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     if position > skip:
                         positions[rid] = position
                         if self.on_error == "raise":
-                            raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {problem[1]}")  # type: ignore[index]
+                            raise ShardError(_redacted(
+                                f"shard {self._shown(shard)}: sample {key!r}: {problem[1]}"))  # type: ignore[index]
                         self._count(problem[0], shard, key, problem[1], at=position - 1)  # type: ignore[index]
                     continue
                 keep = kept[li]
@@ -2376,14 +2594,14 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                         # the series put back): damage, even where the parser met a cut right after it
                         bad = self._missized(key, head[1], want_members.get(key), want_sizes.get(key))  # type: ignore[index]
                         if bad is not None:
-                            problem = (bad[0], f"column series {s!r} shard {self._shard_url(shard, s)}: {bad[1]}", named)
+                            problem = (bad[0], f"column series {s!r} shard {self._shown(shard, s)}: {bad[1]}", named)
                         elif head[2] is not None:  # type: ignore[index]
                             problem = (*head[2][:2], named)  # type: ignore[index]
                     group.update(head[1])  # type: ignore[index]
                     heads[s] = advance(s)
                 missing = [m for m in expects if m.split(".", 1)[1] not in group]
                 if problem is None and missing:
-                    url = self._shard_url(shard, s)
+                    url = self._shown(shard, s)
                     if not taken and found is None and heads[s] is None and s in ended:
                         problem = (_NOT_DELIVERED, f"sample {key!r} listed in the index was not delivered: {ended[s]}")
                     elif taken:
@@ -2401,7 +2619,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         for s, head in heads.items():
             left = strays[s][0] if strays[s] else head[0] if head is not None else None
             if left is not None:
-                yield None, {}, ("column series misaligned", f"column series {s!r} shard {self._shard_url(shard, s)}: "
+                yield None, {}, ("column series misaligned", f"column series {s!r} shard {self._shown(shard, s)}: "
                                  f"key {left!r} is not in the index for this shard (series disagree)", f"{s}/{shard}")
 
     def _check_fields(self, shard: str, index: _ShardIndex) -> None:
@@ -2414,10 +2632,10 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             return
         key = next(k for k, names in index.members(shard).items()
                    if any(field_of(m.split(".", 1)[1]) in unread for m in names if "." in m))
-        raise ShardError(f"{self._shard_url(idx.CARD)}: 'fields' {sorted(card)} lacks {unread}, whose members "
+        raise ShardError(f"{self._shown(idx.CARD)}: 'fields' {sorted(card)} lacks {unread}, whose members "
                          f"{idx.INDEX} lists in shard {shard} (key {key!r}): the card and the index disagree (one was "
                          f"edited, or they are from different jobs), so those members would not be read; run "
-                         f"`mmdata verify {self.root}`")
+                         f"`mmdata verify {redact(str(self.root))}`")
 
     # ---- decoding --------------------------------------------------------------------------------
     def _raw_plan(self, exts: tuple[str, ...]) -> tuple[tuple[str, ...] | None, tuple[str, str] | None]:
@@ -2518,7 +2736,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             positions[rid] = position
             if refused is not None:
                 if self.on_error == "raise":
-                    raise ShardError(f"shard {self._shard_url(shard)}: sample {key!r}: {refused[1]}")
+                    raise ShardError(_redacted(f"shard {self._shown(shard)}: sample {key!r}: {refused[1]}"))
                 self._count(refused[0], shard, key, refused[1], at=position - 1)
                 continue
             if self._skipped:
@@ -2563,7 +2781,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 # a member of a column dataset is in its field's series shard
                 series = field_of(built.ext) if built.ext is not None and self.layout == "columns" else None
                 if self.on_error == "raise":
-                    raise ShardError(f"shard {self._shard_url(shard, series)}: sample {key!r}: {built}") from built
+                    raise ShardError(_redacted(f"shard {self._shown(shard, series)}: sample {key!r}: {built}")) from built
                 self._count(built.reason, f"{series}/{shard}" if series else shard, key, str(built), decoded=True,
                             at=position - 1)
                 if not self._quiet:  # a blend's resume passes over decoded samples: their losses were counted
@@ -2628,7 +2846,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         record names that shard, ``depth/train-000000.tar``, as the samples layout's names its shard)."""
         self._check_fresh()  # damage met in a folder re-sharded mid-pass: not the shard's fault
         if self.on_error == "raise":
-            raise ShardError(problem[1] if shard in problem[1] else f"shard {self._shard_url(shard)}: {problem[1]}")
+            raise ShardError(_redacted(problem[1] if shard in problem[1] else f"shard {self._shown(shard)}: {problem[1]}"))
         # key-less damage is a region of the shard, except a member that belongs to no sample (counted
         # per member under its own reason)
         reason = problem[0] if key is not None or problem[0] in MEMBER_REASONS else _REGION
