@@ -830,21 +830,23 @@ def _draw_forest(s: dict[str, Any]) -> bytes:
 
 def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> str:
     from mmdata.ablate.report import (arm_order, delta_zero_text, direction_text, holm_family_text, interval_cell,
-                                      interval_text, metric_decimals, not_drawn_text, num)
+                                      interval_text, md_code, md_text, metric_decimals, not_drawn_text, num)
 
-    pm = s["primary_metric"]
+    # names and warnings come from recipes and datasets: Markdown text, never markup (QA round 22: an arm name
+    # was a remote image and a javascript: link in report.md)
+    pm = {**s["primary_metric"], "name": md_text(s["primary_metric"]["name"]), "label": md_text(s["primary_metric"]["label"])}
     dec = metric_decimals({"primary_metric": pm, "baseline": {"metrics": {}}, "delta": s["delta"]})
     lines = ["# Augmentation ablation across folds", "", f"> {s['controls']['headline']}", ""]
     failed = [a["name"] for a in s["arms"] if a["decision"] == "failed"]
     family = [a for a in s["arms"] if a["decision"] != "failed" and a["primary"]["folds_used"]]  # as pool's Holm
     for w in s["warnings"]:
-        lines += [f"> **Warning:** {w}", ""]
+        lines += [f"> **Warning:** {md_text(w, code_spans=True)}", ""]
     lines += ["## Folds", "", "Seeds used: the paired seeds the fold has, of those the analysis would use.", "",
               "| fold (test split) | folder | design | seeds used | runs ok | failed |", "|---|---|---|---:|---:|---:|"]
     for f in s["folds"]:
         planned = f.get("seeds_planned", f["max_seeds"])
         of = f"{f['seeds_used']} of {planned}" + (f" (first look; up to {f['max_seeds']})" if planned != f["max_seeds"] else "")
-        lines.append(f"| {f['fold']} | `{f['folder']}` | {f['design']} | {of} | "
+        lines.append(f"| {md_text(f['fold'])} | {md_code(f['folder'])} | {f['design']} | {of} | "
                      f"{f['runs_ok']} | {f['runs_failed']} |")
     lines += ["", f"Primary metric: **{pm['name']}** in {pm['label']}, {'higher' if pm['higher_is_better'] else 'lower'} is "
               f"better. {holm_family_text(s['alpha'], len(family), failed)}. Smallest effect of "
@@ -862,7 +864,7 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
         flag = " ⚠ folds disagree in sign" if e["sign_disagreement"] else ""
         p = "—" if e["p_value"] is None else f"{e['p_value']:.4f}"
         ph = "—" if e["p_holm"] is None else f"{e['p_holm']:.4f}"
-        lines.append(f"| {a['name']} | {len(e['folds_used'])} | {e['units']} | {num(e['mean_diff'], dec)} | "
+        lines.append(f"| {md_text(a['name'])} | {len(e['folds_used'])} | {e['units']} | {num(e['mean_diff'], dec)} | "
                      f"{num(e['se'], dec, sign=False)} | {interval_cell(a, dec)} | {p} | "
                      f"{ph} | **{a['decision']}**{flag} |")
     lines += ["", "Interval: the shifts the decision's own test does not reject (exact sign-flip test over the units, at "
@@ -874,7 +876,7 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
     left = [(n, fs) for n, fs in left if fs]
     if left:
         lines += ["", "Folds left out of an arm (fewer than 2 paired seeds there; why in parentheses): "
-                  + "; ".join(f"`{n}`: {', '.join(f'{k} ({why})' for k, why in fs)}" for n, fs in left) + "."]
+                  + "; ".join(f"{md_code(n)}: {', '.join(f'{md_text(k)} ({why})' for k, why in fs)}" for n, fs in left) + "."]
     folds = [f["fold"] for f in s["folds"]]
     lines += ["", "## Per fold", "", "Mean Δ (paired seeds) of each arm in each fold; a fold's own test and verdict are in "
               "its folder's report.md. An arm whose folds disagree in sign (one of them past ±δ) is flagged ⚠.", "",
@@ -882,7 +884,7 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
               f"Holm family): {HETEROGENEITY_METHOD}. An arm at p < {HETEROGENEITY_FLAG} reads **folds differ**: its "
               "pooled Δ averages effects that are not the same on every fold. A large p does not show that they are the "
               "same.", "",
-              "| arm | " + " | ".join(f"fold {k}" for k in folds) + " | differ across folds? |",
+              "| arm | " + " | ".join(f"fold {md_text(k)}" for k in folds) + " | differ across folds? |",
               "|---|" + "---:|" * len(folds) + "---|"]
     for a in order:
         e = a["primary"]
@@ -892,7 +894,7 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
                   else f"left out ({by[k]['n_seeds']} seed{'' if by[k]['n_seeds'] == 1 else 's'}; "
                        f"{by[k].get('left_out_because', 'fewer than 2 paired seeds')})") for k in folds]
         het = _het_text(e["heterogeneity"]) + (" **folds differ**" if _differs_across_folds(e) else "")
-        lines.append(f"| {a['name']}{' ⚠' if e['sign_disagreement'] else ''} | " + " | ".join(cells) + f" | {het} |")
+        lines.append(f"| {md_text(a['name'])}{' ⚠' if e['sign_disagreement'] else ''} | " + " | ".join(cells) + f" | {het} |")
     if fig:
         drawn, hidden = _drawn(s)
         if hidden:  # the tables above have every arm; the figure a chosen few
@@ -906,9 +908,9 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
     if metrics:
         lines += ["", "## Exploratory: other metrics (unadjusted, no verdicts)", "",
                   "Pooled Δ [95% t interval on the stratified se, unadjusted] per arm; "
-                  + direction_text([(secondary[m][0], secondary[m][2]) for m in metrics]) + ". Not corrected for the number of "
+                  + direction_text([(md_text(secondary[m][0]), secondary[m][2]) for m in metrics]) + ". Not corrected for the number of "
                   "metrics or arms; leads for a follow-up ablation, not findings.", "",
-                  "| arm | " + " | ".join(secondary[m][0] for m in metrics) + " |", "|---|" + "---|" * len(metrics)]
+                  "| arm | " + " | ".join(md_text(secondary[m][0]) for m in metrics) + " |", "|---|" + "---|" * len(metrics)]
         fewer = False
         for a in order:
             cells = []
@@ -918,7 +920,7 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
                 short = f" ({e['units']} of {a['n_seeds']} runs)" if e and e["units"] < a["n_seeds"] else ""
                 fewer = fewer or bool(short)
                 cells.append(f"{num(e['mean_diff'])} {interval_text(e['ci95_t_unadjusted'])}{short}" if e else "—")
-            lines.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {md_text(a['name'])} | " + " | ".join(cells) + " |")
         if fewer:
             lines += ["", "*k of n runs*: the metric was missing, NaN or ±inf on the arm's or the baseline's other "
                       "(fold, seed) runs, or a fold had too few of them (each fold's `runs.parquet` has the values); "
@@ -926,7 +928,7 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
     if s["failures"]:
         lines += ["", "## Failures", "", "| fold | arm | seed | error |", "|---|---|---:|---|"]
         for f in s["failures"]:
-            lines.append(f"| {f['fold']} | {f['arm']} | {f['seed']} | {str(f['error']).replace('|', '/')[:200]} |")
+            lines.append(f"| {md_text(f['fold'])} | {md_text(f['arm'])} | {f['seed']} | {md_text(str(f['error'])[:200])} |")
         lines += ["", "Rerun that fold's `mmdata ablate` to retry them, then this command."]
     lines += ["", "---", "", f"Method: {s['test']}."]
     return "\n".join(lines) + "\n"

@@ -498,7 +498,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         plots: bool = True, alignment: bool | str | None = None, robustness: bool | None = None,
         storage_options: dict[str, Any] | None = None, on_warning: Callable[[str], None] | None = None,
         run_timeout: float | None = None, plugins: Sequence[str] = (), train_split: str | Sequence[str] | None = None,
-        val_split: str | None = None, test_split: str | None = None) -> dict[str, Any]:
+        val_split: str | None = None, test_split: str | None = None, trust_code: bool | None = None) -> dict[str, Any]:
     """Run (or resume) an ablation and write runs.parquet, summary.json, report.md and plots to ``out``.
 
     Args:
@@ -551,6 +551,10 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             (``test_split (--test-split): DATA has no split '9'; ...``); recorded in config.resolved.yaml's
             trainer section and each run's identity, so a rerun into ``out`` with other splits treats the
             folder's runs as another configuration (kept, not analysed, a warning naming the keys).
+        trust_code: consent to the code the recipe names (its ``imports:`` and ``trainer.entry``, imported
+            and called here and in the workers; the CLI's ``--trust-code``): without it such a recipe is
+            refused before anything is imported. None: the :func:`mmdata.plugins.trust_code` block around
+            the call decides. Code you name yourself (``plugins=``, ``trainer=``, ``train_fn=``) needs none.
 
     Returns:
         The summary (also ``out/summary.json``); ``summary["failures"]`` lists failed runs.
@@ -591,7 +595,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     ab = load_ablation(recipe, seeds=seeds, adaptive=adaptive, entry=trainer, alignment=alignment,
                        storage_options=storage_options, own_trainer=inline_fn is not None, plugins=plugins,
                        import_entry=None if executor == "ray" else True, train_split=train_split,
-                       val_split=val_split, test_split=test_split)
+                       val_split=val_split, test_split=test_split, trust_code=trust_code)
     if robustness is not None:
         if ab.entry is not None:
             raise MMDataError(f"--no-robustness / robustness=: the robustness evaluation belongs to the bundled trainer, "

@@ -93,3 +93,27 @@ def test_md_text_and_md_code() -> None:
     assert md_text("see `x[1](y)` and [z](w)", code_spans=True) == "see `x[1](y)` and \\[z\\](w)"
     assert md_code("a``b") == "```a``b```"
     assert _rendered(md_code("`[x](y)`"))[1] == set()
+
+
+def _fold_train(data: Any, *, seed: int, test_split: str = "0", **kw: Any) -> dict[str, Any]:
+    return synthetic_train(data, seed=seed + 1000 * int(test_split), **kw)
+
+
+def test_the_folds_report_escapes_arm_names_too(tmp_path: Path, tiny: Path) -> None:
+    """``mmdata ablate-folds`` writes its own report.md: the same hostile name forms no markup there (it did)."""
+    from mmdata.ablate.folds import gather
+
+    cfg = {"dataset": {"path": str(tiny)}, "seeds": 3, "controls": {"identity": False},
+           "design": {"mode": "explicit", "baseline": None,
+                      "arms": {HOSTILE: {"image": [{"op": "cutout", "p": 0.5}]}, "flip": {"image": [{"op": "hflip", "p": 0.5}]}}}}
+    outs = [tmp_path / f"fold{k}" for k in (1, 2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k, o in enumerate(outs, start=1):
+            run(cfg, o, train_fn=_fold_train, workers=1, progress=False, plots=False, test_split=str(k),
+                on_warning=lambda m: None)
+        gather(outs, tmp_path / "pooled", plots=False)
+    md = (tmp_path / "pooled" / "report.md").read_text(encoding="utf-8")
+    srcs, hrefs, htmls = _rendered(md)
+    assert not srcs and not hrefs and not htmls, (srcs, hrefs, htmls)
+    assert md_text(HOSTILE) in md and "| flip |" in md

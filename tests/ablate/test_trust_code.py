@@ -128,3 +128,16 @@ def test_cli_trust_code_and_resuming_a_results_folder(tmp_path: Path) -> None:
     again = _cli(str(resolved), "--out", str(tmp_path / "r1"), cwd=tmp_path, path=code)  # resuming someone's folder
     assert again.returncode == 2, again.stderr
     assert "--trust-code" in again.stderr and "config.resolved.yaml" in again.stderr and not marker.exists()
+
+
+def test_run_takes_the_consent_as_an_argument(probe: tuple[str, Path], tmp_path: Path) -> None:
+    """``mmdata.ablate.run(..., trust_code=)`` as the brief names it: refused without, the block still works."""
+    from mmdata.ablate import run
+
+    name, marker = probe
+    recipe = {"imports": [f"{name}:register"], "trainer": {"entry": SYNTH}, "design": ARMS}
+    with pytest.raises(RecipeError, match="pass --trust-code"):
+        run(recipe, tmp_path / "a", progress=False, plots=False, max_runs=0)
+    with pytest.raises(RecipeError, match="pass --trust-code"), trust_code():
+        run(recipe, tmp_path / "b", progress=False, plots=False, max_runs=0, trust_code=False)
+    assert name not in sys.modules and not marker.exists()
