@@ -158,10 +158,13 @@ def done_path(folder: Path) -> Path:
     the same job over unchanged sources finds the folder up to date and writes nothing
     (``mmdata.shards.writer.up_to_date``). Kept out of the folder (``$MMDATA_CACHE/jobs``): a dataset
     folder holds the dataset's files only, byte for byte the same whoever wrote it."""
-    from mmdata.urls import cache_dir
+    from mmdata.urls import cache_subdir
 
-    return cache_dir() / "jobs" / (hashlib.sha256(str(folder.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-                                   + ".json")
+    name = hashlib.sha256(str(folder.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".json"
+    try:  # private, never through a link or another user's folder (QA round 22: a shared cache)
+        return cache_subdir("jobs") / name
+    except OSError:  # a read-only cache: its records can still be read
+        return cache_dir() / "jobs" / name
 
 
 class LocalOutput:
@@ -320,8 +323,10 @@ class RemoteOutput:
         error naming the URL before anything is planned or uploaded)."""
         self.write(WRITE_CHECK, b"", False)
         call(self.url, "delete its write check", self.fs.rm_file, f"{self.root}/{WRITE_CHECK}")
-        folder = cache_dir() / "locks" / hashlib.sha256(self.url.encode()).hexdigest()[:32]
-        folder.mkdir(parents=True, exist_ok=True)
+        from mmdata.urls import cache_subdir
+
+        # private, never through a link or another user's folder (QA round 22: a shared cache)
+        folder = cache_subdir("locks", hashlib.sha256(self.url.encode()).hexdigest()[:32])
         return JobLock(folder, f"{job} into {self.url}")
 
     def journal(self, plan_id: str, fsync: bool) -> ObjectJournal:
@@ -474,12 +479,14 @@ def staging_dir(url: str) -> Path:
     """
     import tempfile
 
+    from mmdata.urls import cache_subdir
+
     root = _staging_root(url)
     if root is not None:
-        try:
-            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:  # private, never through a link another user planted (QA round 22: a shared cache)
+            root = cache_subdir(root.parent.name, root.name)
             return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
-        except OSError:
+        except (OSError, NoCacheError):  # an unwritable or unsafe cache: a private temp folder instead
             pass
     return Path(tempfile.mkdtemp(prefix="mmdata-shard-"))
 
@@ -488,9 +495,13 @@ def sweep_staging(url: str) -> list[str]:
     """Remove the staging folders (:func:`staging_dir`) of jobs into ``url`` whose process is gone: called
     by the job holding this machine's lock on ``url``, so none of them is a running job's. Only this user's
     folders, never a symbolic link; returns the names removed."""
+    from mmdata.urls import check_private
+
     root = _staging_root(url)
     removed: list[str] = []
     try:
+        if root is not None:
+            check_private(root, "staging folder")  # a link planted there would sweep another folder of yours
         entries = list(os.scandir(root)) if root is not None else []
     except OSError:
         return removed
