@@ -31,9 +31,11 @@ def build(
     seed: Seed = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel shard writers.")] = 1,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Keep only the first N samples per class (a quick small build).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even when it holds files and no mmdata dataset (they may be replaced).")] = False,
     json_: JsonFlag = False,
 ) -> None:
-    """Build an embedded dataset into OUT (shards + index + card)."""
+    """Build an embedded dataset into OUT (shards + index + card). An OUT holding files and no mmdata dataset
+    is refused, naming them (--force writes into it)."""
     from mmdata.errors import MMDataError
 
     if name not in DATASETS:
@@ -45,7 +47,7 @@ def build(
     from mmdata.shards.inspect import inspect
 
     load_pandas_for_arrow()
-    path = run(out, seed=seed, workers=workers, limit=limit, progress=not json_)
+    path = run(out, seed=seed, workers=workers, limit=limit, progress=not json_, force=force)
     info = inspect(path)
     if json_:
         print_json({"ok": True, "name": name, "path": str(path), "samples": info["samples"],

@@ -190,8 +190,10 @@ def generate(seed: int = 0, knobs: Knobs | None = None, limit: int | None = None
 
 
 def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = True, knobs: Knobs | None = None,
-          limit: int | None = None) -> Path:
-    """Generate avdigits and write it through the sharding API to ``out`` (shards + index + card).
+          limit: int | None = None, force: bool = False) -> Path:
+    """Generate avdigits and write it through the sharding API to ``out`` (shards + index + card). An ``out``
+    holding files and no mmdata dataset is refused, naming them, as ``mmdata shard`` refuses it (``force``: no
+    check).
 
     Example:
         >>> import tempfile, mmdata
@@ -200,7 +202,9 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
         {'test': 10, 'train': 30, 'val': 10}
     """
     from mmdata.shards.sources import Record
-    from mmdata.shards.writer import write_records
+    from mmdata.shards.writer import check_foreign_output, write_records
+
+    check_foreign_output(out, force)  # before anything is generated (QA round 22: it wrote among a user's files)
 
     g = generate(seed, knobs, limit)
     recs = [Record(r["key"], r["key"], {e: r[e] for e in ("png", "flac", "txt") if e in r}, r["label"], r["split"],

@@ -146,8 +146,10 @@ def generate_spatial(seed: int = 0, limit: int | None = None) -> dict[str, Any]:
             "avdigits_content_sha256": base["content_sha256"], "speakers": base["speakers"]}
 
 
-def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = True, limit: int | None = None) -> Path:
-    """Generate avdigits-spatial and shard it to ``out`` (shards + index + card), offline.
+def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = True, limit: int | None = None,
+          force: bool = False) -> Path:
+    """Generate avdigits-spatial and shard it to ``out`` (shards + index + card), offline. An ``out`` holding
+    files and no mmdata dataset is refused, as ``mmdata shard`` refuses it (``force``: no check).
 
     Example:
         >>> import tempfile, mmdata
@@ -157,7 +159,9 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
         ((1, 32, 32), True)
     """
     from mmdata.shards.sources import Record
-    from mmdata.shards.writer import write_records
+    from mmdata.shards.writer import check_foreign_output, write_records
+
+    check_foreign_output(out, force)  # before anything is generated (QA round 22: it wrote among a user's files)
 
     g = generate_spatial(seed, limit)
     recs = [Record(r["key"], r["key"], {e: r[e] for e in ("png", "flac", "txt")}, r["label"], r["split"],
