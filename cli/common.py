@@ -10,10 +10,12 @@ import errno
 import io
 import json
 import os
+import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
@@ -390,8 +392,144 @@ def plugins(specs: Optional[list[str]]) -> list[str]:
     return load_plugins(specs or [], where="--plugin")
 
 
+#: seconds a handled signal's Python handler gets to run before :class:`_SignalWatch` ends the process itself
+#: (the main thread blocked in native code: a TCPStore rendezvous, a collective waiting for a dead peer)
+HANDLER_GRACE_S = 3.0
+#: torch's errors for a DataLoader worker that ended, as a signal to the whole group ends it (SLURM and
+#: ``kill -- -PGID`` signal every process): "is killed by signal: Terminated", "exited unexpectedly"
+_WORKER_KILLED = re.compile(r"DataLoader worker \(pid[^)]*\) (is killed by signal|exited unexpectedly)")
+#: the watches of this process (nested commands): a forked child (a DataLoader worker) forgets them
+_WATCHES: list[_SignalWatch] = []
+
+
+class _SignalWatch:
+    """The signals' last resort when their Python handler cannot run: Python runs a handler only between
+    bytecodes of the main thread, never while it is blocked in C++ (QA: ``mmdata train`` as rank 1 of 2
+    without its rank 0 ignored SIGTERM for 10 minutes, waiting in ``init_process_group``). The C-level
+    handler writes each signal's number into a pipe (:func:`signal.set_wakeup_fd`); a daemon thread reads it,
+    and when the handler has not run within :data:`HANDLER_GRACE_S` it prints the command's one line and
+    ends the process with ``128 + signum`` (``os._exit``: from a thread the only way; the clean-up of the
+    ``finally`` blocks cannot run in a blocked thread anyway). Not started where another wakeup fd is set
+    (an asyncio loop's signal handling)."""
+
+    def __init__(self, signums: set[int], line: Callable[[int], str]) -> None:
+        self.signums, self.line = signums, line
+        self.ran: list[float] = []  # monotonic times the handler ran
+        self.cond = threading.Condition()
+        self.old = -1
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.w, False)
+        try:
+            self.old = signal.set_wakeup_fd(self.w, warn_on_full_buffer=False)
+        except (ValueError, OSError):
+            self.old = None  # not the main thread of the main interpreter: no watch
+        if self.old not in (None, -1):  # someone else's (asyncio): left to them
+            signal.set_wakeup_fd(self.old)
+            self.old = None
+        if self.old is None:
+            self._close()
+            return
+        _WATCHES.append(self)
+        threading.Thread(target=self._watch, name="mmdata-signal-watch", daemon=True).start()
+
+    @property
+    def active(self) -> bool:
+        return self.old is not None
+
+    def handled(self) -> None:
+        """The Python handler ran (called from it)."""
+        with self.cond:
+            self.ran.append(time.monotonic())
+            self.cond.notify_all()
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                data = os.read(self.r, 64)
+            except OSError:
+                return
+            if not data:  # closed: the watch ended
+                os.close(self.r)
+                return
+            signums = [b for b in data if b in self.signums]
+            if not signums:
+                continue  # another signal's (SIGCHLD of torch's DataLoader)
+            # the handler may have run just before this read: one run since shortly before counts
+            since = time.monotonic() - 1.0
+            with self.cond:
+                ok = self.cond.wait_for(lambda: any(t >= since for t in self.ran), timeout=HANDLER_GRACE_S)
+            if ok or self.old is None:
+                continue
+            signum = signums[0]
+            try:
+                os.write(2, (self.line(signum) + "\n").encode("utf-8", "backslashreplace"))
+            except OSError:  # a hung-up terminal: the exit status still says it
+                pass
+            os._exit(128 + signum)
+
+    def stop(self) -> None:
+        if self.old is None:
+            return
+        try:
+            signal.set_wakeup_fd(self.old)
+        except ValueError:
+            pass
+        self.old = None
+        if self in _WATCHES:
+            _WATCHES.remove(self)
+        os.close(self.w)  # the thread reads the end of the pipe and returns
+        self.w = -1
+
+    def _close(self) -> None:
+        for fd in (self.r, self.w):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def _forget_watches_in_child() -> None:
+    """A forked child (a DataLoader worker) would write its own signals into its parent's watch pipe: it has
+    no watch thread, so the wakeup fd is unset and its copies of the pipes are closed."""
+    if not _WATCHES:
+        return
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:
+        pass
+    for w in _WATCHES:
+        w.old = None
+        w._close()
+    _WATCHES.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_watches_in_child)
+
+
+def blocked_line(signum: int) -> str:
+    """The line of a command whose signal ended it while blocked in native code (:class:`_SignalWatch`),
+    where the command has no line of its own."""
+    return (f"mmdata interrupted by {signal.Signals(signum).name} while blocked in native code (a rendezvous, "
+            "a collective, a read); it ended at once")
+
+
+def _worker_killed_by(exc: BaseException, received: list[int]) -> int | None:
+    """The signal this process received when torch's error for a DataLoader worker that ended follows it (a
+    group's SIGTERM ended the worker too): the job was stopped, not failed. None for any other error, or a
+    worker that ended while this process got no signal (within a second: one sent to the group is pending)."""
+    if not isinstance(exc, RuntimeError) or not _WORKER_KILLED.search(str(exc)):
+        return None
+    for _ in range(20):  # the group's signal to this process may be pending still: its handler runs in sleep()
+        if received:
+            return received[0]
+        time.sleep(0.05)
+    return None
+
+
 @contextmanager
-def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
+def terminated_as_exit(received: list[int] | None = None, line: Callable[[int], str] | None = None) -> Iterator[None]:
     """SIGTERM (a scheduler stopping the job, ``kill``) ends the command like an exception would: the
     ``finally`` blocks run (an atomic write removes its temp file, DataLoader workers are ended) and the
     exit code is 143 (128 + 15), instead of dying mid-write (``.predictions.parquet.XXXX.tmp`` was left
@@ -401,17 +539,26 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
     Ctrl-C's KeyboardInterrupt are raised again should C code drop them
     (:func:`mmdata.procs.watch_for_a_dropped_exception`).
 
+    While the main thread is blocked in native code (a DDP rendezvous, a collective waiting for a dead
+    peer), where no Python handler can run, the signal still ends the command within
+    :data:`HANDLER_GRACE_S` seconds with its status and ``line(signum)`` on stderr (:class:`_SignalWatch`).
+    torch's ``DataLoader worker ... is killed by signal: Terminated`` raised after such a signal (the
+    whole process group was signalled) ends it as the signal would.
+
     Args:
         received: the signal numbers seen are appended here (Ray's blocking calls turn the exception
             into a KeyboardInterrupt: the list tells a SIGTERM from a Ctrl-C).
+        line: the one line printed when the process must be ended from the watch (default :func:`blocked_line`).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    seen: list[int] = received if received is not None else []
+    redeliveries: list[threading.Timer] = []
 
     def handler(signum: int, frame: Any) -> None:
-        if received is not None:
-            received.append(signum)
+        watch.handled()
+        seen.append(signum)
         watch_for_a_dropped_exception(frame, lambda: Terminated(128 + signum))  # C code may drop it
         raise Terminated(128 + signum)
 
@@ -427,26 +574,41 @@ def terminated_as_exit(received: list[int] | None = None) -> Iterator[None]:
             return
         again = threading.Timer(0.05, os.kill, (os.getpid(), signum))
         again.daemon = True
+        redeliveries.append(again)
         again.start()
 
     def interrupted(signum: int, frame: Any) -> None:
         # Python's own Ctrl-C handler, watched the same way (QA: a Ctrl-C during `augment -j 2` ran on to exit 0)
-        if received is not None:
-            received.append(signum)
+        watch.handled()
+        seen.append(signum)
         watch_for_a_dropped_exception(frame, KeyboardInterrupt)
         raise KeyboardInterrupt
 
-    old, hook = signal.signal(signal.SIGTERM, handler), sys.unraisablehook
     # SIGHUP left with its default action ended the job at once: no finally ran, temp files were left
     hup = getattr(signal, "SIGHUP", None)
-    old_hup = signal.signal(hup, handler) if hup is not None and signal.getsignal(hup) is signal.SIG_DFL else None
+    take_hup = hup is not None and signal.getsignal(hup) is signal.SIG_DFL
     # only where Ctrl-C has Python's own handler (not where it is ignored: a job started in the background)
-    old_int = signal.signal(signal.SIGINT, interrupted) if signal.getsignal(signal.SIGINT) is signal.default_int_handler \
-        else None
+    take_int = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    watch = _SignalWatch({int(signal.SIGTERM), *((int(hup),) if take_hup else ()),  # type: ignore[arg-type]
+                          *((int(signal.SIGINT),) if take_int else ())}, line or blocked_line)
+    old, hook = signal.signal(signal.SIGTERM, handler), sys.unraisablehook
+    old_hup = signal.signal(hup, handler) if take_hup else None  # type: ignore[arg-type]
+    old_int = signal.signal(signal.SIGINT, interrupted) if take_int else None
     sys.unraisablehook = swallowed
     try:
-        yield
+        try:
+            yield
+        except RuntimeError as exc:
+            signum = _worker_killed_by(exc, seen)
+            if signum is None:
+                raise
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt from None
+            raise Terminated(128 + signum) from None
     finally:
+        for again in redeliveries:  # once the handlers are restored, a signal sent again would kill the process
+            again.cancel()
+        watch.stop()
         signal.signal(signal.SIGTERM, old)
         if old_hup is not None:
             signal.signal(hup, old_hup)
@@ -467,8 +629,13 @@ def stopped_as_exit(what: str, then: str) -> Iterator[None]:
     from rich.markup import escape
 
     received: list[int] = []
+
+    def line(signum: int) -> str:
+        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        return f"{what} interrupted{by}; {then}"
+
     try:
-        with terminated_as_exit(received):
+        with terminated_as_exit(received, line):
             yield
     except (KeyboardInterrupt, Terminated) as exc:
         signum = received[0] if received else signal.SIGINT

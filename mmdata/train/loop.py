@@ -102,8 +102,35 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, c
     return loss.detach(), n
 
 
+def slurm_alone() -> str | None:
+    """The warning for a process that SLURM started as one of several tasks (``srun -n 2 mmdata train``)
+    without torch's variables: it trains the whole dataset alone, as every other task does. None when
+    ``WORLD_SIZE`` is set (torchrun, or the variables exported from SLURM's: docs/slurm.md) or the step has
+    one task. The SLURM variables are not read in their place: ``MASTER_ADDR`` / ``MASTER_PORT`` need the
+    allocation's first node and a port, which only the job script knows, and a batch script's own process
+    (``SLURM_NTASKS=4``, one process) would wait for three peers that never come.
+
+    Example:
+        >>> slurm_alone() is None or "SLURM" in slurm_alone()
+        True
+    """
+    tasks = os.environ.get("SLURM_STEP_NUM_TASKS") or os.environ.get("SLURM_NTASKS")
+    if "WORLD_SIZE" in os.environ or not tasks or not tasks.isdigit() or int(tasks) < 2:
+        return None
+    name = "SLURM_STEP_NUM_TASKS" if os.environ.get("SLURM_STEP_NUM_TASKS") else "SLURM_NTASKS"
+    return (f"{name}={tasks} but WORLD_SIZE is not set: this process (SLURM_PROCID={os.environ.get('SLURM_PROCID', '?')}) "
+            f"trains the whole dataset alone (world size 1), and so does every other of the {tasks} tasks; launch "
+            "`srun torchrun ...` (one task per node), or export RANK=$SLURM_PROCID WORLD_SIZE=$SLURM_NTASKS "
+            "LOCAL_RANK=$SLURM_LOCALID MASTER_ADDR=<first node> MASTER_PORT=<port> before `mmdata train` (docs/slurm.md)")
+
+
 def _dist(device: str) -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    alone = slurm_alone()
+    if alone is not None:
+        import warnings
+
+        warnings.warn(alone, UserWarning, stacklevel=3)
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
@@ -232,6 +259,35 @@ def _optimizer(model: torch.nn.Module, optimizer: str, lr: float, weight_decay: 
     return torch.optim.SGD(model.parameters(), lr=lr * 50, momentum=0.9, weight_decay=weight_decay)
 
 
+def quiet_stop_signals(worker_id: int) -> None:
+    """The training loaders' ``worker_init_fn``: SIGTERM, SIGINT or SIGHUP ends a DataLoader worker at once with
+    exit status 0. SLURM (and ``kill -- -PGID``, Ctrl-C in a terminal) signals every process of the job: a
+    worker that died of the signal turned the main process's clean stop (exit 143 and one line) into
+    torch's "DataLoader worker ... is killed by signal: Terminated" traceback and exit 1 (QA: 3 runs in 6),
+    as it reports a worker killed by a signal or exiting with a non-zero status from its SIGCHLD handler.
+    The main process handles the signal itself and ends the job. Not ignored: a worker must still end on
+    ``Process.terminate()`` (multiprocessing's exit handler joins the workers a stopped loader left). A
+    worker signalled alone is still an error in the main process ("DataLoader worker ... exited
+    unexpectedly").
+
+    Example:
+        >>> import signal
+        >>> old = [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)]
+        >>> quiet_stop_signals(0); signal.getsignal(signal.SIGTERM) is _worker_stopped
+        True
+        >>> for s, h in zip((signal.SIGTERM, signal.SIGINT), old): _ = signal.signal(s, h)
+    """
+    import signal
+
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN:
+            signal.signal(getattr(signal, name), _worker_stopped)
+
+
+def _worker_stopped(signum: int, frame: Any) -> None:
+    os._exit(0)  # no clean-up to run in a reader worker; its parent reports the signal
+
+
 def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], world: int, *, batch_size: int, seed: int,
              device: torch.device, fields: list[str], num_workers: int, balance: dict[str, Any] | None = None,
              on_error: str = "raise", roles: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -239,6 +295,7 @@ def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], wo
     import mmdata
 
     common = {"device": device, "modalities": fields, "num_workers": num_workers,
+              **({"worker_init_fn": quiet_stop_signals} if num_workers else {}),
               **({"on_error": on_error} if on_error != "raise" else {})}
     loaders = {"train": mmdata.loader(data, batch_size, recipe=recipe, split=role_splits(roles, "train"), seed=seed,
                                       augment_on="device",
@@ -267,6 +324,18 @@ def local_data(data: str | Path, storage_options: dict[str, Any] | None = None, 
     if not is_remote(data):
         return local_path(data, "data")
     return stage_dataset(str(data), storage_options=storage_options, progress=progress)
+
+
+def _named(data: Any) -> str | None:
+    """A remote dataset's URL as messages show it (secrets redacted); None for a local folder (its path).
+
+    Example:
+        >>> _named("s3://bkt/huge"), _named("https://u:pw@h/ds"), _named("runs/ds")
+        ('s3://bkt/huge', 'https://***@h/ds', None)
+    """
+    from mmdata.urls import is_remote, redact
+
+    return redact(str(data)) if isinstance(data, str) and is_remote(data) else None
 
 
 def _target_classes(target: str, goal: Target, values: Values,
@@ -305,7 +374,9 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     from mmdata.shards.index import load_card
 
     t0 = time.perf_counter()
+    named = _named(data)  # the dataset as the user gave it (a URL), not its staged copy in the cache
     data = local_data(data, storage_options, progress=progress and os.environ.get("LOCAL_RANK", "0") == "0")
+    named = named or str(data)
     if threads:
         torch.set_num_threads(threads)
     check_options(fusion=fusion, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
@@ -413,8 +484,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     if roles is not None:
         run.say("splits: " + "; ".join(f"{role} = {', '.join(n)}" for role, n in roles.items())
                 + " (--train-split / --val-split / --test-split)")
-    run.say((f"{data}: {_described(goal, values if target is not None else None)}" if classes
-             else f"{data}: no classes (pre-training only)")
+    run.say((f"{named}: {_described(goal, values if target is not None else None)}" if classes
+             else f"{named}: no classes (pre-training only)")
             + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
                if left_out else ""))
     run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
@@ -765,23 +836,33 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                   modalities=modalities, label_noise=label_noise, eval_robustness=eval_robustness, on_error=on_error,
                   train_split=train_split, val_split=val_split, test_split=test_split, target=target,
                   **({"epochs": epochs} if epochs != 0 else {}))
+    locked: Any = nullcontext()
     if out is not None:
-        from mmdata.train.outputs import check_out, remove_leftovers
+        from mmdata.train.outputs import check_out, out_lock, remove_leftovers
 
         check_out(out)
         check_out_folder(out)  # not a dataset's folder nor a foreign one (a rerun's own outputs are replaced)
-        remove_leftovers(out)  # a killed run's temp files: nothing else would ever remove them
+        if os.environ.get("RANK", "0") == "0":  # rank 0 writes the outputs: a second job into out is refused
+            locked = out_lock(out)
+    with locked:
+        if out is not None:
+            remove_leftovers(out)  # a killed run's temp files: nothing else would ever remove them
+        return _train_checked(data, fusion=fusion, modalities=modalities, epochs=epochs, seed=seed, recipe=recipe,
+                              out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+                              device=device, label_noise=label_noise, threads=threads, eval_robustness=eval_robustness,
+                              progress=progress, num_workers=num_workers, cache=cache, cache_budget_mb=cache_budget_mb,
+                              image_size=image_size, channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
+                              max_tokens=max_tokens, fusion_args=fusion_args, pretrain=pretrain,
+                              pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
+                              label_fraction=label_fraction, storage_options=storage_options, on_error=on_error,
+                              train_split=train_split, val_split=val_split, test_split=test_split, target=target)
+
+
+def _train_checked(data: str | Path, *, device: str, **kw: Any) -> dict[str, Any]:
+    """:func:`_train` with the caller's RNG kept, and an undecodable sample's error naming --on-error skip."""
     try:
         with caller_rng(device):  # the run seeds torch's global RNG: the caller gets its own state back
-            return _train(data, fusion=fusion, modalities=modalities, epochs=epochs, seed=seed, recipe=recipe, out=out,
-                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer, device=device,
-                          label_noise=label_noise, threads=threads, eval_robustness=eval_robustness, progress=progress,
-                          num_workers=num_workers, cache=cache, cache_budget_mb=cache_budget_mb, image_size=image_size,
-                          channels=channels, sample_rate=sample_rate, max_seconds=max_seconds, max_tokens=max_tokens,
-                          fusion_args=fusion_args, pretrain=pretrain, pretrain_epochs=pretrain_epochs,
-                          pretrain_args=pretrain_args, probe=probe, label_fraction=label_fraction,
-                          storage_options=storage_options, on_error=on_error, train_split=train_split,
-                          val_split=val_split, test_split=test_split, target=target)
+            return _train(data, device=device, **kw)
     except MMDataError as exc:
         hinted = undecodable(exc, data, skip="; or leave them out of this run with --on-error skip (on_error='skip'; "
                                               "in an ablation recipe, trainer: {on_error: skip})")

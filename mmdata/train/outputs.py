@@ -14,7 +14,8 @@ import errno
 import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,46 @@ def check_out(out: str | Path, option: str = "out (--out)") -> None:
                 raise MMDataError(f"{option} {p} {what} not writable (permissions or a read-only file system); give "
                                   "another --out (out=)")
             break
+
+
+@contextmanager
+def out_lock(out: str | Path) -> Iterator[None]:
+    """Hold ``out``'s job lock (:class:`mmdata.shards.journal.JobLock`, what ``shard``, ``augment`` and
+    ``ablate`` take) for a whole training run: a second run into the same folder is refused at its start,
+    naming the holder (QA: four runs with different seeds into one ``--out`` all exited 0 and the folder
+    held one seed's files). A folder made only for the lock is removed again when the run leaves it empty
+    (a failed run leaves no empty folder behind). Under DDP only rank 0 takes it (rank 0 writes).
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()) / "run"
+        >>> with out_lock(d):
+        ...     with out_lock(d):
+        ...         pass
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.SourceError: ... is being written by another job (pid ..., mmdata train, since ...); wait for it to finish or write to another folder
+        >>> d.exists()
+        False
+    """
+    from mmdata.shards.journal import JobLock
+
+    p = Path(out)
+    made = not p.exists()
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MMDataError(f"out (--out) {p}: cannot make the folder ({exc.strerror or exc}); give another --out "
+                          "(out=)") from None
+    try:
+        with JobLock(p, "mmdata train"):
+            yield
+    finally:
+        if made:
+            try:
+                p.rmdir()  # only an empty one: the run wrote nothing
+            except OSError:
+                pass
 
 
 def remove_leftovers(out: str | Path) -> list[Path]:
