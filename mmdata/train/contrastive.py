@@ -576,8 +576,13 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         else:  # the kept subset, whatever its card label: class_of says which of them hold the target
             kept = kept_keys(data, balance, seed, train_split)
             known = None if kept is None else set(kept)
+    kw = {"cache": True, **(loader_kw or {})}
+    if kw.get("num_workers") and "worker_init_fn" not in kw:
+        from mmdata.train.loop import quiet_stop_signals
+
+        kw["worker_init_fn"] = quiet_stop_signals  # a group SIGTERM is the job's 143, not a worker's traceback
     loader = mmdata.loader(data, batch_size, recipe=recipe, split=train_split, seed=seed, device=dev, augment_on="device",
-                           modalities=[*net.mods, "label"], on_error=on_error, **{"cache": True, **(loader_kw or {})})
+                           modalities=[*net.mods, "label"], on_error=on_error, **kw)
     normalize = mmdata.load_recipe(recipe).to_dict().get("normalize") or {}
     # under torchrun each rank reads its part of every epoch (in-batch negatives per rank) and DDP
     # averages the gradients, as in the supervised loop

@@ -93,6 +93,26 @@ def test_sigterm_to_the_group_of_train_with_workers_is_always_143(data: Path, tm
                 proc.wait()
 
 
+def test_sigterm_to_the_group_during_contrastive_pretraining_is_143(data: Path, tmp_path: Path) -> None:
+    """The pre-training loader's workers end quietly on the group's signal too (they had no such handler)."""
+    for attempt in range(2):
+        err, out = tmp_path / f"perr{attempt}", tmp_path / f"pout{attempt}"
+        proc = subprocess.Popen([sys.executable, "-m", "mmdata.cli.main", "train", str(data), "--pretrain", "contrastive",
+                                 "--pretrain-epochs", "100000", "--epochs", "1", "--out", str(tmp_path / "p"),
+                                 "--no-robustness", "-j", "2", "--cache", "false", "--batch-size", "8"], cwd=ROOT,
+                                env=_env(), stdout=out.open("wb"), stderr=err.open("wb"), start_new_session=True)
+        try:
+            _wait_for(proc, out, f"pretrain epoch {attempt + 2}:")  # pre-training, its workers up each epoch
+            os.killpg(proc.pid, signal.SIGTERM)
+            assert proc.wait(timeout=60) == 143, err.read_text(errors="replace")
+            text = err.read_text(errors="replace")
+            assert LINE in text and "Traceback" not in text, text
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 def test_a_worker_killed_error_after_the_signal_is_the_signals_status() -> None:
     from mmdata.cli.common import Terminated, stopped_as_exit
 
