@@ -15,6 +15,8 @@ and webdataset's ``ShardWriter`` + upload do:
   a local journal appends), written by the driver after the shard's upload returned; a killed driver
   (any machine) resumes from what is at OUT, keeping every journaled shard whose object is still
   there with its size (re-hashing would download the dataset: ``mmdata verify URL`` does that);
+  ``OUT/.mmdata-journal/<plan>/started``, written before the first upload, marks the prefix as an
+  mmdata job's, so a driver killed before its first record is resumed, not refused as foreign;
 * ``index.parquet``, ``shards.parquet`` and, last, ``dataset.json`` are uploaded at the end, then the
   journal is deleted: a folder with a card is complete.
 
@@ -384,6 +386,9 @@ class RemoteOutput:
         return removed
 
 
+STARTED = "started"  # the object under OUT/.mmdata-journal/<plan id>/ that marks a job's prefix at its start
+
+
 class ObjectJournal:
     """The resume journal of a job writing to an object store: one object per record under
     ``OUT/.mmdata-journal/<plan id>/`` (an object store cannot append). The interface of
@@ -403,6 +408,11 @@ class ObjectJournal:
         datas = call(out.url, "read its resume journal", out.fs.cat, names) if names else {}
         self.done = [r for p in names for r in _records(datas[p])[0][:1]]
         self._next = int(names[-1][len(self.mine):-4]) + 1 if names else 0
+        if not any(p.startswith(self.mine) for p in listing):
+            # the prefix is an mmdata job's before its first upload, as a local journal is made at the
+            # start: a job killed between a shard's upload and its record resumes rather than being
+            # refused as a foreign folder (QA round 22). Not a record (.mmj): nothing is taken as done.
+            out.write(f"{NAME}/{self.mine[len(self.prefix) + 1:]}{STARTED}", plan_id.encode(), False)
 
     def take_done(self) -> list[bytes]:
         """:attr:`done`, handed over: the journal keeps no copy."""
