@@ -326,6 +326,20 @@ def local_data(data: str | Path, storage_options: dict[str, Any] | None = None, 
     return stage_dataset(str(data), storage_options=storage_options, progress=progress)
 
 
+@contextmanager
+def _as_named(data: str | Path, named: str) -> Iterator[None]:
+    """An :class:`MMDataError` raised inside names ``named`` (the URL the user gave, redacted) where it
+    named ``data`` (the dataset's staged copy in the cache): the user never typed that path, and a fix
+    (a split, a label) is made at the URL (QA round 22)."""
+    try:
+        yield
+    except MMDataError as exc:
+        staged = str(data)
+        if named != staged and exc.args and isinstance(exc.args[0], str) and staged in exc.args[0]:
+            exc.args = (exc.args[0].replace(staged, named), *exc.args[1:])
+        raise
+
+
 def _named(data: Any) -> str | None:
     """A remote dataset's URL as messages show it (secrets redacted); None for a local folder (its path).
 
@@ -375,131 +389,139 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
 
     t0 = time.perf_counter()
     named = _named(data)  # the dataset as the user gave it (a URL), not its staged copy in the cache
-    data = local_data(data, storage_options, progress=progress and os.environ.get("LOCAL_RANK", "0") == "0")
-    named = named or str(data)
-    if threads:
-        torch.set_num_threads(threads)
     check_options(fusion=fusion, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
                   modalities=modalities, on_error=on_error)
-    card = load_card(data)
     pretrain_only = config.get("epochs") == 0  # contrastive pre-training alone: labels are not needed
-    roles = split_roles(data, card, train_split, val_split, test_split)
-    classes, names = _classes(data, card, need_classes=not pretrain_only, roles=roles, target=target is not None)
-    st = IndexStats(data, roles)
-    modalities, left_out = choose_modalities(st, modalities, card)
-    same_class: dict[str, int] | None = None  # a target's classes for exclude_same_class (None: the card's)
-    if target is None:
-        goal = Target.classes(classes, names)
-        if classes:
-            st.check_labels(classes)
-        samples = {s: st.labels(s) for s in SPLITS}
-        data_warnings = class_warnings(st, names)
-    else:  # a metadata key: its kind, labels or training mean / sd and counts come from one read of the metadata
-        values = read_values(str(data), target, {s: role_splits(roles, s) for s in SPLITS}, on_error=on_error)
-        goal, samples, data_warnings = settle(str(data), target, values)
-        data_warnings += constant_labels(goal, values)
-        classes, names = goal.outputs, goal.names
-        same_class = _target_classes(target, goal, values, pretrain_args)  # before any pre-training
-    augmented = set((card.get("augmentation") or {}).get("augmented_splits") or ())
-    for role in ("val", "test"):  # scored on augmented copies: the scores are not of the held-out data
-        copied = [n for n in ((roles or {}).get(role) or [role]) if n in augmented]
-        if copied:
-            data_warnings.append(f"the {role} split ({', '.join(copied)}) holds augmented copies (mmdata augment "
-                                 f"--augment-split): its scores count each copy; train on the source dataset's "
-                                 f"{role} split, or augment only the training splits")
-    for s in ("train", "val") if not pretrain_only else ():
-        if samples[s]["labelled"] == 0:
-            what = f"samples with the metadata key {target!r} (--target {target})" if target else "labelled samples"
-            raise MMDataError(f"{data}: the {s} split has no {what} ({samples[s]['samples']} samples); "
-                              "training and model selection need labels")
-    if not pretrain_only and samples["test"]["labelled"] == 0:  # said, not only null scores
-        what = f"the metadata key {target!r}" if target else "a label"
-        data_warnings.append(f"no test sample has {what} ({samples['test']['samples']} samples): every test score is "
-                             "null; the model is selected on val and not scored")
-    # pre-training alone reads train (and test, for retrieval, when the dataset has it): val may be absent
-    splits = [s for s in SPLITS if s in card["splits"]] if pretrain_only else SPLITS
-    spec = derive_inputs(st, modalities, image_size=image_size, channels=channels, sample_rate=sample_rate,
-                         max_seconds=max_seconds, max_tokens=max_tokens, splits=splits)
-    full, norm = with_normalize(recipe, spec)
-    unused = spec_ops(full) if "audio" in modalities else []
-    if unused:
-        data_warnings.append(f"recipe step{'s' * (len(unused) > 1)} {', '.join(unused)} act{'s' * (len(unused) == 1)} on "
-                             f"'spec', the log-mel features: {SPEC_UNUSED}")
-    # what the model gets: a recipe's own normalize lists win over the derived steps
-    inputs = spec if recipe is None else effective_inputs(spec, norm, modalities, st, splits)
-    check_given_inputs({"image_size": image_size, "channels": channels, "sample_rate": sample_rate,
-                        "max_seconds": max_seconds, "max_tokens": max_tokens}, spec, inputs)
-    rank, world, dev = _dist(device)
-    plan = _cache_plan(cache, cache_budget_mb, st, modalities, world, inputs)
-    data_warnings += modality_warnings(st, modalities)  # a scored split without a modality the model uses
-    torch.manual_seed(seed)
-    # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
-    # stay the derived ones (the encoder adapts, early fusion pools)
-    model = FusionModel(modalities, fusion, max(classes, 1), image_channels=inputs.channels or spec.channels,
-                        image_hw=spec.image_size or (16, 16), fusion_args=fusion_args).to(dev)
-    from mmdata.train.contrastive import classes_without_labels, prepare  # cross-modal hook: pre-training, probe, labelled subset
+    if named is not None:
+        # what the card alone decides (its splits, the roles asked of them, its classes) is checked on the remote
+        # card before a byte of shard is staged, naming the URL (QA round 22: a dataset without a test split was
+        # downloaded whole into the cache, then refused naming the cache's path)
+        remote = load_card(str(data), storage_options)
+        _classes(named, remote, need_classes=not pretrain_only,
+                 roles=split_roles(named, remote, train_split, val_split, test_split), target=target is not None)
+    data = local_data(data, storage_options, progress=progress and os.environ.get("LOCAL_RANK", "0") == "0")
+    named = named or str(data)
+    with _as_named(data, named):  # a staged copy's errors name the URL given, not the cache's folder
+        if threads:
+            torch.set_num_threads(threads)
+        card = load_card(data)
+        roles = split_roles(named, card, train_split, val_split, test_split)
+        classes, names = _classes(named, card, need_classes=not pretrain_only, roles=roles, target=target is not None)
+        st = IndexStats(data, roles)
+        modalities, left_out = choose_modalities(st, modalities, card)
+        same_class: dict[str, int] | None = None  # a target's classes for exclude_same_class (None: the card's)
+        if target is None:
+            goal = Target.classes(classes, names)
+            if classes:
+                st.check_labels(classes)
+            samples = {s: st.labels(s) for s in SPLITS}
+            data_warnings = class_warnings(st, names)
+        else:  # a metadata key: its kind, labels or training mean / sd and counts come from one read of the metadata
+            values = read_values(str(data), target, {s: role_splits(roles, s) for s in SPLITS}, on_error=on_error)
+            goal, samples, data_warnings = settle(str(data), target, values)
+            data_warnings += constant_labels(goal, values)
+            classes, names = goal.outputs, goal.names
+            same_class = _target_classes(target, goal, values, pretrain_args)  # before any pre-training
+        augmented = set((card.get("augmentation") or {}).get("augmented_splits") or ())
+        for role in ("val", "test"):  # scored on augmented copies: the scores are not of the held-out data
+            copied = [n for n in ((roles or {}).get(role) or [role]) if n in augmented]
+            if copied:
+                data_warnings.append(f"the {role} split ({', '.join(copied)}) holds augmented copies (mmdata augment "
+                                     f"--augment-split): its scores count each copy; train on the source dataset's "
+                                     f"{role} split, or augment only the training splits")
+        for s in ("train", "val") if not pretrain_only else ():
+            if samples[s]["labelled"] == 0:
+                what = f"samples with the metadata key {target!r} (--target {target})" if target else "labelled samples"
+                raise MMDataError(f"{named}: the {s} split has no {what} ({samples[s]['samples']} samples); "
+                                  "training and model selection need labels")
+        if not pretrain_only and samples["test"]["labelled"] == 0:  # said, not only null scores
+            what = f"the metadata key {target!r}" if target else "a label"
+            data_warnings.append(f"no test sample has {what} ({samples['test']['samples']} samples): every test score is "
+                                 "null; the model is selected on val and not scored")
+        # pre-training alone reads train (and test, for retrieval, when the dataset has it): val may be absent
+        splits = [s for s in SPLITS if s in card["splits"]] if pretrain_only else SPLITS
+        spec = derive_inputs(st, modalities, image_size=image_size, channels=channels, sample_rate=sample_rate,
+                             max_seconds=max_seconds, max_tokens=max_tokens, splits=splits)
+        full, norm = with_normalize(recipe, spec)
+        unused = spec_ops(full) if "audio" in modalities else []
+        if unused:
+            data_warnings.append(f"recipe step{'s' * (len(unused) > 1)} {', '.join(unused)} act{'s' * (len(unused) == 1)} on "
+                                 f"'spec', the log-mel features: {SPEC_UNUSED}")
+        # what the model gets: a recipe's own normalize lists win over the derived steps
+        inputs = spec if recipe is None else effective_inputs(spec, norm, modalities, st, splits)
+        check_given_inputs({"image_size": image_size, "channels": channels, "sample_rate": sample_rate,
+                            "max_seconds": max_seconds, "max_tokens": max_tokens}, spec, inputs)
+        rank, world, dev = _dist(device)
+        plan = _cache_plan(cache, cache_budget_mb, st, modalities, world, inputs)
+        data_warnings += modality_warnings(st, modalities)  # a scored split without a modality the model uses
+        torch.manual_seed(seed)
+        # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
+        # stay the derived ones (the encoder adapts, early fusion pools)
+        model = FusionModel(modalities, fusion, max(classes, 1), image_channels=inputs.channels or spec.channels,
+                            image_hw=spec.image_size or (16, 16), fusion_args=fusion_args).to(dev)
+        from mmdata.train.contrastive import classes_without_labels, prepare  # cross-modal hook: pre-training, probe, labelled subset
 
-    trained = role_splits(roles, "train")  # the split(s) the training role reads (folds: a list)
-    with reading("train"):  # pre-training's loader reads the training split(s)
-        prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args,
-                       probe=probe, label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr,
-                       weight_decay=weight_decay, recipe=full, device=dev, cache=plan["train"], num_workers=num_workers,
-                       progress=progress and rank == 0, eval_split=role_splits(roles, "test") if "test" in splits else None,
-                       train_split=trained, class_of=same_class, on_error=on_error)
-    if prep.pretrained is not None:  # on_error="skip": what pre-training and its retrieval left out
-        data_warnings += prep.pretrained.warnings(data)
-    if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
-        prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed, trained)
-    if target is None and prep.balance is not None and not pretrain_only:  # the subset is drawn per sample
-        bare = classes_without_labels(data, prep.balance, seed, trained)
-        if bare:
-            data_warnings.append(
-                f"class{'es' * (len(bare) > 1)} " + ", ".join(f"{names[c]!r} (id {c})" if names and c < len(names) else f"id {c}"
-                                                             for c in bare)
-                + f" {'have' if len(bare) > 1 else 'has'} training samples but no labelled one under --label-fraction "
-                f"{label_fraction:g} ({prep.labelled} of {samples['train']['labelled']} training labels kept, drawn per "
-                "sample, not stratified): the model cannot learn "
-                f"{'them' if len(bare) > 1 else 'it'}; give a larger fraction (or another --seed)")
-    net: torch.nn.Module = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
-    loaders = {} if pretrain_only else _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev,
-                                                fields=[*modalities, "label" if target is None else META_FIELD],
-                                                num_workers=num_workers, balance=prep.balance,
-                                                on_error=on_error, roles=roles)
-    cfg = {"fusion": fusion, "modalities": modalities, "modalities_left_out": left_out, "seed": seed, "batch_size": batch_size,
-           "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev),
-           # the threads torch used, not the option: their count changes float sums, so a run is reproduced with it
-           "threads": torch.get_num_threads(),
-           "num_workers": num_workers, "cache": cache, "cache_budget_mb": cache_budget_mb,
-           "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world,
-           "fusion_args": dict(fusion_args or {}), **prep.config, **config,
-           **({"on_error": on_error} if on_error != "raise" else {}),  # the default's config as before
-           **({"splits": roles} if roles is not None else {}),
-           **({"target": target} if target is not None else {})}
-    run = Run(data=Path(data), config=cfg, spec=inputs, normalize=norm, classes=classes, names=names, samples=samples,
-              cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
-              opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, target=goal, progress=progress, prep=prep, t0=t0,
-              warnings=data_warnings, keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities, inputs) <= cache_budget_mb * 2**20)
-    if roles is not None:
-        run.say("splits: " + "; ".join(f"{role} = {', '.join(n)}" for role, n in roles.items())
-                + " (--train-split / --val-split / --test-split)")
-    run.say((f"{named}: {_described(goal, values if target is not None else None)}" if classes
-             else f"{named}: no classes (pre-training only)")
-            + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
-               if left_out else ""))
-    run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
-            + ("; a recipe's own normalize lists win" if inputs is not spec else "") + "):\n  "
-            + inputs.describe().replace("\n", "\n  "))
-    run.say("normalize (every split, before the recipe's random ops): "
-            + ("; ".join(f"{m}: " + ", ".join(step["op"] for step in steps) for m, steps in norm.items()) or "nothing to do"))
-    run.say("samples: " + ", ".join(f"{s} {c['samples']} ({c['unlabelled']} unlabelled)" for s, c in samples.items())
-            + "; unlabelled samples are left out of the loss and the scores"
-            + (f"; training labels kept: {prep.labelled} of {samples['train']['labelled']} (--label-fraction "
-               f"{label_fraction:g})" if prep.labelled is not None and not pretrain_only else "") + "\n"
-            + "splits decoded once into memory: " + (", ".join(s for s, v in plan.items() if v) or "none")
-            + f" (cache={cache!r}, budget {cache_budget_mb:g} MiB); the rest is streamed")
-    return run
+        trained = role_splits(roles, "train")  # the split(s) the training role reads (folds: a list)
+        with reading("train"):  # pre-training's loader reads the training split(s)
+            prep = prepare(model, data, pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args,
+                           probe=probe, label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr,
+                           weight_decay=weight_decay, recipe=full, device=dev, cache=plan["train"], num_workers=num_workers,
+                           progress=progress and rank == 0, eval_split=role_splits(roles, "test") if "test" in splits else None,
+                           train_split=trained, class_of=same_class, on_error=on_error)
+        if prep.pretrained is not None:  # on_error="skip": what pre-training and its retrieval left out
+            data_warnings += prep.pretrained.warnings(data)
+        if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
+            prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed, trained)
+        if target is None and prep.balance is not None and not pretrain_only:  # the subset is drawn per sample
+            bare = classes_without_labels(data, prep.balance, seed, trained)
+            if bare:
+                data_warnings.append(
+                    f"class{'es' * (len(bare) > 1)} " + ", ".join(f"{names[c]!r} (id {c})" if names and c < len(names) else f"id {c}"
+                                                                 for c in bare)
+                    + f" {'have' if len(bare) > 1 else 'has'} training samples but no labelled one under --label-fraction "
+                    f"{label_fraction:g} ({prep.labelled} of {samples['train']['labelled']} training labels kept, drawn per "
+                    "sample, not stratified): the model cannot learn "
+                    f"{'them' if len(bare) > 1 else 'it'}; give a larger fraction (or another --seed)")
+        net: torch.nn.Module = model
+        if world > 1:
+            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
+        loaders = {} if pretrain_only else _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev,
+                                                    fields=[*modalities, "label" if target is None else META_FIELD],
+                                                    num_workers=num_workers, balance=prep.balance,
+                                                    on_error=on_error, roles=roles)
+        cfg = {"fusion": fusion, "modalities": modalities, "modalities_left_out": left_out, "seed": seed, "batch_size": batch_size,
+               "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev),
+               # the threads torch used, not the option: their count changes float sums, so a run is reproduced with it
+               "threads": torch.get_num_threads(),
+               "num_workers": num_workers, "cache": cache, "cache_budget_mb": cache_budget_mb,
+               "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world,
+               "fusion_args": dict(fusion_args or {}), **prep.config, **config,
+               **({"on_error": on_error} if on_error != "raise" else {}),  # the default's config as before
+               **({"splits": roles} if roles is not None else {}),
+               **({"target": target} if target is not None else {})}
+        run = Run(data=Path(data), config=cfg, spec=inputs, normalize=norm, classes=classes, names=names, samples=samples,
+                  cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
+                  opt=_optimizer(model, optimizer, lr, weight_decay), loaders=loaders, card=card, target=goal, progress=progress, prep=prep, t0=t0,
+                  warnings=data_warnings, keep_val_inputs=plan["val"] and VAL_INPUTS_FACTOR * decoded_bytes(st, "val", modalities, inputs) <= cache_budget_mb * 2**20)
+        if roles is not None:
+            run.say("splits: " + "; ".join(f"{role} = {', '.join(n)}" for role, n in roles.items())
+                    + " (--train-split / --val-split / --test-split)")
+        run.say((f"{named}: {_described(goal, values if target is not None else None)}" if classes
+                 else f"{named}: no classes (pre-training only)")
+                + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
+                   if left_out else ""))
+        run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
+                + ("; a recipe's own normalize lists win" if inputs is not spec else "") + "):\n  "
+                + inputs.describe().replace("\n", "\n  "))
+        run.say("normalize (every split, before the recipe's random ops): "
+                + ("; ".join(f"{m}: " + ", ".join(step["op"] for step in steps) for m, steps in norm.items()) or "nothing to do"))
+        run.say("samples: " + ", ".join(f"{s} {c['samples']} ({c['unlabelled']} unlabelled)" for s, c in samples.items())
+                + "; unlabelled samples are left out of the loss and the scores"
+                + (f"; training labels kept: {prep.labelled} of {samples['train']['labelled']} (--label-fraction "
+                   f"{label_fraction:g})" if prep.labelled is not None and not pretrain_only else "") + "\n"
+                + "splits decoded once into memory: " + (", ".join(s for s, v in plan.items() if v) or "none")
+                + f" (cache={cache!r}, budget {cache_budget_mb:g} MiB); the rest is streamed")
+        return run
 
 
 def _kept(data: str | Path, keys: Sequence[str], balance: dict[str, Any] | None, seed: int,
