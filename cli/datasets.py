@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmdata.cli.common import JsonFlag, OutDir, Seed, console, load_pandas_for_arrow, plural, print_json
+from mmdata.cli.common import JsonFlag, Seed, console, load_pandas_for_arrow, one_line_path, plural, print_json
 
 app = typer.Typer(help="Embedded datasets (built offline).", no_args_is_help=True)
 DATASETS = {"avdigits": "10 digits: sklearn handwriting images + espeak-ng speech (speaker-disjoint) + partial text clues",
@@ -27,7 +27,8 @@ def list_(json_: JsonFlag = False) -> None:
 @app.command()
 def build(
     name: Annotated[str, typer.Argument(help="Dataset name (see `mmdata datasets list`).")],
-    out: OutDir,
+    out: Annotated[str, typer.Argument(help="Output folder (created): a path, or an fsspec URL of an object store "
+                                            "(s3://bucket/av; credentials from the environment).")],
     seed: Seed = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel shard writers.")] = 1,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Keep only the first N samples per class (a quick small build).")] = None,
@@ -45,15 +46,19 @@ def build(
     else:
         from mmdata.datasets.avdigits import build as run
     from mmdata.shards.inspect import inspect
+    from mmdata.urls import is_remote, redact
 
     load_pandas_for_arrow()
-    path = run(out, seed=seed, workers=workers, limit=limit, progress=not json_, force=force)
+    # a str, not a Path: Path('s3://bkt/av') is 's3:/bkt/av', a local folder (QA round 22)
+    path = run(out if is_remote(out) else Path(out), seed=seed, workers=workers, limit=limit, progress=not json_,
+               force=force)
     info = inspect(path)
+    shown = redact(str(path)) if is_remote(path) else str(path)
     if json_:
-        print_json({"ok": True, "name": name, "path": str(path), "samples": info["samples"],
+        print_json({"ok": True, "name": name, "path": shown, "samples": info["samples"],
                     "per_split": info["per_split"], "patterns": info["patterns"], "warnings": info.get("warnings", [])})
         return
-    console.print(f"built {name} at {Path(path)}", soft_wrap=True)
+    console.print(f"built {name} at {one_line_path(shown)}", soft_wrap=True)
     console.print(f"  {plural(info['samples'], 'sample')} {info['per_split']}, patterns {info['patterns']}", soft_wrap=True)
 
 

@@ -190,10 +190,11 @@ def generate(seed: int = 0, knobs: Knobs | None = None, limit: int | None = None
 
 
 def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = True, knobs: Knobs | None = None,
-          limit: int | None = None, force: bool = False) -> Path:
+          limit: int | None = None, force: bool = False, storage_options: dict[str, Any] | None = None) -> str | Path:
     """Generate avdigits and write it through the sharding API to ``out`` (shards + index + card). An ``out``
     holding files and no mmdata dataset is refused, naming them, as ``mmdata shard`` refuses it (``force``: no
-    check).
+    check). ``out`` may be an object store's URL (``s3://bucket/av``, ``storage_options`` for it): the URL is
+    returned as given (a str); a local ``out`` comes back as a Path.
 
     Example:
         >>> import tempfile, mmdata
@@ -203,8 +204,9 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
     """
     from mmdata.shards.sources import Record
     from mmdata.shards.writer import check_foreign_output, write_records
+    from mmdata.urls import is_remote
 
-    check_foreign_output(out, force)  # before anything is generated (QA round 22: it wrote among a user's files)
+    check_foreign_output(out, force, storage_options)  # before anything is generated (QA round 22: it wrote among a user's files)
 
     g = generate(seed, knobs, limit)
     recs = [Record(r["key"], r["key"], {e: r[e] for e in ("png", "flac", "txt") if e in r}, r["label"], r["split"],
@@ -213,5 +215,6 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
                           "content_sha256": g["content_sha256"], "limit": limit,
                           "sources": "sklearn load_digits images; espeak-ng speech bank (mmdata/datasets/assets)"}}
     write_records(recs, out, maxcount=400, workers=workers, label_names=list(WORDS), progress=progress,
-                  name="avdigits", card_extra=extra)
-    return Path(out)
+                  name="avdigits", card_extra=extra, storage_options=storage_options)
+    # an object store's URL as given: Path('s3://b/x') is 's3:/b/x', a local folder of that name
+    return str(out) if is_remote(out) else Path(out)

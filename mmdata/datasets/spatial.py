@@ -147,9 +147,10 @@ def generate_spatial(seed: int = 0, limit: int | None = None) -> dict[str, Any]:
 
 
 def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = True, limit: int | None = None,
-          force: bool = False) -> Path:
+          force: bool = False, storage_options: dict[str, Any] | None = None) -> str | Path:
     """Generate avdigits-spatial and shard it to ``out`` (shards + index + card), offline. An ``out`` holding
-    files and no mmdata dataset is refused, as ``mmdata shard`` refuses it (``force``: no check).
+    files and no mmdata dataset is refused, as ``mmdata shard`` refuses it (``force``: no check). ``out`` may be
+    an object store's URL (``storage_options`` for it): returned as given (a str); a local ``out`` as a Path.
 
     Example:
         >>> import tempfile, mmdata
@@ -160,8 +161,9 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
     """
     from mmdata.shards.sources import Record
     from mmdata.shards.writer import check_foreign_output, write_records
+    from mmdata.urls import is_remote
 
-    check_foreign_output(out, force)  # before anything is generated (QA round 22: it wrote among a user's files)
+    check_foreign_output(out, force, storage_options)  # before anything is generated (QA round 22: it wrote among a user's files)
 
     g = generate_spatial(seed, limit)
     recs = [Record(r["key"], r["key"], {e: r[e] for e in ("png", "flac", "txt")}, r["label"], r["split"],
@@ -171,5 +173,6 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
                                   "avdigits_content_sha256": g["avdigits_content_sha256"], "speakers": g["speakers"],
                                   "sources": "avdigits (sklearn load_digits images, espeak-ng speech bank), composed"}}
     write_records(recs, out, maxcount=400, workers=workers, label_names=list(WORDS), progress=progress,
-                  name=NAME, card_extra=extra)
-    return Path(out)
+                  name=NAME, card_extra=extra, storage_options=storage_options)
+    # an object store's URL as given: Path('s3://b/x') is 's3:/b/x', a local folder of that name
+    return str(out) if is_remote(out) else Path(out)

@@ -50,3 +50,38 @@ def test_a_remote_job_killed_after_its_first_upload_resumes(raw: Path, s3) -> No
     assert not any(k.startswith(".mmdata-journal/") for k in tree), tree  # the finished job removed its journal
     assert {"dataset.json", "index.parquet", "shards.parquet", "train-000000.tar"} <= set(tree)
     mmdata.verify(out, storage_options=s3.options)
+
+
+# -- 2: datasets build into an object store ----------------------------------------------------------
+
+
+def test_build_api_returns_the_url_of_a_remote_out_and_a_path_of_a_local_one(tmp_path: Path, s3) -> None:  # noqa: ANN001
+    from mmdata.datasets import avdigits, spatial
+
+    url = avdigits.build(f"{s3.url}/av2", limit=4, progress=False, storage_options=s3.options)
+    assert url == f"{s3.url}/av2"
+    assert mmdata.inspect(url, storage_options=s3.options)["samples"] == 40
+    url = spatial.build(f"{s3.url}/sp", limit=4, progress=False, storage_options=s3.options)
+    assert url == f"{s3.url}/sp" and "dataset.json" in s3.tree("sp")
+    assert avdigits.build(tmp_path / "av", limit=4, progress=False) == tmp_path / "av"
+    # the storage options reach the foreign-output check too
+    s3.fs.pipe_file(f"{s3.url[5:]}/mixed/train-000000.tar", b"the user's tar")
+    with pytest.raises(mmdata.errors.SourceError, match=r"s3://.*/mixed: not an mmdata dataset and not empty"):
+        avdigits.build(f"{s3.url}/mixed", limit=4, progress=False, storage_options=s3.options)
+
+
+@pytest.mark.parametrize("name", ["avdigits", "avdigits-spatial"])
+def test_datasets_build_cli_writes_to_the_bucket(name: str, tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from mmdata.cli.main import main
+
+    for k, v in s3.env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["datasets", "build", name, f"{s3.url}/av", "--limit", "4"])
+    got = capsys.readouterr()
+    assert (exc.value.code or 0) == 0, got.err
+    assert f"built {name} at {s3.url}/av\n" in got.out
+    assert {"dataset.json", "index.parquet", "shards.parquet"} <= set(s3.tree("av"))
+    assert list(tmp_path.iterdir()) == []  # no local ./s3:/... folder
