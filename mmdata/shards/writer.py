@@ -329,33 +329,84 @@ def _in_class_folder(source_key: Any, label: Any, names: Sequence[str] | None) -
 
 
 def _moved_between_classes(records: list[Record], label_names: Sequence[str] | None, old_names: Sequence[str] | None,
-                           old_rows: list[tuple[Any, ...]]) -> list[tuple[str, str]]:
+                           old_rows: list[tuple[Any, ...]], earlier: str | Path | None = None,
+                           storage_options: dict[str, Any] | None = None, source: Any = None
+                           ) -> list[tuple[str, str]]:
     """``--split-from``: samples of a class-folder tree moved to another class folder since the earlier version
     (an annotator's relabelling): their key changed with the folder, so no key matched. Each takes the split of
     the earlier sample with the same path inside its class folder that is gone now — only where that path names
-    one sample on each side and the class changed (a new ``dog/cat003`` and a gone ``cat/cat003``). Sets their
-    split; returns (earlier source key, source key) per moved sample (QA: relabelled test samples were split
-    anew, into train)."""
+    one sample on each side, the class changed (a new ``dog/cat003`` and a gone ``cat/cat003``) and it is the
+    same file: the same members by extension with the same sizes and CRC-32s as the earlier index records
+    (:func:`_same_content`; a file is read for these few candidates only). Sets their split; returns (earlier
+    source key, source key) per moved sample (QA: relabelled test samples were split anew, into train; QA round
+    22: with file names numbered per class folder, a *new* ``dog/011`` took a deleted ``cat/011``'s split).
+    Members of a remote ``source``, and an earlier index without CRC-32s, cannot be compared: no move."""
     keys = {r.key for r in records}
-    gone: dict[str, list[tuple[str, str, str]]] = {}
+    gone: dict[str, list[tuple[str, str, str, str]]] = {}
     for key, sk, lab, split in old_rows:
         rest = _in_class_folder(sk, lab, old_names)
         if rest is not None and key not in keys and isinstance(split, str):
-            gone.setdefault(rest, []).append((sk, old_names[lab], split))  # type: ignore[index]
-    if not gone:
+            gone.setdefault(rest, []).append((sk, old_names[lab], split, key))  # type: ignore[index]
+    if not gone or source is not None:
         return []
     new: dict[str, list[Record]] = {}
     for r in records:
         rest = _in_class_folder(r.source_key, r.label, label_names)
         if r.split is None and rest is not None:
             new.setdefault(rest, []).append(r)
-    moved = []
+    candidates = []
     for rest, rs in sorted(new.items()):
         before = gone.get(rest)
         if len(rs) == 1 and before is not None and len(before) == 1 and before[0][1] != label_names[rs[0].label]:  # type: ignore[index]
-            rs[0].split = before[0][2]
-            moved.append((before[0][0], rs[0].source_key))
+            candidates.append((rs[0], before[0]))
+    if not candidates or earlier is None:
+        return []
+    contents = _earlier_members(earlier, storage_options, {b[3] for _, b in candidates})
+    moved = []
+    for r, (sk, _, split, key) in candidates:
+        if key in contents and _same_content(r, key, contents[key]):
+            r.split = split
+            moved.append((sk, r.source_key))
     return moved
+
+
+def _earlier_members(path: str | Path, storage_options: dict[str, Any] | None, keys: set[str]
+                     ) -> dict[str, list[tuple[str, int, int]]]:
+    """``--split-from``: (member name, size, CRC-32) per member of the earlier samples ``keys``; a sample whose
+    index row has no CRC-32s (an index written before 2026-12-04) is left out: its content cannot be compared."""
+    text = str(path).rstrip("/")
+    folder, name = text.rsplit("/", 1) if text.endswith(".parquet") and "/" in text else (text, idx.INDEX)
+    cols = ["key", "members", "sizes", "member_crc32"]
+    try:
+        table = idx._read_parquet(folder, name, storage_options, columns=cols, types=idx.INDEX_SCHEMA_FIELDS)
+    except ShardError:
+        return {}
+    got = {}
+    for key, members, sizes, crcs in zip(*(table.column(c).to_pylist() for c in cols)):
+        if key in keys and members and sizes and crcs and len(members) == len(sizes) == len(crcs):
+            got[key] = list(zip(members, sizes, crcs))
+    return got
+
+
+def _same_content(r: Record, key: str, members: list[tuple[str, int, int]]) -> bool:
+    """Whether the record ``r`` holds the members of the earlier sample ``key`` (by extension; the label's
+    ``cls``, which a move changes, aside) with the same bytes: sizes, then the CRC-32 of each file's or inline
+    member's bytes. A file that cannot be read: False (the sample is split anew, as a new one)."""
+    before = {m[len(key) + 1:]: (size, crc) for m, size, crc in members if m.startswith(key + ".")}
+    before.pop("cls", None)
+    now = {e: v for e, v in r.members.items() if e != "cls"}
+    if set(before) != set(now):
+        return False
+    for ext, value in now.items():
+        size, crc = before[ext]
+        try:
+            data = value if isinstance(value, bytes) else (
+                Path(value).read_bytes() if Path(value).stat().st_size == size else None)
+        except OSError:
+            return False
+        if data is None or len(data) != size or zlib.crc32(data) != crc:
+            return False
+    return True
 
 
 def _class_id_changes(old: Sequence[str] | None, new: Sequence[str] | None, name: Any) -> list[str]:
@@ -2014,13 +2065,14 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                 r.split = before[r.key]
                 kept += 1
         old_names, old_rows = _earlier_classes(split_from, storage_options)
-        moved = _moved_between_classes(records, label_names, old_names, old_rows)
+        moved = _moved_between_classes(records, label_names, old_names, old_rows, split_from, storage_options, source)
         if moved:
             shown = ", ".join(f"{a!r} -> {b!r}" for a, b in moved[:3]) + (", ..." if len(moved) > 3 else "")
             warnings = [*(warnings or []),
                         f"--split-from: {plural(len(moved), 'sample')} moved to another class folder since the earlier "
                         f"version kept {'its' if len(moved) == 1 else 'their'} split, matched by the path inside the "
-                        f"class folder ({shown}); a sample's key changes with its class folder"]
+                        f"class folder and the same file content ({shown}); a sample's key changes with its class "
+                        f"folder"]
         warnings = [*(warnings or []), *_class_id_changes(old_names, label_names, about.get("name"))]
         kept += len(moved)
         # most keys changed: the split the user asked to keep is not kept (a version that grew keeps all its old

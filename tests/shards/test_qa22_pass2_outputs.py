@@ -85,3 +85,48 @@ def test_datasets_build_cli_writes_to_the_bucket(name: str, tmp_path: Path, s3, 
     assert f"built {name} at {s3.url}/av\n" in got.out
     assert {"dataset.json", "index.parquet", "shards.parquet"} <= set(s3.tree("av"))
     assert list(tmp_path.iterdir()) == []  # no local ./s3:/... folder
+
+
+# -- 3: a new file with a deleted one's name in another class folder is not a move -------------------
+
+SPLIT3 = "train=0.5,val=0.25,test=0.25"
+
+
+def _numbered(root: Path, n: dict[str, int]) -> Path:
+    """Class folders whose files are numbered per class (cat/000.txt, dog/000.txt, ...)."""
+    for c, count in n.items():
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            (root / c / f"{i:03d}.txt").write_text(f"a {c} number {i}\n")
+    return root
+
+
+def _splits(ds: Path) -> dict[str, str]:
+    import pyarrow.parquet as pq
+
+    from mmdata.shards import index as idx
+
+    t = pq.read_table(ds / idx.INDEX, columns=["source_key", "split"]).to_pydict()
+    return dict(zip(t["source_key"], t["split"]))
+
+
+@pytest.mark.parametrize("same", [False, True])
+def test_a_class_folder_move_is_the_same_file_only(tmp_path: Path, same: bool) -> None:
+    from mmdata.shards import index as idx
+
+    raw = _numbered(tmp_path / "raw", {"cat": 12, "dog": 11})  # cat/000..011, dog/000..010
+    mmdata.shard(raw, tmp_path / "v1", split=SPLIT3, seed=0, progress=False)
+    v1 = _splits(tmp_path / "v1")
+    if same:  # the annotator's relabel: the file itself moved
+        (raw / "cat" / "011.txt").rename(raw / "dog" / "011.txt")
+    else:  # the QA case: cat/011 deleted, a different new dog/011 added
+        (raw / "cat" / "011.txt").unlink()
+        (raw / "dog" / "011.txt").write_text("a new dog, not that cat\n")
+    rep = mmdata.shard(raw, tmp_path / "v2", split=SPLIT3, seed=0, split_from=tmp_path / "v1", progress=False)
+    moved = [w for w in rep["warnings"] if "moved to another class folder" in w]
+    card = idx.load_card(tmp_path / "v2")["split_from"]
+    if same:
+        assert len(moved) == 1 and "'cat/011' -> 'dog/011'" in moved[0], rep["warnings"]
+        assert card["moved_class"] == 1 and _splits(tmp_path / "v2")["dog/011"] == v1["cat/011"]
+    else:
+        assert moved == [] and "moved_class" not in card, rep["warnings"]
