@@ -167,6 +167,10 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     if not free:
         return warnings + [f"--split {spec} was not used: every sample has a split of its own ({given}, or its "
                            f"group's), so the card records no split fractions"]
+    # the output's split sizes are these and the new ones together: a split only the new samples missed is
+    # not empty (QA round 22: "split 'val' is empty" for a val of 6 kept samples under --split-from)
+    kept = Counter(r.split for r in records if r.split is not None)
+    applied = len(warnings)
     if fixed:
         warnings.append(f"--split {spec} was applied to the {plural(len(free), 'sample')} without a split of "
                         f"their own (e.g. {_examples(free)}); the other {fixed} keep the split the source gives them "
@@ -181,17 +185,24 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         warnings += _group_class_warning(fractions, free_units, label_names)
     else:  # no groups: every record a unit, split exactly as before groups existed
         totals = _split_records(free, fractions, seed)
-    empty = [n for n in names if fractions[n] > 0 and totals[n] == 0]
+    missed = [n for n in names if fractions[n] > 0 and totals[n] == 0 and kept[n]]
+    if missed:  # one accurate clause on the line above, no advice: those splits are not empty
+        got = ", ".join(f"{n} ({k})" for n, k in totals.items() if k)
+        warnings[applied] += (f"; the {len(free)} split now went to {got}, none to {' or '.join(map(repr, missed))}, "
+                              f"which {'hold' if len(missed) > 1 else 'holds'} "
+                              f"{' and '.join(str(kept[n]) for n in missed)} that keep their split")
+    empty = [n for n in names if fractions[n] > 0 and totals[n] == 0 and not kept[n]]
     if empty:
         got = ", ".join(f"{n} {k}" for n, k in totals.items())
+        some = plural(len(free), "sample") + (" without a split of their own" if fixed else "")
         grouped = 0 < len(free_units) < len(free)  # units joined: fewer groups than samples
         for n in empty:
             if grouped:  # fewer groups than splits: the cause is the groups, not the fraction
-                warnings.append(f"split {n!r} is empty: the {len(free)} samples form {plural(len(free_units), 'group')} "
+                warnings.append(f"split {n!r} is empty: the {some} form {plural(len(free_units), 'group')} "
                                 f"(rows naming one file, or --group-by), fewer than the splits asked for (got {got}); "
                                 f"group by a finer column or ask for fewer splits")
             else:
-                warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {len(free)} samples "
+                warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {'the ' if fixed else ''}{some} "
                                 f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
                                 f"fraction or shard more samples")
     return warnings

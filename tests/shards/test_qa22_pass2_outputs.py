@@ -130,3 +130,35 @@ def test_a_class_folder_move_is_the_same_file_only(tmp_path: Path, same: bool) -
         assert card["moved_class"] == 1 and _splits(tmp_path / "v2")["dog/011"] == v1["cat/011"]
     else:
         assert moved == [] and "moved_class" not in card, rep["warnings"]
+
+
+# -- 4: "split 'X' is empty" only for a split empty in the output ----------------------------------
+
+
+def test_split_from_warns_of_an_empty_split_only_when_the_output_has_none(tmp_path: Path) -> None:
+    from mmdata.shards import index as idx
+
+    raw = _numbered(tmp_path / "raw", {"cat": 11, "dog": 11})
+    mmdata.shard(raw, tmp_path / "v1", split=SPLIT3, seed=0, progress=False)
+    (raw / "dog" / "011.txt").write_text("one new dog\n")
+    rep = mmdata.shard(raw, tmp_path / "v2", split=SPLIT3, seed=0, split_from=tmp_path / "v1", progress=False)
+    assert rep["samples"] == 23 and all(rep["splits"][s] for s in ("train", "val", "test")), rep["splits"]
+    assert not any("is empty" in w for w in rep["warnings"]), rep["warnings"]
+    line = [w for w in rep["warnings"] if w.startswith("--split train=0.5,val=0.25,test=0.25 was applied to the 1 sample")]
+    assert len(line) == 1 and line[0].endswith("; the 1 split now went to train (1), none to 'val' or 'test', which "
+                                               f"hold {rep['splits']['val']} and {rep['splits']['test']} that keep "
+                                               "their split"), rep["warnings"]
+    assert line[0] in idx.load_card(tmp_path / "v2")["warnings"]
+
+
+def test_an_output_split_that_is_empty_is_still_named(tmp_path: Path) -> None:
+    """A split the earlier version did not have and the new samples do not fill: empty in the output."""
+    raw = _numbered(tmp_path / "raw", {"cat": 4, "dog": 4})
+    mmdata.shard(raw, tmp_path / "v1", split="train=0.5,val=0.5", seed=0, progress=False)
+    (raw / "dog" / "004.txt").write_text("one new dog\n")
+    rep = mmdata.shard(raw, tmp_path / "v2", split="train=0.5,val=0.4,test=0.1", seed=0, split_from=tmp_path / "v1",
+                       progress=False)
+    got = [w for w in rep["warnings"] if "is empty" in w]
+    assert got == ["split 'test' is empty: --split asks test=0.1 of the 1 sample without a split of their own "
+                   "(0.10), which rounds to none (got train 1, val 0, test 0); give it a larger fraction or shard "
+                   "more samples"], rep["warnings"]
