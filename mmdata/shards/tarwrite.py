@@ -1,7 +1,7 @@
 """Deterministic, atomic tar writing shared by every shard writer (shard, augment, add-modality).
 
 Headers carry mtime 0, uid/gid 0, empty user/group names and mode 0o644, so the same members give
-the same bytes on any machine. A shard is written to ``<name>.tmp-<pid>`` in the same folder and
+the same bytes on any machine. A shard is written to a new ``<name>.tmp-<pid>-<random>`` in the same folder and
 renamed, so a reader never sees a half-written shard and a killed job leaves only temp files.
 
 Durability: like ``tar`` and webdataset's ``ShardWriter``, shards are not fsynced by default — the
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import signal
 import tarfile
 import threading
@@ -158,6 +159,24 @@ class _Hasher:
         return self._digest.hexdigest()
 
 
+def _make_tar_temp(path: Path) -> tuple[Path, int]:
+    """Create a shard's temp file beside it: ``<name>.tmp-<pid>-<16 hex>`` (the ``<name>.tmp-`` prefix is what
+    the resume sweep and the foreign-output check know), made new with ``O_EXCL | O_NOFOLLOW`` so that a
+    file or link someone planted at a guessable name is never opened or written through (QA round 22: a
+    link at ``train-000000.tar.tmp-<pid>`` had a job overwrite its target and publish the link as the
+    shard). Mode ``0o666`` less the umask, what the published shard keeps.
+    """
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    for _ in range(100):
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(8)}")
+        try:
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path}: could not create a new temp file beside it (100 random names were taken); "
+                          f"remove the {path.name}.tmp-* files there")
+
+
 class TarWriter:
     """Write a tar shard member by member: deterministic headers, atomic rename, sha256 on the side.
 
@@ -174,10 +193,9 @@ class TarWriter:
     def __init__(self, path: str | Path, *, fsync: bool = False, threaded_hash: bool = True) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
         self._fsync = fsync
         self._hasher = _Hasher(threaded_hash)  # before the file: starting its thread is where a signal lands
-        self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+        self._tmp, self._fd = _make_tar_temp(self.path)
         self._parts: list[bytes] = []  # queued for one writev
         self._small: list[bytes] = []  # a run of small pieces, joined into one part at the next large one
         self._queued = 0
