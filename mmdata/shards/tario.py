@@ -40,6 +40,7 @@ from braceexpand import braceexpand as _braceexpand
 
 from mmdata.errors import ShardError
 from mmdata.io import host_limit
+from mmdata.urls import redact_text
 
 BLOCK = 512
 _ZERO = bytes(BLOCK)
@@ -370,6 +371,7 @@ def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MA
         max_member_bytes: members declaring more are skipped and reported ("member too large").
         want: ``want(name)`` False skips the member's bytes (yielded with ``data=None``).
     """
+    shard = redact_text(shard)  # a URL's password or signature never reaches a message (QA round 22)
     r = _Reader(f)
     last = "<start>"
     pending: bytes | None = None
@@ -547,6 +549,7 @@ def group_samples(members: Iterator[Member], shard: str) -> Iterator[RawSample]:
     whose name is not ``<key>.<ext>`` (``k1``, ``.txt``, ``k1.``) belongs to no sample: it is a
     key-less :data:`NO_KEY` problem and the sample in progress goes on (webdataset drops it silently).
     """
+    shard = redact_text(shard)
     key: str | None = None
     group: dict[str, bytes] = {}
     problem: Problem | None = None

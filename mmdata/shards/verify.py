@@ -21,7 +21,7 @@ from mmdata.errors import ShardError
 from mmdata.io import file_sha256, stream_sha256
 from mmdata.shards import index as idx
 from mmdata.shards.tario import count_members, iter_samples, open_shard, split_member, unsafe_member_path
-from mmdata.urls import call, filesystem, is_remote, lookup, unless_file_url
+from mmdata.urls import call, filesystem, is_remote, lookup, redact_text, unless_file_url
 
 #: the problem of a ``.tar`` file in the dataset folder that ``shards.parquet`` does not list
 NOT_LISTED = "a shard file the index does not list (left from another job?)"
@@ -679,10 +679,16 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
 
 
 def _report(checked: int, problems: list[dict[str, Any]]) -> dict[str, Any]:
-    """verify's report; every problem has ``key`` and ``member`` (None where it is about no one sample)."""
+    """verify's report; every problem has ``key`` and ``member`` (None where it is about no one sample).
+    Every string in it is redacted (:func:`~mmdata.urls.redact_text`): the readers' damage strings name the
+    shard by the URL it was read from, which may carry a password or a signature (QA round 22: ``mmdata
+    verify http://alice:PW@host/ds`` printed the password, in text and ``--json``)."""
     for p in problems:
         p.setdefault("key", None)
         p.setdefault("member", None)
+        for k, v in p.items():
+            if isinstance(v, str):
+                p[k] = redact_text(v)
     return {"ok": not problems, "checked": checked, "problems": problems}
 
 
