@@ -47,6 +47,7 @@ import os
 import re
 import shutil
 import stat
+import urllib.parse
 import uuid
 import warnings
 from pathlib import Path
@@ -169,33 +170,69 @@ def unless_file_url(path: Any) -> Any:
     return local_path(path) if isinstance(path, (str, Path)) and protocol(path) == "file" else path
 
 
-#: query parameters whose values are secrets (a presigned S3 / GCS URL, an Azure SAS, a token or key
-#: handed in the URL): masked by :func:`redact_text`, whatever their case
+#: query (or fragment) parameters whose values are secrets (a presigned S3 / GCS URL, SigV2's
+#: ``AWSAccessKeyId`` / ``Signature``, an Azure SAS's ``sig`` or ``sas_token``, a token or key handed in the
+#: URL): masked by :func:`redact_text`, whatever their case or percent-encoding (``sv``, a SAS's version,
+#: is not one)
 SECRET_PARAMS = ("x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
-                 "x-goog-credential", "sig", "signature", "token", "access_token", "refresh_token", "id_token",
-                 "api_key", "apikey", "key", "password", "passwd", "secret", "client_secret")
+                 "x-goog-credential", "awsaccesskeyid", "sig", "signature", "sas_token", "token", "access_token",
+                 "refresh_token", "id_token", "api_key", "apikey", "key", "password", "passwd", "secret",
+                 "client_secret")
+_SECRET_NAMES = frozenset(SECRET_PARAMS)
 
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#@]*(?:@[^/\s?#@]*)*@")
-_SECRET_VALUE = re.compile(r"(?P<name>[?&;](?:" + "|".join(re.escape(n) for n in SECRET_PARAMS) + r")=)[^&;#\s'\"()<>\[\],:]*",
-                           re.IGNORECASE)
+#: a scheme and what follows it up to a blank or quote: the URL :func:`redact_text` looks for a user in
+_URL_TOKEN = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<rest>[^\s'\"<>]*)")
+#: what follows ``host:`` when the colon is a port's (``:8080/``, ``:8080?``, ``:8080`` at the end)
+_PORT = re.compile(r"\d{0,5}(?:[/?#]|$)")
+_PARAM = re.compile(r"(?P<sep>[?&;#])(?P<name>[^=&;#?\s'\"()<>\[\],:/]+)=(?P<value>[^&;#\s'\"()<>\[\],:]*)")
+
+
+def _mask_userinfo(m: re.Match[str]) -> str:
+    """A URL with its user and password masked. The userinfo normally ends at the last ``@`` before the
+    first ``/``, ``?`` or ``#``; a pasted, unencoded secret may hold ``/`` (AWS secret keys do:
+    ``s3://AKIA...:wJal/K7MD/bPx@bucket/ds``), so a ``user:`` followed by something that is not a port
+    takes everything up to the last ``@`` before the first ``/`` after an ``@`` — while a path's ``@``
+    (``s3://bucket/path/a@b.txt``, ``http://h:8080/a@b``) has no ``user:`` before it and stays."""
+    scheme, rest = m["scheme"], m["rest"]
+    auth_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, auth_end)
+    if at >= 0:
+        return scheme + "***@" + rest[at + 1:]
+    colon = rest.find(":", 0, auth_end)
+    if colon <= 0 or rest.startswith("[") or _PORT.match(rest, colon + 1) or rest.startswith("/", colon + 1):
+        return m[0]
+    first_at = rest.find("@", colon)
+    if first_at < 0:
+        return m[0]
+    slash = rest.find("/", first_at)
+    at = rest.rfind("@", 0, slash if slash >= 0 else len(rest))
+    return scheme + "***@" + rest[at + 1:]
+
+
+def _mask_param(m: re.Match[str]) -> str:
+    name = urllib.parse.unquote(m["name"]).strip().lower()
+    return f"{m['sep']}{m['name']}=***" if name in _SECRET_NAMES else m[0]
 
 
 def redact_text(text: str) -> str:
     """``text`` with every secret a URL in it may carry masked by ``***``: the user and password of each
-    ``scheme://user[:password]@host`` and the value of each query parameter named in
-    :data:`SECRET_PARAMS` (``?X-Amz-Signature=...``, ``&token=...``, ``&sig=...``; up to the next ``&``,
-    ``;``, ``#``, blank, quote, bracket, comma or colon: a message's ``URL: what happened`` stays). Every
+    ``scheme://user[:password]@host`` (even a password holding ``/`` or ``@``) and the value of each query
+    or fragment parameter named in :data:`SECRET_PARAMS` (``?X-Amz-Signature=...``, ``&token=...``,
+    ``&sig=...``, ``?%73ig=...``, ``#access_token=...``; up to the next ``&``, ``;``, ``#``, blank, quote,
+    bracket, comma or colon: a message's ``URL: what happened`` stays). Every
     :class:`~mmdata.errors.MMDataError` message goes through it.
 
     Example:
         >>> redact_text("cannot read http://al:pw@h:80/ds/a.tar?sig=abc&sv=2024 (see s3://b/k?X-Amz-Credential=AK)")
         'cannot read http://***@h:80/ds/a.tar?sig=***&sv=2024 (see s3://b/k?X-Amz-Credential=***)'
+        >>> redact_text("s3://AKIA:wJal/K7MD/bPxEXAMPLE@bkt/ds and s3://bkt/path/a@b.txt#token=t0k")
+        's3://***@bkt/ds and s3://bkt/path/a@b.txt#token=***'
     """
     text = str(text)
     if "://" in text:
-        text = _USERINFO.sub(lambda m: m["scheme"] + "***@", text)
+        text = _URL_TOKEN.sub(_mask_userinfo, text)
     if "=" in text:
-        text = _SECRET_VALUE.sub(lambda m: m["name"] + "***", text)
+        text = _PARAM.sub(_mask_param, text)
     return text
 
 
