@@ -42,8 +42,30 @@ def _hint(value: Any, unit: str | None) -> str:
     return " (a number, not quoted text)"
 
 
+def shown(value: Any, width: int = 40) -> str:
+    """``repr(value)`` fit for a message: an integer of more than about ``width`` digits is shown as its
+    first digits and its length (QA round 22: a state's ``10**4000`` put 4000 digits in a message, and past
+    4300 digits ``repr`` raises ``ValueError``), anything else cut at ``2 * width`` characters.
+
+    Example:
+        >>> shown(7), shown(-2**200), shown(10**5000)
+        ('7', '-1606938044...(an integer of about 61 digits)', 'an integer of about 5001 digits')
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        v = int(value)
+        if v.bit_length() <= 3 * width:  # up to ~36 digits: shown whole
+            return repr(v)
+        digits = int(v.bit_length() * 0.3010299956639812) + 1
+        if digits > 4000:  # str() of it is slow, and refused past 4300 digits
+            return f"{'a negative' if v < 0 else 'an'} integer of about {digits} digits"
+        return f"{'-' if v < 0 else ''}{str(abs(v))[:10]}...(an integer of about {digits} digits)"
+    text = repr(value)
+    return text if len(text) <= 2 * width else text[:2 * width] + "..."
+
+
 def expect_int(value: Any, name: str, *, minimum: int | None = None, allow_none: bool = False,
-               error: type[Exception] = MMDataError, unit: str | None = None) -> int | None:
+               error: type[Exception] = MMDataError, unit: str | None = None,
+               maximum: int | None = None) -> int | None:
     """``value`` as an ``int``, else ``error`` naming ``name``: a bool, a float or a string is refused
     (``"5"`` and ``5.0`` are almost always a slip of a config file, and ``True`` is not a count).
 
@@ -54,6 +76,7 @@ def expect_int(value: Any, name: str, *, minimum: int | None = None, allow_none:
         allow_none: None is allowed (and returned).
         error: the exception type of the calling module (``ShardError``, ``SourceError``...).
         unit: ``"bytes"`` adds a hint for ``"2G"``-style strings.
+        maximum: the largest allowed value (None: no bound).
 
     Example:
         >>> expect_int(None, "maxsize", minimum=1, allow_none=True) is None
@@ -61,14 +84,31 @@ def expect_int(value: Any, name: str, *, minimum: int | None = None, allow_none:
     """
     if value is None and allow_none:
         return None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and (minimum is None or value >= minimum):
+    if (isinstance(value, numbers.Integral) and not isinstance(value, bool) and (minimum is None or value >= minimum)
+            and (maximum is None or value <= maximum)):
         return int(value)
-    expected = "an integer" + (f" >= {minimum}" if minimum is not None else "")
+    too_large = maximum is not None and isinstance(value, numbers.Integral) and not isinstance(value, bool) \
+        and value > maximum
+    if not too_large:  # the range's top is named where it was passed (a wrong type says what type)
+        expected = "an integer" + (f" >= {minimum}" if minimum is not None else "")
+    else:
+        expected = f"an integer from {_bound(minimum) if minimum is not None else 'any'} to {_bound(maximum)}"
     if unit:
         expected += f" ({unit})"
     if allow_none:
         expected += " or None"
-    raise error(f"{name}: expected {expected}, got {value!r}{_hint(value, unit)}")
+    raise error(f"{name}: expected {expected}, got {shown(value)}{_hint(value, unit)}")
+
+
+def _bound(n: int) -> str:
+    """A range's end in a message: ``2**63 - 1`` rather than nineteen digits."""
+    for base in (2, 10):
+        for e in range(8, 64):
+            for off in (-2, -1, 0):
+                if n == base ** e + off or n == -(base ** e) + off:
+                    sign = "-" if n < 0 else ""
+                    return f"{sign}{base}**{e}" + (f" - {-off}" if off else "")
+    return str(n)
 
 
 def expect_bool(value: Any, name: str, *, error: type[Exception] = MMDataError) -> bool:
@@ -151,6 +191,18 @@ def _reader_id(key: Any, name: str, error: type[Exception]) -> int:
     return r
 
 
+#: the largest number a resume state holds (a signed 64-bit word, what the reader's clock stores)
+STATE_INT_MAX = 2**63 - 1
+
+
+def _cut(value: Any) -> str:
+    """``repr(value)`` cut at 80 characters, even when it holds an integer too long to print."""
+    try:
+        return f"{value!r:.80}"
+    except ValueError:
+        return f"a {type(value).__name__} holding an integer too long to print"
+
+
 def expect_state(state: Any, name: str, *, error: type[Exception] = MMDataError) -> dict[str, Any]:
     """A resume state (what a reader's or a loader's ``state_dict()`` returned, perhaps through JSON or
     a checkpoint) checked before it is taken: a dict with an ``epoch`` (an integer >= 0); ``seed`` an
@@ -172,15 +224,20 @@ def expect_state(state: Any, name: str, *, error: type[Exception] = MMDataError)
         mmdata.errors.MMDataError: loader state['positions'][0]: expected an integer >= 0, got 1.5
     """
     if not isinstance(state, Mapping):
-        raise error(f"{name}: expected a dict (what state_dict() returned), got {type(state).__name__} {state!r:.80}")
+        raise error(f"{name}: expected a dict (what state_dict() returned), got {type(state).__name__} {_cut(state)}")
     if "epoch" not in state:
         raise error(f"{name}: has no 'epoch' (keys {sorted(map(str, state))}); expected what state_dict() returned, "
                     "or {'epoch': N} to start epoch N")
     out = dict(state)
-    out["epoch"] = expect_int(state["epoch"], f"{name}['epoch']", minimum=0, error=error)
+    # the reader's clock keeps the epoch in a signed 64-bit word (and the next epoch must fit); every other
+    # number is bounded alike (QA round 22: epoch 2**63 raised struct.error, a position of 10**5000 raised
+    # ValueError in a message once iteration began)
+    out["epoch"] = expect_int(state["epoch"], f"{name}['epoch']", minimum=0, maximum=STATE_INT_MAX - 1, error=error)
     for key, minimum in (("seed", None), ("readers", 1), ("world", 1), ("batches", 0), ("next_worker", 0)):
         if state.get(key) is not None:
-            out[key] = expect_int(state[key], f"{name}[{key!r}]", minimum=minimum, error=error)
+            out[key] = expect_int(state[key], f"{name}[{key!r}]", minimum=minimum, maximum=STATE_INT_MAX, error=error)
+    if out.get("seed") is not None and out["seed"] < -STATE_INT_MAX - 1:
+        raise error(f"{name}['seed']: expected an integer from -2**63 to 2**63 - 1, got {shown(out['seed'])}")
     for key in ("readers", "world"):
         if out.get(key) is not None and out[key] > MAX_READERS:
             raise error(f"{name}[{key!r}]: expected at most {MAX_READERS} (world size x DataLoader workers), got "
@@ -191,21 +248,24 @@ def expect_state(state: Any, name: str, *, error: type[Exception] = MMDataError)
         if value is None:
             continue
         if not isinstance(value, Mapping):
-            raise error(f"{name}[{key!r}]: expected a dict of reader -> value, got {type(value).__name__} {value!r:.80}")
+            raise error(f"{name}[{key!r}]: expected a dict of reader -> value, got {type(value).__name__} {_cut(value)}")
         checked: dict[int, Any] = {}
         for k, v in value.items():
             r = _reader_id(k, f"{name}[{key!r}]", error)
             where = f"{name}[{key!r}][{r}]"
             if key in ("positions", "copies"):
-                checked[r] = expect_int(v, where, minimum=0, error=error)
+                checked[r] = expect_int(v, where, minimum=0, maximum=STATE_INT_MAX, error=error)
             elif key == "skipped":
                 if not isinstance(v, Mapping):
-                    raise error(f"{where}: expected a dict of reason -> count, got {v!r:.80}")
-                checked[r] = {str(why): expect_int(n, f"{where}[{why!r}]", minimum=0, error=error) for why, n in v.items()}
+                    raise error(f"{where}: expected a dict of reason -> count, got {_cut(v)}")
+                checked[r] = {str(why): expect_int(n, f"{where}[{why!r:.40}]", minimum=0, maximum=STATE_INT_MAX, error=error)
+                              for why, n in v.items()}
             else:
                 if not isinstance(v, (list, tuple)) or not all(
-                        isinstance(e, (list, tuple)) and e and isinstance(e[0], numbers.Integral) for e in v):
-                    raise error(f"{where}: expected a list of [position, shard, key, message] entries, got {v!r:.80}")
+                        isinstance(e, (list, tuple)) and e and isinstance(e[0], numbers.Integral)
+                        and not isinstance(e[0], bool) and 0 <= e[0] <= STATE_INT_MAX for e in v):
+                    raise error(f"{where}: expected a list of [position, shard, key, message] entries (positions from "
+                                f"0 to 2**63 - 1), got {_cut(v)}")
                 checked[r] = v
         out[key] = checked
     if "positions" not in state and out.get("batches"):
