@@ -239,7 +239,7 @@ class S3:
         while time.time() < deadline:
             assert proc.poll() is None, proc.stderr.read().decode()
             self.fs.invalidate_cache()
-            if len(self.fs.find(f"{out[5:]}/.mmdata-journal")) >= 2:
+            if sum(p.endswith(".mmj") for p in self.fs.find(f"{out[5:]}/.mmdata-journal")) >= 2:  # finished shards
                 break
             time.sleep(0.05)
         os.killpg(proc.pid, 9)

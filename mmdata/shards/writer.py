@@ -964,7 +964,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     fsync = task.get("fsync", False)
     columns_layout = task["layout"] != "samples"
     # the writers (each with its temp file) are made inside the try: a SIGTERM / Ctrl-C landing between
-    # making one and entering the try left its `.tar.tmp-PID` behind
+    # making one and entering the try left its `.tar.tmp-PID-<hex>` behind
     writers: dict[str, TarWriter] = {}
     per_field_samples = dict.fromkeys(task["fields"], 0) if columns_layout else {}
     deep: list[int] | None = None  # [count, min, max] over the samples' 16-bit images (the card's warning)
