@@ -75,22 +75,29 @@ def test_sigterm_ends_a_rank_blocked_in_its_rendezvous(data: Path, tmp_path: Pat
         store.close()
 
 
+def _group_sigterm_is_143(proc: subprocess.Popen, err: Path, wait: Path, text: str, pause: float = 0.0) -> None:
+    """Once ``text`` is in ``wait``, SIGTERM the job's whole process group (as SLURM signals every process of
+    the step): status 143 and the one line, no traceback."""
+    try:
+        _wait_for(proc, wait, text)
+        time.sleep(pause)
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143, err.read_text(errors="replace")
+        said = err.read_text(errors="replace")
+        assert LINE in said and "Traceback" not in said, said
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def test_sigterm_to_the_group_of_train_with_workers_is_always_143(data: Path, tmp_path: Path) -> None:
     for attempt in range(3):
         err = tmp_path / f"err{attempt}"
         proc = _train([str(data), "--epochs", "300", "--out", str(tmp_path / "t"), "--no-robustness", "-j", "2",
                        "--cache", "false", "--batch-size", "8"], err)
-        try:
-            _wait_for(proc, err, f"epoch {attempt}:")  # training, its workers started and ended every epoch
-            time.sleep(0.1 * attempt)
-            os.killpg(proc.pid, signal.SIGTERM)  # as SLURM signals every process of the step
-            assert proc.wait(timeout=60) == 143, err.read_text(errors="replace")
-            text = err.read_text(errors="replace")
-            assert LINE in text and "Traceback" not in text, text
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        # training, its workers started and ended every epoch
+        _group_sigterm_is_143(proc, err, err, f"epoch {attempt}:", pause=0.1 * attempt)
 
 
 def test_sigterm_to_the_group_during_contrastive_pretraining_is_143(data: Path, tmp_path: Path) -> None:
@@ -101,16 +108,7 @@ def test_sigterm_to_the_group_during_contrastive_pretraining_is_143(data: Path, 
                                  "--pretrain-epochs", "100000", "--epochs", "1", "--out", str(tmp_path / "p"),
                                  "--no-robustness", "-j", "2", "--cache", "false", "--batch-size", "8"], cwd=ROOT,
                                 env=_env(), stdout=out.open("wb"), stderr=err.open("wb"), start_new_session=True)
-        try:
-            _wait_for(proc, out, f"pretrain epoch {attempt + 2}:")  # pre-training, its workers up each epoch
-            os.killpg(proc.pid, signal.SIGTERM)
-            assert proc.wait(timeout=60) == 143, err.read_text(errors="replace")
-            text = err.read_text(errors="replace")
-            assert LINE in text and "Traceback" not in text, text
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        _group_sigterm_is_143(proc, err, out, f"pretrain epoch {attempt + 2}:")  # its workers up each epoch
 
 
 def test_a_worker_killed_error_after_the_signal_is_the_signals_status() -> None:
