@@ -44,6 +44,12 @@ def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
     name, marker = _probe(tmp_path)
     yield name, marker
     sys.modules.pop(name, None)
+    # loaded plugins are recorded for every later run in this process to import (Ray tasks, workers): the
+    # probe's module is gone with tmp_path, so it leaves that record too
+    from mmdata import plugins
+
+    for spec in [s for s in plugins._LOADED if s == name or s.startswith(f"{name}:")]:
+        del plugins._LOADED[spec]
 
 
 def test_a_recipe_naming_code_is_refused_before_anything_is_imported(probe: tuple[str, Path]) -> None:
