@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mmdata.errors import CacheWarning, MMDataError, SourceError
-from mmdata.io import atomic_write_bytes, file_sha256, remove_stale_temps
+from mmdata.io import _pid_alive, atomic_write_bytes, file_sha256, remove_stale_temps
 from mmdata.shards.journal import NAME, Journal, JobLock, _records, other_plan_records, record
 from mmdata.urls import NoCacheError, cache_dir, call, filesystem, is_remote, local_path, lookup, shown_path
 
@@ -524,21 +524,11 @@ def sweep_staging(url: str) -> list[str]:
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or not pid_text.isdigit():
             continue
         pid = int(pid_text)
-        if pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or _pid_alive(pid):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(entry.name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process of that id: alive
-        return True
-    return True
 
 
 def upload_shards(local_root: Path, shards: list[str], url: str, storage_options: dict[str, Any] | None) -> None:
