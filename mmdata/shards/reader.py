@@ -124,7 +124,7 @@ from mmdata.shards.tario import (
     iter_members,
 )
 from mmdata.types import Sample, new_sample
-from mmdata.urls import is_folder_url, is_remote, local_path, protocol, redact, unless_file_url
+from mmdata.urls import is_folder_url, is_remote, local_path, protocol, redact, redact_text, unless_file_url
 
 log = logging.getLogger("mmdata.reader")
 ON_ERROR = ("raise", "skip", "warn")
@@ -145,9 +145,6 @@ _SIZE = "member size mismatch"
 #: (key, {ext: bytes}, problem): problem is (reason, message) or, from a column series, (reason, message,
 #: the series shard as the dataset folder names it: ``depth/train-000000.tar``)
 RawSample = tuple[str | None, dict[str, bytes], tuple[str, ...] | None]
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
-
-
 #: exceptions (by class name, through the MRO: botocore and aiohttp are optional) that say the store could not
 #: be reached: a network, endpoint or timeout failure is not bad data
 _OUTAGE_NAMES = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
@@ -193,10 +190,10 @@ def _outage(exc: BaseException | None) -> BaseException | None:
 
 
 def _outage_error(url: str, exc: BaseException) -> ShardError:
-    return ShardError(_redacted(
+    return ShardError(
         f"shard {url}: the store could not be reached ({type(exc).__name__}: {str(exc)[:300]}); skip mode skips bad "
         f"data, not outages. Check the network, the endpoint and the credentials, then read again (resume from "
-        f"the last state_dict() to go on where the loop stopped)"))
+        f"the last state_dict() to go on where the loop stopped)")
 
 
 class _Watched:
@@ -262,10 +259,6 @@ def iter_samples(url: str, *, max_member_bytes: int, want: Callable[[str], bool]
                     opened.close()
 
 
-def _redacted(text: str) -> str:
-    """``text`` (a message, a shard's name) with each URL in it redacted (:func:`mmdata.urls.redact`): the
-    URL that opens a shard may carry a password, which no repr, message or ``errors`` entry shows (QA)."""
-    return _URL_IN_TEXT.sub(lambda m: redact(m.group()), str(text))
 _END = object()
 
 
@@ -2254,7 +2247,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             info = get_worker_info()
             self._post_to.post(info.id if info is not None else 0, self._skipped)
         if self.on_error == "warn":
-            log.warning("skipping sample %r in %s: %s", key, _redacted(shard), _redacted(message))
+            log.warning("skipping sample %r in %s: %s", key, redact_text(shard), redact_text(message))
         return entry
 
     def _note_error(self, shard: str, key: str, message: str, at: int | None = None) -> tuple[str, str, str] | None:
@@ -2271,7 +2264,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             i -= 1
         if i >= _MAX_ERRORS:
             return None
-        entry = (_redacted(shard), key, _redacted(message))
+        entry = (redact_text(shard), key, redact_text(message))
         errors.insert(i, entry)
         tags.insert(i, tag)
         self._noted += 1
@@ -2497,8 +2490,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     if position > skip:
                         positions[rid] = position
                         if self.on_error == "raise":
-                            raise ShardError(_redacted(
-                                f"shard {self._shown(shard)}: sample {key!r}: {problem[1]}"))  # type: ignore[index]
+                            raise ShardError(
+                                f"shard {self._shown(shard)}: sample {key!r}: {problem[1]}")  # type: ignore[index]
                         self._count(problem[0], shard, key, problem[1], at=position - 1)  # type: ignore[index]
                     continue
                 keep = kept[li]
@@ -2736,7 +2729,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             positions[rid] = position
             if refused is not None:
                 if self.on_error == "raise":
-                    raise ShardError(_redacted(f"shard {self._shown(shard)}: sample {key!r}: {refused[1]}"))
+                    raise ShardError(f"shard {self._shown(shard)}: sample {key!r}: {refused[1]}")
                 self._count(refused[0], shard, key, refused[1], at=position - 1)
                 continue
             if self._skipped:
@@ -2781,7 +2774,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 # a member of a column dataset is in its field's series shard
                 series = field_of(built.ext) if built.ext is not None and self.layout == "columns" else None
                 if self.on_error == "raise":
-                    raise ShardError(_redacted(f"shard {self._shown(shard, series)}: sample {key!r}: {built}")) from built
+                    raise ShardError(f"shard {self._shown(shard, series)}: sample {key!r}: {built}") from built
                 self._count(built.reason, f"{series}/{shard}" if series else shard, key, str(built), decoded=True,
                             at=position - 1)
                 if not self._quiet:  # a blend's resume passes over decoded samples: their losses were counted
@@ -2846,7 +2839,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         record names that shard, ``depth/train-000000.tar``, as the samples layout's names its shard)."""
         self._check_fresh()  # damage met in a folder re-sharded mid-pass: not the shard's fault
         if self.on_error == "raise":
-            raise ShardError(_redacted(problem[1] if shard in problem[1] else f"shard {self._shown(shard)}: {problem[1]}"))
+            raise ShardError(problem[1] if shard in problem[1] else f"shard {self._shown(shard)}: {problem[1]}")
         # key-less damage is a region of the shard, except a member that belongs to no sample (counted
         # per member under its own reason)
         reason = problem[0] if key is not None or problem[0] in MEMBER_REASONS else _REGION
