@@ -258,6 +258,18 @@ def _split_by_key(units: list[list[Record]], fractions: dict[str, float], seed: 
     return totals
 
 
+def _index_at(path: str | Path) -> tuple[str, str]:
+    """``--split-from``'s earlier version as (folder, index file name): its folder, or its ``index.parquet``.
+
+    Example:
+        >>> _index_at("runs/v1/"), _index_at("runs/v1/index.parquet")
+        (('runs/v1', 'index.parquet'), ('runs/v1', 'index.parquet'))
+    """
+    text = str(path).rstrip("/")
+    folder, _, name = text.rpartition("/") if text.endswith(".parquet") and "/" in text else (text, "", idx.INDEX)
+    return folder, name
+
+
 def previous_splits(path: str | Path, storage_options: dict[str, Any] | None = None
                     ) -> tuple[dict[str, str], dict[str, Any]]:
     """``--split-from``: the split of every sample key of an earlier version of a dataset (its folder,
@@ -274,7 +286,7 @@ def previous_splits(path: str | Path, storage_options: dict[str, Any] | None = N
         (['train'], 'v1')
     """
     text = str(path).rstrip("/")
-    folder, name = text.rsplit("/", 1) if text.endswith(".parquet") and "/" in text else (text, idx.INDEX)
+    folder, name = _index_at(text)
     if not is_remote(text) and not os.path.lexists(text):
         raise SourceError(f"--split-from (split_from=) {text}: does not exist; expected an earlier version's dataset "
                           f"folder or its {idx.INDEX}")
@@ -312,8 +324,7 @@ def _earlier_classes(path: str | Path, storage_options: dict[str, Any] | None
                      ) -> tuple[list[str] | None, list[tuple[str, str | None, int | None, str | None]]]:
     """``--split-from``: an earlier version's class names (its card's; None without) and its rows as (key,
     source key, label, split): what :func:`_moved_between_classes` and :func:`_class_id_changes` compare."""
-    text = str(path).rstrip("/")
-    folder, name = text.rsplit("/", 1) if text.endswith(".parquet") and "/" in text else (text, idx.INDEX)
+    folder, name = _index_at(path)
     try:
         names = idx.load_card(folder, storage_options, shard_lists=False).get("label_names")
     except ShardError:
@@ -385,8 +396,7 @@ def _earlier_members(path: str | Path, storage_options: dict[str, Any] | None, k
                      ) -> dict[str, list[tuple[str, int, int]]]:
     """``--split-from``: (member name, size, CRC-32) per member of the earlier samples ``keys``; a sample whose
     index row has no CRC-32s (an index written before 2026-12-04) is left out: its content cannot be compared."""
-    text = str(path).rstrip("/")
-    folder, name = text.rsplit("/", 1) if text.endswith(".parquet") and "/" in text else (text, idx.INDEX)
+    folder, name = _index_at(path)
     cols = ["key", "members", "sizes", "member_crc32"]
     try:
         table = idx._read_parquet(folder, name, storage_options, columns=cols, types=idx.INDEX_SCHEMA_FIELDS)
