@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import signal
 import tarfile
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -31,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from mmdata.io import published_mode
 
 
 try:
@@ -160,21 +161,16 @@ class _Hasher:
 
 
 def _make_tar_temp(path: Path) -> tuple[Path, int]:
-    """Create a shard's temp file beside it: ``<name>.tmp-<pid>-<16 hex>`` (the ``<name>.tmp-`` prefix is what
-    the resume sweep and the foreign-output check know), made new with ``O_EXCL | O_NOFOLLOW`` so that a
-    file or link someone planted at a guessable name is never opened or written through (QA round 22: a
-    link at ``train-000000.tar.tmp-<pid>`` had a job overwrite its target and publish the link as the
-    shard). Mode ``0o666`` less the umask, what the published shard keeps.
+    """Create a shard's temp file beside it: ``<name>.tmp-<pid>-<random>`` (the ``<name>.tmp-`` prefix is what
+    the resume sweep and the foreign-output check know), made new by :func:`tempfile.mkstemp` (``O_EXCL |
+    O_NOFOLLOW``, another random name on a clash) so that a file or link someone planted at a guessable name is
+    never opened or written through (QA round 22: a link at ``train-000000.tar.tmp-<pid>`` had a job overwrite
+    its target and publish the link as the shard). Mode :func:`mmdata.io.published_mode`, what the published
+    shard keeps.
     """
-    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    for _ in range(100):
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(8)}")
-        try:
-            return tmp, os.open(tmp, flags, 0o666)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"{path}: could not create a new temp file beside it (100 random names were taken); "
-                          f"remove the {path.name}.tmp-* files there")
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.tmp-{os.getpid()}-", dir=path.parent)
+    os.fchmod(fd, published_mode())
+    return Path(tmp), fd
 
 
 class TarWriter:
