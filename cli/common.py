@@ -612,6 +612,10 @@ def terminated_as_exit(received: list[int] | None = None, line: Callable[[int], 
     old, hook = signal.signal(signal.SIGTERM, handler), sys.unraisablehook
     old_hup = signal.signal(hup, handler) if take_hup else None  # type: ignore[arg-type]
     old_int = signal.signal(signal.SIGINT, interrupted) if take_int else None
+    # a signal held back by the parent (one that forked while it blocked SIGTERM, as multiprocessing's resource
+    # tracker and mmdata's hashing thread do for a moment) stays blocked in a child: the scheduler's SIGTERM
+    # then waits forever, and the job trains on until SIGKILL; the signals handled here reach their handler
+    old_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, watch.signums) if hasattr(signal, "pthread_sigmask") else None
     sys.unraisablehook = swallowed
     try:
         try:
@@ -632,6 +636,8 @@ def terminated_as_exit(received: list[int] | None = None, line: Callable[[int], 
             signal.signal(hup, old_hup)
         if old_int is not None:
             signal.signal(signal.SIGINT, old_int)
+        if old_mask is not None and old_mask & watch.signums:  # held back again as the caller had it
+            signal.pthread_sigmask(signal.SIG_BLOCK, old_mask & watch.signums)
         sys.unraisablehook = hook
 
 

@@ -87,8 +87,22 @@ def _sigint_left_as_found(request: pytest.FixtureRequest):  # type: ignore[no-un
         yield
         return
     _restore_sigint(f"before {request.node.nodeid} (a fixture or earlier code changed it)")
+    _unblock_sigterm(f"before {request.node.nodeid} (a fixture or earlier code blocked it)")
     yield
     _restore_sigint(f"after {request.node.nodeid}")
+    _unblock_sigterm(f"after {request.node.nodeid}")
+
+
+def _unblock_sigterm(where: str) -> None:
+    """SIGTERM blocked in this process's main thread is handed to every subprocess a test starts, which
+    then never sees its SIGTERM (CI: a SIGTERM test's ``mmdata train`` ran on for 120 s): unblock it,
+    warning with ``where`` so that the code that left it blocked is named."""
+    import signal
+    import warnings
+
+    if signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, []):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+        warnings.warn(f"SIGTERM was blocked {where}; unblocked", stacklevel=1)
 
 
 @pytest.fixture

@@ -133,11 +133,47 @@ def _kill_tree(pid: int, kill: Callable[[], None]) -> None:
 
 
 def _fail(proc: subprocess.Popen, timeout: float) -> NoReturn:
-    """Kill and reap a child that outlived its timeout, then fail with what it printed."""
+    """Kill and reap a child that outlived its timeout, then fail with what it printed, its signal state
+    (``/proc``: a signal blocked, ignored or pending) and, where it runs Python with ``PYTHONFAULTHANDLER``
+    set, every thread's stack (:func:`dump_stacks`) — what a rare hang in CI needs to be understood."""
     piped = proc.stderr is not None
+    state = signal_state(proc.pid)
+    dump_stacks(proc)
     _kill(proc)
     out, err = _reap(proc)
-    raise AssertionError(_message(proc, timeout, out, err, piped)) from None
+    raise AssertionError(_message(proc, timeout, out, err, piped) + (f"\nits signals then: {state}" if state else "")) from None
+
+
+def signal_state(pid: int) -> str:
+    """The signals ``pid`` blocks, ignores, catches and has pending, by name, from ``/proc/PID/status``
+    ("" where there is no /proc or the process is gone)."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    except OSError:
+        return ""
+    names = []
+    for key in ("SigBlk", "SigIgn", "SigCgt", "SigPnd", "ShdPnd"):
+        bits = int(fields.get(key, "0").strip() or "0", 16)
+        sigs = [signal.Signals(n).name if n in signal.valid_signals() else str(n) for n in range(1, 65)
+                if bits >> (n - 1) & 1]
+        names.append(f"{key} {','.join(s for s in sigs if not s.isdigit()) or '-'}")
+    return "; ".join(names)
+
+
+def dump_stacks(proc: subprocess.Popen) -> None:
+    """SIGABRT a live child whose environment sets ``PYTHONFAULTHANDLER``: Python's fault handler prints
+    every thread's stack on its stderr before the process ends (waited for up to 5 s)."""
+    try:
+        env = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return
+    if not any(e.startswith(b"PYTHONFAULTHANDLER=") and e != b"PYTHONFAULTHANDLER=" for e in env):
+        return
+    try:
+        os.kill(proc.pid, signal.SIGABRT)
+        proc.wait(5)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -274,12 +274,14 @@ def test_sigterm_ends_augment_with_143_a_message_and_no_temp_file(slow_raw: Path
     assert _temps(out) == [], f"left {_temps(out)} (saw {seen})"
 
 
-def _stop_training(unlabelled_test: Path, tmp_path: Path, signum: int) -> tuple[int, str]:
-    """``mmdata train`` stopped by ``signum`` once its first epoch is done: (exit code, stderr)."""
+def _stop_training(unlabelled_test: Path, tmp_path: Path, signum: int,
+                   preexec_fn: Callable[[], None] = sigint_as_from_a_terminal) -> tuple[int, str]:
+    """``mmdata train`` stopped by ``signum`` once its first epoch is done: (exit code, stderr). On a hang its
+    threads' stacks are in the failure (``PYTHONFAULTHANDLER``, tests/procs_helpers.py)."""
     proc = subprocess.Popen([*CLI, "train", str(unlabelled_test), "--epochs", "100000", "--no-robustness",
                              "--out", str(tmp_path / "run")], cwd=tmp_path, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(),
-                            preexec_fn=sigint_as_from_a_terminal)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=_env(PYTHONFAULTHANDLER="1"), preexec_fn=preexec_fn)
     lines = []
     for line in proc.stderr:  # the progress lines: "epoch 0: loss ..."
         lines.append(line)
@@ -306,6 +308,20 @@ def test_sigterm_ends_train_with_143_and_a_message(unlabelled_test: Path, tmp_pa
     assert rc == 143, err[-2000:]
     assert "mmdata train interrupted by SIGTERM; its outputs in" in err and "Traceback" not in err
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def _sigterm_held_back() -> None:
+    """``preexec_fn``: the child starts with SIGTERM blocked, as one forked while its parent held it back."""
+    sigint_as_from_a_terminal()
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+
+
+def test_sigterm_ends_train_started_with_sigterm_blocked(unlabelled_test: Path, tmp_path: Path) -> None:
+    """A job whose parent forked it while holding SIGTERM back inherited the blocked signal: the scheduler's
+    SIGTERM stayed pending and training went on (CI: 13,000 more epochs in 120 s, until SIGKILL)."""
+    rc, err = _stop_training(unlabelled_test, tmp_path, signal.SIGTERM, preexec_fn=_sigterm_held_back)
+    assert rc == 143, err[-2000:]
+    assert "mmdata train interrupted by SIGTERM; its outputs in" in err and "Traceback" not in err
 
 
 _CONNECT_THEN_SIGTERM = """import os, signal, sys, time
