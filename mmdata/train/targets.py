@@ -245,7 +245,7 @@ class Target:
 
     def describe(self) -> str:
         if self.kind == "multilabel":
-            return f"target {self.key!r}: multi-label, {len(self.names)} labels ({_show(self.names)})"
+            return f"target {self.key!r}: multi-label, {len(self.names)} label{'s' * (len(self.names) != 1)} ({_show(self.names)})"
         if self.kind == "regression":
             return f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {self.sd:.4g}; trained standardised)"
         return f"{len(self.names)} classes ({', '.join(self.names)})"
@@ -583,7 +583,9 @@ def settle(data: str, key: str, read: Values) -> tuple[Target, dict[str, dict[st
     if unseen:
         warnings.append(f"label{'s' * (len(unseen) > 1)} of the target {key!r} never in the training split: "
                         + _show(unseen, 10) + " (the model cannot learn them; their scores count as misses)")
-    joined = [n for n in names if "|" in n or ";" in n]
+    # only names from a string cell: an item of a list is one label as written (a CVAT label 'wheel|tyre')
+    single = {n for (_, v), st in zip(every, sets) if isinstance(v, str) and not _is_list(v) for n in st or ()}
+    joined = [n for n in names if ("|" in n or ";" in n) and n in single]
     if joined:
         warnings.append(f"label{'s' * (len(joined) > 1)} of the target {key!r} join several names ({_show(joined, 3)}): "
                         "each combination is one label; write each sample's labels as a list (JSON "
