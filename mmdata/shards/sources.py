@@ -1763,6 +1763,38 @@ def _check_reserved_text(rows: list[dict[str, Any]], fields: Mapping[str, str], 
                                   f"like a file (it names the sample's {_NAMES[field]}): fix it in the manifest")
 
 
+def _check_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str) -> list[str]:
+    """A JSONL / Parquet key cell that is a dict, a list or a bool (a converter that copied the wrong field) is an
+    error naming its row: its repr is no key. Whole-number floats (``5.0``: pandas writes an int column with a
+    missing value as floats) are read as integers (:func:`_key_of`); the warning that says so is returned.
+
+    Example:
+        >>> _check_keys([{"key": 5.0}, {"key": "a"}], {"key": "key"}, "m.jsonl")[0][:60]
+        'manifest m.jsonl: 1 key written as a whole-number float (e.g'
+    """
+    whole = []
+    for col in (c for c, f in fields.items() if f == "key"):
+        for i, raw in enumerate(rows):
+            val = raw.get(col)
+            if isinstance(val, (Mapping, list, tuple, bytes, bytearray)) or _is_bool(val):
+                raise SourceError(f"manifest {name} row {i + 1}, column {col!r}: {_shown(repr(val))} is a "
+                                  f"{type(val).__name__}, not a key: a key is a string or an integer")
+            if isinstance(val, float) and val.is_integer():
+                whole.append((i, val))
+    if not whole:
+        return []
+    (i, val), n = whole[0], len(whole)
+    return [f"manifest {name}: {plural(n, 'key')} written as {'a ' * (n == 1)}whole-number float{'s' * (n != 1)} (e.g. "
+            f"{val!r} in row {i + 1}) {'were' if n != 1 else 'was'} read as {'an ' * (n == 1)}integer{'s' * (n != 1)} "
+            f"({str(int(val))!r}): pandas writes an integer column with a missing value as floats; write keys as "
+            f"integers or strings to silence this"]
+
+
+def _key_of(val: Any) -> str:
+    """A key cell as the sample's key: ``5.0`` is ``'5'`` (:func:`_check_keys`), other values as written."""
+    return str(int(val)) if isinstance(val, float) and val.is_integer() else str(val)
+
+
 #: a CSV bool as Python (and pandas' ``to_csv``) writes one
 _CSV_BOOLS = {"True": True, "False": False}
 
@@ -2028,7 +2060,13 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
 
     suffix = os.path.splitext(str(path))[1].lower()
     if suffix not in MANIFEST_SUFFIXES and suffix != ".txt":
-        raise SourceError(f"manifest {path}: unsupported type {suffix!r}; use one of {MANIFEST_SUFFIXES}")
+        json_hint = ""
+        if suffix == ".json":  # an annotation tool's export (Label Studio, COCO): a list of objects, or one object
+            stem = os.path.basename(str(path))[:-5]
+            json_hint = (f"; a JSON array of row objects (an annotation tool's export) is a manifest once written one "
+                         f"object per line, as .jsonl (e.g. jq -c '.[]' {shlex.quote(stem + '.json')} > "
+                         f"{shlex.quote(stem + '.jsonl')})")
+        raise SourceError(f"manifest {path}: unsupported type {suffix!r}; use one of {MANIFEST_SUFFIXES}{json_hint}")
     try:
         if suffix == ".parquet":
             return _parquet_rows(path if data is None else io.BytesIO(data))
@@ -2163,6 +2201,11 @@ class _Cell:
     located: bool = False
     #: the file was found by reading its Windows separators (``images\\cat.png``) as ``/``
     backslash: bool = False
+    #: the file was found by reading the cell percent-decoded (``my%20photo.png``): the name read
+    decoded: str | None = None
+    #: an absolute path naming no file whose path below the manifest's folder (or ``root``) does: that path
+    #: (an annotation server's document root: Label Studio's ``/data/upload/3/x.png``)
+    served: str | None = None
 
 
 def _inline_cell(data: bytes, name_hint: Any) -> _Cell:
@@ -2193,10 +2236,12 @@ def _cell_text(val: Any) -> str | None:
     return None
 
 
-def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "") -> _Cell:
+def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", decoded: bool = False) -> _Cell:
     """A cell of a manifest on this machine: a path relative to the manifest's folder (or the folder
     ``root=`` names), an absolute path or a ``file://`` URL (percent-encoded or not), read when it lies
-    inside that folder; ``escapes``: the reason for a path outside it (default :data:`_ESCAPES`)."""
+    inside that folder; ``escapes``: the reason for a path outside it (default :data:`_ESCAPES`). Not found
+    as written, it is looked for in the other Unicode form, with ``\\`` read as ``/``, and percent-decoded
+    (``decoded``: this is that second look)."""
     from urllib.parse import unquote, urlsplit
 
     from mmdata.urls import protocol
@@ -2221,6 +2266,13 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "") 
     named = split_name(os.path.basename(norm))
     if rel is None:
         key = posixpath.join(posixpath.dirname(os.path.normpath(p)), named[0]) if named else None
+        served = _served(p, root) if os.path.isabs(p) and not os.path.lexists(norm) else None
+        if served is not None:  # a path from an annotation server's document root: say what to write
+            folder, rel_to = (("the --root folder", "--root folder") if escapes is _ESCAPES_ROOT else
+                              ("the manifest's folder", "manifest"))
+            return _Cell(shown, key=key, reason=f"{escapes or _ESCAPES}: no such file on this machine, but {folder} "
+                                                f"holds {served!r}; write that (relative to the {rel_to})",
+                         located=True, served=served)
         return _Cell(shown, key=key, reason=escapes or _ESCAPES, located=True)  # a path: not a metadata column
     key = posixpath.join(posixpath.dirname(rel), named[0]) if named else None
     full = os.path.join(root, rel)
@@ -2236,6 +2288,13 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "") 
             cell = _local_cell(val.replace("\\", "/"), bases, root, escapes)
             if cell.reason is None:
                 cell.shown, cell.backslash = shown, True
+                return cell
+        if other is None and "%" in p and val[:5].lower() != "file:" and not decoded:
+            # Label Studio's spelling of an uploaded name ('my%20photo.png'): read decoded, once
+            plain = unquote(p, errors="surrogateescape")
+            cell = _local_cell(plain, bases, root, escapes, decoded=True) if plain != p else None
+            if cell is not None and cell.reason is None:
+                cell.shown, cell.decoded = shown, plain
                 return cell
         if other is None and os.sep == "/" and p.startswith("\\") and split_name(p.rpartition("\\")[2]):
             # a Windows path from the top folder of the current drive (a leading backslash)
@@ -2255,6 +2314,19 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "") 
         return _Cell(shown, key=key, reason=f"no known media extension (expected one of {sorted(KNOWN_EXTS)})",
                      located=True)
     return _Cell(shown, full, named[1], key, located=True)
+
+
+def _served(p: str, root: str) -> str | None:
+    """The path below ``root`` that an absolute path naming no file means when an annotation server wrote it
+    from its document root (``/data/upload/3/b.png`` -> ``data/upload/3/b.png``), as written or percent-decoded;
+    None when ``root`` holds neither."""
+    from urllib.parse import unquote
+
+    rel = os.path.normpath(p.lstrip(os.sep))
+    for cand in dict.fromkeys((rel, unquote(rel, errors="surrogateescape"))):
+        if cand != os.pardir and not cand.startswith(os.pardir + os.sep) and os.path.isfile(os.path.join(root, cand)):
+            return cand.replace(os.sep, "/")
+    return None
 
 
 def _in_other_form(root: str, rel: str) -> str | None:
@@ -2292,10 +2364,14 @@ def _real(folder: str) -> str:
     return os.path.realpath(folder)
 
 
-def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mapping[str, str] | None = None) -> _Cell:
+def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mapping[str, str] | None = None,
+                 decoded: bool = False) -> _Cell:
     """A cell of a manifest at an fsspec URL: a path relative to its folder there, found in its listing; not
     found as written, found as a local manifest's cells are: in the other Unicode form (``forms``: the NFC
-    form of each non-ASCII listed path -> that path) or with Windows separators read as ``/``."""
+    form of each non-ASCII listed path -> that path), with Windows separators read as ``/`` or percent-decoded
+    (``decoded``: this is that second look)."""
+    from urllib.parse import unquote
+
     shown = _shown(val)
     if _WINDOWS_ABS.match(val) or (val.startswith("\\") and split_name(val.rpartition("\\")[2])):
         return _Cell(shown, reason=_WINDOWS_PATH, located=True)  # a path: not a metadata column
@@ -2305,8 +2381,13 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mappin
     rel = full_s[len(base_s) + 1:] if inside else posixpath.normpath(val)
     key = posixpath.join(posixpath.dirname(rel), named[0]) if named else None
     if val.startswith("/") or "://" in val:
-        return _Cell(shown, reason="an absolute path or URL: a manifest at a URL names its files relative to its "
-                                   "folder")
+        why = "an absolute path or URL: a manifest at a URL names its files relative to its folder"
+        served = next((c for c in dict.fromkeys((val.lstrip("/"), unquote(val.lstrip("/"), errors="surrogateescape")))
+                       if not val.startswith("//") and posixpath.normpath(f"{base_s}/{c}") in listed), None)
+        if served is not None:  # a path from an annotation server's document root: say what to write
+            return _Cell(shown, key=key, reason=f"{why}: the manifest's folder holds {served!r}; write that (relative "
+                                                f"to the manifest)", located=True, served=served)
+        return _Cell(shown, reason=why)
     if not inside:
         return _Cell(shown, key=key, reason=_ESCAPES, located=True)  # a path: not a metadata column
     if full_s not in listed:
@@ -2315,6 +2396,12 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mappin
             cell = _remote_cell(val.replace("\\", "/"), base_s, listed, forms)
             if cell.reason is None:
                 cell.shown, cell.backslash = shown, True
+                return cell
+        if found is None and "%" in val and not decoded:  # Label Studio's spelling of an uploaded name
+            plain = unquote(val, errors="surrogateescape")
+            cell = _remote_cell(plain, base_s, listed, forms, decoded=True) if plain != val else None
+            if cell is not None and cell.reason is None:
+                cell.shown, cell.decoded = shown, plain
                 return cell
         if found is None:
             return _Cell(shown, key=key, reason="file not found")
@@ -2325,10 +2412,26 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mappin
     return _Cell(shown, full_s, named[1], key, located=True)
 
 
+def _is_bool(v: Any) -> bool:
+    """A JSON / Parquet boolean (Python's or NumPy's); CSV text ``True`` is text."""
+    return isinstance(v, bool) or type(v).__name__ == "bool_"
+
+
 def _label_cells(rows: list[dict[str, Any]], fields: Mapping[str, str]) -> list[tuple[int, str]]:
-    """(row, stripped text) of every label cell holding one value (a list / dict is a reported cell)."""
+    """(row, stripped text) of every label cell holding one value (a list / dict / bool is a reported cell)."""
     return [(i, str(v).strip()) for i, r in enumerate(rows) for c, v in r.items()
-            if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict))]
+            if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict)) and not _is_bool(v)]
+
+
+def _bool_label_reason(rows: list[dict[str, Any]], fields: Mapping[str, str]) -> str:
+    """Why a bool label cell is left out (a review flag exported into the label: no class ``'True'``); a column
+    of bools only is a yes/no target, which ``mmdata train --target`` reads from metadata."""
+    why = "a bool, not a class id or name"
+    filled = [v for r in rows for c, v in r.items() if fields.get(c) == "label" and not _blank(v)]
+    if filled and all(_is_bool(v) for v in filled):
+        why += ("; for a yes/no target keep the column as metadata (--meta, under a name other than 'label') and "
+                "train on it with mmdata train --target")
+    return why
 
 
 def _manifest_labels(cells: list[tuple[int, str]], label_names: list[str] | None,
@@ -2474,6 +2577,34 @@ def _label_forms(label_cells: list[tuple[int, str]], name: str) -> tuple[dict[st
                             f"(NFC and NFD: text typed on macOS and elsewhere): their rows are one class, "
                             f"{printable(nfc)!r} (NFC); write the name in one form to silence this")
     return _to_nfc(by_form), warnings
+
+
+def _label_space_warnings(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str) -> list[str]:
+    """One warning when class names differ only by spaces around them (``' dog'`` and ``'dog'``: a hand-edited
+    cell, a CVAT attribute value): they are one class, the name stripped, as ``--labels`` names are; said
+    with each spelling's rows, as the Unicode forms of a name are (:func:`_label_forms`).
+
+    Example:
+        >>> _label_space_warnings([{"label": "dog"}, {"label": " dog"}], {"label": "label"}, "m.csv")[0][:70]
+        "manifest m.csv, column 'label': class names ' dog' (1 row) and 'dog' ("
+    """
+    by_name: dict[str, Counter[str]] = {}
+    for r in rows:
+        for c, v in r.items():
+            if fields.get(c) == "label" and isinstance(v, str) and v.strip():
+                by_name.setdefault(v.strip(), Counter())[v] += 1
+    groups = [(n, sp) for n, sp in sorted(by_name.items()) if len(sp) > 1]
+    if not groups:
+        return []
+
+    def shown(n: str, sp: Counter[str]) -> str:
+        parts = [f"{printable(c)!r} ({plural(k, 'row')})" for c, k in sorted(sp.items(), key=lambda ck: (ck[0] == n, ck[0]))]
+        return f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+    more = f"; and {len(groups) - 3} more such name{'s' * (len(groups) > 4)}" if len(groups) > 3 else ""
+    return [f"manifest {name}, column 'label': class names {'; '.join(shown(n, sp) for n, sp in groups[:3])}{more} "
+            f"differ only by spaces around them: each is one class, named without the spaces; write each name "
+            f"without spaces around it to silence this"]
 
 
 def _by_unicode_form(cells: Iterable[tuple[int, str]]) -> dict[str, dict[str, list[int]]]:
@@ -2737,10 +2868,12 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         {f: t.template for f, t in templates.items()}, f"manifest {name}", "--path")
     fields = _field_columns(present, rename, meta_cols)
     _check_reserved_text(rows, fields, name)
+    key_notes = _check_keys(rows, fields, name)
     meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith((".csv", ".tsv", ".txt")) else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
     label_forms, form_notes = _label_forms(_label_cells(rows, fields), name)
     label_cells = [(i, label_forms.get(c, c)) for i, c in _label_cells(rows, fields)]
+    bool_reason = _bool_label_reason(rows, fields)
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(label_cells, label_names,
                                                                                label_names_from, name)
     label_notes = [] if label_names else _label_kind_warnings(label_cells, names if names_from == "manifest" else None,
@@ -2749,7 +2882,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         label_notes += _label_case_warnings(label_cells, names, name)
     if names_from != "manifest":  # ids are read: 1, 01 and 1.0 are one
         label_notes += _label_spelling_warnings(label_cells, name)
-    label_notes = form_notes + label_notes
+    label_notes = form_notes + _label_space_warnings(rows, fields, name) + label_notes
     nfc_names = {_nfc(n): n for n in names or ()}  # a declared name, looked up in either Unicode form
     warnings, split_forms = _manifest_splits(rows, fields, name)
     kind, bom = utf16_of(head)
@@ -2772,6 +2905,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     windows: list[str] = []  # cells holding a Windows absolute path
     listed_forms: dict[str, str] | None = None
     backslashed = 0  # files found by reading '\\' as '/'
+    decoded: list[tuple[str, str]] = []  # (cell, name read) of files found percent-decoded
+    served: list[tuple[str, str]] = []  # (cell, the path to write) of absolute paths from a document root
+    read_cols: Counter[str] = Counter()  # per path column: the files it gave samples
+    file_labels: dict[Any, list[tuple[int, int, str]]] = {}  # per file: (row, class, cell) of its labelled rows
     missing_at: dict[str, list[tuple[int, str]]] = {}  # per path column: (row, relative path) of each file not found
     found_at: dict[str, list[int]] = {}  # per path column: the rows whose file was found
     cells: list[list[tuple[str, _Cell]]] = []  # per row, its path columns' cells
@@ -2841,7 +2978,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         key_val = row.get("key")
         given = True
         if not _blank(key_val):
-            source_key = str(key_val)
+            source_key = _key_of(key_val)
         else:
             source_key = next((c.key for _, c in parsed if c.key is not None), None) or f"row{i:08d}"
             if _nfc(source_key) in key_rows and _nfc(source_key) not in numbered:  # a row per caption: numbered
@@ -2865,8 +3002,13 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
 
         members: dict[str, str | bytes] = {}
         field_cols: dict[str, str] = {}
+        read_here: list[_Cell] = []  # the cells whose files the sample holds
         for col, cell in parsed:
             backslashed += cell.backslash
+            if cell.decoded is not None:
+                decoded.append((cell.shown, cell.decoded))
+            if cell.served is not None:
+                served.append((cell.shown, cell.served))
             if cell.reason is not None:
                 if cell.reason is _ESCAPES or cell.reason is _ESCAPES_ROOT:
                     escaping.append(cell.shown)
@@ -2892,6 +3034,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 bad(cell.shown, col, _second_file(fieldname, ext, col, first, templates, keys))
                 continue
             members[ext] = cell.member  # type: ignore[assignment]
+            read_cols[col] += 1
+            read_here.append(cell)
         text = row.get("text")
         if (isinstance(text, str) and _blank_text(text)) or (isinstance(text, (list, tuple)) and not text):
             blank_texts.append(source_key)  # "", spaces, an empty list: no caption, as an empty CSV cell
@@ -2923,6 +3067,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             bad(_shown(str(lab)), "label", f"a {type(lab).__name__} of {plural(len(lab), 'value')}, not one class: a sample's "
                 f"label is one class id; for multi-label targets keep the column as metadata (--meta, under "
                 f"another column name) and build the targets from each sample's json field in your loss")
+        elif _is_bool(lab):  # a review flag in the label column: no class named 'True'
+            bad(f"label {lab}", "label", bool_reason)
         elif not _blank(lab):
             s = str(lab).strip()
             s = label_forms.get(s, s)
@@ -2947,10 +3093,15 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 bad(next(c.shown for col, c in parsed if col == field_cols["json"]), field_cols["json"],
                     f"a .json file for the sample, whose json member the --meta columns give; keep one of them")
             members["json"] = _meta_member(raw, meta_cols, meta_types, bad, kinds)
+        if label is not None:  # several annotators' rows of one file: do their labels agree?
+            for cell in read_here:
+                if isinstance(cell.member, str):
+                    file_labels.setdefault(cell.member, []).append((i, label, cell.shown))
         group = None if group_by is None or _blank(raw.get(group_by)) else str(raw[group_by])
         no_group += group_by is not None and group is None
         records.append(Record(safe_key(nfc_key), source_key, dict(sorted(members.items())), label, split,
                               group=group))
+    warnings += key_notes
     if label_warning:
         warnings.append(label_warning)
     warnings += label_notes
@@ -2985,6 +3136,38 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                         f"names files in its own folder tree; put the manifest in a folder that holds all its files "
                         f"(e.g. their common parent) and write the paths from there, or pass --root DIR (root=) "
                         f"naming that folder")
+    if served:
+        (first, fix), n = served[0], len(served)
+        folder, rel_to = ("the --root folder", "--root folder") if root is not None else ("the manifest's folder", "manifest")
+        warnings.append(f"manifest {name}: {plural(n, 'absolute path')} (e.g. {first!r}) name{'s' * (n == 1)} no file on "
+                        f"this machine, but {'each names one' if n != 1 else 'it names one'} below {folder} once its "
+                        f"leading '/' is dropped (an annotation tool's paths from its document root, as Label Studio's "
+                        f"/data/upload/...): {'they were' if n != 1 else 'it was'} left out; write "
+                        f"{'them' if n != 1 else 'it'} relative to the {rel_to} ({fix!r})")
+    if decoded:
+        (first, plain), n = decoded[0], len(decoded)
+        warnings.append(f"manifest {name}: {plural(n, 'path')} written percent-encoded (e.g. {first!r}, the file "
+                        f"{printable(plain)!r}) {'were' if n != 1 else 'was'} read decoded: no file has the name as "
+                        f"written (an annotation tool's URL spelling, as Label Studio's); write "
+                        f"{'them' if n != 1 else 'it'} decoded to silence this")
+    conflicts = [seen for seen in file_labels.values() if len({c for _, c, _ in seen}) > 1]
+    if conflicts:
+        seen = conflicts[0]
+        (r1, c1, shown), (r2, c2, _) = seen[0], next(x for x in seen if x[1] != seen[0][1])
+
+        def class_name(c: int) -> str:
+            return repr(names[c]) if names and 0 <= c < len(names) else str(c)
+
+        warnings.append(f"manifest {name}: {plural(len(conflicts), 'file')} {'are' if len(conflicts) != 1 else 'is'} "
+                        f"named by rows whose labels differ (e.g. {shown!r}: rows {r1 + 1} and {r2 + 1} say "
+                        f"{class_name(c1)} and {class_name(c2)}): the model is trained on one input with contradictory "
+                        f"labels; keep one row per file with an agreed label (e.g. the annotators' majority), or keep "
+                        f"the labels as a list in a metadata column (--meta) and train on it with mmdata train --target")
+    for col, (n, *_rest) in stats.items():
+        if n and col not in unread and not read_cols[col]:
+            what = templates[col].option if col in templates else f"column {col!r}"
+            warnings.append(f"manifest {name}: no file of {what} was read: "
+                            f"{f'all {n} cells' if n != 1 else 'its one cell'} skipped; see skipped in dataset.json")
     if windows:
         warnings.append(f"manifest {name}: {plural(len(windows), 'path')} {'are' if len(windows) != 1 else 'is a'} "
                         f"Windows path{'s' * (len(windows) != 1)} (e.g. '{windows[0]}') and {'were' if len(windows) != 1 else 'was'} "
