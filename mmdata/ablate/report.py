@@ -1357,7 +1357,9 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                  " without the op, and `hurts` means the op helps." if loo else ""), "",
               "| arm | seeds | mean Δ | interval (level) | d_z | P(arm beats baseline on a new seed) [95%, unadjusted] | MDE (80%) | p unadjusted | decision |",
               "|---|---:|---:|---|---:|---|---:|---:|---|"]
-    for a in arm_order(s["arms"], pm["higher_is_better"]):
+    # one order of the arms in every table (and the forest and paired plots): a reader matches rows by position
+    order = arm_order(s["arms"], pm["higher_is_better"])
+    for a in order:
         e = a["primary"]
         stop = {"futile": " (stopped: futility)", "rejected": "", "open": " (sampling)", "complete": ""}.get(a["status"], "")
         psup = (f"{e['p_superior']:.2f} [{e['p_superior_ci'][0]:.2f}, {e['p_superior_ci'][1]:.2f}]"
@@ -1429,7 +1431,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                   "Baseline (augmented − clean): " + "; ".join(
                       f"{ALIGN[m][0].replace('alignment Δ ', '')} {bl_al[m]['mean']:+.3f}" for m in aligned if m in bl_al) + ".", "",
                   "| arm | " + " | ".join(ALIGN[m][0] for m in aligned) + " |", "|---|" + "---:|" * len(aligned)]
-        for a in s["arms"]:
+        for a in order:
             cells = []
             for m in aligned:
                 e = a["exploratory"].get(m)
@@ -1449,7 +1451,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                   "the number of metrics or arms, and in an adaptive design each arm's seed count depended on the primary "
                   "metric: read them as leads for a follow-up ablation, not as findings.", "",
                   "| arm | " + " | ".join(md_text(secondary[m][0]) for m in others) + " |", "|---|" + "---|" * len(others)]
-        for a in s["arms"]:
+        for a in order:
             cells = []
             for m in others:
                 e = a["exploratory"].get(m)
@@ -1487,7 +1489,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                   f"![{robustness_alt(secondary)}]({figs['robustness']})"]
     if s["failures"]:
         lines += ["", "## Failures", "", "| arm | seed | error |", "|---|---:|---|"]
-        for f in s["failures"]:
+        rank = {name: i for i, name in enumerate([s["baseline"]["name"], *(a["name"] for a in order)])}
+        for f in sorted(s["failures"], key=lambda f: (rank.get(f["arm"], len(rank)), str(f["arm"]), f["seed"])):
             lines.append(f"| {md_text(f['arm'])} | {f['seed']} | {md_text(str(f['error']).replace('|', '/')[:200])} |")
         lines += ["", "Tracebacks are in `runs.parquet` (`status == 'failed'`, column `traceback`)."]
     cost = (f" ({runs['mean_wall_s']:.1f} s wall, {runs['mean_cpu_s']:.1f} s CPU per run on average)"
