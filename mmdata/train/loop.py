@@ -1041,15 +1041,18 @@ def batchnorm_warnings(model: torch.nn.Module, best_epoch: int, epochs: int | No
         >>> m = torch.nn.Sequential(torch.nn.BatchNorm1d(2))
         >>> _ = m(torch.randn(4, 2))
         >>> batchnorm_warnings(m, 0, 2)[0][:60]
-        'the reported model (best epoch 0 of 2) normalises with Batch'
+        'the reported model (best epoch 1 of 2) normalises with Batch'
+
+    ``best_epoch`` is the 0-based index (``metrics["best_epoch"]``, the ``epoch 0:`` lines); "epoch X of M"
+    counts from 1, as the ablation report's "the best epoch was the last (M of M)" does.
     """
     counts = [int(mod.num_batches_tracked) for mod in model.modules()
               if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm) and mod.num_batches_tracked is not None]
     seen = min(counts, default=MIN_BATCHNORM_BATCHES)
     if seen >= MIN_BATCHNORM_BATCHES:
         return []
-    of = f" of {epochs}" if epochs else ""
-    return [f"the reported model (best epoch {best_epoch}{of}) normalises with BatchNorm statistics from only {seen} "
+    which = f"{best_epoch + 1} of {epochs}" if epochs else f"{best_epoch}"
+    return [f"the reported model (best epoch {which}) normalises with BatchNorm statistics from only {seen} "
             f"training batch{'es' * (seen != 1)} (momentum 0.1 keeps {0.9 ** seen:.0%} of their initial values), so its "
             f"val / test scores are unreliable; train more epochs or use a smaller --batch-size (at least "
             f"{MIN_BATCHNORM_BATCHES} batches before the best epoch)"]

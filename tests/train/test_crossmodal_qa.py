@@ -384,7 +384,7 @@ def test_a_model_with_unsettled_batchnorm_statistics_is_warned_about(disjoint: P
     assert len(m["warnings"]) == 1 and "BatchNorm statistics from only 1 training batch" in m["warnings"][0]
     res = CliRunner().invoke(app, ["train", str(disjoint), "--fusion", "late", "--epochs", "1", "--threads", "1",
                                    "--no-robustness"])
-    assert "warning: the reported model (best epoch 0 of 1)" in " ".join(res.output.split())
+    assert "warning: the reported model (best epoch 1 of 1)" in " ".join(res.output.split())
 
 
 # 11. an op that leaves no pair: a row with n/a, JSON null (CLI QA 2026-12-03) -----------------------------------
