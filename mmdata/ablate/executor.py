@@ -485,21 +485,57 @@ class ProcessExecutor:
                 self._pool[i] = _Worker(w.env)
 
     def close(self) -> None:
-        """Stop every worker now (idle ones are told to exit, busy ones terminated, stragglers killed)."""
+        """Stop every worker now (idle ones are told to exit, busy ones terminated, stragglers killed).
+
+        A KeyboardInterrupt or SystemExit (Ctrl-C, the CLI's SIGTERM) raised in here — a second Ctrl-C while
+        the workers shut down is common — ends the waiting, not the stopping: every worker left is killed and
+        reaped first, then the first such exception is raised again.
+        """
+        import subprocess
+
         pool, self._pool = self._pool, []
+        stopped: BaseException | None = None  # the interrupt to raise once every worker is gone
         for w in pool:
             try:
-                if w.task is None and w.proc.poll() is None:
-                    w.conn.send(None)
-                else:
+                try:
+                    if w.task is None and w.proc.poll() is None:
+                        w.conn.send(None)
+                    else:
+                        w.proc.terminate()
+                except OSError:
                     w.proc.terminate()
-            except OSError:
-                w.proc.terminate()
-        deadline = time.monotonic() + 2.0
+            except BaseException as exc:  # noqa: BLE001 — raised again below, after the kills
+                stopped = stopped or exc
+                break
+        if stopped is None:
+            deadline = time.monotonic() + 2.0
+            for w in pool:
+                try:
+                    w.proc.wait(max(0.05, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass  # killed below
+                except BaseException as exc:  # noqa: BLE001 — raised again below, after the kills
+                    stopped = exc
+                    break
         for w in pool:
-            try:
-                w.proc.wait(max(0.05, deadline - time.monotonic()))
-            except Exception:  # noqa: BLE001 — subprocess.TimeoutExpired
+            stopped = _kill(w, stopped)
+        if stopped is not None:
+            raise stopped
+
+
+def _kill(w: _Worker, stopped: BaseException | None, tries: int = 3) -> BaseException | None:
+    """Kill and reap worker ``w`` (when it has not exited) and close its pipe, going on through up to ``tries``
+    interrupts (Ctrl-C, SIGTERM) that land meanwhile; returns ``stopped``, or the first interrupt when it was None."""
+    for _ in range(tries):
+        try:
+            if w.proc.poll() is None:
                 w.proc.kill()
                 w.proc.wait()
-            w.conn.close()
+            break
+        except BaseException as exc:  # noqa: BLE001 — the caller raises it, once every worker is stopped
+            stopped = stopped or exc
+    try:
+        w.conn.close()
+    except BaseException as exc:  # noqa: BLE001 — as above
+        stopped = stopped or exc
+    return stopped
