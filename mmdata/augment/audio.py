@@ -264,11 +264,12 @@ class Noise(AudioOp):
 
     @staticmethod
     def _noise_for(x: torch.Tensor, snr_db: float, seed: int) -> torch.Tensor:
-        rms = torch.sqrt(torch.mean(x.double() ** 2)).to(torch.float32) if x.numel() else torch.tensor(0.0)
+        rms = torch.sqrt(torch.mean(x.double() ** 2)).to(torch.float32) if x.numel() else torch.tensor(0.0, dtype=torch.float32)
         std = rms / (10.0 ** (snr_db / 20.0))
         g = torch.Generator(device=x.device)
         g.manual_seed(seed)
-        return torch.randn(x.shape, generator=g, device=x.device).mul_(std)
+        # drawn as float32 whatever torch's default dtype (the same draws in any notebook), then the clip's dtype
+        return torch.randn(x.shape, generator=g, dtype=torch.float32, device=x.device).mul_(std).to(x.dtype)
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         x = sample["audio"]
@@ -637,12 +638,15 @@ def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop
     n_fft = 1 << int(math.ceil(math.log2(max(8, sr * win_ms / 1000))))
     hop = max(1, int(sr * hop_ms / 1000))
     size = n_fft if full_window else min(n_fft, max(1, round(sr * win_ms / 1000)))
-    win = torch.hann_window(size, device=x.device)
+    # the window and filterbank in the audio's dtype, never torch's default: a notebook's
+    # set_default_dtype(float64) made float32 clips meet a float64 window ("expected scalar type Double")
+    dtype = x.dtype if x.is_floating_point() else torch.float32
+    win = torch.hann_window(size, dtype=dtype, device=x.device)
     lead = x.shape[:-1]
     pad_mode = "reflect" if x.shape[-1] > n_fft // 2 else "constant"
     spec = torch.stft(x.reshape(math.prod(lead), x.shape[-1]), n_fft, hop, win_length=size, window=win, center=True,
                       pad_mode=pad_mode, return_complex=True).abs() ** 2
-    mel = on(mel_filters(sr, n_fft, n_mels), x.device) @ spec
+    mel = on(mel_filters(sr, n_fft, n_mels), x.device).to(spec.dtype) @ spec
     return torch.log(mel + 1e-6).reshape(*lead, n_mels, -1)
 
 

@@ -556,7 +556,8 @@ class GaussianNoise(ImageOp):
     def _noise(shape: Sequence[int], seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
         g = torch.Generator(device=device)
         g.manual_seed(seed)
-        return torch.randn(tuple(shape), generator=g, device=device)
+        # float32 whatever torch's default dtype: a notebook's set_default_dtype(float64) drew other noise
+        return torch.randn(tuple(shape), generator=g, dtype=torch.float32, device=device)
 
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         H, W, C = arr.shape  # noise is drawn in CHW order, as the batched kernel draws it
@@ -624,7 +625,7 @@ class Rotate(ImageOp):
 
     def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
-        return np.ascontiguousarray(self._rotate(x, torch.tensor([params["angle"]]))[0].permute(1, 2, 0).numpy())
+        return np.ascontiguousarray(self._rotate(x, torch.tensor([params["angle"]], dtype=torch.float32))[0].permute(1, 2, 0).numpy())
 
     def move_map(self, arr: np.ndarray, params: dict[str, Any], fill: int | float = 0) -> np.ndarray:
         """The image's sampling grid read nearest (torch's ``grid_sample(mode="nearest")`` indices, exact for any
@@ -645,7 +646,7 @@ class Rotate(ImageOp):
 def _rotation_taps(angle: float, H: int, W: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest source pixel (row, column: int32, for the pixels inside) of each output pixel of a rotation by
     ``angle`` degrees (:meth:`Rotate._grid`), and the mask of those inside the image."""
-    g = Rotate._grid(torch.tensor([angle]), 1, 1, H, W)[0].numpy()
+    g = Rotate._grid(torch.tensor([angle], dtype=torch.float32), 1, 1, H, W)[0].numpy()
     ix = np.rint(((g[..., 0] + 1) * W - 1) / 2)
     iy = np.rint(((g[..., 1] + 1) * H - 1) / 2)
     inside = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -33,6 +34,13 @@ class FusionModel(nn.Module):
     def __init__(self, modalities: Sequence[str], fusion: str, classes: int, d: int = 64, image_channels: int = 1,
                  image_hw: tuple[int, int] = (16, 16), fusion_args: Mapping[str, Any] | None = None) -> None:
         super().__init__()
+        # float32 parameters, drawn as float32, whatever the caller's torch default dtype: a notebook's
+        # set_default_dtype(float64) built float64 layers that the float32 inputs could not meet
+        with float32_default():
+            self._build(modalities, fusion, classes, d, image_channels, image_hw, fusion_args)
+
+    def _build(self, modalities: Sequence[str], fusion: str, classes: int, d: int, image_channels: int,
+               image_hw: tuple[int, int], fusion_args: Mapping[str, Any] | None) -> None:
         bad = [m for m in modalities if m not in MODALITIES]
         if bad or not modalities:
             raise MMDataError(f"--modalities (modalities=): {bad or 'none given'}; choose from {list(MODALITIES)}")
@@ -69,14 +77,14 @@ class FusionModel(nn.Module):
         for m in self.mods:
             pres[m] = batch.present[m].to(dev, non_blocking=True) if m in batch.present else torch.zeros(n, dtype=torch.bool, device=dev)
         if "image" in self.mods:
-            img = batch["image"].to(dev).float() / 255.0 if "image" in batch else torch.zeros(n, self.image_channels, *self.image_hw, device=dev)
+            img = batch["image"].to(dev).float() / 255.0 if "image" in batch else torch.zeros(n, self.image_channels, *self.image_hw, dtype=torch.float32, device=dev)
             x["image"] = (img - 0.5) / 0.5
         if "audio" in self.mods:
             if "audio" in batch:
                 x["audio"] = logmel(batch["audio"].to(dev), int(batch.sample_rate or 8000), n_mels=N_MELS, hop_ms=16.0,
                                     full_window=True)
             else:
-                x["audio"] = torch.zeros(n, N_MELS, 8, device=dev)
+                x["audio"] = torch.zeros(n, N_MELS, 8, dtype=torch.float32, device=dev)
         if "text" in self.mods:
             x["text"] = batch["tokens"].to(dev) if "tokens" in batch else torch.zeros(n, 1, dtype=torch.int64, device=dev)
         return x, pres
@@ -93,7 +101,7 @@ class FusionModel(nn.Module):
             low["audio"] = torch.cat([mel.mean(-1), mel.std(-1)], 1) / 10.0
         if "text" in x:
             tok = x["text"]
-            bag = torch.zeros(tok.shape[0], BAG, device=tok.device)
+            bag = torch.zeros(tok.shape[0], BAG, dtype=torch.float32, device=tok.device)
             bag.scatter_add_(1, tok % BAG, (tok != 0).float())
             low["text"] = bag
         return low
@@ -131,6 +139,27 @@ class FusionModel(nn.Module):
         got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else f"a {type(logits).__name__}"
         raise MMDataError(f"fusion {self.fusion_name!r} ({_where(type(self.fusion))}) returned logits of {got} for a batch "
                           f"of {rows}; expected (batch, classes) = ({rows}, {self.classes}): one score per class of the dataset")
+
+
+@contextmanager
+def float32_default() -> Iterator[None]:
+    """torch's default dtype is float32 inside (the caller's is restored after, also on an error).
+
+    Example:
+        >>> torch.set_default_dtype(torch.float64)
+        >>> with float32_default():
+        ...     torch.zeros(1).dtype
+        torch.float32
+        >>> torch.get_default_dtype()
+        torch.float64
+        >>> torch.set_default_dtype(torch.float32)
+    """
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def _where(cls: type) -> str:

@@ -1,0 +1,72 @@
+"""QA round 23, the notebook (Python API) user: a readable ``repr(recipe)`` (D3), ``shard()``'s data warnings
+as Python warnings (D5), train / logmel under ``torch.set_default_dtype(torch.float64)`` (D6), and a clear
+error for a ``src`` that is none of the kinds ``shard()`` takes (D7)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+import mmdata
+from mmdata.errors import SourceError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def float64_default() -> Iterator[None]:
+    """A notebook's first cell: ``torch.set_default_dtype(torch.float64)`` (restored after the test)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+# -- D6: torch's default dtype float64 -----------------------------------------------------------------------
+
+def test_logmel_and_noise_ignore_the_default_dtype(float64_default: None) -> None:
+    import numpy as np
+
+    from mmdata.augment.audio import Noise, logmel
+    from mmdata.augment.image import GaussianNoise
+
+    x = torch.randn(1, 8000, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
+    got = logmel(x, 16000)
+    assert got.dtype == torch.float32
+    noisy = Noise._noise_for(x, 20.0, 7)
+    img = np.zeros((8, 8, 3), dtype=np.uint8)
+    op = GaussianNoise()
+    torch.set_default_dtype(torch.float32)
+    assert torch.equal(got, logmel(x, 16000))  # the same features as under float32
+    assert torch.equal(noisy, Noise._noise_for(x, 20.0, 7))
+    want_img = op.kernel(img, {"std": 0.1, "seed": 3})
+    torch.set_default_dtype(torch.float64)
+    assert np.array_equal(op.kernel(img, {"std": 0.1, "seed": 3}), want_img)
+    assert logmel(x.double(), 16000).dtype == torch.float64  # float64 audio: float64 features
+    assert Noise._noise_for(x.double(), 20.0, 7).dtype == torch.float64
+
+
+@pytest.mark.slow
+def test_train_under_float64_default_gives_float32_metrics(tmp_path: Path) -> None:
+    from mmdata.testing import make_sample_folder
+    from mmdata.train import train
+
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=24), tmp_path / "ds", split="train=0.5,val=0.25,test=0.25",
+                 progress=False)
+    kw = dict(epochs=1, seed=0, eval_robustness=False, batch_size=4, recipe=ROOT / "recipes" / "avdigits.yaml")
+    want = train(tmp_path / "ds", out=tmp_path / "r32", **kw)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        got = train(tmp_path / "ds", out=tmp_path / "r64", **kw)
+        assert torch.get_default_dtype() == torch.float64  # the caller's setting is left as it was
+    finally:
+        torch.set_default_dtype(before)
+    for key in ("val", "test", "history", "per_class", "correct_on_test"):
+        assert got[key] == want[key], key
