@@ -28,6 +28,38 @@ def float64_default() -> Iterator[None]:
         torch.set_default_dtype(before)
 
 
+# -- D3: repr(recipe) ---------------------------------------------------------------------------------
+
+def test_recipe_repr_is_one_readable_line() -> None:
+    r = mmdata.load_recipe(ROOT / "recipes" / "avdigits.yaml")
+    assert repr(r) == str(r) == (
+        "Recipe(seed=0, keying='identity'; image: random_crop p=0.7, rotate p=0.5, cutout p=0.3; "
+        "audio: noise p=0.5, time_mask p=0.3, gain p=0.5; text: token_mask p=0.3, typo p=0.3; "
+        "sample: modality_dropout p=0.2)")
+
+
+def test_recipe_repr_normalize_composites_targets_and_empty() -> None:
+    r = mmdata.load_recipe({
+        "seed": 3, "keying": "position", "targets": {"depth.png": "mask"},
+        "normalize": {"image": [{"op": "to_rgb"}, {"op": "resize", "size": 16}],
+                      "audio": [{"op": "to_mono"}, {"op": "resample", "rate": 8000}, {"op": "pad_trim", "seconds": 1.0}]},
+        "image": [{"op": "one_of", "p": 0.5, "ops": [{"op": "hflip"}, {"op": "rotate"}]}],
+        "text": [{"op": "token_mask", "p": 1.0}],
+    })
+    assert repr(r) == ("Recipe(seed=3, keying='position'; image: one_of(hflip, rotate) p=0.5; text: token_mask p=1; "
+                       "normalize: image[2], audio[3]; targets: depth.png)")
+    assert repr(mmdata.load_recipe({})) == "Recipe(seed=0, keying='identity'; no ops)"
+
+
+def test_recipe_repr_long_recipe_is_cut_with_a_count() -> None:
+    r = mmdata.load_recipe({"image": [{"op": "hflip", "p": 0.5}] * 60, "text": [{"op": "token_mask"}] * 30})
+    text = repr(r)
+    assert "\n" not in text and len(text) < 400, text
+    assert text.startswith("Recipe(seed=0, keying='identity'; image: hflip p=0.5, hflip p=0.5")
+    shown = text.count("hflip") + text.count("token_mask")
+    assert text.endswith(f"; +{90 - shown} more ops)"), text
+
+
 # -- D6: torch's default dtype float64 -----------------------------------------------------------------------
 
 def test_logmel_and_noise_ignore_the_default_dtype(float64_default: None) -> None:

@@ -413,6 +413,17 @@ def _upgrade(op: Op, params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+#: about how long ``repr(recipe)`` gets before it counts the remaining ops instead of naming them
+REPR_WIDTH = 300
+
+
+def _op_label(op: Op) -> str:
+    """``name p=P`` (``one_of(hflip, rotate) p=0.5`` for a composite: its first children's names)."""
+    kids = [getattr(c, "name", type(c).__name__) for c in getattr(op, "children", None) or []]
+    inner = f"({', '.join(kids[:4])}{f', +{len(kids) - 4} more' if len(kids) > 4 else ''})" if kids else ""
+    return f"{str(getattr(op, 'name', type(op).__name__))[:60]}{inner} p={float(op.p):g}"
+
+
 class Recipe:
     """A loaded recipe: a normalize stage, random ops per section, a seed, a keying and an optional
     balance config.
@@ -475,6 +486,40 @@ class Recipe:
         self._fills = {name: fill_of(spec) for name, spec in self.targets.items()}
         if self.targets:
             check_ops((*self._norm, *self._steps, *self._batch_steps), self.targets)
+
+    def __repr__(self) -> str:
+        """One line: seed, keying, each random section's ops with their p (a composite with its children's
+        names), the normalize stage's op counts, targets and balance; cut at about :data:`REPR_WIDTH`
+        characters with a count of the ops left out (``to_yaml()`` gives it all).
+
+        Example:
+            >>> load_recipe({"image": [{"op": "hflip", "p": 0.5}], "normalize": {"image": [{"op": "to_rgb"}]}})
+            Recipe(seed=0, keying='identity'; image: hflip p=0.5; normalize: image[1])
+        """
+        out = f"Recipe(seed={self.seed!r}, keying={self.keying!r}"
+        hidden = 0
+        for sec in (*SAMPLE_SECTIONS, "batch"):
+            shown: list[str] = []
+            for op in self.sections.get(sec) or []:
+                label = _op_label(op)
+                if hidden or len(out) + len(sec) + sum(len(s) + 2 for s in shown) + len(label) > REPR_WIDTH:
+                    hidden += 1  # once cut, every later op is counted, not shown: the order stays honest
+                else:
+                    shown.append(label)
+            if shown:
+                out += f"; {sec}: {', '.join(shown)}"
+        if not self.sections or not any(self.sections.get(sec) for sec in (*SAMPLE_SECTIONS, "batch")):
+            out += "; no ops" if not self.normalize_sections else ""
+        if self.normalize_sections:
+            out += "; normalize: " + ", ".join(f"{sec}[{len(ops)}]" for sec, ops in self.normalize_sections.items())
+        if self.targets:
+            names = list(self.targets)
+            out += "; targets: " + ", ".join(names[:3]) + (f", +{len(names) - 3} more" if len(names) > 3 else "")
+        if self.balance is not None:
+            out += f"; balance: {self.balance.get('mode')} by {self.balance.get('by')}"
+        if hidden:
+            out += f"; +{hidden} more op{'s' * (hidden != 1)}"
+        return out + ")"
 
     # -- construction / serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
