@@ -60,6 +60,44 @@ def test_recipe_repr_long_recipe_is_cut_with_a_count() -> None:
     assert text.endswith(f"; +{90 - shown} more ops)"), text
 
 
+# -- D7: shard(src) of an unsupported kind ------------------------------------------------------------------
+
+def test_shard_names_src_kinds_and_hints_root(tmp_path: Path) -> None:
+    from mmdata.testing import make_messy_folder
+
+    m = make_messy_folder(tmp_path / "raw", n=6)
+    with pytest.raises(SourceError) as info:
+        mmdata.shard(m, tmp_path / "ds", progress=False)
+    msg = str(info.value)
+    assert msg.startswith("src: expected a folder"), msg
+    for word in ("manifest", "URL", "Hugging Face", "got MessyFolder", "pass its .root"):
+        assert word in msg, msg
+    assert not (tmp_path / "ds").exists()  # refused before anything is made
+
+
+@pytest.mark.parametrize("src, got", [([Path("a"), Path("b")], "got list"), (b"/data/raw", "got bytes"), (None, "got NoneType"),
+                                      (42, "got int")])
+def test_shard_refuses_other_src_objects(tmp_path: Path, src: object, got: str) -> None:
+    with pytest.raises(SourceError, match=f"^src: expected .*{got}"):
+        mmdata.shard(src, tmp_path / "ds", progress=False)
+
+
+def test_shard_still_takes_pathlike(tmp_path: Path) -> None:
+    import os
+
+    from mmdata.testing import make_sample_folder
+
+    class Where(os.PathLike):  # a PathLike that is not a pathlib.Path
+        def __init__(self, p: Path) -> None:
+            self.p = p
+
+        def __fspath__(self) -> str:
+            return str(self.p)
+
+    raw = make_sample_folder(tmp_path / "raw", n=3)
+    assert mmdata.shard(Where(raw), tmp_path / "ds", progress=False)["samples"] == 3
+
+
 # -- D6: torch's default dtype float64 -----------------------------------------------------------------------
 
 def test_logmel_and_noise_ignore_the_default_dtype(float64_default: None) -> None:

@@ -1716,6 +1716,7 @@ def shard(
     """
     from mmdata.checks import expect_int
 
+    _check_src_kind(src)
     if layout not in LAYOUTS:
         raise SourceError(f"--layout (layout=) must be one of {LAYOUTS}, got {layout!r}")
     # types first: "5" or "2G" from a config file is named here, not met as "'<' not supported" below
@@ -1826,6 +1827,35 @@ def shard(
     if warn:
         _warn_skipped(report, out)
     return report
+
+
+def _check_src_kind(src: Any) -> None:
+    """A SourceError naming ``src``, the kinds :func:`shard` takes and the type given, for any other object
+    (QA: a test helper's ``MessyFolder`` failed deep in pathlib, "expected str, bytes or os.PathLike object").
+
+    Example:
+        >>> _check_src_kind(["a.png", "b.png"])
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.SourceError: src: expected a folder or a manifest file (CSV / TSV / JSONL / Parquet) as a str or os.PathLike path, a URL (s3://bucket/raw) or a Hugging Face datasets.Dataset / DatasetDict; got list: write the files into a manifest (one row per sample) and pass its path
+    """
+    from mmdata.interop.hf import is_hf_source
+
+    if isinstance(src, (str, os.PathLike)) or is_hf_source(src):
+        return
+    kind = type(src).__name__
+    if isinstance(src, (bytes, bytearray)):
+        hint = ": pass it as a str (os.fsdecode(src))"
+    elif type(src).__module__.split(".")[0] == "pandas":
+        hint = ": write it as a manifest (df.to_parquet('rows.parquet')) and pass that path"
+    elif isinstance(getattr(src, "root", None), (str, os.PathLike)):
+        hint = f": pass its .root ({redact(str(src.root))})"
+    elif isinstance(src, (list, tuple, set)):
+        hint = ": write the files into a manifest (one row per sample) and pass its path"
+    else:
+        hint = ""
+    raise SourceError(f"src: expected a folder or a manifest file (CSV / TSV / JSONL / Parquet) as a str or os.PathLike "
+                      f"path, a URL (s3://bucket/raw) or a Hugging Face datasets.Dataset / DatasetDict; got {kind}{hint}")
 
 
 def _source_options(label_names: Any, columns: Mapping[str, str] | None, labels_from_folders: bool | None,
