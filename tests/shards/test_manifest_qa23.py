@@ -139,6 +139,27 @@ def test_a_document_root_path_says_what_to_write(tmp_path: Path, with_root: bool
     assert unread in warnings and unread in load_card(tmp_path / "ds")["warnings"]
 
 
+def test_a_manifest_at_a_url_gets_the_same_spellings() -> None:
+    import uuid
+
+    import fsspec
+
+    base = f"memory://qa23-{uuid.uuid4().hex[:8]}"
+    files = {"m.jsonl": b'{"image": "up/my%20photo.png"}\n{"image": "/up/b.png", "text": "t"}\n',
+             "up/my photo.png": image_bytes(0), "up/b.png": image_bytes(1)}
+    fs = fsspec.filesystem("memory")
+    for rel, data in files.items():
+        with fs.open(f"{base}/{rel}", "wb") as f:
+            f.write(data)
+    d = discover(f"{base}/m.jsonl")
+    assert [r.source_key for r in d.records if "png" in r.members] == ["up/my photo"]  # named after the file read
+    assert [s["reason"] for s in d.skipped] == [
+        "m.jsonl row 2, column 'image': an absolute path or URL: a manifest at a URL names its files relative to "
+        "its folder: the manifest's folder holds 'up/b.png'; write that (relative to the manifest)"]
+    assert sum("percent-encoded" in w for w in d.warnings) == 1
+    assert sum("once its leading '/' is dropped" in w for w in d.warnings) == 1
+
+
 def test_a_column_with_one_file_read_is_not_called_unread(tmp_path: Path) -> None:
     rows, files = _pets(tmp_path, 4)
     rows[0]["image"] = "img/missing.png"
