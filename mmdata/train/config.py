@@ -481,7 +481,8 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
         if target is not None:
             from mmdata.train.targets import resolve
 
-            settled, counts, _ = resolve(str(data), target, {s: role_splits(roles, s) for s in needed})
+            given = f"--target {target}" if name is option_name else name("target")  # an ablation's trainer.target
+            settled, counts, _ = resolve(str(data), target, {s: role_splits(roles, s) for s in needed}, option=given)
         for s in needed:
             n = st.labels(s) if counts is None else counts[s]
             if n["labelled"] == 0 and s == scored:

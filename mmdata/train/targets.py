@@ -432,15 +432,16 @@ def _show(values: Sequence[Any], at_most: int = 20) -> str:
 
 
 def resolve(data: str, key: str, splits: Mapping[str, str | list[str]], *, on_error: str = "raise",
-            progress: bool = False) -> tuple[Target, dict[str, dict[str, int]], list[str]]:
+            progress: bool = False, option: str | None = None) -> tuple[Target, dict[str, dict[str, int]], list[str]]:
     """Read ``key`` from every sample's metadata in the run's splits (``{role: split name(s)}``) and
     settle the target: (Target, ``{role: {samples, labelled, unlabelled}}``, warnings). Every process
     reads the whole splits (under DDP each rank settles the same labels, mean and sd).
 
     Raises naming the key when no training sample has it (listing the keys the metadata has), and
     naming a sample when values are neither numbers nor label sets, or mix the two (a column of mostly
-    numbers: naming the samples whose cells are not numbers)."""
-    return settle(data, key, read_values(data, key, splits, on_error=on_error))
+    numbers: naming the samples whose cells are not numbers). ``option``: how the key was given, for those
+    messages (``--target KEY`` unless said, e.g. an ablation's ``trainer.target``)."""
+    return settle(data, key, read_values(data, key, splits, on_error=on_error, option=option), option=option)
 
 
 @dataclass
@@ -492,11 +493,39 @@ def class_ids(target: Target, read: Values, role: str = "train") -> dict[str, in
     return out
 
 
-def read_values(data: str, key: str, splits: Mapping[str, str | list[str]], *, on_error: str = "raise") -> Values:
+def _given(key: str, option: str | None) -> str:
+    """How a message names where the target key came from: ``--target genre`` unless ``option`` says."""
+    return option or f"--target {key}"
+
+
+def _no_such_key(data: str, key: str, option: str | None, has: str) -> MMDataError:
+    return MMDataError(f"{data}: no training sample has the metadata key {key!r} ({_given(key, option)}); {has}. The "
+                       f"samples' metadata is their .json member — a manifest's --meta columns (mmdata shard ... "
+                       f"--meta {key}; mmdata.shard(..., meta=[{key!r}]))")
+
+
+def _check_has_metadata(data: str, key: str, option: str | None) -> None:
+    """Raise naming the key when the card lists the dataset's fields and no ``.json`` one: reading the
+    metadata would otherwise fail in the reader as an unknown modality ``json`` the user never asked for
+    (QA23). A card that lists no fields, or one that cannot be read, is left to the reader."""
+    from mmdata.shards.index import dataset_fields, load_card
+
+    try:
+        fields = dataset_fields(load_card(data))
+    except (MMDataError, OSError):
+        return
+    if fields and META_FIELD not in fields:
+        raise _no_such_key(data, key, option, f"the dataset has no metadata (no .{META_FIELD} member)")
+
+
+def read_values(data: str, key: str, splits: Mapping[str, str | list[str]], *, on_error: str = "raise",
+                option: str | None = None) -> Values:
     """Read ``key`` from every sample's metadata in the run's splits (one pass, the ``.json`` members only);
-    :func:`settle` makes the target of them."""
+    :func:`settle` makes the target of them. A dataset with no metadata at all is refused naming ``key``
+    and how it was given (``option``, see :func:`resolve`)."""
     import mmdata
 
+    _check_has_metadata(data, key, option)
     values: dict[str, list[tuple[str, Any]]] = {}
     seen_keys: set[str] = set()
     for role, split in splits.items():
@@ -511,8 +540,10 @@ def read_values(data: str, key: str, splits: Mapping[str, str | list[str]], *, o
     return Values(values, seen_keys)
 
 
-def settle(data: str, key: str, read: Values) -> tuple[Target, dict[str, dict[str, int]], list[str]]:
-    """The target, counts and warnings of :func:`resolve` from values already read (:func:`read_values`)."""
+def settle(data: str, key: str, read: Values, *, option: str | None = None
+           ) -> tuple[Target, dict[str, dict[str, int]], list[str]]:
+    """The target, counts and warnings of :func:`resolve` from values already read (:func:`read_values`);
+    ``option``: how the key was given (see :func:`resolve`)."""
     values, seen_keys = read.by_role, read.seen_keys
     counts: dict[str, dict[str, int]] = {}
     for role, vals in values.items():
@@ -524,9 +555,7 @@ def settle(data: str, key: str, read: Values) -> tuple[Target, dict[str, dict[st
             raise MMDataError(f"{data}: --target label: 'label' is the class label the trainer predicts without "
                               "--target; drop the option (a metadata column named label: shard it under another name)")
         has = f"the metadata has {_show(sorted(seen_keys))}" if seen_keys else "no sample has metadata"
-        raise MMDataError(f"{data}: no training sample has the metadata key {key!r} (--target {key}); {has}. The "
-                          f"samples' metadata is their .json member — a manifest's --meta columns (mmdata shard ... "
-                          f"--meta {key})")
+        raise _no_such_key(data, key, option, has)
     every = [(k, v) for vals in values.values() for k, v in vals if not _missing(v)]
     flags = [_flag(v) for _, v in every]
     if all(f is not None for f in flags):  # every value true / false: a binary target, one label named key
