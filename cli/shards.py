@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -85,6 +86,7 @@ def shard(
 ) -> None:
     """Shard raw multimodal data into WebDataset tars + index.parquet + dataset.json. Rerun to resume a stopped
     job; a rerun over unchanged sources writes nothing (up to date)."""
+    from mmdata.shards.writer import ShardWarning
     from mmdata.shards.writer import shard as run
 
     try:
@@ -95,12 +97,14 @@ def shard(
                                                       "are kept)"):
         try:
             load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
-            rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
-                      layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
-                      on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
-                      executor=executor, address=address, meta=_meta(meta), group_by=group_by,
-                      root=root, paths=_columns(path, "--path", "TEMPLATE"), split_by=split_by, split_from=split_from, name=name, license=license_,
-                      description=description, force=force, rewrite=rewrite)
+            with warnings.catch_warnings():  # the report's warnings are printed below, once each
+                warnings.simplefilter("ignore", ShardWarning)
+                rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
+                          layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
+                          on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
+                          executor=executor, address=address, meta=_meta(meta), group_by=group_by,
+                          root=root, paths=_columns(path, "--path", "TEMPLATE"), split_by=split_by, split_from=split_from, name=name, license=license_,
+                          description=description, force=force, rewrite=rewrite)
         except OSError as exc:
             no_room(exc, out)
             raise

@@ -98,6 +98,51 @@ def test_shard_still_takes_pathlike(tmp_path: Path) -> None:
     assert mmdata.shard(Where(raw), tmp_path / "ds", progress=False)["samples"] == 3
 
 
+# -- D5: shard()'s data warnings are Python warnings too -----------------------------------------------------
+
+def test_shard_warns_each_data_warning(tmp_path: Path) -> None:
+    from mmdata.shards.writer import ShardWarning
+    from mmdata.testing import make_messy_folder
+
+    src = make_messy_folder(tmp_path / "raw").root
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        rep = mmdata.shard(src, tmp_path / "ds", split="train=0.5,val=0.25,test=0.25", progress=False)
+    assert rep["warnings"] and any("have no label" in w for w in rep["warnings"]), rep["warnings"]
+    ours = [w for w in got if issubclass(w.category, ShardWarning)]
+    assert [str(w.message) for w in ours] == rep["warnings"]
+    assert issubclass(ShardWarning, UserWarning)
+    assert all(w.filename == __file__ for w in ours), [w.filename for w in ours]  # points at the caller's line
+
+
+def test_shard_cli_prints_each_warning_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mmdata.cli.main import main
+    from mmdata.testing import make_messy_folder
+
+    src = make_messy_folder(tmp_path / "raw").root
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        try:
+            main(["shard", str(src), str(tmp_path / "ds"), "--split", "train=0.5,val=0.25,test=0.25"])
+        except SystemExit as exc:
+            assert not exc.code
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.count("5 of 60 samples have no label") == 1, err
+    from mmdata.shards.writer import ShardWarning
+
+    assert not [w for w in got if issubclass(w.category, ShardWarning)]
+
+
+def test_writer_advice_names_the_python_keyword() -> None:
+    from mmdata.shards.sources import Record
+    from mmdata.shards.writer import assign_splits
+
+    recs = [Record(f"k{i}", f"k{i}", {"txt": b"x"}, label=0) for i in range(4)]
+    recs[0].split = "val"  # a manifest's split column gave one sample its split
+    (msg,) = assign_splits(recs, None, seed=0)
+    assert "Pass --split (split=) to split the samples without one" in msg, msg
+
+
 # -- D6: torch's default dtype float64 -----------------------------------------------------------------------
 
 def test_logmel_and_noise_ignore_the_default_dtype(float64_default: None) -> None:

@@ -60,6 +60,19 @@ LAYOUTS = ("samples", "columns")
 EXECUTORS = ("local", "ray")
 
 
+class ShardWarning(UserWarning):
+    """A data warning of :func:`shard` (samples without a label, a split left empty, class ids that moved):
+    each of the report's ``warnings`` is also raised as one, so ``_ = mmdata.shard(...)`` in a notebook
+    still shows them. The CLI prints the report's list instead (once each).
+
+    Silence them with ``warnings.simplefilter("ignore", ShardWarning)``: the report still lists them.
+
+    Example:
+        >>> issubclass(ShardWarning, UserWarning)
+        True
+    """
+
+
 def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | None:
     """Parse ``"train=0.8,val=0.1,test=0.1"`` (or a dict) into fractions summing to 1.
 
@@ -158,7 +171,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
             warnings.append(f"{plural(len(free), 'sample')} of {len(records)} {'have' if len(free) != 1 else 'has'} "
                             f"no split of {'their' if len(free) != 1 else 'its'} own (e.g. {_examples(free)}) and "
                             f"went to 'train'; the other {fixed} keep the split the source gives them (a manifest's "
-                            f"split column{', or --split-from' if given_by else ''}). Pass --split to split the "
+                            f"split column{', or --split-from' if given_by else ''}). Pass --split (split=) to split the "
                             f"samples without one")
         for r in free:
             r.split = "train"
@@ -1696,7 +1709,8 @@ def shard(
 
     Returns:
         A report: samples written per split, shards, ``skipped`` entries (source, sample, what,
-        reason), ``skipped_counts`` per kind, ``warnings``, output path, fingerprint, and
+        reason), ``skipped_counts`` per kind, ``warnings`` (each also raised as a :class:`ShardWarning`
+        from the caller's line), output path, fingerprint, and
         ``removed_stale``: shard files of an earlier job in ``out`` that this job's plan does not
         write, deleted (only names that job's ``shards.parquet`` or unfinished journal lists), and
         ``resumed_shards``: how many shards an interrupted earlier run of this job had finished (kept),
@@ -1826,6 +1840,10 @@ def shard(
             _stop_progress(progress)
     if warn:
         _warn_skipped(report, out)
+    import warnings as py_warnings  # the name `warnings` is a list of messages elsewhere in this module
+
+    for message in report.get("warnings") or []:  # the caller's line, not this one (stacklevel=2)
+        py_warnings.warn(str(message), ShardWarning, stacklevel=2)
     return report
 
 
