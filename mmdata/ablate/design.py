@@ -2,7 +2,9 @@
 which metric decides. The full format (every key optional except ``design``):
 
 ```yaml
-dataset: {name: avdigits, seed: 0}        # (limit: N per class) or {path: DIR} (a folder written by `mmdata shard`)
+dataset: {name: avdigits, seed: 0}        # (limit: N per class) or {path: DIR} (a folder written by `mmdata shard`);
+                                          # fingerprint: the data the runs used (config.resolved.yaml records it;
+                                          # a rerun on data of another fingerprint warns)
 trainer:                                  # keywords of the training function
   entry: mmdata.train:train               # default; or "package.module:function" (your own trainer)
   fusion: concat
@@ -292,11 +294,20 @@ class Ablation:
                 **({"imports": list(self.imports)} if self.imports else {}),  # a rerun imports them (none: no key)
                 "arms": [{"name": a.name, "kind": a.kind, "label_noise": a.label_noise, "recipe": a.recipe} for a in self.arms]}
 
-    def run_hash(self, arm: Arm, seed: int, data_fingerprint: str, device: str = "cpu", threads: int = 1) -> str:
-        """Identity of one run: what it trains on and with. Runs with equal hashes are not repeated."""
+    def run_hash(self, arm: Arm, seed: int, data_fingerprint: str, device: str = "cpu", threads: int = 1,
+                 code: str | None = None) -> str:
+        """Identity of one run: what it trains on and with. Runs with equal hashes are not repeated.
+
+        ``code``: the code that trains it (:func:`mmdata.shards.writer.code_identity`: mmdata's sources and
+        library versions; the runner always passes it, so a resume after a ``git pull`` or a torch upgrade
+        trains again instead of mixing two versions' runs). None: a hash as mmdata wrote it before it
+        recorded its code (a runs.parquet row without ``code`` re-hashes that way).
+        """
         trainer = dict(self.trainer, **({"entry": self.entry} if self.entry else {}))
         payload: dict[str, Any] = {"trainer": trainer, "recipe": arm.recipe, "label_noise": arm.label_noise, "seed": seed,
                                    "data": data_fingerprint}
+        if code is not None:
+            payload["code"] = code
         if device != "cpu":
             payload["device"] = device
         if threads != 1:  # float reductions may differ with the thread count
@@ -763,7 +774,7 @@ def _dataset(spec: Any) -> dict[str, Any]:
     misspelt ``limitt:`` built the full dataset without a word)."""
     if not isinstance(spec, dict) or len({"name", "path"} & set(spec)) != 1:
         raise RecipeError(f"dataset: expected {{name: avdigits, seed: S}} or {{path: DIR}}, got {spec!r}")
-    allowed = ("name", "seed", "limit") if "name" in spec else ("path",)
+    allowed = ("name", "seed", "limit", "fingerprint") if "name" in spec else ("path", "fingerprint")
     unknown = sorted(set(spec) - set(allowed), key=str)
     if unknown:
         raise RecipeError(f"dataset: unknown key(s) {unknown}; allowed with {allowed[0]}: {list(allowed)}")
@@ -771,6 +782,9 @@ def _dataset(spec: Any) -> dict[str, Any]:
         raise RecipeError(f"dataset.name: {spec['name']!r} is not an embedded dataset; allowed: ['avdigits'] (or give path:)")
     if "path" in spec and not ((isinstance(spec["path"], str) and spec["path"]) or isinstance(spec["path"], PurePath)):
         raise RecipeError(f"dataset.path: expected a folder or URL, got {spec['path']!r}")
+    if "fingerprint" in spec and not (isinstance(spec["fingerprint"], str) and spec["fingerprint"]):
+        raise RecipeError(f"dataset.fingerprint: expected the data fingerprint the runs used (a hex string, as "
+                          f"config.resolved.yaml records it), got {spec['fingerprint']!r}")
     for key, low in (("seed", 0), ("limit", 1)):
         v = spec.get(key)
         if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= low):

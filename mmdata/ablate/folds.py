@@ -437,8 +437,9 @@ def read_fold(folder: str | Path) -> Fold:
     for r in every:
         a = by.get(r.get("arm"))
         try:
+            # the row's own code (None in a folder from before runs recorded it: the hash of that time)
             ok = a is not None and r.get("config_hash") == ab.run_hash(a, int(r["seed"]), r.get("data_fingerprint"),
-                                                                        device, int(threads))
+                                                                        device, int(threads), r.get("code"))
         except (TypeError, ValueError, KeyError):
             ok = False
         if ok and 0 <= int(r["seed"]) < ab.seeds:

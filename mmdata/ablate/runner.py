@@ -25,10 +25,12 @@ import math
 import os
 import platform
 import signal
+import subprocess
 import sys
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,6 +72,14 @@ MARKERS = ("config.resolved.yaml", "runs.parquet")
 #: runs.parquet's columns that only some runs fill (a failure's message and traceback tail, a trainer's warnings as
 #: a JSON list): written for every row, null where a run has none
 ALWAYS_COLUMNS = ("error", "traceback", "warnings")
+#: what trained each run: :func:`mmdata.shards.writer.code_identity` (mmdata's sources and library versions, a
+#: 64-hex digest, part of the run's identity) and the version strings a reader recognises
+CODE_COLUMNS = ("code", "mmdata_version", "torch")
+#: runs.parquet's text and integer columns, typed so whatever the runs hold: a folder whose runs all succeeded
+#: had ``error: null`` (Arrow's null type), one with a failure ``error: string``, and pandas, pyarrow and duckdb
+#: could not read the two together (QA round 23). Every other numeric column (the metrics, wall_s) is double.
+TEXT_COLUMNS = ("arm", "config_hash", "data_fingerprint", "status", *ALWAYS_COLUMNS, *CODE_COLUMNS, "correct_on_test")
+INT_COLUMNS = ("seed", "best_epoch")
 #: the analysis of the runs, rewritten at the end; stale once the runner starts new runs
 REPORT_FILES = ("summary.json", "report.md", "paired.csv", "forest.png", "paired.png", "robustness.png")
 
@@ -216,16 +226,22 @@ def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[di
 
 
 def _changed(prev: dict[str, Any] | None, ab: Ablation, stale: list[dict[str, Any]], fingerprint: str,
-             prev_env: dict[str, Any] | None, device: str, threads: int) -> str:
+             prev_env: dict[str, Any] | None, device: str, threads: int, env: dict[str, Any] | None = None) -> str:
     """What changed since the folder's previous run, for the stale-runs warning: recipe parts, the
-    dataset's content (a stale run's data fingerprint), --device, --threads; when none did, the runs
+    dataset's content (a stale run's data fingerprint), mmdata's code or its libraries (a stale run's
+    ``code``; ``env``: this call's :func:`environment`), --device, --threads; when none did, the runs
     come from a configuration before the last one."""
     new = ab.resolved() if prev else {}
 
     def arms(cfg: dict[str, Any]) -> Any:
         return {a.get("name"): (a.get("recipe"), a.get("label_noise")) for a in cfg.get("arms") or [] if isinstance(a, dict)}
 
-    keys = [k for k in ("dataset", "trainer") if prev and prev.get(k) != new.get(k)]
+    def part(cfg: Any, k: str) -> Any:
+        v = cfg.get(k) if isinstance(cfg, dict) else None
+        # the data fingerprint the runs used is compared through the rows (below), not as a recipe key
+        return {n: x for n, x in v.items() if n != "fingerprint"} if k == "dataset" and isinstance(v, dict) else v
+
+    keys = [k for k in ("dataset", "trainer") if prev and part(prev, k) != part(new, k)]
     if "trainer" in keys and isinstance(prev and prev.get("trainer"), dict):
         was, now = prev["trainer"], new.get("trainer") or {}
         differ = [k for k in dict.fromkeys([*was, *now]) if was.get(k) != now.get(k)]
@@ -235,10 +251,65 @@ def _changed(prev: dict[str, Any] | None, ab: Ablation, stale: list[dict[str, An
     keys += ["seeds"] if any(int(r["seed"]) >= ab.seeds for r in stale) else []
     if "dataset" not in keys and any(r.get("data_fingerprint") != fingerprint for r in stale):
         keys.append("the dataset's content")
-    env = prev_env or {}
-    keys += [f"--{k}" for k, was, now in (("device", env.get("device"), device), ("threads", env.get("threads_per_run"), threads))
+    if env is not None:
+        code = _code_change(stale, env, prev_env)
+        keys += [code] if code else []
+    old = prev_env or {}
+    keys += [f"--{k}" for k, was, now in (("device", old.get("device"), device), ("threads", old.get("threads_per_run"), threads))
              if was is not None and str(was) != str(now)]
     return f" (changed: {', '.join(keys)})" if keys else " (from a configuration before the folder's last run)"
+
+
+def _environments(env: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The environments an ``env.json`` records: its ``environments`` list, or (an env.json of an mmdata
+    before that list) the one environment at its top level."""
+    if not isinstance(env, dict):
+        return []
+    listed = env.get("environments")
+    if isinstance(listed, list):
+        return [e for e in listed if isinstance(e, dict)]
+    return [{**env, "runs": None}] if env else []
+
+
+def _software(version: Any, rev: Any, dirty: Any, torch: Any, code: Any) -> str:
+    """One version of mmdata as words: ``mmdata 0.1.0 at b1adf78 (uncommitted changes), torch 2.4.1, code 3f2a9c1e``."""
+    at = f" at {str(rev)[:7]}" if rev else ""
+    return (f"mmdata {version or '?'}{at}{' (uncommitted changes)' if dirty else ''}, torch {torch or '?'}, "
+            f"code {str(code)[:8]}")
+
+
+def _code_change(stale: list[dict[str, Any]], env: dict[str, Any], prev_env: dict[str, Any] | None) -> str | None:
+    """The stale-runs reason when some come from other code: the versions they ran under (from their rows and
+    the folder's env.json) and this call's."""
+    other = [r for r in stale if r.get("code") != env["code"]]
+    if not other:
+        return None
+    known = {e.get("code"): e for e in _environments(prev_env) if e.get("code")}
+    was = []
+    for code in dict.fromkeys(r.get("code") for r in other):
+        if not code:
+            was.append("not recorded: rows from before runs.parquet had a code column")
+            continue
+        r, e = next(r for r in other if r.get("code") == code), known.get(code, {})
+        was.append(_software(r.get("mmdata_version") or e.get("mmdata"), e.get("git_revision"), e.get("git_dirty"),
+                             r.get("torch") or e.get("torch"), code))
+    now = _software(env.get("mmdata"), env.get("git_revision"), env.get("git_dirty"), env.get("torch"), env["code"])
+    return f"mmdata's code or its libraries ({'; '.join(was)} -> {now})"
+
+
+def _env_record(prev_env: dict[str, Any] | None, env: dict[str, Any], trained: int) -> dict[str, Any]:
+    """``env.json``: this call's environment at the top level (the keys readers of env.json know) and
+    ``environments``, every environment that trained runs into the folder with how many (``runs``; null for
+    the one an older mmdata's env.json named without counting)."""
+    same = json.loads(json.dumps(env, default=str))
+    listed = _environments(prev_env)
+    for e in listed:
+        if {k: v for k, v in e.items() if k != "runs"} == same:
+            e["runs"] = (e.get("runs") or 0) + trained
+            break
+    else:
+        listed.append({**same, "runs": trained})
+    return {**same, "environments": listed}
 
 
 def _read_env(out: Path) -> dict[str, Any] | None:
@@ -278,6 +349,35 @@ def _check_dataset(ab: Ablation, storage_options: dict[str, Any] | None) -> None
     if target is not None and ab.metric.column not in KIND_COLUMNS[target.kind]:  # known now, not after every run
         raise RecipeError(f"metric.name: {ab.metric.name!r} is not scored for trainer.target {target.key!r}, a "
                           f"{target.kind} target; choose one of {[c.replace('_', '.', 1) for c in KIND_COLUMNS[target.kind]]}")
+
+
+def _absent_dataset(ab: Ablation) -> str | None:
+    """``dataset.path`` when it names a local folder that is not there (a folder copied from a colleague):
+    a re-analysis of runs already in runs.parquet does not need it; None otherwise."""
+    raw = ab.dataset.get("path")
+    if raw is None or is_remote(raw):
+        return None
+    try:
+        return None if local_path(raw, "dataset.path").exists() else str(raw)
+    except MMDataError:
+        return None  # the dataset checks name what is wrong with it
+
+
+def _dataset_error(ab: Ablation, out: Path, storage_options: dict[str, Any] | None) -> None:
+    """Raise the error the dataset checks give for a dataset a run needs and cannot read."""
+    _check_dataset(ab, storage_options)
+    prepare_data(ab, out, storage_options)
+    raise MMDataError(f"dataset.path: {ab.dataset.get('path')}: does not exist")  # pragma: no cover — raised above
+
+
+def _recorded_fingerprint(ab: Ablation, rows: list[dict[str, Any]], code: str) -> str:
+    """The data fingerprint the folder's runs used, without the dataset: config.resolved.yaml's
+    ``dataset.fingerprint``, else (a folder of an older mmdata) the one most of this code's rows name."""
+    pinned = ab.dataset.get("fingerprint")
+    if pinned:
+        return str(pinned)
+    seen = Counter(r.get("data_fingerprint") for r in rows if r.get("code") == code and r.get("data_fingerprint"))
+    return str(seen.most_common(1)[0][0]) if seen else ""
 
 
 @contextmanager
@@ -347,15 +447,55 @@ def save_runs(out: Path, rows: list[dict[str, Any]], shown: str | None = None) -
     rows = sorted(rows, key=lambda r: (r["arm"], r["seed"]))
     # the columns a reader looks up are there when every run succeeded too (null then: QA, df.error raised)
     cols = sorted({k for r in rows for k in r} | set(ALWAYS_COLUMNS))
+    table = {}
+    for c in cols:
+        values = [r.get(c) for r in rows]
+        table[c] = pa.array(values, type=_column_type(c, values))
     buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in cols} for r in rows]), buf)
+    pq.write_table(pa.table(table), buf)
     with _writing(f"{(shown or str(out)).rstrip('/')}/runs.parquet"):
         atomic_write_bytes(out / "runs.parquet", buf.getvalue())
 
 
-def environment(threads: int = 1, device: str = "cpu", plugins: Sequence[str] = ()) -> dict[str, Any]:
+def _column_type(name: str, values: list[Any]) -> Any:
+    """The Arrow type of a runs.parquet column (see :data:`TEXT_COLUMNS`); None: Arrow infers it (a trainer's
+    own column of another kind)."""
+    import pyarrow as pa
+
+    if name in TEXT_COLUMNS or name.endswith("_curve"):
+        return pa.string()
+    if name in INT_COLUMNS:
+        return pa.int64()
+    given = [v for v in values if v is not None]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in given):  # also a column of only nulls
+        return pa.float64()
+    if all(isinstance(v, str) for v in given):
+        return pa.string()
+    return None
+
+
+def _git_dirty() -> bool | None:
+    """Whether the mmdata package's tracked files in its checkout differ from its git commit (an edited
+    trainer read as the clean commit); None without a checkout (an installed copy) or git."""
+    from mmdata.recipes_path import checkout_root
+
+    root = checkout_root()
+    if root is None or not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "mmdata"], capture_output=True,
+                              text=True, timeout=5, cwd=root)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(done.stdout.strip()) if done.returncode == 0 else None
+
+
+def environment(threads: int = 1, device: str = "cpu", plugins: Sequence[str] = (),
+                code: str | None = None) -> dict[str, Any]:
     """The machine and software the runs used (``env.json``); ``plugins``: the plugin specs every run
-    loaded, with the file and installed version of each (:func:`mmdata.plugins.describe`)."""
+    loaded, with the file and installed version of each (:func:`mmdata.plugins.describe`); ``code``: the
+    digest of mmdata's code and libraries (None: :func:`mmdata.shards.writer.code_identity`). ``git_dirty``
+    says whether the package's tracked files differ from ``git_revision`` (None: not a git checkout)."""
     import numpy
     import torch
 
@@ -370,10 +510,12 @@ def environment(threads: int = 1, device: str = "cpu", plugins: Sequence[str] = 
     except (OSError, StopIteration):
         pass
     import mmdata
+    from mmdata.shards import writer
 
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
             "mmdata": mmdata.__version__, "platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
-            "threads_per_run": threads, "device": device, "git_revision": rev, "libraries": software(),
+            "threads_per_run": threads, "device": device, "git_revision": rev, "git_dirty": _git_dirty() if rev else None,
+            "code": code or writer.code_identity(), "libraries": software(),
             "deterministic": "CPU runs are bitwise deterministic per seed and thread count",
             **({"plugins": describe(plugins)} if plugins else {})}
 
@@ -609,8 +751,12 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     trainer_kw = {k: v for k, v in ab.trainer.items() if k != "device"}
     _check_runs_can_start(ab.entry, device, gpus, executor, inline_fn is not None)
     _check_code(ab, _runs_here(executor, workers, device, inline_fn is not None), executor, inline_fn, trainer_kw)
-    _check_dataset(ab, storage_options)
+    absent = _absent_dataset(ab)
+    if absent is None:
+        _check_dataset(ab, storage_options)
     prev = check_out(out, ab, shown)
+    if absent is not None and prev is None:  # no earlier runs to analyse: the dataset is needed
+        _dataset_error(ab, out, storage_options)
     said = design_warnings(ab)
     for w in said:
         warn(w)
@@ -628,12 +774,33 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     # one job at a time per folder: two into one folder rewrote runs.parquet from their own memory
     # and erased each other's runs; the kernel releases the lock when this process dies
     with opened, JobLock(out, "mmdata ablate"):  # a lock that cannot be taken closes the executor too
-        data, fingerprint = prepare_data(ab, out, storage_options)
+        from mmdata.shards import writer
+
+        # what trains the runs, part of their identity: a resume after a `git pull` or a torch upgrade trains
+        # again rather than analysing two versions' runs as one paired design. Read from the files once per job,
+        # not the process's cached digest: worker processes import the code on disk now (a notebook's cache
+        # would name the code of its first ablation)
+        fresh = getattr(writer.code_identity, "__wrapped__", writer.code_identity)
+        env = environment(threads, device, ab.plugins, fresh())
+        stamp = {"code": env["code"], "mmdata_version": env["mmdata"], "torch": env["torch"]}
+        every = load_runs(out, shown)
+        if absent is None:
+            data, fingerprint = prepare_data(ab, out, storage_options)
+            pinned = ab.dataset.get("fingerprint")
+            if pinned is not None and pinned != fingerprint:
+                said.append(f"{'dataset.path' if 'path' in ab.dataset else 'dataset'}: its content (fingerprint "
+                            f"{fingerprint}) differs from the {pinned} this configuration ran on (dataset.fingerprint): "
+                            "the runs are on other data")
+                warn(said[-1])
+        else:  # re-analysis from the folder alone: the runs' data fingerprint, checked below that none must train
+            data, fingerprint = "", _recorded_fingerprint(ab, every, env["code"])
+        ab.dataset = {**ab.dataset, "fingerprint": fingerprint}  # config.resolved.yaml pins the data the runs used
+        config = yaml.safe_dump(ab.resolved(), sort_keys=False).encode()
         remote = {"storage_options": storage_options} if is_remote(data) and storage_options else {}
         design = ab.design()
-        hashes = {(a.name, s): ab.run_hash(a, s, fingerprint, device, threads) for a in ab.arms for s in range(ab.seeds)}
+        hashes = {(a.name, s): ab.run_hash(a, s, fingerprint, device, threads, env["code"]) for a in ab.arms
+                  for s in range(ab.seeds)}
         by_name = {a.name: a for a in ab.arms}
-        every = load_runs(out, shown)
         rows, twice = one_row_per_run([r for r in every if hashes.get((r["arm"], int(r["seed"]))) == r["config_hash"]],
                                       f"{folder}/runs.parquet")
         if twice:
@@ -641,18 +808,9 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             warn(twice)
         stale = [r for r in every if hashes.get((r["arm"], int(r["seed"]))) != r["config_hash"]]  # kept, not analysed
         beyond = [r for r in stale if int(r["seed"]) >= ab.seeds and r["arm"] in by_name
-                  and r["config_hash"] == ab.run_hash(by_name[r["arm"]], int(r["seed"]), fingerprint, device, threads)]
+                  and r["config_hash"] == ab.run_hash(by_name[r["arm"]], int(r["seed"]), fingerprint, device, threads,
+                                                      env["code"])]
         check_design_switch(prev, ab, rows + beyond, shown)  # before the folder's config is overwritten
-        if stale:
-            said.append(f"{len(stale)} run{'s' * (len(stale) > 1)} in {folder}/runs.parquet come from another "
-                        f"configuration{_changed(prev, ab, stale, fingerprint, _read_env(out), device, threads)}; "
-                        "they are kept there but not analysed (a new --out keeps ablations apart).")
-            warn(said[-1])
-        with _writing(f"{folder}/config.resolved.yaml"):
-            atomic_write_bytes(out / "config.resolved.yaml", config)
-        with _writing(f"{folder}/env.json"):
-            env = environment(threads, device, ab.plugins)
-            atomic_write_bytes(out / "env.json", (json.dumps(env, indent=2) + "\n").encode())
         col = ab.metric.column
         failed_now: dict[str, set[int]] = {}
 
@@ -664,6 +822,33 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                     values.setdefault(r["arm"], {})[int(r["seed"])] = float(r[col])
                     tried[r["arm"]].add(int(r["seed"]))
             return next_runs(design, ab.baseline.name, [a.name for a in ab.arms[1:]], values, tried)
+
+        if absent is not None:
+            from mmdata.ablate.align import ALIGN_COLUMN
+
+            if state_of()[1] or (ab.alignment and any(r["status"] == "ok" and r.get(ALIGN_COLUMN) is None for r in rows)):
+                _dataset_error(ab, out, storage_options)  # a run must train (or be measured): the dataset's error stands
+            said.append(f"dataset.path: {ab.dataset['path']} is not there; every run this configuration needs is in "
+                        f"{folder}/runs.parquet (data fingerprint {fingerprint}), so it is analysed from those rows "
+                        "(the dataset was not read)")
+            warn(said[-1])
+        prev_env = _read_env(out)
+        if stale:
+            said.append(f"{len(stale)} run{'s' * (len(stale) > 1)} in {folder}/runs.parquet come from another "
+                        f"configuration{_changed(prev, ab, stale, fingerprint, prev_env, device, threads, env)}; "
+                        "they are kept there but not analysed (a new --out keeps ablations apart).")
+            warn(said[-1])
+        with _writing(f"{folder}/config.resolved.yaml"):
+            atomic_write_bytes(out / "config.resolved.yaml", config)
+        trained = {"runs": 0, "recorded": False}
+
+        def record_env() -> None:
+            # env.json describes the runs: written once this call trains (a re-render keeps the colleague's),
+            # each environment kept with the number of runs it trained here
+            with _writing(f"{folder}/env.json"):
+                atomic_write_bytes(out / "env.json", (json.dumps(_env_record(prev_env, env, trained["runs"]), indent=2)
+                                                      + "\n").encode())
+            trained["recorded"] = True
 
         def task(name: str, s: int) -> dict[str, Any]:
             a = by_name[name]
@@ -746,7 +931,9 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         slot = {(r["arm"], int(r["seed"])): i for i, r in enumerate(rows)}
 
         def finished(row: dict[str, Any]) -> None:
+            row = {**row, **stamp}
             with lock:
+                trained["runs"] += 1
                 at = slot.setdefault((row["arm"], int(row["seed"])), len(rows))
                 if at == len(rows):
                     rows.append(row)
@@ -767,8 +954,10 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         budget = max_runs
         opened.hand_over()  # closed by the loop's finally from here
         received: list[int] = []
-        try:
-            with _stop_on_signals(received):
+        closing: list[KeyboardInterrupt] = []
+        # the signal handler also covers closing the workers: a SIGTERM then is an Interrupted too
+        with _stop_on_signals(received):
+            try:
                 while budget is None or budget > 0:
                     st, need = state_of()
                     # seed-major order: an interruption leaves every configuration with about as many seeds
@@ -783,6 +972,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                         prog.update(prog.task_ids[0], total=(prog.tasks[0].completed + len(tasks)),
                                     description=f"ablation runs ({look}{len(st.open_arms)} arms open)")
                     unclaim_report()
+                    if not trained["recorded"]:
+                        record_env()
                     executor.run(tasks, finished)
                     save(force=True)
                 if ab.alignment and (budget is None or budget > 0):
@@ -794,20 +985,28 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                         unclaim_report()  # alignment Δ to add: new columns, a new analysis
                     local = str(stage_dataset(data, storage_options=storage_options)) if is_remote(data) else data
                     add_alignment(ab, local, out, rows, device=device, on_row=touched)
-        except KeyboardInterrupt as exc:
-            raise Interrupted(_stopped_by(exc, received), sum(r["status"] == "ok" for r in rows)) from None
-        finally:
-            stopping = sys.exc_info()[1]
-            executor.close()
-            if prog is not None:
-                prog.stop()
-            try:
-                save(force=True)  # also stops a pending timer
-            except MMDataError:
-                # a failed save raised while stopping is the same write failing again: the first error
-                # stays (an Interrupted is replaced: its "finished runs kept" would not be true)
-                if not isinstance(stopping, MMDataError):
-                    raise
+            except KeyboardInterrupt as exc:
+                raise Interrupted(_stopped_by(exc, received), sum(r["status"] == "ok" for r in rows)) from None
+            finally:
+                stopping = sys.exc_info()[1]
+                try:
+                    executor.close()
+                except KeyboardInterrupt as exc:  # a second Ctrl-C while the workers shut down (notebook QA)
+                    closing.append(exc)
+                finally:
+                    if prog is not None:
+                        prog.stop()
+                    try:
+                        save(force=True)  # also stops a pending timer
+                        if trained["recorded"]:
+                            record_env()  # the runs this environment trained, counted
+                    except MMDataError:
+                        # a failed save raised while stopping is the same write failing again: the first error
+                        # stays (an Interrupted is replaced: its "finished runs kept" would not be true)
+                        if not isinstance(stopping, MMDataError):
+                            raise
+                if closing and stopping is None:  # the runs ended, the stop came while closing: still a stop
+                    raise Interrupted(_stopped_by(closing[0], received), sum(r["status"] == "ok" for r in rows)) from None
         state, need = state_of()
         with _writing(f"the report (summary.json, report.md, plots) into {shown}"):
             summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots,
