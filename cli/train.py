@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -108,6 +109,7 @@ def train(
     """Train the reference fusion model on any dataset with train/val/test splits; writes metrics.json,
     predictions.parquet and model.pt to --out."""
     from mmdata.train import train as run
+    from mmdata.train.loop import TrainWarning
 
     plugins(plugin)
     recipe = shipped(recipe)
@@ -115,15 +117,17 @@ def train(
     stopped = (f"its outputs in {out} are written only when it finishes" if out else "nothing was written")
     with stopped_as_exit("mmdata train", f"{stopped}; rerun the same command to train again"):
         load_pandas_for_arrow()
-        m = run(data, fusion=fusion, modalities=mods, epochs=epochs, seed=seed,
-                recipe=recipe, out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-                device=device, label_noise=label_noise, threads=threads, eval_robustness=not no_robustness,
-                progress=not json_, num_workers=workers, cache=_cache(cache), cache_budget_mb=cache_budget_mb,
-                image_size=_image_size(image_size), channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
-                max_tokens=max_tokens, fusion_args=_key_values(fusion_arg, "--fusion-arg"), pretrain=pretrain,
-                pretrain_epochs=pretrain_epochs, pretrain_args=_key_values(pretrain_arg, "--pretrain-arg"), probe=probe,
-                label_fraction=label_fraction, on_error=on_error, train_split=train_split, val_split=val_split,
-                test_split=test_split, target=target)
+        with warnings.catch_warnings():  # the result's warnings are printed below, once each
+            warnings.simplefilter("ignore", TrainWarning)
+            m = run(data, fusion=fusion, modalities=mods, epochs=epochs, seed=seed,
+                    recipe=recipe, out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+                    device=device, label_noise=label_noise, threads=threads, eval_robustness=not no_robustness,
+                    progress=not json_, num_workers=workers, cache=_cache(cache), cache_budget_mb=cache_budget_mb,
+                    image_size=_image_size(image_size), channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
+                    max_tokens=max_tokens, fusion_args=_key_values(fusion_arg, "--fusion-arg"), pretrain=pretrain,
+                    pretrain_epochs=pretrain_epochs, pretrain_args=_key_values(pretrain_arg, "--pretrain-arg"), probe=probe,
+                    label_fraction=label_fraction, on_error=on_error, train_split=train_split, val_split=val_split,
+                    test_split=test_split, target=target)
     if not m:  # non-zero DDP rank
         return
     if json_:

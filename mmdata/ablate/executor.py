@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -238,6 +239,7 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
         threads = int(task.get("threads") or 1)
         import torch
 
+        from mmdata.train.loop import TrainWarning
         from mmdata.train.padding import kept
 
         torch.set_num_threads(threads)
@@ -247,8 +249,10 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
             load_plugins(task["plugins"], entry_points=False, where="the ablation's plugin")
         fn = train_fn or resolve_entry(task.get("entry"))
         # the trainer's padding warning (one per run) goes in the row's warnings, counted over the runs by
-        # the report as the trainer's other warnings are, not printed once per run
-        with time_limit(task.get("timeout_s")), kept() as said:
+        # the report as the trainer's other warnings are, not printed once per run; those (TrainWarning,
+        # raised for a Python caller) are in the metrics' warnings already: not shown either
+        with time_limit(task.get("timeout_s")), kept() as said, warnings.catch_warnings():
+            warnings.simplefilter("ignore", TrainWarning)
             padding = said  # filled as the trainer says them: a failed run's too
             data = task["data"]
             if is_remote(data):  # an fsspec URL: this node's verified local copy (downloaded once per node)

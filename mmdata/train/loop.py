@@ -44,6 +44,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -66,6 +67,20 @@ from mmdata.train.targets import (META_FIELD, Target, Values, apply_label_noise,
                                   masked_loss, noisy_labels, read_values, resolve, settle)  # the label helpers: importable here as before
 from mmdata.types import Batch
 from mmdata.versions import software
+
+class TrainWarning(UserWarning):
+    """A warning of a run's result (:func:`train`'s ``metrics["warnings"]``: BatchNorm statistics from too few
+    batches, a class missing from a split, a test split without labels): each is also raised as one, from
+    the caller's line and once per call, so ``_ = train(...)`` in a notebook still shows them. ``mmdata
+    train`` prints the list instead (once each); an ablation counts them over its runs (the report).
+
+    Silence them with ``warnings.simplefilter("ignore", TrainWarning)``: the result still lists them.
+
+    Example:
+        >>> issubclass(TrainWarning, UserWarning)
+        True
+    """
+
 
 VAL_INPUTS_FACTOR = 4  # val's model inputs (float32) against its decoded size (uint8 images): kept within the cache budget
 SPLITS = ("train", "val", "test")
@@ -869,7 +884,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
     with locked:
         if out is not None:
             remove_leftovers(out)  # a killed run's temp files: nothing else would ever remove them
-        return _train_checked(data, fusion=fusion, modalities=modalities, epochs=epochs, seed=seed, recipe=recipe,
+        metrics = _train_checked(data, fusion=fusion, modalities=modalities, epochs=epochs, seed=seed, recipe=recipe,
                               out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
                               device=device, label_noise=label_noise, threads=threads, eval_robustness=eval_robustness,
                               progress=progress, num_workers=num_workers, cache=cache, cache_budget_mb=cache_budget_mb,
@@ -878,6 +893,28 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                               pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                               label_fraction=label_fraction, storage_options=storage_options, on_error=on_error,
                               train_split=train_split, val_split=val_split, test_split=test_split, target=target)
+    said_to_caller(metrics.get("warnings"))
+    return metrics
+
+
+def said_to_caller(messages: Sequence[str] | None, stacklevel: int = 3) -> None:
+    """Raise each of a result's ``warnings`` as a :class:`TrainWarning`, each text once, attributed to the
+    line ``stacklevel`` frames up (3: the line that called the function calling this). Each call says
+    them again: the default filter's registry would hide a rerun notebook cell's; filters that ignore
+    TrainWarning or make it an error decide as usual.
+
+    Example:
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     said_to_caller(["a", "b", "a"], stacklevel=2)
+        >>> [str(w.message) for w in caught]
+        ['a', 'b']
+    """
+    if not messages:
+        return
+    with warnings.catch_warnings():  # a filters change: the registries forget what an earlier call said
+        for message in dict.fromkeys(str(m) for m in messages):
+            warnings.warn(message, TrainWarning, stacklevel=stacklevel)
 
 
 def _train_checked(data: str | Path, *, device: str, **kw: Any) -> dict[str, Any]:
