@@ -185,3 +185,35 @@ def test_train_under_float64_default_gives_float32_metrics(tmp_path: Path) -> No
         torch.set_default_dtype(before)
     for key in ("val", "test", "history", "per_class", "correct_on_test"):
         assert got[key] == want[key], key
+
+
+# -- QA23 pass 2 D2/D3: a bad out, and a PathLike whose path is bytes ---------------------------------------
+
+
+@pytest.mark.parametrize("out, got", [(None, "got NoneType"), (b"ds", r"got bytes: pass it as a str \(os.fsdecode\(out\)\)"),
+                                      (7, "got int")])
+def test_shard_names_out_of_a_wrong_kind(tmp_path: Path, out: object, got: str) -> None:
+    from mmdata.testing import make_sample_folder
+
+    raw = make_sample_folder(tmp_path / "raw", n=3)
+    with pytest.raises(SourceError, match=f"^out: expected .*{got}"):
+        mmdata.shard(raw, out, progress=False)
+
+
+class _BytesPath:
+    def __init__(self, p: Path) -> None:
+        self.p = p
+
+    def __fspath__(self) -> bytes:
+        return bytes(self.p)
+
+
+def test_shard_names_a_pathlike_whose_path_is_bytes(tmp_path: Path) -> None:
+    from mmdata.testing import make_sample_folder
+
+    raw = make_sample_folder(tmp_path / "raw", n=3)
+    with pytest.raises(SourceError, match=r"^src: expected .*got _BytesPath whose path is bytes: pass os.fsdecode\(src\)"):
+        mmdata.shard(_BytesPath(raw), tmp_path / "ds", progress=False)
+    with pytest.raises(SourceError, match=r"^out: expected .*got _BytesPath whose path is bytes: pass os.fsdecode\(out\)"):
+        mmdata.shard(raw, _BytesPath(tmp_path / "ds"), progress=False)
+    assert not (tmp_path / "ds").exists()

@@ -1731,6 +1731,7 @@ def shard(
     from mmdata.checks import expect_int
 
     _check_src_kind(src)
+    _check_out_kind(out)
     if layout not in LAYOUTS:
         raise SourceError(f"--layout (layout=) must be one of {LAYOUTS}, got {layout!r}")
     # types first: "5" or "2G" from a config file is named here, not met as "'<' not supported" below
@@ -1859,10 +1860,13 @@ def _check_src_kind(src: Any) -> None:
     """
     from mmdata.interop.hf import is_hf_source
 
-    if isinstance(src, (str, os.PathLike)) or is_hf_source(src):
+    bytes_path = isinstance(src, os.PathLike) and not isinstance(os.fspath(src), str)  # pathlib refuses it
+    if not bytes_path and (isinstance(src, (str, os.PathLike)) or is_hf_source(src)):
         return
     kind = type(src).__name__
-    if isinstance(src, (bytes, bytearray)):
+    if bytes_path:
+        hint = " whose path is bytes: pass os.fsdecode(src)"
+    elif isinstance(src, (bytes, bytearray)):
         hint = ": pass it as a str (os.fsdecode(src))"
     elif type(src).__module__.split(".")[0] == "pandas":
         hint = ": write it as a manifest (df.to_parquet('rows.parquet')) and pass that path"
@@ -1874,6 +1878,29 @@ def _check_src_kind(src: Any) -> None:
         hint = ""
     raise SourceError(f"src: expected a folder or a manifest file (CSV / TSV / JSONL / Parquet) as a str or os.PathLike "
                       f"path, a URL (s3://bucket/raw) or a Hugging Face datasets.Dataset / DatasetDict; got {kind}{hint}")
+
+
+def _check_out_kind(out: Any) -> None:
+    """A SourceError naming ``out``, the kinds :func:`shard` takes and the type given, for anything but a str or
+    an os.PathLike whose path is a str (QA: ``out`` left unset in a config, None, failed deep in pathlib).
+
+    Example:
+        >>> _check_out_kind(None)
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.SourceError: out: expected the folder to write the dataset to, as a str or os.PathLike path or a URL (s3://bucket/ds); got NoneType
+    """
+    if isinstance(out, str) or (isinstance(out, os.PathLike) and isinstance(os.fspath(out), str)):
+        return
+    kind = type(out).__name__
+    if isinstance(out, os.PathLike):
+        hint = " whose path is bytes: pass os.fsdecode(out)"
+    elif isinstance(out, (bytes, bytearray)):
+        hint = ": pass it as a str (os.fsdecode(out))"
+    else:
+        hint = ""
+    raise SourceError(f"out: expected the folder to write the dataset to, as a str or os.PathLike path or a URL "
+                      f"(s3://bucket/ds); got {kind}{hint}")
 
 
 def _source_options(label_names: Any, columns: Mapping[str, str] | None, labels_from_folders: bool | None,
