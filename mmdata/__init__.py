@@ -25,6 +25,7 @@ _LAZY = {
     "collate": "mmdata.types:collate",
     "uncollate": "mmdata.types:uncollate",
     "shard": "mmdata.shards.writer:shard",
+    "ShardWarning": "mmdata.shards.writer:ShardWarning",
     "add_modality": "mmdata.shards.columns:add_modality",
     "open_dataset": "mmdata.shards.reader:open_dataset",
     "ShardDataset": "mmdata.shards.reader:ShardDataset",

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from mmdata.train.fusions import FUSIONS
-from mmdata.train.loop import train
+from mmdata.train.loop import TrainWarning, train
 from mmdata.train.model import FusionModel
 
-__all__ = ["FUSIONS", "FusionModel", "train"]
+__all__ = ["FUSIONS", "FusionModel", "TrainWarning", "train"]
