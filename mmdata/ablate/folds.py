@@ -928,7 +928,11 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
                       "those runs are left out of its Δ and interval."]
     if s["failures"]:
         lines += ["", "## Failures", "", "| fold | arm | seed | error |", "|---|---|---:|---|"]
-        for f in s["failures"]:
+        # each fold's failures in the arm order of every table here and of a single report (baseline first)
+        rank = {name: i for i, name in enumerate([s["baseline"], *(a["name"] for a in order)])}
+        fold_at = {f["fold"]: i for i, f in enumerate(s["folds"])}
+        for f in sorted(s["failures"], key=lambda f: (fold_at.get(f["fold"], len(fold_at)), rank.get(f["arm"], len(rank)),
+                                                      str(f["arm"]), f["seed"])):
             lines.append(f"| {md_text(f['fold'])} | {md_text(f['arm'])} | {f['seed']} | {md_text(str(f['error'])[:200])} |")
         lines += ["", "Rerun that fold's `mmdata ablate` to retry them, then this command."]
     lines += ["", "---", "", f"Method: {s['test']}."]
