@@ -1763,17 +1763,32 @@ def _check_reserved_text(rows: list[dict[str, Any]], fields: Mapping[str, str], 
                                   f"like a file (it names the sample's {_NAMES[field]}): fix it in the manifest")
 
 
-def _check_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str) -> list[str]:
+#: a CSV / TSV cell as pandas' ``to_csv`` writes a whole-number float (``10.0``, ``-3.0``)
+_WHOLE_TEXT = re.compile(r"-?[0-9]+\.0+")
+
+
+def _check_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str,
+                text: bool = False) -> tuple[list[str], bool]:
     """A JSONL / Parquet key cell that is a dict, a list or a bool (a converter that copied the wrong field) is an
     error naming its row: its repr is no key. Whole-number floats (``5.0``: pandas writes an int column with a
-    missing value as floats) are read as integers (:func:`_key_of`); the warning that says so is returned.
+    missing value as floats) are read as integers (:func:`_key_of`); the warning that says so is returned, with
+    whether a CSV / TSV key column (``text``) is read so: when every filled cell is a whole-number decimal
+    (``10.0``), as pandas' ``to_csv`` writes that column, so one DataFrame gives one key set in every format.
 
     Example:
-        >>> _check_keys([{"key": 5.0}, {"key": "a"}], {"key": "key"}, "m.jsonl")[0][:60]
+        >>> _check_keys([{"key": 5.0}, {"key": "a"}], {"key": "key"}, "m.jsonl")[0][0][:60]
         'manifest m.jsonl: 1 key written as a whole-number float (e.g'
+        >>> _check_keys([{"key": "10.0"}, {"key": ""}], {"key": "key"}, "m.csv", text=True)[1]
+        True
     """
     whole = []
+    whole_text = False
     for col in (c for c, f in fields.items() if f == "key"):
+        if text:
+            filled = [(i, raw.get(col)) for i, raw in enumerate(rows) if not _blank(raw.get(col))]
+            whole_text = bool(filled) and all(isinstance(v, str) and _WHOLE_TEXT.fullmatch(v) for _, v in filled)
+            whole += filled if whole_text else []
+            continue
         for i, raw in enumerate(rows):
             val = raw.get(col)
             if isinstance(val, (Mapping, list, tuple, bytes, bytearray)) or _is_bool(val):
@@ -1782,16 +1797,19 @@ def _check_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str
             if isinstance(val, float) and val.is_integer():
                 whole.append((i, val))
     if not whole:
-        return []
+        return [], whole_text
     (i, val), n = whole[0], len(whole)
     return [f"manifest {name}: {plural(n, 'key')} written as {'a ' * (n == 1)}whole-number float{'s' * (n != 1)} (e.g. "
             f"{val!r} in row {i + 1}) {'were' if n != 1 else 'was'} read as {'an ' * (n == 1)}integer{'s' * (n != 1)} "
-            f"({str(int(val))!r}): pandas writes an integer column with a missing value as floats; write keys as "
-            f"integers or strings to silence this"]
+            f"({_key_of(val, whole_text)!r}): pandas writes an integer column with a missing value as floats; write "
+            f"keys as integers or strings to silence this"], whole_text
 
 
-def _key_of(val: Any) -> str:
-    """A key cell as the sample's key: ``5.0`` is ``'5'`` (:func:`_check_keys`), other values as written."""
+def _key_of(val: Any, whole_text: bool = False) -> str:
+    """A key cell as the sample's key: ``5.0`` is ``'5'`` and so is a CSV cell ``'5.0'`` of a column
+    :func:`_check_keys` reads as integers (``whole_text``), other values as written."""
+    if whole_text and isinstance(val, str):
+        return str(int(val.partition(".")[0]))
     return str(int(val)) if isinstance(val, float) and val.is_integer() else str(val)
 
 
@@ -2062,10 +2080,10 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
     if suffix not in MANIFEST_SUFFIXES and suffix != ".txt":
         json_hint = ""
         if suffix == ".json":  # an annotation tool's export (Label Studio, COCO): a list of objects, or one object
-            stem = os.path.basename(str(path))[:-5]
+            given = str(path)  # as the user gave it (folder and extension's case kept): the command runs as shown
             json_hint = (f"; a JSON array of row objects (an annotation tool's export) is a manifest once written one "
-                         f"object per line, as .jsonl (e.g. jq -c '.[]' {shlex.quote(stem + '.json')} > "
-                         f"{shlex.quote(stem + '.jsonl')})")
+                         f"object per line, as .jsonl (e.g. jq -c '.[]' {shlex.quote(given)} > "
+                         f"{shlex.quote(given[:-5] + '.jsonl')})")
         raise SourceError(f"manifest {path}: unsupported type {suffix!r}; use one of {MANIFEST_SUFFIXES}{json_hint}")
     try:
         if suffix == ".parquet":
@@ -2270,8 +2288,9 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
         if served is not None:  # a path from an annotation server's document root: say what to write
             folder, rel_to = (("the --root folder", "--root folder") if escapes is _ESCAPES_ROOT else
                               ("the manifest's folder", "manifest"))
+            # the row's path is the skip's source, not part of its reason: rows are grouped by reason
             return _Cell(shown, key=key, reason=f"{escapes or _ESCAPES}: no such file on this machine, but {folder} "
-                                                f"holds {served!r}; write that (relative to the {rel_to})",
+                                                f"holds it without its leading '/'; write it relative to the {rel_to}",
                          located=True, served=served)
         return _Cell(shown, key=key, reason=escapes or _ESCAPES, located=True)  # a path: not a metadata column
     key = posixpath.join(posixpath.dirname(rel), named[0]) if named else None
@@ -2319,13 +2338,19 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
 def _served(p: str, root: str) -> str | None:
     """The path below ``root`` that an absolute path naming no file means when an annotation server wrote it
     from its document root (``/data/upload/3/b.png`` -> ``data/upload/3/b.png``), as written or percent-decoded;
-    None when ``root`` holds neither."""
+    None when ``root`` holds neither. Each form is decoded, then normalised, then checked to stay inside ``root``
+    (links resolved) before it is looked for: ``/sub/%2e%2e/%2e%2e/x.png`` is no hint, and no hint says whether
+    a file outside ``root`` exists."""
     from urllib.parse import unquote
 
-    rel = os.path.normpath(p.lstrip(os.sep))
-    for cand in dict.fromkeys((rel, unquote(rel, errors="surrogateescape"))):
-        if cand != os.pardir and not cand.startswith(os.pardir + os.sep) and os.path.isfile(os.path.join(root, cand)):
-            return cand.replace(os.sep, "/")
+    real_root = _real(root).rstrip(os.sep) + os.sep
+    for cand in dict.fromkeys((p, unquote(p, errors="surrogateescape"))):
+        rel = os.path.normpath(cand.lstrip(os.sep))
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel) or "\x00" in rel:
+            continue
+        full = os.path.join(root, rel)
+        if os.path.realpath(full).startswith(real_root) and os.path.isfile(full):
+            return rel.replace(os.sep, "/")
     return None
 
 
@@ -2382,11 +2407,14 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mappin
     key = posixpath.join(posixpath.dirname(rel), named[0]) if named else None
     if val.startswith("/") or "://" in val:
         why = "an absolute path or URL: a manifest at a URL names its files relative to its folder"
-        served = next((c for c in dict.fromkeys((val.lstrip("/"), unquote(val.lstrip("/"), errors="surrogateescape")))
-                       if not val.startswith("//") and posixpath.normpath(f"{base_s}/{c}") in listed), None)
+        # decoded, then normalised, then kept only inside the folder (as a local manifest's _served)
+        served = next((c[len(base_s) + 1:] for c in dict.fromkeys(
+                           posixpath.normpath(f"{base_s}/{c}") for c in (val.lstrip("/"), unquote(val.lstrip("/"),
+                                                                                                   errors="surrogateescape")))
+                       if not val.startswith("//") and c.startswith(base_s + "/") and c in listed), None)
         if served is not None:  # a path from an annotation server's document root: say what to write
-            return _Cell(shown, key=key, reason=f"{why}: the manifest's folder holds {served!r}; write that (relative "
-                                                f"to the manifest)", located=True, served=served)
+            return _Cell(shown, key=key, reason=f"{why}: the manifest's folder holds it without its leading '/'; "
+                                                f"write it relative to the manifest", located=True, served=served)
         return _Cell(shown, reason=why)
     if not inside:
         return _Cell(shown, key=key, reason=_ESCAPES, located=True)  # a path: not a metadata column
@@ -2868,8 +2896,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         {f: t.template for f, t in templates.items()}, f"manifest {name}", "--path")
     fields = _field_columns(present, rename, meta_cols)
     _check_reserved_text(rows, fields, name)
-    key_notes = _check_keys(rows, fields, name)
-    meta_types = _meta_types(rows, meta_cols) if str(name).lower().endswith((".csv", ".tsv", ".txt")) else None
+    is_text = str(name).lower().endswith((".csv", ".tsv", ".txt"))
+    key_notes, whole_keys = _check_keys(rows, fields, name, text=is_text)
+    meta_types = _meta_types(rows, meta_cols) if is_text else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
     label_forms, form_notes = _label_forms(_label_cells(rows, fields), name)
     label_cells = [(i, label_forms.get(c, c)) for i, c in _label_cells(rows, fields)]
@@ -2908,7 +2937,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     decoded: list[tuple[str, str]] = []  # (cell, name read) of files found percent-decoded
     served: list[tuple[str, str]] = []  # (cell, the path to write) of absolute paths from a document root
     read_cols: Counter[str] = Counter()  # per path column: the files it gave samples
-    file_labels: dict[Any, list[tuple[int, int, str]]] = {}  # per file: (row, class, cell) of its labelled rows
+    file_labels: dict[Any, list[tuple[int, int, str]]] = {}  # per input (its members): (row, class, cell) of its rows
     missing_at: dict[str, list[tuple[int, str]]] = {}  # per path column: (row, relative path) of each file not found
     found_at: dict[str, list[int]] = {}  # per path column: the rows whose file was found
     cells: list[list[tuple[str, _Cell]]] = []  # per row, its path columns' cells
@@ -2978,7 +3007,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         key_val = row.get("key")
         given = True
         if not _blank(key_val):
-            source_key = _key_of(key_val)
+            source_key = _key_of(key_val, whole_keys)
         else:
             source_key = next((c.key for _, c in parsed if c.key is not None), None) or f"row{i:08d}"
             if _nfc(source_key) in key_rows and _nfc(source_key) not in numbered:  # a row per caption: numbered
@@ -3093,10 +3122,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 bad(next(c.shown for col, c in parsed if col == field_cols["json"]), field_cols["json"],
                     f"a .json file for the sample, whose json member the --meta columns give; keep one of them")
             members["json"] = _meta_member(raw, meta_cols, meta_types, bad, kinds)
-        if label is not None:  # several annotators' rows of one file: do their labels agree?
-            for cell in read_here:
-                if isinstance(cell.member, str):
-                    file_labels.setdefault(cell.member, []).append((i, label, cell.shown))
+        if label is not None and read_here and all(isinstance(c.member, str) for c in read_here):
+            # several annotators' rows of one input: do their labels agree? One input is every member the
+            # same (a room-tone clip shared by samples with their own images is no conflict)
+            whole = tuple(sorted((ext, m) for ext, m in members.items() if not (ext == "json" and meta_cols)))
+            file_labels.setdefault(whole, []).append((i, label, read_here[0].shown))
         group = None if group_by is None or _blank(raw.get(group_by)) else str(raw[group_by])
         no_group += group_by is not None and group is None
         records.append(Record(safe_key(nfc_key), source_key, dict(sorted(members.items())), label, split,

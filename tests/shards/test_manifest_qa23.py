@@ -124,10 +124,10 @@ def test_a_document_root_path_says_what_to_write(tmp_path: Path, with_root: bool
     rep = _shard(m, tmp_path / "ds", **({"root": tmp_path} if with_root else {}))
     folder = "the --root folder" if with_root else "the manifest's folder"
     rel = "--root folder" if with_root else "manifest"
-    assert [s["reason"] for s in rep["skipped"]] == [
-        f"ls.jsonl row {i}, column 'image': the path escapes {folder}: no such file on this machine, but {folder} "
-        f"holds {p!r}; write that (relative to the {rel})"
-        for i, p in ((1, "data/upload/3/b.png"), (2, "data/upload/3/c.png"), (3, "data/upload/3/my photo.png"))]
+    assert [(s["source"], s["reason"]) for s in rep["skipped"]] == [  # the path in source, one reason for all
+        (p, f"ls.jsonl row {i}, column 'image': the path escapes {folder}: no such file on this machine, but {folder} "
+            f"holds it without its leading '/'; write it relative to the {rel}")
+        for i, p in ((1, "/data/upload/3/b.png"), (2, "/data/upload/3/c.png"), (3, "/data/upload/3/my%20photo.png"))]
     warnings = rep["warnings"]
     assert not [w for w in warnings if "--root DIR" in w or "give --root a folder" in w]  # hints that cannot work
     assert (f"manifest ls.jsonl: 3 absolute paths (e.g. '/data/upload/3/b.png') name no file on this machine, but "
@@ -155,7 +155,7 @@ def test_a_manifest_at_a_url_gets_the_same_spellings() -> None:
     assert [r.source_key for r in d.records if "png" in r.members] == ["up/my photo"]  # named after the file read
     assert [s["reason"] for s in d.skipped] == [
         "m.jsonl row 2, column 'image': an absolute path or URL: a manifest at a URL names its files relative to "
-        "its folder: the manifest's folder holds 'up/b.png'; write that (relative to the manifest)"]
+        "its folder: the manifest's folder holds it without its leading '/'; write it relative to the manifest"]
     assert sum("percent-encoded" in w for w in d.warnings) == 1
     assert sum("once its leading '/' is dropped" in w for w in d.warnings) == 1
 
@@ -284,5 +284,113 @@ def test_a_json_export_names_the_jsonl_way(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as exc:
         discover(tmp_path / "export.json")
     assert str(exc.value).endswith("a JSON array of row objects (an annotation tool's export) is a manifest once "
-                                   "written one object per line, as .jsonl (e.g. jq -c '.[]' export.json > "
-                                   "export.jsonl)")
+                                   f"written one object per line, as .jsonl (e.g. jq -c '.[]' {tmp_path}/export.json > "
+                                   f"{tmp_path}/export.jsonl)")
+
+
+# -- QA23 pass 2 ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_root", [False, True])
+@pytest.mark.parametrize("cell", ["/sub/%2e%2e/%2e%2e/secret/s.png", "/sub/..%2f..%2fsecret/s.png",
+                                  "/sub/%2E%2E/%2E%2E/secret/s.png"])
+def test_a_document_root_hint_never_names_a_path_outside_the_folder(tmp_path: Path, with_root: bool,
+                                                                     cell: str) -> None:
+    """D1: percent-decoded before the escape check, so the hint neither recommends a path that escapes nor says
+    whether a file outside the folder exists."""
+    _jsonl(tmp_path, [], ["secret/s.png", "man/ok.png", "man/sub/x.png"])
+    m = _jsonl(tmp_path / "man", [{"image": "ok.png"}, {"image": cell}])
+    rep = _shard(m, tmp_path / "ds", **({"root": tmp_path / "man"} if with_root else {}))
+    folder = "the --root folder" if with_root else "the manifest's folder"
+    assert [s["reason"] for s in rep["skipped"] if s["what"] == "member"] == [
+        f"m.jsonl row 2, column 'image': the path escapes {folder}"]
+    assert not [w for w in rep["warnings"] if "leading '/'" in w]
+
+
+def test_a_document_root_hint_for_a_path_that_stays_inside(tmp_path: Path) -> None:
+    _jsonl(tmp_path, [], ["man/up/b.png"])
+    m = _jsonl(tmp_path / "man", [{"image": "/up/x/%2e%2e/b.png"}])
+    d = discover(m)
+    assert [s["reason"] for s in d.skipped if s["what"] == "member"] == [
+        "m.jsonl row 1, column 'image': the path escapes the manifest's folder: no such file on this machine, but "
+        "the manifest's folder holds it without its leading '/'; write it relative to the manifest"]
+    assert [w for w in d.warnings if "leading '/'" in w][0].endswith("write it relative to the manifest ('up/b.png')")
+
+
+def test_document_root_paths_are_grouped_by_one_reason(tmp_path: Path) -> None:
+    """D4: the row's path is in the skip's source, so the summaries group the rows (CLI, card, no samples)."""
+    from collections import Counter
+
+    files = [f"ls/data/upload/3/f{i}.png" for i in range(12)]
+    _jsonl(tmp_path, [], files + ["man/ok.png"])
+    (tmp_path / "man" / "m.csv").write_text("image,label\n" + "".join(f"/data/upload/3/f{i}.png,{i % 3}\n"
+                                                                       for i in range(12)))
+    with pytest.raises(SourceError) as exc:
+        _shard(tmp_path / "man" / "m.csv", tmp_path / "o", root=tmp_path / "ls")
+    reason = ("the path escapes the --root folder: no such file on this machine, but the --root folder holds it "
+              "without its leading '/'; write it relative to the --root folder")
+    assert f"12 × m.csv, column 'image': {reason}" in str(exc.value)
+    with (tmp_path / "man" / "m.csv").open("a") as f:
+        f.write("ok.png,0\n")
+    (tmp_path / "ls" / "ok.png").write_bytes(image_bytes(99, (16, 16)))
+    p = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "shard", str(tmp_path / "man" / "m.csv"),
+                        str(tmp_path / "ds"), "--root", str(tmp_path / "ls")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert f"12 × m.csv, column 'image': {reason}" in " ".join((p.stdout + p.stderr).split())
+    card = load_card(tmp_path / "ds")
+    members = [s for s in card["skipped"] if s["what"] == "member"]
+    assert len(members) == 12 and len(Counter(s["reason"].split(": ", 1)[1] for s in members)) == 1
+    assert sorted(s["source"] for s in members)[0] == "/data/upload/3/f0.png"
+
+
+def test_csv_whole_float_keys_are_read_as_parquet_and_jsonl_keys(tmp_path: Path) -> None:
+    """D5: one DataFrame, one key set, whatever format it was written in."""
+    pd = pytest.importorskip("pandas")
+    _, files = _pets(tmp_path, 4)
+    _jsonl(tmp_path, [], files)
+    df = pd.DataFrame({"key": [10, 11, None, 13], "image": files, "label": [0, 1, 0, 1]})
+    df.to_csv(tmp_path / "m.csv", index=False)
+    df.to_json(tmp_path / "m.jsonl", orient="records", lines=True)
+    got = {}
+    for name in ("m.csv", "m.jsonl"):
+        d = discover(tmp_path / name)
+        got[name] = sorted(r.source_key for r in d.records)
+        said = [w for w in d.warnings if "whole-number float" in w]
+        assert len(said) == 1 and "3 keys" in said[0] and "were read as integers ('10')" in said[0], said
+    assert got["m.csv"] == got["m.jsonl"] == ["10", "11", "13", "img/2"]
+
+
+def test_csv_keys_that_are_not_all_whole_floats_stay_text(tmp_path: Path) -> None:
+    _, files = _pets(tmp_path, 3)
+    _jsonl(tmp_path, [], files)
+    (tmp_path / "m.csv").write_text("key,image\n10.0,img/0.png\n1.5,img/1.png\nk,img/2.png\n")
+    d = discover(tmp_path / "m.csv")
+    assert sorted(r.source_key for r in d.records) == ["1.5", "10.0", "k"]
+    assert not [w for w in d.warnings if "whole-number float" in w]
+
+
+def test_a_shared_file_with_different_other_inputs_is_no_label_conflict(tmp_path: Path) -> None:
+    """D6: a room-tone clip shared by samples whose images differ: the inputs differ, the labels may too."""
+    from mmdata.testing import audio_bytes
+
+    _, files = _pets(tmp_path, 6)
+    _jsonl(tmp_path, [], files)
+    (tmp_path / "room_tone.flac").write_bytes(audio_bytes(0))
+    (tmp_path / "m.csv").write_text("image,audio,label\n" + "".join(f"{f},room_tone.flac,{i % 2}\n"
+                                                                    for i, f in enumerate(files)))
+    assert not [w for w in discover(tmp_path / "m.csv").warnings if "labels differ" in w]
+    (tmp_path / "m2.csv").write_text("image,audio,label\nimg/0.png,room_tone.flac,0\nimg/1.png,room_tone.flac,1\n"
+                                     "img/0.png,room_tone.flac,1\n")
+    said = [w for w in discover(tmp_path / "m2.csv").warnings if "labels differ" in w]
+    assert len(said) == 1 and "rows 1 and 3 say 0 and 1" in said[0], said
+
+
+@pytest.mark.parametrize("name", ["sub/Export.JSON", "sub/x.json"])
+def test_the_jq_hint_names_the_file_as_given(tmp_path: Path, name: str) -> None:
+    """D7: folder and extension kept, so the command runs from where the user typed theirs."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / name).write_text(json.dumps([{"image": "a.png"}]))
+    given = str(tmp_path / name)
+    with pytest.raises(SourceError) as exc:
+        discover(given)
+    assert str(exc.value).endswith(f"(e.g. jq -c '.[]' {given} > {given[:-5]}.jsonl)")
