@@ -144,13 +144,14 @@ def _finite(x: Any) -> Any:
 
 def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprint: str, state: State, *,
                  stale_rows: int = 0, complete: bool = True, plots: bool = True,
-                 warnings: list[str] | None = None) -> dict[str, Any]:
+                 warnings: list[str] | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """Analyse the runs and write summary.json, report.md, paired.csv (every arm's per-seed values of the primary
     metric, :func:`paired_csv`) and the PNGs; returns the summary.
 
     ``warnings``: what the runner warned about before the runs (:func:`mmdata.ablate.design.design_warnings`,
     runs of another configuration); the analysis adds its own (a smallest effect of interest of 0). All
-    are in ``summary["warnings"]`` and at the top of the report."""
+    are in ``summary["warnings"]`` and at the top of the report. ``provenance``: what produced the runs
+    (:func:`mmdata.ablate.runner.provenance`), ``summary["provenance"]`` and report.md's Provenance line."""
     met = ab.metric
     base = ab.baseline.name
     arm_names = [a.name for a in ab.arms[1:]]
@@ -257,6 +258,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                  "mean_wall_s": statistics.mean(walls) if walls else None, "mean_cpu_s": statistics.mean(cpus) if cpus else None,
                  "fraction_of_fixed": ok_runs / (n_configs * ab.seeds), "stale_rows_not_analysed": stale_rows},
         "failures": failures,
+        **({"provenance": provenance} if provenance is not None else {}),
         "data_fingerprint": fingerprint,
         "test": ("exact two-sided sign-flip test of paired seed differences (all 2^n patterns up to 14 seeds, else "
                  "16,383 random + the observed, p = (b+1)/(N+1)); " + (
@@ -633,6 +635,36 @@ def md_text(text: Any, code_spans: bool = False) -> str:
         out += [md_text(text[at:m.start()]), m.group(0)]
         at = m.end()
     return "".join([*out, md_text(text[at:])])
+
+
+def provenance_text(p: dict[str, Any]) -> str:
+    """report.md's Provenance line from summary.json's ``provenance``: mmdata version, git revision and
+    uncommitted changes, the code digest (12 hex; each with its runs when the runs come from more than one),
+    torch / numpy, device, CPU and cores, threads per run, the environments when more than one. The dates
+    are left to summary.json and runs.parquet (``finished_at``): two runs of one ablation give one report.
+
+    Example:
+        >>> provenance_text({"mmdata": "0.1.0", "git_revision": "b1adf78e", "git_dirty": False, "code": "3f" * 32,
+        ...                  "codes": {"3f" * 32: 4}, "torch": "2.4.1", "numpy": "2.1.0", "device": "cpu",
+        ...                  "cpu": "Xeon", "cores": 8, "threads_per_run": 1, "environments": 1})
+        'Provenance: mmdata 0.1.0 at b1adf78, code 3f3f3f3f3f3f, torch 2.4.1, numpy 2.1.0; device cpu, CPU Xeon (8 cores), 1 thread per run; when each run finished: `finished_at` in `runs.parquet`, the range in `summary.json` (`provenance`).'
+    """
+    rev = f" at {md_text(str(p['git_revision'])[:7])}" if p.get("git_revision") else ""
+    dirty = " (uncommitted changes)" if p.get("git_dirty") else ""
+    codes = p.get("codes") or {}
+    if len(codes) > 1:  # runs of more than one version of the code analysed together: say how many of each
+        code = "code " + ", ".join(f"{md_text(str(c)[:12])} ({n} run{'s' * (n != 1)})" for c, n in codes.items())
+    else:
+        code = f"code {md_text(str(p.get('code') or next(iter(codes), '?'))[:12])}"
+    cores = f" ({p['cores']} cores)" if p.get("cores") else ""
+    threads = p.get("threads_per_run")
+    envs = p.get("environments") or 0
+    where = (f"; trained in {envs} environments (`env.json`, `environments`)" if envs > 1 else "")
+    return (f"Provenance: mmdata {md_text(p.get('mmdata') or '?')}{rev}{dirty}, {code}, torch {md_text(p.get('torch') or '?')}, "
+            f"numpy {md_text(p.get('numpy') or '?')}; device {md_text(p.get('device') or '?')}, "
+            f"CPU {md_text(p.get('cpu') or '?')}{cores}, {threads if threads is not None else '?'} "
+            f"thread{'s' * (threads != 1)} per run{where}; when each run finished: `finished_at` in `runs.parquet`, "
+            "the range in `summary.json` (`provenance`).")
 
 
 def md_code(text: Any) -> str:
@@ -1500,6 +1532,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               + (" --trust-code` re-runs or resumes exactly this ablation; it names code, imported and run when it is "
                  "loaded: `imports:` / `trainer.entry`), " if ab.imports or ab.entry else
                  "` re-runs or resumes exactly this ablation), ") + "the environment `env.json`."]
+    if s.get("provenance"):
+        lines += ["", provenance_text(s["provenance"])]
     if runs["stale_rows_not_analysed"]:
         lines.append(f"{runs['stale_rows_not_analysed']} rows of `runs.parquet` come from another configuration "
                      "(different trainer, data or recipe) and are kept but not analysed.")

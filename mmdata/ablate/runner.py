@@ -33,6 +33,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,8 @@ CODE_COLUMNS = ("code", "mmdata_version", "torch")
 #: runs.parquet's text and integer columns, typed so whatever the runs hold: a folder whose runs all succeeded
 #: had ``error: null`` (Arrow's null type), one with a failure ``error: string``, and pandas, pyarrow and duckdb
 #: could not read the two together (QA round 23). Every other numeric column (the metrics, wall_s) is double.
-TEXT_COLUMNS = ("arm", "config_hash", "data_fingerprint", "status", *ALWAYS_COLUMNS, *CODE_COLUMNS, "correct_on_test")
+TEXT_COLUMNS = ("arm", "config_hash", "data_fingerprint", "status", *ALWAYS_COLUMNS, *CODE_COLUMNS, "correct_on_test",
+                "finished_at")
 INT_COLUMNS = ("seed", "best_epoch")
 #: the analysis of the runs, rewritten at the end; stale once the runner starts new runs
 REPORT_FILES = ("summary.json", "report.md", "paired.csv", "forest.png", "paired.png", "robustness.png")
@@ -310,6 +312,55 @@ def _env_record(prev_env: dict[str, Any] | None, env: dict[str, Any], trained: i
     else:
         listed.append({**same, "runs": trained})
     return {**same, "environments": listed}
+
+
+def provenance(rows: list[dict[str, Any]], env: dict[str, Any] | None) -> dict[str, Any]:
+    """What produced the analysed ``rows`` (summary.json's ``provenance``, report.md's Provenance line): the
+    environment of env.json (``env``) that trained them — mmdata version, git revision and dirty flag, code
+    digest, torch / numpy, device, CPU, cores, threads per run —, the runs per code digest, how many
+    environments trained them and when they finished (UTC ISO; a row without ``finished_at``, from an older
+    mmdata, counts in ``runs_without_time``). Read from the rows and env.json only: a re-render elsewhere
+    says the same.
+
+    Example:
+        >>> p = provenance([{"code": "ab", "finished_at": "2026-12-05T10:00:00+00:00"}, {"code": "ab"}],
+        ...                {"mmdata": "0.1.0", "code": "ab", "cpu": "x"})
+        >>> p["codes"], p["runs_without_time"], p["cpu"]
+        ({'ab': 2}, 1, 'x')
+    """
+    codes = dict(Counter(str(r.get("code") or "unknown") for r in rows))
+    listed = _environments(env)
+    mine = [e for e in listed if e.get("code") in codes] or ([env] if isinstance(env, dict) and env else [])
+    top = env if isinstance(env, dict) and env.get("code") in codes else (mine[-1] if mine else {})
+    if not top and rows:  # no env.json: what the rows themselves record
+        top = {"mmdata": rows[-1].get("mmdata_version"), "torch": rows[-1].get("torch"), "code": rows[-1].get("code")}
+    times = sorted(str(r["finished_at"]) for r in rows if r.get("finished_at"))
+    keys = ("mmdata", "git_revision", "git_dirty", "code", "torch", "numpy", "python", "device", "cpu", "cores",
+            "threads_per_run")
+    return {**{k: top.get(k) for k in keys}, "codes": codes, "environments": max(len(mine), 1 if top else 0),
+            "first_finished_at": times[0] if times else None, "last_finished_at": times[-1] if times else None,
+            "runs_without_time": len(rows) - len(times)}
+
+
+def _keep_replaced_config(out: Path, config: bytes, folder: str) -> str | None:
+    """Keep the folder's config.resolved.yaml, about to be replaced by ``config`` while runs.parquet keeps
+    rows of it, as ``configs/<first 12 hex of its sha256>.yaml`` (atomically, once: an existing copy is
+    the same bytes), so the kept rows stay described; returns that path relative to the folder (None when
+    there is no previous config or it is ``config`` itself)."""
+    import hashlib
+
+    try:
+        old = (out / "config.resolved.yaml").read_bytes()
+    except OSError:
+        return None
+    if old == config:
+        return None
+    name = f"configs/{hashlib.sha256(old).hexdigest()[:12]}.yaml"
+    if not (out / name).is_file():
+        with _writing(f"{folder}/{name}"):
+            (out / "configs").mkdir(exist_ok=True)
+            atomic_write_bytes(out / name, old)
+    return name
 
 
 def _read_env(out: Path) -> dict[str, Any] | None:
@@ -834,9 +885,11 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             warn(said[-1])
         prev_env = _read_env(out)
         if stale:
+            kept = _keep_replaced_config(out, config, folder)
             said.append(f"{len(stale)} run{'s' * (len(stale) > 1)} in {folder}/runs.parquet come from another "
                         f"configuration{_changed(prev, ab, stale, fingerprint, prev_env, device, threads, env)}; "
-                        "they are kept there but not analysed (a new --out keeps ablations apart).")
+                        "they are kept there but not analysed (a new --out keeps ablations apart)"
+                        + (f"; the configuration this run replaces is kept as {folder}/{kept}" if kept else "") + ".")
             warn(said[-1])
         with _writing(f"{folder}/config.resolved.yaml"):
             atomic_write_bytes(out / "config.resolved.yaml", config)
@@ -931,7 +984,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         slot = {(r["arm"], int(r["seed"])): i for i, r in enumerate(rows)}
 
         def finished(row: dict[str, Any]) -> None:
-            row = {**row, **stamp}
+            row = {**row, **stamp, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             with lock:
                 trained["runs"] += 1
                 at = slot.setdefault((row["arm"], int(row["seed"])), len(rows))
@@ -1010,7 +1063,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         state, need = state_of()
         with _writing(f"the report (summary.json, report.md, plots) into {shown}"):
             summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots,
-                                   warnings=said)
+                                   warnings=said, provenance=provenance(rows, _read_env(out) or prev_env))
         for w in summary["warnings"][len(said):]:  # what the analysis found
             warn(w)
         if mirror is not None:
