@@ -23,31 +23,9 @@ from mmdata.ablate import run
 from mmdata.ablate.folds import gather
 from mmdata.ablate.report import arm_order
 
-SYN = "mmdata.ablate.testing:synthetic_train"
-CUT = {"seed": 0, "image": [{"op": "cutout", "p": 0.5}]}
-N_RUNS = 12  # baseline, cutout, label_noise x 4 seeds
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from mmdata.datasets.avdigits import build
-
-    return build(tmp_path_factory.mktemp("prov2") / "av", limit=4, progress=False)
-
-
-def _cfg(data: Path, **kw: Any) -> dict[str, Any]:
-    trainer = {"entry": SYN, **kw.pop("trainer", {})}
-    cfg = {"dataset": {"path": str(data)}, "trainer": trainer, "seeds": 4,
-           "design": {"mode": "explicit", "baseline": None, "arms": {"cutout": CUT}},
-           "controls": {"identity": False, "label_noise": 0.3}}
-    cfg.update(kw)
-    return cfg
-
-
-def _run(recipe: Any, out: Path, said: list[str] | None = None, **kw: Any) -> dict[str, Any]:
-    kw.setdefault("workers", 1)
-    return run(recipe, out, progress=False, plots=False,
-               on_warning=(said.append if said is not None else lambda m: None), **kw)
+# the tiny dataset, the recipe and the quiet run of the first provenance tests (a module-scoped fixture of
+# its own here: imported, it is built once for this module)
+from tests.ablate.test_provenance_qa23 import CUT, N_RUNS, SYN, _cfg, _run, tiny  # noqa: E402,F401
 
 
 def _rows(out: Path) -> list[dict[str, Any]]:

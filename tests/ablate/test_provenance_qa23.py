@@ -45,7 +45,8 @@ def _cfg(data: Path, **kw: Any) -> dict[str, Any]:
 
 
 def _run(recipe: Any, out: Path, said: list[str] | None = None, **kw: Any) -> dict[str, Any]:
-    return run(recipe, out, workers=1, progress=False, plots=False,
+    kw.setdefault("workers", 1)
+    return run(recipe, out, progress=False, plots=False,
                on_warning=(said.append if said is not None else lambda m: None), **kw)
 
 
