@@ -68,6 +68,7 @@ from mmdata.train.targets import (META_FIELD, Target, Values, apply_label_noise,
 from mmdata.types import Batch
 from mmdata.versions import software
 
+
 class TrainWarning(UserWarning):
     """A warning of a run's result (:func:`train`'s ``metrics["warnings"]``: BatchNorm statistics from too few
     batches, a class missing from a split, a test split without labels): each is also raised as one, from
@@ -885,14 +886,14 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         if out is not None:
             remove_leftovers(out)  # a killed run's temp files: nothing else would ever remove them
         metrics = _train_checked(data, fusion=fusion, modalities=modalities, epochs=epochs, seed=seed, recipe=recipe,
-                              out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-                              device=device, label_noise=label_noise, threads=threads, eval_robustness=eval_robustness,
-                              progress=progress, num_workers=num_workers, cache=cache, cache_budget_mb=cache_budget_mb,
-                              image_size=image_size, channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
-                              max_tokens=max_tokens, fusion_args=fusion_args, pretrain=pretrain,
-                              pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
-                              label_fraction=label_fraction, storage_options=storage_options, on_error=on_error,
-                              train_split=train_split, val_split=val_split, test_split=test_split, target=target)
+                                 out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+                                 device=device, label_noise=label_noise, threads=threads, eval_robustness=eval_robustness,
+                                 progress=progress, num_workers=num_workers, cache=cache, cache_budget_mb=cache_budget_mb,
+                                 image_size=image_size, channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
+                                 max_tokens=max_tokens, fusion_args=fusion_args, pretrain=pretrain,
+                                 pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
+                                 label_fraction=label_fraction, storage_options=storage_options, on_error=on_error,
+                                 train_split=train_split, val_split=val_split, test_split=test_split, target=target)
     said_to_caller(metrics.get("warnings"))
     return metrics
 
