@@ -187,6 +187,46 @@ def test_train_under_float64_default_gives_float32_metrics(tmp_path: Path) -> No
         assert got[key] == want[key], key
 
 
+@pytest.mark.slow
+def test_multilabel_targets_and_contrastive_heads_ignore_the_default_dtype(tmp_path: Path) -> None:
+    """A known limit of the twenty-third round, tried: a multi-label target's multi-hot rows and the
+    contrastive projection heads were built in the caller's default dtype (float64 in a notebook), so the
+    multi-label nll moved (2.569786 -> 2.569801) and contrastive pre-training crashed in its first layer
+    ("mat1 and mat2 must have the same dtype")."""
+    import numpy as np
+    from PIL import Image
+
+    from mmdata.testing import shard_target_dataset
+    from mmdata.train import train
+
+    ds = shard_target_dataset(tmp_path / "t", n=40, meta=("genres",))
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["image,text"]
+    for i in range(48):
+        Image.fromarray((rng.random((16, 16, 3)) * 255).astype(np.uint8)).save(cap / f"{i:03d}.png")
+        rows.append(f"{i:03d}.png,a square number {i % 4}")
+    (cap / "m.csv").write_text("\n".join(rows) + "\n")
+    mmdata.shard(cap / "m.csv", cap / "ds", split="train=0.6,val=0.2,test=0.2", progress=False)
+    runs = {"multilabel": (ds, dict(target="genres", epochs=2, batch_size=8)),
+            "contrastive": (cap / "ds", dict(epochs=0, pretrain="contrastive", pretrain_epochs=2))}
+    for name, (data, kw) in runs.items():
+        kw.update(threads=1, seed=0, eval_robustness=False)
+        want = train(data, out=tmp_path / f"{name}32", **kw)
+        before = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            got = train(data, out=tmp_path / f"{name}64", **kw)
+        finally:
+            torch.set_default_dtype(before)
+        keys = ("test", "history") if name == "multilabel" else ("retrieval",)
+        for key in keys:
+            assert got[key] == want[key], (name, key)
+        if name == "contrastive":
+            assert got["pretrain"]["history"] == want["pretrain"]["history"]
+
+
 # -- QA23 pass 2 D2/D3: a bad out, and a PathLike whose path is bytes ---------------------------------------
 
 

@@ -55,7 +55,7 @@ from mmdata.errors import MMDataError
 from mmdata.train.config import ON_ERROR
 from mmdata.train.fusions import Fusion
 from mmdata.train.loop import keeps_caller_rng
-from mmdata.train.model import FusionModel
+from mmdata.train.model import FusionModel, float32_default
 from mmdata.types import Batch
 
 FORMAT = "mmdata.contrastive/1"
@@ -102,8 +102,9 @@ class ContrastiveModel(nn.Module):
         self.mods = mods
         self.dim = dim
         self.encoders = backbone.encoders
-        self.heads = nn.ModuleDict({m: nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, dim)) for m in mods})
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+        with float32_default():  # as FusionModel: a notebook's set_default_dtype(float64) made float64 heads
+            self.heads = nn.ModuleDict({m: nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, dim)) for m in mods})
+            self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
         self._inputs = backbone.inputs  # a bound method, not a submodule: the fusion head is not part of this model
 
     def embed(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

@@ -263,7 +263,7 @@ class Target:
         labelled = self._labelled(raw)
         if self.kind == "multilabel":
             index = {n: i for i, n in enumerate(self.names)}
-            y = torch.full((len(batch), self.outputs), -1.0)
+            y = torch.full((len(batch), self.outputs), -1.0, dtype=torch.float32)  # not the caller's default dtype
             for r, v in enumerate(raw):
                 if not _missing(v):
                     y[r] = 0.0
