@@ -86,7 +86,7 @@ def shard(
 ) -> None:
     """Shard raw multimodal data into WebDataset tars + index.parquet + dataset.json. Rerun to resume a stopped
     job; a rerun over unchanged sources writes nothing (up to date)."""
-    from mmdata.shards.writer import ShardWarning
+    from mmdata.shards.writer import CLI_CALL, ShardWarning
     from mmdata.shards.writer import shard as run
 
     try:
@@ -95,6 +95,7 @@ def shard(
         raise typer.BadParameter(str(exc), param_hint="'--max-file-size'") from None
     with stopped_as_exit(f"mmdata shard into {out}", "rerun the same command to resume it (the shards it finished "
                                                       "are kept)"):
+        cli_call = CLI_CALL.set(True)  # errors name this command's options (shard() adds its keywords)
         try:
             load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
             with warnings.catch_warnings():  # the report's warnings are printed below, once each
@@ -108,6 +109,8 @@ def shard(
         except OSError as exc:
             no_room(exc, out)
             raise
+        finally:
+            CLI_CALL.reset(cli_call)
     if json_:
         print_json(rep)
         return

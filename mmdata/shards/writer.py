@@ -24,12 +24,13 @@ import sys
 import time
 import zlib
 from array import array
+from contextvars import ContextVar
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from fractions import Fraction
-from functools import lru_cache
+from functools import lru_cache, wraps
 from itertools import accumulate, product, repeat
 from operator import itemgetter, truediv
 from pathlib import Path
@@ -1571,6 +1572,49 @@ def _make_progress(enabled: Any, total: int | None, label: str = "sharding sampl
     return prog
 
 
+#: True while `mmdata shard` runs the job: its messages name the command's options as they are
+CLI_CALL: ContextVar[bool] = ContextVar("mmdata_shard_cli", default=False)
+#: `mmdata shard` options whose shard() keyword is not the option's name with "_" for "-"
+_OPTION_KEYWORDS = {"--column": "columns={FIELD: FOLDER}", "--labels": "label_names=", "--path": "paths={FIELD: TEMPLATE}",
+                    "--labels-from-folders": "labels_from_folders=True",
+                    "--no-labels-from-folders": "labels_from_folders=False"}
+
+
+def python_keywords(text: str) -> str:
+    """What a Python caller of :func:`shard` writes for the ``mmdata shard`` options a message names: a
+    suffix for the message, or ``""`` when it names none (or names each one's keyword already).
+
+    Example:
+        >>> python_keywords("declare them with --labels names.txt, or pass --labels-from-folders")
+        ' (from Python: label_names= for --labels, labels_from_folders=True for --labels-from-folders)'
+        >>> python_keywords("--split-by (split_by=) must be one of ...")
+        ''
+    """
+    import inspect
+
+    params = inspect.signature(shard).parameters
+    said: dict[str, str] = {}
+    for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]*[a-z]", text):
+        kw = _OPTION_KEYWORDS.get(flag) or (f"{flag[2:].replace('-', '_')}=" if flag[2:].replace("-", "_") in params else "")
+        if kw and f"{kw.split('=')[0]}=" not in text:
+            said.setdefault(flag, kw)
+    return f" (from Python: {', '.join(f'{kw} for {flag}' for flag, kw in said.items())})" if said else ""
+
+
+def _keywords_for_python(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """:func:`shard`'s errors name its keywords beside the CLI options they cite, unless `mmdata shard` runs it."""
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return fn(*args, **kwargs)
+        except SourceError as exc:
+            if not CLI_CALL.get() and exc.args and isinstance(exc.args[0], str):
+                exc.args = (exc.args[0] + python_keywords(exc.args[0]), *exc.args[1:])
+            raise
+    return wrapper
+
+
+@_keywords_for_python
 def shard(
     src: str | Path | Any,
     out: str | Path,
@@ -1844,7 +1888,7 @@ def shard(
     import warnings as py_warnings  # the name `warnings` is a list of messages elsewhere in this module
 
     for message in report.get("warnings") or []:  # the caller's line, not this one (stacklevel=2)
-        py_warnings.warn(str(message), ShardWarning, stacklevel=2)
+        py_warnings.warn(str(message) + python_keywords(str(message)), ShardWarning, stacklevel=3)  # past the wrapper
     return report
 
 
