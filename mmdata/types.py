@@ -573,12 +573,17 @@ def _labels(vals: Sequence[Any], keys: Sequence[str]) -> torch.Tensor:
     return torch.tensor(out, dtype=torch.int64)
 
 
+#: ``batch.meta`` key of the tokenizer a batch was collated with (only one given to :func:`collate`)
+TOKENIZER = "tokenizer"
+
+
 def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[str] = ()) -> Batch:
     """Collate samples into a :class:`Batch` with padding, lengths and presence masks.
 
     Args:
         samples: the samples; modalities may be missing in any of them.
-        tokenizer: turns text into ids (default :class:`mmdata.text.Tokenizer`).
+        tokenizer: turns text into ids (default :class:`mmdata.text.Tokenizer`); one given is kept in
+            ``batch.meta["tokenizer"]``, which the batched augmentation ops encode edited texts with.
         fields: fields every batch carries even when none of its samples has them (:func:`mmdata.loader`
             passes the dataset's): their presence mask is all False, ``label`` is all -1 and ``text``
             all empty (with its tokens); other absent fields have no tensor (there is no shape to pad to).
@@ -669,6 +674,8 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
     # the fields it was told to keep: a batched op that empties a field keeps its mask only for these, as
     # collate itself does (augment.batching.tidy)
     batch.meta["fields"] = tuple(fields)
+    if tokenizer is not None:  # the batched text ops re-encode edited texts with it (mmdata.augment.batching)
+        batch.meta[TOKENIZER] = tokenizer
     # per-sample provenance (e.g. applied augmentation params) stays a list aligned with keys
     if any(s.meta for s in samples):
         batch.meta["samples"] = [dict(s.meta) for s in samples]

@@ -1,5 +1,6 @@
 """Helpers shared by batched kernels: per-sample masks on the batch's device, the per-sample
-fallback for ops without a vectorised kernel, text re-tokenisation after string edits, and :func:`tidy`,
+fallback for ops without a vectorised kernel, text re-tokenisation after string edits (with the tokenizer
+the batch was collated with), and :func:`tidy`,
 which leaves a batch an op changed shaped as :func:`~mmdata.types.collate` would shape its rows."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmdata.types import Batch, collate, uncollate
+from mmdata.types import TOKENIZER, Batch, collate, uncollate
 
 #: On a CPU batch, resized crop, cutout, flips and time masks loop per row (cv2 / slice kernels): one
 #: core resizes uint8 with cv2 ~3x faster than any float torch kernel, and a few slice fills beat
@@ -59,16 +60,32 @@ def per_sample_fallback(op: Any, batch: Batch, params: Sequence[dict[str, Any]])
             raise
     # the batch's fields stay, also one no row has (a dataset field: the loader's collate keeps its mask,
     # -1 labels, empty texts), which uncollate cannot carry over in a sample
-    new = collate(out, fields=tuple(batch.present))
+    new = collate(out, tokenizer=batch.meta.get(TOKENIZER), fields=tuple(batch.present))
     new.meta = {**batch.meta, **{k: v for k, v in new.meta.items() if k == "samples"}}
     return new.to(device)
 
 
-def retokenize(batch: Batch, texts: list[str], rows: Sequence[int] | None = None) -> Batch:
-    """Replace ``text`` (all rows or some) and recompute ``tokens`` / lengths on the batch's device."""
+def tokenizer_of(batch: Batch) -> Any:
+    """The tokenizer ``batch`` was collated with (``collate(samples, tokenizer=...)`` keeps it in
+    ``batch.meta["tokenizer"]``), else the default one: what edited texts are encoded with, so a batched op
+    gives the ids ``collate(tokenizer=...)`` gives the per-sample op's output.
+
+    Example:
+        >>> from mmdata.text import Tokenizer
+        >>> from mmdata.types import Sample, collate
+        >>> tokenizer_of(collate([Sample("a", {"text": "hi"})], tokenizer=Tokenizer(100, 8))).vocab_size
+        100
+    """
     from mmdata.text import default_tokenizer
 
-    ids, lens = default_tokenizer().encode_batch(texts)
+    tok = batch.meta.get(TOKENIZER)
+    return default_tokenizer() if tok is None else tok
+
+
+def retokenize(batch: Batch, texts: list[str]) -> Batch:
+    """Replace ``text`` and recompute ``tokens`` / lengths on the batch's device, with the tokenizer the batch
+    was collated with (:func:`tokenizer_of`)."""
+    ids, lens = tokenizer_of(batch).encode_batch(texts)
     out = batch.replace(text=texts, tokens=on(ids, batch["tokens"].device if "tokens" in batch else batch.device))
     out.lengths["tokens"] = lens  # host metadata
     return out

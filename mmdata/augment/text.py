@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 from mmdata.augment.base import Op, Param
-from mmdata.augment.batching import on, retokenize, tidy
-from mmdata.text import _UNITS, MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, Unit, default_tokenizer
+from mmdata.augment.batching import on, retokenize, tidy, tokenizer_of
+from mmdata.text import _UNITS, MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, Unit
 from mmdata.types import Batch, Sample
 
 
@@ -76,11 +76,14 @@ class TextOp(Op):
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         texts = [self._edited(t, p) for t, p in zip(batch["text"], params)]
-        if type(self).edit_ids is TextOp.edit_ids:  # no id kernel (a plugin's op): re-tokenise the edited strings
+        tok = tokenizer_of(batch)
+        # no id kernel (a plugin's op), or ids that are not one per unit (a tokenizer of the user's, a subclass's
+        # own units): re-tokenise the edited strings with the batch's tokenizer
+        if type(self).edit_ids is TextOp.edit_ids or type(tok) is not Tokenizer:
             return retokenize(batch, texts)
         # lengths are host metadata in and out: ops compute new lengths from their (host) params
         ids, lengths = self.edit_ids(batch["tokens"], batch.lengths["tokens"], params)
-        ids, lengths = _refill(ids, lengths, batch.lengths["tokens"], batch["text"], texts)
+        ids, lengths = _refill(tok, ids, lengths, batch.lengths["tokens"], batch["text"], texts)
         out = batch.replace(text=texts, tokens=ids)
         out.lengths["tokens"] = lengths
         # the id kernels keep the input's width; collate pads to the longest text (a crop or a delete shortens it)
@@ -172,13 +175,12 @@ def _rebuild(parts: list[str], order: np.ndarray, new: dict[int, str]) -> str:
     return "".join(pieces.tolist())
 
 
-def _refill(ids: torch.Tensor, lengths: torch.Tensor, held: torch.Tensor, before: Sequence[str],
+def _refill(tok: Tokenizer, ids: torch.Tensor, lengths: torch.Tensor, held: torch.Tensor, before: Sequence[str],
             after: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows whose text had more units than the tokenizer keeps, re-encoded from their edited text: the id
-    kernels see only the window, and ``encode(edited)`` refills it from the units past it (after a
-    deletion). ``held``: the input's token lengths (host): only a full window can hide more units. Host
+    """Rows whose text had more units than ``tok`` (the batch's tokenizer) keeps, re-encoded from their edited
+    text: the id kernels see only the window, and ``encode(edited)`` refills it from the units past it (after
+    a deletion). ``held``: the input's token lengths (host): only a full window can hide more units. Host
     encoding, one copy to the device; other rows untouched."""
-    tok = default_tokenizer()
     rows = [i for i, n in enumerate(held.tolist()) if n >= tok.max_len and _more_units(before[i], tok.max_len)]
     if not rows:
         return ids, lengths
