@@ -105,7 +105,7 @@ def image_problem(value: Any) -> str | None:
         hints.append("decode it to a tensor (torchvision.io.decode_image, or torch.from_numpy(np.asarray(img)).permute(2, 0, 1))")
     else:
         if value.is_floating_point():
-            hints.append("a float image in [0, 1] -> (x * 255).round().to(torch.uint8)")
+            hints.append(_float_image_hint(value))
         elif value.dtype is torch.uint16:
             hints.append("a 16-bit image -> (x.to(torch.int32) >> 8).to(torch.uint8)")
         elif value.dtype is not torch.uint8:
@@ -121,6 +121,37 @@ def image_problem(value: Any) -> str | None:
         elif len(shape) != 3:
             hints.append(f"{len(shape)} dims, not 3")
     return f"image must be {IMAGE_RULE}, got {_got(value)}: {'; '.join(hints)}"
+
+
+def _float_image_hint(value: torch.Tensor) -> str:
+    """The conversion of a float image to uint8, by its values: scaled by 255 only when they are within [0, 1]
+    (read only on this error path; a 'meta' tensor has none to read)."""
+    if value.device.type == "meta" or not value.numel():
+        return ("a float image in [0, 1] -> (x * 255).round().to(torch.uint8); one in 0-255 -> "
+                "x.round().clamp(0, 255).to(torch.uint8)")
+    top = float(value.detach().float().nan_to_num(0.0).abs().max())
+    if top > 1.0:
+        return f"a float image in 0-255 (its values reach {top:g}) -> x.round().clamp(0, 255).to(torch.uint8)"
+    return "a float image in [0, 1] -> (x * 255).round().to(torch.uint8)"
+
+
+def text_problem(value: Any) -> str | None:
+    """Why ``value`` is no text the text ops and collate take (None: it is a ``str``); the reason ends in the
+    conversion that fixes it.
+
+    Example:
+        >>> text_problem(b"a cat")
+        "text must be a str, got a bytes: UTF-8 bytes -> x.decode('utf-8')"
+    """
+    if isinstance(value, str):
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        hint = "UTF-8 bytes -> x.decode('utf-8')"
+    elif isinstance(value, (list, tuple)):
+        hint = "several captions -> keep one per sample (or ' '.join(x)); another caption goes in a field of its own"
+    else:
+        hint = "str(x) if it is meant as text; a missing caption -> leave the field out (or None)"
+    return f"text must be a str, got {_got(value)}: {hint}"
 
 
 def audio_problem(value: Any) -> str | None:
@@ -167,12 +198,19 @@ def rate_problem(rate: Any) -> str | None:
 
 
 def check_input(sample: Sample, rate_for: str | None = None) -> None:
-    """Raise :class:`InputError` naming the sample when its image or audio is not what the built-in ops take
-    (:func:`image_problem`, :func:`audio_problem`), or when ``rate_for`` (the recipe step that reads the rate,
+    """Raise :class:`InputError` naming the sample when its image, audio or text is not what the built-in ops
+    take (:func:`image_problem`, :func:`audio_problem`, :func:`text_problem`; a None field is absent), or when ``rate_for`` (the recipe step that reads the rate,
     ``normalize.audio[1] (op resample)``) is given and its audio has no positive int ``sample_rate``.
     A few attribute reads per sample: no tensor is read or copied."""
+    if not isinstance(sample, Sample):
+        raise TypeError(f"expected an mmdata.Sample, got {_got(sample)}: wrap the fields as "
+                        "Sample(key, fields, sample_rate) (from mmdata import Sample), e.g. Sample('k1', {'image': img})")
     fields = sample.fields
-    image, audio = fields.get("image"), fields.get("audio")
+    image, audio, text = fields.get("image"), fields.get("audio"), fields.get("text")
+    if text is not None:
+        problem = text_problem(text)
+        if problem is not None:
+            raise InputError(f"sample {sample.key!r}: {problem}")
     if image is not None:
         problem = image_problem(image)
         if problem is not None:
@@ -190,8 +228,33 @@ def check_input(sample: Sample, rate_for: str | None = None) -> None:
 
 def check_batch_input(batch: Batch, rate_for: str | None = None) -> None:
     """:func:`check_input` for a collated batch: ``image`` a uint8 (B, C, H, W) tensor with 1-4 channels,
-    ``audio`` float32 (B, C, T) and, for ``rate_for``, ``batch.sample_rate`` a positive int."""
+    ``audio`` float32 (B, C, T) and, for ``rate_for``, ``batch.sample_rate`` a positive int; each of the
+    fields the ops read (image, audio, spec, tokens, label) a tensor, and image, audio, spec and text with
+    the presence mask (and image and audio with the lengths) :func:`~mmdata.types.collate` gives them —
+    without one an op would take every row for absent and leave the batch as it was.
+
+    Raises:
+        TypeError: ``batch`` is no :class:`~mmdata.types.Batch`.
+        InputError: a field is not what the ops take, or has no presence mask; the message names the field.
+    """
+    if not isinstance(batch, Batch):
+        raise TypeError(f"expected an mmdata.Batch, got {_got(batch)}: build it with mmdata.collate(samples) "
+                        "(a list of mmdata.Sample)")
     data = batch.data
+    for name in BATCH_TENSORS:
+        value = data.get(name)
+        if value is not None and not isinstance(value, torch.Tensor):
+            fix = " -> torch.from_numpy(x)" if isinstance(value, np.ndarray) else ""
+            raise InputError(f"{_what(batch.keys)}: batch[{name!r}] must be {BATCH_TENSORS[name][2]}, got "
+                             f"{_got(value)}{fix}")
+    for name in ("image", "audio", "spec", "text"):
+        missing = [] if name not in data else [
+            f"batch.{kind}[{name!r}]" for kind, have in (("present", batch.present), ("lengths", batch.lengths))
+            if name not in have and (kind == "present" or name in ("image", "audio"))]
+        if missing:
+            raise InputError(f"{_what(batch.keys)}: batch[{name!r}] has no {' and no '.join(missing)}: the ops read "
+                             f"which rows have {name!r} (and their sizes) from them, and without them would leave every "
+                             "row as it is; build the batch with mmdata.collate(samples), which records them")
     image, audio = data.get("image"), data.get("audio")
     if isinstance(image, torch.Tensor) and not (image.dtype is torch.uint8 and image.dim() == 4
                                                 and 0 < image.shape[1] <= MAX_IMAGE_CHANNELS):

@@ -864,7 +864,7 @@ class Loader:
                     "batches, but slower on a GPU — and a batch of mixed sizes also runs per-sample kernels there; for "
                     "one image size add resize + center_crop to normalize.image in the recipe; said once per loader",
                     UserWarning, stacklevel=3)
-            batch = self.recipe.apply_batched(batch, self.epoch, plan=plan)
+            batch = self.recipe.apply_batched(batch, self.epoch, plan=plan, mix=False)  # the batch section: below
         if self.recipe.has_batch_ops:
             batch = self.recipe.apply_batch_section(batch, self.epoch)
         return batch

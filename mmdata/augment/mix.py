@@ -46,6 +46,7 @@ from mmdata.augment import contract
 from mmdata.augment.base import Op, Param
 from mmdata.augment.batching import on, retokenize
 from mmdata.errors import RecipeError
+from mmdata.text import Tokenizer
 from mmdata.types import Batch
 
 #: ``batch.meta`` key naming the op that mixed the batch ("batch[0] (mixup)")
@@ -210,17 +211,21 @@ def _mix_spec(batch: Batch, out: Batch, pair: _Pairing, mixed: torch.Tensor) -> 
     out.lengths["spec"] = lengths.reshape(ln.shape)
 
 
-def _labels(batch: Batch, out: Batch, pair: _Pairing, mixed: dict[str, torch.Tensor], modalities: Sequence[str]) -> None:
+def _labels(batch: Batch, out: Batch, pair: _Pairing, mixed: dict[str, torch.Tensor], modalities: Sequence[str],
+            has: dict[str, torch.Tensor] | None = None) -> None:
     """mix_lam, the mix_partner rows and (with class labels) label_b: mixed where the row's primary
-    modality (first of ``modalities`` it has) was."""
+    modality (first of ``modalities`` it has) was. ``has``: a modality's rows that have it, where that is not
+    its presence mask (mixgen: captions with words)."""
     label_mixed = torch.zeros(pair.n, dtype=torch.bool)
     decided = torch.zeros(pair.n, dtype=torch.bool)
     for m in modalities:
         if m not in batch:
             continue
-        has = batch.present.get(m, torch.ones(pair.n, dtype=torch.bool))
-        label_mixed |= has & ~decided & mixed.get(m, torch.zeros(pair.n, dtype=torch.bool))
-        decided |= has
+        rows = (has or {}).get(m)
+        if rows is None:
+            rows = batch.present.get(m, torch.ones(pair.n, dtype=torch.bool))
+        label_mixed |= rows & ~decided & mixed.get(m, torch.zeros(pair.n, dtype=torch.bool))
+        decided |= rows
     # host: a metadata target is built on the host and indexed by it (mmdata.train.targets.Target.mixed)
     out.meta[MIX_PARTNER] = torch.where(label_mixed, pair.perm_h, torch.arange(pair.n))
     lab = batch["label"] if "label" in batch else None
@@ -274,7 +279,8 @@ class MixUp(BatchOp):
 
 class MixGen(BatchOp):
     """MixGen: image_i = lam*image_i + (1-lam)*image_perm[i]; text_i = text_i + " " + text_perm[i] — each
-    only where both rows have that modality (images keep their size). The label is mixed with ``lam``
+    only where both rows have that modality (images keep their size; an empty or whitespace-only caption is
+    absent, as for the text ops: it is neither mixed nor mixed in). The label is mixed with ``lam``
     when the row's primary modality — its image, else its text — was mixed, else ``mix_lam`` = 1 and
     ``label_b`` = its own label. A batch is mixed once (a second mixing op raises); no row is its own
     partner (a caption is never doubled)."""
@@ -297,12 +303,16 @@ class MixGen(BatchOp):
             mixed["image"] = pair.both(batch, "image")
             if bool(mixed["image"].any()):
                 _mix_sized(batch, out, "image", pair, mixed["image"])
+        has: dict[str, torch.Tensor] = {}
         if "text" in batch:
-            mixed["text"] = pair.both(batch, "text")
+            # an empty or whitespace-only caption is absent, as for the text ops: nothing to mix in or onto
+            has["text"] = batch.present.get("text", torch.ones(pair.n, dtype=torch.bool)) & torch.tensor(
+                [Tokenizer.has_words(t) for t in batch["text"]], dtype=torch.bool)
+            mixed["text"] = pair.rows_h & has["text"] & has["text"][pair.perm_h]
             if bool(mixed["text"].any()):
                 texts = batch["text"]
                 perm = pair.perm_h.tolist()
-                new = [f"{t} {texts[j]}".strip() if r else t for t, j, r in zip(texts, perm, mixed["text"].tolist())]
+                new = [f"{t} {texts[j]}" if r else t for t, j, r in zip(texts, perm, mixed["text"].tolist())]
                 out = retokenize(out, new)
-        _labels(batch, out, pair, mixed, self.modalities)
+        _labels(batch, out, pair, mixed, self.modalities, has)
         return out

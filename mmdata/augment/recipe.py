@@ -481,6 +481,9 @@ class Recipe:
         self._moving = _moving((*self._norm, *self._steps, *self._batch_steps))
         self._maps_warned = False
         self._orphans_warned = False
+        #: whether apply_batched warned that it leaves the batch: section out / a mix of several image sizes was
+        self._batch_warned = False
+        self._sizes_warned = False
         #: per-pixel fields that every op moving the image moves with it (mmdata.augment.targets)
         self.targets = validate_targets(targets)
         self._fills = {name: fill_of(spec) for name, spec in self.targets.items()}
@@ -691,6 +694,8 @@ class Recipe:
     def apply_sample(self, sample: Sample, epoch: int = 0, stage: str = "train") -> Sample:
         """Run the normalize stage, then (``stage="train"``) the image, audio, text and sample sections,
         with the per-sample CPU kernels; the params are appended to ``sample.meta["aug"]`` (the replay log).
+        A field whose value is None is absent, as :func:`~mmdata.types.collate` takes it: no op sees it, and
+        the sample comes back with it as it was (None).
 
         ``stage="eval"``: the normalize stage only (deterministic; what validation and test data get).
         """
@@ -699,6 +704,7 @@ class Recipe:
         if not (self._norm or (stage == "train" and self._steps)):
             return sample
         contract.check_input(sample, (self._rate_norm or self._rate_train) if stage == "train" else self._rate_norm)
+        sample, nones = _without_nones(sample)
         if self._moving and not self._maps_warned:
             self._warn_maps(sample.fields)
         log = list(sample.meta.get("aug", ()))
@@ -708,7 +714,7 @@ class Recipe:
         sample = self._run_plan(self._norm_plan, sample, epoch, log, maps)
         if stage == "train":
             sample = self._run_plan(self._plan, sample, epoch, log, maps)
-        return self._put_maps(sample, maps).with_meta(aug=log)
+        return _with_nones(self._put_maps(sample, maps), nones).with_meta(aug=log)
 
     def _take_maps(self, sample: Sample) -> dict[str, Any]:
         """The sample's targets as (H, W, K) arrays (checked against the image's size and their fill against
@@ -744,6 +750,8 @@ class Recipe:
         """``sample`` with its moved targets, each in its own layout and type."""
         if not maps:
             return sample
+        if "image" not in sample:  # an op dropped the image (modality_dropout): its targets go with it
+            return sample.without(*maps)
         return sample.with_fields(**{name: from_hwk(arr, sample.fields[name]) for name, arr in maps.items()
                                      if name in sample.fields})  # an op of the user's may have removed one
 
@@ -769,6 +777,7 @@ class Recipe:
         """
         if log:
             contract.check_input(sample)
+        sample, nones = _without_nones(sample)
         maps = self._take_maps(sample)
         for entry in log:
             uid = entry.get("id")
@@ -786,7 +795,7 @@ class Recipe:
                 contract.note(exc, step.op, sample.key)
                 raise
             move(step, params, maps, self._fills)
-        return self._put_maps(sample, maps)
+        return _with_nones(self._put_maps(sample, maps), nones)
 
     # -- batched ---------------------------------------------------------------------------------
     def _run_batched(self, step: Step, batch: Batch, epoch: int, active: Sequence[bool] | None = None,
@@ -891,13 +900,17 @@ class Recipe:
                 lg.append(step.entry(p))
             if targets and _moving([step]):  # the step or one of its children moves the image's pixels
                 batch = _move_rows(batch, step, params, targets, self._fills)
+            if targets:  # rows whose image the step dropped (modality_dropout) lose their targets, as per sample
+                batch = self._batch_orphans(batch, targets, warn=False)
+                targets = [n for n in targets if isinstance(batch.data.get(n), torch.Tensor)]
         if record is not None:
             return batch
         out = batch.replace()
         out.meta["aug"] = logs
         return out
 
-    def apply_batched(self, batch: Batch, epoch: int = 0, plan: Sequence[Sequence[dict[str, Any]]] | None = None) -> Batch:
+    def apply_batched(self, batch: Batch, epoch: int = 0, plan: Sequence[Sequence[dict[str, Any]]] | None = None,
+                      *, mix: bool | None = None) -> Batch:
         """Run the image, audio, text and sample sections with the batched torch kernels on the batch's
         device, with each sample's params drawn exactly as :meth:`apply_sample` draws them — or taken from
         ``plan``, what :meth:`plan_batched` drew for this batch and epoch ahead of time (in a DataLoader
@@ -906,7 +919,32 @@ class Recipe:
         The normalize stage is *not* run here: it runs per sample before collate (mixed sizes, modes and
         rates cannot share a batch), e.g. in DataLoader workers; see :meth:`normalize_batched` for an
         already-uniform batch. ``batch.meta["aug"]`` gets each row's log (after its per-sample log).
+
+        The ``batch:`` section (mixup, mixgen) is :meth:`apply_batch_section`'s: ``mix=True`` runs it here
+        too, after the other sections; ``mix=False`` leaves it to the caller (as :func:`mmdata.loader` calls
+        it); left unsaid (None), a recipe with a ``batch:`` section warns once that it was not run.
+
+        Example:
+            >>> import torch
+            >>> from mmdata import Sample, collate
+            >>> rec = load_recipe({"seed": 0, "image": [{"op": "hflip"}], "batch": [{"op": "mixup", "p": 1.0}]})
+            >>> b = collate([Sample(f"k{i}", {"image": torch.zeros(3, 4, 4, dtype=torch.uint8), "label": i}) for i in range(2)])
+            >>> "mix_lam" in rec.apply_batched(b, 0, mix=True)
+            True
         """
+        if not isinstance(batch, Batch):
+            contract.check_batch_input(batch)  # the TypeError that says how to build one
+        if self._batch_steps and mix is None and not self._batch_warned:
+            self._batch_warned = True
+            warnings.warn(f"apply_batched runs the per-sample sections only: this recipe's batch: section "
+                          f"({', '.join(st.label for st in self._batch_steps)}) was not run; call "
+                          "recipe.apply_batch_section(batch, epoch) on the result (as mmdata.loader does), or pass "
+                          "apply_batched(..., mix=True) to run it there (mix=False: you run it yourself, no warning); "
+                          "said once per recipe", UserWarning, stacklevel=2)
+        out = self._apply_batched(batch, epoch, plan)
+        return self.apply_batch_section(out, epoch) if mix and self._batch_steps else out
+
+    def _apply_batched(self, batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None) -> Batch:
         if self._moving and not self._maps_warned:
             self._warn_maps(batch.data)
         if plan is not None and (len(plan) != len(self._steps) or any(len(p) != len(batch.keys) for p in plan)):
@@ -915,15 +953,17 @@ class Recipe:
                               f"batch of {len(batch.keys)} rows: plan_batched(batch, epoch) makes the plan of this batch")
         return self._batched(self._steps, batch, epoch, plan=plan) if self._steps else batch
 
-    def _batch_orphans(self, batch: Batch, targets: Sequence[str]) -> Batch:
-        """The batch without the targets of rows that have no image (:meth:`_drop_orphans`), re-padded."""
+    def _batch_orphans(self, batch: Batch, targets: Sequence[str], warn: bool = True) -> Batch:
+        """The batch without the targets of rows that have no image (:meth:`_drop_orphans`), re-padded;
+        ``warn=False`` for rows whose image an op of the recipe dropped (nothing the user must look at)."""
         image = batch.present["image"] if "image" in batch.present else torch.zeros(len(batch.keys), dtype=torch.bool)
         out = batch
         for name in targets:
             here, kept = batch.present[name].tolist(), (batch.present[name] & image).tolist()
             if kept == here:
                 continue
-            self._warn_orphans([name], batch.keys[next(i for i, (h, k) in enumerate(zip(here, kept)) if h and not k)])
+            if warn:
+                self._warn_orphans([name], batch.keys[next(i for i, (h, k) in enumerate(zip(here, kept)) if h and not k)])
             if out is batch:
                 out = batch.replace()
             _restack(out, name, [_row(batch, name, i) if k else None for i, k in enumerate(kept)])
@@ -968,8 +1008,30 @@ class Recipe:
         mode and one sample rate, mixed sizes). The loader normalizes per sample instead."""
         return self._batched(self._norm, batch, 0) if self._norm else batch
 
+    def _warn_sizes(self, step: Step, batch: Batch, params: Mapping[str, Any]) -> None:
+        """Warn once per recipe when a mixing op paired images of different sizes: it mixes the area both cover
+        (top-left) only, while the label takes the weight ``lam`` all the same."""
+        ln, pres = batch.lengths.get("image"), batch.present.get("image")
+        if ln is None or pres is None or not isinstance(params, Mapping) or "perm" not in params:
+            return
+        hw, perm = ln.tolist(), list(params["perm"])
+        rows = params.get("rows") or [True] * len(perm)
+        have = pres.tolist()
+        pairs = [(i, j) for i, j in enumerate(perm) if rows[i] and j != i and have[i] and have[j] and hw[i] != hw[j]]
+        if not pairs:
+            return
+        self._sizes_warned = True
+        sizes = sorted({tuple(hw[k]) for i, j in pairs for k in (i, j)}, reverse=True)
+        shown = ", ".join(f"{h}x{w}" for h, w in sizes[:6]) + (f" and {len(sizes) - 6} more" if len(sizes) > 6 else "")
+        warnings.warn(f"{step.op.where} ({step.op.name}) mixes images of several sizes ({shown}, height x width): a pair "
+                      "is mixed over the area both cover (top-left) only, the rest of the larger image stays as it was, "
+                      "while its label is mixed with the full weight lam; for one size add resize + center_crop to "
+                      "normalize.image in the recipe (mmdata.augment.recipe.normalize_spec(image_size=...)); said once "
+                      "per recipe", UserWarning, stacklevel=3)
+
     def apply_batch_section(self, batch: Batch, epoch: int = 0) -> Batch:
-        """Run the ``batch:`` section (mixgen, mixup); params are drawn per batch (its keys' hash)."""
+        """Run the ``batch:`` section (mixgen, mixup); params are drawn per batch (its keys' hash). A mix of
+        images of several sizes warns once (the area both images of a pair cover is mixed)."""
         if not self._batch_steps:
             return batch
         contract.check_batch_input(batch)
@@ -985,14 +1047,28 @@ class Recipe:
                     bad = contract.params_problem(params) if isinstance(params, dict) else f"a {type(params).__name__}, not a dict"
                     if bad:
                         raise contract.fail(op, batch.keys, f"draw_batch returned params that cannot go to the log as JSON: {bad}")
-                batch = op.mix(batch, params)
+                before, batch = batch, op.mix(batch, params)
             except Exception as exc:
                 contract.note(exc, op, batch.keys)
                 raise
+            if not self._sizes_warned and "image" in getattr(op, "modalities", ()):
+                self._warn_sizes(step, before, params)
             applied.append({"op": step.label, "id": step.uid, "index": step.index, "params": params})
         out = batch.replace()
         out.meta["aug_batch"] = applied
         return out
+
+
+def _without_nones(sample: Sample) -> tuple[Sample, tuple[str, ...]]:
+    """``sample`` without its None fields (absent, as :func:`~mmdata.types.collate` takes them), and their names."""
+    nones = tuple(k for k, v in sample.fields.items() if v is None)
+    return (sample.without(*nones) if nones else sample), nones
+
+
+def _with_nones(sample: Sample, nones: Sequence[str]) -> Sample:
+    """``sample`` with the None fields it came with back, where no op wrote the field."""
+    back = {k: None for k in nones if k not in sample.fields}
+    return sample.with_fields(**back) if back else sample
 
 
 def _flow(obj: Any) -> str:

@@ -104,8 +104,7 @@ def _apply(recipe: Any, batch: Batch, seed: int, epoch: int) -> Batch:
     from mmdata.augment.recipe import params_seed
 
     r = recipe.with_seed(params_seed(recipe.seed, seed))  # the loader's seeding, so the draws are training's
-    out = r.apply_batched(batch, epoch)
-    return r.apply_batch_section(out, epoch) if r.has_batch_ops else out
+    return r.apply_batched(batch, epoch, mix=True)
 
 
 def _single(recipe: Any, section: str, op: Any) -> Any:

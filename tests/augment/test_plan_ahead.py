@@ -132,11 +132,11 @@ def test_the_loader_applies_the_workers_plan(ds: Path, monkeypatch: pytest.Monke
     apply = Recipe.apply_batched
     seen: list[bool] = []
 
-    def spy(self: Recipe, batch: Any, epoch: int = 0, plan: Any = None) -> Any:
+    def spy(self: Recipe, batch: Any, epoch: int = 0, plan: Any = None, **kw: Any) -> Any:
         seen.append(plan is not None)
-        out = apply(self, batch, epoch, plan=plan)
+        out = apply(self, batch, epoch, plan=plan, **kw)
         if plan is not None:
-            _same(out, apply(self, batch, epoch))
+            _same(out, apply(self, batch, epoch, **kw))
         return out
 
     monkeypatch.setattr(rec, "apply_batched", spy.__get__(rec))
@@ -180,9 +180,9 @@ def _unplannable_op_is_drawn_in_the_main_process(ds: Path, monkeypatch: pytest.M
         loader = mmdata.loader(ds, 8, recipe=spec, num_workers=workers, augment_on="device", seed=1, plan_in_workers=True)
         apply, seen = Recipe.apply_batched, []
 
-        def spy(self: Recipe, batch: Any, epoch: int = 0, plan: Any = None) -> Any:
+        def spy(self: Recipe, batch: Any, epoch: int = 0, plan: Any = None, **kw: Any) -> Any:
             seen.append(plan is not None)
-            return apply(self, batch, epoch, plan=plan)
+            return apply(self, batch, epoch, plan=plan, **kw)
 
         monkeypatch.setattr(loader.recipe, "apply_batched", spy.__get__(loader.recipe))
         with warnings.catch_warnings(record=True) as caught:
