@@ -1,7 +1,7 @@
 """A test harness for augmentation ops (torchvision's ``check_kernel`` for mmdata): :func:`check_op` runs an
 op on tiny real samples through the per-sample and the batched kernels and checks the op contract
 (docs/extending.md); :func:`op_samples` makes the samples; :func:`restored_registry` undoes the op
-registrations of a test.
+and fusion registrations of a test.
 
 Example:
     >>> from mmdata.augment import build_op
@@ -53,8 +53,8 @@ def op_samples(n: int = 6, *, channels: int = 3, size: tuple[int, int] = (24, 32
 
 @contextlib.contextmanager
 def restored_registry() -> Iterator[None]:
-    """Undo every op registration made inside the block (a test's ops must not leak into the next test, nor
-    into docs/ops.md's generator).
+    """Undo every op and fusion registration made inside the block (a test's ops and fusions must not leak
+    into the next test, nor into docs/ops.md's generator).
 
     Example:
         >>> from mmdata.augment.audio import AudioOp
@@ -65,12 +65,16 @@ def restored_registry() -> Iterator[None]:
         >>> ("audio", "quiet_doctest") in registry()
         False
     """
-    saved = dict(registry())
+    from mmdata.train.fusions import FUSIONS
+
+    saved, saved_fusions = dict(registry()), dict(FUSIONS)
     try:
         yield
     finally:
         _REGISTRY.clear()
         _REGISTRY.update(saved)
+        FUSIONS.clear()
+        FUSIONS.update(saved_fusions)
 
 
 class _Check:

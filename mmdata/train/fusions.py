@@ -1,27 +1,59 @@
 """Encoders and fusion modules of the reference trainer. See docs/fusions.md for what each name means.
 
 Every fusion takes per-modality features ``feats[m]`` (B, d) — already zeroed where the modality is
-absent — the presence masks ``present[m]`` (B,) bool, and the low-level inputs ``low[m]`` (for
-``early``), and returns logits (B, C). Absent modalities never contribute: pooling, attention, gates
-and logit averages run over the modalities present; a row with nothing present yields the head's bias
-(never NaN).
+absent — the presence masks ``present[m]`` (B,) bool, and the low-level inputs ``low[m]`` (for a fusion
+with ``uses_low = True``, such as ``early``), and returns logits (B, C). Absent modalities never
+contribute: pooling, attention, gates and logit averages run over the modalities present; a row with
+nothing present yields the head's bias (never NaN).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 FUSIONS: dict[str, type[Fusion]] = {}
+_F = TypeVar("_F", bound="type[Fusion]")
 
 
-def register(name: str):  # noqa: ANN201
-    def deco(cls: type[Fusion]) -> type[Fusion]:
-        if name in FUSIONS:
-            raise RuntimeError(f"fusion {name!r} registered twice")
+def _qualified(obj: object) -> str:
+    return f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
+def register(name: str) -> Callable[[_F], _F]:
+    """Class decorator: make a :class:`Fusion` subclass available as ``--fusion name`` / ``fusion=name``
+    (docs/extending.md, "Your own fusion"). The same class defined again — same module, same qualified
+    name: ``importlib.reload``, a notebook cell run twice — replaces the old one, as ops do; another class
+    under a taken name is refused, naming both.
+
+    Example:
+        >>> from mmdata.train.fusions import Fusion
+        >>> @register("concat")
+        ... class MyConcat(Fusion):
+        ...     pass
+        Traceback (most recent call last):
+        ...
+        RuntimeError: fusion 'concat' registered twice: ...MyConcat (module ...) and mmdata.train.fusions.ConcatFusion ...
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"@register({name!r}): a fusion's name is a non-empty string, the one --fusion / fusion= "
+                        "and trainer.fusion refer to it by")
+
+    def deco(cls: _F) -> _F:
+        if not (isinstance(cls, type) and issubclass(cls, Fusion)):
+            raise TypeError(f"@register({name!r}): {_qualified(cls)} is not a subclass of mmdata.train.fusions.Fusion; "
+                            "subclass Fusion (an nn.Module: __init__(mods, d, classes, low_dims), forward(feats, "
+                            "present, low) -> logits (B, classes); docs/extending.md)")
+        old = FUSIONS.get(name)
+        if old is not None and old is not cls and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise RuntimeError(
+                f"fusion {name!r} registered twice: {_qualified(cls)} (module {cls.__module__}) and {_qualified(old)} "
+                f"(module {old.__module__}); pass another name to @register(...) on {cls.__qualname__} (names are "
+                "unique: --fusion and trainer.fusion refer to fusions by name)")
         FUSIONS[name] = cls
         cls.fusion_name = name
         return cls
@@ -54,9 +86,18 @@ def _head(d_in: int, classes: int, hidden: int = 64) -> nn.Module:
 
 
 class Fusion(nn.Module):
+    """Base class of a fusion: ``__init__(mods, d, classes, low_dims, **options)``, ``forward(feats, present,
+    low)`` -> logits (B, classes). Register a subclass with :func:`register`; the contract is in
+    docs/extending.md ("Your own fusion")."""
+
     fusion_name = ""
     #: keyword arguments the fusion accepts through ``FusionModel(fusion_args=...)`` / ``--fusion-arg``
     options: tuple[str, ...] = ()
+    #: False: the model builds no encoders and ``feats`` is empty (the fusion reads ``low``)
+    uses_encoders = True
+    #: True: the model fills ``low[m]`` with the low-level inputs (flattened pixels, log-mel mean / std, a
+    #: hashed bag of tokens), float32 (B, low_dims[m]); False: ``low`` is empty (nothing computed)
+    uses_low = False
 
     def __init__(self, mods: Sequence[str], d: int, classes: int, low_dims: dict[str, int]) -> None:
         super().__init__()
@@ -74,6 +115,7 @@ class EarlyFusion(Fusion):
     """Concatenate low-level inputs (pixels, mel statistics, hashed bag of tokens) into one MLP."""
 
     uses_encoders = False
+    uses_low = True
 
     def __init__(self, mods: Sequence[str], d: int, classes: int, low_dims: dict[str, int]) -> None:
         super().__init__(mods, d, classes, low_dims)

@@ -118,7 +118,7 @@ class FusionModel(nn.Module):
         for m in self.mods:
             if m in self.encoders:
                 feats[m] = self.encoders[m](x[m]) * pres[m][:, None].float()
-        low = self.low_level(x) if self.fusion_name == "early" else {}
+        low = self.low_level(x) if getattr(self.fusion, "uses_low", False) else {}  # a plug-in may ask, not only early
         return self.check_logits(self.fusion(feats, pres, low), len(batch))
 
     def check_logits(self, logits: Any, rows: int) -> torch.Tensor:
