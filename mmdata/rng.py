@@ -12,6 +12,7 @@ op is added or removed (``keying: position`` keeps the integer positions used be
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 
 import numpy as np
@@ -28,6 +29,28 @@ def derive_int(*parts: object) -> int:
     return int.from_bytes(h.digest(), "little")
 
 
+def check_epoch(epoch: object) -> int:
+    """``epoch`` as the int that keys draws: an int, a numpy integer or a 0-d integer array or tensor;
+    a float (``3.0`` drew other params than ``3``), a bool or None is refused.
+
+    Example:
+        >>> check_epoch(np.int64(3))
+        3
+    """
+    if type(epoch) is int:
+        return epoch
+    if isinstance(epoch, (int, np.integer)) and not isinstance(epoch, (bool, np.bool_)):
+        return int(epoch)
+    if isinstance(epoch, np.ndarray) and epoch.ndim == 0 and epoch.dtype.kind in "iu":
+        return int(epoch)
+    torch = sys.modules.get("torch")  # a tensor epoch means torch is imported: this module does not need it
+    if (torch is not None and isinstance(epoch, torch.Tensor) and epoch.dim() == 0 and epoch.dtype != torch.bool
+            and not (epoch.is_floating_point() or epoch.is_complex())):
+        return int(epoch.item())
+    raise TypeError(f"epoch must be an integer (0, 1, ...), got {epoch!r} ({type(epoch).__name__}): it keys every "
+                    "random draw, so 3.0 would draw other params than 3; pass int(epoch)")
+
+
 def derive(seed: int, epoch: int = 0, key: str = "", op_key: int | str = 0) -> np.random.Generator:
     """A numpy Generator that is a pure function of ``(seed, epoch, key, op_key)``.
 
@@ -39,7 +62,7 @@ def derive(seed: int, epoch: int = 0, key: str = "", op_key: int | str = 0) -> n
         >>> a == b, a != derive(0, 1, "0001", 2).random()
         (True, True)
     """
-    k = derive_int(seed, epoch, key, op_key)
+    k = derive_int(seed, check_epoch(epoch), key, op_key)
     return np.random.Generator(np.random.PCG64(k))
 
 
@@ -59,6 +82,8 @@ def param_rng(seed: int, epoch: int, key: str, op_key: int | str) -> np.random.G
         >>> a == param_rng(0, 0, "0001", 2).random(), a != param_rng(0, 0, "0001", 3).random()
         (True, True)
     """
+    if type(epoch) is not int:  # the hot path (once per op per sample) pays one type test
+        epoch = check_epoch(epoch)
     d = hashlib.blake2b(f"{seed}\x1f{epoch}\x1f{key}\x1f{op_key}".encode(), digest_size=32).digest()
     gen = getattr(_scratch, "gen", None)
     if gen is None:

@@ -59,7 +59,8 @@ class Sample:
     with the default collate gives a :class:`Batch` (registered below).
 
     Args:
-        key: the sample key (unique within a dataset; shard members are ``<key>.<ext>``).
+        key: the sample key, a non-empty ``str`` (unique within a dataset; shard members are ``<key>.<ext>``;
+            random draws and replay logs are keyed by it): another type raises ``TypeError``, give ``str(key)``.
         fields: decoded fields by name (``image``, ``audio``, ``text``, ``label``, extras).
         sample_rate: audio sample rate in Hz when ``audio`` is present.
         meta: provenance and bookkeeping (``shard``, ``source_key``, applied augmentation params).
@@ -74,6 +75,14 @@ class Sample:
     fields: Mapping[str, Any] = field(default_factory=dict)
     sample_rate: int | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # the key names the sample everywhere (shard members <key>.<ext>, draws, logs, errors): one non-empty
+        # str, as webdataset's __key__; an int key crashed later in a replay log, None gave every keyless
+        # sample the same draws
+        if not isinstance(self.key, str) or not self.key:
+            raise TypeError(f"a sample key must be a non-empty str, got {self.key!r} ({type(self.key).__name__}); "
+                            "give Sample(str(key), ...) with a key unique within the dataset")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Small CPU tensors travel by value (as numpy arrays) when a sample is pickled — e.g. out of a
@@ -91,7 +100,7 @@ class Sample:
         small = [k for k, v in fields.items() if isinstance(v, torch.Tensor) and _by_value(v)]
         if not small:
             return copyreg.__newobj__, (Sample,), self.__dict__
-        fields = {k: (v.numpy() if k in small else v) for k, v in fields.items()}
+        fields = {k: (_to_numpy(v) if k in small else v) for k, v in fields.items()}
         return _rebuild_sample, (self.key, fields, self.sample_rate, self.meta, tuple(small))
 
     def __repr__(self) -> str:
@@ -141,15 +150,15 @@ class Sample:
 
     def with_fields(self, **updates: Any) -> Sample:
         """Return a new sample with fields replaced or added (inputs are never mutated)."""
-        return Sample(self.key, {**self.fields, **updates}, self.sample_rate, self.meta)  # not replace(): 4x faster
+        return new_sample(self.key, {**self.fields, **updates}, self.sample_rate, self.meta)  # its key was checked
 
     def without(self, *names: str) -> Sample:
         """Return a new sample without the named fields."""
-        return Sample(self.key, {k: v for k, v in self.fields.items() if k not in names}, self.sample_rate, self.meta)
+        return new_sample(self.key, {k: v for k, v in self.fields.items() if k not in names}, self.sample_rate, self.meta)
 
     def with_meta(self, **updates: Any) -> Sample:
         """Return a new sample with ``meta`` entries replaced or added."""
-        return Sample(self.key, self.fields, self.sample_rate, {**self.meta, **updates})
+        return new_sample(self.key, self.fields, self.sample_rate, {**self.meta, **updates})
 
     def pin_memory(self) -> Sample:
         """A new sample with its CPU tensor fields pinned (torch's ``DataLoader(pin_memory=True)`` calls it for
@@ -191,15 +200,47 @@ BY_VALUE_BYTES = 512 << 10
 
 def _by_value(t: torch.Tensor) -> bool:
     return (t.device.type == "cpu" and not t.requires_grad and t.layout == torch.strided
-            and t.dtype not in (torch.bfloat16, torch.complex32) and t.nelement() * t.element_size() <= BY_VALUE_BYTES
-            and not (t.is_shared() or t.is_conj() or t.is_neg()))
+            and t.nelement() * t.element_size() <= BY_VALUE_BYTES and not (t.is_shared() or t.is_conj() or t.is_neg()))
+
+
+def _numpy_dtypes() -> frozenset[torch.dtype]:
+    """The torch dtypes whose tensors ``.numpy()`` takes (this torch's: uint16 / 32 / 64 since 2.3)."""
+    names = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "complex64",
+             "complex128", "uint16", "uint32", "uint64")
+    out = set()
+    for name in names:
+        dtype = getattr(torch, name, None)
+        try:
+            torch.zeros(1, dtype=dtype).numpy()
+        except (TypeError, RuntimeError):
+            continue
+        out.add(dtype)
+    return frozenset(out)
+
+
+_NUMPY_DTYPES = _numpy_dtypes()
+
+
+def _to_numpy(t: torch.Tensor) -> Any:
+    """A small CPU tensor as pickle carries it: a numpy array, or for a dtype numpy lacks (bfloat16, float8,
+    complex32...) its bytes with the dtype's name and the shape — torch's own pickling of those fails to
+    load (``UntypedStorage has no attribute 'dtype'``, torch 2.13) outside DataLoader's shared memory."""
+    if t.dtype in _NUMPY_DTYPES:
+        return t.numpy()
+    return t.contiguous().reshape(-1).view(torch.uint8).numpy(), str(t.dtype).removeprefix("torch."), tuple(t.shape)
+
+
+def _from_numpy(v: Any) -> torch.Tensor:
+    raw, dtype, shape = v if isinstance(v, tuple) else (v, None, None)
+    # an unpickled array can be read-only (out-of-band buffers, e.g. Ray's): torch needs writable memory
+    t = torch.from_numpy(raw if raw.flags.writeable else raw.copy())
+    return t if dtype is None else t.view(getattr(torch, dtype)).reshape(shape)
 
 
 def _rebuild_sample(key: str, fields: dict[str, Any], sample_rate: int | None, meta: Mapping[str, Any],
                     small: tuple[str, ...]) -> Sample:
     if small:
-        # an unpickled array can be read-only (out-of-band buffers, e.g. Ray's): torch needs writable memory
-        fields = {k: (torch.from_numpy(v if v.flags.writeable else v.copy()) if k in small else v) for k, v in fields.items()}
+        fields = {k: (_from_numpy(v) if k in small else v) for k, v in fields.items()}
     return new_sample(key, fields, sample_rate, meta)
 
 
@@ -554,18 +595,34 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 def _labels(vals: Sequence[Any], keys: Sequence[str]) -> torch.Tensor:
     """The (B,) int64 label tensor, -1 where absent; a label that is not one integer in int64's range
-    (an array from a stray ``.label.npy``, ``10**30``) is named with its sample key, not left to
-    torch's ``Overflow when unpacking long long``."""
+    (an array from a stray ``.label.npy``, ``10**30``, ``2.5``: never truncated to 2) is named with its
+    sample key, not left to torch's ``Overflow when unpacking long long``. A float, numpy scalar or
+    one-element tensor holding a whole number (``2.0``) is that class id; a bool is refused (no class id,
+    as the shard writer reads labels)."""
     out = []
     for v, k in zip(vals, keys):
         if v is None:
             out.append(-1)
             continue
+        if isinstance(v, (bool, np.bool_)) or (isinstance(v, torch.Tensor) and v.dtype == torch.bool):
+            raise ValueError(f"cannot collate 'label': sample {k!r} has label {v!r}, a bool, not a class id (as the "
+                             "shard writer reads labels); give int(flag) where the flag is the class id meant")
         try:
             i = int(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"cannot collate 'label': sample {k!r} has a label of type {type(v).__name__} "
-                             "(expected an integer class id)") from None
+            # int() truncates 2.5 (and a float tensor's 2.7) to 2: a whole number only (a str is parsed, exact)
+            whole = type(v) is int or isinstance(v, (str, np.integer)) or bool(v == i)
+        except (TypeError, ValueError, OverflowError, RuntimeError):
+            whole = False
+            if not isinstance(v, (float, np.floating, np.ndarray, torch.Tensor)):
+                raise ValueError(f"cannot collate 'label': sample {k!r} has a label of type {type(v).__name__} "
+                                 "(expected an integer class id)") from None
+        if not whole:
+            if isinstance(v, (np.ndarray, torch.Tensor)) and int(np.prod(v.shape)) != 1:
+                raise ValueError(f"cannot collate 'label': sample {k!r} has a label {_shape(v)}, an array "
+                                 "(expected one integer class id)")
+            raise ValueError(f"cannot collate 'label': sample {k!r} has label {v!r}, which is not an integer class id "
+                             "(expected 0, 1, ...; a label is never truncated: round it yourself where that is "
+                             "meant, int(round(x)))")
         if not _INT64[0] <= i <= _INT64[1]:
             raise ValueError(f"cannot collate 'label': sample {k!r} has label {i}, outside int64 "
                              "(expected a class id 0, 1, ...)")
@@ -593,7 +650,9 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             cannot be padded; the message names sample keys per group and the normalize op that fixes it.
             An image that is no uint8 (C, H, W) tensor with 1-4 channels, audio that is no float32
             (channels, time) tensor (:class:`mmdata.augment.contract.InputError`, naming the sample).
-            A label that is not one integer within int64 (the message names its sample).
+            A label that is not one integer within int64 (the message names its sample): ``2.5`` or a float
+            tensor ``2.7`` is refused, never truncated; ``2.0``, a numpy integer and a 0-d integer tensor are
+            class ids; a bool is refused (a flag, not a class id: ``int(flag)`` where it is meant as one).
         TypeError: an item is not a :class:`Sample` (the message names its position and type).
 
     Example:

@@ -19,6 +19,7 @@ to keep 30 s — with the same normalized output, bit for bit.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -617,6 +618,34 @@ def mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
     return _mel_filters(sr, n_fft, n_mels)
 
 
+@lru_cache(maxsize=64)
+def empty_mel_bands(sr: int, n_fft: int, n_mels: int) -> int:
+    """How many filters of :func:`mel_filters` are all zero: narrower than the FFT's bin spacing, no bin falls
+    inside them (too many ``n_mels`` for ``n_fft`` at ``sr``), so their band is ``log(1e-6)`` in every frame.
+
+    Example:
+        >>> empty_mel_bands(16000, 512, 40), empty_mel_bands(16000, 128, 512)
+        (0, 385)
+    """
+    return int((mel_filters(sr, n_fft, n_mels).sum(dim=1) == 0).sum())
+
+
+#: the (sr, n_fft, n_mels, win_ms) configurations :func:`logmel` has warned about (once each)
+_EMPTY_WARNED: set[tuple[int, int, int, float]] = set()
+
+
+def _warn_empty_bands(sr: int, n_fft: int, n_mels: int, win_ms: float, empty: int) -> None:
+    if (sr, n_fft, n_mels, win_ms) in _EMPTY_WARNED:
+        return
+    _EMPTY_WARNED.add((sr, n_fft, n_mels, win_ms))
+    longer = next((n for n in (n_fft << k for k in range(1, 8)) if not empty_mel_bands(sr, n, n_mels)), None)
+    window = f" or a window longer than win_ms={1000 * longer / 2 / sr:g} (n_fft={longer})" if longer else ""
+    warnings.warn(f"logmel: {empty} of the {n_mels} mel filters {'is' if empty == 1 else 'are'} empty (all zero) "
+                  f"for n_mels={n_mels}, win_ms={win_ms:g} (n_fft={n_fft}) at {sr} Hz: those bands hold log(1e-6) = -13.8 in every frame "
+                  f"(torchaudio and librosa warn alike); give fewer n_mels{window}. Said once per configuration",
+                  UserWarning, stacklevel=3)
+
+
 def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop_ms: float = 10.0,
            full_window: bool = False) -> torch.Tensor:
     """log(mel power + 1e-6) of (..., T) audio (mono mix): (..., n_mels, frames).
@@ -626,7 +655,9 @@ def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop
     that FFT instead (the bundled trainer's front end, as measured). Frames are centred (the clip padded
     by half an FFT each side), reflecting the signal like torchaudio; a clip no longer than half an FFT
     (reflection needs more) is padded with zeros instead, as librosa does, so a very short clip gives
-    one or two frames rather than an error.
+    one or two frames rather than an error. Too many ``n_mels`` for the FFT leave some mel filters empty
+    (no FFT bin inside them; :func:`empty_mel_bands`): their bands are constant, and a ``UserWarning`` says so
+    once per configuration, as torchaudio and librosa warn.
 
     Example:
         >>> x = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
@@ -646,13 +677,19 @@ def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop
     pad_mode = "reflect" if x.shape[-1] > n_fft // 2 else "constant"
     spec = torch.stft(x.reshape(math.prod(lead), x.shape[-1]), n_fft, hop, win_length=size, window=win, center=True,
                       pad_mode=pad_mode, return_complex=True).abs() ** 2
+    empty = empty_mel_bands(sr, n_fft, n_mels)
+    if empty:
+        _warn_empty_bands(sr, n_fft, n_mels, win_ms, empty)
     mel = on(mel_filters(sr, n_fft, n_mels), x.device).to(spec.dtype) @ spec
     return torch.log(mel + 1e-6).reshape(*lead, n_mels, -1)
 
 
 class LogMel(AudioOp):
     """Compute log-mel features into field ``spec`` (n_mels, frames) so ``freq_mask`` /
-    ``time_mask(target: spec)`` can run on them. Deterministic; kernels agree to float rounding."""
+    ``time_mask(target: spec)`` can run on them. Deterministic; kernels agree to float rounding. Too many
+    ``n_mels`` for the window's FFT (``n_fft``: ``win_ms`` at the rate, up to a power of two) leave mel
+    filters with no FFT bin, whose bands are constant: a warning says how many, once per configuration
+    (e.g. 128 mels need ``win_ms`` above 32 at 16 kHz)."""
 
     section, name = "audio", "logmel"
     needs_rate = True

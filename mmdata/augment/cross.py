@@ -1,7 +1,8 @@
 """Cross-modal ops (recipe section ``sample:``): one draw applied to several modalities.
 
 * ``modality_dropout`` drops whole modalities per sample (never all of them: ``keep_at_least``) together
-  with the fields derived from them (:data:`DERIVED`: audio's ``spec`` from ``logmel``); dropped fields
+  with the fields derived from them (:data:`DERIVED`: audio's ``spec`` from ``logmel``; the image's: the
+  recipe's ``targets``, which the recipe drops with it); dropped fields
   disappear from the sample, so ``batch.present`` is False for them after collate, and the batched
   kernel clears the presence masks, zeroes the data and leaves the batch as collate would build it from
   the rows it now holds (:func:`~mmdata.augment.batching.tidy`): padding trimmed to the rows still present,
@@ -128,7 +129,9 @@ class ModalityDropout(Op):
     ``keep_at_least: 1``, an image + audio + text sample keeps its text only (both droppable modalities
     go); to keep one of image / audio beside the text, give ``keep_at_least: 2`` (a sample without text then
     keeps both). An empty (or whitespace-only) caption is absent, as for the text ops: it does not count toward
-    ``keep_at_least`` and is never the modality kept. Exact agreement (presence masks).
+    ``keep_at_least`` and is never the modality kept. A dropped image takes the recipe's ``targets`` along (a
+    target moves with its image: the sample is as one read without an image), per sample and batched.
+    Exact agreement (presence masks).
     """
 
     section, name = "sample", "modality_dropout"
