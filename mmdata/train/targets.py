@@ -248,7 +248,8 @@ class Target:
             return f"target {self.key!r}: multi-label, {len(self.names)} label{'s' * (len(self.names) != 1)} ({_show(self.names)})"
         if self.kind == "regression":
             return f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {self.sd:.4g}; trained standardised)"
-        return f"{len(self.names)} classes ({', '.join(self.names)})"
+        shown = ", ".join(self.names[:20]) + (f", ... and {len(self.names) - 20} more" if len(self.names) > 20 else "")
+        return f"{len(self.names)} classes ({shown})"  # 5,000 names made one 40 KB line
 
     def _value(self, meta: Any) -> Any:
         value = meta.get(self.key) if isinstance(meta, Mapping) else None
