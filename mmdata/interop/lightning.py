@@ -25,7 +25,9 @@ same position), so Lightning stores it with its loop state too and does not warn
 Length. The train loader has ``len()`` when the index fixes the batches per epoch (see
 :meth:`mmdata.augment.loader.Loader.__len__`): Lightning then shows the epoch's size and does not
 fetch ahead — which is also what makes a plain ``mmdata.loader`` returned from
-``LightningModule.train_dataloader`` resume exactly, without the DataModule.
+``LightningModule.train_dataloader`` resume exactly, without the DataModule. Under DDP its ``len()`` is
+``K`` (below) when every epoch has the same, which a shuffled order over shards of different sizes can
+give too (:func:`invariant_target`: every possible deal of the shards to ranks x workers is checked).
 
 DDP. The reader splits each epoch over ranks x DataLoader workers, every sample exactly once, so
 ranks can get different numbers of batches (shards of different sizes, each worker's short last
@@ -51,6 +53,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -141,6 +144,62 @@ def even_plan(loader: Any, epoch: int, mode: str) -> EvenPlan | None:
     return EvenPlan(target, lengths[rank], dropped, [r for r, n in enumerate(lengths) if n == 0])
 
 
+def _picks(left: tuple[int, ...], m: int) -> Iterator[tuple[int, ...]]:
+    """Every way to take ``m`` items from piles of ``left`` items: how many from each pile."""
+    if not left:
+        if m == 0:
+            yield ()
+        return
+    for take in range(min(left[0], m) + 1):
+        for rest in _picks(left[1:], m - take):
+            yield (take, *rest)
+
+
+def invariant_target(sizes: Sequence[int], slots: Sequence[int], workers: int, batch_size: int, drop_last: bool,
+                     mode: str, budget: int = 50_000) -> int | None:
+    """``K`` (see :func:`even_plan`) when it is the same for every way an epoch can deal shards of
+    ``sizes`` samples out to readers holding ``slots`` shards each (rank ``r``'s readers are
+    ``r * workers ... (r + 1) * workers - 1``); None when two deals give two values, or when telling
+    would take more than ``budget`` steps (many different shard sizes). Every deal, not only those
+    some epochs draw: a ``len()`` from it holds in any epoch.
+
+    Example:
+        >>> invariant_target([17] * 9 + [7], [5, 5], 1, 8, False, "pad")   # 85 or 75 samples a rank: 11 or 10
+        11
+        >>> invariant_target([17] * 9 + [7], [3, 3, 2, 2], 2, 8, False, "pad") is None   # 14 or 13 batches
+        True
+    """
+    def batches(count: int) -> int:
+        return count // batch_size if drop_last else -(-count // batch_size)
+
+    piles = sorted(Counter(sizes).items())
+    values = [v for v, _ in piles]
+    better = max if mode == "pad" else min
+    found: set[int] = set()
+    stack: list[tuple[int, tuple[int, ...], int, int | None]] = [(0, tuple(n for _, n in piles), 0, None)]
+    seen = set(stack)
+    steps = 0
+    while stack:  # reader by reader: (next reader, shards left per size, its rank's batches so far, K so far)
+        reader, left, rank_batches, k = stack.pop()
+        if reader == len(slots):
+            found.add(int(k or 0))
+            if len(found) > 1:
+                return None
+            continue
+        for take in _picks(left, slots[reader]):
+            steps += 1
+            if steps > budget:
+                return None
+            mine = rank_batches + batches(sum(t * v for t, v in zip(take, values)))
+            nxt = (reader + 1, tuple(n - t for n, t in zip(left, take)), mine, k)
+            if (reader + 1) % workers == 0:  # the rank's last reader: its count is known
+                nxt = (reader + 1, nxt[1], 0, mine if k is None else better(k, mine))
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return found.pop() if len(found) == 1 else None
+
+
 def _in_process_group() -> bool:
     """Whether this process is one of several in an initialised torch.distributed process group."""
     return torch.distributed.is_available() and torch.distributed.is_initialized() \
@@ -202,6 +261,7 @@ class EvenLoader:
         self.dropped = 0
         self.padded = 0
         self._told: int | None = None  # the epoch whose dropped samples were last logged
+        self._targets: dict[tuple[Any, ...], int | None] = {}  # _invariant_target, per readers / mode / batching
 
     @staticmethod
     def _world() -> int:
@@ -210,17 +270,40 @@ class EvenLoader:
     def __len__(self) -> int:
         if self.mode is None or self._world() == 1:
             return len(self.loader)  # TypeError when the loader has no exact length (Lightning: unsized)
-        workers = max(1, int(self.loader.num_workers))
-        if getattr(self.loader, "plan", None) is not None or \
-                self.loader.source.samples_per_reader(self._world() * workers) is None:
-            raise TypeError("this mmdata loader has no exact length under DDP (the batches per rank are not "
-                            "fixed by the index, or change from epoch to epoch)")
+        target = self._invariant_target()
+        if target is None:
+            raise TypeError("this mmdata loader has no exact length under DDP: the batches per rank are not fixed "
+                            "by the index (balance, on_error other than 'raise', bare shards), or change from epoch "
+                            "to epoch (shuffled shards of different sizes dealt to ranks x DataLoader workers); "
+                            "Lightning then treats it as unsized")
         plan = even_plan(self.loader, int(self.loader.epoch), self.mode)
-        assert plan is not None  # the index fixes the counts (checked above)
+        assert plan is not None and plan.target == target  # every epoch's K is the one every deal gives
         if plan.target == 0 and self.mode == "drop":
             # Lightning skips a loader of length 0 without iterating it: count and log here
             self._count_dropped(plan, int(self.loader.epoch), again=False)
         return plan.target
+
+    def _invariant_target(self) -> int | None:
+        """Under DDP, ``K`` when it is the same in every epoch, else None. The per-reader counts are fixed
+        (equal shards, no shuffle), or a shuffled order deals shards of different sizes out anew each epoch
+        and every possible deal gives the same ``K`` (shards of one size and a short last one: the rank
+        holding the short shard has fewer batches, and ``"pad"`` runs the other's count anyway)."""
+        if getattr(self.loader, "plan", None) is not None:
+            return None  # balancing drops and repeats samples by draw
+        workers = max(1, int(self.loader.num_workers))
+        readers = self._world() * workers
+        key = (readers, self.mode, self.loader.batch_size, bool(self.loader.drop_last))
+        if key not in self._targets:
+            source = self.loader.source
+            if source.samples_per_reader(readers) is not None:
+                plan = even_plan(self.loader, int(self.loader.epoch), self.mode)  # type: ignore[arg-type]
+                self._targets[key] = None if plan is None else plan.target
+            else:
+                dealt = getattr(source, "dealt_shard_sizes", lambda n: None)(readers)
+                self._targets[key] = None if dealt is None else invariant_target(
+                    dealt[0], dealt[1], workers, self.loader.batch_size, bool(self.loader.drop_last),
+                    self.mode)  # type: ignore[arg-type]
+        return self._targets[key]
 
     def __bool__(self) -> bool:
         return True
@@ -312,11 +395,12 @@ class EvenLoader:
         plan = even_plan(self.loader, epoch, self.mode)
         return plan is not None and done >= plan.target
 
-    def _load_on_every_rank(self, state: dict[str, Any]) -> None:
+    def _load_on_every_rank(self, state: dict[str, Any], saved: Mapping[str, Any] | None = None) -> None:
         """``loader.load_state_dict(state)``; under DDP a rank that refuses it (a checkpoint holding rank 0's
         loader state only, or saved by a world of another size: refused mid-epoch on the other ranks) makes
         every rank raise — rank 0 alone went on and waited in its first all-reduce until the process group's
-        timeout."""
+        timeout. The error keeps the loader's reason and adds what a Lightning user can do (``saved``: the
+        checkpoint's state as saved, every rank's; the user never calls ``load_state_dict`` there)."""
         refused: MMDataError | None = None
         try:
             self.loader.load_state_dict(state)
@@ -325,10 +409,29 @@ class EvenLoader:
         if _in_process_group() and _agree(refused is not None, "max") and refused is None:
             raise MMDataError("the checkpoint's loader state was refused on another rank (its error says why: a "
                               "mid-epoch DDP checkpoint of an older mmdata holds rank 0's loader state only, and "
-                              "one of another world size holds other ranks' positions); resume it with the world "
-                              "size it was saved with, or from an epoch-end checkpoint")
+                              "one of another world size holds other ranks' positions). "
+                              + self._resume_remedy(saved or state))
         if refused is not None:
-            raise refused
+            # one error, the loader's reason kept whole: its own traceback adds nothing but a second message
+            raise type(refused)(f"{refused}. {self._resume_remedy(saved or state)}") from None
+
+    def _resume_remedy(self, saved: Mapping[str, Any]) -> str:
+        """What a Lightning user resuming a refused mid-epoch checkpoint (``trainer.fit(ckpt_path=...)``) can
+        do: the devices x num_workers it was saved with, named, or an epoch-end checkpoint."""
+        ranks = saved.get("ranks")
+        world = len(ranks) if isinstance(ranks, list) else saved.get("world", 1 if "readers" in saved else None)
+        readers = saved.get("readers")
+        now_world, now_workers = self._world(), int(self.loader.num_workers)
+        if world and readers and int(readers) % int(world) == 0:
+            workers = int(readers) // int(world)
+            workers_text = f"num_workers={workers}" if workers > 1 else "num_workers=0 (or 1)"
+            how = (f"resume it with the world size it was saved with, {world} process(es) (Trainer devices x "
+                   f"num_nodes), and the DataModule's {workers_text}")
+        else:  # an older mmdata's checkpoint: it did not record them
+            how = "resume it with the world size (Trainer devices x num_nodes) and DataModule num_workers it was saved with"
+        return (f"Resuming a Lightning checkpoint written mid-epoch (trainer.fit(ckpt_path=...), this run: {now_world} "
+                f"process(es) x num_workers={now_workers}): {how}, or resume from a checkpoint written at an epoch's "
+                "end (e.g. ModelCheckpoint(every_n_epochs=1)), which resumes with any devices and num_workers")
 
     def _record(self, done: int, passes: int) -> None:
         """Keep the loader state after ``done`` batches (training only: see :class:`EpochLoader`)."""
@@ -354,14 +457,14 @@ class EpochLoader(EvenLoader):
     def __iter__(self) -> Iterator[Any]:
         epoch = self._epoch()
         self.datamodule._iterations += 1
-        pending, self.datamodule._pending = self.datamodule._pending, None
-        pending = own_state(pending)
+        saved, self.datamodule._pending = self.datamodule._pending, None
+        pending = own_state(saved)
         if pending is not None and int(pending["epoch"]) == epoch:
             # "epoch_batches" / "pass": the epoch's batches so far, padding re-reads included
             done, passes = int(pending.get("epoch_batches", pending.get("batches", 0))), int(pending.get("pass", 0))
             resumed = False
             if not self._all_done(epoch, done):  # under DDP rank 0's positions are no other rank's: not needed then
-                self._load_on_every_rank(pending)
+                self._load_on_every_rank(pending, saved)
                 self.history = {}
                 self._record(done, passes)
                 for batch in self._batches(epoch, done, passes):

@@ -2205,6 +2205,19 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             return [sum(size[sh] for sh in self._assigned(r, readers, epoch)[0]) for r in range(readers)]
         return [sum(sizes[r::readers]) for r in range(readers)]
 
+    def dealt_shard_sizes(self, readers: int) -> tuple[list[int], list[int]] | None:
+        """How a shuffled epoch deals shards of different sizes out to ``readers`` readers, when that is
+        all that keeps :meth:`samples_per_reader` (without ``epoch``) from being fixed: the samples the
+        index lists per shard, and how many shards each reader gets (reader ``r`` takes places ``r``,
+        ``r + readers``, ... of the epoch's shard order: the same numbers every epoch, other shards).
+        None otherwise (counts fixed, or not known exactly). What the Lightning DataModule needs to
+        tell whether the batches per DDP rank are the same in every epoch, whichever shards they read.
+        """
+        if self.on_error != "raise" or self.listed_per_reader(readers) is not None \
+                or self.listed_per_reader(readers, 0) is None:
+            return None
+        return list(self._shard_sizes or []), [len(range(r, len(self.shards), readers)) for r in range(readers)]
+
     # ---- resume ----------------------------------------------------------------------------------
     @staticmethod
     def state_from_positions(seed: int, epoch: int, positions: dict[int, int], readers: int | None = None) -> dict[str, Any]:
