@@ -2,9 +2,12 @@
 with each modality removed; corruption sweeps per modality with the normalised area under the
 accuracy-corruption curve.
 
-Everything accumulates on the model's device (a confusion matrix, NLL and calibration-bin sums built
-with one-hot products, never a boolean index or ``.item()``), so a pass over a split costs one
-host read at the end and memory independent of the split's size. Unlabelled samples (label -1) are
+Everything accumulates on the model's device (per-class counts of true labels, predictions and hits
+scattered in with ``index_put_(accumulate=True)``, NLL and calibration-bin sums; never a boolean index
+or ``.item()``), so a pass over a split costs one host read at the end and memory independent of the
+split's size. A batch costs O(B) work and the counts O(C) memory: no C x C confusion matrix (at 5,000
+classes a 190 MB matrix per accumulator and B * C^2 multiply-adds per batch); the scores read only its
+row sums, column sums and diagonal, which the counts are, exactly. Unlabelled samples (label -1) are
 left out of every score and counted.
 
 Non-finite logits (a diverged model, a fusion returning NaN) never crash a pass: such a row is scored as
@@ -56,7 +59,9 @@ class Scores:
     def __init__(self, classes: int, device: str | torch.device = "cpu") -> None:
         self.classes = classes
         dev = torch.device(device)
-        self.confusion = torch.zeros(classes, classes, dtype=torch.float64, device=dev)  # [true, pred]
+        # rows: true labels, predictions, hits (true == pred) per class: all that accuracy, macro-F1 and
+        # per_class read of a confusion matrix (its row sums, column sums and diagonal), in O(C) memory
+        self.counts = torch.zeros(3, classes, dtype=torch.float64, device=dev)
         self.nll = torch.zeros((), dtype=torch.float64, device=dev)
         self.bins = torch.zeros(3, ECE_BINS + 1, dtype=torch.float64, device=dev)  # count, correct, confidence
         self.edges = torch.linspace(0, 1, ECE_BINS + 1, dtype=torch.float64, device=dev)
@@ -85,17 +90,19 @@ class Scores:
         self._nonfinite += (bad & (labels >= 0)).sum()
         probs = torch.softmax(logits.masked_fill(bad[:, None], 0.0).double(), 1)
         conf, pred = probs.max(1)
-        onehot_y = torch.nn.functional.one_hot(y, self.classes).double() * w[:, None]
-        self.confusion += onehot_y.T @ torch.nn.functional.one_hot(pred, self.classes).double()
+        correct = (pred == y).double()
+        # O(B): one accumulating scatter of the batch's rows into the true / predicted / hit counts (exact
+        # integers in float64); a class index past `classes` raises, as one_hot did
+        row = torch.arange(3, device=y.device).repeat_interleave(len(y))
+        self.counts.index_put_((row, torch.cat([y, pred, y])), torch.cat([w, w, w * correct]), accumulate=True)
         self.nll -= (torch.log(probs.gather(1, y[:, None]).squeeze(1).clamp_min(1e-12)) * w).sum()
         # bin b holds edges[b-1] < conf <= edges[b] (bin 0: conf == 0, never counted)
         onehot_bin = torch.nn.functional.one_hot(torch.bucketize(conf, self.edges), ECE_BINS + 1).double() * w[:, None]
-        correct = (pred == y).double()
         self.bins += torch.stack([torch.ones_like(conf), correct, conf]) @ onehot_bin
 
     def merge(self, other: Scores) -> None:
         """Add another accumulator's sums (e.g. from another rank after ``all_reduce``)."""
-        self.confusion += other.confusion
+        self.counts += other.counts.to(self.counts.device)
         self.nll += other.nll
         self.bins += other.bins
         self.labelled += other.labelled
@@ -116,12 +123,11 @@ class Scores:
             >>> s.result()["macro_f1"]  # class 2: no sample, no prediction
             1.0
         """
-        cm = self.confusion.cpu()
-        n = float(cm.sum())
+        true, pred, tp = self.counts.cpu()
+        n = float(true.sum())
         if n == 0:
             return {"accuracy": float("nan"), "macro_f1": float("nan"), "nll": float("nan"), "ece": float("nan")}
-        tp = cm.diag()
-        denom = cm.sum(0) + cm.sum(1)  # 2tp + fp + fn: > 0 exactly for the classes seen as a label or a prediction
+        denom = pred + true  # 2tp + fp + fn: > 0 exactly for the classes seen as a label or a prediction
         seen = denom > 0
         f1 = 2 * tp[seen] / denom[seen]
         count, correct, confsum = self.bins.cpu()[:, 1:]
@@ -141,10 +147,10 @@ class Scores:
             >>> s.per_class(["a", "b", "z"], absent=None)["z"]
             {'precision': None, 'recall': None, 'f1': None, 'support': 0}
         """
-        cm = self.confusion.cpu()
+        trues, preds, tps = self.counts.cpu().tolist()
         out: dict[str, dict[str, float | None]] = {}
         for c, name in enumerate(names):
-            tp, pred, true = float(cm[c, c]), float(cm[:, c].sum()), float(cm[c].sum())
+            tp, pred, true = tps[c], preds[c], trues[c]
             if not pred and not true:
                 out[name] = {"precision": absent, "recall": absent, "f1": absent, "support": 0}
                 continue

@@ -641,10 +641,12 @@ def _diverged(run: Run, epoch: int, step: int, loss: float = math.nan, weights: 
     return MMDataError(f"training diverged: {what} ({'; '.join(hint)})")
 
 
-def _progress(run: Run, batches: Any, what: str) -> Iterator[Batch]:
+def _progress(run: Run, batches: Any, what: str, split: str = "train") -> Iterator[Batch]:
     """``batches`` under an epoch's bar (rank 0): redrawn on a terminal, a plain line per
     ``MMDATA_PROGRESS_INTERVAL`` off one ("training epoch 0: 120/400 batches", not "epoch 0: ..." which
-    scripts read as an epoch's result line), none with ``MMDATA_PROGRESS=off`` (see :mod:`mmdata.progress`)."""
+    scripts read as an epoch's result line), none with ``MMDATA_PROGRESS=off`` (see :mod:`mmdata.progress`).
+    ``split``: whose sample count sizes the bar; any other ``what`` than ``"epoch ..."`` is shown as given
+    (the evaluation after training: "evaluating test: 3/47 batches")."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from mmdata.progress import PlainProgress, make_progress
@@ -654,10 +656,11 @@ def _progress(run: Run, batches: Any, what: str) -> Iterator[Batch]:
     if bar is None:
         yield from batches
         return
-    n = run.samples["train"]["samples"] if what.startswith("epoch") else None
-    total = -(-n // (run.config["batch_size"] * run.world)) if n else None
+    epoch = what.startswith("epoch")
+    n = run.samples.get(split, {}).get("samples")
+    total = -(-n // (run.config["batch_size"] * (run.world if epoch else 1))) if n else None  # rank 0 evaluates all
     with bar:
-        task = bar.add_task(f"training {what}" if isinstance(bar, PlainProgress) else what, total=total)
+        task = bar.add_task(f"training {what}" if epoch and isinstance(bar, PlainProgress) else what, total=total)
         for b in batches:
             yield b
             bar.advance(task)
@@ -1103,7 +1106,8 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
 
     if val is None:
         with reading("val"):
-            val = evaluate(run.model, run.loaders["val"], run.target, names=run.names)
+            val = evaluate(run.model, _progress(run, run.loaders["val"], "evaluating val", "val"), run.target,
+                           names=run.names)
     writer = None
     if out is not None:
         tested = role_splits(run.config.get("splits"), "test")
@@ -1122,7 +1126,10 @@ def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any
 
     try:
         with reading("test"):
-            test = evaluate(run.model, run.loaders["test"], run.target, modalities=run.config["modalities"],
+            # with robustness, each batch is scored clean, without each modality and at every corruption level
+            what = "evaluating test" + (" (robustness)" if run.config["eval_robustness"] else "")
+            test = evaluate(run.model, _progress(run, run.loaders["test"], what, "test"), run.target,
+                            modalities=run.config["modalities"],
                             robustness=run.config["eval_robustness"], seed=run.config["seed"], names=run.names, sink=sink)
         # kept under its temp name: renamed with metrics.json and model.pt (save_outputs), all or none
         predictions = writer.finish() if writer is not None else None

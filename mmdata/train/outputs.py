@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from mmdata.errors import MMDataError
@@ -42,7 +43,8 @@ class PredictionWriter:
     ``pred_labels``, ``probs`` / ``target``, ``pred``; null targets when unlabelled) — and last
     ``source_key``: what the sample was sharded from (a file's path in its folder, a manifest's key), from
     ``source_keys`` (sample key -> source key: :func:`source_keys`), to join predictions back to the
-    user's files; null for a key it lacks (or without ``source_keys``).
+    user's files; null for a key it lacks (or without ``source_keys``). ``probs`` holds every class's
+    probability: 8 bytes a class and sample before compression (5,000 classes: about 40 KB a sample).
 
     Example:
         >>> import tempfile, pyarrow.parquet as pq
@@ -80,16 +82,23 @@ class PredictionWriter:
         self._writer: Any = None
         self.rows = 0
 
-    def _columns(self, batch: Batch, logits: torch.Tensor) -> dict[str, list[Any]]:
+    def _columns(self, batch: Batch, logits: torch.Tensor) -> dict[str, Any]:
+        import pyarrow as pa
+
         if self.target is not None:
             return self.target.predictions(batch, logits)
         probs = torch.softmax(logits.double(), 1).cpu()
         labels = batch["label"].cpu() if "label" in batch else torch.full((len(batch),), -1, dtype=torch.int64)
         has = labels >= 0
         prob_label = probs.gather(1, labels.clamp(min=0)[:, None]).squeeze(1)
-        return {"label": labels.tolist(), "pred": probs.argmax(1).tolist(),
-                "prob_label": [p if h else None for p, h in zip(prob_label.tolist(), has.tolist())],
-                "probs": probs.tolist()}
+        # Arrow arrays straight from the tensors' memory: a Python float per class and sample (.tolist())
+        # made a 5,000-class test split millions of objects, for the same values
+        b, c = probs.shape
+        probs_np = probs.numpy()
+        return {"label": pa.array(labels.to(torch.int64).numpy()), "pred": pa.array(probs.argmax(1).numpy()),
+                "prob_label": pa.array(prob_label.numpy(), mask=~has.numpy()),
+                "probs": pa.ListArray.from_arrays(pa.array(np.arange(0, (b + 1) * c, c, dtype=np.int32)),
+                                                  pa.array(probs_np.reshape(-1)))}
 
     def __call__(self, batch: Batch, logits: torch.Tensor) -> None:
         import pyarrow as pa

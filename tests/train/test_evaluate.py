@@ -134,4 +134,4 @@ def test_device_paths_never_read_back(fusion: str) -> None:
         s.update(m(b, drop=["audio"]), y, has)
         for mod in ("image", "audio", "text"):
             s.update(m(corrupt(b, mod, 0.4, seed=0, level_index=2)), y, has)
-    assert s.confusion.device == meta and s.labelled == 4 * 5  # k0 and k5 are unlabelled
+    assert s.counts.device == meta and s.labelled == 4 * 5  # k0 and k5 are unlabelled
