@@ -2212,6 +2212,14 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         ``r + readers``, ... of the epoch's shard order: the same numbers every epoch, other shards).
         None otherwise (counts fixed, or not known exactly). What the Lightning DataModule needs to
         tell whether the batches per DDP rank are the same in every epoch, whichever shards they read.
+
+        Example:
+            >>> import tempfile, mmdata
+            >>> from mmdata.testing import make_sample_folder
+            >>> t = tempfile.mkdtemp()
+            >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=10), t + "/ds", maxcount=4, progress=False)
+            >>> mmdata.open_dataset(t + "/ds", shuffle=True).dealt_shard_sizes(2)   # 2 shards, then 1
+            ([4, 4, 2], [2, 1])
         """
         if self.on_error != "raise" or self.listed_per_reader(readers) is not None \
                 or self.listed_per_reader(readers, 0) is None:
