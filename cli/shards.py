@@ -158,8 +158,46 @@ def _left_out(skipped: list[dict]) -> None:
              f"out, so left out whole: {escape(shown)}")
 
 
+#: above this many classes inspect summarises each split's classes instead of listing them (5,000 made a
+#: 165,000-character line, 1,259 lines in a terminal)
+MAX_CLASSES_LISTED = 30
+
+
+def _classes(rep: dict) -> list[str]:
+    """The dataset's classes: the card's names and every class a split holds, unlabelled samples apart."""
+    names = dict.fromkeys(rep.get("label_names") or [])
+    for counts in rep["per_class"].values():
+        names.update(dict.fromkeys(k for k in counts if k != "(none)"))
+    return list(names)
+
+
+def _class_summary(counts: dict[str, int], classes: list[str], few: int = 3) -> str:
+    """One split's per-class counts in a line of bounded length: how many classes it holds, min / median /
+    max samples per class, the smallest few, the classes it lacks, its unlabelled samples."""
+    import statistics
+
+    held = {k: v for k, v in counts.items() if k != "(none)"}
+    absent = [k for k in classes if k not in held]
+    parts = [f"{len(held):,} of {len(classes):,} classes"]
+    if held:
+        values = sorted(held.values())
+        parts.append(f"per class min {values[0]:,} / median {rounded(statistics.median(values))} / max {values[-1]:,}")
+        smallest = sorted(held.items(), key=lambda kv: (kv[1], kv[0]))[:few]
+        ties = sum(1 for v in values if v == values[0])
+        parts.append("fewest " + ", ".join(f"{one_line_path(k)}: {v}" for k, v in smallest)
+                     + (f" ({ties:,} classes with {values[0]:,} each)" if ties > few else ""))
+    if absent:
+        parts.append(f"absent {len(absent):,} (" + ", ".join(one_line_path(k) for k in absent[:few])
+                     + (", ..." if len(absent) > few else "") + ")")
+    if counts.get("(none)"):
+        parts.append(f"unlabelled {counts['(none)']:,}")
+    return "; ".join(parts)
+
+
 def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
-    """Samples per split / class / modality pattern, shard sizes, bytes and media distributions."""
+    """Samples per split / class / modality pattern, shard sizes, bytes and media distributions. Above 30
+    classes each split's classes are summarised (how many, min / median / max samples per class, the fewest,
+    the classes it lacks); --json lists every class."""
     from mmdata.shards.inspect import inspect as run
 
     rep = run(path)
@@ -169,12 +207,18 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     # names from the card and the data are untrusted text, never markup (QA: a class '[/b]' crashed inspect)
     console.print(f"[bold]{escape(str(rep['name']))}[/] ({rep['layout']} layout): {plural(rep['samples'], 'sample')}, "
                   f"{plural(rep['shards']['count'], 'shard')}, {rep['shards']['total_bytes'] / 1e6:.2f} MB, left out by the jobs that wrote it (shard / add-modality / augment; listed in dataset.json's skipped): {rep['skipped']}")
+    classes = _classes(rep)
     t = table("split", "samples", "per class")
     for split, n in rep["per_split"].items():
+        counts = rep["per_class"].get(split, {})
         # an invisible character in a name is shown escaped ('cat\u200b' and 'cat' printed alike)
-        t.add_row(escape(one_line_path(split)), str(n),
-                  escape(", ".join(f"{one_line_path(k)}: {v}" for k, v in rep["per_class"].get(split, {}).items())))
+        cell = (", ".join(f"{one_line_path(k)}: {v}" for k, v in counts.items()) if len(classes) <= MAX_CLASSES_LISTED
+                else _class_summary(counts, classes))
+        t.add_row(escape(one_line_path(split)), str(n), escape(cell))
     console.print(t)
+    if len(classes) > MAX_CLASSES_LISTED:
+        console.print(f"{len(classes):,} classes: each split's counts summarised; --json lists every class (per_class)",
+                      highlight=False)
     t = table("modality pattern", "samples")
     for k, v in rep["patterns"].items():
         t.add_row(escape(k), str(v))
