@@ -43,7 +43,7 @@ from mmdata.ablate.design import KIND_COLUMNS, Ablation, AblationWarning, design
 from mmdata.ablate.executor import (DEFAULT_ENTRY, Executor, InlineExecutor, ProcessExecutor, check_signature, cuda_ids,
                                     resolve_entry)
 from mmdata.ablate.schedule import FUTILITY, Design, next_runs
-from mmdata.checks import plural
+from mmdata.checks import keyword_hints, plural
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.io import atomic_write_bytes
 from mmdata.plugins import describe, worker_plugins
@@ -396,7 +396,8 @@ def _check_dataset(ab: Ablation, storage_options: dict[str, Any] | None) -> None
         return
     target = check_dataset(local_path(raw, "dataset.path"), ab.modalities, where="dataset.path",
                            modalities_key="trainer.modalities", splits=splits, name=ab.key_name,
-                           target=ab.trainer.get("target"), metric=ab.metric.name)
+                           target=ab.trainer.get("target"), metric=ab.metric.name,
+                           recipes={arm.name: arm.recipe for arm in ab.arms})  # a list that cannot batch: before any run
     if target is not None and ab.metric.column not in KIND_COLUMNS[target.kind]:  # known now, not after every run
         raise RecipeError(f"metric.name: {ab.metric.name!r} is not scored for trainer.target {target.key!r}, a "
                           f"{target.kind} target; choose one of {[c.replace('_', '.', 1) for c in KIND_COLUMNS[target.kind]]}")
@@ -684,6 +685,7 @@ def _entry_of(fn: Callable[..., Any]) -> str | None:
     return f"{mod}:{name}" if obj is fn else None
 
 
+@keyword_hints("mmdata.ablate.run", aliases={"jobs": "workers", "j": "workers", "num_workers": "workers"})
 def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | None = None, workers: int | None = None,
         adaptive: bool | None = None, trainer: str | None = None, train_fn: Callable[..., dict[str, Any]] | None = None,
         device: str | None = None, gpus: int | None = None, threads: int = 1, progress: bool = True,
@@ -769,7 +771,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     if run_timeout is not None and (isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float))
                                     or not math.isfinite(run_timeout) or run_timeout <= 0):
         raise MMDataError(f"--run-timeout (run_timeout=) {run_timeout!r}: expected a number of seconds > 0")
-    warn = on_warning or (lambda msg: warnings.warn(msg, AblationWarning, stacklevel=3))
+    warn = on_warning or (lambda msg: warnings.warn(msg, AblationWarning, stacklevel=4))  # past keyword_hints' wrapper
     shown = str(out)
     mirror = None
     if is_remote(out):  # an object store: work in a local copy, the URL is the folder of record

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from mmdata.checks import plural
 from mmdata.errors import MMDataError
 from mmdata.urls import lookup
 
@@ -456,9 +457,11 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
 def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, where: str = "data",
                   modalities_key: str = "--modalities (modalities=)", splits: Mapping[str, Any] | None = None,
                   name: Callable[[str], str] = option_name, target: str | None = None,
-                  metric: str | None = None) -> Any:
+                  metric: str | None = None, recipes: Mapping[str, Any] | None = None) -> Any:
     """Raise when the trainer cannot train on the dataset at ``data``: no classes, a missing train / val /
-    test split, no labelled train or val sample, or a requested modality no training sample has. The
+    test split, no labelled train or val sample, a requested modality no training sample has, or (``recipes``:
+    name -> recipe, an ablation's arms) a recipe whose own ``normalize`` list leaves channel counts a batch
+    cannot stack (:func:`channel_mix`; that message names the arm, not ``where``). The
     message starts with ``where`` (the argument or recipe key the folder came from). ``splits``:
     ``train_split`` / ``val_split`` / ``test_split`` (:func:`split_roles`), named by ``name``.
     ``target``: a metadata key predicted instead of the class label (:mod:`mmdata.train.targets`):
@@ -499,7 +502,25 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
         msg = str(exc)
         own = msg.startswith(modalities_key) or any(msg.startswith(name(k)) for k in SPLIT_OPTIONS)
         raise type(exc)(msg if own else f"{where}: {msg}") from None
+    used = choose_modalities(st, modalities, card, option=modalities_key)[0]
+    for arm, recipe in (recipes or {}).items():
+        try:
+            check_recipe_channels(recipe, st, used)
+        except MMDataError as exc:
+            same = [a for a, r in recipes.items() if a != arm and _fails(r, st, used)]  # type: ignore[union-attr]
+            names = ", ".join(map(repr, same[:5])) + (", ..." if len(same) > 5 else "")
+            also = f" (and the recipe{'s' * (len(same) > 1)} of {plural(len(same), 'other arm')}: {names})" if same else ""
+            raise type(exc)(f"arm {arm!r}: its recipe's {exc}{also}") from None
     return settled
+
+
+def _fails(recipe: Any, st: IndexStats, modalities: Sequence[str]) -> bool:
+    """Whether :func:`check_recipe_channels` refuses ``recipe``."""
+    try:
+        check_recipe_channels(recipe, st, modalities)
+    except MMDataError:
+        return True
+    return False
 
 
 def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
@@ -1125,6 +1146,110 @@ def _image_out(op: Any, hw: tuple[int, int] | None) -> tuple[int, int] | None:
     return hw
 
 
+#: the normalize ops that set each modality's channel count: a recipe's own list without one keeps the decoded counts
+CHANNEL_OPS = {"image": ("to_rgb", "to_gray"), "audio": ("to_mono",)}
+#: what the message asks for, per modality
+_CHANNEL_FIX = {"image": "add {op: to_rgb} as its first step (or {op: to_gray} for a greyscale model)",
+                "audio": "add {op: to_mono} as its first step"}
+
+
+def decoded_channels(st: IndexStats, modality: str, rows: np.ndarray) -> dict[int, np.ndarray]:
+    """``rows`` by the channel count the reader decodes for ``modality`` (``image`` or ``audio``), from the
+    index alone: an image's mode (:func:`mmdata.shards.inspect.reader_channels`; ``P`` and ``RGBA`` decode
+    to 3), else its band count where that decides it; a clip's ``audio_channels``. Rows the index does
+    not tell are left out.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> st = IndexStats(t + "/ds")
+        >>> {c: len(r) for c, r in decoded_channels(st, "image", st.rows("train", "image")).items()}
+        {3: 6}
+    """
+    out = np.full(len(rows), -1, dtype=np.int64)
+    if modality == "image":
+        from mmdata.shards.inspect import reader_channels
+
+        modes = st.col["image_mode"]
+        if modes is not None:
+            at = modes[rows]
+            for mode in {m for m in at.tolist() if m is not None}:
+                out[at == mode] = reader_channels(str(mode)) or -1
+        bands = st.col["image_channels"]
+        if bands is not None:  # no mode: 2 to 4 bands decode to RGB; 1 band is grey or a palette (unknown)
+            out[(out < 0) & np.isin(bands[rows], (2, 3, 4))] = 3
+    else:
+        chans = st.col["audio_channels"]
+        if chans is not None:
+            out = np.nan_to_num(chans[rows], nan=-1).astype(np.int64)
+    return {int(c): rows[out == c] for c in sorted(set(out.tolist())) if c > 0}
+
+
+def channel_mix(st: IndexStats, modality: str, ops: Sequence[str], splits: Sequence[str] = RUN_SPLITS) -> str | None:
+    """Why a recipe's own ``normalize.<modality>`` list (its op names ``ops``) cannot be batched on the
+    dataset of ``st``, or None: without a channel op (:data:`CHANNEL_OPS`) the samples keep their decoded
+    channel counts, and when the splits the run reads hold more than one, collate cannot stack a batch —
+    the run would fail at its first batch (QA round 24: after the set-up lines, a traceback). The reason
+    names the counts, a few sample keys of each, and the fix.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> channel_mix(IndexStats(t + "/ds"), "image", ["resize"], ["train"]) is None  # every image is RGB
+        True
+    """
+    if any(op in CHANNEL_OPS[modality] for op in ops):
+        return None
+    groups = decoded_channels(st, modality, st.rows_in(["train", *splits], modality))
+    if len(groups) < 2:
+        return None
+    import pyarrow.parquet as pq
+
+    from mmdata.shards.index import INDEX
+
+    try:  # only on this error path: the keys make the message checkable
+        keys = pq.read_table(Path(st.data) / INDEX, columns=["key"]).column("key")
+    except Exception:  # noqa: BLE001 - the counts alone still say it
+        keys = None
+    noun = "images" if modality == "image" else "clips"
+
+    def group(c: int, rows: np.ndarray) -> str:
+        shown = f", e.g. {', '.join(repr(str(k)) for k in keys.take(rows[:3]).to_pylist())}" if keys is not None else ""
+        return f"{c} channel{'s' * (c != 1)}: {len(rows)} {noun}{shown}"
+
+    where = ", ".join(op for op in ops) or "empty"
+    which = f"the {', '.join(dict.fromkeys(['train', *splits]))} splits"
+    return (f"normalize.{modality} ({where}) has no {' / '.join(CHANNEL_OPS[modality])}, and the {noun} of {which} "
+            f"decode to different channel counts ({'; '.join(group(c, r) for c, r in groups.items())}): no batch "
+            f"could stack them, so training would fail at its first batch. A recipe's own normalize.{modality} "
+            f"replaces the derived steps, their channel conversion included; {_CHANNEL_FIX[modality]} in "
+            f"normalize.{modality}")
+
+
+def check_recipe_channels(recipe: Any, st: IndexStats, modalities: Sequence[str],
+                          splits: Sequence[str] = RUN_SPLITS) -> None:
+    """Raise :func:`channel_mix`'s reason for the first of ``modalities`` whose list in ``recipe``'s own
+    ``normalize:`` (path / dict / Recipe) leaves mixed channel counts: a set-up check, before any epoch.
+
+    Example:
+        >>> check_recipe_channels(None, None, ["image"])  # no recipe of one's own: the derived steps convert
+    """
+    from mmdata.augment.recipe import load_recipe
+
+    if recipe is None:
+        return
+    own = load_recipe(recipe).normalize_sections
+    for m in ("image", "audio"):
+        if m in modalities and m in own:
+            why = channel_mix(st, m, [op.name for op in own[m]], splits)
+            if why:
+                raise MMDataError(why)
+
+
 def effective_inputs(spec: InputSpec, normalize: dict[str, list[dict[str, Any]]], modalities: Sequence[str],
                      st: IndexStats | None = None, splits: Sequence[str] = RUN_SPLITS) -> InputSpec:
     """What the model gets from the ``normalize`` stage that runs (:func:`with_normalize`'s second
@@ -1154,6 +1279,9 @@ def effective_inputs(spec: InputSpec, normalize: dict[str, list[dict[str, Any]]]
         where = f"the recipe's normalize.{m} (" + ", ".join(op.name for op in ops) + ")" if ops else \
             f"the recipe's empty normalize.{m}"
         rows = st.rows_in(["train", *splits], m) if st is not None else empty
+        mix = channel_mix(st, m, [op.name for op in ops], splits) if st is not None and m in CHANNEL_OPS else None
+        if mix:  # refused at set-up: collate would raise at the first batch, after the set-up lines
+            raise MMDataError(mix)
         if m == "image":
             sized = rows[st.known_at("image_height", rows) & st.known_at("image_width", rows)] if st is not None else empty
             hws: set[tuple[int, int] | None] = set(zip(map(int, st.values("image_height", sized)),

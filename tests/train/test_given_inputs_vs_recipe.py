@@ -58,6 +58,15 @@ def test_a_list_without_a_channel_step_says_it_leaves_the_channels_once(messy: P
     resize = {"normalize": {"image": [{"op": "resize", "size": [24, 24], "side": "exact"}]}}
     with pytest.raises(MMDataError) as err:
         train(messy, recipe=resize, channels=3, image_size=24, modalities=["image"], **ONE)
+    # QA round 24: these images decode to 1 and 3 channels, so the list is refused first (no batch could stack
+    # them; its fix, to_rgb first, satisfies --channels 3 too); the option's own message, on its own:
+    assert str(err.value).startswith("normalize.image (resize) has no to_rgb / to_gray"), str(err.value)
+    from mmdata.train.config import InputSpec, check_given_inputs
+
+    with pytest.raises(MMDataError) as err:
+        check_given_inputs({"channels": 3}, InputSpec(image_size=(24, 24), channels=3, sources={"channels": "given"}),
+                           InputSpec(image_size=(24, 24), channels=None, sources={
+                               "channels": "the recipe's normalize.image (resize) leaves the decoded channels"}))
     msg = str(err.value)
     assert msg.count("the decoded channels") == 1 and " makes " not in msg.split(":")[0], msg
     assert "channels (--channels) 3 channels is given, but the recipe's normalize.image" in msg, msg
