@@ -20,13 +20,17 @@ Example:
 from __future__ import annotations
 
 import difflib
+import functools
+import inspect
 import numbers
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mmdata.errors import MMDataError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _hint(value: Any, unit: str | None) -> str:
@@ -304,10 +308,11 @@ def did_you_mean(name: Any, choices: Iterable[str]) -> str:
 
 
 def unknown_keywords(function: str, given: Iterable[str], allowed: Collection[str],
-                     reserved: Mapping[str, str] | None = None) -> None:
+                     reserved: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None) -> None:
     """Raise TypeError — Python's own for a bad keyword — for the first name in ``given`` that is not
     in ``allowed``, naming ``function`` (the one the user called, not the one it forwards to) and the
-    closest valid names. ``reserved``: names the function sets itself, with why.
+    closest valid names. ``reserved``: names the function sets itself, with why. ``aliases``: other
+    spellings a user may try (the CLI's: ``jobs`` for ``-j``) -> the keyword they mean.
 
     Example:
         >>> unknown_keywords("loader", ["shufle"], ["shuffle", "seed"])
@@ -320,8 +325,66 @@ def unknown_keywords(function: str, given: Iterable[str], allowed: Collection[st
             raise TypeError(f"{function}() does not take {key!r}: {reserved[key]}")
         if key in allowed:
             continue
-        hint = did_you_mean(key, allowed) or f"; it takes {sorted(allowed)}"
+        if aliases and aliases.get(key) in allowed:
+            hint = f"; did you mean {aliases[key]!r}?"
+        else:
+            hint = did_you_mean(key, allowed) or f"; it takes {sorted(allowed)}"
         raise TypeError(f"{function}() got an unexpected keyword argument {key!r}{hint}")
+
+
+def keyword_check(name: str, fn: Callable[..., Any],
+                  aliases: Mapping[str, str] | None = None) -> Callable[[Mapping[str, Any]], None]:
+    """The check :func:`keyword_hints` runs before each call, for a wrapper of one's own: it raises
+    :func:`unknown_keywords`' TypeError for a keyword ``fn`` does not take (none for a ``**kwargs`` function).
+
+    Example:
+        >>> check = keyword_check("mmdata.fit", lambda data, *, epochs=1: epochs)
+        >>> check({"epochs": 2})
+        >>> check({"epoch": 2})
+        Traceback (most recent call last):
+        ...
+        TypeError: mmdata.fit() got an unexpected keyword argument 'epoch'; did you mean 'epochs'?
+    """
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return lambda kwargs: None  # it takes any keyword: its own checks name them
+    allowed = frozenset(p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                             inspect.Parameter.KEYWORD_ONLY))
+
+    def check(kwargs: Mapping[str, Any]) -> None:
+        if not allowed.issuperset(kwargs):
+            unknown_keywords(name, kwargs, allowed, aliases=aliases)
+    return check
+
+
+def keyword_hints(name: str, aliases: Mapping[str, str] | None = None) -> Callable[[F], F]:
+    """Decorate a public entry point so that a misspelt keyword raises Python's own TypeError with the
+    closest valid names (:func:`unknown_keywords`), as :func:`mmdata.loader` does, instead of a bare
+    ``unexpected keyword argument``; ``name``: how the message names the function (``mmdata.shard``),
+    ``aliases``: other spellings -> the keyword meant (``{"jobs": "workers"}``). The call is the
+    function's, and ``inspect.signature`` shows its parameters (``__wrapped__``); the wrapper is one frame
+    more, which a ``warnings.warn(..., stacklevel=N)`` aimed at the caller's line counts.
+
+    Example:
+        >>> @keyword_hints("mmdata.fit", aliases={"jobs": "workers"})
+        ... def fit(data: str, *, epochs: int = 1, workers: int = 1) -> int:
+        ...     return epochs
+        >>> fit("ds", epochs=3), list(inspect.signature(fit).parameters)
+        (3, ['data', 'epochs', 'workers'])
+        >>> fit("ds", jobs=2)
+        Traceback (most recent call last):
+        ...
+        TypeError: mmdata.fit() got an unexpected keyword argument 'jobs'; did you mean 'workers'?
+    """
+    def decorate(fn: F) -> F:
+        check = keyword_check(name, fn, aliases)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check(kwargs)
+            return fn(*args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+    return decorate
 
 
 def check_sources_exist(path: Any, error: type[Exception] = MMDataError) -> None:

@@ -36,7 +36,7 @@ from operator import itemgetter, truediv
 from pathlib import Path
 from typing import Any
 
-from mmdata.checks import plural
+from mmdata.checks import keyword_check, plural
 from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of, member_type
 from mmdata.errors import ShardError, SourceError
 from mmdata.io import HOST_LIMITS, file_sha256, host_limit
@@ -1601,10 +1601,20 @@ def python_keywords(text: str) -> str:
     return f" (from Python: {', '.join(f'{kw} for {flag}' for flag, kw in said.items())})" if said else ""
 
 
+#: the CLI's spellings of :func:`shard`'s keywords (``-j``, ``--labels``, ``--column``, ``--path``) and other slips
+SHARD_ALIASES = {"max_count": "maxcount", "max_size": "maxsize", "jobs": "workers", "j": "workers",
+                 "num_workers": "workers", "labels": "label_names", "column": "columns", "path": "paths"}
+
+
 def _keywords_for_python(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """:func:`shard`'s errors name its keywords beside the CLI options they cite, unless `mmdata shard` runs it."""
+    """:func:`shard`'s errors name its keywords beside the CLI options they cite, unless `mmdata shard` runs it;
+    a misspelt keyword names the one meant (:func:`mmdata.checks.keyword_check`: no second wrapper, whose frame
+    the warnings' ``stacklevel=3`` would not count)."""
+    check = keyword_check("mmdata.shard", fn, aliases=SHARD_ALIASES)
+
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        check(kwargs)
         try:
             return fn(*args, **kwargs)
         except SourceError as exc:

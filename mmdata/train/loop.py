@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from mmdata.augment.image import CROP_ADVICE  # the augment op's advice, which the trainer can make precise
+from mmdata.checks import keyword_hints
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
@@ -751,6 +752,12 @@ def caller_threads() -> Iterator[None]:
                 warnings.warn(f"could not restore torch's {inter} inter-op threads: {exc}", RuntimeWarning, stacklevel=3)
 
 
+#: the CLI's spellings of train()'s keywords (``--workers`` / ``-j``, ``--robustness``)
+TRAIN_ALIASES = {"workers": "num_workers", "jobs": "num_workers", "j": "num_workers", "robustness": "eval_robustness",
+                 "epoch": "epochs"}
+
+
+@keyword_hints("mmdata.train.train", aliases=TRAIN_ALIASES)
 def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
           epochs: int = 15, seed: int = 0, recipe: Any = None, out: str | Path | None = None, batch_size: int = 64,
           lr: float = 2e-3, weight_decay: float = 1e-4, optimizer: str = "adamw", device: str = "cpu",
@@ -897,7 +904,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                                  pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                                  label_fraction=label_fraction, storage_options=storage_options, on_error=on_error,
                                  train_split=train_split, val_split=val_split, test_split=test_split, target=target)
-    said_to_caller(metrics.get("warnings"))
+    said_to_caller(metrics.get("warnings"), stacklevel=4)  # the caller's line: past keyword_hints' wrapper
     return metrics
 
 
