@@ -169,7 +169,10 @@ def train(
         console.print(f"robustness -{k}: n/a ({escape(why)})", highlight=False)
     _retrieval_lines(m)
     chosen = {"classes": "highest val accuracy", "multilabel": "highest val micro-F1", "regression": "lowest val MAE"}[kind]
-    console.print(f"best epoch {m['best_epoch']} ({chosen}; ties keep the earlier), {m['n_params']:,} parameters, "
+    best, epochs = m["best_epoch"], m["config"].get("epochs") or len(m.get("history", []))
+    # counted from 1, as the warnings and the ablation report say it; metrics.json and the progress lines keep the index
+    console.print(f"best epoch {best + 1} of {epochs} (the \"epoch {best}:\" line; {chosen}; ties keep the earlier), "
+                  f"{m['n_params']:,} parameters, "
                   f"{m['wall_s']:.1f} s" + (f"; outputs in {escape(one_line_path(out))}" if out else ""), highlight=False)
     for w in m.get("warnings", []):  # stderr, as the run's progress: stdout is the result
         warn(w)

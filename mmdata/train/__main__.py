@@ -127,7 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             scores = (f"accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}  NLL {t['nll']:.3f}  ECE {t['ece']:.3f}"
                       if "target" not in metrics else  # a multi-label / regression target's own scores
                       f"{metrics['target']['key']!r} " + "  ".join(f"{k} {v:.3f}" for k, v in t.items()))
-            print(f"test {scores}  (best epoch {metrics['best_epoch']}, world size {metrics['config']['world_size']})")
+            best, epochs = metrics["best_epoch"], metrics["config"].get("epochs") or len(metrics.get("history", []))
+            # counted from 1 (as mmdata train's summary); metrics.json and the "epoch N:" progress lines keep the index
+            print(f"test {scores}  (best epoch {best + 1} of {epochs}, the \"epoch {best}:\" line; world size "
+                  f"{metrics['config']['world_size']})")
     return 0
 
 
