@@ -197,6 +197,7 @@ class Op:
     presence check and the applied-rows bookkeeping live here only.
 
     Example:
+        >>> from mmdata.augment.recipe import build_op  # the registry the built-in ops filled (pytest re-imports this file)
         >>> op = build_op("image", {"op": "hflip", "p": 1.0}, "image[0]")
         >>> op.draw(np.random.default_rng(0), {"text": "no image"})
         {'applied': False}
@@ -504,6 +505,7 @@ def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool 
     :func:`mmdata.plugins.entry_points_on_miss`), so an installed package's op needs no import.
 
     Example:
+        >>> from mmdata.augment.recipe import build_op  # the registry the built-in ops filled (pytest re-imports this file)
         >>> build_op("image", {"op": "resize", "size": 32}, "normalize.image[0]", normalize=True).to_dict()["side"]
         'shorter'
     """
