@@ -619,6 +619,7 @@ def mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
 
 
 @lru_cache(maxsize=64)
+@lru_cache(maxsize=16)  # per call of logmel: a sum over the whole filterbank otherwise
 def empty_mel_bands(sr: int, n_fft: int, n_mels: int) -> int:
     """How many filters of :func:`mel_filters` are all zero: narrower than the FFT's bin spacing, no bin falls
     inside them (too many ``n_mels`` for ``n_fft`` at ``sr``), so their band is ``log(1e-6)`` in every frame.
