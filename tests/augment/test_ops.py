@@ -320,7 +320,7 @@ def test_full_recipe_on_a_device_batch_stays_sync_free() -> None:
         spec[sec] = [s for s in spec[sec] if s["op"] not in DEVICE_GENERATOR_OPS]
     rec = load_recipe(spec)
     for epoch in range(3):
-        out = rec.apply_batch_section(rec.apply_batched(collate(_samples()).to("meta"), epoch), epoch)
+        out = rec.apply_batch_section(rec.apply_batched(collate(_samples()).to("meta"), epoch, mix=False), epoch)
         assert {v.device.type for v in out.data.values() if isinstance(v, torch.Tensor)} == {"meta"}
         assert {t.device.type for t in (*out.present.values(), *out.lengths.values())} == {"cpu"}
 
