@@ -690,6 +690,8 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
         vals = [s.fields.get(name) for s in samples]
         present = torch.tensor([v is not None for v in vals], dtype=torch.bool)
         batch.present[name] = present
+        if name in ("image", "audio") and not present.any():
+            continue  # every value None (absent): its mask, no tensor — as a field in `fields` no sample has
         if name == "text":
             texts = [v if v is not None else "" for v in vals]
             batch.data["text"] = texts
@@ -701,7 +703,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
         elif name == "audio":
             by_rate: dict[int, list[str]] = {}
             for s in samples:
-                if "audio" in s.fields:
+                if s.fields.get("audio") is not None:  # a None clip is absent: its rate is no clip's
                     by_rate.setdefault(s.sample_rate, []).append(s.key)
             if len(by_rate) > 1:
                 common = max(by_rate, key=lambda r: (len(by_rate[r]), r or 0))

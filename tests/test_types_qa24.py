@@ -211,3 +211,20 @@ def test_modality_dropout_of_every_image_in_a_batch_leaves_no_target() -> None:
         got = rec.apply_batched(collate(ss), 0)
     assert not got.present["mask"].any() and not isinstance(got.data.get("mask"), torch.Tensor)
     assert [sorted(s.fields) for s in uncollate(got)] == [["text"]] * 3
+
+
+# -- collate: a None image / clip is absent also when no sample of the batch has one, and has no rate -------
+
+
+def test_collate_a_batch_whose_every_image_is_none() -> None:
+    """Was "cannot collate 'image': no sample of the batch has a value for it" (found fixing QA24 D #3)."""
+    b = collate([Sample("a", {"image": None, "text": "x"}), Sample("b", {"image": None, "text": "y"})])
+    assert b.present["image"].tolist() == [False, False] and "image" not in b.data
+    b = collate([Sample("a", {"audio": None, "text": "x"}, 8000)])
+    assert b.present["audio"].tolist() == [False] and "audio" not in b.data
+
+
+def test_collate_a_none_clip_has_no_sample_rate() -> None:
+    """Was "sample rates differ (8000 Hz: sample ['a']; 16000 Hz: sample ['b'])" for a sample whose clip is None."""
+    b = collate([Sample("a", {"audio": torch.zeros(1, 100)}, 8000), Sample("b", {"audio": None, "text": "t"}, 16000)])
+    assert b.sample_rate == 8000 and b.present["audio"].tolist() == [True, False]
