@@ -332,8 +332,8 @@ def unknown_keywords(function: str, given: Iterable[str], allowed: Collection[st
         raise TypeError(f"{function}() got an unexpected keyword argument {key!r}{hint}")
 
 
-def keyword_check(name: str, fn: Callable[..., Any],
-                  aliases: Mapping[str, str] | None = None) -> Callable[[Mapping[str, Any]], None]:
+def keyword_check(name: str, fn: Callable[..., Any], aliases: Mapping[str, str] | None = None,
+                  reserved: Mapping[str, str] | None = None) -> Callable[[Mapping[str, Any]], None]:
     """The check :func:`keyword_hints` runs before each call, for a wrapper of one's own: it raises
     :func:`unknown_keywords`' TypeError for a keyword ``fn`` does not take (none for a ``**kwargs`` function).
 
@@ -353,15 +353,17 @@ def keyword_check(name: str, fn: Callable[..., Any],
 
     def check(kwargs: Mapping[str, Any]) -> None:
         if not allowed.issuperset(kwargs):
-            unknown_keywords(name, kwargs, allowed, aliases=aliases)
+            unknown_keywords(name, kwargs, allowed, reserved=reserved, aliases=aliases)
     return check
 
 
-def keyword_hints(name: str, aliases: Mapping[str, str] | None = None) -> Callable[[F], F]:
+def keyword_hints(name: str, aliases: Mapping[str, str] | None = None,
+                  reserved: Mapping[str, str] | None = None) -> Callable[[F], F]:
     """Decorate a public entry point so that a misspelt keyword raises Python's own TypeError with the
     closest valid names (:func:`unknown_keywords`), as :func:`mmdata.loader` does, instead of a bare
     ``unexpected keyword argument``; ``name``: how the message names the function (``mmdata.shard``),
-    ``aliases``: other spellings -> the keyword meant (``{"jobs": "workers"}``). The call is the
+    ``aliases``: other spellings -> the keyword meant (``{"jobs": "workers"}``), ``reserved``: keywords of
+    a neighbouring function a user may bring along -> why this one does not take them. The call is the
     function's, and ``inspect.signature`` shows its parameters (``__wrapped__``); the wrapper is one frame
     more, which a ``warnings.warn(..., stacklevel=N)`` aimed at the caller's line counts.
 
@@ -377,7 +379,7 @@ def keyword_hints(name: str, aliases: Mapping[str, str] | None = None) -> Callab
         TypeError: mmdata.fit() got an unexpected keyword argument 'jobs'; did you mean 'workers'?
     """
     def decorate(fn: F) -> F:
-        check = keyword_check(name, fn, aliases)
+        check = keyword_check(name, fn, aliases, reserved)
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -626,6 +626,9 @@ def _labels(vals: Sequence[Any], keys: Sequence[str]) -> torch.Tensor:
         if not _INT64[0] <= i <= _INT64[1]:
             raise ValueError(f"cannot collate 'label': sample {k!r} has label {i}, outside int64 "
                              "(expected a class id 0, 1, ...)")
+        if i < -1:  # -1 is "no label" (collate's own mark, Hugging Face's ClassLabel's): absent, below
+            raise ValueError(f"cannot collate 'label': sample {k!r} has label {i}, not a class id (expected 0, 1, ...; "
+                             "-1 or None for a sample without a label)")
         out.append(i)
     return torch.tensor(out, dtype=torch.int64)
 
@@ -700,6 +703,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             batch.lengths["tokens"] = lens
         elif name == "label":
             batch.data["label"] = _labels(vals, keys)
+            batch.present["label"] = present & (batch.data["label"] >= 0)  # a -1 label is no label
         elif name == "audio":
             by_rate: dict[int, list[str]] = {}
             for s in samples:

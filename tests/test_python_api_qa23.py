@@ -281,7 +281,7 @@ def test_shard_errors_and_warnings_name_the_python_keywords(tmp_path: Path) -> N
                                       "labels_from_folders=False for --no-labels-from-folders)"), said
     assert rec[0].filename == __file__  # the caller's line, past shard()'s wrapper
     assert not any("from Python" in w for w in rep["warnings"])  # the report (and --json) as the CLI's
-    with pytest.raises(SourceError, match=r"--column audio=nope: no folder .* \(from Python: columns=\{FIELD: FOLDER\} "
+    with pytest.raises(SourceError, match=r"--column audio=nope: no folder .* \(from Python: columns=\{FIELD: COLUMN or FOLDER\} "
                                           r"for --column\)$"):
         mmdata.shard(raw, tmp_path / "o2", progress=False, columns={"audio": "nope"})
     res = CliRunner().invoke(app, ["shard", str(raw), str(tmp_path / "o3"), "--column", "audio=nope"])
@@ -290,3 +290,15 @@ def test_shard_errors_and_warnings_name_the_python_keywords(tmp_path: Path) -> N
     with pytest.raises(SourceError) as err:  # a message naming its keyword already gets no suffix
         mmdata.shard(raw, tmp_path / "o4", progress=False, split_by="nope")
     assert "from Python" not in str(err.value) and "(split_by=)" in str(err.value)
+
+
+def test_the_skipped_warning_of_on_error_warn_points_at_the_caller(tmp_path: Path) -> None:
+    """QA24 pass 2: shard()'s keyword wrapper moved this warning's line into mmdata (writer.py)."""
+    from mmdata.testing import make_messy_folder
+
+    raw = make_messy_folder(tmp_path / "raw", n=12, sizes=((32, 32),), seconds=(0.3, 0.5), corrupt=True).root
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        mmdata.shard(raw, tmp_path / "ds", on_error="warn", check="decode", progress=False)
+    skipped = [w for w in got if "skipped" in str(w.message) and "source file(s)" in str(w.message)]
+    assert skipped and all(w.filename == __file__ for w in skipped), [(w.filename, str(w.message)[:80]) for w in got]

@@ -228,3 +228,34 @@ def test_collate_a_none_clip_has_no_sample_rate() -> None:
     """Was "sample rates differ (8000 Hz: sample ['a']; 16000 Hz: sample ['b'])" for a sample whose clip is None."""
     b = collate([Sample("a", {"audio": torch.zeros(1, 100)}, 8000), Sample("b", {"audio": None, "text": "t"}, 16000)])
     assert b.sample_rate == 8000 and b.present["audio"].tolist() == [True, False]
+
+
+# -- QA24 pass 2 (a regression hunter on the fixes) ---------------------------------------------------------
+
+
+def test_collate_takes_minus_one_as_no_label_and_refuses_other_negatives() -> None:
+    """-1 (collate's own mark, Hugging Face's ClassLabel's) passed as present; -2 passed as a label at all."""
+    b = collate([Sample("a", {"label": -1}), Sample("b", {"label": 2}), Sample("c", {"text": "x"})])
+    assert b["label"].tolist() == [-1, 2, -1] and b.present["label"].tolist() == [False, True, False]
+    with pytest.raises(ValueError, match=r"sample 'a' has label -2, not a class id .*-1 or None"):
+        collate([Sample("a", {"label": -2})])
+
+
+def test_loader_takes_a_0d_integer_epoch(tmp_path) -> None:
+    import mmdata
+    from mmdata.errors import MMDataError
+    from mmdata.testing import make_sample_folder
+
+    mmdata.shard(make_sample_folder(tmp_path / "raw", n=6), tmp_path / "ds", progress=False)
+    want = [k for b in mmdata.loader(tmp_path / "ds", 4, epoch=2, shuffle=True) for k in b.keys]
+    for epoch in (torch.tensor(2), np.array(2), np.int64(2)):
+        assert [k for b in mmdata.loader(tmp_path / "ds", 4, epoch=epoch, shuffle=True) for k in b.keys] == want
+    with pytest.raises(MMDataError, match="epoch"):
+        mmdata.loader(tmp_path / "ds", 4, epoch=2.5)
+
+
+def test_train_names_where_label_names_belong() -> None:
+    from mmdata.train import train
+
+    with pytest.raises(TypeError, match=r"does not take 'label_names': the class names come from the dataset's card"):
+        train("ds", label_names=["a"])  # was "did you mean 'label_noise'?" (a noise rate)

@@ -49,6 +49,7 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -68,7 +69,7 @@ from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import BALANCE_KEYS, Recipe, load_recipe, params_seed, validate_balance
 from mmdata.checks import expect_int, expect_names, expect_state, unknown_keywords
 from mmdata.errors import MMDataError, RecipeError, ShardError
-from mmdata.rng import derive
+from mmdata.rng import check_epoch, derive
 from mmdata.shards import index as idx
 from mmdata.shards.blend import BlendDataset
 from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_positions, check_unsized_state,
@@ -344,6 +345,8 @@ class Loader:
         shuffle = stage == "train" if shuffle is None else shuffle
         batch_size = expect_int(batch_size, "batch_size", minimum=1)  # type: ignore[assignment]
         seed = expect_int(seed, "seed")  # type: ignore[assignment]
+        with contextlib.suppress(TypeError):  # a 0-d integer tensor / array is its int (as param_rng takes it)
+            epoch = check_epoch(epoch)
         epoch = expect_int(epoch, "epoch", minimum=0)  # type: ignore[assignment]
         num_workers = expect_int(num_workers, "num_workers", minimum=0)  # type: ignore[assignment]
         prefetch = expect_int(prefetch, "prefetch", minimum=1,  # type: ignore[assignment]

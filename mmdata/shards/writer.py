@@ -1575,7 +1575,7 @@ def _make_progress(enabled: Any, total: int | None, label: str = "sharding sampl
 #: True while `mmdata shard` runs the job: its messages name the command's options as they are
 CLI_CALL: ContextVar[bool] = ContextVar("mmdata_shard_cli", default=False)
 #: `mmdata shard` options whose shard() keyword is not the option's name with "_" for "-"
-_OPTION_KEYWORDS = {"--column": "columns={FIELD: FOLDER}", "--labels": "label_names=", "--path": "paths={FIELD: TEMPLATE}",
+_OPTION_KEYWORDS = {"--column": "columns={FIELD: COLUMN or FOLDER}", "--labels": "label_names=", "--path": "paths={FIELD: TEMPLATE}",
                     "--labels-from-folders": "labels_from_folders=True",
                     "--no-labels-from-folders": "labels_from_folders=False"}
 
@@ -2126,8 +2126,10 @@ def _warn_skipped(report: dict[str, Any], out: Any) -> None:
 
         shown = "; ".join(f"{e.get('source')}: {e.get('reason')}" for e in skipped[:5])
         more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
-        warnings.warn(f"shard {report.get('out', out)}: skipped {len(skipped)} source file(s) or sample(s): "
-                      f"{shown}{more}; the report's 'skipped' lists them all", UserWarning, stacklevel=3)
+        message = (f"shard {report.get('out', out)}: skipped {len(skipped)} source file(s) or sample(s): {shown}{more}; "
+                   "the report's 'skipped' lists them all")
+        # shard() -> its keyword wrapper -> the caller's line
+        warnings.warn(message + python_keywords(message), UserWarning, stacklevel=4)
 
 
 def _check_not_the_source(src: Any, out: str | Path) -> None:

@@ -757,7 +757,8 @@ TRAIN_ALIASES = {"workers": "num_workers", "jobs": "num_workers", "j": "num_work
                  "epoch": "epochs"}
 
 
-@keyword_hints("mmdata.train.train", aliases=TRAIN_ALIASES)
+@keyword_hints("mmdata.train.train", aliases=TRAIN_ALIASES, reserved={
+    "label_names": "the class names come from the dataset's card (mmdata.shard(..., label_names=...) sets them)"})
 def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
           epochs: int = 15, seed: int = 0, recipe: Any = None, out: str | Path | None = None, batch_size: int = 64,
           lr: float = 2e-3, weight_decay: float = 1e-4, optimizer: str = "adamw", device: str = "cpu",
