@@ -507,20 +507,27 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
         try:
             check_recipe_channels(recipe, st, used)
         except MMDataError as exc:
-            same = [a for a, r in recipes.items() if a != arm and _fails(r, st, used)]  # type: ignore[union-attr]
+            same = [a for a, r in recipes.items()  # type: ignore[union-attr]
+                    if a != arm and _refusal(r, st, used) == _reason_of(str(exc))]
             names = ", ".join(map(repr, same[:5])) + (", ..." if len(same) > 5 else "")
             also = f" (and the recipe{'s' * (len(same) > 1)} of {plural(len(same), 'other arm')}: {names})" if same else ""
             raise type(exc)(f"arm {arm!r}: its recipe's {exc}{also}") from None
     return settled
 
 
-def _fails(recipe: Any, st: IndexStats, modalities: Sequence[str]) -> bool:
-    """Whether :func:`check_recipe_channels` refuses ``recipe``."""
+def _refusal(recipe: Any, st: IndexStats, modalities: Sequence[str]) -> str | None:
+    """What :func:`check_recipe_channels` refuses ``recipe`` for (:func:`_reason_of` its message), or None."""
     try:
         check_recipe_channels(recipe, st, modalities)
-    except MMDataError:
-        return True
-    return False
+    except MMDataError as exc:
+        return _reason_of(str(exc))
+    return None
+
+
+def _reason_of(message: str) -> str:
+    """A channel refusal's kind: the section it names (``normalize.image`` / ``normalize.audio``), so arms
+    are listed together only when the same fix applies to them."""
+    return message.split(" ", 1)[0]
 
 
 def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
@@ -1187,9 +1194,18 @@ def decoded_channels(st: IndexStats, modality: str, rows: np.ndarray) -> dict[in
     return {int(c): rows[out == c] for c in sorted(set(out.tolist())) if c > 0}
 
 
-def channel_mix(st: IndexStats, modality: str, ops: Sequence[str], splits: Sequence[str] = RUN_SPLITS) -> str | None:
-    """Why a recipe's own ``normalize.<modality>`` list (its op names ``ops``) cannot be batched on the
-    dataset of ``st``, or None: without a channel op (:data:`CHANNEL_OPS`) the samples keep their decoded
+def _sets_channels(op: Any) -> bool:
+    """Whether a recipe op converts channels: a built-in of :data:`CHANNEL_OPS`, or an image op of one's
+    own that declares ``out_channels`` (docs/extending.md: "when the channel count changes")."""
+    from mmdata.augment.image import ImageOp
+
+    return isinstance(op, ImageOp) and type(op).out_channels is not ImageOp.out_channels
+
+
+def channel_mix(st: IndexStats, modality: str, ops: Sequence[Any], splits: Sequence[str] = RUN_SPLITS) -> str | None:
+    """Why a recipe's own ``normalize.<modality>`` list (its ops, or their names) cannot be batched on the
+    dataset of ``st``, or None: without a channel op (:data:`CHANNEL_OPS`, or an op of one's own declaring
+    ``out_channels``) the samples keep their decoded
     channel counts, and when the splits the run reads hold more than one, collate cannot stack a batch —
     the run would fail at its first batch (QA round 24: after the set-up lines, a traceback). The reason
     names the counts, a few sample keys of each, and the fix.
@@ -1202,7 +1218,8 @@ def channel_mix(st: IndexStats, modality: str, ops: Sequence[str], splits: Seque
         >>> channel_mix(IndexStats(t + "/ds"), "image", ["resize"], ["train"]) is None  # every image is RGB
         True
     """
-    if any(op in CHANNEL_OPS[modality] for op in ops):
+    names = [op if isinstance(op, str) else op.name for op in ops]
+    if any(n in CHANNEL_OPS[modality] for n in names) or any(_sets_channels(op) for op in ops):
         return None
     groups = decoded_channels(st, modality, st.rows_in(["train", *splits], modality))
     if len(groups) < 2:
@@ -1221,7 +1238,7 @@ def channel_mix(st: IndexStats, modality: str, ops: Sequence[str], splits: Seque
         shown = f", e.g. {', '.join(repr(str(k)) for k in keys.take(rows[:3]).to_pylist())}" if keys is not None else ""
         return f"{c} channel{'s' * (c != 1)}: {len(rows)} {noun}{shown}"
 
-    where = ", ".join(op for op in ops) or "empty"
+    where = ", ".join(names) or "empty"
     which = f"the {', '.join(dict.fromkeys(['train', *splits]))} splits"
     return (f"normalize.{modality} ({where}) has no {' / '.join(CHANNEL_OPS[modality])}, and the {noun} of {which} "
             f"decode to different channel counts ({'; '.join(group(c, r) for c, r in groups.items())}): no batch "
@@ -1245,7 +1262,7 @@ def check_recipe_channels(recipe: Any, st: IndexStats, modalities: Sequence[str]
     own = load_recipe(recipe).normalize_sections
     for m in ("image", "audio"):
         if m in modalities and m in own:
-            why = channel_mix(st, m, [op.name for op in own[m]], splits)
+            why = channel_mix(st, m, own[m], splits)
             if why:
                 raise MMDataError(why)
 
@@ -1279,7 +1296,7 @@ def effective_inputs(spec: InputSpec, normalize: dict[str, list[dict[str, Any]]]
         where = f"the recipe's normalize.{m} (" + ", ".join(op.name for op in ops) + ")" if ops else \
             f"the recipe's empty normalize.{m}"
         rows = st.rows_in(["train", *splits], m) if st is not None else empty
-        mix = channel_mix(st, m, [op.name for op in ops], splits) if st is not None and m in CHANNEL_OPS else None
+        mix = channel_mix(st, m, ops, splits) if st is not None and m in CHANNEL_OPS else None
         if mix:  # refused at set-up: collate would raise at the first batch, after the set-up lines
             raise MMDataError(mix)
         if m == "image":

@@ -116,6 +116,50 @@ def test_ablate_refuses_it_before_any_run(mixed: Path, tmp_path: Path, capsys: p
     assert not (tmp_path / "o2" / "runs.parquet").exists()
 
 
+def test_an_own_op_declaring_out_channels_counts_as_a_channel_op(mixed: Path) -> None:
+    """QA24 pass 2: a plug-in op converting to RGB (it declares out_channels) was refused as "no to_rgb /
+    to_gray"; before the check the same recipe trained."""
+    import numpy as np
+
+    from mmdata.augment.image import ImageOp
+    from mmdata.testing import restored_registry
+
+    with restored_registry():
+        class ForceRGB(ImageOp):
+            name = "force_rgb_qa24"
+            PARAMS: dict = {}
+            deterministic = True
+
+            def sample_params(self, rng, sample):  # noqa: ANN001, ANN201
+                return {}
+
+            def out_channels(self, channels, params):  # noqa: ANN001, ANN201
+                return 3
+
+            def kernel(self, arr, params):  # noqa: ANN001, ANN201
+                arr = arr[..., None] if arr.ndim == 2 else arr
+                return np.ascontiguousarray(np.repeat(arr, 3, axis=2)[..., :3] if arr.shape[2] == 1 else arr[..., :3])
+
+        rec = {"seed": 0, "normalize": {"image": [{"op": "force_rgb_qa24"}, {"op": "resize", "size": 32}]}}
+        check_recipe_channels(rec, IndexStats(mixed), ["image", "audio"])
+        mmdata.train.train(mixed, recipe=rec, modalities=["image", "text"], epochs=1, eval_robustness=False, threads=1)
+
+
+def test_ablate_lists_only_the_arms_refused_for_the_same_reason(mixed: Path, tmp_path: Path) -> None:
+    """QA24 pass 2: an arm refused for its audio list was listed as having the baseline's image problem."""
+    from mmdata.ablate import run
+
+    cfg = {"dataset": {"path": str(mixed)}, "seeds": 2, "trainer": {"epochs": 1},
+           "design": {"mode": "explicit", "baseline": {"normalize": NO_TO_RGB["normalize"]},
+                      "arms": {"img": {"normalize": NO_TO_RGB["normalize"], "image": [{"op": "hflip", "p": 0.5}]},
+                               "aud": {"normalize": {"audio": [{"op": "resample", "rate": 16000}]}}}}}
+    (tmp_path / "ab.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(MMDataError) as err:
+        run(tmp_path / "ab.yaml", tmp_path / "o", workers=1, progress=False, plots=False)
+    said = str(err.value)
+    assert said.startswith("arm 'baseline': its recipe's normalize.image") and "'img'" in said and "'aud'" not in said, said
+
+
 def test_train_counts_the_best_epoch_from_one_in_its_summary(mixed: Path, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """D6: the summary said "best epoch 0" and the BatchNorm warning "best epoch 1 of 1" about one epoch."""
