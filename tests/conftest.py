@@ -11,6 +11,15 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # the modules of mmdata's warning classes, imported here: xdist's controller imports a worker's warning's
+    # module when the warning arrives, on its receiving thread, and a run of a few test files (whose imports
+    # had not loaded mmdata.augment.loader) died there in a half-done import of mmdata.augment.image
+    # ("INTERNALERROR ... partially initialized module")
+    import mmdata.ablate.design  # noqa: F401
+    import mmdata.augment.loader  # noqa: F401
+    import mmdata.shards.writer  # noqa: F401
+    import mmdata.train.loop  # noqa: F401
+
     # mmdata's per-machine cache (finished jobs' records, remote job locks; mmdata.urls.cache_dir) in a folder of
     # this run, not the user's (~/.cache/mmdata or their MMDATA_CACHE); the CLI tests' processes and xdist's
     # workers inherit it (a worker keeps the one its controller made)
