@@ -8,6 +8,7 @@ dataset: {name: avdigits, seed: 0}        # (limit: N per class) or {path: DIR} 
 trainer:                                  # keywords of the training function
   entry: mmdata.train:train               # default; or "package.module:function" (your own trainer)
   fusion: concat
+  fusion_args: {}                         # the fusion's options, as --fusion-arg (hierarchical: {order: "(image+audio)+text"})
   epochs: 8
   batch_size: 64
   lr: 0.002
@@ -86,7 +87,7 @@ from mmdata.urls import redact
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness",
-                "train_split", "val_split", "test_split", "target", "on_error")
+                "train_split", "val_split", "test_split", "target", "on_error", "fusion_args")
 #: the trainer keys saying which splits play train / val / test (:func:`mmdata.train.config.split_roles`)
 SPLIT_KEYS = ("train_split", "val_split", "test_split")
 TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3}
@@ -678,6 +679,8 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
             raise RecipeError(f"trainer: unknown key(s) {bad}; allowed: {list(TRAINER_KEYS)} "
                               "(or name your own function with entry: package.module:function)")
         trainer = {**TRAINER_DEFAULTS, **trainer}
+        if trainer.get("fusion_args") in (None, {}):  # the fusion's defaults: the runs (and hashes) of no fusion_args
+            trainer.pop("fusion_args", None)
         if not own_trainer:
             has = data_modalities(dataset, {k: trainer[k] for k in ("train_split", "val_split", "test_split")
                                             if k in trainer})
@@ -687,9 +690,11 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
             from mmdata.train.config import check_options
 
             try:
-                check_options(name=_key_namer(option_keys), **trainer)
+                check_options(name=_key_namer(option_keys), **{k: v for k, v in trainer.items() if k != "fusion_args"})
             except MMDataError as exc:
                 raise RecipeError(str(exc)) from None
+            if "fusion_args" in trainer:
+                _check_fusion_args(trainer)
     n_seeds = seeds if seeds is not None else data.get("seeds", 10)
     if not isinstance(n_seeds, int) or isinstance(n_seeds, bool) or not 2 <= n_seeds <= MAX_SEEDS:
         raise RecipeError(f"seeds: need an integer of 2 to {MAX_SEEDS} paired seeds, got {n_seeds!r}"
@@ -731,6 +736,46 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     ab = Ablation(arms=arms, identity_note=note, own_trainer=own_trainer, **common)
     _check_scale(ab, "arms" if resolved else "design")
     return ab
+
+
+def _check_fusion_args(trainer: dict[str, Any]) -> None:
+    """Raise naming ``trainer.fusion_args.<name>`` when the bundled trainer would refuse the fusion's options:
+    a name not in the fusion's ``options``, or (the modalities known) a value its constructor refuses —
+    the model is built as :func:`mmdata.train.train` builds it, so each run would fail the same way.
+
+    Example:
+        >>> _check_fusion_args({"fusion": "hierarchical", "fusion_args": {"ordr": "image+audio"}})
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.RecipeError: trainer.fusion_args.ordr: not an option of fusion 'hierarchical'; it accepts ['order']
+    """
+    from mmdata.train.fusions import fusion_class
+
+    fusion, args = trainer["fusion"], trainer["fusion_args"]
+    if not isinstance(args, dict):
+        raise RecipeError(f"trainer.fusion_args: expected a mapping of the fusion's options (e.g. fusion_args: "
+                          f"{{order: '(image+audio)+text'}} for hierarchical), got {args!r}")
+    cls = fusion_class(fusion)  # checked by check_options: registered
+    accepts = list(getattr(cls, "options", ()))
+    unknown = [k for k in args if k not in accepts]
+    if unknown:
+        names = ", ".join(f"trainer.fusion_args.{k}" for k in unknown)
+        raise RecipeError(f"{names}: not an option of fusion {fusion!r}; it accepts "
+                          + (f"{accepts}" if accepts else "no options (remove fusion_args)"))
+    mods = trainer.get("modalities")
+    if not isinstance(mods, (list, tuple)):
+        return  # the modalities the data has are not known up front: each run's model checks the values
+    from mmdata.train.model import FusionModel
+
+    try:
+        FusionModel(list(mods), fusion, classes=2, fusion_args=args)
+    except MMDataError as exc:
+        msg = str(exc)
+        raise RecipeError(f"trainer.{msg}" if msg.startswith("fusion_args.")
+                          else f"trainer.fusion_args {args!r}: fusion {fusion!r} refused them: {msg}") from None
+    except Exception as exc:  # a plug-in fusion's own check (TypeError, ValueError, ...)
+        raise RecipeError(f"trainer.fusion_args {args!r}: fusion {fusion!r} ({cls.__module__}) "
+                          f"refused them: {type(exc).__name__}: {exc}") from None
 
 
 def _key_namer(option_keys: Sequence[str]) -> Callable[[str], str]:
