@@ -14,7 +14,9 @@ by ``save_to_disk``) becomes mmdata shards. Column roles come from the features:
 * a string column named ``split`` fixes each row's split (like a manifest); ``columns={"key": COL}``
   names the key column (default: the row number, ``<split>_<row>`` for a DatasetDict).
 * every other scalar ``Value`` column -> one ``.json`` member per sample; numeric ``List`` /
-  ``ArrayND`` columns -> ``<column>.npy``. Anything else is refused, naming the column.
+  ``ArrayND`` columns -> ``<column>.npy``. Anything else is refused, naming the column. A column named
+  like a role whose type does not fit it (a bool ``label``, an int ``text``) is such metadata too, with a
+  warning in the report that says how to cast it into the role.
 
 The original features are kept in the card (``dataset.json: hf``), so :func:`to_hf` gives them back.
 A ``DatasetDict`` gives one mmdata split per HF split (``validation`` becomes ``val``, the name
@@ -140,7 +142,9 @@ def resolve_columns(features: Mapping[str, Any], columns: Mapping[str, str] | No
     """Decide which HF column plays which mmdata role; the rest go to ``.json`` / ``.npy`` members.
 
     Returns:
-        ``{"roles": {role: column}, "json": [columns], "npy": [columns]}``.
+        ``{"roles": {role: column}, "json": [columns], "npy": [columns], "warnings": [messages]}``; a
+        warning names a conventionally named column that does not get its role because of its type (a
+        ``label`` of bools, a ``text`` of ints): it is kept as metadata, and the message says how to cast it.
 
     Raises:
         SourceError: an unknown role or column, two candidates for one role, or a column mmdata
@@ -206,7 +210,30 @@ def resolve_columns(features: Mapping[str, Any], columns: Mapping[str, str] | No
         if not _SAFE_FIELD.match(c) or field_of(f"{c}.npy") in ("image", "audio", "text", "label", "json"):
             raise SourceError(f"column {c!r} would become the member '<key>.{c}.npy'; rename it to letters, digits, "
                               "'_' or '-' that are not a modality name (ds.rename_column)")
-    return {"roles": roles, "json": json_cols, "npy": npy_cols}
+    return {"roles": roles, "json": json_cols, "npy": npy_cols, "warnings": _roles_not_given(features, kinds, roles)}
+
+
+def _roles_not_given(features: Mapping[str, Any], kinds: Mapping[str, str], roles: Mapping[str, str]) -> list[str]:
+    """Warnings for a column named like a role whose type keeps it out of that role (a ``label`` of bools, a
+    ``text`` of ints): it is kept as metadata, as any other scalar column is, though its name asks for the role."""
+    out = []
+    meta = "it is kept as metadata (each sample's .json member, key {c!r})"
+    if "label" not in roles:
+        for c in (c for c in features if c.lower() in ("label", "labels") and kinds[c] == "scalar"):
+            f = features[c]
+            if f.dtype == "bool":
+                why, cast = "a bool, not a class id or name", "ClassLabel(names=['False', 'True'])"
+            else:
+                why, cast = "a number that is not an integer class id", "Value('int64')) or a ClassLabel(names=[...]"
+            out.append(f"column {c!r} ({f!r}) is not the label: {why}; {meta.format(c=c)}, which mmdata train "
+                       f"--target {c} trains on as it is; to make it the samples' class label, cast it before "
+                       f"sharding: ds = ds.cast_column({c!r}, {cast})")
+    if "text" not in roles:
+        for c in (c for c in features if c.lower() in TEXT_NAMES and kinds[c] in ("int", "scalar")):
+            out.append(f"column {c!r} ({features[c]!r}) is not the text: a text column holds strings; "
+                       f"{meta.format(c=c)}; to make it the text (a .txt member), cast it before sharding: "
+                       f"ds = ds.cast_column({c!r}, Value('string'))")
+    return out
 
 
 # ---- media ---------------------------------------------------------------------------------------
@@ -370,11 +397,12 @@ def _rows(dataset: Any) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
-               on_error: str = "skip", progress: bool = False) -> tuple[list[Record], list[str] | None, list[dict[str, str]], dict[str, Any], bool]:
+               on_error: str = "skip", progress: bool = False) -> tuple[list[Record], list[str] | None, list[dict[str, str]], dict[str, Any], bool, list[str]]:
     """Records (members as bytes) from a Dataset / DatasetDict; see the module docstring.
 
     Returns:
-        (records, label names, skipped rows, the card's ``hf`` entry, whether splits are fixed).
+        (records, label names, skipped rows, the card's ``hf`` entry, whether splits are fixed, warnings
+        for the report: see :func:`resolve_columns`).
     """
     from mmdata.shards.writer import _make_progress
 
@@ -428,7 +456,7 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
     # the card is written with sorted keys: the column order is kept as a list
     card = {"features": features.to_dict(), "order": list(features), "columns": {**roles}, "json": plan["json"], "npy": plan["npy"],
             "splits": {p: SPLIT_RENAME.get(p, p) for p, _ in parts if p is not None}}
-    return records, names, skipped, card, parts[0][0] is not None
+    return records, names, skipped, card, parts[0][0] is not None, plan["warnings"]
 
 
 def _record(row: dict[str, Any], i: int, split: str | None, roles: dict[str, str], plan: dict[str, Any],
@@ -488,7 +516,7 @@ def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | 
 
     if labels_from_folders is not None:
         raise SourceError("labels_from_folders applies to folders; a Hugging Face dataset takes its labels from ClassLabel")
-    records, names, skipped, hf_card, fixed = hf_records(src, columns=columns, label_names=label_names, on_error=on_error,
+    records, names, skipped, hf_card, fixed, warnings = hf_records(src, columns=columns, label_names=label_names, on_error=on_error,
                                                          progress=progress)
     fractions = parse_split(split)
     if fixed and fractions is not None:
@@ -499,7 +527,7 @@ def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | 
                          seed=seed, layout=layout, label_names=names, skipped=skipped, on_error=on_error,
                          max_file_size=max_file_size, check=check, progress=progress, name=name,
                          card_extra={"hf": hf_card, **(card_extra or {})}, fsync=fsync, executor=executor, address=address,
-                         storage_options=storage_options, rewrite=rewrite)
+                         storage_options=storage_options, rewrite=rewrite, warnings=warnings)
 
 
 # ---- mmdata -> HF --------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ as many as the largest rank's share exceeds its own by (shards go to readers who
 shards more than ``DistributedSampler``'s world size - 1; see docs/interop.md).
 ``"drop"`` stops every rank at the smallest count; the samples left out are counted
 (``EpochLoader.dropped``) and logged once per epoch by rank 0, before the first batch when the index
-fixes ``K`` (Lightning never iterates a sized loader past its last batch, nor one of length 0 at all).
+fixes ``K`` (Lightning never iterates a sized loader past its last batch, nor one of length 0 at all);
+the count is of the whole epoch, and the train log says when the trainer's ``limit_train_batches``
+ends the epoch sooner.
 ``K`` comes from ``index.parquet``'s per-shard counts and the reader's own assignment of shards to
 (rank, worker) for the epoch, identical on every rank; where the index cannot fix the counts
 (``balance``, ``on_error="skip"``, bare shards) the ranks agree batch by batch with one tiny
@@ -383,9 +385,26 @@ class EvenLoader:
         self._told = epoch
 
     def _log_dropped(self, epoch: int, batches: int) -> None:
-        if (dist_rank_world() or (0, 1))[0] == 0:
+        if (dist_rank_world() or (0, 1))[0] != 0:
+            return
+        limit = self._limit()
+        if limit is not None and limit < batches:
+            # the count is of the whole epoch (the index fixes it before the first batch); the trainer's own
+            # limit then stops every rank sooner, leaving more unread, which the log must not hide
+            log.warning("mmdata DataModule: split %r epoch %d: dropped %d samples (even_batches='drop': every rank "
+                        "stops at %d batches; counted against the whole epoch: the trainer's %s ends it at %d "
+                        "batches per rank, leaving more samples unread)", self.split, epoch, self.dropped, batches,
+                        self._limit_name, limit)
+        else:
             log.warning("mmdata DataModule: split %r epoch %d: dropped %d samples (even_batches='drop': every "
                         "rank stops at %d batches)", self.split, epoch, self.dropped, batches)
+
+    _limit_name = "limit_train_batches"
+
+    def _limit(self) -> int | None:
+        """The batches per rank the trainer runs of this loader each epoch, when it caps them (None: unknown
+        or all); only the training loader knows its trainer."""
+        return None
 
     def _all_done(self, epoch: int, done: int) -> bool:
         """Whether every rank had run the ``done`` batches the index fixes for ``epoch`` under DDP (a checkpoint
@@ -479,6 +498,12 @@ class EpochLoader(EvenLoader):
         self.history = {}
         self._record(0, 0)
         yield from self._batches(epoch, 0, 0)
+
+    def _limit(self) -> int | None:
+        trainer = self.datamodule.trainer
+        batches = getattr(trainer, "num_training_batches", None) if trainer is not None else None
+        # an int once Lightning has sized the loader (limit_train_batches applied); inf when unsized
+        return batches if isinstance(batches, int) else None
 
     def _record(self, done: int, passes: int) -> None:
         self.history[done] = {**self.loader.state_dict(), "epoch_batches": done, "pass": passes}

@@ -1,0 +1,163 @@
+"""Two interop leftovers of QA round 24.
+
+* A Hugging Face ``label`` column of bools (or a ``text`` column of ints) lost its conventional role in
+  silence: the values went to the ``.json`` member, ``inspect`` showed no labels and a loader batch had no
+  ``label`` field, with no warning. Now the report warns, naming the column, its feature and how to give
+  it the role; the values stay metadata (as a JSON / Parquet manifest's bool label is no class either).
+* Under DDP with ``even_batches="drop"`` and Lightning's ``limit_train_batches`` the DataModule logged
+  ``every rank stops at 10 batches`` while each rank ran 5: the log now says the drop is counted against
+  the whole epoch and that Lightning's limit stopped it earlier.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import mmdata
+from mmdata import ShardWarning
+from mmdata.testing import make_messy_folder
+from tests.procs_helpers import communicate_or_kill
+
+datasets = pytest.importorskip("datasets")
+from datasets import ClassLabel, Dataset, Value  # noqa: E402
+
+
+# ---- 1: conventionally named columns of another type ---------------------------------------------
+def test_bool_label_column_is_kept_as_metadata_with_a_warning(tmp_path: Path) -> None:
+    ds = Dataset.from_dict({"id": [1, 2, 3, 4], "text": ["a b", "c d", "e", "f g"],
+                            "label": [True, False, True, False]})
+    with pytest.warns(ShardWarning, match="label") as caught:
+        report = mmdata.shard(ds, tmp_path / "out", progress=False)
+    said = [w for w in report["warnings"] if "'label'" in w]
+    assert len(said) == 1, report["warnings"]
+    assert "bool" in said[0] and "ClassLabel" in said[0] and "cast_column" in said[0] and "metadata" in said[0]
+    assert any("'label'" in str(w.message) for w in caught)
+    # kept, as before: the values are in the .json member, and the text still is text
+    loader = mmdata.loader(tmp_path / "out", split="train", batch_size=4, shuffle=False)
+    batch = next(iter(loader))
+    assert "text" in batch and "label" not in batch
+    assert sorted(m["label"] for m in batch["json"]) == [False, False, True, True]
+
+
+def test_int_text_column_is_kept_as_metadata_with_a_warning(tmp_path: Path) -> None:
+    ds = Dataset.from_dict({"text": [10, 20, 30, 40], "label": [0, 1, 0, 1]})
+    with pytest.warns(ShardWarning, match="text"):
+        report = mmdata.shard(ds, tmp_path / "out", progress=False)
+    said = [w for w in report["warnings"] if "'text'" in w]
+    assert len(said) == 1, report["warnings"]
+    assert "int64" in said[0] and "cast_column" in said[0] and "Value('string')" in said[0]
+    assert report["splits"] == {"train": 4}
+
+
+def test_a_label_column_cast_to_classlabel_is_the_label_without_a_warning(tmp_path: Path) -> None:
+    ds = Dataset.from_dict({"text": ["a b", "c d", "e", "f g"], "label": [True, False, True, False]})
+    ds = ds.cast_column("label", ClassLabel(names=["False", "True"]))
+    report = mmdata.shard(ds, tmp_path / "out", progress=False)
+    assert report["warnings"] == []
+    batch = next(iter(mmdata.loader(tmp_path / "out", split="train", batch_size=4, shuffle=False)))
+    assert sorted(batch["label"].tolist()) == [0, 0, 1, 1]
+
+
+def test_no_warning_for_ordinary_metadata_or_a_column_mapped_elsewhere(tmp_path: Path) -> None:
+    ds = Dataset.from_dict({"caption": ["a b", "c d"], "flag": [True, False], "score": [1, 2]})
+    report = mmdata.shard(ds, tmp_path / "a", progress=False)
+    assert report["warnings"] == []
+    # `text` mapped away from the role on purpose: a second string column chosen as the text
+    ds = Dataset.from_dict({"text": [1, 2], "caption": ["a b", "c d"]}).cast_column("text", Value("int32"))
+    report = mmdata.shard(ds, tmp_path / "b", progress=False, columns={"text": "caption"})
+    assert report["warnings"] == []
+
+
+# ---- 2: even_batches="drop" under Lightning's limit_train_batches ---------------------------------
+DRIVER = textwrap.dedent('''
+    import json, os, sys
+    from datetime import timedelta
+    import lightning.pytorch as pl
+    import torch
+    from mmdata.lightning import DataModule
+
+    DATA, OUT, TRAINER = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(1, 1)
+
+        def training_step(self, batch, i):
+            with open(f"{OUT}/rank{self.global_rank}.jsonl", "a") as f:
+                f.write(json.dumps({"epoch": self.current_epoch, "keys": list(batch.keys)}) + "\\n")
+            return (self.lin(batch["label"].float()[:, None]) ** 2).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+        def teardown(self, stage):
+            if stage == "fit" and torch.distributed.is_initialized():
+                torch.distributed.barrier()
+                torch.distributed.destroy_process_group()
+
+    if __name__ == "__main__":
+        torch.set_num_threads(1)
+        if "MASTER_PORT" not in os.environ:  # as in test_lightning_ddp's driver: a store held from here
+            store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(store.port),
+                              TORCHELASTIC_USE_AGENT_STORE="True")
+        strategy = pl.strategies.DDPStrategy(start_method="popen", process_group_backend="gloo",
+                                             timeout=timedelta(seconds=120))
+        trainer = pl.Trainer(max_epochs=2, strategy=strategy, devices=2, accelerator="cpu", logger=False,
+                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                             enable_checkpointing=False, limit_val_batches=0, default_root_dir=OUT, **TRAINER)
+        dm = DataModule(DATA, batch_size=2, seed=0, num_workers=0, modalities=["label"], even_batches="drop")
+        trainer.fit(Tiny(), dm)
+        print("FIT DONE", flush=True)
+''')
+
+
+@pytest.fixture(scope="module")
+def three_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train: 3 shards of 8 (2 ranks: 16 / 8 samples every epoch, so the loader is sized: batches of 2 give
+    8 / 4 batches, every rank stops at 4 and 8 samples of the 24 are dropped)."""
+    root = tmp_path_factory.mktemp("drop")
+    make_messy_folder(root / "raw", n=24, sizes=((24, 32),), seconds=(0.2, 0.2))
+    mmdata.shard(root / "raw", root / "ds", maxcount=8, progress=False, labels_from_folders=False)
+    return root / "ds"
+
+
+def _fit(data: Path, out: Path, trainer: dict) -> tuple[subprocess.CompletedProcess, dict[int, list[dict]]]:
+    out.mkdir()
+    (out / "driver.py").write_text(DRIVER)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(out / "driver.py"), str(data), str(out), json.dumps(trainer)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    stdout, _ = communicate_or_kill(proc, 300)  # past it: the driver and its ranks are killed as a group
+    records = {int(p.stem[4:]): [json.loads(line) for line in p.read_text().splitlines()]
+               for p in out.glob("rank*.jsonl")}
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, None), records
+
+
+@pytest.mark.slow
+def test_ddp_drop_log_says_what_ran_under_limit_train_batches(three_shards: Path, tmp_path: Path) -> None:
+    pytest.importorskip("lightning.pytorch")
+    proc, records = _fit(three_shards, tmp_path / "limited", {"limit_train_batches": 2})
+    assert proc.returncode == 0 and "FIT DONE" in proc.stdout, proc.stdout[-4000:]
+    for epoch in (0, 1):
+        assert [sum(r["epoch"] == epoch for r in records[rank]) for rank in (0, 1)] == [2, 2]
+        lines = [ln for ln in proc.stdout.splitlines() if f"split 'train' epoch {epoch}: dropped" in ln]
+        assert len(lines) == 1, proc.stdout[-4000:]
+        # the count is the whole epoch's; the log says so, and that the trainer's limit stopped every rank sooner
+        assert "dropped 8 samples" in lines[0] and "every rank stops at 4 batches" in lines[0], lines[0]
+        assert "limit_train_batches" in lines[0] and "2 batches per rank" in lines[0], lines[0]
+    # without a limit the log stays as it was: every rank ran the 4 batches it names
+    proc, records = _fit(three_shards, tmp_path / "full", {})
+    assert proc.returncode == 0 and "FIT DONE" in proc.stdout, proc.stdout[-4000:]
+    assert [sum(r["epoch"] == 0 for r in records[rank]) for rank in (0, 1)] == [4, 4]
+    (line,) = [ln for ln in proc.stdout.splitlines() if "split 'train' epoch 0: dropped" in ln]
+    assert "dropped 8 samples" in line and "every rank stops at 4 batches" in line and "limit" not in line, line
