@@ -24,9 +24,9 @@ import sys
 import time
 import zlib
 from array import array
-from contextvars import ContextVar
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from fractions import Fraction

@@ -503,31 +503,24 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
         own = msg.startswith(modalities_key) or any(msg.startswith(name(k)) for k in SPLIT_OPTIONS)
         raise type(exc)(msg if own else f"{where}: {msg}") from None
     used = choose_modalities(st, modalities, card, option=modalities_key)[0]
-    for arm, recipe in (recipes or {}).items():
-        try:
-            check_recipe_channels(recipe, st, used)
-        except MMDataError as exc:
-            same = [a for a, r in recipes.items()  # type: ignore[union-attr]
-                    if a != arm and _refusal(r, st, used) == _reason_of(str(exc))]
-            names = ", ".join(map(repr, same[:5])) + (", ..." if len(same) > 5 else "")
-            also = f" (and the recipe{'s' * (len(same) > 1)} of {plural(len(same), 'other arm')}: {names})" if same else ""
-            raise type(exc)(f"arm {arm!r}: its recipe's {exc}{also}") from None
+    refused = {arm: why for arm, recipe in (recipes or {}).items() if (why := _refusal(recipe, st, used))}
+    if refused:  # the first arm's reason, with the other arms the same fix applies to (the section named first)
+        arm, why = next(iter(refused.items()))
+        same = [a for a, w in refused.items() if a != arm and w.split(" ", 1)[0] == why.split(" ", 1)[0]]
+        names = ", ".join(map(repr, same[:5])) + (", ..." if len(same) > 5 else "")
+        also = f" (and the recipe{'s' * (len(same) > 1)} of {plural(len(same), 'other arm')}: {names})" if same else ""
+        raise MMDataError(f"arm {arm!r}: its recipe's {why}{also}")
     return settled
 
 
 def _refusal(recipe: Any, st: IndexStats, modalities: Sequence[str]) -> str | None:
-    """What :func:`check_recipe_channels` refuses ``recipe`` for (:func:`_reason_of` its message), or None."""
+    """Why :func:`check_recipe_channels` refuses ``recipe`` (its message, which starts with the
+    ``normalize.<modality>`` section it names), or None."""
     try:
         check_recipe_channels(recipe, st, modalities)
     except MMDataError as exc:
-        return _reason_of(str(exc))
+        return str(exc)
     return None
-
-
-def _reason_of(message: str) -> str:
-    """A channel refusal's kind: the section it names (``normalize.image`` / ``normalize.audio``), so arms
-    are listed together only when the same fix applies to them."""
-    return message.split(" ", 1)[0]
 
 
 def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
