@@ -41,8 +41,8 @@ shards more than ``DistributedSampler``'s world size - 1; see docs/interop.md).
 ``"drop"`` stops every rank at the smallest count; the samples left out are counted
 (``EpochLoader.dropped``) and logged once per epoch by rank 0, before the first batch when the index
 fixes ``K`` (Lightning never iterates a sized loader past its last batch, nor one of length 0 at all);
-the count is of the whole epoch, and the train log says when the trainer's ``limit_train_batches``
-ends the epoch sooner.
+the count is of the whole epoch, and the log says when the trainer's ``limit_train_batches`` (val / test:
+``limit_val_batches``, ``limit_test_batches``, ``num_sanity_val_steps``) ends the pass sooner.
 ``K`` comes from ``index.parquet``'s per-shard counts and the reader's own assignment of shards to
 (rank, worker) for the epoch, identical on every rank; where the index cannot fix the counts
 (``balance``, ``on_error="skip"``, bare shards) the ranks agree batch by batch with one tiny
@@ -255,8 +255,10 @@ class EvenLoader:
         (2, [4, 2])
     """
 
-    def __init__(self, loader: Any, mode: str | bool = "pad", split: str | None = None) -> None:
+    def __init__(self, loader: Any, mode: str | bool = "pad", split: str | None = None, *,
+                 datamodule: DataModule | None = None) -> None:
         self.loader = loader
+        self.datamodule = datamodule  # the DataModule's loaders: its trainer says what it runs of them
         self.mode = even_mode(mode)
         self.split = split or getattr(loader, "split", "?")
         self.history: dict[int, dict[str, Any]] = {}
@@ -388,23 +390,32 @@ class EvenLoader:
         if (dist_rank_world() or (0, 1))[0] != 0:
             return
         limit = self._limit()
-        if limit is not None and limit < batches:
+        if limit is not None and limit[1] < batches:
             # the count is of the whole epoch (the index fixes it before the first batch); the trainer's own
             # limit then stops every rank sooner, leaving more unread, which the log must not hide
             log.warning("mmdata DataModule: split %r epoch %d: dropped %d samples (even_batches='drop': every rank "
                         "stops at %d batches; counted against the whole epoch: the trainer's %s ends it at %d "
                         "batches per rank, leaving more samples unread)", self.split, epoch, self.dropped, batches,
-                        self._limit_name, limit)
+                        *limit)
         else:
             log.warning("mmdata DataModule: split %r epoch %d: dropped %d samples (even_batches='drop': every "
                         "rank stops at %d batches)", self.split, epoch, self.dropped, batches)
 
-    _limit_name = "limit_train_batches"
-
-    def _limit(self) -> int | None:
-        """The batches per rank the trainer runs of this loader each epoch, when it caps them (None: unknown
-        or all); only the training loader knows its trainer."""
-        return None
+    def _limit(self) -> tuple[str, int] | None:
+        """The trainer's cap on the batches per rank it runs of this pass — the option that sets it and the
+        count — when it caps them (None: no trainer, or all batches). Lightning sizes a loader (its limit
+        applied) before it iterates it, so this is known when the pass logs its drop."""
+        trainer = getattr(self.datamodule, "trainer", None)
+        if trainer is None or trainer.predicting:
+            return None
+        if trainer.sanity_checking:
+            name, counts = "num_sanity_val_steps", trainer.num_sanity_val_batches
+        elif trainer.testing:
+            name, counts = "limit_test_batches", trainer.num_test_batches
+        else:
+            name, counts = "limit_val_batches", trainer.num_val_batches
+        # one loader per stage from the DataModule; inf while unsized
+        return (name, counts[0]) if counts and isinstance(counts[0], int) else None
 
     def _all_done(self, epoch: int, done: int) -> bool:
         """Whether every rank had run the ``done`` batches the index fixes for ``epoch`` under DDP (a checkpoint
@@ -464,8 +475,7 @@ class EpochLoader(EvenLoader):
     """
 
     def __init__(self, datamodule: DataModule, loader: Any, mode: str | bool = "pad") -> None:
-        super().__init__(loader, mode, datamodule.train_split)
-        self.datamodule = datamodule
+        super().__init__(loader, mode, datamodule.train_split, datamodule=datamodule)
 
     def _epoch(self) -> int:
         trainer = self.datamodule.trainer
@@ -499,11 +509,11 @@ class EpochLoader(EvenLoader):
         self._record(0, 0)
         yield from self._batches(epoch, 0, 0)
 
-    def _limit(self) -> int | None:
+    def _limit(self) -> tuple[str, int] | None:
         trainer = self.datamodule.trainer
         batches = getattr(trainer, "num_training_batches", None) if trainer is not None else None
         # an int once Lightning has sized the loader (limit_train_batches applied); inf when unsized
-        return batches if isinstance(batches, int) else None
+        return ("limit_train_batches", batches) if isinstance(batches, int) else None
 
     def _record(self, done: int, passes: int) -> None:
         self.history[done] = {**self.loader.state_dict(), "epoch_batches": done, "pass": passes}
@@ -730,7 +740,7 @@ class DataModule(pl.LightningDataModule):
         # per-step collectives); predict gets every sample exactly once (its UnrepeatedDistributedSampler).
         # Wrapped either way (predict: without evening), so every loader the DataModule hands Lightning is an
         # EvenLoader; Lightning reads `sampler` / `batch_sampler` of a bare Loader as a DataLoader's
-        return EvenLoader(loader, (self.even_batches or False) if even else False, split)
+        return EvenLoader(loader, (self.even_batches or False) if even else False, split, datamodule=self)
 
     # ---- Lightning hooks -------------------------------------------------------------------------
     def train_dataloader(self) -> EpochLoader:

@@ -90,16 +90,25 @@ DRIVER = textwrap.dedent('''
             super().__init__()
             self.lin = torch.nn.Linear(1, 1)
 
-        def training_step(self, batch, i):
+        def _write(self, stage, batch):
             with open(f"{OUT}/rank{self.global_rank}.jsonl", "a") as f:
-                f.write(json.dumps({"epoch": self.current_epoch, "keys": list(batch.keys)}) + "\\n")
+                f.write(json.dumps({"stage": stage, "epoch": self.current_epoch, "keys": list(batch.keys)}) + "\\n")
+
+        def training_step(self, batch, i):
+            self._write("train", batch)
             return (self.lin(batch["label"].float()[:, None]) ** 2).mean()
+
+        def validation_step(self, batch, i):
+            self._write("val", batch)
+
+        def test_step(self, batch, i):
+            self._write("test", batch)
 
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.01)
 
         def teardown(self, stage):
-            if stage == "fit" and torch.distributed.is_initialized():
+            if stage == LAST and torch.distributed.is_initialized():  # after the driver's last stage
                 torch.distributed.barrier()
                 torch.distributed.destroy_process_group()
 
@@ -112,11 +121,19 @@ DRIVER = textwrap.dedent('''
         strategy = pl.strategies.DDPStrategy(start_method="popen", process_group_backend="gloo",
                                              timeout=timedelta(seconds=120))
         trainer = pl.Trainer(max_epochs=2, strategy=strategy, devices=2, accelerator="cpu", logger=False,
-                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                             enable_checkpointing=False, limit_val_batches=0, default_root_dir=OUT, **TRAINER)
-        dm = DataModule(DATA, batch_size=2, seed=0, num_workers=0, modalities=["label"], even_batches="drop")
-        trainer.fit(Tiny(), dm)
+                             enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                             default_root_dir=OUT, **{"limit_val_batches": 0, "num_sanity_val_steps": 0, **TRAINER})
+        # val / test read the train split again (3 shards of 8 dealt to 2 ranks in order: 16 / 8 samples)
+        evals = {"val_split": "train", "test_split": "train"} if TRAINER.get("limit_val_batches") else {}
+        LAST = "test" if evals else "fit"
+        dm = DataModule(DATA, batch_size=2, seed=0, num_workers=0, modalities=["label"], even_batches="drop",
+                        **evals)
+        model = Tiny()
+        trainer.fit(model, dm)
         print("FIT DONE", flush=True)
+        if evals:
+            trainer.test(model, dm, verbose=False)
+            print("TEST DONE", flush=True)
 ''')
 
 
@@ -149,7 +166,7 @@ def test_ddp_drop_log_says_what_ran_under_limit_train_batches(three_shards: Path
     proc, records = _fit(three_shards, tmp_path / "limited", {"limit_train_batches": 2})
     assert proc.returncode == 0 and "FIT DONE" in proc.stdout, proc.stdout[-4000:]
     for epoch in (0, 1):
-        assert [sum(r["epoch"] == epoch for r in records[rank]) for rank in (0, 1)] == [2, 2]
+        assert [sum(r["epoch"] == epoch and r["stage"] == "train" for r in records[rank]) for rank in (0, 1)] == [2, 2]
         lines = [ln for ln in proc.stdout.splitlines() if f"split 'train' epoch {epoch}: dropped" in ln]
         assert len(lines) == 1, proc.stdout[-4000:]
         # the count is the whole epoch's; the log says so, and that the trainer's limit stopped every rank sooner
@@ -158,6 +175,26 @@ def test_ddp_drop_log_says_what_ran_under_limit_train_batches(three_shards: Path
     # without a limit the log stays as it was: every rank ran the 4 batches it names
     proc, records = _fit(three_shards, tmp_path / "full", {})
     assert proc.returncode == 0 and "FIT DONE" in proc.stdout, proc.stdout[-4000:]
-    assert [sum(r["epoch"] == 0 for r in records[rank]) for rank in (0, 1)] == [4, 4]
+    assert [sum(r["epoch"] == 0 and r["stage"] == "train" for r in records[rank]) for rank in (0, 1)] == [4, 4]
     (line,) = [ln for ln in proc.stdout.splitlines() if "split 'train' epoch 0: dropped" in ln]
     assert "dropped 8 samples" in line and "every rank stops at 4 batches" in line and "limit" not in line, line
+
+
+@pytest.mark.slow
+def test_ddp_drop_log_of_val_and_test_says_what_the_trainers_limits_ran(three_shards: Path, tmp_path: Path) -> None:
+    """The known limit of the twenty-fourth round: val / test under ``limit_val_batches`` /
+    ``limit_test_batches`` (and the sanity check's ``num_sanity_val_steps``) logged "every rank stops at 4
+    batches" while each rank ran fewer."""
+    pytest.importorskip("lightning.pytorch")
+    trainer = {"limit_train_batches": 1, "limit_val_batches": 3, "limit_test_batches": 2, "num_sanity_val_steps": 1}
+    proc, records = _fit(three_shards, tmp_path / "evals", trainer)
+    assert proc.returncode == 0 and "TEST DONE" in proc.stdout, proc.stdout[-4000:]
+    # per rank: val = the sanity batch + 2 epochs x 3, test = 2 (of the 4 batches each rank would have)
+    for stage, ran in (("val", 1 + 2 * 3), ("test", 2), ("train", 2 * 1)):
+        assert [sum(r["stage"] == stage for r in records[rank]) for rank in (0, 1)] == [ran, ran], stage
+    lines = [ln for ln in proc.stdout.splitlines() if "split 'train' epoch" in ln and "dropped 8 samples" in ln]
+    # 2 train epochs, the sanity pass, 2 val passes, 1 test pass: each says the trainer's own cap
+    said = sorted(ln.split("the trainer's ")[1].split(" batches per rank")[0] for ln in lines)
+    assert said == ["limit_test_batches ends it at 2", "limit_train_batches ends it at 1",
+                    "limit_train_batches ends it at 1", "limit_val_batches ends it at 3",
+                    "limit_val_batches ends it at 3", "num_sanity_val_steps ends it at 1"], lines
