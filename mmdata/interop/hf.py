@@ -13,8 +13,9 @@ by ``save_to_disk``) becomes mmdata shards. Column roles come from the features:
   (or chosen with ``columns={"text": COL}``) -> ``text`` (``.txt``).
 * a string column named ``split`` fixes each row's split (like a manifest); ``columns={"key": COL}``
   names the key column (default: the row number, ``<split>_<row>`` for a DatasetDict).
-* every other scalar ``Value`` column -> one ``.json`` member per sample; numeric ``List`` /
-  ``ArrayND`` columns -> ``<column>.npy``. Anything else is refused, naming the column. A column named
+* every other scalar ``Value`` column -> one ``.json`` member per sample; a ``List`` of ``ClassLabel``
+  (HF's multi-label convention) or of strings -> a list of names in that member, which ``mmdata train
+  --target COLUMN`` trains as multi-label; numeric ``List`` / ``ArrayND`` columns -> ``<column>.npy``. Anything else is refused, naming the column. A column named
   like a role whose type does not fit it (a bool ``label``, an int ``text``) is such metadata too, with a
   warning in the report that says how to cast it into the role.
 
@@ -98,8 +99,11 @@ def _load(src: Any) -> Any:
 
 # ---- column roles -------------------------------------------------------------------------------
 def _kind(feature: Any) -> str:
-    """'image' | 'audio' | 'classlabel' | 'string' | 'int' | 'scalar' | 'array' | 'binary' | 'other'."""
+    """'image' | 'audio' | 'classlabel' | 'string' | 'int' | 'scalar' | 'array' | 'names' (a list of class
+    labels or strings) | 'binary' | 'other'."""
     name = type(feature).__name__
+    if name in ("List", "Sequence", "LargeList") and _kind(feature.feature) in ("classlabel", "string"):
+        return "names"
     if name in ("Image", "Audio"):
         return name.lower()
     if name == "ClassLabel":
@@ -200,7 +204,7 @@ def resolve_columns(features: Mapping[str, Any], columns: Mapping[str, str] | No
         raise SourceError(f"columns {bad}: mmdata stores one image and one audio per sample and "
                           f"{roles.get('image') or roles.get('audio')!r} already plays that role; drop them "
                           "(ds.remove_columns([...])) or choose with columns={'image': NAME}")
-    json_cols = [c for c in rest if kinds[c] in ("string", "int", "scalar", "classlabel")]
+    json_cols = [c for c in rest if kinds[c] in ("string", "int", "scalar", "classlabel", "names")]
     npy_cols = [c for c in rest if kinds[c] == "array"]
     other = [c for c in rest if c not in json_cols and c not in npy_cols]
     if other:
@@ -210,7 +214,11 @@ def resolve_columns(features: Mapping[str, Any], columns: Mapping[str, str] | No
         if not _SAFE_FIELD.match(c) or field_of(f"{c}.npy") in ("image", "audio", "text", "label", "json"):
             raise SourceError(f"column {c!r} would become the member '<key>.{c}.npy'; rename it to letters, digits, "
                               "'_' or '-' that are not a modality name (ds.rename_column)")
-    return {"roles": roles, "json": json_cols, "npy": npy_cols, "warnings": _roles_not_given(features, kinds, roles)}
+    # a list of ClassLabel ids is stored as its names (what --target trains on, readable in the .json member)
+    name_lists = {c: list(features[c].feature.names) for c in json_cols
+                  if kinds[c] == "names" and _kind(features[c].feature) == "classlabel"}
+    return {"roles": roles, "json": json_cols, "npy": npy_cols, "name_lists": name_lists,
+            "warnings": _roles_not_given(features, kinds, roles)}
 
 
 def _roles_not_given(features: Mapping[str, Any], kinds: Mapping[str, str], roles: Mapping[str, str]) -> list[str]:
@@ -228,6 +236,11 @@ def _roles_not_given(features: Mapping[str, Any], kinds: Mapping[str, str], role
             out.append(f"column {c!r} ({f!r}) is not the label: {why}; {meta.format(c=c)}, which mmdata train "
                        f"--target {c} trains on as it is; to make it the samples' class label, cast it before "
                        f"sharding: ds = ds.cast_column({c!r}, {cast})")
+        for c in (c for c in features if c.lower() in ("label", "labels") and kinds[c] == "array"):
+            out.append(f"column {c!r} ({features[c]!r}) is not the label: an array of numbers per sample; it is kept "
+                       f"as each sample's {c}.npy member, which mmdata train --target does not read (it reads the "
+                       f".json metadata); for multi-label training on its class ids, cast it before sharding: "
+                       f"ds = ds.cast_column({c!r}, List(ClassLabel(names=[...]))) (or List(Value('string')))")
     if "text" not in roles:
         for c in (c for c in features if c.lower() in TEXT_NAMES and kinds[c] in ("int", "scalar")):
             out.append(f"column {c!r} ({features[c]!r}) is not the text: a text column holds strings; "
@@ -471,6 +484,12 @@ def _record(row: dict[str, Any], i: int, split: str | None, roles: dict[str, str
     if "text" in roles and row[roles["text"]] is not None:
         members["txt"] = str(row[roles["text"]]).encode("utf-8")
     extra = {c: _scalar(row[c]) for c in plan["json"]}
+    for c, class_names in plan["name_lists"].items():
+        if extra[c] is not None:
+            bad = [v for v in extra[c] if not 0 <= v < len(class_names)]
+            if bad:
+                raise _Bad(f"{where}.{c}: class id {bad[0]} is not one of the {len(class_names)} ClassLabel names")
+            extra[c] = [class_names[v] for v in extra[c]]
     if extra:
         members["json"] = json.dumps(extra, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     for c in plan["npy"]:
@@ -948,7 +967,7 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
                 if hf:
                     obj = _member_json(data, where)
                     for c in json_cols:
-                        row[c] = obj.get(c)
+                        row[c] = _json_cell(obj.get(c), features[c])
                 elif "json" not in features and meta_kinds:  # typed metadata columns (metadata_features)
                     obj = _member_json(data, where)
                     for c, kind in meta_kinds.items():
@@ -978,6 +997,14 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
             named.append({"shard": None, "key": None, "member": None,
                           "reason": f"{lost - len(named)} more samples the reader skipped ({dict(reader.skipped)})"})
         skipped.extend(named)
+
+
+def _json_cell(value: Any, feature: Any) -> Any:
+    """A ``.json`` member's value as the original HF column holds it: a ``List(ClassLabel)`` stored as names
+    (:func:`resolve_columns`) comes back as class ids."""
+    if value is not None and _kind(feature) == "names" and _kind(feature.feature) == "classlabel":
+        return [feature.feature.str2int(v) for v in value]
+    return value
 
 
 def _media_column(ext: str, extra: set[str], features: Any) -> bool:
