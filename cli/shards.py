@@ -13,6 +13,7 @@ from rich.markup import escape
 from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, RewriteFlag, Seed, console,
                                load_pandas_for_arrow, no_room, note, plural, print_json, rounded, one_line_path, stopped_as_exit,
                                table, warn)
+from mmdata.shards.index import UNLABELLED_GROUP
 
 
 def _columns(spec: list[str] | None, option: str = "--column", value: str = "COLUMN") -> dict[str, str] | None:
@@ -167,7 +168,7 @@ def _classes(rep: dict) -> list[str]:
     """The dataset's classes: the card's names and every class a split holds, unlabelled samples apart."""
     names = dict.fromkeys(rep.get("label_names") or [])
     for counts in rep["per_class"].values():
-        names.update(dict.fromkeys(k for k in counts if k != "(none)"))
+        names.update(dict.fromkeys(k for k in counts if k != UNLABELLED_GROUP))
     return list(names)
 
 
@@ -176,7 +177,7 @@ def _class_summary(counts: dict[str, int], classes: list[str], few: int = 3) -> 
     max samples per class, the smallest few, the classes it lacks, its unlabelled samples."""
     import statistics
 
-    held = {k: v for k, v in counts.items() if k != "(none)"}
+    held = {k: v for k, v in counts.items() if k != UNLABELLED_GROUP}
     absent = [k for k in classes if k not in held]
     parts = [f"{len(held):,} of {len(classes):,} classes"]
     if held:
@@ -189,8 +190,8 @@ def _class_summary(counts: dict[str, int], classes: list[str], few: int = 3) -> 
     if absent:
         parts.append(f"absent {len(absent):,} (" + ", ".join(one_line_path(k) for k in absent[:few])
                      + (", ..." if len(absent) > few else "") + ")")
-    if counts.get("(none)"):
-        parts.append(f"unlabelled {counts['(none)']:,}")
+    if counts.get(UNLABELLED_GROUP):
+        parts.append(f"unlabelled {counts[UNLABELLED_GROUP]:,}")
     return "; ".join(parts)
 
 

@@ -37,11 +37,12 @@ from torch.utils.data import IterableDataset
 from mmdata.augment.recipe import validate_balance
 from mmdata.errors import ShardError
 from mmdata.rng import derive
+from mmdata.shards.index import UNLABELLED_GROUP
 from mmdata.types import Sample
 
 
 #: the group of the samples without a label (``by: label``) or without any modality (``by: modalities``)
-NONE = "(none)"
+NONE = UNLABELLED_GROUP
 
 
 def group_of(label: int | None, modalities: list[str], by: str) -> str:

@@ -22,6 +22,8 @@ CARD = "dataset.json"
 INDEX = "index.parquet"
 SHARDS = "shards.parquet"
 FORMAT = "mmdata/1"
+#: what ``inspect``, ``balance: by: label`` and contrastive pre-training call the samples without a label
+UNLABELLED_GROUP = "(none)"
 
 INDEX_SCHEMA_FIELDS = (
     ("key", "string"), ("source_key", "string"), ("split", "string"), ("shard", "string"),

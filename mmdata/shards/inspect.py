@@ -72,7 +72,7 @@ def _per_class(split: Any, label: Any, names: list[str] | None) -> dict[str, dic
     out: dict[str, dict[str, int]] = {}
     for pair, count in zip(groups.select(["split", "label"]).to_pylist(), groups.column("split_count").to_pylist()):
         lab = pair["label"]
-        name = "(none)" if lab is None else (names[lab] if names and 0 <= lab < len(names) else str(lab))
+        name = idx.UNLABELLED_GROUP if lab is None else (names[lab] if names and 0 <= lab < len(names) else str(lab))
         per = out.setdefault(pair["split"], {})
         per[name] = per.get(name, 0) + count
     return out

@@ -2606,6 +2606,11 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     num_classes = len(names) if names else (max(per_class) + 1 if per_class else None)
     if not names and per_class and len(per_class) <= max(per_class):  # ids skip values: say so
         warnings = [*warnings, label_gap_warning(per_class, _label_holders(rows, max(per_class)))]
+    if names and idx.UNLABELLED_GROUP in names:  # inspect / balance / contrastive name unlabelled samples so
+        warnings = [*warnings, f"class {idx.UNLABELLED_GROUP!r} (id {names.index(idx.UNLABELLED_GROUP)}) has the name mmdata "
+                    "gives samples without a label: `mmdata inspect` counts the two together and `balance: by: label` "
+                    "leaves the class unbalanced, as it leaves unlabelled samples; rename the class, or give those "
+                    "samples no label (an empty cell) if that is what it means"]
     deep = mediainfo.combine_sixteen_bit(results[p["name"]].get("sixteen_bit") for p in plan)
     if (few := mediainfo.sixteen_bit_warning(deep, rows.num_rows - rows["image_mode"].null_count)) is not None:
         warnings = [*warnings, few]  # 12-bit data in 16-bit files decodes nearly black: said once, at shard time

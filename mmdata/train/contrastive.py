@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdata.errors import MMDataError
+from mmdata.shards.index import UNLABELLED_GROUP
 from mmdata.train.config import ON_ERROR
 from mmdata.train.fusions import Fusion
 from mmdata.train.loop import keeps_caller_rng
@@ -244,7 +245,7 @@ def classes_without_labels(data: str | Path, balance: dict[str, Any] | None, see
         return []
     from mmdata.augment.balance import index_groups
 
-    present = set(index_groups(data, split, "label").values()) - {"(none)"}
+    present = set(index_groups(data, split, "label").values()) - {UNLABELLED_GROUP}
     return sorted(int(g) for g in present - set(kept.values()))
 
 
@@ -252,7 +253,7 @@ def labelled_keys(data: str | Path, balance: dict[str, Any] | None, seed: int,
                   split: str | Sequence[str] = "train") -> set[str] | None:
     """Training keys whose label the run may use under ``balance`` (None: all of them)."""
     kept = kept_keys(data, balance, seed, split)
-    return None if kept is None else {k for k, g in kept.items() if g != "(none)"}
+    return None if kept is None else {k for k, g in kept.items() if g != UNLABELLED_GROUP}
 
 
 def split_batch(data: str | Path, split: str | Sequence[str], modalities: Sequence[str],

@@ -72,3 +72,21 @@ def test_inspect_of_a_few_classes_lists_them_as_before(tmp_path: Path) -> None:
     train = next(line for line in res.stdout.splitlines() if line.startswith("│ train "))
     assert ", ".join(f"{k}: {v}" for k, v in per_class["train"].items()) in train
     assert "summarised" not in res.stdout
+
+
+def test_a_class_named_like_the_unlabelled_group_is_warned_of_when_sharded(tmp_path: Path) -> None:
+    """A class literally named ``(none)`` (a tool's export for "no label"?) is what inspect, ``balance: by:
+    label`` and contrastive pre-training call the unlabelled samples: inspect counted the two together and
+    balance left the class unbalanced, without a word (a known limit of the twenty-fourth round)."""
+    import mmdata
+
+    rows = [("a", "x", "cat"), ("b", "y", "(none)"), ("c", "z", ""), ("d", "w", "cat")]
+    (tmp_path / "m.csv").write_text("key,text,label\n" + "".join(f"{k},{t},{lab}\n" for k, t, lab in rows),
+                                    encoding="utf-8")
+    with pytest.warns(mmdata.ShardWarning, match=r"class '\(none\)' \(id 0\) has the name mmdata gives samples "
+                                                 r"without a label"):
+        report = mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", progress=False)
+    assert any("balance: by: label" in w and "rename the class" in w for w in report["warnings"])
+    # an ordinary dataset says nothing of it
+    (tmp_path / "n.csv").write_text("key,text,label\na,x,cat\nb,y,dog\nc,z,\n", encoding="utf-8")
+    assert not any("(none)" in w for w in mmdata.shard(tmp_path / "n.csv", tmp_path / "ds2", progress=False)["warnings"])
