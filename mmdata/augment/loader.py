@@ -714,7 +714,9 @@ class Loader:
 
         Known for a dataset folder read with ``on_error="raise"`` and no ``balance`` (which drops or
         repeats samples by draw), unless a shuffled shard order over shards of different sizes
-        changes each worker's share between epochs (see ``ShardDataset.samples_per_reader``).
+        changes this process's batches between epochs (see ``ShardDataset.samples_per_reader``; shards
+        of one size and a short last one, dealt to DataLoader workers, usually give the same count
+        whichever worker reads the short one: :func:`mmdata.shards.deals.invariant_target`).
         Otherwise ``len()`` raises TypeError, as for any unsized iterable: Lightning then counts the
         epoch as it goes. With a length, Lightning does not fetch a batch ahead, so the ``state_dict``
         it saves in a checkpoint matches the batches it trained on.
@@ -730,7 +732,7 @@ class Loader:
         batches = self._batches_per_epoch()
         if batches is None:
             raise TypeError("this mmdata loader has no exact length (needs a dataset folder, on_error='raise', no "
-                            "balance, and per-worker sample counts that do not change between epochs)")
+                            "balance, and batches per process that do not change between epochs)")
         return batches
 
     def __bool__(self) -> bool:
@@ -743,7 +745,14 @@ class Loader:
         workers = max(1, self.num_workers)
         counts = self.source.samples_per_reader(world * workers)
         if counts is None:
-            return None
+            # a shuffled order deals shards of different sizes anew each epoch: still one length when every
+            # deal gives this process the same batches (shards of one size and a short last one)
+            dealt = getattr(self.source, "dealt_shard_sizes", lambda n: None)(world * workers)
+            if dealt is None:
+                return None
+            from mmdata.shards.deals import invariant_target
+
+            return invariant_target(dealt[0], dealt[1], workers, self.batch_size, self.drop_last, rank=rank)
         # each DataLoader worker batches its own samples: a short last batch per worker
         mine = counts[rank * workers : (rank + 1) * workers]
         return sum(c // self.batch_size if self.drop_last else -(-c // self.batch_size) for c in mine)

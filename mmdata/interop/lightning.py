@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -64,6 +63,7 @@ import torch
 
 from mmdata.errors import MMDataError, ShardError
 from mmdata.interop import require
+from mmdata.shards.deals import invariant_target
 from mmdata.shards.reader import dist_rank_world
 
 pl = require("lightning.pytorch", "lightning", "mmdata.lightning")
@@ -144,62 +144,6 @@ def even_plan(loader: Any, epoch: int, mode: str) -> EvenPlan | None:
     target = max(lengths) if mode == "pad" else min(lengths)
     dropped = sum(sum(b[target:]) for b in sizes) if mode == "drop" else 0
     return EvenPlan(target, lengths[rank], dropped, [r for r, n in enumerate(lengths) if n == 0])
-
-
-def _picks(left: tuple[int, ...], m: int) -> Iterator[tuple[int, ...]]:
-    """Every way to take ``m`` items from piles of ``left`` items: how many from each pile."""
-    if not left:
-        if m == 0:
-            yield ()
-        return
-    for take in range(min(left[0], m) + 1):
-        for rest in _picks(left[1:], m - take):
-            yield (take, *rest)
-
-
-def invariant_target(sizes: Sequence[int], slots: Sequence[int], workers: int, batch_size: int, drop_last: bool,
-                     mode: str, budget: int = 50_000) -> int | None:
-    """``K`` (see :func:`even_plan`) when it is the same for every way an epoch can deal shards of
-    ``sizes`` samples out to readers holding ``slots`` shards each (rank ``r``'s readers are
-    ``r * workers ... (r + 1) * workers - 1``); None when two deals give two values, or when telling
-    would take more than ``budget`` steps (many different shard sizes). Every deal, not only those
-    some epochs draw: a ``len()`` from it holds in any epoch.
-
-    Example:
-        >>> invariant_target([17] * 9 + [7], [5, 5], 1, 8, False, "pad")   # 85 or 75 samples a rank: 11 or 10
-        11
-        >>> invariant_target([17] * 9 + [7], [3, 3, 2, 2], 2, 8, False, "pad") is None   # 14 or 13 batches
-        True
-    """
-    def batches(count: int) -> int:
-        return count // batch_size if drop_last else -(-count // batch_size)
-
-    piles = sorted(Counter(sizes).items())
-    values = [v for v, _ in piles]
-    better = max if mode == "pad" else min
-    found: set[int] = set()
-    stack: list[tuple[int, tuple[int, ...], int, int | None]] = [(0, tuple(n for _, n in piles), 0, None)]
-    seen = set(stack)
-    steps = 0
-    while stack:  # reader by reader: (next reader, shards left per size, its rank's batches so far, K so far)
-        reader, left, rank_batches, k = stack.pop()
-        if reader == len(slots):
-            found.add(int(k or 0))
-            if len(found) > 1:
-                return None
-            continue
-        for take in _picks(left, slots[reader]):
-            steps += 1
-            if steps > budget:
-                return None
-            mine = rank_batches + batches(sum(t * v for t, v in zip(take, values)))
-            nxt = (reader + 1, tuple(n - t for n, t in zip(left, take)), mine, k)
-            if (reader + 1) % workers == 0:  # the rank's last reader: its count is known
-                nxt = (reader + 1, nxt[1], 0, mine if k is None else better(k, mine))
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return found.pop() if len(found) == 1 else None
 
 
 def _in_process_group() -> bool:

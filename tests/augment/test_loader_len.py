@@ -54,12 +54,15 @@ def test_len_per_rank(even: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("kw", [
-    {"num_workers": 2},  # shuffled shards of 4,4,4,4,2: a worker's share changes between epochs
+    # shuffled shards of 4,4,4,4,2 over 2 workers, batches of 3: 12 or 10 samples (4 batches) and 8 or 6 (3 or
+    # 2): 7 or 6 batches an epoch (with batches of 4 every deal gives 5: test_loader_len_deals)
+    {"num_workers": 2, "batch": 3},
     {"on_error": "skip"},  # losses are only found while reading
     {"balance": {"by": "label", "mode": "over"}},  # repeats drawn per epoch
 ])
 def test_no_len_when_not_known(uneven: Path, kw: dict) -> None:
-    loader = mmdata.loader(uneven, 4, **kw)
+    kw = dict(kw)
+    loader = mmdata.loader(uneven, kw.pop("batch", 4), **kw)
     with pytest.raises(TypeError, match="no exact length"):
         len(loader)
     assert loader  # truth does not go through __len__
