@@ -565,8 +565,11 @@ def pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: s
                 groups.setdefault(int(t.shape[0]), []).append(k)
         if len(groups) > 1:
             raise ValueError(f"cannot collate {name!r}: channel counts differ ({_by_group(groups, 'channel')}); {CHANNEL_FIX[name]}")
-    shapes = torch.tensor([list(t.shape) if t is not None else [0] * ndim for t in items], dtype=torch.int64)
-    full = [int(m) for m in shapes.max(dim=0).values]
+    dims = [list(t.shape) if t is not None else [0] * ndim for t in items]
+    shapes = torch.tensor(dims, dtype=torch.int64)
+    # in Python, not shapes.max(dim=0): on a (B, ndim) tensor that reduction opens an OpenMP region costing
+    # ~16 ms with 2 intra-op threads on a busy CPU, twice per batch (QA25 A-1: half the main process's throughput)
+    full = [max(col) for col in zip(*dims)]
     if all(t is not None and list(t.shape) == full for t in items):
         return torch.stack(list(items)), shapes  # type: ignore[arg-type] - no padding: skip zero-filling the output
     out = torch.zeros((len(items), *full), dtype=ref.dtype, device=ref.device)
