@@ -12,8 +12,9 @@ for adaptive designs: the decisions so far are a pure function of the finished r
 ``DIR`` must be new, empty, or the folder of an earlier ablation: a folder holding anything else is
 refused before anything is written. Runs of another configuration in ``DIR/runs.parquet`` stay there,
 are not analysed, and are counted in a warning; switching between the fixed and the adaptive design
-(or changing the planned looks, or a fixed design's seeds) once the design has looked at its results
-is refused — that would void the error control — so a new design needs a new ``DIR``.
+(or changing the planned looks, a fixed design's seeds, or the primary ``metric``) once the design has
+looked at its results is refused — that would void the error control — so a new design needs a new ``DIR``
+(``delta`` is the one analysis key a rerun may change).
 """
 
 from __future__ import annotations
@@ -200,31 +201,45 @@ def _previous_design(prev: dict[str, Any], alpha: float) -> Design | None:
 
 
 def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[dict[str, Any]], shown: str) -> None:
-    """Refuse a change between the fixed and the adaptive design, of the planned looks or spending, or of a
-    fixed design's seeds, once the earlier design has looked at its results (a look completed on these
-    runs): its decisions were made under the old plan, and choosing the plan after seeing them voids the
-    error control (a fixed design of 10 seeds extended to 20 tests every arm twice at full α: 9% family-wise
-    false positives in simulation where 5% was planned). ``rows``: this configuration's runs, also those
-    of seeds beyond the new count."""
+    """Refuse a change between the fixed and the adaptive design, of the planned looks or spending, of a
+    fixed design's seeds, or of the primary metric, once the earlier design has looked at its results (a
+    look completed on these runs): its decisions were made under the old plan, and choosing the plan after
+    seeing them voids the error control (a fixed design of 10 seeds extended to 20 tests every arm twice at
+    full α: 9% family-wise false positives in simulation where 5% was planned; trying k primary metrics and
+    reporting the one with a verdict inflates it the same way, and an adaptive design's stops were decided
+    on the old metric). ``rows``: this configuration's runs, also those of seeds beyond the new count."""
     old = _previous_design(prev or {}, ab.alpha)
     new = ab.design()
-    if old is None or (old.adaptive == new.adaptive and (old.looks.sizes, old.looks.spending) == (new.looks.sizes, new.looks.spending)):
+    was_metric = str(((prev or {}).get("metric") or {}).get("name", ab.metric.name))
+    same_design = old is not None and old.adaptive == new.adaptive and \
+        (old.looks.sizes, old.looks.spending) == (new.looks.sizes, new.looks.spending)
+    if old is None or (same_design and was_metric == ab.metric.name):
         return
-    col = "test_" + str(((prev or {}).get("metric") or {}).get("name", ab.metric.name))[len("test."):]
+    col = "test_" + was_metric[len("test."):]
     values: dict[str, dict[int, float]] = {}
     for r in rows:
         if r["status"] == "ok" and r.get(col) is not None:
             values.setdefault(r["arm"], {})[int(r["seed"])] = float(r[col])
     tried = {a: set(v) for a, v in values.items()}
     state, _ = next_runs(old, ab.baseline.name, [a.name for a in ab.arms[1:]], values, tried)
-    if state.looks_done:
-        done = "its verdicts were reported" if not old.adaptive else \
-            f"{state.looks_done} look{'s' * (state.looks_done > 1)} done"
+    if not state.looks_done:
+        return
+    done = "its verdicts were reported" if not old.adaptive else \
+        f"{state.looks_done} look{'s' * (state.looks_done > 1)} done"
+    if not same_design:
         raise MMDataError(f"--out (out=) {shown}: this ablation already looked at its results under the {_plan(old)} ({done}); "
                           f"switching to the {_plan(new)} now would void its error control (the decisions so far assumed "
                           "the plan fixed in advance; more seeds test the same arms a second time at full α). Rerun with "
                           "the same design to re-analyse, or use a new --out for the new design (the runs here stay; "
                           "--adaptive from the start when seeds may be added as results come).")
+    stops = " and its arms were stopped on it" if old.adaptive else ""
+    raise MMDataError(f"metric: this ablation in --out (out=) {shown} already looked at its results with the primary metric "
+                      f"{was_metric!r} fixed in advance ({_plan(old)}, {done}){stops}; making {ab.metric.name!r} the "
+                      "primary metric now would pick the confirmatory test after seeing the results (trying several "
+                      "primary metrics and reporting the one with a verdict voids the family-wise error control). "
+                      f"Keep metric: {was_metric} to re-analyse this folder (report.md's Exploratory section and "
+                      f"runs.parquet already give {ab.metric.name} for every arm, without a verdict), or use a new --out "
+                      f"for a new confirmatory analysis with {ab.metric.name} chosen before its runs.")
 
 
 def _changed(prev: dict[str, Any] | None, ab: Ablation, stale: list[dict[str, Any]], fingerprint: str,
