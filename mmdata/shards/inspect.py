@@ -78,6 +78,11 @@ def _per_class(split: Any, label: Any, names: list[str] | None) -> dict[str, dic
     return out
 
 
+#: a member name's key and the dot after it: the path up to the first dot of the basename (WebDataset's rule,
+#: :func:`mmdata.shards.tario.split_member`)
+_MEMBER_KEY = r"^(?:.*/)?[^/.]*\."
+
+
 def _bytes_per_modality(members: Any, sizes: Any) -> dict[str, int]:
     """Member bytes summed per modality field (the member name's part after its first dot, read by
     :func:`field_of`); a member without a dot or a null size is left out (it fails `mmdata verify`),
@@ -92,8 +97,10 @@ def _bytes_per_modality(members: Any, sizes: Any) -> dict[str, int]:
         names, values = pa.array([m for m, _ in pairs], pa.string()), pa.array([s for _, s in pairs], pa.int64())
     else:
         names, values = pc.list_flatten(members), pc.list_flatten(sizes)
-    keep = pc.and_(pc.and_(pc.is_valid(names), pc.is_valid(values)), pc.match_substring(names, "."))
-    ext = pc.replace_substring_regex(names.filter(keep), pattern=r"^[^.]*\.", replacement="", max_replacements=1)
+    # split as the reader splits (tario.split_member): at the first dot of the basename, so a key with a dot
+    # in a folder ('v1.0/spk1/utt_0001.flac', from foreign shards) is one sample's audio, not a field of its own
+    keep = pc.and_(pc.and_(pc.is_valid(names), pc.is_valid(values)), pc.match_substring_regex(names, _MEMBER_KEY))
+    ext = pc.replace_substring_regex(names.filter(keep), pattern=_MEMBER_KEY, replacement="", max_replacements=1)
     sums = pa.table({"ext": ext, "bytes": values.filter(keep)}).group_by("ext").aggregate([("bytes", "sum")])
     out: Counter[str] = Counter()
     for e, total in zip(sums.column("ext").to_pylist(), sums.column("bytes_sum").to_pylist()):
@@ -191,7 +198,7 @@ def _channel_mix(modes: dict[str, int]) -> dict[str, str] | None:
 
 #: a member name of an image beside the sample's image (``k.seg.png``, lower-cased): its field, as
 #: :func:`field_of` names it (``seg.png``)
-_NAMED_IMAGE = r"^[^.]*\.(?P<field>.+\.(?:" + "|".join(IMAGE_EXTS) + r"))$"
+_NAMED_IMAGE = r"^(?:.*/)?[^/.]*\.(?P<field>[^/]+\.(?:" + "|".join(IMAGE_EXTS) + r"))$"
 #: sample keys a ``target sizes`` warning names per field
 EXAMPLES = 3
 
@@ -209,7 +216,7 @@ def _named_images(keys: Any, members: Any, named: Any, height: Any,
     names = pc.list_flatten(members)
     # a named member has a dot after its key and another in its extension: only those go through the
     # regex (a 1 M-sample index of plain members: 0.1 s, not 0.8)
-    dotted = pc.fill_null(pc.greater(pc.count_substring(names, "."), 1), False)
+    dotted = pc.fill_null(pc.match_substring_regex(names, r"\.[^/]*\.[^/]*$"), False)  # two in the basename
     if not pc.any(dotted).as_py():
         return {}, {}
     names, parents = names.filter(dotted), pc.list_parent_indices(members).filter(dotted)
