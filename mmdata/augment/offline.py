@@ -532,8 +532,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     chosen = list(splits or all_splits)
     if not folder and len(set(chosen)) > 1:  # QA: every sample went to each split named
         raise ShardError(f"{src}: bare shards have no splits (no dataset.json): give one --split (the split their "
-                         f"samples are written to), not {chosen}; shard them into a dataset folder first "
-                         f"(mmdata shard SHARDS DS --split ...) to split them")
+                         f"samples are written to), not {chosen}; shard them into a dataset folder first, keeping their "
+                         f"members' bytes (mmdata shard SHARDS DS: the splits their names give, train-000.tar / "
+                         f"val-000.tar, or --split train=0.9,val=0.1), then augment DS")
     # each split written names shard files (<split>-000000.tar): checked before anything is read, as
     # `mmdata shard` checks its own (a card is untrusted: '../x', or 'train' beside 'TRAIN', one file on macOS)
     from mmdata.shards.index import CARD, check_split_names

@@ -3484,3 +3484,184 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
         raise SourceError(folder_group_error(src))
     return discover_folder(src, labels_from_folders, label_names, label_names_from=label_names_from,
                            on_error=on_error, exclude=exclude, columns=columns, on_files=on_files)
+
+
+# ---- WebDataset shards as a source ----------------------------------------------------------------
+#: what a tar shard's name ends with (as the reader takes them)
+SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+#: the split a shard's file name gives: ``train-000.tar``, ``val_0001.tar.gz`` (a standard name or an alias)
+_SHARD_SPLIT = re.compile(r"([A-Za-z]+)[-_.]")
+
+
+def _is_shard_name(name: str) -> bool:
+    return name.lower().endswith(SHARD_SUFFIXES)
+
+
+def _shards_in_folder(root: str) -> list[str] | None:
+    """The tars of a folder that holds WebDataset shards and no raw data: every file (hidden folders and
+    files apart) a ``.tar`` / ``.tar.gz`` / ``.tgz``, or other files none of which is media, text, a label, ``.json``
+    or ``.npy`` (a README, a webdataset ``.idx``). None for any other folder (raw data, a dataset folder)."""
+    if is_dataset_folder(root):
+        return None
+    tars: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not is_hidden_folder(d))
+        for f in sorted(files):
+            if f.startswith("."):
+                continue
+            if _is_shard_name(f):
+                tars.append(os.path.join(folder, f))
+            elif split_name(f) is not None:  # a file of raw data: the folder is a raw folder
+                return None
+    return tars or None
+
+
+def shard_files(src: Any, storage_options: dict[str, Any] | None = None) -> list[str] | None:
+    """The tars of ``src`` when it names WebDataset shards — a ``.tar`` / ``.tar.gz`` / ``.tgz`` file, a brace
+    or glob pattern of them (``shard-{000..009}.tar``, ``"data/*.tar"``), a folder holding tars and no raw data,
+    or a URL of them — else None (a raw folder, a manifest, a dataset folder).
+
+    Raises:
+        SourceError: a pattern that matches no shard, or names shards that do not exist.
+
+    Example:
+        >>> shard_files("raw/") is None, shard_files("rows.csv") is None
+        (True, True)
+    """
+    from mmdata.errors import ShardError
+    from mmdata.shards.tario import braceexpand, expand_sources
+    from mmdata.urls import is_remote
+
+    if not isinstance(src, (str, Path)):
+        return None
+    s = str(src)
+    if is_remote(s):
+        items = braceexpand(s)
+        if not all(_is_shard_name(i.rstrip("/")) for i in items):
+            return None
+    elif os.path.isdir(s):
+        return _shards_in_folder(s)
+    else:
+        items = braceexpand(s)
+        globbed = [i for i in items if any(c in i for c in "*?[")]
+        if globbed and not all(_is_shard_name(i) for i in items):  # "data/shard-*": by what it matches
+            import glob
+
+            matched = [m for i in globbed for m in glob.glob(i)]
+            if not matched or not all(_is_shard_name(m) and os.path.isfile(m) for m in matched):
+                return None
+        elif not all(_is_shard_name(i) for i in items):
+            return None
+        if not any(c in s for c in "*?[{"):  # one tar
+            return [s] if os.path.isfile(s) else None  # a missing one: "does not exist", as for any source
+        missing = [i for i in items if not any(c in i for c in "*?[") and not os.path.lexists(i)]
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:3]) + (", ..." if len(missing) > 3 else "")
+            raise SourceError(f"source {s}: {plural(len(missing), 'shard')} of the pattern {'does' if len(missing) == 1 else 'do'} "
+                              f"not exist ({shown}); check the pattern's range")
+    try:
+        return expand_sources(s, storage_options)
+    except ShardError as exc:  # a glob matching nothing
+        raise SourceError(f"source {exc}; check the pattern (quote it, so that the shell does not expand it)") from None
+
+
+def shard_split(name: str) -> str | None:
+    """The split a shard's file name gives by its prefix, as mmdata names its own shards
+    (``train-000000.tar``): ``train``, ``val`` or ``test``, or an alias (``validation``, ``dev``, ``valid``,
+    ``training``, ``testing``) — else None (``shard-000.tar``).
+
+    Example:
+        >>> shard_split("data/val-000.tar"), shard_split("validation_0001.tar.gz"), shard_split("shard-000.tar")
+        ('val', 'val', None)
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    m = _SHARD_SPLIT.match(base)
+    if m is None:
+        return None
+    word = m.group(1).lower()
+    return word if word in STANDARD_SPLITS else _SPLIT_ALIASES.get(word)
+
+
+def _shard_splits(tars: list[str], src: Any) -> list[str | None]:
+    """Each tar's split from its name when every tar's name gives one; none when no name does; an error naming
+    both kinds when only some do (the others' samples would land in a split by chance)."""
+    splits = [shard_split(t) for t in tars]
+    if all(s is None for s in splits) or all(s is not None for s in splits):
+        return splits
+    named = next(t for t, s in zip(tars, splits) if s is not None)
+    other = [t for t, s in zip(tars, splits) if s is None]
+    raise SourceError(f"source {src}: some shards' names give their split ({named!r}: {shard_split(named)!r}) and "
+                      f"{plural(len(other), 'shard')} do not ({', '.join(repr(t) for t in other[:3])}"
+                      f"{', ...' if len(other) > 3 else ''}); name every shard <split>-NNN.tar (train / val / test), "
+                      f"or shard each split's shards on their own")
+
+
+def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = None,
+                    label_names_from: str | None = None, on_error: str = "skip",
+                    storage_options: dict[str, Any] | None = None) -> Discovered:
+    """Records from WebDataset shards, read by mmdata's own reader (:func:`mmdata.open_dataset` with
+    ``decode=False``: members as the bytes stored, nothing executed): each sample's members kept as they are
+    (a JPEG stays that JPEG, a ``.json`` the bytes written), its key as ``source_key`` (the key
+    :func:`safe_key` of it), its label from the ``.cls`` member (a class id, or a class name of
+    ``label_names``), and its split from the shard's name (:func:`shard_split`) when every shard's name gives
+    one. What the reader cannot read (a damaged member, a sample split across shards) is left out and listed
+    (``on_error="skip"``), or raised. A key repeated across shards is an error naming both shards.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> tmp = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(tmp + "/raw", n=4), tmp + "/ds", progress=False)
+        >>> found = discover_shards(tmp + "/ds/*.tar", shard_files(tmp + "/ds/*.tar"))
+        >>> len(found.records), found.records[0].split
+        (4, 'train')
+    """
+    from mmdata.errors import MMDataError
+    from mmdata.shards.reader import open_dataset
+
+    splits = _shard_splits(tars, src)
+    names = list(label_names) if label_names else None
+    names_from = (label_names_from or "--labels") if names else None
+    records: list[Record] = []
+    skipped: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}  # source key -> its shard
+    parsed: dict[bytes, int | str] = {}
+    for tar, split in zip(tars, splits):
+        ds = open_dataset(tar, split=split or "train", decode=False, on_error="raise" if on_error == "raise" else "skip",
+                          storage_options=storage_options)
+        try:
+            for sample in ds:
+                key = sample.key
+                if key in seen:
+                    raise SourceError(f"source {src}: sample key {key!r} is in two shards, {seen[key]!r} and {tar!r} "
+                                      f"(a shard copied twice, or two series with one key scheme): remove the copy, or "
+                                      f"shard each series into a dataset of its own")
+                seen[key] = tar
+                members = {ext: data for ext, data in sample.items()}
+                label = None
+                lab_ext = next((e for e in LABEL_EXTS if e in members), None)
+                if lab_ext is not None:
+                    data = members.pop(lab_ext)
+                    label = parsed.get(data)
+                    if label is None:
+                        try:
+                            label = parse_label(data, names, names_from)
+                        except ValueError as exc:
+                            label = str(exc)
+                        parsed[data] = label
+                    if label.__class__ is str:
+                        if on_error == "raise":
+                            raise SourceError(f"shard {tar}: sample {key!r}: .{lab_ext} member: {label}")
+                        skipped.append(skip_entry(tar, "member", f".{lab_ext}: {label}", key))
+                        label = None
+                if not members:
+                    skipped.append(skip_entry(tar, "sample", "no member beside its label", key))
+                    continue
+                records.append(Record(safe_key(key), key, dict(sorted(members.items())), label, split))  # type: ignore[arg-type]
+        except SourceError:
+            raise
+        except MMDataError as exc:  # on_error="raise": the reader's error names the shard and key
+            raise SourceError(str(exc)) from None
+        for shard, key, message in ds.errors:
+            skipped.append(skip_entry(shard, "sample", message, key))
+    return Discovered(_finish(records), names, names_from, skipped)

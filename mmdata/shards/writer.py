@@ -45,7 +45,8 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
-from mmdata.shards.sources import (ON_ERROR, SKIP_REASON, UNREAD, Record, check_split_name, discover, file_stamp,
+from mmdata.shards.sources import (ON_ERROR, SKIP_REASON, UNREAD, Record, check_split_name, discover, discover_shards,
+                                   file_stamp, shard_files,
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
                                    read_many, skip_entry, utf16_of)
 from mmdata.shards.tarwrite import TarWriter, _pack
@@ -1864,10 +1865,20 @@ def shard(
         # the bar starts before the walk (a pulsing "finding files"), and goes on as the sharding bar
         progress = _make_progress(progress, None, "finding files")
         try:
-            found = discover(src, columns=columns, labels_from_folders=labels_from_folders, label_names=label_names,
-                             label_names_from=names_from, on_error=on_error, exclude=out,
-                             storage_options=storage_options, meta=meta, group_by=group_by, root=root, paths=paths,
-                             on_files=None if progress is None else _files_found(progress))
+            tars = shard_files(src, storage_options)
+            if tars is not None:  # WebDataset shards: their samples, members kept as they are
+                _check_shard_source_options(src, columns, labels_from_folders, meta, group_by, root, paths)
+                found = discover_shards(src, tars, label_names, names_from, on_error, storage_options)
+                fixed = sorted({r.split for r in found.records if r.split is not None})
+                if fixed and fractions is not None:
+                    raise SourceError(f"source {src}: the shards' names give their splits ({', '.join(fixed)}: "
+                                      f"<split>-NNN.tar); pass no --split (split=), or rename the shards to split "
+                                      f"their samples anew")
+            else:
+                found = discover(src, columns=columns, labels_from_folders=labels_from_folders,
+                                 label_names=label_names, label_names_from=names_from, on_error=on_error, exclude=out,
+                                 storage_options=storage_options, meta=meta, group_by=group_by, root=root, paths=paths,
+                                 on_files=None if progress is None else _files_found(progress))
         except BaseException:
             _stop_progress(progress)
             raise
@@ -1900,6 +1911,22 @@ def shard(
     for message in report.get("warnings") or []:  # the caller's line, not this one (stacklevel=2)
         py_warnings.warn(str(message) + python_keywords(str(message)), ShardWarning, stacklevel=3)  # past the wrapper
     return report
+
+
+def _check_shard_source_options(src: Any, columns: Mapping[str, str] | None, labels_from_folders: bool | None,
+                                meta: Sequence[str] | None, group_by: str | None, root: str | Path | None,
+                                paths: Mapping[str, str] | None) -> None:
+    """A SourceError for an option that names a manifest's columns or a raw folder's layout, given with
+    WebDataset shards (whose samples bring their own members, label and key)."""
+    given = [opt for opt, value in (("--column (columns=)", columns), ("--meta (meta=)", meta),
+                                    ("--group-by (group_by=)", group_by), ("--root (root=)", root),
+                                    ("--path (paths=)", paths),
+                                    ("--labels-from-folders (labels_from_folders=)", labels_from_folders))
+             if value not in (None, [], {}, ())]
+    if given:
+        raise SourceError(f"source {src}: WebDataset shards bring their own members, keys and labels (.cls); "
+                          f"{', '.join(given)} name a manifest's columns or a raw folder's layout: leave "
+                          f"{'it' if len(given) == 1 else 'them'} out")
 
 
 def _check_src_kind(src: Any) -> None:
