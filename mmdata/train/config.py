@@ -485,7 +485,10 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
             from mmdata.train.targets import resolve
 
             given = f"--target {target}" if name is option_name else name("target")  # an ablation's trainer.target
-            settled, counts, _ = resolve(str(data), target, {s: role_splits(roles, s) for s in needed}, option=given)
+            try:
+                settled, counts, _ = resolve(str(data), target, {s: role_splits(roles, s) for s in needed}, option=given)
+            except MMDataError as exc:
+                raise misspelt_target(data, target, card, name("target")) or exc from None
         for s in needed:
             n = st.labels(s) if counts is None else counts[s]
             if n["labelled"] == 0 and s == scored:
@@ -500,7 +503,7 @@ def check_dataset(data: str | Path, modalities: Sequence[str] | None = None, *, 
                                   "training and model selection need labels")
     except MMDataError as exc:
         msg = str(exc)
-        own = msg.startswith(modalities_key) or any(msg.startswith(name(k)) for k in SPLIT_OPTIONS)
+        own = msg.startswith(modalities_key) or any(msg.startswith(name(k)) for k in (*SPLIT_OPTIONS, "target"))
         raise type(exc)(msg if own else f"{where}: {msg}") from None
     used = choose_modalities(st, modalities, card, option=modalities_key)[0]
     refused = {arm: why for arm, recipe in (recipes or {}).items() if (why := _refusal(recipe, st, used))}
@@ -613,6 +616,30 @@ def target_columns(card: dict[str, Any]) -> list[str]:
     if not isinstance(cols, list):
         return []
     return [c for c in dict.fromkeys(c for c in cols if isinstance(c, str) and c) if kinds.get(c) != "null"]
+
+
+def misspelt_target(data: str | Path, target: str, card: dict[str, Any], given: str) -> MMDataError | None:
+    """The error for a target key the card's metadata columns (:func:`target_columns`) lack but spell
+    closely (``scor`` for ``score``), naming the option it came from (``given``: ``target (--target)``,
+    an ablation's ``trainer.target``); None when the card lists no such close column (the reader's message then says
+    what the samples hold, and how to shard a column in). Without it a typo was blamed on the dataset,
+    with advice to re-shard under the misspelt name (QA round 25).
+
+    Example:
+        >>> print(misspelt_target("ds", "scor", {"metadata_columns": ["score", "genres"]}, "trainer.target"))
+        trainer.target: 'scor' is not a metadata column of ds; did you mean 'score'? (its columns: score, genres)
+        >>> misspelt_target("ds", "year", {"metadata_columns": ["score", "genres"]}, "trainer.target") is None
+        True
+    """
+    import difflib
+
+    cols = target_columns(card)
+    close = difflib.get_close_matches(target, cols, n=1) or [c for c in cols if c.lower() == target.lower()]
+    if target in cols or not close:
+        return None
+    shown = ", ".join(cols[:TARGET_HINT_COLUMNS]) + (f", ... ({len(cols)} in all)" if len(cols) > TARGET_HINT_COLUMNS else "")
+    return MMDataError(f"{given}: {target!r} is not a metadata column of {data}; did you mean {close[0]!r}? "
+                       f"(its columns: {shown})")
 
 
 def too_few_classes(data: str | Path, card: dict[str, Any]) -> str:
