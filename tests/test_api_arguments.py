@@ -69,6 +69,19 @@ def test_pin_memory_without_an_accelerator_warns_and_does_not_pin(data: dict[str
     assert sum(len(b) for b in dl) == 6
 
 
+def test_prefetch_without_workers_warns_that_it_does_nothing(data: dict[str, Path]) -> None:
+    """QA25 A-6: ``prefetch=8`` with ``num_workers=0`` was accepted and silently ignored (torch's DataLoader
+    refuses ``prefetch_factor`` without workers)."""
+    with pytest.warns(UserWarning, match=r"prefetch=8 has no effect with num_workers=0") as caught:
+        dl = mmdata.loader(data["ds"], 4, prefetch=8)
+    assert caught[0].filename == __file__  # the caller's line
+    assert sum(len(b) for b in dl) == 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default, and prefetch with workers, say nothing
+        mmdata.loader(data["ds"], 4)
+        assert mmdata.loader(data["ds"], 4, num_workers=1, prefetch=8).prefetch == 8
+
+
 # ---- 3. wrong values name the argument, what it takes and what was given -----------------------------
 @pytest.mark.parametrize(("kw", "error", "words"), [
     ({"batch_size": "4"}, MMDataError, ["batch_size: expected an integer >= 1", "got '4'", "not quoted text"]),

@@ -320,7 +320,7 @@ class Loader:
                  split: Any = "train", seed: int = 0,
                  epoch: int = 0, num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers",
                  balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
-                 prefetch: int = 2, cache: bool = False, modalities: Sequence[str] | None = None,
+                 prefetch: int | None = None, cache: bool = False, modalities: Sequence[str] | None = None,
                  on_error: str = "raise", stage: str = "train", weights: Mapping[str, float] | None = None,
                  plan_in_workers: bool | None = None, multiprocessing_context: Any = None,
                  worker_init_fn: Callable[[int], None] | None = None, timeout: float = 0, **reader_kw: Any) -> None:
@@ -349,8 +349,13 @@ class Loader:
             epoch = check_epoch(epoch)
         epoch = expect_int(epoch, "epoch", minimum=0)  # type: ignore[assignment]
         num_workers = expect_int(num_workers, "num_workers", minimum=0)  # type: ignore[assignment]
-        prefetch = expect_int(prefetch, "prefetch", minimum=1,  # type: ignore[assignment]
-                              unit="batches each worker loads ahead")
+        if prefetch is not None:
+            prefetch = expect_int(prefetch, "prefetch", minimum=1,  # type: ignore[assignment]
+                                  unit="batches each worker loads ahead")
+            if num_workers == 0:  # torch's DataLoader refuses prefetch_factor without workers; a warning here
+                warnings.warn(f"mmdata.loader: prefetch={prefetch} has no effect with num_workers=0: it is the batches "
+                              "each DataLoader worker loads ahead, and without workers each batch is loaded when "
+                              "asked; set num_workers >= 1 for prefetching", UserWarning, stacklevel=3)
         modalities = expect_names(modalities, "modalities")  # "image": one name, not its letters
         if "required" in reader_kw:
             reader_kw["required"] = expect_names(reader_kw["required"], "required")
@@ -370,7 +375,7 @@ class Loader:
         self.augment_on = augment_on
         self.stage = stage
         self.drop_last = drop_last
-        self.prefetch = prefetch
+        self.prefetch = 2 if prefetch is None else prefetch  # torch's default prefetch_factor
         self.pin_memory = self.device.type == "cuda" if pin_memory is None else bool(pin_memory)
         if self.pin_memory and not _can_pin():
             # as torch's DataLoader: pinned memory needs an accelerator; without one, warn and do not pin
@@ -1136,7 +1141,8 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int, recipe:
         stage: ``"train"`` (normalize + random sections + batch section, shuffled, balanced) or ``"eval"``
             (the normalize stage only, in order: validation / test data).
         **kw: ``shuffle`` (default: True in training, False in eval), ``drop_last``, ``pin_memory``,
-            ``prefetch``, ``cache``, ``modalities``, ``on_error``, ``weights`` (a blend's),
+            ``prefetch`` (batches each DataLoader worker loads ahead, default 2; warned of without workers),
+            ``cache``, ``modalities``, ``on_error``, ``weights`` (a blend's),
             ``plan_in_workers`` (``augment_on="device"`` with workers: the workers draw each batch's params,
             :meth:`~mmdata.augment.Recipe.plan_batched`, and the main process only runs the kernels; default:
             when ``device`` is not the CPU), the DataLoader's ``multiprocessing_context`` (``"spawn"``,
