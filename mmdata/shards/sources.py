@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import gzip
 import hashlib
 import json
 import math
@@ -40,6 +41,7 @@ import shlex
 import stat
 import sys
 import unicodedata
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -2076,14 +2078,30 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
 
     import pandas as pd
 
-    suffix = os.path.splitext(str(path))[1].lower()
+    stem, suffix = os.path.splitext(str(path))
+    suffix = suffix.lower()
+    if suffix in COMPRESSED_SUFFIXES:  # Lhotse writes cuts.jsonl.gz: decompressed by suffix, as pandas does
+        inner = os.path.splitext(stem)[1].lower()
+        if suffix != ".gz" or inner not in (".csv", ".tsv", ".jsonl", ".json"):
+            raise SourceError(f"manifest {path}: a {suffix} file of type {inner or 'unknown'!r}; mmdata reads "
+                              f"{', '.join(m + '.gz' for m in ('.csv', '.tsv', '.jsonl'))} itself: decompress it first "
+                              f"and pass the file it gives (e.g. {_DECOMPRESS[suffix]} {shlex.quote(str(path))})")
+        if data is None:
+            data = Path(path).read_bytes()
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise SourceError(f"manifest {path}: not a readable gzip file ({exc}); decompress it with gunzip -k to "
+                              f"see why, or pass the uncompressed manifest") from None
+        path_shown, path = path, stem
+        try:
+            return read_manifest(path, data)
+        except SourceError as exc:
+            raise SourceError(str(exc).replace(f"manifest {path}", f"manifest {path_shown}", 1)) from None
     if suffix not in MANIFEST_SUFFIXES and suffix != ".txt":
         json_hint = ""
         if suffix == ".json":  # an annotation tool's export (Label Studio, COCO): a list of objects, or one object
-            given = str(path)  # as the user gave it (folder and extension's case kept): the command runs as shown
-            json_hint = (f"; a JSON array of row objects (an annotation tool's export) is a manifest once written one "
-                         f"object per line, as .jsonl (e.g. jq -c '.[]' {shlex.quote(given)} > "
-                         f"{shlex.quote(given[:-5] + '.jsonl')})")
+            json_hint = _json_hint(str(path), data)
         raise SourceError(f"manifest {path}: unsupported type {suffix!r}; use one of {MANIFEST_SUFFIXES}{json_hint}")
     try:
         if suffix == ".parquet":
@@ -2131,6 +2149,44 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         raise SourceError(f"manifest {path}: column(s) {[_shown(c) for c in twice]} appear more than once in its "
                           "header; give each column once")
     return df.to_dict(orient="records")
+
+
+#: compressed manifests: ``.gz`` of a CSV / TSV / JSONL is read; the others are named with the command that
+#: decompresses them
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
+_DECOMPRESS = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd", ".zip": "unzip"}
+
+
+def _json_hint(given: str, data: bytes | None) -> str:
+    """What to do with a ``.json`` manifest, by its first line: JSON Lines (one object per line) is a rename;
+    an array of row objects is a ``jq -c '.[]'``; one object (COCO's annotation file) is no table of samples.
+    (QA: ``jq -c '.[]'`` of a JSON Lines file writes every value as a line of its own, silently.)
+
+    Example:
+        >>> _json_hint("rows.json", b'{"a": 1}\n{"a": 2}\n')
+        "; the file holds JSON Lines (one object per line): rename it to .jsonl (mv rows.json rows.jsonl)"
+    """
+    to = given[:-5] + ".jsonl"
+    if data is None:
+        try:
+            with open(given, "rb") as f:
+                data = f.read(1 << 16)
+        except OSError:
+            data = b""
+    body = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if body[:1] == b"{":
+        first = body.split(b"\n", 1)[0]
+        try:
+            lines = isinstance(json.loads(first), dict)
+        except ValueError:
+            lines = False
+        if lines:
+            return (f"; the file holds JSON Lines (one object per line): rename it to .jsonl (mv {shlex.quote(given)} "
+                    f"{shlex.quote(to)})")
+        return ("; the file is one JSON object (an annotation file, as COCO's), not a table of samples: write a row per "
+                "sample (file path, text, label) into a .jsonl or .csv and shard that")
+    return (f"; a JSON array of row objects (an annotation tool's export) is a manifest once written one "
+            f"object per line, as .jsonl (e.g. jq -c '.[]' {shlex.quote(given)} > {shlex.quote(to)})")
 
 
 def _parquet_rows(source: Any) -> list[dict[str, Any]]:
