@@ -2163,8 +2163,8 @@ def _json_hint(given: str, data: bytes | None) -> str:
     (QA: ``jq -c '.[]'`` of a JSON Lines file writes every value as a line of its own, silently.)
 
     Example:
-        >>> _json_hint("rows.json", b'{"a": 1}\n{"a": 2}\n')
-        "; the file holds JSON Lines (one object per line): rename it to .jsonl (mv rows.json rows.jsonl)"
+        >>> _json_hint("rows.json", b'{"a": 1}\\n{"a": 2}\\n')
+        '; the file holds JSON Lines (one object per line): rename it to .jsonl (mv rows.json rows.jsonl)'
     """
     to = given[:-5] + ".jsonl"
     if data is None:
