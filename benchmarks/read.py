@@ -16,9 +16,15 @@ in its own process and reports its peak RSS.
 
 Run: .venv/bin/python benchmarks/read.py --profile small   (20,000 x 64x64 JPEG + 1 s 16 kHz FLAC)
      .venv/bin/python benchmarks/read.py --profile large   (224x224 JPEG + 5 s FLAC; --n 2000 default)
-Peers: pip install -e '.[bench]'. mosaicml-streaming imports torchvision at import time, which has no
-build beside torch 2.13 CPU: when it does not import, a stub module stands in (MDS reading never
-calls it) — see _import_streaming.
+Peers: pip install -e '.[bench]' (webdataset, litdata, HF datasets). The MDS reader needs
+mosaicml-streaming, which is not in the extra: every release pins numpy below this project's (pip
+cannot resolve it beside numpy 2.x, or downgrades numpy in the venv). Install it apart, without its
+pins, and put it on the path of the benchmark only:
+    pip install --target /tmp/peers --no-deps mosaicml-streaming==0.11.0
+    PYTHONPATH=/tmp/peers .venv/bin/python benchmarks/read.py --readers mmdata,mds
+a module it imports that the venv lacks is then named by the ImportError (install it the same way).
+mosaicml-streaming imports torchvision at import time, which has no build beside torch 2.13 CPU: when
+it does not import, a stub module stands in (MDS reading never calls it) — see _import_streaming.
 """
 
 from __future__ import annotations
@@ -352,7 +358,8 @@ def main() -> None:
     missing = missing_packages(readers)
     if missing:
         print("read.py: " + "; ".join(f"reader {r} needs the package {pkg}" for r, pkg in missing)
-              + f" (not installed): pip install -e '.[bench]', or leave {'them' if len(missing) > 1 else 'it'} out of --readers",
+              + f" (not installed): pip install -e '.[bench]' (mosaicml-streaming for mds: apart, see this script's "
+              f"docstring), or leave {'them' if len(missing) > 1 else 'it'} out of --readers",
               file=sys.stderr)
         sys.exit(2)
     import torch
