@@ -40,7 +40,7 @@ from urllib.parse import quote
 from mmdata.errors import CacheWarning, MMDataError, SourceError
 from mmdata.io import _pid_alive, atomic_write_bytes, file_sha256, remove_stale_temps
 from mmdata.shards.journal import NAME, Journal, JobLock, _records, other_plan_records, record
-from mmdata.urls import NoCacheError, cache_dir, call, filesystem, is_remote, local_path, lookup, shown_path
+from mmdata.urls import NoCacheError, UnsafeCacheError, cache_dir, call, filesystem, is_remote, local_path, lookup, shown_path
 
 WRITE_CHECK = ".mmdata-write-check"
 
@@ -134,6 +134,8 @@ def _why_rewrite(folder: Path) -> str:
         if not dataset_marks(folder):
             return ""
         where = f"this machine's cache ({cache_dir()}, MMDATA_CACHE)"
+    except UnsafeCacheError as exc:  # the cache named is another user's: say so, not "none can be named"
+        where = f"any cache of yours (none was used: {str(exc).split(': another user', 1)[0]})"
     except (NoCacheError, OSError):
         where = "this machine's cache (MMDATA_CACHE: none can be named here)"
     if _has_record(folder):

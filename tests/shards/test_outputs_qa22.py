@@ -253,3 +253,20 @@ def test_a_read_only_published_folder_says_the_cache_has_no_record(ds: Path, tmp
             check_local_output(pub, rerun=True)
     finally:
         pub.chmod(0o755)
+
+
+def test_a_refused_cache_of_another_user_is_named_not_called_unnamed(ds: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA25 C-4: a class's shared MMDATA_CACHE owned by the teacher is refused for a student (warned), and the
+    read-only-folder error then said "MMDATA_CACHE: none can be named here", as if the variable were unset."""
+    from mmdata.shards.output import _why_rewrite
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a folder another user's")
+    shared = tmp_path / "sharedcache"
+    shared.mkdir(mode=0o1777)
+    os.chown(shared, 12345, 12345)
+    monkeypatch.setenv("MMDATA_CACHE", str(shared))
+    why = _why_rewrite(ds)
+    assert "none can be named" not in why, why
+    assert f"none was used: mmdata's cache {shared} belongs to uid 12345" in why and "has no record" in why, why
