@@ -677,20 +677,36 @@ def target_values(maps: Iterable[Any]) -> np.ndarray:
 #: the colour of a target's fill (VOC's 255) on a colour scale: apart from the scale's values
 FILL_COLOUR = (0.55, 0.55, 0.55, 1.0)
 
+#: label colours by rank: Okabe–Ito's seven (colour-blind safe, alternating dark and light) first, then
+#: thirteen more hues; neighbouring ranks never share a hue (matplotlib's tab20, used before, pairs a dark
+#: and a light shade of one hue: the first two classes of a map were two blues) — QA25 C-3
+LABEL_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#F0E442", "#CC79A7", "#56B4E9", "#E69F00", "#8C564B",
+                 "#17BECF", "#BCBD22", "#9467BD", "#7F7F7F", "#E377C2", "#2CA02C", "#1F3A93", "#FF9896",
+                 "#C5B0D5", "#98DF8A", "#C49C94", "#DBDB8D")
 
-def _scale(values: np.ndarray, fill: float = 0) -> tuple[str, float, float, bool]:
+
+def _label_colours() -> Any:
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(LABEL_PALETTE, name="mmdata_labels")
+
+
+def _scale(values: np.ndarray, fill: float = 0) -> tuple[Any, float, float, bool]:
     """(colour map, vmin, vmax, coloured by rank) for a target's sorted distinct non-zero ``values``: up
-    to :data:`LABEL_COLOURS` labels coloured by their rank (ids 1 and 255 both show), else a scale over
-    the values but the fill (ADE20K's 150 classes and a 255 border: the scale spans 1..150)."""
+    to :data:`LABEL_COLOURS` labels coloured by their rank in :data:`LABEL_PALETTE` (ids 1 and 255 both
+    show), else a scale over the values but the fill (ADE20K's 150 classes and a 255 border: the scale
+    spans 1..150)."""
+    from matplotlib import colormaps
+
     if len(values) <= LABEL_COLOURS:
-        return "tab20", 0.0, float(LABEL_COLOURS - 1), True
+        return _label_colours(), 0.0, float(LABEL_COLOURS - 1), True
     span = values[values != fill] if fill != 0 and (values != fill).any() else values
-    return "viridis", float(span[0]), float(span[-1]), False
+    return colormaps["viridis"], float(span[0]), float(span[-1]), False
 
 
 def overlay(ax: Any, target: Any, values: Any = None, fill: float = 0) -> None:
     """Draw a per-pixel target (its first channel) over the image in ``ax``: 0 transparent, other values in
-    colours (tab20 for up to 20 labels, else viridis over the value range), at 45% opacity — where the map
+    colours (:data:`LABEL_PALETTE` for up to 20 labels, else viridis over the value range), at 45% opacity — where the map
     lies on the image shows whether the two line up. ``values``: the distinct values of every map the
     figure draws (:func:`target_values`), so a value has one colour in every cell (default: this map's);
     on a colour scale the target's ``fill`` is drawn grey (:data:`FILL_COLOUR`)."""
@@ -721,12 +737,10 @@ def target_legend(field: str, values: Any, fill: float = 0,
         >>> title, [label for label, _ in entries]
         ('target seg.png (0 not drawn)', ['1', '2', '255 (fill / ignore)'])
     """
-    from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
     values = np.asarray(values, np.float64)
-    cmap, vmin, vmax, by_rank = _scale(values, fill)
-    colour_of = colormaps[cmap]
+    colour_of, vmin, vmax, by_rank = _scale(values, fill)
     norm = Normalize(vmin, vmax)
 
     def colour(v: float) -> tuple[float, ...]:

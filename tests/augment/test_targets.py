@@ -203,7 +203,7 @@ def test_preview_overlays_a_target_with_zero_transparent() -> None:
 
     from mmdata.augment.preview import overlay
 
-    for target, cmap in ((torch.tensor([[[0, 1], [255, 1]]], dtype=torch.uint8), "tab20"),
+    for target, cmap in ((torch.tensor([[[0, 1], [255, 1]]], dtype=torch.uint8), "mmdata_labels"),
                          (np.arange(1, 401, dtype=np.int32).reshape(1, 20, 20), "viridis")):
         ax = Figure().add_subplot()
         ax.imshow(np.zeros((*target.shape[-2:], 3), np.uint8))
@@ -215,6 +215,24 @@ def test_preview_overlays_a_target_with_zero_transparent() -> None:
     ax = Figure().add_subplot()
     overlay(ax, torch.zeros(1, 3, 3))  # nothing but background: nothing drawn
     assert not ax.images
+
+
+def test_neighbouring_label_colours_differ_in_hue() -> None:
+    """QA25 C-3: tab20 coloured a map's labels by rank in pairs of one hue (the first two classes were a dark
+    and a light blue); every two neighbouring ranks now differ in hue, and the legend gives each label its
+    overlay colour."""
+    import colorsys
+
+    from matplotlib.colors import to_rgb
+
+    from mmdata.augment.preview import LABEL_PALETTE, target_legend
+
+    hues = [colorsys.rgb_to_hsv(*to_rgb(c)) for c in LABEL_PALETTE]
+    for (h1, s1, _), (h2, s2, _) in zip(hues, hues[1:]):
+        if s1 > 0.2 and s2 > 0.2:  # two coloured (not grey) neighbours
+            assert min(abs(h1 - h2), 1 - abs(h1 - h2)) > 0.04, (h1, h2)
+    _, entries = target_legend("seg.png", np.array([1.0, 2.0, 3.0]))
+    assert [c[:3] for _, c in entries] == [to_rgb(c) for c in LABEL_PALETTE[:3]]
 
 
 def test_bad_targets_are_named_at_load_or_per_sample() -> None:
