@@ -78,7 +78,7 @@ from typing import Any
 
 from mmdata import safe_yaml
 from mmdata.ablate.schedule import Design
-from mmdata.ablate.stats import ALPHA, SPENDING, min_seeds_for_verdict
+from mmdata.ablate.stats import ALPHA, SPENDING, first_deciding_look, min_seeds_for_verdict
 from mmdata.augment.recipe import SAMPLE_SECTIONS, acts_on_spec, load_recipe
 from mmdata.augment.recipe import TOP_KEYS as RECIPE_KEYS
 from mmdata.errors import MMDataError, RecipeError
@@ -909,7 +909,8 @@ def _effective(recipe: dict[str, Any] | None, used: tuple[str, ...] | None, bund
 def design_warnings(ab: Ablation) -> list[str]:
     """What this design cannot do, said before any run (the runner warns with each; the report lists
     them): an identity control with nothing to check, arms that can never reach a verdict with these
-    seeds at this α and number of arms, and arms that train exactly like the baseline because they only
+    seeds at this α and number of arms, an adaptive design's first looks that can decide no arm but may
+    stop arms for futility, and arms that train exactly like the baseline because they only
     change a modality the trainer does not use (or nothing at all).
 
     Example:
@@ -927,6 +928,8 @@ def design_warnings(ab: Ablation) -> list[str]:
                    f"sign-flip test's smallest p with {ab.seeds} paired seeds is 2/2^{ab.seeds} = {2.0 ** (1 - ab.seeds):.3g}, "
                    f"above the first Holm level alpha/{m} = {ab.alpha / m:.3g}, so no arm can help, hurt or be equivalent; "
                    f"at least {need} seeds are needed (seeds: {need}, or fewer arms).")
+    if m and ab.seeds >= need and ab.adaptive:
+        out += _looks_that_cannot_decide(ab, m)
     used = ab.modalities
     have = ab.data_modalities
     base = ab.baseline
@@ -966,6 +969,31 @@ def design_warnings(ab: Ablation) -> list[str]:
             out.append(f"arm {a.name!r} trains exactly like the baseline (the same recipe where it matters): it can only "
                        "come out equivalent or inconclusive; drop it or change it.")
     return out
+
+
+def _looks_that_cannot_decide(ab: Ablation, m: int) -> list[str]:
+    """The warning for an adaptive design whose first looks can decide no arm (the α spent by then cannot
+    reject even when every seed's difference has one sign: :func:`~mmdata.ablate.stats.first_deciding_look`)
+    while its futility rule may stop arms there — the controls too — before any verdict was possible
+    (QA round 25: --seeds 10 with 3 arms stopped ``identity`` for futility at 5 seeds, unchecked)."""
+    d = ab.design()
+    if d.futility <= 0:
+        return []  # no arm stops before its last look without a verdict: such looks only cost a check
+    first = first_deciding_look(d.looks, ab.alpha / m)
+    if first is None or first == 1:
+        return []
+    below = list(d.looks.sizes[: first - 1])
+    start = d.looks.sizes[first - 1]
+    controls = [a.name for a in ab.arms[1:] if a.kind == "control"]
+    also = f" (the {' and '.join(controls)} control{'s' * (len(controls) > 1)} included)" if controls else ""
+    shown = ", ".join(map(str, below[:-1])) + (" and " if len(below) > 1 else "") + str(below[-1])
+    return [f"adaptive design: its look{'s' * (len(below) > 1)} at {shown} seeds can decide no arm ({m} arm{'s' * (m > 1)} "
+            f"at alpha {ab.alpha:g}, {d.looks.spending} spending: the α spent by then cannot reject even when every "
+            f"seed's difference has one sign; the first look that can is at {start} seeds), yet the futility rule "
+            f"(adaptive.futility {d.futility:g}) may stop arms there{also}, which then end inconclusive, "
+            f"unchecked, below the seeds a verdict needs. Start the looks where a verdict can come (adaptive: {{looks: "
+            f"{list(d.looks.sizes[first - 1:])}}}), give more seeds, or keep every arm to a deciding look "
+            "(adaptive: {futility: 0})."]
 
 
 def _identity_shifts(base: dict[str, Any] | None, arm: dict[str, Any] | None) -> list[tuple[str, str, str]]:

@@ -594,6 +594,34 @@ def min_seeds_for_verdict(alpha: float, arms: int) -> int:
     return n
 
 
+def first_deciding_look(looks: Looks, level: float) -> int | None:
+    """The first look (1-based) at which the sequential test at ``level`` can reject at all, None when
+    no look can: the best case is every seed's difference of one sign, and then the patterns at least as
+    extreme as the observed one are those whose first ``n_j`` signs all agree (2·2^(n_K − n_j) of the
+    exact reference set); it crosses only where the look's budget covers them all. Below that look an
+    arm can be stopped (futility) but not decided. With one look (a fixed design) this is
+    :func:`min_seeds_for_verdict`'s condition, ``2 / 2**n <= level``; with several, each look has only
+    the α spent by then, so it can come later than that count (3 arms at 0.05, looks 5, 6, ..., 10: the
+    fixed design's 7 seeds would do, the sequential one decides from its fifth look, 9 seeds). The same
+    answer as :func:`crossings` on differences all of one sign (tests/ablate/test_adaptive_looks_qa25.py).
+
+    Example:
+        >>> first_deciding_look(Looks((5, 6, 7, 8, 9, 10)), 0.05 / 3)  # 9 seeds: 4 patterns, budget 11 of 1024
+        5
+        >>> first_deciding_look(Looks((7,)), 0.05 / 3), first_deciding_look(Looks((6,)), 0.05 / 3)
+        (1, None)
+    """
+    E = sign_patterns(looks.max)
+    budgets = _budgets(looks.fractions, (float(level),), E.shape[0], looks.spending)[:, 0]
+    for j, n in enumerate(looks.sizes):
+        if n < MIN_SEEDS:
+            continue
+        agree = int(np.count_nonzero((E[:, :n] == E[:, :1]).all(axis=1)))
+        if agree <= budgets[j]:
+            return j + 1
+    return None
+
+
 def conditional_power(d: Sequence[float], n_final: int, level: float) -> float:
     """Chance of crossing a level-``level`` two-sided test at ``n_final`` seeds if the effect stays at
     its current estimate (normal approximation; drives the non-binding futility rule)."""
