@@ -55,7 +55,7 @@ def _size(value: str) -> Optional[int]:
 
 
 def shard(
-    src: Annotated[str, typer.Argument(help="Raw data: a folder (files sharing a stem = one sample; class folders) or a CSV/JSONL/Parquet manifest: a path, or an fsspec URL (s3://bucket/raw; credentials from the environment), each task fetching its own files.")],
+    src: Annotated[str, typer.Argument(help="Raw data: a folder (files sharing a stem = one sample; class folders), a CSV/JSONL/Parquet manifest (also .jsonl.gz / .csv.gz), or WebDataset shards (a .tar / .tar.gz, a quoted brace or glob pattern, a folder of tars: members kept as they are, splits from train-/val-/test- names): a path, or an fsspec URL (s3://bucket/raw; credentials from the environment), each task fetching its own files.")],
     out: Annotated[str, typer.Argument(help="Output folder (created): a path, or an fsspec URL of an object store (s3://bucket/ds).")],
     maxcount: Annotated[int, typer.Option(help="Max samples per shard.")] = 1000,
     maxsize: Annotated[Optional[int], typer.Option(min=1, help="Also cut shards by size: a shard file (tar padding included) stays within this many bytes unless one sample alone is larger, which then gets a shard of its own (default: no limit).")] = None,
@@ -259,7 +259,9 @@ def verify(
     json_: JsonFlag = False,
 ) -> None:
     """Check every shard (sha256, member count, tar headers) against shards.parquet, index.parquet and the card
-    (shard lists, fingerprint, label names, source keys). Exit status: 0 no problem; 1 problems found (each named:
+    (shard lists, fingerprint, label names, source keys). WebDataset shards without an index (a .tar, a pattern,
+    a folder of tars) are read through as open_dataset reads them: tar structure, keys, members (--deep: decoded),
+    keys in two shards. Exit status: 0 no problem; 1 problems found (each named:
     shard, and the sample key and member where known; the JSON problems carry them as key / member), also a
     missing or damaged shards.parquet or index.parquet; 2 usage errors or a path that is not a readable dataset
     folder (missing, no or unreadable dataset.json)."""
@@ -268,6 +270,10 @@ def verify(
     rep = run(path, deep=deep)
     if json_:
         print_json(rep)
+    elif rep["ok"] and rep.get("bare"):  # WebDataset shards without an index: read through by the reader
+        console.print(f"[green]ok[/]: {plural(rep['checked'], 'shard')} without an index read through: "
+                      f"{plural(rep['samples'], 'sample')}, every one whole{' and decoded' if deep else ''}, no key in "
+                      f"two shards{'' if deep else ' (--deep also decodes every member)'}")
     elif rep["ok"]:
         n = rep["checked"]
         console.print(f"[green]ok[/]: {plural(n, 'shard')} {'matches' if n == 1 else 'match'} the index")

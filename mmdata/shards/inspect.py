@@ -348,8 +348,23 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
     import pyarrow.compute as pc
 
     path = unless_file_url(path)
+    from mmdata.shards.verify import bare_shards
+
+    tars = bare_shards(path, storage_options)
+    if tars is not None:  # counts come from an index; bare shards have none (a pass over them is `verify`)
+        import shlex
+
+        from mmdata.checks import plural
+
+        shown = shlex.quote(str(path))
+        raise ShardError(f"{path}: not a dataset folder but {plural(len(tars), 'WebDataset shard')} without an index: "
+                         f"inspect describes a dataset folder from its index.parquet. `mmdata shard {shown} OUT` "
+                         f"writes one from these shards (members kept as they are), then `mmdata inspect OUT`; "
+                         f"`mmdata verify {shown}` checks the shards as they are; mmdata.open_dataset({str(path)!r}) "
+                         f"reads them")
     if not is_remote(path) and lookup(path, "dataset") is None:  # a name too long, a link loop: named
-        raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`)")
+        raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`, or WebDataset "
+                         f"shards: a .tar / .tar.gz, a brace or glob pattern of them, a folder of them)")
     # a split's shard list that is not a list is a warning here (see _shard_list_warnings); the rest of
     # the card is checked as the readers check it, and the index's row count against it before any row is read
     card = idx.load_card(path, storage_options, shard_lists=False)

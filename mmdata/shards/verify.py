@@ -604,10 +604,14 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         True
     """
     path = unless_file_url(path)
+    tars = bare_shards(path, storage_options)
+    if tars is not None:  # WebDataset shards, not a dataset folder: checked as the reader reads them
+        return verify_shards(tars, deep=deep, storage_options=storage_options)
     store = _Remote(str(path), storage_options) if is_remote(path) else None
     root = Path(path) if store is None else str(path).rstrip("/")
     if store is None and lookup(root, "dataset") is None:  # a name too long, a link loop: named
-        raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`)")
+        raise ShardError(f"{path}: does not exist (expected a dataset folder written by `mmdata shard`, or WebDataset "
+                         f"shards: a .tar / .tar.gz, a brace or glob pattern of them, a folder of them)")
     # the card's shard lists are checked below (reported as problems); the rest of it must be well-formed
     card = idx.load_card(root, storage_options, shard_lists=False)
     try:
@@ -676,6 +680,76 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     problems.extend(_index_problems(root, card, table, rows, headers, storage_options))
     problems.extend(oversized_members(rows))
     return _report(len(checked), problems)
+
+
+def bare_shards(path: str | Path, storage_options: dict[str, Any] | None = None) -> list[str] | None:
+    """The tars when ``path`` names WebDataset shards — a ``.tar`` / ``.tar.gz``, a brace or glob pattern of them,
+    a folder of tars without a card, index, shards table or journal — else None (a dataset folder, or nothing).
+
+    Raises:
+        ShardError: a pattern naming shards that do not exist, or a glob matching none.
+
+    Example:
+        >>> bare_shards("no/such/folder") is None
+        True
+    """
+    from mmdata.errors import SourceError
+    from mmdata.shards.sources import shard_files
+
+    if not isinstance(path, (str, Path)):
+        return None
+    if not is_remote(path) and os.path.isdir(path) and idx.dataset_marks(path):
+        return None
+    try:
+        return shard_files(path, storage_options)
+    except SourceError as exc:
+        raise ShardError(str(exc).removeprefix("source ")) from None
+
+
+def verify_shards(tars: list[str], *, deep: bool = False,
+                  storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check WebDataset shards that have no index (``mmdata verify PATTERN``): each tar read through as
+    :func:`mmdata.open_dataset` reads it (``decode=False``: tar structure and headers, member names, keys
+    whose members are not adjacent, members over the size limit; ``deep``: also every member decoded, a
+    ``.cls`` read as a class id), and keys found in two shards. Each problem names the shard, the sample key
+    where known and the reader's message. The report is :func:`verify`'s, with ``bare: True`` and
+    ``samples`` (the samples read whole).
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
+        >>> rep = verify_shards([t + "/ds/train-000000.tar"], deep=True)
+        >>> rep["ok"], rep["samples"], rep["bare"]
+        (True, 4, True)
+    """
+    from mmdata.shards.reader import open_dataset
+    from mmdata.shards.sources import shard_split
+
+    problems: list[dict[str, Any]] = []
+    first: dict[str, str] = {}  # key -> the shard it was first read in
+    samples = 0
+    for tar in tars:
+        ds = open_dataset(tar, split=shard_split(tar) or "train", decode=deep, on_error="skip",
+                          storage_options=storage_options)
+        n = 0
+        for sample in ds:
+            n += 1
+            if sample.key in first:
+                problems.append({"shard": tar, "key": sample.key,
+                                 "problem": f"sample {sample.key!r} is also in shard {first[sample.key]} (a reader "
+                                            f"of both yields it twice)",
+                                 "expected": "each key in one shard", "found": None})
+            else:
+                first[sample.key] = tar
+        samples += n
+        for shard, key, message in ds.errors:
+            problems.append({"shard": shard, "key": key or None, "problem": message, "expected": None, "found": None})
+        if not n and not ds.errors:
+            problems.append({"shard": tar, "problem": "holds no sample", "expected": "at least one sample",
+                             "found": None})
+    return {**_report(len(tars), problems), "bare": True, "samples": samples}
 
 
 def _report(checked: int, problems: list[dict[str, Any]]) -> dict[str, Any]:

@@ -164,3 +164,41 @@ def test_augment_advice_for_splitting_bare_shards_holds(tmp_path: Path) -> None:
     rep = augment_dataset(tmp_path / "ds", tmp_path / "aug", recipe, copies=0, keep_original=True,
                           splits=["train", "val"], progress=False)
     assert rep["splits"] == {"train": 5, "val": 5}
+
+
+def test_verify_reads_bare_shards_through_and_inspect_says_what_to_do(tmp_path: Path) -> None:
+    """B-D3: verify / inspect of a pattern, a tar or a folder of tars said 'does not exist' (the files exist)."""
+    from typer.testing import CliRunner
+
+    from mmdata.cli.main import app
+    from mmdata.errors import ShardError
+    from mmdata.shards.verify import verify
+
+    _series(tmp_path / "w", ["shard-000.tar", "shard-001.tar.gz"])
+    for src in (str(tmp_path / "w" / "shard-{000.tar,001.tar.gz}"), str(tmp_path / "w" / "shard-*"),
+                str(tmp_path / "w" / "shard-001.tar.gz"), str(tmp_path / "w")):
+        rep = verify(src, deep=True)
+        assert rep["ok"] and rep["bare"], (src, rep)
+        assert rep["samples"] == (5 if src.endswith(".gz") else 10)
+        with pytest.raises(ShardError, match=r"not a dataset folder but \d WebDataset shards? without an index.*mmdata shard .* OUT"):
+            inspect(src)
+    # damage is found and named: a key in two shards, a .cls that is no class id (--deep), a truncated .tar.gz
+    _write_tar(tmp_path / "w" / "shard-002.tar", [_sample(0)])
+    bad = _sample(7)
+    _write_tar(tmp_path / "w" / "shard-003.tar", [("odd", {**bad[1], "cls": b"dog"})])
+    gz = (tmp_path / "w" / "shard-001.tar.gz").read_bytes()
+    (tmp_path / "w" / "shard-004.tar.gz").write_bytes(gz[: len(gz) // 2])
+    rep = verify(str(tmp_path / "w" / "shard-*"), deep=True)
+    assert not rep["ok"]
+    by_shard = {Path(p["shard"]).name: p for p in rep["problems"]}
+    assert "also in shard" in by_shard["shard-002.tar"]["problem"] and by_shard["shard-002.tar"]["key"] == "clip_0000"
+    assert "dog" in by_shard["shard-003.tar"]["problem"]
+    assert "shard-004.tar.gz" in by_shard and "unreadable" in by_shard["shard-004.tar.gz"]["problem"]
+    assert not verify(str(tmp_path / "w" / "shard-003.tar"))["problems"]  # without --deep nothing is decoded
+    # the CLI: exit 1 with the problems, 0 and the count on clean shards
+    res = CliRunner().invoke(app, ["verify", str(tmp_path / "w" / "shard-{000.tar,001.tar.gz}")])
+    assert res.exit_code == 0 and "10 samples" in res.output, res.output
+    res = CliRunner().invoke(app, ["verify", "--deep", str(tmp_path / "w" / "shard-*")])
+    assert res.exit_code == 1 and "also in shard" in res.output
+    res = CliRunner().invoke(app, ["inspect", str(tmp_path / "w" / "nope-*.tar")])
+    assert isinstance(res.exception, ShardError) and "matches no shard" in str(res.exception)
