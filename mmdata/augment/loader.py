@@ -284,15 +284,18 @@ def clear_decoded() -> None:
 
 class _Augmented(IterableDataset):  # type: ignore[type-arg]
     """Per-sample recipe stages in the DataLoader workers: ``"train"`` (normalize + random sections) or
-    ``"eval"`` (normalize only). ``reader``: the ShardDataset that skips bad samples — a sample the recipe
-    refuses (ShardError) is then skipped and counted there, like one that does not decode."""
+    ``"eval"`` (normalize only), then the loader's ``transform`` (None: none). ``reader``: the ShardDataset
+    that skips bad samples — a sample the recipe or the transform refuses (ShardError) is then skipped and
+    counted there, like one that does not decode."""
 
-    def __init__(self, source: Any, recipe: Recipe, stage: str, reader: ShardDataset | None = None) -> None:
+    def __init__(self, source: Any, recipe: Recipe | None, stage: str, reader: ShardDataset | None = None,
+                 transform: Callable[[Sample], Sample] | None = None) -> None:
         self.source = source
         self.recipe = recipe
         self.stage = stage
         self.reader = reader
-        self.lengths = _audio_lengths(recipe)
+        self.transform = transform
+        self.lengths = _audio_lengths(recipe) if recipe is not None else False
 
     def __iter__(self) -> Iterator[Sample]:
         default = int(getattr(self.source, "epoch", 0))
@@ -300,13 +303,32 @@ class _Augmented(IterableDataset):  # type: ignore[type-arg]
             if self.lengths:
                 s = _with_length(s)
             try:
-                out = self.recipe.apply_sample(s, int(s.meta.get("epoch", default)), self.stage)
+                out = s if self.recipe is None else self.recipe.apply_sample(s, int(s.meta.get("epoch", default)),
+                                                                             self.stage)
+                if self.transform is not None:
+                    out = _transformed(self.transform, out)
             except ShardError as exc:
                 if self.reader is None:
                     raise
                 _count_refused(self.reader, s, exc)
                 continue
             yield out
+
+
+def _transformed(transform: Callable[[Sample], Sample], s: Sample) -> Sample:
+    """``transform(s)``, checked: a :class:`~mmdata.Sample` with the same key (what collate, the state's
+    positions and the skip counts rely on); anything else is an error naming the sample and the function."""
+    name = getattr(transform, "__qualname__", None) or repr(transform)
+    out = transform(s)
+    if not isinstance(out, Sample):
+        raise MMDataError(f"loader(transform={name}): sample {s.key!r}: returned {type(out).__name__}, expected the "
+                          f"mmdata.Sample it was given, changed or with fields added (s.with_fields(name=value), "
+                          f"s.without('audio')); to skip a sample raise mmdata.errors.ShardError under "
+                          f"on_error='skip'")
+    if out.key != s.key:
+        raise MMDataError(f"loader(transform={name}): sample {s.key!r} came back with key {out.key!r}; keep the key "
+                          f"(positions, resume and skip counts are by key)")
+    return out
 
 
 class Loader:
@@ -323,11 +345,16 @@ class Loader:
                  prefetch: int | None = None, cache: bool = False, modalities: Sequence[str] | None = None,
                  on_error: str = "raise", stage: str = "train", weights: Mapping[str, float] | None = None,
                  plan_in_workers: bool | None = None, multiprocessing_context: Any = None,
-                 worker_init_fn: Callable[[int], None] | None = None, timeout: float = 0, **reader_kw: Any) -> None:
+                 worker_init_fn: Callable[[int], None] | None = None, timeout: float = 0,
+                 transform: Callable[[Sample], Sample] | None = None, **reader_kw: Any) -> None:
         # every argument checked here, before a worker starts: a wrong one names itself and what it
         # takes, not a torch assertion or a "'<' not supported" from inside the first batch
         unknown_keywords("loader", reader_kw, loader_keywords(), NOT_DATALOADER_OPTIONS)
         check_worker_options(multiprocessing_context, worker_init_fn, timeout, num_workers)
+        if transform is not None and not callable(transform):
+            raise MMDataError(f"transform: a function of one mmdata.Sample returning a Sample, run in the workers "
+                              f"after the recipe's per-sample stages, got {transform!r}")
+        self.transform = transform
         # the DataLoader options the loader passes on as they are (its workers' start method, their set-up, how
         # long to wait for a batch): torch checks them when the workers start
         self.worker_options = {"multiprocessing_context": multiprocessing_context, "worker_init_fn": worker_init_fn,
@@ -789,9 +816,11 @@ class Loader:
         skips = (self.source if isinstance(self.source, (ShardDataset, BlendDataset)) and self.source.on_error != "raise"
                  else None)
         if self.stage == "train" and self.augment_on == "workers" and (rec.has_normalize or rec.has_random):
-            ds = _Augmented(ds, rec, "train", skips)
+            ds = _Augmented(ds, rec, "train", skips, self.transform)
         elif rec.has_normalize:
-            ds = _Augmented(ds, rec, "eval", skips)
+            ds = _Augmented(ds, rec, "eval", skips, self.transform)
+        elif self.transform is not None:
+            ds = _Augmented(ds, None, self.stage, skips, self.transform)
         return ds
 
     def _track(self, batch: Batch) -> None:
@@ -1146,7 +1175,12 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int, recipe:
             ``plan_in_workers`` (``augment_on="device"`` with workers: the workers draw each batch's params,
             :meth:`~mmdata.augment.Recipe.plan_batched`, and the main process only runs the kernels; default:
             when ``device`` is not the CPU), the DataLoader's ``multiprocessing_context`` (``"spawn"``,
-            ``"forkserver"``), ``worker_init_fn`` and ``timeout`` (passed on to the workers as they are) and
+            ``"forkserver"``), ``worker_init_fn`` and ``timeout`` (passed on to the workers as they are),
+            ``transform`` (a function of one :class:`~mmdata.Sample` returning it, changed or with fields
+            added — webdataset's ``.map(fn)``: run in the workers on each decoded sample after the recipe's
+            per-sample stages, before collate; a module-level function under spawn workers; it must keep
+            the key, and a :class:`~mmdata.errors.ShardError` it raises skips the sample under
+            ``on_error="skip"``, counted) and
             reader options. DataLoader options the loader sets itself (``persistent_workers``,
             ``collate_fn``, ``sampler``, ``generator``, ...) are refused, naming what to use instead.
 
