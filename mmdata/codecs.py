@@ -33,7 +33,11 @@ IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "ppm", 
 #: (``.aiff``, ``.aif``, ``.aifc``) as soundfile reads them
 AUDIO_EXTS = ("flac", "wav", "ogg", "mp3", "aiff", "aif", "aifc")
 TEXT_EXTS = ("txt", "text")
-LABEL_EXTS = ("cls", "label", "index")
+#: the class id of a sample. WebDataset's ``.index`` (a sample's position, like ``.id`` / ``.count``) is no class:
+#: it is its own field, ``index``, decoded as an integer (:data:`INT_EXTS`), never the label
+LABEL_EXTS = ("cls", "label")
+#: integer members that are no class id, decoded as WebDataset decodes them (``int(data)``): field = the extension
+INT_EXTS = ("index",)
 PICKLE_EXTS = ("pyd", "pickle", "pkl", "pth", "pt")
 #: the fields collate and the ops treat specially, and the only member types that may supply each
 STANDARD_FIELD_EXTS: dict[str, tuple[str, ...]] = {"image": IMAGE_EXTS, "audio": AUDIO_EXTS, "text": TEXT_EXTS,
@@ -874,6 +878,27 @@ def decode_label(data: bytes) -> int:
     return parse_label(data, None)  # MAX_LABEL checked there, for mmdata shard too
 
 
+_INT = re.compile(rb"-?[0-9]{1,19}")
+
+
+def decode_int(data: bytes) -> int:
+    """An integer member that is no class id (WebDataset's ``.index``: a sample position): ASCII digits,
+    an optional ``-``, surrounding whitespace allowed, within int64.
+
+    Raises:
+        ValueError: anything else (the message says what was expected).
+
+    Example:
+        >>> decode_int(b"1000\\n"), decode_int(b"-3")
+        (1000, -3)
+    """
+    text = data.strip() if len(data) <= 64 else b""
+    if not _INT.fullmatch(text) or not -MAX_LABEL - 1 <= int(text) <= MAX_LABEL:
+        shown = data[:40].decode("utf-8", "replace")
+        raise ValueError(f"expected an integer within int64 (ASCII digits, as WebDataset writes an int), got {shown!r}")
+    return int(text)
+
+
 def decode_npy(data: bytes) -> np.ndarray:
     """A ``.npy`` member's array, loaded without pickle (an object array is refused).
 
@@ -892,7 +917,7 @@ def standard_field_error(ext: str) -> str | None:
 
     Example:
         >>> standard_field_error("label.npy")
-        "a .label.npy member cannot supply the standard field 'label' (expected a .cls, .label or .index member; an array field needs another name, e.g. .label_array.npy)"
+        "a .label.npy member cannot supply the standard field 'label' (expected a .cls or .label member; an array field needs another name, e.g. .label_array.npy)"
         >>> standard_field_error("depth.npy") is None, standard_field_error("PNG") is None
         (True, True)
     """
@@ -952,6 +977,8 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
             return name, decode_text(data), None
         if e in LABEL_EXTS:
             return name, decode_label(data), None
+        if e in INT_EXTS:
+            return name, decode_int(data), None
         if last in IMAGE_EXTS:  # a named image (depth.png, seg.png): its stored values, not the image's RGB
             return name, decode_image_values(data), None
         if last in TEXT_EXTS:  # caption_de.txt
