@@ -192,6 +192,38 @@ def _more_open_files() -> None:
             pass
 
 
+def _matplotlib_config() -> None:
+    """Give matplotlib a writable config / cache folder when its default one cannot be made (a ``HOME``
+    that is read-only, or under a file): matplotlib then makes a temporary one itself but prints a two-line
+    warning to set ``MPLCONFIGDIR`` before every figure a command draws (QA25 C-5: a class on a shared
+    machine with read-only homes). mmdata's own cache is used where it can be (``<cache>/matplotlib``: the
+    font cache is then kept), else a private temporary folder removed at exit. A ``MPLCONFIGDIR`` the user
+    set is left alone, and nothing is made when the default folder is usable."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    try:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "matplotlib"
+    except (RuntimeError, KeyError):  # no home directory
+        base = None
+    probe = base
+    while probe is not None and not probe.exists() and probe.parent != probe:
+        probe = probe.parent  # the first existing folder: matplotlib would make the rest there
+    if probe is not None and probe.is_dir() and os.access(probe, os.W_OK | os.X_OK):
+        return
+    try:
+        from mmdata.urls import NoCacheError, cache_subdir
+
+        folder = str(cache_subdir("matplotlib"))
+    except (NoCacheError, OSError):
+        import atexit
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="mmdata-matplotlib-")
+        atexit.register(shutil.rmtree, folder, True)
+    os.environ["MPLCONFIGDIR"] = folder
+
+
 def _utf8_file_names() -> None:
     """Re-run this command in Python's UTF-8 mode when file names are read as ASCII (``LC_ALL=C`` with
     ``PYTHONUTF8=0``): a folder's UTF-8 names (``café.jpg``) then decode to the same keys, labels and
@@ -278,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv is None:  # run as the command (not called from Python with its own arguments)
         _utf8_file_names()
         _more_open_files()
+        _matplotlib_config()
         _warnings_as_lines()
         # a short write to stdout (a full disk) raises instead of dropping the rest; not from Python (QA: a
         # caller's sys.stdout was replaced for the rest of its process, its own writes reordered)

@@ -226,3 +226,26 @@ def test_the_command_raises_its_soft_open_file_limit_within_the_hard_one(tmp_pat
         res = subprocess.run([sys.executable, "-c", script, str(soft), str(cap)], cwd=REPO, capture_output=True,
                              text=True, timeout=60)
         assert res.returncode == 0 and res.stdout.split() == want.split(), (res.stdout, res.stderr)
+
+
+@pytest.mark.parametrize("cache", ["own", "unusable"])
+def test_a_home_that_cannot_hold_matplotlibs_folder_gets_no_matplotlib_warning(ds: Path, tmp_path: Path,
+                                                                               cache: str) -> None:
+    """QA25 C-5 (a class on a shared machine with read-only homes): every command that drew a figure printed
+    matplotlib's two-line "created a temporary cache directory ... set the MPLCONFIGDIR environment
+    variable". The CLI now gives matplotlib mmdata's cache (or a private temporary folder, removed at exit)."""
+    (tmp_path / "file").write_text("")
+    home = tmp_path / "file" / "home"  # under a file: no folder can be made there, even by root
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    env.update(HOME=str(home), TMPDIR=str(tmp_path / "tmp"),
+               MMDATA_CACHE=str(tmp_path / "cache" if cache == "own" else tmp_path / "file" / "cache"))
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "r.yaml").write_text("seed: 0\n")
+    proc = _run(["preview", str(ds), "-r", str(tmp_path / "r.yaml"), "-o", str(tmp_path / "p.png"), "--n", "2"],
+                cwd=tmp_path, env=env, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "MPLCONFIGDIR" not in proc.stderr and "Matplotlib created" not in proc.stderr, proc.stderr[-2000:]
+    assert (tmp_path / "p.png").is_file()
+    if cache == "own":
+        assert (tmp_path / "cache" / "matplotlib").is_dir()
+    assert not [p for p in (tmp_path / "tmp").iterdir() if "matplotlib" in p.name]  # removed at exit
