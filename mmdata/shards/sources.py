@@ -3555,8 +3555,9 @@ def _is_shard_name(name: str) -> bool:
 
 def _shards_in_folder(root: str) -> list[str] | None:
     """The tars of a folder that holds WebDataset shards and no raw data: every file (hidden folders and
-    files apart) a ``.tar`` / ``.tar.gz`` / ``.tgz``, or other files none of which is media, text, a label, ``.json``
-    or ``.npy`` (a README, a webdataset ``.idx``). None for any other folder (raw data, a dataset folder)."""
+    files apart) a ``.tar`` / ``.tar.gz`` / ``.tgz``, a class-names file at its root (``labels.txt`` /
+    ``labels.json``), or another file that is no media, text, label, ``.json`` or ``.npy`` (a README.md, a
+    webdataset ``.idx``). None for any other folder (raw data, a dataset folder)."""
     if is_dataset_folder(root):
         return None
     tars: list[str] = []
@@ -3567,6 +3568,8 @@ def _shards_in_folder(root: str) -> list[str] | None:
                 continue
             if _is_shard_name(f):
                 tars.append(os.path.join(folder, f))
+            elif folder == root and f in NAMES_FILES:  # the class names of the tars' .cls members
+                continue
             elif split_name(f) is not None:  # a file of raw data: the folder is a raw folder
                 return None
     return tars or None
@@ -3678,6 +3681,11 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
     splits = _shard_splits(tars, src)
     names = list(label_names) if label_names else None
     names_from = (label_names_from or "--labels") if names else None
+    if names is None and isinstance(src, (str, Path)) and os.path.isdir(src):  # a folder's names file, as for raw data
+        for n in NAMES_FILES:
+            if os.path.isfile(os.path.join(src, n)):
+                names, names_from = read_label_names(os.path.join(src, n)), n
+                break
     records: list[Record] = []
     skipped: list[dict[str, Any]] = []
     seen: dict[str, str] = {}  # source key -> its shard

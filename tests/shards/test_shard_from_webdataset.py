@@ -202,3 +202,18 @@ def test_verify_reads_bare_shards_through_and_inspect_says_what_to_do(tmp_path: 
     assert res.exit_code == 1 and "also in shard" in res.output
     res = CliRunner().invoke(app, ["inspect", str(tmp_path / "w" / "nope-*.tar")])
     assert isinstance(res.exception, ShardError) and "matches no shard" in str(res.exception)
+
+
+def test_class_names_in_cls_members_with_a_names_file_or_labels(tmp_path: Path) -> None:
+    """A .cls holding a class name: labels.txt beside the tars (as for raw data) or --labels gives its id; without
+    names the member is a listed skip and the sample is kept unlabelled."""
+    (tmp_path / "w").mkdir()
+    _write_tar(tmp_path / "w" / "a.tar", [("x0", {"txt": b"a", "cls": b"dog"}), ("x1", {"txt": b"b", "cls": b"cat"})])
+    rep = mmdata.shard(tmp_path / "w" / "a.tar", tmp_path / "o1", progress=False)
+    assert rep["samples"] == 2 and [s["sample"] for s in rep["skipped"]] == ["x0", "x1"]
+    (tmp_path / "w" / "labels.txt").write_text("cat\ndog\n")
+    mmdata.shard(tmp_path / "w", tmp_path / "o2", progress=False)
+    assert {s.key: s["label"] for s in mmdata.open_dataset(tmp_path / "o2")} == {"x0": 1, "x1": 0}
+    assert mmdata.open_dataset(tmp_path / "o2").label_names == ["cat", "dog"]
+    mmdata.shard(tmp_path / "w" / "a.tar", tmp_path / "o3", label_names=["dog", "cat"], progress=False)
+    assert {s.key: s["label"] for s in mmdata.open_dataset(tmp_path / "o3")} == {"x0": 0, "x1": 1}
