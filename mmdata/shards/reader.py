@@ -1022,6 +1022,222 @@ def _reason(exc: Exception, ext: str) -> str:
 _STANDARD_FIELDS = frozenset(field_of(e) for e in (*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS))
 
 
+#: the split names a foreign shard's file name may start with (``val-000.tar``): a bare folder holding tars so
+#: named is split by name (:func:`bare_folder_splits`), as mmdata names its own shards (``<split>-000000.tar``)
+SPLIT_WORDS = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval", "holdout"})
+#: the split file of a Megatron-Energon dataset folder (``energon prepare``): ``split_parts`` and ``exclude``
+ENERGON_SPLITS = os.path.join(".nv-meta", "split.yaml")
+#: the remedy of a key whose members are not adjacent in a bare tar (tario's ``repeated key``)
+_ADJACENT_REMEDY = ("; write the tar with each sample's members together: `tar --sort=name -cf x.tar ...` (GNU tar), "
+                    "or list the files sorted: `tar cf x.tar $(ls | sort)`")
+#: cross-shard repeated keys of a bare folder read are looked for among the first this many samples of each
+#: reader's pass (a dict of their hashes: ~100 MB at this count, measured), so a huge folder costs no more
+DUPLICATE_KEY_CHECK = 1 << 20
+
+
+def _split_url_list(path: Any) -> Any:
+    """webdataset's ``::``-joined URL list (``a-{0..3}.tar::b-{0..1}.tar``) as a list of its parts."""
+    if not isinstance(path, str) or "::" not in path or "://[" in path:  # an IPv6 host: http://[::1]/x.tar
+        return path
+    parts = path.split("::")
+    if not all(parts):
+        raise ShardError(f"{redact(path)}: an empty entry in a '::'-joined shard list (webdataset's syntax: "
+                         f"'a-{{0..3}}.tar::b-{{0..1}}.tar'); or pass a Python list of paths / patterns")
+    return parts
+
+
+def _folder_tars(folder: str) -> tuple[list[str], list[str]]:
+    """The tars under a bare ``folder`` (sorted paths), and the hidden folders and files holding tars that are
+    left out: ``.Trash/``, ``.nv-meta/``, macOS' ``._x.tar`` (as ``mmdata shard`` leaves hidden entries of a raw
+    folder out)."""
+    found: list[str] = []
+    hidden: set[str] = set()
+    for t in expand_sources(folder):  # every tar under it, sorted
+        parts = Path(os.path.relpath(t, folder)).parts
+        dot = next((i for i, part in enumerate(parts) if part.startswith(".")), None)
+        if dot is None:
+            found.append(t)
+        else:
+            hidden.add(os.path.join(*parts[: dot + 1]) + ("/" if dot < len(parts) - 1 else ""))
+    return found, sorted(hidden)
+
+
+def _named_for(tars: list[str], split: str) -> list[str]:
+    return [t for t in tars if os.path.basename(t).startswith(split + "-")]
+
+
+def _carried(tars: list[str]) -> list[str]:
+    """The split names (:data:`SPLIT_WORDS`) the tars' file names start with (``val-000.tar``: ``val``)."""
+    return sorted({b.split("-", 1)[0] for b in map(os.path.basename, tars) if "-" in b and b.split("-", 1)[0] in SPLIT_WORDS})
+
+
+def _shown_tars(folder: str, tars: list[str], n: int = 6) -> str:
+    rel = [os.path.relpath(t, folder) for t in tars]
+    return ", ".join(rel[:n]) + (f", ... ({len(rel)} in all)" if len(rel) > n else "")
+
+
+def _energon_parts(folder: str) -> tuple[dict[str, list[str]], list[str]]:
+    """``split_parts`` and ``exclude`` of an Energon folder's ``.nv-meta/split.yaml`` (``yaml.safe_load`` rules:
+    no Python objects; a duplicate key refused)."""
+    from mmdata import safe_yaml
+
+    meta = os.path.join(folder, ENERGON_SPLITS)
+    raw = safe_yaml.read_bytes(meta, "Energon split file", ShardError)
+    doc = safe_yaml.parse(safe_yaml.decode(raw, f"{meta} is not UTF-8 text", ShardError), meta, ShardError)
+    parts = doc.get("split_parts") if isinstance(doc, dict) else None
+    exclude = (doc.get("exclude") if isinstance(doc, dict) else None) or []
+    if not isinstance(parts, dict) or not all(isinstance(k, str) and (v is None or (isinstance(v, list) and all(
+            isinstance(e, str) for e in v))) for k, v in parts.items()) or not isinstance(exclude, list) \
+            or not all(isinstance(e, str) for e in exclude):
+        raise ShardError(f"{meta}: expected 'split_parts:' mapping split names to lists of shard paths (relative to "
+                         f"{folder}) and 'exclude:' a list of shard paths, as energon prepare writes them")
+    return {k: list(v or []) for k, v in parts.items()}, list(exclude)
+
+
+def _inside(folder: str, rel: str, meta: str) -> str:
+    """``rel`` (a path of ``meta``) joined to ``folder``; refused when absolute or outside the folder."""
+    full = os.path.normpath(os.path.join(folder, rel))
+    root = os.path.realpath(folder)
+    real = os.path.realpath(full)
+    if os.path.isabs(rel) or (real != root and not real.startswith(root.rstrip(os.sep) + os.sep)):
+        raise ShardError(f"{meta}: shard path {rel!r} is outside the dataset folder {folder} (paths there are "
+                         f"relative to the folder and stay inside it)")
+    return full
+
+
+def _energon_shards(folder: str, splits: tuple[str, ...]) -> list[str]:
+    """The shards of ``splits`` by an Energon folder's ``split_parts``, less those ``exclude`` names."""
+    meta = os.path.join(folder, ENERGON_SPLITS)
+    parts, exclude = _energon_parts(folder)
+    out_of = [s for s in splits if s not in parts]
+    if out_of:
+        raise ShardError(f"{folder}: an Energon dataset (.nv-meta/split.yaml) without split {out_of[0]!r}; its "
+                         f"split_parts are {sorted(parts)}")
+    dropped: set[str] = set()
+    for e in exclude:
+        if re.search(r"\.(tar|tgz|tar\.gz)/", e):  # "parts/data-0.tar/000123": one sample
+            raise ShardError(f"{meta}: exclude entry {e!r} names a sample; mmdata honours excluded shards only: remove "
+                             f"the sample from its shard, or pass the split's shards yourself (a list of paths)")
+        dropped.update(os.path.realpath(_inside(folder, p, meta)) for p in tario.braceexpand(e))
+    out: list[str] = []
+    for s in splits:
+        for entry in parts[s]:
+            for rel in tario.braceexpand(entry):
+                full = _inside(folder, rel, meta)
+                if os.path.realpath(full) in dropped:
+                    continue
+                if not os.path.lexists(full):
+                    raise ShardError(f"{meta}: split {s!r} lists {rel!r}, which {folder} does not hold")
+                out.append(full)
+    if not out:
+        raise ShardError(f"{folder}: split {list(splits) if len(splits) > 1 else splits[0]!r} of its .nv-meta/split.yaml "
+                         f"lists no shard (after exclude)")
+    return out
+
+
+def bare_folder_splits(path: Any) -> list[str] | None:
+    """The split names ``open_dataset(path, split=...)`` takes for a local folder of bare shards (no
+    ``dataset.json``), or None for anything else (a dataset folder, a tar, a pattern, a URL).
+
+    An Energon folder's are its ``.nv-meta/split.yaml`` ``split_parts``; a folder whose tars are named by
+    split (``train-000.tar``, ``val-000.tar``) has those names; one whose tars carry none
+    (``shard-000.tar``) has only the default, ``train`` (every tar).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> for n in ("train-000.tar", "train-001.tar", "val-000.tar"): _ = (d / n).write_bytes(b"")
+        >>> bare_folder_splits(d)
+        ['train', 'val']
+    """
+    if not isinstance(path, (str, Path)) or is_remote(path) or not os.path.isdir(path) or idx.dataset_marks(path):
+        return None
+    folder = str(path)
+    if os.path.isfile(os.path.join(folder, ENERGON_SPLITS)):
+        return sorted(_energon_parts(folder)[0])
+    return _carried(_folder_tars(folder)[0]) or ["train"]
+
+
+def _bare_folder(folder: str, splits: tuple[str, ...]) -> list[str]:
+    """The tars of ``splits`` in a local folder of bare shards (see :func:`open_dataset`'s ``split``)."""
+    if os.path.isfile(os.path.join(folder, ENERGON_SPLITS)):
+        return _energon_shards(folder, splits)
+    tars, hidden = _folder_tars(folder)
+    if not tars:
+        left = f" (hidden ones are not read: {', '.join(hidden[:5])})" if hidden else ""
+        raise ShardError(f"{folder}: folder has no dataset.json and no .tar/.tar.gz shards{left}")
+    named = {s: _named_for(tars, s) for s in splits}
+    carried = _carried(tars)
+    if all(named.values()):
+        chosen = [t for s in splits for t in named[s]]
+        rest = [t for t in tars if t not in set(chosen) and not any(os.path.basename(t).startswith(c + "-") for c in carried)]
+        if rest:
+            warnings.warn(f"{folder}: {len(rest)} tar(s) named for no split are not read for split "
+                          f"{splits[0] if len(splits) == 1 else list(splits)!r}: {_shown_tars(folder, rest)} (pass a "
+                          f"list of paths or a pattern to read them)", UserWarning, stacklevel=4)
+        return chosen
+    if splits == ("train",) and not carried:
+        return tars  # tars named for no split (shard-000.tar): all of them are the default split
+    missing = next(s for s in splits if not named[s])
+    which = (f"its tars are named for the splits {carried}: pass one of those" if carried else
+             "its tars carry no split name: the default split='train' reads all of them")
+    raise ShardError(f"{folder}: bare shards (no dataset.json), and no tar is named for split {missing!r} "
+                     f"({missing}-*.tar); {which}, or pass the split's tars yourself as a pattern or a list "
+                     f"(open_dataset('{os.path.join(folder, missing)}-*.tar')). Tars: {_shown_tars(folder, tars)}")
+
+
+def _bare_sources(path: Any, splits: tuple[str, ...], storage_options: dict[str, Any] | None) -> tuple[list[str], bool]:
+    """The shards of bare ``path``, and whether a local folder was listed (its keys are checked across shards)."""
+    if isinstance(path, (list, tuple)):
+        found = [_bare_sources(p, splits, storage_options) for p in path]
+        return [u for f in found for u in f[0]], any(f[1] for f in found)
+    if isinstance(path, (str, Path)) and not is_remote(path) and os.path.isdir(path) and not idx.dataset_marks(path):
+        return _bare_folder(str(path), splits), True
+    return expand_sources(path, storage_options), False
+
+
+#: member types whose decoders release the GIL (Pillow, libjpeg-turbo, libsndfile, dr_flac): worth a decode thread
+_GIL_FREE = frozenset((*IMAGE_EXTS, *AUDIO_EXTS))
+
+
+def _releases_gil(raw: dict[str, bytes]) -> bool:
+    """Whether decoding a sample's members runs mostly outside the GIL (an image or audio member read)."""
+    return any(v and member_type(e) in _GIL_FREE for e, v in raw.items())
+
+
+class _Ready:
+    """A decode done in place, with a Future's ``result()``: its value, or its exception raised only when its
+    turn in the window comes (as the pool's would be)."""
+
+    __slots__ = ("_exc", "_value")
+
+    def __init__(self, fn: Callable[[Any], Any], item: Any) -> None:
+        self._exc: BaseException | None = None
+        try:
+            self._value = fn(item)
+        except Exception as exc:  # noqa: BLE001 - raised at result(), in stream order
+            self._exc, self._value = exc, None
+
+    def result(self) -> Any:
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask (``taskset``, SLURM, cgroup cpusets), as torch's
+    DataLoader counts them, else ``os.cpu_count()``.
+
+    Example:
+        >>> 1 <= usable_cpus() <= (os.cpu_count() or 1)
+        True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _once(shards: list[str], source: Any) -> list[str]:
     """``shards`` without repeats (first place kept), with a warning naming them: a shard listed twice
     (``[s, s]``, a path and a glob that matches it) would yield each of its samples twice, and the
@@ -1929,9 +2145,11 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # a dataset folder by what is there: its card, index or shards table, or a job's journal — never
         # read as bare shards, whatever a job writing it is doing meanwhile (see idx.dataset_marks)
         as_folder = remote_folder or (local_folder and idx.dataset_marks(path))
+        self._folder_read = False  # bare shards listed from a local folder: keys are checked across shards
         if not as_folder:
+            path = _split_url_list(path)
             check_sources_exist(path, ShardError)  # a local name that does not exist: now, not when read
-            self.shards = expand_sources(path, self.storage_options)
+            self.shards, self._folder_read = _bare_sources(path, splits, self.storage_options)
             # a job started (or finished) writing the folder while its tars were listed: its folder after all
             as_folder = local_folder and idx.dataset_marks(path)
         self._stamp: tuple[Any, ...] | None = None  # dataset.json + index.parquet as opened (idx.folder_stamp)
@@ -2820,18 +3038,34 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             for item in stream:
                 yield item, self._try_build(item), dict(self._streamed) if self._streamed else None
             return
-        # decoders (PIL, libsndfile) release the GIL: a few in flight keep a worker's cores busy,
-        # results come back in stream order, so order and positions do not depend on threads
-        with ThreadPoolExecutor(threads, thread_name_prefix="mmdata-decode") as pool:
+        # decoders of images and audio (PIL, libsndfile) release the GIL: a few in flight keep a worker's cores
+        # busy. The others (text, labels, json, npy) hold it: a thread hand-off per sample only costs (2x the CPU
+        # of a text corpus), so those samples are decoded here, in their place in the window. Results come back
+        # in stream order, so order, positions and errors do not depend on threads
+        pool: ThreadPoolExecutor | None = None
+        try:
             window: deque[Any] = deque()
             for item in stream:
-                window.append((item, pool.submit(self._try_build, item), dict(self._streamed) if self._streamed else None))
+                heavy = _releases_gil(item[2])
+                if not heavy and not window:  # nothing in flight to keep order with: as decode_threads=1
+                    yield item, self._try_build(item), dict(self._streamed) if self._streamed else None
+                    continue
+                if heavy:
+                    if pool is None:  # a text-only read never starts the threads
+                        pool = ThreadPoolExecutor(threads, thread_name_prefix="mmdata-decode")
+                    fut: Any = pool.submit(self._try_build, item)
+                else:
+                    fut = _Ready(self._try_build, item)
+                window.append((item, fut, dict(self._streamed) if self._streamed else None))
                 if len(window) >= 4 * threads:
                     head, fut, streamed = window.popleft()
                     yield head, fut.result(), streamed
             while window:
                 head, fut, streamed = window.popleft()
                 yield head, fut.result(), streamed
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _tagging(self, stream: Iterator[Any], start: int) -> Iterator[Any]:
         """``stream``, with ``_at`` the position of each item while it is pulled."""
@@ -2852,7 +3086,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             return self.decode_threads
         info = get_worker_info()
         workers = info.num_workers if info is not None else 1
-        return max(1, min(4, (os.cpu_count() or 1) // workers))
+        return max(1, min(4, usable_cpus() // workers))
 
     # ---- iteration -------------------------------------------------------------------------------
     def _report(self, shard: str, key: str | None, problem: tuple[str, ...]) -> None:
@@ -2891,13 +3125,32 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # samples are): done once each selected sample came — the rest of the shards is not read (QA: a single
         # 50 GB shard was read whole by the task of each output shard it feeds)
         left = set(self.keys) if self.keys is not None and self.root is None else None
-        for shard in shards:
+        # a folder of bare shards may hold a copy of a shard (``shard-000 (1).tar`` after a re-download, a
+        # ``backup/``): a key read from two shards is the same sample twice in the epoch; said once per pass,
+        # naming both shards (keys restarting in every shard are legal in webdataset: not refused)
+        first: dict[int, int] | None = {} if self._folder_read and self.root is None else None
+        for at, shard in enumerate(shards):
             for item in self._shard_items(shard, rid, n, stride, counter):
+                if first is not None:
+                    was = first.setdefault(hash(item[1]), at)
+                    if was != at:
+                        self._warn_repeated(item[1], shards[was], shard)
+                        first = None
+                    elif len(first) >= DUPLICATE_KEY_CHECK:
+                        first = None
                 yield item
                 if left is not None:
                     left.discard(item[1])
                     if not left:
                         return
+
+    def _warn_repeated(self, key: str, was: str, shard: str) -> None:
+        if self._quiet:  # a resume passing over what the saved run read: that run said it
+            return
+        warnings.warn(f"{self._shown(shard)}: sample key {key!r} was already read from {self._shown(was)} in this pass: "
+                      f"the same sample twice in an epoch? (a copy of a shard in the folder: remove it, or pass the tars "
+                      f"to read as a list or pattern; keys that restart in every shard are not copies, ignore this); "
+                      f"further repeats of this pass are not reported", UserWarning, stacklevel=2)
 
     def _shard_items(self, shard: str, rid: int, n: int, stride: bool, counter: list[int],
                      try_fast: bool = True) -> Iterator[tuple[str, str, dict[str, bytes]]]:
@@ -2963,6 +3216,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 seen.add(key)
             if not own:
                 continue
+            if problem[0] == "repeated key" and listed is None:  # a bare tar made by hand: say how to fix it
+                problem = (problem[0], problem[1] + _ADJACENT_REMEDY, *problem[2:])
             if counts or self.on_error == "raise":
                 self._report(shard, key, problem)
             elif not self._quiet:
@@ -3164,10 +3419,18 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
             epochs, :func:`mmdata.urls.stage_dataset` makes a checked local copy once). A shard
             listed more than once is read once (UserWarning). A local folder, shard or brace pattern
             that does not exist raises ShardError here (URLs are checked when read).
-        split: split to read from a dataset folder (ignored for bare shards), or a list of splits read
+        split: split to read from a dataset folder, or a list of splits read
             as one (``["1", "2", "3"]``: the training folds of a k-fold cross-validation sharded as splits):
             the shards of each in the order given, with everything one split has (``num_samples``,
-            ``samples_per_reader``, resume, ``keys``). A name listed twice raises.
+            ``samples_per_reader``, resume, ``keys``). A name listed twice raises; ``None`` is refused
+            (the default is ``"train"``). A local folder of bare shards: an Energon folder's
+            ``.nv-meta/split.yaml`` ``split_parts`` (less ``exclude``); else the tars named ``<split>-*``
+            (``val-000.tar``); a folder whose tars carry no split name (``shard-000.tar``) is all
+            ``"train"`` (the default reads every tar); a split no tar is named for raises naming the tars
+            (:func:`bare_folder_splits` lists a folder's splits). Hidden folders and files (``.Trash/``) are
+            not read, and a key read from two of the folder's shards in a pass is warned of, naming both.
+            A tar, pattern, glob or list (``::``-joined too, as webdataset writes one) is read as given:
+            ``split`` does not apply.
         modalities: fields to keep (others are not decoded; in the column layout not even read): a
             list of names, or one name (``"image"``). For a dataset folder, a name that is neither a
             stored field nor a standard modality (image, audio, text, label) raises ShardError naming
@@ -3193,8 +3456,10 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
         image_alpha: keep the alpha channel of RGBA / LA / transparent-palette images (4 / 2 channels)
             instead of dropping it (PIL's ``convert("RGB")``); :func:`mmdata.loader` sets it when the
             recipe's normalize stage blends alpha (``to_rgb`` / ``to_gray`` with ``alpha: blend``).
-        decode_threads: decoding threads per reader process (0: ``cpu_count // workers``, at most 4;
-            1: decode inline). Order and output do not depend on it.
+        decode_threads: decoding threads per reader process (0: the CPUs the process may use — its
+            affinity, ``taskset`` / a cgroup cpuset — ``// workers``, at most 4; 1: decode inline). Only
+            samples with an image or audio member go to the threads (those decoders release the GIL);
+            text, labels, json and arrays are decoded inline. Order and output do not depend on it.
         storage_options: options of the fsspec filesystem of URL paths (``{"endpoint_url": ...}``
             for s3fs); None: the protocol's defaults (environment variables, config files).
         keys: read only these samples of the split (a dataset folder's): sample keys — a list, a set, a
