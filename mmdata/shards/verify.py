@@ -683,8 +683,9 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
 
 
 def bare_shards(path: str | Path, storage_options: dict[str, Any] | None = None) -> list[str] | None:
-    """The tars when ``path`` names WebDataset shards — a ``.tar`` / ``.tar.gz``, a brace or glob pattern of them,
-    a folder of tars without a card, index, shards table or journal — else None (a dataset folder, or nothing).
+    """The tars when the local ``path`` names WebDataset shards — a ``.tar`` / ``.tar.gz``, a brace or glob pattern
+    of them, a folder of tars without a card, index, shards table or journal — else None (a dataset folder, a URL,
+    or nothing).
 
     Raises:
         ShardError: a pattern naming shards that do not exist, or a glob matching none.
@@ -696,9 +697,9 @@ def bare_shards(path: str | Path, storage_options: dict[str, Any] | None = None)
     from mmdata.errors import SourceError
     from mmdata.shards.sources import shard_files
 
-    if not isinstance(path, (str, Path)):
+    if not isinstance(path, (str, Path)) or is_remote(path):  # a URL: as before (not a dataset folder, named)
         return None
-    if not is_remote(path) and os.path.isdir(path) and idx.dataset_marks(path):
+    if os.path.isdir(path) and idx.dataset_marks(path):
         return None
     try:
         return shard_files(path, storage_options)
