@@ -455,6 +455,9 @@ def _writing(shown: str, doing: str = "write") -> Iterator[None]:
     try:
         yield
     except OSError as exc:
+        if doing == "create":  # no run yet: nothing to resume
+            raise MMDataError(f"cannot create {shown} ({exc.strerror or exc}); free disk space, make the folder "
+                              "writable or give another --out") from None
         raise MMDataError(f"cannot {doing} {shown} ({exc.strerror or exc}); free disk space or make the folder writable, "
                           "then rerun the same command to resume (the runs already in runs.parquet are kept)") from None
 
@@ -825,6 +828,12 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     prev = check_out(out, ab, shown)
     if absent is not None and prev is None:  # no earlier runs to analyse: the dataset is needed
         _dataset_error(ab, out, storage_options)
+    if prev is None and mirror is None:
+        # a first run into a folder that cannot be made is said before the design's warnings, as every command
+        # says it (it was found by the first write, with advice to resume runs that did not exist)
+        from mmdata.train.outputs import check_out as check_writable
+
+        check_writable(out, "--out")
     said = design_warnings(ab)
     for w in said:
         warn(w)
