@@ -239,7 +239,7 @@ def discover_remote(url: str, storage_options: dict[str, Any] | None = None, *,
     under = any(p.startswith(source.root + "/") and info.get("type", "file") == "file" for p, info in listing.items())
     if entry is not None and entry.get("type") == "file" and not under:
         # a .txt is a manifest when it is tab-separated (Excel's 'Unicode text'), as a local one: read_manifest says
-        if not source.root.lower().endswith((*MANIFEST_SUFFIXES, ".txt")):
+        if not source.root.lower().endswith((*MANIFEST_SUFFIXES, ".txt", *(m + ".gz" for m in MANIFEST_SUFFIXES))):
             raise SourceError(f"source {source.shown} is not a folder or a manifest ({', '.join(MANIFEST_SUFFIXES)})")
         found = discover_manifest(source.root, columns, label_names, label_names_from=label_names_from,
                                   on_error=on_error, remote=source, meta=meta, group_by=group_by)

@@ -94,6 +94,13 @@ def test_maxsize_plans_from_the_listing_and_a_manifest_at_a_url(tmp_path: Path, 
     assert remote["skipped"] == local["skipped"]
     assert {s["reason"].split(": ", 1)[1] for s in local["skipped"]} >= {"the path escapes the manifest's folder",
                                                                        "file not found"}
+    # a gzipped manifest at a URL (Lhotse's .jsonl.gz) reads as the plain one does (it was refused by its suffix)
+    import gzip
+
+    s3.fs.pipe_file(f"{s3.url[5:]}/manifest.csv.gz", gzip.compress((messy.parent / "manifest.csv").read_bytes()))
+    mmdata.shard(f"{s3.url}/manifest.csv.gz", tmp_path / "e" / "ds", storage_options=s3.options, **OPTS)
+    gz, plain = _tree(tmp_path / "e" / "ds"), _tree(tmp_path / "d" / "ds")
+    assert {k: v for k, v in gz.items() if k != "dataset.json"} == {k: v for k, v in plain.items() if k != "dataset.json"}
 
 
 def test_a_killed_cli_driver_resumes_from_s3_to_s3(tmp_path: Path, messy: Path, local_ds, s3) -> None:  # noqa: ANN001
