@@ -24,7 +24,8 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     aligned = any("align_cos_delta" in a["exploratory"] for a in s["arms"])
     # no header or value is cut: folded on a narrow terminal, whole on a pipe (printed as wide as needed);
     # every text of the recipe is escaped: an arm named "[/]" was a MarkupError after all runs had finished
-    t = table("arm", "seeds", f"Δ {escape(pm['label'])}", "interval (Holm level)", "P(beats baseline)", "decision",
+    t = table("arm", "seeds", f"Δ {escape(pm['label'])}", "interval (Holm level)", "wins/ties/losses",
+              "P(beats)+½·P(tie)", "decision",
               *(["alignment Δcos (exploratory)"] if aligned else []),
               title=escape(f"{pm['name']} ({'higher' if pm['higher_is_better'] else 'lower'} is better) vs baseline "
                            f"'{s['baseline']['name']}'"))
@@ -36,6 +37,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
         color = {"helps": "green", "hurts": "red", "equivalent": "blue", "failed": "magenta"}.get(a["decision"].split(" ")[0], "white")
         t.add_row(escape(a["name"]), str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), num(e["mean_diff"], dec),
                   interval_cell(a, dec),
+                  "/".join(map(str, e["wins_ties_losses"])) if e.get("wins_ties_losses") else "—",
                   "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{escape(a['decision'])}[/]",
                   *([f"{a['exploratory']['align_cos_delta']['mean_diff']:+.3f}" if "align_cos_delta" in a["exploratory"] else "—"]
                     if aligned else []))

@@ -14,6 +14,7 @@ import math
 import re
 import statistics
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ import numpy as np
 
 from mmdata.ablate.design import KNOWN_METRICS, Ablation
 from mmdata.ablate.schedule import State, paired_diffs
-from mmdata.ablate.stats import MIN_SEEDS, analyze, mde, min_seeds_for_verdict, paired_sd
+from mmdata.ablate.report_reference import constant_runs, data_reference, noise_text, reference_warnings, target_text
+from mmdata.ablate.stats import MIN_SEEDS, SD_NOISE_FLOOR, analyze, mde, min_seeds_for_verdict, paired_sd
 from mmdata.io import atomic_write_bytes
 
 MODS = ("image", "audio", "text")
@@ -61,7 +63,7 @@ def _secondary(rows: list[dict[str, Any]], primary: str) -> dict[str, tuple[str,
                 k[len(f"robust_{m}_"):-len("_auc")] if k.startswith(f"robust_{m}_") and k.endswith("_auc") else None)
             if score and score != "accuracy" and f"test_{score}" in KNOWN_METRICS:
                 label, scale, higher = KNOWN_METRICS[f"test_{score}"]
-                ms[k] = (f"{label} without {m}" if k.startswith("missing_") else f"corruption AUC of {label}, {m}", scale, higher)
+                ms[k] = (f"{label} without {m}" if k.startswith("missing_") else f"corruption AUC of {label} ({m})", scale, higher)
     for k, (label, scale) in ALIGN.items():
         if k in keys:
             ms[k] = (label, scale, True)
@@ -119,6 +121,21 @@ def trainer_warnings(rows: list[dict[str, Any]]) -> list[str]:
         out.append(f"the trainer warned in {n} of {len(ok)} runs (arm{'s' * (len(arms) != 1)} {named}): {first} "
                    f"(arm {arm}, seed {seed})")
     return out
+
+
+def clean_mean(d: list[float], mean: float | None = None) -> float:
+    """The mean of paired differences ``d`` (or the ``mean`` already computed of them), 0.0 where it is float
+    rounding: below :data:`~mmdata.ablate.stats.SD_NOISE_FLOOR` times their magnitude (at least 1), the floor
+    :func:`~mmdata.ablate.stats.paired_sd` uses — Δ of 0, -2.13, 0, 0, +2.13, 0 averaged to -4.7e-15 and the
+    report printed "-4.7e-15" as an effect.
+
+    Example:
+        >>> clean_mean([0.0, -2.127659574468085, 0.0, 0.0, 2.127659574468078, 0.0]), clean_mean([2.5, -0.5])
+        (0.0, 1.0)
+    """
+    m = float(np.mean(d)) if mean is None else float(mean)
+    top = max((abs(float(v)) for v in d), default=0.0)
+    return 0.0 if abs(m) < SD_NOISE_FLOOR * max(1.0, top) else m
 
 
 def _t_interval(d: list[float]) -> list[float]:
@@ -196,6 +213,21 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     for a in arm_names:
         if not vals.get(a) and any(f["arm"] == a for f in failures):
             prim[a]["decision"] = "failed"
+        # wins / ties / losses on the paired seeds: p_superior counts a tie as half a win, and on a small test split
+        # (a discrete metric) ties can be most seeds — the counts say what the share hides
+        sgn = 1.0 if met.higher_is_better else -1.0
+        ds = [sgn * v for v in diffs.get(a, {}).values()]
+        tie = [abs(v) <= SD_NOISE_FLOOR * max(1.0, abs(met.scale)) for v in ds]
+        prim[a]["wins_ties_losses"] = [sum(v > 0 and not t for v, t in zip(ds, tie)), sum(tie),
+                                       sum(v < 0 and not t for v, t in zip(ds, tie))]
+        if isinstance(prim[a].get("mean_diff"), float) and diffs.get(a):  # -4.7e-15 of cancelling ±2.13: a 0
+            prim[a]["mean_diff"] = clean_mean(list(diffs[a].values()), prim[a]["mean_diff"])
+    reference = data_reference(ab)
+    at_constant = constant_runs(reference, rows)
+    warned += reference_warnings(reference, at_constant, baseline=base, base_values=vals.get(base, {}),
+                                 metric=met, delta=delta, mdes={a: prim[a]["mde"] for a in arm_names
+                                                                if isinstance(prim[a].get("mde"), float)},
+                                 dec=display_decimals(statistics.stdev(pilot) if len(pilot) > 1 else None, delta))
     planted = {a.name for a in ab.arms if a.label_noise > 0}  # trained on other labels: left out of the pooled share
     split_noise = _split_noise(rows, met.column, base, arm_names, cap, planted)
     for a, e in split_noise["arms"].items():
@@ -211,7 +243,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
             if d:
                 from mmdata.ablate.stats import sign_flip_p
 
-                explore[m][a] = {"n_seeds": len(d), "mean_diff": float(np.mean(d)), "ci95_t_unadjusted": _t_interval(d),
+                explore[m][a] = {"n_seeds": len(d), "mean_diff": clean_mean(d), "ci95_t_unadjusted": _t_interval(d),
                                  "p_value_unadjusted": sign_flip_p(d), "higher_is_better": hib}
                 lim = diff_limits(m, scale)
                 if lim:  # the t interval ignores the bounds; the report shows it clipped to this range
@@ -238,7 +270,9 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     cannot = (f"with at most {ab.seeds} paired seeds per arm no arm can reach a verdict at α = {ab.alpha:g} across "
               f"{len(arm_names)} arms (at least {need} are needed)") if ab.seeds < need else None
     controls = _controls(summary_arms, ab.identity_note, runs_ok=ok_runs, runs_failed=len(failures), baseline_ok=base_ok,
-                         decimals=display_decimals(bl_sd, delta), cannot_decide=cannot)
+                         decimals=display_decimals(bl_sd, delta), cannot_decide=cannot, need=need,
+                         failed_runs={a: sum(f["arm"] == a for f in failures) for a in arm_names},
+                         higher_is_better=met.higher_is_better)
     n_configs = len(ab.arms)
     summary = {
         "schema": "mmdata.ablate/2",
@@ -249,6 +283,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                    "min_seeds_for_a_verdict": min_seeds_for_verdict(ab.alpha, len(arm_names))},
         "delta": {"value": delta, "source": delta_src, **({"warning": delta_warning} if delta_warning else {})},
         "warnings": warned,
+        "target": reference and {**reference, "runs_at_trivial_reference": at_constant},
         "alpha": ab.alpha,
         "baseline": {"name": base, "metrics": baseline_stats},
         "arms": summary_arms,
@@ -338,11 +373,15 @@ def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: 
 
 def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, runs_ok: int | None = None,
               runs_failed: int = 0, baseline_ok: int | None = None, decimals: int = 2,
-              cannot_decide: str | None = None) -> dict[str, Any]:
+              cannot_decide: str | None = None, need: int | None = None, failed_runs: dict[str, int] | None = None,
+              higher_is_better: bool = True) -> dict[str, Any]:
     """The controls' outcome and the report's headline, which says what was checked: an identity control
     whose baseline draws nothing (``identity_note``) is not applicable, never passed; runs that all
     failed are named as such, not as a lack of sensitivity; a design that can reach no verdict at its
-    maximum seeds (``cannot_decide``: why) checks no control; a missing ``label_noise`` arm is said."""
+    maximum seeds (``cannot_decide``: why) checks no control; a missing ``label_noise`` arm is said. A
+    ``label_noise`` arm that failed runs (``failed_runs``) and kept fewer paired seeds than any verdict ``need`` s
+    could not be checked — not "the design lacks sensitivity"; one whose mean Δ favours it (in the metric's
+    direction, ``higher_is_better``) is said to, whatever its seed count: the planted harm did not show."""
     by = {a["name"]: a for a in arms}
     ident, noise = by.get("identity"), by.get("label_noise")
     applicable = identity_note is None
@@ -354,8 +393,17 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
         out["identity"] = {"decision": None, "false_positive": False, "applicable": False, "skipped": True}
     if identity_note:
         out["identity"]["note"] = identity_note
+    favours = ""
     if noise:
         out["label_noise"] = {"decision": noise["decision"], "detected": noise["decision"] == "hurts"}
+        m = noise["primary"].get("mean_diff")
+        if (noise["decision"] != "hurts" and isinstance(m, (int, float)) and math.isfinite(m)
+                and (m > 0) == higher_is_better and m != 0):
+            out["label_noise"]["favoured"] = True
+            favours = (f" The planted harmful `label_noise` arm even scored better than the baseline on average "
+                       f"(Δ {num(m, decimals)}): at this training budget the label noise does no visible harm, whatever "
+                       "the seed count — a sign the trainer does not learn the labels, or the noise share is too small.")
+    lost = (failed_runs or {}).get("label_noise", 0) if noise else 0
     na = (" The A/A control `identity` was not applicable (the baseline draws nothing, so it trains exactly like the "
           "baseline).") if identity_note else ""
     if runs_failed and (runs_ok == 0 or baseline_ok == 0):
@@ -366,7 +414,7 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
     elif cannot_decide and (ident or noise):
         out["verdict"] = "not_checked"
         out["headline"] = (f"No control could fail: {cannot_decide}, so every arm, the controls included, is "
-                           "inconclusive by design. Run more seeds." + na)
+                           "inconclusive by design. Run more seeds." + favours + na)
     elif ident and out["identity"]["false_positive"]:
         out["verdict"] = "aa_failed"
         also = (f" The sensitivity control failed too: `label_noise` (a planted harmful arm) came out **{noise['decision']}**, "
@@ -381,11 +429,17 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
         out["verdict"] = "control_failed"
         out["headline"] = ("The sensitivity control could not be checked: every run of `label_noise` (a planted harmful "
                            "arm) failed; see Failures below." + na)
+    elif noise and lost and need and noise["n_seeds"] < need and not out["label_noise"]["detected"]:
+        out["verdict"] = "not_checked"
+        out["headline"] = (f"The sensitivity control could not be checked: {lost} run{'s' * (lost != 1)} of `label_noise` "
+                           f"(a planted harmful arm) failed, leaving {noise['n_seeds']} paired seeds, below the {need} any "
+                           "verdict needs here, so it is inconclusive by construction, not a miss; see Failures below and "
+                           "rerun the same command to retry them." + favours + na)
     elif noise and not out["label_noise"]["detected"]:
         out["verdict"] = "insensitive"
         out["headline"] = (f"The sensitivity control failed: `label_noise` (a planted harmful arm) came out "
                            f"**{noise['decision']}**, not hurts. The design lacks sensitivity at this budget: "
-                           "'inconclusive' and 'equivalent' below say little." + na)
+                           "'inconclusive' and 'equivalent' below say little." + favours + na)
     else:
         parts = []
         if ident and applicable:
@@ -431,6 +485,8 @@ def arm_order(arms: list[dict[str, Any]], higher_is_better: bool = True) -> list
     return [a for _, a in sorted(enumerate(arms), key=key)]
 
 
+#: the paired plot marks lines that stand for several seeds (×k) in panels of at most this many distinct lines
+MULTIPLICITY_LABELS = 12
 #: the most arms a figure draws (forest rows, paired panels, robustness curves): at 400 arms of a sweep the forest
 #: plot was 30,000 px tall and took a minute to draw. report.md's table and summary.json keep every arm.
 FIGURE_ARMS = 40
@@ -986,14 +1042,19 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         ax.set_yticks(range(len(items)), [label[a["name"]] for a in reversed(items)], fontsize=9)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-0.6, len(items) - 0.4)
+        for x, ha, who in ((0.01, "left", "baseline" if hib else "arm"), (0.99, "right", "arm" if hib else "baseline")):
+            ax.text(x, 1.01, ("← " if ha == "left" else "") + f"{who} better" + (" →" if ha == "right" else ""),
+                    transform=ax.transAxes, ha=ha, va="bottom", fontsize=8, color="dimgray")
         band = f"; shaded: ±δ = {num(delta, dec, sign=False)}, the smallest effect of interest" if delta else ""
-        xlabel = (f"Δ {units} vs baseline (arm − baseline, paired by seed)\n"
+        way = ("higher is better: right of 0, the arm is better; left of 0, the baseline" if hib else
+               "lower is better: left of 0, the arm is better; right of 0, the baseline")
+        xlabel = (f"Δ {units} vs baseline (arm − baseline, paired by seed; {way})\n"
                   "dot: mean; bar: interval of the decision rule (exact sign-flip test inverted at the arm's Holm level"
                   + (", sequential" if summary["design"]["adaptive"] else "") + f"){band}")
         ax.set_xlabel("\n".join(textwrap.fill(part, 110, break_on_hyphens=False) for part in xlabel.split("\n")),
                       fontsize=8)
         ax.set_title(f"Primary metric: {_no_math(summary['primary_metric']['name'])} — effect of each arm vs '{base_name}'{of}",
-                     fontsize=10)
+                     fontsize=10, pad=16)  # room for the direction cue above the axes
         _save(fig, out / "forest.png", foot(150), dpi=120)
         figs["forest"] = "forest.png"
         # paired per-seed lines, one panel per arm, each with its own y scale
@@ -1010,15 +1071,24 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
                      if (v := vals.get(name, {}).get(s)) is not None and s < cap[name]]
             ys = [y for pair in pairs for y in pair]
             if pairs:  # one line artist per panel: a line per seed cost ~1 ms each (scale QA: 4,080 lines, 5 s)
+                # seeds with the same (baseline, arm) values draw one line, thicker and marked ×k: tied seeds drawn on
+                # top of each other showed 3 lines for 5 seeds (QA)
+                times = Counter(pairs)  # still a segment per seed: the figure's data stay one line per seed
                 styles = [seed_style(v, b, hib) for b, v in pairs]
                 ax.add_collection(LineCollection([[(0, b), (1, v)] for b, v in pairs], colors=[st[0] for st in styles],
-                                                 linestyles=[st[1] for st in styles], linewidths=0.9))
+                                                 linestyles=[st[1] for st in styles],
+                                                 linewidths=[0.9 + 0.7 * (times[p] - 1) for p in pairs]))
+                if len(times) <= MULTIPLICITY_LABELS:
+                    for (b, v), k in times.items():
+                        if k > 1:
+                            ax.annotate(f"×{k}", xy=(1, v), xytext=(5, 0), textcoords="offset points", va="center",
+                                        fontsize=7, color=seed_style(v, b, hib)[0])
                 for colour, _, marker in dict.fromkeys(styles):  # a scatter draws one marker shape: one per outcome
                     pts = [(x, y) for st, pair in zip(styles, pairs) if st[2] == marker for x, y in enumerate(pair)]
                     ax.scatter([x for x, _ in pts], [y for _, y in pts], s=16, c=colour, marker=marker, zorder=2.5,
                                linewidths=0)
             ax.set_xticks([0, 1], ["baseline", "arm"], fontsize=7)
-            ax.set_xlim(-0.2, 1.2)
+            ax.set_xlim(-0.2, 1.35)
             ax.tick_params(axis="y", labelsize=7)
             if ys and min(ys) == max(ys):  # every value equal: a small range around it, said in words
                 v0 = ys[0]
@@ -1035,7 +1105,8 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
             ax.axis("off")
         for r in range(nrows):
             axes[r, 0].set_ylabel(units, fontsize=8)
-        title = f"Paired seeds: baseline vs arm ({paired_key(hib)}); each panel has its own scale{of}"
+        title = (f"Paired seeds: baseline vs arm ({paired_key(hib)}); ×k and a thicker line: k seeds with the same "
+                 f"two values; each panel has its own scale{of}")
         sup = fig.suptitle(textwrap.fill(title, int(13 * 2.8 * cols)), fontsize=9)  # ~13 characters per inch: one or two panels wrap
         _save(fig, out / "paired.png", foot(int(16 * 2.8 * cols)), sup, dpi=110)
         figs["paired"] = "paired.png"
@@ -1365,14 +1436,24 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     lines += [
         "## Design", "",
         f"Dataset {ds} (fingerprint `{s['data_fingerprint'][:16]}`), trained by {who}. Each seed fixes "
-        "initialisation, data order, augmentation draws and label-noise flips; every arm is paired with the baseline "
+        "initialisation, data order, augmentation draws and which training labels the label-noise control replaces; every arm is paired with the baseline "
         "on the same seeds. The train / val / test split is the same for every seed, so the verdicts hold for this "
         "split: the seeds vary the training, not which examples are tested (how much of the paired noise the finite "
         f"test split adds is estimated below, where the trainer records it). Design: {design_txt}. Runs: {runs['ok']} finished "
         f"({100 * runs['fraction_of_fixed']:.0f}% of the {runs['fixed_design_runs']} of a fixed {ab.seeds}-seed design).", "",
         f"Primary metric: **{pm['name']}** in {pm['label']}, {'higher' if pm['higher_is_better'] else 'lower'} is better. "
         f"{holm_family_text(s['alpha'], d.get('holm_arms', d['arms']), failed)}. Smallest effect of interest δ = "
-        f"{num(delta, dec, sign=False)} ({s['delta']['source']}).", "",
+        f"{num(delta, dec, sign=False)} ({s['delta']['source']}).", ""]
+    ref = s.get("target")
+    said = target_text(ref, pm["name"])
+    noisy = [a for a in ab.arms if a.label_noise > 0]
+    if noisy:
+        share = ", ".join(sorted({f"{100 * a.label_noise:g}%" for a in noisy}))
+        said += (" " if said else "") + (f"Control `label_noise` ({share}): " + noise_text(ref["kind"] if ref else None,
+                                                                                             bool(ab.entry)) + ".")
+    if said:
+        lines += [said, ""]
+    lines += [
         "Verdicts: **helps / hurts** — the interval excludes 0 and does not lie inside ±δ (the effect may still be "
         "smaller than δ: read the interval); **helps / hurts (negligible)** — it excludes 0 but lies inside ±δ; **equivalent** — the interval lies inside ±δ; "
         f"**inconclusive** — none of these; **pending** — fewer than {MIN_SEEDS} paired seeds or still sampling; "
@@ -1387,8 +1468,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               "Δ = arm − baseline, paired by seed."
               + (" Leave-one-out: arm `-op` is the full recipe *without* that op, so `helps` means the recipe is better"
                  " without the op, and `hurts` means the op helps." if loo else ""), "",
-              "| arm | seeds | mean Δ | interval (level) | d_z | P(arm beats baseline on a new seed) [95%, unadjusted] | MDE (80%) | p unadjusted | decision |",
-              "|---|---:|---:|---|---:|---|---:|---:|---|"]
+              "| arm | seeds | mean Δ | interval (level) | d_z | wins / ties / losses | P(beats) + ½·P(tie) on a new seed [95%, unadjusted] | MDE (80%) | p unadjusted | decision |",
+              "|---|---:|---:|---|---:|---:|---|---:|---:|---|"]
     # one order of the arms in every table (and the forest and paired plots): a reader matches rows by position
     order = arm_order(s["arms"], pm["higher_is_better"])
     for a in order:
@@ -1396,15 +1477,17 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         stop = {"futile": " (stopped: futility)", "rejected": "", "open": " (sampling)", "complete": ""}.get(a["status"], "")
         psup = (f"{e['p_superior']:.2f} [{e['p_superior_ci'][0]:.2f}, {e['p_superior_ci'][1]:.2f}]"
                 if e["p_superior"] is not None else "—")
-        lines.append(f"| {md_text(a['name'])} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {interval_cell(a, dec)} | {_fmt(e['d_z'])} | {psup} | {num(e['mde'], dec, sign=False)} | "
+        wtl = "/".join(map(str, e["wins_ties_losses"])) if e.get("wins_ties_losses") else "—"
+        lines.append(f"| {md_text(a['name'])} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {interval_cell(a, dec)} | {_fmt(e['d_z'])} | {wtl} | {psup} | {num(e['mde'], dec, sign=False)} | "
                      f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
               + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k, where k is the number of arms "
               "not yet declared when the arm was tested (Holm's step-down: each arm declared frees its share of α for the "
               "others, so levels differ between arms; level = 1 − α/k); it excludes "
               "0 exactly when the arm is declared to help or hurt. d_z: mean Δ / sd of Δ (the paired effect size). "
-              "P(arm beats baseline on a new seed): share of paired seeds "
-              f"the arm won — was better on, {'higher' if pm['higher_is_better'] else 'lower'} being better — (ties half), "
+              "wins / ties / losses: paired seeds on which the arm was better, equal, worse "
+              f"({'higher' if pm['higher_is_better'] else 'lower'} being better). P(beats) + ½·P(tie): share of paired seeds "
+              "the arm won, a tie counting half (so an arm that tied on every seed reads 0.50: read it with the counts), "
               "95% Wilson interval — not adjusted for the number of arms or the looks and not the decision's test (a "
               "share of wins, not the mean), so it can exclude 0.5 for an inconclusive arm. MDE: the true Δ this many "
               "seeds would detect with 80% power at "
@@ -1519,6 +1602,11 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     if "robustness" in figs:
         lines += ["", "## Robustness (exploratory)", "",
                   f"![{robustness_alt(secondary)}]({figs['robustness']})"]
+    elif figs and any(m.startswith("robust_") for m in secondary):
+        lines += ["", "## Robustness (exploratory)", "",
+                  "No robustness figure: the runs recorded each corrupted modality's AUC (the exploratory table's "
+                  "'corruption AUC' columns) but no per-level curves — the bundled trainer records curves for the "
+                  "class label's accuracy only; a `trainer.target` run records the AUC of its own score."]
     if s["failures"]:
         lines += ["", "## Failures", "", "| arm | seed | error |", "|---|---:|---|"]
         rank = {name: i for i, name in enumerate([s["baseline"]["name"], *(a["name"] for a in order)])}
