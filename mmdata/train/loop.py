@@ -60,7 +60,7 @@ from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
                                   SPEC_UNUSED, check_given_inputs, option_name, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
-                                  spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
+                                  misspelt_target, spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.train.padding import reading, said_once
@@ -434,8 +434,11 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             samples = {s: st.labels(s) for s in SPLITS}
             data_warnings = class_warnings(st, names)
         else:  # a metadata key: its kind, labels or training mean / sd and counts come from one read of the metadata
-            values = read_values(str(data), target, {s: role_splits(roles, s) for s in SPLITS}, on_error=on_error)
-            goal, samples, data_warnings = settle(str(data), target, values)
+            try:
+                values = read_values(str(data), target, {s: role_splits(roles, s) for s in SPLITS}, on_error=on_error)
+                goal, samples, data_warnings = settle(str(data), target, values)
+            except MMDataError as exc:  # a typo of a column the card lists: "did you mean", not "re-shard it"
+                raise misspelt_target(data, target, card, "target (--target)") or exc from None
             data_warnings += constant_labels(goal, values)
             classes, names = goal.outputs, goal.names
             same_class = _target_classes(target, goal, values, pretrain_args)  # before any pre-training

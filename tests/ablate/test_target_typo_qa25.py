@@ -38,3 +38,14 @@ def test_a_target_no_column_resembles_keeps_the_reshard_hint(scored: Path, tmp_p
     with pytest.raises(MMDataError, match=r"dataset.path: .*no training sample has the metadata key 'year' "
                                           r"\(trainer.target\).*--meta year"):
         mmdata.ablate.run(_recipe(scored, "year"), tmp_path / "o", workers=1, progress=False)
+
+
+def test_mmdata_train_with_a_misspelt_target_says_did_you_mean(scored: Path, tmp_path: Path) -> None:
+    from mmdata.train import train
+
+    with pytest.raises(MMDataError) as got:
+        train(scored, target="scor", epochs=1, out=tmp_path / "run")
+    assert str(got.value).startswith("target (--target): 'scor' is not a metadata column of ")
+    assert "did you mean 'score'?" in str(got.value) and "--meta scor" not in str(got.value)
+    with pytest.raises(MMDataError, match=r"--meta year"):  # no close column: the hint to shard one in stays
+        train(scored, target="year", epochs=1, out=tmp_path / "run2")
