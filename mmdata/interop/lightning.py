@@ -629,13 +629,17 @@ class DataModule(pl.LightningDataModule):
                 raise ShardError(f"{self.path}: no split {name!r} ({arg}); it has {sorted(splits)}")
 
     def _splits_of(self, path: Any) -> set[str] | None:
-        """The splits of one dataset folder's card; None for bare shards (the split name is not checked)."""
+        """The splits of one dataset folder's card, or of a local folder of bare shards (the splits its tar
+        names or Energon split file give: :func:`mmdata.shards.reader.bare_folder_splits`); None for other bare
+        shards (a tar, a pattern: the split name is not checked)."""
         from mmdata.shards import index as idx
+        from mmdata.shards.reader import bare_folder_splits
         from mmdata.urls import is_folder_url
 
         if isinstance(path, (str, Path)) and (is_folder_url(path) or idx.is_dataset(path)):
             return set(idx.load_card(path, self.loader_kw.get("storage_options")).get("splits", {}))
-        return None
+        bare = bare_folder_splits(path)
+        return None if bare is None else set(bare)
 
     def _splits(self) -> set[str] | None:
         if isinstance(self.path, Mapping):  # a blend (mmdata.blend): the splits any of its datasets has

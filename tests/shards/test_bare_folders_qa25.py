@@ -276,3 +276,19 @@ def test_auto_decode_threads_count_the_cpus_the_process_may_use(tmp_path: Path) 
     shard = _tar(tmp_path / "shard-000.tar", ["k"])
     out = subprocess.run([sys.executable, "-c", code, str(shard)], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "1"]
+
+
+def test_the_lightning_datamodule_reads_a_bare_folders_splits(split_folder: Path, tmp_path: Path) -> None:
+    """B-D2 in Lightning: the DataModule validated on its training data; over a split-named folder it now
+    reads train and val apart, and over a folder of unsplit tars (``shard-000.tar``) it has no val loader,
+    as for a dataset folder without a val split (it raised "no tar is named for split 'val'" in fit)."""
+    pytest.importorskip("lightning.pytorch")
+    from mmdata.lightning import DataModule
+
+    dm = DataModule(split_folder, batch_size=2, modalities=["text", "label"])
+    dm.setup("fit")
+    assert sum(len(b) for b in dm.train_dataloader()) == 8 and sum(len(b) for b in dm.val_dataloader()) == 3
+    _tar(tmp_path / "plain" / "shard-000.tar", _keys("p", 5))
+    dm = DataModule(tmp_path / "plain", batch_size=2, modalities=["text", "label"])
+    dm.setup("fit")
+    assert sum(len(b) for b in dm.train_dataloader()) == 5 and list(dm.val_dataloader()) == []
