@@ -1464,7 +1464,7 @@ def _mixed_labels_warning(top_dirs: list[str], n_files: int, unlabelled: int, to
     """The warning for class folders next to label files: which labels won, and the flag that decides."""
     shown = ", ".join(f"{d}/" for d in top_dirs[:4]) + (", ..." if len(top_dirs) > 4 else "")
     return (f"the source looks like class folders ({shown}) but holds {n_files} label "
-            f"file{'s' * (n_files != 1)} (.cls / .label / .index), so labels come from the label files and not "
+            f"file{'s' * (n_files != 1)} (.cls / .label), so labels come from the label files and not "
             f"from the folders: {unlabelled} of {total} sample{'s' * (total != 1)} "
             f"{'have' if unlabelled != 1 else 'has'} no label. Pass --labels-from-folders to label every sample "
             f"by its class folder (label files are then ignored), or --no-labels-from-folders to keep the label "

@@ -156,8 +156,23 @@ def open_shard(url: str, storage_options: dict[str, Any] | None = None) -> IO[by
             raise MMDataError(f"shard {url}: cannot open it: {limit}") from None
         raise ShardError(f"shard {url}: cannot open ({exc})") from exc
     if url.endswith((".gz", ".tgz")):
-        return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
+        return _GzipShard(f)  # type: ignore[return-value]
     return f
+
+
+class _GzipShard(gzip.GzipFile):
+    """A gunzipping view of an opened shard that closes the file under it too (``GzipFile(fileobj=)``
+    leaves it open: every ``.tar.gz`` read left a ResourceWarning, and a file handle until collected)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 class Member(NamedTuple):
