@@ -1065,6 +1065,7 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         fig = Figure(figsize=(2.8 * cols, 2.8 * nrows))
         FigureCanvasAgg(fig)  # draws PNGs; fig.canvas.get_renderer() for layout checks
         axes = fig.subplots(nrows, cols, squeeze=False)
+        tied = False  # whether a line stands for several seeds: the title then says how it is drawn
         for ax, a in zip(axes.flat, items):
             name = a["name"]
             pairs = [(b, v) for s, b in sorted(base.items())
@@ -1074,6 +1075,7 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
                 # seeds with the same (baseline, arm) values draw one line, thicker and marked ×k: tied seeds drawn on
                 # top of each other showed 3 lines for 5 seeds (QA)
                 times = Counter(pairs)  # still a segment per seed: the figure's data stay one line per seed
+                tied = tied or max(times.values()) > 1
                 styles = [seed_style(v, b, hib) for b, v in pairs]
                 ax.add_collection(LineCollection([[(0, b), (1, v)] for b, v in pairs], colors=[st[0] for st in styles],
                                                  linestyles=[st[1] for st in styles],
@@ -1105,8 +1107,8 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
             ax.axis("off")
         for r in range(nrows):
             axes[r, 0].set_ylabel(units, fontsize=8)
-        title = (f"Paired seeds: baseline vs arm ({paired_key(hib)}); ×k and a thicker line: k seeds with the same "
-                 f"two values; each panel has its own scale{of}")
+        ties = "; ×k and a thicker line: k seeds with the same two values" if tied else ""
+        title = f"Paired seeds: baseline vs arm ({paired_key(hib)}){ties}; each panel has its own scale{of}"
         sup = fig.suptitle(textwrap.fill(title, int(13 * 2.8 * cols)), fontsize=9)  # ~13 characters per inch: one or two panels wrap
         _save(fig, out / "paired.png", foot(int(16 * 2.8 * cols)), sup, dpi=110)
         figs["paired"] = "paired.png"

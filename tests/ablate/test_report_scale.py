@@ -151,7 +151,8 @@ def test_below_the_cap_the_figures_are_as_before(tmp_path: Path, figures: dict[s
     assert [a.get_title().split("\n")[0] for a in paired.axes if a.get_title()] == order
     assert paired._suptitle.get_text().replace("\n", " ") == (
         "Paired seeds: baseline vs arm (blue solid line, circles: arm better on that seed (higher is better); orange "
-        "dashed line, crosses: baseline better; grey dotted line, squares: a tie); each panel has its own scale"
+        "dashed line, crosses: baseline better; grey dotted line, squares: a tie); ×k and a thicker line: k seeds "
+        "with the same two values; each panel has its own scale"  # this fixture's seeds tie (QA25: said only then)
     ) and paired.texts == [paired._suptitle]
     assert tuple(paired.get_size_inches()) == (2.8 * 4, 2.8 * 2)
     assert [t.get_text().split(" (n=")[0] for t in figures["robustness.png"].legends[0].get_texts()][1:] == order
@@ -168,3 +169,16 @@ def _printed(s: dict[str, Any], out: Path) -> str:
     with console.capture() as cap:
         _print_summary(s, out)
     return cap.get()
+
+
+def test_the_paired_title_speaks_of_tied_seeds_only_when_some_tie(tmp_path: Path, figures: dict[str, Any]) -> None:
+    """QA25 D9's ×k marks: the title explains them only where a line stands for several seeds."""
+    ab, rows = _ablation(2, 6, winners=1)
+    for i, r in enumerate(rows):  # every run its own value: no two seeds of an arm share (baseline, arm) values
+        r["test_accuracy"] = 0.5 + 0.001 * i
+    _report(ab, rows, tmp_path / "distinct")
+    assert "×k" not in figures["paired.png"]._suptitle.get_text()
+    for r in rows:  # every value the same: each panel's seeds are one line, ×6
+        r["test_accuracy"] = 0.5
+    _report(ab, rows, tmp_path / "tied")
+    assert "×k and a thicker line" in figures["paired.png"]._suptitle.get_text().replace("\n", " ")
