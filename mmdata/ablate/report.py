@@ -34,6 +34,11 @@ ALIGN = {"align_cos_delta": ("alignment Δ matched cosine", 1.0), "align_auc_del
 #: each arm; tab:green / tab:red for helps / hurts were one colour to a deuteranope)
 COLORS = {"helps": "#0072B2", "hurts": "#D55E00", "helps (negligible)": "#56B4E9", "hurts (negligible)": "#E69F00",
           "equivalent": "#009E73", "inconclusive": "#999999", "pending": "#CC79A7", "failed": "black"}
+#: the forest plot's marker per decision, so that it reads printed in grey too (four of the colours print as
+#: one mid grey); its text is dark grey whatever the colour (light colours were ~2.3:1 against white; QA25 C-2)
+MARKERS = {"helps": "^", "hurts": "v", "helps (negligible)": "2", "hurts (negligible)": "1", "equivalent": "s",
+           "inconclusive": "o", "pending": "D", "failed": "x"}
+TEXT_COLOUR = "#333333"
 
 
 def _values(rows: list[dict[str, Any]], column: str, scale: float) -> dict[str, dict[int, float]]:
@@ -1028,17 +1033,19 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
             e, c = a["primary"], COLORS.get(a["decision"], "tab:gray")
             if e["mean_diff"] is None or not math.isfinite(e["mean_diff"]):  # a failed arm: a row that says so
                 ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']})\nno paired run finished: see Failures",
-                        va="center", fontsize=8, color=c, clip_on=False)
+                        va="center", fontsize=8, color=TEXT_COLOUR, clip_on=False)
                 continue
             lo, hi = (v if v is not None else (-lim if i == 0 else lim) for i, v in enumerate(e["ci"]))
             ax.plot([lo, hi], [y, y], color=c, lw=2.4)
             for end, v in ((lo, e["ci"][0]), (hi, e["ci"][1])):
                 if v is None:  # unbounded: an arrow to the edge
                     ax.annotate("", xy=(end, y), xytext=(end * 0.9, y), arrowprops={"arrowstyle": "->", "color": c})
-            ax.plot(e["mean_diff"], y, "o", color=c)
+            ax.plot(e["mean_diff"], y, MARKERS.get(a["decision"], "o"), color=c, markersize=8, markeredgewidth=1.5,
+                    markeredgecolor=TEXT_COLOUR if a["decision"] in ("inconclusive", "pending") else c)
             why = ", stopped: futility" if a["status"] == "futile" else ""
-            ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; {level_text(e['ci_level'])})\n"
-                    f"mean Δ {num(e['mean_diff'], dec)}", va="center", fontsize=8, color=c, clip_on=False)
+            ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; "
+                    f"{level_text(e['ci_level'])})\nmean Δ {num(e['mean_diff'], dec)}", va="center", fontsize=8,
+                    color=TEXT_COLOUR, clip_on=False)
         ax.set_yticks(range(len(items)), [label[a["name"]] for a in reversed(items)], fontsize=9)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-0.6, len(items) - 0.4)
@@ -1049,7 +1056,8 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         way = ("higher is better: right of 0, the arm is better; left of 0, the baseline" if hib else
                "lower is better: left of 0, the arm is better; right of 0, the baseline")
         xlabel = (f"Δ {units} vs baseline (arm − baseline, paired by seed; {way})\n"
-                  "dot: mean; bar: interval of the decision rule (exact sign-flip test inverted at the arm's Holm level"
+                  "marker: mean (its shape and colour: the decision, as written beside it); bar: interval of the "
+                  "decision rule (exact sign-flip test inverted at the arm's Holm level"
                   + (", sequential" if summary["design"]["adaptive"] else "") + f"){band}")
         ax.set_xlabel("\n".join(textwrap.fill(part, 110, break_on_hyphens=False) for part in xlabel.split("\n")),
                       fontsize=8)

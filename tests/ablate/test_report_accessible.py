@@ -177,3 +177,25 @@ def test_forest_and_alignment_colours_stay_apart_to_a_deuteranope() -> None:
         assert np.linalg.norm(_deuteranopia(COLORS[a]) - _deuteranopia(COLORS[b])) > 0.3, (a, b)
     for module in (alignment, matching):
         assert "tab:green" not in pyinspect.getsource(module) and "tab:red" not in pyinspect.getsource(module)
+
+
+def test_forest_decisions_read_in_grey_and_its_text_is_dark(tmp_path: Path, figures: dict[str, Any]) -> None:
+    """QA25 C-2 (a lab handout printed in grey): four decisions printed as one mid grey, drawn with one marker,
+    and their labels were written in their light colours at ~2.3:1 against white. Each decision now has its
+    own marker shape, and the text beside each arm is dark."""
+    from matplotlib.colors import to_rgb
+
+    from mmdata.ablate.report import MARKERS, TEXT_COLOUR
+    from tests.ablate.test_report_scale import _ablation, _report
+
+    assert len(set(MARKERS.values())) == len(MARKERS)
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(TEXT_COLOUR))
+    lum = 0.2126 * r + 0.7152 * g + 0.0722 * b  # WCAG's relative luminance
+    assert 1.05 / (lum + 0.05) > 7  # contrast against white: AAA for small text
+    ab, rows = _ablation(3, 8, winners=1)
+    s = _report(ab, rows, tmp_path)
+    ax = figures["forest.png"].axes[0]
+    drawn = {tuple(line.get_xydata()[0]): line.get_marker() for line in ax.lines if line.get_marker() not in ("None", "")}
+    assert {MARKERS[a["decision"]] for a in s["arms"]} <= set(drawn.values())
+    beside = [t for t in ax.texts if any(t.get_text().startswith(a["decision"]) for a in s["arms"])]
+    assert beside and all(t.get_color() == TEXT_COLOUR for t in beside)
