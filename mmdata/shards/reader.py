@@ -1022,9 +1022,6 @@ def _reason(exc: Exception, ext: str) -> str:
 _STANDARD_FIELDS = frozenset(field_of(e) for e in (*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS))
 
 
-#: the split names a foreign shard's file name may start with (``val-000.tar``): a bare folder holding tars so
-#: named is split by name (:func:`bare_folder_splits`), as mmdata names its own shards (``<split>-000000.tar``)
-SPLIT_WORDS = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval", "holdout"})
 #: the split file of a Megatron-Energon dataset folder (``energon prepare``): ``split_parts`` and ``exclude``
 ENERGON_SPLITS = os.path.join(".nv-meta", "split.yaml")
 #: the remedy of a key whose members are not adjacent in a bare tar (tario's ``repeated key``)
@@ -1062,13 +1059,27 @@ def _folder_tars(folder: str) -> tuple[list[str], list[str]]:
     return found, sorted(hidden)
 
 
-def _named_for(tars: list[str], split: str) -> list[str]:
-    return [t for t in tars if os.path.basename(t).startswith(split + "-")]
+def _tar_split(folder: str, tar: str) -> str | None:
+    """The split a tar of a bare ``folder`` is named for: its first subfolder's name (``train/000.tar``: the
+    layout of many webdataset repositories) or its file name's prefix (``val-000.tar``, ``Validation_01.tar``),
+    in any case or common spelling (``dev``, ``training``), as ``mmdata shard`` reads them
+    (:func:`mmdata.shards.sources.shard_split`); None for neither (``shard-000.tar``)."""
+    from mmdata.shards.sources import shard_split, split_word
+
+    parts = Path(os.path.relpath(tar, folder)).parts
+    return (split_word(parts[0]) if len(parts) > 1 else None) or shard_split(tar)
 
 
-def _carried(tars: list[str]) -> list[str]:
-    """The split names (:data:`SPLIT_WORDS`) the tars' file names start with (``val-000.tar``: ``val``)."""
-    return sorted({b.split("-", 1)[0] for b in map(os.path.basename, tars) if "-" in b and b.split("-", 1)[0] in SPLIT_WORDS})
+def _named_for(folder: str, tars: list[str], split: str) -> list[str]:
+    from mmdata.shards.sources import split_word
+
+    want = split_word(split) or split
+    return [t for t in tars if _tar_split(folder, t) == want]
+
+
+def _carried(folder: str, tars: list[str]) -> list[str]:
+    """The splits the tars are named for (:func:`_tar_split`: ``val-000.tar`` or ``val/000.tar``: ``val``)."""
+    return sorted({s for s in (_tar_split(folder, t) for t in tars) if s is not None})
 
 
 def _shown_tars(folder: str, tars: list[str], n: int = 6) -> str:
@@ -1155,7 +1166,7 @@ def bare_folder_splits(path: Any) -> list[str] | None:
     folder = str(path)
     if os.path.isfile(os.path.join(folder, ENERGON_SPLITS)):
         return sorted(_energon_parts(folder)[0])
-    return _carried(_folder_tars(folder)[0]) or ["train"]
+    return _carried(folder, _folder_tars(folder)[0]) or ["train"]
 
 
 def _bare_folder(folder: str, splits: tuple[str, ...]) -> list[str]:
@@ -1166,11 +1177,11 @@ def _bare_folder(folder: str, splits: tuple[str, ...]) -> list[str]:
     if not tars:
         left = f" (hidden ones are not read: {', '.join(hidden[:5])})" if hidden else ""
         raise ShardError(f"{folder}: folder has no dataset.json and no .tar/.tar.gz shards{left}")
-    named = {s: _named_for(tars, s) for s in splits}
-    carried = _carried(tars)
+    named = {s: _named_for(folder, tars, s) for s in splits}
+    carried = _carried(folder, tars)
     if all(named.values()):
         chosen = [t for s in splits for t in named[s]]
-        rest = [t for t in tars if t not in set(chosen) and not any(os.path.basename(t).startswith(c + "-") for c in carried)]
+        rest = [t for t in tars if t not in set(chosen) and _tar_split(folder, t) is None]
         if rest:
             warnings.warn(f"{folder}: {len(rest)} tar(s) named for no split are not read for split "
                           f"{splits[0] if len(splits) == 1 else list(splits)!r}: {_shown_tars(folder, rest)} (pass a "
@@ -3424,8 +3435,8 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
             the shards of each in the order given, with everything one split has (``num_samples``,
             ``samples_per_reader``, resume, ``keys``). A name listed twice raises; ``None`` is refused
             (the default is ``"train"``). A local folder of bare shards: an Energon folder's
-            ``.nv-meta/split.yaml`` ``split_parts`` (less ``exclude``); else the tars named ``<split>-*``
-            (``val-000.tar``); a folder whose tars carry no split name (``shard-000.tar``) is all
+            ``.nv-meta/split.yaml`` ``split_parts`` (less ``exclude``); else the tars named for the split
+            (``val-000.tar``, ``Validation_01.tar``, ``val/000.tar``: :func:`_tar_split`); a folder whose tars carry no split name (``shard-000.tar``) is all
             ``"train"`` (the default reads every tar); a split no tar is named for raises naming the tars
             (:func:`bare_folder_splits` lists a folder's splits). Hidden folders and files (``.Trash/``) are
             not read, and a key read from two of the folder's shards in a pass is warned of, naming both.

@@ -3635,10 +3635,19 @@ def shard_split(name: str) -> str | None:
     """
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     m = _SHARD_SPLIT.match(base)
-    if m is None:
-        return None
-    word = m.group(1).lower()
-    return word if word in STANDARD_SPLITS else _SPLIT_ALIASES.get(word)
+    return None if m is None else split_word(m.group(1))
+
+
+def split_word(word: str) -> str | None:
+    """``train`` / ``val`` / ``test`` for a word naming one of them in any case or common spelling
+    (``Validation``, ``dev``, ``TRAINING``), else None: how a shard's or a folder's name gives its split.
+
+    Example:
+        >>> split_word("Validation"), split_word("TRAIN"), split_word("shard")
+        ('val', 'train', None)
+    """
+    w = word.lower()
+    return w if w in STANDARD_SPLITS else _SPLIT_ALIASES.get(w)
 
 
 def _shard_splits(tars: list[str], src: Any) -> list[str | None]:

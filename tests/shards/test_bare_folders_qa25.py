@@ -313,3 +313,21 @@ def test_reading_a_tar_gz_leaves_no_file_open(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "LOST []" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("layout", [("Train-000.tar", "VAL-000.tar"), ("training_000.tar", "validation_000.tar"),
+                                    ("train/000.tar", "dev/000.tar"), ("train/shard-0.tar", "Validation/shard-0.tar")])
+def test_a_bare_folder_names_its_splits_as_mmdata_shard_reads_them(tmp_path: Path, layout: tuple[str, str]) -> None:
+    """QA25 R1-5 / R1-11: the reader took only a literal ``<split>-`` prefix while ``mmdata shard`` takes any
+    case, ``_`` and the common spellings: ``Train-000.tar`` + ``VAL-000.tar`` trained on the val tar, and a
+    split per subfolder (``train/*.tar``, ``val/*.tar``, as many webdataset repositories lay them out) put
+    the val tars in training; the DataModule then had no val loader."""
+    train, val = layout
+    _tar(tmp_path / "ds" / train, _keys("t", 4))
+    _tar(tmp_path / "ds" / val, _keys("v", 2))
+    assert bare_folder_splits(tmp_path / "ds") == ["train", "val"]
+    assert [s.key for s in mmdata.open_dataset(tmp_path / "ds")] == _keys("t", 4)
+    assert [s.key for s in mmdata.open_dataset(tmp_path / "ds", split="val")] == _keys("v", 2)
+    assert [s.key for s in mmdata.open_dataset(tmp_path / "ds", split="validation")] == _keys("v", 2)
+    with pytest.raises(ShardError, match=r"no tar is named for split 'test'"):
+        mmdata.open_dataset(tmp_path / "ds", split="test")
