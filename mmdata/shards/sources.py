@@ -3653,12 +3653,18 @@ def split_word(word: str) -> str | None:
 def _shard_splits(tars: list[str], src: Any) -> list[str | None]:
     """Each tar's split from its name when every tar's name gives one; none when no name does; an error naming
     both kinds when only some do (the others' samples would land in a split by chance)."""
-    splits = [shard_split(t) for t in tars]
+    folder = str(src) if isinstance(src, (str, Path)) and os.path.isdir(src) else None
+
+    def split_of(tar: str) -> str | None:  # a split per subfolder (train/000.tar), or the file name's prefix
+        parts = Path(os.path.relpath(tar, folder)).parts if folder is not None else ()
+        return (split_word(parts[0]) if len(parts) > 1 else None) or shard_split(tar)
+
+    splits = [split_of(t) for t in tars]
     if all(s is None for s in splits) or all(s is not None for s in splits):
         return splits
     named = next(t for t, s in zip(tars, splits) if s is not None)
     other = [t for t, s in zip(tars, splits) if s is None]
-    raise SourceError(f"source {src}: some shards' names give their split ({named!r}: {shard_split(named)!r}) and "
+    raise SourceError(f"source {src}: some shards' names give their split ({named!r}: {split_of(named)!r}) and "
                       f"{plural(len(other), 'shard')} do not ({', '.join(repr(t) for t in other[:3])}"
                       f"{', ...' if len(other) > 3 else ''}); name every shard <split>-NNN.tar (train / val / test), "
                       f"or shard each split's shards on their own")

@@ -101,6 +101,21 @@ def test_folder_of_split_named_shards_keeps_its_splits(tmp_path: Path) -> None:
         mmdata.shard(tmp_path / "sp", tmp_path / "out2", split="train=0.5,val=0.5", progress=False)
 
 
+def test_a_split_per_subfolder_keeps_its_splits_as_the_reader_reads_them(tmp_path: Path) -> None:
+    """QA25 R1-11: ``ds/train/*.tar`` + ``ds/Validation/*.tar`` (many webdataset repositories) became one
+    train split; the reader and ``mmdata shard`` now read a subfolder's name as the split, as file names."""
+    train = _series(tmp_path / "ds" / "train", ["000.tar", "001.tar"])
+    samples = [_sample(100 + j) for j in range(3)]  # keys of their own
+    (tmp_path / "ds" / "Validation").mkdir()
+    _write_tar(tmp_path / "ds" / "Validation" / "shard-0.tar", samples)
+    val = dict(samples)
+    rep = mmdata.shard(tmp_path / "ds", tmp_path / "out", progress=False)
+    assert rep["splits"] == {"train": len(train), "val": len(val)}
+    rows = pq.read_table(tmp_path / "out" / "index.parquet").to_pylist()
+    assert {r["source_key"] for r in rows if r["split"] == "val"} == set(val)
+    assert {s.key for s in mmdata.open_dataset(tmp_path / "ds", split="val")} == set(val)
+
+
 def test_split_fractions_for_unsplit_shards_and_a_mixed_series_is_refused(tmp_path: Path) -> None:
     _series(tmp_path / "w", ["shard-000.tar", "shard-001.tar"])
     rep = mmdata.shard(str(tmp_path / "w" / "shard-{000..001}.tar"), tmp_path / "out", split="train=0.5,val=0.5",
