@@ -23,7 +23,8 @@ import numpy as np
 from mmdata.ablate.design import KNOWN_METRICS, Ablation
 from mmdata.ablate.schedule import State, paired_diffs
 from mmdata.ablate.report_reference import constant_runs, data_reference, noise_text, reference_warnings, target_text
-from mmdata.ablate.stats import MIN_SEEDS, SD_NOISE_FLOOR, analyze, mde, min_seeds_for_verdict, paired_sd
+from mmdata.ablate.stats import (MIN_SEEDS, SD_NOISE_FLOOR, analyze, first_deciding_look, mde, min_seeds_for_verdict,
+                                 paired_sd)
 from mmdata.io import atomic_write_bytes
 
 MODS = ("image", "audio", "text")
@@ -274,8 +275,12 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     need = min_seeds_for_verdict(ab.alpha, len(arm_names))
     cannot = (f"with at most {ab.seeds} paired seeds per arm no arm can reach a verdict at α = {ab.alpha:g} across "
               f"{len(arm_names)} arms (at least {need} are needed)") if ab.seeds < need else None
+    # an adaptive design's first looks may decide nothing (the α spent by then is too small): the seeds of the
+    # first look that can, what an arm stopped earlier for futility was never tested against (QA25 R2)
+    first = first_deciding_look(design.looks, ab.alpha / max(1, len(arm_names))) if design.adaptive and arm_names else None
+    deciding = design.looks.sizes[first - 1] if first else None
     controls = _controls(summary_arms, ab.identity_note, runs_ok=ok_runs, runs_failed=len(failures), baseline_ok=base_ok,
-                         decimals=display_decimals(bl_sd, delta), cannot_decide=cannot, need=need,
+                         decimals=display_decimals(bl_sd, delta), cannot_decide=cannot, need=need, deciding=deciding,
                          failed_runs={a: sum(f["arm"] == a for f in failures) for a in arm_names},
                          higher_is_better=met.higher_is_better)
     n_configs = len(ab.arms)
@@ -285,7 +290,8 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                            "higher_is_better": met.higher_is_better},
         "design": {**design.to_dict(), "max_seeds": ab.seeds, "looks_done": state.looks_done, "complete": complete,
                    "arms": len(arm_names), "holm_arms": holm_arms,
-                   "min_seeds_for_a_verdict": min_seeds_for_verdict(ab.alpha, len(arm_names))},
+                   "min_seeds_for_a_verdict": min_seeds_for_verdict(ab.alpha, len(arm_names)),
+                   **({"first_deciding_seeds": deciding} if deciding else {})},
         "delta": {"value": delta, "source": delta_src, **({"warning": delta_warning} if delta_warning else {})},
         "warnings": warned,
         "target": reference and {**reference, "runs_at_trivial_reference": at_constant},
@@ -379,14 +385,16 @@ def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: 
 def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, runs_ok: int | None = None,
               runs_failed: int = 0, baseline_ok: int | None = None, decimals: int = 2,
               cannot_decide: str | None = None, need: int | None = None, failed_runs: dict[str, int] | None = None,
-              higher_is_better: bool = True) -> dict[str, Any]:
+              higher_is_better: bool = True, deciding: int | None = None) -> dict[str, Any]:
     """The controls' outcome and the report's headline, which says what was checked: an identity control
     whose baseline draws nothing (``identity_note``) is not applicable, never passed; runs that all
     failed are named as such, not as a lack of sensitivity; a design that can reach no verdict at its
     maximum seeds (``cannot_decide``: why) checks no control; a missing ``label_noise`` arm is said. A
     ``label_noise`` arm that failed runs (``failed_runs``) and kept fewer paired seeds than any verdict ``need`` s
     could not be checked — not "the design lacks sensitivity"; one whose mean Δ favours it (in the metric's
-    direction, ``higher_is_better``) is said to, whatever its seed count: the planted harm did not show."""
+    direction, ``higher_is_better``) is said to, whatever its seed count: the planted harm did not show. An
+    ``identity`` arm an adaptive design stopped for futility below the seeds of its first look that can decide
+    (``deciding``) gave no false positive but was never tested: the headline says the controls passed in part."""
     by = {a["name"]: a for a in arms}
     ident, noise = by.get("identity"), by.get("label_noise")
     applicable = identity_note is None
@@ -447,15 +455,22 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
                            "'inconclusive' and 'equivalent' below say little." + favours + na)
     else:
         parts = []
+        untested = bool(ident and applicable and ident.get("status") == "futile" and deciding
+                        and ident["n_seeds"] < deciding)
         if ident and applicable:
             stopped = (f" (stopped for futility at {ident['n_seeds']} seeds)" if ident.get("status") == "futile" else
                        f" ({ident['n_seeds']} seeds)")
+            if untested:
+                stopped = (f" but untested: stopped for futility at {ident['n_seeds']} seeds, before the first look that "
+                           f"can decide ({deciding} seeds), so it could give no false positive")
+                out["identity"]["tested"] = False
             parts.append(f"`identity` (A/A) is {ident['decision']}{stopped}")
         if noise:
             parts.append(f"the planted `label_noise` arm hurts (Δ {num(noise['primary']['mean_diff'], decimals)})")
         if parts:
             out["verdict"] = "passed"
-            out["headline"] = ("Controls passed: " + " and ".join(parts) + "."
+            out["headline"] = (("Controls passed in part: " if untested else "Controls passed: ")
+                               + ("; " if untested else " and ").join(parts) + "."
                                + ("" if noise else " Sensitivity not checked: the design has no `label_noise` arm "
                                                    "(`controls: {label_noise: 0.3}` adds one).") + na)
         elif identity_note:
@@ -1511,9 +1526,11 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     lines += delta_zero_text(s["arms"], delta, dec)
     unbounded = [a for a in s["arms"] if a["primary"]["n_seeds"] >= MIN_SEEDS and None in a["primary"]["ci"]]
     if unbounded:
-        need = d.get("min_seeds_for_a_verdict") or 0
+        need = d.get("first_deciding_seeds") or d.get("min_seeds_for_a_verdict") or 0
+        reach = ("in this design's looks, the first look whose spent α the smallest p, 2/2^n, can reach"
+                 if d.get("first_deciding_seeds") else f"the smallest p, 2/2^n, must reach α/{d['arms']}")
         more = (f"More seeds are needed: at least {need} for any verdict at α = {s['alpha']:g} across {d['arms']} arms "
-                f"(the smallest p, 2/2^n, must reach α/{d['arms']})" + (f"; this design's maximum is {d['max_seeds']}"
+                f"({reach})" + (f"; this design's maximum is {d['max_seeds']}"
                                                                           if d["max_seeds"] < need else "") + "."
                 if any(a["primary"]["n_seeds"] < need for a in unbounded) else "More seeds are needed.")
         lines += ["", f"Unbounded intervals ({_capped([md_text(a['name']) for a in unbounded])}): with n paired seeds the exact test's "

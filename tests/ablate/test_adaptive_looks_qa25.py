@@ -64,3 +64,33 @@ def test_looks_that_cannot_decide_are_warned_of_before_the_runs(tmp_path: Path, 
         s = run(_cfg(tiny, True), tmp_path / "b", workers=1, progress=False, plots=False)
     assert any(m.startswith("adaptive design:") for m in s["warnings"])
     assert "adaptive design: its looks at 5, 6, 7 and 8 seeds" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_an_identity_control_stopped_before_a_deciding_look_is_said_untested() -> None:
+    """QA25 R2-1: the quick demo headlined "Controls passed" while `identity` was stopped for futility at 6
+    seeds, below its first look that can decide (10): it could give no false positive, so it tested nothing."""
+    from mmdata.ablate.report import _controls
+
+    ident = {"name": "identity", "decision": "inconclusive", "status": "futile", "n_seeds": 6,
+             "primary": {"mean_diff": -0.7, "n_seeds": 6}}
+    noise = {"name": "label_noise", "decision": "hurts", "status": "done", "n_seeds": 10,
+             "primary": {"mean_diff": -10.1, "n_seeds": 10}}
+    out = _controls([ident, noise], deciding=10)
+    assert out["verdict"] == "passed" and out["identity"]["tested"] is False
+    assert out["headline"].startswith("Controls passed in part: `identity` (A/A) is inconclusive but untested: "
+                                      "stopped for futility at 6 seeds, before the first look that can decide (10 seeds)")
+    for deciding in (None, 6):  # a fixed design, or stopped at a look that could decide: tested
+        out = _controls([ident, noise], deciding=deciding)
+        assert out["headline"].startswith("Controls passed: `identity` (A/A) is inconclusive (stopped for futility")
+        assert "tested" not in out["identity"]
+
+
+def test_the_unbounded_paragraph_of_an_adaptive_report_names_its_first_deciding_look(tmp_path: Path, tiny: Path) -> None:
+    """QA25 R2-3: the paragraph said "at least 7 for any verdict" (the fixed design's count) where the design's
+    first look that can decide is at 9 seeds, as the warning at the top of the same report says."""
+    s = run(_cfg(tiny, True), tmp_path / "a", workers=1, progress=False, plots=False, on_warning=lambda m: None)
+    assert s["design"]["first_deciding_seeds"] == 9
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert "Unbounded intervals (identity)" in report  # the synthetic trainer stops identity for futility at 5 seeds
+    assert "at least 9 for any verdict" in report and "at least 7 for any verdict" not in report
+    assert report.splitlines()[2].startswith("> Controls passed in part: `identity` (A/A) is inconclusive but untested")
