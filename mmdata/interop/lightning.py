@@ -630,8 +630,8 @@ class DataModule(pl.LightningDataModule):
 
     def _splits_of(self, path: Any) -> set[str] | None:
         """The splits of one dataset folder's card, or of a local folder of bare shards (the splits its tar
-        names or Energon split file give: :func:`mmdata.shards.reader.bare_folder_splits`); None for other bare
-        shards (a tar, a pattern: the split name is not checked)."""
+        names or Energon split file give: :func:`mmdata.shards.reader.bare_folder_splits`); ``{"train"}`` for
+        shards given themselves (a tar, a pattern, a list: read whole whatever the split)."""
         from mmdata.shards import index as idx
         from mmdata.shards.reader import bare_folder_splits
         from mmdata.urls import is_folder_url
@@ -639,6 +639,10 @@ class DataModule(pl.LightningDataModule):
         if isinstance(path, (str, Path)) and (is_folder_url(path) or idx.is_dataset(path)):
             return set(idx.load_card(path, self.loader_kw.get("storage_options")).get("splits", {}))
         bare = bare_folder_splits(path)
+        if bare is None and isinstance(path, (str, Path, list, tuple)):
+            # a tar, pattern or list is read whole whatever the split: it is the training data only (its val
+            # loader read the same tars: validation on the training samples; QA25 R1-1)
+            return {"train"}
         return None if bare is None else set(bare)
 
     def _splits(self) -> set[str] | None:

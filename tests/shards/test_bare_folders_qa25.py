@@ -331,3 +331,24 @@ def test_a_bare_folder_names_its_splits_as_mmdata_shard_reads_them(tmp_path: Pat
     assert [s.key for s in mmdata.open_dataset(tmp_path / "ds", split="validation")] == _keys("v", 2)
     with pytest.raises(ShardError, match=r"no tar is named for split 'test'"):
         mmdata.open_dataset(tmp_path / "ds", split="test")
+
+
+def test_a_datamodule_over_a_shard_pattern_does_not_validate_on_its_training_tars(split_folder: Path) -> None:
+    """QA25 R1-1: ``DataModule("sp/*.tar")`` read every tar for val too (a pattern is read whole, whatever the
+    split): it validated on its training samples. A pattern is the training data: no val loader by default,
+    and a val split asked for by name is refused."""
+    pytest.importorskip("lightning.pytorch")
+    from mmdata.errors import MMDataError
+    from mmdata.lightning import DataModule
+
+    pattern = str(split_folder / "*.tar")
+    dm = DataModule(pattern, batch_size=4, modalities=["text", "label"])
+    dm.setup("fit")
+    assert sum(len(b) for b in dm.train_dataloader()) == 11 and list(dm.val_dataloader()) == []
+    with pytest.raises(MMDataError, match=r"no split 'val' \(val_split\); it has \['train'\]"):
+        dm = DataModule(pattern, batch_size=4, modalities=["text", "label"], val_split="val")
+        dm.setup("fit")
+        dm.val_dataloader()
+    dm = DataModule([str(split_folder / "train-000.tar")], batch_size=4, modalities=["text", "label"])
+    dm.setup("fit")
+    assert sum(len(b) for b in dm.train_dataloader()) == 4 and list(dm.val_dataloader()) == []
