@@ -319,7 +319,14 @@ def _transformed(transform: Callable[[Sample], Sample], s: Sample) -> Sample:
     """``transform(s)``, checked: a :class:`~mmdata.Sample` with the same key (what collate, the state's
     positions and the skip counts rely on); anything else is an error naming the sample and the function."""
     name = getattr(transform, "__qualname__", None) or repr(transform)
-    out = transform(s)
+    try:
+        out = transform(s)
+    except TypeError as exc:
+        if "does not support item assignment" not in str(exc) and "does not support item deletion" not in str(exc):
+            raise
+        # webdataset's .map functions change their dict in place; a Sample is immutable (QA25 R1-3)
+        raise MMDataError(f"loader(transform={name}): sample {s.key!r}: {exc}: a Sample is not changed in place; "
+                          f"return s.with_fields(name=value) (or s.without('audio')) instead") from exc
     if not isinstance(out, Sample):
         raise MMDataError(f"loader(transform={name}): sample {s.key!r}: returned {type(out).__name__}, expected the "
                           f"mmdata.Sample it was given, changed or with fields added (s.with_fields(name=value), "

@@ -67,6 +67,12 @@ def test_a_transform_that_skips_counts_the_skipped_and_one_that_breaks_names_the
         list(mmdata.loader(ds, 4, transform=lambda s: dict(s.fields)))
     with pytest.raises(MMDataError, match=r"came back with key 'x'"):
         list(mmdata.loader(ds, 4, transform=lambda s: Sample("x", s.fields, s.meta)))
+    def in_place(s: Sample) -> Sample:  # as a webdataset .map function writes it
+        s["n"] = 1  # type: ignore[index]
+        return s
+
+    with pytest.raises(MMDataError, match=r"is not changed in place; return s.with_fields\(name=value\)"):
+        list(mmdata.loader(ds, 4, transform=in_place))
     with pytest.raises(MMDataError, match=r"transform: a function of one mmdata.Sample"):
         mmdata.loader(ds, 4, transform="upper")
 
