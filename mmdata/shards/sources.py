@@ -540,6 +540,19 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
     raise ValueError(f"expected an integer class id, got {raw[:40]!r}{hint}")
 
 
+def _parsed_label(parsed: dict[bytes, int | str], data: bytes, names: Any, names_from: Any) -> int | str:
+    """:func:`parse_label` of a label member's bytes, or why it is no label (a str), each distinct content
+    parsed once (``parsed``: label files repeat a few contents)."""
+    label = parsed.get(data)
+    if label is None:
+        try:
+            label = parse_label(data, names, names_from)
+        except ValueError as exc:
+            label = str(exc)
+        parsed[data] = label
+    return label
+
+
 def label_gap_warning(per_class: Mapping[int, int], holders: Mapping[int, list[str]] | None = None) -> str | None:
     """A warning when label ids skip values and no class names were declared (``{0, 1, 2, 7}``)."""
     if not per_class:
@@ -990,13 +1003,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             if data.__class__ is not bytes:
                 walk.bad(rel_of(path), "member", read_error(data, -1, None), printable(found_groups[i][0]))
                 continue
-            label = parsed.get(data)
-            if label is None:
-                try:
-                    label = parse_label(data, names, names_from)
-                except ValueError as exc:
-                    label = str(exc)
-                parsed[data] = label
+            label = _parsed_label(parsed, data, names, names_from)
             if label.__class__ is str:
                 walk.bad(rel_of(path), "member", label, printable(found_groups[i][0]))
             else:
@@ -3720,14 +3727,7 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
                 label = None
                 lab_ext = next((e for e in LABEL_EXTS if e in members), None)
                 if lab_ext is not None:
-                    data = members.pop(lab_ext)
-                    label = parsed.get(data)
-                    if label is None:
-                        try:
-                            label = parse_label(data, names, names_from)
-                        except ValueError as exc:
-                            label = str(exc)
-                        parsed[data] = label
+                    label = _parsed_label(parsed, members.pop(lab_ext), names, names_from)
                     if label.__class__ is str:
                         if on_error == "raise":
                             raise SourceError(f"shard {tar}: sample {key!r}: .{lab_ext} member: {label}")
