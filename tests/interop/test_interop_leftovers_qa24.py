@@ -76,6 +76,8 @@ def test_no_warning_for_ordinary_metadata_or_a_column_mapped_elsewhere(tmp_path:
 
 
 # ---- 2: even_batches="drop" under Lightning's limit_train_batches ---------------------------------
+from tests.interop.ddp_driver import RENDEZVOUS  # noqa: E402
+
 DRIVER = textwrap.dedent('''
     import json, os, sys
     from datetime import timedelta
@@ -113,12 +115,7 @@ DRIVER = textwrap.dedent('''
                 torch.distributed.destroy_process_group()
 
     if __name__ == "__main__":
-        torch.set_num_threads(1)
-        if "MASTER_PORT" not in os.environ:  # as in test_lightning_ddp's driver: a store held from here
-            store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
-            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(store.port),
-                              TORCHELASTIC_USE_AGENT_STORE="True")
-        strategy = pl.strategies.DDPStrategy(start_method="popen", process_group_backend="gloo",
+''' + RENDEZVOUS + '''        strategy = pl.strategies.DDPStrategy(start_method="popen", process_group_backend="gloo",
                                              timeout=timedelta(seconds=120))
         trainer = pl.Trainer(max_epochs=2, strategy=strategy, devices=2, accelerator="cpu", logger=False,
                              enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,

@@ -29,7 +29,9 @@ from mmdata.lightning import DataModule  # noqa: E402
 
 BATCH = 3  # shards of 8/8/8/6 train samples: 3 batches per 8-sample reader, 2 for the 6-sample one
 
-DRIVER = textwrap.dedent('''
+from tests.interop.ddp_driver import RENDEZVOUS  # noqa: E402
+
+DRIVER = textwrap.dedent(('''
     import json, os, sys
     from datetime import timedelta
     import lightning.pytorch as pl
@@ -73,15 +75,7 @@ DRIVER = textwrap.dedent('''
                 torch.distributed.destroy_process_group()
 
     if __name__ == "__main__":
-        torch.set_num_threads(1)
-        if "MASTER_PORT" not in os.environ:  # the driver (rank 0); "popen"'s rank 1 re-runs this with it set
-            # the rendezvous store is served from here, on a port bound now and held: Lightning's own
-            # choice (bind port 0, close, rank 0 binds it after its ranks start) could be taken by
-            # anything in between on a busy machine; as under torchrun, every rank is then a client
-            store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
-            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(store.port),
-                              TORCHELASTIC_USE_AGENT_STORE="True")
-        kw = {} if EVEN == "default" else {"even_batches": False if EVEN == "off" else EVEN}
+''' + RENDEZVOUS + '''        kw = {} if EVEN == "default" else {"even_batches": False if EVEN == "off" else EVEN}
         dm = DataModule(DATA, batch_size=%d, seed=0, num_workers=WORKERS, modalities=["label", "text"], **kw, **EXTRA)
         # "spawn": ddp_spawn (QA's setup); "popen": ddp, the script re-run per rank (DataLoader workers
         # fork there; under ddp_spawn they are spawned too, seconds each on a loaded machine)
@@ -95,7 +89,7 @@ DRIVER = textwrap.dedent('''
                              num_sanity_val_steps=0, default_root_dir=OUT)
         trainer.fit(Tiny(), dm)
         print("FIT DONE", flush=True)
-''' % BATCH)
+''') % BATCH)
 
 
 @pytest.fixture(scope="module")

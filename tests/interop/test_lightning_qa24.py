@@ -113,7 +113,9 @@ def test_stays_unsized_when_k_changes_between_epochs(short_last: Path, monkeypat
 
 
 # ---- real 2-process DDP ---------------------------------------------------------------------------
-DRIVER = textwrap.dedent('''
+from tests.interop.ddp_driver import RENDEZVOUS  # noqa: E402
+
+DRIVER = textwrap.dedent(('''
     import json, os, sys
     from datetime import timedelta
     import lightning.pytorch as pl
@@ -152,12 +154,7 @@ DRIVER = textwrap.dedent('''
                 torch.distributed.destroy_process_group()
 
     if __name__ == "__main__":
-        torch.set_num_threads(1)
-        if "MASTER_PORT" not in os.environ:  # as in test_lightning_ddp's driver: a store held from here
-            store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
-            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(store.port),
-                              TORCHELASTIC_USE_AGENT_STORE="True")
-        strategy = pl.strategies.DDPStrategy(start_method="popen", process_group_backend="gloo",
+''' + RENDEZVOUS + '''        strategy = pl.strategies.DDPStrategy(start_method="popen", process_group_backend="gloo",
                                              timeout=timedelta(seconds=120))
         every = pl.callbacks.ModelCheckpoint(dirpath=f"{OUT}/ckpt", every_n_train_steps=1, save_top_k=-1)
         trainer = pl.Trainer(max_epochs=EPOCHS, strategy=strategy, devices=2, accelerator="cpu", logger=False,
@@ -166,7 +163,7 @@ DRIVER = textwrap.dedent('''
         dm = DataModule(DATA, batch_size=%d, seed=0, num_workers=WORKERS, modalities=["label"])
         trainer.fit(Tiny(), dm, ckpt_path=RESUME or None)
         print("FIT DONE", flush=True)
-''' % BATCH)
+''') % BATCH)
 
 
 def _fit(data: Path, out: Path, workers: int = 0, epochs: int = 3, resume: str = "",
