@@ -1060,14 +1060,11 @@ def _folder_tars(folder: str) -> tuple[list[str], list[str]]:
 
 
 def _tar_split(folder: str, tar: str) -> str | None:
-    """The split a tar of a bare ``folder`` is named for: its first subfolder's name (``train/000.tar``: the
-    layout of many webdataset repositories) or its file name's prefix (``val-000.tar``, ``Validation_01.tar``),
-    in any case or common spelling (``dev``, ``training``), as ``mmdata shard`` reads them
-    (:func:`mmdata.shards.sources.shard_split`); None for neither (``shard-000.tar``)."""
-    from mmdata.shards.sources import shard_split, split_word
+    """The split a tar of a bare ``folder`` is named for (its subfolder or file name, any case or common
+    spelling), as ``mmdata shard`` reads it: :func:`mmdata.shards.sources.tar_split`."""
+    from mmdata.shards.sources import tar_split
 
-    parts = Path(os.path.relpath(tar, folder)).parts
-    return (split_word(parts[0]) if len(parts) > 1 else None) or shard_split(tar)
+    return tar_split(tar, folder)
 
 
 def _named_for(folder: str, tars: list[str], split: str) -> list[str]:

@@ -3645,6 +3645,19 @@ def shard_split(name: str) -> str | None:
     return None if m is None else split_word(m.group(1))
 
 
+def tar_split(tar: str, folder: str | None = None) -> str | None:
+    """The split a shard is named for: its first subfolder under ``folder`` (``train/000.tar``: the layout of
+    many webdataset repositories), else its file name's prefix (:func:`shard_split`); None for neither. The
+    one rule of ``mmdata shard SHARDS`` and of the reader's bare folders.
+
+    Example:
+        >>> tar_split("ds/Validation/shard-0.tar", "ds"), tar_split("ds/train-001.tar", "ds"), tar_split("x.tar")
+        ('val', 'train', None)
+    """
+    parts = Path(os.path.relpath(tar, folder)).parts if folder is not None else ()
+    return (split_word(parts[0]) if len(parts) > 1 else None) or shard_split(tar)
+
+
 def split_word(word: str) -> str | None:
     """``train`` / ``val`` / ``test`` for a word naming one of them in any case or common spelling
     (``Validation``, ``dev``, ``TRAINING``), else None: how a shard's or a folder's name gives its split.
@@ -3661,17 +3674,12 @@ def _shard_splits(tars: list[str], src: Any) -> list[str | None]:
     """Each tar's split from its name when every tar's name gives one; none when no name does; an error naming
     both kinds when only some do (the others' samples would land in a split by chance)."""
     folder = str(src) if isinstance(src, (str, Path)) and os.path.isdir(src) else None
-
-    def split_of(tar: str) -> str | None:  # a split per subfolder (train/000.tar), or the file name's prefix
-        parts = Path(os.path.relpath(tar, folder)).parts if folder is not None else ()
-        return (split_word(parts[0]) if len(parts) > 1 else None) or shard_split(tar)
-
-    splits = [split_of(t) for t in tars]
+    splits = [tar_split(t, folder) for t in tars]
     if all(s is None for s in splits) or all(s is not None for s in splits):
         return splits
     named = next(t for t, s in zip(tars, splits) if s is not None)
     other = [t for t, s in zip(tars, splits) if s is None]
-    raise SourceError(f"source {src}: some shards' names give their split ({named!r}: {split_of(named)!r}) and "
+    raise SourceError(f"source {src}: some shards' names give their split ({named!r}: {tar_split(named, folder)!r}) and "
                       f"{plural(len(other), 'shard')} do not ({', '.join(repr(t) for t in other[:3])}"
                       f"{', ...' if len(other) > 3 else ''}); name every shard <split>-NNN.tar (train / val / test), "
                       f"or shard each split's shards on their own")
