@@ -344,6 +344,9 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None, *
             cmd = unfinished_command(path)
             raise ShardError(f"{path}: no {CARD}: an {cmd} job into this folder did not finish (the card is "
                              f"written last); rerun the same {cmd} command to finish it") from None
+        bare = _bare_shards_advice(path, storage_options)
+        if bare is not None:  # QA26: `mmdata train 'shards-{0..3}.tar'` said "does not exist"
+            raise ShardError(bare) from None
         if not _remote(path) and not os.path.lexists(path):  # "no dataset.json" read as if the folder were there
             where = "" if Path(path).is_absolute() else f" (relative to the working directory {os.getcwd()})"
             raise ShardError(f"{path}: does not exist{where}; expected a dataset folder written by `mmdata shard`") from None
@@ -374,6 +377,30 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None, *
         shown = repr(found) if isinstance(found, str) and len(found) <= 100 else _found(found)
         raise ShardError(f"{p}: unknown format {shown}, expected {FORMAT!r}")
     return data, check_card(str(p), card, shard_lists=shard_lists)
+
+
+def _bare_shards_advice(path: str | Path, storage_options: dict[str, Any] | None) -> str | None:
+    """What to do when ``path``, given for a dataset folder, names WebDataset shards instead — a ``.tar``, a
+    brace or glob pattern of them, a folder of tars without a card — else None (the caller says what is
+    missing). The dataset folder's commands (``train``, ``augment``, ``ablate``) need the index and card that
+    ``mmdata shard SHARDS OUT`` writes from such shards, their members' bytes kept."""
+    import shlex
+
+    from mmdata.checks import plural
+    from mmdata.errors import SourceError
+    from mmdata.shards.sources import shard_files
+
+    try:
+        tars = shard_files(path, storage_options)
+    except (SourceError, ShardError, OSError):  # a pattern of missing shards: its own error is the caller's
+        return None
+    if not tars or (isinstance(path, (str, Path)) and not _remote(path) and os.path.isdir(path) and dataset_marks(path)):
+        return None
+    shown = shlex.quote(str(path))
+    return (f"{path}: not a dataset folder but {plural(len(tars), 'WebDataset shard')} (no {CARD}, no {INDEX}); "
+            f"expected a dataset folder written by `mmdata shard`: `mmdata shard {shown} OUT` writes one from these "
+            f"shards (members kept as they are; splits from their names), then give OUT here. "
+            f"mmdata.open_dataset({str(path)!r}) reads the shards as they are")
 
 
 #: protocols whose first path component is a bucket (a container): a missing one is named as such

@@ -684,8 +684,8 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
 
 def bare_shards(path: str | Path, storage_options: dict[str, Any] | None = None) -> list[str] | None:
     """The tars when the local ``path`` names WebDataset shards — a ``.tar`` / ``.tar.gz``, a brace or glob pattern
-    of them, a folder of tars without a card, index, shards table or journal — else None (a dataset folder, a URL,
-    or nothing).
+    of them, a folder of tars without a card, index, shards table or journal, a URL of a tar or a pattern of
+    them — else None (a dataset folder, another URL, or nothing).
 
     Raises:
         ShardError: a pattern naming shards that do not exist, or a glob matching none.
@@ -695,11 +695,15 @@ def bare_shards(path: str | Path, storage_options: dict[str, Any] | None = None)
         True
     """
     from mmdata.errors import SourceError
-    from mmdata.shards.sources import shard_files
+    from mmdata.shards.sources import SHARD_SUFFIXES, shard_files
+    from mmdata.shards.tario import braceexpand
 
-    if not isinstance(path, (str, Path)) or is_remote(path):  # a URL: as before (not a dataset folder, named)
+    if not isinstance(path, (str, Path)):
         return None
-    if os.path.isdir(path) and idx.dataset_marks(path):
+    if is_remote(path):  # QA26: a URL's brace pattern of tars is shards too (it was read as a dataset folder)
+        if not all(i.rstrip("/").lower().endswith(SHARD_SUFFIXES) for i in braceexpand(str(path))):
+            return None
+    elif os.path.isdir(path) and idx.dataset_marks(path):
         return None
     try:
         return shard_files(path, storage_options)
