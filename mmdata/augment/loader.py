@@ -65,6 +65,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from mmdata.augment.audio import decode_frames
 from mmdata.augment.balance import Balanced, BalancePlan, index_groups
+from mmdata.augment.bucketing import BATCH_INDEX, OVER_BUDGET, Bucketed, bucket_edges, check_bucketing
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import BALANCE_KEYS, Recipe, load_recipe, params_seed, validate_balance
 from mmdata.checks import expect_int, expect_names, expect_state, unknown_keywords
@@ -345,7 +346,7 @@ class Loader:
     #: val / test / predict loader (distributed QA: ``AttributeError`` in ``trainer.predict``)
     batch_sampler = None
 
-    def __init__(self, path: str | Path | Mapping[str, str | Path], batch_size: int, *, recipe: Any = None,
+    def __init__(self, path: str | Path | Mapping[str, str | Path], batch_size: int | None, *, recipe: Any = None,
                  split: Any = "train", seed: int = 0,
                  epoch: int = 0, num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers",
                  balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
@@ -353,7 +354,8 @@ class Loader:
                  on_error: str = "raise", stage: str = "train", weights: Mapping[str, float] | None = None,
                  plan_in_workers: bool | None = None, multiprocessing_context: Any = None,
                  worker_init_fn: Callable[[int], None] | None = None, timeout: float = 0,
-                 transform: Callable[[Sample], Sample] | None = None, **reader_kw: Any) -> None:
+                 transform: Callable[[Sample], Sample] | None = None, max_duration: float | None = None,
+                 buckets: int | None = None, bucket_buffer: int | None = None, **reader_kw: Any) -> None:
         # every argument checked here, before a worker starts: a wrong one names itself and what it
         # takes, not a torch assertion or a "'<' not supported" from inside the first batch
         unknown_keywords("loader", reader_kw, loader_keywords(), NOT_DATALOADER_OPTIONS)
@@ -377,7 +379,15 @@ class Loader:
                               f"augment_on='device'; with augment_on={augment_on!r} they run the per-sample kernels "
                               "themselves (drop plan_in_workers, or use augment_on='device')")
         shuffle = stage == "train" if shuffle is None else shuffle
-        batch_size = expect_int(batch_size, "batch_size", minimum=1)  # type: ignore[assignment]
+        self._bucketing: dict[str, Any] | None = None
+        if max_duration is not None:  # duration-bucketed batches (mmdata.augment.bucketing); batch_size: a cap or None
+            budget, nb, held = check_bucketing(max_duration, 10 if buckets is None else buckets, bucket_buffer, batch_size)
+            self._bucketing = {"max_duration": budget, "buckets": nb, "bucket_buffer": held, "batch_size": batch_size}
+        elif buckets is not None or bucket_buffer is not None:
+            raise MMDataError(f"buckets={buckets!r} / bucket_buffer={bucket_buffer!r}: they shape batches by duration, "
+                              "which needs max_duration= (seconds of audio per batch)")
+        else:
+            batch_size = expect_int(batch_size, "batch_size", minimum=1)  # type: ignore[assignment]
         seed = expect_int(seed, "seed")  # type: ignore[assignment]
         with contextlib.suppress(TypeError):  # a 0-d integer tensor / array is its int (as param_rng takes it)
             epoch = check_epoch(epoch)
@@ -437,6 +447,13 @@ class Loader:
         if blended and cache:
             raise MMDataError("cache=True with a blend of datasets: the cache holds one dataset folder's split; read the "
                               "blend without cache")
+        if self._bucketing is not None and blended:
+            raise MMDataError("max_duration with a blend of datasets is not supported yet: bucket one dataset folder, "
+                              "or blend with a fixed batch_size")
+        if self._bucketing is not None and (balance if balance is not None else base.balance) is not None \
+                and stage == "train":
+            raise MMDataError("max_duration with balance is not supported yet: balance repeats samples that a duration "
+                              "batch may split; use balance with a fixed batch_size, or no balance")
         if blended and (balance if balance is not None else base.balance) is not None and stage == "train":
             raise MMDataError("balance with a blend of datasets is not supported: the blend's weights set how often each "
                               "dataset comes; balance one dataset folder")
@@ -450,6 +467,17 @@ class Loader:
         # every batch carries the dataset's fields (presence masks; -1 labels, empty texts), also one
         # none of whose samples has a label or some modality
         self._collate = functools.partial(collate, fields=idx.dataset_fields(self.source.card, modalities))
+        if self._bucketing is not None:
+            if "audio" not in idx.dataset_fields(self.source.card, modalities):
+                raise MMDataError(f"max_duration={max_duration!r}: {path} (split {split!r}) has no audio to measure "
+                                  f"(fields: {', '.join(idx.dataset_fields(self.source.card, modalities)) or 'none'}"
+                                  f"{'' if modalities is None else f', modalities={list(modalities)}'}); batch it with "
+                                  "batch_size= and no max_duration")
+            self._bucketing["edges"] = self._index_edges(path, split, reader_kw.get("storage_options"))
+        self._bucket_batches: dict[int, int] = {}  # reader -> its bucketed batches handed out this epoch
+        self._bucket_resume: dict[int, int] = {}  # ... of a loaded state: replayed and dropped by the next pass
+        self.over_budget = 0  # samples longer than max_duration, each sent alone this epoch
+        self._over_warned = False
         # what runs per sample (in workers): the normalize stage unless cached already, the random sections
         # too with augment_on="workers" in training
         self._sample_recipe = self.recipe
@@ -536,6 +564,26 @@ class Loader:
                 f"num_workers={self.num_workers}, epoch={self.epoch}{extra}, "
                 f"recipe={'+'.join(sections) or 'none'}, batches={batches})")
 
+    def _index_edges(self, path: Any, split: Any, storage_options: dict[str, Any] | None) -> list[float] | None:
+        """The bucket edges from the index's ``audio_seconds`` of the split (no decode needed); None — the
+        workers learn them from their first ``bucket_buffer`` samples — when the index has none, or the
+        normalize stage trims or pads clips (``pad_trim``: the collated lengths are not the index's)."""
+        assert self._bucketing is not None
+        if any(op.name == "pad_trim" for op in self.recipe.normalize_sections.get("audio", [])):
+            return None
+        try:
+            t = idx.load_index(path, columns=["split", AUDIO_SECONDS], storage_options=storage_options).to_pydict()
+        except (MMDataError, OSError, KeyError, ValueError):
+            return None
+        splits = {split} if isinstance(split, str) else set(split) if isinstance(split, (list, tuple)) else None
+        secs = [d for sp, d in zip(t["split"], t[AUDIO_SECONDS]) if d is not None and (splits is None or sp in splits)]
+        return bucket_edges(secs, self._bucketing["buckets"]) if secs else None
+
+    def _bucket_signature(self) -> dict[str, Any]:
+        assert self._bucketing is not None
+        return {k: self._bucketing[k] for k in ("max_duration", "buckets", "bucket_buffer", "batch_size")} | \
+            {"drop_last": bool(self.drop_last)}
+
     def _label_names(self) -> list[str] | None:
         try:
             from mmdata.shards.index import load_card
@@ -549,6 +597,9 @@ class Loader:
         """Next iteration reads epoch ``epoch`` (new order, balance and augmentation draws)."""
         self.epoch = epoch
         self.source.set_epoch(epoch)
+        self._bucket_batches = {}
+        self._bucket_resume = {}
+        self.over_budget = 0
         self._positions = {}
         self._copies = {}
         self._batches = 0
@@ -588,7 +639,12 @@ class Loader:
                                      "copies": {}, "readers": self._readers()}
             if isinstance(self.source, BlendDataset):
                 ended["blend"] = self.source.signature
+            if self._bucketing is not None:
+                ended["bucketing"] = self._bucket_signature()
+                ended["bucket_batches"] = {}
             return ended
+        if self._bucketing is not None:
+            return self._bucket_state()
         state = {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions),
                  "copies": dict(self._copies), "readers": self._readers()}
         world = (dist_rank_world() or (0, 1))[1]
@@ -604,6 +660,55 @@ class Loader:
         if errors:  # ... and the details of those losses (the first 100 per reader), in their places
             state["errors"] = errors
         return state
+
+    def _bucket_state(self) -> dict[str, Any]:
+        """A bucketing loader's state: per reader, the batches handed out (``bucket_batches``) — a duration
+        batch takes samples out of the reader's order, so positions cannot say what is left; the resumed
+        pass forms the reader's batches again from the epoch's start and drops those."""
+        # positions: none (expect_state's check that a started state has them); bucket_batches say where it stands
+        state: dict[str, Any] = {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": {},
+                                 "bucket_batches": dict(self._bucket_batches), "readers": self._readers(),
+                                 "bucketing": self._bucket_signature()}
+        world = (dist_rank_world() or (0, 1))[1]
+        if world > 1:
+            state["world"] = world
+        if self.num_workers > 1:
+            state["next_worker"] = self._worker_next()
+        return state
+
+    def _load_bucket_state(self, state: dict[str, Any]) -> None:
+        """:meth:`load_state_dict` for a bucketing loader (see :meth:`_bucket_state`)."""
+        saved = state.get("bucketing")
+        raw = state.get("bucket_batches") or {}
+        if not isinstance(raw, Mapping):
+            raise MMDataError(f"loader state['bucket_batches']: expected a dict of reader -> batches handed out, got {raw!r:.80}")
+        done = {}
+        for k, v in raw.items():
+            r = expect_int(int(k) if isinstance(k, str) and k.isdigit() else k, "loader state['bucket_batches'] reader",
+                           minimum=0, maximum=4096)
+            done[r] = expect_int(v, f"loader state['bucket_batches'][{r}]", minimum=0, maximum=2**62)
+        started = any(v > 0 for v in done.values()) or any(int(v) > 0 for v in (state.get("positions") or {}).values())
+        if started and saved is None:
+            raise MMDataError("loader state was saved mid-epoch by a loader without max_duration: its positions do not "
+                              "say which duration batches are left; resume it with the same batching, or start that "
+                              f"epoch over: load_state_dict({{'epoch': {state['epoch']}, 'seed': {self.seed}}})")
+        mine = self._bucket_signature()
+        if started and saved != mine:
+            raise MMDataError(f"loader state was saved mid-epoch with bucketing {saved}, this loader has {mine}: other "
+                              "batches would form, repeating and losing samples; resume with the same max_duration, "
+                              "buckets, bucket_buffer, batch_size and drop_last")
+        now = self._readers()
+        world = (dist_rank_world() or (0, 1))[1]
+        if started and (int(state.get("readers") or now) != now or int(state.get("world") or 1) != world):
+            raise MMDataError(f"loader state was saved mid-epoch {state['epoch']} with {state.get('readers')} reader(s) "
+                              f"(world size x DataLoader workers) and this loader has {now}: each reader forms its own "
+                              "duration batches; resume with the same num_workers and world size")
+        self.set_epoch(int(state["epoch"]))  # the readers start the epoch over: the pass replays their batches
+        self._bucket_batches = dict(done)
+        self._bucket_resume = dict(done)
+        self._batches = int(state.get("batches", 0))
+        nxt = state.get("next_worker")
+        self._next_worker = int(nxt) % max(1, self.num_workers) if nxt is not None else None
 
     def _posted_errors(self) -> list[tuple[int, list[tuple[int | None, tuple[str, ...]]]]]:
         """Per reader: its errors ``(place, entry)`` — from the workers' board, else from the reader here."""
@@ -683,6 +788,12 @@ class Loader:
         state = expect_state(state, "loader state")
         if state.get("seed", self.seed) != self.seed:
             raise MMDataError(f"loader state has seed {state.get('seed')}, this loader has seed {self.seed}")
+        if self._bucketing is not None:
+            self._load_bucket_state(state)
+            return
+        if state.get("bucketing") is not None and any(int(v) > 0 for v in (state.get("bucket_batches") or {}).values()):
+            raise MMDataError("loader state was saved mid-epoch by a loader with max_duration (duration batches); "
+                              "resume it with the same max_duration, buckets and bucket_buffer")
         saved, now = state.get("readers"), self._readers()
         positions = dict(state.get("positions") or {})
         started = any(v > 0 for v in positions.values()) or bool(state.get("copies"))
@@ -778,7 +889,7 @@ class Loader:
         return True  # truth must not depend on __len__, which may raise
 
     def _batches_per_epoch(self) -> int | None:
-        if self.plan is not None:
+        if self.plan is not None or self._bucketing is not None:  # balance draws, durations decide the batches
             return None
         rank, world = dist_rank_world() or (0, 1)
         workers = max(1, self.num_workers)
@@ -828,6 +939,10 @@ class Loader:
             ds = _Augmented(ds, rec, "eval", skips, self.transform)
         elif self.transform is not None:
             ds = _Augmented(ds, None, self.stage, skips, self.transform)
+        if self._bucketing is not None:  # after the per-sample stages: the lengths collate will pad to
+            b = self._bucketing
+            ds = Bucketed(ds, b["edges"], b["max_duration"], max_samples=b["batch_size"], buffer=b["bucket_buffer"],
+                          buckets=b["buckets"], drop_last=self.drop_last, resume=self._bucket_resume)
         return ds
 
     def _track(self, batch: Batch) -> None:
@@ -845,10 +960,29 @@ class Loader:
                         self._copies.pop(r, None)
             if m.get("skipped"):
                 self._skipped[int(m.get("reader", 0))] = dict(m["skipped"])
+            if BATCH_INDEX in m:
+                r = int(m.get("reader", 0))
+                self._bucket_batches[r] = max(self._bucket_batches.get(r, 0), int(m[BATCH_INDEX]) + 1)
+            if m.get(OVER_BUDGET):
+                self._note_over_budget(batch, m)
         self._batches += 1
         readers = [m["reader"] for m in batch.meta.get("samples", []) if "reader" in m]
         if readers and self.num_workers > 1:  # one worker's batch: the DataLoader asks the next one after it
             self._next_worker = (int(readers[-1]) % self.num_workers + 1) % self.num_workers
+
+    def _note_over_budget(self, batch: Batch, meta: dict[str, Any]) -> None:
+        """Count a clip longer than ``max_duration``, sent as a batch of one (never dropped); warn once."""
+        self.over_budget += 1
+        if self._over_warned:
+            return
+        self._over_warned = True
+        assert self._bucketing is not None
+        secs = float(batch["audio"].shape[-1]) / float(batch.sample_rate) if batch.sample_rate else float("nan")
+        warnings.warn(f"mmdata.loader: split {self.split!r}: sample {batch.keys[0]!r} ({meta.get('shard', '?')}) is "
+                      f"{secs:.2f} s of audio, longer than max_duration={self._bucketing['max_duration']:g}: it comes "
+                      "alone, as a batch of one (loader.over_budget counts them this epoch); raise max_duration or trim "
+                      "long clips (pad_trim in the recipe's normalize.audio); said once per loader",
+                      UserWarning, stacklevel=4)
 
     def _note_padding(self, batch: Batch) -> None:
         """Warn once per loader when a batch holds images of several sizes: collate zero-pads them to the
@@ -899,7 +1033,8 @@ class Loader:
             f"zero-padded to {target:.2f} s{trimmed}: the median clip is {100 * median:.0f}% padding (the shortest "
             f"{100 * shares[-1]:.0f}%), which the model hears as silence; for less padding set max_seconds nearer the "
             f"typical clip (mmdata.train.train(max_seconds=...), --max-seconds) or a pad_trim of that length in the recipe's "
-            f"normalize.audio (mmdata.augment.recipe.normalize_spec(seconds=...)); said once per loader",
+            f"normalize.audio (mmdata.augment.recipe.normalize_spec(seconds=...)), or for clips of many lengths batch them by "
+            f"duration (mmdata.loader(..., max_duration=SECONDS): batches of clips of similar length); said once per loader",
             PaddingWarning, stacklevel=3)
 
     def _finish(self, batch: Batch) -> Batch:
@@ -995,8 +1130,10 @@ class Loader:
                 self._meta_warm = True
                 _warm_meta(self.recipe)
             collate_fn = functools.partial(_collate_planned, collate_fn=self._collate, recipe=self.recipe, epoch=self.epoch)
-        dl = DataLoader(self._dataset(resume), batch_size=self.batch_size, num_workers=self.num_workers,
-                        collate_fn=collate_fn, drop_last=self.drop_last, pin_memory=False,
+        bucketed = self._bucketing is not None  # the dataset yields each batch's samples: collated one by one
+        dl = DataLoader(self._dataset(resume), batch_size=None if bucketed else self.batch_size,
+                        num_workers=self.num_workers, collate_fn=collate_fn,
+                        drop_last=False if bucketed else self.drop_last, pin_memory=False,
                         prefetch_factor=self.prefetch if self.num_workers > 0 else None,
                         **(self.worker_options if self.num_workers > 0 else {}))
         cuda = self.device.type == "cuda"
@@ -1153,7 +1290,7 @@ class _EpochHook:
             loader.set_epoch(epoch)
 
 
-def loader(path: str | Path | Mapping[str, str | Path], batch_size: int, recipe: Any = None, split: Any = "train", seed: int = 0, epoch: int = 0,
+def loader(path: str | Path | Mapping[str, str | Path], batch_size: int | None, recipe: Any = None, split: Any = "train", seed: int = 0, epoch: int = 0,
            num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers", balance: Any = None,
            stage: str = "train", **kw: Any) -> Loader:
     """Batches of normalized (and, in training, augmented) multimodal samples.
@@ -1162,7 +1299,7 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int, recipe:
         path: dataset folder (or shards, see :func:`mmdata.open_dataset`), or ``{name: dataset folder}``:
             several datasets read as one blend (:func:`mmdata.blend`; ``weights`` in ``**kw``: passes
             over each per epoch, ``split`` a name or ``{name: split}``).
-        batch_size: samples per batch.
+        batch_size: samples per batch; with ``max_duration``, the most samples per batch (None: no cap).
         recipe: a recipe path, YAML string, dict or :class:`~mmdata.augment.Recipe` (None: no augmentation).
         split: split to read. seed: order, balance and augmentation seed. epoch: epoch to start at.
         num_workers: DataLoader worker processes. The epoch's samples and their draws do not depend on
@@ -1187,9 +1324,22 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int, recipe:
             added — webdataset's ``.map(fn)``: run in the workers on each decoded sample after the recipe's
             per-sample stages, before collate; a module-level function under spawn workers; it must keep
             the key, and a :class:`~mmdata.errors.ShardError` it raises skips the sample under
-            ``on_error="skip"``, counted) and
-            reader options. DataLoader options the loader sets itself (``persistent_workers``,
+            ``on_error="skip"``, counted), ``max_duration`` / ``buckets`` / ``bucket_buffer`` (batches by
+            duration for variable-length audio, below) and reader options. DataLoader options the loader sets itself (``persistent_workers``,
             ``collate_fn``, ``sampler``, ``generator``, ...) are refused, naming what to use instead.
+
+    Batching by duration (``max_duration=SECONDS``, :mod:`mmdata.augment.bucketing`): each worker sorts its
+    samples into ``buckets`` duration buckets (default 10; edges: quantiles of the index's
+    ``audio_seconds`` for the split, else of the first ``bucket_buffer`` clips the worker sees) and
+    sends a batch of one bucket once it is full: its padded cost — the longest clip x the samples, what
+    collate pads to — stays within ``max_duration`` (and ``batch_size``, when given, caps the samples). At
+    most ``bucket_buffer`` samples (default buckets x 32) wait in the buckets; past that the fullest goes
+    out as it is. A clip longer than ``max_duration`` comes alone, warned once and counted in
+    ``loader.over_budget``. Each bucket's last partial batch comes at the epoch's end unless
+    ``drop_last``. Deterministic for (seed, epoch), every sample once per epoch; ``len()`` raises
+    TypeError (the batch count depends on the durations); ``state_dict()`` resumes exactly by replaying
+    each reader's stream from the epoch's start (re-reading and re-augmenting the part already handed
+    out, which is dropped). Not with ``balance`` or a blend of datasets, and a dataset without audio is refused.
 
     Example:
         >>> import tempfile, mmdata
