@@ -772,7 +772,8 @@ def _draw_forest(s: dict[str, Any]) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from mmdata.ablate.report import COLORS, figure_labels, forest_limit, level_text, metric_decimals, not_drawn_text, num
+    from mmdata.ablate.report import (COLORS, MARKERS, TEXT_COLOUR, figure_labels, forest_limit, level_text, metric_decimals,
+                                      not_drawn_text, num)
 
     pm = s["primary_metric"]
     items, hidden = _drawn(s)  # past FIGURE_ARMS arms a chosen few, said in the title and below the plot
@@ -797,7 +798,9 @@ def _draw_forest(s: dict[str, Any]) -> bytes:
         e, c = a["primary"], COLORS.get(a["decision"], "tab:gray")
         lo, hi = (v if v is not None else (-lim if j == 0 else lim) for j, v in enumerate(e["ci"]))
         ax.plot([lo, hi], [y, y], color=c, lw=2.4)
-        ax.plot(e["mean_diff"], y, "o", color=c, ms=7)
+        # QA26: one dot for every decision (report.py's forest has a shape per decision, for print in grey)
+        ax.plot(e["mean_diff"], y, MARKERS.get(a["decision"], "o"), color=c, ms=8, markeredgewidth=1.5,
+                markeredgecolor=TEXT_COLOUR if a["decision"] in ("inconclusive", "pending") else c)
         for p in e["per_fold"]:
             if p["mean_diff"] is not None:
                 k = folds.index(p["fold"]) if p["fold"] in folds else 0
@@ -807,18 +810,25 @@ def _draw_forest(s: dict[str, Any]) -> bytes:
         het = f"; folds differ ({_het_text(e['heterogeneity'])})" if _differs_across_folds(e) else ""
         ax.text(lim * 1.02, y, f"{a['decision']}  ({len(e['folds_used'])} folds, {e['units']} units; "
                 f"{level_text(e['ci_level'])}{flag})\npooled Δ {num(e['mean_diff'], dec)}{het}", va="center", fontsize=8,
-                color=c, clip_on=False)
+                color=TEXT_COLOUR, clip_on=False)  # dark: a decision's light colour read ~2.3:1 on white
     ax.set_yticks(range(len(items)), [labels[a["name"]] for a in reversed(items)], fontsize=9)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-0.6, len(items) - 0.3)
-    ax.set_xlabel(f"Δ {pm['label']} vs baseline, pooled over {len(folds)} folds (mean of per-fold mean Δ)\n"
-                  "large dot and bar: pooled estimate and the interval of the decision rule (exact sign-flip test over "
+    hib = pm["higher_is_better"]
+    for x, ha, who in ((0.01, "left", "baseline" if hib else "arm"), (0.99, "right", "arm" if hib else "baseline")):
+        ax.text(x, 1.01, ("← " if ha == "left" else "") + f"{who} better" + (" →" if ha == "right" else ""),
+                transform=ax.transAxes, ha=ha, va="bottom", fontsize=8, color="dimgray")
+    ax.set_xlabel(f"Δ {pm['label']} vs baseline, pooled over {len(folds)} folds (mean of per-fold mean Δ; "
+                  f"{'higher' if hib else 'lower'} is better)\n"
+                  "large marker (its shape and colour: the decision, as written beside it) and bar: pooled estimate and "
+                  "the interval of the decision rule (exact sign-flip test over "
                   "(fold, seed) units at the arm's Holm level)\nsmall markers: each fold's mean Δ" + band
                   + "\n'folds differ': exploratory heterogeneity test across folds at p < 0.05 (fold-label permutation "
                   "of Cochran's Q; no verdict, not in the Holm family)", fontsize=8)
     if items:
         ax.legend(fontsize=7, loc="upper left", frameon=False)
-    ax.set_title(f"Primary metric: {pm['name']} — effect of each arm vs '{s['baseline']}' across folds{of}", fontsize=10)
+    ax.set_title(f"Primary metric: {pm['name']} — effect of each arm vs '{s['baseline']}' across folds{of}", fontsize=10,
+                 pad=16)  # room for the direction cue above the axes
     said = not_drawn_text(items, hidden, dec, pm["label"])
     if said:
         fig.text(0.5, 0.0, textwrap.fill(said, 150, break_on_hyphens=False), ha="center", va="top", fontsize=7,

@@ -388,3 +388,30 @@ def test_folds_within_delta_of_zero_are_not_flagged_as_pointing_different_ways()
     beyond = {"a": {"1": {0: -2.0, 1: -2.4}, "2": {0: 3.0, 1: 2.6}, "3": {0: 0.1, 1: 0.2}}}
     assert not pool(within, delta=1.18)["a"]["sign_disagreement"]
     assert pool(beyond, delta=1.18)["a"]["sign_disagreement"]
+
+
+def test_the_pooled_forest_reads_in_grey_and_says_which_side_is_better(
+        folds: tuple[list[Path], list[dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA26 (a known limit of QA25 C-2): ablate-folds' forest.png drew every decision as one dot in its light colour
+    and wrote the text beside each arm in that colour; report.py's forest has a shape per decision, dark text and
+    "← baseline better / arm better →" above the axes. The pooled forest now does the same."""
+    from matplotlib.figure import Figure
+
+    from mmdata.ablate.report import MARKERS, TEXT_COLOUR
+
+    drawn: list[Figure] = []
+    save = Figure.savefig
+
+    def spy(fig: Figure, *a: Any, **kw: Any) -> None:
+        drawn.append(fig)
+        save(fig, *a, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    s = gather(folds[0], tmp_path / "pooled")
+    ax = drawn[-1].axes[0]
+    shapes = {line.get_marker() for line in ax.lines}
+    assert {MARKERS[a["decision"]] for a in s["arms"]} <= shapes
+    beside = [t for t in ax.texts if any(t.get_text().startswith(a["decision"]) for a in s["arms"])]
+    assert len(beside) == len(s["arms"]) and all(t.get_color() == TEXT_COLOUR for t in beside)
+    cue = " ".join(t.get_text() for t in ax.texts)
+    assert "← baseline better" in cue and "arm better →" in cue
