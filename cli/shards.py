@@ -67,6 +67,7 @@ def shard(
     meta: Annotated[Optional[list[str]], typer.Option("--meta", help="Manifest metadata column(s) (speaker, duration, ...; repeatable or comma-separated): stored per sample in a <key>.json member, read back as the sample's 'json' field.")] = None,
     root: Annotated[Optional[str], typer.Option("--root", help="Folder a manifest's paths are read from instead of the manifest's own folder (ESC-50: meta/esc50.csv naming audio/ files by name: --root ESC-50/audio); paths outside it are refused, as outside the manifest's folder without it.")] = None,
     path: Annotated[Optional[list[str]], typer.Option("--path", help="A field's file path made from a manifest's columns, FIELD=TEMPLATE (repeatable): {column} is the row's cell, read from the manifest's folder or --root (UrbanSound8K: --root UrbanSound8K --path 'audio=audio/fold{fold}/{slice_file_name}'); a template or value that is absolute or holds '..' is refused.")] = None,
+    segment: Annotated[Optional[str], typer.Option("--segment", help="A manifest's rows as segments of longer recordings (Lhotse supervisions, Kaldi segments): start=COLUMN,duration=COLUMN or start=COLUMN,end=COLUMN, in seconds; each sample holds only its frames of the row's audio file (FLAC at the source's bit depth; WAV for 32-bit / float sources), keyed <file>_<start> without a key column; a recording's segments go to one split.")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="Manifest column whose rows go to one split together (image_id for a row per caption, speaker for speaker-disjoint splits); rows naming one file always do.")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}), a path or an fsspec URL; default: labels.json / labels.txt at the source root, else the class folders.")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
@@ -104,7 +105,7 @@ def shard(
                 rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                           layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
                           on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
-                          executor=executor, address=address, meta=_meta(meta), group_by=group_by,
+                          executor=executor, address=address, meta=_meta(meta), group_by=group_by, segment=segment,
                           root=root, paths=_columns(path, "--path", "TEMPLATE"), split_by=split_by, split_from=split_from, name=name, license=license_,
                           description=description, force=force, rewrite=rewrite)
         except OSError as exc:

@@ -2831,10 +2831,190 @@ def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str],
     return warnings, forms
 
 
+# ---- segments: a manifest's rows as cuts of longer recordings (--segment) ---------------------------
+
+#: the keys of ``--segment`` (``segment=``): a start column and a duration or an end column, in seconds
+SEGMENT_KEYS = ("start", "duration", "end")
+#: the index columns a segment sample carries (:attr:`Record.extra`): the recording as the manifest names it,
+#: the start and duration in seconds, and the frames cut (``first:stop`` at the recording's sample rate)
+SEGMENT_SOURCE, SEGMENT_START, SEGMENT_DURATION, SEGMENT_FRAMES = (
+    "segment_source", "segment_start", "segment_duration", "segment_frames")
+#: source encodings a segment keeps bit for bit in FLAC (libsndfile's FLAC subtypes; 8-bit unsigned as signed)
+_FLAC_SUBTYPES = {"PCM_S8": "PCM_S8", "PCM_U8": "PCM_S8", "PCM_16": "PCM_16", "PCM_24": "PCM_24"}
+#: source encodings FLAC cannot hold: a segment is a WAV of the same encoding
+_WAV_SUBTYPES = ("PCM_32", "FLOAT", "DOUBLE")
+
+
+def segment_spec(segment: str | Mapping[str, str] | None, where: str) -> dict[str, str] | None:
+    """``--segment start=COL,duration=COL`` (or ``start=COL,end=COL``) as ``{"start": COL, "duration": COL}``;
+    ``segment=`` may also be that mapping. None when not given.
+
+    Raises:
+        SourceError: a key other than start / duration / end, no start, both or neither of duration and end,
+            or a blank column name.
+
+    Example:
+        >>> segment_spec("start=begin,duration=dur", "manifest m.csv")
+        {'start': 'begin', 'duration': 'dur'}
+    """
+    if segment is None or (not isinstance(segment, str) and not segment):
+        return None
+    usage = "expected start=COLUMN,duration=COLUMN (or start=COLUMN,end=COLUMN), the columns in seconds"
+    if isinstance(segment, str):
+        spec: dict[str, str] = {}
+        for item in segment.split(","):
+            k, sep, col = item.partition("=")
+            k = k.strip()
+            if not sep or k in spec:
+                raise SourceError(f"{where}: --segment {segment!r} (segment=): {usage}"
+                                  + (f"; {k}= is given twice" if sep else ""))
+            spec[k] = col.strip()
+    elif isinstance(segment, Mapping):
+        spec = {str(k): v for k, v in segment.items()}
+    else:
+        raise SourceError(f"{where}: segment=: {usage}, as a str or a dict; got {type(segment).__name__}")
+    odd = [k for k in spec if k not in SEGMENT_KEYS]
+    if odd or "start" not in spec or ("duration" in spec) == ("end" in spec):
+        why = (f"unknown key {odd[0]!r}" if odd else "no start= column" if "start" not in spec else
+               "both duration= and end=" if "duration" in spec else "neither duration= nor end=")
+        raise SourceError(f"{where}: --segment {_spec_text(spec)} (segment=): {why}; {usage}")
+    blank = [k for k, col in spec.items() if not isinstance(col, str) or not col.strip()]
+    if blank:
+        raise SourceError(f"{where}: --segment {_spec_text(spec)} (segment=): {blank[0]}= names no column; {usage}")
+    return {k: spec[k] for k in SEGMENT_KEYS if k in spec}
+
+
+def _spec_text(spec: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in spec.items())
+
+
+def _seconds(raw: Mapping[str, Any], spec: Mapping[str, str], what: str) -> tuple[float | None, str | None]:
+    """The number of seconds in the row's ``what`` column of ``spec``, or why there is none."""
+    col = spec[what]
+    val = raw.get(col)
+    if _blank(val):
+        return None, f"--segment {what} column {col!r} is blank (a number of seconds expected)"
+    if isinstance(val, bool) or not isinstance(val, (int, float, str)):
+        return None, f"--segment {what} column {col!r}: {_shown(str(val))} is not a number of seconds"
+    try:
+        x = float(val.strip()) if isinstance(val, str) else float(val)
+    except ValueError:
+        return None, f"--segment {what} column {col!r}: {_shown(val)!r} is not a number of seconds"  # type: ignore[arg-type]
+    if not math.isfinite(x):
+        return None, f"--segment {what} column {col!r}: {val!r} is not a finite number of seconds"
+    return x, None
+
+
+def _segment_cells(raw: Mapping[str, Any], spec: Mapping[str, str]) -> tuple[tuple[float, float] | None, str | None]:
+    """A row's (start, duration) in seconds, or why it has none: a blank or non-numeric cell, a negative start,
+    a duration (or an end past the start) of zero or less."""
+    start, why = _seconds(raw, spec, "start")
+    if why is not None:
+        return None, why
+    assert start is not None
+    if start < 0:
+        return None, f"--segment start column {spec['start']!r}: {start:g} s is negative (a start >= 0 expected)"
+    if "duration" in spec:
+        dur, why = _seconds(raw, spec, "duration")
+        if why is not None:
+            return None, why
+        assert dur is not None
+        if dur <= 0:
+            return None, (f"--segment duration column {spec['duration']!r}: {dur:g} s (a duration > 0 expected)")
+        return (start, dur), None
+    end, why = _seconds(raw, spec, "end")
+    if why is not None:
+        return None, why
+    assert end is not None
+    if end <= start:
+        return None, (f"--segment end column {spec['end']!r}: {end:g} s is not after the start {start:g} s (an end "
+                      f"> start expected)")
+    return (start, float(f"{end - start:.9f}")), None
+
+
+@functools.lru_cache(maxsize=64)
+def _audio_info(path: str, size: int, stamp: int) -> tuple[int, int, int, str, str] | str:
+    """(frames, sample rate, channels, format, subtype) of an audio file's header, or why it cannot be read;
+    cached by (path, size, change stamp): the rows of one recording read its header once."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(path)
+    except RuntimeError as exc:  # soundfile's LibsndfileError
+        return f"cannot read the audio file's header to cut it ({str(exc).strip()})"
+    if info.frames <= 0 or info.samplerate <= 0:
+        return f"the audio file holds no frames (length {info.frames}, {info.samplerate} Hz) to cut"
+    return info.frames, info.samplerate, info.channels, info.format, info.subtype
+
+
+def segment_ext(subtype: str) -> str:
+    """The member a segment of a source of this encoding is written as: ``flac`` (8 / 16 / 24-bit PCM kept bit
+    for bit; any other encoding decoded to 16 bits), or ``wav`` for 32-bit PCM and float (FLAC holds neither)."""
+    return "wav" if subtype in _WAV_SUBTYPES else "flac"
+
+
+def _cut_segment(members: dict[str, Any], seg: tuple[float, float], shown: str, extra: dict[str, str],
+                 stats: dict[str, tuple[int, int]]) -> str | None:
+    """Point the row's audio member at its segment: the member renamed to the segment's type
+    (:func:`segment_ext`), the segment's source, start, duration and frames put in ``extra`` (index columns),
+    its size estimate in ``stats`` (for ``maxsize``). Returns why it cannot be cut (no audio file, a header
+    that cannot be read, a segment past the end of the file by more than one frame, one shorter than a frame),
+    else None."""
+    auds = [e for e in members if field_of(e) == "audio"]
+    if not auds:
+        return "no audio file in the row to cut the segment from"
+    ext = auds[0]
+    path = members[ext]
+    if not isinstance(path, (str, Path)):
+        return "the row's audio is inline bytes; --segment cuts audio files"
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"cannot read {shown!r}: {exc.strerror}"
+    info = _audio_info(path, st.st_size, file_stamp(st))
+    if isinstance(info, str):
+        return f"{shown!r}: {info}"
+    frames, sr, _channels, _fmt, subtype = info
+    start, dur = seg
+    first, stop = round(start * sr), round((start + dur) * sr)
+    length = f"{frames / sr:.6g} s, {frames} frames at {sr} Hz"
+    if first >= frames:
+        return (f"the segment starts at {start:g} s, at or past the end of {shown!r} (its length: {length}); a start "
+                f"inside the file expected")
+    if stop > frames + 1:  # one frame of float rounding is let through and cut at the end
+        over = stop - frames
+        return (f"the segment ({start:g} s + {dur:g} s) ends {over / sr:.6g} s ({over} frames) past the end of "
+                f"{shown!r} (its length: {length}); a segment inside the file expected")
+    stop = min(stop, frames)
+    if stop <= first:
+        return f"the segment's duration {dur:g} s is shorter than one frame at {sr} Hz"
+    out = segment_ext(subtype)
+    del members[ext]
+    members[out] = path
+    extra.update({SEGMENT_SOURCE: shown, SEGMENT_START: repr(float(start)), SEGMENT_DURATION: repr(float(dur)),
+                  SEGMENT_FRAMES: f"{first}:{stop}"})
+    # the planner's size of the member (maxsize): the file's share of it, plus a header
+    stats[out] = (-(-st.st_size * (stop - first) // frames) + 4096, file_stamp(st))
+    return None
+
+
+def segment_key(file_key: str, start: float) -> str:
+    """The sample a segment row without a key is: its recording's key and its start in seconds (millisecond
+    precision; two rows of one recording whose starts agree to the millisecond are one key, an error).
+
+    Example:
+        >>> segment_key("talks/rec1", 12.34)
+        'talks/rec1_000012.340'
+    """
+    return f"{file_key}_{start:010.3f}"
+
+
 def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
                       *, label_names_from: str | None = None, on_error: str = "skip", remote: Any = None,
                       meta: Sequence[str] | None = None, group_by: str | None = None,
-                      root: str | Path | None = None, paths: Mapping[str, str] | None = None) -> Discovered:
+                      root: str | Path | None = None, paths: Mapping[str, str] | None = None,
+                      segment: str | Mapping[str, str] | None = None) -> Discovered:
     """Records from a manifest: one row per sample.
 
     Columns: ``key`` (optional; default the first media path, relative to the manifest's folder and
@@ -2894,6 +3074,23 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     by other columns (``--root UrbanSound8K/audio/fold1`` reads one fold), a warning names the ``--path``
     template that reads them all.
 
+    ``segment``: each row is a segment of a longer recording (Lhotse's supervisions, Kaldi's ``segments``):
+    ``{"start": COL, "duration": COL}`` or ``{"start": COL, "end": COL}`` (``--segment start=COL,duration=COL``;
+    :func:`segment_spec`), seconds. The sample holds frames ``round(start * sr)`` to ``round((start + duration)
+    * sr)`` of the row's audio file, cut when the shard is written (:func:`mmdata.shards.writer.cut_segment`):
+    8 / 16 / 24-bit PCM as FLAC of the same bit depth (a WAV source's samples bit for bit), 32-bit PCM and
+    float as WAV of the same encoding, any other (lossy: MP3, Ogg Vorbis / Opus; companded) decoded and
+    stored as 16-bit FLAC (the decoder's output, cut to the frame; no second lossy encoding); channels and
+    sample rate kept. A row without a key is ``<recording's key>_<start, 3 decimals>`` (:func:`segment_key`;
+    two rows giving one key are an error naming both). A row whose start or duration is blank, not a number,
+    negative or zero, or whose segment ends past the end of the file (by more than one frame, the tolerance
+    for rounding) or cannot be cut is skipped and listed (raised with ``on_error="raise"``) naming the row.
+    The index gets ``segment_source`` (the cell as written), ``segment_start``, ``segment_duration``
+    (seconds) and ``segment_frames`` (``first:stop``) per sample. The segments of one recording go to one
+    split (their group is the recording's file), unless ``group_by`` gives their group. The start / end
+    / duration columns are read for that only, unless a field or ``meta`` reads them too. Only for a
+    manifest on this machine.
+
     ``remote``: the manifest is at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`);
     its rows name files relative to its folder there, by relative paths only.
 
@@ -2913,6 +3110,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         if paths:
             raise SourceError(f"manifest {remote.url}: --path (paths=) is for a manifest on this machine; at a URL, "
                               f"write the paths into a column")
+        if segment:
+            raise SourceError(f"manifest {remote.url}: --segment (segment=) is for a manifest on this machine: its "
+                              f"recordings are read frame by frame; copy it and its audio here")
         data = remote.fetch_one(remote.root)
         rows = read_manifest(remote.url, data)
         head = data[:4]
@@ -2947,6 +3147,13 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     _check_templates(templates, columns, present, rename, meta_cols, name, rows)
     if group_by is not None and rows and group_by not in present:
         raise SourceError(f"manifest {name}: --group-by {group_by}: no column {group_by!r} (columns: {sorted(present)})")
+    spec = segment_spec(segment, f"manifest {name}")
+    for what, col in (spec or {}).items():
+        if rows and col not in present:
+            raise SourceError(f"manifest {name}: --segment {what}={col}: no column {col!r} (columns: {sorted(present)})")
+    # the segment's columns are read for the cut only, unless a field or --meta reads them too
+    segment_only = {c for c in (spec or {}).values() if c not in rename and c not in RESERVED_COLUMNS
+                    and c not in meta_cols and c != group_by}
     # the group column is read for the groups only, unless a field or --meta reads it too
     group_only = group_by if group_by not in rename and group_by not in RESERVED_COLUMNS else None
     # so is a column a --path template names: its cells are parts of a path, not files
@@ -3004,7 +3211,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     missing_at: dict[str, list[tuple[int, str]]] = {}  # per path column: (row, relative path) of each file not found
     found_at: dict[str, list[int]] = {}  # per path column: the rows whose file was found
     cells: list[list[tuple[str, _Cell]]] = []  # per row, its path columns' cells
-    left_alone = {*meta_cols, *template_only, group_only}  # columns that are not the row's fields
+    left_alone = {*meta_cols, *template_only, group_only, *segment_only}  # columns that are not the row's fields
     for raw in rows:
         row = {rename.get(k, k): v for k, v in raw.items() if k not in left_alone}  # a field's
         parsed: list[tuple[str, _Cell]] = []
@@ -3069,8 +3276,14 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         parsed = [(col, cell) for col, cell in cells[i] if col not in unread]
         key_val = row.get("key")
         given = True
+        seg, seg_reason = _segment_cells(raw, spec) if spec is not None else (None, None)
+        audio_cell = (next((c for _, c in parsed if c.key is not None and c.ext in AUDIO_EXTS), None)
+                      if spec is not None else None)
         if not _blank(key_val):
             source_key = _key_of(key_val, whole_keys)
+        elif audio_cell is not None:  # a segment: its recording and start (a bad row: its row, as it is skipped)
+            source_key = (segment_key(audio_cell.key, seg[0]) if seg is not None  # type: ignore[arg-type]
+                          else f"{audio_cell.key}_row{i + 1}")
         else:
             source_key = next((c.key for _, c in parsed if c.key is not None), None) or f"row{i:08d}"
             if _nfc(source_key) in key_rows and _nfc(source_key) not in numbered:  # a row per caption: numbered
@@ -3177,6 +3390,18 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         split = row.get("split")
         split = None if _blank(split) else str(split).strip()
         split = split_forms.get(split, split)  # one name in two Unicode forms: one split (one shard file name)
+        extra: dict[str, str] = {}
+        seg_stats: dict[str, tuple[int, int]] = {}
+        if spec is not None:
+            if seg_reason is None:
+                assert seg is not None
+                shown = audio_cell.shown if audio_cell is not None else source_key
+                seg_reason = _cut_segment(members, seg, shown, extra, seg_stats)
+            if seg_reason is not None:
+                if on_error == "raise":
+                    raise SourceError(f"manifest {where}: {seg_reason}")
+                skipped.append(skip_entry(source_key, "sample", f"{where}: {seg_reason}", source_key))
+                continue
         if not members:
             skipped.append(skip_entry(source_key, "sample", f"{where}: no file or text left to shard", source_key))
             continue
@@ -3192,8 +3417,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             file_labels.setdefault(whole, []).append((i, label, read_here[0].shown))
         group = None if group_by is None or _blank(raw.get(group_by)) else str(raw[group_by])
         no_group += group_by is not None and group is None
+        if extra and group_by is None:  # a recording's segments: one group, whatever else the rows name
+            group = extra[SEGMENT_SOURCE]
         records.append(Record(safe_key(nfc_key), source_key, dict(sorted(members.items())), label, split,
-                              group=group))
+                              stats=seg_stats, extra=extra, group=group))
     warnings += key_notes
     if label_warning:
         warnings.append(label_warning)
@@ -3506,10 +3733,12 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
              exclude: str | Path | None = None, storage_options: dict[str, Any] | None = None,
              meta: Sequence[str] | None = None, group_by: str | None = None,
              root: str | Path | None = None, paths: Mapping[str, str] | None = None,
-             on_files: Callable[[int], None] | None = None) -> Discovered:
+             on_files: Callable[[int], None] | None = None,
+             segment: str | Mapping[str, str] | None = None) -> Discovered:
     """Records from a folder or a manifest file (by suffix); see :func:`discover_folder` and
     :func:`discover_manifest` (``meta``: a manifest's metadata columns; ``root``: the folder a local
-    manifest's paths are read from; ``paths``: fields whose paths a local manifest's rows fill in). ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
+    manifest's paths are read from; ``paths``: fields whose paths a local manifest's rows fill in; ``segment``:
+    a local manifest's start / duration columns, each row a cut of its recording). ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
     for its filesystem): listed here, its files fetched by whoever writes the shards
     (:mod:`mmdata.shards.remote_source`). ``exclude``: the job's output (a path or URL), not walked
     when it lies inside the source. ``on_files``: a folder walk's running file count (local folders)."""
@@ -3527,6 +3756,12 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
                 "a folder (it names its own files)" if Path(src).is_dir() else "not a manifest file")
         raise SourceError(f"source {src}: --path (paths=) makes a file path from a manifest's columns; this source is "
                           f"{what}")
+    if segment and (is_remote(src) or not Path(src).is_file()):
+        what = ("a manifest at a URL (its recordings are read frame by frame: copy it and its audio here)"
+                if is_remote(src) else "a folder (each file is a sample)" if Path(src).is_dir() else
+                "not a manifest file")
+        raise SourceError(f"source {src}: --segment (segment=) cuts the recordings a manifest's rows name by their "
+                          f"start and duration columns; this source is {what}")
     if is_remote(src):
         from mmdata.shards.remote_source import discover_remote
 
@@ -3538,7 +3773,7 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
     src = Path(src)
     if src.is_file():
         return discover_manifest(src, columns, label_names, label_names_from=label_names_from, on_error=on_error,
-                                 meta=meta, group_by=group_by, root=root, paths=paths)
+                                 meta=meta, group_by=group_by, root=root, paths=paths, segment=segment)
     if not src.exists():
         raise SourceError(f"source {src} does not exist")
     if meta:

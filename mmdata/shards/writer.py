@@ -45,7 +45,7 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
-from mmdata.shards.sources import (ON_ERROR, SKIP_REASON, UNREAD, Record, check_split_name, discover, discover_shards,
+from mmdata.shards.sources import (ON_ERROR, SEGMENT_FRAMES, SEGMENT_SOURCE, SKIP_REASON, UNREAD, Record, check_split_name, discover, discover_shards,
                                    file_stamp, shard_files,
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
                                    read_many, skip_entry, utf16_of)
@@ -669,7 +669,9 @@ def split_groups(records: list[Record],
     for i, r in enumerate(records):
         tags: list[Any] = [("group", r.group)] if r.group is not None else []
         if by_file:
-            tags += [v for v in r.members.values() if v.__class__ is str or isinstance(v, Path)]
+            tags += [v for e, v in r.members.items() if (v.__class__ is str or isinstance(v, Path))
+                     and not (r.group is not None and r.extra and SEGMENT_SOURCE in r.extra
+                              and r.group != r.extra[SEGMENT_SOURCE] and field_of(e) == "audio")]
         for tag in tags:
             j = first.setdefault(tag, i)
             if j == i:
@@ -1000,13 +1002,18 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
         from mmdata.shards.remote_source import RemoteSource
 
         read = RemoteSource.from_task(task["source"]).read_many
+    records = task["records"]
+    segments = None
+    if any(rec[3] and SEGMENT_FRAMES in rec[3] for rec in records):  # a manifest's --segment rows: cut here
+        segments = _Segments(read)
+        records, read = [segments.swap(rec) for rec in records], segments.read
     try:
         for f in (task["fields"] if columns_layout else [None]):
             writers[f] = TarWriter(out / f / task["name"] if f else out / task["name"], fsync=fsync,
                                    threaded_hash=task.get("hash_thread", False))
         writer = writers.get(None)
-        for chunk, paths, got, meta, all_read in _read_chunks(task["records"], task.get("max_file_size"), read):
-            all_paths += paths
+        for chunk, paths, got, meta, all_read in _read_chunks(records, task.get("max_file_size"), read):
+            all_paths += paths if segments is None else [p.path if p.__class__ is _Cut else p for p in paths]
             all_meta += meta
             kept, names_c, datas_c, counts_c, stats_c = _chunk_members(chunk, got, meta, paths, all_read, task,
                                                                        skipped)
@@ -1052,6 +1059,9 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             if tw.summary is None:
                 tw.abort()
         raise
+    finally:
+        if segments is not None:
+            segments.close()
     import pyarrow as pa
 
     n = len(keys)
@@ -1177,6 +1187,153 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
     return kept, names_c, datas_c, counts_c, stats_c
 
 
+# ---- segments (a manifest's --segment): cut when the shard is written --------------------------------
+
+class _Cut:
+    """A segment member to read: frames ``first`` to ``stop`` of the audio file ``path``, written as ``ext``
+    (:func:`mmdata.shards.sources.segment_ext`). Stands in for the path in a task's records while its shard
+    is written; reports name the file (``os.fspath``)."""
+
+    __slots__ = ("path", "first", "stop", "ext", "reason")
+
+    def __init__(self, path: str, first: int, stop: int, ext: str) -> None:
+        self.path, self.first, self.stop, self.ext = path, first, stop, ext
+        self.reason: str | None = None  #: why it could not be cut (the report's words)
+
+    def __fspath__(self) -> str:
+        return self.path
+
+
+def _wav_bytes(data: Any, sr: int) -> bytes:
+    """A WAV file of float frames (IEEE float, format 3), written here: libsndfile adds a PEAK chunk holding
+    the time of writing to float WAVs, and the same segment must give the same bytes."""
+    import numpy as np
+
+    frames = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes()
+    channels, width = data.shape[1], data.dtype.itemsize
+    fmt = (3).to_bytes(2, "little") + channels.to_bytes(2, "little") + sr.to_bytes(4, "little") + \
+        (sr * channels * width).to_bytes(4, "little") + (channels * width).to_bytes(2, "little") + \
+        (8 * width).to_bytes(2, "little")
+    fact = b"fact" + (4).to_bytes(4, "little") + data.shape[0].to_bytes(4, "little")
+    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt + fact + b"data" + \
+        len(frames).to_bytes(4, "little") + frames + b"\0" * (len(frames) & 1)
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def cut_segment(f: Any, first: int, stop: int, ext: str) -> bytes:
+    """Frames ``first`` to ``stop`` of the open ``soundfile.SoundFile`` ``f`` as an audio file of type ``ext``,
+    channels and sample rate kept: ``flac`` at the source's bit depth for 8 / 16 / 24-bit PCM (the samples bit
+    for bit), ``wav`` at the source's encoding for 32-bit PCM and float; any other source (lossy MP3 / Ogg
+    Vorbis / Opus, companded) is decoded and stored as 16-bit FLAC (the decoder's output, clipped to the
+    16-bit range; no second lossy encoding, and the cut is exact to the frame). Deterministic: the same
+    frames give the same bytes.
+
+    Example:
+        >>> import io, numpy as np, soundfile as sf
+        >>> buf = io.BytesIO(); sf.write(buf, np.arange(100, dtype="int16"), 8000, format="WAV"); _ = buf.seek(0)
+        >>> out = cut_segment(sf.SoundFile(buf), 10, 20, "flac")
+        >>> sf.read(io.BytesIO(out), dtype="int16")[0].tolist() == list(range(10, 20))
+        True
+    """
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from mmdata.shards.sources import _FLAC_SUBTYPES
+
+    sub = f.subtype
+    dtype = ("int16" if sub in ("PCM_S8", "PCM_U8", "PCM_16") else "int32" if sub in ("PCM_24", "PCM_32") else
+             "float64" if sub == "DOUBLE" else "float32")
+    f.seek(first)
+    data = f.read(stop - first, dtype=dtype, always_2d=True)
+    if data.shape[0] != stop - first:
+        raise CorruptMedia(f"audio: the file holds {first + data.shape[0]} frames, fewer than the segment's end "
+                           f"({stop}); it changed since the manifest was read")
+    buf = io.BytesIO()
+    if ext == "wav" and sub in ("FLOAT", "DOUBLE"):
+        return _wav_bytes(data, f.samplerate)
+    if ext == "wav":
+        sf.write(buf, data, f.samplerate, format="WAV", subtype=sub)
+    else:
+        flac_sub = _FLAC_SUBTYPES.get(sub)
+        if flac_sub is None:  # lossy or companded: the decoded samples at 16 bits
+            data = (np.clip(data, -1.0, 32767 / 32768) * 32768).round().astype("int16")
+            flac_sub = "PCM_16"
+        sf.write(buf, data, f.samplerate, format="FLAC", subtype=flac_sub)
+    return buf.getvalue()
+
+
+class _Segments:
+    """A shard task's segment members (records whose ``extra`` holds ``segment_frames``): their audio value
+    swapped for a :class:`_Cut`, read by :meth:`read` (a :func:`read_many` that cuts them). Each recording is
+    opened once per task and kept open in a small LRU while its segments (sorted by key, so together) are
+    read: one header parse, and only the frames of each segment read."""
+
+    _OPEN = 4  # open recordings per task
+
+    def __init__(self, inner: Callable[..., Any]) -> None:
+        self.inner = inner
+        self.files: dict[str, Any] = {}  # path -> open SoundFile, least recently used first
+
+    def swap(self, rec: tuple[Any, ...]) -> tuple[Any, ...]:
+        from mmdata.shards.sources import SEGMENT_FRAMES
+
+        extra = rec[3]
+        if not extra or SEGMENT_FRAMES not in extra:
+            return rec
+        first, _, stop = extra[SEGMENT_FRAMES].partition(":")
+        exts, values = rec[4], list(rec[5])
+        for i, e in enumerate(exts):
+            if field_of(e) == "audio" and values[i].__class__ is str:
+                values[i] = _Cut(values[i], int(first), int(stop), e)
+        return (*rec[:5], tuple(values))
+
+    def read(self, paths: list[Any], max_size: int | None = None, max_total: int | None = None
+             ) -> tuple[list[bytes | int], array]:
+        """:func:`read_many`'s answer for ``paths``, the :class:`_Cut` ones cut (their meta: the recording's
+        size and change stamp); every file is read (no ``max_total``: a chunk of segments is small)."""
+        plain = [p for p in paths if p.__class__ is not _Cut]
+        got_plain, meta_plain = self.inner(plain, max_size) if plain else ([], array("q"))
+        items: list[bytes | int] = []
+        meta = array("q")
+        j = 0
+        for p in paths:
+            if p.__class__ is _Cut:
+                data, size, stamp = self._cut(p)
+                items.append(data)
+                meta += array("q", (size, stamp))
+            else:
+                items.append(got_plain[j])
+                meta += meta_plain[2 * j:2 * j + 2]
+                j += 1
+        return items, meta
+
+    def _cut(self, c: _Cut) -> tuple[bytes | int, int, int]:
+        import soundfile as sf
+
+        try:
+            st = os.stat(c.path)
+        except OSError as exc:
+            return exc.errno or errno.EIO, -1, exc.errno or errno.EIO
+        f = self.files.pop(c.path, None)
+        try:
+            if f is None:
+                f = sf.SoundFile(c.path)
+            self.files[c.path] = f
+            while len(self.files) > self._OPEN:
+                self.files.pop(next(iter(self.files))).close()
+            return cut_segment(f, c.first, c.stop, c.ext), st.st_size, file_stamp(st)
+        except (RuntimeError, CorruptMedia, ValueError) as exc:  # soundfile's errors: the member is bad
+            c.reason = f"audio: cannot cut frames {c.first}:{c.stop} ({str(exc).strip()})"
+            return errno.EIO, st.st_size, file_stamp(st)
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+        self.files.clear()
+
+
 def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any, c_audio: Any) -> Any:
     """:func:`_chunk_members` in bulk for a chunk whose samples all have the same members, every file
     read and accepted by the C parsers, and ASCII text: a column at a time (``map`` over the C
@@ -1283,6 +1440,8 @@ def human_size(n: int) -> str:
 
 
 def _bad_reason(exc: BaseException, value: Any, paths: list[Any], meta: array, task: dict[str, Any]) -> str:
+    if value.__class__ is _Cut and value.reason is not None:  # a segment that could not be cut
+        return value.reason
     if isinstance(exc, OSError) and exc.args and isinstance(exc.args[0], int):
         size = meta[2 * paths.index(value)] if value in paths else -1
         limit = task.get("max_file_size")
@@ -1604,7 +1763,8 @@ def python_keywords(text: str) -> str:
 
 #: the CLI's spellings of :func:`shard`'s keywords (``-j``, ``--labels``, ``--column``, ``--path``) and other slips
 SHARD_ALIASES = {"max_count": "maxcount", "max_size": "maxsize", "jobs": "workers", "j": "workers",
-                 "num_workers": "workers", "labels": "label_names", "column": "columns", "path": "paths"}
+                 "num_workers": "workers", "labels": "label_names", "column": "columns", "path": "paths",
+                 "segments": "segment"}
 
 
 def _keywords_for_python(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -1653,6 +1813,7 @@ def shard(
     group_by: str | None = None,
     root: str | Path | None = None,
     paths: Mapping[str, str] | None = None,
+    segment: str | Mapping[str, str] | None = None,
     split_by: str = "label",
     split_from: str | Path | None = None,
     force: bool = False,
@@ -1711,6 +1872,16 @@ def shard(
             UrbanSound8K: ``root="UrbanSound8K", paths={"audio": "audio/fold{fold}/{slice_file_name}"}``);
             a template or value that is absolute or holds ``..`` is refused. Only for a manifest on this
             machine. See :func:`mmdata.shards.sources.discover_manifest`.
+        segment: a manifest's rows as segments of longer recordings (Lhotse supervisions, Kaldi
+            ``segments``): ``"start=COL,duration=COL"`` or ``"start=COL,end=COL"`` (or that dict; ``--segment``),
+            seconds. Each sample holds frames ``round(start*sr)`` to ``round((start+duration)*sr)`` of its
+            row's audio file as FLAC (8 / 16 / 24-bit PCM at the source's depth; a lossy source decoded to
+            16 bits) or WAV (32-bit and float sources), channels and rate kept; a row without a key is
+            ``<file key>_<start>``; a recording's segments go to one split unless ``group_by`` groups
+            them; bad rows (blank, not a number, negative, past the file's end) are skipped and listed, or
+            raised. The index gets ``segment_source`` / ``segment_start`` / ``segment_duration`` /
+            ``segment_frames``. Only for a manifest on this machine. See
+            :func:`mmdata.shards.sources.discover_manifest`.
         labels_from_folders: force (or forbid) the folder-per-class layout; default auto-detect.
         split_by: how ``split`` fractions are applied: ``"label"`` (default: stratified by label with
             seeded permutations; adding or removing samples in a new version of a dataset moves
@@ -1812,12 +1983,12 @@ def shard(
             raise SourceError(f"--{what} ({what}=): expected a string, got {type(value).__name__} {value!r}")
     command = shard_command(maxcount=maxcount, maxsize=maxsize, split=split, seed=seed, layout=layout,
                             columns=columns, meta=meta, root=root, paths=paths, group_by=group_by,
-                            labels=label_names,
+                            segment=segment, labels=label_names,
                             labels_from_folders=labels_from_folders, on_error="warn" if warn else on_error,
                             max_file_size=max_file_size, check=check, split_by=split_by, split_from=split_from,
                             name=name, license=license, description=description)
     card_extra = {**_source_options(label_names, columns, labels_from_folders, meta, group_by, root, license,
-                                    description, command, paths), **(card_extra or {})}
+                                    description, command, paths, segment), **(card_extra or {})}
     names_from = None
     if isinstance(label_names, (str, Path)):
         label_names, names_from = _label_names_file(label_names, storage_options), "--labels"
@@ -1838,6 +2009,9 @@ def shard(
         if group_by is not None:
             raise SourceError("group_by: a Hugging Face source's rows are split one by one; export it as a Parquet "
                               "manifest (dataset.to_parquet) to split by a column's groups")
+        if segment:
+            raise SourceError("segment: a Hugging Face source holds each row's audio; export it as a Parquet "
+                              "manifest naming the recordings' files to cut them by start and duration")
         if root is not None or paths:
             option = "root" if root is not None else "paths"
             raise SourceError(f"{option}: a Hugging Face source holds its files' bytes; root= and paths= name where a "
@@ -1867,7 +2041,7 @@ def shard(
         try:
             tars = shard_files(src, storage_options)
             if tars is not None:  # WebDataset shards: their samples, members kept as they are
-                _check_shard_source_options(src, columns, labels_from_folders, meta, group_by, root, paths)
+                _check_shard_source_options(src, columns, labels_from_folders, meta, group_by, root, paths, segment)
                 found = discover_shards(src, tars, label_names, names_from, on_error, storage_options)
                 fixed = sorted({r.split for r in found.records if r.split is not None})
                 if fixed and fractions is not None:
@@ -1878,6 +2052,7 @@ def shard(
                 found = discover(src, columns=columns, labels_from_folders=labels_from_folders,
                                  label_names=label_names, label_names_from=names_from, on_error=on_error, exclude=out,
                                  storage_options=storage_options, meta=meta, group_by=group_by, root=root, paths=paths,
+                                 segment=segment,
                                  on_files=None if progress is None else _files_found(progress))
         except BaseException:
             _stop_progress(progress)
@@ -1915,12 +2090,12 @@ def shard(
 
 def _check_shard_source_options(src: Any, columns: Mapping[str, str] | None, labels_from_folders: bool | None,
                                 meta: Sequence[str] | None, group_by: str | None, root: str | Path | None,
-                                paths: Mapping[str, str] | None) -> None:
+                                paths: Mapping[str, str] | None, segment: Any = None) -> None:
     """A SourceError for an option that names a manifest's columns or a raw folder's layout, given with
     WebDataset shards (whose samples bring their own members, label and key)."""
     given = [opt for opt, value in (("--column (columns=)", columns), ("--meta (meta=)", meta),
                                     ("--group-by (group_by=)", group_by), ("--root (root=)", root),
-                                    ("--path (paths=)", paths),
+                                    ("--path (paths=)", paths), ("--segment (segment=)", segment),
                                     ("--labels-from-folders (labels_from_folders=)", labels_from_folders))
              if value not in (None, [], {}, ())]
     if given:
@@ -1987,9 +2162,10 @@ def _check_out_kind(out: Any) -> None:
 def _source_options(label_names: Any, columns: Mapping[str, str] | None, labels_from_folders: bool | None,
                     meta: Sequence[str] | None, group_by: str | None, root: str | Path | None,
                     license: str | None, description: str | None, command: str | None,
-                    paths: Mapping[str, str] | None = None) -> dict[str, Any]:
+                    paths: Mapping[str, str] | None = None, segment: Any = None) -> dict[str, Any]:
     """What the card records beside ``options`` about how the data was read and described: the source
-    options as given (a path by its last name: the card does not depend on where the files are), the
+    options as given (a path by its last name: the card does not depend on where the files are; ``segment``
+    only when given, as a dict), the
     command line, the mmdata version, license and description.
 
     Example:
@@ -2000,12 +2176,17 @@ def _source_options(label_names: Any, columns: Mapping[str, str] | None, labels_
 
     labels = (_base_name(label_names) if isinstance(label_names, (str, Path)) else
               list(label_names) if label_names is not None else None)
+    options = {"columns": dict(sorted(columns.items())) if columns else None,
+               "group_by": group_by, "labels": labels, "labels_from_folders": labels_from_folders,
+               "meta": list(meta) if meta else None,
+               "paths": dict(sorted(paths.items())) if paths else None,
+               "root": _base_name(root) if root is not None else None}
+    if segment:
+        from mmdata.shards.sources import segment_spec
+
+        options["segment"] = segment_spec(segment, "source")
     return {
-        "source_options": {"columns": dict(sorted(columns.items())) if columns else None,
-                           "group_by": group_by, "labels": labels, "labels_from_folders": labels_from_folders,
-                           "meta": list(meta) if meta else None,
-                           "paths": dict(sorted(paths.items())) if paths else None,
-                           "root": _base_name(root) if root is not None else None},
+        "source_options": options,
         "split_method": None, "command": command, "mmdata_version": __version__, "license": license,
         "description": description,
     }
@@ -2031,14 +2212,14 @@ def shard_command(**options: Any) -> str:
 
     defaults: dict[str, Any] = {"maxcount": 1000, "maxsize": None, "split": None, "seed": 0, "layout": "samples",
                                 "columns": None, "meta": None, "root": None, "paths": None, "group_by": None,
-                                "labels": None,
+                                "segment": None, "labels": None,
                                 "labels_from_folders": None, "on_error": "skip", "max_file_size": DEFAULT_MAX_FILE_SIZE,
                                 "check": "header", "split_by": "label", "split_from": None, "name": None,
                                 "license": None, "description": None}
     words = ["mmdata", "shard", "SRC", "OUT"]
     for key, default in defaults.items():
         value = options.get(key, default)
-        if value == default or (key in ("columns", "meta", "split", "paths") and not value):
+        if value == default or (key in ("columns", "meta", "split", "paths", "segment") and not value):
             continue
         flag = "--" + key.replace("_", "-")
         if key == "split" and isinstance(value, Mapping):
@@ -2049,6 +2230,8 @@ def shard_command(**options: Any) -> str:
         elif key == "meta":
             for col in value:
                 words += ["--meta", str(col)]
+        elif key == "segment" and isinstance(value, Mapping):
+            words += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
         elif key == "labels_from_folders":
             words.append("--labels-from-folders" if value else "--no-labels-from-folders")
         elif key == "labels" and not isinstance(value, (str, Path)):
