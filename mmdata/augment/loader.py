@@ -41,6 +41,9 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
   in-order round robin continues with the right worker). With ``balance`` a sample can come in several
   copies (``<key>#r<i>``) that a batch boundary may split: the state then points at that sample and
   says how many of its copies were handed out (``copies``), and the resumed pass yields the rest.
+* Variable-length audio: ``max_duration=SECONDS`` batches by duration (:mod:`mmdata.augment.bucketing`):
+  in each worker, samples of one duration bucket per batch, the padded cost (longest clip x samples)
+  within the budget; ``batch_size`` then caps the samples (None: no cap); ``len()`` is unknown.
 * Skips (``on_error="skip"``): ``skipped`` is the epoch's count (reason -> samples), the same for any
   ``num_workers`` — workers post theirs to shared memory (:class:`~mmdata.shards.reader.SkipBoard`) —
   and ``errors`` the first details (shard, key, message); a state carries both up to each reader's
@@ -633,6 +636,10 @@ class Loader:
 
         Once a pass has ended (its consumer asked past the last batch), the state is the next epoch's
         start (``batches`` 0, no positions): a loop that saves after its epoch resumes with the next one.
+
+        With ``max_duration`` the state holds, per reader, the duration batches handed out
+        (``bucket_batches``) and the bucketing settings (``bucketing``) instead of positions: a resumed
+        pass replays each reader's batches from the epoch's start and drops those.
         """
         if self._pass_ended:
             ended: dict[str, Any] = {"epoch": self.epoch + 1, "seed": self.seed, "batches": 0, "positions": {},

@@ -224,3 +224,52 @@ def test_a_dataset_without_audio_is_refused(tmp_path: Path, clips: Path) -> None
         mmdata.loader(tmp_path / "ds", None, max_duration=10.0)
     with pytest.raises(MMDataError, match="no audio to measure"):
         mmdata.loader(clips, None, max_duration=10.0, modalities=["label"])
+
+
+def test_a_state_through_json_resumes_and_a_damaged_one_is_refused(clips: Path) -> None:
+    import json
+
+    full = [keys for keys, _, _ in _batches(_bucketed(clips))]
+    loader = _bucketed(clips)
+    it = iter(loader)
+    for _ in range(3):
+        next(it)
+    state = json.loads(json.dumps(loader.state_dict()))  # reader keys become strings
+    del it
+    again = _bucketed(clips)
+    again.load_state_dict(state)
+    assert [keys for keys, _, _ in _batches(again)] == full[3:]
+    for bad in ({"0": -1}, {"0": 1.5}, [1, 2]):
+        with pytest.raises(MMDataError, match="bucket_batches"):
+            _bucketed(clips).load_state_dict({**state, "bucket_batches": bad})
+
+
+def test_the_lightning_datamodule_passes_max_duration_on(clips: Path) -> None:
+    lightning = pytest.importorskip("mmdata.interop.lightning")
+    dm = lightning.DataModule(clips, batch_size=4, max_duration=BUDGET, num_workers=2)  # batch_size: the cap
+    dm.setup("fit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batches = [list(b.keys) for b in dm.train_dataloader()]
+    assert sorted(k for b in batches for k in b) == KEYS and max(map(len, batches)) <= 4
+    assert "bucket_batches" in dm.state_dict()["train"]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_skipped_samples_counted_once_across_a_resume(tmp_path: Path, workers: int) -> None:
+    """The resumed pass reads the epoch's start again: the losses there are counted once, as uninterrupted."""
+    from mmdata.testing.media import shard_lossy
+
+    d = shard_lossy(tmp_path, "a", 24, spoiled=("000001", "000010"))
+    kw = {"num_workers": workers, "max_duration": 1.0, "on_error": "skip", "seed": 2}
+    whole = mmdata.loader(d, 3, **kw)
+    full = [list(b.keys) for b in whole]
+    it = iter(part := mmdata.loader(d, 3, **kw))
+    for _ in range(3):
+        next(it)
+    state = part.state_dict()
+    del it
+    again = mmdata.loader(d, 3, **kw)
+    again.load_state_dict(state)
+    assert [list(b.keys) for b in again] == full[3:]
+    assert again.skipped == whole.skipped == {"corrupt image": 2}
