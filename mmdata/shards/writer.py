@@ -643,7 +643,8 @@ def split_groups(records: list[Record],
     (``by_file``) a file path (union-find), each unit in record order, the units in the order of their
     first record; None when nothing joins (every record a unit of its own: no list of a million units).
     Also the first pair of records that share a file without sharing a group, with the file's name (for
-    the warning), or None.
+    the warning), or None. A manifest's segments (``--segment``) share their recording's file; their group is
+    that recording, or their ``--group-by`` value, which then wins: their recording's file joins nothing.
 
     Example:
         >>> rs = [Record("a0", "a0", {"png": "a.png", "txt": b"x"}), Record("a1", "a1", {"png": "a.png", "txt": b"y"}),

@@ -298,3 +298,51 @@ def test_maxsize_plans_by_the_segment_not_the_whole_file(tmp_path: Path) -> None
     rep = mmdata.shard(manifest, tmp_path / "ds", segment="start=begin,duration=dur", maxsize=150_000,
                        progress=False)
     assert rep["shards"] == 1  # the whole file per row would be two shards
+
+
+def test_lhotse_supervisions_with_path_template(tmp_path: Path) -> None:
+    """A Lhotse-like supervisions JSONL (id, recording_id, start, duration): the recording's file made by
+    ``--path``, as docs/interop.md shows."""
+    src = _recordings(tmp_path / "raw" / "wavs")
+    sups = [{"id": "talk-0001", "recording_id": "talk", "start": 0.125, "duration": 0.5, "text": "hi"},
+            {"id": "talk-0002", "recording_id": "talk", "start": 4.0, "duration": 1.5, "text": "bye"}]
+    manifest = _jsonl(tmp_path / "raw", sups)
+    rep = mmdata.shard(manifest, tmp_path / "ds", columns={"key": "id"}, paths={"audio": "wavs/{recording_id}.wav"},
+                       segment="start=start,duration=duration", on_error="raise", progress=False)
+    assert rep["samples"] == 2
+    got = _read_back(tmp_path / "ds")
+    for s in sups:
+        back, _ = sf.read(io.BytesIO(got[s["id"]][0]), dtype="int16", always_2d=True)
+        np.testing.assert_array_equal(back, _expected(src, "talk.wav", s["start"], s["duration"]))
+    assert {r["segment_source"] for r in idx.load_index(tmp_path / "ds").to_pylist()} == {"wavs/talk.wav"}
+
+
+def test_lossy_source_is_decoded_to_16_bit_flac(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    x = 0.5 * _chirp(SR_A * 3, SR_A, 100, 1500)
+    sf.write(raw / "v.ogg", x.astype(np.float32), SR_A, format="OGG", subtype="VORBIS")
+    decoded, _ = sf.read(raw / "v.ogg", dtype="float32")
+    _csv(raw, [("v.ogg", 1.0, 0.5, "x")])
+    for out in ("ds", "ds2"):
+        mmdata.shard(raw / "segments.csv", tmp_path / out, segment="start=begin,duration=dur", on_error="raise",
+                     progress=False)
+    assert _shard_bytes(tmp_path / "ds") == _shard_bytes(tmp_path / "ds2")
+    data, ext = _read_back(tmp_path / "ds")["v_000001.000"]
+    assert ext == "flac" and sf.info(io.BytesIO(data)).subtype == "PCM_16"
+    back, _ = sf.read(io.BytesIO(data), dtype="float32")
+    assert len(back) == 4000
+    np.testing.assert_allclose(back, decoded[8000:12000], atol=1 / 32768)
+
+
+def test_changed_recording_is_cut_again(tmp_path: Path) -> None:
+    src = _recordings(tmp_path / "raw")
+    manifest = _csv(tmp_path / "raw", ROWS[:2])
+    seg = "start=begin,duration=dur"
+    mmdata.shard(manifest, tmp_path / "ds", segment=seg, progress=False)
+    louder = (src["talk.wav"][0] // 2).astype(np.int16)
+    sf.write(tmp_path / "raw" / "talk.wav", louder, SR_A, subtype="PCM_16")
+    rep = mmdata.shard(manifest, tmp_path / "ds", segment=seg, progress=False)
+    assert not rep.get("up_to_date")
+    back, _ = sf.read(io.BytesIO(_read_back(tmp_path / "ds")["talk_000002.000"][0]), dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(back, louder[16000:24000])
