@@ -1450,6 +1450,7 @@ class _ShardIndex:
         self.rows: dict[str, Any] = {}
         self._cache: dict[str, tuple[list[str], Any, Any, Any]] = {}
         self._plans: dict[str, IndexPlan | None] = {}
+        self._column_plans: dict[tuple[str, tuple[str, ...]], ColumnPlan | None] = {}
         if not table.num_rows:
             return
         splits, shard = (_dictionary(table[c].chunk(0)) for c in ("split", "shard"))
@@ -1557,6 +1558,15 @@ class _ShardIndex:
         if shard not in self._plans:
             self._plans[shard] = IndexPlan.build(*self._entries(shard)) if shard in self.rows else None
         return self._plans[shard]
+
+    def column_plan(self, shard: str, series: tuple[str, ...]) -> ColumnPlan | None:
+        """The column-layout shard's :class:`ColumnPlan` for reading ``series`` (built once), or None
+        where :meth:`plan` is None."""
+        key = (shard, series)
+        if key not in self._column_plans:
+            plan = self.plan(shard)
+            self._column_plans[key] = None if plan is None else ColumnPlan.build(plan, series)
+        return self._column_plans[key]
 
 
 _INDEXES: OrderedDict[tuple[Any, ...], _ShardIndex] = OrderedDict()
@@ -1735,6 +1745,73 @@ def _layouts_arrow(key_array: Any, members: Any, names: Any) -> tuple[list[tuple
     if any(len(set(e)) != len(e) for e in tuples):
         return None  # one extension twice in a sample
     return tuples, layout
+
+
+class ColumnPlan:
+    """One shard of a column-layout dataset as the index describes it, for reading its series' shards
+    with :func:`~mmdata.shards.tario.indexed_members` (as a samples-layout shard is read) and zipping
+    them by key without a Python step per member.
+
+    ``keys`` and ``layout`` are the shard's :class:`IndexPlan`'s; ``layouts`` hold, per layout, the
+    extensions of the series read, series by series in ``series`` order, each series' in the order its
+    shard holds them (the order the streaming zip delivers them in); ``pick`` gives, per layout, the
+    series (an index into ``series``) of each of those extensions; ``parts`` is one :class:`IndexPlan`
+    per series (its members, in index order: names, sizes, header offsets in its own shard; ``memo``
+    keeps the shard verified last); ``fields`` are the fields whose members the index lists here.
+    """
+
+    def __init__(self, keys: list[str], layouts: list[tuple[str, ...]], layout: list[int],
+                 pick: list[tuple[int, ...]], parts: list[IndexPlan], fields: frozenset[str]) -> None:
+        self.keys = keys
+        self.layouts = layouts
+        self.layout = layout
+        self.pick = pick
+        self.parts = parts
+        self.fields = fields
+
+    @classmethod
+    def build(cls, plan: IndexPlan, series: Sequence[str]) -> ColumnPlan:
+        """Split ``plan``'s members by series (vectorised; a loop over the few layouts only). Members of
+        fields not in ``series`` are left out."""
+        import numpy as np
+
+        order = {s: i for i, s in enumerate(series)}
+        codes: list[list[int]] = []  # per layout: the series of each member, -1 for a field not read
+        layouts: list[tuple[str, ...]] = []
+        pick: list[tuple[int, ...]] = []
+        fields: set[str] = set()
+        for exts in plan.layouts:
+            c = [order.get(field_of(e), -1) for e in exts]
+            fields.update(field_of(e) for e in exts)
+            codes.append(c)
+            # series by series; within a series the index order (a stable sort), which its shard keeps
+            read = sorted((ci, j) for j, ci in enumerate(c) if ci >= 0)
+            layouts.append(tuple(exts[j] for _, j in read))
+            pick.append(tuple(ci for ci, _ in read))
+        lengths = np.array([len(c) for c in codes], dtype=np.int64)
+        table = np.array([ci for c in codes for ci in c], dtype=np.int64)
+        first = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        which = np.asarray(plan.layout, dtype=np.int64)
+        counts = lengths[which]
+        # member m of sample i is position m - (first member of i) of layout[i]: its series from the table
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        member_series = table[np.repeat(first[which], counts) + np.arange(int(counts.sum())) - starts]
+        parts = []
+        for i in range(len(series)):
+            sel = np.flatnonzero(member_series == i)
+            parts.append(IndexPlan([], [], [], plan.sizes[sel], plan.names[sel],
+                                   None if plan.size_fields is None else plan.size_fields[sel]))
+        return cls(plan.keys, layouts, plan.layout, pick, parts, frozenset(fields))
+
+
+def _empty_tar(path: str) -> bool:
+    """Whether the local file starts with the end-of-archive block (a series shard without members: the
+    streaming parser stops there and yields nothing)."""
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            return fh.read(tario.BLOCK) == bytes(tario.BLOCK)
+    except OSError:
+        return False
 
 
 def check_unsized_state(positions: dict[int, int], readers: int, epoch: int, error: type[Exception],
@@ -2629,6 +2706,9 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         """The shard's raw samples and whether they were checked against the index (None: checked
         up front, no problem can follow)."""
         if self.layout == "columns":
+            mapped = self._mapped_columns(shard) if try_fast else None
+            if mapped is not None:
+                return self._slice_columns(*mapped), None  # None: verified up front, yields no problems
             return self._zip_series(shard), True
         refused = self._refused(shard)
         if refused is not None:  # as a shard that cannot be opened: its listed samples count as not delivered
@@ -2757,6 +2837,129 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             return position, True
         finally:
             buf.close()
+        return position, False
+
+    def _mapped_columns(self, shard: str) -> tuple[ColumnPlan, list[tuple[Any, list[int], list[int]]]] | None:
+        """Column layout: the index-guided read of each series' shard (local, uncompressed, every header where
+        the index puts it, as :meth:`_mapped` reads a samples-layout shard): (plan, per series (buffer, member
+        starts, member ends)), or None: :meth:`_zip_series` streams the series and reports what it meets."""
+        if self.root is None or self.layout != "columns":
+            return None
+        index = self._shard_index()
+        plan = None if index is None else index.column_plan(shard, tuple(self.series))
+        if plan is None:
+            return None
+        card = set(self.card.get("fields") or []) if self.card is not None else set()
+        if any(f not in card and (self.modalities is None or f in self.modalities) for f in plan.fields):
+            self._check_fields(shard, index)  # type: ignore[arg-type]  # raises, naming the field
+        opened: list[tuple[Any, list[int], list[int]]] = []
+        try:
+            for s, part in zip(self.series, plan.parts):
+                local = _local_path(self._shard_url(shard, s))
+                if local is None or local.endswith((".gz", ".tgz")) or part.max_size > self.max_member_bytes \
+                        or self._refused(shard, s) is not None:
+                    return None
+                if not len(part.sizes):  # the index lists no member of this series here
+                    if not _empty_tar(local):
+                        return None
+                    opened.append((None, [], []))
+                    continue
+                mapped = indexed_members(local, part.names, part.sizes, part.offsets, part.size_fields, part.memo)
+                if mapped is None:
+                    return None
+                opened.append(mapped)
+            done, opened = opened, []
+            return plan, done
+        finally:
+            for buf, _, _ in opened:  # a series that did not map: the others are not read here
+                if buf is not None:
+                    buf.close()
+
+    @staticmethod
+    def _column_iters(mapped: list[tuple[Any, list[int], list[int]]],
+                      plan: ColumnPlan) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Per layout of ``plan``: the member iterators (bytes) and the span iterators (to pass a member over
+        unread) of the series of each of its extensions — ``dict(zip(exts, map(next, members)))`` is a
+        sample, with no Python step per member. A member iterator pulls from its series' span iterator."""
+        spans = [map(slice, starts, ends) for _, starts, ends in mapped]
+        members = [iter(()) if buf is None else map(buf.__getitem__, sp) for (buf, _, _), sp in zip(mapped, spans)]
+        return ([tuple(members[i] for i in p) for p in plan.pick], [tuple(spans[i] for i in p) for p in plan.pick])
+
+    def _slice_columns(self, plan: ColumnPlan, mapped: list[tuple[Any, list[int], list[int]]]
+                       ) -> Iterator[tuple[str, dict[str, bytes] | None, None]]:
+        """:meth:`_slice_samples` for a column-layout shard whose series mapped: (key, {ext: bytes}, None), the
+        series' members zipped by the index's key order; (key, None, None) for a sample ``keys=`` does not select."""
+        take, passing = self._column_iters(mapped, plan)
+        layouts = plan.layouts
+        chosen = self.keys
+        try:
+            for key, li in zip(plan.keys, plan.layout):
+                if chosen is not None and key not in chosen:
+                    for sp in passing[li]:
+                        next(sp)
+                    yield key, None, None
+                    continue
+                yield key, dict(zip(layouts[li], map(next, take[li]))), None
+        finally:
+            for buf, _, _ in mapped:
+                if buf is not None:
+                    buf.close()
+
+    def _fast_columns(self, shard: str, plan: ColumnPlan, mapped: list[tuple[Any, list[int], list[int]]], rid: int,
+                      epoch: int, position: int, skip: int) -> Generator[Sample, None, tuple[int, bool]]:
+        """:meth:`_fast_raw` for a column-layout shard whose series mapped (decode=False, in order): Samples
+        straight from the series' mappings. Returns the position after the shard, or — with True — the position
+        of a sample whose members did not fit in memory (the caller streams the rest of the shard)."""
+        refused = [self._raw_plan(exts)[1] for exts in plan.layouts]
+        take, passing = self._column_iters(mapped, plan)
+        layouts = plan.layouts
+        positions = self._positions
+        new = object.__new__
+        try:
+            chosen = self.keys
+            if position >= skip and not self._skipped and all(r is None for r in refused) and chosen is None:
+                # the common case, nothing to leave out: the loop does only what every sample needs
+                for key, li in zip(plan.keys, plan.layout):
+                    s = new(Sample)
+                    d = s.__dict__
+                    d["key"] = key
+                    d["fields"] = dict(zip(layouts[li], map(next, take[li])))
+                    d["sample_rate"] = None
+                    d["meta"] = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
+                    position += 1
+                    positions[rid] = position
+                    yield s
+                return position, False
+            for key, li in zip(plan.keys, plan.layout):
+                if chosen is not None and key not in chosen:  # not selected: not a position of this reader
+                    for sp in passing[li]:
+                        next(sp)
+                    continue
+                problem = refused[li]
+                if position < skip or problem is not None:
+                    for sp in passing[li]:
+                        next(sp)
+                    position += 1
+                    if position > skip:
+                        positions[rid] = position
+                        if self.on_error == "raise":
+                            raise ShardError(
+                                f"shard {self._shown(shard)}: sample {key!r}: {problem[1]}")  # type: ignore[index]
+                        self._count(problem[0], shard, key, problem[1], at=position - 1)  # type: ignore[index]
+                    continue
+                fields = dict(zip(layouts[li], map(next, take[li])))
+                meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
+                if self._skipped:
+                    meta["skipped"] = dict(self._skipped)
+                position += 1
+                positions[rid] = position
+                yield new_sample(key, fields, None, meta)
+        except MemoryError:
+            return position, True
+        finally:
+            for buf, _, _ in mapped:
+                if buf is not None:
+                    buf.close()
         return position, False
 
     def _zip_series(self, shard: str) -> Iterator[RawSample]:
@@ -2995,10 +3198,12 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         position = 0
         for shard in shards:
             fast = None if stride else self._mapped(shard)
+            columns = None if stride or fast is not None else self._mapped_columns(shard)
             done = 0
-            if fast is not None:
+            if fast is not None or columns is not None:
                 start = position
-                position, short = yield from self._fast_raw(shard, *fast, rid, epoch, position, skip)
+                position, short = yield from (self._fast_raw(shard, *fast, rid, epoch, position, skip) if fast is not None
+                                              else self._fast_columns(shard, *columns, rid, epoch, position, skip))  # type: ignore[misc]
                 if not short:
                     continue
                 done = position - start  # a member did not fit in memory: the streaming parser goes on
@@ -3119,7 +3324,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     def _mine(self, rid: int, n: int, epoch: int) -> tuple[list[str], bool]:
         """:meth:`_assigned`, with the index plans of those shards made ready to read them."""
         mine, stride = self._assigned(rid, n, epoch)
-        if not stride and self.root is not None and self.layout == "samples":
+        if not stride and self.root is not None and self.layout in ("samples", "columns"):
             local = [sh for sh in mine if (_local_path(self._shard_url(sh)) or ".gz").endswith(".tar")]
             if len(local) > 1:
                 self._shard_index().prepare(local)  # type: ignore[union-attr]
