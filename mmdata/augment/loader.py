@@ -349,7 +349,7 @@ class Loader:
     #: val / test / predict loader (distributed QA: ``AttributeError`` in ``trainer.predict``)
     batch_sampler = None
 
-    def __init__(self, path: str | Path | Mapping[str, str | Path], batch_size: int | None, *, recipe: Any = None,
+    def __init__(self, path: str | Path | Mapping[str, str | Path], batch_size: int | None = None, *, recipe: Any = None,
                  split: Any = "train", seed: int = 0,
                  epoch: int = 0, num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers",
                  balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
@@ -389,6 +389,9 @@ class Loader:
         elif buckets is not None or bucket_buffer is not None:
             raise MMDataError(f"buckets={buckets!r} / bucket_buffer={bucket_buffer!r}: they shape batches by duration, "
                               "which needs max_duration= (seconds of audio per batch)")
+        elif batch_size is None:
+            raise MMDataError("batch_size: samples per batch (an int >= 1), or max_duration=SECONDS to batch audio by "
+                              "duration; got neither")
         else:
             batch_size = expect_int(batch_size, "batch_size", minimum=1)  # type: ignore[assignment]
         seed = expect_int(seed, "seed")  # type: ignore[assignment]
@@ -1297,7 +1300,7 @@ class _EpochHook:
             loader.set_epoch(epoch)
 
 
-def loader(path: str | Path | Mapping[str, str | Path], batch_size: int | None, recipe: Any = None, split: Any = "train", seed: int = 0, epoch: int = 0,
+def loader(path: str | Path | Mapping[str, str | Path], batch_size: int | None = None, recipe: Any = None, split: Any = "train", seed: int = 0, epoch: int = 0,
            num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers", balance: Any = None,
            stage: str = "train", **kw: Any) -> Loader:
     """Batches of normalized (and, in training, augmented) multimodal samples.
@@ -1306,7 +1309,8 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int | None, 
         path: dataset folder (or shards, see :func:`mmdata.open_dataset`), or ``{name: dataset folder}``:
             several datasets read as one blend (:func:`mmdata.blend`; ``weights`` in ``**kw``: passes
             over each per epoch, ``split`` a name or ``{name: split}``).
-        batch_size: samples per batch; with ``max_duration``, the most samples per batch (None: no cap).
+        batch_size: samples per batch; with ``max_duration``, the most samples per batch (None, the
+            default: no cap). One of the two is needed.
         recipe: a recipe path, YAML string, dict or :class:`~mmdata.augment.Recipe` (None: no augmentation).
         split: split to read. seed: order, balance and augmentation seed. epoch: epoch to start at.
         num_workers: DataLoader worker processes. The epoch's samples and their draws do not depend on

@@ -111,8 +111,10 @@ def test_check_bucketing_defaults() -> None:
 
 
 def test_without_max_duration_batch_size_is_still_required(clips: Path) -> None:
-    with pytest.raises(MMDataError, match="batch_size"):
-        mmdata.loader(clips, None)
+    for call in (lambda: mmdata.loader(clips, None), lambda: mmdata.loader(clips)):
+        with pytest.raises(MMDataError, match="batch_size: samples per batch .* or max_duration"):
+            call()
+    assert mmdata.loader(clips, max_duration=BUDGET).batch_size is None  # batch_size left out: no cap
 
 
 # -- the loader, with DataLoader workers ----------------------------------------------------------------
