@@ -3414,6 +3414,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             # several annotators' rows of one input: do their labels agree? One input is every member the
             # same (a room-tone clip shared by samples with their own images is no conflict)
             whole = tuple(sorted((ext, m) for ext, m in members.items() if not (ext == "json" and meta_cols)))
+            if extra:  # a segment: its frames of the recording are its input
+                whole += (extra[SEGMENT_FRAMES],)  # type: ignore[assignment]
             file_labels.setdefault(whole, []).append((i, label, read_here[0].shown))
         group = None if group_by is None or _blank(raw.get(group_by)) else str(raw[group_by])
         no_group += group_by is not None and group is None

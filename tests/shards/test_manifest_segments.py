@@ -346,3 +346,17 @@ def test_changed_recording_is_cut_again(tmp_path: Path) -> None:
     assert not rep.get("up_to_date")
     back, _ = sf.read(io.BytesIO(_read_back(tmp_path / "ds")["talk_000002.000"][0]), dtype="int16", always_2d=True)
     np.testing.assert_array_equal(back, louder[16000:24000])
+
+
+def test_labels_per_segment_are_no_conflict(tmp_path: Path) -> None:
+    """Rows of one recording with their own labels are distinct inputs (no 'contradictory labels' warning);
+    two rows naming the same segment with different labels still are one input with two labels."""
+    _recordings(tmp_path / "raw")
+    rows = [("talk.wav", 0.0, 1.0, "speech"), ("talk.wav", 1.0, 1.0, "music"), ("talk.wav", 2.0, 1.0, "noise")]
+    manifest = _csv(tmp_path / "raw", rows, header="audio,begin,dur,label")
+    rep = mmdata.shard(manifest, tmp_path / "ds", segment="start=begin,duration=dur", progress=False)
+    assert rep["samples"] == 3 and not any("contradictory" in w for w in rep["warnings"]), rep["warnings"]
+    rows = [("k1", "talk.wav", 0.0, 1.0, "speech"), ("k2", "talk.wav", 0.0, 1.0, "music")]
+    manifest = _csv(tmp_path / "raw", rows, header="key,audio,begin,dur,label")
+    rep = mmdata.shard(manifest, tmp_path / "ds2", segment="start=begin,duration=dur", progress=False)
+    assert any("contradictory" in w for w in rep["warnings"])
