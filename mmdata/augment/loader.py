@@ -566,6 +566,8 @@ class Loader:
         except Exception:  # no exact length (balance, on_error="skip"), or the index cannot be read now
             batches = "unknown"
         extra = f", device='{self.device}'" if self.device.type != "cpu" else ""
+        if self._bucketing is not None:
+            extra += f", max_duration={self._bucketing['max_duration']:g}, buckets={self._bucketing['buckets']}"
         return (f"Loader({path!r}, split={self.split!r}, batch_size={self.batch_size}, stage={self.stage!r}, "
                 f"num_workers={self.num_workers}, epoch={self.epoch}{extra}, "
                 f"recipe={'+'.join(sections) or 'none'}, batches={batches})")

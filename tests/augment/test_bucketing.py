@@ -213,7 +213,7 @@ def test_drop_last_drops_the_bucket_tails_only(clips: Path) -> None:
 def test_len_is_unknown(clips: Path) -> None:
     with pytest.raises(TypeError, match="no exact length"):
         len(_bucketed(clips))
-    assert "batches=unknown" in repr(_bucketed(clips))
+    assert "batches=unknown" in repr(_bucketed(clips)) and "max_duration=8, buckets=4" in repr(_bucketed(clips))
 
 
 def test_a_dataset_without_audio_is_refused(tmp_path: Path, clips: Path) -> None:
