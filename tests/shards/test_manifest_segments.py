@@ -360,3 +360,17 @@ def test_labels_per_segment_are_no_conflict(tmp_path: Path) -> None:
     manifest = _csv(tmp_path / "raw", rows, header="key,audio,begin,dur,label")
     rep = mmdata.shard(manifest, tmp_path / "ds2", segment="start=begin,duration=dur", progress=False)
     assert any("contradictory" in w for w in rep["warnings"])
+
+
+def test_columns_layout_and_decode_check(tmp_path: Path) -> None:
+    src = _recordings(tmp_path / "raw")
+    manifest = _csv(tmp_path / "raw", ROWS[:3])
+    rep = mmdata.shard(manifest, tmp_path / "ds", segment="start=begin,duration=dur", layout="columns",
+                       check="decode", on_error="raise", progress=False)
+    assert rep["samples"] == 3
+    got = {s.key: s for s in mmdata.open_dataset(tmp_path / "ds", split="train")}
+    rows = {r["key"]: r for r in idx.load_index(tmp_path / "ds").to_pylist()}
+    for key, s in got.items():
+        r = rows[key]
+        exp = _expected(src, r["segment_source"], float(r["segment_start"]), float(r["segment_duration"]))
+        assert tuple(s["audio"].shape) == (exp.shape[1], exp.shape[0]) and s["text"]
