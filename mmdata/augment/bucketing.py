@@ -12,7 +12,9 @@ Pure pieces, tested on their own:
 * :func:`bucket_edges`: ``buckets - 1`` edges, quantiles of the durations (from the Parquet index's
   ``audio_seconds`` when it has them, else from the first ``bucket_buffer`` samples a reader sees).
 * :func:`bucket_of`: the bucket of one duration.
-* :func:`form_batches`: batches from a stream of ``(item, duration)``, holding at most ``buffer`` items.
+* :func:`form_batches`: batches from a stream of ``(item, duration)``, holding at most ``buffer`` items
+  (and, as a bucket goes out before it passes the budget, at most about buckets x ``max_duration``
+  seconds of clips: the decoded audio a worker holds).
 * :class:`Bucketed`: the iterable dataset stage the loader puts in each DataLoader worker, after the
   per-sample recipe stages: it yields lists of samples, which the DataLoader collates one by one.
 
