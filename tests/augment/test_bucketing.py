@@ -11,6 +11,8 @@ import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mmdata
 from mmdata.augment.bucketing import bucket_edges, bucket_of, check_bucketing, form_batches, padded_cost
@@ -79,6 +81,26 @@ def test_form_batches_caps_samples_and_holds_at_most_buffer() -> None:
     assert [len(b) for b, _ in form_batches(pairs, [], 100.0, max_samples=8, buffer=100)] == [8] * 6 + [2]
     held = [len(b) for b, _ in form_batches(pairs, [], 1000.0, buffer=10)]
     assert max(held) <= 11 and sum(held) == 50
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 40.0, allow_nan=False), max_size=80), st.integers(1, 6), st.floats(0.5, 30.0),
+       st.one_of(st.none(), st.integers(1, 9)), st.integers(6, 40), st.booleans())
+def test_form_batches_invariants(durs: list[float], buckets: int, budget: float, cap: int | None, buffer: int,
+                                 learn: bool) -> None:
+    """Every item once (in one batch), each batch within the budget and the cap or a lone long item,
+    never more than ``buffer`` + 1 items held."""
+    pairs = list(enumerate(durs))
+    edges = None if learn else bucket_edges(durs, buckets)
+    out = list(form_batches(pairs, edges, budget, max_samples=cap, buffer=max(buffer, buckets), buckets=buckets))
+    assert sorted(i for b, _ in out for i in b) == list(range(len(durs)))
+    for b, over in out:
+        if over:
+            assert len(b) == 1 and durs[b[0]] > budget
+        else:
+            assert padded_cost([durs[i] for i in b]) <= budget and (cap is None or len(b) <= cap)
+            assert len(b) <= max(buffer, buckets) + 1
+    assert out == list(form_batches(pairs, edges, budget, max_samples=cap, buffer=max(buffer, buckets), buckets=buckets))
 
 
 def test_edges_learned_from_the_stream_without_an_index() -> None:
