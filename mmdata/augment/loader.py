@@ -1045,8 +1045,7 @@ class Loader:
             f"zero-padded to {target:.2f} s{trimmed}: the median clip is {100 * median:.0f}% padding (the shortest "
             f"{100 * shares[-1]:.0f}%), which the model hears as silence; for less padding set max_seconds nearer the "
             f"typical clip (mmdata.train.train(max_seconds=...), --max-seconds) or a pad_trim of that length in the recipe's "
-            f"normalize.audio (mmdata.augment.recipe.normalize_spec(seconds=...)), or for clips of many lengths batch them by "
-            f"duration (mmdata.loader(..., max_duration=SECONDS): batches of clips of similar length); said once per loader",
+            f"normalize.audio (mmdata.augment.recipe.normalize_spec(seconds=...)); said once per loader",
             PaddingWarning, stacklevel=3)
 
     def _finish(self, batch: Batch) -> Batch:
