@@ -67,6 +67,31 @@ def published_mode() -> int:
     return 0o666 & ~mask
 
 
+def can_write_in(folder: str | Path) -> bool:
+    """Whether this process can make a file in the existing ``folder``: ``os.access`` first (cheap), then, where
+    it says yes, a real probe file made and removed (QA26: ``os.access`` says yes to root for ``/proc``, ``/sys``
+    and a read-only bind mount that is not a read-only file system, and the job then failed at its first write,
+    after the work). The probe is a hidden ``.mmdata-probe-*`` name, removed at once.
+
+    Example:
+        >>> import tempfile
+        >>> can_write_in(tempfile.mkdtemp()), can_write_in("/proc")
+        (True, False)
+    """
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        fd, name = tempfile.mkstemp(prefix=".mmdata-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    try:
+        os.unlink(name)
+    except OSError:
+        pass
+    return True
+
+
 def _host_tag() -> str:
     """This machine in a temp file's name: 8 hex digits of its host name (a pid means nothing on another
     machine writing to the same shared folder)."""

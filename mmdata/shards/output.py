@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mmdata.errors import CacheWarning, MMDataError, SourceError
-from mmdata.io import _pid_alive, atomic_write_bytes, file_sha256, remove_stale_temps
+from mmdata.io import _pid_alive, atomic_write_bytes, can_write_in, file_sha256, remove_stale_temps
 from mmdata.shards.journal import NAME, Journal, JobLock, _records, other_plan_records, record
 from mmdata.urls import NoCacheError, UnsafeCacheError, cache_dir, call, filesystem, is_remote, local_path, lookup, shown_path
 
@@ -114,7 +114,7 @@ def check_local_output(path: Path, rerun: bool = False) -> None:
                 where = "" if p == path else f" ({p} is a file)"
                 raise SourceError(f"output folder {path}: {'a file' if p == path else 'under a file'}{where}, "
                                   f"expected a folder (or a path where one can be created); write to another path")
-            if not os.access(p, os.W_OK | os.X_OK):  # a read-only OUT failed with a traceback after the source was read
+            if not can_write_in(p):  # a read-only OUT failed with a traceback after the source was read
                 if rerun and p == path and _has_record(path):
                     return
                 what = "is" if p == path else f"would be made in {p}, which is"

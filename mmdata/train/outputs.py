@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from mmdata.errors import MMDataError
-from mmdata.io import finite, make_temp, published_mode, remove_stale_temps
+from mmdata.io import can_write_in, finite, make_temp, published_mode, remove_stale_temps
 from mmdata.types import Batch
 from mmdata.train.config import RUN_OUTPUTS
 from mmdata.urls import lookup
@@ -201,7 +201,7 @@ def check_out(out: str | Path, option: str = "out (--out)") -> None:
         if folder.exists():
             if not folder.is_dir():
                 raise MMDataError(f"{option} {p}: {folder} exists and is not a folder")
-            if not os.access(folder, os.W_OK | os.X_OK):  # found only after the last epoch, by the first write
+            if not can_write_in(folder):  # found only after the last epoch, by the first write
                 what = "is" if folder == p else f"would be made in {folder}, which is"
                 raise MMDataError(f"{option} {p} {what} not writable (permissions or a read-only file system); give "
                                   "another --out (out=)")
