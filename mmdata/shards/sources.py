@@ -1732,11 +1732,19 @@ def _role_like(col: str, fields: Mapping[str, str]) -> str | None:
     Example:
         >>> _role_like("Text", {"image": "image"}), _role_like("Text", {"text": "text"}), _role_like("x", {})
         ('text', None, None)
+        >>> _role_like("Caption", {"audio": "audio"})
+        'text'
     """
     role = col.strip().casefold() if isinstance(col, str) else None
+    role = "text" if role in TEXT_LIKE else role  # QA26: AudioCaps' `caption`, Common Voice's `sentence`
     if role not in RESERVED_COLUMNS or role in fields.values():
         return None
     return role
+
+
+#: column names that hold a sample's text in other tools' manifests (Hugging Face's, AudioCaps', Common Voice's):
+#: a column so named that names no files is not taken over, but its warning names ``--column text=COL``
+TEXT_LIKE = ("caption", "captions", "sentence", "transcript", "transcription", "utterance")
 
 
 def _check_renames(columns: Mapping[str, str] | None, present: set[str], meta_cols: Sequence[str], name: str) -> None:
@@ -3506,8 +3514,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 f"holds file paths)")
         role = _role_like(col, fields)
         if role is not None:  # ``Text``: the text column in another case, or metadata that happens to be named so
-            warnings.append(f"{said}; if it is the {role!r} column (its header differs from {role!r} only in case or "
-                            f"spaces), pass --column {shlex.quote(f'{role}={col}')} (columns={{{role!r}: {col!r}}}) "
+            like = ("names the text in other tools' manifests" if col.strip().casefold() in TEXT_LIKE else
+                    f"differs from {role!r} only in case or spaces")
+            warnings.append(f"{said}; if it is the {role!r} column (its header {like}), pass --column {shlex.quote(f'{role}={col}')} (columns={{{role!r}: {col!r}}}) "
                             f"or rename it {role!r}; if it is metadata, pass --meta {shlex.quote(col)} (meta=[{col!r}]) "
                             f"to keep it in each sample's .json member")
         else:
