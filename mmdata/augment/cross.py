@@ -7,12 +7,14 @@
   kernel clears the presence masks, zeroes the data and leaves the batch as collate would build it from
   the rows it now holds (:func:`~mmdata.augment.batching.tidy`): padding trimmed to the rows still present,
   a field no row has left without a tensor (a derived one without a presence mask too).
-* ``consistent_hflip`` flips the image and swaps left/right words in the paired text, preserving case;
-  a sample without an image keeps its caption (nothing was flipped). Words of space-separated languages
+* ``consistent_hflip`` flips the image, swaps left/right words in the paired text, preserving case, and
+  swaps the channels of stereo audio (``stereo: keep`` leaves them); a sample without an image keeps its
+  caption (nothing was flipped). Words of space-separated languages
   match whole words only: "left" <-> "right", "leftmost" <-> "rightmost", "left-hand" <-> "right-hand";
   words merely containing the letters ("bright", "copyright", "upright", "cleft") are never touched —
   the substring bug of MDETR/VirTex-style flips. Words of languages written without spaces (CJK) match
-  as characters: 左 <-> 右, with 左右 ("left and right", "about") kept. The pairs are the op's ``pairs``.
+  as characters: 左 <-> 右, with 左右 ("left and right", "about") kept. Korean (Hangul) pair words match at
+  a word start, with the particles glued to their right: 왼쪽에 <-> 오른쪽에. The pairs are the op's ``pairs``.
 """
 
 from __future__ import annotations
@@ -57,26 +59,54 @@ def _unspaced(word: str) -> bool:
     return False
 
 
+def _hangul(word: str) -> bool:
+    """Whether ``word`` ends in a Hangul syllable: Korean writes spaces between words but glues particles
+    and endings to a word's right (왼쪽에, 왼쪽으로, 왼쪽의), so such a word may be followed by syllables."""
+    return "\uac00" <= word[-1] <= "\ud7a3"
+
+
+#: Hangul syllables (U+AC00-U+D7A3): a Korean pair word's particles and endings
+_SYLLABLES = "[\uac00-\ud7a3]*"
+
+
+def _alternative(word: str) -> str:
+    """The regex of one pair word: CJK as characters; Hangul at a word start, particles after it allowed;
+    other words whole (a space inside a pair word matches any run of white space)."""
+    if _unspaced(word):
+        return re.escape(word)
+    body = r"\s+".join(map(re.escape, word.split()))
+    if _hangul(word):
+        return rf"(?<!\w){body}(?={_SYLLABLES}(?!\w))"
+    return rf"(?<!\w){body}(?!\w)"
+
+
+def _key(word: str) -> str:
+    return " ".join(word.split()).casefold()
+
+
 @lru_cache(maxsize=32)
 def _pattern(pairs: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str], dict[str, str]]:
     swap: dict[str, str] = {}
     for a, b in pairs:
-        swap[a.casefold()], swap[b.casefold()] = b, a
+        swap[_key(a)], swap[_key(b)] = b, a
     # longest first: 左右 before 左 at the same position; whole words only where words are space-separated
     words = sorted({w for pair in pairs for w in pair}, key=lambda w: (-len(w), w))
-    alts = [re.escape(w) if _unspaced(w) else rf"(?<!\w){re.escape(w)}(?!\w)" for w in words]
-    return re.compile("|".join(alts), re.IGNORECASE), swap
+    return re.compile("|".join(map(_alternative, words)), re.IGNORECASE), swap
 
 
 def swap_left_right(text: str, pairs: Sequence[Sequence[str]] = LEFT_RIGHT) -> str:
-    """Swap the words of each pair in ``text`` (whole words; CJK as characters), keeping case: an
-    all-caps word gives an all-caps partner, a capitalised one a capitalised partner.
+    """Swap the words of each pair in ``text`` (whole words; CJK as characters; Korean words with the
+    particles after them), keeping case: an all-caps word gives an all-caps partner, a capitalised one a
+    capitalised partner. A pair [w, w] keeps w as it is, also a phrase of several words (any white space
+    between them): [all right, all right] keeps "all right" where the default pairs give "all left".
 
     Example:
         >>> swap_left_right("Left of the bright, upright LEFTMOST tree; right-hand side")
         'Right of the bright, upright RIGHTMOST tree; left-hand side'
         >>> swap_left_right("à gauche du 左边", [["gauche", "droite"], ["左", "右"]])
         'à droite du 右边'
+        >>> swap_left_right("사각형이 왼쪽에 있다", [["왼쪽", "오른쪽"]])
+        '사각형이 오른쪽에 있다'
     """
     if not text:
         return text
@@ -84,8 +114,8 @@ def swap_left_right(text: str, pairs: Sequence[Sequence[str]] = LEFT_RIGHT) -> s
 
     def repl(m: re.Match[str]) -> str:
         word = m.group(0)
-        new = swap.get(word.casefold())
-        if new is None:  # a case-insensitive match that casefolds differently: leave it
+        new = swap.get(_key(word))
+        if new is None or _key(new) == _key(word):  # casefolds differently, or a pair [w, w]: leave it
             return word
         if word.isupper() and len(word) > 1:
             return new.upper()
@@ -205,14 +235,26 @@ def _clear(batch: Batch, out: Batch, name: str, drop: torch.Tensor) -> None:
 
 
 class ConsistentHFlip(Op):
-    """Flip the image left-right and swap the words of ``pairs`` in the text (one draw for both); a sample
-    without an image is left as it is (its caption describes nothing that was flipped). The default
-    pairs are English (left/right, leftmost/rightmost, leftward(s)/rightward(s); whole words, case kept:
-    "bright" stays, "Left-hand" becomes "Right-hand") plus the characters 左/右 for Chinese and Japanese
-    (左右 kept); captions in other languages need ``pairs``, e.g. [[left, right], [gauche, droite],
-    [links, rechts]] (the list replaces the default). ``fields`` names the text fields swapped: ``text``,
-    and named text fields (a member ``k.caption_de.txt`` is the field ``caption_de.txt``); a sample's other
-    named text fields keep their words, with a warning once. Exact."""
+    """Flip the image left-right, swap the words of ``pairs`` in the text and the channels of stereo audio
+    (one draw for all); a sample without an image is left as it is (its caption describes nothing that was
+    flipped). The default pairs are English (left/right, leftmost/rightmost, leftward(s)/rightward(s);
+    whole words, case kept: "bright" stays, "Left-hand" becomes "Right-hand") plus the characters 左/右 for
+    Chinese and Japanese (左右 kept; 左に, 右側 swap); captions in other languages need ``pairs``, e.g.
+    [[left, right], [gauche, droite], [links, rechts]] (the list replaces the default). Korean pair words
+    match at a word start with particles and endings after them: [왼쪽, 오른쪽] swaps 왼쪽에, 왼쪽으로, 왼쪽의,
+    not a word that merely ends in 왼쪽 (맨왼쪽: list it as a pair); give Korean pairs as whole stems
+    (좌측/우측, not 좌/우, which would swap the 우 of 우리). Inflected forms of languages written in Latin
+    script (Turkish solda, Finnish vasemmalla) match whole words only: list each form as a pair. The English
+    pairs are ambiguous and swapped everywhere: "all right, right now" becomes "all left, left now", and
+    "He left the room" becomes "He right the room" (the verb); a pair [w, w] keeps a fixed phrase as it is
+    (add [all right, all right], [right now, right now], [right away, right away] to ``pairs``; a phrase
+    such as "right after" or "is left" is spatial as often as not: "turn right after the bridge").
+    ``stereo: swap`` (the default) swaps the left and right channels of 2-channel audio with the image,
+    as a mirrored scene sounds (the ``spec`` from ``logmel``, a mono mix, is the same either way); ``keep``
+    leaves them (before this option existed stereo was never swapped); mono audio and other channel
+    counts (5.1 layouts have no one mirror) are left as they are. ``fields`` names the text fields
+    swapped: ``text``, and named text fields (a member ``k.caption_de.txt`` is the field
+    ``caption_de.txt``); a sample's other named text fields keep their words, with a warning once. Exact."""
 
     section, name = "sample", "consistent_hflip"
     moves_pixels = True
@@ -220,7 +262,10 @@ class ConsistentHFlip(Op):
                                   doc="[word, word] pairs swapped in the text: whole words, case kept (CJK: as characters); "
                                       "[w, w] keeps w"),
               "fields": Param("list", ["text"], doc="text fields whose words are swapped: text and named text fields "
-                                                    "(caption_de.txt)")}
+                                                    "(caption_de.txt)"),
+              "stereo": Param("str", "swap", choices=("swap", "keep"),
+                              doc="2-channel audio: swap its left and right channels with the image, or keep them "
+                                  "(mono and other channel counts are kept)")}
 
     def validate(self, where: str) -> None:
         from mmdata.codecs import TEXT_EXTS, member_type
@@ -238,13 +283,14 @@ class ConsistentHFlip(Op):
         """Recipe form; ``pairs`` and ``fields`` only when not the default (like a recipe's ``keying``), so
         recipes written before they existed keep their canonical text."""
         d = super().to_dict()
-        for name in ("pairs", "fields"):
+        for name in ("pairs", "fields", "stereo"):
             if d.get(name) == self.PARAMS[name].default:
                 del d[name]
         return d
 
     def batch_fields(self) -> tuple[str, ...]:
-        return ("image", "tokens", *dict.fromkeys(("text", *self.fields)))
+        audio = ("audio",) if self.stereo == "swap" else ()
+        return ("image", *audio, "tokens", *dict.fromkeys(("text", *self.fields)))
 
     def _warn_texts(self, fields: Any) -> None:
         """Warn once when a sample has named text fields this op leaves as they are (a second caption
@@ -270,6 +316,9 @@ class ConsistentHFlip(Op):
         if not self.__dict__.get("_texts_warned"):
             self._warn_texts(sample.fields)
         upd: dict[str, Any] = {"image": sample["image"].flip(-1)}
+        audio = sample.fields.get("audio")
+        if self.stereo == "swap" and isinstance(audio, torch.Tensor) and audio.dim() == 2 and audio.shape[0] == 2:
+            upd["audio"] = audio.flip(0)  # (left, right) -> (right, left): the mirrored scene's channels
         for name in self.fields:
             if isinstance(sample.fields.get(name), str):
                 upd[name] = swap_left_right(sample[name], self.pairs)
@@ -287,6 +336,12 @@ class ConsistentHFlip(Op):
             self._warn_texts(batch.data)
         flipped = [bool(p.get("applied")) and f for p, f in zip(params, batch.present["image"].tolist())]
         out = HFlip(p=1.0).transform_batch(batch, [{"applied": f} for f in flipped])
+        audio = batch.data.get("audio")
+        if self.stereo == "swap" and isinstance(audio, torch.Tensor) and audio.dim() == 3 and audio.shape[1] == 2:
+            rows = [i for i, (f, a) in enumerate(zip(flipped, batch.present["audio"].tolist())) if f and a]
+            if rows:  # padding is zero in both channels: swapping it too changes nothing
+                idx = on(torch.tensor(rows), audio.device)
+                out = out.replace(audio=audio.index_copy(0, idx, audio.index_select(0, idx).flip(1)))
         for name in self.fields:
             texts = batch.data.get(name)
             if not isinstance(texts, list):
