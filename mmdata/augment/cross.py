@@ -259,8 +259,8 @@ class ConsistentHFlip(Op):
     section, name = "sample", "consistent_hflip"
     moves_pixels = True
     PARAMS = {"pairs": PairsParam("list", [list(p) for p in LEFT_RIGHT],
-                                  doc="[word, word] pairs swapped in the text: whole words, case kept (CJK: as characters); "
-                                      "[w, w] keeps w"),
+                                  doc="[word, word] pairs swapped in the text: whole words, case kept (CJK: as characters; "
+                                      "Korean: with the particles after them); [w, w] keeps w"),
               "fields": Param("list", ["text"], doc="text fields whose words are swapped: text and named text fields "
                                                     "(caption_de.txt)"),
               "stereo": Param("str", "swap", choices=("swap", "keep"),

@@ -167,6 +167,16 @@ def test_stereo_swap_never_reads_device_data_back() -> None:
         assert {k: v.tolist() for k, v in meta.present.items()} == {k: v.tolist() for k, v in cpu.present.items()}
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_stereo_swap_on_cuda_matches_the_cpu() -> None:
+    rec = load_recipe({"seed": 4, "sample": [{"op": "consistent_hflip", "p": 0.6}]})
+    for epoch in range(3):
+        cpu = rec.apply_batched(collate(_samples(2)), epoch)
+        gpu = rec.apply_batched(collate(_samples(2)).to("cuda"), epoch)
+        assert gpu["audio"].is_cuda and torch.equal(gpu["audio"].cpu(), cpu["audio"])
+        assert torch.equal(gpu["image"].cpu(), cpu["image"]) and gpu["text"] == cpu["text"]
+
+
 def test_stereo_swap_leaves_the_logmel_spec_as_it_is() -> None:
     """logmel mixes the channels to mono before its transform: a spec computed before the flip is the
     flipped audio's spec too, bit for bit (so it needs no swap of its own)."""
