@@ -640,12 +640,105 @@ def _labels(vals: Sequence[Any], keys: Sequence[str]) -> torch.Tensor:
 TOKENIZER = "tokenizer"
 
 
+class UserTokenizer:
+    """A tokenizer of the user's, as :func:`collate` and the batched text ops encode with it
+    (``encode_batch(texts) -> (ids, lengths)``): a Hugging Face ``transformers`` tokenizer (called as
+    ``tokenizer(texts, truncation=True)["input_ids"]``; truncation only where it has a ``model_max_length``),
+    a ``tokenizers.Tokenizer`` (``encode_batch(texts)``, each encoding's ``ids`` where its attention mask
+    is 1), or any function of one text returning its token ids (``str -> list[int]``). The ids are padded
+    with 0 (:data:`mmdata.text.PAD_ID`) past each row's ``lengths``, whatever the tokenizer's own pad id:
+    build the attention mask from ``batch.lengths["tokens"]``. It pickles when the tokenizer does (a
+    Hugging Face fast tokenizer does; a function must be module-level for spawned workers).
+
+    Example:
+        >>> def chars(text: str) -> list[int]:
+        ...     return [ord(c) for c in text]
+        >>> ids, lens = UserTokenizer(chars).encode_batch(["ab", "c"])
+        >>> ids.tolist(), lens.tolist()
+        ([[97, 98], [99, 0]], [2, 1])
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        if type(tokenizer).__module__.split(".")[0] == "tokenizers" and hasattr(tokenizer, "encode_batch"):
+            self.kind = "tokenizers"
+        elif callable(tokenizer) and hasattr(tokenizer, "model_input_names"):
+            self.kind = "transformers"
+        elif callable(tokenizer):
+            self.kind = "function"
+        else:
+            raise TypeError(f"tokenizer: expected a Hugging Face tokenizer (transformers or tokenizers), a function "
+                            f"of one text returning its token ids (str -> list[int]), or an object with "
+                            f"encode_batch(texts) -> (ids, lengths) like mmdata.text.Tokenizer; got {tokenizer!r}")
+
+    def __repr__(self) -> str:
+        return f"UserTokenizer({self.tokenizer!r})"
+
+    def _name(self) -> str:
+        t = self.tokenizer
+        return getattr(t, "__qualname__", None) or getattr(t, "name_or_path", None) or type(t).__name__
+
+    def encode_batch(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode texts into padded ids (B, L) int64 (0 past each row's length) and lengths (B,) int64 (L >= 1)."""
+        import numbers
+
+        from mmdata.errors import MMDataError
+
+        tok, texts = self.tokenizer, list(texts)
+        if self.kind == "transformers":
+            most = getattr(tok, "model_max_length", None)
+            cut = isinstance(most, int) and 0 < most < 10**9  # a tokenizer without a limit warns at truncation=True
+            seqs = list(tok(texts, truncation=True)["input_ids"] if cut else tok(texts)["input_ids"]) if texts else []
+        elif self.kind == "tokenizers":
+            seqs = [[i for i, m in zip(e.ids, e.attention_mask) if m] for e in tok.encode_batch(texts)]
+        else:
+            seqs = [tok(t) for t in texts]
+        if len(seqs) != len(texts):
+            raise MMDataError(f"tokenizer {self._name()}: {len(texts)} texts gave {len(seqs)} id sequences")
+        rows: list[list[int]] = []
+        for t, seq in zip(texts, seqs):
+            seq = seq.tolist() if hasattr(seq, "tolist") else seq
+            if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence) or not all(
+                    isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in seq):
+                raise MMDataError(f"tokenizer {self._name()}: the text {t[:60]!r} gave {str(seq)[:80]}; expected a list "
+                                  "of token ids (ints >= 0)")
+            rows.append([int(v) for v in seq])
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
+        ids = torch.zeros((len(rows), max(1, int(lengths.max()) if rows else 1)), dtype=torch.int64)
+        for i, r in enumerate(rows):
+            if r:
+                ids[i, : len(r)] = torch.tensor(r, dtype=torch.int64)
+        return ids, lengths
+
+
+def as_tokenizer(tokenizer: Any) -> Any:
+    """``tokenizer`` as :func:`collate` encodes with it: None (the default tokenizer) and an object with
+    ``encode_batch(texts) -> (ids, lengths)`` (:class:`mmdata.text.Tokenizer`, a :class:`UserTokenizer`) as
+    they are; a Hugging Face tokenizer or a function ``str -> list[int]`` wrapped in a :class:`UserTokenizer`.
+
+    Raises:
+        TypeError: it is none of these.
+
+    Example:
+        >>> as_tokenizer(None) is None, type(as_tokenizer(lambda t: [1])).__name__
+        (True, 'UserTokenizer')
+    """
+    if tokenizer is None or isinstance(tokenizer, UserTokenizer):
+        return tokenizer
+    if (callable(getattr(tokenizer, "encode_batch", None)) and type(tokenizer).__module__.split(".")[0] != "tokenizers"
+            and not hasattr(tokenizer, "model_input_names")):
+        return tokenizer
+    return UserTokenizer(tokenizer)
+
+
 def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[str] = ()) -> Batch:
     """Collate samples into a :class:`Batch` with padding, lengths and presence masks.
 
     Args:
         samples: the samples; modalities may be missing in any of them.
-        tokenizer: turns text into ids (default :class:`mmdata.text.Tokenizer`); one given is kept in
+        tokenizer: turns text into ids (default :class:`mmdata.text.Tokenizer`): an object with
+            ``encode_batch(texts) -> (ids, lengths)``, a Hugging Face tokenizer or a function ``str -> list[int]``
+            (both wrapped in a :class:`UserTokenizer`, :func:`as_tokenizer`); one given is kept in
             ``batch.meta["tokenizer"]``, which the batched augmentation ops encode edited texts with.
         fields: fields every batch carries even when none of its samples has them (:func:`mmdata.loader`
             passes the dataset's): their presence mask is all False, ``label`` is all -1 and ``text``
@@ -680,6 +773,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             raise TypeError(f"collate() expects a list of mmdata.Sample; item {i} has type {type(s).__name__}: "
                             f"{repr(s)[:80]}")
         check_input(s)  # here, where images and audio enter a batch: as the recipe's per-sample entry takes them
+    tokenizer = as_tokenizer(tokenizer)
     tok = tokenizer or default_tokenizer()
     keys = [s.key for s in samples]
     names: list[str] = []

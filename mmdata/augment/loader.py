@@ -79,7 +79,7 @@ from mmdata.shards.blend import BlendDataset
 from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_positions, check_unsized_state,
                                    dist_rank_world, expect_keys, merge_errors, open_dataset, other_ranks_state, reader_id,
                                    summed_counts)
-from mmdata.types import Batch, Sample, collate
+from mmdata.types import TOKENIZER, Batch, Sample, as_tokenizer, collate
 from mmdata.urls import is_remote
 
 AUGMENT_ON = ("workers", "device")
@@ -101,6 +101,15 @@ def _warm_meta(recipe: Recipe) -> None:
             recipe.plan_batched(collate(samples), 0)
         except Exception:  # noqa: BLE001 - a warm-up only: a recipe for other fields plans its own batches
             pass
+
+
+def _collate_with(samples: list[Sample], fields: Sequence[str], tokenizer: Any) -> Batch:
+    """The loader's collate: the dataset's ``fields`` kept, texts encoded with ``tokenizer`` (the loader's
+    ``tokenizer=``), which the batch does not carry out of the worker (a Hugging Face tokenizer would be
+    pickled with every batch): the main process puts it back in ``batch.meta["tokenizer"]``."""
+    batch = collate(samples, tokenizer=tokenizer, fields=fields)
+    batch.meta.pop(TOKENIZER, None)
+    return batch
 
 
 def _collate_planned(samples: list[Sample], collate_fn: Any, recipe: Recipe, epoch: int) -> Batch:
@@ -358,7 +367,8 @@ class Loader:
                  plan_in_workers: bool | None = None, multiprocessing_context: Any = None,
                  worker_init_fn: Callable[[int], None] | None = None, timeout: float = 0,
                  transform: Callable[[Sample], Sample] | None = None, max_duration: float | None = None,
-                 buckets: int | None = None, bucket_buffer: int | None = None, **reader_kw: Any) -> None:
+                 buckets: int | None = None, bucket_buffer: int | None = None, tokenizer: Any = None,
+                 **reader_kw: Any) -> None:
         # every argument checked here, before a worker starts: a wrong one names itself and what it
         # takes, not a torch assertion or a "'<' not supported" from inside the first batch
         unknown_keywords("loader", reader_kw, loader_keywords(), NOT_DATALOADER_OPTIONS)
@@ -367,6 +377,7 @@ class Loader:
             raise MMDataError(f"transform: a function of one mmdata.Sample returning a Sample, run in the workers "
                               f"after the recipe's per-sample stages, got {transform!r}")
         self.transform = transform
+        self.tokenizer = _check_tokenizer(tokenizer)
         # the DataLoader options the loader passes on as they are (its workers' start method, their set-up, how
         # long to wait for a batch): torch checks them when the workers start
         self.worker_options = {"multiprocessing_context": multiprocessing_context, "worker_init_fn": worker_init_fn,
@@ -472,7 +483,8 @@ class Loader:
                                        on_error=on_error, **reader_kw)
         # every batch carries the dataset's fields (presence masks; -1 labels, empty texts), also one
         # none of whose samples has a label or some modality
-        self._collate = functools.partial(collate, fields=idx.dataset_fields(self.source.card, modalities))
+        self._collate = functools.partial(_collate_with, fields=idx.dataset_fields(self.source.card, modalities),
+                                          tokenizer=self.tokenizer)
         if self._bucketing is not None:
             if "audio" not in idx.dataset_fields(self.source.card, modalities):
                 raise MMDataError(f"max_duration={max_duration!r}: {path} (split {split!r}) has no audio to measure "
@@ -1165,6 +1177,8 @@ class Loader:
                 self._note_padding(cpu_batch)
                 self._note_audio_padding(cpu_batch)
                 nxt = to_device(cpu_batch)  # copy of batch k+1 overlaps compute on batch k (side stream on CUDA)
+                if self.tokenizer is not None:  # what the batch ops re-encode edited texts with (_collate_with)
+                    nxt.meta[TOKENIZER] = self.tokenizer
                 if pending is not None:
                     self._track(pending)  # count a batch as consumed only when it is handed out
                     yield self._finish(pending)
@@ -1255,6 +1269,23 @@ def loader_keywords() -> set[str]:
     return {*own, *READER_OPTIONS}
 
 
+def _check_tokenizer(tokenizer: Any) -> Any:
+    """``tokenizer=`` as collate encodes with it (:func:`mmdata.types.as_tokenizer`), tried on one text here, so
+    a tokenizer that cannot encode is refused before a worker starts (MMDataError naming what it gave)."""
+    if tokenizer is None:
+        return None
+    try:
+        tok = as_tokenizer(tokenizer)
+    except TypeError as exc:
+        raise MMDataError(str(exc)) from None
+    ids, lengths = tok.encode_batch(["a photo of a cat"])
+    if not (isinstance(ids, torch.Tensor) and isinstance(lengths, torch.Tensor) and ids.dim() == 2 and ids.shape[0] == 1
+            and lengths.shape == (1,)):
+        raise MMDataError(f"tokenizer={tokenizer!r}: encode_batch(texts) must return (ids (B, L), lengths (B,)) tensors "
+                          f"as mmdata.text.Tokenizer's do; got {type(ids).__name__}, {type(lengths).__name__}")
+    return tok
+
+
 def _check_balance(balance: Any) -> None:
     """``balance`` as :func:`~mmdata.augment.recipe.validate_balance` takes it; a bare mode (``"over"``)
     is refused with the mapping it stands for."""
@@ -1336,7 +1367,16 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int | None =
             added — webdataset's ``.map(fn)``: run in the workers on each decoded sample after the recipe's
             per-sample stages, before collate; a module-level function under spawn workers; it must keep
             the key, and a :class:`~mmdata.errors.ShardError` it raises skips the sample under
-            ``on_error="skip"``, counted), ``max_duration`` / ``buckets`` / ``bucket_buffer`` (batches by
+            ``on_error="skip"``, counted. It runs before the recipe's ``batch`` section: a field it derives
+            from ``text`` (token ids of your own) goes stale when a batch op edits the text — mixgen,
+            consistent_hflip or a text op with ``augment_on="device"`` — so give the tokenizer as
+            ``tokenizer=`` instead), ``tokenizer`` (what ``batch["tokens"]`` is encoded with, default
+            :class:`mmdata.text.Tokenizer`: a Hugging Face tokenizer — ``transformers``, called on the batch's
+            texts with ``truncation=True`` at its ``model_max_length``, or a ``tokenizers.Tokenizer`` — or a
+            function of one text returning its ids, ``str -> list[int]``; the batch ops re-encode the texts they
+            edit with it, and it travels to the workers pickled, so a function must be module-level under
+            spawn workers; ids are padded with 0 past ``batch.lengths["tokens"]``, see
+            :class:`mmdata.types.UserTokenizer`), ``max_duration`` / ``buckets`` / ``bucket_buffer`` (batches by
             duration for variable-length audio, below) and reader options. DataLoader options the loader sets itself (``persistent_workers``,
             ``collate_fn``, ``sampler``, ``generator``, ...) are refused, naming what to use instead.
 

@@ -523,7 +523,8 @@ class DataModule(pl.LightningDataModule):
             count; the samples left out are counted and logged) or False (each rank its own count:
             only for loops that need no equal step counts). No effect in one process.
         **loader_kw: more :func:`mmdata.loader` options (``drop_last``, ``modalities``, ``cache``,
-            ``on_error``, reader options); an unknown name raises TypeError naming the closest one.
+            ``on_error``, ``tokenizer``: your own tokenizer for ``batch["tokens"]``, reader options); an unknown
+            name raises TypeError naming the closest one.
             ``modalities`` / ``required`` take a list of names or one name.
 
     Example:
