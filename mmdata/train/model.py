@@ -114,12 +114,14 @@ class FusionModel(nn.Module):
         for m in drop:
             if m in pres:
                 pres[m] = torch.zeros_like(pres[m])
-        feats = {}
-        for m in self.mods:
-            if m in self.encoders:
-                feats[m] = self.encoders[m](x[m]) * pres[m][:, None].float()
+        feats = self.encode(x, pres)
         low = self.low_level(x) if getattr(self.fusion, "uses_low", False) else {}  # a plug-in may ask, not only early
         return self.check_logits(self.fusion(feats, pres, low), len(batch))
+
+    def encode(self, x: dict[str, torch.Tensor], pres: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Encoder features ``(B, d)`` per modality with an encoder: each encoder sees only the rows that
+        hold its modality (:func:`encode_present`); an absent row's features are zeros."""
+        return {m: encode_present(self.encoders[m], x[m], pres[m], self.fusion.d) for m in self.mods if m in self.encoders}
 
     def check_logits(self, logits: Any, rows: int) -> torch.Tensor:
         """``logits`` if they are a (rows, classes) tensor; else an error naming the fusion and what was
@@ -139,6 +141,47 @@ class FusionModel(nn.Module):
         got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else f"a {type(logits).__name__}"
         raise MMDataError(f"fusion {self.fusion_name!r} ({_where(type(self.fusion))}) returned logits of {got} for a batch "
                           f"of {rows}; expected (batch, classes) = ({rows}, {self.classes}): one score per class of the dataset")
+
+
+def encode_present(encoder: nn.Module, x: torch.Tensor, present: torch.Tensor, d: int) -> torch.Tensor:
+    """``encoder`` run on the rows of ``x`` where ``present`` is True, scattered into zeros ``(B, d)``.
+
+    An absent row is padding, not data: run through the encoder it would enter BatchNorm's batch
+    statistics (and its running statistics), so the present rows' features would depend on how many
+    absent rows share their batch. Rules: all rows present -> the encoder on the batch as it is; none
+    -> zeros (the encoder's parameters join the graph with weight 0, so DDP sees every parameter used,
+    and no BatchNorm statistics change); a single present row in training mode -> the encoder in eval
+    mode for that call (BatchNorm normalises it with the running statistics and does not update them:
+    one row's statistics are not a batch's, and a 1x1 feature map would fail).
+
+    Example:
+        >>> from mmdata.train.fusions import TextEncoder
+        >>> enc = TextEncoder(4)
+        >>> out = encode_present(enc, torch.tensor([[5, 6], [0, 0]]), torch.tensor([True, False]), 4)
+        >>> tuple(out.shape), out[1].abs().sum().item()
+        ((2, 4), 0.0)
+    """
+    n = x.shape[0]
+    idx = present.nonzero().squeeze(1)
+    k = int(idx.numel())
+    if k == 1 and encoder.training:
+        encoder.eval()
+        try:
+            f = encoder(x.index_select(0, idx))
+        finally:
+            encoder.train()
+    elif k == n:
+        return encoder(x)
+    elif k == 0:
+        tie = sum((p.sum() for p in encoder.parameters() if p.requires_grad), torch.zeros((), device=x.device))
+        return torch.zeros(n, d, dtype=torch.float32, device=x.device) + tie * 0.0
+    else:
+        f = encoder(x.index_select(0, idx))
+    if k == n:
+        return f
+    out = f.new_zeros(n, f.shape[1])
+    out[idx] = f
+    return out
 
 
 @contextmanager
