@@ -56,7 +56,7 @@ from mmdata.shards.index import UNLABELLED_GROUP
 from mmdata.train.config import ON_ERROR
 from mmdata.train.fusions import Fusion
 from mmdata.train.loop import keeps_caller_rng
-from mmdata.train.model import FusionModel, float32_default
+from mmdata.train.model import FusionModel, encode_present, float32_default
 from mmdata.types import Batch
 
 FORMAT = "mmdata.contrastive/1"
@@ -111,7 +111,10 @@ class ContrastiveModel(nn.Module):
     def embed(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Unit-norm embeddings ``(B, dim)`` per modality and presence masks ``(B,)`` on the model's device."""
         x, pres = self._inputs(batch)
-        z = {m: F.normalize(self.heads[m](self.encoders[m](x[m])), dim=-1) for m in self.mods}
+        d = self.heads[self.mods[0]][0].in_features
+        # each encoder sees only the rows holding its modality (encode_present): an absent row's zeros
+        # would enter BatchNorm's batch statistics and move the present rows' embeddings
+        z = {m: F.normalize(self.heads[m](encode_present(self.encoders[m], x[m], pres[m], d)), dim=-1) for m in self.mods}
         return z, pres
 
     def forward(self, batch: Batch, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
@@ -422,22 +425,53 @@ def recall_stats(sim: torch.Tensor, match: torch.Tensor | None = None) -> dict[s
             "median_rank": float(ranks(sim, match).quantile(0.5))}
 
 
+def unique_rows(same: torch.Tensor | None, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Group rows of identical content: ``(item of each row (n,), representative row of each item (U,))``,
+    items numbered in the order of their first row. ``same``: an (n, n) bool matrix from :func:`identical`
+    (None: every row its own item).
+
+    Example:
+        >>> same = torch.tensor([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=torch.bool)
+        >>> [t.tolist() for t in unique_rows(same, 3)]
+        [[0, 1, 0], [0, 1]]
+    """
+    if same is None:
+        return torch.arange(n), torch.arange(n)
+    first = same.to(torch.uint8).argmax(1)  # each row's first identical row (itself when it comes first)
+    reps, item = torch.unique(first, sorted=True, return_inverse=True)
+    return item, reps
+
+
 def retrieval(z: dict[str, torch.Tensor], present: dict[str, torch.Tensor], labels: torch.Tensor | None = None,
               mods: Sequence[str] | None = None, same: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """Cross-modal retrieval per pair and direction over the rows where both modalities are present.
 
-    Instance level (the CLIP metric: the sample's own partner must come back; with ``same`` from
-    :func:`identical`, an identical copy of the partner — or the partner of an identical copy of the
-    query — counts too) and, with ``labels``, class level (any candidate of the query's class counts:
-    on label-paired data such as avdigits the partner is only one of many equally good same-class
-    candidates). ``chance`` gives what random scores achieve.
+    Instance level counts **unique items**, the COCO / Flickr30k protocol: rows of identical content
+    (``same`` from :func:`identical`: an image under 5 caption rows, a caption repeated under several
+    images) are one item, so each unique item is one query and appears once in the gallery, and a query
+    is a hit when any item it is paired with in some row is among the top k (image->text: any of the
+    image's captions; text->image: any image the caption describes). Counting rows instead lets one
+    image's 5 copies fill ranks 1-5 of a text query. ``unique`` gives the items per modality (without
+    ``same`` every row is its own item). With ``labels``, class level (any candidate of the query's
+    class counts: on label-paired data such as avdigits the partner is only one of many equally good
+    same-class candidates) ranks rows, as before. ``chance`` gives what random scores achieve
+    (``chance["instance"]``: the first direction; ``chance["instance_by_direction"]``: both).
 
     Class level uses the rows whose label is known (``labels >= 0``; ``n_class`` of them): one
     unlabelled sample does not remove it for the whole pair.
 
     Returns:
-        ``{"image-audio": {"n": N, "instance": {"image->audio": {"R@1", "R@5", "median_rank"},
-        "audio->image": {...}}, "n_class": K, "class": {...}, "chance": {"instance": {...}, "class": {"R@1"}}}, ...}``
+        ``{"image-audio": {"n": N, "unique": {"image": Ui, "audio": Ua}, "instance": {"image->audio": {"R@1",
+        "R@5", "median_rank"}, "audio->image": {...}}, "n_class": K, "class": {...}, "chance": {"instance":
+        {...}, "instance_by_direction": {...}, "class": {"R@1"}}}, ...}``
+
+    Example:
+        >>> img = torch.eye(2).repeat_interleave(2, 0)  # 2 images, each under 2 caption rows
+        >>> same = {"image": (torch.arange(4) // 2)[:, None] == (torch.arange(4) // 2)[None, :], "text": torch.eye(4, dtype=torch.bool)}
+        >>> txt = torch.tensor([[0.6, 0.8], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+        >>> r = retrieval({"image": img, "text": txt}, {m: torch.ones(4, dtype=torch.bool) for m in same}, mods=["image", "text"], same=same)
+        >>> r["image-text"]["unique"], r["image-text"]["instance"]["text->image"]["R@1"]
+        ({'image': 2, 'text': 4}, 0.75)
     """
     out: dict[str, Any] = {}
     for a, b in pair_names(mods or list(z)):
@@ -445,14 +479,18 @@ def retrieval(z: dict[str, torch.Tensor], present: dict[str, torch.Tensor], labe
         n = int(rows.sum())
         if n < 2:
             continue
-        sim = z[a][rows] @ z[b][rows].T
-        match = torch.eye(n, dtype=torch.bool)
-        if same is not None:
-            match = match | same[a][rows][:, rows] | same[b][rows][:, rows]
-        entry: dict[str, Any] = {"n": n, "instance": {f"{a}->{b}": recall_stats(sim, match),
-                                                      f"{b}->{a}": recall_stats(sim.T, match.T)}}
-        flat = torch.zeros(n, n)  # every candidate tied: random ranking, i.e. chance
-        entry["chance"] = {"instance": recall_stats(flat, match)}
+        ia, ra = unique_rows(None if same is None else same[a][rows][:, rows], n)
+        ib, rb = unique_rows(None if same is None else same[b][rows][:, rows], n)
+        sim = z[a][rows][ra] @ z[b][rows][rb].T  # unique a items x unique b items (identical content, one embedding)
+        match = torch.zeros(len(ra), len(rb), dtype=torch.bool)
+        match[ia, ib] = True  # a is paired with b in some row
+        ab, ba = f"{a}->{b}", f"{b}->{a}"
+        entry: dict[str, Any] = {"n": n, "unique": {a: len(ra), b: len(rb)},
+                                 "instance": {ab: recall_stats(sim, match), ba: recall_stats(sim.T, match.T)}}
+        by_dir = {ab: recall_stats(torch.zeros(len(ra), len(rb)), match),  # every candidate tied: chance
+                  ba: recall_stats(torch.zeros(len(rb), len(ra)), match.T)}
+        entry["chance"] = {"instance": by_dir[ab], "instance_by_direction": by_dir}
+        sim = z[a][rows] @ z[b][rows].T  # class level ranks rows
         if labels is not None:
             # class level over the rows whose label is known (an unlabelled row is neither a query
             # nor a candidate there); n_class says how many
