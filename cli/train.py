@@ -122,7 +122,7 @@ def train(
             m = run(data, fusion=fusion, modalities=mods, epochs=epochs, seed=seed,
                     recipe=recipe, out=out, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
                     device=device, label_noise=label_noise, threads=threads, eval_robustness=not no_robustness,
-                    progress=not json_, num_workers=workers, cache=_cache(cache), cache_budget_mb=cache_budget_mb,
+                    progress=True, num_workers=workers, cache=_cache(cache), cache_budget_mb=cache_budget_mb,
                     image_size=_image_size(image_size), channels=channels, sample_rate=sample_rate, max_seconds=max_seconds,
                     max_tokens=max_tokens, fusion_args=_key_values(fusion_arg, "--fusion-arg"), pretrain=pretrain,
                     pretrain_epochs=pretrain_epochs, pretrain_args=_key_values(pretrain_arg, "--pretrain-arg"), probe=probe,
@@ -132,6 +132,8 @@ def train(
         return
     if json_:
         print_json(m)  # a metric without a value (no labelled sample) is null
+        for w in m.get("warnings", []):  # stderr, with --json too (QA26 F12)
+            warn(w)
         return
     if "test" not in m:  # --epochs 0: pre-training alone
         _retrieval_lines(m)
