@@ -521,6 +521,8 @@ class Pretrained:
     skipped: dict[str, dict[str, int]] | None = None
     #: why ``retrieval`` is empty (no test split, or no test sample holding two of the modalities), else None
     retrieval_reason: str | None = None
+    #: what pre-training did not do as asked (a batch_size over the split, exclude_same_class without labels)
+    notes: list[str] = field(default_factory=list)
 
     def metrics(self) -> dict[str, Any]:
         """The ``pretrain`` entry of metrics.json."""
@@ -533,8 +535,8 @@ class Pretrained:
         trainer words its own."""
         what = {"train": "pre-training"}
         found = [skip_warning(s, c, data, what.get(s, "the retrieval evaluation")) for s, c in (self.skipped or {}).items()]
-        return [w for w in found if w] + ([f"no retrieval in metrics.json: {self.retrieval_reason}"]
-                                          if self.retrieval_reason else [])
+        return [w for w in found if w] + list(self.notes) + ([f"no retrieval in metrics.json: {self.retrieval_reason}"]
+                                                             if self.retrieval_reason else [])
 
     def save(self, path: str | Path) -> Path:
         """Write the checkpoint (``{"format", "config", "state"}``; load with :func:`load`). The same
@@ -635,13 +637,18 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         total, count, pairs = 0.0, 0, {}
         seen, paired = 0, 0  # samples, and samples holding two of the modalities (after augmentation)
         excluded = torch.zeros((), dtype=torch.int64)  # candidates removed from the denominators (exclude_same_class)
+        batches, largest, nce_rows, negatives, known_rows = 0, 0, 0, 0, 0
         with run.join() if ddp else contextlib.nullcontext():
             for batch in loader:
                 seen += len(batch)
                 paired += _paired_rows(batch, net.mods)
+                batches, largest = batches + 1, max(largest, len(batch))
+                for n in _pair_sizes(batch, net.mods):  # host metadata: each InfoNCE row's in-batch negatives
+                    nce_rows, negatives = nce_rows + n, negatives + n * (n - 1)
                 labels = None
                 if exclude_same_class:
                     labels = _known_classes(batch, known, class_of)
+                    known_rows += int((labels >= 0).sum())
                     excluded = excluded.to(labels.device) + _excluded(batch, labels, net.mods)
                     labels = labels.to(dev)
                 loss, per = run(batch, labels)
@@ -659,7 +666,11 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         history.append({"epoch": epoch, "loss": total / count if count else None,  # None: no batch held a pair
                         "pair_loss": {k: sum(v) / len(v) for k, v in pairs.items()},
                         "temperature": float(1.0 / net.logit_scale.detach().exp()),
-                        **({"excluded_negatives": int(excluded)} if exclude_same_class else {})})
+                        # the batches as they were: batch_size is a cap, a split smaller than it gives one batch
+                        "batches": batches, "largest_batch": largest,
+                        "negatives_per_row": round(negatives / nce_rows, 2) if nce_rows else 0.0,
+                        **({"excluded_negatives": int(excluded), "rows_with_known_class": known_rows}
+                           if exclude_same_class else {})})
         if progress:
             loss_s = "—, no batch held a pair" if count == 0 else f"{history[-1]['loss']:.3f}"
             print(f"pretrain epoch {epoch}: InfoNCE {loss_s}  temperature {history[-1]['temperature']:.3f}", flush=True)
@@ -669,9 +680,11 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
               "init_temperature": temperature, "exclude_same_class": exclude_same_class,
               "label_fraction": label_fraction, "d": model.fusion.d,
               "image_channels": int(model.image_channels), "image_hw": [int(img[0]), int(img[1])],
-              "classes": model.fusion.classes, "normalize": normalize}
+              "classes": model.fusion.classes, "normalize": normalize,
+              "largest_batch": max((h["largest_batch"] for h in history), default=0)}  # batch_size is a cap
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     pre = Pretrained(net, state, config, history)
+    pre.notes = _pretrain_notes(history, batch_size, exclude_same_class)
     if on_error != "raise":
         pre.skipped = {"train": dict(sorted(loader.skipped.items()))}
     if eval_split is not None:
@@ -721,6 +734,36 @@ def _excluded(batch: Batch, labels: torch.Tensor, mods: Sequence[str]) -> torch.
         if int(rows.sum()) >= 2:  # a pair with fewer rows is skipped by the loss
             total += same_class(labels[rows.to(labels.device)]).sum()
     return total
+
+
+def _pair_sizes(batch: Batch, mods: Sequence[str]) -> list[int]:
+    """Per modality pair, the rows of ``batch`` holding both, where InfoNCE has a term (>= 2 rows)."""
+    n = len(batch)
+    pres = {m: batch.present[m] if m in batch.present else torch.zeros(n, dtype=torch.bool) for m in mods}
+    sizes = [int((pres[a] & pres[b]).sum()) for a, b in pair_names(mods)]
+    return [k for k in sizes if k >= 2]
+
+
+def _pretrain_notes(history: list[dict[str, Any]], batch_size: int, exclude_same_class: bool) -> list[str]:
+    """Warnings on options that did less than asked: ``batch_size`` above the rows a batch got (the
+    split, or this rank's part of it, is smaller), ``exclude_same_class`` where no training row had a
+    known class (unlabelled data: nothing to exclude)."""
+    notes = []
+    largest = max((h["largest_batch"] for h in history), default=0)
+    if 0 < largest < batch_size:
+        notes.append(f"pre-training batch_size={batch_size}, but the largest batch held {largest} rows (the training "
+                     f"split{' on this rank' if _world() > 1 else ''} is smaller): each InfoNCE row had "
+                     f"{history[-1]['negatives_per_row']:g} in-batch negatives on average (metrics.json pretrain.history: "
+                     "largest_batch, negatives_per_row)")
+    if exclude_same_class and not any(h.get("rows_with_known_class") for h in history):
+        notes.append("exclude_same_class=true removed nothing (excluded_negatives: 0): no training sample had a known "
+                     "class (the data has no labels, or --label-fraction kept none); every other row stayed a negative")
+    return notes
+
+
+def _world() -> int:
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def _names(mods: Sequence[str]) -> str:

@@ -536,7 +536,9 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         run.say("normalize (every split, before the recipe's random ops): "
                 + ("; ".join(f"{m}: " + ", ".join(step["op"] for step in steps) for m, steps in norm.items()) or "nothing to do"))
         run.say("samples: " + ", ".join(f"{s} {c['samples']} ({c['unlabelled']} unlabelled)" for s, c in samples.items())
-                + "; unlabelled samples are left out of the loss and the scores"
+                + ("; contrastive pre-training and its retrieval use every sample, labelled or not (no classifier is trained)"
+                   if pretrain_only else "; unlabelled samples are left out of the loss and the scores"
+                   + ("; contrastive pre-training uses them" if prep.pretrained is not None else ""))
                 + (f"; training labels kept: {prep.labelled} of {samples['train']['labelled']} (--label-fraction "
                    f"{label_fraction:g})" if prep.labelled is not None and not pretrain_only else "") + "\n"
                 + "splits decoded once into memory: " + (", ".join(s for s, v in plan.items() if v) or "none")
