@@ -750,7 +750,9 @@ def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES,
     declares (FLAC STREAMINFO, the WAV ``data`` chunk, AIFF's ``COMM``, libsndfile's frame count) x
     channels must be at most ``max_samples`` (default :data:`MAX_AUDIO_SAMPLES`); a FLAC that declares
     no length is decoded a block at a time and refused once past it. A WAV's ``data`` chunk and an
-    AIFF's ``SSND`` chunk must be whole (as ``mmdata shard`` checks them: ``mediainfo.probe_audio``).
+    AIFF's ``SSND`` chunk must be whole (as ``mmdata shard`` checks them: ``mediainfo.probe_audio``); a WAV
+    whose data chunk size is a streaming writer's placeholder (0, 0x7FFFFFFF, 0x7FFFF000, 0xFFFFFFFF:
+    ``mediainfo.wav_size_unknown``) is read to the end of the file, in whole frames.
 
     ``max_frames`` (an int, or a function of the sample rate: :data:`AudioFrames`) decodes only the first
     frames of a longer clip — the same samples as the whole decode's first frames (each decoder is
@@ -784,13 +786,15 @@ def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES,
         if why is not None:
             raise OversizeMediaError(why)
     elif (data[:4] == b"RIFF" and data[8:12] == b"WAVE") or (data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC")):
-        from mmdata.shards.mediainfo import probe_audio
+        from mmdata.shards.mediainfo import probe_audio, wav_finalised
 
         # the WAV data / AIFF SSND chunk is whole: libsndfile would read a cut one short, without an error
         frames, _, channels = probe_audio(data)
         why = audio_size_error(frames, channels, max_samples=max_samples)
         if why is not None:
             raise OversizeMediaError(why)
+        # a streaming writer's placeholder size (0 libsndfile reads as no audio): the frames probe_audio counted
+        data = wav_finalised(data)
     elif info is not None and info[0] > 0 and _miniaudio is not None:
         try:
             limit = frames_wanted(max_frames, info[0])

@@ -849,6 +849,20 @@ static int flac(const uint8_t *d, size_t n, audio_t *out) {
     return 1;
 }
 
+/* mediainfo.wav_size_unknown: a data chunk size a streaming writer leaves (0xFFFFFFFF, 0x7FFFFFFF, sox's
+ * 0x7FFFF000 rounded down to whole frames, past the end; or 0 with a frame after it that is no chunk
+ * header) stands for "to the end of the file". `after` points at the avail bytes after the chunk header. */
+static int wav_size_unknown(uint64_t size, uint64_t avail, unsigned block, const uint8_t *after) {
+    if (size > avail)
+        return size == 0xFFFFFFFFu || size == 0x7FFFFFFFu || size == 0x7FFFF000u ||
+               size == 0x7FFFF000u - 0x7FFFF000u % block;
+    if (size != 0 || avail < block) return 0;
+    if (avail < 8) return 1;
+    for (int i = 0; i < 4; i++)
+        if (after[i] < 0x20 || after[i] > 0x7E) return 1;
+    return le32(after + 4) > avail - 8; /* a chunk header: an empty data chunk, other chunks after it */
+}
+
 static int wav(const uint8_t *d, size_t n, audio_t *out) {
     size_t pos = 12;
     int have_fmt = 0;
@@ -867,8 +881,8 @@ static int wav(const uint8_t *d, size_t n, audio_t *out) {
             have_fmt = 1;
         } else if (memcmp(cid, "data", 4) == 0) {
             if (!have_fmt || !(tag == 1 || tag == 3 || tag == 6 || tag == 7)) return 0;
-            if (size == 0xFFFFFFFFu) {
-                size = avail; /* written while streaming: the length is unknown */
+            if (wav_size_unknown(size, avail, block, d + pos + 8)) {
+                size = avail; /* a header never finalised: the audio runs to the end of the file */
             } else if (size > avail) {
                 return 0;
             }

@@ -7,7 +7,8 @@ decoding pixels or samples, and checked for the damage a copy or a download leav
 * JPEG: markers up to the scan, then an end-of-image marker after it (a cut file);
 * FLAC: metadata blocks, then the last audio frame: its header CRC-8 and frame CRC-16 match and it
   ends at the sample count STREAMINFO declares (a cut file, a cut last frame);
-* WAV: the ``data`` chunk holds the bytes its header declares (a cut file);
+* WAV: the ``data`` chunk holds the bytes its header declares (a cut file), unless its size is a streaming
+  writer's placeholder (:func:`wav_size_unknown`): then the audio runs to the end of the file;
 * AIFF / AIFC (uncompressed, A-law, mu-law): the ``SSND`` chunk holds the frames ``COMM`` declares.
 
 Other formats go to Pillow / soundfile (header only). ``check="decode"`` (``mmdata shard --check
@@ -374,8 +375,43 @@ def _flac(d: bytes) -> tuple[int, int, int]:
     return stop, rate, channels
 
 
-def _wav(d: bytes) -> tuple[int, int, int] | None:
-    """(frames, rate, channels) of a PCM / float / A-law / mu-law WAV; None for other encodings."""
+#: the data chunk sizes a WAV writer puts in a header it cannot go back to fix (it writes to a pipe or a
+#: stream): 0xFFFFFFFF (ffmpeg, most streaming writers), 0x7FFFFFFF (arecord), 0x7FFFF000 (sox's MS_UNSPEC,
+#: which it rounds down to whole frames: see :func:`wav_size_unknown`), and 0 (a header written first and
+#: never finalised). libsndfile reads the first three to the end of the file; a 0 it reads as no audio.
+WAV_PLACEHOLDERS = (0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000, 0)
+
+
+def _chunk_header(b: bytes, avail: int) -> bool:
+    """Whether 8 bytes are a RIFF chunk header: a printable four-character id, a size that fits in ``avail``."""
+    return len(b) == 8 and all(0x20 <= c <= 0x7E for c in b[:4]) and int.from_bytes(b[4:], "little") <= avail - 8
+
+
+def wav_size_unknown(size: int, avail: int, block: int, after: bytes) -> bool:
+    """Whether a WAV ``data`` chunk's declared ``size`` is a placeholder for "to the end of the file".
+
+    The rule (the same in ``_pack.c``): the chunk is the last one and the size is one a streaming writer
+    leaves (:data:`WAV_PLACEHOLDERS`) — one of them larger than the ``avail`` bytes after the chunk
+    header (sox's 0x7FFFF000 may be rounded down to a multiple of the ``block`` align), or 0 with at least
+    a frame after the header that is no chunk header (``after``: the 8 bytes there). The audio is then
+    ``avail`` bytes, read in whole frames. Any other size past the end is a cut file (refused); a 0 followed
+    by a chunk is an empty data chunk.
+
+    Example:
+        >>> wav_size_unknown(0x7FFFFFFF, 16000, 2, b""), wav_size_unknown(0x7FFFEFFF, 16000, 3, b"")
+        (True, True)
+        >>> wav_size_unknown(0x7FFFFFFE, 16000, 2, b""), wav_size_unknown(0, 16000, 2, b"LIST\\x04\\x00\\x00\\x00")
+        (False, False)
+    """
+    if size > avail:
+        return size in (0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000, 0x7FFFF000 - 0x7FFFF000 % block)
+    return size == 0 and avail >= block and not _chunk_header(after, avail)
+
+
+def _wav_data(d: bytes) -> tuple[tuple[int, int, int, int], int, int, bool] | None:
+    """The fmt chunk's (tag, channels, rate, block align), the data chunk's offset, its size in bytes
+    (the bytes to the end of the file for a placeholder) and whether that size was a placeholder
+    (:func:`wav_size_unknown`), of a PCM / float / A-law / mu-law WAV; None for other encodings."""
     n = len(d)
     pos = 12
     fmt: tuple[int, int, int, int] | None = None
@@ -397,17 +433,51 @@ def _wav(d: bytes) -> tuple[int, int, int] | None:
                 raise CorruptMedia("WAV data chunk before its fmt chunk")
             if fmt[0] not in _WAV_LINEAR:
                 return None
-            if size == 0xFFFFFFFF:  # written while streaming: the length is unknown
-                size = avail
+            unknown = wav_size_unknown(size, avail, fmt[3], d[pos + 8:pos + 16])
+            if unknown:
+                size = avail  # a header never finalised (WAV_PLACEHOLDERS): the audio runs to the end of the file
             elif size > avail:
                 raise CorruptMedia(f"truncated WAV: the data chunk declares {size} bytes, the file holds {avail}")
             if size < fmt[3]:  # as FLAC: audio of no frame is no audio (and resampling it fails later)
                 raise CorruptMedia(f"WAV without audio frames (its data chunk holds {size} bytes)")
-            return size // fmt[3], fmt[2], fmt[1]
+            return fmt, pos, size, unknown
         if size > avail:
             raise CorruptMedia(f"truncated WAV: chunk {_chunk_name(cid)} runs past the end of the file")
         pos += 8 + size + (size & 1)
     raise CorruptMedia("WAV without a data chunk" if fmt else "WAV without fmt and data chunks")
+
+
+def _wav(d: bytes) -> tuple[int, int, int] | None:
+    """(frames, rate, channels) of a PCM / float / A-law / mu-law WAV; None for other encodings."""
+    got = _wav_data(d)
+    if got is None:
+        return None
+    (_, channels, rate, block), _, size, _ = got
+    return size // block, rate, channels
+
+
+def wav_finalised(data: bytes) -> bytes:
+    """A WAV whose data chunk size is a streaming writer's placeholder (:func:`wav_size_unknown`) with the
+    size it stands for written in (the whole frames to the end of the file), so that libsndfile reads
+    the frames :func:`probe_audio` counts (it reads a 0 as no audio); any other bytes unchanged (not
+    copied). Raises :class:`CorruptMedia` for a damaged WAV, as :func:`probe_audio_py` does.
+
+    Example:
+        >>> from mmdata.testing import audio_bytes
+        >>> wav = audio_bytes(0, seconds=0.25, sample_rate=8000, fmt="wav")
+        >>> i = wav.find(b"data") + 4
+        >>> fixed = wav_finalised(wav[:i] + bytes(4) + wav[i + 4:])
+        >>> fixed == wav, wav_finalised(wav) is wav
+        (True, True)
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return data
+    got = _wav_data(data)
+    if got is None or not got[3]:
+        return data
+    (_, _, _, block), pos, size, _ = got
+    size -= size % block
+    return data[:pos + 4] + size.to_bytes(4, "little") + data[pos + 8:]
 
 
 #: AIFC compression types whose frames are ``sound bytes // (channels x bytes per sample)``: the bytes per
