@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
@@ -36,6 +36,7 @@ import torch
 
 from mmdata.augment.base import Op, Param
 from mmdata.augment.batching import on, retokenize, tidy, tokenizer_of
+from mmdata.errors import RecipeError, ShardError
 from mmdata.text import _UNITS, MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, Unit
 from mmdata.types import Batch, Sample
 
@@ -636,3 +637,98 @@ class Typo(TextOp):
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         return retokenize(batch, [self._edited(t, p) for t, p in zip(batch["text"], params)])
+
+
+class ChooseCaption(Op):
+    """Set ``text`` to one caption of the sample's list of captions (several per image, COCO's five), drawn
+    uniformly per (seed, epoch, sample key) like every op's params: the same caption for a sample in an epoch
+    whatever the workers or the device, another draw the next epoch. The list is a metadata key of the
+    sample's ``json`` field (a manifest column kept with ``mmdata shard --meta captions``): ``key`` names it,
+    ``source`` the JSON field (``json``; a member ``k.caps.json`` is the field ``caps.json``; ``key: ""``
+    when that field is the list itself). Put it first in ``text:``, so the text ops edit the chosen caption;
+    ``consistent_hflip`` (section ``sample``, after ``text``) then swaps left / right in it. A sample without
+    the list, or whose list is empty or holds anything but non-empty strings, is refused (ShardError naming
+    the sample and the recipe step: ``on_error="skip"`` skips it, counted). The replay log records the index
+    drawn and the list's length. Exact (the batched kernel re-encodes the chosen captions with the batch's
+    tokenizer).
+
+    Example:
+        >>> from mmdata.augment import load_recipe
+        >>> s = Sample("k", {"text": "a cat", "json": {"captions": ["a cat", "a black cat", "a cat asleep"]}})
+        >>> load_recipe({"text": [{"op": "choose_caption"}]}).apply_sample(s, epoch=2)["text"] in s["json"]["captions"]
+        True
+    """
+
+    section, name = "text", "choose_caption"
+    field = None  # it writes text, also where the sample had none: it reads the captions' field
+    PARAMS = {"source": Param("str", "json", doc="the field holding the captions: json (a manifest's --meta columns), "
+                                                 "or a named JSON member (caps.json)"),
+              "key": Param("str", "captions", doc="the key of the list of captions in that field; \"\" when the field "
+                                                  "is the list itself")}
+
+    def validate(self, where: str) -> None:
+        if not self.source or self.source != self.source.strip():
+            raise RecipeError(f"{where}.source: {self.source!r} is no field name; give the field holding the captions, "
+                              "e.g. json")
+
+    def batch_fields(self) -> tuple[str, ...]:
+        return ("text", "tokens", self.source)
+
+    def _captions(self, value: Any, has: bool, key: str, fields: Any) -> list[str]:
+        """The sample's captions, checked: a non-empty list of non-empty strings (ShardError otherwise)."""
+        where = f"sample {key!r}: {self.where} (choose_caption, source: {self.source}, key: {self.key!r})"
+        if not has:
+            listed = f" (its fields: {', '.join(map(str, fields))})" if fields is not None else ""
+            raise ShardError(f"{where}: the sample has no field {self.source!r}{listed}; expected its list of captions "
+                             f"there (mmdata shard --meta {self.key or 'COLUMN'} keeps a manifest column in json)")
+        if self.key:
+            if not isinstance(value, Mapping) or self.key not in value:
+                got = f"keys {sorted(map(str, value))}" if isinstance(value, Mapping) else type(value).__name__
+                raise ShardError(f"{where}: no key {self.key!r} in the field {self.source!r} ({got}); expected the list "
+                                 "of captions under it")
+            value = value[self.key]
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise ShardError(f"{where}: expected a list of captions (strings), got {type(value).__name__} "
+                             f"{str(value)[:60]!r}")
+        if not value:
+            raise ShardError(f"{where}: the list of captions is empty; expected at least one caption")
+        for j, c in enumerate(value):
+            if not isinstance(c, str) or not c.strip():
+                raise ShardError(f"{where}: caption [{j}] is {c!r}; expected a non-empty string")
+        return list(value)
+
+    def _chosen(self, captions: list[str], params: dict[str, Any], key: str) -> str:
+        i, of = params.get("index"), params.get("of", len(captions))
+        if type(i) is not int or not 0 <= i < len(captions) or of != len(captions):
+            raise ShardError(f"sample {key!r}: {self.where} (choose_caption): params {params!r} name caption {i!r} of "
+                             f"{of!r}, but the sample has {len(captions)} captions")
+        return captions[i]
+
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        has = self.source in sample
+        captions = self._captions(sample[self.source] if has else None, has, sample.key,
+                                  getattr(sample, "fields", None))
+        return {"index": int(rng.integers(len(captions))), "of": len(captions)}
+
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        has = self.source in sample
+        captions = self._captions(sample[self.source] if has else None, has, sample.key, sample.fields)
+        return sample.with_fields(text=self._chosen(captions, params, sample.key))
+
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        n = len(batch.keys)
+        old = batch.data.get("text")
+        texts = list(old) if isinstance(old, list) else [""] * n
+        values = batch.data.get(self.source)
+        present = batch.present.get(self.source, torch.zeros(n, dtype=torch.bool)).tolist()
+        applied = torch.zeros(n, dtype=torch.bool)
+        for i, p in enumerate(params):
+            if p.get("applied"):
+                value = values[i] if isinstance(values, list) else None
+                captions = self._captions(value, bool(present[i]) and isinstance(values, list), batch.keys[i],
+                                          list(batch.data))
+                texts[i] = self._chosen(captions, p, batch.keys[i])
+                applied[i] = True
+        out = retokenize(batch, texts)
+        out.present["text"] = batch.present.get("text", torch.zeros(n, dtype=torch.bool)) | applied
+        return out

@@ -28,7 +28,9 @@ def _stereo() -> list[Sample]:
     return [s.with_fields(audio=torch.cat([s["audio"], -s["audio"]])) if "audio" in s else s for s in op_samples()]
 
 
-SAMPLES = {("image", "to_rgb"): lambda: op_samples(channels=1), ("audio", "to_mono"): _stereo}
+SAMPLES = {("image", "to_rgb"): lambda: op_samples(channels=1), ("audio", "to_mono"): _stereo,
+           ("text", "choose_caption"): lambda: [s.with_fields(json={"captions": [f"caption {j} of {s.key}" for j in range(3)]})
+                                                for s in op_samples()]}
 
 
 @pytest.fixture(autouse=True)
