@@ -126,6 +126,10 @@ class Discovered:
     #: what to do when nothing is found, naming folders on this machine (not in the card, which names none):
     #: the folder that holds a manifest's missing files, with ``--root``
     hint: str | None = None
+    #: a folder's top folders named for splits (``train/``, ``TEST/``, ``Validation/``) -> the split each gives
+    #: (:func:`split_word`): its samples have their split, so ``--split`` fractions are refused
+    #: (:func:`check_split_folders`)
+    split_folders: dict[str, str] = field(default_factory=dict)
 
 
 def skip_entry(source: str, what: str, reason: str, sample: str | None = None) -> dict[str, Any]:
@@ -838,6 +842,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     found_groups: list[tuple[str, dict[str, str]]] = []  # (source key, {ext: path}) in walk order
     top_dirs: list[str] = []
     top_files: list[str] = []  # the sample files at the root (they turn the class-folder layout off)
+    below: dict[str, tuple[list[str], list[str]]] = {}  # top folder -> its folders and sample files
     names_file: str | None = None
     has_label_files = False
     stack = [(root_s, "")]
@@ -875,6 +880,8 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             # only a sample at the root turns the class-folder layout off: a README, a .DS_Store
             # or notes.zip beside the class folders is listed as skipped, not a sample
             top_files = [fn for fn in files if not fn.startswith(".") and split_name(fn) is not None]
+        elif rel.count("/") == 1:  # a top folder: the class folders below split folders (train/cat/)
+            below[rel[:-1]] = (dirs, [fn for fn in files if not fn.startswith(".") and split_name(fn) is not None])
         parts = [fn.rpartition(".") for fn in files]
         exts = {p[2] for p in parts}
         stems = [p[0] for p in parts]  # "" when the name has no dot (or starts with the only one)
@@ -962,10 +969,29 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)
     if names is None and names_file is not None:
         names, names_from = walk.read_names(names_file), names_file
-    # class-folder layout: sub-folders at the top and no sample beside them, and no label files anywhere
-    looks_like_class_folders = bool(top_dirs) and not top_files
+    # top folders named for splits (train/, test/): they give the split; the class folders are one level down
+    split_of = {} if cols else _split_folders(top_dirs, names)
+    depth = 1 if split_of else 0
+    cls_dirs, cls_files = top_dirs, top_files
+    if split_of:
+        cls_dirs = sorted({d for t in split_of for d in below.get(t, ([], []))[0]})
+        cls_files = [f"{t}/{f}" for t in split_of for f in below.get(t, ([], []))[1]]
+        if labels_from_folders and not cls_dirs:
+            raise SourceError(f"{where}: --labels-from-folders: the top folders {_shown_dirs(list(split_of))} are "
+                              f"named for splits and hold no class folders (train/cat/...): give labels as label "
+                              f"files (<name>.cls beside the files), or leave --labels-from-folders out")
+
+    def inner(source_key: str) -> str | None:  # the path below the split folder (None: a sample at the root)
+        if not depth:
+            return source_key
+        top, sep, rest = source_key.partition("/")
+        return rest if sep else None
+
+    # class-folder layout: sub-folders at the top (below the split folders) and no sample beside them, and no
+    # label files anywhere
+    looks_like_class_folders = bool(cls_dirs) and not cls_files
     mixed = labels_from_folders is None and looks_like_class_folders and has_label_files
-    flat_by_root = labels_from_folders is None and bool(top_dirs) and bool(top_files)
+    flat_by_root = labels_from_folders is None and bool(cls_dirs) and bool(cls_files)
     if labels_from_folders is None:
         labels_from_folders = looks_like_class_folders and not has_label_files
     labels: list[int | None] = [None] * len(found_groups)
@@ -979,24 +1005,28 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     class_of: dict[str, int] = {}  # class folder -> class id
     if labels_from_folders:
         # one class per name up to its Unicode form (NFC / NFD), named by its first folder by name
-        form_of = _folder_forms(top_dirs)
+        form_of = _folder_forms(cls_dirs)
         if names is None:
             names, names_from = sorted(ds[0] for ds in form_of.values()), "folders"
         class_ids = {_nfc(c): i for i, c in enumerate(names)}
-        missing = [d for d in top_dirs if _nfc(d) not in class_ids]
+        missing = [d for d in cls_dirs if _nfc(d) not in class_ids]
         if missing:
             raise SourceError(f"class folders {missing} are not among the declared class names "
                               f"({_names_hint(names, names_from)}); add them there or move the folders out")
-        class_of = {d: class_ids[_nfc(d)] for d in top_dirs}
+        class_of = {d: class_ids[_nfc(d)] for d in cls_dirs}
         warnings += _class_folder_warnings(form_of, class_ids)
-        labels = [class_of.get(source_key.split("/", 1)[0]) for source_key, _ in found_groups]
+        if depth:  # train/cat/x: the folder below the split folder
+            labels = [class_of.get(parts[1]) if len(parts) == 3 else None
+                      for parts in (source_key.split("/", 2) for source_key, _ in found_groups)]
+        else:
+            labels = [class_of.get(source_key.split("/", 1)[0]) for source_key, _ in found_groups]
         for i, path in label_files.items():
             walk.skipped.append(skip_entry(rel_of(path), "member", "label file ignored: labels come from the class "
                                                                    "folders", printable(found_groups[i][0])))
     elif label_files:
         datas, _ = walk.read(list(label_files.values()))
-        if names is None and top_dirs:
-            names = _names_from_folders(datas, top_dirs)
+        if names is None and cls_dirs:
+            names = _names_from_folders(datas, cls_dirs)
             names_from = "folders" if names is not None else None
         parsed: dict[bytes, int | str] = {}  # label files repeat a few contents: parse each once
         for (i, path), data in zip(label_files.items(), datas):
@@ -1018,11 +1048,13 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         # the key from the bytes of the name's NFC form: 'a\xffb' (byte 0xff) and a file named 'a\\xffb'
         # print alike but are two keys; café in NFC and as a copy from macOS (NFD) is one key, so the same
         # names give the same keys, splits and augmentation draws in either form
-        records.append(Record(safe_key(_nfc(source_key)), source_key if all_ascii else printable(source_key), found, label))
+        split = split_of.get(source_key.split("/", 1)[0]) if depth and "/" in source_key else None
+        records.append(Record(safe_key(_nfc(source_key)), source_key if all_ascii else printable(source_key), found, label,
+                              split))
     if mixed:
         unlabelled = sum(1 for r in records if r.label is None)
         if unlabelled:
-            warnings.append(_mixed_labels_warning(top_dirs, len(label_files), unlabelled, len(records)))
+            warnings.append(_mixed_labels_warning(cls_dirs, len(label_files), unlabelled, len(records)))
     annotations = [r.source_key for r in records if "/" not in r.source_key and list(r.members) == ["json"]]
     if annotations and len(annotations) < len(records):
         n = len(annotations)
@@ -1033,21 +1065,23 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                         f"a manifest from {'them' if n != 1 else 'it'} (a row per image or caption: image, text, label "
                         f"columns) and shard that")
     if flat_by_root:
-        in_folders = [r for r in records if "/" in r.source_key]
+        placed = [(r, k) for r in records if (k := inner(r.source_key)) is not None]
+        in_folders = [r for r, k in placed if "/" in k]
         unlabelled = sum(1 for r in in_folders if r.label is None)
         # one folder beside root samples is a flat tree (it would be one class): only two or more
         # folders of samples read as classes that the root samples turned off
-        if unlabelled and len({r.source_key.split("/", 1)[0] for r in in_folders}) > 1:
-            at_root = [r.source_key for r in records if "/" not in r.source_key]
-            warnings.append(_root_files_warning(top_dirs, at_root, top_files, unlabelled, len(in_folders)))
+        if unlabelled and len({k.split("/", 1)[0] for _, k in placed if "/" in k}) > 1:
+            at_root = [r.source_key for r, k in placed if "/" not in k]
+            place = f"directly in the split folders ({_shown_dirs(list(split_of))})" if depth else ""
+            warnings.append(_root_files_warning(cls_dirs, at_root, cls_files, unlabelled, len(in_folders), place))
     if not cols:
         warnings += _nested_paired_warnings(records)
     if class_of:
-        paired = _paired_layout_warning(records, top_dirs)
+        paired = None if depth else _paired_layout_warning(records, top_dirs)  # below split folders: nested's
         if paired:
             warnings.append(paired)
         used = {r.label for r in records}
-        empty = [d for d in top_dirs if class_of[d] not in used]
+        empty = [d for d in cls_dirs if class_of[d] not in used]
         if empty:
             shown = ", ".join(f"{printable(d)}/" for d in empty[:8]) + (", ..." if len(empty) > 8 else "")
             ids = ", ".join(str(class_of[d]) for d in empty[:8]) + (", ..." if len(empty) > 8 else "")
@@ -1056,8 +1090,87 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                             f"{ids} keep{'s' * one} {'its id' if one else 'their ids'} (so the ids of the others stay "
                             f"as they are) but {'has' if one else 'have'} no example; add samples or remove the "
                             f"folder{'s' * (not one)}")
+    if split_of:
+        warnings += _untrained_class_warnings(records, names, split_of)
+    elif class_of:
+        warnings += _split_named_class_warnings(top_dirs)
     warnings += _case_key_warnings(records)
-    return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s)
+    return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s, split_folders=split_of)
+
+
+def _shown_dirs(dirs: Sequence[str], k: int = 4) -> str:
+    return ", ".join(f"{printable(d)}/" for d in dirs[:k]) + (", ..." if len(dirs) > k else "")
+
+
+def _split_folders(top_dirs: Sequence[str], names: Sequence[str] | None) -> dict[str, str]:
+    """The split each top folder gives when every one is named for a split (:func:`split_word`: ``train/``,
+    ``TEST/``, ``Validation/``, ``dev/``), as Hugging Face's audiofolder / imagefolder read them; else none.
+    Declared class names that name every top folder keep them classes (classes really called train / test)."""
+    splits = {d: split_word(_nfc(d)) for d in top_dirs}
+    if not splits or None in splits.values():
+        return {}
+    if names and {_nfc(d) for d in top_dirs} <= {_nfc(n) for n in names}:
+        return {}
+    return splits  # type: ignore[return-value]
+
+
+def _split_named_class_warnings(top_dirs: Sequence[str]) -> list[str]:
+    """A warning for class folders named like a split beside others that are not (``train/`` beside ``cats/``):
+    not split folders, so ``train/`` is a class."""
+    named = [d for d in top_dirs if split_word(_nfc(d)) is not None]
+    if not named:
+        return []
+    one = len(named) == 1
+    return [f"class folder{'s' * (not one)} {_shown_dirs(named)} {'is' if one else 'are'} named like a split "
+            f"({', '.join(sorted({split_word(_nfc(d)) or '' for d in named}))}) but other top folders are not "
+            f"({_shown_dirs([d for d in top_dirs if d not in named])}), so "
+            f"{'it is a class' if one else 'they are classes'} and not a split: if {'it holds' if one else 'they hold'} "
+            f"a split, put every class folder inside split folders (train/cat/, test/cat/); else rename "
+            f"{'it' if one else 'them'} to silence this"]
+
+
+def _untrained_class_warnings(records: Sequence[Record], names: Sequence[str] | None,
+                              split_of: Mapping[str, str]) -> list[str]:
+    """With split folders holding a ``train/``: a warning for the classes that have samples in other splits but
+    none in train (a model never sees an example of them)."""
+    if "train" not in split_of.values():
+        return []
+    in_train = {r.label for r in records if r.split == "train"}
+    where: dict[int, set[str]] = {}
+    for r in records:
+        if r.label is not None and r.label not in in_train and r.split is not None:
+            where.setdefault(r.label, set()).add(r.split)
+    if not where:
+        return []
+    train_dirs = [d for d, s in split_of.items() if s == "train"]
+
+    def name(c: int) -> str:
+        return repr(names[c]) if names and 0 <= c < len(names) else str(c)
+
+    shown = ", ".join(f"{name(c)} (in {', '.join(sorted(s))})" for c, s in sorted(where.items())[:8])
+    more = ", ..." if len(where) > 8 else ""
+    one = len(where) == 1
+    return [f"class{'es' * (not one)} {shown}{more} {'has' if one else 'have'} no sample in the split folder "
+            f"{_shown_dirs(train_dirs)} (split 'train'): a model trained on it never sees {'it' if one else 'them'}; "
+            f"add training samples of {'it' if one else 'them'} or move {'its' if one else 'their'} folder out"]
+
+
+def check_split_folders(found: Discovered, fractions: Mapping[str, float] | None, src: Any) -> None:
+    """A SourceError when ``--split`` fractions are given for a folder whose top folders are named for splits
+    (:attr:`Discovered.split_folders`): the folders split the samples already.
+
+    Example:
+        >>> check_split_folders(Discovered([], split_folders={"train": "train"}), None, "raw")
+    """
+    if fractions is None or not found.split_folders:
+        return
+    tops = sorted(found.split_folders, key=lambda d: (found.split_folders[d] != "train", d))  # train/ as the example
+    spec = ",".join(f"{n}={f:g}" for n, f in fractions.items())
+    raise SourceError(f"source {src}: its top folders {_shown_dirs(sorted(tops))} are named for splits "
+                      f"({', '.join(f'{printable(d)}/ -> {s}' for d, s in sorted(found.split_folders.items()))}), so "
+                      f"their samples keep that split, and --split {spec} (split=) has nothing to split: pass no "
+                      f"--split; to split the samples anew instead, shard one folder (SRC/{printable(tops[0])}) or a "
+                      f"folder holding the class folders without the split folders")
 
 
 def _nfc(name: str) -> str:
@@ -1428,7 +1541,7 @@ def _paired_fields(folders: list[str], types: Mapping[str, set[str]]) -> dict[st
 
 
 def _root_files_warning(top_dirs: list[str], at_root: list[str], top_files: list[str], unlabelled: int,
-                        in_folders: int) -> str:
+                        in_folders: int, place: str = "") -> str:
     """The warning for folders next to samples at the root: the root samples made the layout flat, so
     the folders' names are no labels; which flag or move gives folder labels."""
     dirs = ", ".join(f"{printable(d)}/" for d in sorted(top_dirs)[:4]) + (", ..." if len(top_dirs) > 4 else "")
@@ -1437,11 +1550,13 @@ def _root_files_warning(top_dirs: list[str], at_root: list[str], top_files: list
     shown = ", ".join(repr(printable(f)) for f in named[:3]) + (", ..." if len(named) > 3 else "")
     n, k = len(named), len(at_root)
     of = f"{unlabelled} of the {in_folders}" if unlabelled != in_folders else f"the {in_folders}"
-    then = (f" (the {k} sample{'s' * (k != 1)} at the root then {'have' if k != 1 else 'has'} no label)" if k else "")
-    return (f"{n} {what}{'s' * (n != 1)} at the root of the source ({shown}) make{'s' * (n == 1)} it a flat "
+    moved = ("those" if n != 1 else "that") if place else "the root"
+    place = place or "at the root of the source"
+    then = (f" (the {k} sample{'s' * (k != 1)} {place} then {'have' if k != 1 else 'has'} no label)" if k else "")
+    return (f"{n} {what}{'s' * (n != 1)} {place} ({shown}) make{'s' * (n == 1)} it a flat "
             f"layout, not class folders ({dirs}): {of} sample{'s' * (in_folders != 1)} in the folders "
             f"{'have' if unlabelled != 1 else 'has'} no label. Pass --labels-from-folders to label them by their "
-            f"class folder{then}, or move the root {what}{'s' * (n != 1)} into a folder; "
+            f"class folder{then}, or move {moved} {what}{'s' * (n != 1)} into a folder; "
             f"--no-labels-from-folders keeps the layout flat and silences this warning")
 
 

@@ -46,7 +46,7 @@ from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
 from mmdata.shards.sources import (ON_ERROR, SEGMENT_FRAMES, SEGMENT_SOURCE, SKIP_REASON, UNREAD, Record, check_split_name, discover, discover_shards,
-                                   file_stamp, shard_files,
+                                   check_split_folders, file_stamp, shard_files,
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
                                    read_many, skip_entry, utf16_of)
 from mmdata.shards.tarwrite import TarWriter, _pack
@@ -2055,6 +2055,7 @@ def shard(
                                  storage_options=storage_options, meta=meta, group_by=group_by, root=root, paths=paths,
                                  segment=segment,
                                  on_files=None if progress is None else _files_found(progress))
+                check_split_folders(found, fractions, src)  # train/ + test/ folders split the samples already
         except BaseException:
             _stop_progress(progress)
             raise
