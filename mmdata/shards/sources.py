@@ -28,6 +28,7 @@ outside the declared classes is bad data like any other.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import functools
 import gzip
@@ -460,6 +461,9 @@ def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, what: str = "text") ->
             return said
         if _cut_utf8(data, exc):
             return f"{said}: it ends in the middle of a UTF-8 character (a file cut short?)"
+        legacy = legacy_encoding(data)
+        if legacy is not None:
+            return f"{said}: {_legacy_hint(legacy)}"
         # a caption, as a manifest's line: text saved on Windows (Notepad, Excel) is most often one of these
         return f"{said}: Latin-1 or Windows-1252? save it as UTF-8" if _latin1_letters(data) else said
     mark = f", byte order mark {data[:2].hex(' ').upper()}" if bom else ", without a byte order mark"
@@ -473,6 +477,114 @@ def _cut_utf8(data: bytes, exc: UnicodeDecodeError) -> bool:
     if exc.reason != "unexpected end of data" or exc.end != len(data):
         return False
     return not data[:exc.start].isascii() or data[exc.start] in (0xC2, 0xC3)
+
+
+#: legacy encodings a text that is not UTF-8 may be in, tried in this order (the first that decodes into text
+#: of its script is named): (name shown, Python / iconv codec, script). Each codec is the Windows superset of
+#: its standard (cp932 of Shift-JIS, cp949 of EUC-KR, gb18030 of GBK), so a file from Windows decodes too.
+#: Kana and Hangul first: GBK decodes their bytes too, as ideographs; Arabic before Cyrillic, which decodes
+#: Arabic's bytes (in words of mixed case, which Cyrillic must not have); Cyrillic before the ideographs (a
+#: Russian word of an even number of letters decodes as GBK too); GB2312's range (both bytes from A1) before
+#: Big5, whose second bytes 40-7E GB2312 lacks.
+#: Latin-1 / Windows-1252 decode everything: they stay the last guess (:func:`_latin1_letters`).
+_LEGACY_ENCODINGS = (("Shift-JIS", "cp932", "kana"), ("EUC-KR", "cp949", "hangul"),
+                     ("Windows-1256", "cp1256", "arabic"), ("Windows-1251", "cp1251", "cyrillic"),
+                     ("GBK", "gb2312", "han"), ("Big5", "big5", "han"), ("GBK", "gb18030", "han"))
+_LEGACY_LOOK = 1 << 16  # bytes looked at: the hint needs a sample, not a whole manifest
+
+
+def _script_of(c: str) -> str:
+    """The script a character that is not ASCII counts for: han, kana, hangul, arabic, cyrillic, cjk-punct
+    (CJK punctuation and full-width forms, any East Asian script's), else other."""
+    o = ord(c)
+    if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF:
+        return "han"
+    if 0x3040 <= o <= 0x30FF:
+        return "kana"
+    if 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
+        return "hangul"
+    if 0x0600 <= o <= 0x06FF or 0xFB50 <= o <= 0xFDFF or 0xFE70 <= o <= 0xFEFF:
+        return "arabic"
+    if 0x0400 <= o <= 0x04FF:
+        return "cyrillic"
+    if 0x3000 <= o <= 0x303F or 0xFF01 <= o <= 0xFF60 or 0xFFE0 <= o <= 0xFFEE or o in (0x00B7, 0x2014, 0x2026,
+                                                                                        0x2018, 0x2019, 0x201C, 0x201D):
+        return "cjk-punct"
+    return "other"
+
+
+def _reads_as(text: str, script: str) -> bool:
+    """``text`` (a legacy decode) looks like text of ``script``: no control, private-use or unassigned character;
+    the characters that are not ASCII of that script (Japanese: ideographs with kana; Korean: Hangul with a few
+    ideographs) bar punctuation; no word mixing ASCII letters with them (Latin-1's ``café`` read as Windows-1251
+    is ``cafй``), and ideographs mostly beside others (Latin-1's ``naïve`` read as GBK puts one between ``na`` and
+    ``ve``)."""
+    if any(unicodedata.category(c) in ("Cc", "Co", "Cn", "Cs") and c not in "\t\n\r" for c in text):
+        return False
+    wide = [c for c in text if not c.isascii()]
+    kinds = Counter(_script_of(c) for c in wide)
+    kinds.pop("cjk-punct", None)
+    letters = sum(kinds.values())
+    if not letters or kinds["other"]:
+        return False
+    if script == "kana":
+        ok = kinds["kana"] > 0 and kinds["kana"] + kinds["han"] == letters
+    elif script == "hangul":
+        ok = kinds["hangul"] >= 0.9 * letters and kinds["hangul"] + kinds["han"] == letters
+    else:
+        ok = kinds[script] == letters
+    if not ok:
+        return False
+    if script in ("han", "kana"):  # scripts written without spaces: most characters sit beside another
+        east = [c.isascii() for c in text]
+        alone = sum(1 for i, c in enumerate(text) if not east[i] and c.isalpha()
+                    and (i == 0 or east[i - 1]) and (i + 1 == len(text) or east[i + 1]))
+        return letters >= 2 and alone * 2 <= letters
+    words = [w for w in re.findall(r"\w+", text) if not w.isascii()]
+    if any(c.isascii() and c.isalpha() for w in words for c in w):
+        return False
+    if script == "arabic" and not any(c in "لمنهوىي" for c in text):
+        # Arabic text holds lam, meem, noon, waw or ya (bytes E1-ED); an upper-case Cyrillic word's bytes (C0-DF)
+        # read as Windows-1256 are Arabic letters without them
+        return False
+    # Cyrillic words are in lower, upper or capitalized case (GBK's bytes read as Windows-1251: 'ДгєГКАЅз')
+    return script != "cyrillic" or all(w.islower() or w.isupper() or w.istitle() for w in words)
+
+
+def legacy_encoding(data: bytes) -> tuple[str, str] | None:
+    """The legacy encoding text that is not UTF-8 looks like, as (name, codec): the first of Shift-JIS, EUC-KR,
+    Windows-1256, Windows-1251, GBK and Big5 (in the order of ``_LEGACY_ENCODINGS``) that decodes its first 64 KB
+    without an error into text of that script (:func:`_reads_as`); None for none of them (Latin-1 / Windows-1252 is the caller's last guess,
+    since they decode any bytes). Used for the hint only: the text is never decoded for the user.
+
+    Example:
+        >>> legacy_encoding("你好世界".encode("gbk")), legacy_encoding("café".encode("latin-1"))
+        (('GBK', 'gb18030'), None)
+    """
+    head = data[:_LEGACY_LOOK]
+    for name, codec, script in _LEGACY_ENCODINGS:
+        try:  # not final: the 64 KB may end inside a character
+            text = codecs.getincrementaldecoder(codec)().decode(head, final=len(head) == len(data))
+        except UnicodeDecodeError:
+            continue
+        if _reads_as(text, script) and _high_trails(text, codec):
+            return name, "gb18030" if name == "GBK" else codec
+    return None
+
+
+def _high_trails(text: str, codec: str) -> bool:
+    """Of the characters two bytes long in ``codec``, at least a quarter have a second byte from 0x80: true of
+    real GBK / Big5 / Shift-JIS / EUC-KR text, while Latin-1 letters read as one (``Ærø`` as Big5) pair a high
+    byte with the ASCII letter after it."""
+    wide = [c.encode(codec) for c in text if not c.isascii()]
+    multi = [b for b in wide if len(b) > 1]
+    return not multi or sum(1 for b in multi if b[-1] >= 0x80) * 4 >= len(multi)
+
+
+def _legacy_hint(legacy: tuple[str, str]) -> str:
+    """The advice for text in a legacy encoding: its name, and the conversion to UTF-8 (``iconv``)."""
+    name, codec = legacy
+    return f"looks like {name} ({codec}) — save it as UTF-8 (iconv -f {codec} -t utf-8)"
 
 
 def _latin1_letters(data: bytes) -> bool:
@@ -2352,6 +2464,10 @@ def _manifest_text(data: bytes, path: str | Path) -> str:
     except UnicodeDecodeError as exc:
         line = body.count(b"\n", 0, exc.start) + 1
         col = exc.start - body.rfind(b"\n", 0, exc.start)
+        legacy = legacy_encoding(body)
+        if legacy is not None:
+            raise SourceError(f"manifest {path}: line {line} is not UTF-8 (byte 0x{body[exc.start]:02x} at byte {col} "
+                              f"of the line): the manifest {_legacy_hint(legacy)}") from None
         raise SourceError(f"manifest {path}: line {line} is not UTF-8 (byte 0x{body[exc.start]:02x} at byte {col} "
                           f"of the line; Latin-1 or Windows-1252?): save the manifest as UTF-8") from None
 
