@@ -62,6 +62,13 @@ def _counts(column: Any) -> dict[str, int]:
     return {str(v): c for v, c in sorted(_value_counts(column), key=lambda vc: -vc[1])}
 
 
+def _class_name(label: int | None, names: list[str] | None) -> str:
+    """A label id's class name: ``(none)`` for no label, the id where the card has no name for it."""
+    if label is None:
+        return idx.UNLABELLED_GROUP
+    return names[label] if names and 0 <= label < len(names) else str(label)
+
+
 def _per_class(split: Any, label: Any, names: list[str] | None) -> dict[str, dict[str, int]]:
     """split -> class name (``(none)`` for no label, the id where the card has no name for it) -> count."""
     import pyarrow as pa
@@ -71,11 +78,81 @@ def _per_class(split: Any, label: Any, names: list[str] | None) -> dict[str, dic
         [("split", "count", pc.CountOptions(mode="all"))])
     out: dict[str, dict[str, int]] = {}
     for pair, count in zip(groups.select(["split", "label"]).to_pylist(), groups.column("split_count").to_pylist()):
-        lab = pair["label"]
-        name = idx.UNLABELLED_GROUP if lab is None else (names[lab] if names and 0 <= lab < len(names) else str(lab))
+        name = _class_name(pair["label"], names)
         per = out.setdefault(pair["split"], {})
         per[name] = per.get(name, 0) + count
     return out
+
+
+#: audio seconds in ``audio_duration`` are rounded to this many decimals (a millisecond): a sum of floats
+#: is then the same number whatever order Arrow adds them in
+SECONDS_DECIMALS = 3
+
+
+def duration_text(seconds: float) -> str:
+    """``h:mm:ss`` of a duration (hours not wrapped at 24), as speech corpora report their size; under a
+    minute with hundredths, so a small set does not read as a round number of seconds.
+
+    Example:
+        >>> duration_text(3725.4), duration_text(1.5), duration_text(100 * 3600)
+        ('1:02:05', '0:00:01.50', '100:00:00')
+    """
+    if seconds < 0:  # an edited index's negative durations: shown as they sum
+        return "-" + duration_text(-seconds)
+    if round(seconds, 2) < 60:
+        return f"0:00:{seconds:05.2f}" if round(seconds, 2) else "0:00:00"
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def _audio_duration(split: Any, label: Any, seconds: Any, names: list[str] | None,
+                    splits: list[str]) -> dict[str, Any]:
+    """Total audio seconds (finite ``audio_seconds`` only: null, NaN and inf of an edited index are left out)
+    of the dataset, per split (``samples`` with a duration, ``seconds``; every split in ``splits``) and per
+    split and class (every class ``per_class`` lists there, 0 where none of its samples has audio), rounded
+    to :data:`SECONDS_DECIMALS`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    seconds = pc.cast(seconds, pa.float64())
+    finite = pc.if_else(pc.fill_null(pc.is_finite(seconds), False), seconds, pa.scalar(None, pa.float64()))
+    t = pa.table({"split": split, "label": label, "s": finite})
+
+    def total(values: Any) -> float:
+        return round(float(values or 0.0), SECONDS_DECIMALS)
+
+    # use_threads=False: groups (and each group's additions) in index order, so the same index gives the same sums
+    by_split = t.group_by("split", use_threads=False).aggregate([("s", "sum"), ("s", "count")]).to_pydict()
+    got = {sp: (n, total(s)) for sp, s, n in zip(by_split["split"], by_split["s_sum"], by_split["s_count"])}
+    per_split = {sp: {"samples": got.get(sp, (0, 0.0))[0], "seconds": got.get(sp, (0, 0.0))[1]} for sp in splits}
+    groups = t.group_by(["split", "label"], use_threads=False).aggregate([("s", "sum")]).to_pydict()
+    per_class: dict[str, dict[str, float]] = {}
+    for sp, lab, s in zip(groups["split"], groups["label"], groups["s_sum"]):
+        per = per_class.setdefault(sp, {})
+        name = _class_name(lab, names)
+        per[name] = per.get(name, 0.0) + (s or 0.0)  # a label without a name and a class named like its id: one
+    return {
+        "seconds": total(pc.sum(finite).as_py()),
+        "samples": len(finite) - finite.null_count,
+        "per_split": per_split,
+        "per_class": {sp: {k: total(v) for k, v in sorted(c.items())} for sp, c in sorted(per_class.items())},
+    }
+
+
+#: the kinds of entries in a card's ``skipped``, in the order ``mmdata shard`` reports them
+_SKIPPED_KINDS = ("samples", "members", "files", "folders")
+
+
+def _skipped_counts(card: dict[str, Any]) -> dict[str, int]:
+    """What the jobs that wrote the dataset left out, by kind (``samples`` / ``members`` / ``files`` /
+    ``folders``), as ``mmdata shard`` reports it: the card's ``skipped_counts``, or, for a card without
+    them (written before they were, or edited), its ``skipped`` entries counted by their ``what``."""
+    counts = card.get("skipped_counts")
+    if not counts:
+        entries = card.get("skipped")
+        counts = Counter(str(e.get("what") or "sample") + "s" for e in entries or () if isinstance(e, dict))
+    # in shard's order (the card's JSON sorts its keys: 'files' came first)
+    return {w: counts.get(w, 0) for w in _SKIPPED_KINDS} | dict(counts)
 
 
 #: a member name's key and the dot after it: the path up to the first dot of the basename (WebDataset's rule,
@@ -325,8 +402,11 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         warnings, and — kinds ``card`` / ``shards`` — a split's shard list that ``mmdata verify`` fails
         (not a list, a shard twice, not the shards ``shards.parquet`` lists for it) or a shard
         ``shards.parquet`` lists twice, counted once in ``shards``, or gives no byte size, left out of its
-        bytes), plus ``skipped`` /
-        ``skipped_counts`` from sharding.
+        bytes), plus ``skipped`` (the card's entries) / ``skipped_counts`` (what the jobs that wrote it left
+        out, by kind: ``samples``, ``members``, ``files``, ``folders``, as ``mmdata shard`` reports it);
+        ``audio_duration``: total audio ``seconds`` (from the index's ``audio_seconds``, nothing decoded)
+        and ``samples`` with a duration, ``per_split`` (split -> ``samples``, ``seconds``) and ``per_class``
+        (split -> class name -> seconds, the classes of ``per_class``), rounded to a millisecond.
 
     Raises:
         ShardError: ``path`` does not exist or is not a dataset folder; its card, index or shards
@@ -407,12 +487,13 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         warnings.append({"kind": "labels", "message": f"{unlabelled} of {n} samples have no label"})
     warnings += [{"kind": "shard", "message": w} for w in card.get("warnings", [])]
     warnings += shard_warnings
+    per_split = dict(sorted(_value_counts(col["split"])))
     return {
         "path": str(path),
         "name": card.get("name"),
         "layout": card.get("layout"),
         "samples": n,
-        "per_split": dict(sorted(_value_counts(col["split"]))),
+        "per_split": per_split,
         "per_class": {k: dict(sorted(v.items())) for k, v in sorted(_per_class(col["split"], col["label"], names).items())},
         "patterns": _patterns(col["modalities"]),
         "shards": {"count": len(by_shard), "total_bytes": int(sum(sizes)), "min_bytes": int(min(sizes, default=0)),
@@ -433,5 +514,6 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         "metadata_kinds": dict(card.get("metadata_kinds") or {}),
         "warnings": warnings,
         "skipped": card.get("skipped_count", 0),
-        "skipped_counts": card.get("skipped_counts", {}),
+        "skipped_counts": _skipped_counts(card),
+        "audio_duration": _audio_duration(col["split"], col["label"], col["audio_seconds"], names, list(per_split)),
     }
