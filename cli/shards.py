@@ -196,31 +196,70 @@ def _class_summary(counts: dict[str, int], classes: list[str], few: int = 3) -> 
     return "; ".join(parts)
 
 
+def _audio_per_class(per_class: dict[str, dict[str, float]], classes: list[str], few: int = 3) -> None:
+    """Each class's audio (h:mm:ss) per split: a class x split table up to MAX_CLASSES_LISTED classes, above
+    that one bounded line per split (min / median / max per class, the least few), as the counts are."""
+    import statistics
+
+    from mmdata.shards.inspect import duration_text
+
+    splits = list(per_class)
+    if len(classes) <= MAX_CLASSES_LISTED:
+        rows = classes + ([UNLABELLED_GROUP] if any(UNLABELLED_GROUP in c for c in per_class.values()) else [])
+        t = table("audio per class", *(escape(one_line_path(s)) for s in splits))
+        for name in rows:
+            t.add_row(escape(one_line_path(name)), *(duration_text(per_class[s][name]) if name in per_class[s] else "-"
+                                                     for s in splits))
+        console.print(t)
+        return
+    t = table("split", "audio per class")
+    for split in splits:
+        held = sorted((v, k) for k, v in per_class[split].items() if k != UNLABELLED_GROUP)
+        if not held:
+            continue
+        values = [v for v, _ in held]
+        cell = (f"{len(held):,} classes; per class min {duration_text(values[0])} / median "
+                f"{duration_text(statistics.median(values))} / max {duration_text(values[-1])}; least "
+                + ", ".join(f"{one_line_path(k)}: {duration_text(v)}" for v, k in held[:few]))
+        t.add_row(escape(one_line_path(split)), escape(cell))
+    console.print(t)
+
+
 def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
-    """Samples per split / class / modality pattern, shard sizes, bytes and media distributions. Above 30
-    classes each split's classes are summarised (how many, min / median / max samples per class, the fewest,
-    the classes it lacks); --json lists every class."""
-    from mmdata.shards.inspect import inspect as run
+    """Samples per split / class / modality pattern, total audio (h:mm:ss) per split and class, shard sizes,
+    bytes and media distributions, what the jobs that wrote it left out. Above 30 classes each split's classes
+    are summarised (how many, min / median / max samples and audio per class, the fewest, the classes it
+    lacks); --json lists every class."""
+    from mmdata.shards.inspect import duration_text, inspect as run
 
     rep = run(path)
     if json_:
         print_json(rep)
         return
+    dur = rep["audio_duration"]
+    # as `mmdata shard` said it: samples and members apart (the card's entry count mixed them)
+    left = ", ".join(plural(v, k[:-1], k) for k, v in rep["skipped_counts"].items() if v) or "none"
     # names from the card and the data are untrusted text, never markup (QA: a class '[/b]' crashed inspect)
     console.print(f"[bold]{escape(str(rep['name']))}[/] ({rep['layout']} layout): {plural(rep['samples'], 'sample')}, "
-                  f"{plural(rep['shards']['count'], 'shard')}, {rep['shards']['total_bytes'] / 1e6:.2f} MB, left out by the jobs that wrote it (shard / add-modality / augment; listed in dataset.json's skipped): {rep['skipped']}")
+                  f"{plural(rep['shards']['count'], 'shard')}, {rep['shards']['total_bytes'] / 1e6:.2f} MB"
+                  + (f", {duration_text(dur['seconds'])} of audio" if dur["samples"] else "")
+                  + f", left out by the jobs that wrote it (shard / add-modality / augment; listed in dataset.json's "
+                  f"skipped): {escape(left)}")
     classes = _classes(rep)
-    t = table("split", "samples", "per class")
+    t = table("split", "samples", *(("audio",) if dur["samples"] else ()), "per class")
     for split, n in rep["per_split"].items():
         counts = rep["per_class"].get(split, {})
         # an invisible character in a name is shown escaped ('cat\u200b' and 'cat' printed alike)
         cell = (", ".join(f"{one_line_path(k)}: {v}" for k, v in counts.items()) if len(classes) <= MAX_CLASSES_LISTED
                 else _class_summary(counts, classes))
-        t.add_row(escape(one_line_path(split)), str(n), escape(cell))
+        audio = (duration_text(dur["per_split"][split]["seconds"]),) if dur["samples"] else ()
+        t.add_row(escape(one_line_path(split)), str(n), *audio, escape(cell))
     console.print(t)
     if len(classes) > MAX_CLASSES_LISTED:
         console.print(f"{len(classes):,} classes: each split's counts summarised; --json lists every class (per_class)",
                       highlight=False)
+    if dur["samples"] and classes:
+        _audio_per_class(dur["per_class"], classes)
     t = table("modality pattern", "samples")
     for k, v in rep["patterns"].items():
         t.add_row(escape(k), str(v))
