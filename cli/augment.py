@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (AddressOpt, ExecutorOpt, JsonFlag, PluginOpt, RewriteFlag, Seed, ShardsOrDataDir, console,
-                               load_pandas_for_arrow, no_room, note, plugins, plural, print_json, one_line_path,
+                               load_pandas_for_arrow, no_room, note, one_of, plugins, plural, print_json, one_line_path,
                                recipe_help, shipped, stopped_as_exit, write_stdout_bytes)
 
 
@@ -32,7 +32,7 @@ def augment(
         help="Splits that get the random sections and --copies (repeatable or comma-separated); default train. "
              "The other splits are written once each, normalize stage only.")] = None,
     maxcount: Annotated[int, typer.Option(min=1, help="Max samples per output shard.")] = 1000,
-    on_error: Annotated[str, typer.Option(help="A source sample that does not read or decode (a damaged image or "
+    on_error: Annotated[str, typer.Option(callback=one_of("raise", "skip"), help="A source sample that does not read or decode (a damaged image or "
                                                "audio member, a shard cut short) or that the recipe refuses: raise "
                                                "(stop at it, naming shard and key) or skip (leave it and its copies "
                                                "out, count them and list each with its reason in the card's "
@@ -58,7 +58,7 @@ def augment(
         try:
             load_pandas_for_arrow()  # before the job: not in the middle of recording its first shard
             rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original,
-                                  seed=seed, splits=split, augment_splits=wanted, maxcount=maxcount, progress=not json_,
+                                  seed=seed, splits=split, augment_splits=wanted, maxcount=maxcount, progress=True,
                                   executor=executor, address=address, on_error=on_error, rewrite=rewrite,
                                   force=force)
         except OSError as exc:
@@ -91,10 +91,12 @@ def preview(
     split: Annotated[str, typer.Option(help="Split to preview.")] = "train",
     seed: Seed = 0,
     font: Annotated[Optional[Path], typer.Option(help="Font file with CJK glyphs (default: found on the system).")] = None,
-    on_error: Annotated[str, typer.Option("--on-error", help="A sample that does not decode (a float WAV holding NaN) or "
+    on_error: Annotated[str, typer.Option("--on-error", callback=one_of("raise", "skip"), help="A sample that does not decode (a float WAV holding NaN) or "
                         "that the recipe refuses: raise (stop, naming it) or skip (leave it out and draw the next good "
                         "samples; each one left out is named on stderr and under the grid).")] = "raise",
     plugin: PluginOpt = None,
+    keys: Annotated[Optional[list[str]], typer.Option("--keys", help="Draw these samples (their keys, in this order; "
+                    "repeat the option or separate with commas) instead of N picked ones.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print what the grid shows as JSON instead of the listing: "
                                         "the PNG's path, and per row the sample's key, source key and class, and per "
                                         "variant the ops that fired with their params and the modalities dropped. "
@@ -117,7 +119,8 @@ def preview(
     skipped: list[dict] = []
     summary: list[dict] = []
     kw = {"n": n, "variants": variants, "split": split, "seed": seed, "font": str(font) if font else None,
-          "on_error": on_error, "skipped": skipped, "summary": summary}
+          "on_error": on_error, "skipped": skipped, "summary": summary,
+          "keys": None if keys is None else [k for item in keys for k in item.split(",") if k]}
     if str(out) != "-":
         from mmdata.shards.writer import NO_ROOM
 

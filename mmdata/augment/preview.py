@@ -42,10 +42,11 @@ from __future__ import annotations
 import difflib
 import io
 import os
+import math
 import re
 import textwrap
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import lru_cache
 from pathlib import Path
@@ -547,6 +548,55 @@ def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> An
     return im
 
 
+#: the waveform's first and second channel (a stereo clip's left and right)
+WAVE_COLOURS = ("tab:blue", "tab:orange")
+#: labels drawn over a waveform: dark text on a pale box, readable over the trace
+TEXT_ON_WAVE = "#333333"
+LABEL_BOX = {"facecolor": "white", "alpha": 0.8, "linewidth": 0, "pad": 0.8}
+
+
+def spectrogram_signal(chans: np.ndarray) -> np.ndarray:
+    """The one signal a clip's spectrogram is drawn from: its channels' mean, unless they cancel in it (less
+    than a quarter of their mean power: anti-phase stereo, QA26), then the loudest channel.
+
+    Example:
+        >>> x = np.sin(np.arange(8.0))
+        >>> bool(np.allclose(spectrogram_signal(np.stack([x, -x])), x)), spectrogram_signal(np.stack([x, x])).shape
+        (True, (8,))
+    """
+    mono = chans.mean(axis=0)
+    power = (chans.astype(np.float64) ** 2).mean(axis=1)
+    if chans.shape[0] > 1 and float((mono.astype(np.float64) ** 2).mean()) < 0.25 * float(power.mean()):
+        return chans[int(np.argmax(power))]
+    return mono
+
+
+def wave_scale(ax: Any, peak: float) -> None:
+    """The waveform's vertical scale: ±1 (full scale); a clip past full scale (a float WAV, a gain) gets room
+    for its peak, red dashed lines at ±1 and its peak written (QA26: ±1 drew 1.7x full scale as full scale)."""
+    if not math.isfinite(peak) or peak <= 1.0:
+        ax.set_ylim(-1, 1)
+        return
+    lim = peak * 1.05
+    ax.set_ylim(-lim, lim)
+    for y in (-1.0, 1.0):
+        ax.axhline(y, color="firebrick", lw=0.6, linestyle=(0, (3, 2)))
+    ax.text(0.99, 0.97, f"peak {peak:.2g}x full scale", ha="right", va="top", fontsize=5.5, color="firebrick",
+            transform=ax.transAxes, bbox=LABEL_BOX)
+
+
+def clip_text(seconds: float, rate: int, channels: int) -> str:
+    """The line under a waveform: its length, rate and channels (QA26: with no axes, clips of 0.3 s and 1 s
+    looked alike).
+
+    Example:
+        >>> clip_text(0.3, 16000, 1), clip_text(600, 44100, 2)
+        ('0.3 s · 16 kHz · mono', '600 s · 44.1 kHz · 2 ch (blue: 1st, orange: 2nd)')
+    """
+    ch = "mono" if channels == 1 else f"{channels} ch (blue: 1st, orange: {'2nd' if channels == 2 else 'the others'})"
+    return f"{seconds:.3g} s · {rate / 1000:g} kHz · {ch}"
+
+
 def _first_plane(x: Any) -> np.ndarray:
     """The first (H, W) plane of a (..., H, W) tensor or array, as numpy."""
     arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
@@ -822,12 +872,12 @@ def drawn_sample(s: Sample) -> tuple[Sample, set[str]]:
     wav = fields.get("audio")
     rate = s.sample_rate or 1
     if wav is not None and hasattr(wav, "shape") and wav.shape[-1] > PREVIEW_SECONDS * rate:
-        mono = wav.numpy().mean(axis=0) if wav.ndim > 1 else wav.numpy()
-        n = len(mono)
+        chans = wav.numpy().reshape(-1, wav.shape[-1])  # every channel's extremes (QA26: anti-phase stereo's mean is 0)
+        n = chans.shape[-1]
         step = -(-n // ENVELOPE_POINTS)
-        padded = np.pad(mono, (0, step * ENVELOPE_POINTS - n), mode="edge").reshape(ENVELOPE_POINTS, step)
+        padded = np.pad(chans, ((0, 0), (0, step * ENVELOPE_POINTS - n)), mode="edge").reshape(len(chans), ENVELOPE_POINTS, step)
         t = (np.arange(ENVELOPE_POINTS) + 0.5) * step / rate
-        meta["preview_envelope"] = (t, padded.min(axis=1), padded.max(axis=1), n / rate)
+        meta["preview_envelope"] = (t, padded.min(axis=(0, 2)), padded.max(axis=(0, 2)), n / rate)
         fields["audio"] = wav[..., :int(PREVIEW_SECONDS * rate)]
         what.add("audio")
     if not what:
@@ -1035,18 +1085,27 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
         ax = fig.add_subplot(inner[r])
         envelope = s.meta.get("preview_envelope")
         if "audio" in s:
-            wav = s["audio"].numpy().mean(axis=0)
+            chans = s["audio"].numpy().reshape(-1, s["audio"].shape[-1])
+            wav = spectrogram_signal(chans)
             rate = s.sample_rate or 1
             if envelope is not None:  # a long clip: its min / max envelope (the spectrogram below: its start)
                 t, lo, hi, seconds = envelope
                 ax.fill_between(t, lo, hi, lw=0, color="tab:blue")
                 ax.set_xlim(0, seconds)
-            elif len(wav) < 2:  # one point draws no line: an empty box read as a drawing failure (QA)
-                _too_short(ax, f"{_samples(len(wav))} — too short to draw")
-            else:
-                ax.plot(np.arange(len(wav)) / rate, wav, lw=0.4, color="tab:blue")
-                ax.set_xlim(0, max(len(wav), 1) / rate)
-            ax.set_ylim(-1, 1)
+                peak = max(float(np.max(np.abs(lo), initial=0.0)), float(np.max(np.abs(hi), initial=0.0)))
+            elif chans.shape[-1] < 2:  # one point draws no line: an empty box read as a drawing failure (QA)
+                _too_short(ax, f"{_samples(chans.shape[-1])} — too short to draw")
+                seconds, peak = chans.shape[-1] / rate, 0.0
+            else:  # each channel (QA26: the channels' mean drew anti-phase stereo flat); the second in orange
+                seconds = chans.shape[-1] / rate
+                for c, ch in enumerate(chans):
+                    ax.plot(np.arange(len(ch)) / rate, ch, lw=0.4, color=WAVE_COLOURS[min(c, 1)],
+                            alpha=1.0 if c == 0 else 0.7)
+                ax.set_xlim(0, seconds)
+                peak = float(np.max(np.abs(chans), initial=0.0))
+            wave_scale(ax, peak)
+            ax.text(0.01, 0.03, clip_text(seconds, rate, len(chans)), ha="left", va="bottom", fontsize=5.5,
+                    color=TEXT_ON_WAVE, transform=ax.transAxes, bbox=LABEL_BOX)
             ax.set_xticks([]), ax.set_yticks([])
         else:  # one frame over the waveform's and the spectrogram's slots: no blank band under it
             empty(ax, "audio", below=(PANEL_GAP + heights[r + 1]) / heights[r])
@@ -1056,6 +1115,9 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
         if s.get("spec") is not None:  # the recipe's log-mel (a logmel op): drawn as it is, freq / time masks too
             logmel_image(ax, s["spec"])
             ax.set_xticks([]), ax.set_yticks([])
+            if envelope is not None:  # QA26: beside "first 30 s of 600 s" unlabelled, it read as that span too
+                ax.text(0.99, 0.97, f"log-mel of the recipe: the whole {envelope[3]:g} s", ha="right", va="top",
+                        fontsize=5.5, color="white", transform=ax.transAxes)
         elif "audio" in s:
             if spectrogram(ax, wav, rate) is None:
                 _too_short(ax, f"{_samples(len(wav))}: too short for a spectrogram\n(it takes over {SPEC_WINDOW})")
@@ -1247,6 +1309,39 @@ def _picked_rows(shards: str | Path, split: str, alpha: bool, on_error: str, gro
     return [found[taken[i]] for i in range(len(slots)) if i in taken]
 
 
+def _preview_keys(keys: Any) -> list[str]:
+    """``keys=`` of a preview: sample keys, each once, in the order given."""
+    if isinstance(keys, (str, bytes)) or not all(isinstance(k, str) for k in keys):
+        raise MMDataError(f"keys (--keys): expected a list of sample keys (strings), got {keys!r:.100}")
+    out = list(dict.fromkeys(keys))
+    if not out:
+        raise MMDataError("keys (--keys): no sample key given")
+    return out
+
+
+def _keyed_rows(shards: Any, split: str, alpha: Any, on_error: str, keys: list[str], row: Any,
+                skips: _Skips) -> list[list[Sample]]:
+    """The rows of the samples ``keys`` names, in that order; a key the split does not hold is an error naming
+    it (and the split), a sample that does not decode follows ``on_error``."""
+    import mmdata
+
+    ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error, keys=keys)
+    found: dict[str, list[Sample]] = {}
+    delivered: set[str] = set()
+    for s in ds:
+        delivered.add(s.key)
+        if (cells := row(s)) is not None:
+            found[s.key] = cells
+    named = {key for _, key, _ in ds.errors}  # the reader's losses (a sample that does not decode), by key
+    missing = [k for k in keys if k not in delivered and k not in named]
+    if missing:
+        shown = ", ".join(repr(k) for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise MMDataError(f"keys (--keys): the split {split!r} of {shards} holds no sample {shown}; keys are the index's "
+                          f"'key' column (`mmdata preview --json` names each row's key)")
+    skips.lost(ds, delivered, set(keys))
+    return [found[k] for k in keys if k in found]
+
+
 #: the caption marks a summary's variant lists (what its text shows changed), in :data:`TEXT_KEY`'s order
 _SUMMARY_MARKS = ("removed", "new", "masked", "moved")
 
@@ -1338,7 +1433,8 @@ def summary_lines(summary: Iterable[Mapping[str, Any]]) -> list[str]:
 
 def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int = 3, split: str = "train",
                    seed: int = 0, font: str | None = None, on_error: str = "raise",
-                   skipped: list[dict[str, Any]] | None = None, summary: list[dict[str, Any]] | None = None) -> Any:
+                   skipped: list[dict[str, Any]] | None = None, summary: list[dict[str, Any]] | None = None,
+                   keys: Sequence[str] | None = None) -> Any:
     """The matplotlib ``Figure`` :func:`preview` writes (same arguments, without ``out``): rows of samples,
     columns of the original, [normalized,] and ``variants`` augmented versions; the recipe's first target
     found in the samples drawn over their images, one colour per value over the whole figure, with a
@@ -1400,7 +1496,9 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
 
     cells: list[list[Sample]] = []
     try:
-        if groups is None:  # bare shards: no index to pick from; the first n that decode
+        if keys is not None:  # QA26: the samples asked for (a suspicious clip), in the order given
+            cells = _keyed_rows(shards, split, alpha, on_error, _preview_keys(keys), row, skips)
+        elif groups is None:  # bare shards: no index to pick from; the first n that decode
             delivered: set[str] = set()
             for s in ds:
                 delivered.add(s.key)
@@ -1503,7 +1601,8 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
 
 def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, variants: int = 3, split: str = "train",
             seed: int = 0, font: str | None = None, on_error: str = "raise",
-            skipped: list[dict[str, Any]] | None = None, summary: list[dict[str, Any]] | None = None) -> Path:
+            skipped: list[dict[str, Any]] | None = None, summary: list[dict[str, Any]] | None = None,
+            keys: Sequence[str] | None = None) -> Path:
     """Render ``n`` samples x (original, [normalized,] ``variants`` augmented versions) to a PNG
     (:func:`preview_figure`); a recipe's target is drawn over the images, with a legend of its colours.
     The PNG is drawn under :func:`figure_style` (matplotlib's defaults): the caller's settings do not change it.
@@ -1531,6 +1630,8 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
             sections' ops that fired, each ``{"section", "op", "id", "params"}`` as the sample's replay log
             (``meta["aug"]``) records them (less ``applied``), ``dropped`` the modalities the variant lost,
             ``text_marks`` what its caption marks (``masked``, ``removed``, ``new``, ``moved``).
+        keys: the samples to draw (their keys, in this order) instead of ``n`` picked ones: a key the split
+            does not hold is an error naming it.
 
     Returns:
         The PNG's path.
@@ -1547,7 +1648,7 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     buf = io.BytesIO()
     with figure_style():  # the same PNG whatever the caller's matplotlib settings (fonts, colours)
         fig = preview_figure(shards, recipe, n=n, variants=variants, split=split, seed=seed, font=font,
-                             on_error=on_error, skipped=skipped, summary=summary)
+                             on_error=on_error, skipped=skipped, summary=summary, keys=keys)
         with warnings.catch_warnings():  # captions name such characters (placeholder_missing); titles may still box one
             warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
             fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
