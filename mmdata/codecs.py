@@ -1,11 +1,11 @@
 """Member codecs: how a shard member's extension maps to a field name and how its bytes decode.
 
 A WebDataset sample is the run of tar members sharing a key: ``<key>.<ext>``. The extension after
-the key names the field: ``jpg``/``png`` -> ``image``, ``flac``/``wav``/``ogg``/``aiff`` -> ``audio``,
-``txt`` -> ``text``, ``cls`` -> ``label``, ``json`` -> ``json``, ``<name>.npy`` -> ``<name>``; any
-other extension is a field of that name, as WebDataset keys it: ``depth.png`` (an image type: its
-stored values, :func:`decode_image_values`), ``seg.json`` (parsed), ``caption_de.txt`` (a string),
-anything else (``mp4``, ``voice.flac``) its bytes.
+the key names the field: ``jpg``/``png`` -> ``image``, ``flac``/``wav``/``ogg``/``aiff``/...
+(:data:`AUDIO_EXTS`) -> ``audio``, ``txt`` -> ``text``, ``cls`` -> ``label``, ``json`` -> ``json``,
+``<name>.npy`` -> ``<name>``; any other extension is a field of that name, as WebDataset keys it:
+``depth.png`` (an image type: its stored values, :func:`decode_image_values`), ``seg.json`` (parsed),
+``caption_de.txt`` (a string), anything else (``mp4``, ``voice.flac``) its bytes.
 
 Shards are untrusted input: pickle-based members (``.pyd``, ``.pickle``, ``.pkl``, ``.pth``,
 ``.pt``) are refused unless the caller passes ``allow_pickle=True``, and ``.npy`` is loaded with
@@ -30,8 +30,12 @@ import numpy as np
 #: an animated GIF / WebP / APNG or a multi-page TIFF is read as its first frame (Pillow's default)
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "ppm", "pgm")
 #: stored as they are, decoded by libsndfile (FLAC by dr_flac when miniaudio is installed); AIFF / AIFC
-#: (``.aiff``, ``.aif``, ``.aifc``) as soundfile reads them
-AUDIO_EXTS = ("flac", "wav", "ogg", "mp3", "aiff", "aif", "aifc")
+#: (``.aiff``, ``.aif``, ``.aifc``) as soundfile reads them, and the other containers libsndfile reads that
+#: speech and audio corpora ship: Ogg Opus / Vorbis (``.opus``, ``.oga``), NIST SPHERE (``.sph``: TIMIT,
+#: Switchboard; PCM, A-law, mu-law — not shorten-compressed), Sun / NeXT (``.au``, ``.snd``), Sony Wave64
+#: (``.w64``), Apple CAF (``.caf``: PCM, ALAC) and RF64 (``.rf64``)
+AUDIO_EXTS = ("flac", "wav", "ogg", "mp3", "aiff", "aif", "aifc", "opus", "oga", "sph", "au", "snd", "w64", "caf",
+              "rf64")
 TEXT_EXTS = ("txt", "text")
 #: the class id of a sample. WebDataset's ``.index`` (a sample's position, like ``.id`` / ``.count``) is no class:
 #: it is its own field, ``index``, decoded as an integer (:data:`INT_EXTS`), never the label
@@ -741,9 +745,16 @@ def _sf_planar(data: bytes, declared: int | None, max_samples: int,
     return out, rate
 
 
+def _declared_audio_header(data: bytes) -> bool:
+    from mmdata.shards.mediainfo import declared_audio_header
+
+    return declared_audio_header(data)
+
+
 def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES,
                  max_frames: AudioFrames | None = None) -> tuple[Any, int]:
-    """Decode FLAC/WAV/OGG/MP3/AIFF bytes to a float32 (channels, time) tensor and its sample rate.
+    """Decode audio bytes (FLAC, WAV, OGG, MP3, AIFF, ...: :data:`AUDIO_EXTS`) to a float32 (channels, time) tensor
+    and its sample rate.
 
     FLAC decodes with miniaudio (dr_flac) when installed, everything else with soundfile (libsndfile),
     a block at a time into the (channels, time) result. Before decoding, the length the header
@@ -785,10 +796,11 @@ def decode_audio(data: bytes, max_samples: int = MAX_AUDIO_SAMPLES,
         why = audio_size_error(declared, info[1], max_samples=max_samples)  # type: ignore[index]
         if why is not None:
             raise OversizeMediaError(why)
-    elif (data[:4] == b"RIFF" and data[8:12] == b"WAVE") or (data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC")):
+    elif _declared_audio_header(data):
         from mmdata.shards.mediainfo import probe_audio, wav_finalised
 
-        # the WAV data / AIFF SSND chunk is whole: libsndfile would read a cut one short, without an error
+        # the WAV data / AIFF SSND chunk (AU, SPHERE, W64, RF64 audio) is whole: libsndfile would read a cut
+        # one short, without an error
         frames, _, channels = probe_audio(data)
         why = audio_size_error(frames, channels, max_samples=max_samples)
         if why is not None:
@@ -838,7 +850,7 @@ def audio_frames(data: bytes) -> int | None:
     if info is not None:
         return info[2] or None
     try:
-        if (data[:4] == b"RIFF" and data[8:12] == b"WAVE") or (data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC")):
+        if _declared_audio_header(data):
             from mmdata.shards.mediainfo import probe_audio
 
             return int(probe_audio(data)[0])

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mmdata.codecs import AUDIO_EXTS
 from mmdata.errors import RecipeError, ShardError
 
 #: what a target may be: ``mask`` (nearest sampling, its fill outside); the mapping leaves room for other kinds
@@ -30,8 +31,7 @@ KINDS = ("mask",)
 RESERVED = frozenset(("image", "audio", "text", "tokens", "label", "json", "spec", "label_b", "mix_lam"))
 #: member extensions the reader turns into a modality (``k.cls`` is the field ``label``): never a field name
 MODALITY_EXTS = {"cls": "label", "txt": "text", "png": "image", "jpg": "image", "jpeg": "image", "webp": "image",
-                 "flac": "audio", "wav": "audio", "mp3": "audio", "ogg": "audio", "aiff": "audio", "aif": "audio",
-                 "aifc": "audio"}
+                 **dict.fromkeys(AUDIO_EXTS, "audio")}
 
 
 def validate_targets(value: Any, where: str = "targets") -> dict[str, Any]:

@@ -289,6 +289,17 @@ def audio_ext(data: bytes) -> str | None:
         return "mp3"
     if data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC"):
         return "aiff" if data[8:12] == b"AIFF" else "aifc"
+    # the other containers libsndfile reads (mmdata.codecs.AUDIO_EXTS)
+    if data[:4] == b".snd":
+        return "au"
+    if data[:8] == b"NIST_1A\n":
+        return "sph"
+    if data[:4] == b"caff":
+        return "caf"
+    if data[:4] == b"RF64" and data[8:12] == b"WAVE":
+        return "rf64"
+    if data[:16] == b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00":
+        return "w64"
     return None
 
 

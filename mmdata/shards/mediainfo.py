@@ -9,7 +9,9 @@ decoding pixels or samples, and checked for the damage a copy or a download leav
   ends at the sample count STREAMINFO declares (a cut file, a cut last frame);
 * WAV: the ``data`` chunk holds the bytes its header declares (a cut file), unless its size is a streaming
   writer's placeholder (:func:`wav_size_unknown`): then the audio runs to the end of the file;
-* AIFF / AIFC (uncompressed, A-law, mu-law): the ``SSND`` chunk holds the frames ``COMM`` declares.
+* AIFF / AIFC (uncompressed, A-law, mu-law): the ``SSND`` chunk holds the frames ``COMM`` declares;
+* Sun ``.au``, NIST SPHERE, Wave64, RF64: the file holds the audio bytes the header declares (a cut file),
+  then soundfile reads the facts from the header.
 
 Other formats go to Pillow / soundfile (header only). ``check="decode"`` (``mmdata shard --check
 decode``) also decodes every image and audio file in full (:func:`decode_check`).
@@ -542,6 +544,65 @@ def _aiff(d: bytes) -> tuple[int, int, int] | None:
     return frames, int(rate), channels
 
 
+_W64_DATA = b"data\xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
+_NIST_FIELD = re.compile(rb"^(\w+) -i (\d+)$", re.M)
+
+
+def declared_audio_header(d: bytes) -> bool:
+    """Whether :func:`probe_audio` checks the length these bytes' header declares before libsndfile reads
+    them (libsndfile reads a cut one short, without an error): WAV, AIFF, and Sun ``.au``, NIST SPHERE,
+    Wave64 and RF64 (:func:`_declared_length`)."""
+    return (d[:4] in (b".snd", b"RF64") or d[:8] == b"NIST_1A\n" or d[:4] == b"riff"
+            or (d[:4] == b"RIFF" and d[8:12] == b"WAVE") or (d[:4] == b"FORM" and d[8:12] in (b"AIFF", b"AIFC")))
+
+
+def _declared_length(d: bytes) -> None:
+    """Raise :class:`CorruptMedia` when a Sun / NeXT (``.au``), NIST SPHERE, Wave64 or RF64 header declares
+    more audio bytes than the file holds (a cut file: libsndfile reads it short, without an error). A length
+    the header leaves open (AU's 0xFFFFFFFF, an RF64 ds64 size of 0) is not checked."""
+    n = len(d)
+    if d[:4] == b".snd" and n >= 24:
+        offset, size = struct.unpack_from(">II", d, 4)
+        if size != 0xFFFFFFFF and offset + size > n:
+            raise CorruptMedia(f"truncated AU: the header declares {size} bytes of audio, the file holds "
+                               f"{max(n - offset, 0)}")
+    elif d[:8] == b"NIST_1A\n" and n >= 16:
+        head = int(d[8:16].strip() or b"0") if d[8:16].strip().isdigit() else 0
+        fields = {k.decode(): int(v) for k, v in _NIST_FIELD.findall(d[16:head])}
+        coding = re.search(rb"^sample_coding -s\d+ (\S+)$", d[16:head], re.M)
+        if coding is not None and coding.group(1) not in (b"pcm", b"ulaw", b"mu-law", b"alaw"):
+            return  # shorten-compressed or another coding: libsndfile's header decides
+        need = fields.get("sample_count", 0) * fields.get("channel_count", 1) * fields.get("sample_n_bytes", 0)
+        if head and need and head + need > n:
+            raise CorruptMedia(f"truncated NIST SPHERE: the header declares {fields['sample_count']} samples "
+                               f"({need} bytes), the file holds {max(n - head, 0)} bytes")
+    elif d[:4] == b"riff" and n >= 40:
+        pos = 40
+        while n - pos >= 24:
+            size = int.from_bytes(d[pos + 16:pos + 24], "little")
+            if d[pos:pos + 16] == _W64_DATA:
+                if size > n - pos:
+                    raise CorruptMedia(f"truncated W64: the data chunk declares {size - 24} bytes, the file holds "
+                                       f"{n - pos - 24}")
+                return
+            if size < 24:
+                return  # malformed: libsndfile names it
+            pos += (size + 7) & ~7
+    elif d[:4] == b"RF64" and n >= 48 and d[12:16] == b"ds64":
+        data_size = int.from_bytes(d[28:36], "little")
+        pos = 12
+        while n - pos >= 8:
+            size = int.from_bytes(d[pos + 4:pos + 8], "little")
+            if d[pos:pos + 4] == b"data":
+                if size == 0xFFFFFFFF:
+                    size = data_size
+                if size and size > n - pos - 8:
+                    raise CorruptMedia(f"truncated RF64: the data chunk declares {size} bytes, the file holds "
+                                       f"{n - pos - 8}")
+                return
+            pos += 8 + size + (size & 1)
+
+
 def _sf_audio(d: bytes) -> tuple[int, int, int]:
     import soundfile as sf
 
@@ -576,6 +637,8 @@ def probe_audio_py(data: bytes) -> tuple[int, int, int]:
         got = _aiff(data)
         if got is not None:
             return got
+    else:
+        _declared_length(data)
     return _sf_audio(data)
 
 
