@@ -158,3 +158,26 @@ def test_a_cut_file_is_still_refused_by_shard_and_verify_deep(tmp_path: Path) ->
         tf.addfile(info, io.BytesIO(data))
     rep = verify(str(tar), deep=True)
     assert not rep["ok"] and "truncated WAV" in str(rep["problems"])
+
+
+@pytest.mark.skipif(_pack is None, reason="the C module is not built here")
+def test_the_c_parser_agrees_with_python_around_the_placeholders() -> None:
+    rng = np.random.default_rng(26)
+    good = _wav(300, 3, "PCM_16")  # block 6: sox's size is not 0x7FFFF000
+    head = good[:good.find(b"data") + 8]
+    body = good[len(head):]
+    sizes = [0, 1, 5, 6, 7, len(body), len(body) + 1, 0x7FFFF000, _sox(6), _sox(6) - 6, 0x7FFFFFFF, 0x7FFFFFFE,
+             0xFFFFFFFF, 0xFFFFFFFE, 0x80000000]
+    tails = [b"", b"\x01", body, body[:-1], b"LIST\x04\x00\x00\x00INFO", b"LIST\xff\x00\x00\x00INFO" + body,
+             b"junk" + body, rng.integers(0, 256, 37, dtype=np.uint8).tobytes()]
+    for size in sizes:
+        for tail in tails:
+            data = _patched(head, size, tail)
+            try:
+                py = probe_audio_py(data)
+            except CorruptMedia:
+                py = None
+            c = _pack.probe_audio(data)
+            assert c is None or c == py, (size, tail[:12], c, py)
+            if py is not None:
+                assert c == py, (size, tail[:12], c, py)  # every file Python accepts, C accepts too
