@@ -744,6 +744,9 @@ def _pair_sizes(batch: Batch, mods: Sequence[str]) -> list[int]:
     return [k for k in sizes if k >= 2]
 
 
+BATCH_NOTE = "pre-training batch_size="
+
+
 def _pretrain_notes(history: list[dict[str, Any]], batch_size: int, exclude_same_class: bool) -> list[str]:
     """Warnings on options that did less than asked: ``batch_size`` above the rows a batch got (the
     split, or this rank's part of it, is smaller), ``exclude_same_class`` where no training row had a
@@ -751,7 +754,7 @@ def _pretrain_notes(history: list[dict[str, Any]], batch_size: int, exclude_same
     notes = []
     largest = max((h["largest_batch"] for h in history), default=0)
     if 0 < largest < batch_size:
-        notes.append(f"pre-training batch_size={batch_size}, but the largest batch held {largest} rows (the training "
+        notes.append(f"{BATCH_NOTE}{batch_size}, but the largest batch held {largest} rows (the training "
                      f"split{' on this rank' if _world() > 1 else ''} is smaller): each InfoNCE row had "
                      f"{history[-1]['negatives_per_row']:g} in-batch negatives on average (metrics.json pretrain.history: "
                      "largest_batch, negatives_per_row)")
@@ -935,6 +938,8 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
                                 device=device, label_fraction=label_fraction, progress=progress, eval_split=eval_split,
                                 loader_kw={"cache": cache, "num_workers": num_workers}, train_split=train_split,
                                 class_of=class_of, on_error=on_error, **opts)
+        if "batch_size" not in (pretrain_args or {}):  # the run's --batch-size by default: a small split is no news
+            pre.notes = [n for n in pre.notes if not n.startswith(BATCH_NOTE)]
     if probe:
         make_probe(model)
     keys = labelled_keys(data, balance, seed, train_split)

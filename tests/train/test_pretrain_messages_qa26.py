@@ -54,6 +54,11 @@ def test_pretrain_only_messages(captions: Path, tmp_path: Path) -> None:
     h = pre["history"][-1]
     assert h["batches"] == 1 and h["largest_batch"] == n and h["negatives_per_row"] == n - 1
     assert h["excluded_negatives"] == 0 and h["rows_with_known_class"] == 0
+    # the run's own --batch-size (64 by default) above a small split is no news: recorded, not warned of
+    res = CliRunner().invoke(app, [*args[:-6], *args[-2:], "--out", str(tmp_path / "o2")])
+    assert res.exit_code == 0, res.output
+    assert "largest batch held" not in res.output
+    assert json.loads((tmp_path / "o2" / "metrics.json").read_text())["pretrain"]["largest_batch"] == n
 
 
 def test_no_note_when_batches_are_full_and_labels_known(avdigits4: Path) -> None:
