@@ -178,3 +178,25 @@ def test_an_augment_target_cannot_be_named_like_an_audio_member() -> None:
     from mmdata.augment.targets import MODALITY_EXTS
 
     assert all(MODALITY_EXTS[e] == "audio" for e in AUDIO_EXTS)
+
+
+@pytest.mark.filterwarnings("ignore:audio members of .* the source.s size")
+def test_augment_reads_them_and_writes_flac_or_wav(tmp_path: Path) -> None:
+    """The offline augment decodes each clip and writes what it produced as FLAC / WAV (as for .ogg)."""
+    from mmdata.augment.offline import augment_dataset
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for ext in FORMATS:
+        (src / f"utt_{ext}.{ext}").write_bytes(_clip(ext))
+    mmdata.shard(src, tmp_path / "ds", progress=False)
+    recipe = {"normalize": {"audio": [{"op": "resample", "rate": 16000}]}, "audio": [{"op": "gain", "p": 1.0}]}
+    augment_dataset(tmp_path / "ds", tmp_path / "aug", recipe, seed=1, progress=False)
+    out = list(mmdata.open_dataset(str(tmp_path / "aug"), shuffle=False))
+    assert len(out) == len(FORMATS)
+    assert all(s["audio"].shape[0] == 1 and s["audio"].shape[1] > 0 for s in out)
+    names = set()
+    for tar in (tmp_path / "aug").glob("*.tar"):
+        with tarfile.open(tar) as tf:
+            names |= {m.name.split(".", 1)[1] for m in tf.getmembers()}
+    assert names <= {"flac", "wav", "json"}, names
