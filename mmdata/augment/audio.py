@@ -491,12 +491,43 @@ def _phase_kernel(orig: int, new: int, width: int = WIDTH, rolloff: float = ROLL
                  rolloff)
 
 
+#: outputs per row of :func:`resample`'s first block (one matrix product); each later block doubles, up to
+#: :data:`BLOCK_FLOATS` floats of input windows per product (bounds memory on long clips, and few, large
+#: products run well on busy machines). Blocks sit at fixed positions and the clip's last block is
+#: computed whole (zeros past its end): every product has the shape its position gives, so a clip's head
+#: gives the clip's first outputs bit for bit, and a short clip costs at most twice its outputs
+BLOCK_OUTPUTS, BLOCK_FLOATS = 4096, 1 << 22
+
+
+@lru_cache(maxsize=16)
+def _block_weights(orig: int, new: int) -> tuple[torch.Tensor, int, int]:
+    """(weights (K, group x new), group, pad) of :func:`resample`'s polyphase product for reduced rates.
+
+    ``group`` input frames of ``orig`` samples give ``group x new`` outputs from one window of
+    ``K = group x orig + 2 x pad`` inputs: output ``j`` of frame ``f`` weighs window samples ``f x orig ..
+    f x orig + orig + 2 x pad`` with polyphase row ``j`` of :func:`_sinc_kernel`, and the rest by zero. A
+    frame's outputs alone (one for 48 -> 16 kHz) make a matrix-vector product that runs at memory speed;
+    ``group`` frames make a real matrix product, and windows overlap by only ``2 x pad``."""
+    kernels, pad = _sinc_kernel(orig, new)
+    taps = kernels[:, 0, :].T  # (orig + 2 pad, new)
+    group = max(1, -(-32 // new))
+    while group > 1 and (group * orig + 2 * pad) * group * new > PHASE_TABLE_MAX:
+        group //= 2
+    weights = torch.zeros(group * orig + 2 * pad, group * new)
+    for f in range(group):
+        weights[f * orig:f * orig + taps.shape[0], f * new:(f + 1) * new] = taps
+    return weights, group, pad
+
+
 def resample(x: torch.Tensor, orig: int, new: int) -> torch.Tensor:
     """Resample (..., T) float audio from ``orig`` to ``new`` Hz (Kaiser-windowed sinc, zero beyond the ends;
     the filter and its figures: :data:`WIDTH`).
 
-    A polyphase convolution (one cached table per ratio) when the ratio reduced by the gcd is small; for
-    the others (the table would exceed :data:`POLYPHASE_MAX` entries) the same filter per output sample.
+    When the ratio reduced by the gcd is small, a polyphase filter that computes only the outputs kept:
+    blocks of :data:`BLOCK_OUTPUTS` outputs per row, each one matrix product of overlapping input windows
+    with a cached weight table (:func:`_block_weights`), so memory beyond the output stays bounded on long
+    clips. For the other ratios (the table would exceed :data:`POLYPHASE_MAX` entries) the same filter per
+    output sample.
 
     Example:
         >>> resample(torch.ones(1, 800), 8000, 16000).shape
@@ -508,20 +539,35 @@ def resample(x: torch.Tensor, orig: int, new: int) -> torch.Tensor:
     o, n = orig // g, new // g
     if n * (o + 2 * _reach(o, n)[1]) > POLYPHASE_MAX:
         return _resample_direct(x, o, n)
-    kernels, pad = _sinc_kernel(o, n)
+    weights, group, pad = _block_weights(o, n)
     shape = x.shape
     T = shape[-1]
     rows = math.prod(shape[:-1])
-    y = F.pad(x.reshape(rows, 1, T), (pad, pad + o))  # not -1: a 0-frame clip is ambiguous
-    if rows == 1 and y.device.type == "cpu":
-        # oneDNN convolves a lone row in blocks that depend on its length (measured on AMD EPYC: the first
-        # outputs of a clip and of its head differed in the last bits, so decoding only the head a recipe
-        # reads was not bit-identical); two rows take the path that does not, on every CPU measured
-        y = torch.cat([y, y.new_zeros(y.shape)])
-    y = F.conv1d(y, on(kernels, x.device), stride=o)[:rows]  # (N, n, frames)
-    y = y.transpose(1, 2).reshape(y.shape[0], -1)
     out_len = int(math.ceil(n * T / o))
-    return y[..., :out_len].reshape(*shape[:-1], out_len)
+    if rows == 0 or out_len == 0:
+        return x.new_zeros((*shape[:-1], out_len))
+    K, step, per = weights.shape[0], group * o, group * n  # window, hop between windows, outputs per window
+    w = on(weights, x.device).to(x.dtype)
+    src = x.reshape(rows, T)  # not -1: a 0-frame clip has no rows to infer it from
+    out = x.new_empty((rows, out_len))
+    most = max(1, BLOCK_FLOATS // K)  # windows per row in the largest block
+    first, C = 0, min(most, -(-BLOCK_OUTPUTS // per))  # the block's first window, its windows per row
+    while first * per < out_len:
+        # C and R follow from the block's position, the ratio and the row count, never the clip's length
+        R = max(1, BLOCK_FLOATS // (C * K))
+        span = (C - 1) * step + K  # input samples one row of the block reads
+        lo = first * step - pad  # input sample under the block's first window (< 0 at the start: zeros)
+        a, b = max(lo, 0), min(lo + span, T)
+        lo_out, hi_out = first * per, min(out_len, (first + C) * per)
+        for r0 in range(0, rows, R):
+            r1 = min(rows, r0 + R)
+            seg = x.new_zeros((r1 - r0, span)) if a > lo or b < lo + span else x.new_empty((r1 - r0, span))
+            if b > a:
+                seg[:, a - lo:b - lo] = src[r0:r1, a:b]
+            windows = seg.as_strided((r1 - r0, C, K), (span, step, 1)).reshape((r1 - r0) * C, K)
+            out[r0:r1, lo_out:hi_out] = (windows @ w).view(r1 - r0, C * per)[:, :hi_out - lo_out]
+        first, C = first + C, min(most, 2 * C)
+    return out.reshape(*shape[:-1], out_len)
 
 
 class Resample(AudioOp):
