@@ -70,7 +70,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     console.print(f"runs: {r['ok']} ok ({100 * r['fraction_of_fixed']:.0f}% of a fixed {s['design']['max_seeds']}-seed design), "
                   f"{r['failed']} failed; δ = {escape(delta)}{warn}; report: {escape(one_line_path(str(out).rstrip('/')))}/report.md")
     for fl in s["failures"][:10]:
-        console.print(f"[red]failed[/] {escape(str(fl['arm']))} seed {fl['seed']}: {escape(str(fl['error']))}")
+        console.print(_failed_line(fl))
 
 
 def _split_option(key: str) -> Any:
@@ -83,24 +83,53 @@ ValSplitOpt = _split_option("val_split")
 TestSplitOpt = _split_option("test_split")
 
 
-def _quiet(msg: str) -> None:
-    """--json: the warnings are in the summary's ``warnings``; stdout stays one JSON document."""
+def _failed_line(fl: dict[str, Any]) -> str:
+    """A failed run as the summary lists it (markup: the data escaped)."""
+    from rich.markup import escape
+
+    return f"[red]failed[/] {escape(str(fl['arm']))} seed {fl['seed']}: {escape(str(fl['error']))}"
+
+
+def failures_error(failures: list[dict[str, Any]]) -> str | None:
+    """The ``error`` line of a ``--json`` result with failed runs: how many, the first, what to do; None without.
+
+    Example:
+        >>> failures_error([{"arm": "cutout", "seed": 1, "error": "RuntimeError: boom"}])
+        '1 run failed (rerun the same command to retry it): cutout seed 1: RuntimeError: boom'
+    """
+    if not failures:
+        return None
+    n = len(failures)
+    first = failures[0]
+    return (f"{plural(n, 'run')} failed (rerun the same command to retry {'it' if n == 1 else 'them'}): "
+            f"{first['arm']} seed {first['seed']}: {first['error']}" + (f"; and {n - 1} more" if n > 1 else ""))
 
 
 def _finish(s: dict[str, Any], out: Path | str, json_: bool) -> None:
-    print_json(s) if json_ else _print_summary(s, out)
+    if json_:
+        print_json(s, exit_code=1 if s["failures"] else 0, error=failures_error(s["failures"]))
+        for fl in s["failures"][:10]:  # on stderr, as the warnings and the progress: a CI log names them
+            note(_failed_line(fl))
+        if len(s["failures"]) > 10:
+            note(f"  ... and {len(s['failures']) - 10} more (the JSON's failures)")
+    else:
+        _print_summary(s, out)
     if s["failures"]:
         raise typer.Exit(1)
 
 
-def _interrupted(exc: BaseException) -> None:
+def _interrupted(exc: BaseException, command: str) -> None:
     import signal
 
     from rich.markup import escape
 
+    from mmdata.cli.common import STOPPED
+
     signum = getattr(exc, "signum", signal.SIGINT)
-    # on stderr, as the warnings: with --json stdout stays one JSON document (here: none)
-    note(f"[yellow]{escape(str(exc) or 'interrupted')}[/]")
+    line = str(exc) or "interrupted"
+    STOPPED.append(f"{command} {line}")  # the --json error document's (cli/main.py)
+    # on stderr, as the warnings: with --json stdout holds the error document only
+    note(f"[yellow]{escape(line)}[/]")
     raise typer.Exit(128 + int(signum))
 
 
@@ -151,12 +180,12 @@ def ablate(
             recipe = shipped(recipe, ablation=True)  # a shipped recipe's name: its file, said once
             with consent(trust_code):  # the recipe's imports: / trainer.entry (--plugin, --trainer: the user's own)
                 s = run(recipe, out, seeds=seeds, workers=workers, adaptive=adaptive, trainer=trainer, device=device,
-                        gpus=gpus, threads=threads, max_runs=max_runs, progress=not json_, robustness=robustness,
-                        alignment=alignment, executor=executor, address=address, on_warning=_quiet if json_ else warn,
+                        gpus=gpus, threads=threads, max_runs=max_runs, progress=True, robustness=robustness,
+                        alignment=alignment, executor=executor, address=address, on_warning=warn,
                         run_timeout=run_timeout, plugins=plugin or [], train_split=train_split, val_split=val_split,
                         test_split=test_split)
     except KeyboardInterrupt as exc:
-        _interrupted(exc)
+        _interrupted(exc, "mmdata ablate")
     _finish(s, out, json_)
 
 
@@ -172,9 +201,9 @@ def demo(
     try:
         with terminated_as_exit():
             load_pandas_for_arrow()
-            s = run_demo(out, workers=workers, quick=quick, progress=not json_, on_warning=_quiet if json_ else warn)
+            s = run_demo(out, workers=workers, quick=quick, progress=True, on_warning=warn)
     except KeyboardInterrupt as exc:
-        _interrupted(exc)
+        _interrupted(exc, "mmdata demo")
     if not json_:
         console.print(f"avdigits: {plural(s['dataset']['samples'], 'sample')} {s['dataset']['per_split']}; "
                       f"{s['demo']['wall_s']:.0f} s")
@@ -219,11 +248,13 @@ def ablate_folds(
     from mmdata.ablate.folds import gather
 
     s = gather(folders, out)
-    if json_:  # the warnings are in the summary's warnings: stdout stays one JSON document
-        print_json(s)
+    for w in s["warnings"]:  # on stderr, with --json too (the summary's warnings hold them as well)
+        warn(w)
+    if json_:
+        print_json(s, exit_code=1 if s["failures"] else 0, error=failures_error(s["failures"]))
+        for fl in s["failures"][:10]:
+            note(_failed_line(fl))
     else:
-        for w in s["warnings"]:
-            warn(w)
         _print_folds(s, out)
     if s["failures"]:
         raise typer.Exit(1)

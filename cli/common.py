@@ -349,8 +349,9 @@ OutDir = Annotated[Path, typer.Argument(help="Output folder (created).")]
 RewriteFlag = Annotated[bool, typer.Option("--rewrite", help="Write the job even when OUT already holds its output "
                                                              "(by default a rerun over unchanged sources, options and "
                                                              "code writes nothing: up to date).")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables (an error too: "
-                                                       "{\"ok\": false, \"error\": ..., \"exit_code\": N}).")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of tables (an error "
+                                                       "too: {\"ok\": false, \"error\": ..., \"exit_code\": N}); "
+                                                       "stderr keeps the progress, warnings and problems.")]
 #: the help of the options naming the splits that play train / val / test (mmdata train, mmdata ablate)
 SPLIT_HELP = {
     "train_split": "Splits read as the training split, A,B,C. Default: train; with --val-split / --test-split, every "
@@ -365,6 +366,23 @@ def split_option(key: str, extra: str = "") -> Any:
     return Annotated[Optional[str], typer.Option(help=f"{SPLIT_HELP[key]} {extra}".strip())]
 
 
+def one_of(*values: str) -> Callable[[str], str]:
+    """An option's callback refusing a value not in ``values``, naming the option and the values as --help lists
+    them (the library's own check named its keyword: "on_error must be one of ...").
+
+    Example:
+        >>> one_of("skip", "raise")("skip")
+        'skip'
+    """
+    def check(value: str) -> str:
+        if value not in values:
+            listed = ", ".join(values[:-1]) + f" or {values[-1]}" if len(values) > 1 else values[0]
+            raise typer.BadParameter(f"{value!r} is not one of {listed}")
+        return value
+
+    return check
+
+
 Seed = Annotated[int, typer.Option("--seed", help="Seed: same input + seed -> same bytes / params / metrics.")]
 Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel worker processes.")]
 # "\[": rich markup escape, shown as "[" in rich help; cli/main.py removes the backslash for plain help
@@ -372,6 +390,20 @@ ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this machin
                                                             "pip install 'mmdata\\[ray]'; see docs/scale.md).")]
 AddressOpt = Annotated[Optional[str], typer.Option("--address", help="With --executor ray: the cluster (auto, HOST:PORT, "
                                                                  "ray://HOST:PORT); default: RAY_ADDRESS or a local Ray.")]
+
+
+#: the line of the signal that stopped this command (:func:`stopped_as_exit`, ablate's runner): the ``error`` of
+#: the ``--json`` error document its end prints (cli/main.py). Cleared by ``main()``, as :data:`SHOWN_WARNINGS`
+STOPPED: list[str] = []
+#: the schema of the ``--json`` command running now (:func:`command_schema`; cli/main.py sets it): its result's
+#: ``schema``; and a signal's end from the watch thread (:class:`_SignalWatch`), which ends the process itself,
+#: prints the error document on stdout too
+JSON_OUTPUT: list[str] = []
+
+
+def stop_document(line: str, exit_code: int) -> str:
+    """The ``--json`` error document of a command stopped by a signal (``exit_code`` 130 / 143 / 129), as text."""
+    return json.dumps({"ok": False, "error": line, "exit_code": exit_code}, indent=2, sort_keys=True) + "\n"
 
 
 class Terminated(SystemExit):
@@ -465,6 +497,11 @@ class _SignalWatch:
                 os.write(2, (self.line(signum) + "\n").encode("utf-8", "backslashreplace"))
             except OSError:  # a hung-up terminal: the exit status still says it
                 pass
+            if JSON_OUTPUT:  # README: every failure under --json prints its document
+                try:
+                    os.write(1, stop_document(self.line(signum), 128 + signum).encode("utf-8", "backslashreplace"))
+                except OSError:
+                    pass
             os._exit(128 + signum)
 
     def stop(self) -> None:
@@ -664,6 +701,7 @@ def stopped_as_exit(what: str, then: str) -> Iterator[None]:
     except (KeyboardInterrupt, Terminated) as exc:
         signum = received[0] if received else signal.SIGINT
         by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        STOPPED.append(f"{what} interrupted{by}; {then}")  # the --json error document's (cli/main.py)
         try:
             note(f"[yellow]{escape(what)} interrupted{by}[/]; {escape(then)}")
         except OSError:  # a hung-up terminal (SIGHUP) refuses the line: the exit status still says it
@@ -702,14 +740,46 @@ def load_pandas_for_arrow() -> None:
 SHOWN_WARNINGS: list[str] = []
 
 
-def print_json(obj: Any) -> None:
+def print_json(obj: Any, exit_code: int = 0, error: str | None = None) -> None:
+    """Print a command's ``--json`` result on stdout (:func:`write_json`) with what every result says, keys it
+    has kept as they are: ``ok`` (``exit_code == 0``), ``exit_code`` (the status the command exits with: 1 for
+    problems found or runs failed), ``error`` (a failed result's one-line summary, as an error document's) and
+    ``schema`` (``mmdata.<command>/1``: ``mmdata.shard/1``, ``mmdata.datasets-build/1``). A result with a
+    ``warnings`` list of strings gets the cache warnings the command printed on stderr that it lacks.
+
+    Example:
+        >>> print_json({"samples": 3})  # doctest: +SKIP
+    """
+    if isinstance(obj, dict):
+        said = {"ok": exit_code == 0, "exit_code": exit_code, **({"error": error} if error else {})}
+        if JSON_OUTPUT:  # the command's (cli/main.py), not a caller's from Python
+            said["schema"] = JSON_OUTPUT[-1]
+        obj = {**{k: v for k, v in said.items() if k not in obj}, **obj}
+        if isinstance(obj.get("warnings"), list) and all(isinstance(w, str) for w in obj["warnings"]):
+            extra = [w for w in dict.fromkeys(SHOWN_WARNINGS) if w not in obj["warnings"]]
+            obj = {**obj, "warnings": [*obj["warnings"], *extra]} if extra else obj
+    write_json(obj)
+
+
+def write_json(obj: Any) -> None:
     """Print JSON to stdout (plain, no rich markup) for machines: keys sorted, NaN / infinity as null;
-    ``allow_nan=False``: a value that would still be invalid JSON fails here, not in the reader. A result
-    with a ``warnings`` list of strings gets the cache warnings the command printed on stderr that it lacks."""
-    if isinstance(obj, dict) and isinstance(obj.get("warnings"), list) and all(isinstance(w, str) for w in obj["warnings"]):
-        extra = [w for w in dict.fromkeys(SHOWN_WARNINGS) if w not in obj["warnings"]]
-        obj = {**obj, "warnings": [*obj["warnings"], *extra]} if extra else obj
+    ``allow_nan=False``: a value that would still be invalid JSON fails here, not in the reader."""
     typer.echo(json.dumps(finite(obj), indent=2, sort_keys=True, default=str, allow_nan=False))
+
+
+def command_names(ctx: Any) -> list[str]:
+    """The words of the command of the (typer) context ``ctx`` after ``mmdata``: ``["datasets", "build"]``."""
+    names = []
+    while ctx is not None and ctx.parent is not None:  # the root (mmdata itself, whatever argv[0] says) is not named
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return names[::-1]
+
+
+def command_schema(ctx: Any) -> str:
+    """``mmdata.<command>/1`` for the command of the (typer) context ``ctx`` (``mmdata.datasets-build/1`` for a
+    group's): the ``schema`` of its ``--json`` result. A result whose layout changes gets a new number."""
+    return f"mmdata.{'-'.join(command_names(ctx))}/1"
 
 
 def no_room(exc: OSError, out: Any) -> None:

@@ -50,7 +50,7 @@ def build(
 
     load_pandas_for_arrow()
     # a str, not a Path: Path('s3://bkt/av') is 's3:/bkt/av', a local folder (QA round 22)
-    path = run(out if is_remote(out) else Path(out), seed=seed, workers=workers, limit=limit, progress=not json_,
+    path = run(out if is_remote(out) else Path(out), seed=seed, workers=workers, limit=limit, progress=True,
                force=force)
     info = inspect(path)
     shown = redact(str(path)) if is_remote(path) else str(path)

@@ -12,6 +12,7 @@ statuses: README.md, "Exit status".
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -21,8 +22,8 @@ from typer.core import TyperCommand, TyperGroup
 from typer.models import DefaultPlaceholder
 
 from mmdata.cli import ablate, augment, datasets, match, shards, train
-from mmdata.cli.common import (StdoutError, broken_pipe, checked_stderr, checked_stdout, err_console, print_json,
-                               stdout_error_line)
+from mmdata.cli.common import (JSON_OUTPUT, STOPPED, StdoutError, broken_pipe, checked_stderr, checked_stdout,
+                               command_names, command_schema, err_console, stdout_error_line, write_json)
 
 EXIT_STATUS = ("Exit status: 0 done, 1 problems found (verify) or runs failed (ablate), 2 bad input or usage, "
                "130 / 143 / 129 Ctrl-C / SIGTERM / SIGHUP, 141 stdout closed; README.md 'Exit status'. "
@@ -67,7 +68,22 @@ def _json_wanted(args: list[str]) -> bool:
 def _json_error(message: str, exit_code: int) -> None:
     """The error document of ``--json``: every command prints the same one on stdout (and the usual
     error line on stderr), so ``out=$(mmdata CMD ... --json); jq .ok <<<"$out"`` works for all."""
-    print_json({"ok": False, "error": message, "exit_code": exit_code})
+    write_json({"ok": False, "error": message, "exit_code": exit_code})
+
+
+#: exit statuses of a command stopped by a signal: Ctrl-C, SIGTERM, SIGHUP
+STOP_CODES = {128 + signal.SIGINT: signal.SIGINT, 128 + signal.SIGTERM: signal.SIGTERM,
+              **({128 + signal.SIGHUP: signal.SIGHUP} if hasattr(signal, "SIGHUP") else {})}
+
+
+def _stopped_line(ctx: Any, code: int) -> str:
+    """The line of the signal that ended the command with ``code``: its own (:data:`STOPPED`), else one naming
+    the command and the signal (a SIGTERM while it connected or wrote its report)."""
+    if STOPPED:
+        return STOPPED[-1]
+    signum = STOP_CODES[code]
+    by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+    return f"mmdata {' '.join(command_names(ctx))} interrupted{by}"
 
 
 def _home(value: Any) -> Any:
@@ -131,8 +147,15 @@ class MachineCommand(TyperCommand):
         for name, value in ctx.params.items():
             ctx.params[name] = _home(value)
         json_ = bool(ctx.params.get("json_"))
+        if json_:
+            JSON_OUTPUT.append(command_schema(ctx))
         try:
             return super().invoke(ctx)
+        except (SystemExit, typer.Exit) as exc:  # a signal's end (Terminated, typer.Exit(130))
+            code = exc.code if isinstance(exc, SystemExit) else exc.exit_code
+            if json_ and code in STOP_CODES:  # README: every failure under --json prints its document
+                _json_error(_stopped_line(ctx, code), code)
+            raise
         except MMDataError as exc:  # main() prints the error line and exits 2
             if json_:
                 _json_error(str(exc), 2)
@@ -143,6 +166,9 @@ class MachineCommand(TyperCommand):
             raise
         except BrokenPipeError:  # typer would exit 1 (a failure under `set -o pipefail`)
             broken_pipe()
+        finally:
+            if json_:
+                JSON_OUTPUT.pop()
 
 
 def _machine_commands(a: typer.Typer) -> None:
@@ -306,7 +332,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from mmdata.cli.common import SHOWN_WARNINGS
 
-    SHOWN_WARNINGS.clear()  # this command's warnings only (main() may run twice in one process)
+    for said in (SHOWN_WARNINGS, STOPPED):  # this command's only (main() may run twice in one process)
+        said.clear()
     if argv is None:  # run as the command (not called from Python with its own arguments)
         _utf8_file_names()
         _more_open_files()

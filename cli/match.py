@@ -8,12 +8,12 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import (DataDir, JsonFlag, PluginOpt, Seed, console, note, plugins, plural, print_json, recipe_help,
+from mmdata.cli.common import (DataDir, JsonFlag, PluginOpt, Seed, console, note, one_of, plugins, plural, print_json, recipe_help,
                                shipped, table, warn)
 
 ModelDir = Annotated[Path, typer.Option("--model", help="Output folder of `mmdata train` (contrastive.pt with --pretrain contrastive).")]
 Split = Annotated[str, typer.Option(help="Split to measure.")]
-OnError = Annotated[str, typer.Option("--on-error", help="A sample that does not decode (a float WAV holding NaN): raise "
+OnError = Annotated[str, typer.Option("--on-error", callback=one_of("raise", "skip"), help="A sample that does not decode (a float WAV holding NaN): raise "
                     "(stop, naming it) or skip (leave it out of the measurement, counted beside n).")]
 
 
@@ -42,6 +42,7 @@ def match(
     r = run(data, model, split=split, out=out, on_error=on_error)
     if json_:
         print_json(r)
+        _match_notes(r)  # on stderr, with --json too
         return
     from rich import box
 
@@ -59,17 +60,22 @@ def match(
         div = [f"{d['js']:.3f}", f"{d['kl_ab']:.2f}", f"{d['kl_ba']:.2f}", f"{d['argmax_agreement']:.1%}"] if d else ["—"] * 4
         t.add_row(pair, str(e.get("n", "")), *cos, *div)
     console.print(t)
+    _match_notes(r)
+    console.print(f"figure: {r['figure']}", soft_wrap=True)
+
+
+def _match_notes(r: dict) -> None:
+    """match's diagnostics on stderr: pairs skipped, warnings, why a cosine column is empty."""
     for pair, why in r.get("skipped", {}).items():
         note(escape(f"{pair}: skipped — {why}"))
     for w in r.get("warnings", []):
-        warn(escape(w))
+        warn(w)
     for pair, e in r["pairs"].items():
         if (e.get("cosine") or {}).get("reason"):
             note(escape(f"{pair}: cos− and AUC — {e['cosine']['reason']}"))
     if r["embedding"] is None:
         note("no contrastive.pt in the model folder: cosine columns need a shared embedding "
              "(train with --pretrain contrastive)")
-    console.print(f"figure: {r['figure']}", soft_wrap=True)
 
 
 def audit_alignment(
@@ -101,6 +107,7 @@ def audit_alignment(
                   out=out or Path(model) / figure_name("alignment", split), on_error=on_error)
     if json_:
         print_json(r)
+        _audit_notes(r)  # on stderr, with --json too
         return
     from rich import box
 
@@ -129,13 +136,18 @@ def audit_alignment(
                       f"[{color}]{delta}[/]" if color else delta, f"{e['delta_auc']:+.2f}", f"{e['delta_R@1'] * 100:+.1f}",
                       f"{e['kept']:.0%}", end_section=last)
     console.print(t)
+    _audit_notes(r)
+    console.print(f"figure: {r['figure']}", soft_wrap=True)
+
+
+def _audit_notes(r: dict) -> None:
+    """audit-alignment's diagnostics on stderr: pairs skipped, a recipe normalize the audit ignored."""
     for pair, why in r.get("skipped", {}).items():
         note(escape(f"{pair}: skipped — {why}"))
     ignored = r.get("input_format", {}).get("recipe_normalize_ignored")
     if ignored:
         warn(f"the recipe's normalize: for {', '.join(ignored)} differs from the model's input format and was ignored "
              "— the audit measures in the format the model was pre-trained on (--json: input_format)")
-    console.print(f"figure: {r['figure']}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

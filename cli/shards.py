@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, RewriteFlag, Seed, console,
-                               load_pandas_for_arrow, no_room, note, plural, print_json, rounded, one_line_path, stopped_as_exit,
+                               load_pandas_for_arrow, no_room, note, one_of, plural, print_json, rounded, one_line_path, stopped_as_exit,
                                table, warn)
 from mmdata.shards.index import UNLABELLED_GROUP
 
@@ -71,7 +71,7 @@ def shard(
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="Manifest column whose rows go to one split together (image_id for a row per caption, speaker for speaker-disjoint splits); rows naming one file always do.")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}), a path or an fsspec URL; default: labels.json / labels.txt at the source root, else the class folders.")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
-    on_error: Annotated[str, typer.Option(help="skip (leave bad files out of their sample and report them) or raise (stop at the first, naming it).")] = "skip",
+    on_error: Annotated[str, typer.Option(callback=one_of("skip", "raise", "warn"), help="skip (leave bad files out of their sample and report them), warn (as skip, and one warning line naming them at the end) or raise (stop at the first, naming it).")] = "skip",
     max_file_size: Annotated[str, typer.Option("--max-file-size", help="Skip source files larger than this (read whole into memory): 500M, 2G, bytes, or none.")] = "1G",
     check: Annotated[str, typer.Option(help="header (structure of PNG/JPEG/FLAC/WAV: truncation, CRCs) or decode (also decode every image and audio file).")] = "header",
     fsync: Annotated[bool, typer.Option("--fsync/--no-fsync", help="Flush every shard to disk before its atomic rename (survives power loss; costs the disk's write time).")] = False,
@@ -104,7 +104,7 @@ def shard(
                 warnings.simplefilter("ignore", ShardWarning)
                 rep = run(src, out, maxcount=maxcount, maxsize=maxsize, workers=workers, split=split, seed=seed,
                           layout=layout, columns=_columns(column), label_names=labels, labels_from_folders=labels_from_folders,
-                          on_error=on_error, max_file_size=limit, check=check, progress=not json_, fsync=fsync,
+                          on_error=on_error, max_file_size=limit, check=check, progress=True, fsync=fsync,
                           executor=executor, address=address, meta=_meta(meta), group_by=group_by, segment=segment,
                           root=root, paths=_columns(path, "--path", "TEMPLATE"), split_by=split_by, split_from=split_from, name=name, license=license_,
                           description=description, force=force, rewrite=rewrite)
@@ -113,10 +113,22 @@ def shard(
             raise
         finally:
             CLI_CALL.reset(cli_call)
+    # stdout: what was written (or the JSON); stderr: what was left out and the warnings, with --json too
     if json_:
         print_json(rep)
-        return
-    # stdout: what was written; stderr: what was left out and the warnings (`> log` keeps the result)
+    else:
+        _wrote(rep)
+    counts = {k: v for k, v in rep["skipped_counts"].items() if v}
+    if counts:
+        what = ", ".join(plural(v, k[:-1], k) for k, v in counts.items())
+        note(f"[yellow]left out: {what}[/] (every one listed in dataset.json under \"skipped\"):")
+        _left_out(rep["skipped"])
+    for w in rep["warnings"]:
+        warn(w)
+
+
+def _wrote(rep: dict) -> None:
+    """shard's result on stdout: what it wrote (or found up to date), resumed and removed."""
     what = f"{plural(rep['samples'], 'sample')}[/] in {plural(rep['shards'], 'shard')}"
     splits = ", ".join(f"{k}: {v}" for k, v in rep["splits"].items())
     if rep.get("up_to_date"):  # a rerun of the finished job over unchanged sources: nothing written
@@ -133,13 +145,6 @@ def shard(
         console.print(f"removed {plural(len(removed), 'shard')} of an earlier job in "
                       f"{escape(one_line_path(rep['out']))} that this job does not write: "
                       f"{escape(', '.join(removed[:5]))}{', ...' if len(removed) > 5 else ''}", highlight=False)
-    counts = {k: v for k, v in rep["skipped_counts"].items() if v}
-    if counts:
-        what = ", ".join(plural(v, k[:-1], k) for k, v in counts.items())
-        note(f"[yellow]left out: {what}[/] (every one listed in dataset.json under \"skipped\"):")
-        _left_out(rep["skipped"])
-    for w in rep["warnings"]:
-        warn(w)
 
 
 def _left_out(skipped: list[dict]) -> None:
@@ -234,7 +239,8 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
 
     rep = run(path)
     if json_:
-        print_json(rep)
+        print_json({**_card_identity(path, rep), **rep})
+        _inspect_warnings(rep)
         return
     dur = rep["audio_duration"]
     # as `mmdata shard` said it: samples and members apart (the card's entry count mixed them)
@@ -289,8 +295,26 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     if rep["text"]["count"]:
         t.add_row("text", str(rep["text"]["count"]), f"{rep['text']['empty']} empty")
     console.print(t)
+    _inspect_warnings(rep)
+
+
+def _inspect_warnings(rep: dict) -> None:
+    """inspect's warnings on stderr (with --json too: the JSON's ``warnings`` hold them as well)."""
     for w in rep["warnings"]:
         note(f"[yellow]warning ({escape(w['kind'])}):[/] {escape(w['message'])}")
+
+
+def _card_identity(path: str, rep: dict) -> dict:
+    """``fingerprint`` and ``mmdata_version`` of the dataset's card, where it has them (what a CI compares to tell
+    one build of a dataset from another); nothing for shards without a card."""
+    from mmdata.errors import MMDataError
+    from mmdata.shards.index import load_card
+
+    try:
+        card = load_card(path, shard_lists=False)
+    except (MMDataError, OSError, ValueError):  # read a moment ago by inspect: a card changed since says nothing
+        return {}
+    return {k: card[k] for k in ("fingerprint", "mmdata_version") if isinstance(card, dict) and k in card}
 
 
 def verify(
@@ -309,7 +333,9 @@ def verify(
 
     rep = run(path, deep=deep)
     if json_:
-        print_json(rep)
+        print_json({"deep": deep, **rep}, exit_code=0 if rep["ok"] else 1, error=_problems_error(path, rep))
+        for p in rep["problems"]:  # on stderr too: a CI log names them, as without --json
+            note(_problem_line(p))
     elif rep["ok"] and rep.get("bare"):  # WebDataset shards without an index: read through by the reader
         console.print(f"[green]ok[/]: {plural(rep['checked'], 'shard')} without an index read through: "
                       f"{plural(rep['samples'], 'sample')}, every one whole{' and decoded' if deep else ''}, no key in "
@@ -319,13 +345,31 @@ def verify(
         console.print(f"[green]ok[/]: {plural(n, 'shard')} {'matches' if n == 1 else 'match'} the index")
     else:
         for p in rep["problems"]:
-            seen = ", ".join(f"{k} {p[k]}" for k in ("expected", "found") if p[k] is not None and p[k] != "file")
-            # the sample a problem is about, when its text does not name it already
-            about = next((f"{k} {p[k]}" for k in ("member", "key") if p.get(k) and str(p[k]) not in p["problem"]), "")
-            console.print(f"[red]{escape(p['shard'])}[/]: {escape(p['problem'])}" + (f" ({escape(seen)})" if seen else "")
-                          + (f" [{escape(about)}]" if about else ""), highlight=False)
+            console.print(_problem_line(p), highlight=False)
     if not rep["ok"]:
         raise typer.Exit(1)
+
+
+def _problem_line(p: dict) -> str:
+    """One problem verify found, as one line (markup: the data escaped)."""
+    seen = ", ".join(f"{k} {p[k]}" for k in ("expected", "found") if p[k] is not None and p[k] != "file")
+    # the sample a problem is about, when its text does not name it already
+    about = next((f"{k} {p[k]}" for k in ("member", "key") if p.get(k) and str(p[k]) not in p["problem"]), "")
+    return (f"[red]{escape(p['shard'])}[/]: {escape(p['problem'])}" + (f" ({escape(seen)})" if seen else "")
+            + (f" [{escape(about)}]" if about else ""))
+
+
+def _problems_error(path: str, rep: dict) -> str | None:
+    """The ``error`` line of a failed ``verify --json``: how many problems, the first; None when there is none."""
+    if rep["ok"]:
+        return None
+    problems = rep["problems"]
+    if not problems:
+        return f"{path} failed verification"
+    first = problems[0]
+    n = len(problems)
+    return (f"{plural(n, 'problem')} found in {path}: {first['shard']}: {first['problem']}"
+            + (f"; and {n - 1} more" if n > 1 else ""))
 
 
 def add_modality(
@@ -333,7 +377,7 @@ def add_modality(
     name: Annotated[str, typer.Argument(help="Field to add (image, audio, text, or an extra like depth).")],
     src: Annotated[Path, typer.Argument(help="Folder of <key>.<ext> or <source_key>.<ext> files, or a CSV / JSONL / Parquet manifest with a key column and a column named after the field holding the files' paths.")],
     replace: Annotated[bool, typer.Option(help="Replace an existing series of that name.")] = False,
-    on_error: Annotated[str, typer.Option(help="skip (leave bad files out, the sample lacks the field, and report them) or raise (stop at the first, naming it; the dataset is left as it was).")] = "skip",
+    on_error: Annotated[str, typer.Option(callback=one_of("skip", "raise"), help="skip (leave bad files out, the sample lacks the field, and report them) or raise (stop at the first, naming it; the dataset is left as it was).")] = "skip",
     json_: JsonFlag = False,
 ) -> None:
     """Add (or replace) one modality's shard series in a column-layout dataset (all or nothing)."""
@@ -345,8 +389,8 @@ def add_modality(
         rep = run(path, name, src, replace=replace, on_error=on_error)
     if json_:
         print_json(rep)
-        return
-    console.print(f"added {escape(repr(name))} to {plural(rep['added'], 'sample')} ({rep['missing']} without it) in {plural(rep['shards'], 'shard')}")
+    else:
+        console.print(f"added {escape(repr(name))} to {plural(rep['added'], 'sample')} ({rep['missing']} without it) in {plural(rep['shards'], 'shard')}")
     if rep["skipped"]:  # on stderr, as shard's: stdout is what was added
         n = rep["skipped"]
         note(f"[yellow]{plural(n, 'bad file')} left out[/] (listed in dataset.json under \"skipped\"):")

@@ -45,7 +45,7 @@ def test_alignment_delta_columns_from_the_cli_without_retraining(tmp_path: Path,
 
     res = CliRunner().invoke(app, ["ablate", str(recipe), "--out", str(out), "-j", "1", "--alignment", "auto", "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["arms"][0]["exploratory"]["align_cos_delta"]["n_seeds"] == 3
+    assert json.loads(res.stdout)["arms"][0]["exploratory"]["align_cos_delta"]["n_seeds"] == 3
     assert (out / "alignment" / "contrastive.pt").is_file()  # the reference model, pre-trained once
     rows = {(r["arm"], r["seed"]): r for r in pq.read_table(out / "runs.parquet").to_pylist()}
     assert set(rows) == set(before)

@@ -50,7 +50,7 @@ def test_alignment_on_folds_from_the_cli(folds: Path, tmp_path: Path) -> None:
     recipe, out = _recipe(tmp_path, folds, FOLDS), tmp_path / "out"
     res = CliRunner().invoke(app, ["ablate", str(recipe), "--out", str(out), "-j", "1", "--alignment", "auto", "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["arms"][0]["exploratory"]["align_cos_delta"]["n_seeds"] == 2
+    assert json.loads(res.stdout)["arms"][0]["exploratory"]["align_cos_delta"]["n_seeds"] == 2
     ckpt = torch.load(out / "alignment" / "contrastive.pt", weights_only=True)
     assert ckpt["config"]["splits"] == {"train": ["1", "2"], "val": ["3"], "test": ["4"]}  # pre-trained on folds 1, 2
     rows = {(r["arm"], r["seed"]): r for r in pq.read_table(out / "runs.parquet").to_pylist()}

@@ -73,9 +73,12 @@ def test_the_cli_options_reach_the_trainer(folds: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["ablate", _write(tmp_path, _recipe(folds)), "--out", str(out), "-j", "1",
                                    "--val-split", "3", "--test-split", "4", "--json"])
     assert res.exit_code == 0, res.output
-    # --json: the summary as it always was (the splits are configuration, not a new key)
-    assert json.loads(res.output) == json.loads((out / "summary.json").read_text())
-    assert json.loads(res.output)["runs"]["ok"] == 4
+    # --json: the summary as it always was (the splits are configuration, not a new key), plus what every
+    # --json result says (QA26 F12): ok, exit_code
+    doc = json.loads(res.stdout)
+    assert doc.pop("ok") is True and doc.pop("exit_code") == 0
+    assert doc == json.loads((out / "summary.json").read_text())
+    assert doc["runs"]["ok"] == 4
     trainer = _trainer(out)
     assert (trainer["val_split"], trainer["test_split"]) == ("3", "4") and "train_split" not in trainer
     rows = _rows(out)

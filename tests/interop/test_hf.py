@@ -225,7 +225,7 @@ def test_cli_shards_a_saved_hf_dataset(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["shard", str(tmp_path / "saved"), str(tmp_path / "ds"), "--split",
                                    "train=0.5,val=0.5", "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["splits"] == {"train": 6, "val": 6}
+    assert json.loads(res.stdout)["splits"] == {"train": 6, "val": 6}
 
 
 # ---- mmdata -> HF --------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def test_cli_reports_skipped_and_unmatched(tmp_path: Path) -> None:
     assert "not used: 1 file (its name matches no sample's key or source_key: 1;" in " ".join(res.output.split())
     assert "typo_key.depth.npy" in res.output
     res = runner.invoke(app, ["add-modality", str(ds), "depth", str(dep), "--replace", "--json"])
-    rep = json.loads(res.output)
+    rep = json.loads(res.stdout)
     assert rep["unmatched"] == 1 and rep["skipped"] == 1 and rep["added"] == 9
 
 

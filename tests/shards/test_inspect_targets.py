@@ -82,7 +82,7 @@ def test_the_cli_shows_the_warning_and_json_carries_it(seg_ds: Path) -> None:
 
     res = CliRunner().invoke(app, ["inspect", str(seg_ds)])
     assert res.exit_code == 0 and "warning (target sizes)" in res.output and "seg.png" in res.output
-    js = json.loads(CliRunner().invoke(app, ["inspect", str(seg_ds), "--json"]).output)
+    js = json.loads(CliRunner().invoke(app, ["inspect", str(seg_ds), "--json"]).stdout)
     assert _target_warnings(js) == _target_warnings(inspect(seg_ds)) and js["named_images"]["seg.png"]["other_size"] == 3
 
 

@@ -115,7 +115,7 @@ def test_cli_max_file_size_accepts_units(tmp_path: Path) -> None:
     raw = make_sample_folder(tmp_path / "raw", n=2, missing=False)
     res = CliRunner().invoke(app, ["shard", str(raw), str(tmp_path / "ds"), "--max-file-size", "0.5K", "--json"])
     assert res.exit_code == 0, res.output
-    rep = json.loads(res.output)
+    rep = json.loads(res.stdout)
     assert {s["source"] for s in rep["skipped"]} == {"000000.flac", "000001.flac"}  # FLAC ~1 KB > 512 B
     res = CliRunner().invoke(app, ["shard", str(raw), str(tmp_path / "x"), "--max-file-size", "lots"])
     assert res.exit_code != 0 and "max-file-size" in res.output
@@ -448,7 +448,7 @@ def test_inspect_shows_modes_rates_channels_and_warns_on_mixes(tmp_path: Path) -
     assert {"image channels", "audio sample rates", "audio channels"} <= kinds
     res = CliRunner().invoke(app, ["inspect", str(tmp_path / "ds")])
     assert res.exit_code == 0 and "22050" in res.output and "RGBA" in res.output and "mixed" in res.output
-    js = json.loads(CliRunner().invoke(app, ["inspect", str(tmp_path / "ds"), "--json"]).output)
+    js = json.loads(CliRunner().invoke(app, ["inspect", str(tmp_path / "ds"), "--json"]).stdout)
     assert js["warnings"] == rep["warnings"]
 
 

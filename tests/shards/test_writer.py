@@ -284,12 +284,12 @@ def test_cli_shard_inspect_verify(tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(app, ["shard", str(raw), str(tmp_path / "ds"), "--maxcount", "3", "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["samples"] == 8
+    assert json.loads(res.stdout)["samples"] == 8
     res = runner.invoke(app, ["shard", str(raw), str(tmp_path / "durable" / "ds"), "--maxcount", "3", "--fsync", "--json"])
     assert res.exit_code == 0, res.output
     assert _tree_bytes(tmp_path / "durable" / "ds") == _tree_bytes(tmp_path / "ds")  # --fsync changes no byte
     res = runner.invoke(app, ["inspect", str(tmp_path / "ds"), "--json"])
-    rep = json.loads(res.output)
+    rep = json.loads(res.stdout)
     assert rep["samples"] == 8 and rep["patterns"]["audio+image+label+text"] == 5
     assert rep["audio_seconds"]["median"] == pytest.approx(0.25) and rep["shards"]["count"] == 3
     assert rep["per_class"]["train"] == {"0": 3, "1": 3, "2": 2}

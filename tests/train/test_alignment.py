@@ -66,7 +66,7 @@ def test_audit_cli_table_json_and_png(spatial_model: tuple[Path, Path], tmp_path
     res = CliRunner().invoke(app, ["audit-alignment", str(data), "--recipe", str(recipe), "--model", str(model),
                                    "--out", str(tmp_path / "a.png"), "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["ops"][0]["op"] == "image.hflip" and Path(out["figure"]).read_bytes()[:8] == PNG
     res = CliRunner().invoke(app, ["audit-alignment", str(data), "--recipe", str(recipe), "--model", str(model)])
     assert res.exit_code == 0 and "consistent_hflip" in res.output and (model / "alignment.png").is_file()

@@ -201,7 +201,7 @@ def test_train_cli_with_pretraining(avdigits40: Path, tmp_path: Path) -> None:
             "--out", str(tmp_path / "o")]
     res = CliRunner().invoke(app, [*args, "--json"])
     assert res.exit_code == 0, res.output
-    m = json.loads(res.output)
+    m = json.loads(res.stdout)
     assert m["config"]["pretrain_args"] == {"dim": 16} and "image-text" in m["retrieval"]
     assert (tmp_path / "o" / "contrastive.pt").is_file() and load(tmp_path / "o").dim == 16
     res = CliRunner().invoke(app, args)  # the table form prints retrieval

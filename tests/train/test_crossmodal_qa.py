@@ -380,7 +380,7 @@ def test_a_model_with_unsettled_batchnorm_statistics_is_warned_about(disjoint: P
     res = CliRunner().invoke(app, ["train", str(disjoint), "--fusion", "late", "--epochs", "1", "--threads", "1",
                                    "--no-robustness", "--json"])
     assert res.exit_code == 0, res.output
-    m = json.loads(res.output)
+    m = json.loads(res.stdout)
     assert len(m["warnings"]) == 1 and "BatchNorm statistics from only 1 training batch" in m["warnings"][0]
     res = CliRunner().invoke(app, ["train", str(disjoint), "--fusion", "late", "--epochs", "1", "--threads", "1",
                                    "--no-robustness"])

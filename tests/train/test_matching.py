@@ -82,6 +82,6 @@ def test_match_cli(avdigits40: Path, pretrained_run: tuple[Path, dict[str, Any]]
     run, _ = pretrained_run
     res = CliRunner().invoke(app, ["match", str(avdigits40), "--model", str(run), "--out", str(tmp_path / "a.png"), "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["pairs"]["image-audio"]["cosine"]["auc"] > 0.5
+    assert json.loads(res.stdout)["pairs"]["image-audio"]["cosine"]["auc"] > 0.5
     res = CliRunner().invoke(app, ["match", str(avdigits40), "--model", str(run), "--out", str(tmp_path / "b.png")])
     assert res.exit_code == 0 and "image-audio" in res.output and (tmp_path / "b.png").is_file()

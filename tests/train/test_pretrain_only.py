@@ -50,7 +50,7 @@ def test_epochs_0_pretrains_on_unlabelled_pairs(captions: Path, tmp_path: Path) 
             "--out", str(tmp_path / "o"), "--threads", "1"]
     res = CliRunner().invoke(app, [*args, "--json"])
     assert res.exit_code == 0, res.output  # was: "the card has no classes (num_classes=0); training needs labels"
-    m = json.loads(res.output)
+    m = json.loads(res.stdout)
     r = m["retrieval"]["image-text"]
     assert r["n"] == m["samples"]["test"]["samples"] > 10 and 0 < r["chance"]["instance"]["R@1"] < 1
     assert "test" not in m and m["classes"]["num_classes"] == 0 and len(m["pretrain"]["history"]) == 3
@@ -91,7 +91,7 @@ def test_match_reads_a_pretrained_only_folder(captions: Path, tmp_path: Path) ->
     train(captions, epochs=0, pretrain="contrastive", pretrain_epochs=2, out=tmp_path / "o", threads=1)
     res = CliRunner().invoke(app, ["match", str(captions), "--model", str(tmp_path / "o"), "--json"])
     assert res.exit_code == 0, res.output
-    r = json.loads(res.output)
+    r = json.loads(res.stdout)
     assert r["fusion"] is None and r["embedding"].endswith("contrastive.pt") and r["overall"].keys() == {"auc"}
     assert list(r["pairs"]) == ["image-text"] and "divergence" not in r["pairs"]["image-text"]
     assert 0 <= r["pairs"]["image-text"]["cosine"]["auc"] <= 1 and Path(r["figure"]).is_file()

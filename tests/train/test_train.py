@@ -94,7 +94,7 @@ def test_train_cli(tmp_path: Path, small: Path) -> None:
 
     res = CliRunner().invoke(app, ["train", str(small), "--fusion", "gated", "--epochs", "1", "--out", str(tmp_path / "o"), "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["config"]["fusion"] == "gated"
+    assert json.loads(res.stdout)["config"]["fusion"] == "gated"
     res = CliRunner().invoke(app, ["train", str(small), "--fusion", "nope", "--epochs", "1"])
     assert res.exit_code != 0
     res = CliRunner().invoke(app, ["train", str(small), "--fusion", "early", "--epochs", "1", "--image-size", "24", "--cache", "false",
