@@ -56,7 +56,7 @@ from mmdata.shards.index import UNLABELLED_GROUP
 from mmdata.train.config import ON_ERROR
 from mmdata.train.fusions import Fusion
 from mmdata.train.loop import keeps_caller_rng
-from mmdata.train.model import FusionModel, encode_present, float32_default
+from mmdata.train.model import FusionModel, encode_present, float32_default, host_present
 from mmdata.types import Batch
 
 FORMAT = "mmdata.contrastive/1"
@@ -112,9 +112,10 @@ class ContrastiveModel(nn.Module):
         """Unit-norm embeddings ``(B, dim)`` per modality and presence masks ``(B,)`` on the model's device."""
         x, pres = self._inputs(batch)
         d = self.heads[self.mods[0]][0].in_features
+        host = host_present(batch, self.mods)
         # each encoder sees only the rows holding its modality (encode_present): an absent row's zeros
         # would enter BatchNorm's batch statistics and move the present rows' embeddings
-        z = {m: F.normalize(self.heads[m](encode_present(self.encoders[m], x[m], pres[m], d)), dim=-1) for m in self.mods}
+        z = {m: F.normalize(self.heads[m](encode_present(self.encoders[m], x[m], host[m], d)), dim=-1) for m in self.mods}
         return z, pres
 
     def forward(self, batch: Batch, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:

@@ -111,16 +111,19 @@ class FusionModel(nn.Module):
         """Logits (B, classes); ``drop`` removes modalities (presence False) for robustness tests;
         ``inputs``: ``self.inputs(batch)`` computed before (an evaluation batch reused every epoch)."""
         x, pres = self.inputs(batch) if inputs is None else (inputs[0], dict(inputs[1]))
+        host = host_present(batch, self.mods)  # which rows each encoder sees, read without a device sync
         for m in drop:
             if m in pres:
                 pres[m] = torch.zeros_like(pres[m])
-        feats = self.encode(x, pres)
+                host[m] = torch.zeros_like(host[m])
+        feats = self.encode(x, host)
         low = self.low_level(x) if getattr(self.fusion, "uses_low", False) else {}  # a plug-in may ask, not only early
         return self.check_logits(self.fusion(feats, pres, low), len(batch))
 
     def encode(self, x: dict[str, torch.Tensor], pres: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Encoder features ``(B, d)`` per modality with an encoder: each encoder sees only the rows that
-        hold its modality (:func:`encode_present`); an absent row's features are zeros."""
+        hold its modality (:func:`encode_present`); an absent row's features are zeros. ``pres``: presence
+        by modality, best the host masks (:func:`host_present`: no device sync)."""
         return {m: encode_present(self.encoders[m], x[m], pres[m], self.fusion.d) for m in self.mods if m in self.encoders}
 
     def check_logits(self, logits: Any, rows: int) -> torch.Tensor:
@@ -143,6 +146,13 @@ class FusionModel(nn.Module):
                           f"of {rows}; expected (batch, classes) = ({rows}, {self.classes}): one score per class of the dataset")
 
 
+def host_present(batch: Batch, mods: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Presence masks ``(B,)`` bool of ``mods`` as the batch holds them, on the host (``Batch.to`` leaves
+    them there): which rows an encoder sees is decided without reading a device tensor back."""
+    n = len(batch)
+    return {m: batch.present[m] if m in batch.present else torch.zeros(n, dtype=torch.bool) for m in mods}
+
+
 def encode_present(encoder: nn.Module, x: torch.Tensor, present: torch.Tensor, d: int) -> torch.Tensor:
     """``encoder`` run on the rows of ``x`` where ``present`` is True, scattered into zeros ``(B, d)``.
 
@@ -162,8 +172,10 @@ def encode_present(encoder: nn.Module, x: torch.Tensor, present: torch.Tensor, d
         ((2, 4), 0.0)
     """
     n = x.shape[0]
-    idx = present.nonzero().squeeze(1)
-    k = int(idx.numel())
+    host = present if present.device.type == "cpu" else present.cpu()  # a device mask costs a sync: pass the host's
+    idx_host = host.nonzero().squeeze(1)
+    k = int(idx_host.numel())
+    idx = idx_host.to(x.device, non_blocking=True)
     if k == 1 and encoder.training:
         encoder.eval()
         try:
