@@ -55,6 +55,9 @@ def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=
 
 for module in (shards, augment, datasets, train, match, ablate):
     module.register(app)
+from mmdata.cli import diff as _diff  # noqa: E402 - `mmdata diff` (QA26 F16), registered apart from the list above
+
+_diff.register(app)
 
 err = err_console
 RICH_HELP_MIN_COLUMNS = 110  # narrower, typer's rich tables cut long option names and values with "…"

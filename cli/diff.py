@@ -1,0 +1,149 @@
+"""`mmdata diff A B`: what changed between two versions of a dataset (thin command over mmdata.shards.diff)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from mmdata.cli.common import console, note, one_line_path, plural, print_json, table
+
+#: ``--fail-on`` values: the kinds of sample difference, ``card`` (class names, fields) and ``any`` (all of them)
+FAIL_ON = ("added", "removed", "changed", "relabelled", "moved", "card", "any")
+
+
+def _fail_on(value: Optional[str]) -> list[str]:
+    """``--fail-on added,removed``: the kinds, checked (``any``: every kind and the card)."""
+    if not value:
+        return []
+    kinds = [k.strip() for k in value.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in FAIL_ON]
+    if bad:
+        raise typer.BadParameter(f"{', '.join(map(repr, bad))}: expected a comma-separated list of "
+                                 f"{', '.join(FAIL_ON)}", param_hint="--fail-on")
+    return list(FAIL_ON[:-1]) if "any" in kinds else list(dict.fromkeys(kinds))
+
+
+def _what(kind: str, item: dict) -> str:
+    """One sample's change, in words."""
+    if kind in ("added", "removed"):
+        return f"split {item['split']}" + (f", class {item['label']}" if item["label"] is not None else "")
+    if kind == "moved":
+        return f"split {item['a']} -> {item['b']}"
+    if kind == "relabelled":
+        how = f" (moved to another class folder; was {item['a_key']})" if item.get("matched") else ""
+        return f"class {item['a']} -> {item['b']}{how}"
+    parts = []
+    for m in item["members"]:
+        if m["what"] == "bytes":
+            parts.append(f"{m['member']}: {m['a_size']:,} -> {m['b_size']:,} bytes" if m["a_size"] != m["b_size"]
+                         else f"{m['member']}: other bytes, same size ({m['a_size']:,})")
+        else:
+            parts.append(f"{m['member']} {m['what']}")
+    return "; ".join(parts)
+
+
+def diff(
+    a: Annotated[str, typer.Argument(help="The earlier version: a dataset folder written by `mmdata shard` (a path, or an fsspec URL).")],
+    b: Annotated[str, typer.Argument(help="The later version: a dataset folder written by `mmdata shard` (a path, or an fsspec URL).")],
+    by: Annotated[str, typer.Option("--by", help="Match samples by key (default) or source_key (what each sample was sharded from: robust when the key rules changed between the two shardings).")] = "key",
+    split: Annotated[Optional[list[str]], typer.Option("--split", help="Only samples in this split in A or B (repeatable): `--split test --fail-on any` fails when anything in the test split changed, a sample moved into or out of it included.")] = None,
+    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, card (class names, class count, fields or layout differ), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Samples listed per kind (the counts are always whole; --json lists this many too).")] = 20,
+    json_: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables (an error too: {\"ok\": false, \"error\": ..., \"exit_code\": N}).")] = False,
+) -> None:
+    """What changed from the dataset version A to B: samples added, removed, changed (members whose size or CRC-32
+    differ, members added or removed), relabelled (class names compared, not ids: the two versions may number
+    their classes otherwise; a sample moved to another class folder is paired by its path inside the folder and
+    its members' CRC-32s), moved between splits; a summary per split; and the cards' differences (class names
+    added / removed / renamed / kept under another id, num_classes, fingerprint, fields).
+
+    Reads only dataset.json and index.parquet of each version: no shard is read, nothing is decoded (the index
+    records each member's size and CRC-32; an index written before 2026-12-04 has sizes only, said in a warning).
+
+    Exit status: 0 compared (whatever changed, unless --fail-on); 1 a kind named by --fail-on is not empty (a CI
+    gate: `mmdata diff v1 v2 --split test --fail-on any`); 2 A or B is not a readable dataset folder, or usage.
+    docs/versions.md describes the result."""
+    from mmdata.shards.diff import BY, diff as run
+
+    if by not in BY:
+        raise typer.BadParameter(f"expected one of {', '.join(BY)}, got {by!r}", param_hint="--by")
+    kinds = _fail_on(fail_on)
+    rep = run(a, b, by=by, splits=split, limit=limit)
+    failed = [k for k in kinds if (rep["card"]["changed"] if k == "card" else rep["counts"][k])]
+    code = 1 if failed else 0
+    error = (f"mmdata diff: {', '.join(f'{k} ({_count(rep, k)})' for k in failed)} between {a} and {b}"
+             + (f" in split {', '.join(split)}" if split else "") + " (--fail-on)") if failed else None
+    if json_:
+        print_json({"ok": not failed, "exit_code": code, **({"error": error} if error else {}),
+                    "fail_on": kinds, "failed_on": failed, **rep})
+    else:
+        _print(rep, limit)
+    for w in rep["warnings"]:
+        note(f"[yellow]warning:[/] {escape(w)}")
+    if failed:
+        note(f"[red]error:[/] {escape(str(error))}")
+        raise typer.Exit(1)
+
+
+def _count(rep: dict, kind: str) -> str:
+    if kind == "card":
+        return "class names, class count, fields or layout"
+    return plural(rep["counts"][kind], "sample")
+
+
+def _print(rep: dict, limit: int) -> None:
+    """The human summary: one line, a table per split, the cards' differences, the samples of each kind."""
+    from mmdata.shards.diff import KINDS
+
+    c = rep["counts"]
+    said = ", ".join(f"{c[k]} {k}" for k in KINDS if c[k]) or "no sample differs"
+    side = lambda v: f"{escape(one_line_path(v['path']))} ({plural(v['samples'], 'sample')})"  # noqa: E731
+    console.print(f"[bold]{side(rep['a'])}[/] -> [bold]{side(rep['b'])}[/], matched by {rep['by']}"
+                  + (f", splits {escape(', '.join(rep['splits']))}" if rep["splits"] else "")
+                  + f": {said}; {c['unchanged']} unchanged", highlight=False)
+    t = table("split", "A", "B", "added", "removed", "changed", "relabelled", "moved in", "moved out", "unchanged")
+    for s, row in rep["per_split"].items():
+        t.add_row(escape(one_line_path(s)), *(str(row[f]) for f in ("a", "b", "added", "removed", "changed",
+                                                                      "relabelled", "moved_in", "moved_out",
+                                                                      "unchanged")))
+    console.print(t)
+    card = rep["card"]
+    names = card["label_names"]
+    lines = []
+    for k in ("added", "removed"):
+        if names[k]:
+            lines.append(f"classes {k}: {', '.join(names[k])}")
+    if names["renamed"]:
+        lines.append("classes renamed: " + ", ".join(f"id {r['id']} {r['a']} -> {r['b']}" for r in names["renamed"]))
+    if names["id_changed"]:
+        lines.append("class ids changed: " + ", ".join(f"{r['name']} {r['a']} -> {r['b']}" for r in names["id_changed"]))
+    if card["num_classes"]["a"] != card["num_classes"]["b"]:
+        lines.append(f"num_classes: {card['num_classes']['a']} -> {card['num_classes']['b']}")
+    for k in ("added", "removed"):
+        if card["fields"][k]:
+            lines.append(f"fields {k}: {', '.join(card['fields'][k])}")
+    if card["layout"]["a"] != card["layout"]["b"]:
+        lines.append(f"layout: {card['layout']['a']} -> {card['layout']['b']}")
+    fp = card["fingerprint"]
+    lines.append("fingerprint: the same" if fp["same"] else f"fingerprint: {fp['a']} -> {fp['b']}")
+    for line in lines:
+        console.print(escape(line), highlight=False)
+    for pairs, what in (("relabelled_pairs", "relabelled"), ("moved_pairs", "moved")):
+        if rep[pairs]:
+            console.print(escape(f"{what}: " + ", ".join(f"{k}: {v}" for k, v in rep[pairs].items())), highlight=False)
+    if limit and any(c[k] for k in KINDS):
+        t = table("kind", "key", "change")
+        for k in KINDS:
+            for item in rep[k]["items"]:
+                t.add_row(k, escape(one_line_path(item["key"])), escape(one_line_path(_what(k, item))))
+        console.print(t)
+        more = [f"{rep[k]['total'] - len(rep[k]['items'])} more {k}" for k in KINDS if rep[k]["truncated"]]
+        if more:
+            console.print(f"not listed: {', '.join(more)} (--limit N, or --json)", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``mmdata diff`` to the app."""
+    app.command()(diff)

@@ -1,0 +1,326 @@
+"""``mmdata diff A B``: what changed between two versions of a dataset folder, from their indexes and cards only.
+
+Nothing but ``dataset.json`` and ``index.parquet`` of each version is read (no shard is opened, nothing is
+decoded): a sample's content is compared by the size and CRC-32 of each of its members as the index records
+them (``member_crc32``; an index written before 2026-12-04 lacks them, and its members are then compared by
+size alone, which the result says in ``warnings``). See docs/versions.md.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from mmdata.codecs import field_of
+from mmdata.errors import ShardError
+from mmdata.shards import index as idx
+
+#: the kinds of sample difference, in the order the result and the CLI list them
+KINDS = ("added", "removed", "changed", "relabelled", "moved")
+#: what samples are matched by: their key (default) or what they were sharded from
+BY = ("key", "source_key")
+#: how many samples each list of the result shows by default (its ``total`` counts them all)
+LIMIT = 50
+#: the index columns diff needs (a missing one is a ShardError naming it); ``source_key`` and ``member_crc32`` are
+#: optional (older indexes lack them)
+INDEX_COLUMNS = ("key", "split", "members", "sizes", "label")
+READS = "dataset.json and index.parquet of each version (no shard is read, nothing is decoded)"
+
+
+def _nfc(name: str) -> str:
+    from mmdata.shards.sources import _nfc as nfc
+
+    return nfc(name)
+
+
+class _Version:
+    """One side of the comparison: its card and its index's rows, by the matching column."""
+
+    def __init__(self, path: str | Path, by: str, storage_options: dict[str, Any] | None) -> None:
+        self.path = str(path)
+        self.card = idx.load_card(path, storage_options, shard_lists=False)
+        table = idx.load_index(path, storage_options=storage_options, require=INDEX_COLUMNS, card=self.card)
+        names = self.card.get("label_names")
+        self.names: list[str] | None = list(names) if names else None
+        cols = {c: (table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows)
+                for c in (*INDEX_COLUMNS, "source_key", "member_crc32")}
+        self.has_crc = "member_crc32" in table.column_names and any(v is not None for v in cols["member_crc32"])
+        self.rows: dict[str, dict[str, Any]] = {}
+        where = f"{self.path.rstrip('/')}/{idx.INDEX}"
+        for i in range(table.num_rows):
+            row = {c: cols[c][i] for c in cols}
+            match = row[by]
+            if not isinstance(match, str):
+                hint = "; compare by key (--by key)" if by == "source_key" else ""
+                raise ShardError(f"{where}: row {i} (key {row['key']!r}) has no {by} (found {match!r}), which diff "
+                                 f"matches samples by{hint}")
+            if match in self.rows:
+                hint = (" (rows made from one file: segments, a row per caption); compare by key (--by key)"
+                        if by == "source_key" else " (expected one row per key: run `mmdata verify`)")
+                raise ShardError(f"{where}: {by} {match!r} names two samples ({self.rows[match]['key']!r} and "
+                                 f"{row['key']!r}), so samples cannot be matched by it{hint}")
+            self.rows[match] = row
+
+    def label_name(self, label: Any) -> str | None:
+        """The class name of the label id ``label`` (its id as text without label names; None unlabelled)."""
+        if not isinstance(label, int):
+            return None
+        if self.names is not None and 0 <= label < len(self.names):
+            return self.names[label]
+        return str(label)
+
+    def split_names(self) -> list[str]:
+        return list(self.card["splits"])
+
+
+def _members(row: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """A sample's members by extension (``png``, ``seg.png``, ``json``) -> (size, crc32): keys may differ between
+    the two versions (``by="source_key"``), extensions do not. The label member (``.cls``) is left out: the
+    label is compared as a class name (``relabelled``), its member's bytes are its id."""
+    key = row["key"]
+    names, sizes = row["members"] or [], row["sizes"] or []
+    crcs = row["member_crc32"] or [None] * len(names)
+    out = {}
+    for name, size, crc in zip(names, sizes, crcs):
+        ext = name[len(key) + 1:] if name.startswith(f"{key}.") else name.partition(".")[2]
+        if field_of(ext) != "label":
+            out[ext] = (size, crc)
+    return out
+
+
+def _content(a: dict[str, Any], b: dict[str, Any], crc: bool) -> list[dict[str, Any]]:
+    """The members that differ between the sample rows ``a`` and ``b`` (size, or CRC-32 where ``crc``)."""
+    ma, mb = _members(a), _members(b)
+    out = []
+    for ext in sorted(set(ma) | set(mb)):
+        if ext not in mb:
+            out.append({"member": ext, "what": "removed", "a_size": ma[ext][0], "b_size": None})
+        elif ext not in ma:
+            out.append({"member": ext, "what": "added", "a_size": None, "b_size": mb[ext][0]})
+        else:
+            (sa, ca), (sb, cb) = ma[ext], mb[ext]
+            if sa != sb or (crc and ca != cb):
+                out.append({"member": ext, "what": "bytes", "a_size": sa, "b_size": sb,
+                            **({"a_crc32": ca, "b_crc32": cb} if crc else {})})
+    return out
+
+
+def _in_class_folder(row: dict[str, Any], version: _Version) -> str | None:
+    """The path inside its class folder of a sample whose source key's first folder is its class (``cat/003`` of
+    class ``cat``: ``003``), else None."""
+    sk, name = row.get("source_key"), version.label_name(row["label"])
+    if not (isinstance(sk, str) and "/" in sk and name is not None and version.names):
+        return None
+    first, rest = sk.split("/", 1)
+    return rest if _nfc(first) == _nfc(name) else None
+
+
+def _class_folder_moves(va: _Version, vb: _Version, removed: list[str], added: list[str]) -> list[tuple[str, str]]:
+    """Samples of a class-folder tree moved to another class folder (an annotator's relabelling): their key and
+    source key changed with the folder, so nothing matched them. A pair (removed match, added match) where the
+    path inside the class folder names one sample on each side, the class differs and every member but the label
+    has the same size and CRC-32 (indexes without CRC-32s: no pair), as ``mmdata shard --split-from`` pairs them."""
+    if not (va.has_crc and vb.has_crc):
+        return []
+    gone: dict[str, list[str]] = {}
+    for m in removed:
+        rest = _in_class_folder(va.rows[m], va)
+        if rest is not None:
+            gone.setdefault(rest, []).append(m)
+    new: dict[str, list[str]] = {}
+    for m in added:
+        rest = _in_class_folder(vb.rows[m], vb)
+        if rest is not None:
+            new.setdefault(rest, []).append(m)
+    pairs = []
+    for rest, ms in sorted(new.items()):
+        before = gone.get(rest)
+        if len(ms) != 1 or before is None or len(before) != 1:
+            continue
+        ra, rb = va.rows[before[0]], vb.rows[ms[0]]
+        same_class = _nfc(va.label_name(ra["label"]) or "") == _nfc(vb.label_name(rb["label"]) or "")
+        if not same_class and _members(ra) and not _content(ra, rb, crc=True):
+            pairs.append((before[0], ms[0]))
+    return pairs
+
+
+def _card_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """What differs between the cards ``a`` and ``b``: class names, class count, fingerprint, modalities."""
+    na, nb = list(a.get("label_names") or []), list(b.get("label_names") or [])
+    sa, sb = {_nfc(n) for n in na}, {_nfc(n) for n in nb}
+    renamed = [{"id": i, "a": x, "b": y} for i, (x, y) in enumerate(zip(na, nb))
+               if _nfc(x) != _nfc(y) and _nfc(x) not in sb and _nfc(y) not in sa]
+    was = {_nfc(r["a"]) for r in renamed}
+    now = {_nfc(r["b"]) for r in renamed}
+    pos_a, pos_b = {_nfc(n): i for i, n in enumerate(na)}, {_nfc(n): i for i, n in enumerate(nb)}
+    labels = {
+        "a": na or None, "b": nb or None,
+        "added": [n for n in nb if _nfc(n) not in sa and _nfc(n) not in now],
+        "removed": [n for n in na if _nfc(n) not in sb and _nfc(n) not in was],
+        "renamed": renamed,
+        # a class kept under another id: a model trained on A reads B's ids as other classes
+        "id_changed": [{"name": n, "a": pos_a[_nfc(n)], "b": pos_b[_nfc(n)]} for n in nb
+                       if _nfc(n) in pos_a and pos_a[_nfc(n)] != pos_b[_nfc(n)]],
+    }
+    mods_a, mods_b = list(a.get("modalities") or {}), list(b.get("modalities") or {})
+    fields_a = [*mods_a, *(a.get("fields") or [])]
+    fields_b = [*mods_b, *(b.get("fields") or [])]
+    out = {
+        "label_names": labels,
+        "num_classes": {"a": a.get("num_classes"), "b": b.get("num_classes")},
+        "fingerprint": {"a": a.get("fingerprint"), "b": b.get("fingerprint"),
+                        "same": a.get("fingerprint") is not None and a.get("fingerprint") == b.get("fingerprint")},
+        "fields": {"added": [f for f in fields_b if f not in fields_a],
+                   "removed": [f for f in fields_a if f not in fields_b]},
+        "layout": {"a": a.get("layout", "samples"), "b": b.get("layout", "samples")},
+    }
+    # the fingerprint is not in it: it changes with the shards' bytes (another --maxcount packs the same samples
+    # otherwise), which the samples' comparison covers
+    out["changed"] = bool(na != nb or out["num_classes"]["a"] != out["num_classes"]["b"]
+                          or out["fields"]["added"] or out["fields"]["removed"]
+                          or out["layout"]["a"] != out["layout"]["b"])
+    return out
+
+
+def _listing(items: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
+    shown = items if limit is None else items[:limit]
+    return {"total": len(items), "items": shown, "truncated": len(shown) < len(items)}
+
+
+def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | None = None,
+         limit: int | None = LIMIT, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What changed from the dataset version ``a`` to ``b`` (folders written by ``mmdata shard``: paths, or fsspec
+    URLs read with ``storage_options``), reading only each one's ``dataset.json`` and ``index.parquet``: no shard
+    is opened, nothing is decoded.
+
+    Samples are matched by ``by``: ``"key"`` (the sample key, default) or ``"source_key"`` (what the sample was
+    sharded from: the robust choice when the key rules changed between the two shardings). Each matched sample
+    is compared by its members' sizes and CRC-32s (the index's ``member_crc32``; by size alone where an index
+    lacks them, said in ``warnings``), its class *name* (the two cards' ``label_names`` may number the classes
+    differently: a class added before others in sorted order shifts every id, which is no relabelling) and its
+    split. A sample moved to another class folder gets another key and source key; it is still paired, and
+    counted as ``relabelled`` (``"matched": "class folder"``), when the path inside its class folder names one
+    sample on each side and every member but the label has the same size and CRC-32.
+
+    ``splits``: only samples in one of these splits in ``a`` or ``b`` (a sample moved from ``train`` into ``test``
+    counts for ``test``). ``limit``: how many samples each list shows (``None``: all); its ``total`` counts all.
+
+    Returns a JSON-able dict: ``a`` / ``b`` (path, name, fingerprint, samples), ``by``, ``reads``, ``counts`` (per
+    kind, and ``unchanged``), one listing per kind (``added``, ``removed``, ``changed``, ``relabelled``,
+    ``moved``: ``{"total", "items", "truncated"}``; items sorted by split then key, each with ``key`` (B's, A's
+    for ``removed``), ``source_key`` and what changed: ``split`` / ``label`` for added and removed, ``members``
+    (member extension, ``what``: ``bytes`` / ``added`` / ``removed``, sizes and CRC-32s) for changed, ``a`` / ``b``
+    class names and ids for relabelled, ``a`` / ``b`` splits for moved; ``a_key`` where A's key differs),
+    ``relabelled_pairs`` / ``moved_pairs`` (``"cat -> dog": n``), ``per_split`` (per split: samples in A and B
+    and the count of each kind, ``moved_in`` / ``moved_out`` for moves), ``card`` (class names added, removed,
+    renamed at one id and kept under another id; ``num_classes``, ``fingerprint``, fields, layout; ``changed``),
+    ``same`` (no sample differs and the cards agree) and ``warnings``.
+
+    Raises:
+        ShardError: naming the folder when either is not a readable dataset folder (no ``dataset.json``, an
+            index that is not one), or, with ``by="source_key"``, when a sample has no source key or one
+            names two samples.
+        ValueError: ``by`` is not ``"key"`` or ``"source_key"``.
+
+    Example:
+        >>> import tempfile
+        >>> from mmdata.shards.writer import shard
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = shard(make_sample_folder(t + "/raw", n=4), t + "/v1", progress=False)
+        >>> d = diff(t + "/v1", t + "/v1")
+        >>> d["same"], d["counts"]["unchanged"]
+        (True, 4)
+    """
+    if by not in BY:
+        raise ValueError(f"by= must be one of {BY}, got {by!r}")
+    va, vb = _Version(a, by, storage_options), _Version(b, by, storage_options)
+    warnings = [f"{v.path}: its index has no member CRC-32s (written before 2026-12-04): members compared by size "
+                f"only; reshard it to compare their bytes" for v in (va, vb) if not v.has_crc]
+    crc = va.has_crc and vb.has_crc
+    wanted = set(splits) if splits else None
+
+    def kept(*rows: dict[str, Any] | None) -> bool:
+        return wanted is None or any(r is not None and r["split"] in wanted for r in rows)
+
+    removed = sorted(m for m in va.rows if m not in vb.rows and kept(va.rows[m]))
+    added = sorted(m for m in vb.rows if m not in va.rows and kept(vb.rows[m]))
+    pairs = [(m, m) for m in sorted(va.rows) if m in vb.rows and kept(va.rows[m], vb.rows[m])]
+    folder_moves = _class_folder_moves(va, vb, removed, added)
+    if folder_moves:
+        gone, new = {x for x, _ in folder_moves}, {y for _, y in folder_moves}
+        removed = [m for m in removed if m not in gone]
+        added = [m for m in added if m not in new]
+    out: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+    unchanged = 0
+    per: dict[str, Counter[str]] = {}
+
+    def ident(ra: dict[str, Any] | None, rb: dict[str, Any] | None) -> dict[str, Any]:
+        r = rb if rb is not None else ra
+        assert r is not None
+        extra = {"a_key": ra["key"]} if ra is not None and rb is not None and ra["key"] != rb["key"] else {}
+        return {"key": r["key"], "source_key": r.get("source_key"), **extra}
+
+    for m in removed:
+        r = va.rows[m]
+        out["removed"].append({**ident(r, None), "split": r["split"], "label": va.label_name(r["label"])})
+        per.setdefault(r["split"], Counter())["removed"] += 1
+    for m in added:
+        r = vb.rows[m]
+        out["added"].append({**ident(None, r), "split": r["split"], "label": vb.label_name(r["label"])})
+        per.setdefault(r["split"], Counter())["added"] += 1
+    for ma, mb in [*pairs, *folder_moves]:
+        ra, rb = va.rows[ma], vb.rows[mb]
+        split = rb["split"]
+        same = True
+        members = _content(ra, rb, crc)
+        if members:
+            out["changed"].append({**ident(ra, rb), "split": split, "members": members})
+            per.setdefault(split, Counter())["changed"] += 1
+            same = False
+        la, lb = va.label_name(ra["label"]), vb.label_name(rb["label"])
+        if (la is None) != (lb is None) or (la is not None and _nfc(la) != _nfc(lb or "")):
+            item = {**ident(ra, rb), "split": split, "a": la, "b": lb, "a_id": ra["label"], "b_id": rb["label"]}
+            if (ma, mb) in folder_moves:
+                item["matched"] = "class folder"
+            out["relabelled"].append(item)
+            per.setdefault(split, Counter())["relabelled"] += 1
+            same = False
+        if ra["split"] != rb["split"]:
+            out["moved"].append({**ident(ra, rb), "a": ra["split"], "b": rb["split"]})
+            per.setdefault(ra["split"], Counter())["moved_out"] += 1
+            per.setdefault(rb["split"], Counter())["moved_in"] += 1
+            same = False
+        if same:
+            unchanged += 1
+            per.setdefault(split, Counter())["unchanged"] += 1
+    for kind in KINDS:
+        out[kind].sort(key=lambda item: (str(item.get("split", item.get("b"))), item["key"]))
+    count_a = Counter(r["split"] for r in va.rows.values())
+    count_b = Counter(r["split"] for r in vb.rows.values())
+    names = list(dict.fromkeys([*va.split_names(), *vb.split_names(), *count_a, *count_b, *per]))
+    fields = ("added", "removed", "changed", "relabelled", "moved_in", "moved_out", "unchanged")
+    per_split = {s: {"a": count_a.get(s, 0), "b": count_b.get(s, 0), **{f: per.get(s, Counter())[f] for f in fields}}
+                 for s in names if wanted is None or s in wanted}
+    for s, row in per_split.items():
+        row["same"] = not any(row[f] for f in fields[:-1])
+    card = _card_diff(va.card, vb.card)
+    counts = {k: len(out[k]) for k in KINDS}
+    return {
+        "a": {"path": va.path, "name": va.card.get("name"), "fingerprint": va.card.get("fingerprint"),
+              "samples": len(va.rows)},
+        "b": {"path": vb.path, "name": vb.card.get("name"), "fingerprint": vb.card.get("fingerprint"),
+              "samples": len(vb.rows)},
+        "by": by,
+        "splits": sorted(wanted) if wanted is not None else None,
+        "reads": READS,
+        "counts": {**counts, "unchanged": unchanged},
+        **{k: _listing(out[k], limit) for k in KINDS},
+        "relabelled_pairs": dict(sorted(Counter(f"{i['a']} -> {i['b']}" for i in out["relabelled"]).items())),
+        "moved_pairs": dict(sorted(Counter(f"{i['a']} -> {i['b']}" for i in out["moved"]).items())),
+        "per_split": per_split,
+        "card": card,
+        "same": not any(counts.values()) and not card["changed"],
+        "warnings": warnings,
+    }
