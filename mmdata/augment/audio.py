@@ -574,9 +574,10 @@ class Resample(AudioOp):
     """Resample to ``rate`` Hz (deterministic; belongs in ``normalize.audio`` when rates are mixed, so
     batches collate) with a Kaiser-windowed sinc: 32 zero crossings, cut-off at 0.945 x the lower Nyquist,
     beta 14.77 (48 -> 16 kHz: -0.2 dB at 7 kHz, -4.7 dB at 7.5 kHz; tones above the new Nyquist alias at
-    -79 dB from 8.5 kHz, below -145 dB from 9 kHz). Any pair of rates: a ratio whose polyphase table would
-    be large (22254 -> 16000) evaluates the filter per output sample. Kernels agree to float rounding
-    (atol 1e-5)."""
+    -79 dB from 8.5 kHz, below -145 dB from 9 kHz). A polyphase filter computes only the outputs kept, in
+    blocks of matrix products (bounded memory beyond the output on long clips; a clip's first seconds give
+    its first outputs bit for bit). Any pair of rates: a ratio whose polyphase table would be large (22254
+    -> 16000) evaluates the filter per output sample. Kernels agree to float rounding (atol 1e-5)."""
 
     section, name = "audio", "resample"
     needs_rate = True
@@ -644,11 +645,32 @@ class Speed(AudioOp):
         return _restack(batch, [self._speed(r, p["factor"]) for r, p in zip(_rows(batch), params)])
 
 
-def _mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
+def mel_range(sr: int, f_min: float = 0.0, f_max: float = 0.0) -> tuple[float, float]:
+    """The (low, high) edges in Hz of :func:`logmel`'s filterbank: ``f_max`` 0 is half of ``sr``.
+
+    Raises:
+        ValueError: ``f_min`` below 0, ``f_max`` above ``sr / 2``, or ``f_min >= f_max``.
+
+    Example:
+        >>> mel_range(16000), mel_range(16000, 20.0, 7600.0)
+        ((0.0, 8000.0), (20.0, 7600.0))
+    """
+    hi = float(f_max) if f_max else sr / 2
+    if f_min < 0:
+        raise ValueError(f"f_min {f_min:g} Hz is below 0")
+    if hi > sr / 2:
+        raise ValueError(f"f_max {hi:g} Hz is above half the sample rate ({sr / 2:g} Hz at {sr} Hz)")
+    if f_min >= hi:
+        raise ValueError(f"f_min {f_min:g} Hz is not below f_max {hi:g} Hz")
+    return float(f_min), hi
+
+
+def _mel_filters(sr: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float = 0.0) -> torch.Tensor:
     def hz_to_mel(f: np.ndarray) -> np.ndarray:
         return 2595.0 * np.log10(1.0 + f / 700.0)
 
-    mels = np.linspace(hz_to_mel(np.array(0.0)), hz_to_mel(np.array(sr / 2)), n_mels + 2)
+    lo, hi = mel_range(sr, f_min, f_max)
+    mels = np.linspace(hz_to_mel(np.array(lo)), hz_to_mel(np.array(hi)), n_mels + 2)
     hz = 700.0 * (10 ** (mels / 2595.0) - 1)
     bins = np.fft.rfftfreq(n_fft, 1.0 / sr)
     fb = np.zeros((n_mels, len(bins)), dtype=np.float32)
@@ -659,14 +681,14 @@ def _mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
 
 
 @lru_cache(maxsize=16)
-def mel_filters(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    """Triangular mel filterbank (n_mels, n_fft // 2 + 1), HTK mel scale."""
-    return _mel_filters(sr, n_fft, n_mels)
+def mel_filters(sr: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float = 0.0) -> torch.Tensor:
+    """Triangular mel filterbank (n_mels, n_fft // 2 + 1): HTK mel scale, peaks of 1 (no area
+    normalisation: librosa's ``htk=True, norm=None``), edges ``f_min`` .. ``f_max`` Hz (0: ``sr / 2``)."""
+    return _mel_filters(sr, n_fft, n_mels, f_min, f_max)
 
 
-@lru_cache(maxsize=64)
-@lru_cache(maxsize=16)  # per call of logmel: a sum over the whole filterbank otherwise
-def empty_mel_bands(sr: int, n_fft: int, n_mels: int) -> int:
+@lru_cache(maxsize=64)  # per call of logmel: a sum over the whole filterbank otherwise
+def empty_mel_bands(sr: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float = 0.0) -> int:
     """How many filters of :func:`mel_filters` are all zero: narrower than the FFT's bin spacing, no bin falls
     inside them (too many ``n_mels`` for ``n_fft`` at ``sr``), so their band is ``log(1e-6)`` in every frame.
 
@@ -674,18 +696,20 @@ def empty_mel_bands(sr: int, n_fft: int, n_mels: int) -> int:
         >>> empty_mel_bands(16000, 512, 40), empty_mel_bands(16000, 128, 512)
         (0, 385)
     """
-    return int((mel_filters(sr, n_fft, n_mels).sum(dim=1) == 0).sum())
+    return int((mel_filters(sr, n_fft, n_mels, f_min, f_max).sum(dim=1) == 0).sum())
 
 
 #: the (sr, n_fft, n_mels, win_ms) configurations :func:`logmel` has warned about (once each)
-_EMPTY_WARNED: set[tuple[int, int, int, float]] = set()
+_EMPTY_WARNED: set[tuple[int, int, int, float, float, float]] = set()
 
 
-def _warn_empty_bands(sr: int, n_fft: int, n_mels: int, win_ms: float, empty: int) -> None:
-    if (sr, n_fft, n_mels, win_ms) in _EMPTY_WARNED:
+def _warn_empty_bands(sr: int, n_fft: int, n_mels: int, win_ms: float, empty: int, f_min: float = 0.0,
+                      f_max: float = 0.0) -> None:
+    if (sr, n_fft, n_mels, win_ms, f_min, f_max) in _EMPTY_WARNED:
         return
-    _EMPTY_WARNED.add((sr, n_fft, n_mels, win_ms))
-    longer = next((n for n in (n_fft << k for k in range(1, 8)) if not empty_mel_bands(sr, n, n_mels)), None)
+    _EMPTY_WARNED.add((sr, n_fft, n_mels, win_ms, f_min, f_max))
+    longer = next((n for n in (n_fft << k for k in range(1, 8)) if not empty_mel_bands(sr, n, n_mels, f_min, f_max)),
+                  None)
     window = f" or a window longer than win_ms={1000 * longer / 2 / sr:g} (n_fft={longer})" if longer else ""
     warnings.warn(f"logmel: {empty} of the {n_mels} mel filters {'is' if empty == 1 else 'are'} empty (all zero) "
                   f"for n_mels={n_mels}, win_ms={win_ms:g} (n_fft={n_fft}) at {sr} Hz: those bands hold log(1e-6) = -13.8 in every frame "
@@ -694,8 +718,12 @@ def _warn_empty_bands(sr: int, n_fft: int, n_mels: int, win_ms: float, empty: in
 
 
 def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop_ms: float = 10.0,
-           full_window: bool = False) -> torch.Tensor:
+           full_window: bool = False, f_min: float = 0.0, f_max: float = 0.0) -> torch.Tensor:
     """log(mel power + 1e-6) of (..., T) audio (mono mix): (..., n_mels, frames).
+
+    Channels are averaged first (a stereo clip gives one spectrogram). The filterbank is
+    :func:`mel_filters`: HTK mel scale, triangles of peak 1 (librosa ``htk=True, norm=None``), ``n_mels`` bands from ``f_min`` to ``f_max`` Hz (0: half of ``sr``);
+    power spectrum (magnitude squared), natural log.
 
     A Hann window of ``win_ms`` (``round(sr * win_ms / 1000)`` samples), centred in an FFT of the next
     power of two (librosa / torchaudio ``win_length`` < ``n_fft``); ``full_window``: a window as long as
@@ -724,36 +752,63 @@ def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop
     pad_mode = "reflect" if x.shape[-1] > n_fft // 2 else "constant"
     spec = torch.stft(x.reshape(math.prod(lead), x.shape[-1]), n_fft, hop, win_length=size, window=win, center=True,
                       pad_mode=pad_mode, return_complex=True).abs() ** 2
-    empty = empty_mel_bands(sr, n_fft, n_mels)
+    f_min, f_max = float(f_min), float(f_max)
+    empty = empty_mel_bands(sr, n_fft, n_mels, f_min, f_max)
     if empty:
-        _warn_empty_bands(sr, n_fft, n_mels, win_ms, empty)
-    mel = on(mel_filters(sr, n_fft, n_mels), x.device).to(spec.dtype) @ spec
+        _warn_empty_bands(sr, n_fft, n_mels, win_ms, empty, f_min, f_max)
+    mel = on(mel_filters(sr, n_fft, n_mels, f_min, f_max), x.device).to(spec.dtype) @ spec
     return torch.log(mel + 1e-6).reshape(*lead, n_mels, -1)
 
 
 class LogMel(AudioOp):
     """Compute log-mel features into field ``spec`` (n_mels, frames) so ``freq_mask`` /
-    ``time_mask(target: spec)`` can run on them. Deterministic; kernels agree to float rounding. Too many
-    ``n_mels`` for the window's FFT (``n_fft``: ``win_ms`` at the rate, up to a power of two) leave mel
-    filters with no FFT bin, whose bands are constant: a warning says how many, once per configuration
-    (e.g. 128 mels need ``win_ms`` above 32 at 16 kHz)."""
+    ``time_mask(target: spec)`` can run on them: log(mel power + 1e-6) of the mono mix (channels averaged:
+    stereo gives one spectrogram), a Hann window of ``win_ms`` centred in an FFT of the next power of
+    two, frames centred every ``hop_ms``, ``n_mels`` triangular filters on the HTK mel scale from
+    ``f_min`` to ``f_max`` Hz (``f_max`` 0: half the sample rate), peaks of 1 with no area normalisation —
+    librosa's ``melspectrogram(htk=True, norm=None)`` (its filterbank within 1e-6). ``f_max`` above half
+    the clip's sample rate, or ``f_min`` not below ``f_max``, is an error naming the key. Deterministic;
+    kernels agree to float rounding. Too many ``n_mels`` for the window's FFT
+    (``n_fft``: ``win_ms`` at the rate, up to a power of two) leave mel filters with no FFT bin, whose
+    bands are constant: a warning says how many, once per configuration (e.g. 128 mels need ``win_ms``
+    above 32 at 16 kHz)."""
 
     section, name = "audio", "logmel"
     needs_rate = True
     PARAMS = {"n_mels": Param("int", 40, 1, 512, doc="mel bands"), "win_ms": Param("float", 25.0, 1.0, 1000.0, doc="window in ms"),
-              "hop_ms": Param("float", 10.0, 0.5, 1000.0, doc="hop in ms")}
+              "hop_ms": Param("float", 10.0, 0.5, 1000.0, doc="hop in ms"),
+              "f_min": Param("float", 0.0, 0.0, 192000.0, doc="lowest filter edge in Hz"),
+              "f_max": Param("float", 0.0, 0.0, 192000.0, doc="highest filter edge in Hz; 0: half the sample rate")}
     tolerance = "allclose, atol 1e-4"
     deterministic = True
+
+    def validate(self, where: str) -> None:
+        if self.f_max and self.f_min >= self.f_max:
+            raise RecipeError(f"{where}.f_min: {self.f_min:g} Hz is not below f_max ({self.f_max:g} Hz); "
+                              "give f_min < f_max")
+
+    def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
+        sr = int(sample.sample_rate or 0)
+        if sr and self.f_max > sr / 2:
+            raise RecipeError(f"{self.where}.f_max: {self.f_max:g} Hz is above half the sample rate of sample "
+                              f"{sample.key!r} ({sr / 2:g} Hz at {sr} Hz); lower f_max, or resample to at least "
+                              f"{math.ceil(2 * self.f_max)} Hz first")
+        if sr and not self.f_max and self.f_min >= sr / 2:
+            raise RecipeError(f"{self.where}.f_min: {self.f_min:g} Hz is not below half the sample rate of sample "
+                              f"{sample.key!r} ({sr / 2:g} Hz at {sr} Hz, f_max 0); lower f_min")
+        return {}
 
     def batch_fields(self) -> tuple[str, ...]:
         return ("audio", "spec")
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        return sample.with_fields(spec=logmel(sample["audio"], int(sample.sample_rate), self.n_mels, self.win_ms, self.hop_ms))
+        return sample.with_fields(spec=logmel(sample["audio"], int(sample.sample_rate), self.n_mels, self.win_ms,
+                                              self.hop_ms, f_min=self.f_min, f_max=self.f_max))
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         sr = int(batch.sample_rate)  # frames depend on each clip's length: one STFT per row, then re-pad
-        return _restack(batch, [logmel(r, sr, self.n_mels, self.win_ms, self.hop_ms) for r in _rows(batch)], field="spec")
+        return _restack(batch, [logmel(r, sr, self.n_mels, self.win_ms, self.hop_ms, f_min=self.f_min, f_max=self.f_max)
+                                for r in _rows(batch)], field="spec")
 
 
 @dataclass(frozen=True)
