@@ -57,6 +57,7 @@ from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, STANDA
                            member_type)
 from mmdata.errors import SourceError
 from mmdata.io import host_limit
+from mmdata.shards.pointers import DVC_POINTER, dvc_reason
 
 KNOWN_EXTS = frozenset((*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "json", "npy"))
 #: extensions that need no special rule in discovery (``npy`` fields and ``jpeg``/``jpg`` do)
@@ -1019,8 +1020,8 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                 continue
             named = split_name(fn)
             if named is None:
-                walk.bad(printable(rel + fn), "file", "unknown file type (mmdata shards images, audio, text, "
-                                                      "labels, .json and .npy files)", data=False)
+                walk.bad(printable(rel + fn), "file", dvc_reason(fn) or "unknown file type (mmdata shards images, "
+                                                      "audio, text, labels, .json and .npy files)", data=False)
                 continue
             stem, ext = named
             norm = stem if stem.isascii() else unicodedata.normalize("NFC", stem)
@@ -4017,6 +4018,9 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
         return discover_manifest(src, columns, label_names, label_names_from=label_names_from, on_error=on_error,
                                  meta=meta, group_by=group_by, root=root, paths=paths, segment=segment)
     if not src.exists():
+        tracked = src.with_name(src.name + ".dvc") if src.name else None
+        if tracked is not None and tracked.is_file():  # DVC leaves raw.dvc where raw/ goes until `dvc pull`
+            raise SourceError(f"source {src} does not exist: {tracked} beside it is {DVC_POINTER}")
         raise SourceError(f"source {src} does not exist")
     if meta:
         raise SourceError(folder_meta_error(src))

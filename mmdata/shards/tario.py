@@ -40,6 +40,7 @@ from braceexpand import braceexpand as _braceexpand
 
 from mmdata.errors import ShardError
 from mmdata.io import host_limit
+from mmdata.shards.pointers import LFS_POINTER, is_lfs_pointer
 from mmdata.urls import redact_text
 
 BLOCK = 512
@@ -401,6 +402,9 @@ def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MA
             if not header:
                 what = "is empty (no tar header)" if first else f"truncated after member {last!r} (no end-of-archive marker)"
                 yield Member(None, None, ("truncated shard", f"shard {shard}: {what}"))
+                return
+            if first and is_lfs_pointer(header) and header[257:262] != b"ustar":  # a checkout without `git lfs pull`
+                yield Member(None, None, ("truncated shard", f"shard {shard}: is not a tar file but {LFS_POINTER}"))
                 return
             if len(header) < BLOCK:
                 what = (f"is not a tar file ({len(header)} bytes, less than one 512-byte tar header)" if first

@@ -45,6 +45,7 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
+from mmdata.shards.pointers import DVC_POINTER, LFS_POINTER, LFS_SPEC, is_lfs_pointer
 from mmdata.shards.sources import (ON_ERROR, SEGMENT_FRAMES, SEGMENT_SOURCE, SKIP_REASON, UNREAD, Record, check_split_name, discover, discover_shards,
                                    check_split_folders, file_stamp, shard_files,
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
@@ -1159,9 +1160,11 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
         if ti >= 0 and datas[ti].__class__ is bytes:
             data = datas[ti]
             try:
+                if is_lfs_pointer(data):  # valid UTF-8, but no caption: the file LFS never fetched
+                    raise CorruptMedia(LFS_POINTER)
                 _not_utf16(data)
                 chars = len(data) if data.isascii() else len(data.decode("utf-8-sig"))  # a leading BOM is not read back
-            except UnicodeDecodeError as exc:
+            except (CorruptMedia, UnicodeDecodeError) as exc:
                 bad = _bad(bad, ti, exc, values, paths, meta, task)
         for i, kind in others:  # JSON, .npy, a second image / audio / text member of a custom record
             if datas[i].__class__ is bytes:
@@ -1364,7 +1367,8 @@ def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any
         aud_cols = [none] * 3
     if ti >= 0:
         texts = flat[ti::m]
-        if not all(map(bytes.isascii, texts)) or any(map(bytes.__contains__, texts, repeat(b"\x00"))):
+        if (not all(map(bytes.isascii, texts)) or any(map(bytes.__contains__, texts, repeat(b"\x00")))
+                or any(map(bytes.startswith, texts, repeat(LFS_SPEC)))):
             return None  # the per-sample path checks them (a NUL: UTF-16 text without a byte order mark?)
         chars = list(map(len, texts))
     else:
@@ -1404,6 +1408,8 @@ def _check_other(kind: str, data: bytes, decode: bool) -> tuple[Any, ...] | None
     elif kind == "n":
         check_npy(data)
     elif kind == "t":
+        if is_lfs_pointer(data):
+            raise CorruptMedia(LFS_POINTER)
         _not_utf16(data)
         data.decode("utf-8")
     else:
@@ -1473,6 +1479,8 @@ def _drop(rec: tuple[Any, ...], datas: list[bytes], bad: dict[int, str], fields:
     payloads and member suffixes; each bad member reported, or the first raised with ``on_error="raise"``."""
     key, source_key, label, extra, exts, values = rec
     for i, reason in bad.items():
+        if datas[i].__class__ is bytes and is_lfs_pointer(datas[i]):  # "not an image" said why: LFS never fetched it
+            reason = LFS_POINTER
         source = _member_source(values[i], f"{source_key}.{exts[i]}", task)
         if task["on_error"] == "raise":
             raise SourceError(f"{source}: {reason} (sample {source_key!r}); with --on-error skip such files are "
@@ -1821,6 +1829,7 @@ def shard(
     license: str | None = None,  # noqa: A002 — the card's key and the CLI's --license
     description: str | None = None,
     rewrite: bool = False,
+    max_skipped: int | float | str | None = None,
 ) -> dict[str, Any]:
     """Shard raw multimodal data into WebDataset tars with ``index.parquet`` and ``dataset.json``.
 
@@ -1901,6 +1910,12 @@ def shard(
         license: the dataset's license (``"CC-BY-4.0"``), recorded in the card.
         description: a sentence about the dataset, recorded in the card.
         rewrite: write the job even when ``out`` is up to date (see ``out``).
+        max_skipped: fail the job when more samples than this lost something: left out whole, or
+            written without a file of theirs (a Git LFS pointer, a corrupt image, ...). An int is a
+            count (``0``: any loss fails), a float a fraction of the samples (``0.01``; ``"1%"`` and
+            ``"0.01"`` as strings too). The dataset is still written, for inspection (its card lists
+            what was left out), then :class:`TooManySkipped` is raised, holding the report; a rerun
+            finds the output up to date and checks again. None (the default): no limit.
 
     The card records, beside ``options``, what else shaped the data: ``source_options`` (columns, meta,
     root, paths, labels, group_by, labels_from_folders, as given), ``split_method``, ``command`` (the
@@ -1946,6 +1961,7 @@ def shard(
     Raises:
         SourceError: bad options or source, an ``out`` that is a file or cannot be created, or no
             sample left to shard (none found, or every one's files bad: then nothing is written).
+        TooManySkipped: with ``max_skipped``, more samples lost something (the dataset is written).
 
     Example:
         >>> import tempfile
@@ -1969,6 +1985,7 @@ def shard(
     seed = expect_int(seed, "seed", error=SourceError)  # type: ignore[assignment]
     max_file_size = expect_int(max_file_size, "max_file_size", minimum=0, allow_none=True, error=SourceError,
                                unit="bytes")
+    limit = parse_max_skipped(max_skipped)
     # "warn" (as open_dataset takes it): skip as "skip" does — the same job, the same output and card —
     # and also say so in a warning once the job is done
     warn = on_error == "warn"
@@ -2087,7 +2104,67 @@ def shard(
 
     for message in report.get("warnings") or []:  # the caller's line, not this one (stacklevel=2)
         py_warnings.warn(str(message) + python_keywords(str(message)), ShardWarning, stacklevel=3)  # past the wrapper
+    if limit is not None and (over := skipped_over_limit(report, limit, max_skipped)) is not None:
+        raise TooManySkipped(over, report)
     return report
+
+
+class TooManySkipped(SourceError):
+    """:func:`shard` with ``max_skipped``: more samples lost a file or were left out than allowed. The
+    dataset was written (its card lists each one); ``report`` is the job's report."""
+
+    def __init__(self, message: str, report: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def parse_max_skipped(value: int | float | str | None) -> int | float | None:
+    """``max_skipped`` / ``--max-skipped`` as a count (int) or a fraction of the samples (float in [0, 1]).
+
+    Example:
+        >>> parse_max_skipped("5"), parse_max_skipped("0.01"), parse_max_skipped("2%"), parse_max_skipped(None)
+        (5, 0.01, 0.02, None)
+    """
+    if value is None:
+        return None
+    got = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            got = float(text[:-1]) / 100 if text.endswith("%") else int(text) if text.isdigit() else float(text)
+        except ValueError:
+            got = None
+    if isinstance(got, bool) or not isinstance(got, (int, float)) or got != got or got < 0 \
+            or (isinstance(got, float) and got > 1):
+        raise SourceError(f"--max-skipped: expected a count of samples (0, 5) or a fraction of them (0.01, 1%) "
+                          f"from 0 to 1, got {value!r}")
+    return got
+
+
+def skipped_over_limit(report: Mapping[str, Any], limit: int | float, given: Any = None) -> str | None:
+    """Why a job's report is over ``limit`` (:func:`parse_max_skipped`), or None. A sample counts once,
+    whether it was left out whole or lost one or more of its files.
+
+    Example:
+        >>> rep = {"samples": 3, "out": "ds", "skipped": [{"what": "member", "sample": "a", "reason": "truncated PNG"}]}
+        >>> skipped_over_limit(rep, 1) is None, skipped_over_limit(rep, 0)[:45]
+        (True, '1 of 3 samples lost a file or were left out, ')
+    """
+    lost = [s for s in report.get("skipped") or [] if s.get("what") in ("sample", "member")]
+    keys = {s.get("sample") if s.get("sample") is not None else s.get("source") for s in lost}
+    whole = {s.get("sample") if s.get("sample") is not None else s.get("source") for s in lost if s["what"] == "sample"}
+    total = int(report.get("samples") or 0) + len(whole)
+    allowed = limit if isinstance(limit, int) else limit * total
+    if len(keys) <= allowed:
+        return None
+    bound = f"at most {limit}" if isinstance(limit, int) else f"at most {limit:g} of them: {math.floor(allowed)}"
+    reasons = Counter(str(s.get("reason")) for s in lost if s["what"] == "member") or Counter(
+        str(s.get("reason")) for s in lost)
+    top = "; ".join(f"{n} × {r}" for r, n in reasons.most_common(2))
+    return (f"{len(keys)} of {total} samples lost a file or were left out, more than --max-skipped "
+            f"{given if given is not None else limit} allows ({bound}); most often: {top}. The dataset in "
+            f"{redact(str(report.get('out')))} was written for inspection (dataset.json lists each one under "
+            f"\"skipped\"): fix the source and shard again")
 
 
 def _check_shard_source_options(src: Any, columns: Mapping[str, str] | None, labels_from_folders: bool | None,
@@ -2826,6 +2903,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     deep = mediainfo.combine_sixteen_bit(results[p["name"]].get("sixteen_bit") for p in plan)
     if (few := mediainfo.sixteen_bit_warning(deep, rows.num_rows - rows["image_mode"].null_count)) is not None:
         warnings = [*warnings, few]  # 12-bit data in 16-bit files decodes nearly black: said once, at shard time
+    warnings = [*warnings, *lost_modality_warnings(skipped, count)]
     fingerprint = idx.fingerprint([s["sha256"] for s in shard_rows])
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
     card: dict[str, Any] = {
@@ -2865,6 +2943,59 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
         out.write_done(_done_record(out, plan, results, ident, written, rep), fsync)
     journal.remove()
     return {**rep, "up_to_date": False}
+
+
+def _skipped_field(source: str, kept: Mapping[str, int]) -> str:
+    """The field a left-out member was for, from its file name (``000001.png``: image; ``a.depth.png``:
+    ``depth.png`` where the dataset has that field)."""
+    name = source.rsplit("/", 1)[-1]
+    whole = name.partition(".")[2]
+    if whole and field_of(whole) in kept:
+        return field_of(whole)
+    return field_of(name.rpartition(".")[2])
+
+
+def lost_modality_warnings(skipped: Sequence[Mapping[str, Any]], kept: Mapping[str, int]) -> list[str]:
+    """A warning per modality more than half of whose files were left out (QA26: every image a Git LFS
+    pointer, and the job wrote a text-only dataset without a word about it). ``kept``: members written
+    per field.
+
+    Example:
+        >>> lost_modality_warnings([{"what": "member", "source": "a.png", "reason": "truncated PNG"}], {"text": 1})
+        ['image: 1 of 1 files were left out (truncated PNG): the dataset has no image']
+    """
+    left: dict[str, list[str]] = {}
+    for s in skipped:
+        source = s.get("source")
+        if not isinstance(source, str):
+            continue
+        if s.get("what") == "file" and s.get("reason") == DVC_POINTER:  # photo.jpg.dvc: an image not fetched
+            source = source[:-4]
+        elif s.get("what") != "member":
+            continue
+        field = _skipped_field(source, kept)
+        if field in ("image", "audio", "text") or (field in kept and field != "label"):
+            left.setdefault(field, []).append(str(s.get("reason")))
+    out = []
+    for field, reasons in sorted(left.items()):
+        n, has = len(reasons), kept.get(field, 0)
+        if 2 * n <= n + has:  # half or fewer: the listed skips say it
+            continue
+        lfs = sum(LFS_POINTER in r for r in reasons)
+        dvc = sum(r == DVC_POINTER for r in reasons)
+        if lfs == n:
+            why = "all Git LFS pointers: run `git lfs pull`"
+        elif dvc == n:
+            why = "all tracked by DVC and not fetched: run `dvc pull`"
+        elif lfs or dvc:
+            why = "; ".join([*([f"{lfs} of them Git LFS pointers: run `git lfs pull`"] if lfs else []),
+                             *([f"{dvc} of them tracked by DVC and not fetched: run `dvc pull`"] if dvc else [])])
+        else:
+            common, k = Counter(reasons).most_common(1)[0]
+            why = common if k == n else f"{k} of them: {common}"
+        tail = f"the dataset has no {field}" if not has else f"only {has} {'sample has' if has == 1 else 'samples have'} one"
+        out.append(f"{field}: {n} of {n + has} files were left out ({why}): {tail}")
+    return out
 
 
 def _job_identity(plan_hash: str, label_names: list[str] | None, names_from: str | None,
