@@ -85,10 +85,11 @@ def shard(
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     json_: JsonFlag = False,
+    max_skipped: Annotated[Optional[str], typer.Option("--max-skipped", help="Fail the job (exit 1) when more samples than this lost a file or were left out: a count (0: any loss) or a fraction of the samples (0.01, 1%). The dataset is still written, for inspection (dataset.json lists what was left out): publish it only once the job passed.")] = None,
 ) -> None:
     """Shard raw multimodal data into WebDataset tars + index.parquet + dataset.json. Rerun to resume a stopped
     job; a rerun over unchanged sources writes nothing (up to date)."""
-    from mmdata.shards.writer import CLI_CALL, ShardWarning
+    from mmdata.shards.writer import CLI_CALL, ShardWarning, TooManySkipped
     from mmdata.shards.writer import shard as run
 
     try:
@@ -107,7 +108,9 @@ def shard(
                           on_error=on_error, max_file_size=limit, check=check, progress=True, fsync=fsync,
                           executor=executor, address=address, meta=_meta(meta), group_by=group_by, segment=segment,
                           root=root, paths=_columns(path, "--path", "TEMPLATE"), split_by=split_by, split_from=split_from, name=name, license=license_,
-                          description=description, force=force, rewrite=rewrite)
+                          description=description, force=force, rewrite=rewrite, max_skipped=max_skipped)
+        except TooManySkipped as exc:  # the dataset is written: say what it holds, then fail (--json: ok false)
+            rep = {**exc.report, "ok": False, "exit_code": 1, "error": str(exc)}
         except OSError as exc:
             no_room(exc, out)
             raise
@@ -125,6 +128,9 @@ def shard(
         _left_out(rep["skipped"])
     for w in rep["warnings"]:
         warn(w)
+    if rep.get("exit_code") == 1:
+        note(f"[red]error:[/] {escape(rep['error'])}")
+        raise typer.Exit(1)
 
 
 def _wrote(rep: dict) -> None:

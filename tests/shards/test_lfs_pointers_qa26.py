@@ -151,6 +151,19 @@ def test_parse_max_skipped() -> None:
     assert parse_max_skipped("0.25") == 0.25 and parse_max_skipped("1%") == 0.01 and parse_max_skipped(None) is None
 
 
+def test_cli_max_skipped_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=6, missing=False)
+    _unfetched(raw, ("*.png",))
+    code, out, err = _cli("shard", str(raw), str(tmp_path / "ds"), "--max-skipped", "0", "--json", capsys=capsys)
+    assert code == 1
+    rep = json.loads(out)
+    assert rep["exit_code"] == 1 and not rep["ok"] and "--max-skipped" in rep["error"]
+    assert "image: 6 of 6 files were left out (all Git LFS pointers" in err
+    assert (tmp_path / "ds" / idx.CARD).is_file()
+    code, out, err = _cli("shard", str(raw), str(tmp_path / "ds"), "--max-skipped", "6", capsys=capsys)
+    assert code == 0
+
+
 def test_dvc_files_not_fetched_are_named_and_warned(tmp_path: Path) -> None:
     raw = make_sample_folder(tmp_path / "raw", n=4, missing=False)
     for f in raw.glob("*.png"):  # as a clone without `dvc pull` has them: photo.png.dvc, no photo.png
