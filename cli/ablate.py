@@ -166,8 +166,8 @@ def ablate(
     """Run an augmentation ablation (arms x paired seeds) and write runs.parquet, summary.json, report.md.
 
     Exit status: 0; 1 when any run failed (listed; rerun to retry); 2 for a bad recipe, option or dataset,
-    or an output folder it must not or cannot write (one error line); 130 / 143 when stopped by Ctrl-C /
-    SIGTERM (finished runs are kept; rerun to resume).
+    or an output folder it must not or cannot write (one error line); 75 when another job is writing --out now
+    (retry later); 130 / 143 when stopped by Ctrl-C / SIGTERM (finished runs are kept; rerun to resume).
     """
     from mmdata.ablate import run
     from mmdata.plugins import trust_code as consent

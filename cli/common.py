@@ -744,8 +744,8 @@ def print_json(obj: Any, exit_code: int = 0, error: str | None = None) -> None:
     """Print a command's ``--json`` result on stdout (:func:`write_json`) with what every result says, keys it
     has kept as they are: ``ok`` (``exit_code == 0``), ``exit_code`` (the status the command exits with: 1 for
     problems found or runs failed), ``error`` (a failed result's one-line summary, as an error document's) and
-    ``schema`` (``mmdata.<command>/1``: ``mmdata.shard/1``, ``mmdata.datasets-build/1``). A result with a
-    ``warnings`` list of strings gets the cache warnings the command printed on stderr that it lacks.
+    ``schema`` (``mmdata.<command>/1``: ``mmdata.shard/1``, ``mmdata.datasets-build/1``). Its ``warnings`` get
+    the cache warnings the command printed on stderr that they lack (:func:`_with_cache_warnings`).
 
     Example:
         >>> print_json({"samples": 3})  # doctest: +SKIP
@@ -755,10 +755,25 @@ def print_json(obj: Any, exit_code: int = 0, error: str | None = None) -> None:
         if JSON_OUTPUT:  # the command's (cli/main.py), not a caller's from Python
             said["schema"] = JSON_OUTPUT[-1]
         obj = {**{k: v for k, v in said.items() if k not in obj}, **obj}
-        if isinstance(obj.get("warnings"), list) and all(isinstance(w, str) for w in obj["warnings"]):
-            extra = [w for w in dict.fromkeys(SHOWN_WARNINGS) if w not in obj["warnings"]]
-            obj = {**obj, "warnings": [*obj["warnings"], *extra]} if extra else obj
+        obj = {**obj, "warnings": _with_cache_warnings(obj.get("warnings"))} if SHOWN_WARNINGS else obj
     write_json(obj)
+
+
+def _with_cache_warnings(said: Any) -> Any:
+    """A result's ``warnings`` with the cache warnings the command printed on stderr (:data:`SHOWN_WARNINGS`) that
+    it lacks: strings in a list of strings, ``{"kind": "cache", "message": ...}`` in a list of such objects
+    (inspect's), a new list where the result has none (augment's, train's); any other value as it is."""
+    shown = list(dict.fromkeys(SHOWN_WARNINGS))
+    if said is None:
+        return shown
+    if not isinstance(said, list):
+        return said
+    if all(isinstance(w, str) for w in said):
+        return [*said, *(w for w in shown if w not in said)]
+    if all(isinstance(w, dict) and "message" in w for w in said):
+        have = {w["message"] for w in said}
+        return [*said, *({"kind": "cache", "message": w} for w in shown if w not in have)]
+    return said
 
 
 def write_json(obj: Any) -> None:

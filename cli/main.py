@@ -26,6 +26,7 @@ from mmdata.cli.common import (JSON_OUTPUT, STOPPED, StdoutError, broken_pipe, c
                                command_names, command_schema, err_console, stdout_error_line, write_json)
 
 EXIT_STATUS = ("Exit status: 0 done, 1 problems found (verify) or runs failed (ablate), 2 bad input or usage, "
+               "75 busy: another job is writing the output folder (retry later), "
                "130 / 143 / 129 Ctrl-C / SIGTERM / SIGHUP, 141 stdout closed; README.md 'Exit status'. "
                "Progress: MMDATA_PROGRESS=off|plain, MMDATA_PROGRESS_INTERVAL=SECONDS (README.md 'Progress').")
 
@@ -66,6 +67,18 @@ RICH_HELP_MIN_COLUMNS = 110  # narrower, typer's rich tables cut long option nam
 def _json_wanted(args: list[str]) -> bool:
     """``--json`` among a command's own arguments (before ``--``, after which everything is a value)."""
     return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
+#: exit status of a job refused because another job is writing its output folder now (``BusyError``): sysexits'
+#: EX_TEMPFAIL, so a retry policy can tell "try again later" from bad input (2)
+EXIT_BUSY = 75
+
+
+def _error_code(exc: Exception) -> int:
+    """The exit status of a library error: :data:`EXIT_BUSY` for a folder another job holds, else 2."""
+    from mmdata.errors import BusyError
+
+    return EXIT_BUSY if isinstance(exc, BusyError) else 2
 
 
 def _json_error(message: str, exit_code: int) -> None:
@@ -159,9 +172,9 @@ class MachineCommand(TyperCommand):
             if json_ and code in STOP_CODES:  # README: every failure under --json prints its document
                 _json_error(_stopped_line(ctx, code), code)
             raise
-        except MMDataError as exc:  # main() prints the error line and exits 2
+        except MMDataError as exc:  # main() prints the error line and exits 2 (75: busy)
             if json_:
-                _json_error(str(exc), 2)
+                _json_error(str(exc), _error_code(exc))
             raise
         except typer.TyperException as exc:  # typer.BadParameter raised by the command itself
             if json_ and hasattr(exc, "format_message"):
@@ -360,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
                 sys.stdout.flush()
     except MMDataError as exc:
         _error_line(str(exc))
-        sys.exit(2)
+        sys.exit(_error_code(exc))
     except BrokenPipeError:
         broken_pipe()
     except StdoutError as exc:  # a full disk under `> file`: the result is cut short

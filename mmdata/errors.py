@@ -32,6 +32,11 @@ class SourceError(MMDataError):
     """The raw data given to ``mmdata shard`` is malformed (manifest columns, paths, labels)."""
 
 
+class BusyError(SourceError):
+    """The output folder is being written by another job now (it holds the folder's lock): the same command may
+    succeed later, unlike bad input. The CLI exits 75 (``EX_TEMPFAIL``) for it, not 2."""
+
+
 class RecipeError(MMDataError):
     """A recipe names an unknown op or key, or a value out of range."""
 

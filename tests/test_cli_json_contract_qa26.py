@@ -215,3 +215,45 @@ def test_a_bad_on_error_names_the_option_and_its_values(raw: Path, ds: Path, tmp
     help_ = _mmdata(*args[:1], "--help", cwd=tmp_path, COLUMNS="200").stdout
     for value in ("skip", "raise", "warn") if "warn" in doc["error"] else ("skip", "raise"):
         assert value in help_.split("--on-error", 1)[1][:600], help_
+
+
+# 4: the cache warning is in every result's warnings -----------------------------------------------------
+
+def test_the_cache_warning_joins_every_json_result(ds: Path, tmp_path: Path) -> None:
+    """A cache that cannot take the job's record printed its warning on stderr only where the result had no
+    ``warnings`` list of strings (augment: none at all)."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / "jobs").write_text("not a folder")  # the records' folder cannot be made
+    recipe = ROOT / "recipes" / "image_basic.yaml"
+    res = _mmdata("augment", str(ds), "aug", "-r", str(recipe), "--json", cwd=tmp_path, MMDATA_CACHE=str(cache),
+                  MMDATA_PROGRESS="off")
+    assert res.returncode == 0, res.stderr
+    doc = _doc(res.stdout)
+    assert doc["schema"] == "mmdata.augment/1" and doc["ok"] is True
+    assert [w for w in doc["warnings"] if "jobs is not a folder" in w], doc.get("warnings")
+    assert "jobs is not a folder" in res.stderr
+
+
+# 5: a folder another job is writing exits 75 (retry later), not 2 (bad input) -----------------------------
+
+def test_a_busy_output_folder_exits_75(raw: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    first = subprocess.Popen([*CLI, "shard", str(raw), str(out), "--maxcount", "1"], cwd=tmp_path,
+                             env=_env(MMDATA_TEST_SHARD_DELAY="1", MMDATA_PROGRESS="off"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(out.glob("*.tar")):  # the first job holds the lock
+            assert first.poll() is None, first.stderr.read()
+            time.sleep(0.05)
+        res = _mmdata("shard", str(raw), str(out), "--maxcount", "1", "--json", cwd=tmp_path, MMDATA_PROGRESS="off")
+        assert res.returncode == 75, res.stderr
+        doc = _doc(res.stdout)
+        assert doc["exit_code"] == 75 and doc["ok"] is False and "being written by another job" in doc["error"]
+        assert "error:" in res.stderr and "being written by another job" in res.stderr
+        plain = _mmdata("shard", str(raw), str(out), "--maxcount", "1", cwd=tmp_path, MMDATA_PROGRESS="off")
+        assert plain.returncode == 75 and plain.stdout == "", plain.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        communicate_or_kill(first, 60)

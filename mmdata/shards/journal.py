@@ -24,7 +24,7 @@ import zlib
 from pathlib import Path
 from types import TracebackType
 
-from mmdata.errors import SourceError
+from mmdata.errors import BusyError, SourceError
 
 MAGIC = b"MMJ1"
 _HEAD = struct.Struct("<4sII")  # magic, payload length, crc32 of the payload
@@ -227,7 +227,7 @@ class JobLock:
             except BlockingIOError:
                 holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
                 os.close(fd)
-                raise SourceError(f"{self.out} is being written by another job ({holder}); wait for it to finish "
+                raise BusyError(f"{self.out} is being written by another job ({holder}); wait for it to finish "
                                   f"or write to another folder") from None
             try:  # the holder before us may have removed the file after we opened it: lock the one there now
                 same = os.path.samestat(os.fstat(fd), os.lstat(self.path))

@@ -89,7 +89,7 @@ def test_a_second_job_into_the_same_folder_is_refused(tmp_path: Path, tiny: Path
         before = (out / "runs.parquet").read_bytes() if (out / "runs.parquet").exists() else None
         second = subprocess.run([*CLI, "ablate", "--trust-code", str(recipe), "--out", str(out), "-j", "1", "--seeds", "4"], cwd=ROOT,
                                 env=env, capture_output=True, text=True, timeout=120)
-        assert second.returncode == 2, second.stderr
+        assert second.returncode == 75, second.stderr  # busy: retry later (QA26 F12), not bad input
         assert "is being written by another job" in second.stderr and "mmdata ablate" in second.stderr
         assert ((out / "runs.parquet").read_bytes() if (out / "runs.parquet").exists() else None) == before
         assert yaml.safe_load((out / "config.resolved.yaml").read_text())["seeds"] == 8  # not the second's 4
