@@ -156,8 +156,9 @@ def _card_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     pos_a, pos_b = {_nfc(n): i for i, n in enumerate(na)}, {_nfc(n): i for i, n in enumerate(nb)}
     labels = {
         "a": na or None, "b": nb or None,
-        "added": [n for n in nb if _nfc(n) not in sa and _nfc(n) not in now],
-        "removed": [n for n in na if _nfc(n) not in sb and _nfc(n) not in was],
+        # a card without names (numeric labels) names no class: nothing added or removed by it
+        "added": [n for n in nb if na and _nfc(n) not in sa and _nfc(n) not in now],
+        "removed": [n for n in na if nb and _nfc(n) not in sb and _nfc(n) not in was],
         "renamed": renamed,
         # a class kept under another id: a model trained on A reads B's ids as other classes
         "id_changed": [{"name": n, "a": pos_a[_nfc(n)], "b": pos_b[_nfc(n)]} for n in nb
@@ -219,8 +220,8 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
 
     Raises:
         ShardError: naming the folder when either is not a readable dataset folder (no ``dataset.json``, an
-            index that is not one), or, with ``by="source_key"``, when a sample has no source key or one
-            names two samples.
+            index that is not one); with ``by="source_key"``, when a sample has no source key or one names two
+            samples; when none of ``splits`` is a split of either version (naming theirs).
         ValueError: ``by`` is not ``"key"`` or ``"source_key"``.
 
     Example:
@@ -240,6 +241,10 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
                 f"only; reshard it to compare their bytes" for v in (va, vb) if not v.has_crc]
     crc = va.has_crc and vb.has_crc
     wanted = set(splits) if splits else None
+    known = {*va.split_names(), *vb.split_names(), *(r["split"] for v in (va, vb) for r in v.rows.values())}
+    if wanted is not None and not wanted & known:  # a typo would compare nothing, and a CI gate would pass
+        raise ShardError(f"split {', '.join(map(repr, sorted(wanted)))}: in neither {va.path} nor {vb.path}; "
+                         f"their splits: {', '.join(sorted(map(str, known)))}")
 
     def kept(*rows: dict[str, Any] | None) -> bool:
         return wanted is None or any(r is not None and r["split"] in wanted for r in rows)

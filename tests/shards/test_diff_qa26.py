@@ -170,6 +170,8 @@ def test_not_a_dataset_is_a_clear_error(tmp_path: Path, manifests: tuple[Path, P
         diff(tmp_path / "plain", v1)
     with pytest.raises(ValueError, match="by= must be one of"):
         diff(v1, v1, by="label")
+    with pytest.raises(ShardError, match=r"split 'tset': in neither .*their splits: test, train"):
+        diff(v1, v1, splits=["tset"])  # a typo compares nothing: a CI gate would pass
 
 
 def test_duplicate_source_key_names_it(tmp_path: Path, manifests: tuple[Path, Path]) -> None:
@@ -203,6 +205,8 @@ def test_cli_json_and_exit_codes(manifests: tuple[Path, Path], tmp_path: Path) -
     assert _cli(v1, v1, "--fail-on", "any").returncode == 0
     r = _cli(v1, v2, "--fail-on", "renamed")
     assert r.returncode == 2 and "--fail-on" in r.stderr and "expected a comma-separated list" in r.stderr
+    r = _cli(v1, v2, "--by", "label")
+    assert r.returncode == 2 and "--by" in r.stderr
     r = _cli(v1, tmp_path / "nope", "--json")
     assert r.returncode == 2 and json.loads(r.stdout)["ok"] is False and "does not exist" in r.stderr
 
@@ -217,3 +221,39 @@ def test_cli_human_summary(folders: tuple[Path, Path, dict]) -> None:
     assert "moved to another class folder" in out
     r = _cli(v1, v1)
     assert r.returncode == 0 and "no sample differs" in r.stdout and "fingerprint: the same" in r.stdout
+
+
+def test_reads_only_the_index_and_card(manifests: tuple[Path, Path], tmp_path: Path) -> None:
+    """No shard is read: the two versions' dataset.json and index.parquet alone give the same result."""
+    v1, v2 = manifests
+    bare = []
+    for v in (v1, v2):
+        (tmp_path / v.name).mkdir()
+        for name in (idx.CARD, idx.INDEX):
+            shutil.copyfile(v / name, tmp_path / v.name / name)
+        bare.append(tmp_path / v.name)
+    strip = lambda d: {k: v for k, v in d.items() if k not in ("a", "b")}  # noqa: E731 - the paths differ
+    assert strip(diff(*bare)) == strip(diff(v1, v2))
+
+
+def test_object_store(manifests: tuple[Path, Path], s3) -> None:  # noqa: ANN001
+    """fsspec URLs (a real S3 protocol server, tests/conftest.py), only the card and index uploaded."""
+    v1, v2 = manifests
+    for v in (v1, v2):
+        for name in (idx.CARD, idx.INDEX):
+            s3.fs.put_file(str(v / name), f"{s3.url[5:]}/{v.name}/{name}")
+    d = diff(f"{s3.url}/v1", f"{s3.url}/v2", storage_options=s3.options)
+    local = diff(v1, v2)
+    assert {k: d[k] for k in (*KINDS, "card", "per_split")} == {k: local[k] for k in (*KINDS, "card", "per_split")}
+    assert d["a"]["path"] == f"{s3.url}/v1"
+
+
+def test_cards_without_class_names(manifests: tuple[Path, Path], tmp_path: Path) -> None:
+    """Numeric labels (a card without label_names) against named ones: the ids are the names, no class is
+    said to be added or removed by it."""
+    from mmdata.testing import make_sample_folder
+
+    v1, _ = manifests
+    shard(make_sample_folder(tmp_path / "raw", n=3), tmp_path / "ids", progress=False)
+    card = diff(v1, tmp_path / "ids")["card"]["label_names"]
+    assert card["b"] is None and card["added"] == card["removed"] == []
