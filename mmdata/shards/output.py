@@ -171,6 +171,84 @@ def done_path(folder: Path) -> Path:
         return cache_dir() / "jobs" / name
 
 
+# A rerun whose change stamps differ (a fresh `git checkout` of the sources, a CI cache restored with `tar x`:
+# every mtime and ctime is new) is told up to date by content, as DVC or make with hashes would: each source
+# file's sha256 against the record's, each shard's sha256 against the record's (the shards table's). The
+# stamps stay the fast path; the content is read only when they differ, and the record then gets the stamps
+# seen now, so the next rerun is fast again.
+
+def _regular_sha256(path: Any) -> str | None:
+    """sha256 of the regular file ``path`` (no FIFO or device is opened); None when it is not one or cannot be read."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        return file_sha256(path)
+    except (OSError, ValueError):
+        return None
+
+
+def content_digest(paths: list[Any]) -> str | None:
+    """sha256 over each source file's path and the sha256 of its bytes, in plan order; None when one of them
+    is not a regular file that can be read (it cannot be told unchanged by content). Files are hashed on a few
+    threads (hashlib releases the GIL).
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "a.txt"; _ = p.write_text("hi")
+        >>> content_digest([str(p)]) == content_digest([str(p)]), content_digest([str(p) + ".gone"])
+        (True, None)
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    unique = list(dict.fromkeys(paths))
+    if len(unique) > 1:
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1, len(unique))) as pool:
+            sums = dict(zip(unique, pool.map(_regular_sha256, unique)))
+    else:
+        sums = {p: _regular_sha256(p) for p in unique}
+    h = hashlib.sha256()
+    for p in paths:
+        digest = sums[p]
+        if digest is None:
+            return None
+        h.update(os.fsencode(p) + b"\0" + bytes.fromhex(digest))
+    return h.hexdigest()
+
+
+def stable_content(paths: list[Any], inputs: Any, seen: str | None) -> str | None:
+    """:func:`content_digest` of ``paths`` read while their stamps digest (``inputs()``, as a resume computes
+    it) is ``seen`` before and after the read: the content then belongs to those stamps (the ctime cannot be
+    set back, so a file changed meanwhile moves it). None when the stamps moved or a file cannot be read."""
+    if seen is None or inputs() != seen:
+        return None
+    digest = content_digest(paths)
+    return digest if digest is not None and inputs() == seen else None
+
+
+def tar_state(path: Path, saved: Any) -> list[Any] | None:
+    """A written tar checked against its record ``[size, change stamp, mtime (ns), sha256]``: ``saved`` when
+    its size and change stamp are the same; when only the stamps moved (``chmod -R a-w`` to publish it, a hard
+    link, a copy or a ``tar x`` of the folder restoring it in place) and its bytes still have the recorded
+    sha256, the record with the stamps seen now; else None (the tar changed or is gone)."""
+    from mmdata.shards.sources import file_stamp
+
+    if not isinstance(saved, list) or len(saved) != 4 or not isinstance(saved[3], str):
+        return None
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != saved[0]:
+            return None
+        if file_stamp(st) == saved[1]:
+            return saved
+        digest = file_sha256(path)
+        after = os.stat(path)
+    except OSError:
+        return None
+    if digest != saved[3] or file_stamp(after) != file_stamp(st):
+        return None
+    return [st.st_size, file_stamp(st), st.st_mtime_ns, digest]
+
+
 class LocalOutput:
     """A local folder (or one mounted at the same path on every node)."""
 
@@ -259,6 +337,19 @@ class LocalOutput:
                                 f"{exc.strerror or exc}): the dataset in {self.path} is complete, but the next "
                                 f"rerun cannot tell that it is up to date and writes it all again; free space in "
                                 f"the cache or point MMDATA_CACHE at a writable folder")
+
+    def refresh_done(self, record: dict[str, Any]) -> None:
+        """Keep the record of a rerun found up to date by content with the stamps seen now (the next rerun
+        checks stamps only). Nothing is said when the cache cannot be written: the rerun was up to date, the
+        next one reads the content again."""
+        path = self._done_path()
+        if path is None:
+            return
+        try:
+            atomic_write_bytes(path, json.dumps({**record, "folder": str(self.path.resolve())}, sort_keys=True,
+                                                separators=(",", ":")).encode(), fsync=False)
+        except OSError:
+            pass
 
     def forget_done(self) -> None:
         """A job is about to write here: the finished job's record goes first (it no longer describes the folder)."""
