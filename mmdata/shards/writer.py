@@ -30,7 +30,7 @@ from contextvars import ContextVar
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from fractions import Fraction
-from functools import lru_cache, wraps
+from functools import lru_cache, partial, wraps
 from itertools import accumulate, product, repeat
 from operator import itemgetter, truediv
 from pathlib import Path
@@ -2686,7 +2686,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                 removed += out.remove_shards(listed)
                 rep = _finalize(out, plan, results, rows, label_names, label_names_from, list(skipped or []),
                                 list(warnings or []), options, options["layout"], fields, name, card_extra, journal,
-                                fsync, ident)
+                                fsync, ident, payloads if source is None else None)
                 rep["removed_stale"] = sorted(set(removed))
                 rep["resumed_shards"] = len(reused)  # finished by an earlier run of this job and kept
         if nothing is not None:
@@ -2870,7 +2870,8 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
               rows: Any, names: list[str] | None, names_from: str | None, skipped: list[dict[str, Any]], warnings: list[str],
               options: dict[str, Any], layout: str, fields: list[str], name: str | None,
               card_extra: Mapping[str, Any] | None, journal: Any, fsync: bool,
-              ident: dict[str, Any] | None = None) -> dict[str, Any]:
+              ident: dict[str, Any] | None = None,
+              payloads: dict[str, list[tuple[Any, ...]]] | None = None) -> dict[str, Any]:
     shard_rows: list[dict[str, Any]] = []
     splits: dict[str, dict[str, Any]] = {}
     codecs: dict[str, set[str]] = {}
@@ -2940,7 +2941,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
            "splits": {k: v["samples"] for k, v in splits.items()}, "skipped": skipped,
            "skipped_counts": skipped_counts, "warnings": warnings, "fingerprint": fingerprint}
     if ident is not None and isinstance(out, LocalOutput):  # after the card: a record is only left beside one
-        out.write_done(_done_record(out, plan, results, ident, written, rep), fsync)
+        out.write_done(_done_record(out, plan, results, ident, written, rep, payloads), fsync)
     journal.remove()
     return {**rep, "up_to_date": False}
 
@@ -3046,26 +3047,24 @@ def _tar_record(out: LocalOutput, shard: str, sha256: str) -> list[Any] | None:
     return [st.st_size, file_stamp(st), st.st_mtime_ns, sha256]
 
 
-def _tar_unchanged(out: LocalOutput, shard: str, saved: Any) -> bool:
-    """Whether the tar ``shard`` is as its record says: its size and change stamp — or, when only its inode
-    changed (``chmod -R a-w`` to publish it, a hard link, a chown: the ctime moves, not the mtime), its
-    size, mtime and bytes (QA: a folder made read-only was written again on each rerun)."""
-    if not isinstance(saved, list) or len(saved) != 4:
-        return False
-    try:
-        st = os.stat(out.path / shard)
-    except OSError:
-        return False
-    if [st.st_size, file_stamp(st)] == saved[:2]:
-        return True
-    return st.st_size == saved[0] and st.st_mtime_ns == saved[2] and file_sha256(out.path / shard) == saved[3]
+def _source_paths(payload: list[tuple[Any, ...]]) -> list[Any]:
+    """The source files of a planned shard's records, as :func:`_current_inputs` stats them."""
+    return [v for rec in payload for v in rec[5] if v.__class__ is not bytes]
 
 
 def _done_record(out: LocalOutput, plan: list[dict[str, Any]], results: dict[str, dict[str, Any]],
-                 ident: dict[str, Any], written: dict[str, bytes], rep: dict[str, Any]) -> dict[str, Any]:
+                 ident: dict[str, Any], written: dict[str, bytes], rep: dict[str, Any],
+                 payloads: dict[str, list[tuple[Any, ...]]] | None = None) -> dict[str, Any]:
     """What :func:`up_to_date` checks a rerun against: the job's identity, each planned shard's inputs
-    digest and its tars' sizes and change stamps, the metadata files' sha256 and the job's report."""
+    digest, its sources' content digest (local sources whose stamps did not move since they were read:
+    :func:`~mmdata.shards.output.stable_content`) and its tars' sizes, change stamps and sha256, the
+    metadata files' sha256 and the job's report."""
+    from mmdata.shards.output import stable_content
+
     shards = [{"name": p["name"], "inputs": results[p["name"]].get("inputs"),
+               "content": None if payloads is None else stable_content(
+                   _source_paths(payloads[p["name"]]), partial(_current_inputs, payloads[p["name"]]),
+                   results[p["name"]].get("inputs")),
                "tars": {s["shard"]: _tar_record(out, s["shard"], s["sha256"]) for s in results[p["name"]]["shards"]}}
               for p in plan]
     return {**ident, "files": {f: hashlib.sha256(data).hexdigest() for f, data in written.items()},
@@ -3100,18 +3099,34 @@ def _up_to_date(out: LocalOutput, plan: list[dict[str, Any]], payloads: dict[str
     if not isinstance(files, dict) or set(files) != {idx.INDEX, idx.SHARDS, idx.CARD} \
             or not isinstance(shards, list) or len(shards) != len(plan) or not _a_report(report):
         return None
+    from mmdata.shards.output import stable_content, tar_state
+
+    moved = False  # told unchanged by content (stamps moved: a checkout, a restored cache): refresh the record
     for p, saved in zip(plan, shards):  # the cheap checks first: names, stamps, the sources' digests
         tars = saved.get("tars") if isinstance(saved, dict) else None
-        if saved.get("name") != p["name"] or not isinstance(tars, dict) or not tars \
-                or not all(_tar_unchanged(out, str(t), st) for t, st in tars.items()):
+        if saved.get("name") != p["name"] or not isinstance(tars, dict) or not tars:
             return None
     for p, saved in zip(plan, shards):
-        if saved.get("inputs") != _current_inputs(payloads[p["name"]], source):
-            return None
+        now = _current_inputs(payloads[p["name"]], source)
+        if saved.get("inputs") != now:
+            content = saved.get("content")
+            if source is not None or not isinstance(content, str) or content != stable_content(
+                    _source_paths(payloads[p["name"]]), partial(_current_inputs, payloads[p["name"]]), now):
+                return None
+            saved["inputs"], moved = now, True
+    for saved in shards:
+        for t, st in saved["tars"].items():
+            state = tar_state(out.path / str(t), st)
+            if state is None:
+                return None
+            moved |= state is not st
+            saved["tars"][t] = state
     for file, digest in files.items():
         f = out.path / file
         if not f.is_file() or file_sha256(f) != digest:
             return None
+    if moved:
+        out.refresh_done({k: v for k, v in done.items() if k != "folder"})
     return {**report, "out": out.url, "removed_stale": [], "resumed_shards": 0, "up_to_date": True}
 
 
