@@ -276,6 +276,19 @@ def _pax(data: bytes) -> dict[bytes, bytes]:
     return out
 
 
+def _gzip_of_pointer(f: IO[bytes]) -> bool:
+    """Whether ``f`` is a gzip stream over a Git LFS pointer (read from the file's start; False when that
+    cannot be read)."""
+    raw = getattr(f, "fileobj", None) if isinstance(f, gzip.GzipFile) else None
+    try:
+        if raw is None or not raw.seekable():
+            return False
+        raw.seek(0)
+        return is_lfs_pointer(raw.read(1024))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 class _Reader:
     """Sequential reads with bounded chunks; stream errors become _Broken."""
 
@@ -517,6 +530,10 @@ def iter_members(f: IO[bytes], shard: str, *, max_member_bytes: int = DEFAULT_MA
                 return
             yield Member(name, None, problem)
         except _Broken as exc:
+            if first and _gzip_of_pointer(f):  # train-000000.tar.gz as a checkout without `git lfs pull` left it
+                yield Member(None, None, ("corrupt compressed stream", f"shard {shard}: is not a gzip file but "
+                                          f"{LFS_POINTER}"))
+                return
             yield Member(None, None, ("corrupt compressed stream", f"shard {shard}: unreadable after member {last!r} ({exc})"))
             return
         except _NoMemory:  # not even a header or a skip fits: where the stream stands is unknown

@@ -180,3 +180,9 @@ def test_a_dvc_tracked_source_folder_not_fetched_says_dvc_pull(tmp_path: Path) -
     (tmp_path / "raw.dvc").write_text("outs:\n- md5: 0.dir\n  path: raw\n")
     with pytest.raises(SourceError, match=r"raw does not exist: .*raw\.dvc beside it is a DVC pointer .*dvc pull"):
         mmdata.shard(tmp_path / "raw", tmp_path / "ds", progress=False)
+
+
+def test_a_gzipped_shard_that_is_a_pointer_is_named(tmp_path: Path) -> None:
+    (tmp_path / "train-000000.tar.gz").write_bytes(POINTER)
+    with pytest.raises(ShardError, match=r"train-000000\.tar\.gz: is not a gzip file but a Git LFS pointer"):
+        list(mmdata.open_dataset(tmp_path / "train-000000.tar.gz"))
