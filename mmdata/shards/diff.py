@@ -34,33 +34,75 @@ def _nfc(name: str) -> str:
     return nfc(name)
 
 
+def _signatures(members: Any, sizes: Any, crc: Any) -> list[Any]:
+    """One string per index row joining its member names, sizes and CRC-32s: two rows of one key whose strings
+    are equal have the same members (computed by Arrow: no member list comes to Python)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def joined(column: Any, sep: str) -> Any:
+        column = column.cast(pa.list_(pa.string())) if not pa.types.is_string(column.type.value_type) else column
+        return pc.binary_join(column, sep)
+
+    return pc.binary_join_element_wise(joined(members, "/"), joined(sizes, ","), joined(crc, ","), "|",
+                                       null_handling="replace", null_replacement="").to_pylist()
+
+
 class _Version:
-    """One side of the comparison: its card and its index's rows, by the matching column."""
+    """One side of the comparison: its card, and its index's rows by the matching column. Only the scalar columns
+    and a signature of each row's members (names, sizes, CRC-32s: one string) come to Python for every row; the
+    member lists of a sample are read (:meth:`row`) only for the samples that differ."""
 
     def __init__(self, path: str | Path, by: str, storage_options: dict[str, Any] | None) -> None:
+        import pyarrow as pa
+
         self.path = str(path)
         self.card = idx.load_card(path, storage_options, shard_lists=False)
         table = idx.load_index(path, storage_options=storage_options, require=INDEX_COLUMNS, card=self.card)
         names = self.card.get("label_names")
         self.names: list[str] | None = list(names) if names else None
-        cols = {c: (table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows)
-                for c in (*INDEX_COLUMNS, "source_key", "member_crc32")}
-        self.has_crc = "member_crc32" in table.column_names and any(v is not None for v in cols["member_crc32"])
-        self.rows: dict[str, dict[str, Any]] = {}
+        n = table.num_rows
+        have = table.column_names
+        self.table = table.select([c for c in (*INDEX_COLUMNS, "source_key", "member_crc32") if c in have])
+        self.cols = {c: (table.column(c).to_pylist() if c in have else [None] * n)
+                     for c in ("key", "source_key", "split", "label")}
+        crc = table.column("member_crc32") if "member_crc32" in have else pa.nulls(n, pa.list_(pa.int64()))
+        self.has_crc = crc.null_count < n
+        self.sig = _signatures(table.column("members"), table.column("sizes"), crc)
+        self.pos: dict[str, int] = {}
+        self._rows: dict[str, dict[str, Any]] = {}
         where = f"{self.path.rstrip('/')}/{idx.INDEX}"
-        for i in range(table.num_rows):
-            row = {c: cols[c][i] for c in cols}
-            match = row[by]
+        keys = self.cols["key"]
+        for i, match in enumerate(self.cols[by]):
             if not isinstance(match, str):
                 hint = "; compare by key (--by key)" if by == "source_key" else ""
-                raise ShardError(f"{where}: row {i} (key {row['key']!r}) has no {by} (found {match!r}), which diff "
+                raise ShardError(f"{where}: row {i} (key {keys[i]!r}) has no {by} (found {match!r}), which diff "
                                  f"matches samples by{hint}")
-            if match in self.rows:
+            j = self.pos.setdefault(match, i)
+            if j != i:
                 hint = (" (rows made from one file: segments, a row per caption); compare by key (--by key)"
                         if by == "source_key" else " (expected one row per key: run `mmdata verify`)")
-                raise ShardError(f"{where}: {by} {match!r} names two samples ({self.rows[match]['key']!r} and "
-                                 f"{row['key']!r}), so samples cannot be matched by it{hint}")
-            self.rows[match] = row
+                raise ShardError(f"{where}: {by} {match!r} names two samples ({keys[j]!r} and {keys[i]!r}), so "
+                                 f"samples cannot be matched by it{hint}")
+
+    def value(self, match: str, column: str) -> Any:
+        """The scalar ``column`` (key, source_key, split, label) of the sample ``match``."""
+        return self.cols[column][self.pos[match]]
+
+    def fetch(self, matches: list[str]) -> None:
+        """Read the rows of ``matches`` whole (member lists too), in one take, for :meth:`row`."""
+        todo = [m for m in dict.fromkeys(matches) if m not in self._rows]
+        if todo:
+            rows = self.table.take([self.pos[m] for m in todo]).to_pylist()
+            for m, row in zip(todo, rows):
+                row.setdefault("source_key", None)
+                row.setdefault("member_crc32", None)
+                self._rows[m] = row
+
+    def row(self, match: str) -> dict[str, Any]:
+        """The index row of the sample ``match``, as a dict."""
+        self.fetch([match])
+        return self._rows[match]
 
     def label_name(self, label: Any) -> str | None:
         """The class name of the label id ``label`` (its id as text without label names; None unlabelled)."""
@@ -106,10 +148,10 @@ def _content(a: dict[str, Any], b: dict[str, Any], crc: bool) -> list[dict[str, 
     return out
 
 
-def _in_class_folder(row: dict[str, Any], version: _Version) -> str | None:
+def _in_class_folder(match: str, version: _Version) -> str | None:
     """The path inside its class folder of a sample whose source key's first folder is its class (``cat/003`` of
     class ``cat``: ``003``), else None."""
-    sk, name = row.get("source_key"), version.label_name(row["label"])
+    sk, name = version.value(match, "source_key"), version.label_name(version.value(match, "label"))
     if not (isinstance(sk, str) and "/" in sk and name is not None and version.names):
         return None
     first, rest = sk.split("/", 1)
@@ -125,12 +167,12 @@ def _class_folder_moves(va: _Version, vb: _Version, removed: list[str], added: l
         return []
     gone: dict[str, list[str]] = {}
     for m in removed:
-        rest = _in_class_folder(va.rows[m], va)
+        rest = _in_class_folder(m, va)
         if rest is not None:
             gone.setdefault(rest, []).append(m)
     new: dict[str, list[str]] = {}
     for m in added:
-        rest = _in_class_folder(vb.rows[m], vb)
+        rest = _in_class_folder(m, vb)
         if rest is not None:
             new.setdefault(rest, []).append(m)
     pairs = []
@@ -138,7 +180,7 @@ def _class_folder_moves(va: _Version, vb: _Version, removed: list[str], added: l
         before = gone.get(rest)
         if len(ms) != 1 or before is None or len(before) != 1:
             continue
-        ra, rb = va.rows[before[0]], vb.rows[ms[0]]
+        ra, rb = va.row(before[0]), vb.row(ms[0])
         same_class = _nfc(va.label_name(ra["label"]) or "") == _nfc(vb.label_name(rb["label"]) or "")
         if not same_class and _members(ra) and not _content(ra, rb, crc=True):
             pairs.append((before[0], ms[0]))
@@ -241,25 +283,41 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
                 f"only; reshard it to compare their bytes" for v in (va, vb) if not v.has_crc]
     crc = va.has_crc and vb.has_crc
     wanted = set(splits) if splits else None
-    known = {*va.split_names(), *vb.split_names(), *(r["split"] for v in (va, vb) for r in v.rows.values())}
+    count_a, count_b = Counter(va.cols["split"]), Counter(vb.cols["split"])
+    known = {*va.split_names(), *vb.split_names(), *count_a, *count_b}
     if wanted is not None and not wanted & known:  # a typo would compare nothing, and a CI gate would pass
         raise ShardError(f"split {', '.join(map(repr, sorted(wanted)))}: in neither {va.path} nor {vb.path}; "
                          f"their splits: {', '.join(sorted(map(str, known)))}")
 
-    def kept(*rows: dict[str, Any] | None) -> bool:
-        return wanted is None or any(r is not None and r["split"] in wanted for r in rows)
+    def kept(*sides: tuple[_Version, str]) -> bool:
+        return wanted is None or any(v.value(m, "split") in wanted for v, m in sides)
 
-    removed = sorted(m for m in va.rows if m not in vb.rows and kept(va.rows[m]))
-    added = sorted(m for m in vb.rows if m not in va.rows and kept(vb.rows[m]))
-    pairs = [(m, m) for m in sorted(va.rows) if m in vb.rows and kept(va.rows[m], vb.rows[m])]
+    removed = sorted(m for m in va.pos if m not in vb.pos and kept((va, m)))
+    added = sorted(m for m in vb.pos if m not in va.pos and kept((vb, m)))
+    pairs = []
+    same_split: Counter[str] = Counter()
+    for m, i in va.pos.items():
+        j = vb.pos.get(m)
+        if j is None or not kept((va, m), (vb, m)):
+            continue
+        split = vb.cols["split"][j]
+        la, lb = va.label_name(va.cols["label"][i]), vb.label_name(vb.cols["label"][j])
+        if (va.sig[i] == vb.sig[j] and va.cols["key"][i] == vb.cols["key"][j] and split == va.cols["split"][i]
+                and (la == lb or (la is not None and lb is not None and _nfc(la) == _nfc(lb)))):
+            same_split[split] += 1  # the same members (names, sizes, CRC-32s), class and split: nothing more to read
+        else:
+            pairs.append((m, m))
+    pairs.sort()
+    unchanged = sum(same_split.values())
+    per: dict[str, Counter[str]] = {split: Counter(unchanged=n) for split, n in same_split.items()}
     folder_moves = _class_folder_moves(va, vb, removed, added)
     if folder_moves:
         gone, new = {x for x, _ in folder_moves}, {y for _, y in folder_moves}
         removed = [m for m in removed if m not in gone]
         added = [m for m in added if m not in new]
     out: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
-    unchanged = 0
-    per: dict[str, Counter[str]] = {}
+    va.fetch([*removed, *(x for x, _ in pairs)])
+    vb.fetch([*added, *(y for _, y in pairs)])
 
     def ident(ra: dict[str, Any] | None, rb: dict[str, Any] | None) -> dict[str, Any]:
         r = rb if rb is not None else ra
@@ -268,15 +326,15 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         return {"key": r["key"], "source_key": r.get("source_key"), **extra}
 
     for m in removed:
-        r = va.rows[m]
+        r = va.row(m)
         out["removed"].append({**ident(r, None), "split": r["split"], "label": va.label_name(r["label"])})
         per.setdefault(r["split"], Counter())["removed"] += 1
     for m in added:
-        r = vb.rows[m]
+        r = vb.row(m)
         out["added"].append({**ident(None, r), "split": r["split"], "label": vb.label_name(r["label"])})
         per.setdefault(r["split"], Counter())["added"] += 1
     for ma, mb in [*pairs, *folder_moves]:
-        ra, rb = va.rows[ma], vb.rows[mb]
+        ra, rb = va.row(ma), vb.row(mb)
         split = rb["split"]
         same = True
         members = _content(ra, rb, crc)
@@ -302,8 +360,6 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
             per.setdefault(split, Counter())["unchanged"] += 1
     for kind in KINDS:
         out[kind].sort(key=lambda item: (str(item.get("split", item.get("b"))), item["key"]))
-    count_a = Counter(r["split"] for r in va.rows.values())
-    count_b = Counter(r["split"] for r in vb.rows.values())
     names = list(dict.fromkeys([*va.split_names(), *vb.split_names(), *count_a, *count_b, *per]))
     fields = ("added", "removed", "changed", "relabelled", "moved_in", "moved_out", "unchanged")
     per_split = {s: {"a": count_a.get(s, 0), "b": count_b.get(s, 0), **{f: per.get(s, Counter())[f] for f in fields}}
@@ -314,9 +370,9 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     counts = {k: len(out[k]) for k in KINDS}
     return {
         "a": {"path": va.path, "name": va.card.get("name"), "fingerprint": va.card.get("fingerprint"),
-              "samples": len(va.rows)},
+              "samples": len(va.pos)},
         "b": {"path": vb.path, "name": vb.card.get("name"), "fingerprint": vb.card.get("fingerprint"),
-              "samples": len(vb.rows)},
+              "samples": len(vb.pos)},
         "by": by,
         "splits": sorted(wanted) if wanted is not None else None,
         "reads": READS,
