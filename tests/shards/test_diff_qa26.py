@@ -257,3 +257,14 @@ def test_cards_without_class_names(manifests: tuple[Path, Path], tmp_path: Path)
     shard(make_sample_folder(tmp_path / "raw", n=3), tmp_path / "ids", progress=False)
     card = diff(v1, tmp_path / "ids")["card"]["label_names"]
     assert card["b"] is None and card["added"] == card["removed"] == []
+
+
+def test_another_maxcount_is_the_same_dataset(folders: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    """Keys come from file names, not from the packing: v1's raw folder sharded again with another --maxcount
+    (same split options) has the same samples; only the fingerprint (the shards' bytes) differs."""
+    v1, _, _ = folders
+    shard(v1.parent / "raw", tmp_path / "again", split="train=0.5,test=0.5", maxcount=2, progress=False)
+    for by in ("key", "source_key"):
+        d = diff(v1, tmp_path / "again", by=by)
+        assert d["same"] is True and d["counts"]["unchanged"] == 13
+        assert d["card"]["fingerprint"]["same"] is False and d["card"]["changed"] is False
