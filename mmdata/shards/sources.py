@@ -57,7 +57,7 @@ from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, STANDA
                            member_type)
 from mmdata.errors import SourceError
 from mmdata.io import host_limit
-from mmdata.shards.pointers import DVC_POINTER, dvc_reason
+from mmdata.shards.pointers import DVC_POINTER, LFS_POINTER, dvc_reason, is_lfs_pointer
 
 KNOWN_EXTS = frozenset((*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "json", "npy"))
 #: extensions that need no special rule in discovery (``npy`` fields and ``jpeg``/``jpg`` do)
@@ -391,6 +391,8 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
         >>> parse_label_names(b'{"names": ["cat", "dog"]}', "labels.json")
         ['cat', 'dog']
     """
+    if is_lfs_pointer(data):  # its three lines would be three class names
+        raise SourceError(f"class names file {where}: {LFS_POINTER}")
     try:
         text = data.decode("utf-8-sig")  # a leading BOM would become part of the first class name
     except UnicodeDecodeError as exc:
@@ -2304,6 +2306,16 @@ def _rows(indices: list[int], k: int = 5) -> str:
     return f"row{'s' * (len(indices) != 1)} {shown}"
 
 
+def _head(path: str | Path) -> bytes:
+    """A file's first 1024 bytes (enough to tell a Git LFS pointer); b"" when it cannot be read (the
+    reader that follows says why)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(1024)
+    except (OSError, ValueError):
+        return b""
+
+
 def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str, Any]]:
     """Rows of a CSV / JSONL / Parquet manifest as dicts (``data``: its bytes, fetched from a URL;
     ``path`` then only names it and its type).
@@ -2323,6 +2335,8 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
 
     stem, suffix = os.path.splitext(str(path))
     suffix = suffix.lower()
+    if is_lfs_pointer(data[:1024] if data is not None else _head(path)):  # a CSV of one odd column, else
+        raise SourceError(f"manifest {path}: {LFS_POINTER}")
     if suffix in COMPRESSED_SUFFIXES:  # Lhotse writes cuts.jsonl.gz: decompressed by suffix, as pandas does
         inner = os.path.splitext(stem)[1].lower()
         if suffix != ".gz" or inner not in (".csv", ".tsv", ".jsonl", ".json"):

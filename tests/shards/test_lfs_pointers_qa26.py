@@ -186,3 +186,17 @@ def test_a_gzipped_shard_that_is_a_pointer_is_named(tmp_path: Path) -> None:
     (tmp_path / "train-000000.tar.gz").write_bytes(POINTER)
     with pytest.raises(ShardError, match=r"train-000000\.tar\.gz: is not a gzip file but a Git LFS pointer"):
         list(mmdata.open_dataset(tmp_path / "train-000000.tar.gz"))
+
+
+def test_a_class_names_file_that_is_a_pointer_is_refused(tmp_path: Path) -> None:
+    raw = make_sample_folder(tmp_path / "raw", n=3)
+    (raw / "labels.txt").write_bytes(POINTER)  # its three lines were three class names
+    with pytest.raises(SourceError, match=r"class names file .*labels\.txt: a Git LFS pointer"):
+        mmdata.shard(raw, tmp_path / "ds", progress=False)
+
+
+@pytest.mark.parametrize("name", ["meta.csv", "meta.jsonl", "meta.csv.gz", "meta.parquet"])
+def test_a_manifest_that_is_a_pointer_is_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_bytes(POINTER)
+    with pytest.raises(SourceError, match=rf"manifest .*{name.replace('.', '[.]')}: a Git LFS pointer"):
+        mmdata.shard(tmp_path / name, tmp_path / "ds", progress=False)
