@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import console, note, one_line_path, one_of, plural, print_json, table
+from mmdata.shards.index import UNLABELLED_GROUP
 
 #: ``--fail-on`` values: the kinds of sample difference, ``card`` (class names, fields) and ``any`` (all of them)
 FAIL_ON = ("added", "removed", "changed", "relabelled", "moved", "card", "any")
@@ -33,7 +34,7 @@ def _what(kind: str, item: dict) -> str:
         return f"split {item['a']} -> {item['b']}"
     if kind == "relabelled":
         how = f" (moved to another class folder; was {item['a_key']})" if item.get("matched") else ""
-        return f"class {item['a']} -> {item['b']}{how}"
+        return f"class {item['a'] or UNLABELLED_GROUP} -> {item['b'] or UNLABELLED_GROUP}{how}"
     parts = []
     for m in item["members"]:
         if m["what"] == "bytes":

@@ -56,7 +56,9 @@ class _Version:
     def __init__(self, path: str | Path, by: str, storage_options: dict[str, Any] | None) -> None:
         import pyarrow as pa
 
-        self.path = str(path)
+        from mmdata.urls import redact
+
+        self.path = redact(str(path))  # what the result shows: a URL's user, password and signature masked
         self.card = idx.load_card(path, storage_options, shard_lists=False)
         table = idx.load_index(path, storage_options=storage_options, require=INDEX_COLUMNS, card=self.card)
         names = self.card.get("label_names")
