@@ -105,17 +105,67 @@ def failures_error(failures: list[dict[str, Any]]) -> str | None:
             f"{first['arm']} seed {first['seed']}: {first['error']}" + (f"; and {n - 1} more" if n > 1 else ""))
 
 
-def _finish(s: dict[str, Any], out: Path | str, json_: bool) -> None:
+#: exit status of ``--fail-on`` when what it names happened (runs that failed, 1, come first)
+EXIT_FAIL_ON = 3
+#: what ``--fail-on`` takes
+FAIL_ON = ("hurts", "controls")
+
+
+def _fail_on(value: Optional[str]) -> list[str]:
+    """``--fail-on hurts,controls`` as a list, each known (a usage error names the values otherwise)."""
+    if value is None:
+        return []
+    wanted = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    bad = [v for v in wanted if v not in FAIL_ON]
+    if bad or not wanted:
+        raise typer.BadParameter(f"{value!r}: expected hurts, controls or hurts,controls")
+    return wanted
+
+
+def tripped(s: dict[str, Any], fail_on: list[str]) -> list[str]:
+    """What ``--fail-on`` finds in an ablation summary ``s``, one line each: ``hurts``: an arm of the design (kind
+    ``arm``; a control such as label_noise is meant to hurt) whose decision starts with "hurts", "hurts
+    (negligible)" included (its interval excludes 0: a confirmed loss, if one inside ±δ); ``controls``: a controls
+    verdict other than ``passed`` (an A/A test that found a difference, a label-noise control that did not hurt,
+    controls still pending, or none in the recipe).
+
+    Example:
+        >>> s = {"arms": [{"name": "noise", "kind": "control", "decision": "hurts"},
+        ...               {"name": "-crop", "kind": "arm", "decision": "hurts (negligible)"}],
+        ...      "controls": {"verdict": "passed"}}
+        >>> tripped(s, ["hurts", "controls"])
+        ["arm '-crop' hurts (negligible)"]
+    """
+    out = []
+    if "hurts" in fail_on:
+        out += [f"arm {a['name']!r} {a['decision']}" for a in s["arms"]
+                if a.get("kind") == "arm" and str(a.get("decision", "")).startswith("hurts")]
+    verdict = (s.get("controls") or {}).get("verdict")
+    if "controls" in fail_on and verdict != "passed":
+        out.append(f"controls {verdict or 'missing'}: {(s.get('controls') or {}).get('headline', '')}".rstrip(": "))
+    return out
+
+
+def _finish(s: dict[str, Any], out: Path | str, json_: bool, fail_on: list[str] | None = None) -> None:
+    found = tripped(s, fail_on or [])
+    code = 1 if s["failures"] else EXIT_FAIL_ON if found else 0
     if json_:
-        print_json(s, exit_code=1 if s["failures"] else 0, error=failures_error(s["failures"]))
+        error = failures_error(s["failures"]) or (f"--fail-on {','.join(fail_on or [])}: " + "; ".join(found)
+                                                  if found else None)
+        print_json({**s, **({"fail_on": {"checked": fail_on, "found": found}} if fail_on else {})},
+                   exit_code=code, error=error)
         for fl in s["failures"][:10]:  # on stderr, as the warnings and the progress: a CI log names them
             note(_failed_line(fl))
         if len(s["failures"]) > 10:
             note(f"  ... and {len(s['failures']) - 10} more (the JSON's failures)")
     else:
         _print_summary(s, out)
-    if s["failures"]:
-        raise typer.Exit(1)
+    if found:  # on stderr: the reason of the exit status, with --json too
+        from rich.markup import escape
+
+        note(f"[bold red]--fail-on {escape(','.join(fail_on or []))}:[/] " + escape("; ".join(found)))
+    if code:
+        raise typer.Exit(code)
 
 
 def _interrupted(exc: BaseException, command: str) -> None:
@@ -161,17 +211,27 @@ def ablate(
     trust_code: Annotated[bool, typer.Option("--trust-code", help="Import and run the Python code the recipe names "
                                              "(its imports: and trainer.entry) on this machine; without it such a recipe "
                                              "is refused before anything is imported. Only for a recipe you trust.")] = False,
+    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 3 (for CI) when: hurts — an arm of the "
+                                                   "design (not a control) hurts, 'hurts (negligible)' included; "
+                                                   "controls — the controls verdict is not passed (none in the "
+                                                   "recipe counts); both: hurts,controls. The reasons go to stderr "
+                                                   "and the JSON's error / fail_on.")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Run an augmentation ablation (arms x paired seeds) and write runs.parquet, summary.json, report.md.
 
     Exit status: 0; 1 when any run failed (listed; rerun to retry); 2 for a bad recipe, option or dataset,
-    or an output folder it must not or cannot write (one error line); 75 when another job is writing --out now
-    (retry later); 130 / 143 when stopped by Ctrl-C / SIGTERM (finished runs are kept; rerun to resume).
+    or an output folder it must not or cannot write (one error line); 3 when --fail-on found what it names
+    (runs that failed come first: 1); 75 when another job is writing --out now (retry later); 130 / 143 when
+    stopped by Ctrl-C / SIGTERM (finished runs are kept; rerun to resume).
     """
     from mmdata.ablate import run
     from mmdata.plugins import trust_code as consent
 
+    try:
+        checks = _fail_on(fail_on)
+    except typer.BadParameter as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--fail-on'") from None
     # SIGTERM during the runs is the runner's (Interrupted: a message, 143); before and after them
     # (connecting, writing the report) it ends the command as an exception would, with the same code
     try:
@@ -186,7 +246,7 @@ def ablate(
                         test_split=test_split)
     except KeyboardInterrupt as exc:
         _interrupted(exc, "mmdata ablate")
-    _finish(s, out, json_)
+    _finish(s, out, json_, checks)
 
 
 def demo(

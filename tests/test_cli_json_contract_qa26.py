@@ -257,3 +257,39 @@ def test_a_busy_output_folder_exits_75(raw: Path, tmp_path: Path) -> None:
     finally:
         first.send_signal(signal.SIGTERM)
         communicate_or_kill(first, 60)
+
+
+# 6: --fail-on for CI -------------------------------------------------------------------------------------
+
+def _hurting_recipe(folder: Path, data: Path) -> str:
+    """A synthetic ablation whose arm ``noisy`` (three noise ops: -0.045 accuracy) hurts and whose label_noise
+    control hurts too, as it is meant to."""
+    import yaml
+
+    noise = {"op": "noise", "p": 0.5}
+    cfg = {"dataset": {"path": str(data)}, "trainer": {"entry": "mmdata.ablate.testing:synthetic_train"}, "seeds": 8,
+           "design": {"mode": "explicit", "baseline": None, "arms": {"noisy": {"audio": [noise, noise, noise]}}},
+           "controls": {"identity": False, "label_noise": 0.5}}
+    path = folder / "hurt.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return str(path)
+
+
+def test_fail_on_hurts_counts_arms_only_and_exits_3(tmp_path: Path, tiny: Path) -> None:
+    """Nothing let CI fail when an arm hurts, and the obvious jq check was a trap: the label_noise control is in
+    `arms` (kind control) and hurts by design."""
+    recipe = _hurting_recipe(tmp_path, tiny)
+    res = _mmdata("ablate", recipe, "--out", str(tmp_path / "out"), "-j", "2", "--fail-on", "hurts", "--json",
+                  cwd=tmp_path, MMDATA_PROGRESS="off")
+    assert res.returncode == 3, res.stderr
+    doc = _doc(res.stdout)
+    assert doc["ok"] is False and doc["exit_code"] == 3 and doc["fail_on"]["checked"] == ["hurts"]
+    decisions = {a["name"]: (a["kind"], a["decision"]) for a in doc["arms"]}
+    assert decisions["noisy"][1].startswith("hurts"), decisions
+    assert doc["fail_on"]["found"] == [f"arm 'noisy' {decisions['noisy'][1]}"]  # the control is not counted
+    assert "--fail-on hurts: arm 'noisy' hurts" in doc["error"] and "--fail-on hurts: arm 'noisy'" in res.stderr
+    # the summary without --fail-on: exit 0, as before
+    again = _mmdata("ablate", recipe, "--out", str(tmp_path / "out"), "--json", cwd=tmp_path, MMDATA_PROGRESS="off")
+    assert again.returncode == 0 and "fail_on" not in _doc(again.stdout)
+    bad = _mmdata("ablate", recipe, "--out", str(tmp_path / "out"), "--fail-on", "hurt", "--json", cwd=tmp_path)
+    assert bad.returncode == 2 and "--fail-on" in _doc(bad.stdout)["error"]
