@@ -63,7 +63,7 @@ FINAL = ("draw", "apply", "apply_batch")
 #: the modules of mmdata's own ops: registered before any other op can be (a plugin's op named like a
 #: built-in is the one refused, never the built-in module's import), and trusted (no copy, no return checks)
 BUILTIN_MODULES = ("mmdata.augment.image", "mmdata.augment.audio", "mmdata.augment.text", "mmdata.augment.cross",
-                   "mmdata.augment.compose", "mmdata.augment.mix")
+                   "mmdata.augment.compose", "mmdata.augment.mix", "mmdata.augment.audio_env")
 #: names a PARAMS key may not take: recipe keys of every step and instance attributes set by ``Op.__init__``
 #: (any class attribute — ``name``, ``section``, ``field``, a method — is refused too: ``op.<key>`` would read
 #: it instead of the argument)
@@ -469,6 +469,7 @@ def _check_class(cls: type[Op]) -> None:
 def registry() -> dict[tuple[str, str], type[Op]]:
     """The op registry: (section, name) -> class."""
     import mmdata.augment.audio  # noqa: F401 - fill the registry
+    import mmdata.augment.audio_env  # noqa: F401
     import mmdata.augment.compose  # noqa: F401
     import mmdata.augment.cross  # noqa: F401
     import mmdata.augment.image  # noqa: F401

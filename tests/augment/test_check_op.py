@@ -41,8 +41,15 @@ def _registry_restored() -> Any:
 
 @pytest.mark.parametrize("section,name", sorted(registry()), ids=[f"{s}.{n}" for s, n in sorted(registry())])
 @pytest.mark.parametrize("p", [0.6, 1.0])
-def test_check_op_passes_every_builtin_op(section: str, name: str, p: float) -> None:
+def test_check_op_passes_every_builtin_op(section: str, name: str, p: float, tmp_path: Any, monkeypatch: Any) -> None:
     spec: dict[str, Any] = {"op": name, "p": p, **ARGS.get((section, name), {})}
+    if name == "background_noise":  # its path is required: a folder of real noise files, relative to the working dir
+        import soundfile as sf
+
+        (tmp_path / "noise").mkdir()
+        sf.write(tmp_path / "noise" / "n.wav", np.random.default_rng(0).standard_normal(3000).astype(np.float32) * 0.1, 16000)
+        monkeypatch.chdir(tmp_path)
+        spec["path"] = "noise"
     if name in ("one_of", "some_of"):
         spec["ops"] = CHILDREN[section]
     if name in ("to_rgb", "to_gray", "resize", "to_mono", "resample") and p < 1:
