@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import console, note, one_line_path, one_of, plural, print_json, table
+from mmdata.cli.common import JsonFlag, console, note, one_line_path, one_of, plural, print_json, table
 from mmdata.shards.index import UNLABELLED_GROUP
 
 #: ``--fail-on`` values: the kinds of sample difference, ``card`` (class names, fields) and ``any`` (all of them)
@@ -52,7 +52,7 @@ def diff(
     split: Annotated[Optional[list[str]], typer.Option("--split", help="Only samples in this split in A or B (repeatable): `--split test --fail-on any` fails when anything in the test split changed, a sample moved into or out of it included.")] = None,
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, card (class names, class count, fields or layout differ), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Samples listed per kind (the counts are always whole; --json lists this many too).")] = 20,
-    json_: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables (an error too: {\"ok\": false, \"error\": ..., \"exit_code\": N}).")] = False,
+    json_: JsonFlag = False,
 ) -> None:
     """What changed from the dataset version A to B: samples added, removed, changed (members whose size or CRC-32
     differ, members added or removed), relabelled (class names compared, not ids: the two versions may number
