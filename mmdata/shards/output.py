@@ -177,20 +177,46 @@ def done_path(folder: Path) -> Path:
 # stamps stay the fast path; the content is read only when they differ, and the record then gets the stamps
 # seen now, so the next rerun is fast again.
 
-def _regular_sha256(path: Any) -> str | None:
-    """sha256 of the regular file ``path`` (no FIFO or device is opened); None when it is not one or cannot be read."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-        return file_sha256(path)
+#: files up to this size are hashed inline (one read each); larger ones on a few threads (hashlib releases the GIL)
+_INLINE_HASH = 1 << 20
+
+
+def _sha256_of(path: Any, big: list[tuple[Any, int]]) -> bytes | None:
+    """sha256 of the regular file ``path`` read in one call, or None (not a regular file, cannot be read);
+    a file over :data:`_INLINE_HASH` is added to ``big`` instead (returns b"")."""
+    try:  # O_NONBLOCK: a source swapped for a FIFO does not hang the open; it is refused below
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except (OSError, ValueError):
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if st.st_size > _INLINE_HASH:
+            big.append((path, st.st_size))
+            return b""
+        data = os.read(fd, st.st_size + 1)
+        while len(data) > st.st_size and (more := os.read(fd, 1 << 20)):  # grew since the fstat: all of it
+            data += more
+        return hashlib.sha256(data).digest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _big_sha256(path: Any) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").digest()
+    except OSError:
         return None
 
 
 def content_digest(paths: list[Any]) -> str | None:
     """sha256 over each source file's path and the sha256 of its bytes, in plan order; None when one of them
-    is not a regular file that can be read (it cannot be told unchanged by content). Files are hashed on a few
-    threads (hashlib releases the GIL).
+    is not a regular file that can be read (it cannot be told unchanged by content). Small files are read in
+    one call each (the per-file cost is what many small sources are made of), large ones hashed on threads.
 
     Example:
         >>> import tempfile
@@ -198,20 +224,24 @@ def content_digest(paths: list[Any]) -> str | None:
         >>> content_digest([str(p)]) == content_digest([str(p)]), content_digest([str(p) + ".gone"])
         (True, None)
     """
-    from concurrent.futures import ThreadPoolExecutor
+    big: list[tuple[Any, int]] = []
+    sums: dict[Any, bytes | None] = {}
+    for p in paths:
+        if p not in sums:
+            sums[p] = digest = _sha256_of(p, big)
+            if digest is None:
+                return None
+    if big:
+        from concurrent.futures import ThreadPoolExecutor
 
-    unique = list(dict.fromkeys(paths))
-    if len(unique) > 1:
-        with ThreadPoolExecutor(min(8, os.cpu_count() or 1, len(unique))) as pool:
-            sums = dict(zip(unique, pool.map(_regular_sha256, unique)))
-    else:
-        sums = {p: _regular_sha256(p) for p in unique}
+        with ThreadPoolExecutor(min(4, os.cpu_count() or 1, len(big))) as pool:
+            for (p, _), digest in zip(big, pool.map(_big_sha256, [p for p, _ in big])):
+                if digest is None:
+                    return None
+                sums[p] = digest
     h = hashlib.sha256()
     for p in paths:
-        digest = sums[p]
-        if digest is None:
-            return None
-        h.update(os.fsencode(p) + b"\0" + bytes.fromhex(digest))
+        h.update(os.fsencode(p) + b"\0" + sums[p])  # type: ignore[operator]
     return h.hexdigest()
 
 

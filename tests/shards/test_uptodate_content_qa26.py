@@ -133,3 +133,19 @@ def test_a_record_planted_in_another_users_cache_does_not_skip_the_job(raw: Path
     _touch_all(raw)
     with pytest.warns(mmdata.errors.CacheWarning):
         assert not mmdata.shard(raw, out, maxcount=10, progress=False).get("up_to_date")
+
+
+def test_content_digest_reads_small_and_large_files_alike_and_refuses_a_fifo(tmp_path: Path) -> None:
+    import hashlib
+
+    from mmdata.shards.output import _INLINE_HASH, content_digest
+
+    small, big, fifo = tmp_path / "a.txt", tmp_path / "b.flac", tmp_path / "c.png"
+    small.write_bytes(b"caption")
+    big.write_bytes(bytes(range(256)) * (_INLINE_HASH // 128))
+    want = hashlib.sha256()
+    for p in (small, big, small):
+        want.update(os.fsencode(p) + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    assert content_digest([small, big, small]) == want.hexdigest()
+    os.mkfifo(fifo)  # a source swapped for a FIFO: refused, not waited on
+    assert content_digest([small, fifo]) is None and content_digest([tmp_path / "gone.txt"]) is None
