@@ -149,3 +149,21 @@ def test_content_digest_reads_small_and_large_files_alike_and_refuses_a_fifo(tmp
     assert content_digest([small, big, small]) == want.hexdigest()
     os.mkfifo(fifo)  # a source swapped for a FIFO: refused, not waited on
     assert content_digest([small, fifo]) is None and content_digest([tmp_path / "gone.txt"]) is None
+
+
+def test_a_restored_augment_output_is_up_to_date(raw: Path, tmp_path: Path) -> None:
+    """`mmdata augment` shares the record and its tar check: a restored OUT (new stamps, same bytes) is up
+    to date. Its source dataset is in its identity by stamps: a touched source tar still runs it."""
+    from mmdata.augment.offline import augment_dataset
+
+    recipe = {"image": [{"op": "hflip", "p": 0.5}]}
+    ds, aug = tmp_path / "ds", tmp_path / "aug"
+    mmdata.shard(raw, ds, maxcount=10, progress=False)
+    augment_dataset(ds, aug, recipe, progress=False)
+    copy = tmp_path / "aug-copy"
+    shutil.copytree(aug, copy)
+    shutil.rmtree(aug)
+    shutil.copytree(copy, aug, copy_function=shutil.copy)  # new inodes, stamps, same bytes
+    before = _stamps(aug)
+    assert augment_dataset(ds, aug, recipe, progress=False)["up_to_date"] is True
+    assert _stamps(aug) == before
