@@ -159,8 +159,11 @@ def _fit_channels(y: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 def _per_row(batch: Batch, params: Sequence[dict[str, Any]], fn: Any) -> Batch:
-    """``fn(row, params)`` on each present row's valid samples (same length out), written into a copy."""
+    """``fn(row, params)`` on each present row's valid samples (same length out), written into a copy. On a
+    'meta' batch (:meth:`Recipe.plan_batched`'s shape-only pass) the copy alone: every op here keeps the layout."""
     x = batch["audio"].clone()
+    if x.is_meta:
+        return batch.replace(audio=x)
     for i, (row, p) in enumerate(zip(_rows(batch), params)):
         if row is not None and p.get("applied", True):
             x[i, :, : row.shape[-1]] = fn(row.contiguous(), p)
@@ -402,8 +405,8 @@ class BackgroundNoise(_FileOp):
 
     section, name = "audio", "background_noise"
     needs_rate = True
-    # keeps_layout stays False (the plan runs the kernel when it draws ahead, a decode it could skip): every
-    # keeps_layout op is built with its defaults by tests/augment/test_plan_ahead.py, and `path` has none
+    # keeps_layout stays False, which costs nothing (on the plan's 'meta' batch the kernel only copies: _per_row);
+    # tests/augment/test_plan_ahead.py builds every keeps_layout op with its defaults, and `path` has none
     PARAMS = {"path": Param("str", "", doc="folder of noise files (relative to the working directory; see above)"),
               "min_snr_db": Param("float", 3.0, -40.0, 100.0, doc="lowest signal-to-noise ratio in dB"),
               "max_snr_db": Param("float", 30.0, -40.0, 100.0, doc="highest signal-to-noise ratio in dB")}

@@ -331,3 +331,48 @@ def test_the_ops_reference_documents_the_new_ops() -> None:
     for name in ("band_limit", "pitch_shift", "background_noise", "reverb"):
         assert f"### audio: {name}" in text
     assert "| `mulaw` | true / false | false |" in text
+
+
+# -- in the loader, with real DataLoader workers -------------------------------------------------------------
+def test_the_loader_gives_the_same_batches_with_workers_and_on_the_device_path(noise_dir: Path) -> None:
+    """Real shards, real workers: the per-sample kernels in 2 workers, in the main process, and the batched
+    kernels (``augment_on="device"``, CPU here; with the params planned in the workers too) give the same
+    audio, epoch after epoch; the replay log names the noise file."""
+    import warnings
+
+    import mmdata
+    from mmdata.testing import make_messy_folder
+
+    root = noise_dir.parent
+    make_messy_folder(root / "raw", n=16, seconds=(0.3, 0.6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(root / "raw", root / "ds", split={"train": 1.0}, progress=False)
+    recipe = {"seed": 2, "normalize": {"audio": [{"op": "to_mono"}, {"op": "resample", "rate": SR}]},
+              "audio": [{"op": "band_limit", "p": 0.5, "low_hz": [200, 400], "mulaw": True},
+                        {"op": "pitch_shift", "p": 0.5},
+                        {"op": "background_noise", "path": "noise", "p": 0.8, "min_snr_db": 5, "max_snr_db": 15},
+                        {"op": "reverb", "p": 0.5}]}
+
+    def run(**kw: Any) -> dict[tuple[int, str], torch.Tensor]:
+        loader = mmdata.loader(root / "ds", 4, recipe=recipe, seed=1, modalities=["audio"], **kw)
+        out = {}
+        for epoch in range(2):
+            loader.set_epoch(epoch)
+            for b in loader:
+                for i, key in enumerate(b.keys):
+                    if bool(b.present["audio"][i]):
+                        out[(epoch, key)] = b["audio"][i, :, : int(b.lengths["audio"][i])].clone()
+        return out
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ref = run(num_workers=0)
+        assert len(ref) >= 20
+        for got in (run(num_workers=2), run(num_workers=2, augment_on="device", plan_in_workers=True)):
+            assert got.keys() == ref.keys()
+            for k, a in ref.items():
+                assert torch.allclose(got[k], a, atol=1e-5), k
+    assert not [w for w in caught if "ahead" in str(w.message)], [str(w.message) for w in caught]
+    # the two epochs drew differently
+    assert sum(not torch.equal(ref[(0, k)], ref[(1, k)]) for (e, k) in ref if e == 0 and (1, k) in ref) >= 5
