@@ -15,10 +15,11 @@ directory, which is the root; an absolute ``path`` must lie inside a root given 
 :func:`allow_root` (the CLI gives none: a recipe file cannot name ``/etc`` or ``$HOME``). Symbolic links are
 followed only where they stay inside the root: a file or folder that resolves outside it is an error naming
 the recipe key and the link, and linked folders are not entered. The folder is read once, when the op is
-built: its audio files (:data:`mmdata.codecs.AUDIO_EXTS`, in sub-folders too) sorted by their relative
+built: its audio files (:data:`mmdata.codecs.AUDIO_EXTS`, in sub-folders too; names starting with ``.`` are
+skipped) sorted by their relative
 POSIX name, which is what the plan records. Files are decoded with :func:`mmdata.codecs.decode_audio` (its
 size limits) and resampled to each clip's rate with :func:`mmdata.augment.audio.resample`; decoded files are
-cached per process (:data:`CACHE_FILES` of them).
+cached per process (up to :data:`CACHE_SAMPLES` samples).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from functools import lru_cache
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,9 @@ from mmdata.types import Batch, Sample
 
 #: the absolute folders (resolved) that an absolute ``path`` in a recipe may lie inside: :func:`allow_root`
 _ROOTS: list[Path] = []
-#: decoded, resampled files kept per process (noise and impulse responses together)
-CACHE_FILES = 32
+#: samples of decoded, resampled files kept per process (noise and impulse responses together; 64 MB of float32):
+#: a MUSAN noise folder at 16 kHz (~6 h) does not fit, so a worker decodes again what it has not used lately
+CACHE_SAMPLES = 16_000_000
 #: mu-law's mu for 8-bit companding (G.711 / torchaudio ``mu_law_encoding(quantization_channels=256)``)
 MU = 255
 
@@ -107,6 +109,8 @@ def resolve_files(value: str, where: str) -> tuple[Path, tuple[str, ...]]:
     names: list[str] = []
     for here, dirs, files in os.walk(folder):  # links to folders are not entered (followlinks=False)
         base = Path(here)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # hidden: .git, macOS ._ resource forks
+        files = [f for f in files if not f.startswith(".")]
         for d in dirs:
             if (base / d).is_symlink() and not _inside((base / d).resolve(), root):
                 raise RecipeError(f"{where}: {base / d} is a symbolic link out of the root {root}")
@@ -125,16 +129,29 @@ def resolve_files(value: str, where: str) -> tuple[Path, tuple[str, ...]]:
     return folder, tuple(sorted(names))
 
 
-@lru_cache(maxsize=CACHE_FILES)
+_CACHE: OrderedDict[tuple[str, int, int, int], torch.Tensor] = OrderedDict()
+
+
 def _decoded(path: str, mtime_ns: int, size: int, rate: int) -> torch.Tensor:
-    """A file decoded (mmdata's decoder) and resampled to ``rate``: float32 (C, N) on the CPU."""
+    """A file decoded (mmdata's decoder) and resampled to ``rate``: float32 (C, N) on the CPU, from the
+    per-process cache (least recently used files leave it past :data:`CACHE_SAMPLES` samples)."""
     from mmdata.codecs import decode_audio
 
+    key = (path, mtime_ns, size, rate)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
     with open(path, "rb") as fh:
         data = fh.read()
     x, sr = decode_audio(data)
     x = torch.as_tensor(x, dtype=torch.float32)
-    return resample(x, int(sr), rate) if int(sr) != rate else x
+    x = resample(x, int(sr), rate) if int(sr) != rate else x
+    _CACHE[key] = x
+    total = sum(t.numel() for t in _CACHE.values())
+    while len(_CACHE) > 1 and total > CACHE_SAMPLES:
+        total -= _CACHE.popitem(last=False)[1].numel()
+    return x
 
 
 def load_file(folder: Path, name: str, rate: int, where: str) -> torch.Tensor:
@@ -226,6 +243,10 @@ class BandLimit(AudioOp):
                               "below every high cut (e.g. low_hz: [200, 400], high_hz: [3000, 3800])")
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any]:
+        sr = int(sample.sample_rate or 0)
+        if sr and self.low_hz[1] >= sr / 2:
+            raise RecipeError(f"{self.where}.low_hz: {self.low_hz[1]:g} Hz is not below half the sample rate of sample "
+                              f"{sample.key!r} ({sr / 2:g} Hz at {sr} Hz): nothing would be left; lower low_hz")
         return {"low_hz": float(rng.uniform(*self.low_hz)), "high_hz": float(rng.uniform(*self.high_hz))}
 
     def _apply(self, x: torch.Tensor, sr: int, p: dict[str, Any]) -> torch.Tensor:

@@ -115,6 +115,13 @@ def test_band_limit_draws_from_ranges_and_both_kernels_agree() -> None:
     assert all(200 <= v <= 400 for v in lows) and len(set(lows)) == len(lows)
 
 
+def test_band_limit_low_cut_above_nyquist_is_an_error_naming_the_key_and_sample() -> None:
+    op = build_op("audio", {"op": "band_limit", "low_hz": [300, 5000], "high_hz": [6000, 7000]}, "audio[3]")
+    with pytest.raises(RecipeError, match=r"audio\[3\]\.low_hz: 5000 Hz is not below half the sample rate of sample 'k0' "
+                                          r"\(4000 Hz at 8000 Hz\)"):
+        op.draw(np.random.default_rng(0), op_samples()[0])
+
+
 def test_band_limit_high_cut_above_nyquist_cuts_nothing_there() -> None:
     x = _white(8000, 1)
     y = audio_env.band_limit(x, 8000, 0.0, 6000.0)
@@ -272,6 +279,24 @@ def test_an_absolute_path_needs_a_root_allowed_from_python(noise_dir: Path, monk
     audio_env.allow_root(noise_dir.parent)
     op = build_op("audio", {"op": "background_noise", "path": str(noise_dir)}, "audio[0]")
     assert len(op._files) == 3
+
+
+def test_hidden_files_and_folders_are_skipped(noise_dir: Path) -> None:
+    (noise_dir / "._b_white.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # a macOS resource fork
+    (noise_dir / ".cache").mkdir()
+    (noise_dir / ".cache" / "x.wav").write_bytes((noise_dir / "b_white.wav").read_bytes())
+    assert build_op("audio", {"op": "background_noise", "path": "noise"}, "audio[0]")._files == (
+        "a_stereo.flac", "b_white.wav", "sub/hum.wav")
+
+
+def test_the_decoded_file_cache_is_bounded(noise_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audio_env, "_CACHE", type(audio_env._CACHE)())
+    monkeypatch.setattr(audio_env, "CACHE_SAMPLES", 20000)
+    for name in ("b_white.wav", "sub/hum.wav", "a_stereo.flac"):  # 16000, 8000, 2 x 1452 samples at 16 kHz
+        audio_env.load_file(noise_dir, name, SR, "audio[0].path")
+    assert [Path(k[0]).name for k in audio_env._CACHE] == ["hum.wav", "a_stereo.flac"]
+    a = audio_env.load_file(noise_dir, "sub/hum.wav", SR, "audio[0].path")
+    assert a is audio_env.load_file(noise_dir, "sub/hum.wav", SR, "audio[0].path")  # a hit: the same tensor
 
 
 def test_an_empty_folder_and_an_undecodable_file_are_named(noise_dir: Path) -> None:
