@@ -492,10 +492,10 @@ def _phase_kernel(orig: int, new: int, width: int = WIDTH, rolloff: float = ROLL
 
 
 #: outputs per row of :func:`resample`'s first block (one matrix product); each later block doubles, up to
-#: :data:`BLOCK_FLOATS` floats of input windows per product (bounds memory on long clips, and few, large
-#: products run well on busy machines). Blocks sit at fixed positions and the clip's last block is
+#: :data:`BLOCK_FLOATS` floats of input windows per product (bounds memory on long clips; few, large
+#: products keep the per-call overhead small). Blocks sit at fixed positions and the clip's last block is
 #: computed whole (zeros past its end): every product has the shape its position gives, so a clip's head
-#: gives the clip's first outputs bit for bit, and a short clip costs at most twice its outputs
+#: gives the clip's first outputs bit for bit; a clip costs at most twice its outputs, or one first block
 BLOCK_OUTPUTS, BLOCK_FLOATS = 4096, 1 << 22
 
 
