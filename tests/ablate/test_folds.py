@@ -227,7 +227,9 @@ def test_cli_exit_codes_and_json(folds: tuple[list[Path], list[dict[str, Any]]],
     outs, _ = folds
     out = tmp_path / "pooled"
     code, stdout, _ = _mmdata(capsys, "ablate-folds", *map(str, outs), "--out", str(out), "--json")
-    assert code == 0 and json.loads(stdout) == json.loads((out / "summary.json").read_text())
+    doc = json.loads(stdout)  # the summary, plus what every --json result says (QA26 F12)
+    assert code == 0 and doc.pop("ok") is True and doc.pop("exit_code") == 0
+    assert doc == json.loads((out / "summary.json").read_text())
     code, stdout, _ = _mmdata(capsys, "ablate-folds", *map(str, outs[:2]), "--out", str(tmp_path / "two"))
     assert code == 0 and "cutout" in stdout and "report.md" in stdout, stdout
     code, stdout, err = _mmdata(capsys, "ablate-folds", str(outs[0]), str(outs[0]), "--out", str(tmp_path / "x"), "--json")
