@@ -396,6 +396,10 @@ def _bare_shards_advice(path: str | Path, storage_options: dict[str, Any] | None
         return None
     if not tars or (isinstance(path, (str, Path)) and not _remote(path) and os.path.isdir(path) and dataset_marks(path)):
         return None
+    if _remote(path):  # a URL's password or signed-URL secret never reaches a message
+        from mmdata.urls import redact
+
+        path = redact(str(path))
     shown = shlex.quote(str(path))
     return (f"{path}: not a dataset folder but {plural(len(tars), 'WebDataset shard')} (no {CARD}, no {INDEX}); "
             f"expected a dataset folder written by `mmdata shard`: `mmdata shard {shown} OUT` writes one from these "

@@ -61,3 +61,9 @@ def test_verify_reads_a_url_pattern_of_shards(tars: Path, serve_folder) -> None:
     assert rep["ok"] and rep["bare"] and rep["samples"] == 8
     bad = verify(f"{base}/train-{{000000..000004}}.tar")
     assert not bad["ok"] and any("train-000004.tar" in str(p) for p in bad["problems"])
+
+
+def test_a_shard_urls_password_is_not_in_the_advice() -> None:
+    with pytest.raises(ShardError) as err:
+        read_card("https://me:secret@127.0.0.1:9/x-{0..1}.tar")
+    assert "secret" not in str(err.value) and "2 WebDataset shards" in str(err.value)
