@@ -74,9 +74,9 @@ def _inside(p: Path, root: Path) -> bool:
     return p == root or root in p.parents
 
 
-def resolve_files(value: str, where: str) -> tuple[Path, tuple[str, ...]]:
-    """The folder ``value`` names (a recipe's ``path``) and its audio files' relative POSIX names, sorted,
-    by the rules in the module docstring.
+def resolve_files(value: str, where: str) -> tuple[Path, Path, tuple[str, ...]]:
+    """The root, the folder ``value`` names (a recipe's ``path``, resolved) and its audio files' relative POSIX
+    names, sorted, by the rules in the module docstring.
 
     Raises:
         RecipeError: naming ``where``: an empty path, a ``..`` part, an absolute path outside the allowed
@@ -128,7 +128,7 @@ def resolve_files(value: str, where: str) -> tuple[Path, tuple[str, ...]]:
             names.append(full.relative_to(folder).as_posix())
     if not names:
         raise RecipeError(f"{where}: no audio files ({', '.join(AUDIO_EXTS[:4])}, ...) in {value!r} ({folder})")
-    return folder, tuple(sorted(names))
+    return root, folder, tuple(sorted(names))
 
 
 _CACHE: OrderedDict[tuple[str, int, int, int], torch.Tensor] = OrderedDict()
@@ -156,13 +156,16 @@ def _decoded(path: str, mtime_ns: int, size: int, rate: int) -> torch.Tensor:
     return x
 
 
-def load_file(folder: Path, name: str, rate: int, where: str) -> torch.Tensor:
+def load_file(folder: Path, name: str, rate: int, where: str, root: Path | None = None) -> torch.Tensor:
     """``folder / name`` decoded and resampled to ``rate`` (cached; a file changed on disk is read again).
 
     Raises:
-        RecipeError: the file is gone or cannot be decoded, naming ``where`` and the file.
+        RecipeError: the file is gone or cannot be decoded, or (``root`` given) it has become a link out of
+            ``root`` since the folder was listed, naming ``where`` and the file.
     """
     path = folder / name
+    if root is not None and not _inside(path.resolve(), root):
+        raise RecipeError(f"{where}: {path} is a symbolic link out of the root {root}")
     try:
         st = path.stat()
         return _decoded(str(path), st.st_mtime_ns, st.st_size, int(rate))
@@ -404,25 +407,26 @@ class _FileOp(AudioOp):
     """Ops that read files from a recipe's ``path`` (the rules: the module docstring)."""
 
     name = ""
+    _root: Path | None = None
     _folder: Path | None = None
     _files: tuple[str, ...] = ()
 
     def _resolve(self, where: str) -> None:
         if self.path:
-            self._folder, self._files = resolve_files(self.path, f"{where}.path")
+            self._root, self._folder, self._files = resolve_files(self.path, f"{where}.path")
 
     def _load(self, name: str, rate: int, channels: int) -> torch.Tensor:
         if self._folder is None or name not in self._files:
             raise RecipeError(f"{self.where}: file {name!r} is not among the {len(self._files)} files of path "
                               f"{self.path!r} (params from another folder?)")
-        return _fit_channels(load_file(self._folder, name, rate, f"{self.where}.path"), channels)
+        return _fit_channels(load_file(self._folder, name, rate, f"{self.where}.path", self._root), channels)
 
 
 class BackgroundNoise(_FileOp):
     """Add a noise file drawn from the folder ``path`` (e.g. MUSAN's ``noise/``) at an SNR drawn from
     [``min_snr_db``, ``max_snr_db``] (powers over the clip, as audiomentations' AddBackgroundNoise): the file is
     decoded, resampled to the clip's rate, mixed to mono unless its channels match the clip's, and looped /
-    cropped to the clip's length from an offset the plan draws. ``path`` is relative to the working directory
+    cropped to the clip's length from an offset the plan draws (a fraction of the file: drawing reads no file). ``path`` is relative to the working directory
     (no ``..``), or absolute inside a root allowed from Python (``mmdata.augment.audio_env.allow_root``); its
     files are listed once, sorted. Kernels agree to float rounding."""
 

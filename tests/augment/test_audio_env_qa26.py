@@ -269,7 +269,13 @@ def test_links_out_of_the_root_are_refused(noise_dir: Path, tmp_path_factory: py
         build_op("audio", {"op": "background_noise", "path": "elsewhere"}, "audio[0]")
     # a link that stays inside the root is fine
     (noise_dir / "sub" / "again.wav").symlink_to(noise_dir / "b_white.wav")
-    assert "sub/again.wav" in build_op("audio", {"op": "background_noise", "path": "noise"}, "audio[0]")._files
+    op = build_op("audio", {"op": "background_noise", "path": "noise"}, "audio[0]")
+    assert "sub/again.wav" in op._files
+    # ... until it is pointed out of the root after the folder was listed
+    (noise_dir / "sub" / "again.wav").unlink()
+    (noise_dir / "sub" / "again.wav").symlink_to(outside / "secret.wav")
+    with pytest.raises(RecipeError, match=r"audio\[0\]\.path: .*again\.wav is a symbolic link out of the root"):
+        op.apply(_samples()[0], {"applied": True, "file": "sub/again.wav", "offset": 0.0, "snr_db": 10.0})
 
 
 def test_an_absolute_path_needs_a_root_allowed_from_python(noise_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
