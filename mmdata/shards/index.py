@@ -329,6 +329,10 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None, *
             another type.
     """
     p = f"{str(path).rstrip('/')}/{CARD}" if _remote(path) else Path(path) / CARD
+    if _remote(path) and str(path).rstrip("/").lower().endswith((".tar", ".tar.gz", ".tgz")):
+        bare = _bare_shards_advice(path, storage_options)  # a shard URL: said before asking the store for a card
+        if bare is not None:
+            raise ShardError(bare)
     try:
         if _remote(path):
             data = _fetch(path, CARD, storage_options)
