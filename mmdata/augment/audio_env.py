@@ -271,6 +271,10 @@ def _stft_size(sr: int) -> int:
     return 1 << max(6, int(round(math.log2(max(64, sr * 0.064)))))
 
 
+#: output frames :func:`time_stretch` computes at a time (its working memory, not the clip's length, sets the peak)
+STRETCH_BLOCK = 256
+
+
 def time_stretch(x: torch.Tensor, sr: int, length: int) -> torch.Tensor:
     """(C, T) audio stretched to ``length`` samples at the same pitch: a phase vocoder (librosa's
     ``phase_vocoder``: magnitudes interpolated between frames, phase advanced by each bin's measured
@@ -284,33 +288,37 @@ def time_stretch(x: torch.Tensor, sr: int, length: int) -> torch.Tensor:
     D = torch.stft(x.double(), n_fft, hop, window=win, center=True, pad_mode=pad_mode, return_complex=True)
     frames = D.shape[-1]
     rate = T / length  # > 1: shorter
-    steps = torch.arange(int(math.ceil(frames / rate)), dtype=torch.float64, device=x.device) * rate
-    i = steps.floor().long()
-    alpha = (steps - i)[None, None]
+    n_out = int(math.ceil(frames / rate))
     D = torch.nn.functional.pad(D, (0, 2))
-    c0, c1 = D[..., i], D[..., i + 1]
-    mag = (1 - alpha) * c0.abs() + alpha * c1.abs()
-    advance = torch.linspace(0, math.pi * hop, D.shape[-2], dtype=torch.float64, device=x.device)[None, :, None]
-    dphase = torch.angle(c1) - torch.angle(c0) - advance
-    dphase = dphase - 2 * math.pi * torch.round(dphase / (2 * math.pi))
-    inc = advance + dphase
-    phase = torch.angle(D[..., :1]) + torch.cumsum(inc, dim=-1) - inc  # phase before each output frame's step
-    # identity phase locking (Laroche & Dolson 1999): each bin keeps its phase relative to the spectral peak
-    # it belongs to (the nearer local maximum of the magnitude), and only peaks advance on their own; without
-    # it a tone spread over several bins drifts out of phase across them (a 440 Hz tone stretched by 1.25 lost
-    # 5.6 dB, librosa's own phase_vocoder on a reflect-padded STFT as well)
-    F_ = mag.shape[-2]
-    k = torch.arange(F_, device=x.device)[None, :, None].expand_as(mag)
-    edge = torch.full_like(mag[..., :1, :], -1.0)
-    left, right = torch.cat([edge, mag[..., :-1, :]], dim=-2), torch.cat([mag[..., 1:, :], edge], dim=-2)
-    peak = (mag >= left) & (mag > right) & (mag > 0)
-    before = torch.cummax(torch.where(peak, k, -1), dim=-2).values
-    after = torch.flip(torch.cummin(torch.flip(torch.where(peak, k, F_), [-2]), dim=-2).values, [-2])
-    owner = torch.where((before < 0) | ((after < F_) & (after - k < k - before)), after, before)
-    owner = torch.where((owner < 0) | (owner >= F_), k, owner)
-    ref = torch.angle(torch.where(alpha < 0.5, c0, c1))
-    phase = phase.gather(-2, owner) + ref - ref.gather(-2, owner)
-    out = torch.polar(mag, phase)
+    F_ = D.shape[-2]
+    advance = torch.linspace(0, math.pi * hop, F_, dtype=torch.float64, device=x.device)[None, :, None]
+    out = D.new_empty((*D.shape[:-1], n_out))
+    carry = torch.angle(D[..., :1])  # the phase before the block's first output frame
+    for b0 in range(0, n_out, STRETCH_BLOCK):  # blocks of output frames: memory O(block), not O(clip)
+        steps = torch.arange(b0, min(n_out, b0 + STRETCH_BLOCK), dtype=torch.float64, device=x.device) * rate
+        i = steps.floor().long()
+        alpha = (steps - i)[None, None]
+        c0, c1 = D[..., i], D[..., i + 1]
+        mag = (1 - alpha) * c0.abs() + alpha * c1.abs()
+        dphase = torch.angle(c1) - torch.angle(c0) - advance
+        inc = advance + dphase - 2 * math.pi * torch.round(dphase / (2 * math.pi))
+        acc = torch.cumsum(inc, dim=-1)
+        phase = carry + acc - inc  # phase before each output frame's step
+        carry = torch.remainder(carry + acc[..., -1:], 2 * math.pi)
+        # identity phase locking (Laroche & Dolson 1999): each bin keeps its phase relative to the spectral peak
+        # it belongs to (the nearer local maximum of the magnitude), and only peaks advance on their own; without
+        # it a tone spread over several bins drifts out of phase across them (a 440 Hz tone stretched by 1.25 lost
+        # 5.6 dB, librosa's own phase_vocoder on a reflect-padded STFT as well)
+        k = torch.arange(F_, device=x.device)[None, :, None].expand_as(mag)
+        edge = torch.full_like(mag[..., :1, :], -1.0)
+        left, right = torch.cat([edge, mag[..., :-1, :]], dim=-2), torch.cat([mag[..., 1:, :], edge], dim=-2)
+        peak = (mag >= left) & (mag > right) & (mag > 0)
+        before = torch.cummax(torch.where(peak, k, -1), dim=-2).values
+        after = torch.flip(torch.cummin(torch.flip(torch.where(peak, k, F_), [-2]), dim=-2).values, [-2])
+        owner = torch.where((before < 0) | ((after < F_) & (after - k < k - before)), after, before)
+        owner = torch.where((owner < 0) | (owner >= F_), k, owner)
+        ref = torch.angle(torch.where(alpha < 0.5, c0, c1))
+        out[..., b0:b0 + len(steps)] = torch.polar(mag, phase.gather(-2, owner) + ref - ref.gather(-2, owner))
     return torch.istft(out, n_fft, hop, window=win, center=True, length=length).to(x.dtype)
 
 
