@@ -167,6 +167,19 @@ def test_pitch_shift_kernels_agree_and_zero_is_identity() -> None:
     assert audio_env.pitch_shift(_white(5), SR, 2.0).shape == (1, 5)  # shorter than half an FFT: zero-padded frames
 
 
+def test_pitch_shift_in_blocks_is_the_whole_clip_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 6 s clip at 8 kHz takes several blocks of output frames: the phase carried between them gives what
+    one block gives, and the tone keeps its frequency and level."""
+    x = _sine(440.0, 6.0, 8000) + _white(48000, 5) * 0.1
+    y = audio_env.pitch_shift(x, 8000, 2.0)
+    monkeypatch.setattr(audio_env, "STRETCH_BLOCK", 1 << 20)
+    assert torch.allclose(y, audio_env.pitch_shift(x, 8000, 2.0), atol=1e-5)
+    tone = audio_env.pitch_shift(_sine(440.0, 6.0, 8000), 8000, 2.0)
+    assert abs(_peak_hz(tone, 8000) / (440 * 2 ** (2 / 12)) - 1) < 0.01
+    mid = slice(4000, -4000)
+    assert abs(float(tone[0, mid].pow(2).mean().sqrt()) / 0.5 * math.sqrt(2) - 1) < 0.02
+
+
 def test_pitch_ratio_is_within_a_cent_of_the_semitones() -> None:
     for st in np.linspace(-24, 24, 481):
         up, down = audio_env.pitch_ratio(float(st))
