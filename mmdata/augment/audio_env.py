@@ -12,12 +12,12 @@ crop offset as a fraction, an SNR, a seed for a synthetic IR): ``apply`` draws n
 noise folder is data, not code, so it needs no ``--trust-code``; instead the folder must lie inside an
 *allowed root*: a relative ``path`` (no ``..`` part, no ``~``) is resolved against the current working
 directory, which is the root; an absolute ``path`` must lie inside a root given through the API,
-:func:`allow_root` (the CLI gives none: a recipe file cannot name ``/etc`` or ``$HOME``). Symbolic links are
+:func:`allow_root` (the CLI gives none: a recipe file cannot name ``/etc``, nor anything above the working directory). Symbolic links are
 followed only where they stay inside the root: a file or folder that resolves outside it is an error naming
 the recipe key and the link, and linked folders are not entered. The folder is read once, when the op is
 built: its audio files (:data:`mmdata.codecs.AUDIO_EXTS`, in sub-folders too; names starting with ``.`` are
-skipped) sorted by their relative
-POSIX name, which is what the plan records. Files are decoded with :func:`mmdata.codecs.decode_audio` (its
+skipped) sorted by their relative POSIX name, which is what the plan records (a file that has become a link
+out of the root since is refused when read). Files are decoded with :func:`mmdata.codecs.decode_audio` (its
 size limits) and resampled to each clip's rate with :func:`mmdata.augment.audio.resample`; decoded files are
 cached per process (up to :data:`CACHE_SAMPLES` samples).
 """
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -434,9 +434,10 @@ class BackgroundNoise(_FileOp):
     """Add a noise file drawn from the folder ``path`` (e.g. MUSAN's ``noise/``) at an SNR drawn from
     [``min_snr_db``, ``max_snr_db``] (powers over the clip, as audiomentations' AddBackgroundNoise): the file is
     decoded, resampled to the clip's rate, mixed to mono unless its channels match the clip's, and looped /
-    cropped to the clip's length from an offset the plan draws (a fraction of the file: drawing reads no file). ``path`` is relative to the working directory
-    (no ``..``), or absolute inside a root allowed from Python (``mmdata.augment.audio_env.allow_root``); its
-    files are listed once, sorted. Kernels agree to float rounding."""
+    cropped to the clip's length from an offset the plan draws (a fraction of the file: drawing reads no
+    file). ``path`` is relative to the working directory (no ``..``; links out of it refused), or absolute
+    inside a root allowed from Python (``mmdata.augment.audio_env.allow_root``); its files are listed once,
+    sorted. Kernels agree to float rounding."""
 
     section, name = "audio", "background_noise"
     needs_rate = True
