@@ -113,6 +113,6 @@ def test_the_datasets_commands_take_json(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     rep = json.loads(built.stdout)
     assert rep["ok"] and rep["samples"] == 40 and rep["per_split"] == {"test": 10, "train": 20, "val": 10}
-    assert "sharding" not in built.stderr  # no progress under --json, as the other commands
+    assert "sharding" in built.stderr  # progress on stderr under --json too, as the other commands (QA26 F12)
     bad = subprocess.run([*cli, "build", "nope", str(tmp_path / "x"), "--json"], capture_output=True, text=True)
     assert bad.returncode == 2 and json.loads(bad.stdout)["ok"] is False

@@ -172,7 +172,7 @@ def test_second_job_into_the_same_output_is_refused_and_a_dead_holder_does_not_b
         communicate_or_kill(first, 120)  # it ended before the second one started: again, slower
     else:
         pytest.fail("the first job ended before the second one started, even at 15 s per shard")
-    assert second.returncode == 2, err2
+    assert second.returncode == 75, err2  # busy: retry later (QA26 F12), not bad input (2)
     assert f"pid {first.pid}" in err2 and str(out) in err2 and "Traceback" not in err2
     _, err1 = communicate_or_kill(first, 120)
     assert first.returncode == 0, err1
