@@ -213,19 +213,27 @@ def _big_sha256(path: Any) -> bytes | None:
         return None
 
 
-def content_digest(paths: list[Any]) -> str | None:
+def content_digest(paths: list[Any], known: list[str | None] | None = None) -> str | None:
     """sha256 over each source file's path and the sha256 of its bytes, in plan order; None when one of them
-    is not a regular file that can be read (it cannot be told unchanged by content). Small files are read in
-    one call each (the per-file cost is what many small sources are made of), large ones hashed on threads.
+    is not a regular file that can be read (it cannot be told unchanged by content). ``known``: the sha256
+    (hex) of the files' bytes as the shard's writer read them, by position (None: not read whole); only the
+    other files are read here: small ones in one call each (the per-file cost is what many small sources
+    are made of), large ones hashed on threads.
 
     Example:
         >>> import tempfile
         >>> p = Path(tempfile.mkdtemp()) / "a.txt"; _ = p.write_text("hi")
-        >>> content_digest([str(p)]) == content_digest([str(p)]), content_digest([str(p) + ".gone"])
-        (True, None)
+        >>> content_digest([str(p)]) == content_digest([str(p)], [hashlib.sha256(b"hi").hexdigest()])
+        True
+        >>> content_digest([str(p) + ".gone"]) is None
+        True
     """
     big: list[tuple[Any, int]] = []
     sums: dict[Any, bytes | None] = {}
+    if known is not None and len(known) == len(paths):
+        for p, hexdigest in zip(paths, known):
+            if hexdigest is not None and p not in sums:
+                sums[p] = bytes.fromhex(hexdigest)
     for p in paths:
         if p not in sums:
             sums[p] = digest = _sha256_of(p, big)
@@ -245,13 +253,19 @@ def content_digest(paths: list[Any]) -> str | None:
     return h.hexdigest()
 
 
-def stable_content(paths: list[Any], inputs: Any, seen: str | None) -> str | None:
-    """:func:`content_digest` of ``paths`` read while their stamps digest (``inputs()``, as a resume computes
-    it) is ``seen`` before and after the read: the content then belongs to those stamps (the ctime cannot be
-    set back, so a file changed meanwhile moves it). None when the stamps moved or a file cannot be read."""
+def stable_content(paths: list[Any], inputs: Any, seen: str | None,
+                   known: str | list[str | None] | None = None) -> str | None:
+    """:func:`content_digest` of ``paths`` whose stamps digest (``inputs()``, as a resume computes it) is
+    ``seen`` — the stamps the shard's writer saw (fstat) before it read them — both before any file is
+    read here and after: the content then belongs to those stamps (the ctime cannot be set back, so a file
+    changed meanwhile moves it). ``known``: what the writer hashed of the bytes it read (the digest itself,
+    or each file's sha256: :func:`content_digest`); the files it did not read whole are read here. None when
+    the stamps moved or a file cannot be read."""
     if seen is None or inputs() != seen:
         return None
-    digest = content_digest(paths)
+    if isinstance(known, str):  # every file was hashed as it was read: nothing to read here
+        return known
+    digest = content_digest(paths, known)
     return digest if digest is not None and inputs() == seen else None
 
 

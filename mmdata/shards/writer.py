@@ -999,6 +999,9 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     deep: list[int] | None = None  # [count, min, max] over the samples' 16-bit images (the card's warning)
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
+    # each source file's sha256 as read here, for the job's record (a rerun whose stamps moved checks content
+    # against it): hashed from the bytes already in memory, so the record costs no second read of the sources
+    sums: list[str | None] | None = [] if task.get("content") else None
     read = read_many
     if task.get("source"):  # the sources are at an fsspec URL: this task fetches its own members
         from mmdata.shards.remote_source import RemoteSource
@@ -1017,6 +1020,8 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
         for chunk, paths, got, meta, all_read in _read_chunks(records, task.get("max_file_size"), read):
             all_paths += paths if segments is None else [p.path if p.__class__ is _Cut else p for p in paths]
             all_meta += meta
+            if sums is not None:
+                sums += _read_sums(paths, got)
             kept, names_c, datas_c, counts_c, stats_c = _chunk_members(chunk, got, meta, paths, all_read, task,
                                                                        skipped)
             for rec in kept:
@@ -1086,10 +1091,21 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     for v in labels:
         if v is not None:
             label_counts[v] = label_counts.get(v, 0) + 1
+    if sums is not None and None not in sums:  # the common case: one digest, not one per file, is kept
+        from mmdata.shards.output import content_digest
+
+        sums = content_digest(all_paths, sums)  # type: ignore[assignment]  # reads nothing: all are known
     return {"name": task["name"], "split": task["split"], "samples": n, "skipped": skipped, "shards": results,
             "patterns": [[list(k), counts[i]] for k, i in patterns.items()], "labels": sorted(label_counts.items()),
             "inputs": _inputs_digest(all_paths, all_meta, local=not task.get("source")), "rows": idx.index_table(cols),
-            **({"sixteen_bit": deep} if deep else {})}
+            **({"sixteen_bit": deep} if deep else {}), **({"content": sums} if sums is not None else {})}
+
+
+def _read_sums(paths: list[Any], got: list[bytes | int]) -> list[str | None]:
+    """The sha256 of each file's bytes as :func:`read_many` read them (after the fstat that gave its stamp);
+    None for one not read whole (an errno, one over ``max_file_size``, a cut segment of a recording)."""
+    sha = hashlib.sha256
+    return [sha(g).hexdigest() if g.__class__ is bytes and p.__class__ is not _Cut else None for p, g in zip(paths, got)]
 
 
 def _sixteen_bit(kept: list[tuple[Any, ...]], counts: list[int], datas: list[bytes], maybe: list[int],
@@ -1574,6 +1590,7 @@ def _task_payload(shard: dict[str, Any], records: list[tuple[Any, ...]], out: Lo
         **out.task_fields(), "name": shard["name"], "split": shard["split"], "layout": layout, "fields": fields,
         "on_error": options["on_error"], "max_file_size": options["max_file_size"], "check": options["check"],
         "fsync": fsync, "root": root, "records": records,
+        "content": source is None and isinstance(out, LocalOutput),  # the sources' sha256 for the job's record
     }
     if source is not None:
         task.update(source.task_fields([v for rec in records for v in rec[5] if v.__class__ is str]))
@@ -3064,7 +3081,7 @@ def _done_record(out: LocalOutput, plan: list[dict[str, Any]], results: dict[str
     shards = [{"name": p["name"], "inputs": results[p["name"]].get("inputs"),
                "content": None if payloads is None else stable_content(
                    _source_paths(payloads[p["name"]]), partial(_current_inputs, payloads[p["name"]]),
-                   results[p["name"]].get("inputs")),
+                   results[p["name"]].get("inputs"), results[p["name"]].get("content")),
                "tars": {s["shard"]: _tar_record(out, s["shard"], s["sha256"]) for s in results[p["name"]]["shards"]}}
               for p in plan]
     return {**ident, "files": {f: hashlib.sha256(data).hexdigest() for f, data in written.items()},
