@@ -245,7 +245,7 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
 
     rep = run(path)
     if json_:
-        print_json({**_card_identity(path, rep), **rep})
+        print_json({**_card_identity(path), **rep})
         _inspect_warnings(rep)
         return
     dur = rep["audio_duration"]
@@ -310,7 +310,7 @@ def _inspect_warnings(rep: dict) -> None:
         note(f"[yellow]warning ({escape(w['kind'])}):[/] {escape(w['message'])}")
 
 
-def _card_identity(path: str, rep: dict) -> dict:
+def _card_identity(path: str) -> dict:
     """``fingerprint`` and ``mmdata_version`` of the dataset's card, where it has them (what a CI compares to tell
     one build of a dataset from another); nothing for shards without a card."""
     from mmdata.errors import MMDataError
