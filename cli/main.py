@@ -32,7 +32,7 @@ EXIT_STATUS = ("Exit status: 0 done, 1 problems found (verify) or runs failed (a
 
 app = typer.Typer(
     name="mmdata",
-    help="Multimodal datasets: shard, add-modality, inspect, verify, augment, preview, train, match, audit-alignment, ablate, ablate-folds, demo, datasets.",
+    help="Multimodal datasets: shard, add-modality, inspect, verify, diff, augment, preview, train, match, audit-alignment, ablate, ablate-folds, demo, datasets.",
     epilog=EXIT_STATUS,
     no_args_is_help=True,
     add_completion=False,
