@@ -33,6 +33,7 @@ import errno
 import functools
 import gzip
 import hashlib
+import io
 import json
 import math
 import os
@@ -3186,19 +3187,129 @@ def _segment_cells(raw: Mapping[str, Any], spec: Mapping[str, str]) -> tuple[tup
     return (start, float(f"{end - start:.9f}")), None
 
 
+#: the bytes of a WAV read to find its data chunk's header (the chunks before it are small)
+_WAV_HEAD = 1 << 16
+
+
+def _wav_size_fix(f: Any) -> tuple[int, bytes] | None:
+    """For the open WAV file ``f`` whose data chunk's size a streaming writer never finalised (a placeholder:
+    :func:`~mmdata.shards.mediainfo.wav_size_unknown`; libsndfile reads a 0 as no audio), the offset of that
+    size and the size it stands for — the whole frames to the end of the file, what
+    :func:`~mmdata.shards.mediainfo.wav_finalised` writes in; None for any other file. Only the first
+    :data:`_WAV_HEAD` bytes are read (a recording may be hours long; wav_finalised takes the whole file)."""
+    from mmdata.shards import mediainfo
+
+    head = f.read(_WAV_HEAD)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    try:  # mediainfo's walk of the chunks in the head: the data chunk's offset and the frame's block align
+        got = mediainfo._wav_data(head)
+    except mediainfo.CorruptMedia:  # e.g. a data chunk declared past the head: a finalised WAV (libsndfile reads it)
+        return None
+    if got is None or not got[3]:  # not PCM / float / A-law / mu-law, or the size is not a placeholder
+        return None
+    (_, _, _, block), pos, _, _ = got
+    avail = os.fstat(f.fileno()).st_size - pos - 8  # the rule again with the bytes of the whole file
+    if not mediainfo.wav_size_unknown(int.from_bytes(head[pos + 4:pos + 8], "little"), avail, block,
+                                      head[pos + 8:pos + 16]):
+        return None
+    return pos + 4, min(avail - avail % block, 0xFFFFFFFF).to_bytes(4, "little")
+
+
+class _FinalisedWav(io.RawIOBase):
+    """A WAV file whose data chunk size reads as :func:`_wav_size_fix` gives it; every other byte as on disk
+    (read on demand: only the frames soundfile asks for)."""
+
+    def __init__(self, path: str) -> None:
+        self.f = open(path, "rb", buffering=0)  # noqa: SIM115  (closed by close())
+        try:
+            self.fix = _wav_size_fix(self.f)
+            self.f.seek(0)
+        except BaseException:
+            self.f.close()
+            raise
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def readinto(self, buf: Any) -> int:
+        start = self.f.tell()
+        n = self.f.readinto(buf)
+        if self.fix is not None and n:
+            at, size = self.fix
+            lo, hi = max(at, start), min(at + 4, start + n)
+            if lo < hi:
+                memoryview(buf)[lo - start:hi - start] = size[lo - at:hi - at]
+        return n
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
+
+
+def open_audio(path: str) -> Any:
+    """``soundfile.SoundFile`` of the audio file ``path`` (close it with :func:`close_audio`); a WAV whose
+    header a streaming writer never finalised (data chunk size 0: libsndfile would read no audio) is read
+    with the size :func:`~mmdata.shards.mediainfo.wav_finalised` gives it, as the decoders read it, so its
+    frames count and can be cut.
+
+    Example:
+        >>> import tempfile, numpy as np, soundfile as sf
+        >>> p = tempfile.mkdtemp() + "/a.wav"; sf.write(p, np.zeros(800, "int16"), 8000)
+        >>> data = open(p, "rb").read(); i = data.find(b"data") + 4
+        >>> _ = open(p, "wb").write(data[:i] + bytes(4) + data[i + 4:])
+        >>> f = open_audio(p); f.frames
+        800
+        >>> close_audio(f)
+    """
+    import soundfile as sf
+
+    raw = _FinalisedWav(path)
+    if raw.fix is None:
+        raw.close()
+        return sf.SoundFile(path)
+    try:
+        f = sf.SoundFile(raw)
+    except BaseException:
+        raw.close()
+        raise
+    f._mmdata_raw = raw  # a SoundFile does not close a file object it was given
+    return f
+
+
+def close_audio(f: Any) -> None:
+    """Close what :func:`open_audio` opened."""
+    f.close()
+    raw = getattr(f, "_mmdata_raw", None)
+    if raw is not None:
+        raw.close()
+
+
 @functools.lru_cache(maxsize=64)
 def _audio_info(path: str, size: int, stamp: int) -> tuple[int, int, int, str, str] | str:
     """(frames, sample rate, channels, format, subtype) of an audio file's header, or why it cannot be read;
-    cached by (path, size, change stamp): the rows of one recording read its header once."""
-    import soundfile as sf
-
+    cached by (path, size, change stamp): the rows of one recording read its header once. A WAV whose data
+    chunk size was never finalised counts its frames to the end of the file (:func:`open_audio`)."""
     try:
-        info = sf.info(path)
-    except RuntimeError as exc:  # soundfile's LibsndfileError
+        f = open_audio(path)
+    except (RuntimeError, OSError) as exc:  # soundfile's LibsndfileError; the file cannot be opened
         return f"cannot read the audio file's header to cut it ({str(exc).strip()})"
-    if info.frames <= 0 or info.samplerate <= 0:
-        return f"the audio file holds no frames (length {info.frames}, {info.samplerate} Hz) to cut"
-    return info.frames, info.samplerate, info.channels, info.format, info.subtype
+    try:
+        frames, rate, channels, kind, subtype = f.frames, f.samplerate, f.channels, f.format, f.subtype
+    finally:
+        close_audio(f)
+    if frames <= 0 or rate <= 0:
+        return f"the audio file holds no frames (length {frames}, {rate} Hz) to cut"
+    return frames, rate, channels, kind, subtype
 
 
 def segment_ext(subtype: str) -> str:

@@ -1330,7 +1330,7 @@ class _Segments:
         return items, meta
 
     def _cut(self, c: _Cut) -> tuple[bytes | int, int, int]:
-        import soundfile as sf
+        from mmdata.shards.sources import close_audio, open_audio
 
         try:
             st = os.stat(c.path)
@@ -1339,18 +1339,22 @@ class _Segments:
         f = self.files.pop(c.path, None)
         try:
             if f is None:
-                f = sf.SoundFile(c.path)
+                f = open_audio(c.path)  # a WAV whose header was never finalised: its frames, as the decoders read it
             self.files[c.path] = f
             while len(self.files) > self._OPEN:
-                self.files.pop(next(iter(self.files))).close()
+                close_audio(self.files.pop(next(iter(self.files))))
             return cut_segment(f, c.first, c.stop, c.ext), st.st_size, file_stamp(st)
         except (RuntimeError, CorruptMedia, ValueError) as exc:  # soundfile's errors: the member is bad
             c.reason = f"audio: cannot cut frames {c.first}:{c.stop} ({str(exc).strip()})"
             return errno.EIO, st.st_size, file_stamp(st)
+        except OSError as exc:  # it cannot be opened (as read_many says it; a limit of this machine stops the job)
+            return exc.errno or errno.EIO, -1, exc.errno or errno.EIO
 
     def close(self) -> None:
+        from mmdata.shards.sources import close_audio
+
         for f in self.files.values():
-            f.close()
+            close_audio(f)
         self.files.clear()
 
 
