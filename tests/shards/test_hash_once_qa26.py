@@ -124,3 +124,25 @@ def test_a_file_not_read_whole_is_hashed_for_the_record(tmp_path: Path) -> None:
             os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 7_000_000_000))
     again = mmdata.shard(raw, out, maxcount=10, workers=1, max_file_size=4000, progress=False)
     assert again["up_to_date"] is True
+
+
+def test_a_source_changed_after_it_was_read_leaves_no_content_in_the_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digest of the bytes read is kept only while the file's stamps are those seen before the read: a
+    file changed after the writer read it (later in the job) does not pair its new stamps with old content."""
+    raw = make_sample_folder(tmp_path / "raw", n=8)
+    txt = sorted(raw.rglob("*.txt"))[0]
+    orig = writer._done_record
+
+    def edit_then_record(*a: Any, **k: Any) -> Any:
+        txt.write_text("changed after it was read")
+        return orig(*a, **k)
+
+    monkeypatch.setattr(writer, "_done_record", edit_then_record)
+    out = tmp_path / "ds"
+    mmdata.shard(raw, out, maxcount=4, workers=1, progress=False)
+    record = json.loads(done_path(out).read_text())
+    contents = [s["content"] for s in record["shards"]]
+    assert contents.count(None) == 1 and all(isinstance(c, str) for c in contents if c is not None)
+    monkeypatch.setattr(writer, "_done_record", orig)
+    assert mmdata.shard(raw, out, maxcount=4, workers=1, progress=False)["up_to_date"] is False
