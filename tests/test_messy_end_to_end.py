@@ -44,7 +44,7 @@ RECIPE = {
 def _cli(*args: str) -> str:
     res = CliRunner().invoke(app, list(args))
     assert res.exit_code == 0, f"mmdata {' '.join(args)}\n{res.output[-3000:]}"
-    return res.output
+    return res.stdout if "--json" in args else res.output  # --json: stdout is the document, stderr the diagnostics
 
 
 @pytest.fixture(scope="module")

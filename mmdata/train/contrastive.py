@@ -40,6 +40,7 @@ import contextlib
 import io
 import itertools
 import math
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -674,7 +675,9 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
                            if exclude_same_class else {})})
         if progress:
             loss_s = "—, no batch held a pair" if count == 0 else f"{history[-1]['loss']:.3f}"
-            print(f"pretrain epoch {epoch}: InfoNCE {loss_s}  temperature {history[-1]['temperature']:.3f}", flush=True)
+            # stderr, as the training epochs' lines: stdout is a --json run's one document (QA26)
+            print(f"pretrain epoch {epoch}: InfoNCE {loss_s}  temperature {history[-1]['temperature']:.3f}",
+                  file=sys.stderr, flush=True)
     img = model.image_hw
     config = {"method": "contrastive", "modalities": list(net.mods), "epochs": epochs, "seed": seed,
               "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "dim": dim,

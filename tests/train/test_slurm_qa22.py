@@ -116,7 +116,7 @@ def test_sigterm_to_the_group_during_contrastive_pretraining_is_143(data: Path, 
                                  "--pretrain-epochs", "100000", "--epochs", "1", "--out", str(tmp_path / "p"),
                                  "--no-robustness", "-j", "2", "--cache", "false", "--batch-size", "8"], cwd=ROOT,
                                 env=_env(), stdout=out.open("wb"), stderr=err.open("wb"), start_new_session=True)
-        _group_sigterm_is_143(proc, err, out, f"pretrain epoch {attempt + 2}:")  # its workers up each epoch
+        _group_sigterm_is_143(proc, err, err, f"pretrain epoch {attempt + 2}:")  # its workers up each epoch (stderr)
 
 
 def test_a_worker_killed_error_after_the_signal_is_the_signals_status() -> None:
