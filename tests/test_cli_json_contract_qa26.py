@@ -7,7 +7,6 @@ stopped by a signal still prints its error document; every result says ``ok``, `
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,19 +19,12 @@ import pytest
 from mmdata.testing import make_sample_folder
 from mmdata.testing.procs import sigint_as_from_a_terminal
 from tests.procs_helpers import communicate_or_kill
+from tests.test_progress import _env, _mmdata  # the CLI in a child, its terminal settings dropped
 
 ROOT = Path(__file__).parents[1]
 CLI = [sys.executable, "-m", "mmdata.cli.main"]
 
 
-def _env(**extra: str) -> dict[str, str]:
-    drop = ("COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE", "MMDATA_PROGRESS", "MMDATA_PROGRESS_INTERVAL")
-    return {**{k: v for k, v in os.environ.items() if k not in drop}, **extra}
-
-
-def _mmdata(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, env=_env(**env),
-                          stdin=subprocess.DEVNULL, timeout=300)
 
 
 def _doc(stdout: str) -> Any:
