@@ -77,11 +77,14 @@ EVEN_BATCHES = ("pad", "drop")
 # ---- equal batch counts under DDP ------------------------------------------------------------------
 def reader_counts(loader: Any, epoch: int, readers: int) -> list[int] | None:
     """Samples each of ``readers`` readers (``rank * workers + worker``) of ``loader`` yields in ``epoch``,
-    or None when the index does not fix them (``balance``, ``on_error="skip"``, bare shards); see
+    or None when the index does not fix them (``balance``, ``on_error="skip"``, bare shards) or they do not fix the
+    batches (``max_duration``: batches by duration, QA26 review); see
     :meth:`mmdata.shards.reader.ShardDataset.samples_per_reader`.
     """
     if getattr(loader, "plan", None) is not None:
         return None  # balancing drops and repeats samples by draw
+    if getattr(loader, "_bucketing", None) is not None:
+        return None  # batches by duration: their count follows the clips' durations, not samples / batch_size
     return loader.source.samples_per_reader(readers, epoch=epoch)
 
 

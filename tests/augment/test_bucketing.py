@@ -297,3 +297,14 @@ def test_skipped_samples_counted_once_across_a_resume(tmp_path: Path, workers: i
     again.load_state_dict(state)
     assert [list(b.keys) for b in again] == full[3:]
     assert again.skipped == whole.skipped == {"corrupt image": 2}
+
+
+def test_batches_by_duration_leave_ddp_counts_to_the_ranks(clips: Path) -> None:
+    """QA26 review: the DataModule's even-batches plan counted a bucketed loader's batches as samples / batch_size
+    (batch_size=None raised TypeError; a cap gave each rank a target below its real batch count, so batches were
+    dropped silently, dropped=0). A bucketed loader's counts follow its clips: the ranks agree batch by batch."""
+    lightning = pytest.importorskip("mmdata.interop.lightning")
+    for cap in (None, 4):
+        ld = mmdata.loader(clips, cap, max_duration=BUDGET, num_workers=2)
+        assert lightning.reader_counts(ld, 0, 4) is None
+        assert lightning.even_plan(ld, 0, "pad") is None and lightning.even_plan(ld, 0, "drop") is None
