@@ -730,8 +730,7 @@ def _source_key(key: str) -> str:
 def _excluded(batch: Batch, labels: torch.Tensor, mods: Sequence[str]) -> torch.Tensor:
     """Candidates :meth:`ContrastiveModel.loss` removes from a batch's denominators: :func:`same_class`
     over each pair's rows holding both modalities, as a tensor on the labels' device (read once an epoch)."""
-    n = len(batch)
-    pres = {m: batch.present[m] if m in batch.present else torch.zeros(n, dtype=torch.bool) for m in mods}
+    pres = host_present(batch, mods)
     total = torch.zeros((), dtype=torch.int64, device=labels.device)
     for a, b in pair_names(mods):
         rows = pres[a] & pres[b]  # host metadata
@@ -742,8 +741,7 @@ def _excluded(batch: Batch, labels: torch.Tensor, mods: Sequence[str]) -> torch.
 
 def _pair_sizes(batch: Batch, mods: Sequence[str]) -> list[int]:
     """Per modality pair, the rows of ``batch`` holding both, where InfoNCE has a term (>= 2 rows)."""
-    n = len(batch)
-    pres = {m: batch.present[m] if m in batch.present else torch.zeros(n, dtype=torch.bool) for m in mods}
+    pres = host_present(batch, mods)
     sizes = [int((pres[a] & pres[b]).sum()) for a, b in pair_names(mods)]
     return [k for k in sizes if k >= 2]
 

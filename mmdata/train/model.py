@@ -162,7 +162,8 @@ def encode_present(encoder: nn.Module, x: torch.Tensor, present: torch.Tensor, d
     -> zeros (the encoder's parameters join the graph with weight 0, so DDP sees every parameter used,
     and no BatchNorm statistics change); a single present row in training mode -> the encoder in eval
     mode for that call (BatchNorm normalises it with the running statistics and does not update them:
-    one row's statistics are not a batch's, and a 1x1 feature map would fail).
+    one row's statistics are not a batch's, and a 1x1 feature map would fail; dropout is off for that
+    row too), each submodule's mode restored after it.
 
     Example:
         >>> from mmdata.train.fusions import TextEncoder
@@ -177,16 +178,22 @@ def encode_present(encoder: nn.Module, x: torch.Tensor, present: torch.Tensor, d
     k = int(idx_host.numel())
     idx = idx_host.to(x.device, non_blocking=True)
     if k == 1 and encoder.training:
+        modes = [(m, m.training) for m in encoder.modules()]  # each as it was: a submodule the user froze stays so
         encoder.eval()
         try:
             f = encoder(x.index_select(0, idx))
         finally:
-            encoder.train()
+            for m, was in modes:
+                m.training = was
     elif k == n:
         return encoder(x)
     elif k == 0:
-        tie = sum((p.sum() for p in encoder.parameters() if p.requires_grad), torch.zeros((), device=x.device))
-        return torch.zeros(n, d, dtype=torch.float32, device=x.device) + tie * 0.0
+        # exactly 0 (an empty slice's sum: an inf parameter times 0.0 was NaN), every parameter in the graph
+        tie = sum((p.reshape(-1)[:0].sum() for p in encoder.parameters() if p.requires_grad),
+                  torch.zeros((), device=x.device))
+        kind = x.device.type
+        dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else torch.float32
+        return torch.zeros(n, d, dtype=dtype, device=x.device) + tie.to(dtype)
     else:
         f = encoder(x.index_select(0, idx))
     if k == n:

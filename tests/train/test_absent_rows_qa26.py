@@ -168,3 +168,33 @@ def test_contrastive_loss_trains_with_a_modality_missing_from_a_batch() -> None:
     loss.backward()
     assert set(per) == {"image-text"}
     assert torch.isfinite(loss)
+
+
+def test_one_present_row_leaves_each_submodules_mode_as_it_was() -> None:
+    """QA26 review: the one-row path put the encoder back with .train(), which turned a BatchNorm the user had
+    frozen (.eval()) back to training (its running statistics updating again)."""
+    from mmdata.train.fusions import ImageEncoder
+    from mmdata.train.model import encode_present
+
+    enc = ImageEncoder(8)
+    enc.train()
+    frozen = next(m for m in enc.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    frozen.eval()
+    before = {id(m): m.training for m in enc.modules()}
+    x = torch.rand(3, 1, 16, 16)
+    encode_present(enc, x, torch.tensor([True, False, False]), 8)
+    assert {id(m): m.training for m in enc.modules()} == before and not frozen.training
+
+
+def test_no_present_row_gives_exact_zeros_even_with_an_infinite_parameter() -> None:
+    """QA26 review: zeros + sum(p) * 0.0 was NaN when a parameter was inf; the tie is now exactly 0."""
+    from mmdata.train.fusions import TextEncoder
+    from mmdata.train.model import encode_present
+
+    enc = TextEncoder(4)
+    with torch.no_grad():
+        next(enc.parameters()).view(-1)[0] = float("inf")
+    out = encode_present(enc, torch.tensor([[5, 6], [1, 2]]), torch.tensor([False, False]), 4)
+    assert torch.equal(out, torch.zeros(2, 4))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert encode_present(enc, torch.tensor([[5, 6]]), torch.tensor([False]), 4).dtype == torch.bfloat16
