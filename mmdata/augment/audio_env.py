@@ -91,7 +91,8 @@ def resolve_files(value: str, where: str) -> tuple[Path, Path, tuple[str, ...]]:
         raise RecipeError(f"{where}: {value!r} may not contain '..' or start with '~'; name a folder inside the "
                           "working directory, or an absolute folder allowed with mmdata.augment.audio_env.allow_root()")
     if raw.is_absolute():
-        roots = [r for r in _ROOTS if _inside(Path(os.path.abspath(raw)), r)]
+        # resolved as the roots are (a root allowed through a symbolic link holds its own paths; QA26 review)
+        roots = [r for r in _ROOTS if _inside(Path(os.path.realpath(raw)), r)]
         if not roots:
             allowed = ", ".join(str(r) for r in _ROOTS) or "none"
             raise RecipeError(f"{where}: absolute path {value!r} is outside the allowed roots ({allowed}); a recipe "
@@ -109,7 +110,12 @@ def resolve_files(value: str, where: str) -> tuple[Path, Path, tuple[str, ...]]:
     if not folder.is_dir():
         raise RecipeError(f"{where}: {value!r} is not a folder")
     names: list[str] = []
-    for here, dirs, files in os.walk(folder):  # links to folders are not entered (followlinks=False)
+
+    def unreadable(exc: OSError) -> None:  # a subfolder os.walk cannot list: its files would go unsaid
+        raise RecipeError(f"{where}: cannot list {exc.filename} ({exc.strerror or exc}); a noise / impulse-response "
+                          "folder must be readable whole")
+
+    for here, dirs, files in os.walk(folder, onerror=unreadable):  # links to folders are not entered
         base = Path(here)
         dirs[:] = [d for d in dirs if not d.startswith(".")]  # hidden: .git, macOS ._ resource forks
         files = [f for f in files if not f.startswith(".")]

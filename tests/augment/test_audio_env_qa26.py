@@ -420,3 +420,24 @@ def test_the_loader_gives_the_same_batches_with_workers_and_on_the_device_path(n
     assert not [w for w in caught if "ahead" in str(w.message)], [str(w.message) for w in caught]
     # the two epochs drew differently
     assert sum(not torch.equal(ref[(0, k)], ref[(1, k)]) for (e, k) in ref if e == 0 and (1, k) in ref) >= 5
+
+
+def test_a_root_allowed_through_a_link_holds_its_own_paths(noise_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA26 review: the roots are kept resolved, the recipe's absolute path was matched unresolved: a root
+    allowed as /x/lnk (-> /x/real) refused /x/lnk/noise."""
+    monkeypatch.setattr(audio_env, "_ROOTS", [])
+    link = noise_dir.parent.parent / f"{noise_dir.parent.name}-link"
+    link.symlink_to(noise_dir.parent, target_is_directory=True)
+    audio_env.allow_root(link)
+    op = build_op("audio", {"op": "background_noise", "path": str(link / "noise")}, "audio[0]")
+    assert len(op._files) == 3
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists any folder")
+def test_an_unreadable_subfolder_is_an_error_not_files_left_out(noise_dir: Path) -> None:
+    (noise_dir / "sub").chmod(0)
+    try:
+        with pytest.raises(RecipeError, match=r"audio\[0\]\.path: cannot list .*sub"):
+            build_op("audio", {"op": "background_noise", "path": "noise"}, "audio[0]")
+    finally:
+        (noise_dir / "sub").chmod(0o755)
