@@ -176,6 +176,19 @@ def test_dvc_files_not_fetched_are_named_and_warned(tmp_path: Path) -> None:
             "has no image") in rep["warnings"]
 
 
+def test_max_skipped_counts_samples_that_lost_a_file_to_dvc(tmp_path: Path) -> None:
+    """QA26 review: a DVC pointer is a 'file' entry, which --max-skipped did not count: a CI gate with
+    max_skipped=0 passed a dataset whose every image was not fetched."""
+    raw = make_sample_folder(tmp_path / "raw", n=4, missing=False)
+    for f in raw.glob("*.png"):
+        (raw / (f.name + ".dvc")).write_text(f"outs:\n- md5: 0\n  path: {f.name}\n")
+        f.unlink()
+    with pytest.raises(TooManySkipped, match=r"4 of 4 samples lost a file .*`dvc pull`"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mmdata.shard(raw, tmp_path / "ds", max_skipped=0, progress=False)
+
+
 def test_a_dvc_tracked_source_folder_not_fetched_says_dvc_pull(tmp_path: Path) -> None:
     (tmp_path / "raw.dvc").write_text("outs:\n- md5: 0.dir\n  path: raw\n")
     with pytest.raises(SourceError, match=r"raw does not exist: .*raw\.dvc beside it is a DVC pointer .*dvc pull"):
