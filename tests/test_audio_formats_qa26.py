@@ -200,3 +200,16 @@ def test_augment_reads_them_and_writes_flac_or_wav(tmp_path: Path) -> None:
         with tarfile.open(tar) as tf:
             names |= {m.name.split(".", 1)[1] for m in tf.getmembers()}
     assert names <= {"flac", "wav", "json"}, names
+
+
+def test_a_sphere_length_of_thousands_of_digits_is_a_bad_file_not_a_crash(tmp_path: Path) -> None:
+    """QA26 review: int() of a 5000-digit -i field raised Python's digit-limit ValueError, which aborted the job."""
+    from mmdata.shards.mediainfo import CorruptMedia, probe_audio
+
+    head = b"NIST_1A\n   1024\nsample_count -i " + b"9" * 5000 + b"\nend_head\n"
+    data = head + b"\x00" * (-len(head) % 1024) + b"\x00" * 64
+    data = data[:8] + f"{len(head) + (-len(head) % 1024):7d}\n".encode() + data[16:]
+    try:
+        probe_audio(data)
+    except CorruptMedia:
+        pass

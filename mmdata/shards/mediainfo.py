@@ -545,7 +545,7 @@ def _aiff(d: bytes) -> tuple[int, int, int] | None:
 
 
 _W64_DATA = b"data\xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
-_NIST_FIELD = re.compile(rb"^(\w+) -i (\d+)$", re.M)
+_NIST_FIELD = re.compile(rb"^(\w+) -i (\d{1,18})$", re.M)  # a longer number is no length (int() refuses 4300+ digits)
 
 
 def declared_audio_header(d: bytes) -> bool:

@@ -551,6 +551,10 @@ def _reads_as(text: str, script: str) -> bool:
         # Arabic text holds lam, meem, noon, waw or ya (bytes E1-ED); an upper-case Cyrillic word's bytes (C0-DF)
         # read as Windows-1256 are Arabic letters without them
         return False
+    if not any(len(w) >= 2 for w in words):
+        # a single-byte script's word has letters beside each other: Latin-1's lone accented words ('à', 'É') read
+        # as Windows-1251 are one-letter Cyrillic words (QA26 review: "Je vais à Paris" was named Windows-1251)
+        return False
     # Cyrillic words are in lower, upper or capitalized case (GBK's bytes read as Windows-1251: 'ДгєГКАЅз')
     return script != "cyrillic" or all(w.islower() or w.isupper() or w.istitle() for w in words)
 

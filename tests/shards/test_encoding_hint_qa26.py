@@ -77,3 +77,11 @@ def test_manifest_line_hint(tmp_path: Path) -> None:
     m.write_bytes("audio,text\na.flac,café\n".encode("cp1252"))
     with pytest.raises(SourceError, match="Latin-1 or Windows-1252"):
         mmdata.shard(m, tmp_path / "ds2", progress=False)
+
+
+@pytest.mark.parametrize("text", ["Je vais à Paris", "un chien à la plage", "à", "Ça va, É"])
+def test_latin1_with_lone_accented_words_is_not_named_cyrillic(text: str) -> None:
+    """QA26 review: a Latin-1 / Windows-1252 text whose accented letters stand alone ('à') read as one-letter
+    Windows-1251 words and was named Windows-1251 (its advice, `iconv -f cp1251`, turns à into Cyrillic а)."""
+    got = legacy_encoding(text.encode("cp1252"))
+    assert got is None or got[1] != "cp1251", got
