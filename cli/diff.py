@@ -72,7 +72,8 @@ def diff(
     rep = run(a, b, by=by, splits=split, limit=limit)
     failed = [k for k in kinds if (rep["card"]["changed"] if k == "card" else rep["counts"][k])]
     code = 1 if failed else 0
-    error = (f"mmdata diff: {', '.join(f'{k} ({_count(rep, k)})' for k in failed)} between {a} and {b}"
+    error = (f"mmdata diff: {', '.join(f'{k} ({_count(rep, k)})' for k in failed)} between {rep['a']['path']} and "
+             f"{rep['b']['path']}"  # the result's paths: a URL's credentials masked
              + (f" in split {', '.join(split)}" if split else "") + " (--fail-on)") if failed else None
     if json_:
         print_json({"ok": not failed, "exit_code": code, **({"error": error} if error else {}),

@@ -268,3 +268,16 @@ def test_another_maxcount_is_the_same_dataset(folders: tuple[Path, Path, dict], 
         d = diff(v1, tmp_path / "again", by=by)
         assert d["same"] is True and d["counts"]["unchanged"] == 13
         assert d["card"]["fingerprint"]["same"] is False and d["card"]["changed"] is False
+
+
+def test_a_failed_gate_on_urls_names_them_without_their_password(manifests: tuple[Path, Path],
+                                                                   serve_folder) -> None:  # noqa: ANN001
+    """QA26 review: the --fail-on error line (stderr and --json's error) was built from the arguments as given,
+    a URL's password included; it now names the result's masked paths."""
+    v1, v2 = manifests
+    assert v1.parent == v2.parent
+    base = serve_folder(v1.parent).replace("http://", "http://me:secret@")
+    p = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "diff", f"{base}/{v1.name}", f"{base}/{v2.name}",
+                        "--fail-on", "any", "--json"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1, p.stderr
+    assert "secret" not in p.stdout + p.stderr and "***@" in json.loads(p.stdout)["error"]
