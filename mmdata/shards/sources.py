@@ -1277,13 +1277,14 @@ def _untrained_class_warnings(records: Sequence[Record], names: Sequence[str] | 
 
 def check_split_folders(found: Discovered, fractions: Mapping[str, float] | None, src: Any) -> None:
     """A SourceError when ``--split`` fractions are given for a folder whose top folders are named for splits
-    (:attr:`Discovered.split_folders`): the folders split the samples already.
+    (:attr:`Discovered.split_folders`) and hold every sample: the folders split the samples already (files beside
+    them, at the source's root, have no split: the fractions split those).
 
     Example:
         >>> check_split_folders(Discovered([], split_folders={"train": "train"}), None, "raw")
     """
-    if fractions is None or not found.split_folders:
-        return
+    if fractions is None or not found.split_folders or any(r.split is None for r in found.records):
+        return  # files beside the split folders have no split: the fractions split them (QA26 review)
     tops = sorted(found.split_folders, key=lambda d: (found.split_folders[d] != "train", d))  # train/ as the example
     spec = ",".join(f"{n}={f:g}" for n, f in fractions.items())
     raise SourceError(f"source {src}: its top folders {_shown_dirs(sorted(tops))} are named for splits "

@@ -173,9 +173,9 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         if free and fixed:
             warnings.append(f"{plural(len(free), 'sample')} of {len(records)} {'have' if len(free) != 1 else 'has'} "
                             f"no split of {'their' if len(free) != 1 else 'its'} own (e.g. {_examples(free)}) and "
-                            f"went to 'train'; the other {fixed} keep the split the source gives them (a manifest's "
-                            f"split column{', or --split-from' if given_by else ''}). Pass --split (split=) to split the "
-                            f"samples without one")
+                            f"went to 'train'; the other {fixed} keep the split the source gives them (its split "
+                            f"folders, a manifest's split column{', or --split-from' if given_by else ''}). Pass --split "
+                            f"(split=) to split the samples without one")
         for r in free:
             r.split = "train"
         return warnings

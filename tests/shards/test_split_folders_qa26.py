@@ -125,3 +125,24 @@ def test_cli_repro(tmp_path: Path) -> None:
     done = subprocess.run([*cmd, "shard", str(src), str(tmp_path / "ds2"), "--split", "train=0.8,test=0.2"],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "split" in done.stderr, done.stderr
+
+
+def test_files_beside_the_split_folders_can_be_split_as_the_warning_says(tmp_path: Path) -> None:
+    """QA26 review: a file at the root beside train/ and test/ went to train with a warning to pass --split, and
+    --split was then refused ("has nothing to split"). The fractions now split the files that have no split."""
+    import numpy as np
+    import soundfile as sf
+
+    for s in ("train", "test"):
+        for c in ("cat", "dog"):
+            (tmp_path / "raw" / s / c).mkdir(parents=True)
+            sf.write(tmp_path / "raw" / s / c / "a.wav", 0.1 * np.ones(800), 16000)
+    for i in range(4):
+        sf.write(tmp_path / "raw" / f"loose{i}.wav", 0.1 * np.ones(800), 16000)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        mmdata.shard(tmp_path / "raw", tmp_path / "ds0", progress=False)
+    said = " ".join(str(w.message) for w in seen)
+    assert "4 samples of 8 have no split of their own" in said and "split folders" in said and "--split" in said
+    rep = mmdata.shard(tmp_path / "raw", tmp_path / "ds", split={"train": 0.5, "val": 0.5}, progress=False)
+    assert rep["splits"]["test"] == 2 and rep["splits"]["train"] + rep["splits"].get("val", 0) == 6
