@@ -369,6 +369,9 @@ def _problems_error(path: str, rep: dict) -> str | None:
     """The ``error`` line of a failed ``verify --json``: how many problems, the first; None when there is none."""
     if rep["ok"]:
         return None
+    from mmdata.urls import redact
+
+    path = redact(str(path))  # a URL's password never reaches a message
     problems = rep["problems"]
     if not problems:
         return f"{path} failed verification"

@@ -782,6 +782,15 @@ class LogMel(AudioOp):
     tolerance = "allclose, atol 1e-4"
     deterministic = True
 
+    def to_dict(self) -> dict[str, Any]:
+        """Recipe form; ``f_min`` / ``f_max`` only when not the default, so recipes written before they existed
+        keep their canonical text (the card / replay record of an augmented dataset compares it)."""
+        d = super().to_dict()
+        for name in ("f_min", "f_max"):
+            if d.get(name) == self.PARAMS[name].default:
+                del d[name]
+        return d
+
     def validate(self, where: str) -> None:
         if self.f_max and self.f_min >= self.f_max:
             raise RecipeError(f"{where}.f_min: {self.f_min:g} Hz is not below f_max ({self.f_max:g} Hz); "

@@ -191,8 +191,9 @@ def encode_present(encoder: nn.Module, x: torch.Tensor, present: torch.Tensor, d
         # exactly 0 (an empty slice's sum: an inf parameter times 0.0 was NaN), every parameter in the graph
         tie = sum((p.reshape(-1)[:0].sum() for p in encoder.parameters() if p.requires_grad),
                   torch.zeros((), device=x.device))
-        kind = x.device.type
-        dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else torch.float32
+        kind = x.device.type  # autocast knows cpu / cuda / ...; the 'meta' device of the sync tests it does not
+        dtype = (torch.get_autocast_dtype(kind) if kind in ("cpu", "cuda") and torch.is_autocast_enabled(kind)
+                 else torch.float32)
         return torch.zeros(n, d, dtype=dtype, device=x.device) + tie.to(dtype)
     else:
         f = encoder(x.index_select(0, idx))

@@ -224,7 +224,7 @@ def out_lock(out: str | Path) -> Iterator[None]:
         ...         pass
         Traceback (most recent call last):
         ...
-        mmdata.errors.SourceError: ... is being written by another job (pid ..., mmdata train, since ...); wait for it to finish or write to another folder
+        mmdata.errors.BusyError: ... is being written by another job (pid ..., mmdata train, since ...); wait for it to finish or write to another folder
         >>> d.exists()
         False
     """
