@@ -64,7 +64,7 @@ def test_a_voc_tree_with_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 0, out
     import json
 
-    rep = json.loads(out[out.index("{"):])
+    rep = json.JSONDecoder().raw_decode(out[out.index("{"):])[0]  # stderr (warnings) may follow: --json keeps it
     assert rep["samples"] == 5
     assert json.loads((tmp_path / "ds" / "dataset.json").read_text())["label_names"] == ["cat", "dog"]  # labels.txt
     skipped = {(e["source"], e["what"]) for e in rep["skipped"]}

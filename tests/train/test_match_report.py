@@ -46,7 +46,8 @@ def test_match_on_identical_captions(same_text: tuple[Path, Path], tmp_path: Pat
     assert code == 0 and "nan" not in out.lower() and "Warning" not in out, out
     assert "image-text: cos− and AUC — no mismatched pairs: all contents identical" in out, out
     code, out = mmdata_cli(["match", str(data), "--model", str(run), "--out", str(tmp_path / "c.png"), "--json"])
-    assert "all contents identical" in json.loads(out)["pairs"]["image-text"]["cosine"]["reason"]
+    doc = json.JSONDecoder().raw_decode(out[out.index("{"):])[0]  # --json keeps warnings on stderr, after it here
+    assert "all contents identical" in doc["pairs"]["image-text"]["cosine"]["reason"]
 
 
 def test_match_table_shows_n_per_pair_and_warns_of_the_training_split(same_text: tuple[Path, Path], tmp_path: Path,
