@@ -2552,6 +2552,13 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         """:meth:`_shard_url` as a message shows it (redacted: no password)."""
         return redact(self._shard_url(name, series))
 
+    def _refuse_planned(self, shard: str, key: str, problem: tuple[str, str], at: int) -> None:
+        """A sample the index-guided plan refused (``problem``: its reason and message), at position ``at``:
+        raised under ``on_error="raise"``, else counted; the row and the columns layouts' fast paths both."""
+        if self.on_error == "raise":
+            raise ShardError(f"shard {self._shown(shard)}: sample {key!r}: {problem[1]}")
+        self._count(problem[0], shard, key, problem[1], at=at)
+
     def _count(self, reason: str, shard: str, key: str, message: str, decoded: bool = False,
                at: int | None = None, after: bool = False) -> tuple[str, str, str] | None:
         """Count a loss: ``decoded`` when its item did not decode, ``after`` when it is a sample already
@@ -2816,10 +2823,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     position += 1
                     if position > skip:
                         positions[rid] = position
-                        if self.on_error == "raise":
-                            raise ShardError(
-                                f"shard {self._shown(shard)}: sample {key!r}: {problem[1]}")  # type: ignore[index]
-                        self._count(problem[0], shard, key, problem[1], at=position - 1)  # type: ignore[index]
+                        self._refuse_planned(shard, key, problem, position - 1)  # type: ignore[arg-type]
                     continue
                 keep = kept[li]
                 if keep is None:
@@ -2942,10 +2946,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     position += 1
                     if position > skip:
                         positions[rid] = position
-                        if self.on_error == "raise":
-                            raise ShardError(
-                                f"shard {self._shown(shard)}: sample {key!r}: {problem[1]}")  # type: ignore[index]
-                        self._count(problem[0], shard, key, problem[1], at=position - 1)  # type: ignore[index]
+                        self._refuse_planned(shard, key, problem, position - 1)  # type: ignore[arg-type]
                     continue
                 fields = dict(zip(layouts[li], map(next, take[li])))
                 meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
