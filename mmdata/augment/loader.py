@@ -483,12 +483,13 @@ class Loader:
                                        on_error=on_error, **reader_kw)
         # every batch carries the dataset's fields (presence masks; -1 labels, empty texts), also one
         # none of whose samples has a label or some modality
-        self._collate = functools.partial(_collate_with, fields=idx.dataset_fields(self.source.card, modalities),
+        fields = idx.dataset_fields(self.source.card, modalities)
+        self._collate = functools.partial(_collate_with, fields=fields,
                                           tokenizer=self.tokenizer)
         if self._bucketing is not None:
-            if "audio" not in idx.dataset_fields(self.source.card, modalities):
+            if "audio" not in fields:
                 raise MMDataError(f"max_duration={max_duration!r}: {path} (split {split!r}) has no audio to measure "
-                                  f"(fields: {', '.join(idx.dataset_fields(self.source.card, modalities)) or 'none'}"
+                                  f"(fields: {', '.join(fields) or 'none'}"
                                   f"{'' if modalities is None else f', modalities={list(modalities)}'}); batch it with "
                                   "batch_size= and no max_duration")
             self._bucketing["edges"] = self._index_edges(path, split, reader_kw.get("storage_options"))
