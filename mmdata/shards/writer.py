@@ -3134,8 +3134,11 @@ def _up_to_date(out: LocalOutput, plan: list[dict[str, Any]], payloads: dict[str
     moved = False  # told unchanged by content (stamps moved: a checkout, a restored cache): refresh the record
     for p, saved in zip(plan, shards):  # the cheap checks first: names, stamps, the sources' digests
         tars = saved.get("tars") if isinstance(saved, dict) else None
-        if saved.get("name") != p["name"] or not isinstance(tars, dict) or not tars:
+        if saved.get("name") != p["name"] or not isinstance(tars, dict) or not tars \
+                or not all((out.path / str(t)).is_file() for t in tars):  # a tar gone: no source read for nothing
             return None
+    if not all((out.path / file).is_file() for file in files):
+        return None
     for p, saved in zip(plan, shards):
         now = _current_inputs(payloads[p["name"]], source)
         if saved.get("inputs") != now:

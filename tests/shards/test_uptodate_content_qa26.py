@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tarfile
 from pathlib import Path
 
@@ -167,3 +168,25 @@ def test_a_restored_augment_output_is_up_to_date(raw: Path, tmp_path: Path) -> N
     before = _stamps(aug)
     assert augment_dataset(ds, aug, recipe, progress=False)["up_to_date"] is True
     assert _stamps(aug) == before
+
+
+def test_a_deleted_tar_is_found_before_any_source_is_hashed(raw: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Known limit of the twenty-sixth round: a rerun with moved stamps hashed every source before finding
+    a deleted tar (the cheap check ran after the content check)."""
+    import mmdata.shards.output as output
+
+    out = tmp_path / "ds"
+    mmdata.shard(raw, out, maxcount=10, progress=False)
+    _touch_all(raw)
+    next(out.glob("*.tar")).unlink()
+    checked: list[str] = []
+    real = output.stable_content
+
+    def spy(*a: object, **k: object) -> object:
+        checked.append(sys._getframe(1).f_code.co_name)  # the up-to-date check, or the new record's digest
+        return real(*a, **k)
+
+    monkeypatch.setattr(output, "stable_content", spy)
+    assert mmdata.shard(raw, out, maxcount=10, progress=False)["up_to_date"] is False
+    assert checked and "_up_to_date" not in checked  # the tar was found missing before any source was hashed
