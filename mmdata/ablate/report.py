@@ -713,6 +713,27 @@ def md_text(text: Any, code_spans: bool = False) -> str:
     return "".join([*out, md_text(text[at:])])
 
 
+def dataset_shown(path: Any) -> str:
+    """The dataset as report.md names it: report.md is the artefact people share, so a URL is shown
+    without the user, password or secret query parameters it may carry (:func:`mmdata.urls.redact`) and a
+    local folder by its name alone, as the dataset card names its source (a home folder's path says who ran
+    it and where). ``config.resolved.yaml`` keeps the path as given: it is the ablation's identity on a rerun.
+
+    Example:
+        >>> dataset_shown("http://alice:hunter2@127.0.0.1:8766/ds3?token=t0k"), dataset_shown("/home/jane/data/ds1/")
+        ('http://***@127.0.0.1:8766/ds3?token=***', 'ds1')
+    """
+    from mmdata.urls import is_remote, redact
+
+    text = str(path)
+    if is_remote(text):
+        return redact(text)
+    if text.startswith("file://"):
+        text = text[len("file://"):]
+    name = Path(text.rstrip("/\\") or text).name
+    return name if name not in ("", ".", "..") else Path(text).resolve().name or text
+
+
 def provenance_text(p: dict[str, Any]) -> str:
     """report.md's Provenance line from summary.json's ``provenance``: mmdata version, git revision and
     uncommitted changes, the code digest (12 hex; each with its runs when the runs come from more than one),
@@ -1443,7 +1464,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     dec = metric_decimals(s)
     who = md_code(ab.entry) if ab.entry else (f"the bundled trainer ({md_text(t.get('fusion'))} fusion on {', '.join(t.get('modalities') or ['the modalities the data has'])}, "
                                             f"{t.get('epochs')} epoch{'' if t.get('epochs') == 1 else 's'}, batch {t.get('batch_size')}, lr {t.get('lr')})")
-    ds = (md_code(ab.dataset["path"]) if "path" in ab.dataset
+    ds = (md_code(dataset_shown(ab.dataset["path"])) if "path" in ab.dataset
           else f"{md_text(ab.dataset.get('name'))} (built with seed {ab.dataset.get('seed', 0)})")
     lines = ["# Augmentation ablation report", "", f"> {s['controls']['headline']}", ""]
     failed = [a["name"] for a in s["arms"] if a["status"] == "failed"]  # out of the Holm family (stats.analyze)
