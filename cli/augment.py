@@ -42,11 +42,16 @@ def augment(
     plugin: PluginOpt = None,
     rewrite: RewriteFlag = False,
     force: Annotated[bool, typer.Option("--force", help="Write into an existing folder (or URL prefix) that holds other files and no mmdata dataset (refused by default: files of the names a job writes would be replaced).")] = False,
+    name: Annotated[Optional[str], typer.Option("--name", help="The output's name in dataset.json (default: the output folder's name).")] = None,
+    license_: Annotated[Optional[str], typer.Option("--license", help="The output's license in dataset.json (e.g. CC-BY-4.0; default: the source's, which augmentation.augmented_from keeps either way).")] = None,
+    description: Annotated[Optional[str], typer.Option("--description", help="A sentence about the output, in dataset.json (default: the source's).")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Write K augmented copies of every training sample as new shards + index (params per sample) + card;
-    val and test are written through with the normalize stage only (see --augment-split). Rerun to resume a
-    stopped job; a rerun over an unchanged source writes nothing (up to date)."""
+    val and test are written through with the normalize stage only (see --augment-split). The card keeps the
+    source's license, description and what its jobs left out (skipped, each with its origin); --license and
+    --description override the source's. Rerun to resume a stopped job; a rerun over an unchanged source writes
+    nothing (up to date)."""
     from mmdata.augment.offline import augment_dataset, describe
 
     plugins(plugin)
@@ -60,7 +65,7 @@ def augment(
             rep = augment_dataset(shards, out, recipe, copies=copies, workers=workers, keep_original=keep_original,
                                   seed=seed, splits=split, augment_splits=wanted, maxcount=maxcount, progress=True,
                                   executor=executor, address=address, on_error=on_error, rewrite=rewrite,
-                                  force=force)
+                                  force=force, name=name, license=license_, description=description)
         except OSError as exc:
             no_room(exc, out)
             raise

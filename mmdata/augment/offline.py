@@ -203,7 +203,8 @@ def copy_key(key: str, k: int, pass_no: int = 1) -> str:
 
 
 def augment_command(*, copies: int = 1, keep_original: bool = False, seed: int = 0, splits: list[str] | None = None,
-                    augment_splits: list[str] | None = None, maxcount: int = 1000, on_error: str = "raise") -> str:
+                    augment_splits: list[str] | None = None, maxcount: int = 1000, on_error: str = "raise",
+                    name: str | None = None, license: str | None = None, description: str | None = None) -> str:
     """The ``mmdata augment`` command line that gives an output, from :func:`augment_dataset`'s options:
     ``SRC`` and ``OUT`` for the source and the output, ``RECIPE`` for the recipe (the card's
     ``augmentation.recipe_given`` written to a file: the card records the recipe by its content, not by
@@ -214,6 +215,8 @@ def augment_command(*, copies: int = 1, keep_original: bool = False, seed: int =
     Example:
         >>> augment_command(copies=2, seed=5, augment_splits=["train", "val"])
         'mmdata augment SRC OUT -r RECIPE --copies 2 --seed 5 --augment-split train,val'
+        >>> augment_command(license="CC BY 4.0")
+        "mmdata augment SRC OUT -r RECIPE --license 'CC BY 4.0'"
     """
     import shlex
 
@@ -221,7 +224,8 @@ def augment_command(*, copies: int = 1, keep_original: bool = False, seed: int =
     for flag, value, default in (("--copies", copies, 1), ("--keep-original", keep_original, False),
                                  ("--seed", seed, 0), ("--split", splits, None),
                                  ("--augment-split", augment_splits, None), ("--maxcount", maxcount, 1000),
-                                 ("--on-error", on_error, "raise")):
+                                 ("--on-error", on_error, "raise"), ("--name", name, None),
+                                 ("--license", license, None), ("--description", description, None)):
         if value == default:
             continue
         words += [flag] if value is True else [flag, ",".join(value) if isinstance(value, list) else str(value)]
@@ -438,7 +442,8 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                     keep_original: bool = False, seed: int = 0, splits: list[str] | None = None,
                     augment_splits: list[str] | None = None, maxcount: int = 1000, progress: bool = True,
                     executor: str = "local", address: str | None = None, storage_options: dict[str, Any] | None = None,
-                    on_error: str = "raise", rewrite: bool = False, force: bool = False) -> dict[str, Any]:
+                    on_error: str = "raise", rewrite: bool = False, force: bool = False, name: str | None = None,
+                    license: str | None = None, description: str | None = None) -> dict[str, Any]:
     """Write ``copies`` augmented copies of every training sample of ``src`` to ``out``, and the other
     splits through with the normalize stage only.
 
@@ -478,6 +483,14 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     recipe, options and code; see :func:`mmdata.shards.writer.up_to_date`) writes nothing and returns the
     report with ``up_to_date`` True; ``rewrite=True`` writes it all the same.
 
+    The output's card keeps what the source's card says of the data: its ``license`` and ``description``
+    (a derivative keeps the licence: CC BY asks for attribution down the chain), unless ``license`` /
+    ``description`` are given (they override the source's; the source's licence stays in
+    ``augmentation.augmented_from.license``); ``name`` names the output (default: its folder's name). The
+    source's ``skipped`` entries (what the jobs that wrote it left out) are carried into the output's
+    ``skipped``, each with ``origin`` naming the dataset whose job left it out; the report's ``skipped``
+    lists this job's own losses, ``source_skipped`` counts the carried ones.
+
     An ``out`` that holds other files and no mmdata dataset (locally or at a URL) is refused, as
     :func:`mmdata.shard` refuses it (:func:`~mmdata.shards.writer.check_foreign_output`); ``force=True``
     writes into it anyway. An ``http(s)://`` ``out`` is refused (read-only here).
@@ -502,6 +515,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                           "give --copies 1 or more, or --keep-original (each sample through the normalize stage only)")
     if on_error not in ("raise", "skip"):
         raise RecipeError(f"--on-error (on_error=) must be raise or skip, got {on_error!r}")
+    for what, value in (("name", name), ("license", license), ("description", description)):
+        if value is not None and not isinstance(value, str):
+            raise RecipeError(f"--{what} ({what}=): expected a string, got {type(value).__name__} {value!r}")
     if isinstance(src, (list, tuple)):
         src = [local_path(x) if protocol(x) == "file" else str(x) for x in src]
     elif protocol(src) == "file":
@@ -556,6 +572,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     # the source by name and content, not by where it lies: a card holds no paths (copies of one source,
     # local or at a URL, give the same card)
     source = {"name": card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1], "fingerprint": card.get("fingerprint")}
+    if card.get("license") is not None:  # the attribution chain: the source's licence, even where --license overrides it
+        source["license"] = card["license"]
+    carried = source_skipped(card, source["name"])
+    if carried:
+        source["skipped_count"] = len(carried)
     pass_no = augment_pass(card, src)
     # the recipe drawn with (its seed combines the recipe's and --seed) and what reproduces the run: the recipe as
     # given and --seed (QA: the card named neither, and its options said seed 0 under --seed 5)
@@ -572,12 +593,34 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                            pass_no=pass_no, augmented=set(augmented), maxcount=maxcount, progress=progress,
                            address=address, card=card, seed=seed,
                            card_extra={"augmentation": extra, **kept, "mmdata_version": __version__,
+                                       # a derivative keeps the source's licence and description unless given
+                                       "license": license if license is not None else card.get("license"),
+                                       "description": description if description is not None else card.get("description"),
                                        "command": augment_command(copies=copies, keep_original=keep_original,
                                                                   seed=seed, splits=splits,
                                                                   augment_splits=augment_splits, maxcount=maxcount,
-                                                                  on_error=on_error)},
-                           storage_options=storage_options, executor=executor, workers=workers, rewrite=rewrite)
+                                                                  on_error=on_error, name=name, license=license,
+                                                                  description=description)},
+                           storage_options=storage_options, executor=executor, workers=workers, rewrite=rewrite,
+                           name=name, carried_skipped=carried)
+    own = [e for e in rep.get("skipped") or [] if "origin" not in e]  # this job's losses; the source's counted apart
+    rep = rep | {"skipped": own, "source_skipped": len(rep.get("skipped") or []) - len(own)}
     return _with_growth(rep | {"copies": copies, **summary}, src, out, folder)
+
+
+def source_skipped(card: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The entries of a source card's ``skipped`` an augment job carries into its own card: each with
+    ``origin`` naming the dataset whose job left it out (an entry carried before keeps its origin), so a
+    derivative still says what its data lost on the way (``mmdata inspect`` counts them).
+
+    Example:
+        >>> source_skipped({"skipped": [{"what": "member", "source": "a.png", "reason": "truncated PNG"}]}, "birds")
+        [{'what': 'member', 'source': 'a.png', 'reason': 'truncated PNG', 'origin': 'source dataset birds'}]
+    """
+    entries = card.get("skipped") or []
+    if not isinstance(entries, list):
+        raise ShardError(f"the card of source dataset {name}: skipped is {type(entries).__name__}; expected a list")
+    return [{**e, "origin": e.get("origin") or f"source dataset {name}"} for e in entries if isinstance(e, dict)]
 
 
 #: the growth of a modality's members (mean bytes a written sample / a source sample) that is warned about
@@ -715,6 +758,9 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
                                      if other else "") if x)
         parts.append(f"skipped {what}, listed in dataset.json (skipped): {left[0]['source']}: {left[0]['reason']}"
                      + (" ..." if len(left) > 1 else ""))
+    if rep.get("source_skipped"):  # the source's own losses, carried with their origin: not this job's
+        parts.append(f"the source's {plural(rep['source_skipped'], 'entry', 'entries')} of what its jobs left out "
+                     f"carried into dataset.json (skipped, each with its origin)")
     what = f"{plural(rep['samples'], 'sample', 'samples')} in {plural(rep['shards'], 'shard', 'shards')}"
     if rep.get("up_to_date"):
         return (f"up to date: {out} already holds this job's {what}: " + "; ".join(parts) + "; nothing rewritten (the "
@@ -735,7 +781,8 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
                      splits: list[str], augmented: set[str], maxcount: int, progress: bool, address: str | None,
                      card: dict[str, Any], card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None,
                      on_error: str = "raise", pass_no: int = 1, executor: str = "ray",
-                     workers: int = 1, rewrite: bool = False, seed: int = 0) -> dict[str, Any]:
+                     workers: int = 1, rewrite: bool = False, seed: int = 0, name: str | None = None,
+                     carried_skipped: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
     bare shards, from their tar headers, in their order — exactly as :func:`~mmdata.shards.writer.write_records`
     plans the records of an in-memory run, then run one :func:`_augment_shard` task per output shard
@@ -831,8 +878,9 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     # spellings read as one class): carried, naming the source (QA: the output's card and inspect lost them)
     named = card_extra["augmentation"]["augmented_from"]["name"]  # the source's name, as augment_dataset named it
     carried = [f"source dataset {named}: {w}" for w in card.get("warnings") or []] if card else None
-    return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=lost or None,
-                      warnings=carried, label_names=card.get("label_names"), progress=progress, name=_name(out),
+    left = [*(carried_skipped or []), *lost]  # the source's losses first, with their origin; then this job's
+    return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=left or None,
+                      warnings=carried, label_names=card.get("label_names"), progress=progress, name=name or _name(out),
                       card_extra=card_extra, executor=executor, address=address, write_fn=_augment_shard,
                       task_extra=extra, storage_options=storage_options, workers=workers, rewrite=rewrite,
                       # bare shards at a URL whose server gives no ETag / Last-Modified cannot be told unchanged
