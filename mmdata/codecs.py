@@ -27,8 +27,9 @@ from typing import Any, Union
 
 import numpy as np
 
-#: an animated GIF / WebP / APNG or a multi-page TIFF is read as its first frame (Pillow's default)
-IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "ppm", "pgm")
+#: an animated GIF / WebP / APNG or a multi-page TIFF is read as its first frame (Pillow's default);
+#: ``jfif`` (Windows' default for images saved from the web), ``jpe`` and ``jif`` are JPEG files too
+IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "ppm", "pgm", "jfif", "jpe", "jif")
 #: stored as they are, decoded by libsndfile (FLAC by dr_flac when miniaudio is installed); AIFF / AIFC
 #: (``.aiff``, ``.aif``, ``.aifc``) as soundfile reads them, and the other containers libsndfile reads that
 #: speech and audio corpora ship: Ogg Opus / Vorbis (``.opus``, ``.oga``), NIST SPHERE (``.sph``: TIMIT,
@@ -43,6 +44,12 @@ LABEL_EXTS = ("cls", "label")
 #: integer members that are no class id, decoded as WebDataset decodes them (``int(data)``): field = the extension
 INT_EXTS = ("index",)
 PICKLE_EXTS = ("pyd", "pickle", "pkl", "pth", "pt")
+#: common media types we do not decode, with what to do instead (:func:`unsupported_reason`): Apple's
+#: HEIC / HEIF photos and M4A / AAC recordings (iPhone, Mac) — Pillow and libsndfile read neither
+UNSUPPORTED_EXTS: dict[str, str] = {
+    **dict.fromkeys(("heic", "heif"), "image"),
+    **dict.fromkeys(("m4a", "aac"), "audio"),
+}
 #: the fields collate and the ops treat specially, and the only member types that may supply each
 STANDARD_FIELD_EXTS: dict[str, tuple[str, ...]] = {"image": IMAGE_EXTS, "audio": AUDIO_EXTS, "text": TEXT_EXTS,
                                                    "label": LABEL_EXTS}
@@ -79,6 +86,32 @@ class OversizeMediaError(DecodeError):
 
 class StandardFieldError(DecodeError):
     """A member names a standard field its type cannot supply (``<key>.label.npy``)."""
+
+
+def unsupported_reason(name: str) -> str | None:
+    """Why a file of a known but unsupported media type (:data:`UNSUPPORTED_EXTS`) is left out, with the
+    conversion that makes it usable; None for any other name. For the "unknown file type" message of a
+    source's file (``IMG_0001.HEIC`` from an iPhone is no unknown type to its owner).
+
+    Example:
+        >>> unsupported_reason("IMG_0001.HEIC")[:60]
+        'a HEIC image: not supported (Pillow cannot decode it): conve'
+        >>> unsupported_reason("memo.m4a")[-50:], unsupported_reason("notes.zip")
+        ('to WAV or FLAC (e.g. ffmpeg -i memo.m4a memo.flac)', None)
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, ext = base.rpartition(".")
+    kind = UNSUPPORTED_EXTS.get(ext.lower()) if dot and stem else None
+    if kind is None:
+        return None
+    import shlex  # the example command must run as shown, spaces and quotes in the name included
+
+    src, jpg, flac = shlex.quote(base), shlex.quote(f"{stem}.jpg"), shlex.quote(f"{stem}.flac")
+    if kind == "image":
+        return (f"a {ext.upper()} image: not supported (Pillow cannot decode it): convert it to JPEG or PNG (e.g. "
+                f"heif-convert {src} {jpg}, or macOS: sips -s format jpeg {src} --out {jpg})")
+    return (f"{ext.upper()} audio: not supported (libsndfile cannot decode it): convert it to WAV or FLAC "
+            f"(e.g. ffmpeg -i {src} {flac})")
 
 
 @lru_cache(maxsize=4096)  # called per member when sharding and reading; extensions repeat
