@@ -6,6 +6,7 @@ Streams, as scripts expect them: stdout holds a command's result (tables, or one
 
 from __future__ import annotations
 
+import copy
 import errno
 import io
 import json
@@ -169,10 +170,17 @@ class ResultConsole(Console):
     """stdout's console: on a terminal, the terminal's width (tables fold, see :func:`table`); on
     a pipe or a file, :data:`UNLIMITED_WIDTH`, whatever ``COLUMNS`` says (rich otherwise wraps at 80
     columns, or at the terminal's width read from stdin: one problem of ``mmdata verify DS | wc -l``
-    was 3 lines). Decided at each print: typer's test runner swaps ``sys.stdout``."""
+    was 3 lines). Decided at each print: typer's test runner swaps ``sys.stdout``.
+
+    A dumb terminal (``TERM=dumb``: emacs' shell, emacspeak) is measured too: rich takes it as 80x25
+    whatever its size, so tables were 71 columns wide in a 40-column window (QA27 A10)."""
 
     @property  # type: ignore[override]
     def size(self) -> ConsoleDimensions:
+        if self.is_dumb_terminal:  # a width or height given (or COLUMNS / LINES when it was made) wins
+            width, height = _terminal_size(self)
+            return ConsoleDimensions(width if self._width is None else self._width,
+                                     height if self._height is None else self._height)
         size = Console.size.fget(self)  # type: ignore[attr-defined]
         return size if self.is_terminal else ConsoleDimensions(UNLIMITED_WIDTH, size.height)
 
@@ -184,6 +192,28 @@ class ResultConsole(Console):
         """rich's default exits 1 (a failure to a script's ``set -o pipefail``); see :func:`broken_pipe`."""
         self.quiet = True
         broken_pipe()
+
+
+def _terminal_size(con: Console) -> ConsoleDimensions:
+    """A terminal's size as rich measures a smart one: the window's (the console's stream first, then the
+    standard streams), ``COLUMNS`` / ``LINES`` over it, 80x25 when neither says."""
+    width = height = 0
+    fds = []
+    try:
+        fds.append(con.file.fileno())
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        pass
+    for fd in (*fds, 1, 0, 2):
+        try:
+            width, height = os.get_terminal_size(fd)
+        except (AttributeError, ValueError, OSError):
+            continue
+        break
+    env = os.environ
+    columns, lines = env.get("COLUMNS", ""), env.get("LINES", "")
+    width = int(columns) if columns.isdigit() else width
+    height = int(lines) if lines.isdigit() else height
+    return ConsoleDimensions(width or 80, height or 25)
 
 
 class DiagnosticConsole(Console):
@@ -258,8 +288,10 @@ class _FoldingTable(Table):
     """A table that never splits a word in the middle: when the terminal is too narrow for each column's longest
     word, header words included, in screen cells (``+3.06`` read as ``+3.`` over ``06``, ``preci`` over ``sion``,
     QA at 40 to 80 columns), each row is printed as ``header: value`` lines instead (a record per row, which a
-    screen reader reads in order too). A terminal whose encoding cannot show a character (an ASCII locale) gets
-    the cells with such characters as escapes before they are measured, so the borders line up."""
+    screen reader reads in order too). A dumb terminal (``TERM=dumb``: emacs' shell, where emacspeak reads the
+    output aloud) always gets the records: no box-drawing characters to read out or to misalign. A terminal whose
+    encoding cannot show a character (an ASCII locale) gets the cells with such characters as escapes before they
+    are measured, so the borders line up."""
 
     def __init__(self, *columns: Any, **kw: Any) -> None:
         super().__init__(*columns, **kw)
@@ -299,9 +331,14 @@ class _FoldingTable(Table):
                 Table.add_row(shown, *row)
         words, lines = self._widths(rows, headers)
         room = options.max_width - (3 * len(headers) + 1)  # the borders and the padding beside them
-        if not rows or sum(words) <= room:
+        if not rows or (sum(words) <= room and not console.is_dumb_terminal):
             # rich narrows the widest columns first, below their longest word (QA: 'inconclusiv' over 'e' at 80
             # columns): each column gets its longest word, and the room left in proportion to what it lacks
+            if console.is_dumb_terminal and shown.box is not None:  # no rows: the headers alone, in ASCII
+                from rich import box
+
+                shown = copy.copy(shown)
+                shown.box = box.ASCII
             for column in shown.columns:
                 column.width = None
             if sum(lines) > room:
