@@ -45,8 +45,8 @@ the count is of the whole epoch, and the log says when the trainer's ``limit_tra
 ``limit_val_batches``, ``limit_test_batches``, ``num_sanity_val_steps``) ends the pass sooner.
 ``K`` comes from ``index.parquet``'s per-shard counts and the reader's own assignment of shards to
 (rank, worker) for the epoch, identical on every rank; where the index cannot fix the counts
-(``balance``, ``on_error="skip"``, bare shards) the ranks agree batch by batch with one tiny
-all-reduce instead (pad: until no rank has a batch of its own pass left). Val / test loaders are
+(``balance``, ``on_error="skip"``, bare shards, ``max_duration``: batches by duration) the ranks agree
+batch by batch with one tiny all-reduce instead (pad: until no rank has a batch of its own pass left). Val / test loaders are
 evened out the same way (padding repeats a few samples there, like Lightning's
 ``DistributedSampler``); predict is not (every sample once).
 """
@@ -224,11 +224,18 @@ class EvenLoader:
         target = self._invariant_target()
         if target is None:
             raise TypeError("this mmdata loader has no exact length under DDP: the batches per rank are not fixed "
-                            "by the index (balance, on_error other than 'raise', bare shards), or change from epoch "
-                            "to epoch (shuffled shards of different sizes dealt to ranks x DataLoader workers); "
+                            "by the index (balance, on_error other than 'raise', bare shards, max_duration: batches by "
+                            "duration), or change from epoch to epoch (shuffled shards of different sizes dealt to ranks x DataLoader workers); "
                             "Lightning then treats it as unsized")
         plan = even_plan(self.loader, int(self.loader.epoch), self.mode)
-        assert plan is not None and plan.target == target  # every epoch's K is the one every deal gives
+        if plan is None or plan.target != target:
+            # every epoch's K should be the one every deal gives; if this epoch's plan says otherwise, a length
+            # would stop Lightning at the wrong batch: unsized, and the iteration follows the plan (or agrees
+            # batch by batch), identically on every rank (a bare AssertionError here was QA27 C1)
+            raise TypeError(f"this mmdata loader (split {self.split!r}) has no exact length under DDP: epoch "
+                            f"{int(self.loader.epoch)}'s batches per rank "
+                            f"({'not fixed by the index' if plan is None else plan.target}) differ from the "
+                            f"count every epoch shares ({target}); Lightning then treats it as unsized")
         if plan.target == 0 and self.mode == "drop":
             # Lightning skips a loader of length 0 without iterating it: count and log here
             self._count_dropped(plan, int(self.loader.epoch), again=False)
@@ -241,6 +248,11 @@ class EvenLoader:
         holding the short shard has fewer batches, and ``"pad"`` runs the other's count anyway)."""
         if getattr(self.loader, "plan", None) is not None:
             return None  # balancing drops and repeats samples by draw
+        if getattr(self.loader, "_bucketing", None) is not None:
+            # batches by duration: their count follows the clips' durations, not samples / batch_size (a K from
+            # batch_size disagreed with even_plan's None: AssertionError in len(), QA27 C1); the ranks agree
+            # batch by batch
+            return None
         workers = max(1, int(self.loader.num_workers))
         readers = self._world() * workers
         key = (readers, self.mode, self.loader.batch_size, bool(self.loader.drop_last))
