@@ -193,6 +193,28 @@ def run_hwc(steps: Sequence[Any], sample: Sample, draw: Any, record: Any) -> Sam
     return sample if arr is None else sample.with_fields(image=_chw(arr, channels))
 
 
+def image_target(op: Op, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """An ``image`` target (:mod:`mmdata.augment.targets`: a clip's other frame), an (H, W, C) uint8 array, as
+    ``op`` changed the image with ``params``: an :class:`ImageOp`'s per-sample kernel, any other op on the
+    field ``image`` through :meth:`Op.apply` on a one-field sample. Returns a new (H', W', C') array.
+
+    Example:
+        >>> from mmdata.augment.recipe import build_op
+        >>> op = build_op("image", {"op": "hflip"}, "image[0]")
+        >>> image_target(op, np.arange(3, dtype=np.uint8).reshape(1, 3, 1), {"applied": True})[..., 0].tolist()
+        [[2, 1, 0]]
+    """
+    if isinstance(op, ImageOp):
+        channels = op.out_channels(arr.shape[2], params)
+        out = op.kernel(np.array(arr, order="C"), params)  # a copy: the kernel may write into it, arr may be the input's
+        if not op._builtin:
+            _check_kernel(op, out, channels, "")
+        return np.ascontiguousarray(_with_channels(out)[..., :channels])
+    img = torch.from_numpy(np.array(arr.transpose(2, 0, 1), order="C"))
+    out = op.apply(Sample("", {"image": img}), params)["image"]
+    return np.ascontiguousarray(out.detach().cpu().numpy().transpose(1, 2, 0))
+
+
 def _restack_hwc(batch: Batch, arrays: Sequence[np.ndarray], channels: int) -> Batch:
     """Per-row HWC results of a CPU kernel (cv2's layout) written straight into one padded CHW tensor: one
     copy per row, instead of a CHW copy per row and then a padded stack of them."""

@@ -11,6 +11,15 @@ albumentations' ``mask`` targets with ``fill_mask``, torchvision's ``fill={Mask:
 that change pixel values (brightness, noise, cutout) leave targets as they are. Batch ops that blend two
 images (``mixup``, ``mixgen``) have no single map to give and are refused with targets.
 
+A target of kind ``image`` — ``targets: {frame1.png: image}``, the other frames of a clip (albumentations'
+``additional_targets={"frame1": "image"}``, kornia's ``data_keys=["input", "input"]``) — gets what the image
+gets: every image op (the ``image:`` and ``normalize.image`` sections) runs its per-sample kernel on it with
+the image's params, the same draw — geometric ops with the image's interpolation and fill, photometric ops
+(brightness, noise, cutout) too — so a frame identical to the image stays identical to it. Sample-level ops
+that move pixels (``consistent_hflip``) move it as they move a mask. An image target is a uint8 (C, H, W)
+image of the image's height and width (the params are in the image's pixels: a frame of another size is
+refused, naming the sample; shard a clip's frames at one size).
+
 Targets move per sample on the host, in the per-sample and the batched runs alike (a batch's targets row
 by row, then padded back), so both give the same maps; replay logs move them too.
 """
@@ -25,8 +34,8 @@ import numpy as np
 from mmdata.codecs import AUDIO_EXTS
 from mmdata.errors import RecipeError, ShardError
 
-#: what a target may be: ``mask`` (nearest sampling, its fill outside); the mapping leaves room for other kinds
-KINDS = ("mask",)
+#: what a target may be: ``mask`` (nearest sampling, its fill outside) or ``image`` (the image's ops and params)
+KINDS = ("mask", "image")
 #: fields that are never targets: the modalities themselves and what the reader derives from them
 RESERVED = frozenset(("image", "audio", "text", "tokens", "label", "json", "spec", "label_b", "mix_lam"))
 #: member extensions the reader turns into a modality (``k.cls`` is the field ``label``): never a field name
@@ -34,13 +43,32 @@ MODALITY_EXTS = {"cls": "label", "txt": "text", "png": "image", "jpg": "image", 
                  **dict.fromkeys(AUDIO_EXTS, "audio")}
 
 
+class ImageFill(int):
+    """The fill :func:`fill_of` gives an ``image`` target: 0 wherever a number is read (an image target has no
+    fill of its own: it takes the ops' ``fill``, as the image does), and the mark by which :func:`move` and
+    :func:`check_target` know the kind — the recipe hands them each target's fill, not its spec."""
+
+    def __repr__(self) -> str:
+        return "IMAGE"
+
+
+#: :func:`fill_of` of an ``image`` target
+IMAGE = ImageFill(0)
+
+
+def is_image(fill: Any) -> bool:
+    """Whether ``fill`` (:func:`fill_of` of a target spec) is an ``image`` target's."""
+    return isinstance(fill, ImageFill)
+
+
 def validate_targets(value: Any, where: str = "targets") -> dict[str, Any]:
-    """A recipe's ``targets`` in canonical form — ``{field: "mask"}``, or ``{field: {kind: mask, fill: N}}`` for
-    a fill other than 0 (``{}`` for none) — or a :class:`RecipeError` naming the key.
+    """A recipe's ``targets`` in canonical form — ``{field: "mask"}`` or ``{field: "image"}``, or
+    ``{field: {kind: mask, fill: N}}`` for a fill other than 0 (``{}`` for none) — or a :class:`RecipeError`
+    naming the key.
 
     Example:
-        >>> validate_targets({"depth.png": "mask", "seg.png": {"kind": "mask", "fill": 255}})
-        {'depth.png': 'mask', 'seg.png': {'kind': 'mask', 'fill': 255}}
+        >>> validate_targets({"depth.png": "mask", "seg.png": {"kind": "mask", "fill": 255}, "frame1.png": "image"})
+        {'depth.png': 'mask', 'seg.png': {'kind': 'mask', 'fill': 255}, 'frame1.png': 'image'}
     """
     if value is None:
         return {}
@@ -60,6 +88,9 @@ def validate_targets(value: Any, where: str = "targets") -> dict[str, Any]:
                               "allowed: kind, fill")
         if kind not in KINDS:
             raise RecipeError(f"{where}.{name}: kind {kind!r} is not allowed; choose one of {list(KINDS)}")
+        if kind == "image" and isinstance(spec, Mapping) and "fill" in spec:
+            raise RecipeError(f"{where}.{name}.fill: an image target takes the ops' fill, as the image does; "
+                              f"leave fill out ({{{name}: image}})")
         if isinstance(fill, bool) or not isinstance(fill, (int, float)) or not np.isfinite(fill):
             raise RecipeError(f"{where}.{name}.fill: expected a finite number (the value of pixels that come in from "
                               f"outside: 0, or 255 for a VOC mask's ignore label), got {fill!r}")
@@ -68,7 +99,10 @@ def validate_targets(value: Any, where: str = "targets") -> dict[str, Any]:
 
 
 def fill_of(spec: Any) -> int | float:
-    """The fill of a canonical target spec (``"mask"``: 0)."""
+    """The fill of a canonical target spec (``"mask"``: 0; ``"image"``: :data:`IMAGE`, a 0 that says image)."""
+    kind = spec.get("kind") if isinstance(spec, Mapping) else spec
+    if kind == "image":
+        return IMAGE
     return spec.get("fill", 0) if isinstance(spec, Mapping) else 0
 
 
@@ -82,7 +116,8 @@ def as_hwk(value: Any) -> np.ndarray:
 def from_hwk(arr: np.ndarray, like: Any) -> Any:
     """An (H', W', K) array back in the layout and type of ``like`` (leading dimensions kept), in memory of
     its own (a flip of a 1-pixel-wide map keeps a negative stride through ``ascontiguousarray``)."""
-    out = np.array(arr.transpose(2, 0, 1), order="C").reshape(*like.shape[:-2], *arr.shape[:2])
+    lead = like.shape[:-2] if len(like.shape) != 3 else (arr.shape[2],)  # an image target's C may change (to_gray)
+    out = np.array(arr.transpose(2, 0, 1), order="C").reshape(*lead, *arr.shape[:2])
     if hasattr(like, "detach"):
         import torch
 
@@ -96,6 +131,9 @@ def check_target(name: str, value: Any, image: Any, key: str, fill: int | float 
     :class:`ShardError` naming the sample, the target and what was expected."""
     shape = tuple(getattr(value, "shape", ()))
     hw = tuple(int(v) for v in image.shape[-2:])
+    if is_image(fill):
+        _check_image_target(name, value, shape, hw, key)
+        return
     if len(shape) < 2 or tuple(int(v) for v in shape[-2:]) != hw:
         raise ShardError(f"sample {key!r}: target {name!r} has shape {list(shape)}; a target must end in the image's "
                          f"height and width {list(hw)} (the image ops move it with the image)")
@@ -113,6 +151,19 @@ def check_target(name: str, value: Any, image: Any, key: str, fill: int | float 
         shown = str(dtype).removeprefix("torch.")
         raise ShardError(f"sample {key!r}: target {name!r} holds {shown} values; its fill {fill!r} is no {shown} value "
                          f"(targets: {{{name}: {{kind: mask, fill: N}}}} with N a {shown} value)")
+
+
+def _check_image_target(name: str, value: Any, shape: tuple[Any, ...], hw: tuple[int, ...], key: str) -> None:
+    """An ``image`` target is a uint8 (C, H, W) image, C in 1..4, of the image's height and width."""
+    dtype = str(getattr(value, "dtype", type(value).__name__)).removeprefix("torch.")
+    if dtype != "uint8" or len(shape) != 3 or not 1 <= int(shape[0]) <= 4:
+        raise ShardError(f"sample {key!r}: image target {name!r} is a {dtype} array of shape {list(shape)}; an image "
+                         "target is a uint8 (C, H, W) image with 1 to 4 channels, as the image is (a PNG / JPEG member), "
+                         f"or list it as a mask ({{{name}: mask}})")
+    if tuple(int(v) for v in shape[-2:]) != hw:
+        raise ShardError(f"sample {key!r}: image target {name!r} is {int(shape[-2])}x{int(shape[-1])} (HxW), the image "
+                         f"{hw[0]}x{hw[1]}; an image target must have the image's height and width, since it gets the "
+                         "image's params (crop boxes, sizes) in the image's pixels: shard a clip's frames at one size")
 
 
 def nearest(arr: np.ndarray, h: int, w: int, exact: bool = True) -> np.ndarray:
@@ -140,7 +191,8 @@ def _taps(n_in: int, n_out: int, exact: bool = True) -> np.ndarray:
 
 def move(step: Any, params: Mapping[str, Any], maps: dict[str, np.ndarray], fills: Mapping[str, Any]) -> None:
     """Move ``maps`` ({field: (H, W, K) array}) as ``step`` moved the image with ``params``, ``fills[field]``
-    where pixels come in (a composite's chosen children in child order, as they ran — not in the order of a
+    where pixels come in; an ``image`` target (``fills[field]`` is :data:`IMAGE`) gets any op on the image,
+    through its kernel (:func:`mmdata.augment.image.image_target`) (a composite's chosen children in child order, as they ran — not in the order of a
     log read back from JSON, whose keys are sorted as text: "10" before "2")."""
     if not maps or not params.get("applied"):
         return
@@ -148,9 +200,25 @@ def move(step: Any, params: Mapping[str, Any], maps: dict[str, np.ndarray], fill
         for j, p in sorted((params.get("children") or {}).items(), key=lambda kv: int(kv[0])):
             move(step.children[int(j)], p, maps, fills)
         return
-    if step.op.moves_pixels:
-        for name in maps:
-            maps[name] = step.op.move_map(maps[name], params, fills.get(name, 0))
+    op = step.op
+    for name in maps:
+        fill = fills.get(name, 0)
+        if is_image(fill) and op.field == "image":
+            from mmdata.augment.image import image_target
+
+            maps[name] = image_target(op, maps[name], params)
+        elif op.moves_pixels:
+            maps[name] = op.move_map(maps[name], params, fill)
+
+
+def changes(step: Any, fills: Mapping[str, Any], names: Sequence[str]) -> bool:
+    """Whether :func:`move` can change any of the targets ``names`` for ``step`` (or a child of it): a step
+    that moves the image's pixels, or, with an ``image`` target among them, any op on the image (a batched
+    run moves the targets only after such steps)."""
+    images = any(is_image(fills.get(n, 0)) for n in names)
+    def hit(st: Any) -> bool:
+        return st.op.moves_pixels or (images and st.op.field == "image") or any(hit(c) for c in st.children)
+    return hit(step)
 
 
 def check_ops(steps: Sequence[Any], targets: Mapping[str, Any]) -> None:
@@ -160,16 +228,19 @@ def check_ops(steps: Sequence[Any], targets: Mapping[str, Any]) -> None:
     from mmdata.augment.mix import BatchOp
 
     names = ", ".join(targets)
+    # an image target runs an image op's own kernel (move_map is for the others: masks, and sample-level ops)
+    masks = [n for n, spec in targets.items() if not is_image(fill_of(spec))] if isinstance(targets, Mapping) else targets
     for st in steps:
         op = st.op
         if op.moves_pixels and isinstance(op, BatchOp):
             raise RecipeError(f"{op.where}: {op.name} blends two samples' images; the targets ({names}) cannot be "
                               "blended (a label map has no mix of two labels): remove the op or the targets")
-        if op.moves_pixels and not st.children and type(op).move_map is Op.move_map:
+        if (op.moves_pixels and not st.children and type(op).move_map is Op.move_map
+                and (masks or op.field != "image")):
             raise RecipeError(f"{op.where}: {op.name} moves the image's pixels but has no move_map, so the targets "
                               f"({names}) cannot follow it; implement move_map(arr, params, fill) on {type(op).__qualname__} "
                               "(docs/extending.md) or remove the targets")
         check_ops(st.children, targets)
 
 
-__all__ = ["KINDS", "validate_targets", "fill_of", "as_hwk", "from_hwk", "check_target", "nearest", "move", "check_ops"]
+__all__ = ["KINDS", "IMAGE", "ImageFill", "is_image", "validate_targets", "fill_of", "as_hwk", "from_hwk", "check_target", "nearest", "move", "changes", "check_ops"]
