@@ -171,6 +171,28 @@ def _left_out(skipped: list[dict]) -> None:
              f"out, so left out whole: {escape(shown)}")
 
 
+#: the characters of one card string (a name, a class, a license) inspect and diff print; --json has it whole
+MAX_CARD_TEXT = 200
+
+
+def card_text(value: object, limit: int = MAX_CARD_TEXT) -> str:
+    """A string from a dataset card (downloaded data) as the terminal gets it: on one line with control characters
+    escaped (``\\x1b``: a card's ``ESC[2J`` would clear the screen, ``ESC[1A ESC[2K`` erase the warning above),
+    and cut after ``limit`` characters with how many it has (a 1 MB class name printed whole).
+
+    Example:
+        >>> print(card_text("n\\x1b[2J"), card_text("x" * 300, limit=5))
+        n\\x1b[2J xxxxx... (300 characters)
+    """
+    text = one_line_path(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+#: the card's text entries inspect shows (text and --json)
+CARD_TEXT = ("license", "description", "command")
+#: the characters of one warning inspect prints (a card's warnings are written by the job: long, but bounded)
+WARNING_TEXT = 2000
+
 #: above this many classes inspect summarises each split's classes instead of listing them (5,000 made a
 #: 165,000-character line, 1,259 lines in a terminal)
 MAX_CLASSES_LISTED = 30
@@ -197,10 +219,10 @@ def _class_summary(counts: dict[str, int], classes: list[str], few: int = 3) -> 
         parts.append(f"per class min {values[0]:,} / median {rounded(statistics.median(values))} / max {values[-1]:,}")
         smallest = sorted(held.items(), key=lambda kv: (kv[1], kv[0]))[:few]
         ties = sum(1 for v in values if v == values[0])
-        parts.append("fewest " + ", ".join(f"{one_line_path(k)}: {v}" for k, v in smallest)
+        parts.append("fewest " + ", ".join(f"{card_text(k)}: {v}" for k, v in smallest)
                      + (f" ({ties:,} classes with {values[0]:,} each)" if ties > few else ""))
     if absent:
-        parts.append(f"absent {len(absent):,} (" + ", ".join(one_line_path(k) for k in absent[:few])
+        parts.append(f"absent {len(absent):,} (" + ", ".join(card_text(k) for k in absent[:few])
                      + (", ..." if len(absent) > few else "") + ")")
     if counts.get(UNLABELLED_GROUP):
         parts.append(f"unlabelled {counts[UNLABELLED_GROUP]:,}")
@@ -217,9 +239,9 @@ def _audio_per_class(per_class: dict[str, dict[str, float]], classes: list[str],
     splits = list(per_class)
     if len(classes) <= MAX_CLASSES_LISTED:
         rows = classes + ([UNLABELLED_GROUP] if any(UNLABELLED_GROUP in c for c in per_class.values()) else [])
-        t = table("audio per class", *(escape(one_line_path(s)) for s in splits))
+        t = table("audio per class", *(escape(card_text(s)) for s in splits))
         for name in rows:
-            t.add_row(escape(one_line_path(name)), *(duration_text(per_class[s][name]) if name in per_class[s] else "-"
+            t.add_row(escape(card_text(name)), *(duration_text(per_class[s][name]) if name in per_class[s] else "-"
                                                      for s in splits))
         console.print(t)
         return
@@ -231,8 +253,8 @@ def _audio_per_class(per_class: dict[str, dict[str, float]], classes: list[str],
         values = [v for v, _ in held]
         cell = (f"{len(held):,} classes; per class min {duration_text(values[0])} / median "
                 f"{duration_text(statistics.median(values))} / max {duration_text(values[-1])}; least "
-                + ", ".join(f"{one_line_path(k)}: {duration_text(v)}" for v, k in held[:few]))
-        t.add_row(escape(one_line_path(split)), escape(cell))
+                + ", ".join(f"{card_text(k)}: {duration_text(v)}" for v, k in held[:few]))
+        t.add_row(escape(card_text(split)), escape(cell))
     console.print(t)
 
 
@@ -252,20 +274,24 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     # as `mmdata shard` said it: samples and members apart (the card's entry count mixed them)
     left = ", ".join(plural(v, k[:-1], k) for k, v in rep["skipped_counts"].items() if v) or "none"
     # names from the card and the data are untrusted text, never markup (QA: a class '[/b]' crashed inspect)
-    console.print(f"[bold]{escape(str(rep['name']))}[/] ({rep['layout']} layout): {plural(rep['samples'], 'sample')}, "
+    card = _card_identity(path)
+    console.print(f"[bold]{escape(card_text(rep['name']))}[/] ({escape(card_text(rep['layout']))} layout): {plural(rep['samples'], 'sample')}, "
                   f"{plural(rep['shards']['count'], 'shard')}, {rep['shards']['total_bytes'] / 1e6:.2f} MB"
                   + (f", {duration_text(dur['seconds'])} of audio" if dur["samples"] else "")
                   + f", left out by the jobs that wrote it (shard / add-modality / augment; listed in dataset.json's "
                   f"skipped): {escape(left)}")
+    for k in CARD_TEXT:  # what the dataset may be used for, and how it was made
+        if card.get(k) is not None:
+            console.print(f"{k}: {escape(card_text(card[k]))}", highlight=False)
     classes = _classes(rep)
     t = table("split", "samples", *(("audio",) if dur["samples"] else ()), "per class")
     for split, n in rep["per_split"].items():
         counts = rep["per_class"].get(split, {})
         # an invisible character in a name is shown escaped ('cat\u200b' and 'cat' printed alike)
-        cell = (", ".join(f"{one_line_path(k)}: {v}" for k, v in counts.items()) if len(classes) <= MAX_CLASSES_LISTED
+        cell = (", ".join(f"{card_text(k)}: {v}" for k, v in counts.items()) if len(classes) <= MAX_CLASSES_LISTED
                 else _class_summary(counts, classes))
         audio = (duration_text(dur["per_split"][split]["seconds"]),) if dur["samples"] else ()
-        t.add_row(escape(one_line_path(split)), str(n), *audio, escape(cell))
+        t.add_row(escape(card_text(split)), str(n), *audio, escape(cell))
     console.print(t)
     if len(classes) > MAX_CLASSES_LISTED:
         console.print(f"{len(classes):,} classes: each split's counts summarised; --json lists every class (per_class)",
@@ -274,15 +300,16 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         _audio_per_class(dur["per_class"], classes)
     t = table("modality pattern", "samples")
     for k, v in rep["patterns"].items():
-        t.add_row(escape(k), str(v))
+        t.add_row(escape(card_text(k)), str(v))
     console.print(t)
     if rep.get("metadata_columns"):
         kinds = rep.get("metadata_kinds") or {}
-        shown = ", ".join(f"{c} ({kinds[c]})" if c in kinds else c for c in rep["metadata_columns"])
+        shown = ", ".join(f"{card_text(c)} ({card_text(kinds[c])})" if c in kinds else card_text(c)
+                          for c in rep["metadata_columns"])
         console.print(f"metadata (each sample's json field): {escape(shown)}", highlight=False)
     t = table("modality", "bytes")
     for k, v in rep["bytes_per_modality"].items():
-        t.add_row(escape(k), f"{v:,}")
+        t.add_row(escape(card_text(k)), f"{v:,}")
     console.print(t)
     t = table("distribution", "count", "min", "median", "max")
     for k in ("image_height", "image_width", "audio_seconds", "text_chars"):
@@ -307,12 +334,14 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
 def _inspect_warnings(rep: dict) -> None:
     """inspect's warnings on stderr (with --json too: the JSON's ``warnings`` hold them as well)."""
     for w in rep["warnings"]:
-        note(f"[yellow]warning ({escape(w['kind'])}):[/] {escape(w['message'])}")
+        # a card's warnings are downloaded text: a live ESC[1A ESC[2K would erase the warning above
+        note(f"[yellow]warning ({escape(card_text(w['kind']))}):[/] {escape(card_text(w['message'], WARNING_TEXT))}")
 
 
 def _card_identity(path: str) -> dict:
-    """``fingerprint`` and ``mmdata_version`` of the dataset's card, where it has them (what a CI compares to tell
-    one build of a dataset from another); nothing for shards without a card."""
+    """``fingerprint``, ``mmdata_version``, ``license``, ``description`` and ``command`` of the dataset's card, where
+    it has them (what a CI compares to tell one build of a dataset from another, what the data may be used for and
+    how it was made); nothing for shards without a card."""
     from mmdata.errors import MMDataError
     from mmdata.shards.index import load_card
 
@@ -320,7 +349,7 @@ def _card_identity(path: str) -> dict:
         card = load_card(path, shard_lists=False)
     except (MMDataError, OSError, ValueError):  # read a moment ago by inspect: a card changed since says nothing
         return {}
-    return {k: card[k] for k in ("fingerprint", "mmdata_version") if isinstance(card, dict) and k in card}
+    return {k: card[k] for k in ("fingerprint", "mmdata_version", *CARD_TEXT) if isinstance(card, dict) and k in card}
 
 
 def verify(
@@ -329,10 +358,13 @@ def verify(
     json_: JsonFlag = False,
 ) -> None:
     """Check every shard (sha256, member count, tar headers) against shards.parquet, index.parquet and the card
-    (shard lists, fingerprint, label names, source keys). WebDataset shards without an index (a .tar, a pattern,
+    (shard lists, fingerprint, label names, counts, source keys; the card's other entries, license included,
+    against the digests the job recorded). --deep also compares decoded image sizes and audio lengths with the index. WebDataset shards without an index (a .tar, a pattern,
     a folder of tars) are read through as open_dataset reads them: tar structure, keys, members (--deep: decoded),
     keys in two shards. Exit status: 0 no problem; 1 problems found (each named:
-    shard, and the sample key and member where known; the JSON problems carry them as key / member), also a
+    shard, and the sample key and member where known; the JSON problems carry them as key / member; the card's
+    entries edited since the job wrote them are named from its card_digests, a card without them is said to be
+    unprotected: unprotected_card), also a
     missing or damaged shards.parquet or index.parquet; 2 usage errors or a path that is not a readable dataset
     folder (missing, no or unreadable dataset.json)."""
     from mmdata.shards.verify import verify as run
@@ -352,6 +384,8 @@ def verify(
     else:
         for p in rep["problems"]:
             console.print(_problem_line(p), highlight=False)
+    if rep.get("unprotected_card"):  # an older card: what verify could not check (stderr; --json has it too)
+        note(f"[yellow]note:[/] {escape(rep['unprotected_card'])}")
     if not rep["ok"]:
         raise typer.Exit(1)
 

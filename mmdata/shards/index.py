@@ -585,6 +585,43 @@ def fingerprint(sha256s: list[Any]) -> str:
     return hashlib.sha256("".join(str(s) for s in sha256s).encode()).hexdigest()
 
 
+#: the card entry that records a digest of each of the card's other entries: ``mmdata verify`` names an entry
+#: edited, added or removed since the job wrote the card (cards written before 2026-12-06 have none)
+CARD_DIGESTS = "card_digests"
+#: card entries ``card_digests`` leaves out: the digests themselves; those ``mmdata verify`` checks whole against
+#: the index and the shards table (an edit is named once, by what disagrees): ``splits`` (samples and shards per
+#: split), ``counts`` (samples, per class, patterns), ``fingerprint``, ``source_keys_sha256``; and those
+#: ``mmdata add-modality`` rewrites when it adds a series: ``fields``, ``modalities`` (their counts are checked
+#: against the index), ``skipped*``
+UNDIGESTED = (CARD_DIGESTS, "splits", "counts", "fingerprint", "source_keys_sha256", "fields", "modalities",
+              "skipped", "skipped_count", "skipped_counts")
+
+
+def _entry_digest(value: Any) -> str:
+    """sha256 (16 hex digits) of one card entry as canonical JSON (sorted keys, text as :func:`card_bytes`
+    writes it): the same entry read back from ``dataset.json`` gives the same digest."""
+    import hashlib
+
+    text = json.dumps(_as_text(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def card_digests(card: dict[str, Any]) -> dict[str, str]:
+    """A digest of each entry of ``card`` but those of :data:`UNDIGESTED`, by entry name: what a job that writes a
+    card records under :data:`CARD_DIGESTS` as its last step (``card[CARD_DIGESTS] = card_digests(card)``), and
+    ``mmdata verify`` recomputes, so an edited ``label_names``, ``license``, ``description``, ``options`` or
+    ``augmentation`` fails verify, named. It detects edits, not forgery: whoever edits the card can recompute
+    the digests too.
+
+    Example:
+        >>> d = card_digests({"license": "CC-BY-4.0", "label_names": ["cat", "dog"], "fingerprint": "ab"})
+        >>> sorted(d), d == card_digests({"label_names": ["cat", "dog"], "license": "CC-BY-4.0"})
+        (['label_names', 'license'], True)
+    """
+    return {str(k): _entry_digest(v) for k, v in sorted(card.items(), key=lambda kv: str(kv[0]))
+            if k not in UNDIGESTED}
+
+
 def card_bytes(card: dict[str, Any]) -> bytes:
     """``dataset.json`` as written (sorted keys: the same card gives the same bytes). A string that is no
     text — a folder or file name of bytes that are not UTF-8, which Python holds as lone surrogates — is

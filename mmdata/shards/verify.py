@@ -27,6 +27,10 @@ from mmdata.urls import call, filesystem, is_remote, lookup, redact_text, unless
 NOT_LISTED = "a shard file the index does not list (left from another job?)"
 #: index / tar-header disagreements reported per shard (and bad index rows in all) before a count of the rest
 MAX_MEMBER_PROBLEMS = 20
+#: what verify's report says (``unprotected_card``) of a card that records no ``card_digests``
+UNPROTECTED = (f"{idx.CARD} is unprotected: it records no {idx.CARD_DIGESTS} (written before 2026-12-06), so an edit "
+               "of its license, description or options is not detected, and its class names and counts were checked "
+               "against the index only (shard the source again to protect it)")
 #: the index columns verify reads
 _INDEX_COLUMNS = ["key", "split", "shard", "members", "sizes"]
 
@@ -134,14 +138,17 @@ def _reason(exc: Exception) -> str:
 def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None,
                      storage_options: dict[str, Any] | None = None,
                      sizes: dict[str, tuple[Any, Any]] | None = None,
-                     crcs: dict[str, int] | None = None) -> list[dict[str, Any]]:
+                     crcs: dict[str, int] | None = None,
+                     seconds: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Decode every member of one shard; one problem per member that does not decode, per label member
     whose value is not the ``label`` the index gives its key (``labels``: key -> label; None when the
     index has no label column), and per image whose decoded height and width are not the index's
     (``sizes``: key -> (image_height, image_width)) — shards written before mmdata applied a JPEG's EXIF
     orientation (2026-12-02) decode turned now, while their index keeps the stored size. ``crcs``:
     member name -> the CRC-32 the index records for it (``member_crc32``): a member whose bytes have
-    another is named, with its sample key."""
+    another is named, with its sample key. ``seconds``: key -> the index's ``audio_seconds``; an audio
+    member whose decoded length differs from it by more than a frame (plus the index's rounding to the
+    microsecond) is named (inspect's audio totals and ``max_duration`` read that column)."""
     import zlib
 
     from mmdata.codecs import DecodeError, decode_member
@@ -162,7 +169,7 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                                  "key": key, "member": f"{key}.{ext}"})
             try:
                 # pickle members are not decoded (that would run them); they fail verify like any undecodable member
-                field, value, _ = decode_member(ext, data, allow_pickle=False)
+                field, value, rate = decode_member(ext, data, allow_pickle=False)
             except DecodeError as exc:
                 # expected: the member (what machines match on); found: why it does not decode, not its name again
                 problems.append({"shard": shard, "problem": "member does not decode", "expected": f"{key}.{ext}",
@@ -172,6 +179,8 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} a label other than "
                                  f"its member {key}.{ext} holds", "expected": f"{value} ({key}.{ext})",
                                  "found": f"{labels[key]} ({idx.INDEX})", "key": key, "member": f"{key}.{ext}"})
+            if field == "audio" and seconds is not None and key in seconds and rate:
+                problems.extend(_duration_problems(shard, key, f"{key}.{ext}", seconds[key], value, rate))
             hw = sizes.get(key) if field == "image" and sizes is not None else None
             if hw is not None and None not in hw and tuple(int(v) for v in value.shape[-2:]) != tuple(int(v) for v in hw):
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} an image size other than "
@@ -181,6 +190,33 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                                  "found": f"{int(value.shape[-2])}x{int(value.shape[-1])} ({key}.{ext})",
                                  "key": key, "member": f"{key}.{ext}"})
     return problems
+
+
+def _duration_problems(shard: str, key: str, member: str, indexed: Any, audio: Any, rate: int) -> list[dict[str, Any]]:
+    """One decoded audio member's length (``audio``: channels x frames at ``rate``) against the index's
+    ``audio_seconds`` for its key: more than one frame apart (and the index's microsecond rounding), or NaN /
+    infinity in the index, is a problem naming the key and member (null: no length recorded, not checked).
+
+    Example:
+        >>> import numpy as np
+        >>> _duration_problems("s.tar", "a", "a.wav", 1.0, np.zeros((1, 16000)), 16000)
+        []
+        >>> _duration_problems("s.tar", "a", "a.wav", 999.0, np.zeros((1, 16000)), 16000)[0]["found"]
+        '999.0 s (index.parquet)'
+    """
+    import math
+
+    shape = getattr(audio, "shape", None)
+    if not shape or indexed is None:  # null: the job recorded no length (nothing inspect would add up)
+        return []
+    decoded = int(shape[-1]) / rate
+    if isinstance(indexed, (int, float)) and not isinstance(indexed, bool) and math.isfinite(indexed) \
+            and abs(indexed - decoded) <= 1 / rate + 1e-6:
+        return []
+    return [{"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} an audio length other than its member "
+             f"{member} decodes to (inspect's audio totals and max_duration read the index's audio_seconds)",
+             "expected": f"{decoded:.6g} s ({int(shape[-1])} frames at {rate} Hz, {member})",
+             "found": f"{indexed} s ({idx.INDEX})", "key": key, "member": member}]
 
 
 def card_problems(root: Path | str, card: dict[str, Any], table: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -466,23 +502,23 @@ _OPTIONAL_COLUMNS = ("source_key", "label", "member_crc32")
 
 def _load_index(root: Path | str, present: bool, deep: bool, storage_options: dict[str, Any] | None,
                 card: dict[str, Any]) -> tuple[dict[str, list[Any]] | str | None, dict[str, Any] | None,
-                                               dict[str, tuple[Any, Any]] | None]:
+                                               dict[str, tuple[Any, Any]] | None, dict[str, Any] | None]:
     """The index columns verify reads (or why not, or None when absent) with those of
     :data:`_OPTIONAL_COLUMNS` (and with ``deep`` the image sizes) that are there and readable, and with
     ``deep`` key -> label and key -> (image_height, image_width) (None without those columns). An index
     of more rows than twice the card's samples (plus :data:`~mmdata.shards.index.ROW_SLACK`) is not read:
     why is the reason it is unreadable."""
     if not present:
-        return None, None, None
+        return None, None, None, None
     kw: dict[str, Any] = {"storage_options": storage_options, "rows": "bounded", "card": card}
-    extras = [*_OPTIONAL_COLUMNS, *(("image_height", "image_width") if deep else ())]
+    extras = [*_OPTIONAL_COLUMNS, *(("image_height", "image_width", "audio_seconds") if deep else ())]
     try:  # one read with every column; an index without some of them is read again column by column
         rows = idx.load_index(root, columns=[*_INDEX_COLUMNS, *extras], **kw).to_pydict()
     except ShardError:
         try:
             rows = idx.load_index(root, columns=_INDEX_COLUMNS, **kw).to_pydict()
         except ShardError as exc:
-            return str(exc), None, None
+            return str(exc), None, None, None
         for extra in extras:
             try:
                 rows[extra] = idx.load_index(root, columns=[extra], **kw).column(extra).to_pylist()
@@ -491,7 +527,8 @@ def _load_index(root: Path | str, present: bool, deep: bool, storage_options: di
     labels = dict(zip(rows["key"], rows["label"])) if deep and "label" in rows else None
     sizes = (dict(zip(rows["key"], zip(rows["image_height"], rows["image_width"])))
              if deep and "image_height" in rows and "image_width" in rows else None)
-    return rows, labels, sizes
+    seconds = dict(zip(rows["key"], rows["audio_seconds"])) if deep and "audio_seconds" in rows else None
+    return rows, labels, sizes, seconds
 
 
 def _member_crcs(rows: dict[str, list[Any]] | str | None) -> dict[str, int] | None:
@@ -551,6 +588,9 @@ def card_index_problems(card: dict[str, Any], table: dict[str, list[Any]],
                                   if per_class.get(c, 0) != found.get(c, 0))
                 out.append(problem(f"samples per class of {idx.INDEX} disagree with the card's counts.per_class "
                                    f"({shown})", f"{per_class} ({idx.CARD})", f"{found} ({idx.INDEX})"))
+    out.extend(_card_count_problems(card, rows, problem))
+    if isinstance(names, list) and card.get("label_names_from") == "folders" and "source_key" in rows and labels:
+        out.extend(_class_folder_problems(names, rows["key"], rows["source_key"], labels, problem))
     digest = card.get("source_keys_sha256")
     if isinstance(digest, str) and "source_key" in rows and idx.source_keys_digest(rows["key"], rows["source_key"]) != digest:
         from mmdata.shards.sources import safe_key
@@ -563,6 +603,116 @@ def card_index_problems(card: dict[str, Any], table: dict[str, list[Any]],
                            f"{idx.source_keys_digest(rows['key'], rows['source_key'])} ({idx.INDEX})",
                            odd[0][0] if odd else None))
     return out
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _card_count_problems(card: dict[str, Any], rows: dict[str, list[Any]], problem: Any) -> list[dict[str, Any]]:
+    """The card's ``counts.samples``, ``counts.patterns`` and each modality's ``count`` against the index's rows
+    and members, counted as the job that wrote the card counts them (a pattern: a sample's fields joined by
+    ``+``, sorted; a modality's count: its members). An entry the card lacks is not checked."""
+    out: list[dict[str, Any]] = []
+    counts = card.get("counts") if isinstance(card.get("counts"), dict) else {}
+    n = len(rows["key"])
+    if "samples" in counts and counts["samples"] != n:
+        out.append(problem(f"counts.samples disagrees with the rows of {idx.INDEX}", f"{n} samples ({idx.INDEX})",
+                           f"{counts['samples']!r} ({idx.CARD})"))
+    patterns: Counter[str] = Counter()
+    members: Counter[str] = Counter()
+    for key, names in zip(rows["key"], rows["members"]):
+        fields = []
+        for name in names or []:
+            if isinstance(name, str) and isinstance(key, str):
+                ext = name[len(key) + 1:] if name.startswith(f"{key}.") else name.partition(".")[2]
+                fields.append(field_of(ext))
+        members.update(fields)
+        patterns["+".join(sorted(set(fields)))] += 1
+    written = counts.get("patterns")
+    if isinstance(written, dict) and written != dict(patterns):
+        shown = ", ".join(f"{p or '(no member)'}: {written.get(p, 0)!r} vs {patterns.get(p, 0)}"
+                          for p in sorted(set(written) | set(patterns), key=str) if written.get(p, 0) != patterns.get(p, 0))
+        out.append(problem(f"counts.patterns disagrees with the members of {idx.INDEX} (card vs index: {shown[:300]})",
+                           f"{dict(sorted(patterns.items()))} ({idx.INDEX})", f"{written} ({idx.CARD})"))
+    modalities = card.get("modalities") if isinstance(card.get("modalities"), dict) else {}
+    for field, info in modalities.items():
+        written = info.get("count") if isinstance(info, dict) else None
+        if written is not None and written != members.get(field, 0):
+            out.append(problem(f"modalities.{field}.count disagrees with the {field} members of {idx.INDEX}",
+                               f"{members.get(field, 0)} ({idx.INDEX})", f"{written!r} ({idx.CARD})"))
+    return out
+
+
+def _class_folder_problems(names: list[Any], keys: list[Any], source_keys: list[Any], labels: list[Any],
+                           problem: Any) -> list[dict[str, Any]]:
+    """Class names read from class folders (``label_names_from: folders``) against the folders the samples were
+    sharded from: a sample of ``cat/003`` with label id 1 needs ``label_names[1] == "cat"`` (a folder of its
+    source key: split folders may come first). Reordered or renamed names would relabel every class for the
+    readers, training and ``to_hf``. One problem, naming the first sample and how many disagree."""
+    from mmdata.shards.sources import _nfc
+
+    wrong = []
+    for key, sk, label in zip(keys, source_keys, labels):
+        if not (isinstance(sk, str) and "/" in sk and _count(label) and 0 <= label < len(names)):
+            continue
+        folders = {_nfc(f) for f in sk.split("/")[:-1]}
+        if not isinstance(names[label], str) or _nfc(names[label]) not in folders:
+            wrong.append((key, sk, label))
+    if not wrong:
+        return []
+    key, sk, label = wrong[0]
+    return [problem(f"label_names disagree with the class folders the samples were sharded from: {len(wrong)} "
+                    f"samples' class name is not their folder (e.g. key {key!r} of {sk!r} has label {label}, named "
+                    f"{names[label]!r}): the card's class names were edited or reordered",
+                    f"a class named after a folder of {sk!r}", f"{names[label]!r} (label_names[{label}])", key)]
+
+
+def card_digest_problems(card: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The card's entries against the digests the job that wrote it recorded (``card_digests``,
+    :func:`mmdata.shards.index.card_digests`): one problem per entry edited, added or removed since, naming
+    it. None when the card records no digests (written before 2026-12-06): its entries are then checked
+    against the index only.
+
+    Example:
+        >>> card = {"license": "CC-BY-4.0", "splits": {}}
+        >>> card[idx.CARD_DIGESTS] = idx.card_digests(card)
+        >>> card_digest_problems(card), card_digest_problems({"splits": {}}) is None
+        ([], True)
+        >>> card["license"] = "proprietary"
+        >>> card_digest_problems(card)[0]["problem"]  # doctest: +ELLIPSIS
+        "entry 'license' was edited after the job wrote the card ..."
+    """
+    written = card.get(idx.CARD_DIGESTS)
+    if written is None:
+        return None
+
+    def problem(what: str, expected: Any, found: Any) -> dict[str, Any]:
+        return {"shard": idx.CARD, "problem": what, "expected": expected, "found": found, "key": None, "member": None}
+
+    if not isinstance(written, dict) or not all(isinstance(v, str) for v in written.values()):
+        return [problem(f"{idx.CARD_DIGESTS} is not an object of entry -> digest", "an object of entry -> digest",
+                        f"a JSON {type(written).__name__}")]
+    now = idx.card_digests(card)
+    out = []
+    for entry in sorted(set(written) | set(now)):
+        if entry not in now:
+            out.append(problem(f"entry {entry!r} was removed after the job wrote the card (its {idx.CARD_DIGESTS} "
+                               "lists it)", f"{entry!r} ({idx.CARD_DIGESTS})", None))
+        elif entry not in written:
+            out.append(problem(f"entry {entry!r} was added after the job wrote the card (its {idx.CARD_DIGESTS} do "
+                               "not list it)", None, f"{entry}: {_shown(card[entry])}"))
+        elif written[entry] != now[entry]:
+            out.append(problem(f"entry {entry!r} was edited after the job wrote the card (its digest is not the "
+                               f"one the job recorded in {idx.CARD_DIGESTS})",
+                               f"digest {written[entry]} ({idx.CARD_DIGESTS})",
+                               f"digest {now[entry]}: {entry} {_shown(card[entry])}"))
+    return out
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    text = json.dumps(value, ensure_ascii=True, sort_keys=True, default=str)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _tars_on_disk(root: Path) -> Iterator[str]:
@@ -609,8 +759,15 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         members whose bytes' CRC-32 is not the index's ``member_crc32`` (naming the key and member; indexes
         written before 2026-12-04 have none). The card (named ``dataset.json``) is checked against the rest
         (:func:`card_index_problems`): its ``fingerprint`` against the shards' sha256 in ``shards.parquet``,
-        ``label_names`` against ``num_classes`` and the index's labels, ``counts.per_class`` against the
-        index, and ``source_keys_sha256`` against the index's ``source_key`` column.
+        ``label_names`` against ``num_classes`` and the index's labels (and, for class folders, against the
+        folders the samples were sharded from), ``counts.samples`` / ``counts.per_class`` / ``counts.patterns``
+        and each modality's ``count`` against the index, and ``source_keys_sha256`` against the index's
+        ``source_key`` column; with ``deep``, each audio member's decoded length against the index's
+        ``audio_seconds`` (one frame of tolerance). The card's other entries (``license``, ``description``,
+        ``label_names``, ``options``, ``augmentation``, ...) are checked against the digests the job recorded
+        in ``card_digests`` (:func:`card_digest_problems`: an entry edited, added or removed since is named); a
+        card without them (written before 2026-12-06) passes, and the report then says so in
+        ``unprotected_card``.
 
     Raises:
         ShardError: ``path`` does not exist or is not a dataset folder (no card, a shard file), or its card
@@ -650,8 +807,10 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     problems.extend(card_problems(root, card, table))
     # a FIFO or a folder there is present (and unreadable, named so), not missing
     present = (root / idx.INDEX).exists() if store is None else idx.INDEX in store.files  # type: ignore[operator]
-    rows, labels, sizes = _load_index(root, present, deep, storage_options, card)
+    rows, labels, sizes, seconds = _load_index(root, present, deep, storage_options, card)
     problems.extend(card_index_problems(card, table, rows))
+    digested = card_digest_problems(card)
+    problems.extend(digested or [])
     crcs = _member_crcs(rows) if deep else None
     checked: dict[str, None] = {}
     headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]] = {}
@@ -696,14 +855,17 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         if not damage and isinstance(rows, dict):
             headers[shard] = p if walked is None else walked  # a local file is compared with the index later
         if deep and not damage:
-            problems.extend(_decode_problems(p, shard, labels, storage_options, sizes, crcs))
+            problems.extend(_decode_problems(p, shard, labels, storage_options, sizes, crcs, seconds))
     on_disk = _tars_on_disk(root) if store is None else iter(store.files)
     for extra in sorted(f for f in on_disk if f.endswith(".tar")):
         if extra not in checked:
             problems.append({"shard": extra, "problem": NOT_LISTED, "expected": None, "found": "file"})
     problems.extend(_index_problems(root, card, table, rows, headers, storage_options))
     problems.extend(oversized_members(rows))
-    return _report(len(checked), problems)
+    rep = _report(len(checked), problems)
+    if digested is None:  # an older card: its entries could only be checked against the index
+        rep["unprotected_card"] = UNPROTECTED
+    return rep
 
 
 def bare_shards(path: str | Path, storage_options: dict[str, Any] | None = None) -> list[str] | None:
