@@ -40,7 +40,7 @@ def _img(seed: int, h: int = 60, w: int = 72, c: int = 3) -> torch.Tensor:
     return torch.from_numpy(np.clip(arr, 0, 255).astype(np.uint8))
 
 
-def _samples(n: int = 5) -> list[Sample]:
+def _samples(n: int = 4) -> list[Sample]:
     out = []
     for i in range(n):
         image = _img(i)
@@ -105,13 +105,9 @@ def test_image_targets_are_checked_and_round_trip() -> None:
         rec.apply_batched(collate([Sample("k6", {"image": image, "frame1.png": image}), other]))
 
 
-@NEEDS_RECIPE
-def test_clip_frames_from_png_shards_through_the_loader_and_mmdata_augment(tmp_path: Path) -> None:
-    """The QA repro: PNG members image / frame1 in a tar; the loader (per sample in workers, batched on the
-    device path) and ``mmdata augment`` give the twin frame the image's pixels."""
+def _clip_shards(tmp_path: Path) -> Path:
+    """PNG members image / frame1 (a twin of the image) of 6 clips in a tar, through ``mmdata.shard``."""
     from PIL import Image
-
-    from mmdata.augment.offline import augment_dataset
 
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -123,21 +119,47 @@ def test_clip_frames_from_png_shards_through_the_loader_and_mmdata_augment(tmp_p
         rows.append(f"im{i}.png,f{i}.png,{i % 2}")
     (raw / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     mmdata.shard(raw / "m.csv", tmp_path / "ds", columns={"frame1": "frame1"}, split="train=1.0", progress=False)
-    recipe = {"seed": 0, "targets": {"frame1.png": "image"},
-              "image": [{"op": "hflip", "p": 0.5}, {"op": "random_resized_crop", "p": 1.0, "size": [32, 32],
-                                                     "scale": [0.3, 1.0]}, {"op": "brightness_contrast", "p": 1.0}]}
-    for augment_on, tol in (("workers", 0), ("device", 2)):
-        seen = 0
-        for b in mmdata.loader(tmp_path / "ds", batch_size=3, recipe=recipe, num_workers=1, augment_on=augment_on):
-            assert tuple(b["frame1.png"].shape) == (3, 3, 32, 32)
-            assert (b["image"].int() - b["frame1.png"].int()).abs().max() <= tol, augment_on
-            seen += len(b.keys)
-        assert seen == 6
-    augment_dataset(tmp_path / "ds", tmp_path / "aug", recipe, copies=1, progress=False)
+    return tmp_path / "ds"
+
+
+#: the QA repro's recipe, with the frame as an image target
+CLIP = {"seed": 0, "targets": {"frame1.png": "image"},
+        "image": [{"op": "hflip", "p": 0.5}, {"op": "random_resized_crop", "p": 1.0, "size": [32, 32], "scale": [0.3, 1.0]},
+                  {"op": "brightness_contrast", "p": 1.0}]}
+
+
+def test_clip_frames_from_png_shards_through_the_loader_workers_replay_and_mmdata_augment(tmp_path: Path) -> None:
+    """The QA repro: the loader (per sample, in a worker) and ``mmdata augment`` give the twin frame the
+    image's pixels; a replay log reproduces the frame."""
+    from mmdata.augment.offline import augment_dataset
+
+    ds = _clip_shards(tmp_path)
+    seen = 0
+    for b in mmdata.loader(ds, batch_size=3, recipe=CLIP, num_workers=1, augment_on="workers"):
+        assert tuple(b["frame1.png"].shape) == (3, 3, 32, 32) and torch.equal(b["image"], b["frame1.png"])
+        seen += len(b.keys)
+    assert seen == 6
+    rec = load_recipe(CLIP)
+    s = next(iter(mmdata.open_dataset(ds, split="train")))
+    once = rec.apply_sample(s)
+    again = rec.replay(s, once.meta["aug"])
+    assert torch.equal(again["frame1.png"], once["frame1.png"]) and torch.equal(once["frame1.png"], once["image"])
+    augment_dataset(ds, tmp_path / "aug", CLIP, copies=1, progress=False)
     out = list(mmdata.open_dataset(tmp_path / "aug", split="train"))
     assert len(out) == 6
     for s in out:
         assert tuple(s["frame1.png"].shape) == (3, 32, 32) and torch.equal(s["frame1.png"], s["image"]), s.key
+
+
+@NEEDS_RECIPE
+def test_clip_frames_on_the_loaders_device_path(tmp_path: Path) -> None:
+    """augment_on="device": the batched kernels on the image, the per-sample ones on the frame (2 levels)."""
+    seen = 0
+    for b in mmdata.loader(_clip_shards(tmp_path), batch_size=3, recipe=CLIP, augment_on="device"):
+        assert tuple(b["frame1.png"].shape) == (3, 3, 32, 32)
+        assert (b["image"].int() - b["frame1.png"].int()).abs().max() <= 2
+        seen += len(b.keys)
+    assert seen == 6
 
 
 def test_a_users_moving_image_op_without_move_map_runs_on_image_targets_only() -> None:
