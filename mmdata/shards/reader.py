@@ -1201,7 +1201,33 @@ def _bare_sources(path: Any, splits: tuple[str, ...], storage_options: dict[str,
         return [u for f in found for u in f[0]], any(f[1] for f in found)
     if isinstance(path, (str, Path)) and not is_remote(path) and os.path.isdir(path) and not idx.dataset_marks(path):
         return _bare_folder(str(path), splits), True
-    return expand_sources(path, storage_options), False
+    tars = expand_sources(path, storage_options)
+    _warn_mixed_splits(path, tars)
+    return tars, False
+
+
+def _warn_mixed_splits(path: Any, tars: list[str]) -> None:
+    """A pattern (glob, braces, a folder inside a URL's glob) is read as given, as webdataset reads one:
+    ``split`` does not apply. When its tars are named for several splits (``train-*.tar`` and ``val-*.tar``
+    under ``*.tar``), reading them as one split is almost surely a mistake (validation on training data):
+    warn, naming the splits and the pattern to pass instead (a known limit: it was silent)."""
+    if not isinstance(path, (str, Path)) or len(tars) < 2:
+        return
+    from mmdata.shards.sources import shard_split
+
+    named: dict[str, int] = {}
+    for t in tars:
+        s = shard_split(t)
+        if s is not None:
+            named[s] = named.get(s, 0) + 1
+    if len(named) < 2:
+        return
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(named.items()))
+    first = "train" if "train" in named else sorted(named)[0]
+    warnings.warn(f"{redact(str(path))}: a pattern is read as given (split does not apply), and its {len(tars)} tars "
+                  f"are named for {len(named)} splits ({counts}): they are read as one stream; pass one split's tars "
+                  f"(e.g. '{first}-*.tar' in that folder), or the folder itself with split=...", UserWarning,
+                  stacklevel=5)  # open_dataset's caller
 
 
 #: member types whose decoders release the GIL (Pillow, libjpeg-turbo, libsndfile, dr_flac): worth a decode thread
@@ -3644,7 +3670,7 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
             (:func:`bare_folder_splits` lists a folder's splits). Hidden folders and files (``.Trash/``) are
             not read, and a key read from two of the folder's shards in a pass is warned of, naming both.
             A tar, pattern, glob or list (``::``-joined too, as webdataset writes one) is read as given:
-            ``split`` does not apply.
+            ``split`` does not apply (a pattern whose tars are named for several splits is warned of).
         modalities: fields to keep (others are not decoded; in the column layout not even read): a
             list of names, or one name (``"image"``). For a dataset folder, a name that is neither a
             stored field nor a standard modality (image, audio, text, label) raises ShardError naming
