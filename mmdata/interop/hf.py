@@ -59,7 +59,8 @@ TEXT_NAMES = ("text", "caption", "sentence", "transcription", "transcript")
 ROLES = ("image", "audio", "text", "label", "key", "split")
 SPLIT_RENAME = {"validation": "val"}
 _BATCH = 256
-_TO_HF_VERSION = 4  # bump when the Arrow layout written by to_hf changes (invalidates cached files)
+_TO_HF_VERSION = 5  # bump when the Arrow layout written by to_hf changes (invalidates cached files)
+# 5: a source_key column (the original file's identity) after key, for data not sharded from Hugging Face
 # 4: text kept a leading BOM (its member's bytes decoded as plain UTF-8, not as the reader decodes them)
 #: numpy dtypes that are HF ``Value`` dtypes of the same name (and ``Array2D``..``Array5D`` dtypes)
 _HF_NUMERIC = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -480,7 +481,34 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
     # the card is written with sorted keys: the column order is kept as a list
     card = {"features": features.to_dict(), "order": list(features), "columns": {**roles}, "json": plan["json"], "npy": plan["npy"],
             "splits": {p: SPLIT_RENAME.get(p, p) for p, _ in parts if p is not None}}
+    info = dataset_info(parts[0][1])
+    if info:  # what the dataset says of itself (licence, attribution): shard_hf moves it to the card's top level
+        card["info"] = info
     return records, names, skipped, card, parts[0][0] is not None, plan["warnings"]
+
+
+#: the ``datasets.DatasetInfo`` fields that travel with the data both ways (the card's keys of the same names)
+INFO_FIELDS = ("license", "description", "citation", "homepage")
+
+
+def dataset_info(d: Any) -> dict[str, str]:
+    """The ``license``, ``description``, ``citation`` and ``homepage`` a ``datasets.Dataset``'s info gives
+    (the non-empty ones, stripped): what attribution of the data needs, carried into the card by
+    :func:`shard_hf`.
+
+    Example:
+        >>> import datasets
+        >>> d = datasets.Dataset.from_dict({"text": ["a"]}, info=datasets.DatasetInfo(license="CC-BY-4.0"))
+        >>> dataset_info(d)
+        {'license': 'CC-BY-4.0'}
+    """
+    info = getattr(d, "info", None)
+    out = {}
+    for f in INFO_FIELDS:
+        v = getattr(info, f, None)
+        if isinstance(v, str) and v.strip():
+            out[f] = v.strip()
+    return out
 
 
 def _record(row: dict[str, Any], i: int, split: str | None, roles: dict[str, str], plan: dict[str, Any],
@@ -533,6 +561,9 @@ def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | 
              rewrite: bool = False) -> dict[str, Any]:
     """Shard a Hugging Face dataset; reached through :func:`mmdata.shard` (same options, checked there, and report).
 
+    The dataset's ``DatasetInfo`` ``license`` and ``description`` become the card's (unless ``--license`` /
+    ``--description`` are given: those win), its ``citation`` and ``homepage`` the card's keys of those names.
+
     Example:
         >>> import tempfile, datasets, mmdata
         >>> from mmdata.testing import image_bytes
@@ -553,10 +584,16 @@ def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | 
         raise SourceError("a DatasetDict brings its own splits; pass split=None (or shard one of its Datasets)")
     if not records:
         raise SourceError(f"the Hugging Face dataset gave no samples (skipped {len(skipped)} rows)")
+    # the DatasetInfo's licence, description, citation and homepage go to the card (QA27: they were dropped,
+    # the card's license None): a --license / --description given overrides the dataset's own
+    extra = {"hf": hf_card, **(card_extra or {})}
+    for field, value in hf_card.pop("info", {}).items():
+        if extra.get(field) is None:
+            extra[field] = value
     return write_records(records, out, maxcount=maxcount, maxsize=maxsize, workers=workers, fractions=fractions,
                          seed=seed, layout=layout, label_names=names, skipped=skipped, on_error=on_error,
                          max_file_size=max_file_size, check=check, progress=progress, name=name,
-                         card_extra={"hf": hf_card, **(card_extra or {})}, fsync=fsync, executor=executor, address=address,
+                         card_extra=extra, fsync=fsync, executor=executor, address=address,
                          storage_options=storage_options, rewrite=rewrite, warnings=warnings)
 
 
@@ -762,15 +799,17 @@ def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None,
                 arrays: Mapping[str, Any] | None = None) -> Any:
     """The ``datasets.Features`` :func:`to_hf` gives a dataset with this card.
 
-    Columns: ``key``, then ``image`` (Image), ``audio`` (Audio), ``text`` (string), ``label``
-    (ClassLabel with the card's names, else int64) for the modalities the card lists, then the extra
-    fields given in ``arrays`` (field -> feature, from :func:`array_features`), by name; a dataset
-    sharded from Hugging Face gets its original column names, features and order back, the fields
-    added since after them.
+    Columns: ``key`` and ``source_key`` (the original file stem or manifest key the sample came from,
+    as the index holds it: what attribution of a row needs), then ``image`` (Image), ``audio`` (Audio),
+    ``text`` (string), ``label`` (ClassLabel with the card's names, else int64) for the modalities the
+    card lists, then the extra fields given in ``arrays`` (field -> feature, from
+    :func:`array_features`), by name; a dataset sharded from Hugging Face gets its original column
+    names, features and order back (no ``source_key``: its rows' identity is the original key column,
+    or their position), the fields added since after them.
 
     Example:
         >>> hf_features({"modalities": {"text": {"codecs": ["txt"]}}})
-        {'key': Value('string'), 'text': Value('string')}
+        {'key': Value('string'), 'source_key': Value('string'), 'text': Value('string')}
     """
     ds = _datasets()
     decode = torchcodec_available() if decode_audio is None else decode_audio
@@ -781,6 +820,8 @@ def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None,
     feats: dict[str, Any] = {}
     if "key" not in roles:
         feats["key"] = ds.Value("string")
+    if not hf:
+        feats["source_key"] = ds.Value("string")
     for role in ("key", "image", "audio", "text", "label", "split"):
         col = roles.get(role, role)
         if role == "key":
@@ -930,7 +971,7 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
     meta_kinds = dict(card.get("metadata_kinds") or {})
     extra = set(extra) | set(hf.get("npy") or [])
     source_keys = None
-    if "key" in roles:
+    if "key" in roles or "source_key" in features:
         from mmdata.shards.index import load_index
 
         t = load_index(path).select(["key", "source_key"]).to_pydict()
@@ -955,8 +996,10 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
                                 "reason": why})
             continue
         row: dict[str, Any] = {c: None for c in features}
-        if source_keys is None:
+        if "key" not in roles:
             row["key"] = s.key
+            if source_keys is not None and "source_key" in features:  # the original file's identity
+                row["source_key"] = source_keys[s.key]
         else:  # the original key column (an int id comes back as an int)
             k = source_keys[s.key]
             row[roles["key"]] = int(k) if _kind(features[roles["key"]]) == "int" else k
@@ -1190,7 +1233,11 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
         if skipped is not None:
             skipped.extend(left)
     out = ds.Dataset.from_file(str(target), split=split)
-    return out.to_iterable_dataset(num_shards=num_shards) if iterable else out
+    out = out.to_iterable_dataset(num_shards=num_shards) if iterable else out
+    for field in INFO_FIELDS:  # the card's licence and attribution, so push_to_hub / save_to_disk carry them
+        if isinstance(card.get(field), str):  # (to_iterable_dataset keeps only the features: set after it)
+            setattr(out.info, field, card[field])
+    return out
 
 
 def _warn_skipped(path: str | Path, split: str, left: list[dict[str, Any]], shown: int = 5) -> None:
