@@ -15,6 +15,12 @@ Pure pieces, tested on their own:
 * :func:`form_batches`: batches from a stream of ``(item, duration)``, holding at most ``buffer`` items
   (and, as a bucket goes out before it passes the budget, at most about buckets x ``max_duration``
   seconds of clips: the decoded audio a worker holds).
+* Samples without audio (duration None: an image-only sample of a mixed dataset) cost what the shortest
+  clip costs (the split's shortest by the index's ``audio_seconds``, else the shortest among the first
+  ``bucket_buffer`` samples a reader sees): they join the shortest bucket, where collate pads their missing
+  audio to the batch's longest clip (the padded cost counts them), and a batch of audio-less samples only
+  holds as many as a batch of the shortest clips may (``max_duration`` / shortest). They cost 0 s before
+  (QA27 C4): they piled up to ``bucket_buffer`` in one batch until the next clip.
 * :class:`Bucketed`: the iterable dataset stage the loader puts in each DataLoader worker, after the
   per-sample recipe stages: it yields lists of samples, which the DataLoader collates one by one.
 
@@ -116,9 +122,9 @@ def padded_cost(durations: Sequence[float]) -> float:
     return max(durations, default=0.0) * len(durations)
 
 
-def form_batches(stream: Iterable[tuple[T, float]], edges: Sequence[float] | None, max_duration: float, *,
+def form_batches(stream: Iterable[tuple[T, float | None]], edges: Sequence[float] | None, max_duration: float, *,
                  max_samples: int | None = None, buffer: int = 320, drop_last: bool = False,
-                 buckets: int = DEFAULT_BUCKETS) -> Iterator[tuple[list[T], bool]]:
+                 buckets: int = DEFAULT_BUCKETS, shortest: float | None = None) -> Iterator[tuple[list[T], bool]]:
     """Batches ``(items, over)`` from ``(item, duration)`` pairs: each batch holds items of one bucket
     whose padded cost (:func:`padded_cost`) stays within ``max_duration`` and at most ``max_samples``
     items. An item longer than ``max_duration`` comes alone, ``over`` True (never dropped). A bucket is
@@ -127,23 +133,40 @@ def form_batches(stream: Iterable[tuple[T, float]], edges: Sequence[float] | Non
     first), unless ``drop_last``. ``edges`` None: edges from the first ``buffer`` durations
     (:func:`bucket_edges` with ``buckets``).
 
+    An item without audio (duration None) costs ``shortest`` seconds (at most ``max_duration``): the
+    shortest clip of the data. ``shortest`` None: the shortest clip among the first ``buffer`` items (if
+    none of them has audio, the first clip after them; until then such items cost 0 s and a batch of them is
+    bounded by ``buffer`` and ``max_samples`` only).
+
     Example:
         >>> pairs = [("a", 1.0), ("b", 9.0), ("c", 1.2), ("d", 8.0), ("e", 0.9), ("f", 25.0)]
         >>> [b for b, _ in form_batches(pairs, [5.0], 20.0)]
         [['f'], ['a', 'c', 'e'], ['b', 'd']]
+        >>> [b for b, _ in form_batches([(f"i{n}", None) for n in range(7)] + [("a", 2.0)], [], 6.0)]
+        [['i0', 'i1', 'i2'], ['i3', 'i4', 'i5'], ['i6', 'a']]
     """
     it = iter(stream)
-    if edges is None:  # learn the edges from the first samples, then bucket them and go on
+    if edges is None or shortest is None:  # learn the edges / the shortest clip from the first samples, then go on
         head = []
         for pair in it:
             head.append(pair)
             if len(head) >= buffer:
                 break
-        edges = bucket_edges([d for _, d in head], buckets)
+        clips = [d for _, d in head if d is not None]
+        if edges is None:
+            edges = bucket_edges(clips, buckets)
+        if shortest is None and clips:
+            shortest = min(clips)
         it = _chain(head, it)
     held: list[list[tuple[T, float]]] = [[] for _ in range(len(edges) + 1)]
     count = 0
-    for item, d in it:
+    for item, secs in it:
+        if secs is None:  # no audio: collate pads it to the batch's longest clip; it costs the shortest clip
+            d = min(shortest, max_duration) if shortest is not None else 0.0
+        else:
+            d = secs
+            if shortest is None and d > 0:  # no clip among the first `buffer` items: the first one seen
+                shortest = d
         if d > max_duration:
             yield [item], True
             continue
@@ -170,11 +193,12 @@ def _chain(head: list[T], rest: Iterator[T]) -> Iterator[T]:
     yield from rest
 
 
-def audio_duration(sample: Sample) -> float:
-    """Seconds of ``sample``'s clip as it will be collated (frames / sample rate); 0 without audio."""
+def audio_duration(sample: Sample) -> float | None:
+    """Seconds of ``sample``'s clip as it will be collated (frames / sample rate); None without audio
+    (:func:`form_batches` then costs it as the shortest clip)."""
     x = sample.fields.get("audio")
     if x is None or not hasattr(x, "shape") or not sample.sample_rate:
-        return 0.0
+        return None
     return int(x.shape[-1]) / float(sample.sample_rate)
 
 
@@ -182,11 +206,12 @@ class Bucketed(IterableDataset):  # type: ignore[type-arg]
     """The loader's bucketing stage, in each DataLoader worker: ``source``'s samples grouped into
     batches (lists of samples, :func:`form_batches`); each sample's meta gets the reader's batch number
     (:data:`BATCH_INDEX`) and, for a clip over the budget, :data:`OVER_BUDGET`. ``resume``: reader ->
-    batches already handed out, which this pass forms again (the same stream) and drops."""
+    batches already handed out, which this pass forms again (the same stream) and drops. ``shortest``: the
+    split's shortest clip in seconds, what a sample without audio costs (None: learned from the stream)."""
 
     def __init__(self, source: Any, edges: Sequence[float] | None, max_duration: float, *, max_samples: int | None,
                  buffer: int, buckets: int, drop_last: bool, resume: dict[int, int] | None = None,
-                 duration: Callable[[Sample], float] = audio_duration) -> None:
+                 duration: Callable[[Sample], float | None] = audio_duration, shortest: float | None = None) -> None:
         self.source = source
         self.edges = list(edges) if edges is not None else None
         self.max_duration = max_duration
@@ -196,13 +221,15 @@ class Bucketed(IterableDataset):  # type: ignore[type-arg]
         self.drop_last = drop_last
         self.resume = dict(resume or {})
         self.duration = duration
+        self.shortest = shortest
 
     def __iter__(self) -> Iterator[list[Sample]]:
         pairs = ((s, self.duration(s)) for s in self.source)
         reader: int | None = None
         n = 0
         for batch, over in form_batches(pairs, self.edges, self.max_duration, max_samples=self.max_samples,
-                                        buffer=self.buffer, drop_last=self.drop_last, buckets=self.buckets):
+                                        buffer=self.buffer, drop_last=self.drop_last, buckets=self.buckets,
+                                        shortest=self.shortest):
             if reader is None:
                 reader = int(batch[0].meta.get("reader", 0))
             n += 1

@@ -492,7 +492,8 @@ class Loader:
                                   f"(fields: {', '.join(fields) or 'none'}"
                                   f"{'' if modalities is None else f', modalities={list(modalities)}'}); batch it with "
                                   "batch_size= and no max_duration")
-            self._bucketing["edges"] = self._index_edges(path, split, reader_kw.get("storage_options"))
+            self._bucketing["edges"], self._bucketing["shortest"] = self._index_edges(
+                path, split, reader_kw.get("storage_options"))
         self._bucket_batches: dict[int, int] = {}  # reader -> its bucketed batches handed out this epoch
         self._bucket_resume: dict[int, int] = {}  # ... of a loaded state: replayed and dropped by the next pass
         self.over_budget = 0  # samples longer than max_duration, each sent alone this epoch
@@ -585,20 +586,25 @@ class Loader:
                 f"num_workers={self.num_workers}, epoch={self.epoch}{extra}, "
                 f"recipe={'+'.join(sections) or 'none'}, batches={batches})")
 
-    def _index_edges(self, path: Any, split: Any, storage_options: dict[str, Any] | None) -> list[float] | None:
-        """The bucket edges from the index's ``audio_seconds`` of the split (no decode needed); None — the
-        workers learn them from their first ``bucket_buffer`` samples — when the index has none, or the
-        normalize stage trims or pads clips (``pad_trim``: the collated lengths are not the index's)."""
+    def _index_edges(self, path: Any, split: Any,
+                     storage_options: dict[str, Any] | None) -> tuple[list[float] | None, float | None]:
+        """The bucket edges and the shortest clip (what a sample without audio costs) from the index's
+        ``audio_seconds`` of the split (no decode needed); None, None — the workers learn them from their first
+        ``bucket_buffer`` samples — when the index has none, or the normalize stage trims or pads clips
+        (``pad_trim``: the collated lengths are not the index's)."""
         assert self._bucketing is not None
         if any(op.name == "pad_trim" for op in self.recipe.normalize_sections.get("audio", [])):
-            return None
+            return None, None
         try:
             t = idx.load_index(path, columns=["split", AUDIO_SECONDS], storage_options=storage_options).to_pydict()
         except (MMDataError, OSError, KeyError, ValueError):
-            return None
+            return None, None
         splits = {split} if isinstance(split, str) else set(split) if isinstance(split, (list, tuple)) else None
         secs = [d for sp, d in zip(t["split"], t[AUDIO_SECONDS]) if d is not None and (splits is None or sp in splits)]
-        return bucket_edges(secs, self._bucketing["buckets"]) if secs else None
+        if not secs:
+            return None, None
+        positive = [d for d in secs if d > 0]
+        return bucket_edges(secs, self._bucketing["buckets"]), (min(positive) if positive else None)
 
     def _bucket_signature(self) -> dict[str, Any]:
         assert self._bucketing is not None
@@ -967,7 +973,8 @@ class Loader:
         if self._bucketing is not None:  # after the per-sample stages: the lengths collate will pad to
             b = self._bucketing
             ds = Bucketed(ds, b["edges"], b["max_duration"], max_samples=b["batch_size"], buffer=b["bucket_buffer"],
-                          buckets=b["buckets"], drop_last=self.drop_last, resume=self._bucket_resume)
+                          buckets=b["buckets"], drop_last=self.drop_last, resume=self._bucket_resume,
+                          shortest=b["shortest"])
         return ds
 
     def _track(self, batch: Batch) -> None:
@@ -1388,7 +1395,9 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int | None =
     collate pads to — stays within ``max_duration`` (and ``batch_size``, when given, caps the samples). At
     most ``bucket_buffer`` samples (default buckets x 32) wait in the buckets; past that the fullest goes
     out as it is. A clip longer than ``max_duration`` comes alone, warned once and counted in
-    ``loader.over_budget``. Each bucket's last partial batch comes at the epoch's end unless
+    ``loader.over_budget``. A sample without audio costs the split's shortest clip (collate pads its
+    missing audio to the batch's longest): a batch of them holds at most ``max_duration`` / shortest.
+    Each bucket's last partial batch comes at the epoch's end unless
     ``drop_last``. Deterministic for (seed, epoch), every sample once per epoch; ``len()`` raises
     TypeError (the batch count depends on the durations); ``state_dict()`` resumes exactly by replaying
     each reader's stream from the epoch's start (re-reading and re-augmenting the part already handed
