@@ -77,6 +77,12 @@ OUTPUT_OF_THIS_JOB = "the output folder of this job"
 HIDDEN_FOLDER = ("a hidden or system folder (its name starts with '.' or '__', e.g. .git, __MACOSX): not walked, "
                  "not a class")
 #: ``._x.png`` beside (or in ``__MACOSX/`` for) ``x.png``: the resource fork macOS writes on other disks and in zips
+#: folders Windows keeps at the top of a drive (recycle bin, index, upgrade leftovers, chkdsk's recovered files):
+#: a dataset copied off a USB stick or a drive root carries them; any depth, any case
+WINDOWS_FOLDERS = frozenset(("$recycle.bin", "recycler", "recycled", "system volume information", "$windows.~bt",
+                             "$windows.~ws", "found.000"))
+WINDOWS_FOLDER = ("a Windows system folder (e.g. $RECYCLE.BIN, System Volume Information, found.000): not walked, "
+                  "not a class")
 APPLEDOUBLE = "a macOS metadata file (AppleDouble '._' file, written when copying to other disks or zips): not data"
 ON_ERROR = ("skip", "raise")
 
@@ -778,7 +784,8 @@ class _Walk:
                 elif e.is_dir():
                     if is_hidden_folder(e.name):
                         out = self.exclude is not None and os.path.realpath(e.path) == self.exclude
-                        self.skipped.append(skip_entry(shown, "folder", OUTPUT_OF_THIS_JOB if out else HIDDEN_FOLDER))
+                        self.skipped.append(skip_entry(shown, "folder",
+                                                       OUTPUT_OF_THIS_JOB if out else hidden_folder_reason(e.name)))
                     elif self._walkable(e, shown):
                         dirs.append(e.name)
                         if via is not None:
@@ -789,8 +796,9 @@ class _Walk:
                     target = printable(os.readlink(e.path))
                     if os.path.exists(e.path):  # a link to a device (/dev/zero), a FIFO, a socket
                         self.bad(shown, "file", f"not a regular file (link to {target!r})", data=False)
-                    else:
-                        self.bad(shown, "file", f"broken symbolic link (to {target!r})",
+                    else:  # the target by its last name: the card is the same wherever the storage lies
+                        gone = printable(os.path.basename(os.readlink(e.path).rstrip("/")) or os.readlink(e.path))
+                        self.bad(shown, "file", f"broken symbolic link (to {gone!r})",
                                  data=split_name(e.name) is not None)
                 else:
                     self.bad(shown, "file", "not a regular file (a FIFO, socket or device)", data=False)
@@ -852,8 +860,14 @@ class _Walk:
 
 
 def is_hidden_folder(name: str) -> bool:
-    """Whether a folder is hidden or a system folder, never walked (``.git``, ``__MACOSX``, ``__pycache__``)."""
-    return name[:1] == "." or name[:2] == "__"
+    """Whether a folder is hidden or a system folder, never walked (``.git``, ``__MACOSX``, ``__pycache__``,
+    ``$RECYCLE.BIN``, ``System Volume Information``)."""
+    return name[:1] == "." or name[:2] == "__" or name.casefold() in WINDOWS_FOLDERS
+
+
+def hidden_folder_reason(name: str) -> str:
+    """Why the hidden or system folder ``name`` (:func:`is_hidden_folder`) is left out."""
+    return WINDOWS_FOLDER if name.casefold() in WINDOWS_FOLDERS else HIDDEN_FOLDER
 
 
 def is_dataset_folder(path: str | Path) -> bool:
@@ -974,7 +988,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             listed += len(files)
             on_files(listed)
         if any(is_hidden_folder(d) for d in dirs):  # a walk at a URL lists them (a local one reports them)
-            walk.skipped.extend(skip_entry(printable(rel + d), "folder", HIDDEN_FOLDER) for d in dirs
+            walk.skipped.extend(skip_entry(printable(rel + d), "folder", hidden_folder_reason(d)) for d in dirs
                                 if is_hidden_folder(d))
             dirs = [d for d in dirs if not is_hidden_folder(d)]
         prefix = folder + sep
@@ -1085,6 +1099,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                         f"keeps the odd bytes as \\x escapes (e.g. {printable(odd[0])!r}){why}")
     warnings += walk.link_warnings()
     warnings += _sidecar_warning(found_groups)
+    warnings += _backslash_warning([k for k, _ in found_groups])
     # class names: given, else a names file at the root, else the class folders
     names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)
     if names is None and names_file is not None:
@@ -1218,6 +1233,21 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s, split_folders=split_of)
 
 
+def _backslash_warning(keys: Sequence[str]) -> list[str]:
+    """A warning for samples whose file names hold a backslash (``cat\\0.png``): a zip made on Windows, unpacked by
+    a tool that kept its ``\\`` separators as characters, so the files sit in one folder and no class folder is
+    read."""
+    odd = [k for k in keys if "\\" in k]
+    if not odd:
+        return []
+    n, shown = len(odd), ", ".join(f"'{printable(k)}'" for k in odd[:3]) + (", ..." if len(odd) > 3 else "")
+    return [f"{plural(n, 'sample')} {'have' if n != 1 else 'has'} files with a backslash in their names ({shown}): "
+            f"a zip made on Windows, unpacked by a tool that kept its '\\' separators as "
+            f"characters? They are sharded as named, not as files in folders (no class folders are read from them); "
+            f"extract the zip again with `unzip` (it makes the folders), or rename the files (e.g. "
+            f"`for f in *\\\\*; do mkdir -p \"$(dirname \"${{f//\\\\//}}\")\" && mv \"$f\" \"${{f//\\\\//}}\"; done`)"]
+
+
 def _shown_dirs(dirs: Sequence[str], k: int = 4) -> str:
     return ", ".join(f"{printable(d)}/" for d in dirs[:k]) + (", ..." if len(dirs) > k else "")
 
@@ -1321,8 +1351,10 @@ def folder_columns(columns: Mapping[str, str] | None, where: str) -> dict[str, s
         if folder.startswith("/") or re.match(r"[A-Za-z]:", folder) or any(p in ("", ".", "..") for p in parts):
             raise SourceError(f"{where}: --column {fieldname}={given}: FOLDER is a relative path inside the source "
                               f"(e.g. images or VOC2012/JPEGImages), without '.', '..' or empty parts")
-        if any(is_hidden_folder(p) for p in parts):
-            raise SourceError(f"{where}: --column {fieldname}={given}: {HIDDEN_FOLDER}; rename the folder")
+        hidden = [p for p in parts if is_hidden_folder(p)]
+        if hidden:
+            raise SourceError(f"{where}: --column {fieldname}={given}: {hidden_folder_reason(hidden[0])}; rename the "
+                              f"folder")
         folder = _nfc("/".join(parts))
         if folder in out:
             raise SourceError(f"{where}: --column {out[folder]}={given} and --column {fieldname}={given}: one folder "
@@ -1693,12 +1725,15 @@ def _class_folder_warnings(form_of: Mapping[str, list[str]], class_ids: Mapping[
                             f"made on macOS and elsewhere): their samples are one class, {printable(ds[0])!r}; "
                             f"rename the folders to one form to silence this")
     by_case: dict[str, list[str]] = {}
-    for norm, ds in form_of.items():
-        by_case.setdefault(norm.casefold(), []).append(ds[0])
+    for norm, ds in form_of.items():  # 'cat' and 'Cat', 'cat' and 'cat ' (a space typed at the end of a name)
+        by_case.setdefault(norm.casefold().strip(), []).append(ds[0])
     for ds in by_case.values():
         if len(ds) > 1:
             shown = " and ".join(f"{printable(d)!r} (class {class_ids[_nfc(d)]})" for d in ds)
-            warnings.append(f"class folders {shown} differ only in case: they are {len(ds)} classes; if they are "
+            case, space = len({d.strip() for d in ds}) > 1, any(d != d.strip() for d in ds)
+            how = ("only in case" if not space else "only in spaces at the start or end" if not case else
+                   "only in case or in spaces at the start or end")
+            warnings.append(f"class folders {shown} differ {how}: they are {len(ds)} classes; if they are "
                             f"one, merge the folders")
     return warnings
 
@@ -2253,6 +2288,11 @@ _NEGATIVE_LABEL = re.compile(r"\s*-\d+(\.0)?\s*")
 #: cells longer than this are cut in reports (a caption in a column read as paths)
 _LONG_CELL = 200
 _ESCAPES = "the path escapes the manifest's folder"
+#: a cell naming no file whose name on disk differs only in case / in spaces at its ends (the file: _Cell.near)
+_CASE_ONLY = ("file not found, but a file whose name differs only in case exists (Windows and macOS ignore case, Linux "
+              "does not): write the name as it is on disk")
+_SPACES_AT_END = ("file not found: the cell has spaces at its start or end, and the file named without them exists; "
+                  "delete the spaces")
 _ESCAPES_ROOT = "the path escapes the --root folder"
 
 
@@ -2300,9 +2340,13 @@ def _blank(v: Any) -> bool:
 
 def _shown(cell: str) -> str:
     """A cell as reports name it: a long one (a caption in a column of paths) cut, with its length; a
-    lone surrogate (no UTF-8 card can hold one) as its escape, ``\\ud800``."""
+    lone surrogate (no UTF-8 card can hold one) as its escape, ``\\ud800``; a secret a URL in it carries
+    (``https://user:pw@host/a.jpg?token=...``) masked (:func:`mmdata.urls.redact_text`): the card is published."""
+    from mmdata.urls import redact_text
+
     if _lone_surrogate(cell) is not None:
         cell = cell.encode("utf-8", "backslashreplace").decode("utf-8")
+    cell = redact_text(cell)
     return cell if len(cell) <= _LONG_CELL else f"{cell[:_LONG_CELL - 40]}... ({len(cell)} characters)"
 
 
@@ -2379,9 +2423,12 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         if suffix == ".jsonl":
             return _jsonl_rows(text, path)
         sep = "\t" if suffix in (".tsv", ".txt") else ","
-        # TSV has no quoting (Excel's export writes a '"' of a cell as it is): a '"' is a character of its cell
-        quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], sep=sep, quoting=quoting)
+        text, sep = _sep_line(text, sep, path)
+        # a TSV's '"' is a character of its cell, unless the file is Excel's: its "Unicode text" export (UTF-16
+        # with a byte order mark) quotes a cell holding '"', a tab or a newline ("a 12"" record"), as CSV does
+        quoting = _tsv_quoting(text, utf16_of(data)[1]) if sep == "\t" else csv.QUOTE_MINIMAL
+        df = pd.read_csv(io.StringIO(text, newline=""), dtype=str, keep_default_na=False, na_values=[""], sep=sep,
+                         quoting=quoting)
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 - name the file
@@ -2395,7 +2442,9 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
                    f"convert it (e.g. pandas.read_csv(path, sep={other!r}).to_csv(new_path, index=False))")
             raise SourceError(f"manifest {path}: its header is one column {_shown(head)!r}: the file looks "
                               f"{what}-separated, and mmdata reads a .csv as comma-separated; {fix}")
-    header = next(csv.reader(io.StringIO(text), delimiter=sep, quoting=quoting), [])  # pandas renames a repeated column to "text.1"
+    # newline="": a CR-only file (Excel's "CSV (Macintosh)") is read line by line, as pandas reads it
+    # (the header read again: pandas renames a repeated column to "text.1")
+    header = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting), [])
     blank = [i for i, c in enumerate(header) if c == "" and i < len(df.columns)]
     if len(blank) > 1:  # Excel's export of a sheet with formatted empty columns: image,text,label,,,
         full = [i for i in blank if df.iloc[:, i].notna().any()]
@@ -2412,6 +2461,46 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         raise SourceError(f"manifest {path}: column(s) {[_shown(c) for c in twice]} appear more than once in its "
                           "header; give each column once")
     return df.to_dict(orient="records")
+
+
+_SEP_LINE = re.compile(r"sep=(.)\r?(?:\n|\r|$)", re.IGNORECASE)
+
+
+def _sep_line(text: str, sep: str, path: str | Path) -> tuple[str, str]:
+    """Excel's ``sep=;`` first line (the separator the file uses, a line of its own before the header): the
+    text without it and that separator; one that is not ``,``, ``;``, a tab or ``|`` is an error naming it.
+
+    Example:
+        >>> _sep_line("sep=;\\nimage;label\\n", ",", "m.csv")
+        ('image;label\\n', ';')
+    """
+    m = _SEP_LINE.match(text)
+    if m is None:
+        return text, sep
+    given = m.group(1)
+    if given not in (",", ";", "\t", "|"):
+        raise SourceError(f"manifest {path}: its first line {m.group(0).rstrip()!r} (Excel's separator line) names "
+                          f"the separator {given!r}; mmdata reads ',', ';', tab or '|': save the manifest as CSV")
+    return text[m.end():], given
+
+
+def _tsv_quoting(text: str, bom: bool) -> int:
+    """How a tab-separated manifest quotes: as CSV does (``csv.QUOTE_MINIMAL``) when it is Excel's (a UTF-16
+    byte order mark: its "Unicode text" export) or when every cell that starts with '"' is a whole quoted cell
+    (``"a 12"" record"``, a quoted newline: what Excel writes into any tab-separated export); else not at all
+    (``csv.QUOTE_NONE``: a '"' is a character of its cell, as in ``"Hello" she said``)."""
+    import csv
+    import io
+
+    if not re.search(r'(?:^|\t|\n|\r)"', text):
+        return csv.QUOTE_NONE
+    if bom:
+        return csv.QUOTE_MINIMAL
+    try:  # strict: a '"' that opens a cell but does not close it before a tab or line end is an error
+        widths = {len(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter="\t", strict=True) if r}
+    except csv.Error:
+        return csv.QUOTE_NONE
+    return csv.QUOTE_MINIMAL if len(widths) == 1 else csv.QUOTE_NONE
 
 
 #: compressed manifests: ``.gz`` of a CSV / TSV / JSONL is read; the others are named with the command that
@@ -2509,6 +2598,8 @@ def _jsonl_rows(text: str, path: str | Path) -> list[dict[str, Any]]:
     """One JSON object per line (blank lines skipped); an error names the line. A key given twice in one
     object is an error (``{"text": "a", "text": "b"}``: JSON would keep "b" without a word)."""
     rows = []
+    if "\r" in text and "\n" not in text:  # CR-only line ends (an old Mac editor): a JSON string holds no raw CR
+        text = text.replace("\r", "\n")
     for n, line in enumerate(text.split("\n"), 1):  # not splitlines(): JSON strings may hold U+2028
         if not line.strip():
             continue
@@ -2547,6 +2638,8 @@ class _Cell:
     #: an absolute path naming no file whose path below the manifest's folder (or ``root``) does: that path
     #: (an annotation server's document root: Label Studio's ``/data/upload/3/x.png``)
     served: str | None = None
+    #: the file on disk a cell naming none means (its name differs only in case, or the cell has spaces at its ends)
+    near: str | None = None
 
 
 def _inline_cell(data: bytes, name_hint: Any) -> _Cell:
@@ -2594,7 +2687,7 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
         if u.netloc not in ("", "localhost"):
             return _Cell(shown, reason=f"a file:// URL of another host ({u.netloc!r}); name files on this machine")
         p = unquote(u.path, errors="surrogateescape")
-    elif protocol(val) is not None:
+    elif _URL_CELL.match(val):  # a URL, not a text that mentions one ("Photo by Jane, https://...")
         return _Cell(shown, reason=f"a {protocol(val)}:// URL: a manifest on this machine names files on it (paths "
                                    f"relative to its folder, absolute paths or file:// URLs); to shard files at a "
                                    f"URL, put the manifest beside them there and pass its URL")
@@ -2642,6 +2735,14 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
             # a Windows path from the top folder of the current drive (a leading backslash)
             return _Cell(shown, key=key, reason=_WINDOWS_PATH, located=True)
         if other is None:
+            if val != val.strip() and val.strip() and not decoded:
+                cell = _local_cell(val.strip(), bases, root, escapes)
+                if cell.reason is None:
+                    return _Cell(shown, key=key, reason=_SPACES_AT_END, located=True, near=cell.shown)
+            near = _in_other_case(root, rel.replace("\\", os.sep) if os.sep == "/" else rel)
+            if near is not None:
+                return _Cell(shown, key=key, reason=_CASE_ONLY, located=True,
+                             near=printable(os.path.relpath(near, root).replace(os.sep, "/")))
             return _Cell(shown, key=key, reason="file not found")
         full = other
         st = os.stat(full)
@@ -2652,10 +2753,16 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
         # a link inside the folder to a file outside it: its bytes are not the folder's (a folder source
         # leaves such links out too)
         return _Cell(shown, key=key, reason=f"{escapes or _ESCAPES} through a link", located=True)
+    if os.path.basename(full)[:2] == "._":  # as a folder source: macOS's resource fork of ._x.png's x.png
+        return _Cell(shown, key=key, reason=APPLEDOUBLE, located=True)
     if named is None:
         return _Cell(shown, key=key, reason=f"no known media extension (expected one of {sorted(KNOWN_EXTS)})",
                      located=True)
     return _Cell(shown, full, named[1], key, located=True)
+
+
+#: a cell that is a URL: a scheme (``https``, ``s3``, fsspec's chained ``simplecache::s3``) and ``://`` first
+_URL_CELL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(?:::[A-Za-z][A-Za-z0-9+.-]*)*://")
 
 
 def _served(p: str, root: str) -> str | None:
@@ -2693,6 +2800,34 @@ def _in_other_form(root: str, rel: str) -> str | None:
             return None
         cur = os.path.join(cur, found)
     return cur if os.path.isfile(cur) else None
+
+
+def _in_other_case(root: str, rel: str) -> str | None:
+    """The file ``rel`` names under ``root`` when its name on disk differs only in case (``IMG/0.PNG`` for
+    ``img/0.png``: a manifest written on Windows or macOS), part by part; None when there is none, or several."""
+    cur = root
+    for part in rel.split(os.sep):
+        step = os.path.join(cur, part)
+        if os.path.lexists(step):
+            cur = step
+            continue
+        found = _cased_in(cur).get(part.casefold())
+        if found is None:
+            return None
+        cur = os.path.join(cur, found)
+    return cur if os.path.isfile(cur) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _cased_in(folder: str) -> dict[str, str]:
+    """The case-folded form of each name in ``folder`` -> that name, for names no other name folds to (listed
+    once per folder: cleared per manifest)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return {}
+    folded = Counter(n.casefold() for n in names)
+    return {n.casefold(): n for n in names if folded[n.casefold()] == 1}
 
 
 @functools.lru_cache(maxsize=64)
@@ -2757,6 +2892,8 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mappin
         if found is None:
             return _Cell(shown, key=key, reason="file not found")
         full_s = found
+    if full_s.rpartition("/")[2][:2] == "._":  # as a folder source: macOS's resource fork of ._x.png's x.png
+        return _Cell(shown, key=key, reason=APPLEDOUBLE, located=True)
     if named is None:
         return _Cell(shown, key=key, reason=f"no known media extension (expected one of {sorted(KNOWN_EXTS)})",
                      located=True)
@@ -2772,6 +2909,28 @@ def _label_cells(rows: list[dict[str, Any]], fields: Mapping[str, str]) -> list[
     """(row, stripped text) of every label cell holding one value (a list / dict / bool is a reported cell)."""
     return [(i, str(v).strip()) for i, r in enumerate(rows) for c, v in r.items()
             if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict)) and not _is_bool(v)]
+
+
+#: the longest class name read (a folder's name is at most 255 bytes; a longer cell is a caption or a document)
+MAX_CLASS_NAME = 256
+
+
+def _odd_class_name(name: str) -> str | None:
+    """Why ``name`` cannot be a class name (over :data:`MAX_CLASS_NAME` characters, or holding a line break or
+    another control character), or None.
+
+    Example:
+        >>> _odd_class_name("cat"), _odd_class_name("cat\\ndog").split(":")[0]
+        (None, 'a class name holding a line break or another control character (U+000A)')
+    """
+    if len(name) > MAX_CLASS_NAME:
+        return (f"a class name over {MAX_CLASS_NAME} characters (a caption or a document in the label column?): "
+                f"refused; a class is a short name")
+    odd = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+    if odd is not None:
+        return (f"a class name holding a line break or another control character (U+{ord(odd):04X}): refused; a "
+                f"class is a short name")
+    return None
 
 
 def _bool_label_reason(rows: list[dict[str, Any]], fields: Mapping[str, str]) -> str:
@@ -3506,6 +3665,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         name = path.name
     escapes = _ESCAPES if root is None else _ESCAPES_ROOT
     _forms_in.cache_clear()  # the folders' listings of this manifest, not of an earlier one
+    _cased_in.cache_clear()
     present = {c for r in rows for c in r}
     for fieldname, col in (columns or {}).items():
         if rows and col not in present:
@@ -3541,7 +3701,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     meta_types = _meta_types(rows, meta_cols) if is_text else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
     label_forms, form_notes = _label_forms(_label_cells(rows, fields), name)
-    label_cells = [(i, label_forms.get(c, c)) for i, c in _label_cells(rows, fields)]
+    # a class name no reader of the card could use (a caption in the label column, a cell with a line break):
+    # refused per row, never a class
+    odd_labels = {i: why for i, c in _label_cells(rows, fields) if (why := _odd_class_name(c)) is not None}
+    label_cells = [(i, label_forms.get(c, c)) for i, c in _label_cells(rows, fields) if i not in odd_labels]
     bool_reason = _bool_label_reason(rows, fields)
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(label_cells, label_names,
                                                                                label_names_from, name)
@@ -3582,6 +3745,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     found_at: dict[str, list[int]] = {}  # per path column: the rows whose file was found
     cells: list[list[tuple[str, _Cell]]] = []  # per row, its path columns' cells
     left_alone = {*meta_cols, *template_only, group_only, *segment_only}  # columns that are not the row's fields
+    near: dict[str, list[tuple[str, str]]] = {_CASE_ONLY: [], _SPACES_AT_END: []}  # (cell, the file on disk)
+    url_cells: Counter[str] = Counter()  # per path column: the cells that are URLs (not file://)
     for raw in rows:
         row = {rename.get(k, k): v for k, v in raw.items() if k not in left_alone}  # a field's
         parsed: list[tuple[str, _Cell]] = []
@@ -3629,6 +3794,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             seen[0] += 1
             seen[1] += cell.located
             text = texts.get(col)
+            if text is not None and _URL_CELL.match(text) and text[:5].lower() != "file:":
+                url_cells[col] += 1
             if text is not None and _path_like(text):
                 seen[2] += 1
                 if not cell.located and not os.path.isabs(text) and ":" not in text[:12]:
@@ -3638,9 +3805,14 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                     found_at.setdefault(col, []).append(len(cells) - 1)
     # a column none of whose cells names a file or looks like one is metadata (a class id, a take letter):
     # not read, one warning (below) instead of a listed skip per cell
+    # a column of URLs only (a source link kept beside a local copy) is one too: its cells name no file here
     unread = {col for col, (n, hits, pathlike, _, _) in stats.items()
-              if n and not hits and not pathlike and col not in templates}
+              if n and not hits and (not pathlike or url_cells[col] == n) and col not in templates}
+    empty_rows: list[int] = []  # rows with every cell empty (the ',,' lines Excel leaves below a table)
     for i, raw in enumerate(rows):
+        if all(_blank(v) for v in raw.values()):  # no sample, not a lost one (--max-skipped counts none)
+            empty_rows.append(i)
+            continue
         row = {rename.get(k, k): v for k, v in raw.items() if k not in left_alone}
         where = f"{name} row {i + 1}"
         parsed = [(col, cell) for col, cell in cells[i] if col not in unread]
@@ -3689,6 +3861,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                     escaping.append(cell.shown)
                 if cell.reason is _WINDOWS_PATH:
                     windows.append(cell.shown)
+                if cell.near is not None:
+                    near[cell.reason].append((cell.shown, cell.near))
                 bad(cell.shown, col, cell.reason)
                 continue
             if cell.ext.endswith("npy"):  # type: ignore[union-attr]
@@ -3744,6 +3918,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 f"another column name) and build the targets from each sample's json field in your loss")
         elif _is_bool(lab):  # a review flag in the label column: no class named 'True'
             bad(f"label {lab}", "label", bool_reason)
+        elif i in odd_labels:
+            bad(f"label {_shown(str(lab).strip())!r}", "label", odd_labels[i])
         elif not _blank(lab):
             s = str(lab).strip()
             s = label_forms.get(s, s)
@@ -3794,6 +3970,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         records.append(Record(safe_key(nfc_key), source_key, dict(sorted(members.items())), label, split,
                               stats=seg_stats, extra=extra, group=group))
     warnings += key_notes
+    if empty_rows:
+        warnings.append(f"manifest {name}: {plural(len(empty_rows), 'row')} with every cell empty "
+                        f"({_rows(empty_rows)}; a spreadsheet's empty lines below its table) "
+                        f"{'were' if len(empty_rows) != 1 else 'was'} "
+                        f"read as no sample")
     if label_warning:
         warnings.append(label_warning)
     warnings += label_notes
@@ -3865,15 +4046,32 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                         f"Windows path{'s' * (len(windows) != 1)} (e.g. '{windows[0]}') and {'were' if len(windows) != 1 else 'was'} "
                         f"left out: no file on this machine has such a name; write the paths relative to the "
                         f"manifest's folder ('images/dog.png'), or to a folder you pass as --root DIR")
+    for why, said, fix in ((_CASE_ONLY, "differ{s} only in case from a file on disk", "Windows and macOS ignore case, "
+                            "Linux does not: write the names as they are on disk"),
+                           (_SPACES_AT_END, "{has} spaces at {its} start or end", "the file named without them exists: "
+                            "delete the spaces")):
+        if near[why]:
+            (cell, disk), n, one = near[why][0], len(near[why]), len(near[why]) == 1
+            how = said.format(s="s" * one, has="has" if one else "have", its="its" if one else "their")
+            warnings.append(f"manifest {name}: {plural(n, 'path')} name{'s' * one} no file but {how} (e.g. {cell!r}: "
+                            f"the file {disk!r}) and {'was' if one else 'were'} left out (listed in skipped); {fix}")
     if backslashed:
         warnings.append(f"manifest {name}: {plural(backslashed, 'path')} written with Windows separators (backslashes) "
                         f"{'were' if backslashed != 1 else 'was'} read with '/' (no file has the name as written); "
                         f"write them with '/' to silence this")
     for col in sorted(unread, key=list(stats).index):
-        n, _, _, first, _ = stats[col]
-        said = (f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file or looks like "
-                f"a file name (e.g. {first!r}): the column is not read (every column but key, text, label and split "
-                f"holds file paths)")
+        n = stats[col][0]
+        # the column and a count, never its values: a column nobody asked to keep may hold e-mail addresses or
+        # signed URLs, and the card is published
+        if url_cells[col] == n:
+            said = (f"manifest {name}, column {col!r}: its {n} value{'s' * (n != 1)} "
+                    f"{'are URLs' if n != 1 else 'is a URL'}, and a manifest names files by paths relative to its "
+                    f"folder (to shard files at a URL, put the "
+                    f"manifest beside them there and pass its URL): the column is not read")
+        else:
+            said = (f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file or looks "
+                    f"like a file name: the column is not read (every column but key, text, label and split holds file "
+                    f"paths)")
         role = _role_like(col, fields)
         if role is not None:  # ``Text``: the text column in another case, or metadata that happens to be named so
             like = ("names the text in other tools' manifests" if col.strip().casefold() in TEXT_LIKE else
@@ -3887,7 +4085,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     hint = None
     # a column of paths none of which is found: the files are elsewhere (ESC-50's meta/ beside audio/)
     for col, (n, hits, pathlike, first, missing) in stats.items():
-        if not n or hits or not pathlike:
+        if not n or hits or not pathlike or col in unread:
             continue
         where_s = "the --root folder" if root is not None else "the manifest's folder"
         # the same words for a manifest here and at a URL (the card does not depend on where it is); the
@@ -4067,6 +4265,8 @@ def _folder_template(sub: str, raw_col: str, row0: Mapping[str, Any], checked: l
 
 def _path_like(text: str) -> bool:
     """Whether a cell looks like a file path: a known media extension, or a folder in it (``a/b``)."""
+    if "://" in text and not _URL_CELL.match(text):  # a text that mentions a URL (an attribution), not a path
+        return False
     return "/" in text or os.sep in text or split_name(posixpath.basename(text.strip())) is not None
 
 
