@@ -10,7 +10,9 @@
 * label: the digit (names "zero".."nine"). Pairing is by label, seeded; split 60/20/20 stratified.
 
 The knobs are calibrated so each modality alone is imperfect and fusion helps (docs/avdigits.md);
-they, the speakers per split, the bank's sha256 and a content fingerprint go into ``dataset.json``.
+they, the speakers per split, the bank's sha256 and a content fingerprint go into ``dataset.json``, with
+the licence, the attribution of each source (:data:`ATTRIBUTION`), the mmdata version and the command
+that builds it (:func:`card_provenance`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,54 @@ CLUES: tuple[tuple[str, Any], ...] = (
     ("the number of lives of a cat", lambda d: d == 9),
 )
 GENERIC_CLUES = 10  # the first ten clues narrow the class; the rest identify it
+
+#: the licence of the built dataset: that of its images' source (CC BY 4.0 asks for attribution, below);
+#: the speech and the clues add no terms (see :data:`ATTRIBUTION`)
+LICENSE = "CC-BY-4.0"
+#: where each modality comes from, its licence and what was done to it (the card's ``avdigits.attribution``)
+ATTRIBUTION: tuple[dict[str, str], ...] = (
+    {"modality": "image",
+     "source": "Optical Recognition of Handwritten Digits (the 1,797-sample test set, as scikit-learn's "
+               "sklearn.datasets.load_digits ships it)",
+     "creators": "E. Alpaydin, C. Kaynak (1998)", "publisher": "UCI Machine Learning Repository",
+     "url": "https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handwritten+digits",
+     "doi": "10.24432/C50P49", "license": "CC-BY-4.0",
+     "changes": "Gaussian noise, a random zeroed block, nearest-neighbour upscaled to 16x16 PNG"},
+    {"modality": "audio",
+     "source": "the ten digit words synthesized by espeak-ng (72 speakers: 8 English voices x 9 voice variants, "
+               "each with its own speed and pitch; scripts/make_speech_bank.py, mmdata/datasets/assets/speech_bank.*)",
+     "tool": "espeak-ng", "tool_url": "https://github.com/espeak-ng/espeak-ng", "tool_license": "GPL-3.0-or-later",
+     "license": "no third-party terms: speech espeak-ng outputs is not covered by the GPL of the program",
+     "changes": "trimmed, resampled to 8 kHz, padded / cropped to the clip length, white noise added"},
+    {"modality": "text",
+     "source": "clues written for mmdata (mmdata/datasets/avdigits.py: CLUES)", "license": "MIT (mmdata's licence)"},
+)
+CITATION = ("@misc{optdigits, author = {Alpaydin, E. and Kaynak, C.}, title = {{Optical Recognition of Handwritten "
+            "Digits}}, year = {1998}, howpublished = {UCI Machine Learning Repository}, doi = {10.24432/C50P49}}")
+
+
+def card_provenance(name: str = "avdigits", seed: int = 0, limit: int | None = None,
+                    knobs: Knobs | None = None) -> dict[str, Any]:
+    """The card's ``license``, ``description``, ``citation``, ``mmdata_version`` and ``command`` for a build
+    of ``name`` (``avdigits`` or a variant built from its samples) with these options: the command line
+    that builds it (a Python call when ``knobs`` differ from the calibrated ones: the CLI does not set them).
+
+    Example:
+        >>> p = card_provenance(seed=3, limit=5)
+        >>> p["license"], p["command"]
+        ('CC-BY-4.0', 'mmdata datasets build avdigits OUT --seed 3 --limit 5')
+    """
+    from mmdata import __version__
+
+    if knobs is not None and knobs != Knobs():
+        command = f"mmdata.datasets.avdigits.build(OUT, seed={seed}, limit={limit}, knobs={knobs!r})"
+    else:
+        command = " ".join(["mmdata datasets build", name, "OUT", *([f"--seed {seed}"] if seed else []),
+                            *([f"--limit {limit}"] if limit else [])])
+    return {"license": LICENSE, "citation": CITATION, "mmdata_version": __version__, "command": command,
+            "description": "avdigits: 10 digit classes of paired image (UCI handwritten digits, degraded), speech "
+                           "(espeak-ng, speaker-disjoint splits) and partial text clues, built offline by mmdata; "
+                           "images CC BY 4.0 by E. Alpaydin and C. Kaynak (UCI ML Repository, doi:10.24432/C50P49)"}
 
 
 @dataclass(frozen=True)
@@ -213,7 +263,10 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
                    extra={"speaker": str(r["speaker"])}) for r in g["records"]]
     extra = {"avdigits": {"seed": seed, "knobs": g["knobs"], "speakers": g["speakers"], "bank_sha256": g["bank_sha256"],
                           "content_sha256": g["content_sha256"], "limit": limit,
-                          "sources": "sklearn load_digits images; espeak-ng speech bank (mmdata/datasets/assets)"}}
+                          "sources": "sklearn load_digits images; espeak-ng speech bank (mmdata/datasets/assets)",
+                          "attribution": [dict(a) for a in ATTRIBUTION]},
+             # QA27: the card named its sources without licence or attribution, version or command
+             **card_provenance("avdigits", seed, limit, knobs)}
     write_records(recs, out, maxcount=400, workers=workers, label_names=list(WORDS), progress=progress,
                   name="avdigits", card_extra=extra, storage_options=storage_options)
     # an object store's URL as given: Path('s3://b/x') is 's3:/b/x', a local folder of that name
