@@ -70,7 +70,7 @@ from mmdata.augment.base import Op, Shape, build_op
 from mmdata.augment.compose import MAX_DEPTH, Composite
 from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp, check_batch_section
-from mmdata.augment.targets import as_hwk, check_ops, check_target, fill_of, from_hwk, move, validate_targets
+from mmdata.augment.targets import as_hwk, changes, check_ops, check_target, fill_of, from_hwk, move, validate_targets
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
@@ -916,7 +916,7 @@ class Recipe:
                 continue
             for lg, p in zip(logs, params):
                 lg.append(step.entry(p))
-            if targets and _moving([step]):  # the step or one of its children moves the image's pixels
+            if targets and changes(step, self._fills, targets):  # it moves the image's pixels (any image op: image targets)
                 batch = _move_rows(batch, step, params, targets, self._fills)
             if targets:  # rows whose image the step dropped (modality_dropout) lose their targets, as per sample
                 batch = self._batch_orphans(batch, targets, warn=False)

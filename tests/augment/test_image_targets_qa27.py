@@ -25,11 +25,6 @@ STEPS = [{"op": "hflip", "p": 0.5}, {"op": "rotate", "limit": 25.0, "p": 0.7},
          {"op": "cutout", "p": 0.5}, {"op": "brightness_contrast", "p": 1.0}]
 
 
-#: the batched run moves targets only after steps that move pixels until recipe.py's _batched asks targets.changes
-#: (the patch /tmp/qa27/F8_recipe.patch, for the owner of recipe.py): remove this mark with it
-NEEDS_RECIPE = pytest.mark.xfail(reason="recipe.py _batched: call _move_rows when targets.changes(step, fills, targets)",
-                                 strict=False)
-
 
 def _img(seed: int, h: int = 60, w: int = 72, c: int = 3) -> torch.Tensor:
     """A smooth image (interpolation shows) with a little texture."""
@@ -62,7 +57,6 @@ def test_an_image_target_gets_every_image_op_with_the_images_draw_per_sample() -
         assert torch.equal(s["frame1.png"], s["image"])  # the input is not written to
 
 
-@NEEDS_RECIPE
 def test_the_batched_run_gives_image_targets_the_per_sample_frames() -> None:
     recipe = load_recipe({**FRAMES, "seed": 7, "image": STEPS})
     samples = _samples()
@@ -151,7 +145,6 @@ def test_clip_frames_from_png_shards_through_the_loader_workers_replay_and_mmdat
         assert tuple(s["frame1.png"].shape) == (3, 32, 32) and torch.equal(s["frame1.png"], s["image"]), s.key
 
 
-@NEEDS_RECIPE
 def test_clip_frames_on_the_loaders_device_path(tmp_path: Path) -> None:
     """augment_on="device": the batched kernels on the image, the per-sample ones on the frame (2 levels)."""
     seen = 0

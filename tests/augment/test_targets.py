@@ -238,7 +238,7 @@ def test_neighbouring_label_colours_differ_in_hue() -> None:
 def test_bad_targets_are_named_at_load_or_per_sample() -> None:
     for bad, match in [({"targets": ["depth.png"]}, r"targets: expected a mapping"),
                        ({"targets": {"image": "mask"}}, r"targets.image: 'image' is a modality"),
-                       ({"targets": {"depth.png": "image"}}, r"targets.depth.png: kind 'image' is not allowed"),
+                       ({"targets": {"depth.png": "video"}}, r"targets.depth.png: kind 'video' is not allowed"),
                        ({"targets": {"../x": "mask"}}, r"is not a field name"),
                        ({**MASK, "batch": [{"op": "mixup"}]}, r"batch\[0\]: mixup blends two samples' images")]:
         with pytest.raises(RecipeError, match=match):
