@@ -1062,10 +1062,10 @@ class Loader:
         trimmed = " (longer ones are trimmed, keeping the start)" if max(secs) > target + 0.5 / rate else ""
         warnings.warn(
             f"mmdata.loader: split {self.split!r}: a batch holds clips of {min(secs):.2f} to {max(secs):.2f} s, "
-            f"zero-padded to {target:.2f} s{trimmed}: the median clip is {100 * median:.0f}% padding (the shortest "
-            f"{100 * shares[-1]:.0f}%), which the model hears as silence; for less padding set max_seconds nearer the "
-            f"typical clip (mmdata.train.train(max_seconds=...), --max-seconds) or a pad_trim of that length in the recipe's "
-            f"normalize.audio (mmdata.augment.recipe.normalize_spec(seconds=...)); said once per loader",
+            f"zero-padded to {target:.2f} s{trimmed}: the shortest clip is {100 * shares[-1]:.0f}% padding, which the "
+            f"model hears as silence (the median clip is {100 * median:.0f}% padding); for less padding set max_seconds "
+            f"nearer the typical clip (mmdata.train.train(max_seconds=...), --max-seconds) or a pad_trim of that length "
+            f"in the recipe's normalize.audio (mmdata.augment.recipe.normalize_spec(seconds=...)); said once per loader",
             PaddingWarning, stacklevel=3)
 
     def _finish(self, batch: Batch) -> Batch:
