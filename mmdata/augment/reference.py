@@ -86,7 +86,9 @@ def op_reference() -> str:
            "before them (in `audio` or `normalize.audio`); a `batch` section has at most one mixing op.",
            "* **targets**: ops marked *moves* move the image's pixels; a recipe's `targets: {seg.png: mask}` (per-pixel "
            "maps beside the image: masks, depth) move with them (nearest, the target's fill where pixels come in); "
-           "*refused* ops blend two images and cannot run with targets; the others leave targets as they are.", ""]
+           "*refused* ops blend two images and cannot run with targets; the others leave mask targets as they are. "
+           "Image targets (`targets: {frame1.png: image}`: a clip's other frames, a stereo pair's other view) get "
+           "every image op with the image's params (the same draw; image interpolation; colour ops too).", ""]
     for section in ("image", "audio", "text", "sample", "batch"):
         names = sorted(n for s, n in reg if s == section)
         rate_ops = ", ".join(f"`{n}`" for n in names if reg[(section, n)].needs_rate)
