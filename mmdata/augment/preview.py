@@ -242,8 +242,13 @@ def placeholder_cjk(text: str) -> str:
     return _CJK_RUN.sub(lambda m: f"⟦CJK ×{len(m.group())}⟧", text)
 
 
-#: the captions' font size (points) and their first font (a CJK font after it, when one is found)
-CAPTION_PT, CAPTION_FONT = 6.5, "DejaVu Sans"
+#: the captions' font size (points) and their first font (a CJK font after it, when one is found); 8 points
+#: (11 pixels in the PNG) at least: QA27 read 6.5 points (9 pixels) as too small
+CAPTION_PT, CAPTION_FONT = 8.0, "DejaVu Sans"
+#: the size (points) of the notes drawn on the media panels: a clip's length, rate and channels, its peak
+INFO_PT = 8.0
+#: a caption line's pitch in font sizes (matplotlib's default ``linespacing``)
+CAPTION_LEADING = 1.2
 #: words before these in a character's Unicode name name its script (``DEVANAGARI VOWEL SIGN E``)
 _SCRIPT_WORDS = ("LETTER", "VOWEL", "SIGN", "DIGIT", "NUMBER", "SYLLABLE", "LIGATURE", "CONSONANT", "MARK",
                  "PUNCTUATION", "CHARACTER", "SYMBOL", "FRACTION", "VIRAMA")
@@ -531,7 +536,7 @@ def _samples(n: int) -> str:
 
 def _too_short(ax: Any, why: str) -> None:
     """A note in an audio panel whose clip is too short to draw there (QA: a 1-sample clip drew two empty boxes)."""
-    ax.text(0.5, 0.5, why, ha="center", va="center", fontsize=5.5, color="dimgray", transform=ax.transAxes)
+    ax.text(0.5, 0.5, why, ha="center", va="center", fontsize=INFO_PT, color="dimgray", transform=ax.transAxes)
 
 
 def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> Any:
@@ -581,7 +586,7 @@ def wave_scale(ax: Any, peak: float) -> None:
     ax.set_ylim(-lim, lim)
     for y in (-1.0, 1.0):
         ax.axhline(y, color="firebrick", lw=0.6, linestyle=(0, (3, 2)))
-    ax.text(0.99, 0.97, f"peak {peak:.2g}x full scale", ha="right", va="top", fontsize=5.5, color="firebrick",
+    ax.text(0.99, 0.97, f"peak {peak:.2g}x full scale", ha="right", va="top", fontsize=INFO_PT, color="firebrick",
             transform=ax.transAxes, bbox=LABEL_BOX)
 
 
@@ -895,15 +900,16 @@ def _drawn_map(s: Sample, target: str | None) -> Any:
 
 #: the modalities a cell has a panel for, in the order they are stacked
 MODALITIES = ("image", "audio", "text")
-#: a cell's panels in inches (a cell is 2.1 inches wide): the image, the waveform, the spectrogram; a text line
-IMAGE_IN, WAVE_IN, SPEC_IN, LINE_IN = 0.9, 0.3, 0.45, 0.11
+#: a cell's panels in inches (a cell is 2.1 inches wide): the image, the waveform (room for its 8-point note),
+#: the spectrogram; a text line
+IMAGE_IN, WAVE_IN, SPEC_IN, LINE_IN = 0.9, 0.38, 0.45, CAPTION_LEADING * CAPTION_PT / 72
 #: inches between a cell's panels, and between two rows (room for the next row's titles)
 PANEL_GAP, ROW_GAP = 0.07, 0.32
 #: inches a second line of a row's first title takes (its source key, or its key on a line of its own)
 TITLE_LINE_IN = 0.14
 #: the most lines a paragraph of a caption takes under media, and in a cell of text only
 CAPTION_LINES, TEXT_ONLY_LINES = 4, 12
-CHARS = 34  # a caption's columns (a cell is 2.1 inches wide; DejaVu Sans at 6.5 points)
+CHARS = 28  # a caption's columns (a cell is 2.1 inches wide; DejaVu Sans at 8 points)
 #: the most caption units a cell draws: its longest caption is TEXT_ONLY_LINES lines of CHARS columns, and a
 #: unit takes two columns at least (one and a space; a CJK line holds CHARS // 2 characters)
 DRAWN_UNITS = TEXT_ONLY_LINES * CHARS // 2
@@ -957,20 +963,33 @@ def grid_modalities(cells: Iterable[Iterable[Sample]]) -> tuple[str, ...]:
     return tuple(m for m in MODALITIES if m in present)
 
 
-def _caption(s: Sample, original: Sample, names: list[str] | None, with_text: bool) -> tuple[str, bool, set[str]]:
-    """A cell's caption (its marked text, the modalities the recipe dropped, its label), whether it
-    differs from the original (drawn red), and the :data:`TEXT_KEY` marks it shows (and ``"cut"`` where
-    the text is over :data:`DIFF_UNITS` units: its start is drawn, see :func:`mark_changes`). ``with_text``:
-    the grid has a text panel (without one no sample has text: no ``(no text)`` line)."""
+def _label_line(s: Sample, names: list[str] | None) -> str | None:
+    """A caption's ``label:`` line (None: the sample has no label)."""
+    if "label" not in s:
+        return None
+    lab = s["label"]
+    return f"label: {names[lab] if names and 0 <= lab < len(names) else lab}"
+
+
+def _caption(s: Sample, original: Sample, names: list[str] | None,
+             with_text: bool) -> tuple[str, frozenset[int], set[str]]:
+    """A cell's caption (its marked text, the modalities the recipe dropped, its label), the paragraphs of it
+    (``\\n``-separated, by index) that differ from the original (drawn red; empty: none), and the
+    :data:`TEXT_KEY` marks it shows (and ``"cut"`` where the text is over :data:`DIFF_UNITS` units: its start is
+    drawn, see :func:`mark_changes`). Only what differs is red (QA27: a caption the recipe left alone and an
+    unchanged ``label:`` line were red beside a dropped image). ``with_text``: the grid has a text panel
+    (without one no sample has text: no ``(no text)`` line)."""
     lines: list[str] = []
+    red: list[int] = []
     marks: set[str] = set()
     text = s.get("text")
+    text_changed = text != original.get("text")
     if text is not None:
         before = original.get("text")
         if before is not None:
             marked, marks, cut = _diff(before, text)
         else:  # nothing to compare with: the text as it is, or the start of a long one
-            words, cut = _first_units(text, DIFF_UNITS)
+            words, cut = _first_units(text, DRAWN_UNITS)
             marked = Tokenizer.join([*words[:DRAWN_UNITS], CUT_MARK]) if cut else text
         if cut:
             marks.add("cut")
@@ -979,17 +998,37 @@ def _caption(s: Sample, original: Sample, names: list[str] | None, with_text: bo
         lines.append(marked if marked else "(empty text)")
     elif with_text:
         lines.append("(no text)")
+    if text_changed:
+        red += range(sum(ln.count("\n") + 1 for ln in lines))  # every paragraph of the text
     missing = [m for m in MODALITIES if m in original and m not in s]
     if missing:
+        red.append(sum(ln.count("\n") + 1 for ln in lines))
         lines.append("dropped: " + ", ".join(missing))
         marks.add("dropped")
-    if "label" in s:
-        lab = s["label"]
-        lines.append(f"label: {names[lab] if names and 0 <= lab < len(names) else lab}")
-    changed = (text != original.get("text")) or bool(missing)
-    if changed:
+    label = _label_line(s, names)
+    if label is not None:
+        if label != _label_line(original, names):
+            red.append(sum(ln.count("\n") + 1 for ln in lines))
+        lines.append(label)
+    if text_changed or missing:
         marks.add("changed")
-    return "\n".join(lines), changed, marks
+    return "\n".join(lines), frozenset(red), marks
+
+
+def _colour_runs(body: str, red: frozenset[int]) -> list[tuple[str, bool]]:
+    """``body``'s paragraphs as runs of one colour: (paragraphs, red?) in order.
+
+    Example:
+        >>> _colour_runs("a\\nb\\nlabel: 1", frozenset({0, 1}))
+        [('a\\nb', True), ('label: 1', False)]
+    """
+    runs: list[tuple[list[str], bool]] = []
+    for i, para in enumerate(body.split("\n")):
+        if runs and runs[-1][1] == (i in red):
+            runs[-1][0].append(para)
+        else:
+            runs.append(([para], i in red))
+    return [("\n".join(paras), is_red) for paras, is_red in runs]
 
 
 def _panels(slots: Iterable[str], text_lines: int) -> list[float]:
@@ -1033,7 +1072,7 @@ def _caption_lines(body: str, slots: tuple[str, ...], font: str | None, points: 
 
 def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None,
           target: str | None = None, values: Any = None, fill: float = 0, slots: tuple[str, ...] | None = None,
-          text_lines: int | None = None, caption: tuple[str, bool, set[str]] | None = None,
+          text_lines: int | None = None, caption: tuple[str, frozenset[int], set[str]] | None = None,
           points: float | None = None) -> bool:
     """Draw one sample (with ``target`` overlaid on its image, coloured over the figure's ``values``);
     returns whether a CJK run had to be replaced by a placeholder. ``slots``: the modalities that get a
@@ -1104,7 +1143,7 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
                 ax.set_xlim(0, seconds)
                 peak = float(np.max(np.abs(chans), initial=0.0))
             wave_scale(ax, peak)
-            ax.text(0.01, 0.03, clip_text(seconds, rate, len(chans)), ha="left", va="bottom", fontsize=5.5,
+            ax.text(0.01, 0.03, clip_text(seconds, rate, len(chans)), ha="left", va="bottom", fontsize=INFO_PT,
                     color=TEXT_ON_WAVE, transform=ax.transAxes, bbox=LABEL_BOX)
             ax.set_xticks([]), ax.set_yticks([])
         else:  # one frame over the waveform's and the spectrogram's slots: no blank band under it
@@ -1117,14 +1156,14 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
             ax.set_xticks([]), ax.set_yticks([])
             if envelope is not None:  # QA26: beside "first 30 s of 600 s" unlabelled, it read as that span too
                 ax.text(0.99, 0.97, f"log-mel of the recipe: the whole {envelope[3]:g} s", ha="right", va="top",
-                        fontsize=5.5, color="white", transform=ax.transAxes)
+                        fontsize=INFO_PT, color="white", transform=ax.transAxes)
         elif "audio" in s:
             if spectrogram(ax, wav, rate) is None:
                 _too_short(ax, f"{_samples(len(wav))}: too short for a spectrogram\n(it takes over {SPEC_WINDOW})")
             ax.set_xticks([]), ax.set_yticks([])
             if envelope is not None:
                 ax.text(0.99, 0.97, f"first {PREVIEW_SECONDS:g} s of {envelope[3]:g} s", ha="right", va="top",
-                        fontsize=5.5, color="white", transform=ax.transAxes)
+                        fontsize=INFO_PT, color="white", transform=ax.transAxes)
         else:
             ax.axis("off")
         r += 2
@@ -1132,11 +1171,21 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
     ax.axis("off")
     if not r:  # a text-only (or empty) cell still says which sample and variant it is
         ax.set_title(title, fontsize=TITLE_PT, family=[CAPTION_FONT, font] if font else CAPTION_FONT)
-    body, changed, _ = caption or _caption(s, original, names, "text" in slots)
-    body, what = _drawable(body, font)
-    replaced = "CJK" in what
-    ax.text(0, 1, _wrap(body, CHARS, limit, font, points), va="top", ha="left", fontsize=6.5, color="firebrick" if changed else "black",
-            transform=ax.transAxes, family=["DejaVu Sans", font] if font else "DejaVu Sans")
+    body, red, _ = caption or _caption(s, original, names, "text" in slots)
+    replaced = False
+    family = ["DejaVu Sans", font] if font else "DejaVu Sans"
+    above = None
+    # a text per run of one colour, each under the one before at the caption's line pitch (1.2 font sizes:
+    # a run's box is 1 font size a line, the leading between runs is the rest), as one text draws its lines
+    for run, is_red in _colour_runs(body, red):
+        run, what = _drawable(run, font)
+        replaced = replaced or "CJK" in what
+        kw = dict(va="top", ha="left", fontsize=CAPTION_PT, color="firebrick" if is_red else "black", family=family)
+        if above is None:
+            above = ax.text(0, 1, _wrap(run, CHARS, limit, font, points), transform=ax.transAxes, **kw)
+        else:
+            above = ax.annotate(_wrap(run, CHARS, limit, font, points), xy=(0, 0), xycoords=above,
+                                xytext=(0, -(CAPTION_LEADING - 1) * CAPTION_PT), textcoords="offset points", **kw)
     return replaced
 
 
@@ -1147,7 +1196,7 @@ class _MarkHandler:
         from matplotlib.text import Text
 
         mark = Text(box.width / 2 - box.xdescent, box.height / 2 - box.ydescent, handle.get_label(), ha="center",
-                    va="center", fontsize=6.5, color="firebrick", family="DejaVu Sans")
+                    va="center", fontsize=CAPTION_PT, color="firebrick", family="DejaVu Sans")
         box.add_artist(mark)
         return mark
 
@@ -1361,7 +1410,7 @@ def _fired(log: Iterable[Mapping[str, Any]], normalize: bool) -> list[dict[str, 
     return out
 
 
-def _row_summary(i: int, cells: list[Sample], columns: list[tuple[str, Any]], captions: list[tuple[str, bool, set[str]]],
+def _row_summary(i: int, cells: list[Sample], columns: list[tuple[str, Any]], captions: list[tuple[str, frozenset[int], set[str]]],
                  source: str | None, names: list[str] | None) -> dict[str, Any]:
     """What row ``i`` of the grid shows, for :func:`preview_figure`'s ``summary`` (see :func:`preview`)."""
     original = cells[0]
