@@ -879,3 +879,203 @@ def member_stats(ext: str, data: bytes) -> dict[str, Any]:
     elif e.endswith("npy"):
         check_npy(data)
     return {}
+
+
+# ---- metadata that identifies people or places (the card's ``metadata``) ---------------------------------
+# Members are stored as read (no re-encoding), so what a camera or a tagger wrote is published with them.
+
+#: the kinds :func:`identifying_metadata` reports, in the card's order
+METADATA_KINDS = ("gps", "camera_serial", "artist", "audio_tags")
+_GPS_IFD, _EXIF_IFD = 0x8825, 0x8769
+_SERIAL_TAGS = frozenset((0xA431, 0xC62F))  # BodySerialNumber (EXIF), CameraSerialNumber (DNG)
+_ARTIST_TAGS = frozenset((0x013B, 0xA430, 0x8298))  # Artist, CameraOwnerName, Copyright
+_GPS_PLACE = frozenset((2, 4))  # GPSLatitude, GPSLongitude: a GPS directory without them places nothing
+#: tags a tool writes about itself, not about the recording (libsndfile, ffmpeg, LAME)
+_TOOL_TAGS = frozenset((b"ENCODER", b"ENCODED_BY", b"ENCODER_OPTIONS", b"SOFTWARE"))
+_TOOL_FRAMES = frozenset((b"TSSE", b"TENC", b"TSS", b"TEN"))
+_TOOL_INFO = frozenset((b"ISFT",))
+_META_MAGIC = (b"\xff\xd8", _PNG_SIG[:2], b"RI", b"fL", b"ID", b"Og", b"II", b"MM",
+               b"\xff\xfb", b"\xff\xfa", b"\xff\xf3", b"\xff\xf2", b"\xff\xe3")  # the last: MPEG audio frames
+
+
+def _ifd(t: bytes, p: int, e: str) -> dict[int, tuple[int, int, int]]:
+    """A TIFF directory at ``p`` as {tag: (type, count, value or offset)}; empty when it is past the data."""
+    n = len(t)
+    if p < 8 or p > n - 2:
+        return {}
+    out = {}
+    count = int.from_bytes(t[p:p + 2], e)
+    p += 2
+    for _ in range(min(count, 512)):
+        if p > n - 12:
+            break
+        out[int.from_bytes(t[p:p + 2], e)] = (int.from_bytes(t[p + 2:p + 4], e), int.from_bytes(t[p + 4:p + 8], e),
+                                              int.from_bytes(t[p + 8:p + 12], e))
+        p += 12
+    return out
+
+
+def tiff_identifying(t: bytes) -> set[str]:
+    """The identifying entries of TIFF-structured EXIF (``Exif\\0\\0`` prefix allowed): ``gps`` (a GPS
+    directory with a latitude or longitude), ``camera_serial``, ``artist`` (artist, owner, copyright).
+
+    Example:
+        >>> ifd0 = bytes([0, 1, 0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 26])  # GPS directory at 26
+        >>> gps = bytes([0, 1, 0, 2, 0, 5, 0, 0, 0, 3, 0, 0, 0, 0])  # GPSLatitude
+        >>> sorted(tiff_identifying(b"MM\\0*" + bytes([0, 0, 0, 8]) + ifd0 + bytes(4) + gps))
+        ['gps']
+    """
+    if t[:6] == b"Exif\x00\x00":
+        t = t[6:]
+    if len(t) < 8 or t[:4] not in (b"MM\x00*", b"II*\x00"):
+        return set()
+    e = "little" if t[0] == 0x49 else "big"
+    ifd0 = _ifd(t, int.from_bytes(t[4:8], e), e)
+    found = set()
+    if _GPS_IFD in ifd0 and _GPS_PLACE & set(_ifd(t, ifd0[_GPS_IFD][2], e)):
+        found.add("gps")
+    tags = set(ifd0) | (set(_ifd(t, ifd0[_EXIF_IFD][2], e)) if _EXIF_IFD in ifd0 else set())
+    if tags & _SERIAL_TAGS:
+        found.add("camera_serial")
+    if tags & _ARTIST_TAGS:
+        found.add("artist")
+    return found
+
+
+def _vorbis_comments(b: bytes) -> bool:
+    """Whether a Vorbis comment block (vendor string, then comments; little-endian lengths) holds a comment
+    other than the encoder's own."""
+    if len(b) < 8:
+        return False
+    p = 4 + int.from_bytes(b[:4], "little")
+    if p + 4 > len(b):
+        return False
+    count = int.from_bytes(b[p:p + 4], "little")
+    p += 4
+    for _ in range(min(count, 4096)):
+        if p + 4 > len(b):
+            return count > 0  # cut (an Ogg page boundary): comments were there
+        size = int.from_bytes(b[p:p + 4], "little")
+        name = b[p + 4:p + 4 + min(size, 64)].partition(b"=")[0].upper()
+        if name not in _TOOL_TAGS:
+            return True
+        p += 4 + size
+    return False
+
+
+def _id3v2(b: bytes) -> bool:
+    """Whether an ID3v2 tag at the start of ``b`` holds a frame other than the encoder's."""
+    if len(b) < 10 or b[:3] != b"ID3":
+        return False
+    major, size = b[3], (b[6] << 21) | (b[7] << 14) | (b[8] << 7) | b[9]
+    head, idlen = (6, 3) if major == 2 else (10, 4)
+    p, end = 10, min(10 + size, len(b))
+    while p + head <= end:
+        fid = b[p:p + idlen]
+        if not fid.strip(b"\x00"):
+            break  # padding
+        if fid not in _TOOL_FRAMES:
+            return True
+        if major == 2:
+            n = int.from_bytes(b[p + 3:p + 6], "big")
+        elif major == 4:
+            n = (b[p + 4] << 21) | (b[p + 5] << 14) | (b[p + 6] << 7) | b[p + 7]
+        else:
+            n = int.from_bytes(b[p + 4:p + 8], "big")
+        p += head + n
+    return False
+
+
+def _audio_tags(d: bytes) -> bool:
+    """Whether audio bytes carry tags: FLAC Vorbis comments, Ogg Vorbis / Opus comments, ID3 (v2 at the
+    start, v1 at the end), a WAV ``LIST``/``INFO`` or ``id3`` chunk (the encoder's own name excepted)."""
+    if d[:3] == b"ID3":
+        return _id3v2(d)
+    if d[:4] == b"fLaC":
+        p, n = 4, len(d)
+        for _ in range(128):
+            if p + 4 > n:
+                break
+            kind, size = d[p] & 0x7F, int.from_bytes(d[p + 1:p + 4], "big")
+            if kind == 4 and _vorbis_comments(d[p + 4:p + 4 + size]):
+                return True
+            if d[p] & 0x80:
+                break
+            p += 4 + size
+        return False
+    if d[:4] == b"OggS":
+        head = d[:65536]
+        for magic in (b"\x03vorbis", b"OpusTags"):
+            at = head.find(magic)
+            if at >= 0:
+                return _vorbis_comments(head[at + len(magic):])
+        return False
+    if d[:4] == b"RIFF" and d[8:12] == b"WAVE":
+        p, n = 12, len(d)
+        for _ in range(256):
+            if p + 8 > n:
+                break
+            cid, size = d[p:p + 4], int.from_bytes(d[p + 4:p + 8], "little")
+            if cid in (b"id3 ", b"ID3 "):
+                return _id3v2(d[p + 8:p + 8 + size])
+            if cid == b"LIST" and d[p + 8:p + 12] == b"INFO":
+                q, end = p + 12, min(p + 8 + size, n)
+                while q + 8 <= end:
+                    sub, k = d[q:q + 4], int.from_bytes(d[q + 4:q + 8], "little")
+                    if sub not in _TOOL_INFO and d[q + 8:q + 8 + k].strip(b"\x00 "):
+                        return True
+                    q += 8 + k + (k & 1)
+            p += 8 + size + (size & 1)
+        return False
+    return len(d) >= 128 and d[-128:-125] == b"TAG"  # ID3v1 (an MP3 without an ID3v2 tag)
+
+
+def identifying_metadata(data: bytes) -> set[str]:
+    """The kinds of :data:`METADATA_KINDS` a member's bytes carry, from headers only: EXIF in a JPEG's APP1
+    segments, a PNG's ``eXIf`` chunk, a WebP's ``EXIF`` chunk or a TIFF's own directories (``gps``,
+    ``camera_serial``, ``artist``); tags in FLAC, Ogg, MP3 and WAV files (``audio_tags``). Empty for anything
+    else (text, labels) and for damaged headers. Cheap: the writer calls it on every image and audio member.
+
+    Example:
+        >>> from mmdata.testing import image_bytes
+        >>> identifying_metadata(image_bytes(0, fmt="jpg")), identifying_metadata(b"a caption")
+        (set(), set())
+    """
+    if not data.startswith(_META_MAGIC):
+        return set()
+    if data[:2] == b"\xff\xd8":
+        # EXIF sits in a segment before the scan (SOS, FF DA; within ~1 KB of the start in most files): most
+        # JPEGs (re-encoded ones) have none and cost two bounded searches, no segment walk, no scan of the pixels
+        sos = data.find(b"\xff\xda", 2, 1 << 20)
+        if data.find(b"Exif\x00\x00", 2, sos if sos > 0 else 65600) < 0:
+            return set()
+        from mmdata.codecs import jpeg_segments
+
+        found: set[str] = set()
+        for m, i, seg in jpeg_segments(data):
+            if m == 0xE1 and data[i + 4:i + 10] == b"Exif\x00\x00":
+                found |= tiff_identifying(data[i + 4:i + 2 + seg])
+        return found
+    if data[:8] == _PNG_SIG:
+        if data.find(b"eXIf", 8, max(data.find(b"IDAT", 8), 8)) < 0:  # before the image data, or none
+            return set()
+        p, n = 8, len(data)
+        while p + 8 <= n:
+            size, kind = int.from_bytes(data[p:p + 4], "big"), data[p + 4:p + 8]
+            if kind == b"eXIf":
+                return tiff_identifying(data[p + 8:p + 8 + size])
+            if kind in (b"IDAT", b"IEND"):
+                break
+            p += 12 + size
+        return set()
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        p, n = 12, len(data)
+        while p + 8 <= n:
+            kind, size = data[p:p + 4], int.from_bytes(data[p + 4:p + 8], "little")
+            if kind == b"EXIF":
+                return tiff_identifying(data[p + 8:p + 8 + size])
+            p += 8 + size + (size & 1)
+        return set()
+    if data[:4] in (b"MM\x00*", b"II*\x00"):
+        return tiff_identifying(data)
+    return {"audio_tags"} if _audio_tags(data) else set()
