@@ -22,6 +22,7 @@ import shutil
 import stat
 import sys
 import time
+import unicodedata
 import zlib
 from array import array
 from collections import Counter
@@ -158,7 +159,10 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         raise SourceError(f"--split-by (split_by=) must be one of {SPLIT_BY}, got {by!r}")
     given = f"{given_by}, a manifest's split column" if given_by else "a manifest's split column"
     warnings: list[str] = []
-    units, shared = split_groups(records, shared_files)  # None: nothing joined (every record its own unit)
+    twins = case_twins(records)  # keys differing only in case: one item (IMG_0.JPG beside img_0.txt), one split
+    units, shared = split_groups(records, shared_files, twins)  # None: nothing joined (every record its own unit)
+    if twins:
+        warnings.append(_case_twin_warning(records, twins))
     if shared:
         (a, b), path = shared
         n_grouped = sum(len(u) for u in units if len(u) > 1 and len({r.group for r in u} - {None}) != 1)
@@ -638,10 +642,50 @@ def _group_class_warning(fractions: dict[str, float], units: list[list[Record]],
             "split column"]
 
 
-def split_groups(records: list[Record],
-                 by_file: bool = True) -> tuple[list[list[Record]] | None, tuple[tuple[str, str], str] | None]:
-    """The units :func:`assign_splits` splits: records joined when they share a :attr:`Record.group` or
-    (``by_file``) a file path (union-find), each unit in record order, the units in the order of their
+def case_twins(records: Sequence[Record]) -> dict[int, str]:
+    """The records whose source keys differ only in case (compared in NFC: ``cat/IMG_0`` and ``cat/img_0``,
+    an image and its caption on macOS or Windows, where the two names are one), by place in ``records``: the
+    key they share once case-folded. Empty when there are none (the common case: one pass, no dict kept).
+
+    Example:
+        >>> case_twins([Record("a", "cat/IMG_0"), Record("b", "cat/img_0"), Record("c", "cat/img_1")])
+        {0: 'cat/img_0', 1: 'cat/img_0'}
+    """
+    folded = [_nfc(r.source_key or r.key).casefold() for r in records]
+    if len(set(folded)) == len(folded):
+        return {}
+    seen = Counter(folded)
+    return {i: f for i, f in enumerate(folded) if seen[f] > 1}
+
+
+def _nfc(name: str) -> str:
+    return name if name.isascii() else unicodedata.normalize("NFC", name)
+
+
+def _case_twin_warning(records: Sequence[Record], twins: Mapping[int, str]) -> str:
+    """The warning for :func:`case_twins`: how many samples went to one split together, and how many of them
+    hold an image (or audio) without text and text without an image: a caption that did not pair with its
+    image because its name differs in case."""
+    sets: dict[str, list[Record]] = {}
+    for i, f in twins.items():
+        sets.setdefault(f, []).append(records[i])
+    first = next(iter(sets.values()))
+    shown = " and ".join(repr(r.source_key or r.key) for r in first[:3])
+    kinds = [{_kind(e) for e in r.members} for r in (records[i] for i in twins)]
+    media = sum(1 for k in kinds if k & {"i", "a"} and "t" not in k)
+    texts = sum(1 for k in kinds if "t" in k and not k & {"i", "a"})
+    unpaired = (f"; {media} images (or audio files) and {texts} captions among them were not paired into samples "
+                f"(files pair by name, case included): each is a sample of its own" if media and texts else "")
+    return (f"{plural(len(twins), 'sample')} in {plural(len(sets), 'set')} have names that differ only in case "
+            f"(e.g. {shown}): each set went to one split together, so that one item is not in two splits{unpaired}; "
+            f"give each item's files one spelling (they are one name on macOS and Windows)")
+
+
+def split_groups(records: list[Record], by_file: bool = True, twins: Mapping[int, str] | None = None
+                 ) -> tuple[list[list[Record]] | None, tuple[tuple[str, str], str] | None]:
+    """The units :func:`assign_splits` splits: records joined when they share a :attr:`Record.group`,
+    (``by_file``) a file path, or (``twins``, :func:`case_twins`) a key up to case (union-find), each unit in
+    record order, the units in the order of their
     first record; None when nothing joins (every record a unit of its own: no list of a million units).
     Also the first pair of records that share a file without sharing a group, with the file's name (for
     the warning), or None. A manifest's segments (``--segment``) share their recording's file; their group is
@@ -666,10 +710,13 @@ def split_groups(records: list[Record],
     first: dict[Any, int] = {}
     shared: tuple[tuple[str, str], str] | None = None
     joined = False
-    if not by_file and all(r.group is None for r in records):
+    twins = twins or {}
+    if not by_file and not twins and all(r.group is None for r in records):
         return None, None  # a folder's samples: nothing to join
     for i, r in enumerate(records):
         tags: list[Any] = [("group", r.group)] if r.group is not None else []
+        if i in twins:
+            tags.append(("case", twins[i]))
         if by_file:
             tags += [v for e, v in r.members.items() if (v.__class__ is str or isinstance(v, Path))
                      and not (r.group is not None and r.extra and SEGMENT_SOURCE in r.extra
@@ -997,6 +1044,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     writers: dict[str, TarWriter] = {}
     per_field_samples = dict.fromkeys(task["fields"], 0) if columns_layout else {}
     deep: list[int] | None = None  # [count, min, max] over the samples' 16-bit images (the card's warning)
+    identifying: dict[str, list[Any]] | None = None  # kind -> [members, first members' names] (the card's metadata)
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
     # each source file's sha256 as read here, for the job's record (a rerun whose stamps moved checks content
@@ -1040,6 +1088,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             flat_sizes += map(len, datas_c)
             flat_crcs += map(zlib.crc32, datas_c)
             stat_rows += stats_c
+            identifying = _identifying(names_c, datas_c, identifying)
             if maybe := mediainfo.sixteen_bit_candidates(datas_c):  # rare: 16-bit PNG / TIFF / PNM members
                 deep = _sixteen_bit(kept, counts_c, datas_c, maybe, deep)
             if columns_layout:
@@ -1098,7 +1147,64 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     return {"name": task["name"], "split": task["split"], "samples": n, "skipped": skipped, "shards": results,
             "patterns": [[list(k), counts[i]] for k, i in patterns.items()], "labels": sorted(label_counts.items()),
             "inputs": _inputs_digest(all_paths, all_meta, local=not task.get("source")), "rows": idx.index_table(cols),
-            **({"sixteen_bit": deep} if deep else {}), **({"content": sums} if sums is not None else {})}
+            **({"sixteen_bit": deep} if deep else {}), **({"metadata": identifying} if identifying else {}),
+            **({"content": sums} if sums is not None else {})}
+
+
+def _identifying(names: list[str], datas: list[Any], acc: dict[str, list[Any]] | None,
+                 k: int = 3) -> dict[str, list[Any]] | None:
+    """``acc`` with the image and audio members among ``datas`` that carry identifying metadata
+    (:func:`mediainfo.identifying_metadata`), per kind: [count, the first ``k`` member names]."""
+    magic = mediainfo._META_MAGIC
+    try:  # a C loop first: a chunk of captions and labels costs no Python frame per member
+        if not any(map(bytes.startswith, datas, repeat(magic))):
+            return acc
+    except TypeError:  # a member that is not bytes: the loop below
+        pass
+    for name, data in zip(names, datas):
+        if data.__class__ is not bytes or not data.startswith(magic) or _kind(name.rpartition(".")[2]) not in ("i", "a"):
+            continue
+        for kind in mediainfo.identifying_metadata(data):
+            acc = acc or {}
+            got = acc.setdefault(kind, [0, []])
+            got[0] += 1
+            if len(got[1]) < k:
+                got[1].append(name)
+    return acc
+
+
+def identifying_metadata_card(parts: Any, k: int = 3) -> dict[str, Any]:
+    """The card's ``metadata``: per kind of :data:`mediainfo.METADATA_KINDS` the image / audio members that
+    carry it (members are published as read: a photo's GPS position, a camera's serial number, an audio
+    file's tags go with them), and ``examples``: up to ``k`` member names per kind found, from ``parts`` (the
+    shards' results' ``metadata``, in plan order).
+
+    Example:
+        >>> identifying_metadata_card([{"gps": [2, ["a.jpg", "b.jpg"]]}, None])
+        {'gps': 2, 'camera_serial': 0, 'artist': 0, 'audio_tags': 0, 'examples': {'gps': ['a.jpg', 'b.jpg']}}
+    """
+    counts = dict.fromkeys(mediainfo.METADATA_KINDS, 0)
+    examples: dict[str, list[str]] = {}
+    for part in parts:
+        for kind, (n, names) in (part or {}).items():
+            counts[kind] = counts.get(kind, 0) + n
+            ex = examples.setdefault(kind, [])
+            ex += names[:k - len(ex)]
+    return {**counts, "examples": {kind: examples[kind] for kind in counts if kind in examples}}
+
+
+def identifying_metadata_warning(card: Mapping[str, Any]) -> list[str]:
+    """The warning for :func:`identifying_metadata_card` (none when nothing was found)."""
+    what = {"gps": "a GPS position (EXIF)", "camera_serial": "a camera serial number (EXIF)",
+            "artist": "an artist, owner or copyright name (EXIF)",
+            "audio_tags": "tags (Vorbis comments, ID3, WAV INFO)"}
+    parts = [f"{card[kind]} {'image' if kind != 'audio_tags' else 'audio'} member{'s' * (card[kind] != 1)} carry "
+             f"{what[kind]} (e.g. {card['examples'][kind][0]})" for kind in what if card.get(kind)]
+    if not parts:
+        return []
+    return [f"identifying metadata is published with the files (members are stored as read): {'; '.join(parts)}; "
+            f"the card counts them (metadata); strip it from the sources before sharding if the data is to be shared "
+            f"(e.g. `exiftool -gps:all= -serialnumber= -artist= DIR`, `metaflac --remove-all-tags`)"]
 
 
 def _read_sums(paths: list[Any], got: list[bytes | int]) -> list[str | None]:
@@ -2935,6 +3041,10 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     if (few := mediainfo.sixteen_bit_warning(deep, rows.num_rows - rows["image_mode"].null_count)) is not None:
         warnings = [*warnings, few]  # 12-bit data in 16-bit files decodes nearly black: said once, at shard time
     warnings = [*warnings, *lost_modality_warnings(skipped, count)]
+    metadata = identifying_metadata_card(results[p["name"]].get("metadata") for p in plan)
+    warnings = [*warnings, *identifying_metadata_warning(metadata)]
+    duplicates = duplicates_across_splits(rows)
+    warnings = [*warnings, *duplicates_warning(duplicates)]
     fingerprint = idx.fingerprint([s["sha256"] for s in shard_rows])
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
     card: dict[str, Any] = {
@@ -2958,6 +3068,9 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
         "skipped_counts": skipped_counts,
         "warnings": warnings,
         "fingerprint": fingerprint,
+        "duplicates": duplicates,
+        "metadata": metadata,
+        "code": code_card(),
         # verify checks the index's source keys against it (an edited source_key)
         "source_keys_sha256": idx.source_keys_digest(rows["key"].to_pylist(), rows["source_key"].to_pylist()),
     }
@@ -2974,6 +3087,73 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
         out.write_done(_done_record(out, plan, results, ident, written, rep, payloads), fsync)
     journal.remove()
     return {**rep, "up_to_date": False}
+
+
+_MEDIA_MEMBER = r"\.(?:[a-z0-9_]+\.)?(?:" + "|".join(IMAGE_EXTS + AUDIO_EXTS) + r")$"
+
+
+def duplicates_across_splits(rows: Any, k: int = 3) -> dict[str, Any]:
+    """Image and audio members whose bytes are the same (by size and CRC-32, both in the index) in samples of
+    different splits: one photo copied under two names, so a test sample is also trained on. Text is left
+    out (one short caption is often many samples'). Returns the card's ``duplicates`` entry:
+    ``{"across_splits": sets of one content in several splits, "samples": the samples holding them,
+    "examples": up to k sets (smallest size first), each as [source key, split] of its first sample in each split}``.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> rows = pa.table({"key": ["a", "b", "c"], "split": ["train", "test", "test"],
+        ...                  "members": [["a.jpg"], ["b.jpg"], ["c.jpg"]], "sizes": [[5], [5], [6]],
+        ...                  "member_crc32": [[7], [7], [7]]})
+        >>> duplicates_across_splits(rows)
+        {'across_splits': 1, 'samples': 2, 'examples': [[['a', 'train'], ['b', 'test']]]}
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    none = {"across_splits": 0, "samples": 0, "examples": []}
+    if rows.num_rows < 2 or "member_crc32" not in rows.column_names or len(set(rows["split"].to_pylist())) < 2:
+        return none
+    members = rows["members"].combine_chunks() if rows.num_rows else rows["members"]
+    parent = pc.list_parent_indices(members)
+    flat = pa.table({"row": parent, "name": pc.list_flatten(members),
+                     "size": pc.list_flatten(rows["sizes"].combine_chunks()),
+                     "crc": pc.list_flatten(rows["member_crc32"].combine_chunks())})
+    flat = flat.filter(pc.and_(pc.is_valid(flat["crc"]),
+                               pc.match_substring_regex(pc.utf8_lower(flat["name"]), _MEDIA_MEMBER)))
+    if flat.num_rows < 2:
+        return none
+    flat = flat.append_column("split", rows["split"].combine_chunks().take(flat["row"]))
+    per = flat.group_by(["size", "crc"]).aggregate([("split", "count_distinct")])
+    per = per.filter(pc.greater(per["split_count_distinct"], 1))
+    if per.num_rows == 0:
+        return none
+    dup = flat.join(per.select(["size", "crc"]), ["size", "crc"], join_type="inner")
+    sets: dict[tuple[int, int], set[int]] = {}
+    for size, crc, row in zip(dup["size"].to_pylist(), dup["crc"].to_pylist(), dup["row"].to_pylist()):
+        sets.setdefault((size, crc), set()).add(row)
+    keys = rows["source_key" if "source_key" in rows.column_names else "key"]
+    splits = rows["split"]
+
+    def one_per_split(found: set[int]) -> list[list[str]]:  # the first sample of each split the set is in
+        by: dict[str, str] = {}
+        for i in sorted(found):
+            by.setdefault(splits[i].as_py(), keys[i].as_py())
+        return [[key, split] for split, key in sorted(by.items(), key=lambda kv: kv[1])][:3]
+
+    examples = [one_per_split(sets[c]) for c in sorted(sets)[:k]]
+    return {"across_splits": len(sets), "samples": len(set().union(*sets.values())), "examples": examples}
+
+
+def duplicates_warning(found: Mapping[str, Any]) -> list[str]:
+    """The warning for :func:`duplicates_across_splits`' entry (none when it found nothing)."""
+    if not found["across_splits"]:
+        return []
+    ex = found["examples"][0]
+    shown = " and ".join(f"{key!r} ({split})" for key, split in ex)
+    return [f"{plural(found['samples'], 'sample')} in {plural(found['across_splits'], 'set')} hold the same image or "
+            f"audio bytes (same size and CRC-32) in different splits (e.g. {shown}): a test sample that is also trained "
+            f"on; the card lists them (duplicates); remove the copies, or give each set one split (a manifest's split "
+            f"column, or --group-by)"]
 
 
 def _skipped_field(source: str, kept: Mapping[str, int]) -> str:
@@ -3066,6 +3246,35 @@ def code_identity() -> str:
         except PackageNotFoundError:
             h.update(f"{lib}=\0".encode())
     return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_card() -> dict[str, Any]:
+    """The card's ``code``: what wrote the data — mmdata's version (it stays put between fixes), ``digest``
+    (:func:`code_identity`: mmdata's source and built files and the versions of the libraries that make the
+    bytes; the job's up-to-date check uses the same), and, when mmdata runs from its own git checkout, the
+    commit and whether mmdata's tracked files differ from it (None for an installed copy), as an ablation's
+    ``env.json`` records them. Resharding the same data with the same code gives the same card.
+
+    Example:
+        >>> sorted(code_card())
+        ['digest', 'git_dirty', 'git_revision', 'mmdata']
+    """
+    from mmdata import __version__
+    from mmdata.recipes_path import checkout_root, git_revision
+
+    rev = git_revision()
+    dirty = None
+    if rev is not None:
+        import subprocess
+
+        try:
+            done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "mmdata"],
+                                  capture_output=True, text=True, timeout=5, cwd=checkout_root())
+            dirty = bool(done.stdout.strip()) if done.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            dirty = None
+    return {"mmdata": __version__, "digest": code_identity(), "git_revision": rev, "git_dirty": dirty}
 
 
 def _tar_record(out: LocalOutput, shard: str, sha256: str) -> list[Any] | None:
