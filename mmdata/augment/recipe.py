@@ -1018,7 +1018,8 @@ class Recipe:
                       f"move{'s' * (len(self._moving) == 1)} the image's pixels "
                       f"only, so {'they' if len(maps) > 1 else 'it'} will no longer line up with the image unless the "
                       f"recipe lists {'them' if len(maps) > 1 else 'it'} as targets (targets: {{"
-                      f"{', '.join(f'{m}: mask' for m in maps)}}}: moved with the image, nearest sampling){listed}",
+                      f"{', '.join(f'{m}: mask' for m in maps)}}}: moved with the image, nearest sampling; or kind "
+                      f"image for another frame or view, which gets every image op with the image's params){listed}",
                       UserWarning, stacklevel=3)
 
     def normalize_batched(self, batch: Batch) -> Batch:

@@ -173,3 +173,13 @@ def test_a_users_moving_image_op_without_move_map_runs_on_image_targets_only() -
         assert torch.equal(got["frame2.png"], s["frame2.png"].transpose(1, 2)) and torch.equal(got["frame1.png"], got["image"])
         with pytest.raises(RecipeError, match=r"test_qa27_transpose moves the image's pixels but has no move_map"):
             load_recipe({"targets": {"frame1.png": "image", "seg.png": "mask"}, "image": [{"op": "test_qa27_transpose"}]})
+
+
+def test_the_unlisted_map_warning_names_the_image_kind_for_frames() -> None:
+    """The warning for a map the recipe does not list names kind mask, and kind image for another frame."""
+    from mmdata.augment import load_recipe
+
+    img = _img(1)
+    s = Sample("k", {"image": img, "frame1.png": img.clone(), "seg.png": torch.zeros(1, 60, 72, dtype=torch.uint8)})
+    with pytest.warns(UserWarning, match=r"targets: \{frame1\.png: mask, seg\.png: mask\}.*kind image for another frame"):
+        load_recipe({"image": [{"op": "hflip", "p": 1.0}]}).apply_sample(s)
