@@ -1273,3 +1273,135 @@ def _cached_array_features(path: str | Path, card: Mapping[str, Any], fields: li
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(cached, json.dumps(ds.Features(arrays).to_dict(), sort_keys=True).encode(), fsync=False)
     return arrays
+
+
+# ---- a Hugging Face dataset card (README.md) from an mmdata card ------------------------------------
+#: license ids the Hugging Face Hub knows, lower-cased (a card's other licences are written as ``other``)
+HUB_LICENSES = frozenset({
+    "apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0",
+    "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0",
+    "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0", "gpl-2.0", "gpl-3.0", "lgpl-3.0",
+    "agpl-3.0", "odc-by", "odbl", "pddl", "cdla-permissive-2.0", "cdla-sharing-1.0", "openrail", "unlicense",
+})
+_TASKS = {"image": "image-classification", "audio": "audio-classification", "text": "text-classification"}
+
+
+def hub_license(license: str | None) -> dict[str, str]:
+    """The Hub's ``license`` entry for a card's licence: its id lower-cased with blanks as ``-``
+    (``CC BY 4.0`` -> ``cc-by-4.0``) when the Hub knows it, else ``other`` with ``license_name``;
+    ``{}`` for no licence.
+
+    Example:
+        >>> hub_license("CC BY 4.0"), hub_license("My terms"), hub_license(None)
+        ({'license': 'cc-by-4.0'}, {'license': 'other', 'license_name': 'my-terms'}, {})
+    """
+    if not license or not str(license).strip():
+        return {}
+    slug = re.sub(r"[\s_]+", "-", str(license).strip().lower())
+    return {"license": slug} if slug in HUB_LICENSES else {"license": "other", "license_name": slug}
+
+
+def _size_category(n: int) -> str:
+    for top, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                      (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")):
+        if n < top:
+            return name
+    return "n>1T" if n >= 10**12 else "1B<n<10B"
+
+
+def hub_card(path: str | Path) -> str:
+    """A Hugging Face dataset card (``README.md``: YAML front matter, then text) for an mmdata dataset
+    folder, from its ``dataset.json``: ``license`` (:func:`hub_license`), ``pretty_name``,
+    ``task_categories`` (a classification task per modality of a labelled dataset), ``size_categories``,
+    ``configs`` (each split's shards, which the Hub's ``webdataset`` loader reads) and ``dataset_info``
+    (the loader's columns, :func:`webdataset_features`, with the class names as a ``class_label`` and audio
+    as ``Audio``, which needs torchcodec where it is loaded); then the description, the citation,
+    each source's attribution where the card has it, what the jobs that wrote it left out and the command.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", license="CC-BY-4.0", progress=False)
+        >>> hub_card(t + "/ds").splitlines()[:3]
+        ['---', 'license: cc-by-4.0', 'pretty_name: ds']
+    """
+    import yaml
+
+    from mmdata.shards import index as idx
+    from mmdata.urls import unless_file_url
+
+    path = unless_file_url(path)
+    if not idx.is_dataset(path):
+        raise ShardError(f"{path}: not an mmdata dataset folder (no dataset.json)")
+    card = idx.load_card(path)
+    if card.get("layout", "samples") != "samples":
+        raise ShardError(f"{path}: layout {card.get('layout')!r} keeps one tar series per modality; the Hub's "
+                         "webdataset loader reads the samples layout (re-shard with layout='samples')")
+    splits = card.get("splits") or {}
+    names = card.get("label_names")
+    mods = sorted(card.get("modalities") or {})
+    total = int((card.get("counts") or {}).get("samples") or sum(int(s.get("samples") or 0) for s in splits.values()))
+    meta: dict[str, Any] = {**hub_license(card.get("license")), "pretty_name": str(card.get("name") or Path(path).name)}
+    if names or "label" in mods:
+        tasks = [_TASKS[m] for m in ("image", "audio", "text") if m in mods]
+        if tasks:
+            meta["task_categories"] = tasks
+    meta["size_categories"] = [_size_category(total)]
+    meta["tags"] = ["mmdata", "webdataset", *(["multimodal"] if sum(m in mods for m in _TASKS) > 1 else [])]
+    files = [{"split": split, "path": [str(sh) for sh in info.get("shards") or []]} for split, info in splits.items()]
+    meta["configs"] = [{"config_name": "default", "data_files": files}]
+    # every column the Hub's webdataset loader makes (a partial list would fail its cast), the class names included
+    features = webdataset_features(path, decode_audio=True)._to_yaml_list()
+    # no dataset_info.splits: the Hub wants each split's Arrow size (num_bytes), which only a conversion knows;
+    # the text below gives the sample counts
+    meta["dataset_info"] = {"features": features}
+    lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip("\n"), "---", "",
+             f"# {meta['pretty_name']}", ""]
+    if card.get("description"):
+        lines += [str(card["description"]), ""]
+    per_split = ", ".join(f"{s}: {int(i.get('samples') or 0):,}" for s, i in splits.items())
+    lines += [f"{total:,} samples ({per_split}); "
+              f"modalities {', '.join(mods) or 'none'}; "
+              f"{len(names) if names else 'no'} class names. Written by mmdata {card.get('mmdata_version') or '?'} as "
+              "WebDataset tar shards (`<key>.png`, `<key>.flac`, `<key>.txt`, `<key>.cls`, ...); "
+              "`index.parquet` maps each key to its `source_key`, the original file it came from.", ""]
+    lic = card.get("license")
+    lines += ["## License", "", f"{lic}" if lic else "No licence is recorded in dataset.json: ask the data's owners.", ""]
+    attribution = next((v.get("attribution") for v in card.values() if isinstance(v, dict) and v.get("attribution")), None)
+    if attribution:
+        lines += ["## Sources", ""]
+        first = ("source", "creators", "publisher", "url", "doi", "license", "tool", "tool_url", "tool_license")
+        for a in attribution:
+            keys = [k for k in first if k in a] + sorted(k for k in a if k not in first and k != "modality")
+            parts = [f"{k}: {a[k]}" for k in keys]
+            lines.append(f"* **{a.get('modality', 'source')}**: " + "; ".join(parts))
+        lines.append("")
+    if card.get("citation"):
+        lines += ["## Citation", "", "```bibtex", str(card["citation"]), "```", ""]
+    left = card.get("skipped_count") or 0
+    lines += ["## Provenance", "",
+              f"Left out by the jobs that wrote it: {left} (listed in `dataset.json`, `skipped`)."
+              + (f" Built with `{card['command']}`." if card.get("command") else ""), ""]
+    return "\n".join(lines)
+
+
+def write_hub_card(path: str | Path, out: str | Path | None = None) -> Path:
+    """Write :func:`hub_card` to ``out`` (default: ``README.md`` in the dataset folder, where the Hub reads
+    it when the folder is uploaded as a dataset repository), atomically; returns the file's path.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
+        >>> write_hub_card(t + "/ds").name
+        'README.md'
+    """
+    from mmdata.io import atomic_write_bytes
+    from mmdata.urls import unless_file_url
+
+    text = hub_card(path)
+    target = Path(out) if out is not None else Path(unless_file_url(path)) / "README.md"
+    atomic_write_bytes(target, text.encode("utf-8"), fsync=False)
+    return target
