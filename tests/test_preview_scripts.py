@@ -66,7 +66,7 @@ def test_no_caption_draws_a_glyph_no_font_has(ds: Path) -> None:
     fig, _ = _figure(ds)
     cjk = pv.cjk_font()
     for t in _texts(fig):
-        if t.get_fontsize() == 6.5:  # the captions
+        if t.get_fontsize() == pv.CAPTION_PT:  # the captions
             assert all(ch.isspace() or pv._glyph_font(ch, cjk) is not None for ch in t.get_text()), t.get_text()
 
 

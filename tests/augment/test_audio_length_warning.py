@@ -39,10 +39,10 @@ def _caught(loader: mmdata.augment.loader.Loader, epochs: int = 1) -> list[str]:
 def test_clips_padded_to_the_normalize_length_are_warned_about_once(messy: Path) -> None:
     recipe = {"normalize": {"audio": [*MONO_16K, {"op": "pad_trim", "seconds": 4.0}]}}
     (msg,) = _caught(mmdata.loader(messy, 8, recipe=recipe, modalities=["audio", "label"]), epochs=2)
-    m = re.search(r"split 'train': a batch holds clips of (\d+\.\d+) to (\d+\.\d+) s, zero-padded to 4\.00 s: the median "
-                  r"clip is (\d+)% padding \(the shortest (\d+)%\)", msg)
+    m = re.search(r"split 'train': a batch holds clips of (\d+\.\d+) to (\d+\.\d+) s, zero-padded to 4\.00 s: the shortest "
+                  r"clip is (\d+)% padding, which the model hears as silence \(the median clip is (\d+)% padding\)", msg)
     assert m is not None, msg
-    lo, hi, median, most = float(m[1]), float(m[2]), int(m[3]), int(m[4])
+    lo, hi, most, median = float(m[1]), float(m[2]), int(m[3]), int(m[4])
     assert 0.6 <= lo < 2.0 < hi <= 4.0 and 0 < median <= most and most == round(100 * (1 - lo / 4.0)), msg
     assert "max_seconds" in msg and "normalize.audio" in msg and "said once per loader" in msg
     # each loader says it once, naming its split (eval loaders of the trainer too)
@@ -72,8 +72,8 @@ def test_long_clips_are_named_by_their_whole_length_and_trimming_is_said(tmp_pat
     assert loader.source.audio_max_frames is not None  # the 6 s clip is decoded to its first 1.5 s ...
     (msg,) = _caught(loader)
     # ... and still named by its length, from its header
-    assert "clips of 0.50 to 6.00 s, zero-padded to 1.50 s (longer ones are trimmed, keeping the start): the median " \
-           "clip is 0% padding (the shortest 67%)" in msg, msg
+    assert "clips of 0.50 to 6.00 s, zero-padded to 1.50 s (longer ones are trimmed, keeping the start): the shortest " \
+           "clip is 67% padding, which the model hears as silence (the median clip is 0% padding)" in msg, msg
 
 
 def test_clips_of_one_length_or_not_much_shorter_say_nothing(tmp_path: Path, messy: Path) -> None:

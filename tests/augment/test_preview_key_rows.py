@@ -54,7 +54,8 @@ def _key(fig: object) -> list[tuple[str, str]]:
 
 
 def _captions(fig: object) -> list[str]:
-    return [t.get_text() for ax in fig.axes for t in ax.texts]  # type: ignore[attr-defined]
+    # a caption is drawn as a text per run of one colour (QA27 A13): its panel's texts, joined
+    return ["\n".join(t.get_text() for t in ax.texts) for ax in fig.axes if ax.texts]  # type: ignore[attr-defined]
 
 
 def _entries(*kinds: str) -> list[tuple[str, str]]:

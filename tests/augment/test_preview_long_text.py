@@ -164,7 +164,8 @@ def test_preview_of_a_50000_word_caption_draws_its_start_and_says_so(long_captio
     recipe = Path(__file__).parents[2] / "recipes" / "messy_folder.yaml"
     fig = preview_figure(long_caption, recipe, n=1, variants=2)
     assert all(max(sides) <= DIFF_UNITS for sides in counted.compared)
-    texts = [t.get_text() for t in fig.texts] + [t.get_text() for ax in fig.axes for t in ax.texts]
+    # a caption is drawn as a text per run of one colour (QA27 A13): its panel's texts, joined
+    texts = [t.get_text() for t in fig.texts] + ["\n".join(t.get_text() for t in ax.texts) for ax in fig.axes]
     captions = [t for t in texts if t.endswith("label: 0")]
     assert len(captions) == 4  # original, normalized (max_tokens 32: not cut), 2 epochs
     # wrapped at spaces (not per character, as CJK text is: the cut mark is no CJK punctuation)
