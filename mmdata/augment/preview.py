@@ -1506,7 +1506,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     from matplotlib.figure import Figure  # not pyplot: no global figure list, the caller's backend kept
 
     import mmdata
-    from mmdata.augment.targets import fill_of
+    from mmdata.augment.targets import fill_of, is_image
 
     if on_error not in ON_ERROR:
         raise MMDataError(f"on_error (--on-error): {on_error!r} is not one of {list(ON_ERROR)}")
@@ -1575,7 +1575,9 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     names = ds.label_names
     cjk = cjk_font(font)
     # the recipe's first target found in the samples is drawn over their images (does it move with them?)
-    target = next((t for t in rec.targets if any(s.get(t) is not None for s in samples)), None)
+    # (a mask's: an image target, a clip's other frame, is a picture, not a map to overlay)
+    target = next((t for t in rec.targets if not is_image(fill_of(rec.targets[t]))
+                   and any(s.get(t) is not None for s in samples)), None)
     # one colour per value over every cell (a class keeps its colour where another cell lacks a class)
     values = target_values(m for row in cells for c in row if (m := _drawn_map(c, target)) is not None)
     fill = fill_of(rec.targets[target]) if target else 0

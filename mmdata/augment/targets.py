@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.codecs import AUDIO_EXTS
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS
 from mmdata.errors import RecipeError, ShardError
 
 #: what a target may be: ``mask`` (nearest sampling, its fill outside) or ``image`` (the image's ops and params)
@@ -39,8 +39,7 @@ KINDS = ("mask", "image")
 #: fields that are never targets: the modalities themselves and what the reader derives from them
 RESERVED = frozenset(("image", "audio", "text", "tokens", "label", "json", "spec", "label_b", "mix_lam"))
 #: member extensions the reader turns into a modality (``k.cls`` is the field ``label``): never a field name
-MODALITY_EXTS = {"cls": "label", "txt": "text", "png": "image", "jpg": "image", "jpeg": "image", "webp": "image",
-                 **dict.fromkeys(AUDIO_EXTS, "audio")}
+MODALITY_EXTS = {"cls": "label", "txt": "text", **dict.fromkeys(IMAGE_EXTS, "image"), **dict.fromkeys(AUDIO_EXTS, "audio")}
 
 
 class ImageFill(int):

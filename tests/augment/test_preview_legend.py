@@ -133,3 +133,10 @@ def test_a_colour_scale_of_class_ids_has_whole_ticks() -> None:
     """QA round 3: an integer mask of ids 1..146 got ticks 37.25, 73.5, 109.8."""
     _, entries = target_legend("seg.png", np.array([*range(1, 147), 255], dtype=np.float64), fill=255)
     assert [label for label, _ in entries] == ["1", "37", "74", "110", "146", "255 (fill / ignore)"]
+
+
+def test_an_image_target_is_not_drawn_as_an_overlay(seg_ds: Path) -> None:
+    """QA27 C5: a target of kind image (a clip's other frame) was drawn over the image as a segmentation map
+    with a 255-value colour scale; only mask targets are overlaid."""
+    recipe = {"targets": {"seg.png": "image"}, "image": [{"op": "hflip", "p": 0.5}]}
+    assert not preview_figure(seg_ds, recipe, n=2, variants=1).legends
