@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import JsonFlag, console, note, one_line_path, one_of, plural, print_json, table
+from mmdata.cli.shards import card_text
 from mmdata.shards.index import UNLABELLED_GROUP
 
 #: ``--fail-on`` values: the kinds of sample difference, ``card`` (class names, fields) and ``any`` (all of them)
@@ -50,7 +51,7 @@ def diff(
     b: Annotated[str, typer.Argument(help="The later version: a dataset folder written by `mmdata shard` (a path, or an fsspec URL).")],
     by: Annotated[str, typer.Option("--by", callback=one_of("key", "source_key"), help="Match samples by key (default) or source_key (what each sample was sharded from: robust when the key rules changed between the two shardings).")] = "key",
     split: Annotated[Optional[list[str]], typer.Option("--split", help="Only samples in this split in A or B (repeatable): `--split test --fail-on any` fails when anything in the test split changed, a sample moved into or out of it included.")] = None,
-    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, card (class names, class count, fields or layout differ), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
+    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, card (class names, class count, fields, layout, license, description or what the jobs left out differ; not name or command), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Samples listed per kind (the counts are always whole; --json lists this many too).")] = 20,
     json_: JsonFlag = False,
 ) -> None:
@@ -58,7 +59,8 @@ def diff(
     differ, members added or removed), relabelled (class names compared, not ids: the two versions may number
     their classes otherwise; a sample moved to another class folder is paired by its path inside the folder and
     its members' CRC-32s), moved between splits; a summary per split; and the cards' differences (class names
-    added / removed / renamed / kept under another id, num_classes, fingerprint, fields).
+    added / removed / renamed / kept under another id, num_classes, fingerprint, fields, license, description, name,
+    command, what the jobs left out).
 
     Reads only dataset.json and index.parquet of each version: no shard is read, nothing is decoded (the index
     records each member's size and CRC-32; an index written before 2026-12-04 has sizes only, said in a warning).
@@ -89,7 +91,7 @@ def diff(
 
 def _count(rep: dict, kind: str) -> str:
     if kind == "card":
-        return "class names, class count, fields or layout"
+        return "class names, class count, fields, layout, license, description or left-out entries"
     return plural(rep["counts"][kind], "sample")
 
 
@@ -112,34 +114,45 @@ def _print(rep: dict, limit: int) -> None:
     card = rep["card"]
     names = card["label_names"]
     lines = []
+    ct = card_text  # every string from a card: control characters escaped, long ones cut (a card is downloaded data)
     if bool(names["a"]) != bool(names["b"]):
-        lines.append(f"class names: {', '.join(names['a'] or ['none (ids)'])} -> {', '.join(names['b'] or ['none (ids)'])}")
+        lines.append(f"class names: {', '.join(map(ct, names['a'] or ['none (ids)']))} -> "
+                     f"{', '.join(map(ct, names['b'] or ['none (ids)']))}")
     for k in ("added", "removed"):
         if names[k]:
-            lines.append(f"classes {k}: {', '.join(names[k])}")
+            lines.append(f"classes {k}: {', '.join(map(ct, names[k]))}")
     if names["renamed"]:
-        lines.append("classes renamed: " + ", ".join(f"id {r['id']} {r['a']} -> {r['b']}" for r in names["renamed"]))
+        lines.append("classes renamed: " + ", ".join(f"id {r['id']} {ct(r['a'])} -> {ct(r['b'])}" for r in names["renamed"]))
     if names["id_changed"]:
-        lines.append("class ids changed: " + ", ".join(f"{r['name']} {r['a']} -> {r['b']}" for r in names["id_changed"]))
+        lines.append("class ids changed: " + ", ".join(f"{ct(r['name'])} {r['a']} -> {r['b']}" for r in names["id_changed"]))
     if card["num_classes"]["a"] != card["num_classes"]["b"]:
         lines.append(f"num_classes: {card['num_classes']['a']} -> {card['num_classes']['b']}")
     for k in ("added", "removed"):
         if card["fields"][k]:
-            lines.append(f"fields {k}: {', '.join(card['fields'][k])}")
+            lines.append(f"fields {k}: {', '.join(map(ct, card['fields'][k]))}")
     if card["layout"]["a"] != card["layout"]["b"]:
-        lines.append(f"layout: {card['layout']['a']} -> {card['layout']['b']}")
+        lines.append(f"layout: {ct(card['layout']['a'])} -> {ct(card['layout']['b'])}")
+    for k in ("license", "description", "name", "command"):
+        if k in card and not card[k]["same"]:
+            lines.append(f"{k}: {ct(card[k]['a'])} -> {ct(card[k]['b'])}")
+    skipped = card.get("skipped")
+    if skipped and (skipped["added"] or skipped["removed"]):
+        lines.append(f"left out by the jobs: {skipped['a']} -> {skipped['b']} entries ("
+                     + "; ".join(f"{len(skipped[k])} {k}, e.g. {ct(skipped[k][0])}" for k in ("added", "removed")
+                                 if skipped[k]) + ")")
     fp = card["fingerprint"]
-    lines.append("fingerprint: the same" if fp["same"] else f"fingerprint: {fp['a']} -> {fp['b']}")
+    lines.append("fingerprint: the same" if fp["same"] else f"fingerprint: {ct(fp['a'])} -> {ct(fp['b'])}")
     for line in lines:
         console.print(escape(line), highlight=False)
     for pairs, what in (("relabelled_pairs", "relabelled"), ("moved_pairs", "moved")):
         if rep[pairs]:
-            console.print(escape(f"{what}: " + ", ".join(f"{k}: {v}" for k, v in rep[pairs].items())), highlight=False)
+            console.print(escape(f"{what}: " + ", ".join(f"{card_text(k)}: {v}" for k, v in rep[pairs].items())),
+                          highlight=False)
     if limit and any(c[k] for k in KINDS):
         t = table("kind", "key", "change")
         for k in KINDS:
             for item in rep[k]["items"]:
-                t.add_row(k, escape(one_line_path(item["key"])), escape(one_line_path(_what(k, item))))
+                t.add_row(k, escape(one_line_path(item["key"])), escape(card_text(_what(k, item))))
         console.print(t)
         more = [f"{rep[k]['total'] - len(rep[k]['items'])} more {k}" for k in KINDS if rep[k]["truncated"]]
         if more:

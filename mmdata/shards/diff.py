@@ -189,8 +189,32 @@ def _class_folder_moves(va: _Version, vb: _Version, removed: list[str], added: l
     return pairs
 
 
+#: card entries compared as text (``a``, ``b``, ``same``); a change of those in :data:`GATED` makes ``card.changed``
+TEXT_ENTRIES = ("license", "description", "name", "command")
+#: ``name`` defaults to the output folder's name and ``command`` records packing options (``--maxcount``): two
+#: folders of one dataset differ in both, so they are reported, never gated on
+GATED = ("license", "description")
+
+
+def _skip_entry(entry: Any) -> str:
+    """One entry of a card's ``skipped`` as a line (what, source, reason), to compare two cards' lists."""
+    if not isinstance(entry, dict):
+        return str(entry)
+    return f"{entry.get('what')} {entry.get('source')}: {entry.get('reason')}"
+
+
+def _skipped_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """What the jobs that wrote ``a`` and ``b`` left out (the cards' ``skipped``): counts, and the entries one
+    side has and the other lacks (as ``what source: reason`` lines)."""
+    la = [_skip_entry(e) for e in a.get("skipped") or []]
+    lb = [_skip_entry(e) for e in b.get("skipped") or []]
+    ca, cb = Counter(la), Counter(lb)
+    return {"a": len(la), "b": len(lb), "added": sorted((cb - ca).elements()), "removed": sorted((ca - cb).elements())}
+
+
 def _card_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """What differs between the cards ``a`` and ``b``: class names, class count, fingerprint, modalities."""
+    """What differs between the cards ``a`` and ``b``: class names, class count, fingerprint, modalities, license,
+    description, name, command and what the jobs left out (``skipped``)."""
     na, nb = list(a.get("label_names") or []), list(b.get("label_names") or [])
     sa, sb = {_nfc(n) for n in na}, {_nfc(n) for n in nb}
     renamed = [{"id": i, "a": x, "b": y} for i, (x, y) in enumerate(zip(na, nb))
@@ -219,12 +243,16 @@ def _card_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "fields": {"added": [f for f in fields_b if f not in fields_a],
                    "removed": [f for f in fields_a if f not in fields_b]},
         "layout": {"a": a.get("layout", "samples"), "b": b.get("layout", "samples")},
+        **{k: {"a": a.get(k), "b": b.get(k), "same": a.get(k) == b.get(k)} for k in TEXT_ENTRIES},
+        "skipped": _skipped_diff(a, b),
     }
     # the fingerprint is not in it: it changes with the shards' bytes (another --maxcount packs the same samples
-    # otherwise), which the samples' comparison covers
+    # otherwise), which the samples' comparison covers; nor name and command (GATED)
     out["changed"] = bool(na != nb or out["num_classes"]["a"] != out["num_classes"]["b"]
                           or out["fields"]["added"] or out["fields"]["removed"]
-                          or out["layout"]["a"] != out["layout"]["b"])
+                          or out["layout"]["a"] != out["layout"]["b"]
+                          or any(not out[k]["same"] for k in GATED)
+                          or out["skipped"]["added"] or out["skipped"]["removed"])
     return out
 
 
@@ -259,7 +287,11 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     class names and ids for relabelled, ``a`` / ``b`` splits for moved; ``a_key`` where A's key differs),
     ``relabelled_pairs`` / ``moved_pairs`` (``"cat -> dog": n``), ``per_split`` (per split: samples in A and B
     and the count of each kind, ``moved_in`` / ``moved_out`` for moves), ``card`` (class names added, removed,
-    renamed at one id and kept under another id; ``num_classes``, ``fingerprint``, fields, layout; ``changed``),
+    renamed at one id and kept under another id; ``num_classes``, ``fingerprint``, fields, layout; ``license``,
+    ``description``, ``name``, ``command`` (``a``, ``b``, ``same``); ``skipped``: what the jobs left out (counts,
+    entries ``added`` / ``removed``); ``changed``: class names, class count, fields, layout, license, description
+    or left-out entries differ — not the fingerprint, name or command, which differ between two shardings of one
+    folder),
     ``same`` (no sample differs and the cards agree) and ``warnings``.
 
     Raises:
