@@ -395,8 +395,10 @@ def _problem_line(p: dict) -> str:
     seen = ", ".join(f"{k} {p[k]}" for k in ("expected", "found") if p[k] is not None and p[k] != "file")
     # the sample a problem is about, when its text does not name it already
     about = next((f"{k} {p[k]}" for k in ("member", "key") if p.get(k) and str(p[k]) not in p["problem"]), "")
-    return (f"[red]{escape(p['shard'])}[/]: {escape(p['problem'])}" + (f" ({escape(seen)})" if seen else "")
-            + (f" [{escape(about)}]" if about else ""))
+    # control characters escaped: a problem quotes the card and the index (downloaded data)
+    line = lambda text: escape(one_line_path(text))  # noqa: E731
+    return (f"[red]{line(p['shard'])}[/]: {line(p['problem'])}" + (f" ({line(seen)})" if seen else "")
+            + (f" [{line(about)}]" if about else ""))
 
 
 def _problems_error(path: str, rep: dict) -> str | None:

@@ -632,7 +632,8 @@ def _card_count_problems(card: dict[str, Any], rows: dict[str, list[Any]], probl
     written = counts.get("patterns")
     if isinstance(written, dict) and written != dict(patterns):
         shown = ", ".join(f"{p or '(no member)'}: {written.get(p, 0)!r} vs {patterns.get(p, 0)}"
-                          for p in sorted(set(written) | set(patterns), key=str) if written.get(p, 0) != patterns.get(p, 0))
+                          for p in sorted(set(written) | set(patterns), key=str)
+                          if written.get(p, 0) != patterns.get(p, 0))
         out.append(problem(f"counts.patterns disagrees with the members of {idx.INDEX} (card vs index: {shown[:300]})",
                            f"{dict(sorted(patterns.items()))} ({idx.INDEX})", f"{written} ({idx.CARD})"))
     modalities = card.get("modalities") if isinstance(card.get("modalities"), dict) else {}

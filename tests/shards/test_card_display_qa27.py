@@ -70,3 +70,11 @@ def test_inspect_cuts_a_huge_class_name(ds: Path) -> None:
     assert "characters)" in out
     code, out = _cli(["inspect", str(ds), "--json"])
     assert long in out  # --json keeps it whole
+
+
+def test_verify_escapes_what_its_problems_quote(ds: Path) -> None:
+    """A problem quotes names from the folder, the card and the index: a tar named with an ESC in the dataset
+    folder is named escaped."""
+    (ds / f"x{ESC}[2J.tar").write_bytes(b"")
+    code, out = _cli(["verify", str(ds)])
+    assert code == 1 and ESC not in out and "x\\x1b[2J.tar" in out, repr(out)
