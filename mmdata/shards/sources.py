@@ -1230,6 +1230,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     elif class_of:
         warnings += _split_named_class_warnings(top_dirs)
     warnings += _case_key_warnings(records)
+    warnings += _key_name_warnings(records)
     return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s, split_folders=split_of)
 
 
@@ -3192,6 +3193,43 @@ def _case_key_warnings(records: list[Record], name: str | None = None) -> list[s
             f"own, but {tars}; if they are one sample, give them one name"]
 
 
+#: the longest key whose tar members ``<key>.<field ext>`` every extractor can write: a file name is at most 255
+#: bytes on Linux and macOS, and Windows' paths stop at 260 characters unless long paths are enabled
+MAX_KEY_CHARS = 200
+#: names Windows cannot give a file, with any extension and in any case (``CON.png``, ``nul.txt``)
+WINDOWS_RESERVED = frozenset(("CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                              *(f"LPT{i}" for i in range(1, 10))))
+
+
+def _key_name_warnings(records: list[Record], name: str | None = None) -> list[str]:
+    """Warnings for sample keys whose tar members cannot be extracted everywhere: keys over
+    :data:`MAX_KEY_CHARS` characters (``tar xf`` on Linux refuses a member name over 255 bytes) and Windows'
+    reserved names (``CON``, ``nul``, ``COM1``). mmdata reads such shards; keys stay as they are (a key is
+    what an earlier dataset and its ``--split-from`` name the sample by).
+
+    Example:
+        >>> _key_name_warnings([Record("CON", "CON"), Record("cat", "cat")])[0].split(":")[0]
+        "1 sample has a key Windows reserves for a device ('CON'"
+    """
+    where = f"manifest {name}: " if name else ""
+    out = []
+    long = [r for r in records if len(r.key.encode("utf-8", "surrogateescape")) > MAX_KEY_CHARS]
+    if long:
+        n, r = len(long), long[0]
+        out.append(f"{where}{plural(n, 'sample')} {'have keys' if n != 1 else 'has a key'} over {MAX_KEY_CHARS} "
+                   f"characters (e.g. {len(r.key)} characters for {printable(_shown(r.source_key or r.key))!r}): "
+                   f"mmdata reads them, but their tar members cannot be extracted by tar on Linux (a name over 255 "
+                   f"bytes) nor on Windows (a path over 260 characters); give the files or rows shorter names (a key "
+                   f"column in a manifest) if the shards will be unpacked")
+    reserved = [r for r in records if r.key.upper() in WINDOWS_RESERVED]
+    if reserved:
+        n, shown = len(reserved), ", ".join(repr(r.key) for r in reserved[:3]) + (", ..." if len(reserved) > 3 else "")
+        out.append(f"{where}{plural(n, 'sample')} {'have keys' if n != 1 else 'has a key'} Windows reserves for a "
+                   f"device ({shown}: {reserved[0].key}.png cannot be created there): mmdata reads them, but the shards "
+                   f"cannot be extracted on Windows; rename the files or give the rows other keys if they will be")
+    return out
+
+
 def _is_number(s: str) -> bool:
     try:
         float(s)
@@ -4107,6 +4145,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     warnings += _partial_hints(stats, missing_at, found_at, rows, rename, templates, name, base_s,
                                None if remote is not None else root is not None)
     warnings += _case_key_warnings(records, name)
+    warnings += _key_name_warnings(records, name)
     if not records and hint is None and str(name).lower().endswith(".txt"):  # a caption file with a tab in it?
         header = [_shown(c) for c in (list(rows[0]) if rows else  # no rows: the header from the text
                                       _manifest_text(data if remote is not None else Path(path).read_bytes(),

@@ -208,3 +208,21 @@ def test_unusable_class_names_are_refused_naming_the_row(tmp_path: Path) -> None
     assert len(reasons) == 2 and reasons[0].startswith("m.jsonl row 2, column 'label': a class name over 256")
     assert reasons[1].startswith("m.jsonl row 3, column 'label': a class name holding a line break")
     assert all(len(s["source"]) < 300 for s in found.skipped)
+
+
+# -- A9: keys whose tar members cannot be extracted everywhere -------------------------------------------------------
+
+
+def test_keys_too_long_or_reserved_on_windows_are_warned(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _png(src / ("d" * 200) / ("e" * 200 + ".png"))
+    _png(src / "CON.png", 1)
+    _png(src / "nul.png", 2)
+    _png(src / "ok.png", 3)
+    found = discover(src)
+    assert len(found.records) == 4  # kept, keys unchanged
+    assert {r.key for r in found.records} >= {"CON", "nul", "ok"}
+    long = [w for w in found.warnings if "over 200 characters" in w]
+    assert len(long) == 1 and long[0].startswith("1 sample has a key") and "tar on Linux" in long[0]
+    reserved = [w for w in found.warnings if "Windows reserves" in w]
+    assert len(reserved) == 1 and reserved[0].startswith("2 samples") and "'CON', 'nul'" in reserved[0]
