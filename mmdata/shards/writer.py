@@ -3111,7 +3111,7 @@ def duplicates_across_splits(rows: Any, k: int = 3) -> dict[str, Any]:
     import pyarrow.compute as pc
 
     none = {"across_splits": 0, "samples": 0, "examples": []}
-    if rows.num_rows < 2 or "member_crc32" not in rows.column_names or len(set(rows["split"].to_pylist())) < 2:
+    if rows.num_rows < 2 or "member_crc32" not in rows.column_names or pc.count_distinct(rows["split"]).as_py() < 2:
         return none
     members = rows["members"].combine_chunks() if rows.num_rows else rows["members"]
     parent = pc.list_parent_indices(members)
