@@ -55,7 +55,7 @@ from typing import Any
 
 from mmdata.checks import plural
 from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, STANDARD_FIELD_EXTS, TEXT_EXTS, field_of,
-                           member_type)
+                           member_type, unsupported_reason)
 from mmdata.errors import SourceError
 from mmdata.io import host_limit
 from mmdata.shards.pointers import DVC_POINTER, LFS_POINTER, dvc_reason, is_lfs_pointer
@@ -1041,8 +1041,8 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                 continue
             named = split_name(fn)
             if named is None:
-                walk.bad(printable(rel + fn), "file", dvc_reason(fn) or "unknown file type (mmdata shards images, "
-                                                      "audio, text, labels, .json and .npy files)", data=False)
+                walk.bad(printable(rel + fn), "file", dvc_reason(fn) or unsupported_reason(fn) or "unknown file type "
+                         "(mmdata shards images, audio, text, labels, .json and .npy files)", data=False)
                 continue
             stem, ext = named
             norm = stem if stem.isascii() else unicodedata.normalize("NFC", stem)
@@ -1683,7 +1683,7 @@ def _paired_fields(folders: list[str], types: Mapping[str, set[str]]) -> dict[st
     holding JPEGs, else the first) gives ``image``; the others a named field (``masks`` -> ``seg``,
     ``depth`` -> ``depth``, else the folder's name as a field name), each once."""
     image = next((d for d in folders if _nfc(d).lower() in _IMAGE_FOLDERS), None) or next(
-        (d for d in folders if types.get(d, set()) & {"jpg", "jpeg"}), folders[0])
+        (d for d in folders if types.get(d, set()) & {"jpg", "jpeg", "jfif", "jpe", "jif"}), folders[0])
     out, used = {image: "image"}, {"image"}
     for d in folders:
         if d != image:
@@ -2688,6 +2688,8 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
         if u.netloc not in ("", "localhost"):
             return _Cell(shown, reason=f"a file:// URL of another host ({u.netloc!r}); name files on this machine")
         p = unquote(u.path, errors="surrogateescape")
+        if _WINDOWS_ABS.match(p[1:]) and p[:1] == "/":  # file:///C:/data/x.png: a Windows drive's path
+            p = p[1:]
     elif _URL_CELL.match(val):  # a URL, not a text that mentions one ("Photo by Jane, https://...")
         return _Cell(shown, reason=f"a {protocol(val)}:// URL: a manifest on this machine names files on it (paths "
                                    f"relative to its folder, absolute paths or file:// URLs); to shard files at a "
@@ -2757,8 +2759,8 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
     if os.path.basename(full)[:2] == "._":  # as a folder source: macOS's resource fork of ._x.png's x.png
         return _Cell(shown, key=key, reason=APPLEDOUBLE, located=True)
     if named is None:
-        return _Cell(shown, key=key, reason=f"no known media extension (expected one of {sorted(KNOWN_EXTS)})",
-                     located=True)
+        return _Cell(shown, key=key, reason=unsupported_reason(full) or f"no known media extension (expected one of "
+                     f"{sorted(KNOWN_EXTS)})", located=True)
     return _Cell(shown, full, named[1], key, located=True)
 
 
@@ -2896,8 +2898,8 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mappin
     if full_s.rpartition("/")[2][:2] == "._":  # as a folder source: macOS's resource fork of ._x.png's x.png
         return _Cell(shown, key=key, reason=APPLEDOUBLE, located=True)
     if named is None:
-        return _Cell(shown, key=key, reason=f"no known media extension (expected one of {sorted(KNOWN_EXTS)})",
-                     located=True)
+        return _Cell(shown, key=key, reason=unsupported_reason(full_s) or f"no known media extension (expected one "
+                     f"of {sorted(KNOWN_EXTS)})", located=True)
     return _Cell(shown, full_s, named[1], key, located=True)
 
 
