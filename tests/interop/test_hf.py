@@ -254,7 +254,8 @@ def test_to_hf_round_trip_restores_columns_and_features(tmp_path: Path) -> None:
 def test_to_hf_from_folder_shards(tmp_path: Path) -> None:
     mmdata.shard(make_sample_folder(tmp_path / "raw", n=6), tmp_path / "ds", progress=False)
     ds = mmdata.to_hf(tmp_path / "ds", cache_dir=tmp_path / "cache")
-    assert dict(ds.features) == {"key": Value("string"), "image": Image(), "audio": Audio(decode=torchcodec_available()),
+    assert dict(ds.features) == {"key": Value("string"), "source_key": Value("string"), "image": Image(),
+                                 "audio": Audio(decode=torchcodec_available()),
                                  "text": Value("string"), "label": Value("int64")}
     assert ds["key"] == [f"{i:06d}" for i in range(6)]
     assert ds[3]["audio"] is None and ds[4]["text"] is None and ds[0]["text"] == text_for(0)

@@ -146,7 +146,7 @@ def test_features_override_a_column(arrays_ds: Path, tmp_path: Path) -> None:
     assert hf.features["emb"] == List(Value("int16"))  # the others as inferred
     i = int(hf["key"][0])
     assert hf["depth"][0] == depth_of(i).astype(np.float64).tolist()
-    with pytest.raises(ShardError, match=r"features: no column 'nope'.*\['key', 'image'"):
+    with pytest.raises(ShardError, match=r"features: no column 'nope'.*\['key', 'source_key', 'image'"):
         mmdata.to_hf(arrays_ds, "train", features={"nope": Value("int8")}, cache_dir=tmp_path / "cache")
     with pytest.raises(ShardError, match=r"shard train-\d+\.tar: sample '\d+': \.depth\.npy: array of shape \(4, 5\), "
                                          r"but its column is Array2D\(shape=\(9, 9\)"):
