@@ -1215,6 +1215,9 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         paired = None if depth else _paired_layout_warning(records, top_dirs)  # below split folders: nested's
         if paired:
             warnings.append(paired)
+        per_item = None if paired or depth else _folder_per_item_warning(records, top_dirs)
+        if per_item:
+            warnings.append(per_item)
         used = {r.label for r in records}
         empty = [d for d in cls_dirs if class_of[d] not in used]
         if empty:
@@ -1634,6 +1637,44 @@ def _paired_layout_warning(records: list[Record], top_dirs: list[str]) -> str | 
             f"if they are one sample in parts (an image and its mask or depth map), they are no classes — shard the "
             f"folder with a field per folder: {options} (files join by their path inside their folder); recipes then "
             f"move the masks with the image (targets: {{{found.target}: mask}})")
+
+
+def _folder_per_item_warning(records: list[Record], top_dirs: list[str]) -> str | None:
+    """A warning when "class folders" look like a folder per item (a video clip's ``frame_000.jpg``,
+    ``audio.flac`` and ``subtitles.txt``; a recording session's files): every folder holds files of several
+    modalities under names that repeat in the other folders, and no sample got more than one modality. Read
+    as classes, each file became a sample of its own, labelled by its folder (QA27 C2: silent)."""
+    if len(top_dirs) < 2 or not records:
+        return None
+    kinds: dict[str, set[str]] = {}
+    stems: dict[str, set[str]] = {}
+    for r in records:
+        if "/" not in r.source_key:
+            continue
+        top, _, rest = r.source_key.partition("/")
+        fields = {field_of(e) for e in r.members if field_of(e) in ("image", "audio", "text")}
+        if len(fields) > 1:  # a sample that pairs modalities: the folder's files do join by name
+            return None
+        kinds.setdefault(top, set()).update(fields)
+        stems.setdefault(top, set()).add(rest.rsplit("/", 1)[-1])
+    mixed = [d for d, k in kinds.items() if len(k) > 1]
+    if len(mixed) < 2 or len(mixed) < 0.8 * len(kinds):
+        return None
+    counts: dict[str, int] = {}
+    for d in mixed:
+        for stem in stems[d]:
+            counts[stem] = counts.get(stem, 0) + 1
+    repeated = sorted((st for st, n in counts.items() if n >= 0.8 * len(mixed)), key=lambda st: (-counts[st], st))
+    if len(repeated) < 2:
+        return None
+    shown = ", ".join(f"{printable(d)}/" for d in mixed[:4]) + (", ..." if len(mixed) > 4 else "")
+    names = ", ".join(printable(st) for st in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
+    modalities = sorted(set().union(*(kinds[d] for d in mixed)))
+    return (f"folders {shown} were read as {len(kinds)} classes, but each holds {', '.join(modalities)} files under the "
+            f"same names ({names}): a folder per item (a video clip's frames, its audio and subtitles)? Read as classes, "
+            f"every file became a sample of its own with one modality ({len(records)} samples). Shard such data from a "
+            f"manifest, a row per folder and a column per file (image, audio, text, frame1, ...: "
+            f"mmdata shard clips.csv OUT --column frame1=frame1), its label in a column; docs/bad-input-shard.md")
 
 
 _NESTED_PAIRED = 3  # folders named in the warnings of a source holding several paired layouts
