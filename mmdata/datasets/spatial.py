@@ -159,6 +159,7 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
         >>> tuple(s["image"].shape), s["text"].startswith("the framed digit")
         ((1, 32, 32), True)
     """
+    from mmdata.datasets.avdigits import ATTRIBUTION, card_provenance
     from mmdata.shards.sources import Record
     from mmdata.shards.writer import check_foreign_output, write_records
     from mmdata.urls import is_remote
@@ -171,7 +172,11 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
             for r in g["records"]]
     extra = {"avdigits_spatial": {"seed": seed, "limit": limit, "positions": g["counts"], "content_sha256": g["content_sha256"],
                                   "avdigits_content_sha256": g["avdigits_content_sha256"], "speakers": g["speakers"],
-                                  "sources": "avdigits (sklearn load_digits images, espeak-ng speech bank), composed"}}
+                                  "sources": "avdigits (sklearn load_digits images, espeak-ng speech bank), composed",
+                                  "attribution": [dict(a) for a in ATTRIBUTION]},
+             **card_provenance(NAME, seed, limit)}  # QA27: licence, citation, version and command, as avdigits'
+    extra["description"] = ("avdigits-spatial: " + extra["description"].split(": ", 1)[1]
+                            + "; each image a framed digit beside a distractor, captions saying where")
     write_records(recs, out, maxcount=400, workers=workers, label_names=list(WORDS), progress=progress,
                   name=NAME, card_extra=extra, storage_options=storage_options)
     # an object store's URL as given: Path('s3://b/x') is 's3:/b/x', a local folder of that name

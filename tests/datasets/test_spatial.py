@@ -39,6 +39,11 @@ def test_every_caption_names_where_the_frame_is(spatial: Path) -> None:
     card = idx.load_card(spatial)
     assert card["name"] == "avdigits-spatial" and card["num_classes"] == 10
     assert sum(card["avdigits_spatial"]["positions"].values()) == 60
+    # QA27 B14: the licence, attribution, version and command, as avdigits' card
+    assert card["license"] == "CC-BY-4.0" and card["mmdata_version"] and "doi" in card["citation"]
+    assert card["command"].startswith("mmdata datasets build avdigits-spatial OUT")
+    assert card["description"].startswith("avdigits-spatial: ") and "distractor" in card["description"]
+    assert [a["modality"] for a in card["avdigits_spatial"]["attribution"]] == ["image", "audio", "text"]
 
 
 def test_consistent_hflip_keeps_captions_true_and_hflip_breaks_left_right(spatial: Path) -> None:
