@@ -1173,6 +1173,77 @@ def _image_out(op: Any, hw: tuple[int, int] | None) -> tuple[int, int] | None:
     return hw
 
 
+#: random image ops whose every output is their ``size`` (a failed ``p`` draw too: random_resized_crop then
+#: resizes the whole image, random_crop crops the centre)
+SIZED_OPS = ("random_resized_crop", "random_crop")
+
+
+def trained_image_size(recipe: Any, hw: tuple[int, int] | None) -> tuple[tuple[int, int], str, str] | None:
+    """The size the random ``image`` section of ``recipe`` makes of images that enter it at ``hw`` (the
+    normalize stage's output, which is what val and test get), when that is another size: (size, the last
+    step that sets it, as ``image[j]``, its op name). None when the section keeps ``hw``, or when its output
+    cannot be told from the recipe (``hw`` mixed, a ``one_of`` / ``some_of`` with a resizing child, a resize
+    with ``p`` < 1, an op of one's own that changes the layout).
+
+    Example:
+        >>> trained_image_size({"image": [{"op": "hflip"}, {"op": "random_resized_crop", "size": [64, 64]}]}, (48, 64))
+        ((64, 64), 'image[1]', 'random_resized_crop')
+        >>> trained_image_size({"image": [{"op": "random_crop", "size": [16, 16], "padding": 2}]}, (16, 16)) is None
+        True
+    """
+    from mmdata.augment.compose import Composite
+    from mmdata.augment.recipe import load_recipe
+
+    def keeps(op: Any) -> bool:
+        if isinstance(op, Composite):
+            return all(keeps(c) for c in op.children)
+        return bool(getattr(op, "keeps_layout", False)) or op.name in CHANNEL_OPS["image"]
+
+    if hw is None:
+        return None
+    out, last = (int(hw[0]), int(hw[1])), None
+    for j, op in enumerate(load_recipe(recipe).sections.get("image", [])):
+        if keeps(op):
+            continue
+        if op.name in SIZED_OPS:
+            size = op.size if isinstance(op.size, (list, tuple)) else [op.size, op.size]
+            new: tuple[int, int] | None = (int(size[0]), int(size[1]))
+        elif op.name in ("resize", "center_crop", "pad_to_size") and float(op.p) >= 1.0:
+            new = _image_out(op, out)
+        else:  # one's own op, a composite that resizes, a resize some images skip: sizes the recipe does not tell
+            return None
+        if new is None:
+            return None
+        out, last = new, (f"image[{j}]", op.name)
+    return None if last is None or out == (int(hw[0]), int(hw[1])) else (out, *last)
+
+
+#: card fields the bundled trainer reads besides the modalities it trains on, or that hold labels and metadata
+_READ_FIELDS = ("label", "cls", "json", "meta")
+
+
+def unused_fields(card: Mapping[str, Any], modalities: Sequence[str]) -> dict[str, int]:
+    """The stored fields (``dataset.json``'s ``modalities``: named members such as ``frame1.jpg``,
+    ``depth.png``, ``mask.npy``) that the bundled model does not read, with how many samples hold each:
+    every field but the modalities it trains on and the label / JSON metadata fields. The standard image,
+    audio and text fields it leaves out are not listed (the run says why it leaves a modality out).
+
+    Example:
+        >>> unused_fields({"modalities": {"image": {"count": 4}, "frame1.jpg": {"count": 4}, "label": {"count": 4},
+        ...                               "caps.json": {"count": 4}}}, ["image"])
+        {'frame1.jpg': 4}
+    """
+    mods = card.get("modalities") or {}
+    out: dict[str, int] = {}
+    for name, info in mods.items() if isinstance(mods, Mapping) else ():
+        name = str(name)
+        if name in MODALITIES or name in modalities or name in _READ_FIELDS or name.endswith(".json"):
+            continue
+        count = info.get("count", 0) if isinstance(info, Mapping) else 0
+        out[name] = int(count) if isinstance(count, (int, float)) and not isinstance(count, bool) else 0
+    return dict(sorted(out.items()))
+
+
 #: the normalize ops that set each modality's channel count: a recipe's own list without one keeps the decoded counts
 CHANNEL_OPS = {"image": ("to_rgb", "to_gray"), "audio": ("to_mono",)}
 #: what the message asks for, per modality

@@ -55,12 +55,13 @@ import numpy as np
 import torch
 
 from mmdata.augment.image import CROP_ADVICE  # the augment op's advice, which the trainer can make precise
-from mmdata.checks import keyword_hints
+from mmdata.checks import keyword_hints, plural
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
                                   SPEC_UNUSED, check_given_inputs, option_name, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
-                                  misspelt_target, spec_ops, split_roles, with_normalize)  # OPTIMIZERS: kept importable here
+                                  misspelt_target, spec_ops, split_roles, trained_image_size, unused_fields,
+                                  with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.train.padding import reading, said_once
@@ -305,6 +306,26 @@ def _worker_stopped(signum: int, frame: Any) -> None:
     os._exit(0)  # no clean-up to run in a reader worker; its parent reports the signal
 
 
+def _size_mismatch(trained: tuple[tuple[int, int], str, str], inputs: InputSpec, given: bool) -> str:
+    """The warning for a recipe whose random image section makes training images of another size than the
+    normalize stage gives val and test (``trained``: :func:`trained_image_size`), which the trainer does not pair."""
+    (h, w), where, op = trained
+    H, W = inputs.image_size or (0, 0)
+    src = inputs.sources.get("image_size", "")
+    shown = f"{option_name('image_size')}, given" if src == "given" else src
+    if src.startswith("the recipe's"):
+        fix = f"make the recipe's normalize.image end at {h}x{w} (resize + center_crop, as recipes/messy_folder.yaml does)"
+    elif given:
+        fix = (f"give {option_name('image_size')} {h}x{w}" + (", or leave it out: the trainer then resizes and centre-crops "
+               "every split to the crop's size" if op == "random_resized_crop" else ""))
+    else:
+        fix = (f"give {option_name('image_size')} {h}x{w} (every split is then brought to it; random_crop shifts the image "
+               "within its padding), or crop with random_resized_crop, which the trainer pairs with a resize and centre "
+               "crop of every split to its size")
+    return (f"the recipe's {where} {op} makes training images {h}x{w}, but val and test images are {H}x{W} ({shown}): "
+            f"the model is scored on another size and framing than it learns from; {fix}")
+
+
 def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], world: int, *, batch_size: int, seed: int,
              device: torch.device, fields: list[str], num_workers: int, balance: dict[str, Any] | None = None,
              on_error: str = "raise", roles: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -469,6 +490,22 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                                  f"'spec', the log-mel features: {SPEC_UNUSED}")
         # what the model gets: a recipe's own normalize lists win over the derived steps
         inputs = spec if recipe is None else effective_inputs(spec, norm, modalities, st, splits)
+        trained = trained_image_size(full, inputs.image_size) if "image" in modalities else None
+        if trained is not None and trained[2] == "random_resized_crop" and image_size is None \
+                and not inputs.sources.get("image_size", "").startswith("the recipe's"):  # the derived normalize.image runs
+            # torchvision's pair: RandomResizedCrop(s) trains, Resize(s) + CenterCrop(s) evaluates; the derived
+            # normalize stage at s is that resize and centre crop, run on every split (QA27 C3: training crops were
+            # 64x64 while val and test were scored at the images' own 48x64, the inputs block saying 48x64)
+            derived = spec.sources.get("image_size", "")
+            spec = derive_inputs(st, modalities, image_size=trained[0], channels=channels, sample_rate=sample_rate,
+                                 max_seconds=max_seconds, max_tokens=max_tokens, splits=splits)
+            spec.sources["image_size"] = (f"random_resized_crop ({trained[1]}) crops training images to it; every split is "
+                                          f"first resized (shorter side) and centre-cropped to it, as torchvision pairs "
+                                          f"RandomResizedCrop with Resize + CenterCrop; {derived}")
+            full, norm = with_normalize(recipe, spec)
+            inputs = effective_inputs(spec, norm, modalities, st, splits)
+        elif trained is not None:
+            data_warnings.append(_size_mismatch(trained, inputs, given=image_size is not None))
         check_given_inputs({"image_size": image_size, "channels": channels, "sample_rate": sample_rate,
                             "max_seconds": max_seconds, "max_tokens": max_tokens}, spec, inputs)
         rank, world, dev = _dist(device)
@@ -526,10 +563,13 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         if roles is not None:
             run.say("splits: " + "; ".join(f"{role} = {', '.join(n)}" for role, n in roles.items())
                     + " (--train-split / --val-split / --test-split)")
+        unread = unused_fields(card, modalities)
         run.say((f"{named}: {_described(goal, values if target is not None else None)}" if classes
                  else f"{named}: no classes (pre-training only)")
                 + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
-                   if left_out else ""))
+                   if left_out else "")
+                + (f"\nstored fields the model does not read (it reads {', '.join(modalities)} and the label): "
+                   + ", ".join(f"{f} ({plural(n, 'sample')})" for f, n in unread.items()) if unread else ""))
         run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
                 + ("; a recipe's own normalize lists win" if inputs is not spec else "") + "):\n  "
                 + inputs.describe().replace("\n", "\n  "))
