@@ -30,7 +30,7 @@ MAX_MEMBER_PROBLEMS = 20
 #: what verify's report says (``unprotected_card``) of a card that records no ``card_digests``
 UNPROTECTED = (f"{idx.CARD} is unprotected: it records no {idx.CARD_DIGESTS} (written before 2026-12-06), so an edit "
                "of its license, description or options is not detected, and its class names and counts were checked "
-               "against the index only (shard the source again to protect it)")
+               "against the index only (write it again with --rewrite to protect it)")
 #: the index columns verify reads
 _INDEX_COLUMNS = ["key", "split", "shard", "members", "sizes"]
 
