@@ -89,6 +89,15 @@ VAL_INPUTS_FACTOR = 4  # val's model inputs (float32) against its decoded size (
 SPLITS = ("train", "val", "test")
 
 
+def _code() -> dict[str, Any]:
+    """The code that trained (QA27 B11: metrics.json said mmdata 0.1.0 across every commit): the dataset
+    card's ``code`` entry — mmdata's version, the digest of its files and the libraries that make the
+    bytes, and the git revision (and whether mmdata's files differ from it) when run from a checkout."""
+    from mmdata.shards.writer import code_card
+
+    return dict(code_card())
+
+
 def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, classes: int | Target, *,
                label_noise: float = 0.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on a batch (already on the model's device); returns (loss, labelled rows)
@@ -1087,6 +1096,7 @@ def pretrained_only(run: Run, out: str | Path | None) -> dict[str, Any]:
     if run.warnings:
         metrics["warnings"] = run.warnings
     metrics["versions"] = software()
+    metrics["code"] = _code()
     metrics["wall_s"] = time.perf_counter() - run.t0
     if out is not None:
         save_outputs(run, out, metrics, None)
@@ -1239,6 +1249,7 @@ def _finished(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, 
     if warnings:
         metrics["warnings"] = warnings
     metrics["versions"] = software()  # what explains figures that differ on another machine in the last digits
+    metrics["code"] = _code()
     metrics["wall_s"] = time.perf_counter() - run.t0
     if out is not None:
         save_outputs(run, out, metrics, run.model, predictions=predictions)

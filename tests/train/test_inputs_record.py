@@ -62,6 +62,11 @@ def test_by_default_the_modalities_of_the_training_split_are_used(noaudio: Path,
 
     assert m["versions"]["torch"] == torch.__version__ and m["versions"]["mmdata"] == mmdata.__version__
     assert {"python", "numpy", "pyarrow", "pillow", "soundfile"} <= set(m["versions"])
+    # and the code itself (QA27 B11: the version stays 0.1.0 while the code changes): the card's code entry
+    from mmdata.shards.writer import code_identity
+
+    assert m["code"]["digest"] == code_identity() and m["code"]["mmdata"] == mmdata.__version__
+    assert set(m["code"]) == {"mmdata", "digest", "git_revision", "git_dirty"}
 
 
 def test_a_modality_some_samples_have_stays(messy: Path) -> None:
