@@ -3076,6 +3076,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     }
     if card_extra:
         card.update(card_extra)
+    card[idx.CARD_DIGESTS] = idx.card_digests(card)  # last: verify names an entry edited after the job (QA27 B7)
     written = {idx.INDEX: idx.index_bytes(rows), idx.SHARDS: idx.shards_table_bytes(shard_rows),
                idx.CARD: idx.card_bytes(card)}
     for file, data in written.items():  # the card last: a folder with a card is complete

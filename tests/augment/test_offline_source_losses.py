@@ -128,6 +128,7 @@ def test_undamaged_source_gives_the_same_bytes_with_skip(clean: Path, tmp_path: 
     # the card records the option as given (QA: it said skip on a default raise run), and differs only there (and
     # in the command line that gives it)
     assert [c["options"].pop("on_error") for c in cards] == ["raise", "skip"]
+    assert [len(c.pop("card_digests")) for c in cards][0] > 0  # the digests of options and command differ, as they do
     assert [c.pop("command").endswith("--on-error skip") for c in cards] == [False, True] and cards[0] == cards[1]
 
 

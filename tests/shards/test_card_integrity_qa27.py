@@ -28,6 +28,13 @@ def _protect(ds: Path) -> None:
     (ds / idx.CARD).write_bytes(idx.card_bytes(card))
 
 
+def _unprotect(ds: Path) -> None:
+    """An older card: one written before the jobs recorded ``card_digests``."""
+    card = json.loads((ds / idx.CARD).read_text())
+    card.pop(idx.CARD_DIGESTS)
+    (ds / idx.CARD).write_bytes(idx.card_bytes(card))
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     t = tmp_path_factory.mktemp("card_integrity")
@@ -56,6 +63,7 @@ def _card_problems(ds: Path, deep: bool = False) -> list[dict[str, Any]]:
 def test_reversed_class_names_of_class_folders_fail_without_digests(classes: Path) -> None:
     """The QA case: label_names reversed in an older card (no digests) relabels every class for the readers;
     the class folders in the index's source keys say which name each id has."""
+    _unprotect(classes)
     _edit_card(classes, lambda c: c.update(label_names=c["label_names"][::-1]))
     (p,) = _card_problems(classes)
     assert "label_names disagree with the class folders" in p["problem"]
@@ -77,14 +85,22 @@ def test_edited_counts_disagree_with_the_index(classes: Path, edit: Callable[[di
 
 
 def test_an_intact_protected_card_passes_and_an_older_one_is_said_unprotected(classes: Path) -> None:
+    # the shard job records the digests itself (writer._finalize)
+    assert verify(classes, deep=True) == {"ok": True, "checked": 2, "problems": []}
+    code, out = _cli(["verify", str(classes)])
+    assert code == 0 and "unprotected" not in out
+    _unprotect(classes)
     rep = verify(classes, deep=True)
     assert rep["ok"] and rep["unprotected_card"] == UNPROTECTED
     code, out = _cli(["verify", str(classes)])
     assert code == 0 and "unprotected" in out and "card_digests" in out
-    _protect(classes)
-    assert verify(classes, deep=True) == {"ok": True, "checked": 2, "problems": []}
-    code, out = _cli(["verify", str(classes)])
-    assert code == 0 and "unprotected" not in out
+
+
+def test_a_licence_edited_after_the_shard_job_fails_verify(classes: Path) -> None:
+    """End to end: the job's own digests name the QA's edit (CC-BY-4.0 -> proprietary)."""
+    _edit_card(classes, lambda c: c.update(license="proprietary"))
+    (p,) = _card_problems(classes)
+    assert p["problem"].startswith("entry 'license' was edited after the job wrote the card"), p
 
 
 @pytest.mark.parametrize(("edit", "entry", "what"), [
