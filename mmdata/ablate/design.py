@@ -87,7 +87,10 @@ from mmdata.urls import redact
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness",
-                "train_split", "val_split", "test_split", "target", "on_error", "fusion_args")
+                "train_split", "val_split", "test_split", "target", "on_error", "fusion_args",
+                # the model's inputs (mmdata.train.config.INPUT_OPTIONS): image_size holds one input size across
+                # arms that crop to other sizes (docs/ablation.md "Input size")
+                "image_size", "channels", "sample_rate", "max_seconds", "max_tokens")
 #: the trainer keys saying which splits play train / val / test (:func:`mmdata.train.config.split_roles`)
 SPLIT_KEYS = ("train_split", "val_split", "test_split")
 TRAINER_DEFAULTS = {"fusion": "concat", "epochs": 8, "batch_size": 64, "lr": 2e-3}

@@ -53,8 +53,12 @@ def test_designs_and_errors() -> None:
     lin = load_ablation({"seeds": 12, "adaptive": {"spending": "linear", "looks": [6, 9, 12]}, "design": {"mode": "explicit", "arms": {"a": None}}})
     assert lin.design().looks.spending == "linear" and lin.design().to_dict()["spending"].startswith("linear")
     assert load_ablation({"trainer": {"entry": SYN, "anything": 1}, "design": {"mode": "explicit", "arms": {"a": None}}}).entry == SYN
+    # the input options reach the bundled trainer (QA27 C3: one input size across arms that crop to other sizes)
+    sized = load_ablation({"trainer": {"image_size": 12, "max_tokens": 16}, "design": {"mode": "explicit", "arms": {"a": None}}})
+    assert sized.trainer["image_size"] == 12 and sized.trainer["max_tokens"] == 16
     for bad, msg in [({"design": {"mode": "random"}}, "design.mode: 'random' is not allowed"),
                      ({"trainer": {"lr_schedule": 1}}, r"trainer: unknown key\(s\) \['lr_schedule'\]"),
+                     ({"trainer": {"image_size": -3}}, r"trainer.image_size"),
                      ({"trainer": {"entry": "no_colon"}}, "trainer.entry: expected 'package.module:function'"),
                      ({"trainer": {"seed": 3}}, "trainer.seed: set by the ablation runner"),
                      ({"adaptive": {"looks": [5, 8]}, "seeds": 10}, r"adaptive.looks: the last look \(8\) must equal seeds"),
