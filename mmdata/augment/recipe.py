@@ -304,15 +304,17 @@ def _check_placement(sections: Mapping[str, Sequence[Op]], normalize: Mapping[st
                 raise RecipeError(f"{op.where}: {op.name} mixes batches; put it in the batch section, not {sec!r}")
 
 
-def _check_caption_first(sections: Mapping[str, Sequence[Op]], normalize: Mapping[str, Sequence[Op]]) -> None:
-    """``choose_caption`` replaces ``text`` with one of the sample's captions, so a text op before it (in the
-    ``text`` section or in ``normalize.text``) would edit a text that is then thrown away: refused, naming both
-    steps (it was documented only; the recipe ran and the earlier op did nothing)."""
+def _check_caption_first(sections: Mapping[str, Sequence[Op]]) -> None:
+    """``choose_caption`` replaces ``text`` with one of the sample's captions, so a text op before it in the
+    ``text`` section would edit a text that is then thrown away: refused, naming both steps (it was documented
+    only; the recipe ran and the earlier op did nothing). ``normalize.text`` is not checked: the trainer adds
+    its own ``max_tokens`` there (known limit: a caption chosen after it is cut only at the tokenizer's own
+    ``max_len``, not at that ``max_tokens``)."""
     ops = list(sections.get("text", []))
     for i, op in enumerate(ops):
         if not any(o.name == "choose_caption" for o in _flat([op])):
             continue
-        before = [*_flat(normalize.get("text", [])), *_flat(ops[:i])]  # a one_of's siblings are alternatives: not counted
+        before = list(_flat(ops[:i]))  # a one_of's siblings are alternatives: not counted
         if before:
             shown = ", ".join(f"{o.where} ({o.name})" for o in before[:3]) + (" ..." if len(before) > 3 else "")
             raise RecipeError(f"{op.where}: choose_caption replaces the text with one of the sample's captions, so "
@@ -467,7 +469,7 @@ class Recipe:
         _check_spec_source([*self.normalize_sections.values(), *(sections.get(sec, []) for sec in SAMPLE_SECTIONS)],
                            logmel=any(op.name == "logmel" for op in _flat([op for ops in ran for op in ops])))
         _check_placement(sections, self.normalize_sections)
-        _check_caption_first(sections, self.normalize_sections)
+        _check_caption_first(sections)
         check_batch_section(sections.get("batch", []))  # a batch is mixed once
         self._norm: list[Step] = []
         for sec in NORMALIZE_SECTIONS:

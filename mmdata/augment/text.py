@@ -645,8 +645,8 @@ class ChooseCaption(Op):
     whatever the workers or the device, another draw the next epoch. The list is a metadata key of the
     sample's ``json`` field (a manifest column kept with ``mmdata shard --meta captions``): ``key`` names it,
     ``source`` the JSON field (``json``; a member ``k.caps.json`` is the field ``caps.json``; ``key: ""``
-    when that field is the list itself). Put it first in ``text:`` (a text op before it, or in ``normalize.text``, is
-    refused: its edit would be thrown away), so the text ops edit the chosen caption;
+    when that field is the list itself). Put it first in ``text:`` (a text op before it there is refused: its edit would
+    be thrown away), so the text ops edit the chosen caption;
     ``consistent_hflip`` (section ``sample``, after ``text``) then swaps left / right in it. A sample without
     the list, or whose list is empty or holds anything but non-empty strings, is refused (ShardError naming
     the sample and the recipe step: ``on_error="skip"`` skips it, counted). The replay log records the index
