@@ -18,7 +18,8 @@ the image's params, the same draw — geometric ops with the image's interpolati
 (brightness, noise, cutout) too — so a frame identical to the image stays identical to it. Sample-level ops
 that move pixels (``consistent_hflip``) move it as they move a mask. An image target is a uint8 (C, H, W)
 image of the image's height and width (the params are in the image's pixels: a frame of another size is
-refused, naming the sample; shard a clip's frames at one size).
+refused, naming the sample; shard a clip's frames at one size — and in the image's mode: a grey frame beside an
+RGB image is refused too, since ``to_rgb`` draws a no-op on the image and would leave the frame grey).
 
 Targets move per sample on the host, in the per-sample and the batched runs alike (a batch's targets row
 by row, then padded back), so both give the same maps; replay logs move them too.
@@ -131,7 +132,9 @@ def check_target(name: str, value: Any, image: Any, key: str, fill: int | float 
     shape = tuple(getattr(value, "shape", ()))
     hw = tuple(int(v) for v in image.shape[-2:])
     if is_image(fill):
-        _check_image_target(name, value, shape, hw, key)
+        # the image's channel count where the caller knows it: a (C, H, W) image, not a batch row's (H, W) lengths
+        ic = int(image.shape[-3]) if len(image.shape) >= 3 else None
+        _check_image_target(name, value, shape, hw, key, ic)
         return
     if len(shape) < 2 or tuple(int(v) for v in shape[-2:]) != hw:
         raise ShardError(f"sample {key!r}: target {name!r} has shape {list(shape)}; a target must end in the image's "
@@ -152,8 +155,12 @@ def check_target(name: str, value: Any, image: Any, key: str, fill: int | float 
                          f"(targets: {{{name}: {{kind: mask, fill: N}}}} with N a {shown} value)")
 
 
-def _check_image_target(name: str, value: Any, shape: tuple[Any, ...], hw: tuple[int, ...], key: str) -> None:
-    """An ``image`` target is a uint8 (C, H, W) image, C in 1..4, of the image's height and width."""
+def _check_image_target(name: str, value: Any, shape: tuple[Any, ...], hw: tuple[int, ...], key: str,
+                        channels: int | None = None) -> None:
+    """An ``image`` target is a uint8 (C, H, W) image, C in 1..4, of the image's height, width and (where
+    known) channel count: the target gets the image's params, and a colour conversion drawn as a no-op on
+    the image (``to_rgb`` on an RGB image) would leave a grey frame grey, later zero-padded to RGB by
+    collate (grey in R, zeros in G and B)."""
     dtype = str(getattr(value, "dtype", type(value).__name__)).removeprefix("torch.")
     if dtype != "uint8" or len(shape) != 3 or not 1 <= int(shape[0]) <= 4:
         raise ShardError(f"sample {key!r}: image target {name!r} is a {dtype} array of shape {list(shape)}; an image "
@@ -163,6 +170,11 @@ def _check_image_target(name: str, value: Any, shape: tuple[Any, ...], hw: tuple
         raise ShardError(f"sample {key!r}: image target {name!r} is {int(shape[-2])}x{int(shape[-1])} (HxW), the image "
                          f"{hw[0]}x{hw[1]}; an image target must have the image's height and width, since it gets the "
                          "image's params (crop boxes, sizes) in the image's pixels: shard a clip's frames at one size")
+    if channels is not None and int(shape[0]) != channels:
+        raise ShardError(f"sample {key!r}: image target {name!r} has {int(shape[0])} channel(s), the image {channels}; "
+                         "an image target gets the image's params, so a colour conversion the image does not need "
+                         "(to_rgb on an RGB image) would leave the frame in its own mode: shard a clip's frames in "
+                         "one mode (all RGB, or all L)")
 
 
 def nearest(arr: np.ndarray, h: int, w: int, exact: bool = True) -> np.ndarray:
