@@ -645,6 +645,22 @@ def _card_count_problems(card: dict[str, Any], rows: dict[str, list[Any]], probl
     return out
 
 
+_ESCAPED_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
+
+
+def _card_form(folder: str) -> str:
+    """A folder of a source key as the card names its class: the key holds a non-UTF-8 byte as ``\\xe9``
+    (:func:`mmdata.shards.sources.printable`), the card's ``label_names`` as U+FFFD (valid JSON text,
+    :func:`mmdata.shards.index.card_bytes`); both sides are compared in the card's form.
+
+    Example:
+        >>> _card_form("caf\\\\xe9"), _card_form("dog")
+        ('caf\ufffd', 'dog')
+    """
+    raw = _ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), folder)
+    return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _class_folder_problems(names: list[Any], keys: list[Any], source_keys: list[Any], labels: list[Any],
                            problem: Any) -> list[dict[str, Any]]:
     """Class names read from class folders (``label_names_from: folders``) against the folders the samples were
@@ -658,6 +674,7 @@ def _class_folder_problems(names: list[Any], keys: list[Any], source_keys: list[
         if not (isinstance(sk, str) and "/" in sk and _count(label) and 0 <= label < len(names)):
             continue
         folders = {_nfc(f) for f in sk.split("/")[:-1]}
+        folders |= {_nfc(_card_form(f)) for f in folders if "\\x" in f}
         if not isinstance(names[label], str) or _nfc(names[label]) not in folders:
             wrong.append((key, sk, label))
     if not wrong:
