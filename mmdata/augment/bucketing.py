@@ -134,9 +134,10 @@ def form_batches(stream: Iterable[tuple[T, float | None]], edges: Sequence[float
     (:func:`bucket_edges` with ``buckets``).
 
     An item without audio (duration None) costs ``shortest`` seconds (at most ``max_duration``): the
-    shortest clip of the data. ``shortest`` None: the shortest clip among the first ``buffer`` items (if
-    none of them has audio, the first clip after them; until then such items cost 0 s and a batch of them is
-    bounded by ``buffer`` and ``max_samples`` only).
+    shortest clip of the data. ``shortest`` None: the shortest non-empty clip among the first ``buffer``
+    items (a 0 s clip is left out, as the loader leaves it out of the index's; if none of them has a
+    clip, the first clip after them; until then such items cost 0 s and a batch of them is bounded by
+    ``buffer`` and ``max_samples`` only).
 
     Example:
         >>> pairs = [("a", 1.0), ("b", 9.0), ("c", 1.2), ("d", 8.0), ("e", 0.9), ("f", 25.0)]
@@ -155,8 +156,8 @@ def form_batches(stream: Iterable[tuple[T, float | None]], edges: Sequence[float
         clips = [d for _, d in head if d is not None]
         if edges is None:
             edges = bucket_edges(clips, buckets)
-        if shortest is None and clips:
-            shortest = min(clips)
+        if shortest is None:  # a zero-length clip would make audio-less items free: they would pile up again
+            shortest = min((d for d in clips if d > 0), default=None)
         it = _chain(head, it)
     held: list[list[tuple[T, float]]] = [[] for _ in range(len(edges) + 1)]
     count = 0
