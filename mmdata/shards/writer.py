@@ -196,15 +196,23 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
                         f"their own (e.g. {_examples(free)}); the other {fixed} keep the split the source gives them "
                         f"({given}, or their group's)")
     names = list(fractions)
-    free_units = [u for u in units if u[0].split is None] if units is not None else []
+    free_units = _free_units(units)
     if by == "key":  # each sample (or group) by its own key: nothing else moves it
         totals = _split_by_key(free_units if units is not None else [[r] for r in free], fractions, seed)
-    elif any(len(u) > 1 for u in free_units):
+    # case twins alone are no groups: the stratified split of the rest stays as without them (one twin pair
+    # sent every sample through split_grouped, QA27 G2-1)
+    elif any(len(u) > 1 for u in (_free_units(split_groups(records, shared_files)[0]) if twins else free_units)):
         totals = split_grouped(free_units, fractions, seed)
         warnings += _group_share_warning(totals, fractions, free_units)
         warnings += _group_class_warning(fractions, free_units, label_names)
     else:  # no groups: every record a unit, split exactly as before groups existed
         totals = _split_records(free, fractions, seed)
+        if twins:  # a set of case twins follows its first record's split: no other record moves (QA27 G2-1)
+            for u in free_units:
+                for r in u[1:]:
+                    r.split = u[0].split
+            got = Counter(r.split for r in free)
+            totals = {n: got[n] for n in names}
     missed = [n for n in names if fractions[n] > 0 and totals[n] == 0 and kept[n]]
     if missed:  # one accurate clause on the line above, no advice: those splits are not empty
         got = ", ".join(f"{n} ({k})" for n, k in totals.items() if k)
@@ -481,6 +489,11 @@ def _class_id_changes(old: Sequence[str] | None, new: Sequence[str] | None, name
             + (", ..." if len(keep) > 8 else "") + "; a removed class keeps its id with no sample)"]
 
 
+def _free_units(units: list[list[Record]] | None) -> list[list[Record]]:
+    """The units whose records have no split yet (all of a unit's or none, once :func:`_pin_groups` ran)."""
+    return [u for u in units if u[0].split is None] if units is not None else []
+
+
 def _split_records(free: list[Record], fractions: dict[str, float], seed: int) -> dict[str, int]:
     """Records one by one: per class a seeded permutation cut by :func:`split_counts`; the split totals."""
     names = list(fractions)
@@ -578,11 +591,27 @@ def _pin_groups(units: list[list[Record]]) -> list[str]:
     if not mixed:
         return []
     unit, given = mixed[0]
-    what = f"group {unit[0].group!r}" if unit[0].group is not None else f"the samples naming one file ({unit[0].source_key!r}, ...)"
+    if unit[0].group is not None:
+        what = f"group {unit[0].group!r}"
+    elif _shares_file(unit):
+        what = f"the samples naming one file ({unit[0].source_key!r}, ...)"
+    else:  # joined by case_twins alone
+        what = f"the samples whose names differ only in case ({', '.join(repr(r.source_key) for r in unit[:3])})"
     return [f"{plural(len(mixed), 'group')} of samples {'span' if len(mixed) != 1 else 'spans'} several splits by the "
             f"source's own split column (e.g. {what}: {', '.join(f'{k} {v}' for k, v in sorted(given.items()))}); "
             f"they stay as given, so that group is in more than one split — fix the split column, and rows without "
             f"one take their group's most common split"]
+
+
+def _shares_file(unit: list[Record]) -> bool:
+    """Whether two of ``unit``'s records name one file (rather than being joined by case alone)."""
+    seen: set[str] = set()
+    for r in unit:
+        for v in {str(v) for v in r.members.values() if v.__class__ is str or isinstance(v, Path)}:
+            if v in seen:
+                return True
+            seen.add(v)
+    return False
 
 
 def _group_share_warning(totals: dict[str, int], fractions: dict[str, float], units: list[list[Record]]) -> list[str]:
@@ -663,22 +692,34 @@ def _nfc(name: str) -> str:
 
 
 def _case_twin_warning(records: Sequence[Record], twins: Mapping[int, str]) -> str:
-    """The warning for :func:`case_twins`: how many samples went to one split together, and how many of them
-    hold an image (or audio) without text and text without an image: a caption that did not pair with its
-    image because its name differs in case."""
+    """The warning for :func:`case_twins`: how many samples went to one split together (or, where the source
+    gives a set's samples other splits, stayed apart), and how many of them hold an image (or audio) without
+    text and text without an image: a caption that did not pair with its image because its name differs in case."""
     sets: dict[str, list[Record]] = {}
     for i, f in twins.items():
         sets.setdefault(f, []).append(records[i])
-    first = next(iter(sets.values()))
-    shown = " and ".join(repr(r.source_key or r.key) for r in first[:3])
+    # a set whose samples the source gives several splits keeps them (_pin_groups warns); any other goes whole
+    apart = [rs for rs in sets.values() if len({r.split for r in rs} - {None}) > 1]
+    first = apart[0] if apart else next(iter(sets.values()))
+    shown = " and ".join(repr(r.source_key or r.key) + (f" ({r.split})" if apart else "") for r in first[:3])
     kinds = [{_kind(e) for e in r.members} for r in (records[i] for i in twins)]
     media = sum(1 for k in kinds if k & {"i", "a"} and "t" not in k)
     texts = sum(1 for k in kinds if "t" in k and not k & {"i", "a"})
-    unpaired = (f"; {media} images (or audio files) and {texts} captions among them were not paired into samples "
-                f"(files pair by name, case included): each is a sample of its own" if media and texts else "")
+    unpaired = (f"; {plural(media, 'image')} (or audio {'file' if media == 1 else 'files'}) and "
+                f"{plural(texts, 'caption')} among them {'was' if media + texts == 2 else 'were'} not paired into "
+                f"samples (files pair by name, case included): each is a sample of its own" if media and texts else "")
+    if not apart:
+        went = "each set went to one split together, so that one item is not in two splits"
+    elif len(apart) == len(sets):
+        went = (f"the source gives the samples of {'each set' if len(sets) > 1 else 'the set'} different splits, and "
+                f"they stay in them, so one item is in two splits")
+    else:
+        went = (f"{plural(len(sets) - len(apart), 'set')} went to one split together; the source gives the samples of "
+                f"the other {len(apart)} (e.g. the ones shown) different splits, and they stay in them, so one item is "
+                f"in two splits")
     return (f"{plural(len(twins), 'sample')} in {plural(len(sets), 'set')} have names that differ only in case "
-            f"(e.g. {shown}): each set went to one split together, so that one item is not in two splits{unpaired}; "
-            f"give each item's files one spelling (they are one name on macOS and Windows)")
+            f"(e.g. {shown}): {went}{unpaired}; give each item's files one spelling (they are one name on macOS and "
+            f"Windows)")
 
 
 def split_groups(records: list[Record], by_file: bool = True, twins: Mapping[int, str] | None = None
