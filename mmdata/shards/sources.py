@@ -2528,9 +2528,19 @@ def _sep_line(text: str, sep: str, path: str | Path) -> tuple[str, str]:
 
 def _tsv_quoting(text: str, bom: bool) -> int:
     """How a tab-separated manifest quotes: as CSV does (``csv.QUOTE_MINIMAL``) when it is Excel's (a UTF-16
-    byte order mark: its "Unicode text" export) or when every cell that starts with '"' is a whole quoted cell
-    (``"a 12"" record"``, a quoted newline: what Excel writes into any tab-separated export); else not at all
-    (``csv.QUOTE_NONE``: a '"' is a character of its cell, as in ``"Hello" she said``)."""
+    byte order mark: its "Unicode text" export), or when the file reads unambiguously so: every quoted cell is
+    one Excel would quote (it holds '"', a tab or a line break: ``"a 12"" record"``, a quoted newline), the
+    quoted reading gives every row one width, and the unquoted one does not already read every line as a row of
+    the header's width; else not at all (``csv.QUOTE_NONE``: a '"' is a character of its cell, as in ``"Hello"
+    she said``, ``"Stop!"`` or an unclosed ``"A man riding a horse`` that would swallow the lines after it).
+
+    Example:
+        >>> import csv
+        >>> _tsv_quoting('a\\tb\\nx\\t"12"" record"\\n', False) == csv.QUOTE_MINIMAL
+        True
+        >>> _tsv_quoting('a\\tb\\nx\\t"Stop!"\\n', False) == csv.QUOTE_NONE
+        True
+    """
     import csv
     import io
 
@@ -2542,7 +2552,23 @@ def _tsv_quoting(text: str, bom: bool) -> int:
         widths = {len(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter="\t", strict=True) if r}
     except csv.Error:
         return csv.QUOTE_NONE
-    return csv.QUOTE_MINIMAL if len(widths) == 1 else csv.QUOTE_NONE
+    if len(widths) != 1:
+        return csv.QUOTE_NONE
+    # the strict parse succeeded, so every '"' that starts a cell opens a quoted cell closed before a tab / line end
+    quoted = [m.group(1) for m in _TSV_QUOTED.finditer(text)]
+    if not quoted or not all(any(c in q for c in '"\t\n\r') for q in quoted):
+        return csv.QUOTE_NONE  # "Stop!", "" : quotes Excel would not write, so characters of their cells
+    if any(c in q for q in quoted for c in "\t\n\r"):
+        # a quoted tab or line break: a '"' opening a caption and another closing one lines below keep the width;
+        # when every line already is a row of the header's width, the lines are the rows (nothing merged)
+        lines = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE) if r]
+        if len({len(r) for r in lines}) == 1:
+            return csv.QUOTE_NONE
+    return csv.QUOTE_MINIMAL
+
+
+#: a quoted cell of a tab-separated text that parses strictly: '"' at a cell's start, '""' inside, '"' at its end
+_TSV_QUOTED = re.compile(r'(?:^|(?<=[\t\n\r]))"((?:[^"]|"")*)"(?=[\t\n\r]|$)')
 
 
 #: compressed manifests: ``.gz`` of a CSV / TSV / JSONL is read; the others are named with the command that
