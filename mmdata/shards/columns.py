@@ -307,6 +307,7 @@ def _update_card(card: dict[str, Any], name: str, rows: list[dict[str, Any]], sh
     card["skipped_count"] = len(skipped)
     card["skipped_counts"] = {w + "s": sum(1 for s in skipped if s["what"] == w)
                               for w in ("sample", "member", "file", "folder")}
+    idx.refresh_digests(card, ("skipped", "skipped_count", "skipped_counts"))  # this job's own rewrite of them
     if isinstance(card.get("counts"), dict):
         card["counts"]["patterns"] = dict(sorted(Counter("+".join(r["modalities"]) for r in rows).items()))
     shard_rows.sort(key=lambda r: (r["modality"] or "", r["shard"]))

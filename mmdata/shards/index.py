@@ -592,9 +592,9 @@ CARD_DIGESTS = "card_digests"
 #: the index and the shards table (an edit is named once, by what disagrees): ``splits`` (samples and shards per
 #: split), ``counts`` (samples, per class, patterns), ``fingerprint``, ``source_keys_sha256``; and those
 #: ``mmdata add-modality`` rewrites when it adds a series: ``fields``, ``modalities`` (their counts are checked
-#: against the index), ``skipped*``
-UNDIGESTED = (CARD_DIGESTS, "splits", "counts", "fingerprint", "source_keys_sha256", "fields", "modalities",
-              "skipped", "skipped_count", "skipped_counts")
+#: against the index). The left-out entries (``skipped*``) are digested: add-modality refreshes theirs
+#: (:func:`refresh_digests`) — an emptied ``skipped`` list hid a job's losses from verify (QA27)
+UNDIGESTED = (CARD_DIGESTS, "splits", "counts", "fingerprint", "source_keys_sha256", "fields", "modalities")
 
 
 def _entry_digest(value: Any) -> str:
@@ -620,6 +620,26 @@ def card_digests(card: dict[str, Any]) -> dict[str, str]:
     """
     return {str(k): _entry_digest(v) for k, v in sorted(card.items(), key=lambda kv: str(kv[0]))
             if k not in UNDIGESTED}
+
+
+def refresh_digests(card: dict[str, Any], entries: Sequence[str]) -> None:
+    """Record the digests of ``entries`` anew in a card that has :data:`CARD_DIGESTS` (a job that rewrites
+    those entries of an existing card: add-modality's ``skipped``); the other entries keep the digests the
+    card was written with, so an earlier edit of them is still named. A card without digests stays without.
+
+    Example:
+        >>> c = {"skipped": [], "license": "x"}; c[CARD_DIGESTS] = card_digests(c)
+        >>> c["skipped"] = [{"what": "file"}]; refresh_digests(c, ["skipped"]); c[CARD_DIGESTS] == card_digests(c)
+        True
+    """
+    digests = card.get(CARD_DIGESTS)
+    if not isinstance(digests, dict):
+        return
+    for k in entries:
+        if k in card:
+            digests[k] = _entry_digest(card[k])
+        else:
+            digests.pop(k, None)
 
 
 def card_bytes(card: dict[str, Any]) -> bytes:

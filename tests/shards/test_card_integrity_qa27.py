@@ -151,6 +151,7 @@ def test_digests_do_not_cover_what_add_modality_rewrites() -> None:
     card[idx.CARD_DIGESTS] = idx.card_digests(card)
     card.update(fields=["image", "depth"], modalities={"image": {"count": 1}, "depth": {"count": 1}},
                 skipped=[{"what": "file"}], skipped_count=1, fingerprint="ff")
+    idx.refresh_digests(card, ("skipped", "skipped_count", "skipped_counts"))  # as add-modality does (QA27 D4)
     assert card_digest_problems(card) == []
     card[idx.CARD_DIGESTS] = "x"
     (p,) = card_digest_problems(card)
@@ -185,3 +186,30 @@ def test_deep_verify_allows_a_frame_of_rounding(media: Path) -> None:
 
     _edit_index(media, nudge)
     assert verify(media, deep=True)["ok"]
+
+
+def test_an_emptied_left_out_list_fails_verify_and_add_modality_keeps_the_card_verified(tmp_path: Path) -> None:
+    """QA27 D4: card_digests left `skipped*` out, so a card whose left-out list was emptied (a hidden data loss)
+    passed verify while `mmdata diff` saw it; add-modality, which rewrites that list, refreshes its digests."""
+    raw = make_sample_folder(tmp_path / "raw", n=6)
+    (raw / "notes.xyz").write_text("not data")
+    ds = tmp_path / "ds"
+    mmdata.shard(raw, ds, progress=False, layout="columns")
+    assert json.loads((ds / idx.CARD).read_text())["skipped"]
+    edited = Path(shutil.copytree(ds, tmp_path / "edited"))
+    _edit_card(edited, lambda c: c.update(skipped=[], skipped_count=0, skipped_counts={}))
+    named = {p["problem"].split("'")[1] for p in _card_problems(edited)}
+    assert {"skipped", "skipped_count", "skipped_counts"} <= named
+    # add-modality rewrites the list (its own left-out files) and the card still verifies
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "zzz.emb.npy").write_bytes(b"not an npy")  # matches no sample: a left-out entry of its own
+    from mmdata.shards.columns import add_modality
+
+    import numpy as np
+
+    key = sorted(idx.load_index(ds).column("key").to_pylist())[0]
+    np.save(extra / f"{key}.emb.npy", np.zeros(3, np.float32))
+    rep = add_modality(ds, "emb", extra)
+    assert rep["unmatched"] == 1
+    assert verify(ds)["ok"], verify(ds)["problems"]
