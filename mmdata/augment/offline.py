@@ -47,7 +47,28 @@ from mmdata.types import Sample
 from mmdata.urls import is_remote, lookup
 
 #: card entries an augmented copy keeps from its source's card: what they describe passes through unchanged
-CARRIED_CARD_KEYS = ("metadata_columns", "metadata_kinds")
+#: (the citation and homepage too: CC BY asks a derivative to credit the source as it asks to be credited)
+CARRIED_CARD_KEYS = ("metadata_columns", "metadata_kinds", "citation", "homepage")
+
+
+def card_attribution(card: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The per-source attribution a card holds — a builder's entry (``avdigits.attribution``: each
+    modality's source, creators, licence) or, for an augmented copy, its source's
+    (``augmentation.augmented_from.attribution``) — or None.
+
+    Example:
+        >>> card_attribution({"avdigits": {"attribution": [{"modality": "image", "source": "sklearn digits"}]}})
+        [{'modality': 'image', 'source': 'sklearn digits'}]
+        >>> card_attribution({"augmentation": {"augmented_from": {"attribution": [{"source": "x"}]}}})
+        [{'source': 'x'}]
+    """
+    found = next((v["attribution"] for k, v in card.items()
+                  if k != "augmentation" and isinstance(v, dict) and v.get("attribution")), None)
+    if found is None:
+        aug = card.get("augmentation")
+        src = aug.get("augmented_from") if isinstance(aug, dict) else None
+        found = src.get("attribution") if isinstance(src, dict) else None
+    return [dict(a) for a in found] if isinstance(found, list) and found else None
 
 
 def encode_sample(sample: Sample) -> dict[str, bytes]:
@@ -486,7 +507,8 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     The output's card keeps what the source's card says of the data: its ``license`` and ``description``
     (a derivative keeps the licence: CC BY asks for attribution down the chain), unless ``license`` /
     ``description`` are given (they override the source's; the source's licence stays in
-    ``augmentation.augmented_from.license``); ``name`` names the output (default: its folder's name). The
+    ``augmentation.augmented_from.license``), its ``citation`` and ``homepage``, and its per-source
+    attribution (:func:`card_attribution`) in ``augmentation.augmented_from.attribution``; ``name`` names the output (default: its folder's name). The
     source's ``skipped`` entries (what the jobs that wrote it left out) are carried into the output's
     ``skipped``, each with ``origin`` naming the dataset whose job left it out; the report's ``skipped``
     lists this job's own losses, ``source_skipped`` counts the carried ones.
@@ -574,6 +596,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     source = {"name": card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1], "fingerprint": card.get("fingerprint")}
     if card.get("license") is not None:  # the attribution chain: the source's licence, even where --license overrides it
         source["license"] = card["license"]
+    attribution = card_attribution(card)  # each modality's source and creators, which CC BY asks to credit
+    if attribution:
+        source["attribution"] = attribution
     carried = source_skipped(card, source["name"])
     if carried:
         source["skipped_count"] = len(carried)

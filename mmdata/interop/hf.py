@@ -1368,7 +1368,9 @@ def hub_card(path: str | Path) -> str:
               "`index.parquet` maps each key to its `source_key`, the original file it came from.", ""]
     lic = card.get("license")
     lines += ["## License", "", f"{lic}" if lic else "No licence is recorded in dataset.json: ask the data's owners.", ""]
-    attribution = next((v.get("attribution") for v in card.values() if isinstance(v, dict) and v.get("attribution")), None)
+    from mmdata.augment.offline import card_attribution
+
+    attribution = card_attribution(card)  # a builder's, or an augmented copy's source's
     if attribution:
         lines += ["## Sources", ""]
         first = ("source", "creators", "publisher", "url", "doi", "license", "tool", "tool_url", "tool_license")
