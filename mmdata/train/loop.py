@@ -502,15 +502,17 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         trained = trained_image_size(full, inputs.image_size) if "image" in modalities else None
         if trained is not None and trained[2] == "random_resized_crop" and image_size is None \
                 and not inputs.sources.get("image_size", "").startswith("the recipe's"):  # the derived normalize.image runs
-            # torchvision's pair: RandomResizedCrop(s) trains, Resize(s) + CenterCrop(s) evaluates; the derived
-            # normalize stage at s is that resize and centre crop, run on every split (QA27 C3: training crops were
+            # after torchvision's pair (RandomResizedCrop(s) trains, Resize(s) + CenterCrop(s) evaluates); the derived
+            # normalize stage at s is that resize and centre crop, run on every split, so training's crops are drawn
+            # from the centre square, not the whole image as torchvision's are (QA27 D3) (QA27 C3: training crops were
             # 64x64 while val and test were scored at the images' own 48x64, the inputs block saying 48x64)
             derived = spec.sources.get("image_size", "")
             spec = derive_inputs(st, modalities, image_size=trained[0], channels=channels, sample_rate=sample_rate,
                                  max_seconds=max_seconds, max_tokens=max_tokens, splits=splits)
             spec.sources["image_size"] = (f"random_resized_crop ({trained[1]}) crops training images to it; every split is "
-                                          f"first resized (shorter side) and centre-cropped to it, as torchvision pairs "
-                                          f"RandomResizedCrop with Resize + CenterCrop; {derived}")
+                                          f"first resized (shorter side) and centre-cropped to it, the training crops "
+                                          f"drawn from that centre square (a wide image's sides are not trained on); "
+                                          f"{derived}")
             full, norm = with_normalize(recipe, spec)
             inputs = effective_inputs(spec, norm, modalities, st, splits)
         elif trained is not None:
