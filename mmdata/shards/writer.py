@@ -3084,7 +3084,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     warnings = [*warnings, *lost_modality_warnings(skipped, count)]
     metadata = identifying_metadata_card(results[p["name"]].get("metadata") for p in plan)
     warnings = [*warnings, *identifying_metadata_warning(metadata)]
-    duplicates = duplicates_across_splits(rows)
+    duplicates = duplicates_across_splits(rows, read=_written_members(out, shard_rows))
     warnings = [*warnings, *duplicates_warning(duplicates)]
     fingerprint = idx.fingerprint([s["sha256"] for s in shard_rows])
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
@@ -3134,20 +3134,27 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
 _MEDIA_MEMBER = r"\.(?:[a-z0-9_]+\.)?(?:" + "|".join(IMAGE_EXTS + AUDIO_EXTS) + r")$"
 
 
-def duplicates_across_splits(rows: Any, k: int = 3) -> dict[str, Any]:
-    """Image and audio members whose bytes are the same (by size and CRC-32, both in the index) in samples of
-    different splits: one photo copied under two names, so a test sample is also trained on. Text is left
-    out (one short caption is often many samples'). Returns the card's ``duplicates`` entry:
+def duplicates_across_splits(rows: Any, k: int = 3,
+                             read: Callable[[str, set[str]], dict[str, bytes]] | None = None) -> dict[str, Any]:
+    """Image and audio members whose bytes are the same in samples of different splits: one photo copied
+    under two names, so a test sample is also trained on. Candidates share size and CRC-32 (both in the
+    index); ``read`` (shard name, member names -> their bytes: :func:`_written_members`) confirms them by
+    sha256, since fixed-size clips differ in their 32-bit CRC alone and two in a million clips share one by
+    chance (~116 false pairs at 1M). Without ``read``, or where it fails, the candidates stand unconfirmed.
+    Text is left out (one short caption is often many samples'). Returns the card's ``duplicates`` entry:
     ``{"across_splits": sets of one content in several splits, "samples": the samples holding them,
-    "examples": up to k sets (smallest size first), each as [source key, split] of its first sample in each split}``.
+    "examples": up to k sets (smallest size first), each as [source key, split] of its first sample in each
+    split, "compared": "sha256" (confirmed) or "size and CRC-32" (not), only where sets were found}``.
 
     Example:
         >>> import pyarrow as pa
-        >>> rows = pa.table({"key": ["a", "b", "c"], "split": ["train", "test", "test"],
+        >>> rows = pa.table({"key": ["a", "b", "c"], "split": ["train", "test", "test"], "shard": ["t", "u", "u"],
         ...                  "members": [["a.jpg"], ["b.jpg"], ["c.jpg"]], "sizes": [[5], [5], [6]],
         ...                  "member_crc32": [[7], [7], [7]]})
         >>> duplicates_across_splits(rows)
-        {'across_splits': 1, 'samples': 2, 'examples': [[['a', 'train'], ['b', 'test']]]}
+        {'across_splits': 1, 'samples': 2, 'examples': [[['a', 'train'], ['b', 'test']]], 'compared': 'size and CRC-32'}
+        >>> duplicates_across_splits(rows, read=lambda shard, names: {n: shard.encode() for n in names})["samples"]
+        0
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -3170,20 +3177,86 @@ def duplicates_across_splits(rows: Any, k: int = 3) -> dict[str, Any]:
     if per.num_rows == 0:
         return none
     dup = flat.join(per.select(["size", "crc"]), ["size", "crc"], join_type="inner")
-    sets: dict[tuple[int, int], set[int]] = {}
-    for size, crc, row in zip(dup["size"].to_pylist(), dup["crc"].to_pylist(), dup["row"].to_pylist()):
-        sets.setdefault((size, crc), set()).add(row)
+    found = list(zip(dup["size"].to_pylist(), dup["crc"].to_pylist(), dup["row"].to_pylist(), dup["name"].to_pylist()))
     keys = rows["source_key" if "source_key" in rows.column_names else "key"]
     splits = rows["split"]
+    digests = _candidate_digests(rows, [(row, name) for _, _, row, name in found], read)
+    sets: dict[tuple[Any, ...], set[int]] = {}
+    for size, crc, row, name in found:
+        sets.setdefault((size, crc, digests.get((row, name), "")), set()).add(row)
+    if digests:  # confirmed: a set whose bytes differ is no duplicate (a CRC-32 collision)
+        sets = {c: got for c, got in sets.items() if len({splits[i].as_py() for i in got}) > 1}
 
-    def one_per_split(found: set[int]) -> list[list[str]]:  # the first sample of each split the set is in
+    def one_per_split(got: set[int]) -> list[list[str]]:  # the first sample of each split the set is in
         by: dict[str, str] = {}
-        for i in sorted(found):
+        for i in sorted(got):
             by.setdefault(splits[i].as_py(), keys[i].as_py())
         return [[key, split] for split, key in sorted(by.items(), key=lambda kv: kv[1])][:3]
 
+    if not sets:  # every candidate was a CRC-32 collision
+        return none
     examples = [one_per_split(sets[c]) for c in sorted(sets)[:k]]
-    return {"across_splits": len(sets), "samples": len(set().union(*sets.values())), "examples": examples}
+    return {"across_splits": len(sets), "samples": len(set().union(*sets.values())), "examples": examples,
+            "compared": "sha256" if digests else "size and CRC-32"}
+
+
+def _candidate_digests(rows: Any, wanted: list[tuple[int, str]],
+                       read: Callable[[str, set[str]], dict[str, bytes]] | None) -> dict[tuple[int, str], str]:
+    """(row, member name) -> the sha256 of the member's bytes, each shard read once by ``read``; empty (the
+    candidates stand, compared by size and CRC-32 alone) without ``read`` or when a member cannot be read."""
+    if read is None:
+        return {}
+    shards = rows["shard"]
+    by_shard: dict[str, set[str]] = {}
+    for row, name in wanted:
+        by_shard.setdefault(shards[row].as_py(), set()).add(name)
+    try:
+        got = {shard: read(shard, names) for shard, names in sorted(by_shard.items())}
+    except (OSError, ShardError):
+        return {}
+    out: dict[tuple[int, str], str] = {}
+    for row, name in wanted:
+        data = got[shards[row].as_py()].get(name)
+        if data is None:
+            return {}
+        out[(row, name)] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def _written_members(out: Any, shard_rows: Sequence[Mapping[str, Any]]) -> Callable[[str, set[str]], dict[str, bytes]]:
+    """A reader for :func:`duplicates_across_splits`: the bytes of the named members of the shard (the index's
+    ``shard`` name) as the job wrote them under ``out`` (every field's tar of that shard in ``--layout
+    columns``); a local tar is walked with seeks past the other members, a remote one streamed."""
+    import io
+    import tarfile
+
+    from mmdata.shards.tario import open_shard
+
+    series: dict[str, list[str]] = {}
+    for s in shard_rows:
+        series.setdefault(s["shard"].rsplit("/", 1)[-1], []).append(s["shard"])
+
+    def read(shard: str, names: set[str]) -> dict[str, bytes]:
+        got: dict[str, bytes] = {}
+        for tar_name in series.get(shard, [shard]):
+            url = f"{out.url}/{tar_name}"
+            with open_shard(url, getattr(out, "storage_options", None)) as f:
+                try:
+                    with tarfile.open(fileobj=f, mode="r:" if isinstance(f, io.BufferedReader) else "r|") as tar:
+                        for m in tar:
+                            if m.isreg() and m.name in names and m.name not in got:
+                                got[m.name] = tar.extractfile(m).read()  # type: ignore[union-attr]
+                                if len(got) == len(names):
+                                    return got
+                except (tarfile.TarError, EOFError) as exc:
+                    raise ShardError(f"shard {url}: cannot read it back ({exc})") from None
+        return got
+
+    return read
+
+
+#: how the duplicates' warning says they were compared (the card's ``duplicates.compared``; older cards lack it)
+_COMPARED = {"sha256": "confirmed by sha256", None: "same size and CRC-32: very likely the same bytes"}
 
 
 def duplicates_warning(found: Mapping[str, Any]) -> list[str]:
@@ -3193,7 +3266,7 @@ def duplicates_warning(found: Mapping[str, Any]) -> list[str]:
     ex = found["examples"][0]
     shown = " and ".join(f"{key!r} ({split})" for key, split in ex)
     return [f"{plural(found['samples'], 'sample')} in {plural(found['across_splits'], 'set')} hold the same image or "
-            f"audio bytes (same size and CRC-32) in different splits (e.g. {shown}): a test sample that is also trained "
+            f"audio bytes ({_COMPARED.get(found.get('compared'), _COMPARED[None])}) in different splits (e.g. {shown}): a test sample that is also trained "
             f"on; the card lists them (duplicates); remove the copies, or give each set one split (a manifest's split "
             f"column, or --group-by)"]
 

@@ -1,9 +1,21 @@
 """QA27 G2 review findings in the writer: case twins and the split of the other samples (G2-1), the case-twin
-warnings when the source gives the splits (G2-3)."""
+warnings when the source gives the splits (G2-3), duplicates across splits confirmed by sha256 (G2-2), ``git
+status`` without optional locks (G2-4)."""
 from __future__ import annotations
 
+import io
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import soundfile as sf
+
+import mmdata
+from mmdata.shards import index as idx
 from mmdata.shards.sources import Record
-from mmdata.shards.writer import assign_splits
+from mmdata.shards.writer import assign_splits, duplicates_across_splits, duplicates_warning
 
 FRACTIONS = {"train": 0.8, "test": 0.2}
 
@@ -53,3 +65,51 @@ def test_case_twin_warning_counts_sets_together_and_apart() -> None:
     assert "4 samples in 2 sets" in twin and "1 set went to one split together" in twin
     assert "the other 1 (e.g. the ones shown)" in twin
     assert recs[2].split == recs[3].split == "train"
+
+
+# ---- G2-2: duplicates across splits are confirmed by sha256, not by a 32-bit CRC ----------------------------
+def _wav(spliced: bytes) -> bytes:
+    """A real 16-bit WAV whose samples hold ``spliced`` at one place (b"plumless" / b"buckeroo": one CRC-32)."""
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(800, dtype=np.int16), 8000, format="WAV", subtype="PCM_16")
+    data = bytearray(buf.getvalue())
+    data[100:108] = spliced
+    return bytes(data)
+
+
+def _split_folders(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def test_a_crc32_collision_across_splits_is_no_duplicate(tmp_path: Path) -> None:
+    a, b = _wav(b"plumless"), _wav(b"buckeroo")
+    assert len(a) == len(b) and zlib.crc32(a) == zlib.crc32(b) and a != b
+    src = _split_folders(tmp_path / "src", {"train/speech/a.wav": a, "test/speech/b.wav": b})
+    rep = mmdata.shard(src, tmp_path / "ds", progress=False)
+    assert rep["splits"] == {"train": 1, "test": 1}
+    assert idx.load_card(tmp_path / "ds")["duplicates"] == {"across_splits": 0, "samples": 0, "examples": []}
+    assert not [w for w in rep["warnings"] if "same image or audio bytes" in w]
+
+
+@pytest.mark.parametrize("layout", ["samples", "columns"])
+def test_true_duplicates_across_splits_are_confirmed_by_sha256(tmp_path: Path, layout: str) -> None:
+    a = _wav(b"plumless")
+    src = _split_folders(tmp_path / "src", {"train/speech/a.wav": a, "test/speech/b.wav": a,
+                                            "test/speech/c.wav": _wav(b"buckeroo")})
+    rep = mmdata.shard(src, tmp_path / "ds", layout=layout, progress=False)
+    dup = idx.load_card(tmp_path / "ds")["duplicates"]
+    assert dup["across_splits"] == 1 and dup["samples"] == 2 and dup["compared"] == "sha256"
+    assert sorted(split for _, split in dup["examples"][0]) == ["test", "train"]
+    said = [w for w in rep["warnings"] if "same image or audio bytes" in w]
+    assert len(said) == 1 and "2 samples in 1 set" in said[0] and "confirmed by sha256" in said[0]
+
+
+def test_unconfirmed_duplicates_are_worded_as_likely() -> None:
+    rows = pa.table({"key": ["a", "b"], "split": ["train", "test"], "shard": ["t", "u"], "members": [["a.wav"], ["b.wav"]],
+                     "sizes": [[5], [5]], "member_crc32": [[7], [7]]})
+    found = duplicates_across_splits(rows)  # nothing to read the members back from
+    assert found["compared"] == "size and CRC-32"
+    assert "same size and CRC-32: very likely the same bytes" in duplicates_warning(found)[0]
