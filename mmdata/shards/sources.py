@@ -2854,6 +2854,12 @@ def _served(p: str, root: str) -> str | None:
     return None
 
 
+#: folders whose listing a manifest's job keeps (cleared per manifest) while it looks for the files its cells name
+#: in another case or Unicode form: enough for a missing cell in each of thousands of folders, visited in any order
+#: (64 listed a folder again per missing cell when rows cycled through more folders: 20k rows over 500 folders)
+_LISTED_FOLDERS = 8192
+
+
 def _in_other_form(root: str, rel: str) -> str | None:
     """The path of ``rel`` under ``root`` whose non-ASCII names are found in their other Unicode form (NFC /
     NFD), part by part; None when a part is found in no form (or every part is ASCII: it has one form)."""
@@ -2888,7 +2894,7 @@ def _in_other_case(root: str, rel: str) -> str | None:
     return cur if os.path.isfile(cur) else None
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=_LISTED_FOLDERS)
 def _cased_in(folder: str) -> dict[str, str]:
     """The case-folded form of each name in ``folder`` -> that name, for names no other name folds to (listed
     once per folder: cleared per manifest)."""
@@ -2900,7 +2906,7 @@ def _cased_in(folder: str) -> dict[str, str]:
     return {n.casefold(): n for n in names if folded[n.casefold()] == 1}
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=_LISTED_FOLDERS)
 def _forms_in(folder: str) -> dict[str, str]:
     """The NFC form of each non-ASCII name in ``folder`` -> that name (listed once per folder: cleared per
     manifest)."""

@@ -58,3 +58,30 @@ def test_a_bom_keeps_excel_quoting_even_when_lines_would_do(tmp_path: Path) -> N
     body = 'image\ttext\tlabel\na.png\t"x\tcat\nb.png\ty"\tdog\n'
     (tmp_path / "m.txt").write_bytes(body.encode("utf-16"))
     assert [r["text"] for r in read_manifest(tmp_path / "m.txt")] == ["x\tcat\nb.png\ty"]
+
+
+def test_each_folder_is_listed_once_for_cells_missing_in_many_folders(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows cycling through more folders than the listings kept (64 before) listed a folder again for each missing
+    cell while looking for the file in another case; each folder is now listed once per manifest."""
+    import os
+    from collections import Counter
+
+    folders = [f"f{i:03d}" for i in range(100)]
+    _images(tmp_path, [f"{f}/0.png" for f in folders])
+    rows = ["image"] + [f"{f}/0.png" for f in folders] + [f"{f}/gone{j}.png" for j in range(3) for f in folders]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    listed: Counter[str] = Counter()
+    listdir = os.listdir
+
+    def counting(path: str = ".") -> list[str]:
+        listed[os.path.basename(os.fspath(path))] += 1
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting)
+    found = discover(tmp_path / "m.csv")
+    assert len(found.records) == 100
+    missing = {s["source"] for s in found.skipped if s["reason"].endswith("file not found")}
+    assert len(missing) == 300  # counted, not dropped silently
+    assert {f: n for f, n in listed.items() if f in folders and n > 1} == {}
+    assert all(listed[f] == 1 for f in folders)
