@@ -553,8 +553,9 @@ def _git_dirty() -> bool | None:
     if root is None or not (root / ".git").exists():
         return None
     try:
-        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "mmdata"], capture_output=True,
-                              text=True, timeout=5, cwd=root)
+        # no optional locks: a refreshing status takes .git/index.lock and can fail a concurrent `git commit`
+        done = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--",
+                               "mmdata"], capture_output=True, text=True, timeout=5, cwd=root)
     except (OSError, subprocess.SubprocessError):
         return None
     return bool(done.stdout.strip()) if done.returncode == 0 else None

@@ -3384,7 +3384,10 @@ def code_card() -> dict[str, Any]:
         import subprocess
 
         try:
-            done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "mmdata"],
+            # no optional locks: a status that refreshes the index takes .git/index.lock and can fail a user's
+            # concurrent `git commit` (QA27 G2-4)
+            done = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--",
+                                   "mmdata"],
                                   capture_output=True, text=True, timeout=5, cwd=checkout_root())
             dirty = bool(done.stdout.strip()) if done.returncode == 0 else None
         except (OSError, subprocess.SubprocessError):

@@ -4,6 +4,9 @@ status`` without optional locks (G2-4)."""
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -113,3 +116,32 @@ def test_unconfirmed_duplicates_are_worded_as_likely() -> None:
     found = duplicates_across_splits(rows)  # nothing to read the members back from
     assert found["compared"] == "size and CRC-32"
     assert "same size and CRC-32: very likely the same bytes" in duplicates_warning(found)[0]
+
+
+# ---- G2-4: the card's git status takes no lock on the user's index -------------------------------------------
+def _stale_checkout(root: Path) -> Path:
+    """A git checkout whose index has stale stat data for mmdata/x.py (a plain ``git status`` rewrites it)."""
+    (root / "mmdata").mkdir(parents=True)
+    (root / "mmdata" / "x.py").write_text("a = 1\n", encoding="utf-8")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x"}
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-qm", "x"]):
+        subprocess.run(["git", *cmd], cwd=root, check=True, env=env, capture_output=True)
+    st = (root / "mmdata" / "x.py").stat()
+    os.utime(root / "mmdata" / "x.py", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # same bytes, new stamp
+    return root / ".git" / "index"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_code_card_and_ablation_git_status_leave_the_index_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmdata import recipes_path
+    from mmdata.ablate import runner
+    from mmdata.shards.writer import code_card
+
+    index = _stale_checkout(tmp_path)
+    before = index.read_bytes()
+    monkeypatch.setattr(recipes_path, "checkout_root", lambda: tmp_path)
+    monkeypatch.setattr(recipes_path, "git_revision", lambda: "0" * 40)
+    assert code_card.__wrapped__()["git_dirty"] is False
+    assert runner._git_dirty() is False
+    assert index.read_bytes() == before  # a plain `git status` rewrote it, under .git/index.lock
