@@ -1030,6 +1030,12 @@ def _audio_tags(d: bytes) -> bool:
     return len(d) >= 128 and d[-128:-125] == b"TAG"  # ID3v1 (an MP3 without an ID3v2 tag)
 
 
+#: the chunks a PNG / WebP header walk reads looking for EXIF (as the WAV and FLAC walks stop at 256 / 128): a
+#: crafted file of empty chunks costs at most this many steps, not one per 8 bytes; an animated WebP keeps its EXIF
+#: after one ANMF chunk per frame, so the bound leaves room for 16k frames
+_IMAGE_CHUNKS = 1 << 14
+
+
 def identifying_metadata(data: bytes) -> set[str]:
     """The kinds of :data:`METADATA_KINDS` a member's bytes carry, from headers only: EXIF in a JPEG's APP1
     segments, a PNG's ``eXIf`` chunk, a WebP's ``EXIF`` chunk or a TIFF's own directories (``gps``,
@@ -1060,7 +1066,9 @@ def identifying_metadata(data: bytes) -> set[str]:
         if data.find(b"eXIf", 8, max(data.find(b"IDAT", 8), 8)) < 0:  # before the image data, or none
             return set()
         p, n = 8, len(data)
-        while p + 8 <= n:
+        for _ in range(_IMAGE_CHUNKS):
+            if p + 8 > n:
+                break
             size, kind = int.from_bytes(data[p:p + 4], "big"), data[p + 4:p + 8]
             if kind == b"eXIf":
                 return tiff_identifying(data[p + 8:p + 8 + size])
@@ -1069,8 +1077,12 @@ def identifying_metadata(data: bytes) -> set[str]:
             p += 12 + size
         return set()
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        if data.find(b"EXIF", 12) < 0:  # most WebPs: no chunk walk
+            return set()
         p, n = 12, len(data)
-        while p + 8 <= n:
+        for _ in range(_IMAGE_CHUNKS):
+            if p + 8 > n:
+                break
             kind, size = data[p:p + 4], int.from_bytes(data[p + 4:p + 8], "little")
             if kind == b"EXIF":
                 return tiff_identifying(data[p + 8:p + 8 + size])
