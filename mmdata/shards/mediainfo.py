@@ -963,6 +963,11 @@ def _vorbis_comments(b: bytes) -> bool:
     return False
 
 
+#: the frames of an ID3v2 tag / the entries of a WAV's LIST/INFO chunk a tag check reads: a crafted tag of empty
+#: frames costs at most this many steps (the chunk walks around them are bounded too)
+_TAG_ITEMS = 4096
+
+
 def _id3v2(b: bytes) -> bool:
     """Whether an ID3v2 tag at the start of ``b`` holds a frame other than the encoder's."""
     if len(b) < 10 or b[:3] != b"ID3":
@@ -970,7 +975,9 @@ def _id3v2(b: bytes) -> bool:
     major, size = b[3], (b[6] << 21) | (b[7] << 14) | (b[8] << 7) | b[9]
     head, idlen = (6, 3) if major == 2 else (10, 4)
     p, end = 10, min(10 + size, len(b))
-    while p + head <= end:
+    for _ in range(_TAG_ITEMS):
+        if p + head > end:
+            break
         fid = b[p:p + idlen]
         if not fid.strip(b"\x00"):
             break  # padding
@@ -1020,7 +1027,9 @@ def _audio_tags(d: bytes) -> bool:
                 return _id3v2(d[p + 8:p + 8 + size])
             if cid == b"LIST" and d[p + 8:p + 12] == b"INFO":
                 q, end = p + 12, min(p + 8 + size, n)
-                while q + 8 <= end:
+                for _ in range(_TAG_ITEMS):
+                    if q + 8 > end:
+                        break
                     sub, k = d[q:q + 4], int.from_bytes(d[q + 4:q + 8], "little")
                     if sub not in _TOOL_INFO and d[q + 8:q + 8 + k].strip(b"\x00 "):
                         return True

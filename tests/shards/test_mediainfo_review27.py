@@ -58,3 +58,24 @@ def test_a_png_of_empty_chunks_is_walked_a_bounded_number_of_steps() -> None:
     for n, found in ((_IMAGE_CHUNKS + 1, set()), (100, {"gps"})):
         crafted = real[:at] + empty * n + real[at:]
         assert identifying_metadata(crafted) == found, n
+
+
+def _wav_with_info(entries: bytes) -> bytes:
+    import numpy as np
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(80, dtype="int16"), 8000, format="WAV", subtype="PCM_16")
+    wav = buf.getvalue()
+    body = b"INFO" + entries
+    chunks = wav[12:] + b"LIST" + struct.pack("<I", len(body)) + body
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+
+def test_a_wav_info_list_of_empty_entries_is_walked_a_bounded_number_of_steps() -> None:
+    from mmdata.shards.mediainfo import _TAG_ITEMS
+
+    artist = b"IART" + struct.pack("<I", 8) + b"Jane Doe"
+    empty = b"ISFT\x00\x00\x00\x00"  # the encoder's own name, empty: no tag
+    assert identifying_metadata(_wav_with_info(empty * 100 + artist)) == {"audio_tags"}
+    assert identifying_metadata(_wav_with_info(empty * (_TAG_ITEMS + 1) + artist)) == set()
