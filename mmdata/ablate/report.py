@@ -730,8 +730,39 @@ def dataset_shown(path: Any) -> str:
         return redact(text)
     if text.startswith("file://"):
         text = text[len("file://"):]
-    name = Path(text.rstrip("/\\") or text).name
+    # the last part on either separator: Path("C:\\Users\\jane\\ds").name is the whole string on POSIX
+    name = re.split(r"[/\\]", text.rstrip("/\\") or text)[-1]
     return name if name not in ("", ".", "..") else Path(text).resolve().name or text
+
+
+def text_shown(text: Any, path: Any = None) -> str:
+    """A run's error or a warning as report.md shows it: the dataset's path (``path`` as given, its
+    absolute form, its ``file://`` URL: a trainer's error starts with the full local path) replaced by
+    :func:`dataset_shown`, and every secret a URL in it may carry masked (:func:`mmdata.urls.redact_text`).
+
+    Example:
+        >>> text_shown("/home/jane/data/ds1: no split 'test'", "/home/jane/data/ds1/")
+        "ds1: no split 'test'"
+        >>> text_shown("C:\\\\Users\\\\jane\\\\ds: no split", "C:\\\\Users\\\\jane\\\\ds")
+        'ds: no split'
+    """
+    from mmdata.urls import is_remote, redact_text
+
+    text = str(text)
+    if path is not None and str(path).strip():
+        given = str(path)
+        bare = given[len("file://"):] if given.startswith("file://") else given
+        forms = {given, given.rstrip("/\\"), bare, bare.rstrip("/\\")}
+        if not is_remote(bare):
+            try:
+                absolute = str(Path(bare).expanduser().resolve())
+                forms |= {absolute, "file://" + absolute}
+            except (OSError, RuntimeError, ValueError):
+                pass
+        shown = dataset_shown(path)
+        for form in sorted((f for f in forms if f and f not in (".", "/", "\\")), key=len, reverse=True):
+            text = text.replace(form, shown)
+    return redact_text(text)
 
 
 def provenance_text(p: dict[str, Any]) -> str:
@@ -1468,8 +1499,9 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
           else f"{md_text(ab.dataset.get('name'))} (built with seed {ab.dataset.get('seed', 0)})")
     lines = ["# Augmentation ablation report", "", f"> {s['controls']['headline']}", ""]
     failed = [a["name"] for a in s["arms"] if a["status"] == "failed"]  # out of the Holm family (stats.analyze)
+    given = ab.dataset.get("path")  # what a trainer's error or a warning says of it is shown as the Dataset line is
     for w in s.get("warnings") or []:
-        lines += [f"> **Warning:** {md_text(w, code_spans=True)}", ""]
+        lines += [f"> **Warning:** {md_text(text_shown(w, given), code_spans=True)}", ""]
     if runs["failed"]:
         lines += [f"> **{runs['failed']} run(s) failed** (listed under Failures); each arm is analysed on its completed "
                   "paired seeds. Rerun the same command to retry them.", ""]
@@ -1659,7 +1691,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         lines += ["", "## Failures", "", "| arm | seed | error |", "|---|---:|---|"]
         rank = {name: i for i, name in enumerate([s["baseline"]["name"], *(a["name"] for a in order)])}
         for f in sorted(s["failures"], key=lambda f: (rank.get(f["arm"], len(rank)), str(f["arm"]), f["seed"])):
-            lines.append(f"| {md_text(f['arm'])} | {f['seed']} | {md_text(str(f['error']).replace('|', '/')[:200])} |")
+            lines.append(f"| {md_text(f['arm'])} | {f['seed']} | {md_text(text_shown(f['error'], given).replace('|', '/')[:200])} |")
         lines += ["", "Tracebacks are in `runs.parquet` (`status == 'failed'`, column `traceback`)."]
     cost = (f" ({runs['mean_wall_s']:.1f} s wall, {runs['mean_cpu_s']:.1f} s CPU per run on average)"
             if runs.get("mean_wall_s") and runs.get("mean_cpu_s") else "")
