@@ -1288,17 +1288,53 @@ _TASKS = {"image": "image-classification", "audio": "audio-classification", "tex
 
 def hub_license(license: str | None) -> dict[str, str]:
     """The Hub's ``license`` entry for a card's licence: its id lower-cased with blanks as ``-``
-    (``CC BY 4.0`` -> ``cc-by-4.0``) when the Hub knows it, else ``other`` with ``license_name``;
-    ``{}`` for no licence.
+    (``CC BY 4.0`` -> ``cc-by-4.0``) when the Hub knows it, else ``other`` with ``license_name`` — an id of
+    ``a-z``, ``0-9``, ``.`` and ``-`` (``my-license-1.0``), as the Hub expects — and ``license_link``, the
+    first URL the text holds; ``{}`` for no licence.
 
     Example:
         >>> hub_license("CC BY 4.0"), hub_license("My terms"), hub_license(None)
         ({'license': 'cc-by-4.0'}, {'license': 'other', 'license_name': 'my-terms'}, {})
+        >>> hub_license("My terms: see https://x.org/t?a=1.")
+        {'license': 'other', 'license_name': 'my-terms-see', 'license_link': 'https://x.org/t?a=1'}
     """
     if not license or not str(license).strip():
         return {}
-    slug = re.sub(r"[\s_]+", "-", str(license).strip().lower())
-    return {"license": slug} if slug in HUB_LICENSES else {"license": "other", "license_name": slug}
+    text = str(license).strip()
+    slug = re.sub(r"[\s_]+", "-", text.lower())
+    if slug in HUB_LICENSES:
+        return {"license": slug}
+    url = re.search(r"https?://[^\s<>\"'`()\[\]]+", text)
+    link = url.group(0).rstrip(".,;:!?") if url else None
+    rest = (text[:url.start()] + " " + text[url.end():]) if url else text
+    name = re.sub(r"[^a-z0-9.]+", "-", rest.lower()).strip("-.")
+    name = re.sub(r"\.{2,}", ".", name)[:100].strip("-.") or "custom"
+    return {"license": "other", "license_name": name, **({"license_link": link} if link else {})}
+
+
+def _fence(text: str, info: str = "") -> list[str]:
+    """``text`` as a fenced code block whose fence is longer than any run of backticks in it (CommonMark:
+    a run of three inside does not close a fence of four)."""
+    runs = [len(m) for m in re.findall(r"`+", text)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    return [fence + info, text, fence]
+
+
+def _closed_fences(text: str) -> str:
+    """Markdown ``text`` (a description) as it is, with a code fence it leaves open closed at its end: an
+    unclosed ````` ``` ````` would turn the rest of the README into code."""
+    open_fence: str | None = None
+    for line in text.splitlines():
+        m = re.match(r" {0,3}(`{3,}|~{3,})", line)
+        if not m:
+            continue
+        run = m.group(1)
+        if open_fence is None:
+            if not (run[0] == "`" and "`" in line[m.end():]):  # a backtick fence's info string holds no backtick
+                open_fence = run
+        elif run[0] == open_fence[0] and len(run) >= len(open_fence) and not line[m.end():].strip():
+            open_fence = None
+    return text if open_fence is None else text.rstrip("\n") + "\n" + open_fence
 
 
 def _size_category(n: int) -> str:
@@ -1358,8 +1394,8 @@ def hub_card(path: str | Path) -> str:
     meta["dataset_info"] = {"features": features}
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip("\n"), "---", "",
              f"# {meta['pretty_name']}", ""]
-    if card.get("description"):
-        lines += [str(card["description"]), ""]
+    if card.get("description"):  # Markdown as written, a fence it leaves open closed (the rest stays text)
+        lines += [_closed_fences(str(card["description"])), ""]
     per_split = ", ".join(f"{s}: {int(i.get('samples') or 0):,}" for s, i in splits.items())
     lines += [f"{total:,} samples ({per_split}); "
               f"modalities {', '.join(mods) or 'none'}; "
@@ -1380,11 +1416,13 @@ def hub_card(path: str | Path) -> str:
             lines.append(f"* **{a.get('modality', 'source')}**: " + "; ".join(parts))
         lines.append("")
     if card.get("citation"):
-        lines += ["## Citation", "", "```bibtex", str(card["citation"]), "```", ""]
+        lines += ["## Citation", "", *_fence(str(card["citation"]), "bibtex"), ""]
     left = card.get("skipped_count") or 0
     lines += ["## Provenance", "",
               f"Left out by the jobs that wrote it: {left} (listed in `dataset.json`, `skipped`)."
-              + (f" Built with `{card['command']}`." if card.get("command") else ""), ""]
+              + (" Built with:" if card.get("command") else ""), ""]
+    if card.get("command"):  # an indented code block: literal, whatever backticks the command holds
+        lines += ["\n".join("    " + ln for ln in str(card["command"]).splitlines()), ""]
     return "\n".join(lines)
 
 
