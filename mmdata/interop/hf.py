@@ -974,7 +974,11 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
     if "key" in roles or "source_key" in features:
         from mmdata.shards.index import load_index
 
-        t = load_index(path).select(["key", "source_key"]).to_pydict()
+        import pyarrow.compute as pc
+
+        # three columns, the split converted only: every column of every split made a dict of the whole index
+        t = load_index(path, columns=["split", "key", "source_key"])
+        t = t.filter(pc.equal(t["split"], split)).select(["key", "source_key"]).to_pydict()
         source_keys = dict(zip(t["key"], t["source_key"]))
     col = {r: roles.get(r, r) for r in ("image", "audio", "text", "label", "split")}
     # HF's convention for a sample without a label: -1 in a ClassLabel (or int) column, not null, so that

@@ -59,3 +59,29 @@ def test_backticks_in_the_description_command_and_citation_leave_the_sections_in
     code = {t.content.rstrip("\n") for t in tokens if t.type in ("fence", "code_block")}
     assert CITATION in code and COMMAND in code, code
     assert "x = 1" in code  # the description's own code block, closed
+
+
+def test_to_hf_reads_three_index_columns_and_maps_the_converted_split_only(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """G3-6: to_hf built a dict of every key -> source_key of every split from the whole index (every column)."""
+    pytest.importorskip("datasets")
+    from mmdata.shards import index as idx
+
+    raw = make_sample_folder(tmp_path / "raw", n=8, odd_stems=True, missing=False)
+    mmdata.shard(raw, tmp_path / "ds", split="train=0.5,val=0.5", progress=False)
+    real, reads = idx.load_index, []
+
+    def spy(path, columns=None, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        table = real(path, columns, *a, **kw)
+        reads.append((columns, table.num_rows))
+        return table
+
+    monkeypatch.setattr(idx, "load_index", spy)
+    want = real(tmp_path / "ds", columns=["split", "key", "source_key"]).to_pydict()
+    for split in ("train", "val"):
+        reads.clear()
+        d = mmdata.to_hf(tmp_path / "ds", split, cache_dir=tmp_path / "hf")
+        mapped = [c for c, _ in reads if c is not None and "source_key" in c]
+        assert mapped == [["split", "key", "source_key"]], reads  # not the whole table
+        expect = {k: sk for sp, k, sk in zip(want["split"], want["key"], want["source_key"]) if sp == split}
+        assert dict(zip(d["key"], d["source_key"])) == expect
