@@ -994,7 +994,9 @@ class Recipe:
         per row)."""
         both = batch.present["image"] & torch.stack([batch.present[n] for n in targets]).any(0)
         for i in both.nonzero().flatten().tolist():
-            image = Shape(tuple(batch.lengths["image"][i].tolist()))
+            # the channels too (a batch's images share theirs: collate refuses mixed modes), so a frame in another
+            # mode than its image is refused as per sample (review R2-2)
+            image = Shape((int(batch["image"].shape[1]), *batch.lengths["image"][i].tolist()))
             for name in targets:
                 if bool(batch.present[name][i]):
                     check_target(name, _row(batch, name, i), image, batch.keys[i], self._fills[name])

@@ -135,8 +135,21 @@ def test_a_colour_scale_of_class_ids_has_whole_ticks() -> None:
     assert [label for label, _ in entries] == ["1", "37", "74", "110", "146", "255 (fill / ignore)"]
 
 
-def test_an_image_target_is_not_drawn_as_an_overlay(seg_ds: Path) -> None:
+def test_an_image_target_is_not_drawn_as_an_overlay(tmp_path: Path) -> None:
     """QA27 C5: a target of kind image (a clip's other frame) was drawn over the image as a segmentation map
     with a 255-value colour scale; only mask targets are overlaid."""
-    recipe = {"targets": {"seg.png": "image"}, "image": [{"op": "hflip", "p": 0.5}]}
-    assert not preview_figure(seg_ds, recipe, n=2, variants=1).legends
+    from PIL import Image
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rows = ["image,frame1,label"]
+    for i in range(3):
+        for name, shift in (("im", 0), ("fr", 30)):
+            Image.fromarray(np.full((24, 32, 3), 40 * i + shift, np.uint8)).save(raw / f"{name}{i}.png")
+        rows.append(f"im{i}.png,fr{i}.png,{i % 2}")
+    (raw / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    mmdata.shard(raw / "m.csv", tmp_path / "ds", columns={"frame1": "frame1"}, progress=False)
+    recipe = {"targets": {"frame1.png": "image"}, "image": [{"op": "hflip", "p": 0.5}]}
+    assert not preview_figure(tmp_path / "ds", recipe, n=2, variants=1).legends
+    masked = {"targets": {"frame1.png": "mask"}, "image": [{"op": "hflip", "p": 0.5}]}
+    assert preview_figure(tmp_path / "ds", masked, n=2, variants=1).legends  # the same field as a mask: overlaid

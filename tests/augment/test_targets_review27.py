@@ -51,8 +51,6 @@ def test_frames_in_the_images_mode_still_follow_it() -> None:
     assert tuple(out["f.png"].shape) == (1, 8, 8) and torch.equal(out["f.png"], out["image"])
 
 
-@pytest.mark.xfail(strict=True, reason="needs mmdata/augment/recipe.py (F7) _check_batch_maps to pass the image's "
-                   "channel count: Shape((batch['image'].shape[1], *lengths)); a batch row's lengths hold (H, W) only")
 def test_a_grey_frame_beside_an_rgb_image_is_refused_in_a_batch() -> None:
     recipe = load_recipe({"targets": {"f.png": "image"}, "image": [{"op": "hflip", "p": 1.0}]})
     batch = collate([Sample("clip7", {"image": _png("RGB", 0), "f.png": _png("L", 1)}),
