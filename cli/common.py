@@ -258,6 +258,23 @@ def one_line_path(path: Any) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+#: the characters of one card string (a name, a class, a license) inspect and diff print; --json has it whole
+MAX_CARD_TEXT = 200
+
+
+def card_text(value: object, limit: int = MAX_CARD_TEXT) -> str:
+    """A string from a dataset card (downloaded data) as the terminal gets it: on one line with control characters
+    escaped (``\\x1b``: a card's ``ESC[2J`` would clear the screen, ``ESC[1A ESC[2K`` erase the warning above),
+    and cut after ``limit`` characters with how many it has (a 1 MB class name printed whole).
+
+    Example:
+        >>> print(card_text("n\\x1b[2J"), card_text("x" * 300, limit=5))
+        n\\x1b[2J xxxxx... (300 characters)
+    """
+    text = one_line_path(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def rounded(value: float, decimals: int = 2) -> str:
     """A measured value for people: at most ``decimals`` decimals, none for a whole number, never an exponent
     (``:g`` printed ``0.251247`` seconds and ``1.23457e+06`` characters); ``--json`` keeps every digit.

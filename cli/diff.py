@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import JsonFlag, console, note, one_line_path, one_of, plural, print_json, table
-from mmdata.cli.shards import card_text
+from mmdata.cli.common import JsonFlag, card_text, console, note, one_line_path, one_of, plural, print_json, table
 from mmdata.shards.index import UNLABELLED_GROUP
 
 #: ``--fail-on`` values: the kinds of sample difference, ``card`` (class names, fields) and ``any`` (all of them)
@@ -136,10 +135,12 @@ def _print(rep: dict, limit: int) -> None:
         if k in card and not card[k]["same"]:
             lines.append(f"{k}: {ct(card[k]['a'])} -> {ct(card[k]['b'])}")
     skipped = card.get("skipped")
-    if skipped and (skipped["added"] or skipped["removed"]):
+    if skipped and (skipped["added"] or skipped["removed"] or skipped.get("not_listed")):
+        cut = skipped.get("not_listed") or {}
+        total = {k: len(skipped[k]) + cut.get(k, 0) for k in ("added", "removed")}
         lines.append(f"left out by the jobs: {skipped['a']} -> {skipped['b']} entries ("
-                     + "; ".join(f"{len(skipped[k])} {k}, e.g. {ct(skipped[k][0])}" for k in ("added", "removed")
-                                 if skipped[k]) + ")")
+                     + "; ".join(f"{total[k]} {k}" + (f", e.g. {ct(skipped[k][0])}" if skipped[k] else "")
+                                 for k in ("added", "removed") if total[k]) + ")")
     fp = card["fingerprint"]
     lines.append("fingerprint: the same" if fp["same"] else f"fingerprint: {ct(fp['a'])} -> {ct(fp['b'])}")
     for line in lines:

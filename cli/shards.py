@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, RewriteFlag, Seed, console,
-                               load_pandas_for_arrow, no_room, note, one_of, plural, print_json, rounded, one_line_path, stopped_as_exit,
+from mmdata.cli.common import (AddressOpt, DataDir, DataUrl, ExecutorOpt, JsonFlag, RewriteFlag, Seed, card_text,
+                               console, load_pandas_for_arrow, no_room, note, one_of, plural, print_json, rounded, one_line_path, stopped_as_exit,
                                table, warn)
 from mmdata.shards.index import UNLABELLED_GROUP
 
@@ -162,30 +162,13 @@ def _left_out(skipped: list[dict]) -> None:
     emptied = [s for s in skipped if s["what"] == "sample" and s["sample"] in emptied_by]
     causes = [s for s in skipped if not (s["what"] == "sample" and s["sample"] in emptied_by)]
     for sk in causes[:10]:
-        note(f"  {escape(sk['source'])}: {escape(sk['reason'])}")
+        note(f"  {escape(one_line_path(sk['source']))}: {escape(one_line_path(sk['reason']))}")
     if len(causes) > 10:
         note(f"  ... and {len(causes) - 10} more; by reason: {escape('; '.join(skip_reasons(causes, 5)))}")
     if emptied:
         shown = ", ".join(repr(s["sample"]) for s in emptied[:3]) + (", ..." if len(emptied) > 3 else "")
         note(f"  {plural(len(emptied), 'sample')} with no file or text left once these were left "
              f"out, so left out whole: {escape(shown)}")
-
-
-#: the characters of one card string (a name, a class, a license) inspect and diff print; --json has it whole
-MAX_CARD_TEXT = 200
-
-
-def card_text(value: object, limit: int = MAX_CARD_TEXT) -> str:
-    """A string from a dataset card (downloaded data) as the terminal gets it: on one line with control characters
-    escaped (``\\x1b``: a card's ``ESC[2J`` would clear the screen, ``ESC[1A ESC[2K`` erase the warning above),
-    and cut after ``limit`` characters with how many it has (a 1 MB class name printed whole).
-
-    Example:
-        >>> print(card_text("n\\x1b[2J"), card_text("x" * 300, limit=5))
-        n\\x1b[2J xxxxx... (300 characters)
-    """
-    text = one_line_path(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 #: the card's text entries inspect shows (text and --json)
@@ -440,14 +423,15 @@ def add_modality(
         n = rep["skipped"]
         note(f"[yellow]{plural(n, 'bad file')} left out[/] (listed in dataset.json under \"skipped\"):")
         for sk in rep["skipped_files"]:
-            note(f"  {escape(sk['source'])} (sample {escape(str(sk['sample']))}): {escape(sk['reason'])}")
+            note(f"  {escape(one_line_path(sk['source']))} (sample {escape(one_line_path(sk['sample']))}): "
+                 f"{escape(one_line_path(sk['reason']))}")
         if n > len(rep["skipped_files"]):
             note(f"  ... and {n - len(rep['skipped_files'])} more")
     if rep["unmatched"]:
         n = rep["unmatched"]
         why = "; ".join(f"{escape(reason)}: {count}" for reason, count in rep["unmatched_reasons"].items())
         note(f"[yellow]not used: {plural(n, 'file')}[/] ({why}; listed in dataset.json under \"skipped\"): "
-             + ", ".join(escape(f) for f in rep["unmatched_files"])
+             + ", ".join(escape(one_line_path(f)) for f in rep["unmatched_files"])
              + (f" ... and {n - len(rep['unmatched_files'])} more" if n > len(rep["unmatched_files"]) else ""))
 
 

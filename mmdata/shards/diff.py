@@ -203,18 +203,29 @@ def _skip_entry(entry: Any) -> str:
     return f"{entry.get('what')} {entry.get('source')}: {entry.get('reason')}"
 
 
-def _skipped_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """What the jobs that wrote ``a`` and ``b`` left out (the cards' ``skipped``): counts, and the entries one
-    side has and the other lacks (as ``what source: reason`` lines)."""
-    la = [_skip_entry(e) for e in a.get("skipped") or []]
-    lb = [_skip_entry(e) for e in b.get("skipped") or []]
-    ca, cb = Counter(la), Counter(lb)
-    return {"a": len(la), "b": len(lb), "added": sorted((cb - ca).elements()), "removed": sorted((ca - cb).elements())}
+def _skipped_diff(a: dict[str, Any], b: dict[str, Any], limit: int | None = LIMIT) -> dict[str, Any]:
+    """What the jobs that wrote ``a`` and ``b`` left out (the cards' ``skipped``): counts (all entries), and the
+    entries one side has and the other lacks (as ``what source: reason`` lines, up to ``limit`` of each; with
+    ``not_listed``, the count of each list's entries cut). Output folders inside the source (the job's own, an
+    earlier job's: ``data`` -> ``data/out`` against ``data/out2``) are left out of the comparison: they are not data."""
+    from mmdata.shards.sources import EARLIER_OUTPUT, OUTPUT_OF_THIS_JOB
+
+    def lines(card: dict[str, Any]) -> list[str]:
+        return [_skip_entry(e) for e in card.get("skipped") or []
+                if not (isinstance(e, dict) and e.get("reason") in (OUTPUT_OF_THIS_JOB, EARLIER_OUTPUT))]
+
+    ca, cb = Counter(lines(a)), Counter(lines(b))
+    added, removed = sorted((cb - ca).elements()), sorted((ca - cb).elements())
+    out: dict[str, Any] = {"a": len(a.get("skipped") or []), "b": len(b.get("skipped") or []),
+                           "added": added[:limit], "removed": removed[:limit]}
+    if limit is not None and (len(added) > limit or len(removed) > limit):
+        out["not_listed"] = {"added": len(added) - len(out["added"]), "removed": len(removed) - len(out["removed"])}
+    return out
 
 
-def _card_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def _card_diff(a: dict[str, Any], b: dict[str, Any], limit: int | None = LIMIT) -> dict[str, Any]:
     """What differs between the cards ``a`` and ``b``: class names, class count, fingerprint, modalities, license,
-    description, name, command and what the jobs left out (``skipped``)."""
+    description, name, command and what the jobs left out (``skipped``, up to ``limit`` entries listed)."""
     na, nb = list(a.get("label_names") or []), list(b.get("label_names") or [])
     sa, sb = {_nfc(n) for n in na}, {_nfc(n) for n in nb}
     renamed = [{"id": i, "a": x, "b": y} for i, (x, y) in enumerate(zip(na, nb))
@@ -244,7 +255,7 @@ def _card_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
                    "removed": [f for f in fields_a if f not in fields_b]},
         "layout": {"a": a.get("layout", "samples"), "b": b.get("layout", "samples")},
         **{k: {"a": a.get(k), "b": b.get(k), "same": a.get(k) == b.get(k)} for k in TEXT_ENTRIES},
-        "skipped": _skipped_diff(a, b),
+        "skipped": _skipped_diff(a, b, limit),
     }
     # the fingerprint is not in it: it changes with the shards' bytes (another --maxcount packs the same samples
     # otherwise), which the samples' comparison covers; nor name and command (GATED)
@@ -252,7 +263,7 @@ def _card_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
                           or out["fields"]["added"] or out["fields"]["removed"]
                           or out["layout"]["a"] != out["layout"]["b"]
                           or any(not out[k]["same"] for k in GATED)
-                          or out["skipped"]["added"] or out["skipped"]["removed"])
+                          or out["skipped"]["added"] or out["skipped"]["removed"] or "not_listed" in out["skipped"])
     return out
 
 
@@ -289,9 +300,10 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     and the count of each kind, ``moved_in`` / ``moved_out`` for moves), ``card`` (class names added, removed,
     renamed at one id and kept under another id; ``num_classes``, ``fingerprint``, fields, layout; ``license``,
     ``description``, ``name``, ``command`` (``a``, ``b``, ``same``); ``skipped``: what the jobs left out (counts,
-    entries ``added`` / ``removed``); ``changed``: class names, class count, fields, layout, license, description
-    or left-out entries differ — not the fingerprint, name or command, which differ between two shardings of one
-    folder),
+    entries ``added`` / ``removed``, up to ``limit`` each, with ``not_listed`` counts where cut; output folders
+    inside the source, the job's own or an earlier one, are no entry of them); ``changed``: class names, class
+    count, fields, layout, license, description or left-out entries differ — not the fingerprint, name or command,
+    which differ between two shardings of one folder),
     ``same`` (no sample differs and the cards agree) and ``warnings``.
 
     Raises:
@@ -400,7 +412,7 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
                  for s in names if wanted is None or s in wanted}
     for s, row in per_split.items():
         row["same"] = not any(row[f] for f in fields[:-1])
-    card = _card_diff(va.card, vb.card)
+    card = _card_diff(va.card, vb.card, limit)
     counts = {k: len(out[k]) for k in KINDS}
     return {
         "a": {"path": va.path, "name": va.card.get("name"), "fingerprint": va.card.get("fingerprint"),
