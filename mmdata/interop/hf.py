@@ -1349,6 +1349,13 @@ def _size_category(n: int) -> str:
     return "n>1T" if n >= 10**12 else "1B<n<10B"
 
 
+#: the line a card :func:`hub_card` makes carries (an HTML comment: the Hub does not show it): ``mmdata verify``
+#: compares a README.md holding it with the card the dataset gives now, so one left from before a reshard (another
+#: licence, other splits or shards) is named, not published (QA27: a --rewrite kept the old README silently)
+HUB_CARD_MARK = ("<!-- made from dataset.json by mmdata.interop.hf.write_hub_card: write it again after resharding "
+                 "(mmdata verify checks it) -->")
+
+
 def hub_card(path: str | Path) -> str:
     """A Hugging Face dataset card (``README.md``: YAML front matter, then text) for an mmdata dataset
     folder, from its ``dataset.json``: ``license`` (:func:`hub_license`), ``pretty_name``,
@@ -1397,7 +1404,7 @@ def hub_card(path: str | Path) -> str:
     # the text below gives the sample counts
     meta["dataset_info"] = {"features": features}
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip("\n"), "---", "",
-             f"# {meta['pretty_name']}", ""]
+             HUB_CARD_MARK, "", f"# {meta['pretty_name']}", ""]
     if card.get("description"):  # Markdown as written, a fence it leaves open closed (the rest stays text)
         lines += [_closed_fences(str(card["description"])), ""]
     per_split = ", ".join(f"{s}: {int(i.get('samples') or 0):,}" for s, i in splits.items())

@@ -829,6 +829,8 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     problems.extend(card_index_problems(card, table, rows))
     digested = card_digest_problems(card)
     problems.extend(digested or [])
+    if store is None:
+        problems.extend(_hub_card_problems(root))
     crcs = _member_crcs(rows) if deep else None
     checked: dict[str, None] = {}
     headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]] = {}
@@ -959,6 +961,36 @@ def verify_shards(tars: list[str], *, deep: bool = False,
             problems.append({"shard": tar, "problem": "holds no sample", "expected": "at least one sample",
                              "found": None})
     return {**_report(len(tars), problems), "bare": True, "samples": samples}
+
+
+def _hub_card_problems(root: Path) -> list[dict[str, Any]]:
+    """A ``README.md`` that :func:`mmdata.interop.hf.write_hub_card` wrote (it carries
+    :data:`~mmdata.interop.hf.HUB_CARD_MARK`) must be the card the dataset gives now: one written before a
+    reshard names another licence, other splits or shard files (the Hub would show and load those). A README.md
+    of one's own (no mark) is not looked at."""
+    readme = root / "README.md"
+    try:
+        if not readme.is_file() or readme.stat().st_size > (1 << 22):
+            return []
+        text = readme.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    from mmdata.interop.hf import HUB_CARD_MARK, hub_card
+
+    if HUB_CARD_MARK not in text:
+        return []
+    try:
+        now = hub_card(root)
+    except MMDataError:  # a layout the Hub card does not take: nothing to compare with
+        return []
+    if now == text:
+        return []
+    old, new = text.splitlines(), now.splitlines()
+    first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+    return [{"shard": "README.md", "problem": "the Hugging Face card write_hub_card wrote is stale: the dataset "
+             "changed since (write it again: mmdata.interop.hf.write_hub_card)",
+             "expected": new[first][:200] if first < len(new) else "(end of the card)",
+             "found": old[first][:200] if first < len(old) else "(end of the file)", "key": None}]
 
 
 def _report(checked: int, problems: list[dict[str, Any]]) -> dict[str, Any]:
