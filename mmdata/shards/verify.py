@@ -981,7 +981,7 @@ def _hub_card_problems(root: Path) -> list[dict[str, Any]]:
         return []
     try:
         now = hub_card(root)
-    except MMDataError:  # a layout the Hub card does not take: nothing to compare with
+    except (MMDataError, OSError, ValueError):  # a layout the Hub card does not take, damage named above
         return []
     if now == text:
         return []
