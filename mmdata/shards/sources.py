@@ -61,8 +61,12 @@ from mmdata.io import host_limit
 from mmdata.shards.pointers import DVC_POINTER, LFS_POINTER, dvc_reason, is_lfs_pointer
 
 KNOWN_EXTS = frozenset((*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "json", "npy"))
-#: extensions that need no special rule in discovery (``npy`` fields and ``jpeg``/``jpg`` do)
-_PLAIN_EXTS = KNOWN_EXTS - {"npy", "jpeg"}
+#: JPEG files under other extensions (Windows saves web images as ``.jfif``), stored as ``.jpg`` members: the
+#: bytes are the same, and webdataset's decoders and a hub card's features then see one ``jpg`` column, not a
+#: ``jfif`` one beside it (QA27 H1-D6). ``.jpeg`` is kept: both readers know it
+JPEG_ALIASES = {"jfif": "jpg", "jpe": "jpg", "jif": "jpg"}
+#: extensions that need no special rule in discovery (``npy`` fields, ``jpeg``/``jpg`` and the JPEG aliases do)
+_PLAIN_EXTS = KNOWN_EXTS - {"npy", "jpeg", *JPEG_ALIASES}
 _SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 _UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9_-]+")
 MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
@@ -194,11 +198,14 @@ def safe_key(stem: str) -> str:
 
 
 def split_name(filename: str) -> tuple[str, str] | None:
-    """Split a filename into (stem, extension) using the longest known suffix; None if unknown.
+    """Split a filename into (stem, extension) using the longest known suffix; None if unknown. The extension
+    is the member's: lower case, and ``jpg`` for the JPEG aliases (:data:`JPEG_ALIASES`).
 
     Example:
         >>> split_name("café 1.v2 #1.png"), split_name("0001.depth.npy"), split_name("x.zip")
         (('café 1.v2 #1', 'png'), ('0001', 'depth.npy'), None)
+        >>> split_name("photo.JFIF")
+        ('photo', 'jpg')
     """
     dot = filename.rfind(".")
     if dot <= 0:
@@ -213,7 +220,7 @@ def split_name(filename: str) -> tuple[str, str] | None:
         if not stem:
             return None
         return stem, f"{fieldname}.npy"
-    return stem, ext
+    return stem, JPEG_ALIASES.get(ext, ext)
 
 
 # ---- reading files --------------------------------------------------------------------------------
@@ -1673,8 +1680,10 @@ def _folder_per_item_warning(records: list[Record], top_dirs: list[str]) -> str 
     return (f"folders {shown} were read as {len(kinds)} classes, but each holds {', '.join(modalities)} files under the "
             f"same names ({names}): a folder per item (a video clip's frames, its audio and subtitles)? Read as classes, "
             f"every file became a sample of its own with one modality ({len(records)} samples). Shard such data from a "
-            f"manifest, a row per folder and a column per file (image, audio, text, frame1, ...: "
-            f"mmdata shard clips.csv OUT --column frame1=frame1), its label in a column; docs/bad-input-shard.md")
+            f"manifest, a row per folder and a column of paths per file (image, audio, subtitles, frame1, ...: a "
+            f"column of any name but key, text, label and split reads the files it names, a .txt file becoming the "
+            f"sample's text — a column named text holds the caption itself; mmdata shard clips.csv OUT --column "
+            f"frame1=frame1), its label in a column; docs/bad-input-shard.md")
 
 
 _NESTED_PAIRED = 3  # folders named in the warnings of a source holding several paired layouts
@@ -2465,12 +2474,16 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         if suffix == ".jsonl":
             return _jsonl_rows(text, path)
         sep = "\t" if suffix in (".tsv", ".txt") else ","
+        lines_before = 1 if _SEP_LINE.match(text) else 0  # Excel's sep= line: rows are named by their file line
         text, sep = _sep_line(text, sep, path)
         # a TSV's '"' is a character of its cell, unless the file is Excel's: its "Unicode text" export (UTF-16
         # with a byte order mark) quotes a cell holding '"', a tab or a newline ("a 12"" record"), as CSV does
         quoting = _tsv_quoting(text, utf16_of(data)[1]) if sep == "\t" else csv.QUOTE_MINIMAL
+        _check_row_widths(text, sep, quoting, path, lines_before)
+        # index_col=False: rows wider than the header are refused above; pandas would otherwise make their first
+        # cell the row index and shift every column (QA27 H1-D1: an unquoted ',' in every caption lost the images)
         df = pd.read_csv(io.StringIO(text, newline=""), dtype=str, keep_default_na=False, na_values=[""], sep=sep,
-                         quoting=quoting)
+                         quoting=quoting, index_col=False)
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 - name the file
@@ -2506,6 +2519,53 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
 
 
 _SEP_LINE = re.compile(r"sep=(.)\r?(?:\n|\r|$)", re.IGNORECASE)
+
+_SEP_NAMES = {",": "','", ";": "';'", "\t": "a tab", "|": "'|'"}
+
+
+def _check_row_widths(text: str, sep: str, quoting: int, path: str | Path, lines_before: int = 0) -> None:
+    """A CSV / TSV row with more cells than the header is an error naming its line(s): a cell holding the
+    separator that was not quoted (``hello, world`` in a caption). Read on, pandas either fails on the first
+    such row or, when every row has one cell too many, makes the first cell the row index and shifts the
+    columns (the image column lost, captions cut) — or, with ``index_col=False``, drops the last cells without
+    a word. Extra cells that are all empty (a trailing separator on every line) lose nothing and are allowed.
+    ``lines_before``: lines of the file above ``text`` (Excel's ``sep=`` line).
+
+    Example:
+        >>> _check_row_widths("image,text\\na.png,a cat,\\n", ",", 0, "m.csv")
+        >>> try:
+        ...     _check_row_widths("image,text\\na.png,hello, world\\n", ",", 0, "m.csv")
+        ... except SourceError as exc:
+        ...     str(exc)[:76]
+        "manifest m.csv: 1 row has more cells than the header's 2 (line 2: 3 cells 'a"
+    """
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting)
+    wide: list[tuple[int, list[str]]] = []
+    width = None
+    try:
+        for row in reader:
+            if not row:
+                continue  # a blank line: pandas skips it too
+            if width is None:
+                width = len(row)
+            elif len(row) > width and any(c.strip() for c in row[width:]):
+                wide.append((reader.line_num + lines_before, row))
+    except csv.Error:  # a cell over the csv module's field size limit: pandas reads it; nothing said here
+        pass
+    if not wide:
+        return
+    n, (line, row) = len(wide), wide[0]
+    cells = ", ".join(repr(_shown(c)) for c in row[:6]) + (", ..." if len(row) > 6 else "")
+    more = f"; lines {', '.join(str(w[0]) for w in wide[1:6])}{', ...' if n > 6 else ''}" if n > 1 else ""
+    what = _SEP_NAMES.get(sep, repr(sep))
+    example = f' ("hello{sep} world")' if sep != "\t" else ""
+    raise SourceError(f"manifest {path}: {plural(n, 'row')} {'have' if n != 1 else 'has'} more cells than the header's "
+                      f"{width} (line {line}: {len(row)} cells {cells}{more}): a cell holding the separator {what} "
+                      f"must be quoted{example} — quote such cells (a spreadsheet's 'Save as CSV' does), "
+                      f"or give the extra column a name in the header")
 
 
 def _sep_line(text: str, sep: str, path: str | Path) -> tuple[str, str]:
@@ -3299,8 +3359,12 @@ def _key_name_warnings(records: list[Record], name: str | None = None) -> list[s
     reserved = [r for r in records if r.key.upper() in WINDOWS_RESERVED]
     if reserved:
         n, shown = len(reserved), ", ".join(repr(r.key) for r in reserved[:3]) + (", ..." if len(reserved) > 3 else "")
+        r = reserved[0]
+        # the first sample's own members (its label's .cls added by the writer), as the tar names them
+        exts = sorted({*r.members, *(("cls",) if r.label is not None else ())}) or ["<ext>"]
+        files = ", ".join(f"{printable(r.key)}.{e}" for e in exts[:4]) + (", ..." if len(exts) > 4 else "")
         out.append(f"{where}{plural(n, 'sample')} {'have keys' if n != 1 else 'has a key'} Windows reserves for a "
-                   f"device ({shown}: {reserved[0].key}.png cannot be created there): mmdata reads them, but the shards "
+                   f"device ({shown}: {files} cannot be created there): mmdata reads them, but the shards "
                    f"cannot be extracted on Windows; rename the files or give the rows other keys if they will be")
     return out
 
@@ -3841,6 +3905,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     renamed: list[tuple[str, str]] = []  # (the first file's name, the key given) of rows naming a file again
     numbered: dict[str, str] = {}  # a key given by numbering -> the name it numbers
     listed_texts: list[str] = []  # CSV captions that read as a Python list ("['a', 'b']": pandas' to_csv of a list)
+    text_cells: list[str] = []  # the captions stored ("" for bytes / numbers): do they name files?
     no_group = 0
     blank_texts: list[str] = []
     # per path column: [cells, cells naming a file or holding data, cells that look like a path, first cell,
@@ -4023,6 +4088,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                     f"not valid Unicode (a lone surrogate {text[odd]!r} at character {odd})")
             else:
                 members["txt"] = bytes(text) if isinstance(text, (bytes, bytearray)) else str(text).encode("utf-8")
+                text_cells.append(text if isinstance(text, str) else "")
         label = None
         lab = row.get("label")
         if isinstance(lab, (list, tuple, dict)):  # multi-label targets: no class id, and no repr as a class name
@@ -4101,6 +4167,19 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                         f"{'are' if len(listed_texts) != 1 else 'is'} kept as written, brackets and quotes included; for "
                         f"several captions per image write a row per caption, or a JSONL / Parquet manifest (a list "
                         f"there is reported)")
+    if text_cells:
+        if remote is not None:
+            forms = listed_forms if listed_forms is not None else {_nfc(p): p for p in listed if not p.isascii()}
+
+            def names_file(t: str) -> bool:
+                c = _remote_cell(t, base_s, listed, forms)
+                return c.reason is None and isinstance(c.member, str)
+        else:
+            def names_file(t: str) -> bool:
+                c = _local_cell(t, bases, base_s, escapes)
+                return c.reason is None and isinstance(c.member, str)
+        text_col = next((c for c, f in rename.items() if f == "text"), "text")
+        warnings += _text_files_warning(text_cells, names_file, name, text_col)
     if renamed:
         (first, key), n = renamed[0], len(renamed)
         warnings.append(f"manifest {name}: {plural(n, 'row')} without a key {'were' if n != 1 else 'was'} named after "
@@ -4231,6 +4310,40 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
                       meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True,
                       hint=hint)
+
+
+#: text cells looked at before all are: when fewer than nine in ten of these name a file, no warning is possible
+_TEXT_FILES_PROBE = 200
+
+
+def _text_files_warning(texts: list[str], names_file: Callable[[str], bool], name: str, col: str) -> list[str]:
+    """A warning when (nearly) every caption of the ``text`` column names a file (``clips/clip000/subtitles.txt``):
+    the text column holds the caption itself, so the paths were stored as the captions (QA27 H1-D2: silent). A
+    column of any other name holding paths reads the files, a ``.txt`` file becoming the sample's text. Only
+    single-line cells that look like paths are looked up; the first :data:`_TEXT_FILES_PROBE` decide whether the
+    rest are.
+
+    Example:
+        >>> _text_files_warning(["a/b.txt", "a/c.txt"], lambda t: True, "m.csv", "text")[0][:70]
+        "manifest m.csv, column 'text': 2 of its 2 values name files (e.g. 'a/b"
+        >>> _text_files_warning(["a cat", "a/c.txt"], lambda t: True, "m.csv", "text")
+        []
+    """
+    def hit(t: str) -> bool:
+        return bool(t) and len(t) < 4096 and "\n" not in t and "\r" not in t and _path_like(t) and names_file(t.strip())
+
+    n = len(texts)
+    probe = texts[:_TEXT_FILES_PROBE]
+    if sum(map(hit, probe)) < 0.9 * len(probe):
+        return []
+    found = [t for t in texts if hit(t)] if n > len(probe) else [t for t in probe if hit(t)]
+    if len(found) < 0.9 * n:
+        return []
+    return [f"manifest {name}, column {col!r}: {len(found)} of its {plural(n, 'value')} name files (e.g. "
+            f"{_shown(found[0])!r}) and were stored as the captions, the paths as written: the {col!r} column holds "
+            f"each sample's caption itself. To store the files' contents, rename the column (e.g. 'subtitles' or "
+            f"'caption_file'): a column of any name but key, text, label and split holds file paths, and a .txt file "
+            f"it names becomes the sample's text"]
 
 
 def _second_file(fieldname: str, ext: str, col: str, first: str, templates: Mapping[str, PathTemplate],
