@@ -2543,7 +2543,8 @@ def _check_row_widths(text: str, sep: str, quoting: int, path: str | Path, lines
     import io
 
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting)
-    wide: list[tuple[int, list[str]]] = []
+    wide: list[tuple[int, list[str]]] = []  # the first few (named), and how many in all
+    n = 0
     width = None
     try:
         for row in reader:
@@ -2552,12 +2553,14 @@ def _check_row_widths(text: str, sep: str, quoting: int, path: str | Path, lines
             if width is None:
                 width = len(row)
             elif len(row) > width and any(c.strip() for c in row[width:]):
-                wide.append((reader.line_num + lines_before, row))
+                n += 1
+                if len(wide) < 6:
+                    wide.append((reader.line_num + lines_before, row))
     except csv.Error:  # a cell over the csv module's field size limit: pandas reads it; nothing said here
         pass
     if not wide:
         return
-    n, (line, row) = len(wide), wide[0]
+    line, row = wide[0]
     cells = ", ".join(repr(_shown(c)) for c in row[:6]) + (", ..." if len(row) > 6 else "")
     more = f"; lines {', '.join(str(w[0]) for w in wide[1:6])}{', ...' if n > 6 else ''}" if n > 1 else ""
     what = _SEP_NAMES.get(sep, repr(sep))
