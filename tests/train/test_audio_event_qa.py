@@ -69,7 +69,11 @@ def test_ablation_and_alignment_use_the_same_derived_rate() -> None:
     from mmdata.train import alignment
 
     for mod in (design, runner):
-        assert "sample_rate" not in inspect.getsource(mod)
+        src = inspect.getsource(mod)
+        if mod is design:  # the user's own trainer.sample_rate is passed through (QA27), never picked here
+            start = src.index("TRAINER_KEYS = (")
+            src = src[:start] + src[src.index('"max_tokens")', start):]
+        assert "sample_rate" not in src
     assert "derive_inputs(st, mods)" in inspect.getsource(alignment)
 
 
