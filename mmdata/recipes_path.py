@@ -62,6 +62,27 @@ def git_revision() -> str | None:
     return rev or None
 
 
+def git_dirty() -> bool | None:
+    """Whether the mmdata package's tracked files in its checkout differ from its git commit (an edited
+    trainer read as the clean commit); None without a checkout (an installed copy) or git. The status runs
+    with ``--no-optional-locks``: a refreshing status takes ``.git/index.lock`` and can fail a concurrent
+    ``git commit`` (QA27). The card's ``code`` and an ablation's ``env.json`` both record it.
+
+    Example:
+        >>> git_dirty() in (None, True, False)
+        True
+    """
+    root = checkout_root()
+    if root is None or not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--",
+                               "mmdata"], capture_output=True, text=True, timeout=5, cwd=root)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(done.stdout.strip()) if done.returncode == 0 else None
+
+
 def recipes_dir() -> Path | None:
     """The folder of the shipped recipes: ``mmdata/recipes`` in an installed wheel, the source tree's
     ``recipes/`` in a checkout or an editable install; None when neither is there (a broken install).

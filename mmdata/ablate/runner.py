@@ -26,7 +26,6 @@ import math
 import os
 import platform
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -545,20 +544,10 @@ def _column_type(name: str, values: list[Any]) -> Any:
 
 
 def _git_dirty() -> bool | None:
-    """Whether the mmdata package's tracked files in its checkout differ from its git commit (an edited
-    trainer read as the clean commit); None without a checkout (an installed copy) or git."""
-    from mmdata.recipes_path import checkout_root
+    """:func:`mmdata.recipes_path.git_dirty` (env.json's ``git_dirty``)."""
+    from mmdata.recipes_path import git_dirty
 
-    root = checkout_root()
-    if root is None or not (root / ".git").exists():
-        return None
-    try:
-        # no optional locks: a refreshing status takes .git/index.lock and can fail a concurrent `git commit`
-        done = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--",
-                               "mmdata"], capture_output=True, text=True, timeout=5, cwd=root)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(done.stdout.strip()) if done.returncode == 0 else None
+    return git_dirty()
 
 
 def environment(threads: int = 1, device: str = "cpu", plugins: Sequence[str] = (),

@@ -3376,22 +3376,10 @@ def code_card() -> dict[str, Any]:
         ['digest', 'git_dirty', 'git_revision', 'mmdata']
     """
     from mmdata import __version__
-    from mmdata.recipes_path import checkout_root, git_revision
+    from mmdata.recipes_path import git_dirty, git_revision
 
     rev = git_revision()
-    dirty = None
-    if rev is not None:
-        import subprocess
-
-        try:
-            # no optional locks: a status that refreshes the index takes .git/index.lock and can fail a user's
-            # concurrent `git commit` (QA27 G2-4)
-            done = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--",
-                                   "mmdata"],
-                                  capture_output=True, text=True, timeout=5, cwd=checkout_root())
-            dirty = bool(done.stdout.strip()) if done.returncode == 0 else None
-        except (OSError, subprocess.SubprocessError):
-            dirty = None
+    dirty = git_dirty() if rev is not None else None
     return {"mmdata": __version__, "digest": code_identity(), "git_revision": rev, "git_dirty": dirty}
 
 
