@@ -181,16 +181,23 @@ def run_hwc(steps: Sequence[Any], sample: Sample, draw: Any, record: Any) -> Sam
         try:
             params = draw(step, sample if arr is None else _HWCView(sample, arr, channels))
             if params["applied"]:
-                out = op.kernel(_hwc(sample["image"]) if arr is None else arr, params)
-                channels = op.out_channels(channels, params)
-                if not op._builtin:
-                    _check_kernel(op, out, channels, sample.key)
-                arr = _with_channels(out)
+                arr, channels = _kernel_step(op, _hwc(sample["image"]) if arr is None else arr, channels, params,
+                                             sample.key)
         except Exception as exc:
             contract.note(exc, op, sample.key)
             raise
         record(step, params)
     return sample if arr is None else sample.with_fields(image=_chw(arr, channels))
+
+
+def _kernel_step(op: Any, arr: np.ndarray, channels: int, params: dict[str, Any], key: str) -> tuple[np.ndarray, int]:
+    """One applied image op's per-sample kernel on an HWC array: its output (with a channel axis) and the
+    channel count after it; a user's kernel is checked (:func:`_check_kernel`)."""
+    out = op.kernel(arr, params)
+    channels = op.out_channels(channels, params)
+    if not op._builtin:
+        _check_kernel(op, out, channels, key)
+    return _with_channels(out), channels
 
 
 def image_target(op: Op, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
@@ -205,11 +212,9 @@ def image_target(op: Op, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         [[2, 1, 0]]
     """
     if isinstance(op, ImageOp):
-        channels = op.out_channels(arr.shape[2], params)
-        out = op.kernel(np.array(arr, order="C"), params)  # a copy: the kernel may write into it, arr may be the input's
-        if not op._builtin:
-            _check_kernel(op, out, channels, "")
-        return np.ascontiguousarray(_with_channels(out)[..., :channels])
+        # a copy: the kernel may write into it, arr may be the input's
+        out, channels = _kernel_step(op, np.array(arr, order="C"), arr.shape[2], params, "")
+        return np.ascontiguousarray(out[..., :channels])
     img = torch.from_numpy(np.array(arr.transpose(2, 0, 1), order="C"))
     out = op.apply(Sample("", {"image": img}), params)["image"]
     return np.ascontiguousarray(out.detach().cpu().numpy().transpose(1, 2, 0))
