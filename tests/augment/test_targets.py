@@ -244,17 +244,19 @@ def test_bad_targets_are_named_at_load_or_per_sample() -> None:
         with pytest.raises(RecipeError, match=match):
             load_recipe(bad)
     from mmdata.augment.image import ImageOp
+    from mmdata.testing import restored_registry
 
-    class Shear(ImageOp):  # a user's op that moves pixels without saying how a target moves
-        section, name = "image", "test_targets_shear"
-        moves_pixels = True
+    with restored_registry():  # the op leaves the registry as it was (test_extending checks every registered op)
+        class Shear(ImageOp):  # a user's op that moves pixels without saying how a target moves
+            section, name = "image", "test_targets_shear"
+            moves_pixels = True
 
-        def kernel(self, arr: np.ndarray, params: dict) -> np.ndarray:
-            return arr
+            def kernel(self, arr: np.ndarray, params: dict) -> np.ndarray:
+                return arr
 
-    with pytest.raises(RecipeError, match=r"test_targets_shear moves the image's pixels but has no move_map"):
-        load_recipe({**MASK, "image": [{"op": "some_of", "ops": [{"op": "test_targets_shear"}]}]})
-    load_recipe({"image": [{"op": "test_targets_shear"}]})  # without targets: fine
+        with pytest.raises(RecipeError, match=r"test_targets_shear moves the image's pixels but has no move_map"):
+            load_recipe({**MASK, "image": [{"op": "some_of", "ops": [{"op": "test_targets_shear"}]}]})
+        load_recipe({"image": [{"op": "test_targets_shear"}]})  # without targets: fine
     image = torch.zeros(3, 20, 30, dtype=torch.uint8)
     r = load_recipe({**MASK, "image": [{"op": "hflip", "p": 1.0}]})
     for depth in (torch.zeros(1, 20, 31), torch.zeros(5)):
