@@ -276,7 +276,8 @@ class Ablation:
         if not self.adaptive:
             return Design.fixed(self.seeds, self.alpha)
         kw = {} if self.futility is None else {"futility": self.futility}
-        return Design.sequential(self.seeds, self.looks, self.alpha, spending=self.spending, **kw)
+        controls = tuple(a.name for a in self.arms[1:] if a.kind == "control")
+        return Design.sequential(self.seeds, self.looks, self.alpha, spending=self.spending, keep=controls, **kw)
 
     def resolved(self) -> dict[str, Any]:
         """Everything needed to reproduce the runs (written to config.resolved.yaml)."""
@@ -977,18 +978,20 @@ def design_warnings(ab: Ablation) -> list[str]:
 def _looks_that_cannot_decide(ab: Ablation, m: int) -> list[str]:
     """The warning for an adaptive design whose first looks can decide no arm (the α spent by then cannot
     reject even when every seed's difference has one sign: :func:`~mmdata.ablate.stats.first_deciding_look`)
-    while its futility rule may stop arms there — the controls too — before any verdict was possible
-    (QA round 25: --seeds 10 with 3 arms stopped ``identity`` for futility at 5 seeds, unchecked)."""
+    while its futility rule may stop arms there before any verdict was possible (QA round 25: --seeds 10 with
+    3 arms stopped ``identity`` for futility at 5 seeds, unchecked; the controls are now spared the rule until
+    that look, ``Design.keep``, so the warning is about the other arms)."""
     d = ab.design()
     if d.futility <= 0:
         return []  # no arm stops before its last look without a verdict: such looks only cost a check
     first = first_deciding_look(d.looks, ab.alpha / m)
-    if first is None or first == 1:
+    if first is None or first == 1 or all(a.kind == "control" for a in ab.arms[1:]):
         return []
     below = list(d.looks.sizes[: first - 1])
     start = d.looks.sizes[first - 1]
     controls = [a.name for a in ab.arms[1:] if a.kind == "control"]
-    also = f" (the {' and '.join(controls)} control{'s' * (len(controls) > 1)} included)" if controls else ""
+    also = (f" (not the {' and '.join(controls)} control{'s' * (len(controls) > 1)}: controls run to that look)"
+            if controls else "")
     shown = ", ".join(map(str, below[:-1])) + (" and " if len(below) > 1 else "") + str(below[-1])
     return [f"adaptive design: its look{'s' * (len(below) > 1)} at {shown} seeds can decide no arm ({m} arm{'s' * (m > 1)} "
             f"at alpha {ab.alpha:g}, {d.looks.spending} spending: the α spent by then cannot reject even when every "

@@ -1508,8 +1508,12 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     if not d["complete"]:
         lines += ["> **Incomplete:** the design has runs left (interrupted or stopped by a run budget); arms still "
                   "sampling are `pending`. Rerun the same command to continue.", ""]
+    spared = d.get("futility_spares") or []
     design_txt = (f"adaptive: planned looks at {d['looks']} paired seeds, {d['spending']} alpha spending, arms stop "
-                  f"when decided or when their conditional power falls below {d['futility']}" if d["adaptive"]
+                  f"when decided or when their conditional power falls below {d['futility']}"
+                  + (f" (the control{'s' * (len(spared) > 1)} {', '.join(md_text(n) for n in spared)} not before the "
+                     f"first look that can decide, {d['first_deciding_seeds']} seeds)"
+                     if spared and d.get("first_deciding_seeds") else "") if d["adaptive"]
                   else f"fixed: {ab.seeds} paired seeds per arm")
     lines += [
         "## Design", "",

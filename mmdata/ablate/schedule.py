@@ -10,7 +10,9 @@ Adaptive design (``adaptive=True``): planned looks ``n_1 < ... < n_K`` seeds (de
 sign-flip reference set) and Holm's step-down across arms, an arm that crosses is decided
 (``helps``/``hurts``) and stops; an arm whose conditional power at the last look (under its current
 estimate, at its current Holm level) is below ``futility`` stops too — the rule is non-binding: the
-boundaries ignore it, so stopping early can only lower the error rate. Only arms still open get the
+boundaries ignore it, so stopping early can only lower the error rate. The controls (``Design.keep``) are
+spared the rule until the first look that can decide (:func:`~mmdata.ablate.stats.first_deciding_look`):
+a control stopped before any verdict was possible would check nothing. Only arms still open get the
 seeds of the next look; the baseline runs as far as the furthest open arm.
 """
 
@@ -22,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.ablate.stats import ALPHA, MIN_SEEDS, Looks, conditional_power, crossings_many, holm_levels
+from mmdata.ablate.stats import (ALPHA, MIN_SEEDS, Looks, conditional_power, crossings_many, first_deciding_look,
+                                 holm_levels)
 
 DEFAULT_FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 SPENDING_NAMES = {"obf": "Lan-DeMets O'Brien-Fleming", "hsd": "Hwang-Shih-DeCani (gamma -4, O'Brien-Fleming-type)",
@@ -53,6 +56,9 @@ class Design:
     adaptive: bool = False
     alpha: float = ALPHA
     futility: float = FUTILITY
+    #: arms the futility rule spares until the first look that can decide (the controls: an ``identity``
+    #: control stopped before any verdict was possible checks nothing — the demo's stopped at 8 of 11 seeds)
+    keep: tuple[str, ...] = ()
 
     @classmethod
     def fixed(cls, seeds: int, alpha: float = ALPHA) -> Design:
@@ -60,16 +66,17 @@ class Design:
 
     @classmethod
     def sequential(cls, max_seeds: int, looks: tuple[int, ...] | None = None, alpha: float = ALPHA,
-                   futility: float = FUTILITY, spending: str = "hsd") -> Design:
+                   futility: float = FUTILITY, spending: str = "hsd", keep: tuple[str, ...] = ()) -> Design:
         lk = Looks(tuple(looks) if looks else default_looks(max_seeds).sizes, spending)
         if lk.max != max_seeds:
             raise ValueError(f"the last look ({lk.max}) must equal the maximum seeds per arm ({max_seeds})")
-        return cls(lk, adaptive=True, alpha=alpha, futility=futility)
+        return cls(lk, adaptive=True, alpha=alpha, futility=futility, keep=tuple(keep))
 
     def to_dict(self) -> dict[str, Any]:
         return {"adaptive": self.adaptive, "looks": list(self.looks.sizes), "alpha": self.alpha,
                 "futility": self.futility if self.adaptive else None,
-                "spending": SPENDING_NAMES[self.looks.spending] if self.adaptive else None}
+                "spending": SPENDING_NAMES[self.looks.spending] if self.adaptive else None,
+                **({"futility_spares": list(self.keep)} if self.adaptive and self.keep else {})}
 
 
 @dataclass
@@ -120,6 +127,8 @@ def walk(diffs: Mapping[str, Mapping[int, float]], design: Design, looks_done: i
     todo = [n for n in names if n not in cross or cross[n].shape[1] < looks_done]
     cross.update(zip(todo, _crossings([diffs[n] for n in todo], lk, levels, [looks_done] * len(todo))))
     state = State({n: ArmState() for n in names}, looks_done)
+    # the look from which futility may stop a kept arm (a control): the first at which it could be decided
+    spared = (first_deciding_look(lk, design.alpha / max(m, 1)) or 1) if design.keep and design.adaptive else 1
     for j in range(looks_done):
         for name in names:  # every run of the look tried and fewer than 2 paired seeds: the arm's runs fail
             st = state.arms[name]
@@ -158,7 +167,7 @@ def walk(diffs: Mapping[str, Mapping[int, float]], design: Design, looks_done: i
                     continue
                 d = [v for s, v in sorted(diffs[name].items()) if s < lk.sizes[j]]
                 st.cp = conditional_power(d, lk.max, design.alpha / max(left, 1))
-                if st.cp < design.futility:
+                if st.cp < design.futility and not (name in design.keep and j + 1 < spared):
                     st.status, st.stopped_at = "futile", lk.sizes[j]
     return state
 
