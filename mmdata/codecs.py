@@ -218,6 +218,22 @@ def tiff_orientation(t: bytes) -> int | None:
     return found
 
 
+_JPEG_MARKER = re.compile(rb"\xff[^\xff]")
+
+
+def jpeg_marker(d: bytes, i: int) -> int:
+    """The offset of the next JPEG marker's 0xFF at or after ``i`` (an FF not followed by FF: junk and fill
+    bytes before it skipped, as libjpeg skips them), ``len(d)`` when there is none. The skip runs in C: junk
+    between segments costs no Python step per byte (QA28: 100 MB of it took 10 s per walk).
+
+    Example:
+        >>> jpeg_marker(b"\\xff\\xd8junk\\xff\\xff\\xff\\xe1", 2), jpeg_marker(b"\\xff\\xd8junk", 2)
+        (8, 6)
+    """
+    found = _JPEG_MARKER.search(d, i)
+    return len(d) if found is None else found.start()
+
+
 def jpeg_segments(d: bytes) -> Iterator[tuple[int, int, int]]:
     """(marker, offset of its 0xFF, segment length) of each marker segment of JPEG bytes before the scan —
     the segment walk of ``mediainfo._jpeg``: junk and fill bytes skipped as libjpeg does, a length that
@@ -230,14 +246,11 @@ def jpeg_segments(d: bytes) -> Iterator[tuple[int, int, int]]:
     """
     n = len(d)
     i = 2
-    while n - i >= 4:
-        if d[i] != 0xFF:
-            i += 1
-            continue
+    while True:
+        i = jpeg_marker(d, i)
+        if n - i < 4:
+            return
         m = d[i + 1]
-        if m == 0xFF:
-            i += 1
-            continue
         if m == 0x00 or m == 0xD8 or m == 0x01 or 0xD0 <= m <= 0xD7:
             i += 2
             continue

@@ -30,7 +30,8 @@ import zlib
 from itertools import repeat
 from typing import Any
 
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, flac_streaminfo, jpeg_orientation, tiff_orientation
+from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, flac_streaminfo, jpeg_marker, jpeg_orientation,
+                           tiff_orientation)
 
 
 class CorruptMedia(ValueError):
@@ -191,15 +192,10 @@ def _jpeg(d: bytes) -> tuple[int, int, str, int]:
     i = 2
     sof: tuple[int, int, int, int] | None = None
     while True:
+        i = jpeg_marker(d, i)  # junk between segments and fill bytes: Pillow and libjpeg skip them too
         if n - i < 4:
             raise CorruptMedia("truncated JPEG: the file ends before its image data")
-        if d[i] != 0xFF:  # junk between segments: Pillow and libjpeg skip it too
-            i += 1
-            continue
         m = d[i + 1]
-        if m == 0xFF:  # fill byte
-            i += 1
-            continue
         if m == 0x00 or m == 0xD8 or m == 0x01 or 0xD0 <= m <= 0xD7:
             i += 2
             continue
@@ -324,6 +320,10 @@ def _flac_frame_header(d: bytes, p: int, end: int, fixed_block: int) -> tuple[in
     return (value if variable else value * fixed_block), block
 
 
+#: how many FLAC sync codes the search for the last frame tries (``_pack.c`` ``flac()`` keeps the last 64)
+_FLAC_CANDIDATES = 64
+
+
 def _flac(d: bytes) -> tuple[int, int, int]:
     n = len(d)
     info = flac_streaminfo(d)
@@ -352,22 +352,26 @@ def _flac(d: bytes) -> tuple[int, int, int]:
         raise CorruptMedia(f"FLAC without audio frames (STREAMINFO declares {total} samples)")
     # the last frame starts within max_frame bytes of the end; try a few headers (a header-like byte
     # run inside the last frame's data passes its CRC-8 about once in 256)
+    # At most _FLAC_CANDIDATES sync codes (FF F8 / FF F9) from the end back, parsed or not, as the C probe:
+    # a crafted run of sync codes that are no frame headers must not make the search quadratic (QA28). Each
+    # of the two sync codes is searched from its own last hit, so every byte is scanned at most twice.
     lo = max(pos, end - max_frame - 16) if max_frame else pos
-    p = end - 2
     found = None
     view = memoryview(d)
     tries = 16
-    while p >= lo and tries:
-        p = max(d.rfind(b"\xff\xf8", lo, p + 2), d.rfind(b"\xff\xf9", lo, p + 2))
-        if p < 0:
+    at = {0xF8: d.rfind(b"\xff\xf8", lo, end), 0xF9: d.rfind(b"\xff\xf9", lo, end)}
+    for _ in range(_FLAC_CANDIDATES):
+        p = max(at.values())
+        if p < 0 or not tries:
             break
+        code = d[p + 1]
+        at[code] = d.rfind(bytes((0xFF, code)), lo, p + 1)
         head = _flac_frame_header(d, p, end, max_block)
         if head is not None:
             if _crc16(view[p:end]) == 0:
                 found = head
                 break
             tries -= 1
-        p -= 1
     if found is None:
         raise CorruptMedia("truncated or corrupt FLAC: the last audio frame is incomplete (no frame ends the file "
                            "with a matching CRC-16)")
