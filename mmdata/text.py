@@ -25,6 +25,10 @@ A unit's id is computed on its NFC form (``Köln`` typed on Linux and in a macOS
 id) with surrounding punctuation stripped: ASCII ``.,;:!?"'()[]{}``, CJK punctuation, and any other
 non-ASCII character of a Unicode punctuation category P* (the danda ``।``, the Arabic comma ``،``,
 ``¿``, ``«»``, ``„“``, dashes) but the Hebrew geresh / gershayim, which belong to their word (``ג׳``).
+Only P* characters of the CJK Symbols and Punctuation block are punctuation: its letters and numbers (``々``
+``〆`` ``〇``, the Hangzhou numerals) and symbols are CJK characters, a unit each (``二〇二四年`` is five). The
+invisible direction marks (LRM, RLM, U+202A-U+202E, U+2066-U+2069) and U+FEFF never start a unit and are dropped
+from a unit's id (``كلب`` + RLM is ``كلب``); ZWJ / ZWNJ are kept (they spell words).
 Only the id: the text and its units are never changed. Pure-ASCII text
 keeps the ids it had before (``-``, ``_``, ``@``, ``#``... stay part of a word there): the bundled
 avdigits dataset and recorded results rely on them.
@@ -45,12 +49,18 @@ MASK_ID = 1
 UNK_ID = 2
 MASK_TOKEN = "[MASK]"
 _RESERVED = 3
-#: Han (incl. extensions A-G and compatibility), Hiragana, Katakana (incl. half-width): written without
-#: spaces between words, so tokenized per character (Hangul is not: Korean puts spaces between words)
+#: the letters, numbers and symbols of the CJK Symbols and Punctuation block (U+3000-U+303F): the iteration marks
+#: 々 〻, 〆, the ideographic zero 〇, the Hangzhou numerals, 〒... are characters of a word, not punctuation (QA28
+#: i18n #4: 二〇二四年 had the id sequence of 二二四年); its P* characters (、。「」〜...) are punctuation
+_CJK_SYMBOLS = "\u3004-\u3007\u3012\u3013\u3020-\u3029\u3031-\u303c\u303e\u303f"
+#: Han (incl. extensions A-G and compatibility), Hiragana, Katakana (incl. half-width), and the letters / numbers /
+#: symbols of the CJK Symbols and Punctuation block: written without spaces between words, so tokenized per
+#: character (Hangul is not: Korean puts spaces between words)
 CJK = ("\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-       "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f")
-#: punctuation that ends a CJK unit (attached to the character before it, stripped from its id)
-CJK_PUNCT = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2026\u00b7"
+       "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f" + _CJK_SYMBOLS)
+#: punctuation that ends a CJK unit (attached to the character before it, stripped from its id): the P* characters
+#: of U+3000-U+303F, full-width ASCII punctuation, the half-width ones, the ellipsis and the middle dot
+CJK_PUNCT = "\u3001-\u3003\u3008-\u3011\u3014-\u301f\u3030\u303d\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2026\u00b7"
 _ASCII_PUNCT = ".,;:!?\"'()[]{}"
 
 
@@ -78,14 +88,22 @@ def _extenders() -> list[int]:
 _EXT = _ranges(_extenders())
 #: the CJK characters that start a unit (the voicing marks inside the kana blocks extend one instead)
 _CJK_BASE = ("\u3040-\u3098\u309b-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-             "\uf900-\ufaff\uff66-\uff9d\U00020000-\U0003134f")
+             "\uf900-\ufaff\uff66-\uff9d\U00020000-\U0003134f" + _CJK_SYMBOLS)
 #: what extends the cluster before it: a mark, or a ZWJ with the character it joins
 _X = f"(?:\u200d[^\\s]|[{_EXT}])"
+#: direction marks and the BOM (:data:`_INVISIBLE`) never start a unit: one alone, or before a word, is part of the
+#: separator (QA28 i18n #8), so 'كلب \u200f يجري' is two units, not three
+_NO_START = "\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"
 _UNITS = re.compile(f"[{_CJK_BASE}]{_X}*(?:[{CJK_PUNCT}{re.escape(_ASCII_PUNCT)}]{_X}*)*"
-                    f"|(?:\u200d[^\\s]|[^\\s{_CJK_BASE}])+")
+                    f"|(?:\u200d[^\\s{_NO_START}]|[^\\s{_CJK_BASE}{_NO_START}])(?:\u200d[^\\s]|[^\\s{_CJK_BASE}])*")
 _IS_CJK = re.compile(f"[{CJK}]")
 _STRIP = _ASCII_PUNCT + "".join(chr(c) for c in (*range(0x3000, 0x3040), *range(0xFF01, 0xFF10), *range(0xFF1A, 0xFF21),
-                                                 *range(0xFF3B, 0xFF41), *range(0xFF5B, 0xFF66), 0x2026, 0x00B7))
+                                                 *range(0xFF3B, 0xFF41), *range(0xFF5B, 0xFF66), 0x2026, 0x00B7)
+                                if not re.match(f"[{_CJK_SYMBOLS}]", chr(c)))
+#: invisible direction marks and the BOM, dropped from a unit before its id (QA28 i18n #8: كلب and كلب + RLM, copied
+#: from a web page, were two ids): LRM / RLM, the embeddings and overrides U+202A-U+202E, the isolates U+2066-U+2069,
+#: U+FEFF. Not ZWJ / ZWNJ: they are part of a word's spelling (Persian, emoji sequences)
+_INVISIBLE = re.compile(f"[{_NO_START}]")
 
 
 def _strip_id(word: str) -> str:
@@ -93,7 +111,9 @@ def _strip_id(word: str) -> str:
     as before, see the module docstring)."""
     if word.isascii():
         return word.strip(_STRIP).lower()
-    w = unicodedata.normalize("NFC", word)
+    w = unicodedata.normalize("NFC", _INVISIBLE.sub("", word))
+    if w.isascii():  # 'Cat' + LRM is 'Cat'
+        return w.strip(_STRIP).lower()
     i, j = 0, len(w)
     while i < j and _punct(w[i]):
         i += 1
