@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
-from rich.console import Console, ConsoleDimensions
+from rich.console import Console, ConsoleDimensions, RenderHook
 from rich.markup import escape
 from rich.table import Table
 
@@ -225,14 +225,58 @@ class DiagnosticConsole(Console):
         broken_pipe(sys.stderr.fileno())
 
 
-console = ResultConsole()
+class _Escaped:
+    """A renderable as :class:`TerminalSafe` prints it: its text segments through
+    :func:`mmdata.terminal.terminal_lines`, its control segments (rich's own cursor moves) as they are."""
+
+    def __init__(self, renderable: Any) -> None:
+        self.renderable = renderable
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.renderable)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+
+        from mmdata.terminal import terminal_lines
+
+        for seg in console.render(self.renderable, options):
+            text = seg.text
+            if seg.control or text.isprintable() or text == "\n":
+                yield seg
+            else:
+                yield Segment(terminal_lines(text), seg.style)
+
+
+class TerminalSafe(RenderHook):
+    """The last guard of what a command prints (pushed on :data:`console` and :data:`err_console`): escape
+    sequences a string from downloaded data carries (a class name's ``ESC]52;`` clipboard write, ``\\x9b``,
+    U+202E) are printed escaped even where a command forgot :func:`card_text` (rich drops only BEL; an
+    ST-terminated OSC went through). The commands still escape such strings themselves, before a table
+    measures them."""
+
+    def process_renderables(self, renderables: list[Any]) -> list[Any]:
+        return [_Escaped(r) for r in renderables]
+
+
+def terminal_safe(con: Console) -> Console:
+    """``con`` with :class:`TerminalSafe` pushed on it (returned for ``terminal_safe(Console(stderr=True))``)."""
+    con.push_render_hook(TerminalSafe())
+    return con
+
+
+console = terminal_safe(ResultConsole())
 # soft_wrap: a warning or error is one line (the terminal wraps it; a log keeps it whole)
-err_console = DiagnosticConsole(stderr=True, soft_wrap=True)
+err_console = terminal_safe(DiagnosticConsole(stderr=True, soft_wrap=True))
 
 
 def warn(message: str) -> None:
     """A ``warning:`` line on stderr (stdout stays the command's result: the tables, or the JSON)."""
-    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+    from mmdata.terminal import terminal_lines
+
+    err_console.print(f"[yellow]warning:[/] {escape(terminal_lines(message))}", highlight=False)
 
 
 def note(message: str) -> None:
@@ -242,20 +286,22 @@ def note(message: str) -> None:
 
 def one_line_path(path: Any) -> str:
     """A path as a result line prints it: one line whatever its name holds. Bytes of a non-UTF-8 name are
-    ``\\xff`` (:func:`mmdata.shards.sources.printable`) and control characters are escaped
-    (``a\\nb``): a newline in a folder's name broke "one record per line" (``wrote ... to runs/a``,
-    ``b/ds`` on the next line).
+    ``\\xff`` (:func:`mmdata.shards.sources.printable`) and control, format and separator characters are escaped
+    as :func:`mmdata.terminal.terminal_text` says (``a\\nb``; a ZWJ / ZWNJ inside a word kept): a newline in a
+    folder's name broke "one record per line" (``wrote ... to runs/a``, ``b/ds`` on the next line).
 
     Example:
         >>> print(one_line_path("runs/a\\nb/ds"), one_line_path("café"))
         runs/a\\nb/ds café
     """
     from mmdata.shards.sources import printable
+    from mmdata.terminal import terminal_text
 
-    text = printable(str(path))
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    try:
+        text = printable(str(path))
+    except UnicodeEncodeError:  # a lone surrogate a JSON card can hold (\ud800), not a file name's byte
+        text = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    return terminal_text(text)
 
 
 #: the characters of one card string (a name, a class, a license) inspect and diff print; --json has it whole

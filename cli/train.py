@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, Seed, console, load_pandas_for_arrow, plugins, plural, print_json,
-                               encodable, one_line_path, recipe_help, shipped, split_option, stopped_as_exit, table, warn)
+                               card_text, encodable, one_line_path, recipe_help, shipped, split_option, stopped_as_exit, table, warn)
 
 Derived = ("Default: derived from index.parquet (printed at start). A --recipe's own normalize list for the "
            "modality sets it instead: a given value it would override is refused.")
@@ -220,7 +220,7 @@ def _per_label_table(m: dict, kind: str, out: Optional[Path]) -> None:
     for name in names:
         c = scores[name]
         pc.add_row(*(escape(v) for v in (  # an ASCII stdout: the table escapes what it cannot show
-            name, *(_ratio(c[k]) for k in ("precision", "recall", "f1", *(("ap",) if multilabel else ()))),
+            card_text(name), *(_ratio(c[k]) for k in ("precision", "recall", "f1", *(("ap",) if multilabel else ()))),
             str(c["support"]))))
     console.print(pc)
     more = len(scores) - len(names)

@@ -1451,7 +1451,8 @@ def _short(value: Any, most: int = 6) -> str:
 def summary_lines(summary: Iterable[Mapping[str, Any]]) -> list[str]:
     """A plain-text listing of what a preview's grid shows (its ``summary``): one line per row (its number,
     key, source key where it differs, class), then one per augmented variant with the ops that fired and
-    their params, and the modalities the recipe dropped — what a screen reader reads instead of the PNG.
+    their params, and the modalities the recipe dropped — what a screen reader reads instead of the PNG. Each
+    line is safe for a terminal (:func:`mmdata.terminal.terminal_text`: a class name's ``ESC`` printed ``\\x1b``).
 
     Example:
         >>> summary_lines([{"row": 1, "key": "k_1a2b", "source_key": "样本 1", "label": 0, "class": "cat",
@@ -1459,13 +1460,15 @@ def summary_lines(summary: Iterable[Mapping[str, Any]]) -> list[str]:
         ...                               "dropped": ["audio"], "text_marks": []}]}])
         ['row 1: k_1a2b (from 样本 1), class cat', '  epoch 0: image.hflip; dropped audio']
     """
+    from mmdata.terminal import terminal_text as shown
+
     out = []
-    for r in summary:
-        head = f"row {r['row']}: {r['key']}"
+    for r in summary:  # key, source key and class come from the data (a tar member's name, the card): escaped
+        head = f"row {r['row']}: {shown(str(r['key']))}"
         if r.get("source_key") and r["source_key"] != r["key"]:
-            head += f" (from {r['source_key']})"
+            head += f" (from {shown(str(r['source_key']))})"
         if r.get("class") is not None:
-            head += f", class {r['class']}"
+            head += f", class {shown(str(r['class']))}"
         elif r.get("label") is not None:
             head += f", label {r['label']}"
         out.append(head)
@@ -1476,7 +1479,7 @@ def summary_lines(summary: Iterable[Mapping[str, Any]]) -> list[str]:
                 parts.append("dropped " + ", ".join(v["dropped"]))
             if v.get("text_marks"):
                 parts.append("text " + ", ".join(v["text_marks"]))
-            out.append(f"  {v['column']}: {'; '.join(parts) if parts else 'no op fired'}")
+            out.append(shown(f"  {v['column']}: {'; '.join(parts) if parts else 'no op fired'}"))
     return out
 
 

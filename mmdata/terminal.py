@@ -1,0 +1,61 @@
+"""Text from downloaded data (a card's class names, a tar member's name, a split name) as a terminal gets it.
+
+One rule for every command that prints such text (inspect, diff, verify, train, preview): what could drive the
+terminal or hide what is printed is escaped, written as Python writes it (``\\x1b``, ``\\x9b``, ``\\u202e``):
+
+- control characters: C0 (``ESC``, which starts colour codes, hyperlinks ``ESC]8;;``, clipboard writes
+  ``ESC]52;``) and C1 (``\\x9b`` is a CSI on its own);
+- format characters (Unicode category Cf): the BiDi overrides and isolates U+202A-202E / U+2066-2069 (they
+  reorder what a reader sees), the marks U+200E / U+200F / U+061C (zero width: a class ``كلب`` and ``كلب`` + RLM
+  would print alike), U+FEFF, the tag characters;
+- line and paragraph separators, and the other characters :meth:`str.isprintable` refuses (unassigned, surrogates).
+
+ZWNJ (U+200C) and ZWJ (U+200D) between two visible characters are spelling, not control: Persian and Urdu words
+(``می‌خواهم``), Indic half-forms, emoji sequences (``👩‍👩‍👧``) keep them. Elsewhere (at an end, beside a space
+or another invisible character) they are escaped.
+"""
+
+from __future__ import annotations
+
+#: zero-width joiner / non-joiner: kept between two visible characters
+JOINERS = frozenset("\u200c\u200d")
+
+
+def _visible(ch: str) -> bool:
+    return ch.isprintable() and not ch.isspace()
+
+
+def terminal_text(text: str) -> str:
+    """``text`` on one line, safe for a terminal (see the module's docstring): control, format and separator
+    characters escaped, except a ZWJ / ZWNJ between two visible characters.
+
+    Example:
+        >>> print(terminal_text("cat\\x1b[31m\\u202e"), terminal_text("می\\u200cخواهم") == "می\\u200cخواهم")
+        cat\\x1b[31m\\u202e True
+        >>> print(terminal_text("a\\nb\\u200d"))
+        a\\nb\\u200d
+    """
+    if text.isprintable():
+        return text
+    out = []
+    last = len(text) - 1
+    for i, ch in enumerate(text):
+        if ch.isprintable():
+            out.append(ch)
+        elif ch in JOINERS and 0 < i < last and _visible(text[i - 1]) and _visible(text[i + 1]):
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def terminal_lines(text: str) -> str:
+    """``text`` with each of its lines made safe by :func:`terminal_text`; the line breaks (``\\n``) kept: a
+    message of several lines from the library (the classes, then the modalities) printed whole.
+
+    Example:
+        >>> print(terminal_lines("classes: cat\\x1b]52;c;x\\x1b\\\\\\nmodalities: image"))
+        classes: cat\\x1b]52;c;x\\x1b\\
+        modalities: image
+    """
+    return "\n".join(terminal_text(line) for line in text.split("\n"))
