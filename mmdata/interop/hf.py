@@ -1341,6 +1341,73 @@ def _closed_fences(text: str) -> str:
     return text if open_fence is None else text.rstrip("\n") + "\n" + open_fence
 
 
+#: the ASCII punctuation that lets a line of Markdown do more than show text: raw HTML and autolinks (``<`` ``>``),
+#: links and images (``[`` ``]``), entities (``&#x202e;``), code spans, and the backslash itself; backslash-escaped
+#: where a card's string is put in a line (emphasis ``*`` ``_`` is left: ``load_digits`` stays readable in the file)
+_MD_SPECIAL = re.compile(r"([\\`\[\]<>&])")
+
+
+def _md_line(value: object) -> str:
+    """A string from ``dataset.json`` (a name, a split or class name, an attribution) as literal text inside one
+    Markdown line: newlines and control / format characters escaped as a terminal gets them
+    (:func:`mmdata.terminal.terminal_text`), Markdown's and HTML's punctuation backslash-escaped. A card's
+    ``name`` of ``Nice\\n<img src=x onerror=...>\\n## License`` made a fake heading and raw HTML (QA28 security #6).
+
+    Example:
+        >>> print(_md_line("Nice <img src=x> [a](b)"), _md_line("a\\nb"))
+        Nice \\<img src=x\\> \\[a\\](b) a\\\\nb
+    """
+    from mmdata.terminal import terminal_text
+
+    return _MD_SPECIAL.sub(r"\\\1", terminal_text(str(value)))
+
+
+#: a version mmdata writes in a card (``0.1.0``, ``0.2.0.dev3+g1a2b3c4``); another string is not put in the README
+_VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.+_-]?[0-9A-Za-z]+)*")
+
+
+def _version(value: object) -> str:
+    """The card's ``mmdata_version`` when it is a version string (at most 64 characters), else ``?``."""
+    text = str(value) if isinstance(value, str) else ""
+    return text if len(text) <= 64 and _VERSION.fullmatch(text) else "?"
+
+
+#: HTML elements with no end tag: an open one hides nothing
+_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+#: CommonMark's HTML blocks that run past a blank line until their end marker (types 1 to 5): opener, closer
+_RAW_BLOCKS = ((re.compile(r"<!--"), "-->"), (re.compile(r"<\?"), "?>"), (re.compile(r"<!\[CDATA\["), "]]>"),
+               (re.compile(r"<![A-Za-z]"), ">"))
+
+
+def _html_left_open(text: str) -> str | None:
+    """What of ``text`` (Markdown) would run past its end and swallow what follows it in the README: an HTML
+    comment, processing instruction, CDATA or declaration not closed, or an element opened more often than closed
+    (``<details>``, ``<script>``: a renderer closes it at the end of the document). None when nothing is."""
+    for opener, closer in _RAW_BLOCKS:
+        for m in opener.finditer(text):
+            if text.find(closer, m.start() + 2) < 0:
+                return m.group(0)
+    depth: dict[str, int] = {}
+    for m in re.finditer(r"<(/?)([A-Za-z][A-Za-z0-9-]*)\b[^>]*?(/?)>", text):
+        name = m.group(2).lower()
+        if name in _VOID or m.group(3):
+            continue
+        depth[name] = depth.get(name, 0) + (-1 if m.group(1) else 1)
+    for m in re.finditer(r"<([A-Za-z][A-Za-z0-9-]*)\b[^>]*$", text):  # a tag not even ended by '>'
+        depth[m.group(1).lower()] = depth.get(m.group(1).lower(), 0) + 1
+    opened = sorted(name for name, n in depth.items() if n > 0 and name not in _VOID)
+    return f"<{opened[0]}>" if opened else None
+
+
+def _markdown_block(text: str) -> list[str]:
+    """A card's Markdown (its description) as the README's lines: as written, a code fence it leaves open closed;
+    or, when it leaves HTML open (:func:`_html_left_open`: an unclosed ``<!--`` hid the License and Provenance
+    sections), in a fence: shown literally."""
+    if _html_left_open(text) is not None:
+        return _fence(text)
+    return [_closed_fences(text)]
+
+
 def _size_category(n: int) -> str:
     for top, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                       (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")):
@@ -1404,17 +1471,19 @@ def hub_card(path: str | Path) -> str:
     # the text below gives the sample counts
     meta["dataset_info"] = {"features": features}
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip("\n"), "---", "",
-             HUB_CARD_MARK, "", f"# {meta['pretty_name']}", ""]
-    if card.get("description"):  # Markdown as written, a fence it leaves open closed (the rest stays text)
-        lines += [_closed_fences(str(card["description"])), ""]
-    per_split = ", ".join(f"{s}: {int(i.get('samples') or 0):,}" for s, i in splits.items())
+             HUB_CARD_MARK, "", f"# {_md_line(meta['pretty_name'])}", ""]  # one line, literal
+    if card.get("description"):  # Markdown as written; in a fence if it leaves HTML open (it would hide the rest)
+        lines += [*_markdown_block(str(card["description"])), ""]
+    per_split = ", ".join(f"{_md_line(s)}: {int(i.get('samples') or 0):,}" for s, i in splits.items())
     lines += [f"{total:,} samples ({per_split}); "
-              f"modalities {', '.join(mods) or 'none'}; "
-              f"{len(names) if names else 'no'} class names. Written by mmdata {card.get('mmdata_version') or '?'} as "
+              f"modalities {', '.join(_md_line(m) for m in mods) or 'none'}; "
+              f"{len(names) if names else 'no'} class names. Written by mmdata {_version(card.get('mmdata_version'))} as "
               "WebDataset tar shards (`<key>.png`, `<key>.flac`, `<key>.txt`, `<key>.cls`, ...); "
               "`index.parquet` maps each key to its `source_key`, the original file it came from.", ""]
     lic = card.get("license")
-    lines += ["## License", "", f"{lic}" if lic else "No licence is recorded in dataset.json: ask the data's owners.", ""]
+    # the licence's own text, literally (a fence): Markdown or HTML in it shows as written, hides nothing
+    lines += ["## License", "", *(_fence(str(lic)) if lic else ["No licence is recorded in dataset.json: ask the "
+                                                                  "data's owners."]), ""]
     from mmdata.augment.offline import card_attribution
 
     attribution = card_attribution(card)  # a builder's, or an augmented copy's source's
@@ -1423,12 +1492,13 @@ def hub_card(path: str | Path) -> str:
         first = ("source", "creators", "publisher", "url", "doi", "license", "tool", "tool_url", "tool_license")
         for a in attribution:
             keys = [k for k in first if k in a] + sorted(k for k in a if k not in first and k != "modality")
-            parts = [f"{k}: {a[k]}" for k in keys]
-            lines.append(f"* **{a.get('modality', 'source')}**: " + "; ".join(parts))
+            parts = [f"{_md_line(k)}: {_md_line(a[k])}" for k in keys]
+            lines.append(f"* **{_md_line(a.get('modality', 'source'))}**: " + "; ".join(parts))
         lines.append("")
     if card.get("citation"):
         lines += ["## Citation", "", *_fence(str(card["citation"]), "bibtex"), ""]
     left = card.get("skipped_count") or 0
+    left = f"{left:,}" if isinstance(left, int) else _md_line(left)
     lines += ["## Provenance", "",
               f"Left out by the jobs that wrote it: {left} (listed in `dataset.json`, `skipped`)."
               + (" Built with:" if card.get("command") else ""), ""]
