@@ -442,11 +442,16 @@ _UTF16_FIX = ("is UTF-16 ({kind}{mark}), not UTF-8: save {what} as UTF-8 (Excel:
 def utf16_of(data: bytes) -> tuple[str | None, bool]:
     """(``"UTF-16 LE"`` / ``"UTF-16 BE"`` when ``data`` looks UTF-16, else None; whether it starts with a
     byte order mark). Without one, text whose every other byte is NUL (ASCII in UTF-16) looks UTF-16:
-    UTF-8 text holds no NUL. A UTF-32 mark (``FF FE 00 00``) is not UTF-16.
+    UTF-8 text holds no NUL; so does text of one alphabet (Cyrillic, Greek, Hebrew, Arabic, the Indic scripts,
+    Thai, kana...) whose every other byte is its block's constant high byte (``06`` Arabic, ``09`` Devanagari,
+    ``30`` kana), with NUL for its spaces (QA28 i18n #1: Arabic, Hindi and Japanese in UTF-16 LE are valid UTF-8,
+    and were stored as ``'C\x06D\x06...'``). A UTF-32 mark (``FF FE 00 00``) is not UTF-16.
 
     Example:
         >>> utf16_of("a,b".encode("utf-16")), utf16_of("a,b".encode("utf-16-be")), utf16_of(b"a,b")
         (('UTF-16 LE', True), ('UTF-16 BE', False), (None, False))
+        >>> utf16_of("كلب يجري".encode("utf-16-le")), utf16_of("ねこがいます".encode("utf-16-be"))
+        (('UTF-16 LE', False), ('UTF-16 BE', False))
     """
     kind = _UTF16_BOMS.get(data[:2])
     if kind is not None and data[:4] != b"\xff\xfe\x00\x00":
@@ -456,7 +461,94 @@ def utf16_of(data: bytes) -> tuple[str | None, bool]:
     odd, even = head[1::2].count(0), head[0::2].count(0)  # NULs after / before each ASCII character
     if n >= 2 and max(odd, even) * 2 >= n and min(odd, even) * 8 <= max(odd, even):
         return ("UTF-16 LE" if odd > even else "UTF-16 BE"), False
-    return None, False
+    return _utf16_alphabet(data, head), False
+
+
+#: the high bytes of the alphabets :func:`utf16_of` knows without a byte order mark: 01-31 (Latin Extended to
+#: Bopomofo: Cyrillic 04, Hebrew 05, Arabic 06, Devanagari 09, Thai 0E, kana 30). Not Han or Hangul: a block of
+#: 256 is a small part of them, and ASCII pairs read as UTF-16 are Han ('ha' is U+6168)
+_ALPHABET_HIGH = range(0x01, 0x32)
+
+
+def _utf16_alphabet(data: bytes, head: bytes) -> str | None:
+    """``"UTF-16 LE"`` / ``"UTF-16 BE"`` when ``head`` (of ``data``) reads as UTF-16 text of one alphabet: at least
+    three letters, 90% of the high bytes that alphabet's (or NUL: spaces, digits), every character a letter, mark,
+    number, punctuation, symbol or space (no control, unassigned, private-use or lone surrogate)."""
+    if len(head) < 6 or len(head) % 2 or (len(data) == len(head) and len(data) % 2):
+        return None
+    for kind, start in (("UTF-16 LE", 1), ("UTF-16 BE", 0)):
+        high = head[start::2]
+        top = next((b for b in high if b), 0)
+        if top not in _ALPHABET_HIGH or high.count(top) < 3 or (high.count(top) + high.count(0)) * 10 < len(high) * 9:
+            continue
+        try:
+            text = head.decode("utf-16-le" if start else "utf-16-be")
+        except UnicodeDecodeError:
+            continue
+        if all(c in "\t\n\r" or unicodedata.category(c)[0] in "LMNPSZ" for c in text):
+            # letters, not the modifier letters 〱-〵 that '10203040' reads as in UTF-16 LE
+            if sum(1 for c in text if ord(c) >> 8 == top and unicodedata.category(c) in ("Lo", "Ll", "Lu")) >= 3:
+                return kind
+    return None
+
+
+def _utf16_ideographs(data: bytes) -> str | None:
+    """``"UTF-16 LE"`` / ``"UTF-16 BE"`` when ``data`` (not UTF-8, nor a legacy encoding) reads as UTF-16 Chinese,
+    Japanese or Korean: at least three characters, a quarter of its bytes not printable ASCII, every one Han, kana, Hangul, CJK punctuation or printable ASCII,
+    and most of them not ASCII (``一只猫坐在红色的椅子上`` in UTF-16 BE)."""
+    head = data[:4096]
+    if len(head) < 6 or len(head) % 2 or (len(data) == len(head) and len(data) % 2):
+        return None
+    # bytes that are not printable ASCII: about half of UTF-16 ideographs', few of Latin-1 text's ('café' reads as 挣暩)
+    odd = len(head) - len(re.sub(rb"[^\x20-\x7e]", b"", head))
+    for kind, codec in (("UTF-16 LE", "utf-16-le"), ("UTF-16 BE", "utf-16-be")):
+        try:
+            text = head.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        wide = [c for c in text if not c.isascii()]
+        if (len(wide) >= 3 and len(wide) * 2 >= len(text) and odd * 4 >= len(head)
+                and all(c.isprintable() or c in "\t\n\r" for c in text if c.isascii())
+                and all(_script_of(c) in ("han", "kana", "hangul", "cjk-punct") for c in wide)):
+            return kind
+    return None
+
+
+#: control characters a text member may not hold: C0 but TAB, LF, VT, FF and CR (which are spaces and line breaks)
+_TEXT_CONTROLS = re.compile(rb"[\x00-\x08\x0e-\x1f]")
+
+
+def text_refusal(data: bytes, what: str = "text") -> str | None:
+    """Why ``data``, a text member (a caption) that decodes as UTF-8, is refused, or None: UTF-16 without a byte
+    order mark (:func:`utf16_of`), or a C0 control character other than TAB / line breaks / form feed (NUL, ESC,
+    ``\x06``: binary data or terminal codes, never a caption's text; refused as in a class name).
+
+    Example:
+        >>> text_refusal("猫です".encode()) is None, text_refusal("كلب يجري".encode("utf-16-le"))[:36]
+        (True, 'text is UTF-16 (UTF-16 LE, without a')
+        >>> text_refusal("猫\x1b[2J".encode())
+        'text holds a control character (U+001B ESC, character 2): a caption is text, not binary data or terminal codes; remove it and save the file again'
+    """
+    kind, bom = utf16_of(data)
+    if kind is not None:
+        mark = f", byte order mark {data[:2].hex(' ').upper()}" if bom else ", without a byte order mark"
+        return f"{what} " + _UTF16_FIX.format(kind=kind, mark=mark, what="it")
+    m = _TEXT_CONTROLS.search(data)
+    if m is None:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # not UTF-8: the decode's error names it (not_utf8_reason)
+    kind = _utf16_ideographs(data)  # '一只' in UTF-16 BE is 'N\x00S\x...'
+    if kind is not None:
+        return f"{what} " + _UTF16_FIX.format(kind=kind, mark=", without a byte order mark", what="it")
+    names = {0: "NUL", 0x1B: "ESC", 0x7: "BEL", 0x8: "BS"}
+    code = data[m.start()]
+    at = len(data[:m.start()].decode("utf-8", "replace")) + 1
+    name = f" {names[code]}" if code in names else ""
+    return (f"{what} holds a control character (U+{code:04X}{name}, character {at}): a caption is text, not binary "
+            f"data or terminal codes; remove it and save the file again")
 
 
 def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, what: str = "text") -> str:
@@ -478,9 +570,12 @@ def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, what: str = "text") ->
             return said
         if _cut_utf8(data, exc):
             return f"{said}: it ends in the middle of a UTF-8 character (a file cut short?)"
-        legacy = legacy_encoding(data)
-        if legacy is not None:
+        legacy = _legacy_guesses(data)
+        if legacy:
             return f"{said}: {_legacy_hint(legacy)}"
+        kind = _utf16_ideographs(data)
+        if kind is not None:
+            return f"{what} " + _UTF16_FIX.format(kind=kind, mark=", without a byte order mark", what="it")
         # a caption, as a manifest's line: text saved on Windows (Notepad, Excel) is most often one of these
         return f"{said}: Latin-1 or Windows-1252? save it as UTF-8" if _latin1_letters(data) else said
     mark = f", byte order mark {data[:2].hex(' ').upper()}" if bom else ", without a byte order mark"
@@ -503,15 +598,19 @@ def _cut_utf8(data: bytes, exc: UnicodeDecodeError) -> bool:
 #: Arabic's bytes (in words of mixed case, which Cyrillic must not have); Cyrillic before the ideographs (a
 #: Russian word of an even number of letters decodes as GBK too); GB2312's range (both bytes from A1) before
 #: Big5, whose second bytes 40-7E GB2312 lacks.
+#: Thai (Windows-874, a superset of TIS-620) and Hebrew before Arabic and Cyrillic, which decode their bytes (Thai
+#: as Arabic letters, Hebrew as lower-case Cyrillic а-ъ: QA28 i18n #2), each read as such only when its marks follow
+#: a letter and, for Hebrew, its final letters end words (a Russian word read as Windows-1255 has them inside).
 #: Latin-1 / Windows-1252 decode everything: they stay the last guess (:func:`_latin1_letters`).
 _LEGACY_ENCODINGS = (("Shift-JIS", "cp932", "kana"), ("EUC-KR", "cp949", "hangul"),
+                     ("Thai TIS-620 / Windows-874", "cp874", "thai"), ("Windows-1255", "cp1255", "hebrew"),
                      ("Windows-1256", "cp1256", "arabic"), ("Windows-1251", "cp1251", "cyrillic"),
                      ("GBK", "gb2312", "han"), ("Big5", "big5", "han"), ("GBK", "gb18030", "han"))
 _LEGACY_LOOK = 1 << 16  # bytes looked at: the hint needs a sample, not a whole manifest
 
 
 def _script_of(c: str) -> str:
-    """The script a character that is not ASCII counts for: han, kana, hangul, arabic, cyrillic, cjk-punct
+    """The script a character that is not ASCII counts for: han, kana, hangul, arabic, cyrillic, hebrew, thai, cjk-punct
     (CJK punctuation and full-width forms, any East Asian script's), else other."""
     o = ord(c)
     if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF:
@@ -524,6 +623,10 @@ def _script_of(c: str) -> str:
         return "arabic"
     if 0x0400 <= o <= 0x04FF:
         return "cyrillic"
+    if 0x0590 <= o <= 0x05FF or 0xFB1D <= o <= 0xFB4F:
+        return "hebrew"
+    if 0x0E00 <= o <= 0x0E7F:
+        return "thai"
     if 0x3000 <= o <= 0x303F or 0xFF01 <= o <= 0xFF60 or 0xFFE0 <= o <= 0xFFEE or o in (0x00B7, 0x2014, 0x2026,
                                                                                         0x2018, 0x2019, 0x201C, 0x201D):
         return "cjk-punct"
@@ -560,6 +663,10 @@ def _reads_as(text: str, script: str) -> bool:
     words = [w for w in re.findall(r"\w+", text) if not w.isascii()]
     if any(c.isascii() and c.isalpha() for w in words for c in w):
         return False
+    if script in ("thai", "hebrew") and not _marks_follow_letters(text):
+        return False
+    if script == "hebrew" and any(c in _HEBREW_FINALS for w in words for c in w[:-1]):
+        return False  # ך ם ן ף ץ end a word: Russian read as Windows-1255 has them inside ('кот' is 'ךמע')
     if script == "arabic" and not any(c in "لمنهوىي" for c in text):
         # Arabic text holds lam, meem, noon, waw or ya (bytes E1-ED); an upper-case Cyrillic word's bytes (C0-DF)
         # read as Windows-1256 are Arabic letters without them
@@ -572,25 +679,65 @@ def _reads_as(text: str, script: str) -> bool:
     return script != "cyrillic" or all(w.islower() or w.isupper() or w.istitle() for w in words)
 
 
+_HEBREW_FINALS = frozenset("\u05da\u05dd\u05df\u05e3\u05e5")
+#: Thai vowels written before the consonant they are read after (เ แ โ ใ ไ): a letter follows each
+_THAI_LEADING = frozenset("\u0e40\u0e41\u0e42\u0e43\u0e44")
+
+
+def _marks_follow_letters(text: str) -> bool:
+    """Every combining mark (Thai vowels above / below and tone marks, Hebrew points) follows a letter or another
+    mark, and every Thai leading vowel comes before a letter: not so in other scripts' bytes read as Thai / Hebrew."""
+    prev = " "
+    for i, c in enumerate(text):
+        if unicodedata.category(c) == "Mn" and not (prev.isalpha() or unicodedata.category(prev) == "Mn"):
+            return False
+        if c in _THAI_LEADING and not (i + 1 < len(text) and text[i + 1].isalpha() and not text[i + 1].isascii()):
+            return False
+        prev = c
+    return True
+
+
 def legacy_encoding(data: bytes) -> tuple[str, str] | None:
     """The legacy encoding text that is not UTF-8 looks like, as (name, codec): the first of Shift-JIS, EUC-KR,
-    Windows-1256, Windows-1251, GBK and Big5 (in the order of ``_LEGACY_ENCODINGS``) that decodes its first 64 KB
-    without an error into text of that script (:func:`_reads_as`); None for none of them (Latin-1 / Windows-1252 is the caller's last guess,
-    since they decode any bytes). Used for the hint only: the text is never decoded for the user.
+    Thai (Windows-874), Windows-1255, Windows-1256, Windows-1251, GBK and Big5 (in the order of
+    ``_LEGACY_ENCODINGS``) that decodes its first 64 KB without an error into text of that script
+    (:func:`_reads_as`); None for none of them (Latin-1 / Windows-1252 is the caller's last guess, since they decode
+    any bytes). Used for the hint only: the text is never decoded for the user.
 
     Example:
-        >>> legacy_encoding("你好世界".encode("gbk")), legacy_encoding("café".encode("latin-1"))
+        >>> legacy_encoding("一只猫坐在红色的椅子上".encode("gbk")), legacy_encoding("café".encode("latin-1"))
         (('GBK', 'gb18030'), None)
+        >>> legacy_encoding("חתול ישן".encode("cp1255")), legacy_encoding("แมวนอนอยู่บนโซฟา".encode("tis-620"))
+        (('Windows-1255', 'cp1255'), ('Thai TIS-620 / Windows-874', 'cp874'))
     """
+    found = _legacy_guesses(data)
+    return found[0] if found else None
+
+
+def _legacy_guesses(data: bytes) -> list[tuple[str, str]]:
+    """:func:`legacy_encoding`'s guess, and a second one where the bytes read as both: Thai and GBK / Big5 (a few
+    Thai letters and a few ideographs are the same bytes: ``你好世界`` in GBK is Thai letters), Hebrew without a final
+    letter and lower-case Cyrillic (``вода`` in Windows-1251 is Hebrew letters); the hint names both rather than a
+    wrong one."""
     head = data[:_LEGACY_LOOK]
+    found: list[tuple[str, str]] = []
+    also = ""  # the script still tried after a first guess
     for name, codec, script in _LEGACY_ENCODINGS:
+        if found and script != also:
+            continue
         try:  # not final: the 64 KB may end inside a character
             text = codecs.getincrementaldecoder(codec)().decode(head, final=len(head) == len(data))
         except UnicodeDecodeError:
             continue
         if _reads_as(text, script) and _high_trails(text, codec):
-            return name, "gb18030" if name == "GBK" else codec
-    return None
+            found.append((name, "gb18030" if name == "GBK" else codec))
+            if found[1:]:
+                break
+            # Hebrew with no final letter (ך ם ן ף ץ) is lower-case Cyrillic too: 'дом', 'вода'
+            also = "han" if script == "thai" else "cyrillic" if script == "hebrew" and not _HEBREW_FINALS & set(text) else ""
+            if not also:
+                break
+    return found
 
 
 def _high_trails(text: str, codec: str) -> bool:
@@ -602,10 +749,13 @@ def _high_trails(text: str, codec: str) -> bool:
     return not multi or sum(1 for b in multi if b[-1] >= 0x80) * 4 >= len(multi)
 
 
-def _legacy_hint(legacy: tuple[str, str]) -> str:
-    """The advice for text in a legacy encoding: its name, and the conversion to UTF-8 (``iconv``)."""
-    name, codec = legacy
-    return f"looks like {name} ({codec}) — save it as UTF-8 (iconv -f {codec} -t utf-8)"
+def _legacy_hint(legacy: tuple[str, str] | list[tuple[str, str]]) -> str:
+    """The advice for text in a legacy encoding (or one of two, :func:`_legacy_guesses`): its name, and the
+    conversion to UTF-8 (``iconv``)."""
+    guesses = legacy if isinstance(legacy, list) else [legacy]
+    said = " or ".join(f"{name} ({codec})" for name, codec in guesses)
+    how = "; or ".join(f"iconv -f {codec} -t utf-8" for _, codec in guesses)
+    return f"looks like {said} — save it as UTF-8 ({how})"
 
 
 def _latin1_letters(data: bytes) -> bool:
@@ -2705,8 +2855,8 @@ def _manifest_text(data: bytes, path: str | Path) -> str:
     except UnicodeDecodeError as exc:
         line = body.count(b"\n", 0, exc.start) + 1
         col = exc.start - body.rfind(b"\n", 0, exc.start)
-        legacy = legacy_encoding(body)
-        if legacy is not None:
+        legacy = _legacy_guesses(body)
+        if legacy:
             raise SourceError(f"manifest {path}: line {line} is not UTF-8 (byte 0x{body[exc.start]:02x} at byte {col} "
                               f"of the line): the manifest {_legacy_hint(legacy)}") from None
         raise SourceError(f"manifest {path}: line {line} is not UTF-8 (byte 0x{body[exc.start]:02x} at byte {col} "

@@ -50,7 +50,7 @@ from mmdata.shards.pointers import DVC_POINTER, LFS_POINTER, LFS_SPEC, is_lfs_po
 from mmdata.shards.sources import (ON_ERROR, SEGMENT_FRAMES, SEGMENT_SOURCE, SKIP_REASON, UNREAD, Record, check_split_name, discover, discover_shards,
                                    check_split_folders, file_stamp, shard_files,
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
-                                   read_many, skip_entry, utf16_of)
+                                   read_many, skip_entry, text_refusal)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import (LocalOutput, RemoteOutput, check_local_output, is_shard_name, output,
                                   refuse_read_only)
@@ -1534,9 +1534,9 @@ def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any
         aud_cols = [none] * 3
     if ti >= 0:
         texts = flat[ti::m]
-        if (not all(map(bytes.isascii, texts)) or any(map(bytes.__contains__, texts, repeat(b"\x00")))
+        if (not all(map(bytes.isascii, texts)) or any(map(text_refusal, texts))
                 or any(map(bytes.startswith, texts, repeat(LFS_SPEC)))):
-            return None  # the per-sample path checks them (a NUL: UTF-16 text without a byte order mark?)
+            return None  # the per-sample path checks them (UTF-16 without a byte order mark, a control character)
         chars = list(map(len, texts))
     else:
         chars = none
@@ -1562,9 +1562,12 @@ def _probed(probe: Any, kind: str, i: int, datas: list[Any], decode: bool, bad: 
 
 def _not_utf16(data: bytes) -> None:
     """Refuse UTF-16 text without a byte order mark: its ASCII is valid UTF-8 with a NUL after (or before)
-    every character, which would be stored and read back NULs and all (QA: ``'a\\x00 \\x00c\\x00...'``)."""
-    if b"\x00" in data and utf16_of(data)[0] is not None:
-        raise UnicodeDecodeError("utf-8", data, 0, 1, "UTF-16 text")  # _bad_reason names UTF-16
+    every character, and an alphabet's letters valid UTF-8 with its high byte (``06`` Arabic) between them, which
+    would be stored and read back as mojibake (QA: ``'a\\x00 \\x00c\\x00...'``, QA28 ``'C\\x06D\\x06...'``); and
+    text holding a control character other than TAB / line breaks (NUL, ESC: :func:`text_refusal`)."""
+    why = text_refusal(data)
+    if why is not None:
+        raise CorruptMedia(why)
 
 
 def _check_other(kind: str, data: bytes, decode: bool) -> tuple[Any, ...] | None:
