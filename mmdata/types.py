@@ -806,6 +806,12 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             for s in samples:
                 if s.fields.get("audio") is not None:  # a None clip is absent: its rate is no clip's
                     by_rate.setdefault(s.sample_rate, []).append(s.key)
+            if len(by_rate) > 1 and None in by_rate:  # no resample op can give a clip the rate it lacks
+                bare = by_rate[None]
+                raise ValueError(f"cannot collate 'audio': sample{'s' * (len(bare) > 1)} {bare[:3]}{' ...' * (len(bare) > 3)} "
+                                 f"hold{'s' * (len(bare) == 1)} audio but no sample_rate (the others are at "
+                                 f"{', '.join(f'{r} Hz' for r in sorted(r for r in by_rate if r is not None))}); give "
+                                 "Sample(..., sample_rate=HZ) (mmdata.codecs.decode_audio returns the wave and its rate)")
             if len(by_rate) > 1:
                 common = max(by_rate, key=lambda r: (len(by_rate[r]), r or 0))
                 raise ValueError(f"cannot collate 'audio': sample rates differ ({_by_group(by_rate, 'Hz')}); add "
