@@ -14,6 +14,7 @@ import errno
 import io
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,9 @@ from mmdata.urls import lookup
 
 #: what a run writes into its output folder (and, with ``--pretrain``, :data:`mmdata.train.contrastive.CHECKPOINT`)
 OUTPUT_FILES = ("metrics.json", "predictions.parquet", "model.pt")
+#: the figures ``mmdata match`` / ``mmdata audit-alignment`` write into a run's folder by default
+#: (``match.png``, ``match-val.png``, ``alignment.png``): they describe that run's model, so a rerun removes them
+MODEL_FIGURES = re.compile(r"(match|alignment)(-[^/]+)?\.png")
 #: the file a run's outputs are sealed with (:func:`publish`)
 SEAL = "metrics.json"
 
@@ -344,6 +348,9 @@ def publish(out: Path, files: Mapping[str, bytes], finished: Mapping[str, str] |
                 for stale in RUN_OUTPUTS:
                     if stale not in temps:
                         (out / stale).unlink(missing_ok=True)
+                for fig in out.iterdir():  # mmdata match / audit-alignment figures of the previous model
+                    if MODEL_FIGURES.fullmatch(fig.name) and fig.name not in temps:
+                        fig.unlink(missing_ok=True)
             os.replace(temps[name], out / name)
     except BaseException as exc:
         for tmp in temps.values():  # the renamed ones are gone from here already
