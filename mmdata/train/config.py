@@ -1062,6 +1062,34 @@ def normalize_section(spec: InputSpec) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def eval_section(spec: InputSpec, normalize: Mapping[str, list[dict[str, Any]]] | None, own: Sequence[str],
+                 modalities: Sequence[str], channels: int | None) -> dict[str, list[dict[str, Any]]]:
+    """The model's complete evaluation transform (``metrics.json["eval_normalize"]``): what brings a sample in
+    *any* format to the format the model was trained on — unlike the recorded ``normalize`` stage, which leaves
+    out the steps the training data did not need (all 16x16 images: no resize). Every step of
+    :func:`normalize_section` at ``spec`` (channels, resize + centre crop to ``image_size``, ``to_mono``,
+    ``resample`` to ``sample_rate``, ``pad_trim`` to ``max_seconds``, ``max_tokens``); a modality in ``own``
+    (the recipe's own ``normalize:`` lists) keeps the list training ran (``normalize[m]``), completed with
+    the encoder's channel step (:func:`mmdata.train.contrastive.model_format`). On data already in the
+    model's format every added step is a no-op.
+
+    Example:
+        >>> s = InputSpec(image_size=(16, 16), channels=1, sample_rate=8000, max_seconds=0.8, max_tokens=33)
+        >>> e = eval_section(s, {"text": [{"op": "max_tokens", "n": 33}]}, [], ["image", "audio"], 1)
+        >>> [o["op"] for o in e["image"]], [o["op"] for o in e["audio"]]
+        (['to_gray', 'resize', 'center_crop'], ['pad_trim', 'to_mono', 'resample', 'pad_trim'])
+    """
+    from dataclasses import replace
+
+    from mmdata.augment.recipe import load_recipe
+    from mmdata.train.contrastive import model_format
+
+    every = normalize_section(replace(spec, needs={"trim_first": True}))
+    out = {m: list((normalize or {}).get(m) or []) if m in own else every.get(m, []) for m in modalities}
+    out = model_format({m: v for m, v in out.items() if v}, modalities, channels)
+    return load_recipe({"normalize": out}).to_dict().get("normalize", {}) if out else {}
+
+
 def with_normalize(recipe: Any, spec: InputSpec) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """The recipe the trainer runs: ``recipe`` (path / YAML / dict / Recipe / None) with the derived
     normalize stage, where a modality's list in the recipe's own ``normalize:`` replaces the derived

@@ -59,7 +59,7 @@ from mmdata.checks import keyword_hints, plural
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
-                                  SPEC_UNUSED, check_given_inputs, option_name, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
+                                  SPEC_UNUSED, check_given_inputs, eval_section, option_name, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
                                   misspelt_target, spec_ops, split_roles, trained_image_size, unused_fields,
                                   with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
@@ -526,7 +526,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
         # stay the derived ones (the encoder adapts, early fusion pools)
         model = FusionModel(modalities, fusion, max(classes, 1), image_channels=inputs.channels or spec.channels,
-                            image_hw=spec.image_size or (16, 16), fusion_args=fusion_args).to(dev)
+                            image_hw=spec.image_size or (16, 16), fusion_args=fusion_args,
+                            sample_rate=inputs.sample_rate if "audio" in modalities else None).to(dev)
         from mmdata.train.contrastive import classes_without_labels, prepare  # cross-modal hook: pre-training, probe, labelled subset
 
         trained = role_splits(roles, "train")  # the split(s) the training role reads (folds: a list)
@@ -1116,6 +1117,11 @@ def run_metrics(run: Run) -> dict[str, Any]:
            else {"target": run.target.to_dict()}),
         "inputs": run.spec.to_dict(),
         "normalize": run.normalize,
+        # what rebuilds the network (the image size it was BUILT with: the derived one, not a recipe's) and
+        # what brings a sample in any format to its inputs (mmdata.train.load_model)
+        "model": run.model.architecture(),
+        "eval_normalize": eval_section(run.spec, run.normalize, sorted((run.config.get("recipe") or {}).get("normalize") or {}),
+                                       run.model.mods, run.model.image_channels),
         "config": run.config,
         "cache": run.cache,
         "n_params": sum(p.numel() for p in run.model.parameters()),

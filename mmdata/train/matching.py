@@ -45,7 +45,7 @@ from mmdata.augment.preview import cjk_font, figure_style
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
 from mmdata.train.contrastive import CHECKPOINT, embed_all, identical, load, model_format, pair_key, pair_names, read_split
-from mmdata.train.model import FusionModel
+from mmdata.train.model import FusionModel, build_from_metrics, eval_normalize, load_weights
 from mmdata.types import Batch
 
 EPS = 1e-12
@@ -183,8 +183,9 @@ def check_classes(metrics: dict[str, Any], data: str | Path, model_dir: str | Pa
 
 
 def load_run(model_dir: str | Path, device: str = "cpu", data: str | Path | None = None) -> tuple[FusionModel, dict[str, Any]]:
-    """Rebuild a trained fusion model from ``DIR/metrics.json`` (config, classes, input format) and
-    ``DIR/model.pt``; returns (model in eval mode, metrics). ``data``: the dataset, whose card gives
+    """Rebuild a trained fusion model from ``DIR/metrics.json`` (the architecture it records, else config,
+    classes and input format) and ``DIR/model.pt``; returns (model in eval mode, metrics) — for the audits
+    (a classifier); :func:`mmdata.train.model.load_model` loads any run for prediction. ``data``: the dataset, whose card gives
     the classes when metrics.json does not (runs written before it recorded them) and must have the
     run's classes when it does (:func:`check_classes`)."""
     d = Path(model_dir)
@@ -196,30 +197,17 @@ def load_run(model_dir: str | Path, device: str = "cpu", data: str | Path | None
     if isinstance(target, dict):  # its outputs are label sets or a number: no class distribution to compare
         raise MMDataError(f"{d}: the model predicts the metadata key {target.get('key')!r} ({target.get('kind')}, "
                           "`mmdata train --target`), not classes; matching and alignment audits read a classifier's "
-                          "class predictions: give a run trained without --target")
+                          "class predictions: give a run trained without --target (mmdata.train.model.load_model loads "
+                          "it for prediction)")
     if data is not None:
         check_classes(metrics, data, d)
-    cfg = metrics.get("config") or {}
-    inputs = metrics.get("inputs") or {}
-    classes = int((metrics.get("classes") or {}).get("num_classes") or 0)
-    if not classes and data is not None:
+    classes = 0
+    if not (metrics.get("classes") or {}).get("num_classes") and data is not None:
         from mmdata.shards.index import load_card
 
         classes = int(load_card(data).get("num_classes") or 0)
-    if classes < 2:
-        raise MMDataError(f"{d / 'metrics.json'}: no classes recorded (and no dataset card to read them from)")
-    model = FusionModel(cfg["modalities"], cfg["fusion"], classes, image_channels=int(inputs.get("channels") or 1),
-                        image_hw=tuple(inputs.get("image_size") or (16, 16)), fusion_args=cfg.get("fusion_args"))
-    if cfg.get("probe"):
-        from mmdata.train.contrastive import make_probe
-
-        make_probe(model)
-    state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise MMDataError(f"{d / 'model.pt'} does not fit the model described by {d / 'metrics.json'} on this "
-                          f"dataset ({str(exc).splitlines()[0]})") from exc
+    model = build_from_metrics(metrics, str(d / "metrics.json"), classes)
+    load_weights(model, d)
     return model.to(device).eval(), metrics
 
 
@@ -329,7 +317,9 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
         mods, channels = list(cfg["modalities"]), model.image_channels
     if len(mods) < 2:
         raise MMDataError(f"{d}: the model uses one modality ({mods[0]}); matching needs two")
-    batch, lost = read_measured(data, split, mods, metrics.get("normalize"), on_error, channels)
+    # the model's complete evaluation transform: a dataset at another size / rate is brought to the model's
+    batch, lost = read_measured(data, split, mods, eval_normalize(metrics) if model is not None else metrics.get("normalize"),
+                                on_error, channels)
     labels = batch["label"] if "label" in batch else None
     present = {m: (batch.present[m] if m in batch.present else torch.zeros(len(batch), dtype=torch.bool)) for m in mods}
     skipped = co_occurring(present, mods, split, data)

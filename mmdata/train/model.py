@@ -17,7 +17,46 @@ from mmdata.types import Batch
 
 MODALITIES = ("image", "audio", "text")
 N_MELS = 24
+HOP_MS = 16.0
 BAG = 128  # hashed bag-of-tokens size for early fusion
+#: uint8 pixels -> x / 255, then (x - PIXEL_MEAN) / PIXEL_STD
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.5
+#: the FusionModel arguments :meth:`FusionModel.architecture` records
+ARCH_ARGS = ("modalities", "fusion", "classes", "d", "image_channels", "image_hw", "fusion_args", "sample_rate")
+
+
+def preprocessing_constants() -> dict[str, Any]:
+    """The model's in-code preprocessing as plain values (``metrics.json["model"]["constants"]``), so a
+    re-implementation (another runtime, an export) need not read the source: pixel scaling, the log-mel
+    features, the tokenizer's id scheme.
+
+    Example:
+        >>> preprocessing_constants()["image"]["scale"]
+        '(x / 255 - 0.5) / 0.5 per channel, x the uint8 pixel, (C, H, W)'
+    """
+    import inspect
+
+    from mmdata.text import _RESERVED, MASK_ID, MASK_TOKEN, PAD_ID, UNK_ID, Tokenizer
+
+    mel = inspect.signature(logmel).parameters
+    tok = Tokenizer()
+    return {
+        "image": {"scale": f"(x / 255 - {PIXEL_MEAN}) / {PIXEL_STD} per channel, x the uint8 pixel, (C, H, W)",
+                  "mean": PIXEL_MEAN, "std": PIXEL_STD, "divide_by": 255.0},
+        "audio": {"features": "log(mel power + 1e-6) of the mono mix (mmdata.augment.audio.logmel): HTK mel scale, "
+                                "triangles of peak 1, Hann window of win_ms, f_max 0 = half the sample rate", "n_mels": N_MELS, "hop_ms": HOP_MS,
+                  "full_window": True,
+                  **{k: (p.default if isinstance(p.default, (int, float, str, bool)) or p.default is None else repr(p.default))
+                     for k, p in mel.items() if k not in ("wave", "sample_rate", "n_mels", "hop_ms", "full_window")
+                     and p.default is not inspect.Parameter.empty}},
+        "text": {"tokenizer": "mmdata.text.Tokenizer", "vocab_size": tok.vocab_size, "max_len": tok.max_len,
+                 "pad_id": PAD_ID, "mask_id": MASK_ID, "mask_token": MASK_TOKEN, "unk_id": UNK_ID,
+                 "ids": f"{MASK_TOKEN} -> {MASK_ID}; else the unit stripped of its end punctuation and lower-cased "
+                        f"({UNK_ID} when nothing is left), {_RESERVED} + zlib.crc32(utf-8) % (vocab_size - {_RESERVED}); units: "
+                        "whitespace words, single characters in CJK runs (mmdata.text.Tokenizer.words); the first "
+                        "max_len units; padding 0 to the batch's longest",
+                 "early_fusion_bag": BAG},
+    }
 
 
 class FusionModel(nn.Module):
@@ -32,8 +71,13 @@ class FusionModel(nn.Module):
     """
 
     def __init__(self, modalities: Sequence[str], fusion: str, classes: int, d: int = 64, image_channels: int = 1,
-                 image_hw: tuple[int, int] = (16, 16), fusion_args: Mapping[str, Any] | None = None) -> None:
+                 image_hw: tuple[int, int] = (16, 16), fusion_args: Mapping[str, Any] | None = None,
+                 sample_rate: int | None = None) -> None:
         super().__init__()
+        #: the audio rate the model was trained at (None: not known, any rate is taken); a batch at another
+        #: rate is refused (:meth:`inputs`): its log-mel bands would sit on other frequencies
+        self.sample_rate = int(sample_rate) if sample_rate else None
+        self.d = d
         # float32 parameters, drawn as float32, whatever the caller's torch default dtype: a notebook's
         # set_default_dtype(float64) built float64 layers that the float32 inputs could not meet
         with float32_default():
@@ -64,12 +108,66 @@ class FusionModel(nn.Module):
         if unknown:
             raise MMDataError(f"--fusion-arg (fusion_args=) {unknown}: fusion {fusion!r} accepts {list(cls.options) or 'no arguments'}")
         self.fusion = cls(self.mods, d, classes, low_dims, **args)
+        self.fusion_args = args
+        self.built_fusion = fusion  # the name built with (a --probe run's fusion_name becomes linear_probe after)
         if not any(p.requires_grad for p in self.parameters()):  # AdamW's "empty parameter list" named nothing
             raise MMDataError(f"fusion {fusion!r} ({_where(cls)}) has no trainable parameters and uses no encoders: "
                               "nothing to train; give it an nn.Linear head or nn.Parameters (docs/fusions.md)")
 
+    def architecture(self) -> dict[str, Any]:
+        """The arguments that rebuild this model (``FusionModel(**m.architecture())``) and the in-code
+        constants of its preprocessing, as plain values: what ``metrics.json["model"]`` records.
+
+        Example:
+            >>> a = FusionModel(["image", "text"], "concat", classes=3, image_hw=(32, 32)).architecture()
+            >>> a["image_hw"], a["d"], FusionModel(**{k: a[k] for k in ARCH_ARGS}).image_hw
+            ([32, 32], 64, (32, 32))
+        """
+        return {"modalities": list(self.mods), "fusion": self.built_fusion, "classes": self.classes, "d": self.d,
+                "image_channels": self.image_channels, "image_hw": list(self.image_hw),
+                "fusion_args": dict(self.fusion_args), "sample_rate": self.sample_rate,
+                "constants": preprocessing_constants()}
+
+    def check_format(self, batch: Batch) -> None:
+        """Raise naming expected vs got when ``batch`` is not in the model's input format: audio without a
+        sample rate, at another rate than the model was trained at (:attr:`sample_rate`), images with another
+        channel count. Another image *size* is taken (the image encoder pools its last feature map; early
+        fusion pools the pixels to :attr:`image_hw`), as a recipe that crops to another size trains it.
+        Only host metadata is read (no device sync).
+
+        Example:
+            >>> from mmdata import Sample, collate
+            >>> m = FusionModel(["audio"], "concat", classes=2, sample_rate=8000)
+            >>> m.check_format(collate([Sample("a", {"audio": torch.zeros(1, 800)}, sample_rate=16000)]))
+            Traceback (most recent call last):
+            ...
+            mmdata.errors.MMDataError: the batch's audio is at 16000 Hz but the model was trained at 8000 Hz (its log-mel bands would lie on other frequencies): resample it first ({op: resample, rate: 8000} in the recipe's normalize.audio; mmdata.train.model.load_model's predict does)
+        """
+        if "audio" in self.mods and "audio" in batch:
+            rate = batch.sample_rate
+            if rate is None:
+                raise MMDataError("the batch holds audio but no sample rate (Sample(..., sample_rate=HZ)); the model "
+                                  f"was trained at {self.sample_rate or 'a known'} Hz and needs the clip's rate")
+            if self.sample_rate is not None and int(rate) != self.sample_rate:
+                raise MMDataError(f"the batch's audio is at {int(rate)} Hz but the model was trained at {self.sample_rate} "
+                                  "Hz (its log-mel bands would lie on other frequencies): resample it first ({op: resample, "
+                                  f"rate: {self.sample_rate}}} in the recipe's normalize.audio; "
+                                  "mmdata.train.model.load_model's predict does)")
+        if "image" in self.mods and "image" in batch:
+            img = batch["image"]
+            got = int(img.shape[1]) if img.dim() == 4 else None
+            if got != self.image_channels:
+                kind = {1: "grey", 3: "RGB"}.get(self.image_channels, "channels")
+                op = "to_gray" if self.image_channels == 1 else "to_rgb"
+                seen = f"{got} channel{'s' * (got != 1)}" if got is not None else f"shape {tuple(img.shape)}, not (B, C, H, W)"
+                raise MMDataError(f"the batch's images have {seen} but the model takes {self.image_channels} ({kind}): "
+                                  f"convert them first ({{op: {op}}} in the recipe's "
+                                  "normalize.image; mmdata.train.model.load_model's predict does)")
+
     def inputs(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """(model inputs by modality, presence by modality) on the model's device."""
+        """(model inputs by modality, presence by modality) on the model's device; a batch in another
+        format than the model's is refused (:meth:`check_format`)."""
+        self.check_format(batch)
         dev = next(self.parameters()).device
         x: dict[str, torch.Tensor] = {}
         pres: dict[str, torch.Tensor] = {}
@@ -78,10 +176,10 @@ class FusionModel(nn.Module):
             pres[m] = batch.present[m].to(dev, non_blocking=True) if m in batch.present else torch.zeros(n, dtype=torch.bool, device=dev)
         if "image" in self.mods:
             img = batch["image"].to(dev).float() / 255.0 if "image" in batch else torch.zeros(n, self.image_channels, *self.image_hw, dtype=torch.float32, device=dev)
-            x["image"] = (img - 0.5) / 0.5
+            x["image"] = (img - PIXEL_MEAN) / PIXEL_STD
         if "audio" in self.mods:
             if "audio" in batch:
-                x["audio"] = logmel(batch["audio"].to(dev), int(batch.sample_rate or 8000), n_mels=N_MELS, hop_ms=16.0,
+                x["audio"] = logmel(batch["audio"].to(dev), int(batch.sample_rate), n_mels=N_MELS, hop_ms=HOP_MS,
                                     full_window=True)
             else:
                 x["audio"] = torch.zeros(n, N_MELS, 8, dtype=torch.float32, device=dev)
@@ -227,3 +325,187 @@ def float32_default() -> Iterator[None]:
 
 def _where(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def build_from_metrics(metrics: Mapping[str, Any], where: str, classes: int = 0) -> FusionModel:
+    """The untrained :class:`FusionModel` a run's ``metrics.json`` describes (``where``: its path, for errors):
+    from ``metrics["model"]`` (:meth:`FusionModel.architecture`, the arguments the network was built with),
+    else — a run written before it was recorded — from ``config`` and ``inputs`` (whose image size is the
+    network's unless a recipe's own ``normalize.image`` set another). ``classes``: the output width when the
+    run recorded none (an old run: the dataset card's). A ``--probe`` run gets its linear probe."""
+    cfg = metrics.get("config") or {}
+    arch = metrics.get("model")
+    if isinstance(arch, Mapping) and "image_hw" in arch:
+        model = FusionModel(**{k: (tuple(arch[k]) if k == "image_hw" else arch[k]) for k in ARCH_ARGS if k in arch})
+    else:
+        inputs = metrics.get("inputs") or {}
+        target = metrics.get("target")
+        width = int((metrics.get("classes") or {}).get("num_classes") or 0)
+        if isinstance(target, Mapping):
+            width = 1 if target.get("kind") == "regression" else len(target.get("labels") or [])
+        width = width or classes
+        if width < 1 or (width < 2 and not isinstance(target, Mapping)):
+            raise MMDataError(f"{where}: no classes recorded (and no dataset card to read them from)")
+        mods = cfg["modalities"]
+        model = FusionModel(mods, cfg["fusion"], width, image_channels=int(inputs.get("channels") or 1),
+                            image_hw=tuple(inputs.get("image_size") or (16, 16)), fusion_args=cfg.get("fusion_args"),
+                            sample_rate=inputs.get("sample_rate") if "audio" in mods else None)
+    if cfg.get("probe"):
+        from mmdata.train.contrastive import make_probe
+
+        make_probe(model)
+    return model
+
+
+def eval_normalize(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """A run's complete evaluation transform: ``metrics["eval_normalize"]`` (:func:`mmdata.train.config.eval_section`),
+    or, for a run written before it was recorded, the same built from ``inputs`` and ``normalize``."""
+    if isinstance(metrics.get("eval_normalize"), Mapping):
+        return {m: list(v) for m, v in metrics["eval_normalize"].items()}
+    from mmdata.train.config import InputSpec, eval_section
+
+    cfg, inp = metrics.get("config") or {}, metrics.get("inputs") or {}
+    spec = InputSpec(image_size=tuple(inp["image_size"]) if inp.get("image_size") else None, channels=inp.get("channels"),
+                     sample_rate=inp.get("sample_rate"), max_seconds=inp.get("max_seconds"), max_tokens=inp.get("max_tokens"))
+    own = sorted(((cfg.get("recipe") or {}).get("normalize") or {}))
+    arch = metrics.get("model") or {}
+    return eval_section(spec, metrics.get("normalize"), own, cfg["modalities"],
+                        arch.get("image_channels", inp.get("channels")))
+
+
+class TrainedModel:
+    """A trained run loaded for prediction (:func:`load_model`): the model (eval mode), its complete
+    preprocessing (``normalize``: the run's evaluation transform, which brings a sample in any image size,
+    channel count, audio rate, length to the model's format) and what its outputs mean.
+
+    Attributes:
+        model: the :class:`FusionModel`.
+        metrics: the run's ``metrics.json``.
+        normalize: the ``normalize:`` recipe stage applied to every sample before :func:`mmdata.collate`.
+        kind: ``"classes"``, ``"multilabel"`` or ``"regression"`` (``mmdata train --target``).
+        names: class / label names (empty for regression).
+    """
+
+    def __init__(self, model: FusionModel, metrics: dict[str, Any], where: str = "") -> None:
+        import mmdata
+
+        self.model, self.metrics, self.where = model.eval(), metrics, where
+        self.normalize = eval_normalize(metrics)
+        self._recipe = mmdata.load_recipe({"normalize": self.normalize})
+        target = metrics.get("target")
+        self.kind = target.get("kind", "classes") if isinstance(target, Mapping) else "classes"
+        if self.kind == "multilabel":
+            self.names = [str(n) for n in target.get("labels") or []]
+        elif self.kind == "regression":
+            self.names = []
+            self.mean, self.sd, self.key = float(target.get("train_mean", 0.0)), float(target.get("train_sd", 1.0)), target.get("key")
+        else:
+            names = (metrics.get("classes") or {}).get("names") or []
+            self.names = [str(n) for n in names] or [str(c) for c in range(model.classes)]
+
+    def sample(self, raw: Any, key: str = "sample") -> Any:
+        """A :class:`mmdata.Sample` in the model's format from ``raw``: a ``Sample``, or a mapping with any of
+        ``image`` (encoded bytes, or a uint8 ``(C, H, W)`` tensor as :func:`mmdata.codecs.decode_image` gives),
+        ``audio`` (encoded bytes, or ``(wave, sample_rate)``), ``text`` (str or UTF-8 bytes) and ``key``."""
+        from mmdata.codecs import decode_audio, decode_image, decode_text
+        from mmdata.types import Sample
+
+        if isinstance(raw, Sample):
+            s = raw
+        elif isinstance(raw, Mapping):
+            fields: dict[str, Any] = {}
+            rate = None
+            if raw.get("image") is not None:
+                im = raw["image"]
+                fields["image"] = decode_image(bytes(im)) if isinstance(im, (bytes, bytearray, memoryview)) else torch.as_tensor(im)
+            if raw.get("audio") is not None:
+                au = raw["audio"]
+                if isinstance(au, (bytes, bytearray, memoryview)):
+                    wave, rate = decode_audio(bytes(au))
+                elif isinstance(au, (tuple, list)) and len(au) == 2:
+                    wave, rate = torch.as_tensor(au[0], dtype=torch.float32), int(au[1])
+                else:
+                    raise MMDataError(f"{self.where or 'predict'}: sample {raw.get('key', key)!r}: audio must be encoded bytes "
+                                      f"or (wave, sample_rate); got a {type(au).__name__} without its rate")
+                fields["audio"] = wave
+            if raw.get("text") is not None:
+                tx = raw["text"]
+                fields["text"] = decode_text(bytes(tx)) if isinstance(tx, (bytes, bytearray, memoryview)) else str(tx)
+            s = Sample(str(raw.get("key", key)), fields, sample_rate=rate)
+        else:
+            raise MMDataError(f"{self.where or 'predict'}: a sample must be an mmdata.Sample or a mapping of image / "
+                              f"audio / text; got a {type(raw).__name__}")
+        return self._recipe.normalize(s)
+
+    @torch.no_grad()
+    def logits(self, samples: Sequence[Any]) -> torch.Tensor:
+        """Raw outputs ``(N, outputs)`` for ``samples`` (see :meth:`sample`), in eval mode."""
+        from mmdata.types import collate
+
+        batch = collate([self.sample(s, f"sample{i}") for i, s in enumerate(samples)])
+        self.model.eval()
+        return self.model(batch).cpu()
+
+    def predict(self, samples: Sequence[Any]) -> list[dict[str, Any]]:
+        """One dict per sample: classes -> ``pred`` (name), ``index``, ``probs`` (name -> softmax probability);
+        multi-label -> ``labels`` (those of sigmoid >= 0.5) and ``probs``; regression -> ``value`` in the
+        target's units (``target``: its metadata key). A missing modality is absent (presence masks), as in training.
+
+        Example:
+            >>> tm = TrainedModel(FusionModel(["text"], "concat", classes=2), {"config": {"modalities": ["text"]},
+            ...                   "classes": {"num_classes": 2, "names": ["no", "yes"]}})
+            >>> sorted(tm.predict([{"text": "a cat"}])[0])
+            ['index', 'key', 'pred', 'probs']
+        """
+        from mmdata.types import Sample
+
+        keys = [s.key if isinstance(s, Sample) else str(s.get("key", f"sample{i}")) if isinstance(s, Mapping) else f"sample{i}"
+                for i, s in enumerate(samples)]
+        out = self.logits(samples).double()
+        rows: list[dict[str, Any]] = []
+        for k, row in zip(keys, out):
+            if self.kind == "regression":
+                rows.append({"key": k, "target": self.key, "value": float(row[0] * self.sd + self.mean)})
+            elif self.kind == "multilabel":
+                p = torch.sigmoid(row).tolist()
+                rows.append({"key": k, "labels": [n for n, v in zip(self.names, p) if v >= 0.5], "probs": dict(zip(self.names, p))})
+            else:
+                p = torch.softmax(row, 0).tolist()
+                i = int(row.argmax())
+                rows.append({"key": k, "pred": self.names[i], "index": i, "probs": dict(zip(self.names, p))})
+        return rows
+
+
+def load_model(model_dir: Any, device: str = "cpu") -> TrainedModel:
+    """Load the output folder of ``mmdata train --out DIR`` (``metrics.json`` + ``model.pt``) for prediction:
+    classification, multi-label and regression (``--target``) runs alike.
+
+    Example:
+        >>> tm = load_model("runs/a")  # doctest: +SKIP
+        >>> tm.predict([{"image": open("7.png", "rb").read(), "audio": open("7.wav", "rb").read(), "text": "seven"}])  # doctest: +SKIP
+        [{'key': 'sample0', 'pred': '7', 'index': 7, 'probs': {...}}]
+    """
+    import json
+    from pathlib import Path
+
+    d = Path(model_dir)
+    for f in ("metrics.json", "model.pt"):
+        if not (d / f).is_file():
+            raise MMDataError(f"{d / f} not found: give an output folder of `mmdata train --out DIR`")
+    metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+    model = build_from_metrics(metrics, str(d / "metrics.json"))
+    load_weights(model, d)
+    return TrainedModel(model.to(device), metrics, str(d))
+
+
+def load_weights(model: FusionModel, d: Any) -> None:
+    """``d/model.pt`` into ``model``; an error naming both files when it does not fit."""
+    from pathlib import Path
+
+    d = Path(d)
+    state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise MMDataError(f"{d / 'model.pt'} does not fit the model described by {d / 'metrics.json'} "
+                          f"({str(exc).splitlines()[0]} {' '.join(str(exc).splitlines()[1:2]).strip()[:200]})") from exc
