@@ -1026,17 +1026,13 @@ def figure_labels(names: list[str], width: int = 28, lines: int = 2) -> dict[str
 
 
 def _text_style(texts: list[str]) -> tuple[dict[str, Any], Any, str | None]:
-    """Matplotlib settings for ``texts`` that may hold Chinese, Japanese or Korean: DejaVu Sans with the
-    CJK font :func:`mmdata.augment.preview.cjk_font` finds as the fallback for the glyphs it lacks; without
-    one, each CJK run becomes a visible ``⟦CJK ×N⟧`` and a footnote says which font to install."""
-    from mmdata.augment.preview import INSTALL_HINT, cjk_font, placeholder_cjk
+    """Matplotlib settings for ``texts`` (arm names) as the preview draws captions
+    (:func:`mmdata.augment.preview.figure_text_style`): DejaVu Sans with the CJK font found as the fallback; a
+    CJK run without one, or a script or emoji no font has (Devanagari, Thai), as a visible ``⟦…⟧`` placeholder
+    with a footnote and a warning, never empty boxes."""
+    from mmdata.augment.preview import figure_text_style
 
-    if all(placeholder_cjk(t) == t for t in texts):
-        return {}, str, None
-    font = cjk_font()
-    if font:
-        return {"font.family": ["DejaVu Sans", font]}, str, None
-    return {}, placeholder_cjk, f"⟦CJK ×N⟧: N CJK characters not drawn — no CJK font found; {INSTALL_HINT}"
+    return figure_text_style(texts, "ablation report")
 
 
 def _plots(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], vals: dict[str, dict[int, float]],

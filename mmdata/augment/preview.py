@@ -628,6 +628,40 @@ def missing_glyphs_note(what: list[str]) -> str:
     return f"⟦…⟧: {', '.join(what)} not drawn — no font the preview draws with has them (placeholders, not boxes)"
 
 
+def figure_text_style(texts: Iterable[str], what: str = "figure",
+                      find_font: Any = None) -> tuple[dict[str, Any], Any, str | None]:
+    """How a figure other than the preview (``mmdata match``'s PNG, an ablation report's plots) draws ``texts``
+    (class names, arm names, titles) as the preview draws its captions: matplotlib settings adding the CJK font
+    :func:`cjk_font` finds, the function that makes a text drawable (:func:`_drawable`: CJK runs as ``⟦CJK ×N⟧``
+    without a CJK font, any other character no font has as ``⟦Devanagari ×6⟧`` / ``⟦U+1F469⟧``), and the
+    footnote naming what was replaced — also warned (``UserWarning``, ``what: ...``). Never silent empty boxes
+    (QA28 i18n #6: Devanagari, Thai and emoji class names were tofu in match's PNG). ASCII texts leave the
+    figure as it was. ``find_font``: what finds the CJK font (default :func:`cjk_font`).
+
+    Example:
+        >>> rc, shown, note = figure_text_style(["zero", "one"])
+        >>> rc, shown("zero"), note
+        ({}, 'zero', None)
+    """
+    texts = [str(t) for t in texts]
+    if all(t.isascii() for t in texts):
+        return {}, str, None
+    font = (find_font or cjk_font)()  # its Hangul too (not a CJK run): DejaVu Sans first, the CJK font for what it lacks
+    rc = {"font.family": ["DejaVu Sans", font]} if font else {}
+    replaced = list(dict.fromkeys(w for t in texts for w in _drawable(t, font)[1]))
+    if not replaced:
+        return rc, str, None
+    notes = []
+    if "CJK" in replaced:
+        notes.append(f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}")
+    missing = [w for w in replaced if w != "CJK"]
+    if missing:
+        notes.append(missing_glyphs_note(missing))
+    note = "; ".join(notes)
+    warnings.warn(f"{what}: {note}", UserWarning, stacklevel=2)
+    return rc, (lambda t: _drawable(str(t), font)[0]), note
+
+
 def _fit(key: str, width: int = KEY_CHARS) -> str:
     """``key`` shortened in the middle to ``width`` characters (its start and end stay readable).
 
