@@ -379,6 +379,14 @@ def main(argv: list[str] | None = None) -> None:
     except StdoutError as exc:  # a full disk under `> file`: the result is cut short
         _error_line(stdout_error_line(exc))
         sys.exit(2)
+    except (MemoryError, ImportError, OSError) as exc:  # out of memory: one line, exit 2, like other host limits
+        from mmdata.io import out_of_memory
+
+        said = out_of_memory(exc)
+        if said is None:
+            raise
+        _error_line(said)
+        sys.exit(2)
 
 
 def _error_line(message: str) -> None:

@@ -45,6 +45,39 @@ def host_limit(code: int | None) -> str | None:
             f"{remedy.get(code, 'free memory or use fewer workers (-j)')}")
 
 
+#: what the dynamic loader says when it cannot map a library for want of memory (``ulimit -v``, a cgroup)
+_NO_MAP = ("failed to map segment", "cannot allocate memory")
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """One line for an exception that means this machine ran out of memory — a ``MemoryError``, an
+    ``ImportError`` of a library the loader could not map (``failed to map segment from shared object``), an
+    ``OSError`` ENOMEM — or None for any other: not a fault of a sample or a recipe step (QA28: under
+    ``ulimit -v`` `mmdata train` ended in a 70-line traceback that blamed ``normalize.image[2]`` on one sample).
+
+    Example:
+        >>> out_of_memory(MemoryError()).startswith("out of memory"), out_of_memory(ValueError("x"))
+        (True, None)
+    """
+    if isinstance(exc, MemoryError):
+        what = str(exc).strip()
+    elif isinstance(exc, ImportError) and any(s in str(exc).lower() for s in _NO_MAP):
+        what = f"a library could not be loaded ({str(exc).strip().rsplit('/', 1)[-1]})"
+    elif isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
+        what = str(exc).strip()
+    else:
+        return None
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        limit = "" if soft == resource.RLIM_INFINITY else f"; this process may use {soft >> 20} MiB (ulimit -v)"
+    except (ImportError, OSError, ValueError):
+        limit = ""
+    return (f"out of memory{': ' + what if what else ''}{limit}: a limit of this machine, not a fault of the data; "
+            "raise the memory limit, or use fewer workers (-j) or a smaller batch, and rerun")
+
+
 def published_mode() -> int:
     """The mode of a file mmdata publishes: 0o666 less the process umask, what ``open()`` and the shell give
     a new file and what the shard tars get from ``os.open(..., 0o666)`` (a temp file from ``mkstemp`` is

@@ -288,6 +288,10 @@ def note(exc: BaseException, op: Any, key: Any) -> None:
     ``key``: a sample key, or a list of them (a batch)."""
     if getattr(exc, _NOTED, False):
         return
+    from mmdata.io import out_of_memory
+
+    if out_of_memory(exc) is not None:  # the machine's memory, not this step's or this sample's fault
+        return
     try:
         add_note(exc, f"mmdata: in recipe step {describe(op)} on {_what(key)}")
         setattr(exc, _NOTED, True)
