@@ -810,6 +810,8 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
         return value
     if names is not None:
         found = _name_ids(names).get(raw)
+        if found is None and not raw.isascii():  # 'école' typed on macOS (NFD) names the class 'école' (NFC)
+            found = _name_ids(names).get(_nfc(raw))
         if found is not None:
             return found
     if raw[:1] == "-" and raw[1:].isascii() and raw[1:].isdigit():
@@ -1296,10 +1298,12 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             label_files[i] = lab
     class_of: dict[str, int] = {}  # class folder -> class id
     if labels_from_folders:
-        # one class per name up to its Unicode form (NFC / NFD), named by its first folder by name
+        # one class per name up to its Unicode form (NFC / NFD), named and sorted by its NFC form: the folders
+        # written on macOS (NFD) and on Linux (NFC) give the same names and ids (QA28 i18n #3: NFD 'école' sorted
+        # before 'fleur', NFC after it, so a model trained on one build swapped the classes of the other)
         form_of = _folder_forms(cls_dirs)
         if names is None:
-            names, names_from = sorted(ds[0] for ds in form_of.values()), "folders"
+            names, names_from = sorted(form_of), "folders"
         class_ids = {_nfc(c): i for i, c in enumerate(names)}
         missing = [d for d in cls_dirs if _nfc(d) not in class_ids]
         if missing:
@@ -1689,8 +1693,8 @@ def _names_from_folders(datas: list[Any], top_dirs: list[str]) -> list[str] | No
     """The class folders' names (sorted, as when the folders label) as the class names for label files
     that hold names: when no label file holds a number and one holds a folder's name (``bird`` in
     ``dog/x.cls`` beside ``bird/``). Label files holding ids keep meaning ids, so names never change them."""
-    names = sorted(ds[0] for ds in _folder_forms(top_dirs).values())
-    known, hit = set(names), False
+    names = sorted(_folder_forms(top_dirs))  # NFC, as the folders' class names
+    known, hit = {*names, *top_dirs}, False
     for data in set(d for d in datas if d.__class__ is bytes):
         try:
             raw = data.decode("utf-8-sig").strip()
@@ -1923,7 +1927,8 @@ def _class_folder_warnings(form_of: Mapping[str, list[str]], class_ids: Mapping[
             a, b, _ = names_apart(ds[0], ds[1])
             more = f" (and {len(ds) - 2} more)" if len(ds) > 2 else ""
             warnings.append(f"class folders {a} and {b}{more} are one name in two Unicode forms (NFC and NFD: copies "
-                            f"made on macOS and elsewhere): their samples are one class, {printable(ds[0])!r}; "
+                            f"made on macOS and elsewhere): their samples are one class, {printable(_nfc(ds[0]))!r} "
+                            f"(NFC); "
                             f"rename the folders to one form to silence this")
     by_case: dict[str, list[str]] = {}
     for norm, ds in form_of.items():  # 'cat' and 'Cat', 'cat' and 'cat ' (a space typed at the end of a name)
@@ -3248,7 +3253,8 @@ def _manifest_labels(cells: list[tuple[int, str]], label_names: list[str] | None
     others = [(i, s) for i, s in cells if not _ID_LABEL.fullmatch(s) and not _NEGATIVE_LABEL.fullmatch(s)]
     if ids:
         others = [(i, s) for i, s in others if not _is_number(s)]  # 1.5 among ids: a bad label, not a class
-    names = sorted({s for _, s in others})
+    # sorted by the NFC form: a column written on macOS (NFD 'école') gives the ids a Linux one gives (QA28 i18n #3)
+    names = sorted({s for _, s in others}, key=lambda n: (_nfc(n), n))
     if not (ids and names):
         return names or None, "manifest" if names else None, frozenset(), "", None
     id_vals = sorted({str(int(float(s))) for i, s in cells if _ID_LABEL.fullmatch(s)}, key=int)

@@ -1,0 +1,54 @@
+"""QA28 i18n #3 / #5 / #7: class ids that do not depend on the Unicode form, labels in other digits, and class
+names that differ only by width or an invisible character."""
+
+from __future__ import annotations
+
+import json
+import os
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+import mmdata
+from mmdata.shards.sources import discover
+from mmdata.testing import image_bytes
+
+
+def _class_folders(root: Path, classes: list[str], form: str | None = None) -> Path:
+    for c in classes:
+        d = root / (unicodedata.normalize(form, c) if form else c)
+        d.mkdir(parents=True)
+        for i in range(2):
+            (d / f"{i}.png").write_bytes(image_bytes(i))
+    return root
+
+
+def _card(out: Path) -> dict:
+    return json.loads((out / "dataset.json").read_text("utf-8"))
+
+
+def test_nfd_and_nfc_class_folders_give_the_same_names_and_ids(tmp_path: Path) -> None:
+    cards = {}
+    for form in ("NFC", "NFD"):
+        src = _class_folders(tmp_path / form.lower(), ["école", "fleur", "Ökologie"], form)
+        if form == "NFD" and not any(unicodedata.is_normalized("NFD", n) and not n.isascii() for n in os.listdir(src)):
+            pytest.skip("the file system normalizes names")
+        mmdata.shard(src, tmp_path / f"ds_{form}", progress=False)
+        cards[form] = _card(tmp_path / f"ds_{form}")
+    assert cards["NFC"]["label_names"] == cards["NFD"]["label_names"] == ["fleur", "Ökologie", "école"]
+    ids = {}
+    for form in ("NFC", "NFD"):
+        ds = mmdata.open_dataset(tmp_path / f"ds_{form}", split="train")
+        ids[form] = sorted((s.key, s.get("label")) for s in ds)
+    assert ids["NFC"] == ids["NFD"]
+
+
+def test_a_manifest_in_nfd_sorts_as_nfc(tmp_path: Path) -> None:
+    for i in range(4):
+        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
+    nfd = unicodedata.normalize("NFD", "école")
+    (tmp_path / "m.csv").write_text(f"path,label\n0.png,{nfd}\n1.png,fleur\n2.png,{nfd}\n3.png,fleur\n", "utf-8")
+    d = discover(tmp_path / "m.csv")
+    assert [unicodedata.normalize("NFC", n) for n in d.label_names] == ["fleur", "école"]
+    assert sorted(r.label for r in d.records) == [0, 0, 1, 1]
