@@ -914,7 +914,8 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
             weight_decay: float = 1e-4, recipe: Any = None, device: str | torch.device = "cpu",
             cache: bool = True, num_workers: int = 0, progress: bool = False,
             eval_split: str | Sequence[str] | None = "test", train_split: str | Sequence[str] = "train",
-            class_of: Mapping[str, int] | None = None, on_error: str = "raise") -> Prepared:
+            class_of: Mapping[str, int] | None = None, on_error: str = "raise",
+            eval_normalize: Mapping[str, list[dict[str, Any]]] | None = None) -> Prepared:
     """The trainer's hook (``mmdata train --pretrain contrastive --pretrain-epochs N [--pretrain-arg K=V]
     --probe --label-fraction F``): pre-train the encoders, freeze them under a linear probe, and pick
     the labelled subset. ``pretrain_args``: ``dim``, ``temperature``, ``exclude_same_class``,
@@ -922,6 +923,8 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
     ``eval_split``: what the run's training / test role reads (lists: folds read as one). ``class_of``:
     the classes ``exclude_same_class`` uses in place of the card's (a target's, by sample key). ``on_error``:
     the run's (``"skip"`` leaves a sample that does not decode out of pre-training and its retrieval).
+    ``eval_normalize``: the model's complete evaluation transform (:func:`mmdata.train.config.eval_section`),
+    recorded in ``contrastive.pt``'s config beside ``normalize`` (what a measurement brings other data with).
 
     A no-op (``Prepared(None, None, ...)``) when nothing is asked for.
     """
@@ -940,6 +943,8 @@ def prepare(model: FusionModel, data: str | Path, *, pretrain: str | None = None
                                 device=device, label_fraction=label_fraction, progress=progress, eval_split=eval_split,
                                 loader_kw={"cache": cache, "num_workers": num_workers}, train_split=train_split,
                                 class_of=class_of, on_error=on_error, **opts)
+        if eval_normalize is not None:
+            pre.config["eval_normalize"] = {m: list(v) for m, v in eval_normalize.items()}
         if "batch_size" not in (pretrain_args or {}):  # the run's --batch-size by default: a small split is no news
             pre.notes = [n for n in pre.notes if not n.startswith(BATCH_NOTE)]
     if probe:

@@ -536,7 +536,9 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                            probe=probe, label_fraction=label_fraction, seed=seed, batch_size=batch_size, lr=lr,
                            weight_decay=weight_decay, recipe=full, device=dev, cache=plan["train"], num_workers=num_workers,
                            progress=progress and rank == 0, eval_split=role_splits(roles, "test") if "test" in splits else None,
-                           train_split=trained, class_of=same_class, on_error=on_error)
+                           train_split=trained, class_of=same_class, on_error=on_error,
+                           eval_normalize=eval_section(inputs, norm, sorted(own_normalize(recipe)), modalities,
+                                                       model.image_channels))
         if prep.pretrained is not None:  # on_error="skip": what pre-training and its retrieval left out
             data_warnings += prep.pretrained.warnings(data)
         if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
@@ -1108,6 +1110,15 @@ def pretrained_only(run: Run, out: str | Path | None) -> dict[str, Any]:
     return metrics
 
 
+def own_normalize(recipe: Any) -> list[str]:
+    """The modalities a recipe's own ``normalize:`` section lists (they replace the derived steps)."""
+    if recipe is None:
+        return []
+    import mmdata
+
+    return list((mmdata.load_recipe(recipe).to_dict().get("normalize") or {}))
+
+
 def run_metrics(run: Run) -> dict[str, Any]:
     """What metrics.json records of the run itself, trained or pre-trained only: samples, classes, the
     input format and normalize stage, config, cache plan, size, the data's fingerprint, pre-training."""
@@ -1120,7 +1131,7 @@ def run_metrics(run: Run) -> dict[str, Any]:
         # what rebuilds the network (the image size it was BUILT with: the derived one, not a recipe's) and
         # what brings a sample in any format to its inputs (mmdata.train.load_model)
         "model": run.model.architecture(),
-        "eval_normalize": eval_section(run.spec, run.normalize, sorted((run.config.get("recipe") or {}).get("normalize") or {}),
+        "eval_normalize": eval_section(run.spec, run.normalize, sorted(own_normalize(run.config.get("recipe"))),
                                        run.model.mods, run.model.image_channels),
         "config": run.config,
         "cache": run.cache,

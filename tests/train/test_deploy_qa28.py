@@ -208,3 +208,11 @@ def test_collate_names_audio_without_a_rate() -> None:
         mmdata.collate([mmdata.Sample("x", {"audio": a}, sample_rate=8000), mmdata.Sample("y", {"audio": a})])
     msg = str(exc.value)
     assert "['y'] holds audio but no sample_rate" in msg and "None Hz" not in msg and "resample" not in msg
+
+
+def test_contrastive_checkpoint_records_the_eval_transform(avdigits4: Path, tmp_path: Path) -> None:
+    """#2: contrastive.pt (what audit-alignment reads the model's format from) carries eval_normalize too."""
+    from mmdata.train.contrastive import load
+
+    m = train(avdigits4, out=tmp_path / "p", pretrain="contrastive", pretrain_epochs=1, **FAST)
+    assert load(tmp_path / "p").config["eval_normalize"] == m["eval_normalize"]
