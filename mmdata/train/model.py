@@ -391,6 +391,19 @@ class TrainedModel:
 
         self.model, self.metrics, self.where = model.eval(), metrics, where
         self.normalize = eval_normalize(metrics)
+        recorded = (metrics.get("model") or {}).get("constants")
+        if isinstance(recorded, Mapping):  # the code's preprocessing changed since the run: its inputs would too
+            now = preprocessing_constants()
+            changed = sorted(f"{m}.{k}" for m in set(recorded) | set(now)
+                             for k in set(recorded.get(m) or {}) | set(now.get(m) or {})
+                             if (recorded.get(m) or {}).get(k) != (now.get(m) or {}).get(k))
+            if changed:
+                import warnings
+
+                warnings.warn(f"{where or 'the run'}: the model was trained with other preprocessing constants than this "
+                              f"mmdata computes ({', '.join(changed)}: metrics.json model.constants vs "
+                              "mmdata.train.model.preprocessing_constants()); its predictions here may differ from "
+                              "predictions.parquet", UserWarning, stacklevel=3)
         self._recipe = mmdata.load_recipe({"normalize": self.normalize})
         target = metrics.get("target")
         self.kind = target.get("kind", "classes") if isinstance(target, Mapping) else "classes"

@@ -216,3 +216,20 @@ def test_contrastive_checkpoint_records_the_eval_transform(avdigits4: Path, tmp_
 
     m = train(avdigits4, out=tmp_path / "p", pretrain="contrastive", pretrain_epochs=1, **FAST)
     assert load(tmp_path / "p").config["eval_normalize"] == m["eval_normalize"]
+
+
+def test_load_model_warns_when_the_preprocessing_constants_changed(run_a: Path, tmp_path: Path) -> None:
+    """#4: metrics.json's constants are compared with the running code's (a changed n_mels is said)."""
+    other = tmp_path / "o"
+    other.mkdir()
+    met = json.loads((run_a / "metrics.json").read_text())
+    met["model"]["constants"]["audio"]["n_mels"] = 40
+    (other / "metrics.json").write_text(json.dumps(met))
+    (other / "model.pt").write_bytes((run_a / "model.pt").read_bytes())
+    with pytest.warns(UserWarning, match=r"audio\.n_mels"):
+        model_module.load_model(other)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model_module.load_model(run_a)
