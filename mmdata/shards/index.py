@@ -153,17 +153,37 @@ def refused_shard(path: str | Path, root: str | Path | None = None, name: str | 
     return None
 
 
-def _read_regular(p: Path, what: str) -> bytes:
+#: the largest ``dataset.json`` read (QA28: a 60 MB card of ``{}`` took 1.7 GB to parse). A card of
+#: ``mmdata shard`` is KBs; its one list that grows with the data, ``skipped``, holds about 200 bytes an
+#: entry, so the limit leaves room for some 300,000 skipped files.
+MAX_CARD_BYTES = 64 * 1024 * 1024
+
+
+def _card_too_big(p: Path | str, size: int) -> ShardError:
+    return ShardError(f"{p}: {size} bytes, over the limit of {MAX_CARD_BYTES} bytes ({MAX_CARD_BYTES >> 20} MiB) "
+                      f"for a dataset card; a card written by `mmdata shard` is KBs: refused unread (not the "
+                      f"card of an mmdata dataset, or a damaged one)")
+
+
+def _read_regular(p: Path, what: str, max_bytes: int | None = None) -> bytes:
     """The bytes of the local file ``p``, which must be a regular file: it is opened without blocking
-    (a FIFO would wait for a writer forever) and refused, naming it, when it is anything else."""
+    (a FIFO would wait for a writer forever) and refused, naming it, when it is anything else, or when it
+    is larger than ``max_bytes`` (checked before a byte is read; a ShardError from :func:`_card_too_big`)."""
     fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(str(p))
-        if not stat.S_ISREG(mode):
-            raise ShardError(f"{p}: {file_kind(mode)}, not a regular file; expected {what}")
-        return f.read()
+        if not stat.S_ISREG(st.st_mode):
+            raise ShardError(f"{p}: {file_kind(st.st_mode)}, not a regular file; expected {what}")
+        if max_bytes is None:
+            return f.read()
+        if st.st_size > max_bytes:
+            raise _card_too_big(p, st.st_size)
+        data = f.read(max_bytes + 1)  # a file growing meanwhile is read no further than the limit
+        if len(data) > max_bytes:
+            raise _card_too_big(p, len(data))
+        return data
 
 
 _STR_LIST = "a list of strings"
@@ -336,8 +356,12 @@ def read_card(path: str | Path, storage_options: dict[str, Any] | None = None, *
     try:
         if _remote(path):
             data = _fetch(path, CARD, storage_options)
+            if len(data) > MAX_CARD_BYTES:
+                from mmdata.urls import redact
+
+                raise _card_too_big(redact(str(p)), len(data))
         else:
-            data = _read_regular(p, "the dataset card (a JSON file)")  # type: ignore[arg-type]
+            data = _read_regular(p, "the dataset card (a JSON file)", MAX_CARD_BYTES)  # type: ignore[arg-type]
         card = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         running = running_job(path)
@@ -466,7 +490,53 @@ def dataset_marks(path: str | Path) -> bool:
     the tars and looks again without finding any, read no job's folder: it is bare shards."""
     from mmdata.shards.journal import NAME
 
-    return any(os.path.lexists(Path(path) / n) for n in (CARD, INDEX, SHARDS, NAME))
+    folder = Path(path)
+    if os.path.lexists(folder / NAME) or _card_mark(folder / CARD):
+        return True
+    for name in (INDEX, SHARDS):
+        try:
+            st = os.lstat(folder / name)
+        except OSError:
+            continue
+        if not stat.S_ISLNK(st.st_mode) or _links_to_ours(folder / name, b"PAR1"):
+            return True
+    return False
+
+
+def _links_to_ours(p: Path, magic: bytes) -> bool:
+    """Whether the link ``p`` leads to a regular file (a dataset folder of links: git-annex, DVC) that
+    starts with ``magic``."""
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False  # dangling, a loop, unreadable
+    with os.fdopen(fd, "rb") as f:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and f.read(len(magic)) == magic
+
+
+def _card_mark(p: Path) -> bool:
+    """Whether the entry ``p`` (a folder's ``dataset.json``) marks an mmdata dataset (QA28: any file of
+    that name did, so ``mmdata shard`` replaced a user's nnU-Net ``dataset.json`` and tars unasked). Not a
+    mark: a JSON document whose ``format`` is no ``mmdata/...`` (another tool's card), a link that leads
+    to no such card (dangling, or anywhere else). A mark: a card of ours, a link to one, and — so that
+    reading it says what is wrong — a regular file that is no JSON (a damaged card), an oversized one,
+    a FIFO or a folder."""
+    try:
+        st = os.lstat(p)
+    except OSError:
+        return False
+    link = stat.S_ISLNK(st.st_mode)
+    if not link and not stat.S_ISREG(st.st_mode):
+        return True
+    if not link and st.st_size > MAX_CARD_BYTES:
+        return True
+    try:
+        data = _read_regular(p, "the dataset card (a JSON file)", MAX_CARD_BYTES)
+        card = json.loads(data.decode("utf-8"))
+    except (OSError, ShardError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON: a damaged
+        return not link  # card of ours, unless behind a link
+    found = card.get("format") if isinstance(card, dict) else None
+    return isinstance(found, str) and found.startswith("mmdata/")
 
 
 def folder_stamp(path: str | Path) -> tuple[Any, ...] | None:
