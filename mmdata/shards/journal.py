@@ -36,7 +36,9 @@ def open_own(path: Path, flags: int, what: str, mode: int = 0o666) -> int:
     """``os.open(path, flags)`` for a job's own file in a folder others may write to (a team's
     group-writable OUT): never through a symbolic link (``O_NOFOLLOW``) and only a regular file, so a
     link planted at ``OUT/.mmdata-lock`` cannot make a job write into the file it points to (QA: a
-    victim's ``~/.bashrc`` was truncated and overwritten by the lock's note). ``what``: the file's
+    victim's ``~/.bashrc`` was truncated and overwritten by the lock's note). It is opened without
+    blocking, so a FIFO planted there is refused instead of waited on (QA28: ``shard`` hung on one at
+    ``OUT/.mmdata-journal``); a regular file's descriptor is then made blocking again. ``what``: the file's
     name in errors. Other OSErrors (no such file, permissions) are raised as they are.
 
     Example:
@@ -50,8 +52,9 @@ def open_own(path: Path, flags: int, what: str, mode: int = 0o666) -> int:
         ...     print(str(exc).split(": ", 1)[1][:38])
         a symbolic link: refused (not followed
     """
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted there: refused below, not waited on (QA28)
     try:
-        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), mode)
+        fd = os.open(path, flags | nonblock | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), mode)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):  # EMLINK: FreeBSD's O_NOFOLLOW
             raise SourceError(f"{path}: a symbolic link: refused (not followed: the {what} of a job is its own "
@@ -63,6 +66,8 @@ def open_own(path: Path, flags: int, what: str, mode: int = 0o666) -> int:
         os.close(fd)
         raise SourceError(f"{path}: not a regular file (the {what} of a job is a regular file it writes); "
                           f"remove it and rerun")
+    if nonblock and not flags & nonblock:
+        os.set_blocking(fd, True)
     return fd
 
 
