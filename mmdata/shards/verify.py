@@ -589,7 +589,8 @@ def card_index_problems(card: dict[str, Any], table: dict[str, list[Any]],
                 out.append(problem(f"samples per class of {idx.INDEX} disagree with the card's counts.per_class "
                                    f"({shown})", f"{per_class} ({idx.CARD})", f"{found} ({idx.INDEX})"))
     out.extend(_card_count_problems(card, rows, problem))
-    if isinstance(names, list) and card.get("label_names_from") == "folders" and "source_key" in rows and labels:
+    if (isinstance(names, list) and "source_key" in rows and labels
+            and (card.get("label_names_from") == "folders" or _names_are_folders(names, rows["source_key"], labels))):
         out.extend(_class_folder_problems(names, rows["key"], rows["source_key"], labels, problem))
     digest = card.get("source_keys_sha256")
     if isinstance(digest, str) and "source_key" in rows and idx.source_keys_digest(rows["key"], rows["source_key"]) != digest:
@@ -659,6 +660,32 @@ def _card_form(folder: str) -> str:
     """
     raw = _ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), folder)
     return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _names_are_folders(names: list[Any], source_keys: list[Any], labels: list[Any]) -> bool:
+    """Whether the class names are the class folders the labelled samples were sharded from (the first
+    folder of each source key, or the second below split folders): their labels then came from those
+    folders, whatever ``label_names_from`` says. That entry is free text a card's editor may change
+    (QA28: ``labels.txt`` in place of ``folders`` switched the class-folder check off, so swapped names
+    passed); the folders are the index's."""
+    from mmdata.shards.sources import _nfc
+
+    wanted = {_nfc(n) for n in names if isinstance(n, str)}
+    if len(wanted) != len(names) or len(wanted) < 2:
+        return False
+    for depth in (0, 1):
+        found = set()
+        for sk, label in zip(source_keys, labels):
+            if not _count(label):
+                continue
+            parts = sk.split("/") if isinstance(sk, str) else []
+            if len(parts) < depth + 2:
+                break
+            found.add(_nfc(parts[depth]))
+        else:
+            if found == wanted:
+                return True
+    return False
 
 
 def _class_folder_problems(names: list[Any], keys: list[Any], source_keys: list[Any], labels: list[Any],
