@@ -44,6 +44,10 @@ _ROOTS: list[Path] = []
 #: samples of decoded, resampled files kept per process (noise and impulse responses together; 64 MB of float32):
 #: a MUSAN noise folder at 16 kHz (~6 h) does not fit, so a worker decodes again what it has not used lately
 CACHE_SAMPLES = 16_000_000
+#: the largest noise / impulse-response file read, in bytes (``mmdata shard``'s default ``--max-file-size``): a
+#: larger one is refused, naming it, when the folder is listed and again when it is read (QA28: a 20 GB sparse
+#: ``.wav`` was read whole). 1 GiB of 16-bit PCM is MAX_AUDIO_SAMPLES, the most :func:`decode_audio` decodes.
+MAX_FILE_BYTES = 1 << 30
 #: mu-law's mu for 8-bit companding (G.711 / torchaudio ``mu_law_encoding(quantization_channels=256)``)
 MU = 255
 
@@ -131,6 +135,9 @@ def resolve_files(value: str, where: str) -> tuple[Path, Path, tuple[str, ...]]:
                 raise RecipeError(f"{where}: {full} is a symbolic link out of the root {root}")
             if not real.is_file():
                 raise RecipeError(f"{where}: {full} is not a regular file")
+            size = real.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise RecipeError(f"{where}: {full}: {_too_big(size)}")
             names.append(full.relative_to(folder).as_posix())
     if not names:
         raise RecipeError(f"{where}: no audio files ({', '.join(AUDIO_EXTS[:4])}, ...) in {value!r} ({folder})")
@@ -138,6 +145,16 @@ def resolve_files(value: str, where: str) -> tuple[Path, Path, tuple[str, ...]]:
 
 
 _CACHE: OrderedDict[tuple[str, int, int, int], torch.Tensor] = OrderedDict()
+
+
+def _too_big(size: int) -> str:
+    return (f"{size} bytes, over the limit of {MAX_FILE_BYTES} bytes ({MAX_FILE_BYTES / 2**30:g} GiB, "
+            f"mmdata.augment.audio_env.MAX_FILE_BYTES) for a noise or impulse-response file; cut it into shorter "
+            f"files or leave it out of the folder")
+
+
+class _TooBig(Exception):
+    """A file over :data:`MAX_FILE_BYTES` met when it is read (it grew after the folder was listed)."""
 
 
 def _decoded(path: str, mtime_ns: int, size: int, rate: int) -> torch.Tensor:
@@ -151,7 +168,12 @@ def _decoded(path: str, mtime_ns: int, size: int, rate: int) -> torch.Tensor:
         _CACHE.move_to_end(key)
         return hit
     with open(path, "rb") as fh:
-        data = fh.read()
+        size = os.fstat(fh.fileno()).st_size
+        if size > MAX_FILE_BYTES:
+            raise _TooBig(_too_big(size))
+        data = fh.read(MAX_FILE_BYTES + 1)  # growing while read: no further than the limit
+    if len(data) > MAX_FILE_BYTES:
+        raise _TooBig(_too_big(len(data)))
     x, sr = decode_audio(data)
     x = torch.as_tensor(x, dtype=torch.float32)
     x = resample(x, int(sr), rate) if int(sr) != rate else x
@@ -175,8 +197,20 @@ def load_file(folder: Path, name: str, rate: int, where: str, root: Path | None 
     try:
         st = path.stat()
         return _decoded(str(path), st.st_mtime_ns, st.st_size, int(rate))
+    except _TooBig as exc:
+        raise RecipeError(f"{where}: {path}: {exc}") from None
+    except MemoryError as exc:  # its message is empty: say what ran out
+        raise RecipeError(f"{where}: cannot read {path}: MemoryError: out of memory reading and decoding it "
+                          f"({_size_of(path)}){': ' + str(exc) if str(exc) else ''}; use shorter noise files") from None
     except Exception as exc:  # noqa: BLE001 - a file of the folder, named for the user
         raise RecipeError(f"{where}: cannot read {path}: {exc.__class__.__name__}: {exc}") from None
+
+
+def _size_of(path: Path) -> str:
+    try:
+        return f"{path.stat().st_size} bytes"
+    except OSError:
+        return "its size unknown"
 
 
 def _fit_channels(y: torch.Tensor, channels: int) -> torch.Tensor:
