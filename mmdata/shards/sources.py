@@ -829,13 +829,35 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
     raise ValueError(f"expected an integer class id, got {raw[:40]!r}{hint}")
 
 
+def source_label(data: bytes) -> bytes:
+    """A source's label (a label file, a manifest cell) with an id written in another script's digits (Arabic-Indic
+    ``١``, Devanagari ``१``, full-width ``１``) in ASCII digits, as ``int()`` reads it; anything else unchanged. A
+    shard's label member stays ASCII (:func:`mmdata.codecs.decode_label`): the shard stores the id. (QA28 i18n #5:
+    the manifest's spelling warning called ``١`` class id 1, then every such row lost its label.)
+
+    Example:
+        >>> source_label("١٢".encode()), source_label("-٣".encode()), source_label(b"cat")
+        (b'12', b'-3', b'cat')
+    """
+    if data.isascii():
+        return data
+    try:
+        raw = data.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        return data
+    sign, digits = ("-", raw[1:]) if raw[:1] == "-" else ("", raw)
+    if not digits.isdecimal() or len(digits) > 40:
+        return data
+    return (sign + "".join(str(unicodedata.decimal(c)) for c in digits)).encode()
+
+
 def _parsed_label(parsed: dict[bytes, int | str], data: bytes, names: Any, names_from: Any) -> int | str:
     """:func:`parse_label` of a label member's bytes, or why it is no label (a str), each distinct content
     parsed once (``parsed``: label files repeat a few contents)."""
     label = parsed.get(data)
     if label is None:
         try:
-            label = parse_label(data, names, names_from)
+            label = parse_label(source_label(data), names, names_from)
         except ValueError as exc:
             label = str(exc)
         parsed[data] = label
@@ -4267,8 +4289,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 bad(f"label {s!r}", "label", left_reason)
             else:
                 try:
-                    label = parse_label(s[:-2].encode() if re.fullmatch(r"\d+\.0", s) else s.encode(), names,
-                                        names_from)
+                    label = parse_label(source_label(s[:-2].encode() if re.fullmatch(r"\d+\.0", s) else s.encode()),
+                                        names, names_from)
                 except ValueError as exc:
                     bad(f"label {s!r}", "label", str(exc))
         split = row.get("split")

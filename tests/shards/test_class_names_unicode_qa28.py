@@ -52,3 +52,23 @@ def test_a_manifest_in_nfd_sorts_as_nfc(tmp_path: Path) -> None:
     d = discover(tmp_path / "m.csv")
     assert [unicodedata.normalize("NFC", n) for n in d.label_names] == ["fleur", "école"]
     assert sorted(r.label for r in d.records) == [0, 0, 1, 1]
+
+
+def test_labels_in_arabic_indic_and_full_width_digits_are_class_ids(tmp_path: Path) -> None:
+    cells = ["١", "٢", "１", "2", "١", "٢", "１", "2"]
+    for i in range(len(cells)):
+        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
+    (tmp_path / "m.csv").write_text("path,label\n" + "".join(f"{i}.png,{c}\n" for i, c in enumerate(cells)), "utf-8")
+    rep = mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", progress=False)
+    assert not rep["skipped"], rep["skipped"]
+    got = sorted((int(s.key), s.get("label")) for s in mmdata.open_dataset(tmp_path / "ds", split="train"))
+    assert got == [(0, 1), (1, 2), (2, 1), (3, 2), (4, 1), (5, 2), (6, 1), (7, 2)]
+
+
+def test_a_label_file_in_arabic_indic_digits(tmp_path: Path) -> None:
+    for i, raw in enumerate(["٣", "１２", "-٣", "3"]):
+        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
+        (tmp_path / f"{i}.cls").write_text(raw, "utf-8")
+    d = discover(tmp_path)
+    assert sorted((r.key, r.label) for r in d.records) == [("0", 3), ("1", 12), ("2", None), ("3", 3)]
+    assert any("negative" in e["reason"] for e in d.skipped), d.skipped
