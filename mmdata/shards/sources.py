@@ -1940,6 +1940,29 @@ def _root_files_warning(top_dirs: list[str], at_root: list[str], top_files: list
             f"--no-labels-from-folders keeps the layout flat and silences this warning")
 
 
+def _near_name(name: str) -> str:
+    """``name`` as class-name typos compare it: NFKC (full-width ``１２`` is ``12``, half-width ``ﾈｺ`` is ``ネコ``),
+    without invisible format characters (Cf: RLM, ZWNJ, zero-width space), case-folded, stripped."""
+    return unicodedata.normalize("NFKC", "".join(c for c in name if unicodedata.category(c) != "Cf")).casefold().strip()
+
+
+def _name_differences(names: Sequence[str]) -> str:
+    """How class names equal under :func:`_near_name` differ: ``"case"``, ``"width (full-width / half-width
+    forms)"``, ``"invisible characters"``, ``"spaces at the start or end"``, joined with ``" or in "``."""
+    visible = [unicodedata.normalize("NFC", "".join(c for c in n if unicodedata.category(c) != "Cf")).strip()
+               for n in names]
+    kinds = []
+    if len({unicodedata.normalize("NFKC", v) for v in visible}) > 1:
+        kinds.append("case")
+    if len({v.casefold() for v in visible}) > len({unicodedata.normalize("NFKC", v).casefold() for v in visible}):
+        kinds.append("width (full-width / half-width forms)")
+    if any(unicodedata.category(c) == "Cf" for n in names for c in n):
+        kinds.append("invisible characters")
+    if any(n != n.strip() for n in names):
+        kinds.append("spaces at the start or end")
+    return " or in ".join(kinds or ["case"])
+
+
 def _class_folder_warnings(form_of: Mapping[str, list[str]], class_ids: Mapping[str, int]) -> list[str]:
     """Warnings for class folders whose names collide: one name in two Unicode forms (one class), or
     names that differ only in case (two classes, most likely meant as one)."""
@@ -1953,16 +1976,14 @@ def _class_folder_warnings(form_of: Mapping[str, list[str]], class_ids: Mapping[
                             f"(NFC); "
                             f"rename the folders to one form to silence this")
     by_case: dict[str, list[str]] = {}
-    for norm, ds in form_of.items():  # 'cat' and 'Cat', 'cat' and 'cat ' (a space typed at the end of a name)
-        by_case.setdefault(norm.casefold().strip(), []).append(ds[0])
+    # 'cat' and 'Cat', 'cat' and 'cat ' (a space typed at the end of a name), 'ﾈｺ' and 'ネコ', 'كلب' and 'كلب' + RLM
+    for norm, ds in form_of.items():
+        by_case.setdefault(_near_name(norm), []).append(ds[0])
     for ds in by_case.values():
         if len(ds) > 1:
             shown = " and ".join(f"{printable(d)!r} (class {class_ids[_nfc(d)]})" for d in ds)
-            case, space = len({d.strip() for d in ds}) > 1, any(d != d.strip() for d in ds)
-            how = ("only in case" if not space else "only in spaces at the start or end" if not case else
-                   "only in case or in spaces at the start or end")
-            warnings.append(f"class folders {shown} differ {how}: they are {len(ds)} classes; if they are "
-                            f"one, merge the folders")
+            warnings.append(f"class folders {shown} differ only in {_name_differences(ds)}: they are {len(ds)} "
+                            f"classes; if they are one, merge the folders")
     return warnings
 
 
@@ -3363,8 +3384,9 @@ def _label_case_warnings(label_cells: list[tuple[int, str]], names: Sequence[str
         "manifest m.csv, column 'label': classes 'Cat' (1) and 'cat' (2) differ only in"
     """
     by_case: dict[str, list[str]] = {}
-    for n in names:  # an invisible character (a zero-width space from a web form) is a difference of case's kind
-        by_case.setdefault("".join(c for c in n if unicodedata.category(c) != "Cf").casefold(), []).append(n)
+    for n in names:  # an invisible character (a zero-width space from a web form), a width are differences of case's kind
+        # spaces around a name are _label_space_warnings' (the same spaces here)
+        by_case.setdefault(f"{n[:len(n) - len(n.lstrip())]}\0{_near_name(n)}\0{n[len(n.rstrip()):]}", []).append(n)
     clashes = [ns for ns in by_case.values() if len(ns) > 1]
     if not clashes:
         return []
@@ -3376,9 +3398,9 @@ def _label_case_warnings(label_cells: list[tuple[int, str]], names: Sequence[str
 
     more = f"; and {len(clashes) - 3} more such group{'s' * (len(clashes) > 4)}" if len(clashes) > 3 else ""
     n = sum(map(len, clashes))
-    hidden = any(unicodedata.category(c) == "Cf" for ns in clashes for n in ns for c in n)
-    return [f"manifest {name}, column 'label': classes {'; '.join(map(shown, clashes[:3]))}{more} differ only in case "
-            f"{'or in invisible characters ' if hidden else ''}— a typo? They are kept as written: {n} classes of their own; if they are one, write the label one way "
+    how = _name_differences([n for ns in clashes for n in ns])
+    return [f"manifest {name}, column 'label': classes {'; '.join(map(shown, clashes[:3]))}{more} differ only in {how} "
+            f"— a typo? They are kept as written: {n} classes of their own; if they are one, write the label one way "
             f"in the manifest"]
 
 

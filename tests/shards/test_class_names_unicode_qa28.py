@@ -72,3 +72,30 @@ def test_a_label_file_in_arabic_indic_digits(tmp_path: Path) -> None:
     d = discover(tmp_path)
     assert sorted((r.key, r.label) for r in d.records) == [("0", 3), ("1", 12), ("2", None), ("3", 3)]
     assert any("negative" in e["reason"] for e in d.skipped), d.skipped
+
+
+NEAR = [("ネコ", "ﾈｺ", "width"), ("كلب", "كلب\u200f", "invisible characters"),
+        ("میخواهم", "می\u200cخواهم", "invisible characters"), ("12", "１２", "width"), ("Cat", "cat", "case")]
+
+
+@pytest.mark.parametrize(("a", "b", "how"), NEAR)
+def test_class_folders_equal_but_for_width_or_invisible_characters_are_warned_of(tmp_path: Path, a: str, b: str,
+                                                                                 how: str) -> None:
+    src = _class_folders(tmp_path / "raw", [a, b, "dog"])
+    rep = mmdata.shard(src, tmp_path / "ds", progress=False)
+    near = [w for w in rep["warnings"] if "differ only in" in w and "class folders" in w]
+    assert len(near) == 1 and how in near[0], rep["warnings"]
+
+
+@pytest.mark.parametrize(("a", "b", "how"), NEAR)
+def test_manifest_class_names_equal_but_for_width_or_invisible_characters(tmp_path: Path, a: str, b: str,
+                                                                          how: str) -> None:
+    for i in range(4):
+        (tmp_path / f"{i}.png").write_bytes(image_bytes(i))
+    (tmp_path / "m.csv").write_text(f"path,label\n0.png,{a}\n1.png,{b}\n2.png,{a}\n3.png,dog\n", "utf-8")
+    d = discover(tmp_path / "m.csv")
+    near = [w for w in d.warnings if "differ only in" in w]
+    if how == "width" and a.isascii():  # '12' is a class id and '１２' the id 12: not names
+        assert not near
+        return
+    assert len(near) == 1 and how in near[0], d.warnings
