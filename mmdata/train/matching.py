@@ -486,27 +486,22 @@ def _plot(result: dict[str, Any], path: Path, hist: dict[str, tuple[np.ndarray, 
 
 
 def text_style(texts: Iterable[str]) -> tuple[dict[str, Any], Callable[[str], str], str | None]:
-    """How a figure draws ``texts`` (class names, titles) that may hold Chinese, Japanese or Korean:
-    matplotlib settings adding the CJK font :func:`mmdata.augment.preview.cjk_font` finds (DejaVu Sans
-    first, the CJK font for the glyphs it lacks), the function that makes a text drawable, and a
-    footnote. Without a CJK font each CJK run becomes a visible ``⟦CJK ×N⟧`` (as in recipe previews)
-    and the footnote says which font to install — never silent empty boxes. Texts without CJK leave
-    the figure as it was (no font scan).
+    """How a figure draws ``texts`` (class names, titles) as the recipe preview draws captions
+    (:func:`mmdata.augment.preview.figure_text_style`): matplotlib settings adding the CJK font
+    :func:`mmdata.augment.preview.cjk_font` finds (DejaVu Sans first, the CJK font for the glyphs it lacks), the
+    function that makes a text drawable, and a footnote. Without a CJK font each CJK run becomes a visible
+    ``⟦CJK ×N⟧`` and the footnote says which font to install; a script or emoji no font has (Devanagari, Thai,
+    👩‍👩‍👧) becomes ``⟦Devanagari ×6⟧`` / ``⟦U+1F469 ...⟧``, with a warning — never silent empty boxes (QA28
+    i18n #6). ASCII texts leave the figure as it was (no font scan).
 
     Example:
         >>> rc, shown, note = text_style(["zero", "one"])
         >>> rc, shown("zero"), note
         ({}, 'zero', None)
     """
-    from mmdata.augment.preview import INSTALL_HINT, placeholder_cjk
+    from mmdata.augment.preview import figure_text_style
 
-    if all(placeholder_cjk(t) == t for t in texts):
-        return {}, str, None
-    font = cjk_font()
-    if font:
-        return {"font.family": ["DejaVu Sans", font]}, str, None
-    note = f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}"
-    return {}, placeholder_cjk, note
+    return figure_text_style(texts, "match", find_font=cjk_font)
 
 
 def save_png(fig: Any, path: Path, bottom: float = 0.0) -> Path:
