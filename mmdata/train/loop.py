@@ -203,8 +203,13 @@ class Run:
     t0: float = field(default_factory=time.perf_counter)
 
     def say(self, msg: str) -> None:
+        """A line (or lines) on stderr. ``msg`` holds the data's own strings (class names, split names from the
+        card): printed as text, not rich markup, through :func:`mmdata.terminal.terminal_lines` (a class name's
+        ``ESC]52;`` clipboard write or U+202E printed escaped, as inspect prints it; QA28 security #2)."""
         if self.progress and self.rank == 0:
-            _console().print(msg, highlight=False)
+            from mmdata.terminal import terminal_lines
+
+            _console().print(terminal_lines(msg), markup=False, highlight=False)
 
 
 def _console() -> Any:
@@ -306,9 +311,16 @@ def quiet_stop_signals(worker_id: int) -> None:
     """
     import signal
 
+    from mmdata.procs import die_with_parent
+
     for name in ("SIGTERM", "SIGINT", "SIGHUP"):
         if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN:
             signal.signal(getattr(signal, name), _worker_stopped)
+    # a SIGKILL of the job's main process alone (the OOM killer picks it, a scheduler's `kill -9 PID`) left its
+    # workers running for 10+ minutes, holding OUT/.mmdata-lock (inherited): every rerun stopped with exit 75
+    # naming the dead pid (QA28 ops #1); they now end with it, as shard's writers and ablate's workers do
+    if torch.utils.data.get_worker_info() is not None:  # in a DataLoader worker (not a caller's own process)
+        die_with_parent(os.getppid())
 
 
 def _worker_stopped(signum: int, frame: Any) -> None:
