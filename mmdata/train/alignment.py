@@ -138,7 +138,9 @@ def input_format(net: ContrastiveModel, rec: Any) -> tuple[dict[str, Any], list[
                       f"pre-trained with: {_norm_text(model_norm, ignored)}), so the recipe's normalize is ignored for "
                       f"[{', '.join(ignored)}] — pre-train a model with this recipe to audit it in that format",
                       UserWarning, stacklevel=3)
-    return model_norm, ignored
+    # the reading itself goes through the complete evaluation transform when the checkpoint records it (QA28
+    # deploy #2): a split at another image size / audio rate is brought to the model's format, not fed as it is
+    return dict(config.get("eval_normalize") or model_norm), ignored
 
 
 def _norm_text(norm: dict[str, Any], mods: Sequence[str]) -> str:
