@@ -1,13 +1,14 @@
 """The reference fusion trainer: encoders, fusions (docs/fusions.md), training loop, evaluation, DDP.
 
 ``mmdata.train.train(data, fusion="concat", ...)`` or ``mmdata train DATA --fusion concat`` or
-``torchrun --nproc_per_node 2 -m mmdata.train DATA ...``.
+``torchrun --nproc_per_node 2 -m mmdata.train DATA ...``. A run's folder loads back with
+``mmdata.train.load_model(DIR)`` (the model, its complete evaluation transform, ``predict``).
 """
 
 from __future__ import annotations
 
 from mmdata.train.fusions import FUSIONS
 from mmdata.train.loop import TrainWarning, train
-from mmdata.train.model import FusionModel
+from mmdata.train.model import FusionModel, TrainedModel, load_model
 
-__all__ = ["FUSIONS", "FusionModel", "TrainWarning", "train"]
+__all__ = ["FUSIONS", "FusionModel", "TrainWarning", "TrainedModel", "load_model", "train"]
