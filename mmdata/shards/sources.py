@@ -3534,6 +3534,9 @@ def _case_key_warnings(records: list[Record], name: str | None = None) -> list[s
 #: the longest key whose tar members ``<key>.<field ext>`` every extractor can write: a file name is at most 255
 #: bytes on Linux and macOS, and Windows' paths stop at 260 characters unless long paths are enabled
 MAX_KEY_CHARS = 200
+#: the longest key a WebDataset source's sample may have (PATH_MAX: no file of a folder source can have a longer
+#: name); a PAX ``path`` record may hold any length
+MAX_SOURCE_KEY_BYTES = 4096
 #: names Windows cannot give a file, with any extension and in any case (``CON.png``, ``nul.txt``)
 WINDOWS_RESERVED = frozenset(("CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                               *(f"LPT{i}" for i in range(1, 10))))
@@ -4972,6 +4975,14 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
                                       f"(a shard copied twice, or two series with one key scheme): remove the copy, or "
                                       f"shard each series into a dataset of its own")
                 seen[key] = tar
+                if len(key.encode("utf-8", "surrogateescape")) > MAX_SOURCE_KEY_BYTES:
+                    # a PAX path of 100,000 characters (QA28 security #10): no file can have that name
+                    why = (f"key of {len(key)} characters is longer than any file path ({MAX_SOURCE_KEY_BYTES} "
+                           f"bytes): a damaged or hostile shard; left out")
+                    if on_error == "raise":
+                        raise SourceError(f"shard {tar}: sample {printable(key[:60])!r}...: {why}")
+                    skipped.append(skip_entry(tar, "sample", why, printable(key[:60]) + "..."))
+                    continue
                 members = {ext: data for ext, data in sample.items()}
                 label = None
                 lab_ext = next((e for e in LABEL_EXTS if e in members), None)
@@ -4992,4 +5003,6 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
             raise SourceError(str(exc)) from None
         for shard, key, message in ds.errors:
             skipped.append(skip_entry(shard, "sample", message, key))
-    return Discovered(_finish(records), names, names_from, skipped)
+    records = _finish(records)
+    # keys over 200 characters / Windows' reserved names: warned of as for folders and manifests (QA28 security #10)
+    return Discovered(records, names, names_from, skipped, _key_name_warnings(records))
