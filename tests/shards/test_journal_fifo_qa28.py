@@ -57,3 +57,26 @@ def test_open_own_leaves_a_regular_file_blocking(tmp_path: Path) -> None:
         assert os.read(fd, 4) == b"x"
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("plant", ["fifo", "huge"])
+def test_a_planted_lock_file_is_not_waited_on_nor_read_whole(tmp_path: Path, plant: str) -> None:
+    """Reading a folder without a card looks at its lock's note (a job running? one left unfinished?): a FIFO
+    there made ``inspect`` hang, a 3 GB sparse one took 6 GB of memory (found beside QA28 security #8)."""
+    folder = tmp_path / "lk"
+    folder.mkdir()
+    if plant == "fifo":
+        os.mkfifo(folder / ".mmdata-lock")
+    else:
+        (folder / ".mmdata-lock").write_bytes(b"")
+        os.truncate(folder / ".mmdata-lock", 3 << 30)  # sparse
+    code = ("import resource, sys\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+            "from mmdata.errors import ShardError\nfrom mmdata.shards import index as idx\n"
+            "try:\n    idx.load_card(sys.argv[1])\nexcept ShardError as exc:\n    print(exc)\n"
+            "print(idx.running_job(sys.argv[1]), idx.unfinished_command(sys.argv[1]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out, err = communicate_or_kill(proc, timeout=60)
+    assert proc.returncode == 0, err
+    assert f"{folder}: no dataset.json" in out and "None `mmdata shard` (or `mmdata augment`)" in out
