@@ -135,8 +135,10 @@ def preview(
         except OSError as exc:
             if exc.errno not in NO_ROOM:
                 raise
-            raise MMDataError(f"--out {out}: cannot write the PNG: {os.strerror(exc.errno)}; free space or give "
-                              "another path") from None
+            from mmdata.io import no_room_advice
+
+            raise MMDataError(f"--out {out}: cannot write the PNG: " + no_room_advice(
+                exc, Path(str(out)).parent, other="give another path", retry="preview again")) from None
         if json_:
             print_json({"png": str(path), "recipe": str(recipe), "split": split, "seed": seed, "variants": variants,
                         "samples": summary, "skipped": skipped})

@@ -904,9 +904,13 @@ def no_room(exc: OSError, out: Any) -> None:
     from mmdata.shards.writer import NO_ROOM
 
     if exc.errno in NO_ROOM:
+        from mmdata.io import no_room_advice
+
         where = f" ({exc.filename})" if exc.filename else ""
-        raise MMDataError(f"cannot write into {out}{where}: {exc.strerror}; free space (or write to another folder) "
-                          "and rerun the same command to resume (the shards it finished are kept)") from None
+        advice = no_room_advice(exc, out, retry="rerun the same command to resume (the shards it finished are kept)",
+                                smaller="use smaller shards (--maxsize BYTES or --maxcount N) or write to another "
+                                        "file system")
+        raise MMDataError(f"cannot write into {out}{where}: {advice}") from None
 
 
 def recipe_help(what: str, ablation: bool = False) -> str:

@@ -45,6 +45,57 @@ def host_limit(code: int | None) -> str | None:
             f"{remedy.get(code, 'free memory or use fewer workers (-j)')}")
 
 
+#: errno values of a write the disk refused: full, over a quota, over a file-size limit, read-only
+NO_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e3:,.0f} kB" if n < 10**6 else f"{n / 1e6:,.1f} MB" if n < 10**10 else f"{n / 1e9:,.1f} GB"
+
+
+def no_room_advice(exc: OSError, where: str | Path | None = None, need: int | None = None,
+                   other: str = "write to another folder", retry: str = "rerun the same command to resume",
+                   smaller: str | None = None) -> str:
+    """What to do about a write the disk refused (:data:`NO_ROOM`): free space for a full disk or a quota —
+    saying how much is free at ``where`` now and, when known, how much the write needed (``need`` bytes) —
+    but not for a file-size limit (``EFBIG``: ``ulimit -f``, FAT32 / exFAT's 4 GiB per file), which no
+    freeing fixes (``smaller``: how to write smaller files, e.g. ``--maxsize``), nor for a read-only file
+    system (QA28 ops #4, #5: "free space and rerun" failed forever under ``ulimit -f``; after a full disk,
+    nothing said how much room to make, and two reruns failed again).
+
+    Example:
+        >>> no_room_advice(OSError(errno.EFBIG, "File too large"), smaller="use smaller shards (--maxsize BYTES)")[:67]
+        'File too large: the file is larger than this process or file system'
+    """
+    code = exc.errno
+    if code == errno.EFBIG:
+        try:
+            import resource
+
+            fsize = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+            cap = "" if fsize == resource.RLIM_INFINITY else f"this process may write files of {_mb(fsize)} (ulimit -f); "
+        except (ImportError, OSError, ValueError):
+            cap = ""
+        return (f"{os.strerror(code)}: the file is larger than this process or file system may write ({cap}FAT32 / "
+                f"exFAT cap a file at 4 GiB), so freeing space would not help; {smaller or other}, then {retry}")
+    if code == errno.EROFS:
+        return f"{os.strerror(code)}: {other}, then {retry}"
+    free = ""
+    if where is not None:
+        try:
+            import shutil
+
+            at = Path(where)
+            while not at.exists() and at != at.parent:
+                at = at.parent
+            free = f"{_mb(shutil.disk_usage(at).free)} free there now"
+        except OSError:
+            pass
+    needed = f"this write needs about {_mb(need)}" if need else ""
+    said = "; ".join(x for x in (needed, free) if x)
+    return f"{os.strerror(code or errno.ENOSPC)}: free space{f' ({said})' if said else ''} (or {other}) and {retry}"
+
+
 #: what the dynamic loader says when it cannot map a library for want of memory (``ulimit -v``, a cgroup)
 _NO_MAP = ("failed to map segment", "cannot allocate memory")
 

@@ -40,7 +40,8 @@ from typing import Any
 from mmdata.checks import keyword_check, plural
 from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of, member_type
 from mmdata.errors import ShardError, SourceError
-from mmdata.io import HOST_LIMITS, file_sha256, host_limit
+from mmdata.io import HOST_LIMITS, file_sha256, host_limit, no_room_advice
+from mmdata.io import NO_ROOM as _NO_ROOM
 from mmdata.procs import die_with_parent
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -1015,7 +1016,7 @@ def _read_chunks(records: list[tuple[Any, ...]], max_file: int | None, read: Cal
 
 
 #: errno values of a full or read-only disk: a job stopped by one says so in a line and resumes later
-NO_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+NO_ROOM = _NO_ROOM
 
 
 def _write_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -1032,8 +1033,13 @@ def _write_task(task: dict[str, Any]) -> dict[str, Any]:
                               "same command to resume (the shards finished before are kept)") from None
         if exc.errno not in NO_ROOM:
             raise
-        raise SourceError(f"{task['out']}/{task['name']}: cannot write the shard ({exc.strerror}); free space (or "
-                          "write to another folder) and rerun the same command to resume") from None
+        try:  # the shard's planned size (an upper bound of its members): how much room to make
+            need: int | None = _tar_bytes(sum(_record_size(r) for r in task["records"]))
+        except (OSError, KeyError, TypeError, AttributeError):
+            need = None
+        advice = no_room_advice(exc, task["out"], need=need, smaller="use smaller shards (--maxsize BYTES or "
+                                "--maxcount N) or write to another file system")
+        raise SourceError(f"{task['out']}/{task['name']}: cannot write the shard ({advice})") from None
 
 
 def _write_shard(task: dict[str, Any]) -> dict[str, Any]:

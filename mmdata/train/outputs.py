@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from mmdata.errors import MMDataError
-from mmdata.io import can_write_in, finite, make_temp, published_mode, remove_stale_temps
+from mmdata.io import NO_ROOM as _NO_ROOM
+from mmdata.io import can_write_in, finite, make_temp, no_room_advice, published_mode, remove_stale_temps
 from mmdata.types import Batch
 from mmdata.train.config import RUN_OUTPUTS
 from mmdata.urls import lookup
@@ -281,7 +282,7 @@ def metrics_json(metrics: dict[str, Any]) -> bytes:
 
 
 #: errors of a write that the disk refused (full, over a size or quota limit, read-only): one line, not a traceback
-NO_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+NO_ROOM = _NO_ROOM
 
 
 def no_room(exc: BaseException, out: str | Path, name: str | None = None) -> MMDataError | None:
@@ -290,15 +291,16 @@ def no_room(exc: BaseException, out: str | Path, name: str | None = None) -> MMD
     any other error.
 
     Example:
-        >>> print(no_room(OSError(errno.ENOSPC, "No space left on device", "runs/a/model.pt"), "runs/a"))
-        cannot write the outputs into runs/a (model.pt): No space left on device; free space (or give another --out (out=)) and train again: runs/a keeps the files it held before (none of this run's)
+        >>> print(no_room(OSError(errno.ENOSPC, "No space left on device", "runs/a/model.pt"), "runs/a"))  # doctest: +ELLIPSIS
+        cannot write the outputs into runs/a (model.pt): No space left on device: free space (... free there now) (or give another --out (out=)) and train again: runs/a keeps the files it held before (none of this run's)
     """
     if not isinstance(exc, OSError) or exc.errno not in NO_ROOM:
         return None
     name = name or (Path(exc.filename).name if isinstance(exc.filename, str) else None)
     where = f" ({name})" if name else ""
-    return MMDataError(f"cannot write the outputs into {out}{where}: {os.strerror(exc.errno)}; free space (or give "
-                       f"another --out (out=)) and train again: {out} keeps the files it held before (none of this run's)")
+    advice = no_room_advice(exc, out, other="give another --out (out=)", retry="train again")
+    return MMDataError(f"cannot write the outputs into {out}{where}: {advice}: {out} keeps the files it held before "
+                       "(none of this run's)")
 
 
 def _write_temp(path: Path, data: bytes) -> str:
