@@ -872,12 +872,16 @@ def member_stats(ext: str, data: bytes) -> dict[str, Any]:
         frames, rate, channels = probe_audio(data)
         return {"audio_seconds": round(frames / rate, 6), "audio_sample_rate": rate, "audio_channels": channels}
     if e in TEXT_EXTS:
-        try:
-            return {"text_chars": len(data.decode("utf-8-sig"))}  # as read back: a leading BOM is not a character
-        except UnicodeDecodeError as exc:
-            from mmdata.shards.sources import not_utf8_reason
+        from mmdata.shards.sources import not_utf8_reason, text_refusal
 
+        try:
+            chars = len(data.decode("utf-8-sig"))  # as read back: a leading BOM is not a character
+        except UnicodeDecodeError as exc:
             raise CorruptMedia(not_utf8_reason(data, exc)) from None
+        why = text_refusal(data)  # UTF-16 without a byte order mark, a NUL / ESC (QA28 i18n #1), as shard refuses
+        if why is not None:
+            raise CorruptMedia(why)
+        return {"text_chars": chars}
     if e == "json":
         check_json(data)
     elif e.endswith("npy"):
