@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     except StdoutError as exc:  # a full disk under `> file`: the result is cut short
         _error_line(stdout_error_line(exc))
         sys.exit(2)
-    except (MemoryError, ImportError, OSError) as exc:  # out of memory: one line, exit 2, like other host limits
+    except Exception as exc:  # out of memory (MemoryError, OpenCV's, torch's ...): one line, exit 2, like other host limits
         from mmdata.io import out_of_memory
 
         said = out_of_memory(exc)

@@ -101,8 +101,8 @@ _NO_MAP = ("failed to map segment", "cannot allocate memory")
 
 
 def out_of_memory(exc: BaseException) -> str | None:
-    """One line for an exception that means this machine ran out of memory — a ``MemoryError``, an
-    ``ImportError`` of a library the loader could not map (``failed to map segment from shared object``), an
+    """One line for an exception that means this machine ran out of memory — a ``MemoryError``, torch's
+    ``OutOfMemoryError``, OpenCV's "Insufficient memory" error, an ``ImportError`` of a library the loader could not map (``failed to map segment from shared object``), an
     ``OSError`` ENOMEM — or None for any other: not a fault of a sample or a recipe step (QA28: under
     ``ulimit -v`` `mmdata train` ended in a 70-line traceback that blamed ``normalize.image[2]`` on one sample).
 
@@ -112,6 +112,9 @@ def out_of_memory(exc: BaseException) -> str | None:
     """
     if isinstance(exc, MemoryError):
         what = str(exc).strip()
+    elif type(exc).__name__ == "OutOfMemoryError" or (type(exc).__module__.startswith("cv2") and "Insufficient memory"
+                                                       in str(exc)):  # torch's (a GPU's), OpenCV's allocation error
+        what = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
     elif isinstance(exc, ImportError) and any(s in str(exc).lower() for s in _NO_MAP):
         what = f"a library could not be loaded ({str(exc).strip().rsplit('/', 1)[-1]})"
     elif isinstance(exc, OSError) and exc.errno == errno.ENOMEM:

@@ -59,7 +59,13 @@ def test_out_of_memory_names_only_memory() -> None:
     assert out_of_memory(MemoryError("Unable to allocate 432. MiB")).startswith("out of memory: Unable to allocate")
     assert out_of_memory(ImportError("libx.so: failed to map segment from shared object")) is not None
     assert out_of_memory(OSError(errno.ENOMEM, "Cannot allocate memory")) is not None
-    for other in (ImportError("No module named 'x'"), OSError(errno.ENOENT, "gone"), ValueError("bad")):
+    import cv2
+    import torch
+
+    assert out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")) is not None
+    assert out_of_memory(cv2.error("OpenCV: error: (-4:Insufficient memory) Failed to allocate 432000000 bytes")) is not None
+    for other in (ImportError("No module named 'x'"), OSError(errno.ENOENT, "gone"), ValueError("bad"),
+                  cv2.error("(-215:Assertion failed) !ssize.empty()"), RuntimeError("out of range")):
         assert out_of_memory(other) is None
 
 

@@ -180,7 +180,11 @@ def _read_regular(p: Path, what: str, max_bytes: int | None = None) -> bytes:
             return f.read()
         if st.st_size > max_bytes:
             raise _card_too_big(p, st.st_size)
-        data = f.read(max_bytes + 1)  # a file growing meanwhile is read no further than the limit
+        # a file growing meanwhile is read no further than the limit; read(n) allocates n bytes first, so n is
+        # the file's size (+1 to see growth), not the 64 MiB limit (QA28: 64 MiB of address space per card read)
+        data = f.read(min(max_bytes, st.st_size) + 1)
+        if len(data) > st.st_size:  # it grew: the rest, up to the limit
+            data += f.read(max_bytes + 1 - len(data))
         if len(data) > max_bytes:
             raise _card_too_big(p, len(data))
         return data
