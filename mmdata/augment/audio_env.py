@@ -171,7 +171,10 @@ def _decoded(path: str, mtime_ns: int, size: int, rate: int) -> torch.Tensor:
         size = os.fstat(fh.fileno()).st_size
         if size > MAX_FILE_BYTES:
             raise _TooBig(_too_big(size))
-        data = fh.read(MAX_FILE_BYTES + 1)  # growing while read: no further than the limit
+        # read(n) allocates n bytes first: the file's size (+1 to see it grow), then no further than the limit
+        data = fh.read(size + 1)
+        if len(data) > size:
+            data += fh.read(MAX_FILE_BYTES + 1 - len(data))
     if len(data) > MAX_FILE_BYTES:
         raise _TooBig(_too_big(len(data)))
     x, sr = decode_audio(data)
