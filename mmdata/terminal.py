@@ -12,13 +12,20 @@ terminal or hide what is printed is escaped, written as Python writes it (``\\x1
 
 ZWNJ (U+200C) and ZWJ (U+200D) between two visible characters are spelling, not control: Persian and Urdu words
 (``می‌خواهم``), Indic half-forms, emoji sequences (``👩‍👩‍👧``) keep them. Elsewhere (at an end, beside a space
-or another invisible character) they are escaped.
+or another invisible character) they are escaped. Spaces other than the ASCII one (no-break U+00A0, narrow
+no-break U+202F, ideographic U+3000: French and CJK typography), the soft hyphen U+00AD and the zero-width space
+U+200B (Thai / Khmer word breaks) are typography, kept as they are (the review of QA28: ``chat noir`` with a
+no-break space printed ``chat\xa0noir``).
 """
 
 from __future__ import annotations
 
 #: zero-width joiner / non-joiner: kept between two visible characters
 JOINERS = frozenset("\u200c\u200d")
+#: typography :meth:`str.isprintable` refuses but no terminal acts on: spaces (Unicode Zs) other than ASCII's,
+#: the soft hyphen, the zero-width space
+TYPOGRAPHY = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f"
+                       "\u205f\u3000\u00ad\u200b")
 
 
 def _visible(ch: str) -> bool:
@@ -34,13 +41,15 @@ def terminal_text(text: str) -> str:
         cat\\x1b[31m\\u202e True
         >>> print(terminal_text("a\\nb\\u200d"))
         a\\nb\\u200d
+        >>> terminal_text("chat\\u00a0noir 猫\\u3000ねこ") == "chat\\u00a0noir 猫\\u3000ねこ"
+        True
     """
     if text.isprintable():
         return text
     out = []
     last = len(text) - 1
     for i, ch in enumerate(text):
-        if ch.isprintable():
+        if ch.isprintable() or ch in TYPOGRAPHY:
             out.append(ch)
         elif ch in JOINERS and 0 < i < last and _visible(text[i - 1]) and _visible(text[i + 1]):
             out.append(ch)

@@ -147,3 +147,13 @@ def test_inspect_and_diff_keep_persian_and_emoji_class_names(tmp_path: Path) -> 
     assert all(n in out for n in names) and "\\u200" not in out, out
     assert "description: قطط\u200cها" in out
     assert card_text(names[0]) == names[0] and one_line_path(names[1]) == names[1]
+
+
+def test_typographic_spaces_and_soft_breaks_are_kept() -> None:
+    """The review of QA28: no-break / ideographic spaces, the soft hyphen and the zero-width space are typography
+    (French, CJK, Thai), not control: `chat noir` (NBSP) printed `chat\\xa0noir` in train's class list."""
+    from mmdata.terminal import terminal_text
+
+    for text in ("chat\u00a0noir", "猫\u3000ねこ", "10\u202f000", "Silben\u00adtrennung", "แมว\u200bนอน"):
+        assert terminal_text(text) == text
+    assert terminal_text("a\u2028b\u202ec") == "a\\u2028b\\u202ec"  # separators and BiDi controls still escaped
