@@ -86,3 +86,18 @@ def test_plain_markdown_descriptions_and_versions_are_kept(ds: Path) -> None:
     assert "Tiny **birds**.\n\n<!-- a note --> <br> and <b>bold</b>" in text  # Markdown as written
     assert "Written by mmdata 0.2.0.dev3+g1a2b as" in text
     assert "<strong>birds</strong>" in _rendered(text)
+
+
+@pytest.mark.parametrize("description", [
+    "The **Oxford-IIIT Pet** images, from <https://www.robots.ox.ac.uk/~vgg/data/pets>.",
+    "Contact <owner@example.org> for access.",
+    "Files are `<key>.png` and `<key>.txt`.",
+    "```\n<div>\n```\nThen **more**.",
+])
+def test_autolinks_and_code_are_not_html_left_open(ds: Path, description: str) -> None:
+    """The review of QA28: `<https://...>` (a CommonMark autolink) read as an element `<https>` never closed, so
+    an ordinary description was fenced whole and lost its links and bold text; so were `<key>.png` in code."""
+    _forge(ds, description=description)
+    text = hub_card(ds)
+    assert description in text and f"```\n{description}" not in text  # as written, not in a fence of its own
+    assert "<h2>License</h2>" in _rendered(text)
