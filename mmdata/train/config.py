@@ -1108,6 +1108,36 @@ def with_normalize(recipe: Any, spec: InputSpec) -> tuple[dict[str, Any], dict[s
     return full, full.get("normalize", {})
 
 
+def training_resamples(recipe: Any, rate: int) -> list[str]:
+    """The steps (children too) of a recipe's training sections — not ``normalize`` — that resample audio to
+    another rate than ``rate``, the one the model takes: training batches would reach it at that rate while val
+    and test come at ``rate`` (the review of QA28: the model refused the first batch, mid-run, saying "trained at").
+
+    Example:
+        >>> training_resamples({"audio": [{"op": "resample", "rate": 16000}], "normalize": {"audio": [
+        ...     {"op": "resample", "rate": 8000}]}}, 8000)
+        ['audio[0] (16000 Hz)']
+    """
+    import warnings
+
+    from mmdata.augment.recipe import load_recipe
+
+    out: list[str] = []
+
+    def walk(steps: Sequence[Any]) -> None:
+        for st in steps:
+            op = st.op
+            if getattr(type(op), "name", "") == "resample" and not op.where.startswith("normalize.") \
+                    and int(getattr(op, "rate", rate)) != int(rate):
+                out.append(f"{op.where} ({int(op.rate)} Hz)")
+            walk(st.children)
+
+    with warnings.catch_warnings():  # the recipe's own warnings were given when the trainer loaded it
+        warnings.simplefilter("ignore")
+        walk(load_recipe(recipe).steps)
+    return out
+
+
 def spec_ops(recipe: Any) -> list[str]:
     """The recipe steps (children too) that write or read ``spec``, the log-mel features: ``logmel``,
     ``freq_mask``, ``time_mask`` with ``target: spec``. The bundled trainer computes its own log-mel from the

@@ -529,6 +529,14 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             inputs = effective_inputs(spec, norm, modalities, st, splits)
         elif trained is not None:
             data_warnings.append(_size_mismatch(trained, inputs, given=image_size is not None))
+        if recipe is not None and "audio" in modalities and inputs.sample_rate:
+            from mmdata.train.config import training_resamples
+
+            moved = training_resamples(recipe, inputs.sample_rate)
+            if moved:
+                raise MMDataError(f"recipe step{'s' * (len(moved) > 1)} {', '.join(moved)} resample{'s' * (len(moved) == 1)} "
+                                  f"training audio, but the model takes {inputs.sample_rate} Hz, the rate val and test "
+                                  "are scored at: move the resample to normalize.audio (every split) or drop it")
         check_given_inputs({"image_size": image_size, "channels": channels, "sample_rate": sample_rate,
                             "max_seconds": max_seconds, "max_tokens": max_tokens}, spec, inputs)
         rank, world, dev = _dist(device)

@@ -141,15 +141,16 @@ class FusionModel(nn.Module):
             >>> m.check_format(collate([Sample("a", {"audio": torch.zeros(1, 800)}, sample_rate=16000)]))
             Traceback (most recent call last):
             ...
-            mmdata.errors.MMDataError: the batch's audio is at 16000 Hz but the model was trained at 8000 Hz (its log-mel bands would lie on other frequencies): resample it first ({op: resample, rate: 8000} in the recipe's normalize.audio; mmdata.train.model.load_model's predict does)
+            mmdata.errors.MMDataError: the batch's audio is at 16000 Hz but the model takes 8000 Hz (its log-mel bands would lie on other frequencies): resample it first ({op: resample, rate: 8000} in the recipe's normalize.audio; mmdata.train.model.load_model's predict does)
         """
         if "audio" in self.mods and "audio" in batch:
             rate = batch.sample_rate
             if rate is None:
+                takes = f"takes {self.sample_rate} Hz audio and " if self.sample_rate else ""
                 raise MMDataError("the batch holds audio but no sample rate (Sample(..., sample_rate=HZ)); the model "
-                                  f"was trained at {self.sample_rate or 'a known'} Hz and needs the clip's rate")
+                                  f"{takes}needs the clip's rate (its log-mel bands are computed from it)")
             if self.sample_rate is not None and int(rate) != self.sample_rate:
-                raise MMDataError(f"the batch's audio is at {int(rate)} Hz but the model was trained at {self.sample_rate} "
+                raise MMDataError(f"the batch's audio is at {int(rate)} Hz but the model takes {self.sample_rate} "
                                   "Hz (its log-mel bands would lie on other frequencies): resample it first ({op: resample, "
                                   f"rate: {self.sample_rate}}} in the recipe's normalize.audio; "
                                   "mmdata.train.model.load_model's predict does)")
