@@ -136,7 +136,7 @@ def test_model_refuses_another_format(run_a: Path) -> None:
     img = torch.zeros(1, 16, 16, dtype=torch.uint8)
     with pytest.raises(MMDataError, match="no sample rate"):
         model(mmdata.collate([mmdata.Sample("x", {"image": img, "audio": a})]))
-    with pytest.raises(MMDataError, match="16000 Hz but the model was trained at 8000 Hz"):
+    with pytest.raises(MMDataError, match="16000 Hz but the model takes 8000 Hz"):
         model(mmdata.collate([mmdata.Sample("x", {"image": img, "audio": a}, sample_rate=16000)]))
     with pytest.raises(MMDataError, match="have 3 channels but the model takes 1"):
         model(mmdata.collate([mmdata.Sample("x", {"image": torch.zeros(3, 16, 16, dtype=torch.uint8)})]))
