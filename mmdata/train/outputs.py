@@ -34,7 +34,23 @@ from mmdata.urls import lookup
 OUTPUT_FILES = ("metrics.json", "predictions.parquet", "model.pt")
 #: the figures ``mmdata match`` / ``mmdata audit-alignment`` write into a run's folder by default
 #: (``match.png``, ``match-val.png``, ``alignment.png``): they describe that run's model, so a rerun removes them
-MODEL_FIGURES = re.compile(r"(match|alignment)(-[^/]+)?\.png")
+MODEL_FIGURES = ("match", "alignment")
+
+
+def model_figures(metrics: bytes | None) -> set[str]:
+    """The names of :data:`MODEL_FIGURES` a run's folder may hold: ``match.png`` and ``match-<split>.png`` for
+    the splits ``metrics`` (a run's metrics.json) counts, the same for ``alignment`` — not any ``match-*.png``
+    (the review of QA28: a user's ``alignment-figure3-for-paper.png`` was removed by a rerun).
+
+    Example:
+        >>> sorted(model_figures(b'{"samples": {"val": {}, "test": {}}}'))[:3]
+        ['alignment-test.png', 'alignment-val.png', 'alignment.png']
+    """
+    try:
+        splits = [str(s) for s in (json.loads(metrics or b"{}").get("samples") or {})]
+    except (ValueError, AttributeError):
+        splits = []
+    return {f"{fig}{'-' + s if s else ''}.png" for fig in MODEL_FIGURES for s in ["", *splits]}
 #: the file a run's outputs are sealed with (:func:`publish`)
 SEAL = "metrics.json"
 
@@ -350,8 +366,9 @@ def publish(out: Path, files: Mapping[str, bytes], finished: Mapping[str, str] |
                 for stale in RUN_OUTPUTS:
                     if stale not in temps:
                         (out / stale).unlink(missing_ok=True)
+                figures = model_figures(files.get(SEAL))
                 for fig in out.iterdir():  # mmdata match / audit-alignment figures of the previous model
-                    if MODEL_FIGURES.fullmatch(fig.name) and fig.name not in temps:
+                    if fig.name in figures and fig.name not in temps:
                         fig.unlink(missing_ok=True)
             os.replace(temps[name], out / name)
     except BaseException as exc:

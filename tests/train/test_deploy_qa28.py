@@ -197,8 +197,10 @@ def test_rerun_removes_previous_model_figures(run_a: Path, avdigits4: Path, tmp_
     (out / "alignment.png").write_bytes(b"x")
     (out / "match-val.png").write_bytes(b"x")
     (out / "notes.png").write_bytes(b"x")
+    (out / "alignment-figure3-for-paper.png").write_bytes(b"x")  # the user's own, named alike (review of QA28)
     train(avdigits4, out=out, **{**FAST, "seed": 5})
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt", "notes.png", "predictions.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["alignment-figure3-for-paper.png", "metrics.json", "model.pt",
+                                                     "notes.png", "predictions.parquet"]
 
 
 def test_collate_names_audio_without_a_rate() -> None:
