@@ -589,9 +589,11 @@ def card_index_problems(card: dict[str, Any], table: dict[str, list[Any]],
                 out.append(problem(f"samples per class of {idx.INDEX} disagree with the card's counts.per_class "
                                    f"({shown})", f"{per_class} ({idx.CARD})", f"{found} ({idx.INDEX})"))
     out.extend(_card_count_problems(card, rows, problem))
-    if (isinstance(names, list) and "source_key" in rows and labels
-            and (card.get("label_names_from") == "folders" or _names_are_folders(names, rows["source_key"], labels))):
-        out.extend(_class_folder_problems(names, rows["key"], rows["source_key"], labels, problem))
+    if isinstance(names, list) and "source_key" in rows and labels:
+        if card.get("label_names_from") == "folders":
+            out.extend(_class_folder_problems(names, rows["key"], rows["source_key"], labels, problem))
+        elif (depth := _names_are_folders(names, rows["source_key"], labels)) is not None:
+            out.extend(_swapped_folder_problems(names, rows["key"], rows["source_key"], labels, depth, problem))
     digest = card.get("source_keys_sha256")
     if isinstance(digest, str) and "source_key" in rows and idx.source_keys_digest(rows["key"], rows["source_key"]) != digest:
         from mmdata.shards.sources import safe_key
@@ -662,17 +664,17 @@ def _card_form(folder: str) -> str:
     return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _names_are_folders(names: list[Any], source_keys: list[Any], labels: list[Any]) -> bool:
-    """Whether the class names are the class folders the labelled samples were sharded from (the first
-    folder of each source key, or the second below split folders): their labels then came from those
-    folders, whatever ``label_names_from`` says. That entry is free text a card's editor may change
-    (QA28: ``labels.txt`` in place of ``folders`` switched the class-folder check off, so swapped names
-    passed); the folders are the index's."""
+def _names_are_folders(names: list[Any], source_keys: list[Any], labels: list[Any]) -> int | None:
+    """The depth (0, or 1 below split folders) of the class folders the labelled samples were sharded from
+    when the class names are exactly those folders, else None: whatever ``label_names_from`` says, a name
+    swap among them is then checked (:func:`_swapped_folder_problems`). That entry is free text a card's
+    editor may change (QA28: ``labels.txt`` in place of ``folders`` switched the class-folder check off, so
+    swapped names passed); the folders are the index's."""
     from mmdata.shards.sources import _nfc
 
     wanted = {_nfc(n) for n in names if isinstance(n, str)}
     if len(wanted) != len(names) or len(wanted) < 2:
-        return False
+        return None
     for depth in (0, 1):
         found = set()
         for sk, label in zip(source_keys, labels):
@@ -684,8 +686,41 @@ def _names_are_folders(names: list[Any], source_keys: list[Any], labels: list[An
             found.add(_nfc(parts[depth]))
         else:
             if found == wanted:
-                return True
-    return False
+                return depth
+    return None
+
+
+def _swapped_folder_problems(names: list[Any], keys: list[Any], source_keys: list[Any], labels: list[Any],
+                             depth: int, problem: Any) -> list[dict[str, Any]]:
+    """Class names that are the class folders, read from elsewhere (label files, a names file), against the
+    folders, one folder at a time. Label files may relabel samples away from their folder (a dataset
+    relabelled over months: review of QA28, a fresh dataset failed ``verify``), so a sample named after
+    another folder is no error; a folder *most* of whose labelled samples (over half) carry another folder's
+    name is: a permutation of the names moves every sample of each folder it touches, a relabel a few.
+    One problem, naming those folders and the first sample of the first."""
+    from mmdata.shards.sources import _nfc
+
+    seen: dict[str, list[Any]] = {}
+    for key, sk, label in zip(keys, source_keys, labels):
+        if not (isinstance(sk, str) and _count(label) and 0 <= label < len(names)):
+            continue
+        folder = _nfc(sk.split("/")[depth])
+        tally = seen.setdefault(folder, [0, 0, None])
+        tally[0] += 1
+        if not isinstance(names[label], str) or _nfc(names[label]) != folder:
+            tally[1] += 1
+            if tally[2] is None:
+                tally[2] = (key, sk, label)
+    moved = [(f, n, bad, first) for f, (n, bad, first) in seen.items() if 2 * bad > n]
+    if not moved:
+        return []
+    key, sk, label = moved[0][3]
+    shown = ", ".join(f"{f!r}: {bad} of {n}" for f, n, bad, _ in moved[:8]) + (", ..." if len(moved) > 8 else "")
+    return [problem(f"label_names disagree with the class folders the samples were sharded from: in {len(moved)} "
+                    f"folder(s) most labelled samples carry another folder's class name ({shown} samples; e.g. key "
+                    f"{key!r} of {sk!r} has label {label}, named {names[label]!r}): the card's class names were "
+                    "edited or reordered (label files may relabel some samples of a folder, not most of them)",
+                    f"a class named after the folder of {sk!r}", f"{names[label]!r} (label_names[{label}])", key)]
 
 
 def _class_folder_problems(names: list[Any], keys: list[Any], source_keys: list[Any], labels: list[Any],
