@@ -829,21 +829,27 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
     raise ValueError(f"expected an integer class id, got {raw[:40]!r}{hint}")
 
 
-def source_label(data: bytes) -> bytes:
+def source_label(data: bytes, names: list[str] | None = None) -> bytes:
     """A source's label (a label file, a manifest cell) with an id written in another script's digits (Arabic-Indic
     ``١``, Devanagari ``१``, full-width ``１``) in ASCII digits, as ``int()`` reads it; anything else unchanged. A
     shard's label member stays ASCII (:func:`mmdata.codecs.decode_label`): the shard stores the id. (QA28 i18n #5:
-    the manifest's spelling warning called ``١`` class id 1, then every such row lost its label.)
+    the manifest's spelling warning called ``١`` class id 1, then every such row lost its label.) A label that is
+    one of the declared ``names`` (as written or in NFC) stays that name: class names ``١ ٢ ٣`` in a labels.txt
+    name their classes, as before (review of QA28: ``٢`` became id 2, the third class).
 
     Example:
         >>> source_label("١٢".encode()), source_label("-٣".encode()), source_label(b"cat")
         (b'12', b'-3', b'cat')
+        >>> source_label("٢".encode(), ["١", "٢", "٣"]).decode()
+        '٢'
     """
     if data.isascii():
         return data
     try:
         raw = data.decode("utf-8-sig").strip()
     except UnicodeDecodeError:
+        return data
+    if names and (raw in _name_ids(names) or _nfc(raw) in _name_ids(names)):
         return data
     sign, digits = ("-", raw[1:]) if raw[:1] == "-" else ("", raw)
     if not digits.isdecimal() or len(digits) > 40:
@@ -857,7 +863,7 @@ def _parsed_label(parsed: dict[bytes, int | str], data: bytes, names: Any, names
     label = parsed.get(data)
     if label is None:
         try:
-            label = parse_label(source_label(data), names, names_from)
+            label = parse_label(source_label(data, names), names, names_from)
         except ValueError as exc:
             label = str(exc)
         parsed[data] = label
@@ -1320,12 +1326,13 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             label_files[i] = lab
     class_of: dict[str, int] = {}  # class folder -> class id
     if labels_from_folders:
-        # one class per name up to its Unicode form (NFC / NFD), named and sorted by its NFC form: the folders
-        # written on macOS (NFD) and on Linux (NFC) give the same names and ids (QA28 i18n #3: NFD 'école' sorted
-        # before 'fleur', NFC after it, so a model trained on one build swapped the classes of the other)
+        # one class per name up to its Unicode form (NFC / NFD), an NFD name named and sorted by its NFC form: the
+        # folders written on macOS (NFD) and on Linux (NFC) give the same names and ids (QA28 i18n #3: NFD 'école'
+        # sorted before 'fleur', NFC after it, so a model trained on one build swapped the classes of the other);
+        # other names as written (compatibility characters keep theirs: _composed)
         form_of = _folder_forms(cls_dirs)
         if names is None:
-            names, names_from = sorted(form_of), "folders"
+            names, names_from = _folder_class_names(form_of), "folders"
         class_ids = {_nfc(c): i for i, c in enumerate(names)}
         missing = [d for d in cls_dirs if _nfc(d) not in class_ids]
         if missing:
@@ -1711,11 +1718,27 @@ def _folder_forms(top_dirs: list[str]) -> dict[str, list[str]]:
     return form_of
 
 
+def _composed(name: str) -> str:
+    """``name`` in NFC when it is in NFD and not in NFC (a name written on macOS: ``e`` + U+0301), else as written:
+    only canonical composition is undone, so compatibility characters (the hanja U+F900, the Angstrom sign U+212B,
+    the Ohm sign U+2126), which NFC replaces by other code points, keep their names (review of QA28: NFC of every
+    name renamed and re-sorted such Linux folders, swapping their ids)."""
+    if name.isascii() or not unicodedata.is_normalized("NFD", name) or unicodedata.is_normalized("NFC", name):
+        return name
+    return unicodedata.normalize("NFC", name)
+
+
+def _folder_class_names(form_of: Mapping[str, list[str]]) -> list[str]:
+    """The class names of class folders grouped by :func:`_folder_forms`, sorted: a folder's name as written, in
+    NFC where it is in NFD (:func:`_composed`) or where folders of one name are in two forms (NFD and NFC twins)."""
+    return sorted(nfc if len(ds) > 1 else _composed(ds[0]) for nfc, ds in form_of.items())
+
+
 def _names_from_folders(datas: list[Any], top_dirs: list[str]) -> list[str] | None:
     """The class folders' names (sorted, as when the folders label) as the class names for label files
     that hold names: when no label file holds a number and one holds a folder's name (``bird`` in
     ``dog/x.cls`` beside ``bird/``). Label files holding ids keep meaning ids, so names never change them."""
-    names = sorted(_folder_forms(top_dirs))  # NFC, as the folders' class names
+    names = _folder_class_names(_folder_forms(top_dirs))  # as the folders' class names
     known, hit = {*names, *top_dirs}, False
     for data in set(d for d in datas if d.__class__ is bytes):
         try:
@@ -3296,8 +3319,9 @@ def _manifest_labels(cells: list[tuple[int, str]], label_names: list[str] | None
     others = [(i, s) for i, s in cells if not _ID_LABEL.fullmatch(s) and not _NEGATIVE_LABEL.fullmatch(s)]
     if ids:
         others = [(i, s) for i, s in others if not _is_number(s)]  # 1.5 among ids: a bad label, not a class
-    # sorted by the NFC form: a column written on macOS (NFD 'école') gives the ids a Linux one gives (QA28 i18n #3)
-    names = sorted({s for _, s in others}, key=lambda n: (_nfc(n), n))
+    # an NFD name sorted by its NFC form: a column written on macOS (NFD 'école') gives the ids a Linux one gives
+    # (QA28 i18n #3); other names as written (_composed)
+    names = sorted({s for _, s in others}, key=lambda n: (_composed(n), n))
     if not (ids and names):
         return names or None, "manifest" if names else None, frozenset(), "", None
     id_vals = sorted({str(int(float(s))) for i, s in cells if _ID_LABEL.fullmatch(s)}, key=int)
@@ -4314,8 +4338,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 bad(f"label {s!r}", "label", left_reason)
             else:
                 try:
-                    label = parse_label(source_label(s[:-2].encode() if re.fullmatch(r"\d+\.0", s) else s.encode()),
-                                        names, names_from)
+                    label = parse_label(source_label(s[:-2].encode() if re.fullmatch(r"\d+\.0", s) else s.encode(),
+                                                     names), names, names_from)
                 except ValueError as exc:
                     bad(f"label {s!r}", "label", str(exc))
         split = row.get("split")
