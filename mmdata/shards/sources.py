@@ -450,7 +450,7 @@ def utf16_of(data: bytes) -> tuple[str | None, bool]:
     Example:
         >>> utf16_of("a,b".encode("utf-16")), utf16_of("a,b".encode("utf-16-be")), utf16_of(b"a,b")
         (('UTF-16 LE', True), ('UTF-16 BE', False), (None, False))
-        >>> utf16_of("كلب يجري".encode("utf-16-le")), utf16_of("ねこがいます".encode("utf-16-be"))
+        >>> utf16_of("كلب يجري".encode("utf-16-le")), utf16_of("ねこが います".encode("utf-16-be"))
         (('UTF-16 LE', False), ('UTF-16 BE', False))
     """
     kind = _UTF16_BOMS.get(data[:2])
@@ -470,16 +470,27 @@ def utf16_of(data: bytes) -> tuple[str | None, bool]:
 _ALPHABET_HIGH = range(0x01, 0x32)
 
 
+#: bytes printable ASCII text (with TAB, LF, CR) does not hold
+_NOT_ASCII_TEXT = re.compile(rb"[^\t\n\r\x20-\x7e]")
+
+
 def _utf16_alphabet(data: bytes, head: bytes) -> str | None:
     """``"UTF-16 LE"`` / ``"UTF-16 BE"`` when ``head`` (of ``data``) reads as UTF-16 text of one alphabet: at least
     three letters, 90% of the high bytes that alphabet's (or NUL: spaces, digits), every character a letter, mark,
-    number, punctuation, symbol or space (no control, unassigned, private-use or lone surrogate)."""
+    number, punctuation, symbol or space (no control, unassigned, private-use or lone surrogate); and a byte ASCII
+    text cannot hold: printable ASCII (with TAB / line breaks) is never UTF-16 here, since its every other byte may
+    be ``0``, ``1``, ``,``, ``-`` (high bytes 30, 31, 2C, 2D: ``a0b0c0d0`` reads as kana; review of QA28). The
+    evidence is a high byte below 20 (Cyrillic 04, Hebrew 05, Arabic 06, Devanagari 09, Thai 0E), or a NUL (a
+    space), another control or a byte from 7F anywhere. Accepted loss: UTF-16 LE text all of whose bytes are printable ASCII, such as a hiragana
+    word without a space (``ねこ`` is ``m0S0``), is stored as the ASCII it also is."""
     if len(head) < 6 or len(head) % 2 or (len(data) == len(head) and len(data) % 2):
         return None
     for kind, start in (("UTF-16 LE", 1), ("UTF-16 BE", 0)):
         high = head[start::2]
         top = next((b for b in high if b), 0)
-        if top not in _ALPHABET_HIGH or high.count(top) < 3 or (high.count(top) + high.count(0)) * 10 < len(high) * 9:
+        if top not in _ALPHABET_HIGH or (top >= 0x20 and not _NOT_ASCII_TEXT.search(head)):
+            continue  # printable ASCII (kana's high byte 30 is '0')
+        if high.count(top) < 3 or (high.count(top) + high.count(0)) * 10 < len(high) * 9:
             continue
         try:
             text = head.decode("utf-16-le" if start else "utf-16-be")
