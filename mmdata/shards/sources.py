@@ -726,15 +726,21 @@ def legacy_encoding(data: bytes) -> tuple[str, str] | None:
 
 
 def _legacy_guesses(data: bytes) -> list[tuple[str, str]]:
-    """:func:`legacy_encoding`'s guess, and a second one where the bytes read as both: Thai and GBK / Big5 (a few
-    Thai letters and a few ideographs are the same bytes: ``你好世界`` in GBK is Thai letters), Hebrew without a final
-    letter and lower-case Cyrillic (``вода`` in Windows-1251 is Hebrew letters); the hint names both rather than a
-    wrong one."""
+    """:func:`legacy_encoding`'s guess, and the others where the bytes read as more than one: Thai and GBK / Big5 (a
+    few Thai letters and a few ideographs are the same bytes: ``你好世界`` in GBK is Thai letters), Thai or Hebrew and
+    Arabic (a short Arabic word in Windows-1256: ``كلب``, ``صورة``), Thai and Hebrew, Hebrew without a final letter
+    and lower-case Cyrillic (``вода`` in Windows-1251 is Hebrew letters); the hint names them all rather than a
+    wrong one.
+
+    Example:
+        >>> [name for name, _ in _legacy_guesses("كلب".encode("cp1256"))][-1]
+        'Windows-1256'
+    """
     head = data[:_LEGACY_LOOK]
     found: list[tuple[str, str]] = []
-    also = ""  # the script still tried after a first guess
+    also: set[str] = set()  # the scripts still tried after a first guess
     for name, codec, script in _LEGACY_ENCODINGS:
-        if found and script != also:
+        if found and script not in also:
             continue
         try:  # not final: the 64 KB may end inside a character
             text = codecs.getincrementaldecoder(codec)().decode(head, final=len(head) == len(data))
@@ -742,12 +748,17 @@ def _legacy_guesses(data: bytes) -> list[tuple[str, str]]:
             continue
         if _reads_as(text, script) and _high_trails(text, codec):
             found.append((name, "gb18030" if name == "GBK" else codec))
-            if found[1:]:
+            if len(found) == 3 or found[1:] and script in ("han", "cyrillic"):
                 break
-            # Hebrew with no final letter (ך ם ן ף ץ) is lower-case Cyrillic too: 'дом', 'вода'
-            also = "han" if script == "thai" else "cyrillic" if script == "hebrew" and not _HEBREW_FINALS & set(text) else ""
-            if not also:
-                break
+            if not found[1:]:
+                # a short Arabic word in Windows-1256 reads as Thai or Hebrew (its E1 E3 E4 are Thai leading
+                # vowels: review of QA28 #6), a Hebrew word as Thai; Hebrew with no final letter (ך ם ן ף ץ) is
+                # lower-case Cyrillic too: 'дом', 'вода'
+                also = ({"han", "hebrew", "arabic"} if script == "thai" else
+                        {"arabic", *(("cyrillic",) if not _HEBREW_FINALS & set(text) else ())} if script == "hebrew"
+                        else set())
+                if not also:
+                    break
     return found
 
 
