@@ -26,7 +26,8 @@ id) with surrounding punctuation stripped: ASCII ``.,;:!?"'()[]{}``, CJK punctua
 non-ASCII character of a Unicode punctuation category P* (the danda ``।``, the Arabic comma ``،``,
 ``¿``, ``«»``, ``„“``, dashes) but the Hebrew geresh / gershayim, which belong to their word (``ג׳``).
 Only P* characters of the CJK Symbols and Punctuation block are punctuation: its letters and numbers (``々``
-``〆`` ``〇``, the Hangzhou numerals) and symbols are CJK characters, a unit each (``二〇二四年`` is five). The
+``〆`` ``〇``, the Hangzhou numerals) and symbols are CJK characters, a unit each (``二〇二四年`` is five); the
+ideographic space U+3000 ends the CJK unit before it, as a punctuation mark does (``猫\u3000`` is one unit). The
 invisible direction marks (LRM, RLM, U+202A-U+202E, U+2066-U+2069) and U+FEFF never start a unit and are dropped
 from a unit's id (``كلب`` + RLM is ``كلب``); ZWJ / ZWNJ are kept (they spell words).
 Only the id: the text and its units are never changed. Pure-ASCII text
@@ -58,9 +59,10 @@ _CJK_SYMBOLS = "\u3004-\u3007\u3012\u3013\u3020-\u3029\u3031-\u303c\u303e\u303f"
 #: character (Hangul is not: Korean puts spaces between words)
 CJK = ("\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
        "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f" + _CJK_SYMBOLS)
-#: punctuation that ends a CJK unit (attached to the character before it, stripped from its id): the P* characters
-#: of U+3000-U+303F, full-width ASCII punctuation, the half-width ones, the ellipsis and the middle dot
-CJK_PUNCT = "\u3001-\u3003\u3008-\u3011\u3014-\u301f\u3030\u303d\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2026\u00b7"
+#: punctuation that ends a CJK unit (attached to the character before it, stripped from its id): the ideographic
+#: space U+3000 (as before QA28: augmented Japanese captions keep their bytes, review of QA28 #9), the P* characters
+#: of U+3001-U+303F, full-width ASCII punctuation, the half-width ones, the ellipsis and the middle dot
+CJK_PUNCT = "\u3000-\u3003\u3008-\u3011\u3014-\u301f\u3030\u303d\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2026\u00b7"
 _ASCII_PUNCT = ".,;:!?\"'()[]{}"
 
 
