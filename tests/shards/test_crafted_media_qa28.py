@@ -79,9 +79,24 @@ def test_flac_last_frame_search_is_bounded(monkeypatch: pytest.MonkeyPatch) -> N
     assert CountingBytes.scanned <= 4 * len(data), f"{CountingBytes.scanned} bytes scanned for {len(data)}"
 
 
-def test_flac_probe_of_a_crafted_file_is_refused_not_slow() -> None:
+def test_flac_probe_of_the_reported_file_does_bounded_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reported 400 KB file through the public probe: the C probe declines it (None), the Python search
+    refuses it; 50 s before the fix. The work is counted, and stopped at the first candidate over the bound
+    (the unbounded search would try 200,000)."""
+    calls = []
+    real = mediainfo._flac_frame_header
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        calls.append(args[1])
+        assert len(calls) <= 64, "more candidate frame headers tried than the C probe's 64"
+        return real(*args)
+
+    monkeypatch.setattr(mediainfo, "_flac_frame_header", counted)
+    data = CountingBytes(crafted_flac(200_000))
     with pytest.raises(CorruptMedia, match="truncated or corrupt FLAC"):
-        mediainfo.probe_audio(crafted_flac(200_000))  # the reported 400 KB file: 50 s before the fix
+        mediainfo.probe_audio(data)
+    assert calls, "the Python search was not reached (the C probe refused it itself)"
+    assert CountingBytes.scanned <= 4 * len(data), f"{CountingBytes.scanned} bytes scanned for {len(data)}"
 
 
 def test_flac_search_still_finds_the_last_frame() -> None:
