@@ -1195,7 +1195,8 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             "patterns": [[list(k), counts[i]] for k, i in patterns.items()], "labels": sorted(label_counts.items()),
             "inputs": _inputs_digest(all_paths, all_meta, local=not task.get("source")), "rows": idx.index_table(cols),
             **({"sixteen_bit": deep} if deep else {}), **({"metadata": identifying} if identifying else {}),
-            **({"content": sums} if sums is not None else {})}
+            **({"content": sums} if sums is not None else {}),
+            **({"texts_kept": task["texts_kept"]} if task.get("texts_kept") else {})}
 
 
 def _identifying(names: list[str], datas: list[Any], acc: dict[str, list[Any]] | None,
@@ -1331,14 +1332,14 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
             try:
                 if is_lfs_pointer(data):  # valid UTF-8, but no caption: the file LFS never fetched
                     raise CorruptMedia(LFS_POINTER)
-                _not_utf16(data)
+                _refused_text(data, task, rec, ti)
                 chars = len(data) if data.isascii() else len(data.decode("utf-8-sig"))  # a leading BOM is not read back
             except (CorruptMedia, UnicodeDecodeError) as exc:
                 bad = _bad(bad, ti, exc, values, paths, meta, task)
         for i, kind in others:  # JSON, .npy, a second image / audio / text member of a custom record
             if datas[i].__class__ is bytes:
                 try:
-                    facts = _check_other(kind, datas[i], decode)
+                    facts = _check_other(kind, datas[i], decode, task, rec, i)
                 except (CorruptMedia, UnicodeDecodeError) as exc:
                     bad = _bad(bad, i, exc, values, paths, meta, task)
                     continue
@@ -1511,6 +1512,12 @@ class _Segments:
         self.files.clear()
 
 
+#: what an ASCII caption text_refusal refuses must hold: a control byte (NUL, ESC, VT, FF, DEL), or TAB / LF / CR at
+#: three alternate bytes (a UTF-16 alphabet whose high byte is 09, 0A or 0D needs them at every other byte); the
+#: batched path searches a chunk's captions joined for it, in C (review of QA28 #8: a text_refusal call per caption)
+_MAYBE_REFUSED = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|[\t\n\r][\x00-\xff][\t\n\r][\x00-\xff][\t\n\r]")
+
+
 def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any, c_audio: Any) -> Any:
     """:func:`_chunk_members` in bulk for a chunk whose samples all have the same members, every file
     read and accepted by the C parsers, and ASCII text: a column at a time (``map`` over the C
@@ -1540,7 +1547,7 @@ def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any
         aud_cols = [none] * 3
     if ti >= 0:
         texts = flat[ti::m]
-        if (not all(map(bytes.isascii, texts)) or any(map(text_refusal, texts))
+        if (not all(map(bytes.isascii, texts)) or _MAYBE_REFUSED.search(b"".join(texts))
                 or any(map(bytes.startswith, texts, repeat(LFS_SPEC)))):
             return None  # the per-sample path checks them (UTF-16 without a byte order mark, a control character)
         chars = list(map(len, texts))
@@ -1566,19 +1573,47 @@ def _probed(probe: Any, kind: str, i: int, datas: list[Any], decode: bool, bad: 
         return None, _bad(bad, i, exc, values, paths, meta, task)
 
 
-def _not_utf16(data: bytes) -> None:
+def _refused_text(data: bytes, task: dict[str, Any] | None, rec: tuple[Any, ...] | None, i: int) -> None:
     """Refuse UTF-16 text without a byte order mark: its ASCII is valid UTF-8 with a NUL after (or before)
     every character, and an alphabet's letters valid UTF-8 with its high byte (``06`` Arabic) between them, which
     would be stored and read back as mojibake (QA: ``'a\\x00 \\x00c\\x00...'``, QA28 ``'C\\x06D\\x06...'``); and
-    text holding a control character other than TAB / line breaks (NUL, ESC: :func:`text_refusal`)."""
+    text holding a control character other than TAB / line breaks (NUL, ESC: :func:`text_refusal`).
+
+    Those refusals are for raw sources. A text member read from a dataset (:func:`_texts_as_read`: augment,
+    re-sharding tars) is kept as it is and noted in ``task["texts_kept"]`` (the card warns of them): a job never
+    fails on what an earlier shard stored (review of QA28 #4: augment of a dataset made the day before aborted)."""
     why = text_refusal(data)
-    if why is not None:
+    if why is None:
+        return
+    if task is None or rec is None or not _texts_as_read(task):
         raise CorruptMedia(why)
+    member = _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task)
+    task.setdefault("texts_kept", []).append({"member": member, "sample": rec[1], "reason": why.partition(":")[0]})
 
 
-def _check_other(kind: str, data: bytes, decode: bool) -> tuple[Any, ...] | None:
-    """Check a member other than the sample's image, audio and text; an image's (height, width, mode,
-    channels), else None."""
+def _texts_as_read(task: dict[str, Any]) -> bool:
+    """Whether the task's text members come from an existing dataset (its shards: ``mmdata shard SHARDS OUT``,
+    ``mmdata augment``): :func:`write_plan`'s ``texts_as_read``."""
+    return bool(task.get("texts_as_read"))
+
+
+def texts_kept_warning(kept: Sequence[Mapping[str, str]]) -> str | None:
+    """The warning for text members a job kept as they are although a raw source's would be refused
+    (:func:`_refused_text`), or None."""
+    if not kept:
+        return None
+    e = kept[0]
+    return (f"{plural(len(kept), 'text member')} of the source dataset {'were' if len(kept) != 1 else 'was'} kept as "
+            f"{'they are' if len(kept) != 1 else 'it is'}: a raw caption like {'them' if len(kept) != 1 else 'it'} is "
+            f"refused (UTF-16 without a byte order mark, a control character), but a dataset's members are passed "
+            f"through (e.g. member {e['member']!r} of sample {printable(e['sample'])!r}: {e['reason']}); to clean "
+            f"them, rewrite those members in the source dataset")
+
+
+def _check_other(kind: str, data: bytes, decode: bool, task: dict[str, Any] | None = None,
+                 rec: tuple[Any, ...] | None = None, i: int = 0) -> tuple[Any, ...] | None:
+    """Check a member other than the sample's image, audio and text (member ``i`` of ``rec``, a record of
+    ``task``); an image's (height, width, mode, channels), else None."""
     if kind == "j":
         check_json(data)
     elif kind == "n":
@@ -1586,7 +1621,7 @@ def _check_other(kind: str, data: bytes, decode: bool) -> tuple[Any, ...] | None
     elif kind == "t":
         if is_lfs_pointer(data):
             raise CorruptMedia(LFS_POINTER)
-        _not_utf16(data)
+        _refused_text(data, task, rec, i)
         data.decode("utf-8")
     else:
         facts = (probe_image if kind == "i" else probe_audio)(data)
@@ -2272,7 +2307,7 @@ def shard(
                                    label_names_from=found.label_names_from, executor=executor, address=address,
                                    storage_options=storage_options, source=found.source,
                                    shared_files=found.shared_files, split_by=split_by, split_from=split_from,
-                                   rewrite=rewrite)
+                                   rewrite=rewrite, texts_as_read=tars is not None)
         finally:
             _stop_progress(progress)
     if warn:
@@ -2659,7 +2694,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                   label_names_from: str | None = None, executor: str = "local",
                   address: str | None = None, storage_options: dict[str, Any] | None = None,
                   source: Any = None, shared_files: bool = True, split_by: str = "label",
-                  split_from: str | Path | None = None, rewrite: bool = False) -> dict[str, Any]:
+                  split_from: str | Path | None = None, rewrite: bool = False,
+                  texts_as_read: bool = False) -> dict[str, Any]:
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
     Used by :func:`shard` after discovery and by ``mmdata augment`` / the avdigits builder for
@@ -2670,7 +2706,9 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     ``storage_options``: for an ``out`` URL (see :func:`shard`). ``source``: a remote source the
     records' file paths are in (:attr:`mmdata.shards.sources.Discovered.source`). ``split_by`` /
     ``split_from``: how records without a split of their own get one (see :func:`shard`); the card
-    records both (``split_method``, ``split_from``).
+    records both (``split_method``, ``split_from``). ``texts_as_read``: the records' text members come from an
+    existing dataset (its shards): those a raw source's check refuses (UTF-16 without a byte order mark, a control
+    character) are kept as they are and warned of.
     """
     _check_options(on_error, max_file_size, check, executor, address)
     if split_by not in SPLIT_BY:
@@ -2732,7 +2770,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                       label_names=label_names, label_names_from=label_names_from, skipped=skipped,
                       warnings=warnings, root=root, progress=progress, name=name, card_extra=card_extra,
                       fsync=fsync, executor=executor, address=address, storage_options=storage_options,
-                      source=source, rewrite=rewrite)
+                      source=source, rewrite=rewrite, texts_as_read=texts_as_read)
 
 
 def sorted_unique(records: list[Record]) -> list[Record]:
@@ -2818,7 +2856,7 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                address: str | None = None, write_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                task_extra: Mapping[str, dict[str, Any]] | None = None,
                storage_options: dict[str, Any] | None = None, source: Any = None,
-               rewrite: bool = False, checkable: bool = True) -> dict[str, Any]:
+               rewrite: bool = False, checkable: bool = True, texts_as_read: bool | None = None) -> dict[str, Any]:
     """Write a planned job under its lock and resume journal: the shards a previous run did not
     finish, then the index, shards table and card (see :func:`write_records`) — nothing when a local
     ``out`` already holds this job's output (:func:`up_to_date`; ``rewrite``: write it all the same;
@@ -2828,6 +2866,8 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
     identity in the journal. ``write_fn`` / ``task_extra``: a per-shard function (module level, picklable)
     that builds its own records from ``task_extra[name]`` merged into its task and then runs
     :func:`_write_task` (``mmdata augment --executor ray``: the samples are augmented in the tasks);
+    ``texts_as_read``: the text members come from an existing dataset, kept as they are where a raw source's would
+    be refused (:func:`_refused_text`); None: when ``write_fn`` is given (augment's tasks read a dataset);
     its shards' payloads are then empty here. ``out``: a local folder or an object store's URL
     (:mod:`mmdata.shards.output`; ``storage_options`` for it). ``source``: where the records' file
     paths are when they are at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`:
@@ -2860,6 +2900,8 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
             listed = sorted(out.listed_shards() - planned)
             journal = out.journal(plan_hash, fsync)
             finished = _finished_markers(journal)
+            if texts_as_read or (texts_as_read is None and write_fn is not None):
+                task_extra = {p["name"]: {**(task_extra or {}).get(p["name"], {}), "texts_as_read": True} for p in plan}
             results, reused, rows = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished,
                                    journal, workers, progress, executor, address, write_fn or _write_task, task_extra or {},
                                    source)
@@ -3091,6 +3133,8 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     if (few := mediainfo.sixteen_bit_warning(deep, rows.num_rows - rows["image_mode"].null_count)) is not None:
         warnings = [*warnings, few]  # 12-bit data in 16-bit files decodes nearly black: said once, at shard time
     warnings = [*warnings, *lost_modality_warnings(skipped, count)]
+    if (kept := texts_kept_warning([e for p in plan for e in results[p["name"]].get("texts_kept") or ()])) is not None:
+        warnings = [*warnings, kept]
     metadata = identifying_metadata_card(results[p["name"]].get("metadata") for p in plan)
     warnings = [*warnings, *identifying_metadata_warning(metadata)]
     duplicates = duplicates_across_splits(rows, read=_written_members(out, shard_rows))
