@@ -2577,6 +2577,8 @@ def check_foreign_output(out: str | Path, force: bool = False, storage_options: 
         return  # unreadable: taking the lock says what is wrong
     clash = [e for e in entries if is_shard_name(e) or e in (idx.CARD, idx.INDEX, idx.SHARDS)
              or (out / e).is_dir() and any(is_shard_name(f"{e}/{f}") for f in _names(out / e))]
+    if entries and (note := idx.dangling_note(out)):  # a git-annex / DVC dataset not fetched: not "not ours"
+        raise SourceError(f"output folder {out}: {note}")
     _refuse_foreign(str(out), entries, clash)
 
 
