@@ -481,8 +481,9 @@ def _utf16_alphabet(data: bytes, head: bytes) -> str | None:
     text cannot hold: printable ASCII (with TAB / line breaks) is never UTF-16 here, since its every other byte may
     be ``0``, ``1``, ``,``, ``-`` (high bytes 30, 31, 2C, 2D: ``a0b0c0d0`` reads as kana; review of QA28). The
     evidence is a high byte below 20 (Cyrillic 04, Hebrew 05, Arabic 06, Devanagari 09, Thai 0E), or a NUL (a
-    space), another control or a byte from 7F anywhere. Accepted loss: UTF-16 LE text all of whose bytes are printable ASCII, such as a hiragana
-    word without a space (``ねこ`` is ``m0S0``), is stored as the ASCII it also is."""
+    space), another control or a byte from 7F anywhere. Accepted loss: UTF-16 LE text all of whose bytes are
+    printable ASCII, such as a hiragana word without a space (``ねこ`` is ``m0S0``), is stored as the ASCII it also
+    is."""
     if len(head) < 6 or len(head) % 2 or (len(data) == len(head) and len(data) % 2):
         return None
     for kind, start in (("UTF-16 LE", 1), ("UTF-16 BE", 0)):
