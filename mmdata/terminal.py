@@ -13,19 +13,19 @@ terminal or hide what is printed is escaped, written as Python writes it (``\\x1
 ZWNJ (U+200C) and ZWJ (U+200D) between two visible characters are spelling, not control: Persian and Urdu words
 (``می‌خواهم``), Indic half-forms, emoji sequences (``👩‍👩‍👧``) keep them. Elsewhere (at an end, beside a space
 or another invisible character) they are escaped. Spaces other than the ASCII one (no-break U+00A0, narrow
-no-break U+202F, ideographic U+3000: French and CJK typography), the soft hyphen U+00AD and the zero-width space
-U+200B (Thai / Khmer word breaks) are typography, kept as they are (the review of QA28: ``chat noir`` with a
-no-break space printed ``chat\xa0noir``).
+no-break U+202F, ideographic U+3000: French and CJK typography) take room on the line and are kept as they are
+(the review of QA28: ``chat noir`` with a no-break space printed ``chat\xa0noir``). The invisible ones, the soft
+hyphen U+00AD and the zero-width space U+200B, stay escaped: ``cat`` and ``cat`` + U+200B would print alike.
 """
 
 from __future__ import annotations
 
 #: zero-width joiner / non-joiner: kept between two visible characters
 JOINERS = frozenset("\u200c\u200d")
-#: typography :meth:`str.isprintable` refuses but no terminal acts on: spaces (Unicode Zs) other than ASCII's,
-#: the soft hyphen, the zero-width space
+#: typography :meth:`str.isprintable` refuses but no terminal acts on and that takes room on the line: the spaces
+#: (Unicode Zs) other than ASCII's
 TYPOGRAPHY = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f"
-                       "\u205f\u3000\u00ad\u200b")
+                       "\u205f\u3000")
 
 
 def _visible(ch: str) -> bool:

@@ -154,6 +154,8 @@ def test_typographic_spaces_and_soft_breaks_are_kept() -> None:
     (French, CJK, Thai), not control: `chat noir` (NBSP) printed `chat\\xa0noir` in train's class list."""
     from mmdata.terminal import terminal_text
 
-    for text in ("chat\u00a0noir", "猫\u3000ねこ", "10\u202f000", "Silben\u00adtrennung", "แมว\u200bนอน"):
+    for text in ("chat\u00a0noir", "猫\u3000ねこ", "10\u202f000"):
         assert terminal_text(text) == text
     assert terminal_text("a\u2028b\u202ec") == "a\\u2028b\\u202ec"  # separators and BiDi controls still escaped
+    # invisible ones stay escaped: 'cat' and 'cat' + ZWSP would print alike (tests/shards/test_relabel_versions.py)
+    assert terminal_text("cat\u200b") == "cat\\u200b" and terminal_text("a\u00adb") == "a\\xadb"

@@ -94,7 +94,7 @@ def test_a_label_differing_by_an_invisible_character_is_warned_and_shown_escaped
     rows = ["text,label"] + [f"t{i},cat" for i in range(6)] + [f"u{i},cat\u200b" for i in range(2)] + ["v,dog"]
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     rep = mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", progress=False)
-    got = [w for w in rep["warnings"] if "differ only in case or in invisible characters" in w]
+    got = [w for w in rep["warnings"] if "differ only in" in w and "invisible characters" in w]
     assert len(got) == 1 and "'cat\\u200b' (2)" in got[0] and "'cat' (6)" in got[0], rep["warnings"]
     repo = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "inspect", str(tmp_path / "ds")], cwd=repo,
