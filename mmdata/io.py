@@ -49,6 +49,17 @@ def host_limit(code: int | None) -> str | None:
 NO_ROOM = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
 
 
+def _soft_limit(name: str) -> int | None:
+    """This process's soft ``resource`` limit ``name`` (``"RLIMIT_AS"``), None when unlimited or unknown (Windows)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(getattr(resource, name))[0]
+    except (ImportError, AttributeError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e3:,.0f} kB" if n < 10**6 else f"{n / 1e6:,.1f} MB" if n < 10**10 else f"{n / 1e9:,.1f} GB"
 
@@ -69,13 +80,8 @@ def no_room_advice(exc: OSError, where: str | Path | None = None, need: int | No
     """
     code = exc.errno
     if code == errno.EFBIG:
-        try:
-            import resource
-
-            fsize = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-            cap = "" if fsize == resource.RLIM_INFINITY else f"this process may write files of {_mb(fsize)} (ulimit -f); "
-        except (ImportError, OSError, ValueError):
-            cap = ""
+        fsize = _soft_limit("RLIMIT_FSIZE")
+        cap = "" if fsize is None else f"this process may write files of {_mb(fsize)} (ulimit -f); "
         return (f"{os.strerror(code)}: the file is larger than this process or file system may write ({cap}FAT32 / "
                 f"exFAT cap a file at 4 GiB), so freeing space would not help; {smaller or other}, then {retry}")
     if code == errno.EROFS:
@@ -121,13 +127,8 @@ def out_of_memory(exc: BaseException) -> str | None:
         what = str(exc).strip()
     else:
         return None
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-        limit = "" if soft == resource.RLIM_INFINITY else f"; this process may use {soft >> 20} MiB (ulimit -v)"
-    except (ImportError, OSError, ValueError):
-        limit = ""
+    soft = _soft_limit("RLIMIT_AS")
+    limit = "" if soft is None else f"; this process may use {soft >> 20} MiB (ulimit -v)"
     return (f"out of memory{': ' + what if what else ''}{limit}: a limit of this machine, not a fault of the data; "
             "raise the memory limit, or use fewer workers (-j) or a smaller batch, and rerun")
 
