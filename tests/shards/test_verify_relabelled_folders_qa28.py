@@ -18,6 +18,7 @@ import mmdata
 from mmdata.shards import index as idx
 from mmdata.shards.verify import verify
 from mmdata.testing import image_bytes
+from tests.shards.test_verify_class_folders_qa28 import _forge
 
 
 def _relabelled(root: Path, sizes: dict[str, int], moved: dict[str, list[tuple[int, str]]]) -> Path:
@@ -41,14 +42,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw = _relabelled(t / "raw", {"cat": 4, "dog": 4}, {"cat": [(0, "dog")], "dog": [(0, "cat")]})
     mmdata.shard(raw, t / "ds", progress=False)
     return t / "ds"
-
-
-def _forge(ds: Path, **entries: object) -> None:
-    card = json.loads((ds / idx.CARD).read_text(encoding="utf-8"))
-    card.update(entries)
-    card.pop(idx.CARD_DIGESTS, None)
-    card[idx.CARD_DIGESTS] = idx.card_digests(card)
-    (ds / idx.CARD).write_bytes(idx.card_bytes(card))
 
 
 @pytest.mark.parametrize("deep", [False, True])
