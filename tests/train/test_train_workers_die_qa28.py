@@ -5,6 +5,7 @@ now end with the job (mmdata.procs.die_with_parent, as shard's writers and ablat
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ def test_workers_die_with_a_sigkilled_train_and_the_rerun_runs(tmp_path: Path) -
            "--threads", "1", "--no-robustness"]
     proc = subprocess.Popen([*cmd, "--epochs", "200"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
+    kids: list[int] = []
     try:
         kids = _wait_for_workers(proc, n=2)
         time.sleep(0.5)
@@ -37,11 +39,9 @@ def test_workers_die_with_a_sigkilled_train_and_the_rerun_runs(tmp_path: Path) -
             time.sleep(0.05)
         left = [k for k in kids if _alive(k)]
         assert not left, f"DataLoader workers {left} outlived their SIGKILLed job by 10 s"
-    finally:
-        for k in _children(proc.pid):
+    finally:  # the workers recorded (a failure leaves them reparented, no longer children of proc)
+        for k in {*kids, *_children(proc.pid)}:
             try:
-                import os
-
                 os.kill(k, signal.SIGKILL)
             except OSError:
                 pass
