@@ -545,8 +545,7 @@ def text_refusal(data: bytes, what: str = "text") -> str | None:
     """
     kind, bom = utf16_of(data)
     if kind is not None:
-        mark = f", byte order mark {data[:2].hex(' ').upper()}" if bom else ", without a byte order mark"
-        return f"{what} " + _UTF16_FIX.format(kind=kind, mark=mark, what="it")
+        return _utf16_said(data, kind, bom, what)
     # a DOS end-of-file byte (Ctrl-Z) ending the file is tolerated, and kept as it is (shards written before QA28
     # hold such captions: review of QA28 #4)
     m = _TEXT_CONTROLS.search(data, 0, len(data) - 1 if data.endswith(b"\x1a") else len(data))
@@ -558,7 +557,7 @@ def text_refusal(data: bytes, what: str = "text") -> str | None:
         return None  # not UTF-8: the decode's error names it (not_utf8_reason)
     kind = _utf16_ideographs(data)  # '一只' in UTF-16 BE is 'N\x00S\x...'
     if kind is not None:
-        return f"{what} " + _UTF16_FIX.format(kind=kind, mark=", without a byte order mark", what="it")
+        return _utf16_said(data, kind, False, what)
     names = {0: "NUL", 0x1B: "ESC", 0x7: "BEL", 0x8: "BS"}
     code = data[m.start()]
     at = len(data[:m.start()].decode("utf-8", "replace")) + 1
@@ -591,9 +590,15 @@ def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, what: str = "text") ->
             return f"{said}: {_legacy_hint(legacy)}"
         kind = _utf16_ideographs(data)
         if kind is not None:
-            return f"{what} " + _UTF16_FIX.format(kind=kind, mark=", without a byte order mark", what="it")
+            return _utf16_said(data, kind, False, what)
         # a caption, as a manifest's line: text saved on Windows (Notepad, Excel) is most often one of these
         return f"{said}: Latin-1 or Windows-1252? save it as UTF-8" if _latin1_letters(data) else said
+    return _utf16_said(data, kind, bom, what)
+
+
+def _utf16_said(data: bytes, kind: str, bom: bool, what: str) -> str:
+    """Why ``data`` (``what``: text, a label ...) is refused as UTF-16 of ``kind``, with or without its byte order
+    mark, and the fix."""
     mark = f", byte order mark {data[:2].hex(' ').upper()}" if bom else ", without a byte order mark"
     return f"{what} " + _UTF16_FIX.format(kind=kind, mark=mark, what="it")
 
@@ -776,10 +781,9 @@ def _high_trails(text: str, codec: str) -> bool:
     return not multi or sum(1 for b in multi if b[-1] >= 0x80) * 4 >= len(multi)
 
 
-def _legacy_hint(legacy: tuple[str, str] | list[tuple[str, str]]) -> str:
-    """The advice for text in a legacy encoding (or one of two, :func:`_legacy_guesses`): its name, and the
+def _legacy_hint(guesses: list[tuple[str, str]]) -> str:
+    """The advice for text in a legacy encoding (or one of several, :func:`_legacy_guesses`): its name, and the
     conversion to UTF-8 (``iconv``)."""
-    guesses = legacy if isinstance(legacy, list) else [legacy]
     said = " or ".join(f"{name} ({codec})" for name, codec in guesses)
     how = "; or ".join(f"iconv -f {codec} -t utf-8" for _, codec in guesses)
     return f"looks like {said} — save it as UTF-8 ({how})"

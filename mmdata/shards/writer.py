@@ -1579,22 +1579,16 @@ def _refused_text(data: bytes, task: dict[str, Any] | None, rec: tuple[Any, ...]
     would be stored and read back as mojibake (QA: ``'a\\x00 \\x00c\\x00...'``, QA28 ``'C\\x06D\\x06...'``); and
     text holding a control character other than TAB / line breaks (NUL, ESC: :func:`text_refusal`).
 
-    Those refusals are for raw sources. A text member read from a dataset (:func:`_texts_as_read`: augment,
+    Those refusals are for raw sources. A text member read from a dataset (the task's ``texts_as_read``, :func:`write_plan`'s: augment,
     re-sharding tars) is kept as it is and noted in ``task["texts_kept"]`` (the card warns of them): a job never
     fails on what an earlier shard stored (review of QA28 #4: augment of a dataset made the day before aborted)."""
     why = text_refusal(data)
     if why is None:
         return
-    if task is None or rec is None or not _texts_as_read(task):
+    if task is None or rec is None or not task.get("texts_as_read"):
         raise CorruptMedia(why)
     member = _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task)
     task.setdefault("texts_kept", []).append({"member": member, "sample": rec[1], "reason": why.partition(":")[0]})
-
-
-def _texts_as_read(task: dict[str, Any]) -> bool:
-    """Whether the task's text members come from an existing dataset (its shards: ``mmdata shard SHARDS OUT``,
-    ``mmdata augment``): :func:`write_plan`'s ``texts_as_read``."""
-    return bool(task.get("texts_as_read"))
 
 
 def texts_kept_warning(kept: Sequence[Mapping[str, str]]) -> str | None:
