@@ -45,7 +45,7 @@ from mmdata.augment.preview import cjk_font, figure_style
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
 from mmdata.train.contrastive import CHECKPOINT, embed_all, identical, load, model_format, pair_key, pair_names, read_split
-from mmdata.train.model import FusionModel, build_from_metrics, eval_normalize, load_weights
+from mmdata.train.model import FusionModel, build_from_metrics, eval_normalize, load_weights, read_run
 from mmdata.types import Batch
 
 EPS = 1e-12
@@ -188,11 +188,7 @@ def load_run(model_dir: str | Path, device: str = "cpu", data: str | Path | None
     (a classifier); :func:`mmdata.train.model.load_model` loads any run for prediction. ``data``: the dataset, whose card gives
     the classes when metrics.json does not (runs written before it recorded them) and must have the
     run's classes when it does (:func:`check_classes`)."""
-    d = Path(model_dir)
-    for f in ("metrics.json", "model.pt"):
-        if not (d / f).is_file():
-            raise MMDataError(f"{d / f} not found: --model must be an output folder of `mmdata train --out DIR`")
-    metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+    d, metrics = read_run(model_dir, "--model must be an output folder")
     target = metrics.get("target")
     if isinstance(target, dict):  # its outputs are label sets or a number: no class distribution to compare
         raise MMDataError(f"{d}: the model predicts the metadata key {target.get('key')!r} ({target.get('kind')}, "

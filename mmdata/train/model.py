@@ -499,17 +499,23 @@ def load_model(model_dir: Any, device: str = "cpu") -> TrainedModel:
         >>> tm.predict([{"image": open("7.png", "rb").read(), "audio": open("7.wav", "rb").read(), "text": "seven"}])  # doctest: +SKIP
         [{'key': 'sample0', 'pred': '7', 'index': 7, 'probs': {...}}]
     """
+    d, metrics = read_run(model_dir, "give an output folder")
+    model = build_from_metrics(metrics, str(d / "metrics.json"))
+    load_weights(model, d)
+    return TrainedModel(model.to(device), metrics, str(d))
+
+
+def read_run(model_dir: Any, ask: str) -> tuple[Any, dict[str, Any]]:
+    """(the folder as a Path, its ``metrics.json``) of a run folder holding ``metrics.json`` and ``model.pt``; an
+    error naming the missing file and ``ask`` (what the caller asks for: ``--model must be an output folder``)."""
     import json
     from pathlib import Path
 
     d = Path(model_dir)
     for f in ("metrics.json", "model.pt"):
         if not (d / f).is_file():
-            raise MMDataError(f"{d / f} not found: give an output folder of `mmdata train --out DIR`")
-    metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
-    model = build_from_metrics(metrics, str(d / "metrics.json"))
-    load_weights(model, d)
-    return TrainedModel(model.to(device), metrics, str(d))
+            raise MMDataError(f"{d / f} not found: {ask} of `mmdata train --out DIR`")
+    return d, json.loads((d / "metrics.json").read_text(encoding="utf-8"))
 
 
 def load_weights(model: FusionModel, d: Any) -> None:
