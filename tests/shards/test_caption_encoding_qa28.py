@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from mmdata import shard
-from mmdata.shards.sources import legacy_encoding, not_utf8_reason, text_refusal
+from mmdata.shards.sources import legacy_encoding, text_refusal
 from mmdata.testing import image_bytes
+from tests.shards.test_manifest_locale_qa2 import _reason
 
 
 def _folder(root: Path, captions: dict[str, bytes]) -> Path:
@@ -57,14 +58,6 @@ def test_caption_with_a_control_character_is_refused(tmp_path: Path, text: str) 
                                   "猫です", "1 2 3 4", "line\nbreak\ttab"])
 def test_utf8_captions_are_not_taken_for_utf16(text: str) -> None:
     assert text_refusal(text.encode()) is None
-
-
-def _reason(data: bytes) -> str:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return not_utf8_reason(data, exc)
-    raise AssertionError("decodes")
 
 
 @pytest.mark.parametrize("text", ["חתול ישן על הספה", "שלום עולם, מה שלומך היום?", "הכלב רץ בגן"])
