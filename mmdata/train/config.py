@@ -1120,22 +1120,13 @@ def training_resamples(recipe: Any, rate: int) -> list[str]:
     """
     import warnings
 
-    from mmdata.augment.recipe import load_recipe
-
-    out: list[str] = []
-
-    def walk(steps: Sequence[Any]) -> None:
-        for st in steps:
-            op = st.op
-            if getattr(type(op), "name", "") == "resample" and not op.where.startswith("normalize.") \
-                    and int(getattr(op, "rate", rate)) != int(rate):
-                out.append(f"{op.where} ({int(op.rate)} Hz)")
-            walk(st.children)
+    from mmdata.augment.recipe import _flat, load_recipe
 
     with warnings.catch_warnings():  # the recipe's own warnings were given when the trainer loaded it
         warnings.simplefilter("ignore")
-        walk(load_recipe(recipe).steps)
-    return out
+        sections = load_recipe(recipe).sections  # the training sections (normalize is apart)
+    return [f"{op.where} ({int(op.rate)} Hz)" for ops in sections.values() for op in _flat(ops)
+            if op.name == "resample" and int(op.rate) != int(rate)]
 
 
 def spec_ops(recipe: Any) -> list[str]:
