@@ -3,7 +3,8 @@
 A SIGKILLed job runs no clean-up: its workers are reparented and would keep running — holding the job's
 lock on an output folder (a forked writer inherits its file), or a GPU. :func:`die_with_parent` is
 what each worker runs first (``mmdata shard``'s writer processes, ``mmdata ablate``'s run workers).
-:func:`watch_for_a_dropped_exception` keeps the exception of a job's SIGTERM / Ctrl-C handler from being
+:func:`quiet_fd_handover_errors` keeps a DataLoader worker from printing a traceback when the job it hands
+tensors to dies of the same signal. :func:`watch_for_a_dropped_exception` keeps the exception of a job's SIGTERM / Ctrl-C handler from being
 lost inside C code, so a stopped job stops instead of running on.
 """
 
@@ -44,6 +45,42 @@ def die_with_parent(parent: int, poll_s: float = 0.5) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="mmdata-parent-watchdog", daemon=True).start()
+
+
+def quiet_fd_handover_errors() -> None:
+    """Keep the ``multiprocessing.resource_sharer`` thread of this process from printing a traceback when the
+    process it hands a file descriptor to goes away mid-handover (``EOFError``, ``OSError``).
+
+    A DataLoader worker's tensors reach the main process as file descriptors, sent by that thread on request;
+    when the job's whole process group is signalled (SLURM, ``kill -- -PGID``), the main process can die
+    between asking and receiving, and the thread reported the broken connection with ``sys.excepthook`` —
+    a traceback after the job's one-line exit message (CI, a loaded 2-core machine). The receiving side
+    reports a failed handover itself when it is still alive; any other exception still reaches the hook.
+
+    Example:
+        >>> import sys
+        >>> before = sys.excepthook
+        >>> quiet_fd_handover_errors(); sys.excepthook is not before
+        True
+        >>> sys.excepthook = before
+    """
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        if issubclass(kind, (EOFError, OSError)) and _raised_in_fd_sharer(tb):
+            return
+        previous(kind, error, tb)
+
+    sys.excepthook = hook
+
+
+def _raised_in_fd_sharer(tb: Any) -> bool:
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "_serve" and code.co_filename.endswith("resource_sharer.py"):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def watch_for_a_dropped_exception(frame: Any, make: Callable[[], BaseException]) -> None:

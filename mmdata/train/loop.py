@@ -311,11 +311,14 @@ def quiet_stop_signals(worker_id: int) -> None:
     """
     import signal
 
-    from mmdata.procs import die_with_parent
+    from mmdata.procs import die_with_parent, quiet_fd_handover_errors
 
     for name in ("SIGTERM", "SIGINT", "SIGHUP"):
         if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN:
             signal.signal(getattr(signal, name), _worker_stopped)
+    # the job's main process dying of the same signal while this worker hands it a tensor's fd printed the
+    # sharer thread's traceback after the job's one line (CI: 1 run of the group-SIGTERM test)
+    quiet_fd_handover_errors()
     # a SIGKILL of the job's main process alone (the OOM killer picks it, a scheduler's `kill -9 PID`) left its
     # workers running for 10+ minutes, holding OUT/.mmdata-lock (inherited): every rerun stopped with exit 75
     # naming the dead pid (QA28 ops #1); they now end with it, as shard's writers and ablate's workers do
