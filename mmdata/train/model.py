@@ -6,11 +6,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mmdata.augment.audio import logmel
+from mmdata.augment.contract import InputError
 from mmdata.errors import MMDataError
 from mmdata.train.fusions import FUSIONS, AudioEncoder, ImageEncoder, TextEncoder, fusion_class
 from mmdata.types import Batch
@@ -374,6 +376,36 @@ def eval_normalize(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]
                         arch.get("image_channels", inp.get("channels")))
 
 
+#: the full scale of integer PCM samples: ``float = (x - offset) / scale`` (soundfile's and torchaudio's reading)
+PCM_SCALE = {"int8": (0, 1 << 7), "uint8": (128, 1 << 7), "int16": (0, 1 << 15), "int32": (0, 1 << 31)}
+
+
+def pcm_float(wave: Any) -> torch.Tensor:
+    """A float32 tensor of ``wave`` (a tensor, array or list): float samples as they are, integer PCM scaled by
+    its dtype's full scale as ``soundfile.read(dtype="float32")`` reads the same file (int16 / 32768, int32 / 2**31,
+    int8 / 128, uint8 (x - 128) / 128); another dtype (int64, bool, complex) is refused with the conversion.
+
+    Example:
+        >>> pcm_float(np.array([[-32768, 16384]], np.int16))
+        tensor([[-1.0000,  0.5000]])
+    """
+    t = wave.detach().cpu() if isinstance(wave, torch.Tensor) else torch.as_tensor(np.asarray(wave))
+    if t.is_floating_point():
+        return t.to(torch.float32)
+    name = str(t.dtype).removeprefix("torch.")
+    if name not in PCM_SCALE:
+        raise InputError(f"audio samples are {name}: a wave is float (in [-1, 1]) or integer PCM of "
+                         f"{', '.join(PCM_SCALE)}, scaled by its full scale (int16 / 32768); convert it, e.g. 16-bit values held "
+                         "as int64: (x / 32768).astype(np.float32)")
+    offset, scale = PCM_SCALE[name]
+    return (t.to(torch.float64) - offset).div(scale).to(torch.float32)
+
+
+def _is_rate(x: Any) -> bool:
+    """Whether ``x`` is a number (a sample rate), not a wave."""
+    return isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
+
+
 class TrainedModel:
     """A trained run loaded for prediction (:func:`load_model`): the model (eval mode), its complete
     preprocessing (``normalize``: the run's evaluation transform, which brings a sample in any image size,
@@ -420,7 +452,8 @@ class TrainedModel:
     def sample(self, raw: Any, key: str = "sample") -> Any:
         """A :class:`mmdata.Sample` in the model's format from ``raw``: a ``Sample``, or a mapping with any of
         ``image`` (encoded bytes, or a uint8 ``(C, H, W)`` tensor as :func:`mmdata.codecs.decode_image` gives),
-        ``audio`` (encoded bytes, or ``(wave, sample_rate)``), ``text`` (str or UTF-8 bytes) and ``key``."""
+        ``audio`` (encoded bytes, or ``(wave, sample_rate)``: a
+        float ``(channels, time)`` wave, or integer PCM scaled by its full scale: :func:`pcm_float`), ``text`` (str or UTF-8 bytes) and ``key``."""
         from mmdata.codecs import decode_audio, decode_image, decode_text
         from mmdata.types import Sample
 
@@ -437,7 +470,15 @@ class TrainedModel:
                 if isinstance(au, (bytes, bytearray, memoryview)):
                     wave, rate = decode_audio(bytes(au))
                 elif isinstance(au, (tuple, list)) and len(au) == 2:
-                    wave, rate = torch.as_tensor(au[0], dtype=torch.float32), int(au[1])
+                    if _is_rate(au[0]) and not _is_rate(au[1]):
+                        raise InputError(f"{self.where or 'predict'}: sample {raw.get('key', key)!r}: audio is (sample_rate, "
+                                         "wave), the order scipy.io.wavfile.read returns; it must be (wave, sample_rate), "
+                                         "the wave (channels, time): rate, data = wavfile.read(path); "
+                                         "(np.atleast_2d(data.T), rate)")
+                    try:
+                        wave, rate = pcm_float(au[0]), int(au[1])
+                    except InputError as exc:
+                        raise InputError(f"{self.where or 'predict'}: sample {raw.get('key', key)!r}: {exc}") from None
                 else:
                     raise MMDataError(f"{self.where or 'predict'}: sample {raw.get('key', key)!r}: audio must be encoded bytes "
                                       f"or (wave, sample_rate); got a {type(au).__name__} without its rate")

@@ -1,0 +1,88 @@
+"""QA29 service: ``load_model(DIR).predict`` as a service calls it — integer PCM audio, requests with no usable
+input, the loader's JPEG decode, one error type naming the sample and field, NaN audio, a damaged run folder,
+caption bytes, one dict / a generator. A tiny untrained model stands in for a run (no training needed)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from mmdata.augment.contract import InputError
+from mmdata.errors import MMDataError
+from mmdata.train.model import FusionModel, TrainedModel, load_model
+
+RATE = 8000
+NORMALIZE = {"image": [{"op": "to_rgb"}, {"op": "resize", "size": 16, "side": "shorter"}, {"op": "center_crop", "size": [16, 16]}],
+             "audio": [{"op": "to_mono"}, {"op": "resample", "rate": RATE}, {"op": "pad_trim", "seconds": 0.25}],
+             "text": [{"op": "max_tokens", "n": 16}]}
+
+
+def _metrics(model: FusionModel) -> dict[str, Any]:
+    return {"config": {"modalities": list(model.mods), "fusion": "concat"}, "model": model.architecture(),
+            "classes": {"num_classes": 3, "names": ["a", "b", "c"]},
+            "eval_normalize": {m: v for m, v in NORMALIZE.items() if m in model.mods}}
+
+
+def _tm(mods: tuple[str, ...] = ("image", "audio", "text")) -> TrainedModel:
+    torch.manual_seed(0)
+    m = FusionModel(list(mods), "concat", classes=3, d=8, image_channels=3, image_hw=(16, 16),
+                    sample_rate=RATE if "audio" in mods else None)
+    return TrainedModel(m, _metrics(m), "runs/x")
+
+
+@pytest.fixture(scope="module")
+def tm() -> TrainedModel:
+    return _tm()
+
+
+def _wav(seconds: float = 0.25, subtype: str = "PCM_16") -> bytes:
+    x = (np.sin(np.arange(int(RATE * seconds)) / 3.0) * 0.4).astype(np.float32)
+    b = io.BytesIO()
+    sf.write(b, x, RATE, subtype=subtype, format="WAV")
+    return b.getvalue()
+
+
+def _jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    b = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(b, "JPEG", quality=90)
+    return b.getvalue()
+
+
+# ---- #3: integer PCM -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["int16", "int32"])
+def test_integer_pcm_is_scaled_as_soundfile_reads_it(tm: TrainedModel, dtype: str) -> None:
+    b = _wav()
+    f, sr = sf.read(io.BytesIO(b), dtype="float32", always_2d=True)
+    i, _ = sf.read(io.BytesIO(b), dtype=dtype, always_2d=True)
+    as_float = tm.sample({"audio": (f.T, sr)}).fields["audio"]
+    as_int = tm.sample({"audio": (i.T, sr)}).fields["audio"]
+    assert as_int.abs().max() <= 1.0
+    assert torch.allclose(as_int, as_float, atol=1e-6)
+    assert torch.allclose(as_int, tm.sample({"audio": b}).fields["audio"], atol=1e-6)
+    torch_int = tm.sample({"audio": (torch.from_numpy(np.ascontiguousarray(i.T)), sr)}).fields["audio"]
+    assert torch.equal(torch_int, as_int)
+
+
+def test_uint8_and_unscalable_integer_waves(tm: TrainedModel) -> None:
+    u8 = np.array([[0, 128, 255] * 400], np.uint8)
+    got = tm.sample({"audio": (u8, RATE)}).fields["audio"]
+    assert got.min() >= -1.0 and got.max() <= 1.0
+    with pytest.raises(InputError, match=r"int64.*int16 / 32768"):
+        tm.sample({"audio": (np.zeros((1, 800), np.int64), RATE)})
+
+
+def test_scipy_rate_data_order_is_refused_with_the_fix(tm: TrainedModel) -> None:
+    data = np.zeros(800, np.int16)
+    with pytest.raises(InputError, match=r"\(sample_rate, wave\).*scipy.*np.atleast_2d\(data.T\), rate"):
+        tm.predict([{"key": "req-3", "audio": (RATE, data)}])
