@@ -406,6 +406,10 @@ def _is_rate(x: Any) -> bool:
     return isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
 
 
+#: the keys of a mapping handed to :meth:`TrainedModel.sample` / :meth:`TrainedModel.predict`
+SAMPLE_KEYS = ("key", *MODALITIES)
+
+
 class TrainedModel:
     """A trained run loaded for prediction (:func:`load_model`): the model (eval mode), its complete
     preprocessing (``normalize``: the run's evaluation transform, which brings a sample in any image size,
@@ -460,6 +464,10 @@ class TrainedModel:
         if isinstance(raw, Sample):
             s = raw
         elif isinstance(raw, Mapping):
+            unknown = sorted(str(k) for k in raw if k not in SAMPLE_KEYS)
+            if unknown:  # a client's typo ('imgae') would otherwise give the answer of a sample without that field
+                raise InputError(f"{self.where or 'predict'}: sample {raw.get('key', key)!r}: unknown keys {unknown}; a "
+                                 f"sample's keys are {list(SAMPLE_KEYS)} (this model uses {self.model.mods})")
             fields: dict[str, Any] = {}
             rate = None
             if raw.get("image") is not None:
@@ -490,6 +498,11 @@ class TrainedModel:
         else:
             raise MMDataError(f"{self.where or 'predict'}: a sample must be an mmdata.Sample or a mapping of image / "
                               f"audio / text; got a {type(raw).__name__}")
+        if not any(s.fields.get(m) is not None for m in self.model.mods):
+            # the head's bias, whatever was asked: an answer that used no input must not look like one that did
+            given = sorted(k for k, v in (raw.items() if isinstance(raw, Mapping) else s.fields.items()) if v is not None)
+            raise InputError(f"{self.where or 'predict'}: sample {s.key!r} holds none of the model's inputs "
+                             f"{self.model.mods} (given: {given or 'nothing'}): nothing to predict from")
         return self._recipe.normalize(s)
 
     @torch.no_grad()
@@ -504,7 +517,9 @@ class TrainedModel:
     def predict(self, samples: Sequence[Any]) -> list[dict[str, Any]]:
         """One dict per sample: classes -> ``pred`` (name), ``index``, ``probs`` (name -> softmax probability);
         multi-label -> ``labels`` (those of sigmoid >= 0.5) and ``probs``; regression -> ``value`` in the
-        target's units (``target``: its metadata key). A missing modality is absent (presence masks), as in training.
+        target's units (``target``: its metadata key). A missing modality is absent (presence masks), as in training;
+        a sample holding none of the model's modalities, or a key other than :data:`SAMPLE_KEYS`, is refused
+        (:class:`~mmdata.augment.contract.InputError`).
 
         Example:
             >>> tm = TrainedModel(FusionModel(["text"], "concat", classes=2), {"config": {"modalities": ["text"]},

@@ -86,3 +86,24 @@ def test_scipy_rate_data_order_is_refused_with_the_fix(tm: TrainedModel) -> None
     data = np.zeros(800, np.int16)
     with pytest.raises(InputError, match=r"\(sample_rate, wave\).*scipy.*np.atleast_2d\(data.T\), rate"):
         tm.predict([{"key": "req-3", "audio": (RATE, data)}])
+
+
+# ---- #1: no usable input ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw", [{}, {"key": "req-1", "image": None, "audio": None, "text": None}])
+def test_a_request_without_input_is_refused(tm: TrainedModel, raw: dict[str, Any]) -> None:
+    with pytest.raises(InputError, match=r"holds none of the model's inputs \['image', 'audio', 'text'\]"):
+        tm.predict([raw])
+
+
+def test_unknown_keys_are_refused_naming_the_accepted(tm: TrainedModel) -> None:
+    with pytest.raises(InputError, match=r"'req-2': unknown keys \['Audio', 'caption', 'imgae'\]; a sample's keys are "
+                                         r"\['key', 'image', 'audio', 'text'\]"):
+        tm.predict([{"key": "req-2", "imgae": _jpeg(), "Audio": _wav(), "caption": "a red circle"}])
+
+
+def test_a_unimodal_model_refuses_only_other_modalities() -> None:
+    aud = _tm(("audio",))
+    with pytest.raises(InputError, match=r"none of the model's inputs \['audio'\] \(given: \['image', 'text'\]\)"):
+        aud.predict([{"image": _jpeg(), "text": "a red circle"}])
+    assert len(aud.predict([{"image": _jpeg(), "audio": _wav()}])) == 1  # a full sample: the model's part is used
