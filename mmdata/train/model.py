@@ -458,7 +458,7 @@ class TrainedModel:
         ``image`` (encoded bytes, or a uint8 ``(C, H, W)`` tensor as :func:`mmdata.codecs.decode_image` gives),
         ``audio`` (encoded bytes, or ``(wave, sample_rate)``: a
         float ``(channels, time)`` wave, or integer PCM scaled by its full scale: :func:`pcm_float`), ``text`` (str or UTF-8 bytes) and ``key``."""
-        from mmdata.codecs import decode_audio, decode_image, decode_text
+        from mmdata.codecs import decode_audio, decode_text
         from mmdata.types import Sample
 
         if isinstance(raw, Sample):
@@ -472,7 +472,7 @@ class TrainedModel:
             rate = None
             if raw.get("image") is not None:
                 im = raw["image"]
-                fields["image"] = decode_image(bytes(im)) if isinstance(im, (bytes, bytearray, memoryview)) else torch.as_tensor(im)
+                fields["image"] = self._decode_image(bytes(im)) if isinstance(im, (bytes, bytearray, memoryview)) else torch.as_tensor(im)
             if raw.get("audio") is not None:
                 au = raw["audio"]
                 if isinstance(au, (bytes, bytearray, memoryview)):
@@ -504,6 +504,14 @@ class TrainedModel:
             raise InputError(f"{self.where or 'predict'}: sample {s.key!r} holds none of the model's inputs "
                              f"{self.model.mods} (given: {given or 'nothing'}): nothing to predict from")
         return self._recipe.normalize(s)
+
+    def _decode_image(self, data: bytes) -> torch.Tensor:
+        """``data`` decoded as the run's evaluation loader decodes it (:class:`mmdata.augment.loader.Loader`): JPEGs
+        DCT-scaled to the normalize stage's resize (``image_decode_hint``), alpha kept where it blends it."""
+        from mmdata.augment.image import blends_alpha
+        from mmdata.codecs import decode_image
+
+        return decode_image(data, self._recipe.image_decode_hint(), blends_alpha(self._recipe))
 
     @torch.no_grad()
     def logits(self, samples: Sequence[Any]) -> torch.Tensor:

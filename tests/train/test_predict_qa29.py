@@ -107,3 +107,19 @@ def test_a_unimodal_model_refuses_only_other_modalities() -> None:
     with pytest.raises(InputError, match=r"none of the model's inputs \['audio'\] \(given: \['image', 'text'\]\)"):
         aud.predict([{"image": _jpeg(), "text": "a red circle"}])
     assert len(aud.predict([{"image": _jpeg(), "audio": _wav()}])) == 1  # a full sample: the model's part is used
+
+
+# ---- #4: the loader's JPEG decode -----------------------------------------------------------------------------
+
+def test_jpeg_is_decoded_as_the_eval_loader_decodes_it(tm: TrainedModel) -> None:
+    """The loader decodes with image_max_size=recipe.image_decode_hint() (DCT-scaled JPEG); predict did not."""
+    from mmdata.codecs import decode_image
+    from mmdata.types import Sample
+
+    jpg = _jpeg((64, 48))
+    hint = tm._recipe.image_decode_hint()
+    assert hint == (16, 16)
+    loader = tm._recipe.normalize(Sample("k", {"image": decode_image(jpg, hint)})).fields["image"]
+    full = tm._recipe.normalize(Sample("k", {"image": decode_image(jpg)})).fields["image"]
+    assert not torch.equal(loader, full)  # the case that differed
+    assert torch.equal(tm.sample({"image": jpg}).fields["image"], loader)
