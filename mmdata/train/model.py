@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -408,6 +410,14 @@ def _is_rate(x: Any) -> bool:
 
 #: the keys of a mapping handed to :meth:`TrainedModel.sample` / :meth:`TrainedModel.predict`
 SAMPLE_KEYS = ("key", *MODALITIES)
+#: what each field of a request may be (:meth:`TrainedModel.sample`), as its input errors say it
+ACCEPTED = {
+    "image": "encoded bytes (PNG, JPEG, WebP, ...), a file path, a binary file object, a PIL image or a uint8 (C, H, W) "
+             "tensor / array",
+    "audio": "encoded bytes (WAV, FLAC, OGG, ...), a file path, a binary file object or (wave, sample_rate): a float "
+             "(channels, time) wave or integer PCM",
+    "text": "a str, or UTF-8 bytes",
+}
 
 
 class TrainedModel:
@@ -454,56 +464,95 @@ class TrainedModel:
             self.names = [str(n) for n in names] or [str(c) for c in range(model.classes)]
 
     def sample(self, raw: Any, key: str = "sample") -> Any:
-        """A :class:`mmdata.Sample` in the model's format from ``raw``: a ``Sample``, or a mapping with any of
-        ``image`` (encoded bytes, or a uint8 ``(C, H, W)`` tensor as :func:`mmdata.codecs.decode_image` gives),
-        ``audio`` (encoded bytes, or ``(wave, sample_rate)``: a
-        float ``(channels, time)`` wave, or integer PCM scaled by its full scale: :func:`pcm_float`), ``text`` (str or UTF-8 bytes) and ``key``."""
-        from mmdata.codecs import decode_audio, decode_text
+        """A :class:`mmdata.Sample` in the model's format from ``raw``: a ``Sample``, or a mapping of
+        :data:`SAMPLE_KEYS` — ``image``, ``audio``, ``text`` (each as :data:`ACCEPTED` says; None is absent) and
+        ``key`` (``key`` when it has none). Integer PCM is scaled by its full scale (:func:`pcm_float`); a PIL image
+        is taken as the pixels it holds (Pillow applies no EXIF turn and no JPEG decode scaling: the file's bytes
+        or path are decoded exactly as the run's loader decodes them).
+
+        Raises:
+            InputError: (an :class:`~mmdata.errors.MMDataError` and a ``ValueError``) ``raw`` cannot be used: an
+                unknown key, a field of another type or that does not decode, none of the model's modalities;
+                the message names the sample's key, the field and what it accepts.
+
+        Example:
+            >>> tm = TrainedModel(FusionModel(["text"], "concat", classes=2), {"config": {"modalities": ["text"]}})
+            >>> tm.sample({"key": "req-1", "text": b"a cat"}).fields["text"]
+            'a cat'
+        """
         from mmdata.types import Sample
 
+        where = self.where or "predict"
         if isinstance(raw, Sample):
             s = raw
         elif isinstance(raw, Mapping):
+            name = str(raw["key"]) if raw.get("key") not in (None, "") else key
             unknown = sorted(str(k) for k in raw if k not in SAMPLE_KEYS)
             if unknown:  # a client's typo ('imgae') would otherwise give the answer of a sample without that field
-                raise InputError(f"{self.where or 'predict'}: sample {raw.get('key', key)!r}: unknown keys {unknown}; a "
-                                 f"sample's keys are {list(SAMPLE_KEYS)} (this model uses {self.model.mods})")
+                raise InputError(f"{where}: sample {name!r}: unknown keys {unknown}; a sample's keys are "
+                                 f"{list(SAMPLE_KEYS)} (this model uses {self.model.mods})")
             fields: dict[str, Any] = {}
             rate = None
-            if raw.get("image") is not None:
-                im = raw["image"]
-                fields["image"] = self._decode_image(bytes(im)) if isinstance(im, (bytes, bytearray, memoryview)) else torch.as_tensor(im)
-            if raw.get("audio") is not None:
-                au = raw["audio"]
-                if isinstance(au, (bytes, bytearray, memoryview)):
-                    wave, rate = decode_audio(bytes(au))
-                elif isinstance(au, (tuple, list)) and len(au) == 2:
-                    if _is_rate(au[0]) and not _is_rate(au[1]):
-                        raise InputError(f"{self.where or 'predict'}: sample {raw.get('key', key)!r}: audio is (sample_rate, "
-                                         "wave), the order scipy.io.wavfile.read returns; it must be (wave, sample_rate), "
-                                         "the wave (channels, time): rate, data = wavfile.read(path); "
-                                         "(np.atleast_2d(data.T), rate)")
-                    try:
-                        wave, rate = pcm_float(au[0]), int(au[1])
-                    except InputError as exc:
-                        raise InputError(f"{self.where or 'predict'}: sample {raw.get('key', key)!r}: {exc}") from None
-                else:
-                    raise MMDataError(f"{self.where or 'predict'}: sample {raw.get('key', key)!r}: audio must be encoded bytes "
-                                      f"or (wave, sample_rate); got a {type(au).__name__} without its rate")
-                fields["audio"] = wave
-            if raw.get("text") is not None:
-                tx = raw["text"]
-                fields["text"] = decode_text(bytes(tx)) if isinstance(tx, (bytes, bytearray, memoryview)) else str(tx)
-            s = Sample(str(raw.get("key", key)), fields, sample_rate=rate)
+            for m in MODALITIES:
+                if raw.get(m) is None:
+                    continue
+                try:
+                    fields[m], rate = self._field(m, raw[m], rate)
+                except MemoryError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - whichever decoder met the client's input: one error type
+                    why = str(exc) if isinstance(exc, MMDataError) else f"{type(exc).__name__}: {exc}"
+                    raise InputError(f"{where}: sample {name!r}, field {m!r}: {why}; accepted: {ACCEPTED[m]}") from exc
+            s = Sample(name, fields, sample_rate=rate)
         else:
-            raise MMDataError(f"{self.where or 'predict'}: a sample must be an mmdata.Sample or a mapping of image / "
-                              f"audio / text; got a {type(raw).__name__}")
+            raise InputError(f"{where}: a sample must be an mmdata.Sample or a mapping of {list(SAMPLE_KEYS)}; got a "
+                             f"{type(raw).__name__}")
         if not any(s.fields.get(m) is not None for m in self.model.mods):
             # the head's bias, whatever was asked: an answer that used no input must not look like one that did
             given = sorted(k for k, v in (raw.items() if isinstance(raw, Mapping) else s.fields.items()) if v is not None)
-            raise InputError(f"{self.where or 'predict'}: sample {s.key!r} holds none of the model's inputs "
+            raise InputError(f"{where}: sample {s.key!r} holds none of the model's inputs "
                              f"{self.model.mods} (given: {given or 'nothing'}): nothing to predict from")
         return self._recipe.normalize(s)
+
+    def _field(self, m: str, v: Any, rate: int | None) -> tuple[Any, int | None]:
+        """(the decoded field ``m`` of a request, the sample rate) from ``v``, any of :data:`ACCEPTED`."""
+        from mmdata.codecs import decode_audio, decode_text
+
+        encoded = (bytes, bytearray, memoryview)
+        if m == "text":
+            if isinstance(v, (str, *encoded)):
+                return (v if isinstance(v, str) else decode_text(bytes(v))), rate
+            raise InputError(f"got a {type(v).__name__}")
+        if isinstance(v, (str, os.PathLike)):
+            v = Path(v).read_bytes()
+        elif hasattr(v, "read"):  # a file object: open(path, "rb"), io.BytesIO, an upload's .file
+            v = v.read()
+            if isinstance(v, str):
+                raise InputError("a file object opened in text mode: open it with 'rb'")
+        if m == "image":
+            if isinstance(v, encoded):
+                return self._decode_image(bytes(v)), rate
+            if isinstance(v, (torch.Tensor, np.ndarray)):
+                return torch.as_tensor(v), rate
+            from PIL import Image
+
+            if isinstance(v, Image.Image):
+                from mmdata.augment.image import blends_alpha
+                from mmdata.codecs import image_array
+
+                v.load()
+                arr = image_array(v, blends_alpha(self._recipe))
+                return torch.from_numpy(np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))), rate
+            raise InputError(f"got a {type(v).__name__}")
+        if isinstance(v, encoded):
+            return decode_audio(bytes(v))
+        if isinstance(v, (tuple, list)) and len(v) == 2:
+            if _is_rate(v[0]) and not _is_rate(v[1]):
+                raise InputError("got (sample_rate, wave), the order scipy.io.wavfile.read returns; give (wave, "
+                                 "sample_rate), the wave (channels, time): rate, data = wavfile.read(path); "
+                                 "(np.atleast_2d(data.T), rate)")
+            return pcm_float(v[0]), int(v[1])
+        raise InputError(f"got a {type(v).__name__}" + (" without its rate" if isinstance(v, (torch.Tensor, np.ndarray)) else ""))
 
     def _decode_image(self, data: bytes) -> torch.Tensor:
         """``data`` decoded as the run's evaluation loader decodes it (:class:`mmdata.augment.loader.Loader`): JPEGs
@@ -518,9 +567,11 @@ class TrainedModel:
         """Raw outputs ``(N, outputs)`` for ``samples`` (see :meth:`sample`), in eval mode."""
         from mmdata.types import collate
 
-        batch = collate([self.sample(s, f"sample{i}") for i, s in enumerate(samples)])
+        built = [self.sample(s, f"sample{i}") for i, s in enumerate(samples)]
+        if not built:  # no request in a batch of them: no rows (collate refuses an empty list)
+            return torch.zeros(0, self.model.classes)
         self.model.eval()
-        return self.model(batch).cpu()
+        return self.model(collate(built)).cpu()
 
     def predict(self, samples: Sequence[Any]) -> list[dict[str, Any]]:
         """One dict per sample: classes -> ``pred`` (name), ``index``, ``probs`` (name -> softmax probability);
@@ -537,8 +588,8 @@ class TrainedModel:
         """
         from mmdata.types import Sample
 
-        keys = [s.key if isinstance(s, Sample) else str(s.get("key", f"sample{i}")) if isinstance(s, Mapping) else f"sample{i}"
-                for i, s in enumerate(samples)]
+        keys = [s.key if isinstance(s, Sample) else str(s["key"]) if isinstance(s, Mapping) and s.get("key") not in (None, "")
+                else f"sample{i}" for i, s in enumerate(samples)]
         out = self.logits(samples).double()
         rows: list[dict[str, Any]] = []
         for k, row in zip(keys, out):

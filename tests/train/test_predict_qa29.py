@@ -123,3 +123,40 @@ def test_jpeg_is_decoded_as_the_eval_loader_decodes_it(tm: TrainedModel) -> None
     full = tm._recipe.normalize(Sample("k", {"image": decode_image(jpg)})).fields["image"]
     assert not torch.equal(loader, full)  # the case that differed
     assert torch.equal(tm.sample({"image": jpg}).fields["image"], loader)
+
+
+# ---- #2: one error type naming the sample, the field and what is accepted -----------------------------------
+
+def test_paths_pil_images_and_file_objects_are_taken(tm: TrainedModel, tmp_path: Path) -> None:
+    from PIL import Image
+
+    jpg, wav = _jpeg(), _wav()
+    (tmp_path / "a.jpg").write_bytes(jpg)
+    (tmp_path / "a.wav").write_bytes(wav)
+    want = tm.predict([{"image": jpg, "audio": wav, "text": "x"}])[0]["probs"]
+    for image, audio in [(str(tmp_path / "a.jpg"), tmp_path / "a.wav"), (io.BytesIO(jpg), io.BytesIO(wav))]:
+        got = tm.predict([{"image": image, "audio": audio, "text": "x"}])[0]["probs"]
+        assert got == pytest.approx(want, abs=1e-6)
+    png = io.BytesIO()
+    Image.open(io.BytesIO(jpg)).save(png, "PNG")
+    pil = tm.sample({"image": Image.open(io.BytesIO(png.getvalue()))}).fields["image"]
+    assert torch.equal(pil, tm.sample({"image": png.getvalue()}).fields["image"])
+
+
+@pytest.mark.parametrize("field,value,why", [
+    ("image", b"not an image", "UnidentifiedImageError"),
+    ("image", 3.5, "got a float"),
+    ("image", "/nonexistent/a.jpg", "/nonexistent/a.jpg"),
+    ("audio", b"not audio", "not audio|Format not recognised|Error opening"),
+    ("audio", np.zeros((1, 800), np.float32), "got a ndarray without its rate"),
+    ("text", 7, "got a int"),
+])
+def test_bad_fields_raise_one_error_type_naming_sample_and_field(tm: TrainedModel, field: str, value: Any, why: str) -> None:
+    with pytest.raises(InputError, match=rf"sample 'req-7', field '{field}': .*({why}).*; accepted: ") as exc:
+        tm.predict([{"key": "ok", "text": "x"}, {"key": "req-7", field: value}])
+    assert isinstance(exc.value, MMDataError) and isinstance(exc.value, ValueError)
+
+
+def test_empty_batch_gives_no_rows(tm: TrainedModel) -> None:
+    assert tm.predict([]) == []
+    assert tuple(tm.logits([]).shape) == (0, 3)
