@@ -551,7 +551,14 @@ class TrainedModel:
                 raise InputError("got (sample_rate, wave), the order scipy.io.wavfile.read returns; give (wave, "
                                  "sample_rate), the wave (channels, time): rate, data = wavfile.read(path); "
                                  "(np.atleast_2d(data.T), rate)")
-            return pcm_float(v[0]), int(v[1])
+            wave = pcm_float(v[0])
+            bad = ~torch.isfinite(wave)
+            if wave.dim() >= 1 and bool(bad.any()):  # as decode_audio refuses the same samples as bytes
+                from mmdata.codecs import non_finite_reason
+
+                first = int(bad.reshape(-1, wave.shape[-1]).any(0).nonzero()[0])
+                raise InputError(non_finite_reason(int(bad.sum()), wave.numel(), first))
+            return wave, int(v[1])
         raise InputError(f"got a {type(v).__name__}" + (" without its rate" if isinstance(v, (torch.Tensor, np.ndarray)) else ""))
 
     def _decode_image(self, data: bytes) -> torch.Tensor:

@@ -160,3 +160,14 @@ def test_bad_fields_raise_one_error_type_naming_sample_and_field(tm: TrainedMode
 def test_empty_batch_gives_no_rows(tm: TrainedModel) -> None:
     assert tm.predict([]) == []
     assert tuple(tm.logits([]).shape) == (0, 3)
+
+
+# ---- #7: NaN / inf audio arrays ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_wave_is_refused_as_bytes_are(tm: TrainedModel, bad: float) -> None:
+    x = (np.sin(np.arange(2000) / 5) * 0.3).astype(np.float32)
+    x[100] = bad
+    with pytest.raises(InputError, match=r"sample 'req-9', field 'audio': audio holds NaN or infinite samples "
+                                         r"\(1 of 2000 samples, the first at frame 100\)"):
+        tm.predict([{"key": "req-9", "audio": (x[None], RATE)}])
