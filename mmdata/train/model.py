@@ -520,8 +520,16 @@ class TrainedModel:
 
         encoded = (bytes, bytearray, memoryview)
         if m == "text":
-            if isinstance(v, (str, *encoded)):
-                return (v if isinstance(v, str) else decode_text(bytes(v))), rate
+            if isinstance(v, str):
+                return v, rate
+            if isinstance(v, encoded):
+                try:
+                    return decode_text(bytes(v)), rate
+                except UnicodeDecodeError as exc:
+                    from mmdata.shards.sources import not_utf8_reason
+
+                    raise InputError(f"{not_utf8_reason(bytes(v), exc)}; text bytes must be UTF-8: decode them "
+                                     "and pass a str") from None
             raise InputError(f"got a {type(v).__name__}")
         if isinstance(v, (str, os.PathLike)):
             v = Path(v).read_bytes()

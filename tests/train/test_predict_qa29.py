@@ -171,3 +171,13 @@ def test_non_finite_wave_is_refused_as_bytes_are(tm: TrainedModel, bad: float) -
     with pytest.raises(InputError, match=r"sample 'req-9', field 'audio': audio holds NaN or infinite samples "
                                          r"\(1 of 2000 samples, the first at frame 100\)"):
         tm.predict([{"key": "req-9", "audio": (x[None], RATE)}])
+
+
+# ---- #8: caption bytes that are not UTF-8 --------------------------------------------------------------------
+
+@pytest.mark.parametrize("data,why", [("a red circle".encode("utf-16"), "text is UTF-16"),
+                                      ("café rouge".encode("latin-1"), "text is not UTF-8")])
+def test_non_utf8_caption_bytes_are_refused_with_the_fix(tm: TrainedModel, data: bytes, why: str) -> None:
+    with pytest.raises(InputError, match=rf"sample 'req-5', field 'text': {why}.*text bytes must be UTF-8: decode "
+                                         "them and pass a str"):
+        tm.predict([{"key": "req-5", "text": data}])
