@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -588,7 +588,7 @@ class TrainedModel:
         self.model.eval()
         return self.model(collate(built)).cpu()
 
-    def predict(self, samples: Sequence[Any]) -> list[dict[str, Any]]:
+    def predict(self, samples: Iterable[Any]) -> list[dict[str, Any]]:
         """One dict per sample: classes -> ``pred`` (name), ``index``, ``probs`` (name -> softmax probability);
         multi-label -> ``labels`` (those of sigmoid >= 0.5) and ``probs``; regression -> ``value`` in the
         target's units (``target``: its metadata key). A missing modality is absent (presence masks), as in training;
@@ -603,6 +603,10 @@ class TrainedModel:
         """
         from mmdata.types import Sample
 
+        if isinstance(samples, (Mapping, Sample, str, bytes, bytearray)):  # iterating a dict would give its keys
+            raise InputError(f"{self.where or 'predict'}: predict takes a list of samples, predict([sample]); got one "
+                             f"{type(samples).__name__}")
+        samples = list(samples)  # a generator is read once: the keys below, then the logits
         keys = [s.key if isinstance(s, Sample) else str(s["key"]) if isinstance(s, Mapping) and s.get("key") not in (None, "")
                 else f"sample{i}" for i, s in enumerate(samples)]
         out = self.logits(samples).double()

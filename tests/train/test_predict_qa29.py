@@ -181,3 +181,13 @@ def test_non_utf8_caption_bytes_are_refused_with_the_fix(tm: TrainedModel, data:
     with pytest.raises(InputError, match=rf"sample 'req-5', field 'text': {why}.*text bytes must be UTF-8: decode "
                                          "them and pass a str"):
         tm.predict([{"key": "req-5", "text": data}])
+
+
+# ---- #6: one dict, a generator -------------------------------------------------------------------------------
+
+def test_one_dict_is_refused_and_a_generator_is_read_once(tm: TrainedModel) -> None:
+    req = {"key": "req-1", "text": "a red circle"}
+    with pytest.raises(InputError, match=r"predict takes a list of samples, predict\(\[sample\]\); got one dict"):
+        tm.predict(req)
+    rows = tm.predict(r for r in [req, {**req, "key": "req-2"}])
+    assert [r["key"] for r in rows] == ["req-1", "req-2"] and rows[0]["probs"] == rows[1]["probs"]
