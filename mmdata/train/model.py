@@ -643,21 +643,33 @@ def read_run(model_dir: Any, ask: str) -> tuple[Any, dict[str, Any]]:
     """(the folder as a Path, its ``metrics.json``) of a run folder holding ``metrics.json`` and ``model.pt``; an
     error naming the missing file and ``ask`` (what the caller asks for: ``--model must be an output folder``)."""
     import json
-    from pathlib import Path
 
     d = Path(model_dir)
     for f in ("metrics.json", "model.pt"):
         if not (d / f).is_file():
             raise MMDataError(f"{d / f} not found: {ask} of `mmdata train --out DIR`")
-    return d, json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+    path = d / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSON or UTF-8: a partial or damaged copy
+        raise MMDataError(f"{path} is not the JSON `mmdata train` writes ({exc}; {path.stat().st_size:,} bytes): a "
+                          "partial copy? copy the run folder again") from None
+    if not isinstance(metrics, dict):
+        raise MMDataError(f"{path} holds a JSON {type(metrics).__name__}, not the object `mmdata train` writes")
+    return d, metrics
 
 
 def load_weights(model: FusionModel, d: Any) -> None:
     """``d/model.pt`` into ``model``; an error naming both files when it does not fit."""
-    from pathlib import Path
+    import pickle
 
     d = Path(d)
-    state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:  # torch's name no file
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else type(exc).__name__
+        raise MMDataError(f"{d / 'model.pt'} is not a readable PyTorch checkpoint ({why}; "
+                          f"{(d / 'model.pt').stat().st_size:,} bytes): truncated? copy the run folder again") from exc
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

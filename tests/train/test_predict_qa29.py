@@ -191,3 +191,31 @@ def test_one_dict_is_refused_and_a_generator_is_read_once(tm: TrainedModel) -> N
         tm.predict(req)
     rows = tm.predict(r for r in [req, {**req, "key": "req-2"}])
     assert [r["key"] for r in rows] == ["req-1", "req-2"] and rows[0]["probs"] == rows[1]["probs"]
+
+
+# ---- #5: a damaged run folder --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("run")
+    tm = _tm()
+    (d / "metrics.json").write_text(json.dumps(tm.metrics))
+    torch.save(tm.model.state_dict(), d / "model.pt")
+    assert load_model(d).predict([{"text": "x"}])[0]["probs"] == tm.predict([{"text": "x"}])[0]["probs"]
+    return d
+
+
+@pytest.mark.parametrize("damage,file,why", [
+    ("truncated", "model.pt", r"model.pt is not a readable PyTorch checkpoint \(.*; 5,000 bytes\): truncated\? copy"),
+    ("empty", "model.pt", r"model.pt is not a readable PyTorch checkpoint \(.*; 0 bytes\)"),
+    ("badjson", "metrics.json", r"metrics.json is not the JSON `mmdata train` writes \(Expecting"),
+    ("list", "metrics.json", r"metrics.json holds a JSON list"),
+])
+def test_damaged_run_folder_names_the_file(run_dir: Path, tmp_path: Path, damage: str, file: str, why: str) -> None:
+    for f in ("metrics.json", "model.pt"):
+        (tmp_path / f).write_bytes((run_dir / f).read_bytes())
+    new = {"truncated": (run_dir / "model.pt").read_bytes()[:5000], "empty": b"", "badjson": b"{not json",
+           "list": b"[]"}[damage]
+    (tmp_path / file).write_bytes(new)
+    with pytest.raises(MMDataError, match=why):
+        load_model(tmp_path)
