@@ -192,7 +192,8 @@ def make_messy_folder(
         n: number of samples (>= 6 so every class and every odd case appears).
         seed: content seed (same arguments -> same bytes).
         sizes: image (height, width) choices; tests pass small ones to stay fast.
-        class_weights: class frequencies (imbalanced by default: 60/25/15 %).
+        class_weights: class frequencies, one per class of :data:`CLASS_NAMES` (at most 3: each class has
+            its own shape, pitch and caption word; imbalanced by default: 60/25/15 %).
         unlabelled, missing_text, empty_text, missing_audio, missing_image, stereo: fractions of samples.
         seconds: audio duration range.
         class_names_file: write the class names beside the data as this JSON file
@@ -206,6 +207,11 @@ def make_messy_folder(
     """
     if n < 6:
         raise ValueError(f"make_messy_folder: n must be >= 6, got {n}")
+    w = np.asarray(class_weights, float)
+    if not 1 <= len(w) <= len(CLASS_NAMES) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"make_messy_folder: class_weights must be 1 to {len(CLASS_NAMES)} non-negative frequencies "
+                         f"(one per class of {', '.join(CLASS_NAMES)}) with a positive sum, got {tuple(class_weights)}")
+    w = w / w.sum()
     root = Path(root)
     if root.exists() and any(root.iterdir()):  # its truth would describe only what this call wrote
         raise FileExistsError(f"make_messy_folder: {root} is not empty; give a new folder (the truth table "
@@ -214,7 +220,6 @@ def make_messy_folder(
     rng = np.random.default_rng([seed, 20261201])
     langs = list(_TEMPLATES)
     groups = ("batch A/2023-05", "batch A/2023-06", "Batch_B", "batch A/2023-05/extra")
-    w = np.asarray(class_weights, float) / sum(class_weights)
     truth: list[Truth] = []
     for i in range(n):
         label: int | None = int(rng.choice(len(w), p=w)) if i >= 3 else i  # every class appears
