@@ -144,14 +144,38 @@ def clean_mean(d: list[float], mean: float | None = None) -> float:
     return 0.0 if abs(m) < SD_NOISE_FLOOR * max(1.0, top) else m
 
 
-def _t_interval(d: list[float]) -> list[float]:
+def _t_interval(d: list[float]) -> list[float] | None:
+    """The 95% paired t interval of the differences ``d``; ``[-inf, inf]`` below 2 seeds, and None when they are
+    equal (up to rounding): with no spread a t interval is undefined (scipy gives NaN), not a zero-width
+    interval — ``[+0.00, +0.00]`` read as a very precise null for a metric that never varied (QA29 stats #4).
+
+    Example:
+        >>> [round(v, 3) for v in _t_interval([1.0, 2.0, 3.0])], _t_interval([0.5, 0.5, 0.5]), _t_interval([1.0])
+        ([-0.484, 4.484], None, [-inf, inf])
+    """
     from scipy.special import stdtrit
 
     if len(d) < 2:
         return [-math.inf, math.inf]
-    mean, sd = float(np.mean(d)), paired_sd(np.asarray(d, dtype=float))  # equal up to rounding: [mean, mean]
+    mean, sd = float(np.mean(d)), paired_sd(np.asarray(d, dtype=float))
+    if sd == 0:
+        return None
     h = float(stdtrit(len(d) - 1, 0.975)) * sd / math.sqrt(len(d))
     return [mean - h, mean + h]
+
+
+def no_spread_text(values: dict[str, dict[int, float]], base: str, arm: str, seeds: list[int]) -> str:
+    """Why an exploratory Δ has no interval (every paired difference equal): the metric was constant on every
+    run of the pair, or it moved but by the same Δ on every seed.
+
+    Example:
+        >>> no_spread_text({"b": {0: 0.5, 1: 0.5}, "a": {0: 0.5, 1: 0.5}}, "b", "a", [0, 1])
+        'constant on every run: no spread, no interval'
+        >>> no_spread_text({"b": {0: 0.4, 1: 0.6}, "a": {0: 0.5, 1: 0.7}}, "b", "a", [0, 1])
+        'the same Δ on every seed: no spread, no interval'
+    """
+    seen = {float(values[k][s]) for k in (base, arm) for s in seeds if s in values.get(k, {})}
+    return ("constant on every run" if len(seen) == 1 else "the same Δ on every seed") + ": no spread, no interval"
 
 
 def _finite(x: Any) -> Any:
@@ -249,8 +273,11 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
             if d:
                 from mmdata.ablate.stats import sign_flip_p
 
-                explore[m][a] = {"n_seeds": len(d), "mean_diff": clean_mean(d), "ci95_t_unadjusted": _t_interval(d),
+                ci = _t_interval(d)
+                explore[m][a] = {"n_seeds": len(d), "mean_diff": clean_mean(d), "ci95_t_unadjusted": ci,
                                  "p_value_unadjusted": sign_flip_p(d), "higher_is_better": hib}
+                if ci is None:
+                    explore[m][a]["ci95_t_note"] = no_spread_text(mv, base, a, [s for s in md[a] if s < cap[a]])
                 lim = diff_limits(m, scale)
                 if lim:  # the t interval ignores the bounds; the report shows it clipped to this range
                     explore[m][a]["possible_range"] = list(lim)
@@ -1631,8 +1658,9 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
             for m in aligned:
                 e = a["exploratory"].get(m)
                 spec = "+.3f" if ALIGN[m][1] == 1.0 else "+.2f"
-                cells.append(f"{_fmt(e['mean_diff'], spec)} [{_fmt(e['ci95_t_unadjusted'][0], spec)}, "
-                             f"{_fmt(e['ci95_t_unadjusted'][1], spec)}]{fewer_seeds_text(e, a)}" if e else "—")
+                ci = e and e["ci95_t_unadjusted"]
+                cells.append(f"{_fmt(e['mean_diff'], spec)} " + (f"[{_fmt(ci[0], spec)}, {_fmt(ci[1], spec)}]" if ci else
+                             f"({e.get('ci95_t_note', 'no interval')})") + fewer_seeds_text(e, a) if e else "—")
             lines.append(f"| {md_text(a['name'])} | " + " | ".join(cells) + " |")
         if any(fewer_seeds_text(a["exploratory"].get(m), a) for a in s["arms"] for m in aligned):
             lines += ["", FEWER_SEEDS_NOTE]
@@ -1655,7 +1683,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                     continue
                 lim = e.get("possible_range")
                 dm = metric_decimals(s, m)
-                ci = interval_text(e["ci95_t_unadjusted"], dm, tuple(lim) if lim else None)
+                ci = (interval_text(e["ci95_t_unadjusted"], dm, tuple(lim) if lim else None) if e["ci95_t_unadjusted"]
+                      else f"({e.get('ci95_t_note', 'no interval')})")
                 cells.append(f"{num(e['mean_diff'], dm)} {ci}{fewer_seeds_text(e, a)}")
                 clipped |= "†" in cells[-1]
                 fewer |= bool(fewer_seeds_text(e, a))
