@@ -1303,6 +1303,29 @@ def fewer_seeds_text(e: dict[str, Any] | None, arm: dict[str, Any]) -> str:
     return f" ({e['n_seeds']} of {arm['n_seeds']} seeds)"
 
 
+def futility_text(arms: list[dict[str, Any]]) -> str:
+    """The paragraph under the adaptive table about arms stopped for futility: they usually read `inconclusive`,
+    and those that did reach `equivalent` (an interval inside ±δ at the look where they stopped) are named — the
+    report said they all read `inconclusive` right under an `identity ... (stopped: futility) ... equivalent` row.
+
+    Example:
+        >>> arms = [{"name": "identity", "status": "futile", "decision": "equivalent"},
+        ...         {"name": "cutout", "status": "futile", "decision": "inconclusive"}]
+        >>> "usually read `inconclusive`" in futility_text(arms), "`identity` did reach" in futility_text(arms)
+        (True, True)
+    """
+    eq = [a["name"] for a in arms if a.get("status") == "futile" and a.get("decision") == "equivalent"]
+    text = ("Arms stopped for futility ran out of chance to be declared helps or hurts at the budget (stopping also gave "
+            "up a possible `equivalent` at a later look): their interval is the sequential test's at an early look, "
+            "which spends little α, so it is wide and they usually read `inconclusive`, not `equivalent`.")
+    if eq:
+        one = len(eq) == 1
+        text += (f" {_capped([md_code(n) for n in eq])} did reach `equivalent` where {'it' if one else 'they'} stopped: "
+                 f"{'its' if one else 'their'} interval at that look already lies inside ±δ.")
+    return text + (" To show that an op makes no difference, run the fixed design (`--fixed --seeds 20`): with δ = the "
+                   "baseline's seed sd a null arm then comes out `equivalent` about 9 times in 10 (tests/ablate/test_stats.py).")
+
+
 def interval_cell(arm: dict[str, Any], decimals: int = 2) -> str:
     """An arm's interval and its Holm level as the tables show it (report.md, ablate-folds' report, the CLI):
     a failed arm holds no place in the Holm family, so no level and no interval (it read [-∞, +∞] at the
@@ -1630,12 +1653,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     if noise and noise["share"] is not None:
         lines += ["", noise_paragraph(noise)]
     if any(a["status"] == "futile" for a in s["arms"]):
-        lines += ["", "Arms stopped for futility ran out of chance to be declared helps or hurts at the budget (stopping "
-                  "also gave up a possible `equivalent`): their interval is the "
-                  "sequential test's at an early look, which spends almost no α, so they read `inconclusive`, not "
-                  "`equivalent`. To show that an op makes no difference, run the fixed design (`--fixed --seeds 20`): "
-                  "with δ = the baseline's seed sd a null arm then comes out `equivalent` about 9 times in 10 "
-                  "(tests/ablate/test_stats.py)."]
+        lines += ["", futility_text(s["arms"])]
     if "forest" in figs:
         drawn, hidden = drawn_arms(s)
         if hidden:  # the table above has every arm; the figures a chosen few
