@@ -287,6 +287,17 @@ def reader_id(dist: tuple[int, int] | None = None, rotation: int = 0) -> tuple[i
 
 _CLOCKS: weakref.WeakSet[EpochClock] = weakref.WeakSet()  # this process's clocks (see _resolve_before_fork)
 _BOARDS: weakref.WeakSet[SkipBoard] = weakref.WeakSet()  # and its loss boards (the same rule, see SkipBoard)
+# the decode generators not yet closed: a script that keeps `it = iter(loader)` after `next(it)` leaves one
+# open to interpreter exit, where its `finally` (the decode pool's shutdown) would run after the modules it
+# uses are torn down and print "Exception ignored in ..." — so they are closed first, at exit
+_OPEN_DECODES: weakref.WeakSet[Generator[Any, None, None]] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_decodes() -> None:
+    for gen in list(_OPEN_DECODES):
+        with contextlib.suppress(ValueError):  # running in another thread at exit: it closes itself
+            gen.close()
 
 
 def _resolve_before_fork() -> None:
@@ -3245,7 +3256,9 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # — the same for any decode_threads, and what a resume from it starts from (state_dict)
         base, lost = dict(self._skipped), {}
         self._streamed, self._after = {}, {}
-        for (shard, key, _raw), built, streamed in self._decoded(stream, self._threads() if read_ahead else 1, position):
+        decoded = self._decoded(stream, self._threads() if read_ahead else 1, position)
+        _OPEN_DECODES.add(decoded)
+        for (shard, key, _raw), built, streamed in decoded:
             meta = {"shard": shard, "reader": rid, "position": position, "epoch": epoch}
             position += 1
             self._positions[rid] = position
