@@ -1,0 +1,39 @@
+"""README's Results and exit-status reference agree with the tables, figures and code they summarise (QA29 docs)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _main_job() -> str:
+    """README's "The main job" section up to the figures of the code before the encoder fix."""
+    start = README.index("### The main job")
+    return README[start:README.index("**Before the encoder fix**", start)]
+
+
+def _tables(section: str) -> list[dict[str, str]]:
+    """Each demo table of ``section`` as {op short name: first word of its decision}."""
+    out: list[dict[str, str]] = []
+    for block in re.split(r"\n(?!\|)", section):
+        rows = re.findall(r"^\| ([-\w.]+(?: \(A/A\))?[^|]*?) \|.*\| ([a-z]+)[^|]*\|$", block, flags=re.M)
+        if rows:
+            out.append({arm.split()[0].split(".")[-1]: decision for arm, decision in rows if arm != "arm"})
+    return [t for t in out if t]
+
+
+def test_results_prose_names_each_declared_op_as_each_table_reads_it() -> None:
+    """The summary said "no other op is declared to help or hurt" beside a table declaring token_mask `helps`."""
+    section = _main_job()
+    epyc, xeon = _tables(section)
+    declared = {op for t in (epyc, xeon) for op, d in t.items() if d in ("helps", "hurts")}
+    after_first = section[section.index("| label_noise"):section.index("**Fresh clone of 02c1a55")]
+    for op in declared:
+        assert op in after_first, f"the summary under the first demo table does not name {op}"
+    differ = sorted(op for op in declared if epyc.get(op) != xeon.get(op))
+    assert differ == ["token_mask"]
+    conclusion = README[README.index("At this short 6-epoch budget"):README.index("The demo skips the")]
+    assert "token masking" in conclusion and "Xeon" in conclusion and "EPYC" in conclusion
