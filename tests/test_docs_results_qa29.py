@@ -37,3 +37,17 @@ def test_results_prose_names_each_declared_op_as_each_table_reads_it() -> None:
     assert differ == ["token_mask"]
     conclusion = README[README.index("At this short 6-epoch budget"):README.index("The demo skips the")]
     assert "token masking" in conclusion and "Xeon" in conclusion and "EPYC" in conclusion
+
+
+def test_results_md_holds_the_demo_result_readme_headlines() -> None:
+    head = re.search(r"\*\*Fresh clone of (\w+), [^(]*\(([^)]+)\):\*\*.*?\*\*(\d+) runs\*\*", _main_job(), flags=re.S)
+    assert head
+    commit, machine, runs = head.groups()
+    baseline = re.search(r"full recipe \((\d+\.\d+ ± \d+\.\d+)%", _main_job()).group(1)
+    results = (ROOT / "benchmarks/RESULTS.md").read_text(encoding="utf-8")
+    assert f"fresh clone of {commit}" in results, f"benchmarks/RESULTS.md has no entry for README's headline {commit}"
+    entry = results[results.index(f"fresh clone of {commit}"):]
+    entry = entry[:entry.index("\n## ")]
+    assert machine.split()[-1] in entry and f"{runs} runs" in entry and baseline in entry
+    status = next(line for line in README.splitlines() if line.startswith("| Ablation runner"))
+    assert f"{runs} runs" in status and commit in status
