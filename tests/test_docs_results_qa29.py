@@ -51,3 +51,9 @@ def test_results_md_holds_the_demo_result_readme_headlines() -> None:
     assert machine.split()[-1] in entry and f"{runs} runs" in entry and baseline in entry
     status = next(line for line in README.splitlines() if line.startswith("| Ablation runner"))
     assert f"{runs} runs" in status and commit in status
+
+
+def test_every_readme_footnote_has_a_marker() -> None:
+    for line in README.splitlines():
+        if line.startswith("\\* "):
+            assert README.count("\\*") > 1, f"footnote without a marker: {line[:60]}"
