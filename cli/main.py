@@ -25,7 +25,9 @@ from mmdata.cli import ablate, augment, datasets, match, shards, train
 from mmdata.cli.common import (JSON_OUTPUT, STOPPED, StdoutError, broken_pipe, checked_stderr, checked_stdout,
                                command_names, command_schema, err_console, stdout_error_line, write_json)
 
-EXIT_STATUS = ("Exit status: 0 done, 1 problems found (verify) or runs failed (ablate), 2 bad input or usage, "
+EXIT_STATUS = ("Exit status: 0 done, 1 problems found (verify), runs failed (ablate, demo, ablate-folds), "
+               "more left out than shard --max-skipped allows, or a change diff --fail-on names; "
+               "2 bad input or usage, 3 ablate --fail-on tripped, "
                "75 busy: another job is writing the output folder (retry later), "
                "130 / 143 / 129 Ctrl-C / SIGTERM / SIGHUP, 141 stdout closed; README.md 'Exit status'. "
                "Progress: MMDATA_PROGRESS=off|plain, MMDATA_PROGRESS_INTERVAL=SECONDS (README.md 'Progress').")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mmdata.cli.ablate import EXIT_FAIL_ON
+from mmdata.cli.main import EXIT_BUSY, EXIT_STATUS
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -57,3 +60,16 @@ def test_every_readme_footnote_has_a_marker() -> None:
     for line in README.splitlines():
         if line.startswith("\\* "):
             assert README.count("\\*") > 1, f"footnote without a marker: {line[:60]}"
+
+
+def test_exit_status_help_and_readme_table_name_every_status_and_command() -> None:
+    table = README[README.index("#### Exit status"):README.index("## Results")]
+    statuses = re.findall(r"^\| (\d+) \|", table, flags=re.M)
+    assert str(EXIT_FAIL_ON) in statuses and str(EXIT_BUSY) in statuses
+    for status in statuses:
+        assert re.search(rf"\b{status}\b", EXIT_STATUS), f"mmdata --help leaves out exit {status}"
+    one = next(line for line in table.splitlines() if line.startswith("| 1 |"))
+    for command in ("verify", "shard --max-skipped", "diff --fail-on", "ablate", "ablate-folds"):
+        assert command in one, f"README's exit 1 row leaves out {command}"
+        assert command in EXIT_STATUS, f"mmdata --help's exit 1 leaves out {command}"
+    assert "ablate --fail-on" in EXIT_STATUS
