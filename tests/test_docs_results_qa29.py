@@ -73,3 +73,10 @@ def test_exit_status_help_and_readme_table_name_every_status_and_command() -> No
         assert command in one, f"README's exit 1 row leaves out {command}"
         assert command in EXIT_STATUS, f"mmdata --help's exit 1 leaves out {command}"
     assert "ablate --fail-on" in EXIT_STATUS
+
+
+def test_crossmodal_audit_chance_is_the_audits_and_metrics_chance_is_named() -> None:
+    doc = (ROOT / "docs/crossmodal.md").read_text(encoding="utf-8")
+    start = doc.index("R@1 4.2% against")
+    line = doc[start:doc.index("Δ = augmented − clean", start)]
+    assert "0.8%" in line and "0.56%" in line and "178" in line
