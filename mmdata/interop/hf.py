@@ -580,8 +580,10 @@ def shard_hf(src: Any, out: str | Path, *, maxcount: int = 1000, maxsize: int | 
     records, names, skipped, hf_card, fixed, warnings = hf_records(src, columns=columns, label_names=label_names, on_error=on_error,
                                                          progress=progress)
     fractions = parse_split(split)
-    if fixed and fractions is not None:
-        raise SourceError("a DatasetDict brings its own splits; pass split=None (or shard one of its Datasets)")
+    if fixed and fractions is not None:  # its splits are the dataset's own (a curated test split): kept, not re-cut
+        own = ", ".join(hf_card["splits"])
+        raise SourceError(f"a DatasetDict brings its own splits ({own}) and keeps them: drop --split, or shard "
+                          "one of its Datasets (dd['train']) to split that one by fractions")
     if not records:
         raise SourceError(f"the Hugging Face dataset gave no samples (skipped {len(skipped)} rows)")
     # the DatasetInfo's licence, description, citation and homepage go to the card (QA27: they were dropped,
