@@ -12,9 +12,9 @@ for adaptive designs: the decisions so far are a pure function of the finished r
 ``DIR`` must be new, empty, or the folder of an earlier ablation: a folder holding anything else is
 refused before anything is written. Runs of another configuration in ``DIR/runs.parquet`` stay there,
 are not analysed, and are counted in a warning; switching between the fixed and the adaptive design
-(or changing the planned looks, a fixed design's seeds, or the primary ``metric``) once the design has
-looked at its results is refused — that would void the error control — so a new design needs a new ``DIR``
-(``delta`` is the one analysis key a rerun may change).
+(or changing the planned looks, a fixed design's seeds, the primary ``metric``, ``delta`` or ``alpha``) once
+the design has looked at its results is refused — that would void the error control, or pick the equivalence
+margin after seeing the data — so a new design needs a new ``DIR``.
 """
 
 from __future__ import annotations
@@ -199,27 +199,70 @@ def _previous_design(prev: dict[str, Any], alpha: float) -> Design | None:
         return None
 
 
-def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[dict[str, Any]], shown: str) -> None:
+def _reported_delta(out: Path) -> float | None:
+    """The δ the folder's last summary.json reported (its value, also when it was the default), None if unknown."""
+    try:
+        value = json.loads((out / "summary.json").read_text(encoding="utf-8"))["delta"]["value"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _margin_changed(prev: dict[str, Any], ab: Ablation, reported: float | None) -> list[tuple[str, str, str]]:
+    """``(key, was, now)`` for ``delta`` and ``alpha`` where the recipe changed them since the folder's last run.
+    A δ set to the very value the folder reported as its default is no change.
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> _margin_changed({"delta": None, "alpha": 0.05}, NS(delta=11.0, alpha=0.05), 9.35)
+        [('delta', "the default (the baseline's seed sd, 9.35 as reported)", '11')]
+        >>> _margin_changed({"delta": None, "alpha": 0.05}, NS(delta=9.35, alpha=0.05), 9.35)  # the default, pinned
+        []
+    """
+    out = []
+    if "delta" in prev:
+        was = prev.get("delta")
+        was = None if was is None else float(was)
+        now_set = ab.delta is not None
+        same = was == ab.delta or (was is not None and now_set and math.isclose(was, ab.delta, rel_tol=1e-9)) or \
+            (was is None and now_set and reported is not None and math.isclose(reported, ab.delta, rel_tol=1e-6))
+        if not same:
+            shown = "the default (the baseline's seed sd" + (f", {reported:.4g} as reported)" if reported is not None
+                                                             and was is None else ")")
+            out.append(("delta", shown if was is None else f"{was:g}",
+                        "the default (the baseline's seed sd)" if ab.delta is None else f"{ab.delta:g}"))
+    if "alpha" in prev and not math.isclose(float(prev["alpha"]), ab.alpha, rel_tol=1e-12):
+        out.append(("alpha", f"{float(prev['alpha']):g}", f"{ab.alpha:g}"))
+    return out
+
+
+def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[dict[str, Any]], shown: str,
+                        reported_delta: float | None = None) -> None:
     """Refuse a change between the fixed and the adaptive design, of the planned looks or spending, of a
-    fixed design's seeds, or of the primary metric, once the earlier design has looked at its results (a
-    look completed on these runs): its decisions were made under the old plan, and choosing the plan after
-    seeing them voids the error control (a fixed design of 10 seeds extended to 20 tests every arm twice at
-    full α: 9% family-wise false positives in simulation where 5% was planned; trying k primary metrics and
-    reporting the one with a verdict inflates it the same way, and an adaptive design's stops were decided
-    on the old metric). ``rows``: this configuration's runs, also those of seeds beyond the new count."""
+    fixed design's seeds, of the primary metric, of ``delta`` or of ``alpha``, once the earlier design has
+    looked at its results (a look completed on these runs): its decisions were made under the old plan, and
+    choosing the plan after seeing them voids the error control (a fixed design of 10 seeds extended to 20
+    tests every arm twice at full α: 9% family-wise false positives in simulation where 5% was planned; trying
+    k primary metrics and reporting the one with a verdict inflates it the same way, and an adaptive design's
+    stops were decided on the old metric). δ alone decides `equivalent` / `negligible`: a margin widened after
+    the verdicts turns inconclusive arms into "no effect" (QA29 stats #2). ``rows``: this configuration's runs,
+    also those of seeds beyond the new count; ``reported_delta``: the δ the folder's summary.json reported."""
     old = _previous_design(prev or {}, ab.alpha)
     new = ab.design()
     was_metric = str(((prev or {}).get("metric") or {}).get("name", ab.metric.name))
     same_design = old is not None and old.adaptive == new.adaptive and \
         (old.looks.sizes, old.looks.spending) == (new.looks.sizes, new.looks.spending)
-    if old is None or (same_design and was_metric == ab.metric.name):
+    margins = _margin_changed(prev or {}, ab, reported_delta)
+    if old is None or (same_design and was_metric == ab.metric.name and not margins):
         return
     col = "test_" + was_metric[len("test."):]
     values: dict[str, dict[int, float]] = {}
     for r in rows:
         if r["status"] == "ok" and r.get(col) is not None:
             values.setdefault(r["arm"], {})[int(r["seed"])] = float(r[col])
-    tried = {a: set(v) for a, v in values.items()}
+    tried: dict[str, set[int]] = {}
+    for r in rows:  # a failed run's look completed without it, as in the session that reported (QA29 stats #2)
+        tried.setdefault(r["arm"], set()).add(int(r["seed"]))
     state, _ = next_runs(old, ab.baseline.name, [a.name for a in ab.arms[1:]], values, tried)
     if not state.looks_done:
         return
@@ -232,6 +275,16 @@ def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[di
                           "the same design to re-analyse, or use a new --out for the new design (the runs here stay; "
                           "--adaptive from the start when seeds may be added as results come).")
     stops = " and its arms were stopped on it" if old.adaptive else ""
+    if was_metric == ab.metric.name:
+        key, was, now = margins[0]
+        why = ("`equivalent` and `negligible` rest on δ alone: a margin chosen after seeing the verdicts turns "
+               "inconclusive arms into 'no effect' claims" if key == "delta" else
+               "a family-wise error rate chosen after seeing the verdicts is not one")
+        keep = "Leave delta out of the recipe (the default)" if was.startswith("the default") else f"Keep {key}: {was}"
+        raise MMDataError(f"{key}: this ablation in --out (out=) {shown} already looked at its results with {key} = {was} "
+                          f"fixed in advance ({_plan(old)}, {done}){stops}; changing it to {now} now would not be "
+                          f"confirmatory ({why}). {keep} to re-analyse this folder, or use a new --out for a new "
+                          f"analysis with {key} = {now} chosen before its runs (the runs here stay).")
     raise MMDataError(f"metric: this ablation in --out (out=) {shown} already looked at its results with the primary metric "
                       f"{was_metric!r} fixed in advance ({_plan(old)}, {done}){stops}; making {ab.metric.name!r} the "
                       "primary metric now would pick the confirmatory test after seeing the results (trying several "
@@ -877,7 +930,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         beyond = [r for r in stale if int(r["seed"]) >= ab.seeds and r["arm"] in by_name
                   and r["config_hash"] == ab.run_hash(by_name[r["arm"]], int(r["seed"]), fingerprint, device, threads,
                                                       env["code"])]
-        check_design_switch(prev, ab, rows + beyond, shown)  # before the folder's config is overwritten
+        check_design_switch(prev, ab, rows + beyond, shown, _reported_delta(out))  # before the config is overwritten
         col = ab.metric.column
         failed_now: dict[str, set[int]] = {}
 

@@ -1,0 +1,74 @@
+"""QA29 stats #2: δ (and α) changed in the recipe after the verdicts were reported into the same folder flipped five
+arms to `equivalent` with no record; it is now refused as a change of metric, seeds or looks is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmdata.ablate import run
+from mmdata.errors import MMDataError
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mmdata.datasets.avdigits import build
+
+    return build(tmp_path_factory.mktemp("qa29delta") / "av", limit=4, progress=False)
+
+
+def _cfg(data: Path, **kw: Any) -> dict[str, Any]:
+    cfg = {"dataset": {"path": str(data)}, "trainer": {}, "seeds": 4,
+           "design": {"mode": "explicit", "baseline": None, "arms": {"cut": {"seed": 0, "image": [{"op": "cutout", "p": 0.5}]}}},
+           "controls": {"identity": False}}
+    return {**cfg, **kw}
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {n: (out / n).read_bytes() for n in ("report.md", "summary.json", "config.resolved.yaml")}
+
+
+def test_delta_and_alpha_cannot_change_after_the_verdicts(tmp_path: Path, tiny: Path) -> None:
+    out = tmp_path / "a"
+    first = run(_cfg(tiny), out, workers=1, progress=False, plots=False)  # default δ: the baseline's seed sd
+    default = first["delta"]["value"]
+    before = _files(out)
+    with pytest.raises(MMDataError, match=r"^delta: .*already looked at its results with delta = the default \(the "
+                                          rf"baseline's seed sd, {default:.4g} as reported\) fixed in advance \(fixed "
+                                          r"design \(4 seeds\), its verdicts were reported\); changing it to 11 .*not be "
+                                          r"confirmatory .*Leave delta out of the recipe .*new --out"):
+        run(_cfg(tiny, delta=11.0), out, workers=1, progress=False, plots=False)
+    with pytest.raises(MMDataError, match=r"^alpha: .*alpha = 0.05 fixed in advance.*changing it to 0.1 .*Keep alpha: 0.05"):
+        run(_cfg(tiny, alpha=0.1), out, workers=1, progress=False, plots=False)
+    assert _files(out) == before  # nothing overwritten
+    # pinning the very δ the folder reported is no change; the same recipe re-analyses
+    s = run(_cfg(tiny, delta=default), out, workers=1, progress=False, plots=False)
+    assert s["delta"]["value"] == default and s["runs"]["ok"] == first["runs"]["ok"]
+    with pytest.raises(MMDataError, match=rf"^delta: .*with delta = {default:g} fixed in advance.*Keep delta: {default:g}"):
+        run(_cfg(tiny, delta=2 * default), out, workers=1, progress=False, plots=False)
+    # before its look (an interrupted run) nothing was seen: δ may still change
+    run(_cfg(tiny), tmp_path / "b", workers=1, progress=False, plots=False, max_runs=3)
+    s = run(_cfg(tiny, delta=11.0), tmp_path / "b", workers=1, progress=False, plots=False)
+    assert s["delta"]["value"] == 11.0
+
+
+def test_an_always_failing_arm_does_not_open_the_folder_to_a_new_plan(tmp_path: Path, tiny: Path) -> None:
+    """The QA folder had an arm whose every run failed: its look never counted as done, so δ (and the metric,
+    the seeds) could change after the report."""
+    from mmdata.ablate.testing import synthetic_train
+
+    def train(data: Any, *, recipe: Any = None, **kw: Any) -> dict[str, Any]:
+        if recipe and "vflip" in str(recipe):
+            raise RuntimeError("this arm always fails")
+        return synthetic_train(data, recipe=recipe, **kw)
+
+    arms = {"cut": {"seed": 0, "image": [{"op": "cutout", "p": 0.5}]}, "broken": {"seed": 0, "image": [{"op": "vflip", "p": 0.5}]}}
+    cfg = _cfg(tiny, design={"mode": "explicit", "baseline": None, "arms": arms})
+    s = run(cfg, tmp_path / "a", workers=1, progress=False, plots=False, train_fn=train)
+    assert s["runs"]["failed"] == 4 and [a["decision"] for a in s["arms"] if a["name"] == "broken"] == ["failed"]
+    with pytest.raises(MMDataError, match=r"^delta: .*its verdicts were reported"):
+        run({**cfg, "delta": 11.0}, tmp_path / "a", workers=1, progress=False, plots=False, train_fn=train)
+    with pytest.raises(MMDataError, match=r"^metric: .*its verdicts were reported"):
+        run({**cfg, "metric": "test.macro_f1"}, tmp_path / "a", workers=1, progress=False, plots=False, train_fn=train)
