@@ -1014,7 +1014,7 @@ class Loader:
                       f"{secs:.2f} s of audio, longer than max_duration={self._bucketing['max_duration']:g}: it comes "
                       "alone, as a batch of one (loader.over_budget counts them this epoch); raise max_duration or trim "
                       "long clips (pad_trim in the recipe's normalize.audio); said once per loader",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=5)  # _track, _pass, __iter__, then the caller's line
 
     def _note_padding(self, batch: Batch) -> None:
         """Warn once per loader when a batch holds images of several sizes: collate zero-pads them to the
@@ -1035,7 +1035,7 @@ class Loader:
         warnings.warn(f"mmdata.loader: a batch holds images of {len(sizes)} sizes ({shown}, height x width), zero-padded "
                       f"to {big[0]}x{big[1]} (batch.lengths['image'] gives each image's size); for one size add "
                       "resize + center_crop to normalize.image in the recipe (mmdata.augment.recipe.normalize_spec(image_size=...)); "
-                      "said once per loader", PaddingWarning, stacklevel=3)
+                      "said once per loader", PaddingWarning, stacklevel=4)  # _pass, __iter__, the caller's line
 
     def _note_audio_padding(self, batch: Batch) -> None:
         """Warn once per loader when a batch's clips are much shorter than its length — the normalize
@@ -1066,7 +1066,7 @@ class Loader:
             f"model hears as silence (the median clip is {100 * median:.0f}% padding); for less padding set max_seconds "
             f"nearer the typical clip (mmdata.train.train(max_seconds=...), --max-seconds) or a pad_trim of that length "
             f"in the recipe's normalize.audio (mmdata.augment.recipe.normalize_spec(seconds=...)); said once per loader",
-            PaddingWarning, stacklevel=3)
+            PaddingWarning, stacklevel=4)  # _pass, __iter__, then the caller's line
 
     def _finish(self, batch: Batch) -> Batch:
         if self.stage != "train":
@@ -1082,7 +1082,7 @@ class Loader:
                     "recipe targets, or an op whose kernel reads its data), so the main process draws them: the same "
                     "batches, but slower on a GPU — and a batch of mixed sizes also runs per-sample kernels there; for "
                     "one image size add resize + center_crop to normalize.image in the recipe; said once per loader",
-                    UserWarning, stacklevel=3)
+                    UserWarning, stacklevel=4)  # _pass, __iter__, then the caller's line
             batch = self.recipe.apply_batched(batch, self.epoch, plan=plan, mix=False)  # the batch section: below
         if self.recipe.has_batch_ops:
             batch = self.recipe.apply_batch_section(batch, self.epoch)
