@@ -17,7 +17,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
 
     from rich.markup import escape
 
-    from mmdata.ablate.report import figure_arms, interval_cell, metric_decimals, num, share_text
+    from mmdata.ablate.report import figure_arms, interval_cell, metric_decimals, num, plain_text, share_text
 
     pm = s["primary_metric"]
     dec = metric_decimals(s)  # as in report.md: 2 significant digits of the baseline's sd and of δ
@@ -58,7 +58,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     c = s["controls"]
     style = {"passed": "green", "aa_failed": "bold red", "insensitive": "bold yellow", "runs_failed": "bold red",
              "control_failed": "bold red", "not_checked": "yellow"}.get(c.get("verdict"), "white")
-    console.print(f"[{style}]{escape(c['headline'])}[/]")
+    console.print(f"[{style}]{escape(plain_text(c['headline']))}[/]")
     noise = s.get("eval_split_noise")
     if noise and noise.get("share") is not None:
         console.print(f"noise: {share_text(noise['share'])} of the paired variance is the {noise['n_test']}-example test split "
@@ -136,13 +136,15 @@ def tripped(s: dict[str, Any], fail_on: list[str]) -> list[str]:
         >>> tripped(s, ["hurts", "controls"])
         ["arm '-crop' hurts (negligible)"]
     """
+    from mmdata.ablate.report import plain_text
+
     out = []
     if "hurts" in fail_on:
         out += [f"arm {a['name']!r} {a['decision']}" for a in s["arms"]
                 if a.get("kind") == "arm" and str(a.get("decision", "")).startswith("hurts")]
     verdict = (s.get("controls") or {}).get("verdict")
     if "controls" in fail_on and verdict != "passed":
-        out.append(f"controls {verdict or 'missing'}: {(s.get('controls') or {}).get('headline', '')}".rstrip(": "))
+        out.append(f"controls {verdict or 'missing'}: {plain_text((s.get('controls') or {}).get('headline', ''))}".rstrip(": "))
     return out
 
 
@@ -214,7 +216,7 @@ def ablate(
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 3 (for CI) when: hurts — an arm of the "
                                                    "design (not a control) hurts, 'hurts (negligible)' included; "
                                                    "controls — the controls verdict is not passed (none in the "
-                                                   "recipe counts); both: hurts,controls. The reasons go to stderr "
+                                                   "recipe counts); for both, pass --fail-on hurts,controls. The reasons go to stderr "
                                                    "and the JSON's error / fail_on.")] = None,
     json_: JsonFlag = False,
 ) -> None:
@@ -273,7 +275,7 @@ def demo(
 def _print_folds(s: dict[str, Any], out: Path | str) -> None:
     from rich.markup import escape
 
-    from mmdata.ablate.report import arm_order, interval_cell, num
+    from mmdata.ablate.report import arm_order, interval_cell, num, plain_text
 
     pm = s["primary_metric"]
     t = table("arm", "folds", "units", f"pooled Δ {escape(pm['label'])}", "interval (Holm level)", "per fold", "decision",
@@ -290,7 +292,7 @@ def _print_folds(s: dict[str, Any], out: Path | str) -> None:
         t.add_row(escape(a["name"]), str(len(e["folds_used"])), str(e["units"]), num(e["mean_diff"]),
                   interval_cell(a), escape(per), f"[{color}]{escape(a['decision'])}[/]")
     console.print(t, crop=False)
-    console.print(escape(s["controls"]["headline"]))
+    console.print(escape(plain_text(s["controls"]["headline"])))
     console.print(f"report: {escape(one_line_path(str(out).rstrip('/')))}/report.md")
 
 

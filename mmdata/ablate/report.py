@@ -1303,6 +1303,18 @@ def fewer_seeds_text(e: dict[str, Any] | None, arm: dict[str, Any]) -> str:
     return f" ({e['n_seeds']} of {arm['n_seeds']} seeds)"
 
 
+def plain_text(md: str) -> str:
+    """A Markdown line for a terminal: ``**bold**`` emphasis dropped (code spans, which hold arm names, are kept
+    as they are) — the controls headline printed ``came out **inconclusive**, not hurts`` (QA29 stats #6).
+
+    Example:
+        >>> plain_text("`a**b` came out **inconclusive**, not hurts")
+        '`a**b` came out inconclusive, not hurts'
+    """
+    parts = re.split(r"(`+[^`]*`+)", md)
+    return "".join(p if p.startswith("`") else re.sub(r"\*\*(.+?)\*\*", r"\1", p) for p in parts)
+
+
 def futility_text(arms: list[dict[str, Any]]) -> str:
     """The paragraph under the adaptive table about arms stopped for futility: they usually read `inconclusive`,
     and those that did reach `equivalent` (an interval inside ±δ at the look where they stopped) are named — the

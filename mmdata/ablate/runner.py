@@ -89,10 +89,19 @@ REPORT_FILES = ("summary.json", "report.md", "paired.csv", "forest.png", "paired
 class Interrupted(KeyboardInterrupt):
     """The ablation was stopped by SIGINT (Ctrl-C) or SIGTERM; finished runs are saved."""
 
-    def __init__(self, signum: int = signal.SIGINT, kept: int = 0) -> None:
-        super().__init__(f"interrupted by {signal.Signals(signum).name}; {kept} finished runs kept — rerun to resume")
+    def __init__(self, signum: int = signal.SIGINT, kept: int = 0, failed: int = 0) -> None:
+        # runs.parquet holds the failed runs too: "13 kept" beside 16 rows read as 3 runs lost (QA29 stats #6)
+        also = f" and {failed} failed run{'s' * (failed != 1)} recorded (retried on resume)" if failed else ""
+        super().__init__(f"interrupted by {signal.Signals(signum).name}; {kept} finished runs kept{also} — rerun to resume")
         self.signum = signum
         self.kept = kept
+        self.failed = failed
+
+
+def _counts(rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """``(ok, failed)`` runs among ``rows``, for :class:`Interrupted`."""
+    ok = sum(r["status"] == "ok" for r in rows)
+    return ok, sum(r["status"] == "failed" for r in rows)
 
 
 def prepare_data(ab: Ablation, out: Path, storage_options: dict[str, Any] | None = None) -> tuple[str, str]:
@@ -1108,7 +1117,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                     local = str(stage_dataset(data, storage_options=storage_options)) if is_remote(data) else data
                     add_alignment(ab, local, out, rows, device=device, on_row=touched)
             except KeyboardInterrupt as exc:
-                raise Interrupted(_stopped_by(exc, received), sum(r["status"] == "ok" for r in rows)) from None
+                raise Interrupted(_stopped_by(exc, received), *_counts(rows)) from None
             finally:
                 stopping = sys.exc_info()[1]
                 try:
@@ -1128,7 +1137,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                         if not isinstance(stopping, MMDataError):
                             raise
                 if closing and stopping is None:  # the runs ended, the stop came while closing: still a stop
-                    raise Interrupted(_stopped_by(closing[0], received), sum(r["status"] == "ok" for r in rows)) from None
+                    raise Interrupted(_stopped_by(closing[0], received), *_counts(rows)) from None
         state, need = state_of()
         with _writing(f"the report (summary.json, report.md, plots) into {shown}"):
             summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots,
