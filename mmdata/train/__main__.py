@@ -4,7 +4,8 @@ The DDP entry point. It does not import the CLI (the library never depends on ``
 are read off :func:`mmdata.train.train`'s keyword arguments, so every keyword is an option with the
 same name (``--batch-size 32``, ``--modalities image,audio``, ``--no-eval-robustness`` or
 ``--no-robustness``, ``--image-size 64``), and the run calls the same function as ``mmdata train``.
-Rank 0 prints the metrics (``--json``: as JSON).
+Rank 0 prints the metrics (``--json``: as JSON), then the run's warnings as ``mmdata train`` does: one
+``warning: ...`` line each on stderr.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import inspect
 import json
 import sys
 import typing
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from mmdata.train.loop import train
+from mmdata.terminal import terminal_lines
+from mmdata.train.loop import TrainWarning, train
 
 # the spellings `mmdata train` uses
 ALIASES = {"eval_robustness": ["--no-robustness"], "num_workers": ["--workers", "-j"], "fusion_args": ["--fusion-arg"],
@@ -114,7 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mmdata.plugins import load_plugins
 
     load_plugins(ns.pop("plugin"), where="--plugin")  # each torchrun rank is its own interpreter
-    metrics = train(data, progress=not as_json, **ns)
+    with warnings.catch_warnings():
+        # as `mmdata train`: the library's warnings are the run's output, each a `warning:` line, not Python's
+        # two lines naming mmdata's source (a crash site to the reader), nor errors under PYTHONWARNINGS=error;
+        # the result's own (TrainWarning) are printed below, once each
+        warnings.showwarning = _warning_line
+        warnings.filterwarnings("default", category=UserWarning, module=r"mmdata(\.|$)")
+        warnings.simplefilter("ignore", TrainWarning)
+        metrics = train(data, progress=not as_json, **ns)
     if metrics:  # rank 0
         if as_json:
             print(json.dumps(metrics, indent=2))
@@ -131,7 +141,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             # counted from 1 (as mmdata train's summary); metrics.json and the "epoch N:" progress lines keep the index
             print(f"test {scores}  (best epoch {best + 1} of {epochs}, the \"epoch {best}:\" line; world size "
                   f"{metrics['config']['world_size']})")
+        for message in dict.fromkeys(metrics.get("warnings", [])):
+            _warning_line(message, TrainWarning, "", 0)
     return 0
+
+
+_shown = warnings.showwarning
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """A UserWarning as ``mmdata train`` prints it, ``warning: ...`` on stderr; other categories as Python does."""
+    if issubclass(category, UserWarning) and file is None:
+        print(f"warning: {terminal_lines(str(message))}", file=sys.stderr, flush=True)
+    else:
+        _shown(message, category, filename, lineno, file, line)
 
 
 if __name__ == "__main__":
