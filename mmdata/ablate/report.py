@@ -23,7 +23,7 @@ import numpy as np
 from mmdata.ablate.design import KNOWN_METRICS, Ablation
 from mmdata.ablate.schedule import State, paired_diffs
 from mmdata.ablate.report_reference import constant_runs, data_reference, noise_text, reference_warnings, target_text
-from mmdata.ablate.stats import (MIN_SEEDS, SD_NOISE_FLOOR, analyze, first_deciding_look, mde, min_seeds_for_verdict,
+from mmdata.ablate.stats import (MIN_SEEDS, SD_NOISE_FLOOR, analyze, end_ties, first_deciding_look, mde, min_seeds_for_verdict,
                                  paired_sd)
 from mmdata.io import atomic_write_bytes
 
@@ -238,6 +238,8 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     holm_arms = len(arm_names) - len(failed_arms)  # a failed arm holds no place in the Holm family (stats.analyze)
     prim = analyze(diffs, looks=design.looks, alpha=ab.alpha, delta=delta, higher_is_better=met.higher_is_better,
                    n_looks=n_looks, open_arms=open_arms, failed_arms=failed_arms)
+    for a in arm_names:  # an end on tied seeds' value is the metric's grid (docs/ablation.md, Ties)
+        prim[a]["ci_end_ties"] = end_ties(list(diffs.get(a, {}).values()), prim[a]["ci"])
     failures = [{"arm": r["arm"], "seed": int(r["seed"]), "error": r.get("error"), "traceback": r.get("traceback")}
                 for r in rows if r.get("status") != "ok"]
     for a in arm_names:
@@ -1396,6 +1398,32 @@ def delta_zero_text(arms: list[dict[str, Any]], delta: float | None, decimals: i
             "not yet measured."]
 
 
+def tie_text(arms: list[dict[str, Any]], decimals: int = 2) -> list[str]:
+    """Lines under the confirmatory table naming the intervals with an end on seeds' tied values
+    (``primary.ci_end_ties``, :func:`mmdata.ablate.stats.end_ties`); none when no end is there.
+
+    Example:
+        >>> arms = [{"name": "identity", "decision": "inconclusive", "primary": {"ci": [0.0, 10.78], "n_seeds": 10,
+        ...          "ci_end_ties": [4, 0]}}]
+        >>> tie_text(arms)[1].startswith("`identity` [+0.00, +10.78]: its lower end is the Δ that 4 of its 10 seeds share")
+        True
+    """
+    held = []
+    for a in arms:
+        e = a["primary"]
+        ties = e.get("ci_end_ties") or [0, 0]
+        if a["decision"] == "failed" or not any(ties):
+            continue
+        ends = [f"its {w} end is the Δ that {n} of its {e['n_seeds']} seeds share" for w, n in zip(("lower", "upper"), ties) if n]
+        held.append(f"{md_code(a['name'])} {interval_text(e['ci'], decimals)}: " + " and ".join(ends))
+    if not held:
+        return []
+    return ["", _capped(held, sep="; ") + ". The metric is coarse (seeds tie), and the exact test's p-value jumps at "
+            "the seeds' own values — a tied difference counts as no evidence there and as evidence of one sign just "
+            "beside it — so such an end marks the metric's grid, not a bound measured to the last digit: an end at "
+            "+0.00 means 'the seeds that tied the baseline', not 'not worse' (docs/ablation.md, Intervals)."]
+
+
 def holm_family_text(alpha: float, k: int, failed: list[str]) -> str:
     """The design line's family: the ``k`` arms Holm's rule counts — a ``failed`` arm holds no place in it, so 5
     arms with one failed are a family of 4 (every level α/4), not "across 5 arms" as the report said.
@@ -1639,6 +1667,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                  "the effect, those stopped for futility to understate it; the intervals and decisions account for the "
                  "stopping, the means do not." if d["adaptive"] else "")]
     lines += delta_zero_text(s["arms"], delta, dec)
+    lines += tie_text(s["arms"], dec)
     unbounded = [a for a in s["arms"] if a["primary"]["n_seeds"] >= MIN_SEEDS and None in a["primary"]["ci"]]
     if unbounded:
         need = d.get("first_deciding_seeds") or d.get("min_seeds_for_a_verdict") or 0

@@ -751,6 +751,21 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
     return per
 
 
+def end_ties(d: Sequence[float], ci: Sequence[float]) -> list[int]:
+    """How many seeds' differences sit exactly on each end of an interval ``[lo, hi]``. The sign-flip test of
+    ``d - mu`` counts a zero difference as no evidence and an infinitesimally non-zero one as evidence of one
+    sign, so on a coarse metric (ties) its p-value jumps at the seeds' own values and an inverted interval's end
+    lands there: ``[+0.00, +10.78]`` with 4 of 10 seeds at 0 says "the tied seeds", not "not worse" (QA29).
+
+    Example:
+        >>> end_ties([2.94, 0.0, 0.0, 5.88, 14.71, 2.94, 0.0, 2.94, 0.0, 11.76], [0.0, 10.78])
+        [4, 0]
+    """
+    x = np.asarray(d, dtype=float)
+    tol = _tol(x) if x.size else 0.0
+    return [int(np.count_nonzero(np.abs(x - v) <= tol)) if math.isfinite(v) else 0 for v in ci]
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm step-down adjusted p-values (same order as given), for single-look p-values.
 
