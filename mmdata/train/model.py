@@ -503,8 +503,6 @@ class TrainedModel:
                 except Exception as exc:  # noqa: BLE001 - whichever decoder met the client's input: one error type
                     why = str(exc) if isinstance(exc, MMDataError) else f"{type(exc).__name__}: {exc}"
                     raise InputError(f"{where}: sample {name!r}, field {m!r}: {why}; accepted: {ACCEPTED[m]}") from exc
-            if "text" in fields and not fields["text"].strip():
-                del fields["text"]  # a blank caption is no text, as mmdata shard stores it (the model saw none)
             s = Sample(name, fields, sample_rate=rate)
         else:
             raise InputError(f"{where}: a sample must be an mmdata.Sample or a mapping of {list(SAMPLE_KEYS)}; got a "
@@ -512,9 +510,8 @@ class TrainedModel:
         if not any(s.fields.get(m) is not None for m in self.model.mods):
             # the head's bias, whatever was asked: an answer that used no input must not look like one that did
             given = sorted(k for k, v in (raw.items() if isinstance(raw, Mapping) else s.fields.items()) if v is not None)
-            blank = " (a blank text is no text, as mmdata shard reads it)" if "text" in given else ""
             raise InputError(f"{where}: sample {s.key!r} holds none of the model's inputs "
-                             f"{self.model.mods} (given: {given or 'nothing'}){blank}: nothing to predict from")
+                             f"{self.model.mods} (given: {given or 'nothing'}): nothing to predict from")
         return self._recipe.normalize(s)
 
     def _field(self, m: str, v: Any, rate: int | None) -> tuple[Any, int | None]:

@@ -219,15 +219,3 @@ def test_damaged_run_folder_names_the_file(run_dir: Path, tmp_path: Path, damage
     (tmp_path / file).write_bytes(new)
     with pytest.raises(MMDataError, match=why):
         load_model(tmp_path)
-
-
-@pytest.mark.parametrize("blank", ["", "   ", b"", "\n\t"])
-def test_a_blank_caption_is_no_text_as_mmdata_shard_reads_it(tm: TrainedModel, blank: Any) -> None:
-    """``mmdata shard`` stores an empty caption (or one of spaces) as no text: the raw folder's sample predicted
-    with ``text: ""`` gave another answer than its shard's (QA29 service, the one mismatch left, 0.033)."""
-    wav = _wav()
-    with_blank = tm.predict([{"key": "k", "audio": wav, "text": blank}])[0]
-    without = tm.predict([{"key": "k", "audio": wav}])[0]
-    assert with_blank["probs"] == without["probs"]
-    with pytest.raises(InputError, match="none of the model's inputs"):
-        tm.predict([{"key": "k", "text": blank}])
