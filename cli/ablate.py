@@ -66,7 +66,7 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
     r = s["runs"]
     d = s["delta"]
     delta = "not set yet (needs paired seeds)" if d["value"] is None else num(d["value"], dec, sign=False)
-    warn = " [yellow](equivalent and negligible unreachable: set delta: in the recipe)[/]" if d.get("warning") else ""
+    warn = " [yellow](equivalent and negligible unreachable: set delta: in the recipe of a new --out)[/]" if d.get("warning") else ""
     console.print(f"runs: {r['ok']} ok ({100 * r['fraction_of_fixed']:.0f}% of a fixed {s['design']['max_seeds']}-seed design), "
                   f"{r['failed']} failed; δ = {escape(delta)}{warn}; report: {escape(one_line_path(str(out).rstrip('/')))}/report.md")
     for fl in s["failures"][:10]:

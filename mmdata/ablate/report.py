@@ -22,7 +22,7 @@ import numpy as np
 
 from mmdata.ablate.design import KNOWN_METRICS, Ablation
 from mmdata.ablate.schedule import State, paired_diffs
-from mmdata.ablate.report_reference import constant_runs, data_reference, noise_text, reference_warnings, target_text
+from mmdata.ablate.report_reference import NEW_OUT, constant_runs, data_reference, noise_text, reference_warnings, target_text
 from mmdata.ablate.stats import (MIN_SEEDS, SD_NOISE_FLOOR, analyze, end_ties, first_deciding_look, mde, min_seeds_for_verdict,
                                  paired_sd)
 from mmdata.io import atomic_write_bytes
@@ -223,7 +223,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
             warnings = [*(warnings or []), f"δ (the smallest effect of interest) is the baseline's sd over only "
                         f"{len(pilot)} seeds ({num(delta, 2, sign=False)} {met.label}), a rough estimate that moves "
                         "`equivalent` / `negligible` with it: set `delta:` in the recipe to the smallest effect that "
-                        "matters, or run more seeds."]
+                        f"matters {NEW_OUT}, or run more seeds."]
     else:
         delta, delta_src = math.nan, "not yet known (the baseline needs 2 seeds)"
     warned = list(warnings or []) + trainer_warnings(rows) + last_epoch_warning(rows, ab.trainer.get("epochs"))
@@ -231,7 +231,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     if delta == 0:  # every pilot seed of the baseline gave the same value: nothing can lie inside ±0
         delta_warning = (f"δ = 0 (the baseline's {met.name} was the same on each of its first {len(pilot)} seeds): "
                          "`equivalent` and `negligible` verdicts are unreachable; set `delta:` in the recipe to the "
-                         f"smallest effect that matters, in {met.label}.")
+                         f"smallest effect that matters, in {met.label} {NEW_OUT}.")
         warned.append(delta_warning)
     open_arms = [a for a in arm_names if state.arms[a].status == "open"]
     failed_arms = [a for a in arm_names if state.arms[a].status == "failed"]

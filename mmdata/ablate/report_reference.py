@@ -22,6 +22,9 @@ SMALL_TEST = 30
 #: two scores this close (in [0, 1] units) are the same score: the trainer's float32 metrics
 SAME_SCORE = 1e-6
 
+#: where a δ set after the advice goes: a folder that has reported keeps its δ (runner.check_design_switch)
+NEW_OUT = "(for a new `--out` once this folder has reported: its δ is fixed then)"
+
 
 def _roles(ab: Any, card: dict[str, Any]) -> tuple[list[str], str]:
     from mmdata.train.config import split_roles
@@ -283,7 +286,8 @@ def reference_warnings(ref: dict[str, Any] | None, const: dict[str, Any] | None,
         if math.isfinite(delta) and delta > room > 0:
             out.append(f"δ = {num(delta, dec, sign=False)} is larger than the room the baseline leaves to improve "
                        f"({num(room, dec, sign=False)} to the metric's bound): `equivalent` then also covers every "
-                       "improvement the metric can show; set `delta:` in the recipe to the smallest effect that matters.")
+                       "improvement the metric can show; set `delta:` in the recipe to the smallest effect that matters "
+                       f"{NEW_OUT}.")
         over = sorted(a for a, m in mdes.items() if math.isfinite(m) and m > room >= 0)
         if over:
             out.append(f"the MDE (80%) of {', '.join(f'`{a}`' for a in over[:6])}{' and more' if len(over) > 6 else ''} "

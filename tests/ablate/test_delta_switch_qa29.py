@@ -72,3 +72,23 @@ def test_an_always_failing_arm_does_not_open_the_folder_to_a_new_plan(tmp_path: 
         run({**cfg, "delta": 11.0}, tmp_path / "a", workers=1, progress=False, plots=False, train_fn=train)
     with pytest.raises(MMDataError, match=r"^metric: .*its verdicts were reported"):
         run({**cfg, "metric": "test.macro_f1"}, tmp_path / "a", workers=1, progress=False, plots=False, train_fn=train)
+
+
+def test_the_delta_zero_advice_is_one_the_folder_accepts(tmp_path: Path, tiny: Path) -> None:
+    """Review of QA29: δ = 0's warning said "set `delta:` in the recipe", which the folder that reported it now
+    refuses; the advice names a new --out, and following it there works."""
+    from mmdata.ablate.testing import synthetic_train
+
+    def train(data: Any, *, recipe: Any = None, **kw: Any) -> dict[str, Any]:
+        m = synthetic_train(data, recipe=recipe, **kw)
+        if not recipe or "cutout" not in str(recipe):
+            m["test"]["accuracy"] = 0.5  # the baseline the same on every seed: the default δ is 0
+        return m
+
+    s = run(_cfg(tiny), tmp_path / "a", workers=1, progress=False, plots=False, train_fn=train)
+    assert s["delta"]["value"] == 0, s["delta"]
+    assert "set `delta:` in the recipe" in s["delta"]["warning"] and "new `--out`" in s["delta"]["warning"]
+    with pytest.raises(MMDataError, match=r"^delta: .*new --out"):
+        run(_cfg(tiny, delta=2.0), tmp_path / "a", workers=1, progress=False, plots=False, train_fn=train)
+    s = run(_cfg(tiny, delta=2.0), tmp_path / "b", workers=1, progress=False, plots=False, train_fn=train)
+    assert s["delta"]["value"] == 2.0 and "warning" not in s["delta"]
