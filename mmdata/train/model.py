@@ -663,13 +663,24 @@ def load_weights(model: FusionModel, d: Any) -> None:
     """``d/model.pt`` into ``model``; an error naming both files when it does not fit."""
     import pickle
 
+    import re
+
     d = Path(d)
+    path = d / "model.pt"
+    if not path.is_file():
+        raise MMDataError(f"{path} not found: a run folder of `mmdata train --out DIR` holds it")
     try:
-        state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
-    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:  # torch's name no file
-        why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else type(exc).__name__
-        raise MMDataError(f"{d / 'model.pt'} is not a readable PyTorch checkpoint ({why}; "
-                          f"{(d / 'model.pt').stat().st_size:,} bytes): truncated? copy the run folder again") from exc
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # weights_only refused an object: a whole model, an optimizer, a class
+        first = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[0][:200]
+        raise MMDataError(f"{path} holds objects other than tensors ({first}): `mmdata train` writes the model's "
+                          "state dict, and no other object is loaded from a file (unpickling runs code); a model "
+                          "saved with torch.save(model)? save model.state_dict()") from exc
+    except (OSError, EOFError, RuntimeError, ValueError) as exc:  # torch's name no file
+        first = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+        why = f"{type(exc).__name__}: {first[0][:200]}" if first else type(exc).__name__
+        raise MMDataError(f"{path} is not a readable PyTorch checkpoint ({why}; {path.stat().st_size:,} bytes): "
+                          "truncated? copy the run folder again") from exc
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

@@ -240,3 +240,17 @@ def test_a_folders_blank_caption_is_predicted_as_its_shard_holds_it(tm: TrainedM
         src = raw / folder / stem
         request = {"key": s.key, "audio": src.with_suffix(".wav").read_bytes(), "text": src.with_suffix(".txt").read_bytes()}
         assert tm.predict([request])[0]["probs"] == tm.predict([s])[0]["probs"], (s.key, s.fields.get("text"))
+
+
+def test_a_whole_model_pickled_or_no_checkpoint_is_named_as_such(tm: TrainedModel, tmp_path: Path) -> None:
+    """Review of QA29: ``torch.save(model)`` (not its state dict) was called "truncated? copy again" with torch's
+    terminal colour codes, and a missing model.pt raised a bare FileNotFoundError from the error path."""
+    from mmdata.train.model import load_weights
+
+    torch.save(tm.model, tmp_path / "model.pt")
+    with pytest.raises(MMDataError, match=r"model.pt holds objects other than tensors .*save model.state_dict\(\)") as err:
+        load_weights(tm.model, tmp_path)
+    assert "\x1b" not in str(err.value) and "truncated" not in str(err.value)
+    (tmp_path / "model.pt").unlink()
+    with pytest.raises(MMDataError, match=r"model.pt not found"):
+        load_weights(tm.model, tmp_path)
