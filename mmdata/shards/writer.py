@@ -51,7 +51,7 @@ from mmdata.shards.pointers import DVC_POINTER, LFS_POINTER, LFS_SPEC, is_lfs_po
 from mmdata.shards.sources import (ON_ERROR, SEGMENT_FRAMES, SEGMENT_SOURCE, SKIP_REASON, UNREAD, Record, check_split_name, discover, discover_shards,
                                    check_split_folders, file_stamp, shard_files,
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
-                                   read_many, skip_entry, text_refusal)
+                                   read_many, safe_key, skip_entry, split_name, text_refusal)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import (LocalOutput, RemoteOutput, check_local_output, is_shard_name, output,
                                   refuse_read_only)
@@ -124,7 +124,7 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
 
 def assign_splits(records: list[Record], fractions: dict[str, float] | None, seed: int,
                   shared_files: bool = True, by: str = "label", given_by: str | None = None,
-                  label_names: Sequence[str] | None = None) -> list[str]:
+                  label_names: Sequence[str] | None = None, root: str | None = None) -> list[str]:
     """Set ``record.split`` in place: fixed splits stay; the rest are split stratified by label.
 
     Records sharing a :attr:`Record.group` (``--group-by``) or naming one file (a row per caption of one
@@ -142,8 +142,9 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     so only ``group`` joins them (no look at every path).
 
     ``by="key"`` (``--split-by key``) draws each free sample's (or group's) split from a hash of its key
-    (a group's: its ``group`` value, else its smallest key) and the seed alone (:func:`key_split`): adding
-    or removing other samples never moves it, at the price of shares that are only close to the
+    (a group's: its ``group`` value; rows naming one file: that file's, :func:`_unit_identity`, whose path
+    is taken in ``root``, the manifest's folder) and the seed alone (:func:`key_split`): adding or removing
+    other samples, or other caption rows of its image, never moves it, at the price of shares that are only close to the
     fractions and not stratified by label. The default ``by="label"`` is the stratified split above,
     whose seeded permutations change when the set of samples does (a new version of a dataset moves
     samples between splits). ``given_by``: what else gave records their split (``--split-from OLD``),
@@ -199,7 +200,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     names = list(fractions)
     free_units = _free_units(units)
     if by == "key":  # each sample (or group) by its own key: nothing else moves it
-        totals = _split_by_key(free_units if units is not None else [[r] for r in free], fractions, seed)
+        totals = _split_by_key(free_units if units is not None else [[r] for r in free], fractions, seed, root)
     # case twins alone are no groups: the stratified split of the rest stays as without them (one twin pair
     # sent every sample through split_grouped, QA27 G2-1)
     elif any(len(u) > 1 for u in (_free_units(split_groups(records, shared_files)[0]) if twins else free_units)):
@@ -272,19 +273,48 @@ def _key_cut(key: str, bounds: list[tuple[int, str]], seed: int) -> str:
     return next(n for bound, n in bounds if h < bound)
 
 
-def _split_by_key(units: list[list[Record]], fractions: dict[str, float], seed: int) -> dict[str, int]:
+def _split_by_key(units: list[list[Record]], fractions: dict[str, float], seed: int,
+                  root: str | None = None) -> dict[str, int]:
     """``--split-by key``: each unit (a sample, or a group of them) to the split :func:`key_split` gives its
-    identity (the group's ``group`` value, else its smallest key); the split totals."""
+    identity (:func:`_unit_identity`); the split totals."""
     bounds = _key_bounds(fractions)
     totals = dict.fromkeys(fractions, 0)
     for unit in units:
-        group = next((r.group for r in unit if r.group is not None), None)
-        ident = f"group:{group}" if group is not None else min(r.key for r in unit)
-        split = _key_cut(ident, bounds, seed)
+        split = _key_cut(_unit_identity(unit, root), bounds, seed)
         for r in unit:
             r.split = split
         totals[split] += len(unit)
     return totals
+
+
+def _unit_identity(unit: list[Record], root: str | None = None) -> str:
+    """What ``--split-by key`` hashes for a unit: a lone sample's key; a ``--group-by`` group's value
+    (``group:<value>``); rows naming one file (a row per caption of an image): the key a row without a key
+    column naming that file gets (its path in ``root``, the manifest's folder, without the extension), so adding
+    or removing caption rows never moves the image's other rows, and a lone row of a manifest without keys hashes
+    as its image's later rows do (QA29: the smallest row key moved the whole image when a row sorting first came
+    or went). Else (joined by case alone) the smallest key.
+
+    Example:
+        >>> rows = [Record(k, k, {"png": "/d/img/x.png", "txt": k.encode()}) for k in ("k0", "k1", "k2")]
+        >>> _unit_identity(rows[:2], "/d"), _unit_identity(rows[1:], "/d"), _unit_identity(rows[:1], "/d")
+        ('img_x_a95603ba', 'img_x_a95603ba', 'k0')
+    """
+    if len(unit) == 1:
+        return unit[0].key
+    group = next((r.group for r in unit if r.group is not None), None)
+    if group is not None:
+        return f"group:{group}"
+    named = Counter(str(v) for r in unit for v in {v for v in r.members.values() if v.__class__ is str or isinstance(v, Path)})
+    shared = sorted(v for v, n in named.items() if n > 1)
+    if not shared:
+        return min(r.key for r in unit)
+    path = shared[0].replace(os.sep, "/")
+    base = (root or "").replace(os.sep, "/").rstrip("/")
+    rel = path[len(base) + 1:] if base and path.startswith(base + "/") else path
+    folder, _, name = rel.rpartition("/")
+    stem = (split_name(name) or (name, ""))[0]
+    return safe_key(_nfc(f"{folder}/{stem}" if folder else stem))
 
 
 def _index_at(path: str | Path) -> tuple[str, str]:
@@ -2754,7 +2784,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     # the card says how the fractions were applied (None: every split came from the source / --split-from)
     if fractions is not None or split_from is not None or "split_method" in card_extra:  # shard's, not augment's
         card_extra["split_method"] = split_by if used is not None else None
-    warnings = [*(warnings or []), *assign_splits(records, fractions, seed, shared_files, split_by, given_by, label_names)]
+    warnings = [*(warnings or []), *assign_splits(records, fractions, seed, shared_files, split_by, given_by, label_names,
+                                                          root)]
     plan = plan_shards(records, maxcount, maxsize)
     payloads = {p["name"]: [_payload_record(r) for r in p["records"]] for p in plan}
     layouts = {rec[4] for recs in payloads.values() for rec in recs}
