@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +49,8 @@ CACHE_SAMPLES = 16_000_000
 #: larger one is refused, naming it, when the folder is listed and again when it is read (QA28: a 20 GB sparse
 #: ``.wav`` was read whole). 1 GiB of 16-bit PCM is MAX_AUDIO_SAMPLES, the most :func:`decode_audio` decodes.
 MAX_FILE_BYTES = 1 << 30
+#: the (folder, file) of the silent impulse responses :class:`Reverb` has warned about (once each per process)
+_DRY_WARNED: set[tuple[str, str]] = set()
 #: mu-law's mu for 8-bit companding (G.711 / torchaudio ``mu_law_encoding(quantization_channels=256)``)
 MU = 255
 
@@ -523,18 +526,51 @@ def synthetic_ir(sr: int, rt60: float, seed: int) -> torch.Tensor:
     return h[None]
 
 
+#: the most :func:`convolve_ir` amplifies, over what the impulse response scaled to unit energy gives: scaling
+#: the wet clip to the dry one's RMS restores a tone in a room's notch (up to 20 dB), but a wet clip whose energy
+#: is nearly all in the dropped tail (a DC clip through a differentiator) is not blown up to full scale
+REVERB_MAX_GAIN = 10.0
+
+
+def ir_usable(ir: torch.Tensor) -> bool:
+    """Whether an impulse response can reverberate a clip: not empty, finite, not all zero.
+
+    Example:
+        >>> ir_usable(torch.tensor([[0.0, 1.0]])), ir_usable(torch.zeros(1, 8))
+        (True, False)
+    """
+    return ir.numel() > 0 and bool(torch.isfinite(ir).all()) and bool(ir.abs().amax() > 0)
+
+
 def convolve_ir(x: torch.Tensor, ir: torch.Tensor) -> torch.Tensor:
-    """(C, T) audio convolved with an impulse response (1 or C, n) (FFT, float64), cut to the clip's length
-    (the tail past the end dropped), then scaled to the dry clip's RMS (a silent result stays silent)."""
+    """(C, T) audio convolved with an impulse response (1 or C, n) (FFT, float64), aligned on its direct path,
+    cut to the clip's length, then scaled to the dry clip's RMS with a gain of at most :data:`REVERB_MAX_GAIN`
+    over the IR scaled to unit energy.
+
+    The IR's samples before its direct path (its first channel's peak, the earliest over channels) are dropped,
+    as speechbrain's AddReverb does: a recorded IR's pre-delay would shift the clip out of its own time (an IR
+    whose direct path lies past a short clip's end left only FFT round-off, which the scaling blew up to the
+    clip's loudness, QA29). The tail past the clip's end is dropped. An unusable IR (:func:`ir_usable`) leaves
+    ``x`` as it is (:class:`Reverb` warns, naming the file).
+
+    Example:
+        >>> x = torch.tensor([[0.0, 1.0, 0.0, -1.0]])
+        >>> convolve_ir(x, torch.tensor([[0.0, 0.0, 2.0]]))  # a pure delay: the clip as it was
+        tensor([[ 0.,  1.,  0., -1.]])
+    """
     T = x.shape[-1]
-    if T == 0:
+    if T == 0 or not ir_usable(ir):
         return x.clone()
-    h = ir.to(device=x.device, dtype=torch.float64)
+    h = ir.to(dtype=torch.float64)
+    direct = int(h.abs().argmax(dim=-1).min())
+    h = h[..., direct:].to(x.device)
     n = T + h.shape[-1] - 1
     size = 1 << (n - 1).bit_length()
     y = torch.fft.irfft(torch.fft.rfft(x.double(), size) * torch.fft.rfft(h, size), size)[..., :T]
     dry, wet = x.double().pow(2).mean().sqrt(), y.pow(2).mean().sqrt()
-    y = y * (dry / wet) if float(wet) > 0 else y
+    if not float(wet) > 0:  # a silent clip (the aligned direct path keeps any sound: wet > 0 otherwise)
+        return x.clone()
+    y = y * torch.minimum(dry / wet, REVERB_MAX_GAIN / h.pow(2).sum().sqrt())
     return y.to(x.dtype)
 
 
@@ -542,8 +578,11 @@ class Reverb(_FileOp):
     """Room reverberation: convolve with an impulse response drawn from the folder ``path`` (same rules as
     ``background_noise``: resampled to the clip's rate, mixed to mono unless its channels match), or, with no
     ``path``, a synthetic one — Gaussian noise decaying 60 dB over an ``rt60`` drawn from its range, after a
-    direct path of 1. The output keeps the clip's length (the tail past its end is dropped) and is scaled to
-    the dry clip's RMS. Kernels agree to float rounding."""
+    direct path of 1. A file's IR is aligned on its direct path (its peak: a pre-delay does not shift the clip).
+    The output keeps the clip's length (the tail past its end is dropped) and is scaled to the dry clip's RMS,
+    with a gain of at most 10 over the IR scaled to unit energy. An IR file that is silent (or not finite)
+    leaves the clip as it is, warned once per file naming it and counted in the op's ``left_dry`` (file ->
+    clips). Kernels agree to float rounding."""
 
     section, name = "audio", "reverb"
     needs_rate = True
@@ -552,6 +591,11 @@ class Reverb(_FileOp):
                                            "empty: synthetic"),
               "rt60": Param("range", [0.2, 0.8], 0.01, 10.0, doc="synthetic decay time in seconds (60 dB), drawn from [min, max]")}
     tolerance = "allclose, atol 1e-5"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: IR file -> clips this op left unchanged because that file is silent (or not finite)
+        self.left_dry: dict[str, int] = {}
 
     def validate(self, where: str) -> None:
         self._resolve(where)
@@ -562,8 +606,22 @@ class Reverb(_FileOp):
         return {"rt60": float(rng.uniform(*self.rt60)), "seed": int(rng.integers(0, 2**62))}
 
     def _apply(self, x: torch.Tensor, sr: int, p: dict[str, Any]) -> torch.Tensor:
-        ir = self._load(p["file"], sr, x.shape[0]) if "file" in p else synthetic_ir(sr, p["rt60"], p["seed"])
+        if "file" not in p:
+            return convolve_ir(x, synthetic_ir(sr, p["rt60"], p["seed"]))
+        ir = self._load(p["file"], sr, x.shape[0])
+        if not ir_usable(ir):
+            self._left_dry(p["file"])
+            return x.clone()
         return convolve_ir(x, ir)
+
+    def _left_dry(self, name: str) -> None:
+        self.left_dry[name] = self.left_dry.get(name, 0) + 1
+        key = (str(self._folder), name)
+        if key not in _DRY_WARNED:  # once per file and process, as the loader's workers each hold a copy
+            _DRY_WARNED.add(key)
+            warnings.warn(f"{self.where} (reverb): impulse response {str(self._folder / name)!r} is silent (or not "
+                          "finite): clips drawing it are left unchanged, counted in the op's left_dry; remove it "
+                          "from the folder. Said once per file", UserWarning, stacklevel=2)
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         return sample.with_fields(audio=self._apply(sample["audio"], int(sample.sample_rate), params))
