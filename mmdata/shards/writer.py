@@ -160,7 +160,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     if by not in SPLIT_BY:
         raise SourceError(f"--split-by (split_by=) must be one of {SPLIT_BY}, got {by!r}")
     given = f"{given_by}, a manifest's split column" if given_by else "a manifest's split column"
-    warnings: list[str] = []
+    warnings: list[str] = _group_values(records)
     twins = case_twins(records)  # keys differing only in case: one item (IMG_0.JPG beside img_0.txt), one split
     units, shared = split_groups(records, shared_files, twins)  # None: nothing joined (every record its own unit)
     if twins:
@@ -632,6 +632,53 @@ def _pin_groups(units: list[list[Record]]) -> list[str]:
             f"source's own split column (e.g. {what}: {', '.join(f'{k} {v}' for k, v in sorted(given.items()))}); "
             f"they stay as given, so that group is in more than one split — fix the split column, and rows without "
             f"one take their group's most common split"]
+
+
+def _group_values(records: Sequence[Record]) -> list[str]:
+    """Read ``--group-by`` values as a manifest's split values and class names are: spaces around a value cut,
+    its NFC form (``'alice '`` and ``José`` typed on macOS, NFD, are the groups ``'alice'`` and ``José``), set
+    on the records in place; one warning naming values that were spelled several ways, one naming values that
+    differ only in case (kept as groups of their own, as class names are). A recording's own group (its
+    segments') is a path, left as it is. QA29: the raw values put one speaker in train and in test, silently.
+
+    Example:
+        >>> rs = [Record(k, k, group=g) for k, g in (("a", "bob"), ("b", "bob "), ("c", "Bob"))]
+        >>> [w[:54] for w in _group_values(rs)], [r.group for r in rs]
+        (["--group-by values 'bob ' (1 row) and 'bob' (1 row) are", "--group-by values 'Bob' (1 row) and 'bob' (2 rows) dif"], ['bob', 'bob', 'Bob'])
+    """
+    spellings: dict[str, Counter[str]] = {}
+    for r in records:
+        g = r.group
+        if g is None or (r.extra and r.extra.get(SEGMENT_SOURCE) == g) or not g.strip():
+            continue
+        r.group = _nfc(g.strip())
+        spellings.setdefault(r.group, Counter())[g] += 1
+    warnings = []
+    merged = [(v, sp) for v, sp in sorted(spellings.items()) if len(sp) > 1]
+    if merged:
+        def shown(v: str, sp: Counter[str]) -> str:
+            parts = [f"{printable(c)!r}{' in NFD' if _nfc(c.strip()) != c.strip() else ''} ({plural(k, 'row')})"
+                     for c, k in sorted(sp.items(), key=lambda ck: (ck[0] == v, ck[0]))]
+            return f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+        more = f"; and {len(merged) - 3} more" if len(merged) > 3 else ""
+        warnings.append(f"--group-by values {'; '.join(shown(v, sp) for v, sp in merged[:3])}{more} are one value "
+                        f"written with spaces around it or in two Unicode forms (NFC and NFD: typed on macOS and "
+                        f"elsewhere): each is one group, {', '.join(repr(printable(v)) for v, _ in merged[:3])}, whose rows "
+                        f"go to one split together; write each value one way to silence this")
+    by_case: dict[str, list[str]] = {}
+    for v in spellings:
+        by_case.setdefault(v.casefold(), []).append(v)
+    cased = [sorted(vs) for _, vs in sorted(by_case.items()) if len(vs) > 1]
+    if cased:
+        counts = {v: sum(sp.values()) for v, sp in spellings.items()}
+        shown_case = "; ".join(" and ".join(f"{printable(v)!r} ({plural(counts[v], 'row')})" for v in vs)
+                               for vs in cased[:3])
+        more = f"; and {len(cased) - 3} more" if len(cased) > 3 else ""
+        warnings.append(f"--group-by values {shown_case}{more} differ only in case — one speaker or item? They are "
+                        f"kept as written, groups of their own that may go to different splits; if they are one, "
+                        f"write the value one way")
+    return warnings
 
 
 def _shares_file(unit: list[Record]) -> bool:
