@@ -200,7 +200,10 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     names = list(fractions)
     free_units = _free_units(units)
     if by == "key":  # each sample (or group) by its own key: nothing else moves it
-        totals = _split_by_key(free_units if units is not None else [[r] for r in free], fractions, seed, root)
+        key_units = free_units if units is not None else [[r] for r in free]
+        totals = _split_by_key(key_units, fractions, seed, root)
+        if all(totals[n] for n in names if fractions[n] > 0):  # an empty split is warned of below
+            warnings += _key_share_warning(totals, fractions, len(key_units))
     # case twins alone are no groups: the stratified split of the rest stays as without them (one twin pair
     # sent every sample through split_grouped, QA27 G2-1)
     elif any(len(u) > 1 for u in (_free_units(split_groups(records, shared_files)[0]) if twins else free_units)):
@@ -227,7 +230,14 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         some = plural(len(free), "sample") + (" without a split of their own" if fixed else "")
         grouped = 0 < len(free_units) < len(free)  # units joined: fewer groups than samples
         for n in empty:
-            if grouped:  # fewer groups than splits: the cause is the groups, not the fraction
+            if by == "key":  # the hash put no unit there: no fraction rounds a hash
+                units_n = len(free_units) if units is not None else len(free)
+                warnings.append(f"split {n!r} is empty: --split-by key hashed each of the {some}'s "
+                                f"{plural(units_n, 'unit')} (a sample, or rows naming one file or sharing a "
+                                f"--group-by value) and none fell in {n} (its fraction {fractions[n]:g} expects "
+                                f"~{fractions[n] * len(free):.1f} samples; got {got}); with this few, split by label "
+                                f"(--split-by label), try another --seed, or keep splits with --split-from")
+            elif grouped:  # fewer groups than splits: the cause is the groups, not the fraction
                 warnings.append(f"split {n!r} is empty: the {some} form {plural(len(free_units), 'group')} "
                                 f"(rows naming one file, or --group-by), fewer than the splits asked for (got {got}); "
                                 f"group by a finer column or ask for fewer splits")
@@ -750,6 +760,26 @@ def _group_share_warning(totals: dict[str, int], fractions: dict[str, float], un
     asked = " / ".join(f"{fractions[k] / total_f:.0%}" for k in totals)
     return [f"the groups split the samples {got} for the asked {asked}: groups go to one split whole, and the largest "
             f"({name}) holds {len(big)} of {n} samples; split by another column, or accept these shares"]
+
+
+def _key_share_warning(totals: dict[str, int], fractions: dict[str, float], units: int) -> list[str]:
+    """``--split-by key``: a warning when the hashes put a split's share of the samples more than 5 points from
+    its fraction (few units: each falls where its hash does), as :func:`_group_share_warning` warns of groups.
+
+    Example:
+        >>> _key_share_warning({"train": 73, "val": 32, "test": 18}, {"train": 0.8, "val": 0.1, "test": 0.1}, 7)[0][:66]
+        '--split-by key split the samples train 59% / val 26% / test 15% fo'
+    """
+    n = sum(totals.values())
+    total_f = sum(fractions.values())
+    if n == 0 or max(abs(totals[k] / n - fractions[k] / total_f) for k in totals) <= 0.05 + 1e-9:
+        return []
+    got = " / ".join(f"{k} {totals[k] / n:.0%}" for k in totals)
+    asked = " / ".join(f"{fractions[k] / total_f:.0%}" for k in totals)
+    return [f"--split-by key split the samples {got} for the asked {asked}: each of the {plural(units, 'unit')} (a "
+            f"sample, or rows naming one file or sharing a --group-by value) goes where its key's hash falls, so few "
+            f"units miss the fractions; split by label (--split-by label) for exact shares, or accept these (they "
+            f"stay when versions add samples)"]
 
 
 def _group_class_warning(fractions: dict[str, float], units: list[list[Record]],
