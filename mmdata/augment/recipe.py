@@ -70,7 +70,8 @@ from mmdata.augment.base import Op, Shape, build_op
 from mmdata.augment.compose import MAX_DEPTH, Composite
 from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp, check_batch_section
-from mmdata.augment.targets import as_hwk, changes, check_ops, check_target, fill_of, from_hwk, move, validate_targets
+from mmdata.augment.targets import (as_hwk, changes, check_ops, check_target, fill_of, from_hwk, is_image, move,
+                                    validate_targets)
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
@@ -386,6 +387,12 @@ def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], ta
             items.append(value)
         _restack(out, name, items)
     return out
+
+
+def _on_image(step: Step) -> bool:
+    """Whether ``step`` acts on the field ``image`` only (an image op, or a composite of image ops): what an
+    image target runs through the image's own batched kernel."""
+    return step.op.field == "image" if not step.children else all(_on_image(c) for c in step.children)
 
 
 def _restack(batch: Batch, name: str, items: Sequence[Any]) -> Batch:
@@ -919,7 +926,12 @@ class Recipe:
             for lg, p in zip(logs, params):
                 lg.append(step.entry(p))
             if targets and changes(step, self._fills, targets):  # it moves the image's pixels (any image op: image targets)
-                batch = _move_rows(batch, step, params, targets, self._fills)
+                # frames take the image's own kernel (batched, on the batch's device): the per-sample CPU kernel
+                # was 1 level off the vectorised one, and drew another noise field on CUDA (QA29)
+                frames = [n for n in targets if is_image(self._fills[n])] if _on_image(step) else []
+                batch = _move_rows(batch, step, params, [n for n in targets if n not in frames], self._fills)
+                for name in frames:
+                    batch = self._run_frame(step, batch, name, params)
             if targets:  # rows whose image the step dropped (modality_dropout) lose their targets, as per sample
                 batch = self._batch_orphans(batch, targets, warn=False)
                 targets = [n for n in targets if isinstance(batch.data.get(n), torch.Tensor)]
@@ -972,6 +984,23 @@ class Recipe:
                               f"{sorted({len(p) for p in plan})} rows for a recipe of {len(self._steps)} random steps and a "
                               f"batch of {len(batch.keys)} rows: plan_batched(batch, epoch) makes the plan of this batch")
         return self._batched(self._steps, batch, epoch, plan=plan) if self._steps else batch
+
+    def _run_frame(self, step: Step, batch: Batch, name: str, params: Sequence[dict[str, Any]]) -> Batch:
+        """``batch`` with the image target ``name`` run through ``step``'s batched kernel with the image's
+        ``params`` (a row without the frame not at all), as the image ran: the same kernel, the same draw."""
+        here = batch.present[name]
+        frame = batch.replace(image=batch.data[name])  # as an image: (h, w) lengths on every row
+        frame.present["image"] = here
+        frame.lengths["image"] = batch.valid_shapes(name)[:, -2:].clone()
+        given = [p if h else {"applied": False} for p, h in zip(params, here.tolist())]
+        frame, _ = self._run_given(step, frame, given, dry=False)
+        out = batch.replace(**{name: frame.data["image"]})
+        shapes = frame.valid_shapes("image")  # back as collate gives a field: lengths only when rows differ
+        if len({tuple(r) for r, h in zip(shapes.tolist(), here.tolist()) if h}) > 1:
+            out.lengths[name] = shapes
+        else:
+            out.lengths.pop(name, None)
+        return out
 
     def _batch_orphans(self, batch: Batch, targets: Sequence[str], warn: bool = True) -> Batch:
         """The batch without the targets of rows that have no image (:meth:`_drop_orphans`), re-padded;

@@ -21,8 +21,12 @@ image of the image's height and width (the params are in the image's pixels: a f
 refused, naming the sample; shard a clip's frames at one size — and in the image's mode: a grey frame beside an
 RGB image is refused too, since ``to_rgb`` draws a no-op on the image and would leave the frame grey).
 
-Targets move per sample on the host, in the per-sample and the batched runs alike (a batch's targets row
-by row, then padded back), so both give the same maps; replay logs move them too.
+Mask targets move per sample on the host, in the per-sample and the batched runs alike (a batch's targets
+row by row, then padded back), so both give the same maps; replay logs move them too. In a batched run an
+image target goes through the image's own batched kernel with the image's params (on the batch's device,
+the rows without the frame left out), so a frame identical to the image stays identical to it there too;
+both are within that kernel's tolerance of the per-sample run (QA29: the frames ran the per-sample kernel,
+1 level off the vectorised image, and ``gaussian_noise`` on CUDA drew another noise field for them).
 """
 
 from __future__ import annotations
