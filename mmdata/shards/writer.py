@@ -172,7 +172,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
                         f"{path!r}; a row per caption of one image): each such set goes to one split, so that no file "
                         f"is in two splits; each sample holds its own copy of the file")
     if units is not None:
-        warnings += _pin_groups(units)
+        warnings += _pin_groups(units, given_by)
     free = [r for r in records if r.split is None]
     fixed = len(records) - len(free)
     if fractions is None:
@@ -657,9 +657,10 @@ def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: 
     return dict(zip(names, done))
 
 
-def _pin_groups(units: list[list[Record]]) -> list[str]:
+def _pin_groups(units: list[list[Record]], given_by: str | None = None) -> list[str]:
     """A group's records without a split take the split its other records give (the most common one);
-    a warning naming groups whose records give several."""
+    a warning naming groups whose records give several, and what gave them (``given_by``: ``--split-from``,
+    whose earlier version was not split by these groups; else the source's split column)."""
     mixed = []
     for unit in units:
         if len(unit) == 1:
@@ -682,8 +683,15 @@ def _pin_groups(units: list[list[Record]]) -> list[str]:
         what = f"the samples naming one file ({unit[0].source_key!r}, ...)"
     else:  # joined by case_twins alone
         what = f"the samples whose names differ only in case ({', '.join(repr(r.source_key) for r in unit[:3])})"
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(given.items()))
+    if given_by:
+        return [f"{plural(len(mixed), 'group')} of samples {'span' if len(mixed) != 1 else 'spans'} several splits by "
+                f"{given_by} (e.g. {what}: {counts}): the earlier version (or a split column) did not keep these groups "
+                f"in one split, and its samples keep their splits, so the groups are not disjoint across splits; new "
+                f"samples of such a group took its most common split. For disjoint groups, shard without "
+                f"{given_by} (a new split) or shard the earlier version with the same grouping"]
     return [f"{plural(len(mixed), 'group')} of samples {'span' if len(mixed) != 1 else 'spans'} several splits by the "
-            f"source's own split column (e.g. {what}: {', '.join(f'{k} {v}' for k, v in sorted(given.items()))}); "
+            f"source's own split column (e.g. {what}: {counts}); "
             f"they stay as given, so that group is in more than one split — fix the split column, and rows without "
             f"one take their group's most common split"]
 
@@ -2913,6 +2921,12 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         card_extra["split_method"] = split_by if used is not None else None
     warnings = [*(warnings or []), *assign_splits(records, fractions, seed, shared_files, split_by, given_by, label_names,
                                                           root)]
+    if "split_group_by" in card_extra:  # the card says whether the grouping holds (QA29: --split-from crossed it)
+        per: dict[str, set[str | None]] = {}
+        for r in records:
+            if r.group is not None:
+                per.setdefault(r.group, set()).add(r.split)
+        card_extra["split_groups_crossing"] = sum(1 for s in per.values() if len(s) > 1)
     plan = plan_shards(records, maxcount, maxsize)
     payloads = {p["name"]: [_payload_record(r) for r in p["records"]] for p in plan}
     layouts = {rec[4] for recs in payloads.values() for rec in recs}
