@@ -297,13 +297,18 @@ def plural(n: int, word: str, plural_word: str | None = None) -> str:
 def did_you_mean(name: Any, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the valid names closest to a misspelt ``name``, or ``""``.
 
+    A name that differs only in case is the one suggestion (``HFlip``: ``hflip``, not ``vflip`` first).
+
     Example:
         >>> did_you_mean("sze", ["size", "fill", "num_holes"])
         "; did you mean 'size'?"
+        >>> did_you_mean("HFlip", ["vflip", "hflip"])
+        "; did you mean 'hflip'?"
     """
     if not isinstance(name, str):
         return ""
-    close = difflib.get_close_matches(name, sorted(choices), n=3)
+    choices = sorted(choices)
+    close = [c for c in choices if c.lower() == name.lower()] or difflib.get_close_matches(name, choices, n=3)
     return ("; did you mean " + " or ".join(repr(c) for c in close) + "?") if close else ""
 
 

@@ -484,6 +484,62 @@ def op_names(section: str, deterministic: bool = False) -> list[str]:
     return sorted(n for (s, n), cls in registry().items() if s == section and (cls.deterministic or not deterministic))
 
 
+#: other libraries' op names -> (section, the op here, whose name): the unknown-op error names the op a user of
+#: albumentations / torchvision / kornia / audiomentations / torchaudio means. Only ops that do the same thing
+#: (a name that differs from ours only in case needs no entry: did_you_mean finds it)
+FOREIGN_OPS: dict[str, tuple[str, str, str]] = {
+    "HorizontalFlip": ("image", "hflip", "albumentations"),
+    "RandomHorizontalFlip": ("image", "hflip", "torchvision / kornia"),
+    "VerticalFlip": ("image", "vflip", "albumentations"),
+    "RandomVerticalFlip": ("image", "vflip", "torchvision / kornia"),
+    "RandomRotation": ("image", "rotate", "torchvision / kornia"),
+    "CoarseDropout": ("image", "cutout", "albumentations"),
+    "RandomErasing": ("image", "cutout", "torchvision / kornia"),
+    "GaussNoise": ("image", "gaussian_noise", "albumentations"),
+    "RandomGaussianNoise": ("image", "gaussian_noise", "kornia"),
+    "RandomBrightnessContrast": ("image", "brightness_contrast", "albumentations"),
+    "RandomResizedCrop": ("image", "random_resized_crop", "albumentations / torchvision / kornia"),
+    "RandomCrop": ("image", "random_crop", "albumentations / torchvision / kornia"),
+    "CenterCrop": ("image", "center_crop", "albumentations / torchvision / kornia"),
+    "PadIfNeeded": ("image", "pad_to_size", "albumentations"),
+    "SmallestMaxSize": ("image", "resize", "albumentations, side: shorter"),
+    "LongestMaxSize": ("image", "resize", "albumentations, side: longer"),
+    "ToGray": ("image", "to_gray", "albumentations"),
+    "Grayscale": ("image", "to_gray", "torchvision"),
+    "ToRGB": ("image", "to_rgb", "albumentations"),
+    "AddGaussianSNR": ("audio", "noise", "audiomentations"),
+    "AddGaussianNoise": ("audio", "noise", "audiomentations, here at an SNR"),
+    "AddBackgroundNoise": ("audio", "background_noise", "audiomentations"),
+    "ApplyImpulseResponse": ("audio", "reverb", "audiomentations"),
+    "Vol": ("audio", "gain", "torchaudio"),
+    "PolarityInversion": ("audio", "polarity", "audiomentations"),
+    "Shift": ("audio", "time_shift", "audiomentations"),
+    "PitchShift": ("audio", "pitch_shift", "audiomentations / torchaudio"),
+    "BandPassFilter": ("audio", "band_limit", "audiomentations"),
+    "TimeMask": ("audio", "time_mask", "audiomentations"),
+    "TimeMasking": ("audio", "time_mask", "torchaudio"),
+    "FrequencyMasking": ("audio", "freq_mask", "torchaudio"),
+}
+_FOREIGN_LOWER = {k.lower(): k for k in FOREIGN_OPS}
+
+
+def foreign_hint(section: str, name: str) -> str:
+    """What an unknown op ``name`` is here when another library calls it so (:data:`FOREIGN_OPS`), or ``""``.
+
+    Example:
+        >>> foreign_hint("image", "HorizontalFlip")
+        "; HorizontalFlip (albumentations) is 'hflip' here;"
+        >>> foreign_hint("image", "AddGaussianSNR")
+        "; AddGaussianSNR (audiomentations) is 'noise' here, an audio op (put it in the audio: section);"
+    """
+    known = _FOREIGN_LOWER.get(name.lower()) if isinstance(name, str) else None
+    if known is None:
+        return ""
+    sec, op, lib = FOREIGN_OPS[known]
+    there = "" if sec == section else f", an {sec} op (put it in the {sec}: section)"
+    return f"; {known} ({lib}) is {op!r} here{there};"
+
+
 def _plugin_op(section: str, name: str, where: str) -> type[Op] | None:
     """The op ``name`` of ``section`` once the installed entry points are loaded — library callers never call
     :func:`mmdata.plugins.load_plugins`, as the CLI does — or None (not found, or they were loaded before)."""
@@ -519,7 +575,8 @@ def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool 
     if cls is None or (normalize and not cls.deterministic):
         allowed = ", ".join(op_names(section, deterministic=normalize))
         if cls is None:
-            raise RecipeError(f"{where}: unknown {section} op {name!r}{did_you_mean(name, op_names(section)) or ';'} "
+            hint = foreign_hint(section, name) or did_you_mean(name, op_names(section)) or ";"
+            raise RecipeError(f"{where}: unknown {section} op {name!r}{hint} "
                               f"allowed: {allowed}")
         raise RecipeError(f"{where}: {name!r} draws random params; the normalize stage takes deterministic ops only: {allowed} "
                           f"(put {name!r} in the {section!r} section)")
