@@ -298,23 +298,31 @@ def _split_by_key(units: list[list[Record]], fractions: dict[str, float], seed: 
 
 
 def _unit_identity(unit: list[Record], root: str | None = None) -> str:
-    """What ``--split-by key`` hashes for a unit: a lone sample's key; a ``--group-by`` group's value
-    (``group:<value>``); rows naming one file (a row per caption of an image): the key a row without a key
-    column naming that file gets (its path in ``root``, the manifest's folder, without the extension), so adding
-    or removing caption rows never moves the image's other rows, and a lone row of a manifest without keys hashes
-    as its image's later rows do (QA29: the smallest row key moved the whole image when a row sorting first came
-    or went). Else (joined by case alone) the smallest key.
+    """What ``--split-by key`` hashes for a unit. A ``--group-by`` group: its value, ``group:<value>``, whether
+    it holds one row or many, so a group never moves when rows join or leave it. Else a lone row: its key. Else
+    rows naming one file (a row per caption of an image): the key a row without a key column naming that file
+    gets (its path in ``root``, the manifest's folder, without the extension), so adding or removing caption
+    rows never moves the image's other rows (QA29: the smallest row key moved the whole image when a row sorting
+    first came or went). Else (joined by case alone) the smallest key.
+
+    In a manifest without a key column a lone row's key is that file name, so an image hashes alike with one
+    row or several. In a manifest WITH a key column an image going from one row to two changes its hash once
+    (its row's key -> its file), and may change split then; ``--group-by`` a column naming the image keeps its
+    rows in one place under any edit of its captions.
 
     Example:
         >>> rows = [Record(k, k, {"png": "/d/img/x.png", "txt": k.encode()}) for k in ("k0", "k1", "k2")]
         >>> _unit_identity(rows[:2], "/d"), _unit_identity(rows[1:], "/d"), _unit_identity(rows[:1], "/d")
         ('img_x_a95603ba', 'img_x_a95603ba', 'k0')
+        >>> alone = Record("k0", "k0", {"txt": b"x"}, group="alice")
+        >>> _unit_identity([alone]), _unit_identity([alone, Record("k1", "k1", {"txt": b"y"}, group="alice")])
+        ('group:alice', 'group:alice')
     """
-    if len(unit) == 1:
-        return unit[0].key
     group = next((r.group for r in unit if r.group is not None), None)
     if group is not None:
         return f"group:{group}"
+    if len(unit) == 1:
+        return unit[0].key
     named = Counter(str(v) for r in unit for v in {v for v in r.members.values() if v.__class__ is str or isinstance(v, Path)})
     shared = sorted(v for v, n in named.items() if n > 1)
     if not shared:
