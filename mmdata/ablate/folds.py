@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from mmdata.ablate.stats import (ALPHA, MIN_SEEDS, N_RANDOM, decide, holm, holm_levels, outward_bracket, paired_sd,
-                                 sign_patterns)
+                                 sign_patterns, t_interval)
 from mmdata.errors import MMDataError
 
 SCHEMA = "mmdata.ablate.folds/1"
@@ -308,9 +308,14 @@ def pool(diffs: Mapping[str, Mapping[str, Mapping[int, float]]], *, alpha: float
 
 def exploratory(diffs: Mapping[str, Mapping[int, float]]) -> dict[str, Any] | None:
     """A secondary metric's pooled Δ for one arm (fold -> {seed: Δ}): the same estimate, an unadjusted 95%
-    t interval on the stratified standard error (df = sum of n_k - 1) and the unadjusted sign-flip p."""
-    from scipy.special import stdtrit
+    t interval on the stratified standard error (:func:`~mmdata.ablate.stats.t_interval`: None when no fold's
+    Δ varies) and the unadjusted sign-flip p.
 
+    Example:
+        >>> e = exploratory({"1": {0: 0.0, 1: 0.0}, "2": {0: 0.0, 1: 0.0}})
+        >>> e["mean_diff"], e["ci95_t_unadjusted"]
+        (0.0, None)
+    """
     used = {f: [float(v) for _, v in sorted(d.items())] for f, d in diffs.items() if len(d) >= MIN_SEEDS}
     if not used:
         return None
@@ -320,10 +325,8 @@ def exploratory(diffs: Mapping[str, Mapping[int, float]]) -> dict[str, Any] | No
     if abs(est) <= 1e-12 * max(max(abs(m) for m in means), 1.0):
         est = 0.0
     se = math.sqrt(sum(paired_sd(np.array(v)) ** 2 / len(v) for v in used.values())) / k
-    df = sum(len(v) - 1 for v in used.values())
-    h = float(stdtrit(df, 0.975)) * se
     return {"units": sum(len(v) for v in used.values()), "folds_used": list(used), "mean_diff": est, "se": se,
-            "ci95_t_unadjusted": [est - h, est + h], "p_value_unadjusted": _Units(used).p(0.0)}
+            "ci95_t_unadjusted": t_interval(list(used.values())), "p_value_unadjusted": _Units(used).p(0.0)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -594,7 +597,7 @@ def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True
         >>> [(a["name"], a["decision"]) for a in s["arms"]]  # doctest: +SKIP
         [('cutout', 'helps'), ('noise', 'inconclusive')]
     """
-    from mmdata.ablate.report import _controls, _finite, _secondary, _values
+    from mmdata.ablate.report import _controls, _finite, _secondary, _values, no_spread_text
     from mmdata.ablate.schedule import paired_diffs
     from mmdata.io import atomic_write_bytes
 
@@ -666,14 +669,21 @@ def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True
             secondary.setdefault(m, v)
     explore: dict[str, dict[str, Any]] = {a: {} for a in arm_names}
     for m, (_, mscale, mhib) in secondary.items():
-        per_fold = {}
+        per_fold, values = {}, {}
         for f, key in zip(folds, fold_key):
-            per_fold[key] = paired_diffs(_values(f.rows, m, mscale), base, arm_names)
+            values[key] = _values(f.rows, m, mscale)
+            per_fold[key] = paired_diffs(values[key], base, arm_names)
         for a in arm_names:
             e = exploratory({k: {s: v for s, v in per_fold[k][a].items() if s < f.cap}
                              for k, f in zip(fold_key, folds)})
             if e:
                 explore[a][m] = {**e, "higher_is_better": mhib}
+                if e["ci95_t_unadjusted"] is None:  # the runs keyed (fold, seed), as the single report's note reads them
+                    cap = {k: f.cap for k, f in zip(fold_key, folds)}
+                    runs = [(k, s) for k in e["folds_used"] for s in per_fold[k][a] if s < cap[k]]
+                    by_run = {x: {(k, s): v for k in e["folds_used"] for s, v in values[k].get(x, {}).items()}
+                              for x in (base, a)}
+                    explore[a][m]["ci95_t_note"] = no_spread_text(by_run, base, a, runs)
     arms_out = []
     for a in arm_names:
         e = prim[a]
@@ -930,7 +940,9 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
                 # runs whose metric was missing, NaN or ±inf are left out: say how many it used (QA)
                 short = f" ({e['units']} of {a['n_seeds']} runs)" if e and e["units"] < a["n_seeds"] else ""
                 fewer = fewer or bool(short)
-                cells.append(f"{num(e['mean_diff'])} {interval_text(e['ci95_t_unadjusted'])}{short}" if e else "—")
+                ci = (interval_text(e["ci95_t_unadjusted"]) if e and e["ci95_t_unadjusted"]
+                      else f"({e.get('ci95_t_note', 'no interval')})" if e else "")
+                cells.append(f"{num(e['mean_diff'])} {ci}{short}" if e else "—")
             lines.append(f"| {md_text(a['name'])} | " + " | ".join(cells) + " |")
         if fewer:
             lines += ["", "*k of n runs*: the metric was missing, NaN or ±inf on the arm's or the baseline's other "

@@ -24,7 +24,7 @@ from mmdata.ablate.design import KNOWN_METRICS, Ablation
 from mmdata.ablate.schedule import State, paired_diffs
 from mmdata.ablate.report_reference import NEW_OUT, constant_runs, data_reference, noise_text, reference_warnings, target_text
 from mmdata.ablate.stats import (MIN_SEEDS, SD_NOISE_FLOOR, analyze, end_ties, first_deciding_look, mde, min_seeds_for_verdict,
-                                 paired_sd)
+                                 paired_sd, t_interval)
 from mmdata.io import atomic_write_bytes
 
 MODS = ("image", "audio", "text")
@@ -144,38 +144,25 @@ def clean_mean(d: list[float], mean: float | None = None) -> float:
     return 0.0 if abs(m) < SD_NOISE_FLOOR * max(1.0, top) else m
 
 
-def _t_interval(d: list[float]) -> list[float] | None:
-    """The 95% paired t interval of the differences ``d``; ``[-inf, inf]`` below 2 seeds, and None when they are
-    equal (up to rounding): with no spread a t interval is undefined (scipy gives NaN), not a zero-width
-    interval — ``[+0.00, +0.00]`` read as a very precise null for a metric that never varied (QA29 stats #4).
-
-    Example:
-        >>> [round(v, 3) for v in _t_interval([1.0, 2.0, 3.0])], _t_interval([0.5, 0.5, 0.5]), _t_interval([1.0])
-        ([-0.484, 4.484], None, [-inf, inf])
-    """
-    from scipy.special import stdtrit
-
-    if len(d) < 2:
-        return [-math.inf, math.inf]
-    mean, sd = float(np.mean(d)), paired_sd(np.asarray(d, dtype=float))
-    if sd == 0:
-        return None
-    h = float(stdtrit(len(d) - 1, 0.975)) * sd / math.sqrt(len(d))
-    return [mean - h, mean + h]
-
-
-def no_spread_text(values: dict[str, dict[int, float]], base: str, arm: str, seeds: list[int]) -> str:
-    """Why an exploratory Δ has no interval (every paired difference equal): the metric was constant on every
-    run of the pair, or it moved but by the same Δ on every seed.
+def no_spread_text(values: dict[str, dict[Any, float]], base: str, arm: str, seeds: list[Any]) -> str:
+    """Why an exploratory Δ has no interval (:func:`~mmdata.ablate.stats.t_interval` gave None): the metric was
+    constant on every run of the pair, or it moved but by the same Δ on every seed — of each fold, when
+    ``mmdata ablate-folds`` keys the runs by (fold, seed) and the folds' Δs differ.
 
     Example:
         >>> no_spread_text({"b": {0: 0.5, 1: 0.5}, "a": {0: 0.5, 1: 0.5}}, "b", "a", [0, 1])
         'constant on every run: no spread, no interval'
         >>> no_spread_text({"b": {0: 0.4, 1: 0.6}, "a": {0: 0.5, 1: 0.7}}, "b", "a", [0, 1])
         'the same Δ on every seed: no spread, no interval'
+        >>> no_spread_text({"b": {(1, 0): 0.4, (2, 0): 0.4}, "a": {(1, 0): 0.5, (2, 0): 0.7}}, "b", "a", [(1, 0), (2, 0)])
+        'the same Δ on every seed of a fold, another Δ in each fold: no spread, no interval'
     """
-    seen = {float(values[k][s]) for k in (base, arm) for s in seeds if s in values.get(k, {})}
-    return ("constant on every run" if len(seen) == 1 else "the same Δ on every seed") + ": no spread, no interval"
+    seeds = [s for s in seeds if s in values.get(base, {}) and s in values.get(arm, {})]
+    seen = {float(values[k][s]) for k in (base, arm) for s in seeds}
+    d = np.array([values[arm][s] - values[base][s] for s in seeds], dtype=float)
+    what = ("constant on every run" if len(seen) == 1 else "the same Δ on every seed" if len(d) < 2 or paired_sd(d) == 0
+            else "the same Δ on every seed of a fold, another Δ in each fold")
+    return what + ": no spread, no interval"
 
 
 def _finite(x: Any) -> Any:
@@ -275,7 +262,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
             if d:
                 from mmdata.ablate.stats import sign_flip_p
 
-                ci = _t_interval(d)
+                ci = t_interval([d])
                 explore[m][a] = {"n_seeds": len(d), "mean_diff": clean_mean(d), "ci95_t_unadjusted": ci,
                                  "p_value_unadjusted": sign_flip_p(d), "higher_is_better": hib}
                 if ci is None:

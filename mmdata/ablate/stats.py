@@ -578,6 +578,32 @@ def paired_sd(x: np.ndarray, values: bool = False) -> float:
     return 0.0 if sd < SD_NOISE_FLOOR * (scale if values else max(1.0, scale)) else sd
 
 
+def t_interval(groups: Sequence[Sequence[float]]) -> list[float] | None:
+    """The unadjusted 95% t interval of the mean of the groups' mean paired differences (one group per fold)
+    on the stratified standard error, df = sum of n_k - 1: one group is the paired t interval. ``[-inf, inf]``
+    when a group has fewer than 2 differences; None when no group has spread (each one's differences equal up
+    to rounding): a t interval is then undefined (scipy gives NaN), not zero-width — ``[+0.00, +0.00]`` read
+    as a very precise null for a metric that never varied (QA29 stats #4; ``mmdata ablate-folds`` too, review r2).
+
+    Example:
+        >>> [round(v, 3) for v in t_interval([[1.0, 2.0, 3.0]])], t_interval([[0.5, 0.5], [0.7, 0.7]])
+        ([-0.484, 4.484], None)
+        >>> t_interval([[1.0]])
+        [-inf, inf]
+    """
+    from scipy.special import stdtrit
+
+    if not groups or min(len(g) for g in groups) < 2:
+        return [-math.inf, math.inf]
+    x = [np.asarray(g, dtype=float) for g in groups]
+    var = sum(paired_sd(g) ** 2 / len(g) for g in x)
+    if var == 0:
+        return None
+    est = float(np.mean([g.mean() for g in x]))
+    h = float(stdtrit(sum(len(g) - 1 for g in x), 0.975)) * math.sqrt(var) / len(x)
+    return [est - h, est + h]
+
+
 def min_seeds_for_verdict(alpha: float, arms: int) -> int:
     """Fewest paired seeds with which any of ``arms`` arms can be decided at family-wise ``alpha``: the
     exact two-sided sign-flip test's smallest p is ``2 / 2**n`` (every seed the same sign), and Holm's

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mmdata.ablate.report import _t_interval, no_spread_text
+from mmdata.ablate.report import no_spread_text
+from mmdata.ablate.stats import t_interval
 
 
 def test_no_spread_has_no_interval() -> None:
-    assert _t_interval([0.0, 0.0, 0.0]) is None and _t_interval([0.06, 0.06 + 1e-16, 0.06]) is None
-    assert _t_interval([1.0, 2.0])[0] < 1.5 < _t_interval([1.0, 2.0])[1]
+    assert t_interval([[0.0, 0.0, 0.0]]) is None and t_interval([[0.06, 0.06 + 1e-16, 0.06]]) is None
+    assert t_interval([[1.0, 2.0]])[0] < 1.5 < t_interval([[1.0, 2.0]])[1]
     assert no_spread_text({"b": {0: 0.5, 1: 0.5}, "a": {0: 0.5, 1: 0.5}}, "b", "a", [0, 1]).startswith("constant")
 
 
