@@ -488,56 +488,84 @@ def _earlier_members(path: str | Path, storage_options: dict[str, Any] | None, k
 
 def _same_content(r: Record, key: str, members: list[tuple[str, int, int]]) -> bool:
     """Whether the record ``r`` holds the members of the earlier sample ``key`` (by extension; the label's
-    ``cls``, which a move changes, aside) with the same bytes: sizes, then the CRC-32 of each file's or inline
-    member's bytes. A file that cannot be read: False (the sample is split anew, as a new one)."""
-    before = {m[len(key) + 1:]: (size, crc) for m, size, crc in members if m.startswith(key + ".")}
-    before.pop("cls", None)
-    now = {e: v for e, v in r.members.items() if e != "cls"}
-    if set(before) != set(now):
+    ``cls``, which a move changes, aside) with the same bytes (:func:`_content_change`). A file that cannot be
+    read: False (the sample is split anew, as a new one)."""
+    before = {m[len(key) + 1:] for m, _, _ in members if m.startswith(key + ".")} - {"cls"}
+    if before != set(r.members) - {"cls"}:
         return False
-    for ext, value in now.items():
-        size, crc = before[ext]
-        try:
-            data = value if isinstance(value, bytes) else (
-                Path(value).read_bytes() if Path(value).stat().st_size == size else None)
-        except OSError:
-            return False
-        if data is None or len(data) != size or zlib.crc32(data) != crc:
-            return False
-    return True
+    try:
+        return _content_change(r, key, members, skip={"cls"}) is None
+    except _UNREADABLE:
+        return False
+
+
+#: what reading a member for :func:`_content_change` may raise: a file gone or unreadable, a segment that cannot
+#: be cut (soundfile's errors)
+_UNREADABLE = (OSError, CorruptMedia, RuntimeError, ValueError)
+
+
+def _content_change(r: Record, key: str, members: list[tuple[str, int, int]], skip: set[str],
+                    read: bool = True) -> str | None:
+    """How the members of the record ``r`` differ from those of the earlier sample ``key`` (``members``: the
+    earlier index's (name, size, CRC-32) each), or None: every member both hold, by extension and ``skip``
+    aside, has the stored size and, with ``read``, the stored CRC-32. A member is compared as the writer stores
+    it: inline bytes as they are, a file by its size (a stat) then its bytes, a ``--segment`` member by the
+    frames cut from its recording (:func:`cut_segment`; without ``read`` not compared: only the cut has a
+    size). Raises what reading a member raises (:data:`_UNREADABLE`)."""
+    from mmdata.shards.sources import close_audio, open_audio
+
+    before = {m[len(key) + 1:]: (size, crc) for m, size, crc in members if m.startswith(key + ".")}
+    frames = r.extra.get(SEGMENT_FRAMES) if r.extra else None
+    for ext in sorted(set(before) & set(r.members) - skip):
+        value, (size, crc) = r.members[ext], before[ext]
+        data: bytes | None = value if isinstance(value, bytes) else None
+        if data is None and frames and field_of(ext) == "audio":
+            if not read:
+                continue
+            first, _, stop = frames.partition(":")
+            f = open_audio(str(value))
+            try:
+                data = cut_segment(f, int(first), int(stop), ext)
+            finally:
+                close_audio(f)
+        got = len(data) if data is not None else os.stat(value).st_size
+        if got != size:
+            return f"{ext} {size} -> {got} bytes"
+        if read and data is None:
+            data = Path(value).read_bytes()
+        if data is not None and zlib.crc32(data) != crc:
+            return f"{ext} other bytes, same size"
+    return None
 
 
 def _other_content(kept: list[Record], earlier: str | Path, storage_options: dict[str, Any] | None,
                    read: int = 64) -> list[tuple[str, str]]:
     """``--split-from``: the samples kept by key whose files are not the earlier sample's (a manifest export that
-    renumbers its ids when rows are deleted reuses a key for another image): (key, how it differs) each. Every
-    file member in both versions is compared by size (a stat), the first ``read`` samples of equal sizes also
-    by CRC-32 (fixed-size clips differ in bytes only); a sample without a common file member by its inline members
-    (its text). The label (``cls``) and metadata (``json``) may change under one key and are not compared; an
-    earlier index without CRC-32s compares nothing (QA29: 57 of 57 kept keys named other images, silently)."""
+    renumbers its ids when rows are deleted reuses a key for another image): (key, how it differs) each, by
+    :func:`_content_change`. A sample's file members are compared (its inline ones, its text, only when it has
+    none): by size (a stat), and the first ``read`` samples also by CRC-32 (fixed-size clips differ in bytes
+    only); a ``--segment`` sample by its cut frames, in those first ``read`` only. The label (``cls``) and
+    metadata (``json``) may change under one key and are not compared (:func:`_same_content`, a class move,
+    compares all but ``cls``); an earlier index without CRC-32s compares nothing (QA29: 57 of 57 kept keys
+    named other images, silently; review: every kept segment was compared by its recording's size)."""
     if not kept:
         return []
     before = _earlier_members(earlier, storage_options, {r.key for r in kept})
     other: list[tuple[str, str]] = []
     for r in kept:
-        then = {m[len(r.key) + 1:]: (size, crc) for m, size, crc in before.get(r.key, []) if m.startswith(r.key + ".")}
-        common = [e for e in sorted(set(then) & set(r.members)) if e not in ("cls", "json")]
-        files = [e for e in common if not isinstance(r.members[e], bytes)]
-        for e in files or common:
-            value, (size, crc) = r.members[e], then[e]
-            try:
-                got = len(value) if isinstance(value, bytes) else os.stat(value).st_size
-                if got == size and (isinstance(value, bytes) or read > 0):
-                    read -= not isinstance(value, bytes)
-                    data = value if isinstance(value, bytes) else Path(value).read_bytes()
-                    got_crc = zlib.crc32(data)
-                else:
-                    got_crc = crc
-            except OSError:
-                break  # unreadable: the writer reports it
-            if got != size or got_crc != crc:
-                other.append((r.key, f"{e} {size} -> {got} bytes" if got != size else f"{e} other bytes, same size"))
-                break
+        if r.key not in before:
+            continue
+        then = {m[len(r.key) + 1:] for m, _, _ in before[r.key] if m.startswith(r.key + ".")}
+        common = then & set(r.members) - {"cls", "json"}
+        files = {e for e in common if not isinstance(r.members[e], bytes)}
+        try:
+            how = _content_change(r, r.key, before[r.key], {"cls", "json"} | (common - files if files else set()),
+                                  read=read > 0)
+        except _UNREADABLE:
+            continue  # unreadable: the writer reports it
+        read -= bool(files)
+        if how is not None:
+            other.append((r.key, how))
     return other
 
 
