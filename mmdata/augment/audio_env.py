@@ -49,8 +49,8 @@ CACHE_SAMPLES = 16_000_000
 #: larger one is refused, naming it, when the folder is listed and again when it is read (QA28: a 20 GB sparse
 #: ``.wav`` was read whole). 1 GiB of 16-bit PCM is MAX_AUDIO_SAMPLES, the most :func:`decode_audio` decodes.
 MAX_FILE_BYTES = 1 << 30
-#: the (folder, file) of the silent impulse responses :class:`Reverb` has warned about (once each per process)
-_DRY_WARNED: set[tuple[str, str]] = set()
+#: the (folder, file, why) of the IRs :class:`Reverb` left clips dry for and warned about (once per process)
+_DRY_WARNED: set[tuple[str, str, str]] = set()
 #: mu-law's mu for 8-bit companding (G.711 / torchaudio ``mu_law_encoding(quantization_channels=256)``)
 MU = 255
 
@@ -530,6 +530,11 @@ def synthetic_ir(sr: int, rt60: float, seed: int) -> torch.Tensor:
 #: the wet clip to the dry one's RMS restores a tone in a room's notch (up to 20 dB), but a wet clip whose energy
 #: is nearly all in the dropped tail (a DC clip through a differentiator) is not blown up to full scale
 REVERB_MAX_GAIN = 10.0
+#: a wet clip holding less than this share of the whole convolution's energy (-60 dB, the level that defines
+#: rt60) is no reverberated clip: the IR's sound falls past the clip's end, and what is left inside is FFT
+#: round-off, which scaling to the dry RMS blew up to noise at full scale (QA29). A synthetic IR (its direct path
+#: at 0) keeps far more: about 8e-5 for 16 samples of noise with a 10 s ``rt60`` at 48 kHz.
+REVERB_MIN_SHARE = 1e-6
 
 
 def ir_usable(ir: torch.Tensor) -> bool:
@@ -542,34 +547,38 @@ def ir_usable(ir: torch.Tensor) -> bool:
     return ir.numel() > 0 and bool(torch.isfinite(ir).all()) and bool(ir.abs().amax() > 0)
 
 
-def convolve_ir(x: torch.Tensor, ir: torch.Tensor) -> torch.Tensor:
-    """(C, T) audio convolved with an impulse response (1 or C, n) (FFT, float64), aligned on its direct path,
-    cut to the clip's length, then scaled to the dry clip's RMS with a gain of at most :data:`REVERB_MAX_GAIN`
-    over the IR scaled to unit energy.
+def convolve_ir(x: torch.Tensor, ir: torch.Tensor) -> torch.Tensor | None:
+    """(C, T) audio convolved with an impulse response (1 or C, n) (FFT, float64), cut to the clip's length
+    (the tail past the end dropped; a pre-delay is kept, as in audiomentations' ApplyImpulseResponse and
+    torch-audiomentations' default), then scaled to the dry clip's RMS with a gain of at most
+    :data:`REVERB_MAX_GAIN` over the IR scaled to unit energy (a silent clip stays silent).
 
-    The IR's samples before its direct path (its first channel's peak, the earliest over channels) are dropped,
-    as speechbrain's AddReverb does: a recorded IR's pre-delay would shift the clip out of its own time (an IR
-    whose direct path lies past a short clip's end left only FFT round-off, which the scaling blew up to the
-    clip's loudness, QA29). The tail past the clip's end is dropped. An unusable IR (:func:`ir_usable`) leaves
-    ``x`` as it is (:class:`Reverb` warns, naming the file).
+    Returns None where the IR gives the clip no reverberated sound: it is not usable (:func:`ir_usable`), or
+    the clip holds less than :data:`REVERB_MIN_SHARE` of the convolution's energy (the IR's sound starts past
+    the clip's end). :class:`Reverb` then leaves the clip dry, warns and counts.
 
     Example:
         >>> x = torch.tensor([[0.0, 1.0, 0.0, -1.0]])
-        >>> convolve_ir(x, torch.tensor([[0.0, 0.0, 2.0]]))  # a pure delay: the clip as it was
-        tensor([[ 0.,  1.,  0., -1.]])
+        >>> convolve_ir(x, torch.tensor([[0.0, 2.0]])).round(decimals=4)  # a pre-delay of one sample, kept
+        tensor([[0.0000, 0.0000, 1.4142, 0.0000]])
+        >>> convolve_ir(x, torch.tensor([[0.0, 0.0, 0.0, 0.0, 1.0]])) is None  # its sound starts past the end
+        True
     """
     T = x.shape[-1]
-    if T == 0 or not ir_usable(ir):
+    if T == 0:
         return x.clone()
-    h = ir.to(dtype=torch.float64)
-    direct = int(h.abs().argmax(dim=-1).min())
-    h = h[..., direct:].to(x.device)
+    if not ir_usable(ir):
+        return None
+    h = ir.to(device=x.device, dtype=torch.float64)
     n = T + h.shape[-1] - 1
     size = 1 << (n - 1).bit_length()
-    y = torch.fft.irfft(torch.fft.rfft(x.double(), size) * torch.fft.rfft(h, size), size)[..., :T]
+    whole = torch.fft.irfft(torch.fft.rfft(x.double(), size) * torch.fft.rfft(h, size), size)[..., :n]
+    y = whole[..., :T]
     dry, wet = x.double().pow(2).mean().sqrt(), y.pow(2).mean().sqrt()
-    if not float(wet) > 0:  # a silent clip (the aligned direct path keeps any sound: wet > 0 otherwise)
-        return x.clone()
+    if not float(wet) > 0:  # a silent clip (or one the IR's sound misses entirely)
+        return y.to(x.dtype) if float(whole.abs().amax()) == 0 else None
+    if float(y.pow(2).sum()) < REVERB_MIN_SHARE * float(whole.pow(2).sum()):
+        return None
     y = y * torch.minimum(dry / wet, REVERB_MAX_GAIN / h.pow(2).sum().sqrt())
     return y.to(x.dtype)
 
@@ -578,11 +587,12 @@ class Reverb(_FileOp):
     """Room reverberation: convolve with an impulse response drawn from the folder ``path`` (same rules as
     ``background_noise``: resampled to the clip's rate, mixed to mono unless its channels match), or, with no
     ``path``, a synthetic one — Gaussian noise decaying 60 dB over an ``rt60`` drawn from its range, after a
-    direct path of 1. A file's IR is aligned on its direct path (its peak: a pre-delay does not shift the clip).
-    The output keeps the clip's length (the tail past its end is dropped) and is scaled to the dry clip's RMS,
-    with a gain of at most 10 over the IR scaled to unit energy. An IR file that is silent (or not finite)
-    leaves the clip as it is, warned once per file naming it and counted in the op's ``left_dry`` (file ->
-    clips). Kernels agree to float rounding."""
+    direct path of 1. The output keeps the clip's length (the tail past its end is dropped; an IR's pre-delay
+    is kept, as audiomentations' ApplyImpulseResponse does) and is scaled to the dry clip's RMS, with a gain of
+    at most 10 over the IR scaled to unit energy. An IR file that is silent (or not finite), or whose sound
+    starts past a clip's end (under a millionth of the wet energy inside the clip), leaves that clip as it is,
+    warned once per file naming it and counted in the op's ``left_dry`` (file -> clips). Kernels agree to
+    float rounding."""
 
     section, name = "audio", "reverb"
     needs_rate = True
@@ -594,7 +604,7 @@ class Reverb(_FileOp):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        #: IR file -> clips this op left unchanged because that file is silent (or not finite)
+        #: IR file -> clips this op left unchanged because that file gives them no reverberated sound
         self.left_dry: dict[str, int] = {}
 
     def validate(self, where: str) -> None:
@@ -606,22 +616,24 @@ class Reverb(_FileOp):
         return {"rt60": float(rng.uniform(*self.rt60)), "seed": int(rng.integers(0, 2**62))}
 
     def _apply(self, x: torch.Tensor, sr: int, p: dict[str, Any]) -> torch.Tensor:
-        if "file" not in p:
-            return convolve_ir(x, synthetic_ir(sr, p["rt60"], p["seed"]))
-        ir = self._load(p["file"], sr, x.shape[0])
-        if not ir_usable(ir):
-            self._left_dry(p["file"])
+        ir = self._load(p["file"], sr, x.shape[0]) if "file" in p else synthetic_ir(sr, p["rt60"], p["seed"])
+        y = convolve_ir(x, ir)
+        if y is None:
+            self._left_dry(p.get("file", "(synthetic)"), "silent" if not ir_usable(ir) else "late", x.shape[-1] / sr)
             return x.clone()
-        return convolve_ir(x, ir)
+        return y
 
-    def _left_dry(self, name: str) -> None:
+    def _left_dry(self, name: str, why: str, seconds: float) -> None:
         self.left_dry[name] = self.left_dry.get(name, 0) + 1
-        key = (str(self._folder), name)
-        if key not in _DRY_WARNED:  # once per file and process, as the loader's workers each hold a copy
+        key = (str(self._folder), name, why)
+        if key not in _DRY_WARNED:  # once per file, reason and process, as the loader's workers each hold a copy
             _DRY_WARNED.add(key)
-            warnings.warn(f"{self.where} (reverb): impulse response {str(self._folder / name)!r} is silent (or not "
-                          "finite): clips drawing it are left unchanged, counted in the op's left_dry; remove it "
-                          "from the folder. Said once per file", UserWarning, stacklevel=2)
+            what = f"impulse response {str(self._folder / name)!r}" if self._files else "the synthetic impulse response"
+            said = ("is silent (or not finite)" if why == "silent" else
+                    f"has its sound start past the end of a {seconds:.3g} s clip (cut its pre-delay)")
+            warnings.warn(f"{self.where} (reverb): {what} {said}: clips drawing it are left unchanged, counted in "
+                          "the op's left_dry; remove it from the folder. Said once per file", UserWarning,
+                          stacklevel=2)
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         return sample.with_fields(audio=self._apply(sample["audio"], int(sample.sample_rate), params))
