@@ -484,60 +484,82 @@ def op_names(section: str, deterministic: bool = False) -> list[str]:
     return sorted(n for (s, n), cls in registry().items() if s == section and (cls.deterministic or not deterministic))
 
 
-#: other libraries' op names -> (section, the op here, whose name): the unknown-op error names the op a user of
-#: albumentations / torchvision / kornia / audiomentations / torchaudio means. Only ops that do the same thing
-#: (a name that differs from ours only in case needs no entry: did_you_mean finds it)
-FOREIGN_OPS: dict[str, tuple[str, str, str]] = {
-    "HorizontalFlip": ("image", "hflip", "albumentations"),
-    "RandomHorizontalFlip": ("image", "hflip", "torchvision / kornia"),
-    "VerticalFlip": ("image", "vflip", "albumentations"),
-    "RandomVerticalFlip": ("image", "vflip", "torchvision / kornia"),
-    "RandomRotation": ("image", "rotate", "torchvision / kornia"),
-    "CoarseDropout": ("image", "cutout", "albumentations"),
-    "RandomErasing": ("image", "cutout", "torchvision / kornia"),
-    "GaussNoise": ("image", "gaussian_noise", "albumentations"),
-    "RandomGaussianNoise": ("image", "gaussian_noise", "kornia"),
-    "RandomBrightnessContrast": ("image", "brightness_contrast", "albumentations"),
-    "RandomResizedCrop": ("image", "random_resized_crop", "albumentations / torchvision / kornia"),
-    "RandomCrop": ("image", "random_crop", "albumentations / torchvision / kornia"),
-    "CenterCrop": ("image", "center_crop", "albumentations / torchvision / kornia"),
-    "PadIfNeeded": ("image", "pad_to_size", "albumentations"),
-    "SmallestMaxSize": ("image", "resize", "albumentations, side: shorter"),
-    "LongestMaxSize": ("image", "resize", "albumentations, side: longer"),
-    "ToGray": ("image", "to_gray", "albumentations"),
-    "Grayscale": ("image", "to_gray", "torchvision"),
-    "ToRGB": ("image", "to_rgb", "albumentations"),
-    "AddGaussianSNR": ("audio", "noise", "audiomentations"),
-    "AddGaussianNoise": ("audio", "noise", "audiomentations, here at an SNR"),
-    "AddBackgroundNoise": ("audio", "background_noise", "audiomentations"),
-    "ApplyImpulseResponse": ("audio", "reverb", "audiomentations"),
-    "Vol": ("audio", "gain", "torchaudio"),
-    "PolarityInversion": ("audio", "polarity", "audiomentations"),
-    "Shift": ("audio", "time_shift", "audiomentations"),
-    "PitchShift": ("audio", "pitch_shift", "audiomentations / torchaudio"),
-    "BandPassFilter": ("audio", "band_limit", "audiomentations"),
-    "TimeMask": ("audio", "time_mask", "audiomentations"),
-    "TimeMasking": ("audio", "time_mask", "torchaudio"),
-    "FrequencyMasking": ("audio", "freq_mask", "torchaudio"),
+#: (section, another library's op name) -> (the op here, whose name and how it differs): the unknown-op error
+#: names the op a user of albumentations / torchvision / kornia / audiomentations / torchaudio means, in the
+#: section the name was written in. A name with no entry in that section is sent to another section's entry
+#: only when the section has no close op of its own (a name that differs from ours only in case needs no entry:
+#: did_you_mean finds it). ``""`` as the op: the name means something no op of that section does (the note says).
+FOREIGN_OPS: dict[tuple[str, str], tuple[str, str]] = {
+    ("image", "HorizontalFlip"): ("hflip", "albumentations"),
+    ("image", "RandomHorizontalFlip"): ("hflip", "torchvision / kornia"),
+    ("image", "VerticalFlip"): ("vflip", "albumentations"),
+    ("image", "RandomVerticalFlip"): ("vflip", "torchvision / kornia"),
+    ("image", "RandomRotation"): ("rotate", "torchvision / kornia"),
+    ("image", "CoarseDropout"): ("cutout", "albumentations"),
+    ("image", "RandomErasing"): ("cutout", "torchvision / kornia"),
+    ("image", "GaussNoise"): ("gaussian_noise", "albumentations"),
+    ("image", "RandomGaussianNoise"): ("gaussian_noise", "kornia"),
+    ("image", "AddGaussianNoise"): ("gaussian_noise", "audiomentations' name; for images"),
+    ("image", "RandomBrightnessContrast"): ("brightness_contrast", "albumentations"),
+    ("image", "RandomResizedCrop"): ("random_resized_crop", "albumentations / torchvision / kornia"),
+    ("image", "RandomCrop"): ("random_crop", "albumentations / torchvision / kornia"),
+    ("image", "CenterCrop"): ("center_crop", "albumentations / torchvision / kornia"),
+    ("image", "PadIfNeeded"): ("pad_to_size", "albumentations"),
+    ("image", "SmallestMaxSize"): ("resize", "albumentations, side: shorter"),
+    ("image", "LongestMaxSize"): ("resize", "albumentations, side: longer"),
+    ("image", "ToGray"): ("to_gray", "albumentations; it keeps 3 channels: add channels: 3"),
+    ("image", "Grayscale"): ("to_gray", "torchvision"),
+    ("image", "ToRGB"): ("to_rgb", "albumentations"),
+    ("image", "Shift"): ("", "a translation in image libraries; no image op here translates"),
+    ("audio", "RandomCrop"): ("random_crop", "torch-audiomentations"),
+    ("audio", "GaussNoise"): ("noise", "albumentations' image op; for audio, at an SNR"),
+    ("audio", "AddGaussianSNR"): ("noise", "audiomentations"),
+    ("audio", "AddGaussianNoise"): ("noise", "audiomentations, here at an SNR"),
+    ("audio", "AddBackgroundNoise"): ("background_noise", "audiomentations"),
+    ("audio", "ApplyImpulseResponse"): ("reverb", "audiomentations"),
+    ("audio", "Vol"): ("gain", "torchaudio: a fixed amplitude factor; gain draws a gain in dB from [min_db, max_db]"),
+    ("audio", "PolarityInversion"): ("polarity", "audiomentations"),
+    ("audio", "Shift"): ("time_shift", "audiomentations"),
+    ("audio", "PitchShift"): ("pitch_shift", "audiomentations / torchaudio"),
+    ("audio", "BandPassFilter"): ("band_limit", "audiomentations"),
+    ("audio", "TimeMask"): ("time_mask", "audiomentations"),
+    ("audio", "TimeMasking"): ("time_mask", "torchaudio, on a spectrogram: add target: spec"),
+    ("audio", "FrequencyMasking"): ("freq_mask", "torchaudio"),
 }
-_FOREIGN_LOWER = {k.lower(): k for k in FOREIGN_OPS}
+_FOREIGN_LOWER = {(sec, name.lower()): (sec, name) for sec, name in FOREIGN_OPS}
+#: entries that hold in their own section only (a library's name read as the other modality's op): never the
+#: target of a hint written in another section
+_HERE_ONLY = {("image", "AddGaussianNoise"), ("image", "Shift"), ("audio", "GaussNoise")}
 
 
 def foreign_hint(section: str, name: str) -> str:
     """What an unknown op ``name`` is here when another library calls it so (:data:`FOREIGN_OPS`), or ``""``.
+
+    The section's own entry comes first; another section's only when this one has no close op.
 
     Example:
         >>> foreign_hint("image", "HorizontalFlip")
         "; HorizontalFlip (albumentations) is 'hflip' here;"
         >>> foreign_hint("image", "AddGaussianSNR")
         "; AddGaussianSNR (audiomentations) is 'noise' here, an audio op (put it in the audio: section);"
+        >>> foreign_hint("audio", "RandomCrop")
+        "; RandomCrop (torch-audiomentations) is 'random_crop' here;"
     """
-    known = _FOREIGN_LOWER.get(name.lower()) if isinstance(name, str) else None
-    if known is None:
+    if not isinstance(name, str):
         return ""
-    sec, op, lib = FOREIGN_OPS[known]
+    key = _FOREIGN_LOWER.get((section, name.lower()))
+    if key is None:
+        if did_you_mean(name, op_names(section)):
+            return ""
+        key = next((k for (_, low), k in _FOREIGN_LOWER.items() if low == name.lower() and k not in _HERE_ONLY), None)
+        if key is None:
+            return ""
+    sec, known = key
+    op, note = FOREIGN_OPS[key]
+    if not op:
+        return f"; {known}: {note};"
     there = "" if sec == section else f", an {sec} op (put it in the {sec}: section)"
-    return f"; {known} ({lib}) is {op!r} here{there};"
+    return f"; {known} ({note}) is {op!r} here{there};"
 
 
 def _plugin_op(section: str, name: str, where: str) -> type[Op] | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from mmdata.augment.base import FOREIGN_OPS, op_names
+from mmdata.augment.base import FOREIGN_OPS, foreign_hint, op_names
 from mmdata.augment.recipe import load_recipe
 from mmdata.checks import did_you_mean
 from mmdata.errors import RecipeError
@@ -48,6 +48,27 @@ def test_a_name_of_another_section_says_where_it_goes() -> None:
 
 
 def test_the_table_names_only_ops_that_exist() -> None:
-    for name, (section, op, lib) in FOREIGN_OPS.items():
-        assert op in op_names(section), (name, section, op)
-        assert lib and name not in op_names(section), name
+    for (section, name), (op, note) in FOREIGN_OPS.items():
+        assert op == "" or op in op_names(section), (name, section, op)
+        assert note and name not in op_names(section), name
+
+
+@pytest.mark.parametrize(("section", "name", "says"), [
+    ("audio", "RandomCrop", "is 'random_crop' here;"),  # was: an image op (review r3 R4)
+    ("image", "AddGaussianNoise", "is 'gaussian_noise' here;"),  # was: audio's noise
+    ("audio", "GaussNoise", "is 'noise' here;"),  # was: image's gaussian_noise
+    ("image", "Shift", "no image op here translates"),  # was: audio's time_shift
+    ("audio", "TimeMasking", "target: spec"),
+    ("image", "ToGray", "channels: 3"),
+    ("audio", "Vol", "in dB"),
+])
+def test_a_hint_prefers_the_op_of_the_section_it_was_written_in(section: str, name: str, says: str) -> None:
+    msg = _error(section, name).split(" allowed:")[0]
+    assert says in msg and "section)" not in msg, msg
+
+
+def test_a_section_with_a_close_op_is_never_sent_elsewhere() -> None:
+    assert foreign_hint("text", "AddGaussianSNR").endswith("(put it in the audio: section);")
+    assert foreign_hint("text", "AddGaussianNoise").endswith("(put it in the audio: section);")  # not image's
+    assert foreign_hint("text", "Shift").endswith("(put it in the audio: section);")
+    assert foreign_hint("audio", "Resample") == "" and "did you mean 'resample'" in _error("audio", "Resample")
