@@ -369,6 +369,15 @@ def holm_levels(crossed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rejected, divisor
 
 
+#: an interval's bisection stops within this share of :func:`_ci_span` (at least 1) of the end
+CI_TOL = 1e-4
+
+
+def _ci_span(vals: np.ndarray) -> float:
+    """The scale of :func:`sequential_ci`'s bisection for the differences ``vals``."""
+    return float(vals.max() - vals.min()) + abs(float(vals.mean())) + 1.0
+
+
 def sequential_ci(d: Mapping[int, float], looks: Looks, levels: Sequence[float], level_index: int,
                   n_looks: int | None = None, anchors: Sequence[float] = (0.0,)) -> tuple[float, float]:
     """The interval of shifts ``mu`` the sequential test of ``mean(d) == mu`` does not reject at
@@ -391,11 +400,11 @@ def sequential_ci(d: Mapping[int, float], looks: Looks, levels: Sequence[float],
     if len(vals) == 0:
         return (-math.inf, math.inf)
     mean = float(vals.mean())
-    span = float(vals.max() - vals.min()) + abs(mean) + 1.0
+    span = _ci_span(vals)
     rejects = _ShiftTest(d, looks, list(levels)[: level_index + 1], n_looks).rejects
 
     def bound(direction: float) -> float:
-        got = outward_bracket(rejects, mean, span, direction, steps=40, tol=1e-4)
+        got = outward_bracket(rejects, mean, span, direction, steps=40, tol=CI_TOL)
         if got is None:
             return direction * math.inf
         near, far = got
@@ -778,18 +787,37 @@ def analyze(diffs: Mapping[str, Mapping[int, float]], *, looks: Looks | None = N
 
 
 def end_ties(d: Sequence[float], ci: Sequence[float]) -> list[int]:
-    """How many seeds' differences sit exactly on each end of an interval ``[lo, hi]``. The sign-flip test of
-    ``d - mu`` counts a zero difference as no evidence and an infinitesimally non-zero one as evidence of one
-    sign, so on a coarse metric (ties) its p-value jumps at the seeds' own values and an inverted interval's end
-    lands there: ``[+0.00, +10.78]`` with 4 of 10 seeds at 0 says "the tied seeds", not "not worse" (QA29).
+    """How many seeds' differences sit on each end of an interval ``[lo, hi]``. The sign-flip test of ``d - mu``
+    counts a zero difference as no evidence and an infinitesimally non-zero one as evidence of one sign, so on a
+    coarse metric (ties) its p-value jumps at the seeds' own values and an inverted interval's end lands there:
+    ``[+0.00, +10.78]`` with 4 of 10 seeds at 0 says "the tied seeds", not "not worse" (QA29).
+
+    An end :func:`sequential_ci` snapped to an anchor (0, ±δ) is the seeds' value exactly; any other end is a
+    bisection's, up to one step (:data:`CI_TOL`) inside the value where the p-value jumps: 3 seeds at -8.82 gave
+    an end at -8.8192 (review r2 of QA29). There, seeds that share one value (2 or more: a tie) within that step
+    outside the end are counted — one seed's own value, where a continuous metric's end may lie, is no tie.
 
     Example:
         >>> end_ties([2.94, 0.0, 0.0, 5.88, 14.71, 2.94, 0.0, 2.94, 0.0, 11.76], [0.0, 10.78])
         [4, 0]
+        >>> end_ties([-8.82, -8.82, -8.82, -5.88, 0.0, 0.0, 5.88, 5.88, 8.82, 8.82], [-8.8192, 7.8394])
+        [3, 0]
     """
     x = np.asarray(d, dtype=float)
-    tol = _tol(x) if x.size else 0.0
-    return [int(np.count_nonzero(np.abs(x - v) <= tol)) if math.isfinite(v) else 0 for v in ci]
+    if not x.size:
+        return [0 for _ in ci]
+    tol, step = _tol(x), CI_TOL * max(1.0, _ci_span(x))
+    out = []
+    for v, direction in zip(ci, (-1.0, 1.0)):
+        if not math.isfinite(v):
+            out.append(0)
+        elif (on := int(np.count_nonzero(np.abs(x - v) <= tol))):
+            out.append(on)
+        else:
+            beyond = x[((x - v) * direction > 0) & ((x - v) * direction <= step + tol)]
+            shared = max((int(np.count_nonzero(np.abs(beyond - u) <= tol)) for u in beyond), default=0)
+            out.append(shared if shared > 1 else 0)
+    return out
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
