@@ -622,9 +622,12 @@ LOGMEL_KIND = "log-mel (recipe)"
 STFT_KIND = "STFT (linear Hz)"
 
 
-def spectrum_kind(ax: Any, kind: str) -> None:
-    """Name the kind of spectrogram ``ax`` draws (:data:`LOGMEL_KIND` or :data:`STFT_KIND`) in its top left corner."""
-    ax.text(0.01, 0.97, kind, ha="left", va="top", fontsize=INFO_PT, color="white", transform=ax.transAxes)
+def spectrum_kind(ax: Any, kind: str, span: str = "") -> None:
+    """Name the kind of spectrogram ``ax`` draws (:data:`LOGMEL_KIND` or :data:`STFT_KIND`) in its top left
+    corner, with the span of a long clip it covers on a second line (one label: side by side, the two
+    overprinted each other in a 4-column figure, review r3 of QA29)."""
+    ax.text(0.01, 0.97, f"{kind}\n{span}" if span else kind, ha="left", va="top", fontsize=INFO_PT, color="white",
+            transform=ax.transAxes)
 
 
 KEY_CHARS = 22  # a sample key cut by :func:`_fit` (titles are now fitted to their width: :func:`_fit_points`)
@@ -1200,19 +1203,15 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
         if s.get("spec") is not None:  # the recipe's log-mel (a logmel op): drawn as it is, freq / time masks too
             logmel_image(ax, s["spec"])
             ax.set_xticks([]), ax.set_yticks([])
-            spectrum_kind(ax, LOGMEL_KIND)
-            if envelope is not None:  # QA26: beside "first 30 s of 600 s" unlabelled, it read as that span too
-                ax.text(0.99, 0.97, f"log-mel of the recipe: the whole {envelope[3]:g} s", ha="right", va="top",
-                        fontsize=INFO_PT, color="white", transform=ax.transAxes)
+            # QA26: beside "first 30 s of 600 s" unlabelled, it read as that span too
+            spectrum_kind(ax, LOGMEL_KIND, "" if envelope is None else f"the whole {envelope[3]:g} s")
         elif "audio" in s:
             if spectrogram(ax, wav, rate) is None:
                 _too_short(ax, f"{_samples(len(wav))}: too short for a spectrogram\n(it takes over {SPEC_WINDOW})")
             else:
-                spectrum_kind(ax, STFT_KIND)
+                span = "" if envelope is None else f"first {PREVIEW_SECONDS:g} s of {envelope[3]:g} s"
+                spectrum_kind(ax, STFT_KIND, span)
             ax.set_xticks([]), ax.set_yticks([])
-            if envelope is not None:
-                ax.text(0.99, 0.97, f"first {PREVIEW_SECONDS:g} s of {envelope[3]:g} s", ha="right", va="top",
-                        fontsize=INFO_PT, color="white", transform=ax.transAxes)
         else:
             ax.axis("off")
         r += 2
