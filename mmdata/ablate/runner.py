@@ -208,37 +208,60 @@ def _previous_design(prev: dict[str, Any], alpha: float) -> Design | None:
         return None
 
 
-def _reported_delta(out: Path) -> float | None:
-    """The δ the folder's last summary.json reported (its value, also when it was the default), None if unknown."""
+def _reported_delta(out: Path) -> tuple[float, str] | None:
+    """The δ the folder's last summary.json reported (its value, also when it was the default) and report.md's
+    text of it (``4.59``: the metric's decimals), None if unknown."""
+    from mmdata.ablate.report import metric_decimals, num
+
     try:
-        value = json.loads((out / "summary.json").read_text(encoding="utf-8"))["delta"]["value"]
-    except (OSError, ValueError, KeyError, TypeError):
+        s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        value = s["delta"]["value"]
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return None
+        return float(value), num(float(value), metric_decimals(s), sign=False)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _margin_changed(prev: dict[str, Any], ab: Ablation, reported: float | None) -> list[tuple[str, str, str]]:
+def _fixed_delta(prev: dict[str, Any], reported: tuple[float, str] | None) -> float | None:
+    """The δ the folder fixed: the recipe's, else the default it reported."""
+    was = prev.get("delta")
+    return float(was) if was is not None else reported[0] if reported else None
+
+
+def _as_shown(fixed: float, pinned: float, report_text: str | None) -> bool:
+    """Whether ``pinned`` is ``fixed`` in full or at a precision it is shown with: report.md's (``report_text``),
+    or a refusal's (4 or 6 significant digits) — nothing looser.
+
+    Example:
+        >>> [_as_shown(4.592620263377021, v, "4.59") for v in (4.592620263377021, 4.593, 4.59, 4.5926, 4.6)]
+        [True, True, True, False, False]
+    """
+    return math.isclose(fixed, pinned, rel_tol=1e-9) or any(
+        float(t) == pinned for t in (f"{fixed:.4g}", f"{fixed:g}", report_text) if t)
+
+
+def _margin_changed(prev: dict[str, Any], ab: Ablation, reported: tuple[float, str] | None) -> list[tuple[str, str, str]]:
     """``(key, was, now)`` for ``delta`` and ``alpha`` where the recipe changed them since the folder's last run.
-    A δ set to the very value the folder reported as its default is no change.
+    A δ set to the very value the folder fixed (its own, or the default it reported) in full or as shown is no
+    change (:func:`_as_shown`).
 
     Example:
         >>> from types import SimpleNamespace as NS
-        >>> _margin_changed({"delta": None, "alpha": 0.05}, NS(delta=11.0, alpha=0.05), 9.35)
-        [('delta', "the default (the baseline's seed sd, 9.35 as reported)", '11')]
-        >>> _margin_changed({"delta": None, "alpha": 0.05}, NS(delta=9.35, alpha=0.05), 9.35)  # the default, pinned
+        >>> _margin_changed({"delta": None, "alpha": 0.05}, NS(delta=11.0, alpha=0.05), (9.3518, "9.35"))
+        [('delta', "the default (the baseline's seed sd, 9.352 as reported)", '11')]
+        >>> _margin_changed({"delta": None, "alpha": 0.05}, NS(delta=9.35, alpha=0.05), (9.3518, "9.35"))  # as shown
         []
     """
     out = []
     if "delta" in prev:
-        was = prev.get("delta")
-        was = None if was is None else float(was)
-        now_set = ab.delta is not None
-        same = was == ab.delta or (was is not None and now_set and math.isclose(was, ab.delta, rel_tol=1e-9)) or \
-            (was is None and now_set and reported is not None and math.isclose(reported, ab.delta, rel_tol=1e-6))
+        was, fixed = prev.get("delta"), _fixed_delta(prev, reported)
+        same = (was is None and ab.delta is None) or (
+            ab.delta is not None and fixed is not None and _as_shown(fixed, ab.delta, reported[1] if reported else None))
         if not same:
-            shown = "the default (the baseline's seed sd" + (f", {reported:.4g} as reported)" if reported is not None
+            shown = "the default (the baseline's seed sd" + (f", {reported[0]:.4g} as reported)" if reported is not None
                                                              and was is None else ")")
-            out.append(("delta", shown if was is None else f"{was:g}",
+            out.append(("delta", shown if was is None else f"{float(was):g}",
                         "the default (the baseline's seed sd)" if ab.delta is None else f"{ab.delta:g}"))
     if "alpha" in prev and not math.isclose(float(prev["alpha"]), ab.alpha, rel_tol=1e-12):
         out.append(("alpha", f"{float(prev['alpha']):g}", f"{ab.alpha:g}"))
@@ -246,7 +269,7 @@ def _margin_changed(prev: dict[str, Any], ab: Ablation, reported: float | None) 
 
 
 def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[dict[str, Any]], shown: str,
-                        reported_delta: float | None = None) -> None:
+                        reported_delta: tuple[float, str] | None = None) -> str | None:
     """Refuse a change between the fixed and the adaptive design, of the planned looks or spending, of a
     fixed design's seeds, of the primary metric, of ``delta`` or of ``alpha``, once the earlier design has
     looked at its results (a look completed on these runs): its decisions were made under the old plan, and
@@ -255,15 +278,19 @@ def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[di
     k primary metrics and reporting the one with a verdict inflates it the same way, and an adaptive design's
     stops were decided on the old metric). δ alone decides `equivalent` / `negligible`: a margin widened after
     the verdicts turns inconclusive arms into "no effect" (QA29 stats #2). ``rows``: this configuration's runs,
-    also those of seeds beyond the new count; ``reported_delta``: the δ the folder's summary.json reported."""
+    also those of seeds beyond the new count; ``reported_delta``: the δ the folder's summary.json reported and
+    report.md's text of it. A δ pinned at the fixed one as shown (4.593 for 4.592620263377021) is set to the fixed
+    one in full — the folder keeps its δ — and the returned line says so; None otherwise."""
     old = _previous_design(prev or {}, ab.alpha)
     new = ab.design()
     was_metric = str(((prev or {}).get("metric") or {}).get("name", ab.metric.name))
     same_design = old is not None and old.adaptive == new.adaptive and \
         (old.looks.sizes, old.looks.spending) == (new.looks.sizes, new.looks.spending)
     margins = _margin_changed(prev or {}, ab, reported_delta)
-    if old is None or (same_design and was_metric == ab.metric.name and not margins):
-        return
+    fixed = _fixed_delta(prev or {}, reported_delta)
+    as_shown = not margins and ab.delta is not None and fixed is not None and not math.isclose(fixed, ab.delta, rel_tol=1e-9)
+    if old is None or (same_design and was_metric == ab.metric.name and not margins and not as_shown):
+        return None
     col = "test_" + was_metric[len("test."):]
     values: dict[str, dict[int, float]] = {}
     for r in rows:
@@ -274,7 +301,11 @@ def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[di
         tried.setdefault(r["arm"], set()).add(int(r["seed"]))
     state, _ = next_runs(old, ab.baseline.name, [a.name for a in ab.arms[1:]], values, tried)
     if not state.looks_done:
-        return
+        return None
+    if same_design and was_metric == ab.metric.name and not margins:  # δ pinned as shown
+        pinned, ab.delta = ab.delta, fixed  # what the verdicts were reported under, not a δ moved in the 4th digit
+        what = "the default as reported" if (prev or {}).get("delta") is None else "this folder's δ as shown"
+        return f"delta: {pinned:g} ({what}) is {fixed!r} in full; the analysis keeps that value, the one fixed in advance"
     done = "its verdicts were reported" if not old.adaptive else \
         f"{state.looks_done} look{'s' * (state.looks_done > 1)} done"
     if not same_design:
@@ -939,7 +970,11 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         beyond = [r for r in stale if int(r["seed"]) >= ab.seeds and r["arm"] in by_name
                   and r["config_hash"] == ab.run_hash(by_name[r["arm"]], int(r["seed"]), fingerprint, device, threads,
                                                       env["code"])]
-        check_design_switch(prev, ab, rows + beyond, shown, _reported_delta(out))  # before the config is overwritten
+        pinned = check_design_switch(prev, ab, rows + beyond, shown, _reported_delta(out))  # before the config is overwritten
+        if pinned:  # the recipe's δ as shown became the fixed one in full: config.resolved.yaml records that one
+            config = yaml.safe_dump(ab.resolved(), sort_keys=False).encode()
+            said.append(pinned)
+            warn(pinned)
         col = ab.metric.column
         failed_now: dict[str, set[int]] = {}
 

@@ -92,3 +92,32 @@ def test_the_delta_zero_advice_is_one_the_folder_accepts(tmp_path: Path, tiny: P
         run(_cfg(tiny, delta=2.0), tmp_path / "a", workers=1, progress=False, plots=False, train_fn=train)
     s = run(_cfg(tiny, delta=2.0), tmp_path / "b", workers=1, progress=False, plots=False, train_fn=train)
     assert s["delta"]["value"] == 2.0 and "warning" not in s["delta"]
+
+
+def test_the_default_delta_pinned_as_shown_is_no_change(tmp_path: Path, tiny: Path) -> None:
+    """Review r2 #6: pinning the default at the value report.md (2 decimals) or the refusal (4 digits) shows was
+    refused by a message that itself called the default '4.593'; it is the default, kept in full. Nothing looser."""
+    out = tmp_path / "a"
+    first = run(_cfg(tiny), out, workers=1, progress=False, plots=False)
+    default = first["delta"]["value"]
+    report = (out / "report.md").read_text()
+    shown = next(t for t in (f"{default:.2f}", f"{default:.3f}") if f"δ = {t} " in report)
+    for pin in (float(f"{default:.4g}"), float(shown)):
+        said: list[str] = []
+        s = run(_cfg(tiny, delta=pin), out, workers=1, progress=False, plots=False, on_warning=said.append)
+        assert s["delta"]["value"] == default and s["runs"]["ok"] == first["runs"]["ok"], pin
+        assert any(m.startswith(f"delta: {pin:g} (this folder's δ as shown) is {default!r} in full") or
+                   m.startswith(f"delta: {pin:g} (the default as reported) is {default!r} in full") for m in said), said
+    looser = default * 1.001  # off in the 4th digit: shown nowhere
+    assert looser not in (float(f"{default:.4g}"), float(f"{default:g}"), float(shown))
+    with pytest.raises(MMDataError, match=r"^delta: .*not be confirmatory"):
+        run(_cfg(tiny, delta=looser), out, workers=1, progress=False, plots=False)
+
+
+def test_the_default_pinned_as_shown_on_the_first_rerun(tmp_path: Path, tiny: Path) -> None:
+    out = tmp_path / "a"
+    default = run(_cfg(tiny), out, workers=1, progress=False, plots=False)["delta"]["value"]
+    said: list[str] = []
+    s = run(_cfg(tiny, delta=float(f"{default:.4g}")), out, workers=1, progress=False, plots=False, on_warning=said.append)
+    assert s["delta"]["value"] == default
+    assert f"delta: {float(f'{default:.4g}'):g} (the default as reported) is {default!r} in full" in " ".join(said)
