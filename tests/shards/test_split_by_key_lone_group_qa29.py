@@ -6,37 +6,20 @@ now always hashes as ``group:<value>``."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-import pyarrow.parquet as pq
-from PIL import Image
-
 import mmdata
-from mmdata.shards import index as idx
 from mmdata.shards.writer import key_split
-
-SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
+from tests.shards.test_split_by_key_shared_file_qa29 import SPLIT, _images, _manifest, _splits
 
 
 def _version(root: Path, rows: list[dict[str, str]]) -> Path:
-    (root / "img").mkdir(parents=True)
-    for i in range(30):
-        Image.new("RGB", (4, 4), (i, 0, 0)).save(root / "img" / f"i{i:02d}.png")
-    with open(root / "m.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return root / "m.csv"
-
-
-def _splits(ds: Path) -> dict[str, str]:
-    t = pq.read_table(ds / idx.INDEX, columns=["key", "split"]).to_pydict()
-    return dict(zip(t["key"], t["split"]))
+    _images(root, 30)
+    return _manifest(root, rows)
 
 
 def _row(i: int, c: int) -> dict[str, str]:
-    return {"key": f"r{i:02d}_{c}", "image": f"img/i{i:02d}.png", "image_id": f"im{i:02d}", "text": f"{c} of {i}"}
+    return {"key": f"r{i:02d}_{c}", "image": f"img/i{i:03d}.png", "image_id": f"im{i:02d}", "text": f"{c} of {i}"}
 
 
 def test_a_second_row_of_a_one_row_group_moves_nothing_and_groups_hash_as_before(tmp_path: Path) -> None:
