@@ -318,30 +318,20 @@ def _broken_pipes_exit_141() -> None:
 
 def _warnings_as_lines() -> None:
     """A library UserWarning (a per-pixel map the recipe will not move, shards listed twice) prints as
-    the commands' own ``warning: ...`` line on stderr, not as Python's two lines with a source line of
-    mmdata's code (a :class:`mmdata.errors.CacheWarning` also joins the ``warnings`` list of the command's
-    ``--json`` result); other categories keep Python's format."""
-    import warnings
-
+    the commands' own ``warning: ...`` line on stderr (:func:`mmdata.terminal.warnings_as_lines`, which keeps
+    it a line under ``PYTHONWARNINGS=error`` too: QA, a job whose cache could not take its record ended in a
+    traceback, its lock and journal left in OUT); a :class:`mmdata.errors.CacheWarning` also joins the
+    ``warnings`` list of the command's ``--json`` result."""
     from mmdata.cli.common import SHOWN_WARNINGS, warn
     from mmdata.errors import CacheWarning
+    from mmdata.terminal import warnings_as_lines
 
-    shown = warnings.showwarning
+    def say(message: str, category: type[Warning]) -> None:
+        warn(message)
+        if issubclass(category, CacheWarning):  # the job's own (not a run's, not a worker's): in --json too
+            SHOWN_WARNINGS.append(message)
 
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
-             line: str | None = None) -> None:
-        if issubclass(category, UserWarning) and file is None:
-            warn(str(message))
-            if issubclass(category, CacheWarning):  # the job's own (not a run's, not a worker's): in --json too
-                SHOWN_WARNINGS.append(str(message))
-        else:
-            shown(message, category, filename, lineno, file, line)
-
-    warnings.showwarning = show
-    # ... and stays a line when the environment makes warnings errors (PYTHONWARNINGS=error, common in CI):
-    # the command's own warnings are part of its output, not a developer's alarm (QA: a job whose cache
-    # could not take its record ended in a traceback, its lock and journal left in OUT)
-    warnings.filterwarnings("default", category=UserWarning, module=r"mmdata(\.|$)")
+    warnings_as_lines(say)
 
 
 def main(argv: list[str] | None = None) -> None:

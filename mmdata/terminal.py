@@ -20,6 +20,9 @@ hyphen U+00AD and the zero-width space U+200B, stay escaped: ``cat`` and ``cat``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 #: zero-width joiner / non-joiner: kept between two visible characters
 JOINERS = frozenset("\u200c\u200d")
 #: typography :meth:`str.isprintable` refuses but no terminal acts on and that takes room on the line: the spaces
@@ -68,3 +71,33 @@ def terminal_lines(text: str) -> str:
         modalities: image
     """
     return "\n".join(terminal_text(line) for line in text.split("\n"))
+
+
+def warnings_as_lines(say: Callable[[str, type[Warning]], None]) -> None:
+    """Show each library ``UserWarning`` through ``say(message, category)`` — a command's own ``warning: ...``
+    line — instead of Python's two lines with a source line of mmdata's code (a crash site to the reader); other
+    categories keep Python's format. mmdata's UserWarnings also stay lines when the environment makes warnings
+    errors (``PYTHONWARNINGS=error``, common in CI): they are the job's output, not a developer's alarm. Used by
+    the CLI (for the whole command) and ``python -m mmdata.train`` (around its run: the library does not
+    import the CLI).
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings_as_lines(lambda m, c: print("warning:", m))
+        ...     warnings.warn("shards listed twice", UserWarning, stacklevel=1)
+        warning: shards listed twice
+    """
+    import warnings
+
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if issubclass(category, UserWarning) and file is None:
+            say(str(message), category)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.filterwarnings("default", category=UserWarning, module=r"mmdata(\.|$)")

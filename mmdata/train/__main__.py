@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from mmdata.terminal import terminal_lines
+from mmdata.terminal import terminal_lines, warnings_as_lines
 from mmdata.train.loop import TrainWarning, train
 
 # the spellings `mmdata train` uses
@@ -121,8 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # as `mmdata train`: the library's warnings are the run's output, each a `warning:` line, not Python's
         # two lines naming mmdata's source (a crash site to the reader), nor errors under PYTHONWARNINGS=error;
         # the result's own (TrainWarning) are printed below, once each
-        warnings.showwarning = _warning_line
-        warnings.filterwarnings("default", category=UserWarning, module=r"mmdata(\.|$)")
+        warnings_as_lines(_warning_line)
         warnings.simplefilter("ignore", TrainWarning)
         metrics = train(data, progress=not as_json, **ns)
     if metrics:  # rank 0
@@ -142,20 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"test {scores}  (best epoch {best + 1} of {epochs}, the \"epoch {best}:\" line; world size "
                   f"{metrics['config']['world_size']})")
         for message in dict.fromkeys(metrics.get("warnings", [])):
-            _warning_line(message, TrainWarning, "", 0)
+            _warning_line(message)
     return 0
 
 
-_shown = warnings.showwarning
-
-
-def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
-                  line: str | None = None) -> None:
-    """A UserWarning as ``mmdata train`` prints it, ``warning: ...`` on stderr; other categories as Python does."""
-    if issubclass(category, UserWarning) and file is None:
-        print(f"warning: {terminal_lines(str(message))}", file=sys.stderr, flush=True)
-    else:
-        _shown(message, category, filename, lineno, file, line)
+def _warning_line(message: str, category: type[Warning] = UserWarning) -> None:
+    """A warning as ``mmdata train`` prints it: ``warning: ...`` on stderr."""
+    print(f"warning: {terminal_lines(message)}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
