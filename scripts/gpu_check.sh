@@ -3,7 +3,7 @@
 #   1. every registered batched augmentation op on a CUDA batch under torch.cuda.set_sync_debug_mode("error")
 #      (no hidden host-device synchronisation), compared with the same op on CPU (same params);
 #   2. benchmarks/augment.py (its CUDA rows: batched CUDA vs per-sample CPU, sync-free check);
-#   3. `mmdata train --device cuda` on avdigits (2 epochs); the loader with DataLoader workers drawing the
+#   3. `mmdata train --device cuda` on avdigits (2 epochs); load_model(device="cuda").predict; the loader with DataLoader workers drawing the
 #      params (plan_in_workers): batches equal to drawing in the main process, samples/s both ways;
 #      DataLoader(pin_memory=True) pins uncollated samples (batch_size=None) and batches;
 #   4. a small `mmdata ablate --device cuda` (explicit arm + label-noise control, 8 seeds, 2 epochs), whose
@@ -146,6 +146,10 @@ DATA="$OUT/avdigits"
 [ -f "$DATA/dataset.json" ] || "${MMDATA[@]}" datasets build avdigits "$DATA" >/dev/null 2>&1
 step "mmdata train --device cuda" 120 "${MMDATA[@]}" train "$DATA" --device cuda --epochs 2 --recipe recipes/avdigits.yaml \
   --out "$OUT/train" --json
+
+# 3a. a trained model served on the GPU: load_model(DIR, device="cuda").predict equals the CPU's
+step "load_model(device=cuda).predict" 60 "$PY" -m pytest -q -p no:cacheprovider tests/train/test_predict_qa29.py \
+  -k cuda_predicts
 
 # 3b. the loader feeding the GPU: DataLoader workers draw each batch's params (plan_in_workers), the main
 #     process only launches kernels; the batches must equal drawing in the main process; samples/s both ways

@@ -151,6 +151,29 @@ def slurm_alone() -> str | None:
             "LOCAL_RANK=$SLURM_LOCALID MASTER_ADDR=<first node> MASTER_PORT=<port> before `mmdata train` (docs/slurm.md)")
 
 
+def usable_device(device: Any, flag: str) -> torch.device:
+    """``device`` as a :class:`torch.device`, or an :class:`MMDataError` naming ``flag`` and why it cannot be
+    used here: not a device name, or CUDA asked of a torch that sees no GPU (a CPU build raised torch's own
+    "Torch not compiled with CUDA enabled" from deep inside ``.to``).
+
+    Example:
+        >>> usable_device("cpu", "device=")
+        device(type='cpu')
+        >>> usable_device("gpu0", "device=")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: device= 'gpu0': not a torch device (cpu, cuda, cuda:N, mps): Invalid device string: 'gpu0'
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise MMDataError(f"{flag} {device!r}: not a torch device (cpu, cuda, cuda:N, mps): {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MMDataError(f"{flag} {device}: no CUDA device is visible (torch {torch.__version__}: "
+                          "torch.cuda.is_available() is False); use cpu")
+    return dev
+
+
 def _dist(device: str) -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     alone = slurm_alone()
@@ -158,12 +181,7 @@ def _dist(device: str) -> tuple[int, int, torch.device]:
         import warnings
 
         warnings.warn(alone, UserWarning, stacklevel=3)
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise MMDataError(f"--device (device=) {device!r}: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MMDataError(f"--device (device=) {device}: no CUDA device is visible (torch.cuda.is_available() is False); use --device cpu")
+    dev = usable_device(device, "--device (device=)")
     if world > 1 and dev.type == "cuda":  # one GPU per rank
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)

@@ -586,7 +586,9 @@ class TrainedModel:
         if not built:  # no request in a batch of them: no rows (collate refuses an empty list)
             return torch.zeros(0, self.model.classes)
         self.model.eval()
-        return self.model(collate(built)).cpu()
+        batch = collate(built)
+        dev = next(self.model.parameters(), torch.empty(0)).device
+        return self.model(batch if dev.type == "cpu" else batch.to(dev)).cpu()  # requests are decoded on the host
 
     def predict(self, samples: Iterable[Any]) -> list[dict[str, Any]]:
         """One dict per sample: classes -> ``pred`` (name), ``index``, ``probs`` (name -> softmax probability);
@@ -633,10 +635,13 @@ def load_model(model_dir: Any, device: str = "cpu") -> TrainedModel:
         >>> tm.predict([{"image": open("7.png", "rb").read(), "audio": open("7.wav", "rb").read(), "text": "seven"}])  # doctest: +SKIP
         [{'key': 'sample0', 'pred': '7', 'index': 7, 'probs': {...}}]
     """
+    from mmdata.train.loop import usable_device
+
+    dev = usable_device(device, "load_model(device=)")  # before reading a large model.pt
     d, metrics = read_run(model_dir, "give an output folder")
     model = build_from_metrics(metrics, str(d / "metrics.json"))
     load_weights(model, d)
-    return TrainedModel(model.to(device), metrics, str(d))
+    return TrainedModel(model.to(dev), metrics, str(d))
 
 
 def read_run(model_dir: Any, ask: str) -> tuple[Any, dict[str, Any]]:

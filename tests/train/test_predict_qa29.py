@@ -254,3 +254,24 @@ def test_a_whole_model_pickled_or_no_checkpoint_is_named_as_such(tm: TrainedMode
     (tmp_path / "model.pt").unlink()
     with pytest.raises(MMDataError, match=r"model.pt not found"):
         load_weights(tm.model, tmp_path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for a torch that sees no GPU")
+@pytest.mark.parametrize("device,why", [
+    ("cuda", r"load_model\(device=\) cuda: no CUDA device is visible \(torch .*\); use cpu"),
+    ("gpu0", r"load_model\(device=\) 'gpu0': not a torch device \(cpu, cuda, cuda:N, mps\)"),
+])
+def test_load_model_refuses_a_device_it_cannot_use(run_dir: Path, device: str, why: str) -> None:
+    """A device this torch cannot use is named with the argument before model.pt is read (a CPU build raised
+    torch's "Torch not compiled with CUDA enabled" from inside ``.to``)."""
+    with pytest.raises(MMDataError, match=why):
+        load_model(run_dir, device=device)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (scripts/gpu_check.sh runs it)")
+def test_load_model_on_cuda_predicts_as_on_cpu(run_dir: Path) -> None:
+    """The requests, decoded on the host, go to the model's device (they stayed on the CPU: a device mismatch)."""
+    request = [{"text": "a cat", "audio": _wav(), "image": _jpeg()}]
+    cpu, gpu = load_model(run_dir).predict(request)[0], load_model(run_dir, device="cuda").predict(request)[0]
+    assert cpu["pred"] == gpu["pred"]
+    assert max(abs(cpu["probs"][k] - gpu["probs"][k]) for k in cpu["probs"]) < 1e-4
