@@ -169,8 +169,9 @@ def usable_device(device: Any, flag: str) -> torch.device:
     except (RuntimeError, TypeError) as exc:
         raise MMDataError(f"{flag} {device!r}: not a torch device (cpu, cuda, cuda:N, mps): {exc}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
+        use = f"{flag.split()[0]} cpu" if flag.startswith("--") else "device='cpu'"
         raise MMDataError(f"{flag} {device}: no CUDA device is visible (torch {torch.__version__}: "
-                          "torch.cuda.is_available() is False); use cpu")
+                          f"torch.cuda.is_available() is False); use {use}")
     return dev
 
 

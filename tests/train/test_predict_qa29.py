@@ -258,7 +258,7 @@ def test_a_whole_model_pickled_or_no_checkpoint_is_named_as_such(tm: TrainedMode
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for a torch that sees no GPU")
 @pytest.mark.parametrize("device,why", [
-    ("cuda", r"load_model\(device=\) cuda: no CUDA device is visible \(torch .*\); use cpu"),
+    ("cuda", r"load_model\(device=\) cuda: no CUDA device is visible \(torch .*\); use device='cpu'"),
     ("gpu0", r"load_model\(device=\) 'gpu0': not a torch device \(cpu, cuda, cuda:N, mps\)"),
 ])
 def test_load_model_refuses_a_device_it_cannot_use(run_dir: Path, device: str, why: str) -> None:
