@@ -306,7 +306,9 @@ def check_design_switch(prev: dict[str, Any] | None, ab: Ablation, rows: list[di
         pinned, ab.delta = ab.delta, fixed  # what the verdicts were reported under, not a δ moved in the 4th digit
         what = "the default as reported" if (prev or {}).get("delta") is None else "this folder's δ as shown"
         return f"delta: {pinned:g} ({what}) is {fixed!r} in full; the analysis keeps that value, the one fixed in advance"
-    done = "its verdicts were reported" if not old.adaptive else \
+    done = ("its verdicts were reported" if reported_delta is not None else  # a Ctrl-C between the last run and the report
+            "every run of its plan has a result, so its verdicts are fixed, though no report was written yet") \
+        if not old.adaptive else \
         f"{state.looks_done} look{'s' * (state.looks_done > 1)} done"
     if not same_design:
         raise MMDataError(f"--out (out=) {shown}: this ablation already looked at its results under the {_plan(old)} ({done}); "

@@ -121,3 +121,16 @@ def test_the_default_pinned_as_shown_on_the_first_rerun(tmp_path: Path, tiny: Pa
     s = run(_cfg(tiny, delta=float(f"{default:.4g}")), out, workers=1, progress=False, plots=False, on_warning=said.append)
     assert s["delta"]["value"] == default
     assert f"delta: {float(f'{default:.4g}'):g} (the default as reported) is {default!r} in full" in " ".join(said)
+
+
+def test_a_complete_look_without_a_report_is_not_said_to_be_reported(tmp_path: Path, tiny: Path) -> None:
+    """A Ctrl-C between the last run and the report leaves every run's result and no summary.json: a δ change is
+    refused (the verdicts are fixed by the runs), but the refusal said "its verdicts were reported"."""
+    out = tmp_path / "a"
+    run(_cfg(tiny), out, workers=1, progress=False, plots=False)
+    for n in ("summary.json", "report.md"):
+        (out / n).unlink()
+    with pytest.raises(MMDataError, match=r"^delta: .*\(fixed design \(4 seeds\), every run of its plan has a result, so "
+                                          r"its verdicts are fixed, though no report was written yet\)") as e:
+        run(_cfg(tiny, delta=11.0), out, workers=1, progress=False, plots=False)
+    assert "were reported" not in str(e.value)
