@@ -63,8 +63,8 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.ablate.stats import (ALPHA, MIN_SEEDS, N_RANDOM, decide, holm, holm_levels, outward_bracket, paired_sd,
-                                 sign_patterns, t_interval)
+from mmdata.ablate.stats import (ALPHA, MIN_SEEDS, N_RANDOM, decide, end_ties, holm, holm_levels, outward_bracket,
+                                 paired_sd, sign_patterns, t_interval)
 from mmdata.errors import MMDataError
 
 SCHEMA = "mmdata.ablate.folds/1"
@@ -296,6 +296,8 @@ def pool(diffs: Mapping[str, Mapping[str, Mapping[int, float]]], *, alpha: float
             e["ci"] = list(units[a].interval(alpha / s, e["mean_diff"], anchors))
         else:
             e["ci"] = [-math.inf, math.inf]
+        # an end on tied units' value is the metric's grid, as in a single ablation's report (docs/ablation.md, Ties)
+        e["ci_end_ties"] = end_ties(units[a].d, e["ci"]) if a in units else [0, 0]
         if a in failed_arms:
             e["decision"] = "failed"
         elif a not in units or a in pending_arms:  # a fold still has runs to do for it: no verdict yet
@@ -851,7 +853,7 @@ def _draw_forest(s: dict[str, Any]) -> bytes:
 
 def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> str:
     from mmdata.ablate.report import (arm_order, delta_zero_text, direction_text, holm_family_text, interval_cell,
-                                      interval_text, md_code, md_text, metric_decimals, not_drawn_text, num)
+                                      interval_text, md_code, md_text, metric_decimals, not_drawn_text, num, tie_text)
 
     # names and warnings come from recipes and datasets: Markdown text, never markup (QA round 22: an arm name
     # was a remote image and a javascript: link in report.md)
@@ -891,6 +893,7 @@ def _markdown(s: dict[str, Any], secondary: dict[str, Any], fig: str | None) -> 
     lines += ["", "Interval: the shifts the decision's own test does not reject (exact sign-flip test over the units, at "
               "the arm's Holm level α/k); it excludes 0 exactly when the arm is declared to help or hurt. se: the "
               "stratified standard error sqrt(Σ s_k²/n_k)/K, for reading only."]
+    lines += tie_text(s["arms"], dec)
     lines += delta_zero_text(s["arms"], s["delta"]["value"], dec)
     left = [(a["name"], [(p["fold"], p.get("left_out_because", "fewer than 2 paired seeds")) for p in a["primary"]["per_fold"]
                          if not p["used"]]) for a in order]

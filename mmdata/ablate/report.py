@@ -1401,7 +1401,8 @@ def tie_text(arms: list[dict[str, Any]], decimals: int = 2) -> list[str]:
         ties = e.get("ci_end_ties") or [0, 0]
         if a["decision"] == "failed" or not any(ties):
             continue
-        ends = [f"its {w} end is the Δ that {n} of its {e['n_seeds']} seeds share" for w, n in zip(("lower", "upper"), ties) if n]
+        count, unit = (e["n_seeds"], "seeds") if "n_seeds" in e else (e["units"], "units")  # ablate-folds: (fold, seed) units
+        ends = [f"its {w} end is the Δ that {n} of its {count} {unit} share" for w, n in zip(("lower", "upper"), ties) if n]
         held.append(f"{md_code(a['name'])} {interval_text(e['ci'], decimals)}: " + " and ".join(ends))
     if not held:
         return []
