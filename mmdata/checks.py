@@ -26,9 +26,12 @@ import numbers
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mmdata.errors import MMDataError
+
+if TYPE_CHECKING:
+    import torch
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -434,3 +437,29 @@ def check_sources_exist(path: Any, error: type[Exception] = MMDataError) -> None
     if not os.path.lexists(s):
         raise error(f"{s}: does not exist (expected a dataset folder written by `mmdata shard`, a .tar / .tar.gz "
                     "shard, a brace pattern, a glob or a URL)")
+
+
+def usable_device(device: Any, flag: str) -> torch.device:
+    """``device`` as a :class:`torch.device`, or an :class:`MMDataError` naming ``flag`` and why it cannot be
+    used here: not a device name, or CUDA asked of a torch that sees no GPU (a CPU build raised torch's own
+    "Torch not compiled with CUDA enabled" from deep inside ``.to``).
+
+    Example:
+        >>> usable_device("cpu", "device=")
+        device(type='cpu')
+        >>> usable_device("gpu0", "device=")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.MMDataError: device= 'gpu0': not a torch device (cpu, cuda, cuda:N, mps): Invalid device string: 'gpu0'
+    """
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise MMDataError(f"{flag} {device!r}: not a torch device (cpu, cuda, cuda:N, mps): {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        use = f"{flag.split()[0]} cpu" if flag.startswith("--") else "device='cpu'"
+        raise MMDataError(f"{flag} {device}: no CUDA device is visible (torch {torch.__version__}: "
+                          f"torch.cuda.is_available() is False); use {use}")
+    return dev

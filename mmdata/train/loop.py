@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from mmdata.augment.image import CROP_ADVICE  # the augment op's advice, which the trainer can make precise
-from mmdata.checks import keyword_hints, plural
+from mmdata.checks import keyword_hints, plural, usable_device
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
@@ -149,30 +149,6 @@ def slurm_alone() -> str | None:
             f"trains the whole dataset alone (world size 1), and so does every other of the {tasks} tasks; launch "
             "`srun torchrun ...` (one task per node), or export RANK=$SLURM_PROCID WORLD_SIZE=$SLURM_NTASKS "
             "LOCAL_RANK=$SLURM_LOCALID MASTER_ADDR=<first node> MASTER_PORT=<port> before `mmdata train` (docs/slurm.md)")
-
-
-def usable_device(device: Any, flag: str) -> torch.device:
-    """``device`` as a :class:`torch.device`, or an :class:`MMDataError` naming ``flag`` and why it cannot be
-    used here: not a device name, or CUDA asked of a torch that sees no GPU (a CPU build raised torch's own
-    "Torch not compiled with CUDA enabled" from deep inside ``.to``).
-
-    Example:
-        >>> usable_device("cpu", "device=")
-        device(type='cpu')
-        >>> usable_device("gpu0", "device=")
-        Traceback (most recent call last):
-        ...
-        mmdata.errors.MMDataError: device= 'gpu0': not a torch device (cpu, cuda, cuda:N, mps): Invalid device string: 'gpu0'
-    """
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise MMDataError(f"{flag} {device!r}: not a torch device (cpu, cuda, cuda:N, mps): {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        use = f"{flag.split()[0]} cpu" if flag.startswith("--") else "device='cpu'"
-        raise MMDataError(f"{flag} {device}: no CUDA device is visible (torch {torch.__version__}: "
-                          f"torch.cuda.is_available() is False); use {use}")
-    return dev
 
 
 def _dist(device: str) -> tuple[int, int, torch.device]:

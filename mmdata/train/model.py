@@ -635,7 +635,7 @@ def load_model(model_dir: Any, device: str = "cpu") -> TrainedModel:
         >>> tm.predict([{"image": open("7.png", "rb").read(), "audio": open("7.wav", "rb").read(), "text": "seven"}])  # doctest: +SKIP
         [{'key': 'sample0', 'pred': '7', 'index': 7, 'probs': {...}}]
     """
-    from mmdata.train.loop import usable_device
+    from mmdata.checks import usable_device
 
     dev = usable_device(device, "load_model(device=)")  # before reading a large model.pt
     d, metrics = read_run(model_dir, "give an output folder")
