@@ -365,10 +365,11 @@ class RandomResizedCrop(ImageOp):
             if 0 < cw <= W and 0 < ch <= H:
                 return {"random": True, "box": [int(rng.integers(0, H - ch + 1)), int(rng.integers(0, W - cw + 1)), ch, cw]}
         in_ratio = W / H
+        # torchvision's fallback, but at least one pixel: an extreme ``ratio`` (W / 50 < 0.5) would round to 0
         if in_ratio < self.ratio[0]:
-            cw, ch = W, int(round(W / self.ratio[0]))
+            cw, ch = W, max(1, int(round(W / self.ratio[0])))
         elif in_ratio > self.ratio[1]:
-            ch, cw = H, int(round(H * self.ratio[1]))
+            ch, cw = H, max(1, int(round(H * self.ratio[1])))
         else:
             cw, ch = W, H
         return {"random": True, "box": [(H - ch) // 2, (W - cw) // 2, ch, cw]}
