@@ -424,13 +424,36 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
         names = obj.get("names") if isinstance(obj, dict) else obj
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise SourceError(f'class names file {where}: expected {{"names": ["cat", "dog", ...]}} or a list of strings')
+        places = [f"entry {i} (class id {i})" for i in range(len(names))]
+        blank = next((i for i, n in enumerate(names) if not n.strip()), None)
+        if blank is not None:
+            raise SourceError(f"class names file {where}: {places[blank]} is {'empty' if not names[blank] else 'blank'}; "
+                              f"expected a class name for every id (ids are the list's positions), so a class "
+                              f"without a name would be nameless in every report: to leave id {blank} unused, give "
+                              f"it a placeholder name (e.g. \"unused_{blank}\")")
     else:
-        names = [line.strip() for line in text.splitlines() if line.strip()]
+        lines = [line.strip() for line in text.splitlines()]
+        while lines and not lines[-1]:  # blank lines at the end shift no id: an editor's extra newline
+            lines.pop()
+        blank = next((i for i, n in enumerate(lines) if not n), None)
+        if blank is not None:
+            raise SourceError(f"class names file {where}: line {blank + 1} is blank; expected one class name per "
+                              f"line (a class's id is its line's position: line 1 is id 0), so a blank line would "
+                              f"shift every later id: to leave id {blank} unused, give it a placeholder name on "
+                              f"that line (e.g. unused_{blank})")
+        names, places = lines, [f"line {i + 1} (class id {i})" for i in range(len(lines))]
     if not names:
         raise SourceError(f"class names file {where}: no class names")
-    dup = sorted(n for n, c in Counter(names).items() if c > 1)
-    if dup:
-        raise SourceError(f"class names file {where}: names repeated: {dup}")
+    # labels are matched stripped and NFC-normalised (parse_label): two names equal so would be one class
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):
+        first = seen.setdefault(_nfc(n.strip()), i)
+        if first != i:
+            how = (f"repeats {places[first]} ({printable(n)!r})" if names[first] == n else
+                   f"({printable(n)!r}) is {places[first]} ({printable(names[first])!r}) once spaces at the ends and "
+                   f"Unicode normalisation (NFC) are set aside, as labels are matched")
+            raise SourceError(f"class names file {where}: {places[i]} {how}; expected each class name once: a "
+                              f"label naming it could mean either id")
     return names
 
 
