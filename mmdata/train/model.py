@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -416,7 +417,7 @@ ACCEPTED = {
              "tensor / array",
     "audio": "encoded bytes (WAV, FLAC, OGG, ...), a file path, a binary file object or (wave, sample_rate): a float "
              "(channels, time) wave or integer PCM",
-    "text": "a str, or UTF-8 bytes",
+    "text": "a str, or UTF-8 bytes, without control characters but tab and line breaks (as `mmdata shard` keeps captions)",
 }
 
 
@@ -458,7 +459,12 @@ class TrainedModel:
             self.names = [str(n) for n in target.get("labels") or []]
         elif self.kind == "regression":
             self.names = []
-            self.mean, self.sd, self.key = float(target.get("train_mean", 0.0)), float(target.get("train_sd", 1.0)), target.get("key")
+            # the divisor the run standardised by: ``scale`` where it is not the split's sd (a constant target:
+            # train_sd 0, scale 1; a run before that recorded the 1 as train_sd)
+            self.mean, self.key = float(target.get("train_mean", 0.0)), target.get("key")
+            self.sd = float(target.get("scale", target.get("train_sd", 1.0)))
+            if not self.sd or not math.isfinite(self.sd):
+                self.sd = 1.0
         else:
             names = (metrics.get("classes") or {}).get("names") or []
             self.names = [str(n) for n in names] or [str(c) for c in range(model.classes)]
@@ -512,7 +518,12 @@ class TrainedModel:
             given = sorted(k for k, v in (raw.items() if isinstance(raw, Mapping) else s.fields.items()) if v is not None)
             raise InputError(f"{where}: sample {s.key!r} holds none of the model's inputs "
                              f"{self.model.mods} (given: {given or 'nothing'}): nothing to predict from")
-        return self._recipe.normalize(s)
+        try:
+            return self._recipe.normalize(s)
+        except InputError as exc:  # a tensor's shape or rate refused by the ops: named like the errors above
+            if not self.where or str(exc).startswith(self.where):
+                raise
+            raise InputError(f"{self.where}: {exc}") from exc
 
     def _field(self, m: str, v: Any, rate: int | None) -> tuple[Any, int | None]:
         """(the decoded field ``m`` of a request, the sample rate) from ``v``, any of :data:`ACCEPTED`."""
@@ -520,16 +531,26 @@ class TrainedModel:
 
         encoded = (bytes, bytearray, memoryview)
         if m == "text":
+            from mmdata.shards.sources import text_refusal
+
             if isinstance(v, str):
+                # the rule `mmdata shard` keeps captions to (QA: a NUL in a str was scored, and flipped the answer)
+                why = text_refusal(v.encode("utf-8", "surrogatepass"))
+                if why is not None:
+                    raise InputError(why.replace("; remove it and save the file again", "; remove it"))
                 return v, rate
             if isinstance(v, encoded):
                 try:
-                    return decode_text(bytes(v)), rate
+                    text = decode_text(bytes(v))
                 except UnicodeDecodeError as exc:
                     from mmdata.shards.sources import not_utf8_reason
 
                     raise InputError(f"{not_utf8_reason(bytes(v), exc)}; text bytes must be UTF-8: decode them "
                                      "and pass a str") from None
+                why = text_refusal(bytes(v))
+                if why is not None:
+                    raise InputError(why.replace("; remove it and save the file again", "; remove it"))
+                return text, rate
             raise InputError(f"got a {type(v).__name__}")
         if isinstance(v, (str, os.PathLike)):
             v = Path(v).read_bytes()
@@ -560,6 +581,9 @@ class TrainedModel:
                                  "sample_rate), the wave (channels, time): rate, data = wavfile.read(path); "
                                  "(np.atleast_2d(data.T), rate)")
             wave = pcm_float(v[0])
+            if wave.numel() == 0:  # as decode_audio refuses a file without frames (QA: (1, 0) was scored)
+                raise InputError(f"a wave without audio frames (shape {tuple(wave.shape)}); leave the field out "
+                                 "(None) for a sample without audio")
             bad = ~torch.isfinite(wave)
             if wave.dim() >= 1 and bool(bad.any()):  # as decode_audio refuses the same samples as bytes
                 from mmdata.codecs import non_finite_reason

@@ -200,7 +200,8 @@ def masked_loss(logits: torch.Tensor, batch: Batch, y: torch.Tensor) -> tuple[to
 class Target:
     """The trainer's target: ``kind`` (``classes`` / ``multilabel`` / ``regression``), the metadata key
     it is read from (None for the card's label), label ``names`` (classes or labels), and a regression
-    target's training ``mean`` / ``sd``.
+    target's training ``mean`` / ``sd`` (the divisor it is standardised by; ``train_sd``, the training split's
+    own sd, when that is 0 and ``sd`` is 1: a constant target).
 
     Example:
         >>> from mmdata import Sample, collate
@@ -218,6 +219,8 @@ class Target:
     sd: float = 1.0
     #: a multi-label target read from a boolean column: one label, ``key``, on when true
     boolean: bool = False
+    #: the training split's sd where it is not ``sd`` (0 for a constant target, standardised by 1 instead)
+    train_sd: float | None = None
 
     @classmethod
     def classes(cls, n: int, names: Sequence[str] | None = None) -> Target:
@@ -239,15 +242,19 @@ class Target:
             d["labels"] = self.names
             if self.boolean:
                 d["boolean"] = True
-        if self.kind == "regression":
-            d["train_mean"], d["train_sd"] = self.mean, self.sd
+        if self.kind == "regression":  # the split's own sd, and the divisor apart when they differ (QA: a
+            # constant target recorded train_sd 1 while the run printed sd 0)
+            d["train_mean"], d["train_sd"] = self.mean, self.sd if self.train_sd is None else self.train_sd
+            if self.train_sd is not None and self.train_sd != self.sd:
+                d["scale"] = self.sd
         return d
 
     def describe(self) -> str:
         if self.kind == "multilabel":
             return f"target {self.key!r}: multi-label, {len(self.names)} label{'s' * (len(self.names) != 1)} ({_show(self.names)})"
         if self.kind == "regression":
-            return f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {self.sd:.4g}; trained standardised)"
+            sd = self.sd if self.train_sd is None else self.train_sd
+            return f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {sd:.4g}; trained standardised)"
         shown = ", ".join(self.names[:20]) + (f", ... and {len(self.names) - 20} more" if len(self.names) > 20 else "")
         return f"{len(self.names)} classes ({shown})"  # 5,000 names made one 40 KB line
 
@@ -573,14 +580,15 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None
             raise MMDataError(f"{data}: the target {key!r} of training sample {k!r} is {v!r}: expected a finite number")
         sd = float(tr.std())
         warnings = []
+        measured = None
         if len(tr) < 2 or sd == 0:
             warnings.append(f"the target {key!r} has one value over the training split ({float(tr[0]):g}): nothing to learn")
-            sd = 1.0
+            measured, sd = sd, 1.0  # standardised by 1; metrics.json keeps the split's 0 as train_sd, 1 as scale
         if any(isinstance(v, str) for _, v in every):
             warnings.append(f"the target {key!r} holds numbers written as text (a CSV column with a blank or NA cell): "
                             f"read as numbers (regression); {', '.join(sorted(MISSING_TEXT - {''}))} and blanks are "
                             "unlabelled")
-        return Target("regression", key, [], float(tr.mean()), sd), counts, warnings
+        return Target("regression", key, [], float(tr.mean()), sd, train_sd=measured), counts, warnings
     # cells that are neither numbers nor label lists (QA: a column of digit labels, some cells JSON lists, was
     # refused naming its lists): mostly numbers beside them is a numeric column with bad cells (a '?' marker)
     odd = [(k, v) for (k, v), n in zip(every, nums) if n is None and not _is_list(v)]
