@@ -1205,15 +1205,21 @@ def _bare_folder(folder: str, splits: tuple[str, ...]) -> list[str]:
                      f"(open_dataset('{os.path.join(folder, missing)}-*.tar')). Tars: {_shown_tars(folder, tars)}")
 
 
-def _bare_sources(path: Any, splits: tuple[str, ...], storage_options: dict[str, Any] | None) -> tuple[list[str], bool]:
-    """The shards of bare ``path``, and whether a local folder was listed (its keys are checked across shards)."""
+def _bare_sources(path: Any, splits: tuple[str, ...], storage_options: dict[str, Any] | None,
+                  warn: bool = True) -> tuple[list[str], bool]:
+    """The shards of bare ``path``, and whether a local folder was listed (its keys are checked across shards).
+    A list's (or a ``::``-joined string's) tars named for several splits are warned of once, for the whole
+    list (QA30 D3: each entry alone named one split, so a list of train, val and test tars was silent)."""
     if isinstance(path, (list, tuple)):
-        found = [_bare_sources(p, splits, storage_options) for p in path]
+        found = [_bare_sources(p, splits, storage_options, warn=False) for p in path]
+        if warn:  # a folder's tars are its split's already: only the tars given as tars and patterns count
+            _warn_mixed_splits(path, [u for f in found if not f[1] for u in f[0]])
         return [u for f in found for u in f[0]], any(f[1] for f in found)
     if isinstance(path, (str, Path)) and not is_remote(path) and os.path.isdir(path) and not idx.dataset_marks(path):
         return _bare_folder(str(path), splits), True
     tars = expand_sources(path, storage_options)
-    _warn_mixed_splits(path, tars)
+    if warn:
+        _warn_mixed_splits(path, tars)
     return tars, False
 
 
@@ -1221,8 +1227,9 @@ def _warn_mixed_splits(path: Any, tars: list[str]) -> None:
     """A pattern (glob, braces, a folder inside a URL's glob) is read as given, as webdataset reads one:
     ``split`` does not apply. When its tars are named for several splits (``train-*.tar`` and ``val-*.tar``
     under ``*.tar``), reading them as one split is almost surely a mistake (validation on training data):
-    warn, naming the splits and the pattern to pass instead (a known limit: it was silent)."""
-    if not isinstance(path, (str, Path)) or len(tars) < 2:
+    warn, naming the splits and the pattern to pass instead (a known limit: it was silent). So for a list of
+    tars and patterns, or a ``::``-joined string of them (``path`` a list): it is read as given too."""
+    if len(tars) < 2:
         return
     from mmdata.shards.sources import shard_split
 
@@ -1235,9 +1242,14 @@ def _warn_mixed_splits(path: Any, tars: list[str]) -> None:
         return
     counts = ", ".join(f"{n} {s}" for s, n in sorted(named.items()))
     first = "train" if "train" in named else sorted(named)[0]
-    warnings.warn(f"{redact(str(path))}: a pattern is read as given (split does not apply), and its {len(tars)} tars "
+    if isinstance(path, (list, tuple)):
+        shown = ", ".join(repr(redact(str(p))) for p in path[:3]) + (", ..." if len(path) > 3 else "")
+        what, one = f"a list of shards ({shown}; or '::'-joined) is", f"only the {first} tars"
+    else:
+        what, one = f"{redact(str(path))}: a pattern is", f"e.g. '{first}-*.tar' in that folder"
+    warnings.warn(f"{what} read as given (split does not apply), and its {len(tars)} tars "
                   f"are named for {len(named)} splits ({counts}): they are read as one stream; pass one split's tars "
-                  f"(e.g. '{first}-*.tar' in that folder), or the folder itself with split=...", UserWarning,
+                  f"({one}), or the folder itself with split=...", UserWarning,
                   stacklevel=5)  # open_dataset's caller
 
 
@@ -3683,7 +3695,7 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
             (:func:`bare_folder_splits` lists a folder's splits). Hidden folders and files (``.Trash/``) are
             not read, and a key read from two of the folder's shards in a pass is warned of, naming both.
             A tar, pattern, glob or list (``::``-joined too, as webdataset writes one) is read as given:
-            ``split`` does not apply (a pattern whose tars are named for several splits is warned of).
+            ``split`` does not apply (a pattern or list whose tars are named for several splits is warned of).
         modalities: fields to keep (others are not decoded; in the column layout not even read): a
             list of names, or one name (``"image"``). For a dataset folder, a name that is neither a
             stored field nor a standard modality (image, audio, text, label) raises ShardError naming
