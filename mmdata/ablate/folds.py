@@ -566,6 +566,10 @@ def _check_out(out: Path, folds: Sequence[Fold]) -> None:
     if out.exists():
         if not out.is_dir():
             raise MMDataError(f"--out {out}: exists and is not a folder")
+        from mmdata.io import remove_stale_temps
+
+        # a gather killed mid-write left a temp file no job would remove, and it read as a stranger's file here
+        remove_stale_temps(out, OUT_FILES)
         other = sorted(p.name for p in out.iterdir() if p.name not in OUT_FILES)
         if other:
             raise MMDataError(f"--out {out}: not empty and not an `mmdata ablate-folds` folder (it has "

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import re
 import signal
 import sys
 import threading
@@ -45,7 +46,7 @@ from mmdata.ablate.executor import (DEFAULT_ENTRY, Executor, InlineExecutor, Pro
 from mmdata.ablate.schedule import FUTILITY, Design, next_runs
 from mmdata.checks import keyword_hints, plural
 from mmdata.errors import MMDataError, RecipeError
-from mmdata.io import atomic_write_bytes
+from mmdata.io import TEMP_NAME, atomic_write_bytes, remove_stale_temps
 from mmdata.plugins import describe, worker_plugins
 from mmdata.procs import watch_for_a_dropped_exception
 from mmdata.shards.journal import LOCK, JobLock
@@ -82,6 +83,8 @@ CODE_COLUMNS = ("code", "mmdata_version", "torch")
 TEXT_COLUMNS = ("arm", "config_hash", "data_fingerprint", "status", *ALWAYS_COLUMNS, *CODE_COLUMNS, "correct_on_test",
                 "finished_at")
 INT_COLUMNS = ("seed", "best_epoch")
+#: the files a job writes in OUT besides the report's (and ``configs/``'s kept configurations)
+RUN_FILES = ("runs.parquet", "config.resolved.yaml", "env.json")
 #: the analysis of the runs, rewritten at the end; stale once the runner starts new runs
 REPORT_FILES = ("summary.json", "report.md", "paired.csv", "forest.png", "paired.png", "robustness.png")
 
@@ -472,6 +475,20 @@ def _keep_replaced_config(out: Path, config: bytes, folder: str) -> str | None:
     return name
 
 
+def _remove_leftovers(out: Path) -> list[Path]:
+    """Remove the temp files a killed job left in ``out`` (SIGKILL or out of memory mid-write: nothing else ever
+    removes them; QA: one stayed in a finished folder) — of the files this module and the report write, and of
+    ``configs/``'s kept configurations; a live writer's, and any other file, are kept
+    (:func:`mmdata.io.remove_stale_temps`). Called under the folder's lock, so no other ablation writes there."""
+    removed = remove_stale_temps(out, (*RUN_FILES, *REPORT_FILES))
+    try:  # configs/<12 hex>.yaml: names not known in advance, so the ones its temp files were for
+        kept = {m["name"] for e in os.scandir(out / "configs")
+                if (m := TEMP_NAME.fullmatch(e.name)) and re.fullmatch(r"[0-9a-f]{12}\.yaml", m["name"])}
+    except OSError:
+        kept = set()
+    return removed + (remove_stale_temps(out / "configs", kept) if kept else [])
+
+
 def _read_env(out: Path) -> dict[str, Any] | None:
     """The folder's previous ``env.json`` (None when missing or unreadable: it only explains a warning)."""
     try:
@@ -811,7 +828,11 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         train_fn: a training callable instead (module-level functions run in worker processes; others
             run in this process, one at a time).
         device: ``cpu`` or ``cuda`` (each run on one GPU; ``gpus`` of the visible ones, round-robin).
+        gpus: with ``device="cuda"``: how many of the visible GPUs the runs use (the CLI's ``--gpus``;
+            None: all of them). Refused with another device.
         threads: torch threads per run.
+        progress: show a progress bar of the runs on stderr (plain lines off a terminal; none with
+            ``MMDATA_PROGRESS=off``).
         max_runs: stop after this many new runs (the rest stays to resume; for budgets and tests).
         executor: where the runs happen: ``"local"`` (default: worker processes on this machine),
             ``"ray"`` (one Ray task per run on a cluster; needs ``mmdata[ray]``; see docs/scale.md),
@@ -937,6 +958,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     # and erased each other's runs; the kernel releases the lock when this process dies
     with opened, JobLock(out, "mmdata ablate"):  # a lock that cannot be taken closes the executor too
         from mmdata.shards import writer
+
+        _remove_leftovers(out)
 
         # what trains the runs, part of their identity: a resume after a `git pull` or a torch upgrade trains
         # again rather than analysing two versions' runs as one paired design. Read from the files once per job,
