@@ -823,11 +823,21 @@ def end_ties(d: Sequence[float], ci: Sequence[float]) -> list[int]:
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm step-down adjusted p-values (same order as given), for single-look p-values.
 
+    Raises:
+        ValueError: a p-value that is NaN or outside [0, 1], named by its position (a NaN took its neighbour's
+            adjusted value, below alpha; a failed run must be left out, not tested).
+
     Example:
         >>> holm([0.01, 0.04, 0.03])
         [0.03, 0.06, 0.06]
     """
     p = np.asarray(pvalues, dtype=float)
+    bad = np.flatnonzero(~((p >= 0.0) & (p <= 1.0)))  # NaN fails both comparisons
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(f"holm: p-value {i} is {float(p[i])!r}; expected a probability in [0, 1]"
+                         + (" (a failed test must be left out, not adjusted)" if np.isnan(p[i]) else "")
+                         + (f" ({len(bad) - 1} more such)" if len(bad) > 1 else ""))
     m = len(p)
     order = np.argsort(p, kind="stable")
     adj = np.empty(m)
