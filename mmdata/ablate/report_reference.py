@@ -40,7 +40,8 @@ def data_reference(ab: Any) -> dict[str, Any] | None:
     read. Keys: ``key`` (the ``trainer.target``, None for the card's label), ``kind`` (``classes`` /
     ``multilabel`` / ``regression``), ``test_split``, ``n_test`` (labelled test examples), and per kind:
     ``names``, ``train_counts`` / ``test_counts`` per class or label, ``absent_from_test`` (trained on, never
-    tested), ``constant`` (``{name: {"accuracy", "macro_f1"}}`` in [0, 1]: always predicting that class),
+    tested), ``constant`` (``{name: {"accuracy", "macro_f1"}}`` in [0, 1]: always predicting that class; 0 and 0
+    for a class the test split lacks),
     ``best_constant`` (the class whose constant predictor scores best on test); for regression
     ``train_mean``, ``test_mean``, ``test_sd``, ``mean_mae`` (the MAE of predicting the training mean)."""
     from pathlib import Path
@@ -88,6 +89,8 @@ def _class_reference(key: str | None, kind: str, tr: Counter, te: Counter, names
     for c in present:  # always predicting c: accuracy = its share; F1 of c = 2p / (1 + p), the others' F1 = 0
         p = te[c] / n
         constant[c] = {"accuracy": p, "macro_f1": 2 * p / (1 + p) / len(present)}
+    for c in names:  # a class the test split lacks: every prediction wrong, every F1 0 (QA: those runs went uncounted)
+        constant.setdefault(c, {"accuracy": 0.0, "macro_f1": 0.0})
     best = max(present, key=lambda c: (te[c], -names.index(c) if c in names else 0))
     return {"key": key, "kind": kind, "test_split": test, "n_test": n, "names": names,
             "train_counts": {c: tr.get(c, 0) for c in names}, "test_counts": {c: te.get(c, 0) for c in names},
