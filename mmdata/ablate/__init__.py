@@ -6,9 +6,10 @@ cross-validation ``mmdata.ablate.gather(folders, out)`` / ``mmdata ablate-folds 
 
 from __future__ import annotations
 
-from mmdata.ablate.design import Ablation, Arm, load_ablation
+from mmdata.ablate.design import Ablation, AblationWarning, Arm, load_ablation
 from mmdata.ablate.folds import gather
-from mmdata.ablate.runner import run
+from mmdata.ablate.runner import Interrupted, run
 from mmdata.ablate.stats import Looks, analyze, holm, sign_flip_p
 
-__all__ = ["Ablation", "Arm", "Looks", "analyze", "gather", "holm", "load_ablation", "run", "sign_flip_p"]
+__all__ = ["Ablation", "AblationWarning", "Arm", "Interrupted", "Looks", "analyze", "gather", "holm", "load_ablation",
+           "run", "sign_flip_p"]

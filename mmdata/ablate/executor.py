@@ -56,7 +56,9 @@ TIMEOUT_EXIT = 124
 
 class RunTimeout(BaseException):
     """A run went past its time limit (``--run-timeout``). A BaseException, as KeyboardInterrupt is,
-    so a trainer's own ``except Exception`` does not swallow it."""
+    so a trainer's own ``except Exception`` does not swallow it. It never reaches the caller of
+    :func:`mmdata.ablate.run`: the run is recorded as failed (``error: RunTimeout: ...``) and retried by a
+    rerun, which is why it is not in ``mmdata.ablate.__all__``."""
 
 
 @contextmanager
