@@ -71,7 +71,7 @@ from mmdata.augment.balance import Balanced, BalancePlan, index_groups
 from mmdata.augment.bucketing import BATCH_INDEX, OVER_BUDGET, Bucketed, bucket_edges, check_bucketing
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import BALANCE_KEYS, Recipe, load_recipe, params_seed, validate_balance
-from mmdata.checks import expect_int, expect_names, expect_state, unknown_keywords
+from mmdata.checks import expect_int, expect_names, expect_state, unknown_keywords, usable_device
 from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import check_epoch, derive
 from mmdata.shards import index as idx
@@ -358,7 +358,7 @@ class Loader:
     #: val / test / predict loader (distributed QA: ``AttributeError`` in ``trainer.predict``)
     batch_sampler = None
 
-    def __init__(self, path: str | Path | Mapping[str, str | Path], batch_size: int | None = None, *, recipe: Any = None,
+    def __init__(self, path: str | Path | Sequence[Any] | Mapping[str, str | Path], batch_size: int | None = None, *, recipe: Any = None,
                  split: Any = "train", seed: int = 0,
                  epoch: int = 0, num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers",
                  balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
@@ -428,7 +428,7 @@ class Loader:
         self.seed = seed
         self.epoch = epoch
         self.num_workers = num_workers
-        self.device = torch.device(device)
+        self.device = usable_device(device, "device=")  # an MMDataError naming it, not torch's bare RuntimeError
         # augment_on="device" with workers: the workers draw each batch's params (Recipe.plan_batched) so the
         # process feeding an accelerator only launches kernels; on the CPU the shape-only pass would cost the
         # workers more than the draws save the main process (they share the same cores)
@@ -1340,15 +1340,15 @@ class _EpochHook:
             loader.set_epoch(epoch)
 
 
-def loader(path: str | Path | Mapping[str, str | Path], batch_size: int | None = None, recipe: Any = None, split: Any = "train", seed: int = 0, epoch: int = 0,
+def loader(path: str | Path | Sequence[Any] | Mapping[str, str | Path], batch_size: int | None = None, recipe: Any = None, split: Any = "train", seed: int = 0, epoch: int = 0,
            num_workers: int = 0, device: str | torch.device = "cpu", augment_on: str = "workers", balance: Any = None,
            stage: str = "train", **kw: Any) -> Loader:
     """Batches of normalized (and, in training, augmented) multimodal samples.
 
     Args:
-        path: dataset folder (or shards, see :func:`mmdata.open_dataset`), or ``{name: dataset folder}``:
-            several datasets read as one blend (:func:`mmdata.blend`; ``weights`` in ``**kw``: passes
-            over each per epoch, ``split`` a name or ``{name: split}``).
+        path: dataset folder (or shards: a tar, a list of them, a glob; see :func:`mmdata.open_dataset`), or
+            ``{name: dataset folder}``: several datasets read as one blend (:func:`mmdata.blend`; ``weights``
+            in ``**kw``: passes over each per epoch, ``split`` a name or ``{name: split}``).
         batch_size: samples per batch; with ``max_duration``, the most samples per batch (None, the
             default: no cap). One of the two is needed.
         recipe: a recipe path, YAML string, dict or :class:`~mmdata.augment.Recipe` (None: no augmentation).
@@ -1358,7 +1358,9 @@ def loader(path: str | Path | Mapping[str, str | Path], batch_size: int | None =
             weight's fraction, so which samples an epoch reads does), but each worker batches its own samples: batch composition (so batch ops, training steps
             and metrics), the order, and with ``drop_last`` the samples dropped do. A mid-epoch
             ``state_dict`` resumes with the same count (and world size).
-        device: where batches end up (and where batched kernels run with ``augment_on="device"``).
+        device: where batches end up (and where batched kernels run with ``augment_on="device"``): a name
+            (``"cpu"``, ``"cuda:1"``) or a :class:`torch.device`; one this torch cannot use (``"tpu"``, CUDA
+            without a visible GPU) raises :class:`~mmdata.errors.MMDataError` naming ``device=``.
         augment_on: ``"workers"`` (per-sample CPU kernels in workers) or ``"device"`` (batched kernels);
             the recipe's normalize stage runs per sample in the workers either way.
         balance: a balance config (overrides the recipe's ``balance`` section; training only).
