@@ -514,8 +514,8 @@ class DataModule(pl.LightningDataModule):
     """Train / val / test loaders over an mmdata dataset, with epochs and exact resume (mid-epoch too, under DDP).
 
     Args:
-        path: dataset folder (or shards, see :func:`mmdata.open_dataset`), or ``{name: dataset folder}``
-            read as a blend (:func:`mmdata.blend`; ``weights=`` sets the training passes per epoch,
+        path: dataset folder (or shards: a tar, a list of them, a glob; see :func:`mmdata.open_dataset`), or
+            ``{name: dataset folder}`` read as a blend (:func:`mmdata.blend`; ``weights=`` sets the training passes per epoch,
             evaluation reads each sample once, from the datasets that have the split).
         batch_size: samples per training batch.
         recipe: augmentation recipe for training (path, YAML string, dict or Recipe; None: none).
@@ -526,7 +526,9 @@ class DataModule(pl.LightningDataModule):
         augment_on: ``"workers"`` (per-sample kernels in workers) or ``"device"`` (batched kernels on
             the trainer's device).
         balance: class / pattern balancing of the training stream (see :func:`mmdata.loader`).
-        train_split, val_split, test_split, predict_split: split names. Left at its default (or None),
+        train_split, val_split, test_split, predict_split: split names; ``train_split`` may also be a list of
+            them, read as one training split (k-fold: ``train_split=["1", "2", "3"], val_split="4"``, as
+            :func:`mmdata.train.train` takes it). Left at its default (or None),
             a split the dataset does not have gives no loader (Lightning then skips that stage); a
             name given that a dataset folder does not have raises ShardError here, as
             :func:`mmdata.loader` does (a misspelt ``val_split`` must not silently skip validation).
@@ -555,9 +557,10 @@ class DataModule(pl.LightningDataModule):
         (True, True)
     """
 
-    def __init__(self, path: str | Path, batch_size: int = 32, *, recipe: Any = None, eval_recipe: Any = None,
+    def __init__(self, path: str | Path | Sequence[Any] | Mapping[str, str | Path], batch_size: int = 32, *,
+                 recipe: Any = None, eval_recipe: Any = None,
                  seed: int = 0, num_workers: int = 0, augment_on: str = "workers", balance: Any = None,
-                 train_split: str = _Default("train"), val_split: str | None = _Default("val"),
+                 train_split: str | Sequence[str] = _Default("train"), val_split: str | None = _Default("val"),
                  test_split: str | None = _Default("test"), predict_split: str | None = None,
                  eval_batch_size: int | None = None, start_epoch: int = 0, even_batches: str | bool = "pad",
                  **loader_kw: Any) -> None:
@@ -637,12 +640,18 @@ class DataModule(pl.LightningDataModule):
                                              ("test_split", self.test_split), ("predict_split", self.predict_split))
                  if name is not None and not isinstance(name, _Default)}
         for arg, name in named.items():
-            if not isinstance(name, str):
-                raise MMDataError(f"{arg}: expected a split name or None, got {name!r}")
+            if arg == "train_split" and isinstance(name, (list, tuple)):  # folds read as one (QA30: was refused)
+                if not name or not all(isinstance(n, str) for n in name):
+                    raise MMDataError(f"{arg}: expected a split name, a non-empty list of them or None, got {name!r}")
+                self.train_split = list(name)  # states (checkpoints) hold only builtins
+            elif not isinstance(name, str):
+                also = ", a list of them" if arg == "train_split" else ""
+                raise MMDataError(f"{arg}: expected a split name{also} or None, got {name!r}")
         splits = self._splits() if named else None
         for arg, name in named.items():
-            if splits is not None and name not in splits:
-                raise ShardError(f"{self.path}: no split {name!r} ({arg}); it has {sorted(splits)}")
+            for one in (name if isinstance(name, (list, tuple)) else [name]):
+                if splits is not None and one not in splits:
+                    raise ShardError(f"{self.path}: no split {one!r} ({arg}); it has {sorted(splits)}")
 
     def _splits_of(self, path: Any) -> set[str] | None:
         """The splits of one dataset folder's card, or of a local folder of bare shards (the splits its tar

@@ -1,0 +1,79 @@
+"""QA30 (fix-api, apidocs D5 / D6): the DataModule takes a list of training splits (the k-fold set-up
+``train(train_split=[...])`` and ``mmdata.loader(split=[...])`` take), and its hints say what it accepts."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import pytest
+
+import mmdata
+from mmdata.errors import MMDataError, ShardError
+from mmdata.testing import make_sample_folder
+
+pytest.importorskip("lightning.pytorch")
+from mmdata.lightning import DataModule  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def folds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("folds")
+    with pytest.warns(UserWarning, match="same image or audio bytes"):  # the folder's repeated media: not at issue
+        mmdata.shard(make_sample_folder(root / "raw", n=16), root / "ds", split="1=0.25,2=0.25,3=0.25,4=0.25",
+                     progress=False)
+    return root / "ds"
+
+
+def _keys(batches: typing.Iterable[mmdata.Batch]) -> list[str]:
+    return sorted(k for b in batches for k in b.keys)
+
+
+@pytest.mark.parametrize("given", [["1", "2", "3"], ("1", "2", "3")], ids=["list", "tuple"])
+def test_a_list_of_training_splits_is_read_as_one(folds: Path, given: typing.Sequence[str]) -> None:
+    dm = DataModule(folds, 4, train_split=given, val_split="4", test_split=None)
+    dm.setup("fit")
+    train_keys = _keys(dm.train_dataloader())
+    assert train_keys == _keys(mmdata.loader(folds, 4, split=["1", "2", "3"]))
+    assert len(train_keys) == 12 and len(set(train_keys)) == 12
+    held_out = _keys(dm.val_dataloader())
+    assert held_out == _keys(mmdata.loader(folds, 4, split="4", stage="eval")) and not set(held_out) & set(train_keys)
+    assert dm.train_split == ["1", "2", "3"]  # a plain list: what a checkpoint's hyper-parameters hold
+
+
+def test_a_list_of_training_splits_resumes_mid_epoch(folds: Path) -> None:
+    dm = DataModule(folds, 2, train_split=["1", "2"], val_split=None, test_split=None)
+    whole = [b.keys for b in dm.train_dataloader()]
+    again = DataModule(folds, 2, train_split=["1", "2"], val_split=None, test_split=None)
+    loader = again.train_dataloader()
+    it = iter(loader)
+    first = [next(it).keys for _ in range(2)]
+    state = loader.state_dict()
+    it.close()
+    resumed = DataModule(folds, 2, train_split=["1", "2"], val_split=None, test_split=None)
+    loader = resumed.train_dataloader()
+    loader.load_state_dict(state)
+    rest = [b.keys for b in loader]
+    assert len(first) == 2 and rest and first + rest == whole
+
+
+@pytest.mark.parametrize(("given", "error", "said"), [
+    (["1", "nope"], ShardError, r"no split 'nope' \(train_split\); it has \['1', '2', '3', '4'\]"),
+    ([], MMDataError, r"train_split: expected a split name, a non-empty list of them or None, got \[\]"),
+    (["1", 2], MMDataError, r"train_split: expected a split name, a non-empty list of them or None, got \['1', 2\]"),
+    (3, MMDataError, r"train_split: expected a split name, a list of them or None, got 3"),
+])
+def test_a_bad_list_of_training_splits_is_named(folds: Path, given: object, error: type, said: str) -> None:
+    with pytest.raises(error, match=said):
+        DataModule(folds, 4, train_split=given)
+
+
+def test_val_split_stays_one_name(folds: Path) -> None:
+    with pytest.raises(MMDataError, match=r"val_split: expected a split name or None, got \['3', '4'\]"):
+        DataModule(folds, 4, train_split="1", val_split=["3", "4"])
+
+
+def test_hints_name_every_accepted_form() -> None:
+    hints = typing.get_type_hints(DataModule.__init__)
+    assert "Mapping" in str(hints["path"]) and "Sequence" in str(hints["path"])
+    assert "Sequence[str]" in str(hints["train_split"])
