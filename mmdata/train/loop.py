@@ -428,7 +428,7 @@ def _target_classes(target: str, goal: Target, values: Values,
 
 def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
           seed: int = 0, recipe: Any = None, batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-4,
-          optimizer: str = "adamw", device: str = "cpu", threads: int | None = None, num_workers: int = 0,
+          optimizer: str = "adamw", device: str | torch.device = "cpu", threads: int | None = None, num_workers: int = 0,
           cache: bool | str = "auto", cache_budget_mb: float = 256.0, image_size: int | Sequence[int] | None = None,
           channels: int | None = None, sample_rate: int | None = None, max_seconds: float | None = None,
           max_tokens: int | None = None, progress: bool = False, fusion_args: dict[str, Any] | None = None,
@@ -838,7 +838,7 @@ TRAIN_ALIASES = {"workers": "num_workers", "jobs": "num_workers", "j": "num_work
     "label_names": "the class names come from the dataset's card (mmdata.shard(..., label_names=...) sets them)"})
 def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str] | None = None,
           epochs: int = 15, seed: int = 0, recipe: Any = None, out: str | Path | None = None, batch_size: int = 64,
-          lr: float = 2e-3, weight_decay: float = 1e-4, optimizer: str = "adamw", device: str = "cpu",
+          lr: float = 2e-3, weight_decay: float = 1e-4, optimizer: str = "adamw", device: str | torch.device = "cpu",
           label_noise: float = 0.0, threads: int | None = None, eval_robustness: bool = True,
           progress: bool = False, num_workers: int = 0, cache: bool | str = "auto", cache_budget_mb: float = 256.0,
           image_size: int | Sequence[int] | None = None, channels: int | None = None, sample_rate: int | None = None,
@@ -869,7 +869,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         recipe: augmentation recipe (path / dict / Recipe) applied to training batches.
         out: folder for ``metrics.json``, ``predictions.parquet`` (test split, written batch by batch)
             and ``model.pt`` (state dict).
-        device: ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun: ``cuda`` = the rank's ``LOCAL_RANK``).
+        device: ``cpu``, ``cuda`` or ``cuda:N``, as a name or a :class:`torch.device` (under torchrun: ``cuda`` =
+            the rank's ``LOCAL_RANK``).
         label_noise: fraction of training labels flipped (a planted harmful control for ablations).
         threads: torch intra-op threads for the run (None: leave as is); the caller's count is
             restored when ``train`` returns or raises.

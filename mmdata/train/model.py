@@ -650,9 +650,17 @@ class TrainedModel:
         return rows
 
 
-def load_model(model_dir: Any, device: str = "cpu") -> TrainedModel:
+def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
     """Load the output folder of ``mmdata train --out DIR`` (``metrics.json`` + ``model.pt``) for prediction:
     classification, multi-label and regression (``--target``) runs alike.
+
+    Args:
+        model_dir: the run's output folder (``--out``), holding ``metrics.json`` and ``model.pt``.
+        device: where the model runs and requests go after decoding (``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
+            :class:`torch.device`); one this torch cannot use raises :class:`~mmdata.errors.MMDataError`.
+
+    Raises:
+        MMDataError: a file of the run is missing or damaged, or the weights do not fit ``metrics.json``'s model.
 
     Example:
         >>> tm = load_model("runs/a")  # doctest: +SKIP

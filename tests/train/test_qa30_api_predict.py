@@ -121,3 +121,17 @@ def test_captions_the_shard_keeps_are_scored(tm: TrainedModel) -> None:
 def test_a_tensor_refused_by_the_ops_names_the_run(tm: TrainedModel) -> None:
     with pytest.raises(InputError, match=r"^runs/x: sample 'k': sample_rate must be a positive int"):
         tm.predict([{"key": "k", "audio": (torch.zeros(1, 100), 0)}])
+
+
+def test_load_model_and_train_hints_name_what_they_take(constant_run: Path) -> None:
+    """apidocs D5: model_dir was Any, device a str only, though a Path and a torch.device work."""
+    import typing
+
+    from mmdata.train.model import load_model as lm
+
+    hints = typing.get_type_hints(lm)
+    assert "Path" in str(hints["model_dir"]) and "torch.device" in str(hints["device"])
+    assert "torch.device" in str(typing.get_type_hints(train.__wrapped__ if hasattr(train, "__wrapped__") else train)["device"])
+    assert "Args:" in (lm.__doc__ or "") and "model_dir:" in lm.__doc__ and "device:" in lm.__doc__
+    req = [{"image": image_bytes(1)}]
+    assert load_model(constant_run, device=torch.device("cpu")).predict(req) == load_model(str(constant_run)).predict(req)
