@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mmdata.errors import MMDataError, RecipeError, ShardError, SourceError
+from mmdata.errors import BusyError, MMDataError, RecipeError, ShardError, SourceError
 
 __version__ = "0.1.0"  # the one version: pyproject.toml reads it (dynamic, [tool.setuptools.dynamic])
 
@@ -26,6 +26,7 @@ _LAZY = {
     "uncollate": "mmdata.types:uncollate",
     "shard": "mmdata.shards.writer:shard",
     "ShardWarning": "mmdata.shards.writer:ShardWarning",
+    "TooManySkipped": "mmdata.shards.writer:TooManySkipped",
     "add_modality": "mmdata.shards.columns:add_modality",
     "open_dataset": "mmdata.shards.reader:open_dataset",
     "ShardDataset": "mmdata.shards.reader:ShardDataset",
@@ -42,7 +43,7 @@ _LAZY = {
 # subpackages reachable as attributes without their own import (``mmdata.train.train(...)``)
 _SUBPACKAGES = ("ablate", "augment", "datasets", "interop", "shards", "testing", "train")
 
-__all__ = ["MMDataError", "RecipeError", "ShardError", "SourceError", *_LAZY]
+__all__ = ["BusyError", "MMDataError", "RecipeError", "ShardError", "SourceError", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
@@ -58,5 +59,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """The lazily imported names too (``dir(mmdata)``, tab completion)."""
-    return sorted({*globals(), *_LAZY, *_SUBPACKAGES})
+    """The public API (``dir(mmdata)``, tab completion): the exported names, lazily imported ones too, the
+    subpackages and the module's dunders; not what the module imports for itself (``Any``, ``importlib``)."""
+    return sorted({*__all__, *_SUBPACKAGES, "errors", *(n for n in globals() if n.startswith("__"))})

@@ -7,8 +7,8 @@ YAML recipes, the loader, offline augmentation, previews and the op reference (d
 from __future__ import annotations
 
 from mmdata.augment.base import Op, Param, build_op, op_names, registry
-from mmdata.augment.contract import OpError
+from mmdata.augment.contract import InputError, OpError
 from mmdata.augment.recipe import Recipe, load_recipe, normalize_spec, validate_balance
 
-__all__ = ["Op", "OpError", "Param", "Recipe", "build_op", "load_recipe", "normalize_spec", "op_names", "registry",
-           "validate_balance"]
+__all__ = ["InputError", "Op", "OpError", "Param", "Recipe", "build_op", "load_recipe", "normalize_spec", "op_names",
+           "registry", "validate_balance"]

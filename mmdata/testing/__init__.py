@@ -29,7 +29,9 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_OPS})
+    """The public helpers (``dir(mmdata.testing)``, tab completion), the lazily imported ones too, and the
+    dunders; not what the package imports for itself (``Any``, ``annotations``)."""
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__"))})
 
 
 __all__ = ["CLASS_NAMES", "MessyFolder", "Truth", "audio_bytes", "check_op", "image_bytes", "long_audio_bytes",
