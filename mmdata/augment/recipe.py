@@ -42,6 +42,12 @@ key) — the common random numbers paired ablation arms need. ``keying: position
 ``load_recipe(..., keying="position")``) keys by the op's position across the random sections instead,
 which reproduces the draws of recipes written before op identities (before 2026-12-01).
 
+One key, one draw: copies of a sample under one key (one batch holding it twice, ``apply_sample`` called twice)
+get the same params — what exact replay and paired ablations rest on. Independent views (two-view contrastive
+pairs, repeated augmentation, multi-crop) need their own keys: ``view=i`` (``apply_batched``, ``plan_batched``,
+``apply_sample``) draws as the key ``f"{key}#v{i}"`` would (view 0: the key itself), as balance's repeats are
+keyed ``<key>#r<i>``; a batch holding a key twice warns once per recipe.
+
 A sample's params never depend on the worker, the batch, the device or a resume point. ``to_yaml()``
 writes the canonical form (every argument explicit); a canonical file round-trips byte for byte.
 
@@ -55,10 +61,11 @@ reuse a block, but the recipe may hold at most :data:`MAX_VALUES` values once al
 from __future__ import annotations
 
 import hashlib
+import numbers
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -439,6 +446,54 @@ def _upgrade(op: Op, params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+class Plan(list[list[dict[str, Any]]]):
+    """What :meth:`Recipe.plan_batched` drew: a list (one entry per random step) of lists (one params dict per
+    row), with the batch's ``keys``, the ``epoch`` and the ``view`` it was drawn for, so that
+    ``apply_batched(batch, epoch, plan=...)`` refuses a plan of another batch, epoch or view instead of applying
+    it (and logging its params under this batch's keys). Host data only: it pickles out of a DataLoader worker.
+
+    Example:
+        >>> plan = Plan([[{"applied": False}]], keys=["k0"], epoch=2)
+        >>> len(plan), plan.keys, plan.epoch, plan.view
+        (1, ('k0',), 2, 0)
+    """
+
+    def __init__(self, steps: Sequence[Sequence[dict[str, Any]]] = (), keys: Sequence[str] = (), epoch: int = 0,
+                 view: int = 0) -> None:
+        super().__init__(steps)
+        self.keys: tuple[str, ...] = tuple(keys)
+        self.epoch = epoch
+        self.view = view
+
+    def __repr__(self) -> str:
+        n = len(self.keys)
+        rows = "" if not n else f" {self.keys[0]!r}" if n == 1 else f" {self.keys[0]!r}..{self.keys[-1]!r}"
+        return f"Plan({len(self)} steps x {n} rows{rows}, epoch {self.epoch}, view {self.view})"
+
+    def problem(self, keys: Sequence[str], epoch: int, view: int) -> str | None:
+        """Why this plan is not the plan of a batch of ``keys`` at ``epoch`` and ``view`` (None: it is)."""
+        if tuple(keys) != self.keys:
+            if len(keys) != len(self.keys):
+                return f"it was drawn for {len(self.keys)} rows, this batch has {len(keys)}"
+            i = next(i for i, (a, b) in enumerate(zip(self.keys, keys)) if a != b)
+            return f"it was drawn for another batch: row {i} is {self.keys[i]!r} there, {keys[i]!r} here"
+        if epoch != self.epoch or view != self.view:
+            return f"it was drawn for epoch {self.epoch}, view {self.view}; this call is epoch {epoch}, view {view}"
+        return None
+
+
+def _check_view(view: Any) -> int:
+    if isinstance(view, bool) or not isinstance(view, int) or view < 0:
+        raise MMDataError(f"view: expected an int >= 0 (0: the sample's own draws; i: those of the key '<key>#v<i>'), "
+                          f"got {view!r}")
+    return view
+
+
+def _view_key(key: str, view: int) -> str:
+    """The key a sample's draws come from in view ``view``: the key itself for view 0, else ``<key>#v<view>``."""
+    return f"{key}#v{view}" if view else key
+
+
 #: about how long ``repr(recipe)`` gets before it counts the remaining ops instead of naming them
 REPR_WIDTH = 300
 
@@ -511,6 +566,8 @@ class Recipe:
         #: whether apply_batched warned that it leaves the batch: section out / a mix of several image sizes was
         self._batch_warned = False
         self._sizes_warned = False
+        #: whether a batch holding a key twice (the same draws for every copy) was warned of
+        self._repeats_warned = False
         #: per-pixel fields that every op moving the image moves with it (mmdata.augment.targets)
         self.targets = validate_targets(targets)
         self._fills = {name: fill_of(spec) for name, spec in self.targets.items()}
@@ -718,16 +775,22 @@ class Recipe:
             record(item, params)
         return sample
 
-    def apply_sample(self, sample: Sample, epoch: int = 0, stage: str = "train") -> Sample:
+    def apply_sample(self, sample: Sample, epoch: int = 0, stage: str = "train", *, view: int = 0) -> Sample:
         """Run the normalize stage, then (``stage="train"``) the image, audio, text and sample sections,
         with the per-sample CPU kernels; the params are appended to ``sample.meta["aug"]`` (the replay log).
         A field whose value is None is absent, as :func:`~mmdata.types.collate` takes it: no op sees it, and
         the sample comes back with it as it was (None).
 
         ``stage="eval"``: the normalize stage only (deterministic; what validation and test data get).
+        ``view=i`` (i >= 1): another independent draw of the same sample (a second contrastive view), the
+        draws of the key ``f"{sample.key}#v{i}"``; the sample keeps its key. The same sample, epoch and view
+        always give the same output.
         """
         if stage not in STAGES:
             raise RecipeError(f"stage must be one of {list(STAGES)}, got {stage!r}")
+        if _check_view(view):
+            out = self.apply_sample(replace(sample, key=_view_key(sample.key, view)), epoch, stage)
+            return replace(out, key=sample.key)
         if not (self._norm or (stage == "train" and self._steps)):
             return sample
         contract.check_input(sample, (self._rate_norm or self._rate_train) if stage == "train" else self._rate_norm)
@@ -874,13 +937,15 @@ class Recipe:
                 batch, _ = self._run_given(child, batch, [k.get(str(j), {"applied": False}) for k in kids], dry)
         return batch, params
 
-    def plan_batched(self, batch: Batch, epoch: int = 0) -> list[list[dict[str, Any]]] | None:
+    def plan_batched(self, batch: Batch, epoch: int = 0, *, view: int = 0) -> Plan | None:
         """Each random step's params for each row of ``batch``, drawn exactly as :meth:`apply_batched`
         draws them, without running the kernels on the data: they run shape-only on a 'meta' copy (ops
         that keep every shape and length, :attr:`Op.keeps_layout`, not at all), so the draws of later ops
         see the sizes, lengths, presence and text they would see. What a DataLoader worker computes for
         ``mmdata.loader(augment_on="device")``, so that the process owning the GPU only launches kernels
-        (``apply_batched(batch, epoch, plan=...)``, bit for bit the same batches).
+        (``apply_batched(batch, epoch, plan=...)``, bit for bit the same batches). The :class:`Plan` carries
+        the batch's keys, the epoch and the ``view`` it was drawn for; ``apply_batched`` refuses it for
+        another batch, epoch or view.
 
         None when the recipe cannot be planned ahead: it has no random steps, it moves ``targets`` (their
         rows move on the host), or an op's kernel does not run on 'meta' (an op defined outside mmdata
@@ -900,12 +965,14 @@ class Recipe:
         """
         if not self._steps or self.targets:
             return None
+        _check_view(view)
+        self._warn_repeats(batch, stacklevel=3)
         plan: list[list[dict[str, Any]]] = []
         try:
-            self._batched(self._steps, batch.to("meta"), epoch, record=plan, dry=True)
+            self._batched(self._steps, _as_view(batch, view).to("meta"), epoch, record=plan, dry=True)
         except Exception:  # noqa: BLE001 - e.g. a user op whose kernel reads data: the device draws instead
             return None
-        return plan
+        return Plan(plan, batch.keys, epoch, view)
 
     def _batched(self, steps: Sequence[Step], batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None = None,
                  record: list[list[dict[str, Any]]] | None = None, dry: bool = False) -> Batch:
@@ -942,11 +1009,19 @@ class Recipe:
         return out
 
     def apply_batched(self, batch: Batch, epoch: int = 0, plan: Sequence[Sequence[dict[str, Any]]] | None = None,
-                      *, mix: bool | None = None) -> Batch:
+                      *, mix: bool | None = None, view: int = 0) -> Batch:
         """Run the image, audio, text and sample sections with the batched torch kernels on the batch's
         device, with each sample's params drawn exactly as :meth:`apply_sample` draws them — or taken from
         ``plan``, what :meth:`plan_batched` drew for this batch and epoch ahead of time (in a DataLoader
-        worker), so that here only the kernels run.
+        worker), so that here only the kernels run. A :class:`Plan` drawn for another batch (its keys),
+        epoch or view is refused (a plain list of steps, e.g. read back from JSON, is checked for its counts
+        only).
+
+        Draws are keyed by sample key, so rows sharing a key get the same params (warned once per recipe):
+        give each copy its own key (``f"{key}#v{i}"``), or augment the batch once per view — ``view=i``
+        (i >= 1) draws as the keys ``f"{key}#v{i}"`` would (the batch keeps its keys); ``view=0`` is the
+        batch's own draw. E.g. two contrastive views: ``rec.apply_batched(b, epoch)`` and
+        ``rec.apply_batched(b, epoch, view=1)``.
 
         The normalize stage is *not* run here: it runs per sample before collate (mixed sizes, modes and
         rates cannot share a batch), e.g. in DataLoader workers; see :meth:`normalize_batched` for an
@@ -973,17 +1048,44 @@ class Recipe:
                           "recipe.apply_batch_section(batch, epoch) on the result (as mmdata.loader does), or pass "
                           "apply_batched(..., mix=True) to run it there (mix=False: you run it yourself, no warning); "
                           "said once per recipe", UserWarning, stacklevel=2)
-        out = self._apply_batched(batch, epoch, plan)
+        out = self._apply_batched(batch, epoch, plan, _check_view(view))
         return self.apply_batch_section(out, epoch) if mix and self._batch_steps else out
 
-    def _apply_batched(self, batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None) -> Batch:
+    def _apply_batched(self, batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None,
+                       view: int = 0) -> Batch:
         if self._moving and not self._maps_warned:
             self._warn_maps(batch.data)
-        if plan is not None and (len(plan) != len(self._steps) or any(len(p) != len(batch.keys) for p in plan)):
-            raise MMDataError(f"apply_batched(plan=...): a plan of {len(plan)} steps x "
-                              f"{sorted({len(p) for p in plan})} rows for a recipe of {len(self._steps)} random steps and a "
-                              f"batch of {len(batch.keys)} rows: plan_batched(batch, epoch) makes the plan of this batch")
-        return self._batched(self._steps, batch, epoch, plan=plan) if self._steps else batch
+        if plan is not None:
+            bad = plan.problem(batch.keys, epoch, view) if isinstance(plan, Plan) else None
+            if bad is None and (len(plan) != len(self._steps) or any(len(p) != len(batch.keys) for p in plan)):
+                bad = (f"a plan of {len(plan)} steps x {sorted({len(p) for p in plan})} rows for a recipe of "
+                       f"{len(self._steps)} random steps and a batch of {len(batch.keys)} rows")
+            if bad:
+                raise MMDataError(f"apply_batched(plan=...): this plan is not this batch's: {bad}; "
+                                  f"plan_batched(batch, epoch{', view=' + str(view) if view else ''}) makes the plan "
+                                  "of this batch")
+        if not self._steps:
+            return batch
+        self._warn_repeats(batch, stacklevel=4)
+        out = self._batched(self._steps, _as_view(batch, view), epoch, plan=plan)
+        if view:
+            out.keys = list(batch.keys)
+        return out
+
+    def _warn_repeats(self, batch: Batch, stacklevel: int) -> None:
+        """Warn once per recipe when ``batch`` holds a key more than once: its copies get the same params (draws
+        are keyed by sample key), so repeated augmentation or two views built as ``collate([s, s])`` would be
+        identical."""
+        if self._repeats_warned or len(set(batch.keys)) == len(batch.keys):
+            return
+        self._repeats_warned = True
+        counts = [(k, n) for k, n in Counter(batch.keys).items() if n > 1]
+        shown = ", ".join(f"{k!r} ({n} times)" for k, n in counts[:3]) + (f" and {len(counts) - 3} more" * (len(counts) > 3))
+        warnings.warn(f"a batch holds the key{'s' * (len(counts) > 1)} {shown}: rows with one key get the same "
+                      "augmentation (draws are keyed by seed, epoch, sample key and op, so that a sample replays "
+                      "exactly), so these copies are identical views; for independent views give each copy its own "
+                      "key (f\"{key}#v{i}\", as balance's repeats get '<key>#r<i>'), or augment the batch once per "
+                      "view with apply_batched(batch, epoch, view=i); said once per recipe", UserWarning, stacklevel=stacklevel)
 
     def _run_frame(self, step: Step, batch: Batch, name: str, params: Sequence[dict[str, Any]]) -> Batch:
         """``batch`` with the image target ``name`` run through ``step``'s batched kernel with the image's
@@ -1109,6 +1211,15 @@ class Recipe:
         out = batch.replace()
         out.meta["aug_batch"] = applied
         return out
+
+
+def _as_view(batch: Batch, view: int) -> Batch:
+    """``batch`` (view 0), or a copy whose keys are those the draws of view ``view`` come from."""
+    if not view:
+        return batch
+    out = batch.replace()
+    out.keys = [_view_key(k, view) for k in batch.keys]
+    return out
 
 
 def _without_nones(sample: Sample) -> tuple[Sample, tuple[str, ...]]:
@@ -1276,19 +1387,23 @@ def normalize_spec(*, image_size: int | Sequence[int] | None = None, channels: i
       only a maximum duration).
     * ``max_tokens`` -> ``max_tokens``.
 
+    Each argument is checked here against the range of the op it becomes, and an error names it
+    (``normalize_spec(resize='bogus')``), not the recipe key it would fill.
+
     Example:
         >>> [s["op"] for s in normalize_spec(image_size=64, channels=3, sample_rate=16000, mono=True)["image"]]
         ['to_rgb', 'resize', 'center_crop']
     """
+    _check_spec_args(image_size=image_size, channels=channels, resize=resize, interpolation=interpolation,
+                     sample_rate=sample_rate, mono=mono, seconds=seconds, pad=pad, max_tokens=max_tokens)
     image: list[dict[str, Any]] = []
     if channels is not None:
-        if channels not in (1, 3):
-            raise RecipeError(f"normalize channels: {channels!r} is not allowed; choose 1 (grey) or 3 (RGB)")
         image.append({"op": "to_rgb"} if channels == 3 else {"op": "to_gray"})
     if image_size is not None:
-        hw = [int(image_size), int(image_size)] if isinstance(image_size, int) else [int(v) for v in image_size]
+        hw = [int(image_size), int(image_size)] if isinstance(image_size, numbers.Real) else [int(v) for v in image_size]
         if resize == "longer" and hw[0] != hw[1]:
-            raise RecipeError(f"normalize image_size: resize 'longer' letterboxes to a square; got {hw}")
+            raise RecipeError(f"normalize_spec(image_size={image_size!r}): resize='longer' letterboxes to a square; "
+                              f"give one size or [S, S], got {hw}")
         if resize == "exact":
             image.append({"op": "resize", "size": hw, "side": "exact", "interpolation": interpolation})
         else:
@@ -1303,6 +1418,50 @@ def normalize_spec(*, image_size: int | Sequence[int] | None = None, channels: i
     return {k: v for k, v in (("image", image), ("audio", audio), ("text", text)) if v}
 
 
+def _check_spec_args(**args: Any) -> None:
+    """:func:`normalize_spec`'s keyword arguments, each against the :class:`~mmdata.augment.base.Param` of the op
+    it becomes (its range, its choices); the error names the argument as the caller wrote it."""
+    from mmdata.augment.base import registry
+
+    def param(section: str, op: str, name: str) -> Any:
+        return registry()[(section, op)].PARAMS[name]
+
+    def fail(name: str, expected: str) -> RecipeError:
+        return RecipeError(f"normalize_spec({name}={args[name]!r}): expected {expected}")
+
+    def number(value: Any, kind: type, lo: float, hi: float) -> bool:
+        # numpy's numbers count (statistics read from index.parquet); an int argument takes a whole float
+        # (16000.0), never a fraction (int() cut 16000.5 to 16000 without a word)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False
+        if kind is int and not (isinstance(value, numbers.Integral) or float(value).is_integer()):
+            return False
+        return lo <= float(value) <= hi  # NaN compares False: refused
+
+    size = param("image", "resize", "size")
+    image_size = args["image_size"]
+    if image_size is not None:
+        one = isinstance(image_size, numbers.Real)
+        sides = [image_size] if one else list(image_size) if isinstance(image_size, (list, tuple)) else []
+        if len(sides) != (1 if one else 2) or not all(number(v, int, 1, size.hi) for v in sides):
+            raise fail("image_size", f"an int side length or [height, width] of ints in [1, {size.hi:.0f}]")
+    if args["channels"] is not None and (isinstance(args["channels"], bool) or args["channels"] not in (1, 3)):
+        raise fail("channels", "1 (grey, to_gray) or 3 (RGB, to_rgb)")
+    for name in ("resize", "interpolation"):
+        choices = param("image", "resize", "side" if name == "resize" else name).choices
+        if args[name] not in choices:
+            raise fail(name, f"one of {list(choices)}")
+    for name, op, pname, kind in (("sample_rate", "resample", "rate", int), ("seconds", "pad_trim", "seconds", float),
+                                  ("max_tokens", "max_tokens", "n", int)):
+        section = "text" if name == "max_tokens" else "audio"
+        spec = param(section, op, pname)
+        if args[name] is not None and not number(args[name], kind, spec.lo, spec.hi):
+            raise fail(name, f"{'an int' if kind is int else 'a number'} in [{spec.lo:g}, {spec.hi:g}] ({op}'s {pname}), or None")
+    for name in ("mono", "pad"):
+        if not isinstance(args[name], bool):
+            raise fail(name, "True or False")
+
+
 def params_seed(*parts: object) -> int:
     """Combine seeds (e.g. a recipe's and a run's) into one, deterministically."""
     from mmdata.rng import derive_int
@@ -1310,4 +1469,4 @@ def params_seed(*parts: object) -> int:
     return derive_int(*parts) % (2**62)
 
 
-__all__ = ["Recipe", "Step", "load_recipe", "normalize_spec", "validate_balance", "params_seed", "KEYINGS", "LOG_FORMAT"]
+__all__ = ["Recipe", "Step", "Plan", "load_recipe", "normalize_spec", "validate_balance", "params_seed", "KEYINGS", "LOG_FORMAT"]
