@@ -245,7 +245,48 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
                 warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {'the ' if fixed else ''}{some} "
                                 f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
                                 f"fraction or shard more samples")
-    return warnings
+    return warnings + _untrained_class_warning(records, label_names)
+
+
+def _untrained_class_warning(records: list[Record], label_names: Sequence[str] | None = None, k: int = 5) -> list[str]:
+    """One warning naming the classes (up to ``k``, by name) with samples but none in the ``train`` split
+    (the split ``mmdata train`` trains on unless told otherwise): a class of one or two samples split three
+    ways can land only in val or test, never learned and scored as an error there (QA30 extremes #2: said
+    at train time only, after the dataset was published). No ``train`` split, or an empty one (warned of
+    on its own): nothing to say.
+
+    Example:
+        >>> recs = [Record(k, k, {"txt": b"x"}, label=c, split=s)
+        ...         for k, c, s in (("a0", 0, "train"), ("a1", 0, "val"), ("b0", 1, "test"))]
+        >>> _untrained_class_warning(recs, ["a", "b"])[0][:66]
+        "1 class has no training sample: 'b' (only 1 sample, in test); it c"
+    """
+    per: dict[int, Counter[str]] = {}
+    for r in records:
+        if isinstance(r.label, int) and not isinstance(r.label, bool):
+            per.setdefault(r.label, Counter())[r.split or "train"] += 1
+    if not any(got["train"] for got in per.values()):
+        return []
+    gaps = sorted(label for label, got in per.items() if not got["train"])
+    if not gaps:
+        return []
+
+    def named(label: int) -> str:
+        return repr(label_names[label]) if label_names is not None and 0 <= label < len(label_names) else repr(label)
+
+    sizes = sorted({sum(per[c].values()) for c in gaps})
+    each = (plural(sizes[0], "sample") if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]} samples")
+    where = Counter("+".join(sorted(per[c])) for c in gaps)
+    places = ", ".join(f"{n} only in {s.replace('+', ' and ')}" for s, n in sorted(where.items()))
+    if len(gaps) == 1:
+        head = f"1 class has no training sample: {named(gaps[0])} (only {each}, in {next(iter(where)).replace('+', ' and ')})"
+    else:
+        shown = ", ".join(named(c) for c in gaps[:k]) + (f" and {len(gaps) - k} more" if len(gaps) > k else "")
+        head = f"{len(gaps)} classes have no training sample: {shown} (each has only {each}; {places})"
+    them = "it" if len(gaps) == 1 else "them"
+    return [f"{head}; {'it' if len(gaps) == 1 else 'they'} cannot be learned: a model trained on 'train' never sees "
+            f"{them} and scores {them} as errors in the other splits. Shard more samples of {them}, leave {them} out, "
+            f"or give {them} a split of {'its' if len(gaps) == 1 else 'their'} own (a split column, --split-from)"]
 
 
 def key_split(key: str, fractions: dict[str, float], seed: int) -> str:
