@@ -53,3 +53,12 @@ def test_a_warning_about_the_callers_own_data_still_reaches_them(tmp_path: Path)
     _, said = _shard_warnings(lambda: mmdata.shard(m.root / "manifest.csv", tmp_path / "ds", meta=["score"],
                                                    progress=False))
     assert any("column 'duration'" in w for w in said)
+
+
+def test_make_sample_folder_documents_every_parameter(tmp_path: Path) -> None:
+    doc = T.make_sample_folder.__doc__ or ""
+    args = doc.split("Args:")[1].split("Returns:")[0]
+    for name in inspect.signature(T.make_sample_folder).parameters:
+        assert f"{name}:" in args or f"{name}," in args, name
+    d = T.make_sample_folder(tmp_path, n=2, image_fmt="jpg", audio_fmt="wav")
+    assert sorted(p.suffix for p in d.glob("000000.*")) == [".cls", ".jpg", ".txt", ".wav"]

@@ -93,6 +93,8 @@ def make_sample_folder(
     Args:
         root: folder to create.
         n: number of samples.
+        image_fmt: the images' format and extension (``"png"``, ``"jpg"``, ...; :func:`image_bytes`).
+        audio_fmt: the clips' format and extension (``"flac"``, ``"wav"``, ...; :func:`audio_bytes`).
         missing: drop audio from every 4th sample and text from every 5th (missing modalities).
         labels: write ``.cls`` files with ``index % 3``.
         nested: spread samples over two sub-folders.
