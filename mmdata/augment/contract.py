@@ -189,6 +189,29 @@ def audio_problem(value: Any) -> str | None:
     return f"audio must be {AUDIO_RULE}, got {_got(value)}: {'; '.join(hints)}"
 
 
+def nonfinite_problem(value: torch.Tensor) -> str | None:
+    """Why float audio ``value`` (one clip or a batch) holds no waveform the ops take (None: it does): NaN or
+    infinite samples, which every op would pass on to the model. Read only on the CPU: a tensor on a device
+    (or 'meta') is not read, as that check would wait for the device on every batch. One pass (a sum,
+    finite exactly when every sample is; a finite sum that overflows is checked sample by sample).
+
+    Example:
+        >>> nonfinite_problem(torch.tensor([[0.5, float("nan"), 0.1]]))
+        'audio holds 1 NaN / infinite sample of 3 (the first at channel 0, time 1): every op would pass it on to the model; clean the source, or x.nan_to_num(0.0, posinf=1.0, neginf=-1.0)'
+    """
+    if value.device.type != "cpu" or not value.numel() or not value.is_floating_point():
+        return None
+    x = value.detach()
+    if bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all()):
+        return None
+    bad = ~torch.isfinite(x)
+    first = [int(i) for i in bad.nonzero()[0]]
+    at = ", ".join(f"{d} {i}" for d, i in zip(("row", "channel", "time")[-len(first):], first))
+    count = int(bad.sum())
+    return (f"audio holds {count} NaN / infinite sample{'s' * (count > 1)} of {x.numel()} (the first at {at}): every op "
+            "would pass it on to the model; clean the source, or x.nan_to_num(0.0, posinf=1.0, neginf=-1.0)")
+
+
 def rate_problem(rate: Any) -> str | None:
     """Why ``rate`` is no sample rate (None: it is a positive int, numpy's too)."""
     if isinstance(rate, (int, np.integer)) and not isinstance(rate, bool) and rate > 0:
@@ -199,9 +222,10 @@ def rate_problem(rate: Any) -> str | None:
 
 def check_input(sample: Sample, rate_for: str | None = None) -> None:
     """Raise :class:`InputError` naming the sample when its image, audio or text is not what the built-in ops
-    take (:func:`image_problem`, :func:`audio_problem`, :func:`text_problem`; a None field is absent), or when ``rate_for`` (the recipe step that reads the rate,
+    take (:func:`image_problem`, :func:`audio_problem`, :func:`text_problem`; a None field is absent), audio
+    on the CPU holds NaN / Inf (:func:`nonfinite_problem`: one pass over it), or when ``rate_for`` (the recipe step that reads the rate,
     ``normalize.audio[1] (op resample)``) is given and its audio has no positive int ``sample_rate``.
-    A few attribute reads per sample: no tensor is read or copied."""
+    Otherwise a few attribute reads per sample: no other tensor is read, none copied."""
     if not isinstance(sample, Sample):
         raise TypeError(f"expected an mmdata.Sample, got {_got(sample)}: wrap the fields as "
                         "Sample(key, fields, sample_rate) (from mmdata import Sample), e.g. Sample('k1', {'image': img})")
@@ -216,7 +240,7 @@ def check_input(sample: Sample, rate_for: str | None = None) -> None:
         if problem is not None:
             raise InputError(f"sample {sample.key!r}: {problem}")
     if audio is not None:
-        problem = audio_problem(audio)
+        problem = audio_problem(audio) or nonfinite_problem(audio)
         if problem is not None:
             raise InputError(f"sample {sample.key!r}: {problem}")
         if rate_for is not None:
@@ -231,11 +255,14 @@ def check_batch_input(batch: Batch, rate_for: str | None = None) -> None:
     ``audio`` float32 (B, C, T) and, for ``rate_for``, ``batch.sample_rate`` a positive int; each of the
     fields the ops read (image, audio, spec, tokens, label) a tensor, and image, audio, spec and text with
     the presence mask (and image and audio with the lengths) :func:`~mmdata.types.collate` gives them —
-    without one an op would take every row for absent and leave the batch as it was.
+    without one an op would take every row for absent and leave the batch as it was; keys, masks and lengths
+    as collate makes them (:func:`_check_batch_meta`); CPU audio without NaN / Inf (:func:`nonfinite_problem`;
+    audio already on a device is not read: that would wait for the device).
 
     Raises:
         TypeError: ``batch`` is no :class:`~mmdata.types.Batch`.
-        InputError: a field is not what the ops take, or has no presence mask; the message names the field.
+        InputError: a field is not what the ops take, has no presence mask, or its mask or lengths are not
+            what collate makes (:func:`_check_batch_meta`); the message names the field.
     """
     if not isinstance(batch, Batch):
         raise TypeError(f"expected an mmdata.Batch, got {_got(batch)}: build it with mmdata.collate(samples) "
@@ -266,10 +293,82 @@ def check_batch_input(batch: Batch, rate_for: str | None = None) -> None:
             row = audio[0] if audio.dim() > 0 and len(audio) else audio
             raise InputError(f"{_what(batch.keys)}: batch['audio'] holds rows that are no audio: {audio_problem(row)} "
                              f"(batch {_got(audio)})")
+    _check_batch_meta(batch)  # after the data's own checks: a channels-last image is named as one, not by its lengths
+    if isinstance(audio, torch.Tensor):
+        problem = nonfinite_problem(audio)
+        if problem is not None:
+            rows = (~torch.isfinite(audio.detach())).flatten(1).any(1).nonzero().flatten().tolist()
+            raise InputError(f"{_what(batch.keys)}: batch['audio'] of sample{'s' * (len(rows) > 1)} "
+                             f"{', '.join(repr(str(batch.keys[i])) for i in rows[:3])}{', ...' * (len(rows) > 3)}: {problem}")
         if rate_for is not None:
             problem = rate_problem(batch.sample_rate)
             if problem is not None:
                 raise InputError(f"{_what(batch.keys)}: batch.{problem}; {rate_for} reads the audio's rate")
+
+
+#: the lengths collate records: (shape after B, which dims of the data they bound, what they hold)
+_LENGTHS = {"image": ((2,), (2, 3), "(B, 2) int64 (height, width)"), "audio": ((), (2,), "(B,) int64 (time samples)"),
+            "tokens": ((), (1,), "(B,) int64 (tokens)")}
+
+
+def _check_batch_meta(batch: Batch) -> None:
+    """Raise :class:`InputError` when a batch's keys, presence masks or lengths are not what
+    :func:`~mmdata.types.collate` makes: one key per row of every data field, each ``present[m]`` a bool
+    (B,) tensor, each ``lengths[m]`` an int64 tensor of B rows (image (B, 2), audio and tokens (B,), another
+    field (B, its dims)) whose values lie within the padded data. Shapes and dtypes only, except the values of
+    host (CPU) lengths — a handful of ints; lengths on a device are not read (that would wait for the device).
+
+    Example:
+        >>> b = Batch(keys=["a", "b"], data={"label": torch.tensor([1, 2])}, present={"label": torch.tensor([1, 1])})
+        >>> try:
+        ...     _check_batch_meta(b)
+        ... except InputError as e:
+        ...     print(str(e)[:105])
+        a batch of 2 samples ('a', 'b'): batch.present['label'] must be a torch.bool tensor (B,) = (2,) (one flag
+    """
+    keys = batch.keys
+    if not isinstance(keys, (list, tuple)):
+        raise InputError(f"batch.keys must be a list of the samples' keys (one per row), got {_got(keys)}")
+    n, where = len(keys), _what(keys)
+    for name, value in batch.data.items():
+        if name == "text" and isinstance(value, list) and len(value) != n:
+            raise InputError(f"{where}: batch.keys has {n} keys but batch['text'] has {len(value)} texts: one key per "
+                             "row (mmdata.collate(samples) gives them)")
+        if name in BATCH_TENSORS and isinstance(value, torch.Tensor) and (value.dim() == 0 or value.shape[0] != n):
+            rows = "no rows (a 0-dim tensor)" if value.dim() == 0 else f"{value.shape[0]} rows"
+            raise InputError(f"{where}: batch.keys has {n} keys but batch[{name!r}] has {rows} ({_got(value)}): one key "
+                             "per row (mmdata.collate(samples) gives them)")
+    for name, mask in batch.present.items():
+        if not (isinstance(mask, torch.Tensor) and mask.dtype is torch.bool and tuple(mask.shape) == (n,)):
+            fix = ""
+            if isinstance(mask, (list, tuple, np.ndarray)):
+                fix = " -> torch.tensor(x, dtype=torch.bool)"
+            elif isinstance(mask, torch.Tensor) and mask.dtype is not torch.bool and tuple(mask.shape) == (n,):
+                fix = " -> x.bool()"
+            raise InputError(f"{where}: batch.present[{name!r}] must be a torch.bool tensor (B,) = ({n},) (one flag per "
+                             f"key: does the row hold {name!r}), got {_got(mask)}{fix}")
+    for name, ln in batch.lengths.items():
+        value = batch.data.get(name)
+        tail, dims, what = _LENGTHS.get(name, (None, (), "(B, its dims) int64"))
+        if tail is None and isinstance(value, torch.Tensor) and value.dim() > 1:
+            tail, dims = (value.dim() - 1,), tuple(range(1, value.dim()))
+        shape = str((n, *(tail or ())))
+        ok = isinstance(ln, torch.Tensor) and ln.dtype is torch.int64 and ln.dim() >= 1 and ln.shape[0] == n
+        if ok and tail is not None:
+            ok = tuple(ln.shape[1:]) == tail
+        if not ok:
+            fix = " -> x.long()" if isinstance(ln, torch.Tensor) and ln.dtype is not torch.int64 and not ln.is_complex() else ""
+            raise InputError(f"{where}: batch.lengths[{name!r}] must be {what}, shape {shape} here, got {_got(ln)}{fix}")
+        if not isinstance(value, torch.Tensor) or ln.device.type != "cpu" or not n:
+            continue  # values read only on the host (no device sync), against a data tensor to bound them
+        bound = [int(value.shape[d]) for d in dims if d < value.dim()]
+        rows = ln.reshape(n, -1).tolist()  # a few ints: Python, not a torch reduction (no OpenMP region)
+        for i, row in enumerate(rows):
+            if len(row) == len(bound) and all(0 <= v <= b for v, b in zip(row, bound)):
+                continue
+            raise InputError(f"{where}: batch.lengths[{name!r}] must be {what} with values in "
+                             f"{' x '.join(f'[0, {b}]' for b in bound)} (batch[{name!r}] is {_got(value)}), got "
+                             f"{row if len(row) > 1 else row[0]} for row {i} (key {str(keys[i])!r})")
 
 
 def describe(op: Any) -> str:
