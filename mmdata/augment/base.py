@@ -479,8 +479,33 @@ def registry() -> dict[tuple[str, str], type[Op]]:
     return _REGISTRY
 
 
+def section_problem(section: Any) -> str | None:
+    """Why ``section`` names no recipe section ops are registered in (None: it names one).
+
+    Example:
+        >>> section_problem("Image")
+        "unknown section 'Image'; did you mean 'image'? sections: image, audio, text, sample, batch"
+    """
+    if isinstance(section, str) and section in SECTIONS:
+        return None
+    hint = did_you_mean(section, SECTIONS).lstrip(";").strip()
+    return f"unknown section {section!r}; {hint + ' ' if hint else ''}sections: {', '.join(SECTIONS)}"
+
+
 def op_names(section: str, deterministic: bool = False) -> list[str]:
-    """Registered op names of a section (only the deterministic ones, allowed in ``normalize``, if asked)."""
+    """Registered op names of a section (only the deterministic ones, allowed in ``normalize``, if asked).
+
+    Raises:
+        RecipeError: ``section`` is none of :data:`SECTIONS` (a misspelt one was an empty list).
+
+    Example:
+        >>> from mmdata.augment import op_names  # the registry the built-in ops filled (pytest re-imports this file)
+        >>> op_names("image", deterministic=True)[:3]
+        ['center_crop', 'pad_to_size', 'resize']
+    """
+    problem = section_problem(section)
+    if problem is not None:
+        raise RecipeError(f"op_names: {problem}")
     return sorted(n for (s, n), cls in registry().items() if s == section and (cls.deterministic or not deterministic))
 
 
@@ -593,6 +618,9 @@ def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool 
     name = spec["op"]
     if not isinstance(name, str):
         raise RecipeError(f"{where}.op: expected an op name (a string), got {name!r}")
+    problem = section_problem(section)
+    if problem is not None:  # here, not as "unknown video op 'hflip'; allowed: " with nothing allowed
+        raise RecipeError(f"{where}: {problem}")
     cls = registry().get((section, name)) or _plugin_op(section, name, where)
     if cls is None or (normalize and not cls.deterministic):
         allowed = ", ".join(op_names(section, deterministic=normalize))
