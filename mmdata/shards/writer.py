@@ -3408,7 +3408,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
         warnings = [*warnings, kept]
     metadata = identifying_metadata_card(results[p["name"]].get("metadata") for p in plan)
     warnings = [*warnings, *identifying_metadata_warning(metadata)]
-    duplicates = duplicates_across_splits(rows, read=_written_members(out, shard_rows))
+    duplicates = duplicates_across_splits(rows, read=_written_members(out, shard_rows), label_names=names)
     warnings = [*warnings, *duplicates_warning(duplicates)]
     fingerprint = idx.fingerprint([s["sha256"] for s in shard_rows])
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
@@ -3459,7 +3459,8 @@ _MEDIA_MEMBER = r"\.(?:[a-z0-9_]+\.)?(?:" + "|".join(IMAGE_EXTS + AUDIO_EXTS) + 
 
 
 def duplicates_across_splits(rows: Any, k: int = 3,
-                             read: Callable[[str, set[str]], dict[str, bytes]] | None = None) -> dict[str, Any]:
+                             read: Callable[[str, set[str]], dict[str, bytes]] | None = None,
+                             label_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Image and audio members whose bytes are the same in samples of different splits: one photo copied
     under two names, so a test sample is also trained on. Candidates share size and CRC-32 (both in the
     index); ``read`` (shard name, member names -> their bytes: :func:`_written_members`) confirms them by
@@ -3469,6 +3470,11 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     ``{"across_splits": sets of one content in several splits, "samples": the samples holding them,
     "examples": up to k sets (smallest size first), each as [source key, split] of its first sample in each
     split, "compared": "sha256" (confirmed) or "size and CRC-32" (not), only where sets were found}``.
+    Sets whose copies carry different labels (one photo filed under two classes: a labelling error, also
+    when every copy is in one split) add ``"label_conflicts"`` (how many sets), ``"label_conflict_samples"``,
+    ``"label_conflicts_across_splits"`` (those of them also in several splits) and ``"label_examples"``: up
+    to k sets, each as [source key, split, class] of its first sample of each class (``label_names`` name
+    the classes; else the id as text). QA30 extremes #7.
 
     Example:
         >>> import pyarrow as pa
@@ -3479,12 +3485,17 @@ def duplicates_across_splits(rows: Any, k: int = 3,
         {'across_splits': 1, 'samples': 2, 'examples': [[['a', 'train'], ['b', 'test']]], 'compared': 'size and CRC-32'}
         >>> duplicates_across_splits(rows, read=lambda shard, names: {n: shard.encode() for n in names})["samples"]
         0
+        >>> rows = rows.append_column("label", pa.array([0, 1, 1]))
+        >>> duplicates_across_splits(rows, label_names=["cat", "dog"])["label_examples"]
+        [[['a', 'train', 'cat'], ['b', 'test', 'dog']]]
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     none = {"across_splits": 0, "samples": 0, "examples": []}
-    if rows.num_rows < 2 or "member_crc32" not in rows.column_names or pc.count_distinct(rows["split"]).as_py() < 2:
+    labelled = "label" in rows.column_names
+    if (rows.num_rows < 2 or "member_crc32" not in rows.column_names
+            or (pc.count_distinct(rows["split"]).as_py() < 2 and not (labelled and pc.count_distinct(rows["label"]).as_py() > 1))):
         return none
     members = rows["members"].combine_chunks() if rows.num_rows else rows["members"]
     parent = pc.list_parent_indices(members)
@@ -3496,20 +3507,24 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     if flat.num_rows < 2:
         return none
     flat = flat.append_column("split", rows["split"].combine_chunks().take(flat["row"]))
-    per = flat.group_by(["size", "crc"]).aggregate([("split", "count_distinct")])
-    per = per.filter(pc.greater(per["split_count_distinct"], 1))
+    label_col = rows["label"].combine_chunks() if labelled else pa.nulls(rows.num_rows, pa.int64())
+    flat = flat.append_column("label", label_col.take(flat["row"]))
+    per = flat.group_by(["size", "crc"]).aggregate([("split", "count_distinct"), ("label", "count_distinct")])
+    per = per.filter(pc.or_(pc.greater(per["split_count_distinct"], 1), pc.greater(per["label_count_distinct"], 1)))
     if per.num_rows == 0:
         return none
     dup = flat.join(per.select(["size", "crc"]), ["size", "crc"], join_type="inner")
     found = list(zip(dup["size"].to_pylist(), dup["crc"].to_pylist(), dup["row"].to_pylist(), dup["name"].to_pylist()))
     keys = rows["source_key" if "source_key" in rows.column_names else "key"]
     splits = rows["split"]
+    labels = label_col.to_pylist()
     digests = _candidate_digests(rows, [(row, name) for _, _, row, name in found], read)
-    sets: dict[tuple[Any, ...], set[int]] = {}
+    every: dict[tuple[Any, ...], set[int]] = {}
     for size, crc, row, name in found:
-        sets.setdefault((size, crc, digests.get((row, name), "")), set()).add(row)
-    if digests:  # confirmed: a set whose bytes differ is no duplicate (a CRC-32 collision)
-        sets = {c: got for c, got in sets.items() if len({splits[i].as_py() for i in got}) > 1}
+        every.setdefault((size, crc, digests.get((row, name), "")), set()).add(row)
+    # a set whose confirmed bytes differ is no duplicate (a CRC-32 collision): each kind is kept by its own test
+    sets = {c: got for c, got in every.items() if len({splits[i].as_py() for i in got}) > 1}
+    conflicts = {c: got for c, got in every.items() if len({labels[i] for i in got} - {None}) > 1}
 
     def one_per_split(got: set[int]) -> list[list[str]]:  # the first sample of each split the set is in
         by: dict[str, str] = {}
@@ -3517,11 +3532,28 @@ def duplicates_across_splits(rows: Any, k: int = 3,
             by.setdefault(splits[i].as_py(), keys[i].as_py())
         return [[key, split] for split, key in sorted(by.items(), key=lambda kv: kv[1])][:3]
 
-    if not sets:  # every candidate was a CRC-32 collision
+    def class_name(label: int) -> str:
+        return label_names[label] if label_names is not None and 0 <= label < len(label_names) else str(label)
+
+    def one_per_class(got: set[int]) -> list[list[str]]:  # the first sample of each class the set holds
+        by: dict[int, int] = {}
+        for i in sorted(got, key=lambda i: keys[i].as_py()):
+            if labels[i] is not None:
+                by.setdefault(labels[i], i)
+        return [[keys[i].as_py(), splits[i].as_py(), class_name(label)] for label, i in sorted(by.items())]
+
+    if not sets and not conflicts:  # every candidate was a CRC-32 collision
         return none
-    examples = [one_per_split(sets[c]) for c in sorted(sets)[:k]]
-    return {"across_splits": len(sets), "samples": len(set().union(*sets.values())), "examples": examples,
-            "compared": "sha256" if digests else "size and CRC-32"}
+    out = dict(none)
+    if sets:
+        out.update({"across_splits": len(sets), "samples": len(set().union(*sets.values())),
+                    "examples": [one_per_split(sets[c]) for c in sorted(sets)[:k]]})
+    if conflicts:
+        out.update({"label_conflicts": len(conflicts), "label_conflict_samples": len(set().union(*conflicts.values())),
+                    "label_conflicts_across_splits": sum(1 for c in conflicts if c in sets),
+                    "label_examples": [one_per_class(conflicts[c]) for c in sorted(conflicts)[:k]]})
+    out["compared"] = "sha256" if digests else "size and CRC-32"
+    return out
 
 
 def _candidate_digests(rows: Any, wanted: list[tuple[int, str]],
@@ -3584,15 +3616,35 @@ _COMPARED = {"sha256": "confirmed by sha256", None: "same size and CRC-32: very 
 
 
 def duplicates_warning(found: Mapping[str, Any]) -> list[str]:
-    """The warning for :func:`duplicates_across_splits`' entry (none when it found nothing)."""
-    if not found["across_splits"]:
-        return []
-    ex = found["examples"][0]
-    shown = " and ".join(f"{key!r} ({split})" for key, split in ex)
-    return [f"{plural(found['samples'], 'sample')} in {plural(found['across_splits'], 'set')} hold the same image or "
-            f"audio bytes ({_COMPARED.get(found.get('compared'), _COMPARED[None])}) in different splits (e.g. {shown}): a test sample that is also trained "
-            f"on; the card lists them (duplicates); remove the copies, or give each set one split (a manifest's split "
-            f"column, or --group-by)"]
+    """The warnings for :func:`duplicates_across_splits`' entry: sets in several splits, sets under several
+    labels (none when it found nothing).
+
+    Example:
+        >>> duplicates_warning({"across_splits": 0, "samples": 0, "examples": [], "label_conflicts": 1,
+        ...                     "label_conflict_samples": 2, "label_conflicts_across_splits": 0,
+        ...                     "label_examples": [[["a/1", "train", "a"], ["b/1", "train", "b"]]]})[0][:95]
+        '2 samples in 1 set hold the same image or audio bytes (same size and CRC-32: very likely the sa'
+    """
+    said = []
+    compared = _COMPARED.get(found.get("compared"), _COMPARED[None])
+    if found["across_splits"]:
+        ex = found["examples"][0]
+        shown = " and ".join(f"{key!r} ({split})" for key, split in ex)
+        both = found.get("label_conflicts_across_splits", 0)
+        labels = f"; {both} of these sets carry different labels too (below)" if both else ""
+        said.append(f"{plural(found['samples'], 'sample')} in {plural(found['across_splits'], 'set')} hold the same "
+                    f"image or audio bytes ({compared}) in different splits (e.g. {shown}): a test sample that is also "
+                    f"trained on{labels}; the card lists them (duplicates); remove the copies, or give each set one "
+                    f"split (a manifest's split column, or --group-by)")
+    if found.get("label_conflicts"):
+        ex = found["label_examples"][0]
+        shown = " and ".join(f"{key!r} ({split})" for key, split, _ in ex)
+        said.append(f"{plural(found['label_conflict_samples'], 'sample')} in {plural(found['label_conflicts'], 'set')} "
+                    f"hold the same image or audio bytes ({compared}) under different labels (e.g. {shown}: labels "
+                    f"differ: {', '.join(name for _, _, name in ex)}): one item filed under several classes is a "
+                    f"labelling error, whichever splits the copies are in; the card lists them (duplicates."
+                    f"label_examples); keep the copy with the right label and remove the others")
+    return said
 
 
 def _skipped_field(source: str, kept: Mapping[str, int]) -> str:
