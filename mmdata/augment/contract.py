@@ -362,8 +362,13 @@ def _check_batch_meta(batch: Batch) -> None:
         if not isinstance(value, torch.Tensor) or ln.device.type != "cpu" or not n:
             continue  # values read only on the host (no device sync), against a data tensor to bound them
         bound = [int(value.shape[d]) for d in dims if d < value.dim()]
+        if not bound:  # a field of one value per row: no size to bound
+            continue
         rows = ln.reshape(n, -1).tolist()  # a few ints: Python, not a torch reduction (no OpenMP region)
-        for i, row in enumerate(rows):
+        cols = list(zip(*rows))
+        if len(cols) == len(bound) and all(min(c) >= 0 and max(c) <= b for c, b in zip(cols, bound)):
+            continue
+        for i, row in enumerate(rows):  # the first row out of range, for the message
             if len(row) == len(bound) and all(0 <= v <= b for v, b in zip(row, bound)):
                 continue
             raise InputError(f"{where}: batch.lengths[{name!r}] must be {what} with values in "
