@@ -424,26 +424,48 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
         names = obj.get("names") if isinstance(obj, dict) else obj
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise SourceError(f'class names file {where}: expected {{"names": ["cat", "dog", ...]}} or a list of strings')
-        places = [f"entry {i} (class id {i})" for i in range(len(names))]
-        blank = next((i for i, n in enumerate(names) if not n.strip()), None)
-        if blank is not None:
-            raise SourceError(f"class names file {where}: {places[blank]} is {'empty' if not names[blank] else 'blank'}; "
-                              f"expected a class name for every id (ids are the list's positions), so a class "
-                              f"without a name would be nameless in every report: to leave id {blank} unused, give "
-                              f"it a placeholder name (e.g. \"unused_{blank}\")")
-    else:
-        lines = [line.strip() for line in text.splitlines()]
-        while lines and not lines[-1]:  # blank lines at the end shift no id: an editor's extra newline
-            lines.pop()
-        blank = next((i for i, n in enumerate(lines) if not n), None)
-        if blank is not None:
-            raise SourceError(f"class names file {where}: line {blank + 1} is blank; expected one class name per "
-                              f"line (a class's id is its line's position: line 1 is id 0), so a blank line would "
-                              f"shift every later id: to leave id {blank} unused, give it a placeholder name on "
-                              f"that line (e.g. unused_{blank})")
-        names, places = lines, [f"line {i + 1} (class id {i})" for i in range(len(lines))]
+        return check_label_names(names, f"class names file {where}")
+    lines = [line.strip() for line in text.splitlines()]
+    while lines and not lines[-1]:  # blank lines at the end shift no id: an editor's extra newline
+        lines.pop()
+    blank = next((i for i, n in enumerate(lines) if not n), None)
+    if blank is not None:
+        raise SourceError(f"class names file {where}: line {blank + 1} is blank; expected one class name per "
+                          f"line (a class's id is its line's position: line 1 is id 0), so a blank line would "
+                          f"shift every later id: to leave id {blank} unused, give it a placeholder name on "
+                          f"that line (e.g. unused_{blank})")
+    return check_label_names(lines, f"class names file {where}", [f"line {i + 1} (class id {i})" for i in range(len(lines))])
+
+
+def check_label_names(names: Sequence[Any], where: str, places: Sequence[str] | None = None) -> list[str]:
+    """``names`` as a list of class names, or SourceError naming the entry (``places``: how to name entry i;
+    default ``entry i (class id i)``) and what is expected: a string, not empty or blank (a class without a
+    name; ids are positions, so a gap is given a placeholder name), each name once as labels are matched
+    (stripped, NFC-normalised: :func:`parse_label`). ``where`` begins each message: the file, or
+    ``label_names=``.
+
+    Example:
+        >>> check_label_names(("cat", "dog"), "label_names=")
+        ['cat', 'dog']
+        >>> check_label_names(["cat", " "], "label_names=")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.SourceError: label_names=: entry 1 (class id 1) is blank; expected a class name for every id (ids are the list's positions), so a class without a name would be nameless in every report: to leave id 1 unused, give it a placeholder name (e.g. "unused_1")
+    """
+    names = list(names)
+    places = list(places) if places is not None else [f"entry {i} (class id {i})" for i in range(len(names))]
     if not names:
-        raise SourceError(f"class names file {where}: no class names")
+        raise SourceError(f"{where}: no class names")
+    odd = next((i for i, n in enumerate(names) if not isinstance(n, str)), None)
+    if odd is not None:
+        raise SourceError(f"{where}: {places[odd]} is {type(names[odd]).__name__} {names[odd]!r}; expected class names "
+                          f"as strings")
+    blank = next((i for i, n in enumerate(names) if not n.strip()), None)
+    if blank is not None:
+        raise SourceError(f"{where}: {places[blank]} is {'empty' if not names[blank] else 'blank'}; expected a class "
+                          f"name for every id (ids are the list's positions), so a class without a name would be "
+                          f"nameless in every report: to leave id {blank} unused, give it a placeholder name (e.g. "
+                          f"\"unused_{blank}\")")
     # labels are matched stripped and NFC-normalised (parse_label): two names equal so would be one class
     seen: dict[str, int] = {}
     for i, n in enumerate(names):
@@ -452,8 +474,8 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
             how = (f"repeats {places[first]} ({printable(n)!r})" if names[first] == n else
                    f"({printable(n)!r}) is {places[first]} ({printable(names[first])!r}) once spaces at the ends and "
                    f"Unicode normalisation (NFC) are set aside, as labels are matched")
-            raise SourceError(f"class names file {where}: {places[i]} {how}; expected each class name once: a "
-                              f"label naming it could mean either id")
+            raise SourceError(f"{where}: {places[i]} {how}; expected each class name once: a label naming it could "
+                              f"mean either id")
     return names
 
 

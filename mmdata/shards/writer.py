@@ -26,7 +26,7 @@ import unicodedata
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -48,7 +48,8 @@ from mmdata.shards import index as idx
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, check_json, check_npy, decode_check, probe_audio, probe_image
 from mmdata.shards.pointers import DVC_POINTER, LFS_POINTER, LFS_SPEC, is_lfs_pointer
-from mmdata.shards.sources import (ON_ERROR, SEGMENT_FRAMES, SEGMENT_SOURCE, SKIP_REASON, UNREAD, Record, check_split_name, discover, discover_shards,
+from mmdata.shards.sources import (ON_ERROR, SEGMENT_FRAMES, SEGMENT_SOURCE, SKIP_REASON, UNREAD, Record, check_label_names,
+                                   check_split_name, discover, discover_shards,
                                    check_split_folders, file_stamp, shard_files,
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
                                    read_many, safe_key, skip_entry, split_name, text_refusal)
@@ -2467,6 +2468,11 @@ def shard(
     for what, value in (("name", name), ("license", license), ("description", description)):
         if value is not None and not isinstance(value, str):
             raise SourceError(f"--{what} ({what}=): expected a string, got {type(value).__name__} {value!r}")
+    if label_names is not None and not isinstance(label_names, (str, Path)):  # a list: as a names file is checked
+        if isinstance(label_names, (set, frozenset, Mapping)) or not isinstance(label_names, Iterable):
+            raise SourceError(f"label_names= (--labels): expected a list of class names in id order, or a names file, "
+                              f"got {type(label_names).__name__}")
+        label_names = check_label_names(label_names, "label_names= (--labels)")
     command = shard_command(maxcount=maxcount, maxsize=maxsize, split=split, seed=seed, layout=layout,
                             columns=columns, meta=meta, root=root, paths=paths, group_by=group_by,
                             segment=segment, labels=label_names,

@@ -70,3 +70,14 @@ def test_repeated_names_are_refused_as_labels_match_them() -> None:
     with pytest.raises(MMDataError, match=r"entry 1 \(class id 1\) \('a '\) is entry 0"):
         parse_label_names(json.dumps(["a", "a "]).encode(), "n.json")
     assert parse_label_names(b"Cat\ncat\n", "n.txt") == ["Cat", "cat"]  # case tells classes apart, as labels do
+
+
+def test_a_python_list_of_names_is_checked_as_a_file_is(manifest: Path, tmp_path: Path) -> None:
+    for names, said in ((["zero", "", "two"], r"label_names= \(--labels\): entry 1 \(class id 1\) is empty"),
+                        (["zero", "zero", "two"], r"entry 1 \(class id 1\) repeats entry 0"),
+                        (["zero", 1, "two"], r"entry 1 \(class id 1\) is int 1; expected class names as strings"),
+                        ({"zero", "one", "two"}, r"expected a list of class names in id order.*got set")):
+        with pytest.raises(MMDataError, match=said):
+            mmdata.shard(manifest, tmp_path / "ds", label_names=names, progress=False)  # type: ignore[arg-type]
+    mmdata.shard(manifest, tmp_path / "ds", label_names=("zero", "one", "two"), progress=False)
+    assert json.loads((tmp_path / "ds" / "dataset.json").read_text())["label_names"] == ["zero", "one", "two"]
