@@ -3637,7 +3637,7 @@ def duplicates_warning(found: Mapping[str, Any]) -> list[str]:
         ex = found["examples"][0]
         shown = " and ".join(f"{key!r} ({split})" for key, split in ex)
         both = found.get("label_conflicts_across_splits", 0)
-        labels = f"; {both} of these sets carry different labels too (below)" if both else ""
+        labels = f"; {both} of these sets {'carries' if both == 1 else 'carry'} different labels too (below)" if both else ""
         said.append(f"{plural(found['samples'], 'sample')} in {plural(found['across_splits'], 'set')} hold the same "
                     f"image or audio bytes ({compared}) in different splits (e.g. {shown}): a test sample that is also "
                     f"trained on{labels}; the card lists them (duplicates); remove the copies, or give each set one "

@@ -44,7 +44,7 @@ def test_one_photo_in_three_class_folders_across_splits_is_a_label_conflict(tmp_
     assert [name for _, _, name in dup["label_examples"][0]] == ["a", "b", "c"]
     assert [key for key, _, _ in dup["label_examples"][0]] == ["a/sa", "b/sb", "c/sc"]
     split_said = next(w for w in rep["warnings"] if "in different splits" in w)
-    assert "1 of these sets carry different labels too" in split_said
+    assert "1 of these sets carries different labels too" in split_said
     said = next(w for w in rep["warnings"] if "under different labels" in w)
     assert said.startswith("3 samples in 1 set hold the same image or audio bytes (confirmed by sha256) under "
                            "different labels (e.g. 'a/sa' (")
