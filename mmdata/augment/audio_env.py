@@ -407,7 +407,8 @@ class PitchShift(AudioOp):
     smears transients a little, and noise-like sound comes out 2-3 dB quieter (white noise, -4 to +4
     semitones; shifting up also drops what moves above half the rate); tones keep their level.
     The frequency ratio is ``2 ** (semitones / 12)`` to within one cent (a ratio of integers, the smaller 960). Kernels agree
-    to float rounding."""
+    to float rounding; so do the results at different torch thread counts (the resample's matrix product:
+    ``num_workers=0`` on a machine of 4+ cores vs DataLoader workers, README)."""
 
     section, name = "audio", "pitch_shift"
     needs_rate = True

@@ -27,7 +27,15 @@ SECTION_DOC = {
              "({rate_ops}). 1-D (N,) audio (`x.unsqueeze(0)`), (time, channels) audio (more than {channels_last} channels and more "
              "channels than samples: `x.T.contiguous()`), integer PCM (`x.float() / 32768`), float64 and numpy "
              "arrays are refused where they enter (`apply_sample`, `normalize`, the batched entries, `collate`) with "
-             "an error naming the sample.",
+             "an error naming the sample. So is audio holding NaN or ±Inf, which every op would pass on to the model — "
+             "checked on CPU tensors only (one pass over the samples): a batch already on a GPU (`augment_on=\"device\"`, "
+             "or `apply_batched` on your own CUDA batch) is not read, as that check would wait for the device on every "
+             "batch; check such audio yourself (`torch.isfinite(x).all()`) where it does not come from the reader (whose "
+             "decode stops on a NaN WAV). Finite audio far beyond ±1 is taken as it is: a clip whose power overflows "
+             "float32 (amplitudes around 1e17 and above) gives `inf` in `logmel`'s `spec`. A hand-built `Batch` must "
+             "hold what `collate` makes: one key per row, each `present[m]` a bool (B,) tensor, `lengths['audio']` "
+             "int64 (B,) within the padded time (`lengths['image']` int64 (B, 2) within the padded height and width); "
+             "anything else is refused naming the field (lengths on a device are checked for dtype and shape, not read).",
     "text": "token-level edits (tokens: whitespace words, single CJK characters); the batched kernels edit token ids.",
     "sample": "cross-modal ops: one draw applied to several modalities of a sample.",
     "batch": "mixing after collate (training only); params drawn per batch.",
