@@ -61,4 +61,13 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     """The public API (``dir(mmdata)``, tab completion): the exported names, lazily imported ones too, the
     subpackages and the module's dunders; not what the module imports for itself (``Any``, ``importlib``)."""
-    return sorted({*__all__, *_SUBPACKAGES, "errors", *(n for n in globals() if n.startswith("__"))})
+    return sorted({*__all__, *_SUBPACKAGES, "errors", *_submodules(globals(), __name__),
+                   *(n for n in globals() if n.startswith("__"))})
+
+
+def _submodules(names: dict[str, Any], package: str) -> list[str]:
+    """The submodules of ``package`` already imported (``mmdata.lightning``, ``mmdata.codecs``): Python binds
+    each on the package once it is imported, and tab completion offered them (review of QA30)."""
+    import types
+
+    return [n for n, v in names.items() if isinstance(v, types.ModuleType) and v.__name__ == f"{package}.{n}"]

@@ -48,3 +48,13 @@ def test_dir_lists_the_public_api_only(module: object) -> None:
     for name in listed:  # everything listed resolves (a tab completion that works)
         assert getattr(module, name) is not None
     assert "__version__" in dir(mmdata)
+
+
+def test_dir_offers_the_submodules_already_imported() -> None:
+    """Review of QA30: the public-only dir() dropped `mmdata.lightning` / `mmdata.codecs` / `mmdata.testing.media`
+    from tab completion once they were imported (Python binds them on the package)."""
+    import mmdata.codecs  # noqa: F401
+    import mmdata.lightning  # noqa: F401
+    import mmdata.testing.media  # noqa: F401
+
+    assert {"lightning", "codecs"} <= set(dir(mmdata)) and "media" in dir(mmdata.testing)

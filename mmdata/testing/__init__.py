@@ -31,7 +31,9 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     """The public helpers (``dir(mmdata.testing)``, tab completion), the lazily imported ones too, and the
     dunders; not what the package imports for itself (``Any``, ``annotations``)."""
-    return sorted({*__all__, *(n for n in globals() if n.startswith("__"))})
+    from mmdata import _submodules
+
+    return sorted({*__all__, *_submodules(globals(), __name__), *(n for n in globals() if n.startswith("__"))})
 
 
 __all__ = ["CLASS_NAMES", "MessyFolder", "Truth", "audio_bytes", "check_op", "image_bytes", "long_audio_bytes",
