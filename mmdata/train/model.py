@@ -534,8 +534,13 @@ class TrainedModel:
             from mmdata.shards.sources import text_refusal
 
             if isinstance(v, str):
+                try:  # a lone surrogate: no UTF-8 file (nor the bytes form of this request) can hold it
+                    data = v.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise InputError(f"text with a lone surrogate {v[exc.start]!r} at character {exc.start} (not "
+                                     "valid Unicode, as `mmdata shard` refuses it)") from None
                 # the rule `mmdata shard` keeps captions to (QA: a NUL in a str was scored, and flipped the answer)
-                why = text_refusal(v.encode("utf-8", "surrogatepass"))
+                why = text_refusal(data)
                 if why is not None:
                     raise InputError(why.replace("; remove it and save the file again", "; remove it"))
                 return v, rate

@@ -113,6 +113,15 @@ def test_a_control_character_in_a_caption_is_refused_in_every_form(tm: TrainedMo
             tm.predict([{"key": "k", "text": form}])
 
 
+@pytest.mark.parametrize("text", ["a\ud800b", "a\ud800\x00b"])
+def test_a_lone_surrogate_is_refused_as_shard_refuses_it(tm: TrainedModel, text: str) -> None:
+    """Review of QA30: a str holding a lone surrogate was scored (and hid a NUL behind it) where `mmdata shard`
+    and the same request as bytes refuse it."""
+    with pytest.raises(InputError, match=r"runs/x: sample 'k', field 'text': text with a lone surrogate '\\ud800' at "
+                                         r"character 1 \(not valid Unicode"):
+        tm.predict([{"key": "k", "text": text}])
+
+
 def test_captions_the_shard_keeps_are_scored(tm: TrainedModel) -> None:
     reqs = [{"text": t} for t in ("tab\there", "two\nlines", "", "end\x1a", "猫です")]
     assert len(tm.predict(reqs)) == len(reqs)
