@@ -3476,8 +3476,9 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     ``{"across_splits": sets of one content in several splits, "samples": the samples holding them,
     "examples": up to k sets (smallest size first), each as [source key, split] of its first sample in each
     split, "compared": "sha256" (confirmed) or "size and CRC-32" (not), only where sets were found}``.
-    Sets whose copies carry different labels (one photo filed under two classes: a labelling error, also
-    when every copy is in one split) add ``"label_conflicts"`` (how many sets), ``"label_conflict_samples"``,
+    Samples identical in every image / audio / text member under different labels (one photo filed under two
+    classes: a labelling error, also when every copy is in one split; samples sharing one file but differing
+    in another member — a row per question of one image — are not) add ``"label_conflicts"`` (how many sets), ``"label_conflict_samples"``,
     ``"label_conflicts_across_splits"`` (those of them also in several splits) and ``"label_examples"``: up
     to k sets, each as [source key, split, class] of its first sample of each class (``label_names`` name
     the classes; else the id as text). QA30 extremes #7.
@@ -3530,7 +3531,15 @@ def duplicates_across_splits(rows: Any, k: int = 3,
         every.setdefault((size, crc, digests.get((row, name), "")), set()).add(row)
     # a set whose confirmed bytes differ is no duplicate (a CRC-32 collision): each kind is kept by its own test
     sets = {c: got for c, got in every.items() if len({splits[i].as_py() for i in got}) > 1}
-    conflicts = {c: got for c, got in every.items() if len({labels[i] for i in got} - {None}) > 1}
+    # a label conflict is one item under several labels: samples whose every image / audio / text member is the
+    # same, not ones sharing one file (a row per question of one image, one silence clip beside other images:
+    # review of QA30)
+    conflicts: dict[tuple[Any, ...], set[int]] = {}
+    for got in every.values():
+        if len({labels[i] for i in got} - {None}) > 1:
+            for i in got:
+                conflicts.setdefault(_content_signature(rows, i), set()).add(i)
+    conflicts = {c: got for c, got in conflicts.items() if len({labels[i] for i in got} - {None}) > 1}
 
     def one_per_split(got: set[int]) -> list[list[str]]:  # the first sample of each split the set is in
         by: dict[str, str] = {}
@@ -3556,10 +3565,22 @@ def duplicates_across_splits(rows: Any, k: int = 3,
                     "examples": [one_per_split(sets[c]) for c in sorted(sets)[:k]]})
     if conflicts:
         out.update({"label_conflicts": len(conflicts), "label_conflict_samples": len(set().union(*conflicts.values())),
-                    "label_conflicts_across_splits": sum(1 for c in conflicts if c in sets),
+                    "label_conflicts_across_splits": sum(1 for got in conflicts.values()
+                                                         if len({splits[i].as_py() for i in got}) > 1),
                     "label_examples": [one_per_class(conflicts[c]) for c in sorted(conflicts)[:k]]})
     out["compared"] = "sha256" if digests else "size and CRC-32"
     return out
+
+
+def _content_signature(rows: Any, i: int) -> tuple[tuple[str, int, int], ...]:
+    """Row ``i``'s content members as (field, size, CRC-32), sorted: its image / audio / text, not its label."""
+    key = rows["key"][i].as_py()
+    out = []
+    for name, size, crc in zip(rows["members"][i].as_py(), rows["sizes"][i].as_py(), rows["member_crc32"][i].as_py()):
+        low = name.lower()
+        if re.search(_MEDIA_MEMBER, low) or low.endswith(".txt"):
+            out.append((name[len(key) + 1:] if name.startswith(key + ".") else name, int(size), -1 if crc is None else int(crc)))
+    return tuple(sorted(out))
 
 
 def _candidate_digests(rows: Any, wanted: list[tuple[int, str]],

@@ -69,3 +69,46 @@ def test_copies_under_one_label_or_unlabelled_are_no_conflict(tmp_path: Path) ->
     rep = _shard(src, tmp_path / "ds")
     assert idx.load_card(tmp_path / "ds")["duplicates"] == {"across_splits": 0, "samples": 0, "examples": []}
     assert not [w for w in rep["warnings"] if "same image or audio bytes" in w]
+
+
+def _wav() -> bytes:
+    import numpy as np
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(800, dtype=np.float32), 8000, format="WAV")
+    return buf.getvalue()
+
+
+def test_samples_sharing_one_file_but_not_the_rest_are_no_conflict(tmp_path: Path) -> None:
+    """Review of QA30: a row per question of one image (VQA-style) and one silence clip beside other images were
+    called a labelling error, with the advice to remove samples; only samples identical in every member are."""
+    import csv
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "i0.png").write_bytes(_png((1, 2, 3)))
+    (raw / "i1.png").write_bytes(_png((4, 5, 6)))
+    (raw / "i2.png").write_bytes(_png((7, 8, 9)))
+    (raw / "silence.wav").write_bytes(_wav())
+    rows = [{"image": "i0.png", "audio": "", "text": "what colour?", "label": "a"},
+            {"image": "i0.png", "audio": "", "text": "how many?", "label": "b"},
+            {"image": "i1.png", "audio": "silence.wav", "text": "", "label": "a"},
+            {"image": "i2.png", "audio": "silence.wav", "text": "", "label": "b"}]
+    with open(raw / "m.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    rep = _shard(raw / "m.csv", tmp_path / "ds")
+    dup = idx.load_card(tmp_path / "ds")["duplicates"]
+    assert "label_conflicts" not in dup, dup
+    assert not [w for w in rep["warnings"] if "under different labels" in w]
+    # the same image and the same question under two labels is one item labelled twice
+    rows.append({"image": "i0.png", "audio": "", "text": "what colour?", "label": "b"})
+    with open(raw / "m.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    rep = _shard(raw / "m.csv", tmp_path / "ds2")
+    dup = idx.load_card(tmp_path / "ds2")["duplicates"]
+    assert dup["label_conflicts"] == 1 and dup["label_conflict_samples"] == 2, dup
