@@ -425,7 +425,9 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise SourceError(f'class names file {where}: expected {{"names": ["cat", "dog", ...]}} or a list of strings')
         return check_label_names(names, f"class names file {where}")
-    lines = [line.strip() for line in text.splitlines()]
+    # lines as an editor shows them: "\r\r\n" (CRLF written through a text-mode file on Windows) or a form
+    # feed at a line's end is one line end, not a blank line between (review of QA30); CR alone: classic Mac
+    lines = [line.strip() for line in (text if "\n" in text else text.replace("\r", "\n")).split("\n")]
     while lines and not lines[-1]:  # blank lines at the end shift no id: an editor's extra newline
         lines.pop()
     blank = next((i for i, n in enumerate(lines) if not n), None)

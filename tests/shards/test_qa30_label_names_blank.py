@@ -81,3 +81,10 @@ def test_a_python_list_of_names_is_checked_as_a_file_is(manifest: Path, tmp_path
             mmdata.shard(manifest, tmp_path / "ds", label_names=names, progress=False)  # type: ignore[arg-type]
     mmdata.shard(manifest, tmp_path / "ds", label_names=("zero", "one", "two"), progress=False)
     assert json.loads((tmp_path / "ds" / "dataset.json").read_text())["label_names"] == ["zero", "one", "two"]
+
+
+@pytest.mark.parametrize("data", [b"a\r\r\nb\r\r\n", b"a\x0c\nb\n", b"a\rb\r", b"a\r\nb\r\n\r\n"])
+def test_line_ends_an_editor_shows_as_one_are_one(data: bytes) -> None:
+    """Review of QA30: "\\r\\r\\n" (CRLF written through a text-mode file) and a form feed at a line's end were
+    read as a blank line between, refusing a file that gave the right ids before (and naming a line that holds b)."""
+    assert parse_label_names(data, "n.txt") == ["a", "b"]
