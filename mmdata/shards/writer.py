@@ -26,7 +26,7 @@ import unicodedata
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -200,6 +200,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
                         f"({given}, or their group's)")
     names = list(fractions)
     free_units = _free_units(units)
+    said: set[Any] = set()  # classes the group warning names as missing from train: said once (review of QA30)
     if by == "key":  # each sample (or group) by its own key: nothing else moves it
         key_units = free_units if units is not None else [[r] for r in free]
         totals = _split_by_key(key_units, fractions, seed, root)
@@ -211,6 +212,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
         totals = split_grouped(free_units, fractions, seed)
         warnings += _group_share_warning(totals, fractions, free_units)
         warnings += _group_class_warning(fractions, free_units, label_names)
+        said = {label for label, _, miss in _group_class_gaps(fractions, free_units)[0] if "train" in miss}
     else:  # no groups: every record a unit, split exactly as before groups existed
         totals = _split_records(free, fractions, seed)
         if twins:  # a set of case twins follows its first record's split: no other record moves (QA27 G2-1)
@@ -246,10 +248,11 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
                 warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {'the ' if fixed else ''}{some} "
                                 f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
                                 f"fraction or shard more samples")
-    return warnings + _untrained_class_warning(records, label_names)
+    return warnings + _untrained_class_warning(records, label_names, said=said)
 
 
-def _untrained_class_warning(records: list[Record], label_names: Sequence[str] | None = None, k: int = 5) -> list[str]:
+def _untrained_class_warning(records: list[Record], label_names: Sequence[str] | None = None, k: int = 5,
+                             said: Collection[Any] = ()) -> list[str]:
     """One warning naming the classes (up to ``k``, by name) with samples but none in the ``train`` split
     (the split ``mmdata train`` trains on unless told otherwise): a class of one or two samples split three
     ways can land only in val or test, never learned and scored as an error there (QA30 extremes #2: said
@@ -268,7 +271,7 @@ def _untrained_class_warning(records: list[Record], label_names: Sequence[str] |
             per.setdefault(r.label, Counter())[r.split or "train"] += 1
     if not any(got["train"] for got in per.values()):
         return []
-    gaps = sorted(label for label, got in per.items() if not got["train"])
+    gaps = sorted(label for label, got in per.items() if not got["train"] and label not in said)
     if not gaps:
         return []
 
@@ -287,7 +290,7 @@ def _untrained_class_warning(records: list[Record], label_names: Sequence[str] |
     them = "it" if len(gaps) == 1 else "them"
     return [f"{head}; {'it' if len(gaps) == 1 else 'they'} cannot be learned: a model trained on 'train' never sees "
             f"{them} and scores {them} as errors in the other splits. Shard more samples of {them}, leave {them} out, "
-            f"or give {them} a split of {'its' if len(gaps) == 1 else 'their'} own (a split column, --split-from)"]
+            f"or put a sample of {'each' if len(gaps) > 1 else 'it'} in train (a split column, --split-from)"]
 
 
 def key_split(key: str, fractions: dict[str, float], seed: int) -> str:
@@ -894,12 +897,10 @@ def _key_share_warning(totals: dict[str, int], fractions: dict[str, float], size
             f"label (--split-by label) for exact shares, or accept these (they stay when versions add samples)"]
 
 
-def _group_class_warning(fractions: dict[str, float], units: list[list[Record]],
-                         label_names: Sequence[str] | None = None, k: int = 3) -> list[str]:
-    """One warning naming the classes (up to ``k``, by name) that the groups kept out of a split where
-    their fraction expects at least one sample, each with its own missing splits, a class missing from
-    train first (the model never sees it): when labels follow large groups (a speaker's clips all of
-    one class), a group goes to one split whole and a class of few groups cannot reach every split."""
+def _group_class_gaps(fractions: dict[str, float],
+                      units: list[list[Record]]) -> tuple[list[tuple[Any, int, list[str]]], Counter[Any]]:
+    """The classes the groups kept out of a split where their fraction expects at least one sample, as
+    ``(label, samples, missing splits)``, and how many groups hold each class (:func:`_group_class_warning`)."""
     total_f = sum(fractions.values())
     per: dict[Any, Counter[str]] = {}
     groups: Counter[Any] = Counter()
@@ -916,8 +917,19 @@ def _group_class_warning(fractions: dict[str, float], units: list[list[Record]],
         miss = [s for s, f in fractions.items() if s in used and got[s] == 0 and f / total_f * n >= 1]
         if miss:
             gaps.append((label, n, miss))
+    return gaps, groups
+
+
+def _group_class_warning(fractions: dict[str, float], units: list[list[Record]],
+                         label_names: Sequence[str] | None = None, k: int = 3) -> list[str]:
+    """One warning naming the classes (up to ``k``, by name) that the groups kept out of a split where
+    their fraction expects at least one sample, each with its own missing splits, a class missing from
+    train first (the model never sees it): when labels follow large groups (a speaker's clips all of
+    one class), a group goes to one split whole and a class of few groups cannot reach every split."""
+    gaps, groups = _group_class_gaps(fractions, units)
     if not gaps:
         return []
+    total_f = sum(fractions.values())
 
     def named(label: Any) -> str:
         if isinstance(label, int) and label_names is not None and 0 <= label < len(label_names):

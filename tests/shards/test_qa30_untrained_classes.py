@@ -66,3 +66,16 @@ def test_quiet_when_every_class_is_trained_on_or_there_is_no_train_split() -> No
     assert not any("training sample" in w for w in assign_splits(recs, {"train": 0.8, "val": 0.2}, seed=0))
     folds = _records()  # k-fold splits: no split is "train", so none is the training split
     assert not any("training sample" in w for w in assign_splits(folds, {"1": 0.5, "2": 0.5}, seed=0))
+
+
+def test_a_class_the_groups_keep_out_of_train_is_warned_of_once() -> None:
+    """Review of QA30: with --group-by a class kept out of train got the group warning (group by a finer column)
+    and this one (blaming its sample count), two card entries with other advice."""
+    from mmdata.shards.sources import Record
+    from mmdata.shards.writer import assign_splits
+
+    pairs = [(0, "g0"), (0, "g0"), (0, "g1"), (0, "g1"), (1, "g2"), (1, "g2"), (1, "g2")] + [(0, f"h{j}") for j in range(6)]
+    recs = [Record(f"k{i}", f"k{i}", {"txt": b"x"}, label=label, group=g) for i, (label, g) in enumerate(pairs)]
+    said = assign_splits(recs, {"train": 0.34, "val": 0.33, "test": 0.33}, seed=0, label_names=["a", "b"])[1:]
+    assert [w for w in said if "'b'" in w] == [w for w in said if w.startswith("the groups")], said
+    assert not [w for w in said if "no training sample" in w]
