@@ -158,9 +158,10 @@ class ModalityDropout(Op):
     in the sample, also those not in ``modalities``: with ``modalities: [image, audio]``, ``p_drop: 1`` and
     ``keep_at_least: 1``, an image + audio + text sample keeps its text only (both droppable modalities
     go); to keep one of image / audio beside the text, give ``keep_at_least: 2`` (a sample without text then
-    keeps both). An empty (or whitespace-only) caption is present, as collate and the loader mark it
-    (``present['text']``), and counts toward ``keep_at_least``, but it is the last modality kept: a dropped
-    image or audio is kept back before it (a sample whose only modality is a blank caption keeps it). A dropped image takes the recipe's ``targets`` along (a
+    keeps both). An empty (or whitespace-only) caption holds no word: it does not count toward
+    ``keep_at_least`` and an image or audio is kept back rather than it; but collate and the loader mark it
+    present (``present['text']``), so it is kept last where the image and audio kept fall short of
+    ``keep_at_least`` (a sample whose only modality is a blank caption keeps it). A dropped image takes the recipe's ``targets`` along (a
     target moves with its image: the sample is as one read without an image), per sample and batched.
     Exact agreement (presence masks).
     """
@@ -180,16 +181,20 @@ class ModalityDropout(Op):
         here = [m for m in self.modalities if m in sample]
         u = rng.random(len(self.modalities))
         drop = [m for m, x in zip(self.modalities, u) if m in here and x < self.p_drop]
-        # an empty (or whitespace-only) caption is present text to collate and the loader (present['text']),
-        # so it counts toward keep_at_least as they count it; it is the last drop undone, after every image and
-        # audio (the text ops find no word in it), and the draws above are unchanged
+        # an empty (or whitespace-only) caption holds no word for the text ops: it neither counts toward
+        # keep_at_least nor is the drop undone for it while an image or audio can be kept (the draws above are
+        # unchanged)
         blank = "text" in sample and not Tokenizer.has_words(sample["text"])
-        present_after = [m for m in DROPPABLE if m in sample and m not in drop]
-        while drop and len(present_after) < self.keep_at_least:
+        counts = [m for m in drop if not (blank and m == "text")]
+        present_after = [m for m in DROPPABLE if m in sample and m not in drop and not (blank and m == "text")]
+        while counts and len(present_after) < self.keep_at_least:
             # undo the drop with the largest draw first: deterministic, never drops every modality
-            back = max(drop, key=lambda m: (not (blank and m == "text"), u[self.modalities.index(m)]))
+            back = max(counts, key=lambda m: u[self.modalities.index(m)])
             drop.remove(back)
+            counts.remove(back)
             present_after.append(back)
+        if blank and "text" in drop and sum(m in sample and m not in drop for m in DROPPABLE) < self.keep_at_least:
+            drop.remove("text")  # yet collate marks it present: kept last where nothing else is left to keep (QA30)
         return {"drop": drop}
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:

@@ -1,7 +1,7 @@
 """QA round 30, extremes #6: ``modality_dropout`` with ``keep_at_least: 1`` dropped a sample's only caption
 when it was blank, though collate and the loader mark a blank caption present (a folder's empty ``.txt``),
-leaving the sample with no modality. A blank caption now counts toward ``keep_at_least`` as collate counts
-it, and is the last modality kept back (a dropped image or audio is kept before it)."""
+leaving the sample with no modality. A blank caption is now kept last, where the image and audio kept fall short
+of ``keep_at_least`` (collate marks it present); it still does not count while an image or audio can be kept."""
 
 from __future__ import annotations
 
@@ -45,6 +45,18 @@ def test_image_or_audio_is_kept_before_a_blank_caption() -> None:
         absent = torch.zeros(1, dtype=torch.bool)  # a batch whose rows all lack a modality may carry no mask for it
         for m in ("image", "audio", "text"):
             assert batched.present.get(m, absent).tolist() == per.present.get(m, absent).tolist(), (keep, m)
+
+
+def test_an_image_beside_a_blank_caption_is_kept_back() -> None:
+    """Review of QA30: counting a blank caption toward keep_at_least dropped the image of an image + empty `.txt`
+    sample (``modalities: [image]``, ``keep_at_least: 1``), leaving the model an empty caption; the image is kept
+    back, as before the fix."""
+    rec = load_recipe({"seed": 0, "sample": [{"op": "modality_dropout", "p": 1.0, "modalities": ["image"], "p_drop": 1.0,
+                                              "keep_at_least": 1}]})
+    s = Sample("k0", {"image": torch.zeros(3, 4, 4, dtype=torch.uint8), "text": "", "label": 0})
+    out = rec.apply_sample(s)
+    assert out.modalities == ("image", "text", "label") and out.meta["aug"][0]["params"]["drop"] == []
+    assert rec.apply_batched(collate([s])).present["image"].tolist() == [True]
 
 
 def test_the_loader_keeps_a_folders_empty_captions(tmp_path: Path) -> None:
