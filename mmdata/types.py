@@ -256,25 +256,6 @@ def new_sample(key: str, fields: Mapping[str, Any], sample_rate: int | None, met
     return s
 
 
-class SampleKeys(list[str]):
-    """:attr:`Batch.keys`: the batch's sample keys, a plain list in every use, except that calling it says what
-    it is. Python's mapping protocol (``dict(batch)``, ``{**batch}``) calls ``batch.keys()``, which would fail
-    with "'list' object is not callable"; the field names are ``batch.data``'s keys.
-
-    Example:
-        >>> keys = SampleKeys(["a", "b"])
-        >>> keys == ["a", "b"], keys[1], len(keys)
-        (True, 'b', 2)
-    """
-
-    __slots__ = ()
-
-    def __call__(self) -> Any:
-        raise TypeError("batch.keys is the list of sample keys (a Batch field, not the mapping method keys()), so a "
-                        "Batch is not a mapping: dict(batch) / {**batch} cannot work; the fields are batch.data "
-                        "(dict(batch.data), batch.data.keys()), one field is batch[name]")
-
-
 @dataclass
 class Batch:
     """A collated batch of samples.
@@ -292,12 +273,12 @@ class Batch:
     ``lam * onehot(label) + (1 - lam) * onehot(label_b)``.
 
     A Batch is indexed by field name but is not a mapping: ``keys`` is the list of the sample keys, not a
-    method (``dict(batch)`` is refused, saying so; the fields are ``dict(batch.data)``), and iterating it is
-    refused too (rows: :meth:`select`).
+    method, so ``dict(batch)`` / ``{**batch}`` fail ("'list' object is not callable"); the fields are
+    ``dict(batch.data)``. Iterating it is refused (rows: :meth:`select`). ``keys`` stays a plain list, which
+    every serialiser takes (``torch.load(weights_only=True)``, ``yaml.safe_dump``: review of QA30).
 
     Args:
-        keys: the sample keys, one per row, in order (a :class:`SampleKeys`, a list: draws, replay logs and
-            errors name rows by them).
+        keys: the sample keys, one per row, in order (a list: draws, replay logs and errors name rows by them).
         data: the fields by name (padded tensors, or lists such as ``text``).
         present: per field, a bool (B,) host tensor: which rows have it.
         lengths: per padded field, the valid lengths on the host (see above).
@@ -317,13 +298,6 @@ class Batch:
     lengths: dict[str, torch.Tensor] = field(default_factory=dict)
     sample_rate: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # keys as SampleKeys however it is set (the constructor, dataclasses.replace, batch.keys = [...]), so that
-        # dict(batch) says what went wrong; a tuple or another type is left as it is (the input checks name it)
-        if name == "keys" and type(value) is list:
-            value = SampleKeys(value)
-        object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
         """A summary (a batch of 32 printed its tensors and every sample's augmentation log: 70 KB): the
