@@ -441,8 +441,9 @@ def check_sources_exist(path: Any, error: type[Exception] = MMDataError) -> None
 
 def usable_device(device: Any, flag: str) -> torch.device:
     """``device`` as a :class:`torch.device`, or an :class:`MMDataError` naming ``flag`` and why it cannot be
-    used here: not a device name, or CUDA asked of a torch that sees no GPU (a CPU build raised torch's own
-    "Torch not compiled with CUDA enabled" from deep inside ``.to``).
+    used here: not a device name, CUDA asked of a torch that sees no GPU (a CPU build raised torch's own
+    "Torch not compiled with CUDA enabled" from deep inside ``.to``), or a device no tensor can be placed on
+    (``mps`` / ``xpu`` on a build without them, ``cuda:N`` past the visible GPUs), tried with an empty tensor.
 
     Example:
         >>> usable_device("cpu", "device=")
@@ -462,4 +463,10 @@ def usable_device(device: Any, flag: str) -> torch.device:
         use = f"{flag.split()[0]} cpu" if flag.startswith("--") else "device='cpu'"
         raise MMDataError(f"{flag} {device}: no CUDA device is visible (torch {torch.__version__}: "
                           f"torch.cuda.is_available() is False); use {use}")
+    if dev.type not in ("cpu", "meta"):  # mps / xpu / cuda:N past the GPUs: torch says so only at the first tensor
+        try:
+            torch.empty(0, device=dev)
+        except Exception as exc:  # noqa: BLE001 (NotImplementedError, AssertionError, RuntimeError, ImportError)
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+            raise MMDataError(f"{flag} {device}: this torch ({torch.__version__}) cannot place a tensor there: {first}") from None
     return dev

@@ -260,6 +260,8 @@ def test_a_whole_model_pickled_or_no_checkpoint_is_named_as_such(tm: TrainedMode
 @pytest.mark.parametrize("device,why", [
     ("cuda", r"load_model\(device=\) cuda: no CUDA device is visible \(torch .*\); use device='cpu'"),
     ("gpu0", r"load_model\(device=\) 'gpu0': not a torch device \(cpu, cuda, cuda:N, mps\)"),
+    ("mps", r"load_model\(device=\) mps: this torch \(.*\) cannot place a tensor there: "),  # review of QA30
+    ("xpu", r"load_model\(device=\) xpu: this torch \(.*\) cannot place a tensor there: "),
 ])
 def test_load_model_refuses_a_device_it_cannot_use(run_dir: Path, device: str, why: str) -> None:
     """A device this torch cannot use is named with the argument before model.pt is read (a CPU build raised
