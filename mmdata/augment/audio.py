@@ -752,7 +752,7 @@ def _warn_empty_bands(sr: int, n_fft: int, n_mels: int, win_ms: float, empty: in
 
 
 def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop_ms: float = 10.0,
-           full_window: bool = False, f_min: float = 0.0, f_max: float = 0.0) -> torch.Tensor:
+           full_window: bool = False, f_min: float = 0.0, f_max: float = 0.0, fixed_order: bool = True) -> torch.Tensor:
     """log(mel power + 1e-6) of (..., T) audio (mono mix): (..., n_mels, frames).
 
     Channels are averaged first (a stereo clip gives one spectrogram). The filterbank is
@@ -770,7 +770,10 @@ def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop
 
     On the CPU each band sums its bins in a fixed order (not a BLAS matrix product), so the result is the
     same, bit for bit, at any torch thread count: a DataLoader worker (one thread) and ``num_workers=0``
-    (one thread per core) agree. On CUDA it is the filterbank's matrix product.
+    (one thread per core) agree. On CUDA it is the filterbank's matrix product; so it is with
+    ``fixed_order=False``, the bundled trainer's front end (:class:`mmdata.train.model.FusionModel`: its
+    training sums depend on the thread count anyway, README, and its recorded figures were measured with
+    the product, which differs from the fixed order by float rounding: a few 1e-7).
 
     Example:
         >>> x = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
@@ -794,7 +797,7 @@ def logmel(x: torch.Tensor, sr: int, n_mels: int = 40, win_ms: float = 25.0, hop
     empty = empty_mel_bands(sr, n_fft, n_mels, f_min, f_max)
     if empty:
         _warn_empty_bands(sr, n_fft, n_mels, win_ms, empty, f_min, f_max)
-    if spec.device.type == "cpu":  # a fixed summation order: the same bytes at any thread count
+    if fixed_order and spec.device.type == "cpu":  # a fixed summation order: the same bytes at any thread count
         mel = _mel_sums(spec, sr, n_fft, n_mels, f_min, f_max)
     else:  # index_add_ is atomic (run to run nondeterministic) on CUDA; the product is not
         mel = on(mel_filters(sr, n_fft, n_mels, f_min, f_max), x.device).to(spec.dtype) @ spec

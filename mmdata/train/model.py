@@ -185,8 +185,9 @@ class FusionModel(nn.Module):
             x["image"] = (img - PIXEL_MEAN) / PIXEL_STD
         if "audio" in self.mods:
             if "audio" in batch:
+                # the filterbank's product, as the recorded figures were measured (logmel's fixed_order)
                 x["audio"] = logmel(batch["audio"].to(dev), int(batch.sample_rate), n_mels=N_MELS, hop_ms=HOP_MS,
-                                    full_window=True)
+                                    full_window=True, fixed_order=False)
             else:
                 x["audio"] = torch.zeros(n, N_MELS, 8, dtype=torch.float32, device=dev)
         if "text" in self.mods:
