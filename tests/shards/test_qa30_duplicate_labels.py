@@ -80,11 +80,18 @@ def _wav() -> bytes:
     return buf.getvalue()
 
 
+def _csv(path: Path, rows: list[dict[str, str]]) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def test_samples_sharing_one_file_but_not_the_rest_are_no_conflict(tmp_path: Path) -> None:
     """Review of QA30: a row per question of one image (VQA-style) and one silence clip beside other images were
     called a labelling error, with the advice to remove samples; only samples identical in every member are."""
-    import csv
-
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "i0.png").write_bytes(_png((1, 2, 3)))
@@ -95,20 +102,14 @@ def test_samples_sharing_one_file_but_not_the_rest_are_no_conflict(tmp_path: Pat
             {"image": "i0.png", "audio": "", "text": "how many?", "label": "b"},
             {"image": "i1.png", "audio": "silence.wav", "text": "", "label": "a"},
             {"image": "i2.png", "audio": "silence.wav", "text": "", "label": "b"}]
-    with open(raw / "m.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    _csv(raw / "m.csv", rows)
     rep = _shard(raw / "m.csv", tmp_path / "ds")
     dup = idx.load_card(tmp_path / "ds")["duplicates"]
     assert "label_conflicts" not in dup, dup
     assert not [w for w in rep["warnings"] if "under different labels" in w]
     # the same image and the same question under two labels is one item labelled twice
     rows.append({"image": "i0.png", "audio": "", "text": "what colour?", "label": "b"})
-    with open(raw / "m.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    _csv(raw / "m.csv", rows)
     rep = _shard(raw / "m.csv", tmp_path / "ds2")
     dup = idx.load_card(tmp_path / "ds2")["duplicates"]
     assert dup["label_conflicts"] == 1 and dup["label_conflict_samples"] == 2, dup

@@ -5,23 +5,17 @@ tars, or of split folders, stays quiet."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 import warnings
 from pathlib import Path
 
 import pytest
 
 import mmdata
+from mmdata.testing.hostile import tar_of
 
 
 def _tar(path: Path, keys: list[str]) -> None:
-    with tarfile.open(path, "w") as tf:
-        for k in keys:
-            data = f"text of {k}".encode()
-            info = tarfile.TarInfo(f"{k}.txt")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
+    path.write_bytes(tar_of((k, {"txt": f"text of {k}".encode()}) for k in keys))
 
 
 @pytest.fixture()
