@@ -52,7 +52,8 @@ def preprocessing_constants() -> dict[str, Any]:
                                 "triangles of peak 1, Hann window of win_ms, f_max 0 = half the sample rate", "n_mels": N_MELS, "hop_ms": HOP_MS,
                   "full_window": True,
                   **{k: (p.default if isinstance(p.default, (int, float, str, bool)) or p.default is None else repr(p.default))
-                     for k, p in mel.items() if k not in ("wave", "sample_rate", "n_mels", "hop_ms", "full_window")
+                     for k, p in mel.items() if k not in ("wave", "sample_rate", "n_mels", "hop_ms", "full_window",
+                                                          "fixed_order")  # the trainer's own: the product, always
                      and p.default is not inspect.Parameter.empty}},
         "text": {"tokenizer": "mmdata.text.Tokenizer", "vocab_size": tok.vocab_size, "max_len": tok.max_len,
                  "pad_id": PAD_ID, "mask_id": MASK_ID, "mask_token": MASK_TOKEN, "unk_id": UNK_ID,

@@ -180,3 +180,29 @@ def test_the_trainers_front_end_keeps_the_filterbank_product() -> None:
     m = FusionModel(["audio"], "concat", classes=2, sample_rate=8000)
     batch = collate([Sample(f"k{i}", {"audio": x[i]}, sample_rate=8000) for i in range(3)])
     assert torch.equal(m.inputs(batch)[0]["audio"], product)
+
+
+def test_the_recorded_preprocessing_constants_are_the_trainers() -> None:
+    """QA30 upgrade #1: ``fixed_order`` (logmel's default, True) entered metrics.json's preprocessing constants,
+    though the trainer uses the product (False): every run of before warned its predictions may differ."""
+    from mmdata.train.model import preprocessing_constants
+
+    assert "fixed_order" not in preprocessing_constants()["audio"]
+
+
+def test_a_replay_log_of_the_kernels_before_the_fixed_order_warns(tmp_path: Path) -> None:
+    """QA30 upgrade #2: the logmel op's bytes moved (float rounding) with KERNELS unchanged, so a log of before
+    replayed to another spectrogram without the warning the README promises."""
+    import pyarrow.parquet as pq
+
+    from mmdata.augment.recipe import KERNELS
+    from mmdata.augment.replay import load_log, log_rows, save_log
+
+    assert KERNELS >= 2
+    rec = load_recipe({"seed": 0, "audio": [{"op": "logmel"}]})
+    s = Sample("k", {"audio": torch.zeros(1, 800)}, sample_rate=8000)
+    save_log(tmp_path / "log.parquet", log_rows(s.key, rec.apply_sample(s).meta["aug"], 0))
+    t = pq.read_table(tmp_path / "log.parquet")
+    pq.write_table(t.replace_schema_metadata({**t.schema.metadata, b"mmdata.kernels": b"1"}), tmp_path / "old.parquet")
+    with pytest.warns(UserWarning, match=r"written by kernels 1 \(these are kernels 2\)"):
+        load_log(tmp_path / "old.parquet")
