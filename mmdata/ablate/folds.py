@@ -651,6 +651,12 @@ def gather(folders: Sequence[str | Path], out: str | Path, *, plots: bool = True
                         "of its first planned look only (" + ", ".join(f"{f.folder}: {f.cap} of up to {f.seeds}" for f in adaptive)
                         + "): every arm ran those whatever the data, while later seeds exist because of the results, "
                         "and pooling them would break the exact test. A fixed design (`--fixed`) uses every seed.")
+    codes = {f.folder: sorted({str(r["code"])[:12] for r in f.rows if r.get("code")}) for f in folds}
+    if len({c for cs in codes.values() for c in cs}) > 1:  # the code is part of a run's identity (docs/ablation.md)
+        warnings.append("the folds' runs were trained by different versions of mmdata's code (runs.parquet `code`: "
+                        + "; ".join(f"{n}: {', '.join(cs) or 'not recorded'}" for n, cs in codes.items())
+                        + "): a pooled difference may mix a code change with the arms' effects; rerun the folds' "
+                        "`mmdata ablate` with one version (each retrains the runs of other code) for a pooled verdict")
     incomplete = [f.folder for f in folds if any(st == "open" for st in f.arm_status.values())]
     if incomplete:
         warnings.append(f"incomplete folds (runs left to do; rerun their `mmdata ablate`): {', '.join(incomplete)}; "

@@ -435,7 +435,8 @@ def parse_label_names(data: bytes, where: str) -> list[str]:
         raise SourceError(f"class names file {where}: line {blank + 1} is blank; expected one class name per "
                           f"line (a class's id is its line's position: line 1 is id 0), so a blank line would "
                           f"shift every later id: to leave id {blank} unused, give it a placeholder name on "
-                          f"that line (e.g. unused_{blank})")
+                          f"that line (e.g. unused_{blank}); mmdata before 2026-12-06 dropped the line, so to keep "
+                          "the ids of a dataset sharded then (and of models trained on it), delete it instead")
     return check_label_names(lines, f"class names file {where}", [f"line {i + 1} (class id {i})" for i in range(len(lines))])
 
 

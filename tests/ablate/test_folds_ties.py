@@ -47,3 +47,21 @@ def test_the_report_across_folds_names_an_end_on_tied_units(tmp_path: Path) -> N
     assert next(a for a in on_disk["arms"] if a["name"] == "cutout")["primary"]["ci_end_ties"] == [8, 0]
     report = (tmp_path / "pooled" / "report.md").read_text()
     assert "its lower end is the Δ that 8 of its 12 units share" in report and "not 'not worse'" in report, report
+
+
+def test_folds_trained_by_other_code_are_warned_of(tmp_path: Path, monkeypatch: Any) -> None:
+    """QA30 upgrade #4: `ablate-folds` pooled folds whose runs different mmdata code trained without a word, though
+    the code is part of a run's identity (docs/ablation.md)."""
+    from mmdata.datasets.avdigits import build
+    from mmdata.shards import writer
+
+    data = build(tmp_path / "av", limit=4, progress=False)
+    cfg = {"dataset": {"path": str(data)}, "seeds": 3, "controls": {"identity": False},
+           "design": {"mode": "explicit", "baseline": None, "arms": {"cutout": {"image": [{"op": "cutout", "p": 0.5}]}}}}
+    outs = [tmp_path / f"fold{k}" for k in (1, 2)]
+    run(cfg, outs[0], train_fn=_train, workers=1, progress=False, plots=False, test_split="1", on_warning=lambda m: None)
+    monkeypatch.setattr(writer, "code_identity", lambda: "f" * 64)  # the second fold: another checkout's code
+    run(cfg, outs[1], train_fn=_train, workers=1, progress=False, plots=False, test_split="2", on_warning=lambda m: None)
+    s = gather(outs, tmp_path / "pooled", plots=False)
+    said = [w for w in s["warnings"] if "different versions of mmdata's code" in w]
+    assert len(said) == 1 and "ffffffffffff" in said[0], s["warnings"]
