@@ -44,9 +44,9 @@ which reproduces the draws of recipes written before op identities (before 2026-
 
 One key, one draw: copies of a sample under one key (one batch holding it twice, ``apply_sample`` called twice)
 get the same params — what exact replay and paired ablations rest on. Independent views (two-view contrastive
-pairs, repeated augmentation, multi-crop) need their own keys: ``view=i`` (``apply_batched``, ``plan_batched``,
-``apply_sample``) draws as the key ``f"{key}#v{i}"`` would (view 0: the key itself), as balance's repeats are
-keyed ``<key>#r<i>``; a batch holding a key twice warns once per recipe.
+pairs, repeated augmentation, multi-crop) need their own keys, e.g. ``f"{key}#v{i}"``, as balance's repeats are
+keyed ``<key>#r<i>``: each view then draws, logs, replays, mixes and reports errors under its own key; a batch
+holding a key twice warns once per recipe.
 
 A sample's params never depend on the worker, the batch, the device or a resume point. ``to_yaml()``
 writes the canonical form (every argument explicit); a canonical file round-trips byte for byte.
@@ -449,50 +449,56 @@ def _upgrade(op: Op, params: dict[str, Any]) -> dict[str, Any]:
 
 class Plan(list[list[dict[str, Any]]]):
     """What :meth:`Recipe.plan_batched` drew: a list (one entry per random step) of lists (one params dict per
-    row), with the batch's ``keys``, the ``epoch`` and the ``view`` it was drawn for, so that
-    ``apply_batched(batch, epoch, plan=...)`` refuses a plan of another batch, epoch or view instead of applying
-    it (and logging its params under this batch's keys). Host data only: it pickles out of a DataLoader worker.
+    row), with what it was drawn for — the batch's ``keys``, the ``epoch``, the ``recipe`` (a digest of its seed,
+    keying and canonical form) and the batch's ``shapes`` (each field's padded shape and valid sizes) — so that
+    ``apply_batched(batch, epoch, plan=...)`` refuses a plan of another batch, epoch, recipe or seed instead of
+    applying it (and logging its params under this batch's keys). Host data only: it pickles out of a
+    DataLoader worker.
 
     Example:
         >>> plan = Plan([[{"applied": False}]], keys=["k0"], epoch=2)
-        >>> len(plan), plan.keys, plan.epoch, plan.view
-        (1, ('k0',), 2, 0)
+        >>> len(plan), plan.keys, plan.epoch
+        (1, ('k0',), 2)
     """
 
     def __init__(self, steps: Sequence[Sequence[dict[str, Any]]] = (), keys: Sequence[str] = (), epoch: int = 0,
-                 view: int = 0) -> None:
+                 recipe: str = "", shapes: tuple[Any, ...] = ()) -> None:
         super().__init__(steps)
         self.keys: tuple[str, ...] = tuple(keys)
         self.epoch = epoch
-        self.view = view
+        self.recipe = recipe
+        self.shapes = shapes
 
     def __repr__(self) -> str:
         n = len(self.keys)
         rows = "" if not n else f" {self.keys[0]!r}" if n == 1 else f" {self.keys[0]!r}..{self.keys[-1]!r}"
-        return f"Plan({len(self)} steps x {n} rows{rows}, epoch {self.epoch}, view {self.view})"
+        return f"Plan({len(self)} steps x {n} rows{rows}, epoch {self.epoch})"
 
-    def problem(self, keys: Sequence[str], epoch: int, view: int) -> str | None:
-        """Why this plan is not the plan of a batch of ``keys`` at ``epoch`` and ``view`` (None: it is)."""
+    def problem(self, keys: Sequence[str], epoch: int, recipe: str, shapes: tuple[Any, ...]) -> str | None:
+        """Why this plan is not the plan of a batch of ``keys`` and ``shapes`` at ``epoch`` by ``recipe`` (None: it
+        is)."""
         if tuple(keys) != self.keys:
             if len(keys) != len(self.keys):
                 return f"it was drawn for {len(self.keys)} rows, this batch has {len(keys)}"
             i = next(i for i, (a, b) in enumerate(zip(self.keys, keys)) if a != b)
             return f"it was drawn for another batch: row {i} is {self.keys[i]!r} there, {keys[i]!r} here"
-        if epoch != self.epoch or view != self.view:
-            return f"it was drawn for epoch {self.epoch}, view {self.view}; this call is epoch {epoch}, view {view}"
+        if epoch != self.epoch:
+            return f"it was drawn for epoch {self.epoch}; this call is epoch {epoch}"
+        if self.recipe and recipe != self.recipe:
+            return "it was drawn by another recipe (other ops, params, seed or keying)"
+        if self.shapes and shapes != self.shapes:
+            return "it was drawn for a batch of these keys with other sizes or fields"
         return None
 
 
-def _check_view(view: Any) -> int:
-    if isinstance(view, bool) or not isinstance(view, int) or view < 0:
-        raise MMDataError(f"view: expected an int >= 0 (0: the sample's own draws; i: those of the key '<key>#v<i>'), "
-                          f"got {view!r}")
-    return view
-
-
-def _view_key(key: str, view: int) -> str:
-    """The key a sample's draws come from in view ``view``: the key itself for view 0, else ``<key>#v<view>``."""
-    return f"{key}#v{view}" if view else key
+def _batch_shapes(batch: Batch) -> tuple[Any, ...]:
+    """What a plan's draws depend on besides the keys: each tensor field's padded shape and the rows' valid sizes
+    (host tensors: no device read)."""
+    data = tuple((k, tuple(v.shape)) for k, v in sorted(batch.data.items()) if isinstance(v, torch.Tensor))
+    sizes = tuple((k, tuple(map(tuple, v.reshape(len(batch.keys), -1).tolist())) if v.device.type != "meta" else ())
+                  for k, v in sorted(batch.lengths.items()))
+    present = tuple((k, tuple(v.tolist())) for k, v in sorted(batch.present.items()) if v.device.type != "meta")
+    return data + sizes + present
 
 
 #: about how long ``repr(recipe)`` gets before it counts the remaining ops instead of naming them
@@ -569,6 +575,7 @@ class Recipe:
         self._sizes_warned = False
         #: whether a batch holding a key twice (the same draws for every copy) was warned of
         self._repeats_warned = False
+        self._plan_id: str | None = None  # _plan_identity, computed once
         #: per-pixel fields that every op moving the image moves with it (mmdata.augment.targets)
         self.targets = validate_targets(targets)
         self._fills = {name: fill_of(spec) for name, spec in self.targets.items()}
@@ -776,22 +783,18 @@ class Recipe:
             record(item, params)
         return sample
 
-    def apply_sample(self, sample: Sample, epoch: int = 0, stage: str = "train", *, view: int = 0) -> Sample:
+    def apply_sample(self, sample: Sample, epoch: int = 0, stage: str = "train") -> Sample:
         """Run the normalize stage, then (``stage="train"``) the image, audio, text and sample sections,
         with the per-sample CPU kernels; the params are appended to ``sample.meta["aug"]`` (the replay log).
         A field whose value is None is absent, as :func:`~mmdata.types.collate` takes it: no op sees it, and
         the sample comes back with it as it was (None).
 
         ``stage="eval"``: the normalize stage only (deterministic; what validation and test data get).
-        ``view=i`` (i >= 1): another independent draw of the same sample (a second contrastive view), the
-        draws of the key ``f"{sample.key}#v{i}"``; the sample keeps its key. The same sample, epoch and view
-        always give the same output.
+        The same sample and epoch always give the same output: a second view needs its own key
+        (``f"{key}#v1"``).
         """
         if stage not in STAGES:
             raise RecipeError(f"stage must be one of {list(STAGES)}, got {stage!r}")
-        if _check_view(view):
-            out = self.apply_sample(replace(sample, key=_view_key(sample.key, view)), epoch, stage)
-            return replace(out, key=sample.key)
         if not (self._norm or (stage == "train" and self._steps)):
             return sample
         contract.check_input(sample, (self._rate_norm or self._rate_train) if stage == "train" else self._rate_norm)
@@ -938,15 +941,15 @@ class Recipe:
                 batch, _ = self._run_given(child, batch, [k.get(str(j), {"applied": False}) for k in kids], dry)
         return batch, params
 
-    def plan_batched(self, batch: Batch, epoch: int = 0, *, view: int = 0) -> Plan | None:
+    def plan_batched(self, batch: Batch, epoch: int = 0) -> Plan | None:
         """Each random step's params for each row of ``batch``, drawn exactly as :meth:`apply_batched`
         draws them, without running the kernels on the data: they run shape-only on a 'meta' copy (ops
         that keep every shape and length, :attr:`Op.keeps_layout`, not at all), so the draws of later ops
         see the sizes, lengths, presence and text they would see. What a DataLoader worker computes for
         ``mmdata.loader(augment_on="device")``, so that the process owning the GPU only launches kernels
         (``apply_batched(batch, epoch, plan=...)``, bit for bit the same batches). The :class:`Plan` carries
-        the batch's keys, the epoch and the ``view`` it was drawn for; ``apply_batched`` refuses it for
-        another batch, epoch or view.
+        the batch's keys and sizes, the epoch and the recipe it was drawn for; ``apply_batched`` refuses it
+        for another batch, epoch or recipe.
 
         None when the recipe cannot be planned ahead: it has no random steps, it moves ``targets`` (their
         rows move on the host), or an op's kernel does not run on 'meta' (an op defined outside mmdata
@@ -966,14 +969,20 @@ class Recipe:
         """
         if not self._steps or self.targets:
             return None
-        _check_view(view)
         self._warn_repeats(batch, stacklevel=3)
         plan: list[list[dict[str, Any]]] = []
         try:
-            self._batched(self._steps, _as_view(batch, view).to("meta"), epoch, record=plan, dry=True)
+            self._batched(self._steps, batch.to("meta"), epoch, record=plan, dry=True)
         except Exception:  # noqa: BLE001 - e.g. a user op whose kernel reads data: the device draws instead
             return None
-        return Plan(plan, batch.keys, epoch, view)
+        return Plan(plan, batch.keys, epoch, self._plan_identity(), _batch_shapes(batch))
+
+    def _plan_identity(self) -> str:
+        """A digest of what a plan's draws depend on in the recipe: its seed, keying and canonical form (cached:
+        a recipe does not change once built)."""
+        if self._plan_id is None:
+            self._plan_id = hashlib.sha256(f"{self.seed!r}|{self.keying}|{self.to_yaml()}".encode()).hexdigest()[:16]
+        return self._plan_id
 
     def _batched(self, steps: Sequence[Step], batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None = None,
                  record: list[list[dict[str, Any]]] | None = None, dry: bool = False) -> Batch:
@@ -1010,19 +1019,17 @@ class Recipe:
         return out
 
     def apply_batched(self, batch: Batch, epoch: int = 0, plan: Sequence[Sequence[dict[str, Any]]] | None = None,
-                      *, mix: bool | None = None, view: int = 0) -> Batch:
+                      *, mix: bool | None = None) -> Batch:
         """Run the image, audio, text and sample sections with the batched torch kernels on the batch's
         device, with each sample's params drawn exactly as :meth:`apply_sample` draws them — or taken from
         ``plan``, what :meth:`plan_batched` drew for this batch and epoch ahead of time (in a DataLoader
-        worker), so that here only the kernels run. A :class:`Plan` drawn for another batch (its keys),
-        epoch or view is refused (a plain list of steps, e.g. read back from JSON, is checked for its counts
-        only).
+        worker), so that here only the kernels run. A :class:`Plan` drawn for another batch (its keys or
+        sizes), epoch or recipe is refused (a plain list of steps, e.g. read back from JSON, is checked for its
+        counts only).
 
         Draws are keyed by sample key, so rows sharing a key get the same params (warned once per recipe):
-        give each copy its own key (``f"{key}#v{i}"``), or augment the batch once per view — ``view=i``
-        (i >= 1) draws as the keys ``f"{key}#v{i}"`` would (the batch keeps its keys); ``view=0`` is the
-        batch's own draw. E.g. two contrastive views: ``rec.apply_batched(b, epoch)`` and
-        ``rec.apply_batched(b, epoch, view=1)``.
+        give each copy its own key — two contrastive views of a batch are the samples under ``f"{key}#v0"``
+        and ``f"{key}#v1"`` (each view then logs, replays and mixes under its own key).
 
         The normalize stage is *not* run here: it runs per sample before collate (mixed sizes, modes and
         rates cannot share a batch), e.g. in DataLoader workers; see :meth:`normalize_batched` for an
@@ -1049,29 +1056,24 @@ class Recipe:
                           "recipe.apply_batch_section(batch, epoch) on the result (as mmdata.loader does), or pass "
                           "apply_batched(..., mix=True) to run it there (mix=False: you run it yourself, no warning); "
                           "said once per recipe", UserWarning, stacklevel=2)
-        out = self._apply_batched(batch, epoch, plan, _check_view(view))
+        out = self._apply_batched(batch, epoch, plan)
         return self.apply_batch_section(out, epoch) if mix and self._batch_steps else out
 
-    def _apply_batched(self, batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None,
-                       view: int = 0) -> Batch:
+    def _apply_batched(self, batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None) -> Batch:
         if self._moving and not self._maps_warned:
             self._warn_maps(batch.data)
         if plan is not None:
-            bad = plan.problem(batch.keys, epoch, view) if isinstance(plan, Plan) else None
+            bad = plan.problem(batch.keys, epoch, self._plan_identity(), _batch_shapes(batch)) if isinstance(plan, Plan) else None
             if bad is None and (len(plan) != len(self._steps) or any(len(p) != len(batch.keys) for p in plan)):
                 bad = (f"a plan of {len(plan)} steps x {sorted({len(p) for p in plan})} rows for a recipe of "
                        f"{len(self._steps)} random steps and a batch of {len(batch.keys)} rows")
             if bad:
                 raise MMDataError(f"apply_batched(plan=...): this plan is not this batch's: {bad}; "
-                                  f"plan_batched(batch, epoch{', view=' + str(view) if view else ''}) makes the plan "
-                                  "of this batch")
+                                  "plan_batched(batch, epoch) makes the plan of this batch")
         if not self._steps:
             return batch
         self._warn_repeats(batch, stacklevel=4)
-        out = self._batched(self._steps, _as_view(batch, view), epoch, plan=plan)
-        if view:
-            out.keys = list(batch.keys)
-        return out
+        return self._batched(self._steps, batch, epoch, plan=plan)
 
     def _warn_repeats(self, batch: Batch, stacklevel: int) -> None:
         """Warn once per recipe when ``batch`` holds a key more than once: its copies get the same params (draws
@@ -1085,8 +1087,8 @@ class Recipe:
         warnings.warn(f"a batch holds the key{'s' * (len(counts) > 1)} {shown}: rows with one key get the same "
                       "augmentation (draws are keyed by seed, epoch, sample key and op, so that a sample replays "
                       "exactly), so these copies are identical views; for independent views give each copy its own "
-                      "key (f\"{key}#v{i}\", as balance's repeats get '<key>#r<i>'), or augment the batch once per "
-                      "view with apply_batched(batch, epoch, view=i); said once per recipe", UserWarning, stacklevel=stacklevel)
+                      "key (f\"{key}#v{i}\", as balance's repeats get '<key>#r<i>'); said once per recipe", UserWarning,
+                      stacklevel=stacklevel)
 
     def _run_frame(self, step: Step, batch: Batch, name: str, params: Sequence[dict[str, Any]]) -> Batch:
         """``batch`` with the image target ``name`` run through ``step``'s batched kernel with the image's
@@ -1212,15 +1214,6 @@ class Recipe:
         out = batch.replace()
         out.meta["aug_batch"] = applied
         return out
-
-
-def _as_view(batch: Batch, view: int) -> Batch:
-    """``batch`` (view 0), or a copy whose keys are those the draws of view ``view`` come from."""
-    if not view:
-        return batch
-    out = batch.replace()
-    out.keys = [_view_key(k, view) for k in batch.keys]
-    return out
 
 
 def _without_nones(sample: Sample) -> tuple[Sample, tuple[str, ...]]:
