@@ -656,7 +656,7 @@ class Loader:
             >>> it = iter(L := loader(t + "/ds", 4, seed=0))
             >>> _ = next(it)
             >>> L.state_dict()
-            {'epoch': 0, 'seed': 0, 'batches': 1, 'positions': {0: 4}, 'copies': {}, 'readers': 1}
+            {'epoch': 0, 'seed': 0, 'batches': 1, 'positions': {0: 4}, 'copies': {}, 'readers': 1, 'split': 'train'}
 
         Once a pass has ended (its consumer asked past the last batch), the state is the next epoch's
         start (``batches`` 0, no positions): a loop that saves after its epoch resumes with the next one.
@@ -678,6 +678,8 @@ class Loader:
             return self._bucket_state()
         state = {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions),
                  "copies": dict(self._copies), "readers": self._readers()}
+        if self._split_signature() is not None:  # what the positions count along (checked on resume)
+            state["split"] = self._split_signature()
         world = (dist_rank_world() or (0, 1))[1]
         if world > 1:  # whose positions these are: a rank's own readers' (other_ranks_state)
             state["world"] = world
@@ -700,6 +702,8 @@ class Loader:
         state: dict[str, Any] = {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": {},
                                  "bucket_batches": dict(self._bucket_batches), "readers": self._readers(),
                                  "bucketing": self._bucket_signature()}
+        if self._split_signature() is not None:
+            state["split"] = self._split_signature()
         world = (dist_rank_world() or (0, 1))[1]
         if world > 1:
             state["world"] = world
@@ -775,6 +779,32 @@ class Loader:
         # during the epoch, what the batches handed out carried (the workers read ahead)
         return merge_errors(self._posted_errors(), names, None if self._ended else self._positions)
 
+    def _split_signature(self) -> str | list[str] | None:
+        """The split(s) a one-dataset loader reads, as a state records them (a blend's state has its own
+        signature); None where the split is not a name or a list of names."""
+        if isinstance(self.source, BlendDataset):
+            return None
+        if isinstance(self.split, str):
+            return self.split
+        if isinstance(self.split, (list, tuple)) and all(isinstance(x, str) for x in self.split):
+            return list(self.split)
+        return None
+
+    def _check_split(self, state: Mapping[str, Any]) -> None:
+        """Refuse a mid-epoch state saved by a loader of other splits: its positions count along another order
+        of other samples (review of QA30: a DataModule resumed into a reordered ``train_split`` list without a
+        word). A state without ``split`` (saved before it was recorded) is taken as before."""
+        saved, now = state.get("split"), self._split_signature()
+        if saved is None or now is None or saved == now:
+            return
+        started = any(int(v) > 0 for part in ("positions", "bucket_batches") for v in (state.get(part) or {}).values())
+        if not (started or state.get("copies")):  # at an epoch's start: nothing to skip, any split resumes
+            return
+        raise MMDataError(f"loader state was saved mid-epoch {state['epoch']} by a loader of split {saved!r}; this "
+                          f"loader reads {now!r}: its positions mean other samples here (the splits' samples, in "
+                          f"their order). Resume with split={saved!r}, or start that epoch over: "
+                          f"load_state_dict({{'epoch': {state['epoch']}, 'seed': {self.seed}}})")
+
     def _readers(self) -> int:
         """Readers splitting the epoch: world size x DataLoader workers (at least 1 each)."""
         _, world = dist_rank_world() or (0, 1)
@@ -819,6 +849,7 @@ class Loader:
         state = expect_state(state, "loader state")
         if state.get("seed", self.seed) != self.seed:
             raise MMDataError(f"loader state has seed {state.get('seed')}, this loader has seed {self.seed}")
+        self._check_split(state)
         if self._bucketing is not None:
             self._load_bucket_state(state)
             return
