@@ -639,19 +639,40 @@ class DataModule(pl.LightningDataModule):
         named = {arg: name for arg, name in (("train_split", self.train_split), ("val_split", self.val_split),
                                              ("test_split", self.test_split), ("predict_split", self.predict_split))
                  if name is not None and not isinstance(name, _Default)}
+        if self.train_split is None:  # the other splits may be None (no loader); training needs one
+            raise MMDataError("train_split: expected a split name or a list of them, got None (a DataModule trains "
+                              "on it; leave it at its default 'train', or name the folds: ['1', '2', '3'])")
         for arg, name in named.items():
             if arg == "train_split" and isinstance(name, (list, tuple)):  # folds read as one (QA30: was refused)
                 if not name or not all(isinstance(n, str) for n in name):
-                    raise MMDataError(f"{arg}: expected a split name, a non-empty list of them or None, got {name!r}")
+                    raise MMDataError(f"{arg}: expected a split name or a non-empty list of them, got {name!r}")
+                twice = sorted({n for n in name if list(name).count(n) > 1})
+                if twice:  # as mmdata.train.train refuses it: a fold read twice an epoch (review of QA30b)
+                    raise MMDataError(f"{arg}: {', '.join(map(repr, twice))} named twice in {list(name)!r}; each split "
+                                      "is read once an epoch")
                 self.train_split = list(name)  # states (checkpoints) hold only builtins
             elif not isinstance(name, str):
-                also = ", a list of them" if arg == "train_split" else ""
-                raise MMDataError(f"{arg}: expected a split name{also} or None, got {name!r}")
+                raise MMDataError(f"{arg}: expected a split name or a list of them, got {name!r}" if arg == "train_split"
+                                  else f"{arg}: expected a split name or None, got {name!r}")
+        train = set(self.train_split) if isinstance(self.train_split, list) else {str(self.train_split)}
+        for arg in ("val_split", "test_split"):  # a split in two roles (mmdata.train.train refuses it too)
+            other = getattr(self, arg)
+            if other is not None and str(other) in train:
+                raise MMDataError(f"{arg} {str(other)!r} is also a training split (train_split {self.train_split!r}): "
+                                  "its samples would be trained on and scored; name another split, or leave it out of "
+                                  "train_split (review of QA30b)")
         splits = self._splits() if named else None
         for arg, name in named.items():
             for one in (name if isinstance(name, (list, tuple)) else [name]):
                 if splits is not None and one not in splits:
                     raise ShardError(f"{self.path}: no split {one!r} ({arg}); it has {sorted(splits)}")
+        if "train_split" in named and isinstance(self.path, Mapping):  # training reads each training split of every dataset
+            for dname, dpath in self.path.items():
+                have = self._splits_of(dpath)
+                lacking = [t for t in sorted(train) if have is not None and t not in have]
+                if lacking:
+                    raise ShardError(f"{dpath}: no split {lacking[0]!r} (train_split; blended dataset {dname!r}); it "
+                                     f"has {sorted(have or ())}: training reads each training split of every dataset")
 
     def _splits_of(self, path: Any) -> set[str] | None:
         """The splits of one dataset folder's card, or of a local folder of bare shards (the splits its tar

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import typing
+import warnings
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,12 @@ def test_a_list_of_training_splits_resumes_mid_epoch(folds: Path) -> None:
 
 @pytest.mark.parametrize(("given", "error", "said"), [
     (["1", "nope"], ShardError, r"no split 'nope' \(train_split\); it has \['1', '2', '3', '4'\]"),
-    ([], MMDataError, r"train_split: expected a split name, a non-empty list of them or None, got \[\]"),
-    (["1", 2], MMDataError, r"train_split: expected a split name, a non-empty list of them or None, got \['1', 2\]"),
-    (3, MMDataError, r"train_split: expected a split name, a list of them or None, got 3"),
+    ([], MMDataError, r"train_split: expected a split name or a non-empty list of them, got \[\]"),
+    (["1", 2], MMDataError, r"train_split: expected a split name or a non-empty list of them, got \['1', 2\]"),
+    (3, MMDataError, r"train_split: expected a split name or a list of them, got 3"),
+    # review of QA30b: refused here, not inside trainer.fit
+    (["1", "1"], MMDataError, r"train_split: '1' named twice in \['1', '1'\]; each split is read once an epoch"),
+    (None, MMDataError, r"train_split: expected a split name or a list of them, got None"),
 ])
 def test_a_bad_list_of_training_splits_is_named(folds: Path, given: object, error: type, said: str) -> None:
     with pytest.raises(error, match=said):
@@ -77,3 +81,24 @@ def test_hints_name_every_accepted_form() -> None:
     hints = typing.get_type_hints(DataModule.__init__)
     assert "Mapping" in str(hints["path"]) and "Sequence" in str(hints["path"])
     assert "Sequence[str]" in str(hints["train_split"])
+
+
+@pytest.mark.parametrize("train", [["1", "2"], "2"])
+def test_a_split_in_two_roles_is_refused(folds: Path, train: object) -> None:
+    """Review of QA30b: train_split holding val_split trained on every validation sample without a word
+    (mmdata.train.train refuses a split in two roles)."""
+    with pytest.raises(MMDataError, match=r"val_split '2' is also a training split"):
+        DataModule(folds, 4, train_split=train, val_split="2", test_split=None)
+    with pytest.raises(MMDataError, match=r"test_split '2' is also a training split"):
+        DataModule(folds, 4, train_split=train, val_split=None, test_split="2")
+
+
+def test_a_blend_whose_dataset_lacks_a_training_split_is_refused_when_built(folds: Path, tmp_path: Path) -> None:
+    """Review of QA30b: the union of the blend's splits let a training split one dataset lacks pass, to fail
+    inside trainer.fit."""
+    with warnings.catch_warnings():  # the sample folder's repeated media, if any: not at issue
+        warnings.simplefilter("ignore")
+        mmdata.shard(make_sample_folder(tmp_path / "raw", n=8), tmp_path / "other", split="train=0.5,val=0.5",
+                     progress=False)
+    with pytest.raises(ShardError, match=r"no split '1' \(train_split; blended dataset 'o'\); it has \['train', 'val'\]"):
+        DataModule({"f": folds, "o": tmp_path / "other"}, 4, train_split=["1", "2"], val_split=None, test_split=None)
