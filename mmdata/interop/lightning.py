@@ -528,10 +528,12 @@ class DataModule(pl.LightningDataModule):
         balance: class / pattern balancing of the training stream (see :func:`mmdata.loader`).
         train_split, val_split, test_split, predict_split: split names; ``train_split`` may also be a list of
             them, read as one training split (k-fold: ``train_split=["1", "2", "3"], val_split="4"``, as
-            :func:`mmdata.train.train` takes it). Left at its default (or None),
+            :func:`mmdata.train.train` takes it: a split named twice, or also ``val_split`` / ``test_split``,
+            is refused here). Left at its default (or None, but for ``train_split``),
             a split the dataset does not have gives no loader (Lightning then skips that stage); a
-            name given that a dataset folder does not have raises ShardError here, as
-            :func:`mmdata.loader` does (a misspelt ``val_split`` must not silently skip validation).
+            name given that a dataset folder does not have (in a blend: a training split any of its datasets
+            lacks) raises ShardError here, as :func:`mmdata.loader` does (a misspelt ``val_split`` must not
+            silently skip validation).
         eval_batch_size: batch size of the evaluation loaders (default ``batch_size``).
         start_epoch: the epoch of the first iteration when no trainer drives the module.
         even_batches: under DDP, make every rank run the same number of batches per epoch (train, val,
