@@ -784,17 +784,13 @@ class Loader:
         signature); None where the split is not a name or a list of names."""
         if isinstance(self.source, BlendDataset):
             return None
-        if isinstance(self.split, str):
-            return self.split
-        if isinstance(self.split, (list, tuple)) and all(isinstance(x, str) for x in self.split):
-            return list(self.split)
-        return None
+        return _split_names(self.split)
 
     def _check_split(self, state: Mapping[str, Any]) -> None:
         """Refuse a mid-epoch state saved by a loader of other splits: its positions count along another order
         of other samples (review of QA30: a DataModule resumed into a reordered ``train_split`` list without a
         word). A state without ``split`` (saved before it was recorded) is taken as before."""
-        saved, now = state.get("split"), self._split_signature()
+        saved, now = _split_names(state.get("split")), self._split_signature()
         if saved is None or now is None or saved == now:
             return
         started = any(int(v) > 0 for part in ("positions", "bucket_batches") for v in (state.get(part) or {}).values())
@@ -1369,6 +1365,21 @@ class _EpochHook:
             loader._requested = None if epoch == loader.epoch else (epoch, loader._passes)
         elif epoch != loader.epoch:
             loader.set_epoch(epoch)
+
+
+def _split_names(split: Any) -> str | list[str] | None:
+    """A split as a loader state records it: a name, a list of two or more names (one name listed alone reads
+    what the name reads: review of QA30), or None when it is neither.
+
+    Example:
+        >>> _split_names(["train"]), _split_names(("1", "2")), _split_names(None)
+        ('train', ['1', '2'], None)
+    """
+    if isinstance(split, str):
+        return split
+    if isinstance(split, (list, tuple)) and split and all(isinstance(x, str) for x in split):
+        return split[0] if len(split) == 1 else list(split)
+    return None
 
 
 def loader(path: str | Path | Sequence[Any] | Mapping[str, str | Path], batch_size: int | None = None, recipe: Any = None, split: Any = "train", seed: int = 0, epoch: int = 0,

@@ -978,10 +978,13 @@ class Recipe:
         return Plan(plan, batch.keys, epoch, self._plan_identity(), _batch_shapes(batch))
 
     def _plan_identity(self) -> str:
-        """A digest of what a plan's draws depend on in the recipe: its seed, keying and canonical form (cached:
-        a recipe does not change once built)."""
+        """A digest of what a plan's draws depend on in the recipe: its seed, keying and random sections (not its
+        normalize stage or balance: ``with_normalize`` keeps the draws; review of QA30), cached: a recipe does
+        not change once built."""
         if self._plan_id is None:
-            self._plan_id = hashlib.sha256(f"{self.seed!r}|{self.keying}|{self.to_yaml()}".encode()).hexdigest()[:16]
+            d = self.to_dict()
+            drawn = {sec: d[sec] for sec in SAMPLE_SECTIONS if sec in d}
+            self._plan_id = hashlib.sha256(f"{self.seed!r}|{self.keying}|{drawn!r}".encode()).hexdigest()[:16]
         return self._plan_id
 
     def _batched(self, steps: Sequence[Step], batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None = None,

@@ -529,7 +529,7 @@ class DataModule(pl.LightningDataModule):
         train_split, val_split, test_split, predict_split: split names; ``train_split`` may also be a list of
             them, read as one training split (k-fold: ``train_split=["1", "2", "3"], val_split="4"``, as
             :func:`mmdata.train.train` takes it: a split named twice, or also ``val_split`` / ``test_split``,
-            is refused here). Left at its default (or None, but for ``train_split``),
+            is refused here; None: no training loader, for ``trainer.test`` / ``predict``). Left at its default (or None),
             a split the dataset does not have gives no loader (Lightning then skips that stage); a
             name given that a dataset folder does not have (in a blend: a training split any of its datasets
             lacks) raises ShardError here, as :func:`mmdata.loader` does (a misspelt ``val_split`` must not
@@ -641,9 +641,6 @@ class DataModule(pl.LightningDataModule):
         named = {arg: name for arg, name in (("train_split", self.train_split), ("val_split", self.val_split),
                                              ("test_split", self.test_split), ("predict_split", self.predict_split))
                  if name is not None and not isinstance(name, _Default)}
-        if self.train_split is None:  # the other splits may be None (no loader); training needs one
-            raise MMDataError("train_split: expected a split name or a list of them, got None (a DataModule trains "
-                              "on it; leave it at its default 'train', or name the folds: ['1', '2', '3'])")
         for arg, name in named.items():
             if arg == "train_split" and isinstance(name, (list, tuple)):  # folds read as one (QA30: was refused)
                 if not name or not all(isinstance(n, str) for n in name):
@@ -654,15 +651,16 @@ class DataModule(pl.LightningDataModule):
                                       "is read once an epoch")
                 self.train_split = list(name)  # states (checkpoints) hold only builtins
             elif not isinstance(name, str):
-                raise MMDataError(f"{arg}: expected a split name or a list of them, got {name!r}" if arg == "train_split"
-                                  else f"{arg}: expected a split name or None, got {name!r}")
-        train = set(self.train_split) if isinstance(self.train_split, list) else {str(self.train_split)}
+                also = ", a list of them" if arg == "train_split" else ""
+                raise MMDataError(f"{arg}: expected a split name{also} or None, got {name!r}")
+        train = set(self.train_split) if isinstance(self.train_split, list) else \
+            {str(self.train_split)} if self.train_split is not None else set()
         for arg in ("val_split", "test_split"):  # a split in two roles (mmdata.train.train refuses it too)
             other = getattr(self, arg)
             if other is not None and str(other) in train:
                 raise MMDataError(f"{arg} {str(other)!r} is also a training split (train_split {self.train_split!r}): "
-                                  "its samples would be trained on and scored; name another split, or leave it out of "
-                                  "train_split (review of QA30b)")
+                                  f"its samples would be trained on and scored; name another split, leave it out of "
+                                  f"train_split, or pass {arg}=None (a final fit on every split, no held-out score)")
         splits = self._splits() if named else None
         for arg, name in named.items():
             for one in (name if isinstance(name, (list, tuple)) else [name]):
@@ -745,6 +743,9 @@ class DataModule(pl.LightningDataModule):
     # ---- Lightning hooks -------------------------------------------------------------------------
     def train_dataloader(self) -> EpochLoader:
         """The training loader: shuffled, augmented, epoch from the trainer, resumable."""
+        if self.train_split is None:  # a DataModule for trainer.test / predict only
+            raise MMDataError("train_split is None: this DataModule has no training split (trainer.fit needs one; "
+                              "trainer.validate / test / predict do not); give train_split a split name or a list")
         loader = self._loader(self.train_split, self.batch_size, self.recipe, balance=self.balance, shuffle=True)
         self._train = EpochLoader(self, loader, self.even_batches or False)
         return self._train

@@ -49,3 +49,9 @@ def test_an_epoch_start_or_an_older_state_resumes_any_split(ds: Path) -> None:
     mmdata.loader(ds, 2, split="b", seed=0).load_state_dict(start)  # nothing read yet: nothing to skip
     older = {k: v for k, v in _mid(ds, "a").items() if k != "split"}  # saved before states named the split
     mmdata.loader(ds, 2, split="a", seed=0).load_state_dict(older)
+
+
+def test_one_name_listed_alone_is_that_name(ds: Path) -> None:
+    """Review of QA30: a state of split="a" was refused by split=["a"] (the same samples, in the same order)."""
+    for saved, now in (("a", ["a"]), (["a"], "a"), (("a",), ["a"])):
+        mmdata.loader(ds, 2, split=now, seed=0).load_state_dict(_mid(ds, saved))

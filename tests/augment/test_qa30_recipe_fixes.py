@@ -112,6 +112,10 @@ def test_a_plan_for_another_batch_of_the_same_size_is_refused() -> None:
     assert torch.equal(rec.apply_batched(a, 0, plan=plan)["image"], rec.apply_batched(a, 0)["image"])
     again = load_recipe({"seed": 0, "image": [{"op": "rotate", "limit": 90}, {"op": "cutout"}]})  # the same recipe, rebuilt
     assert torch.equal(again.apply_batched(a, 0, plan=plan)["image"], rec.apply_batched(a, 0)["image"])
+    # another normalize stage draws nothing: its plan is the same (review of the mends)
+    normed = load_recipe({"seed": 0, "normalize": {"image": [{"op": "to_rgb"}]},
+                          "image": [{"op": "rotate", "limit": 90}, {"op": "cutout"}]})
+    assert torch.equal(normed.apply_batched(a, 0, plan=plan)["image"], rec.apply_batched(a, 0)["image"])
 
 
 def _planned(samples: list[Sample]) -> tuple[Any, Any]:

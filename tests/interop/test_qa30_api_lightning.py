@@ -62,10 +62,9 @@ def test_a_list_of_training_splits_resumes_mid_epoch(folds: Path) -> None:
     (["1", "nope"], ShardError, r"no split 'nope' \(train_split\); it has \['1', '2', '3', '4'\]"),
     ([], MMDataError, r"train_split: expected a split name or a non-empty list of them, got \[\]"),
     (["1", 2], MMDataError, r"train_split: expected a split name or a non-empty list of them, got \['1', 2\]"),
-    (3, MMDataError, r"train_split: expected a split name or a list of them, got 3"),
+    (3, MMDataError, r"train_split: expected a split name, a list of them or None, got 3"),
     # review of QA30b: refused here, not inside trainer.fit
     (["1", "1"], MMDataError, r"train_split: '1' named twice in \['1', '1'\]; each split is read once an epoch"),
-    (None, MMDataError, r"train_split: expected a split name or a list of them, got None"),
 ])
 def test_a_bad_list_of_training_splits_is_named(folds: Path, given: object, error: type, said: str) -> None:
     with pytest.raises(error, match=said):
@@ -87,7 +86,7 @@ def test_hints_name_every_accepted_form() -> None:
 def test_a_split_in_two_roles_is_refused(folds: Path, train: object) -> None:
     """Review of QA30b: train_split holding val_split trained on every validation sample without a word
     (mmdata.train.train refuses a split in two roles)."""
-    with pytest.raises(MMDataError, match=r"val_split '2' is also a training split"):
+    with pytest.raises(MMDataError, match=r"val_split '2' is also a training split.*or pass val_split=None"):
         DataModule(folds, 4, train_split=train, val_split="2", test_split=None)
     with pytest.raises(MMDataError, match=r"test_split '2' is also a training split"):
         DataModule(folds, 4, train_split=train, val_split=None, test_split="2")
@@ -102,3 +101,12 @@ def test_a_blend_whose_dataset_lacks_a_training_split_is_refused_when_built(fold
                      progress=False)
     with pytest.raises(ShardError, match=r"no split '1' \(train_split; blended dataset 'o'\); it has \['train', 'val'\]"):
         DataModule({"f": folds, "o": tmp_path / "other"}, 4, train_split=["1", "2"], val_split=None, test_split=None)
+
+
+def test_train_split_none_is_a_module_for_test_only(folds: Path) -> None:
+    """Review of the mends: refusing train_split=None broke a DataModule built for trainer.test / predict only;
+    it builds, evaluates, and says what is missing when asked for a training loader."""
+    dm = DataModule(folds, 4, train_split=None, val_split=None, test_split="4")
+    assert len(_keys(dm.test_dataloader())) == 4
+    with pytest.raises(MMDataError, match=r"train_split is None: this DataModule has no training split \(trainer.fit"):
+        dm.train_dataloader()
