@@ -443,7 +443,8 @@ def usable_device(device: Any, flag: str) -> torch.device:
     """``device`` as a :class:`torch.device`, or an :class:`MMDataError` naming ``flag`` and why it cannot be
     used here: not a device name, CUDA asked of a torch that sees no GPU (a CPU build raised torch's own
     "Torch not compiled with CUDA enabled" from deep inside ``.to``), or a device no tensor can be placed on
-    (``mps`` / ``xpu`` on a build without them, ``cuda:N`` past the visible GPUs), tried with an empty tensor.
+    (``mps`` / ``xpu`` on a build without them, tried with an empty tensor; ``cuda:N`` past the visible GPUs,
+    counted without starting CUDA).
 
     Example:
         >>> usable_device("cpu", "device=")
@@ -463,7 +464,12 @@ def usable_device(device: Any, flag: str) -> torch.device:
         use = f"{flag.split()[0]} cpu" if flag.startswith("--") else "device='cpu'"
         raise MMDataError(f"{flag} {device}: no CUDA device is visible (torch {torch.__version__}: "
                           f"torch.cuda.is_available() is False); use {use}")
-    if dev.type not in ("cpu", "meta"):  # mps / xpu / cuda:N past the GPUs: torch says so only at the first tensor
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise MMDataError(f"{flag} {device}: torch sees {torch.cuda.device_count()} CUDA device(s) (cuda:0 .. "
+                          f"cuda:{torch.cuda.device_count() - 1})")
+    # mps / xpu and other backends: torch says so only at the first tensor, so one is tried (not on CUDA: that
+    # would start its context in this process, which a forking launcher (Lightning's ddp_fork) then refuses)
+    if dev.type not in ("cpu", "meta", "cuda"):
         try:
             torch.empty(0, device=dev)
         except Exception as exc:  # noqa: BLE001 (NotImplementedError, AssertionError, RuntimeError, ImportError)
