@@ -708,11 +708,16 @@ def terminated_as_exit(received: list[int] | None = None, line: Callable[[int], 
         return
     seen: list[int] = received if received is not None else []
     redeliveries: list[threading.Timer] = []
+    in_hook: list[int] = []  # signals that landed while `swallowed` ran: it delivers them again itself
+    hook_running: list[bool] = []
 
     def handler(signum: int, frame: Any) -> None:
         watch.handled()
         seen.append(signum)
         _children_quiet()
+        if hook_running:  # raised inside the hook, it would be printed and lost (QA30: the job ran on)
+            in_hook.append(signum)
+            return
         watch_for_a_dropped_exception(frame, lambda: Terminated(128 + signum))  # C code may drop it
         raise Terminated(128 + signum)
 
@@ -726,16 +731,27 @@ def terminated_as_exit(received: list[int] | None = None, line: Callable[[int], 
         if signum is None:
             hook(u)
             return
-        again = threading.Timer(0.05, os.kill, (os.getpid(), signum))
-        again.daemon = True
-        redeliveries.append(again)
-        again.start()
+        hook_running.append(True)
+        try:
+            pending = [signum]
+            while pending:  # this signal, and any other that lands while a timer starts (the handler queues it)
+                again = threading.Timer(0.05, os.kill, (os.getpid(), pending.pop()))
+                again.daemon = True
+                redeliveries.append(again)
+                again.start()
+                pending += [n for n in dict.fromkeys(in_hook) if n != signum]
+                in_hook.clear()
+        finally:
+            hook_running.clear()  # one landing in these last steps is still ended by the timer just started
 
     def interrupted(signum: int, frame: Any) -> None:
         # Python's own Ctrl-C handler, watched the same way (QA: a Ctrl-C during `augment -j 2` ran on to exit 0)
         watch.handled()
         seen.append(signum)
         _children_quiet()
+        if hook_running:
+            in_hook.append(signum)
+            return
         watch_for_a_dropped_exception(frame, KeyboardInterrupt)
         raise KeyboardInterrupt
 
