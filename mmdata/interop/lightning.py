@@ -528,8 +528,8 @@ class DataModule(pl.LightningDataModule):
         balance: class / pattern balancing of the training stream (see :func:`mmdata.loader`).
         train_split, val_split, test_split, predict_split: split names; ``train_split`` may also be a list of
             them, read as one training split (k-fold: ``train_split=["1", "2", "3"], val_split="4"``, as
-            :func:`mmdata.train.train` takes it: a split named twice, or also ``val_split`` / ``test_split``,
-            is refused here; None: no training loader, for ``trainer.test`` / ``predict``). Left at its default (or None),
+            :func:`mmdata.train.train` takes it: a split named twice is refused here, one that is also
+            ``val_split`` / ``test_split`` is warned of (its scores are on training samples); None: no training loader, for ``trainer.test`` / ``predict``). Left at its default (or None),
             a split the dataset does not have gives no loader (Lightning then skips that stage); a
             name given that a dataset folder does not have (in a blend: a training split any of its datasets
             lacks) raises ShardError here, as :func:`mmdata.loader` does (a misspelt ``val_split`` must not
@@ -655,12 +655,17 @@ class DataModule(pl.LightningDataModule):
                 raise MMDataError(f"{arg}: expected a split name{also} or None, got {name!r}")
         train = set(self.train_split) if isinstance(self.train_split, list) else \
             {str(self.train_split)} if self.train_split is not None else set()
-        for arg in ("val_split", "test_split"):  # a split in two roles (mmdata.train.train refuses it too)
+        for arg in ("val_split", "test_split"):  # a split in two roles: said (a fold list's typo leaks the held-out fold)
             other = getattr(self, arg)
             if other is not None and str(other) in train:
-                raise MMDataError(f"{arg} {str(other)!r} is also a training split (train_split {self.train_split!r}): "
-                                  f"its samples would be trained on and scored; name another split, leave it out of "
-                                  f"train_split, or pass {arg}=None (a final fit on every split, no held-out score)")
+                # a warning, not mmdata.train.train's refusal: scoring the training split is also a deliberate
+                # Lightning set-up (a training-accuracy monitor, a loop test on a one-split dataset)
+                import warnings
+
+                warnings.warn(f"DataModule: {arg} {str(other)!r} is also a training split (train_split "
+                              f"{self.train_split!r}): its scores are on samples the model trains on, no held-out "
+                              f"estimate; name another split, leave it out of train_split, or pass {arg}=None",
+                              UserWarning, stacklevel=3)
         splits = self._splits() if named else None
         for arg, name in named.items():
             for one in (name if isinstance(name, (list, tuple)) else [name]):
