@@ -537,28 +537,26 @@ class TrainedModel:
 
             if isinstance(v, str):
                 try:  # a lone surrogate: no UTF-8 file (nor the bytes form of this request) can hold it
-                    data = v.encode("utf-8")
+                    data, text = v.encode("utf-8"), v
                 except UnicodeEncodeError as exc:
                     raise InputError(f"text with a lone surrogate {v[exc.start]!r} at character {exc.start} (not "
                                      "valid Unicode, as `mmdata shard` refuses it)") from None
-                # the rule `mmdata shard` keeps captions to (QA: a NUL in a str was scored, and flipped the answer)
-                why = text_refusal(data)
-                if why is not None:
-                    raise InputError(why.replace("; remove it and save the file again", "; remove it"))
-                return v, rate
-            if isinstance(v, encoded):
+            elif isinstance(v, encoded):
+                data = bytes(v)
                 try:
-                    text = decode_text(bytes(v))
+                    text = decode_text(data)
                 except UnicodeDecodeError as exc:
                     from mmdata.shards.sources import not_utf8_reason
 
-                    raise InputError(f"{not_utf8_reason(bytes(v), exc)}; text bytes must be UTF-8: decode them "
+                    raise InputError(f"{not_utf8_reason(data, exc)}; text bytes must be UTF-8: decode them "
                                      "and pass a str") from None
-                why = text_refusal(bytes(v))
-                if why is not None:
-                    raise InputError(why.replace("; remove it and save the file again", "; remove it"))
-                return text, rate
-            raise InputError(f"got a {type(v).__name__}")
+            else:
+                raise InputError(f"got a {type(v).__name__}")
+            # the rule `mmdata shard` keeps captions to (QA: a NUL in a str was scored, and flipped the answer)
+            why = text_refusal(data)
+            if why is not None:
+                raise InputError(why.replace("; remove it and save the file again", "; remove it"))
+            return text, rate
         if isinstance(v, (str, os.PathLike)):
             v = Path(v).read_bytes()
         elif hasattr(v, "read"):  # a file object: open(path, "rb"), io.BytesIO, an upload's .file

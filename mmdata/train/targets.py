@@ -222,6 +222,11 @@ class Target:
     #: the training split's sd where it is not ``sd`` (0 for a constant target, standardised by 1 instead)
     train_sd: float | None = None
 
+    @property
+    def split_sd(self) -> float:
+        """The training split's own sd (``sd`` unless a constant target is standardised by 1 instead)."""
+        return self.sd if self.train_sd is None else self.train_sd
+
     @classmethod
     def classes(cls, n: int, names: Sequence[str] | None = None) -> Target:
         return cls("classes", None, list(names) if names else [str(c) for c in range(n)])
@@ -244,7 +249,7 @@ class Target:
                 d["boolean"] = True
         if self.kind == "regression":  # the split's own sd, and the divisor apart when they differ (QA: a
             # constant target recorded train_sd 1 while the run printed sd 0)
-            d["train_mean"], d["train_sd"] = self.mean, self.sd if self.train_sd is None else self.train_sd
+            d["train_mean"], d["train_sd"] = self.mean, self.split_sd
             if self.train_sd is not None and self.train_sd != self.sd:
                 d["scale"] = self.sd
         return d
@@ -253,8 +258,7 @@ class Target:
         if self.kind == "multilabel":
             return f"target {self.key!r}: multi-label, {len(self.names)} label{'s' * (len(self.names) != 1)} ({_show(self.names)})"
         if self.kind == "regression":
-            sd = self.sd if self.train_sd is None else self.train_sd
-            return f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {sd:.4g}; trained standardised)"
+            return f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {self.split_sd:.4g}; trained standardised)"
         shown = ", ".join(self.names[:20]) + (f", ... and {len(self.names) - 20} more" if len(self.names) > 20 else "")
         return f"{len(self.names)} classes ({shown})"  # 5,000 names made one 40 KB line
 
