@@ -121,29 +121,37 @@ def test_ctrl_c_in_the_import_of_pandas_ends_shard_before_it_writes(tmp_path: Pa
     assert written == [], f"the job had written {written} when pandas was imported"
 
 
+#: a SIGTERM handled inside a callback that cannot raise (a __del__), under terminated_as_exit; PREAMBLE first
+DROPPED_SIGTERM = """
+import os, signal, threading, time
+from mmdata.cli.common import terminated_as_exit
+{preamble}
+class Dropper:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # the handler runs here, inside __del__: its exception goes to the unraisable hook
+
+try:
+    with terminated_as_exit():
+        d = Dropper()
+        del d
+        time.sleep(3)
+        print("ran on")
+except SystemExit as exc:
+    print("exit", exc.code)
+"""
+
+
+def _dropped_sigterm(preamble: str = "") -> subprocess.CompletedProcess[str]:
+    code = DROPPED_SIGTERM.format(preamble=textwrap.dedent(preamble))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
 def test_a_sigterm_raised_where_python_drops_exceptions_still_ends_the_command(tmp_path: Path) -> None:
     """A SIGTERM handled inside a callback that cannot raise (here a __del__; in `mmdata train` the at-fork
     handler run while a DataLoader forks its workers) was printed as "Exception ignored" and dropped: the
     job trained on. It is delivered again and ends the command with 143."""
-    code = textwrap.dedent("""
-        import os, signal, time
-        from mmdata.cli.common import terminated_as_exit
-
-        class Dropper:
-            def __del__(self):
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(0.2)  # the handler runs here, inside __del__: its exception is dropped
-
-        try:
-            with terminated_as_exit():
-                d = Dropper()
-                del d
-                time.sleep(3)
-                print("ran on")
-        except SystemExit as exc:
-            print("exit", exc.code)
-    """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    res = _dropped_sigterm()
     assert res.stdout.split() == ["exit", "143"], (res.stdout, res.stderr[-2000:])
     assert "Exception ignored" not in res.stderr
 
@@ -152,10 +160,7 @@ def test_a_signal_landing_inside_the_redelivery_hook_is_not_printed(tmp_path: Pa
     """CI-like run of QA30: a SIGTERM handled while the unraisable hook started its redelivery timer raised inside
     the hook, and Python printed "Exception ignored in sys.unraisablehook" with a traceback (the job still ended
     143). A signal landing there is left to the redelivery the hook schedules."""
-    code = textwrap.dedent("""
-        import os, signal, threading, time
-        from mmdata.cli.common import terminated_as_exit
-
+    res = _dropped_sigterm("""
         class Timer(threading.Timer):  # the hook's timer: a second signal lands while it starts
             def start(self):
                 os.kill(os.getpid(), signal.SIGTERM)
@@ -163,21 +168,6 @@ def test_a_signal_landing_inside_the_redelivery_hook_is_not_printed(tmp_path: Pa
                 super().start()
 
         threading.Timer = Timer
-
-        class Dropper:
-            def __del__(self):
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(0.2)  # the handler runs here, inside __del__: its exception goes to the hook
-
-        try:
-            with terminated_as_exit():
-                d = Dropper()
-                del d
-                time.sleep(3)
-                print("ran on")
-        except SystemExit as exc:
-            print("exit", exc.code)
     """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.stdout.split() == ["exit", "143"], (res.stdout, res.stderr[-2000:])
     assert "Exception ignored" not in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
