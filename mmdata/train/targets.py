@@ -630,7 +630,10 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None
                         + _show(unseen, 10) + " (the model cannot learn them; their scores count as misses)")
     # only names from a string cell: an item of a list is one label as written (a CVAT label 'wheel|tyre')
     single = {n for (_, v), st in zip(every, sets) if isinstance(v, str) and not _is_list(v) for n in st or ()}
-    joined = [n for n in names if ("|" in n or ";" in n) and n in single]
+    # ', ' (IMDb's "Drama, Comedy"; QA31 D2) only where a part is a label of its own: 'Washington, D.C.' is one name
+    alone = set(names)
+    joined = [n for n in names if n in single and ("|" in n or ";" in n
+                                                   or ("," in n and any(p.strip() in alone for p in n.split(","))))]
     if joined:
         warnings.append(f"label{'s' * (len(joined) > 1)} of the target {key!r} join several names ({_show(joined, 3)}): "
                         "each combination is one label; write each sample's labels as a list (JSON "
