@@ -17,6 +17,7 @@ any op gets a note naming the recipe step, the op and the sample (:func:`note`),
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -502,9 +503,21 @@ def check_sample(op: Any, before: Sample, out: Any, *, every_field: bool = False
 
 def params_problem(params: Any, path: str = "params") -> str | None:
     """Why ``params`` cannot go to the replay log (JSON) — None when it can: dicts with str keys, lists,
-    str, int, float and bool; a numpy scalar or array is named with its path (``params['shift']``)."""
+    str, int, finite float and bool; a numpy scalar or array, a tuple (the log gives it back as a list, which a
+    kernel may treat otherwise) and NaN / infinity (no JSON: the log's ``NaN`` token is refused by strict JSON
+    readers) are named with their path (``params['shift']``).
+
+    Example:
+        >>> params_problem({"size": (3, 4)})
+        "params['size'] is a tuple; use a list (the replay log's JSON gives a list back)"
+    """
+    if isinstance(params, float) and not math.isfinite(params):  # np.float64 is a float too
+        what = "NaN is not JSON" if math.isnan(params) else "an infinity is not JSON"
+        return f"{path} is {params!r}: {what} (strict JSON readers refuse the log's token); use None or a finite number"
     if params is None or isinstance(params, (str, bool, int, float)):  # np.float64 is a float: JSON writes it
         return None
+    if isinstance(params, tuple):
+        return f"{path} is a tuple; use a list (the replay log's JSON gives a list back)"
     if isinstance(params, dict):
         for k, v in params.items():
             if not isinstance(k, str):
@@ -513,7 +526,7 @@ def params_problem(params: Any, path: str = "params") -> str | None:
             if bad:
                 return bad
         return None
-    if isinstance(params, (list, tuple)):
+    if isinstance(params, list):
         for j, v in enumerate(params):
             bad = params_problem(v, f"{path}[{j}]")
             if bad:

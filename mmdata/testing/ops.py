@@ -331,12 +331,13 @@ def _check_samples(op: Op, samples: list[Sample], seed: int, epochs: int, chk: _
                     again = _draw(op, rec, s, epoch, uid)
                 except contract.OpError as exc:
                     raise chk.fail(str(exc)) from None
-                if again != params:
-                    raise chk.fail(f"sample {s.key!r}, epoch {epoch}: two draws for the same (seed, epoch, key) differ: "
-                                   f"{params} vs {again}; draw only from the rng given to sample_params")
+                # JSON first: NaN != NaN, so two equal draws holding one would read as draws that differ
                 bad = contract.params_problem(params)
                 if bad:
                     raise chk.fail(f"sample {s.key!r}: {bad}; params go to the replay log as JSON")
+                if again != params:
+                    raise chk.fail(f"sample {s.key!r}, epoch {epoch}: two draws for the same (seed, epoch, key) differ: "
+                                   f"{params} vs {again}; draw only from the rng given to sample_params")
                 replayed = json.loads(json.dumps(params))
                 why = _mutated(snap, dict(s.fields))
                 if why:
@@ -492,11 +493,11 @@ def _check_batch_op(op: Any, samples: list[Sample], seed: int, epochs: int, chk:
         with chk("params"):
             a = op.draw_batch(derive(seed, epoch, "check", 0), batch)
             b = op.draw_batch(derive(seed, epoch, "check", 0), batch)
-            if a != b:
-                raise chk.fail(f"epoch {epoch}: two draws from the same generator differ: {a} vs {b}")
-            bad = contract.params_problem(a)
+            bad = contract.params_problem(a)  # first: NaN != NaN
             if bad:
                 raise chk.fail(f"{bad}; params go to the log as JSON")
+            if a != b:
+                raise chk.fail(f"epoch {epoch}: two draws from the same generator differ: {a} vs {b}")
         with chk("output types"):
             out = rec.apply_batch_section(batch, epoch)
             why = _batch_types(out, len(samples))

@@ -1,0 +1,71 @@
+"""QA round 31 (plugin author), the op contract at run time and in ``check_op``:
+
+* D1: a BatchOp that writes ``label_b`` without ``mix_lam`` (or ``mix_lam`` without ``label_b`` on a labelled
+  batch, or a ``mix_lam`` that is no float (B,) tensor) trained on the unmixed labels silently;
+* D3: a TextOp whose ``edit`` returned a str spaced out every character of the caption;
+* D6: tuple and NaN / infinite params passed the draw's JSON check (a tuple comes back from the log as a list),
+  and ``check_op`` blamed the RNG for ``nan != nan``;
+* D7: NaN audio made by a plugin op was blamed on the source ("clean the source");
+* D8: a batched kernel that changed the time length without updating ``batch.lengths`` was re-padded silently;
+* D12: an op written in another section's list got no "it is an audio op" hint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from mmdata import Sample
+from mmdata.augment.audio import AudioOp
+from mmdata.augment.base import build_op
+from mmdata.augment.contract import OpError
+from mmdata.augment.mix import BatchOp
+from mmdata.augment.recipe import load_recipe
+from mmdata.augment.text import TextOp
+from mmdata.errors import RecipeError
+from mmdata.testing import check_op, op_samples, restored_registry
+from mmdata.types import collate
+
+
+@pytest.fixture(autouse=True)
+def _registry_restored() -> Any:
+    with restored_registry():
+        yield
+
+
+# -- D6: tuples and NaN are no JSON params --------------------------------------------------------------------
+def _params_op(name: str, params: dict[str, Any]) -> AudioOp:
+    type(name.title().replace("_", ""), (AudioOp,), {
+        "__doc__": "A test op.", "name": name,
+        "sample_params": lambda self, rng, s: dict(params),
+        "transform": lambda self, s, p: s.with_fields(audio=s["audio"] * 2.0)})
+    return build_op("audio", {"op": name}, "audio[0]")
+
+
+@pytest.mark.parametrize(("params", "says"), [
+    ({"t": (1, 2)}, "params['t'] is a tuple; use a list"),
+    ({"t": [1, (2, 3)]}, "params['t'][1] is a tuple; use a list"),
+    ({"g": float("nan")}, "params['g'] is nan: NaN is not JSON"),
+    ({"g": [float("-inf")]}, "params['g'][0] is -inf: an infinity is not JSON"),
+])
+def test_tuple_and_nonfinite_params_are_refused_when_drawn(params: dict[str, Any], says: str) -> None:
+    op = _params_op("qa_tuple", params)
+    rec = load_recipe({"seed": 0, "audio": [{"op": "qa_tuple"}]})
+    with pytest.raises(OpError) as exc:
+        rec.apply_sample(Sample("k", {"audio": torch.ones(1, 100)}, sample_rate=16000), epoch=0)
+    assert str(exc.value).startswith("audio[0] (op audio.qa_tuple, class ") and says in str(exc.value), str(exc.value)
+    with pytest.raises(AssertionError) as exc2:
+        check_op(op)
+    assert "[params]" in str(exc2.value) and says in str(exc2.value) and "differ" not in str(exc2.value), str(exc2.value)
+
+
+def test_check_op_names_nan_params_not_the_rng_for_an_op_whose_draw_is_not_checked() -> None:
+    op = _params_op("qa_nanp", {"g": float("nan")})
+    type(op)._builtin = True  # as an op trusted at draw time: check_op's own comparison sees the NaN
+    with pytest.raises(AssertionError) as exc:
+        check_op(op)
+    assert "NaN is not JSON" in str(exc.value) and "differ" not in str(exc.value), str(exc.value)
+
+
