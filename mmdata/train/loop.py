@@ -480,6 +480,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             except MMDataError as exc:  # a typo of a column the card lists: "did you mean", not "re-shard it"
                 raise misspelt_target(data, target, card, "target (--target)") or exc from None
             data_warnings += constant_labels(goal, values)
+            settled = len(data_warnings)  # the target's own warnings: redone from the labels a --label-fraction keeps
+            fitted = values  # the values whose training labels the model trains on
             classes, names = goal.outputs, goal.names
             same_class = _target_classes(target, goal, values, pretrain_args)  # before any pre-training
         augmented = set((card.get("augmentation") or {}).get("augmented_splits") or ())
@@ -560,7 +562,12 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         if prep.pretrained is not None:  # on_error="skip": what pre-training and its retrieval left out
             data_warnings += prep.pretrained.warnings(data)
         if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
-            prep.labelled = _kept(data, values.labelled("train"), prep.balance, seed, trained)
+            # a regression's mean / sd and the training-label warnings from the labels trained on, not the hidden
+            # ones too (QA31 D3: a label leak); the kind, label names (the outputs) and counts stay every sample's
+            fitted = _kept_values(data, values, prep.balance, seed, trained)
+            prep.labelled = len(fitted.labelled("train"))
+            goal, _, again = settle(str(data), target, values, trained_on={k for k, _ in fitted.by_role["train"]})
+            data_warnings[:settled] = again + constant_labels(goal, fitted)
         if target is None and prep.balance is not None and not pretrain_only:  # the subset is drawn per sample
             bare = classes_without_labels(data, prep.balance, seed, trained)
             if bare:
@@ -596,7 +603,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             run.say("splits: " + "; ".join(f"{role} = {', '.join(n)}" for role, n in roles.items())
                     + " (--train-split / --val-split / --test-split)")
         unread = unused_fields(card, modalities)
-        run.say((f"{named}: {_described(goal, values if target is not None else None)}" if classes
+        run.say((f"{named}: {_described(goal, fitted if target is not None else None)}" if classes
                  else f"{named}: no classes (pre-training only)")
                 + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
                    if left_out else "")
@@ -618,14 +625,16 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         return run
 
 
-def _kept(data: str | Path, keys: Sequence[str], balance: dict[str, Any] | None, seed: int,
-          split: str | Sequence[str] = "train") -> int:
-    """How many of the training samples ``keys`` the loader's ``balance`` (a label fraction's) keeps
+def _kept_values(data: str | Path, read: Values, balance: dict[str, Any] | None, seed: int,
+                 split: str | Sequence[str] = "train") -> Values:
+    """``read`` with only the training samples the loader's ``balance`` (a label fraction's) keeps
     (:func:`~mmdata.train.contrastive.kept_keys`, with or without a class label)."""
     from mmdata.train.contrastive import kept_keys
 
     kept = kept_keys(data, balance, seed, split)
-    return len(keys) if kept is None else sum(k in kept for k in keys)
+    if kept is None:
+        return read
+    return Values({**read.by_role, "train": [(k, v) for k, v in read.by_role.get("train", []) if k in kept]}, read.seen_keys)
 
 
 def train_epoch(run: Run, epoch: int) -> dict[str, Any]:

@@ -10,7 +10,8 @@ without re-sharding.
   binary cross-entropy summed over labels; scores micro / macro F1 at 0.5, mAP, subset accuracy,
   Hamming loss; model selection on val micro-F1.
 * ``--target KEY`` whose values are numbers: **regression** — one output, trained with the squared
-  error of the target standardised by the training split's mean and sd (reported in ``target``),
+  error of the target standardised by the training split's mean and sd (reported in ``target``; under
+  ``--label-fraction`` those of the labels kept),
   predictions scored in the target's own units: MAE, RMSE, Pearson r, R²; model selection on val MAE.
 
 A sample without the key, or with ``null`` / NaN / a blank or NA cell, is unlabelled: left out of the
@@ -47,7 +48,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -552,10 +553,13 @@ def read_values(data: str, key: str, splits: Mapping[str, str | list[str]], *, o
     return Values(values, seen_keys)
 
 
-def settle(data: str, key: str, read: Values, *, option: str | None = None
+def settle(data: str, key: str, read: Values, *, option: str | None = None, trained_on: Collection[str] | None = None
            ) -> tuple[Target, dict[str, dict[str, int]], list[str]]:
     """The target, counts and warnings of :func:`resolve` from values already read (:func:`read_values`);
-    ``option``: how the key was given (see :func:`resolve`)."""
+    ``option``: how the key was given (see :func:`resolve`). ``trained_on``: the training samples whose
+    labels the run trains on (``--label-fraction``'s subset; None: every one): a regression target's mean /
+    sd and the warnings about training labels come from them alone (QA31 D3: the hidden labels' mean and sd
+    standardised the target), the kind, the label names and the counts from every sample read."""
     values, seen_keys = read.by_role, read.seen_keys
     counts: dict[str, dict[str, int]] = {}
     for role, vals in values.items():
@@ -568,13 +572,18 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None
                               "--target; drop the option (a metadata column named label: shard it under another name)")
         has = f"the metadata has {_show(sorted(seen_keys))}" if seen_keys else "no sample has metadata"
         raise _no_such_key(data, key, option, has)
+    fit = train if trained_on is None else [(k, v) for k, v in train if k in trained_on]
+    if not fit:
+        raise MMDataError(f"{data}: none of the {len(train)} training samples that hold the target {key!r} is among "
+                          "those whose labels the run keeps (--label-fraction): give a larger fraction (or another --seed)")
+    split = "the training split" if trained_on is None else "the training labels kept (--label-fraction)"
     every = [(k, v) for vals in values.values() for k, v in vals if not _missing(v)]
     flags = [_flag(v) for _, v in every]
     if all(f is not None for f in flags):  # every value true / false: a binary target, one label named key
         if not any(flags):
             raise MMDataError(f"{data}: the target {key!r} is false in every sample: nothing to learn")
-        never = [] if any(_flag(v) for _, v in train) else [
-            f"the target {key!r} is never true in the training split: the model cannot learn it"]
+        never = [] if any(_flag(v) for _, v in fit) else [
+            f"the target {key!r} is never true in {split}: the model cannot learn it"]
         return Target("multilabel", key, [key], boolean=True), counts, never
     nums = [_number(v) for _, v in every]
     if all(n is not None for n in nums):
@@ -584,12 +593,12 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None
             if bad is not None:
                 raise MMDataError(f"{data}: the target {key!r} of {'training' if role == 'train' else role} sample "
                                   f"{bad[0]!r} is {bad[1]!r}: expected a finite number")
-        tr = np.array([_number(v) for _, v in train], dtype=np.float64)
+        tr = np.array([_number(v) for _, v in fit], dtype=np.float64)
         sd = float(tr.std())
         warnings = []
         measured = None
         if len(tr) < 2 or sd == 0:
-            warnings.append(f"the target {key!r} has one value over the training split ({float(tr[0]):g}): nothing to learn")
+            warnings.append(f"the target {key!r} has one value over {split} ({float(tr[0]):g}): nothing to learn")
             measured, sd = sd, 1.0  # standardised by 1; metrics.json keeps the split's 0 as train_sd, 1 as scale
         if any(isinstance(v, str) for _, v in every):
             warnings.append(f"the target {key!r} holds numbers written as text (a CSV column with a blank or NA cell): "
@@ -622,11 +631,11 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None
     names = sorted({n for st in sets for n in st or ()})
     if not names:
         raise MMDataError(f"{data}: the target {key!r} holds only empty label lists")
-    in_train = {n for _, v in train for n in _labels_of(v) or ()}
+    in_train = {n for _, v in fit for n in _labels_of(v) or ()}
     warnings = []
     unseen = [n for n in names if n not in in_train]
     if unseen:
-        warnings.append(f"label{'s' * (len(unseen) > 1)} of the target {key!r} never in the training split: "
+        warnings.append(f"label{'s' * (len(unseen) > 1)} of the target {key!r} never in {split}: "
                         + _show(unseen, 10) + " (the model cannot learn them; their scores count as misses)")
     # only names from a string cell: an item of a list is one label as written (a CVAT label 'wheel|tyre')
     single = {n for (_, v), st in zip(every, sets) if isinstance(v, str) and not _is_list(v) for n in st or ()}

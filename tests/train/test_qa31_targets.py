@@ -80,7 +80,7 @@ def test_settle_reads_the_training_labels_a_run_trains_on() -> None:
     tags = Values({"train": [("a", ["x"]), ("b", ["x", "y"])], "test": [("t", ["y"])]}, set())
     target, _, warnings = settle("ds", "tags", tags, trained_on={"a"})
     assert target.names == ["x", "y"]  # the outputs are every split's labels, as before
-    assert any("never in the training split: 'y'" in w for w in warnings), warnings
+    assert any("never in the training labels kept (--label-fraction): 'y'" in w for w in warnings), warnings
     assert not any("never in" in w for w in settle("ds", "tags", tags)[2])
 
 
