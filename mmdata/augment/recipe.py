@@ -77,8 +77,8 @@ from mmdata.augment.base import Op, Shape, build_op
 from mmdata.augment.compose import MAX_DEPTH, Composite
 from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp, check_batch_section
-from mmdata.augment.targets import (as_hwk, changes, check_ops, check_target, fill_of, from_hwk, is_image, move,
-                                    validate_targets)
+from mmdata.augment.targets import (as_hwk, changes, check_ops, check_size, check_target, fill_of, from_hwk, is_image,
+                                    move, validate_targets)
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample
@@ -147,10 +147,14 @@ class Step:
     label: str = field(init=False)
     #: whether the op's draw reads a generator (deterministic ops at p = 1 do not)
     uses_rng: bool = field(init=False)
+    #: whether the op (or a child of it) is defined outside mmdata: the targets it moves are checked
+    #: against the image after it (:func:`mmdata.augment.targets.check_size`)
+    foreign: bool = field(init=False)
 
     def __post_init__(self) -> None:  # computed once: read per op per sample
         object.__setattr__(self, "label", f"{self.section}.{self.op.name}")
         object.__setattr__(self, "uses_rng", self.op.uses_rng)
+        object.__setattr__(self, "foreign", not self.op._builtin or any(c.foreign for c in self.children))
 
     def entry(self, params: dict[str, Any]) -> dict[str, Any]:
         """A replay-log entry for this step."""
@@ -384,13 +388,20 @@ def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], ta
     if not rows:
         return batch
     out = batch.replace()
+    image = batch.valid_shapes("image") if step.foreign and "image" in batch.present else None
     for name in targets:
         items: list[Any] = []
         for i, here in enumerate(batch.present[name].tolist()):
             value = _row(batch, name, i) if here else None
             if here and params[i].get("applied"):
                 maps = {name: as_hwk(value)}
-                move(step, params[i], maps, fills)
+                try:
+                    move(step, params[i], maps, fills, batch.keys[i])
+                except Exception as exc:  # a user op's move_map: the note names the step, op and sample
+                    contract.note(exc, step.op, batch.keys[i])
+                    raise
+                if image is not None and bool(batch.present["image"][i]):
+                    check_size(step, maps, image[i, -2:].tolist(), batch.keys[i])
                 value = from_hwk(maps[name], value)
             items.append(value)
         _restack(out, name, items)
@@ -763,24 +774,35 @@ class Recipe:
                   maps: dict[str, Any] | None = None) -> Sample:
         """Run ``plan`` on ``sample``; ``maps`` (the targets as (H, W, K) arrays, :meth:`_take_maps`) move
         with every op that moves the image."""
+        moved: list[Step] = []  # a step of a user's op that moved the targets, not yet checked against the image
+
+        def verify(view: Any) -> None:  # the targets against the image as the step left it (its kernel has run)
+            if moved and "image" in view:
+                check_size(moved[0], maps or {}, view["image"].shape[-2:], sample.key)
+            moved.clear()
+
         def draw(step: Step, view: Any) -> dict[str, Any]:
+            verify(view)  # within a run of image ops the next draw is the first to see the image's new shape
             return step.op.draw(self._rng(step, epoch, sample.key), view)
 
         def record(step: Step, params: dict[str, Any]) -> None:
             log.append(step.entry(params))
             if maps:
                 try:
-                    move(step, params, maps, self._fills)
+                    move(step, params, maps, self._fills, sample.key)
                 except Exception as exc:  # a user op's move_map: the note names the step, op and sample
                     contract.note(exc, step.op, sample.key)
                     raise
+                if step.foreign and params.get("applied"):
+                    moved.append(step)
 
         for item in plan:
             if isinstance(item, list):  # consecutive image ops: one HWC array, one conversion each way
                 sample = run_hwc(item, sample, draw, record)
-                continue
-            sample, params = self._run(item, sample, epoch)
-            record(item, params)
+            else:
+                sample, params = self._run(item, sample, epoch)
+                record(item, params)
+            verify(sample)
         return sample
 
     def apply_sample(self, sample: Sample, epoch: int = 0, stage: str = "train") -> Sample:
@@ -885,10 +907,12 @@ class Recipe:
                 raise RecipeError(f"replay log entry {entry['op']} ({uid or '#' + str(entry.get('index'))}) does not match this recipe")
             try:
                 sample = step.op.apply(sample, params)
+                move(step, params, maps, self._fills, sample.key)
             except Exception as exc:
                 contract.note(exc, step.op, sample.key)
                 raise
-            move(step, params, maps, self._fills)
+            if maps and step.foreign and params.get("applied") and "image" in sample:
+                check_size(step, maps, sample["image"].shape[-2:], sample.key)
         return _with_nones(self._put_maps(sample, maps), nones)
 
     # -- batched ---------------------------------------------------------------------------------

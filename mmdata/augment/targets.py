@@ -204,16 +204,19 @@ def _taps(n_in: int, n_out: int, exact: bool = True) -> np.ndarray:
     return cv2.resize(idx, (n_out, 1), interpolation=flag)[0].astype(np.int64)
 
 
-def move(step: Any, params: Mapping[str, Any], maps: dict[str, np.ndarray], fills: Mapping[str, Any]) -> None:
+def move(step: Any, params: Mapping[str, Any], maps: dict[str, np.ndarray], fills: Mapping[str, Any],
+         key: Any = None) -> None:
     """Move ``maps`` ({field: (H, W, K) array}) as ``step`` moved the image with ``params``, ``fills[field]``
     where pixels come in; an ``image`` target (``fills[field]`` is :data:`IMAGE`) gets any op on the image,
     through its kernel (:func:`mmdata.augment.image.image_target`) (a composite's chosen children in child order, as they ran — not in the order of a
-    log read back from JSON, whose keys are sorted as text: "10" before "2")."""
+    log read back from JSON, whose keys are sorted as text: "10" before "2"). What the ``move_map`` of an op
+    from outside mmdata returns is checked (:func:`check_moved`: an (H', W', K) numpy array of the target's
+    dtype); ``key`` (the sample's) names the sample in that error."""
     if not maps or not params.get("applied"):
         return
     if step.children:
         for j, p in sorted((params.get("children") or {}).items(), key=lambda kv: int(kv[0])):
-            move(step.children[int(j)], p, maps, fills)
+            move(step.children[int(j)], p, maps, fills, key)
         return
     op = step.op
     for name in maps:
@@ -223,7 +226,52 @@ def move(step: Any, params: Mapping[str, Any], maps: dict[str, np.ndarray], fill
 
             maps[name] = image_target(op, maps[name], params)
         elif op.moves_pixels:
-            maps[name] = op.move_map(maps[name], params, fill)
+            before = maps[name]
+            maps[name] = op.move_map(before, params, fill)
+            if not op._builtin:  # mmdata's own move_maps are checked by their tests, as their kernels
+                check_moved(op, name, before, maps[name], key)
+
+
+def check_moved(op: Any, name: str, before: np.ndarray, out: Any, key: Any) -> None:
+    """What ``op.move_map`` returned for the target ``name`` (``before``: what it was given) is an
+    (H', W', K) numpy array of ``before``'s dtype and K, or an :class:`~mmdata.augment.contract.OpError` naming
+    the recipe step, the op, the sample and the target, as ``mmdata.testing.check_op`` says it (the height
+    and width are checked against the image's once the step has run: :func:`check_size`)."""
+    from mmdata.augment import contract
+
+    want = f"a {before.dtype} numpy array (H', W', {before.shape[2]}): the image's new height and width, the target's own dtype and channels"
+    if not isinstance(out, np.ndarray):
+        got = (f"a {type(out).__module__}.{type(out).__name__} {getattr(out, 'dtype', '')} "
+               f"{tuple(getattr(out, 'shape', ()))}").replace("builtins.", "").replace("torch.Tensor torch.", "torch.Tensor ")
+    elif out.ndim != 3 or out.shape[2] != before.shape[2] or out.dtype != before.dtype:
+        got = f"a {out.dtype} array of shape {out.shape}"
+    else:
+        return
+    raise contract.fail(op, key, f"target {name!r}: move_map of a {before.dtype} target of shape {before.shape} "
+                                 f"returned {got}; expected {want}")
+
+
+def check_size(step: Any, maps: Mapping[str, np.ndarray], hw: Sequence[int], key: Any) -> None:
+    """After ``step`` ran (and moved ``maps``), every target has the image's height and width ``hw``, or an
+    :class:`~mmdata.augment.contract.OpError` naming the step, the sample and the target: a ``move_map`` that
+    crops or resizes otherwise than the kernel (or an op that changes the image's size without ``moves_pixels``)
+    would leave a mask beside an image it no longer lines up with. Called for steps with an op from outside
+    mmdata."""
+    from mmdata.augment import contract
+
+    hw = tuple(int(v) for v in hw)
+    for name, arr in maps.items():
+        if tuple(arr.shape[:2]) == hw:
+            continue
+        want = (*hw, *arr.shape[2:])
+        if changes(step, {}, ()):  # the step moved the targets: its move_map disagrees with its kernel
+            problem = (f"target {name!r}: move_map returned shape {tuple(arr.shape)}; expected {want} (the image is "
+                       f"{hw[0]}x{hw[1]} after this step): move the target as the kernel moves the image")
+        else:
+            problem = (f"target {name!r} is {arr.shape[0]}x{arr.shape[1]} after this step, the image {hw[0]}x{hw[1]}: "
+                       "an op that changes the image's size or moves its pixels sets moves_pixels = True and "
+                       "implements move_map(arr, params, fill), so that the recipe's targets follow it")
+        raise contract.fail(step.op, key, problem)
 
 
 def changes(step: Any, fills: Mapping[str, Any], names: Sequence[str]) -> bool:
@@ -258,4 +306,4 @@ def check_ops(steps: Sequence[Any], targets: Mapping[str, Any]) -> None:
         check_ops(st.children, targets)
 
 
-__all__ = ["KINDS", "IMAGE", "ImageFill", "is_image", "validate_targets", "fill_of", "as_hwk", "from_hwk", "check_target", "nearest", "move", "changes", "check_ops"]
+__all__ = ["KINDS", "IMAGE", "ImageFill", "is_image", "validate_targets", "fill_of", "as_hwk", "from_hwk", "check_target", "nearest", "move", "check_moved", "check_size", "changes", "check_ops"]
