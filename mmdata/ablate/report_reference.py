@@ -250,16 +250,20 @@ def reference_warnings(ref: dict[str, Any] | None, const: dict[str, Any] | None,
                        f"({ref['mean_mae']:.4g} in units of `{ref['key']}`) for every test example: those models learned "
                        f"nothing the test split can see (runs per arm: {which}). Train longer (`trainer.epochs`) or on "
                        "more data before reading the verdicts.")
-    if ref and ref["kind"] != "regression":
+    if ref:
         n = ref["n_test"]
         step = 100.0 / n
-        pts = metric.column in ("test_accuracy", "test_macro_f1") and metric.scale == 100.0
+        pts = ref["kind"] == "classes" and metric.column in ("test_accuracy", "test_macro_f1") and metric.scale == 100.0
         if n < SMALL_TEST or (pts and math.isfinite(delta) and 0 < delta < step):
-            out.append(f"the test split `{ref['test_split']}` has {n} labelled examples: one example moves accuracy by "
-                       f"{step:.2f} points" + (f", more than δ = {num(delta, dec, sign=False)}" if pts and
-                                               math.isfinite(delta) and 0 < delta < step else "")
+            # a target scores no accuracy (QA31 D4: a regression was not warned, a multi-label one read "accuracy")
+            moves = (f"moves accuracy by {step:.2f} points" if ref["kind"] == "classes" else
+                     f"is {step:.2f}% of them, and the primary metric `{metric.name}` rests on these few")
+            out.append(f"the test split `{ref['test_split']}` has {n} labelled examples: one example {moves}"
+                       + (f", more than δ = {num(delta, dec, sign=False)}" if pts and
+                          math.isfinite(delta) and 0 < delta < step else "")
                        + "; the seeds vary the training, not which examples are tested, so every verdict holds for "
                        "these few examples. A larger test split (re-shard with a larger test share) measures more.")
+    if ref and ref["kind"] != "regression":
         if ref.get("absent_from_test"):
             gone = ref["absent_from_test"]
             noun = ("class" if ref["kind"] == "classes" else "label") if len(gone) == 1 else (
