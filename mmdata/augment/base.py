@@ -587,6 +587,37 @@ def foreign_hint(section: str, name: str) -> str:
     return f"; {known} ({note}) is {op!r} here{there};"
 
 
+def other_section_hint(section: str, name: str) -> str:
+    """Where an unknown op ``name`` of ``section`` lives when another section has an op of that name (a built-in
+    or a registered plugin's: ``gain`` written under ``image:``), or ``""``. A name that differs from such an op
+    only in case is sent there too when ``section`` has no close op of its own.
+
+    Example:
+        >>> from mmdata.augment.base import other_section_hint  # the registry the built-in ops filled (pytest re-imports this file)
+        >>> other_section_hint("image", "gain")
+        "; 'gain' is an audio op (put it in the audio: section);"
+    """
+    if not isinstance(name, str):
+        return ""
+    known = registry()
+    found = [s for s in SECTIONS if s != section and (s, name) in known]
+    op = name
+    if not found and not did_you_mean(name, op_names(section)):
+        low = {(s, n.lower()): n for (s, n) in known if s != section}
+        found = [s for s in SECTIONS if (s, name.lower()) in low]
+        names = {low[(s, name.lower())] for s in found}
+        if len(names) != 1:  # none, or names of several spellings: no one op to point at
+            return ""
+        op = names.pop()
+    if not found:
+        return ""
+    kinds = " and ".join(found)
+    article = "an" if kinds[0] in "aeiou" else "a"
+    places = " or ".join(f"{s}:" for s in found)
+    what = f"{name!r} is {article} {kinds} op" if op == name else f"{name!r} is {op!r} here, {article} {kinds} op"
+    return f"; {what} (put it in the {places} section);"
+
+
 def _plugin_op(section: str, name: str, where: str) -> type[Op] | None:
     """The op ``name`` of ``section`` once the installed entry points are loaded — library callers never call
     :func:`mmdata.plugins.load_plugins`, as the CLI does — or None (not found, or they were loaded before)."""
@@ -625,7 +656,8 @@ def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool 
     if cls is None or (normalize and not cls.deterministic):
         allowed = ", ".join(op_names(section, deterministic=normalize))
         if cls is None:
-            hint = foreign_hint(section, name) or did_you_mean(name, op_names(section)) or ";"
+            hint = (foreign_hint(section, name) or other_section_hint(section, name) or did_you_mean(name, op_names(section))
+                    or ";")
             raise RecipeError(f"{where}: unknown {section} op {name!r}{hint} "
                               f"allowed: {allowed}")
         raise RecipeError(f"{where}: {name!r} draws random params; the normalize stage takes deterministic ops only: {allowed} "

@@ -69,3 +69,32 @@ def test_check_op_names_nan_params_not_the_rng_for_an_op_whose_draw_is_not_check
     assert "NaN is not JSON" in str(exc.value) and "differ" not in str(exc.value), str(exc.value)
 
 
+# -- D12: an op of another section says where it goes ---------------------------------------------------------
+def _error(section: str, name: str) -> str:
+    with pytest.raises(RecipeError) as exc:
+        load_recipe({section: [{"op": name}]})
+    return str(exc.value)
+
+
+@pytest.mark.parametrize(("section", "name", "says"), [
+    ("image", "gain", "'gain' is an audio op (put it in the audio: section)"),
+    ("audio", "hflip", "'hflip' is an image op (put it in the image: section)"),
+    ("image", "mixup", "'mixup' is a batch op (put it in the batch: section)"),
+    ("text", "random_crop", "'random_crop' is an image and audio op (put it in the image: or audio: section)"),
+    ("image", "Gain", "'Gain' is 'gain' here, an audio op (put it in the audio: section)"),
+])
+def test_an_op_of_another_section_says_where_it_goes(section: str, name: str, says: str) -> None:
+    msg = _error(section, name)
+    assert msg.startswith(f"{section}[0]: unknown {section} op {name!r}; {says}; allowed: "), msg
+
+
+def test_a_plugin_op_in_the_wrong_section_says_where_it_goes() -> None:
+    class QaGain(AudioOp):
+        """A plugin's gain."""
+
+        name = "qa_gain"
+
+    assert "'qa_gain' is an audio op (put it in the audio: section)" in _error("image", "qa_gain")
+    # the foreign names and the section's own suggestions as before
+    assert "is 'noise' here, an audio op" in _error("image", "AddGaussianSNR")
+    assert "did you mean 'hflip'" in _error("image", "hflp") and "section)" not in _error("image", "hflp")
