@@ -34,11 +34,41 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmdata.augment import contract
 from mmdata.augment.base import Op, Param
 from mmdata.augment.batching import on, retokenize, tidy, tokenizer_of
 from mmdata.errors import RecipeError, ShardError
 from mmdata.text import _UNITS, MASK_ID, MASK_TOKEN, PAD_ID, Tokenizer, Unit
 from mmdata.types import Batch, Sample
+
+
+class _EditProblem(Exception):
+    """:meth:`TextOp.edit` of an op defined outside mmdata returned no list of str (raised by ``_edited``, which
+    knows no sample; its callers raise the :class:`~mmdata.augment.contract.OpError` naming the sample)."""
+
+
+def edit_problem(edited: Any) -> str | None:
+    """Why ``edited`` (what :meth:`TextOp.edit` returned) is no list of token units (None: it is one).
+
+    Example:
+        >>> edit_problem("THE DOG")
+        'edit returned a str; expected a list of token units (words): a str would be read as one word per character; return a list (e.g. [w.upper() for w in words])'
+    """
+    if isinstance(edited, list):
+        for w in edited:
+            if not isinstance(w, str):
+                kind = type(w).__name__
+                return (f"edit returned a list holding {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({w!r:.40}); expected "
+                        "a list of token units (words), each a str")
+        return None
+    hint = ""
+    if isinstance(edited, str):
+        hint = ": a str would be read as one word per character; return a list (e.g. [w.upper() for w in words])"
+    elif isinstance(edited, tuple):
+        hint = " (list(...) makes one)"
+    elif edited is None:
+        hint = ": return the words (edit returns a new list; it does not edit them in place)"
+    return f"edit returned a {type(edited).__name__}; expected a list of token units (words){hint}"
 
 
 class TextOp(Op):
@@ -65,10 +95,18 @@ class TextOp(Op):
         # for params no draw gives
         units = Tokenizer.units(text)
         edited = self.edit(units, params)
+        if not self._builtin:  # a str is iterable: rebuild would read it as one word per character
+            problem = edit_problem(edited)
+            if problem is not None:
+                raise _EditProblem(problem)
         return text if edited == units else Tokenizer.rebuild(text, units, edited)  # unedited text stays byte-identical
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        return sample.with_fields(text=self._edited(sample["text"], params))
+        try:
+            text = self._edited(sample["text"], params)
+        except _EditProblem as exc:
+            raise contract.fail(self, sample.key, str(exc)) from None
+        return sample.with_fields(text=text)
 
     def edit_ids(self, ids: torch.Tensor, lengths: torch.Tensor, params: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Edit token ids (on their device) as :meth:`edit` edits words; ``lengths`` (B,) is host
@@ -76,7 +114,12 @@ class TextOp(Op):
         raise NotImplementedError
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        texts = [self._edited(t, p) for t, p in zip(batch["text"], params)]
+        texts = []
+        for key, t, p in zip(batch.keys, batch["text"], params):
+            try:
+                texts.append(self._edited(t, p))
+            except _EditProblem as exc:
+                raise contract.fail(self, key, str(exc)) from None
         tok = tokenizer_of(batch)
         # no id kernel (a plugin's op), or ids that are not one per unit (a tokenizer of the user's, a subclass's
         # own units): re-tokenise the edited strings with the batch's tokenizer

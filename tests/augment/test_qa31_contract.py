@@ -35,6 +35,39 @@ def _registry_restored() -> Any:
         yield
 
 
+# -- D3: edit returns a list of str -------------------------------------------------------------------------
+def _text_op(name: str, edit: Any) -> TextOp:
+    type(name.title().replace("_", ""), (TextOp,), {"__doc__": "A test text op.", "name": name,
+                                                     "edit": lambda self, words, params: edit(words)})
+    return build_op("text", {"op": name}, "text[0]")
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    (lambda words: " ".join(words).upper(), "edit returned a str; expected a list of token units (words)"),
+    (lambda words: tuple(words), "edit returned a tuple; expected a list of token units (words)"),
+    (lambda words: [len(w) for w in words], "edit returned a list holding an int (3); expected a list of token units"),
+])
+def test_an_edit_that_returns_no_list_of_words_is_refused_on_both_paths(edit: Any, says: str) -> None:
+    op = _text_op("qa_upper", edit)
+    rec = load_recipe({"text": [{"op": "qa_upper"}]})
+    with pytest.raises(OpError) as exc:
+        rec.apply_sample(Sample("k", {"text": "the dog on the left"}), epoch=0)
+    assert str(exc.value).startswith("text[0] (op text.qa_upper, class ") and "on sample 'k'" in str(exc.value)
+    assert says in str(exc.value), str(exc.value)
+    with pytest.raises(OpError) as exc:
+        rec.apply_batched(collate([Sample("a", {"text": "one two"}), Sample("b", {"text": "the dog on the left"})]), 0)
+    assert says in str(exc.value) and "on sample 'a'" in str(exc.value), str(exc.value)
+    with pytest.raises(AssertionError, match="expected a list of token units"):
+        check_op(op)
+
+
+def test_an_edit_that_returns_a_list_of_str_still_works() -> None:
+    op = _text_op("qa_lower", lambda words: [w.upper() for w in words])
+    out = load_recipe({"text": [{"op": "qa_lower"}]}).apply_sample(Sample("k", {"text": "the dog, left"}), epoch=0)
+    assert out["text"] == "THE DOG, LEFT"
+    check_op(op)
+
+
 # -- D6: tuples and NaN are no JSON params --------------------------------------------------------------------
 def _params_op(name: str, params: dict[str, Any]) -> AudioOp:
     type(name.title().replace("_", ""), (AudioOp,), {
